@@ -1,0 +1,299 @@
+using System.Runtime.ExceptionServices;
+
+namespace EioSharp;
+
+/// <summary>A node in the tree of cancellation: cancelling it cancels every unprotected context below it.</summary>
+/// <remarks>
+/// Eio: <c>Cancel.t</c>. Every fiber runs in a cancel context; switches, <see cref="Cancel.SubAsync(Func{CancelContext, Task})"/>
+/// and <see cref="Cancel.ProtectAsync(Func{Task})"/> create new ones.
+/// <para><b>Cancellation</b> (S13): <see cref="Cancel(Exception)"/> first marks the whole unprotected subtree as
+/// cancelled, then wakes every fiber suspended in it with a <see cref="CancelledException"/>.</para>
+/// <para><b>Thread safety</b> (S17): a context belongs to the domain that created it; cancelling it from another
+/// domain throws <see cref="InvalidOperationException"/>. <see cref="IsCancelled"/> may be read from any thread.</para>
+/// </remarks>
+public sealed class CancelContext
+{
+    private readonly CancelContext? _parent;
+    private readonly bool _protected;
+    private readonly Domain _domain;
+    private volatile Exception? _reason;
+    private WaiterNode? _waitersHead;
+    private WaiterNode? _waitersTail;
+    private List<CancelContext>? _children;
+    private CancellationTokenSource? _tokenSource;
+    private bool _detached;
+
+    internal CancelContext(Domain domain, CancelContext? parent, bool isProtected)
+    {
+        _domain = domain;
+        _parent = parent;
+        _protected = isProtected;
+        if (parent is not null)
+        {
+            parent.CheckDomain();
+            (parent._children ??= new List<CancelContext>()).Add(this);
+            if (!isProtected && parent._reason is { } r)
+            {
+                _reason = r;
+            }
+        }
+    }
+
+    /// <summary>True once this context (or an unprotected ancestor) was cancelled.</summary>
+    public bool IsCancelled => _reason is not null;
+
+    /// <summary>Why the context was cancelled, or <see langword="null"/>.</summary>
+    public Exception? Reason => _reason;
+
+    /// <summary>True for a context made by <see cref="Cancel.ProtectAsync(Func{Task})"/>: it ignores its parent's cancellation.</summary>
+    public bool IsProtected => _protected;
+
+    internal Domain Domain => _domain;
+
+    /// <summary>A token that fires when this context is cancelled, for ordinary .NET APIs (S17a).</summary>
+    /// <remarks>Created on first use. The token's callbacks run on this context's domain, during <see cref="Cancel(Exception)"/>.</remarks>
+    public CancellationToken Token
+    {
+        get
+        {
+            if (_tokenSource is null)
+            {
+                _tokenSource = new CancellationTokenSource();
+                if (_reason is not null)
+                {
+                    _tokenSource.Cancel();
+                }
+            }
+
+            return _tokenSource.Token;
+        }
+    }
+
+    /// <summary>Cancels this context and its unprotected descendants; a no-op if it is already cancelled.</summary>
+    /// <param name="reason">Why; becomes <see cref="CancelledException.Reason"/> for the fibers that are woken.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="reason"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">Called from a domain other than the context's (S17).</exception>
+    /// <remarks>Eio: <c>Cancel.cancel</c>.</remarks>
+    public void Cancel(Exception reason)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        CheckDomain();
+        if (_reason is not null)
+        {
+            return;
+        }
+
+        // Phase 1: mark the whole subtree, collecting the suspended operations and tokens to fire.
+        var toWake = new List<(CancelContext Ctx, WaiterNode Node)>();
+        var tokens = new List<CancellationTokenSource>();
+        Mark(reason, toWake, tokens);
+
+        // Phase 2: wake them.
+        foreach (var (ctx, node) in toWake)
+        {
+            node.TryCancel(new CancelledException(ctx._reason ?? reason));
+        }
+
+        foreach (var t in tokens)
+        {
+            try
+            {
+                t.Cancel();
+            }
+            catch (AggregateException)
+            {
+                // A foreign callback threw; the cancellation itself has been delivered.
+            }
+        }
+    }
+
+    private void Mark(Exception reason, List<(CancelContext, WaiterNode)> toWake, List<CancellationTokenSource> tokens)
+    {
+        if (_reason is not null)
+        {
+            return;
+        }
+
+        _reason = reason;
+        for (var n = _waitersHead; n is not null; n = n.Next)
+        {
+            toWake.Add((this, n));
+        }
+
+        if (_tokenSource is not null)
+        {
+            tokens.Add(_tokenSource);
+        }
+
+        if (_children is not null)
+        {
+            foreach (var c in _children)
+            {
+                if (!c._protected)
+                {
+                    c.Mark(reason, toWake, tokens);
+                }
+            }
+        }
+    }
+
+    /// <summary>Throws <see cref="CancelledException"/> if this context is cancelled.</summary>
+    /// <exception cref="CancelledException">The context is cancelled.</exception>
+    public void ThrowIfCancelled()
+    {
+        if (_reason is not null)
+        {
+            throw MakeCancelled();
+        }
+    }
+
+    internal CancelledException MakeCancelled() => new(_reason!);
+
+    internal void CheckDomain() => _domain.CheckCurrent("This cancel context");
+
+    internal void AddWaiter(WaiterNode node)
+    {
+        node.Context = this;
+        node.Prev = _waitersTail;
+        node.Next = null;
+        if (_waitersTail is null)
+        {
+            _waitersHead = node;
+        }
+        else
+        {
+            _waitersTail.Next = node;
+        }
+
+        _waitersTail = node;
+    }
+
+    internal void RemoveWaiter(WaiterNode node)
+    {
+        if (!ReferenceEquals(node.Context, this))
+        {
+            return;
+        }
+
+        if (node.Prev is null)
+        {
+            _waitersHead = node.Next;
+        }
+        else
+        {
+            node.Prev.Next = node.Next;
+        }
+
+        if (node.Next is null)
+        {
+            _waitersTail = node.Prev;
+        }
+        else
+        {
+            node.Next.Prev = node.Prev;
+        }
+
+        node.Prev = node.Next = null;
+        node.Context = null;
+    }
+
+    /// <summary>Removes this finished context from its parent so it can be collected.</summary>
+    internal void Detach()
+    {
+        if (_detached)
+        {
+            return;
+        }
+
+        _detached = true;
+        _parent?._children?.Remove(this);
+        _tokenSource?.Dispose();
+        _tokenSource = null;
+    }
+}
+
+/// <summary>Thrown into a fiber whose cancel context was cancelled, at its next suspension point.</summary>
+/// <remarks>
+/// Eio: <c>Eio.Cancel.Cancelled</c>. Derives from <see cref="OperationCanceledException"/> so .NET code that
+/// handles cancellation recognises it. Catching it and carrying on is a bug (S16): cancellation is not error
+/// reporting. Use <see cref="Fiber.Check"/> to tell whether the current fiber is really cancelled.
+/// </remarks>
+public sealed class CancelledException : OperationCanceledException
+{
+    /// <summary>Creates the exception for a cancellation caused by <paramref name="reason"/>.</summary>
+    /// <param name="reason">The exception passed to <see cref="CancelContext.Cancel(Exception)"/>.</param>
+    public CancelledException(Exception reason)
+        : base("Cancelled: " + reason.Message)
+    {
+        Reason = reason;
+    }
+
+    /// <summary>The cause of the cancellation (for debugging; do not branch on it).</summary>
+    public Exception Reason { get; }
+}
+
+/// <summary>Cancellation scopes.</summary>
+/// <remarks>Eio: <c>Eio.Cancel</c>.</remarks>
+public static class Cancel
+{
+    /// <summary>Runs <paramref name="body"/> in a new child cancel context that it may cancel itself.</summary>
+    /// <param name="body">The code to run; receives the new context.</param>
+    /// <returns>A task that completes when <paramref name="body"/> does.</returns>
+    /// <exception cref="CancelledException">The context was cancelled and <paramref name="body"/> let the cancellation escape,
+    /// or the parent is already cancelled when this is called.</exception>
+    /// <remarks>Eio: <c>Cancel.sub</c>. <b>Scheduling</b>: <paramref name="body"/> starts at once, on the calling fiber.</remarks>
+    public static Task SubAsync(Func<CancelContext, Task> body) => SubAsync<bool>(async c => { await body(c); return true; });
+
+    /// <summary>Runs <paramref name="body"/> in a new child cancel context and returns its result.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The code to run; receives the new context.</param>
+    /// <returns>The value <paramref name="body"/> returned.</returns>
+    /// <exception cref="CancelledException">The parent is already cancelled, or the cancellation escaped <paramref name="body"/>.</exception>
+    /// <remarks>Eio: <c>Cancel.sub</c>.</remarks>
+    public static async Task<T> SubAsync<T>(Func<CancelContext, Task<T>> body)
+    {
+        var frame = FiberFrame.Require();
+        frame.Cancel.ThrowIfCancelled();
+        var ctx = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
+        FiberFrame.Current = new FiberFrame(frame.Fiber, ctx, frame.Switch);
+        try
+        {
+            return await body(ctx);
+        }
+        finally
+        {
+            ctx.Detach();
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/> in a context that ignores the caller's cancellation (S15).</summary>
+    /// <param name="body">The code to protect.</param>
+    /// <returns>A task that completes when <paramref name="body"/> does.</returns>
+    /// <remarks>
+    /// Eio: <c>Cancel.protect</c>. The parent's cancellation is not re-checked when <paramref name="body"/> returns.
+    /// Use sparingly, for clean-up that must finish (for example flushing a log before replying).
+    /// </remarks>
+    public static Task ProtectAsync(Func<Task> body) => ProtectAsync<bool>(async () => { await body(); return true; });
+
+    /// <summary>Runs <paramref name="body"/> in a context that ignores the caller's cancellation and returns its result (S15).</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The code to protect.</param>
+    /// <returns>The value <paramref name="body"/> returned.</returns>
+    /// <remarks>Eio: <c>Cancel.protect</c>.</remarks>
+    public static async Task<T> ProtectAsync<T>(Func<Task<T>> body)
+    {
+        var frame = FiberFrame.Require();
+        var ctx = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: true);
+        FiberFrame.Current = new FiberFrame(frame.Fiber, ctx, frame.Switch);
+        try
+        {
+            return await body();
+        }
+        finally
+        {
+            ctx.Detach();
+        }
+    }
+
+    internal static ExceptionDispatchInfo Capture(Exception ex) => ExceptionDispatchInfo.Capture(ex);
+}

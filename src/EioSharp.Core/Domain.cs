@@ -1,0 +1,388 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace EioSharp;
+
+/// <summary>A domain: one OS thread running one scheduler (a FIFO run queue, a timer heap and the backend's event wait).</summary>
+/// <remarks>
+/// Eio: <c>Domain</c> plus the scheduler of <c>Eio_main</c>.
+/// <para><b>Scheduling</b>: every fiber belongs to exactly one domain and all of its continuations run on
+/// that domain's thread, in FIFO order, so fibers of one domain never run in parallel. The domain installs a
+/// <see cref="SynchronizationContext"/> whose <c>Post</c> enqueues onto its run queue, so awaiting an ordinary
+/// <see cref="Task"/> inside a fiber also resumes on the domain (do not use <c>ConfigureAwait(false)</c> in fiber code).</para>
+/// <para><b>Thread safety</b>: <see cref="Id"/>, <see cref="Name"/> and <see cref="Current"/> may be read from any thread.</para>
+/// </remarks>
+public sealed class Domain
+{
+    private static int s_nextId;
+
+    [ThreadStatic]
+    private static Domain? t_current;
+
+    private readonly Queue<WorkItem> _local = new();
+    private readonly ConcurrentQueue<WorkItem> _remote = new();
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
+    private readonly PriorityQueue<TimerWaiter, (long Deadline, long Seq)> _timers = new();
+    private readonly ITimeSource _time;
+    private readonly DomainSynchronizationContext _syncContext;
+    private long _timerSeq;
+    private int _sleeping;
+    private int _externalOperations;
+    private Thread? _thread;
+    private Exception? _crash;
+
+    internal Domain(string? name, ITimeSource time, bool isMock = false)
+    {
+        Id = Interlocked.Increment(ref s_nextId) - 1;
+        Name = name ?? (Id == 0 ? "main" : $"domain-{Id}");
+        _time = time;
+        IsMock = isMock;
+        _syncContext = new DomainSynchronizationContext(this);
+        TaskScheduler = new DomainTaskScheduler(this);
+    }
+
+    /// <summary>A process-unique number for this domain (the first domain created is 0).</summary>
+    public int Id { get; }
+
+    /// <summary>The domain's name, used in <see cref="TraceLog"/> prefixes and watchdog reports.</summary>
+    public string Name { get; }
+
+    /// <summary>The domain whose thread is calling, or <see langword="null"/> on a thread that is not a domain.</summary>
+    public static Domain? Current => t_current;
+
+    /// <summary>A <see cref="System.Threading.Tasks.TaskScheduler"/> that runs tasks on this domain's run queue.</summary>
+    public TaskScheduler TaskScheduler { get; }
+
+    /// <summary>The number of work items waiting in the run queue (approximate when read from another thread).</summary>
+    public int RunQueueLength => _local.Count + _remote.Count;
+
+    /// <summary>Total time this domain spent running work items (not waiting for events).</summary>
+    public TimeSpan BusyTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref _busyTicks));
+
+    /// <summary>The number of work items run since the domain started.</summary>
+    public long WorkItemsRun => Volatile.Read(ref _itemsRun);
+
+    internal bool IsMock { get; }
+
+    internal ITimeSource Time => _time;
+
+    internal SynchronizationContext SyncContext => _syncContext;
+
+    internal bool IsCurrent => ReferenceEquals(t_current, this);
+
+    /// <summary>When the currently running work item started (Stopwatch ticks), or 0 when idle; read by the watchdog.</summary>
+    internal long CurrentItemStarted => Volatile.Read(ref _itemStarted);
+
+    /// <summary>The fiber frame of the work item that is running (best effort, for the watchdog).</summary>
+    internal FiberFrame? RunningFrame;
+
+    private long _itemStarted;
+    private long _busyTicks;
+    private long _itemsRun;
+
+    /// <summary>Throws unless called on this domain's thread.</summary>
+    internal void CheckCurrent(string what)
+    {
+        if (!ReferenceEquals(t_current, this))
+        {
+            throw new InvalidOperationException(
+                $"{what} belongs to domain {Id} ({Name}) and cannot be used from " +
+                (t_current is null ? "a thread that is not a domain" : $"domain {t_current.Id} ({t_current.Name})") + ".");
+        }
+    }
+
+    /// <summary>Enqueues a continuation at the back of the run queue; safe from any thread.</summary>
+    internal void Enqueue(Action<object?> callback, object? state)
+    {
+        var item = new WorkItem(callback, state);
+        if (ReferenceEquals(t_current, this))
+        {
+            _local.Enqueue(item);
+        }
+        else
+        {
+            _remote.Enqueue(item);
+            if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+            {
+                _wake.Set();
+            }
+        }
+    }
+
+    private static readonly Action<object?> s_runAction = static s => ((Action)s!)();
+
+    internal void Enqueue(Action continuation) => Enqueue(s_runAction, continuation);
+
+    /// <summary>Marks an operation outside the domain (another thread) that will post back; the mock backend does not report a deadlock while one is pending.</summary>
+    internal void BeginExternal() => Interlocked.Increment(ref _externalOperations);
+
+    internal void EndExternal() => Interlocked.Decrement(ref _externalOperations);
+
+    internal long Now => _time.Now;
+
+    internal void AddTimer(TimerWaiter waiter)
+    {
+        _timers.Enqueue(waiter, (waiter.Deadline, _timerSeq++));
+    }
+
+    /// <summary>Runs the scheduler loop on the calling thread until <paramref name="isDone"/> returns true after a round.</summary>
+    internal void RunLoop(Action start, Func<bool> isDone)
+    {
+        var previousDomain = t_current;
+        var previousContext = SynchronizationContext.Current;
+        t_current = this;
+        _thread = Thread.CurrentThread;
+        SynchronizationContext.SetSynchronizationContext(_syncContext);
+        try
+        {
+            start();
+            while (true)
+            {
+                RunRound();
+                if (_crash is not null)
+                {
+                    var crash = _crash;
+                    _crash = null;
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(crash).Throw();
+                }
+
+                if (isDone())
+                {
+                    return;
+                }
+
+                if (_local.Count > 0 || !_remote.IsEmpty)
+                {
+                    continue;
+                }
+
+                if (FireDueTimers())
+                {
+                    continue;
+                }
+
+                WaitForWork();
+            }
+        }
+        finally
+        {
+            t_current = previousDomain;
+            SynchronizationContext.SetSynchronizationContext(previousContext);
+        }
+    }
+
+    private void RunRound()
+    {
+        while (_remote.TryDequeue(out var r))
+        {
+            _local.Enqueue(r);
+        }
+
+        FireDueTimers();
+        int n = _local.Count;
+        if (n == 0)
+        {
+            return;
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
+        {
+            Volatile.Write(ref _itemStarted, Stopwatch.GetTimestamp());
+            try
+            {
+                item.Callback(item.State);
+            }
+            catch (Exception ex)
+            {
+                // Fiber continuations never throw (async methods capture exceptions); a throwing
+                // posted callback is a bug in foreign code: stop the domain and report it.
+                _crash ??= ex;
+            }
+
+            _itemsRun++;
+        }
+
+        Volatile.Write(ref _itemStarted, 0);
+        RunningFrame = null;
+        Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - start);
+    }
+
+    private bool FireDueTimers()
+    {
+        bool fired = false;
+        if (_timers.Count == 0)
+        {
+            return false;
+        }
+
+        long now = _time.Now;
+        while (_timers.TryPeek(out var w, out var key))
+        {
+            if (w.IsDone)
+            {
+                _timers.Dequeue();
+                continue;
+            }
+
+            if (key.Deadline > now)
+            {
+                break;
+            }
+
+            _timers.Dequeue();
+            fired |= w.TryComplete(default);
+        }
+
+        return fired;
+    }
+
+    private void PruneTimers()
+    {
+        while (_timers.TryPeek(out var w, out _) && w.IsDone)
+        {
+            _timers.Dequeue();
+        }
+    }
+
+    private void WaitForWork()
+    {
+        PruneTimers();
+        bool haveTimer = _timers.TryPeek(out _, out var next);
+        if (IsMock && Volatile.Read(ref _externalOperations) == 0)
+        {
+            if (haveTimer)
+            {
+                _time.AdvanceTo(next.Deadline);
+                return;
+            }
+
+            throw new DeadlockDetectedException();
+        }
+
+        Interlocked.Exchange(ref _sleeping, 1);
+        if (!_remote.IsEmpty)
+        {
+            Volatile.Write(ref _sleeping, 0);
+            return;
+        }
+
+        int timeoutMs = -1;
+        if (haveTimer)
+        {
+            long delta = next.Deadline - _time.Now;
+            if (delta <= 0)
+            {
+                Volatile.Write(ref _sleeping, 0);
+                return;
+            }
+
+            timeoutMs = (int)Math.Min(int.MaxValue - 1, (delta + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond);
+        }
+
+        _wake.Wait(timeoutMs);
+        Volatile.Write(ref _sleeping, 0);
+        _wake.Reset();
+    }
+
+    /// <summary>Runs <paramref name="main"/> as this domain's main fiber on the calling thread, with a root cancel context, until it finishes.</summary>
+    internal T RunMain<T>(Func<CancelContext, Task<T>> main)
+    {
+        Task<T>? task = null;
+        RunLoop(() => task = StartMainFiberAsync(main), () => task!.IsCompleted);
+        return task!.GetAwaiter().GetResult();
+    }
+
+    private async Task<T> StartMainFiberAsync<T>(Func<CancelContext, Task<T>> main)
+    {
+        var root = new CancelContext(this, null, isProtected: false);
+        FiberFrame.Current = new FiberFrame(new FiberInfo(this, "main", null), root, null);
+        return await main(root);
+    }
+
+    /// <summary>Creates a domain with real time, to be run by <see cref="RunMain{T}(Func{CancelContext, Task{T}})"/> on some thread.</summary>
+    internal static Domain CreateReal(string? name) => new(name, StopwatchTimeSource.Instance);
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Domain {Id} ({Name})";
+
+    private readonly record struct WorkItem(Action<object?> Callback, object? State);
+
+    private sealed class DomainSynchronizationContext(Domain domain) : SynchronizationContext
+    {
+        public override void Post(SendOrPostCallback d, object? state) =>
+            domain.Enqueue(static s => { var (cb, st) = ((SendOrPostCallback, object?))s!; cb(st); }, (d, state));
+
+        public override void Send(SendOrPostCallback d, object? state)
+        {
+            if (domain.IsCurrent)
+            {
+                d(state);
+                return;
+            }
+
+            throw new NotSupportedException("Send to a domain from another thread would block; use Post.");
+        }
+
+        public override SynchronizationContext CreateCopy() => this;
+    }
+
+    private sealed class DomainTaskScheduler(Domain domain) : TaskScheduler
+    {
+        protected override void QueueTask(Task task) =>
+            domain.Enqueue(static s => { var (sch, t) = ((DomainTaskScheduler, Task))s!; sch.TryExecuteTask(t); }, (this, task));
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) =>
+            domain.IsCurrent && !taskWasPreviouslyQueued && TryExecuteTask(task);
+
+        protected override IEnumerable<Task>? GetScheduledTasks() => null;
+    }
+}
+
+/// <summary>The source of monotonic time for a domain's timers, in <see cref="TimeSpan"/> ticks (100 ns).</summary>
+internal interface ITimeSource
+{
+    long Now { get; }
+
+    /// <summary>Mock only: moves virtual time forward to <paramref name="ticks"/>.</summary>
+    void AdvanceTo(long ticks);
+}
+
+/// <summary>Real monotonic time from <see cref="Stopwatch"/>.</summary>
+internal sealed class StopwatchTimeSource : ITimeSource
+{
+    public static readonly StopwatchTimeSource Instance = new();
+    private static readonly long s_origin = Stopwatch.GetTimestamp();
+
+    public long Now => Stopwatch.GetElapsedTime(s_origin).Ticks;
+
+    public void AdvanceTo(long ticks) => throw new InvalidOperationException("Real time cannot be advanced.");
+}
+
+/// <summary>Virtual time for the mock backend: advances only when told to, or when the domain is idle.</summary>
+internal sealed class VirtualTimeSource : ITimeSource
+{
+    private long _now;
+
+    public long Now => Volatile.Read(ref _now);
+
+    public void AdvanceTo(long ticks)
+    {
+        if (ticks > _now)
+        {
+            Volatile.Write(ref _now, ticks);
+        }
+    }
+}
+
+/// <summary>Thrown by the mock backend when nothing can run, no timer is pending and the main fiber has not finished.</summary>
+/// <remarks>Eio: <c>Eio_mock.Backend.Deadlock_detected</c>.</remarks>
+public sealed class DeadlockDetectedException : Exception
+{
+    /// <summary>Creates the exception with the standard message.</summary>
+    public DeadlockDetectedException()
+        : base("Deadlock detected: the run queue is empty, no timer is pending and the main fiber has not finished.")
+    {
+    }
+}

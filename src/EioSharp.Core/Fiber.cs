@@ -1,0 +1,394 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+
+namespace EioSharp;
+
+/// <summary>Starting fibers, waiting for them, and checking cancellation.</summary>
+/// <remarks>
+/// Eio: <c>Eio.Fiber</c>. A fiber is an async function started by the library on the current domain, owned by a switch.
+/// <para><b>Scheduling</b> (S12): <see cref="Fork(Switch, Func{Task})"/> runs the child at once, up to its first suspension,
+/// then the parent continues, ahead of fibers already queued. Woken fibers go to the back of the domain's FIFO run queue.</para>
+/// </remarks>
+public static class Fiber
+{
+    /// <summary>Starts <paramref name="body"/> as a new fiber owned by <paramref name="sw"/>.</summary>
+    /// <param name="sw">The owning switch; it waits for the fiber, and fails if the fiber throws (S2).</param>
+    /// <param name="body">The fiber's code.</param>
+    /// <exception cref="InvalidOperationException"><paramref name="sw"/> belongs to another domain (S17).</exception>
+    /// <remarks>Eio: <c>Fiber.fork</c>. If the switch is finished or cancelled the child is not run and nothing is thrown (S6).</remarks>
+    public static void Fork(Switch sw, Func<Task> body) => Fork(sw, body, null);
+
+    /// <summary>Starts <paramref name="body"/> as a new named fiber owned by <paramref name="sw"/>.</summary>
+    /// <param name="sw">The owning switch.</param>
+    /// <param name="body">The fiber's code.</param>
+    /// <param name="name">A name for traces and the watchdog.</param>
+    /// <exception cref="InvalidOperationException"><paramref name="sw"/> belongs to another domain (S17).</exception>
+    /// <remarks>Eio: <c>Fiber.fork</c>.</remarks>
+    public static void Fork(Switch sw, Func<Task> body, string? name)
+    {
+        ArgumentNullException.ThrowIfNull(sw);
+        ArgumentNullException.ThrowIfNull(body);
+        if (!sw.TryAddFiber(daemon: false))
+        {
+            return;
+        }
+
+        _ = RunForkedAsync(sw, body, daemon: false, name);
+    }
+
+    /// <summary>Starts a daemon fiber: it does not keep <paramref name="sw"/> open (S8).</summary>
+    /// <param name="sw">The owning switch.</param>
+    /// <param name="body">The fiber's code; typically a loop that runs until cancelled.</param>
+    /// <param name="name">A name for traces (optional).</param>
+    /// <exception cref="InvalidOperationException"><paramref name="sw"/> belongs to another domain.</exception>
+    /// <remarks>Eio: <c>Fiber.fork_daemon</c>. When the body and all non-daemon fibers are done, daemons are cancelled and that cancellation is not reported.</remarks>
+    public static void ForkDaemon(Switch sw, Func<Task> body, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(sw);
+        ArgumentNullException.ThrowIfNull(body);
+        if (!sw.TryAddFiber(daemon: true))
+        {
+            return;
+        }
+
+        _ = RunForkedAsync(sw, body, daemon: true, name);
+    }
+
+    private static async Task RunForkedAsync(Switch sw, Func<Task> body, bool daemon, string? name)
+    {
+        FiberFrame.Current = new FiberFrame(new FiberInfo(sw.Domain, name, sw), sw.CancelContext, sw);
+        try
+        {
+            await body();
+        }
+        catch (Exception ex)
+        {
+            sw.FiberFailed(ex, daemon);
+        }
+        finally
+        {
+            sw.FiberExited(daemon);
+        }
+    }
+
+    /// <summary>Starts <paramref name="body"/> as a fiber whose result or failure goes into the returned promise (S9).</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="sw">The owning switch: it waits for the fiber and cancels it when cancelled, but does not fail when it fails.</param>
+    /// <param name="body">The fiber's code.</param>
+    /// <returns>A promise of the fiber's result. If the switch is finished or cancelled, the promise holds that cancellation (S6).</returns>
+    /// <exception cref="InvalidOperationException"><paramref name="sw"/> belongs to another domain.</exception>
+    /// <remarks>Eio: <c>Fiber.fork_promise</c>.</remarks>
+    public static Promise<T> ForkPromise<T>(Switch sw, Func<Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(sw);
+        ArgumentNullException.ThrowIfNull(body);
+        var (promise, resolver) = Promise.Create<T>();
+        if (!sw.TryAddFiber(daemon: false))
+        {
+            resolver.ResolveError(sw.ForkRefusal());
+            return promise;
+        }
+
+        _ = RunPromiseAsync(sw, body, resolver);
+        return promise;
+    }
+
+    private static async Task RunPromiseAsync<T>(Switch sw, Func<Task<T>> body, Resolver<T> resolver)
+    {
+        FiberFrame.Current = new FiberFrame(new FiberInfo(sw.Domain, null, sw), sw.CancelContext, sw);
+        try
+        {
+            resolver.Resolve(await body());
+        }
+        catch (Exception ex)
+        {
+            resolver.ResolveError(ex);
+        }
+        finally
+        {
+            sw.FiberExited(daemon: false);
+        }
+    }
+
+    /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently and waits for both (S10).</summary>
+    /// <param name="f">Runs first, up to its first suspension.</param>
+    /// <param name="g">Runs next.</param>
+    /// <returns>A task that completes when both have finished.</returns>
+    /// <exception cref="Exception">The combined failure (S3); the first failure cancels the other function.</exception>
+    /// <remarks>Eio: <c>Fiber.both</c>. Runs in a fresh sub-switch, so failures go to the caller, not to the outer switch.</remarks>
+    public static Task BothAsync(Func<Task> f, Func<Task> g) => AllAsync([f, g]);
+
+    /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently and returns both results (S10).</summary>
+    /// <typeparam name="TA">The first result type.</typeparam>
+    /// <typeparam name="TB">The second result type.</typeparam>
+    /// <param name="f">Runs first.</param>
+    /// <param name="g">Runs next.</param>
+    /// <returns>Both results.</returns>
+    /// <exception cref="Exception">The combined failure (S3).</exception>
+    /// <remarks>Eio: <c>Fiber.pair</c>.</remarks>
+    public static async Task<(TA, TB)> PairAsync<TA, TB>(Func<Task<TA>> f, Func<Task<TB>> g)
+    {
+        TA a = default!;
+        TB b = default!;
+        await Switch.RunAsync(async sw =>
+        {
+            Fork(sw, async () => a = await f());
+            b = await g();
+        });
+        return (a, b);
+    }
+
+    /// <summary>Runs every function concurrently and waits for all (S10).</summary>
+    /// <param name="fs">The functions, started in order.</param>
+    /// <returns>A task that completes when all have finished.</returns>
+    /// <exception cref="Exception">The combined failure (S3).</exception>
+    /// <remarks>Eio: <c>Fiber.all</c>.</remarks>
+    public static Task AllAsync(IEnumerable<Func<Task>> fs)
+    {
+        ArgumentNullException.ThrowIfNull(fs);
+        return Switch.RunAsync(sw =>
+        {
+            Func<Task>? last = null;
+            foreach (var f in fs)
+            {
+                if (last is not null)
+                {
+                    Fork(sw, last);
+                }
+
+                last = f;
+            }
+
+            return last is null ? Task.CompletedTask : last();
+        });
+    }
+
+    /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently; the first to succeed cancels the other (S11).</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="f">Runs first.</param>
+    /// <param name="g">Runs next.</param>
+    /// <param name="combine">Merges a late second success into the first (default: keep the first).</param>
+    /// <returns>The winner's value.</returns>
+    /// <exception cref="Exception">A real failure of either function (it replaces any success).</exception>
+    /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
+    /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
+    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null) => AnyAsync([f, g], combine);
+
+    /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently; the first to finish cancels the other (S11).</summary>
+    /// <param name="f">Runs first.</param>
+    /// <param name="g">Runs next.</param>
+    /// <returns>A task that completes when the race is over.</returns>
+    /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
+    public static Task FirstAsync(Func<Task> f, Func<Task> g) =>
+        AnyAsync<bool>([async () => { await f(); return true; }, async () => { await g(); return true; }]);
+
+    /// <summary>Races the functions; the first success cancels the rest (S11).</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="fs">The functions, started in order.</param>
+    /// <param name="combine">Merges later successes into the first (default: keep the first).</param>
+    /// <returns>The (combined) winning value. With no functions, waits until cancelled.</returns>
+    /// <exception cref="Exception">A real failure of any function (replaces any success; several are combined).</exception>
+    /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
+    /// <remarks>Eio: <c>Fiber.any</c>.</remarks>
+    public static async Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null)
+    {
+        var results = await RaceAsync(fs, stopAtFirst: true);
+        T value = results[0];
+        for (int i = 1; i < results.Count; i++)
+        {
+            value = combine is null ? value : combine(value, results[i]);
+        }
+
+        return value;
+    }
+
+    /// <summary>Races the functions like <see cref="AnyAsync{T}(IReadOnlyList{Func{Task{T}}}, Func{T, T, T}?)"/> but keeps every success.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="fs">The functions.</param>
+    /// <returns>Every value that was produced before the losers noticed the cancellation, in completion order.</returns>
+    /// <exception cref="Exception">A real failure of any function.</exception>
+    /// <remarks>Eio: <c>Fiber.n_any</c>.</remarks>
+    public static Task<List<T>> NAnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs) => RaceAsync(fs, stopAtFirst: true);
+
+    private static async Task<List<T>> RaceAsync<T>(IReadOnlyList<Func<Task<T>>> fs, bool stopAtFirst)
+    {
+        ArgumentNullException.ThrowIfNull(fs);
+        var frame = FiberFrame.Require();
+        if (fs.Count == 0)
+        {
+            await AwaitCancelAsync();
+        }
+
+        var parent = frame.Cancel;
+        var successes = new List<T>();
+        List<Exception>? errors = null;
+        await Switch.RunAsync(sw =>
+        {
+            var race = sw.CancelContext;
+            Func<Task> Wrap(Func<Task<T>> f) => async () =>
+            {
+                try
+                {
+                    var v = await f();
+                    if (errors is null)
+                    {
+                        successes.Add(v);
+                        if (stopAtFirst && successes.Count == 1)
+                        {
+                            race.Cancel(new NotFirstException());
+                        }
+                    }
+                }
+                catch (CancelledException) when (!parent.IsCancelled)
+                {
+                    // Cancelled because another function won or failed: not an error (S11).
+                }
+                catch (Exception ex)
+                {
+                    (errors ??= new List<Exception>()).Add(ex);
+                    if (ex is not CancelledException)
+                    {
+                        race.Cancel(ex);
+                    }
+                }
+            };
+
+            for (int i = 0; i < fs.Count - 1; i++)
+            {
+                Fork(sw, Wrap(fs[i]));
+            }
+
+            return Wrap(fs[^1])();
+        });
+
+        if (errors is not null)
+        {
+            var combined = MultipleException.Combine(errors);
+            if (combined is not CancelledException || successes.Count == 0)
+            {
+                ExceptionDispatchInfo.Throw(combined);
+            }
+        }
+
+        if (successes.Count == 0)
+        {
+            parent.ThrowIfCancelled();
+            throw new InvalidOperationException("No function in the race produced a result.");
+        }
+
+        return successes;
+    }
+
+    /// <summary>Applies <paramref name="f"/> to every item concurrently (at most <paramref name="maxFibers"/> at once) and returns the results in order.</summary>
+    /// <typeparam name="TIn">The item type.</typeparam>
+    /// <typeparam name="TOut">The result type.</typeparam>
+    /// <param name="items">The inputs.</param>
+    /// <param name="f">The function.</param>
+    /// <param name="maxFibers">The most items processed at once; <see cref="int.MaxValue"/> for no limit. Must be at least 1.</param>
+    /// <returns>The results, in the order of <paramref name="items"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxFibers"/> is less than 1.</exception>
+    /// <exception cref="Exception">The combined failure; the first failure cancels the rest.</exception>
+    /// <remarks>Eio: <c>Fiber.List.map ?max_fibers</c>. Items are started in order.</remarks>
+    public static async Task<TOut[]> MapAsync<TIn, TOut>(IReadOnlyList<TIn> items, Func<TIn, Task<TOut>> f, int maxFibers = int.MaxValue)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxFibers, 1);
+        var results = new TOut[items.Count];
+        int next = 0;
+        int workers = Math.Min(maxFibers, items.Count);
+        await Switch.RunAsync(sw =>
+        {
+            async Task Worker()
+            {
+                while (next < items.Count)
+                {
+                    int i = next++;
+                    results[i] = await f(items[i]);
+                }
+            }
+
+            for (int w = 0; w < workers; w++)
+            {
+                Fork(sw, Worker);
+            }
+
+            return Task.CompletedTask;
+        });
+        return results;
+    }
+
+    /// <summary>Runs <paramref name="f"/> on every item concurrently, at most <paramref name="maxFibers"/> at once.</summary>
+    /// <typeparam name="T">The item type.</typeparam>
+    /// <param name="items">The inputs.</param>
+    /// <param name="f">The function.</param>
+    /// <param name="maxFibers">The most items processed at once (at least 1).</param>
+    /// <returns>A task that completes when all are done.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxFibers"/> is less than 1.</exception>
+    /// <remarks>Eio: <c>Fiber.List.iter ?max_fibers</c>.</remarks>
+    public static Task IterAsync<T>(IReadOnlyList<T> items, Func<T, Task> f, int maxFibers = int.MaxValue) =>
+        MapAsync<T, bool>(items, async x => { await f(x); return true; }, maxFibers);
+
+    /// <summary>Lets other fibers run: the caller goes to the back of the run queue.</summary>
+    /// <returns>An awaitable.</returns>
+    /// <exception cref="CancelledException">The fiber was cancelled (checked when it resumes, S13).</exception>
+    /// <remarks>Eio: <c>Fiber.yield</c>.</remarks>
+    public static YieldAwaitable YieldAsync() => new(FiberFrame.Require());
+
+    /// <summary>Throws <see cref="CancelledException"/> if the current fiber is cancelled.</summary>
+    /// <exception cref="CancelledException">The fiber's cancel context is cancelled.</exception>
+    /// <remarks>Eio: <c>Fiber.check</c>. Use it to tell real cancellation from a stray <see cref="CancelledException"/> (S16).</remarks>
+    public static void Check() => FiberFrame.Require().Cancel.ThrowIfCancelled();
+
+    /// <summary>True if the current fiber's cancel context is cancelled.</summary>
+    public static bool IsCancelled => FiberFrame.Require().Cancel.IsCancelled;
+
+    /// <summary>A token that fires when the current fiber is cancelled, for ordinary .NET async APIs (S17a).</summary>
+    public static CancellationToken CancellationToken => FiberFrame.Require().Cancel.Token;
+
+    /// <summary>The current fiber's cancel context.</summary>
+    public static CancelContext CancelContext => FiberFrame.Require().Cancel;
+
+    /// <summary>A description of the current fiber (id and name), for traces.</summary>
+    public static string Describe() => FiberFrame.Require().Fiber.ToString();
+
+    /// <summary>Suspends until the current fiber is cancelled.</summary>
+    /// <returns>An awaitable that never completes normally.</returns>
+    /// <exception cref="CancelledException">Always, when the fiber is cancelled.</exception>
+    /// <remarks>Eio: <c>Fiber.await_cancel</c>.</remarks>
+    public static async Task AwaitCancelAsync()
+    {
+        var frame = FiberFrame.Require();
+        var w = new Waiter(frame.Fiber.Domain);
+        w.Attach(frame.Cancel);
+        await w.VoidTask;
+        throw new InvalidOperationException("unreachable");
+    }
+
+    private sealed class NotFirstException() : Exception("Another fiber finished first.");
+
+    /// <summary>The awaitable returned by <see cref="YieldAsync"/>.</summary>
+    public readonly struct YieldAwaitable : ICriticalNotifyCompletion
+    {
+        private readonly FiberFrame _frame;
+
+        internal YieldAwaitable(FiberFrame frame) => _frame = frame;
+
+        /// <summary>Returns this awaitable.</summary>
+        /// <returns>The awaiter.</returns>
+        public YieldAwaitable GetAwaiter() => this;
+
+        /// <summary>Always false: yielding always suspends.</summary>
+        public bool IsCompleted => false;
+
+        /// <summary>Checks cancellation after resuming.</summary>
+        /// <exception cref="CancelledException">The fiber was cancelled.</exception>
+        public void GetResult() => _frame.Cancel.ThrowIfCancelled();
+
+        /// <inheritdoc/>
+        public void OnCompleted(Action continuation) => _frame.Fiber.Domain.Enqueue(continuation);
+
+        /// <inheritdoc/>
+        public void UnsafeOnCompleted(Action continuation) => _frame.Fiber.Domain.Enqueue(continuation);
+    }
+}

@@ -1,0 +1,209 @@
+using System.Runtime.ExceptionServices;
+
+namespace EioSharp;
+
+/// <summary>Creates promises.</summary>
+/// <remarks>Eio: <c>Eio.Promise</c>.</remarks>
+public static class Promise
+{
+    /// <summary>Creates an unresolved promise and the resolver that resolves it.</summary>
+    /// <typeparam name="T">The value type.</typeparam>
+    /// <returns>The promise (to await) and its resolver (to resolve once).</returns>
+    /// <remarks>Eio: <c>Promise.create</c>.</remarks>
+    public static (Promise<T> Promise, Resolver<T> Resolver) Create<T>()
+    {
+        var p = new Promise<T>();
+        return (p, new Resolver<T>(p));
+    }
+
+    /// <summary>Creates a promise that is already resolved with <paramref name="value"/>.</summary>
+    /// <typeparam name="T">The value type.</typeparam>
+    /// <param name="value">The value.</param>
+    /// <returns>A resolved promise.</returns>
+    /// <remarks>Eio: <c>Promise.create_resolved</c>.</remarks>
+    public static Promise<T> CreateResolved<T>(T value)
+    {
+        var p = new Promise<T>();
+        p.TryResolve(value, null);
+        return p;
+    }
+}
+
+/// <summary>A value that will be provided once, awaited by any number of fibers on any domains.</summary>
+/// <typeparam name="T">The value type.</typeparam>
+/// <remarks>
+/// Eio: <c>Promise.t</c> (S19).
+/// <para><b>Cancellation</b>: awaiting a resolved promise returns at once without a cancellation check; awaiting an
+/// unresolved one is cancellable (the awaiter gets <see cref="CancelledException"/>, the promise is unaffected).</para>
+/// <para><b>Errors</b>: a promise resolved with <see cref="Resolver{T}.ResolveError(Exception)"/> rethrows that exception to every awaiter.</para>
+/// <para><b>Thread safety</b>: safe across domains; a waiter always resumes on its own domain.</para>
+/// </remarks>
+public sealed class Promise<T>
+{
+    private readonly object _sync = new();
+    private readonly WaitList<T> _waiters;
+    private volatile int _state; // 0 unresolved, 1 value, 2 error
+    private T _value = default!;
+    private Exception? _error;
+
+    internal Promise()
+    {
+        _waiters = new WaitList<T>(_sync);
+    }
+
+    /// <summary>True once the promise has a value or an error.</summary>
+    public bool IsResolved => _state != 0;
+
+    /// <summary>Gets the value if the promise was resolved with one.</summary>
+    /// <param name="value">The value, when this returns true.</param>
+    /// <returns>True if resolved with a value (false while unresolved or if resolved with an error).</returns>
+    /// <remarks>Eio: <c>Promise.peek</c>.</remarks>
+    public bool TryPeek(out T value)
+    {
+        if (_state == 1)
+        {
+            value = _value;
+            return true;
+        }
+
+        value = default!;
+        return false;
+    }
+
+    /// <summary>Waits until the promise is resolved and returns its value.</summary>
+    /// <returns>The value.</returns>
+    /// <exception cref="CancelledException">The promise was unresolved and the calling fiber was cancelled.</exception>
+    /// <exception cref="Exception">Whatever the promise was resolved with by <see cref="Resolver{T}.ResolveError(Exception)"/>.</exception>
+    /// <exception cref="InvalidOperationException">Awaiting an unresolved promise outside a fiber.</exception>
+    /// <remarks>Eio: <c>Promise.await</c>. <b>Scheduling</b>: a fiber woken by resolution is queued at the back of its domain's run queue.</remarks>
+    public ValueTask<T> AwaitAsync()
+    {
+        if (_state != 0)
+        {
+            return Completed();
+        }
+
+        var frame = FiberFrame.Require();
+        frame.Cancel.ThrowIfCancelled();
+        var w = new QueuedWaiter<T>(frame.Fiber.Domain);
+        lock (_sync)
+        {
+            if (_state != 0)
+            {
+                return Completed();
+            }
+
+            _waiters.Add(w);
+        }
+
+        w.Attach(frame.Cancel);
+        return w.Task;
+    }
+
+    private ValueTask<T> Completed()
+    {
+        if (_state == 1)
+        {
+            return new ValueTask<T>(_value);
+        }
+
+        return ValueTask.FromException<T>(_error!);
+    }
+
+    internal bool TryResolve(T value, Exception? error)
+    {
+        List<QueuedWaiter<T>> waiters;
+        lock (_sync)
+        {
+            if (_state != 0)
+            {
+                return false;
+            }
+
+            _value = value;
+            _error = error;
+            _state = error is null ? 1 : 2;
+            if (_waiters.IsEmpty)
+            {
+                return true;
+            }
+
+            waiters = _waiters.TakeAll();
+        }
+
+        foreach (var w in waiters)
+        {
+            if (error is null)
+            {
+                w.TryComplete(value);
+            }
+            else
+            {
+                w.TryFail(error);
+            }
+        }
+
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => _state switch
+    {
+        0 => "Promise (unresolved)",
+        1 => $"Promise ({_value})",
+        _ => $"Promise (error: {_error!.Message})",
+    };
+}
+
+/// <summary>The write end of a <see cref="Promise{T}"/>.</summary>
+/// <typeparam name="T">The value type.</typeparam>
+/// <remarks>Eio: <c>Promise.u</c>. <b>Thread safety</b>: may be used from any thread, including non-domain threads.</remarks>
+public sealed class Resolver<T>
+{
+    internal Resolver(Promise<T> promise)
+    {
+        Promise = promise;
+    }
+
+    /// <summary>The promise this resolver resolves.</summary>
+    public Promise<T> Promise { get; }
+
+    /// <summary>Resolves the promise with <paramref name="value"/>, waking every awaiter.</summary>
+    /// <param name="value">The value.</param>
+    /// <exception cref="InvalidOperationException">The promise was already resolved.</exception>
+    /// <remarks>Eio: <c>Promise.resolve</c>.</remarks>
+    public void Resolve(T value)
+    {
+        if (!TryResolve(value))
+        {
+            throw new InvalidOperationException("The promise is already resolved.");
+        }
+    }
+
+    /// <summary>Resolves the promise if it is still unresolved.</summary>
+    /// <param name="value">The value.</param>
+    /// <returns>False if the promise was already resolved.</returns>
+    /// <remarks>Eio: <c>Promise.try_resolve</c>.</remarks>
+    public bool TryResolve(T value) => Promise.TryResolve(value, null);
+
+    /// <summary>Resolves the promise with an error that every awaiter will get.</summary>
+    /// <param name="error">The exception to rethrow to awaiters.</param>
+    /// <exception cref="InvalidOperationException">The promise was already resolved.</exception>
+    /// <remarks>Eio: <c>Promise.resolve_error</c>.</remarks>
+    public void ResolveError(Exception error)
+    {
+        if (!TryResolveError(error))
+        {
+            throw new InvalidOperationException("The promise is already resolved.");
+        }
+    }
+
+    /// <summary>Resolves the promise with an error if it is still unresolved.</summary>
+    /// <param name="error">The exception to rethrow to awaiters.</param>
+    /// <returns>False if the promise was already resolved.</returns>
+    public bool TryResolveError(Exception error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return Promise.TryResolve(default!, error);
+    }
+}

@@ -1,0 +1,479 @@
+using System.Runtime.ExceptionServices;
+
+namespace EioSharp;
+
+/// <summary>A scope that owns fibers and resources: it finishes only when all of them have finished (S1).</summary>
+/// <remarks>
+/// Eio: <c>Eio.Switch</c>.
+/// <para><b>Errors</b>: an exception escaping the body or any fiber forked with <see cref="Fiber.Fork(Switch, Func{Task})"/>
+/// fails the switch (S2, S4): it is recorded and the switch is cancelled, so every other fiber gets
+/// <see cref="CancelledException"/> at its next suspension point. When everything has finished, <see cref="RunAsync(Func{Switch, Task}, string?)"/>
+/// throws the combined failure (S3): see <see cref="MultipleException"/>.</para>
+/// <para><b>Lifetime</b>: release hooks (<see cref="OnRelease(Action)"/>, <see cref="Attach(IDisposable)"/>) run after all fibers,
+/// last registered first, one at a time, each protected from cancellation (S7).</para>
+/// <para><b>Thread safety</b>: a switch belongs to the domain that created it (S17); using it from another domain throws
+/// <see cref="InvalidOperationException"/>.</para>
+/// <para>The name clashes with <c>System.Diagnostics.Switch</c>; where both namespaces are imported, alias it:
+/// <c>using Switch = EioSharp.Switch;</c>.</para>
+/// </remarks>
+public sealed class Switch
+{
+    private readonly Domain _domain;
+    private readonly CancelContext _cancel;
+    private List<Exception>? _failures;
+    private int _fibers;
+    private int _daemons;
+    private bool _stoppingDaemons;
+    private bool _finished;
+    private Waiter? _idle;
+    private ReleaseHook? _hooks; // most recent first
+
+    private Switch(Domain domain, CancelContext cancel, string? name, Switch? parent)
+    {
+        _domain = domain;
+        _cancel = cancel;
+        Name = name;
+        Parent = parent;
+    }
+
+    /// <summary>The name given to <see cref="RunAsync(Func{Switch, Task}, string?)"/>, for traces and dumps.</summary>
+    public string? Name { get; }
+
+    /// <summary>The switch that owned the fiber that created this one, if any.</summary>
+    public Switch? Parent { get; }
+
+    /// <summary>The names of this switch and its ancestors, outermost first, separated by <c>/</c>.</summary>
+    public string Path => Parent is null ? (Name ?? "switch") : Parent.Path + "/" + (Name ?? "switch");
+
+    /// <summary>The switch's cancel context; cancelled when the switch fails or its parent is cancelled.</summary>
+    public CancelContext CancelContext => _cancel;
+
+    /// <summary>A token that fires when the switch is cancelled, for ordinary .NET APIs.</summary>
+    public CancellationToken CancellationToken => _cancel.Token;
+
+    /// <summary>True once the switch has finished (its fibers joined and its hooks run).</summary>
+    public bool IsFinished => _finished;
+
+    /// <summary>The number of fibers currently running in the switch (daemons included).</summary>
+    public int FiberCount => _fibers + _daemons;
+
+    internal Domain Domain => _domain;
+
+    /// <summary>Runs <paramref name="body"/> with a new switch and waits for everything attached to it.</summary>
+    /// <param name="body">The code to run; receives the switch.</param>
+    /// <param name="name">A name for traces (optional).</param>
+    /// <returns>A task that completes after the body, every fiber forked on the switch and every release hook finished.</returns>
+    /// <exception cref="CancelledException">The switch was cancelled (by its parent) and no other error occurred.</exception>
+    /// <exception cref="MultipleException">Several fibers failed.</exception>
+    /// <exception cref="Exception">The single failure of the body or a fiber, rethrown as itself with its stack trace.</exception>
+    /// <remarks>Eio: <c>Switch.run</c>. <b>Scheduling</b>: the body starts at once, on the calling fiber.</remarks>
+    public static Task RunAsync(Func<Switch, Task> body, string? name = null) =>
+        RunCoreAsync<bool>(async sw => { await body(sw); return true; }, name, isProtected: false);
+
+    /// <summary>Runs <paramref name="body"/> with a new switch, waits for everything attached to it, and returns the body's value.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The code to run.</param>
+    /// <param name="name">A name for traces (optional).</param>
+    /// <returns>The body's value; discarded if a fiber failed (S5).</returns>
+    /// <exception cref="CancelledException">The switch was cancelled and no other error occurred.</exception>
+    /// <exception cref="MultipleException">Several fibers failed.</exception>
+    /// <remarks>Eio: <c>Switch.run</c>.</remarks>
+    public static Task<T> RunAsync<T>(Func<Switch, Task<T>> body, string? name = null) =>
+        RunCoreAsync(body, name, isProtected: false);
+
+    /// <summary>Like <see cref="RunAsync(Func{Switch, Task}, string?)"/>, but the switch ignores the caller's cancellation (S15).</summary>
+    /// <param name="body">The code to run.</param>
+    /// <param name="name">A name for traces (optional).</param>
+    /// <returns>A task that completes when the switch has finished.</returns>
+    /// <remarks>Eio: <c>Switch.run_protected</c>.</remarks>
+    public static Task RunProtectedAsync(Func<Switch, Task> body, string? name = null) =>
+        RunCoreAsync<bool>(async sw => { await body(sw); return true; }, name, isProtected: true);
+
+    /// <summary>Like <see cref="RunAsync{T}(Func{Switch, Task{T}}, string?)"/>, but the switch ignores the caller's cancellation.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The code to run.</param>
+    /// <param name="name">A name for traces (optional).</param>
+    /// <returns>The body's value.</returns>
+    /// <remarks>Eio: <c>Switch.run_protected</c>.</remarks>
+    public static Task<T> RunProtectedAsync<T>(Func<Switch, Task<T>> body, string? name = null) =>
+        RunCoreAsync(body, name, isProtected: true);
+
+    private static async Task<T> RunCoreAsync<T>(Func<Switch, Task<T>> body, string? name, bool isProtected)
+    {
+        var frame = FiberFrame.Require();
+        var domain = frame.Fiber.Domain;
+        var sw = new Switch(domain, new CancelContext(domain, frame.Cancel, isProtected), name, frame.Switch);
+        FiberFrame.Current = new FiberFrame(frame.Fiber, sw._cancel, sw);
+        T result = default!;
+        try
+        {
+            result = await body(sw);
+        }
+        catch (Exception ex)
+        {
+            sw.Record(ex);
+        }
+
+        while (sw._fibers > 0 || sw._daemons > 0)
+        {
+            if (sw._fibers == 0 && !sw._stoppingDaemons)
+            {
+                // S8: only daemons are left; cancel them, and do not report that cancellation.
+                sw._stoppingDaemons = true;
+                sw._cancel.Cancel(new DaemonsStoppedException());
+                continue;
+            }
+
+            sw._idle = new Waiter(domain);
+            await sw._idle.VoidTask; // not attached to a cancel context: joining cannot be interrupted
+            sw._idle = null;
+        }
+
+        await sw.RunReleaseHooksAsync();
+        sw._finished = true;
+        sw._cancel.Detach();
+        var error = sw.CombinedFailure();
+        if (error is not null)
+        {
+            ExceptionDispatchInfo.Throw(error);
+        }
+
+        return result;
+    }
+
+    private async Task RunReleaseHooksAsync()
+    {
+        if (_hooks is null)
+        {
+            return;
+        }
+
+        await Cancel.ProtectAsync(async () =>
+        {
+            while (_hooks is { } hook)
+            {
+                hook.Unlink();
+                try
+                {
+                    await hook.InvokeAsync();
+                }
+                catch (Exception ex)
+                {
+                    Record(ex);
+                }
+            }
+        });
+    }
+
+    /// <summary>Throws if the switch is cancelled or finished.</summary>
+    /// <exception cref="CancelledException">The switch is cancelled.</exception>
+    /// <exception cref="InvalidOperationException">The switch has finished, or the caller is on another domain.</exception>
+    /// <remarks>Eio: <c>Switch.check</c>.</remarks>
+    public void Check()
+    {
+        CheckDomain();
+        if (_finished)
+        {
+            throw new InvalidOperationException("The switch has finished.");
+        }
+
+        _cancel.ThrowIfCancelled();
+    }
+
+    /// <summary>Fails the switch: records <paramref name="error"/> and cancels the switch (if this is its first failure).</summary>
+    /// <param name="error">The failure.</param>
+    /// <exception cref="InvalidOperationException">The switch has finished, or the caller is on another domain.</exception>
+    /// <remarks>Eio: <c>Switch.fail</c>.</remarks>
+    public void Fail(Exception error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        CheckDomain();
+        if (_finished)
+        {
+            throw new InvalidOperationException("The switch has finished.", error);
+        }
+
+        Record(error);
+    }
+
+    private void Record(Exception error)
+    {
+        _failures ??= new List<Exception>(1);
+        foreach (var e in _failures)
+        {
+            if (ReferenceEquals(e, error))
+            {
+                return;
+            }
+        }
+
+        _failures.Add(error);
+        if (_failures.Count == 1)
+        {
+            _cancel.Cancel(error);
+        }
+    }
+
+    private Exception? CombinedFailure() => _failures is null ? null : MultipleException.Combine(_failures);
+
+    /// <summary>Registers <paramref name="release"/> to run when the switch finishes.</summary>
+    /// <param name="release">The clean-up action.</param>
+    /// <returns>A hook that can be removed when the resource is closed early.</returns>
+    /// <exception cref="InvalidOperationException">The switch has finished (the action has then already been run), or the caller is on another domain.</exception>
+    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>.</remarks>
+    public ReleaseHook OnRelease(Action release)
+    {
+        ArgumentNullException.ThrowIfNull(release);
+        return AddHook(new ReleaseHook(this, release, null));
+    }
+
+    /// <summary>Registers an asynchronous <paramref name="release"/> to run when the switch finishes.</summary>
+    /// <param name="release">The clean-up function; it runs protected from cancellation.</param>
+    /// <returns>A hook that can be removed when the resource is closed early.</returns>
+    /// <exception cref="InvalidOperationException">The switch has finished (the function has then already been started), or the caller is on another domain.</exception>
+    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>.</remarks>
+    public ReleaseHook OnRelease(Func<ValueTask> release)
+    {
+        ArgumentNullException.ThrowIfNull(release);
+        return AddHook(new ReleaseHook(this, null, release));
+    }
+
+    /// <summary>Makes the switch own <paramref name="resource"/>: it is disposed when the switch finishes.</summary>
+    /// <param name="resource">The resource.</param>
+    /// <returns>A hook to remove if the resource is disposed early.</returns>
+    /// <exception cref="InvalidOperationException">The switch has finished (the resource has then been disposed).</exception>
+    public ReleaseHook Attach(IDisposable resource)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        return OnRelease(resource.Dispose);
+    }
+
+    /// <summary>Makes the switch own <paramref name="resource"/>: it is disposed asynchronously when the switch finishes.</summary>
+    /// <param name="resource">The resource.</param>
+    /// <returns>A hook to remove if the resource is disposed early.</returns>
+    /// <exception cref="InvalidOperationException">The switch has finished (disposal has then been started).</exception>
+    public ReleaseHook Attach(IAsyncDisposable resource)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        return OnRelease(resource.DisposeAsync);
+    }
+
+    /// <summary>Makes the switch own a resource that is both synchronously and asynchronously disposable (asynchronous disposal is used).</summary>
+    /// <typeparam name="T">The resource type.</typeparam>
+    /// <param name="resource">The resource.</param>
+    /// <returns>A hook to remove if the resource is disposed early.</returns>
+    public ReleaseHook Attach<T>(T resource)
+        where T : IDisposable, IAsyncDisposable
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        return OnRelease(resource.DisposeAsync);
+    }
+
+    private ReleaseHook AddHook(ReleaseHook hook)
+    {
+        CheckDomain();
+        if (_finished)
+        {
+            try
+            {
+                var t = hook.InvokeAsync();
+                if (t.IsCompleted)
+                {
+                    t.GetAwaiter().GetResult();
+                }
+            }
+            finally
+            {
+                // S7: registering on a finished switch runs the hook and throws.
+            }
+
+            throw new InvalidOperationException("The switch has finished; the release hook was run at once.");
+        }
+
+        hook.Next = _hooks;
+        if (_hooks is not null)
+        {
+            _hooks.Prev = hook;
+        }
+
+        _hooks = hook;
+        return hook;
+    }
+
+    internal void UnlinkHook(ReleaseHook hook)
+    {
+        if (hook.Prev is null)
+        {
+            if (ReferenceEquals(_hooks, hook))
+            {
+                _hooks = hook.Next;
+            }
+        }
+        else
+        {
+            hook.Prev.Next = hook.Next;
+        }
+
+        if (hook.Next is not null)
+        {
+            hook.Next.Prev = hook.Prev;
+        }
+
+        hook.Prev = hook.Next = null;
+    }
+
+    internal void CheckDomain() => _domain.CheckCurrent("This switch");
+
+    /// <summary>Adds a fiber to the switch; false if the switch is finished or cancelled (S6).</summary>
+    internal bool TryAddFiber(bool daemon)
+    {
+        CheckDomain();
+        if (_finished || _cancel.IsCancelled)
+        {
+            return false;
+        }
+
+        if (daemon)
+        {
+            _daemons++;
+        }
+        else
+        {
+            _fibers++;
+        }
+
+        return true;
+    }
+
+    internal Exception ForkRefusal() =>
+        _cancel.IsCancelled ? _cancel.MakeCancelled() : new InvalidOperationException("The switch has finished.");
+
+    internal void FiberFailed(Exception error, bool daemon)
+    {
+        if (daemon && _stoppingDaemons && error is CancelledException)
+        {
+            return; // S8: the cancellation that stops daemons is not an error.
+        }
+
+        Record(error);
+    }
+
+    internal void FiberExited(bool daemon)
+    {
+        if (daemon)
+        {
+            _daemons--;
+        }
+        else
+        {
+            _fibers--;
+        }
+
+        if (_idle is not null && _fibers == 0)
+        {
+            _idle.TryComplete(true);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Switch {Path}";
+
+    private sealed class DaemonsStoppedException() : Exception("All non-daemon fibers finished; stopping daemon fibers.");
+}
+
+/// <summary>A release hook registered on a switch.</summary>
+/// <remarks>Eio: <c>Switch.hook</c>.</remarks>
+public sealed class ReleaseHook
+{
+    private readonly Switch _switch;
+    private readonly Action? _action;
+    private readonly Func<ValueTask>? _asyncAction;
+    private bool _removed;
+
+    internal ReleaseHook? Prev;
+    internal ReleaseHook? Next;
+
+    internal ReleaseHook(Switch sw, Action? action, Func<ValueTask>? asyncAction)
+    {
+        _switch = sw;
+        _action = action;
+        _asyncAction = asyncAction;
+    }
+
+    /// <summary>Removes the hook so it will not run (for a resource closed early). Idempotent.</summary>
+    /// <returns>True if the hook was registered and is now removed; false if it had already run or been removed.</returns>
+    /// <remarks>Eio: <c>Switch.remove_hook</c>. Must be called on the switch's domain.</remarks>
+    public bool Remove()
+    {
+        _switch.CheckDomain();
+        if (_removed)
+        {
+            return false;
+        }
+
+        Unlink();
+        return true;
+    }
+
+    internal void Unlink()
+    {
+        _removed = true;
+        _switch.UnlinkHook(this);
+    }
+
+    internal ValueTask InvokeAsync()
+    {
+        if (_action is not null)
+        {
+            _action();
+            return ValueTask.CompletedTask;
+        }
+
+        return _asyncAction!();
+    }
+}
+
+/// <summary>Several fibers failed: the failures, in the order they happened.</summary>
+/// <remarks>
+/// Eio: <c>Eio.Exn.Multiple</c>. The combining rule (S3): the same exception object reported twice counts once;
+/// <see cref="CancelledException"/> is dropped when any other exception exists (the root cause wins over the
+/// cancellations it caused); a single remaining failure is rethrown as itself; several become one <see cref="MultipleException"/>.
+/// </remarks>
+public sealed class MultipleException : AggregateException
+{
+    /// <summary>Creates the exception from the failures, in order.</summary>
+    /// <param name="errors">The failures.</param>
+    public MultipleException(IEnumerable<Exception> errors)
+        : base("Multiple exceptions", errors)
+    {
+    }
+
+    /// <summary>Applies the combining rule to failures listed in the order they happened.</summary>
+    /// <param name="errors">The failures (at least one).</param>
+    /// <returns>The exception to throw.</returns>
+    /// <exception cref="ArgumentException"><paramref name="errors"/> is empty.</exception>
+    public static Exception Combine(IReadOnlyList<Exception> errors)
+    {
+        if (errors.Count == 0)
+        {
+            throw new ArgumentException("No failures to combine.", nameof(errors));
+        }
+
+        var distinct = new List<Exception>(errors.Count);
+        foreach (var e in errors)
+        {
+            if (!distinct.Exists(d => ReferenceEquals(d, e)))
+            {
+                distinct.Add(e);
+            }
+        }
+
+        var real = distinct.FindAll(e => e is not CancelledException);
+        if (real.Count == 0)
+        {
+            return distinct[0];
+        }
+
+        return real.Count == 1 ? real[0] : new MultipleException(real);
+    }
+}

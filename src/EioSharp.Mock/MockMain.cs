@@ -1,0 +1,74 @@
+using System.Text;
+using EioSharp.Domains;
+using EioSharp.Time;
+
+namespace EioSharp.Mock;
+
+/// <summary>The deterministic backend for tests: one domain, a fixed run order, and a virtual clock.</summary>
+/// <remarks>
+/// Eio: <c>Eio_mock.Backend.run</c>. Virtual time starts at 0 (the Unix epoch for the wall clock) and, when no fiber can
+/// run, jumps to the next timer's deadline, so sleeps take no real time. When nothing can run and no timer is pending
+/// while the main fiber is unfinished, the run fails with <see cref="DeadlockDetectedException"/>.
+/// <see cref="TraceLog.Line(string)"/> lines start with <c>+</c>, as in Eio's transcripts.
+/// <para><b>Domains</b>: <see cref="Stdenv.DomainManager"/> runs its function in a new fiber of the same domain (as Eio_mock's
+/// domain manager does), so tests stay deterministic.</para>
+/// </remarks>
+public static class MockMain
+{
+    /// <summary>Runs <paramref name="main"/> on the mock backend.</summary>
+    /// <param name="main">The test body.</param>
+    /// <exception cref="DeadlockDetectedException">Nothing can run and the main fiber has not finished.</exception>
+    /// <exception cref="Exception">Whatever <paramref name="main"/> throws.</exception>
+    public static void Run(Func<Stdenv, Task> main) => Run<bool>(async env => { await main(env); return true; });
+
+    /// <summary>Runs <paramref name="main"/> on the mock backend and returns its result.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="main">The test body.</param>
+    /// <returns>What <paramref name="main"/> returned.</returns>
+    /// <exception cref="DeadlockDetectedException">Nothing can run and the main fiber has not finished.</exception>
+    public static T Run<T>(Func<Stdenv, Task<T>> main)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        var time = new VirtualTimeSource();
+        var domain = new Domain("mock", time, isMock: true);
+        var env = new Stdenv(new VirtualClock(time), new VirtualMonoClock(time), new MockDomainManager(), "mock");
+        return domain.RunMain(_ => main(env));
+    }
+
+    /// <summary>Runs <paramref name="main"/> on the mock backend and returns its transcript: every trace line, then the exception if it failed.</summary>
+    /// <param name="main">The test body; use <see cref="TraceLog.Line(string)"/> to record what happens.</param>
+    /// <returns>The lines, each ending in a newline; a failure adds <c>Exception: TypeName: message</c>.</returns>
+    public static string Trace(Func<Stdenv, Task> main)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        var sb = new StringBuilder();
+        var writer = new StringWriter(sb) { NewLine = "\n" };
+        try
+        {
+            Run(env => TraceLog.WithWriterAsync(writer, () => main(env)));
+        }
+        catch (Exception ex)
+        {
+            sb.Append("Exception: ").Append(Describe(ex)).Append('\n');
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>Describes an exception the way transcripts show it: type name and message, with inner failures of a <see cref="MultipleException"/>.</summary>
+    /// <param name="ex">The exception.</param>
+    /// <returns>The description.</returns>
+    public static string Describe(Exception ex) => ex switch
+    {
+        MultipleException m => "Multiple: [" + string.Join("; ", m.InnerExceptions.Select(Describe)) + "]",
+        CancelledException c => "Cancelled: " + Describe(c.Reason),
+        _ => ex.GetType().Name + ": " + ex.Message,
+    };
+
+    /// <summary>Runs "domains" as fibers of the mock domain.</summary>
+    private sealed class MockDomainManager : DomainManager
+    {
+        public override Task<T> RunAsync<T>(Func<Task<T>> body, string? name = null) =>
+            Switch.RunAsync(_ => body(), name ?? "mock-domain");
+    }
+}

@@ -1,0 +1,174 @@
+namespace EioSharp.Time;
+
+/// <summary>What wall and monotonic clocks share: sleeping for a duration and timeouts.</summary>
+/// <remarks>Eio: <c>Eio.Time</c>. Sleeping uses the calling fiber's domain's timer heap.</remarks>
+public abstract class ClockBase
+{
+    private protected ClockBase()
+    {
+    }
+
+    /// <summary>Suspends the calling fiber for <paramref name="duration"/>.</summary>
+    /// <param name="duration">How long; zero or negative still yields to other fibers once; <see cref="Timeout.InfiniteTimeSpan"/> waits until cancelled.</param>
+    /// <returns>An awaitable.</returns>
+    /// <exception cref="CancelledException">The fiber was cancelled while sleeping.</exception>
+    /// <remarks>Eio: <c>Time.sleep</c>. <b>Scheduling</b>: the fiber is queued when the deadline passes.</remarks>
+    public ValueTask SleepAsync(TimeSpan duration)
+    {
+        var frame = FiberFrame.Require();
+        if (duration == Timeout.InfiniteTimeSpan)
+        {
+            return new ValueTask(Fiber.AwaitCancelAsync());
+        }
+
+        var domain = frame.Fiber.Domain;
+        long ticks = duration.Ticks <= 0 ? 0 : duration.Ticks;
+        return SleepUntilTicks(frame, domain.Now + ticks);
+    }
+
+    private protected static ValueTask SleepUntilTicks(FiberFrame frame, long deadline)
+    {
+        frame.Cancel.ThrowIfCancelled();
+        var w = new TimerWaiter(frame.Fiber.Domain, deadline);
+        frame.Fiber.Domain.AddTimer(w);
+        w.Attach(frame.Cancel);
+        return new ValueTask(w, 0);
+    }
+
+    /// <summary>Runs <paramref name="body"/>, cancelling it and throwing if it takes longer than <paramref name="timeout"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="timeout">The time limit; <see cref="Timeout.InfiniteTimeSpan"/> for none.</param>
+    /// <param name="body">The operation.</param>
+    /// <returns>The body's result.</returns>
+    /// <exception cref="TimeoutException">The time limit passed first (the body has then been cancelled and has finished).</exception>
+    /// <remarks>Eio: <c>Time.with_timeout_exn</c>.</remarks>
+    public Task<T> WithTimeoutAsync<T>(TimeSpan timeout, Func<Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return body();
+        }
+
+        return Fiber.FirstAsync<T>(body, async () =>
+        {
+            await SleepAsync(timeout);
+            throw new TimeoutException($"The operation did not finish within {timeout}.");
+        });
+    }
+
+    /// <summary>Runs <paramref name="body"/>, cancelling it and throwing if it takes longer than <paramref name="timeout"/>.</summary>
+    /// <param name="timeout">The time limit.</param>
+    /// <param name="body">The operation.</param>
+    /// <returns>A task that completes when the body does.</returns>
+    /// <exception cref="TimeoutException">The time limit passed first.</exception>
+    /// <remarks>Eio: <c>Time.with_timeout_exn</c>.</remarks>
+    public Task WithTimeoutAsync(TimeSpan timeout, Func<Task> body) =>
+        WithTimeoutAsync<bool>(timeout, async () => { await body(); return true; });
+
+    /// <summary>Runs <paramref name="body"/> with a time limit, reporting a timeout as a result instead of an exception.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="timeout">The time limit.</param>
+    /// <param name="body">The operation.</param>
+    /// <returns>The body's value, or a result whose <see cref="TimeoutResult{T}.IsTimedOut"/> is true.</returns>
+    /// <remarks>Eio: <c>Time.with_timeout</c>.</remarks>
+    public async Task<TimeoutResult<T>> TryWithTimeoutAsync<T>(TimeSpan timeout, Func<Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var timedOut = new TimeoutMarker();
+        try
+        {
+            var v = await Fiber.FirstAsync<T>(body, async () =>
+            {
+                await SleepAsync(timeout);
+                throw timedOut;
+            });
+            return new TimeoutResult<T>(false, v);
+        }
+        catch (TimeoutMarker e) when (ReferenceEquals(e, timedOut))
+        {
+            return new TimeoutResult<T>(true, default!);
+        }
+    }
+
+    private sealed class TimeoutMarker() : Exception("timeout");
+}
+
+/// <summary>The outcome of <see cref="ClockBase.TryWithTimeoutAsync{T}(TimeSpan, Func{Task{T}})"/>.</summary>
+/// <typeparam name="T">The value type.</typeparam>
+/// <param name="IsTimedOut">True if the time limit passed first.</param>
+/// <param name="Value">The body's value when it finished in time.</param>
+public readonly record struct TimeoutResult<T>(bool IsTimedOut, T Value);
+
+/// <summary>A wall clock: time of day, which can jump when the system clock is set.</summary>
+/// <remarks>Eio: <c>Eio.Time.clock</c> (<c>env#clock</c>). For measuring intervals use <see cref="MonoClock"/>.</remarks>
+public abstract class Clock : ClockBase
+{
+    /// <summary>The current time.</summary>
+    public abstract DateTimeOffset Now { get; }
+
+    /// <summary>Suspends the calling fiber until <paramref name="time"/> (at once if it has passed).</summary>
+    /// <param name="time">The wall-clock deadline.</param>
+    /// <returns>An awaitable.</returns>
+    /// <exception cref="CancelledException">The fiber was cancelled while sleeping.</exception>
+    /// <remarks>Eio: <c>Time.sleep_until</c>.</remarks>
+    public ValueTask SleepUntilAsync(DateTimeOffset time) => SleepAsync(time - Now);
+
+    /// <summary>A <see cref="TimeProvider"/> view of this clock, for .NET APIs that take one.</summary>
+    /// <returns>The provider.</returns>
+    public abstract TimeProvider AsTimeProvider();
+}
+
+/// <summary>A monotonic clock: never jumps, for measuring intervals and deadlines.</summary>
+/// <remarks>Eio: <c>Eio.Time.Mono</c> (<c>env#mono_clock</c>).</remarks>
+public abstract class MonoClock : ClockBase
+{
+    /// <summary>Time since an arbitrary fixed origin.</summary>
+    public abstract TimeSpan Now { get; }
+
+    /// <summary>Suspends the calling fiber until this clock reads <paramref name="time"/>.</summary>
+    /// <param name="time">The deadline, on this clock.</param>
+    /// <returns>An awaitable.</returns>
+    /// <exception cref="CancelledException">The fiber was cancelled while sleeping.</exception>
+    /// <remarks>Eio: <c>Time.Mono.sleep_until</c>.</remarks>
+    public ValueTask SleepUntilAsync(TimeSpan time) => SleepAsync(time - Now);
+}
+
+/// <summary>The system's clocks.</summary>
+internal sealed class SystemClock : Clock
+{
+    public static readonly SystemClock Instance = new();
+
+    public override DateTimeOffset Now => DateTimeOffset.UtcNow;
+
+    public override TimeProvider AsTimeProvider() => TimeProvider.System;
+}
+
+internal sealed class SystemMonoClock : MonoClock
+{
+    public static readonly SystemMonoClock Instance = new();
+
+    public override TimeSpan Now => TimeSpan.FromTicks(StopwatchTimeSource.Instance.Now);
+}
+
+/// <summary>Clocks over a domain's virtual time (the mock backend).</summary>
+internal sealed class VirtualClock(VirtualTimeSource time) : Clock
+{
+    public override DateTimeOffset Now => DateTimeOffset.UnixEpoch + TimeSpan.FromTicks(time.Now);
+
+    public override TimeProvider AsTimeProvider() => new VirtualTimeProvider(this);
+
+    private sealed class VirtualTimeProvider(VirtualClock clock) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => clock.Now;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => (clock.Now - DateTimeOffset.UnixEpoch).Ticks;
+    }
+}
+
+internal sealed class VirtualMonoClock(VirtualTimeSource time) : MonoClock
+{
+    public override TimeSpan Now => TimeSpan.FromTicks(time.Now);
+}
