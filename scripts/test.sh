@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine (scripts/setup.sh), builds, runs the default test suite (stress tests excluded)
+# and prints "N passed, N failed" computed from the test results. Exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+results=TestResults
+rm -rf "$results"
+dotnet build EioSharp.slnx -c Release --no-restore -v quiet -nologo || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+dotnet test EioSharp.slnx -c Release --no-build --filter "Category!=Stress" \
+  --logger "trx" --results-directory "$results" -v quiet -nologo
+test_rc=$?
+
+passed=0
+failed=0
+found=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  found=1
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  e=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
+  t=$(sed -n 's/.* timeout="\([0-9]*\)".*/\1/p' <<<"$counters")
+  a=$(sed -n 's/.* aborted="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
+done
+
+if [ "$found" = 0 ] || { [ "$test_rc" != 0 ] && [ "$failed" = 0 ]; }; then
+  # dotnet test failed without reporting a failed test (crash, no results): count it as a failure.
+  failed=$((failed + 1))
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
