@@ -33,7 +33,7 @@ public static class EioMain
         }
 
         var domain = Domain.CreateReal(null);
-        var env = new Stdenv(SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable");
+        var env = new Stdenv(SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable", Net.PortableNetwork.Instance);
         return domain.RunMain(_ => main(env));
     }
 }

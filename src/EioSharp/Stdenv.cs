@@ -1,4 +1,5 @@
 using EioSharp.Domains;
+using EioSharp.Net;
 using EioSharp.Time;
 
 namespace EioSharp;
@@ -10,8 +11,9 @@ namespace EioSharp;
 /// </remarks>
 public sealed class Stdenv
 {
-    internal Stdenv(Clock clock, MonoClock monoClock, DomainManager domainManager, string backend)
+    internal Stdenv(Clock clock, MonoClock monoClock, DomainManager domainManager, string backend, NetworkCapability? net = null)
     {
+        _net = net;
         Clock = clock;
         MonoClock = monoClock;
         DomainManager = domainManager;
@@ -29,6 +31,13 @@ public sealed class Stdenv
     /// <summary>Starts new domains (OS threads with their own scheduler) for parallelism.</summary>
     /// <remarks>Eio: <c>env#domain_mgr</c>.</remarks>
     public DomainManager DomainManager { get; }
+
+    private readonly NetworkCapability? _net;
+
+    /// <summary>The network: listening, connecting, datagrams and name lookup.</summary>
+    /// <exception cref="NotSupportedException">The backend has no network (the mock backend: use a mock network).</exception>
+    /// <remarks>Eio: <c>env#net</c>.</remarks>
+    public NetworkCapability Net => _net ?? throw new NotSupportedException($"The {Backend} backend has no real network.");
 
     /// <summary>The name of the backend in use (<c>portable</c> or <c>mock</c>).</summary>
     public string Backend { get; }

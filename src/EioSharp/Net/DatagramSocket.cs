@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Sockets;
+using EioSharp.IO;
+
+namespace EioSharp.Net;
+
+/// <summary>A datagram (UDP or Unix datagram) socket, owned by a switch.</summary>
+/// <remarks>
+/// Eio: <c>Eio.Net.datagram_socket</c>.
+/// <para><b>Thread safety</b>: may be shared between domains; sends and receives may run concurrently.</para>
+/// </remarks>
+public sealed class DatagramSocket : IClosable
+{
+    private readonly SocketHandle _handle;
+    private readonly ReleaseHook? _hook;
+    private readonly Domain _ownerDomain;
+
+    internal DatagramSocket(Switch sw, Socket socket)
+    {
+        _handle = new SocketHandle(socket);
+        _ownerDomain = sw.Domain;
+        _hook = sw.OnRelease(Close);
+    }
+
+    /// <summary>The local address (with the real port when port 0 was asked for).</summary>
+    public EndPoint? LocalEndPoint => _handle.Socket.LocalEndPoint;
+
+    /// <summary>Sends one datagram to <paramref name="destination"/>.</summary>
+    /// <param name="destination">The receiver.</param>
+    /// <param name="datagram">The payload (at most 65,507 bytes for UDP over IPv4).</param>
+    /// <returns>An awaitable.</returns>
+    /// <exception cref="NetException">The send failed (for example the datagram is too large, or the destination refused an earlier one).</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled.</exception>
+    /// <remarks>Eio: <c>Net.send ~dst</c>.</remarks>
+    public async ValueTask SendToAsync(EndPoint destination, ReadOnlyMemory<byte> datagram)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var frame = SocketIo.Begin(_handle, "send");
+        try
+        {
+            await _handle.Socket.SendToAsync(datagram, SocketFlags.None, destination, frame.Cancel.Token);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            throw SocketIo.Map(e, frame, $"send to {destination}");
+        }
+        finally
+        {
+            _handle.EndUse();
+        }
+    }
+
+    /// <summary>Receives one datagram and its sender's address.</summary>
+    /// <param name="buffer">Where to put the payload; a longer datagram is truncated.</param>
+    /// <returns>The number of bytes received and the sender.</returns>
+    /// <exception cref="CancelledException">The fiber was cancelled while waiting.</exception>
+    /// <exception cref="NetException">The receive failed.</exception>
+    /// <remarks>Eio: <c>Net.recv</c>.</remarks>
+    public async ValueTask<(int Length, EndPoint Sender)> ReceiveFromAsync(Memory<byte> buffer)
+    {
+        var frame = SocketIo.Begin(_handle, "receive");
+        try
+        {
+            var any = _handle.Socket.AddressFamily == AddressFamily.InterNetworkV6 ? (EndPoint)new IPEndPoint(IPAddress.IPv6Any, 0)
+                : _handle.Socket.AddressFamily == AddressFamily.Unix ? _handle.Socket.LocalEndPoint! : new IPEndPoint(IPAddress.Any, 0);
+            var r = await _handle.Socket.ReceiveFromAsync(buffer, SocketFlags.None, any, frame.Cancel.Token);
+            return (r.ReceivedBytes, r.RemoteEndPoint);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            throw SocketIo.Map(e, frame, "receive");
+        }
+        finally
+        {
+            _handle.EndUse();
+        }
+    }
+
+    /// <summary>Receives one datagram without its sender's address (cheaper when the sender does not matter).</summary>
+    /// <param name="buffer">Where to put the payload; a longer datagram is truncated.</param>
+    /// <returns>The number of bytes received.</returns>
+    /// <exception cref="CancelledException">The fiber was cancelled while waiting.</exception>
+    /// <exception cref="NetException">The receive failed.</exception>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer)
+    {
+        var frame = SocketIo.Begin(_handle, "receive");
+        ValueTask<int> vt;
+        try
+        {
+            vt = _handle.Socket.ReceiveAsync(buffer, SocketFlags.None, frame.Cancel.Token);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            _handle.EndUse();
+            throw SocketIo.Map(e, frame, "receive");
+        }
+
+        return SocketIo.Complete(vt, _handle, frame, "receive");
+    }
+
+    /// <summary>Sets the kernel receive buffer size (SO_RCVBUF), in bytes.</summary>
+    /// <param name="bytes">The requested size; the kernel may adjust it.</param>
+    public void SetReceiveBufferSize(int bytes) => _handle.Socket.ReceiveBufferSize = bytes;
+
+    /// <inheritdoc/>
+    public void Close()
+    {
+        if (_handle.Close() && _hook is not null && ReferenceEquals(Domain.Current, _ownerDomain))
+        {
+            _hook.Remove();
+        }
+    }
+}
