@@ -1,0 +1,183 @@
+using System.Buffers;
+
+namespace EioSharp.Kv;
+
+/// <summary>What <see cref="AofLoader"/> found in an append-only file.</summary>
+/// <param name="ValidLength">Bytes from the start of the file that hold complete commands; the file should be truncated to this length when <paramref name="IsTruncated"/>.</param>
+/// <param name="CommandCount">Commands replayed.</param>
+/// <param name="IsTruncated">True when the file ends with an incomplete command (a torn write): the caller truncates the file to <paramref name="ValidLength"/> and logs a warning.</param>
+/// <param name="TotalLength">Bytes read in total.</param>
+public readonly record struct AofLoadResult(long ValidLength, long CommandCount, bool IsTruncated, long TotalLength);
+
+/// <summary>Replays an append-only file into a <see cref="KvStore"/>.</summary>
+/// <remarks>
+/// <b>Errors</b>: an incomplete command at the very end of the file is a torn write, reported in
+/// <see cref="AofLoadResult.IsTruncated"/>; any other framing error, an inline command, or a command
+/// that is not a known write command throws <see cref="AofCorruptException"/> with the byte offset of
+/// the command that could not be read.
+/// </remarks>
+public static class AofLoader
+{
+    private const int ReadChunkBytes = 64 * 1024; // read size when loading from a stream
+
+    private static readonly RespParser s_defaultParser = new(RespLimits.Default) { MultibulkOnly = true };
+
+    /// <summary>Replays every command in <paramref name="data"/> into <paramref name="store"/>.</summary>
+    /// <param name="data">The whole file.</param>
+    /// <param name="store">The store to fill (usually empty).</param>
+    /// <param name="nowUnixMs">The current time; keys whose absolute expiry has passed end up expired.</param>
+    /// <param name="limits">Parser limits; null: <see cref="RespLimits.Default"/>.</param>
+    /// <exception cref="AofCorruptException">The file is corrupt before its last command.</exception>
+    public static AofLoadResult Load(ReadOnlySpan<byte> data, KvStore store, long nowUnixMs, RespLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        RespParser parser = Parser(limits);
+        var reply = new RespWriter(new DiscardBufferWriter());
+        long count = 0;
+        int offset = 0;
+        while (offset < data.Length)
+        {
+            if (!TryReplayOne(parser, data[offset..], offset, store, nowUnixMs, reply, out int used))
+                return new AofLoadResult(offset, count, IsTruncated: true, data.Length);
+            offset += used;
+            count++;
+        }
+        return new AofLoadResult(offset, count, IsTruncated: false, data.Length);
+    }
+
+    /// <summary>Replays every command read from <paramref name="stream"/> into <paramref name="store"/>.</summary>
+    /// <remarks>Reads synchronously in 64 KiB chunks; a command is parsed once it is complete in the buffer.</remarks>
+    /// <exception cref="AofCorruptException">The file is corrupt before its last command.</exception>
+    public static AofLoadResult Load(Stream stream, KvStore store, long nowUnixMs, RespLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(store);
+        RespParser parser = Parser(limits);
+        var reply = new RespWriter(new DiscardBufferWriter());
+        byte[] buffer = new byte[ReadChunkBytes];
+        int start = 0, end = 0;
+        long baseOffset = 0, count = 0;
+        bool eof = false;
+        while (true)
+        {
+            // Replay everything complete in the buffer.
+            while (start < end)
+            {
+                if (!TryReplayOne(parser, buffer.AsSpan(start, end - start), baseOffset + start, store, nowUnixMs, reply, out int used)) break;
+                start += used;
+                count++;
+            }
+            if (eof)
+            {
+                long valid = baseOffset + start;
+                return new AofLoadResult(valid, count, IsTruncated: start < end, baseOffset + end);
+            }
+            // Make room: move the incomplete tail to the front, grow when the tail fills the buffer.
+            if (start > 0)
+            {
+                Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                baseOffset += start;
+                end -= start;
+                start = 0;
+            }
+            if (end == buffer.Length) Array.Resize(ref buffer, (int)Math.Min(Array.MaxLength, buffer.Length * 2L));
+            int n = stream.Read(buffer, end, buffer.Length - end);
+            if (n == 0) eof = true;
+            end += n;
+        }
+    }
+
+    private static RespParser Parser(RespLimits? limits) =>
+        limits is null ? s_defaultParser : new RespParser(limits) { MultibulkOnly = true };
+
+    private static bool TryReplayOne(RespParser parser, ReadOnlySpan<byte> data, long offset, KvStore store, long now, RespWriter reply, out int used)
+    {
+        KvCommand? command;
+        try
+        {
+            if (!parser.TryParseCommand(data, out used, out command)) return false;
+        }
+        catch (RespProtocolException ex)
+        {
+            throw new AofCorruptException(offset, ex.Message, ex);
+        }
+        KvCommandInfo? info = command.Info;
+        if (info is null || !info.IsWrite)
+            throw new AofCorruptException(offset, $"unknown command '{command.GetString(0)}'");
+        store.Execute(command, now, reply, aof: null);
+        return true;
+    }
+
+    private sealed class DiscardBufferWriter : IBufferWriter<byte>
+    {
+        private byte[] _buffer = new byte[256];
+
+        public void Advance(int count) { }
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => Ensure(sizeHint);
+
+        public Span<byte> GetSpan(int sizeHint = 0) => Ensure(sizeHint);
+
+        private byte[] Ensure(int sizeHint)
+        {
+            if (sizeHint > _buffer.Length) _buffer = new byte[sizeHint];
+            return _buffer;
+        }
+    }
+}
+
+/// <summary>Compacts the log: writes the current contents of a store as a minimal AOF.</summary>
+/// <remarks>
+/// Keys without expiry are written in MSET batches, keys with one as <c>SET key value PXAT ms</c>.
+/// For a background rewrite, take <see cref="KvStore.CreateSnapshot"/> on the owner and pass the
+/// snapshot to <see cref="Write(IReadOnlyList{KvSnapshotEntry}, IBufferWriter{byte})"/> on another
+/// thread; commands executed meanwhile must be appended to the new file as well.
+/// </remarks>
+public static class AofRewriter
+{
+    private const int MSetBatchKeys = 64; // like Redis's AOF_REWRITE_ITEMS_PER_CMD: bounded command size
+
+    /// <summary>Writes the store's live keys as AOF commands.</summary>
+    public static void Write(KvStore store, long nowUnixMs, IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        Write(store.CreateSnapshot(nowUnixMs), output);
+    }
+
+    /// <summary>Writes a snapshot as AOF commands.</summary>
+    public static void Write(IReadOnlyList<KvSnapshotEntry> snapshot, IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(output);
+        var batch = new List<KvSnapshotEntry>(MSetBatchKeys);
+        foreach (KvSnapshotEntry entry in snapshot)
+        {
+            if (entry.ExpireAtUnixMs >= 0)
+            {
+                AofWriter.WriteArrayHeader(output, 5);
+                AofWriter.WriteBulkString(output, "SET"u8);
+                AofWriter.WriteBulkString(output, entry.Key);
+                AofWriter.WriteBulkString(output, entry.Value);
+                AofWriter.WriteBulkString(output, "PXAT"u8);
+                AofWriter.WriteBulkString(output, entry.ExpireAtUnixMs);
+                continue;
+            }
+            batch.Add(entry);
+            if (batch.Count == MSetBatchKeys) Flush(batch, output);
+        }
+        Flush(batch, output);
+    }
+
+    private static void Flush(List<KvSnapshotEntry> batch, IBufferWriter<byte> output)
+    {
+        if (batch.Count == 0) return;
+        AofWriter.WriteArrayHeader(output, 1 + batch.Count * 2);
+        AofWriter.WriteBulkString(output, "MSET"u8);
+        foreach (KvSnapshotEntry entry in batch)
+        {
+            AofWriter.WriteBulkString(output, entry.Key);
+            AofWriter.WriteBulkString(output, entry.Value);
+        }
+        batch.Clear();
+    }
+}

@@ -1,0 +1,164 @@
+using System.Collections.Frozen;
+
+namespace EioSharp.Kv;
+
+/// <summary>Every command the server knows.</summary>
+#pragma warning disable CS1591 // the names are the commands
+public enum KvCommandId
+{
+    /// <summary>PING [message]</summary>
+    Ping, Echo, Quit, Hello, Auth, Select, Client, Command, Config, Info,
+    DbSize, FlushAll, FlushDb,
+    Get, Set, SetNx, SetEx, PSetEx, GetSet, GetDel, MGet, MSet, MSetNx,
+    Del, Unlink, Exists, Type,
+    Incr, Decr, IncrBy, DecrBy, IncrByFloat, Append, StrLen, GetRange, SubStr, SetRange,
+    Expire, PExpire, ExpireAt, PExpireAt, ExpireTime, PExpireTime, Ttl, PTtl, Persist,
+    Keys, Scan, RandomKey, Rename, RenameNx,
+}
+#pragma warning restore CS1591
+
+/// <summary>Properties of a command, as in Redis's command table.</summary>
+[Flags]
+public enum KvCommandFlags
+{
+    /// <summary>No flags.</summary>
+    None = 0,
+    /// <summary>May modify the keyspace: must be logged to the AOF and answered only after it is durable.</summary>
+    Write = 1,
+    /// <summary>Only reads the keyspace.</summary>
+    ReadOnly = 2,
+    /// <summary>Handled by the connection (<see cref="KvConnectionState"/>), never by the store.</summary>
+    Connection = 4,
+    /// <summary>Allowed before authentication.</summary>
+    NoAuth = 8,
+}
+
+/// <summary>Where a command is executed.</summary>
+public enum KvRoute
+{
+    /// <summary>The name is not a known command: the connection replies with Redis's unknown-command error.</summary>
+    Unknown,
+    /// <summary>Handled on the connection (PING, AUTH, HELLO, CLIENT, INFO...).</summary>
+    Connection,
+    /// <summary>Executed by the store owner (<see cref="KvStore"/>).</summary>
+    Store,
+}
+
+/// <summary>A command table entry.</summary>
+/// <param name="Id">The command.</param>
+/// <param name="Name">Lower-case name, as used in Redis's error messages.</param>
+/// <param name="Arity">Redis arity: positive means exactly that many arguments (with the name), negative means at least -Arity.</param>
+/// <param name="Flags">Routing and durability flags.</param>
+/// <param name="FirstKey">Index of the first key argument (0: none), for COMMAND replies.</param>
+/// <param name="LastKey">Index of the last key argument (-1: the last argument).</param>
+/// <param name="KeyStep">Distance between key arguments.</param>
+public sealed record KvCommandInfo(KvCommandId Id, string Name, int Arity, KvCommandFlags Flags, int FirstKey, int LastKey, int KeyStep)
+{
+    /// <summary>Whether the command may modify data.</summary>
+    public bool IsWrite => (Flags & KvCommandFlags.Write) != 0;
+
+    /// <summary>Where the command runs.</summary>
+    public KvRoute Route => (Flags & KvCommandFlags.Connection) != 0 ? KvRoute.Connection : KvRoute.Store;
+
+    /// <summary>Whether <paramref name="argumentCount"/> (with the name) satisfies <see cref="Arity"/>.</summary>
+    public bool AcceptsArgumentCount(int argumentCount) => Arity >= 0 ? argumentCount == Arity : argumentCount >= -Arity;
+}
+
+/// <summary>The command table: name lookup, routing, write classification.</summary>
+public static class KvCommandTable
+{
+    private const int MaxNameLength = 32; // longer than any command name; longer input is unknown without a lookup
+
+    private static readonly KvCommandInfo[] s_all =
+    [
+        C(KvCommandId.Ping, "ping", -1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Echo, "echo", 2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Quit, "quit", -1, KvCommandFlags.Connection | KvCommandFlags.NoAuth, 0, 0, 0),
+        C(KvCommandId.Hello, "hello", -1, KvCommandFlags.Connection | KvCommandFlags.NoAuth, 0, 0, 0),
+        C(KvCommandId.Auth, "auth", -2, KvCommandFlags.Connection | KvCommandFlags.NoAuth, 0, 0, 0),
+        C(KvCommandId.Select, "select", 2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Client, "client", -2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Command, "command", -1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Config, "config", -2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Info, "info", -1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.DbSize, "dbsize", 1, KvCommandFlags.ReadOnly, 0, 0, 0),
+        C(KvCommandId.FlushAll, "flushall", -1, KvCommandFlags.Write, 0, 0, 0),
+        C(KvCommandId.FlushDb, "flushdb", -1, KvCommandFlags.Write, 0, 0, 0),
+        C(KvCommandId.Get, "get", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
+        C(KvCommandId.Set, "set", -3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.SetNx, "setnx", 3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.SetEx, "setex", 4, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.PSetEx, "psetex", 4, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.GetSet, "getset", 3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.GetDel, "getdel", 2, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.MGet, "mget", -2, KvCommandFlags.ReadOnly, 1, -1, 1),
+        C(KvCommandId.MSet, "mset", -3, KvCommandFlags.Write, 1, -1, 2),
+        C(KvCommandId.MSetNx, "msetnx", -3, KvCommandFlags.Write, 1, -1, 2),
+        C(KvCommandId.Del, "del", -2, KvCommandFlags.Write, 1, -1, 1),
+        C(KvCommandId.Unlink, "unlink", -2, KvCommandFlags.Write, 1, -1, 1),
+        C(KvCommandId.Exists, "exists", -2, KvCommandFlags.ReadOnly, 1, -1, 1),
+        C(KvCommandId.Type, "type", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
+        C(KvCommandId.Incr, "incr", 2, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.Decr, "decr", 2, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.IncrBy, "incrby", 3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.DecrBy, "decrby", 3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.IncrByFloat, "incrbyfloat", 3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.Append, "append", 3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.StrLen, "strlen", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
+        C(KvCommandId.GetRange, "getrange", 4, KvCommandFlags.ReadOnly, 1, 1, 1),
+        C(KvCommandId.SubStr, "substr", 4, KvCommandFlags.ReadOnly, 1, 1, 1),
+        C(KvCommandId.SetRange, "setrange", 4, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.Expire, "expire", -3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.PExpire, "pexpire", -3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.ExpireAt, "expireat", -3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.PExpireAt, "pexpireat", -3, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.ExpireTime, "expiretime", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
+        C(KvCommandId.PExpireTime, "pexpiretime", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
+        C(KvCommandId.Ttl, "ttl", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
+        C(KvCommandId.PTtl, "pttl", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
+        C(KvCommandId.Persist, "persist", 2, KvCommandFlags.Write, 1, 1, 1),
+        C(KvCommandId.Keys, "keys", 2, KvCommandFlags.ReadOnly, 0, 0, 0),
+        C(KvCommandId.Scan, "scan", -2, KvCommandFlags.ReadOnly, 0, 0, 0),
+        C(KvCommandId.RandomKey, "randomkey", 1, KvCommandFlags.ReadOnly, 0, 0, 0),
+        C(KvCommandId.Rename, "rename", 3, KvCommandFlags.Write, 1, 2, 1),
+        C(KvCommandId.RenameNx, "renamenx", 3, KvCommandFlags.Write, 1, 2, 1),
+    ];
+
+    private static readonly FrozenDictionary<string, KvCommandInfo> s_byName =
+        s_all.ToFrozenDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
+
+    private static readonly FrozenDictionary<string, KvCommandInfo>.AlternateLookup<ReadOnlySpan<char>> s_bySpan =
+        s_byName.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    private static KvCommandInfo C(KvCommandId id, string name, int arity, KvCommandFlags flags, int first, int last, int step)
+        => new(id, name, arity, flags, first, last, step);
+
+    /// <summary>All commands, in table order.</summary>
+    public static IReadOnlyList<KvCommandInfo> All => s_all;
+
+    /// <summary>Finds a command by name (ASCII, case-insensitive); null when unknown.</summary>
+    public static KvCommandInfo? Find(ReadOnlySpan<byte> name)
+    {
+        if (name.Length == 0 || name.Length > MaxNameLength) return null;
+        Span<char> chars = stackalloc char[name.Length];
+        for (int i = 0; i < name.Length; i++)
+        {
+            byte b = name[i];
+            if (b >= 0x80) return null;
+            chars[i] = (char)b;
+        }
+        return s_bySpan.TryGetValue(chars, out var info) ? info : null;
+    }
+
+    /// <summary>Finds a command by name (case-insensitive); null when unknown.</summary>
+    public static KvCommandInfo? Find(string name) => s_byName.TryGetValue(name, out var info) ? info : null;
+
+    /// <summary>Where <paramref name="command"/> runs: on the connection, in the store, or unknown.</summary>
+    public static KvRoute Route(KvCommand command) => command.Info?.Route ?? KvRoute.Unknown;
+
+    /// <summary>Whether the command named <paramref name="name"/> may modify data (false for unknown names).</summary>
+    public static bool IsWrite(ReadOnlySpan<byte> name) => Find(name)?.IsWrite ?? false;
+
+    /// <summary>Whether <paramref name="command"/> may modify data (false for unknown commands).</summary>
+    public static bool IsWrite(KvCommand command) => command.Info?.IsWrite ?? false;
+}

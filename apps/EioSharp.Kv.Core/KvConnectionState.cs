@@ -1,0 +1,552 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace EioSharp.Kv;
+
+/// <summary>What the server does with a command after <see cref="KvConnectionState.Process"/>.</summary>
+public enum KvDispatch
+{
+    /// <summary>The reply has been written; nothing else to do.</summary>
+    Replied,
+    /// <summary>Nothing written: send the command to the store owner (<see cref="KvStore.Execute"/>).</summary>
+    Store,
+    /// <summary>The reply has been written (QUIT): flush it, then close the connection.</summary>
+    Close,
+}
+
+/// <summary>Per-connection state and the commands answered on the connection itself.</summary>
+/// <remarks>
+/// Handles PING, ECHO, QUIT, HELLO, AUTH, SELECT, CLIENT, COMMAND, CONFIG and INFO, checks the
+/// command name, arity and authentication of every command, and tells the caller to forward data
+/// commands to the store. Pure logic: no sockets, no clock (the caller passes the time).
+/// <para><b>Thread safety</b>: one instance per connection, used by that connection's fiber only.</para>
+/// </remarks>
+public sealed class KvConnectionState
+{
+    private const int MaxClientNameLength = 1024; // generous; names are shown in CLIENT LIST lines
+
+    private readonly KvServerConfig _config;
+    private readonly KvServerStats _stats;
+
+    /// <summary>Creates the state of a new connection.</summary>
+    /// <param name="clientId">Unique id (CLIENT ID, HELLO).</param>
+    /// <param name="config">Server settings.</param>
+    /// <param name="stats">Server statistics for INFO.</param>
+    public KvConnectionState(long clientId, KvServerConfig config, KvServerStats stats)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(stats);
+        ClientId = clientId;
+        _config = config;
+        _stats = stats;
+        IsAuthenticated = !config.RequiresAuthentication;
+    }
+
+    /// <summary>The client id.</summary>
+    public long ClientId { get; }
+
+    /// <summary>Name set by CLIENT SETNAME or HELLO SETNAME; null when none.</summary>
+    public string? Name { get; private set; }
+
+    /// <summary>RESP version the client speaks: 2, or 3 after HELLO 3. Replies to this client, including store replies, use it.</summary>
+    public int Protocol { get; private set; } = 2;
+
+    /// <summary>Whether the client may run commands (always true when no password is configured).</summary>
+    public bool IsAuthenticated { get; private set; }
+
+    /// <summary>Library name from CLIENT SETINFO LIB-NAME.</summary>
+    public string? LibraryName { get; private set; }
+
+    /// <summary>Library version from CLIENT SETINFO LIB-VER.</summary>
+    public string? LibraryVersion { get; private set; }
+
+    /// <summary>Remote address shown by CLIENT INFO (set by the server).</summary>
+    public string RemoteAddress { get; set; } = "?";
+
+    /// <summary>Where <paramref name="command"/> runs (same as <see cref="KvCommandTable.Route"/>).</summary>
+    public static KvRoute Route(KvCommand command) => KvCommandTable.Route(command);
+
+    /// <summary>Writes a protocol error reply (<c>-ERR Protocol error: ...</c>); the server then closes the connection.</summary>
+    public static void WriteProtocolError(RespWriter reply, RespProtocolException exception)
+    {
+        ArgumentNullException.ThrowIfNull(reply);
+        ArgumentNullException.ThrowIfNull(exception);
+        reply.WriteError("ERR " + exception.Message);
+    }
+
+    /// <summary>Checks and, for connection commands, executes <paramref name="command"/>.</summary>
+    /// <param name="command">The parsed command.</param>
+    /// <param name="reply">The connection's writer; its <see cref="RespWriter.Protocol"/> is set to <see cref="Protocol"/>.</param>
+    /// <param name="nowUnixMs">The current time (INFO uptime).</param>
+    /// <returns><see cref="KvDispatch.Store"/> when the caller must forward the command to the store (nothing written);
+    /// otherwise the reply has been written.</returns>
+    public KvDispatch Process(KvCommand command, RespWriter reply, long nowUnixMs)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(reply);
+        reply.Protocol = Protocol;
+        KvCommandInfo? info = command.Info;
+        if (info is null)
+        {
+            reply.WriteError(KvErrors.UnknownCommand(command));
+            return KvDispatch.Replied;
+        }
+        if (!info.AcceptsArgumentCount(command.Count))
+        {
+            reply.WriteError(KvErrors.WrongArity(info.Name));
+            return KvDispatch.Replied;
+        }
+        if (!IsAuthenticated && (info.Flags & KvCommandFlags.NoAuth) == 0)
+        {
+            reply.WriteError(KvErrors.NoAuth);
+            return KvDispatch.Replied;
+        }
+        if (info.Route == KvRoute.Store) return KvDispatch.Store;
+        switch (info.Id)
+        {
+            case KvCommandId.Ping:
+                if (command.Count > 2) reply.WriteError(KvErrors.WrongArity("ping"));
+                else if (command.Count == 2) reply.WriteBulkString(command[1]);
+                else reply.WriteSimpleString("PONG");
+                break;
+            case KvCommandId.Echo:
+                reply.WriteBulkString(command[1]);
+                break;
+            case KvCommandId.Quit:
+                reply.WriteOk();
+                return KvDispatch.Close;
+            case KvCommandId.Hello: Hello(command, reply); break;
+            case KvCommandId.Auth: Auth(command, reply); break;
+            case KvCommandId.Select:
+                if (!RespNumbers.TryParseInt64(command[1], out long db)) reply.WriteError(KvErrors.NotInteger);
+                else if (db != 0) reply.WriteError(KvErrors.DbIndexOutOfRange);
+                else reply.WriteOk();
+                break;
+            case KvCommandId.Client: Client(command, reply); break;
+            case KvCommandId.Command: CommandCommand(command, reply); break;
+            case KvCommandId.Config: Config(command, reply); break;
+            case KvCommandId.Info: Info(command, reply, nowUnixMs); break;
+            default:
+                reply.WriteError(KvErrors.UnknownCommand(command));
+                break;
+        }
+        return KvDispatch.Replied;
+    }
+
+    private static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> name) => Ascii.EqualsIgnoreCase(arg, name);
+
+    private bool CheckPassword(ReadOnlySpan<byte> user, ReadOnlySpan<byte> password)
+    {
+        if (!Is(user, "default"u8)) return false;
+        if (!_config.RequiresAuthentication) return true; // the default user has no password
+        byte[] expected = Encoding.UTF8.GetBytes(_config.RequirePass!);
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, password);
+    }
+
+    private void Auth(KvCommand command, RespWriter reply)
+    {
+        if (command.Count > 3)
+        {
+            reply.WriteError(KvErrors.Syntax);
+            return;
+        }
+        if (command.Count == 2 && !_config.RequiresAuthentication)
+        {
+            reply.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+            return;
+        }
+        bool ok = command.Count == 2 ? CheckPassword("default"u8, command[1]) : CheckPassword(command[1], command[2]);
+        if (!ok)
+        {
+            reply.WriteError(KvErrors.WrongPass);
+            return;
+        }
+        IsAuthenticated = true;
+        reply.WriteOk();
+    }
+
+    private void Hello(KvCommand command, RespWriter reply)
+    {
+        long version = 0;
+        int next = 1;
+        if (command.Count >= 2)
+        {
+            if (!RespNumbers.TryParseInt64(command[1], out version))
+            {
+                reply.WriteError("ERR Protocol version is not an integer or out of range");
+                return;
+            }
+            next = 2;
+            if (version is < 2 or > 3)
+            {
+                reply.WriteError("NOPROTO unsupported protocol version");
+                return;
+            }
+        }
+        int userIndex = -1, nameIndex = -1;
+        for (int j = next; j < command.Count; j++)
+        {
+            int more = command.Count - 1 - j;
+            if (Is(command[j], "AUTH"u8) && more >= 2)
+            {
+                userIndex = j + 1;
+                j += 2;
+            }
+            else if (Is(command[j], "SETNAME"u8) && more >= 1)
+            {
+                nameIndex = j + 1;
+                j++;
+            }
+            else
+            {
+                reply.WriteError($"ERR Syntax error in HELLO option '{command.GetString(j)}'");
+                return;
+            }
+        }
+        if (userIndex >= 0)
+        {
+            if (!CheckPassword(command[userIndex], command[userIndex + 1]))
+            {
+                reply.WriteError(KvErrors.WrongPass);
+                return;
+            }
+            IsAuthenticated = true;
+        }
+        if (!IsAuthenticated)
+        {
+            reply.WriteError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+            return;
+        }
+        if (nameIndex >= 0 && !TrySetName(command[nameIndex], reply)) return;
+        if (version != 0)
+        {
+            Protocol = (int)version;
+            reply.Protocol = Protocol;
+        }
+        reply.WriteMapHeader(7);
+        reply.WriteBulkString("server");
+        reply.WriteBulkString(_config.ServerName);
+        reply.WriteBulkString("version");
+        reply.WriteBulkString(_config.Version);
+        reply.WriteBulkString("proto");
+        reply.WriteInteger(Protocol);
+        reply.WriteBulkString("id");
+        reply.WriteInteger(ClientId);
+        reply.WriteBulkString("mode");
+        reply.WriteBulkString("standalone");
+        reply.WriteBulkString("role");
+        reply.WriteBulkString("master");
+        reply.WriteBulkString("modules");
+        reply.WriteArrayHeader(0);
+    }
+
+    private bool TrySetName(ReadOnlySpan<byte> name, RespWriter reply)
+    {
+        foreach (byte b in name)
+        {
+            if (b < '!' || b > '~')
+            {
+                reply.WriteError("ERR Client names cannot contain spaces, newlines or special characters.");
+                return false;
+            }
+        }
+        if (name.Length > MaxClientNameLength)
+        {
+            reply.WriteError("ERR Client names cannot contain spaces, newlines or special characters.");
+            return false;
+        }
+        Name = name.Length == 0 ? null : Encoding.ASCII.GetString(name);
+        return true;
+    }
+
+    private void Client(KvCommand command, RespWriter reply)
+    {
+        ReadOnlySpan<byte> sub = command[1];
+        int n = command.Count;
+        string? arityName = null;
+        if (Is(sub, "ID"u8))
+        {
+            if (n != 2) arityName = "client|id";
+            else reply.WriteInteger(ClientId);
+        }
+        else if (Is(sub, "SETNAME"u8))
+        {
+            if (n != 3) arityName = "client|setname";
+            else if (TrySetName(command[2], reply)) reply.WriteOk();
+        }
+        else if (Is(sub, "GETNAME"u8))
+        {
+            if (n != 2) arityName = "client|getname";
+            else if (Name is null) reply.WriteNullBulkString();
+            else reply.WriteBulkString(Name);
+        }
+        else if (Is(sub, "SETINFO"u8))
+        {
+            if (n != 4) arityName = "client|setinfo";
+            else if (Is(command[2], "LIB-NAME"u8)) { LibraryName = command.GetString(3); reply.WriteOk(); }
+            else if (Is(command[2], "LIB-VER"u8)) { LibraryVersion = command.GetString(3); reply.WriteOk(); }
+            else reply.WriteError($"ERR Unrecognized option '{command.GetString(2)}'");
+        }
+        else if (Is(sub, "INFO"u8) || Is(sub, "LIST"u8))
+        {
+            reply.WriteBulkString(ClientInfoLine() + "\n");
+        }
+        else if (Is(sub, "NO-EVICT"u8) || Is(sub, "NO-TOUCH"u8) || Is(sub, "REPLY"u8))
+        {
+            if (n != 3) arityName = "client|" + command.GetString(1).ToLowerInvariant();
+            else reply.WriteOk();
+        }
+        else if (Is(sub, "HELP"u8))
+        {
+            WriteHelp(reply, "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GETNAME", "ID", "INFO", "LIST", "SETINFO <LIB-NAME|LIB-VER> <value>", "SETNAME <name>", "HELP");
+        }
+        else
+        {
+            reply.WriteError(KvErrors.UnknownSubcommand(command.GetString(1), "client"));
+        }
+        if (arityName is not null) reply.WriteError(KvErrors.WrongArity(arityName));
+    }
+
+    private string ClientInfoLine() =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"id={ClientId} addr={RemoteAddress} name={Name ?? ""} db=0 resp={Protocol} lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
+
+    private static void WriteHelp(RespWriter reply, params string[] lines)
+    {
+        reply.WriteArrayHeader(lines.Length);
+        foreach (string line in lines) reply.WriteSimpleString(line);
+    }
+
+    private static void CommandCommand(KvCommand command, RespWriter reply)
+    {
+        IReadOnlyList<KvCommandInfo> all = KvCommandTable.All;
+        if (command.Count == 1)
+        {
+            reply.WriteArrayHeader(all.Count);
+            foreach (KvCommandInfo info in all) WriteCommandEntry(reply, info);
+            return;
+        }
+        ReadOnlySpan<byte> sub = command[1];
+        if (Is(sub, "COUNT"u8))
+        {
+            reply.WriteInteger(all.Count);
+        }
+        else if (Is(sub, "DOCS"u8))
+        {
+            reply.WriteMapHeader(0); // enough for redis-cli: no documentation, no hints
+        }
+        else if (Is(sub, "INFO"u8))
+        {
+            if (command.Count == 2)
+            {
+                reply.WriteArrayHeader(all.Count);
+                foreach (KvCommandInfo info in all) WriteCommandEntry(reply, info);
+                return;
+            }
+            reply.WriteArrayHeader(command.Count - 2);
+            for (int i = 2; i < command.Count; i++)
+            {
+                KvCommandInfo? info = KvCommandTable.Find(command[i]);
+                if (info is null) reply.WriteNullArray();
+                else WriteCommandEntry(reply, info);
+            }
+        }
+        else if (Is(sub, "LIST"u8))
+        {
+            reply.WriteArrayHeader(all.Count);
+            foreach (KvCommandInfo info in all) reply.WriteBulkString(info.Name);
+        }
+        else if (Is(sub, "HELP"u8))
+        {
+            WriteHelp(reply, "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "(no subcommand)", "COUNT", "DOCS [<command-name> ...]", "INFO [<command-name> ...]", "LIST", "HELP");
+        }
+        else
+        {
+            reply.WriteError(KvErrors.UnknownSubcommand(command.GetString(1), "command"));
+        }
+    }
+
+    // Redis 7 COMMAND entry: name, arity, flags, first key, last key, step, ACL categories, tips, key specs, subcommands.
+    private static void WriteCommandEntry(RespWriter reply, KvCommandInfo info)
+    {
+        reply.WriteArrayHeader(10);
+        reply.WriteBulkString(info.Name);
+        reply.WriteInteger(info.Arity);
+        var flags = new List<string>(3);
+        if (info.IsWrite) flags.Add("write");
+        if ((info.Flags & KvCommandFlags.ReadOnly) != 0) flags.Add("readonly");
+        if ((info.Flags & KvCommandFlags.NoAuth) != 0) flags.Add("no_auth");
+        if (info.Route == KvRoute.Store) flags.Add("fast");
+        reply.WriteSetHeader(flags.Count);
+        foreach (string flag in flags) reply.WriteSimpleString(flag);
+        reply.WriteInteger(info.FirstKey);
+        reply.WriteInteger(info.LastKey);
+        reply.WriteInteger(info.KeyStep);
+        reply.WriteSetHeader(0);
+        reply.WriteSetHeader(0);
+        reply.WriteArrayHeader(0);
+        reply.WriteArrayHeader(0);
+    }
+
+    private void Config(KvCommand command, RespWriter reply)
+    {
+        ReadOnlySpan<byte> sub = command[1];
+        if (Is(sub, "GET"u8))
+        {
+            if (command.Count < 3)
+            {
+                reply.WriteError(KvErrors.WrongArity("config|get"));
+                return;
+            }
+            var matched = new List<KeyValuePair<string, string>>();
+            foreach (KeyValuePair<string, string> p in _config.GetParameters())
+            {
+                byte[] name = Encoding.ASCII.GetBytes(p.Key);
+                for (int i = 2; i < command.Count; i++)
+                {
+                    if (GlobPattern.IsMatch(command[i], name, ignoreCase: true))
+                    {
+                        matched.Add(p);
+                        break;
+                    }
+                }
+            }
+            reply.WriteMapHeader(matched.Count);
+            foreach (KeyValuePair<string, string> p in matched)
+            {
+                reply.WriteBulkString(p.Key);
+                reply.WriteBulkString(p.Value);
+            }
+        }
+        else if (Is(sub, "SET"u8))
+        {
+            reply.WriteError("ERR CONFIG SET is not supported by this server");
+        }
+        else if (Is(sub, "RESETSTAT"u8))
+        {
+            reply.WriteOk();
+        }
+        else if (Is(sub, "HELP"u8))
+        {
+            WriteHelp(reply, "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>", "RESETSTAT", "HELP");
+        }
+        else
+        {
+            reply.WriteError(KvErrors.UnknownSubcommand(command.GetString(1), "config"));
+        }
+    }
+
+    private static readonly string[] s_defaultSections = ["server", "clients", "memory", "persistence", "stats", "keyspace"];
+
+    private void Info(KvCommand command, RespWriter reply, long nowUnixMs)
+    {
+        var wanted = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        if (command.Count == 1) wanted.UnionWith(s_defaultSections);
+        for (int i = 1; i < command.Count; i++)
+        {
+            string s = command.GetString(i);
+            if (s.Equals("all", StringComparison.OrdinalIgnoreCase) || s.Equals("everything", StringComparison.OrdinalIgnoreCase) ||
+                s.Equals("default", StringComparison.OrdinalIgnoreCase))
+                wanted.UnionWith(s_defaultSections);
+            else wanted.Add(s);
+        }
+        reply.WriteVerbatimString(BuildInfo(wanted, nowUnixMs));
+    }
+
+    /// <summary>Builds the INFO text for the given sections, in Redis's <c># Section</c> / <c>key:value\r\n</c> format.</summary>
+    public string BuildInfo(IReadOnlySet<string> sections, long nowUnixMs)
+    {
+        ArgumentNullException.ThrowIfNull(sections);
+        var sb = new StringBuilder();
+        int count = 0;
+        void Section(string name)
+        {
+            if (count++ > 0) sb.Append("\r\n");
+            sb.Append("# ").Append(name).Append("\r\n");
+        }
+        void Line(string key, object value) => sb.Append(key).Append(':').Append(Convert.ToString(value, CultureInfo.InvariantCulture)).Append("\r\n");
+
+        KvServerStats s = _stats;
+        if (sections.Contains("server"))
+        {
+            long uptime = Math.Max(0, nowUnixMs - s.StartTimeUnixMs) / 1000;
+            Section("Server");
+            Line("redis_version", _config.Version);
+            Line("redis_mode", "standalone");
+            Line("os", RuntimeInformation.OSDescription);
+            Line("arch_bits", IntPtr.Size * 8);
+            Line("eio_backend", _config.Backend);
+            Line("dotnet_version", Environment.Version.ToString());
+            Line("process_id", s.ProcessId);
+            Line("tcp_port", _config.Port);
+            Line("uptime_in_seconds", uptime);
+            Line("uptime_in_days", uptime / 86400);
+        }
+        if (sections.Contains("clients"))
+        {
+            Section("Clients");
+            Line("connected_clients", s.ConnectedClients);
+            Line("maxclients", _config.MaxClients);
+            Line("blocked_clients", 0);
+        }
+        if (sections.Contains("memory"))
+        {
+            long used = GC.GetTotalMemory(false);
+            Section("Memory");
+            Line("used_memory", used);
+            Line("used_memory_human", HumanBytes(used));
+            Line("used_memory_rss", Environment.WorkingSet);
+            Line("used_memory_dataset", s.DatasetBytes);
+            Line("maxmemory", 0);
+            Line("maxmemory_policy", "noeviction");
+        }
+        if (sections.Contains("persistence"))
+        {
+            Section("Persistence");
+            Line("loading", s.Loading ? 1 : 0);
+            Line("aof_enabled", _config.AppendOnly ? 1 : 0);
+            Line("aof_rewrite_in_progress", s.AofRewriteInProgress ? 1 : 0);
+            Line("aof_rewrites", s.AofRewrites);
+            Line("aof_last_write_status", s.AofLastWriteOk ? "ok" : "err");
+            Line("aof_current_size", s.AofCurrentSize);
+            Line("aof_base_size", s.AofBaseSize);
+            Line("aof_fsync_policy", _config.AppendFsync);
+            Line("aof_fsyncs", s.AofFsyncs);
+        }
+        if (sections.Contains("stats"))
+        {
+            Section("Stats");
+            Line("total_connections_received", s.TotalConnectionsReceived);
+            Line("total_commands_processed", s.TotalCommandsProcessed);
+            Line("total_net_input_bytes", s.TotalNetInputBytes);
+            Line("total_net_output_bytes", s.TotalNetOutputBytes);
+            Line("rejected_connections", s.RejectedConnections);
+            Line("expired_keys", s.ExpiredKeys);
+            Line("keyspace_hits", s.KeyspaceHits);
+            Line("keyspace_misses", s.KeyspaceMisses);
+        }
+        if (sections.Contains("keyspace"))
+        {
+            Section("Keyspace");
+            if (s.Keys > 0) sb.Append(CultureInfo.InvariantCulture, $"db0:keys={s.Keys},expires={s.ExpiringKeys},avg_ttl=0\r\n");
+        }
+        return sb.ToString();
+    }
+
+    private static string HumanBytes(long bytes)
+    {
+        string[] units = ["B", "K", "M", "G", "T"];
+        double v = bytes;
+        int u = 0;
+        while (v >= 1024 && u < units.Length - 1)
+        {
+            v /= 1024;
+            u++;
+        }
+        return u == 0 ? bytes.ToString(CultureInfo.InvariantCulture) + "B" : v.ToString("0.00", CultureInfo.InvariantCulture) + units[u];
+    }
+}

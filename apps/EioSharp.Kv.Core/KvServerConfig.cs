@@ -1,0 +1,191 @@
+using System.Globalization;
+
+namespace EioSharp.Kv;
+
+/// <summary>Server settings that connections report (CONFIG GET, INFO) and enforce (AUTH).</summary>
+public sealed record KvServerConfig
+{
+    /// <summary>TCP port; Redis's default 6379.</summary>
+    public int Port { get; init; } = 6379;
+
+    /// <summary>Address to bind; loopback by default, like Redis's protected default.</summary>
+    public string Bind { get; init; } = "127.0.0.1";
+
+    /// <summary>Data directory holding the AOF.</summary>
+    public string Directory { get; init; } = "./data";
+
+    /// <summary>AOF file name inside <see cref="Directory"/>.</summary>
+    public string AppendFileName { get; init; } = "appendonly.aof";
+
+    /// <summary>Whether the AOF is enabled.</summary>
+    public bool AppendOnly { get; init; } = true;
+
+    /// <summary>fsync policy: <c>always</c>, <c>everysec</c> (default, like Redis) or <c>no</c>.</summary>
+    public string AppendFsync { get; init; } = "everysec";
+
+    /// <summary>Password required by AUTH; null or empty: no authentication.</summary>
+    public string? RequirePass { get; init; }
+
+    /// <summary>Most simultaneous clients.</summary>
+    public int MaxClients { get; init; } = 10000;
+
+    /// <summary>Protocol limits.</summary>
+    public RespLimits Limits { get; init; } = RespLimits.Default;
+
+    /// <summary>Rewrite the AOF when it has grown by this percentage since the last rewrite (Redis's auto-aof-rewrite-percentage).</summary>
+    public int AutoAofRewritePercentage { get; init; } = 100;
+
+    /// <summary>Do not rewrite an AOF smaller than this, in bytes (Redis's auto-aof-rewrite-min-size: 64 MiB).</summary>
+    public long AutoAofRewriteMinSize { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>Value of the <c>server</c> field of HELLO; clients expect <c>redis</c>.</summary>
+    public string ServerName { get; init; } = "redis";
+
+    /// <summary>Redis version reported by HELLO and INFO; 7.2.0 so clients enable the features we support.</summary>
+    public string Version { get; init; } = "7.2.0";
+
+    /// <summary>The I/O backend name reported by INFO (set by the server).</summary>
+    public string Backend { get; init; } = "unknown";
+
+    /// <summary>Whether a password is configured.</summary>
+    public bool RequiresAuthentication => !string.IsNullOrEmpty(RequirePass);
+
+    /// <summary>The parameters CONFIG GET reports, by Redis name.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> GetParameters()
+    {
+        string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+        return
+        [
+            new("port", I(Port)),
+            new("bind", Bind),
+            new("dir", Directory),
+            new("appendonly", AppendOnly ? "yes" : "no"),
+            new("appendfsync", AppendFsync),
+            new("appendfilename", AppendFileName),
+            new("save", ""),
+            new("requirepass", RequirePass ?? ""),
+            new("maxclients", I(MaxClients)),
+            new("databases", "1"),
+            new("timeout", "0"),
+            new("maxmemory", "0"),
+            new("maxmemory-policy", "noeviction"),
+            new("proto-max-bulk-len", I(Limits.MaxBulkLength)),
+            new("auto-aof-rewrite-percentage", I(AutoAofRewritePercentage)),
+            new("auto-aof-rewrite-min-size", I(AutoAofRewriteMinSize)),
+            new("protected-mode", "yes"),
+            new("io-threads", "1"),
+        ];
+    }
+}
+
+/// <summary>Numbers the server fills in and INFO reports.</summary>
+/// <remarks><b>Thread safety</b>: each property is a plain 64-bit value; the server updates them
+/// from its own fibers (for counters use <see cref="Interlocked"/> on the returned fields through
+/// the increment helpers). Readers may see slightly stale values, which INFO tolerates.</remarks>
+public sealed class KvServerStats
+{
+    private long _connectedClients;
+    private long _totalConnections;
+    private long _totalCommands;
+    private long _rejectedConnections;
+    private long _netInputBytes;
+    private long _netOutputBytes;
+
+    /// <summary>When the server started, Unix ms.</summary>
+    public long StartTimeUnixMs { get; set; }
+
+    /// <summary>Process id reported by INFO.</summary>
+    public long ProcessId { get; set; } = Environment.ProcessId;
+
+    /// <summary>Clients connected now.</summary>
+    public long ConnectedClients => Volatile.Read(ref _connectedClients);
+
+    /// <summary>Connections accepted since start.</summary>
+    public long TotalConnectionsReceived => Volatile.Read(ref _totalConnections);
+
+    /// <summary>Commands processed since start.</summary>
+    public long TotalCommandsProcessed => Volatile.Read(ref _totalCommands);
+
+    /// <summary>Connections refused because of maxclients.</summary>
+    public long RejectedConnections => Volatile.Read(ref _rejectedConnections);
+
+    /// <summary>Bytes read from clients.</summary>
+    public long TotalNetInputBytes => Volatile.Read(ref _netInputBytes);
+
+    /// <summary>Bytes written to clients.</summary>
+    public long TotalNetOutputBytes => Volatile.Read(ref _netOutputBytes);
+
+    /// <summary>Records an accepted connection.</summary>
+    public void OnClientConnected()
+    {
+        Interlocked.Increment(ref _connectedClients);
+        Interlocked.Increment(ref _totalConnections);
+    }
+
+    /// <summary>Records a closed connection.</summary>
+    public void OnClientDisconnected() => Interlocked.Decrement(ref _connectedClients);
+
+    /// <summary>Records a refused connection.</summary>
+    public void OnConnectionRejected() => Interlocked.Increment(ref _rejectedConnections);
+
+    /// <summary>Records processed commands.</summary>
+    public void OnCommandsProcessed(long count) => Interlocked.Add(ref _totalCommands, count);
+
+    /// <summary>Records network traffic in bytes.</summary>
+    public void OnNetworkTraffic(long inputBytes, long outputBytes)
+    {
+        Interlocked.Add(ref _netInputBytes, inputBytes);
+        Interlocked.Add(ref _netOutputBytes, outputBytes);
+    }
+
+    /// <summary>Keys in the store (copied from <see cref="KvStore.Count"/> by the owner).</summary>
+    public long Keys { get; set; }
+
+    /// <summary>Keys with an expiry (<see cref="KvStore.ExpiringCount"/>).</summary>
+    public long ExpiringKeys { get; set; }
+
+    /// <summary>Keys removed by expiry (<see cref="KvStore.ExpiredKeys"/>).</summary>
+    public long ExpiredKeys { get; set; }
+
+    /// <summary>Successful read lookups (<see cref="KvStore.KeyspaceHits"/>).</summary>
+    public long KeyspaceHits { get; set; }
+
+    /// <summary>Failed read lookups (<see cref="KvStore.KeyspaceMisses"/>).</summary>
+    public long KeyspaceMisses { get; set; }
+
+    /// <summary>Approximate dataset size in bytes (<see cref="KvStore.UsedBytes"/>).</summary>
+    public long DatasetBytes { get; set; }
+
+    /// <summary>Whether an AOF is loading.</summary>
+    public bool Loading { get; set; }
+
+    /// <summary>Whether a background AOF rewrite is running.</summary>
+    public bool AofRewriteInProgress { get; set; }
+
+    /// <summary>Rewrites completed since start.</summary>
+    public long AofRewrites { get; set; }
+
+    /// <summary>Whether the last AOF write and fsync succeeded.</summary>
+    public bool AofLastWriteOk { get; set; } = true;
+
+    /// <summary>Current AOF size in bytes.</summary>
+    public long AofCurrentSize { get; set; }
+
+    /// <summary>AOF size after the last rewrite or load, in bytes.</summary>
+    public long AofBaseSize { get; set; }
+
+    /// <summary>fsync calls performed.</summary>
+    public long AofFsyncs { get; set; }
+
+    /// <summary>Copies the store's numbers; call on the store owner.</summary>
+    public void UpdateFrom(KvStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        Keys = store.Count;
+        ExpiringKeys = store.ExpiringCount;
+        ExpiredKeys = store.ExpiredKeys;
+        KeyspaceHits = store.KeyspaceHits;
+        KeyspaceMisses = store.KeyspaceMisses;
+        DatasetBytes = store.UsedBytes;
+    }
+}

@@ -1,0 +1,318 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+
+namespace EioSharp.Kv;
+
+/// <summary>Incremental RESP request parser: multibulk arrays of bulk strings and inline commands.</summary>
+/// <remarks>
+/// The parser keeps no state between calls: each call parses from the start of the buffer it is given,
+/// so the caller keeps unconsumed bytes and calls again when more arrive (Garnet's approach). Walking
+/// an incomplete command costs one step per argument header, not per byte: bulk string payloads are
+/// skipped by length, so re-parsing a command that arrives in many reads stays cheap.
+/// <para><b>Errors</b>: "need more bytes" is a <c>false</c> return, never an exception; malformed
+/// input throws <see cref="RespProtocolException"/> with Redis's wording. Every size announced by a
+/// header is checked against <see cref="RespLimits"/> before anything is allocated.</para>
+/// <para><b>Thread safety</b>: instances are immutable and may be shared.</para>
+/// </remarks>
+public sealed class RespParser
+{
+    private const int MaxNumberLineLength = 32; // "-9223372036854775808" is 20 bytes; anything longer is not a valid count
+
+    /// <summary>A parser with <see cref="RespLimits.Default"/>.</summary>
+    public static RespParser Default { get; } = new(RespLimits.Default);
+
+    /// <summary>Creates a parser that enforces <paramref name="limits"/>.</summary>
+    public RespParser(RespLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        Limits = limits;
+    }
+
+    /// <summary>The limits this parser enforces.</summary>
+    public RespLimits Limits { get; }
+
+    /// <summary>When true, only multibulk commands are accepted (AOF files); an inline line is a protocol error.</summary>
+    public bool MultibulkOnly { get; init; }
+
+    /// <summary>Parses the first complete command in <paramref name="buffer"/>.</summary>
+    /// <param name="buffer">Received bytes not yet consumed.</param>
+    /// <param name="consumed">Bytes to drop from the front of the buffer. Set even when the result is
+    /// false: empty inline lines and empty arrays (<c>*0</c>) before an incomplete command are consumed.</param>
+    /// <param name="command">The command, when the result is true.</param>
+    /// <returns>True when a command was parsed; false when more bytes are needed.</returns>
+    /// <exception cref="RespProtocolException">The input is malformed or exceeds a limit.</exception>
+    public bool TryParseCommand(ReadOnlySpan<byte> buffer, out int consumed, [NotNullWhen(true)] out KvCommand? command)
+    {
+        int pos = 0;
+        while (pos < buffer.Length)
+        {
+            ReadOnlySpan<byte> rest = buffer[pos..];
+            int used;
+            bool complete = rest[0] == (byte)'*'
+                ? TryParseMultibulk(rest, out used, out command)
+                : TryParseInline(rest, out used, out command);
+            if (!complete)
+            {
+                consumed = pos;
+                return false;
+            }
+            pos += used;
+            if (command is not null)
+            {
+                consumed = pos;
+                return true;
+            }
+            // An empty line or empty array: skip it and look at what follows.
+        }
+        consumed = pos;
+        command = null;
+        return false;
+    }
+
+    /// <summary>Parses the first complete command in <paramref name="buffer"/>; see the span overload.</summary>
+    /// <remarks>A multi-segment buffer is copied into one contiguous array before parsing (cost linear in
+    /// the buffered bytes per call); callers that read large values should keep a contiguous buffer.</remarks>
+    /// <exception cref="RespProtocolException">The input is malformed or exceeds a limit.</exception>
+    public bool TryParseCommand(in ReadOnlySequence<byte> buffer, out long consumed, [NotNullWhen(true)] out KvCommand? command)
+    {
+        if (buffer.IsSingleSegment)
+        {
+            bool r = TryParseCommand(buffer.FirstSpan, out int used, out command);
+            consumed = used;
+            return r;
+        }
+        if (buffer.Length > int.MaxValue) throw new RespProtocolException("Protocol error: too big request");
+        byte[] rented = ArrayPool<byte>.Shared.Rent((int)buffer.Length);
+        try
+        {
+            buffer.CopyTo(rented);
+            bool r = TryParseCommand(rented.AsSpan(0, (int)buffer.Length), out int used, out command);
+            consumed = used;
+            return r;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    // Multibulk: *<count>\r\n then count times $<len>\r\n<bytes>\r\n.
+    // Returns true with command == null for a count <= 0 (Redis skips such arrays).
+    private bool TryParseMultibulk(ReadOnlySpan<byte> buffer, out int consumed, out KvCommand? command)
+    {
+        command = null;
+        consumed = 0;
+        if (!TryReadNumberLine(buffer, 1, "Protocol error: too big mbulk count string", "Protocol error: invalid multibulk length",
+                out long count, out int pos))
+            return false;
+        if (count > Limits.MaxMultibulkCount) throw new RespProtocolException("Protocol error: invalid multibulk length");
+        if (count <= 0)
+        {
+            consumed = pos;
+            return true;
+        }
+
+        // Pass 1: walk the headers, check limits, find the total payload size. No allocation.
+        int start = pos;
+        long total = 0;
+        for (long i = 0; i < count; i++)
+        {
+            if (pos >= buffer.Length) return false;
+            if (buffer[pos] != (byte)'$')
+                throw new RespProtocolException($"Protocol error: expected '$', got '{(char)buffer[pos]}'");
+            if (!TryReadNumberLine(buffer, pos + 1, "Protocol error: too big bulk count string", "Protocol error: invalid bulk length",
+                    out long length, out int next))
+                return false;
+            if (length < 0 || length > Limits.MaxBulkLength) throw new RespProtocolException("Protocol error: invalid bulk length");
+            if (buffer.Length - next < length + 2) return false;
+            int end = next + (int)length;
+            if (buffer[end] != (byte)'\r' || buffer[end + 1] != (byte)'\n')
+                throw new RespProtocolException("Protocol error: expected '\\r\\n' after bulk string");
+            total += length;
+            pos = end + 2;
+        }
+        if (total > Array.MaxLength) throw new RespProtocolException("Protocol error: too big request");
+
+        // Pass 2: copy the payloads into one array.
+        var data = new byte[total];
+        var offsets = new int[count + 1];
+        int write = 0;
+        int p = start;
+        for (int i = 0; i < count; i++)
+        {
+            TryReadNumberLine(buffer, p + 1, "", "", out long length, out int next);
+            offsets[i] = write;
+            buffer.Slice(next, (int)length).CopyTo(data.AsSpan(write));
+            write += (int)length;
+            p = next + (int)length + 2;
+        }
+        offsets[count] = write;
+        consumed = p;
+        command = new KvCommand(data, offsets);
+        return true;
+    }
+
+    // Reads "<digits>\r\n" starting at buffer[start]; Redis's string2ll rules (optional '-', no '+', no leading zeros).
+    private bool TryReadNumberLine(ReadOnlySpan<byte> buffer, int start, string tooBig, string invalid, out long value, out int next)
+    {
+        value = 0;
+        next = 0;
+        ReadOnlySpan<byte> rest = buffer[start..];
+        int cr = rest.IndexOf((byte)'\r');
+        if (cr < 0)
+        {
+            if (rest.Length > Limits.MaxInlineLength) throw new RespProtocolException(tooBig);
+            if (rest.Length > MaxNumberLineLength) throw new RespProtocolException(invalid);
+            return false;
+        }
+        if (cr + 1 >= rest.Length)
+        {
+            if (cr > MaxNumberLineLength) throw new RespProtocolException(invalid);
+            return false;
+        }
+        if (rest[cr + 1] != (byte)'\n' || !RespNumbers.TryParseInt64(rest[..cr], out value))
+            throw new RespProtocolException(invalid);
+        next = start + cr + 2;
+        return true;
+    }
+
+    // Inline: one line of space-separated arguments, terminated by \n or \r\n, with Redis's quoting.
+    // Returns true with command == null for an empty line.
+    private bool TryParseInline(ReadOnlySpan<byte> buffer, out int consumed, out KvCommand? command)
+    {
+        command = null;
+        consumed = 0;
+        if (MultibulkOnly) throw new RespProtocolException($"Protocol error: expected '*', got '{(char)buffer[0]}'");
+        int window = (int)Math.Min(buffer.Length, (long)Limits.MaxInlineLength + 2);
+        int newline = buffer[..window].IndexOf((byte)'\n');
+        if (newline < 0)
+        {
+            if (buffer.Length > Limits.MaxInlineLength) throw new RespProtocolException("Protocol error: too big inline request");
+            return false;
+        }
+        int lineEnd = newline > 0 && buffer[newline - 1] == (byte)'\r' ? newline - 1 : newline;
+        if (lineEnd > Limits.MaxInlineLength) throw new RespProtocolException("Protocol error: too big inline request");
+        consumed = newline + 1;
+        command = InlineSplitter.Split(buffer[..lineEnd]);
+        return true;
+    }
+}
+
+/// <summary>Redis's <c>sdssplitargs</c>: splits an inline line into arguments with its quoting rules.</summary>
+internal static class InlineSplitter
+{
+    /// <summary>Returns the command, or null for a line with no arguments.</summary>
+    /// <exception cref="RespProtocolException">Unbalanced quotes.</exception>
+    public static KvCommand? Split(ReadOnlySpan<byte> line)
+    {
+        // The output is never longer than the line, so one buffer of the line's size holds every argument.
+        var data = new byte[line.Length];
+        var offsets = new List<int>();
+        int write = 0;
+        int p = 0;
+        while (true)
+        {
+            while (p < line.Length && IsSpace(line[p])) p++;
+            if (p >= line.Length || line[p] == 0) break;
+            offsets.Add(write);
+            bool inDouble = false, inSingle = false, done = false;
+            while (!done)
+            {
+                byte c = p < line.Length ? line[p] : (byte)0;
+                if (inDouble)
+                {
+                    if (c == '\\' && p + 3 < line.Length && line[p + 1] == 'x' && IsHex(line[p + 2]) && IsHex(line[p + 3]))
+                    {
+                        data[write++] = (byte)(HexValue(line[p + 2]) * 16 + HexValue(line[p + 3]));
+                        p += 3;
+                    }
+                    else if (c == '\\' && p + 1 < line.Length && line[p + 1] != 0)
+                    {
+                        p++;
+                        data[write++] = line[p] switch
+                        {
+                            (byte)'n' => (byte)'\n',
+                            (byte)'r' => (byte)'\r',
+                            (byte)'t' => (byte)'\t',
+                            (byte)'b' => (byte)'\b',
+                            (byte)'a' => (byte)'\a',
+                            var other => other,
+                        };
+                    }
+                    else if (c == '"')
+                    {
+                        // The closing quote must be followed by a space or the end of the line.
+                        if (p + 1 < line.Length && !IsSpace(line[p + 1]) && line[p + 1] != 0) throw Unbalanced();
+                        done = true;
+                    }
+                    else if (p >= line.Length || c == 0)
+                    {
+                        throw Unbalanced();
+                    }
+                    else
+                    {
+                        data[write++] = c;
+                    }
+                }
+                else if (inSingle)
+                {
+                    if (c == '\\' && p + 1 < line.Length && line[p + 1] == '\'')
+                    {
+                        p++;
+                        data[write++] = (byte)'\'';
+                    }
+                    else if (c == '\'')
+                    {
+                        if (p + 1 < line.Length && !IsSpace(line[p + 1]) && line[p + 1] != 0) throw Unbalanced();
+                        done = true;
+                    }
+                    else if (p >= line.Length || c == 0)
+                    {
+                        throw Unbalanced();
+                    }
+                    else
+                    {
+                        data[write++] = c;
+                    }
+                }
+                else
+                {
+                    switch (c)
+                    {
+                        case (byte)' ':
+                        case (byte)'\n':
+                        case (byte)'\r':
+                        case (byte)'\t':
+                        case 0:
+                            done = true;
+                            break;
+                        case (byte)'"':
+                            inDouble = true;
+                            break;
+                        case (byte)'\'':
+                            inSingle = true;
+                            break;
+                        default:
+                            data[write++] = c;
+                            break;
+                    }
+                }
+                if (done && c == 0 && !inDouble && !inSingle) break; // a NUL byte ends the line, as in C
+                if (p < line.Length) p++;
+            }
+        }
+        if (offsets.Count == 0) return null;
+        var table = new int[offsets.Count + 1];
+        offsets.CopyTo(table);
+        table[^1] = write;
+        return new KvCommand(write == data.Length ? data : data.AsSpan(0, write).ToArray(), table);
+    }
+
+    private static bool IsSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r' or (byte)'\v' or (byte)'\f';
+
+    private static bool IsHex(byte b) => b is >= (byte)'0' and <= (byte)'9' or >= (byte)'a' and <= (byte)'f' or >= (byte)'A' and <= (byte)'F';
+
+    private static int HexValue(byte b) => b <= '9' ? b - '0' : (b | 0x20) - 'a' + 10;
+
+    private static RespProtocolException Unbalanced() => new("Protocol error: unbalanced quotes in request");
+}
