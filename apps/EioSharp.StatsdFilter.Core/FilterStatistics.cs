@@ -157,7 +157,8 @@ public sealed class FilterStatistics
     /// <summary>Adds to a counter.</summary>
     /// <param name="counter">The counter.</param>
     /// <param name="amount">The amount to add (may be zero).</param>
-    /// <param name="shard">The caller's shard; any non-negative value (taken modulo <see cref="ShardCount"/>).</param>
+    /// <param name="shard">The caller's shard, typically the domain index (taken modulo <see cref="ShardCount"/>).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="counter"/> is not a defined <see cref="FilterCounter"/>.</exception>
     public void Add(FilterCounter counter, long amount = 1, int shard = 0)
     {
         if ((uint)counter >= CounterCount)
@@ -171,6 +172,7 @@ public sealed class FilterStatistics
     /// <summary>Adds one to a counter.</summary>
     /// <param name="counter">The counter.</param>
     /// <param name="shard">The caller's shard (taken modulo <see cref="ShardCount"/>).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="counter"/> is not a defined <see cref="FilterCounter"/>.</exception>
     public void Increment(FilterCounter counter, int shard = 0) => Add(counter, 1, shard);
 
     /// <summary>Returns the current totals, summed over the shards.</summary>

@@ -13,6 +13,10 @@ namespace EioSharp.StatsdFilter;
 /// <c>--flag value</c> or <c>--flag=value</c>; <c>--tcp</c> and <c>--verbose</c> take none (or
 /// <c>=true</c>/<c>=false</c>). See <see cref="Usage"/>.
 /// </para>
+/// <para>
+/// <b>Validation</b>: every environment value present is validated, even one that a flag later
+/// overrides, so a broken deployment variable is reported rather than silently shadowed.
+/// </para>
 /// <para><b>Errors</b>: <see cref="Parse"/> throws <see cref="StatsdFilterOptionsException"/> whose message names the option and the bad value.</para>
 /// </remarks>
 public sealed class StatsdFilterOptions
