@@ -22,7 +22,7 @@ public static class StatsdLineSplitter
     /// </remarks>
     public const int MaxLineLength = 8192;
 
-    /// <summary>The receive buffer for one UDP datagram, in bytes: 64 KiB holds any UDP payload (at most 65,507 bytes over IPv4), so the seed's 8192-byte request limit never truncates a valid datagram; the network code still counts any datagram the socket reports as truncated.</summary>
+    /// <summary>The receive buffer for one UDP datagram, in bytes: 64 KiB holds any UDP payload (at most 65,507 bytes over IPv4), so no valid datagram is truncated (the seed's 8192-byte limit would cut large batches); the network code still counts any datagram the socket reports as truncated.</summary>
     public const int DatagramReceiveBufferSize = 64 * 1024;
 
     /// <summary>Enumerates the non-empty lines of one UDP datagram payload.</summary>
