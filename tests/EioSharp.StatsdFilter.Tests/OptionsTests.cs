@@ -1,0 +1,155 @@
+using System.Collections;
+using System.Net;
+
+namespace EioSharp.StatsdFilter.Tests;
+
+public class OptionsTests
+{
+    private static StatsdFilterOptions Parse(string[] args, params (string Key, string Value)[] env)
+    {
+        var dictionary = new Hashtable();
+        foreach ((string key, string value) in env)
+        {
+            dictionary[key] = value;
+        }
+
+        return StatsdFilterOptions.Parse(args, dictionary);
+    }
+
+    [Fact]
+    public void Defaults()
+    {
+        StatsdFilterOptions options = Parse([]);
+        Assert.Equal(Environment.ProcessorCount, options.Threads);
+        Assert.Equal(8125, options.ListenPort);
+        Assert.Equal(IPAddress.Loopback, options.BindAddress);
+        Assert.Equal("localhost", options.TargetHost);
+        Assert.Equal(8126, options.TargetPort);
+        Assert.Equal("", options.Blocklist);
+        Assert.Same(FilterRules.Empty, options.Rules);
+        Assert.Equal(1432, options.Mtu);
+        Assert.False(options.Tcp);
+        Assert.False(options.Verbose);
+        Assert.Equal("statsd_filter", options.MetricsPrefix);
+        Assert.Equal(TimeSpan.FromSeconds(10), options.MetricsInterval);
+        Assert.False(options.ShowHelp);
+        Assert.Equal(8125, StatsdFilterOptions.Parse([], null).ListenPort);
+    }
+
+    [Fact]
+    public void Environment_variables_of_the_seed()
+    {
+        StatsdFilterOptions options = Parse([],
+            ("num_threads", "3"), ("listen_port", "9125"), ("target_host", "statsd.local"),
+            ("target_port", "9126"), ("blocklist", "a,b.*"), ("LISTEN_PORT", "1"));
+        Assert.Equal(3, options.Threads);
+        Assert.Equal(9125, options.ListenPort);
+        Assert.Equal("statsd.local", options.TargetHost);
+        Assert.Equal(9126, options.TargetPort);
+        Assert.Equal("a,b.*", options.Blocklist);
+        Assert.True(options.Rules.ShouldDrop("b.c"u8));
+    }
+
+    [Fact]
+    public void Empty_environment_values_are_ignored()
+    {
+        StatsdFilterOptions options = Parse([], ("listen_port", ""), ("blocklist", ""));
+        Assert.Equal(8125, options.ListenPort);
+    }
+
+    [Fact]
+    public void Flags_win_over_environment()
+    {
+        StatsdFilterOptions options = Parse(
+            ["--threads", "2", "--listen-port=7000", "--target-host", "up", "--target-port", "7001", "--blocklist", "x"],
+            ("num_threads", "3"), ("listen_port", "9125"), ("target_host", "statsd.local"),
+            ("target_port", "9126"), ("blocklist", "a,b.*"));
+        Assert.Equal(2, options.Threads);
+        Assert.Equal(7000, options.ListenPort);
+        Assert.Equal("up", options.TargetHost);
+        Assert.Equal(7001, options.TargetPort);
+        Assert.Equal("x", options.Blocklist);
+        Assert.False(options.Rules.ShouldDrop("b.c"u8));
+        Assert.True(options.Rules.ShouldDrop("x"u8));
+    }
+
+    [Fact]
+    public void Empty_blocklist_flag_clears_the_environment_blocklist()
+    {
+        StatsdFilterOptions options = Parse(["--blocklist", ""], ("blocklist", "a"));
+        Assert.Same(FilterRules.Empty, options.Rules);
+    }
+
+    [Fact]
+    public void Other_flags()
+    {
+        StatsdFilterOptions options = Parse(
+            ["--bind", "::1", "--mtu", "512", "--tcp", "--verbose", "--metrics-prefix", "edge.filter",
+             "--metrics-interval", "1500ms"]);
+        Assert.Equal(IPAddress.IPv6Loopback, options.BindAddress);
+        Assert.Equal(512, options.Mtu);
+        Assert.True(options.Tcp);
+        Assert.True(options.Verbose);
+        Assert.Equal("edge.filter", options.MetricsPrefix);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), options.MetricsInterval);
+        Assert.False(Parse(["--tcp", "--tcp=false"]).Tcp);
+        Assert.True(Parse(["--help"]).ShowHelp);
+        Assert.Contains("--metrics-interval", StatsdFilterOptions.Usage);
+    }
+
+    [Theory]
+    [InlineData("10s", 10_000)]
+    [InlineData("500ms", 500)]
+    [InlineData("2m", 120_000)]
+    [InlineData("1h", 3_600_000)]
+    [InlineData("0.5s", 500)]
+    [InlineData("00:00:30", 30_000)]
+    [InlineData("0", 0)]
+    public void Metrics_interval_formats(string text, int milliseconds) =>
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), Parse(["--metrics-interval", text]).MetricsInterval);
+
+    [Theory]
+    [InlineData(new[] { "--threads", "0" }, "--threads")]
+    [InlineData(new[] { "--threads", "x" }, "--threads")]
+    [InlineData(new[] { "--listen-port", "65536" }, "--listen-port")]
+    [InlineData(new[] { "--listen-port", "-1" }, "--listen-port")]
+    [InlineData(new[] { "--target-port", "0" }, "--target-port")]
+    [InlineData(new[] { "--target-host", "" }, "--target-host")]
+    [InlineData(new[] { "--bind", "localhost" }, "--bind")]
+    [InlineData(new[] { "--mtu", "0" }, "--mtu")]
+    [InlineData(new[] { "--mtu", "70000" }, "--mtu")]
+    [InlineData(new[] { "--blocklist", "regex:(" }, "--blocklist")]
+    [InlineData(new[] { "--metrics-prefix", "a:b" }, "--metrics-prefix")]
+    [InlineData(new[] { "--metrics-prefix", "" }, "--metrics-prefix")]
+    [InlineData(new[] { "--metrics-interval", "10" }, "--metrics-interval")]
+    [InlineData(new[] { "--metrics-interval", "-1s" }, "--metrics-interval")]
+    [InlineData(new[] { "--metrics-interval", "soon" }, "--metrics-interval")]
+    [InlineData(new[] { "--tcp=maybe" }, "--tcp")]
+    [InlineData(new[] { "--threads" }, "--threads")]
+    [InlineData(new[] { "--nope" }, "--nope")]
+    [InlineData(new[] { "stray" }, "stray")]
+    public void Bad_flags_name_the_option(string[] args, string named)
+    {
+        var ex = Assert.Throws<StatsdFilterOptionsException>(() => Parse(args));
+        Assert.Contains(named, ex.Message);
+    }
+
+    [Theory]
+    [InlineData("num_threads", "many")]
+    [InlineData("listen_port", "99999")]
+    [InlineData("target_port", "http")]
+    [InlineData("blocklist", "a*b")]
+    public void Bad_environment_values_name_the_variable(string variable, string value)
+    {
+        var ex = Assert.Throws<StatsdFilterOptionsException>(() => Parse([], (variable, value)));
+        Assert.Contains(variable, ex.Message);
+        Assert.Contains(value, ex.Message);
+    }
+
+    [Fact]
+    public void Bad_environment_value_is_reported_even_if_a_flag_overrides_it()
+    {
+        // Documented behaviour: the environment is validated first.
+        Assert.Throws<StatsdFilterOptionsException>(() => Parse(["--listen-port", "1"], ("listen_port", "x")));
+    }
+}

@@ -1,0 +1,189 @@
+using System.Text.RegularExpressions;
+using static EioSharp.StatsdFilter.Tests.TestUtil;
+
+namespace EioSharp.StatsdFilter.Tests;
+
+public class RuleTests
+{
+    private static bool Drops(string rules, string line)
+    {
+        Assert.True(StatsdLine.TryParse(B(line), out StatsdLineInfo info), line);
+        return FilterRules.Parse(rules).ShouldDrop(in info);
+    }
+
+    [Theory]
+    [InlineData("foo", "foo:1|c", true)]
+    [InlineData("foo", "foo.bar:1|c", false)]
+    [InlineData("foo", "fo:1|c", false)]
+    [InlineData("foo", "Foo:1|c", false)]
+    [InlineData("foo.bar", "foo.bar:1|c", true)]
+    [InlineData("a,b,c", "b:1|c", true)]
+    [InlineData(" a , b ,, c ", "c:1|c", true)]
+    [InlineData("été", "été:1|c", true)]
+    public void Exact(string rules, string line, bool dropped) => Assert.Equal(dropped, Drops(rules, line));
+
+    [Theory]
+    [InlineData("foo.*", "foo.bar:1|c", true)]
+    [InlineData("foo.*", "foo.:1|c", true)]
+    [InlineData("foo.*", "foo:1|c", false)]
+    [InlineData("foo.*", "foobar:1|c", false)]
+    [InlineData("foo*", "foobar:1|c", true)]
+    [InlineData("foo*", "foo:1|c", true)]
+    [InlineData("*", "anything:1|c", true)]
+    [InlineData("a.b.*,x.*", "x.y:1|c", true)]
+    [InlineData("a.b.*,x.*", "a.b.c:1|c", true)]
+    [InlineData("a.b.*,x.*", "a.c:1|c", false)]
+    [InlineData("abc.*,ab.*", "ab.x:1|c", true)]
+    [InlineData("abc.*,ab.*", "ab:1|c", false)]
+    public void Prefix(string rules, string line, bool dropped) => Assert.Equal(dropped, Drops(rules, line));
+
+    [Theory]
+    [InlineData("regex:foo", "foo:1|c", true)]
+    [InlineData("regex:foo", "foobar:1|c", true)]
+    [InlineData("regex:foo", "xfoo:1|c", false)]
+    [InlineData("regex:foo$", "foobar:1|c", false)]
+    [InlineData("regex:.*foo", "xfoo:1|c", true)]
+    [InlineData("regex:a|b", "b.x:1|c", true)]
+    [InlineData("regex:a|b", "xb:1|c", false)]
+    [InlineData("regex:api\\.v[0-9]+\\.", "api.v12.hits:1|c", true)]
+    [InlineData("regex:api\\.v[0-9]+\\.", "api.vx.hits:1|c", false)]
+    [InlineData("regex:x\\x2Cy", "x,y:1|c", true)]
+    [InlineData("regex:.t.", "été:1|c", true)]
+    public void Regex_anchored_at_start(string rules, string line, bool dropped) => Assert.Equal(dropped, Drops(rules, line));
+
+    [Fact]
+    public void Regex_on_long_name_uses_pooled_buffer()
+    {
+        string name = new string('a', 5000) + "z";
+        Assert.True(Drops("regex:a+z", name + ":1|c"));
+        Assert.False(Drops("regex:a+y", name + ":1|c"));
+    }
+
+    [Fact]
+    public void Regex_timeout_counts_as_no_match()
+    {
+        FilterRules rules = FilterRules.Parse("regex:(a+)+$", TimeSpan.FromMilliseconds(1));
+        Assert.False(rules.ShouldDrop(B(new string('a', 40) + "!")));
+        FilterRules allow = FilterRules.Parse("!regex:(a+)+$", TimeSpan.FromMilliseconds(1));
+        Assert.True(allow.ShouldDrop(B(new string('a', 40) + "!")));
+    }
+
+    [Theory]
+    [InlineData("tag:env", "a:1|c|#env:prod", true)]
+    [InlineData("tag:env", "a:1|c|#env", true)]
+    [InlineData("tag:env", "a:1|c|#environment:prod", false)]
+    [InlineData("tag:env", "a:1|c|#x:env", false)]
+    [InlineData("tag:env", "a:1|c", false)]
+    [InlineData("tag:env:prod", "a:1|c|#region:eu,env:prod", true)]
+    [InlineData("tag:env:prod", "a:1|c|#env:production", false)]
+    [InlineData("tag:env:prod", "a:1|c|#env", false)]
+    [InlineData("tag:k:v:w", "a:1|c|#k:v:w", true)]
+    [InlineData("tag:k:v", "a:1|c|#k:v:w", false)]
+    [InlineData("tag:env:prod", "_e{1,1}:t|x|#env:prod", true)]
+    [InlineData("tag:env:prod", "_sc|check|0|#env:prod", true)]
+    public void Tag(string rules, string line, bool dropped) => Assert.Equal(dropped, Drops(rules, line));
+
+    [Theory]
+    [InlineData("mytitle", "_e{7,4}:mytitle|text", true)]
+    [InlineData("my.*", "_e{7,4}:my.itle|text", true)]
+    [InlineData("db.*", "_sc|db.up|0", true)]
+    [InlineData("_sc", "_sc|db.up|0", false)]
+    public void Events_and_service_checks_match_by_title_and_name(string rules, string line, bool dropped) =>
+        Assert.Equal(dropped, Drops(rules, line));
+
+    [Theory]
+    [InlineData("!keep", "keep:1|c", false)]
+    [InlineData("!keep", "other:1|c", true)]
+    [InlineData("!keep.*", "keep.a:1|c", false)]
+    [InlineData("!keep.*,keep.secret", "keep.secret:1|c", true)]
+    [InlineData("!keep.*,keep.secret", "keep.public:1|c", false)]
+    [InlineData("!keep.*,!also", "also:1|c", false)]
+    [InlineData("!tag:team:core", "a:1|c|#team:core", false)]
+    [InlineData("!tag:team:core", "a:1|c|#team:edge", true)]
+    [InlineData("!regex:ok", "ok.x:1|c", false)]
+    [InlineData("! keep", "keep:1|c", false)]
+    [InlineData("noisy", "quiet:1|c", false)]
+    [InlineData("", "any:1|c", false)]
+    public void Negation_makes_an_allowlist(string rules, string line, bool dropped) =>
+        Assert.Equal(dropped, Drops(rules, line));
+
+    [Theory]
+    [InlineData("foo*bar")]
+    [InlineData("*foo")]
+    [InlineData("regex:")]
+    [InlineData("regex:(unclosed")]
+    [InlineData("regex:a)|(b")]
+    [InlineData("!")]
+    [InlineData("tag:")]
+    [InlineData("tag::v")]
+    public void Invalid_rules_throw_with_the_rule_named(string rules)
+    {
+        FormatException ex = Assert.Throws<FormatException>(() => FilterRules.Parse(rules));
+        Assert.Contains(rules, ex.Message);
+        Assert.False(FilterRules.TryParse(rules, out _, out string? error));
+        Assert.NotNull(error);
+    }
+
+    [Fact]
+    public void Rules_are_listed_and_round_trip()
+    {
+        FilterRules rules = FilterRules.Parse(" a , !b.* ,, regex:c ,tag:d:e ");
+        Assert.Equal(["a", "!b.*", "regex:c", "tag:d:e"], rules.Rules);
+        Assert.True(rules.IsAllowlist);
+        Assert.Equal("a,!b.*,regex:c,tag:d:e", rules.ToString());
+        Assert.Same(FilterRules.Empty, FilterRules.Parse(null));
+        Assert.False(FilterRules.Empty.IsAllowlist);
+    }
+
+    [Fact]
+    public void Many_exact_rules_use_the_hash_set()
+    {
+        string rules = string.Join(",", Enumerable.Range(0, 1000).Select(i => $"m{i}"));
+        FilterRules parsed = FilterRules.Parse(rules);
+        for (int i = 0; i < 1000; i++)
+        {
+            Assert.True(parsed.ShouldDrop(B($"m{i}")));
+        }
+
+        Assert.False(parsed.ShouldDrop(B("m1000")));
+        Assert.False(parsed.ShouldDrop(B("m")));
+    }
+
+    [Fact]
+    public void Exact_and_prefix_matching_does_not_allocate()
+    {
+        FilterRules rules = FilterRules.Parse("a,b.c,x.*,tag:env:prod,!keep.*");
+        byte[] line = B("keep.me:1|c|#env:dev,team:x");
+        Assert.True(StatsdLine.TryParse(line, out StatsdLineInfo warm));
+        Assert.False(rules.ShouldDrop(in warm));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int dropped = 0;
+        for (int i = 0; i < 1000; i++)
+        {
+            StatsdLine.TryParse(line, out StatsdLineInfo info);
+            dropped += rules.ShouldDrop(in info) ? 1 : 0;
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, dropped);
+    }
+
+    [Fact]
+    public void Concurrent_regex_matching_is_thread_safe()
+    {
+        FilterRules rules = FilterRules.Parse("regex:svc\\.[a-z]+\\.errors");
+        Parallel.For(0, 20_000, i =>
+        {
+            bool even = i % 2 == 0;
+            byte[] name = B(even ? $"svc.api.errors.{i}" : $"svc.{i}.errors");
+            Assert.Equal(even, rules.ShouldDrop(name));
+        });
+    }
+
+    [Fact]
+    public void Regex_options_are_compiled_and_culture_invariant()
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(100), FilterRules.DefaultRegexTimeout);
+        Assert.NotEqual(Regex.InfiniteMatchTimeout, FilterRules.DefaultRegexTimeout);
+    }
+}
