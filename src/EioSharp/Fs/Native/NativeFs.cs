@@ -567,10 +567,42 @@ internal static unsafe class NativeFs
                     case NativeErrors.ELOOP:
                         // With RESOLVE_BENEATH, ELOOP means a symlink loop, too many links, or a magic link.
                         throw NativeErrors.Refused(path, "has too many levels of symbolic links (a loop) or passes through a magic link");
+                    case NativeErrors.ENOENT when !directoryExpected:
+                        // Like System.IO: a missing parent directory is DirectoryNotFoundException.
+                        throw NativeErrors.FromErrno(errno, path, directoryExpected: !ParentExistsBeneath(dirFd, path));
                     default:
                         throw NativeErrors.FromErrno(errno, path, directoryExpected);
                 }
             }
+        }
+    }
+
+    /// <summary>Whether the directory part of <paramref name="path"/> resolves to a directory beneath <paramref name="dirFd"/>; used on the error path only.</summary>
+    private static bool ParentExistsBeneath(int dirFd, string path)
+    {
+        string trimmed = path.TrimEnd('/');
+        int slash = trimmed.LastIndexOf('/');
+        if (slash <= 0)
+        {
+            return true;
+        }
+
+        var bytes = LinuxInterop.ToNative(trimmed[..slash]);
+        var how = new LinuxInterop.OpenHow
+        {
+            Flags = (ulong)(uint)(LinuxInterop.OPath | LinuxInterop.ODirectory | LinuxInterop.OCloExec),
+            Resolve = LinuxInterop.ResolveBeneath | LinuxInterop.ResolveNoMagicLinks,
+        };
+        fixed (byte* p = bytes)
+        {
+            int fd = LinuxInterop.OpenAt2(dirFd, p, &how);
+            if (fd < 0)
+            {
+                return false;
+            }
+
+            LinuxInterop.Close(fd);
+            return true;
         }
     }
 
