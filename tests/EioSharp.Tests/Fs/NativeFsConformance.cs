@@ -591,6 +591,55 @@ public abstract class NativeFsConformance
         Assert.Throws<ObjectDisposedException>(() => NativeFs.OpenForReading(dir, "x"));
     }
 
+    [Fact]
+    public void S29_DisposeRacingWithOperationsNeverYieldsABadDescriptor()
+    {
+        using var s = NewSandbox();
+        s.MakeDir("a/b");
+        s.WriteFile("a/b/f", "x");
+        for (int round = 0; round < 20; round++)
+        {
+            var dir = DirectoryHandle.OpenRoot(s.Root, Resolution);
+            using var start = new Barrier(5);
+            var failures = new System.Collections.Concurrent.ConcurrentBag<Exception>();
+            var workers = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
+            {
+                start.SignalAndWait();
+                for (int i = 0; i < 200; i++)
+                {
+                    try
+                    {
+                        NativeFs.Stat(dir, "a/b/f");
+                        NativeFs.ReadDirectory(dir, "a");
+                        NativeFs.OpenForReading(dir, "a/b/f").Dispose();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        return;
+                    }
+                    catch (Exception ex)
+                    {
+                        failures.Add(ex);
+                        return;
+                    }
+                }
+            })).ToArray();
+            foreach (var worker in workers)
+            {
+                worker.Start();
+            }
+
+            start.SignalAndWait();
+            Thread.Sleep(round % 3);
+            dir.Dispose();
+            foreach (var worker in workers)
+            {
+                worker.Join();
+            }
+            Assert.Empty(failures);
+        }
+    }
+
     // ------------------------------------------------------------------ sync
 
     [Fact]

@@ -274,7 +274,15 @@ internal static unsafe class NativeFs
     {
         ArgumentNullException.ThrowIfNull(path);
         var parts = path.Split('/');
-        for (int i = 0; i < parts.Length; i++)
+
+        // The last non-empty component: trailing slashes do not add levels.
+        int lastIndex = Array.FindLastIndex(parts, p => p.Length != 0);
+        if (lastIndex < 0)
+        {
+            lastIndex = parts.Length - 1;
+        }
+
+        for (int i = 0; i <= lastIndex; i++)
         {
             string component = parts[i];
             if (i == 0 && component.Length == 0 && parts.Length > 1)
@@ -283,7 +291,7 @@ internal static unsafe class NativeFs
                 continue;
             }
 
-            bool last = i == parts.Length - 1 || parts.AsSpan(i + 1).ToArray().All(p => p.Length == 0);
+            bool last = i == lastIndex;
             string prefix = string.Join('/', parts, 0, i + 1);
             if (component is "" or "." or "..")
             {
