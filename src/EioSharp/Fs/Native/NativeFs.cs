@@ -51,7 +51,7 @@ internal static unsafe class NativeFs
     /// <param name="mode">Permissions of a created file, before the umask; ignored without <see cref="OpenFlags.Create"/>.</param>
     /// <returns>An owned handle; use <see cref="RandomAccess"/> for positional I/O.</returns>
     /// <exception cref="FsPermissionException">A confined path would leave <paramref name="dir"/>.</exception>
-    /// <exception cref="FileNotFoundException">The file (or, with <see cref="OpenFlags.Directory"/>, see below) is missing.</exception>
+    /// <exception cref="FileNotFoundException">The file is missing (its parent directory exists).</exception>
     /// <exception cref="DirectoryNotFoundException">A directory was expected and is missing, or a component is not a directory.</exception>
     /// <exception cref="UnauthorizedAccessException">The kernel denied access (<c>EACCES</c>/<c>EPERM</c>).</exception>
     /// <exception cref="IOException">Another error, e.g. <c>EEXIST</c> for <see cref="OpenFlags.Exclusive"/>.</exception>
