@@ -1,0 +1,112 @@
+namespace EioSharp.Fs;
+
+/// <summary>An open directory that relative paths are resolved against, confined or not.</summary>
+/// <remarks>
+/// <para>
+/// Wraps an <c>O_PATH | O_DIRECTORY</c> file descriptor. The descriptor pins the directory itself,
+/// not its path: renaming the directory (or any of its parents) does not change what the handle
+/// names. With a confined <see cref="Resolution"/> this handle is the root of a sandbox (S28):
+/// the operations of <see cref="NativeFs"/> refuse paths that would leave it.
+/// Eio: the directory behind <c>Eio.Path.open_dir</c> / <c>env#cwd</c>.
+/// </para>
+/// <para>
+/// <b>Lifetime:</b> <see cref="Dispose"/> is idempotent (S29). An operation running on another
+/// thread keeps the descriptor open until its system call returns (see <see cref="SafeDirectoryFd"/>);
+/// operations started after disposal throw <see cref="ObjectDisposedException"/>.
+/// </para>
+/// <para><b>Thread safety:</b> all members are safe to use from several threads.</para>
+/// </remarks>
+internal sealed class DirectoryHandle : IDisposable
+{
+    internal DirectoryHandle(SafeDirectoryFd fd, string displayPath, PathResolution resolution)
+    {
+        Fd = fd;
+        DisplayPath = displayPath;
+        Resolution = resolution;
+    }
+
+    /// <summary>Gets the descriptor.</summary>
+    internal SafeDirectoryFd Fd { get; }
+
+    /// <summary>Gets the path the directory had when opened, for messages only; never used for resolution.</summary>
+    public string DisplayPath { get; }
+
+    /// <summary>Gets how relative paths are resolved against this directory.</summary>
+    public PathResolution Resolution { get; }
+
+    /// <summary>Gets whether paths resolved against this directory are confined to it.</summary>
+    public bool IsConfined => Resolution != PathResolution.Unconfined;
+
+    /// <summary>Gets whether <see cref="Dispose"/> has been called.</summary>
+    public bool IsClosed => Fd.IsClosed;
+
+    /// <summary>Opens the directory at <paramref name="absolutePath"/> (following symlinks) as a root.</summary>
+    /// <param name="absolutePath">An absolute path to an existing directory.</param>
+    /// <param name="resolution">How paths below the root are resolved; confined by default.</param>
+    /// <returns>A handle the caller must dispose.</returns>
+    /// <exception cref="ArgumentException">The path is not absolute or contains NUL.</exception>
+    /// <exception cref="DirectoryNotFoundException">The directory does not exist or a component is not a directory.</exception>
+    /// <exception cref="UnauthorizedAccessException">Search permission was denied.</exception>
+    /// <exception cref="IOException">Another error, with the errno in <see cref="Exception.HResult"/>.</exception>
+    public static DirectoryHandle OpenRoot(string absolutePath, PathResolution resolution = PathResolution.Beneath)
+    {
+        ArgumentNullException.ThrowIfNull(absolutePath);
+        if (!absolutePath.StartsWith('/'))
+        {
+            throw new ArgumentException($"Path is not absolute: '{absolutePath}'", nameof(absolutePath));
+        }
+
+        var fd = NativeFs.OpenDirectoryFd(LinuxInterop.AtFdCwd, absolutePath);
+        return new DirectoryHandle(new SafeDirectoryFd(fd), absolutePath, resolution);
+    }
+
+    /// <summary>Returns an unconfined handle for the process's current directory (<c>AT_FDCWD</c>), as the base of <c>env.Fs</c>.</summary>
+    /// <remarks>
+    /// Relative paths follow later <c>chdir</c> calls; absolute paths are used as they are. Disposing it
+    /// closes nothing.
+    /// </remarks>
+    public static DirectoryHandle CurrentDirectoryUnconfined() =>
+        new(new SafeDirectoryFd(LinuxInterop.AtFdCwd, ownsHandle: false), ".", PathResolution.Unconfined);
+
+    /// <summary>Takes a reference on the descriptor for the duration of one operation.</summary>
+    /// <exception cref="ObjectDisposedException">The handle was disposed.</exception>
+    internal FdLease Lease() => new(this);
+
+    /// <summary>Closes the descriptor; idempotent, and deferred while an operation is using it.</summary>
+    public void Dispose() => Fd.Dispose();
+
+    /// <inheritdoc/>
+    public override string ToString() => $"<dir {DisplayPath}{(IsConfined ? "" : " unconfined")}>";
+
+    /// <summary>A reference on a directory descriptor, released by <see cref="Dispose"/>.</summary>
+    internal readonly struct FdLease : IDisposable
+    {
+        private readonly SafeDirectoryFd? _handle;
+
+        public FdLease(DirectoryHandle dir)
+        {
+            if (dir.Fd.IsClosed)
+            {
+                throw new ObjectDisposedException(dir.ToString());
+            }
+
+            bool added = false;
+            try
+            {
+                dir.Fd.DangerousAddRef(ref added);
+            }
+            catch (ObjectDisposedException)
+            {
+                throw new ObjectDisposedException(dir.ToString());
+            }
+
+            _handle = dir.Fd;
+            Fd = (int)dir.Fd.DangerousGetHandle();
+        }
+
+        /// <summary>Gets the descriptor number, valid until this lease is disposed.</summary>
+        public int Fd { get; }
+
+        public void Dispose() => _handle?.DangerousRelease();
+    }
+}

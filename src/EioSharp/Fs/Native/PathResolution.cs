@@ -1,0 +1,21 @@
+namespace EioSharp.Fs;
+
+/// <summary>How relative paths are resolved against a <see cref="DirectoryHandle"/>.</summary>
+internal enum PathResolution
+{
+    /// <summary>
+    /// Confined (S28): paths may not leave the directory. Uses <c>openat2</c> with
+    /// <c>RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS</c> when the kernel allows it (Linux 5.6+, not
+    /// blocked by seccomp), otherwise <see cref="ComponentWise"/>.
+    /// </summary>
+    Beneath,
+
+    /// <summary>Confined, always with <c>openat2</c>; fails with <c>ENOSYS</c> where it is unavailable. For tests.</summary>
+    OpenAt2,
+
+    /// <summary>Confined, always with the user-space component-by-component resolver. For tests and old kernels.</summary>
+    ComponentWise,
+
+    /// <summary>Unconfined (<c>env.Fs</c>): plain <c>openat</c>; absolute paths, <c>..</c> and every symlink are followed.</summary>
+    Unconfined,
+}
