@@ -1,0 +1,309 @@
+using System.Buffers;
+using Microsoft.Win32.SafeHandles;
+
+namespace EioSharp.Kv;
+
+/// <summary>The fsync policy of the append-only file (Redis's <c>appendfsync</c>).</summary>
+internal enum FsyncPolicy
+{
+    /// <summary>fsync after every group commit, before any reply in it is sent.</summary>
+    Always,
+
+    /// <summary>fsync about once a second, off the store's domain (a crash may lose up to a second of acknowledged writes, as in Redis).</summary>
+    EverySecond,
+
+    /// <summary>Never fsync explicitly; the kernel writes back when it likes.</summary>
+    No,
+}
+
+/// <summary>
+/// The append-only file: replay on start (a torn tail is truncated with a warning, corruption elsewhere refuses to
+/// start), appends from the store owner, fsync by policy, and background rewrite (compaction).
+/// </summary>
+/// <remarks>
+/// <b>Thread safety</b>: <see cref="Append"/>, <see cref="Sync"/>, <see cref="StartRewrite"/> and <see cref="TryFinishRewrite"/>
+/// are called only by the store owner. The everysec flusher thread only fsyncs, under <c>_handleLock</c>, which also
+/// guards the handle swap at the end of a rewrite.
+/// </remarks>
+internal sealed class AppendOnlyFile : IDisposable
+{
+    private readonly string _path;
+    private readonly FsyncPolicy _policy;
+    private readonly Action<string> _log;
+    private readonly object _handleLock = new();
+    private readonly Thread? _flusher;
+    private readonly ManualResetEventSlim _stopFlusher = new(false);
+    private SafeFileHandle _handle;
+    private long _length;
+    private long _sizeAfterLastRewrite;
+    private volatile bool _dirty;
+    private ArrayBufferWriter<byte>? _rewriteBuffer;
+    private Task? _rewriteTask;
+    private string? _rewriteTempPath;
+    private bool _disposed;
+
+    private AppendOnlyFile(string path, FsyncPolicy policy, SafeFileHandle handle, long length, Action<string> log)
+    {
+        _path = path;
+        _policy = policy;
+        _handle = handle;
+        _length = length;
+        _sizeAfterLastRewrite = length;
+        _log = log;
+        if (policy == FsyncPolicy.EverySecond)
+        {
+            _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "aof everysec fsync" };
+            _flusher.Start();
+        }
+    }
+
+    public string Path => _path;
+
+    public long Length => _length;
+
+    public FsyncPolicy Policy => _policy;
+
+    public bool RewriteInProgress => _rewriteTask is not null;
+
+    public long Rewrites { get; private set; }
+
+    public static FsyncPolicy ParsePolicy(string text) => text switch
+    {
+        "always" => FsyncPolicy.Always,
+        "no" => FsyncPolicy.No,
+        _ => FsyncPolicy.EverySecond,
+    };
+
+    /// <summary>Opens (creating if missing) and replays the file into <paramref name="store"/>.</summary>
+    /// <exception cref="AofCorruptException">The file is corrupt before its last command; the message has the byte offset.</exception>
+    public static AppendOnlyFile OpenAndLoad(string path, FsyncPolicy policy, KvStore store, long nowUnixMs, RespLimits limits, Action<string> log)
+    {
+        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        try
+        {
+            long length = RandomAccess.GetLength(handle);
+            if (length > 0)
+            {
+                AofLoadResult result;
+                using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16))
+                {
+                    result = AofLoader.Load(stream, store, nowUnixMs, limits);
+                }
+
+                if (result.IsTruncated)
+                {
+                    log($"WARNING: the append-only file {path} ends with an incomplete command (a torn write): " +
+                        $"truncating it from {result.TotalLength} to {result.ValidLength} bytes.");
+                    RandomAccess.SetLength(handle, result.ValidLength);
+                    RandomAccess.FlushToDisk(handle);
+                    length = result.ValidLength;
+                }
+
+                log($"DB loaded from append only file {path}: {result.CommandCount} commands, {store.Count} keys.");
+            }
+
+            return new AppendOnlyFile(path, policy, handle, length, log);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Appends encoded commands at the end of the file (to the page cache; see <see cref="Sync"/>).</summary>
+    public void Append(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
+        RandomAccess.Write(_handle, data, _length);
+        _length += data.Length;
+        _dirty = true;
+        _rewriteBuffer?.Write(data);
+    }
+
+    /// <summary>fsyncs now (used by <see cref="FsyncPolicy.Always"/> after each group commit, and at shutdown).</summary>
+    public void Sync()
+    {
+        lock (_handleLock)
+        {
+            _dirty = false;
+            RandomAccess.FlushToDisk(_handle);
+        }
+    }
+
+    /// <summary>True when the file has grown enough since the last rewrite (Redis's auto-aof-rewrite rule).</summary>
+    public bool ShouldRewrite(int percentage, long minSize)
+    {
+        if (percentage <= 0 || _rewriteTask is not null || _length < minSize)
+        {
+            return false;
+        }
+
+        long baseSize = Math.Max(1, _sizeAfterLastRewrite);
+        return (_length - baseSize) * 100 / baseSize >= percentage;
+    }
+
+    /// <summary>Starts writing a compact file from <paramref name="snapshot"/> on a background thread; appends made meanwhile are buffered.</summary>
+    public void StartRewrite(KvSnapshotEntry[] snapshot)
+    {
+        if (_rewriteTask is not null)
+        {
+            return;
+        }
+
+        _rewriteBuffer = new ArrayBufferWriter<byte>(64 * 1024);
+        _rewriteTempPath = _path + ".rewrite.tmp";
+        string temp = _rewriteTempPath;
+        _log($"Background append only file rewriting started ({snapshot.Length} keys).");
+        _rewriteTask = Task.Run(() =>
+        {
+            using var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+            var chunk = new ArrayBufferWriter<byte>(1 << 20);
+            const int KeysPerChunk = 4096;
+            for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
+            {
+                chunk.ResetWrittenCount();
+                AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk);
+                fs.Write(chunk.WrittenSpan);
+            }
+
+            fs.Flush(flushToDisk: true);
+        });
+    }
+
+    /// <summary>If the background rewrite has finished, appends what was written meanwhile and atomically replaces the file.</summary>
+    /// <returns>True if a rewrite was completed (or abandoned after a failure) by this call.</returns>
+    public bool TryFinishRewrite()
+    {
+        var task = _rewriteTask;
+        if (task is null || !task.IsCompleted)
+        {
+            return false;
+        }
+
+        string temp = _rewriteTempPath!;
+        var pending = _rewriteBuffer!;
+        _rewriteTask = null;
+        _rewriteBuffer = null;
+        _rewriteTempPath = null;
+        if (!task.IsCompletedSuccessfully)
+        {
+            _log($"WARNING: background AOF rewrite failed: {task.Exception?.GetBaseException().Message}; keeping the old file.");
+            TryDelete(temp);
+            return true;
+        }
+
+        SafeFileHandle newHandle;
+        try
+        {
+            newHandle = File.OpenHandle(temp, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+            long newLength = RandomAccess.GetLength(newHandle);
+            RandomAccess.Write(newHandle, pending.WrittenSpan, newLength);
+            newLength += pending.WrittenCount;
+            RandomAccess.FlushToDisk(newHandle);
+            File.Move(temp, _path, overwrite: true);
+            SyncDirectory();
+            SafeFileHandle old;
+            lock (_handleLock)
+            {
+                old = _handle;
+                _handle = newHandle;
+            }
+
+            old.Dispose();
+            _log($"Background AOF rewrite finished: {_length} -> {newLength} bytes.");
+            _length = newLength;
+            _sizeAfterLastRewrite = newLength;
+            Rewrites++;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _log($"WARNING: finishing the AOF rewrite failed: {ex.Message}; keeping the old file.");
+            TryDelete(temp);
+        }
+
+        return true;
+    }
+
+    private void SyncDirectory()
+    {
+        string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_path));
+        if (dir is null)
+        {
+            return;
+        }
+
+        try
+        {
+            using var d = File.OpenHandle(dir, FileMode.Open, FileAccess.Read);
+            RandomAccess.FlushToDisk(d);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not every file system lets a directory be opened for fsync; the rename itself has happened.
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private void FlushLoop()
+    {
+        while (!_stopFlusher.Wait(TimeSpan.FromSeconds(1)))
+        {
+            if (!_dirty)
+            {
+                continue;
+            }
+
+            try
+            {
+                Sync();
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            {
+                _log($"WARNING: background fsync of the AOF failed: {ex.Message}");
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _stopFlusher.Set();
+        _flusher?.Join();
+        try
+        {
+            _rewriteTask?.Wait();
+        }
+        catch (AggregateException)
+        {
+            // A failed rewrite leaves the old file in place.
+        }
+
+        if (_rewriteTempPath is not null)
+        {
+            TryDelete(_rewriteTempPath);
+        }
+
+        Sync();
+        _handle.Dispose();
+    }
+}

@@ -1,0 +1,221 @@
+using System.Buffers;
+using System.Net;
+using EioSharp.Net;
+using EioSharp.Sync;
+using EioSharp.Time;
+
+namespace EioSharp.Kv;
+
+/// <summary>What every connection handler shares (all safe across domains).</summary>
+internal sealed class KvServerContext(KvServerConfig config, KvServerStats stats, AsyncQueue<StoreRequest> queue, Clock clock)
+{
+    private long _nextClientId;
+
+    public KvServerConfig Config { get; } = config;
+
+    public KvServerStats Stats { get; } = stats;
+
+    public AsyncQueue<StoreRequest> Queue { get; } = queue;
+
+    public Clock Clock { get; } = clock;
+
+    public RespParser Parser { get; } = new(config.Limits);
+
+    public long NextClientId() => Interlocked.Increment(ref _nextClientId);
+}
+
+/// <summary>Serves one client connection: parse every complete command already buffered, run connection commands here
+/// and data commands on the store owner (one queue hop per batch), reply in order, flush once.</summary>
+internal static class KvConnection
+{
+    private const int InitialReadBuffer = 16 * 1024; // grows (doubling) only for commands larger than this
+
+    public static async Task HandleAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer)
+    {
+        var stats = ctx.Stats;
+        stats.OnClientConnected();
+        try
+        {
+            if (stats.ConnectedClients > ctx.Config.MaxClients)
+            {
+                stats.OnConnectionRejected();
+                await conn.WriteAsync("-ERR max number of clients reached\r\n"u8.ToArray());
+                return;
+            }
+
+            await ServeAsync(ctx, conn, peer);
+        }
+        catch (Exception ex) when (ex is NetException or ObjectDisposedException)
+        {
+            // The client went away (reset, broken pipe): this connection only.
+        }
+        finally
+        {
+            stats.OnClientDisconnected();
+        }
+    }
+
+    private static async Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer)
+    {
+        var state = new KvConnectionState(ctx.NextClientId(), ctx.Config, ctx.Stats) { RemoteAddress = peer.ToString() ?? "?" };
+        var parser = ctx.Parser;
+        var output = new ArrayBufferWriter<byte>(4096);
+        var outWriter = new RespWriter(output);
+        var scratch = new ArrayBufferWriter<byte>(256);
+        var scratchWriter = new RespWriter(scratch);
+        var request = new StoreRequest();
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBuffer);
+        int start = 0, end = 0;
+        try
+        {
+            while (true)
+            {
+                if (end == buffer.Length)
+                {
+                    if (start > 0)
+                    {
+                        Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                        end -= start;
+                        start = 0;
+                    }
+                    else
+                    {
+                        // One incomplete command fills the buffer: grow it. The parser has already checked the sizes the
+                        // command announced against the limits, so this growth is bounded by them.
+                        var bigger = ArrayPool<byte>.Shared.Rent(checked(buffer.Length * 2));
+                        Buffer.BlockCopy(buffer, 0, bigger, 0, end);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
+                    }
+                }
+
+                int n = await conn.ReadAsync(buffer.AsMemory(end));
+                if (n == 0)
+                {
+                    return;
+                }
+
+                end += n;
+                bool close = false;
+                while (start < end)
+                {
+                    KvCommand? command;
+                    int consumed;
+                    try
+                    {
+                        if (!parser.TryParseCommand(buffer.AsSpan(start, end - start), out consumed, out command))
+                        {
+                            break;
+                        }
+                    }
+                    catch (RespProtocolException ex)
+                    {
+                        // Answer what came before, then the protocol error, then close this connection only.
+                        await SubmitAsync(ctx, conn, request, state, output);
+                        KvConnectionState.WriteProtocolError(outWriter, ex);
+                        close = true;
+                        start = end;
+                        break;
+                    }
+
+                    start += consumed;
+                    if (request.Commands.Count == 0)
+                    {
+                        var dispatch = state.Process(command, outWriter, ctx.Clock.Now.ToUnixTimeMilliseconds());
+                        if (dispatch == KvDispatch.Store)
+                        {
+                            request.Commands.Add(command);
+                        }
+                        else if (dispatch == KvDispatch.Close)
+                        {
+                            close = true;
+                            start = end;
+                            break;
+                        }
+
+                        continue;
+                    }
+
+                    // A batch is pending: replies must stay in order, so render into scratch first.
+                    scratch.ResetWrittenCount();
+                    var d = state.Process(command, scratchWriter, ctx.Clock.Now.ToUnixTimeMilliseconds());
+                    if (d == KvDispatch.Store)
+                    {
+                        request.Commands.Add(command);
+                        continue;
+                    }
+
+                    await SubmitAsync(ctx, conn, request, state, output);
+                    output.Write(scratch.WrittenSpan);
+                    if (d == KvDispatch.Close)
+                    {
+                        close = true;
+                        start = end;
+                        break;
+                    }
+                }
+
+                if (start == end)
+                {
+                    start = end = 0;
+                }
+
+                await SubmitAsync(ctx, conn, request, state, output);
+                if (output.WrittenCount > 0)
+                {
+                    ctx.Stats.OnNetworkTraffic(n, output.WrittenCount);
+                    await conn.WriteAsync(output.WrittenMemory);
+                    output.ResetWrittenCount();
+                }
+                else
+                {
+                    ctx.Stats.OnNetworkTraffic(n, 0);
+                }
+
+                if (close)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Sends the pending data commands to the store owner and appends their replies to <paramref name="output"/>.</summary>
+    private static async ValueTask SubmitAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request, KvConnectionState state, ArrayBufferWriter<byte> output)
+    {
+        if (request.Commands.Count == 0)
+        {
+            return;
+        }
+
+        request.Protocol = state.Protocol;
+        request.Reply.ResetWrittenCount();
+        var (done, resolver) = Promise.Create<bool>();
+        request.Done = resolver;
+        await ctx.Queue.AddAsync(request);
+        try
+        {
+            await done.AwaitAsync();
+        }
+        catch (CancelledException)
+        {
+            // Shutting down: the store will still execute and commit this batch; deliver the replies before leaving.
+            await Cancel.ProtectAsync(async () =>
+            {
+                await done.AwaitAsync();
+                output.Write(request.Reply.WrittenSpan);
+                await conn.WriteAsync(output.WrittenMemory);
+                output.ResetWrittenCount();
+            });
+            request.Commands.Clear();
+            throw;
+        }
+
+        output.Write(request.Reply.WrittenSpan);
+        request.Commands.Clear();
+    }
+}

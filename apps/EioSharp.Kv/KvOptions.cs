@@ -1,0 +1,170 @@
+using System.Globalization;
+
+namespace EioSharp.Kv;
+
+/// <summary>Command-line options of the server (Redis's names where Redis has one).</summary>
+/// <param name="Config">Settings shared with the protocol layer (port, bind, dir, fsync policy, password, limits).</param>
+/// <param name="Domains">Domains that accept and serve connections (the store owner has a domain of its own).</param>
+/// <param name="ShowHelp">True when <c>--help</c> was given.</param>
+internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp)
+{
+    public const string Usage = """
+        Usage: EioSharp.Kv [options]
+          --port <n>                TCP port (default 6379; 0 picks a free port)
+          --bind <address>          address to listen on (default 127.0.0.1)
+          --dir <path>              data directory (default ./data)
+          --appendonly yes|no       keep the append-only file (default yes)
+          --appendfilename <name>   AOF file name inside --dir (default appendonly.aof)
+          --appendfsync always|everysec|no   fsync policy (default everysec)
+          --requirepass <password>  require AUTH before other commands
+          --maxclients <n>          most connected clients (default 10000)
+          --domains <n>             connection domains (default: one per core)
+          --auto-aof-rewrite-min-size <bytes>   rewrite the AOF once it is at least this big (default 64mb)
+          --auto-aof-rewrite-percentage <n>     ... and grew this much since the last rewrite (default 100; 0 disables)
+          --proto-max-bulk-len <bytes>          largest bulk string (default 512mb)
+        """;
+
+    /// <summary>Parses the arguments.</summary>
+    /// <exception cref="ArgumentException">An option is unknown, lacks its value, or has a bad value; the message names it.</exception>
+    public static KvOptions Parse(string[] args)
+    {
+        var c = new KvServerConfig();
+        int domains = Environment.ProcessorCount;
+        bool help = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string name = args[i];
+            string? inline = null;
+            int eq = name.IndexOf('=', StringComparison.Ordinal);
+            if (name.StartsWith("--", StringComparison.Ordinal) && eq > 0)
+            {
+                inline = name[(eq + 1)..];
+                name = name[..eq];
+            }
+
+            string Value()
+            {
+                if (inline is not null)
+                {
+                    return inline;
+                }
+
+                if (i + 1 >= args.Length)
+                {
+                    throw new ArgumentException($"Option {name} needs a value.");
+                }
+
+                return args[++i];
+            }
+
+            switch (name)
+            {
+                case "--help" or "-h":
+                    help = true;
+                    break;
+                case "--port":
+                    c = c with { Port = Int(name, Value(), 0, 65535) };
+                    break;
+                case "--bind":
+                    c = c with { Bind = Value() };
+                    break;
+                case "--dir":
+                    c = c with { Directory = NonEmpty(name, Value()) };
+                    break;
+                case "--appendonly":
+                    c = c with { AppendOnly = YesNo(name, Value()) };
+                    break;
+                case "--appendfilename":
+                    string file = NonEmpty(name, Value());
+                    if (file.Contains('/', StringComparison.Ordinal) || file is "." or "..")
+                    {
+                        throw new ArgumentException($"Option {name}: '{file}' must be a plain file name inside --dir.");
+                    }
+
+                    c = c with { AppendFileName = file };
+                    break;
+                case "--appendfsync":
+                    string policy = Value().ToLowerInvariant();
+                    if (policy is not ("always" or "everysec" or "no"))
+                    {
+                        throw new ArgumentException($"Option {name}: '{policy}' is not one of always, everysec, no.");
+                    }
+
+                    c = c with { AppendFsync = policy };
+                    break;
+                case "--requirepass":
+                    c = c with { RequirePass = Value() };
+                    break;
+                case "--maxclients":
+                    c = c with { MaxClients = Int(name, Value(), 1, 1_000_000) };
+                    break;
+                case "--domains":
+                    domains = Int(name, Value(), 1, 256);
+                    break;
+                case "--auto-aof-rewrite-min-size":
+                    c = c with { AutoAofRewriteMinSize = Bytes(name, Value()) };
+                    break;
+                case "--auto-aof-rewrite-percentage":
+                    c = c with { AutoAofRewritePercentage = Int(name, Value(), 0, 1_000_000) };
+                    break;
+                case "--proto-max-bulk-len":
+                    long bulk = Bytes(name, Value());
+                    if (bulk < 1024 || bulk > int.MaxValue)
+                    {
+                        throw new ArgumentException($"Option {name}: must be between 1kb and 2gb.");
+                    }
+
+                    c = c with { Limits = c.Limits with { MaxBulkLength = bulk } };
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown option '{args[i]}'. Try --help.");
+            }
+        }
+
+        return new KvOptions(c, domains, help);
+    }
+
+    private static string NonEmpty(string name, string value) =>
+        string.IsNullOrWhiteSpace(value) ? throw new ArgumentException($"Option {name} must not be empty.") : value;
+
+    private static int Int(string name, string value, int min, int max)
+    {
+        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < min || n > max)
+        {
+            throw new ArgumentException($"Option {name}: '{value}' is not an integer between {min} and {max}.");
+        }
+
+        return n;
+    }
+
+    private static bool YesNo(string name, string value) => value.ToLowerInvariant() switch
+    {
+        "yes" => true,
+        "no" => false,
+        _ => throw new ArgumentException($"Option {name}: '{value}' is not yes or no."),
+    };
+
+    /// <summary>Parses a byte count with Redis's units (b, kb, mb, gb; k, m, g are powers of 1000).</summary>
+    private static long Bytes(string name, string value)
+    {
+        string v = value.Trim().ToLowerInvariant();
+        (string unit, long mul)[] units = [("gb", 1L << 30), ("mb", 1L << 20), ("kb", 1L << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)];
+        long multiplier = 1;
+        foreach (var (unit, mul) in units)
+        {
+            if (v.EndsWith(unit, StringComparison.Ordinal))
+            {
+                v = v[..^unit.Length];
+                multiplier = mul;
+                break;
+            }
+        }
+
+        if (!long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out long n) || n < 0 || n > long.MaxValue / multiplier)
+        {
+            throw new ArgumentException($"Option {name}: '{value}' is not a size (e.g. 64mb).");
+        }
+
+        return n * multiplier;
+    }
+}

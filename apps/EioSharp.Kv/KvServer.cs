@@ -1,0 +1,76 @@
+using System.Net;
+using EioSharp.Sync;
+
+namespace EioSharp.Kv;
+
+/// <summary>Composes the server: load the AOF, start the store owner's domain, run the connection domains, shut down cleanly.</summary>
+internal static class KvServer
+{
+    private const int RequestQueueCapacity = 4096; // requests (batches) waiting for the store; connections wait beyond it
+
+    /// <summary>Runs the server until <paramref name="stop"/> resolves (graceful: in-flight commands finish and are fsynced).</summary>
+    /// <param name="env">The capabilities.</param>
+    /// <param name="options">The parsed options.</param>
+    /// <param name="stop">Resolve to shut down.</param>
+    /// <param name="log">Where log lines go.</param>
+    /// <param name="onListening">Called with the bound address once the server accepts connections.</param>
+    public static async Task RunAsync(Stdenv env, KvOptions options, Promise<bool> stop, Action<string> log, Action<EndPoint>? onListening = null)
+    {
+        var config = options.Config with { Backend = env.Backend };
+        long now = env.Clock.Now.ToUnixTimeMilliseconds();
+        var stats = new KvServerStats { StartTimeUnixMs = now };
+        var store = new KvStore(config.Limits);
+        AppendOnlyFile? aof = null;
+        string aofPath = Path.Combine(config.Directory, config.AppendFileName);
+        if (config.AppendOnly)
+        {
+            Directory.CreateDirectory(config.Directory);
+            stats.Loading = true;
+            aof = AppendOnlyFile.OpenAndLoad(aofPath, AppendOnlyFile.ParsePolicy(config.AppendFsync), store, now, config.Limits, log);
+            stats.Loading = false;
+        }
+
+        var queue = new AsyncQueue<StoreRequest>(RequestQueueCapacity);
+        var context = new KvServerContext(config, stats, queue, env.Clock);
+        var owner = new StoreOwner(store, aof, queue, stats, config, env.Clock, env.MonoClock, log);
+        var address = await ResolveBindAsync(env, config.Bind);
+
+        await Switch.RunAsync(async sw =>
+        {
+            var listener = env.Net.Listen(sw, new IPEndPoint(address, config.Port), backlog: 511);
+            Fiber.Fork(sw, () => env.DomainManager.RunAsync(owner.RunAsync, "kv-store"), "kv-store");
+            log($"EioSharp.Kv ready: listening on {listener.ListeningEndPoint}, backend {env.Backend}, " +
+                $"appendfsync {config.AppendFsync}, data file {(aof is null ? "(none: appendonly no)" : Path.GetFullPath(aofPath))}, " +
+                $"{options.Domains} connection domain(s) + 1 store domain.");
+            onListening?.Invoke(listener.ListeningEndPoint);
+            try
+            {
+                await Fiber.FirstAsync(
+                    () => listener.RunServerAsync(
+                        (conn, peer) => KvConnection.HandleAsync(context, conn, peer),
+                        ex => log($"WARNING: {ex.Message}"),
+                        maxConnections: config.MaxClients + 64, // over maxclients a client is told so, then closed
+                        domainManager: env.DomainManager,
+                        additionalDomains: options.Domains - 1),
+                    async () => await stop.AwaitAsync());
+                log("Shutting down: stopped accepting; finishing in-flight commands.");
+            }
+            finally
+            {
+                queue.Close(); // the owner serves what is queued, fsyncs, and stops
+            }
+        }, "kv-server");
+        log("EioSharp.Kv stopped; the append-only file is synced.");
+    }
+
+    private static async Task<IPAddress> ResolveBindAsync(Stdenv env, string bind)
+    {
+        if (IPAddress.TryParse(bind, out var ip))
+        {
+            return ip;
+        }
+
+        var found = await env.Net.GetAddrInfoAsync(bind, 0);
+        return found[0].Address;
+    }
+}
