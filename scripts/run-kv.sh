@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds and runs the EioSharp.Kv server on a fresh machine (Debian + .NET 10 SDK).
+# Defaults: 127.0.0.1:6379, data directory ./data (created on first start), appendfsync everysec.
+# Extra arguments are passed to the server, e.g.: bash scripts/run-kv.sh --port 6380 --appendfsync always
+# It also installs redis-tools (redis-cli) if missing, so you can try: redis-cli -p 6379 set hello world
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v redis-cli >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+  ($SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-tools >/dev/null) \
+    || echo "note: could not install redis-tools; the server runs anyway" >&2
+fi
+dotnet build apps/EioSharp.Kv -c Release -v quiet -nologo >/dev/null
+exec dotnet apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll "$@"
