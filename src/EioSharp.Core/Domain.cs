@@ -269,7 +269,9 @@ public sealed class Domain
     {
         PruneTimers();
         bool haveTimer = _timers.TryPeek(out _, out var next);
-        if (IsMock && Volatile.Read(ref _externalOperations) == 0)
+        // An external operation posts its continuation before it calls EndExternal, so once the count reads 0 the
+        // queue must be checked again: the loop's emptiness check may predate that post (a false deadlock otherwise).
+        if (IsMock && Volatile.Read(ref _externalOperations) == 0 && _remote.IsEmpty)
         {
             if (haveTimer)
             {
