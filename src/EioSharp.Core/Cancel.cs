@@ -51,11 +51,14 @@ public sealed class CancelContext
     internal Domain Domain => _domain;
 
     /// <summary>A token that fires when this context is cancelled, for ordinary .NET APIs (S17a).</summary>
-    /// <remarks>Created on first use. The token's callbacks run on this context's domain, during <see cref="Cancel(Exception)"/>.</remarks>
+    /// <remarks>Created on first use. The token's callbacks run on this context's domain, during <see cref="Cancel(Exception)"/>.
+    /// The token itself may be passed to any thread; getting it is a use of the context (S17).</remarks>
+    /// <exception cref="InvalidOperationException">Read from a domain other than the context's (S17).</exception>
     public CancellationToken Token
     {
         get
         {
+            CheckDomain();
             if (_tokenSource is null)
             {
                 _tokenSource = new CancellationTokenSource();

@@ -75,7 +75,16 @@ public sealed class Domain
     internal long CurrentItemStarted => Volatile.Read(ref _itemStarted);
 
     /// <summary>The fiber frame of the work item that is running (best effort, for the watchdog).</summary>
-    internal FiberFrame? RunningFrame;
+    /// <remarks>
+    /// Written only by the domain's thread, read racily by the watchdog. Set from <see cref="WorkItem.Frame"/> when an item
+    /// starts (free: the frame travels with the item), by <see cref="Fiber.Fork(Switch, Func{Task})"/> while a child runs up to
+    /// its first suspension, and by the main fiber. Waiters record their fiber's frame only while a watchdog runs
+    /// (<see cref="WatchdogsRunning"/>), so the hot path pays one static read when none does.
+    /// </remarks>
+    internal volatile FiberFrame? RunningFrame;
+
+    /// <summary>The number of running watchdogs; while non-zero, suspensions record the fiber frame for <see cref="RunningFrame"/>.</summary>
+    internal static int WatchdogsRunning;
 
     private long _itemStarted;
     private long _busyTicks;
@@ -93,9 +102,12 @@ public sealed class Domain
     }
 
     /// <summary>Enqueues a continuation at the back of the run queue; safe from any thread.</summary>
-    internal void Enqueue(Action<object?> callback, object? state)
+    internal void Enqueue(Action<object?> callback, object? state) => Enqueue(callback, state, null);
+
+    /// <summary>Enqueues a continuation of the fiber running in <paramref name="frame"/> (if known, for the watchdog); safe from any thread.</summary>
+    internal void Enqueue(Action<object?> callback, object? state, FiberFrame? frame)
     {
-        var item = new WorkItem(callback, state);
+        var item = new WorkItem(callback, state, frame);
         if (ReferenceEquals(t_current, this))
         {
             _local.Enqueue(item);
@@ -112,7 +124,9 @@ public sealed class Domain
 
     private static readonly Action<object?> s_runAction = static s => ((Action)s!)();
 
-    internal void Enqueue(Action continuation) => Enqueue(s_runAction, continuation);
+    internal void Enqueue(Action continuation) => Enqueue(s_runAction, continuation, null);
+
+    internal void Enqueue(Action continuation, FiberFrame? frame) => Enqueue(s_runAction, continuation, frame);
 
     /// <summary>Marks an operation outside the domain (another thread) that will post back; the mock backend does not report a deadlock while one is pending.</summary>
     internal void BeginExternal() => Interlocked.Increment(ref _externalOperations);
@@ -134,6 +148,7 @@ public sealed class Domain
         t_current = this;
         _thread = Thread.CurrentThread;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
+        DomainRegistry.Register(this);
         try
         {
             start();
@@ -167,6 +182,9 @@ public sealed class Domain
         }
         finally
         {
+            DomainRegistry.Unregister(this);
+            Volatile.Write(ref _itemStarted, 0);
+            RunningFrame = null;
             t_current = previousDomain;
             SynchronizationContext.SetSynchronizationContext(previousContext);
         }
@@ -189,6 +207,7 @@ public sealed class Domain
         long start = Stopwatch.GetTimestamp();
         for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
         {
+            RunningFrame = item.Frame;
             Volatile.Write(ref _itemStarted, Stopwatch.GetTimestamp());
             try
             {
@@ -250,7 +269,9 @@ public sealed class Domain
     {
         PruneTimers();
         bool haveTimer = _timers.TryPeek(out _, out var next);
-        if (IsMock && Volatile.Read(ref _externalOperations) == 0)
+        // An external operation posts its continuation before it calls EndExternal, so once the count reads 0 the
+        // queue must be checked again: the loop's emptiness check may predate that post (a false deadlock otherwise).
+        if (IsMock && Volatile.Read(ref _externalOperations) == 0 && _remote.IsEmpty)
         {
             if (haveTimer)
             {
@@ -297,7 +318,9 @@ public sealed class Domain
     private async Task<T> StartMainFiberAsync<T>(Func<CancelContext, Task<T>> main)
     {
         var root = new CancelContext(this, null, isProtected: false);
-        FiberFrame.Current = new FiberFrame(new FiberInfo(this, "main", null), root, null);
+        var frame = new FiberFrame(new FiberInfo(this, "main", null), root, null);
+        FiberFrame.Current = frame;
+        RunningFrame = frame;
         return await main(root);
     }
 
@@ -307,7 +330,7 @@ public sealed class Domain
     /// <inheritdoc/>
     public override string ToString() => $"Domain {Id} ({Name})";
 
-    private readonly record struct WorkItem(Action<object?> Callback, object? State);
+    private readonly record struct WorkItem(Action<object?> Callback, object? State, FiberFrame? Frame);
 
     private sealed class DomainSynchronizationContext(Domain domain) : SynchronizationContext
     {

@@ -33,7 +33,9 @@ public static class Fiber
             return;
         }
 
+        var running = sw.Domain.RunningFrame;
         _ = RunForkedAsync(sw, body, daemon: false, name);
+        sw.Domain.RunningFrame = running;
     }
 
     /// <summary>Starts a daemon fiber: it does not keep <paramref name="sw"/> open (S8).</summary>
@@ -51,12 +53,16 @@ public static class Fiber
             return;
         }
 
+        var running = sw.Domain.RunningFrame;
         _ = RunForkedAsync(sw, body, daemon: true, name);
+        sw.Domain.RunningFrame = running;
     }
 
     private static async Task RunForkedAsync(Switch sw, Func<Task> body, bool daemon, string? name)
     {
-        FiberFrame.Current = new FiberFrame(new FiberInfo(sw.Domain, name, sw), sw.CancelContext, sw);
+        var frame = new FiberFrame(new FiberInfo(sw.Domain, name, sw), sw.CancelContext, sw);
+        FiberFrame.Current = frame;
+        sw.Domain.RunningFrame = frame;
         try
         {
             await body();
@@ -89,13 +95,17 @@ public static class Fiber
             return promise;
         }
 
+        var running = sw.Domain.RunningFrame;
         _ = RunPromiseAsync(sw, body, resolver);
+        sw.Domain.RunningFrame = running;
         return promise;
     }
 
     private static async Task RunPromiseAsync<T>(Switch sw, Func<Task<T>> body, Resolver<T> resolver)
     {
-        FiberFrame.Current = new FiberFrame(new FiberInfo(sw.Domain, null, sw), sw.CancelContext, sw);
+        var frame = new FiberFrame(new FiberInfo(sw.Domain, null, sw), sw.CancelContext, sw);
+        FiberFrame.Current = frame;
+        sw.Domain.RunningFrame = frame;
         try
         {
             resolver.Resolve(await body());
@@ -386,9 +396,9 @@ public static class Fiber
         public void GetResult() => _frame.Cancel.ThrowIfCancelled();
 
         /// <inheritdoc/>
-        public void OnCompleted(Action continuation) => _frame.Fiber.Domain.Enqueue(continuation);
+        public void OnCompleted(Action continuation) => _frame.Fiber.Domain.Enqueue(continuation, _frame);
 
         /// <inheritdoc/>
-        public void UnsafeOnCompleted(Action continuation) => _frame.Fiber.Domain.Enqueue(continuation);
+        public void UnsafeOnCompleted(Action continuation) => _frame.Fiber.Domain.Enqueue(continuation, _frame);
     }
 }

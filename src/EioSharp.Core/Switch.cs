@@ -49,6 +49,7 @@ public sealed class Switch
     public CancelContext CancelContext => _cancel;
 
     /// <summary>A token that fires when the switch is cancelled, for ordinary .NET APIs.</summary>
+    /// <exception cref="InvalidOperationException">Read from a domain other than the switch's (S17).</exception>
     public CancellationToken CancellationToken => _cancel.Token;
 
     /// <summary>True once the switch has finished (its fibers joined and its hooks run).</summary>

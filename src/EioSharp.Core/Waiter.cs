@@ -23,6 +23,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     private Exception? _error;
     private Action<object?>? _continuation;
     private object? _continuationState;
+    private FiberFrame? _frame; // the awaiting fiber, recorded only while a watchdog runs (see Domain.RunningFrame)
 
     internal Waiter(Domain owner)
     {
@@ -106,7 +107,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         var c = Interlocked.Exchange(ref _continuation, s_completedSentinel);
         if (c is not null && !ReferenceEquals(c, s_completedSentinel))
         {
-            _owner.Enqueue(c, _continuationState);
+            _owner.Enqueue(c, _continuationState, _frame);
         }
     }
 
@@ -120,10 +121,15 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         _continuationState = state;
+        if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
+        {
+            _frame = FiberFrame.Current;
+        }
+
         var previous = Interlocked.CompareExchange(ref _continuation, continuation, null);
         if (ReferenceEquals(previous, s_completedSentinel))
         {
-            _owner.Enqueue(continuation, state);
+            _owner.Enqueue(continuation, state, _frame);
         }
     }
 

@@ -21,7 +21,7 @@ public sealed class FiberMutex
         await _sem.AcquireAsync();
         if (_poison is { } p)
         {
-            _sem.Release();
+            _sem.TryRelease(1);
             throw new MutexPoisonedException(p);
         }
     }
@@ -39,7 +39,7 @@ public sealed class FiberMutex
 
         if (_poison is { } p)
         {
-            _sem.Release();
+            _sem.TryRelease(1);
             throw new MutexPoisonedException(p);
         }
 
@@ -47,8 +47,15 @@ public sealed class FiberMutex
     }
 
     /// <summary>Unlocks the mutex.</summary>
-    /// <remarks>Eio: <c>Mutex.unlock</c>.</remarks>
-    public void Unlock() => _sem.Release();
+    /// <exception cref="InvalidOperationException">The mutex is not locked.</exception>
+    /// <remarks>Eio: <c>Mutex.unlock</c>. May be called from any domain (the holder is not recorded).</remarks>
+    public void Unlock()
+    {
+        if (!_sem.TryRelease(1))
+        {
+            throw new InvalidOperationException("The mutex is not locked.");
+        }
+    }
 
     /// <summary>Runs <paramref name="body"/> holding the lock, for read-write access.</summary>
     /// <param name="body">The critical section.</param>

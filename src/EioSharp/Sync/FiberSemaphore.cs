@@ -78,7 +78,10 @@ public sealed class FiberSemaphore
 
     /// <summary>Returns a permit, waking the first waiter if any.</summary>
     /// <remarks>Eio: <c>Semaphore.release</c>. May be called from any thread.</remarks>
-    public void Release()
+    public void Release() => TryRelease(int.MaxValue);
+
+    /// <summary>Returns a permit unless that would make more than <paramref name="max"/> available; false if it would.</summary>
+    internal bool TryRelease(int max)
     {
         lock (_sync)
         {
@@ -86,11 +89,17 @@ public sealed class FiberSemaphore
             {
                 if (w.TryComplete(true))
                 {
-                    return;
+                    return true;
                 }
             }
 
+            if (_count >= max)
+            {
+                return false;
+            }
+
             _count++;
+            return true;
         }
     }
 }
