@@ -1,7 +1,7 @@
 namespace EioSharp.Fs;
 
 /// <summary>What opening a file for writing does when the file does or does not exist.</summary>
-internal enum FileCreateKind
+public enum FileCreateKind
 {
     /// <summary>Fail with <see cref="FileNotFoundException"/> if the file is missing.</summary>
     Never,
@@ -20,7 +20,7 @@ internal enum FileCreateKind
 /// <remarks>Eio: <c>Eio.Fs.create</c> (<c>`Never | `If_missing perm | `Or_truncate perm | `Exclusive perm</c>).</remarks>
 /// <param name="Kind">What to do with a missing or existing file.</param>
 /// <param name="Permissions">Permissions of a newly created file, before the process umask is applied; unused for <see cref="FileCreateKind.Never"/>.</param>
-internal readonly record struct FileCreate(FileCreateKind Kind, UnixFileMode Permissions)
+public readonly record struct FileCreate(FileCreateKind Kind, UnixFileMode Permissions)
 {
     /// <summary>Never create: the file must exist.</summary>
     public static FileCreate Never => new(FileCreateKind.Never, UnixFileMode.None);
@@ -35,7 +35,7 @@ internal readonly record struct FileCreate(FileCreateKind Kind, UnixFileMode Per
     public static FileCreate Exclusive(UnixFileMode permissions) => new(FileCreateKind.Exclusive, permissions);
 
     /// <summary>The <see cref="OpenFlags"/> this create mode adds.</summary>
-    public OpenFlags ToOpenFlags() => Kind switch
+    internal OpenFlags ToOpenFlags() => Kind switch
     {
         FileCreateKind.Never => 0,
         FileCreateKind.IfMissing => OpenFlags.Create,
