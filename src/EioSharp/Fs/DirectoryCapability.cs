@@ -40,6 +40,9 @@ internal sealed class DirectoryCapability
     /// <summary>Gets whether the directory was closed.</summary>
     public bool IsClosed => _handle.IsValueCreated && _handle.Value.IsClosed;
 
+    /// <summary>Gets the release hook of a subtree (null for roots), for tests.</summary>
+    internal ReleaseHook? Hook => _hook;
+
     /// <summary>Gets the handle, opening it on first use.</summary>
     /// <exception cref="DirectoryNotFoundException">The lazily opened directory no longer exists.</exception>
     public DirectoryHandle Handle => _handle.Value;

@@ -237,6 +237,7 @@ public sealed class FileTests
         // A closed subtree: idempotent, and later operations are refused.
         var sub = await root.OpenSubtreeAsync(sw);
         sub.Close();
+        Assert.False(sub.Directory.Hook!.Remove());
         sub.Close();
         Assert.True(sub.IsClosed);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => (sub / "f").LoadAsync());
@@ -291,6 +292,19 @@ public sealed class FileTests
         {
         }
     });
+
+    [Fact]
+    public void S29_ClosingEnvRootsDoesNothing()
+    {
+        EioMain.Run(async env =>
+        {
+            env.Cwd.Close();
+            (env.Fs / "x").Close();
+            Assert.False(env.Cwd.IsClosed);
+            Assert.True(await env.Cwd.IsDirectoryAsync());
+            Assert.True(await (env.Fs / "/").IsDirectoryAsync());
+        });
+    }
 
     // ------------------------------------------------------------------ cancellation
 
