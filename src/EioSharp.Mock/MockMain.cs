@@ -12,6 +12,9 @@ namespace EioSharp.Mock;
 /// <see cref="TraceLog.Line(string)"/> lines start with <c>+</c>, as in Eio's transcripts.
 /// <para><b>Domains</b>: <see cref="Stdenv.DomainManager"/> runs its function in a new fiber of the same domain (as Eio_mock's
 /// domain manager does), so tests stay deterministic.</para>
+/// <para><b>Filesystem</b>: <see cref="Stdenv.Fs"/> and <see cref="Stdenv.Cwd"/> throw <see cref="NotSupportedException"/>, as
+/// <see cref="Stdenv.Net"/> does: real file operations complete on other threads, outside virtual time, so the idle
+/// domain would be reported as deadlocked. Test filesystem code with <see cref="EioMain"/> and a temporary directory.</para>
 /// </remarks>
 public static class MockMain
 {

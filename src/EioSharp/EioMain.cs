@@ -1,4 +1,5 @@
 using EioSharp.Domains;
+using EioSharp.Fs;
 using EioSharp.Time;
 
 namespace EioSharp;
@@ -33,7 +34,19 @@ public static class EioMain
         }
 
         var domain = Domain.CreateReal(null);
-        var env = new Stdenv(SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable", Net.PortableNetwork.Instance);
-        return domain.RunMain(_ => main(env));
+        var fs = DirectoryCapability.CreateFs();
+        var cwd = DirectoryCapability.CreateCwd();
+        var env = new Stdenv(
+            SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable", Net.PortableNetwork.Instance,
+            fs: new EioPath(fs, ""), cwd: new EioPath(cwd, ""));
+        try
+        {
+            return domain.RunMain(_ => main(env));
+        }
+        finally
+        {
+            cwd.DisposeRoot();
+            fs.DisposeRoot();
+        }
     }
 }

@@ -1,4 +1,5 @@
 using EioSharp.Domains;
+using EioSharp.Fs;
 using EioSharp.Net;
 using EioSharp.Time;
 
@@ -11,9 +12,11 @@ namespace EioSharp;
 /// </remarks>
 public sealed class Stdenv
 {
-    internal Stdenv(Clock clock, MonoClock monoClock, DomainManager domainManager, string backend, NetworkCapability? net = null)
+    internal Stdenv(Clock clock, MonoClock monoClock, DomainManager domainManager, string backend, NetworkCapability? net = null, EioPath? fs = null, EioPath? cwd = null)
     {
         _net = net;
+        _fs = fs;
+        _cwd = cwd;
         Clock = clock;
         MonoClock = monoClock;
         DomainManager = domainManager;
@@ -38,6 +41,20 @@ public sealed class Stdenv
     /// <exception cref="NotSupportedException">The backend has no network (the mock backend: use a mock network).</exception>
     /// <remarks>Eio: <c>env#net</c>.</remarks>
     public NetworkCapability Net => _net ?? throw new NotSupportedException($"The {Backend} backend has no real network.");
+
+    private readonly EioPath? _fs;
+    private readonly EioPath? _cwd;
+
+    /// <summary>The whole filesystem, unconfined: relative paths start at the process's current directory and absolute paths are allowed.</summary>
+    /// <exception cref="NotSupportedException">The backend has no real filesystem (the mock backend).</exception>
+    /// <remarks>Eio: <c>env#fs</c>. Pass <see cref="Cwd"/> or a subtree from <see cref="EioPath.OpenSubtreeAsync"/> instead
+    /// wherever full access is not needed.</remarks>
+    public EioPath Fs => _fs ?? throw new NotSupportedException($"The {Backend} backend has no real filesystem.");
+
+    /// <summary>The current directory, confined: paths cannot leave it through <c>..</c>, absolute paths or symlinks (S28).</summary>
+    /// <exception cref="NotSupportedException">The backend has no real filesystem (the mock backend).</exception>
+    /// <remarks>Eio: <c>env#cwd</c>. The directory is the one current when it is first used, and stays pinned by its descriptor.</remarks>
+    public EioPath Cwd => _cwd ?? throw new NotSupportedException($"The {Backend} backend has no real filesystem.");
 
     /// <summary>The name of the backend in use (<c>portable</c> or <c>mock</c>).</summary>
     public string Backend { get; }

@@ -35,6 +35,7 @@ internal static class NativeErrors
     public const int ENOTDIR = 20;
     public const int EISDIR = 21;
     public const int EINVAL = 22;
+    public const int EFBIG = 27;
     public const int ERANGE = 34;
     public const int ENOSYS = 38;
     public const int ENOTEMPTY = 39;

@@ -2,7 +2,7 @@ namespace EioSharp.Fs;
 
 /// <summary>The kind of a filesystem object.</summary>
 /// <remarks>Eio: <c>Eio.File.Stat.kind</c>.</remarks>
-internal enum FileKind
+public enum FileKind
 {
     /// <summary>A type the kernel reported that is none of the others.</summary>
     Unknown,
@@ -42,7 +42,7 @@ internal enum FileKind
 /// <param name="AccessTime">Last access time.</param>
 /// <param name="ModificationTime">Last modification of the contents.</param>
 /// <param name="ChangeTime">Last status change.</param>
-internal readonly record struct FileStat(
+public readonly record struct FileStat(
     FileKind Kind,
     UnixFileMode Permissions,
     long Size,

@@ -1,0 +1,274 @@
+using EioSharp.IO;
+using Microsoft.Win32.SafeHandles;
+
+namespace EioSharp.Fs;
+
+/// <summary>An open file owned by a switch: positional reads, metadata and closing; see <see cref="FileReader"/> and <see cref="FileWriter"/>.</summary>
+/// <remarks>
+/// <para>Eio: <c>Eio.File.ro</c>. Opened with <see cref="EioPath.OpenReadAsync"/> or <see cref="EioPath.OpenWriteAsync"/>.</para>
+/// <para>
+/// <b>Lifetime (S29)</b>: closed when its switch finishes, or earlier by <see cref="Close"/>, which is idempotent and
+/// removes the release hook (when called on the switch's domain). Closing does not cancel operations in flight: the
+/// descriptor is reference-counted and stays open until a running read, write or sync returns, so a file shared with
+/// another domain cannot be closed under it. Operations started after closing throw <see cref="ObjectDisposedException"/>.
+/// </para>
+/// <para>
+/// <b>Scheduling and cancellation</b>: reads and writes use <see cref="RandomAccess"/> (the calling fiber awaits them
+/// and resumes on its domain); <c>fstat</c>, <c>fsync</c> and <c>ftruncate</c> run on the blocking offload. Every
+/// operation checks the fiber's cancellation when it starts and throws <see cref="CancelledException"/> without
+/// touching the file; a read or write that has started completes and returns its result.
+/// </para>
+/// <para><b>Thread safety</b>: positional operations may run concurrently from any fibers and domains; the sequential
+/// flow operations of the subclasses keep one position and allow one reader and one writer at a time.</para>
+/// </remarks>
+public abstract class EioFile : IClosable
+{
+    private readonly ReleaseHook? _hook;
+    private readonly Domain _ownerDomain;
+    private readonly string _display;
+    private int _closed;
+
+    private protected EioFile(Switch sw, SafeFileHandle handle, string display)
+    {
+        Handle = handle;
+        _display = display;
+        _ownerDomain = Domain.Current ?? throw new InvalidOperationException("Files must be opened inside a fiber.");
+
+        // On a finished switch this runs Close at once (while _hook is still null) and throws.
+        _hook = sw.OnRelease(Close);
+    }
+
+    /// <summary>Gets whether <see cref="Close"/> was called (or the owning switch finished).</summary>
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>Gets the handle.</summary>
+    private protected SafeFileHandle Handle { get; }
+
+    /// <summary>Gets the release hook, for tests.</summary>
+    internal ReleaseHook? Hook => _hook;
+
+    /// <summary>Reads up to <c>buffer.Length</c> bytes starting at <paramref name="fileOffset"/>; the sequential position is not used or changed.</summary>
+    /// <param name="fileOffset">The offset in the file, in bytes, from its start; must not be negative.</param>
+    /// <param name="buffer">Where to put the bytes.</param>
+    /// <returns>The number of bytes read; 0 at or past the end of the file (or for an empty buffer).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fileOffset"/> is negative.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the read started.</exception>
+    /// <exception cref="IOException">The kernel reported an error (for example <c>EISDIR</c>).</exception>
+    /// <remarks>Eio: <c>File.pread</c> (single buffer; end of file is 0 here, not an exception).</remarks>
+    public async ValueTask<int> ReadAtAsync(long fileOffset, Memory<byte> buffer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(fileOffset);
+        var cancel = Begin();
+        try
+        {
+            return await RandomAccess.ReadAsync(Handle, buffer, fileOffset, cancel.Token);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancelled)
+        {
+            cancel.ThrowIfCancelled();
+            throw;
+        }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> from the file starting at <paramref name="fileOffset"/>.</summary>
+    /// <param name="fileOffset">The offset in the file, in bytes; must not be negative.</param>
+    /// <param name="buffer">Where to put the bytes; all of it is filled.</param>
+    /// <returns>A task that completes when the buffer is full.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fileOffset"/> is negative.</exception>
+    /// <exception cref="EndOfStreamException">The file ends before the buffer is full.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before one of the reads started.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    /// <remarks>Eio: <c>File.pread_exact</c>.</remarks>
+    public async ValueTask ReadExactlyAtAsync(long fileOffset, Memory<byte> buffer)
+    {
+        while (!buffer.IsEmpty)
+        {
+            int n = await ReadAtAsync(fileOffset, buffer);
+            if (n == 0)
+            {
+                throw new EndOfStreamException($"End of file in {_display} at offset {fileOffset}");
+            }
+
+            fileOffset += n;
+            buffer = buffer[n..];
+        }
+    }
+
+    /// <summary>Returns the metadata of the open file (<c>fstat</c>).</summary>
+    /// <returns>The metadata; <see cref="FileStat.Size"/> is the current size in bytes.</returns>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    /// <remarks>Eio: <c>File.stat</c>.</remarks>
+    public Task<FileStat> StatAsync()
+    {
+        Begin();
+        return BlockingOffload.RunAsync(() => NativeFs.Stat(Handle));
+    }
+
+    /// <summary>Closes the file; calling it again does nothing (S29).</summary>
+    /// <remarks>Eio: <c>Resource.close</c>. Removes the release hook when called on the owning switch's domain;
+    /// from another domain the hook stays and does nothing when it runs.</remarks>
+    public void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        Handle.Dispose();
+        if (ReferenceEquals(Domain.Current, _ownerDomain))
+        {
+            _hook?.Remove();
+        }
+    }
+
+    /// <summary>Describes the file by the path it was opened with.</summary>
+    /// <returns>For example <c>FileReader &lt;cwd:data.bin&gt;</c>.</returns>
+    public override string ToString() => $"{GetType().Name} {_display}{(IsClosed ? " (closed)" : "")}";
+
+    /// <summary>Checks cancellation and that the file is open; returns the fiber's cancel context.</summary>
+    private protected CancelContext Begin()
+    {
+        var cancel = Fiber.CancelContext;
+        cancel.ThrowIfCancelled();
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        return cancel;
+    }
+}
+
+/// <summary>A file open for reading: a flow source reading from offset 0 onwards, plus positional reads.</summary>
+/// <remarks>
+/// Eio: <c>Eio.File.ro</c> from <c>Path.open_in</c>. Lifetime, scheduling and cancellation as for <see cref="EioFile"/>.
+/// <para><b>Thread safety</b>: one sequential reader at a time (it keeps its own position, independent of
+/// <see cref="EioFile.ReadAtAsync"/>).</para>
+/// </remarks>
+public sealed class FileReader : EioFile, IFlowSource
+{
+    private long _position;
+
+    internal FileReader(Switch sw, SafeFileHandle handle, string display)
+        : base(sw, handle, display)
+    {
+    }
+
+    /// <summary>Gets the offset, in bytes, of the next sequential <see cref="ReadAsync"/>.</summary>
+    public long Position => _position;
+
+    /// <summary>Reads the next bytes of the file, at most <c>buffer.Length</c>.</summary>
+    /// <param name="buffer">Where to put the bytes.</param>
+    /// <returns>The number of bytes read; 0 at end of file.</returns>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the read started.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    /// <remarks>Eio: <c>Flow.single_read</c> on a file.</remarks>
+    public async ValueTask<int> ReadAsync(Memory<byte> buffer)
+    {
+        int n = await ReadAtAsync(_position, buffer);
+        _position += n;
+        return n;
+    }
+}
+
+/// <summary>A file open for writing: a flow sink writing from offset 0 (or appending), plus positional I/O, sync and truncation.</summary>
+/// <remarks>
+/// Eio: <c>Eio.File.rw</c> from <c>Path.open_out</c>. Opened read-write, so <see cref="EioFile.ReadAtAsync"/> works too.
+/// Lifetime, scheduling and cancellation as for <see cref="EioFile"/>. Data written is in the kernel's page cache when a
+/// write completes; call <see cref="SyncAsync"/> or <see cref="DataSyncAsync"/> for durability.
+/// <para><b>Thread safety</b>: one sequential writer at a time; positional writes may run concurrently.</para>
+/// </remarks>
+public sealed class FileWriter : EioFile, IFlowSink
+{
+    private long _position;
+
+    internal FileWriter(Switch sw, SafeFileHandle handle, string display, bool append)
+        : base(sw, handle, display)
+    {
+        IsAppend = append;
+    }
+
+    /// <summary>Gets whether every write goes to the end of the file (<c>O_APPEND</c>).</summary>
+    public bool IsAppend { get; }
+
+    /// <summary>Gets the offset, in bytes, of the next sequential <see cref="WriteAsync"/> (meaningless in append mode).</summary>
+    public long Position => _position;
+
+    /// <summary>Writes all of <paramref name="data"/> at the sequential position (or at the end in append mode).</summary>
+    /// <param name="data">The bytes; the caller must not change them until the write completes.</param>
+    /// <returns>A task that completes when every byte has been handed to the kernel.</returns>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the write started.</exception>
+    /// <exception cref="IOException">The kernel reported an error (for example <c>ENOSPC</c>).</exception>
+    /// <remarks>Eio: <c>Flow.write</c> on a file.</remarks>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    {
+        await WriteAtAsync(_position, data);
+        _position += data.Length;
+    }
+
+    /// <summary>Writes all of <paramref name="data"/> at <paramref name="fileOffset"/>; the sequential position is not used or changed.</summary>
+    /// <param name="fileOffset">The offset in the file, in bytes; must not be negative. Writing past the end leaves a hole
+    /// that reads as zeros. Ignored in append mode (Linux <c>pwrite</c> appends).</param>
+    /// <param name="data">The bytes; the caller must not change them until the write completes.</param>
+    /// <returns>A task that completes when every byte has been handed to the kernel.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fileOffset"/> is negative.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the write started.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    /// <remarks>Eio: <c>File.pwrite_all</c>.</remarks>
+    public async ValueTask WriteAtAsync(long fileOffset, ReadOnlyMemory<byte> data)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(fileOffset);
+        var cancel = Begin();
+        try
+        {
+            await RandomAccess.WriteAsync(Handle, data, fileOffset, cancel.Token);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancelled)
+        {
+            cancel.ThrowIfCancelled();
+            throw;
+        }
+    }
+
+    /// <summary>Flushes the file's data and metadata to the storage device (<c>fsync</c>).</summary>
+    /// <returns>A task that completes when the device has acknowledged the data.</returns>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the sync started.</exception>
+    /// <exception cref="IOException">The kernel reported an error (for example <c>EIO</c>: written data may be lost).</exception>
+    /// <remarks>Eio: <c>File.sync</c>.</remarks>
+    public Task SyncAsync()
+    {
+        Begin();
+        return BlockingOffload.RunAsync(() => NativeFs.Sync(Handle));
+    }
+
+    /// <summary>Flushes the file's data, and only the metadata needed to read it back, to the device (<c>fdatasync</c>).</summary>
+    /// <returns>A task that completes when the device has acknowledged the data.</returns>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the sync started.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    /// <remarks>Cheaper than <see cref="SyncAsync"/> when only the contents matter (an append-only log). Not in Eio.</remarks>
+    public Task DataSyncAsync()
+    {
+        Begin();
+        return BlockingOffload.RunAsync(() => NativeFs.DataSync(Handle));
+    }
+
+    /// <summary>Sets the file's size, cutting it or extending it with zeros (<c>ftruncate</c>).</summary>
+    /// <param name="length">The new size in bytes; must not be negative.</param>
+    /// <returns>A task that completes when the size has changed.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    /// <remarks>Eio: <c>File.truncate</c>. The sequential position is unchanged.</remarks>
+    public Task SetLengthAsync(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        Begin();
+        return BlockingOffload.RunAsync(() => RandomAccess.SetLength(Handle, length));
+    }
+}
