@@ -256,6 +256,8 @@ public class KvStoreTests
         Assert.Equal(Err("ERR offset is out of range"), h.Run("SETRANGE", "k", "-1", "x"));
         Assert.Equal(Err("ERR value is not an integer or out of range"), h.Run("SETRANGE", "k", "x", "x"));
         Assert.Equal(Err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"), h.Run("SETRANGE", "k", "536870912", "x"));
+        // Fuzz finding: offset + length overflowed a long and slipped past the size check.
+        Assert.Equal(Err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"), h.Run("SETRANGE", "k", "9223372036854775807", "x"));
         Assert.DoesNotContain(h.Logged, l => l.Contains("none") || l.Contains("100"));
     }
 
