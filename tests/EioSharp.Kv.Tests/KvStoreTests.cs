@@ -193,6 +193,9 @@ public class KvStoreTests
         Assert.Equal(Bulk("5200"), h.Run("INCRBYFLOAT", "e", "2.0e2"));
         h.Run("SET", "i", "3");
         Assert.Equal(Bulk("4.5"), h.Run("INCRBYFLOAT", "i", "1.5"));
+        // Checked against redis-server 7.0: plain digits, never an exponent.
+        Assert.Equal(Bulk("100000000000000000000"), h.Run("INCRBYFLOAT", "big20", "1e20"));
+        Assert.Equal(Bulk("0.00001"), h.Run("INCRBYFLOAT", "tiny", "1e-5"));
         Assert.Equal(Err("ERR value is not a valid float"), h.Run("INCRBYFLOAT", "i", "abc"));
         Assert.Equal(Err("ERR value is not a valid float"), h.Run("INCRBYFLOAT", "i", " 1"));
         Assert.Equal(Err("ERR value is not a valid float"), h.Run("INCRBYFLOAT", "i", "nan"));
