@@ -13,7 +13,7 @@ public readonly record struct AofLoadResult(long ValidLength, long CommandCount,
 /// <remarks>
 /// <b>Errors</b>: an incomplete command at the very end of the file is a torn write, reported in
 /// <see cref="AofLoadResult.IsTruncated"/>; any other framing error, an inline command, or a command
-/// that is not a known write command throws <see cref="AofCorruptException"/> with the byte offset of
+/// that is not a known write command (other than <c>SELECT 0</c>, which Redis writes) throws <see cref="AofCorruptException"/> with the byte offset of
 /// the command that could not be read.
 /// </remarks>
 public static class AofLoader
@@ -102,6 +102,8 @@ public static class AofLoader
             throw new AofCorruptException(offset, ex.Message, ex);
         }
         KvCommandInfo? info = command.Info;
+        if (info?.Id == KvCommandId.Select && command.Count == 2 && command[1].SequenceEqual("0"u8))
+            return true; // files written by Redis start with SELECT 0; there is only database 0
         if (info is null || !info.IsWrite)
             throw new AofCorruptException(offset, $"unknown command '{command.GetString(0)}'");
         store.Execute(command, now, reply, aof: null);

@@ -14,8 +14,8 @@ public sealed class KvCommand
 {
     private readonly byte[] _data;
     private readonly int[] _offsets; // Count + 1 entries; argument i is _data[_offsets[i].._offsets[i+1]]
-    private KvCommandInfo? _info;
-    private bool _infoResolved;
+    private static readonly object s_unknown = new(); // _info value for "looked up, not a command"
+    private object? _info; // null: not looked up yet; one reference write publishes the result safely
 
     internal KvCommand(byte[] data, int[] offsets)
     {
@@ -46,12 +46,13 @@ public sealed class KvCommand
     {
         get
         {
-            if (!_infoResolved)
+            object? info = Volatile.Read(ref _info);
+            if (info is null)
             {
-                _info = KvCommandTable.Find(Name);
-                _infoResolved = true;
+                info = (object?)KvCommandTable.Find(Name) ?? s_unknown;
+                Volatile.Write(ref _info, info);
             }
-            return _info;
+            return info as KvCommandInfo;
         }
     }
 

@@ -382,13 +382,12 @@ public sealed partial class KvStore
             ctx.Reply.WriteInteger(currentLength);
             return;
         }
-        long needed = offset + patch.Length;
-        if (needed > Limits.MaxBulkLength || needed > Array.MaxLength)
+        if (offset > Limits.MaxBulkLength - patch.Length || offset > Array.MaxLength - patch.Length)
         {
             ctx.Reply.WriteError(KvErrors.StringTooLong);
             return;
         }
-        var value = new byte[Math.Max(currentLength, needed)];
+        var value = new byte[Math.Max(currentLength, offset + patch.Length)];
         e?.Value.CopyTo(value, 0);
         patch.CopyTo(value.AsSpan((int)offset));
         Store(key, e, value, -1, keepTtl: true);
