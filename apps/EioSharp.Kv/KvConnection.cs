@@ -103,7 +103,9 @@ internal static class KvConnection
                     int consumed;
                     try
                     {
-                        if (!parser.TryParseCommand(buffer.AsSpan(start, end - start), out consumed, out command))
+                        bool complete = parser.TryParseCommand(buffer.AsSpan(start, end - start), out consumed, out command);
+                        start += consumed; // the parser may consume (skip) bytes even when no command is complete yet
+                        if (!complete)
                         {
                             break;
                         }
@@ -118,7 +120,6 @@ internal static class KvConnection
                         break;
                     }
 
-                    start += consumed;
                     if (request.Commands.Count == 0)
                     {
                         var dispatch = state.Process(command, outWriter, ctx.Clock.Now.ToUnixTimeMilliseconds());
