@@ -105,7 +105,7 @@ internal static class KvConnection
                     {
                         bool complete = parser.TryParseCommand(buffer.AsSpan(start, end - start), out consumed, out command);
                         start += consumed; // the parser may consume (skip) bytes even when no command is complete yet
-                        if (!complete)
+                        if (!complete || command is null)
                         {
                             break;
                         }
