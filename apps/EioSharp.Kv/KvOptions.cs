@@ -6,7 +6,8 @@ namespace EioSharp.Kv;
 /// <param name="Config">Settings shared with the protocol layer (port, bind, dir, fsync policy, password, limits).</param>
 /// <param name="Domains">Domains that accept and serve connections (the store owner has a domain of its own).</param>
 /// <param name="ShowHelp">True when <c>--help</c> was given.</param>
-internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp)
+/// <param name="StoreOnMainDomain">Run the store owner on the main domain (shared with its connections) instead of a domain of its own.</param>
+internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp, bool StoreOnMainDomain = false)
 {
     public const string Usage = """
         Usage: EioSharp.Kv [options]
@@ -19,6 +20,8 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
           --requirepass <password>  require AUTH before other commands
           --maxclients <n>          most connected clients (default 10000)
           --domains <n>             connection domains (default: one per core)
+          --store-domain own|main   where the store owner runs: a domain of its own (default), or the main
+                                    connection domain (no cross-thread hop for its connections)
           --auto-aof-rewrite-min-size <bytes>   rewrite the AOF once it is at least this big (default 64mb)
           --auto-aof-rewrite-percentage <n>     ... and grew this much since the last rewrite (default 100; 0 disables)
           --proto-max-bulk-len <bytes>          largest bulk string (default 512mb)
@@ -31,6 +34,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         var c = new KvServerConfig();
         int domains = Environment.ProcessorCount;
         bool help = false;
+        bool storeOnMain = false;
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
@@ -98,6 +102,14 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
                 case "--maxclients":
                     c = c with { MaxClients = Int(name, Value(), 1, 1_000_000) };
                     break;
+                case "--store-domain":
+                    storeOnMain = Value().ToLowerInvariant() switch
+                    {
+                        "main" => true,
+                        "own" => false,
+                        var v => throw new ArgumentException($"Option {name}: '{v}' is not own or main."),
+                    };
+                    break;
                 case "--domains":
                     domains = Int(name, Value(), 1, 256);
                     break;
@@ -121,7 +133,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
             }
         }
 
-        return new KvOptions(c, domains, help);
+        return new KvOptions(c, domains, help, storeOnMain);
     }
 
     private static string NonEmpty(string name, string value) =>

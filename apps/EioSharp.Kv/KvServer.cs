@@ -38,10 +38,18 @@ internal static class KvServer
         await Switch.RunAsync(async sw =>
         {
             var listener = env.Net.Listen(sw, new IPEndPoint(address, config.Port), backlog: 511);
-            Fiber.Fork(sw, () => env.DomainManager.RunAsync(owner.RunAsync, "kv-store"), "kv-store");
+            if (options.StoreOnMainDomain)
+            {
+                Fiber.Fork(sw, owner.RunAsync, "kv-store");
+            }
+            else
+            {
+                Fiber.Fork(sw, () => env.DomainManager.RunAsync(owner.RunAsync, "kv-store"), "kv-store");
+            }
+
             log($"EioSharp.Kv ready: listening on {listener.ListeningEndPoint}, backend {env.Backend}, " +
                 $"appendfsync {config.AppendFsync}, data file {(aof is null ? "(none: appendonly no)" : Path.GetFullPath(aofPath))}, " +
-                $"{options.Domains} connection domain(s) + 1 store domain.");
+                $"{options.Domains} connection domain(s)" + (options.StoreOnMainDomain ? ", store on the main domain." : " + 1 store domain."));
             onListening?.Invoke(listener.ListeningEndPoint);
             try
             {
