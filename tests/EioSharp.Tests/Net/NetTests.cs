@@ -1,0 +1,602 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using EioSharp.Net;
+using EioSharp.Sync;
+
+namespace EioSharp.Tests.Net;
+
+/// <summary>Networking on the Portable backend (S20-S23, S29, S30), over loopback only.</summary>
+public class NetTests
+{
+    private static readonly IPEndPoint Loopback0 = new(IPAddress.Loopback, 0);
+
+    private static async Task<string> RoundTripAsync(Stdenv env, EndPoint server, string message)
+    {
+        string reply = string.Empty;
+        await Switch.RunAsync(async sw =>
+        {
+            var c = await env.Net.ConnectAsync(sw, server);
+            await c.WriteAsync(Encoding.ASCII.GetBytes(message));
+            await c.ShutdownAsync(EioSharp.IO.ShutdownCommand.Send);
+            reply = await ReadAllAsync(c);
+        });
+        return reply;
+    }
+
+    private static async Task<string> ReadAllAsync(StreamSocket c)
+    {
+        var sb = new StringBuilder();
+        var buf = new byte[4096];
+        int n;
+        while ((n = await c.ReadAsync(buf)) > 0)
+        {
+            sb.Append(Encoding.ASCII.GetString(buf, 0, n));
+        }
+
+        return sb.ToString();
+    }
+
+    private static async Task EchoAsync(StreamSocket conn, EndPoint peer)
+    {
+        var buf = new byte[4096];
+        int n;
+        while ((n = await conn.ReadAsync(buf)) > 0)
+        {
+            await conn.WriteAsync(buf.AsMemory(0, n));
+        }
+    }
+
+    [Fact]
+    public void EchoServerServes1000ConcurrentClients()
+    {
+        int ok = EioMain.Run(async env =>
+        {
+            int good = 0;
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0, backlog: 2048);
+                var (stop, stopper) = Promise.Create<bool>();
+                Fiber.Fork(sw, () => listener.RunServerAsync(EchoAsync, ex => throw ex, stop: stop));
+                await Fiber.IterAsync(Enumerable.Range(0, 1000).ToArray(), async i =>
+                {
+                    var msg = $"client {i} says hello\n";
+                    if (await RoundTripAsync(env, listener.ListeningEndPoint, msg) == msg)
+                    {
+                        good++;
+                    }
+                });
+                stopper.Resolve(true);
+            });
+            return good;
+        });
+        Assert.Equal(1000, ok);
+    }
+
+    [Fact]
+    public void S20_MaxConnectionsIsOneLimitSharedByAllDomains()
+    {
+        var (maxSeen, served) = EioMain.Run(async env =>
+        {
+            int current = 0, max = 0, count = 0;
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var (stop, stopper) = Promise.Create<bool>();
+                Fiber.Fork(sw, () => listener.RunServerAsync(
+                    async (conn, peer) =>
+                    {
+                        int now = Interlocked.Increment(ref current);
+                        int seen;
+                        while (now > (seen = Volatile.Read(ref max)) && Interlocked.CompareExchange(ref max, now, seen) != seen)
+                        {
+                        }
+
+                        await ReadAllAsync(conn);
+                        await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(20));
+                        Interlocked.Decrement(ref current);
+                        Interlocked.Increment(ref count);
+                        await conn.WriteAsync("ok"u8.ToArray());
+                    },
+                    ex => throw ex,
+                    maxConnections: 3,
+                    domainManager: env.DomainManager,
+                    additionalDomains: 2,
+                    stop: stop));
+                await Fiber.IterAsync(Enumerable.Range(0, 30).ToArray(), async _ =>
+                    Assert.Equal("ok", await RoundTripAsync(env, listener.ListeningEndPoint, "x")));
+                stopper.Resolve(true);
+            });
+            return (max, count);
+        });
+        Assert.Equal(30, served);
+        Assert.InRange(maxSeen, 1, 3);
+    }
+
+    [Fact]
+    public void S20_MaxConnectionsMustBePositiveAndS21_AdditionalDomainsNotNegative()
+    {
+        EioMain.Run(async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => listener.RunServerAsync(EchoAsync, _ => { }, maxConnections: 0));
+                await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => listener.RunServerAsync(EchoAsync, _ => { }, maxConnections: -1));
+                await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+                    listener.RunServerAsync(EchoAsync, _ => { }, domainManager: env.DomainManager, additionalDomains: -1));
+            });
+        });
+    }
+
+    [Fact]
+    public void S21_AdditionalDomainsEachRunAnAcceptLoop()
+    {
+        var domains = EioMain.Run(async env =>
+        {
+            var seen = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var (stop, stopper) = Promise.Create<bool>();
+                var (release, releaser) = Promise.Create<bool>();
+                int arrived = 0;
+                Fiber.Fork(sw, () => listener.RunServerAsync(
+                    async (conn, peer) =>
+                    {
+                        seen.AddOrUpdate(Domain.Current!.Id, 1, (_, v) => v + 1);
+                        Interlocked.Increment(ref arrived);
+                        await ReadAllAsync(conn);
+                        await release.AwaitAsync(); // hold every connection so each loop has to accept some
+                        await conn.WriteAsync("ok"u8.ToArray());
+                    },
+                    ex => throw ex,
+                    domainManager: env.DomainManager,
+                    additionalDomains: 1,
+                    stop: stop));
+                await Fiber.BothAsync(
+                    () => Fiber.IterAsync(Enumerable.Range(0, 20).ToArray(), async _ =>
+                        Assert.Equal("ok", await RoundTripAsync(env, listener.ListeningEndPoint, "x"))),
+                    async () =>
+                    {
+                        while (Volatile.Read(ref arrived) < 20)
+                        {
+                            await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(5));
+                        }
+
+                        releaser.Resolve(true);
+                    });
+                stopper.Resolve(true);
+            });
+            return seen;
+        });
+        Assert.Equal(20, domains.Values.Sum());
+        Assert.Equal(2, domains.Count);
+    }
+
+    [Fact]
+    public void S22_GracefulStopWaitsForInFlightConnectionsAndStopsAccepting()
+    {
+        var log = EioMain.Run(async env =>
+        {
+            var events = new List<string>();
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var (stop, stopper) = Promise.Create<bool>();
+                var (started, starter) = Promise.Create<bool>();
+                Fiber.Fork(sw, async () =>
+                {
+                    await listener.RunServerAsync(
+                        async (conn, peer) =>
+                        {
+                            starter.TryResolve(true);
+                            await ReadAllAsync(conn);
+                            await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(100));
+                            lock (events)
+                            {
+                                events.Add("handler finished");
+                            }
+
+                            await conn.WriteAsync("done"u8.ToArray());
+                        },
+                        ex => throw ex,
+                        stop: stop);
+                    lock (events)
+                    {
+                        events.Add("server returned");
+                    }
+                });
+                Fiber.Fork(sw, async () =>
+                {
+                    var reply = await RoundTripAsync(env, listener.ListeningEndPoint, "x");
+                    lock (events)
+                    {
+                        events.Add("client got " + reply);
+                    }
+                });
+                await started.AwaitAsync();
+                stopper.Resolve(true);
+            });
+            return events;
+        });
+        Assert.Equal("handler finished", log[0]);
+        Assert.Contains("client got done", log);
+        Assert.Contains("server returned", log);
+        Assert.True(log.IndexOf("server returned") > log.IndexOf("handler finished"));
+    }
+
+    [Fact]
+    public void S22_CancellingTheServerAbortsConnections()
+    {
+        var outcome = EioMain.Run(async env =>
+        {
+            string result = "";
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var (started, starter) = Promise.Create<bool>();
+                try
+                {
+                    await Fiber.FirstAsync(
+                        () => listener.RunServerAsync(
+                            async (conn, peer) =>
+                            {
+                                starter.TryResolve(true);
+                                await Fiber.AwaitCancelAsync();
+                            },
+                            ex => throw ex),
+                        async () =>
+                        {
+                            await Switch.RunAsync(async csw =>
+                            {
+                                var c = await env.Net.ConnectAsync(csw, listener.ListeningEndPoint);
+                                await started.AwaitAsync();
+                            });
+                        });
+                    result = "race finished: handler was cancelled";
+                }
+                catch (Exception ex)
+                {
+                    result = ex.GetType().Name;
+                }
+            });
+            return result;
+        });
+        Assert.Equal("race finished: handler was cancelled", outcome);
+    }
+
+    [Fact]
+    public void S23_HandlerErrorsGoToOnErrorWithThePeerAndTheConnectionIsClosed()
+    {
+        var (errors, clientSaw) = EioMain.Run(async env =>
+        {
+            var errs = new List<Exception>();
+            string saw = "";
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                await Switch.RunAsync(async csw =>
+                {
+                    var client = await env.Net.ConnectAsync(csw, listener.ListeningEndPoint);
+                    await listener.AcceptForkAsync(sw, async (conn, peer) =>
+                    {
+                        await conn.WriteAsync("bye"u8.ToArray());
+                        throw new InvalidOperationException("handler broke");
+                    }, errs.Add);
+                    saw = await ReadAllAsync(client); // EOF proves the server closed the connection
+                    Assert.Equal(client.LocalEndPoint, ((ConnectionHandlerException)errs.Single()).Peer);
+                });
+            });
+            return (errs, saw);
+        });
+        var e = Assert.IsType<ConnectionHandlerException>(Assert.Single(errors));
+        Assert.Contains("127.0.0.1", e.Message);
+        Assert.Contains("handler broke", e.Message);
+        Assert.Equal("bye", clientSaw);
+    }
+
+    [Fact]
+    public void S23_CancellationIsNotReportedToOnError()
+    {
+        int reported = EioMain.Run(async env =>
+        {
+            var errs = new List<Exception>();
+            await Switch.RunAsync(async outer =>
+            {
+                var listener = env.Net.Listen(outer, Loopback0);
+                try
+                {
+                    await Switch.RunAsync(async sw =>
+                    {
+                        var client = await env.Net.ConnectAsync(outer, listener.ListeningEndPoint);
+                        await listener.AcceptForkAsync(sw, async (conn, peer) => await Fiber.AwaitCancelAsync(), errs.Add);
+                        await Fiber.YieldAsync();
+                        sw.Fail(new TimeoutException("stop the handler"));
+                    });
+                }
+                catch (TimeoutException)
+                {
+                }
+            });
+            return errs.Count;
+        });
+        Assert.Equal(0, reported);
+    }
+
+    [Fact]
+    public void S29_CloseIsIdempotentAndRemovesTheHook()
+    {
+        EioMain.Run(async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var c = await env.Net.ConnectAsync(sw, listener.ListeningEndPoint);
+                c.Close();
+                c.Close();
+                Assert.True(c.IsClosed);
+                await Assert.ThrowsAsync<ObjectDisposedException>(async () => await c.ReadAsync(new byte[1]));
+                listener.Close();
+                listener.Close();
+            });
+        });
+    }
+
+    [Fact]
+    public void S29_SwitchClosesItsSockets()
+    {
+        var (listener, client) = EioMain.Run(async env =>
+        {
+            ListeningSocket? l = null;
+            StreamSocket? c = null;
+            await Switch.RunAsync(async sw =>
+            {
+                l = env.Net.Listen(sw, Loopback0);
+                c = await env.Net.ConnectAsync(sw, l.ListeningEndPoint);
+            });
+            return (l!, c!);
+        });
+        Assert.True(listener.IsClosed);
+        Assert.True(client.IsClosed);
+    }
+
+    [Fact]
+    public void S29_ClosingUnderAReadOnAnotherDomainWaitsForTheRead()
+    {
+        // The read keeps the OS socket alive; after Close, the read completes (with data or cancellation), never with a bad handle.
+        var outcome = EioMain.Run(async env =>
+        {
+            string result = "";
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var client = await env.Net.ConnectAsync(sw, listener.ListeningEndPoint);
+                var (server, _) = await listener.AcceptAsync(sw);
+                var (reading, reader) = Promise.Create<bool>();
+                await Fiber.BothAsync(
+                    async () => result = await env.DomainManager.RunAsync(async () =>
+                    {
+                        var buf = new byte[16];
+                        reader.Resolve(true);
+                        int n = await server.ReadAsync(buf);
+                        return Encoding.ASCII.GetString(buf, 0, n);
+                    }),
+                    async () =>
+                    {
+                        await reading.AwaitAsync();
+                        await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(20));
+                        server.Close(); // from the owner domain, while the other domain reads
+                        await client.WriteAsync("late"u8.ToArray());
+                    });
+            });
+            return result;
+        });
+        Assert.Equal("late", outcome);
+    }
+
+    [Fact]
+    public void ConnectionRefusedIsANetException()
+    {
+        var error = EioMain.Run(async env =>
+        {
+            int port;
+            using (var probe = new TcpListener(IPAddress.Loopback, 0))
+            {
+                probe.Start();
+                port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            }
+
+            NetException? caught = null;
+            await Switch.RunAsync(async sw =>
+            {
+                try
+                {
+                    await env.Net.ConnectAsync(sw, new IPEndPoint(IPAddress.Loopback, port));
+                }
+                catch (NetException e)
+                {
+                    caught = e;
+                }
+            });
+            return caught;
+        });
+        Assert.NotNull(error);
+        Assert.Equal(SocketError.ConnectionRefused, error!.SocketError);
+        Assert.Contains("127.0.0.1", error.Message);
+    }
+
+    [Fact]
+    public void S30_GetAddrInfoNeverReturnsAnEmptyListAndNamesTheHost()
+    {
+        var (local, error) = EioMain.Run(async env =>
+        {
+            var l = await env.Net.GetAddrInfoAsync("localhost", 80);
+            NetException? e = null;
+            try
+            {
+                await env.Net.GetAddrInfoAsync("no-such-host.invalid", 80);
+            }
+            catch (NetException ex)
+            {
+                e = ex;
+            }
+
+            return (l, e);
+        });
+        Assert.NotEmpty(local);
+        Assert.All(local, ep => Assert.True(IPAddress.IsLoopback(ep.Address)));
+        Assert.NotNull(error);
+        Assert.Contains("no-such-host.invalid", error!.Message);
+    }
+
+    [Fact]
+    public void UdpDatagramsRoundTripWithTheSenderAddress()
+    {
+        var (text, senderPort, expectedPort) = EioMain.Run(async env =>
+        {
+            string t = "";
+            int sp = 0, ep = 0;
+            await Switch.RunAsync(async sw =>
+            {
+                var a = env.Net.OpenDatagram(sw, Loopback0);
+                var b = env.Net.OpenDatagram(sw, Loopback0);
+                ep = ((IPEndPoint)a.LocalEndPoint!).Port;
+                await a.SendToAsync(b.LocalEndPoint!, "ping"u8.ToArray());
+                var buf = new byte[100];
+                var (n, from) = await b.ReceiveFromAsync(buf);
+                t = Encoding.ASCII.GetString(buf, 0, n);
+                sp = ((IPEndPoint)from).Port;
+                await b.SendToAsync(from, "pong"u8.ToArray());
+                n = await a.ReceiveAsync(buf);
+                t += "/" + Encoding.ASCII.GetString(buf, 0, n);
+            });
+            return (t, sp, ep);
+        });
+        Assert.Equal("ping/pong", text);
+        Assert.Equal(expectedPort, senderPort);
+    }
+
+    [Fact]
+    public void UnixDomainSocketsWorkAndAStaleSocketFileIsReplaced()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"eio-{Guid.NewGuid():N}.sock");
+        try
+        {
+            for (int round = 0; round < 2; round++)
+            {
+                var reply = EioMain.Run(async env =>
+                {
+                    string r = "";
+                    await Switch.RunAsync(async sw =>
+                    {
+                        var listener = env.Net.Listen(sw, new UnixDomainSocketEndPoint(path));
+                        var (stop, stopper) = Promise.Create<bool>();
+                        Fiber.Fork(sw, () => listener.RunServerAsync(EchoAsync, ex => throw ex, stop: stop));
+                        r = await RoundTripAsync(env, new UnixDomainSocketEndPoint(path), "over unix");
+                        stopper.Resolve(true);
+                    });
+                    return r;
+                });
+                Assert.Equal("over unix", reply); // the second round binds over the first round's left-over file
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void ConnectWithTimeoutThrowsTimeoutException()
+    {
+        // A listener that never accepts, with a backlog of 1: once its accept queue is full the kernel drops further SYNs,
+        // so the next connect cannot finish and the timeout fires.
+        var outcome = EioMain.Run(async env =>
+        {
+            string r = "";
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0, backlog: 1);
+                var fillers = new List<Socket>();
+                try
+                {
+                    for (int i = 0; i < 8; i++)
+                    {
+                        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+                        try
+                        {
+                            s.Connect(listener.ListeningEndPoint);
+                        }
+                        catch (SocketException)
+                        {
+                            // In progress (non-blocking): fine, it occupies the queue or is dropped.
+                        }
+
+                        fillers.Add(s);
+                    }
+
+                    await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(50));
+                    var started = env.MonoClock.Now;
+                    try
+                    {
+                        await env.Net.ConnectAsync(sw, listener.ListeningEndPoint, TimeSpan.FromMilliseconds(300));
+                        r = "connected";
+                    }
+                    catch (TimeoutException)
+                    {
+                        r = env.MonoClock.Now - started >= TimeSpan.FromMilliseconds(250) ? "timeout" : "timeout too early";
+                    }
+                }
+                finally
+                {
+                    fillers.ForEach(f => f.Dispose());
+                }
+            });
+            return r;
+        });
+        Assert.Equal("timeout", outcome);
+    }
+
+    [Fact]
+    public void AcceptedSocketsCanBeUsedFromFiberQueues()
+    {
+        // A server fiber hands connections to a worker through an AsyncQueue (ownership moves between fibers).
+        var replies = EioMain.Run(async env =>
+        {
+            var got = new List<string>();
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var q = new AsyncQueue<StreamSocket>(1);
+                Fiber.Fork(sw, async () =>
+                {
+                    for (int i = 0; i < 3; i++)
+                    {
+                        var (c, _) = await listener.AcceptAsync(sw);
+                        await q.AddAsync(c);
+                    }
+                });
+                Fiber.Fork(sw, async () =>
+                {
+                    for (int i = 0; i < 3; i++)
+                    {
+                        var c = await q.TakeAsync();
+                        await c.WriteAsync(Encoding.ASCII.GetBytes($"conn {i}"));
+                        c.Close();
+                    }
+                });
+                for (int i = 0; i < 3; i++)
+                {
+                    await Switch.RunAsync(async csw =>
+                    {
+                        var c = await env.Net.ConnectAsync(csw, listener.ListeningEndPoint);
+                        got.Add(await ReadAllAsync(c));
+                    });
+                }
+            });
+            return got;
+        });
+        Assert.Equal(["conn 0", "conn 1", "conn 2"], replies);
+    }
+}
