@@ -1,5 +1,6 @@
 using System.Text;
 using EioSharp.Domains;
+using EioSharp.IO;
 using EioSharp.Time;
 
 namespace EioSharp.Mock;
@@ -12,6 +13,9 @@ namespace EioSharp.Mock;
 /// <see cref="TraceLog.Line(string)"/> lines start with <c>+</c>, as in Eio's transcripts.
 /// <para><b>Domains</b>: <see cref="Stdenv.DomainManager"/> runs its function in a new fiber of the same domain (as Eio_mock's
 /// domain manager does), so tests stay deterministic.</para>
+/// <para><b>Standard streams</b>: <see cref="Stdenv.Stdin"/> is empty; <see cref="Stdenv.Stdout"/> and <see cref="Stdenv.Stderr"/>
+/// are <see cref="MockFlow"/>s labelled <c>stdout</c>/<c>stderr</c> that trace each write; <see cref="Stdenv.SecureRandom"/>
+/// gives the same bytes on every run.</para>
 /// </remarks>
 public static class MockMain
 {
@@ -31,7 +35,9 @@ public static class MockMain
         ArgumentNullException.ThrowIfNull(main);
         var time = new VirtualTimeSource();
         var domain = new Domain("mock", time, isMock: true);
-        var env = new Stdenv(new VirtualClock(time), new VirtualMonoClock(time), new MockDomainManager(), "mock");
+        var env = new Stdenv(
+            new VirtualClock(time), new VirtualMonoClock(time), new MockDomainManager(), "mock",
+            new BufferSource(ReadOnlyMemory<byte>.Empty), new MockFlow("stdout"), new MockFlow("stderr"), new SeededRandomSource(0));
         return domain.RunMain(_ => main(env));
     }
 

@@ -1,4 +1,5 @@
 using EioSharp.Domains;
+using EioSharp.IO;
 using EioSharp.Time;
 
 namespace EioSharp;
@@ -33,7 +34,9 @@ public static class EioMain
         }
 
         var domain = Domain.CreateReal(null);
-        var env = new Stdenv(SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable");
+        var env = new Stdenv(
+            SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable",
+            Stdio.OpenStdin(), Stdio.OpenStdout(), Stdio.OpenStderr(), SecureRandomSource.Instance);
         return domain.RunMain(_ => main(env));
     }
 }

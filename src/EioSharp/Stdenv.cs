@@ -1,4 +1,5 @@
 using EioSharp.Domains;
+using EioSharp.IO;
 using EioSharp.Time;
 
 namespace EioSharp;
@@ -10,8 +11,14 @@ namespace EioSharp;
 /// </remarks>
 public sealed class Stdenv
 {
-    internal Stdenv(Clock clock, MonoClock monoClock, DomainManager domainManager, string backend)
+    internal Stdenv(
+        Clock clock, MonoClock monoClock, DomainManager domainManager, string backend,
+        IFlowSource stdin, IFlowSink stdout, IFlowSink stderr, IFlowSource secureRandom)
     {
+        Stdin = stdin;
+        Stdout = stdout;
+        Stderr = stderr;
+        SecureRandom = secureRandom;
         Clock = clock;
         MonoClock = monoClock;
         DomainManager = domainManager;
@@ -32,4 +39,20 @@ public sealed class Stdenv
 
     /// <summary>The name of the backend in use (<c>portable</c> or <c>mock</c>).</summary>
     public string Backend { get; }
+
+    /// <summary>Standard input.</summary>
+    /// <remarks>Eio: <c>env#stdin</c>. Under the mock backend it is empty.</remarks>
+    public IFlowSource Stdin { get; }
+
+    /// <summary>Standard output.</summary>
+    /// <remarks>Eio: <c>env#stdout</c>. Under the mock backend writes are traced as <c>+stdout: wrote "..."</c>.</remarks>
+    public IFlowSink Stdout { get; }
+
+    /// <summary>Standard error.</summary>
+    /// <remarks>Eio: <c>env#stderr</c>. Under the mock backend writes are traced as <c>+stderr: wrote "..."</c>.</remarks>
+    public IFlowSink Stderr { get; }
+
+    /// <summary>An endless source of cryptographically secure random bytes (each read fills the whole buffer).</summary>
+    /// <remarks>Eio: <c>env#secure_random</c>. Under the mock backend the bytes are deterministic (not secure).</remarks>
+    public IFlowSource SecureRandom { get; }
 }

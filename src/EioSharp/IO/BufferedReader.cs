@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace EioSharp.IO;
@@ -271,7 +270,7 @@ public sealed class BufferedReader
         byte got = _buf[_start];
         if (got != expected)
         {
-            throw new FormatException($"Expected {Quote(expected)} but got {Quote(got)}");
+            throw new FormatException($"Expected {OCamlQuote.Char(expected)} but got {OCamlQuote.Char(got)}");
         }
 
         _start++;
@@ -298,7 +297,7 @@ public sealed class BufferedReader
                 {
                     int len = Math.Min(bytes.Length, _end - _start);
                     throw new FormatException(
-                        $"Expected {Quote(bytes)} but got {Quote(_buf.AsSpan(_start, len))}");
+                        $"Expected {OCamlQuote.String(bytes)} but got {OCamlQuote.String(_buf.AsSpan(_start, len))}");
                 }
 
                 i++;
@@ -672,11 +671,14 @@ public sealed class BufferedReader
         var bytes = Encoding.UTF8.GetBytes(input);
         return ParseAsync(new BufferSource(bytes), parser, maxSize, Math.Max(1, Math.Min(bytes.Length, maxSize)));
     }
+}
 
-    /// <summary>Quotes a byte the way OCaml's <c>%C</c> does (for messages compatible with Eio's).</summary>
-    private static string Quote(byte b) => "'" + Escape(b, '\'') + "'";
+/// <summary>Quotes bytes the way OCaml's <c>%C</c> and <c>%S</c> do, for messages and transcripts that match Eio's.</summary>
+internal static class OCamlQuote
+{
+    internal static string Char(byte b) => "'" + Escape(b, '\'') + "'";
 
-    private static string Quote(ReadOnlySpan<byte> bytes)
+    internal static string String(ReadOnlySpan<byte> bytes)
     {
         var sb = new StringBuilder("\"");
         foreach (byte b in bytes)
@@ -687,7 +689,6 @@ public sealed class BufferedReader
         return sb.Append('"').ToString();
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
     private static string Escape(byte b, char quote) => b switch
     {
         (byte)'\n' => "\\n",
