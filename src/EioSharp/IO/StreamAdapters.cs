@@ -106,6 +106,10 @@ internal sealed class FlowStream : Stream
     private readonly IFlowSource? _source;
     private readonly IFlowSink? _sink;
     private readonly IClosable? _owned;
+
+    // The fiber that created the stream: calls arriving on another thread (a .NET consumer that used ConfigureAwait(false))
+    // are run on its domain, in its cancel context.
+    private readonly FiberFrame? _frame;
     private int _disposed;
 
     internal FlowStream(IFlowSource? source, IFlowSink? sink, IClosable? owned)
@@ -113,6 +117,7 @@ internal sealed class FlowStream : Stream
         _source = source;
         _sink = sink;
         _owned = owned;
+        _frame = FiberFrame.Current;
     }
 
     public override bool CanRead => _source is not null && _disposed == 0;
@@ -134,7 +139,14 @@ internal sealed class FlowStream : Stream
         cancellationToken.ThrowIfCancellationRequested();
         var source = _source ?? throw new NotSupportedException("The flow is not a source.");
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        return buffer.IsEmpty ? new ValueTask<int>(0) : source.ReadAsync(buffer);
+        if (buffer.IsEmpty)
+        {
+            return new ValueTask<int>(0);
+        }
+
+        return IsOffDomain(out var frame)
+            ? new ValueTask<int>(RunOnDomainAsync(frame, () => source.ReadAsync(buffer)))
+            : OnDomain(source.ReadAsync(buffer));
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -145,7 +157,94 @@ internal sealed class FlowStream : Stream
         cancellationToken.ThrowIfCancellationRequested();
         var sink = _sink ?? throw new NotSupportedException("The flow is not a sink.");
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        return buffer.IsEmpty ? ValueTask.CompletedTask : sink.WriteAsync(buffer);
+        if (buffer.IsEmpty)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        return IsOffDomain(out var frame)
+            ? new ValueTask(RunOnDomainAsync(frame, async () => { await sink.WriteAsync(buffer); return 0; }))
+            : OnDomain(sink.WriteAsync(buffer));
+    }
+
+    private bool IsOffDomain(out FiberFrame frame)
+    {
+        frame = _frame!;
+        return _frame is not null && !_frame.Fiber.Domain.IsCurrent;
+    }
+
+    /// <summary>Runs a flow operation on the creating fiber's domain, in that fiber's context, for a caller on another thread.</summary>
+    private static Task<int> RunOnDomainAsync(FiberFrame frame, Func<ValueTask<int>> operation)
+    {
+        var tcs = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        frame.Fiber.Domain.Enqueue(_ => _ = RunAsync(), null);
+        return tcs.Task;
+
+        async Task RunAsync()
+        {
+            FiberFrame.Current = frame;
+            try
+            {
+                tcs.SetResult(await operation());
+            }
+            catch (Exception ex)
+            {
+                tcs.SetException(ex);
+            }
+        }
+    }
+
+    // .NET stream consumers (StreamReader, CopyToAsync...) await with ConfigureAwait(false). On a domain thread, which has a
+    // SynchronizationContext, the runtime then queues their continuation to the thread pool instead of running it inline,
+    // and fiber code would continue off its domain. A pending operation is therefore completed through a Waiter, whose
+    // continuations always run on the owning domain whatever the await's configuration.
+    private static ValueTask<int> OnDomain(ValueTask<int> pending)
+    {
+        if (pending.IsCompleted)
+        {
+            return pending;
+        }
+
+        var w = new Waiter<int>(FiberFrame.Require().Fiber.Domain);
+        _ = ForwardAsync(pending, w);
+        return w.Task;
+
+        static async Task ForwardAsync(ValueTask<int> pending, Waiter<int> w)
+        {
+            try
+            {
+                w.TryComplete(await pending);
+            }
+            catch (Exception ex)
+            {
+                w.TryFail(ex);
+            }
+        }
+    }
+
+    private static ValueTask OnDomain(ValueTask pending)
+    {
+        if (pending.IsCompleted)
+        {
+            return pending;
+        }
+
+        var w = new Waiter(FiberFrame.Require().Fiber.Domain);
+        _ = ForwardAsync(pending, w);
+        return w.VoidTask;
+
+        static async Task ForwardAsync(ValueTask pending, Waiter w)
+        {
+            try
+            {
+                await pending;
+                w.TryComplete(true);
+            }
+            catch (Exception ex)
+            {
+                w.TryFail(ex);
+            }
+        }
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
