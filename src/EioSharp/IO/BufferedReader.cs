@@ -489,22 +489,26 @@ public sealed class BufferedReader
 
     private bool TryLine(out int offset, out int length)
     {
-        offset = _start;
-        int from = Math.Max(_scanEnd, _start);
-        int i = _buf.AsSpan(from, _end - from).IndexOf((byte)'\n');
+        // Fields copied to locals so the JIT keeps them in registers across the search.
+        var buf = _buf;
+        int start = _start;
+        int end = _end;
+        int from = _scanEnd > start ? _scanEnd : start;
+        offset = start;
+        int i = buf.AsSpan(from, end - from).IndexOf((byte)'\n');
         if (i >= 0)
         {
             int nl = from + i;
-            length = nl > _start && _buf[nl - 1] == (byte)'\r' ? nl - 1 - _start : nl - _start;
+            length = nl > start && buf[nl - 1] == (byte)'\r' ? nl - 1 - start : nl - start;
             _start = nl + 1;
             return true;
         }
 
-        _scanEnd = _end;
-        if (_eof && _end > _start)
+        _scanEnd = end;
+        if (_eof && end > start)
         {
-            length = _end - _start;
-            _start = _end;
+            length = end - start;
+            _start = end;
             return true;
         }
 
