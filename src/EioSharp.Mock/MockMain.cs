@@ -1,5 +1,6 @@
 using System.Text;
 using EioSharp.Domains;
+using EioSharp.IO;
 using EioSharp.Time;
 
 namespace EioSharp.Mock;
@@ -15,6 +16,9 @@ namespace EioSharp.Mock;
 /// <para><b>Filesystem</b>: <see cref="Stdenv.Fs"/> and <see cref="Stdenv.Cwd"/> throw <see cref="NotSupportedException"/>, as
 /// <see cref="Stdenv.Net"/> does: real file operations complete on other threads, outside virtual time, so the idle
 /// domain would be reported as deadlocked. Test filesystem code with <see cref="EioMain"/> and a temporary directory.</para>
+/// <para><b>Standard streams</b>: <see cref="Stdenv.Stdin"/> is empty; <see cref="Stdenv.Stdout"/> and <see cref="Stdenv.Stderr"/>
+/// are <see cref="MockFlow"/>s labelled <c>stdout</c>/<c>stderr</c> that trace each write; <see cref="Stdenv.SecureRandom"/>
+/// gives the same bytes on every run.</para>
 /// </remarks>
 public static class MockMain
 {
@@ -34,7 +38,9 @@ public static class MockMain
         ArgumentNullException.ThrowIfNull(main);
         var time = new VirtualTimeSource();
         var domain = new Domain("mock", time, isMock: true);
-        var env = new Stdenv(new VirtualClock(time), new VirtualMonoClock(time), new MockDomainManager(), "mock");
+        var env = new Stdenv(
+            new VirtualClock(time), new VirtualMonoClock(time), new MockDomainManager(), "mock",
+            new BufferSource(ReadOnlyMemory<byte>.Empty), new MockFlow("stdout"), new MockFlow("stderr"), new SeededRandomSource(0));
         return domain.RunMain(_ => main(env));
     }
 

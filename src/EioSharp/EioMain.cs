@@ -1,5 +1,6 @@
 using EioSharp.Domains;
 using EioSharp.Fs;
+using EioSharp.IO;
 using EioSharp.Time;
 
 namespace EioSharp;
@@ -37,8 +38,9 @@ public static class EioMain
         var fs = DirectoryCapability.CreateFs();
         var cwd = DirectoryCapability.CreateCwd();
         var env = new Stdenv(
-            SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable", Net.PortableNetwork.Instance,
-            fs: new EioPath(fs, ""), cwd: new EioPath(cwd, ""));
+            SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable",
+            Stdio.OpenStdin(), Stdio.OpenStdout(), Stdio.OpenStderr(), SecureRandomSource.Instance,
+            Net.PortableNetwork.Instance, fs: new EioPath(fs, ""), cwd: new EioPath(cwd, ""));
         try
         {
             return domain.RunMain(_ => main(env));

@@ -1,5 +1,6 @@
 using EioSharp.Domains;
 using EioSharp.Fs;
+using EioSharp.IO;
 using EioSharp.Net;
 using EioSharp.Time;
 
@@ -12,8 +13,15 @@ namespace EioSharp;
 /// </remarks>
 public sealed class Stdenv
 {
-    internal Stdenv(Clock clock, MonoClock monoClock, DomainManager domainManager, string backend, NetworkCapability? net = null, EioPath? fs = null, EioPath? cwd = null)
+    internal Stdenv(
+        Clock clock, MonoClock monoClock, DomainManager domainManager, string backend,
+        IFlowSource stdin, IFlowSink stdout, IFlowSink stderr, IFlowSource secureRandom,
+        NetworkCapability? net = null, EioPath? fs = null, EioPath? cwd = null)
     {
+        Stdin = stdin;
+        Stdout = stdout;
+        Stderr = stderr;
+        SecureRandom = secureRandom;
         _net = net;
         _fs = fs;
         _cwd = cwd;
@@ -58,4 +66,20 @@ public sealed class Stdenv
 
     /// <summary>The name of the backend in use (<c>portable</c> or <c>mock</c>).</summary>
     public string Backend { get; }
+
+    /// <summary>Standard input.</summary>
+    /// <remarks>Eio: <c>env#stdin</c>. Under the mock backend it is empty.</remarks>
+    public IFlowSource Stdin { get; }
+
+    /// <summary>Standard output.</summary>
+    /// <remarks>Eio: <c>env#stdout</c>. Under the mock backend writes are traced as <c>+stdout: wrote "..."</c>.</remarks>
+    public IFlowSink Stdout { get; }
+
+    /// <summary>Standard error.</summary>
+    /// <remarks>Eio: <c>env#stderr</c>. Under the mock backend writes are traced as <c>+stderr: wrote "..."</c>.</remarks>
+    public IFlowSink Stderr { get; }
+
+    /// <summary>An endless source of cryptographically secure random bytes (each read fills the whole buffer).</summary>
+    /// <remarks>Eio: <c>env#secure_random</c>. Under the mock backend the bytes are deterministic (not secure).</remarks>
+    public IFlowSource SecureRandom { get; }
 }

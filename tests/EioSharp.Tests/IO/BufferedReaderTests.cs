@@ -1,0 +1,317 @@
+using System.Text;
+using EioSharp.IO;
+using EioSharp.Mock;
+using static EioSharp.Tests.IO.IOTestKit;
+
+namespace EioSharp.Tests.IO;
+
+/// <summary>Eio's buf_read tests, restated (S25).</summary>
+public class BufferedReaderTests
+{
+    private static T Run<T>(Func<Task<T>> body) => MockMain.Run(_ => body());
+
+    private static void Run(Func<Task> body) => MockMain.Run(_ => body());
+
+    /// <summary>A parser that uses every reader operation; its transcript must not depend on how the input is split.</summary>
+    private static async Task<string> ParseEverything(BufferedReader r)
+    {
+        var parts = new List<string>();
+        await r.ExpectAsync("GET ");
+        parts.Add(Encoding.UTF8.GetString(await r.TakeWhileAsync(b => b != (byte)' ')));
+        parts.Add(((char)await r.AnyCharAsync()).ToString());
+        parts.Add(await r.ReadLineAsync());
+        parts.Add(await r.ReadLineAsync());
+        parts.Add(await r.ReadLineAsync());
+        parts.Add(Encoding.UTF8.GetString((await r.ReadLineMemoryAsync()).Span));
+        parts.Add(((char)await r.PeekByteAsync()).ToString());
+        parts.Add(await r.TakeStringAsync(4));
+        await r.SkipWhileAsync(b => b is >= (byte)'0' and <= (byte)'9');
+        await r.ExpectAsync((byte)'-');
+        await r.EnsureAsync(2);
+        parts.Add(Encoding.UTF8.GetString(r.Buffered[..2]));
+        r.Consume(1);
+        await r.SkipAsync(1);
+        parts.Add(Encoding.UTF8.GetString(await r.TakeAsync(2)));
+        parts.Add(await r.TakeAllStringAsync());
+        parts.Add((await r.AtEndOfInputAsync()).ToString());
+        await r.EndOfInputAsync();
+        parts.Add(r.BytesConsumed.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return string.Join("|", parts);
+    }
+
+    private const string Everything = "GET /x HTTP/1.1\r\nHost: a\n\r\nraw\nbody12345-tail-end";
+    private const string EverythingParsed = "/x| |HTTP/1.1|Host: a||raw|b|body|ta|il|-end|True|49";
+
+    [Fact]
+    public void EveryOperationGivesTheSameResultAtEverySplit()
+    {
+        foreach (var (name, make) in AllSplits(Everything))
+        {
+            foreach (int maxSize in new[] { 20, 4096 })
+            {
+                var got = Run(() => ParseEverything(new BufferedReader(make(), maxSize, initialSize: 1)));
+                Assert.True(EverythingParsed == got, $"{name}, maxSize {maxSize}: {got}");
+            }
+        }
+    }
+
+    [Fact]
+    public void LinesEndWithLfOrCrLfAndALoneCrStays()
+    {
+        foreach (var (name, make) in AllSplits("a\r\nb\nc\rd\r\n\ne"))
+        {
+            var lines = Run(async () =>
+            {
+                var r = new BufferedReader(make(), 64, initialSize: 2);
+                var list = new List<string>();
+                await foreach (var line in r.ReadLinesAsync())
+                {
+                    list.Add(line);
+                }
+
+                return list;
+            });
+            Assert.True(lines.SequenceEqual(["a", "b", "c\rd", "", "e"]), name + ": " + string.Join(",", lines));
+        }
+    }
+
+    [Fact]
+    public void TryReadLineWithFillIsTheZeroCopyProtocolLoop()
+    {
+        foreach (var (name, make) in AllSplits("SET k 1\r\nGET k\r\n"))
+        {
+            var got = Run(async () =>
+            {
+                var r = new BufferedReader(make(), 16, initialSize: 1);
+                var seen = new List<string>();
+                while (true)
+                {
+                    if (r.TryReadLine(out var line))
+                    {
+                        seen.Add(Encoding.ASCII.GetString(line));
+                        continue;
+                    }
+
+                    if (!await r.FillAsync())
+                    {
+                        break;
+                    }
+                }
+
+                return string.Join(",", seen);
+            });
+            Assert.True(got == "SET k 1,GET k", name + ": " + got);
+        }
+    }
+
+    [Fact]
+    public void S25_LineLongerThanMaxSizeThrowsWithoutAllocatingPastIt()
+    {
+        foreach (int chunk in new[] { 1, 7, 1000 })
+        {
+            Run(async () =>
+            {
+                var source = new RepeatSource((byte)'x', chunk);
+                var r = new BufferedReader(source, maxSize: 64, initialSize: 8);
+                await Assert.ThrowsAsync<BufferLimitExceededException>(() => r.ReadLineAsync().AsTask());
+                Assert.True(r.Capacity <= 64, $"capacity {r.Capacity}");
+                Assert.Equal(64, r.BufferedCount);
+                Assert.True(source.Delivered <= 64);
+            });
+        }
+    }
+
+    [Fact]
+    public void S25_LineAndTerminatorThatFitExactlyAreRead()
+    {
+        var line = new string('y', 63);
+        var got = Run(() => new BufferedReader(OneBytePerRead(line + "\nz"), 64, 4).ReadLineAsync().AsTask());
+        Assert.Equal(line, got);
+    }
+
+    [Fact]
+    public void S25_TakeMoreThanMaxSizeThrowsBeforeReading()
+    {
+        Run(async () =>
+        {
+            var source = new CountingSource(new StringSource(new string('a', 200)));
+            var r = new BufferedReader(source, 64);
+            await Assert.ThrowsAsync<BufferLimitExceededException>(() => r.TakeAsync(65).AsTask());
+            await Assert.ThrowsAsync<BufferLimitExceededException>(() => r.EnsureAsync(65).AsTask());
+            Assert.Equal(0, source.Reads);
+            Assert.Equal(64, (await r.TakeAsync(64)).Length);
+        });
+    }
+
+    [Fact]
+    public void S25_TakeAllAndTakeWhileOverTheLimitThrow()
+    {
+        Run(async () =>
+        {
+            var r = new BufferedReader(new StringSource(new string('a', 100)), 32, 4);
+            await Assert.ThrowsAsync<BufferLimitExceededException>(() => r.TakeAllAsync().AsTask());
+            Assert.True(r.Capacity <= 32);
+            var r2 = new BufferedReader(new StringSource(new string('a', 100)), 32, 4);
+            await Assert.ThrowsAsync<BufferLimitExceededException>(() => r2.TakeWhileAsync(b => b == (byte)'a').AsTask());
+            Assert.True(r2.Capacity <= 32);
+        });
+    }
+
+    [Fact]
+    public void S25_SkippingStreamsThroughWithoutGrowing()
+    {
+        Run(async () =>
+        {
+            var r = new BufferedReader(new RepeatSource((byte)'z', 5), maxSize: 16, initialSize: 16);
+            await r.SkipAsync(100_000);
+            Assert.Equal(100_000, r.BytesConsumed);
+            Assert.Equal(16, r.Capacity);
+
+            var r2 = new BufferedReader(new StringSource(new string(' ', 10_000) + "x"), maxSize: 16, initialSize: 16);
+            await r2.SkipWhileAsync(b => b == (byte)' ');
+            Assert.Equal((byte)'x', await r2.AnyCharAsync());
+            Assert.Equal(16, r2.Capacity);
+        });
+    }
+
+    [Fact]
+    public void S25_ParseTurnsFormatEndOfInputAndLimitErrorsIntoMessages()
+    {
+        var results = Run(async () => new[]
+        {
+            (await BufferedReader.ParseAsync("abc\n", r => r.ReadLineAsync())).ToString(),
+            (await BufferedReader.ParseAsync("ab", async r => { await r.ExpectAsync((byte)'x'); return 0; })).ToString(),
+            (await BufferedReader.ParseAsync("ab", async r => { await r.ExpectAsync("ac"); return 0; })).ToString(),
+            (await BufferedReader.ParseAsync("ab", r => r.TakeStringAsync(3))).ToString(),
+            (await BufferedReader.ParseAsync("a\nbcdef\n", async r => await r.ReadLineAsync() + await r.ReadLineAsync(), maxSize: 4)).ToString(),
+            (await BufferedReader.ParseAsync("ab\nc", r => r.ReadLineAsync())).ToString(),
+            (await BufferedReader.ParseAsync(new StringSource("12"), r => r.TakeStringAsync(2), maxSize: 2)).ToString(),
+        });
+        Assert.Equal(
+            [
+                "Ok abc",
+                "Error Expected 'x' but got 'a'",
+                "Error Expected \"ac\" but got \"ab\"",
+                "Error Unexpected end-of-file at offset 0",
+                "Error Buffer size limit exceeded when reading at offset 2",
+                "Error Unexpected data after parsing (at offset 3)",
+                "Ok 12",
+            ],
+            results);
+    }
+
+    [Fact]
+    public void S25_ParseResultValueThrowsTheMessageOnFailure()
+    {
+        var result = Run(() => BufferedReader.ParseAsync("", r => r.AnyCharAsync()).AsTask());
+        Assert.False(result.IsSuccess);
+        var ex = Assert.Throws<InvalidOperationException>(() => result.Value);
+        Assert.Equal("Unexpected end-of-file at offset 0", ex.Message);
+        Assert.False(result.TryGetValue(out _));
+    }
+
+    [Fact]
+    public void EndOfInputCases()
+    {
+        Run(async () =>
+        {
+            var empty = new BufferedReader(new StringSource(""), 8);
+            await Assert.ThrowsAsync<EndOfStreamException>(() => empty.ReadLineAsync().AsTask());
+            await Assert.ThrowsAsync<EndOfStreamException>(() => empty.AnyCharAsync().AsTask());
+            Assert.Equal(-1, await empty.PeekByteAsync());
+            Assert.True(await empty.AtEndOfInputAsync());
+            await empty.EndOfInputAsync();
+            Assert.Empty(await empty.TakeAllAsync());
+            Assert.Empty(await empty.TakeWhileAsync(_ => true));
+            await empty.SkipWhileAsync(_ => true);
+
+            var r = new BufferedReader(new StringSource("a\nbc"), 8);
+            Assert.Equal("a", await r.ReadLineAsync());
+            Assert.Equal("bc", await r.ReadLineAsync());
+            await Assert.ThrowsAsync<EndOfStreamException>(() => r.ReadLineAsync().AsTask());
+
+            var t = new BufferedReader(new StringSource("abc"), 8);
+            await Assert.ThrowsAsync<EndOfStreamException>(() => t.TakeAsync(5).AsTask());
+            Assert.Equal(3, t.BufferedCount);
+            await Assert.ThrowsAsync<FormatException>(() => t.EndOfInputAsync().AsTask());
+            await Assert.ThrowsAsync<EndOfStreamException>(() => t.SkipAsync(4).AsTask());
+            Assert.Equal(3, t.BytesConsumed);
+
+            var nl = new BufferedReader(new StringSource("x\n"), 8);
+            Assert.Equal("x", await nl.ReadLineAsync());
+            Assert.True(await nl.AtEndOfInputAsync());
+        });
+    }
+
+    [Fact]
+    public void BufferedOperationsCompleteSynchronouslyWithoutAllocating()
+    {
+        Run(async () =>
+        {
+            var data = Bytes(new string('q', 1000) + "line\r\n" + "next\n");
+            var r = new BufferedReader(new BufferSource(data), 4096);
+            await r.EnsureAsync(data.Length);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            int sum = 0;
+            for (int i = 0; i < 1000; i++)
+            {
+                var vt = r.AnyCharAsync();
+                if (!vt.IsCompletedSuccessfully)
+                {
+                    throw new InvalidOperationException("not synchronous");
+                }
+
+                sum += vt.Result;
+            }
+
+            bool line = r.TryReadLine(out var span);
+            int len = span.Length;
+            var peek = r.PeekByteAsync();
+            var ensure = r.EnsureAsync(3);
+            var memory = r.ReadLineMemoryAsync();
+            long after = GC.GetAllocatedBytesForCurrentThread();
+            Assert.Equal(0, after - before);
+            Assert.Equal(1000 * 'q', sum);
+            Assert.True(line);
+            Assert.Equal(4, len);
+            Assert.True(peek.IsCompletedSuccessfully && ensure.IsCompletedSuccessfully && memory.IsCompletedSuccessfully);
+            Assert.Equal("next", Encoding.ASCII.GetString(memory.Result.Span));
+        });
+    }
+
+    [Fact]
+    public void ConsumeRejectsMoreThanBuffered()
+    {
+        Run(async () =>
+        {
+            var r = new BufferedReader(new StringSource("ab"), 8);
+            await r.EnsureAsync(2);
+            Assert.Throws<ArgumentOutOfRangeException>(() => r.Consume(3));
+            r.Consume(2);
+            Assert.Equal(2, r.BytesConsumed);
+        });
+    }
+
+    [Fact]
+    public void ReadsFromAMockFlowAreTraced()
+    {
+        var t = MockMain.Trace(async _ =>
+        {
+            var flow = new MockFlow();
+            flow.OnRead(MockAction.Return("hel"), MockAction.Return("lo\r\nwor"), MockAction.Return("ld\n"));
+            var r = new BufferedReader(flow, 64);
+            TraceLog.Line(await r.ReadLineAsync());
+            TraceLog.Line(await r.ReadLineAsync());
+            TraceLog.Line((await r.AtEndOfInputAsync()).ToString());
+        });
+        Assert.Equal("""
+            +flow: read "hel"
+            +flow: read "lo\r\nwor"
+            +hello
+            +flow: read "ld\n"
+            +world
+            +True
+
+            """, t);
+    }
+}
