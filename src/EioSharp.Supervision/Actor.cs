@@ -108,11 +108,22 @@ public sealed class Actor<TState, TMsg>
         var (promise, resolver) = EioSharp.Promise.Create<TReply>();
         var reply = new Reply<TReply>(resolver);
         var envelope = new Envelope(request(reply), reply);
-        return _clock.WithTimeoutAsync(timeout, async () =>
+        return CallCoreAsync(envelope, promise, timeout);
+    }
+
+    private async Task<TReply> CallCoreAsync<TReply>(Envelope envelope, Promise<TReply> reply, TimeSpan timeout)
+    {
+        var r = await _clock.TryWithTimeoutAsync(timeout, async () =>
         {
             await _mailbox.AddAsync(envelope);
-            return await promise.AwaitAsync();
+            return await reply.AwaitAsync();
         });
+        if (r.IsTimedOut)
+        {
+            throw new TimeoutException($"Actor '{Name}' did not reply within {timeout.TotalSeconds}s.");
+        }
+
+        return r.Value;
     }
 
     /// <summary>Sends a message without waiting for an answer; fails at once if the mailbox is full.</summary>
