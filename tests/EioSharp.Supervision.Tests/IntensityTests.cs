@@ -151,4 +151,42 @@ public class IntensityTests
 
             """, t);
     }
+
+    [Fact]
+    public void ARestartThatFailsToStart_IsRetried_AndCountsTowardsTheIntensity()
+    {
+        var t = MockMain.Trace(async env =>
+        {
+            var clock = env.MonoClock;
+            var db = new ChildSpec("db", async ctx =>
+            {
+                TraceLog.Line($"db: start {ctx.Run} at {T(clock)}");
+                if (ctx.Run > 1)
+                {
+                    await clock.SleepAsync(TimeSpan.FromSeconds(1));
+                    throw new IOException("connection refused");
+                }
+
+                ctx.Ready();
+                await clock.SleepAsync(TimeSpan.FromSeconds(1));
+                throw new IOException("connection lost");
+            });
+            var spec = new SupervisorSpec("sup", RestartStrategy.OneForOne, db) { MaxRestarts = 2, Period = TimeSpan.FromSeconds(60), OnReport = Trace };
+            await Supervisor.RunAsync(spec, clock);
+        });
+        Expect("""
+            +db: start 1 at t=0
+            +sup: db started
+            +sup: db exited (failed: IOException: connection lost)
+            +sup: restarting db
+            +db: start 2 at t=1
+            +sup: db failed to start (failed: IOException: connection refused)
+            +sup: restarting db
+            +db: start 3 at t=2
+            +sup: db failed to start (failed: IOException: connection refused)
+            +sup: restart intensity exceeded; shutting down
+            Exception: RestartIntensityExceededException: Supervisor 'sup': more than 2 restart(s) within 60s (last: 'db').
+
+            """, t);
+    }
 }

@@ -73,4 +73,26 @@ public class MonitorTests
 
             """, t);
     }
+
+    [Fact]
+    public void MonitoringAForkOntoACancelledSwitch_ReportsCancelledAtOnce()
+    {
+        var t = MockMain.Trace(async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                sw.CancelContext.Cancel(new InvalidOperationException("closing"));
+                var m = ExitMonitor.Fork(sw, () =>
+                {
+                    TraceLog.Line("never runs");
+                    return Task.CompletedTask;
+                });
+                TraceLog.Line($"exited at once: {m.HasExited}; {await m.AwaitAsync()}");
+            });
+        });
+        Expect("""
+            +exited at once: True; cancelled
+
+            """, t);
+    }
 }
