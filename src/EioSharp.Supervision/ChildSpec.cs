@@ -155,7 +155,8 @@ public sealed record ChildTemplate<TArg> : ChildTemplate
 /// <summary>What a supervised child's start function receives: its identity, its switch, and the readiness signal.</summary>
 /// <remarks>
 /// Erlang: the parts of <c>proc_lib</c> a child uses (<c>init_ack</c>). One context per run: a restarted child gets a new one.
-/// <para><b>Thread safety</b>: use it from the child's own fibers (its domain).</para>
+/// <para><b>Thread safety</b>: <see cref="Ready"/> may be called from any thread (for example from work the child moved to another
+/// domain with <c>DomainManager.RunAsync</c>); <see cref="Switch"/> belongs to the supervisor's domain (S17).</para>
 /// </remarks>
 public sealed class ChildContext
 {
