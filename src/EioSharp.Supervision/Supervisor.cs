@@ -92,7 +92,8 @@ public sealed class Supervisor
     /// <exception cref="SupervisorStartException">A child failed to start (reported to the caller only; <paramref name="sw"/> is not failed).</exception>
     /// <exception cref="CancelledException"><paramref name="sw"/> or the caller was cancelled before the start finished.</exception>
     /// <exception cref="InvalidOperationException"><paramref name="sw"/> has finished or belongs to another domain.</exception>
-    /// <remarks>Erlang: <c>supervisor:start_link</c>.</remarks>
+    /// <remarks>Erlang: <c>supervisor:start_link</c>. <b>Lifetime</b>: the supervisor is an ordinary (non-daemon) fiber of
+    /// <paramref name="sw"/>, so the switch stays open until the supervisor is stopped (<see cref="StopAsync"/>) or the switch is cancelled.</remarks>
     public static async Task<Supervisor> StartAsync(Switch sw, SupervisorSpec spec, MonoClock clock)
     {
         ArgumentNullException.ThrowIfNull(sw);
