@@ -57,11 +57,14 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
 
             ListeningSocket? listener = options.Tcp ? net.Listen(sw, bound, backlog: 1024) : null;
 
+            string metricsText = options.MetricsInterval > TimeSpan.Zero
+                ? string.Create(CultureInfo.InvariantCulture, $"metrics every {options.MetricsInterval.TotalSeconds}s as {options.MetricsPrefix}.*")
+                : "metrics off";
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"statsd-filter: listening on udp {bound}{(listener is null ? "" : $" and tcp {listener.ListeningEndPoint}")}, " +
                 $"upstream {_upstream}, {options.Rules.Rules.Count} rules{(options.Rules.IsAllowlist ? " (allowlist)" : "")}, " +
                 $"{options.Threads} domains x {options.Fibers} receive fibers ({(options.ReusePort ? "SO_REUSEPORT sockets" : "shared socket")}), " +
-                $"mtu {options.Mtu}, metrics every {options.MetricsInterval.TotalSeconds}s as {options.MetricsPrefix}.*"));
+                $"mtu {options.Mtu}, {metricsText}"));
             await output.FlushAsync();
 
             var metrics = new UpstreamSender(sw, net, _upstream, Statistics, 0, options.Mtu, countForwarded: false);
