@@ -10,7 +10,7 @@ namespace EioSharp.StatsdFilter;
 /// <b>Sources</b>: the seed's environment variables (<c>num_threads</c>, <c>listen_port</c>,
 /// <c>target_host</c>, <c>target_port</c>, <c>blocklist</c>; names are case-sensitive, empty values
 /// are ignored) are read first, then command-line flags override them. Flags take their value as
-/// <c>--flag value</c> or <c>--flag=value</c>; <c>--tcp</c> and <c>--verbose</c> take none (or
+/// <c>--flag value</c> or <c>--flag=value</c>; <c>--tcp</c>, <c>--reuseport</c> and <c>--verbose</c> take none (or
 /// <c>=true</c>/<c>=false</c>). See <see cref="Usage"/>.
 /// </para>
 /// <para>
@@ -25,6 +25,8 @@ public sealed class StatsdFilterOptions
     public const string Usage = """
         Usage: statsd-filter [options]
           --threads N            domains (env num_threads; default: one per core)
+          --fibers N             UDP receive fibers per domain (default 2)
+          --reuseport            one SO_REUSEPORT UDP socket per domain instead of one shared socket
           --listen-port PORT     UDP (and TCP) port to listen on (env listen_port; default 8125; 0 = any)
           --bind ADDRESS         IP address to listen on (default 127.0.0.1)
           --target-host HOST     upstream StatsD host (env target_host; default localhost)
@@ -45,6 +47,12 @@ public sealed class StatsdFilterOptions
 
     /// <summary>The number of domains (threads) handling traffic, at least 1; default one per core.</summary>
     public int Threads { get; private set; } = Environment.ProcessorCount;
+
+    /// <summary>The number of UDP receive fibers per domain, at least 1. Default 2.</summary>
+    public int Fibers { get; private set; } = 2;
+
+    /// <summary>Whether each domain binds its own UDP socket with SO_REUSEPORT (the kernel spreads senders over them by address hash) instead of all domains sharing one socket. Default false.</summary>
+    public bool ReusePort { get; private set; }
 
     /// <summary>The port to listen on; 0 lets the system choose. Default 8125.</summary>
     public int ListenPort { get; private set; } = 8125;
@@ -119,7 +127,7 @@ public sealed class StatsdFilterOptions
                 value = arg[(equals + 1)..];
             }
 
-            if (flag is "--tcp" or "--verbose" or "--help")
+            if (flag is "--tcp" or "--verbose" or "--help" or "--reuseport")
             {
                 bool on = value is null || ParseBool(flag, value);
                 switch (flag)
@@ -129,6 +137,9 @@ public sealed class StatsdFilterOptions
                         break;
                     case "--verbose":
                         options.Verbose = on;
+                        break;
+                    case "--reuseport":
+                        options.ReusePort = on;
                         break;
                     default:
                         options.ShowHelp = on;
@@ -168,7 +179,7 @@ public sealed class StatsdFilterOptions
         ("blocklist", "--blocklist"),
     ];
 
-    private static bool IsValueFlag(string flag) => flag is "--threads" or "--listen-port" or "--bind" or "--target-host"
+    private static bool IsValueFlag(string flag) => flag is "--threads" or "--fibers" or "--listen-port" or "--bind" or "--target-host"
         or "--target-port" or "--blocklist" or "--mtu" or "--metrics-prefix" or "--metrics-interval";
 
     private void Apply(string flag, string source, string value)
@@ -177,6 +188,9 @@ public sealed class StatsdFilterOptions
         {
             case "--threads":
                 Threads = ParseInt(source, value, 1, 4096);
+                break;
+            case "--fibers":
+                Fibers = ParseInt(source, value, 1, 1024);
                 break;
             case "--listen-port":
                 ListenPort = ParseInt(source, value, 0, 65535);

@@ -33,6 +33,8 @@ public class OptionsTests
         Assert.Equal("statsd_filter", options.MetricsPrefix);
         Assert.Equal(TimeSpan.FromSeconds(10), options.MetricsInterval);
         Assert.False(options.ShowHelp);
+        Assert.Equal(2, options.Fibers);
+        Assert.False(options.ReusePort);
         Assert.Equal(8125, StatsdFilterOptions.Parse([], null).ListenPort);
     }
 
@@ -85,7 +87,9 @@ public class OptionsTests
     {
         StatsdFilterOptions options = Parse(
             ["--bind", "::1", "--mtu", "512", "--tcp", "--verbose", "--metrics-prefix", "edge.filter",
-             "--metrics-interval", "1500ms"]);
+             "--metrics-interval", "1500ms", "--fibers", "3", "--reuseport"]);
+        Assert.Equal(3, options.Fibers);
+        Assert.True(options.ReusePort);
         Assert.Equal(IPAddress.IPv6Loopback, options.BindAddress);
         Assert.Equal(512, options.Mtu);
         Assert.True(options.Tcp);
@@ -110,6 +114,7 @@ public class OptionsTests
 
     [Theory]
     [InlineData(new[] { "--threads", "0" }, "--threads")]
+    [InlineData(new[] { "--fibers", "0" }, "--fibers")]
     [InlineData(new[] { "--threads", "x" }, "--threads")]
     [InlineData(new[] { "--listen-port", "65536" }, "--listen-port")]
     [InlineData(new[] { "--listen-port", "-1" }, "--listen-port")]

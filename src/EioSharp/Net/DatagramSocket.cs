@@ -50,6 +50,69 @@ public sealed class DatagramSocket : IClosable
         }
     }
 
+    /// <summary>Sets the socket's default destination (<c>connect(2)</c> on a datagram socket), for <see cref="SendAsync"/>.</summary>
+    /// <param name="destination">The peer; calling again replaces it.</param>
+    /// <exception cref="NetException">The address cannot be used (for example a different address family).</exception>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    /// <remarks>
+    /// <b>[ext]</b> (Eio has no connected datagram sockets). Connecting does not send anything. Afterwards the kernel
+    /// only delivers datagrams from <paramref name="destination"/>, and on Linux an ICMP "port unreachable" for an
+    /// earlier datagram is reported by a later send or receive as <see cref="NetException"/> with
+    /// <see cref="SocketError.ConnectionRefused"/> (an unconnected socket drops that error silently).
+    /// </remarks>
+    public void Connect(EndPoint destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        if (!_handle.TryUse())
+        {
+            throw new ObjectDisposedException("connect", "The socket is closed.");
+        }
+
+        try
+        {
+            _handle.Socket.Connect(destination);
+        }
+        catch (SocketException e)
+        {
+            throw NetException.From(e, $"connect datagram socket to {destination}");
+        }
+        finally
+        {
+            _handle.EndUse();
+        }
+    }
+
+    /// <summary>Sends one datagram to the destination set by <see cref="Connect"/>.</summary>
+    /// <param name="datagram">The payload (at most 65,507 bytes for UDP over IPv4).</param>
+    /// <returns>An awaitable; it is already completed when the kernel accepted the datagram at once (the usual case).</returns>
+    /// <exception cref="NetException">The send failed (for example the destination refused an earlier datagram:
+    /// <see cref="SocketError.ConnectionRefused"/>; or the socket is not connected).</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled.</exception>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    /// <remarks><b>[ext]</b> Eio: <c>Net.send</c> without <c>~dst</c>.</remarks>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> datagram)
+    {
+        var frame = SocketIo.Begin(_handle, "send");
+        ValueTask<int> vt;
+        try
+        {
+            vt = _handle.Socket.SendAsync(datagram, SocketFlags.None, frame.Cancel.Token);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            _handle.EndUse();
+            throw SocketIo.Map(e, frame, "send");
+        }
+
+        if (vt.IsCompletedSuccessfully)
+        {
+            _handle.EndUse();
+            return ValueTask.CompletedTask;
+        }
+
+        return new ValueTask(SocketIo.Finish(vt, _handle, frame, "send").AsTask());
+    }
+
     /// <summary>Receives one datagram and its sender's address.</summary>
     /// <param name="buffer">Where to put the payload; a longer datagram is truncated.</param>
     /// <returns>The number of bytes received and the sender.</returns>

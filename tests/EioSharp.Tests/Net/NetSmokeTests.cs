@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using EioSharp.Net;
 
@@ -56,5 +57,43 @@ public class NetSmokeTests
         });
         Assert.Equal(20, replies.Count);
         Assert.Contains("hello 7\n", replies);
+    }
+    [Fact]
+    public void ConnectedDatagramSocketSendsAndReportsRefused()
+    {
+        var error = EioMain.Run(async env =>
+        {
+            SocketError? refused = null;
+            await Switch.RunAsync(async sw =>
+            {
+                var receiver = env.Net.OpenDatagram(sw, new IPEndPoint(IPAddress.Loopback, 0));
+                var sender = env.Net.OpenDatagram(sw, new IPEndPoint(IPAddress.Loopback, 0));
+                sender.Connect(receiver.LocalEndPoint!);
+                await sender.SendAsync("hello"u8.ToArray());
+                var buf = new byte[16];
+                int n = await receiver.ReceiveAsync(buf);
+                Assert.Equal("hello", Encoding.ASCII.GetString(buf, 0, n));
+                receiver.Close();
+                // Linux reports the ICMP "port unreachable" of an earlier datagram on a later send of a connected socket.
+                for (int i = 0; i < 100 && refused is null; i++)
+                {
+                    try
+                    {
+                        await sender.SendAsync("again"u8.ToArray());
+                    }
+                    catch (NetException e)
+                    {
+                        refused = e.SocketError;
+                    }
+
+                    await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(10));
+                }
+            });
+            return refused;
+        });
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.Equal(SocketError.ConnectionRefused, error);
+        }
     }
 }

@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+using EioSharp;
+using EioSharp.StatsdFilter;
+
+// Thin entry point: options, signals, and the server under EioMain.Run. See StatsdFilterServer for the design.
+StatsdFilterOptions options;
+try
+{
+    options = StatsdFilterOptions.Parse(args, Environment.GetEnvironmentVariables());
+}
+catch (StatsdFilterOptionsException e)
+{
+    Console.Error.WriteLine($"statsd-filter: {e.Message}");
+    Console.Error.WriteLine(StatsdFilterOptions.Usage);
+    return 2;
+}
+
+if (options.ShowHelp)
+{
+    Console.WriteLine(StatsdFilterOptions.Usage);
+    return 0;
+}
+
+// SIGINT/SIGTERM resolve the stop promise (from a runtime thread; promises are thread-safe): ingest stops,
+// pending batches are flushed, the final self-metrics are sent and the summary printed.
+var (stop, stopper) = Promise.Create<bool>();
+void OnSignal(PosixSignalContext context)
+{
+    context.Cancel = true;
+    stopper.TryResolve(true);
+}
+
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+StatsdFilterServer? server = null;
+try
+{
+    EioMain.Run(async env =>
+    {
+        server = new StatsdFilterServer(env, options, stop, Console.Out);
+        await server.RunAsync();
+    });
+}
+catch (Exception e) when (e is EioSharp.Net.NetException or IOException)
+{
+    Console.Error.WriteLine($"statsd-filter: {e.Message}");
+    return 1;
+}
+
+Console.WriteLine(server!.Statistics.FormatSummary());
+return 0;

@@ -1,0 +1,233 @@
+using System.Net;
+using System.Net.Sockets;
+using EioSharp.Net;
+using EioSharp.Time;
+
+namespace EioSharp.StatsdFilter;
+
+/// <summary>Batches lines into datagrams of at most the MTU and sends them to the upstream over a connected UDP socket.</summary>
+/// <remarks>
+/// <para>
+/// <b>Sending</b>: a full batch is sent at once from <see cref="Append"/>; the caller sends a partial batch with
+/// <see cref="StartFlush"/> when its receive loop goes idle, and <see cref="RunBatchTimerAsync"/> sends any batch
+/// that stayed partial for more than two ticks, so no line waits indefinitely. UDP sends normally complete
+/// synchronously; a send that has to wait keeps its batcher (whose memory it is sending) in the pending list, and
+/// the sender continues with a spare batcher. The caller awaits the pending sends with
+/// <see cref="CompletePendingAsync"/> before it receives more.
+/// </para>
+/// <para>
+/// <b>Memory</b>: at most <see cref="MaxPendingSends"/> sends wait at once; beyond that a batch is dropped and counted
+/// in <see cref="FilterCounter.SendErrors"/>, so a slow upstream never makes the proxy buffer without bound.
+/// </para>
+/// <para>
+/// <b>Errors</b>: a failed send (for example <see cref="SocketError.ConnectionRefused"/> after the upstream sent an
+/// ICMP "port unreachable" for an earlier datagram: the socket is connected so Linux reports it), an unresolved
+/// upstream, or a socket that cannot be opened is counted in <see cref="FilterCounter.SendErrors"/> (one per datagram)
+/// and never stops ingest. Cancellation is not caught.
+/// </para>
+/// <para>
+/// <b>Upstream changes</b>: before each send the sender compares <see cref="UpstreamTarget.Current"/>'s version with
+/// the one its socket is connected to and reconnects (or reopens, if the address family changed).
+/// </para>
+/// <para><b>Thread safety</b>: not thread-safe; one sender per domain, used only from fibers of that domain.</para>
+/// </remarks>
+internal sealed class UpstreamSender
+{
+    /// <summary>The most sends that may wait for the kernel at once; each holds one MTU-sized buffer.</summary>
+    public const int MaxPendingSends = 64;
+
+    private readonly Switch _sw;
+    private readonly NetworkCapability _net;
+    private readonly UpstreamTarget _target;
+    private readonly FilterStatistics _statistics;
+    private readonly int _shard;
+    private readonly bool _countForwarded;
+    private readonly Stack<DatagramBatcher> _spare = new();
+    private readonly List<PendingSend> _pending = [];
+    private DatagramBatcher _batcher;
+    private DatagramSocket? _socket;
+    private AddressFamily _socketFamily;
+    private int _socketVersion;
+    private long _batchSequence;
+
+    /// <summary>Creates a sender whose sockets belong to <paramref name="sw"/> (a switch of the calling domain).</summary>
+    /// <param name="sw">Owns the sockets the sender opens.</param>
+    /// <param name="net">Opens the sockets.</param>
+    /// <param name="target">Where datagrams go.</param>
+    /// <param name="statistics">Counts forwarded lines and send errors.</param>
+    /// <param name="shard">The statistics shard of the calling domain.</param>
+    /// <param name="mtu">The largest datagram, in bytes.</param>
+    /// <param name="countForwarded">Whether sent lines count as <see cref="FilterCounter.Forwarded"/> (false for self-metrics).</param>
+    public UpstreamSender(Switch sw, NetworkCapability net, UpstreamTarget target, FilterStatistics statistics, int shard, int mtu, bool countForwarded = true)
+    {
+        _sw = sw;
+        _net = net;
+        _target = target;
+        _statistics = statistics;
+        _shard = shard;
+        _countForwarded = countForwarded;
+        _batcher = new DatagramBatcher(mtu);
+    }
+
+    /// <summary>Whether no line is waiting in the current batch.</summary>
+    public bool IsEmpty => _batcher.IsEmpty;
+
+    /// <summary>Whether sends are waiting to be completed with <see cref="CompletePendingAsync"/>.</summary>
+    public bool HasPendingSends => _pending.Count > 0;
+
+    /// <summary>Appends a line to the current batch, sending the batch first if the line does not fit.</summary>
+    public void Append(ReadOnlySpan<byte> line)
+    {
+        if (!_batcher.TryAppend(line))
+        {
+            StartFlush();
+            _batcher.TryAppend(line);
+        }
+    }
+
+    /// <summary>Starts sending the current batch, if any; completes synchronously in the usual case.</summary>
+    public void StartFlush()
+    {
+        int lines = _batcher.LineCount;
+        if (lines == 0)
+        {
+            return;
+        }
+
+        _batchSequence++;
+        DatagramSocket? socket = _pending.Count < MaxPendingSends ? GetSocket() : null;
+        ReadOnlyMemory<byte> datagram = _batcher.Flush();
+        if (socket is null)
+        {
+            CountError();
+            return;
+        }
+
+        ValueTask send;
+        try
+        {
+            send = socket.SendAsync(datagram);
+            if (send.IsCompleted)
+            {
+                send.GetAwaiter().GetResult();
+                CountSent(lines);
+                return;
+            }
+        }
+        catch (Exception e) when (e is NetException or ObjectDisposedException)
+        {
+            CountError();
+            return;
+        }
+
+        _pending.Add(new PendingSend(send, _batcher, lines));
+        _batcher = _spare.Count > 0 ? _spare.Pop() : new DatagramBatcher(_batcher.Mtu);
+    }
+
+    /// <summary>Waits for the sends that could not complete at once, counting their outcome.</summary>
+    public async ValueTask CompletePendingAsync()
+    {
+        while (_pending.Count > 0)
+        {
+            PendingSend[] sends = [.. _pending];
+            _pending.Clear();
+            foreach (PendingSend p in sends)
+            {
+                try
+                {
+                    await p.Send;
+                    CountSent(p.Lines);
+                }
+                catch (Exception e) when (e is NetException or ObjectDisposedException)
+                {
+                    CountError();
+                }
+                finally
+                {
+                    _spare.Push(p.Batcher);
+                }
+            }
+        }
+    }
+
+    /// <summary>Sends the current batch and waits for every pending send.</summary>
+    public ValueTask FlushAsync()
+    {
+        StartFlush();
+        return _pending.Count == 0 ? ValueTask.CompletedTask : CompletePendingAsync();
+    }
+
+    /// <summary>Sends a batch that stayed partial for two ticks; runs until cancelled.</summary>
+    /// <param name="clock">The clock to tick on.</param>
+    /// <param name="tick">Half the longest time a line may wait in a partial batch.</param>
+    public async Task RunBatchTimerAsync(MonoClock clock, TimeSpan tick)
+    {
+        long seen = -1;
+        while (true)
+        {
+            await clock.SleepAsync(tick);
+            if (_batcher.IsEmpty)
+            {
+                seen = -1;
+            }
+            else if (seen == _batchSequence)
+            {
+                await FlushAsync();
+                seen = -1;
+            }
+            else
+            {
+                seen = _batchSequence;
+            }
+        }
+    }
+
+    private DatagramSocket? GetSocket()
+    {
+        UpstreamAddress? address = _target.Current;
+        if (address is null)
+        {
+            return null;
+        }
+
+        if (_socket is not null && _socketVersion == address.Version)
+        {
+            return _socket;
+        }
+
+        try
+        {
+            AddressFamily family = address.EndPoint.AddressFamily;
+            if (_socket is null || _socketFamily != family)
+            {
+                _socket?.Close();
+                _socket = null;
+                var local = new IPEndPoint(family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
+                _socket = _net.OpenDatagram(_sw, local);
+                _socketFamily = family;
+            }
+
+            _socket.Connect(address.EndPoint);
+            _socketVersion = address.Version;
+            return _socket;
+        }
+        catch (Exception e) when (e is NetException or ObjectDisposedException)
+        {
+            _socket?.Close();
+            _socket = null;
+            return null;
+        }
+    }
+
+    private void CountSent(int lines)
+    {
+        if (_countForwarded)
+        {
+            _statistics.Add(FilterCounter.Forwarded, lines, _shard);
+        }
+    }
+
+    private void CountError() => _statistics.Increment(FilterCounter.SendErrors, _shard);
+
+    private readonly record struct PendingSend(ValueTask Send, DatagramBatcher Batcher, int Lines);
+}

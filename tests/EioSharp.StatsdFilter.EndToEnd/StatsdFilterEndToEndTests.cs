@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace EioSharp.StatsdFilter.EndToEnd;
+
+/// <summary>The proxy as a process on loopback, driven by the npm hot-shots client, with a UDP socket as the upstream.</summary>
+public class StatsdFilterEndToEndTests
+{
+    private const string Blocklist = @"blocked.*,tag:env:dev,regex:secret\.";
+    private const string MetricsPrefix = "statsd_filter";
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    /// <summary>An oracle written independently of FilterRules: the name is the event title, the service-check name, or the text before ':'.</summary>
+    private static bool IsBlocked(string line)
+    {
+        string name = line.StartsWith("_e{", StringComparison.Ordinal) ? line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Split('|')[0]
+            : line.StartsWith("_sc|", StringComparison.Ordinal) ? line.Split('|')[1]
+            : line[..line.IndexOf(':', StringComparison.Ordinal)];
+        string[] tags = line.Split('|').Where(f => f.StartsWith('#')).SelectMany(f => f[1..].Split(',')).ToArray();
+        return name.StartsWith("blocked.", StringComparison.Ordinal) || name.StartsWith("secret.", StringComparison.Ordinal) || tags.Contains("env:dev");
+    }
+
+    private static List<string> Sorted(IEnumerable<string> lines) => [.. lines.Order(StringComparer.Ordinal)];
+
+    [Fact]
+    public async Task HotShots_over_udp_and_tcp_reaches_the_upstream_filtered_and_unchanged()
+    {
+        using var upstream = new UdpCapture();
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", upstream.Port.ToString(CultureInfo.InvariantCulture),
+            "--blocklist", Blocklist, "--tcp", "--threads", "2", "--metrics-interval", "300ms", "--metrics-prefix", MetricsPrefix);
+
+        var sent = new List<string>();
+        sent.AddRange(await HotShots.SendAsync(filter.UdpPort, "udp", 0, "udp"));          // one line per datagram
+        sent.AddRange(await HotShots.SendAsync(filter.UdpPort, "udp", 512, "udpbuffered")); // several lines per datagram
+        sent.AddRange(await HotShots.SendAsync(filter.UdpPort, "tcp", 0, "tcp"));           // newline-framed stream
+        List<string> kept = [.. sent.Where(l => !IsBlocked(l))];
+        Assert.True(kept.Count > 150 && kept.Count < sent.Count, $"{kept.Count} of {sent.Count} lines kept");
+        Assert.Contains(sent, l => l.StartsWith("_e{", StringComparison.Ordinal) && !IsBlocked(l));
+        Assert.Contains(sent, l => l.StartsWith("_sc|kept.service|1|", StringComparison.Ordinal) && l.Contains("|m:slow | degraded", StringComparison.Ordinal));
+
+        List<string> Forwarded() => [.. upstream.Lines.Where(l => !l.StartsWith(MetricsPrefix + ".", StringComparison.Ordinal))];
+        bool arrived = await Poll.UntilAsync(() => Forwarded().Count >= kept.Count, Patience);
+        Assert.True(arrived, $"only {Forwarded().Count} of {kept.Count} kept lines arrived.\nstderr:\n{filter.StandardError}");
+
+        // A TCP client that stays connected must not hold up the shutdown.
+        using var idle = new TcpClient();
+        await idle.ConnectAsync(IPAddress.Loopback, filter.UdpPort);
+        await idle.GetStream().WriteAsync(Encoding.ASCII.GetBytes("kept.open:1|c\n"));
+        Assert.True(await Poll.UntilAsync(() => Forwarded().Contains("kept.open:1|c"), Patience));
+        kept.Add("kept.open:1|c");
+
+        Assert.Equal(Sorted(kept), Sorted(Forwarded()));
+        Assert.All(upstream.Datagrams, d => Assert.True(Encoding.UTF8.GetByteCount(d) <= 1432, $"datagram of {d.Length} bytes"));
+
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
+        Dictionary<string, long> summary = filter.Summary();
+        Assert.Equal(sent.Count + 1, summary["received"]);
+        Assert.Equal(kept.Count, summary["forwarded"]);
+        Assert.Equal(sent.Count + 1 - kept.Count, summary["dropped_blocked"]);
+        Assert.Equal(0, summary["dropped_malformed"]);
+        Assert.Equal(0, summary["send_errors"]);
+
+        // Self-metrics: the periodic deltas plus the final one sent at shutdown add up to the totals.
+        long Sum(string counter) => upstream.Lines
+            .Where(l => l.StartsWith($"{MetricsPrefix}.{counter}:", StringComparison.Ordinal) && l.EndsWith("|c", StringComparison.Ordinal))
+            .Sum(l => long.Parse(l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..^2], CultureInfo.InvariantCulture));
+        Assert.True(await Poll.UntilAsync(() => Sum("received") == summary["received"], Patience), $"self-metrics received={Sum("received")}");
+        Assert.Equal(summary["forwarded"], Sum("forwarded"));
+        Assert.Equal(summary["dropped_blocked"], Sum("dropped_blocked"));
+        Assert.Equal(0, Sum("send_errors"));
+    }
+
+    [Fact]
+    public async Task Malformed_and_over_long_lines_are_counted_and_dropped()
+    {
+        using var upstream = new UdpCapture();
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", upstream.Port.ToString(CultureInfo.InvariantCulture),
+            "--tcp", "--threads", "1", "--metrics-interval", "0");
+        using (var udp = new UdpClient())
+        {
+            await udp.SendAsync(Encoding.ASCII.GetBytes("good.a:1|c\nno-colon\nbad.type:1|x\r\ngood.b:2|g\n"), new IPEndPoint(IPAddress.Loopback, filter.UdpPort));
+        }
+
+        using (var tcp = new TcpClient())
+        {
+            await tcp.ConnectAsync(IPAddress.Loopback, filter.UdpPort);
+            string longLine = "long.line:" + new string('1', 9000) + "|c";
+            await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"good.c:3|ms\n{longLine}\ngood.d:4|h"));
+        }
+
+        Assert.True(await Poll.UntilAsync(() => upstream.Lines.Count >= 4, Patience), string.Join(" / ", upstream.Lines));
+        Assert.Equal(["good.a:1|c", "good.b:2|g", "good.c:3|ms", "good.d:4|h"], Sorted(upstream.Lines));
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
+        Dictionary<string, long> summary = filter.Summary();
+        Assert.Equal(6, summary["received"]);
+        Assert.Equal(2, summary["dropped_malformed"]);
+        Assert.Equal(1, summary["truncated"]);
+        Assert.Equal(4, summary["forwarded"]);
+    }
+
+    [Fact]
+    public async Task Upstream_down_counts_send_errors_and_ingest_continues()
+    {
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", port.ToString(CultureInfo.InvariantCulture),
+            "--threads", "1", "--metrics-interval", "0");
+        var proxy = new IPEndPoint(IPAddress.Loopback, filter.UdpPort);
+        using var client = new UdpClient();
+        int sentCount = 0;
+
+        // Nothing listens upstream: each datagram draws an ICMP "port unreachable", reported on the next send.
+        for (int i = 0; i < 40; i++)
+        {
+            await client.SendAsync(Encoding.ASCII.GetBytes($"down.{i}:1|c"), proxy);
+            sentCount++;
+            await Task.Delay(10);
+        }
+
+        // The upstream comes back: lines flow again, so ingest never stopped.
+        using var upstream = new UdpCapture(port);
+        bool flowing = await Poll.UntilAsync(() =>
+        {
+            client.Send(Encoding.ASCII.GetBytes($"up.{sentCount}:1|c"), proxy);
+            sentCount++;
+            return upstream.Lines.Any(l => l.StartsWith("up.", StringComparison.Ordinal));
+        }, Patience);
+        Assert.True(flowing, $"no line reached the restarted upstream.\nstderr:\n{filter.StandardError}");
+
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
+        Dictionary<string, long> summary = filter.Summary();
+        Assert.Equal(sentCount, summary["received"]);
+        Assert.True(summary["send_errors"] > 0, filter.StandardOutput);
+        Assert.True(summary["forwarded"] >= 1, filter.StandardOutput);
+        Assert.DoesNotContain(upstream.Lines, l => l.StartsWith("down.", StringComparison.Ordinal));
+    }
+}
