@@ -118,76 +118,90 @@ internal static class JobsServer
         {
             await Switch.RunAsync(async sw =>
             {
-                Fiber.ForkDaemon(sw, () => WriteRepliesAsync(conn, replies), "replies");
-                var reader = new LineReader(conn, JobsProtocol.MaxLineLength);
-                while (true)
-                {
-                    string? line;
-                    try
-                    {
-                        line = await reader.ReadLineAsync();
-                    }
-                    catch (InvalidDataException e)
-                    {
-                        await replies.AddAsync($"Error: {e.Message}\n");
-                        break;
-                    }
+                // The writer is an ordinary fiber, not a daemon: it ends once the queue is closed and drained, so replies to
+                // requests read before the client's end of input (e.g. `echo 30 | nc`) are all written before the close.
+                Fiber.Fork(sw, () => WriteRepliesAsync(conn, replies), "replies");
+                await Switch.RunAsync(sw2 => ReadRequestsAsync(sw2, conn, options, pool, stats, replies, inFlight), "jobs-connection");
+                replies.Close();
+            }, "jobs-connection-writer");
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+            // The client went away.
+        }
+    }
 
-                    if (line is null)
-                    {
-                        break;
-                    }
+    /// <summary>True for the errors a client that went away causes (possibly both the reader and the writer saw it).</summary>
+    private static bool IsDisconnect(Exception ex) => ex switch
+    {
+        NetException or ObjectDisposedException => true,
+        MultipleException m => m.InnerExceptions.All(e => IsDisconnect(e) || e is CancelledException),
+        _ => false,
+    };
 
-                    if (line.Length == 0)
-                    {
-                        continue;
-                    }
+    private static async Task ReadRequestsAsync(
+        Switch sw, StreamSocket conn, JobsOptions options, ExecutorPool? pool, JobsStats stats, AsyncQueue<string> replies, FiberSemaphore inFlight)
+    {
+        var reader = new LineReader(conn, JobsProtocol.MaxLineLength);
+        while (true)
+        {
+            string? line;
+            try
+            {
+                line = await reader.ReadLineAsync();
+            }
+            catch (InvalidDataException e)
+            {
+                await replies.AddAsync($"Error: {e.Message}\n");
+                return;
+            }
 
-                    var request = JobsProtocol.Parse(line);
-                    switch (request.Kind)
+            if (line is null)
+            {
+                return;
+            }
+
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            var request = JobsProtocol.Parse(line);
+            switch (request.Kind)
+            {
+                case JobsRequestKind.Ping:
+                    await replies.AddAsync(request.Id is null ? "PONG\n" : $"{request.Id} PONG\n");
+                    break;
+                case JobsRequestKind.Stats:
+                    await replies.AddAsync(stats.Format());
+                    break;
+                case JobsRequestKind.Invalid:
+                    Interlocked.Increment(ref stats.Errors);
+                    await replies.AddAsync(JobsProtocol.Fail(request, request.Error!));
+                    break;
+                default:
+                    if (request.Id is null)
                     {
-                        case JobsRequestKind.Ping:
-                            await replies.AddAsync(request.Id is null ? "PONG\n" : $"{request.Id} PONG\n");
-                            break;
-                        case JobsRequestKind.Stats:
-                            await replies.AddAsync(stats.Format());
-                            break;
-                        case JobsRequestKind.Invalid:
-                            Interlocked.Increment(ref stats.Errors);
-                            await replies.AddAsync(JobsProtocol.Fail(request, request.Error!));
-                            break;
-                        default:
-                            if (request.Id is null)
+                        await replies.AddAsync(await RunJobAsync(request, options, pool, stats));
+                    }
+                    else
+                    {
+                        await inFlight.AcquireAsync();
+                        Fiber.Fork(sw, async () =>
+                        {
+                            try
                             {
                                 await replies.AddAsync(await RunJobAsync(request, options, pool, stats));
                             }
-                            else
+                            finally
                             {
-                                await inFlight.AcquireAsync();
-                                Fiber.Fork(sw, async () =>
-                                {
-                                    try
-                                    {
-                                        await replies.AddAsync(await RunJobAsync(request, options, pool, stats));
-                                    }
-                                    finally
-                                    {
-                                        inFlight.Release();
-                                    }
-                                });
+                                inFlight.Release();
                             }
-
-                            break;
+                        });
                     }
-                }
-            }, "jobs-connection");
 
-            // Every reply is queued; let the writer drain them.
-            await DrainAsync(conn, replies);
-        }
-        catch (Exception ex) when (ex is NetException or ObjectDisposedException)
-        {
-            // The client went away.
+                    break;
+            }
         }
     }
 
@@ -240,14 +254,22 @@ internal static class JobsServer
         return JobsProtocol.Ok(request, value);
     }
 
-    /// <summary>Writes queued replies, coalescing whatever is queued into one write.</summary>
+    /// <summary>Writes queued replies, coalescing whatever is queued into one write, until the queue is closed and drained.</summary>
     private static async Task WriteRepliesAsync(StreamSocket conn, AsyncQueue<string> replies)
     {
         var batch = new List<string>();
         var sb = new System.Text.StringBuilder();
         while (true)
         {
-            batch.Add(await replies.TakeAsync());
+            try
+            {
+                batch.Add(await replies.TakeAsync());
+            }
+            catch (StreamClosedException)
+            {
+                return;
+            }
+
             replies.TryTakeMany(batch);
             foreach (var r in batch)
             {
@@ -259,15 +281,4 @@ internal static class JobsServer
             sb.Clear();
         }
     }
-
-    private static async Task DrainAsync(StreamSocket conn, AsyncQueue<string> replies)
-    {
-        var batch = new List<string>();
-        replies.TryTakeMany(batch);
-        if (batch.Count > 0)
-        {
-            await conn.WriteAsync(JobsProtocol.Encode(string.Concat(batch)));
-        }
-    }
-
 }
