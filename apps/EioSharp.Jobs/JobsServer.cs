@@ -40,6 +40,9 @@ internal sealed record JobsOptions
 
     /// <summary>Most id-tagged requests of one connection in flight at once; reading pauses beyond it.</summary>
     public int MaxInFlightPerConnection { get; init; } = 128;
+
+    /// <summary>On stop, how long requests already read may still finish and be answered before everything is cancelled.</summary>
+    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Counters, safe across domains.</summary>
@@ -88,12 +91,21 @@ internal static class JobsServer
             log($"EioSharp.Jobs ready: listening on {listener.ListeningEndPoint}, mode {options.Mode.ToString().ToLowerInvariant()}" +
                 (pool is null ? string.Empty : $", {options.Workers} worker domain(s), queue {options.Queue}") + $", backend {env.Backend}.");
             onListening?.Invoke(listener.ListeningEndPoint);
+
+            // Graceful stop: accepting stops at once; each connection stops reading, answers the requests it already read and
+            // closes; after the grace period whatever is left is cancelled.
             await Fiber.FirstAsync(
                 () => listener.RunServerAsync(
-                    (conn, peer) => HandleAsync(conn, options, pool, stats),
+                    (conn, peer) => HandleAsync(conn, options, pool, stats, stop),
                     ex => log($"WARNING: {ex.Message}"),
-                    maxConnections: options.MaxConnections),
-                async () => await stop.AwaitAsync());
+                    maxConnections: options.MaxConnections,
+                    stop: stop),
+                async () =>
+                {
+                    await stop.AwaitAsync();
+                    await env.MonoClock.SleepAsync(options.StopGrace);
+                    log("WARNING: stop grace period over; cancelling the remaining connections.");
+                });
         }, "jobs-server");
         log("EioSharp.Jobs stopped.");
     }
@@ -110,7 +122,7 @@ internal static class JobsServer
         }
     }
 
-    private static async Task HandleAsync(StreamSocket conn, JobsOptions options, ExecutorPool? pool, JobsStats stats)
+    private static async Task HandleAsync(StreamSocket conn, JobsOptions options, ExecutorPool? pool, JobsStats stats, Promise<bool> stop)
     {
         var replies = new AsyncQueue<string>(options.MaxInFlightPerConnection * 2);
         var inFlight = new FiberSemaphore(options.MaxInFlightPerConnection);
@@ -121,7 +133,11 @@ internal static class JobsServer
                 // The writer is an ordinary fiber, not a daemon: it ends once the queue is closed and drained, so replies to
                 // requests read before the client's end of input (e.g. `echo 30 | nc`) are all written before the close.
                 Fiber.Fork(sw, () => WriteRepliesAsync(conn, replies), "replies");
-                await Switch.RunAsync(sw2 => ReadRequestsAsync(sw2, conn, options, pool, stats, replies, inFlight), "jobs-connection");
+                await Switch.RunAsync(
+                    jobs => Fiber.FirstAsync(
+                        () => ReadRequestsAsync(jobs, conn, options, pool, stats, replies, inFlight),
+                        async () => await stop.AwaitAsync()),
+                    "jobs-connection");
                 replies.Close();
             }, "jobs-connection-writer");
         }
