@@ -16,13 +16,16 @@ internal enum JobsRequestKind
     Fib,
     Ping,
     Stats,
+
+    /// <summary><c>STATS RESET</c>: the counters, then the loop-lag window restarts (a benchmark's "before" snapshot).</summary>
+    StatsReset,
     Invalid,
 }
 
 /// <summary>
 /// The line protocol: the seed's <c>&lt;n&gt;</c> → <c>Result: &lt;fib n&gt;</c> (anything else → <c>Error: Invalid number</c>);
 /// the id-tagged pipelined form <c>&lt;id&gt; FIB &lt;n&gt;</c> → <c>&lt;id&gt; OK &lt;r&gt;</c> | <c>&lt;id&gt; BUSY</c> | <c>&lt;id&gt; ERR &lt;message&gt;</c>;
-/// <c>PING</c> → <c>PONG</c>; <c>STATS</c> → one line of counters.
+/// <c>PING</c> → <c>PONG</c>; <c>STATS</c> → one line of counters (<c>STATS RESET</c> also restarts the loop-lag window).
 /// </summary>
 internal static class JobsProtocol
 {
@@ -43,6 +46,11 @@ internal static class JobsProtocol
         if (text.Equals("STATS", StringComparison.OrdinalIgnoreCase))
         {
             return new JobsRequest(JobsRequestKind.Stats, null, 0, null);
+        }
+
+        if (text.Equals("STATS RESET", StringComparison.OrdinalIgnoreCase))
+        {
+            return new JobsRequest(JobsRequestKind.StatsReset, null, 0, null);
         }
 
         var parts = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);

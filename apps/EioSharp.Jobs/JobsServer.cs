@@ -48,7 +48,7 @@ internal sealed record JobsOptions
 /// <summary>Counters, safe across domains.</summary>
 internal sealed class JobsStats
 {
-    private readonly long[] _lagSamples = new long[4096];
+    private readonly long[] _lagSamples = new long[16384];
     private long _lagCount;
     public long Completed;
     public long Busy;
@@ -190,6 +190,11 @@ internal static class JobsServer
                     break;
                 case JobsRequestKind.Stats:
                     await replies.AddAsync(stats.Format());
+                    break;
+                case JobsRequestKind.StatsReset:
+                    var snapshot = stats.Format();
+                    stats.ResetLag();
+                    await replies.AddAsync(snapshot);
                     break;
                 case JobsRequestKind.Invalid:
                     Interlocked.Increment(ref stats.Errors);

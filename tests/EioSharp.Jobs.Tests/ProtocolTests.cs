@@ -102,6 +102,8 @@ public class ProtocolTests
     {
         Assert.Equal(JobsRequestKind.Stats, JobsProtocol.Parse("STATS").Kind);
         Assert.Equal(JobsRequestKind.Stats, JobsProtocol.Parse("stats").Kind);
+        Assert.Equal(JobsRequestKind.StatsReset, JobsProtocol.Parse("STATS RESET").Kind);
+        Assert.Equal(JobsRequestKind.StatsReset, JobsProtocol.Parse("stats reset").Kind);
     }
 
     [Fact]

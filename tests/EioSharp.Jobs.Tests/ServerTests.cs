@@ -42,6 +42,8 @@ public class ServerTests
         var stats = c.Ask("STATS");
         Assert.Matches(@"^STATS completed=\d+ heavy=\d+ busy=0 errors=\d+ lag_p50_us=\d+ lag_p99_us=\d+ lag_max_us=\d+$", stats);
         Assert.Contains("errors=9 ", stats);
+        Assert.StartsWith("STATS completed=", c.Ask("STATS RESET"));
+        Assert.Contains("errors=9 ", c.Ask("STATS")); // RESET restarts only the loop-lag window
         Assert.Empty(server.Warnings);
     }
 
