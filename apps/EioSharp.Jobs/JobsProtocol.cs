@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 
 namespace EioSharp.Jobs;
 
@@ -114,6 +113,4 @@ internal static class JobsProtocol
     /// <summary>An error reply: the seed's form always says <c>Error: Invalid number</c> (its clients match on it); the tagged form says why.</summary>
     public static string Fail(JobsRequest r, string message) =>
         r.Id is null ? "Error: Invalid number\n" : $"{r.Id} ERR {message}\n";
-
-    public static byte[] Encode(string s) => Encoding.ASCII.GetBytes(s);
 }

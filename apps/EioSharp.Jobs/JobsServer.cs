@@ -201,8 +201,9 @@ internal static class JobsServer
                     await replies.AddAsync(JobsProtocol.Fail(request, request.Error!));
                     break;
                 default:
-                    if (request.Id is null)
+                    if (request.Id is null || Fibonacci.IsCheap(request.N, options.InlineMax))
                     {
+                        // The seed form is answered in order; a cheap tagged request is answered at once, without a fiber of its own.
                         await replies.AddAsync(await RunJobAsync(request, options, pool, stats));
                     }
                     else
@@ -279,7 +280,7 @@ internal static class JobsServer
     private static async Task WriteRepliesAsync(StreamSocket conn, AsyncQueue<string> replies)
     {
         var batch = new List<string>();
-        var sb = new System.Text.StringBuilder();
+        byte[] buffer = new byte[4096];
         while (true)
         {
             try
@@ -292,14 +293,19 @@ internal static class JobsServer
             }
 
             replies.TryTakeMany(batch);
+            int length = 0;
             foreach (var r in batch)
             {
-                sb.Append(r);
+                if (buffer.Length - length < r.Length)
+                {
+                    Array.Resize(ref buffer, Math.Max(buffer.Length * 2, length + r.Length));
+                }
+
+                length += System.Text.Encoding.ASCII.GetBytes(r, buffer.AsSpan(length));
             }
 
             batch.Clear();
-            await conn.WriteAsync(JobsProtocol.Encode(sb.ToString()));
-            sb.Clear();
+            await conn.WriteAsync(buffer.AsMemory(0, length));
         }
     }
 }
