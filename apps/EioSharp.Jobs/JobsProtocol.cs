@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 
 namespace EioSharp.Jobs;
 
@@ -16,13 +15,16 @@ internal enum JobsRequestKind
     Fib,
     Ping,
     Stats,
+
+    /// <summary><c>STATS RESET</c>: the counters, then the loop-lag window restarts (a benchmark's "before" snapshot).</summary>
+    StatsReset,
     Invalid,
 }
 
 /// <summary>
 /// The line protocol: the seed's <c>&lt;n&gt;</c> → <c>Result: &lt;fib n&gt;</c> (anything else → <c>Error: Invalid number</c>);
 /// the id-tagged pipelined form <c>&lt;id&gt; FIB &lt;n&gt;</c> → <c>&lt;id&gt; OK &lt;r&gt;</c> | <c>&lt;id&gt; BUSY</c> | <c>&lt;id&gt; ERR &lt;message&gt;</c>;
-/// <c>PING</c> → <c>PONG</c>; <c>STATS</c> → one line of counters.
+/// <c>PING</c> → <c>PONG</c>; <c>STATS</c> → one line of counters (<c>STATS RESET</c> also restarts the loop-lag window).
 /// </summary>
 internal static class JobsProtocol
 {
@@ -43,6 +45,11 @@ internal static class JobsProtocol
         if (text.Equals("STATS", StringComparison.OrdinalIgnoreCase))
         {
             return new JobsRequest(JobsRequestKind.Stats, null, 0, null);
+        }
+
+        if (text.Equals("STATS RESET", StringComparison.OrdinalIgnoreCase))
+        {
+            return new JobsRequest(JobsRequestKind.StatsReset, null, 0, null);
         }
 
         var parts = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -106,6 +113,4 @@ internal static class JobsProtocol
     /// <summary>An error reply: the seed's form always says <c>Error: Invalid number</c> (its clients match on it); the tagged form says why.</summary>
     public static string Fail(JobsRequest r, string message) =>
         r.Id is null ? "Error: Invalid number\n" : $"{r.Id} ERR {message}\n";
-
-    public static byte[] Encode(string s) => Encoding.ASCII.GetBytes(s);
 }

@@ -40,12 +40,15 @@ internal sealed record JobsOptions
 
     /// <summary>Most id-tagged requests of one connection in flight at once; reading pauses beyond it.</summary>
     public int MaxInFlightPerConnection { get; init; } = 128;
+
+    /// <summary>On stop, how long requests already read may still finish and be answered before everything is cancelled.</summary>
+    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Counters, safe across domains.</summary>
 internal sealed class JobsStats
 {
-    private readonly long[] _lagSamples = new long[4096];
+    private readonly long[] _lagSamples = new long[16384];
     private long _lagCount;
     public long Completed;
     public long Busy;
@@ -88,12 +91,21 @@ internal static class JobsServer
             log($"EioSharp.Jobs ready: listening on {listener.ListeningEndPoint}, mode {options.Mode.ToString().ToLowerInvariant()}" +
                 (pool is null ? string.Empty : $", {options.Workers} worker domain(s), queue {options.Queue}") + $", backend {env.Backend}.");
             onListening?.Invoke(listener.ListeningEndPoint);
+
+            // Graceful stop: accepting stops at once; each connection stops reading, answers the requests it already read and
+            // closes; after the grace period whatever is left is cancelled.
             await Fiber.FirstAsync(
                 () => listener.RunServerAsync(
-                    (conn, peer) => HandleAsync(conn, options, pool, stats),
+                    (conn, peer) => HandleAsync(conn, options, pool, stats, stop),
                     ex => log($"WARNING: {ex.Message}"),
-                    maxConnections: options.MaxConnections),
-                async () => await stop.AwaitAsync());
+                    maxConnections: options.MaxConnections,
+                    stop: stop),
+                async () =>
+                {
+                    await stop.AwaitAsync();
+                    await env.MonoClock.SleepAsync(options.StopGrace);
+                    log("WARNING: stop grace period over; cancelling the remaining connections.");
+                });
         }, "jobs-server");
         log("EioSharp.Jobs stopped.");
     }
@@ -110,7 +122,7 @@ internal static class JobsServer
         }
     }
 
-    private static async Task HandleAsync(StreamSocket conn, JobsOptions options, ExecutorPool? pool, JobsStats stats)
+    private static async Task HandleAsync(StreamSocket conn, JobsOptions options, ExecutorPool? pool, JobsStats stats, Promise<bool> stop)
     {
         var replies = new AsyncQueue<string>(options.MaxInFlightPerConnection * 2);
         var inFlight = new FiberSemaphore(options.MaxInFlightPerConnection);
@@ -118,76 +130,100 @@ internal static class JobsServer
         {
             await Switch.RunAsync(async sw =>
             {
-                Fiber.ForkDaemon(sw, () => WriteRepliesAsync(conn, replies), "replies");
-                var reader = new LineReader(conn, JobsProtocol.MaxLineLength);
-                while (true)
-                {
-                    string? line;
-                    try
-                    {
-                        line = await reader.ReadLineAsync();
-                    }
-                    catch (InvalidDataException e)
-                    {
-                        await replies.AddAsync($"Error: {e.Message}\n");
-                        break;
-                    }
+                // The writer is an ordinary fiber, not a daemon: it ends once the queue is closed and drained, so replies to
+                // requests read before the client's end of input (e.g. `echo 30 | nc`) are all written before the close.
+                Fiber.Fork(sw, () => WriteRepliesAsync(conn, replies), "replies");
+                await Switch.RunAsync(
+                    jobs => Fiber.FirstAsync(
+                        () => ReadRequestsAsync(jobs, conn, options, pool, stats, replies, inFlight),
+                        async () => await stop.AwaitAsync()),
+                    "jobs-connection");
+                replies.Close();
+            }, "jobs-connection-writer");
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+            // The client went away.
+        }
+    }
 
-                    if (line is null)
-                    {
-                        break;
-                    }
+    /// <summary>True for the errors a client that went away causes (possibly both the reader and the writer saw it).</summary>
+    private static bool IsDisconnect(Exception ex) => ex switch
+    {
+        NetException or ObjectDisposedException => true,
+        MultipleException m => m.InnerExceptions.All(e => IsDisconnect(e) || e is CancelledException),
+        _ => false,
+    };
 
-                    if (line.Length == 0)
-                    {
-                        continue;
-                    }
+    private static async Task ReadRequestsAsync(
+        Switch sw, StreamSocket conn, JobsOptions options, ExecutorPool? pool, JobsStats stats, AsyncQueue<string> replies, FiberSemaphore inFlight)
+    {
+        var reader = new LineReader(conn, JobsProtocol.MaxLineLength);
+        while (true)
+        {
+            string? line;
+            try
+            {
+                line = await reader.ReadLineAsync();
+            }
+            catch (InvalidDataException e)
+            {
+                await replies.AddAsync($"Error: {e.Message}\n");
+                return;
+            }
 
-                    var request = JobsProtocol.Parse(line);
-                    switch (request.Kind)
+            if (line is null)
+            {
+                return;
+            }
+
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            var request = JobsProtocol.Parse(line);
+            switch (request.Kind)
+            {
+                case JobsRequestKind.Ping:
+                    await replies.AddAsync(request.Id is null ? "PONG\n" : $"{request.Id} PONG\n");
+                    break;
+                case JobsRequestKind.Stats:
+                    await replies.AddAsync(stats.Format());
+                    break;
+                case JobsRequestKind.StatsReset:
+                    var snapshot = stats.Format();
+                    stats.ResetLag();
+                    await replies.AddAsync(snapshot);
+                    break;
+                case JobsRequestKind.Invalid:
+                    Interlocked.Increment(ref stats.Errors);
+                    await replies.AddAsync(JobsProtocol.Fail(request, request.Error!));
+                    break;
+                default:
+                    if (request.Id is null || Fibonacci.IsCheap(request.N, options.InlineMax))
                     {
-                        case JobsRequestKind.Ping:
-                            await replies.AddAsync(request.Id is null ? "PONG\n" : $"{request.Id} PONG\n");
-                            break;
-                        case JobsRequestKind.Stats:
-                            await replies.AddAsync(stats.Format());
-                            break;
-                        case JobsRequestKind.Invalid:
-                            Interlocked.Increment(ref stats.Errors);
-                            await replies.AddAsync(JobsProtocol.Fail(request, request.Error!));
-                            break;
-                        default:
-                            if (request.Id is null)
+                        // The seed form is answered in order; a cheap tagged request is answered at once, without a fiber of its own.
+                        await replies.AddAsync(await RunJobAsync(request, options, pool, stats));
+                    }
+                    else
+                    {
+                        await inFlight.AcquireAsync();
+                        Fiber.Fork(sw, async () =>
+                        {
+                            try
                             {
                                 await replies.AddAsync(await RunJobAsync(request, options, pool, stats));
                             }
-                            else
+                            finally
                             {
-                                await inFlight.AcquireAsync();
-                                Fiber.Fork(sw, async () =>
-                                {
-                                    try
-                                    {
-                                        await replies.AddAsync(await RunJobAsync(request, options, pool, stats));
-                                    }
-                                    finally
-                                    {
-                                        inFlight.Release();
-                                    }
-                                });
+                                inFlight.Release();
                             }
-
-                            break;
+                        });
                     }
-                }
-            }, "jobs-connection");
 
-            // Every reply is queued; let the writer drain them.
-            await DrainAsync(conn, replies);
-        }
-        catch (Exception ex) when (ex is NetException or ObjectDisposedException)
-        {
-            // The client went away.
+                    break;
+            }
         }
     }
 
@@ -240,34 +276,36 @@ internal static class JobsServer
         return JobsProtocol.Ok(request, value);
     }
 
-    /// <summary>Writes queued replies, coalescing whatever is queued into one write.</summary>
+    /// <summary>Writes queued replies, coalescing whatever is queued into one write, until the queue is closed and drained.</summary>
     private static async Task WriteRepliesAsync(StreamSocket conn, AsyncQueue<string> replies)
     {
         var batch = new List<string>();
-        var sb = new System.Text.StringBuilder();
+        byte[] buffer = new byte[4096];
         while (true)
         {
-            batch.Add(await replies.TakeAsync());
+            try
+            {
+                batch.Add(await replies.TakeAsync());
+            }
+            catch (StreamClosedException)
+            {
+                return;
+            }
+
             replies.TryTakeMany(batch);
+            int length = 0;
             foreach (var r in batch)
             {
-                sb.Append(r);
+                if (buffer.Length - length < r.Length)
+                {
+                    Array.Resize(ref buffer, Math.Max(buffer.Length * 2, length + r.Length));
+                }
+
+                length += System.Text.Encoding.ASCII.GetBytes(r, buffer.AsSpan(length));
             }
 
             batch.Clear();
-            await conn.WriteAsync(JobsProtocol.Encode(sb.ToString()));
-            sb.Clear();
+            await conn.WriteAsync(buffer.AsMemory(0, length));
         }
     }
-
-    private static async Task DrainAsync(StreamSocket conn, AsyncQueue<string> replies)
-    {
-        var batch = new List<string>();
-        replies.TryTakeMany(batch);
-        if (batch.Count > 0)
-        {
-            await conn.WriteAsync(JobsProtocol.Encode(string.Concat(batch)));
-        }
-    }
-
 }
