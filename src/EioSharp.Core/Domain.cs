@@ -32,12 +32,13 @@ public sealed class Domain
     private Thread? _thread;
     private Exception? _crash;
 
-    internal Domain(string? name, ITimeSource time, bool isMock = false)
+    internal Domain(string? name, ITimeSource time, bool isMock = false, bool isMain = false)
     {
         Id = Interlocked.Increment(ref s_nextId) - 1;
-        Name = name ?? (Id == 0 ? "main" : $"domain-{Id}");
+        Name = name ?? (isMain ? "main" : $"domain-{Id}");
         _time = time;
         IsMock = isMock;
+        IsMain = isMain;
         _syncContext = new DomainSynchronizationContext(this);
         TaskScheduler = new DomainTaskScheduler(this);
     }
@@ -64,6 +65,9 @@ public sealed class Domain
     public long WorkItemsRun => Volatile.Read(ref _itemsRun);
 
     internal bool IsMock { get; }
+
+    /// <summary>True for the domain made by <c>EioMain.Run</c> (its trace lines carry no prefix).</summary>
+    internal bool IsMain { get; }
 
     internal ITimeSource Time => _time;
 
@@ -302,7 +306,9 @@ public sealed class Domain
     }
 
     /// <summary>Creates a domain with real time, to be run by <see cref="RunMain{T}(Func{CancelContext, Task{T}})"/> on some thread.</summary>
-    internal static Domain CreateReal(string? name) => new(name, StopwatchTimeSource.Instance);
+    /// <param name="name">The domain's name, or null for a default one.</param>
+    /// <param name="isMain">True for the main domain of <c>EioMain.Run</c>.</param>
+    internal static Domain CreateReal(string? name, bool isMain = false) => new(name, StopwatchTimeSource.Instance, isMain: isMain);
 
     /// <inheritdoc/>
     public override string ToString() => $"Domain {Id} ({Name})";

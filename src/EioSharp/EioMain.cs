@@ -32,7 +32,7 @@ public static class EioMain
             throw new InvalidOperationException("EioMain.Run was called from a thread that is already a domain.");
         }
 
-        var domain = Domain.CreateReal(null);
+        var domain = Domain.CreateReal(null, isMain: true);
         var env = new Stdenv(SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable");
         return domain.RunMain(_ => main(env));
     }
