@@ -27,6 +27,7 @@ public sealed class Domain
     private readonly ITimeSource _time;
     private readonly DomainSynchronizationContext _syncContext;
     private long _timerSeq;
+    private int _deadTimers; // cancelled timers still in _timers (approximate: pruning may also remove them)
     private int _sleeping;
     private int _externalOperations;
     private Thread? _thread;
@@ -125,9 +126,51 @@ public sealed class Domain
 
     internal long Now => _time.Now;
 
+    /// <summary>Entries in the timer heap, including cancelled ones not yet removed (for tests and diagnostics).</summary>
+    internal int TimerCount => _timers.Count;
+
     internal void AddTimer(TimerWaiter waiter)
     {
         _timers.Enqueue(waiter, (waiter.Deadline, _timerSeq++));
+    }
+
+    /// <summary>The minimum number of cancelled timers before the heap is rebuilt without them.</summary>
+    /// <remarks>Cancelled timers are normally dropped when they reach the top of the heap; a long deadline (a 1-hour
+    /// timeout that is cancelled each time the operation succeeds) never gets there, so they would pile up.</remarks>
+    private const int TimerCompactionThreshold = 1024;
+
+    /// <summary>Called on this domain when a sleeping fiber's timer is cancelled; rebuilds the heap once dead entries are more than half of it.</summary>
+    internal void TimerCancelled()
+    {
+        _deadTimers++;
+        if (_deadTimers > TimerCompactionThreshold && _deadTimers > _timers.Count / 2)
+        {
+            CompactTimers();
+        }
+    }
+
+    private void CompactTimers()
+    {
+        var live = new List<(TimerWaiter, (long, long))>(Math.Max(0, _timers.Count - _deadTimers));
+        foreach (var (w, key) in _timers.UnorderedItems)
+        {
+            if (!w.IsDone)
+            {
+                live.Add((w, key));
+            }
+        }
+
+        _timers.Clear();
+        _timers.EnqueueRange(live);
+        _deadTimers = 0;
+    }
+
+    private void DroppedDeadTimer()
+    {
+        if (_deadTimers > 0)
+        {
+            _deadTimers--;
+        }
     }
 
     /// <summary>Runs the scheduler loop on the calling thread until <paramref name="isDone"/> returns true after a round.</summary>
@@ -227,6 +270,7 @@ public sealed class Domain
             if (w.IsDone)
             {
                 _timers.Dequeue();
+                DroppedDeadTimer();
                 continue;
             }
 
@@ -247,6 +291,7 @@ public sealed class Domain
         while (_timers.TryPeek(out var w, out _) && w.IsDone)
         {
             _timers.Dequeue();
+            DroppedDeadTimer();
         }
     }
 
