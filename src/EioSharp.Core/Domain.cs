@@ -295,6 +295,18 @@ public sealed class Domain
         }
     }
 
+    /// <summary>How long the mock backend waits for work posted from other threads before it reports a deadlock.</summary>
+    internal static readonly TimeSpan MockDeadlockGrace = TimeSpan.FromSeconds(1);
+
+    private bool WaitForRemote(TimeSpan timeout)
+    {
+        Interlocked.Exchange(ref _sleeping, 1);
+        bool woke = !_remote.IsEmpty || _wake.Wait(timeout);
+        Volatile.Write(ref _sleeping, 0);
+        _wake.Reset();
+        return woke || !_remote.IsEmpty;
+    }
+
     private void WaitForWork()
     {
         PruneTimers();
@@ -304,6 +316,14 @@ public sealed class Domain
             if (haveTimer)
             {
                 _time.AdvanceTo(next.Deadline);
+                return;
+            }
+
+            // Nothing can run and no timer is pending. A fiber may still be awaiting an ordinary .NET task
+            // (Task.Run, Task.Delay, a socket) whose continuation will be posted from another thread; .NET gives no
+            // hook when such an await starts, so wait a grace period of real time for a post before declaring deadlock.
+            if (!_remote.IsEmpty || WaitForRemote(MockDeadlockGrace))
+            {
                 return;
             }
 
