@@ -63,7 +63,8 @@ public sealed class Switch
     /// <param name="body">The code to run; receives the switch.</param>
     /// <param name="name">A name for traces (optional).</param>
     /// <returns>A task that completes after the body, every fiber forked on the switch and every release hook finished.</returns>
-    /// <exception cref="CancelledException">The switch was cancelled (by its parent) and no other error occurred.</exception>
+    /// <exception cref="CancelledException">The caller is already cancelled (the body is not run), or the switch was cancelled
+    /// (by its parent) and no other error occurred.</exception>
     /// <exception cref="MultipleException">Several fibers failed.</exception>
     /// <exception cref="Exception">The single failure of the body or a fiber, rethrown as itself with its stack trace.</exception>
     /// <remarks>Eio: <c>Switch.run</c>. <b>Scheduling</b>: the body starts at once, on the calling fiber.</remarks>
@@ -101,6 +102,12 @@ public sealed class Switch
     private static async Task<T> RunCoreAsync<T>(Func<Switch, Task<T>> body, string? name, bool isProtected)
     {
         var frame = FiberFrame.Require();
+        if (!isProtected)
+        {
+            // S13: operations check cancellation when they start; Eio's Switch.run raises Cancelled without running the body.
+            frame.Cancel.ThrowIfCancelled();
+        }
+
         var domain = frame.Fiber.Domain;
         var sw = new Switch(domain, new CancelContext(domain, frame.Cancel, isProtected), name, frame.Switch);
         FiberFrame.Current = new FiberFrame(frame.Fiber, sw._cancel, sw);
