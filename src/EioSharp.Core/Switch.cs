@@ -226,7 +226,7 @@ public sealed class Switch
     /// <summary>Registers <paramref name="release"/> to run when the switch finishes.</summary>
     /// <param name="release">The clean-up action.</param>
     /// <returns>A hook that can be removed when the resource is closed early.</returns>
-    /// <exception cref="InvalidOperationException">The switch has finished (the action has then already been run), or the caller is on another domain.</exception>
+    /// <exception cref="InvalidOperationException">The switch has finished (the action has then already been run; if it threw, that is the inner exception), or the caller is on another domain.</exception>
     /// <remarks>Eio: <c>Switch.on_release_cancellable</c>.</remarks>
     public ReleaseHook OnRelease(Action release)
     {
@@ -281,6 +281,9 @@ public sealed class Switch
         CheckDomain();
         if (_finished)
         {
+            // S7: registering on a finished switch runs the hook at once and throws InvalidOperationException
+            // (with the hook's own failure, if any, as the inner exception).
+            Exception? hookFailure = null;
             try
             {
                 var t = hook.InvokeAsync();
@@ -289,12 +292,12 @@ public sealed class Switch
                     t.GetAwaiter().GetResult();
                 }
             }
-            finally
+            catch (Exception ex)
             {
-                // S7: registering on a finished switch runs the hook and throws.
+                hookFailure = ex;
             }
 
-            throw new InvalidOperationException("The switch has finished; the release hook was run at once.");
+            throw new InvalidOperationException("The switch has finished; the release hook was run at once.", hookFailure);
         }
 
         hook.Next = _hooks;
