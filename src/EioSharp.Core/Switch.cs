@@ -335,10 +335,13 @@ public sealed class Switch
     internal void CheckDomain() => _domain.CheckCurrent("This switch");
 
     /// <summary>Adds a fiber to the switch; false if the switch is finished or cancelled (S6).</summary>
-    internal bool TryAddFiber(bool daemon)
+    /// <param name="daemon">True for a daemon fiber (S8).</param>
+    /// <param name="evenIfCancelled">Accept the fiber on a cancelled (but unfinished) switch; it then starts cancelled.
+    /// Used by the race combinators, whose later functions must still run (S11).</param>
+    internal bool TryAddFiber(bool daemon, bool evenIfCancelled = false)
     {
         CheckDomain();
-        if (_finished || _cancel.IsCancelled)
+        if (_finished || (_cancel.IsCancelled && !evenIfCancelled))
         {
             return false;
         }
