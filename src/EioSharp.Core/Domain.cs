@@ -27,17 +27,19 @@ public sealed class Domain
     private readonly ITimeSource _time;
     private readonly DomainSynchronizationContext _syncContext;
     private long _timerSeq;
+    private int _deadTimers; // cancelled timers still in _timers (approximate: pruning may also remove them)
     private int _sleeping;
     private int _externalOperations;
     private Thread? _thread;
     private Exception? _crash;
 
-    internal Domain(string? name, ITimeSource time, bool isMock = false)
+    internal Domain(string? name, ITimeSource time, bool isMock = false, bool isMain = false)
     {
         Id = Interlocked.Increment(ref s_nextId) - 1;
-        Name = name ?? (Id == 0 ? "main" : $"domain-{Id}");
+        Name = name ?? (isMain ? "main" : $"domain-{Id}");
         _time = time;
         IsMock = isMock;
+        IsMain = isMain;
         _syncContext = new DomainSynchronizationContext(this);
         TaskScheduler = new DomainTaskScheduler(this);
     }
@@ -64,6 +66,9 @@ public sealed class Domain
     public long WorkItemsRun => Volatile.Read(ref _itemsRun);
 
     internal bool IsMock { get; }
+
+    /// <summary>True for the domain made by <c>EioMain.Run</c> (its trace lines carry no prefix).</summary>
+    internal bool IsMain { get; }
 
     internal ITimeSource Time => _time;
 
@@ -135,9 +140,51 @@ public sealed class Domain
 
     internal long Now => _time.Now;
 
+    /// <summary>Entries in the timer heap, including cancelled ones not yet removed (for tests and diagnostics).</summary>
+    internal int TimerCount => _timers.Count;
+
     internal void AddTimer(TimerWaiter waiter)
     {
         _timers.Enqueue(waiter, (waiter.Deadline, _timerSeq++));
+    }
+
+    /// <summary>The minimum number of cancelled timers before the heap is rebuilt without them.</summary>
+    /// <remarks>Cancelled timers are normally dropped when they reach the top of the heap; a long deadline (a 1-hour
+    /// timeout that is cancelled each time the operation succeeds) never gets there, so they would pile up.</remarks>
+    private const int TimerCompactionThreshold = 1024;
+
+    /// <summary>Called on this domain when a sleeping fiber's timer is cancelled; rebuilds the heap once dead entries are more than half of it.</summary>
+    internal void TimerCancelled()
+    {
+        _deadTimers++;
+        if (_deadTimers > TimerCompactionThreshold && _deadTimers > _timers.Count / 2)
+        {
+            CompactTimers();
+        }
+    }
+
+    private void CompactTimers()
+    {
+        var live = new List<(TimerWaiter, (long, long))>(Math.Max(0, _timers.Count - _deadTimers));
+        foreach (var (w, key) in _timers.UnorderedItems)
+        {
+            if (!w.IsDone)
+            {
+                live.Add((w, key));
+            }
+        }
+
+        _timers.Clear();
+        _timers.EnqueueRange(live);
+        _deadTimers = 0;
+    }
+
+    private void DroppedDeadTimer()
+    {
+        if (_deadTimers > 0)
+        {
+            _deadTimers--;
+        }
     }
 
     /// <summary>Runs the scheduler loop on the calling thread until <paramref name="isDone"/> returns true after a round.</summary>
@@ -242,6 +289,7 @@ public sealed class Domain
             if (w.IsDone)
             {
                 _timers.Dequeue();
+                DroppedDeadTimer();
                 continue;
             }
 
@@ -262,7 +310,20 @@ public sealed class Domain
         while (_timers.TryPeek(out var w, out _) && w.IsDone)
         {
             _timers.Dequeue();
+            DroppedDeadTimer();
         }
+    }
+
+    /// <summary>How long the mock backend waits for work posted from other threads before it reports a deadlock.</summary>
+    internal static readonly TimeSpan MockDeadlockGrace = TimeSpan.FromSeconds(1);
+
+    private bool WaitForRemote(TimeSpan timeout)
+    {
+        Interlocked.Exchange(ref _sleeping, 1);
+        bool woke = !_remote.IsEmpty || _wake.Wait(timeout);
+        Volatile.Write(ref _sleeping, 0);
+        _wake.Reset();
+        return woke || !_remote.IsEmpty;
     }
 
     private void WaitForWork()
@@ -276,6 +337,14 @@ public sealed class Domain
             if (haveTimer)
             {
                 _time.AdvanceTo(next.Deadline);
+                return;
+            }
+
+            // Nothing can run and no timer is pending. A fiber may still be awaiting an ordinary .NET task
+            // (Task.Run, Task.Delay, a socket) whose continuation will be posted from another thread; .NET gives no
+            // hook when such an await starts, so wait a grace period of real time for a post before declaring deadlock.
+            if (!_remote.IsEmpty || WaitForRemote(MockDeadlockGrace))
+            {
                 return;
             }
 
@@ -325,7 +394,9 @@ public sealed class Domain
     }
 
     /// <summary>Creates a domain with real time, to be run by <see cref="RunMain{T}(Func{CancelContext, Task{T}})"/> on some thread.</summary>
-    internal static Domain CreateReal(string? name) => new(name, StopwatchTimeSource.Instance);
+    /// <param name="name">The domain's name, or null for a default one.</param>
+    /// <param name="isMain">True for the main domain of <c>EioMain.Run</c>.</param>
+    internal static Domain CreateReal(string? name, bool isMain = false) => new(name, StopwatchTimeSource.Instance, isMain: isMain);
 
     /// <inheritdoc/>
     public override string ToString() => $"Domain {Id} ({Name})";

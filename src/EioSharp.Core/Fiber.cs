@@ -265,7 +265,13 @@ public static class Fiber
 
             for (int i = 0; i < fs.Count - 1; i++)
             {
-                Fork(sw, Wrap(fs[i]));
+                // Not Fork: once an early function has won, the race switch is cancelled and Fork would skip the
+                // rest (S6). Like Eio, every function runs (in a cancelled context, so it stops at its first
+                // suspension), and one that succeeds without suspending is combined (S11).
+                if (sw.TryAddFiber(daemon: false, evenIfCancelled: true))
+                {
+                    _ = RunForkedAsync(sw, Wrap(fs[i]), daemon: false, name: null);
+                }
             }
 
             return Wrap(fs[^1])();

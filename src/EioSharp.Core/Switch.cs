@@ -64,7 +64,8 @@ public sealed class Switch
     /// <param name="body">The code to run; receives the switch.</param>
     /// <param name="name">A name for traces (optional).</param>
     /// <returns>A task that completes after the body, every fiber forked on the switch and every release hook finished.</returns>
-    /// <exception cref="CancelledException">The switch was cancelled (by its parent) and no other error occurred.</exception>
+    /// <exception cref="CancelledException">The caller is already cancelled (the body is not run), or the switch was cancelled
+    /// (by its parent) and no other error occurred.</exception>
     /// <exception cref="MultipleException">Several fibers failed.</exception>
     /// <exception cref="Exception">The single failure of the body or a fiber, rethrown as itself with its stack trace.</exception>
     /// <remarks>Eio: <c>Switch.run</c>. <b>Scheduling</b>: the body starts at once, on the calling fiber.</remarks>
@@ -102,6 +103,12 @@ public sealed class Switch
     private static async Task<T> RunCoreAsync<T>(Func<Switch, Task<T>> body, string? name, bool isProtected)
     {
         var frame = FiberFrame.Require();
+        if (!isProtected)
+        {
+            // S13: operations check cancellation when they start; Eio's Switch.run raises Cancelled without running the body.
+            frame.Cancel.ThrowIfCancelled();
+        }
+
         var domain = frame.Fiber.Domain;
         var sw = new Switch(domain, new CancelContext(domain, frame.Cancel, isProtected), name, frame.Switch);
         FiberFrame.Current = new FiberFrame(frame.Fiber, sw._cancel, sw);
@@ -220,7 +227,7 @@ public sealed class Switch
     /// <summary>Registers <paramref name="release"/> to run when the switch finishes.</summary>
     /// <param name="release">The clean-up action.</param>
     /// <returns>A hook that can be removed when the resource is closed early.</returns>
-    /// <exception cref="InvalidOperationException">The switch has finished (the action has then already been run), or the caller is on another domain.</exception>
+    /// <exception cref="InvalidOperationException">The switch has finished (the action has then already been run; if it threw, that is the inner exception), or the caller is on another domain.</exception>
     /// <remarks>Eio: <c>Switch.on_release_cancellable</c>.</remarks>
     public ReleaseHook OnRelease(Action release)
     {
@@ -275,6 +282,9 @@ public sealed class Switch
         CheckDomain();
         if (_finished)
         {
+            // S7: registering on a finished switch runs the hook at once and throws InvalidOperationException
+            // (with the hook's own failure, if any, as the inner exception).
+            Exception? hookFailure = null;
             try
             {
                 var t = hook.InvokeAsync();
@@ -283,12 +293,12 @@ public sealed class Switch
                     t.GetAwaiter().GetResult();
                 }
             }
-            finally
+            catch (Exception ex)
             {
-                // S7: registering on a finished switch runs the hook and throws.
+                hookFailure = ex;
             }
 
-            throw new InvalidOperationException("The switch has finished; the release hook was run at once.");
+            throw new InvalidOperationException("The switch has finished; the release hook was run at once.", hookFailure);
         }
 
         hook.Next = _hooks;
@@ -326,10 +336,13 @@ public sealed class Switch
     internal void CheckDomain() => _domain.CheckCurrent("This switch");
 
     /// <summary>Adds a fiber to the switch; false if the switch is finished or cancelled (S6).</summary>
-    internal bool TryAddFiber(bool daemon)
+    /// <param name="daemon">True for a daemon fiber (S8).</param>
+    /// <param name="evenIfCancelled">Accept the fiber on a cancelled (but unfinished) switch; it then starts cancelled.
+    /// Used by the race combinators, whose later functions must still run (S11).</param>
+    internal bool TryAddFiber(bool daemon, bool evenIfCancelled = false)
     {
         CheckDomain();
-        if (_finished || _cancel.IsCancelled)
+        if (_finished || (_cancel.IsCancelled && !evenIfCancelled))
         {
             return false;
         }

@@ -4,7 +4,7 @@ namespace EioSharp;
 
 /// <summary>Debug tracing that is safe from any fiber and domain, and redirectable per fiber (for transcript tests).</summary>
 /// <remarks>
-/// Eio: <c>traceln</c>. A line written on a domain other than the first is prefixed with the domain's name in brackets.
+/// Eio: <c>traceln</c>. A line written on a domain other than the main one (the one <c>EioMain.Run</c> made) is prefixed with the domain's name in brackets.
 /// Under the mock backend lines start with <c>+</c>, as in Eio's mock transcripts.
 /// <para><b>Thread safety</b>: lines are written whole; concurrent writers never interleave within a line.</para>
 /// </remarks>
@@ -27,7 +27,7 @@ public static class TraceLog
     public static void Line(string message)
     {
         var domain = Domain.Current;
-        string prefix = domain is null ? "[thread] " : domain.IsMock ? "+" : domain.Id == 0 ? string.Empty : $"[{domain.Name}] ";
+        string prefix = domain is null ? "[thread] " : domain.IsMock ? "+" : domain.IsMain ? string.Empty : $"[{domain.Name}] ";
         var w = s_writer.Value ?? s_default;
         var sb = new StringBuilder();
         foreach (var line in message.Split('\n'))

@@ -177,4 +177,7 @@ internal class Waiter : Waiter<bool>
 internal sealed class TimerWaiter(Domain owner, long deadline) : Waiter<bool>(owner)
 {
     internal long Deadline { get; } = deadline;
+
+    /// <summary>Counts the dead heap entry so the domain can compact its heap (runs on the owning domain).</summary>
+    protected override void OnCancelled() => Owner.TimerCancelled();
 }

@@ -9,7 +9,8 @@ namespace EioSharp.Mock;
 /// <remarks>
 /// Eio: <c>Eio_mock.Backend.run</c>. Virtual time starts at 0 (the Unix epoch for the wall clock) and, when no fiber can
 /// run, jumps to the next timer's deadline, so sleeps take no real time. When nothing can run and no timer is pending
-/// while the main fiber is unfinished, the run fails with <see cref="DeadlockDetectedException"/>.
+/// while the main fiber is unfinished, the run fails with <see cref="DeadlockDetectedException"/> (after waiting one second of
+/// real time for work posted by ordinary .NET tasks the fibers may be awaiting, such as <c>Task.Run</c> or <c>Task.Delay</c>).
 /// <see cref="TraceLog.Line(string)"/> lines start with <c>+</c>, as in Eio's transcripts.
 /// <para><b>Domains</b>: <see cref="Stdenv.DomainManager"/> runs its function in a new fiber of the same domain (as Eio_mock's
 /// domain manager does), so tests stay deterministic.</para>

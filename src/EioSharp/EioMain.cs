@@ -34,7 +34,7 @@ public static class EioMain
             throw new InvalidOperationException("EioMain.Run was called from a thread that is already a domain.");
         }
 
-        var domain = Domain.CreateReal(null);
+        var domain = Domain.CreateReal(null, isMain: true);
         var fs = DirectoryCapability.CreateFs();
         var cwd = DirectoryCapability.CreateCwd();
         var env = new Stdenv(

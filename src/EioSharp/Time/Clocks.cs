@@ -41,20 +41,17 @@ public abstract class ClockBase
     /// <param name="body">The operation.</param>
     /// <returns>The body's result.</returns>
     /// <exception cref="TimeoutException">The time limit passed first (the body has then been cancelled and has finished).</exception>
-    /// <remarks>Eio: <c>Time.with_timeout_exn</c>.</remarks>
-    public Task<T> WithTimeoutAsync<T>(TimeSpan timeout, Func<Task<T>> body)
+    /// <remarks>Eio: <c>Time.with_timeout_exn</c>. If the body produced its value in the same instant the time limit passed,
+    /// the value wins: a completed operation (for example a <c>TakeAsync</c> that already removed an item) is never thrown away.</remarks>
+    public async Task<T> WithTimeoutAsync<T>(TimeSpan timeout, Func<Task<T>> body)
     {
-        ArgumentNullException.ThrowIfNull(body);
-        if (timeout == Timeout.InfiniteTimeSpan)
+        var r = await TryWithTimeoutAsync(timeout, body);
+        if (r.IsTimedOut)
         {
-            return body();
+            throw new TimeoutException($"The operation did not finish within {timeout}.");
         }
 
-        return Fiber.FirstAsync<T>(body, async () =>
-        {
-            await SleepAsync(timeout);
-            throw new TimeoutException($"The operation did not finish within {timeout}.");
-        });
+        return r.Value;
     }
 
     /// <summary>Runs <paramref name="body"/>, cancelling it and throwing if it takes longer than <paramref name="timeout"/>.</summary>
@@ -68,30 +65,28 @@ public abstract class ClockBase
 
     /// <summary>Runs <paramref name="body"/> with a time limit, reporting a timeout as a result instead of an exception.</summary>
     /// <typeparam name="T">The result type.</typeparam>
-    /// <param name="timeout">The time limit.</param>
+    /// <param name="timeout">The time limit; <see cref="Timeout.InfiniteTimeSpan"/> for none.</param>
     /// <param name="body">The operation.</param>
     /// <returns>The body's value, or a result whose <see cref="TimeoutResult{T}.IsTimedOut"/> is true.</returns>
-    /// <remarks>Eio: <c>Time.with_timeout</c>.</remarks>
+    /// <remarks>Eio: <c>Time.with_timeout</c>. Built on <see cref="Fiber.FirstAsync{T}(Func{Task{T}}, Func{Task{T}}, Func{T, T, T}?)"/>
+    /// with both sides returning values, so a body that completed before it noticed the timeout keeps its value (S11, S14).</remarks>
     public async Task<TimeoutResult<T>> TryWithTimeoutAsync<T>(TimeSpan timeout, Func<Task<T>> body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        var timedOut = new TimeoutMarker();
-        try
+        if (timeout == Timeout.InfiniteTimeSpan)
         {
-            var v = await Fiber.FirstAsync<T>(body, async () =>
+            return new TimeoutResult<T>(false, await body());
+        }
+
+        return await Fiber.FirstAsync(
+            async () => new TimeoutResult<T>(false, await body()),
+            async () =>
             {
                 await SleepAsync(timeout);
-                throw timedOut;
-            });
-            return new TimeoutResult<T>(false, v);
-        }
-        catch (TimeoutMarker e) when (ReferenceEquals(e, timedOut))
-        {
-            return new TimeoutResult<T>(true, default!);
-        }
+                return new TimeoutResult<T>(true, default!);
+            },
+            static (first, second) => first.IsTimedOut ? second : first);
     }
-
-    private sealed class TimeoutMarker() : Exception("timeout");
 }
 
 /// <summary>The outcome of <see cref="ClockBase.TryWithTimeoutAsync{T}(TimeSpan, Func{Task{T}})"/>.</summary>
