@@ -39,22 +39,20 @@ public abstract class ClockBase
     /// <typeparam name="T">The result type.</typeparam>
     /// <param name="timeout">The time limit; <see cref="Timeout.InfiniteTimeSpan"/> for none.</param>
     /// <param name="body">The operation.</param>
-    /// <returns>The body's result.</returns>
+    /// <returns>The body's result. A body that completed returns its value even when the time limit passed in the same
+    /// scheduler round (S13), so a value taken from a queue is never dropped by the timeout.</returns>
     /// <exception cref="TimeoutException">The time limit passed first (the body has then been cancelled and has finished).</exception>
     /// <remarks>Eio: <c>Time.with_timeout_exn</c>.</remarks>
-    public Task<T> WithTimeoutAsync<T>(TimeSpan timeout, Func<Task<T>> body)
+    public async Task<T> WithTimeoutAsync<T>(TimeSpan timeout, Func<Task<T>> body)
     {
         ArgumentNullException.ThrowIfNull(body);
         if (timeout == Timeout.InfiniteTimeSpan)
         {
-            return body();
+            return await body();
         }
 
-        return Fiber.FirstAsync<T>(body, async () =>
-        {
-            await SleepAsync(timeout);
-            throw new TimeoutException($"The operation did not finish within {timeout}.");
-        });
+        var r = await TryWithTimeoutAsync(timeout, body);
+        return r.IsTimedOut ? throw new TimeoutException($"The operation did not finish within {timeout}.") : r.Value;
     }
 
     /// <summary>Runs <paramref name="body"/>, cancelling it and throwing if it takes longer than <paramref name="timeout"/>.</summary>
@@ -75,23 +73,28 @@ public abstract class ClockBase
     public async Task<TimeoutResult<T>> TryWithTimeoutAsync<T>(TimeSpan timeout, Func<Task<T>> body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        var timedOut = new TimeoutMarker();
-        try
-        {
-            var v = await Fiber.FirstAsync<T>(body, async () =>
+
+        // Both arms return values: if the body completes in the round the timer fires, its value is among the results and
+        // wins (a thrown timeout would replace it, S11, losing for example an item the body took from a queue).
+        var results = await Fiber.NAnyAsync<(bool Done, T Value)>(
+        [
+            async () => (true, await body()),
+            async () =>
             {
                 await SleepAsync(timeout);
-                throw timedOut;
-            });
-            return new TimeoutResult<T>(false, v);
-        }
-        catch (TimeoutMarker e) when (ReferenceEquals(e, timedOut))
+                return (false, default!);
+            },
+        ]);
+        foreach (var (done, value) in results)
         {
-            return new TimeoutResult<T>(true, default!);
+            if (done)
+            {
+                return new TimeoutResult<T>(false, value);
+            }
         }
-    }
 
-    private sealed class TimeoutMarker() : Exception("timeout");
+        return new TimeoutResult<T>(true, default!);
+    }
 }
 
 /// <summary>The outcome of <see cref="ClockBase.TryWithTimeoutAsync{T}(TimeSpan, Func{Task{T}})"/>.</summary>
