@@ -191,7 +191,8 @@ public class ExecutorPoolTinyJobBenchmarks
     }));
 }
 
-/// <summary>CPU-bound jobs of weight 1.0: an ExecutorPool with 2 workers vs 1 (the baseline); the ratio is 1/speedup.</summary>
+/// <summary>CPU-bound jobs of weight 1.0: an ExecutorPool with 2 workers vs 1, beside the same jobs on 1 and 2 raw threads
+/// (the ceiling the machine allows); speedup = mean(Workers=1) / mean(Workers=2) per method.</summary>
 [SimpleJob(warmupCount: 2, iterationCount: 6)]
 public class ExecutorPoolCpuSpeedupBenchmarks
 {
@@ -220,6 +221,34 @@ public class ExecutorPoolCpuSpeedupBenchmarks
 
         return total;
     }));
+
+    /// <summary>The ceiling: the same jobs on <see cref="Workers"/> plain threads taking from a shared counter.</summary>
+    [Benchmark]
+    public long RawThreads()
+    {
+        int next = -1;
+        long total = 0;
+        var threads = new Thread[Workers];
+        for (int t = 0; t < Workers; t++)
+        {
+            threads[t] = new Thread(() =>
+            {
+                int j;
+                while ((j = Interlocked.Increment(ref next)) < Jobs)
+                {
+                    Interlocked.Add(ref total, Crunch(j));
+                }
+            });
+            threads[t].Start();
+        }
+
+        foreach (var t in threads)
+        {
+            t.Join();
+        }
+
+        return total;
+    }
 
     private static long Crunch(int seed)
     {
