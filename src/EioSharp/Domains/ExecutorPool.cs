@@ -285,18 +285,19 @@ public sealed class ExecutorPool
                     }
 
                     load += job.Load;
-                    Fiber.Fork(sw, async () =>
+                    Fiber.Fork(sw, job.RunAsync);
+                    if (job.IsFinished)
                     {
-                        try
-                        {
-                            await job.RunAsync();
-                        }
-                        finally
+                        load -= job.Load; // finished without suspending (a tiny job): no wake-up needed
+                    }
+                    else
+                    {
+                        job.OnFinished = () =>
                         {
                             load -= job.Load;
                             spare.Broadcast();
-                        }
-                    });
+                        };
+                    }
                 }
             },
             "executor-pool-worker");
@@ -306,6 +307,12 @@ public sealed class ExecutorPool
     private abstract class Job(int load)
     {
         public int Load { get; } = load;
+
+        /// <summary>True once <see cref="RunAsync"/> has finished (set on the worker domain).</summary>
+        public bool IsFinished { get; protected set; }
+
+        /// <summary>Run on the worker domain when a job that suspended finishes.</summary>
+        public Action? OnFinished { get; set; }
 
         /// <summary>Runs the job on the calling (worker) fiber and resolves its promise; never throws.</summary>
         public abstract Task RunAsync();
@@ -319,7 +326,7 @@ public sealed class ExecutorPool
     /// worker domain.</remarks>
     private sealed class Job<T>(Func<Task<T>> fn, int load) : Job(load)
     {
-        private readonly Lock _lock = new();
+        private readonly object _lock = new();
         private readonly Resolver<T> _resolver = Promise.Create<T>().Resolver;
         private Exception? _cancelReason;
         private CancelContext? _context;
@@ -329,26 +336,28 @@ public sealed class ExecutorPool
 
         public override async Task RunAsync()
         {
+            // A child cancel context of the worker's switch, made directly (as Cancel.SubAsync does, without its extra
+            // async layers), so that the submitter's cancellation can be delivered to this job alone.
+            var frame = FiberFrame.Require();
+            var ctx = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
+            FiberFrame.Current = new FiberFrame(frame.Fiber, ctx, frame.Switch);
+            Exception? early;
+            lock (_lock)
+            {
+                _context = ctx;
+                _domain = frame.Fiber.Domain;
+                early = _cancelReason;
+            }
+
             try
             {
-                var value = await Cancel.SubAsync(async ctx =>
+                if (early is not null)
                 {
-                    Exception? early;
-                    lock (_lock)
-                    {
-                        _context = ctx;
-                        _domain = Domain.Current;
-                        early = _cancelReason;
-                    }
+                    ctx.Cancel(early);
+                }
 
-                    if (early is not null)
-                    {
-                        ctx.Cancel(early);
-                    }
-
-                    return await fn();
-                });
-                _resolver.TryResolve(value);
+                ctx.ThrowIfCancelled();
+                _resolver.TryResolve(await fn());
             }
             catch (Exception ex)
             {
@@ -360,6 +369,10 @@ public sealed class ExecutorPool
                 {
                     _context = null;
                 }
+
+                ctx.Detach();
+                IsFinished = true;
+                OnFinished?.Invoke();
             }
         }
 

@@ -39,7 +39,8 @@ public abstract class ClockBase
     /// <typeparam name="T">The result type.</typeparam>
     /// <param name="timeout">The time limit; <see cref="Timeout.InfiniteTimeSpan"/> for none.</param>
     /// <param name="body">The operation.</param>
-    /// <returns>The body's result.</returns>
+    /// <returns>The body's result. A body that completed returns its value even when the time limit passed in the same
+    /// scheduler round (S13), so a value taken from a queue is never dropped by the timeout.</returns>
     /// <exception cref="TimeoutException">The time limit passed first (the body has then been cancelled and has finished).</exception>
     /// <remarks>Eio: <c>Time.with_timeout_exn</c>. If the body produced its value in the same instant the time limit passed,
     /// the value wins: a completed operation (for example a <c>TakeAsync</c> that already removed an item) is never thrown away.</remarks>

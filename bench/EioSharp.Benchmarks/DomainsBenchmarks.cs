@@ -1,0 +1,265 @@
+using System.Threading.Channels;
+using BenchmarkDotNet.Attributes;
+using EioSharp.Domains;
+using EioSharp.Sync;
+
+namespace EioSharp.Benchmarks;
+
+// Each class runs EioSharp beside its raw .NET baseline in the same run. Every invocation starts its own
+// EioMain (and domains), amortised over many operations (OperationsPerInvoke), so results are per operation.
+
+/// <summary>A promise ping-pong between two domains vs TaskCompletionSource between two thread-pool tasks.</summary>
+[SimpleJob(warmupCount: 2, iterationCount: 6)]
+[MemoryDiagnoser]
+public class DomainsPingPongBenchmarks
+{
+    private const int Rounds = 20_000;
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Rounds)]
+    public async Task TaskCompletionSourceThreadPool()
+    {
+        var pings = new TaskCompletionSource<int>[Rounds];
+        var pongs = new TaskCompletionSource<int>[Rounds];
+        for (int i = 0; i < Rounds; i++)
+        {
+            pings[i] = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            pongs[i] = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        var other = Task.Run(async () =>
+        {
+            for (int i = 0; i < Rounds; i++)
+            {
+                pongs[i].SetResult(await pings[i].Task);
+            }
+        });
+        for (int i = 0; i < Rounds; i++)
+        {
+            pings[i].SetResult(i);
+            await pongs[i].Task;
+        }
+
+        await other;
+    }
+
+    [Benchmark(OperationsPerInvoke = Rounds)]
+    public void PromiseAcrossDomains() => EioMain.Run(async env =>
+    {
+        var pings = new (Promise<int> P, Resolver<int> R)[Rounds];
+        var pongs = new (Promise<int> P, Resolver<int> R)[Rounds];
+        for (int i = 0; i < Rounds; i++)
+        {
+            pings[i] = Promise.Create<int>();
+            pongs[i] = Promise.Create<int>();
+        }
+
+        await Fiber.BothAsync(
+            () => env.DomainManager.RunAsync(async () =>
+            {
+                for (int i = 0; i < Rounds; i++)
+                {
+                    pongs[i].R.Resolve(await pings[i].P.AwaitAsync());
+                }
+            }),
+            async () =>
+            {
+                for (int i = 0; i < Rounds; i++)
+                {
+                    pings[i].R.Resolve(i);
+                    await pongs[i].P.AwaitAsync();
+                }
+            });
+    });
+}
+
+/// <summary>Queue throughput between two domains vs a bounded Channel between two thread-pool tasks.</summary>
+[SimpleJob(warmupCount: 2, iterationCount: 6)]
+[MemoryDiagnoser]
+public class DomainsQueueBenchmarks
+{
+    private const int Items = 1_000_000;
+    private const int Capacity = 1024;
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Items)]
+    public async Task<long> BoundedChannelThreadPool()
+    {
+        var ch = Channel.CreateBounded<int>(Capacity);
+        var consumer = Task.Run(async () =>
+        {
+            long sum = 0;
+            for (int i = 0; i < Items; i++)
+            {
+                sum += await ch.Reader.ReadAsync();
+            }
+
+            return sum;
+        });
+        for (int i = 0; i < Items; i++)
+        {
+            await ch.Writer.WriteAsync(i);
+        }
+
+        return await consumer;
+    }
+
+    [Benchmark(OperationsPerInvoke = Items)]
+    public long AsyncQueueAcrossDomains() => EioMain.Run(async env =>
+    {
+        var q = new AsyncQueue<int>(Capacity);
+        long sum = 0;
+        await Fiber.BothAsync(
+            async () =>
+            {
+                sum = await env.DomainManager.RunAsync(async () =>
+                {
+                    long s = 0;
+                    for (int i = 0; i < Items; i++)
+                    {
+                        s += await q.TakeAsync();
+                    }
+
+                    return s;
+                });
+            },
+            async () =>
+            {
+                for (int i = 0; i < Items; i++)
+                {
+                    await q.AddAsync(i);
+                }
+            });
+        return sum;
+    });
+}
+
+/// <summary>Tiny jobs through an ExecutorPool (2 workers) vs Task.Run, 64 submitters each waiting for its job.</summary>
+[SimpleJob(warmupCount: 2, iterationCount: 6)]
+[MemoryDiagnoser]
+public class ExecutorPoolTinyJobBenchmarks
+{
+    private const int Jobs = 50_000;
+    private const int Submitters = 64;
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Jobs)]
+    public async Task<long> TaskRun()
+    {
+        var tasks = new Task<long>[Submitters];
+        for (int s = 0; s < Submitters; s++)
+        {
+            tasks[s] = Task.Run(async () =>
+            {
+                long sum = 0;
+                for (int i = 0; i < Jobs / Submitters; i++)
+                {
+                    int x = i;
+                    sum += await Task.Run(() => x + 1);
+                }
+
+                return sum;
+            });
+        }
+
+        long total = 0;
+        foreach (var t in tasks)
+        {
+            total += await t;
+        }
+
+        return total;
+    }
+
+    [Benchmark(OperationsPerInvoke = Jobs)]
+    public long ExecutorPoolSubmit() => EioMain.Run(async env => await Switch.RunAsync(async sw =>
+    {
+        var pool = new ExecutorPool(sw, 2, env.DomainManager);
+        long total = 0;
+        var submitters = new Func<Task>[Submitters];
+        for (int s = 0; s < Submitters; s++)
+        {
+            submitters[s] = async () =>
+            {
+                for (int i = 0; i < Jobs / Submitters; i++)
+                {
+                    int x = i;
+                    total += await pool.SubmitAsync(() => Task.FromResult(x + 1), 0.01);
+                }
+            };
+        }
+
+        await Fiber.AllAsync(submitters);
+        return total;
+    }));
+}
+
+/// <summary>CPU-bound jobs of weight 1.0: an ExecutorPool with 2 workers vs 1, beside the same jobs on 1 and 2 raw threads
+/// (the ceiling the machine allows); speedup = mean(Workers=1) / mean(Workers=2) per method.</summary>
+[SimpleJob(warmupCount: 2, iterationCount: 6)]
+public class ExecutorPoolCpuSpeedupBenchmarks
+{
+    private const int Jobs = 16;
+    private const int Work = 3_000_000; // about 5 ms of integer arithmetic per job
+
+    [Params(1, 2)]
+    public int Workers { get; set; }
+
+    [Benchmark]
+    public long CpuBoundJobs() => EioMain.Run(async env => await Switch.RunAsync(async sw =>
+    {
+        var pool = new ExecutorPool(sw, Workers, env.DomainManager);
+        var promises = new Promise<long>[Jobs];
+        for (int j = 0; j < Jobs; j++)
+        {
+            int seed = j;
+            promises[j] = pool.SubmitFork(sw, () => Task.FromResult(Crunch(seed)), 1.0);
+        }
+
+        long total = 0;
+        foreach (var p in promises)
+        {
+            total += await p.AwaitAsync();
+        }
+
+        return total;
+    }));
+
+    /// <summary>The ceiling: the same jobs on <see cref="Workers"/> plain threads taking from a shared counter.</summary>
+    [Benchmark]
+    public long RawThreads()
+    {
+        int next = -1;
+        long total = 0;
+        var threads = new Thread[Workers];
+        for (int t = 0; t < Workers; t++)
+        {
+            threads[t] = new Thread(() =>
+            {
+                int j;
+                while ((j = Interlocked.Increment(ref next)) < Jobs)
+                {
+                    Interlocked.Add(ref total, Crunch(j));
+                }
+            });
+            threads[t].Start();
+        }
+
+        foreach (var t in threads)
+        {
+            t.Join();
+        }
+
+        return total;
+    }
+
+    private static long Crunch(int seed)
+    {
+        ulong x = (ulong)seed + 0x9E3779B97F4A7C15UL;
+        for (int i = 0; i < Work; i++)
+        {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+
+        return (long)(x & 0xFFFF);
+    }
+}

@@ -1,0 +1,202 @@
+using System.Collections.Concurrent;
+
+namespace EioSharp.Domains;
+
+/// <summary>Runs blocking calls on a small pool of dedicated system threads, so they do not stall the domain.</summary>
+/// <remarks>
+/// Eio: <c>Eio_unix.run_in_systhread</c>.
+/// <para><b>Why not the .NET thread pool</b>: a blocking call parks its thread for its whole duration. The thread pool
+/// injects extra threads only slowly when its workers block, and the portable backend's socket and timer completions run
+/// on those same workers, so a few slow blocking calls (DNS, file metadata, a foreign library) would delay every domain's
+/// I/O. The pool here has its own threads: it starts one when a call arrives and none is idle (up to
+/// <see cref="MaxThreads"/>; later calls queue), and a thread that stays idle for <see cref="IdleTimeout"/> exits.</para>
+/// <para><b>Scheduling</b>: the calling fiber suspends; other fibers of its domain keep running; when the call returns, the
+/// fiber is queued on its own domain. The domain counts the call as an external operation, so the mock backend does not
+/// report a deadlock while it runs.</para>
+/// <para><b>Cancellation</b>: a blocking call cannot be interrupted: a cancelled fiber still waits for the call to finish,
+/// and gets its result (an operation that completed returns its result, S13; the next suspension point then throws).
+/// The overloads taking a <see cref="CancellationToken"/> pass one that fires when the fiber is cancelled, for calls that
+/// can stop early; an <see cref="OperationCanceledException"/> caused by that token becomes <see cref="CancelledException"/>.</para>
+/// </remarks>
+public static class Systhread
+{
+    /// <summary>The most system threads the pool runs at once (later calls wait for a free thread).</summary>
+    /// <remarks>Bounds the memory and scheduler cost of many concurrent blocking calls; 64 is Eio_unix's order of magnitude for
+    /// DNS/file offload and far above the 2-16 domains a process normally runs.</remarks>
+    public const int MaxThreads = 64;
+
+    /// <summary>How long an idle system thread waits for another call before it exits.</summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Runs <paramref name="blocking"/> on a system thread and returns its result on the calling fiber's domain.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="blocking">The blocking call; it runs on another thread, so it must only use values that are safe across threads.</param>
+    /// <returns>What <paramref name="blocking"/> returned.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="blocking"/> is null.</exception>
+    /// <exception cref="CancelledException">The fiber was already cancelled when this was called (the call is not started).</exception>
+    /// <exception cref="InvalidOperationException">Called outside a fiber.</exception>
+    /// <exception cref="Exception">Whatever <paramref name="blocking"/> threw, rethrown on the fiber.</exception>
+    /// <remarks>Eio: <c>Eio_unix.run_in_systhread</c>.</remarks>
+    public static Task<T> RunAsync<T>(Func<T> blocking)
+    {
+        ArgumentNullException.ThrowIfNull(blocking);
+        return RunCoreAsync(blocking, static (f, _) => ((Func<T>)f)(), withToken: false);
+    }
+
+    /// <summary>Runs <paramref name="blocking"/> on a system thread with a token that fires when the fiber is cancelled.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="blocking">The blocking call; receives the fiber's cancellation token.</param>
+    /// <returns>What <paramref name="blocking"/> returned.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="blocking"/> is null.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled, before the call started or while it ran and the call
+    /// stopped with an <see cref="OperationCanceledException"/>.</exception>
+    /// <exception cref="Exception">Whatever <paramref name="blocking"/> threw.</exception>
+    /// <remarks>Eio: <c>Eio_unix.run_in_systhread</c>, plus [ext] .NET cancellation tokens (S17a).</remarks>
+    public static Task<T> RunAsync<T>(Func<CancellationToken, T> blocking)
+    {
+        ArgumentNullException.ThrowIfNull(blocking);
+        return RunCoreAsync(blocking, static (f, token) => ((Func<CancellationToken, T>)f)(token), withToken: true);
+    }
+
+    /// <summary>Runs <paramref name="blocking"/> on a system thread and waits for it.</summary>
+    /// <param name="blocking">The blocking call.</param>
+    /// <returns>A task that completes, on the fiber's domain, when the call has returned.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="blocking"/> is null.</exception>
+    /// <exception cref="CancelledException">The fiber was already cancelled when this was called.</exception>
+    /// <exception cref="Exception">Whatever <paramref name="blocking"/> threw.</exception>
+    /// <remarks>Eio: <c>Eio_unix.run_in_systhread</c>.</remarks>
+    public static Task RunAsync(Action blocking)
+    {
+        ArgumentNullException.ThrowIfNull(blocking);
+        return RunCoreAsync<bool>(blocking, static (f, _) => { ((Action)f)(); return true; }, withToken: false);
+    }
+
+    /// <summary>The number of system threads alive now (busy or idle).</summary>
+    public static int ThreadCount => SysthreadPool.Shared.ThreadCount;
+
+    private static async Task<T> RunCoreAsync<T>(object fn, Func<object, CancellationToken, T> invoke, bool withToken)
+    {
+        var frame = FiberFrame.Require();
+        var context = frame.Cancel;
+        context.ThrowIfCancelled();
+        var domain = frame.Fiber.Domain;
+        var token = withToken ? context.Token : CancellationToken.None;
+        var waiter = new Waiter<T>(domain); // not attached to the cancel context: the call cannot be interrupted
+        domain.BeginExternal();
+        SysthreadPool.Shared.Post(
+            ExecutionContext.Capture(),
+            () =>
+            {
+                try
+                {
+                    waiter.TryComplete(invoke(fn, token));
+                }
+                catch (OperationCanceledException oce) when (token.IsCancellationRequested)
+                {
+                    waiter.TryFail(new CancelledException(context.Reason ?? oce));
+                }
+                catch (Exception ex)
+                {
+                    waiter.TryFail(ex);
+                }
+                finally
+                {
+                    // After the continuation is posted, so the mock never sees "no external work, empty queue" in between.
+                    domain.EndExternal();
+                }
+            });
+        return await waiter.Task;
+    }
+}
+
+/// <summary>The threads behind <see cref="Systhread"/>: started on demand, exit when idle.</summary>
+/// <remarks>
+/// Invariants: <c>_threads</c> counts live threads and <c>_idle</c> those waiting in <c>TryTake</c>. A poster adds its item
+/// and then starts a thread if no thread is idle; a thread that times out leaves the counts and then re-checks the queue, so
+/// (both sides using interlocked operations) an item is never left without a thread.
+/// </remarks>
+internal sealed class SysthreadPool
+{
+    public static readonly SysthreadPool Shared = new(Systhread.MaxThreads, Systhread.IdleTimeout);
+
+    private readonly BlockingCollection<(ExecutionContext? Context, Action Work)> _queue = new(new ConcurrentQueue<(ExecutionContext?, Action)>());
+    private readonly int _maxThreads;
+    private readonly int _idleTimeoutMs;
+    private int _threads;
+    private int _idle;
+    private int _nextId;
+
+    public SysthreadPool(int maxThreads, TimeSpan idleTimeout)
+    {
+        _maxThreads = maxThreads;
+        _idleTimeoutMs = (int)idleTimeout.TotalMilliseconds;
+    }
+
+    public int ThreadCount => Volatile.Read(ref _threads);
+
+    public void Post(ExecutionContext? context, Action work)
+    {
+        _queue.Add((context, work));
+        if (Volatile.Read(ref _idle) < _queue.Count)
+        {
+            TryStartThread();
+        }
+    }
+
+    private void TryStartThread()
+    {
+        int n;
+        do
+        {
+            n = Volatile.Read(ref _threads);
+            if (n >= _maxThreads)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _threads, n + 1, n) != n);
+
+        var t = new Thread(Loop)
+        {
+            IsBackground = true,
+            Name = "eio systhread " + Interlocked.Increment(ref _nextId),
+        };
+        t.UnsafeStart();
+    }
+
+    private void Loop()
+    {
+        while (true)
+        {
+            Interlocked.Increment(ref _idle);
+            bool got = _queue.TryTake(out var item, _idleTimeoutMs);
+            Interlocked.Decrement(ref _idle);
+            if (!got)
+            {
+                Interlocked.Decrement(ref _threads);
+                if (_queue.Count == 0)
+                {
+                    return;
+                }
+
+                // An item arrived as this thread was leaving: stay (if the limit allows) so it is not stranded.
+                if (Interlocked.Increment(ref _threads) > _maxThreads)
+                {
+                    Interlocked.Decrement(ref _threads);
+                    return;
+                }
+
+                continue;
+            }
+
+            if (item.Context is null)
+            {
+                item.Work();
+            }
+            else
+            {
+                ExecutionContext.Run(item.Context, static w => ((Action)w!)(), item.Work);
+            }
+        }
+    }
+}

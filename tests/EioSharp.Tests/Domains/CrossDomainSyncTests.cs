@@ -1,0 +1,316 @@
+using EioSharp.Sync;
+using Xunit.Abstractions;
+
+namespace EioSharp.Tests.Domains;
+
+/// <summary>S14 across domains: cancellation and completion race on one atomic winner; waiters resume on their own domain.</summary>
+public class CrossDomainSyncTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void S14_MillionItemsThroughAQueueBetweenDomainsWithCancelledTakers() => Transfer(1_000_000, capacity: 64);
+
+    [Fact]
+    public void S14_RendezvousQueueBetweenDomainsWithCancelledTakers() => Transfer(100_000, capacity: 0);
+
+    [Fact]
+    [Trait("Category", "Stress")]
+    public void S14_TenMillionItemsStress() => Transfer(10_000_000, capacity: 16);
+
+    /// <summary>Producers on the main domain, takers on two other domains (two fibers each); some takes are cancelled
+    /// right after they suspend (after a random spin, so the producer often completes them in between) and some run
+    /// under a short timeout. Every item must be taken exactly once.</summary>
+    private void Transfer(int n, int capacity)
+    {
+        var seen = new int[n + 1];
+        long taken = 0, sum = 0, cancelledTakes = 0, completedDespiteCancel = 0, wrongDomain = 0;
+        EioMain.Run(async env =>
+        {
+            var q = new AsyncQueue<int>(capacity);
+            await Fiber.BothAsync(
+                async () =>
+                {
+                    int next = 0;
+                    await Fiber.AllAsync(Enumerable.Range(0, 2).Select(_ => (Func<Task>)(async () =>
+                    {
+                        int i;
+                        while ((i = ++next) <= n)
+                        {
+                            await q.AddAsync(i);
+                        }
+                    })));
+                    q.Close();
+                },
+                async () =>
+                {
+                    await Fiber.AllAsync(Enumerable.Range(0, 2).Select(d => (Func<Task>)(() => env.DomainManager.RunAsync(async () =>
+                    {
+                        var me = Domain.Current;
+                        await Fiber.AllAsync(Enumerable.Range(0, 2).Select(f => (Func<Task>)(async () =>
+                        {
+                            var rnd = new Random((d * 2) + f);
+                            long localSum = 0, localTaken = 0;
+                            while (true)
+                            {
+                                int v;
+                                try
+                                {
+                                    int mode = rnd.Next(16);
+                                    if (mode == 0)
+                                    {
+                                        v = await Cancel.SubAsync(async ctx =>
+                                        {
+                                            var t = q.TakeAsync();
+                                            if (!t.IsCompleted)
+                                            {
+                                                Thread.SpinWait(rnd.Next(64));
+                                                ctx.Cancel(new TimeoutException("taker gives up"));
+                                                if (t.IsCompleted && !t.IsFaulted && !t.IsCanceled)
+                                                {
+                                                    Interlocked.Increment(ref completedDespiteCancel);
+                                                }
+                                            }
+
+                                            return await t;
+                                        });
+                                    }
+                                    else if (mode == 1)
+                                    {
+                                        v = await env.MonoClock.WithTimeoutAsync(TimeSpan.FromTicks(rnd.Next(1, 2000)), async () => await q.TakeAsync());
+                                    }
+                                    else
+                                    {
+                                        v = await q.TakeAsync();
+                                    }
+                                }
+                                catch (StreamClosedException)
+                                {
+                                    break;
+                                }
+                                catch (Exception ex) when (ex is CancelledException or TimeoutException && !Fiber.IsCancelled)
+                                {
+                                    Interlocked.Increment(ref cancelledTakes);
+                                    continue;
+                                }
+
+                                if (!ReferenceEquals(Domain.Current, me))
+                                {
+                                    Interlocked.Increment(ref wrongDomain);
+                                }
+
+                                Interlocked.Increment(ref seen[v]);
+                                localSum += v;
+                                localTaken++;
+                            }
+
+                            Interlocked.Add(ref sum, localSum);
+                            Interlocked.Add(ref taken, localTaken);
+                        })));
+                    }, $"taker-{d}"))));
+                });
+        });
+        output.WriteLine($"n={n} capacity={capacity}: cancelled takes {cancelledTakes}, completed although cancelled {completedDespiteCancel}");
+        Assert.Equal(0, wrongDomain);
+        Assert.Equal(n, taken);
+        Assert.Equal((long)n * (n + 1) / 2, sum);
+        for (int i = 1; i <= n; i++)
+        {
+            if (seen[i] != 1)
+            {
+                Assert.Fail($"item {i} was taken {seen[i]} times");
+            }
+        }
+    }
+
+    [Fact]
+    public void S14_PromisesResolvedOnOneDomainAwaitedAndCancelledOnAnother()
+    {
+        const int N = 10_000;
+        long values = 0, cancels = 0, wrong = 0;
+        int progress = -1;
+        EioMain.Run(async env =>
+        {
+            var pairs = Enumerable.Range(0, N).Select(_ => Promise.Create<int>()).ToArray();
+            await Fiber.BothAsync(
+                () => env.DomainManager.RunAsync(async () =>
+                {
+                    for (int i = 0; i < N; i++)
+                    {
+                        while (Volatile.Read(ref progress) < i)
+                        {
+                            await Fiber.YieldAsync(); // resolve only once the awaiter is about to wait: a real race
+                        }
+
+                        Thread.SpinWait(i % 50);
+                        pairs[i].Resolver.Resolve(i);
+                    }
+                }),
+                () => env.DomainManager.RunAsync(async () =>
+                {
+                    var me = Domain.Current;
+                    var rnd = new Random(1);
+                    for (int i = 0; i < N; i++)
+                    {
+                        try
+                        {
+                            int v = await Cancel.SubAsync(async ctx =>
+                            {
+                                Volatile.Write(ref progress, i);
+                                var t = pairs[i].Promise.AwaitAsync();
+                                if (!t.IsCompleted && rnd.Next(2) == 0)
+                                {
+                                    Thread.SpinWait(rnd.Next(32));
+                                    ctx.Cancel(new TimeoutException("no"));
+                                }
+
+                                return await t;
+                            });
+                            Assert.Equal(i, v);
+                            values++;
+                        }
+                        catch (CancelledException) when (!Fiber.IsCancelled)
+                        {
+                            cancels++;
+                            Assert.Equal(i, await pairs[i].Promise.AwaitAsync()); // the promise itself is unaffected
+                        }
+
+                        if (!ReferenceEquals(me, Domain.Current))
+                        {
+                            wrong++;
+                        }
+                    }
+                }));
+        });
+        output.WriteLine($"values {values}, cancelled awaits {cancels}");
+        Assert.Equal(N, values + cancels);
+        Assert.Equal(0, wrong);
+    }
+
+    [Fact]
+    public void S14_SemaphorePermitsAreConservedUnderCrossDomainCancellation()
+    {
+        int final = EioMain.Run(async env =>
+        {
+            var sem = new FiberSemaphore(3);
+            int inside = 0, maxInside = 0;
+            await Fiber.AllAsync(Enumerable.Range(0, 3).Select(d => (Func<Task>)(() => env.DomainManager.RunAsync(async () =>
+            {
+                var rnd = new Random(d);
+                for (int i = 0; i < 20_000; i++)
+                {
+                    try
+                    {
+                        await Cancel.SubAsync(async ctx =>
+                        {
+                            var t = sem.AcquireAsync();
+                            if (!t.IsCompleted && rnd.Next(3) == 0)
+                            {
+                                ctx.Cancel(new TimeoutException("no"));
+                            }
+
+                            await t;
+                        });
+                    }
+                    catch (CancelledException) when (!Fiber.IsCancelled)
+                    {
+                        continue; // holds nothing
+                    }
+
+                    int now = Interlocked.Increment(ref inside);
+                    int seenMax;
+                    while (now > (seenMax = Volatile.Read(ref maxInside)) && Interlocked.CompareExchange(ref maxInside, now, seenMax) != seenMax)
+                    {
+                    }
+
+                    if (i % 8 == 0)
+                    {
+                        await Fiber.YieldAsync();
+                    }
+
+                    Interlocked.Decrement(ref inside);
+                    sem.Release();
+                }
+            }))));
+            Assert.True(maxInside <= 3, $"{maxInside} holders at once");
+            return sem.CurrentCount;
+        });
+        Assert.Equal(3, final);
+    }
+
+    [Fact]
+    public void MutexExcludesFibersOfDifferentDomains()
+    {
+        long counter = EioMain.Run(async env =>
+        {
+            var mutex = new FiberMutex();
+            long c = 0;
+            await Fiber.AllAsync(Enumerable.Range(0, 3).Select(d => (Func<Task>)(() => env.DomainManager.RunAsync(async () =>
+            {
+                for (int i = 0; i < 20_000; i++)
+                {
+                    await mutex.LockAsync();
+                    long v = c;
+                    if (i % 16 == 0)
+                    {
+                        await Fiber.YieldAsync();
+                    }
+
+                    c = v + 1;
+                    mutex.Unlock();
+                }
+            }))));
+            Assert.Throws<InvalidOperationException>(mutex.Unlock);
+            return c;
+        });
+        Assert.Equal(60_000, counter);
+    }
+
+    [Fact]
+    public void ConditionBroadcastWakesWaitersOnOtherDomainsOnTheirOwnDomain()
+    {
+        var results = EioMain.Run(async env =>
+        {
+            var mutex = new FiberMutex();
+            var cond = new Condition();
+            int generation = 0;
+            int[] wakes = [];
+            await Fiber.BothAsync(
+                async () => wakes = await Fiber.MapAsync(Enumerable.Range(0, 3).ToArray(), d => env.DomainManager.RunAsync(async () =>
+                {
+                    var me = Domain.Current;
+                    int n = 0;
+                    await mutex.LockAsync();
+                    try
+                    {
+                        while (generation < 100)
+                        {
+                            await cond.AwaitAsync(mutex);
+                            n++;
+                            if (!ReferenceEquals(me, Domain.Current))
+                            {
+                                return -1;
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        mutex.Unlock();
+                    }
+
+                    return n;
+                })),
+                async () =>
+                {
+                    for (int i = 0; i < 100; i++)
+                    {
+                        await mutex.LockAsync();
+                        generation++;
+                        cond.Broadcast();
+                        mutex.Unlock();
+                        await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(0.2));
+                    }
+                });
+            return wakes;
+        });
+        Assert.All(results, n => Assert.InRange(n, 1, 100));
+    }
+}

@@ -1,0 +1,230 @@
+using System.Collections.Concurrent;
+using EioSharp.Sync;
+
+namespace EioSharp.Tests.Domains;
+
+/// <summary>DomainManager.RunAsync on real domains: results, errors and cancellation in both directions (S17).</summary>
+public class DomainManagerTests
+{
+    [Fact]
+    public void S17_ResultComesBackAndCallerResumesOnItsOwnDomain()
+    {
+        var r = EioMain.Run(async env =>
+        {
+            var me = Domain.Current!;
+            int myThread = Environment.CurrentManagedThreadId;
+            var (value, otherDomain, otherThread) = await env.DomainManager.RunAsync(async () =>
+            {
+                await Fiber.YieldAsync();
+                await Task.Delay(1); // an ordinary Task await also resumes on the new domain (S17a)
+                return (42, Domain.Current!, Environment.CurrentManagedThreadId);
+            }, "worker");
+            return (value, me, otherDomain, myThread, otherThread,
+                back: Domain.Current, backThread: Environment.CurrentManagedThreadId, otherName: otherDomain.Name);
+        });
+        Assert.Equal(42, r.value);
+        Assert.NotSame(r.me, r.otherDomain);
+        Assert.NotEqual(r.myThread, r.otherThread);
+        Assert.Same(r.me, r.back);
+        Assert.Equal(r.myThread, r.backThread);
+        Assert.Equal("worker", r.otherName);
+    }
+
+    [Fact]
+    public void S17_ExceptionPropagatesAsItselfWithItsStackTrace()
+    {
+        var ex = Assert.Throws<FormatException>(() => EioMain.Run(async env =>
+        {
+            await env.DomainManager.RunAsync(async () =>
+            {
+                await Fiber.YieldAsync();
+                ThrowingMethodInTheOtherDomain();
+            });
+        }));
+        Assert.Equal("bad input", ex.Message);
+        Assert.Contains(nameof(ThrowingMethodInTheOtherDomain), ex.StackTrace);
+    }
+
+    private static void ThrowingMethodInTheOtherDomain() => throw new FormatException("bad input");
+
+    [Fact]
+    public void S17_CallerCancellationIsForwardedAndAwaited()
+    {
+        var log = EioMain.Run(async env =>
+        {
+            var events = new ConcurrentQueue<string>();
+            var (started, markStarted) = Promise.Create<bool>();
+            try
+            {
+                await Cancel.SubAsync(async ctx =>
+                {
+                    await Fiber.BothAsync(
+                        async () =>
+                        {
+                            await env.DomainManager.RunAsync(async () =>
+                            {
+                                markStarted.Resolve(true);
+                                try
+                                {
+                                    await Fiber.AwaitCancelAsync();
+                                }
+                                catch (CancelledException ex)
+                                {
+                                    events.Enqueue("domain cancelled: " + ex.Reason.Message);
+                                    await Cancel.ProtectAsync(async () => await Task.Delay(20));
+                                    events.Enqueue("domain cleanup done");
+                                    throw;
+                                }
+                            });
+                        },
+                        async () =>
+                        {
+                            await started.AwaitAsync();
+                            ctx.Cancel(new TimeoutException("stop"));
+                        });
+                });
+            }
+            catch (CancelledException ex)
+            {
+                events.Enqueue("caller cancelled: " + ex.Reason.Message);
+            }
+
+            return string.Join(", ", events);
+        });
+        Assert.Equal("domain cancelled: stop, domain cleanup done, caller cancelled: stop", log);
+    }
+
+    [Fact]
+    public void S17_CancellationInsideTheDomainReachesTheCaller()
+    {
+        var outcome = EioMain.Run(async env =>
+        {
+            try
+            {
+                await env.DomainManager.RunAsync(async () =>
+                {
+                    await Switch.RunAsync(async sw =>
+                    {
+                        sw.CancelContext.Cancel(new TimeoutException("inner"));
+                        await Fiber.YieldAsync();
+                    });
+                });
+                return "returned";
+            }
+            catch (CancelledException ex)
+            {
+                return $"cancelled ({ex.Reason.Message}); caller cancelled: {Fiber.IsCancelled}";
+            }
+        });
+        Assert.Equal("cancelled (inner); caller cancelled: False", outcome);
+    }
+
+    [Fact]
+    public void S17_AlreadyCancelledCallerDoesNotStartADomain()
+    {
+        var outcome = EioMain.Run(async env =>
+        {
+            bool ran = false;
+            try
+            {
+                await Cancel.SubAsync(async ctx =>
+                {
+                    ctx.Cancel(new TimeoutException("early"));
+                    await env.DomainManager.RunAsync(() => { ran = true; return Task.CompletedTask; });
+                });
+            }
+            catch (CancelledException)
+            {
+            }
+
+            return ran;
+        });
+        Assert.False(outcome);
+    }
+
+    [Fact]
+    public void S17_ACrashingForeignCallbackFailsTheDomainAndReachesTheCaller()
+    {
+        var ex = Assert.Throws<ArithmeticException>(() => EioMain.Run(async env =>
+        {
+            await env.DomainManager.RunAsync(async () =>
+            {
+                SynchronizationContext.Current!.Post(_ => throw new ArithmeticException("foreign"), null);
+                await Fiber.AwaitCancelAsync();
+            });
+        }));
+        Assert.Equal("foreign", ex.Message);
+    }
+
+    [Fact]
+    public void S17_SwitchesAndContextsAreDomainAffine()
+    {
+        var errors = EioMain.Run(async env =>
+        {
+            var list = new List<string>();
+            await Switch.RunAsync(async sw =>
+            {
+                var ctx = sw.CancelContext;
+                var mutex = new FiberMutex();
+                await env.DomainManager.RunAsync(() =>
+                {
+                    void Expect(string what, Action a)
+                    {
+                        try
+                        {
+                            a();
+                            list.Add(what + ": no exception");
+                        }
+                        catch (InvalidOperationException)
+                        {
+                            list.Add(what + ": InvalidOperationException");
+                        }
+                    }
+
+                    Expect("Fork", () => Fiber.Fork(sw, () => Task.CompletedTask));
+                    Expect("ForkDaemon", () => Fiber.ForkDaemon(sw, () => Task.CompletedTask));
+                    Expect("ForkPromise", () => Fiber.ForkPromise(sw, () => Task.FromResult(1)));
+                    Expect("Check", sw.Check);
+                    Expect("Fail", () => sw.Fail(new Exception("x")));
+                    Expect("OnRelease", () => sw.OnRelease(() => { }));
+                    Expect("CancellationToken", () => _ = sw.CancellationToken);
+                    Expect("Cancel", () => ctx.Cancel(new Exception("x")));
+                    Expect("Token", () => _ = ctx.Token);
+                    Expect("IsCancelled (read-only, allowed)", () => { if (ctx.IsCancelled) { throw new InvalidOperationException(); } });
+                    return Task.CompletedTask;
+                });
+                Assert.False(sw.CancelContext.IsCancelled);
+            });
+            return list;
+        });
+        Assert.Equal(
+            [
+                "Fork: InvalidOperationException",
+                "ForkDaemon: InvalidOperationException",
+                "ForkPromise: InvalidOperationException",
+                "Check: InvalidOperationException",
+                "Fail: InvalidOperationException",
+                "OnRelease: InvalidOperationException",
+                "CancellationToken: InvalidOperationException",
+                "Cancel: InvalidOperationException",
+                "Token: InvalidOperationException",
+                "IsCancelled (read-only, allowed): no exception",
+            ],
+            errors);
+    }
+
+    [Fact]
+    public void ManyDomainsInParallel()
+    {
+        var ids = EioMain.Run(async env =>
+        {
+            var results = await Fiber.MapAsync(Enumerable.Range(0, 8).ToArray(), i => env.DomainManager.RunAsync(async () =>
+            {
+                await Fiber.YieldAsync();
+                return Domain.Current!.Id;
+            }));
+            return results;
+        });
+        Assert.Equal(8, ids.Distinct().Count());
+    }
+}
