@@ -188,7 +188,7 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
     /// <summary>A permanent child that owns <paramref name="sender"/>'s socket for one run and runs <paramref name="loop"/> until cancelled.</summary>
     /// <remarks>When the run ends (crash or stop) it sends what is batched while its socket is still open, then detaches:
     /// lines appended meanwhile wait in the batch for the next run.</remarks>
-    private static ChildSpec SenderChild(string id, UpstreamSender sender, Func<Task> loop) => new(id, async ctx =>
+    internal static ChildSpec SenderChild(string id, UpstreamSender sender, Func<Task> loop) => new(id, async ctx =>
     {
         sender.AttachTo(ctx.Switch);
         try

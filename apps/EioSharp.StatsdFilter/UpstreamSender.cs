@@ -29,8 +29,9 @@ namespace EioSharp.StatsdFilter;
 /// <b>Owner</b>: the sender's socket belongs to the switch given to <see cref="AttachTo"/>: one run of the domain's
 /// supervised <c>forwarder</c> child (see <see cref="StatsdFilterServer"/>). When that run ends (a crash, or the
 /// supervisor stopping it) the switch closes the socket and <see cref="Detach"/> forgets it; the batch itself belongs
-/// to the sender, so ingest keeps appending lines, and the next run opens a fresh socket. A batch sent while no
-/// owner is attached (or while the owner is being cancelled and no socket is open) is counted in
+/// to the sender, so ingest keeps appending lines, and the next run opens a fresh socket. While no owner is attached,
+/// <see cref="StartFlush"/> leaves a partial batch for the next run (whose batch timer sends it); a batch that is full
+/// (or sent while the owner is being cancelled and no socket is open) is dropped and counted in
 /// <see cref="FilterCounter.SendErrors"/>.
 /// </para>
 /// <para>
@@ -77,10 +78,13 @@ internal sealed class UpstreamSender
 
     /// <summary>Makes <paramref name="owner"/> (a switch of the calling domain) own the sockets the sender opens from now on.</summary>
     /// <param name="owner">Closes the sender's socket when it finishes.</param>
+    /// <remarks>Opens the socket now (if the upstream is resolved), so that a run that crashes can still send its last batch:
+    /// no socket can be opened on a cancelled switch.</remarks>
     public void AttachTo(Switch owner)
     {
         _owner = owner;
         _socket = null; // a previous owner closes (or has closed) its own socket
+        GetSocket();
     }
 
     /// <summary>Forgets the owner and its socket (the owner closes it); until the next <see cref="AttachTo"/>, batches are counted as send errors.</summary>
@@ -101,16 +105,19 @@ internal sealed class UpstreamSender
     {
         if (!_batcher.TryAppend(line))
         {
-            StartFlush();
+            Send(full: true);
             _batcher.TryAppend(line);
         }
     }
 
     /// <summary>Starts sending the current batch, if any; completes synchronously in the usual case.</summary>
-    public void StartFlush()
+    /// <remarks>While no owner is attached (the forwarder is restarting) the batch stays for the next run.</remarks>
+    public void StartFlush() => Send(full: false);
+
+    private void Send(bool full)
     {
         int lines = _batcher.LineCount;
-        if (lines == 0)
+        if (lines == 0 || (_owner is null && !full))
         {
             return;
         }
