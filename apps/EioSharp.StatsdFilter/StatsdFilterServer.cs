@@ -216,15 +216,21 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
     /// <summary>Runs a <c>_debug.*</c> command received with <c>--enable-debug-commands</c> (fault injection for tests).</summary>
     private void RunDebugCommand(Switch sw, Supervisor domainSupervisor, string command)
     {
-        (Supervisor? supervisor, string child) = command switch
+        (Supervisor? supervisor, string? child) = command switch
         {
             "_debug.crash_forwarder" => (domainSupervisor, "forwarder"),
             "_debug.crash_metrics" => (_mainSupervisor, "metrics"),
-            _ => (null, ""),
+            _ => (null, null),
         };
-        if (supervisor is null)
+        if (child is null)
         {
             TraceLog.Line($"statsd-filter: debug: unknown command {command} (known: _debug.crash_forwarder, _debug.crash_metrics)");
+            return;
+        }
+
+        if (supervisor is null)
+        {
+            TraceLog.Line($"statsd-filter: debug: {command}: the supervisor of {child} has not started yet");
             return;
         }
 
