@@ -10,7 +10,8 @@ namespace EioSharp.StatsdFilter;
 /// <b>Sources</b>: the seed's environment variables (<c>num_threads</c>, <c>listen_port</c>,
 /// <c>target_host</c>, <c>target_port</c>, <c>blocklist</c>; names are case-sensitive, empty values
 /// are ignored) are read first, then command-line flags override them. Flags take their value as
-/// <c>--flag value</c> or <c>--flag=value</c>; <c>--tcp</c>, <c>--reuseport</c> and <c>--verbose</c> take none (or
+/// <c>--flag value</c> or <c>--flag=value</c>; <c>--tcp</c>, <c>--reuseport</c>, <c>--verbose</c> and
+/// <c>--enable-debug-commands</c> take none (or
 /// <c>=true</c>/<c>=false</c>). See <see cref="Usage"/>.
 /// </para>
 /// <para>
@@ -37,7 +38,15 @@ public sealed class StatsdFilterOptions
           --verbose              print one trace line per request
           --metrics-prefix NAME  prefix of self-metrics (default statsd_filter)
           --metrics-interval T   self-metrics period, e.g. 10s, 500ms, 1m, 00:00:10; 0 disables (default 10s)
+          --enable-debug-commands
+                                 for fault-injection tests only (off by default): treat ingest lines named
+                                 _debug.* as commands instead of metrics; _debug.crash_forwarder:1|c crashes
+                                 the receiving domain's forwarder, _debug.crash_metrics:1|c the self-metrics
+                                 emitter (each is restarted by its supervisor)
           --help                 print this text
+
+        Exit status: 0 after SIGINT/SIGTERM, 1 when the sockets cannot be opened, 2 for bad options, 3 when a
+        forwarder or the self-metrics emitter crashed more than 10 times within 10s (its supervisor gave up).
         """;
 
     /// <summary>Options with every default.</summary>
@@ -80,6 +89,9 @@ public sealed class StatsdFilterOptions
 
     /// <summary>Whether to print one trace line per request. Default false.</summary>
     public bool Verbose { get; private set; }
+
+    /// <summary>Whether ingest lines named <c>_debug.*</c> are fault-injection commands (e.g. <c>_debug.crash_forwarder</c>) instead of metrics. Default false.</summary>
+    public bool DebugCommands { get; private set; }
 
     /// <summary>The prefix of the self-metric names. Default <c>statsd_filter</c>.</summary>
     public string MetricsPrefix { get; private set; } = "statsd_filter";
@@ -127,7 +139,7 @@ public sealed class StatsdFilterOptions
                 value = arg[(equals + 1)..];
             }
 
-            if (flag is "--tcp" or "--verbose" or "--help" or "--reuseport")
+            if (flag is "--tcp" or "--verbose" or "--help" or "--reuseport" or "--enable-debug-commands")
             {
                 bool on = value is null || ParseBool(flag, value);
                 switch (flag)
@@ -140,6 +152,9 @@ public sealed class StatsdFilterOptions
                         break;
                     case "--reuseport":
                         options.ReusePort = on;
+                        break;
+                    case "--enable-debug-commands":
+                        options.DebugCommands = on;
                         break;
                     default:
                         options.ShowHelp = on;

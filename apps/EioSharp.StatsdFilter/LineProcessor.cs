@@ -8,10 +8,18 @@ namespace EioSharp.StatsdFilter;
 /// Counts are kept in plain fields and added to the shared <see cref="FilterStatistics"/> by <see cref="Publish"/>,
 /// once per datagram or TCP read rather than once per line.
 /// </para>
+/// <para>
+/// <b>Debug commands</b>: with <paramref name="debugCommand"/> set (<c>--enable-debug-commands</c>), a line whose name
+/// starts with <c>_debug.</c> is not a metric: its name goes to <paramref name="debugCommand"/> and it is neither
+/// forwarded nor counted. Without it such lines are ordinary metrics.
+/// </para>
 /// <para><b>Thread safety</b>: not thread-safe; one per domain, used only from fibers of that domain.</para>
 /// </remarks>
-internal sealed class LineProcessor(UpstreamSender sender, FilterRules rules, FilterStatistics statistics, int shard, bool verbose)
+internal sealed class LineProcessor(
+    UpstreamSender sender, FilterRules rules, FilterStatistics statistics, int shard, bool verbose, Action<string>? debugCommand = null)
 {
+    private static ReadOnlySpan<byte> DebugPrefix => "_debug."u8;
+
     private long _received;
     private long _blocked;
     private long _malformed;
@@ -44,6 +52,13 @@ internal sealed class LineProcessor(UpstreamSender sender, FilterRules rules, Fi
     /// <summary>Handles one line (without its newline); call <see cref="Publish"/> afterwards.</summary>
     public void ProcessLine(ReadOnlySpan<byte> line)
     {
+        if (debugCommand is not null && line.StartsWith(DebugPrefix))
+        {
+            int colon = line.IndexOf((byte)':');
+            debugCommand(Encoding.UTF8.GetString(colon < 0 ? line : line[..colon]));
+            return;
+        }
+
         _received++;
         if (!StatsdLine.TryParse(line, out StatsdLineInfo info))
         {

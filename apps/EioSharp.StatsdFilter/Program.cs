@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using EioSharp;
 using EioSharp.StatsdFilter;
+using EioSharp.Supervision;
 
 // Thin entry point: options, signals, and the server under EioMain.Run. See StatsdFilterServer for the design.
 StatsdFilterOptions options;
@@ -47,6 +48,27 @@ catch (Exception e) when (e is EioSharp.Net.NetException or IOException)
     Console.Error.WriteLine($"statsd-filter: {e.Message}");
     return 1;
 }
+catch (Exception e) when (Find<RestartIntensityExceededException>(e) is { } gaveUp)
+{
+    // A forwarder (or the self-metrics emitter) kept crashing: its supervisor gave up, which stopped the proxy.
+    string cause = gaveUp.InnerException is { } inner ? $" (last failure: {inner.GetType().Name}: {inner.Message})" : "";
+    Console.Error.WriteLine($"statsd-filter: fatal: {gaveUp.Message.TrimEnd('.')}{cause}; stopping");
+    if (server is not null)
+    {
+        Console.WriteLine(server.Statistics.FormatSummary());
+    }
+
+    return 3;
+}
 
 Console.WriteLine(server!.Statistics.FormatSummary());
 return 0;
+
+static T? Find<T>(Exception e)
+    where T : Exception => e switch
+    {
+        T t => t,
+        AggregateException a => a.InnerExceptions.Select(Find<T>).FirstOrDefault(x => x is not null),
+        { InnerException: { } inner } => Find<T>(inner),
+        _ => null,
+    };

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using EioSharp.Net;
+using EioSharp.Supervision;
 
 namespace EioSharp.StatsdFilter;
 
@@ -14,8 +15,19 @@ namespace EioSharp.StatsdFilter;
 /// SO_REUSEPORT socket per domain. With TCP, each domain runs an accept loop on the one listening socket.
 /// </para>
 /// <para>
+/// <b>Supervision</b>: the forwarding side of each domain runs under its own OneForOne <see cref="Supervisor"/>
+/// (<c>forward-N</c>, on that domain): a permanent <c>forwarder</c> child owns the domain sender's socket and runs its
+/// batch timer, and domain 0's supervisor also has a permanent <c>metrics</c> child, the self-metrics emitter. Ingest
+/// (receive loops, TCP connections) is not supervised and keeps running while a child restarts; the batch lives in the
+/// <see cref="UpstreamSender"/>, so only a socket and a timer are lost in a crash. More than
+/// <see cref="MaxForwarderRestarts"/> restarts within <see cref="ForwarderRestartPeriod"/> make the supervisor give up
+/// with <see cref="RestartIntensityExceededException"/>, which fails its domain and so the whole server. Reports go to
+/// <see cref="TraceLog"/> (standard error); starts and stops are logged only after start-up and before shutdown.
+/// </para>
+/// <para>
 /// <b>Stop</b>: when <c>stop</c> resolves, receive loops and TCP connections are cancelled, each domain sends its
-/// partial batch and waits for its sends, the final self-metrics are sent, and <see cref="RunAsync"/> returns.
+/// partial batch and waits for its sends, stops its supervisor, the final self-metrics are sent, and
+/// <see cref="RunAsync"/> returns.
 /// </para>
 /// </remarks>
 internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options, Promise<bool> stop, TextWriter output)
@@ -32,7 +44,18 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
     /// <summary>The most TCP connections handled at once, per domain.</summary>
     public const int MaxTcpConnectionsPerDomain = 1024;
 
+    /// <summary>The restart intensity of each domain's forwarding supervisor: at most this many restarts within <see cref="ForwarderRestartPeriod"/>.</summary>
+    public const int MaxForwarderRestarts = 10;
+
+    /// <summary>The window of <see cref="MaxForwarderRestarts"/>.</summary>
+    public static readonly TimeSpan ForwarderRestartPeriod = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a stopped forwarder or emitter may take to send its last batch.</summary>
+    public static readonly TimeSpan ForwarderShutdownTimeout = TimeSpan.FromSeconds(5);
+
     private readonly UpstreamTarget _upstream = new(options.TargetHost, options.TargetPort);
+    private UpstreamSender? _metrics;
+    private volatile Supervisor? _mainSupervisor;
 
     public FilterStatistics Statistics { get; } = new(options.Threads);
 
@@ -67,11 +90,8 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
                 $"mtu {options.Mtu}, {metricsText}"));
             await output.FlushAsync();
 
-            var metrics = new UpstreamSender(sw, net, _upstream, Statistics, 0, options.Mtu, countForwarded: false);
-            if (options.MetricsInterval > TimeSpan.Zero)
-            {
-                Fiber.ForkDaemon(sw, () => EmitMetricsPeriodicallyAsync(metrics), "metrics");
-            }
+            // The periodic emitter is a child of domain 0's supervisor (see RunDomainAsync).
+            var metrics = _metrics = new UpstreamSender(net, _upstream, Statistics, 0, options.Mtu, countForwarded: false);
 
             Fiber.ForkDaemon(sw, ResolvePeriodicallyAsync, "resolve");
 
@@ -89,6 +109,8 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
 
             if (options.MetricsInterval > TimeSpan.Zero)
             {
+                // The emitter stopped with domain 0's supervisor: the final delta is sent from here.
+                metrics.AttachTo(sw);
                 EmitMetrics(metrics);
                 await metrics.FlushAsync();
             }
@@ -106,9 +128,38 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
     {
         await Switch.RunAsync(async sw =>
         {
-            var sender = new UpstreamSender(sw, env.Net, _upstream, Statistics, index, options.Mtu);
-            var processor = new LineProcessor(sender, options.Rules, Statistics, index, options.Verbose);
-            Fiber.ForkDaemon(sw, () => sender.RunBatchTimerAsync(env.MonoClock, BatchTick), "batch-timer");
+            var sender = new UpstreamSender(env.Net, _upstream, Statistics, index, options.Mtu);
+            var children = new List<ChildSpec> { SenderChild("forwarder", sender, () => sender.RunBatchTimerAsync(env.MonoClock, BatchTick)) };
+            if (index == 0 && options.MetricsInterval > TimeSpan.Zero)
+            {
+                UpstreamSender metrics = _metrics!;
+                children.Add(SenderChild("metrics", metrics, () => EmitMetricsPeriodicallyAsync(metrics)));
+            }
+
+            bool running = false;
+            var spec = new SupervisorSpec($"forward-{index}", RestartStrategy.OneForOne, children)
+            {
+                MaxRestarts = MaxForwarderRestarts,
+                Period = ForwarderRestartPeriod,
+                OnReport = r =>
+                {
+                    if (running || r.Kind is not (SupervisorReportKind.Started or SupervisorReportKind.Stopped))
+                    {
+                        TraceLog.Line($"statsd-filter: supervisor {r}");
+                    }
+                },
+            };
+
+            // A fiber of this domain's switch: if the supervisor gives up, it fails the switch, and so the server.
+            Supervisor supervisor = await Supervisor.StartAsync(sw, spec, env.MonoClock);
+            running = true;
+            if (index == 0)
+            {
+                _mainSupervisor = supervisor;
+            }
+
+            Action<string>? debugCommand = options.DebugCommands ? command => RunDebugCommand(sw, supervisor, command) : null;
+            var processor = new LineProcessor(sender, options.Rules, Statistics, index, options.Verbose, debugCommand);
 
             var work = new List<Func<Task>>
             {
@@ -127,9 +178,80 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
 
             await Fiber.AllAsync(work);
 
-            // Stopped: send what is left of this domain's batch before the domain ends.
+            // Stopped: send what is left of this domain's batch, then stop the forwarder (and emitter) before the domain ends.
             await sender.FlushAsync();
+            running = false;
+            await supervisor.StopAsync();
         }, $"domain-{index}");
+    }
+
+    /// <summary>A permanent child that owns <paramref name="sender"/>'s socket for one run and runs <paramref name="loop"/> until cancelled.</summary>
+    /// <remarks>When the run ends (crash or stop) it sends what is batched while its socket is still open, then detaches:
+    /// lines appended meanwhile wait in the batch for the next run.</remarks>
+    internal static ChildSpec SenderChild(string id, UpstreamSender sender, Func<Task> loop) => new(id, async ctx =>
+    {
+        sender.AttachTo(ctx.Switch);
+        try
+        {
+            ctx.Ready();
+            await loop();
+        }
+        finally
+        {
+            try
+            {
+                await Cancel.ProtectAsync(async () => await sender.FlushAsync());
+            }
+            finally
+            {
+                sender.Detach();
+            }
+        }
+    })
+    {
+        Restart = RestartType.Permanent,
+        ShutdownTimeout = ForwarderShutdownTimeout,
+    };
+
+    /// <summary>Runs a <c>_debug.*</c> command received with <c>--enable-debug-commands</c> (fault injection for tests).</summary>
+    private void RunDebugCommand(Switch sw, Supervisor domainSupervisor, string command)
+    {
+        (Supervisor? supervisor, string? child) = command switch
+        {
+            "_debug.crash_forwarder" => (domainSupervisor, "forwarder"),
+            "_debug.crash_metrics" => (_mainSupervisor, "metrics"),
+            _ => (null, null),
+        };
+        if (child is null)
+        {
+            TraceLog.Line($"statsd-filter: debug: unknown command {command} (known: _debug.crash_forwarder, _debug.crash_metrics)");
+            return;
+        }
+
+        if (supervisor is null)
+        {
+            TraceLog.Line($"statsd-filter: debug: {command}: the supervisor of {child} has not started yet");
+            return;
+        }
+
+        TraceLog.Line($"statsd-filter: debug: {command}: crashing {supervisor.Name}/{child}");
+        Fiber.Fork(
+            sw,
+            async () =>
+            {
+                try
+                {
+                    if (!await supervisor.CrashChildAsync(child, new InjectedCrashException($"crash injected by {command}")))
+                    {
+                        TraceLog.Line($"statsd-filter: debug: {supervisor.Name}/{child} is not running");
+                    }
+                }
+                catch (SupervisorNotRunningException)
+                {
+                    // Shutting down.
+                }
+            },
+            "debug-command");
     }
 
     private static async Task ReceiveLoopAsync(DatagramSocket udp, LineProcessor processor)
@@ -261,3 +383,6 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
         }
     }
 }
+
+/// <summary>The failure a <c>_debug.crash_*</c> command injects into a supervised child.</summary>
+internal sealed class InjectedCrashException(string message) : Exception(message);

@@ -26,6 +26,15 @@ namespace EioSharp.StatsdFilter;
 /// and never stops ingest. Cancellation is not caught.
 /// </para>
 /// <para>
+/// <b>Owner</b>: the sender's socket belongs to the switch given to <see cref="AttachTo"/>: one run of the domain's
+/// supervised <c>forwarder</c> child (see <see cref="StatsdFilterServer"/>). When that run ends (a crash, or the
+/// supervisor stopping it) the switch closes the socket and <see cref="Detach"/> forgets it; the batch itself belongs
+/// to the sender, so ingest keeps appending lines, and the next run opens a fresh socket. While no owner is attached,
+/// <see cref="StartFlush"/> leaves a partial batch for the next run (whose batch timer sends it); a batch that is full
+/// (or sent while the owner is being cancelled and no socket is open) is dropped and counted in
+/// <see cref="FilterCounter.SendErrors"/>.
+/// </para>
+/// <para>
 /// <b>Upstream changes</b>: before each send the sender compares <see cref="UpstreamTarget.Current"/>'s version with
 /// the one its socket is connected to and reconnects (or reopens, if the address family changed).
 /// </para>
@@ -36,7 +45,6 @@ internal sealed class UpstreamSender
     /// <summary>The most sends that may wait for the kernel at once; each holds one MTU-sized buffer.</summary>
     public const int MaxPendingSends = 64;
 
-    private readonly Switch _sw;
     private readonly NetworkCapability _net;
     private readonly UpstreamTarget _target;
     private readonly FilterStatistics _statistics;
@@ -45,28 +53,45 @@ internal sealed class UpstreamSender
     private readonly Stack<DatagramBatcher> _spare = new();
     private readonly List<PendingSend> _pending = [];
     private DatagramBatcher _batcher;
+    private Switch? _owner;
     private DatagramSocket? _socket;
     private AddressFamily _socketFamily;
     private int _socketVersion;
     private long _batchSequence;
 
-    /// <summary>Creates a sender whose sockets belong to <paramref name="sw"/> (a switch of the calling domain).</summary>
-    /// <param name="sw">Owns the sockets the sender opens.</param>
+    /// <summary>Creates a sender; it sends nothing until <see cref="AttachTo"/> gives it a switch to own its socket.</summary>
     /// <param name="net">Opens the sockets.</param>
     /// <param name="target">Where datagrams go.</param>
     /// <param name="statistics">Counts forwarded lines and send errors.</param>
     /// <param name="shard">The statistics shard of the calling domain.</param>
     /// <param name="mtu">The largest datagram, in bytes.</param>
     /// <param name="countForwarded">Whether sent lines count as <see cref="FilterCounter.Forwarded"/> (false for self-metrics).</param>
-    public UpstreamSender(Switch sw, NetworkCapability net, UpstreamTarget target, FilterStatistics statistics, int shard, int mtu, bool countForwarded = true)
+    public UpstreamSender(NetworkCapability net, UpstreamTarget target, FilterStatistics statistics, int shard, int mtu, bool countForwarded = true)
     {
-        _sw = sw;
         _net = net;
         _target = target;
         _statistics = statistics;
         _shard = shard;
         _countForwarded = countForwarded;
         _batcher = new DatagramBatcher(mtu);
+    }
+
+    /// <summary>Makes <paramref name="owner"/> (a switch of the calling domain) own the sockets the sender opens from now on.</summary>
+    /// <param name="owner">Closes the sender's socket when it finishes.</param>
+    /// <remarks>Opens the socket now (if the upstream is resolved), so that a run that crashes can still send its last batch:
+    /// no socket can be opened on a cancelled switch.</remarks>
+    public void AttachTo(Switch owner)
+    {
+        _owner = owner;
+        _socket = null; // a previous owner closes (or has closed) its own socket
+        GetSocket();
+    }
+
+    /// <summary>Forgets the owner and its socket (the owner closes it); until the next <see cref="AttachTo"/>, batches are counted as send errors.</summary>
+    public void Detach()
+    {
+        _owner = null;
+        _socket = null;
     }
 
     /// <summary>Whether no line is waiting in the current batch.</summary>
@@ -80,16 +105,19 @@ internal sealed class UpstreamSender
     {
         if (!_batcher.TryAppend(line))
         {
-            StartFlush();
+            Send(full: true);
             _batcher.TryAppend(line);
         }
     }
 
     /// <summary>Starts sending the current batch, if any; completes synchronously in the usual case.</summary>
-    public void StartFlush()
+    /// <remarks>While no owner is attached (the forwarder is restarting) the batch stays for the next run.</remarks>
+    public void StartFlush() => Send(full: false);
+
+    private void Send(bool full)
     {
         int lines = _batcher.LineCount;
-        if (lines == 0)
+        if (lines == 0 || (_owner is null && !full))
         {
             return;
         }
@@ -202,8 +230,14 @@ internal sealed class UpstreamSender
             {
                 _socket?.Close();
                 _socket = null;
+                if (_owner is null || _owner.CancelContext.IsCancelled || _owner.IsFinished)
+                {
+                    // The forwarder is down or going down (crashed, or being stopped): no new socket until it is back.
+                    return null;
+                }
+
                 var local = new IPEndPoint(family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
-                _socket = _net.OpenDatagram(_sw, local);
+                _socket = _net.OpenDatagram(_owner, local);
                 _socketFamily = family;
             }
 

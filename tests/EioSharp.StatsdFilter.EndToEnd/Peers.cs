@@ -153,6 +153,26 @@ internal sealed partial class FilterProcess : IDisposable
         return _process.ExitCode;
     }
 
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Waits for the process to exit on its own.</summary>
+    /// <returns>The exit code.</returns>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"the proxy did not exit within {timeout}.\nstdout:\n{StandardOutput}\nstderr:\n{StandardError}");
+        }
+
+        _process.WaitForExit(); // drains the redirected output
+        return _process.ExitCode;
+    }
+
     /// <summary>Parses the shutdown summary line into counter name → value.</summary>
     public Dictionary<string, long> Summary()
     {

@@ -82,7 +82,8 @@ public class StatsdFilterEndToEndTests
             "--tcp", "--threads", "1", "--metrics-interval", "0");
         using (var udp = new UdpClient())
         {
-            await udp.SendAsync(Encoding.ASCII.GetBytes("good.a:1|c\nno-colon\nbad.type:1|x\r\ngood.b:2|g\n"), new IPEndPoint(IPAddress.Loopback, filter.UdpPort));
+            // Without --enable-debug-commands, a _debug.* line is an ordinary metric.
+            await udp.SendAsync(Encoding.ASCII.GetBytes("good.a:1|c\nno-colon\nbad.type:1|x\r\ngood.b:2|g\n_debug.crash_forwarder:1|c"), new IPEndPoint(IPAddress.Loopback, filter.UdpPort));
         }
 
         using (var tcp = new TcpClient())
@@ -92,14 +93,15 @@ public class StatsdFilterEndToEndTests
             await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"good.c:3|ms\n{longLine}\ngood.d:4|h"));
         }
 
-        Assert.True(await Poll.UntilAsync(() => upstream.Lines.Count >= 4, Patience), string.Join(" / ", upstream.Lines));
-        Assert.Equal(["good.a:1|c", "good.b:2|g", "good.c:3|ms", "good.d:4|h"], Sorted(upstream.Lines));
+        Assert.True(await Poll.UntilAsync(() => upstream.Lines.Count >= 5, Patience), string.Join(" / ", upstream.Lines));
+        Assert.Equal(["_debug.crash_forwarder:1|c", "good.a:1|c", "good.b:2|g", "good.c:3|ms", "good.d:4|h"], Sorted(upstream.Lines));
         Assert.Equal(0, await filter.TerminateAsync(Patience));
         Dictionary<string, long> summary = filter.Summary();
-        Assert.Equal(6, summary["received"]);
+        Assert.Equal(7, summary["received"]);
         Assert.Equal(2, summary["dropped_malformed"]);
         Assert.Equal(1, summary["truncated"]);
-        Assert.Equal(4, summary["forwarded"]);
+        Assert.Equal(5, summary["forwarded"]);
+        Assert.DoesNotContain("supervisor", filter.StandardError, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -143,5 +145,69 @@ public class StatsdFilterEndToEndTests
         Assert.True(summary["send_errors"] > 0, filter.StandardOutput);
         Assert.True(summary["forwarded"] >= 1, filter.StandardOutput);
         Assert.DoesNotContain(upstream.Lines, l => l.StartsWith("down.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Forwarder_crash_is_restarted_by_its_supervisor_and_service_continues()
+    {
+        using var upstream = new UdpCapture();
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", upstream.Port.ToString(CultureInfo.InvariantCulture),
+            "--blocklist", Blocklist, "--threads", "1", "--metrics-interval", "0", "--enable-debug-commands");
+
+        // Before the crash: kept lines arrive upstream.
+        List<string> sent = await HotShots.SendAsync(filter.UdpPort, "udp", 512, "before");
+        List<string> kept = [.. sent.Where(l => !IsBlocked(l))];
+        Assert.True(await Poll.UntilAsync(() => upstream.Lines.Count >= kept.Count, Patience), $"only {upstream.Lines.Count} of {kept.Count} lines arrived");
+        Assert.DoesNotContain("restarting", filter.StandardError, StringComparison.Ordinal);
+
+        // Inject a crash of the forwarder through the ingest socket; its supervisor restarts it and says so.
+        using (var udp = new UdpClient())
+        {
+            await udp.SendAsync(Encoding.ASCII.GetBytes("_debug.crash_forwarder:1|c"), new IPEndPoint(IPAddress.Loopback, filter.UdpPort));
+        }
+
+        bool restarted = await Poll.UntilAsync(
+            () => filter.StandardError.Contains("supervisor forward-0: forwarder exited (failed: InjectedCrashException: crash injected by _debug.crash_forwarder)", StringComparison.Ordinal)
+                && filter.StandardError.Contains("supervisor forward-0: restarting forwarder", StringComparison.Ordinal)
+                && filter.StandardError.Contains("supervisor forward-0: forwarder started", StringComparison.Ordinal),
+            Patience);
+        Assert.True(restarted, $"no restart in the log.\nstderr:\n{filter.StandardError}");
+
+        // After the restart: service continued, over UDP and TCP, and lines arrive unchanged.
+        List<string> after = await HotShots.SendAsync(filter.UdpPort, "udp", 512, "after");
+        sent.AddRange(after);
+        kept.AddRange(after.Where(l => !IsBlocked(l)));
+        Assert.True(await Poll.UntilAsync(() => upstream.Lines.Count >= kept.Count, Patience), $"only {upstream.Lines.Count} of {kept.Count} lines arrived after the restart.\nstderr:\n{filter.StandardError}");
+        Assert.Equal(Sorted(kept), Sorted(upstream.Lines));
+
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
+        Dictionary<string, long> summary = filter.Summary();
+        Assert.Equal(sent.Count, summary["received"]); // the debug command is not a metric
+        Assert.Equal(kept.Count, summary["forwarded"]);
+        Assert.Equal(0, summary["send_errors"]);
+    }
+
+    [Fact]
+    public async Task Forwarder_crashing_too_often_stops_the_proxy_with_an_error()
+    {
+        using var upstream = new UdpCapture();
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", upstream.Port.ToString(CultureInfo.InvariantCulture),
+            "--threads", "1", "--metrics-interval", "0", "--enable-debug-commands");
+        var proxy = new IPEndPoint(IPAddress.Loopback, filter.UdpPort);
+        using var udp = new UdpClient();
+
+        // More than 10 restarts within 10 s: the supervisor gives up, and the proxy stops.
+        for (int i = 0; i < 100 && !filter.HasExited; i++)
+        {
+            await udp.SendAsync(Encoding.ASCII.GetBytes("_debug.crash_forwarder:1|c"), proxy);
+            await Task.Delay(30);
+        }
+
+        Assert.Equal(3, await filter.WaitForExitAsync(Patience));
+        Assert.Contains("supervisor forward-0: restart intensity exceeded; shutting down", filter.StandardError, StringComparison.Ordinal);
+        Assert.Contains("statsd-filter: fatal: Supervisor 'forward-0': more than 10 restart(s) within 10s", filter.StandardError, StringComparison.Ordinal);
+        Assert.True(filter.StandardError.Split("restarting forwarder").Length - 1 >= 10, filter.StandardError);
     }
 }

@@ -101,6 +101,16 @@ public class OptionsTests
         Assert.Contains("--metrics-interval", StatsdFilterOptions.Usage);
     }
 
+    [Fact]
+    public void Debug_commands_are_off_unless_enabled_and_documented_in_the_help()
+    {
+        Assert.False(Parse([]).DebugCommands);
+        Assert.True(Parse(["--enable-debug-commands"]).DebugCommands);
+        Assert.False(Parse(["--enable-debug-commands=false"]).DebugCommands);
+        Assert.Contains("--enable-debug-commands", StatsdFilterOptions.Usage);
+        Assert.Contains("_debug.crash_forwarder", StatsdFilterOptions.Usage);
+    }
+
     [Theory]
     [InlineData("10s", 10_000)]
     [InlineData("500ms", 500)]
