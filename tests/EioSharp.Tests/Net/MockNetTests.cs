@@ -275,6 +275,48 @@ public class MockNetTests
     }
 
     [Fact]
+    public void StreamReaderOverAConnectionWaitsForScriptedData()
+    {
+        // .NET readers await with ConfigureAwait(false); over AsStream they still run on the mock domain (no deadlock).
+        var net = new MockNet();
+        var t = MockMain.Trace(
+            async env =>
+            {
+                var server = new MockFlow("server");
+                var (p, r) = Promise.Create<string>();
+                server.OnRead(AwaitPromise(p));
+                net.OnConnect(Return(server));
+                await Switch.RunAsync(async sw =>
+                {
+                    var conn = await env.Net.ConnectAsync(sw, Port80);
+                    await Fiber.BothAsync(
+                        async () =>
+                        {
+                            using var reader = new StreamReader(conn.AsStream(ownsFlow: false));
+                            TraceLog.Line("line: " + await reader.ReadLineAsync());
+                            TraceLog.Line("line: " + await reader.ReadLineAsync());
+                        },
+                        async () =>
+                        {
+                            await env.MonoClock.SleepAsync(TimeSpan.FromSeconds(1));
+                            TraceLog.Line("server replies");
+                            r.Resolve("hello\nworld\n");
+                        });
+                });
+            },
+            net);
+        Assert.Equal("""
+            +mocknet: connect to tcp:127.0.0.1:80
+            +server replies
+            +server: read "hello\nworld\n"
+            +line: hello
+            +line: world
+            +server: closed
+
+            """, t);
+    }
+
+    [Fact]
     public void ConnectRefusedIsScriptedWithRaise()
     {
         var net = new MockNet();
