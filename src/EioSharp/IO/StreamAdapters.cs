@@ -195,8 +195,8 @@ internal sealed class FlowStream : Stream
     private static SynchronizationContext? EnterFiberContext()
     {
         var current = SynchronizationContext.Current;
-        var domainContext = Domain.Current!.SyncContext;
-        if (!ReferenceEquals(current, domainContext))
+        var domainContext = Domain.Current?.SyncContext; // null off any domain: the flow call reports that itself
+        if (domainContext is not null && !ReferenceEquals(current, domainContext))
         {
             SynchronizationContext.SetSynchronizationContext(domainContext);
         }
