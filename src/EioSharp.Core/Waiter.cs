@@ -17,6 +17,21 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 {
     private static readonly Action<object?> s_completedSentinel = static _ => { };
 
+    private static readonly Action<object?> s_runWithoutContext = static s =>
+    {
+        var (continuation, state) = ((Action<object?>, object?))s!;
+        var context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            continuation(state);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    };
+
     private readonly Domain _owner;
     private int _state;
     private T _result = default!;
@@ -31,6 +46,15 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     }
 
     internal Domain Owner => _owner;
+
+    /// <summary>
+    /// When true, a continuation registered without <see cref="ValueTaskSourceOnCompletedFlags.UseSchedulingContext"/> (an
+    /// <c>await ... ConfigureAwait(false)</c> in a .NET consumer such as <see cref="StreamReader"/>) runs on the owning domain with no
+    /// <see cref="SynchronizationContext"/> installed, so the consumer's own <c>ConfigureAwait(false)</c> continuations run inline on
+    /// the domain instead of hopping to the thread pool (which the mock backend cannot see). Fiber code (which awaits with the
+    /// context) is unaffected. Used by the <c>Flow.AsStream</c> adapter only.
+    /// </summary>
+    internal bool InlineForeignContinuations { get; init; }
 
     /// <summary>True once a winner has claimed the waiter (it will not wait for anything else).</summary>
     internal bool IsDone => Volatile.Read(ref _state) != 0;
@@ -120,6 +144,12 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
+        if (InlineForeignContinuations && (flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) == 0)
+        {
+            state = (continuation, state);
+            continuation = s_runWithoutContext;
+        }
+
         _continuationState = state;
         if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
         {

@@ -14,9 +14,12 @@ namespace EioSharp.Mock;
 /// <see cref="TraceLog.Line(string)"/> lines start with <c>+</c>, as in Eio's transcripts.
 /// <para><b>Domains</b>: <see cref="Stdenv.DomainManager"/> runs its function in a new fiber of the same domain (as Eio_mock's
 /// domain manager does), so tests stay deterministic.</para>
-/// <para><b>Filesystem</b>: <see cref="Stdenv.Fs"/> and <see cref="Stdenv.Cwd"/> throw <see cref="NotSupportedException"/>, as
-/// <see cref="Stdenv.Net"/> does: real file operations complete on other threads, outside virtual time, so the idle
-/// domain would be reported as deadlocked. Test filesystem code with <see cref="EioMain"/> and a temporary directory.</para>
+/// <para><b>Network</b>: there is no real network. Pass a scripted <see cref="MockNet"/> as <c>net</c>
+/// (<c>MockMain.Run(env =&gt; ..., net: mocknet)</c>) and <see cref="Stdenv.Net"/> returns it; without one,
+/// <see cref="Stdenv.Net"/> throws <see cref="NotSupportedException"/>.</para>
+/// <para><b>Filesystem</b>: <see cref="Stdenv.Fs"/> and <see cref="Stdenv.Cwd"/> throw <see cref="NotSupportedException"/>:
+/// real file operations complete on other threads, outside virtual time, so the idle domain would be reported as
+/// deadlocked. Test filesystem code with <see cref="EioMain"/> and a temporary directory.</para>
 /// <para><b>Standard streams</b>: <see cref="Stdenv.Stdin"/> is empty; <see cref="Stdenv.Stdout"/> and <see cref="Stdenv.Stderr"/>
 /// are <see cref="MockFlow"/>s labelled <c>stdout</c>/<c>stderr</c> that trace each write; <see cref="Stdenv.SecureRandom"/>
 /// gives the same bytes on every run.</para>
@@ -25,37 +28,47 @@ public static class MockMain
 {
     /// <summary>Runs <paramref name="main"/> on the mock backend.</summary>
     /// <param name="main">The test body.</param>
+    /// <param name="net">The network <see cref="Stdenv.Net"/> returns (a scripted <see cref="MockNet"/>); null: none, and
+    /// <see cref="Stdenv.Net"/> throws <see cref="NotSupportedException"/>.</param>
     /// <exception cref="DeadlockDetectedException">Nothing can run and the main fiber has not finished.</exception>
     /// <exception cref="Exception">Whatever <paramref name="main"/> throws.</exception>
-    public static void Run(Func<Stdenv, Task> main) => Run<bool>(async env => { await main(env); return true; });
+    public static void Run(Func<Stdenv, Task> main, MockNet? net = null)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        Run<bool>(async env => { await main(env); return true; }, net);
+    }
 
     /// <summary>Runs <paramref name="main"/> on the mock backend and returns its result.</summary>
     /// <typeparam name="T">The result type.</typeparam>
     /// <param name="main">The test body.</param>
+    /// <param name="net">The network <see cref="Stdenv.Net"/> returns (a scripted <see cref="MockNet"/>); null: none, and
+    /// <see cref="Stdenv.Net"/> throws <see cref="NotSupportedException"/>.</param>
     /// <returns>What <paramref name="main"/> returned.</returns>
     /// <exception cref="DeadlockDetectedException">Nothing can run and the main fiber has not finished.</exception>
-    public static T Run<T>(Func<Stdenv, Task<T>> main)
+    public static T Run<T>(Func<Stdenv, Task<T>> main, MockNet? net = null)
     {
         ArgumentNullException.ThrowIfNull(main);
         var time = new VirtualTimeSource();
         var domain = new Domain("mock", time, isMock: true);
         var env = new Stdenv(
             new VirtualClock(time), new VirtualMonoClock(time), new MockDomainManager(), "mock",
-            new BufferSource(ReadOnlyMemory<byte>.Empty), new MockFlow("stdout"), new MockFlow("stderr"), new SeededRandomSource(0));
+            new BufferSource(ReadOnlyMemory<byte>.Empty), new MockFlow("stdout"), new MockFlow("stderr"), new SeededRandomSource(0),
+            net);
         return domain.RunMain(_ => main(env));
     }
 
     /// <summary>Runs <paramref name="main"/> on the mock backend and returns its transcript: every trace line, then the exception if it failed.</summary>
     /// <param name="main">The test body; use <see cref="TraceLog.Line(string)"/> to record what happens.</param>
+    /// <param name="net">The network <see cref="Stdenv.Net"/> returns (a scripted <see cref="MockNet"/>); null: none.</param>
     /// <returns>The lines, each ending in a newline; a failure adds <c>Exception: TypeName: message</c>.</returns>
-    public static string Trace(Func<Stdenv, Task> main)
+    public static string Trace(Func<Stdenv, Task> main, MockNet? net = null)
     {
         ArgumentNullException.ThrowIfNull(main);
         var sb = new StringBuilder();
         var writer = new StringWriter(sb) { NewLine = "\n" };
         try
         {
-            Run(env => TraceLog.WithWriterAsync(writer, () => main(env)));
+            Run(env => TraceLog.WithWriterAsync(writer, () => main(env)), net);
         }
         catch (Exception ex)
         {

@@ -46,7 +46,8 @@ public sealed class Stdenv
     private readonly NetworkCapability? _net;
 
     /// <summary>The network: listening, connecting, datagrams and name lookup.</summary>
-    /// <exception cref="NotSupportedException">The backend has no network (the mock backend: use a mock network).</exception>
+    /// <exception cref="NotSupportedException">The backend has no network (the mock backend run without a mock network:
+    /// pass one with <c>MockMain.Run(env =&gt; ..., net: new MockNet())</c>).</exception>
     /// <remarks>Eio: <c>env#net</c>.</remarks>
     public NetworkCapability Net => _net ?? throw new NotSupportedException($"The {Backend} backend has no real network.");
 

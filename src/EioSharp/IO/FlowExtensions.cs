@@ -98,11 +98,15 @@ public static class Flow
     /// <para><b>Scheduling</b>: use only the asynchronous members (<c>ReadAsync</c>, <c>WriteAsync</c>, <c>CopyToAsync</c>...)
     /// and only from a fiber; the synchronous <c>Read</c>/<c>Write</c> throw <see cref="NotSupportedException"/>, because
     /// blocking the domain's thread would stop every fiber on it.</para>
-    /// <para>.NET consumers (<see cref="StreamReader"/>, <see cref="Stream.CopyToAsync(Stream)"/>...) await with
-    /// <c>ConfigureAwait(false)</c>, so after an operation that really suspended they continue on the thread pool; the
-    /// stream then runs their next call on the domain of the fiber that called <c>AsStream</c>, in that fiber's cancel
-    /// context. On the mock backend such a hop looks like a deadlock (the domain cannot see the thread pool's work), so
-    /// there use .NET consumers only over flows whose operations complete at once.</para>
+    /// <para>.NET consumers (<see cref="StreamReader"/>, <see cref="StreamWriter"/>, <see cref="Stream.CopyToAsync(Stream)"/>...)
+    /// await with <c>ConfigureAwait(false)</c>. When a stream operation really suspends, the consumer's continuation is run on
+    /// the fiber's domain with no <see cref="SynchronizationContext"/> installed, so the consumer's nested
+    /// <c>ConfigureAwait(false)</c> continuations run inline there too instead of hopping to the thread pool; the flow itself
+    /// is always called with the domain's context. The whole consumer therefore runs on the domain, in a deterministic order,
+    /// and works on the mock backend (over a <c>MockFlow</c> whose reads wait for promises, for example). A consumer that
+    /// awaits some other, truly external operation with <c>ConfigureAwait(false)</c> still continues on the thread pool; the
+    /// stream then runs its next call on the domain of the fiber that called <c>AsStream</c>, in that fiber's cancel
+    /// context (on the mock backend, such outside work is invisible to the domain and can be reported as a deadlock).</para>
     /// <para><b>Cancellation</b>: operations are cancelled by the fiber's cancellation, not by the token passed to them;
     /// a token that is already cancelled makes the call throw <see cref="OperationCanceledException"/> at once.</para>
     /// </remarks>

@@ -144,9 +144,20 @@ internal sealed class FlowStream : Stream
             return new ValueTask<int>(0);
         }
 
-        return IsOffDomain(out var frame)
-            ? new ValueTask<int>(RunOnDomainAsync(frame, () => source.ReadAsync(buffer)))
-            : OnDomain(source.ReadAsync(buffer));
+        if (IsOffDomain(out var frame))
+        {
+            return new ValueTask<int>(RunOnDomainAsync(frame, () => source.ReadAsync(buffer)));
+        }
+
+        var consumerContext = EnterFiberContext();
+        try
+        {
+            return OnDomain(source.ReadAsync(buffer));
+        }
+        finally
+        {
+            LeaveFiberContext(consumerContext);
+        }
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -162,9 +173,43 @@ internal sealed class FlowStream : Stream
             return ValueTask.CompletedTask;
         }
 
-        return IsOffDomain(out var frame)
-            ? new ValueTask(RunOnDomainAsync(frame, async () => { await sink.WriteAsync(buffer); return 0; }))
-            : OnDomain(sink.WriteAsync(buffer));
+        if (IsOffDomain(out var frame))
+        {
+            return new ValueTask(RunOnDomainAsync(frame, async () => { await sink.WriteAsync(buffer); return 0; }));
+        }
+
+        var consumerContext = EnterFiberContext();
+        try
+        {
+            return OnDomain(sink.WriteAsync(buffer));
+        }
+        finally
+        {
+            LeaveFiberContext(consumerContext);
+        }
+    }
+
+    // A consumer continuation resumed by a pending operation of this stream runs on the domain without a
+    // SynchronizationContext (see OnDomain). The flow is fiber code, so it must run with the domain's context installed: its
+    // own awaits then resume on the domain. Returns the consumer's context to restore, or the domain's when nothing changed.
+    private static SynchronizationContext? EnterFiberContext()
+    {
+        var current = SynchronizationContext.Current;
+        var domainContext = Domain.Current?.SyncContext; // null off any domain: the flow call reports that itself
+        if (domainContext is not null && !ReferenceEquals(current, domainContext))
+        {
+            SynchronizationContext.SetSynchronizationContext(domainContext);
+        }
+
+        return current;
+    }
+
+    private static void LeaveFiberContext(SynchronizationContext? consumerContext)
+    {
+        if (!ReferenceEquals(SynchronizationContext.Current, consumerContext))
+        {
+            SynchronizationContext.SetSynchronizationContext(consumerContext);
+        }
     }
 
     private bool IsOffDomain(out FiberFrame frame)
@@ -197,7 +242,12 @@ internal sealed class FlowStream : Stream
     // .NET stream consumers (StreamReader, CopyToAsync...) await with ConfigureAwait(false). On a domain thread, which has a
     // SynchronizationContext, the runtime then queues their continuation to the thread pool instead of running it inline,
     // and fiber code would continue off its domain. A pending operation is therefore completed through a Waiter, whose
-    // continuations always run on the owning domain whatever the await's configuration.
+    // continuations always run on the owning domain whatever the await's configuration. The consumer's nested async methods
+    // (StreamReader.ReadLineAsync awaits ReadBufferAsync, which awaits this stream) also await with ConfigureAwait(false),
+    // and the runtime inlines such a continuation only on a thread with no SynchronizationContext: the waiter therefore runs
+    // a continuation registered without the scheduling context with none installed (InlineForeignContinuations), so the
+    // whole consumer chain runs on the domain, and its completion posts the fiber's own continuation to the run queue. No
+    // work goes through the thread pool, so the mock backend sees every step (no false deadlock) and order is deterministic.
     private static ValueTask<int> OnDomain(ValueTask<int> pending)
     {
         if (pending.IsCompleted)
@@ -205,7 +255,7 @@ internal sealed class FlowStream : Stream
             return pending;
         }
 
-        var w = new Waiter<int>(FiberFrame.Require().Fiber.Domain);
+        var w = new Waiter<int>(FiberFrame.Require().Fiber.Domain) { InlineForeignContinuations = true };
         _ = ForwardAsync(pending, w);
         return w.Task;
 
@@ -229,7 +279,7 @@ internal sealed class FlowStream : Stream
             return pending;
         }
 
-        var w = new Waiter(FiberFrame.Require().Fiber.Domain);
+        var w = new Waiter(FiberFrame.Require().Fiber.Domain) { InlineForeignContinuations = true };
         _ = ForwardAsync(pending, w);
         return w.VoidTask;
 
@@ -253,7 +303,25 @@ internal sealed class FlowStream : Stream
     public override Task FlushAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return _sink is BufferedWriter w ? w.FlushAsync().AsTask() : Task.CompletedTask;
+        if (_sink is not BufferedWriter w)
+        {
+            return Task.CompletedTask;
+        }
+
+        if (IsOffDomain(out var frame))
+        {
+            return RunOnDomainAsync(frame, async () => { await w.FlushAsync(); return 0; });
+        }
+
+        var consumerContext = EnterFiberContext();
+        try
+        {
+            return OnDomain(w.FlushAsync()).AsTask();
+        }
+        finally
+        {
+            LeaveFiberContext(consumerContext);
+        }
     }
 
     public override void Flush()

@@ -11,19 +11,24 @@ namespace EioSharp.Net;
 /// </remarks>
 public sealed class DatagramSocket : IClosable
 {
-    private readonly SocketHandle _handle;
+    private readonly DatagramTransport _transport;
     private readonly ReleaseHook? _hook;
     private readonly Domain _ownerDomain;
 
     internal DatagramSocket(Switch sw, Socket socket)
+        : this(sw, new SocketDatagramTransport(socket))
     {
-        _handle = new SocketHandle(socket);
+    }
+
+    internal DatagramSocket(Switch sw, DatagramTransport transport)
+    {
+        _transport = transport;
         _ownerDomain = sw.Domain;
         _hook = sw.OnRelease(Close);
     }
 
     /// <summary>The local address (with the real port when port 0 was asked for).</summary>
-    public EndPoint? LocalEndPoint => _handle.Socket.LocalEndPoint;
+    public EndPoint? LocalEndPoint => _transport.LocalEndPoint;
 
     /// <summary>Sends one datagram to <paramref name="destination"/>.</summary>
     /// <param name="destination">The receiver.</param>
@@ -32,22 +37,10 @@ public sealed class DatagramSocket : IClosable
     /// <exception cref="NetException">The send failed (for example the datagram is too large, or the destination refused an earlier one).</exception>
     /// <exception cref="CancelledException">The fiber was cancelled.</exception>
     /// <remarks>Eio: <c>Net.send ~dst</c>.</remarks>
-    public async ValueTask SendToAsync(EndPoint destination, ReadOnlyMemory<byte> datagram)
+    public ValueTask SendToAsync(EndPoint destination, ReadOnlyMemory<byte> datagram)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        var frame = SocketIo.Begin(_handle, "send");
-        try
-        {
-            await _handle.Socket.SendToAsync(datagram, SocketFlags.None, destination, frame.Cancel.Token);
-        }
-        catch (Exception e) when (SocketIo.IsSocketError(e))
-        {
-            throw SocketIo.Map(e, frame, $"send to {destination}");
-        }
-        finally
-        {
-            _handle.EndUse();
-        }
+        return _transport.SendToAsync(destination, datagram);
     }
 
     /// <summary>Sets the socket's default destination (<c>connect(2)</c> on a datagram socket), for <see cref="SendAsync"/>.</summary>
@@ -63,23 +56,7 @@ public sealed class DatagramSocket : IClosable
     public void Connect(EndPoint destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        if (!_handle.TryUse())
-        {
-            throw new ObjectDisposedException("connect", "The socket is closed.");
-        }
-
-        try
-        {
-            _handle.Socket.Connect(destination);
-        }
-        catch (SocketException e)
-        {
-            throw NetException.From(e, $"connect datagram socket to {destination}");
-        }
-        finally
-        {
-            _handle.EndUse();
-        }
+        _transport.Connect(destination);
     }
 
     /// <summary>Sends one datagram to the destination set by <see cref="Connect"/>.</summary>
@@ -90,28 +67,7 @@ public sealed class DatagramSocket : IClosable
     /// <exception cref="CancelledException">The fiber was cancelled.</exception>
     /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
     /// <remarks><b>[ext]</b> Eio: <c>Net.send</c> without <c>~dst</c>.</remarks>
-    public ValueTask SendAsync(ReadOnlyMemory<byte> datagram)
-    {
-        var frame = SocketIo.Begin(_handle, "send");
-        ValueTask<int> vt;
-        try
-        {
-            vt = _handle.Socket.SendAsync(datagram, SocketFlags.None, frame.Cancel.Token);
-        }
-        catch (Exception e) when (SocketIo.IsSocketError(e))
-        {
-            _handle.EndUse();
-            throw SocketIo.Map(e, frame, "send");
-        }
-
-        if (vt.IsCompletedSuccessfully)
-        {
-            _handle.EndUse();
-            return ValueTask.CompletedTask;
-        }
-
-        return new ValueTask(SocketIo.Finish(vt, _handle, frame, "send").AsTask());
-    }
+    public ValueTask SendAsync(ReadOnlyMemory<byte> datagram) => _transport.SendAsync(datagram);
 
     /// <summary>Receives one datagram and its sender's address.</summary>
     /// <param name="buffer">Where to put the payload; a longer datagram is truncated.</param>
@@ -119,56 +75,23 @@ public sealed class DatagramSocket : IClosable
     /// <exception cref="CancelledException">The fiber was cancelled while waiting.</exception>
     /// <exception cref="NetException">The receive failed.</exception>
     /// <remarks>Eio: <c>Net.recv</c>.</remarks>
-    public async ValueTask<(int Length, EndPoint Sender)> ReceiveFromAsync(Memory<byte> buffer)
-    {
-        var frame = SocketIo.Begin(_handle, "receive");
-        try
-        {
-            var any = _handle.Socket.AddressFamily == AddressFamily.InterNetworkV6 ? (EndPoint)new IPEndPoint(IPAddress.IPv6Any, 0)
-                : _handle.Socket.AddressFamily == AddressFamily.Unix ? _handle.Socket.LocalEndPoint! : new IPEndPoint(IPAddress.Any, 0);
-            var r = await _handle.Socket.ReceiveFromAsync(buffer, SocketFlags.None, any, frame.Cancel.Token);
-            return (r.ReceivedBytes, r.RemoteEndPoint);
-        }
-        catch (Exception e) when (SocketIo.IsSocketError(e))
-        {
-            throw SocketIo.Map(e, frame, "receive");
-        }
-        finally
-        {
-            _handle.EndUse();
-        }
-    }
+    public ValueTask<(int Length, EndPoint Sender)> ReceiveFromAsync(Memory<byte> buffer) => _transport.ReceiveFromAsync(buffer);
 
     /// <summary>Receives one datagram without its sender's address (cheaper when the sender does not matter).</summary>
     /// <param name="buffer">Where to put the payload; a longer datagram is truncated.</param>
     /// <returns>The number of bytes received.</returns>
     /// <exception cref="CancelledException">The fiber was cancelled while waiting.</exception>
     /// <exception cref="NetException">The receive failed.</exception>
-    public ValueTask<int> ReceiveAsync(Memory<byte> buffer)
-    {
-        var frame = SocketIo.Begin(_handle, "receive");
-        ValueTask<int> vt;
-        try
-        {
-            vt = _handle.Socket.ReceiveAsync(buffer, SocketFlags.None, frame.Cancel.Token);
-        }
-        catch (Exception e) when (SocketIo.IsSocketError(e))
-        {
-            _handle.EndUse();
-            throw SocketIo.Map(e, frame, "receive");
-        }
-
-        return SocketIo.Complete(vt, _handle, frame, "receive");
-    }
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _transport.ReceiveAsync(buffer);
 
     /// <summary>Sets the kernel receive buffer size (SO_RCVBUF), in bytes.</summary>
     /// <param name="bytes">The requested size; the kernel may adjust it.</param>
-    public void SetReceiveBufferSize(int bytes) => _handle.Socket.ReceiveBufferSize = bytes;
+    public void SetReceiveBufferSize(int bytes) => _transport.SetReceiveBufferSize(bytes);
 
     /// <inheritdoc/>
     public void Close()
     {
-        if (_handle.Close() && _hook is not null && ReferenceEquals(Domain.Current, _ownerDomain))
+        if (_transport.Close() && _hook is not null && ReferenceEquals(Domain.Current, _ownerDomain))
         {
             _hook.Remove();
         }

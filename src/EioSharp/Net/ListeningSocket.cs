@@ -14,23 +14,27 @@ namespace EioSharp.Net;
 /// </remarks>
 public sealed class ListeningSocket : IClosable
 {
-    private readonly SocketHandle _handle;
+    private readonly ListenerTransport _transport;
     private readonly ReleaseHook? _hook;
     private readonly Domain _ownerDomain;
 
     internal ListeningSocket(Switch sw, Socket socket)
+        : this(sw, new SocketListenerTransport(socket))
     {
-        _handle = new SocketHandle(socket);
+    }
+
+    internal ListeningSocket(Switch sw, ListenerTransport transport)
+    {
+        _transport = transport;
         _ownerDomain = sw.Domain;
-        ListeningEndPoint = socket.LocalEndPoint!;
         _hook = sw.OnRelease(Close);
     }
 
     /// <summary>The address the socket is bound to (with the real port when port 0 was asked for).</summary>
-    public EndPoint ListeningEndPoint { get; }
+    public EndPoint ListeningEndPoint => _transport.ListeningEndPoint;
 
     /// <summary>True once closed.</summary>
-    public bool IsClosed => _handle.IsClosed;
+    public bool IsClosed => _transport.IsClosed;
 
     /// <summary>Waits for a connection and returns it, owned by <paramref name="sw"/>.</summary>
     /// <param name="sw">The switch that will own the connection (on the calling domain).</param>
@@ -43,28 +47,8 @@ public sealed class ListeningSocket : IClosable
     {
         ArgumentNullException.ThrowIfNull(sw);
         sw.Check();
-        var frame = SocketIo.Begin(_handle, "accept");
-        Socket accepted;
-        try
-        {
-            accepted = await _handle.Socket.AcceptAsync(frame.Cancel.Token);
-        }
-        catch (Exception e) when (SocketIo.IsSocketError(e))
-        {
-            throw SocketIo.Map(e, frame, "accept");
-        }
-        finally
-        {
-            _handle.EndUse();
-        }
-
-        if (accepted.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
-        {
-            accepted.NoDelay = true;
-        }
-
-        var peer = accepted.RemoteEndPoint ?? new UnixDomainSocketEndPoint("(unnamed)");
-        return (new StreamSocket(sw, accepted), peer);
+        var (connection, peer) = await _transport.AcceptAsync();
+        return (new StreamSocket(sw, connection), peer);
     }
 
     /// <summary>Accepts one connection and handles it in a new fiber on <paramref name="sw"/>.</summary>
@@ -191,7 +175,7 @@ public sealed class ListeningSocket : IClosable
     /// <inheritdoc/>
     public void Close()
     {
-        if (_handle.Close() && _hook is not null && ReferenceEquals(Domain.Current, _ownerDomain))
+        if (_transport.Close() && _hook is not null && ReferenceEquals(Domain.Current, _ownerDomain))
         {
             _hook.Remove();
         }

@@ -174,6 +174,65 @@ public class FlowTests
     }
 
     [Fact]
+    public void AsStreamServesStreamReaderAndStreamWriterOnTheMockBackend()
+    {
+        // StreamReader and StreamWriter await with ConfigureAwait(false); their continuations must stay on the mock domain
+        // (no thread-pool hop), or the idle domain would report a deadlock while the reader waits for its promise.
+        var t = MockMain.Trace(async _ =>
+        {
+            var flow = new MockFlow();
+            var (p1, r1) = Promise.Create<string>();
+            var (p2, r2) = Promise.Create<string>();
+            var (w1, wr1) = Promise.Create<bool>();
+            flow.OnRead(AwaitPromise(p1), AwaitPromise(p2));
+            flow.OnWrite(AwaitPromise(w1));
+            await Fiber.BothAsync(
+                async () =>
+                {
+                    await using var stream = flow.AsStream();
+                    using var reader = new StreamReader(stream, leaveOpen: true);
+                    TraceLog.Line("line: " + await reader.ReadLineAsync());
+                    TraceLog.Line("line: " + await reader.ReadLineAsync());
+                    TraceLog.Line("end: " + (await reader.ReadLineAsync() is null));
+                    await using var writer = new StreamWriter(stream, leaveOpen: true);
+                    await writer.WriteAsync("reply\n");
+                    await writer.FlushAsync();
+                    TraceLog.Line("flushed");
+                },
+                async () =>
+                {
+                    await Fiber.YieldAsync();
+                    TraceLog.Line("resolving first");
+                    r1.Resolve("first line\nsec");
+                    await Fiber.YieldAsync();
+                    TraceLog.Line("resolving second");
+                    r2.Resolve("ond line\n");
+                    for (int i = 0; i < 10; i++)
+                    {
+                        await Fiber.YieldAsync();
+                    }
+
+                    TraceLog.Line("accepting write");
+                    wr1.Resolve(true);
+                });
+        });
+        Assert.Equal("""
+            +resolving first
+            +flow: read "first line\nsec"
+            +resolving second
+            +line: first line
+            +flow: read "ond line\n"
+            +line: second line
+            +end: True
+            +accepting write
+            +flow: wrote "reply\n"
+            +flushed
+            +flow: closed
+
+            """, t);
+    }
+
+    [Fact]
     public void S29_CloseIsIdempotent()
     {
         var t = MockMain.Trace(async _ =>

@@ -1,0 +1,271 @@
+using System.Net;
+using System.Net.Sockets;
+using EioSharp.IO;
+
+namespace EioSharp.Net;
+
+/// <summary>A connected .NET <see cref="Socket"/> (Portable backend); shared ownership through <see cref="SocketHandle"/> (S29).</summary>
+internal sealed class SocketStreamTransport : StreamTransport
+{
+    private readonly SocketHandle _handle;
+
+    public SocketStreamTransport(Socket socket)
+    {
+        _handle = new SocketHandle(socket);
+        RemoteEndPoint = socket.RemoteEndPoint;
+        LocalEndPoint = socket.LocalEndPoint;
+    }
+
+    public override EndPoint? RemoteEndPoint { get; }
+
+    public override EndPoint? LocalEndPoint { get; }
+
+    public override bool IsClosed => _handle.IsClosed;
+
+    public override bool NoDelay
+    {
+        get => _handle.Socket.NoDelay;
+        set => _handle.Socket.NoDelay = value;
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer)
+    {
+        var frame = SocketIo.Begin(_handle, "read");
+        ValueTask<int> vt;
+        try
+        {
+            vt = _handle.Socket.ReceiveAsync(buffer, SocketFlags.None, frame.Cancel.Token);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            _handle.EndUse();
+            throw SocketIo.Map(e, frame, "read");
+        }
+
+        return SocketIo.Complete(vt, _handle, frame, "read");
+    }
+
+    private ValueTask<int> SendSomeAsync(ReadOnlyMemory<byte> data)
+    {
+        var frame = SocketIo.Begin(_handle, "write");
+        ValueTask<int> vt;
+        try
+        {
+            vt = _handle.Socket.SendAsync(data, SocketFlags.None, frame.Cancel.Token);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            _handle.EndUse();
+            throw SocketIo.Map(e, frame, "write");
+        }
+
+        return SocketIo.Complete(vt, _handle, frame, "write");
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    {
+        if (data.IsEmpty)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var vt = SendSomeAsync(data);
+        if (vt.IsCompletedSuccessfully && vt.Result == data.Length)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        return WriteRestAsync(vt, data);
+    }
+
+    private async ValueTask WriteRestAsync(ValueTask<int> first, ReadOnlyMemory<byte> data)
+    {
+        int sent = await first;
+        while (sent < data.Length)
+        {
+            sent += await SendSomeAsync(data[sent..]);
+        }
+    }
+
+    public override ValueTask ShutdownAsync(ShutdownCommand command)
+    {
+        if (!_handle.TryUse())
+        {
+            throw new ObjectDisposedException("shutdown", "The socket is closed.");
+        }
+
+        try
+        {
+            _handle.Socket.Shutdown(command switch
+            {
+                ShutdownCommand.Receive => SocketShutdown.Receive,
+                ShutdownCommand.Send => SocketShutdown.Send,
+                _ => SocketShutdown.Both,
+            });
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.NotConnected)
+        {
+            // The peer is already gone: nothing to shut down.
+        }
+        catch (SocketException e)
+        {
+            throw NetException.From(e, "shutdown");
+        }
+        finally
+        {
+            _handle.EndUse();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public override bool Close() => _handle.Close();
+}
+
+/// <summary>A listening .NET <see cref="Socket"/> (Portable backend).</summary>
+internal sealed class SocketListenerTransport(Socket socket) : ListenerTransport
+{
+    private readonly SocketHandle _handle = new(socket);
+
+    public override EndPoint ListeningEndPoint { get; } = socket.LocalEndPoint!;
+
+    public override bool IsClosed => _handle.IsClosed;
+
+    public override async ValueTask<(StreamTransport Connection, EndPoint Peer)> AcceptAsync()
+    {
+        var frame = SocketIo.Begin(_handle, "accept");
+        Socket accepted;
+        try
+        {
+            accepted = await _handle.Socket.AcceptAsync(frame.Cancel.Token);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            throw SocketIo.Map(e, frame, "accept");
+        }
+        finally
+        {
+            _handle.EndUse();
+        }
+
+        if (accepted.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+        {
+            accepted.NoDelay = true;
+        }
+
+        var peer = accepted.RemoteEndPoint ?? new UnixDomainSocketEndPoint("(unnamed)");
+        return (new SocketStreamTransport(accepted), peer);
+    }
+
+    public override bool Close() => _handle.Close();
+}
+
+/// <summary>A datagram .NET <see cref="Socket"/> (Portable backend).</summary>
+internal sealed class SocketDatagramTransport(Socket socket) : DatagramTransport
+{
+    private readonly SocketHandle _handle = new(socket);
+
+    public override EndPoint? LocalEndPoint => _handle.Socket.LocalEndPoint;
+
+    public override async ValueTask SendToAsync(EndPoint destination, ReadOnlyMemory<byte> datagram)
+    {
+        var frame = SocketIo.Begin(_handle, "send");
+        try
+        {
+            await _handle.Socket.SendToAsync(datagram, SocketFlags.None, destination, frame.Cancel.Token);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            throw SocketIo.Map(e, frame, $"send to {destination}");
+        }
+        finally
+        {
+            _handle.EndUse();
+        }
+    }
+
+    public override void Connect(EndPoint destination)
+    {
+        if (!_handle.TryUse())
+        {
+            throw new ObjectDisposedException("connect", "The socket is closed.");
+        }
+
+        try
+        {
+            _handle.Socket.Connect(destination);
+        }
+        catch (SocketException e)
+        {
+            throw NetException.From(e, $"connect datagram socket to {destination}");
+        }
+        finally
+        {
+            _handle.EndUse();
+        }
+    }
+
+    public override ValueTask SendAsync(ReadOnlyMemory<byte> datagram)
+    {
+        var frame = SocketIo.Begin(_handle, "send");
+        ValueTask<int> vt;
+        try
+        {
+            vt = _handle.Socket.SendAsync(datagram, SocketFlags.None, frame.Cancel.Token);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            _handle.EndUse();
+            throw SocketIo.Map(e, frame, "send");
+        }
+
+        if (vt.IsCompletedSuccessfully)
+        {
+            _handle.EndUse();
+            return ValueTask.CompletedTask;
+        }
+
+        return new ValueTask(SocketIo.Finish(vt, _handle, frame, "send").AsTask());
+    }
+
+    public override async ValueTask<(int Length, EndPoint Sender)> ReceiveFromAsync(Memory<byte> buffer)
+    {
+        var frame = SocketIo.Begin(_handle, "receive");
+        try
+        {
+            var any = _handle.Socket.AddressFamily == AddressFamily.InterNetworkV6 ? (EndPoint)new IPEndPoint(IPAddress.IPv6Any, 0)
+                : _handle.Socket.AddressFamily == AddressFamily.Unix ? _handle.Socket.LocalEndPoint! : new IPEndPoint(IPAddress.Any, 0);
+            var r = await _handle.Socket.ReceiveFromAsync(buffer, SocketFlags.None, any, frame.Cancel.Token);
+            return (r.ReceivedBytes, r.RemoteEndPoint);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            throw SocketIo.Map(e, frame, "receive");
+        }
+        finally
+        {
+            _handle.EndUse();
+        }
+    }
+
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer)
+    {
+        var frame = SocketIo.Begin(_handle, "receive");
+        ValueTask<int> vt;
+        try
+        {
+            vt = _handle.Socket.ReceiveAsync(buffer, SocketFlags.None, frame.Cancel.Token);
+        }
+        catch (Exception e) when (SocketIo.IsSocketError(e))
+        {
+            _handle.EndUse();
+            throw SocketIo.Map(e, frame, "receive");
+        }
+
+        return SocketIo.Complete(vt, _handle, frame, "receive");
+    }
+
+    public override void SetReceiveBufferSize(int bytes) => _handle.Socket.ReceiveBufferSize = bytes;
+
+    public override bool Close() => _handle.Close();
+}

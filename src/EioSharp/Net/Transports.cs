@@ -1,0 +1,65 @@
+using System.Net;
+using EioSharp.IO;
+
+namespace EioSharp.Net;
+
+// The public socket types (StreamSocket, ListeningSocket, DatagramSocket) own switch registration and present the API;
+// the transport underneath does the I/O. The Portable backend's transports wrap a .NET Socket (SocketTransports.cs); the
+// mock backend's (EioSharp.Mock) run scripted actions. One virtual call per operation, no allocation added to the real
+// path. Every transport's Close is idempotent and returns true only for the call that closed it (S29).
+
+/// <summary>The I/O under a <see cref="StreamSocket"/>.</summary>
+internal abstract class StreamTransport
+{
+    public abstract EndPoint? RemoteEndPoint { get; }
+
+    public abstract EndPoint? LocalEndPoint { get; }
+
+    public abstract bool IsClosed { get; }
+
+    public abstract bool NoDelay { get; set; }
+
+    public abstract ValueTask<int> ReadAsync(Memory<byte> buffer);
+
+    public abstract ValueTask WriteAsync(ReadOnlyMemory<byte> data);
+
+    public abstract ValueTask ShutdownAsync(ShutdownCommand command);
+
+    /// <summary>Closes the transport; true if this call closed it.</summary>
+    public abstract bool Close();
+}
+
+/// <summary>The I/O under a <see cref="ListeningSocket"/>.</summary>
+internal abstract class ListenerTransport
+{
+    public abstract EndPoint ListeningEndPoint { get; }
+
+    public abstract bool IsClosed { get; }
+
+    /// <summary>Waits for a connection; the caller wraps the transport in a <see cref="StreamSocket"/> owned by its switch.</summary>
+    public abstract ValueTask<(StreamTransport Connection, EndPoint Peer)> AcceptAsync();
+
+    /// <summary>Closes the transport; true if this call closed it.</summary>
+    public abstract bool Close();
+}
+
+/// <summary>The I/O under a <see cref="DatagramSocket"/>.</summary>
+internal abstract class DatagramTransport
+{
+    public abstract EndPoint? LocalEndPoint { get; }
+
+    public abstract ValueTask SendToAsync(EndPoint destination, ReadOnlyMemory<byte> datagram);
+
+    public abstract void Connect(EndPoint destination);
+
+    public abstract ValueTask SendAsync(ReadOnlyMemory<byte> datagram);
+
+    public abstract ValueTask<(int Length, EndPoint Sender)> ReceiveFromAsync(Memory<byte> buffer);
+
+    public abstract ValueTask<int> ReceiveAsync(Memory<byte> buffer);
+
+    public abstract void SetReceiveBufferSize(int bytes);
+
+    /// <summary>Closes the transport; true if this call closed it.</summary>
+    public abstract bool Close();
+}
