@@ -139,6 +139,9 @@ internal sealed class StoreOwner(KvStore store, AppendOnlyFile? aof, AsyncQueue<
 
                 stats.AofRewriteInProgress = aof.RewriteInProgress;
                 stats.AofRewrites = aof.Rewrites;
+                stats.AofCurrentSize = aof.Length;
+                stats.AofBaseSize = aof.BaseSize;
+                stats.AofFsyncs = aof.Fsyncs;
             }
         }
     }
