@@ -2,12 +2,13 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Xunit.Abstractions;
 using static EioSharp.Kv.EndToEnd.Tools;
 
 namespace EioSharp.Kv.EndToEnd;
 
 /// <summary>Crash safety with appendfsync always, torn tails, corruption, graceful shutdown, AOF rewrite.</summary>
-public sealed class DurabilityTests
+public sealed class DurabilityTests(ITestOutputHelper output)
 {
     private static string S(long v) => v.ToString(CultureInfo.InvariantCulture);
 
@@ -74,6 +75,7 @@ public sealed class DurabilityTests
 
         Assert.True(acked.Count > 50, $"only {acked.Count} acknowledged SETs");
         bool tornTail = CheckAof(dir.AofPath).ExitCode != 0;
+        output.WriteLine($"{acked.Count} SETs and {lastCounter.Values.Sum()} INCRs acknowledged before SIGKILL; torn tail: {tornTail}");
         using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "always"))
         {
             if (tornTail)
@@ -294,7 +296,10 @@ public sealed class DurabilityTests
             }
 
             Assert.True(server.WaitForLog("Background AOF rewrite finished", TimeSpan.FromSeconds(15)), server.Log);
-            Assert.Matches(@"aof_rewrites:[1-9]", Cli(server.Port, ["--raw"], "INFO", "persistence"));
+            string info = Cli(server.Port, ["--raw"], "INFO", "persistence");
+            Assert.Matches(@"aof_rewrites:[1-9]", info);
+            Assert.Matches(@"aof_current_size:[1-9]", info);
+            Assert.Matches(@"aof_base_size:[1-9]", info);
             Assert.Equal(":1", c.Call("EXPIRE", "rw:0", "1000"));
             Assert.Equal("+OK", c.Call("SET", "rw:after", "1"));
             Assert.Equal(0, server.Terminate());
