@@ -262,6 +262,7 @@ public sealed class ServerLevelCommandTests
         Assert.Equal("(integer) 0", Cli(p, "DBSIZE"));
         Assert.Equal("OK", Cli(p, "MSET", "a", "1", "b", "2", "c", "3"));
         Assert.Equal("(integer) 3", Cli(p, "DBSIZE"));
+        Assert.Contains("db0:keys=3,", Cli(p, ["--raw"], "INFO", "keyspace")); // live, not as of the last cron tick
         Assert.Equal("OK", Cli(p, "FLUSHALL"));
         Assert.Equal("(integer) 0", Cli(p, "DBSIZE"));
         Assert.Equal("(nil)", Cli(p, "RANDOMKEY"));

@@ -170,6 +170,41 @@ public sealed class DurabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Relative_expiries_are_logged_as_absolute_times()
+    {
+        using var dir = new TempDir();
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            int p = server.Port;
+            Assert.Equal("OK", Cli(p, "SET", "ex:long", "v", "EX", "1000"));
+            Assert.Equal("OK", Cli(p, "SETEX", "ex:setex", "1000", "v"));
+            Assert.Equal("OK", Cli(p, "SET", "ex:short", "v", "PX", "300"));
+            Assert.Equal("OK", Cli(p, "SET", "ex:persisted", "v", "EX", "1000"));
+            Assert.Equal("(integer) 1", Cli(p, "PERSIST", "ex:persisted"));
+            Assert.Equal("(integer) 1", Cli(p, "INCR", "ex:counter"));
+            Assert.Equal("(integer) 1", Cli(p, "EXPIRE", "ex:counter", "1000"));
+            Assert.Equal(0, server.Terminate());
+        }
+
+        string aof = File.ReadAllText(dir.AofPath);
+        Assert.DoesNotContain("\r\nEX\r\n", aof, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("\r\nSETEX\r\n", aof, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("$6\r\nEXPIRE\r\n", aof, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(0, CheckAof(dir.AofPath).ExitCode);
+        Thread.Sleep(400); // ex:short is past its (absolute) expiry when replayed
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            int p = server.Port;
+            Assert.InRange(long.Parse(Cli(p, "TTL", "ex:long").Split(' ')[1], CultureInfo.InvariantCulture), 990, 1000);
+            Assert.InRange(long.Parse(Cli(p, "TTL", "ex:setex").Split(' ')[1], CultureInfo.InvariantCulture), 990, 1000);
+            Assert.InRange(long.Parse(Cli(p, "TTL", "ex:counter").Split(' ')[1], CultureInfo.InvariantCulture), 990, 1000);
+            Assert.Equal("(integer) -1", Cli(p, "TTL", "ex:persisted"));
+            Assert.Equal("(integer) 0", Cli(p, "EXISTS", "ex:short"));
+            Assert.Equal("\"1\"", Cli(p, "GET", "ex:counter"));
+        }
+    }
+
+    [Fact]
     public void SIGTERM_with_connected_clients_exits_cleanly_with_the_data_in_the_aof()
     {
         using var dir = new TempDir();
