@@ -12,14 +12,20 @@ public sealed class DurabilityTests(ITestOutputHelper output)
 {
     private static string S(long v) => v.ToString(CultureInfo.InvariantCulture);
 
-    [Fact]
-    public void Every_acknowledged_write_survives_SIGKILL_with_appendfsync_always()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // with background rewrites going on all the time (a 16 KiB threshold)
+    public void Every_acknowledged_write_survives_SIGKILL_with_appendfsync_always(bool rewrites)
     {
         using var dir = new TempDir();
+        string[] serverArgs = rewrites
+            ? ["--appendfsync", "always", "--auto-aof-rewrite-min-size", "16kb", "--auto-aof-rewrite-percentage", "50"]
+            : ["--appendfsync", "always"];
         var acked = new ConcurrentDictionary<string, string>();
         var lastCounter = new ConcurrentDictionary<int, long>();
         const int Writers = 6;
-        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "always"))
+        int rewritesDone = 0;
+        using (var server = KvServerProcess.StartIn(dir.DataDir, serverArgs))
         {
             int port = server.Port;
             using var started = new CountdownEvent(Writers);
@@ -71,12 +77,18 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             Thread.Sleep(1000); // load in full swing
             server.Kill(); // SIGKILL, mid-write
             writers.ForEach(t => t.Join(TimeSpan.FromSeconds(20)));
+            rewritesDone = System.Text.RegularExpressions.Regex.Matches(server.Log, "Background AOF rewrite finished").Count;
+        }
+
+        if (rewrites)
+        {
+            Assert.True(rewritesDone > 0, "no rewrite happened during the load");
         }
 
         Assert.True(acked.Count > 50, $"only {acked.Count} acknowledged SETs");
         bool tornTail = CheckAof(dir.AofPath).ExitCode != 0;
-        output.WriteLine($"{acked.Count} SETs and {lastCounter.Values.Sum()} INCRs acknowledged before SIGKILL; torn tail: {tornTail}");
-        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "always"))
+        output.WriteLine($"{acked.Count} SETs and {lastCounter.Values.Sum()} INCRs acknowledged before SIGKILL; {rewritesDone} rewrites; torn tail: {tornTail}");
+        using (var server = KvServerProcess.StartIn(dir.DataDir, serverArgs))
         {
             if (tornTail)
             {
