@@ -102,6 +102,40 @@ public sealed class ProtocolRobustnessTests(AbusedServer shared) : IClassFixture
     }
 
     [Fact]
+    public void Connection_churn_leaves_no_clients_behind()
+    {
+        for (int i = 0; i < 150; i++)
+        {
+            var c = new RespClient(_server.Port);
+            switch (i % 3)
+            {
+                case 0:
+                    c.Send(string.Concat(Enumerable.Repeat($"SET churn:{i} v\r\n", 50)));
+                    break;
+                case 1:
+                    c.Send("*3\r\n$3\r\nSET\r\n$1\r\n");
+                    break;
+                default:
+                    c.Send(string.Concat(Enumerable.Repeat("GET churn:0\r\n", 1000))); // and never read the replies
+                    break;
+            }
+
+            c.Dispose();
+        }
+
+        using var probe = new RespClient(_server.Port);
+        string clients = "";
+        for (int i = 0; i < 100 && !clients.Contains("connected_clients:1\r\n", StringComparison.Ordinal); i++)
+        {
+            Thread.Sleep(50);
+            clients = probe.Call("INFO", "clients");
+        }
+
+        Assert.Contains("connected_clients:1\r\n", clients); // only the probe: maxclients accounting does not leak
+        Assert.Equal("+PONG", probe.Call("PING"));
+    }
+
+    [Fact]
     public void Announcing_bulks_over_the_limit_allocates_nothing()
     {
         using var warm = new RespClient(_server.Port);
