@@ -98,6 +98,7 @@ WORKLOADS=(
 
 RESULTS="$WORK/results"; : >"$RESULTS"
 start_time=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for spec in "${WORKLOADS[@]}"; do
   IFS='|' read -r name n tests kvfsync redisfsync args <<<"$spec"
   # Fresh servers per workload; runs alternate between them so drift on the shared machine hits both alike.
@@ -115,6 +116,7 @@ done
 
 echo
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), dotnet $(dotnet --version)"
+echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)."
 echo "Median of $REPEATS runs, requests per second (redis-benchmark -r 100000 --csv; -n per workload in the script)."
 echo
 echo "| workload | command | redis-server ops/s | EioSharp.Kv ops/s | EioSharp/redis |"
