@@ -141,6 +141,12 @@ public sealed class DifferentialTests(Xunit.Abstractions.ITestOutputHelper outpu
         KEYS k
         FLUSHALL
         DBSIZE
+        SCAN -1
+        SCAN 18446744073709551615
+        SCAN +0
+        SCAN -
+        SCAN " 1"
+        COMMAND COUNT x
         HELLO x
         HELLO 2 FOO
         ~HELLO 3
