@@ -282,6 +282,40 @@ public sealed class DurabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void SIGTERM_is_not_held_up_by_clients_that_stopped_reading()
+    {
+        using var server = KvServerProcess.Start();
+        using (var c = new RespClient(server.Port))
+        {
+            Assert.Equal("+OK", c.Call("SET", "big", new string('b', 512 * 1024)));
+        }
+
+        // Pipelines whose replies (tens of MB) no one reads; the first keeps the store busy so that the others are
+        // waiting for their batches when SIGTERM arrives: the replies of a committed batch are delivered at
+        // shutdown, but only for a grace period.
+        var clients = new List<RespClient>();
+        try
+        {
+            foreach (int gets in new[] { 200, 60, 60, 60 })
+            {
+                var c = new RespClient(server.Port);
+                clients.Add(c);
+                c.Send(string.Concat(Enumerable.Repeat("GET big\r\n", gets)) + "SET after-gets 1\r\n");
+            }
+
+            Thread.Sleep(100);
+            var sw = Stopwatch.StartNew();
+            Assert.Equal(0, server.Terminate(TimeSpan.FromSeconds(60)));
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"shutdown took {sw.Elapsed}");
+            Assert.Contains("EioSharp.Kv stopped", server.Log);
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
     public void Maxclients_refuses_the_client_over_the_limit()
     {
         using var server = KvServerProcess.Start("--maxclients", "2");
