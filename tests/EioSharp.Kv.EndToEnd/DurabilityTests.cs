@@ -216,12 +216,14 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public void SIGTERM_with_connected_clients_exits_cleanly_with_the_data_in_the_aof()
+    [Theory]
+    [InlineData("everysec")]
+    [InlineData("always")]
+    public void SIGTERM_with_connected_clients_exits_cleanly_with_the_data_in_the_aof(string fsync)
     {
         using var dir = new TempDir();
         int acknowledged = 0;
-        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "everysec"))
+        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", fsync))
         {
             using var idle = new RespClient(server.Port);
             Assert.Equal("+PONG", idle.Call("PING"));
