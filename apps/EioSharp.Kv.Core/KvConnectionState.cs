@@ -331,7 +331,8 @@ public sealed class KvConnectionState
         ReadOnlySpan<byte> sub = command[1];
         if (Is(sub, "COUNT"u8))
         {
-            reply.WriteInteger(all.Count);
+            if (command.Count != 2) reply.WriteError(KvErrors.WrongArity("command|count"));
+            else reply.WriteInteger(all.Count);
         }
         else if (Is(sub, "DOCS"u8))
         {

@@ -525,9 +525,31 @@ public sealed partial class KvStore
         foreach (byte[] key in keys) ctx.Reply.WriteBulkString(key);
     }
 
+    /// <summary>Redis's cursor parsing (<c>strtoul</c>): optional sign (a negative cursor wraps), digits, no spaces, up to 2^64-1.</summary>
+    private static bool TryParseScanCursor(ReadOnlySpan<byte> text, out ulong cursor)
+    {
+        cursor = 0;
+        bool negative = false;
+        if (text.Length > 0 && (text[0] == '-' || text[0] == '+'))
+        {
+            negative = text[0] == '-';
+            text = text[1..];
+            if (text.IsEmpty) return false;
+        }
+        foreach (byte b in text)
+        {
+            if (b is < (byte)'0' or > (byte)'9') return false;
+            ulong digit = (ulong)(b - '0');
+            if (cursor > (ulong.MaxValue - digit) / 10) return false; // ERANGE
+            cursor = cursor * 10 + digit;
+        }
+        if (negative) cursor = unchecked(0UL - cursor);
+        return true;
+    }
+
     private void Scan(in Context ctx)
     {
-        if (!ulong.TryParse(ctx[1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong cursor) || cursor > long.MaxValue)
+        if (!TryParseScanCursor(ctx[1], out ulong cursor))
         {
             ctx.Reply.WriteError(KvErrors.InvalidCursor);
             return;

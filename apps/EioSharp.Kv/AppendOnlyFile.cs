@@ -41,6 +41,7 @@ internal sealed class AppendOnlyFile : IDisposable
     private Task? _rewriteTask;
     private string? _rewriteTempPath;
     private bool _disposed;
+    private long _fsyncs;
 
     private AppendOnlyFile(string path, FsyncPolicy policy, SafeFileHandle handle, long length, Action<string> log)
     {
@@ -66,6 +67,12 @@ internal sealed class AppendOnlyFile : IDisposable
     public bool RewriteInProgress => _rewriteTask is not null;
 
     public long Rewrites { get; private set; }
+
+    /// <summary>Size after the last rewrite (or at load), in bytes: INFO's aof_base_size.</summary>
+    public long BaseSize => _sizeAfterLastRewrite;
+
+    /// <summary>fsyncs done since start (any thread).</summary>
+    public long Fsyncs => Interlocked.Read(ref _fsyncs);
 
     public static FsyncPolicy ParsePolicy(string text) => text switch
     {
@@ -132,6 +139,7 @@ internal sealed class AppendOnlyFile : IDisposable
         {
             _dirty = false;
             RandomAccess.FlushToDisk(_handle);
+            Interlocked.Increment(ref _fsyncs);
         }
     }
 

@@ -29,6 +29,7 @@ internal sealed class KvServerContext(KvServerConfig config, KvServerStats stats
 internal static class KvConnection
 {
     private const int InitialReadBuffer = 16 * 1024; // grows (doubling) only for commands larger than this
+    private static readonly TimeSpan ShutdownReplyGrace = TimeSpan.FromSeconds(2); // at shutdown, for replies already committed
 
     public static async Task HandleAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer)
     {
@@ -204,12 +205,17 @@ internal static class KvConnection
         }
         catch (CancelledException)
         {
-            // Shutting down: the store will still execute and commit this batch; deliver the replies before leaving.
+            // Shutting down: the store will still execute and commit this batch; deliver the replies before leaving,
+            // but give up after a grace period so that a client that stopped reading cannot hold up the shutdown.
             await Cancel.ProtectAsync(async () =>
             {
                 await done.AwaitAsync();
                 output.Write(request.Reply.WrittenSpan);
-                await conn.WriteAsync(output.WrittenMemory);
+                await ctx.Clock.TryWithTimeoutAsync(ShutdownReplyGrace, async () =>
+                {
+                    await conn.WriteAsync(output.WrittenMemory);
+                    return true;
+                });
                 output.ResetWrittenCount();
             });
             request.Commands.Clear();

@@ -107,6 +107,7 @@ internal sealed class StoreOwner(KvStore store, AppendOnlyFile? aof, AsyncQueue<
         }
 
         stats.OnCommandsProcessed(commands);
+        stats.UpdateFrom(store); // before the replies go out, so INFO right after a write sees it
         foreach (var r in _round)
         {
             r.Done!.TryResolve(true);
@@ -123,12 +124,7 @@ internal sealed class StoreOwner(KvStore store, AppendOnlyFile? aof, AsyncQueue<
             await monoClock.SleepAsync(s_cronInterval);
             long now = clock.Now.ToUnixTimeMilliseconds();
             store.ActiveExpireCycle(now);
-            stats.Keys = store.Count;
-            stats.ExpiringKeys = store.ExpiringCount;
-            stats.ExpiredKeys = store.ExpiredKeys;
-            stats.KeyspaceHits = store.KeyspaceHits;
-            stats.KeyspaceMisses = store.KeyspaceMisses;
-            stats.DatasetBytes = store.UsedBytes;
+            stats.UpdateFrom(store);
             if (aof is not null)
             {
                 aof.TryFinishRewrite();
@@ -139,6 +135,9 @@ internal sealed class StoreOwner(KvStore store, AppendOnlyFile? aof, AsyncQueue<
 
                 stats.AofRewriteInProgress = aof.RewriteInProgress;
                 stats.AofRewrites = aof.Rewrites;
+                stats.AofCurrentSize = aof.Length;
+                stats.AofBaseSize = aof.BaseSize;
+                stats.AofFsyncs = aof.Fsyncs;
             }
         }
     }

@@ -1,0 +1,409 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Xunit.Abstractions;
+using static EioSharp.Kv.EndToEnd.Tools;
+
+namespace EioSharp.Kv.EndToEnd;
+
+/// <summary>Crash safety with appendfsync always, torn tails, corruption, graceful shutdown, AOF rewrite.</summary>
+public sealed class DurabilityTests(ITestOutputHelper output)
+{
+    private static string S(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // with background rewrites going on all the time (a 16 KiB threshold)
+    public void Every_acknowledged_write_survives_SIGKILL_with_appendfsync_always(bool rewrites)
+    {
+        using var dir = new TempDir();
+        string[] serverArgs = rewrites
+            ? ["--appendfsync", "always", "--auto-aof-rewrite-min-size", "16kb", "--auto-aof-rewrite-percentage", "50"]
+            : ["--appendfsync", "always"];
+        var acked = new ConcurrentDictionary<string, string>();
+        var lastCounter = new ConcurrentDictionary<int, long>();
+        const int Writers = 6;
+        int rewritesDone = 0;
+        using (var server = KvServerProcess.StartIn(dir.DataDir, serverArgs))
+        {
+            int port = server.Port;
+            using var started = new CountdownEvent(Writers);
+            var writers = Enumerable.Range(0, Writers).Select(w => new Thread(() =>
+            {
+                bool signalled = false;
+                try
+                {
+                    using var c = new RespClient(port);
+                    for (int i = 0; ; i++)
+                    {
+                        if (w % 2 == 0)
+                        {
+                            string key = $"key:{w}:{i}";
+                            c.SendCommand("SET", key, S(i));
+                            if (c.ReadReply() == "+OK")
+                            {
+                                acked[key] = S(i);
+                            }
+                        }
+                        else
+                        {
+                            c.SendCommand("INCR", $"counter:{w}");
+                            string r = c.ReadReply();
+                            lastCounter[w] = long.Parse(r.AsSpan(1), CultureInfo.InvariantCulture);
+                        }
+
+                        if (i == 20 && !signalled)
+                        {
+                            signalled = true;
+                            started.Signal();
+                        }
+                    }
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or EndOfStreamException or InvalidDataException)
+                {
+                    // The server died under us: expected.
+                }
+                finally
+                {
+                    if (!signalled)
+                    {
+                        started.Signal();
+                    }
+                }
+            })).ToList();
+            writers.ForEach(t => t.Start());
+            Assert.True(started.Wait(TimeSpan.FromSeconds(20)));
+            Thread.Sleep(1000); // load in full swing
+            server.Kill(); // SIGKILL, mid-write
+            writers.ForEach(t => t.Join(TimeSpan.FromSeconds(20)));
+            rewritesDone = System.Text.RegularExpressions.Regex.Matches(server.Log, "Background AOF rewrite finished").Count;
+        }
+
+        if (rewrites)
+        {
+            Assert.True(rewritesDone > 0, "no rewrite happened during the load");
+        }
+
+        Assert.True(acked.Count > 50, $"only {acked.Count} acknowledged SETs");
+        bool tornTail = CheckAof(dir.AofPath).ExitCode != 0;
+        output.WriteLine($"{acked.Count} SETs and {lastCounter.Values.Sum()} INCRs acknowledged before SIGKILL; {rewritesDone} rewrites; torn tail: {tornTail}");
+        using (var server = KvServerProcess.StartIn(dir.DataDir, serverArgs))
+        {
+            if (tornTail)
+            {
+                Assert.Contains("torn write", server.Log);
+                Assert.Contains("truncating it from", server.Log);
+            }
+
+            using var c = new RespClient(server.Port);
+            var missing = new List<string>();
+            foreach (var chunk in acked.Keys.Chunk(200))
+            {
+                string reply = c.Call(["MGET", .. chunk]);
+                var values = reply[2..^1].Split(',');
+                for (int i = 0; i < chunk.Length; i++)
+                {
+                    if (values[i] != "$" + acked[chunk[i]])
+                    {
+                        missing.Add($"{chunk[i]}={values[i]}");
+                    }
+                }
+            }
+
+            Assert.True(missing.Count == 0, $"{missing.Count} of {acked.Count} acknowledged writes lost: {string.Join(' ', missing.Take(10))}");
+            foreach (var (w, last) in lastCounter)
+            {
+                long now = long.Parse(c.Call("GET", $"counter:{w}").AsSpan(1), CultureInfo.InvariantCulture);
+                Assert.InRange(now, last, last + 1); // at most the one unacknowledged INCR in flight
+            }
+
+            Assert.Equal(0, server.Terminate());
+        }
+
+        var check = CheckAof(dir.AofPath);
+        Assert.True(check.ExitCode == 0, check.Output);
+    }
+
+    [Fact]
+    public void A_torn_tail_written_by_hand_is_truncated_with_a_warning()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.DataDir);
+        byte[] valid = [.. Resp("SET", "a", "1"), .. Resp("SET", "b", "22"), .. Resp("PEXPIREAT", "b", "99999999999999")];
+        byte[] torn = Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$5\r\nhal");
+        File.WriteAllBytes(dir.AofPath, [.. valid, .. torn]);
+        Assert.NotEqual(0, CheckAof(dir.AofPath).ExitCode);
+
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            Assert.Contains($"truncating it from {valid.Length + torn.Length} to {valid.Length} bytes", server.Log);
+            Assert.Contains("WARNING", server.Log);
+            Assert.Equal("\"1\"", Cli(server.Port, "GET", "a"));
+            Assert.Equal("\"22\"", Cli(server.Port, "GET", "b"));
+            Assert.Equal("(integer) 0", Cli(server.Port, "EXISTS", "c"));
+            Assert.Equal(valid.Length, new FileInfo(dir.AofPath).Length);
+            Assert.Equal("OK", Cli(server.Port, "SET", "c", "after"));
+            Assert.Equal(0, server.Terminate());
+        }
+
+        var check = CheckAof(dir.AofPath);
+        Assert.True(check.ExitCode == 0, check.Output);
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            Assert.DoesNotContain("truncating", server.Log);
+            Assert.Equal("\"after\"", Cli(server.Port, "GET", "c"));
+        }
+    }
+
+    [Fact]
+    public void Corruption_in_the_middle_refuses_to_start_and_names_the_offset()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.DataDir);
+        byte[] first = Resp("SET", "a", "1");
+        byte[] bad = Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\nXYZ\r\n"); // bulk longer than announced
+        byte[] last = Resp("SET", "c", "3");
+        File.WriteAllBytes(dir.AofPath, [.. first, .. bad, .. last]);
+        long sizeBefore = new FileInfo(dir.AofPath).Length;
+
+        var (exit, output) = KvServerProcess.RunExpectingExit(dir.DataDir, TimeSpan.FromSeconds(30));
+        Assert.NotEqual(0, exit);
+        Assert.Contains($"offset {first.Length}", output);
+        Assert.Contains("Refusing to start", output);
+        Assert.DoesNotContain("ready: listening", output);
+        Assert.Equal(sizeBefore, new FileInfo(dir.AofPath).Length); // not "repaired" behind the user's back
+
+        // Garbage that is not RESP at all, in the middle.
+        File.WriteAllBytes(dir.AofPath, [.. first, .. Encoding.ASCII.GetBytes("garbage line\r\n"), .. last]);
+        (exit, output) = KvServerProcess.RunExpectingExit(dir.DataDir, TimeSpan.FromSeconds(30));
+        Assert.NotEqual(0, exit);
+        Assert.Contains($"offset {first.Length}", output);
+    }
+
+    [Fact]
+    public void Relative_expiries_are_logged_as_absolute_times()
+    {
+        using var dir = new TempDir();
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            int p = server.Port;
+            Assert.Equal("OK", Cli(p, "SET", "ex:long", "v", "EX", "1000"));
+            Assert.Equal("OK", Cli(p, "SETEX", "ex:setex", "1000", "v"));
+            Assert.Equal("OK", Cli(p, "SET", "ex:short", "v", "PX", "300"));
+            Assert.Equal("OK", Cli(p, "SET", "ex:persisted", "v", "EX", "1000"));
+            Assert.Equal("(integer) 1", Cli(p, "PERSIST", "ex:persisted"));
+            Assert.Equal("(integer) 1", Cli(p, "INCR", "ex:counter"));
+            Assert.Equal("(integer) 1", Cli(p, "EXPIRE", "ex:counter", "1000"));
+            Assert.Equal(0, server.Terminate());
+        }
+
+        string aof = File.ReadAllText(dir.AofPath);
+        Assert.DoesNotContain("\r\nEX\r\n", aof, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("\r\nSETEX\r\n", aof, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("$6\r\nEXPIRE\r\n", aof, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(0, CheckAof(dir.AofPath).ExitCode);
+        Thread.Sleep(400); // ex:short is past its (absolute) expiry when replayed
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            int p = server.Port;
+            Assert.InRange(long.Parse(Cli(p, "TTL", "ex:long").Split(' ')[1], CultureInfo.InvariantCulture), 990, 1000);
+            Assert.InRange(long.Parse(Cli(p, "TTL", "ex:setex").Split(' ')[1], CultureInfo.InvariantCulture), 990, 1000);
+            Assert.InRange(long.Parse(Cli(p, "TTL", "ex:counter").Split(' ')[1], CultureInfo.InvariantCulture), 990, 1000);
+            Assert.Equal("(integer) -1", Cli(p, "TTL", "ex:persisted"));
+            Assert.Equal("(integer) 0", Cli(p, "EXISTS", "ex:short"));
+            Assert.Equal("\"1\"", Cli(p, "GET", "ex:counter"));
+        }
+    }
+
+    [Theory]
+    [InlineData("everysec")]
+    [InlineData("always")]
+    public void SIGTERM_with_connected_clients_exits_cleanly_with_the_data_in_the_aof(string fsync)
+    {
+        using var dir = new TempDir();
+        int acknowledged = 0;
+        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", fsync))
+        {
+            using var idle = new RespClient(server.Port);
+            Assert.Equal("+PONG", idle.Call("PING"));
+            using var writer = new RespClient(server.Port);
+            Assert.Equal("+OK", writer.Call("SET", "before", "1"));
+            using var busy = new RespClient(server.Port, timeoutMs: 15_000);
+            var pipeline = new MemoryStream();
+            for (int i = 0; i < 20_000; i++)
+            {
+                pipeline.Write(Resp("SET", $"pipe:{i}", S(i)));
+            }
+
+            pipeline.Write(Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$4\r\nhalf")); // and a command cut in the middle
+            var sender = new Thread(() =>
+            {
+                try
+                {
+                    busy.Send(pipeline.ToArray());
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                }
+            });
+            sender.Start();
+            Assert.Equal("+OK", busy.ReadReply()); // the pipeline is being served
+            acknowledged = 1;
+            var sw = Stopwatch.StartNew();
+            int exit = server.Terminate();
+            Assert.Equal(0, exit);
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"shutdown took {sw.Elapsed}");
+            Assert.Contains("Shutting down", server.Log);
+            Assert.Contains("EioSharp.Kv stopped", server.Log);
+            try
+            {
+                while (busy.ReadReply() == "+OK")
+                {
+                    acknowledged++;
+                }
+            }
+            catch (Exception e) when (e is EndOfStreamException or System.Net.Sockets.SocketException or IOException)
+            {
+            }
+
+            sender.Join(TimeSpan.FromSeconds(10));
+        }
+
+        var check = CheckAof(dir.AofPath);
+        Assert.True(check.ExitCode == 0, check.Output);
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            using var c = new RespClient(server.Port);
+            Assert.Equal("$1", c.Call("GET", "before"));
+            int stored = int.Parse(c.Call("DBSIZE").AsSpan(1), CultureInfo.InvariantCulture) - 1;
+            Assert.True(stored >= acknowledged, $"{acknowledged} pipelined SETs acknowledged but {stored} stored");
+            Assert.Equal("$" + S(acknowledged - 1), c.Call("GET", $"pipe:{acknowledged - 1}"));
+            Assert.Equal(":0", c.Call("EXISTS", "half"));
+        }
+    }
+
+    [Fact]
+    public void SIGTERM_is_not_held_up_by_clients_that_stopped_reading()
+    {
+        using var server = KvServerProcess.Start();
+        using (var c = new RespClient(server.Port))
+        {
+            Assert.Equal("+OK", c.Call("SET", "big", new string('b', 512 * 1024)));
+        }
+
+        // Pipelines whose replies (tens of MB) no one reads; the first keeps the store busy so that the others are
+        // waiting for their batches when SIGTERM arrives: the replies of a committed batch are delivered at
+        // shutdown, but only for a grace period.
+        var clients = new List<RespClient>();
+        try
+        {
+            foreach (int gets in new[] { 200, 60, 60, 60 })
+            {
+                var c = new RespClient(server.Port);
+                clients.Add(c);
+                c.Send(string.Concat(Enumerable.Repeat("GET big\r\n", gets)) + "SET after-gets 1\r\n");
+            }
+
+            Thread.Sleep(100);
+            var sw = Stopwatch.StartNew();
+            Assert.Equal(0, server.Terminate(TimeSpan.FromSeconds(60)));
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"shutdown took {sw.Elapsed}");
+            Assert.Contains("EioSharp.Kv stopped", server.Log);
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
+    public void Maxclients_refuses_the_client_over_the_limit()
+    {
+        using var server = KvServerProcess.Start("--maxclients", "2");
+        using var a = new RespClient(server.Port);
+        using var b = new RespClient(server.Port);
+        Assert.Equal("+PONG", a.Call("PING"));
+        Assert.Equal("+PONG", b.Call("PING"));
+        using (var c = new RespClient(server.Port, timeoutMs: 5000))
+        {
+            string got = c.ReadToEnd(out bool closed);
+            Assert.Equal("-ERR max number of clients reached\r\n", got);
+            Assert.True(closed);
+        }
+
+        Assert.Equal("+PONG", a.Call("PING"));
+        a.Dispose();
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            using var d = new RespClient(server.Port, timeoutMs: 5000);
+            d.SendCommand("PING");
+            string got = d.ReadReply(); // +PONG, or the refusal while the server has not yet seen a's close
+            if (got.StartsWith("+PONG", StringComparison.Ordinal) || deadline.Elapsed > TimeSpan.FromSeconds(5))
+            {
+                Assert.StartsWith("+PONG", got); // a slot freed up
+                break;
+            }
+
+            Thread.Sleep(50);
+        }
+
+        Assert.Contains("rejected_connections:", Cli(server.Port, ["--raw"], "INFO", "stats"));
+    }
+
+    [Fact]
+    public void Aof_rewrite_compacts_the_log_and_the_data_survives_a_restart()
+    {
+        using var dir = new TempDir();
+        string value = new('x', 200);
+        long written = 0;
+        using (var server = KvServerProcess.StartIn(dir.DataDir, "--auto-aof-rewrite-min-size", "64kb", "--appendfsync", "everysec"))
+        {
+            using var c = new RespClient(server.Port);
+            for (int round = 0; round < 10; round++)
+            {
+                var batch = new MemoryStream();
+                for (int k = 0; k < 100; k++)
+                {
+                    batch.Write(Resp("SET", $"rw:{k}", $"{round}:{value}"));
+                }
+
+                batch.Write(Resp("INCRBY", "rw:counter", "7"));
+                written += batch.Length;
+                c.Send(batch.ToArray());
+                for (int k = 0; k <= 100; k++)
+                {
+                    c.ReadReply();
+                }
+            }
+
+            Assert.True(server.WaitForLog("Background AOF rewrite finished", TimeSpan.FromSeconds(15)), server.Log);
+            string info = Cli(server.Port, ["--raw"], "INFO", "persistence");
+            Assert.Matches(@"aof_rewrites:[1-9]", info);
+            Assert.Matches(@"aof_current_size:[1-9]", info);
+            Assert.Matches(@"aof_base_size:[1-9]", info);
+            Assert.Equal(":1", c.Call("EXPIRE", "rw:0", "1000"));
+            Assert.Equal("+OK", c.Call("SET", "rw:after", "1"));
+            Assert.Equal(0, server.Terminate());
+        }
+
+        long size = new FileInfo(dir.AofPath).Length;
+        Assert.True(size < written, $"the rewritten AOF ({size} bytes) should be smaller than what was written ({written} bytes)");
+        var check = CheckAof(dir.AofPath);
+        Assert.True(check.ExitCode == 0, check.Output);
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            using var c = new RespClient(server.Port);
+            Assert.Equal(":102", c.Call("DBSIZE"));
+            for (int k = 0; k < 100; k++)
+            {
+                Assert.Equal($"$9:{value}", c.Call("GET", $"rw:{k}"));
+            }
+
+            Assert.Equal("$70", c.Call("GET", "rw:counter"));
+            Assert.Equal("$1", c.Call("GET", "rw:after"));
+            Assert.InRange(long.Parse(c.Call("TTL", "rw:0").AsSpan(1), CultureInfo.InvariantCulture), 990, 1000);
+        }
+    }
+}
