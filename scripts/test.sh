@@ -29,6 +29,20 @@ for trx in "$results"/*.trx; do
   failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
 done
 
+if [ "$failed" != 0 ] && [ "$found" = 1 ]; then
+  # Print each failed test with its message (the quiet console logger does not).
+  python3 - "$results" <<'PY' || true
+import glob, re, sys, html
+for f in glob.glob(sys.argv[1] + "/*.trx"):
+    s = open(f, encoding="utf-8").read()
+    for m in re.finditer(r'<UnitTestResult [^>]*testName="([^"]*)"[^>]*outcome="Failed".*?</UnitTestResult>', s, re.S):
+        msg = re.search(r"<Message>(.*?)</Message>", m.group(0), re.S)
+        print("FAILED: " + html.unescape(m.group(1)))
+        if msg:
+            print("  " + html.unescape(msg.group(1))[:2000].replace("\n", "\n  "))
+PY
+fi
+
 if [ "$found" = 0 ] || { [ "$test_rc" != 0 ] && [ "$failed" = 0 ]; }; then
   # dotnet test failed without reporting a failed test (crash, no results): count it as a failure.
   failed=$((failed + 1))
