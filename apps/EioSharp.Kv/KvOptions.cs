@@ -7,7 +7,7 @@ namespace EioSharp.Kv;
 /// <param name="Domains">Domains that accept and serve connections (the store owner has a domain of its own).</param>
 /// <param name="ShowHelp">True when <c>--help</c> was given.</param>
 /// <param name="StoreOnMainDomain">Run the store owner on the main domain (shared with its connections) instead of a domain of its own.</param>
-internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp, bool StoreOnMainDomain = false)
+internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp, bool StoreOnMainDomain = true)
 {
     public const string Usage = """
         Usage: EioSharp.Kv [options]
@@ -20,8 +20,8 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
           --requirepass <password>  require AUTH before other commands
           --maxclients <n>          most connected clients (default 10000)
           --domains <n>             connection domains (default: one per core)
-          --store-domain own|main   where the store owner runs: a domain of its own (default), or the main
-                                    connection domain (no cross-thread hop for its connections)
+          --store-domain main|own   where the store owner runs: on the main connection domain (default; its
+                                    connections reach the store without a cross-thread hop), or on a domain of its own
           --auto-aof-rewrite-min-size <bytes>   rewrite the AOF once it is at least this big (default 64mb)
           --auto-aof-rewrite-percentage <n>     ... and grew this much since the last rewrite (default 100; 0 disables)
           --proto-max-bulk-len <bytes>          largest bulk string (default 512mb)
@@ -34,7 +34,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         var c = new KvServerConfig();
         int domains = Environment.ProcessorCount;
         bool help = false;
-        bool storeOnMain = false;
+        bool storeOnMain = true;
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
