@@ -49,6 +49,27 @@ internal static class SocketIo
 
     public static bool IsSocketError(Exception e) => e is OperationCanceledException or SocketException or ObjectDisposedException;
 
+    /// <summary>Starts a socket operation with the fiber's cancellation token and finishes it (fast path without awaiting).</summary>
+    /// <remarks><paramref name="op"/> should be a static lambda, with what it needs passed as <paramref name="state"/>, so no
+    /// closure is allocated per operation.</remarks>
+    public static ValueTask<TResult> Run<TState, TResult>(
+        SocketHandle handle, string what, TState state, Func<Socket, TState, CancellationToken, ValueTask<TResult>> op)
+    {
+        var frame = Begin(handle, what);
+        ValueTask<TResult> vt;
+        try
+        {
+            vt = op(handle.Socket, state, frame.Cancel.Token);
+        }
+        catch (Exception e) when (IsSocketError(e))
+        {
+            handle.EndUse();
+            throw Map(e, frame, what);
+        }
+
+        return Complete(vt, handle, frame, what);
+    }
+
     /// <summary>Finishes an operation started after <see cref="Begin"/>: the fast path returns at once, the slow path awaits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ValueTask<T> Complete<T>(ValueTask<T> vt, SocketHandle handle, FiberFrame frame, string what)

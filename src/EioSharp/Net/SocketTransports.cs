@@ -30,36 +30,12 @@ internal sealed class SocketStreamTransport : StreamTransport
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer)
     {
-        var frame = SocketIo.Begin(_handle, "read");
-        ValueTask<int> vt;
-        try
-        {
-            vt = _handle.Socket.ReceiveAsync(buffer, SocketFlags.None, frame.Cancel.Token);
-        }
-        catch (Exception e) when (SocketIo.IsSocketError(e))
-        {
-            _handle.EndUse();
-            throw SocketIo.Map(e, frame, "read");
-        }
-
-        return SocketIo.Complete(vt, _handle, frame, "read");
+        return SocketIo.Run(_handle, "read", buffer, static (socket, b, ct) => socket.ReceiveAsync(b, SocketFlags.None, ct));
     }
 
     private ValueTask<int> SendSomeAsync(ReadOnlyMemory<byte> data)
     {
-        var frame = SocketIo.Begin(_handle, "write");
-        ValueTask<int> vt;
-        try
-        {
-            vt = _handle.Socket.SendAsync(data, SocketFlags.None, frame.Cancel.Token);
-        }
-        catch (Exception e) when (SocketIo.IsSocketError(e))
-        {
-            _handle.EndUse();
-            throw SocketIo.Map(e, frame, "write");
-        }
-
-        return SocketIo.Complete(vt, _handle, frame, "write");
+        return SocketIo.Run(_handle, "write", data, static (socket, d, ct) => socket.SendAsync(d, SocketFlags.None, ct));
     }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> data)
@@ -250,19 +226,7 @@ internal sealed class SocketDatagramTransport(Socket socket) : DatagramTransport
 
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer)
     {
-        var frame = SocketIo.Begin(_handle, "receive");
-        ValueTask<int> vt;
-        try
-        {
-            vt = _handle.Socket.ReceiveAsync(buffer, SocketFlags.None, frame.Cancel.Token);
-        }
-        catch (Exception e) when (SocketIo.IsSocketError(e))
-        {
-            _handle.EndUse();
-            throw SocketIo.Map(e, frame, "receive");
-        }
-
-        return SocketIo.Complete(vt, _handle, frame, "receive");
+        return SocketIo.Run(_handle, "receive", buffer, static (socket, b, ct) => socket.ReceiveAsync(b, SocketFlags.None, ct));
     }
 
     public override void SetReceiveBufferSize(int bytes) => _handle.Socket.ReceiveBufferSize = bytes;
