@@ -16,9 +16,12 @@ internal static class KvDebugCommand
     private static readonly string[] s_help =
     [
         "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "CRASH-STORE",
+        "CRASH-STORE [BEFORE-APPEND|AFTER-APPEND]",
         "    Crash the store owner (the single owner of the keyspace) as if it had thrown: its supervisor restarts it,",
         "    and the new owner reloads the keyspace from the append-only file. Queued commands are served by the new owner.",
+        "    Without argument the crash happens now, between rounds. BEFORE-APPEND: the next round of commands crashes after",
+        "    applying them in memory, before appending them to the AOF (they get 'not executed' errors). AFTER-APPEND: it",
+        "    crashes after appending them, before replying (they get 'outcome unknown' errors; they did take effect).",
         "HELP",
         "    Print this help.",
     ];
@@ -61,11 +64,31 @@ internal static class KvDebugCommand
                 reply.WriteSimpleString(line);
             }
         }
-        else if (Ascii.EqualsIgnoreCase(sub, "crash-store"u8) && command.Count == 2)
+        else if (Ascii.EqualsIgnoreCase(sub, "crash-store"u8) && command.Count <= 3)
         {
             if (ctx.Store is null)
             {
                 reply.WriteError("ERR no store owner to crash");
+                return;
+            }
+
+            if (command.Count == 3)
+            {
+                if (Ascii.EqualsIgnoreCase(command[2], "before-append"u8))
+                {
+                    ctx.Store.ArmRoundCrash(InjectedRoundCrash.BeforeAppend);
+                }
+                else if (Ascii.EqualsIgnoreCase(command[2], "after-append"u8))
+                {
+                    ctx.Store.ArmRoundCrash(InjectedRoundCrash.AfterAppend);
+                }
+                else
+                {
+                    reply.WriteError("ERR syntax error");
+                    return;
+                }
+
+                reply.WriteOk();
                 return;
             }
 

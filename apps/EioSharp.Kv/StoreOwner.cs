@@ -33,6 +33,16 @@ internal sealed class StoreRestartedException(string replyError) : Exception(rep
     public string ReplyError { get; } = replyError;
 }
 
+/// <summary>Where an armed round crash happens (<c>DEBUG CRASH-STORE BEFORE-APPEND|AFTER-APPEND</c>).</summary>
+internal enum InjectedRoundCrash
+{
+    /// <summary>After the round's commands were applied to memory, before anything was appended to the AOF.</summary>
+    BeforeAppend = 1,
+
+    /// <summary>After the round was appended (and fsynced under <c>always</c>), before any reply was released.</summary>
+    AfterAppend = 2,
+}
+
 /// <summary>The failure <c>DEBUG CRASH-STORE</c> injects into the store owner (fault injection for tests).</summary>
 internal sealed class StoreCrashInjectedException(string message) : Exception(message);
 
@@ -69,6 +79,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private AppendOnlyFile? _firstAof = initialAof;
     private RoundPhase _phase;
     private volatile Supervisor? _supervisor;
+    private volatile int _armedCrash; // 0, or an InjectedRoundCrash: the next round throws at that point
     private volatile bool _stopping;
 
     private enum RoundPhase
@@ -130,6 +141,18 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <exception cref="SupervisorNotRunningException">The supervisor has finished or is stopping.</exception>
     public Task<bool> CrashAsync(Exception error) =>
         (_supervisor ?? throw new SupervisorNotRunningException(SupervisorName)).CrashChildAsync(ChildId, error);
+
+    /// <summary>Makes the next round throw at <paramref name="point"/> (<c>DEBUG CRASH-STORE BEFORE-APPEND|AFTER-APPEND</c>).</summary>
+    public void ArmRoundCrash(InjectedRoundCrash point) => _armedCrash = (int)point;
+
+    private void CrashIfArmed(InjectedRoundCrash point)
+    {
+        if (_armedCrash == (int)point)
+        {
+            _armedCrash = 0;
+            throw new StoreCrashInjectedException($"crash injected by DEBUG CRASH-STORE {(point == InjectedRoundCrash.BeforeAppend ? "BEFORE-APPEND" : "AFTER-APPEND")}");
+        }
+    }
 
     /// <summary>One run of the owner: take (run 1) or reload (later runs) the keyspace, then serve the queue.</summary>
     private async Task RunChildAsync(ChildContext ctx)
@@ -240,6 +263,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             commands += request.Commands.Count;
         }
 
+        CrashIfArmed(InjectedRoundCrash.BeforeAppend);
+
         if (aof is not null && _aofBuffer.WrittenCount > 0)
         {
             _phase = RoundPhase.Committing;
@@ -261,6 +286,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 _aofBuffer.ResetWrittenCount();
             }
+
+            CrashIfArmed(InjectedRoundCrash.AfterAppend);
         }
 
         stats.OnCommandsProcessed(commands);

@@ -101,6 +101,45 @@ public sealed class SupervisionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_crash_inside_a_round_answers_its_commands_with_an_error_and_the_AOF_decides_what_happened()
+    {
+        using var dir = new TempDir();
+        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "always", "--enable-debug-command", "yes"))
+        {
+            using var c = new RespClient(server.Port);
+            Assert.Equal("+OK", c.Call("SET", "a", "1"));
+
+            // Crash after applying in memory, before appending: not executed (the new owner reloads from the AOF).
+            Assert.Equal("+OK", c.Call("DEBUG", "CRASH-STORE", "BEFORE-APPEND"));
+            c.Send([.. Tools.Resp("SET", "b", "2"), .. Tools.Resp("GET", "a"), .. Tools.Resp("INCR", "n")]); // one request, one round
+            const string NotExecuted = "-ERR store restarted before executing this command; it was not executed";
+            Assert.Equal(NotExecuted, c.ReadReply());
+            Assert.Equal(NotExecuted, c.ReadReply());
+            Assert.Equal(NotExecuted, c.ReadReply());
+            Assert.True(server.WaitForLog("Store owner restarted (run 2)", s_logWait), server.Log);
+            Assert.Equal("$nil", c.Call("GET", "b"));
+            Assert.Equal("$nil", c.Call("GET", "n"));
+            Assert.Equal("$1", c.Call("GET", "a"));
+
+            // Crash after appending (and fsyncing), before replying: the outcome is unknown to the client; the AOF has it.
+            Assert.Equal("+OK", c.Call("DEBUG", "CRASH-STORE", "AFTER-APPEND"));
+            Assert.Equal("-ERR store restarted while executing this command; its outcome is unknown", c.Call("SET", "c", "3"));
+            Assert.True(server.WaitForLog("Store owner restarted (run 3)", s_logWait), server.Log);
+            Assert.Equal("$3", c.Call("GET", "c"));
+            Assert.Equal("-ERR syntax error", c.Call("DEBUG", "CRASH-STORE", "SOMETIME"));
+            Assert.Equal(0, server.Terminate());
+            output.WriteLine(server.Log);
+        }
+
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            using var c = new RespClient(server.Port);
+            Assert.Equal("*[$1,$nil,$3]", c.Call("MGET", "a", "b", "c"));
+            Assert.Equal(0, server.Terminate());
+        }
+    }
+
+    [Fact]
     public void Debug_is_refused_without_enable_debug_command()
     {
         using var server = KvServerProcess.Start();
