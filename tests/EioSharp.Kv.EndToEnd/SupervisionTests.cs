@@ -13,13 +13,15 @@ public sealed class SupervisionTests(ITestOutputHelper output)
 
     private static readonly TimeSpan s_logWait = TimeSpan.FromSeconds(10);
 
-    [Fact]
-    public void Store_owner_crash_is_restarted_by_its_supervisor_and_service_continues()
+    [Theory]
+    [InlineData("own")]
+    [InlineData("main")] // the supervisor then runs on the main connection domain
+    public void Store_owner_crash_is_restarted_by_its_supervisor_and_service_continues(string storeDomain)
     {
         using var dir = new TempDir();
         var acked = new ConcurrentDictionary<string, string>();
         var errors = new ConcurrentQueue<string>();
-        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "always", "--enable-debug-command", "yes"))
+        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "always", "--enable-debug-command", "yes", "--store-domain", storeDomain))
         {
             using var c = new RespClient(server.Port);
             for (int i = 0; i < 50; i++)
