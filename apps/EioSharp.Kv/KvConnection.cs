@@ -19,6 +19,12 @@ internal sealed class KvServerContext(KvServerConfig config, KvServerStats stats
 
     public Clock Clock { get; } = clock;
 
+    /// <summary>Who may run DEBUG (<c>--enable-debug-command</c>).</summary>
+    public DebugCommandMode DebugCommand { get; init; }
+
+    /// <summary>The store owner (for <c>DEBUG CRASH-STORE</c>); null in tests that have none.</summary>
+    public StoreOwner? Store { get; init; }
+
     public RespParser Parser { get; } = new(config.Limits);
 
     public long NextClientId() => Interlocked.Increment(ref _nextClientId);
@@ -121,6 +127,14 @@ internal static class KvConnection
                         break;
                     }
 
+                    if (command.Info is null && KvDebugCommand.Is(command))
+                    {
+                        // Server-level: answer what came before first, so that replies stay in order.
+                        await SubmitAsync(ctx, conn, request, state, output);
+                        await KvDebugCommand.RunAsync(ctx, state, peer, command, outWriter);
+                        continue;
+                    }
+
                     if (request.Commands.Count == 0)
                     {
                         var dispatch = state.Process(command, outWriter, ctx.Clock.Now.ToUnixTimeMilliseconds());
@@ -202,6 +216,16 @@ internal static class KvConnection
         try
         {
             await done.AwaitAsync();
+        }
+        catch (StoreRestartedException ex)
+        {
+            // The store owner crashed with this request in its round (or is gone): one error reply per command.
+            request.Reply.ResetWrittenCount();
+            var writer = new RespWriter(request.Reply, request.Protocol);
+            for (int i = 0; i < request.Commands.Count; i++)
+            {
+                writer.WriteError(ex.ReplyError);
+            }
         }
         catch (CancelledException)
         {

@@ -4,10 +4,12 @@ namespace EioSharp.Kv;
 
 /// <summary>Command-line options of the server (Redis's names where Redis has one).</summary>
 /// <param name="Config">Settings shared with the protocol layer (port, bind, dir, fsync policy, password, limits).</param>
-/// <param name="Domains">Domains that accept and serve connections (the store owner has a domain of its own).</param>
+/// <param name="Domains">Domains that accept and serve connections (by default the store owner shares the main one).</param>
 /// <param name="ShowHelp">True when <c>--help</c> was given.</param>
 /// <param name="StoreOnMainDomain">Run the store owner on the main domain (shared with its connections) instead of a domain of its own.</param>
-internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp, bool StoreOnMainDomain = true)
+/// <param name="EnableDebugCommand">Whether DEBUG is allowed (Redis's <c>enable-debug-command</c>).</param>
+internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp, bool StoreOnMainDomain = true,
+    DebugCommandMode EnableDebugCommand = DebugCommandMode.No)
 {
     public const string Usage = """
         Usage: EioSharp.Kv [options]
@@ -25,6 +27,8 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
           --auto-aof-rewrite-min-size <bytes>   rewrite the AOF once it is at least this big (default 64mb)
           --auto-aof-rewrite-percentage <n>     ... and grew this much since the last rewrite (default 100; 0 disables)
           --proto-max-bulk-len <bytes>          largest bulk string (default 512mb)
+          --enable-debug-command yes|no|local   allow DEBUG (fault injection: DEBUG CRASH-STORE) from any
+                                    connection, none (default), or loopback connections only
         """;
 
     /// <summary>Parses the arguments.</summary>
@@ -35,6 +39,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         int domains = Environment.ProcessorCount;
         bool help = false;
         bool storeOnMain = true;
+        var debug = DebugCommandMode.No;
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
@@ -110,6 +115,15 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
                         var v => throw new ArgumentException($"Option {name}: '{v}' is not own or main."),
                     };
                     break;
+                case "--enable-debug-command":
+                    debug = Value().ToLowerInvariant() switch
+                    {
+                        "yes" => DebugCommandMode.Yes,
+                        "no" => DebugCommandMode.No,
+                        "local" => DebugCommandMode.Local,
+                        var v => throw new ArgumentException($"Option {name}: '{v}' is not yes, no or local."),
+                    };
+                    break;
                 case "--domains":
                     domains = Int(name, Value(), 1, 256);
                     break;
@@ -133,7 +147,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
             }
         }
 
-        return new KvOptions(c, domains, help, storeOnMain);
+        return new KvOptions(c, domains, help, storeOnMain, debug);
     }
 
     private static string NonEmpty(string name, string value) =>
@@ -179,4 +193,17 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
 
         return n * multiplier;
     }
+}
+
+/// <summary>Redis's <c>enable-debug-command</c>: who may run DEBUG.</summary>
+internal enum DebugCommandMode
+{
+    /// <summary>Nobody (the default).</summary>
+    No,
+
+    /// <summary>Any connection.</summary>
+    Yes,
+
+    /// <summary>Loopback connections only.</summary>
+    Local,
 }

@@ -31,25 +31,33 @@ internal static class KvServer
         }
 
         var queue = new AsyncQueue<StoreRequest>(RequestQueueCapacity);
-        var context = new KvServerContext(config, stats, queue, env.Clock);
         var owner = new StoreOwner(store, aof, queue, stats, config, env.Clock, env.MonoClock, log);
+        var context = new KvServerContext(config, stats, queue, env.Clock) { DebugCommand = options.EnableDebugCommand, Store = owner };
         var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>
         {
             var listener = env.Net.Listen(sw, new IPEndPoint(address, config.Port), backlog: 511);
+
+            // The store owner runs under its supervisor (on the store domain). If the supervisor gives up (restart
+            // intensity exceeded), its fiber fails this switch, which stops the server; Program reports it and exits 3.
+            var (ownerReady, ownerReadyResolver) = Promise.Create<bool>();
+            Task RunStoreAsync() => owner.RunSupervisedAsync(() => ownerReadyResolver.TryResolve(true));
             if (options.StoreOnMainDomain)
             {
-                Fiber.Fork(sw, owner.RunAsync, "kv-store");
+                Fiber.Fork(sw, RunStoreAsync, "kv-store");
             }
             else
             {
-                Fiber.Fork(sw, () => env.DomainManager.RunAsync(owner.RunAsync, "kv-store"), "kv-store");
+                Fiber.Fork(sw, () => env.DomainManager.RunAsync(RunStoreAsync, "kv-store"), "kv-store");
             }
 
+            await ownerReady.AwaitAsync();
             log($"EioSharp.Kv ready: listening on {listener.ListeningEndPoint}, backend {env.Backend}, " +
                 $"appendfsync {config.AppendFsync}, data file {(aof is null ? "(none: appendonly no)" : Path.GetFullPath(aofPath))}, " +
-                $"{options.Domains} connection domain(s)" + (options.StoreOnMainDomain ? ", store on the main domain." : " + 1 store domain."));
+                $"{options.Domains} connection domain(s)" + (options.StoreOnMainDomain ? ", store on the main domain" : " + 1 store domain") +
+                $", store owner supervised ({StoreOwner.MaxRestarts} restarts in {StoreOwner.RestartPeriod.TotalSeconds:0}s)" +
+                (options.EnableDebugCommand == DebugCommandMode.No ? "." : $", DEBUG command enabled ({options.EnableDebugCommand.ToString().ToLowerInvariant()})."));
             onListening?.Invoke(listener.ListeningEndPoint);
             try
             {
@@ -65,7 +73,7 @@ internal static class KvServer
             }
             finally
             {
-                queue.Close(); // the owner serves what is queued, fsyncs, and stops
+                queue.Close(); // the owner serves what is queued, then stops its supervisor, and fsyncs
             }
         }, "kv-server");
         log("EioSharp.Kv stopped; the append-only file is synced.");

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using EioSharp;
 using EioSharp.Kv;
+using EioSharp.Supervision;
 
 // EioSharp.Kv: a durable key-value server speaking RESP (redis-cli and redis-benchmark work against it).
 
@@ -39,6 +40,13 @@ try
     EioMain.Run(env => KvServer.RunAsync(env, options, stop, Log));
     return 0;
 }
+catch (Exception e) when (Find<RestartIntensityExceededException>(e) is { } gaveUp)
+{
+    // The store owner kept crashing: its supervisor gave up, which stopped the server. What was acknowledged is in the AOF.
+    string cause = gaveUp.InnerException is { } inner ? $" (last failure: {inner.GetType().Name}: {inner.Message})" : "";
+    Console.Error.WriteLine($"FATAL: the store owner keeps crashing: {gaveUp.Message.TrimEnd('.')}{cause}. Exiting.");
+    return 3;
+}
 catch (AofCorruptException e)
 {
     Console.Error.WriteLine($"FATAL: {e.Message}. Refusing to start; repair the file (redis-check-aof --fix) or move it away.");
@@ -49,3 +57,13 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     Console.Error.WriteLine($"FATAL: {e.Message}");
     return 1;
 }
+
+
+static T? Find<T>(Exception e)
+    where T : Exception => e switch
+    {
+        T t => t,
+        AggregateException a => a.InnerExceptions.Select(Find<T>).FirstOrDefault(x => x is not null),
+        { InnerException: { } inner } => Find<T>(inner),
+        _ => null,
+    };

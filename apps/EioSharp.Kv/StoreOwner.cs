@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
+using EioSharp.Supervision;
 using EioSharp.Sync;
 using EioSharp.Time;
 
@@ -15,72 +16,258 @@ internal sealed class StoreRequest
     public Resolver<bool>? Done;
 }
 
+/// <summary>The store owner could not give a request a normal reply (it crashed, or is gone): every command of the
+/// request gets <see cref="ReplyError"/> as its reply; the connection stays open.</summary>
+internal sealed class StoreRestartedException(string replyError) : Exception(replyError)
+{
+    /// <summary>Reply: the store crashed before executing the round, and the new owner reloaded the keyspace from the AOF.</summary>
+    public const string NotExecuted = "ERR store restarted before executing this command; it was not executed";
+
+    /// <summary>Reply: the store crashed while committing the round (or with no AOF to reload from): the command may or may not have taken effect.</summary>
+    public const string Unknown = "ERR store restarted while executing this command; its outcome is unknown";
+
+    /// <summary>Reply: the store's supervisor gave up, or the server is stopping.</summary>
+    public const string Unavailable = "ERR store unavailable: the server is shutting down";
+
+    /// <summary>The error text (without the leading '-').</summary>
+    public string ReplyError { get; } = replyError;
+}
+
+/// <summary>Where an armed round crash happens (<c>DEBUG CRASH-STORE BEFORE-APPEND|AFTER-APPEND</c>).</summary>
+internal enum InjectedRoundCrash
+{
+    /// <summary>After the round's commands were applied to memory, before anything was appended to the AOF.</summary>
+    BeforeAppend = 1,
+
+    /// <summary>After the round was appended (and fsynced under <c>always</c>), before any reply was released.</summary>
+    AfterAppend = 2,
+}
+
+/// <summary>The failure <c>DEBUG CRASH-STORE</c> injects into the store owner (fault injection for tests).</summary>
+internal sealed class StoreCrashInjectedException(string message) : Exception(message);
+
 /// <summary>
 /// The single owner of the keyspace (the Eio KV-store design): runs on its own domain, takes requests from a bounded
 /// queue, and per round drains every queued request, applies them, appends them to the AOF, fsyncs once (group commit),
 /// and only then resolves their promises.
 /// </summary>
-internal sealed class StoreOwner(KvStore store, AppendOnlyFile? aof, AsyncQueue<StoreRequest> queue, KvServerStats stats,
+/// <remarks>
+/// <b>Supervision</b>: the owner is the permanent child <c>store</c> of the OneForOne supervisor <c>kv-store</c>
+/// (<see cref="RunSupervisedAsync"/>). The queue belongs to the server, not to a run, so requests queued during a
+/// crash are served by the next run. Every run after the first starts from the durable truth: a fresh
+/// <see cref="KvStore"/> loaded by replaying the AOF (reopened). A crash can only interrupt a round inside
+/// <see cref="CommitRound"/> (which has no awaits) if the round itself throws; its requests then get
+/// <see cref="StoreRestartedException.NotExecuted"/> (nothing of the round reached the AOF, and memory is discarded) or
+/// <see cref="StoreRestartedException.Unknown"/> (the append had begun). An injected crash (<c>CrashChildAsync</c>)
+/// lands between rounds: no request is in flight then.
+/// </remarks>
+internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAof, AsyncQueue<StoreRequest> queue, KvServerStats stats,
     KvServerConfig config, Clock clock, MonoClock monoClock, Action<string> log)
 {
+    public const string SupervisorName = "kv-store";
+    public const string ChildId = "store";
+    public const int MaxRestarts = 5;
+    public static readonly TimeSpan RestartPeriod = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_shutdownTimeout = TimeSpan.FromSeconds(30); // the final fsync (and a rewrite in progress)
+
     private const int MaxRequestsPerRound = 1024; // bounds one group commit; the rest waits for the next round
     private static readonly TimeSpan s_cronInterval = TimeSpan.FromMilliseconds(100); // Redis's default hz 10
 
     private readonly ArrayBufferWriter<byte> _aofBuffer = new(64 * 1024);
     private readonly List<StoreRequest> _round = new(MaxRequestsPerRound);
+    private KvStore? _firstStore = initialStore;
+    private AppendOnlyFile? _firstAof = initialAof;
+    private RoundPhase _phase;
+    private volatile Supervisor? _supervisor;
+    private volatile int _armedCrash; // 0, or an InjectedRoundCrash: the next round throws at that point
+    private volatile bool _stopping;
 
-    public async Task RunAsync()
+    private enum RoundPhase
     {
-        var sink = new AofBufferSink(_aofBuffer);
+        Idle,
+        Applying,
+        Committing,
+    }
+
+    /// <summary>The running supervisor (null before it started and after it finished).</summary>
+    public Supervisor? Supervisor => _supervisor;
+
+    /// <summary>Runs the supervisor <c>kv-store</c> with the owner as its child, on the calling fiber, until the queue is
+    /// closed and drained (normal return) or the restart intensity is exceeded (<see cref="RestartIntensityExceededException"/>).</summary>
+    /// <param name="onReady">Called once the first run of the owner is serving the queue.</param>
+    public async Task RunSupervisedAsync(Action onReady)
+    {
+        var spec = new SupervisorSpec(
+            SupervisorName,
+            RestartStrategy.OneForOne,
+            new ChildSpec(ChildId, RunChildAsync) { Restart = RestartType.Permanent, ShutdownTimeout = s_shutdownTimeout })
+        {
+            MaxRestarts = MaxRestarts,
+            Period = RestartPeriod,
+            OnReport = r =>
+            {
+                // A normal run logs nothing: not the first start, nor the stop at shutdown.
+                if ((r.Kind == SupervisorReportKind.Started && _supervisor is null) || (r.Kind == SupervisorReportKind.Stopped && _stopping))
+                {
+                    return;
+                }
+
+                log($"supervisor {r}");
+            },
+        };
+
         try
         {
-            await Switch.RunAsync(async sw =>
+            await Supervisor.RunAsync(spec, monoClock, s =>
             {
-                Fiber.ForkDaemon(sw, CronAsync, "kv-cron");
-                while (true)
-                {
-                    StoreRequest first;
-                    try
-                    {
-                        first = await queue.TakeAsync();
-                    }
-                    catch (StreamClosedException)
-                    {
-                        return; // Shutdown: every request queued before Close has been served.
-                    }
-
-                    _round.Clear();
-                    _round.Add(first);
-                    queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
-                    CommitRound(sink);
-                }
-            }, "kv-store");
+                _supervisor = s;
+                onReady();
+            });
         }
         finally
         {
-            FailPending(new InvalidOperationException("The store has stopped."));
-            if (aof is not null)
+            _supervisor = null;
+            FailQueued(new StoreRestartedException(StoreRestartedException.Unavailable));
+            if (_firstAof is not null)
             {
-                aof.TryFinishRewrite();
-                aof.Dispose(); // final fsync, whatever the policy
+                DisposeAof(_firstAof); // the first run never started (a failure before it)
+                _firstAof = null;
             }
         }
     }
 
-    private void CommitRound(AofBufferSink sink)
+    /// <summary>Fails the current run of the owner with <paramref name="error"/> (<c>DEBUG CRASH-STORE</c>).</summary>
+    /// <returns>False if the owner is not running (being restarted).</returns>
+    /// <exception cref="SupervisorNotRunningException">The supervisor has finished or is stopping.</exception>
+    public Task<bool> CrashAsync(Exception error) =>
+        (_supervisor ?? throw new SupervisorNotRunningException(SupervisorName)).CrashChildAsync(ChildId, error);
+
+    /// <summary>Makes the next round throw at <paramref name="point"/> (<c>DEBUG CRASH-STORE BEFORE-APPEND|AFTER-APPEND</c>).</summary>
+    public void ArmRoundCrash(InjectedRoundCrash point) => _armedCrash = (int)point;
+
+    private void CrashIfArmed(InjectedRoundCrash point)
+    {
+        if (_armedCrash == (int)point)
+        {
+            _armedCrash = 0;
+            throw new StoreCrashInjectedException($"crash injected by DEBUG CRASH-STORE {(point == InjectedRoundCrash.BeforeAppend ? "BEFORE-APPEND" : "AFTER-APPEND")}");
+        }
+    }
+
+    /// <summary>One run of the owner: take (run 1) or reload (later runs) the keyspace, then serve the queue.</summary>
+    private async Task RunChildAsync(ChildContext ctx)
+    {
+        KvStore store;
+        AppendOnlyFile? aof;
+        if (_firstStore is not null)
+        {
+            // Run 1: the server loaded the AOF before listening (so that a corrupt file refuses to start, as before).
+            (store, aof) = (_firstStore, _firstAof);
+            _firstStore = null;
+            _firstAof = null;
+        }
+        else if (config.AppendOnly)
+        {
+            // A restart: the AOF is the durable truth. Memory may have diverged from it (a round applied but not
+            // appended), so start from a fresh keyspace replayed from the file.
+            store = new KvStore(config.Limits);
+            stats.Loading = true;
+            try
+            {
+                aof = AppendOnlyFile.OpenAndLoad(Path.Combine(config.Directory, config.AppendFileName),
+                    AppendOnlyFile.ParsePolicy(config.AppendFsync), store, clock.Now.ToUnixTimeMilliseconds(), config.Limits, log);
+            }
+            finally
+            {
+                stats.Loading = false;
+            }
+
+            log($"Store owner restarted (run {ctx.Run}): keyspace reloaded from the append-only file, {store.Count} keys.");
+        }
+        else
+        {
+            throw new InvalidOperationException("unreachable: the keyspace is kept across runs without an AOF");
+        }
+
+        if (!config.AppendOnly)
+        {
+            // appendonly no: memory is all there is, so every run keeps the same keyspace. (A round interrupted
+            // mid-way leaves it partly applied; its requests are told the outcome is unknown.)
+            _firstStore = store;
+            if (ctx.Run > 1)
+            {
+                log($"Store owner restarted (run {ctx.Run}): appendonly no, keeping the in-memory keyspace ({store.Count} keys).");
+            }
+        }
+
+        stats.UpdateFrom(store);
+        try
+        {
+            ctx.Ready();
+            await ServeAsync(store, aof);
+        }
+        finally
+        {
+            FailRound(aof is null);
+            if (aof is not null)
+            {
+                DisposeAof(aof);
+            }
+        }
+    }
+
+    private async Task ServeAsync(KvStore store, AppendOnlyFile? aof)
+    {
+        var sink = new AofBufferSink(_aofBuffer);
+        await Switch.RunAsync(async sw =>
+        {
+            Fiber.ForkDaemon(sw, () => CronAsync(store, aof), "kv-cron");
+            while (true)
+            {
+                StoreRequest first;
+                try
+                {
+                    first = await queue.TakeAsync();
+                }
+                catch (StreamClosedException)
+                {
+                    break; // Shutdown: every request queued before Close has been served.
+                }
+
+                _round.Clear();
+                _round.Add(first);
+                queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
+                CommitRound(store, aof, sink);
+            }
+
+            // Stop the supervisor (rather than return, which a permanent child would be restarted for), and wait for
+            // it to cancel this run; the finally then does the final fsync.
+            _stopping = true;
+            _supervisor?.RequestStop();
+            var (never, _) = Promise.Create<bool>();
+            await never.AwaitAsync();
+        }, "kv-store");
+    }
+
+    private void CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
     {
         long now = clock.Now.ToUnixTimeMilliseconds();
-        IAofSink? log = aof is null ? null : sink;
+        IAofSink? aofSink = aof is null ? null : sink;
         long commands = 0;
+        _aofBuffer.ResetWrittenCount();
+        _phase = RoundPhase.Applying;
         foreach (var request in _round)
         {
             var writer = new RespWriter(request.Reply, request.Protocol);
-            store.ExecuteBatch(CollectionsMarshal.AsSpan(request.Commands), now, writer, log);
+            store.ExecuteBatch(CollectionsMarshal.AsSpan(request.Commands), now, writer, aofSink);
             commands += request.Commands.Count;
         }
 
+        CrashIfArmed(InjectedRoundCrash.BeforeAppend);
+
         if (aof is not null && _aofBuffer.WrittenCount > 0)
         {
+            _phase = RoundPhase.Committing;
             try
             {
                 aof.Append(_aofBuffer.WrittenSpan);
@@ -91,19 +278,16 @@ internal sealed class StoreOwner(KvStore store, AppendOnlyFile? aof, AsyncQueue<
             }
             catch (IOException ex)
             {
-                // Like Redis: writes that cannot be made durable must not be acknowledged. Stop the server.
-                var error = new IOException($"Writing the append-only file failed: {ex.Message}", ex);
-                foreach (var r in _round)
-                {
-                    r.Done?.TryResolveError(error);
-                }
-
-                throw error;
+                // Like Redis: writes that cannot be made durable must not be acknowledged. The run fails; its requests
+                // are told the outcome is unknown, and the next run reloads whatever the file holds.
+                throw new IOException($"Writing the append-only file failed: {ex.Message}", ex);
             }
             finally
             {
                 _aofBuffer.ResetWrittenCount();
             }
+
+            CrashIfArmed(InjectedRoundCrash.AfterAppend);
         }
 
         stats.OnCommandsProcessed(commands);
@@ -114,10 +298,11 @@ internal sealed class StoreOwner(KvStore store, AppendOnlyFile? aof, AsyncQueue<
         }
 
         _round.Clear();
+        _phase = RoundPhase.Idle;
     }
 
     /// <summary>Background work every 100 ms: active expiry, INFO numbers, AOF rewrite start and finish.</summary>
-    private async Task CronAsync()
+    private async Task CronAsync(KvStore store, AppendOnlyFile? aof)
     {
         while (true)
         {
@@ -142,19 +327,44 @@ internal sealed class StoreOwner(KvStore store, AppendOnlyFile? aof, AsyncQueue<
         }
     }
 
-    private void FailPending(Exception error)
+    /// <summary>A run ended: answer the requests of an interrupted round (the queue itself survives for the next run).</summary>
+    private void FailRound(bool noAof)
     {
-        foreach (var r in _round)
+        if (_round.Count > 0)
         {
-            r.Done?.TryResolveError(error);
+            string reply = _phase == RoundPhase.Applying && !noAof ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
+            foreach (var r in _round)
+            {
+                r.Done?.TryResolveError(new StoreRestartedException(reply));
+            }
+
+            log($"WARNING: the store owner stopped in the middle of a round of {_round.Count} request(s); they were answered: {reply}");
         }
 
+        _round.Clear();
+        _aofBuffer.ResetWrittenCount();
+        _phase = RoundPhase.Idle;
+    }
+
+    private void DisposeAof(AppendOnlyFile aof)
+    {
+        try
+        {
+            aof.TryFinishRewrite();
+            aof.Dispose(); // final fsync, whatever the policy
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)
+        {
+            log($"WARNING: closing the append-only file failed: {ex.Message}");
+        }
+    }
+
+    private void FailQueued(Exception error)
+    {
         queue.Close();
         while (queue.TryTake(out var r))
         {
             r.Done?.TryResolveError(error);
         }
-
-        _ = log;
     }
 }

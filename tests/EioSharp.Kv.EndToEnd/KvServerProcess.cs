@@ -173,6 +173,18 @@ public sealed partial class KvServerProcess : IDisposable
         return Log.Contains(text, StringComparison.Ordinal);
     }
 
+    /// <summary>Waits for the server to exit by itself; returns the exit code, or null if it still runs after <paramref name="timeout"/>.</summary>
+    public int? WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            return null;
+        }
+
+        _process.WaitForExit(); // drains the output
+        return _process.ExitCode;
+    }
+
     /// <summary>SIGKILL: the crash case.</summary>
     public void Kill()
     {
