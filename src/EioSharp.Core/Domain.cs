@@ -59,7 +59,8 @@ public sealed class Domain
     /// <summary>The number of work items waiting in the run queue (approximate when read from another thread).</summary>
     public int RunQueueLength => _local.Count + _remote.Count;
 
-    /// <summary>Total time this domain spent running work items (not waiting for events).</summary>
+    /// <summary>Total time this domain has spent awake (running work items and scheduling), not waiting for events.</summary>
+    /// <remarks>Accumulated each time the domain goes idle, so it lags by the current busy stretch.</remarks>
     public TimeSpan BusyTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref _busyTicks));
 
     /// <summary>The number of work items run since the domain started.</summary>
@@ -77,7 +78,7 @@ public sealed class Domain
     internal bool IsCurrent => ReferenceEquals(t_current, this);
 
     /// <summary>When the currently running work item started (Stopwatch ticks), or 0 when idle; read by the watchdog.</summary>
-    internal long CurrentItemStarted => Volatile.Read(ref _itemStarted);
+    internal long CurrentItem => Volatile.Read(ref _currentItem);
 
     /// <summary>The fiber frame of the work item that is running (best effort, for the watchdog).</summary>
     /// <remarks>
@@ -91,7 +92,7 @@ public sealed class Domain
     /// <summary>The number of running watchdogs; while non-zero, suspensions record the fiber frame for <see cref="RunningFrame"/>.</summary>
     internal static int WatchdogsRunning;
 
-    private long _itemStarted;
+    private long _currentItem; // sequence number of the work item running now, 0 when none (read by the watchdog)
     private long _busyTicks;
     private long _itemsRun;
 
@@ -200,12 +201,10 @@ public sealed class Domain
         {
             // The start (the main fiber up to its first suspension) is a work item like any other: timed, so the
             // watchdog sees a stall in it and busy time counts it.
-            long startedAt = Stopwatch.GetTimestamp();
-            Volatile.Write(ref _itemStarted, startedAt);
+            long awakeSince = Stopwatch.GetTimestamp();
+            Volatile.Write(ref _currentItem, ++_itemsRun);
             start();
-            Volatile.Write(ref _itemStarted, 0);
-            _itemsRun++;
-            Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - startedAt);
+            Volatile.Write(ref _currentItem, 0);
             while (true)
             {
                 RunRound();
@@ -231,13 +230,16 @@ public sealed class Domain
                     continue;
                 }
 
+                // Busy time is taken when the domain goes idle (two clock reads per sleep, none per round or item).
+                Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - awakeSince);
                 WaitForWork();
+                awakeSince = Stopwatch.GetTimestamp();
             }
         }
         finally
         {
             DomainRegistry.Unregister(this);
-            Volatile.Write(ref _itemStarted, 0);
+            Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
             t_current = previousDomain;
             SynchronizationContext.SetSynchronizationContext(previousContext);
@@ -258,11 +260,10 @@ public sealed class Domain
             return;
         }
 
-        long start = Stopwatch.GetTimestamp();
         for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
         {
             RunningFrame = item.Frame;
-            Volatile.Write(ref _itemStarted, Stopwatch.GetTimestamp());
+            Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
             try
             {
                 item.Callback(item.State);
@@ -273,13 +274,10 @@ public sealed class Domain
                 // posted callback is a bug in foreign code: stop the domain and report it.
                 _crash ??= ex;
             }
-
-            _itemsRun++;
         }
 
-        Volatile.Write(ref _itemStarted, 0);
+        Volatile.Write(ref _currentItem, 0);
         RunningFrame = null;
-        Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - start);
     }
 
     private bool FireDueTimers()

@@ -11,7 +11,7 @@ namespace EioSharp.Domains;
 /// domain stalls when one work item (one run of a fiber between two suspension points) lasts longer than the threshold.
 /// For each stall the watchdog writes exactly one warning naming the domain, the fiber (id and name) and its switch path
 /// (<see cref="Switch.Path"/>), and how long the item had run when it was noticed.</para>
-/// <para><b>Cost</b>: the scheduler already timestamps each work item; the fiber travels with the work item, so naming it
+/// <para><b>Cost</b>: the scheduler numbers each work item (no clock read per item); the fiber travels with the work item, so naming it
 /// costs one field write per item. While at least one watchdog runs, each suspension also records its fiber (one
 /// <see cref="AsyncLocal{T}"/> read). Continuations of ordinary .NET tasks (S17a) are reported as "unknown fiber".
 /// The watchdog's own thread wakes every quarter threshold (at least every millisecond).</para>
@@ -25,7 +25,7 @@ public sealed class Watchdog : IDisposable
     private readonly long _thresholdTicks; // Stopwatch ticks
     private readonly Action<string> _report;
     private readonly ManualResetEventSlim _stop = new(false);
-    private readonly Dictionary<Domain, long> _reported = [];
+    private readonly Dictionary<Domain, (long Item, long FirstSeen, bool Reported)> _watched = [];
     private readonly int _intervalMs;
     private int _disposed;
 
@@ -93,28 +93,38 @@ public sealed class Watchdog : IDisposable
         var domains = DomainRegistry.Snapshot;
         foreach (var d in domains)
         {
-            long started = d.CurrentItemStarted;
-            if (started == 0 || now - started < _thresholdTicks)
+            // The scheduler numbers its work items instead of timestamping each one; a domain is stalled when the same
+            // item is still running after the threshold, measured from when this watchdog first saw it running (so a stall
+            // is noticed between one threshold and one threshold plus a scan interval after it began).
+            long item = d.CurrentItem;
+            if (item == 0)
+            {
+                _watched.Remove(d);
+                continue;
+            }
+
+            if (!_watched.TryGetValue(d, out var seen) || seen.Item != item)
+            {
+                _watched[d] = (item, now, false);
+                continue;
+            }
+
+            if (seen.Reported || now - seen.FirstSeen < _thresholdTicks)
             {
                 continue;
             }
 
-            if (_reported.TryGetValue(d, out long last) && last == started)
-            {
-                continue; // already reported this stall
-            }
-
             var frame = d.RunningFrame;
-            if (d.CurrentItemStarted != started)
+            if (d.CurrentItem != item)
             {
                 continue; // the item ended while we looked; the frame may belong to the next one
             }
 
-            _reported[d] = started;
+            _watched[d] = (item, seen.FirstSeen, true);
             StallsReported++;
             try
             {
-                _report(Describe(d, frame, Stopwatch.GetElapsedTime(started, now)));
+                _report(Describe(d, frame, Stopwatch.GetElapsedTime(seen.FirstSeen, now)));
             }
             catch (Exception)
             {
@@ -122,11 +132,11 @@ public sealed class Watchdog : IDisposable
             }
         }
 
-        if (_reported.Count > domains.Length)
+        if (_watched.Count > domains.Length)
         {
-            foreach (var gone in _reported.Keys.Where(k => Array.IndexOf(domains, k) < 0).ToList())
+            foreach (var gone in _watched.Keys.Where(k => Array.IndexOf(domains, k) < 0).ToList())
             {
-                _reported.Remove(gone);
+                _watched.Remove(gone);
             }
         }
     }
@@ -135,7 +145,7 @@ public sealed class Watchdog : IDisposable
     {
         string fiber = frame is null ? "unknown fiber" : frame.Fiber.ToString();
         string path = frame?.Switch?.Path ?? frame?.Fiber.Owner?.Path ?? "(no switch)";
-        return $"watchdog: domain {d.Id} ({d.Name}) has run one work item for {elapsed.TotalMilliseconds:F0} ms without " +
+        return $"watchdog: domain {d.Id} ({d.Name}) has run one work item for at least {elapsed.TotalMilliseconds:F0} ms without " +
             $"returning to its scheduler: {fiber} in switch {path}";
     }
 }
