@@ -40,19 +40,21 @@ public static class Promise
 /// </remarks>
 public sealed class Promise<T>
 {
-    private readonly object _sync = new();
-    private readonly WaitList<T> _waiters;
-    private volatile int _state; // 0 unresolved, 1 value, 2 error
+    // Invariants: _state goes 0 (unresolved) -> 3 (claimed by the one resolver) -> 1 (value) or 2 (error); _value/_error
+    // are written only by the claimer, before the final state is published. The waiter list is created by the first
+    // fiber that has to wait and doubles as the lock; a resolver that publishes takes the list (if any) under that lock,
+    // and a waiter checks the state under the same lock, so no waiter is missed.
+    private volatile int _state;
+    private WaitList<T>? _waiters;
     private T _value = default!;
     private Exception? _error;
 
     internal Promise()
     {
-        _waiters = new WaitList<T>(_sync);
     }
 
     /// <summary>True once the promise has a value or an error.</summary>
-    public bool IsResolved => _state != 0;
+    public bool IsResolved => _state is 1 or 2;
 
     /// <summary>Gets the value if the promise was resolved with one.</summary>
     /// <param name="value">The value, when this returns true.</param>
@@ -78,7 +80,7 @@ public sealed class Promise<T>
     /// <remarks>Eio: <c>Promise.await</c>. <b>Scheduling</b>: a fiber woken by resolution is queued at the back of its domain's run queue.</remarks>
     public ValueTask<T> AwaitAsync()
     {
-        if (_state != 0)
+        if (IsResolved)
         {
             return Completed();
         }
@@ -86,14 +88,15 @@ public sealed class Promise<T>
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
         var w = new QueuedWaiter<T>(frame.Fiber.Domain);
-        lock (_sync)
+        var list = _waiters ?? Interlocked.CompareExchange(ref _waiters, new WaitList<T>(null), null) ?? _waiters!;
+        lock (list.Sync)
         {
-            if (_state != 0)
+            if (IsResolved)
             {
                 return Completed();
             }
 
-            _waiters.Add(w);
+            list.Add(w);
         }
 
         w.Attach(frame.Cancel);
@@ -112,23 +115,37 @@ public sealed class Promise<T>
 
     internal bool TryResolve(T value, Exception? error)
     {
-        List<QueuedWaiter<T>> waiters;
-        lock (_sync)
+#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
+        if (Interlocked.CompareExchange(ref _state, 3, 0) != 0)
+#pragma warning restore CS0420
         {
-            if (_state != 0)
-            {
-                return false;
-            }
+            return false;
+        }
 
-            _value = value;
-            _error = error;
-            _state = error is null ? 1 : 2;
-            if (_waiters.IsEmpty)
+        _value = value;
+        _error = error;
+
+        // A full fence between publishing the state and reading the waiter list (a waiter does the opposite: creates the
+        // list with a CAS, then reads the state): with a plain volatile write the store could be reordered after the
+        // load, both sides would miss each other, and the waiter would never wake.
+#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
+        Interlocked.Exchange(ref _state, error is null ? 1 : 2);
+#pragma warning restore CS0420
+        var list = Volatile.Read(ref _waiters);
+        if (list is null)
+        {
+            return true;
+        }
+
+        List<QueuedWaiter<T>> waiters;
+        lock (list.Sync)
+        {
+            if (list.IsEmpty)
             {
                 return true;
             }
 
-            waiters = _waiters.TakeAll();
+            waiters = list.TakeAll();
         }
 
         foreach (var w in waiters)
@@ -149,7 +166,7 @@ public sealed class Promise<T>
     /// <inheritdoc/>
     public override string ToString() => _state switch
     {
-        0 => "Promise (unresolved)",
+        0 or 3 => "Promise (unresolved)",
         1 => $"Promise ({_value})",
         _ => $"Promise (error: {_error!.Message})",
     };

@@ -25,12 +25,13 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
 }
 
 /// <summary>A FIFO doubly-linked list of waiters, protected by <see cref="Sync"/> (callers hold the lock).</summary>
-internal sealed class WaitList<T>(object sync)
+/// <param name="sync">The lock that protects the list; null: the list itself.</param>
+internal sealed class WaitList<T>(object? sync)
 {
     private QueuedWaiter<T>? _head;
     private QueuedWaiter<T>? _tail;
 
-    public object Sync { get; } = sync;
+    public object Sync => sync ?? this;
 
     public int Count { get; private set; }
 
