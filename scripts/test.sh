@@ -9,7 +9,7 @@ bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 
 results=TestResults
 rm -rf "$results"
 dotnet build EioSharp.slnx -c Release --no-restore -v quiet -nologo || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
-dotnet test EioSharp.slnx -c Release --no-build --filter "Category!=Stress" \
+dotnet test EioSharp.slnx -c Release --no-build --filter "Category!=Stress" --blame-hang-timeout 10m \
   --logger "trx" --results-directory "$results" -v quiet -nologo
 test_rc=$?
 
