@@ -84,6 +84,7 @@ internal sealed unsafe class EpollPoller : IDomainPoller
     private readonly int _efd;
     private readonly EpollEvent* _events;
     private int _registrations;
+    private int _disposed;
 
     private EpollPoller(int epfd, int efd)
     {
@@ -199,11 +200,7 @@ internal sealed unsafe class EpollPoller : IDomainPoller
     /// <returns>0, or the errno.</returns>
     internal int Add(FdRegistration reg)
     {
-        var ev = new EpollEvent
-        {
-            Events = Libc.EPOLLIN | Libc.EPOLLOUT | Libc.EPOLLRDHUP | Libc.EPOLLET,
-            Data = (ulong)GCHandle.ToIntPtr(reg.Handle),
-        };
+        var ev = EventFor(reg);
         if (Libc.epoll_ctl(_epfd, Libc.EPOLL_CTL_ADD, reg.Fd, &ev) < 0)
         {
             return Marshal.GetLastPInvokeError();
@@ -212,6 +209,22 @@ internal sealed unsafe class EpollPoller : IDomainPoller
         _registrations++;
         return 0;
     }
+
+    /// <summary>Re-arms a one-shot registration (on this poller's domain thread) before a new wait.</summary>
+    /// <returns>0, or the errno.</returns>
+    internal int Rearm(FdRegistration reg)
+    {
+        var ev = EventFor(reg);
+        return Libc.epoll_ctl(_epfd, Libc.EPOLL_CTL_MOD, reg.Fd, &ev) < 0 ? Marshal.GetLastPInvokeError() : 0;
+    }
+
+    // Connections: edge-triggered, never re-armed. Listeners: level-triggered one-shot, re-armed by each accept that waits,
+    // so several domains accepting on one listener share the connections instead of the busiest one draining the queue.
+    private static EpollEvent EventFor(FdRegistration reg) => new()
+    {
+        Events = reg.OneShot ? Libc.EPOLLIN | Libc.EPOLLONESHOT : Libc.EPOLLIN | Libc.EPOLLOUT | Libc.EPOLLRDHUP | Libc.EPOLLET,
+        Data = (ulong)GCHandle.ToIntPtr(reg.Handle),
+    };
 
     /// <summary>Deletes <paramref name="reg"/>'s fd (from any thread; the fd must still be open) and frees the registration on the domain.</summary>
     internal void Remove(FdRegistration reg)
@@ -225,7 +238,9 @@ internal sealed unsafe class EpollPoller : IDomainPoller
         }
         catch (ObjectDisposedException)
         {
-            return; // the domain has ended and its epoll is gone
+            // The domain has ended: its epoll is closed (which dropped the fd) and nothing dispatches events any more.
+            reg.FreeOnDomain();
+            return;
         }
         finally
         {
@@ -252,9 +267,12 @@ internal sealed unsafe class EpollPoller : IDomainPoller
 
     public void Dispose()
     {
-        _epoll.Dispose();
-        _eventFd.Dispose();
-        NativeMemory.Free(_events);
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _epoll.Dispose();
+            _eventFd.Dispose();
+            NativeMemory.Free(_events);
+        }
     }
 }
 
@@ -266,14 +284,18 @@ internal sealed class FdRegistration
     private Waiter? _writer;
     private int _freed;
 
-    internal FdRegistration(int fd, EpollPoller poller)
+    internal FdRegistration(int fd, EpollPoller poller, bool oneShot)
     {
         Fd = fd;
         Poller = poller;
+        OneShot = oneShot;
         Handle = GCHandle.Alloc(this);
     }
 
     internal int Fd { get; }
+
+    /// <summary>Level-triggered one-shot (listeners) rather than edge-triggered (connections).</summary>
+    internal bool OneShot { get; }
 
     internal EpollPoller Poller { get; }
 
@@ -340,6 +362,8 @@ internal static unsafe partial class Libc
     public const int EFD_NONBLOCK = 0x800;
     public const int EPOLL_CTL_ADD = 1;
     public const int EPOLL_CTL_DEL = 2;
+    public const int EPOLL_CTL_MOD = 3;
+    public const uint EPOLLONESHOT = 1u << 30;
     public const uint EPOLLIN = 0x1;
     public const uint EPOLLOUT = 0x4;
     public const uint EPOLLERR = 0x8;

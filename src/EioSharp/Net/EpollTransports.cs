@@ -19,13 +19,15 @@ namespace EioSharp.Net;
 internal sealed class EpollFd
 {
     private readonly Socket? _socket;
+    private readonly bool _listener;
     private readonly List<FdRegistration> _more = [];
     private FdRegistration? _first;
     private int _state;
 
-    public EpollFd(Socket socket)
+    public EpollFd(Socket socket, bool listener = false)
     {
         _socket = socket;
+        _listener = listener;
         Fd = (int)socket.SafeHandle.DangerousGetHandle();
     }
 
@@ -103,11 +105,22 @@ internal sealed class EpollFd
     {
         var poller = Domain.Current?.Poller as EpollPoller
             ?? throw new InvalidOperationException("An epoll-backend socket can only wait on a domain of the epoll backend.");
-        return Registration(poller).WaitAsync(write, frame.Cancel);
+        var reg = Registration(poller, out bool added);
+        if (_listener && !added)
+        {
+            int err = poller.Rearm(reg);
+            if (err != 0)
+            {
+                throw EpollIo.Error(err, "epoll_ctl");
+            }
+        }
+
+        return reg.WaitAsync(write, frame.Cancel);
     }
 
-    private FdRegistration Registration(EpollPoller poller)
+    private FdRegistration Registration(EpollPoller poller, out bool added)
     {
+        added = false;
         var r = Volatile.Read(ref _first);
         if (r is not null && ReferenceEquals(r.Poller, poller))
         {
@@ -130,7 +143,8 @@ internal sealed class EpollFd
                 }
             }
 
-            r = new FdRegistration(Fd, poller);
+            r = new FdRegistration(Fd, poller, oneShot: _listener);
+            added = true;
             int err = poller.Add(r);
             if (err != 0)
             {
@@ -356,30 +370,16 @@ internal sealed class EpollStreamTransport : StreamTransport
 /// <summary>A listening TCP socket on the epoll backend; accept loops on several domains may share it (each domain registers it).</summary>
 internal sealed class EpollListenerTransport(Socket socket) : ListenerTransport
 {
-    private readonly EpollFd _fd = new(socket);
+    private readonly EpollFd _fd = new(socket, listener: true);
 
     public override EndPoint ListeningEndPoint { get; } = socket.LocalEndPoint!;
 
     public override bool IsClosed => _fd.IsClosed;
 
-    public override ValueTask<(StreamTransport Connection, EndPoint Peer)> AcceptAsync()
-    {
-        var frame = _fd.Begin("accept");
-        var r = TryAccept(out int errno);
-        if (r is { } ok)
-        {
-            _fd.EndUse();
-            return new(ok);
-        }
-
-        if (errno == EpollIo.EAGAIN)
-        {
-            return AcceptSlowAsync(frame);
-        }
-
-        _fd.EndUse();
-        throw EpollIo.Error(errno, "accept");
-    }
+    // No synchronous fast path: every accept waits for the (level-triggered, one-shot) readiness in its domain's poll first, so
+    // a busy domain takes at most one connection per scheduler round and idle domains sharing the listener get the rest
+    // (S21), as .NET's queue of pending accepts does on the Portable backend. Accepts are rare next to reads and writes.
+    public override ValueTask<(StreamTransport Connection, EndPoint Peer)> AcceptAsync() => AcceptSlowAsync(_fd.Begin("accept"));
 
     private async ValueTask<(StreamTransport Connection, EndPoint Peer)> AcceptSlowAsync(FiberFrame frame)
     {

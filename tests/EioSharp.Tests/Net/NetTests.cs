@@ -161,9 +161,20 @@ public class NetTests
                     domainManager: env.DomainManager,
                     additionalDomains: 1,
                     stop: stop));
+                // Let the additional domain start its loop, and spread the connections over ~40 ms: otherwise the first
+                // loop can take all 20 before the other domain's thread is even scheduled (on a loaded machine).
+                while (!Array.Exists(EioSharp.DomainRegistry.Snapshot, d => d.Name == "server-1"))
+                {
+                    await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(1));
+                }
+
+                await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(20));
                 await Fiber.BothAsync(
-                    () => Fiber.IterAsync(Enumerable.Range(0, 20).ToArray(), async _ =>
-                        Assert.Equal("ok", await RoundTripAsync(env, listener.ListeningEndPoint, "x"))),
+                    () => Fiber.IterAsync(Enumerable.Range(0, 20).ToArray(), async i =>
+                    {
+                        await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(2 * i));
+                        Assert.Equal("ok", await RoundTripAsync(env, listener.ListeningEndPoint, "x"));
+                    }),
                     async () =>
                     {
                         while (Volatile.Read(ref arrived) < 20)
