@@ -22,7 +22,7 @@ public sealed class Domain
 
     private readonly Queue<WorkItem> _local = new();
     private readonly ConcurrentQueue<WorkItem> _remote = new();
-    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
+    private readonly IDomainPoller _poller;
     private readonly PriorityQueue<TimerWaiter, (long Deadline, long Seq)> _timers = new();
     private readonly ITimeSource _time;
     private readonly DomainSynchronizationContext _syncContext;
@@ -33,8 +33,15 @@ public sealed class Domain
     private Thread? _thread;
     private Exception? _crash;
 
-    internal Domain(string? name, ITimeSource time, bool isMock = false, bool isMain = false)
+    internal Domain(string? name, ITimeSource time, bool isMock = false, bool isMain = false, Func<IDomainPoller>? pollerFactory = null)
     {
+        PollerFactory = pollerFactory;
+        _poller = pollerFactory?.Invoke() ?? new EventPoller();
+        if (_poller is EpollPoller epoll)
+        {
+            epoll.Domain = this;
+        }
+
         Id = Interlocked.Increment(ref s_nextId) - 1;
         Name = name ?? (isMain ? "main" : $"domain-{Id}");
         _time = time;
@@ -67,6 +74,12 @@ public sealed class Domain
     public long WorkItemsRun => Volatile.Read(ref _itemsRun);
 
     internal bool IsMock { get; }
+
+    /// <summary>Makes the poller of domains started from this one (null: the default event poller).</summary>
+    internal Func<IDomainPoller>? PollerFactory { get; }
+
+    /// <summary>This domain's poller (the epoll backend's transports register fds in it).</summary>
+    internal IDomainPoller Poller => _poller;
 
     /// <summary>True for the domain made by <c>EioMain.Run</c> (its trace lines carry no prefix).</summary>
     internal bool IsMain { get; }
@@ -123,7 +136,7 @@ public sealed class Domain
             _remote.Enqueue(item);
             if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
             {
-                _wake.Set();
+                _poller.Wake();
             }
         }
     }
@@ -222,6 +235,12 @@ public sealed class Domain
 
                 if (_local.Count > 0 || !_remote.IsEmpty)
                 {
+                    if (_poller.HasRegistrations)
+                    {
+                        // Busy: still gather ready I/O once per round (no blocking), so a queue that never drains cannot starve it.
+                        _poller.PollNow();
+                    }
+
                     continue;
                 }
 
@@ -239,6 +258,7 @@ public sealed class Domain
         finally
         {
             DomainRegistry.Unregister(this);
+            _poller.Dispose();
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
             t_current = previousDomain;
@@ -328,10 +348,15 @@ public sealed class Domain
     private bool WaitForRemote(TimeSpan timeout)
     {
         Interlocked.Exchange(ref _sleeping, 1);
-        bool woke = !_remote.IsEmpty || _wake.Wait(timeout);
+        bool woke = !_remote.IsEmpty || (_poller is EventPoller ev ? ev.WaitWoken(timeout) : WaitPoller(timeout));
         Volatile.Write(ref _sleeping, 0);
-        _wake.Reset();
         return woke || !_remote.IsEmpty;
+    }
+
+    private bool WaitPoller(TimeSpan timeout)
+    {
+        _poller.Wait((int)Math.Min(int.MaxValue - 1, timeout.TotalMilliseconds));
+        return !_remote.IsEmpty;
     }
 
     /// <summary>Spin iterations before an idle domain sleeps (see <see cref="WaitForWork"/>); 0 on a single processor.</summary>
@@ -365,7 +390,7 @@ public sealed class Domain
             throw new DeadlockDetectedException();
         }
 
-        if (s_spinBeforeSleep && !IsMock)
+        if (s_spinBeforeSleep && !IsMock && _poller.SpinBeforeSleep)
         {
             // Spin briefly before sleeping: a domain exchanging messages with another domain usually gets its next item
             // within microseconds, and sleeping costs a futex wait here plus a wake-up call in the sender. SpinOnce
@@ -402,9 +427,8 @@ public sealed class Domain
             timeoutMs = (int)Math.Min(int.MaxValue - 1, (delta + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond);
         }
 
-        _wake.Wait(timeoutMs);
+        _poller.Wait(timeoutMs);
         Volatile.Write(ref _sleeping, 0);
-        _wake.Reset();
     }
 
     /// <summary>Runs <paramref name="main"/> as this domain's main fiber on the calling thread, with a root cancel context, until it finishes.</summary>
@@ -427,7 +451,9 @@ public sealed class Domain
     /// <summary>Creates a domain with real time, to be run by <see cref="RunMain{T}(Func{CancelContext, Task{T}})"/> on some thread.</summary>
     /// <param name="name">The domain's name, or null for a default one.</param>
     /// <param name="isMain">True for the main domain of <c>EioMain.Run</c>.</param>
-    internal static Domain CreateReal(string? name, bool isMain = false) => new(name, StopwatchTimeSource.Instance, isMain: isMain);
+    /// <param name="pollerFactory">Makes the domain's poller (null: the default event poller of the Portable backend).</param>
+    internal static Domain CreateReal(string? name, bool isMain = false, Func<IDomainPoller>? pollerFactory = null) =>
+        new(name, StopwatchTimeSource.Instance, isMain: isMain, pollerFactory: pollerFactory);
 
     /// <inheritdoc/>
     public override string ToString() => $"Domain {Id} ({Name})";

@@ -7,8 +7,11 @@ namespace EioSharp;
 
 /// <summary>The entry point: turns the calling thread into the main domain and runs the main fiber.</summary>
 /// <remarks>
-/// Eio: <c>Eio_main.run</c>. The backend is chosen by the <c>EIOSHARP_BACKEND</c> environment variable
-/// (<c>portable</c>, the default and currently the only real backend).
+/// Eio: <c>Eio_main.run</c>. The backend is chosen by the <c>EIOSHARP_BACKEND</c> environment variable:
+/// <c>portable</c> (the default: .NET sockets, completions posted to the domain) or <c>epoll</c> (Linux x64, opt-in: each
+/// domain waits in its own epoll instance and does TCP socket I/O itself, with no hop through .NET's I/O thread; Unix and
+/// datagram sockets stay Portable). If epoll is unavailable, <c>epoll</c> falls back to <c>portable</c> with a note on stderr;
+/// <see cref="Stdenv.Backend"/> reports the backend in use.
 /// <para><b>Scheduling</b>: returns when the main fiber finishes. Fibers must be owned by switches inside it, so nothing
 /// started by the program outlives <see cref="Run(Func{Stdenv, Task})"/>.</para>
 /// </remarks>
@@ -26,21 +29,53 @@ public static class EioMain
     /// <param name="main">The program.</param>
     /// <returns>What <paramref name="main"/> returned.</returns>
     /// <exception cref="InvalidOperationException">The calling thread is already a domain.</exception>
-    public static T Run<T>(Func<Stdenv, Task<T>> main)
+    public static T Run<T>(Func<Stdenv, Task<T>> main) => Run(Environment.GetEnvironmentVariable("EIOSHARP_BACKEND"), main);
+
+    private static int s_fallbackNoted;
+
+    /// <summary>Runs with the named backend (<c>portable</c>, <c>epoll</c>; null or empty: portable). For tests and tools.</summary>
+    internal static T Run<T>(string? backend, Func<Stdenv, Task<T>> main)
     {
         ArgumentNullException.ThrowIfNull(main);
+        string name = "portable";
+        Func<IDomainPoller>? pollerFactory = null;
+        Net.NetworkCapability net = Net.PortableNetwork.Instance;
+        if (string.Equals(backend, "epoll", StringComparison.OrdinalIgnoreCase))
+        {
+            var probe = EpollPoller.TryCreate(out string? error);
+            if (probe is null)
+            {
+                if (Interlocked.Exchange(ref s_fallbackNoted, 1) == 0)
+                {
+                    Console.Error.WriteLine($"EioSharp: EIOSHARP_BACKEND=epoll unavailable ({error}); using the portable backend.");
+                }
+            }
+            else
+            {
+                probe.Dispose();
+                name = "epoll";
+                net = Net.EpollNetwork.Instance;
+                pollerFactory = static () => (IDomainPoller?)EpollPoller.TryCreate(out _) ?? new EventPoller();
+            }
+        }
+        else if (!string.IsNullOrEmpty(backend) && !string.Equals(backend, "portable", StringComparison.OrdinalIgnoreCase)
+                 && Interlocked.Exchange(ref s_fallbackNoted, 1) == 0)
+        {
+            Console.Error.WriteLine($"EioSharp: unknown EIOSHARP_BACKEND '{backend}'; using the portable backend.");
+        }
+
         if (Domain.Current is not null)
         {
             throw new InvalidOperationException("EioMain.Run was called from a thread that is already a domain.");
         }
 
-        var domain = Domain.CreateReal(null, isMain: true);
+        var domain = Domain.CreateReal(null, isMain: true, pollerFactory: pollerFactory);
         var fs = DirectoryCapability.CreateFs();
         var cwd = DirectoryCapability.CreateCwd();
         var env = new Stdenv(
-            SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), "portable",
+            SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), name,
             Stdio.OpenStdin(), Stdio.OpenStdout(), Stdio.OpenStderr(), SecureRandomSource.Instance,
-            Net.PortableNetwork.Instance, fs: new EioPath(fs, ""), cwd: new EioPath(cwd, ""));
+            net, fs: new EioPath(fs, ""), cwd: new EioPath(cwd, ""));
         try
         {
             return domain.RunMain(_ => main(env));

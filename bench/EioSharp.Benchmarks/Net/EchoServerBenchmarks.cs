@@ -9,6 +9,7 @@ namespace EioSharp.Benchmarks.Net;
 /// Loopback echo: 50 client connections each send a 16-byte line and wait for it to come back, 200 times per
 /// invocation (10,000 round trips). The same client drives an EioSharp server (RunServerAsync on one domain) and a plain
 /// .NET Socket server (a Task per connection on the thread pool): the ratio is EioSharp's time over the baseline's.
+/// <c>EioSharpEpollServer</c> is the same EioSharp server on the epoll backend (<c>EIOSHARP_BACKEND=epoll</c>).
 /// </summary>
 [SimpleJob(warmupCount: 3, iterationCount: 10)]
 [MemoryDiagnoser]
@@ -18,32 +19,19 @@ public class EchoServerBenchmarks
     private const int RoundTrips = 200;
     private static readonly byte[] Line = "0123456789abcde\n"u8.ToArray();
 
-    private Thread? _eioThread;
-    private Resolver<bool>? _eioStop;
+    private readonly List<Thread> _eioThreads = [];
+    private readonly List<Resolver<bool>> _eioStops = [];
     private Socket? _baselineListener;
     private CancellationTokenSource? _baselineStop;
     private Socket[] _eioClients = [];
+    private Socket[] _epollClients = [];
     private Socket[] _baselineClients = [];
 
     [GlobalSetup]
     public void Setup()
     {
-        var ready = new ManualResetEventSlim();
-        EndPoint? eioEndpoint = null;
-        _eioThread = new Thread(() => EioMain.Run(async env =>
-        {
-            var (stop, stopper) = Promise.Create<bool>();
-            _eioStop = stopper;
-            await Switch.RunAsync(async sw =>
-            {
-                var listener = env.Net.Listen(sw, new IPEndPoint(IPAddress.Loopback, 0), backlog: 512);
-                eioEndpoint = listener.ListeningEndPoint;
-                ready.Set();
-                await listener.RunServerAsync(EioEchoAsync, _ => { }, stop: stop);
-            });
-        })) { IsBackground = true };
-        _eioThread.Start();
-        ready.Wait();
+        var eioEndpoint = StartEioServer(null);
+        var epollEndpoint = StartEioServer("epoll");
 
         _baselineListener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _baselineListener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -51,20 +39,21 @@ public class EchoServerBenchmarks
         _baselineStop = new CancellationTokenSource();
         _ = BaselineAcceptLoopAsync(_baselineListener, _baselineStop.Token);
 
-        _eioClients = ConnectAll(eioEndpoint!);
+        _eioClients = ConnectAll(eioEndpoint);
+        _epollClients = ConnectAll(epollEndpoint);
         _baselineClients = ConnectAll(_baselineListener.LocalEndPoint!);
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        foreach (var c in _eioClients.Concat(_baselineClients))
+        foreach (var c in _eioClients.Concat(_epollClients).Concat(_baselineClients))
         {
             c.Dispose();
         }
 
-        _eioStop?.TryResolve(true);
-        _eioThread?.Join(TimeSpan.FromSeconds(5));
+        _eioStops.ForEach(s => s.TryResolve(true));
+        _eioThreads.ForEach(t => t.Join(TimeSpan.FromSeconds(5)));
         _baselineStop?.Cancel();
         _baselineListener?.Dispose();
     }
@@ -74,6 +63,39 @@ public class EchoServerBenchmarks
 
     [Benchmark(OperationsPerInvoke = Connections * RoundTrips)]
     public Task EioSharpServer() => DriveAsync(_eioClients);
+
+    [Benchmark(OperationsPerInvoke = Connections * RoundTrips)]
+    public Task EioSharpEpollServer() => DriveAsync(_epollClients);
+
+    /// <summary>Starts an EioSharp echo server on its own thread with EIOSHARP_BACKEND=<paramref name="backend"/> (null: default).</summary>
+    private EndPoint StartEioServer(string? backend)
+    {
+        var ready = new ManualResetEventSlim();
+        EndPoint? endpoint = null;
+        string? previous = Environment.GetEnvironmentVariable("EIOSHARP_BACKEND");
+        Environment.SetEnvironmentVariable("EIOSHARP_BACKEND", backend);
+        var thread = new Thread(() => EioMain.Run(async env =>
+        {
+            var (stop, stopper) = Promise.Create<bool>();
+            lock (_eioStops)
+            {
+                _eioStops.Add(stopper);
+            }
+
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, new IPEndPoint(IPAddress.Loopback, 0), backlog: 512);
+                endpoint = listener.ListeningEndPoint;
+                ready.Set();
+                await listener.RunServerAsync(EioEchoAsync, _ => { }, stop: stop);
+            });
+        })) { IsBackground = true };
+        thread.Start();
+        ready.Wait();
+        Environment.SetEnvironmentVariable("EIOSHARP_BACKEND", previous);
+        _eioThreads.Add(thread);
+        return endpoint!;
+    }
 
     private static Socket[] ConnectAll(EndPoint endpoint)
     {

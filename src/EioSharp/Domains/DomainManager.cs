@@ -37,7 +37,7 @@ internal sealed class ThreadDomainManager : DomainManager
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
         var (promise, resolver) = Promise.Create<T>();
-        var domain = Domain.CreateReal(name);
+        var domain = Domain.CreateReal(name, pollerFactory: Domain.Current?.PollerFactory);
         CancelContext? remoteRoot = null;
         var thread = new Thread(() =>
         {

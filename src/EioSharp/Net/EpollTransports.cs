@@ -1,0 +1,615 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using EioSharp.IO;
+
+namespace EioSharp.Net;
+
+// The epoll backend's TCP transports (Linux). Sockets are created with System.Net.Sockets.Socket (or accept4) in non-blocking
+// mode and .NET's async methods are never called on them, so .NET's own epoll thread never sees the fd. Every operation runs
+// on the calling domain's thread: it tries the syscall first (the fast path completes synchronously) and on EAGAIN waits in
+// the calling domain's epoll (see EpollPoller: edge-triggered, registered once per fd and domain), then retries.
+// A socket may be used from several domains (each one registers the fd in its own epoll); at most one reader and one writer
+// at a time, as on the Portable backend. Close (S29) is idempotent; an operation in flight holds a use and the fd is
+// unregistered and closed only when the last use ends.
+
+/// <summary>Shared ownership of one non-blocking socket fd and its epoll registrations (one per domain that waited on it).</summary>
+/// <remarks>Invariant: <c>_state</c> = (closed ? 1 : 0) | (uses &lt;&lt; 1); released exactly once, by whoever reaches "closed, no uses".</remarks>
+internal sealed class EpollFd
+{
+    private readonly Socket? _socket;
+    private readonly bool _listener;
+    private readonly List<FdRegistration> _more = [];
+    private FdRegistration? _first;
+    private int _state;
+
+    public EpollFd(Socket socket, bool listener = false)
+    {
+        _socket = socket;
+        _listener = listener;
+        Fd = (int)socket.SafeHandle.DangerousGetHandle();
+    }
+
+    public EpollFd(int fd)
+    {
+        Fd = fd;
+    }
+
+    public int Fd { get; }
+
+    public bool IsClosed => (Volatile.Read(ref _state) & 1) != 0;
+
+    public bool TryUse()
+    {
+        while (true)
+        {
+            int s = Volatile.Read(ref _state);
+            if ((s & 1) != 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _state, s + 2, s) == s)
+            {
+                return true;
+            }
+        }
+    }
+
+    public void EndUse()
+    {
+        if (Interlocked.Add(ref _state, -2) == 1)
+        {
+            Release();
+        }
+    }
+
+    public bool Close()
+    {
+        while (true)
+        {
+            int s = Volatile.Read(ref _state);
+            if ((s & 1) != 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _state, s | 1, s) == s)
+            {
+                if (s == 0)
+                {
+                    Release();
+                }
+
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Begins an operation on the calling fiber: checks cancellation and takes a use.</summary>
+    public FiberFrame Begin(string what)
+    {
+        var frame = FiberFrame.Require();
+        frame.Cancel.ThrowIfCancelled();
+        if (!TryUse())
+        {
+            throw new ObjectDisposedException(what, "The socket is closed.");
+        }
+
+        return frame;
+    }
+
+    /// <summary>Waits (holding a use) until the fd may be readable or writable, in the calling domain's epoll.</summary>
+    public ValueTask WaitAsync(bool write, FiberFrame frame)
+    {
+        var poller = Domain.Current?.Poller as EpollPoller
+            ?? throw new InvalidOperationException("An epoll-backend socket can only wait on a domain of the epoll backend.");
+        var reg = Registration(poller, out bool added);
+        if (_listener && !added)
+        {
+            int err = poller.Rearm(reg);
+            if (err != 0)
+            {
+                throw EpollIo.Error(err, "epoll_ctl");
+            }
+        }
+
+        return reg.WaitAsync(write, frame.Cancel);
+    }
+
+    private FdRegistration Registration(EpollPoller poller, out bool added)
+    {
+        added = false;
+        var r = Volatile.Read(ref _first);
+        if (r is not null && ReferenceEquals(r.Poller, poller))
+        {
+            return r;
+        }
+
+        lock (_more)
+        {
+            r = _first;
+            if (r is not null && ReferenceEquals(r.Poller, poller))
+            {
+                return r;
+            }
+
+            foreach (var m in _more)
+            {
+                if (ReferenceEquals(m.Poller, poller))
+                {
+                    return m;
+                }
+            }
+
+            r = new FdRegistration(Fd, poller, oneShot: _listener);
+            added = true;
+            int err = poller.Add(r);
+            if (err != 0)
+            {
+                r.Handle.Free();
+                throw EpollIo.Error(err, "epoll_ctl");
+            }
+
+            if (_first is null)
+            {
+                Volatile.Write(ref _first, r);
+            }
+            else
+            {
+                _more.Add(r);
+            }
+
+            return r;
+        }
+    }
+
+    private void Release()
+    {
+        lock (_more)
+        {
+            _first?.Poller.Remove(_first);
+            foreach (var m in _more)
+            {
+                m.Poller.Remove(m);
+            }
+
+            _first = null;
+            _more.Clear();
+        }
+
+        if (_socket is not null)
+        {
+            try
+            {
+                _socket.Dispose();
+            }
+            catch (SocketException)
+            {
+                // Closing an already-broken socket: nothing more to release.
+            }
+        }
+        else
+        {
+            EpollIo.close(Fd);
+        }
+    }
+}
+
+/// <summary>A connected TCP socket on the epoll backend.</summary>
+internal sealed class EpollStreamTransport : StreamTransport
+{
+    private readonly EpollFd _fd;
+    private EndPoint? _local;
+
+    public EpollStreamTransport(EpollFd fd, EndPoint? remote)
+    {
+        _fd = fd;
+        RemoteEndPoint = remote;
+    }
+
+    public override EndPoint? RemoteEndPoint { get; }
+
+    public override EndPoint? LocalEndPoint => _local ??= _fd.TryUse() ? LocalOf(_fd) : null;
+
+    public override bool IsClosed => _fd.IsClosed;
+
+    public override bool NoDelay
+    {
+        get => EpollIo.GetIntOption(_fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
+        set => EpollIo.SetIntOption(_fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
+    }
+
+    private static EndPoint? LocalOf(EpollFd fd)
+    {
+        try
+        {
+            return EpollIo.SockName(fd.Fd);
+        }
+        finally
+        {
+            fd.EndUse();
+        }
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer)
+    {
+        var frame = _fd.Begin("read");
+        nint n = EpollIo.Recv(_fd.Fd, buffer.Span, out int errno);
+        if (n >= 0)
+        {
+            _fd.EndUse();
+            return new ValueTask<int>((int)n);
+        }
+
+        if (errno == EpollIo.EAGAIN)
+        {
+            return ReadSlowAsync(buffer, frame);
+        }
+
+        _fd.EndUse();
+        throw EpollIo.Error(errno, "read");
+    }
+
+    private async ValueTask<int> ReadSlowAsync(Memory<byte> buffer, FiberFrame frame)
+    {
+        try
+        {
+            while (true)
+            {
+                await _fd.WaitAsync(write: false, frame);
+                nint n = EpollIo.Recv(_fd.Fd, buffer.Span, out int errno);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                if (errno != EpollIo.EAGAIN)
+                {
+                    throw EpollIo.Error(errno, "read");
+                }
+            }
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    {
+        if (data.IsEmpty)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var frame = _fd.Begin("write");
+        nint n = EpollIo.Send(_fd.Fd, data.Span, out int errno);
+        if (n == data.Length)
+        {
+            _fd.EndUse();
+            return ValueTask.CompletedTask;
+        }
+
+        if (n < 0 && errno != EpollIo.EAGAIN)
+        {
+            _fd.EndUse();
+            throw EpollIo.Error(errno, "write");
+        }
+
+        return WriteSlowAsync(data, (int)Math.Max(0, n), frame);
+    }
+
+    private async ValueTask WriteSlowAsync(ReadOnlyMemory<byte> data, int sent, FiberFrame frame)
+    {
+        try
+        {
+            while (sent < data.Length)
+            {
+                await _fd.WaitAsync(write: true, frame);
+                while (sent < data.Length)
+                {
+                    nint n = EpollIo.Send(_fd.Fd, data.Span[sent..], out int errno);
+                    if (n >= 0)
+                    {
+                        sent += (int)n;
+                        continue;
+                    }
+
+                    if (errno == EpollIo.EAGAIN)
+                    {
+                        break;
+                    }
+
+                    throw EpollIo.Error(errno, "write");
+                }
+            }
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+    }
+
+    public override ValueTask ShutdownAsync(ShutdownCommand command)
+    {
+        if (!_fd.TryUse())
+        {
+            throw new ObjectDisposedException("shutdown", "The socket is closed.");
+        }
+
+        try
+        {
+            int how = command switch
+            {
+                ShutdownCommand.Receive => 0,
+                ShutdownCommand.Send => 1,
+                _ => 2,
+            };
+            if (EpollIo.shutdown(_fd.Fd, how) < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != EpollIo.ENOTCONN)
+                {
+                    throw EpollIo.Error(errno, "shutdown");
+                }
+            }
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public override bool Close() => _fd.Close();
+}
+
+/// <summary>A listening TCP socket on the epoll backend; accept loops on several domains may share it (each domain registers it).</summary>
+internal sealed class EpollListenerTransport(Socket socket) : ListenerTransport
+{
+    private readonly EpollFd _fd = new(socket, listener: true);
+
+    public override EndPoint ListeningEndPoint { get; } = socket.LocalEndPoint!;
+
+    public override bool IsClosed => _fd.IsClosed;
+
+    // No synchronous fast path: every accept waits for the (level-triggered, one-shot) readiness in its domain's poll first, so
+    // a busy domain takes at most one connection per scheduler round and idle domains sharing the listener get the rest
+    // (S21), as .NET's queue of pending accepts does on the Portable backend. Accepts are rare next to reads and writes.
+    public override ValueTask<(StreamTransport Connection, EndPoint Peer)> AcceptAsync() => AcceptSlowAsync(_fd.Begin("accept"));
+
+    private async ValueTask<(StreamTransport Connection, EndPoint Peer)> AcceptSlowAsync(FiberFrame frame)
+    {
+        try
+        {
+            while (true)
+            {
+                await _fd.WaitAsync(write: false, frame);
+                var r = TryAccept(out int errno);
+                if (r is { } ok)
+                {
+                    return ok;
+                }
+
+                if (errno != EpollIo.EAGAIN)
+                {
+                    throw EpollIo.Error(errno, "accept");
+                }
+            }
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+    }
+
+    private (StreamTransport, EndPoint)? TryAccept(out int errno)
+    {
+        while (true)
+        {
+            int fd = EpollIo.Accept(_fd.Fd, out var peer, out errno);
+            if (fd >= 0)
+            {
+                var conn = new EpollFd(fd);
+                EpollIo.SetIntOption(conn, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+                return (new EpollStreamTransport(conn, peer), peer!);
+            }
+
+            // A connection reset while queued is the peer's problem, not the listener's: try the next one.
+            if (errno is not (EpollIo.ECONNABORTED or EpollIo.EINTR))
+            {
+                return null;
+            }
+        }
+    }
+
+    public override bool Close() => _fd.Close();
+}
+
+/// <summary>The libc socket calls of the epoll backend, and errno mapping.</summary>
+internal static unsafe partial class EpollIo
+{
+    public const int EINTR = 4;
+    public const int EAGAIN = 11;
+    public const int EINPROGRESS = 115;
+    public const int ENOTCONN = 107;
+    public const int ECONNABORTED = 103;
+    public const int IPPROTO_TCP = 6;
+    public const int TCP_NODELAY = 1;
+    public const int SOL_SOCKET = 1;
+    public const int SO_ERROR = 4;
+    private const int MSG_NOSIGNAL = 0x4000;
+    private const int SOCK_NONBLOCK = 0x800;
+    private const int SOCK_CLOEXEC = 0x80000;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint recv(int fd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint send(int fd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int accept4(int fd, byte* addr, int* addrlen, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getsockname(int fd, byte* addr, int* addrlen);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setsockopt(int fd, int level, int name, int* value, int len);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getsockopt(int fd, int level, int name, int* value, int* len);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int shutdown(int fd, int how);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+
+    public static nint Recv(int fd, Span<byte> buffer, out int errno)
+    {
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                nint n = recv(fd, p, buffer.Length, 0);
+                errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno != EINTR)
+                {
+                    return n;
+                }
+            }
+        }
+    }
+
+    public static nint Send(int fd, ReadOnlySpan<byte> data, out int errno)
+    {
+        fixed (byte* p = data)
+        {
+            while (true)
+            {
+                nint n = send(fd, p, data.Length, MSG_NOSIGNAL);
+                errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno != EINTR)
+                {
+                    return n;
+                }
+            }
+        }
+    }
+
+    public static int Accept(int fd, out EndPoint? peer, out int errno)
+    {
+        byte* addr = stackalloc byte[128];
+        int len = 128;
+        int r = accept4(fd, addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        errno = r < 0 ? Marshal.GetLastPInvokeError() : 0;
+        peer = r < 0 ? null : Parse(new ReadOnlySpan<byte>(addr, len));
+        return r;
+    }
+
+    public static EndPoint? SockName(int fd)
+    {
+        byte* addr = stackalloc byte[128];
+        int len = 128;
+        return getsockname(fd, addr, &len) < 0 ? null : Parse(new ReadOnlySpan<byte>(addr, len));
+    }
+
+    /// <summary>Parses a sockaddr_in or sockaddr_in6.</summary>
+    private static EndPoint? Parse(ReadOnlySpan<byte> sa)
+    {
+        if (sa.Length < 2)
+        {
+            return null;
+        }
+
+        int family = sa[0] | (sa[1] << 8);
+        if (family == 2 && sa.Length >= 8)
+        {
+            return new IPEndPoint(new IPAddress(sa.Slice(4, 4)), BinaryPrimitives.ReadUInt16BigEndian(sa[2..]));
+        }
+
+        if (family == 10 && sa.Length >= 28)
+        {
+            uint scope = BinaryPrimitives.ReadUInt32LittleEndian(sa[24..]);
+            return new IPEndPoint(new IPAddress(sa.Slice(8, 16), scope), BinaryPrimitives.ReadUInt16BigEndian(sa[2..]));
+        }
+
+        return null;
+    }
+
+    public static int GetIntOption(EpollFd fd, int level, int name)
+    {
+        if (!fd.TryUse())
+        {
+            throw new ObjectDisposedException("getsockopt", "The socket is closed.");
+        }
+
+        try
+        {
+            int v = 0, len = sizeof(int);
+            if (getsockopt(fd.Fd, level, name, &v, &len) < 0)
+            {
+                throw Error(Marshal.GetLastPInvokeError(), "getsockopt");
+            }
+
+            return v;
+        }
+        finally
+        {
+            fd.EndUse();
+        }
+    }
+
+    public static void SetIntOption(EpollFd fd, int level, int name, int value)
+    {
+        if (!fd.TryUse())
+        {
+            throw new ObjectDisposedException("setsockopt", "The socket is closed.");
+        }
+
+        try
+        {
+            if (setsockopt(fd.Fd, level, name, &value, sizeof(int)) < 0)
+            {
+                throw Error(Marshal.GetLastPInvokeError(), "setsockopt");
+            }
+        }
+        finally
+        {
+            fd.EndUse();
+        }
+    }
+
+    /// <summary>The pending error of a non-blocking connect (SO_ERROR), 0 on success.</summary>
+    public static int PendingError(int fd)
+    {
+        int v = 0, len = sizeof(int);
+        return getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len) < 0 ? Marshal.GetLastPInvokeError() : v;
+    }
+
+    /// <summary>Maps a Linux errno to the <see cref="SocketError"/> .NET would report, wrapped as a <see cref="NetException"/>.</summary>
+    public static Exception Error(int errno, string what)
+    {
+        var code = errno switch
+        {
+            32 => SocketError.Shutdown, // EPIPE
+            101 => SocketError.NetworkUnreachable,
+            103 => SocketError.ConnectionAborted,
+            104 => SocketError.ConnectionReset,
+            107 => SocketError.NotConnected,
+            110 => SocketError.TimedOut,
+            111 => SocketError.ConnectionRefused,
+            113 => SocketError.HostUnreachable,
+            9 => SocketError.OperationAborted, // EBADF
+            24 => SocketError.TooManyOpenSockets, // EMFILE
+            98 => SocketError.AddressAlreadyInUse,
+            99 => SocketError.AddressNotAvailable,
+            _ => SocketError.SocketError,
+        };
+        return NetException.From(new SocketException((int)code), what);
+    }
+}
