@@ -104,6 +104,7 @@ internal static class KvConnection
 
                 end += n;
                 bool close = false;
+                long nowUnixMs = ctx.Clock.Now.ToUnixTimeMilliseconds(); // one clock read per batch of commands
                 while (start < end)
                 {
                     KvCommand? command;
@@ -137,7 +138,7 @@ internal static class KvConnection
 
                     if (request.Commands.Count == 0)
                     {
-                        var dispatch = state.Process(command, outWriter, ctx.Clock.Now.ToUnixTimeMilliseconds());
+                        var dispatch = state.Process(command, outWriter, nowUnixMs);
                         if (dispatch == KvDispatch.Store)
                         {
                             request.Commands.Add(command);
@@ -154,7 +155,7 @@ internal static class KvConnection
 
                     // A batch is pending: replies must stay in order, so render into scratch first.
                     scratch.ResetWrittenCount();
-                    var d = state.Process(command, scratchWriter, ctx.Clock.Now.ToUnixTimeMilliseconds());
+                    var d = state.Process(command, scratchWriter, nowUnixMs);
                     if (d == KvDispatch.Store)
                     {
                         request.Commands.Add(command);
