@@ -5,22 +5,9 @@ using EioSharp.Supervision;
 
 // EioSharp.Kv: a durable key-value server speaking RESP (redis-cli and redis-benchmark work against it).
 
-// Socket completions: .NET normally hands each one from its epoll thread to the thread pool, whose idle workers then
-// spin; EioSharp's continuations only post to the fiber's domain queue, so running them inline on the epoll thread is
-// cheap and saves a hop (measured: about 15% less CPU per request; docs/BENCHMARKS.md). .NET reads this variable once,
-// when the first socket is used, so it must be set before that. An explicit setting in the environment wins.
-if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
-{
-    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-}
-
-// The epoll backend: each domain waits in its own epoll and does its TCP I/O itself, with no hop through .NET's I/O
-// thread (measured on 2 cores: about 1.0x redis-server's throughput vs 0.6-0.8x with the portable backend;
-// docs/BENCHMARKS.md). Where it is unavailable EioMain falls back to portable. EIOSHARP_BACKEND=portable overrides.
-if (Environment.GetEnvironmentVariable("EIOSHARP_BACKEND") is null)
-{
-    Environment.SetEnvironmentVariable("EIOSHARP_BACKEND", "epoll");
-}
+// The epoll backend and inline socket completions (EioMain.UseServerDefaults): measured on 2 cores, about 1.0x
+// redis-server's throughput instead of 0.6-0.8x (docs/BENCHMARKS.md). EIOSHARP_BACKEND=portable overrides.
+EioMain.UseServerDefaults();
 
 KvOptions options;
 try

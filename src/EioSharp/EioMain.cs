@@ -24,6 +24,32 @@ public static class EioMain
     public static void Run(Func<Stdenv, Task> main) =>
         Run<bool>(async env => { await main(env); return true; });
 
+    /// <summary>Opts a server process into the settings measured best for servers, unless the environment says otherwise.</summary>
+    /// <remarks>
+    /// Call it first thing in <c>Main</c>, before any socket is created (.NET reads these settings once).
+    /// <list type="bullet">
+    /// <item><c>EIOSHARP_BACKEND=epoll</c>: each domain polls its own TCP sockets (Linux x64; elsewhere <see cref="Run(Func{Stdenv, Task})"/>
+    /// falls back to the portable backend).</item>
+    /// <item><c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>: sockets that stay on the portable transports complete on .NET's
+    /// epoll thread instead of hopping through the thread pool; EioSharp's continuations only enqueue onto a domain, so this is
+    /// cheap.</item>
+    /// </list>
+    /// A variable that is already set is left alone. Measurements: docs/BENCHMARKS.md (KV server vs redis-server, the
+    /// mixed-fib job server benchmark).
+    /// </remarks>
+    public static void UseServerDefaults()
+    {
+        if (Environment.GetEnvironmentVariable("EIOSHARP_BACKEND") is null)
+        {
+            Environment.SetEnvironmentVariable("EIOSHARP_BACKEND", "epoll");
+        }
+
+        if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
+        {
+            Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+        }
+    }
+
     /// <summary>Runs <paramref name="main"/> as the main fiber and returns its result.</summary>
     /// <typeparam name="T">The result type.</typeparam>
     /// <param name="main">The program.</param>
