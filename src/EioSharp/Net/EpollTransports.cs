@@ -15,14 +15,13 @@ namespace EioSharp.Net;
 // unregistered and closed only when the last use ends.
 
 /// <summary>Shared ownership of one non-blocking socket fd and its epoll registrations (one per domain that waited on it).</summary>
-/// <remarks>Invariant: <c>_state</c> = (closed ? 1 : 0) | (uses &lt;&lt; 1); released exactly once, by whoever reaches "closed, no uses".</remarks>
-internal sealed class EpollFd
+/// <remarks>The use count and close protocol are <see cref="UseCountedHandle"/>'s.</remarks>
+internal sealed class EpollFd : UseCountedHandle
 {
     private readonly Socket? _socket;
     private readonly bool _listener;
     private readonly List<FdRegistration> _more = [];
     private FdRegistration? _first;
-    private int _state;
 
     public EpollFd(Socket socket, bool listener = false)
     {
@@ -37,55 +36,6 @@ internal sealed class EpollFd
     }
 
     public int Fd { get; }
-
-    public bool IsClosed => (Volatile.Read(ref _state) & 1) != 0;
-
-    public bool TryUse()
-    {
-        while (true)
-        {
-            int s = Volatile.Read(ref _state);
-            if ((s & 1) != 0)
-            {
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _state, s + 2, s) == s)
-            {
-                return true;
-            }
-        }
-    }
-
-    public void EndUse()
-    {
-        if (Interlocked.Add(ref _state, -2) == 1)
-        {
-            Release();
-        }
-    }
-
-    public bool Close()
-    {
-        while (true)
-        {
-            int s = Volatile.Read(ref _state);
-            if ((s & 1) != 0)
-            {
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _state, s | 1, s) == s)
-            {
-                if (s == 0)
-                {
-                    Release();
-                }
-
-                return true;
-            }
-        }
-    }
 
     /// <summary>Begins an operation on the calling fiber: checks cancellation and takes a use.</summary>
     public FiberFrame Begin(string what)
@@ -165,7 +115,7 @@ internal sealed class EpollFd
         }
     }
 
-    private void Release()
+    protected override void Release()
     {
         lock (_more)
         {
