@@ -35,7 +35,7 @@ try
     EioMain.Run(env => KvServer.RunAsync(env, options, stop, Log));
     return 0;
 }
-catch (Exception e) when (Find<RestartIntensityExceededException>(e) is { } gaveUp)
+catch (Exception e) when (RestartIntensityExceededException.FindIn(e) is { } gaveUp)
 {
     // The store owner kept crashing: its supervisor gave up, which stopped the server. What was acknowledged is in the AOF.
     string cause = gaveUp.InnerException is { } inner ? $" (last failure: {inner.GetType().Name}: {inner.Message})" : "";
@@ -52,13 +52,3 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     Console.Error.WriteLine($"FATAL: {e.Message}");
     return 1;
 }
-
-
-static T? Find<T>(Exception e)
-    where T : Exception => e switch
-    {
-        T t => t,
-        AggregateException a => a.InnerExceptions.Select(Find<T>).FirstOrDefault(x => x is not null),
-        { InnerException: { } inner } => Find<T>(inner),
-        _ => null,
-    };

@@ -48,7 +48,7 @@ catch (Exception e) when (e is EioSharp.Net.NetException or IOException)
     Console.Error.WriteLine($"statsd-filter: {e.Message}");
     return 1;
 }
-catch (Exception e) when (Find<RestartIntensityExceededException>(e) is { } gaveUp)
+catch (Exception e) when (RestartIntensityExceededException.FindIn(e) is { } gaveUp)
 {
     // A forwarder (or the self-metrics emitter) kept crashing: its supervisor gave up, which stopped the proxy.
     string cause = gaveUp.InnerException is { } inner ? $" (last failure: {inner.GetType().Name}: {inner.Message})" : "";
@@ -63,12 +63,3 @@ catch (Exception e) when (Find<RestartIntensityExceededException>(e) is { } gave
 
 Console.WriteLine(server!.Statistics.FormatSummary());
 return 0;
-
-static T? Find<T>(Exception e)
-    where T : Exception => e switch
-    {
-        T t => t,
-        AggregateException a => a.InnerExceptions.Select(Find<T>).FirstOrDefault(x => x is not null),
-        { InnerException: { } inner } => Find<T>(inner),
-        _ => null,
-    };

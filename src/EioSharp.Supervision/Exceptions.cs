@@ -45,6 +45,20 @@ public sealed class RestartIntensityExceededException : Exception
 
     /// <summary>The child whose exit exceeded the intensity.</summary>
     public string ChildId { get; }
+
+    /// <summary>Finds the escalation in a failure as a switch reports it: itself, inside a <see cref="MultipleException"/>
+    /// (or any <see cref="AggregateException"/>), or as an inner exception.</summary>
+    /// <param name="error">The failure, for example what <see cref="Switch.RunAsync(Func{Switch, Task}, string?)"/> threw.</param>
+    /// <returns>The first escalation found (depth first), or null if the failure has none.</returns>
+    /// <remarks>Servers use it to tell "a supervisor gave up" (exit with a clear message) from other failures.</remarks>
+    public static RestartIntensityExceededException? FindIn(Exception error) => error switch
+    {
+        null => null,
+        RestartIntensityExceededException found => found,
+        AggregateException a => a.InnerExceptions.Select(FindIn).FirstOrDefault(x => x is not null),
+        { InnerException: { } inner } => FindIn(inner),
+        _ => null,
+    };
 }
 
 /// <summary>A child could not be started by <see cref="Supervisor.StartChildAsync(ChildSpec)"/>: its start function threw before it was ready.</summary>

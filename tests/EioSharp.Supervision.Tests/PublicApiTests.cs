@@ -123,6 +123,7 @@ public class PublicApiTests
               String ChildId { get; }
               String Supervisor { get; }
               ctor(String supervisor, String childId, Int32 maxRestarts, TimeSpan period, Exception inner)
+              static RestartIntensityExceededException FindIn(Exception error)
             EioSharp.Supervision.RestartStrategy
               static const RestartStrategy OneForAll
               static const RestartStrategy OneForOne
