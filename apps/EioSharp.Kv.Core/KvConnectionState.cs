@@ -9,7 +9,7 @@ public enum KvDispatch
 {
     /// <summary>The reply has been written; nothing else to do.</summary>
     Replied,
-    /// <summary>Nothing written: send the command to the store owner (<see cref="KvStore.Execute"/>).</summary>
+    /// <summary>Nothing written: send the command to the store owner (<see cref="KvStore.Execute(KvSession, KvCommand, long, RespWriter, IAofSink)"/>).</summary>
     Store,
     /// <summary>The reply has been written (QUIT): flush it, then close the connection.</summary>
     Close,
@@ -42,6 +42,9 @@ public sealed class KvConnectionState
         _stats = stats;
         IsAuthenticated = !config.RequiresAuthentication;
     }
+
+    /// <summary>What the store keeps for this connection (the selected database); read it only while no request is in flight.</summary>
+    public KvSession Session { get; } = new();
 
     /// <summary>The client id.</summary>
     public long ClientId { get; }
@@ -118,11 +121,6 @@ public sealed class KvConnectionState
                 return KvDispatch.Close;
             case KvCommandId.Hello: Hello(command, reply); break;
             case KvCommandId.Auth: Auth(command, reply); break;
-            case KvCommandId.Select:
-                if (!RespNumbers.TryParseInt64(command[1], out long db)) reply.WriteError(KvErrors.NotInteger);
-                else if (db != 0) reply.WriteError(KvErrors.DbIndexOutOfRange);
-                else reply.WriteOk();
-                break;
             case KvCommandId.Client: Client(command, reply); break;
             case KvCommandId.Command: CommandCommand(command, reply); break;
             case KvCommandId.Config: Config(command, reply); break;
@@ -311,7 +309,7 @@ public sealed class KvConnectionState
 
     private string ClientInfoLine() =>
         string.Create(CultureInfo.InvariantCulture,
-            $"id={ClientId} addr={RemoteAddress} name={Name ?? ""} db=0 resp={Protocol} lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
+            $"id={ClientId} addr={RemoteAddress} name={Name ?? ""} db={Session.Db} resp={Protocol} lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
 
     private static void WriteHelp(RespWriter reply, params string[] lines)
     {
@@ -533,7 +531,12 @@ public sealed class KvConnectionState
         if (sections.Contains("keyspace"))
         {
             Section("Keyspace");
-            if (s.Keys > 0) sb.Append(CultureInfo.InvariantCulture, $"db0:keys={s.Keys},expires={s.ExpiringKeys},avg_ttl=0\r\n");
+            var perDb = s.KeysPerDatabase;
+            for (int db = 0; db < perDb.Length; db++)
+            {
+                (long keys, long expires) = perDb[db];
+                if (keys > 0) sb.Append(CultureInfo.InvariantCulture, $"db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
         }
         return sb.ToString();
     }

@@ -29,6 +29,9 @@ public sealed record KvServerConfig
     /// <summary>Most simultaneous clients.</summary>
     public int MaxClients { get; init; } = 10000;
 
+    /// <summary>Number of databases (Redis's <c>databases</c>); SELECT takes 0 to this less one.</summary>
+    public int Databases { get; init; } = 16;
+
     /// <summary>Protocol limits.</summary>
     public RespLimits Limits { get; init; } = RespLimits.Default;
 
@@ -65,7 +68,7 @@ public sealed record KvServerConfig
             new("save", ""),
             new("requirepass", RequirePass ?? ""),
             new("maxclients", I(MaxClients)),
-            new("databases", "1"),
+            new("databases", I(Databases)),
             new("timeout", "0"),
             new("maxmemory", "0"),
             new("maxmemory-policy", "noeviction"),
@@ -138,6 +141,9 @@ public sealed class KvServerStats
         Interlocked.Add(ref _netOutputBytes, outputBytes);
     }
 
+    /// <summary>Keys and keys with an expiry, per database (INFO keyspace); replaced as a whole by <see cref="UpdateFrom"/>.</summary>
+    public (long Keys, long Expires)[] KeysPerDatabase { get; set; } = [];
+
     /// <summary>Keys in the store (copied from <see cref="KvStore.Count"/> by the owner).</summary>
     public long Keys { get; set; }
 
@@ -182,6 +188,16 @@ public sealed class KvServerStats
     {
         ArgumentNullException.ThrowIfNull(store);
         Keys = store.Count;
+        var perDb = KeysPerDatabase.Length == store.DatabaseCount ? KeysPerDatabase : new (long, long)[store.DatabaseCount];
+        bool changed = perDb != KeysPerDatabase;
+        for (int db = 0; db < perDb.Length && !changed; db++)
+            changed = perDb[db] != (store.CountIn(db), store.ExpiringCountIn(db));
+        if (changed)
+        {
+            perDb = new (long, long)[store.DatabaseCount]; // a new array: readers on other domains see a whole one
+            for (int db = 0; db < perDb.Length; db++) perDb[db] = (store.CountIn(db), store.ExpiringCountIn(db));
+            KeysPerDatabase = perDb;
+        }
         ExpiringKeys = store.ExpiringCount;
         ExpiredKeys = store.ExpiredKeys;
         KeyspaceHits = store.KeyspaceHits;

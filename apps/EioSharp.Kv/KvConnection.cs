@@ -70,7 +70,7 @@ internal static class KvConnection
         var outWriter = new RespWriter(output);
         var scratch = new ArrayBufferWriter<byte>(256);
         var scratchWriter = new RespWriter(scratch);
-        var request = new StoreRequest();
+        var request = new StoreRequest { Session = state.Session };
         byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBuffer);
         int start = 0, end = 0;
         try

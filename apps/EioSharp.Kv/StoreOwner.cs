@@ -13,6 +13,7 @@ internal sealed class StoreRequest
     public readonly List<KvCommand> Commands = new(16);
     public readonly ArrayBufferWriter<byte> Reply = new(4096);
     public int Protocol = 2;
+    public KvSession Session = new(); // the connection's: SELECT in a batch changes it for the commands after it
     public Resolver<bool>? Done;
 }
 
@@ -170,7 +171,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             // A restart: the AOF is the durable truth. Memory may have diverged from it (a round applied but not
             // appended), so start from a fresh keyspace replayed from the file.
-            store = new KvStore(config.Limits);
+            store = new KvStore(config.Limits, databases: config.Databases);
             stats.Loading = true;
             try
             {
@@ -259,7 +260,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         foreach (var request in _round)
         {
             var writer = new RespWriter(request.Reply, request.Protocol);
-            store.ExecuteBatch(CollectionsMarshal.AsSpan(request.Commands), now, writer, aofSink);
+            store.ExecuteBatch(request.Session, CollectionsMarshal.AsSpan(request.Commands), now, writer, aofSink);
             commands += request.Commands.Count;
         }
 
@@ -316,6 +317,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 if (aof.ShouldRewrite(config.AutoAofRewritePercentage, config.AutoAofRewriteMinSize))
                 {
                     aof.StartRewrite(store.CreateSnapshot(now));
+                    store.ResetAofDatabase(); // what is appended from now on also goes to the new file: start it with SELECT
                 }
 
                 stats.AofRewriteInProgress = aof.RewriteInProgress;

@@ -1,0 +1,9 @@
+namespace EioSharp.Kv;
+
+public sealed partial class KvStore
+{
+    /// <summary>The Bitmap commands.</summary>
+    internal static readonly KvCommandInfo[] BitmapCommands =
+    [
+    ];
+}
