@@ -72,7 +72,7 @@ internal static class KvConnection
         var scratch = new ArrayBufferWriter<byte>(256);
         var scratchWriter = new RespWriter(scratch);
         var request = new StoreRequest { Session = state.Session };
-        var early = new ArrayBufferWriter<byte>(0); // bytes read while a blocking command waited (pipelined after it)
+        var early = new ArrayBufferWriter<byte>(1); // bytes read while a blocking command waited (pipelined after it)
         byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBuffer);
         int start = 0, end = 0;
         try
