@@ -251,7 +251,7 @@ internal static class HyperLogLog
     public static int SparseSet(Buffer hll, int index, int count)
     {
         if (count > SparseValMaxValue) return Promote(hll, index, count);
-        hll.EnsureCapacity(hll.Length + 3);
+        hll.EnsureCapacity(hll.Length + 4); // up to 3 more bytes, and the terminator
         byte[] data = hll.Data;
         int sparse = HeaderSize;
         int end = hll.Length;
@@ -360,6 +360,7 @@ internal static class HyperLogLog
             if (delta > 0 && hll.Length + delta > SparseMaxBytes) return Promote(hll, index, count);
             if (delta != 0 && next >= 0) data.AsSpan(next, end - next).CopyTo(data.AsSpan(next + delta));
             hll.Length += delta;
+            data[hll.Length] = 0; // like sdsIncrLen: the byte after the string is a zero terminator
             seq[..n].CopyTo(data.AsSpan(p));
             end += delta;
         }
@@ -392,6 +393,7 @@ internal static class HyperLogLog
                         data.AsSpan(p + 1, end - (p + 1)).CopyTo(data.AsSpan(p));
                         hll.Length--;
                         end--;
+                        data[end] = 0; // the terminator sdsIncrLen writes
                         continue; // try to merge the merged opcode with the next one
                     }
                 }
