@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 
 namespace EioSharp.Kv;
 
@@ -466,6 +467,35 @@ internal static class HyperLogLog
             }
         }
         return idx == Registers;
+    }
+
+    /// <summary>PFDEBUG DECODE's text for a sparse HLL: <c>z:len</c>, <c>Z:len</c>, <c>v:value,len</c> separated by spaces.</summary>
+    public static string DecodeSparse(ReadOnlySpan<byte> hll)
+    {
+        var text = new System.Text.StringBuilder();
+        ReadOnlySpan<byte> p = hll[HeaderSize..];
+        int i = 0;
+        while (i < p.Length)
+        {
+            byte op = p[i];
+            if (text.Length > 0) text.Append(' ');
+            if (IsZero(op))
+            {
+                text.Append(CultureInfo.InvariantCulture, $"z:{ZeroLen(op)}");
+                i++;
+            }
+            else if (IsXZero(op))
+            {
+                text.Append(CultureInfo.InvariantCulture, $"Z:{XZeroLen(op, i + 1 < p.Length ? p[i + 1] : (byte)0)}");
+                i += 2;
+            }
+            else
+            {
+                text.Append(CultureInfo.InvariantCulture, $"v:{ValValue(op)},{ValLen(op)}");
+                i++;
+            }
+        }
+        return text.ToString();
     }
 
     // ------------------------------------------------------------ count

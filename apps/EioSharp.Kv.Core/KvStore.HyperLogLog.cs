@@ -14,6 +14,7 @@ public sealed partial class KvStore
         KvCommandTable.Data("pfadd", -2, W, 1, 1, 1, static (s, in c) => s.PfAdd(c)),
         KvCommandTable.Data("pfcount", -2, W, 1, -1, 1, static (s, in c) => s.PfCount(c)),
         KvCommandTable.Data("pfmerge", -2, W, 1, -1, 1, static (s, in c) => s.PfMerge(c)),
+        KvCommandTable.Data("pfdebug", 3, W, 2, 2, 1, static (s, in c) => s.PfDebug(c)),
     ];
 
     /// <summary>Finds a key that must hold an HLL string: writes Redis's error and returns false for another type or a
@@ -149,5 +150,74 @@ public sealed partial class KvStore
         // Redis sends a pfadd event for PFMERGE too.
         Changed(ctx, key, KvEventClass.String, "pfadd");
         ctx.Reply.WriteOk();
+    }
+
+    /// <summary>PFDEBUG GETREG|DECODE|ENCODING|TODENSE key: Redis's debugging view of an HLL (GETREG and TODENSE turn a
+    /// sparse HLL dense, a logged change).</summary>
+    private void PfDebug(in Context ctx)
+    {
+        ReadOnlySpan<byte> sub = ctx[1];
+        ReadOnlySpan<byte> key = ctx[2];
+        KvEntry? e = Lookup(ctx, key);
+        if (e is null)
+        {
+            ctx.Reply.WriteError("ERR The specified key does not exist");
+            return;
+        }
+        if (e.Value is not byte[])
+        {
+            ctx.Reply.WriteError(KvErrors.WrongType);
+            return;
+        }
+        byte[] value = Str(e);
+        if (!HyperLogLog.IsValid(value))
+        {
+            ctx.Reply.WriteError(HllWrongTypeError);
+            return;
+        }
+        bool getReg = Is(sub, "GETREG"u8), toDense = Is(sub, "TODENSE"u8);
+        if (getReg || toDense)
+        {
+            bool converted = false;
+            if (value[4] == HyperLogLog.Sparse)
+            {
+                var hll = new HyperLogLog.Buffer(value);
+                if (!HyperLogLog.SparseToDense(hll))
+                {
+                    ctx.Reply.WriteError(HllCorruptError);
+                    return;
+                }
+                value = hll.ToArray();
+                SetKey(ctx, key, e, value, -1, keepTtl: true);
+                ctx.LogSelf();
+                Changed(ctx, key, KvEventClass.None, "pfdebug"); // Redis: dirty, no event
+                converted = true;
+            }
+            if (toDense)
+            {
+                ctx.Reply.WriteInteger(converted ? 1 : 0);
+                return;
+            }
+            ReadOnlySpan<byte> registers = value.AsSpan(HyperLogLog.HeaderSize);
+            ctx.Reply.WriteArrayHeader(HyperLogLog.Registers);
+            for (int j = 0; j < HyperLogLog.Registers; j++) ctx.Reply.WriteInteger(HyperLogLog.GetDenseRegister(registers, j));
+        }
+        else if (Is(sub, "DECODE"u8))
+        {
+            if (value[4] != HyperLogLog.Sparse)
+            {
+                ctx.Reply.WriteError("ERR HLL encoding is not sparse");
+                return;
+            }
+            ctx.Reply.WriteBulkString(HyperLogLog.DecodeSparse(value));
+        }
+        else if (Is(sub, "ENCODING"u8))
+        {
+            ctx.Reply.WriteSimpleString(value[4] == HyperLogLog.Dense ? "dense" : "sparse");
+        }
+        else
+        {
+            ctx.Reply.WriteError($"ERR Unknown PFDEBUG subcommand '{ctx.Command.GetString(1)}'");
+        }
     }
 }

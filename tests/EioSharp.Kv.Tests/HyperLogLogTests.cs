@@ -84,6 +84,23 @@ public class HyperLogLogTests
     }
 
     [Fact]
+    public void Pfdebug_shows_and_converts_the_representation()
+    {
+        var h = new StoreHarness();
+        h.Run("PFADD", "h", "a", "b", "c");
+        Assert.Equal("$44\r\nZ:8436 v:1,1 Z:4274 v:2,1 Z:3068 v:1,1 Z:603\r\n", h.Run("PFDEBUG", "DECODE", "h"));
+        Assert.Equal("+sparse\r\n", h.Run("PFDEBUG", "ENCODING", "h"));
+        Assert.Equal("-ERR The specified key does not exist\r\n", h.Run("PFDEBUG", "GETREG", "missing"));
+        Assert.Equal("-ERR Unknown PFDEBUG subcommand 'foo'\r\n", h.Run("PFDEBUG", "foo", "h"));
+        Assert.StartsWith("*16384\r\n:0\r\n", h.Run("PFDEBUG", "GETREG", "h"));
+        Assert.Equal("+dense\r\n", h.Run("PFDEBUG", "ENCODING", "h"));
+        Assert.Equal(":0\r\n", h.Run("PFDEBUG", "TODENSE", "h"));
+        Assert.Equal("-ERR HLL encoding is not sparse\r\n", h.Run("PFDEBUG", "DECODE", "h"));
+        Assert.Equal(":3\r\n", h.Run("PFCOUNT", "h"));
+        Assert.Equal(["SELECT 0", "PFADD h a b c", "PFDEBUG GETREG h", "PFCOUNT h"], h.Logged);
+    }
+
+    [Fact]
     public void Strings_that_are_not_hlls_and_corrupt_hlls_get_redis_errors()
     {
         var h = new StoreHarness();

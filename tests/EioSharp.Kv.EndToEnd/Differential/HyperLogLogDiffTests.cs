@@ -5,7 +5,7 @@ using System.Text;
 
 namespace EioSharp.Kv.EndToEnd.Differential;
 
-/// <summary>PFADD PFCOUNT PFMERGE, differential against redis-server (see <see cref="DiffRunner"/>): the counts must be
+/// <summary>PFADD PFCOUNT PFMERGE PFDEBUG, differential against redis-server (see <see cref="DiffRunner"/>): the counts must be
 /// equal and the stored HLL strings byte for byte the same (sparse and dense representations, the cached cardinality
 /// in the header). Large PFADDs promote keys from sparse to dense; PFMERGE mixes both; strings that are not HLLs and
 /// damaged headers take the WRONGTYPE/INVALIDOBJ paths.</summary>
@@ -69,7 +69,9 @@ public sealed class HyperLogLogDiffTests(DiffServers servers) : IClassFixture<Di
             case 23:
                 return BitmapDiffTests.Hello(c);
             case 24:
-                return new[] { "STRLEN", key };
+                return c.Chance(0.5)
+                    ? new[] { "STRLEN", key }
+                    : new[] { "PFDEBUG", c.Pick("ENCODING", "DECODE", "TODENSE", "GETREG", "encoding", "FOO"), key };
             case 25:
                 return new[] { "SELECT", c.Pick("0", "1") };
             default:
