@@ -127,11 +127,12 @@ public class HashTests
     public void Listpack_converts_to_hashtable_at_the_thresholds()
     {
         var h = new StoreHarness();
-        for (int i = 0; i < 128; i++) h.Run("HSET", "h", "f" + i, "v");
+        // redis-server 7.0's compiled defaults: 512 entries, 64 bytes.
+        for (int i = 0; i < 512; i++) h.Run("HSET", "h", "f" + i, "v");
         Assert.Equal("listpack", ((KvHash)Value(h, "h")).Encoding);
-        h.Run("HSET", "h", "f128", "v");
+        h.Run("HSET", "h", "f512", "v");
         Assert.Equal("hashtable", ((KvHash)Value(h, "h")).Encoding);
-        h.Run("HDEL", "h", "f128", "f0");
+        h.Run("HDEL", "h", "f512", "f0");
         Assert.Equal("hashtable", ((KvHash)Value(h, "h")).Encoding); // never converted back
 
         h.Run("HSET", "v", "a", new string('x', 64));
