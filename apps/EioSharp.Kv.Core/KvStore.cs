@@ -86,7 +86,9 @@ public interface IKvKeyspaceObserver
 public sealed record KvEncodingLimits
 {
     /// <summary>Redis's <c>hash-max-listpack-entries</c>: a hash with more fields becomes a hashtable.</summary>
-    public int HashMaxListpackEntries { get; init; } = 128;
+    /// <remarks>512: redis-server 7.0's compiled default (config.c), which applies without a config file; the sample
+    /// redis.conf sets 128.</remarks>
+    public int HashMaxListpackEntries { get; init; } = 512;
     /// <summary>Redis's <c>hash-max-listpack-value</c>: a field or value longer than this (bytes) makes the hash a hashtable.</summary>
     public int HashMaxListpackValue { get; init; } = 64;
     /// <summary>Redis's <c>set-max-intset-entries</c>: a set of integers with more members becomes a hashtable.</summary>
