@@ -71,6 +71,15 @@ public sealed partial class KvStore
         return value.ToString("G17", CultureInfo.InvariantCulture).Replace('E', 'e');
     }
 
+    /// <summary>A score as Redis's listpack stores it (d2string): an integral value in the long range as an integer
+    /// ("-0" becomes "0"), anything else <c>%.17g</c>. ZSCAN of a listpack prints this form.</summary>
+    internal static string FormatListpackScore(double value)
+    {
+        if (value == Math.Floor(value) && value >= -9223372036854775808.0 && value < 9223372036854775808.0)
+            return ((long)value).ToString(CultureInfo.InvariantCulture);
+        return FormatScore(value);
+    }
+
     /// <summary>Writes a score as Redis 7.0 does: a bulk string in RESP2, a double (<c>,</c>) in RESP3, both <c>%.17g</c>.</summary>
     internal static void WriteScore(RespWriter reply, double value)
     {
@@ -895,7 +904,7 @@ public sealed partial class KvStore
         if (!TryGetInt64(ctx, numKeysIndex, out long setCount)) return;
         if (setCount < 1)
         {
-            ctx.Reply.WriteError($"ERR at least 1 input key is needed for {ctx.Name}");
+            ctx.Reply.WriteError($"ERR at least 1 input key is needed for '{ctx.Name}' command");
             return;
         }
         if (setCount > ctx.Count - (numKeysIndex + 1))
@@ -1115,7 +1124,7 @@ public sealed partial class KvStore
         foreach (ZEntry e in items)
         {
             ctx.Reply.WriteBulkString(e.Member);
-            ctx.Reply.WriteBulkString(FormatScore(e.Score));
+            ctx.Reply.WriteBulkString(zset.IsCompact ? FormatListpackScore(e.Score) : FormatScore(e.Score));
         }
     }
 }
