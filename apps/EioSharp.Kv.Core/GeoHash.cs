@@ -80,12 +80,15 @@ internal static class GeoHash
 
     public static ulong Align52(Bits hash) => hash.Value << (52 - hash.Step * 2);
 
-    /// <summary>C's <c>(uint64_t)</c> of a double as x86-64 compilers emit it (Redis's decodeGeohash cast).</summary>
+    /// <summary>C's <c>(uint64_t)</c> of a double as gcc emits it on x86-64 (Redis's decodeGeohash cast): below 2^63 a
+    /// signed truncation (out of range: 2^63), from 2^63 a truncation of d - 2^63 with the top bit flipped (so 0 from 2^64
+    /// and for NaN).</summary>
     private static ulong CastToUInt64(double d)
     {
-        if (d >= 0 && d < 18446744073709551616.0) return (ulong)d;
-        if (d < 0 && d > -9223372036854775808.0) return unchecked((ulong)(long)d);
-        return 0x8000000000000000UL;
+        const double TwoPow63 = 9223372036854775808.0;
+        static ulong Cvt(double v) => v >= -TwoPow63 && v < TwoPow63 ? unchecked((ulong)(long)v) : 0x8000000000000000UL;
+        if (d < TwoPow63) return Cvt(d);
+        return Cvt(d - TwoPow63) ^ 0x8000000000000000UL; // NaN lands here too
     }
 
     /// <summary>decodeGeohash: the center of the score's cell, clamped to the valid ranges (longitude, latitude).</summary>
