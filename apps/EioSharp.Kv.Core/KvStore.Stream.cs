@@ -62,7 +62,7 @@ public sealed partial class KvStore
         KvCommandTable.Data("xack", -4, W, 1, 1, 1, static (s, in c) => s.XAck(c)),
         KvCommandTable.Data("xpending", -3, R, 1, 1, 1, static (s, in c) => s.XPending(c)),
         KvCommandTable.Data("xclaim", -6, W, 1, 1, 1, static (s, in c) => s.XClaim(c)),
-        KvCommandTable.Data("xautoclaim", -7, W, 1, 1, 1, static (s, in c) => s.XAutoClaim(c)),
+        KvCommandTable.Data("xautoclaim", -6, W, 1, 1, 1, static (s, in c) => s.XAutoClaim(c)),
         KvCommandTable.Data("xinfo", -2, R, 2, 2, 1, static (s, in c) => s.XInfo(c)),
     ];
 
@@ -169,6 +169,13 @@ public sealed partial class KvStore
         // Redis propagates the creation only in some paths (XREADGROUP NOACK); logging it always keeps consumers
         // without pending entries across restarts.
         if (log) ctx.Log("XGROUP"u8.ToArray(), "CREATECONSUMER"u8.ToArray(), key.ToArray(), g.Name, c.Name);
+        return c;
+    }
+
+    private StreamConsumer ClaimingConsumer(in Context ctx, StreamGroup g, ReadOnlySpan<byte> key, ReadOnlySpan<byte> name)
+    {
+        StreamConsumer c = g.FindConsumer(name) ?? CreateConsumer(ctx, g, key, name, log: true);
+        c.SeenTime = ctx.Now;
         return c;
     }
 
@@ -530,7 +537,6 @@ public sealed partial class KvStore
         bool noAck = false;
         int streamsIndex = 0, streamCount = 0;
         byte[]? groupName = null, consumerName = null;
-        string commandName = group ? "XREADGROUP" : "XREAD";
         for (int i = 1; i < ctx.Count; i++)
         {
             int more = ctx.Count - i - 1;
@@ -558,7 +564,8 @@ public sealed partial class KvStore
                 streamCount = ctx.Count - streamsIndex;
                 if (streamCount % 2 != 0)
                 {
-                    ctx.Reply.WriteError($"ERR Unbalanced {commandName} list of streams: for each stream key an ID or '{(group ? '>' : '$')}' must be specified.");
+                    // Redis 7.0 names XREAD and '$' for both commands.
+                    ctx.Reply.WriteError("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.");
                     return false;
                 }
                 streamCount /= 2;
@@ -644,16 +651,6 @@ public sealed partial class KvStore
         return true;
     }
 
-    private sealed class StreamServe(int index, KvStream stream)
-    {
-        public readonly int Index = index;
-        public readonly KvStream Stream = stream;
-        public List<StreamEntry>? Entries; // new entries (XREAD, XREADGROUP >)
-        public List<StreamPending>? History; // the consumer's own pending entries (XREADGROUP with an ID)
-        public StreamGroup? Group;
-        public StreamConsumer? Consumer;
-    }
-
     /// <summary>Serves an XREAD/XREADGROUP without blocking: writes the reply and returns true when at least one stream
     /// had something to serve (new entries, or the consumer's history); returns false and writes nothing otherwise.</summary>
     /// <remarks>For XREADGROUP this delivers: the group's last ID and read counter advance, pending entries are created
@@ -661,19 +658,22 @@ public sealed partial class KvStore
     /// ENTRIESREAD, XGROUP CREATECONSUMER). A key that vanished or changed type since parsing is skipped.</remarks>
     internal bool TryReadStreams(in Context ctx, StreamReadRequest request)
     {
-        List<StreamServe>? served = null;
+        // Streams are served one after the other (a key named twice sees the first read's effects), each into a
+        // scratch buffer, since the reply starts with the number of streams served.
+        System.Buffers.ArrayBufferWriter<byte>? scratch = null;
+        RespWriter? body = null;
+        int served = 0;
         for (int i = 0; i < request.Keys.Length; i++)
         {
             KvEntry? e = LookupRead(ctx, request.Keys[i]);
             if (e?.Value is not KvStream s) continue;
             StreamId gt = request.Ids[i];
-            var serve = new StreamServe(i, s);
             bool history = false;
+            StreamGroup? g = null;
             if (request.Group is not null)
             {
-                StreamGroup? g = s.FindGroup(request.Group);
+                g = s.FindGroup(request.Group);
                 if (g is null) continue;
-                serve.Group = g;
                 if (gt != StreamId.Max) history = true;
                 else if (s.Count > 0 && s.LastValidId() > g.LastId) gt = g.LastId;
                 else continue;
@@ -683,55 +683,33 @@ public sealed partial class KvStore
                 continue;
             }
             gt.TryIncrement(out StreamId start);
-            if (history)
+            scratch ??= new System.Buffers.ArrayBufferWriter<byte>();
+            body ??= new RespWriter(scratch, ctx.Reply.Protocol);
+            served++;
+            byte[] key = request.Keys[i];
+            if (!body.IsResp3) body.WriteArrayHeader(2);
+            body.WriteBulkString(key);
+            if (g is null)
             {
-                // Redis serves the history from the consumer's PEL, creating the consumer if needed (below).
-                serve.History = [];
-            }
-            else
-            {
-                serve.Entries = TakeEntries(s, start, StreamId.Max, request.Count);
-            }
-            (served ??= []).Add(serve);
-            if (serve.Group is not null)
-            {
-                StreamConsumer? c = serve.Group.FindConsumer(request.Consumer!);
-                c ??= CreateConsumer(ctx, serve.Group, request.Keys[i], request.Consumer!, log: true);
-                c.SeenTime = ctx.Now;
-                serve.Consumer = c;
-                if (history)
-                {
-                    foreach (StreamPending p in StreamGroup.Range(c.Pel, start, StreamId.Max))
-                    {
-                        serve.History!.Add(p);
-                        if (request.Count > 0 && serve.History.Count == request.Count) break;
-                    }
-                }
-            }
-        }
-        if (served is null) return false;
-        if (ctx.Reply.IsResp3) ctx.Reply.WriteMapHeader(served.Count);
-        else ctx.Reply.WriteArrayHeader(served.Count);
-        foreach (StreamServe serve in served)
-        {
-            byte[] key = request.Keys[serve.Index];
-            if (!ctx.Reply.IsResp3) ctx.Reply.WriteArrayHeader(2);
-            ctx.Reply.WriteBulkString(key);
-            if (serve.History is not null)
-            {
-                ServeHistory(ctx, key, serve);
+                WriteStreamEntries(body, TakeEntries(s, start, StreamId.Max, request.Count));
                 continue;
             }
-            ctx.Reply.WriteArrayHeader(serve.Entries!.Count);
-            StreamGroup? g = serve.Group;
-            bool advanced = false;
-            foreach (StreamEntry entry in serve.Entries)
+            StreamConsumer c = g.FindConsumer(request.Consumer!) ?? CreateConsumer(ctx, g, key, request.Consumer!, log: true);
+            c.SeenTime = ctx.Now;
+            if (history)
             {
-                WriteStreamEntry(ctx.Reply, entry);
-                if (g is null) continue;
+                ServeHistory(ctx, body, key, s, g, c, start, request.Count);
+                continue;
+            }
+            List<StreamEntry> entries = TakeEntries(s, start, StreamId.Max, request.Count);
+            body.WriteArrayHeader(entries.Count);
+            bool advanced = false;
+            foreach (StreamEntry entry in entries)
+            {
+                WriteStreamEntry(body, entry);
                 if (entry.Id > g.LastId)
                 {
-                    serve.Stream.AdvanceGroup(g, entry.Id);
+                    s.AdvanceGroup(g, entry.Id);
                     advanced = true;
                 }
                 if (request.NoAck) continue;
@@ -745,40 +723,49 @@ public sealed partial class KvStore
                 {
                     p.Consumer?.Pel.Remove(p); // delivered again after XGROUP SETID: the new consumer owns it
                 }
-                p.Consumer = serve.Consumer;
+                p.Consumer = c;
                 p.DeliveryTime = ctx.Now;
                 p.DeliveryCount = 1;
-                serve.Consumer!.Pel.Add(p);
+                c.Pel.Add(p);
                 LogXClaim(ctx, key, g, p);
             }
-            if (g is not null && serve.Entries.Count > 0) Dirty++;
+            if (entries.Count > 0) Dirty++;
             // Redis 7.0 propagates the group's last ID only after NOACK reads; logging it (with ENTRIESREAD) after every
             // read that advanced it keeps the read counter and lag exact after replay, as later Redis versions do.
-            if (advanced) LogGroupId(ctx, key, g!);
+            if (advanced) LogGroupId(ctx, key, g);
         }
+        if (served == 0) return false;
+        if (ctx.Reply.IsResp3) ctx.Reply.WriteMapHeader(served);
+        else ctx.Reply.WriteArrayHeader(served);
+        ctx.Reply.WriteRaw(scratch!.WrittenSpan);
         return true;
     }
 
-    private void ServeHistory(in Context ctx, byte[] key, StreamServe serve)
+    private void ServeHistory(in Context ctx, RespWriter body, byte[] key, KvStream s, StreamGroup g, StreamConsumer c, StreamId start, long count)
     {
-        List<StreamPending> history = serve.History!;
-        ctx.Reply.WriteArrayHeader(history.Count);
+        var history = new List<StreamPending>();
+        foreach (StreamPending p in StreamGroup.Range(c.Pel, start, StreamId.Max))
+        {
+            history.Add(p);
+            if (count > 0 && history.Count == count) break;
+        }
+        body.WriteArrayHeader(history.Count);
         foreach (StreamPending p in history)
         {
-            StreamEntry? entry = serve.Stream.Find(p.Id);
+            StreamEntry? entry = s.Find(p.Id);
             if (entry is null)
             {
                 // A pending entry whose message was deleted: its ID with a nil instead of the fields.
-                ctx.Reply.WriteArrayHeader(2);
-                WriteStreamId(ctx.Reply, p.Id);
-                ctx.Reply.WriteNullArray();
+                body.WriteArrayHeader(2);
+                WriteStreamId(body, p.Id);
+                body.WriteNullArray();
                 continue;
             }
-            WriteStreamEntry(ctx.Reply, entry);
+            WriteStreamEntry(body, entry);
             p.DeliveryTime = ctx.Now;
             p.DeliveryCount++;
             // Not propagated by Redis 7.0 (its replicas keep the old count); logged here so replay keeps it.
-            LogXClaim(ctx, key, serve.Group!, p);
+            LogXClaim(ctx, key, g, p);
             Dirty++;
         }
     }
@@ -1239,8 +1226,7 @@ public sealed partial class KvStore
         {
             deliveryTime = ctx.Now;
         }
-        StreamConsumer consumer = g.FindConsumer(ctx[3]) ?? CreateConsumer(ctx, g, key, ctx[3], log: true);
-        consumer.SeenTime = ctx.Now;
+        StreamConsumer? consumer = null; // Redis 7.0 looks it up (or creates it) at the first claim
         var claimed = new List<(StreamId Id, StreamEntry? Entry)>();
         foreach (StreamId id in ids)
         {
@@ -1264,6 +1250,7 @@ public sealed partial class KvStore
             }
             if (p is null) continue;
             if (p.Consumer is not null && minIdle != 0 && ctx.Now - p.DeliveryTime < minIdle) continue;
+            consumer ??= ClaimingConsumer(ctx, g, key, ctx[3]);
             if (p.Consumer != consumer)
             {
                 p.Consumer?.Pel.Remove(p);
@@ -1336,8 +1323,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError("ERR Insufficient memory, failed allocating transient memory, COUNT too high.");
             return;
         }
-        StreamConsumer consumer = g.FindConsumer(ctx[3]) ?? CreateConsumer(ctx, g, key, ctx[3], log: true);
-        consumer.SeenTime = ctx.Now;
+        StreamConsumer? consumer = null; // Redis 7.0 looks it up (or creates it) at the first claim
         long attempts = count * XAutoClaimAttemptsFactor;
         var claimed = new List<(StreamId Id, StreamEntry? Entry)>();
         var deletedIds = new List<StreamId>();
@@ -1357,6 +1343,7 @@ public sealed partial class KvStore
                 continue;
             }
             if (minIdle != 0 && ctx.Now - p.DeliveryTime < minIdle) continue;
+            consumer ??= ClaimingConsumer(ctx, g, key, ctx[3]);
             if (p.Consumer != consumer)
             {
                 p.Consumer?.Pel.Remove(p);

@@ -145,7 +145,7 @@ public sealed partial class KvStore
         {
             e = Lookup(ctx, key);
         }
-        byte[]? old = (byte[]?)e?.Value;
+        byte[]? old = e?.Value as byte[]; // SET over another type replaces it
         if ((nx && e is not null) || (xx && e is null))
         {
             if (get && old is not null) ctx.Reply.WriteBulkString(old);
