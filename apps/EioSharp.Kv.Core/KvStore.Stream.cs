@@ -1003,11 +1003,6 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(NoSuchKey);
             return;
         }
-        if (id < s.MaxDeletedId)
-        {
-            ctx.Reply.WriteError("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
-            return;
-        }
         if (s.Count > 0)
         {
             if (id < s.LastValidId())
@@ -1020,6 +1015,11 @@ public sealed partial class KvStore
                 ctx.Reply.WriteError("ERR The entries_added specified in XSETID is smaller than the target stream length");
                 return;
             }
+        }
+        if (id < s.MaxDeletedId)
+        {
+            ctx.Reply.WriteError("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
+            return;
         }
         s.LastId = id;
         if (entriesAdded != -1) s.EntriesAdded = entriesAdded;
