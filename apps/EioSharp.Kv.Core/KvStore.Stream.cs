@@ -1016,11 +1016,7 @@ public sealed partial class KvStore
                 return;
             }
         }
-        if (id < s.MaxDeletedId)
-        {
-            ctx.Reply.WriteError("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
-            return;
-        }
+        // (Redis 7.0 does not compare the ID with the current max deleted ID.)
         s.LastId = id;
         if (entriesAdded != -1) s.EntriesAdded = entriesAdded;
         if (!maxDeleted.IsZero) s.MaxDeletedId = maxDeleted;
