@@ -96,6 +96,18 @@ public class BitmapTests
     }
 
     [Fact]
+    public void A_proto_max_bulk_len_beyond_what_an_array_holds_is_refused_with_the_size_error()
+    {
+        // With proto-max-bulk-len raised to 16 GB the offset is valid, but 2 GB of string cannot be held: refused
+        // before allocating, with Redis's size error.
+        var h = NewHarness(out _, new RespLimits { MaxBulkLength = 16L << 30 });
+        Assert.Equal("-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n", h.Run("SETBIT", "k", "17179869176", "1"));
+        Assert.Equal("-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n", h.Run("BITFIELD", "k", "SET", "u8", "#2147483647", "1"));
+        Assert.Equal(":0\r\n", h.Run("GETBIT", "k", "17179869176"));
+        Assert.Equal(":0\r\n", h.Run("DBSIZE"));
+    }
+
+    [Fact]
     public void Bitfield_runs_every_operation_with_its_overflow_rule()
     {
         var h = NewHarness(out var events);
