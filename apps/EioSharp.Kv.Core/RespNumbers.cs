@@ -61,14 +61,6 @@ public static class RespNumbers
         return !double.IsNaN(value);
     }
 
-    /// <summary>Parses a decimal number exactly (for INCRBYFLOAT); false when it does not fit a <see cref="decimal"/>.</summary>
-    internal static bool TryParseDecimal(ReadOnlySpan<byte> text, out decimal value)
-    {
-        value = 0;
-        if (text.Length == 0 || text.Length > 64 || IsSpace(text[0]) || IsSpace(text[^1])) return false;
-        return decimal.TryParse(text, NumberStyles.Float & ~(NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite), CultureInfo.InvariantCulture, out value);
-    }
-
     /// <summary>Formats like Redis's human-friendly long double output: no exponent, no trailing zeros.</summary>
     public static string FormatHuman(double value)
     {
@@ -84,13 +76,6 @@ public static class RespNumbers
             if (s == "-0") s = "0";
         }
         return s;
-    }
-
-    /// <summary>Formats a decimal without trailing zeros.</summary>
-    internal static string FormatHuman(decimal value)
-    {
-        string s = value.ToString("0.############################", CultureInfo.InvariantCulture);
-        return s == "-0" ? "0" : s;
     }
 
     /// <summary>Formats a double for a RESP3 double reply or a RESP2 bulk (Redis's <c>%.17g</c> style, shortest round trip).</summary>
