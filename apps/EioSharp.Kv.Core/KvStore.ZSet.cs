@@ -841,7 +841,7 @@ public sealed partial class KvStore
         }
         else if (count >= size)
         {
-            picks = ZRangeByRank(zset, 0, -1, reverse: false); // the whole set, in order, as Redis replies
+            picks = ZRangeByRank(zset, 0, -1, reverse: true); // the whole set, highest score first, as Redis 7.0 replies
         }
         else
         {
