@@ -637,7 +637,9 @@ public sealed partial class KvStore
             WriteZEntries(ctx.Reply, result, withScores);
             return;
         }
-        var stored = KvZSet.Create(Encodings, 0);
+        // Redis 7.0's zsetTypeCreate(size hint): a rank range knows its length and is a skip list from the start when
+        // that exceeds the listpack limit (so -0 survives); score and lex ranges start compact and convert on the way.
+        KvZSet stored = type == ZRangeType.Rank && result.Count > Encodings.ZSetMaxListpackEntries ? KvZSet.CreateSkipList() : KvZSet.Create(Encodings, 0);
         foreach (ZEntry e in result) stored.Set(e.Member, e.Score, Encodings);
         bool existed = Lookup(ctx, dest) is not null;
         ZStoreResult(ctx, dest, stored, "zrangestore");
@@ -841,7 +843,7 @@ public sealed partial class KvStore
         }
         else if (count >= size)
         {
-            picks = ZRangeByRank(zset, 0, -1, reverse: false); // the whole set, in order, as Redis replies
+            picks = ZRangeByRank(zset, 0, -1, reverse: true); // the whole set, highest score first, as Redis 7.0 replies
         }
         else
         {

@@ -179,6 +179,7 @@ public sealed class ZSetDiffTests(DiffServers servers) : IClassFixture<DiffServe
             case 29:
                 {
                     if (c.Chance(0.3)) return new DiffCommand(["ZRANDMEMBER", key], RandMemberCheck);
+                    if (c.Chance(0.2)) return new DiffCommand(["ZRANDMEMBER", key, "1000", "WITHSCORES"], Exact);
                     string count = c.IntArg(-6, 6);
                     string[] args = c.Chance(0.5) ? ["ZRANDMEMBER", key, count, c.Chance(0.95) ? "WITHSCORES" : "FOO"] : ["ZRANDMEMBER", key, count];
                     return new DiffCommand(args, RandMemberCheck);
@@ -224,13 +225,16 @@ public sealed class ZSetDiffTests(DiffServers servers) : IClassFixture<DiffServe
         }
     }
 
-    /// <summary>ZRANDMEMBER: the same reply when Redis's is deterministic (the whole set for a count &gt;= size, errors, nil);
-    /// otherwise the same length.</summary>
+    /// <summary>ZRANDMEMBER: the same reply when Redis's is deterministic (the whole set, highest first, for a count &gt;=
+    /// size; errors; nil); otherwise the same length.</summary>
     private static string? RandMemberCheck(Resp r, Resp k)
     {
         if (r.ToString() == k.ToString()) return null;
         return Checks.SameShape(r, k);
     }
+
+    /// <summary>ZRANDMEMBER with a count of at least the set's size: the whole set in Redis's order, exactly.</summary>
+    private static string? Exact(Resp r, Resp k) => r.ToString() == k.ToString() ? null : "replies differ";
 
     /// <summary>ZSCAN from a cursor Redis never returned: only the errors and the reply's shape are comparable.</summary>
     private static string? ScanShapeCheck(Resp r, Resp k) =>
