@@ -64,7 +64,7 @@ public sealed partial class KvStore
     private readonly List<KvSession> _unblocked = [];
     private readonly Dictionary<long, KvSession> _blockedByClientId = [];
     private long _blockSequence;
-    private int _depth; // > 0 while a command runs another (EXEC, scripts, blocking commands serving themselves)
+    private int _depth; // commands running: 1 for a client's command, more while it runs others (EXEC, scripts, blocking commands serving themselves)
 
     /// <summary>The blocking commands.</summary>
     internal static readonly KvCommandInfo[] BlockingCommands =
@@ -240,7 +240,7 @@ public sealed partial class KvStore
         return r.ToArray();
     }
 
-    private bool CanBlock(in Context ctx) => _depth == 0 && !ctx.Session.NoBlock;
+    private bool CanBlock(in Context ctx) => _depth == 1 && !ctx.Session.NoBlock; // a top-level command (not in EXEC or a script)
 
     private void WriteNilArray(in Context ctx)
     {
