@@ -279,7 +279,7 @@ public sealed partial class KvStore
         }
         List<KeyValuePair<byte[], byte[]>> picked = count >= hash.Count
             ? [.. hash.Entries()]
-            : PickDistinct(hash.Count, (int)count, () => hash.Random(_random), [.. hash.Entries()], p => p.Key);
+            : PickDistinct(hash.Count, (int)count, () => hash.Random(_random), () => [.. hash.Entries()], p => p.Key);
         WriteRandomPairsHeader(ctx, picked.Count, withValues);
         foreach (KeyValuePair<byte[], byte[]> pair in picked) WriteRandomPair(ctx, pair, withValues);
     }
@@ -295,19 +295,20 @@ public sealed partial class KvStore
     }
 
     /// <summary><paramref name="count"/> distinct random elements of a collection of <paramref name="size"/>
-    /// (count &lt; size), like Redis: when count is close to size, remove random elements from a copy; otherwise pick
-    /// random elements until enough distinct ones were found.</summary>
-    private List<T> PickDistinct<T>(int size, int count, Func<T> random, List<T> all, Func<T, byte[]> identity)
+    /// (count &lt; size), like Redis: when count is close to size, remove random elements from a copy of all of them;
+    /// otherwise pick random elements until enough distinct ones were found (no copy).</summary>
+    private List<T> PickDistinct<T>(int size, int count, Func<T> random, Func<List<T>> all, Func<T, byte[]> identity)
     {
         if ((long)count * 3 > size)
         {
-            while (all.Count > count)
+            List<T> items = all();
+            while (items.Count > count)
             {
-                int i = _random.Next(all.Count);
-                all[i] = all[^1];
-                all.RemoveAt(all.Count - 1);
+                int i = _random.Next(items.Count);
+                items[i] = items[^1];
+                items.RemoveAt(items.Count - 1);
             }
-            return all;
+            return items;
         }
         var seen = new HashSet<byte[]>(ByteArrayComparer.Instance);
         var picked = new List<T>(count);

@@ -144,8 +144,9 @@ public sealed partial class KvStore
         int size = set.Count;
         if (count >= size)
         {
-            // The whole set: logged as DEL, like Redis 7.
-            WriteSet(ctx, set);
+            // The whole set, replied like SUNION of the key (a new intset-first set, so integers come ascending), and
+            // logged as DEL, like Redis 7.
+            WriteSet(ctx, Combine([set], SetOp.Union));
             DeleteKey(ctx, e!);
             ctx.Log("DEL"u8.ToArray(), e!.Key);
             Changed(ctx, key, KvEventClass.Set, "spop");
@@ -221,7 +222,7 @@ public sealed partial class KvStore
         }
         List<byte[]> picked = count >= set.Count
             ? [.. set.Members()]
-            : PickDistinct(set.Count, (int)count, () => set.Random(_random), [.. set.Members()], m => m);
+            : PickDistinct(set.Count, (int)count, () => set.Random(_random), () => [.. set.Members()], m => m);
         ctx.Reply.WriteArrayHeader(picked.Count);
         foreach (byte[] member in picked) ctx.Reply.WriteBulkString(member);
     }

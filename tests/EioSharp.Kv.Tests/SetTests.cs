@@ -281,3 +281,36 @@ public class SetTests
         return Array(items);
     }
 }
+
+public class HashSetKeyspaceTests
+{
+    private static byte[] Run(StoreHarness h, params byte[][] args)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        h.Store.Execute(KvCommand.Create(args), h.Now, new RespWriter(buffer), h.Aof);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    [Theory]
+    [InlineData("HSET", "a", "1", "b", "2")]
+    [InlineData("SADD", "5", "-3", "9")]
+    [InlineData("SADD", "x", "y", "7")]
+    public void Dump_restore_copy_rename_and_move_keep_contents_and_encoding(params string[] fill)
+    {
+        var h = new StoreHarness();
+        h.Run([fill[0], "src", .. fill[1..]]);
+        string before = Dump(h.Store, h.Now)["0/src"];
+        byte[] dump = Run(h, "DUMP"u8.ToArray(), "src"u8.ToArray());
+        int headerEnd = System.Array.IndexOf(dump, (byte)'\n') + 1;
+        byte[] payload = dump[headerEnd..^2];
+        Assert.Equal(Ok, System.Text.Encoding.ASCII.GetString(Run(h, "RESTORE"u8.ToArray(), "restored"u8.ToArray(), "0"u8.ToArray(), payload)));
+        Assert.Equal(Int(1), h.Run("COPY", "src", "copied"));
+        h.Run(fill[0], "src", fill[0] == "HSET" ? "c" : "z", "3"); // the copy is independent
+        Assert.Equal(Ok, h.Run("RENAME", "copied", "renamed"));
+        Assert.Equal(Int(1), h.Run("MOVE", "renamed", "4"));
+        var dumpAfter = Dump(h.Store, h.Now);
+        Assert.Equal(before, dumpAfter["0/restored"]);
+        Assert.Equal(before, dumpAfter["4/renamed"]);
+        Assert.NotEqual(before, dumpAfter["0/src"]);
+    }
+}
