@@ -321,58 +321,29 @@ public sealed partial class KvStore
 
     private void IncrByFloat(in Context ctx)
     {
+        // Redis's order: the key's type, then its value, then the increment; the sum is computed in C's long double.
         ReadOnlySpan<byte> key = ctx[1];
-        if (!RespNumbers.TryParseDouble(ctx[2], out double increment))
-        {
-            ctx.Reply.WriteError(KvErrors.NotFloat);
-            return;
-        }
         if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
-        double current = 0;
-        if (e is not null && !RespNumbers.TryParseDouble(Str(e), out current))
+        LongDouble current = default;
+        bool currentInfinite = false;
+        if ((e is not null && !LongDouble.TryParse(Str(e), out current, out currentInfinite)) ||
+            !LongDouble.TryParse(ctx[2], out LongDouble increment, out bool incrementInfinite))
         {
             ctx.Reply.WriteError(KvErrors.NotFloat);
             return;
         }
-        string text;
-        // Redis adds in long double and prints 17 decimals, so 0.1 + 0.2 shows as 0.3. Decimal
-        // arithmetic gives the same human result when both numbers fit; double is the fallback.
-        decimal currentDecimal = 0;
-        if ((e is null || RespNumbers.TryParseDecimal(Str(e), out currentDecimal)) &&
-            RespNumbers.TryParseDecimal(ctx[2], out decimal incrementDecimal) &&
-            TryAddDecimal(currentDecimal, incrementDecimal, out decimal sum))
+        LongDouble sum = current + increment;
+        if (currentInfinite || incrementInfinite || sum.IsOverflow)
         {
-            text = RespNumbers.FormatHuman(sum);
+            ctx.Reply.WriteError(KvErrors.NaNOrInfinity);
+            return;
         }
-        else
-        {
-            double result = current + increment;
-            if (double.IsNaN(result) || double.IsInfinity(result))
-            {
-                ctx.Reply.WriteError(KvErrors.NaNOrInfinity);
-                return;
-            }
-            text = RespNumbers.FormatHuman(result);
-        }
+        string text = sum.FormatHuman();
         byte[] value = Encoding.ASCII.GetBytes(text);
         SetKey(ctx, key, e, value, -1, keepTtl: true).StringEncoding = KvStringEncoding.NotInt;
         if (ctx.Aof is not null) ctx.Log(SetCommand(key, value, -1, keepTtl: true));
         Changed(ctx, key, KvEventClass.String, "incrbyfloat");
         ctx.Reply.WriteBulkString(value);
-    }
-
-    private static bool TryAddDecimal(decimal a, decimal b, out decimal sum)
-    {
-        try
-        {
-            sum = a + b;
-            return true;
-        }
-        catch (OverflowException)
-        {
-            sum = 0;
-            return false;
-        }
     }
 
     private void Append(in Context ctx)
