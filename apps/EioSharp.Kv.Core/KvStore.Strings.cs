@@ -325,20 +325,19 @@ public sealed partial class KvStore
         ReadOnlySpan<byte> key = ctx[1];
         if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
         LongDouble current = default;
-        bool currentInfinite = false;
-        if ((e is not null && !LongDouble.TryParse(Str(e), out current, out currentInfinite)) ||
-            !LongDouble.TryParse(ctx[2], out LongDouble increment, out bool incrementInfinite))
+        if ((e is not null && !LongDouble.TryParse(Str(e), out current)) ||
+            !LongDouble.TryParse(ctx[2], out LongDouble increment))
         {
             ctx.Reply.WriteError(KvErrors.NotFloat);
             return;
         }
-        LongDouble sum = current + increment;
-        if (currentInfinite || incrementInfinite || sum.IsOverflow)
+        LongDouble sum = e is null ? increment : current + increment;
+        if (sum.IsInfinity || sum.IsNaN)
         {
             ctx.Reply.WriteError(KvErrors.NaNOrInfinity);
             return;
         }
-        string text = sum.FormatHuman();
+        string text = sum.ToHumanString();
         byte[] value = Encoding.ASCII.GetBytes(text);
         SetKey(ctx, key, e, value, -1, keepTtl: true).StringEncoding = KvStringEncoding.NotInt;
         if (ctx.Aof is not null) ctx.Log(SetCommand(key, value, -1, keepTtl: true));

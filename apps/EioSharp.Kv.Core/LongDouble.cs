@@ -4,53 +4,88 @@ using System.Text;
 
 namespace EioSharp.Kv;
 
-/// <summary>Exact emulation of the x86-64 C <c>long double</c> (80-bit extended: 64-bit significand) for INCRBYFLOAT,
-/// which Redis computes as <c>strtold</c>, <c>+</c>, then <c>printf("%.17Lf")</c> with trailing zeros removed.</summary>
-/// <remarks>A value is <c>Significand * 2^Exponent</c> with a significand below 2^64; every step rounds to nearest,
-/// ties to even, as the x87 unit and glibc do. That is why <c>INCRBYFLOAT k 0.1</c> on 542 gives Redis's
-/// <c>542.09999999999999998</c>, which neither double nor decimal arithmetic reproduces.</remarks>
-internal readonly record struct LongDouble(BigInteger Significand, int Exponent)
+/// <summary>The x87 80-bit <c>long double</c> that Redis uses for HINCRBYFLOAT and INCRBYFLOAT on x86-64: parsed like
+/// <c>strtold</c> (correctly rounded to a 64-bit significand), added with one rounding, printed like
+/// <c>printf("%.17Lf")</c> with trailing zeros removed (Redis's <c>ld2string(LD_STR_HUMAN)</c>).</summary>
+/// <remarks>
+/// Emulated exactly with <see cref="BigInteger"/>: a finite value is <see cref="Significand"/> × 2^<see cref="Exponent"/>.
+/// This is what makes <c>HINCRBYFLOAT k f 0.1</c> on 1000 print <c>1000.09999999999999998</c>, byte for byte as
+/// redis-server does; <see cref="double"/> or <see cref="decimal"/> arithmetic cannot. Hexadecimal input (<c>0x1p3</c>),
+/// which <c>strtold</c> also reads, is not accepted.
+/// </remarks>
+internal readonly struct LongDouble
 {
-    private const int Precision = 64; // bits of the x87 extended significand
-    private const int MinExponent = -16445; // the weight of the lowest bit of the smallest subnormal
-    private const int MaxBinaryExponent = 16384; // values of 2^16384 and beyond overflow (LDBL_MAX < 2^16384)
-    private const int MaxTextLength = 5 * 1024; // Redis's MAX_LONG_DOUBLE_CHARS: string2ld refuses longer input
-    private const int FractionDigits = 17; // "%.17Lf"
+    private const int SignificandBits = 64;
+    private const int MinExponent = -16445; // exponent of the lowest significand bit of a subnormal
+    private const int MaxExponent = 16384 - SignificandBits; // 2^16384 overflows
+    private const int MaxChars = 5 * 1024; // Redis's MAX_LONG_DOUBLE_CHARS
 
-    /// <summary>Parses like Redis's <c>string2ld</c> (decimal forms only). Returns false for text that is not a
-    /// number, NaN, or out of range (overflow, or underflow to zero); <paramref name="infinite"/> is set for
-    /// <c>inf</c>/<c>infinity</c>, which strtold accepts.</summary>
-    public static bool TryParse(ReadOnlySpan<byte> text, out LongDouble value, out bool infinite)
+    private static readonly BigInteger s_two64 = BigInteger.One << SignificandBits;
+    private static readonly BigInteger s_ten17 = BigInteger.Pow(10, 17);
+
+    private LongDouble(BigInteger significand, int exponent, int infinity)
+    {
+        Significand = significand;
+        Exponent = exponent;
+        Infinity = infinity;
+    }
+
+    /// <summary>The signed significand (at most 64 bits) of a finite value.</summary>
+    public BigInteger Significand { get; }
+
+    /// <summary>The power of two the significand is multiplied by.</summary>
+    public int Exponent { get; }
+
+    /// <summary>+1 or -1 for an infinity, 0 for a finite value.</summary>
+    public int Infinity { get; }
+
+    public bool IsInfinity => Infinity != 0;
+
+    public static LongDouble FromInt64(long value) => Round(value, 0);
+
+    /// <summary>Redis's <c>string2ld</c>: the whole text is a number (no spaces, not NaN), no overflow to infinity,
+    /// no underflow to zero; "inf" and "infinity" are accepted.</summary>
+    public static bool TryParse(ReadOnlySpan<byte> text, out LongDouble value)
     {
         value = default;
-        infinite = false;
-        if (text.IsEmpty || text.Length >= MaxTextLength) return false;
+        if (text.Length == 0 || text.Length >= MaxChars) return false;
         int i = 0;
         bool negative = false;
         if (text[0] is (byte)'+' or (byte)'-')
         {
             negative = text[0] == (byte)'-';
-            i = 1;
+            i++;
         }
         ReadOnlySpan<byte> rest = text[i..];
         if (Ascii.EqualsIgnoreCase(rest, "inf"u8) || Ascii.EqualsIgnoreCase(rest, "infinity"u8))
         {
-            infinite = true;
+            value = new LongDouble(BigInteger.Zero, 0, negative ? -1 : 1);
             return true;
         }
-        BigInteger mantissa = BigInteger.Zero;
-        int digits = 0, decimalExponent = 0;
-        var digitText = new StringBuilder();
-        for (; i < text.Length && char.IsAsciiDigit((char)text[i]); i++, digits++) digitText.Append((char)text[i]);
-        if (i < text.Length && text[i] == (byte)'.')
+        int digitCount = 0, fractionDigits = 0;
+        bool dot = false;
+        var pending = new StringBuilder();
+        for (; i < text.Length; i++)
         {
-            for (i++; i < text.Length && char.IsAsciiDigit((char)text[i]); i++, digits++)
+            byte b = text[i];
+            if (b is >= (byte)'0' and <= (byte)'9')
             {
-                digitText.Append((char)text[i]);
-                decimalExponent--;
+                pending.Append((char)b);
+                digitCount++;
+                if (dot) fractionDigits++;
+            }
+            else if (b == (byte)'.' && !dot)
+            {
+                dot = true;
+            }
+            else
+            {
+                break;
             }
         }
-        if (digits == 0) return false;
+        if (digitCount == 0) return false;
+        BigInteger digits = BigInteger.Parse(pending.ToString(), CultureInfo.InvariantCulture);
+        long exponent10 = 0;
         if (i < text.Length && text[i] is (byte)'e' or (byte)'E')
         {
             int j = i + 1;
@@ -60,103 +95,124 @@ internal readonly record struct LongDouble(BigInteger Significand, int Exponent)
                 expNegative = text[j] == (byte)'-';
                 j++;
             }
-            if (j < text.Length && char.IsAsciiDigit((char)text[j]))
+            int start = j;
+            for (; j < text.Length && text[j] is >= (byte)'0' and <= (byte)'9'; j++)
             {
-                long exp = 0;
-                for (; j < text.Length && char.IsAsciiDigit((char)text[j]); j++) exp = Math.Min(exp * 10 + (text[j] - '0'), 1_000_000);
-                decimalExponent += (int)(expNegative ? -exp : exp);
+                if (exponent10 < 1_000_000) exponent10 = exponent10 * 10 + (text[j] - '0');
+            }
+            if (j > start)
+            {
+                if (expNegative) exponent10 = -exponent10;
                 i = j;
+            }
+            else
+            {
+                exponent10 = 0; // "1e" reads as 1 and stops at the 'e', which is then trailing garbage
             }
         }
         if (i != text.Length) return false;
-        mantissa = BigInteger.Parse(digitText.ToString(), CultureInfo.InvariantCulture);
-        if (mantissa.IsZero)
+        if (negative) digits = -digits;
+        if (digits.IsZero)
         {
-            value = new LongDouble(BigInteger.Zero, 0);
+            value = default;
             return true;
         }
-        int magnitude = digitText.ToString().TrimStart('0').Length + decimalExponent; // value < 10^magnitude
-        if (magnitude > 4940) return false; // beyond LDBL_MAX (1.19e4932): ERANGE
-        if (magnitude < -4960) return false; // below the smallest subnormal (3.6e-4951): underflow to zero
-        BigInteger numerator = mantissa, denominator = BigInteger.One;
-        if (decimalExponent >= 0) numerator *= BigInteger.Pow(10, decimalExponent);
-        else denominator = BigInteger.Pow(10, -decimalExponent);
-        if (negative) numerator = -numerator;
-        value = Round(numerator, denominator, 0);
-        if (value.Significand.IsZero || value.IsOverflow) return false;
+        exponent10 -= fractionDigits;
+        // Magnitudes far outside the range overflow or underflow whatever the digits (at most MaxChars of them).
+        if (exponent10 > 2 * MaxChars) return false;
+        if (exponent10 < -6 * MaxChars) return false;
+        LongDouble result = exponent10 >= 0
+            ? RoundRational(digits * BigInteger.Pow(10, (int)exponent10), BigInteger.One)
+            : RoundRational(digits, BigInteger.Pow(10, (int)-exponent10));
+        if (result.IsInfinity || result.Significand.IsZero) return false; // ERANGE
+        value = result;
         return true;
     }
 
-    /// <summary>Whether the value is beyond LDBL_MAX (the result of a rounding that overflowed).</summary>
-    public bool IsOverflow => !Significand.IsZero && (long)Exponent + (long)BigInteger.Abs(Significand).GetBitLength() > MaxBinaryExponent;
-
-    /// <summary>The rounded sum, as the x87 unit computes it.</summary>
+    /// <summary>The sum, rounded once to the nearest long double (ties to even); an infinity on overflow.</summary>
     public static LongDouble operator +(LongDouble a, LongDouble b)
     {
+        if (a.IsInfinity || b.IsInfinity)
+        {
+            if (a.IsInfinity && b.IsInfinity && a.Infinity != b.Infinity) return new LongDouble(BigInteger.Zero, 0, 2); // NaN
+            return a.IsInfinity ? a : b;
+        }
         if (a.Significand.IsZero) return b;
         if (b.Significand.IsZero) return a;
-        int exponent = Math.Min(a.Exponent, b.Exponent);
-        BigInteger sum = (a.Significand << (a.Exponent - exponent)) + (b.Significand << (b.Exponent - exponent));
-        return Round(sum, BigInteger.One, exponent);
+        int e = Math.Min(a.Exponent, b.Exponent);
+        BigInteger sum = (a.Significand << (a.Exponent - e)) + (b.Significand << (b.Exponent - e));
+        return Round(sum, e);
     }
 
-    /// <summary>Rounds <c>numerator / denominator * 2^exponent</c> to 64 significant bits (fewer for subnormals), ties to even.</summary>
-    private static LongDouble Round(BigInteger numerator, BigInteger denominator, int exponent)
-    {
-        if (numerator.IsZero) return new LongDouble(BigInteger.Zero, 0);
-        int sign = numerator.Sign;
-        numerator = BigInteger.Abs(numerator);
-        // Choose a shift so that the quotient has exactly Precision bits (or reaches the subnormal floor).
-        long estimate = (long)numerator.GetBitLength() - (long)denominator.GetBitLength(); // bits of the quotient, +-1
-        long shift = Precision - estimate; // quotient << shift has about Precision bits
-        while (true)
-        {
-            long resultExponent = exponent - shift;
-            if (resultExponent < MinExponent)
-            {
-                shift -= MinExponent - resultExponent;
-                resultExponent = MinExponent;
-            }
-            BigInteger scaledNumerator = shift >= 0 ? numerator << (int)shift : numerator;
-            BigInteger scaledDenominator = shift >= 0 ? denominator : denominator << (int)-shift;
-            BigInteger quotient = BigInteger.DivRem(scaledNumerator, scaledDenominator, out BigInteger remainder);
-            long bits = (long)quotient.GetBitLength();
-            if (bits > Precision)
-            {
-                shift -= bits - Precision;
-                continue;
-            }
-            if (bits < Precision && resultExponent > MinExponent)
-            {
-                shift += Precision - bits;
-                continue;
-            }
-            int cmp = (remainder * 2).CompareTo(scaledDenominator);
-            if (cmp > 0 || (cmp == 0 && !quotient.IsEven)) quotient += 1;
-            int e = (int)resultExponent;
-            if (quotient.GetBitLength() > Precision)
-            {
-                quotient >>= 1;
-                e++;
-            }
-            return new LongDouble(sign < 0 ? -quotient : quotient, e);
-        }
-    }
+    /// <summary>NaN (only from adding opposite infinities).</summary>
+    public bool IsNaN => Infinity == 2;
 
-    /// <summary>Formats like Redis's <c>ld2string</c> in human mode: <c>%.17Lf</c> (rounded half to even, exactly), then
-    /// trailing zeros and a trailing point removed, and <c>-0</c> printed as <c>0</c>.</summary>
-    public string FormatHuman()
+    /// <summary><c>%.17Lf</c> with trailing zeros (and a trailing '.') removed, "-0" printed as "0".</summary>
+    public string ToHumanString()
     {
-        BigInteger numerator = BigInteger.Abs(Significand) * BigInteger.Pow(10, FractionDigits), denominator = BigInteger.One;
-        if (Exponent >= 0) numerator <<= Exponent;
-        else denominator <<= -Exponent;
-        BigInteger scaled = BigInteger.DivRem(numerator, denominator, out BigInteger remainder);
-        int cmp = (remainder * 2).CompareTo(denominator);
-        if (cmp > 0 || (cmp == 0 && !scaled.IsEven)) scaled += 1;
-        string digits = scaled.ToString(CultureInfo.InvariantCulture).PadLeft(FractionDigits + 1, '0');
-        string text = digits[..^FractionDigits] + "." + digits[^FractionDigits..];
+        if (IsNaN) return "nan";
+        if (IsInfinity) return Infinity > 0 ? "inf" : "-inf";
+        BigInteger magnitude = BigInteger.Abs(Significand);
+        BigInteger scaled = Exponent >= 0
+            ? (magnitude << Exponent) * s_ten17
+            : DivideRoundHalfEven(magnitude * s_ten17, BigInteger.One << -Exponent);
+        string digits = scaled.ToString(CultureInfo.InvariantCulture).PadLeft(18, '0');
+        string text = digits[..^17] + "." + digits[^17..];
         text = text.TrimEnd('0').TrimEnd('.');
         if (Significand.Sign < 0 && text != "0") text = "-" + text;
         return text;
+    }
+
+    private static LongDouble RoundRational(BigInteger numerator, BigInteger denominator)
+    {
+        // Find e with 2^63 <= |n/d| / 2^e < 2^64, then round |n/d| / 2^e.
+        BigInteger n = BigInteger.Abs(numerator);
+        long e = (long)n.GetBitLength() - (long)denominator.GetBitLength() - SignificandBits;
+        if (e < MinExponent) e = MinExponent;
+        if (e > MaxExponent + 2) return new LongDouble(BigInteger.Zero, 0, numerator.Sign);
+        BigInteger q;
+        while (true)
+        {
+            q = e >= 0 ? DivideRoundHalfEven(n, denominator << (int)e) : DivideRoundHalfEven(n << (int)-e, denominator);
+            if (q < s_two64 || e == long.MaxValue) break;
+            e++; // the estimate was one short
+        }
+        return Normalize(numerator.Sign < 0 ? -q : q, (int)e);
+    }
+
+    private static LongDouble Round(BigInteger value, int exponent)
+    {
+        if (value.IsZero) return default;
+        BigInteger n = BigInteger.Abs(value);
+        long shift = (long)n.GetBitLength() - SignificandBits;
+        long e = exponent + Math.Max(0, shift);
+        if (e < MinExponent) e = MinExponent;
+        BigInteger q = e > exponent ? DivideRoundHalfEven(n, BigInteger.One << (int)(e - exponent)) : n << (int)(exponent - e);
+        if (q >= s_two64)
+        {
+            q = DivideRoundHalfEven(q, 2);
+            e++;
+        }
+        return Normalize(value.Sign < 0 ? -q : q, (int)e);
+    }
+
+    private static LongDouble Normalize(BigInteger q, int e)
+    {
+        if (q.IsZero) return default;
+        if (BigInteger.Abs(q) >= s_two64)
+        {
+            q /= 2; // exact: only reached when q == 2^64 after rounding up
+            e++;
+        }
+        if (e > MaxExponent) return new LongDouble(BigInteger.Zero, 0, q.Sign);
+        return new LongDouble(q, e, 0);
+    }
+
+    private static BigInteger DivideRoundHalfEven(BigInteger n, BigInteger d)
+    {
+        BigInteger q = BigInteger.DivRem(n, d, out BigInteger r);
+        int c = (r * 2).CompareTo(d);
+        if (c > 0 || (c == 0 && !q.IsEven)) q += 1;
+        return q;
     }
 }

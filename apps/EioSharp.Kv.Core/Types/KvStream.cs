@@ -1,0 +1,654 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace EioSharp.Kv;
+
+/// <summary>A stream entry ID: milliseconds and sequence number, ordered as a 128-bit number.</summary>
+internal readonly record struct StreamId(ulong Ms, ulong Seq) : IComparable<StreamId>
+{
+    public static readonly StreamId Zero = new(0, 0);
+    public static readonly StreamId Max = new(ulong.MaxValue, ulong.MaxValue);
+
+    public bool IsZero => Ms == 0 && Seq == 0;
+
+    public int CompareTo(StreamId other) => Ms != other.Ms ? Ms.CompareTo(other.Ms) : Seq.CompareTo(other.Seq);
+
+    public static bool operator <(StreamId a, StreamId b) => a.CompareTo(b) < 0;
+    public static bool operator >(StreamId a, StreamId b) => a.CompareTo(b) > 0;
+    public static bool operator <=(StreamId a, StreamId b) => a.CompareTo(b) <= 0;
+    public static bool operator >=(StreamId a, StreamId b) => a.CompareTo(b) >= 0;
+
+    /// <summary>Redis's streamIncrID: the next ID; false (and 0-0) after the maximum.</summary>
+    public bool TryIncrement(out StreamId next)
+    {
+        if (Seq == ulong.MaxValue)
+        {
+            if (Ms == ulong.MaxValue)
+            {
+                next = Zero;
+                return false;
+            }
+            next = new StreamId(Ms + 1, 0);
+            return true;
+        }
+        next = new StreamId(Ms, Seq + 1);
+        return true;
+    }
+
+    /// <summary>Redis's streamDecrID: the previous ID; false (and the maximum) before 0-0.</summary>
+    public bool TryDecrement(out StreamId previous)
+    {
+        if (Seq == 0)
+        {
+            if (Ms == 0)
+            {
+                previous = Max;
+                return false;
+            }
+            previous = new StreamId(Ms - 1, ulong.MaxValue);
+            return true;
+        }
+        previous = new StreamId(Ms, Seq - 1);
+        return true;
+    }
+
+    public override string ToString() => Ms.ToString(CultureInfo.InvariantCulture) + "-" + Seq.ToString(CultureInfo.InvariantCulture);
+
+    public byte[] ToBytes() => Encoding.ASCII.GetBytes(ToString());
+
+    /// <summary>Redis's streamGenericParseIDOrReply: <c>ms-seq</c>, <c>ms</c> (seq = <paramref name="missingSeq"/>),
+    /// <c>-</c>/<c>+</c> unless <paramref name="strict"/>, and <c>ms-*</c> when <paramref name="allowSeqStar"/>
+    /// (then <paramref name="seqGiven"/> is false).</summary>
+    public static bool TryParse(ReadOnlySpan<byte> text, ulong missingSeq, bool strict, bool allowSeqStar, out StreamId id, out bool seqGiven)
+    {
+        id = Zero;
+        seqGiven = true;
+        if (text.Length > 127) return false;
+        int nul = text.IndexOf((byte)0);
+        if (nul >= 0) text = text[..nul]; // Redis parses a C string copy
+        if (text.Length == 1 && (text[0] == (byte)'-' || text[0] == (byte)'+'))
+        {
+            if (strict) return false;
+            id = text[0] == (byte)'-' ? Zero : Max;
+            return true;
+        }
+        int dash = text.IndexOf((byte)'-');
+        ReadOnlySpan<byte> msPart = dash >= 0 ? text[..dash] : text;
+        if (!TryParseUnsigned(msPart, out ulong ms)) return false;
+        ulong seq = missingSeq;
+        if (dash >= 0)
+        {
+            ReadOnlySpan<byte> seqPart = text[(dash + 1)..];
+            if (allowSeqStar && seqPart.Length == 1 && seqPart[0] == (byte)'*')
+            {
+                seq = 0;
+                seqGiven = false;
+            }
+            else if (!TryParseUnsigned(seqPart, out seq))
+            {
+                return false;
+            }
+        }
+        id = new StreamId(ms, seq);
+        return true;
+    }
+
+    // Redis's string2ull: string2ll (negative rejected), else strtoull (spaces, sign, leading zeros, negation wraps).
+    private static bool TryParseUnsigned(ReadOnlySpan<byte> s, out ulong value)
+    {
+        value = 0;
+        if (RespNumbers.TryParseInt64(s, out long ll))
+        {
+            if (ll < 0) return false;
+            value = (ulong)ll;
+            return true;
+        }
+        if (s.Length == 0) return false;
+        int i = 0;
+        while (i < s.Length && s[i] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\v' or (byte)'\f' or (byte)'\r') i++;
+        bool negative = false;
+        if (i < s.Length && (s[i] == (byte)'+' || s[i] == (byte)'-'))
+        {
+            negative = s[i] == (byte)'-';
+            i++;
+        }
+        int digitsStart = i;
+        ulong v = 0;
+        for (; i < s.Length; i++)
+        {
+            uint d = (uint)(s[i] - '0');
+            if (d > 9) return false;
+            if (v > (ulong.MaxValue - d) / 10) return false; // ERANGE
+            v = v * 10 + d;
+        }
+        if (i == digitsStart) return false; // no digits: nothing converted
+        value = negative ? 0 - v : v;
+        return true;
+    }
+}
+
+/// <summary>One entry of a stream: its ID and field/value pairs (alternating); <see cref="Deleted"/> marks a tombstone
+/// that still occupies its node, as in Redis's listpacks.</summary>
+internal sealed class StreamEntry(StreamId id, byte[][] pairs)
+{
+    public readonly StreamId Id = id;
+    public readonly byte[][] Pairs = pairs;
+    public bool Deleted;
+    public bool SameFields; // the fields equal the node's master fields (listpack size emulation)
+
+    public int FieldCount => Pairs.Length / 2;
+}
+
+/// <summary>A node of the stream: the entries one of Redis's listpacks would hold. Redis decides when to start a new
+/// node from the listpack's byte size and entry count, and approximate trimming (<c>~</c>) removes whole nodes only, so
+/// the node boundaries and the listpack size are emulated to trim exactly as Redis does.</summary>
+internal sealed class StreamNode
+{
+    public readonly List<StreamEntry> Entries = [];
+    public StreamId MasterId;
+    public byte[][] MasterFields = [];
+    public long Live; // Redis's "count"
+    public long DeletedCount; // Redis's "deleted"
+    public long FixedBytes; // listpack bytes except the count and deleted integers
+
+    public long ListpackBytes => FixedBytes + ListpackSize.Integer(Live) + ListpackSize.Integer(DeletedCount);
+
+    public StreamNode Clone()
+    {
+        var n = new StreamNode { MasterId = MasterId, MasterFields = MasterFields, Live = Live, DeletedCount = DeletedCount, FixedBytes = FixedBytes };
+        foreach (StreamEntry e in Entries) n.Entries.Add(new StreamEntry(e.Id, e.Pairs) { Deleted = e.Deleted, SameFields = e.SameFields });
+        return n;
+    }
+
+    /// <summary>Index of the first entry with an ID at least <paramref name="id"/> (Entries.Count when none).</summary>
+    public int LowerBound(StreamId id)
+    {
+        int lo = 0, hi = Entries.Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (Entries[mid].Id < id) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+}
+
+/// <summary>Sizes of listpack elements (Redis's listpack.c encodings), for the node size emulation.</summary>
+internal static class ListpackSize
+{
+    public static int Integer(long v)
+    {
+        int encoded = v is >= 0 and <= 127 ? 1
+            : v is >= -4096 and <= 4095 ? 2
+            : v is >= -32768 and <= 32767 ? 3
+            : v is >= -8388608 and <= 8388607 ? 4
+            : v is >= int.MinValue and <= int.MaxValue ? 5
+            : 9;
+        return encoded + 1; // one back-length byte
+    }
+
+    public static long String(ReadOnlySpan<byte> s)
+    {
+        if (RespNumbers.TryParseInt64(s, out long v)) return Integer(v);
+        long l = s.Length;
+        long encoded = l < 64 ? 1 + l : l < 4096 ? 2 + l : 5 + l;
+        int backlen = encoded <= 127 ? 1 : encoded < 16383 ? 2 : encoded < 2097151 ? 3 : encoded < 268435455 ? 4 : 5;
+        return encoded + backlen;
+    }
+}
+
+/// <summary>A pending entry of a consumer group (Redis's streamNACK): delivered, not yet acknowledged.</summary>
+internal sealed class StreamPending(StreamId id)
+{
+    public readonly StreamId Id = id;
+    public StreamConsumer? Consumer;
+    public long DeliveryTime; // unix ms of the last delivery
+    public long DeliveryCount;
+}
+
+/// <summary>Orders pending entries by ID (the key of the group's and the consumers' PELs).</summary>
+internal sealed class StreamPendingComparer : IComparer<StreamPending>
+{
+    public static readonly StreamPendingComparer Instance = new();
+
+    public int Compare(StreamPending? x, StreamPending? y) => x!.Id.CompareTo(y!.Id);
+}
+
+/// <summary>Orders names as Redis's radix trees do: bytewise, a prefix first.</summary>
+internal sealed class StreamNameComparer : IComparer<byte[]>
+{
+    public static readonly StreamNameComparer Instance = new();
+
+    public int Compare(byte[]? x, byte[]? y) => x.AsSpan().SequenceCompareTo(y);
+}
+
+/// <summary>A consumer of a group: its name, when it was last seen, and its own PEL.</summary>
+internal sealed class StreamConsumer(byte[] name, long seenTime)
+{
+    public readonly byte[] Name = name;
+    public long SeenTime = seenTime;
+    public readonly SortedSet<StreamPending> Pel = new(StreamPendingComparer.Instance);
+}
+
+/// <summary>A consumer group: last delivered ID, logical read counter, PEL and consumers.</summary>
+internal sealed class StreamGroup(byte[] name, StreamId lastId, long entriesRead)
+{
+    public const long InvalidEntriesRead = -1; // Redis's SCG_INVALID_ENTRIES_READ
+
+    public readonly byte[] Name = name;
+    public StreamId LastId = lastId;
+    public long EntriesRead = entriesRead;
+    public readonly SortedSet<StreamPending> Pel = new(StreamPendingComparer.Instance);
+    public readonly SortedDictionary<byte[], StreamConsumer> Consumers = new(StreamNameComparer.Instance);
+
+    public StreamPending? FindPending(StreamId id) => Pel.TryGetValue(new StreamPending(id), out StreamPending? p) ? p : null;
+
+    public StreamConsumer? FindConsumer(ReadOnlySpan<byte> name) =>
+        Consumers.TryGetValue(name.ToArray(), out StreamConsumer? c) ? c : null;
+
+    /// <summary>Removes a pending entry from the group and its consumer.</summary>
+    public void RemovePending(StreamPending p)
+    {
+        Pel.Remove(p);
+        p.Consumer?.Pel.Remove(p);
+    }
+
+    /// <summary>Removes a consumer and its pending entries (XGROUP DELCONSUMER).</summary>
+    public void RemoveConsumer(StreamConsumer c)
+    {
+        foreach (StreamPending p in c.Pel) Pel.Remove(p);
+        c.Pel.Clear();
+        Consumers.Remove(c.Name);
+    }
+
+    /// <summary>Pending entries with IDs in [start, end], in order.</summary>
+    public static IEnumerable<StreamPending> Range(SortedSet<StreamPending> pel, StreamId start, StreamId end)
+    {
+        if (start > end || pel.Count == 0) return [];
+        return pel.GetViewBetween(new StreamPending(start), new StreamPending(end));
+    }
+}
+
+/// <summary>A stream (Redis's stream type): entries in ID order in nodes, consumer groups, and the counters of Redis 7.0
+/// (entries added, max deleted ID, first ID).</summary>
+/// <remarks>Range seeks are binary searches over the nodes and inside a node (O(log n)); XDEL marks an entry deleted in
+/// its node and drops the node once it holds no live entry, like Redis.</remarks>
+internal sealed class KvStream : KvObject
+{
+    private const int MaxListpackBytes = 1 << 30; // Redis's STREAM_LISTPACK_MAX_SIZE
+
+    public readonly List<StreamNode> Nodes = [];
+    public long Count; // live entries
+    public StreamId LastId;
+    public StreamId FirstId; // Redis's first_id ("recorded-first-entry-id")
+    public StreamId MaxDeletedId;
+    public long EntriesAdded;
+    public SortedDictionary<byte[], StreamGroup>? Groups;
+
+    public override KvType Type => KvType.Stream;
+
+    public override string Encoding => "stream";
+
+    public override long Length => Count;
+
+    public int GroupCount => Groups?.Count ?? 0;
+
+    public StreamGroup? FindGroup(ReadOnlySpan<byte> name) =>
+        Groups is not null && Groups.TryGetValue(name.ToArray(), out StreamGroup? g) ? g : null;
+
+    // ------------------------------------------------------------------ entries
+
+    /// <summary>Appends an entry whose ID is greater than <see cref="LastId"/> (streamAppendItem after the ID checks).</summary>
+    public void Append(StreamId id, byte[][] pairs, int nodeMaxEntries, int nodeMaxBytes)
+    {
+        Debug.Assert(id > LastId);
+        long totalLength = 0;
+        foreach (byte[] b in pairs) totalLength += b.Length;
+        StreamNode? node = Nodes.Count > 0 ? Nodes[^1] : null;
+        if (node is not null)
+        {
+            long maxBytes = nodeMaxBytes <= 0 || nodeMaxBytes > MaxListpackBytes ? MaxListpackBytes : nodeMaxBytes;
+            if (node.ListpackBytes + totalLength >= maxBytes) node = null;
+            else if (nodeMaxEntries > 0 && node.Live + node.DeletedCount >= nodeMaxEntries) node = null;
+        }
+        int fieldCount = pairs.Length / 2;
+        bool sameFields;
+        if (node is null)
+        {
+            node = new StreamNode { MasterId = id, MasterFields = new byte[fieldCount][] };
+            long fixedBytes = 7 + ListpackSize.Integer(fieldCount) + ListpackSize.Integer(0);
+            for (int i = 0; i < fieldCount; i++)
+            {
+                node.MasterFields[i] = pairs[2 * i];
+                fixedBytes += ListpackSize.String(pairs[2 * i]);
+            }
+            node.FixedBytes = fixedBytes;
+            Nodes.Add(node);
+            sameFields = true;
+        }
+        else
+        {
+            sameFields = fieldCount == node.MasterFields.Length;
+            for (int i = 0; sameFields && i < fieldCount; i++) sameFields = pairs[2 * i].AsSpan().SequenceEqual(node.MasterFields[i]);
+        }
+        long bytes = ListpackSize.Integer(sameFields ? 2 : 0)
+            + ListpackSize.Integer(unchecked((long)(id.Ms - node.MasterId.Ms)))
+            + ListpackSize.Integer(unchecked((long)(id.Seq - node.MasterId.Seq)));
+        if (!sameFields) bytes += ListpackSize.Integer(fieldCount);
+        for (int i = 0; i < fieldCount; i++)
+        {
+            if (!sameFields) bytes += ListpackSize.String(pairs[2 * i]);
+            bytes += ListpackSize.String(pairs[2 * i + 1]);
+        }
+        bytes += ListpackSize.Integer(fieldCount + 3 + (sameFields ? 0 : fieldCount + 1));
+        node.FixedBytes += bytes;
+        node.Entries.Add(new StreamEntry(id, pairs) { SameFields = sameFields });
+        node.Live++;
+        Count++;
+        EntriesAdded++;
+        LastId = id;
+        if (Count == 1) FirstId = id;
+    }
+
+    /// <summary>Index of the node a forward seek to <paramref name="id"/> starts in (raxSeek "&lt;=", else the first).</summary>
+    private int SeekNode(StreamId id)
+    {
+        int lo = 0, hi = Nodes.Count - 1, found = -1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (Nodes[mid].MasterId <= id)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return found < 0 ? 0 : found;
+    }
+
+    /// <summary>Entries with IDs in [start, end], forward or backward; with <paramref name="tombstones"/> deleted entries too.</summary>
+    public IEnumerable<StreamEntry> Range(StreamId start, StreamId end, bool reverse = false, bool tombstones = false)
+    {
+        if (Nodes.Count == 0 || start > end) yield break;
+        if (!reverse)
+        {
+            for (int n = SeekNode(start); n < Nodes.Count; n++)
+            {
+                StreamNode node = Nodes[n];
+                for (int i = node.LowerBound(start); i < node.Entries.Count; i++)
+                {
+                    StreamEntry e = node.Entries[i];
+                    if (e.Id > end) yield break;
+                    if (!e.Deleted || tombstones) yield return e;
+                }
+            }
+        }
+        else
+        {
+            for (int n = SeekNode(end); n >= 0; n--)
+            {
+                StreamNode node = Nodes[n];
+                int i = node.LowerBound(end);
+                if (i == node.Entries.Count || node.Entries[i].Id > end) i--;
+                for (; i >= 0; i--)
+                {
+                    StreamEntry e = node.Entries[i];
+                    if (e.Id < start) yield break;
+                    if (!e.Deleted || tombstones) yield return e;
+                }
+            }
+        }
+    }
+
+    /// <summary>The live entry with this ID, or null.</summary>
+    public StreamEntry? Find(StreamId id)
+    {
+        if (Nodes.Count == 0) return null;
+        StreamNode node = Nodes[SeekNode(id)];
+        int i = node.LowerBound(id);
+        if (i < node.Entries.Count && node.Entries[i].Id == id && !node.Entries[i].Deleted) return node.Entries[i];
+        return null;
+    }
+
+    /// <summary>Marks the entry deleted (XDEL); drops its node when no live entry is left. False when there is none.</summary>
+    public bool Delete(StreamId id)
+    {
+        if (Nodes.Count == 0) return false;
+        int n = SeekNode(id);
+        StreamNode node = Nodes[n];
+        int i = node.LowerBound(id);
+        if (i >= node.Entries.Count || node.Entries[i].Id != id || node.Entries[i].Deleted) return false;
+        if (node.Live == 1)
+        {
+            Nodes.RemoveAt(n);
+        }
+        else
+        {
+            node.Entries[i].Deleted = true;
+            node.Live--;
+            node.DeletedCount++;
+        }
+        Count--;
+        return true;
+    }
+
+    /// <summary>The first or last entry ID, skipping tombstones or not (streamGetEdgeID); Max (first) or Zero (last) when none.</summary>
+    public StreamId EdgeId(bool first, bool skipTombstones)
+    {
+        foreach (StreamEntry e in Range(StreamId.Zero, StreamId.Max, reverse: !first, tombstones: !skipTombstones)) return e.Id;
+        return first ? StreamId.Max : StreamId.Zero;
+    }
+
+    /// <summary>The last live entry's ID (streamLastValidID); Zero when empty.</summary>
+    public StreamId LastValidId() => EdgeId(first: false, skipTombstones: true);
+
+    /// <summary>Redis's streamTrim: MAXLEN (<paramref name="byLength"/>) or MINID; approximate trimming removes whole
+    /// nodes only; <paramref name="limit"/> (0: none) bounds the entries removed. Returns the number removed.</summary>
+    public long Trim(bool byLength, long maxLength, StreamId minId, bool approx, long limit)
+    {
+        long deleted = 0;
+        int n = 0;
+        while (n < Nodes.Count)
+        {
+            if (byLength && Count <= maxLength) break;
+            StreamNode node = Nodes[n];
+            long entries = node.Live;
+            if (limit != 0 && deleted + entries > limit) break;
+            bool removeNode = byLength ? Count - entries >= maxLength : node.Entries[^1].Id < minId;
+            if (removeNode)
+            {
+                Nodes.RemoveAt(n);
+                Count -= entries;
+                deleted += entries;
+                continue;
+            }
+            if (approx) break;
+            long fromNode = 0;
+            foreach (StreamEntry e in node.Entries)
+            {
+                bool stop = byLength ? Count <= maxLength : e.Id >= minId;
+                if (stop) break;
+                if (!e.Deleted)
+                {
+                    e.Deleted = true;
+                    fromNode++;
+                    Count--;
+                }
+            }
+            node.Live -= fromNode;
+            node.DeletedCount += fromNode;
+            deleted += fromNode;
+            break;
+        }
+        if (deleted > 0) FirstId = Count == 0 ? StreamId.Zero : EdgeId(first: true, skipTombstones: true);
+        return deleted;
+    }
+
+    /// <summary>Redis's streamRangeHasTombstones with no end: whether an XDEL tombstone lies at or after <paramref name="start"/>.</summary>
+    public bool RangeHasTombstones(StreamId start)
+    {
+        if (Count == 0 || MaxDeletedId.IsZero) return false;
+        if (FirstId > MaxDeletedId) return false;
+        return start <= MaxDeletedId;
+    }
+
+    /// <summary>Redis's streamEstimateDistanceFromFirstEverEntry; -1 when it cannot be known.</summary>
+    public long EstimateDistance(StreamId id)
+    {
+        if (EntriesAdded == 0) return 0;
+        if (Count == 0 && id <= LastId) return EntriesAdded;
+        int cmpLast = id.CompareTo(LastId);
+        if (cmpLast == 0) return EntriesAdded;
+        if (cmpLast > 0) return StreamGroup.InvalidEntriesRead;
+        int cmpFirst = id.CompareTo(FirstId);
+        if (MaxDeletedId.IsZero || MaxDeletedId < FirstId)
+        {
+            if (cmpFirst < 0) return EntriesAdded - Count;
+            if (cmpFirst == 0) return EntriesAdded - Count + 1;
+        }
+        return StreamGroup.InvalidEntriesRead;
+    }
+
+    /// <summary>Redis's streamCGLag; null when it cannot be known.</summary>
+    public long? Lag(StreamGroup group)
+    {
+        if (EntriesAdded == 0) return 0;
+        if (group.EntriesRead != StreamGroup.InvalidEntriesRead && !RangeHasTombstones(group.LastId)) return EntriesAdded - group.EntriesRead;
+        long read = EstimateDistance(group.LastId);
+        return read != StreamGroup.InvalidEntriesRead ? EntriesAdded - read : null;
+    }
+
+    /// <summary>Records delivery of <paramref name="id"/> to a group (the read counter update of Redis 7.0's streamReplyWithRange).</summary>
+    public void AdvanceGroup(StreamGroup group, StreamId id)
+    {
+        if (group.EntriesRead != StreamGroup.InvalidEntriesRead && !RangeHasTombstones(id)) group.EntriesRead++;
+        else if (EntriesAdded != 0) group.EntriesRead = EstimateDistance(id);
+        group.LastId = id;
+    }
+
+    // ------------------------------------------------------------------ KvObject
+
+    public override KvObject Clone()
+    {
+        var s = new KvStream { Count = Count, LastId = LastId, FirstId = FirstId, MaxDeletedId = MaxDeletedId, EntriesAdded = EntriesAdded };
+        foreach (StreamNode n in Nodes) s.Nodes.Add(n.Clone());
+        if (Groups is not null)
+        {
+            s.Groups = new SortedDictionary<byte[], StreamGroup>(StreamNameComparer.Instance);
+            foreach (StreamGroup g in Groups.Values)
+            {
+                var copy = new StreamGroup(g.Name, g.LastId, g.EntriesRead);
+                foreach (StreamConsumer c in g.Consumers.Values) copy.Consumers.Add(c.Name, new StreamConsumer(c.Name, c.SeenTime));
+                foreach (StreamPending p in g.Pel)
+                {
+                    StreamConsumer? owner = p.Consumer is null ? null : copy.Consumers[p.Consumer.Name];
+                    var q = new StreamPending(p.Id) { Consumer = owner, DeliveryTime = p.DeliveryTime, DeliveryCount = p.DeliveryCount };
+                    copy.Pel.Add(q);
+                    owner?.Pel.Add(q);
+                }
+                s.Groups.Add(copy.Name, copy);
+            }
+        }
+        return s;
+    }
+
+    /// <summary>What Redis's rewriteStreamObject (aof.c) emits: XADD per entry (XADD MAXLEN 0 for an empty stream),
+    /// XSETID with ENTRIESADDED and MAXDELETEDID, then per group XGROUP CREATE ... ENTRIESREAD, and per consumer
+    /// XCLAIM ... TIME RETRYCOUNT JUSTID FORCE for each pending entry, or XGROUP CREATECONSUMER when it has none.</summary>
+    public override void WriteRewrite(ReadOnlySpan<byte> key, IBufferWriter<byte> output)
+    {
+        if (Count > 0)
+        {
+            foreach (StreamEntry e in Range(StreamId.Zero, StreamId.Max))
+            {
+                AofWriter.WriteArrayHeader(output, 3 + e.Pairs.Length);
+                AofWriter.WriteBulkString(output, "XADD"u8);
+                AofWriter.WriteBulkString(output, key);
+                AofWriter.WriteBulkString(output, e.Id.ToBytes());
+                foreach (byte[] b in e.Pairs) AofWriter.WriteBulkString(output, b);
+            }
+        }
+        else
+        {
+            AofWriter.WriteArrayHeader(output, 7);
+            AofWriter.WriteBulkString(output, "XADD"u8);
+            AofWriter.WriteBulkString(output, key);
+            AofWriter.WriteBulkString(output, "MAXLEN"u8);
+            AofWriter.WriteBulkString(output, "0"u8);
+            AofWriter.WriteBulkString(output, "0-1"u8);
+            AofWriter.WriteBulkString(output, "x"u8);
+            AofWriter.WriteBulkString(output, "y"u8);
+        }
+        AofWriter.WriteArrayHeader(output, 7);
+        AofWriter.WriteBulkString(output, "XSETID"u8);
+        AofWriter.WriteBulkString(output, key);
+        AofWriter.WriteBulkString(output, LastId.ToBytes());
+        AofWriter.WriteBulkString(output, "ENTRIESADDED"u8);
+        AofWriter.WriteBulkString(output, EntriesAdded);
+        AofWriter.WriteBulkString(output, "MAXDELETEDID"u8);
+        AofWriter.WriteBulkString(output, MaxDeletedId.ToBytes());
+        if (Groups is null) return;
+        foreach (StreamGroup g in Groups.Values)
+        {
+            AofWriter.WriteArrayHeader(output, 7);
+            AofWriter.WriteBulkString(output, "XGROUP"u8);
+            AofWriter.WriteBulkString(output, "CREATE"u8);
+            AofWriter.WriteBulkString(output, key);
+            AofWriter.WriteBulkString(output, g.Name);
+            AofWriter.WriteBulkString(output, g.LastId.ToBytes());
+            AofWriter.WriteBulkString(output, "ENTRIESREAD"u8);
+            AofWriter.WriteBulkString(output, g.EntriesRead);
+            foreach (StreamConsumer c in g.Consumers.Values)
+            {
+                if (c.Pel.Count == 0)
+                {
+                    AofWriter.WriteArrayHeader(output, 5);
+                    AofWriter.WriteBulkString(output, "XGROUP"u8);
+                    AofWriter.WriteBulkString(output, "CREATECONSUMER"u8);
+                    AofWriter.WriteBulkString(output, key);
+                    AofWriter.WriteBulkString(output, g.Name);
+                    AofWriter.WriteBulkString(output, c.Name);
+                    continue;
+                }
+                foreach (StreamPending p in c.Pel)
+                {
+                    AofWriter.WriteArrayHeader(output, 12);
+                    AofWriter.WriteBulkString(output, "XCLAIM"u8);
+                    AofWriter.WriteBulkString(output, key);
+                    AofWriter.WriteBulkString(output, g.Name);
+                    AofWriter.WriteBulkString(output, c.Name);
+                    AofWriter.WriteBulkString(output, "0"u8);
+                    AofWriter.WriteBulkString(output, p.Id.ToBytes());
+                    AofWriter.WriteBulkString(output, "TIME"u8);
+                    AofWriter.WriteBulkString(output, p.DeliveryTime);
+                    AofWriter.WriteBulkString(output, "RETRYCOUNT"u8);
+                    AofWriter.WriteBulkString(output, p.DeliveryCount);
+                    AofWriter.WriteBulkString(output, "JUSTID"u8);
+                    AofWriter.WriteBulkString(output, "FORCE"u8);
+                }
+            }
+        }
+    }
+
+    public override long EstimateBytes()
+    {
+        long bytes = 64;
+        foreach (StreamNode n in Nodes) bytes += 48 + n.ListpackBytes;
+        if (Groups is not null)
+        {
+            foreach (StreamGroup g in Groups.Values)
+            {
+                bytes += 96 + g.Name.Length + g.Pel.Count * 64L;
+                foreach (StreamConsumer c in g.Consumers.Values) bytes += 64 + c.Name.Length + c.Pel.Count * 32L;
+            }
+        }
+        return bytes;
+    }
+}
