@@ -38,13 +38,14 @@ public sealed class KvConnectionState
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stats);
         ClientId = clientId;
+        Session = new KvSession { ClientId = clientId };
         _config = config;
         _stats = stats;
         IsAuthenticated = !config.RequiresAuthentication;
     }
 
     /// <summary>What the store keeps for this connection (the selected database); read it only while no request is in flight.</summary>
-    public KvSession Session { get; } = new();
+    public KvSession Session { get; }
 
     /// <summary>The client id.</summary>
     public long ClientId { get; }
@@ -106,6 +107,7 @@ public sealed class KvConnectionState
             return KvDispatch.Replied;
         }
         if (info.Route == KvRoute.Store) return KvDispatch.Store;
+        if (info.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8)) return KvDispatch.Store; // the store knows who is blocked
         switch (info.Id)
         {
             case KvCommandId.Ping:
@@ -490,7 +492,7 @@ public sealed class KvConnectionState
             Section("Clients");
             Line("connected_clients", s.ConnectedClients);
             Line("maxclients", _config.MaxClients);
-            Line("blocked_clients", 0);
+            Line("blocked_clients", s.BlockedClients);
         }
         if (sections.Contains("memory"))
         {

@@ -46,6 +46,17 @@ public abstract class KvObject
     public abstract long EstimateBytes();
 }
 
+/// <summary>How OBJECT ENCODING names a string value, beyond what its bytes say (Redis keeps the encoding in the object).</summary>
+internal enum KvStringEncoding : byte
+{
+    /// <summary>As Redis's tryObjectEncoding leaves it: <c>int</c> for a canonical integer, <c>embstr</c> up to 44 bytes, else <c>raw</c>.</summary>
+    ByContent,
+    /// <summary>Always <c>raw</c> (APPEND to an existing value, SETRANGE, SETBIT...).</summary>
+    Raw,
+    /// <summary>Never <c>int</c>: <c>embstr</c> up to 44 bytes, else <c>raw</c> (INCRBYFLOAT's result).</summary>
+    NotInt,
+}
+
 /// <summary>One key of a database: its name, value, expiry and bookkeeping.</summary>
 internal sealed class KvEntry(byte[] key, object value)
 {
@@ -56,6 +67,7 @@ internal sealed class KvEntry(byte[] key, object value)
     public int VolatileIndex = -1;
     public uint AccessClock; // seconds since the store started, at the last access (OBJECT IDLETIME)
     public byte Frequency; // LFU counter (OBJECT FREQ); logarithmic like Redis's
+    public KvStringEncoding StringEncoding; // how OBJECT ENCODING names a string value; reset when the value is replaced
 
     public KvType Type => Value is byte[] ? KvType.String : ((KvObject)Value).Type;
 }
@@ -115,6 +127,7 @@ internal sealed class KvDatabase
     {
         DataBytes += ValueBytes(value) - ValueBytes(e.Value);
         e.Value = value;
+        e.StringEncoding = KvStringEncoding.ByContent;
     }
 
     public void SetExpire(KvEntry e, long expireAt)

@@ -165,6 +165,9 @@ public sealed class KvServerStats
     /// <summary>Whether an AOF is loading.</summary>
     public bool Loading { get; set; }
 
+    /// <summary>Connections blocked on a key (BLPOP...), INFO blocked_clients.</summary>
+    public long BlockedClients { get; set; }
+
     /// <summary>Whether a background AOF rewrite is running.</summary>
     public bool AofRewriteInProgress { get; set; }
 

@@ -26,7 +26,256 @@ public sealed partial class KvStore
         KvCommandTable.Data("randomkey", 1, R, 0, 0, 0, static (s, in c) => s.RandomKey(c)),
         KvCommandTable.Data("rename", 3, W, 1, 2, 1, static (s, in c) => s.Rename(c, nx: false)),
         KvCommandTable.Data("renamenx", 3, W, 1, 2, 1, static (s, in c) => s.Rename(c, nx: true)),
+        KvCommandTable.Data("copy", -3, W, 1, 2, 1, static (s, in c) => s.Copy(c)),
+        KvCommandTable.Data("touch", -2, R, 1, -1, 1, static (s, in c) => s.TouchCommand(c)),
+        KvCommandTable.Data("object", -2, R, 2, 2, 1, static (s, in c) => s.ObjectCommand(c)),
+        KvCommandTable.Data("memory", -2, R, 0, 0, 0, static (s, in c) => s.MemoryCommand(c)),
+        KvCommandTable.Data("dump", 2, R, 1, 1, 1, static (s, in c) => s.Dump(c)),
+        KvCommandTable.Data("restore", -4, W, 1, 1, 1, static (s, in c) => s.Restore(c)),
+        KvCommandTable.Data("sort", -2, W, 1, 1, 1, static (s, in c) => s.Sort(c, readOnly: false)),
+        KvCommandTable.Data("sort_ro", -2, R, 1, 1, 1, static (s, in c) => s.Sort(c, readOnly: true)),
     ];
+
+    private const int EmbstrMaxBytes = 44; // Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT
+    private const int SharedIntegers = 10000; // Redis's OBJ_SHARED_INTEGERS: 0..9999 are shared objects (OBJECT REFCOUNT)
+    private const int SharedRefcount = int.MaxValue; // Redis's OBJ_SHARED_REFCOUNT
+    private const int MemoryKeyOverheadBytes = 24 + 16; // Redis counts the key's sds and a dictEntry; ours: the entry and the key array
+    private const int MemoryStringOverheadBytes = 16; // a byte[] header, like Redis's robj
+    private const string LfuNotSelected = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+    private const string LfuSelected = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+    private static readonly string[] s_objectHelp =
+    [
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Prints this help.",
+    ];
+
+    private static readonly string[] s_memoryHelp =
+    [
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all).",
+        "HELP",
+        "    Prints this help.",
+    ];
+
+    /// <summary>Whether an LFU <c>maxmemory-policy</c> is selected: OBJECT FREQ answers, OBJECT IDLETIME refuses (false: the reverse, as with noeviction).</summary>
+    internal bool LfuPolicy { get; set; }
+
+    /// <summary>Carries what Redis keeps in the value object (access time, LFU counter, string encoding) to a new entry
+    /// holding the same value (RENAME, MOVE, COPY).</summary>
+    internal static void CopyEntryMeta(KvEntry from, KvEntry to)
+    {
+        to.AccessClock = from.AccessClock;
+        to.Frequency = from.Frequency;
+        to.StringEncoding = from.StringEncoding;
+    }
+
+    /// <summary>OBJECT ENCODING's name for a key's value.</summary>
+    internal static string EncodingName(KvEntry e)
+    {
+        if (e.Value is KvObject o) return o.Encoding;
+        byte[] s = (byte[])e.Value;
+        switch (e.StringEncoding)
+        {
+            case KvStringEncoding.Raw: return "raw";
+            case KvStringEncoding.ByContent when s.Length <= 20 && RespNumbers.TryParseInt64(s, out _): return "int";
+            default: return s.Length <= EmbstrMaxBytes ? "embstr" : "raw";
+        }
+    }
+
+    /// <summary>Writes Redis's reply for a container command (OBJECT, MEMORY) whose subcommand has the wrong number of arguments.</summary>
+    private static void SubcommandArity(in Context ctx, string command) =>
+        ctx.Reply.WriteError(KvErrors.WrongArity(command + "|" + Encoding.ASCII.GetString(ctx[1]).ToLowerInvariant()));
+
+    private static void WriteHelp(in Context ctx, string[] lines)
+    {
+        ctx.Reply.WriteArrayHeader(lines.Length);
+        foreach (string line in lines) ctx.Reply.WriteSimpleString(line);
+    }
+
+    private void Copy(in Context ctx)
+    {
+        bool replace = false;
+        KvDatabase dst = ctx.Db;
+        for (int j = 3; j < ctx.Count; j++)
+        {
+            if (Is(ctx[j], "REPLACE"u8))
+            {
+                replace = true;
+            }
+            else if (Is(ctx[j], "DB"u8) && j + 1 < ctx.Count)
+            {
+                if (!TryGetDbIndex(ctx, ++j, out int db)) return;
+                dst = _dbs[db];
+            }
+            else
+            {
+                ctx.Reply.WriteError(KvErrors.Syntax);
+                return;
+            }
+        }
+        ReadOnlySpan<byte> key = ctx[1], newKey = ctx[2];
+        if (dst == ctx.Db && key.SequenceEqual(newKey))
+        {
+            ctx.Reply.WriteError(KvErrors.SameObject);
+            return;
+        }
+        KvEntry? e = LookupRead(ctx, key);
+        if (e is null)
+        {
+            ctx.Reply.WriteInteger(0);
+            return;
+        }
+        KvEntry? target = Lookup(dst, newKey, ctx.Now);
+        if (target is not null)
+        {
+            if (!replace)
+            {
+                ctx.Reply.WriteInteger(0);
+                return;
+            }
+            dst.Remove(target);
+        }
+        object value = e.Value is KvObject o ? o.Clone() : e.Value; // strings are never modified in place: shared
+        KvEntry copy = AddKey(dst, newKey, value, e.ExpireAt);
+        copy.StringEncoding = e.StringEncoding;
+        ctx.LogSelf();
+        Changed(dst.Index, newKey, KvEventClass.Generic, "copy_to");
+        ctx.Reply.WriteInteger(1);
+    }
+
+    private void TouchCommand(in Context ctx)
+    {
+        long n = 0;
+        for (int i = 1; i < ctx.Count; i++)
+            if (LookupRead(ctx, ctx[i]) is not null) n++;
+        ctx.Reply.WriteInteger(n);
+    }
+
+    private void ObjectCommand(in Context ctx)
+    {
+        ReadOnlySpan<byte> sub = ctx[1];
+        if (Is(sub, "HELP"u8))
+        {
+            if (ctx.Count != 2) SubcommandArity(ctx, "object");
+            else WriteHelp(ctx, s_objectHelp);
+            return;
+        }
+        bool encoding = Is(sub, "ENCODING"u8), freq = Is(sub, "FREQ"u8), idle = Is(sub, "IDLETIME"u8), refcount = Is(sub, "REFCOUNT"u8);
+        if (!(encoding || freq || idle || refcount))
+        {
+            ctx.Reply.WriteError(KvErrors.UnknownSubcommand(ctx.Command.GetString(1), "object"));
+            return;
+        }
+        if (ctx.Count != 3)
+        {
+            SubcommandArity(ctx, "object");
+            return;
+        }
+        KvEntry? e = Lookup(ctx, ctx[2]); // OBJECT does not count as an access (LOOKUP_NOTOUCH)
+        if (e is null)
+        {
+            ctx.Reply.WriteNullBulkString();
+            return;
+        }
+        if (encoding)
+        {
+            ctx.Reply.WriteBulkString(EncodingName(e));
+        }
+        else if (refcount)
+        {
+            bool shared = e.Value is byte[] s && EncodingName(e) == "int" && RespNumbers.TryParseInt64(s, out long v) && v is >= 0 and < SharedIntegers;
+            ctx.Reply.WriteInteger(shared ? SharedRefcount : 1);
+        }
+        else if (idle)
+        {
+            if (LfuPolicy) ctx.Reply.WriteError(LfuSelected);
+            else ctx.Reply.WriteInteger(IdleSeconds(e));
+        }
+        else
+        {
+            if (!LfuPolicy) ctx.Reply.WriteError(LfuNotSelected);
+            else ctx.Reply.WriteInteger(e.Frequency);
+        }
+    }
+
+    private void MemoryCommand(in Context ctx)
+    {
+        ReadOnlySpan<byte> sub = ctx[1];
+        if (Is(sub, "HELP"u8))
+        {
+            if (ctx.Count != 2) SubcommandArity(ctx, "memory");
+            else WriteHelp(ctx, s_memoryHelp);
+            return;
+        }
+        if (!Is(sub, "USAGE"u8))
+        {
+            ctx.Reply.WriteError(KvErrors.UnknownSubcommand(ctx.Command.GetString(1), "memory"));
+            return;
+        }
+        if (ctx.Count < 3)
+        {
+            SubcommandArity(ctx, "memory");
+            return;
+        }
+        long samples = 5; // Redis's OBJ_COMPUTE_SIZE_DEF_SAMPLES
+        for (int j = 3; j < ctx.Count; j++)
+        {
+            if (Is(ctx[j], "SAMPLES"u8) && j + 1 < ctx.Count)
+            {
+                if (!TryGetInt64(ctx, ++j, out samples)) return;
+                if (samples < 0)
+                {
+                    ctx.Reply.WriteError(KvErrors.Syntax);
+                    return;
+                }
+                if (samples == 0) samples = long.MaxValue;
+            }
+            else
+            {
+                ctx.Reply.WriteError(KvErrors.Syntax);
+                return;
+            }
+        }
+        KvEntry? e = Lookup(ctx, ctx[2]);
+        if (e is null)
+        {
+            ctx.Reply.WriteNullBulkString();
+            return;
+        }
+        long bytes = MemoryKeyOverheadBytes + e.Key.Length + e.Value switch
+        {
+            byte[] s => EncodingName(e) == "int" ? 0 : MemoryStringOverheadBytes + s.Length,
+            KvList list => list.EstimateBytes((int)Math.Min(int.MaxValue, samples)),
+            KvObject o => o.EstimateBytes(),
+            _ => 0,
+        };
+        ctx.Reply.WriteInteger(bytes);
+    }
+
 
     /// <summary>TYPE's name of a type.</summary>
     internal static string TypeName(KvType type) => type switch
@@ -344,11 +593,127 @@ public sealed partial class KvStore
         }
         long expireAt = e.ExpireAt;
         DeleteKey(ctx, e);
-        AddKey(ctx, destination, e.Value, expireAt);
+        CopyEntryMeta(e, AddKey(ctx, destination, e.Value, expireAt));
         ctx.LogSelf();
         Changed(ctx, source, KvEventClass.Generic, "rename_from");
         Changed(ctx, destination, KvEventClass.Generic, "rename_to");
         if (nx) ctx.Reply.WriteInteger(1);
         else ctx.Reply.WriteOk();
+    }
+    private const string BusyKey = "BUSYKEY Target key name already exists.";
+    private const string BadPayload = "ERR DUMP payload version or checksum are wrong";
+    private const string BadDataFormat = "ERR Bad data format";
+
+    private void Dump(in Context ctx)
+    {
+        KvEntry? e = LookupRead(ctx, ctx[1]);
+        if (e is null) ctx.Reply.WriteNullBulkString();
+        else ctx.Reply.WriteBulkString(KvDump.Serialize(e.Value));
+    }
+
+    private void Restore(in Context ctx)
+    {
+        bool replace = false, absTtl = false;
+        long idle = -1, freq = -1;
+        for (int j = 4; j < ctx.Count; j++)
+        {
+            ReadOnlySpan<byte> opt = ctx[j];
+            bool more = j + 1 < ctx.Count;
+            if (Is(opt, "REPLACE"u8))
+            {
+                replace = true;
+            }
+            else if (Is(opt, "ABSTTL"u8))
+            {
+                absTtl = true;
+            }
+            else if (Is(opt, "IDLETIME"u8) && more && freq == -1)
+            {
+                if (!TryGetInt64(ctx, ++j, out idle)) return;
+                if (idle < 0)
+                {
+                    ctx.Reply.WriteError("ERR Invalid IDLETIME value, must be >= 0");
+                    return;
+                }
+            }
+            else if (Is(opt, "FREQ"u8) && more && idle == -1)
+            {
+                if (!TryGetInt64(ctx, ++j, out freq)) return;
+                if (freq is < 0 or > 255)
+                {
+                    ctx.Reply.WriteError("ERR Invalid FREQ value, must be >= 0 and <= 255");
+                    return;
+                }
+            }
+            else
+            {
+                ctx.Reply.WriteError(KvErrors.Syntax);
+                return;
+            }
+        }
+        ReadOnlySpan<byte> key = ctx[1];
+        KvEntry? existing = Lookup(ctx, key);
+        if (!replace && existing is not null)
+        {
+            ctx.Reply.WriteError(BusyKey);
+            return;
+        }
+        if (!TryGetInt64(ctx, 2, out long ttl)) return;
+        if (ttl < 0)
+        {
+            ctx.Reply.WriteError("ERR Invalid TTL value, must be >= 0");
+            return;
+        }
+        ReadOnlySpan<byte> payload = ctx[3];
+        if (!KvDump.Verify(payload))
+        {
+            ctx.Reply.WriteError(BadPayload);
+            return;
+        }
+        if (!KvDump.TryRestore(payload, Limits, Encodings, out object? value) || value is null)
+        {
+            ctx.Reply.WriteError(BadDataFormat);
+            return;
+        }
+        if (ttl > 0 && !absTtl)
+        {
+            if (ttl > long.MaxValue - ctx.Now)
+            {
+                ctx.Reply.WriteError(KvErrors.InvalidExpireTime(ctx.Name));
+                return;
+            }
+            ttl += ctx.Now;
+        }
+        if (existing is not null) DeleteKey(ctx, existing);
+        if (ttl > 0 && ttl <= ctx.Now)
+        {
+            // Already expired: nothing is created; a replaced key is deleted, like Redis.
+            if (existing is not null)
+            {
+                ctx.Log("DEL"u8.ToArray(), existing.Key);
+                Changed(ctx, key, KvEventClass.Generic, "del");
+            }
+            ctx.Reply.WriteOk();
+            return;
+        }
+        KvEntry e = AddKey(ctx, key, value, ttl > 0 ? ttl : -1);
+        if (idle >= 0) e.AccessClock = (uint)Math.Max(0, AccessClock - Math.Min(idle, uint.MaxValue));
+        if (freq >= 0) e.Frequency = (byte)freq;
+        if (ctx.Aof is not null)
+        {
+            if (ttl > 0 && !absTtl)
+            {
+                var args = new byte[ctx.Count + 1][];
+                for (int i = 0; i < ctx.Count; i++) args[i] = i == 2 ? Bytes(ttl) : ctx.Command.ToArray(i);
+                args[^1] = "ABSTTL"u8.ToArray();
+                ctx.Log(args);
+            }
+            else
+            {
+                ctx.LogSelf();
+            }
+        }
+        Changed(ctx, key, KvEventClass.Generic, "restore");
+        ctx.Reply.WriteOk();
     }
 }

@@ -80,7 +80,7 @@ public sealed partial class KvStore
         }
         long expireAt = e.ExpireAt;
         DeleteKey(ctx, e);
-        AddKey(dst, key, e.Value, expireAt);
+        CopyEntryMeta(e, AddKey(dst, key, e.Value, expireAt));
         ctx.LogSelf();
         Changed(ctx, key, KvEventClass.Generic, "move_from");
         Changed(target, key, KvEventClass.Generic, "move_to");

@@ -28,7 +28,7 @@ public sealed partial class KvStore
     private const string XAddTooLarge = "ERR Elements are too large to be stored";
     private const string MaxlenAndMinid = "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
     private const string MaxlenNegative = "ERR The MAXLEN argument must be >= 0.";
-    private const string LimitNegative = "ERR The LIMIT argument must be >= 0.";
+    private const string StreamLimitNegative = "ERR The LIMIT argument must be >= 0.";
     private const string LimitWithoutStrategy = "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy";
     private const string XTrimWithoutStrategy = "ERR syntax error, XTRIM must be called with a trimming strategy";
     private const string LimitWithoutApprox = "ERR syntax error, LIMIT cannot be used without the special ~ option";
@@ -39,7 +39,6 @@ public sealed partial class KvStore
     private const string EntriesReadInvalid = "ERR value for ENTRIESREAD must be positive or -1";
     private const string NoSuchKey = "ERR no such key";
     private const string TimeoutNotInteger = "ERR timeout is not an integer or out of range";
-    private const string TimeoutNegative = "ERR timeout is negative";
     private const string DollarInXReadGroup = "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.";
     private const string GreaterInXRead = "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.";
     private const int XAutoClaimAttemptsFactor = 10; // Redis: PEL entries scanned per COUNT
@@ -271,7 +270,7 @@ public sealed partial class KvStore
                 if (!TryGetInt64(ctx, i + 1, out a.Limit)) return -1;
                 if (a.Limit < 0)
                 {
-                    ctx.Reply.WriteError(LimitNegative);
+                    ctx.Reply.WriteError(StreamLimitNegative);
                     return -1;
                 }
                 limitGiven = true;

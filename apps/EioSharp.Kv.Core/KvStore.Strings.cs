@@ -145,7 +145,7 @@ public sealed partial class KvStore
         {
             e = Lookup(ctx, key);
         }
-        byte[]? old = e?.Value as byte[]; // SET over another type replaces it
+        byte[]? old = e?.Value as byte[]; // null for another type (SET without GET overwrites any type)
         if ((nx && e is not null) || (xx && e is null))
         {
             if (get && old is not null) ctx.Reply.WriteBulkString(old);
@@ -355,7 +355,7 @@ public sealed partial class KvStore
             text = RespNumbers.FormatHuman(result);
         }
         byte[] value = Encoding.ASCII.GetBytes(text);
-        SetKey(ctx, key, e, value, -1, keepTtl: true);
+        SetKey(ctx, key, e, value, -1, keepTtl: true).StringEncoding = KvStringEncoding.NotInt;
         if (ctx.Aof is not null) ctx.Log(SetCommand(key, value, -1, keepTtl: true));
         Changed(ctx, key, KvEventClass.String, "incrbyfloat");
         ctx.Reply.WriteBulkString(value);
@@ -402,6 +402,7 @@ public sealed partial class KvStore
             suffix.CopyTo(value.AsSpan(current.Length));
             SetKey(ctx, key, e, value, -1, keepTtl: true);
         }
+        e.StringEncoding = KvStringEncoding.Raw; // Redis unshares the value as a raw string, even for an empty suffix
         ctx.LogSelf();
         Changed(ctx, key, KvEventClass.String, "append");
         ctx.Reply.WriteInteger(length);
@@ -468,7 +469,7 @@ public sealed partial class KvStore
         var value = new byte[Math.Max(currentLength, offset + patch.Length)];
         if (e is not null) Str(e).CopyTo(value, 0);
         patch.CopyTo(value.AsSpan((int)offset));
-        SetKey(ctx, key, e, value, -1, keepTtl: true);
+        SetKey(ctx, key, e, value, -1, keepTtl: true).StringEncoding = KvStringEncoding.Raw;
         ctx.LogSelf();
         Changed(ctx, key, KvEventClass.String, "setrange");
         ctx.Reply.WriteInteger(value.Length);

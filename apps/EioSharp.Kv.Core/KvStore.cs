@@ -16,8 +16,26 @@ public readonly record struct KvSnapshotEntry(int Db, byte[] Key, object Value, 
 /// connection reads it only while it has no request in flight.</remarks>
 public sealed class KvSession
 {
+    private volatile bool _closed;
+
     /// <summary>The selected database (SELECT); 0 by default.</summary>
     public int Db { get; set; }
+
+    /// <summary>The connection's client id (CLIENT ID; CLIENT UNBLOCK finds blocked clients by it).</summary>
+    public long ClientId { get; init; }
+
+    /// <summary>The blocking command this connection waits on (BLPOP...), or null.</summary>
+    public KvBlockedCommand? Blocked { get; internal set; }
+
+    /// <summary>Blocking commands answer nil at once instead of blocking (set while EXEC runs a transaction, as in Redis).</summary>
+    public bool NoBlock { get; set; }
+
+    /// <summary>Set by the connection (any thread) when the client went away: a blocked command is not served for it.</summary>
+    public bool Closed
+    {
+        get => _closed;
+        set => _closed = value;
+    }
 }
 
 /// <summary>Classes of keyspace events, with the letters of Redis's <c>notify-keyspace-events</c>.</summary>
@@ -68,7 +86,9 @@ public interface IKvKeyspaceObserver
 public sealed record KvEncodingLimits
 {
     /// <summary>Redis's <c>hash-max-listpack-entries</c>: a hash with more fields becomes a hashtable.</summary>
-    public int HashMaxListpackEntries { get; init; } = 128;
+    /// <remarks>512: redis-server 7.0's compiled default (config.c), which applies without a config file; the sample
+    /// redis.conf sets 128.</remarks>
+    public int HashMaxListpackEntries { get; init; } = 512;
     /// <summary>Redis's <c>hash-max-listpack-value</c>: a field or value longer than this (bytes) makes the hash a hashtable.</summary>
     public int HashMaxListpackValue { get; init; } = 64;
     /// <summary>Redis's <c>set-max-intset-entries</c>: a set of integers with more members becomes a hashtable.</summary>
@@ -280,6 +300,11 @@ public sealed partial class KvStore
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(reply);
         KvCommandInfo? info = command.Info;
+        if (info?.Handler is null && info?.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8))
+        {
+            ClientUnblock(new Context(this, _dbs[0], session, command, nowUnixMs, reply, aof, "client"));
+            return;
+        }
         if (info?.Handler is null)
         {
             reply.WriteError(KvErrors.UnknownCommand(command));
@@ -293,7 +318,21 @@ public sealed partial class KvStore
         if ((uint)session.Db >= (uint)_dbs.Length) session.Db = 0;
         KvDatabase db = _dbs[session.Db];
         var ctx = new Context(this, db, session, command, nowUnixMs, reply, aof, info.Name);
-        info.Handler(this, ctx);
+        if (_depth > 0)
+        {
+            info.Handler(this, ctx); // a command run by another (EXEC, a script): its caller finishes the work below
+            return;
+        }
+        _depth++;
+        try
+        {
+            info.Handler(this, ctx);
+        }
+        finally
+        {
+            _depth--;
+        }
+        if (_readyKeys.Count > 0) HandleReadyKeys(nowUnixMs, aof);
         db.MaybeCompact();
     }
 
@@ -303,10 +342,19 @@ public sealed partial class KvStore
         foreach (KvCommand command in commands) Execute(_defaultSession, command, nowUnixMs, reply, aof);
     }
 
-    /// <summary>Executes <paramref name="commands"/> of one connection in order, writing their replies in order into <paramref name="reply"/>.</summary>
-    public void ExecuteBatch(KvSession session, ReadOnlySpan<KvCommand> commands, long nowUnixMs, RespWriter reply, IAofSink? aof)
+    /// <summary>Executes <paramref name="commands"/> of one connection in order, writing their replies in order into
+    /// <paramref name="reply"/>, and stops after a command that blocked (BLPOP with nothing to pop).</summary>
+    /// <returns>The number of commands executed; less than the count when the session is now <see cref="KvSession.Blocked"/>:
+    /// the rest run after <see cref="TakeUnblocked"/> returns the session.</returns>
+    public int ExecuteBatch(KvSession session, ReadOnlySpan<KvCommand> commands, long nowUnixMs, RespWriter reply, IAofSink? aof)
     {
-        foreach (KvCommand command in commands) Execute(session, command, nowUnixMs, reply, aof);
+        ArgumentNullException.ThrowIfNull(session);
+        for (int i = 0; i < commands.Length; i++)
+        {
+            Execute(session, commands[i], nowUnixMs, reply, aof);
+            if (session.Blocked is not null) return i + 1;
+        }
+        return commands.Length;
     }
 
     /// <summary>Executes <paramref name="commands"/> in order, writing their replies in order into <paramref name="reply"/>.</summary>
@@ -489,6 +537,7 @@ public sealed partial class KvStore
     internal void Changed(in Context ctx, ReadOnlySpan<byte> key, KvEventClass eventClass, string eventName)
     {
         Dirty++;
+        SignalReady(ctx.Db.Index, key);
         Observer?.OnKeyChanged(ctx.Db.Index, key, eventClass, eventName);
     }
 
@@ -496,6 +545,7 @@ public sealed partial class KvStore
     internal void Changed(int db, ReadOnlySpan<byte> key, KvEventClass eventClass, string eventName)
     {
         Dirty++;
+        SignalReady(db, key);
         Observer?.OnKeyChanged(db, key, eventClass, eventName);
     }
 
@@ -503,6 +553,10 @@ public sealed partial class KvStore
     internal void DatabaseChanged(int db)
     {
         Dirty++;
+        foreach (BlockKey k in _blockedKeys.Keys) // SWAPDB can bring data to waiters
+        {
+            if (k.Db == db && _readySet.Add(k)) _readyKeys.Add(k);
+        }
         Observer?.OnDatabaseChanged(db);
     }
 
