@@ -56,13 +56,13 @@ public sealed partial class KvStore
         KvCommandTable.Data("xtrim", -4, W, 1, 1, 1, static (s, in c) => s.XTrim(c)),
         KvCommandTable.Data("xread", -4, R, 0, 0, 0, static (s, in c) => s.XRead(c, group: false)),
         KvCommandTable.Data("xreadgroup", -7, W, 0, 0, 0, static (s, in c) => s.XRead(c, group: true)),
-        KvCommandTable.Data("xgroup", -2, W, 2, 2, 1, static (s, in c) => s.XGroup(c)),
+        KvCommandTable.Data("xgroup", -2, W, 0, 0, 0, static (s, in c) => s.XGroup(c)),
         KvCommandTable.Data("xsetid", -3, W, 1, 1, 1, static (s, in c) => s.XSetId(c)),
         KvCommandTable.Data("xack", -4, W, 1, 1, 1, static (s, in c) => s.XAck(c)),
         KvCommandTable.Data("xpending", -3, R, 1, 1, 1, static (s, in c) => s.XPending(c)),
         KvCommandTable.Data("xclaim", -6, W, 1, 1, 1, static (s, in c) => s.XClaim(c)),
         KvCommandTable.Data("xautoclaim", -6, W, 1, 1, 1, static (s, in c) => s.XAutoClaim(c)),
-        KvCommandTable.Data("xinfo", -2, R, 2, 2, 1, static (s, in c) => s.XInfo(c)),
+        KvCommandTable.Data("xinfo", -2, R, 0, 0, 0, static (s, in c) => s.XInfo(c)),
     ];
 
     // ---------------------------------------------------------------- shared helpers
@@ -1322,7 +1322,13 @@ public sealed partial class KvStore
         long attempts = count * XAutoClaimAttemptsFactor;
         var claimed = new List<(StreamId Id, StreamEntry? Entry)>();
         var deletedIds = new List<StreamId>();
-        List<StreamPending> candidates = [.. StreamGroup.Range(g.Pel, start, StreamId.Max)];
+        // The PEL entries the scan can reach: at most one per attempt, plus the next one (the cursor).
+        var candidates = new List<StreamPending>();
+        foreach (StreamPending p in StreamGroup.Range(g.Pel, start, StreamId.Max))
+        {
+            candidates.Add(p);
+            if (candidates.Count > attempts) break;
+        }
         int position = 0; // the next candidate (Redis's rax iterator)
         while (attempts-- > 0 && count > 0 && position < candidates.Count)
         {

@@ -526,7 +526,7 @@ public sealed partial class KvStore
     /// <returns>True when the key was removed.</returns>
     internal bool DeleteIfEmpty(in Context ctx, KvEntry e)
     {
-        if (e.Value is not KvObject o || o.Length > 0) return false;
+        if (e.Value is not KvObject o || o.Length > 0 || o.Type == KvType.Stream) return false; // Redis keeps empty streams
         ctx.Db.Remove(e);
         Changed(ctx, e.Key, KvEventClass.Generic, "del");
         return true;
