@@ -171,6 +171,26 @@ public class KeyspaceTests
     }
 
     [Fact]
+    public void Dump_restore_round_trips_hash_set_zset_and_stream()
+    {
+        var h = new StoreHarness();
+        h.Run("HSET", "h", "a", "1", "b", "2");
+        h.Run("SADD", "s", "x", "y", "1");
+        h.Run("SADD", "si", "1", "2", "3");
+        h.Run("ZADD", "z", "1", "a", "2.5", "b");
+        h.Run("XADD", "st", "1-1", "f", "v");
+        h.Run("XGROUP", "CREATE", "st", "g", "0");
+        foreach (string key in new[] { "h", "s", "si", "z", "st" })
+        {
+            byte[] payload = Dump(h, key);
+            Assert.Equal("+OK\r\n", Restore(h, key + "2", payload));
+            Assert.Equal(payload, Dump(h, key + "2"));
+            Assert.Equal(h.Run("TYPE", key), h.Run("TYPE", key + "2"));
+            Assert.Equal(h.Run("OBJECT", "ENCODING", key), h.Run("OBJECT", "ENCODING", key + "2"));
+        }
+    }
+
+    [Fact]
     public void Restore_rejects_every_corrupt_payload_with_an_error()
     {
         var h = new StoreHarness();
