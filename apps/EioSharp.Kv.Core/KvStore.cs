@@ -14,7 +14,7 @@ public readonly record struct KvSnapshotEntry(int Db, byte[] Key, object Value, 
 /// <summary>The per-connection state the store reads and changes: the selected database.</summary>
 /// <remarks><b>Thread safety</b>: the store owner changes it while it executes a request of the connection; the
 /// connection reads it only while it has no request in flight.</remarks>
-public sealed class KvSession
+public sealed partial class KvSession
 {
     /// <summary>The selected database (SELECT); 0 by default.</summary>
     public int Db { get; set; }
@@ -362,6 +362,7 @@ public sealed partial class KvStore
         db.Remove(e);
         ExpiredKeys++;
         Observer?.OnKeyChanged(db.Index, e.Key, KvEventClass.Expired, "expired");
+        OnExpiredForPubSub(db.Index, e.Key); // KvStore.Transactions.cs
     }
 
     internal KvEntry? Lookup(KvDatabase db, ReadOnlySpan<byte> key, long now)
@@ -490,6 +491,7 @@ public sealed partial class KvStore
     {
         Dirty++;
         Observer?.OnKeyChanged(ctx.Db.Index, key, eventClass, eventName);
+        OnChangedForTransactionsAndPubSub(ctx.Db.Index, key, eventClass, eventName); // WATCH, notifications
     }
 
     /// <summary>Reports that a command changed key <paramref name="key"/> of another database (MOVE, COPY DB).</summary>
@@ -497,6 +499,7 @@ public sealed partial class KvStore
     {
         Dirty++;
         Observer?.OnKeyChanged(db, key, eventClass, eventName);
+        OnChangedForTransactionsAndPubSub(db, key, eventClass, eventName); // WATCH, notifications
     }
 
     /// <summary>Reports that a whole database changed (FLUSHDB, FLUSHALL, SWAPDB).</summary>

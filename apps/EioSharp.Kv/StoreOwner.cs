@@ -171,7 +171,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             // A restart: the AOF is the durable truth. Memory may have diverged from it (a round applied but not
             // appended), so start from a fresh keyspace replayed from the file.
-            store = new KvStore(config.Limits, databases: config.Databases);
+            store = new KvStore(config.Limits, databases: config.Databases) { PubSub = initialStore.PubSub }; // keyspace notifications (txpubsub)
             stats.Loading = true;
             try
             {
