@@ -41,7 +41,9 @@ public static class AofLoader
         while (offset < data.Length)
         {
             if (!TryReplayOne(parser, data[offset..], offset, store, session, nowUnixMs, reply, tx, out int used))
-                return new AofLoadResult(tx.Open ? tx.StartOffset : offset, count, IsTruncated: true, data.Length);
+                return tx.Open
+                    ? new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length)
+                    : new AofLoadResult(offset, count, IsTruncated: true, data.Length);
             offset += used;
             count++;
         }

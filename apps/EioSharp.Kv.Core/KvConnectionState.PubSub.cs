@@ -33,6 +33,7 @@ public sealed partial class KvConnectionState
 
     private KvTransaction? _transaction; // non-null between MULTI and EXEC/DISCARD
     private long _now;
+    private bool _inExec; // running a queued connection command on the store owner
 
     /// <summary>The pub/sub registry (shared by every connection of the server).</summary>
     public KvPubSub PubSub { get; }
@@ -142,15 +143,22 @@ public sealed partial class KvConnectionState
             reply.WriteError(KvErrors.UnknownCommand(command));
             return;
         }
-        if (ExecuteConnectionCommand(info, command, reply, _now) == KvDispatch.Close)
+        _inExec = true;
+        try
         {
-            // QUIT inside MULTI: Redis closes after the reply; here the EXEC's other replies still go out.
+            // QUIT inside MULTI answers +OK; unlike Redis the connection stays open.
+            ExecuteConnectionCommand(info, command, reply, _now);
+        }
+        finally
+        {
+            _inExec = false;
         }
     }
 
     private KvSubscriber? EnsureSubscriber()
     {
-        if (Subscriber is null && SubscriberFactory is { } factory) Subscriber = factory(this);
+        // Inside EXEC (on the store owner) only the subscriber created when the command was queued may be used.
+        if (Subscriber is null && SubscriberFactory is { } factory && !_inExec) Subscriber = factory(this);
         return Subscriber;
     }
 
@@ -164,7 +172,7 @@ public sealed partial class KvConnectionState
             case KvCommandId.Unsubscribe: Unsubscribe(command, reply, KvSubscriptionKind.Channel, "unsubscribe"); return true;
             case KvCommandId.PUnsubscribe: Unsubscribe(command, reply, KvSubscriptionKind.Pattern, "punsubscribe"); return true;
             case KvCommandId.SUnsubscribe: Unsubscribe(command, reply, KvSubscriptionKind.ShardChannel, "sunsubscribe"); return true;
-            case KvCommandId.Publish: reply.WriteInteger(PubSub.Publish(command[1], command[2])); return true;
+            case KvCommandId.Publish: reply.WriteInteger(PubSub.Publish(command[1], command[2], Subscriber, reply)); return true;
             case KvCommandId.SPublish: reply.WriteInteger(PubSub.ShardPublish(command[1], command[2])); return true;
             case KvCommandId.PubSub: PubSubCommand(command, reply); return true;
             default: return false;

@@ -120,6 +120,8 @@ public sealed partial class KvConnectionState
         }
         if (_transaction is not null && !IsTransactionControl(info))
         {
+            // A subscription queued in MULTI runs on the store owner: create the subscriber here, on the connection.
+            if (info.Id is KvCommandId.Subscribe or KvCommandId.PSubscribe or KvCommandId.SSubscribe) EnsureSubscriber();
             _transaction.Commands.Add(command);
             reply.WriteSimpleString("QUEUED");
             return KvDispatch.Replied;

@@ -148,7 +148,15 @@ public sealed class KvPubSub
 
     /// <summary>PUBLISH: delivers <paramref name="message"/> to the channel's subscribers and to every matching pattern's.</summary>
     /// <returns>The number of deliveries (a client subscribed to the channel and to two matching patterns counts 3), like Redis.</returns>
-    public int Publish(ReadOnlySpan<byte> channel, ReadOnlySpan<byte> message)
+    public int Publish(ReadOnlySpan<byte> channel, ReadOnlySpan<byte> message) => Publish(channel, message, null, null);
+
+    /// <summary>PUBLISH by a connection that may itself be subscribed (RESP3): its own copy of the message is written
+    /// into <paramref name="selfReply"/>, before the PUBLISH reply, as Redis does.</summary>
+    /// <param name="channel">The channel.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="self">The publishing connection's subscriber, or null.</param>
+    /// <param name="selfReply">Where the publishing connection's reply is being written.</param>
+    public int Publish(ReadOnlySpan<byte> channel, ReadOnlySpan<byte> message, KvSubscriber? self, RespWriter? selfReply)
     {
         if (_subscriptions == 0) return 0;
         List<KvSubscriber>? direct = null;
@@ -170,7 +178,9 @@ public sealed class KvPubSub
             foreach (KvSubscriber s in direct)
             {
                 int p = s.Protocol == 3 ? 1 : 0;
-                s.Push(encoded[p] ??= Encode(p == 1, "message"u8, default, channel, message, withPattern: false));
+                byte[] m = encoded[p] ??= Encode(p == 1, "message"u8, default, channel, message, withPattern: false);
+                if (selfReply is not null && ReferenceEquals(s, self)) selfReply.WriteRaw(m);
+                else s.Push(m);
                 receivers++;
             }
         }
@@ -178,7 +188,9 @@ public sealed class KvPubSub
         {
             foreach (var (s, pattern) in matched)
             {
-                s.Push(Encode(s.Protocol == 3, "pmessage"u8, pattern, channel, message, withPattern: true));
+                byte[] m = Encode(s.Protocol == 3, "pmessage"u8, pattern, channel, message, withPattern: true);
+                if (selfReply is not null && ReferenceEquals(s, self)) selfReply.WriteRaw(m);
+                else s.Push(m);
                 receivers++;
             }
         }
