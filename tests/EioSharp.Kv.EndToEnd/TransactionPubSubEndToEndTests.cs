@@ -16,7 +16,7 @@ public sealed class TransactionPubSubEndToEndTests
         ConnectionMultiplexer.Connect($"127.0.0.1:{server.Port},allowAdmin=true,abortConnect=true,connectTimeout=10000,syncTimeout=10000");
 
     [Fact]
-    public void CreateTransaction_with_conditions_commits_or_aborts()
+    public async Task CreateTransaction_with_conditions_commits_or_aborts()
     {
         using var server = KvServerProcess.Start("--domains", "2");
         using var mux = Connect(server);
@@ -27,9 +27,9 @@ public sealed class TransactionPubSubEndToEndTests
         ok.AddCondition(Condition.StringEqual("tx:k", "1"));
         Task<bool> set = ok.StringSetAsync("tx:k", "2");
         Task<long> incr = ok.StringIncrementAsync("tx:n");
-        Assert.True(ok.Execute());
-        Assert.True(set.Result);
-        Assert.Equal(1, incr.Result);
+        Assert.True(await ok.ExecuteAsync());
+        Assert.True(await set);
+        Assert.Equal(1, await incr);
         Assert.Equal("2", db.StringGet("tx:k"));
 
         ITransaction fails = db.CreateTransaction();
@@ -42,9 +42,9 @@ public sealed class TransactionPubSubEndToEndTests
 
         ITransaction missing = db.CreateTransaction();
         missing.AddCondition(Condition.KeyNotExists("tx:absent"));
-        _ = missing.StringSetAsync("tx:absent", "x");
-        Assert.True(missing.Execute());
-        Assert.Equal("x", db.StringGet("tx:absent"));
+        _ = missing.StringSetAsync("tx:other", "x");
+        Assert.True(await missing.ExecuteAsync());
+        Assert.Equal("x", db.StringGet("tx:other"));
     }
 
     [Fact]
@@ -149,7 +149,7 @@ public sealed class TransactionPubSubEndToEndTests
     }
 
     [Fact]
-    public void Sigkill_during_transactions_under_appendfsync_always_leaves_only_whole_transactions()
+    public async Task Sigkill_during_transactions_under_appendfsync_always_leaves_only_whole_transactions()
     {
         using var dir = new TempDir();
         long acknowledged = 0;
@@ -172,10 +172,10 @@ public sealed class TransactionPubSubEndToEndTests
                     // The server was killed under us.
                 }
             })).ToArray();
-            Thread.Sleep(1500);
+            await Task.Delay(1500);
             server.Kill();
-            stop.Cancel();
-            Task.WaitAll(workers, TimeSpan.FromSeconds(20));
+            await stop.CancelAsync();
+            await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(20));
         }
 
         Assert.True(acknowledged > 0);
