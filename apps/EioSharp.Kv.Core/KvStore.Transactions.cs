@@ -29,6 +29,9 @@ public sealed partial class KvSession
     /// <summary>A watched key was modified since WATCH: the next EXEC fails.</summary>
     internal bool WatchDirty;
 
+    /// <summary>The store that registered <see cref="Watched"/> (after a store restart the watches are lost: EXEC fails).</summary>
+    internal KvStore? WatchStore;
+
     /// <summary>Whether the session watches any key (read by the connection at disconnect, when no request is in flight).</summary>
     public bool HasWatchedKeys => Watched is { Count: > 0 };
 }
@@ -80,6 +83,8 @@ public sealed partial class KvStore
         {
             ReadOnlySpan<byte> key = ctx[i];
             session.Watched ??= [];
+            if (session.Watched.Count > 0 && !ReferenceEquals(session.WatchStore, this)) session.WatchDirty = true; // watched in a store that restarted
+            session.WatchStore = this;
             bool already = false;
             foreach (var w in session.Watched)
             {
@@ -105,7 +110,12 @@ public sealed partial class KvStore
     internal void Unwatch(KvSession session)
     {
         session.WatchDirty = false;
-        if (session.Watched is not { Count: > 0 } watched || _watchedKeys is null) return;
+        if (session.Watched is not { Count: > 0 } watched) return;
+        if (_watchedKeys is null || !ReferenceEquals(session.WatchStore, this))
+        {
+            watched.Clear(); // registered in a store that has since restarted: nothing to remove here
+            return;
+        }
         foreach (var (db, key, _) in watched)
         {
             var map = _watchedKeys[db];
@@ -156,7 +166,8 @@ public sealed partial class KvStore
     private bool IsWatchDirty(KvSession session, long now)
     {
         if (session.WatchDirty) return true;
-        if (session.Watched is null) return false;
+        if (session.Watched is not { Count: > 0 }) return false;
+        if (!ReferenceEquals(session.WatchStore, this)) return true; // the store restarted since WATCH: be safe, abort
         foreach (var (db, key, expiredAtWatch) in session.Watched)
         {
             if (expiredAtWatch) continue;
