@@ -386,6 +386,7 @@ public sealed partial class KvStore
         if (e is null)
         {
             KeyspaceMisses++;
+            _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.KeyMiss, "keymiss", key, ctx.Db.Index); // 'm' (KvStore.Transactions.cs)
         }
         else
         {
@@ -451,6 +452,7 @@ public sealed partial class KvStore
     {
         if (db.Lookup.TryGetValue(key, out KvEntry? stale)) db.Remove(stale); // an expired entry nobody removed yet
         KvEntry e = db.Add(key.ToArray(), value, expireAt);
+        _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.New, "new", key, db.Index); // 'n' (KvStore.Transactions.cs)
         e.AccessClock = AccessClock;
         e.Frequency = 5; // Redis's LFU_INIT_VAL
         return e;

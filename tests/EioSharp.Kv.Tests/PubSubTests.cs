@@ -114,6 +114,19 @@ public sealed class PubSubTests
         Assert.Equal(["__keyevent@2__:set k"], t.A.Subscriber.Messages.Select(Flatten));
     }
 
+    [Fact]
+    public void New_key_and_key_miss_events_are_published_when_asked_for()
+    {
+        var t = new TwoClients();
+        t.PubSub.NotifyFlags = KvNotifyFlags.Keyevent | KvNotifyFlags.New | KvNotifyFlags.KeyMiss | KvNotifyFlags.String;
+        t.A.Run("PSUBSCRIBE", "__keyevent@0__:*");
+        t.B.Run("GET", "k");
+        t.B.Run("SET", "k", "v");
+        t.B.Run("SET", "k", "w"); // not new
+        Assert.Equal(["__keyevent@0__:keymiss k", "__keyevent@0__:new k", "__keyevent@0__:set k", "__keyevent@0__:set k"],
+            t.A.Subscriber!.Messages.Select(Flatten));
+    }
+
     // "*4 pmessage pattern channel payload" -> "channel payload"
     private static string Flatten(string m)
     {
