@@ -172,13 +172,20 @@ public sealed class TransactionPubSubEndToEndTests
                     // The server was killed under us.
                 }
             })).ToArray();
-            await Task.Delay(1500);
+            // Kill once transactions are flowing (a loaded machine may need a while for the first fsynced EXECs).
+            var flowing = Stopwatch.StartNew();
+            while (Interlocked.Read(ref acknowledged) < 20 && flowing.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                await Task.Delay(50);
+            }
+
+            await Task.Delay(500);
             server.Kill();
             await stop.CancelAsync();
             await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(20));
         }
 
-        Assert.True(acknowledged > 0);
+        Assert.True(acknowledged > 0, "no EXEC was acknowledged before the kill");
         using var restarted = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "always");
         using var check = new RespConnection(restarted.Port);
         long a = long.Parse(check.Call("GET", "a").Text!, CultureInfo.InvariantCulture);
