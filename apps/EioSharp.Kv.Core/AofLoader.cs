@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 
 namespace EioSharp.Kv;
 
@@ -34,15 +35,19 @@ public static class AofLoader
         RespParser parser = Parser(limits);
         var reply = new RespWriter(new DiscardBufferWriter());
         var session = new KvSession();
+        var tx = new TransactionReplay();
         long count = 0;
         int offset = 0;
         while (offset < data.Length)
         {
-            if (!TryReplayOne(parser, data[offset..], offset, store, session, nowUnixMs, reply, out int used))
-                return new AofLoadResult(offset, count, IsTruncated: true, data.Length);
+            if (!TryReplayOne(parser, data[offset..], offset, store, session, nowUnixMs, reply, tx, out int used))
+                return tx.Open
+                    ? new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length)
+                    : new AofLoadResult(offset, count, IsTruncated: true, data.Length);
             offset += used;
             count++;
         }
+        if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length);
         return new AofLoadResult(offset, count, IsTruncated: false, data.Length);
     }
 
@@ -56,6 +61,7 @@ public static class AofLoader
         RespParser parser = Parser(limits);
         var reply = new RespWriter(new DiscardBufferWriter());
         var session = new KvSession();
+        var tx = new TransactionReplay();
         byte[] buffer = new byte[ReadChunkBytes];
         int start = 0, end = 0;
         long baseOffset = 0, count = 0;
@@ -65,13 +71,14 @@ public static class AofLoader
             // Replay everything complete in the buffer.
             while (start < end)
             {
-                if (!TryReplayOne(parser, buffer.AsSpan(start, end - start), baseOffset + start, store, session, nowUnixMs, reply, out int used)) break;
+                if (!TryReplayOne(parser, buffer.AsSpan(start, end - start), baseOffset + start, store, session, nowUnixMs, reply, tx, out int used)) break;
                 start += used;
                 count++;
             }
             if (eof)
             {
                 long valid = baseOffset + start;
+                if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, baseOffset + end);
                 return new AofLoadResult(valid, count, IsTruncated: start < end, baseOffset + end);
             }
             // Make room: move the incomplete tail to the front, grow when the tail fills the buffer.
@@ -92,7 +99,16 @@ public static class AofLoader
     private static RespParser Parser(RespLimits? limits) =>
         limits is null ? s_defaultParser : new RespParser(limits) { MultibulkOnly = true };
 
-    private static bool TryReplayOne(RespParser parser, ReadOnlySpan<byte> data, long offset, KvStore store, KvSession session, long now, RespWriter reply, out int used)
+    /// <summary>A MULTI ... EXEC block being read: its commands are applied only once its EXEC is read, so that a torn
+    /// tail (MULTI without EXEC at the end of the file) is dropped whole and the file truncated at its MULTI.</summary>
+    private sealed class TransactionReplay
+    {
+        public bool Open;
+        public long StartOffset;
+        public readonly List<KvCommand> Commands = [];
+    }
+
+    private static bool TryReplayOne(RespParser parser, ReadOnlySpan<byte> data, long offset, KvStore store, KvSession session, long now, RespWriter reply, TransactionReplay tx, out int used)
     {
         KvCommand? command;
         try
@@ -103,13 +119,29 @@ public static class AofLoader
         {
             throw new AofCorruptException(offset, ex.Message, ex);
         }
+        if (command.Count == 1 && Ascii.EqualsIgnoreCase(command[0], "MULTI"u8))
+        {
+            if (tx.Open) throw new AofCorruptException(offset, "MULTI inside a MULTI block (a transaction without its EXEC)");
+            tx.Open = true;
+            tx.StartOffset = offset;
+            return true;
+        }
+        if (command.Count == 1 && Ascii.EqualsIgnoreCase(command[0], "EXEC"u8))
+        {
+            if (!tx.Open) throw new AofCorruptException(offset, "EXEC without MULTI");
+            foreach (KvCommand queued in tx.Commands) store.Execute(session, queued, now, reply, aof: null);
+            tx.Commands.Clear();
+            tx.Open = false;
+            return true;
+        }
         KvCommandInfo? info = command.Info;
         bool select = info is not null && info.Name == "select";
         if (info is null || (!info.IsWrite && !select) || info.Handler is null)
             throw new AofCorruptException(offset, $"unknown command '{command.GetString(0)}'");
         if (select && !(command.Count == 2 && RespNumbers.TryParseInt64(command[1], out long db) && db >= 0 && db < store.DatabaseCount))
             throw new AofCorruptException(offset, $"SELECT of a database this server does not have ({command}; databases {store.DatabaseCount})");
-        store.Execute(session, command, now, reply, aof: null);
+        if (tx.Open) tx.Commands.Add(command);
+        else store.Execute(session, command, now, reply, aof: null);
         return true;
     }
 

@@ -9,6 +9,7 @@ public enum KvCommandId
     /// <summary>A data command, executed by the store through its handler.</summary>
     Data,
     Ping, Echo, Quit, Hello, Auth, Client, Command, Config, Info,
+    Multi, Subscribe, Unsubscribe, PSubscribe, PUnsubscribe, SSubscribe, SUnsubscribe, Publish, SPublish, PubSub, // KvConnectionState.PubSub.cs
 }
 #pragma warning restore CS1591
 
@@ -99,6 +100,8 @@ public static class KvCommandTable
         .. KvStore.GeoCommands,
         .. KvStore.StreamCommands,
         .. KvStore.BlockingCommands,
+        .. KvStore.TransactionCommands,
+        .. KvConnectionState.PubSubCommands,
     ];
 
     private static readonly FrozenDictionary<string, KvCommandInfo> s_byName =

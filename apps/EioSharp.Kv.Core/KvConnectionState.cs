@@ -22,7 +22,7 @@ public enum KvDispatch
 /// commands to the store. Pure logic: no sockets, no clock (the caller passes the time).
 /// <para><b>Thread safety</b>: one instance per connection, used by that connection's fiber only.</para>
 /// </remarks>
-public sealed class KvConnectionState
+public sealed partial class KvConnectionState
 {
     private const int MaxClientNameLength = 1024; // generous; names are shown in CLIENT LIST lines
 
@@ -33,7 +33,8 @@ public sealed class KvConnectionState
     /// <param name="clientId">Unique id (CLIENT ID, HELLO).</param>
     /// <param name="config">Server settings.</param>
     /// <param name="stats">Server statistics for INFO.</param>
-    public KvConnectionState(long clientId, KvServerConfig config, KvServerStats stats)
+    /// <param name="pubSub">The server's pub/sub registry; null: a private one (tests).</param>
+    public KvConnectionState(long clientId, KvServerConfig config, KvServerStats stats, KvPubSub? pubSub = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stats);
@@ -42,6 +43,8 @@ public sealed class KvConnectionState
         _config = config;
         _stats = stats;
         IsAuthenticated = !config.RequiresAuthentication;
+        PubSub = pubSub ?? new KvPubSub();
+        Session.RunConnectionCommand = RunQueuedConnectionCommand;
     }
 
     /// <summary>What the store keeps for this connection (the selected database); read it only while no request is in flight.</summary>
@@ -90,28 +93,60 @@ public sealed class KvConnectionState
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(reply);
         reply.Protocol = Protocol;
+        _now = nowUnixMs;
         KvCommandInfo? info = command.Info;
         if (info is null)
         {
             reply.WriteError(KvErrors.UnknownCommand(command));
+            FlagTransaction();
             return KvDispatch.Replied;
         }
         if (!info.AcceptsArgumentCount(command.Count))
         {
             reply.WriteError(KvErrors.WrongArity(info.Name));
+            FlagTransaction();
             return KvDispatch.Replied;
         }
         if (!IsAuthenticated && (info.Flags & KvCommandFlags.NoAuth) == 0)
         {
             reply.WriteError(KvErrors.NoAuth);
+            FlagTransaction();
             return KvDispatch.Replied;
         }
+        if (Protocol == 2 && !IsAllowedInSubscribedMode(info) && IsSubscribed)
+        {
+            reply.WriteError($"ERR Can't execute '{FullName(info, command)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
+        if (_transaction is not null && !IsTransactionControl(info))
+        {
+            // A subscription queued in MULTI runs on the store owner: create the subscriber here, on the connection.
+            if (info.Id is KvCommandId.Subscribe or KvCommandId.PSubscribe or KvCommandId.SSubscribe) EnsureSubscriber();
+            _transaction.Commands.Add(command);
+            reply.WriteSimpleString("QUEUED");
+            return KvDispatch.Replied;
+        }
+        if (TryTransactionControl(info, reply, out KvDispatch dispatch)) return dispatch;
         if (info.Route == KvRoute.Store) return KvDispatch.Store;
         if (info.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8)) return KvDispatch.Store; // the store knows who is blocked
+        return ExecuteConnectionCommand(info, command, reply, nowUnixMs);
+    }
+
+    /// <summary>Runs a command handled on the connection (its name, arity and authentication already checked).</summary>
+    private KvDispatch ExecuteConnectionCommand(KvCommandInfo info, KvCommand command, RespWriter reply, long nowUnixMs)
+    {
         switch (info.Id)
         {
             case KvCommandId.Ping:
                 if (command.Count > 2) reply.WriteError(KvErrors.WrongArity("ping"));
+                else if (reply.Protocol == 2 && IsSubscribed)
+                {
+                    // RESP2 subscribed mode: PING answers like a message, ["pong", argument or ""].
+                    reply.WriteArrayHeader(2);
+                    reply.WriteBulkString("pong"u8);
+                    reply.WriteBulkString(command.Count == 2 ? command[1] : []);
+                }
                 else if (command.Count == 2) reply.WriteBulkString(command[1]);
                 else reply.WriteSimpleString("PONG");
                 break;
@@ -128,7 +163,7 @@ public sealed class KvConnectionState
             case KvCommandId.Config: Config(command, reply); break;
             case KvCommandId.Info: Info(command, reply, nowUnixMs); break;
             default:
-                reply.WriteError(KvErrors.UnknownCommand(command));
+                if (!TryPubSubCommand(info, command, reply)) reply.WriteError(KvErrors.UnknownCommand(command));
                 break;
         }
         return KvDispatch.Replied;
@@ -403,8 +438,11 @@ public sealed class KvConnectionState
                 return;
             }
             var matched = new List<KeyValuePair<string, string>>();
-            foreach (KeyValuePair<string, string> p in _config.GetParameters())
+            foreach (KeyValuePair<string, string> parameter in _config.GetParameters())
             {
+                // notify-keyspace-events is changed at run time (CONFIG SET): report the registry's value.
+                KeyValuePair<string, string> p = parameter.Key == "notify-keyspace-events"
+                    ? new(parameter.Key, KvNotifyFlags.Format(PubSub.NotifyFlags)) : parameter;
                 byte[] name = Encoding.ASCII.GetBytes(p.Key);
                 for (int i = 2; i < command.Count; i++)
                 {
@@ -424,7 +462,7 @@ public sealed class KvConnectionState
         }
         else if (Is(sub, "SET"u8))
         {
-            reply.WriteError("ERR CONFIG SET is not supported by this server");
+            ConfigSet(command, reply);
         }
         else if (Is(sub, "RESETSTAT"u8))
         {
@@ -526,6 +564,9 @@ public sealed class KvConnectionState
             Line("total_net_input_bytes", s.TotalNetInputBytes);
             Line("total_net_output_bytes", s.TotalNetOutputBytes);
             Line("rejected_connections", s.RejectedConnections);
+            Line("pubsub_channels", PubSub.ActiveChannels(default, matchAll: true, shard: false).Length);
+            Line("pubsub_patterns", PubSub.PatternCount);
+            Line("client_output_buffer_limit_disconnections", s.ClientOutputBufferLimitDisconnections);
             Line("expired_keys", s.ExpiredKeys);
             Line("keyspace_hits", s.KeyspaceHits);
             Line("keyspace_misses", s.KeyspaceMisses);

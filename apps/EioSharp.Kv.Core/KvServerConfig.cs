@@ -50,6 +50,19 @@ public sealed record KvServerConfig
     /// <summary>The I/O backend name reported by INFO (set by the server).</summary>
     public string Backend { get; init; } = "unknown";
 
+    /// <summary>Redis's <c>notify-keyspace-events</c> at start (CONFIG SET changes it at run time); empty: none.</summary>
+    public string NotifyKeyspaceEvents { get; init; } = "";
+
+    /// <summary>Hard output limit of a pub/sub client in bytes (Redis's client-output-buffer-limit pubsub class: 32mb):
+    /// over it the client is disconnected at once.</summary>
+    public long PubSubOutputHardLimit { get; init; } = 32L * 1024 * 1024;
+
+    /// <summary>Soft output limit of a pub/sub client in bytes (8mb): over it for <see cref="PubSubOutputSoftSeconds"/> the client is disconnected.</summary>
+    public long PubSubOutputSoftLimit { get; init; } = 8L * 1024 * 1024;
+
+    /// <summary>How long a pub/sub client may stay over the soft limit (60 s).</summary>
+    public TimeSpan PubSubOutputSoftSeconds { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Whether a password is configured.</summary>
     public bool RequiresAuthentication => !string.IsNullOrEmpty(RequirePass);
 
@@ -77,6 +90,9 @@ public sealed record KvServerConfig
             new("auto-aof-rewrite-min-size", I(AutoAofRewriteMinSize)),
             new("protected-mode", "yes"),
             new("io-threads", "1"),
+            new("notify-keyspace-events", NotifyKeyspaceEvents),
+            new("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub " +
+                I(PubSubOutputHardLimit) + " " + I(PubSubOutputSoftLimit) + " " + I((long)PubSubOutputSoftSeconds.TotalSeconds)),
         ];
     }
 }
@@ -93,6 +109,13 @@ public sealed class KvServerStats
     private long _rejectedConnections;
     private long _netInputBytes;
     private long _netOutputBytes;
+    private long _outputLimitDisconnections;
+
+    /// <summary>Clients disconnected because their output went over client-output-buffer-limit (INFO stats).</summary>
+    public long ClientOutputBufferLimitDisconnections => Volatile.Read(ref _outputLimitDisconnections);
+
+    /// <summary>Records a client disconnected for its output buffer limit.</summary>
+    public void OnOutputBufferLimitDisconnection() => Interlocked.Increment(ref _outputLimitDisconnections);
 
     /// <summary>When the server started, Unix ms.</summary>
     public long StartTimeUnixMs { get; set; }

@@ -49,12 +49,14 @@ public sealed partial class KvStore
         {
             foreach (KvDatabase db in _dbs)
             {
+                TouchWatchedKeysInDb(db.Index); // WATCH (KvStore.Transactions.cs)
                 db.Clear();
                 DatabaseChanged(db.Index);
             }
         }
         else
         {
+            TouchWatchedKeysInDb(ctx.Db.Index); // WATCH (KvStore.Transactions.cs)
             ctx.Db.Clear();
             DatabaseChanged(ctx.Db.Index);
         }
@@ -106,6 +108,8 @@ public sealed partial class KvStore
         }
         if (a != b)
         {
+            TouchWatchedKeysInDb((int)a, (int)b); // WATCH (KvStore.Transactions.cs)
+            TouchWatchedKeysInDb((int)b, (int)a);
             (_dbs[a], _dbs[b]) = (_dbs[b], _dbs[a]);
             _dbs[a].Index = (int)a;
             _dbs[b].Index = (int)b;

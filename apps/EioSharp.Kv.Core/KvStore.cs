@@ -14,7 +14,7 @@ public readonly record struct KvSnapshotEntry(int Db, byte[] Key, object Value, 
 /// <summary>The per-connection state the store reads and changes: the selected database.</summary>
 /// <remarks><b>Thread safety</b>: the store owner changes it while it executes a request of the connection; the
 /// connection reads it only while it has no request in flight.</remarks>
-public sealed class KvSession
+public sealed partial class KvSession
 {
     private volatile bool _closed;
 
@@ -410,6 +410,7 @@ public sealed partial class KvStore
         db.Remove(e);
         ExpiredKeys++;
         Observer?.OnKeyChanged(db.Index, e.Key, KvEventClass.Expired, "expired");
+        OnExpiredForPubSub(db.Index, e.Key); // KvStore.Transactions.cs
     }
 
     internal KvEntry? Lookup(KvDatabase db, ReadOnlySpan<byte> key, long now)
@@ -433,6 +434,7 @@ public sealed partial class KvStore
         if (e is null)
         {
             KeyspaceMisses++;
+            _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.KeyMiss, "keymiss", key, ctx.Db.Index); // 'm' (KvStore.Transactions.cs)
         }
         else
         {
@@ -498,6 +500,7 @@ public sealed partial class KvStore
     {
         if (db.Lookup.TryGetValue(key, out KvEntry? stale)) db.Remove(stale); // an expired entry nobody removed yet
         KvEntry e = db.Add(key.ToArray(), value, expireAt);
+        _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.New, "new", key, db.Index); // 'n' (KvStore.Transactions.cs)
         e.AccessClock = AccessClock;
         e.Frequency = 5; // Redis's LFU_INIT_VAL
         return e;
@@ -539,6 +542,7 @@ public sealed partial class KvStore
         Dirty++;
         SignalReady(ctx.Db.Index, key);
         Observer?.OnKeyChanged(ctx.Db.Index, key, eventClass, eventName);
+        OnChangedForTransactionsAndPubSub(ctx.Db.Index, key, eventClass, eventName); // WATCH, notifications
     }
 
     /// <summary>Reports that a command changed key <paramref name="key"/> of another database (MOVE, COPY DB).</summary>
@@ -547,6 +551,7 @@ public sealed partial class KvStore
         Dirty++;
         SignalReady(db, key);
         Observer?.OnKeyChanged(db, key, eventClass, eventName);
+        OnChangedForTransactionsAndPubSub(db, key, eventClass, eventName); // WATCH, notifications
     }
 
     /// <summary>Reports that a whole database changed (FLUSHDB, FLUSHALL, SWAPDB).</summary>

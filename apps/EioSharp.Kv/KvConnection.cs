@@ -11,6 +11,9 @@ internal sealed class KvServerContext(KvServerConfig config, KvServerStats stats
 {
     private long _nextClientId;
 
+    /// <summary>The pub/sub registry every connection shares (and the store publishes keyspace notifications to).</summary>
+    public KvPubSub PubSub { get; init; } = new();
+
     public KvServerConfig Config { get; } = config;
 
     public KvServerStats Stats { get; } = stats;
@@ -57,15 +60,81 @@ internal static class KvConnection
         {
             // The client went away (reset, broken pipe): this connection only.
         }
+        catch (Exception ex) when (IsOutputLimit(ex))
+        {
+            // A subscriber that does not read went over client-output-buffer-limit: disconnected (and counted).
+        }
         finally
         {
             stats.OnClientDisconnected();
         }
     }
 
-    private static async Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer)
+    private static bool IsOutputLimit(Exception ex) =>
+        ex is OutputBufferLimitExceededException || (ex is MultipleException m && m.InnerExceptions.Any(IsOutputLimit));
+
+    private static Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer) =>
+        Switch.RunAsync(sw => ServeAsync(ctx, conn, peer, sw), "kv-connection");
+
+    /// <summary>The writer of a connection that has subscribed: sends the queued chunks (replies and messages) in order.</summary>
+    private static async Task WritePushesAsync(KvServerContext ctx, StreamSocket conn, KvPushOutput output)
     {
-        var state = new KvConnectionState(ctx.NextClientId(), ctx.Config, ctx.Stats) { RemoteAddress = peer.ToString() ?? "?" };
+        var chunks = new List<byte[]>(64);
+        var joined = new ArrayBufferWriter<byte>(16 * 1024);
+        while (true)
+        {
+            byte[] first;
+            try
+            {
+                first = await output.Queue.TakeAsync();
+            }
+            catch (StreamClosedException)
+            {
+                return; // killed: the connection is being closed
+            }
+
+            chunks.Clear();
+            chunks.Add(first);
+            output.Queue.TryTakeMany(chunks, 255);
+            ReadOnlyMemory<byte> data;
+            if (chunks.Count == 1)
+            {
+                data = first;
+            }
+            else
+            {
+                joined.ResetWrittenCount();
+                foreach (byte[] c in chunks)
+                {
+                    joined.Write(c);
+                }
+
+                data = joined.WrittenMemory;
+            }
+
+            await conn.WriteAsync(data);
+            ctx.Stats.OnNetworkTraffic(0, data.Length);
+            output.OnWritten(data.Length);
+        }
+    }
+
+    private static async Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, Switch sw)
+    {
+        var state = new KvConnectionState(ctx.NextClientId(), ctx.Config, ctx.Stats, ctx.PubSub) { RemoteAddress = peer.ToString() ?? "?" };
+        KvPushOutput? push = null;
+        state.SubscriberFactory = s =>
+        {
+            // First subscription: from now on every write goes through the ordered, bounded outbound queue.
+            push = new KvPushOutput(s, ctx.Config, ctx.Stats);
+            var output = push;
+            Fiber.ForkDaemon(sw, () => WritePushesAsync(ctx, conn, output), "kv-connection-writer");
+            Fiber.ForkDaemon(sw, async () =>
+            {
+                await output.Killed.AwaitAsync();
+                throw new OutputBufferLimitExceededException("client-output-buffer-limit (pubsub) exceeded");
+            }, "kv-connection-limit");
+            return push;
+        };
         var parser = ctx.Parser;
         var output = new ArrayBufferWriter<byte>(4096);
         var outWriter = new RespWriter(output);
@@ -118,6 +187,7 @@ internal static class KvConnection
                 }
 
                 end += n;
+                push?.BeginBatch();
                 bool close = false;
                 long nowUnixMs = ctx.Clock.Now.ToUnixTimeMilliseconds(); // one clock read per batch of commands
                 while (start < end)
@@ -193,7 +263,18 @@ internal static class KvConnection
                 }
 
                 await SubmitAsync(ctx, conn, request, state, output, early);
-                if (output.WrittenCount > 0)
+                if (push is not null)
+                {
+                    // Subscribed: the writer fiber sends, in order with the pushed messages.
+                    ctx.Stats.OnNetworkTraffic(n, 0);
+                    push.EndBatch(output.WrittenSpan);
+                    output.ResetWrittenCount();
+                    if (close)
+                    {
+                        await WaitDrainedAsync(ctx, push);
+                    }
+                }
+                else if (output.WrittenCount > 0)
                 {
                     ctx.Stats.OnNetworkTraffic(n, output.WrittenCount);
                     await conn.WriteAsync(output.WrittenMemory);
@@ -213,6 +294,33 @@ internal static class KvConnection
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            state.RemoveSubscriptions();
+            if (state.Session.HasWatchedKeys)
+            {
+                // Forget this connection's watches in the store (fire and forget: nobody waits for the reply).
+                var unwatch = new StoreRequest { Session = state.Session };
+                unwatch.Commands.Add(KvCommand.Create("UNWATCH"));
+                unwatch.Done = Promise.Create<bool>().Resolver;
+                try
+                {
+                    ctx.Queue.TryAdd(unwatch);
+                }
+                catch (StreamClosedException)
+                {
+                    // Shutting down: the store is going away anyway.
+                }
+            }
+
+        }
+    }
+
+    /// <summary>QUIT from a subscribed connection: let the writer send the +OK before the connection closes.</summary>
+    private static async Task WaitDrainedAsync(KvServerContext ctx, KvPushOutput push)
+    {
+        var deadline = ctx.Clock.Now + ShutdownReplyGrace;
+        while (push.PendingBytes > 0 && ctx.Clock.Now < deadline)
+        {
+            await ctx.Clock.SleepAsync(TimeSpan.FromMilliseconds(1));
         }
     }
 
@@ -239,6 +347,7 @@ internal static class KvConnection
         }
         catch (StoreRestartedException ex)
         {
+            state.OnRequestFailed();
             // The store owner crashed with this request in its round (or is gone): one error reply per command.
             request.Reply.ResetWrittenCount();
             var writer = new RespWriter(request.Reply, request.Protocol);

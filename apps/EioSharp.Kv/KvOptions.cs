@@ -30,6 +30,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
           --auto-aof-rewrite-min-size <bytes>   rewrite the AOF once it is at least this big (default 64mb)
           --auto-aof-rewrite-percentage <n>     ... and grew this much since the last rewrite (default 100; 0 disables)
           --proto-max-bulk-len <bytes>          largest bulk string (default 512mb)
+          --notify-keyspace-events <classes>    keyspace notifications, Redis's letters (default none)
           --enable-debug-command yes|no|local   allow DEBUG (fault injection: DEBUG CRASH-STORE) from any
                                     connection, none (default), or loopback connections only
         """;
@@ -137,6 +138,15 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
                     break;
                 case "--auto-aof-rewrite-percentage":
                     c = c with { AutoAofRewritePercentage = Int(name, Value(), 0, 1_000_000) };
+                    break;
+                case "--notify-keyspace-events":
+                    string events = Value();
+                    if (KvConnectionState.ParseNotifyKeyspaceEvents(events) is null)
+                    {
+                        throw new ArgumentException($"Option {name}: {KvNotifyFlags.InvalidClassError}");
+                    }
+
+                    c = c with { NotifyKeyspaceEvents = events };
                     break;
                 case "--proto-max-bulk-len":
                     long bulk = Bytes(name, Value());

@@ -19,7 +19,8 @@ internal static class KvServer
         var config = options.Config with { Backend = env.Backend };
         long now = env.Clock.Now.ToUnixTimeMilliseconds();
         var stats = new KvServerStats { StartTimeUnixMs = now };
-        var store = new KvStore(config.Limits, databases: config.Databases);
+        var pubSub = new KvPubSub { NotifyFlags = KvConnectionState.ParseNotifyKeyspaceEvents(config.NotifyKeyspaceEvents) ?? 0 };
+        var store = new KvStore(config.Limits, databases: config.Databases) { PubSub = pubSub };
         AppendOnlyFile? aof = null;
         string aofPath = Path.Combine(config.Directory, config.AppendFileName);
         if (config.AppendOnly)
@@ -32,7 +33,7 @@ internal static class KvServer
 
         var queue = new AsyncQueue<StoreRequest>(RequestQueueCapacity);
         var owner = new StoreOwner(store, aof, queue, stats, config, env.Clock, env.MonoClock, log);
-        var context = new KvServerContext(config, stats, queue, env.Clock) { DebugCommand = options.EnableDebugCommand, Store = owner };
+        var context = new KvServerContext(config, stats, queue, env.Clock) { DebugCommand = options.EnableDebugCommand, Store = owner, PubSub = pubSub };
         var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>

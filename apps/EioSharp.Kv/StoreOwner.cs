@@ -94,6 +94,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private readonly List<StoreRequest> _finished = []; // requests of the round (or unblocked in it) whose replies go out after the commit
     private readonly Dictionary<KvSession, StoreRequest> _parked = new(ReferenceEqualityComparer.Instance);
     private KvStore? _firstStore = initialStore;
+    private readonly KvPubSub? _pubSub = initialStore.PubSub; // txpubsub: keyspace notifications survive a restart
     private AppendOnlyFile? _firstAof = initialAof;
     private RoundPhase _phase;
     private volatile Supervisor? _supervisor;
@@ -188,7 +189,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             // A restart: the AOF is the durable truth. Memory may have diverged from it (a round applied but not
             // appended), so start from a fresh keyspace replayed from the file.
-            store = new KvStore(config.Limits, databases: config.Databases);
+            store = new KvStore(config.Limits, databases: config.Databases) { PubSub = _pubSub }; // keyspace notifications (txpubsub)
             stats.Loading = true;
             try
             {
