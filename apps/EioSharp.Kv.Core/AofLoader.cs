@@ -1,3 +1,4 @@
+using System.Text;
 using System.Buffers;
 
 namespace EioSharp.Kv;
@@ -103,6 +104,8 @@ public static class AofLoader
         {
             throw new AofCorruptException(offset, ex.Message, ex);
         }
+        // A script's effects are wrapped in MULTI/EXEC (KvStore.Scripting.cs); replayed in order, they need no transaction.
+        if (command.Count == 1 && (Ascii.EqualsIgnoreCase(command[0], "MULTI"u8) || Ascii.EqualsIgnoreCase(command[0], "EXEC"u8))) return true;
         KvCommandInfo? info = command.Info;
         bool select = info is not null && info.Name == "select";
         if (info is null || (!info.IsWrite && !select) || info.Handler is null)

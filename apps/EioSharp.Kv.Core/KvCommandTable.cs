@@ -98,6 +98,7 @@ public static class KvCommandTable
         .. KvStore.HyperLogLogCommands,
         .. KvStore.GeoCommands,
         .. KvStore.StreamCommands,
+        .. KvStore.ScriptingCommands,
     ];
 
     private static readonly FrozenDictionary<string, KvCommandInfo> s_byName =
