@@ -200,8 +200,9 @@ internal static partial class LuaLibraries
                 (byte)':' => "T_COLON",
                 (byte)'"' => "T_STRING",
                 (byte)'-' or (>= (byte)'0' and <= (byte)'9') => "T_NUMBER",
-                (byte)'t' or (byte)'f' => "T_BOOLEAN",
-                (byte)'n' => "T_NULL",
+                (byte)'t' when At("true") => "T_BOOLEAN",
+                (byte)'f' when At("false") => "T_BOOLEAN",
+                (byte)'n' when At("null") => "T_NULL",
                 _ => "invalid token",
             };
         }
@@ -277,8 +278,15 @@ internal static partial class LuaLibraries
                 case >= (byte)'0' and <= (byte)'9':
                     return ParseNumber();
                 default:
-                    return $"Expected value but found invalid token at character {_pos + 1}";
+                    return $"Expected value but found {TokenName()} at character {_pos + 1}";
             }
+        }
+
+        private readonly bool At(string word)
+        {
+            if (_pos + word.Length > json.Length) return false;
+            for (int i = 0; i < word.Length; i++) if (json[_pos + i] != word[i]) return false;
+            return true;
         }
 
         private bool Matches(string word)
@@ -324,6 +332,7 @@ internal static partial class LuaLibraries
                     continue;
                 }
                 if (_pos >= json.Length) return $"Expected value but found unexpected end of string at character {start + 1}";
+                int escape = _pos - 1; // cjson reports escape errors at the backslash
                 byte e = json[_pos++];
                 switch (e)
                 {
@@ -337,18 +346,18 @@ internal static partial class LuaLibraries
                     case (byte)'t': sb.Add((byte)'\t'); break;
                     case (byte)'u':
                     {
-                        if (!TryHex4(out int cp)) return $"Expected value but found invalid unicode escape code at character {start + 1}";
+                        if (!TryHex4(out int cp)) return $"Expected value but found invalid unicode escape code at character {escape + 1}";
                         if (cp is >= 0xD800 and <= 0xDBFF)
                         {
                             if (_pos + 1 < json.Length && json[_pos] == '\\' && json[_pos + 1] == 'u')
                             {
                                 _pos += 2;
-                                if (!TryHex4(out int lo) || lo is < 0xDC00 or > 0xDFFF) return $"Expected value but found invalid unicode escape code at character {start + 1}";
+                                if (!TryHex4(out int lo) || lo is < 0xDC00 or > 0xDFFF) return $"Expected value but found invalid unicode escape code at character {escape + 1}";
                                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                             }
                             else
                             {
-                                return $"Expected value but found invalid unicode escape code at character {start + 1}";
+                                return $"Expected value but found invalid unicode escape code at character {escape + 1}";
                             }
                         }
                         Span<byte> utf8 = stackalloc byte[4];
@@ -357,7 +366,7 @@ internal static partial class LuaLibraries
                         break;
                     }
                     default:
-                        return $"Expected value but found invalid escape code at character {start + 1}";
+                        return $"Expected value but found invalid escape code at character {escape + 1}";
                 }
             }
             l.PushBuffer([.. sb]);

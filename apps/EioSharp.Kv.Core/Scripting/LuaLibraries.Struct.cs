@@ -16,6 +16,10 @@ internal static partial class LuaLibraries
         public int Align;
     }
 
+    /// <summary>C's (long long) of a double on x86-64: out of range and NaN give long.MinValue.</summary>
+    internal static long CInt64(double d) =>
+        double.IsNaN(d) || d >= 9.2233720368547758E18 || d < -9.2233720368547758E18 ? long.MinValue : (long)d;
+
     private static int ReadNumber(string fmt, ref int i, int dflt)
     {
         if (i >= fmt.Length || !char.IsAsciiDigit(fmt[i])) return dflt;
@@ -66,11 +70,8 @@ internal static partial class LuaLibraries
         return (size - (len & (size - 1))) & (size - 1);
     }
 
-    private static int LuaError(Lua l, string message)
-    {
-        l.PushString(message);
-        return l.Error();
-    }
+    /// <summary>luaL_error: the message gets the position of the calling script.</summary>
+    private static int LuaError(Lua l, string message) => LuaSandbox.RaiseWithWhere(l, message);
 
     private static void PutInteger(List<byte> output, ulong value, bool bigEndian, int size)
     {
@@ -100,8 +101,18 @@ internal static partial class LuaLibraries
             {
                 case 'b': case 'B': case 'h': case 'H': case 'l': case 'L': case 'T': case 'i': case 'I':
                 {
-                    ulong v = l.IsInteger(arg) ? (ulong)l.ToInteger(arg) : (ulong)(long)l.CheckNumber(arg);
-                    if (!l.IsInteger(arg) && char.IsUpper(opt)) v = (ulong)l.CheckNumber(arg);
+                    ulong v;
+                    if (l.IsInteger(arg))
+                    {
+                        v = (ulong)l.ToInteger(arg);
+                    }
+                    else
+                    {
+                        // struct.c casts the double: (long)n when negative, (unsigned long)n otherwise; x86-64 gives
+                        // 0x8000000000000000 for what does not fit (C# saturates instead).
+                        double n = l.CheckNumber(arg);
+                        v = n < 0 ? (ulong)CInt64(n) : n < 1.8446744073709552E19 ? (ulong)n : 0x8000000000000000UL;
+                    }
                     arg++;
                     PutInteger(output, v, h.BigEndian, size);
                     break;

@@ -122,16 +122,19 @@ internal sealed unsafe class LuaSandbox : IDisposable
     /// <summary>Makes every line raise (after a kill: a pcall in the script cannot swallow it for long).</summary>
     public void SetLineHook(LuaHookFunction hook) => State.SetHook(hook, LuaHookMask.Line | LuaHookMask.Count, 1);
 
-    /// <summary>Raises a Lua error whose value is a Redis error table <c>{err = "ERR message"}</c> (like Redis's
-    /// luaPushError + luaError): <paramref name="message"/> without a code gets <c>ERR</c>.</summary>
+    /// <summary>Raises a Redis error from a C# function, as Redis 7.0's redis.call does: the Lua error value is the
+    /// error text ("-CODE msg" keeps CODE, "msg" gets ERR) as a string, which a pcall in the script receives; the message
+    /// handler recognises it (registry <c>kv_call_error</c>) and does not prefix it with ERR again.</summary>
     public static int RaiseError(Lua l, string message)
     {
-        PushErrorTable(l, message);
+        PushBytes(l, Encoding.UTF8.GetBytes(ErrorText(message)));
+        l.PushCopy(-1);
+        l.SetField((int)LuaRegistry.Index, "kv_call_error");
         return l.Error();
     }
 
-    /// <summary>Pushes <c>{err = ...}</c> as Redis's luaPushErrorBuff does: "-CODE msg" keeps CODE, "msg" gets ERR.</summary>
-    public static void PushErrorTable(Lua l, string message)
+    /// <summary>The <c>err</c> text Redis's luaPushErrorBuff makes of <paramref name="message"/>.</summary>
+    public static string ErrorText(string message)
     {
         string text;
         if (message.StartsWith('-'))
@@ -143,7 +146,13 @@ internal sealed unsafe class LuaSandbox : IDisposable
         {
             text = "ERR " + message;
         }
-        text = text.TrimEnd('\r', '\n');
+        return text.TrimEnd('\r', '\n');
+    }
+
+    /// <summary>Pushes <c>{err = ...}</c> as Redis's luaPushErrorBuff does: "-CODE msg" keeps CODE, "msg" gets ERR.</summary>
+    public static void PushErrorTable(Lua l, string message)
+    {
+        string text = ErrorText(message);
         l.NewTable();
         l.PushString("err");
         PushBytes(l, Encoding.UTF8.GetBytes(text));
@@ -286,10 +295,19 @@ internal sealed unsafe class LuaSandbox : IDisposable
           G[name] = nil
         end
 
+        local registry = dbg.getregistry()
         G.__redis__err__handler = function(err)
           local i = dbg.getinfo(2, 'nSl')
           if i and i.what == 'C' then i = dbg.getinfo(3, 'nSl') end
-          if type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end
+          if type(err) ~= 'table' then
+            if err == registry.kv_call_error then
+              err = {err = err}
+            else
+              -- Lua 5.4 names the variable after the message, 5.1 (Redis) before it.
+              local text = tostring(err):gsub("attempt to (.-) a (%a+) value %((%a+) '([^']*)'%)", "attempt to %1 %3 '%4' (a %2 value)")
+              err = {err = 'ERR ' .. text}
+            end
+          end
           if i then
             err['source'] = i.source
             err['line'] = i.currentline

@@ -648,7 +648,11 @@ internal sealed partial class ScriptHost : IDisposable
         KvCommand command = KvCommand.Create(args);
         KvCommandInfo? info = command.Info;
         bool ping = info?.Id == KvCommandId.Ping, echo = info?.Id == KvCommandId.Echo;
-        if (info is null) return Fail(l, "Unknown Redis command called from script", raise);
+        if (info is null)
+        {
+            // Commands of other branches (MULTI...) that Redis refuses in scripts anyway.
+            return Fail(l, s_deniedInScripts.Contains(Encoding.UTF8.GetString(args[0])) ? "This Redis command is not allowed from script" : "Unknown Redis command called from script", raise);
+        }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
         if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
@@ -671,16 +675,17 @@ internal sealed partial class ScriptHost : IDisposable
             _store.Execute(run.Session, command, run.Now, writer, (run.Repl & 1) != 0 ? run.Capture : null);
         }
         ReadOnlySpan<byte> reply = _callReply.WrittenSpan;
+        if (raise && reply[0] == '-') return LuaSandbox.RaiseError(l, Encoding.UTF8.GetString(reply[..^2]));
         int pos = 0;
         PushReply(l, reply, ref pos);
-        if (raise && reply[0] == '-') return l.Error();
         return 1;
     }
 
     private static int Fail(Lua l, string message, bool raise)
     {
+        if (raise) return LuaSandbox.RaiseError(l, message);
         LuaSandbox.PushErrorTable(l, message);
-        return raise ? l.Error() : 1;
+        return 1;
     }
 
     /// <summary>A number argument of redis.call as Redis 7 formats it (fpconv_dtoa: shortest round trip).</summary>
