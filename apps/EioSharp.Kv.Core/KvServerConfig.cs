@@ -29,6 +29,10 @@ public sealed record KvServerConfig
     /// <summary>Most simultaneous clients.</summary>
     public int MaxClients { get; init; } = 10000;
 
+    /// <summary>Redis's <c>busy-reply-threshold</c> (alias <c>lua-time-limit</c>), in milliseconds: a script running
+    /// longer makes other clients get <c>-BUSY</c> and may be stopped with SCRIPT KILL / FUNCTION KILL.</summary>
+    public int BusyReplyThresholdMs { get; init; } = 5000;
+
     /// <summary>Number of databases (Redis's <c>databases</c>); SELECT takes 0 to this less one.</summary>
     public int Databases { get; init; } = 16;
 
@@ -77,6 +81,8 @@ public sealed record KvServerConfig
             new("auto-aof-rewrite-min-size", I(AutoAofRewriteMinSize)),
             new("protected-mode", "yes"),
             new("io-threads", "1"),
+            new("busy-reply-threshold", I(BusyReplyThresholdMs)),
+            new("lua-time-limit", I(BusyReplyThresholdMs)),
         ];
     }
 }

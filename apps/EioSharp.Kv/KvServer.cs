@@ -20,6 +20,8 @@ internal static class KvServer
         long now = env.Clock.Now.ToUnixTimeMilliseconds();
         var stats = new KvServerStats { StartTimeUnixMs = now };
         var store = new KvStore(config.Limits, databases: config.Databases);
+        store.ScriptMonitor.BusyReplyThresholdMs = config.BusyReplyThresholdMs; // shared with the connections (-BUSY, SCRIPT KILL)
+        store.ScriptLog = log;
         AppendOnlyFile? aof = null;
         string aofPath = Path.Combine(config.Directory, config.AppendFileName);
         if (config.AppendOnly)
@@ -32,7 +34,7 @@ internal static class KvServer
 
         var queue = new AsyncQueue<StoreRequest>(RequestQueueCapacity);
         var owner = new StoreOwner(store, aof, queue, stats, config, env.Clock, env.MonoClock, log);
-        var context = new KvServerContext(config, stats, queue, env.Clock) { DebugCommand = options.EnableDebugCommand, Store = owner };
+        var context = new KvServerContext(config, stats, queue, env.Clock) { DebugCommand = options.EnableDebugCommand, Store = owner, ScriptMonitor = store.ScriptMonitor };
         var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>

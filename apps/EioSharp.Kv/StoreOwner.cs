@@ -77,6 +77,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private readonly ArrayBufferWriter<byte> _aofBuffer = new(64 * 1024);
     private readonly List<StoreRequest> _round = new(MaxRequestsPerRound);
     private KvStore? _firstStore = initialStore;
+    private readonly KvScriptMonitor _scriptMonitor = initialStore.ScriptMonitor; // scripting: every run's store publishes to the same one
     private AppendOnlyFile? _firstAof = initialAof;
     private RoundPhase _phase;
     private volatile Supervisor? _supervisor;
@@ -171,7 +172,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             // A restart: the AOF is the durable truth. Memory may have diverged from it (a round applied but not
             // appended), so start from a fresh keyspace replayed from the file.
-            store = new KvStore(config.Limits, databases: config.Databases);
+            store = new KvStore(config.Limits, databases: config.Databases) { ScriptMonitor = _scriptMonitor, ScriptLog = log };
             stats.Loading = true;
             try
             {

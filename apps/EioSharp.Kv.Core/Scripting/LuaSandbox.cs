@@ -112,15 +112,17 @@ internal sealed unsafe class LuaSandbox : IDisposable
         return null;
     }
 
-    /// <summary>Installs a count hook; <paramref name="hook"/> runs every 100,000 instructions.</summary>
+    /// <summary>Installs a count hook; <paramref name="hook"/> runs every 100,000 instructions. The caller keeps the
+    /// delegate alive.</summary>
     public void SetHook(LuaHookFunction? hook)
     {
         if (hook is null) State.SetHook(null!, 0, 0);
-        else State.SetHook(Keep(hook), LuaHookMask.Count, HookInstructionCount);
+        else State.SetHook(hook, LuaHookMask.Count, HookInstructionCount);
     }
 
-    /// <summary>Makes every line raise (after a kill: a pcall in the script cannot swallow it for long).</summary>
-    public void SetLineHook(LuaHookFunction hook) => State.SetHook(hook, LuaHookMask.Line | LuaHookMask.Count, 1);
+    /// <summary>Makes every new line raise (after a kill, as Redis does: a pcall in the script cannot swallow it for
+    /// long). The caller keeps the delegate alive.</summary>
+    public void SetLineHook(LuaHookFunction hook) => State.SetHook(hook, LuaHookMask.Line, 0);
 
     /// <summary>Raises a Redis error from a C# function, as Redis 7.0's redis.call does: the Lua error value is the
     /// error text ("-CODE msg" keeps CODE, "msg" gets ERR) as a string, which a pcall in the script receives; the message

@@ -99,7 +99,7 @@ internal sealed partial class ScriptHost
         _loading = loading;
         l.RawGetInteger(LuaRegistry.Index, _loadRedisTable);
         sb.SetRealGlobal("redis");
-        sb.SetHook(CountHook);
+        sb.SetHook(_countHook);
         LuaStatus status;
         try
         {

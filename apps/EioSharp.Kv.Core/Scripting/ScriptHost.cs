@@ -24,7 +24,13 @@ internal sealed partial class ScriptHost : IDisposable
     private LoadContext? _loading;
     private ulong _rand48 = (0UL << 16) | 0x330E; // Redis's redisSrand48(0)
 
-    public ScriptHost(KvStore store) => _store = store;
+    private readonly LuaHookFunction _countHook; // one delegate, alive as long as the host (native code holds it)
+
+    public ScriptHost(KvStore store)
+    {
+        _store = store;
+        _countHook = CountHook;
+    }
 
     /// <summary>Where <c>redis.log</c> lines go; null: standard error.</summary>
     public Action<string>? Log { get; set; }
@@ -198,7 +204,7 @@ internal sealed partial class ScriptHost : IDisposable
         };
         _run = run;
         Monitor.Started(isEval);
-        sb.SetHook(CountHook);
+        sb.SetHook(_countHook);
         LuaStatus status;
         try
         {
@@ -273,7 +279,7 @@ internal sealed partial class ScriptHost : IDisposable
         if (run is null || !(run.Killed || Monitor.KillRequested)) return;
         run.Killed = true;
         // Raise on every line from now on, so that a pcall in the script cannot catch the kill and go on.
-        run.Sandbox.SetLineHook(CountHook);
+        run.Sandbox.SetLineHook(_countHook);
         LuaSandbox.RaiseError(l, KilledError);
     }
 
