@@ -16,20 +16,22 @@ internal sealed unsafe class LuaSandbox : IDisposable
 
     private const int HookInstructionCount = 100_000; // Redis's count hook period (script_lua.c LUA_MASKCOUNT)
 
-    private readonly LuaAlloc _alloc;
+    // One static allocator: KeraLua's finalizer may close a state after this object is gone, so the delegate must never
+    // be collected; the accounting lives in native memory (ud: two longs, used and limit) that is never freed.
+    private static readonly LuaAlloc s_alloc = Allocate;
+    private readonly long* _account;
     private readonly List<Delegate> _keepAlive = []; // delegates handed to native code must outlive the state
     private readonly int _realGlobals; // registry ref of the real globals table (scripts see a read-only proxy)
     private readonly int _errorHandler; // registry ref of __redis__err__handler
-    private long _used;
     private bool _disposed;
 
     /// <summary>Creates a state whose chunks are named <paramref name="chunkName"/> (<c>@user_script</c> or <c>@user_function</c>).</summary>
     public LuaSandbox(string chunkName, long memoryLimit = DefaultMemoryLimit)
     {
         ChunkName = chunkName;
+        _account = (long*)NativeMemory.AllocZeroed(2, sizeof(long));
         MemoryLimit = memoryLimit;
-        _alloc = Allocate;
-        State = new Lua(_alloc, IntPtr.Zero);
+        State = new Lua(s_alloc, (IntPtr)_account);
         Lua l = State;
         l.OpenLibs();
         l.GetGlobal("_G");
@@ -47,10 +49,14 @@ internal sealed unsafe class LuaSandbox : IDisposable
     public Lua State { get; }
 
     /// <summary>Bytes the state holds now.</summary>
-    public long MemoryUsed => _used;
+    public long MemoryUsed => _account[0];
 
     /// <summary>The allocation cap, in bytes.</summary>
-    public long MemoryLimit { get; set; }
+    public long MemoryLimit
+    {
+        get => _account[1];
+        set => _account[1] = value;
+    }
 
     /// <summary>Keeps a delegate alive as long as the state and returns it.</summary>
     public T Keep<T>(T d) where T : Delegate
@@ -214,23 +220,24 @@ internal sealed unsafe class LuaSandbox : IDisposable
         }
     }
 
-    private IntPtr Allocate(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
+    private static IntPtr Allocate(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
     {
+        long* account = (long*)ud;
         long oldSize = ptr == IntPtr.Zero ? 0 : (long)(ulong)osize; // with no block, osize is a type tag
         if (nsize == 0)
         {
             if (ptr != IntPtr.Zero)
             {
                 NativeMemory.Free((void*)ptr);
-                _used -= oldSize;
+                account[0] -= oldSize;
             }
             return IntPtr.Zero;
         }
         long delta = (long)(ulong)nsize - oldSize;
-        if (delta > 0 && _used + delta > MemoryLimit) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
+        if (delta > 0 && account[0] + delta > account[1]) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
         void* result = NativeMemory.Realloc((void*)ptr, nsize);
         if (result == null) return IntPtr.Zero;
-        _used += delta;
+        account[0] += delta;
         return (IntPtr)result;
     }
 
