@@ -102,6 +102,7 @@ public static class KvCommandTable
         .. KvStore.BlockingCommands,
         .. KvStore.TransactionCommands,
         .. KvConnectionState.PubSubCommands,
+        .. KvStore.ScriptingCommands,
     ];
 
     private static readonly FrozenDictionary<string, KvCommandInfo> s_byName =

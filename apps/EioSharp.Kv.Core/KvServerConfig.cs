@@ -29,6 +29,13 @@ public sealed record KvServerConfig
     /// <summary>Most simultaneous clients.</summary>
     public int MaxClients { get; init; } = 10000;
 
+    /// <summary>Redis's <c>busy-reply-threshold</c> (alias <c>lua-time-limit</c>), in milliseconds: a script running
+    /// longer makes other clients get <c>-BUSY</c> and may be stopped with SCRIPT KILL / FUNCTION KILL.</summary>
+    public int BusyReplyThresholdMs { get; init; } = 5000;
+
+    /// <summary>Compact-encoding thresholds (hash-max-listpack-entries and the like), reported by CONFIG GET.</summary>
+    public KvEncodingLimits Encodings { get; init; } = new();
+
     /// <summary>Number of databases (Redis's <c>databases</c>); SELECT takes 0 to this less one.</summary>
     public int Databases { get; init; } = 16;
 
@@ -90,9 +97,25 @@ public sealed record KvServerConfig
             new("auto-aof-rewrite-min-size", I(AutoAofRewriteMinSize)),
             new("protected-mode", "yes"),
             new("io-threads", "1"),
+            new("hash-max-listpack-entries", I(Encodings.HashMaxListpackEntries)),
+            new("hash-max-ziplist-entries", I(Encodings.HashMaxListpackEntries)),
+            new("hash-max-listpack-value", I(Encodings.HashMaxListpackValue)),
+            new("hash-max-ziplist-value", I(Encodings.HashMaxListpackValue)),
+            new("set-max-intset-entries", I(Encodings.SetMaxIntsetEntries)),
+            new("zset-max-listpack-entries", I(Encodings.ZSetMaxListpackEntries)),
+            new("zset-max-ziplist-entries", I(Encodings.ZSetMaxListpackEntries)),
+            new("zset-max-listpack-value", I(Encodings.ZSetMaxListpackValue)),
+            new("zset-max-ziplist-value", I(Encodings.ZSetMaxListpackValue)),
+            new("list-max-listpack-size", I(Encodings.ListMaxListpackSize)),
+            new("list-max-ziplist-size", I(Encodings.ListMaxListpackSize)),
+            new("list-compress-depth", I(Encodings.ListCompressDepth)),
+            new("stream-node-max-entries", I(Encodings.StreamNodeMaxEntries)),
+            new("stream-node-max-bytes", I(Encodings.StreamNodeMaxBytes)),
             new("notify-keyspace-events", NotifyKeyspaceEvents),
             new("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub " +
                 I(PubSubOutputHardLimit) + " " + I(PubSubOutputSoftLimit) + " " + I((long)PubSubOutputSoftSeconds.TotalSeconds)),
+            new("busy-reply-threshold", I(BusyReplyThresholdMs)),
+            new("lua-time-limit", I(BusyReplyThresholdMs)),
         ];
     }
 }

@@ -264,6 +264,7 @@ public sealed partial class KvStore
     public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs)
     {
         var list = new List<KvSnapshotEntry>(Count);
+        if (FunctionsSnapshotEntry() is { } functions) list.Add(functions); // the FUNCTION libraries (KvStore.Scripting.cs)
         foreach (KvDatabase db in _dbs)
         {
             for (int i = 0; i < db.SlotCount; i++)

@@ -25,6 +25,9 @@ internal sealed class KvServerContext(KvServerConfig config, KvServerStats stats
     /// <summary>Who may run DEBUG (<c>--enable-debug-command</c>).</summary>
     public DebugCommandMode DebugCommand { get; init; }
 
+    /// <summary>What the store publishes while it runs a script (-BUSY, SCRIPT KILL); null in tests that have none.</summary>
+    public KvScriptMonitor? ScriptMonitor { get; init; }
+
     /// <summary>The store owner (for <c>DEBUG CRASH-STORE</c>); null in tests that have none.</summary>
     public StoreOwner? Store { get; init; }
 
@@ -218,6 +221,15 @@ internal static class KvConnection
                         // Server-level: answer what came before first, so that replies stay in order.
                         await SubmitAsync(ctx, conn, request, state, output, early);
                         await KvDebugCommand.RunAsync(ctx, state, peer, command, outWriter);
+                        continue;
+                    }
+
+                    // Scripting: while a script has been running longer than busy-reply-threshold the store owner reads no
+                    // queue; answer here (-BUSY, or SCRIPT KILL / FUNCTION KILL) instead of waiting behind it.
+                    if (ctx.ScriptMonitor is { IsBusy: true } monitor && command.Info?.Route == KvRoute.Store)
+                    {
+                        await SubmitAsync(ctx, conn, request, state, output, early);
+                        monitor.AnswerWhileBusy(command, outWriter);
                         continue;
                     }
 

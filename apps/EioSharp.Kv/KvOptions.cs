@@ -24,6 +24,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
           --appendfsync always|everysec|no   fsync policy (default everysec)
           --requirepass <password>  require AUTH before other commands
           --maxclients <n>          most connected clients (default 10000)
+          --busy-reply-threshold <ms>  a script running longer makes other clients get -BUSY (default 5000)
           --domains <n>             connection domains (default: one per core less one, at least 1)
           --store-domain main|own   where the store owner runs: on the main connection domain (default; its
                                     connections reach the store without a cross-thread hop), or on a domain of its own
@@ -109,6 +110,9 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
                     break;
                 case "--requirepass":
                     c = c with { RequirePass = Value() };
+                    break;
+                case "--busy-reply-threshold" or "--lua-time-limit":
+                    c = c with { BusyReplyThresholdMs = Int(name, Value(), 0, int.MaxValue) };
                     break;
                 case "--maxclients":
                     c = c with { MaxClients = Int(name, Value(), 1, 1_000_000) };

@@ -20,7 +20,9 @@ internal static class KvServer
         long now = env.Clock.Now.ToUnixTimeMilliseconds();
         var stats = new KvServerStats { StartTimeUnixMs = now };
         var pubSub = new KvPubSub { NotifyFlags = KvConnectionState.ParseNotifyKeyspaceEvents(config.NotifyKeyspaceEvents) ?? 0 };
-        var store = new KvStore(config.Limits, databases: config.Databases) { PubSub = pubSub };
+        var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings) { PubSub = pubSub };
+        store.ScriptMonitor.BusyReplyThresholdMs = config.BusyReplyThresholdMs; // shared with the connections (-BUSY, SCRIPT KILL)
+        store.ScriptLog = log;
         AppendOnlyFile? aof = null;
         string aofPath = Path.Combine(config.Directory, config.AppendFileName);
         if (config.AppendOnly)
@@ -33,7 +35,10 @@ internal static class KvServer
 
         var queue = new AsyncQueue<StoreRequest>(RequestQueueCapacity);
         var owner = new StoreOwner(store, aof, queue, stats, config, env.Clock, env.MonoClock, log);
-        var context = new KvServerContext(config, stats, queue, env.Clock) { DebugCommand = options.EnableDebugCommand, Store = owner, PubSub = pubSub };
+        var context = new KvServerContext(config, stats, queue, env.Clock)
+        {
+            DebugCommand = options.EnableDebugCommand, Store = owner, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
+        };
         var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>

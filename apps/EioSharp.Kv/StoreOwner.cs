@@ -95,6 +95,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private readonly Dictionary<KvSession, StoreRequest> _parked = new(ReferenceEqualityComparer.Instance);
     private KvStore? _firstStore = initialStore;
     private readonly KvPubSub? _pubSub = initialStore.PubSub; // txpubsub: keyspace notifications survive a restart
+    private readonly KvScriptMonitor _scriptMonitor = initialStore.ScriptMonitor; // scripting: every run's store publishes to the same one
     private AppendOnlyFile? _firstAof = initialAof;
     private RoundPhase _phase;
     private volatile Supervisor? _supervisor;
@@ -189,7 +190,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             // A restart: the AOF is the durable truth. Memory may have diverged from it (a round applied but not
             // appended), so start from a fresh keyspace replayed from the file.
-            store = new KvStore(config.Limits, databases: config.Databases) { PubSub = _pubSub }; // keyspace notifications (txpubsub)
+            store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings)
+            {
+                PubSub = _pubSub, // keyspace notifications
+                ScriptMonitor = _scriptMonitor,
+                ScriptLog = log,
+            };
             stats.Loading = true;
             try
             {

@@ -1,0 +1,127 @@
+using System.Globalization;
+using KeraLua;
+
+namespace EioSharp.Kv.Scripting;
+
+/// <summary>The libraries Redis scripts rely on, in C#: <c>bit</c> (LuaBitOp), <c>struct</c>, <c>cjson</c>,
+/// <c>cmsgpack</c>; and the two functions that make globals read-only.</summary>
+internal static partial class LuaLibraries
+{
+    /// <summary>__newindex of read-only tables: "Attempt to modify a readonly table".</summary>
+    public static readonly LuaFunction ReadonlyError = static s => LuaSandbox.RaiseWithWhere(Lua.FromIntPtr(s), "Attempt to modify a readonly table");
+
+    /// <summary>__index of the globals: reading a global that does not exist is an error, as in Redis.</summary>
+    public static readonly LuaFunction NonexistentGlobal = static s =>
+    {
+        Lua l = Lua.FromIntPtr(s);
+        string name = l.IsStringOrNumber(2) ? l.ToString(2) ?? "" : "?";
+        return LuaSandbox.RaiseWithWhere(l, $"Script attempted to access nonexistent global variable '{name}'");
+    };
+
+    /// <summary>Registers the libraries as globals of <paramref name="sb"/> (before its setup makes them read-only).</summary>
+    public static void Register(LuaSandbox sb)
+    {
+        Lua l = sb.State;
+        sb.PushFunction(ReadonlyError);
+        l.SetGlobal("__kv_readonly_error");
+        sb.PushFunction(NonexistentGlobal);
+        l.SetGlobal("__kv_nonexistent_global");
+
+        l.NewTable();
+        sb.SetFunction("tobit", s => BitUnary(s, static x => x));
+        sb.SetFunction("bnot", s => BitUnary(s, static x => ~x));
+        sb.SetFunction("bswap", s => BitUnary(s, static x => (int)System.Buffers.Binary.BinaryPrimitives.ReverseEndianness((uint)x)));
+        sb.SetFunction("band", s => BitFold(s, static (a, b) => a & b));
+        sb.SetFunction("bor", s => BitFold(s, static (a, b) => a | b));
+        sb.SetFunction("bxor", s => BitFold(s, static (a, b) => a ^ b));
+        sb.SetFunction("lshift", s => BitShift(s, static (x, n) => x << n));
+        sb.SetFunction("rshift", s => BitShift(s, static (x, n) => (int)((uint)x >> n)));
+        sb.SetFunction("arshift", s => BitShift(s, static (x, n) => x >> n));
+        sb.SetFunction("rol", s => BitShift(s, static (x, n) => (int)uint.RotateLeft((uint)x, n)));
+        sb.SetFunction("ror", s => BitShift(s, static (x, n) => (int)uint.RotateRight((uint)x, n)));
+        sb.SetFunction("tohex", BitToHex);
+        l.SetGlobal("bit");
+
+        l.NewTable();
+        sb.SetFunction("pack", StructPack);
+        sb.SetFunction("unpack", StructUnpack);
+        sb.SetFunction("size", StructSize);
+        l.SetGlobal("struct");
+
+        l.NewTable();
+        sb.SetFunction("encode", CJsonEncode);
+        sb.SetFunction("decode", CJsonDecode);
+        l.PushLightUserData(IntPtr.Zero);
+        l.SetField(-2, "null");
+        l.PushString("cjson");
+        l.SetField(-2, "_NAME");
+        l.PushString("2.1.0");
+        l.SetField(-2, "_VERSION");
+        foreach (string option in new[] { "encode_sparse_array", "encode_max_depth", "decode_max_depth", "encode_number_precision", "encode_keep_buffer", "encode_invalid_numbers", "decode_invalid_numbers" })
+        {
+            sb.SetFunction(option, static s => 0); // accepted, no effect
+        }
+        l.SetGlobal("cjson");
+
+        l.NewTable();
+        sb.SetFunction("pack", MsgPackPack);
+        sb.SetFunction("unpack", s => MsgPackUnpack(s, one: false));
+        sb.SetFunction("unpack_one", s => MsgPackUnpack(s, one: true));
+        sb.SetFunction("unpack_limit", s => MsgPackUnpack(s, one: false));
+        l.PushString("lua-cmsgpack");
+        l.SetField(-2, "_NAME");
+        l.PushString("lua-cmsgpack 0.4.0");
+        l.SetField(-2, "_VERSION");
+        l.SetGlobal("cmsgpack");
+    }
+
+    // ------------------------------------------------------------------ bit (LuaBitOp semantics: 32-bit, signed results)
+
+    private static int ToBit(Lua l, int index)
+    {
+        if (l.IsInteger(index)) return unchecked((int)l.ToInteger(index));
+        double d = l.CheckNumber(index);
+        // LuaBitOp: x + 2^52 + 2^51 keeps the low 32 bits of x rounded to nearest even.
+        double r = Math.Round(d, MidpointRounding.ToEven);
+        if (double.IsNaN(r) || double.IsInfinity(r)) return int.MinValue;
+        return unchecked((int)(long)Math.IEEERemainder(r, 4294967296.0));
+    }
+
+    private static int BitUnary(IntPtr s, Func<int, int> f)
+    {
+        Lua l = Lua.FromIntPtr(s);
+        l.PushInteger(f(ToBit(l, 1)));
+        return 1;
+    }
+
+    private static int BitFold(IntPtr s, Func<int, int, int> f)
+    {
+        Lua l = Lua.FromIntPtr(s);
+        int acc = ToBit(l, 1);
+        for (int i = 2; i <= l.GetTop(); i++) acc = f(acc, ToBit(l, i));
+        l.PushInteger(acc);
+        return 1;
+    }
+
+    private static int BitShift(IntPtr s, Func<int, int, int> f)
+    {
+        Lua l = Lua.FromIntPtr(s);
+        int x = ToBit(l, 1);
+        int n = ToBit(l, 2) & 31;
+        l.PushInteger(f(x, n));
+        return 1;
+    }
+
+    private static int BitToHex(IntPtr s)
+    {
+        Lua l = Lua.FromIntPtr(s);
+        uint x = (uint)ToBit(l, 1);
+        int n = l.IsNoneOrNil(2) ? 8 : ToBit(l, 2);
+        bool upper = n < 0;
+        if (upper) n = -n;
+        if (n > 8) n = 8;
+        string hex = x.ToString(upper ? "X8" : "x8", CultureInfo.InvariantCulture);
+        l.PushString(hex[(8 - n)..]);
+        return 1;
+    }
+}

@@ -1,0 +1,341 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using KeraLua;
+
+namespace EioSharp.Kv.Scripting;
+
+/// <summary>One Lua 5.4 state (KeraLua) set up like Redis 7.0's script environment: Lua 5.1 names shimmed, os/io/
+/// package/debug/loadfile/dofile/print removed, globals and libraries read-only, cjson/cmsgpack/struct/bit loaded, a
+/// memory cap and an instruction-count hook.</summary>
+/// <remarks><b>Errors</b>: C# callbacks raise Lua errors with <c>lua_error</c>, which unwinds (longjmp) through their
+/// frames: they must not rely on <c>finally</c> blocks or hold locks. <b>Thread safety</b>: none; the store owner only.</remarks>
+internal sealed unsafe class LuaSandbox : IDisposable
+{
+    /// <summary>Most bytes a state may allocate: a script allocating without bound fails with "not enough memory".</summary>
+    public const long DefaultMemoryLimit = 256L * 1024 * 1024;
+
+    private const int HookInstructionCount = 100_000; // Redis's count hook period (script_lua.c LUA_MASKCOUNT)
+
+    // One static allocator: KeraLua's finalizer may close a state after this object is gone, so the delegate must never
+    // be collected; the accounting lives in native memory (ud: two longs, used and limit) that is never freed.
+    private static readonly LuaAlloc s_alloc = Allocate;
+    private readonly long* _account;
+    private readonly List<Delegate> _keepAlive = []; // delegates handed to native code must outlive the state
+    private readonly int _realGlobals; // registry ref of the real globals table (scripts see a read-only proxy)
+    private readonly int _errorHandler; // registry ref of __redis__err__handler
+    private bool _disposed;
+
+    /// <summary>Creates a state whose chunks are named <paramref name="chunkName"/> (<c>@user_script</c> or <c>@user_function</c>).</summary>
+    public LuaSandbox(string chunkName, long memoryLimit = DefaultMemoryLimit)
+    {
+        ChunkName = chunkName;
+        _account = (long*)NativeMemory.AllocZeroed(2, sizeof(long));
+        MemoryLimit = memoryLimit;
+        State = new Lua(s_alloc, (IntPtr)_account);
+        Lua l = State;
+        l.OpenLibs();
+        l.GetGlobal("_G");
+        _realGlobals = l.Ref(LuaRegistry.Index);
+        LuaLibraries.Register(this);
+        RunSetup(SetupCode);
+        l.GetGlobal("__redis__err__handler");
+        _errorHandler = l.Ref(LuaRegistry.Index);
+    }
+
+    /// <summary>The chunk name of compiled scripts (with its '@').</summary>
+    public string ChunkName { get; }
+
+    /// <summary>The Lua state.</summary>
+    public Lua State { get; }
+
+    /// <summary>Bytes the state holds now.</summary>
+    public long MemoryUsed => _account[0];
+
+    /// <summary>The allocation cap, in bytes.</summary>
+    public long MemoryLimit
+    {
+        get => _account[1];
+        set => _account[1] = value;
+    }
+
+    /// <summary>Keeps a delegate alive as long as the state and returns it.</summary>
+    public T Keep<T>(T d) where T : Delegate
+    {
+        _keepAlive.Add(d);
+        return d;
+    }
+
+    /// <summary>Sets global <paramref name="name"/> of the real globals table to the value on top of the stack (popped).</summary>
+    public void SetRealGlobal(string name)
+    {
+        Lua l = State;
+        l.RawGetInteger(LuaRegistry.Index, _realGlobals);
+        l.Insert(-2);
+        l.PushString(name);
+        l.Insert(-2);
+        l.RawSet(-3);
+        l.Pop(1);
+    }
+
+    /// <summary>Pushes a registered C# function.</summary>
+    public void PushFunction(LuaFunction f) => State.PushCFunction(Keep(f));
+
+    /// <summary>Sets field <paramref name="name"/> of the table on top of the stack to a C# function.</summary>
+    public void SetFunction(string name, LuaFunction f)
+    {
+        PushFunction(f);
+        State.SetField(-2, name);
+    }
+
+    /// <summary>Replaces the table on top of the stack with a read-only proxy of it.</summary>
+    public void Protect()
+    {
+        Lua l = State;
+        l.GetField(LuaRegistry.Index, "kv_protect");
+        l.Insert(-2);
+        l.Call(1, 1);
+    }
+
+    /// <summary>Pushes the message handler (<c>__redis__err__handler</c>).</summary>
+    public void PushErrorHandler() => State.RawGetInteger(LuaRegistry.Index, _errorHandler);
+
+    /// <summary>Compiles <paramref name="code"/> as a chunk (text only) whose environment is the read-only globals;
+    /// leaves the function on the stack, or returns the error message (nothing left on the stack).</summary>
+    public string? Compile(ReadOnlySpan<byte> code)
+    {
+        Lua l = State;
+        LuaStatus st = l.LoadBuffer(code.ToArray(), ChunkName, "t");
+        if (st != LuaStatus.OK)
+        {
+            string msg = l.ToString(-1) ?? "unknown error";
+            l.Pop(1);
+            // Lua 5.4 writes "near <eof>"; Lua 5.1 (Redis) "near '<eof>'".
+            return msg.Replace("near <eof>", "near '<eof>'", StringComparison.Ordinal);
+        }
+        // The chunk's first upvalue is _ENV: give it the read-only proxy.
+        l.GetGlobal("_G");
+        l.SetUpValue(-2, 1);
+        return null;
+    }
+
+    /// <summary>Installs a count hook; <paramref name="hook"/> runs every 100,000 instructions. The caller keeps the
+    /// delegate alive.</summary>
+    public void SetHook(LuaHookFunction? hook)
+    {
+        if (hook is null) State.SetHook(null!, 0, 0);
+        else State.SetHook(hook, LuaHookMask.Count, HookInstructionCount);
+    }
+
+    /// <summary>Makes every new line raise (after a kill, as Redis does: a pcall in the script cannot swallow it for
+    /// long). The caller keeps the delegate alive.</summary>
+    public void SetLineHook(LuaHookFunction hook) => State.SetHook(hook, LuaHookMask.Line, 0);
+
+    /// <summary>Raises a Redis error from a C# function, as Redis 7.0's redis.call does: the Lua error value is the
+    /// error text ("-CODE msg" keeps CODE, "msg" gets ERR) as a string, which a pcall in the script receives; the message
+    /// handler recognises it (registry <c>kv_call_error</c>) and does not prefix it with ERR again.</summary>
+    public static int RaiseError(Lua l, string message)
+    {
+        PushBytes(l, Encoding.UTF8.GetBytes(ErrorText(message)));
+        l.PushCopy(-1);
+        l.SetField((int)LuaRegistry.Index, "kv_call_error");
+        return l.Error();
+    }
+
+    /// <summary>The <c>err</c> text Redis's luaPushErrorBuff makes of <paramref name="message"/>.</summary>
+    public static string ErrorText(string message)
+    {
+        string text;
+        if (message.StartsWith('-'))
+        {
+            int space = message.IndexOf(' ', StringComparison.Ordinal);
+            text = space < 0 ? "ERR " + message[1..] : message[1..space] + " " + message[(space + 1)..];
+        }
+        else
+        {
+            text = "ERR " + message;
+        }
+        return text.TrimEnd('\r', '\n');
+    }
+
+    /// <summary>Pushes <c>{err = ...}</c> as Redis's luaPushErrorBuff does: "-CODE msg" keeps CODE, "msg" gets ERR.</summary>
+    public static void PushErrorTable(Lua l, string message)
+    {
+        string text = ErrorText(message);
+        l.NewTable();
+        l.PushString("err");
+        PushBytes(l, Encoding.UTF8.GetBytes(text));
+        l.RawSet(-3);
+    }
+
+    /// <summary>Pushes a binary-safe string.</summary>
+    public static void PushBytes(Lua l, ReadOnlySpan<byte> bytes)
+    {
+        l.PushBuffer(bytes.ToArray());
+    }
+
+    /// <summary>Raises a plain string error prefixed with the position of the calling Lua code (luaL_error).</summary>
+    public static int RaiseWithWhere(Lua l, string message)
+    {
+        l.Where(1);
+        l.PushString(message);
+        l.Concat(2);
+        return l.Error();
+    }
+
+    /// <summary>Formats a Lua number as Lua 5.1 did (<c>%.14g</c>), integers as integers: what Redis sends for a number argument.</summary>
+    public static string NumberToString(Lua l, int index)
+    {
+        if (l.IsInteger(index)) return l.ToInteger(index).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return FormatG14(l.ToNumber(index));
+    }
+
+    /// <summary>C's <c>%.14g</c>.</summary>
+    public static string FormatG14(double d)
+    {
+        if (double.IsNaN(d)) return d < 0 || BitConverter.DoubleToInt64Bits(d) < 0 ? "-nan" : "nan";
+        if (double.IsPositiveInfinity(d)) return "inf";
+        if (double.IsNegativeInfinity(d)) return "-inf";
+        if (d == 0) return BitConverter.DoubleToInt64Bits(d) < 0 ? "-0" : "0";
+        string e = d.ToString("E13", System.Globalization.CultureInfo.InvariantCulture); // d.ddddddddddddde+xxx
+        int exp = int.Parse(e.AsSpan(e.IndexOf('E') + 1), System.Globalization.CultureInfo.InvariantCulture);
+        if (exp < -4 || exp >= 14)
+        {
+            string mant = e[..e.IndexOf('E')];
+            if (mant.Contains('.', StringComparison.Ordinal)) mant = mant.TrimEnd('0').TrimEnd('.');
+            return mant + "e" + (exp < 0 ? "-" : "+") + Math.Abs(exp).ToString("00", System.Globalization.CultureInfo.InvariantCulture);
+        }
+        string f = d.ToString("F" + Math.Max(0, 13 - exp), System.Globalization.CultureInfo.InvariantCulture);
+        if (f.Contains('.', StringComparison.Ordinal)) f = f.TrimEnd('0').TrimEnd('.');
+        return f;
+    }
+
+    /// <summary>Runs <paramref name="code"/> with the full (unsandboxed) environment, during setup.</summary>
+    private void RunSetup(string code)
+    {
+        Lua l = State;
+        if (l.LoadString(code, "=setup") != LuaStatus.OK || l.PCall(0, 0, 0) != LuaStatus.OK)
+        {
+            string msg = l.ToString(-1) ?? "?";
+            throw new InvalidOperationException("Lua sandbox setup failed: " + msg);
+        }
+    }
+
+    private static IntPtr Allocate(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
+    {
+        long* account = (long*)ud;
+        long oldSize = ptr == IntPtr.Zero ? 0 : (long)(ulong)osize; // with no block, osize is a type tag
+        if (nsize == 0)
+        {
+            if (ptr != IntPtr.Zero)
+            {
+                NativeMemory.Free((void*)ptr);
+                account[0] -= oldSize;
+            }
+            return IntPtr.Zero;
+        }
+        long delta = (long)(ulong)nsize - oldSize;
+        if (delta > 0 && account[0] + delta > account[1]) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
+        void* result = NativeMemory.Realloc((void*)ptr, nsize);
+        if (result == null) return IntPtr.Zero;
+        account[0] += delta;
+        return (IntPtr)result;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        State.Dispose();
+    }
+
+    // Runs once per state with the full libraries, then removes what Redis removes. The globals table G stays the real
+    // one (the registry's LUA_RIDX_GLOBALS); scripts get a proxy P as _ENV: P reads through to G, any write to P raises
+    // "Attempt to modify a readonly table", and reading a global G lacks raises "Script attempted to access nonexistent
+    // global variable" (both C# functions, so the message carries the script's position). Libraries are proxied alike.
+    private const string SetupCode = """
+        local G = _G
+        local dbg = debug
+        local readonly_error, nonexistent_global = __kv_readonly_error, __kv_nonexistent_global
+        G.__kv_readonly_error, G.__kv_nonexistent_global = nil, nil
+
+        -- Lua 5.1 names Redis scripts use.
+        G.unpack = table.unpack
+        local load54 = load
+        G.loadstring = function(s, chunkname)
+          if type(s) ~= 'string' then error("bad argument #1 to 'loadstring' (string expected)", 2) end
+          return load54(s, chunkname, 't', G._G)
+        end
+        G.load = function(chunk, chunkname, mode, env)
+          return load54(chunk, chunkname, 't', env or G._G)
+        end
+        G.gcinfo = function() return math.floor(collectgarbage('count')) end
+        math.mod = math.fmod
+        math.pow = function(x, y) return x ^ y end
+        math.log10 = function(x) return math.log(x, 10) end
+        math.ldexp = function(m, e) return m * 2.0 ^ e end
+        math.frexp = function(x)
+          if x == 0 or x ~= x or x == math.huge or x == -math.huge then return x, 0 end
+          local e = math.floor(math.log(math.abs(x), 2)) + 1
+          local m = x / 2.0 ^ e
+          if math.abs(m) >= 1 then m = m / 2; e = e + 1 elseif math.abs(m) < 0.5 then m = m * 2; e = e - 1 end
+          return m, e
+        end
+        math.cosh = function(x) return (math.exp(x) + math.exp(-x)) / 2 end
+        math.sinh = function(x) return (math.exp(x) - math.exp(-x)) / 2 end
+        math.tanh = function(x) local a, b = math.exp(x), math.exp(-x) return (a - b) / (a + b) end
+        math.atan2 = function(y, x) return math.atan(y, x) end
+        table.getn = function(t) return #t end
+        table.setn = function() error("'setn' is obsolete", 2) end
+        table.maxn = function(t)
+          local m = 0
+          for k in pairs(t) do if type(k) == 'number' and k > m then m = k end end
+          return m
+        end
+        table.foreach = function(t, f)
+          for k, v in pairs(t) do local r = f(k, v) if r ~= nil then return r end end
+        end
+        table.foreachi = function(t, f)
+          for i = 1, #t do local r = f(i, t[i]) if r ~= nil then return r end end
+        end
+        string.gfind = string.gmatch
+
+        -- What Redis removes.
+        for _, name in ipairs({'os', 'io', 'package', 'require', 'dofile', 'loadfile', 'print', 'warn', 'debug', 'utf8', 'module', 'setfenv', 'getfenv', 'newproxy'}) do
+          G[name] = nil
+        end
+
+        local registry = dbg.getregistry()
+        G.__redis__err__handler = function(err)
+          local i = dbg.getinfo(2, 'nSl')
+          if i and i.what == 'C' then i = dbg.getinfo(3, 'nSl') end
+          if type(err) ~= 'table' then
+            if err == registry.kv_call_error then
+              err = {err = err}
+            else
+              -- Lua 5.4 names the variable after the message, 5.1 (Redis) before it.
+              local text = tostring(err):gsub("attempt to (.-) a (%a+) value %((%a+) '([^']*)'%)", "attempt to %1 %3 '%4' (a %2 value)")
+              err = {err = 'ERR ' .. text}
+            end
+          end
+          if i then
+            err['source'] = i.source
+            err['line'] = i.currentline
+          end
+          return err
+        end
+
+        local function protect(t)
+          return setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false,
+            __pairs = function() return next, t, nil end, __len = function() return #t end})
+        end
+        for _, name in ipairs({'string', 'table', 'math', 'coroutine', 'cjson', 'cmsgpack', 'struct', 'bit'}) do
+          if G[name] then G[name] = protect(G[name]) end
+        end
+        -- Strings' methods stay those of the real string library.
+        local P = setmetatable({}, {__index = G, __newindex = readonly_error, __metatable = false,
+          __pairs = function() return next, G, nil end})
+        setmetatable(G, {__index = nonexistent_global, __metatable = false})
+        G._G = P
+        dbg.getregistry().kv_protect = protect
+        """;
+}

@@ -1,0 +1,906 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using KeraLua;
+
+namespace EioSharp.Kv.Scripting;
+
+/// <summary>The store's scripting: the EVAL script cache and its Lua state, the FUNCTION libraries and theirs, and the
+/// bridge <c>redis.call</c> uses to run commands through <see cref="KvStore.Execute(KvSession, KvCommand, long, RespWriter, IAofSink)"/>.</summary>
+/// <remarks><b>Thread safety</b>: none; the store owner only (a script runs inside one store command, so it is atomic).</remarks>
+internal sealed partial class ScriptHost : IDisposable
+{
+    private const int MaxReplyDepth = 1000; // deeper Lua tables (or a table containing itself) end in "reached lua stack limit"
+    private const int FunctionLoadTimeoutMs = 500; // Redis's LOAD_TIMEOUT_MS for FUNCTION LOAD
+    private const string KilledError = "Script killed by user with SCRIPT KILL...";
+
+    private readonly KvStore _store;
+    private readonly Dictionary<string, CachedScript> _scripts = new(StringComparer.Ordinal);
+    private readonly ArrayBufferWriter<byte> _callReply = new(1024);
+    private LuaSandbox? _eval;
+    private LuaSandbox? _functions;
+    private RunContext? _run;
+    private LoadContext? _loading;
+    private ulong _rand48 = (0UL << 16) | 0x330E; // Redis's redisSrand48(0)
+
+    private readonly LuaHookFunction _countHook; // one delegate, alive as long as the host (native code holds it)
+
+    public ScriptHost(KvStore store)
+    {
+        _store = store;
+        _countHook = CountHook;
+    }
+
+    /// <summary>Where <c>redis.log</c> lines go; null: standard error.</summary>
+    public Action<string>? Log { get; set; }
+
+    /// <summary>Number of cached EVAL scripts.</summary>
+    public int ScriptCount => _scripts.Count;
+
+    private KvScriptMonitor Monitor => _store.ScriptMonitor;
+
+    private sealed record CachedScript(byte[] Body, int Ref, bool HasFlags, bool NoWrites);
+
+    /// <summary>One running script.</summary>
+    private sealed class RunContext
+    {
+        public required KvSession Session;
+        public required long Now;
+        public required bool ReadOnly;
+        public required bool IsEval;
+        public required string Name;
+        public required LuaSandbox Sandbox;
+        public IAofSink? Capture;
+        public int Resp = 2;
+        public int Repl = 3; // REPL_ALL
+        public long StartTicks = Environment.TickCount64;
+        public bool Killed;
+    }
+
+    // ------------------------------------------------------------------ EVAL
+
+    private LuaSandbox EvalSandbox => _eval ??= CreateSandbox("@user_script", forFunctions: false);
+
+    /// <summary>SHA1 of <paramref name="body"/> in lower-case hex (Redis's script id).</summary>
+    public static string Sha1Hex(ReadOnlySpan<byte> body) => Convert.ToHexStringLower(SHA1.HashData(body));
+
+    /// <summary>Compiles and caches a script (SCRIPT LOAD, EVAL); returns the error reply text or null.</summary>
+    public string? LoadScript(ReadOnlySpan<byte> body, out string sha)
+    {
+        sha = Sha1Hex(body);
+        if (_scripts.ContainsKey(sha)) return null;
+        string? error = ParseShebang(body, out int shebangLength, out bool hasFlags, out bool noWrites);
+        if (error is not null) return error;
+        LuaSandbox sb = EvalSandbox;
+        error = sb.Compile(body[shebangLength..]);
+        if (error is not null) return "ERR Error compiling script (new function): " + error;
+        int reference = sb.State.Ref(LuaRegistry.Index);
+        _scripts[sha] = new CachedScript(body.ToArray(), reference, hasFlags, noWrites);
+        return null;
+    }
+
+    /// <summary>Whether a script with this SHA1 is cached (SCRIPT EXISTS).</summary>
+    public bool ScriptExists(string sha) => _scripts.ContainsKey(sha.ToLowerInvariant());
+
+    /// <summary>Forgets every cached script and the EVAL Lua state (SCRIPT FLUSH).</summary>
+    public void FlushScripts()
+    {
+        _scripts.Clear();
+        _eval?.Dispose();
+        _eval = null;
+    }
+
+    /// <summary>EVAL / EVALSHA / EVAL_RO / EVALSHA_RO.</summary>
+    public void Eval(in KvStore.Context ctx, bool bySha, bool readOnlyCommand)
+    {
+        if (!TryParseKeyCount(ctx, 2, functions: false, out int numKeys)) return;
+        string sha;
+        if (bySha)
+        {
+            sha = Encoding.ASCII.GetString(ctx[1]).ToLowerInvariant();
+            if (!_scripts.ContainsKey(sha))
+            {
+                ctx.Reply.WriteError("NOSCRIPT No matching script. Please use EVAL.");
+                return;
+            }
+        }
+        else
+        {
+            string? error = LoadScript(ctx[1], out sha);
+            if (error is not null)
+            {
+                ctx.Reply.WriteError(error);
+                return;
+            }
+        }
+        CachedScript script = _scripts[sha];
+        if (readOnlyCommand && script.HasFlags && !script.NoWrites)
+        {
+            ctx.Reply.WriteError("ERR Can not execute a script with write flag using *_ro command.");
+            return;
+        }
+        Run(ctx, EvalSandbox, script.Ref, numKeys, isEval: true, sha, readOnlyCommand || script.NoWrites);
+    }
+
+    /// <summary>Parses <c>#!lua [flags=a,b]</c> at the start of an EVAL script.</summary>
+    private static string? ParseShebang(ReadOnlySpan<byte> body, out int length, out bool hasFlags, out bool noWrites)
+    {
+        length = 0;
+        hasFlags = false;
+        noWrites = false;
+        if (!body.StartsWith("#!"u8)) return null;
+        int end = body.IndexOf((byte)'\n');
+        if (end < 0) end = body.Length;
+        length = end; // keep the newline so line numbers stay those of the source
+        string[] parts = Encoding.UTF8.GetString(body[2..end]).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0 || parts[0] != "lua") return $"ERR Unexpected engine in script shebang: {(parts.Length == 0 ? "" : parts[0])}";
+        hasFlags = true;
+        foreach (string part in parts.AsSpan(1))
+        {
+            if (!part.StartsWith("flags=", StringComparison.Ordinal)) return $"ERR Unknown lua shebang option: {part}";
+            foreach (string flag in part[6..].Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (flag == "no-writes") noWrites = true;
+                else if (flag is not ("allow-oom" or "allow-stale" or "no-cluster" or "allow-cross-slot-keys")) return $"ERR Unexpected flag in script shebang: {flag}";
+            }
+        }
+        return null;
+    }
+
+    private static bool TryParseKeyCount(in KvStore.Context ctx, int index, bool functions, out int numKeys)
+    {
+        numKeys = 0;
+        if (!RespNumbers.TryParseInt64(ctx[index], out long n))
+        {
+            ctx.Reply.WriteError(functions ? "ERR Bad number of keys provided" : KvErrors.NotInteger);
+            return false;
+        }
+        if (n < 0)
+        {
+            ctx.Reply.WriteError("ERR Number of keys can't be negative");
+            return false;
+        }
+        if (n > ctx.Count - index - 1)
+        {
+            ctx.Reply.WriteError("ERR Number of keys can't be greater than number of args");
+            return false;
+        }
+        numKeys = (int)n;
+        return true;
+    }
+
+    // ------------------------------------------------------------------ running
+
+    /// <summary>Runs the function in registry slot <paramref name="reference"/> with the keys and arguments after
+    /// argument <c>2</c> (numkeys) and writes its converted result, or its error, as the reply.</summary>
+    private void Run(in KvStore.Context ctx, LuaSandbox sb, int reference, int numKeys, bool isEval, string name, bool readOnly)
+    {
+        Lua l = sb.State;
+        int top = l.GetTop();
+        sb.PushErrorHandler();
+        int handler = l.GetTop();
+        l.RawGetInteger(LuaRegistry.Index, reference);
+        PushArgs(l, ctx, 3, numKeys);
+        PushArgs(l, ctx, 3 + numKeys, ctx.Count - 3 - numKeys);
+        int nargs = 2;
+        if (isEval)
+        {
+            sb.SetRealGlobal("ARGV");
+            sb.SetRealGlobal("KEYS");
+            nargs = 0;
+        }
+        var capture = ctx.Aof is null ? null : new AofListSink();
+        int aofDbBefore = ctx.Aof is null ? -1 : _store.AofDatabase(ctx.Aof);
+        var run = new RunContext
+        {
+            Session = new KvSession { Db = ctx.Session.Db },
+            Now = ctx.Now,
+            ReadOnly = readOnly,
+            IsEval = isEval,
+            Name = name,
+            Sandbox = sb,
+            Capture = capture,
+        };
+        _run = run;
+        Monitor.Started(isEval);
+        sb.SetHook(_countHook);
+        LuaStatus status;
+        try
+        {
+            status = l.PCall(nargs, 1, handler);
+        }
+        finally
+        {
+            sb.SetHook(null);
+            Monitor.Ended();
+            _run = null;
+        }
+        if (status == LuaStatus.OK)
+        {
+            WriteReply(l, ctx.Reply, run.Resp, 0);
+        }
+        else
+        {
+            WriteErrorReply(l, ctx.Reply, name);
+        }
+        l.SetTop(top);
+        if (isEval)
+        {
+            // Like Redis: KEYS and ARGV stay set until the next script; drop them so their memory is not held.
+            l.PushNil();
+            sb.SetRealGlobal("KEYS");
+            l.PushNil();
+            sb.SetRealGlobal("ARGV");
+        }
+        if (status != LuaStatus.OK || sb.MemoryUsed > sb.MemoryLimit / 2) l.GarbageCollector(LuaGC.Collect, 0);
+        if (capture is not null) Propagate(ctx, capture.Commands, aofDbBefore);
+    }
+
+    /// <summary>Logs a script's effects: each write by its own command, wrapped in MULTI/EXEC when there are several
+    /// (Redis 7), so that replaying the AOF needs no Lua.</summary>
+    private void Propagate(in KvStore.Context ctx, List<KvCommand> effects, int aofDbBefore)
+    {
+        _store.RestoreAofDatabase(ctx.Aof!, aofDbBefore);
+        int writes = 0;
+        foreach (KvCommand c in effects) if (!Ascii.EqualsIgnoreCase(c[0], "SELECT"u8)) writes++;
+        if (writes == 0) return;
+        if (writes == 1)
+        {
+            foreach (KvCommand c in effects) _store.LogRaw(ctx.Aof!, c);
+            return;
+        }
+        int i = 0;
+        if (Ascii.EqualsIgnoreCase(effects[0][0], "SELECT"u8)) _store.LogRaw(ctx.Aof!, effects[i++]);
+        _store.LogRaw(ctx.Aof!, KvCommand.Create("MULTI"u8.ToArray()));
+        for (; i < effects.Count; i++) _store.LogRaw(ctx.Aof!, effects[i]);
+        _store.LogRaw(ctx.Aof!, KvCommand.Create("EXEC"u8.ToArray()));
+    }
+
+    private static void PushArgs(Lua l, in KvStore.Context ctx, int first, int count)
+    {
+        l.CreateTable(count, 0);
+        for (int i = 0; i < count; i++)
+        {
+            l.PushBuffer(ctx.Command.ToArray(first + i));
+            l.RawSetInteger(-2, i + 1);
+        }
+    }
+
+    private void CountHook(IntPtr state, IntPtr ar)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        if (_loading is not null && Environment.TickCount64 - _loading.StartTicks > FunctionLoadTimeoutMs)
+        {
+            LuaSandbox.RaiseError(l, "FUNCTION LOAD timeout");
+            return;
+        }
+        RunContext? run = _run;
+        if (run is null || !(run.Killed || Monitor.KillRequested)) return;
+        run.Killed = true;
+        // Raise on every line from now on, so that a pcall in the script cannot catch the kill and go on.
+        run.Sandbox.SetLineHook(_countHook);
+        LuaSandbox.RaiseError(l, KilledError);
+    }
+
+    /// <summary>Writes the error a failed script left on the stack (Redis 7.0's luaCallFunction).</summary>
+    private static void WriteErrorReply(Lua l, RespWriter reply, string name)
+    {
+        if (l.Type(-1) != LuaType.Table)
+        {
+            string msg = l.Type(-1) is LuaType.String or LuaType.Number ? l.ToString(-1) ?? "" : "execution failure";
+            if (msg.Length > 100) msg = msg[..100];
+            reply.WriteError($"ERR Error running script {name}, {msg}");
+            return;
+        }
+        string err = GetStringField(l, "err") ?? "";
+        string? source = GetStringField(l, "source");
+        string? line = GetStringField(l, "line");
+        string text = err;
+        if (source is not null && line is not null) text += $" script: {name}, on {source}:{line}.";
+        reply.WriteError(text);
+    }
+
+    private static string? GetStringField(Lua l, string field)
+    {
+        l.PushString(field);
+        l.RawGet(-2);
+        string? s = l.Type(-1) is LuaType.String or LuaType.Number ? Encoding.UTF8.GetString(l.ToBuffer(-1) ?? []) : null;
+        l.Pop(1);
+        return s;
+    }
+
+    // ------------------------------------------------------------------ Lua -> RESP
+
+    /// <summary>Converts the Lua value on top of the stack to a reply (Redis 7.0's luaReplyToRedisReply); pops nothing.</summary>
+    private static void WriteReply(Lua l, RespWriter w, int scriptResp, int depth)
+    {
+        if (depth > MaxReplyDepth || !l.CheckStack(4))
+        {
+            w.WriteError("ERR reached lua stack limit");
+            return;
+        }
+        switch (l.Type(-1))
+        {
+            case LuaType.String:
+                w.WriteBulkString(l.ToBuffer(-1, false) ?? []);
+                return;
+            case LuaType.Boolean:
+                if (scriptResp == 2)
+                {
+                    if (l.ToBoolean(-1)) w.WriteInteger(1);
+                    else w.WriteNull();
+                }
+                else
+                {
+                    w.WriteBoolean(l.ToBoolean(-1));
+                }
+                return;
+            case LuaType.Number:
+                w.WriteInteger(ToInt64(l, -1));
+                return;
+            case LuaType.Table:
+                break;
+            default:
+                w.WriteNull();
+                return;
+        }
+
+        if (RawField(l, "err") == LuaType.String)
+        {
+            string err = Encoding.UTF8.GetString(l.ToBuffer(-1, false) ?? []);
+            l.Pop(1);
+            w.WriteError(err);
+            return;
+        }
+        l.Pop(1);
+        if (RawField(l, "ok") == LuaType.String)
+        {
+            w.WriteSimpleString(l.ToBuffer(-1, false) ?? []);
+            l.Pop(1);
+            return;
+        }
+        l.Pop(1);
+        if (RawField(l, "double") == LuaType.Number)
+        {
+            w.WriteDouble(l.ToNumber(-1));
+            l.Pop(1);
+            return;
+        }
+        l.Pop(1);
+        if (RawField(l, "big_number") == LuaType.String)
+        {
+            string big = Encoding.UTF8.GetString(l.ToBuffer(-1, false) ?? []).Replace('\r', ' ').Replace('\n', ' ');
+            if (w.IsResp3) w.WriteRaw(Encoding.UTF8.GetBytes("(" + big + "\r\n"));
+            else w.WriteBulkString(big);
+            l.Pop(1);
+            return;
+        }
+        l.Pop(1);
+        if (RawField(l, "verbatim_string") == LuaType.Table)
+        {
+            if (RawField(l, "format") == LuaType.String)
+            {
+                string format = l.ToString(-1) ?? "txt";
+                l.Pop(1);
+                if (RawField(l, "string") == LuaType.String)
+                {
+                    byte[] s = l.ToBuffer(-1, false) ?? [];
+                    l.Pop(2);
+                    WriteVerbatim(w, format, s);
+                    return;
+                }
+                l.Pop(1);
+            }
+            else
+            {
+                l.Pop(1);
+            }
+        }
+        l.Pop(1);
+        if (RawField(l, "map") == LuaType.Table)
+        {
+            int pairs = 0;
+            l.PushNil();
+            while (l.Next(-2))
+            {
+                pairs++;
+                l.Pop(1);
+            }
+            w.WriteMapHeader(pairs);
+            l.PushNil();
+            while (l.Next(-2))
+            {
+                l.PushCopy(-2);
+                WriteReply(l, w, scriptResp, depth + 1); // key
+                l.Pop(1);
+                WriteReply(l, w, scriptResp, depth + 1); // value
+                l.Pop(1);
+            }
+            l.Pop(1);
+            return;
+        }
+        l.Pop(1);
+        if (RawField(l, "set") == LuaType.Table)
+        {
+            int count = 0;
+            l.PushNil();
+            while (l.Next(-2))
+            {
+                count++;
+                l.Pop(1);
+            }
+            w.WriteSetHeader(count);
+            l.PushNil();
+            while (l.Next(-2))
+            {
+                l.Pop(1);
+                WriteReply(l, w, scriptResp, depth + 1); // the key is the element
+            }
+            l.Pop(1);
+            return;
+        }
+        l.Pop(1);
+
+        int n = 0;
+        while (l.RawGetInteger(-1, n + 1) != LuaType.Nil)
+        {
+            l.Pop(1);
+            n++;
+        }
+        l.Pop(1);
+        w.WriteArrayHeader(n);
+        for (int i = 1; i <= n; i++)
+        {
+            l.RawGetInteger(-1, i);
+            WriteReply(l, w, scriptResp, depth + 1);
+            l.Pop(1);
+        }
+    }
+
+    private static void WriteVerbatim(RespWriter w, string format, byte[] s)
+    {
+        if (!w.IsResp3)
+        {
+            w.WriteBulkString(s);
+            return;
+        }
+        byte[] f = Encoding.ASCII.GetBytes(format.Length >= 3 ? format[..3] : format.PadRight(3));
+        w.WriteRaw(Encoding.ASCII.GetBytes("=" + (s.Length + 4).ToString(CultureInfo.InvariantCulture) + "\r\n"));
+        w.WriteRaw(f);
+        w.WriteRaw(":"u8);
+        w.WriteRaw(s);
+        w.WriteRaw("\r\n"u8);
+    }
+
+    private static LuaType RawField(Lua l, string name)
+    {
+        l.PushString(name);
+        return l.RawGet(-2);
+    }
+
+    /// <summary>A Lua number as Redis converts it: integers as they are, floats truncated toward zero.</summary>
+    internal static long ToInt64(Lua l, int index)
+    {
+        if (l.IsInteger(index)) return l.ToInteger(index);
+        double d = l.ToNumber(index);
+        if (double.IsNaN(d)) return long.MinValue; // what x86-64's cvttsd2si gives Redis
+        if (d >= 9.2233720368547758E18 || d < -9.2233720368547758E18) return long.MinValue;
+        return (long)d;
+    }
+
+    // ------------------------------------------------------------------ RESP -> Lua
+
+    /// <summary>Pushes the reply at <paramref name="pos"/> as a Lua value (Redis 7.0's redisProtocolToLuaType).</summary>
+    private static void PushReply(Lua l, ReadOnlySpan<byte> reply, ref int pos)
+    {
+        if (!l.CheckStack(6))
+        {
+            LuaSandbox.RaiseError(l, "reached lua stack limit");
+            return;
+        }
+        byte type = reply[pos];
+        int lineEnd = reply[pos..].IndexOf("\r\n"u8) + pos;
+        ReadOnlySpan<byte> line = reply[(pos + 1)..lineEnd];
+        pos = lineEnd + 2;
+        switch (type)
+        {
+            case (byte)'+':
+                l.NewTable();
+                l.PushString("ok");
+                l.PushBuffer(line.ToArray());
+                l.RawSet(-3);
+                return;
+            case (byte)'-':
+                LuaSandbox.PushErrorTable(l, "-" + Encoding.UTF8.GetString(line));
+                return;
+            case (byte)':':
+                l.PushInteger(long.Parse(line, CultureInfo.InvariantCulture));
+                return;
+            case (byte)'$':
+            case (byte)'=':
+            {
+                int len = int.Parse(line, CultureInfo.InvariantCulture);
+                if (len < 0)
+                {
+                    l.PushBoolean(false);
+                    return;
+                }
+                ReadOnlySpan<byte> body = reply.Slice(pos, len);
+                pos += len + 2;
+                if (type == '$')
+                {
+                    l.PushBuffer(body.ToArray());
+                    return;
+                }
+                l.NewTable();
+                l.PushString("verbatim_string");
+                l.NewTable();
+                l.PushString("format");
+                l.PushBuffer(body[..3].ToArray());
+                l.RawSet(-3);
+                l.PushString("string");
+                l.PushBuffer(body[4..].ToArray());
+                l.RawSet(-3);
+                l.RawSet(-3);
+                return;
+            }
+            case (byte)'*':
+            case (byte)'>':
+            {
+                int n = int.Parse(line, CultureInfo.InvariantCulture);
+                if (n < 0)
+                {
+                    l.PushBoolean(false);
+                    return;
+                }
+                l.CreateTable(n, 0);
+                for (int i = 1; i <= n; i++)
+                {
+                    PushReply(l, reply, ref pos);
+                    l.RawSetInteger(-2, i);
+                }
+                return;
+            }
+            case (byte)'%':
+            case (byte)'~':
+            {
+                bool map = type == '%';
+                int n = int.Parse(line, CultureInfo.InvariantCulture);
+                l.NewTable();
+                l.PushString(map ? "map" : "set");
+                l.CreateTable(0, n);
+                for (int i = 0; i < n; i++)
+                {
+                    PushReply(l, reply, ref pos);
+                    if (map) PushReply(l, reply, ref pos);
+                    else l.PushBoolean(true);
+                    l.RawSet(-3);
+                }
+                l.RawSet(-3);
+                return;
+            }
+            case (byte)'_':
+                l.PushNil();
+                return;
+            case (byte)'#':
+                l.PushBoolean(line.Length > 0 && line[0] == 't');
+                return;
+            case (byte)',':
+            {
+                l.NewTable();
+                l.PushString("double");
+                string s = Encoding.ASCII.GetString(line);
+                double d = s switch
+                {
+                    "inf" => double.PositiveInfinity,
+                    "-inf" => double.NegativeInfinity,
+                    "nan" => double.NaN,
+                    _ => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture),
+                };
+                l.PushNumber(d);
+                l.RawSet(-3);
+                return;
+            }
+            case (byte)'(':
+                l.NewTable();
+                l.PushString("big_number");
+                l.PushBuffer(line.ToArray());
+                l.RawSet(-3);
+                return;
+            case (byte)'|':
+            {
+                // An attribute: skip it, the reply follows.
+                int n = int.Parse(line, CultureInfo.InvariantCulture);
+                int top = l.GetTop();
+                for (int i = 0; i < 2 * n; i++) PushReply(l, reply, ref pos);
+                l.SetTop(top);
+                PushReply(l, reply, ref pos);
+                return;
+            }
+            default:
+                l.PushNil();
+                return;
+        }
+    }
+
+    // ------------------------------------------------------------------ redis.*
+
+    private static readonly HashSet<string> s_deniedInScripts = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "script", "function",
+        "multi", "exec", "discard", "watch", "unwatch",
+        "subscribe", "psubscribe", "unsubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
+        "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "wait",
+        "monitor", "sync", "psync", "replconf", "shutdown", "reset", "debug", "save", "bgsave", "bgrewriteaof",
+    };
+
+    /// <summary>redis.call (raise: true) and redis.pcall (raise: false).</summary>
+    private int Call(IntPtr state, bool raise)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        RunContext? run = _run;
+        if (run is null) return LuaSandbox.RaiseError(l, "redis.call/pcall can only be called inside a script invocation");
+        int argc = l.GetTop();
+        if (argc == 0) return Fail(l, "Please specify at least one argument for this redis lib call", raise);
+        var args = new byte[argc][];
+        for (int i = 1; i <= argc; i++)
+        {
+            LuaType t = l.Type(i);
+            if (t == LuaType.Number) args[i - 1] = Encoding.ASCII.GetBytes(NumberArgument(l, i));
+            else if (t == LuaType.String) args[i - 1] = l.ToBuffer(i, false) ?? [];
+            else return Fail(l, "Lua redis lib command arguments must be strings or integers", raise);
+        }
+        KvCommand command = KvCommand.Create(args);
+        KvCommandInfo? info = command.Info;
+        bool ping = info?.Id == KvCommandId.Ping, echo = info?.Id == KvCommandId.Echo;
+        if (info is null)
+        {
+            // Commands of other branches (MULTI...) that Redis refuses in scripts anyway.
+            return Fail(l, s_deniedInScripts.Contains(Encoding.UTF8.GetString(args[0])) ? "This Redis command is not allowed from script" : "Unknown Redis command called from script", raise);
+        }
+        if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
+        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo)) return Fail(l, "This Redis command is not allowed from script", raise);
+        if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
+
+        _callReply.ResetWrittenCount();
+        var writer = new RespWriter(_callReply, run.Resp);
+        if (ping)
+        {
+            if (command.Count == 1) writer.WriteSimpleString("PONG");
+            else if (command.Count == 2) writer.WriteBulkString(command[1]);
+            else writer.WriteError(KvErrors.WrongArity("ping"));
+        }
+        else if (echo)
+        {
+            writer.WriteBulkString(command[1]);
+        }
+        else
+        {
+            if (info.IsWrite) Monitor.MarkWrote();
+            _store.Execute(run.Session, command, run.Now, writer, (run.Repl & 1) != 0 ? run.Capture : null);
+        }
+        ReadOnlySpan<byte> reply = _callReply.WrittenSpan;
+        if (raise && reply[0] == '-') return LuaSandbox.RaiseError(l, Encoding.UTF8.GetString(reply[..^2]));
+        int pos = 0;
+        PushReply(l, reply, ref pos);
+        return 1;
+    }
+
+    private static int Fail(Lua l, string message, bool raise)
+    {
+        if (raise) return LuaSandbox.RaiseError(l, message);
+        LuaSandbox.PushErrorTable(l, message);
+        return 1;
+    }
+
+    /// <summary>A number argument of redis.call as Redis 7 formats it (fpconv_dtoa: shortest round trip).</summary>
+    private static string NumberArgument(Lua l, int index)
+    {
+        if (l.IsInteger(index)) return l.ToInteger(index).ToString(CultureInfo.InvariantCulture);
+        double d = l.ToNumber(index);
+        if (double.IsNaN(d)) return "nan";
+        if (double.IsInfinity(d)) return d > 0 ? "inf" : "-inf";
+        if (d == Math.Floor(d) && Math.Abs(d) < 1e17) return ((long)d).ToString(CultureInfo.InvariantCulture);
+        string r = d.ToString("R", CultureInfo.InvariantCulture);
+        int e = r.IndexOf('E', StringComparison.Ordinal);
+        if (e >= 0)
+        {
+            string exp = r[(e + 1)..];
+            if (!exp.StartsWith('-') && !exp.StartsWith('+')) exp = "+" + exp;
+            r = r[..e] + "e" + exp;
+        }
+        return r;
+    }
+
+    private int SetResp(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        if (l.GetTop() != 1) return LuaSandbox.RaiseError(l, "redis.setresp() requires one argument.");
+        long resp = l.IsNumber(1) ? (long)l.ToNumber(1) : 0;
+        if (resp is not (2 or 3)) return LuaSandbox.RaiseError(l, "RESP version must be 2 or 3.");
+        if (_run is not null) _run.Resp = (int)resp;
+        return 0;
+    }
+
+    private int SetRepl(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        if (l.GetTop() != 1) return LuaSandbox.RaiseError(l, "redis.set_repl() requires one argument.");
+        long flags = l.IsNumber(1) ? (long)l.ToNumber(1) : -1;
+        if (flags is < 0 or > 3) return LuaSandbox.RaiseError(l, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.");
+        if (_run is not null) _run.Repl = (int)flags;
+        return 0;
+    }
+
+    private static int Sha1HexFunction(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        if (l.GetTop() != 1) return LuaSandbox.RaiseError(l, "wrong number of arguments");
+        byte[] s = l.IsStringOrNumber(1) ? l.ToBuffer(1) ?? [] : [];
+        l.PushString(Sha1Hex(s));
+        return 1;
+    }
+
+    private static int ErrorReply(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        if (l.GetTop() != 1 || l.Type(1) != LuaType.String)
+        {
+            LuaSandbox.PushErrorTable(l, "wrong number or type of arguments");
+            return 1;
+        }
+        string err = Encoding.UTF8.GetString(l.ToBuffer(1) ?? []);
+        LuaSandbox.PushErrorTable(l, err.StartsWith('-') ? err : "-" + err);
+        return 1;
+    }
+
+    private static int StatusReply(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        if (l.GetTop() != 1 || l.Type(1) != LuaType.String)
+        {
+            LuaSandbox.PushErrorTable(l, "wrong number or type of arguments");
+            return 1;
+        }
+        l.NewTable();
+        l.PushString("ok");
+        l.PushCopy(1);
+        l.RawSet(-3);
+        return 1;
+    }
+
+    private int LogFunction(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        int argc = l.GetTop();
+        if (argc < 2) return LuaSandbox.RaiseError(l, "redis.log() requires two arguments or more.");
+        if (!l.IsNumber(1)) return LuaSandbox.RaiseError(l, "First argument must be a number");
+        long level = l.ToInteger(1);
+        if (level is < 0 or > 3) return LuaSandbox.RaiseError(l, "Invalid debug level.");
+        var sb = new StringBuilder();
+        for (int i = 2; i <= argc; i++)
+        {
+            if (i > 2) sb.Append(' ');
+            if (l.IsStringOrNumber(i)) sb.Append(Encoding.UTF8.GetString(l.ToBuffer(i) ?? []));
+        }
+        string line = "script log: " + sb;
+        if (Log is { } log) log(line);
+        else Console.Error.WriteLine(line);
+        return 0;
+    }
+
+    private static int AclCheckCmd(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        if (l.GetTop() < 1 || !l.IsStringOrNumber(1)) return LuaSandbox.RaiseError(l, "Please specify at least one argument for this redis lib call");
+        if (KvCommandTable.Find(l.ToBuffer(1) ?? []) is null) return LuaSandbox.RaiseError(l, "Invalid command passed to redis.acl_check_cmd()");
+        l.PushBoolean(true);
+        return 1;
+    }
+
+    /// <summary>math.random / math.randomseed on Redis's rand48, as Redis replaces them (deterministic sequences).</summary>
+    private int MathRandom(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        _rand48 = (0x5DEECE66DUL * _rand48 + 0xB) & ((1UL << 48) - 1);
+        int v = (int)(_rand48 >> 17);
+        double r = (v % int.MaxValue) / (double)int.MaxValue;
+        switch (l.GetTop())
+        {
+            case 0:
+                l.PushNumber(r);
+                return 1;
+            case 1:
+            {
+                long u = l.CheckInteger(1);
+                if (u < 1) return LuaSandbox.RaiseWithWhere(l, "bad argument #1 to 'random' (interval is empty)");
+                l.PushInteger((long)Math.Floor(r * u) + 1);
+                return 1;
+            }
+            case 2:
+            {
+                long lo = l.CheckInteger(1), up = l.CheckInteger(2);
+                if (lo > up) return LuaSandbox.RaiseWithWhere(l, "bad argument #2 to 'random' (interval is empty)");
+                l.PushInteger((long)Math.Floor(r * (up - lo + 1)) + lo);
+                return 1;
+            }
+            default:
+                return LuaSandbox.RaiseWithWhere(l, "wrong number of arguments");
+        }
+    }
+
+    private int MathRandomSeed(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        int seed = (int)l.CheckInteger(1);
+        _rand48 = ((ulong)(uint)seed << 16) | 0x330E;
+        return 0;
+    }
+
+    private LuaSandbox CreateSandbox(string chunkName, bool forFunctions)
+    {
+        var sb = new LuaSandbox(chunkName);
+        Lua l = sb.State;
+        l.NewTable();
+        sb.SetFunction("call", s => Call(s, raise: true));
+        sb.SetFunction("pcall", s => Call(s, raise: false));
+        AddCommonRedisFields(sb);
+        sb.SetFunction("setresp", SetResp);
+        sb.SetFunction("set_repl", SetRepl);
+        sb.SetFunction("replicate_commands", static s =>
+        {
+            Lua.FromIntPtr(s).PushBoolean(true);
+            return 1;
+        });
+        sb.SetFunction("breakpoint", static s =>
+        {
+            Lua.FromIntPtr(s).PushBoolean(false);
+            return 1;
+        });
+        sb.SetFunction("debug", static _ => 0);
+        sb.SetFunction("acl_check_cmd", AclCheckCmd);
+        foreach (var (name, value) in new[] { ("REPL_NONE", 0), ("REPL_AOF", 1), ("REPL_SLAVE", 2), ("REPL_REPLICA", 2), ("REPL_ALL", 3) })
+        {
+            l.PushInteger(value);
+            l.SetField(-2, name);
+        }
+        sb.Protect();
+        sb.SetRealGlobal("redis");
+
+        // math.random and math.randomseed: Redis's deterministic rand48.
+        l.GetGlobal("math"); // the proxy; set through to the real table
+        l.GetMetaTable(-1);
+        l.GetField(-1, "__index");
+        sb.SetFunction("random", MathRandom);
+        sb.SetFunction("randomseed", MathRandomSeed);
+        l.Pop(3);
+
+        if (forFunctions) CreateLoadRedisTable(sb);
+        return sb;
+    }
+
+    private void AddCommonRedisFields(LuaSandbox sb)
+    {
+        Lua l = sb.State;
+        sb.SetFunction("error_reply", ErrorReply);
+        sb.SetFunction("status_reply", StatusReply);
+        sb.SetFunction("sha1hex", Sha1HexFunction);
+        sb.SetFunction("log", LogFunction);
+        foreach (var (name, value) in new[] { ("LOG_DEBUG", 0), ("LOG_VERBOSE", 1), ("LOG_NOTICE", 2), ("LOG_WARNING", 3) })
+        {
+            l.PushInteger(value);
+            l.SetField(-2, name);
+        }
+        l.PushString("7.2.0");
+        l.SetField(-2, "REDIS_VERSION");
+        l.PushInteger(0x070200);
+        l.SetField(-2, "REDIS_VERSION_NUM");
+    }
+
+    public void Dispose()
+    {
+        _eval?.Dispose();
+        _functions?.Dispose();
+    }
+}

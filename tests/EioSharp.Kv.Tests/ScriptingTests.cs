@@ -1,0 +1,168 @@
+using System.Buffers;
+using System.Text;
+using EioSharp.Kv;
+using EioSharp.Kv.Scripting;
+using Xunit;
+
+namespace EioSharp.Kv.Tests;
+
+/// <summary>Lua scripting in the store: conversions, errors, the libraries, AOF effects and FUNCTION persistence.</summary>
+public class ScriptingTests
+{
+    private static string Eval(StoreHarness h, string script, params string[] keysAndArgs) => h.Run(["EVAL", script, .. keysAndArgs]);
+
+    private static string Sha(string script) => ScriptHost.Sha1Hex(Encoding.UTF8.GetBytes(script));
+
+    [Fact]
+    public void Lua_values_convert_to_replies_like_Redis()
+    {
+        var h = new StoreHarness();
+        Assert.Equal(":2\r\n", Eval(h, "return 1+1", "0"));
+        Assert.Equal(":3\r\n", Eval(h, "return 3.99", "0"));
+        Assert.Equal(":-2\r\n", Eval(h, "return -2.5", "0"));
+        Assert.Equal(":1\r\n", Eval(h, "return true", "0"));
+        Assert.Equal("$-1\r\n", Eval(h, "return false", "0"));
+        Assert.Equal("$-1\r\n", Eval(h, "return nil", "0"));
+        Assert.Equal("*2\r\n:1\r\n:2\r\n", Eval(h, "return {1, 2, nil, 4}", "0")); // arrays stop at the first nil
+        Assert.Equal("+FINE\r\n", Eval(h, "return {ok='FINE'}", "0"));
+        Assert.Equal("-MY boom\r\n", Eval(h, "return {err='MY boom'}", "0"));
+        Assert.Equal("-ERR boom\r\n", Eval(h, "return redis.error_reply('boom')", "0"));
+        Assert.Equal("$3\r\n3.5\r\n", Eval(h, "return {double=3.5}", "0"));
+        h.Protocol = 3;
+        Assert.Equal(",3.5\r\n", Eval(h, "return {double=3.5}", "0"));
+        Assert.Equal("%1\r\n$1\r\na\r\n:1\r\n", Eval(h, "return {map={a=1}}", "0"));
+        Assert.Equal("~1\r\n$1\r\nx\r\n", Eval(h, "return {set={x=true}}", "0"));
+        Assert.Equal("#f\r\n", Eval(h, "redis.setresp(3) return false", "0"));
+        Assert.Equal("(123\r\n", Eval(h, "return {big_number='123'}", "0"));
+    }
+
+    [Fact]
+    public void Replies_convert_to_Lua_values_like_Redis()
+    {
+        var h = new StoreHarness();
+        Assert.Equal("$7\r\nboolean\r\n", Eval(h, "return type(redis.call('get', 'nokey'))", "0"));
+        Assert.Equal("$2\r\nOK\r\n", Eval(h, "return redis.call('set', 'k', 'v').ok", "0"));
+        Assert.Equal("$6\r\nnumber\r\n", Eval(h, "return type(redis.call('strlen', 'k'))", "0"));
+        Assert.Equal("*2\r\n$1\r\nv\r\n$-1\r\n", Eval(h, "return redis.call('mget', 'k', 'nokey')", "0"));
+        Assert.Equal("$3\r\nnil\r\n", Eval(h, "redis.setresp(3) return type(redis.call('get', 'nokey'))", "0"));
+        Assert.Equal("$45\r\nE:ERR value is not an integer or out of range\r\n",
+            Eval(h, "local r = redis.pcall('incr', 'k') return 'E:' .. r.err", "0"));
+    }
+
+    [Fact]
+    public void Errors_have_Redis_7_texts()
+    {
+        var h = new StoreHarness();
+        string sha = Sha("return x");
+        Assert.Equal($"-ERR user_script:1: Script attempted to access nonexistent global variable 'x' script: {sha}, on @user_script:1.\r\n", Eval(h, "return x", "0"));
+        Assert.Equal($"-ERR user_script:1: Attempt to modify a readonly table script: {Sha("x = 1")}, on @user_script:1.\r\n", Eval(h, "x = 1", "0"));
+        Assert.Equal($"-ERR Unknown Redis command called from script script: {Sha("return redis.call('nosuch')")}, on @user_script:1.\r\n", Eval(h, "return redis.call('nosuch')", "0"));
+        Assert.Equal("-ERR Error compiling script (new function): user_script:1: unexpected symbol near '<eof>'\r\n", Eval(h, "return 1 +", "0"));
+        Assert.Equal("-NOSCRIPT No matching script. Please use EVAL.\r\n", h.Run("EVALSHA", new string('f', 40), "0"));
+        Assert.Equal("-ERR Number of keys can't be greater than number of args\r\n", Eval(h, "return 1", "2", "a"));
+        Assert.StartsWith("-ERR Write commands are not allowed from read-only scripts. script: ", h.Run("EVAL_RO", "return redis.call('set', 'a', 'b')", "0"), StringComparison.Ordinal);
+        Assert.StartsWith("-ERR This Redis command is not allowed from script script: ", Eval(h, "return redis.call('eval', 'return 1', 0)", "0"), StringComparison.Ordinal);
+        Assert.StartsWith("-ERR user_script:1: attempt to index local 't' (a nil value)", Eval(h, "local t = nil return t.x", "0"), StringComparison.Ordinal);
+        foreach (string removed in new[] { "os", "io", "print", "require", "dofile", "loadfile", "debug", "setfenv" })
+        {
+            Assert.Contains("nonexistent global variable", Eval(h, "return " + removed, "0"), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Lua_5_1_names_are_shimmed()
+    {
+        var h = new StoreHarness();
+        Assert.Equal("*3\r\n:1\r\n:2\r\n:3\r\n", Eval(h, "return {unpack({1, 2, 3})}", "0"));
+        Assert.Equal(":5\r\n", Eval(h, "return loadstring('return 5')()", "0"));
+        Assert.Equal(":1\r\n", Eval(h, "return math.mod(7, 3)", "0"));
+        Assert.Equal(":2\r\n", Eval(h, "return table.getn({1, 2})", "0"));
+        Assert.Equal("$1\r\nb\r\n", Eval(h, "for w in string.gfind('a b', 'b') do return w end", "0"));
+        Assert.Contains("readonly", Eval(h, "loadstring('y = 1')()", "0"), StringComparison.Ordinal); // loaded code is sandboxed too
+    }
+
+    [Fact]
+    public void Libraries_cjson_cmsgpack_struct_bit()
+    {
+        var h = new StoreHarness();
+        Assert.Equal("$19\r\n{\"a\":[1,2,{\"b\":3}]}\r\n", Eval(h, "return cjson.encode(cjson.decode(ARGV[1]))", "0", "{\"a\":[1,2,{\"b\":3}]}"));
+        Assert.Equal("$9\r\n[1,null,3]\r\n".Replace("$9", "$10"), Eval(h, "return cjson.encode({1, cjson.null, 3})", "0"));
+        Assert.Equal("$6\r\n\"a\\/b\"\r\n", Eval(h, "return cjson.encode('a/b')", "0"));
+        Assert.Contains("Expected value but found T_END at character 1", Eval(h, "return cjson.decode('')", "0"), StringComparison.Ordinal);
+        Assert.Equal("*3\r\n:1\r\n$1\r\na\r\n*2\r\n:1\r\n:2\r\n", Eval(h, "return {cmsgpack.unpack(cmsgpack.pack(1, 'a', {1, 2}))}", "0"));
+        Assert.Equal(":146\r\n", Eval(h, "return string.byte(cmsgpack.pack({1, 2}), 1)", "0")); // 0x92: fixarray of 2
+        Assert.Equal("*3\r\n:-2\r\n:7\r\n:7\r\n", Eval(h, "return {struct.unpack('>i4h', struct.pack('>i4h', -2, 7))}", "0"));
+        Assert.Equal(":6\r\n", Eval(h, "return struct.size('>i4h')", "0"));
+        Assert.Equal("*5\r\n:1\r\n:-1\r\n$8\r\nffffffff\r\n:256\r\n:-2147483648\r\n",
+            Eval(h, "return {bit.band(3, 5), bit.bnot(0), bit.tohex(-1), bit.lshift(1, 8), bit.tobit(2147483648)}", "0"));
+    }
+
+    [Fact]
+    public void Script_effects_go_to_the_AOF_in_MULTI_EXEC_and_replay_without_Lua()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "x", "1");
+        Eval(h, "redis.call('set', 'a', '1') redis.call('incr', 'x') redis.call('get', 'a') return 1", "0");
+        Eval(h, "return redis.call('set', 'b', '2')", "0");
+        Eval(h, "return redis.call('get', 'b')", "0");
+        Assert.Equal(["SELECT 0", "SET x 1", "MULTI", "set a 1", "incr x", "EXEC", "set b 2"], h.Logged);
+        Assert.DoesNotContain(h.Logged, c => c.StartsWith("EVAL", StringComparison.Ordinal));
+
+        var replayed = new KvStore();
+        var buffer = new ArrayBufferWriter<byte>();
+        foreach (KvCommand c in h.Aof.Commands) AofWriter.WriteCommand(buffer, c);
+        AofLoader.Load(buffer.WrittenSpan, replayed, h.Now);
+        Assert.True(replayed.TryGetValue("x"u8, h.Now, out byte[] x));
+        Assert.Equal("2", Encoding.UTF8.GetString(x));
+        Assert.True(replayed.TryGetValue("b"u8, h.Now, out _));
+    }
+
+    [Fact]
+    public void Functions_survive_AOF_replay_and_rewrite()
+    {
+        var h = new StoreHarness();
+        const string lib = "#!lua name=mylib\nredis.register_function('echo1', function(keys, args) return args[1] end)\n" +
+            "redis.register_function{function_name='ro', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}";
+        Assert.Equal("$5\r\nmylib\r\n", h.Run("FUNCTION", "LOAD", lib));
+        Assert.Equal("-ERR Library 'mylib' already exists\r\n", h.Run("FUNCTION", "LOAD", lib));
+        Assert.Equal("$2\r\nhi\r\n", h.Run("FCALL", "echo1", "0", "hi"));
+        Assert.Equal("-ERR Can not execute a script with write flag using *_ro command.\r\n", h.Run("FCALL_RO", "echo1", "0", "hi"));
+        Assert.Equal("$-1\r\n", h.Run("FCALL_RO", "ro", "1", "k"));
+        Assert.Equal("-ERR Function not found\r\n", h.Run("FCALL", "nosuch", "0"));
+
+        // AOF replay.
+        var buffer = new ArrayBufferWriter<byte>();
+        foreach (KvCommand c in h.Aof.Commands) AofWriter.WriteCommand(buffer, c);
+        var replayed = new StoreHarness(new KvStore());
+        AofLoader.Load(buffer.WrittenSpan, replayed.Store, h.Now);
+        Assert.Equal("$2\r\nhi\r\n", replayed.Run("FCALL", "echo1", "0", "hi"));
+
+        // AOF rewrite, then replay.
+        var rewrite = new ArrayBufferWriter<byte>();
+        AofRewriter.Write(h.Store, h.Now, rewrite);
+        var rewritten = new StoreHarness(new KvStore());
+        AofLoader.Load(rewrite.WrittenSpan, rewritten.Store, h.Now);
+        Assert.Equal("$2\r\nhi\r\n", rewritten.Run("FCALL", "echo1", "0", "hi"));
+
+        // DUMP / RESTORE, DELETE, FLUSH.
+        byte[] dump = FunctionDump.Create(h.Store.Scripting.Libraries);
+        Assert.Equal(["#!lua name=mylib"], FunctionDump.Parse(dump)!.Select(c => Encoding.UTF8.GetString(c).Split('\n')[0]));
+        dump[^1] ^= 1;
+        Assert.Null(FunctionDump.Parse(dump));
+        Assert.Equal("+OK\r\n", h.Run("FUNCTION", "FLUSH"));
+        Assert.Equal("-ERR Function not found\r\n", h.Run("FCALL", "echo1", "0", "hi"));
+    }
+
+    [Fact]
+    public void Crc64_matches_Redis() =>
+        Assert.Equal(0xe9c6d914c4b8d9caUL, FunctionDump.Crc64(0, "123456789"u8));
+
+    [Fact]
+    public void A_script_that_allocates_without_bound_fails_and_the_next_one_runs()
+    {
+        var h = new StoreHarness();
+        string reply = Eval(h, "local t = {} local i = 0 while true do i = i + 1 t[i] = string.rep('x', 4096) .. i end", "0");
+        Assert.Contains("not enough memory", reply, StringComparison.Ordinal);
+        Assert.Equal(":3\r\n", Eval(h, "return 1 + 2", "0"));
+    }
+}
