@@ -79,7 +79,10 @@ internal sealed partial class FilterProcess : IDisposable
         }
     }
 
-    public static async Task<FilterProcess> StartAsync(params string[] args)
+    public static Task<FilterProcess> StartAsync(params string[] args) => StartAsync(null, args);
+
+    /// <summary>Starts the proxy with <paramref name="environment"/> added to a clean copy of this process's environment (the seed's variables removed first).</summary>
+    public static async Task<FilterProcess> StartAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         Assert.True(File.Exists(Paths.FilterDll), $"the proxy is not built at {Paths.FilterDll}");
         var start = new ProcessStartInfo("dotnet")
@@ -94,9 +97,14 @@ internal sealed partial class FilterProcess : IDisposable
             start.ArgumentList.Add(arg);
         }
 
-        foreach (string variable in new[] { "num_threads", "listen_port", "target_host", "target_port", "blocklist" })
+        foreach (string variable in new[] { "num_threads", "listen_port", "target_host", "target_port", "blocklist", "blocklist_syntax" })
         {
             start.Environment.Remove(variable);
+        }
+
+        foreach ((string variable, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[variable] = value;
         }
 
         var process = new Process { StartInfo = start };
@@ -215,6 +223,7 @@ internal sealed class UdpCapture : IDisposable
 {
     private readonly Socket _socket;
     private readonly ConcurrentQueue<string> _datagrams = new();
+    private readonly ConcurrentQueue<(long Timestamp, string Line)> _arrivals = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
 
@@ -232,6 +241,20 @@ internal sealed class UdpCapture : IDisposable
 
     public List<string> Lines => [.. _datagrams.SelectMany(d => d.Split('\n'))];
 
+    /// <summary>When (<see cref="Stopwatch.GetTimestamp"/>) the first copy of <paramref name="line"/> arrived, if it did.</summary>
+    public long? ArrivalOf(string line)
+    {
+        foreach ((long timestamp, string arrived) in _arrivals)
+        {
+            if (arrived == line)
+            {
+                return timestamp;
+            }
+        }
+
+        return null;
+    }
+
     private async Task ReceiveLoopAsync()
     {
         var buffer = new byte[65536];
@@ -240,7 +263,13 @@ internal sealed class UdpCapture : IDisposable
             while (true)
             {
                 int n = await _socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
-                _datagrams.Enqueue(Encoding.UTF8.GetString(buffer, 0, n));
+                string datagram = Encoding.UTF8.GetString(buffer, 0, n);
+                long now = Stopwatch.GetTimestamp();
+                _datagrams.Enqueue(datagram);
+                foreach (string line in datagram.Split('\n'))
+                {
+                    _arrivals.Enqueue((now, line));
+                }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
