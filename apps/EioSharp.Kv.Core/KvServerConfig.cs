@@ -28,6 +28,7 @@ public sealed record KvServerConfig
 
     /// <summary>Most simultaneous clients.</summary>
     public int MaxClients { get; init; } = 10000;
+    public int Databases { get; init; } = 16;
 
     /// <summary>Protocol limits.</summary>
     public RespLimits Limits { get; init; } = RespLimits.Default;
