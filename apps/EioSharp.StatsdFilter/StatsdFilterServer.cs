@@ -175,7 +175,7 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
             {
                 work.Add(() => listener.RunServerAsync(
                     (conn, peer) => HandleTcpAsync(conn, processor),
-                    e => TraceLog.Line($"statsd-filter: tcp connection failed: {e.Message}"),
+                    e => TraceLog.Line($"statsd-filter: tcp: {e.Message}"),
                     maxConnections: MaxTcpConnectionsPerDomain,
                     stop: stop));
             }

@@ -25,161 +25,58 @@ internal static class Paths
         typeof(Paths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
 }
 
-/// <summary>Polls for a condition instead of sleeping a fixed time (the machine may be loaded).</summary>
-internal static class Poll
-{
-    public static async Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > timeout)
-            {
-                return condition();
-            }
-
-            await Task.Delay(20);
-        }
-
-        return true;
-    }
-}
-
-/// <summary>The proxy as a child process (<c>dotnet EioSharp.StatsdFilter.dll ...</c>), stopped by process id.</summary>
+/// <summary>The proxy as a child process (<c>dotnet EioSharp.StatsdFilter.dll ...</c>), stopped by process id: a <see cref="ServerProcess"/> of the shared test kit.</summary>
 internal sealed partial class FilterProcess : IDisposable
 {
-    private const int SigTerm = 15;
-    private readonly Process _process;
-    private readonly StringBuilder _stdout = new();
-    private readonly StringBuilder _stderr = new();
+    private readonly ServerProcess _server;
 
-    private FilterProcess(Process process) => _process = process;
+    private FilterProcess(ServerProcess server) => _server = server;
 
-    public int UdpPort { get; private set; }
+    public int UdpPort => _server.Port;
 
-    public string StandardOutput
-    {
-        get
-        {
-            lock (_stdout)
-            {
-                return _stdout.ToString();
-            }
-        }
-    }
+    public ServerProcess Process => _server;
 
-    public string StandardError
-    {
-        get
-        {
-            lock (_stderr)
-            {
-                return _stderr.ToString();
-            }
-        }
-    }
+    public string StandardOutput => _server.StandardOutput;
+
+    public string StandardError => _server.StandardError;
+
+    public bool HasExited => _server.HasExited;
 
     public static Task<FilterProcess> StartAsync(params string[] args) => StartAsync(null, args);
 
-    /// <summary>Starts the proxy with <paramref name="environment"/> added to a clean copy of this process's environment (the seed's variables removed first).</summary>
-    public static async Task<FilterProcess> StartAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
-    {
-        Assert.True(File.Exists(Paths.FilterDll), $"the proxy is not built at {Paths.FilterDll}");
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Paths.FilterDll);
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
+    /// <summary>Starts the proxy with <paramref name="environment"/> added to this process's environment (the seed's variables removed first).</summary>
+    public static Task<FilterProcess> StartAsync(IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        StartAsync(environment, null, args);
 
+    /// <summary>Starts the proxy, optionally under an RLIMIT_NOFILE of <paramref name="fileDescriptorLimit"/>.</summary>
+    public static Task<FilterProcess> StartAsync(IReadOnlyDictionary<string, string>? environment, int? fileDescriptorLimit, params string[] args)
+    {
+        var variables = new Dictionary<string, string?>();
         foreach (string variable in new[] { "num_threads", "listen_port", "target_host", "target_port", "blocklist", "blocklist_syntax" })
         {
-            start.Environment.Remove(variable);
+            variables[variable] = null;
         }
 
         foreach ((string variable, string value) in environment ?? new Dictionary<string, string>())
         {
-            start.Environment[variable] = value;
+            variables[variable] = value;
         }
 
-        var process = new Process { StartInfo = start };
-        var filter = new FilterProcess(process);
-        process.OutputDataReceived += (_, e) =>
+        var info = new ServerStartInfo(Paths.FilterDll, args, ListeningLine())
         {
-            lock (filter._stdout)
-            {
-                filter._stdout.Append(e.Data).Append('\n');
-            }
+            Environment = variables,
+            FileDescriptorLimit = fileDescriptorLimit,
         };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            lock (filter._stderr)
-            {
-                filter._stderr.Append(e.Data).Append('\n');
-            }
-        };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            bool started = await Poll.UntilAsync(
-                () => ListeningLine().IsMatch(filter.StandardOutput) || process.HasExited, TimeSpan.FromSeconds(60));
-            Match m = ListeningLine().Match(filter.StandardOutput);
-            Assert.True(started && m.Success, $"the proxy did not start.\nstdout:\n{filter.StandardOutput}\nstderr:\n{filter.StandardError}");
-            filter.UdpPort = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            return filter;
-        }
-        catch
-        {
-            filter.Dispose();
-            throw;
-        }
+        return Task.Run(() => new FilterProcess(ServerProcess.Start(info)));
     }
 
     /// <summary>Sends SIGTERM and waits for the process to exit.</summary>
     /// <returns>The exit code.</returns>
-    public async Task<int> TerminateAsync(TimeSpan timeout)
-    {
-        Assert.Equal(0, Kill(_process.Id, SigTerm));
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            Assert.Fail($"the proxy did not exit within {timeout} of SIGTERM.\nstdout:\n{StandardOutput}\nstderr:\n{StandardError}");
-        }
-
-        _process.WaitForExit(); // drains the redirected output
-        return _process.ExitCode;
-    }
-
-    public bool HasExited => _process.HasExited;
+    public Task<int> TerminateAsync(TimeSpan timeout) => _server.TerminateAsync(timeout);
 
     /// <summary>Waits for the process to exit on its own.</summary>
     /// <returns>The exit code.</returns>
-    public async Task<int> WaitForExitAsync(TimeSpan timeout)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            Assert.Fail($"the proxy did not exit within {timeout}.\nstdout:\n{StandardOutput}\nstderr:\n{StandardError}");
-        }
-
-        _process.WaitForExit(); // drains the redirected output
-        return _process.ExitCode;
-    }
+    public Task<int> WaitForExitAsync(TimeSpan timeout) => _server.WaitForExitAsync(timeout);
 
     /// <summary>Parses the shutdown summary line into counter name → value.</summary>
     public Dictionary<string, long> Summary()
@@ -190,26 +87,7 @@ internal sealed partial class FilterProcess : IDisposable
             .ToDictionary(p => p[0], p => long.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    public void Dispose()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Never started or already reaped.
-        }
-
-        _process.Dispose();
-    }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
+    public void Dispose() => _server.Dispose();
 
     [GeneratedRegex(@"listening on udp [^ ]*:(\d+)")]
     private static partial Regex ListeningLine();

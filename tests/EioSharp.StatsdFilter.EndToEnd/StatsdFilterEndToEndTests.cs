@@ -293,3 +293,54 @@ public class StatsdFilterEndToEndTests
         Assert.True(filter.StandardError.Split("restarting forwarder").Length - 1 >= 10, filter.StandardError);
     }
 }
+
+/// <summary>The proxy under a low RLIMIT_NOFILE: the TCP accept loop backs off on EMFILE instead of stopping.</summary>
+public class StatsdFilterFileDescriptorTests
+{
+    private const int Limit = 200;
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Out_of_file_descriptors_tcp_accept_backs_off_logs_and_serves_again_once_clients_leave()
+    {
+        using var upstream = new UdpCapture();
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            null,
+            Limit,
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", upstream.Port.ToString(CultureInfo.InvariantCulture),
+            "--tcp", "--threads", "1", "--metrics-interval", "0");
+
+        // Each client sends one line on TCP; it is served once its line reaches the upstream.
+        using var clients = FdExhaustion.Exhaust(
+            filter.UdpPort,
+            (socket, i) => socket.Send(Encoding.ASCII.GetBytes($"fd.{i}:1|c\n")),
+            (socket, i) => Poll.Until(() => upstream.ArrivalOf($"fd.{i}:1|c") is not null, TimeSpan.FromSeconds(2)),
+            maxClients: Limit,
+            answerTimeout: TimeSpan.FromSeconds(2));
+        Assert.True(clients.Stuck is not null, $"all {clients.Served.Count} clients were served under a limit of {Limit} descriptors");
+        int stuck = clients.Served.Count;
+        Assert.True(await Poll.UntilAsync(() => filter.StandardError.Contains("lack of resources (TooManyOpenSockets", StringComparison.Ordinal), Patience), filter.StandardError);
+        Assert.False(filter.HasExited, filter.StandardError);
+
+        // UDP ingest never stopped.
+        using (var udp = new UdpClient())
+        {
+            await udp.SendAsync(Encoding.ASCII.GetBytes("udp.during:1|c"), new IPEndPoint(IPAddress.Loopback, filter.UdpPort));
+        }
+
+        Assert.True(await Poll.UntilAsync(() => upstream.ArrivalOf("udp.during:1|c") is not null, Patience));
+
+        // Clients leave: the waiting client is accepted and its line forwarded; a new client is served too.
+        clients.CloseServed(10);
+        Assert.True(await Poll.UntilAsync(() => upstream.ArrivalOf($"fd.{stuck}:1|c") is not null, Patience), filter.StandardError);
+        using (var fresh = new TcpClient())
+        {
+            await fresh.ConnectAsync(IPAddress.Loopback, filter.UdpPort);
+            await fresh.GetStream().WriteAsync(Encoding.ASCII.GetBytes("fresh:1|c\n"));
+            Assert.True(await Poll.UntilAsync(() => upstream.ArrivalOf("fresh:1|c") is not null, Patience));
+        }
+
+        clients.Dispose();
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
+    }
+}
