@@ -23,8 +23,13 @@ if [ "$stress_seconds" != 0 ]; then
   [ "$stress_rc" = 0 ] || test_rc=$stress_rc
 fi
 
-passed=0
-failed=0
+# Packaging counts as one test: pack the libraries into a local folder, build and run a sample against it.
+pack_passed=0
+pack_failed=0
+if bash scripts/pack-smoke.sh; then pack_passed=1; else pack_failed=1; fi
+
+passed=$pack_passed
+failed=$pack_failed
 found=0
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
