@@ -28,6 +28,8 @@ public sealed record KvServerConfig
 
     /// <summary>Most simultaneous clients.</summary>
     public int MaxClients { get; init; } = 10000;
+
+    /// <summary>Number of databases (Redis's <c>databases</c>); SELECT takes 0 to this less one.</summary>
     public int Databases { get; init; } = 16;
 
     /// <summary>Protocol limits.</summary>
