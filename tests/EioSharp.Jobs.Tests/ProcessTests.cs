@@ -41,6 +41,7 @@ public partial class ProcessTests
             server.Port,
             (socket, _) => socket.Send("10\n"u8),
             (socket, _) => LineReading.ReadLine(socket) == "Result: 55",
+            exhausted: () => server.Log.Contains("lack of resources", StringComparison.Ordinal),
             maxClients: Limit,
             answerTimeout: TimeSpan.FromSeconds(2));
         Assert.True(clients.Stuck is not null, $"all {clients.Served.Count} clients were served under a limit of {Limit} descriptors");

@@ -20,6 +20,7 @@ public class FileDescriptorTests
             server.Port,
             (socket, _) => socket.Send(Resp.Command("PING")),
             (socket, _) => LineReading.ReadLine(socket) == "+PONG",
+            exhausted: () => server.Log.Contains("lack of resources", StringComparison.Ordinal),
             maxClients: Limit,
             answerTimeout: TimeSpan.FromSeconds(2));
         Assert.True(clients.Stuck is not null, $"all {clients.Served.Count} clients were served under a limit of {Limit} descriptors");

@@ -67,7 +67,21 @@ internal sealed partial class FilterProcess : IDisposable
             Environment = variables,
             FileDescriptorLimit = fileDescriptorLimit,
         };
-        return Task.Run(() => new FilterProcess(ServerProcess.Start(info)));
+        return Task.Run(() =>
+        {
+            // With --listen-port 0 the kernel picks a free UDP port and the proxy listens on TCP on the same number, which
+            // another process may hold (tests run in parallel): then start again, on another port.
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return new FilterProcess(ServerProcess.Start(info));
+                }
+                catch (InvalidOperationException e) when (attempt < 5 && e.Message.Contains("Address already in use", StringComparison.Ordinal))
+                {
+                }
+            }
+        });
     }
 
     /// <summary>Sends SIGTERM and waits for the process to exit.</summary>

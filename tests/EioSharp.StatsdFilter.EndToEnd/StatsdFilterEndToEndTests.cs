@@ -316,6 +316,7 @@ public class StatsdFilterFileDescriptorTests
             filter.UdpPort,
             (socket, i) => socket.Send(Encoding.ASCII.GetBytes($"fd.{i}:1|c\n")),
             (socket, i) => Poll.Until(() => upstream.ArrivalOf($"fd.{i}:1|c") is not null, TimeSpan.FromSeconds(2)),
+            exhausted: () => filter.StandardError.Contains("lack of resources", StringComparison.Ordinal),
             maxClients: Limit,
             answerTimeout: TimeSpan.FromSeconds(2));
         Assert.True(clients.Stuck is not null, $"all {clients.Served.Count} clients were served under a limit of {Limit} descriptors");
