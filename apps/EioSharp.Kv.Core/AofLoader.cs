@@ -13,7 +13,7 @@ public readonly record struct AofLoadResult(long ValidLength, long CommandCount,
 /// <remarks>
 /// <b>Errors</b>: an incomplete command at the very end of the file is a torn write, reported in
 /// <see cref="AofLoadResult.IsTruncated"/>; any other framing error, an inline command, or a command
-/// that is not a known write command (other than <c>SELECT 0</c>, which Redis writes) throws <see cref="AofCorruptException"/> with the byte offset of
+/// that is not a known write command or SELECT of an existing database throws <see cref="AofCorruptException"/> with the byte offset of
 /// the command that could not be read.
 /// </remarks>
 public static class AofLoader
@@ -33,11 +33,12 @@ public static class AofLoader
         ArgumentNullException.ThrowIfNull(store);
         RespParser parser = Parser(limits);
         var reply = new RespWriter(new DiscardBufferWriter());
+        var session = new KvSession();
         long count = 0;
         int offset = 0;
         while (offset < data.Length)
         {
-            if (!TryReplayOne(parser, data[offset..], offset, store, nowUnixMs, reply, out int used))
+            if (!TryReplayOne(parser, data[offset..], offset, store, session, nowUnixMs, reply, out int used))
                 return new AofLoadResult(offset, count, IsTruncated: true, data.Length);
             offset += used;
             count++;
@@ -54,6 +55,7 @@ public static class AofLoader
         ArgumentNullException.ThrowIfNull(store);
         RespParser parser = Parser(limits);
         var reply = new RespWriter(new DiscardBufferWriter());
+        var session = new KvSession();
         byte[] buffer = new byte[ReadChunkBytes];
         int start = 0, end = 0;
         long baseOffset = 0, count = 0;
@@ -63,7 +65,7 @@ public static class AofLoader
             // Replay everything complete in the buffer.
             while (start < end)
             {
-                if (!TryReplayOne(parser, buffer.AsSpan(start, end - start), baseOffset + start, store, nowUnixMs, reply, out int used)) break;
+                if (!TryReplayOne(parser, buffer.AsSpan(start, end - start), baseOffset + start, store, session, nowUnixMs, reply, out int used)) break;
                 start += used;
                 count++;
             }
@@ -90,7 +92,7 @@ public static class AofLoader
     private static RespParser Parser(RespLimits? limits) =>
         limits is null ? s_defaultParser : new RespParser(limits) { MultibulkOnly = true };
 
-    private static bool TryReplayOne(RespParser parser, ReadOnlySpan<byte> data, long offset, KvStore store, long now, RespWriter reply, out int used)
+    private static bool TryReplayOne(RespParser parser, ReadOnlySpan<byte> data, long offset, KvStore store, KvSession session, long now, RespWriter reply, out int used)
     {
         KvCommand? command;
         try
@@ -102,11 +104,12 @@ public static class AofLoader
             throw new AofCorruptException(offset, ex.Message, ex);
         }
         KvCommandInfo? info = command.Info;
-        if (info?.Id == KvCommandId.Select && command.Count == 2 && command[1].SequenceEqual("0"u8))
-            return true; // files written by Redis start with SELECT 0; there is only database 0
-        if (info is null || !info.IsWrite)
+        bool select = info is not null && info.Name == "select";
+        if (info is null || (!info.IsWrite && !select) || info.Handler is null)
             throw new AofCorruptException(offset, $"unknown command '{command.GetString(0)}'");
-        store.Execute(command, now, reply, aof: null);
+        if (select && !(command.Count == 2 && RespNumbers.TryParseInt64(command[1], out long db) && db >= 0 && db < store.DatabaseCount))
+            throw new AofCorruptException(offset, $"SELECT of a database this server does not have ({command}; databases {store.DatabaseCount})");
+        store.Execute(session, command, now, reply, aof: null);
         return true;
     }
 
@@ -130,10 +133,12 @@ public static class AofLoader
 
 /// <summary>Compacts the log: writes the current contents of a store as a minimal AOF.</summary>
 /// <remarks>
-/// Keys without expiry are written in MSET batches, keys with one as <c>SET key value PXAT ms</c>.
-/// For a background rewrite, take <see cref="KvStore.CreateSnapshot"/> on the owner and pass the
-/// snapshot to <see cref="Write(IReadOnlyList{KvSnapshotEntry}, IBufferWriter{byte})"/> on another
-/// thread; commands executed meanwhile must be appended to the new file as well.
+/// Each database starts with <c>SELECT n</c>; string keys without expiry are written in MSET batches, string keys with
+/// one as <c>SET key value PXAT ms</c>; other types as the commands of <see cref="KvObject.WriteRewrite"/> followed by
+/// <c>PEXPIREAT</c> when they have an expiry. For a background rewrite, take <see cref="KvStore.CreateSnapshot"/> on the
+/// owner and pass the snapshot to <see cref="Write(IReadOnlyList{KvSnapshotEntry}, IBufferWriter{byte})"/> on another
+/// thread; commands executed meanwhile must be appended to the new file as well (after
+/// <see cref="KvStore.ResetAofDatabase"/>, so that they start with their SELECT).
 /// </remarks>
 public static class AofRewriter
 {
@@ -146,20 +151,44 @@ public static class AofRewriter
         Write(store.CreateSnapshot(nowUnixMs), output);
     }
 
-    /// <summary>Writes a snapshot as AOF commands.</summary>
-    public static void Write(IReadOnlyList<KvSnapshotEntry> snapshot, IBufferWriter<byte> output)
+    /// <summary>Writes a snapshot (in database order) as AOF commands.</summary>
+    public static void Write(IReadOnlyList<KvSnapshotEntry> snapshot, IBufferWriter<byte> output) => Write(snapshot, output, -1);
+
+    /// <summary>Writes a part of a snapshot as AOF commands; <paramref name="currentDb"/> is the database the output is
+    /// already in (-1: unknown). Returns the database the output ends in.</summary>
+    public static int Write(IReadOnlyList<KvSnapshotEntry> snapshot, IBufferWriter<byte> output, int currentDb)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(output);
         var batch = new List<KvSnapshotEntry>(MSetBatchKeys);
         foreach (KvSnapshotEntry entry in snapshot)
         {
+            if (entry.Db != currentDb)
+            {
+                Flush(batch, output);
+                AofWriter.WriteArrayHeader(output, 2);
+                AofWriter.WriteBulkString(output, "SELECT"u8);
+                AofWriter.WriteBulkString(output, entry.Db);
+                currentDb = entry.Db;
+            }
+            if (entry.Value is KvObject value)
+            {
+                value.WriteRewrite(entry.Key, output);
+                if (entry.ExpireAtUnixMs >= 0)
+                {
+                    AofWriter.WriteArrayHeader(output, 3);
+                    AofWriter.WriteBulkString(output, "PEXPIREAT"u8);
+                    AofWriter.WriteBulkString(output, entry.Key);
+                    AofWriter.WriteBulkString(output, entry.ExpireAtUnixMs);
+                }
+                continue;
+            }
             if (entry.ExpireAtUnixMs >= 0)
             {
                 AofWriter.WriteArrayHeader(output, 5);
                 AofWriter.WriteBulkString(output, "SET"u8);
                 AofWriter.WriteBulkString(output, entry.Key);
-                AofWriter.WriteBulkString(output, entry.Value);
+                AofWriter.WriteBulkString(output, (byte[])entry.Value);
                 AofWriter.WriteBulkString(output, "PXAT"u8);
                 AofWriter.WriteBulkString(output, entry.ExpireAtUnixMs);
                 continue;
@@ -168,6 +197,7 @@ public static class AofRewriter
             if (batch.Count == MSetBatchKeys) Flush(batch, output);
         }
         Flush(batch, output);
+        return currentDb;
     }
 
     private static void Flush(List<KvSnapshotEntry> batch, IBufferWriter<byte> output)
@@ -178,7 +208,7 @@ public static class AofRewriter
         foreach (KvSnapshotEntry entry in batch)
         {
             AofWriter.WriteBulkString(output, entry.Key);
-            AofWriter.WriteBulkString(output, entry.Value);
+            AofWriter.WriteBulkString(output, (byte[])entry.Value);
         }
         batch.Clear();
     }

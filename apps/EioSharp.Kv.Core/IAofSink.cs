@@ -4,7 +4,7 @@ namespace EioSharp.Kv;
 
 /// <summary>Receives the write commands the store executed, already rewritten for the AOF.</summary>
 /// <remarks>
-/// <see cref="KvStore.Execute"/> calls <see cref="Append"/> once for each command that changed data,
+/// <see cref="KvStore.Execute(KvSession, KvCommand, long, RespWriter, IAofSink)"/> calls <see cref="Append"/> once for each command that changed data,
 /// after applying it, with relative expiries made absolute (see <see cref="KvStore"/>). Failed and
 /// no-op commands are not appended. The command passed may be the caller's own command object.
 /// </remarks>

@@ -6,14 +6,9 @@ namespace EioSharp.Kv;
 #pragma warning disable CS1591 // the names are the commands
 public enum KvCommandId
 {
-    /// <summary>PING [message]</summary>
-    Ping, Echo, Quit, Hello, Auth, Select, Client, Command, Config, Info,
-    DbSize, FlushAll, FlushDb,
-    Get, Set, SetNx, SetEx, PSetEx, GetSet, GetDel, MGet, MSet, MSetNx,
-    Del, Unlink, Exists, Type,
-    Incr, Decr, IncrBy, DecrBy, IncrByFloat, Append, StrLen, GetRange, SubStr, SetRange,
-    Expire, PExpire, ExpireAt, PExpireAt, ExpireTime, PExpireTime, Ttl, PTtl, Persist,
-    Keys, Scan, RandomKey, Rename, RenameNx,
+    /// <summary>A data command, executed by the store through its handler.</summary>
+    Data,
+    Ping, Echo, Quit, Hello, Auth, Client, Command, Config, Info,
 }
 #pragma warning restore CS1591
 
@@ -54,74 +49,56 @@ public enum KvRoute
 /// <param name="KeyStep">Distance between key arguments.</param>
 public sealed record KvCommandInfo(KvCommandId Id, string Name, int Arity, KvCommandFlags Flags, int FirstKey, int LastKey, int KeyStep)
 {
+    /// <summary>Executes the command in the store (null for connection commands).</summary>
+    internal KvHandler? Handler { get; init; }
+
     /// <summary>Whether the command may modify data.</summary>
     public bool IsWrite => (Flags & KvCommandFlags.Write) != 0;
 
     /// <summary>Where the command runs.</summary>
-    public KvRoute Route => (Flags & KvCommandFlags.Connection) != 0 ? KvRoute.Connection : KvRoute.Store;
+    public KvRoute Route => Handler is null ? KvRoute.Connection : KvRoute.Store;
 
     /// <summary>Whether <paramref name="argumentCount"/> (with the name) satisfies <see cref="Arity"/>.</summary>
     public bool AcceptsArgumentCount(int argumentCount) => Arity >= 0 ? argumentCount == Arity : argumentCount >= -Arity;
 }
+
+/// <summary>Executes one data command (see <see cref="KvCommandTable"/>).</summary>
+internal delegate void KvHandler(KvStore store, in KvStore.Context ctx);
 
 /// <summary>The command table: name lookup, routing, write classification.</summary>
 public static class KvCommandTable
 {
     private const int MaxNameLength = 32; // longer than any command name; longer input is unknown without a lookup
 
-    private static readonly KvCommandInfo[] s_all =
+    private static readonly KvCommandInfo[] s_connection =
     [
         C(KvCommandId.Ping, "ping", -1, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Echo, "echo", 2, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Quit, "quit", -1, KvCommandFlags.Connection | KvCommandFlags.NoAuth, 0, 0, 0),
         C(KvCommandId.Hello, "hello", -1, KvCommandFlags.Connection | KvCommandFlags.NoAuth, 0, 0, 0),
         C(KvCommandId.Auth, "auth", -2, KvCommandFlags.Connection | KvCommandFlags.NoAuth, 0, 0, 0),
-        C(KvCommandId.Select, "select", 2, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Client, "client", -2, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Command, "command", -1, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Config, "config", -2, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Info, "info", -1, KvCommandFlags.Connection, 0, 0, 0),
-        C(KvCommandId.DbSize, "dbsize", 1, KvCommandFlags.ReadOnly, 0, 0, 0),
-        C(KvCommandId.FlushAll, "flushall", -1, KvCommandFlags.Write, 0, 0, 0),
-        C(KvCommandId.FlushDb, "flushdb", -1, KvCommandFlags.Write, 0, 0, 0),
-        C(KvCommandId.Get, "get", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
-        C(KvCommandId.Set, "set", -3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.SetNx, "setnx", 3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.SetEx, "setex", 4, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.PSetEx, "psetex", 4, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.GetSet, "getset", 3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.GetDel, "getdel", 2, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.MGet, "mget", -2, KvCommandFlags.ReadOnly, 1, -1, 1),
-        C(KvCommandId.MSet, "mset", -3, KvCommandFlags.Write, 1, -1, 2),
-        C(KvCommandId.MSetNx, "msetnx", -3, KvCommandFlags.Write, 1, -1, 2),
-        C(KvCommandId.Del, "del", -2, KvCommandFlags.Write, 1, -1, 1),
-        C(KvCommandId.Unlink, "unlink", -2, KvCommandFlags.Write, 1, -1, 1),
-        C(KvCommandId.Exists, "exists", -2, KvCommandFlags.ReadOnly, 1, -1, 1),
-        C(KvCommandId.Type, "type", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
-        C(KvCommandId.Incr, "incr", 2, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.Decr, "decr", 2, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.IncrBy, "incrby", 3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.DecrBy, "decrby", 3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.IncrByFloat, "incrbyfloat", 3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.Append, "append", 3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.StrLen, "strlen", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
-        C(KvCommandId.GetRange, "getrange", 4, KvCommandFlags.ReadOnly, 1, 1, 1),
-        C(KvCommandId.SubStr, "substr", 4, KvCommandFlags.ReadOnly, 1, 1, 1),
-        C(KvCommandId.SetRange, "setrange", 4, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.Expire, "expire", -3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.PExpire, "pexpire", -3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.ExpireAt, "expireat", -3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.PExpireAt, "pexpireat", -3, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.ExpireTime, "expiretime", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
-        C(KvCommandId.PExpireTime, "pexpiretime", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
-        C(KvCommandId.Ttl, "ttl", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
-        C(KvCommandId.PTtl, "pttl", 2, KvCommandFlags.ReadOnly, 1, 1, 1),
-        C(KvCommandId.Persist, "persist", 2, KvCommandFlags.Write, 1, 1, 1),
-        C(KvCommandId.Keys, "keys", 2, KvCommandFlags.ReadOnly, 0, 0, 0),
-        C(KvCommandId.Scan, "scan", -2, KvCommandFlags.ReadOnly, 0, 0, 0),
-        C(KvCommandId.RandomKey, "randomkey", 1, KvCommandFlags.ReadOnly, 0, 0, 0),
-        C(KvCommandId.Rename, "rename", 3, KvCommandFlags.Write, 1, 2, 1),
-        C(KvCommandId.RenameNx, "renamenx", 3, KvCommandFlags.Write, 1, 2, 1),
+    ];
+
+    // One list per command family, each defined next to its handlers (KvStore.<Family>.cs).
+    private static readonly KvCommandInfo[] s_all =
+    [
+        .. s_connection,
+        .. KvStore.ServerCommands,
+        .. KvStore.StringCommands,
+        .. KvStore.BitmapCommands,
+        .. KvStore.KeyspaceCommands,
+        .. KvStore.HashCommands,
+        .. KvStore.ListCommands,
+        .. KvStore.SetCommands,
+        .. KvStore.ZSetCommands,
+        .. KvStore.HyperLogLogCommands,
+        .. KvStore.GeoCommands,
+        .. KvStore.StreamCommands,
+        .. KvStore.BlockingCommands,
     ];
 
     private static readonly FrozenDictionary<string, KvCommandInfo> s_byName =
@@ -132,6 +109,10 @@ public static class KvCommandTable
 
     private static KvCommandInfo C(KvCommandId id, string name, int arity, KvCommandFlags flags, int first, int last, int step)
         => new(id, name, arity, flags, first, last, step);
+
+    /// <summary>A data command entry: Redis arity and key positions, and the store handler that executes it.</summary>
+    internal static KvCommandInfo Data(string name, int arity, KvCommandFlags flags, int first, int last, int step, KvHandler handler)
+        => new(KvCommandId.Data, name, arity, flags, first, last, step) { Handler = handler };
 
     /// <summary>All commands, in table order.</summary>
     public static IReadOnlyList<KvCommandInfo> All => s_all;

@@ -9,7 +9,7 @@ public enum KvDispatch
 {
     /// <summary>The reply has been written; nothing else to do.</summary>
     Replied,
-    /// <summary>Nothing written: send the command to the store owner (<see cref="KvStore.Execute"/>).</summary>
+    /// <summary>Nothing written: send the command to the store owner (<see cref="KvStore.Execute(KvSession, KvCommand, long, RespWriter, IAofSink)"/>).</summary>
     Store,
     /// <summary>The reply has been written (QUIT): flush it, then close the connection.</summary>
     Close,
@@ -38,10 +38,14 @@ public sealed class KvConnectionState
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stats);
         ClientId = clientId;
+        Session = new KvSession { ClientId = clientId };
         _config = config;
         _stats = stats;
         IsAuthenticated = !config.RequiresAuthentication;
     }
+
+    /// <summary>What the store keeps for this connection (the selected database); read it only while no request is in flight.</summary>
+    public KvSession Session { get; }
 
     /// <summary>The client id.</summary>
     public long ClientId { get; }
@@ -103,6 +107,7 @@ public sealed class KvConnectionState
             return KvDispatch.Replied;
         }
         if (info.Route == KvRoute.Store) return KvDispatch.Store;
+        if (info.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8)) return KvDispatch.Store; // the store knows who is blocked
         switch (info.Id)
         {
             case KvCommandId.Ping:
@@ -118,11 +123,6 @@ public sealed class KvConnectionState
                 return KvDispatch.Close;
             case KvCommandId.Hello: Hello(command, reply); break;
             case KvCommandId.Auth: Auth(command, reply); break;
-            case KvCommandId.Select:
-                if (!RespNumbers.TryParseInt64(command[1], out long db)) reply.WriteError(KvErrors.NotInteger);
-                else if (db != 0) reply.WriteError(KvErrors.DbIndexOutOfRange);
-                else reply.WriteOk();
-                break;
             case KvCommandId.Client: Client(command, reply); break;
             case KvCommandId.Command: CommandCommand(command, reply); break;
             case KvCommandId.Config: Config(command, reply); break;
@@ -311,7 +311,7 @@ public sealed class KvConnectionState
 
     private string ClientInfoLine() =>
         string.Create(CultureInfo.InvariantCulture,
-            $"id={ClientId} addr={RemoteAddress} name={Name ?? ""} db=0 resp={Protocol} lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
+            $"id={ClientId} addr={RemoteAddress} name={Name ?? ""} db={Session.Db} resp={Protocol} lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
 
     private static void WriteHelp(RespWriter reply, params string[] lines)
     {
@@ -492,7 +492,7 @@ public sealed class KvConnectionState
             Section("Clients");
             Line("connected_clients", s.ConnectedClients);
             Line("maxclients", _config.MaxClients);
-            Line("blocked_clients", 0);
+            Line("blocked_clients", s.BlockedClients);
         }
         if (sections.Contains("memory"))
         {
@@ -533,7 +533,12 @@ public sealed class KvConnectionState
         if (sections.Contains("keyspace"))
         {
             Section("Keyspace");
-            if (s.Keys > 0) sb.Append(CultureInfo.InvariantCulture, $"db0:keys={s.Keys},expires={s.ExpiringKeys},avg_ttl=0\r\n");
+            var perDb = s.KeysPerDatabase;
+            for (int db = 0; db < perDb.Length; db++)
+            {
+                (long keys, long expires) = perDb[db];
+                if (keys > 0) sb.Append(CultureInfo.InvariantCulture, $"db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
         }
         return sb.ToString();
     }

@@ -21,6 +21,17 @@ public static class KvErrors
     public const string DbIndexOutOfRange = "ERR DB index is out of range";
     public const string ExpireNxAndOthers = "ERR NX and XX, GT or LT options at the same time are not compatible";
     public const string ExpireGtAndLt = "ERR GT and LT options at the same time are not compatible";
+    public const string WrongType = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    public const string SameObject = "ERR source and destination objects are the same";
+    public const string HashValueNotInteger = "ERR hash value is not an integer";
+    public const string HashValueNotFloat = "ERR hash value is not a float";
+    public const string IndexOutOfRange = "ERR index out of range";
+    public const string NotPositive = "ERR value is out of range, must be positive";
+    public const string CountNotPositive = "ERR count should be greater than 0";
+    public const string MinOrMaxNotFloat = "ERR min or max is not a float";
+    public const string MinOrMaxNotValidString = "ERR min or max not valid string range item";
+#pragma warning restore CS1591
+#pragma warning disable CS1591
 #pragma warning restore CS1591
 
     /// <summary><c>ERR wrong number of arguments for 'get' command</c>.</summary>

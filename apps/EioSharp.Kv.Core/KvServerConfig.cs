@@ -68,7 +68,7 @@ public sealed record KvServerConfig
             new("save", ""),
             new("requirepass", RequirePass ?? ""),
             new("maxclients", I(MaxClients)),
-            new("databases", "1"),
+            new("databases", I(Databases)),
             new("timeout", "0"),
             new("maxmemory", "0"),
             new("maxmemory-policy", "noeviction"),
@@ -141,6 +141,9 @@ public sealed class KvServerStats
         Interlocked.Add(ref _netOutputBytes, outputBytes);
     }
 
+    /// <summary>Keys and keys with an expiry, per database (INFO keyspace); replaced as a whole by <see cref="UpdateFrom"/>.</summary>
+    public (long Keys, long Expires)[] KeysPerDatabase { get; set; } = [];
+
     /// <summary>Keys in the store (copied from <see cref="KvStore.Count"/> by the owner).</summary>
     public long Keys { get; set; }
 
@@ -161,6 +164,9 @@ public sealed class KvServerStats
 
     /// <summary>Whether an AOF is loading.</summary>
     public bool Loading { get; set; }
+
+    /// <summary>Connections blocked on a key (BLPOP...), INFO blocked_clients.</summary>
+    public long BlockedClients { get; set; }
 
     /// <summary>Whether a background AOF rewrite is running.</summary>
     public bool AofRewriteInProgress { get; set; }
@@ -185,6 +191,16 @@ public sealed class KvServerStats
     {
         ArgumentNullException.ThrowIfNull(store);
         Keys = store.Count;
+        var perDb = KeysPerDatabase.Length == store.DatabaseCount ? KeysPerDatabase : new (long, long)[store.DatabaseCount];
+        bool changed = perDb != KeysPerDatabase;
+        for (int db = 0; db < perDb.Length && !changed; db++)
+            changed = perDb[db] != (store.CountIn(db), store.ExpiringCountIn(db));
+        if (changed)
+        {
+            perDb = new (long, long)[store.DatabaseCount]; // a new array: readers on other domains see a whole one
+            for (int db = 0; db < perDb.Length; db++) perDb[db] = (store.CountIn(db), store.ExpiringCountIn(db));
+            KeysPerDatabase = perDb;
+        }
         ExpiringKeys = store.ExpiringCount;
         ExpiredKeys = store.ExpiredKeys;
         KeyspaceHits = store.KeyspaceHits;

@@ -3,77 +3,204 @@ using System.Text;
 
 namespace EioSharp.Kv;
 
-/// <summary>One key/value pair captured by <see cref="KvStore.CreateSnapshot"/>.</summary>
+/// <summary>One key captured by <see cref="KvStore.CreateSnapshot"/>.</summary>
+/// <param name="Db">The database number.</param>
 /// <param name="Key">The key (shared with the store; never modified).</param>
-/// <param name="Value">The value (shared with the store; values are never modified in place).</param>
+/// <param name="Value">The value: a <c>byte[]</c> string (shared; strings are never modified in place) or a deep copy
+/// of a <see cref="KvObject"/> that the store does not touch.</param>
 /// <param name="ExpireAtUnixMs">Absolute expiry in Unix milliseconds, or -1 for none.</param>
-public readonly record struct KvSnapshotEntry(byte[] Key, byte[] Value, long ExpireAtUnixMs);
+public readonly record struct KvSnapshotEntry(int Db, byte[] Key, object Value, long ExpireAtUnixMs);
 
-/// <summary>The keyspace of the key-value server and the executor of its data commands.</summary>
+/// <summary>The per-connection state the store reads and changes: the selected database.</summary>
+/// <remarks><b>Thread safety</b>: the store owner changes it while it executes a request of the connection; the
+/// connection reads it only while it has no request in flight.</remarks>
+public sealed class KvSession
+{
+    private volatile bool _closed;
+
+    /// <summary>The selected database (SELECT); 0 by default.</summary>
+    public int Db { get; set; }
+
+    /// <summary>The connection's client id (CLIENT ID; CLIENT UNBLOCK finds blocked clients by it).</summary>
+    public long ClientId { get; init; }
+
+    /// <summary>The blocking command this connection waits on (BLPOP...), or null.</summary>
+    public KvBlockedCommand? Blocked { get; internal set; }
+
+    /// <summary>Blocking commands answer nil at once instead of blocking (set while EXEC runs a transaction, as in Redis).</summary>
+    public bool NoBlock { get; set; }
+
+    /// <summary>Set by the connection (any thread) when the client went away: a blocked command is not served for it.</summary>
+    public bool Closed
+    {
+        get => _closed;
+        set => _closed = value;
+    }
+}
+
+/// <summary>Classes of keyspace events, with the letters of Redis's <c>notify-keyspace-events</c>.</summary>
+[Flags]
+public enum KvEventClass
+{
+    /// <summary>No class.</summary>
+    None = 0,
+    /// <summary>'g': generic commands (DEL, EXPIRE, RENAME...).</summary>
+    Generic = 1 << 0,
+    /// <summary>'$': string commands.</summary>
+    String = 1 << 1,
+    /// <summary>'l': list commands.</summary>
+    List = 1 << 2,
+    /// <summary>'s': set commands.</summary>
+    Set = 1 << 3,
+    /// <summary>'h': hash commands.</summary>
+    Hash = 1 << 4,
+    /// <summary>'z': sorted set commands.</summary>
+    ZSet = 1 << 5,
+    /// <summary>'x': a key expired.</summary>
+    Expired = 1 << 6,
+    /// <summary>'e': a key was evicted.</summary>
+    Evicted = 1 << 7,
+    /// <summary>'t': stream commands.</summary>
+    Stream = 1 << 8,
+    /// <summary>'m': a key was looked up and missed.</summary>
+    KeyMiss = 1 << 9,
+    /// <summary>'n': a key was created.</summary>
+    New = 1 << 10,
+}
+
+/// <summary>Told about every change of the keyspace (WATCH, keyspace notifications, blocked clients, client tracking).</summary>
+public interface IKvKeyspaceObserver
+{
+    /// <summary>A key of database <paramref name="db"/> was changed (written, deleted, expired, renamed...).</summary>
+    /// <param name="db">The database number.</param>
+    /// <param name="key">The key (valid only during the call).</param>
+    /// <param name="eventClass">The event's class.</param>
+    /// <param name="eventName">Redis's event name (<c>set</c>, <c>hset</c>, <c>del</c>, <c>expired</c>...).</param>
+    void OnKeyChanged(int db, ReadOnlySpan<byte> key, KvEventClass eventClass, string eventName);
+
+    /// <summary>A whole database was emptied or swapped (FLUSHDB, FLUSHALL, SWAPDB): every key in it changed.</summary>
+    void OnDatabaseChanged(int db);
+}
+
+/// <summary>Thresholds for the compact encodings (Redis's <c>*-max-listpack-*</c> and <c>set-max-intset-entries</c>).</summary>
+public sealed record KvEncodingLimits
+{
+    /// <summary>Redis's <c>hash-max-listpack-entries</c>: a hash with more fields becomes a hashtable.</summary>
+    /// <remarks>512: redis-server 7.0's compiled default (config.c), which applies without a config file; the sample
+    /// redis.conf sets 128.</remarks>
+    public int HashMaxListpackEntries { get; init; } = 512;
+    /// <summary>Redis's <c>hash-max-listpack-value</c>: a field or value longer than this (bytes) makes the hash a hashtable.</summary>
+    public int HashMaxListpackValue { get; init; } = 64;
+    /// <summary>Redis's <c>set-max-intset-entries</c>: a set of integers with more members becomes a hashtable.</summary>
+    public int SetMaxIntsetEntries { get; init; } = 512;
+    /// <summary>Redis's <c>zset-max-listpack-entries</c>.</summary>
+    public int ZSetMaxListpackEntries { get; init; } = 128;
+    /// <summary>Redis's <c>zset-max-listpack-value</c> (bytes).</summary>
+    public int ZSetMaxListpackValue { get; init; } = 64;
+    /// <summary>Redis's <c>list-max-listpack-size</c> (negative: a size class, -2 = 8 KB nodes).</summary>
+    public int ListMaxListpackSize { get; init; } = -2;
+    /// <summary>Redis's <c>list-compress-depth</c> (reported only).</summary>
+    public int ListCompressDepth { get; init; }
+    /// <summary>Redis's <c>stream-node-max-entries</c> (reported only).</summary>
+    public int StreamNodeMaxEntries { get; init; } = 100;
+    /// <summary>Redis's <c>stream-node-max-bytes</c> (reported only).</summary>
+    public int StreamNodeMaxBytes { get; init; } = 4096;
+}
+
+/// <summary>The keyspace of the key-value server (every database) and the executor of its data commands.</summary>
 /// <remarks>
-/// Keys and values are binary-safe byte strings. Expiry times are absolute Unix milliseconds; a key
-/// whose expiry time is in the past is removed when it is next accessed (lazy expiry) or sampled by
-/// <see cref="ActiveExpireCycle"/> (active expiry), like Redis.
-/// <para><b>AOF</b>: <see cref="Execute"/> hands every command that changed data to an
-/// <see cref="IAofSink"/>, rewritten so that replaying it later gives the same state: relative
-/// expiries become absolute (<c>SET k v PXAT ms</c>, <c>PEXPIREAT k ms</c>), INCRBYFLOAT becomes
-/// <c>SET k result KEEPTTL</c>, GETDEL becomes <c>DEL</c>, GETSET becomes <c>SET</c>, SET's GET/NX/XX
-/// options are dropped, DEL/UNLINK list only the keys that existed, an expiry in the past becomes
-/// <c>DEL</c>. Failed and no-op commands are not logged. Keys removed by expiry are not logged: the
-/// absolute expiry in the log removes them again on replay.</para>
-/// <para><b>Values</b> are never mutated in place (APPEND and SETRANGE build new arrays), so a
-/// <see cref="CreateSnapshot"/> can be serialized on another thread while the store keeps running.</para>
+/// Keys are binary-safe byte strings. A value is a string (<c>byte[]</c>) or a <see cref="KvObject"/> (list, set,
+/// sorted set, hash, stream). Expiry times are absolute Unix milliseconds; a key whose expiry time is in the past is
+/// removed when it is next accessed (lazy expiry) or sampled by <see cref="ActiveExpireCycle"/> (active expiry), like Redis.
+/// <para><b>Databases</b>: <c>databases</c> numbered databases; each command runs against the database its
+/// <see cref="KvSession"/> selected.</para>
+/// <para><b>AOF</b>: <see cref="Execute(KvSession, KvCommand, long, RespWriter, IAofSink)"/> hands every command that
+/// changed data to an <see cref="IAofSink"/>, preceded by <c>SELECT n</c> whenever the database differs from the
+/// previous logged command's, rewritten so that replaying it later gives the same state: relative expiries become
+/// absolute, random commands log their effect, failed and no-op commands are not logged. Keys removed by expiry are
+/// not logged: the absolute expiry in the log removes them again on replay.</para>
 /// <para><b>Thread safety</b>: none. One owner (fiber or thread) calls every member.</para>
 /// </remarks>
 public sealed partial class KvStore
 {
     private const int ActiveExpireKeysPerLoop = 20; // Redis ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP
     private const int ActiveExpireAcceptableStalePercent = 10; // Redis ACTIVE_EXPIRE_CYCLE_ACCEPTABLE_STALE
-    private const int CompactMinSlots = 64; // below this, a sparse slot table costs nothing worth compacting
     private const int EntryOverheadBytes = 96; // rough per-key cost of the entry, arrays and dictionary slot, for INFO
-    private const int ScanCursorIndexBits = 40; // SCAN cursor = epoch << 40 | slot index
 
-    private readonly Dictionary<byte[], Entry> _map;
-    private readonly Dictionary<byte[], Entry>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
-    private readonly List<Entry> _volatile = []; // entries with an expiry, for active expiry sampling
-    private readonly Stack<int> _freeSlots = new();
+    private KvDatabase[] _dbs;
     private readonly Random _random;
-    private Entry?[] _slots = new Entry?[16]; // dense-ish table of entries: RANDOMKEY and SCAN cursors index it
-    private int _slotCount;
-    private long _epoch; // bumped when the slot table is compacted; SCAN cursors from older epochs restart
-    private long _dataBytes;
-
-    private sealed class Entry(byte[] key, byte[] value)
-    {
-        public readonly byte[] Key = key;
-        public byte[] Value = value;
-        public long ExpireAt = -1;
-        public int Slot = -1;
-        public int VolatileIndex = -1;
-    }
+    private readonly KvSession _defaultSession = new();
+    private readonly long _startTicks = Environment.TickCount64;
+    private IAofSink? _aofSinkSeen; // the sink the last command was logged to
+    private int _aofDb = -1; // the database the last logged command ran in (-1: unknown, SELECT before the next one)
+    private int _expireCursor; // next database for the active expire cycle
 
     /// <summary>Creates an empty store.</summary>
-    /// <param name="limits">Limits; <see cref="RespLimits.MaxBulkLength"/> caps values built by APPEND and SETRANGE. Null: defaults.</param>
-    /// <param name="random">Random source for RANDOMKEY and active expiry sampling; null: a new unseeded one.</param>
-    public KvStore(RespLimits? limits = null, Random? random = null)
+    /// <param name="limits">Limits; <see cref="RespLimits.MaxBulkLength"/> caps values built by APPEND, SETRANGE and SETBIT. Null: defaults.</param>
+    /// <param name="random">Random source for RANDOMKEY, SPOP and the like, and active expiry sampling; null: a new unseeded one.</param>
+    /// <param name="databases">Number of databases (Redis's <c>databases</c>, 16 by default); at least 1.</param>
+    /// <param name="encodings">Compact-encoding thresholds; null: Redis's defaults.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="databases"/> is less than 1.</exception>
+    public KvStore(RespLimits? limits = null, Random? random = null, int databases = 16, KvEncodingLimits? encodings = null)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(databases, 1);
         Limits = limits ?? RespLimits.Default;
+        Encodings = encodings ?? new KvEncodingLimits();
         _random = random ?? new Random();
-        _map = new Dictionary<byte[], Entry>(ByteArrayComparer.Instance);
-        _lookup = _map.GetAlternateLookup<ReadOnlySpan<byte>>();
+        _dbs = new KvDatabase[databases];
+        for (int i = 0; i < databases; i++) _dbs[i] = new KvDatabase(i);
     }
 
     /// <summary>The limits in force.</summary>
     public RespLimits Limits { get; }
 
-    /// <summary>Number of keys, including expired keys not yet removed (like Redis's DBSIZE).</summary>
-    public int Count => _map.Count;
+    /// <summary>The compact-encoding thresholds in force (CONFIG SET may replace them).</summary>
+    public KvEncodingLimits Encodings { get; set; }
 
-    /// <summary>Number of keys with an expiry.</summary>
-    public int ExpiringCount => _volatile.Count;
+    /// <summary>Told about every keyspace change; null: nobody listens.</summary>
+    public IKvKeyspaceObserver? Observer { get; set; }
 
-    /// <summary>Approximate memory held by keys and values, in bytes.</summary>
-    public long UsedBytes => _dataBytes + (long)_map.Count * EntryOverheadBytes;
+    /// <summary>Number of databases.</summary>
+    public int DatabaseCount => _dbs.Length;
+
+    /// <summary>Number of keys in every database, including expired keys not yet removed.</summary>
+    public int Count
+    {
+        get
+        {
+            int n = 0;
+            foreach (KvDatabase db in _dbs) n += db.Count;
+            return n;
+        }
+    }
+
+    /// <summary>Number of keys with an expiry, in every database.</summary>
+    public int ExpiringCount
+    {
+        get
+        {
+            int n = 0;
+            foreach (KvDatabase db in _dbs) n += db.Volatile.Count;
+            return n;
+        }
+    }
+
+    /// <summary>Number of keys in database <paramref name="db"/> (DBSIZE).</summary>
+    public int CountIn(int db) => _dbs[db].Count;
+
+    /// <summary>Number of keys with an expiry in database <paramref name="db"/>.</summary>
+    public int ExpiringCountIn(int db) => _dbs[db].Volatile.Count;
+
+    /// <summary>Approximate memory held by keys and string values, in bytes (collections are estimated per key by MEMORY USAGE).</summary>
+    public long UsedBytes
+    {
+        get
+        {
+            long n = 0;
+            foreach (KvDatabase db in _dbs) n += db.DataBytes + (long)db.Count * EntryOverheadBytes;
+            return n;
+        }
+    }
 
     /// <summary>Keys removed because they expired (lazily or actively) since creation.</summary>
     public long ExpiredKeys { get; private set; }
@@ -84,72 +211,101 @@ public sealed partial class KvStore
     /// <summary>Failed key lookups by read commands.</summary>
     public long KeyspaceMisses { get; private set; }
 
+    /// <summary>Changes made since creation (Redis's <c>dirty</c> counter, INFO rdb_changes_since_last_save).</summary>
+    public long Dirty { get; private set; }
+
     /// <summary>Whether the command named <paramref name="name"/> modifies data (routing and durability).</summary>
     public static bool IsWriteCommand(ReadOnlySpan<byte> name) => KvCommandTable.IsWrite(name);
 
+    private uint AccessClock => (uint)((Environment.TickCount64 - _startTicks) / 1000);
+
     // ---------------------------------------------------------------- direct access (tests, loaders)
 
-    /// <summary>Reads a key's value without touching statistics; expired keys are removed and reported missing.</summary>
+    /// <summary>Reads a string key of database 0 without touching statistics; expired keys are removed and reported missing.</summary>
+    /// <returns>False when the key is missing or is not a string.</returns>
     public bool TryGetValue(ReadOnlySpan<byte> key, long nowUnixMs, out byte[] value)
     {
-        Entry? e = Lookup(key, nowUnixMs);
-        value = e?.Value ?? [];
-        return e is not null;
+        KvEntry? e = Lookup(_dbs[0], key, nowUnixMs);
+        value = e?.Value as byte[] ?? [];
+        return e?.Value is byte[];
     }
 
-    /// <summary>A key's absolute expiry in Unix ms; -1 when it has none, -2 when it does not exist.</summary>
+    /// <summary>A key's absolute expiry in Unix ms (database 0); -1 when it has none, -2 when it does not exist.</summary>
     public long GetExpireAt(ReadOnlySpan<byte> key, long nowUnixMs)
     {
-        Entry? e = Lookup(key, nowUnixMs);
+        KvEntry? e = Lookup(_dbs[0], key, nowUnixMs);
         return e is null ? -2 : e.ExpireAt;
     }
 
-    /// <summary>Sets a key directly (no AOF); <paramref name="expireAtUnixMs"/> -1 for no expiry.</summary>
+    /// <summary>Sets a string key of database 0 directly (no AOF); <paramref name="expireAtUnixMs"/> -1 for no expiry.</summary>
     public void SetValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAtUnixMs = -1)
     {
-        Entry? e = _lookup.TryGetValue(key, out var found) ? found : null;
-        Store(key, e, value.ToArray(), expireAtUnixMs, keepTtl: false);
+        KvDatabase db = _dbs[0];
+        if (db.Lookup.TryGetValue(key, out KvEntry? e))
+        {
+            db.Replace(e, value.ToArray());
+            db.SetExpire(e, expireAtUnixMs);
+        }
+        else
+        {
+            db.Add(key.ToArray(), value.ToArray(), expireAtUnixMs);
+        }
     }
 
-    /// <summary>Removes every key.</summary>
+    /// <summary>Removes every key of every database.</summary>
     public void Clear()
     {
-        _map.Clear();
-        _volatile.Clear();
-        _freeSlots.Clear();
-        _slots = new Entry?[16];
-        _slotCount = 0;
-        _epoch++;
-        _dataBytes = 0;
+        foreach (KvDatabase db in _dbs) db.Clear();
     }
 
-    /// <summary>Captures every live key, value and expiry (references, no copies) for an AOF rewrite.</summary>
-    /// <remarks>Cost: one pass over the keyspace. The snapshot stays valid while the store changes because values are never mutated in place.</remarks>
+    /// <summary>Captures every live key, value and expiry of every database, in database order, for an AOF rewrite.</summary>
+    /// <remarks>Cost: one pass over the keyspace; strings are shared (never modified in place), other values are deep
+    /// copies, so the snapshot stays valid while the store changes.</remarks>
     public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs)
     {
-        var list = new List<KvSnapshotEntry>(_map.Count);
-        for (int i = 0; i < _slotCount; i++)
+        var list = new List<KvSnapshotEntry>(Count);
+        foreach (KvDatabase db in _dbs)
         {
-            Entry? e = _slots[i];
-            if (e is null || IsExpired(e, nowUnixMs)) continue;
-            list.Add(new KvSnapshotEntry(e.Key, e.Value, e.ExpireAt));
+            for (int i = 0; i < db.SlotCount; i++)
+            {
+                KvEntry? e = db.Slots[i];
+                if (e is null || IsExpired(e, nowUnixMs)) continue;
+                object value = e.Value is KvObject o ? o.Clone() : e.Value;
+                list.Add(new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt));
+            }
         }
         return [.. list];
     }
 
+    /// <summary>Forgets which database the AOF is in, so the next logged command is preceded by SELECT (call when a
+    /// rewrite starts, or the log is otherwise cut).</summary>
+    public void ResetAofDatabase() => _aofDb = -1;
+
     // ---------------------------------------------------------------- execution
 
-    /// <summary>Executes one data command and writes its reply.</summary>
+    /// <summary>Executes one data command against database 0 (or the database a previous SELECT through this overload chose).</summary>
+    /// <inheritdoc cref="Execute(KvSession, KvCommand, long, RespWriter, IAofSink)"/>
+    public void Execute(KvCommand command, long nowUnixMs, RespWriter reply, IAofSink? aof) =>
+        Execute(_defaultSession, command, nowUnixMs, reply, aof);
+
+    /// <summary>Executes one data command for a connection and writes its reply.</summary>
+    /// <param name="session">The connection's state (its selected database; SELECT changes it).</param>
     /// <param name="command">The command; connection commands (PING, AUTH...) and unknown names get an error reply.</param>
     /// <param name="nowUnixMs">The current time in Unix milliseconds, used for expiry.</param>
     /// <param name="reply">Where the reply goes.</param>
     /// <param name="aof">Receives the command (rewritten) when it changed data; null: not logged.</param>
-    public void Execute(KvCommand command, long nowUnixMs, RespWriter reply, IAofSink? aof)
+    public void Execute(KvSession session, KvCommand command, long nowUnixMs, RespWriter reply, IAofSink? aof)
     {
+        ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(reply);
         KvCommandInfo? info = command.Info;
-        if (info is null || info.Route != KvRoute.Store)
+        if (info?.Handler is null && info?.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8))
+        {
+            ClientUnblock(new Context(this, _dbs[0], session, command, nowUnixMs, reply, aof, "client"));
+            return;
+        }
+        if (info?.Handler is null)
         {
             reply.WriteError(KvErrors.UnknownCommand(command));
             return;
@@ -159,216 +315,295 @@ public sealed partial class KvStore
             reply.WriteError(KvErrors.WrongArity(info.Name));
             return;
         }
-        var ctx = new Context(command, nowUnixMs, reply, aof, info.Name);
-        switch (info.Id)
+        if ((uint)session.Db >= (uint)_dbs.Length) session.Db = 0;
+        KvDatabase db = _dbs[session.Db];
+        var ctx = new Context(this, db, session, command, nowUnixMs, reply, aof, info.Name);
+        if (_depth > 0)
         {
-            case KvCommandId.DbSize: reply.WriteInteger(_map.Count); break;
-            case KvCommandId.FlushAll:
-            case KvCommandId.FlushDb: Flush(ctx); break;
-            case KvCommandId.Get: Get(ctx); break;
-            case KvCommandId.Set: Set(ctx); break;
-            case KvCommandId.SetNx: SetNx(ctx); break;
-            case KvCommandId.SetEx: SetEx(ctx, seconds: true); break;
-            case KvCommandId.PSetEx: SetEx(ctx, seconds: false); break;
-            case KvCommandId.GetSet: GetSet(ctx); break;
-            case KvCommandId.GetDel: GetDel(ctx); break;
-            case KvCommandId.MGet: MGet(ctx); break;
-            case KvCommandId.MSet: MSet(ctx, nx: false); break;
-            case KvCommandId.MSetNx: MSet(ctx, nx: true); break;
-            case KvCommandId.Del:
-            case KvCommandId.Unlink: Del(ctx); break;
-            case KvCommandId.Exists: Exists(ctx); break;
-            case KvCommandId.Type: reply.WriteSimpleString(Lookup(command[1], nowUnixMs) is null ? "none" : "string"); break;
-            case KvCommandId.Incr: IncrBy(ctx, 1, fromArgument: false); break;
-            case KvCommandId.Decr: IncrBy(ctx, -1, fromArgument: false); break;
-            case KvCommandId.IncrBy: IncrBy(ctx, 1, fromArgument: true); break;
-            case KvCommandId.DecrBy: IncrBy(ctx, -1, fromArgument: true); break;
-            case KvCommandId.IncrByFloat: IncrByFloat(ctx); break;
-            case KvCommandId.Append: Append(ctx); break;
-            case KvCommandId.StrLen: StrLen(ctx); break;
-            case KvCommandId.GetRange:
-            case KvCommandId.SubStr: GetRange(ctx); break;
-            case KvCommandId.SetRange: SetRange(ctx); break;
-            case KvCommandId.Expire: Expire(ctx, 1000, relative: true); break;
-            case KvCommandId.PExpire: Expire(ctx, 1, relative: true); break;
-            case KvCommandId.ExpireAt: Expire(ctx, 1000, relative: false); break;
-            case KvCommandId.PExpireAt: Expire(ctx, 1, relative: false); break;
-            case KvCommandId.ExpireTime: ExpireTime(ctx, milliseconds: false); break;
-            case KvCommandId.PExpireTime: ExpireTime(ctx, milliseconds: true); break;
-            case KvCommandId.Ttl: Ttl(ctx, milliseconds: false); break;
-            case KvCommandId.PTtl: Ttl(ctx, milliseconds: true); break;
-            case KvCommandId.Persist: Persist(ctx); break;
-            case KvCommandId.Keys: Keys(ctx); break;
-            case KvCommandId.Scan: Scan(ctx); break;
-            case KvCommandId.RandomKey: RandomKey(ctx); break;
-            case KvCommandId.Rename: Rename(ctx, nx: false); break;
-            case KvCommandId.RenameNx: Rename(ctx, nx: true); break;
-            default: reply.WriteError(KvErrors.UnknownCommand(command)); break;
+            info.Handler(this, ctx); // a command run by another (EXEC, a script): its caller finishes the work below
+            return;
         }
-        MaybeCompact();
+        _depth++;
+        try
+        {
+            info.Handler(this, ctx);
+        }
+        finally
+        {
+            _depth--;
+        }
+        if (_readyKeys.Count > 0) HandleReadyKeys(nowUnixMs, aof);
+        db.MaybeCompact();
     }
 
     /// <summary>Executes <paramref name="commands"/> in order, writing their replies in order into <paramref name="reply"/>.</summary>
     public void ExecuteBatch(ReadOnlySpan<KvCommand> commands, long nowUnixMs, RespWriter reply, IAofSink? aof)
     {
-        foreach (KvCommand command in commands) Execute(command, nowUnixMs, reply, aof);
+        foreach (KvCommand command in commands) Execute(_defaultSession, command, nowUnixMs, reply, aof);
+    }
+
+    /// <summary>Executes <paramref name="commands"/> of one connection in order, writing their replies in order into
+    /// <paramref name="reply"/>, and stops after a command that blocked (BLPOP with nothing to pop).</summary>
+    /// <returns>The number of commands executed; less than the count when the session is now <see cref="KvSession.Blocked"/>:
+    /// the rest run after <see cref="TakeUnblocked"/> returns the session.</returns>
+    public int ExecuteBatch(KvSession session, ReadOnlySpan<KvCommand> commands, long nowUnixMs, RespWriter reply, IAofSink? aof)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        for (int i = 0; i < commands.Length; i++)
+        {
+            Execute(session, commands[i], nowUnixMs, reply, aof);
+            if (session.Blocked is not null) return i + 1;
+        }
+        return commands.Length;
     }
 
     /// <summary>Executes <paramref name="commands"/> in order, writing their replies in order into <paramref name="reply"/>.</summary>
     public void ExecuteBatch(IEnumerable<KvCommand> commands, long nowUnixMs, RespWriter reply, IAofSink? aof)
     {
         ArgumentNullException.ThrowIfNull(commands);
-        foreach (KvCommand command in commands) Execute(command, nowUnixMs, reply, aof);
+        foreach (KvCommand command in commands) Execute(_defaultSession, command, nowUnixMs, reply, aof);
     }
 
     /// <summary>Removes expired keys by sampling keys that have an expiry, like Redis's active expire cycle.</summary>
     /// <param name="nowUnixMs">The current time in Unix milliseconds.</param>
-    /// <param name="budget">Most keys to sample in this call; bounds the time spent. Zero or negative: nothing.</param>
+    /// <param name="budget">Most keys to sample in this call, over all databases; bounds the time spent. Zero or negative: nothing.</param>
     /// <returns>The number of keys removed.</returns>
-    /// <remarks>Samples 20 keys at a time and goes on while more than 10% of a sample had expired.</remarks>
+    /// <remarks>Visits the databases round robin; samples 20 keys at a time and goes on in a database while more than
+    /// 10% of a sample had expired.</remarks>
     public int ActiveExpireCycle(long nowUnixMs, int budget = 200)
     {
         int removed = 0, sampled = 0;
-        while (_volatile.Count > 0 && sampled < budget)
+        for (int visited = 0; visited < _dbs.Length && sampled < budget; visited++)
         {
-            int loop = Math.Min(Math.Min(ActiveExpireKeysPerLoop, _volatile.Count), budget - sampled);
-            int expired = 0;
-            for (int i = 0; i < loop && _volatile.Count > 0; i++)
+            KvDatabase db = _dbs[_expireCursor];
+            _expireCursor = (_expireCursor + 1) % _dbs.Length;
+            while (db.Volatile.Count > 0 && sampled < budget)
             {
-                Entry e = _volatile[_random.Next(_volatile.Count)];
-                sampled++;
-                if (IsExpired(e, nowUnixMs))
+                int loop = Math.Min(Math.Min(ActiveExpireKeysPerLoop, db.Volatile.Count), budget - sampled);
+                int expired = 0;
+                for (int i = 0; i < loop && db.Volatile.Count > 0; i++)
                 {
-                    Remove(e);
-                    ExpiredKeys++;
-                    expired++;
+                    KvEntry e = db.Volatile[_random.Next(db.Volatile.Count)];
+                    sampled++;
+                    if (IsExpired(e, nowUnixMs))
+                    {
+                        ExpireNow(db, e);
+                        expired++;
+                    }
                 }
+                removed += expired;
+                if (expired * 100 <= loop * ActiveExpireAcceptableStalePercent) break;
             }
-            removed += expired;
-            if (expired * 100 <= loop * ActiveExpireAcceptableStalePercent) break;
+            db.MaybeCompact();
         }
-        MaybeCompact();
         return removed;
     }
 
     // ---------------------------------------------------------------- keyspace primitives
 
-    private static bool IsExpired(Entry e, long now) => e.ExpireAt >= 0 && now > e.ExpireAt;
+    internal KvDatabase Database(int index) => _dbs[index];
 
-    private Entry? Lookup(ReadOnlySpan<byte> key, long now)
+    internal static bool IsExpired(KvEntry e, long now) => e.ExpireAt >= 0 && now > e.ExpireAt;
+
+    private void ExpireNow(KvDatabase db, KvEntry e)
     {
-        if (!_lookup.TryGetValue(key, out Entry? e)) return null;
+        db.Remove(e);
+        ExpiredKeys++;
+        Observer?.OnKeyChanged(db.Index, e.Key, KvEventClass.Expired, "expired");
+    }
+
+    internal KvEntry? Lookup(KvDatabase db, ReadOnlySpan<byte> key, long now)
+    {
+        if (!db.Lookup.TryGetValue(key, out KvEntry? e)) return null;
         if (IsExpired(e, now))
         {
-            Remove(e);
-            ExpiredKeys++;
+            ExpireNow(db, e);
             return null;
         }
         return e;
     }
 
-    private Entry? LookupRead(ReadOnlySpan<byte> key, long now)
-    {
-        Entry? e = Lookup(key, now);
-        if (e is null) KeyspaceMisses++;
-        else KeyspaceHits++;
-        return e;
-    }
+    /// <summary>Finds a live key for a write (no hit/miss statistics).</summary>
+    internal KvEntry? Lookup(in Context ctx, ReadOnlySpan<byte> key) => Lookup(ctx.Db, key, ctx.Now);
 
-    // Sets key to value. existing must be the live entry for key, or null when there is none.
-    private Entry Store(ReadOnlySpan<byte> key, Entry? existing, byte[] value, long expireAt, bool keepTtl)
+    /// <summary>Finds a live key for a read: counts a hit or miss and records the access.</summary>
+    internal KvEntry? LookupRead(in Context ctx, ReadOnlySpan<byte> key)
     {
-        if (existing is not null)
+        KvEntry? e = Lookup(ctx.Db, key, ctx.Now);
+        if (e is null)
         {
-            _dataBytes += value.Length - existing.Value.Length;
-            existing.Value = value;
-            if (!keepTtl) SetExpire(existing, expireAt);
-            return existing;
-        }
-        if (_lookup.TryGetValue(key, out Entry? stale)) Remove(stale); // an expired entry nobody removed yet
-        var e = new Entry(key.ToArray(), value);
-        _map.Add(e.Key, e);
-        _dataBytes += e.Key.Length + value.Length;
-        int slot;
-        if (_freeSlots.Count > 0)
-        {
-            slot = _freeSlots.Pop();
+            KeyspaceMisses++;
         }
         else
         {
-            if (_slotCount == _slots.Length) Array.Resize(ref _slots, _slots.Length * 2);
-            slot = _slotCount++;
+            KeyspaceHits++;
+            Touch(e);
         }
-        _slots[slot] = e;
-        e.Slot = slot;
-        SetExpire(e, expireAt);
         return e;
     }
 
-    private void SetExpire(Entry e, long expireAt)
+    /// <summary>Records an access (OBJECT IDLETIME, OBJECT FREQ).</summary>
+    internal void Touch(KvEntry e)
     {
-        if (expireAt < 0)
+        e.AccessClock = AccessClock;
+        if (e.Frequency < 255)
         {
-            if (e.VolatileIndex >= 0)
-            {
-                int last = _volatile.Count - 1;
-                Entry moved = _volatile[last];
-                _volatile[e.VolatileIndex] = moved;
-                moved.VolatileIndex = e.VolatileIndex;
-                _volatile.RemoveAt(last);
-                e.VolatileIndex = -1;
-            }
-            e.ExpireAt = -1;
-            return;
+            // Redis's LFULogIncr with lfu-log-factor 10: the more hits, the less likely another increment.
+            double baseval = Math.Max(0, e.Frequency - 5);
+            if (_random.NextDouble() < 1.0 / (baseval * 10 + 1)) e.Frequency++;
         }
-        if (e.VolatileIndex < 0)
-        {
-            e.VolatileIndex = _volatile.Count;
-            _volatile.Add(e);
-        }
-        e.ExpireAt = expireAt;
     }
 
-    private void Remove(Entry e)
-    {
-        _map.Remove(e.Key);
-        SetExpire(e, -1);
-        _slots[e.Slot] = null;
-        _freeSlots.Push(e.Slot);
-        e.Slot = -1;
-        _dataBytes -= e.Key.Length + e.Value.Length;
-    }
+    /// <summary>Idle seconds of a key (OBJECT IDLETIME).</summary>
+    internal long IdleSeconds(KvEntry e) => AccessClock - e.AccessClock;
 
-    // Keeps the slot table at least a quarter full so RANDOMKEY finds a key in a few tries.
-    // Compaction keeps the order of entries and bumps the epoch so that SCAN cursors restart.
-    private void MaybeCompact()
+    /// <summary>Finds a key that must hold a <typeparamref name="T"/>; writes WRONGTYPE and returns false when it holds another type.</summary>
+    /// <param name="ctx">The command.</param>
+    /// <param name="key">The key.</param>
+    /// <param name="read">True for a read (hit/miss statistics).</param>
+    /// <param name="entry">The entry, or null when the key does not exist.</param>
+    /// <param name="value">The value, or null when the key does not exist.</param>
+    internal bool TryLookup<T>(in Context ctx, ReadOnlySpan<byte> key, bool read, out KvEntry? entry, out T? value) where T : KvObject
     {
-        if (_slotCount <= CompactMinSlots || (long)_map.Count * 4 >= _slotCount) return;
-        int write = 0;
-        for (int read = 0; read < _slotCount; read++)
+        entry = read ? LookupRead(ctx, key) : Lookup(ctx, key);
+        if (entry is null)
         {
-            Entry? e = _slots[read];
-            if (e is null) continue;
-            e.Slot = write;
-            _slots[write++] = e;
+            value = null;
+            return true;
         }
-        Array.Clear(_slots, write, _slotCount - write);
-        _slotCount = write;
-        _freeSlots.Clear();
-        int size = Math.Max(16, (int)Math.Min(Array.MaxLength, 2L * write));
-        if (size < _slots.Length) Array.Resize(ref _slots, size);
-        _epoch = (_epoch + 1) & ((1L << (63 - ScanCursorIndexBits)) - 1);
+        value = entry.Value as T;
+        if (value is null)
+        {
+            entry = null;
+            ctx.Reply.WriteError(KvErrors.WrongType);
+            return false;
+        }
+        return true;
     }
 
-    private readonly record struct Context(KvCommand Command, long Now, RespWriter Reply, IAofSink? Aof, string Name)
+    /// <summary>Finds a key that must hold a string; writes WRONGTYPE and returns false when it holds another type.</summary>
+    internal bool TryLookupString(in Context ctx, ReadOnlySpan<byte> key, bool read, out KvEntry? entry)
     {
+        entry = read ? LookupRead(ctx, key) : Lookup(ctx, key);
+        if (entry is null || entry.Value is byte[]) return true;
+        entry = null;
+        ctx.Reply.WriteError(KvErrors.WrongType);
+        return false;
+    }
+
+    /// <summary>Adds a new key (it must not exist as a live key) holding <paramref name="value"/>.</summary>
+    internal KvEntry AddKey(in Context ctx, ReadOnlySpan<byte> key, object value, long expireAt = -1) => AddKey(ctx.Db, key, value, expireAt);
+
+    internal KvEntry AddKey(KvDatabase db, ReadOnlySpan<byte> key, object value, long expireAt = -1)
+    {
+        if (db.Lookup.TryGetValue(key, out KvEntry? stale)) db.Remove(stale); // an expired entry nobody removed yet
+        KvEntry e = db.Add(key.ToArray(), value, expireAt);
+        e.AccessClock = AccessClock;
+        e.Frequency = 5; // Redis's LFU_INIT_VAL
+        return e;
+    }
+
+    /// <summary>Sets <paramref name="key"/> to <paramref name="value"/> whatever it held (SET semantics).</summary>
+    /// <param name="ctx">The command.</param>
+    /// <param name="key">The key.</param>
+    /// <param name="existing">The live entry for the key, or null when there is none.</param>
+    /// <param name="value">The new value.</param>
+    /// <param name="expireAt">The new expiry (-1: none), unless <paramref name="keepTtl"/>.</param>
+    /// <param name="keepTtl">Keep the key's current expiry.</param>
+    internal KvEntry SetKey(in Context ctx, ReadOnlySpan<byte> key, KvEntry? existing, object value, long expireAt, bool keepTtl)
+    {
+        if (existing is null) return AddKey(ctx, key, value, expireAt);
+        ctx.Db.Replace(existing, value);
+        if (!keepTtl) ctx.Db.SetExpire(existing, expireAt);
+        return existing;
+    }
+
+    /// <summary>Removes a key.</summary>
+    internal void DeleteKey(in Context ctx, KvEntry e) => ctx.Db.Remove(e);
+
+    /// <summary>Removes the key when its collection has no elements left (Redis never keeps an empty collection);
+    /// notifies <c>del</c> when it does.</summary>
+    /// <returns>True when the key was removed.</returns>
+    internal bool DeleteIfEmpty(in Context ctx, KvEntry e)
+    {
+        if (e.Value is not KvObject o || o.Length > 0) return false;
+        ctx.Db.Remove(e);
+        Changed(ctx, e.Key, KvEventClass.Generic, "del");
+        return true;
+    }
+
+    /// <summary>Reports that a command changed <paramref name="key"/>: counts a change (dirty) and tells the
+    /// <see cref="Observer"/> (WATCH, keyspace notifications, blocked clients). Every write calls it once per key it changed.</summary>
+    internal void Changed(in Context ctx, ReadOnlySpan<byte> key, KvEventClass eventClass, string eventName)
+    {
+        Dirty++;
+        SignalReady(ctx.Db.Index, key);
+        Observer?.OnKeyChanged(ctx.Db.Index, key, eventClass, eventName);
+    }
+
+    /// <summary>Reports that a command changed key <paramref name="key"/> of another database (MOVE, COPY DB).</summary>
+    internal void Changed(int db, ReadOnlySpan<byte> key, KvEventClass eventClass, string eventName)
+    {
+        Dirty++;
+        SignalReady(db, key);
+        Observer?.OnKeyChanged(db, key, eventClass, eventName);
+    }
+
+    /// <summary>Reports that a whole database changed (FLUSHDB, FLUSHALL, SWAPDB).</summary>
+    internal void DatabaseChanged(int db)
+    {
+        Dirty++;
+        foreach (BlockKey k in _blockedKeys.Keys) // SWAPDB can bring data to waiters
+        {
+            if (k.Db == db && _readySet.Add(k)) _readyKeys.Add(k);
+        }
+        Observer?.OnDatabaseChanged(db);
+    }
+
+    /// <summary>Logs <paramref name="command"/> to the AOF as executed in <paramref name="db"/>, preceded by SELECT when needed.</summary>
+    internal void Log(IAofSink? aof, int db, KvCommand command)
+    {
+        if (aof is null) return;
+        if (!ReferenceEquals(aof, _aofSinkSeen))
+        {
+            _aofSinkSeen = aof;
+            _aofDb = -1;
+        }
+        if (db != _aofDb && db >= 0)
+        {
+            aof.Append(KvCommand.Create("SELECT"u8.ToArray(), Bytes(db)));
+            _aofDb = db;
+        }
+        aof.Append(command);
+    }
+
+    /// <summary>What a command handler gets: the store, the database, the connection, the command and where to reply.</summary>
+    internal readonly struct Context(KvStore store, KvDatabase db, KvSession session, KvCommand command, long now, RespWriter reply, IAofSink? aof, string name)
+    {
+        public readonly KvStore Store = store;
+        public readonly KvDatabase Db = db;
+        public readonly KvSession Session = session;
+        public readonly KvCommand Command = command;
+        public readonly long Now = now;
+        public readonly RespWriter Reply = reply;
+        public readonly IAofSink? Aof = aof;
+        public readonly string Name = name;
+
         public ReadOnlySpan<byte> this[int index] => Command[index];
 
         public int Count => Command.Count;
 
-        public void Log(KvCommand logged) => Aof?.Append(logged);
+        /// <summary>Logs a command (the effect of this one) to the AOF in this command's database.</summary>
+        public void Log(KvCommand logged) => Store.Log(Aof, Db.Index, logged);
 
-        public void LogSelf() => Aof?.Append(Command);
+        /// <summary>Logs this command as it is.</summary>
+        public void LogSelf() => Store.Log(Aof, Db.Index, Command);
+
+        /// <summary>Logs a command built from <paramref name="arguments"/>, when there is an AOF (no allocation otherwise).</summary>
+        public void Log(params ReadOnlySpan<byte[]> arguments)
+        {
+            if (Aof is not null) Store.Log(Aof, Db.Index, KvCommand.Create(arguments));
+        }
     }
 
     private static bool TryGetInt64(in Context ctx, int index, out long value)
@@ -378,9 +613,9 @@ public sealed partial class KvStore
         return false;
     }
 
-    private static byte[] Bytes(string s) => Encoding.ASCII.GetBytes(s);
+    internal static byte[] Bytes(string s) => Encoding.ASCII.GetBytes(s);
 
-    private static byte[] Bytes(long v) => Encoding.ASCII.GetBytes(v.ToString(CultureInfo.InvariantCulture));
+    internal static byte[] Bytes(long v) => Encoding.ASCII.GetBytes(v.ToString(CultureInfo.InvariantCulture));
 
     private static KvCommand SetCommand(ReadOnlySpan<byte> key, byte[] value, long expireAt, bool keepTtl)
     {

@@ -172,10 +172,11 @@ internal sealed class AppendOnlyFile : IDisposable
             using var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
             var chunk = new ArrayBufferWriter<byte>(1 << 20);
             const int KeysPerChunk = 4096;
+            int db = -1;
             for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
             {
                 chunk.ResetWrittenCount();
-                AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk);
+                db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
                 fs.Write(chunk.WrittenSpan);
             }
 

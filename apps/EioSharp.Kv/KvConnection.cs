@@ -35,6 +35,7 @@ internal sealed class KvServerContext(KvServerConfig config, KvServerStats stats
 internal static class KvConnection
 {
     private const int InitialReadBuffer = 16 * 1024; // grows (doubling) only for commands larger than this
+    private const int MaxInputWhileBlocked = 1024 * 1024; // pipelined input kept while a blocking command waits
     private static readonly TimeSpan ShutdownReplyGrace = TimeSpan.FromSeconds(2); // at shutdown, for replies already committed
 
     public static async Task HandleAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer)
@@ -52,7 +53,7 @@ internal static class KvConnection
 
             await ServeAsync(ctx, conn, peer);
         }
-        catch (Exception ex) when (ex is NetException or ObjectDisposedException)
+        catch (Exception ex) when (ex is NetException or ObjectDisposedException or ClientGoneException)
         {
             // The client went away (reset, broken pipe): this connection only.
         }
@@ -70,7 +71,8 @@ internal static class KvConnection
         var outWriter = new RespWriter(output);
         var scratch = new ArrayBufferWriter<byte>(256);
         var scratchWriter = new RespWriter(scratch);
-        var request = new StoreRequest();
+        var request = new StoreRequest { Session = state.Session };
+        var early = new ArrayBufferWriter<byte>(1); // bytes read while a blocking command waited (pipelined after it)
         byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBuffer);
         int start = 0, end = 0;
         try
@@ -96,7 +98,20 @@ internal static class KvConnection
                     }
                 }
 
-                int n = await conn.ReadAsync(buffer.AsMemory(end));
+                int n;
+                if (early.WrittenCount > 0)
+                {
+                    n = Math.Min(early.WrittenCount, buffer.Length - end);
+                    early.WrittenSpan[..n].CopyTo(buffer.AsSpan(end));
+                    byte[] rest = early.WrittenSpan[n..].ToArray();
+                    early.ResetWrittenCount();
+                    early.Write(rest);
+                }
+                else
+                {
+                    n = await conn.ReadAsync(buffer.AsMemory(end));
+                }
+
                 if (n == 0)
                 {
                     return;
@@ -121,7 +136,7 @@ internal static class KvConnection
                     catch (RespProtocolException ex)
                     {
                         // Answer what came before, then the protocol error, then close this connection only.
-                        await SubmitAsync(ctx, conn, request, state, output);
+                        await SubmitAsync(ctx, conn, request, state, output, early);
                         KvConnectionState.WriteProtocolError(outWriter, ex);
                         close = true;
                         start = end;
@@ -131,7 +146,7 @@ internal static class KvConnection
                     if (command.Info is null && KvDebugCommand.Is(command))
                     {
                         // Server-level: answer what came before first, so that replies stay in order.
-                        await SubmitAsync(ctx, conn, request, state, output);
+                        await SubmitAsync(ctx, conn, request, state, output, early);
                         await KvDebugCommand.RunAsync(ctx, state, peer, command, outWriter);
                         continue;
                     }
@@ -162,7 +177,7 @@ internal static class KvConnection
                         continue;
                     }
 
-                    await SubmitAsync(ctx, conn, request, state, output);
+                    await SubmitAsync(ctx, conn, request, state, output, early);
                     output.Write(scratch.WrittenSpan);
                     if (d == KvDispatch.Close)
                     {
@@ -177,7 +192,7 @@ internal static class KvConnection
                     start = end = 0;
                 }
 
-                await SubmitAsync(ctx, conn, request, state, output);
+                await SubmitAsync(ctx, conn, request, state, output, early);
                 if (output.WrittenCount > 0)
                 {
                     ctx.Stats.OnNetworkTraffic(n, output.WrittenCount);
@@ -202,7 +217,8 @@ internal static class KvConnection
     }
 
     /// <summary>Sends the pending data commands to the store owner and appends their replies to <paramref name="output"/>.</summary>
-    private static async ValueTask SubmitAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request, KvConnectionState state, ArrayBufferWriter<byte> output)
+    private static async ValueTask SubmitAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request, KvConnectionState state,
+        ArrayBufferWriter<byte> output, ArrayBufferWriter<byte> early)
     {
         if (request.Commands.Count == 0)
         {
@@ -216,7 +232,10 @@ internal static class KvConnection
         await ctx.Queue.AddAsync(request);
         try
         {
-            await done.AwaitAsync();
+            if (!await done.AwaitAsync())
+            {
+                await WaitWhileBlockedAsync(ctx, conn, request, output, early);
+            }
         }
         catch (StoreRestartedException ex)
         {
@@ -250,4 +269,58 @@ internal static class KvConnection
         output.Write(request.Reply.WrittenSpan);
         request.Commands.Clear();
     }
+
+    /// <summary>The request is parked on a blocking command (BLPOP...): sends the replies before it, then waits for the
+    /// rest while watching the socket, so that a client that goes away is unblocked at once (nothing is served for it).
+    /// Bytes the client sends meanwhile are kept in <paramref name="early"/> for after the wait.</summary>
+    private static async Task WaitWhileBlockedAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request,
+        ArrayBufferWriter<byte> output, ArrayBufferWriter<byte> early)
+    {
+        output.Write(request.EarlyReply);
+        request.EarlyReply = null;
+        if (output.WrittenCount > 0)
+        {
+            await conn.WriteAsync(output.WrittenMemory);
+            output.ResetWrittenCount();
+        }
+
+        var completion = request.Completion!;
+        bool gone = await Fiber.FirstAsync(
+            async () =>
+            {
+                await completion.AwaitAsync();
+                return false;
+            },
+            async () =>
+            {
+                byte[] chunk = new byte[4096];
+                while (true)
+                {
+                    int n = await conn.ReadAsync(chunk);
+                    if (n == 0)
+                    {
+                        return true;
+                    }
+
+                    early.Write(chunk.AsSpan(0, n));
+                    if (early.WrittenCount >= MaxInputWhileBlocked)
+                    {
+                        // Enough kept: stop reading (TCP flow control holds the rest back) and just wait.
+                        await completion.AwaitAsync();
+                        return false;
+                    }
+                }
+            });
+        if (gone)
+        {
+            request.Session.Closed = true;
+            var cancel = new StoreRequest { Session = request.Session, CancelBlock = true };
+            (_, cancel.Done) = Promise.Create<bool>();
+            ctx.Queue.TryAdd(cancel); // best effort: the owner also sweeps closed sessions and never serves them
+            throw new ClientGoneException();
+        }
+    }
+
+    /// <summary>The client closed the connection while its blocking command waited.</summary>
+    private sealed class ClientGoneException : Exception;
 }

@@ -19,7 +19,7 @@ internal static class KvServer
         var config = options.Config with { Backend = env.Backend };
         long now = env.Clock.Now.ToUnixTimeMilliseconds();
         var stats = new KvServerStats { StartTimeUnixMs = now };
-        var store = new KvStore(config.Limits);
+        var store = new KvStore(config.Limits, databases: config.Databases);
         AppendOnlyFile? aof = null;
         string aofPath = Path.Combine(config.Directory, config.AppendFileName);
         if (config.AppendOnly)

@@ -13,7 +13,23 @@ internal sealed class StoreRequest
     public readonly List<KvCommand> Commands = new(16);
     public readonly ArrayBufferWriter<byte> Reply = new(4096);
     public int Protocol = 2;
+    public KvSession Session = new(); // the connection's: SELECT in a batch changes it for the commands after it
+
+    /// <summary>Resolved true when every command has run and its replies are durable; false when the request is parked
+    /// on a blocking command (BLPOP...): then <see cref="EarlyReply"/> holds the replies before it and
+    /// <see cref="Completion"/> is resolved when the rest has run.</summary>
     public Resolver<bool>? Done;
+
+    /// <summary>A connection that went away while blocked: the owner cancels the session's blocked command (nothing else runs).</summary>
+    public bool CancelBlock;
+
+    // Owned by the store owner while the request is in its hands.
+    internal RespWriter? Writer;
+    internal int Next; // the first command not executed yet
+    internal bool Parked; // Done was resolved false
+    internal byte[]? EarlyReply;
+    internal Promise<bool>? Completion;
+    internal Resolver<bool>? CompletionResolver;
 }
 
 /// <summary>The store owner could not give a request a normal reply (it crashed, or is gone): every command of the
@@ -75,6 +91,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
     private readonly ArrayBufferWriter<byte> _aofBuffer = new(64 * 1024);
     private readonly List<StoreRequest> _round = new(MaxRequestsPerRound);
+    private readonly List<StoreRequest> _finished = []; // requests of the round (or unblocked in it) whose replies go out after the commit
+    private readonly Dictionary<KvSession, StoreRequest> _parked = new(ReferenceEqualityComparer.Instance);
     private KvStore? _firstStore = initialStore;
     private AppendOnlyFile? _firstAof = initialAof;
     private RoundPhase _phase;
@@ -170,7 +188,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             // A restart: the AOF is the durable truth. Memory may have diverged from it (a round applied but not
             // appended), so start from a fresh keyspace replayed from the file.
-            store = new KvStore(config.Limits);
+            store = new KvStore(config.Limits, databases: config.Databases);
             stats.Loading = true;
             try
             {
@@ -222,6 +240,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         await Switch.RunAsync(async sw =>
         {
             Fiber.ForkDaemon(sw, () => CronAsync(store, aof), "kv-cron");
+            Fiber.ForkDaemon(sw, () => BlockTimeoutsAsync(store, aof, sink), "kv-block-timeouts");
             while (true)
             {
                 StoreRequest first;
@@ -256,11 +275,23 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         long commands = 0;
         _aofBuffer.ResetWrittenCount();
         _phase = RoundPhase.Applying;
+        _finished.Clear();
         foreach (var request in _round)
         {
-            var writer = new RespWriter(request.Reply, request.Protocol);
-            store.ExecuteBatch(CollectionsMarshal.AsSpan(request.Commands), now, writer, aofSink);
-            commands += request.Commands.Count;
+            if (request.CancelBlock)
+            {
+                if (store.CancelBlocked(request.Session) && _parked.Remove(request.Session, out var parked))
+                {
+                    parked.CompletionResolver?.TryResolve(false);
+                }
+
+                _finished.Add(request);
+                continue;
+            }
+
+            request.Writer = new RespWriter(request.Reply, request.Protocol);
+            request.Next = 0;
+            commands += RunRequest(store, request, now, aofSink);
         }
 
         CrashIfArmed(InjectedRoundCrash.BeforeAppend);
@@ -292,13 +323,154 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         stats.OnCommandsProcessed(commands);
         stats.UpdateFrom(store); // before the replies go out, so INFO right after a write sees it
-        foreach (var r in _round)
-        {
-            r.Done!.TryResolve(true);
-        }
-
+        ReleaseReplies(store);
         _round.Clear();
         _phase = RoundPhase.Idle;
+    }
+
+    /// <summary>Runs a request's commands from <see cref="StoreRequest.Next"/>, then continues every request the round
+    /// unblocked; a request that blocks stays parked. Returns the number of commands run.</summary>
+    private long RunRequest(KvStore store, StoreRequest request, long now, IAofSink? aofSink)
+    {
+        long commands = 0;
+        var pending = new Queue<StoreRequest>();
+        pending.Enqueue(request);
+        while (pending.Count > 0)
+        {
+            var r = pending.Dequeue();
+            int ran = store.ExecuteBatch(r.Session, CollectionsMarshal.AsSpan(r.Commands)[r.Next..], now, r.Writer!, aofSink);
+            r.Next += ran;
+            commands += ran;
+            if (r.Session.Blocked is not null)
+            {
+                _parked[r.Session] = r;
+            }
+            else
+            {
+                _finished.Add(r);
+            }
+
+            foreach (KvSession s in store.TakeUnblocked())
+            {
+                if (_parked.Remove(s, out var unblocked))
+                {
+                    pending.Enqueue(unblocked); // its blocking command got its reply: run what it pipelined after it
+                }
+            }
+        }
+
+        return commands;
+    }
+
+    /// <summary>After the commit: releases the replies of finished requests and tells newly parked ones they wait.</summary>
+    private void ReleaseReplies(KvStore store)
+    {
+        foreach (var r in _finished)
+        {
+            if (r.Parked)
+            {
+                r.Parked = false;
+                r.CompletionResolver!.TryResolve(true);
+            }
+            else
+            {
+                r.Done!.TryResolve(true);
+            }
+        }
+
+        _finished.Clear();
+        foreach (var r in _parked.Values)
+        {
+            if (r.Parked)
+            {
+                continue;
+            }
+
+            // Newly blocked: hand the replies before the blocking command to the connection now (a client reading its
+            // pipelined replies sees them, as with Redis), and keep the request until it is unblocked.
+            r.Parked = true;
+            r.EarlyReply = r.Reply.WrittenSpan.ToArray();
+            r.Reply.ResetWrittenCount();
+            (r.Completion, r.CompletionResolver) = Promise.Create<bool>();
+            r.Done!.TryResolve(false);
+        }
+
+        stats.BlockedClients = store.BlockedClients;
+    }
+
+    /// <summary>Times out blocked commands whose deadline passed and runs what their connections pipelined after them,
+    /// as a round of its own (called by the block-timeout fiber between rounds).</summary>
+    private void ExpireBlockedRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
+    {
+        long now = clock.Now.ToUnixTimeMilliseconds();
+        List<KvSession>? gone = null;
+        foreach (var s in _parked.Keys)
+        {
+            if (s.Closed)
+            {
+                (gone ??= []).Add(s);
+            }
+        }
+
+        foreach (var s in gone ?? [])
+        {
+            store.CancelBlocked(s); // the client left: its blocked command ends without being served
+            if (_parked.Remove(s, out var r))
+            {
+                r.CompletionResolver?.TryResolve(false);
+            }
+        }
+
+        if (store.ExpireBlocked(now) == 0)
+        {
+            stats.BlockedClients = store.BlockedClients;
+            return;
+        }
+
+        IAofSink? aofSink = aof is null ? null : sink;
+        _aofBuffer.ResetWrittenCount();
+        _finished.Clear();
+        _phase = RoundPhase.Applying;
+        foreach (KvSession s in store.TakeUnblocked())
+        {
+            if (_parked.Remove(s, out var r))
+            {
+                RunRequest(store, r, now, aofSink);
+            }
+        }
+
+        if (aof is not null && _aofBuffer.WrittenCount > 0)
+        {
+            _phase = RoundPhase.Committing;
+            try
+            {
+                aof.Append(_aofBuffer.WrittenSpan);
+                if (aof.Policy == FsyncPolicy.Always)
+                {
+                    aof.Sync();
+                }
+            }
+            finally
+            {
+                _aofBuffer.ResetWrittenCount();
+            }
+        }
+
+        ReleaseReplies(store);
+        _phase = RoundPhase.Idle;
+    }
+
+    /// <summary>Wakes up for the earliest blocked-command deadline (at most every 100 ms, at least 1 ms apart).</summary>
+    private async Task BlockTimeoutsAsync(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
+    {
+        while (true)
+        {
+            long next = store.NextBlockDeadline;
+            long now = clock.Now.ToUnixTimeMilliseconds();
+            long wait = next < 0 ? 100 : Math.Clamp(next - now, 1, 100);
+            await monoClock.SleepAsync(TimeSpan.FromMilliseconds(wait));
+            ExpireBlockedRound(store, aof, sink);
+        }
     }
 
     /// <summary>Background work every 100 ms: active expiry, INFO numbers, AOF rewrite start and finish.</summary>
@@ -316,6 +488,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 if (aof.ShouldRewrite(config.AutoAofRewritePercentage, config.AutoAofRewriteMinSize))
                 {
                     aof.StartRewrite(store.CreateSnapshot(now));
+                    store.ResetAofDatabase(); // what is appended from now on also goes to the new file: start it with SELECT
                 }
 
                 stats.AofRewriteInProgress = aof.RewriteInProgress;
@@ -330,6 +503,22 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>A run ended: answer the requests of an interrupted round (the queue itself survives for the next run).</summary>
     private void FailRound(bool noAof)
     {
+        foreach (var r in _parked.Values)
+        {
+            // Its blocking command never got data; the keyspace it waited on is gone with this run.
+            var error = new StoreRestartedException(StoreRestartedException.NotExecuted);
+            if (r.Parked)
+            {
+                r.Parked = false;
+                r.CompletionResolver?.TryResolveError(error);
+            }
+            else if (!_round.Contains(r))
+            {
+                r.Done?.TryResolveError(error);
+            }
+        }
+
+        _parked.Clear();
         if (_round.Count > 0)
         {
             string reply = _phase == RoundPhase.Applying && !noAof ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;

@@ -24,7 +24,8 @@ public sealed class CommandTests(SharedServer shared) : IClassFixture<SharedServ
         Assert.Equal("\"hi\"", R("PING", "hi"));
         Assert.Equal("\"hello world\"", R("ECHO", "hello world"));
         Assert.Equal("OK", R("SELECT", "0"));
-        Assert.Equal("(error) ERR DB index is out of range", R("SELECT", "1"));
+        Assert.Equal("OK", R("SELECT", "15"));
+        Assert.Equal("(error) ERR DB index is out of range", R("SELECT", "16"));
         Assert.Matches(@"^\(integer\) \d+$", R("CLIENT", "ID"));
         Assert.Equal("OK\n\"bob\"", RunSequence("CLIENT SETNAME bob\nCLIENT GETNAME\n")); // one connection, commands from stdin
         Assert.Matches(@"^\(integer\) [1-9]\d*$", R("COMMAND", "COUNT"));

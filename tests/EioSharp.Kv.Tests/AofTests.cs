@@ -7,7 +7,7 @@ namespace EioSharp.Kv.Tests;
 public class AofTests
 {
     private static Dictionary<string, (string Value, long ExpireAt)> Contents(KvStore store, long now) =>
-        store.CreateSnapshot(now).ToDictionary(e => Encoding.Latin1.GetString(e.Key), e => (Encoding.Latin1.GetString(e.Value), e.ExpireAtUnixMs));
+        store.CreateSnapshot(now).ToDictionary(e => Encoding.Latin1.GetString(e.Key), e => (Encoding.Latin1.GetString((byte[])e.Value), e.ExpireAtUnixMs));
 
     private static (StoreHarness Harness, byte[] Log) RunWorkload()
     {
@@ -95,6 +95,7 @@ public class AofTests
         h.Run("FLUSHALL");
         Assert.Equal(
         [
+            "SELECT 0",
             $"SET a 1 PXAT {now + 10_000}",
             $"SET b 1 PXAT {now + 10}",
             "SET c 1 PXAT 2000000000000",

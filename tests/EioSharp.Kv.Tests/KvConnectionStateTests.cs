@@ -36,9 +36,7 @@ public class KvConnectionStateTests
         Assert.Equal("-ERR wrong number of arguments for 'ping' command\r\n", c.Run("PING", "a", "b"));
         Assert.Equal("$3\r\nabc\r\n", c.Run("ECHO", "abc"));
         Assert.Equal("-ERR wrong number of arguments for 'echo' command\r\n", c.Run("ECHO"));
-        Assert.Equal("+OK\r\n", c.Run("SELECT", "0"));
-        Assert.Equal("-ERR DB index is out of range\r\n", c.Run("SELECT", "1"));
-        Assert.Equal("-ERR value is not an integer or out of range\r\n", c.Run("SELECT", "x"));
+        Assert.Equal("", c.Run("SELECT", "1")); // runs in the store (it changes the database of the commands after it)
         Assert.Equal("+OK\r\n", c.Run("QUIT"));
         Assert.Equal(KvDispatch.Close, c.LastDispatch);
     }
@@ -163,6 +161,7 @@ public class KvConnectionStateTests
         c.Stats.OnCommandsProcessed(5);
         c.Stats.Keys = 3;
         c.Stats.ExpiringKeys = 1;
+        c.Stats.KeysPerDatabase = [(3, 1), (0, 0), (2, 0)];
         string info = (string)RespReplyParser.Parse(c.Run("INFO"))!;
         Assert.StartsWith("# Server\r\nredis_version:7.2.0\r\n", info);
         foreach (string section in new[] { "# Clients", "# Memory", "# Persistence", "# Stats", "# Keyspace" })
@@ -170,11 +169,12 @@ public class KvConnectionStateTests
         Assert.Contains("uptime_in_seconds:60\r\n", info);
         Assert.Contains("connected_clients:1\r\n", info);
         Assert.Contains("total_commands_processed:5\r\n", info);
-        Assert.Contains("db0:keys=3,expires=1,avg_ttl=0\r\n", info);
+        Assert.Contains("db0:keys=3,expires=1,avg_ttl=0\r\ndb2:keys=2,expires=0,avg_ttl=0\r\n", info);
+        Assert.DoesNotContain("db1:", info);
         Assert.Contains("aof_enabled:1\r\n", info);
         Assert.Contains("eio_backend:mock\r\n", info);
         string keyspace = (string)RespReplyParser.Parse(c.Run("INFO", "KEYSPACE"))!;
-        Assert.Equal("# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n", keyspace);
+        Assert.Equal("# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\ndb2:keys=2,expires=0,avg_ttl=0\r\n", keyspace);
         Assert.Equal("$0\r\n\r\n", c.Run("INFO", "nosuchsection"));
     }
 

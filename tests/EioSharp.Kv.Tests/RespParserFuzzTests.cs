@@ -137,7 +137,7 @@ public class CommandFuzzTests
         var replayed = new KvStore();
         AofLoader.Load(aof.WrittenSpan, replayed, now);
         Assert.Equal(
-            store.CreateSnapshot(now).Select(e => (Resp.Text(e.Key), Resp.Text(e.Value), e.ExpireAtUnixMs)).Order(),
-            replayed.CreateSnapshot(now).Select(e => (Resp.Text(e.Key), Resp.Text(e.Value), e.ExpireAtUnixMs)).Order());
+            store.CreateSnapshot(now).Select(e => (Resp.Text(e.Key), Resp.Text((byte[])e.Value), e.ExpireAtUnixMs)).Order(),
+            replayed.CreateSnapshot(now).Select(e => (Resp.Text(e.Key), Resp.Text((byte[])e.Value), e.ExpireAtUnixMs)).Order());
     }
 }

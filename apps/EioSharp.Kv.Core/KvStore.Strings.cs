@@ -1,0 +1,477 @@
+using System.Globalization;
+using System.Text;
+
+namespace EioSharp.Kv;
+
+public sealed partial class KvStore
+{
+    private const KvCommandFlags W = KvCommandFlags.Write;
+    private const KvCommandFlags R = KvCommandFlags.ReadOnly;
+
+    /// <summary>The string commands.</summary>
+    internal static readonly KvCommandInfo[] StringCommands =
+    [
+        KvCommandTable.Data("get", 2, R, 1, 1, 1, static (s, in c) => s.Get(c)),
+        KvCommandTable.Data("getex", -2, W, 1, 1, 1, static (s, in c) => s.GetEx(c)),
+        KvCommandTable.Data("set", -3, W, 1, 1, 1, static (s, in c) => s.Set(c)),
+        KvCommandTable.Data("setnx", 3, W, 1, 1, 1, static (s, in c) => s.SetNx(c)),
+        KvCommandTable.Data("setex", 4, W, 1, 1, 1, static (s, in c) => s.SetEx(c, seconds: true)),
+        KvCommandTable.Data("psetex", 4, W, 1, 1, 1, static (s, in c) => s.SetEx(c, seconds: false)),
+        KvCommandTable.Data("getset", 3, W, 1, 1, 1, static (s, in c) => s.GetSet(c)),
+        KvCommandTable.Data("getdel", 2, W, 1, 1, 1, static (s, in c) => s.GetDel(c)),
+        KvCommandTable.Data("mget", -2, R, 1, -1, 1, static (s, in c) => s.MGet(c)),
+        KvCommandTable.Data("mset", -3, W, 1, -1, 2, static (s, in c) => s.MSet(c, nx: false)),
+        KvCommandTable.Data("msetnx", -3, W, 1, -1, 2, static (s, in c) => s.MSet(c, nx: true)),
+        KvCommandTable.Data("incr", 2, W, 1, 1, 1, static (s, in c) => s.IncrBy(c, 1, fromArgument: false)),
+        KvCommandTable.Data("decr", 2, W, 1, 1, 1, static (s, in c) => s.IncrBy(c, -1, fromArgument: false)),
+        KvCommandTable.Data("incrby", 3, W, 1, 1, 1, static (s, in c) => s.IncrBy(c, 1, fromArgument: true)),
+        KvCommandTable.Data("decrby", 3, W, 1, 1, 1, static (s, in c) => s.IncrBy(c, -1, fromArgument: true)),
+        KvCommandTable.Data("incrbyfloat", 3, W, 1, 1, 1, static (s, in c) => s.IncrByFloat(c)),
+        KvCommandTable.Data("append", 3, W, 1, 1, 1, static (s, in c) => s.Append(c)),
+        KvCommandTable.Data("strlen", 2, R, 1, 1, 1, static (s, in c) => s.StrLen(c)),
+        KvCommandTable.Data("getrange", 4, R, 1, 1, 1, static (s, in c) => s.GetRange(c)),
+        KvCommandTable.Data("substr", 4, R, 1, 1, 1, static (s, in c) => s.GetRange(c)),
+        KvCommandTable.Data("setrange", 4, W, 1, 1, 1, static (s, in c) => s.SetRange(c)),
+    ];
+
+    private static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> upperName) => Ascii.EqualsIgnoreCase(arg, upperName);
+
+    private static byte[] Str(KvEntry e) => (byte[])e.Value;
+
+    private void Get(in Context ctx)
+    {
+        if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
+        if (e is null) ctx.Reply.WriteNullBulkString();
+        else ctx.Reply.WriteBulkString(Str(e));
+    }
+
+    private void GetEx(in Context ctx)
+    {
+        // Redis's order: the options' shape, then the key (nil, WRONGTYPE), then the expire value.
+        long expireAt = -1, unit = 1;
+        bool persist = false, relative = false;
+        int expireIndex = -1;
+        for (int j = 2; j < ctx.Count; j++)
+        {
+            ReadOnlySpan<byte> opt = ctx[j];
+            bool hasNext = j + 1 < ctx.Count;
+            if (Is(opt, "PERSIST"u8) && expireIndex < 0)
+            {
+                persist = true;
+            }
+            else if (!persist && expireIndex < 0 && hasNext && (Is(opt, "EX"u8) || Is(opt, "PX"u8) || Is(opt, "EXAT"u8) || Is(opt, "PXAT"u8)))
+            {
+                unit = Is(opt, "EX"u8) || Is(opt, "EXAT"u8) ? 1000 : 1;
+                relative = Is(opt, "EX"u8) || Is(opt, "PX"u8);
+                expireIndex = ++j;
+            }
+            else
+            {
+                ctx.Reply.WriteError(KvErrors.Syntax);
+                return;
+            }
+        }
+        bool hasExpire = expireIndex >= 0;
+        ReadOnlySpan<byte> key = ctx[1];
+        if (!TryLookupString(ctx, key, read: true, out KvEntry? e)) return;
+        if (e is null)
+        {
+            ctx.Reply.WriteNullBulkString();
+            return;
+        }
+        if (hasExpire && !TryGetExpireAt(ctx, expireIndex, unit, relative, out expireAt)) return;
+        byte[] value = Str(e);
+        if (hasExpire)
+        {
+            if (expireAt <= ctx.Now)
+            {
+                DeleteKey(ctx, e);
+                ctx.Log("DEL"u8.ToArray(), e.Key);
+                Changed(ctx, key, KvEventClass.Generic, "del");
+            }
+            else
+            {
+                ctx.Db.SetExpire(e, expireAt);
+                ctx.Log("PEXPIREAT"u8.ToArray(), e.Key, Bytes(expireAt));
+                Changed(ctx, key, KvEventClass.Generic, "expire");
+            }
+        }
+        else if (persist && e.ExpireAt >= 0)
+        {
+            ctx.Db.SetExpire(e, -1);
+            ctx.Log("PERSIST"u8.ToArray(), e.Key);
+            Changed(ctx, key, KvEventClass.Generic, "persist");
+        }
+        ctx.Reply.WriteBulkString(value);
+    }
+
+    private void Set(in Context ctx)
+    {
+        bool nx = false, xx = false, get = false, keepTtl = false;
+        int expireIndex = -1;
+        long unit = 1;
+        bool relative = false;
+        for (int j = 3; j < ctx.Count; j++)
+        {
+            ReadOnlySpan<byte> opt = ctx[j];
+            bool hasNext = j + 1 < ctx.Count;
+            bool hasExpire = expireIndex >= 0;
+            if (Is(opt, "NX"u8) && !xx) nx = true;
+            else if (Is(opt, "XX"u8) && !nx) xx = true;
+            else if (Is(opt, "GET"u8)) get = true;
+            else if (Is(opt, "KEEPTTL"u8) && !hasExpire) keepTtl = true;
+            else if (!keepTtl && !hasExpire && hasNext && (Is(opt, "EX"u8) || Is(opt, "PX"u8) || Is(opt, "EXAT"u8) || Is(opt, "PXAT"u8)))
+            {
+                unit = Is(opt, "EX"u8) || Is(opt, "EXAT"u8) ? 1000 : 1;
+                relative = Is(opt, "EX"u8) || Is(opt, "PX"u8);
+                expireIndex = ++j;
+            }
+            else
+            {
+                ctx.Reply.WriteError(KvErrors.Syntax);
+                return;
+            }
+        }
+        long expireAt = -1;
+        if (expireIndex >= 0 && !TryGetExpireAt(ctx, expireIndex, unit, relative, out expireAt)) return;
+
+        ReadOnlySpan<byte> key = ctx[1];
+        KvEntry? e;
+        if (get)
+        {
+            if (!TryLookupString(ctx, key, read: true, out e)) return;
+        }
+        else
+        {
+            e = Lookup(ctx, key);
+        }
+        byte[]? old = e?.Value as byte[]; // null for another type (SET without GET overwrites any type)
+        if ((nx && e is not null) || (xx && e is null))
+        {
+            if (get && old is not null) ctx.Reply.WriteBulkString(old);
+            else ctx.Reply.WriteNullBulkString();
+            return;
+        }
+        byte[] value = ctx.Command.ToArray(2);
+        SetKey(ctx, key, e, value, expireAt, keepTtl);
+        if (ctx.Aof is not null)
+        {
+            bool plain = ctx.Count == 3;
+            ctx.Log(plain ? ctx.Command : SetCommand(key, value, expireAt, keepTtl && expireAt < 0));
+        }
+        Changed(ctx, key, KvEventClass.String, "set");
+        if (expireAt >= 0) Changed(ctx, key, KvEventClass.Generic, "expire");
+        if (get)
+        {
+            if (old is null) ctx.Reply.WriteNullBulkString();
+            else ctx.Reply.WriteBulkString(old);
+        }
+        else
+        {
+            ctx.Reply.WriteOk();
+        }
+    }
+
+    // Redis's getExpireMillisecondsOrReply: positive, no overflow, made absolute.
+    private static bool TryGetExpireAt(in Context ctx, int index, long unit, bool relative, out long expireAt)
+    {
+        expireAt = -1;
+        if (!TryGetInt64(ctx, index, out long value)) return false;
+        if (value <= 0 || (unit == 1000 && value > long.MaxValue / 1000))
+        {
+            ctx.Reply.WriteError(KvErrors.InvalidExpireTime(ctx.Name));
+            return false;
+        }
+        value *= unit;
+        if (relative)
+        {
+            if (value > long.MaxValue - ctx.Now)
+            {
+                ctx.Reply.WriteError(KvErrors.InvalidExpireTime(ctx.Name));
+                return false;
+            }
+            value += ctx.Now;
+        }
+        expireAt = value;
+        return true;
+    }
+
+    private void SetNx(in Context ctx)
+    {
+        if (Lookup(ctx, ctx[1]) is not null)
+        {
+            ctx.Reply.WriteInteger(0);
+            return;
+        }
+        AddKey(ctx, ctx[1], ctx.Command.ToArray(2));
+        ctx.LogSelf();
+        Changed(ctx, ctx[1], KvEventClass.String, "set");
+        ctx.Reply.WriteInteger(1);
+    }
+
+    private void SetEx(in Context ctx, bool seconds)
+    {
+        if (!TryGetExpireAt(ctx, 2, seconds ? 1000 : 1, relative: true, out long expireAt)) return;
+        ReadOnlySpan<byte> key = ctx[1];
+        byte[] value = ctx.Command.ToArray(3);
+        SetKey(ctx, key, Lookup(ctx, key), value, expireAt, keepTtl: false);
+        if (ctx.Aof is not null) ctx.Log(SetCommand(key, value, expireAt, keepTtl: false));
+        Changed(ctx, key, KvEventClass.String, "set");
+        Changed(ctx, key, KvEventClass.Generic, "expire");
+        ctx.Reply.WriteOk();
+    }
+
+    private void GetSet(in Context ctx)
+    {
+        ReadOnlySpan<byte> key = ctx[1];
+        if (!TryLookupString(ctx, key, read: true, out KvEntry? e)) return;
+        byte[]? old = (byte[]?)e?.Value;
+        byte[] value = ctx.Command.ToArray(2);
+        SetKey(ctx, key, e, value, -1, keepTtl: false);
+        if (ctx.Aof is not null) ctx.Log(SetCommand(key, value, -1, keepTtl: false));
+        Changed(ctx, key, KvEventClass.String, "set");
+        if (old is null) ctx.Reply.WriteNullBulkString();
+        else ctx.Reply.WriteBulkString(old);
+    }
+
+    private void GetDel(in Context ctx)
+    {
+        if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
+        if (e is null)
+        {
+            ctx.Reply.WriteNullBulkString();
+            return;
+        }
+        DeleteKey(ctx, e);
+        ctx.Log("DEL"u8.ToArray(), e.Key);
+        Changed(ctx, e.Key, KvEventClass.Generic, "del");
+        ctx.Reply.WriteBulkString(Str(e));
+    }
+
+    private void MGet(in Context ctx)
+    {
+        ctx.Reply.WriteArrayHeader(ctx.Count - 1);
+        for (int i = 1; i < ctx.Count; i++)
+        {
+            KvEntry? e = LookupRead(ctx, ctx[i]);
+            if (e?.Value is byte[] value) ctx.Reply.WriteBulkString(value);
+            else ctx.Reply.WriteNullBulkString();
+        }
+    }
+
+    private void MSet(in Context ctx, bool nx)
+    {
+        if (ctx.Count % 2 == 0)
+        {
+            ctx.Reply.WriteError(KvErrors.WrongArity(ctx.Name));
+            return;
+        }
+        if (nx)
+        {
+            for (int i = 1; i < ctx.Count; i += 2)
+            {
+                if (Lookup(ctx, ctx[i]) is not null)
+                {
+                    ctx.Reply.WriteInteger(0);
+                    return;
+                }
+            }
+        }
+        for (int i = 1; i < ctx.Count; i += 2)
+            SetKey(ctx, ctx[i], Lookup(ctx, ctx[i]), ctx.Command.ToArray(i + 1), -1, keepTtl: false);
+        ctx.LogSelf();
+        for (int i = 1; i < ctx.Count; i += 2) Changed(ctx, ctx[i], KvEventClass.String, "set");
+        if (nx) ctx.Reply.WriteInteger(1);
+        else ctx.Reply.WriteOk();
+    }
+
+    private void IncrBy(in Context ctx, long sign, bool fromArgument)
+    {
+        long increment = 1;
+        if (fromArgument && !TryGetInt64(ctx, 2, out increment)) return;
+        if (sign < 0)
+        {
+            if (increment == long.MinValue)
+            {
+                ctx.Reply.WriteError(KvErrors.DecrementOverflow);
+                return;
+            }
+            increment = -increment;
+        }
+        ReadOnlySpan<byte> key = ctx[1];
+        if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
+        long current = 0;
+        if (e is not null && !RespNumbers.TryParseInt64(Str(e), out current))
+        {
+            ctx.Reply.WriteError(KvErrors.NotInteger);
+            return;
+        }
+        if ((increment < 0 && current < 0 && increment < long.MinValue - current) ||
+            (increment > 0 && current > 0 && increment > long.MaxValue - current))
+        {
+            ctx.Reply.WriteError(KvErrors.Overflow);
+            return;
+        }
+        long result = current + increment;
+        SetKey(ctx, key, e, Bytes(result), -1, keepTtl: true);
+        ctx.LogSelf();
+        Changed(ctx, key, KvEventClass.String, "incrby");
+        ctx.Reply.WriteInteger(result);
+    }
+
+    private void IncrByFloat(in Context ctx)
+    {
+        ReadOnlySpan<byte> key = ctx[1];
+        if (!RespNumbers.TryParseDouble(ctx[2], out double increment))
+        {
+            ctx.Reply.WriteError(KvErrors.NotFloat);
+            return;
+        }
+        if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
+        double current = 0;
+        if (e is not null && !RespNumbers.TryParseDouble(Str(e), out current))
+        {
+            ctx.Reply.WriteError(KvErrors.NotFloat);
+            return;
+        }
+        string text;
+        // Redis adds in long double and prints 17 decimals, so 0.1 + 0.2 shows as 0.3. Decimal
+        // arithmetic gives the same human result when both numbers fit; double is the fallback.
+        decimal currentDecimal = 0;
+        if ((e is null || RespNumbers.TryParseDecimal(Str(e), out currentDecimal)) &&
+            RespNumbers.TryParseDecimal(ctx[2], out decimal incrementDecimal) &&
+            TryAddDecimal(currentDecimal, incrementDecimal, out decimal sum))
+        {
+            text = RespNumbers.FormatHuman(sum);
+        }
+        else
+        {
+            double result = current + increment;
+            if (double.IsNaN(result) || double.IsInfinity(result))
+            {
+                ctx.Reply.WriteError(KvErrors.NaNOrInfinity);
+                return;
+            }
+            text = RespNumbers.FormatHuman(result);
+        }
+        byte[] value = Encoding.ASCII.GetBytes(text);
+        SetKey(ctx, key, e, value, -1, keepTtl: true).StringEncoding = KvStringEncoding.NotInt;
+        if (ctx.Aof is not null) ctx.Log(SetCommand(key, value, -1, keepTtl: true));
+        Changed(ctx, key, KvEventClass.String, "incrbyfloat");
+        ctx.Reply.WriteBulkString(value);
+    }
+
+    private static bool TryAddDecimal(decimal a, decimal b, out decimal sum)
+    {
+        try
+        {
+            sum = a + b;
+            return true;
+        }
+        catch (OverflowException)
+        {
+            sum = 0;
+            return false;
+        }
+    }
+
+    private void Append(in Context ctx)
+    {
+        ReadOnlySpan<byte> key = ctx[1];
+        ReadOnlySpan<byte> suffix = ctx[2];
+        if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
+        if (e is null)
+        {
+            AddKey(ctx, key, suffix.ToArray());
+            ctx.LogSelf();
+            Changed(ctx, key, KvEventClass.String, "append");
+            ctx.Reply.WriteInteger(suffix.Length);
+            return;
+        }
+        byte[] current = Str(e);
+        long length = (long)current.Length + suffix.Length;
+        if (length > Limits.MaxBulkLength || length > Array.MaxLength)
+        {
+            ctx.Reply.WriteError(KvErrors.StringTooLong);
+            return;
+        }
+        if (suffix.Length > 0)
+        {
+            var value = new byte[length];
+            current.CopyTo(value, 0);
+            suffix.CopyTo(value.AsSpan(current.Length));
+            SetKey(ctx, key, e, value, -1, keepTtl: true);
+        }
+        e.StringEncoding = KvStringEncoding.Raw; // Redis unshares the value as a raw string, even for an empty suffix
+        ctx.LogSelf();
+        Changed(ctx, key, KvEventClass.String, "append");
+        ctx.Reply.WriteInteger(length);
+    }
+
+    private void StrLen(in Context ctx)
+    {
+        if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
+        ctx.Reply.WriteInteger(e is null ? 0 : Str(e).Length);
+    }
+
+    private void GetRange(in Context ctx)
+    {
+        if (!TryGetInt64(ctx, 2, out long start) || !TryGetInt64(ctx, 3, out long end)) return;
+        if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
+        if (e is null)
+        {
+            ctx.Reply.WriteBulkString([]);
+            return;
+        }
+        byte[] value = Str(e);
+        long length = value.Length;
+        if (start < 0 && end < 0 && start > end)
+        {
+            ctx.Reply.WriteBulkString([]);
+            return;
+        }
+        if (start < 0) start = length + start;
+        if (end < 0) end = length + end;
+        if (start < 0) start = 0;
+        if (end < 0) end = 0;
+        if (end >= length) end = length - 1;
+        if (start > end || length == 0)
+        {
+            ctx.Reply.WriteBulkString([]);
+            return;
+        }
+        ctx.Reply.WriteBulkString(value.AsSpan((int)start, (int)(end - start + 1)));
+    }
+
+    private void SetRange(in Context ctx)
+    {
+        if (!TryGetInt64(ctx, 2, out long offset)) return;
+        if (offset < 0)
+        {
+            ctx.Reply.WriteError(KvErrors.OffsetOutOfRange);
+            return;
+        }
+        ReadOnlySpan<byte> key = ctx[1];
+        ReadOnlySpan<byte> patch = ctx[3];
+        if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
+        int currentLength = e is null ? 0 : Str(e).Length;
+        if (patch.Length == 0)
+        {
+            // Nothing to write: no key is created and nothing is logged.
+            ctx.Reply.WriteInteger(currentLength);
+            return;
+        }
+        if (offset > Limits.MaxBulkLength - patch.Length || offset > Array.MaxLength - patch.Length)
+        {
+            ctx.Reply.WriteError(KvErrors.StringTooLong);
+            return;
+        }
+        var value = new byte[Math.Max(currentLength, offset + patch.Length)];
+        if (e is not null) Str(e).CopyTo(value, 0);
+        patch.CopyTo(value.AsSpan((int)offset));
+        SetKey(ctx, key, e, value, -1, keepTtl: true).StringEncoding = KvStringEncoding.Raw;
+        ctx.LogSelf();
+        Changed(ctx, key, KvEventClass.String, "setrange");
+        ctx.Reply.WriteInteger(value.Length);
+    }
+}

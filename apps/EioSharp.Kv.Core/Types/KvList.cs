@@ -1,0 +1,228 @@
+using System.Buffers;
+using System.Diagnostics;
+
+namespace EioSharp.Kv;
+
+/// <summary>A list value: a deque of byte strings in a ring buffer (O(1) push and pop at both ends, O(1) index).</summary>
+/// <remarks>
+/// Redis 7.0 stores every list as a quicklist (a linked list of listpacks); OBJECT ENCODING reports <c>quicklist</c>
+/// whatever the size, as Redis 7.0 does. The ring buffer's capacity is a power of two; it grows by doubling and shrinks
+/// by half when a quarter full, so memory follows the length. Elements are immutable arrays (never changed in place),
+/// so <see cref="Clone"/> copies only the array of references.
+/// <para><b>Thread safety</b>: none; owned by the store owner.</para>
+/// </remarks>
+internal sealed class KvList : KvObject, IKvElements
+{
+    private const int MinCapacity = 4; // smallest ring; a list of one element costs one small array
+    private const int RewriteItemsPerCommand = 64; // Redis's AOF_REWRITE_ITEMS_PER_CMD
+    private const int ObjectOverheadBytes = 48; // the KvList object and its ring array header
+    private const int ElementOverheadBytes = 8 + 24; // one reference in the ring plus the byte[] header
+
+    private byte[][] _items = new byte[MinCapacity][];
+    private int _head; // index of the first element in _items
+    private int _count;
+
+    /// <inheritdoc/>
+    public override KvType Type => KvType.List;
+
+    /// <inheritdoc/>
+    public override string Encoding => "quicklist";
+
+    /// <inheritdoc/>
+    public override long Length => _count;
+
+    /// <summary>Number of elements.</summary>
+    public int Count => _count;
+
+    /// <summary>Element <paramref name="index"/> (0 is the head); the index must be in range.</summary>
+    public byte[] this[int index]
+    {
+        get
+        {
+            Debug.Assert((uint)index < (uint)_count);
+            return _items[(_head + index) & (_items.Length - 1)];
+        }
+        set
+        {
+            Debug.Assert((uint)index < (uint)_count);
+            _items[(_head + index) & (_items.Length - 1)] = value;
+        }
+    }
+
+    /// <inheritdoc/>
+    public IEnumerable<byte[]> Elements
+    {
+        get
+        {
+            for (int i = 0; i < _count; i++) yield return this[i];
+        }
+    }
+
+    /// <summary>Adds an element at the head.</summary>
+    public void PushLeft(byte[] value)
+    {
+        if (_count == _items.Length) Resize(_items.Length * 2);
+        _head = (_head - 1) & (_items.Length - 1);
+        _items[_head] = value;
+        _count++;
+    }
+
+    /// <summary>Adds an element at the tail.</summary>
+    public void PushRight(byte[] value)
+    {
+        if (_count == _items.Length) Resize(_items.Length * 2);
+        _items[(_head + _count) & (_items.Length - 1)] = value;
+        _count++;
+    }
+
+    /// <summary>Adds an element at the head (<paramref name="left"/>) or the tail.</summary>
+    public void Push(byte[] value, bool left)
+    {
+        if (left) PushLeft(value);
+        else PushRight(value);
+    }
+
+    /// <summary>Removes and returns the head (<paramref name="left"/>) or the tail; the list must not be empty.</summary>
+    public byte[] Pop(bool left)
+    {
+        Debug.Assert(_count > 0);
+        int slot = left ? _head : (_head + _count - 1) & (_items.Length - 1);
+        byte[] value = _items[slot];
+        _items[slot] = null!;
+        if (left) _head = (_head + 1) & (_items.Length - 1);
+        _count--;
+        MaybeShrink();
+        return value;
+    }
+
+    /// <summary>Inserts <paramref name="value"/> before element <paramref name="index"/> (<paramref name="index"/> ==
+    /// <see cref="Count"/> appends); moves the shorter side.</summary>
+    public void Insert(int index, byte[] value)
+    {
+        Debug.Assert((uint)index <= (uint)_count);
+        if (index == 0)
+        {
+            PushLeft(value);
+            return;
+        }
+        if (index == _count)
+        {
+            PushRight(value);
+            return;
+        }
+        if (_count == _items.Length) Resize(_items.Length * 2);
+        int mask = _items.Length - 1;
+        if (index < _count / 2)
+        {
+            _head = (_head - 1) & mask;
+            for (int i = 0; i < index; i++) _items[(_head + i) & mask] = _items[(_head + i + 1) & mask];
+        }
+        else
+        {
+            for (int i = _count; i > index; i--) _items[(_head + i) & mask] = _items[(_head + i - 1) & mask];
+        }
+        _items[(_head + index) & mask] = value;
+        _count++;
+    }
+
+    /// <summary>Keeps only the elements at indexes [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>).</summary>
+    public void Keep(int start, int length)
+    {
+        Debug.Assert(start >= 0 && length >= 0 && start + length <= _count);
+        int mask = _items.Length - 1;
+        for (int i = 0; i < start; i++) _items[(_head + i) & mask] = null!;
+        for (int i = start + length; i < _count; i++) _items[(_head + i) & mask] = null!;
+        _head = (_head + start) & mask;
+        _count = length;
+        MaybeShrink();
+    }
+
+    /// <summary>Removes the elements for which <paramref name="remove"/> returns true, keeping the order of the others.</summary>
+    /// <param name="remove">Decides per element; called once per element from the head or, when <paramref name="fromTail"/>, from the tail.</param>
+    /// <param name="fromTail">Visit from the tail.</param>
+    /// <returns>Elements removed.</returns>
+    public int RemoveWhere(Func<byte[], bool> remove, bool fromTail)
+    {
+        int mask = _items.Length - 1;
+        int removed = 0;
+        if (!fromTail)
+        {
+            int write = 0;
+            for (int read = 0; read < _count; read++)
+            {
+                byte[] v = _items[(_head + read) & mask];
+                if (remove(v)) removed++;
+                else _items[(_head + write++) & mask] = v;
+            }
+            for (int i = write; i < _count; i++) _items[(_head + i) & mask] = null!;
+        }
+        else
+        {
+            int write = _count - 1;
+            for (int read = _count - 1; read >= 0; read--)
+            {
+                byte[] v = _items[(_head + read) & mask];
+                if (remove(v)) removed++;
+                else _items[(_head + write--) & mask] = v;
+            }
+            for (int i = 0; i <= write; i++) _items[(_head + i) & mask] = null!;
+            _head = (_head + write + 1) & mask;
+        }
+        _count -= removed;
+        MaybeShrink();
+        return removed;
+    }
+
+    /// <inheritdoc/>
+    public override KvObject Clone()
+    {
+        var copy = new KvList { _items = new byte[_items.Length][] };
+        for (int i = 0; i < _count; i++) copy._items[i] = this[i];
+        copy._count = _count;
+        return copy;
+    }
+
+    /// <inheritdoc/>
+    public override void WriteRewrite(ReadOnlySpan<byte> key, IBufferWriter<byte> output)
+    {
+        for (int start = 0; start < _count; start += RewriteItemsPerCommand)
+        {
+            int n = Math.Min(RewriteItemsPerCommand, _count - start);
+            AofWriter.WriteArrayHeader(output, 2 + n);
+            AofWriter.WriteBulkString(output, "RPUSH"u8);
+            AofWriter.WriteBulkString(output, key);
+            for (int i = start; i < start + n; i++) AofWriter.WriteBulkString(output, this[i]);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override long EstimateBytes()
+    {
+        long bytes = ObjectOverheadBytes + (long)_items.Length * 8;
+        for (int i = 0; i < _count; i++) bytes += ElementOverheadBytes - 8 + this[i].Length;
+        return bytes;
+    }
+
+    /// <summary>Like <see cref="EstimateBytes()"/> from the first <paramref name="samples"/> elements (MEMORY USAGE SAMPLES).</summary>
+    public long EstimateBytes(int samples)
+    {
+        if (samples <= 0 || samples >= _count) return EstimateBytes();
+        long sampled = 0;
+        for (int i = 0; i < samples; i++) sampled += ElementOverheadBytes - 8 + this[i].Length;
+        return ObjectOverheadBytes + (long)_items.Length * 8 + sampled * _count / samples;
+    }
+
+    private void MaybeShrink()
+    {
+        if (_items.Length > MinCapacity && _count <= _items.Length / 4) Resize(_items.Length / 2);
+    }
+
+    private void Resize(int capacity)
+    {
+        if (capacity > Array.MaxLength) throw new InvalidOperationException("The list is too long.");
+        var items = new byte[capacity][];
+        for (int i = 0; i < _count; i++) items[i] = this[i];
+        _items = items;
+        _head = 0;
+    }
+}
