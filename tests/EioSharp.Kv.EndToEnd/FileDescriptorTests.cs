@@ -18,7 +18,7 @@ public class FileDescriptorTests
         // The runtime holds some 70 descriptors, so accept runs out (EMFILE) before maxclients is reached.
         using var clients = FdExhaustion.Exhaust(
             server.Port,
-            (socket, _) => socket.Send(Resp.Command("PING")),
+            (socket, _) => socket.Send(RespCommand.Encode("PING")),
             (socket, _) => LineReading.ReadLine(socket) == "+PONG",
             exhausted: () => server.Log.Contains("lack of resources", StringComparison.Ordinal),
             maxClients: Limit,

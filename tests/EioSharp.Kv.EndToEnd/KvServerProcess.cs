@@ -173,5 +173,5 @@ public static class Tools
     /// <summary>redis-check-aof on a file: exit code and output.</summary>
     public static Result CheckAof(string path) => Run("redis-check-aof", [path]);
 
-    public static byte[] Resp(params string[] args) => EioSharp.TestKit.Resp.Command(args);
+    public static byte[] Resp(params string[] args) => EioSharp.TestKit.RespCommand.Encode(args);
 }

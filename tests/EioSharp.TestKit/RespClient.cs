@@ -22,7 +22,7 @@ public sealed class RespClient : IDisposable
 
     public void Send(string text) => Send(Encoding.Latin1.GetBytes(text));
 
-    public void SendCommand(params string[] args) => Send(Resp.Command(args));
+    public void SendCommand(params string[] args) => Send(RespCommand.Encode(args));
 
     public string Call(params string[] args)
     {

@@ -3,12 +3,12 @@ using System.Text;
 namespace EioSharp.TestKit;
 
 /// <summary>RESP encoding for test clients.</summary>
-public static class Resp
+public static class RespCommand
 {
     /// <summary>Encodes a command as a RESP array of bulk strings (UTF-8).</summary>
     /// <param name="args">The command name and its arguments.</param>
     /// <returns>The bytes to send.</returns>
-    public static byte[] Command(params string[] args)
+    public static byte[] Encode(params string[] args)
     {
         var sb = new StringBuilder();
         sb.Append('*').Append(args.Length).Append("\r\n");
