@@ -108,12 +108,13 @@ public class StatsdFilterEndToEndTests
     [Fact]
     public async Task Upstream_down_counts_send_errors_and_ingest_continues()
     {
-        int port;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        // Hold the upstream port while it is "down", so that no other socket (tests run in parallel; the proxy's own
+        // ephemeral sender) can take it: a UDP socket connected elsewhere matches no datagram from the proxy, so Linux
+        // still answers each with ICMP "port unreachable", exactly as for a port nobody holds.
+        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        holder.Connect(new IPEndPoint(IPAddress.Loopback, 9));
 
         using FilterProcess filter = await FilterProcess.StartAsync(
             "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", port.ToString(CultureInfo.InvariantCulture),
@@ -131,6 +132,7 @@ public class StatsdFilterEndToEndTests
         }
 
         // The upstream comes back: lines flow again, so ingest never stopped.
+        holder.Dispose();
         using var upstream = new UdpCapture(port);
         bool flowing = await Poll.UntilAsync(() =>
         {
