@@ -28,6 +28,25 @@ if (options.ShowHelp)
 
 var (stop, stopper) = Promise.Create<bool>();
 void Log(string line) => Console.Out.WriteLine($"{Environment.ProcessId}:M {DateTime.Now:dd MMM yyyy HH:mm:ss.fff} * {line}");
+
+// As Redis (adjustOpenFilesLimit): maxclients needs maxclients + 32 file descriptors (the 32 are reserved for the runtime,
+// the AOF and the listening sockets). Raise the soft RLIMIT_NOFILE up to the hard limit if needed; if that is still not
+// enough, lower maxclients to fit and say so, rather than failing accepts with EMFILE under load.
+if (FileDescriptorLimit.Fit(options.Config.MaxClients, out string? warning) is int fitted && fitted != options.Config.MaxClients)
+{
+    options = options with { Config = options.Config with { MaxClients = fitted } };
+}
+
+if (warning is not null)
+{
+    Log($"WARNING: {warning}");
+}
+
+if (options.Config.MaxClients < 1)
+{
+    Console.Error.WriteLine("FATAL: the file-descriptor limit leaves no room for clients (it must be above 32); raise it with ulimit -n.");
+    return 1;
+}
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopper.TryResolve(true); });
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopper.TryResolve(true); });
 try
@@ -51,4 +70,56 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
 {
     Console.Error.WriteLine($"FATAL: {e.Message}");
     return 1;
+}
+
+/// <summary>RLIMIT_NOFILE against maxclients, as Redis's <c>adjustOpenFilesLimit</c>.</summary>
+internal static class FileDescriptorLimit
+{
+    /// <summary>File descriptors kept for the runtime, the AOF, the listening sockets and the like (Redis's CONFIG_MIN_RESERVED_FDS).</summary>
+    public const int Reserved = 32;
+
+    private const int RlimitNofile = 7;
+
+    /// <summary>Makes room for <paramref name="maxClients"/> clients: raises the soft limit if the hard one allows, else returns the maxclients that fits.</summary>
+    /// <param name="maxClients">The configured maxclients.</param>
+    /// <param name="warning">What was changed, for the log; null if nothing was.</param>
+    /// <returns>The maxclients to use (below 1 if the limit is below <see cref="Reserved"/> + 1).</returns>
+    public static int Fit(int maxClients, out string? warning)
+    {
+        warning = null;
+        long needed = (long)maxClients + Reserved;
+        if (GetRLimit(RlimitNofile, out RLimit limit) != 0 || limit.Current >= (ulong)needed)
+        {
+            return maxClients;
+        }
+
+        ulong raised = Math.Min((ulong)needed, limit.Maximum);
+        if (raised > limit.Current && SetRLimit(RlimitNofile, new RLimit { Current = raised, Maximum = limit.Maximum }) == 0)
+        {
+            limit.Current = raised;
+            if (raised >= (ulong)needed)
+            {
+                return maxClients;
+            }
+        }
+
+        int fitted = (int)Math.Min(int.MaxValue, (long)limit.Current - Reserved);
+        warning = $"You requested maxclients of {maxClients} requiring at least {needed} max file descriptors; the limit is {limit.Current} " +
+            $"(hard limit {limit.Maximum}). maxclients has been reduced to {fitted} to compensate for low ulimit. " +
+            "If you need higher maxclients increase 'ulimit -n'.";
+        return fitted;
+    }
+
+    [DllImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static extern int GetRLimit(int resource, out RLimit limit);
+
+    [DllImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static extern int SetRLimit(int resource, in RLimit limit);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
 }

@@ -18,12 +18,15 @@ namespace EioSharp.StatsdFilter;
 /// <c>foobar</c>; <c>foo*</c> also matches <c>foobar</c>; <c>*</c> matches every name. A <c>*</c> anywhere
 /// but at the end is an error (use <c>regex:</c>).
 /// </description></item>
+/// <item><term><c>line:text</c></term><description>
+/// Lines whose raw bytes start with <c>text</c>, a literal (no wildcard, no pattern): the seed's meaning of a
+/// blocklist entry (<c>Str.regexp_string</c> matched at position 0 of the data). <c>line:foo</c> matches
+/// <c>foo.x:1|c</c> and <c>foobar:1|c</c>, not <c>xfoo:1|c</c>. <see cref="ParseSeed"/> reads a whole list this way.
+/// </description></item>
 /// <item><term><c>regex:pattern</c></term><description>
 /// A .NET regular expression matched against the name decoded from UTF-8, anchored at the start
-/// only (<c>regex:foo</c> matches <c>foobar</c>; add <c>$</c> to anchor the end). Compiled once with
-/// <see cref="RegexOptions.Compiled"/> and <see cref="RegexOptions.CultureInvariant"/> and a match timeout;
-/// a match that times out counts as no match. The pattern cannot contain <c>,</c> (the rule
-/// separator); write <c>\x2C</c> instead.
+/// only (<c>regex:foo</c> matches <c>foobar</c>; add <c>$</c> to anchor the end). The pattern cannot contain
+/// <c>,</c> (the rule separator); write <c>\x2C</c> instead. See <b>Regular expressions</b> below.
 /// </description></item>
 /// <item><term><c>tag:key</c></term><description>Lines carrying the DogStatsD tag <c>key</c> or <c>key:anything</c>.</description></item>
 /// <item><term><c>tag:key:value</c></term><description>Lines carrying exactly the tag <c>key:value</c> (the value may contain <c>:</c>).</description></item>
@@ -36,6 +39,16 @@ namespace EioSharp.StatsdFilter;
 /// the service-check name (<see cref="StatsdLineInfo.Name"/>); tag rules match the <c>|#</c> tags.
 /// </para>
 /// <para>
+/// <b>Regular expressions (a security choice)</b>: the blocklist is configuration, but the lines it is matched
+/// against come from the network, so a pattern with catastrophic backtracking (<c>(a+)+b</c>) would let any sender
+/// stall a domain with small datagrams. Every pattern that the linear-time engine accepts is compiled with
+/// <see cref="RegexOptions.NonBacktracking"/>: its match time is linear in the name length whatever the pattern.
+/// Only a pattern that needs backtracking (backreferences, lookarounds, atomic groups, conditionals) is compiled with
+/// the backtracking engine and a match timeout (<see cref="DefaultRegexTimeout"/>); a match that times out
+/// <b>drops</b> the line (fail closed: a line we could not classify is not forwarded) and is counted in
+/// <see cref="RegexTimeouts"/>. <see cref="HasBacktrackingRegex"/> says whether any rule runs on the backtracking engine.
+/// </para>
+/// <para>
 /// <b>Cost</b>: exact and tag rules are hash lookups, prefix rules one lookup per distinct prefix
 /// length, all on UTF-8 bytes without allocation. Regex rules decode the name into a stack or
 /// pooled buffer (no allocation) and run each regex in order.
@@ -44,22 +57,31 @@ namespace EioSharp.StatsdFilter;
 /// </remarks>
 public sealed class FilterRules
 {
-    /// <summary>The default match timeout of <c>regex:</c> rules.</summary>
+    /// <summary>The default match timeout of <c>regex:</c> rules that need the backtracking engine.</summary>
     public static readonly TimeSpan DefaultRegexTimeout = TimeSpan.FromMilliseconds(100);
 
     private readonly RuleGroup _block;
     private readonly RuleGroup? _allow;
     private readonly string[] _rules;
+    private readonly RegexTimeoutCounter _timeouts;
 
-    private FilterRules(RuleGroup block, RuleGroup? allow, string[] rules)
+    private FilterRules(RuleGroup block, RuleGroup? allow, string[] rules, RegexTimeoutCounter timeouts)
     {
         _block = block;
         _allow = allow;
         _rules = rules;
+        _timeouts = timeouts;
     }
 
     /// <summary>A rule set that drops nothing.</summary>
-    public static FilterRules Empty { get; } = new(RuleGroup.Build([]), null, []);
+    public static FilterRules Empty { get; } = new(RuleGroup.Build([], new RegexTimeoutCounter()), null, [], new RegexTimeoutCounter());
+
+    /// <summary>The number of <c>regex:</c> matches that timed out (each dropped its line), since parsing.</summary>
+    /// <remarks><b>Thread safety</b>: read and updated atomically.</remarks>
+    public long RegexTimeouts => Interlocked.Read(ref _timeouts.Count);
+
+    /// <summary>Whether some <c>regex:</c> rule needs the backtracking engine (and so runs with a match timeout).</summary>
+    public bool HasBacktrackingRegex { get; private init; }
 
     /// <summary>The rules as written (trimmed, empty entries removed), in order.</summary>
     public IReadOnlyList<string> Rules => _rules;
@@ -120,13 +142,53 @@ public sealed class FilterRules
             texts.Add(text);
         }
 
-        rules = texts.Count == 0
-            ? Empty
-            : new FilterRules(
-                RuleGroup.Build(blockRules),
-                allowRules.Count > 0 ? RuleGroup.Build(allowRules) : null,
-                [.. texts]);
+        rules = Build(blockRules, allowRules, texts);
         return true;
+    }
+
+    /// <summary>Parses a blocklist in the seed's syntax: each comma-separated entry is a literal prefix of the line.</summary>
+    /// <remarks>
+    /// This is the meaning of the seed's <c>blocklist</c> environment variable (the OCaml program compiles each entry
+    /// with <c>Str.regexp_string</c> and drops the data if <c>Str.string_match</c> succeeds at position 0): <c>foo,bar</c>
+    /// drops <c>foo.x:1|c</c>, <c>foobar:1|c</c> and <c>bar.y:3|g</c>, and keeps <c>xfoo:1|c</c>. No character is special.
+    /// Surrounding ASCII whitespace is trimmed and empty entries are ignored (in the seed an empty entry would drop every
+    /// line). Each entry is the rule <c>line:entry</c> of <see cref="Parse"/>.
+    /// </remarks>
+    /// <param name="blocklist">The entries; <see langword="null"/> or blank gives <see cref="Empty"/>.</param>
+    /// <returns>The parsed rules; <see cref="Rules"/> lists them as <c>line:</c> rules.</returns>
+    public static FilterRules ParseSeed(string? blocklist)
+    {
+        var blockRules = new List<Rule>();
+        var texts = new List<string>();
+        foreach (string entry in (blocklist ?? string.Empty).Split(','))
+        {
+            string text = entry.Trim(' ', '\t', '\r', '\n');
+            if (text.Length > 0)
+            {
+                blockRules.Add(new Rule(RuleKind.LinePrefix, Encoding.UTF8.GetBytes(text), null));
+                texts.Add("line:" + text);
+            }
+        }
+
+        return Build(blockRules, [], texts);
+    }
+
+    private static FilterRules Build(List<Rule> blockRules, List<Rule> allowRules, List<string> texts)
+    {
+        if (texts.Count == 0)
+        {
+            return Empty;
+        }
+
+        var timeouts = new RegexTimeoutCounter();
+        return new FilterRules(
+            RuleGroup.Build(blockRules, timeouts),
+            allowRules.Count > 0 ? RuleGroup.Build(allowRules, timeouts) : null,
+            [.. texts],
+            timeouts)
+        {
+            HasBacktrackingRegex = blockRules.Concat(allowRules).Any(r => r.Kind == RuleKind.Regex && (r.Regex!.Options & RegexOptions.NonBacktracking) == 0),
+        };
     }
 
     /// <summary>Decides whether a parsed line is dropped.</summary>
@@ -134,25 +196,26 @@ public sealed class FilterRules
     /// <returns><see langword="true"/> to drop the line, <see langword="false"/> to forward it.</returns>
     public bool ShouldDrop(in StatsdLineInfo line)
     {
-        if (_block.Matches(line.Name, line.RawTags))
+        MatchResult block = _block.Matches(line.Line, line.Name, line.RawTags);
+        if (block != MatchResult.NoMatch)
         {
             return true;
         }
 
-        return _allow is not null && !_allow.Matches(line.Name, line.RawTags);
+        return _allow is not null && _allow.Matches(line.Line, line.Name, line.RawTags) != MatchResult.Match;
     }
 
     /// <summary>Decides whether a line with this name and no tags is dropped.</summary>
-    /// <param name="name">The metric name, UTF-8.</param>
+    /// <param name="name">The metric name, UTF-8 (<c>line:</c> rules see it as the whole line).</param>
     /// <returns><see langword="true"/> to drop the line.</returns>
     public bool ShouldDrop(ReadOnlySpan<byte> name)
     {
-        if (_block.Matches(name, default))
+        if (_block.Matches(name, name, default) != MatchResult.NoMatch)
         {
             return true;
         }
 
-        return _allow is not null && !_allow.Matches(name, default);
+        return _allow is not null && _allow.Matches(name, name, default) != MatchResult.Match;
     }
 
     /// <summary>Returns the rules as a comma-separated list.</summary>
@@ -183,10 +246,19 @@ public sealed class FilterRules
                 // Validate the pattern on its own first, so that a pattern such as "a)|(b" cannot
                 // escape the anchoring group below.
                 _ = new Regex(pattern, RegexOptions.CultureInvariant);
-                var regex = new Regex(
-                    "^(?:" + pattern + ")",
-                    RegexOptions.Compiled | RegexOptions.CultureInvariant,
-                    timeout);
+                string anchored = "^(?:" + pattern + ")";
+                Regex regex;
+                try
+                {
+                    // Linear time in the input whatever the pattern; no timeout needed.
+                    regex = new Regex(anchored, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant);
+                }
+                catch (NotSupportedException)
+                {
+                    // Backreferences, lookarounds, atomic groups, conditionals: only the backtracking engine runs them.
+                    regex = new Regex(anchored, RegexOptions.Compiled | RegexOptions.CultureInvariant, timeout);
+                }
+
                 rule = new Rule(RuleKind.Regex, null, regex);
                 return true;
             }
@@ -195,6 +267,19 @@ public sealed class FilterRules
                 error = ex.Message;
                 return false;
             }
+        }
+
+        if (body.StartsWith("line:", StringComparison.Ordinal))
+        {
+            string literal = body["line:".Length..];
+            if (literal.Length == 0)
+            {
+                error = "empty line prefix";
+                return false;
+            }
+
+            rule = new Rule(RuleKind.LinePrefix, Encoding.UTF8.GetBytes(literal), null);
+            return true;
         }
 
         if (body.StartsWith("tag:", StringComparison.Ordinal))
@@ -228,12 +313,30 @@ public sealed class FilterRules
     {
         Exact,
         Prefix,
+        LinePrefix,
         Regex,
         TagKey,
         TagExact,
     }
 
     private readonly record struct Rule(RuleKind Kind, byte[]? Bytes, Regex? Regex);
+
+    private enum MatchResult
+    {
+        NoMatch,
+        Match,
+
+        /// <summary>No rule matched and a regex match timed out: the line is dropped whatever the polarity.</summary>
+        TimedOut,
+    }
+
+    /// <summary>Shared by the block and allow groups of one rule set; a class so the groups can hold a reference.</summary>
+    private sealed class RegexTimeoutCounter
+    {
+#pragma warning disable SA1401, CA1051 // a field, so Interlocked can update it
+        public long Count;
+#pragma warning restore SA1401, CA1051
+    }
 
     /// <summary>The rules of one polarity, indexed for matching.</summary>
     private sealed class RuleGroup
@@ -242,23 +345,35 @@ public sealed class FilterRules
 
         private readonly ByteStringSet _exact;
         private readonly (int Length, ByteStringSet Set)[] _prefixes;
+        private readonly (int Length, ByteStringSet Set)[] _linePrefixes;
         private readonly ByteStringSet _tagKeys;
         private readonly ByteStringSet _tagExact;
         private readonly Regex[] _regexes;
+        private readonly RegexTimeoutCounter _timeouts;
 
-        private RuleGroup(ByteStringSet exact, (int, ByteStringSet)[] prefixes, ByteStringSet tagKeys, ByteStringSet tagExact, Regex[] regexes)
+        private RuleGroup(
+            ByteStringSet exact,
+            (int, ByteStringSet)[] prefixes,
+            (int, ByteStringSet)[] linePrefixes,
+            ByteStringSet tagKeys,
+            ByteStringSet tagExact,
+            Regex[] regexes,
+            RegexTimeoutCounter timeouts)
         {
             _exact = exact;
             _prefixes = prefixes;
+            _linePrefixes = linePrefixes;
             _tagKeys = tagKeys;
             _tagExact = tagExact;
             _regexes = regexes;
+            _timeouts = timeouts;
         }
 
-        public static RuleGroup Build(IReadOnlyList<Rule> rules)
+        public static RuleGroup Build(IReadOnlyList<Rule> rules, RegexTimeoutCounter timeouts)
         {
             var exact = new List<byte[]>();
             var prefixes = new Dictionary<int, List<byte[]>>();
+            var linePrefixes = new Dictionary<int, List<byte[]>>();
             var tagKeys = new List<byte[]>();
             var tagExact = new List<byte[]>();
             var regexes = new List<Regex>();
@@ -277,6 +392,14 @@ public sealed class FilterRules
 
                         list.Add(rule.Bytes);
                         break;
+                    case RuleKind.LinePrefix:
+                        if (!linePrefixes.TryGetValue(rule.Bytes!.Length, out List<byte[]>? lineList))
+                        {
+                            linePrefixes[rule.Bytes.Length] = lineList = [];
+                        }
+
+                        lineList.Add(rule.Bytes);
+                        break;
                     case RuleKind.TagKey:
                         tagKeys.Add(rule.Bytes!);
                         break;
@@ -292,29 +415,18 @@ public sealed class FilterRules
             return new RuleGroup(
                 new ByteStringSet(exact),
                 [.. prefixes.OrderBy(p => p.Key).Select(p => (p.Key, new ByteStringSet(p.Value)))],
+                [.. linePrefixes.OrderBy(p => p.Key).Select(p => (p.Key, new ByteStringSet(p.Value)))],
                 new ByteStringSet(tagKeys),
                 new ByteStringSet(tagExact),
-                [.. regexes]);
+                [.. regexes],
+                timeouts);
         }
 
-        public bool Matches(ReadOnlySpan<byte> name, ReadOnlySpan<byte> rawTags)
+        public MatchResult Matches(ReadOnlySpan<byte> line, ReadOnlySpan<byte> name, ReadOnlySpan<byte> rawTags)
         {
-            if (_exact.Contains(name))
+            if (_exact.Contains(name) || MatchesPrefix(_prefixes, name) || MatchesPrefix(_linePrefixes, line))
             {
-                return true;
-            }
-
-            foreach ((int length, ByteStringSet set) in _prefixes)
-            {
-                if (length > name.Length)
-                {
-                    break;
-                }
-
-                if (set.Contains(name[..length]))
-                {
-                    return true;
-                }
+                return MatchResult.Match;
             }
 
             if (!rawTags.IsEmpty && (_tagKeys.Count > 0 || _tagExact.Count > 0))
@@ -323,15 +435,33 @@ public sealed class FilterRules
                 {
                     if (_tagExact.Contains(tag.Raw) || _tagKeys.Contains(tag.Key))
                     {
-                        return true;
+                        return MatchResult.Match;
                     }
                 }
             }
 
-            return _regexes.Length > 0 && MatchesRegex(name);
+            return _regexes.Length > 0 ? MatchesRegex(name) : MatchResult.NoMatch;
         }
 
-        private bool MatchesRegex(ReadOnlySpan<byte> name)
+        private static bool MatchesPrefix((int Length, ByteStringSet Set)[] prefixes, ReadOnlySpan<byte> text)
+        {
+            foreach ((int length, ByteStringSet set) in prefixes)
+            {
+                if (length > text.Length)
+                {
+                    break;
+                }
+
+                if (set.Contains(text[..length]))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private MatchResult MatchesRegex(ReadOnlySpan<byte> name)
         {
             int maxChars = Encoding.UTF8.GetMaxCharCount(name.Length);
             char[]? rented = null;
@@ -341,22 +471,25 @@ public sealed class FilterRules
             try
             {
                 ReadOnlySpan<char> decoded = chars[..Encoding.UTF8.GetChars(name, chars)];
+                bool timedOut = false;
                 foreach (Regex regex in _regexes)
                 {
                     try
                     {
                         if (regex.IsMatch(decoded))
                         {
-                            return true;
+                            return MatchResult.Match;
                         }
                     }
                     catch (RegexMatchTimeoutException)
                     {
-                        // Documented: a timed-out match counts as no match.
+                        // Documented security choice: fail closed (the line is dropped) and count it.
+                        Interlocked.Increment(ref _timeouts.Count);
+                        timedOut = true;
                     }
                 }
 
-                return false;
+                return timedOut ? MatchResult.TimedOut : MatchResult.NoMatch;
             }
             finally
             {

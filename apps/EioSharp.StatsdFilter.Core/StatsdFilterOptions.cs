@@ -1,18 +1,37 @@
 using System.Collections;
+using System.CommandLine;
+using System.CommandLine.Help;
 using System.Globalization;
 using System.Net;
 
 namespace EioSharp.StatsdFilter;
+
+/// <summary>How a blocklist text is read.</summary>
+public enum BlocklistSyntax
+{
+    /// <summary>The rule syntax of <see cref="FilterRules.Parse"/>: exact name, <c>prefix*</c>, <c>regex:</c>, <c>tag:</c>, <c>line:</c>, <c>!</c>.</summary>
+    Rules,
+
+    /// <summary>The seed's syntax (<see cref="FilterRules.ParseSeed"/>): each comma-separated entry is a literal prefix of the line.</summary>
+    Seed,
+}
 
 /// <summary>The configuration of the StatsD filtering proxy, from environment variables and command-line flags.</summary>
 /// <remarks>
 /// <para>
 /// <b>Sources</b>: the seed's environment variables (<c>num_threads</c>, <c>listen_port</c>,
 /// <c>target_host</c>, <c>target_port</c>, <c>blocklist</c>; names are case-sensitive, empty values
-/// are ignored) are read first, then command-line flags override them. Flags take their value as
-/// <c>--flag value</c> or <c>--flag=value</c>; <c>--tcp</c>, <c>--reuseport</c>, <c>--verbose</c> and
-/// <c>--enable-debug-commands</c> take none (or
-/// <c>=true</c>/<c>=false</c>). See <see cref="Usage"/>.
+/// are ignored) are read first, then command-line flags override them. Flags are parsed by System.CommandLine:
+/// <c>--flag value</c>, <c>--flag=value</c> or <c>--flag:value</c>; the switches (<c>--tcp</c>, <c>--reuseport</c>,
+/// <c>--verbose</c>, <c>--enable-debug-commands</c>) take no value or <c>true</c>/<c>false</c>; <c>@file</c> reads
+/// more arguments from a response file. See <see cref="Usage"/>.
+/// </para>
+/// <para>
+/// <b>Blocklist meaning</b>: the environment variable <c>blocklist</c> keeps the seed's meaning (each entry is a
+/// literal prefix of the line: <c>blocklist=foo,bar</c> drops <c>foo.x:1|c</c> and <c>foobar:1|c</c>); the
+/// <c>--blocklist</c> flag takes the rule syntax of <see cref="FilterRules"/>. <c>--blocklist-syntax rules|seed</c>
+/// (or the environment variable <c>blocklist_syntax</c>) chooses the meaning explicitly, whichever source the
+/// blocklist came from.
 /// </para>
 /// <para>
 /// <b>Validation</b>: every environment value present is validated, even one that a flag later
@@ -22,37 +41,73 @@ namespace EioSharp.StatsdFilter;
 /// </remarks>
 public sealed class StatsdFilterOptions
 {
-    /// <summary>The help text listing every flag and its environment variable.</summary>
-    public const string Usage = """
-        Usage: statsd-filter [options]
-          --threads N            domains (env num_threads; default: one per core)
-          --fibers N             UDP receive fibers per domain (default 2)
-          --reuseport            one SO_REUSEPORT UDP socket per domain instead of one shared socket
-          --listen-port PORT     UDP (and TCP) port to listen on (env listen_port; default 8125; 0 = any)
-          --bind ADDRESS         IP address to listen on (default 127.0.0.1)
-          --target-host HOST     upstream StatsD host (env target_host; default localhost)
-          --target-port PORT     upstream StatsD port (env target_port; default 8126)
-          --blocklist RULES      comma-separated rules: name, prefix.*, regex:PATTERN, tag:KEY[:VALUE], !RULE (env blocklist)
-          --mtu BYTES            largest datagram sent upstream (default 1432)
-          --tcp                  also accept newline-framed lines on TCP
-          --verbose              print one trace line per request
-          --metrics-prefix NAME  prefix of self-metrics (default statsd_filter)
-          --metrics-interval T   self-metrics period, e.g. 10s, 500ms, 1m, 00:00:10; 0 disables (default 10s)
-          --enable-debug-commands
-                                 for fault-injection tests only (off by default): treat ingest lines named
-                                 _debug.* as commands instead of metrics; _debug.crash_forwarder:1|c crashes
-                                 the receiving domain's forwarder, _debug.crash_metrics:1|c the self-metrics
-                                 emitter (each is restarted by its supervisor)
-          --help                 print this text
+    private const string Description = """
+        StatsD filtering proxy: receives StatsD lines on UDP (and optionally TCP), drops the blocked ones and forwards
+        the rest, re-batched, to the upstream over UDP.
+
+        Blocklist: the environment variable blocklist keeps the seed's meaning: each comma-separated entry is a
+        literal prefix of the line (blocklist=foo,bar drops foo.x:1|c, foobar:1|c and bar.y:3|g; keeps xfoo:1|c).
+        The --blocklist flag takes rules: name (exact), prefix.* or prefix* (prefix), line:TEXT (literal line
+        prefix, the seed's meaning), regex:PATTERN (anchored at the start; linear-time engine unless the pattern
+        needs backtracking), tag:KEY[:VALUE], and !RULE (allow rule: makes the list an allowlist).
+        --blocklist-syntax seed|rules (env blocklist_syntax) chooses the meaning explicitly.
 
         Exit status: 0 after SIGINT/SIGTERM, 1 when the sockets cannot be opened, 2 for bad options, 3 when a
         forwarder or the self-metrics emitter crashed more than 10 times within 10s (its supervisor gave up).
         """;
 
+    private static readonly (string Variable, string Flag)[] EnvironmentVariables =
+    [
+        ("num_threads", "--threads"),
+        ("listen_port", "--listen-port"),
+        ("target_host", "--target-host"),
+        ("target_port", "--target-port"),
+        ("blocklist_syntax", "--blocklist-syntax"),
+        ("blocklist", "--blocklist"),
+    ];
+
+    private static readonly (string Name, string HelpName, string Description)[] ValueFlags =
+    [
+        ("--threads", "N", "domains (env num_threads; default: one per core)"),
+        ("--fibers", "N", "UDP receive fibers per domain (default 2)"),
+        ("--listen-port", "PORT", "UDP (and TCP) port to listen on (env listen_port; default 8125; 0 = any)"),
+        ("--bind", "ADDRESS", "IP address to listen on (default 127.0.0.1)"),
+        ("--target-host", "HOST", "upstream StatsD host (env target_host; default localhost)"),
+        ("--target-port", "PORT", "upstream StatsD port (env target_port; default 8126)"),
+        ("--blocklist-syntax", "rules|seed", "how the blocklist is read (env blocklist_syntax; default: seed for the env variable, rules for the flag)"),
+        ("--blocklist", "RULES", "comma-separated rules: name, prefix.*, line:TEXT, regex:PATTERN, tag:KEY[:VALUE], !RULE (env blocklist: seed syntax)"),
+        ("--mtu", "BYTES", "largest datagram sent upstream (default 1432)"),
+        ("--metrics-prefix", "NAME", "prefix of self-metrics (default statsd_filter)"),
+        ("--metrics-interval", "T", "self-metrics period, e.g. 10s, 500ms, 1m, 00:00:10; 0 disables (default 10s)"),
+    ];
+
+    private static readonly (string Name, string Description)[] Switches =
+    [
+        ("--reuseport", "one SO_REUSEPORT UDP socket per domain instead of one shared socket"),
+        ("--tcp", "also accept newline-framed lines on TCP"),
+        ("--verbose", "print one trace line per request"),
+        ("--enable-debug-commands", "for fault-injection tests only (off by default): treat ingest lines named _debug.* as commands "
+            + "instead of metrics; _debug.crash_forwarder:1|c crashes the receiving domain's forwarder, _debug.crash_metrics:1|c "
+            + "the self-metrics emitter (each is restarted by its supervisor)"),
+    ];
+
+    private static readonly Lazy<string> HelpText = new(() =>
+    {
+        using var writer = new StringWriter(CultureInfo.InvariantCulture);
+        BuildCommand().Parse(["--help"]).Invoke(new InvocationConfiguration { Output = writer, Error = writer });
+        return writer.ToString();
+    });
+
+    private string? _blocklistSyntaxSetting;
+    private bool _blocklistFromFlag;
+
     /// <summary>Options with every default.</summary>
     public StatsdFilterOptions()
     {
     }
+
+    /// <summary>The help text listing every flag and its environment variable (generated by System.CommandLine).</summary>
+    public static string Usage => HelpText.Value;
 
     /// <summary>The number of domains (threads) handling traffic, at least 1; default one per core.</summary>
     public int Threads { get; private set; } = Environment.ProcessorCount;
@@ -77,6 +132,9 @@ public sealed class StatsdFilterOptions
 
     /// <summary>The blocklist as given (empty for none).</summary>
     public string Blocklist { get; private set; } = string.Empty;
+
+    /// <summary>How <see cref="Blocklist"/> was read: <see cref="BlocklistSyntax.Seed"/> for the environment variable, <see cref="BlocklistSyntax.Rules"/> for the flag, unless <c>--blocklist-syntax</c> says otherwise.</summary>
+    public BlocklistSyntax BlocklistSyntax { get; private set; } = BlocklistSyntax.Rules;
 
     /// <summary>The parsed <see cref="Blocklist"/>.</summary>
     public FilterRules Rules { get; private set; } = FilterRules.Empty;
@@ -103,46 +161,55 @@ public sealed class StatsdFilterOptions
     public bool ShowHelp { get; private set; }
 
     /// <summary>Builds the options from environment variables, then command-line flags (flags win).</summary>
-    /// <param name="args">The command-line arguments.</param>
+    /// <param name="args">The command-line arguments; <c>@file</c> reads more from a response file.</param>
     /// <param name="environment">The environment, e.g. <see cref="Environment.GetEnvironmentVariables()"/>; <see langword="null"/> for none.</param>
     /// <returns>The validated options.</returns>
     /// <exception cref="StatsdFilterOptionsException">An option is unknown, lacks a value, or has an invalid value; the message names it.</exception>
     public static StatsdFilterOptions Parse(string[] args, IDictionary? environment)
     {
         ArgumentNullException.ThrowIfNull(args);
+        RootCommand command = BuildCommand();
+        ParseResult parsed = command.Parse(args);
         var options = new StatsdFilterOptions();
+        if (parsed.Action is HelpAction)
+        {
+            options.ShowHelp = true;
+            return options;
+        }
+
+        if (parsed.Errors.Count > 0)
+        {
+            throw new StatsdFilterOptionsException(string.Join("; ", parsed.Errors.Select(e => e.Message)) + " (see --help)");
+        }
+
         if (environment is not null)
         {
             foreach ((string variable, string flag) in EnvironmentVariables)
             {
                 if (environment[variable] is string value && value.Length > 0)
                 {
-                    options.Apply(flag, $"environment variable {variable}", value);
+                    options.Apply(flag, $"environment variable {variable}", value, fromFlag: false);
                 }
             }
         }
 
-        for (int i = 0; i < args.Length; i++)
+        foreach (Option option in command.Options)
         {
-            string arg = args[i];
-            if (!arg.StartsWith("--", StringComparison.Ordinal))
+            if (parsed.GetResult(option) is not { Implicit: false })
             {
-                throw new StatsdFilterOptionsException($"unexpected argument '{arg}' (options start with --; see --help)");
+                continue;
             }
 
-            string flag = arg;
-            string? value = null;
-            int equals = arg.IndexOf('=', StringComparison.Ordinal);
-            if (equals >= 0)
+            if (option is not Option<string> flag)
             {
-                flag = arg[..equals];
-                value = arg[(equals + 1)..];
+                continue;
             }
 
-            if (flag is "--tcp" or "--verbose" or "--help" or "--reuseport" or "--enable-debug-commands")
+            string? value = parsed.GetValue(flag);
+            if (flag.Arity.MaximumNumberOfValues == 1 && flag.Arity.MinimumNumberOfValues == 0)
             {
-                bool on = value is null || ParseBool(flag, value);
-                switch (flag)
+                bool on = value is null || ParseBool(flag.Name, value);
+                switch (flag.Name)
                 {
                     case "--tcp":
                         options.Tcp = on;
@@ -156,48 +223,73 @@ public sealed class StatsdFilterOptions
                     case "--enable-debug-commands":
                         options.DebugCommands = on;
                         break;
-                    default:
-                        options.ShowHelp = on;
-                        break;
                 }
-
-                continue;
             }
-
-            if (!IsValueFlag(flag))
+            else
             {
-                throw new StatsdFilterOptionsException($"unknown option '{flag}' (see --help)");
+                options.Apply(flag.Name, $"option {flag.Name}", value ?? string.Empty, fromFlag: true);
             }
 
-            if (value is null)
-            {
-                if (i + 1 >= args.Length)
-                {
-                    throw new StatsdFilterOptionsException($"option {flag} needs a value");
-                }
-
-                value = args[++i];
-            }
-
-            options.Apply(flag, $"option {flag}", value);
         }
 
+        options.BuildRules();
         return options;
     }
 
-    private static readonly (string Variable, string Flag)[] EnvironmentVariables =
-    [
-        ("num_threads", "--threads"),
-        ("listen_port", "--listen-port"),
-        ("target_host", "--target-host"),
-        ("target_port", "--target-port"),
-        ("blocklist", "--blocklist"),
-    ];
+    private static RootCommand BuildCommand()
+    {
+        var command = new RootCommand(Description);
+        foreach ((string name, string helpName, string description) in ValueFlags)
+        {
+            command.Options.Add(new Option<string>(name) { HelpName = helpName, Description = description });
+        }
 
-    private static bool IsValueFlag(string flag) => flag is "--threads" or "--fibers" or "--listen-port" or "--bind" or "--target-host"
-        or "--target-port" or "--blocklist" or "--mtu" or "--metrics-prefix" or "--metrics-interval";
+        foreach ((string name, string description) in Switches)
+        {
+            // A switch: no value means true; an explicit true/false (also yes/no, on/off, 1/0) is parsed by ParseBool so that
+            // a bad one is reported naming the flag.
+            command.Options.Add(new Option<string>(name) { Description = description, Arity = ArgumentArity.ZeroOrOne, HelpName = "true|false" });
+        }
 
-    private void Apply(string flag, string source, string value)
+        // No --version: the proxy has no version of its own to print.
+        foreach (VersionOption version in command.Options.OfType<VersionOption>().ToList())
+        {
+            command.Options.Remove(version);
+        }
+
+        return command;
+    }
+
+    private void BuildRules()
+    {
+        BlocklistSyntax = _blocklistSyntaxSetting switch
+        {
+            "seed" => BlocklistSyntax.Seed,
+            "rules" => BlocklistSyntax.Rules,
+            _ => _blocklistFromFlag ? BlocklistSyntax.Rules : BlocklistSyntax.Seed,
+        };
+        if (Blocklist.Length == 0)
+        {
+            Rules = FilterRules.Empty;
+            return;
+        }
+
+        if (BlocklistSyntax == BlocklistSyntax.Seed)
+        {
+            Rules = FilterRules.ParseSeed(Blocklist);
+        }
+        else if (FilterRules.TryParse(Blocklist, out FilterRules? rules, out string? error))
+        {
+            Rules = rules;
+        }
+        else
+        {
+            string source = _blocklistFromFlag ? "option --blocklist" : "environment variable blocklist";
+            throw new StatsdFilterOptionsException($"{source}: {error}");
+        }
+    }
+
+    private void Apply(string flag, string source, string value, bool fromFlag)
     {
         switch (flag)
         {
@@ -233,13 +325,23 @@ public sealed class StatsdFilterOptions
                 TargetHost = value;
                 break;
             case "--blocklist":
-                if (!FilterRules.TryParse(value, out FilterRules? rules, out string? error))
+                // Validated now in the syntax its source implies, so that a bad environment value is reported even if a
+                // flag overrides it; parsed for good by BuildRules once --blocklist-syntax is known.
+                if ((_blocklistSyntaxSetting ?? (fromFlag ? "rules" : "seed")) == "rules" && !FilterRules.TryParse(value, out _, out string? error))
                 {
                     throw new StatsdFilterOptionsException($"{source}: {error}");
                 }
 
                 Blocklist = value;
-                Rules = rules;
+                _blocklistFromFlag = fromFlag;
+                break;
+            case "--blocklist-syntax":
+                if (value is not ("seed" or "rules"))
+                {
+                    throw new StatsdFilterOptionsException($"{source}: '{value}' is not a blocklist syntax (seed or rules)");
+                }
+
+                _blocklistSyntaxSetting = value;
                 break;
             case "--metrics-prefix":
                 if (value.Length == 0 || value.AsSpan().IndexOfAny(":|@#\n\r\t ,") >= 0 || value[^1] == '.')

@@ -22,6 +22,10 @@ if (options.ShowHelp)
     return 0;
 }
 
+// Console.Error opens (dups) its descriptor on first use: open it now, so that a log line written while the process is
+// out of file descriptors (EMFILE) is written instead of failing.
+_ = TraceLog.DefaultWriter.Encoding;
+
 // SIGINT/SIGTERM resolve the stop promise (from a runtime thread; promises are thread-safe): ingest stops,
 // pending batches are flushed, the final self-metrics are sent and the summary printed.
 var (stop, stopper) = Promise.Create<bool>();

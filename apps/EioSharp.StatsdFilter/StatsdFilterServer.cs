@@ -25,7 +25,8 @@ namespace EioSharp.StatsdFilter;
 /// <see cref="TraceLog"/> (standard error); starts and stops are logged only after start-up and before shutdown.
 /// </para>
 /// <para>
-/// <b>Stop</b>: when <c>stop</c> resolves, receive loops and TCP connections are cancelled, each domain sends its
+/// <b>Stop</b>: when <c>stop</c> resolves, receive loops and TCP connections are cancelled, each domain processes the
+/// datagrams the kernel already queued on its ingest socket (nothing sent before the stop is lost), sends its
 /// partial batch and waits for its sends, stops its supervisor, the final self-metrics are sent, and
 /// <see cref="RunAsync"/> returns.
 /// </para>
@@ -37,6 +38,9 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
 
     /// <summary>Half the longest time a line may wait in a partial batch while datagrams keep arriving.</summary>
     public static readonly TimeSpan BatchTick = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>The longest a graceful stop spends processing datagrams already queued on the ingest socket (a sender that keeps sending must not hold up the stop).</summary>
+    public static readonly TimeSpan StopDrainBudget = TimeSpan.FromSeconds(2);
 
     /// <summary>How often the upstream host name is resolved again.</summary>
     public static readonly TimeSpan ResolveInterval = TimeSpan.FromSeconds(30);
@@ -171,12 +175,15 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
             {
                 work.Add(() => listener.RunServerAsync(
                     (conn, peer) => HandleTcpAsync(conn, processor),
-                    e => TraceLog.Line($"statsd-filter: tcp connection failed: {e.Message}"),
+                    e => TraceLog.Line($"statsd-filter: tcp: {e.Message}"),
                     maxConnections: MaxTcpConnectionsPerDomain,
                     stop: stop));
             }
 
             await Fiber.AllAsync(work);
+
+            // A planned stop loses nothing that already arrived: process what the kernel queued on the ingest socket.
+            await DrainAsync(udp, processor);
 
             // Stopped: send what is left of this domain's batch, then stop the forwarder (and emitter) before the domain ends.
             await sender.FlushAsync();
@@ -252,6 +259,34 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
                 }
             },
             "debug-command");
+    }
+
+    /// <summary>After a stop, processes the datagrams already queued on <paramref name="udp"/>, then returns.</summary>
+    /// <remarks>
+    /// A receive that completes at once takes a queued datagram; the first receive that would wait means the queue is
+    /// empty: the yielding fiber then wins the race and cancels it. A sender that keeps sending could keep the queue
+    /// non-empty, so the drain also stops after <see cref="StopDrainBudget"/>. With several domains on one shared socket
+    /// each drains concurrently; each datagram is taken by exactly one of them.
+    /// </remarks>
+    private async Task DrainAsync(DatagramSocket udp, LineProcessor processor)
+    {
+        UpstreamSender sender = processor.Sender;
+        byte[] buffer = GC.AllocateUninitializedArray<byte>(StatsdLineSplitter.DatagramReceiveBufferSize, pinned: true);
+        TimeSpan deadline = env.MonoClock.Now + StopDrainBudget;
+        await Fiber.FirstAsync(
+            async () =>
+            {
+                while (env.MonoClock.Now < deadline)
+                {
+                    int length = await udp.ReceiveAsync(buffer);
+                    processor.ProcessDatagram(buffer.AsSpan(0, length), truncated: length == buffer.Length);
+                    if (sender.HasPendingSends)
+                    {
+                        await sender.CompletePendingAsync();
+                    }
+                }
+            },
+            async () => await Fiber.YieldAsync());
     }
 
     private static async Task ReceiveLoopAsync(DatagramSocket udp, LineProcessor processor)

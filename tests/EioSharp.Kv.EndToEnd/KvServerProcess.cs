@@ -33,241 +33,91 @@ public sealed class TempDir : IDisposable
     }
 }
 
-/// <summary>The real EioSharp.Kv server, started as a child process on 127.0.0.1 and a free port.</summary>
+/// <summary>The real EioSharp.Kv server, started as a child process on 127.0.0.1 and a free port (a <see cref="ServerProcess"/> of the shared test kit).</summary>
 public sealed partial class KvServerProcess : IDisposable
 {
-    private static readonly Lazy<string> s_serverDll = new(LocateServerDll);
-    private readonly Process _process;
-    private readonly List<string> _log = [];
+    private readonly ServerProcess _server;
     private readonly TempDir? _ownedDir;
-    private readonly TaskCompletionSource<int> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private KvServerProcess(string dataDir, TempDir? ownedDir, IEnumerable<string> extraArgs)
+    private KvServerProcess(string dataDir, TempDir? ownedDir, ServerProcess server)
     {
         DataDir = dataDir;
         _ownedDir = ownedDir;
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(ServerDll);
-        foreach (string a in new[] { "--port", "0", "--bind", "127.0.0.1", "--dir", dataDir }.Concat(extraArgs))
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
-        _process.OutputDataReceived += (_, e) => OnLine(e.Data);
-        _process.ErrorDataReceived += (_, e) => OnLine(e.Data);
-        _process.Exited += (_, _) => _ready.TrySetException(new InvalidOperationException("The server exited before it was ready."));
-        _process.Start();
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        _server = server;
     }
 
     /// <summary>Path of EioSharp.Kv.dll: apps/EioSharp.Kv/bin/&lt;this configuration&gt;/net10.0 under the repository root.</summary>
-    public static string ServerDll => s_serverDll.Value;
+    public static string ServerDll => BuiltApp.Dll("EioSharp.Kv");
 
     public string DataDir { get; }
 
     public string AofPath => Path.Combine(DataDir, "appendonly.aof");
 
-    public int Port { get; private set; }
+    public int Port => _server.Port;
 
-    public int Pid => _process.Id;
+    public int Pid => _server.Pid;
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _server.HasExited;
 
-    public string Log
-    {
-        get
-        {
-            lock (_log)
-            {
-                return string.Join('\n', _log);
-            }
-        }
-    }
+    public string Log => _server.Log;
+
+    public ServerProcess Process => _server;
 
     /// <summary>Starts a server in a fresh temporary directory (deleted on dispose) and waits until it listens.</summary>
-    public static KvServerProcess Start(params string[] extraArgs)
+    public static KvServerProcess Start(params string[] extraArgs) => StartLimited(null, extraArgs);
+
+    /// <summary>Starts a server in a fresh temporary directory under an optional RLIMIT_NOFILE and waits until it listens.</summary>
+    public static KvServerProcess StartLimited(int? fileDescriptorLimit, params string[] extraArgs)
     {
         var dir = new TempDir();
-        return StartAndWait(new KvServerProcess(dir.DataDir, dir, extraArgs));
+        try
+        {
+            return new KvServerProcess(dir.DataDir, dir, ServerProcess.Start(Info(dir.DataDir, extraArgs) with { FileDescriptorLimit = fileDescriptorLimit }));
+        }
+        catch
+        {
+            dir.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Starts a server on <paramref name="dataDir"/> (kept on dispose) and waits until it listens.</summary>
     public static KvServerProcess StartIn(string dataDir, params string[] extraArgs) =>
-        StartAndWait(new KvServerProcess(dataDir, null, extraArgs));
+        new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs)));
 
     /// <summary>Starts a server that is expected to fail; waits for its exit and returns the exit code and the output.</summary>
-    public static (int ExitCode, string Output) RunExpectingExit(string dataDir, TimeSpan timeout, params string[] extraArgs)
-    {
-        using var server = new KvServerProcess(dataDir, null, extraArgs);
-        if (!server._process.WaitForExit(timeout))
-        {
-            throw new TimeoutException($"The server did not exit within {timeout}. Output:\n{server.Log}");
-        }
+    public static (int ExitCode, string Output) RunExpectingExit(string dataDir, TimeSpan timeout, params string[] extraArgs) =>
+        ServerProcess.RunToExit(Info(dataDir, extraArgs), timeout);
 
-        server._process.WaitForExit(); // drains the output
-        return (server._process.ExitCode, server.Log);
-    }
-
-    private static KvServerProcess StartAndWait(KvServerProcess server)
-    {
-        try
+    private static ServerStartInfo Info(string dataDir, IEnumerable<string> extraArgs) =>
+        new(ServerDll, ["--port", "0", "--bind", "127.0.0.1", "--dir", dataDir, .. extraArgs], ReadyLine())
         {
-            if (!server._ready.Task.Wait(TimeSpan.FromSeconds(30)))
-            {
-                throw new TimeoutException($"The server printed no ready line within 30 s. Output:\n{server.Log}");
-            }
-
-            server.Port = server._ready.Task.Result;
-            return server;
-        }
-        catch (AggregateException e)
-        {
-            server._process.WaitForExit(5000);
-            string log = server.Log;
-            server.Dispose();
-            throw new InvalidOperationException($"{e.InnerException?.Message} Output:\n{log}", e);
-        }
-    }
-
-    private void OnLine(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_log)
-        {
-            _log.Add(line);
-        }
-
-        var m = ReadyLine().Match(line);
-        if (m.Success)
-        {
-            _ready.TrySetResult(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
-        }
-    }
+            ReadyTimeout = TimeSpan.FromSeconds(30),
+        };
 
     /// <summary>True once the log has a line containing <paramref name="text"/> (polls until <paramref name="timeout"/>).</summary>
-    public bool WaitForLog(string text, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < timeout)
-        {
-            if (Log.Contains(text, StringComparison.Ordinal))
-            {
-                return true;
-            }
-
-            Thread.Sleep(50);
-        }
-
-        return Log.Contains(text, StringComparison.Ordinal);
-    }
+    public bool WaitForLog(string text, TimeSpan timeout) => _server.WaitForLog(text, timeout);
 
     /// <summary>Waits for the server to exit by itself; returns the exit code, or null if it still runs after <paramref name="timeout"/>.</summary>
-    public int? WaitForExit(TimeSpan timeout)
-    {
-        if (!_process.WaitForExit(timeout))
-        {
-            return null;
-        }
-
-        _process.WaitForExit(); // drains the output
-        return _process.ExitCode;
-    }
+    public int? WaitForExit(TimeSpan timeout) => _server.WaitForExit(timeout);
 
     /// <summary>SIGKILL: the crash case.</summary>
-    public void Kill()
-    {
-        if (!_process.HasExited)
-        {
-            _ = SysKill(_process.Id, 9);
-            _process.WaitForExit(10_000);
-        }
-    }
+    public void Kill() => _server.Kill();
 
     /// <summary>SIGTERM and wait for exit; returns the exit code.</summary>
-    public int Terminate(TimeSpan? timeout = null)
-    {
-        if (!_process.HasExited)
-        {
-            _ = SysKill(_process.Id, 15);
-        }
-
-        if (!_process.WaitForExit(timeout ?? TimeSpan.FromSeconds(20)))
-        {
-            throw new TimeoutException($"The server did not exit after SIGTERM. Output:\n{Log}");
-        }
-
-        _process.WaitForExit(); // drains the output
-        return _process.ExitCode;
-    }
+    public int Terminate(TimeSpan? timeout = null) => _server.Terminate(timeout ?? TimeSpan.FromSeconds(20));
 
     /// <summary>Resident set size of the server process in KiB (/proc/&lt;pid&gt;/status VmRSS).</summary>
-    public long VmRssKb()
-    {
-        foreach (string line in File.ReadLines($"/proc/{_process.Id}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new InvalidOperationException("no VmRSS");
-    }
+    public long VmRssKb() => _server.VmRssKb();
 
     public void Dispose()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        _process.Dispose();
+        _server.Dispose();
         _ownedDir?.Dispose();
-    }
-
-    private static string LocateServerDll()
-    {
-        string configuration = typeof(KvServerProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .FirstOrDefault(a => a.Key == "Configuration")?.Value ?? "Debug";
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "EioSharp.slnx")))
-        {
-            dir = dir.Parent;
-        }
-
-        if (dir is null)
-        {
-            throw new InvalidOperationException($"No EioSharp.slnx above {AppContext.BaseDirectory}.");
-        }
-
-        string dll = Path.Combine(dir.FullName, "apps", "EioSharp.Kv", "bin", configuration, "net10.0", "EioSharp.Kv.dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException($"Build apps/EioSharp.Kv ({configuration}) first.", dll);
     }
 
     [GeneratedRegex(@"EioSharp\.Kv ready: listening on 127\.0\.0\.1:(\d+)")]
     private static partial Regex ReadyLine();
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int SysKill(int pid, int signal);
 }
 
 /// <summary>Runs external tools (redis-cli, redis-benchmark, redis-check-aof).</summary>
@@ -323,15 +173,5 @@ public static class Tools
     /// <summary>redis-check-aof on a file: exit code and output.</summary>
     public static Result CheckAof(string path) => Run("redis-check-aof", [path]);
 
-    public static byte[] Resp(params string[] args)
-    {
-        var sb = new StringBuilder();
-        sb.Append('*').Append(args.Length).Append("\r\n");
-        foreach (string a in args)
-        {
-            sb.Append('$').Append(Encoding.UTF8.GetByteCount(a)).Append("\r\n").Append(a).Append("\r\n");
-        }
-
-        return Encoding.UTF8.GetBytes(sb.ToString());
-    }
+    public static byte[] Resp(params string[] args) => EioSharp.TestKit.RespCommand.Encode(args);
 }

@@ -25,153 +25,72 @@ internal static class Paths
         typeof(Paths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
 }
 
-/// <summary>Polls for a condition instead of sleeping a fixed time (the machine may be loaded).</summary>
-internal static class Poll
-{
-    public static async Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > timeout)
-            {
-                return condition();
-            }
-
-            await Task.Delay(20);
-        }
-
-        return true;
-    }
-}
-
-/// <summary>The proxy as a child process (<c>dotnet EioSharp.StatsdFilter.dll ...</c>), stopped by process id.</summary>
+/// <summary>The proxy as a child process (<c>dotnet EioSharp.StatsdFilter.dll ...</c>), stopped by process id: a <see cref="ServerProcess"/> of the shared test kit.</summary>
 internal sealed partial class FilterProcess : IDisposable
 {
-    private const int SigTerm = 15;
-    private readonly Process _process;
-    private readonly StringBuilder _stdout = new();
-    private readonly StringBuilder _stderr = new();
+    private readonly ServerProcess _server;
 
-    private FilterProcess(Process process) => _process = process;
+    private FilterProcess(ServerProcess server) => _server = server;
 
-    public int UdpPort { get; private set; }
+    public int UdpPort => _server.Port;
 
-    public string StandardOutput
+    public ServerProcess Process => _server;
+
+    public string StandardOutput => _server.StandardOutput;
+
+    public string StandardError => _server.StandardError;
+
+    public bool HasExited => _server.HasExited;
+
+    public static Task<FilterProcess> StartAsync(params string[] args) => StartAsync(null, args);
+
+    /// <summary>Starts the proxy with <paramref name="environment"/> added to this process's environment (the seed's variables removed first).</summary>
+    public static Task<FilterProcess> StartAsync(IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        StartAsync(environment, null, args);
+
+    /// <summary>Starts the proxy, optionally under an RLIMIT_NOFILE of <paramref name="fileDescriptorLimit"/>.</summary>
+    public static Task<FilterProcess> StartAsync(IReadOnlyDictionary<string, string>? environment, int? fileDescriptorLimit, params string[] args)
     {
-        get
+        var variables = new Dictionary<string, string?>();
+        foreach (string variable in new[] { "num_threads", "listen_port", "target_host", "target_port", "blocklist", "blocklist_syntax" })
         {
-            lock (_stdout)
-            {
-                return _stdout.ToString();
-            }
+            variables[variable] = null;
         }
-    }
 
-    public string StandardError
-    {
-        get
+        foreach ((string variable, string value) in environment ?? new Dictionary<string, string>())
         {
-            lock (_stderr)
-            {
-                return _stderr.ToString();
-            }
+            variables[variable] = value;
         }
-    }
 
-    public static async Task<FilterProcess> StartAsync(params string[] args)
-    {
-        Assert.True(File.Exists(Paths.FilterDll), $"the proxy is not built at {Paths.FilterDll}");
-        var start = new ProcessStartInfo("dotnet")
+        var info = new ServerStartInfo(Paths.FilterDll, args, ListeningLine())
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
+            Environment = variables,
+            FileDescriptorLimit = fileDescriptorLimit,
         };
-        start.ArgumentList.Add(Paths.FilterDll);
-        foreach (string arg in args)
+        return Task.Run(() =>
         {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (string variable in new[] { "num_threads", "listen_port", "target_host", "target_port", "blocklist" })
-        {
-            start.Environment.Remove(variable);
-        }
-
-        var process = new Process { StartInfo = start };
-        var filter = new FilterProcess(process);
-        process.OutputDataReceived += (_, e) =>
-        {
-            lock (filter._stdout)
+            // With --listen-port 0 the kernel picks a free UDP port and the proxy listens on TCP on the same number, which
+            // another process may hold (tests run in parallel): then start again, on another port.
+            for (int attempt = 1; ; attempt++)
             {
-                filter._stdout.Append(e.Data).Append('\n');
+                try
+                {
+                    return new FilterProcess(ServerProcess.Start(info));
+                }
+                catch (InvalidOperationException e) when (attempt < 5 && e.Message.Contains("Address already in use", StringComparison.Ordinal))
+                {
+                }
             }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            lock (filter._stderr)
-            {
-                filter._stderr.Append(e.Data).Append('\n');
-            }
-        };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            bool started = await Poll.UntilAsync(
-                () => ListeningLine().IsMatch(filter.StandardOutput) || process.HasExited, TimeSpan.FromSeconds(60));
-            Match m = ListeningLine().Match(filter.StandardOutput);
-            Assert.True(started && m.Success, $"the proxy did not start.\nstdout:\n{filter.StandardOutput}\nstderr:\n{filter.StandardError}");
-            filter.UdpPort = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            return filter;
-        }
-        catch
-        {
-            filter.Dispose();
-            throw;
-        }
+        });
     }
 
     /// <summary>Sends SIGTERM and waits for the process to exit.</summary>
     /// <returns>The exit code.</returns>
-    public async Task<int> TerminateAsync(TimeSpan timeout)
-    {
-        Assert.Equal(0, Kill(_process.Id, SigTerm));
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            Assert.Fail($"the proxy did not exit within {timeout} of SIGTERM.\nstdout:\n{StandardOutput}\nstderr:\n{StandardError}");
-        }
-
-        _process.WaitForExit(); // drains the redirected output
-        return _process.ExitCode;
-    }
-
-    public bool HasExited => _process.HasExited;
+    public Task<int> TerminateAsync(TimeSpan timeout) => _server.TerminateAsync(timeout);
 
     /// <summary>Waits for the process to exit on its own.</summary>
     /// <returns>The exit code.</returns>
-    public async Task<int> WaitForExitAsync(TimeSpan timeout)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            Assert.Fail($"the proxy did not exit within {timeout}.\nstdout:\n{StandardOutput}\nstderr:\n{StandardError}");
-        }
-
-        _process.WaitForExit(); // drains the redirected output
-        return _process.ExitCode;
-    }
+    public Task<int> WaitForExitAsync(TimeSpan timeout) => _server.WaitForExitAsync(timeout);
 
     /// <summary>Parses the shutdown summary line into counter name → value.</summary>
     public Dictionary<string, long> Summary()
@@ -182,26 +101,7 @@ internal sealed partial class FilterProcess : IDisposable
             .ToDictionary(p => p[0], p => long.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    public void Dispose()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Never started or already reaped.
-        }
-
-        _process.Dispose();
-    }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
+    public void Dispose() => _server.Dispose();
 
     [GeneratedRegex(@"listening on udp [^ ]*:(\d+)")]
     private static partial Regex ListeningLine();
@@ -215,6 +115,7 @@ internal sealed class UdpCapture : IDisposable
 {
     private readonly Socket _socket;
     private readonly ConcurrentQueue<string> _datagrams = new();
+    private readonly ConcurrentQueue<(long Timestamp, string Line)> _arrivals = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
 
@@ -232,6 +133,20 @@ internal sealed class UdpCapture : IDisposable
 
     public List<string> Lines => [.. _datagrams.SelectMany(d => d.Split('\n'))];
 
+    /// <summary>When (<see cref="Stopwatch.GetTimestamp"/>) the first copy of <paramref name="line"/> arrived, if it did.</summary>
+    public long? ArrivalOf(string line)
+    {
+        foreach ((long timestamp, string arrived) in _arrivals)
+        {
+            if (arrived == line)
+            {
+                return timestamp;
+            }
+        }
+
+        return null;
+    }
+
     private async Task ReceiveLoopAsync()
     {
         var buffer = new byte[65536];
@@ -240,7 +155,13 @@ internal sealed class UdpCapture : IDisposable
             while (true)
             {
                 int n = await _socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
-                _datagrams.Enqueue(Encoding.UTF8.GetString(buffer, 0, n));
+                string datagram = Encoding.UTF8.GetString(buffer, 0, n);
+                long now = Stopwatch.GetTimestamp();
+                _datagrams.Enqueue(datagram);
+                foreach (string line in datagram.Split('\n'))
+                {
+                    _arrivals.Enqueue((now, line));
+                }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)

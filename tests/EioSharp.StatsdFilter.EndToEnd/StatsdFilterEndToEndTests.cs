@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -107,12 +108,13 @@ public class StatsdFilterEndToEndTests
     [Fact]
     public async Task Upstream_down_counts_send_errors_and_ingest_continues()
     {
-        int port;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        // Hold the upstream port while it is "down", so that no other socket (tests run in parallel; the proxy's own
+        // ephemeral sender) can take it: a UDP socket connected elsewhere matches no datagram from the proxy, so Linux
+        // still answers each with ICMP "port unreachable", exactly as for a port nobody holds.
+        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        holder.Connect(new IPEndPoint(IPAddress.Loopback, 9));
 
         using FilterProcess filter = await FilterProcess.StartAsync(
             "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", port.ToString(CultureInfo.InvariantCulture),
@@ -130,6 +132,7 @@ public class StatsdFilterEndToEndTests
         }
 
         // The upstream comes back: lines flow again, so ingest never stopped.
+        holder.Dispose();
         using var upstream = new UdpCapture(port);
         bool flowing = await Poll.UntilAsync(() =>
         {
@@ -141,10 +144,92 @@ public class StatsdFilterEndToEndTests
 
         Assert.Equal(0, await filter.TerminateAsync(Patience));
         Dictionary<string, long> summary = filter.Summary();
+
+        // Guaranteed: on loopback a datagram is in the proxy's socket queue once Send returns, and a graceful stop
+        // processes what is queued, so every line sent before SIGTERM is received (the flake this replaced: a datagram
+        // still queued at shutdown was never counted).
         Assert.Equal(sentCount, summary["received"]);
         Assert.True(summary["send_errors"] > 0, filter.StandardOutput);
         Assert.True(summary["forwarded"] >= 1, filter.StandardOutput);
-        Assert.DoesNotContain(upstream.Lines, l => l.StartsWith("down.", StringComparison.Ordinal));
+        Assert.Equal(0, summary["dropped_blocked"] + summary["dropped_malformed"]);
+
+        // "forwarded" counts lines the kernel accepted; while nothing listened, a send that the kernel accepted was still
+        // lost (the ICMP error fails the next send), so the upstream saw at most that many. Which "down." lines were lost
+        // is not guaranteed (a loaded proxy may handle the last ones after the upstream is back), only that some were.
+        Assert.InRange(upstream.Lines.Count, 1, summary["forwarded"]);
+        Assert.True(upstream.Lines.Count(l => l.StartsWith("down.", StringComparison.Ordinal)) < 40);
+    }
+
+    [Fact]
+    public async Task Seed_environment_configuration_drops_lines_starting_with_a_blocklist_entry()
+    {
+        // The seed's exact configuration, as environment variables only: each blocklist entry is a literal line prefix.
+        using var upstream = new UdpCapture();
+        var environment = new Dictionary<string, string>
+        {
+            ["num_threads"] = "1",
+            ["listen_port"] = "0",
+            ["target_host"] = "127.0.0.1",
+            ["target_port"] = upstream.Port.ToString(CultureInfo.InvariantCulture),
+            ["blocklist"] = "foo,bar",
+        };
+        using FilterProcess filter = await FilterProcess.StartAsync(environment, "--metrics-interval", "0");
+        string[] lines = ["foo.x:1|c", "bar.y:3|g", "foobar:1|c", "xfoo:1|c", "keep:1|c", "foo:2|ms", "barn.z:1|c", "xbar:1|c"];
+        using (var udp = new UdpClient())
+        {
+            foreach (string line in lines)
+            {
+                await udp.SendAsync(Encoding.ASCII.GetBytes(line), new IPEndPoint(IPAddress.Loopback, filter.UdpPort));
+            }
+        }
+
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
+        Dictionary<string, long> summary = filter.Summary();
+        Assert.Equal(lines.Length, summary["received"]);
+        Assert.Equal(5, summary["dropped_blocked"]);
+        Assert.True(await Poll.UntilAsync(() => upstream.Lines.Count >= 3, Patience), string.Join(" / ", upstream.Lines));
+        Assert.Equal(["keep:1|c", "xbar:1|c", "xfoo:1|c"], Sorted(upstream.Lines));
+    }
+
+    [Fact]
+    public async Task Catastrophic_regex_and_a_flood_of_matching_shaped_lines_do_not_delay_other_metrics()
+    {
+        // (a+)+b on a name of n a's takes 2^n steps on a backtracking engine; before NonBacktracking each such line
+        // cost the 100 ms match timeout, so a small flood delayed every other metric by seconds.
+        using var upstream = new UdpCapture();
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", upstream.Port.ToString(CultureInfo.InvariantCulture),
+            "--blocklist", "regex:(a+)+b", "--threads", "1", "--metrics-interval", "0");
+        var proxy = new IPEndPoint(IPAddress.Loopback, filter.UdpPort);
+        string evil = new('a', 40);
+        byte[] floodDatagram = Encoding.ASCII.GetBytes(string.Join('\n', Enumerable.Repeat($"{evil}:1|c", 20)));
+
+        using var flooder = new UdpClient();
+        using var prober = new UdpClient();
+        var latencies = new List<TimeSpan>();
+        for (int round = 0; round < 20; round++)
+        {
+            for (int i = 0; i < 25; i++)
+            {
+                await flooder.SendAsync(floodDatagram, proxy);
+            }
+
+            string probe = $"probe.{round}:1|c";
+            long sentAt = Stopwatch.GetTimestamp();
+            await prober.SendAsync(Encoding.ASCII.GetBytes(probe), proxy);
+            Assert.True(await Poll.UntilAsync(() => upstream.ArrivalOf(probe) is not null, Patience), $"{probe} never arrived");
+            latencies.Add(Stopwatch.GetElapsedTime(sentAt, upstream.ArrivalOf(probe)!.Value));
+        }
+
+        // 10,000 matching-shaped lines went through: with a backtracking engine that is 1,000 s of timeouts, and the first
+        // probe alone waits behind 500 of them (50 s). The bound is half of one forwarding interval of a StatsD server (its
+        // default 10 s flush interval), which leaves room for a CI machine loaded by parallel builds.
+        TimeSpan worst = latencies.Max();
+        Assert.True(worst < TimeSpan.FromSeconds(5), $"a probe waited {worst.TotalMilliseconds:F0} ms; all: {string.Join(", ", latencies.Select(l => l.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)))}");
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
+        Dictionary<string, long> summary = filter.Summary();
+        Assert.Equal(20 * 25 * 20 + 20, summary["received"]);
+        Assert.Equal(0, summary["dropped_blocked"]);
     }
 
     [Fact]
@@ -209,5 +294,57 @@ public class StatsdFilterEndToEndTests
         Assert.Contains("supervisor forward-0: restart intensity exceeded; shutting down", filter.StandardError, StringComparison.Ordinal);
         Assert.Contains("statsd-filter: fatal: Supervisor 'forward-0': more than 10 restart(s) within 10s", filter.StandardError, StringComparison.Ordinal);
         Assert.True(filter.StandardError.Split("restarting forwarder").Length - 1 >= 10, filter.StandardError);
+    }
+}
+
+/// <summary>The proxy under a low RLIMIT_NOFILE: the TCP accept loop backs off on EMFILE instead of stopping.</summary>
+public class StatsdFilterFileDescriptorTests
+{
+    private const int Limit = 200;
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Out_of_file_descriptors_tcp_accept_backs_off_logs_and_serves_again_once_clients_leave()
+    {
+        using var upstream = new UdpCapture();
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            null,
+            Limit,
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", upstream.Port.ToString(CultureInfo.InvariantCulture),
+            "--tcp", "--threads", "1", "--metrics-interval", "0");
+
+        // Each client sends one line on TCP; it is served once its line reaches the upstream.
+        using var clients = FdExhaustion.Exhaust(
+            filter.UdpPort,
+            (socket, i) => socket.Send(Encoding.ASCII.GetBytes($"fd.{i}:1|c\n")),
+            (socket, i) => Poll.Until(() => upstream.ArrivalOf($"fd.{i}:1|c") is not null, TimeSpan.FromSeconds(2)),
+            exhausted: () => filter.StandardError.Contains("lack of resources", StringComparison.Ordinal),
+            maxClients: Limit,
+            answerTimeout: TimeSpan.FromSeconds(2));
+        Assert.True(clients.Stuck is not null, $"all {clients.Served.Count} clients were served under a limit of {Limit} descriptors");
+        int stuck = clients.Served.Count;
+        Assert.True(await Poll.UntilAsync(() => filter.StandardError.Contains("lack of resources (TooManyOpenSockets", StringComparison.Ordinal), Patience), filter.StandardError);
+        Assert.False(filter.HasExited, filter.StandardError);
+
+        // UDP ingest never stopped.
+        using (var udp = new UdpClient())
+        {
+            await udp.SendAsync(Encoding.ASCII.GetBytes("udp.during:1|c"), new IPEndPoint(IPAddress.Loopback, filter.UdpPort));
+        }
+
+        Assert.True(await Poll.UntilAsync(() => upstream.ArrivalOf("udp.during:1|c") is not null, Patience));
+
+        // Clients leave: the waiting client is accepted and its line forwarded; a new client is served too.
+        clients.CloseServed(10);
+        Assert.True(await Poll.UntilAsync(() => upstream.ArrivalOf($"fd.{stuck}:1|c") is not null, Patience), filter.StandardError);
+        using (var fresh = new TcpClient())
+        {
+            await fresh.ConnectAsync(IPAddress.Loopback, filter.UdpPort);
+            await fresh.GetStream().WriteAsync(Encoding.ASCII.GetBytes("fresh:1|c\n"));
+            Assert.True(await Poll.UntilAsync(() => upstream.ArrivalOf("fresh:1|c") is not null, Patience));
+        }
+
+        clients.Dispose();
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
     }
 }

@@ -49,7 +49,46 @@ public class OptionsTests
         Assert.Equal("statsd.local", options.TargetHost);
         Assert.Equal(9126, options.TargetPort);
         Assert.Equal("a,b.*", options.Blocklist);
-        Assert.True(options.Rules.ShouldDrop("b.c"u8));
+        Assert.Equal(BlocklistSyntax.Seed, options.BlocklistSyntax);
+
+        // The seed's meaning: literal prefixes of the line, no special characters.
+        Assert.True(options.Rules.ShouldDrop("abc"u8));
+        Assert.True(options.Rules.ShouldDrop("b.*x"u8));
+        Assert.False(options.Rules.ShouldDrop("b.c"u8));
+    }
+
+    [Fact]
+    public void Blocklist_syntax_can_be_chosen_explicitly_by_flag_environment_or_response_file()
+    {
+        StatsdFilterOptions seedFlag = Parse(["--blocklist-syntax", "seed", "--blocklist", "foo,bar"]);
+        Assert.Equal(BlocklistSyntax.Seed, seedFlag.BlocklistSyntax);
+        Assert.True(seedFlag.Rules.ShouldDrop("foobar"u8));
+
+        StatsdFilterOptions rulesEnv = Parse([], ("blocklist", "foo,b.*"), ("blocklist_syntax", "rules"));
+        Assert.Equal(BlocklistSyntax.Rules, rulesEnv.BlocklistSyntax);
+        Assert.False(rulesEnv.Rules.ShouldDrop("foobar"u8));
+        Assert.True(rulesEnv.Rules.ShouldDrop("b.c"u8));
+
+        StatsdFilterOptions rulesFlagOverEnv = Parse(["--blocklist-syntax=rules"], ("blocklist", "foo"));
+        Assert.False(rulesFlagOverEnv.Rules.ShouldDrop("foobar"u8));
+        Assert.True(rulesFlagOverEnv.Rules.ShouldDrop("foo"u8));
+
+        string file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllLines(file, ["--blocklist-syntax", "seed", "--blocklist", "foo", "--listen-port", "9000"]);
+            StatsdFilterOptions fromFile = Parse(["@" + file]);
+            Assert.Equal(9000, fromFile.ListenPort);
+            Assert.Equal(BlocklistSyntax.Seed, fromFile.BlocklistSyntax);
+            Assert.True(fromFile.Rules.ShouldDrop("foo.x"u8));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        var ex = Assert.Throws<StatsdFilterOptionsException>(() => Parse(["--blocklist-syntax", "regex"]));
+        Assert.Contains("--blocklist-syntax", ex.Message);
     }
 
     [Fact]
@@ -96,7 +135,7 @@ public class OptionsTests
         Assert.True(options.Verbose);
         Assert.Equal("edge.filter", options.MetricsPrefix);
         Assert.Equal(TimeSpan.FromMilliseconds(1500), options.MetricsInterval);
-        Assert.False(Parse(["--tcp", "--tcp=false"]).Tcp);
+        Assert.False(Parse(["--tcp=false"]).Tcp);
         Assert.True(Parse(["--help"]).ShowHelp);
         Assert.Contains("--metrics-interval", StatsdFilterOptions.Usage);
     }
@@ -153,8 +192,31 @@ public class OptionsTests
     [InlineData("num_threads", "many")]
     [InlineData("listen_port", "99999")]
     [InlineData("target_port", "http")]
-    [InlineData("blocklist", "a*b")]
+    [InlineData("blocklist_syntax", "regex")]
     public void Bad_environment_values_name_the_variable(string variable, string value)
+    {
+        var ex = Assert.Throws<StatsdFilterOptionsException>(() => Parse([], (variable, value)));
+        Assert.Contains(variable, ex.Message);
+        Assert.Contains(value, ex.Message);
+    }
+
+    [Fact]
+    public void Bad_environment_blocklist_in_rule_syntax_names_the_variable()
+    {
+        var ex = Assert.Throws<StatsdFilterOptionsException>(() => Parse([], ("blocklist", "a*b"), ("blocklist_syntax", "rules")));
+        Assert.Contains("blocklist", ex.Message);
+        Assert.Contains("a*b", ex.Message);
+    }
+
+    [Fact]
+    public void Seed_environment_blocklist_accepts_any_text()
+    {
+        Assert.True(Parse([], ("blocklist", "a*b")).Rules.ShouldDrop("a*bc"u8));
+    }
+
+    [Theory]
+    [InlineData("num_threads", "many")]
+    public void Bad_environment_values_name_the_variable_and_value(string variable, string value)
     {
         var ex = Assert.Throws<StatsdFilterOptionsException>(() => Parse([], (variable, value)));
         Assert.Contains(variable, ex.Message);

@@ -10,6 +10,7 @@ public class PublicApiTests
             .Order(StringComparer.Ordinal)];
         Assert.Equal(
             [
+                "EioSharp.StatsdFilter.BlocklistSyntax",
                 "EioSharp.StatsdFilter.DatagramBatcher",
                 "EioSharp.StatsdFilter.FilterCounter",
                 "EioSharp.StatsdFilter.FilterRules",

@@ -11,6 +11,12 @@ public class RuleTests
         return FilterRules.Parse(rules).ShouldDrop(in info);
     }
 
+    private static bool Drops(FilterRules rules, string line)
+    {
+        Assert.True(StatsdLine.TryParse(B(line), out StatsdLineInfo info), line);
+        return rules.ShouldDrop(in info);
+    }
+
     [Theory]
     [InlineData("foo", "foo:1|c", true)]
     [InlineData("foo", "foo.bar:1|c", false)]
@@ -60,12 +66,67 @@ public class RuleTests
     }
 
     [Fact]
-    public void Regex_timeout_counts_as_no_match()
+    public void Regex_catastrophic_pattern_runs_in_linear_time_without_timeout()
     {
+        // (a+)+$ takes 2^n steps on a backtracking engine; NonBacktracking answers at once, so nothing times out.
         FilterRules rules = FilterRules.Parse("regex:(a+)+$", TimeSpan.FromMilliseconds(1));
-        Assert.False(rules.ShouldDrop(B(new string('a', 40) + "!")));
-        FilterRules allow = FilterRules.Parse("!regex:(a+)+$", TimeSpan.FromMilliseconds(1));
+        Assert.False(rules.HasBacktrackingRegex);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < 1000; i++)
+        {
+            Assert.False(rules.ShouldDrop(B(new string('a', 200) + "!")));
+        }
+
+        Assert.True(rules.ShouldDrop(B(new string('a', 200))));
+        Assert.Equal(0, rules.RegexTimeouts);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"1000 matches took {clock.Elapsed}");
+    }
+
+    [Theory]
+    [InlineData(@"regex:(?=a)(a+)+$")]   // lookahead
+    [InlineData(@"regex:(a)\1*(a+)+$")]  // backreference
+    public void Regex_needing_backtracking_times_out_drops_the_line_and_counts_it(string rule)
+    {
+        FilterRules rules = FilterRules.Parse(rule, TimeSpan.FromMilliseconds(1));
+        Assert.True(rules.HasBacktrackingRegex);
+        Assert.True(rules.ShouldDrop(B(new string('a', 40) + "!")));
+        Assert.Equal(1, rules.RegexTimeouts);
+
+        // As an allow rule, a timed-out match does not allow the line either.
+        FilterRules allow = FilterRules.Parse("!" + rule, TimeSpan.FromMilliseconds(1));
         Assert.True(allow.ShouldDrop(B(new string('a', 40) + "!")));
+        Assert.Equal(1, allow.RegexTimeouts);
+        Assert.False(allow.ShouldDrop(B("aaa")));
+    }
+
+    [Theory]
+    [InlineData("foo.x:1|c", true)]
+    [InlineData("bar.y:3|g", true)]
+    [InlineData("foobar:1|c", true)]
+    [InlineData("foo:1|c", true)]
+    [InlineData("xfoo:1|c", false)]
+    [InlineData("keep:1|c", false)]
+    [InlineData("fo:1|c", false)]
+    public void Seed_blocklist_entries_are_literal_line_prefixes(string line, bool dropped)
+    {
+        Assert.True(StatsdLine.TryParse(B(line), out StatsdLineInfo info));
+        Assert.Equal(dropped, FilterRules.ParseSeed("foo,bar").ShouldDrop(in info));
+        Assert.Equal(dropped, FilterRules.Parse("line:foo,line:bar").ShouldDrop(in info));
+    }
+
+    [Fact]
+    public void Seed_blocklist_has_no_special_characters_and_may_reach_past_the_name()
+    {
+        FilterRules rules = FilterRules.ParseSeed(" a.*, b:1|, ,(x+)+");
+        Assert.Equal(["line:a.*", "line:b:1|", "line:(x+)+"], rules.Rules);
+        Assert.True(Drops(rules, "a.*z:1|c"));
+        Assert.False(Drops(rules, "a.b:1|c"));
+        Assert.True(Drops(rules, "b:1|c"));
+        Assert.False(Drops(rules, "b:2|c"));
+        Assert.True(Drops(rules, "(x+)+.y:1|c"));
+        Assert.False(Drops(rules, "xx:1|c"));
+        Assert.Same(FilterRules.Empty, FilterRules.ParseSeed(" , "));
+        Assert.Throws<FormatException>(() => FilterRules.Parse("line:"));
     }
 
     [Theory]
@@ -181,7 +242,7 @@ public class RuleTests
     }
 
     [Fact]
-    public void Regex_options_are_compiled_and_culture_invariant()
+    public void Regex_default_timeout_is_finite()
     {
         Assert.Equal(TimeSpan.FromMilliseconds(100), FilterRules.DefaultRegexTimeout);
         Assert.NotEqual(Regex.InfiniteMatchTimeout, FilterRules.DefaultRegexTimeout);

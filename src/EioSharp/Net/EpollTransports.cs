@@ -556,6 +556,9 @@ internal static unsafe partial class EpollIo
             113 => SocketError.HostUnreachable,
             9 => SocketError.OperationAborted, // EBADF
             24 => SocketError.TooManyOpenSockets, // EMFILE
+            23 => SocketError.TooManyOpenSockets, // ENFILE
+            105 => SocketError.NoBufferSpaceAvailable, // ENOBUFS
+            12 => SocketError.NoBufferSpaceAvailable, // ENOMEM
             98 => SocketError.AddressAlreadyInUse,
             99 => SocketError.AddressNotAvailable,
             _ => SocketError.SocketError,

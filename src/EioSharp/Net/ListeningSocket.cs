@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using EioSharp.Domains;
 using EioSharp.IO;
 using EioSharp.Sync;
+using EioSharp.Time;
 
 namespace EioSharp.Net;
 
@@ -51,19 +52,83 @@ public sealed class ListeningSocket : IClosable
         return (new StreamSocket(sw, connection), peer);
     }
 
+    /// <summary>The first wait after an accept failed for lack of resources; each further failure doubles it, up to <see cref="MaxAcceptBackoff"/>.</summary>
+    public static readonly TimeSpan MinAcceptBackoff = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>The longest wait between two accepts that failed for lack of resources (as Go's <c>net/http</c> server).</summary>
+    public static readonly TimeSpan MaxAcceptBackoff = TimeSpan.FromSeconds(1);
+
+    /// <summary>While accepts keep failing for lack of resources, at most one report per this interval goes to <c>onError</c>.</summary>
+    public static readonly TimeSpan AcceptFailureReportInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>Whether an accept failed because the process or system ran out of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM), which closing connections frees: the server should wait and retry, not stop.</summary>
+    /// <param name="error">The socket error of the failed accept.</param>
+    /// <returns><see langword="true"/> for <see cref="SocketError.TooManyOpenSockets"/> (EMFILE, ENFILE) and <see cref="SocketError.NoBufferSpaceAvailable"/> (ENOBUFS, ENOMEM).</returns>
+    public static bool IsTransientAcceptError(SocketError error) => error is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable;
+
     /// <summary>Accepts one connection and handles it in a new fiber on <paramref name="sw"/>.</summary>
     /// <param name="sw">The switch that owns the handler fiber and the connection.</param>
     /// <param name="handler">Handles the connection; the connection is closed when it returns or throws.</param>
-    /// <param name="onError">Receives the handler's exceptions (never cancellation), wrapped with the peer's address in the message (S23).</param>
+    /// <param name="onError">Receives the handler's exceptions (never cancellation), wrapped with the peer's address in the message (S23),
+    /// and reports of accepts failing for lack of resources (see <see cref="RunServerAsync"/>).</param>
     /// <returns>An awaitable that completes once the connection is accepted and the handler started.</returns>
     /// <exception cref="CancelledException">Cancelled while waiting for a connection.</exception>
-    /// <remarks>Eio: <c>Net.accept_fork</c>.</remarks>
+    /// <exception cref="NetException">Accepting failed for another reason than lack of resources.</exception>
+    /// <remarks>Eio: <c>Net.accept_fork</c>. An accept that fails for lack of resources (<see cref="IsTransientAcceptError"/>:
+    /// out of file descriptors or kernel memory) is retried after a back-off, as in <see cref="RunServerAsync"/>.</remarks>
     public async ValueTask AcceptForkAsync(Switch sw, Func<StreamSocket, EndPoint, Task> handler, Action<Exception> onError)
     {
         ArgumentNullException.ThrowIfNull(handler);
         ArgumentNullException.ThrowIfNull(onError);
-        var (conn, peer) = await AcceptAsync(sw);
-        Fiber.Fork(sw, () => HandleAsync(conn, peer, handler, onError, null));
+        var backoff = new AcceptBackoff(onError);
+        while (true)
+        {
+            StreamSocket conn;
+            EndPoint peer;
+            try
+            {
+                (conn, peer) = await AcceptAsync(sw);
+            }
+            catch (NetException e) when (IsTransientAcceptError(e.SocketError))
+            {
+                await backoff.WaitAsync(e);
+                continue;
+            }
+
+            Fiber.Fork(sw, () => HandleAsync(conn, peer, handler, onError, null));
+            return;
+        }
+    }
+
+    /// <summary>The state of one accept loop's back-off after accepts failed for lack of resources.</summary>
+    private sealed class AcceptBackoff(Action<Exception> onError)
+    {
+        private TimeSpan _delay;
+        private long _failures;
+        private long _lastReportTicks = long.MinValue;
+
+        /// <summary>Counts the failure, reports it if none was reported within the interval, and sleeps the current delay.</summary>
+        public async ValueTask WaitAsync(NetException e)
+        {
+            _delay = _delay == TimeSpan.Zero ? MinAcceptBackoff : TimeSpan.FromTicks(Math.Min(_delay.Ticks * 2, MaxAcceptBackoff.Ticks));
+            _failures++;
+            long now = Domain.Current!.Now;
+            if (_lastReportTicks == long.MinValue || now - _lastReportTicks >= AcceptFailureReportInterval.Ticks)
+            {
+                _lastReportTicks = now;
+                onError(new NetException(
+                    $"accept failed {_failures} time(s) for lack of resources ({e.SocketError}: {e.Message}); " +
+                    $"still serving, retrying with back-off up to {MaxAcceptBackoff.TotalSeconds:0.###}s (reported at most every {AcceptFailureReportInterval.TotalSeconds:0}s)",
+                    e.SocketError,
+                    e));
+                _failures = 0;
+            }
+
+            await ClockBase.SleepOnCurrentDomainAsync(_delay);
+        }
+
+        /// <summary>An accept succeeded: the next failure starts from the shortest delay again.</summary>
+        public void Reset() => _delay = TimeSpan.Zero;
     }
 
     private static async Task HandleAsync(StreamSocket conn, EndPoint peer, Func<StreamSocket, EndPoint, Task> handler, Action<Exception> onError, FiberSemaphore? slots)
@@ -90,7 +155,9 @@ public sealed class ListeningSocket : IClosable
     /// <summary>Runs a server: accepts connections in a loop and handles each in its own fiber.</summary>
     /// <param name="handler">Handles one connection; must be thread-safe when <paramref name="additionalDomains"/> &gt; 0.
     /// The connection is closed when it returns.</param>
-    /// <param name="onError">Receives handler exceptions (never cancellation), with the peer's address in the message.</param>
+    /// <param name="onError">Receives handler exceptions (never cancellation), with the peer's address in the message; and, at
+    /// most once per <see cref="AcceptFailureReportInterval"/> per accept loop, a <see cref="NetException"/> reporting accepts that
+    /// failed for lack of resources.</param>
     /// <param name="maxConnections">The most connections handled at once across all domains (one shared semaphore, taken
     /// before accept and released when the handler ends, S20). Must be positive.</param>
     /// <param name="domainManager">Starts the additional domains; required when <paramref name="additionalDomains"/> &gt; 0.</param>
@@ -100,7 +167,16 @@ public sealed class ListeningSocket : IClosable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxConnections"/> &lt;= 0 or <paramref name="additionalDomains"/> &lt; 0.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="additionalDomains"/> &gt; 0 without a domain manager.</exception>
     /// <exception cref="CancelledException">The caller was cancelled: accepting stops and connections are aborted.</exception>
-    /// <remarks>Eio: <c>Net.run_server</c>.</remarks>
+    /// <remarks>
+    /// Eio: <c>Net.run_server</c>.
+    /// <para>
+    /// <b>Errors</b>: an accept that fails because the process or the system ran out of file descriptors or kernel memory
+    /// (EMFILE, ENFILE, ENOBUFS, ENOMEM; <see cref="IsTransientAcceptError"/>) does not stop the server: the loop waits
+    /// <see cref="MinAcceptBackoff"/>, doubling up to <see cref="MaxAcceptBackoff"/> while the failures continue, and tries
+    /// again, so it serves again as soon as connections close. Connections the kernel queued meanwhile wait in the backlog.
+    /// A peer that reset its connection before the accept is skipped. Any other accept error stops the server.
+    /// </para>
+    /// </remarks>
     public async Task RunServerAsync(
         Func<StreamSocket, EndPoint, Task> handler,
         Action<Exception> onError,
@@ -126,6 +202,7 @@ public sealed class ListeningSocket : IClosable
             {
                 async Task AcceptingAsync()
                 {
+                    var backoff = new AcceptBackoff(onError);
                     while (true)
                     {
                         await slots.AcquireAsync();
@@ -134,11 +211,19 @@ public sealed class ListeningSocket : IClosable
                         try
                         {
                             (conn, peer) = await AcceptAsync(connections);
+                            backoff.Reset();
                         }
                         catch (NetException e) when (e.SocketError is SocketError.ConnectionAborted or SocketError.ConnectionReset)
                         {
                             slots.Release();
                             continue; // The peer gave up before we accepted: not a server failure.
+                        }
+                        catch (NetException e) when (IsTransientAcceptError(e.SocketError))
+                        {
+                            // Out of file descriptors or kernel memory: closing connections frees them, so wait and retry.
+                            slots.Release();
+                            await backoff.WaitAsync(e);
+                            continue;
                         }
                         catch
                         {

@@ -26,6 +26,13 @@ public abstract class ClockBase
         return SleepUntilTicks(frame, domain.Now + ticks);
     }
 
+    /// <summary>Sleeps on the calling fiber's domain timer heap, for library code that holds no clock (virtual time on the mock backend).</summary>
+    internal static ValueTask SleepOnCurrentDomainAsync(TimeSpan duration)
+    {
+        var frame = FiberFrame.Require();
+        return SleepUntilTicks(frame, frame.Fiber.Domain.Now + Math.Max(0, duration.Ticks));
+    }
+
     private protected static ValueTask SleepUntilTicks(FiberFrame frame, long deadline)
     {
         frame.Cancel.ThrowIfCancelled();

@@ -176,6 +176,60 @@ public class MockNetTests
     }
 
     [Fact]
+    public void RunServerBacksOffWhenAcceptRunsOutOfFileDescriptorsAndKeepsServing()
+    {
+        // EMFILE/ENFILE/ENOBUFS/ENOMEM are transient: the loop waits 5 ms, doubling up to 1 s, reports once per 10 s, and
+        // serves the next connection. Here four accepts fail (waits 5+10+20+40 = 75 ms), then a client is served (the back-off
+        // starts again from 5 ms), then eighteen more fail: the waits reach the 1 s cap, and the 18th failure, at 10,350 ms,
+        // is the first more than 10 s after the first report, so it is reported with the 21 failures since.
+        var net = new MockNet();
+        static NetException OutOfFds() => new("accept: Too many open files", SocketError.TooManyOpenSockets);
+        var t = MockMain.Trace(
+            async env =>
+            {
+                var listening = new MockListeningSocket("tcp/80");
+                net.OnListen(Return(listening));
+                var c1 = new MockFlow("client1");
+                c1.OnRead(Return("one\n"));
+                static MockAction<(MockFlow, EndPoint)> Fail() => Raise(OutOfFds());
+                listening.OnAccept([.. Enumerable.Range(0, 4).Select(_ => Fail()), Return((c1, Client1)), .. Enumerable.Range(0, 18).Select(_ => Fail())]);
+                var (stop, stopper) = Promise.Create<bool>();
+                await Switch.RunAsync(async sw =>
+                {
+                    var socket = env.Net.Listen(sw, Port80);
+                    Fiber.Fork(sw, async () =>
+                    {
+                        await socket.RunServerAsync(
+                            async (conn, peer) =>
+                            {
+                                TraceLog.Line($"serving at {env.MonoClock.Now.TotalMilliseconds}ms");
+                                await EchoAsync(conn, peer);
+                            },
+                            ex => TraceLog.Line($"onError at {env.MonoClock.Now.TotalMilliseconds}ms: {ex.Message}"),
+                            stop: stop);
+                        TraceLog.Line("server stopped");
+                    });
+                    await env.MonoClock.SleepAsync(TimeSpan.FromSeconds(30));
+                    stopper.Resolve(true);
+                });
+            },
+            net);
+        Assert.Equal("""
+            +mocknet: listen on tcp:127.0.0.1:80
+            +onError at 0ms: accept failed 1 time(s) for lack of resources (TooManyOpenSockets: accept: Too many open files); still serving, retrying with back-off up to 1s (reported at most every 10s)
+            +tcp/80: accepted connection from tcp:127.0.0.1:37568
+            +serving at 75ms
+            +client1: read "one\n"
+            +client1: wrote "one\n"
+            +client1: closed
+            +onError at 10350ms: accept failed 21 time(s) for lack of resources (TooManyOpenSockets: accept: Too many open files); still serving, retrying with back-off up to 1s (reported at most every 10s)
+            +server stopped
+            +tcp/80: closed
+
+            """, t);
+    }
+
+    [Fact]
     public void AnUnscriptedAcceptWaitsAndIsReportedAsADeadlock()
     {
         var net = new MockNet();

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 
-namespace EioSharp.Kv.EndToEnd;
+namespace EioSharp.TestKit;
 
 /// <summary>A raw TCP RESP client for pipelining and protocol abuse. Replies are rendered as text:
 /// <c>+OK</c>, <c>-ERR ...</c>, <c>:1</c>, <c>$value</c> (bulk), <c>$nil</c>, <c>*[a,b]</c>.</summary>
@@ -22,7 +22,7 @@ public sealed class RespClient : IDisposable
 
     public void Send(string text) => Send(Encoding.Latin1.GetBytes(text));
 
-    public void SendCommand(params string[] args) => Send(Tools.Resp(args));
+    public void SendCommand(params string[] args) => Send(RespCommand.Encode(args));
 
     public string Call(params string[] args)
     {
