@@ -238,6 +238,9 @@ internal static class KvConnection
                         var dispatch = state.Process(command, outWriter, nowUnixMs);
                         if (dispatch == KvDispatch.Store)
                         {
+                            // The batch answers in the protocol of its first command's time: a HELLO later in the same
+                            // read (processed before the batch is submitted) must not change these replies.
+                            request.Protocol = state.Protocol;
                             request.Commands.Add(command);
                         }
                         else if (dispatch == KvDispatch.Close)
@@ -345,7 +348,6 @@ internal static class KvConnection
             return;
         }
 
-        request.Protocol = state.Protocol;
         request.Reply.ResetWrittenCount();
         var (done, resolver) = Promise.Create<bool>();
         request.Done = resolver;
