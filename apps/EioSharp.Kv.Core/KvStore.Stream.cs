@@ -521,10 +521,17 @@ public sealed partial class KvStore
     private void XRead(in Context ctx, bool group)
     {
         if (!TryParseStreamRead(ctx, group, out StreamReadRequest? request)) return;
-        if (TryReadStreams(ctx, request)) return;
-        // Nothing to serve. BLOCK is served by the blocking-commands layer, which retries TryReadStreams when a key
-        // changes; without it (or when it cannot block) the reply is the one of a timeout.
-        ctx.Reply.WriteNullArray();
+        if (request.BlockUntil < 0)
+        {
+            if (!TryReadStreams(ctx, request)) WriteNilArray(ctx);
+            return;
+        }
+        // BLOCK: serve now if there is something, else park until a key changes (KvStore.Blocking.cs retries
+        // TryReadStreams with the IDs resolved now: '$' means "after what was last when I blocked").
+        var keys = new (int, byte[])[request.Keys.Length];
+        for (int i = 0; i < keys.Length; i++) keys[i] = (ctx.Db.Index, request.Keys[i]);
+        BlockOrServe(ctx, keys, request.BlockUntil == 0 ? -1 : request.BlockUntil,
+            (KvStore store, in Context c) => store.TryReadStreams(c, request), nilIsBulk: false);
     }
 
     /// <summary>Parses XREAD/XREADGROUP with Redis's checks and order (options, then per stream: type, group, ID);

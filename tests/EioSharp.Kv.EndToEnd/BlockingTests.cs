@@ -158,4 +158,24 @@ public sealed class BlockingTests : IClassFixture<BlockingTests.Server>
         Assert.Equal($"*[$\"{l2}\", *[$\"c\", $\"b\"]]", a.Read().ToString());
         Assert.Equal("-ERR numkeys should be greater than 0", admin.Call("BLMPOP", "0", "0", l1, "LEFT").ToString());
     }
+
+    [Fact]
+    public void Xread_and_xreadgroup_block_until_an_entry_arrives()
+    {
+        string stream = K("stream");
+        using var admin = Connect();
+        using var reader = Connect();
+        using var member = Connect();
+        Assert.Equal("+OK", admin.Call("XGROUP", "CREATE", stream, "g", "$", "MKSTREAM").ToString());
+        reader.Send(RespConnection.Encode(["XREAD", "BLOCK", "0", "STREAMS", stream, "$"]));
+        WaitBlocked(admin, 1);
+        member.Send(RespConnection.Encode(["XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", stream, ">"]));
+        WaitBlocked(admin, 2);
+        Assert.Equal("$\"5-1\"", admin.Call("XADD", stream, "5-1", "f", "v").ToString());
+        string entry = $"*[*[$\"{stream}\", *[*[$\"5-1\", *[$\"f\", $\"v\"]]]]]";
+        Assert.Equal(entry, reader.Read().ToString());
+        Assert.Equal(entry, member.Read().ToString());
+        Assert.Equal(":1", admin.Call("XACK", stream, "g", "5-1").ToString()); // it was delivered to alice: pending until acked
+        Assert.Equal("*nil", reader.Call("XREAD", "BLOCK", "100", "STREAMS", stream, "$").ToString());
+    }
 }
