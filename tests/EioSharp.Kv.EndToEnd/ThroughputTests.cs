@@ -25,6 +25,24 @@ public sealed class ThroughputTests
     }
 
     [Fact]
+    public void Redis_benchmark_default_test_list_completes_without_errors()
+    {
+        // Every test redis-benchmark runs by default (lists, sets, hashes, sorted sets, LRANGE...), 20,000 requests each.
+        using var server = KvServerProcess.Start();
+        var r = Run("redis-benchmark", ["-h", "127.0.0.1", "-p", server.Port.ToString(CultureInfo.InvariantCulture), "-n", "20000", "-q"],
+            timeout: TimeSpan.FromSeconds(400));
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Output}");
+        var lines = r.Stdout.Split('\r', '\n').Where(l => l.Contains("requests per second", StringComparison.Ordinal)).ToList();
+        foreach (string test in new[] { "PING_INLINE:", "SET:", "GET:", "INCR:", "LPUSH:", "RPUSH:", "LPOP:", "RPOP:", "SADD:", "HSET:",
+                     "SPOP:", "ZADD:", "ZPOPMIN:", "LRANGE_100", "LRANGE_600", "MSET (10 keys):" })
+        {
+            Assert.True(lines.Any(l => l.StartsWith(test, StringComparison.Ordinal)), $"no '{test}' line in:\n{r.Output}");
+        }
+
+        Assert.DoesNotContain("error", r.Output, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public void A_thousand_pipelined_commands_in_one_write_are_answered_in_order()
     {
         using var server = KvServerProcess.Start();
