@@ -90,7 +90,7 @@ for t in $TYPES; do
   gen "$t" >"$WORK/$t.resp"
   read -r r rbase rkeys < <(measure redis "$t")
   read -r k kbase kkeys < <(measure kv "$t")
-  if [ "$t" = string ]; then items=$STRING_KEYS; label="$STRING_KEYS strings (16 B)"; else items=$((COLLECTIONS * MEMBERS)); label="$COLLECTIONS ${t}es x $MEMBERS"; fi
+  if [ "$t" = string ]; then items=$STRING_KEYS; label="$STRING_KEYS strings (16 B)"; else items=$((COLLECTIONS * MEMBERS)); case $t in hash) plural=hashes;; *) plural=${t}s;; esac; label="$COLLECTIONS $plural x $MEMBERS"; fi
   python3 - "$label" "$rkeys/$kkeys" "$r" "$k" "$rbase" "$kbase" "$items" <<'PY'
 import sys
 label, keys, r, k, rb, kb, items = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
