@@ -383,7 +383,9 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
             await env.MonoClock.SleepUntilAsync(next);
             next += options.MetricsInterval;
             EmitMetrics(metrics);
-            await metrics.FlushAsync();
+            // The delta has been taken from the counters: a stop arriving now must not cancel its send (it would be
+            // lost: the final delta at shutdown only covers what came after it).
+            await Cancel.ProtectAsync(() => metrics.FlushAsync().AsTask());
         }
     }
 
