@@ -49,4 +49,23 @@ for expected in "sum 55" "+slept until 5s of virtual time" "supervisor running" 
   grep -qF -- "$expected" <<<"$out" || { echo "$out"; fail "the sample did not print '$expected'"; }
 done
 [ -d "$work/packages/eiosharp/$version" ] || fail "the sample did not restore EioSharp from the local folder"
-echo "pack-smoke: PASS (5 packages with README, MIT, symbols; sample built and ran against them)"
+
+# SourceLink, checked rather than assumed: the .snupkg's portable PDB must carry the SourceLink JSON (its custom debug
+# information, stored as plain UTF-8) mapping the sources to the repository at this exact commit. SourceLink reads the
+# commit and the "origin" URL from git; CI clones have a local path as origin (no source link at all, only a build
+# warning), so EioSharp.Core is packed once more from a throwaway clone whose origin is a GitHub URL (a stand-in: the
+# project has no public remote yet; any github.com URL exercises the same mapping).
+commit=$(git rev-parse HEAD 2>/dev/null) || fail "not a git checkout: SourceLink cannot be checked"
+git clone -q . "$work/clone" || fail "git clone for the SourceLink check"
+git -C "$work/clone" remote set-url origin https://github.com/eiosharp/eiosharp.git
+(cd "$work/clone" && dotnet pack src/EioSharp.Core/EioSharp.Core.csproj -c Release -o "$work/sl-feed" -p:Version=$version \
+  -p:EioSharpSourceLink=true -p:ContinuousIntegrationBuild=true -v quiet -nologo >"$work/sl-pack.log" 2>&1) \
+  || { cat "$work/sl-pack.log"; fail "dotnet pack EioSharp.Core for the SourceLink check"; }
+unzip -p "$work/sl-feed/EioSharp.Core.$version.snupkg" lib/net10.0/EioSharp.Core.pdb >"$work/EioSharp.Core.pdb" \
+  || fail "no lib/net10.0/EioSharp.Core.pdb in the symbol package"
+expected="https://raw.githubusercontent.com/eiosharp/eiosharp/$commit/*"
+mapping=$(grep -ao '{"documents":{[^}]*}}' "$work/EioSharp.Core.pdb" | head -1)
+grep -qF "\":\"$expected\"}}" <<<"$mapping" \
+  || { echo "found: ${mapping:-nothing}"; fail "the symbol package's PDB has no SourceLink mapping to $expected"; }
+echo "pack-smoke: SourceLink: $mapping"
+echo "pack-smoke: PASS (5 packages with README, MIT, symbols; SourceLink in the PDB; sample built and ran against them)"

@@ -27,11 +27,13 @@ public sealed class Watchdog : IDisposable
     private readonly ManualResetEventSlim _stop = new(false);
     private readonly Dictionary<Domain, (long Item, long FirstSeen, bool Reported)> _watched = [];
     private readonly int _intervalMs;
+    private readonly Func<long> _clock; // Stopwatch ticks
     private int _disposed;
 
-    private Watchdog(TimeSpan threshold, Action<string> report)
+    private Watchdog(TimeSpan threshold, Action<string> report, Func<long>? clock = null)
     {
         Threshold = threshold;
+        _clock = clock ?? Stopwatch.GetTimestamp;
         _thresholdTicks = (long)(threshold.TotalSeconds * Stopwatch.Frequency);
         _report = report;
         _intervalMs = Math.Max(1, (int)(threshold.TotalMilliseconds / 4));
@@ -67,6 +69,23 @@ public sealed class Watchdog : IDisposable
         return w;
     }
 
+    /// <summary>Starts a watchdog without its own thread: the caller runs each scan (<see cref="Scan"/>) with a clock it
+    /// controls, so tests decide exactly when the watchdog looks and how much time has passed (virtual time).</summary>
+    /// <param name="sw">The owning switch.</param>
+    /// <param name="threshold">How long one work item may run before it is reported.</param>
+    /// <param name="report">Receives each warning.</param>
+    /// <param name="clock">The current time in <see cref="Stopwatch"/> ticks, read once per scan.</param>
+    /// <returns>The watchdog; call <see cref="Scan"/> from one thread at a time.</returns>
+    internal static Watchdog StartDriven(Switch sw, TimeSpan threshold, Action<string> report, Func<long> clock)
+    {
+        ArgumentNullException.ThrowIfNull(sw);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(threshold, TimeSpan.Zero, nameof(threshold));
+        var w = new Watchdog(threshold, report, clock);
+        sw.OnRelease(w.Dispose);
+        Interlocked.Increment(ref Domain.WatchdogsRunning);
+        return w;
+    }
+
     /// <summary>Stops the watchdog. Idempotent.</summary>
     public void Dispose()
     {
@@ -87,9 +106,11 @@ public sealed class Watchdog : IDisposable
         _stop.Dispose();
     }
 
-    private void Scan()
+    /// <summary>One look at every domain: reports each work item that has run for the threshold since this watchdog first
+    /// saw it. Called by the watchdog's thread, or by the test driving a <see cref="StartDriven"/> watchdog.</summary>
+    internal void Scan()
     {
-        long now = Stopwatch.GetTimestamp();
+        long now = _clock();
         var domains = DomainRegistry.Snapshot;
         foreach (var d in domains)
         {
