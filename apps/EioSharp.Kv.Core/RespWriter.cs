@@ -145,10 +145,26 @@ public sealed class RespWriter
     public void WriteRaw(ReadOnlySpan<byte> bytes)
     {
         if (bytes.IsEmpty) return;
+        if (bytes.Length > LargeWrite)
+        {
+            // In pieces: an output that bounds its size (the server's reply buffers) never has to hand out one span as
+            // large as a huge value just to drop it.
+            while (!bytes.IsEmpty)
+            {
+                Span<byte> piece = Output.GetSpan(Math.Min(bytes.Length, LargeWrite));
+                int n = Math.Min(piece.Length, bytes.Length);
+                bytes[..n].CopyTo(piece);
+                Output.Advance(n);
+                bytes = bytes[n..];
+            }
+            return;
+        }
         Span<byte> span = Output.GetSpan(bytes.Length);
         bytes.CopyTo(span);
         Output.Advance(bytes.Length);
     }
+
+    private const int LargeWrite = 256 * 1024;
 
     private void WritePrefixedNumber(byte prefix, long value)
     {
