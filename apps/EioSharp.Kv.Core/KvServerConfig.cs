@@ -78,12 +78,16 @@ public sealed record KvServerConfig
     /// 0: none). Non-zero: a client whose pending replies go over it is disconnected.</summary>
     public long NormalOutputHardLimit { get; init; }
 
-    /// <summary>Most bytes of replies pending for one client (one batch of pipelined commands: 1 GiB by default), applied
+    /// <summary>Most bytes of replies pending for one client (one batch of pipelined commands: 513 MiB by default), applied
     /// whatever <see cref="NormalOutputHardLimit"/> says (Redis's default for normal clients is unlimited, which lets one
     /// client exhaust memory). Over it the client is disconnected, the commands after the one that went over are not
     /// run, and the disconnection is counted in INFO (client_output_buffer_limit_disconnections). Keep it above
     /// <c>proto-max-bulk-len</c> so that the largest value can still be read.</summary>
-    public long MaxReplyBytes { get; init; } = 1L << 30;
+    public long MaxReplyBytes { get; init; } = DefaultMaxReplyBytes;
+
+    /// <summary>The default of <see cref="MaxReplyBytes"/>: 513 MiB, the default proto-max-bulk-len (512 MiB) and 1 MiB
+    /// to spare, so that the largest value can be read while one client holds at most that much.</summary>
+    public const long DefaultMaxReplyBytes = RespLimits.DefaultMaxBulkLength + (1L << 20);
 
     /// <summary>The bound actually applied to one client's pending replies: the smaller of <see cref="MaxReplyBytes"/>
     /// and a non-zero <see cref="NormalOutputHardLimit"/>.</summary>

@@ -64,6 +64,11 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>
         _scratch = null;
         if (_count == 0 && _buffer.Length > ShrinkAbove)
         {
+            if (_buffer.Length >= 1 << 20)
+            {
+                MemoryReturn.Note(_buffer.Length);
+            }
+
             _buffer = new byte[_initialCapacity];
         }
     }

@@ -620,6 +620,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             long now = clock.Now.ToUnixTimeMilliseconds();
             store.ActiveExpireCycle(now);
             stats.UpdateFrom(store);
+            MemoryReturn.MaybeCollect(stats.DatasetBytes);
             if (aof is not null)
             {
                 TryWritePending(aof);
