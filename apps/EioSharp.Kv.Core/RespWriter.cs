@@ -64,6 +64,10 @@ public sealed class RespWriter
     /// <summary>Writes a bulk string <c>$len\r\nbytes\r\n</c>.</summary>
     public void WriteBulkString(ReadOnlySpan<byte> value)
     {
+        if (value.Length > LargeWrite && Output is IReservingBufferWriter reserving)
+        {
+            reserving.Reserve(value.Length + 32); // one growth to the right size, not a chain of doublings left as garbage
+        }
         WritePrefixedNumber((byte)'$', value.Length);
         ItemsWritten--;
         WriteRaw(value);
@@ -208,4 +212,14 @@ public sealed class RespWriter
         text.Replace((byte)'\r', (byte)' ');
         text.Replace((byte)'\n', (byte)' ');
     }
+}
+
+/// <summary>An output that can make room for a large write at once (the server's reply buffers): <see cref="RespWriter"/>
+/// calls <see cref="Reserve"/> before a large bulk string, so that replying with a 500 MB value grows the buffer once to
+/// the right size instead of doubling through a chain of arrays that all stay allocated until the next collection.</summary>
+public interface IReservingBufferWriter
+{
+    /// <summary>Makes room for <paramref name="bytes"/> more bytes if the output may hold them (a bounded output over its
+    /// limit does nothing).</summary>
+    void Reserve(int bytes);
 }

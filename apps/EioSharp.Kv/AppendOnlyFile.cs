@@ -172,6 +172,11 @@ internal sealed class AppendOnlyFile : IDisposable
         }
     }
 
+    private static int s_injectedFsyncFailures;
+
+    /// <summary>Makes the next <paramref name="count"/> background fsyncs fail with EIO (<c>DEBUG FAIL-FSYNC</c>, tests).</summary>
+    public static void InjectFsyncFailures(int count) => Volatile.Write(ref s_injectedFsyncFailures, count);
+
     /// <summary>The last background fsync failed, and none has succeeded since: <see cref="DescribeError"/> text, else null.</summary>
     public string? FsyncError => Volatile.Read(ref _fsyncError);
 
@@ -343,6 +348,11 @@ internal sealed class AppendOnlyFile : IDisposable
 
             try
             {
+                if (Volatile.Read(ref s_injectedFsyncFailures) > 0 && Interlocked.Decrement(ref s_injectedFsyncFailures) >= 0)
+                {
+                    throw new IOException("Input/output error (injected by DEBUG FAIL-FSYNC)", 5);
+                }
+
                 Sync();
                 if (Volatile.Read(ref _fsyncError) is not null)
                 {

@@ -15,7 +15,7 @@ namespace EioSharp.Kv;
 /// <para><b>Thread safety</b>: none; one owner at a time (the connection, or the store owner while the request is in
 /// its hands).</para>
 /// </remarks>
-internal sealed class ReplyBuffer : IBufferWriter<byte>
+internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
 {
     /// <summary>An array larger than this (bytes) is released by <see cref="Shrink"/>.</summary>
     public const int ShrinkAbove = 256 * 1024;
@@ -71,6 +71,22 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>
 
             _buffer = new byte[_initialCapacity];
         }
+    }
+
+    /// <inheritdoc/>
+    public void Reserve(int bytes)
+    {
+        long needed = (long)_count + bytes;
+        if (Overflowed || needed <= _buffer.Length || needed > Limit || needed > Array.MaxLength)
+        {
+            return;
+        }
+
+        // Exactly what is needed when that is more than a doubling (one large value); else the usual doubling.
+        long size = Math.Max(needed, Math.Min(Math.Min((long)_buffer.Length * 2, Array.MaxLength), Limit));
+        var bigger = new byte[size];
+        _buffer.AsSpan(0, _count).CopyTo(bigger);
+        _buffer = bigger;
     }
 
     /// <inheritdoc/>

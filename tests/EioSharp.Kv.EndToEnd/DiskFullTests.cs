@@ -11,6 +11,28 @@ public class DiskFullTests(ITestOutputHelper output)
 {
     private const string Misconf = "-MISCONF Errors writing to the AOF file: No space left on device";
 
+    /// <summary>A failed background fsync (everysec) stops the acknowledging of writes until an fsync succeeds (before:
+    /// it was only logged). The failure is injected with <c>DEBUG FAIL-FSYNC</c>: the next two fsyncs fail with EIO.</summary>
+    [Fact]
+    public void A_failed_background_fsync_refuses_writes_until_an_fsync_succeeds()
+    {
+        using var server = KvServerProcess.Start("--appendfsync", "everysec", "--enable-debug-command", "yes");
+        using var c = new RespClient(server.Port);
+        Assert.Equal("+OK", c.Call("DEBUG", "FAIL-FSYNC", "2"));
+        Assert.Equal("+OK", c.Call("SET", "before", "1")); // makes the file dirty: the next background fsync fails
+        string reply = "";
+        Assert.True(Poll.Until(() => (reply = c.Call("SET", "k", "v")) != "+OK", TimeSpan.FromSeconds(10)), reply);
+        Assert.Equal("-MISCONF Errors writing to the AOF file: Input/output error", reply);
+        Assert.Contains("aof_last_write_status:err\r\n", c.Call("INFO", "persistence"));
+        Assert.Equal("$1", c.Call("GET", "before")); // reads are served
+        Assert.True(server.WaitForLog("background fsync of the AOF failed", TimeSpan.FromSeconds(5)), server.Log);
+
+        // The third fsync succeeds (about a second apart): writes are accepted again.
+        Assert.True(Poll.Until(() => (reply = c.Call("SET", "k", "v")) == "+OK", TimeSpan.FromSeconds(10)), reply);
+        Assert.Contains("aof_last_write_status:ok\r\n", c.Call("INFO", "persistence"));
+        Assert.Equal(0, server.Terminate());
+    }
+
     [Fact]
     public void A_full_disk_refuses_writes_serves_reads_and_recovers_by_itself()
     {
