@@ -6,7 +6,7 @@ namespace EioSharp.Kv;
 /// through (or was deleted) the process would keep that memory resident, possibly for ever when little is allocated
 /// afterwards. The server notes the large buffers it drops (<see cref="Note"/>: reply and AOF buffers shrinking back)
 /// and the store's cron reports the dataset size (<see cref="MaybeCollect"/>); once at least
-/// <see cref="Threshold"/> bytes were released since the last time, it asks for a full, compacting collection that
+/// <see cref="Threshold"/> bytes (and a quarter of the heap) were released since the last time, it asks for a full, compacting collection that
 /// returns free memory to the system (<see cref="GCCollectionMode.Aggressive"/>). It runs on the store's cron, at most
 /// once a second, and only after such large releases, so ordinary traffic never pays for it.
 /// <para><b>Thread safety</b>: <see cref="Note"/> from any thread; <see cref="MaybeCollect"/> from the store owner only.</para>
@@ -35,6 +35,14 @@ internal static class MemoryReturn
         long released = Volatile.Read(ref s_released) + (s_datasetPeak - datasetBytes);
         long now = Environment.TickCount64;
         if (released < Threshold || now - s_lastCollectMs < 1000)
+        {
+            return false;
+        }
+
+        // On a large heap, only for a release that is a good part of it: a full collection costs about the heap's size,
+        // so its cost stays proportional to the memory it gives back (a cache deleting 64 MB a second out of 10 GB must
+        // not pay a full collection every second).
+        if (released < GC.GetTotalMemory(forceFullCollection: false) / 4)
         {
             return false;
         }

@@ -106,13 +106,13 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     }
 
     /// <inheritdoc/>
-    public Memory<byte> GetMemory(int sizeHint = 0) => Reserve(sizeHint) ? _buffer.AsMemory(_count) : Scratch(sizeHint);
+    public Memory<byte> GetMemory(int sizeHint = 0) => Fit(sizeHint) ? _buffer.AsMemory(_count) : Scratch(sizeHint);
 
     /// <inheritdoc/>
-    public Span<byte> GetSpan(int sizeHint = 0) => Reserve(sizeHint) ? _buffer.AsSpan(_count) : Scratch(sizeHint);
+    public Span<byte> GetSpan(int sizeHint = 0) => Fit(sizeHint) ? _buffer.AsSpan(_count) : Scratch(sizeHint);
 
     // True when sizeHint bytes fit (growing if needed); false once over the limit.
-    private bool Reserve(int sizeHint)
+    private bool Fit(int sizeHint)
     {
         if (Overflowed)
         {
