@@ -7,6 +7,8 @@ namespace EioSharp.Kv;
 /// All arguments live in one byte array with an offsets table, so a parsed command costs three
 /// allocations whatever its argument count. Arguments are read as spans; <see cref="ToArray"/>
 /// copies one when it must outlive the command (the store copies keys and values it keeps).
+/// A large argument received over the network (see <see cref="RespRequestReader"/>) has an array of its own
+/// instead, read into directly from the socket; <see cref="ToSharedArray"/> hands it to the store without a copy.
 /// <para><b>Thread safety</b>: immutable after construction; <see cref="Info"/> is resolved lazily
 /// and idempotently, so a command may be handed from a connection fiber to the store owner.</para>
 /// </remarks>
@@ -14,26 +16,34 @@ public sealed class KvCommand
 {
     private readonly byte[] _data;
     private readonly int[] _offsets; // Count + 1 entries; argument i is _data[_offsets[i].._offsets[i+1]]
+    private readonly byte[]?[]? _own; // when _own[i] is set, argument i is that whole array (the range in _data is empty)
     private static readonly object s_unknown = new(); // _info value for "looked up, not a command"
     private object? _info; // null: not looked up yet; one reference write publishes the result safely
 
-    internal KvCommand(byte[] data, int[] offsets)
+    internal KvCommand(byte[] data, int[] offsets, byte[]?[]? own = null)
     {
         _data = data;
         _offsets = offsets;
+        _own = own;
     }
 
     /// <summary>Number of arguments, including the command name; at least 1.</summary>
     public int Count => _offsets.Length - 1;
 
     /// <summary>Argument <paramref name="index"/> (0 is the command name).</summary>
-    public ReadOnlySpan<byte> this[int index] => _data.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
+    public ReadOnlySpan<byte> this[int index] =>
+        _own?[index] is { } own ? own : _data.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
 
     /// <summary>Argument <paramref name="index"/> as memory over the command's buffer (no copy).</summary>
-    public ReadOnlyMemory<byte> GetMemory(int index) => _data.AsMemory(_offsets[index], _offsets[index + 1] - _offsets[index]);
+    public ReadOnlyMemory<byte> GetMemory(int index) =>
+        _own?[index] is { } own ? own : _data.AsMemory(_offsets[index], _offsets[index + 1] - _offsets[index]);
 
     /// <summary>Copies argument <paramref name="index"/> into a new array.</summary>
     public byte[] ToArray(int index) => this[index].ToArray();
+
+    /// <summary>Argument <paramref name="index"/> as an array the caller may keep but must never modify: the argument's own
+    /// array when it has one (a large argument; no copy, so a 500 MB SET does not hold the value twice), else a copy.</summary>
+    public byte[] ToSharedArray(int index) => _own?[index] ?? ToArray(index);
 
     /// <summary>Argument <paramref name="index"/> decoded as UTF-8 (invalid sequences replaced); for messages.</summary>
     public string GetString(int index) => Encoding.UTF8.GetString(this[index]);
@@ -57,7 +67,15 @@ public sealed class KvCommand
     }
 
     /// <summary>Total bytes of argument data (without RESP framing).</summary>
-    public int DataLength => _offsets[^1];
+    public int DataLength
+    {
+        get
+        {
+            long total = _offsets[^1];
+            if (_own is not null) foreach (byte[]? a in _own) total += a?.Length ?? 0;
+            return (int)Math.Min(total, int.MaxValue);
+        }
+    }
 
     /// <summary>Builds a command from byte arguments (copied).</summary>
     /// <exception cref="ArgumentException">No arguments.</exception>

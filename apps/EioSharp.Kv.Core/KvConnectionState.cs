@@ -113,6 +113,13 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
+        if (!_stats.AofLastWriteOk && (info.IsWrite || info.Id == KvCommandId.Ping))
+        {
+            // As Redis while the AOF cannot be written or fsynced: writes (and PING) are refused, reads go on.
+            reply.WriteError("MISCONF Errors writing to the AOF file: " + (_stats.AofLastWriteError ?? "unknown error"));
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
         if (Protocol == 2 && !IsAllowedInSubscribedMode(info) && IsSubscribed)
         {
             reply.WriteError($"ERR Can't execute '{FullName(info, command)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");

@@ -70,6 +70,29 @@ public sealed record KvServerConfig
     /// <summary>How long a pub/sub client may stay over the soft limit (60 s).</summary>
     public TimeSpan PubSubOutputSoftSeconds { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Redis's <c>protected-mode</c> (default yes): while no password is set, clients that do not connect from a
+    /// loopback address get Redis's <c>-DENIED Redis is running in protected mode...</c> error and are disconnected.</summary>
+    public bool ProtectedMode { get; init; } = true;
+
+    /// <summary>Hard output limit of a normal client in bytes (client-output-buffer-limit normal class; Redis's default
+    /// 0: none). Non-zero: a client whose pending replies go over it is disconnected.</summary>
+    public long NormalOutputHardLimit { get; init; }
+
+    /// <summary>Most bytes of replies pending for one client (one batch of pipelined commands: 513 MiB by default), applied
+    /// whatever <see cref="NormalOutputHardLimit"/> says (Redis's default for normal clients is unlimited, which lets one
+    /// client exhaust memory). Over it the client is disconnected, the commands after the one that went over are not
+    /// run, and the disconnection is counted in INFO (client_output_buffer_limit_disconnections). Keep it above
+    /// <c>proto-max-bulk-len</c> so that the largest value can still be read.</summary>
+    public long MaxReplyBytes { get; init; } = DefaultMaxReplyBytes;
+
+    /// <summary>The default of <see cref="MaxReplyBytes"/>: 513 MiB, the default proto-max-bulk-len (512 MiB) and 1 MiB
+    /// to spare, so that the largest value can be read while one client holds at most that much.</summary>
+    public const long DefaultMaxReplyBytes = RespLimits.DefaultMaxBulkLength + (1L << 20);
+
+    /// <summary>The bound actually applied to one client's pending replies: the smaller of <see cref="MaxReplyBytes"/>
+    /// and a non-zero <see cref="NormalOutputHardLimit"/>.</summary>
+    public long EffectiveReplyLimit => NormalOutputHardLimit > 0 ? Math.Min(NormalOutputHardLimit, MaxReplyBytes) : MaxReplyBytes;
+
     /// <summary>Whether a password is configured.</summary>
     public bool RequiresAuthentication => !string.IsNullOrEmpty(RequirePass);
 
@@ -95,7 +118,7 @@ public sealed record KvServerConfig
             new("proto-max-bulk-len", I(Limits.MaxBulkLength)),
             new("auto-aof-rewrite-percentage", I(AutoAofRewritePercentage)),
             new("auto-aof-rewrite-min-size", I(AutoAofRewriteMinSize)),
-            new("protected-mode", "yes"),
+            new("protected-mode", ProtectedMode ? "yes" : "no"),
             new("io-threads", "1"),
             new("hash-max-listpack-entries", I(Encodings.HashMaxListpackEntries)),
             new("hash-max-ziplist-entries", I(Encodings.HashMaxListpackEntries)),
@@ -112,7 +135,7 @@ public sealed record KvServerConfig
             new("stream-node-max-entries", I(Encodings.StreamNodeMaxEntries)),
             new("stream-node-max-bytes", I(Encodings.StreamNodeMaxBytes)),
             new("notify-keyspace-events", NotifyKeyspaceEvents),
-            new("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub " +
+            new("client-output-buffer-limit", "normal " + I(NormalOutputHardLimit) + " 0 0 slave 268435456 67108864 60 pubsub " +
                 I(PubSubOutputHardLimit) + " " + I(PubSubOutputSoftLimit) + " " + I((long)PubSubOutputSoftSeconds.TotalSeconds)),
             new("busy-reply-threshold", I(BusyReplyThresholdMs)),
             new("lua-time-limit", I(BusyReplyThresholdMs)),
@@ -220,8 +243,11 @@ public sealed class KvServerStats
     /// <summary>Rewrites completed since start.</summary>
     public long AofRewrites { get; set; }
 
-    /// <summary>Whether the last AOF write and fsync succeeded.</summary>
+    /// <summary>Whether the last AOF write and fsync succeeded (INFO aof_last_write_status ok/err).</summary>
     public bool AofLastWriteOk { get; set; } = true;
+
+    /// <summary>Why the last AOF write or fsync failed (strerror style, e.g. "No space left on device"); null when it succeeded.</summary>
+    public string? AofLastWriteError { get; set; }
 
     /// <summary>Current AOF size in bytes.</summary>
     public long AofCurrentSize { get; set; }

@@ -152,7 +152,7 @@ public sealed partial class KvStore
             else ctx.Reply.WriteNullBulkString();
             return;
         }
-        byte[] value = ctx.Command.ToArray(2);
+        byte[] value = ctx.Command.ToSharedArray(2);
         SetKey(ctx, key, e, value, expireAt, keepTtl);
         if (ctx.Aof is not null)
         {
@@ -203,7 +203,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteInteger(0);
             return;
         }
-        AddKey(ctx, ctx[1], ctx.Command.ToArray(2));
+        AddKey(ctx, ctx[1], ctx.Command.ToSharedArray(2));
         ctx.LogSelf();
         Changed(ctx, ctx[1], KvEventClass.String, "set");
         ctx.Reply.WriteInteger(1);
@@ -213,7 +213,7 @@ public sealed partial class KvStore
     {
         if (!TryGetExpireAt(ctx, 2, seconds ? 1000 : 1, relative: true, out long expireAt)) return;
         ReadOnlySpan<byte> key = ctx[1];
-        byte[] value = ctx.Command.ToArray(3);
+        byte[] value = ctx.Command.ToSharedArray(3);
         SetKey(ctx, key, Lookup(ctx, key), value, expireAt, keepTtl: false);
         if (ctx.Aof is not null) ctx.Log(SetCommand(key, value, expireAt, keepTtl: false));
         Changed(ctx, key, KvEventClass.String, "set");
@@ -226,7 +226,7 @@ public sealed partial class KvStore
         ReadOnlySpan<byte> key = ctx[1];
         if (!TryLookupString(ctx, key, read: true, out KvEntry? e)) return;
         byte[]? old = (byte[]?)e?.Value;
-        byte[] value = ctx.Command.ToArray(2);
+        byte[] value = ctx.Command.ToSharedArray(2);
         SetKey(ctx, key, e, value, -1, keepTtl: false);
         if (ctx.Aof is not null) ctx.Log(SetCommand(key, value, -1, keepTtl: false));
         Changed(ctx, key, KvEventClass.String, "set");

@@ -6,9 +6,9 @@ namespace EioSharp.Kv;
 /// <summary>Incremental RESP request parser: multibulk arrays of bulk strings and inline commands.</summary>
 /// <remarks>
 /// The parser keeps no state between calls: each call parses from the start of the buffer it is given,
-/// so the caller keeps unconsumed bytes and calls again when more arrive (Garnet's approach). Walking
-/// an incomplete command costs one step per argument header, not per byte: bulk string payloads are
-/// skipped by length, so re-parsing a command that arrives in many reads stays cheap.
+/// so the caller keeps unconsumed bytes and calls again when more arrive. That suits whole buffers (the AOF,
+/// DUMP payloads); a network connection uses <see cref="RespRequestReader"/>, which keeps the arguments already
+/// received and resumes where it stopped, so a command arriving in many reads costs time linear in its bytes.
 /// <para><b>Errors</b>: "need more bytes" is a <c>false</c> return, never an exception; malformed
 /// input throws <see cref="RespProtocolException"/> with Redis's wording. Every size announced by a
 /// header is checked against <see cref="RespLimits"/> before anything is allocated.</para>
@@ -33,6 +33,67 @@ public sealed class RespParser
 
     /// <summary>When true, only multibulk commands are accepted (AOF files); an inline line is a protocol error.</summary>
     public bool MultibulkOnly { get; init; }
+
+    /// <summary>Redis's limits for a client that has not authenticated yet (when a password is required): at most
+    /// <see cref="UnauthenticatedMaxMultibulkCount"/> arguments and bulks of at most <see cref="UnauthenticatedMaxBulkLength"/>
+    /// bytes, checked after the ordinary limits, with Redis's errors <c>Protocol error: unauthenticated multibulk length</c>
+    /// and <c>Protocol error: unauthenticated bulk length</c>.</summary>
+    public bool Unauthenticated { get; init; }
+
+    /// <summary>Most arguments of a multibulk command before authentication (Redis 7: 10).</summary>
+    public const int UnauthenticatedMaxMultibulkCount = 10;
+
+    /// <summary>Largest bulk string before authentication, in bytes (Redis 7: 16384).</summary>
+    public const int UnauthenticatedMaxBulkLength = 16384;
+
+    /// <summary>Checks an announced argument count against the limits (Redis's order: invalid, then unauthenticated).</summary>
+    internal void CheckMultibulkCount(long count)
+    {
+        if (count > Limits.MaxMultibulkCount) throw new RespProtocolException("Protocol error: invalid multibulk length");
+        if (Unauthenticated && count > UnauthenticatedMaxMultibulkCount)
+            throw new RespProtocolException("Protocol error: unauthenticated multibulk length");
+    }
+
+    /// <summary>Checks an announced bulk length against the limits (Redis's order: invalid, then unauthenticated).</summary>
+    internal void CheckBulkLength(long length)
+    {
+        if (length < 0 || length > Limits.MaxBulkLength) throw new RespProtocolException("Protocol error: invalid bulk length");
+        if (Unauthenticated && length > UnauthenticatedMaxBulkLength)
+            throw new RespProtocolException("Protocol error: unauthenticated bulk length");
+    }
+
+    /// <summary>Reads the header line of a multibulk (<c>*count\r\n</c>) at the start of <paramref name="buffer"/>.</summary>
+    internal bool TryReadMultibulkHeader(ReadOnlySpan<byte> buffer, out long count, out int next)
+    {
+        if (!TryReadNumberLine(buffer, 1, "Protocol error: too big mbulk count string", "Protocol error: invalid multibulk length",
+                out count, out next))
+            return false;
+        CheckMultibulkCount(count);
+        return true;
+    }
+
+    /// <summary>Reads a bulk header (<c>$len\r\n</c>) at <paramref name="pos"/>; checks the limits.</summary>
+    internal bool TryReadBulkHeader(ReadOnlySpan<byte> buffer, int pos, out long length, out int next)
+    {
+        length = 0;
+        next = 0;
+        if (pos >= buffer.Length) return false;
+        if (buffer[pos] != (byte)'$')
+            throw new RespProtocolException($"Protocol error: expected '$', got '{(char)buffer[pos]}'");
+        if (!TryReadNumberLine(buffer, pos + 1, "Protocol error: too big bulk count string", "Protocol error: invalid bulk length",
+                out length, out next))
+            return false;
+        CheckBulkLength(length);
+        return true;
+    }
+
+    /// <summary>Parses an inline command at the start of <paramref name="buffer"/> (see <see cref="TryParseCommand(ReadOnlySpan{byte}, out int, out KvCommand?)"/>).</summary>
+    internal bool TryParseInlineCommand(ReadOnlySpan<byte> buffer, out int consumed, out KvCommand? command) =>
+        TryParseInline(buffer, out consumed, out command);
+
+    /// <summary>Parses a multibulk command at the start of <paramref name="buffer"/> when it is complete there.</summary>
+    internal bool TryParseWholeMultibulk(ReadOnlySpan<byte> buffer, out int consumed, out KvCommand? command) =>
+        TryParseMultibulk(buffer, out consumed, out command);
 
     /// <summary>Parses the first complete command in <paramref name="buffer"/>.</summary>
     /// <param name="buffer">Received bytes not yet consumed.</param>
@@ -102,10 +163,8 @@ public sealed class RespParser
     {
         command = null;
         consumed = 0;
-        if (!TryReadNumberLine(buffer, 1, "Protocol error: too big mbulk count string", "Protocol error: invalid multibulk length",
-                out long count, out int pos))
+        if (!TryReadMultibulkHeader(buffer, out long count, out int pos))
             return false;
-        if (count > Limits.MaxMultibulkCount) throw new RespProtocolException("Protocol error: invalid multibulk length");
         if (count <= 0)
         {
             consumed = pos;
@@ -117,13 +176,8 @@ public sealed class RespParser
         long total = 0;
         for (long i = 0; i < count; i++)
         {
-            if (pos >= buffer.Length) return false;
-            if (buffer[pos] != (byte)'$')
-                throw new RespProtocolException($"Protocol error: expected '$', got '{(char)buffer[pos]}'");
-            if (!TryReadNumberLine(buffer, pos + 1, "Protocol error: too big bulk count string", "Protocol error: invalid bulk length",
-                    out long length, out int next))
+            if (!TryReadBulkHeader(buffer, pos, out long length, out int next))
                 return false;
-            if (length < 0 || length > Limits.MaxBulkLength) throw new RespProtocolException("Protocol error: invalid bulk length");
             if (buffer.Length - next < length + 2) return false;
             int end = next + (int)length;
             if (buffer[end] != (byte)'\r' || buffer[end + 1] != (byte)'\n')

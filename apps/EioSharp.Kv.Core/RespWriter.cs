@@ -64,6 +64,10 @@ public sealed class RespWriter
     /// <summary>Writes a bulk string <c>$len\r\nbytes\r\n</c>.</summary>
     public void WriteBulkString(ReadOnlySpan<byte> value)
     {
+        if (value.Length > LargeWrite && Output is IReservingBufferWriter reserving)
+        {
+            reserving.Reserve(value.Length + 32); // one growth to the right size, not a chain of doublings left as garbage
+        }
         WritePrefixedNumber((byte)'$', value.Length);
         ItemsWritten--;
         WriteRaw(value);
@@ -145,10 +149,26 @@ public sealed class RespWriter
     public void WriteRaw(ReadOnlySpan<byte> bytes)
     {
         if (bytes.IsEmpty) return;
+        if (bytes.Length > LargeWrite)
+        {
+            // In pieces: an output that bounds its size (the server's reply buffers) never has to hand out one span as
+            // large as a huge value just to drop it.
+            while (!bytes.IsEmpty)
+            {
+                Span<byte> piece = Output.GetSpan(Math.Min(bytes.Length, LargeWrite));
+                int n = Math.Min(piece.Length, bytes.Length);
+                bytes[..n].CopyTo(piece);
+                Output.Advance(n);
+                bytes = bytes[n..];
+            }
+            return;
+        }
         Span<byte> span = Output.GetSpan(bytes.Length);
         bytes.CopyTo(span);
         Output.Advance(bytes.Length);
     }
+
+    private const int LargeWrite = 256 * 1024;
 
     private void WritePrefixedNumber(byte prefix, long value)
     {
@@ -192,4 +212,14 @@ public sealed class RespWriter
         text.Replace((byte)'\r', (byte)' ');
         text.Replace((byte)'\n', (byte)' ');
     }
+}
+
+/// <summary>An output that can make room for a large write at once (the server's reply buffers): <see cref="RespWriter"/>
+/// calls <see cref="Reserve"/> before a large bulk string, so that replying with a 500 MB value grows the buffer once to
+/// the right size instead of doubling through a chain of arrays that all stay allocated until the next collection.</summary>
+public interface IReservingBufferWriter
+{
+    /// <summary>Makes room for <paramref name="bytes"/> more bytes if the output may hold them (a bounded output over its
+    /// limit does nothing).</summary>
+    void Reserve(int bytes);
 }

@@ -119,6 +119,8 @@ internal sealed class AppendOnlyFile : IDisposable
     }
 
     /// <summary>Appends encoded commands at the end of the file (to the page cache; see <see cref="Sync"/>).</summary>
+    /// <exception cref="IOException">The write failed (a disk full: <see cref="DescribeError"/> gives Redis's text); the
+    /// file is truncated back to its length before the call, so a retry appends cleanly.</exception>
     public void Append(ReadOnlySpan<byte> data)
     {
         if (data.IsEmpty)
@@ -126,10 +128,77 @@ internal sealed class AppendOnlyFile : IDisposable
             return;
         }
 
-        RandomAccess.Write(_handle, data, _length);
+        try
+        {
+            RandomAccess.Write(_handle, data, _length);
+        }
+        catch (IOException)
+        {
+            // A short write may have left part of the data: cut it off (as Redis does), so that the file stays a sequence
+            // of whole commands and the retry appends at the same place.
+            TryTruncate(_length);
+            throw;
+        }
+
         _length += data.Length;
         _dirty = true;
         _rewriteBuffer?.Write(data);
+    }
+
+    /// <summary>Whether the file accepts a write now: writes a byte past the end and cuts it off again (used to find out
+    /// that a full disk has room again when there is nothing pending to retry).</summary>
+    /// <exception cref="IOException">It does not.</exception>
+    public void Probe()
+    {
+        try
+        {
+            RandomAccess.Write(_handle, "\n"u8, _length);
+        }
+        finally
+        {
+            TryTruncate(_length);
+        }
+    }
+
+    private void TryTruncate(long length)
+    {
+        try
+        {
+            RandomAccess.SetLength(_handle, length);
+        }
+        catch (IOException ex)
+        {
+            _log($"WARNING: could not cut the append-only file back to {length} bytes after a failed write: {ex.Message}");
+        }
+    }
+
+    private static int s_injectedFsyncFailures;
+
+    /// <summary>Makes the next <paramref name="count"/> background fsyncs fail with EIO (<c>DEBUG FAIL-FSYNC</c>, tests).</summary>
+    public static void InjectFsyncFailures(int count) => Volatile.Write(ref s_injectedFsyncFailures, count);
+
+    /// <summary>The last background fsync failed, and none has succeeded since: <see cref="DescribeError"/> text, else null.</summary>
+    public string? FsyncError => Volatile.Read(ref _fsyncError);
+
+    private string? _fsyncError;
+
+    /// <summary>The C library's text for an I/O failure (Redis prints <c>strerror(errno)</c>): "No space left on device"
+    /// for ENOSPC, "Input/output error" for EIO; otherwise the exception's message without the file name.</summary>
+    public static string DescribeError(Exception ex)
+    {
+        int errno = ex.HResult & 0xFFFF;
+        switch (errno)
+        {
+            case 28: return "No space left on device";
+            case 5: return "Input/output error";
+            case 27: return "File too large";
+            case 122: return "Disk quota exceeded";
+            case 30: return "Read-only file system";
+        }
+
+        string message = ex.Message;
+        int file = message.IndexOf(" : '", StringComparison.Ordinal);
+        return file > 0 ? message[..file] : message;
     }
 
     /// <summary>fsyncs now (used by <see cref="FsyncPolicy.Always"/> after each group commit, and at shutdown).</summary>
@@ -279,11 +348,32 @@ internal sealed class AppendOnlyFile : IDisposable
 
             try
             {
+                if (Volatile.Read(ref s_injectedFsyncFailures) > 0 && Interlocked.Decrement(ref s_injectedFsyncFailures) >= 0)
+                {
+                    throw new IOException("Input/output error (injected by DEBUG FAIL-FSYNC)", 5);
+                }
+
                 Sync();
+                if (Volatile.Read(ref _fsyncError) is not null)
+                {
+                    Volatile.Write(ref _fsyncError, null);
+                    _log("Background AOF fsync succeeded again: writes are accepted.");
+                }
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            catch (Exception ex) when (ex is IOException)
             {
-                _log($"WARNING: background fsync of the AOF failed: {ex.Message}");
+                // Like Redis (aof_bio_fsync_status): until an fsync succeeds, writes are refused with -MISCONF.
+                _dirty = true; // try again in a second
+                if (Volatile.Read(ref _fsyncError) is null)
+                {
+                    _log($"WARNING: background fsync of the AOF failed: {ex.Message}; refusing writes until an fsync succeeds.");
+                }
+
+                Volatile.Write(ref _fsyncError, DescribeError(ex));
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
             }
         }
     }

@@ -40,7 +40,9 @@ internal sealed class KvServerContext(KvServerConfig config, KvServerStats stats
 /// and data commands on the store owner (one queue hop per batch), reply in order, flush once.</summary>
 internal static class KvConnection
 {
-    private const int InitialReadBuffer = 16 * 1024; // grows (doubling) only for commands larger than this
+    private const int InitialReadBuffer = 16 * 1024; // grows (doubling, up to about 128 KiB: an inline line, a small argument) and shrinks back
+    private const int FlushAt = 64 * 1024; // pending output at least this large is sent before more commands are run
+    private const int DirectWriteAt = 64 * 1024; // a batch reply at least this large goes to the socket without a copy
     private const int MaxInputWhileBlocked = 1024 * 1024; // pipelined input kept while a blocking command waits
     private static readonly TimeSpan ShutdownReplyGrace = TimeSpan.FromSeconds(2); // at shutdown, for replies already committed
 
@@ -54,6 +56,14 @@ internal static class KvConnection
             {
                 stats.OnConnectionRejected();
                 await conn.WriteAsync("-ERR max number of clients reached\r\n"u8.ToArray());
+                return;
+            }
+
+            if (ctx.Config.ProtectedMode && !ctx.Config.RequiresAuthentication && !IsLoopback(peer))
+            {
+                // Redis's protected mode (networking.c, clientAcceptHandler): no password, and the client is not local.
+                stats.OnConnectionRejected();
+                await conn.WriteAsync(ProtectedModeError);
                 return;
             }
 
@@ -72,6 +82,26 @@ internal static class KvConnection
             stats.OnClientDisconnected();
         }
     }
+
+    /// <summary>Redis 7's reply to a non-loopback client in protected mode (networking.c), sent before closing.</summary>
+    internal static readonly byte[] ProtectedModeError =
+        ("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. " +
+         "In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to " +
+         "Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET " +
+         "protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however " +
+         "MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. " +
+         "2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected " +
+         "mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it " +
+         "with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to " +
+         "do one of the above things in order for the server to start accepting connections from the outside.\r\n")
+        .Select(c => (byte)c).ToArray();
+
+    /// <summary>Whether a peer is on the loopback interface (Redis's connIsLocal: 127.0.0.0/8, ::1, IPv4-mapped loopback).</summary>
+    internal static bool IsLoopback(EndPoint peer) => peer switch
+    {
+        IPEndPoint ip => IPAddress.IsLoopback(ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address),
+        _ => true, // a Unix socket
+    };
 
     private static bool IsOutputLimit(Exception ex) =>
         ex is OutputBufferLimitExceededException || (ex is MultipleException m && m.InnerExceptions.Any(IsOutputLimit));
@@ -138,8 +168,8 @@ internal static class KvConnection
             }, "kv-connection-limit");
             return push;
         };
-        var parser = ctx.Parser;
-        var output = new ArrayBufferWriter<byte>(4096);
+        var reader = new RespRequestReader(ctx.Parser);
+        var output = new ReplyBuffer(4096);
         var outWriter = new RespWriter(output);
         var scratch = new ArrayBufferWriter<byte>(256);
         var scratchWriter = new RespWriter(scratch);
@@ -161,8 +191,8 @@ internal static class KvConnection
                     }
                     else
                     {
-                        // One incomplete command fills the buffer: grow it. The parser has already checked the sizes the
-                        // command announced against the limits, so this growth is bounded by them.
+                        // An incomplete inline line or small argument fills the buffer: grow it. The reader keeps complete
+                        // arguments itself and receives large ones into arrays of their own, so this stays small.
                         var bigger = ArrayPool<byte>.Shared.Rent(checked(buffer.Length * 2));
                         Buffer.BlockCopy(buffer, 0, bigger, 0, end);
                         ArrayPool<byte>.Shared.Return(buffer);
@@ -178,6 +208,19 @@ internal static class KvConnection
                     byte[] rest = early.WrittenSpan[n..].ToArray();
                     early.ResetWrittenCount();
                     early.Write(rest);
+                }
+                else if (start == end && reader.DirectTarget is { IsEmpty: false } direct)
+                {
+                    // The rest of a large argument: straight into its own array (no read buffer growing to its size).
+                    n = await conn.ReadAsync(direct);
+                    if (n == 0)
+                    {
+                        return;
+                    }
+
+                    reader.AdvanceDirect(n);
+                    ctx.Stats.OnNetworkTraffic(n, 0);
+                    continue;
                 }
                 else
                 {
@@ -199,7 +242,8 @@ internal static class KvConnection
                     int consumed;
                     try
                     {
-                        bool complete = parser.TryParseCommand(buffer.AsSpan(start, end - start), out consumed, out command);
+                        reader.Unauthenticated = !state.IsAuthenticated; // Redis's lower limits until AUTH
+                        bool complete = reader.TryRead(buffer.AsSpan(start, end - start), out consumed, out command);
                         start += consumed; // the parser may consume (skip) bytes even when no command is complete yet
                         if (!complete || command is null)
                         {
@@ -209,7 +253,7 @@ internal static class KvConnection
                     catch (RespProtocolException ex)
                     {
                         // Answer what came before, then the protocol error, then close this connection only.
-                        await SubmitAsync(ctx, conn, request, state, output, early);
+                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
                         KvConnectionState.WriteProtocolError(outWriter, ex);
                         close = true;
                         start = end;
@@ -219,7 +263,7 @@ internal static class KvConnection
                     if (command.Info is null && KvDebugCommand.Is(command))
                     {
                         // Server-level: answer what came before first, so that replies stay in order.
-                        await SubmitAsync(ctx, conn, request, state, output, early);
+                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
                         await KvDebugCommand.RunAsync(ctx, state, peer, command, outWriter);
                         continue;
                     }
@@ -228,7 +272,7 @@ internal static class KvConnection
                     // queue; answer here (-BUSY, or SCRIPT KILL / FUNCTION KILL) instead of waiting behind it.
                     if (ctx.ScriptMonitor is { IsBusy: true } monitor && command.Info?.Route == KvRoute.Store)
                     {
-                        await SubmitAsync(ctx, conn, request, state, output, early);
+                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
                         monitor.AnswerWhileBusy(command, outWriter);
                         continue;
                     }
@@ -262,7 +306,7 @@ internal static class KvConnection
                         continue;
                     }
 
-                    await SubmitAsync(ctx, conn, request, state, output, early);
+                    await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
                     output.Write(scratch.WrittenSpan);
                     if (d == KvDispatch.Close)
                     {
@@ -275,9 +319,15 @@ internal static class KvConnection
                 if (start == end)
                 {
                     start = end = 0;
+                    if (buffer.Length > InitialReadBuffer)
+                    {
+                        // Grown for a long line: give it back.
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = ArrayPool<byte>.Shared.Rent(InitialReadBuffer);
+                    }
                 }
 
-                await SubmitAsync(ctx, conn, request, state, output, early);
+                await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
                 if (push is not null)
                 {
                     // Subscribed: the writer fiber sends, in order with the pushed messages.
@@ -299,6 +349,9 @@ internal static class KvConnection
                 {
                     ctx.Stats.OnNetworkTraffic(n, 0);
                 }
+
+                output.Shrink();
+                request.Reply.Shrink();
 
                 if (close)
                 {
@@ -340,8 +393,12 @@ internal static class KvConnection
     }
 
     /// <summary>Sends the pending data commands to the store owner and appends their replies to <paramref name="output"/>.</summary>
+    /// <remarks>Replies are streamed: a large batch reply goes to the socket directly (when <paramref name="direct"/>: the
+    /// connection is not subscribed) instead of being copied into <paramref name="output"/>, and pending output over
+    /// <see cref="FlushAt"/> is sent at once. A batch whose replies went over the client's output limit
+    /// (<see cref="KvServerConfig.EffectiveReplyLimit"/>) disconnects the client (<see cref="OutputBufferLimitExceededException"/>).</remarks>
     private static async ValueTask SubmitAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request, KvConnectionState state,
-        ArrayBufferWriter<byte> output, ArrayBufferWriter<byte> early)
+        ReplyBuffer output, ArrayBufferWriter<byte> early, bool direct)
     {
         if (request.Commands.Count == 0)
         {
@@ -389,15 +446,43 @@ internal static class KvConnection
             throw;
         }
 
-        output.Write(request.Reply.WrittenSpan);
         request.Commands.Clear();
+        if (request.Reply.Overflowed)
+        {
+            ctx.Stats.OnOutputBufferLimitDisconnection();
+            Console.Out.WriteLine($"{Environment.ProcessId}:M {DateTime.Now:dd MMM yyyy HH:mm:ss.fff} # Client id={state.Session.ClientId} " +
+                $"addr={state.RemoteAddress} scheduled to be closed ASAP for overcoming of output buffer limits " +
+                $"(pending replies over {ctx.Config.EffectiveReplyLimit} bytes).");
+            request.Reply.ResetWrittenCount();
+            request.Reply.Shrink();
+            throw new OutputBufferLimitExceededException("client-output-buffer-limit (normal) exceeded");
+        }
+
+        if (direct && output.WrittenCount == 0 && request.Reply.WrittenCount >= DirectWriteAt)
+        {
+            // A large reply: sent from the request's buffer, not copied into the connection's first.
+            ctx.Stats.OnNetworkTraffic(0, request.Reply.WrittenCount);
+            await conn.WriteAsync(request.Reply.WrittenMemory);
+            request.Reply.ResetWrittenCount();
+            request.Reply.Shrink();
+            return;
+        }
+
+        output.Write(request.Reply.WrittenSpan);
+        if (direct && output.WrittenCount >= FlushAt)
+        {
+            ctx.Stats.OnNetworkTraffic(0, output.WrittenCount);
+            await conn.WriteAsync(output.WrittenMemory);
+            output.ResetWrittenCount();
+            output.Shrink();
+        }
     }
 
     /// <summary>The request is parked on a blocking command (BLPOP...): sends the replies before it, then waits for the
     /// rest while watching the socket, so that a client that goes away is unblocked at once (nothing is served for it).
     /// Bytes the client sends meanwhile are kept in <paramref name="early"/> for after the wait.</summary>
     private static async Task WaitWhileBlockedAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request,
-        ArrayBufferWriter<byte> output, ArrayBufferWriter<byte> early)
+        ReplyBuffer output, ArrayBufferWriter<byte> early)
     {
         output.Write(request.EarlyReply);
         request.EarlyReply = null;

@@ -22,6 +22,9 @@ internal static class KvDebugCommand
         "    Without argument the crash happens now, between rounds. BEFORE-APPEND: the next round of commands crashes after",
         "    applying them in memory, before appending them to the AOF (they get 'not executed' errors). AFTER-APPEND: it",
         "    crashes after appending them, before replying (they get 'outcome unknown' errors; they did take effect).",
+        "FAIL-FSYNC <count>",
+        "    Make the next <count> background fsyncs of the append-only file (appendfsync everysec) fail with EIO: writes are",
+        "    refused with -MISCONF until an fsync succeeds again.",
         "HELP",
         "    Print this help.",
     ];
@@ -108,6 +111,17 @@ internal static class KvDebugCommand
             {
                 reply.WriteError("ERR the store owner's supervisor is not running");
             }
+        }
+        else if (Ascii.EqualsIgnoreCase(sub, "fail-fsync"u8) && command.Count == 3)
+        {
+            if (!RespNumbers.TryParseInt64(command[2], out long count) || count < 0 || count > int.MaxValue)
+            {
+                reply.WriteError(KvErrors.NotInteger);
+                return;
+            }
+
+            AppendOnlyFile.InjectFsyncFailures((int)count);
+            reply.WriteOk();
         }
         else
         {

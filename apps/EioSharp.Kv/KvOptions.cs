@@ -36,6 +36,8 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         ("--auto-aof-rewrite-min-size", "bytes", "rewrite the AOF once it is at least this big (default 64mb)"),
         ("--auto-aof-rewrite-percentage", "n", "... and grew this much since the last rewrite (default 100; 0 disables)"),
         ("--proto-max-bulk-len", "bytes", "largest bulk string (default 512mb)"),
+        ("--protected-mode", "yes|no", "with no password, refuse clients that are not on a loopback address (default yes, as Redis)"),
+        ("--client-max-reply-size", "bytes", "most reply bytes pending for one client (one pipelined batch); over it the client is disconnected (default 513mb: the default proto-max-bulk-len and 1mb)"),
         ("--enable-debug-command", "yes|no|local", "allow DEBUG (fault injection: DEBUG CRASH-STORE) from any connection, none (default), or loopback connections only"),
     ];
 
@@ -77,6 +79,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         int domains = DefaultDomains;
         bool storeOnMain = true;
         var debug = DebugCommandMode.No;
+        bool replySizeSet = false;
         if (parsed.Action is HelpAction)
         {
             return new KvOptions(c, domains, ShowHelp: true);
@@ -175,6 +178,19 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
 
                     c = c with { NotifyKeyspaceEvents = events };
                     break;
+                case "--protected-mode":
+                    c = c with { ProtectedMode = YesNo(name, value) };
+                    break;
+                case "--client-max-reply-size":
+                    long reply = Bytes(name, value);
+                    if (reply < 1024)
+                    {
+                        throw new ArgumentException($"Option {name}: must be at least 1kb.");
+                    }
+
+                    c = c with { MaxReplyBytes = reply };
+                    replySizeSet = true;
+                    break;
                 case "--proto-max-bulk-len":
                     long bulk = Bytes(name, value);
                     if (bulk < 1024 || bulk > int.MaxValue)
@@ -185,6 +201,11 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
                     c = c with { Limits = c.Limits with { MaxBulkLength = bulk } };
                     break;
             }
+        }
+
+        if (!replySizeSet && c.Limits.MaxBulkLength + (1L << 20) > c.MaxReplyBytes)
+        {
+            c = c with { MaxReplyBytes = c.Limits.MaxBulkLength + (1L << 20) }; // the largest value must stay readable
         }
 
         return new KvOptions(c, domains, false, storeOnMain, debug);

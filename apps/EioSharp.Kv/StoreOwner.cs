@@ -11,7 +11,7 @@ namespace EioSharp.Kv;
 internal sealed class StoreRequest
 {
     public readonly List<KvCommand> Commands = new(16);
-    public readonly ArrayBufferWriter<byte> Reply = new(4096);
+    public readonly ReplyBuffer Reply = new(4096); // bounded by the owner (client-output-buffer-limit): see ReplyBuffer
     public int Protocol = 2;
     public KvSession Session = new(); // the connection's: SELECT in a batch changes it for the commands after it
 
@@ -89,7 +89,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private const int MaxRequestsPerRound = 1024; // bounds one group commit; the rest waits for the next round
     private static readonly TimeSpan s_cronInterval = TimeSpan.FromMilliseconds(100); // Redis's default hz 10
 
-    private readonly ArrayBufferWriter<byte> _aofBuffer = new(64 * 1024);
+    private readonly ReplyBuffer _aofBuffer = new(64 * 1024); // shrinks back after a round with a large value
+    private readonly ReplyBuffer _aofPending = new(4096); // appended but not written: the disk refused it (retried)
+    private string? _aofWriteError; // why the last write failed (strerror text); null when it succeeded
     private readonly List<StoreRequest> _round = new(MaxRequestsPerRound);
     private readonly List<StoreRequest> _finished = []; // requests of the round (or unblocked in it) whose replies go out after the commit
     private readonly Dictionary<KvSession, StoreRequest> _parked = new(ReferenceEqualityComparer.Instance);
@@ -263,6 +265,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 _round.Clear();
                 _round.Add(first);
                 queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
+                long limit = config.EffectiveReplyLimit;
+                foreach (var r in _round)
+                {
+                    r.Reply.Limit = limit;
+                }
+
                 CommitRound(store, aof, sink);
             }
 
@@ -308,31 +316,138 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             _phase = RoundPhase.Committing;
             try
             {
-                aof.Append(_aofBuffer.WrittenSpan);
-                if (aof.Policy == FsyncPolicy.Always)
-                {
-                    aof.Sync();
-                }
-            }
-            catch (IOException ex)
-            {
-                // Like Redis: writes that cannot be made durable must not be acknowledged. The run fails; its requests
-                // are told the outcome is unknown, and the next run reloads whatever the file holds.
-                throw new IOException($"Writing the append-only file failed: {ex.Message}", ex);
+                CommitAppend(aof);
             }
             finally
             {
                 _aofBuffer.ResetWrittenCount();
+                _aofBuffer.Shrink();
             }
 
             CrashIfArmed(InjectedRoundCrash.AfterAppend);
         }
+
+        PublishAofStatus(aof);
 
         stats.OnCommandsProcessed(commands);
         stats.UpdateFrom(store); // before the replies go out, so INFO right after a write sees it
         ReleaseReplies(store);
         _round.Clear();
         _phase = RoundPhase.Idle;
+    }
+
+    /// <summary>Appends the round's AOF bytes (<see cref="_aofBuffer"/>): the disk-error policy of Redis.</summary>
+    /// <remarks>
+    /// <c>appendfsync always</c>: a write or fsync that fails means the round cannot be made durable, so nothing of it is
+    /// acknowledged: the run fails (its requests are told the outcome is unknown) and the next run reloads the file;
+    /// until the file accepts writes again, writes are refused with -MISCONF (the error outlives the run).
+    /// <c>everysec</c>/<c>no</c> (as Redis): the round's bytes are kept in memory and retried (every cron tick and before
+    /// the next append, in order), the round is acknowledged, and further writes are refused with
+    /// <c>-MISCONF Errors writing to the AOF file: ...</c> until a retry succeeds; reads go on being served.
+    /// </remarks>
+    private void CommitAppend(AppendOnlyFile aof)
+    {
+        if (aof.Policy == FsyncPolicy.Always)
+        {
+            try
+            {
+                aof.Append(_aofBuffer.WrittenSpan);
+                aof.Sync();
+            }
+            catch (IOException ex)
+            {
+                NoteWriteError(ex);
+                throw new IOException($"Writing the append-only file failed: {ex.Message}", ex);
+            }
+
+            return;
+        }
+
+        if (_aofPending.WrittenCount > 0)
+        {
+            _aofPending.Write(_aofBuffer.WrittenSpan); // after what is already waiting
+            TryWritePending(aof);
+            return;
+        }
+
+        try
+        {
+            aof.Append(_aofBuffer.WrittenSpan);
+            NoteWriteOk();
+        }
+        catch (IOException ex)
+        {
+            _aofPending.Write(_aofBuffer.WrittenSpan);
+            NoteWriteError(ex);
+        }
+    }
+
+    /// <summary>Retries the bytes the disk refused (or, with nothing pending after a failure, probes the file).</summary>
+    private void TryWritePending(AppendOnlyFile aof)
+    {
+        if (_aofWriteError is null && _aofPending.WrittenCount == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            if (_aofPending.WrittenCount > 0)
+            {
+                aof.Append(_aofPending.WrittenSpan);
+                _aofPending.ResetWrittenCount();
+                _aofPending.Shrink();
+            }
+            else
+            {
+                aof.Probe();
+            }
+
+            if (aof.Policy == FsyncPolicy.Always)
+            {
+                aof.Sync();
+            }
+
+            NoteWriteOk();
+        }
+        catch (IOException ex)
+        {
+            NoteWriteError(ex);
+        }
+    }
+
+    private void NoteWriteError(IOException ex)
+    {
+        string text = AppendOnlyFile.DescribeError(ex);
+        if (_aofWriteError is null)
+        {
+            log($"WARNING: Error writing to the AOF file: {text} ({ex.Message}); refusing writes (-MISCONF) until it can be written again.");
+        }
+
+        _aofWriteError = text;
+        PublishAofStatus(null);
+    }
+
+    private void NoteWriteOk()
+    {
+        if (_aofWriteError is not null)
+        {
+            log("AOF write error looks solved, Redis can write again.");
+            _aofWriteError = null;
+        }
+    }
+
+    /// <summary>Publishes the AOF status (INFO aof_last_write_status; connections refuse writes with -MISCONF while it is err).</summary>
+    private void PublishAofStatus(AppendOnlyFile? aof)
+    {
+        string? error = _aofWriteError ?? aof?.FsyncError;
+        if (aof is null && error is null)
+        {
+            return;
+        }
+
+        stats.AofLastWriteError = error;
+        stats.AofLastWriteOk = error is null;
     }
 
     /// <summary>Runs a request's commands from <see cref="StoreRequest.Next"/>, then continues every request the round
@@ -345,9 +460,26 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         while (pending.Count > 0)
         {
             var r = pending.Dequeue();
-            int ran = store.ExecuteBatch(r.Session, CollectionsMarshal.AsSpan(r.Commands)[r.Next..], now, r.Writer!, aofSink);
-            r.Next += ran;
-            commands += ran;
+            var all = CollectionsMarshal.AsSpan(r.Commands);
+            while (r.Next < all.Length)
+            {
+                store.ExecuteBatch(r.Session, all.Slice(r.Next, 1), now, r.Writer!, aofSink);
+                r.Next++;
+                commands++;
+                if (r.Session.Blocked is not null)
+                {
+                    break;
+                }
+
+                if (r.Reply.Overflowed)
+                {
+                    // Its replies went over the client's output limit: the connection will be closed, so (as Redis stops
+                    // processing a client flagged CLOSE_ASAP) the commands it pipelined after this one are not run.
+                    r.Next = all.Length;
+                    break;
+                }
+            }
+
             if (r.Session.Blocked is not null)
             {
                 _parked[r.Session] = r;
@@ -451,17 +583,16 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             _phase = RoundPhase.Committing;
             try
             {
-                aof.Append(_aofBuffer.WrittenSpan);
-                if (aof.Policy == FsyncPolicy.Always)
-                {
-                    aof.Sync();
-                }
+                CommitAppend(aof);
             }
             finally
             {
                 _aofBuffer.ResetWrittenCount();
+                _aofBuffer.Shrink();
             }
         }
+
+        PublishAofStatus(aof);
 
         ReleaseReplies(store);
         _phase = RoundPhase.Idle;
@@ -489,8 +620,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             long now = clock.Now.ToUnixTimeMilliseconds();
             store.ActiveExpireCycle(now);
             stats.UpdateFrom(store);
+            MemoryReturn.MaybeCollect(stats.DatasetBytes);
             if (aof is not null)
             {
+                TryWritePending(aof);
+                PublishAofStatus(aof);
                 aof.TryFinishRewrite();
                 if (aof.ShouldRewrite(config.AutoAofRewritePercentage, config.AutoAofRewriteMinSize))
                 {

@@ -81,6 +81,22 @@ public sealed partial class KvServerProcess : IDisposable
         }
     }
 
+    /// <summary>Starts a server in a fresh temporary directory listening on <paramref name="bind"/> (e.g. 0.0.0.0, for
+    /// protected mode; clients still connect through 127.0.0.1 or another local address).</summary>
+    public static KvServerProcess StartBound(string bind, params string[] extraArgs)
+    {
+        var dir = new TempDir();
+        try
+        {
+            return new KvServerProcess(dir.DataDir, dir, ServerProcess.Start(Info(dir.DataDir, extraArgs, bind)));
+        }
+        catch
+        {
+            dir.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Starts a server on <paramref name="dataDir"/> (kept on dispose) and waits until it listens.</summary>
     public static KvServerProcess StartIn(string dataDir, params string[] extraArgs) =>
         new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs)));
@@ -89,8 +105,8 @@ public sealed partial class KvServerProcess : IDisposable
     public static (int ExitCode, string Output) RunExpectingExit(string dataDir, TimeSpan timeout, params string[] extraArgs) =>
         ServerProcess.RunToExit(Info(dataDir, extraArgs), timeout);
 
-    private static ServerStartInfo Info(string dataDir, IEnumerable<string> extraArgs) =>
-        new(ServerDll, ["--port", "0", "--bind", "127.0.0.1", "--dir", dataDir, .. extraArgs], ReadyLine())
+    private static ServerStartInfo Info(string dataDir, IEnumerable<string> extraArgs, string bind = "127.0.0.1") =>
+        new(ServerDll, ["--port", "0", "--bind", bind, "--dir", dataDir, .. extraArgs], ReadyLine())
         {
             ReadyTimeout = TimeSpan.FromSeconds(30),
         };
@@ -110,13 +126,27 @@ public sealed partial class KvServerProcess : IDisposable
     /// <summary>Resident set size of the server process in KiB (/proc/&lt;pid&gt;/status VmRSS).</summary>
     public long VmRssKb() => _server.VmRssKb();
 
+    /// <summary>Peak resident set size of the server process so far in KiB (/proc/&lt;pid&gt;/status VmHWM).</summary>
+    public long VmHwmKb()
+    {
+        foreach (string line in File.ReadLines($"/proc/{Pid}/status"))
+        {
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        throw new InvalidOperationException("no VmHWM in /proc status");
+    }
+
     public void Dispose()
     {
         _server.Dispose();
         _ownedDir?.Dispose();
     }
 
-    [GeneratedRegex(@"EioSharp\.Kv ready: listening on 127\.0\.0\.1:(\d+)")]
+    [GeneratedRegex(@"EioSharp\.Kv ready: listening on (?:127\.0\.0\.1|0\.0\.0\.0):(\d+)")]
     private static partial Regex ReadyLine();
 }
 

@@ -1,0 +1,123 @@
+using Xunit.Abstractions;
+
+namespace EioSharp.Kv.EndToEnd;
+
+/// <summary>Issue 13, defect 4: the disk fills up under <c>appendfsync everysec</c>. Before: the write failure crashed the
+/// store owner until its supervisor gave up (exit 3), and nothing recovered when space returned. Now, as Redis: writes
+/// are refused with <c>-MISCONF Errors writing to the AOF file: No space left on device</c>, reads are served, INFO says
+/// <c>aof_last_write_status:err</c>, and writes resume by themselves once the disk has room, with every acknowledged write
+/// in the file. Runs on a small tmpfs the test mounts, so only as root.</summary>
+public class DiskFullTests(ITestOutputHelper output)
+{
+    private const string Misconf = "-MISCONF Errors writing to the AOF file: No space left on device";
+
+    /// <summary>A failed background fsync (everysec) stops the acknowledging of writes until an fsync succeeds (before:
+    /// it was only logged). The failure is injected with <c>DEBUG FAIL-FSYNC</c>: the next two fsyncs fail with EIO.</summary>
+    [Fact]
+    public void A_failed_background_fsync_refuses_writes_until_an_fsync_succeeds()
+    {
+        using var server = KvServerProcess.Start("--appendfsync", "everysec", "--enable-debug-command", "yes");
+        using var c = new RespClient(server.Port);
+        Assert.Equal("+OK", c.Call("DEBUG", "FAIL-FSYNC", "2"));
+        Assert.Equal("+OK", c.Call("SET", "before", "1")); // makes the file dirty: the next background fsync fails
+        string reply = "";
+        Assert.True(Poll.Until(() => (reply = c.Call("SET", "k", "v")) != "+OK", TimeSpan.FromSeconds(10)), reply);
+        Assert.Equal("-MISCONF Errors writing to the AOF file: Input/output error", reply);
+        Assert.Contains("aof_last_write_status:err\r\n", c.Call("INFO", "persistence"));
+        Assert.Equal("$1", c.Call("GET", "before")); // reads are served
+        Assert.True(server.WaitForLog("background fsync of the AOF failed", TimeSpan.FromSeconds(5)), server.Log);
+
+        // The third fsync succeeds (about a second apart): writes are accepted again.
+        Assert.True(Poll.Until(() => (reply = c.Call("SET", "k", "v")) == "+OK", TimeSpan.FromSeconds(10)), reply);
+        Assert.Contains("aof_last_write_status:ok\r\n", c.Call("INFO", "persistence"));
+        Assert.Equal(0, server.Terminate());
+    }
+
+    [Fact]
+    public void A_full_disk_refuses_writes_serves_reads_and_recovers_by_itself()
+    {
+        if (!Environment.IsPrivilegedProcess)
+        {
+            output.WriteLine("SKIPPED: mounting a small tmpfs needs root; this test runs as root in CI.");
+            return;
+        }
+
+        using var dir = new TempDir();
+        string mount = Path.Combine(dir.Path, "tmpfs");
+        Directory.CreateDirectory(mount);
+        var mounted = Tools.Run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mount]);
+        if (mounted.ExitCode != 0)
+        {
+            output.WriteLine($"SKIPPED: mount -t tmpfs failed ({mounted.Output.Trim()}); no way to fill a disk safely here.");
+            return;
+        }
+
+        try
+        {
+            string data = Path.Combine(mount, "data");
+            Directory.CreateDirectory(data);
+            string filler = Path.Combine(mount, "filler");
+            File.WriteAllBytes(filler, new byte[5 << 20]); // takes most of the space; deleted later to "free the disk"
+            string value = new('v', 256 * 1024);
+            var acked = new List<string>();
+            using (var server = KvServerProcess.StartIn(data, "--appendfsync", "everysec"))
+            {
+                using var c = new RespClient(server.Port);
+                string refused = "";
+                for (int i = 0; i < 64 && refused.Length == 0; i++)
+                {
+                    string reply = c.Call("SET", $"k{i}", value);
+                    if (reply == "+OK")
+                    {
+                        acked.Add($"k{i}");
+                    }
+                    else
+                    {
+                        refused = reply;
+                    }
+                }
+
+                output.WriteLine($"{acked.Count} writes acknowledged before: {refused}");
+                Assert.Equal(Misconf, refused);
+                Assert.True(acked.Count >= 2, $"{acked.Count} writes fit");
+                Assert.Equal(Misconf, c.Call("DEL", "k0"));
+                Assert.Equal(Misconf, c.Call("PING")); // as Redis 7.0 (PING is refused like a write)
+
+                // Reads go on.
+                Assert.Equal($":{value.Length}", c.Call("STRLEN", "k0"));
+                Assert.Equal("$nil", c.Call("GET", "missing"));
+                Assert.Contains("aof_last_write_status:err\r\n", c.Call("INFO", "persistence"));
+                Assert.True(server.WaitForLog("Error writing to the AOF file: No space left on device", TimeSpan.FromSeconds(5)), server.Log);
+
+                // The disk gets room again: writes resume without anyone touching the server.
+                File.Delete(filler);
+                string after = "";
+                Assert.True(Poll.Until(() => (after = c.Call("SET", "after", "1")) == "+OK", TimeSpan.FromSeconds(10)), after);
+                acked.Add("after");
+                Assert.Contains("aof_last_write_status:ok\r\n", c.Call("INFO", "persistence"));
+                Assert.Equal("+PONG", c.Call("PING"));
+                Assert.True(server.WaitForLog("AOF write error looks solved", TimeSpan.FromSeconds(5)), server.Log);
+                Assert.False(server.HasExited);
+                Assert.Equal(0, server.Terminate());
+            }
+
+            // Every acknowledged write is in the file, which redis-check-aof accepts.
+            var check = Tools.CheckAof(Path.Combine(data, "appendonly.aof"));
+            Assert.True(check.ExitCode == 0, check.Output);
+            using (var server = KvServerProcess.StartIn(data))
+            {
+                using var c = new RespClient(server.Port);
+                foreach (string key in acked)
+                {
+                    Assert.Equal(":1", c.Call("EXISTS", key));
+                }
+
+                Assert.Equal("+OK", c.Call("SET", "later", "x"));
+            }
+        }
+        finally
+        {
+            Tools.Run("umount", ["-l", mount]);
+        }
+    }
+}
