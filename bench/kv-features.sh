@@ -15,6 +15,8 @@
 #   N_SCALE=1        multiply every operation count by this (e.g. 0.2 for a smoke run)
 #   WORKLOADS="pubsub-P1 pubsub-P16 pingpong stream evalsha"   which rows to run
 #   NO_BUILD=1       skip `dotnet build`
+#   KV_DLL=path      another EioSharp.Kv build to measure (e.g. a copy of an older bin/ folder, for before/after)
+#   WARMUP=1         one unrecorded run per workload and server first, at a fifth of the size (0 to skip)
 #
 # Both servers run with their defaults: redis-server with no config file (appendonly no; RDB snapshots by its default
 # `save 3600 1 300 100 60 10000`), EioSharp.Kv with its defaults (appendonly yes, appendfsync everysec); each gets its
@@ -27,7 +29,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPEATS="${REPEATS:-3}"
 N_SCALE="${N_SCALE:-1}"
 WORKLOADS="${WORKLOADS:-pubsub-P1 pubsub-P16 pingpong stream evalsha}"
-KV_DLL="$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll"
+KV_DLL="${KV_DLL:-$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll}"
+WARMUP="${WARMUP:-1}"
 LOADGEN_DLL="$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll"
 WORK="$(mktemp -d /tmp/kv-features.XXXXXX)"
 PIDS=()
@@ -101,6 +104,11 @@ RESULTS="$WORK/results"; : >"$RESULTS"
 start_time=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for w in $WORKLOADS; do
+  if [ "$WARMUP" = 1 ]; then # JIT and connection warm-up for both servers, not recorded
+    N_SCALE_SAVED=$N_SCALE; N_SCALE=$(python3 -c "print($N_SCALE / 5)")
+    run_one "$w" "$RPORT" >/dev/null; run_one "$w" "$KPORT" >/dev/null
+    N_SCALE=$N_SCALE_SAVED
+  fi
   for rep in $(seq 1 "$REPEATS"); do
     for server in redis kv; do
       if [ "$server" = redis ]; then port=$RPORT; pid=$RPID; else port=$KPORT; pid=$KPID; fi
