@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using System.Runtime.ExceptionServices;
 using EioSharp.Net;
 using EioSharp.Sync;
 using EioSharp.Time;
@@ -175,6 +176,8 @@ internal static class KvConnection
         var scratchWriter = new RespWriter(scratch);
         var request = new StoreRequest { Session = state.Session };
         var early = new ArrayBufferWriter<byte>(1); // bytes read while a blocking command waited (pipelined after it)
+        BlockedReadWatcher? watcher = null; // created at the connection's first blocking wait
+        Func<BlockedReadWatcher> getWatcher = () => watcher ??= new BlockedReadWatcher(sw, conn);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBuffer);
         int start = 0, end = 0;
         try
@@ -201,6 +204,11 @@ internal static class KvConnection
                 }
 
                 int n;
+                if (early.WrittenCount == 0 && watcher is { ReadPending: true } && await watcher.TakeReadAsync(early) == 0)
+                {
+                    return; // the read left pending by a blocking wait found the end of the stream
+                }
+
                 if (early.WrittenCount > 0)
                 {
                     n = Math.Min(early.WrittenCount, buffer.Length - end);
@@ -253,7 +261,7 @@ internal static class KvConnection
                     catch (RespProtocolException ex)
                     {
                         // Answer what came before, then the protocol error, then close this connection only.
-                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
+                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
                         KvConnectionState.WriteProtocolError(outWriter, ex);
                         close = true;
                         start = end;
@@ -263,7 +271,7 @@ internal static class KvConnection
                     if (command.Info is null && KvDebugCommand.Is(command))
                     {
                         // Server-level: answer what came before first, so that replies stay in order.
-                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
+                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
                         await KvDebugCommand.RunAsync(ctx, state, peer, command, outWriter);
                         continue;
                     }
@@ -272,7 +280,7 @@ internal static class KvConnection
                     // queue; answer here (-BUSY, or SCRIPT KILL / FUNCTION KILL) instead of waiting behind it.
                     if (ctx.ScriptMonitor is { IsBusy: true } monitor && command.Info?.Route == KvRoute.Store)
                     {
-                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
+                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
                         monitor.AnswerWhileBusy(command, outWriter);
                         continue;
                     }
@@ -306,7 +314,7 @@ internal static class KvConnection
                         continue;
                     }
 
-                    await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
+                    await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
                     output.Write(scratch.WrittenSpan);
                     if (d == KvDispatch.Close)
                     {
@@ -327,7 +335,7 @@ internal static class KvConnection
                     }
                 }
 
-                await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null);
+                await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
                 if (push is not null)
                 {
                     // Subscribed: the writer fiber sends, in order with the pushed messages.
@@ -398,7 +406,7 @@ internal static class KvConnection
     /// <see cref="FlushAt"/> is sent at once. A batch whose replies went over the client's output limit
     /// (<see cref="KvServerConfig.EffectiveReplyLimit"/>) disconnects the client (<see cref="OutputBufferLimitExceededException"/>).</remarks>
     private static async ValueTask SubmitAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request, KvConnectionState state,
-        ReplyBuffer output, ArrayBufferWriter<byte> early, bool direct)
+        ReplyBuffer output, ArrayBufferWriter<byte> early, bool direct, Func<BlockedReadWatcher> watcher)
     {
         if (request.Commands.Count == 0)
         {
@@ -413,7 +421,7 @@ internal static class KvConnection
         {
             if (!await done.AwaitAsync())
             {
-                await WaitWhileBlockedAsync(ctx, conn, request, output, early);
+                await WaitWhileBlockedAsync(ctx, conn, request, output, early, watcher());
             }
         }
         catch (StoreRestartedException ex)
@@ -481,8 +489,11 @@ internal static class KvConnection
     /// <summary>The request is parked on a blocking command (BLPOP...): sends the replies before it, then waits for the
     /// rest while watching the socket, so that a client that goes away is unblocked at once (nothing is served for it).
     /// Bytes the client sends meanwhile are kept in <paramref name="early"/> for after the wait.</summary>
+    /// <remarks>The socket is watched by the connection's <see cref="BlockedReadWatcher"/>, whose read is not cancelled
+    /// when the command completes (a cancelled read costs exceptions on every wake-up): the connection's next read
+    /// takes its result instead.</remarks>
     private static async Task WaitWhileBlockedAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request,
-        ReplyBuffer output, ArrayBufferWriter<byte> early)
+        ReplyBuffer output, ArrayBufferWriter<byte> early, BlockedReadWatcher watcher)
     {
         output.Write(request.EarlyReply);
         request.EarlyReply = null;
@@ -492,33 +503,29 @@ internal static class KvConnection
             output.ResetWrittenCount();
         }
 
-        var completion = request.Completion!;
-        bool gone = await Fiber.FirstAsync(
-            async () =>
+        watcher.WatchCompletion(request.Completion!);
+        bool gone = false;
+        while (true)
+        {
+            if (early.WrittenCount < MaxInputWhileBlocked)
             {
-                await completion.AwaitAsync();
-                return false;
-            },
-            async () =>
-            {
-                byte[] chunk = new byte[4096];
-                while (true)
-                {
-                    int n = await conn.ReadAsync(chunk);
-                    if (n == 0)
-                    {
-                        return true;
-                    }
+                watcher.StartRead(); // no-op while a read is pending; over the limit TCP flow control holds the rest back
+            }
 
-                    early.Write(chunk.AsSpan(0, n));
-                    if (early.WrittenCount >= MaxInputWhileBlocked)
-                    {
-                        // Enough kept: stop reading (TCP flow control holds the rest back) and just wait.
-                        await completion.AwaitAsync();
-                        return false;
-                    }
-                }
-            });
+            var e = await watcher.Events.TakeAsync();
+            if (e.Completion)
+            {
+                e.Error?.Throw();
+                break;
+            }
+
+            if (watcher.OnReadEvent(e, early) == 0)
+            {
+                gone = true;
+                break;
+            }
+        }
+
         if (gone)
         {
             request.Session.Closed = true;
@@ -531,4 +538,99 @@ internal static class KvConnection
 
     /// <summary>The client closed the connection while its blocking command waited.</summary>
     private sealed class ClientGoneException : Exception;
+
+    /// <summary>One wake-up of a blocked connection: its blocked command completed, or the watcher's read returned.</summary>
+    private readonly record struct WatchEvent(bool Completion, int Bytes, ExceptionDispatchInfo? Error);
+
+    /// <summary>Watches the socket of a connection whose blocking command waits (created at its first block): one
+    /// daemon fiber reads on request into its own chunk; read results and the command's completion arrive in order as
+    /// <see cref="Events"/>. A read still pending when the command completes is not cancelled: the connection's next
+    /// read takes its result (<see cref="ReadPending"/>).</summary>
+    private sealed class BlockedReadWatcher
+    {
+        private readonly Switch _sw;
+        private readonly StreamSocket _conn;
+        private readonly AsyncQueue<bool> _readRequests = new(AsyncQueue<bool>.Unbounded);
+        private readonly byte[] _chunk = new byte[4096];
+
+        public BlockedReadWatcher(Switch sw, StreamSocket conn)
+        {
+            _sw = sw;
+            _conn = conn;
+            Fiber.ForkDaemon(sw, ReadLoopAsync, "kv-connection-blocked-read");
+        }
+
+        public AsyncQueue<WatchEvent> Events { get; } = new(AsyncQueue<WatchEvent>.Unbounded);
+
+        /// <summary>A read was requested and its result not yet taken.</summary>
+        public bool ReadPending { get; private set; }
+
+        public void StartRead()
+        {
+            if (!ReadPending)
+            {
+                ReadPending = true;
+                _readRequests.TryAdd(true);
+            }
+        }
+
+        /// <summary>Queues an event when <paramref name="completion"/> resolves (a fiber that ends with it).</summary>
+        public void WatchCompletion(Promise<bool> completion) =>
+            Fiber.ForkDaemon(_sw, async () =>
+            {
+                ExceptionDispatchInfo? error = null;
+                try
+                {
+                    await completion.AwaitAsync();
+                }
+                catch (CancelledException)
+                {
+                    throw; // the connection is closing
+                }
+                catch (Exception ex)
+                {
+                    error = ExceptionDispatchInfo.Capture(ex); // the store restarted: thrown where the old race threw it
+                }
+
+                Events.TryAdd(new WatchEvent(true, 0, error));
+            }, "kv-connection-blocked-wait");
+
+        /// <summary>Appends a read event's bytes to <paramref name="into"/>; returns them (0: the client closed).</summary>
+        public int OnReadEvent(WatchEvent e, ArrayBufferWriter<byte> into)
+        {
+            ReadPending = false;
+            e.Error?.Throw();
+            into.Write(_chunk.AsSpan(0, e.Bytes));
+            return e.Bytes;
+        }
+
+        /// <summary>Waits for the pending read (after the blocked command completed) and appends its bytes to <paramref name="into"/>.</summary>
+        public async ValueTask<int> TakeReadAsync(ArrayBufferWriter<byte> into)
+        {
+            var e = await Events.TakeAsync(); // only the read is left: the completion was taken by the wait
+            return OnReadEvent(e, into);
+        }
+
+        private async Task ReadLoopAsync()
+        {
+            while (true)
+            {
+                await _readRequests.TakeAsync();
+                try
+                {
+                    int n = await _conn.ReadAsync(_chunk);
+                    Events.TryAdd(new WatchEvent(false, n, null));
+                }
+                catch (CancelledException)
+                {
+                    throw; // the connection is closing
+                }
+                catch (Exception ex)
+                {
+                    Events.TryAdd(new WatchEvent(false, 0, ExceptionDispatchInfo.Capture(ex)));
+                    return;
+                }
+            }
+        }
+    }
 }

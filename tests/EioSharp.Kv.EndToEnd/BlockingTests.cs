@@ -93,6 +93,39 @@ public sealed class BlockingTests : IClassFixture<BlockingTests.Server>
     }
 
     [Fact]
+    public void Input_sent_while_blocked_and_after_the_wake_is_served_in_order_across_repeated_blocks()
+    {
+        // The socket of a blocked connection is watched by a read that outlives the wait: input sent while blocked, and
+        // the next command sent after the wake (taken by that read), must each be answered once and in order.
+        string list = K("list"), key = K("key");
+        using var a = Connect();
+        using var admin = Connect();
+        for (int i = 0; i < 5; i++)
+        {
+            string n = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            a.Send(RespConnection.Encode(["BLPOP", list, "0"]));
+            WaitBlocked(admin, 1);
+            a.Send(RespConnection.Encode(["SET", key, n])); // arrives while blocked: runs after BLPOP's reply
+            Thread.Sleep(20);
+            Assert.Equal(":1", admin.Call("RPUSH", list, "v" + n).ToString());
+            Assert.Equal($"*[$\"{list}\", $\"v{n}\"]", a.Read().ToString());
+            Assert.Equal("+OK", a.Read().ToString());
+            Assert.Equal($"$\"{n}\"", a.Call("GET", key).ToString()); // sent after the wake
+        }
+
+        a.Send(RespConnection.Encode(["BLPOP", list, "0"]));
+        WaitBlocked(admin, 1);
+        a.Dispose(); // a disconnect after earlier blocks is still seen while blocked
+        var sw = Stopwatch.StartNew();
+        while (admin.Call("INFO", "clients").Text!.Contains("blocked_clients:1", StringComparison.Ordinal) && sw.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Thread.Sleep(20);
+        }
+        admin.Call("RPUSH", list, "kept");
+        Assert.Equal("*[$\"kept\"]", admin.Call("LRANGE", list, "0", "-1").ToString());
+    }
+
+    [Fact]
     public void A_client_that_disconnects_while_blocked_loses_nothing()
     {
         string list = K("list");

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using KeraLua;
@@ -24,6 +25,8 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private readonly int _realGlobals; // registry ref of the real globals table (scripts see a read-only proxy)
     private readonly int _errorHandler; // registry ref of __redis__err__handler
     private bool _disposed;
+    private LuaHookFunction? _hook; // the last hook set, and its function pointer
+    private IntPtr _hookPointer;
 
     /// <summary>Creates a state whose chunks are named <paramref name="chunkName"/> (<c>@user_script</c> or <c>@user_function</c>).</summary>
     public LuaSandbox(string chunkName, long memoryLimit = DefaultMemoryLimit)
@@ -32,6 +35,9 @@ internal sealed unsafe class LuaSandbox : IDisposable
         _account = (long*)NativeMemory.AllocZeroed(2, sizeof(long));
         MemoryLimit = memoryLimit;
         State = new Lua(s_alloc, (IntPtr)_account);
+        // The same allocator, called through an unmanaged entry point: a delegate's reverse P/Invoke costs far more
+        // per call, and Lua allocates on most operations (KeraLua only takes a delegate, so swap it in right after).
+        lua_setallocf(State.Handle, &AllocateUnmanaged, (IntPtr)_account);
         Lua l = State;
         l.OpenLibs();
         l.GetGlobal("_G");
@@ -122,9 +128,27 @@ internal sealed unsafe class LuaSandbox : IDisposable
     /// delegate alive.</summary>
     public void SetHook(LuaHookFunction? hook)
     {
-        if (hook is null) State.SetHook(null!, 0, 0);
-        else State.SetHook(hook, LuaHookMask.Count, HookInstructionCount);
+        // lua_sethook directly, with the delegate's function pointer looked up once (KeraLua's SetHook looks it up on
+        // every call, and this runs twice per script call).
+        if (hook is null) lua_sethook(State.Handle, IntPtr.Zero, 0, 0);
+        else lua_sethook(State.Handle, HookPointer(hook), (int)LuaHookMask.Count, HookInstructionCount);
     }
+
+    private IntPtr HookPointer(LuaHookFunction hook)
+    {
+        if (!ReferenceEquals(hook, _hook))
+        {
+            _hookPointer = Marshal.GetFunctionPointerForDelegate(hook);
+            _hook = hook; // the caller keeps the delegate alive (as with KeraLua's SetHook)
+        }
+        return _hookPointer;
+    }
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    private static extern void lua_sethook(IntPtr luaState, IntPtr hook, int mask, int count);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    private static extern void lua_setallocf(IntPtr luaState, delegate* unmanaged[Cdecl]<IntPtr, IntPtr, UIntPtr, UIntPtr, IntPtr> allocator, IntPtr ud);
 
     /// <summary>Makes every new line raise (after a kill, as Redis does: a pcall in the script cannot swallow it for
     /// long). The caller keeps the delegate alive.</summary>
@@ -219,6 +243,9 @@ internal sealed unsafe class LuaSandbox : IDisposable
             throw new InvalidOperationException("Lua sandbox setup failed: " + msg);
         }
     }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static IntPtr AllocateUnmanaged(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize) => Allocate(ud, ptr, osize, nsize);
 
     private static IntPtr Allocate(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
     {

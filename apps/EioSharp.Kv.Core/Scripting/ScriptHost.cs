@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using KeraLua;
@@ -25,6 +27,7 @@ internal sealed partial class ScriptHost : IDisposable
     private ulong _rand48 = (0UL << 16) | 0x330E; // Redis's redisSrand48(0)
 
     private readonly LuaHookFunction _countHook; // one delegate, alive as long as the host (native code holds it)
+    private GCHandle _self; // weak: the upvalue of redis.call/pcall (PushCallFunctions)
 
     public ScriptHost(KvStore store)
     {
@@ -96,10 +99,14 @@ internal sealed partial class ScriptHost : IDisposable
     {
         if (!TryParseKeyCount(ctx, 2, functions: false, out int numKeys)) return;
         string sha;
+        CachedScript? script;
         if (bySha)
         {
-            sha = Encoding.ASCII.GetString(ctx[1]).ToLowerInvariant();
-            if (!_scripts.ContainsKey(sha))
+            // Looked up by the lower-cased digest without building a string per call (the cache's keys are lower case).
+            ReadOnlySpan<byte> digest = ctx[1];
+            Span<char> lower = stackalloc char[40];
+            if (digest.Length != 40 || Ascii.ToLower(digest, lower, out _) != System.Buffers.OperationStatus.Done
+                || !_scripts.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(lower, out sha!, out script))
             {
                 ctx.Reply.WriteError("NOSCRIPT No matching script. Please use EVAL.");
                 return;
@@ -113,8 +120,8 @@ internal sealed partial class ScriptHost : IDisposable
                 ctx.Reply.WriteError(error);
                 return;
             }
+            script = _scripts[sha];
         }
-        CachedScript script = _scripts[sha];
         if (readOnlyCommand && script.HasFlags && !script.NoWrites)
         {
             ctx.Reply.WriteError("ERR Can not execute a script with write flag using *_ro command.");
@@ -843,8 +850,7 @@ internal sealed partial class ScriptHost : IDisposable
         var sb = new LuaSandbox(chunkName);
         Lua l = sb.State;
         l.NewTable();
-        sb.SetFunction("call", s => Call(s, raise: true));
-        sb.SetFunction("pcall", s => Call(s, raise: false));
+        PushCallFunctions(l);
         AddCommonRedisFields(sb);
         sb.SetFunction("setresp", SetResp);
         sb.SetFunction("set_repl", SetRepl);
@@ -898,9 +904,40 @@ internal sealed partial class ScriptHost : IDisposable
         l.SetField(-2, "REDIS_VERSION_NUM");
     }
 
+    /// <summary>Sets <c>call</c> and <c>pcall</c> in the table on top of the stack: unmanaged entry points (the hot path
+    /// of every script) with this host, through a weak handle, as their upvalue; a delegate's reverse P/Invoke costs
+    /// several times more per call.</summary>
+    private unsafe void PushCallFunctions(Lua l)
+    {
+        if (!_self.IsAllocated) _self = GCHandle.Alloc(this, GCHandleType.Weak);
+        l.PushLightUserData(GCHandle.ToIntPtr(_self));
+        lua_pushcclosure(l.Handle, &CallEntry, 1);
+        l.SetField(-2, "call");
+        l.PushLightUserData(GCHandle.ToIntPtr(_self));
+        lua_pushcclosure(l.Handle, &PCallEntry, 1);
+        l.SetField(-2, "pcall");
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int CallEntry(IntPtr state) => FromUpvalue(state).Call(state, raise: true);
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int PCallEntry(IntPtr state) => FromUpvalue(state).Call(state, raise: false);
+
+    private static ScriptHost FromUpvalue(IntPtr state) =>
+        (ScriptHost)GCHandle.FromIntPtr(lua_touserdata(state, Lua.UpValueIndex(1))).Target!; // the host owns the state, so it is alive
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    private static extern unsafe void lua_pushcclosure(IntPtr luaState, delegate* unmanaged[Cdecl]<IntPtr, int> function, int upvalues);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern IntPtr lua_touserdata(IntPtr luaState, int index);
+
     public void Dispose()
     {
         _eval?.Dispose();
         _functions?.Dispose();
+        if (_self.IsAllocated) _self.Free();
     }
 }

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# EioSharp.Kv vs redis-server on the issue-12 features, on loopback, both servers in the same run:
+#   pubsub-P1 / pubsub-P16  PUBLISH to 100 subscribers, publisher waits for each reply / sends batches of 16
+#                           (op = one message delivered to one subscriber)
+#   pingpong                BLPOP/LPUSH ping-pong between two clients (op = one round trip)
+#   stream                  2 producers XADD, 2 consumers XREADGROUP COUNT 10 BLOCK 1000 + XACK in one group
+#                           (op = one message added, read and acknowledged)
+#   evalsha                 redis-benchmark -c 50: EVALSHA of a script doing INCR + SET + GET (op = one EVALSHA)
+# The first four are driven by bench/EioSharp.Kv.LoadGen, the last by redis-benchmark.
+#
+#   bench/kv-features.sh            # builds EioSharp.Kv and the load generator (Release), prints a markdown table
+#
+# Environment (all optional):
+#   REPEATS=3        runs per workload and server (alternating redis, kv, redis, kv ...); the table shows medians
+#   N_SCALE=1        multiply every operation count by this (e.g. 0.2 for a smoke run)
+#   WORKLOADS="pubsub-P1 pubsub-P16 pingpong stream evalsha"   which rows to run
+#   NO_BUILD=1       skip `dotnet build`
+#   KV_DLL=path      another EioSharp.Kv build to measure (e.g. a copy of an older bin/ folder, for before/after)
+#   WARMUP=1         one unrecorded run per workload and server first, at a fifth of the size (0 to skip)
+#
+# Both servers run with their defaults: redis-server with no config file (appendonly no; RDB snapshots by its default
+# `save 3600 1 300 100 60 10000`), EioSharp.Kv with its defaults (appendonly yes, appendfsync everysec); each gets its
+# own empty --dir. CPU per op is the server process's user+system time (utime+stime+cutime+cstime from /proc/<pid>/stat,
+# so redis's snapshot children count too) over the run, divided by the run's ops: steadier than ops/s when other work
+# shares the machine.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPEATS="${REPEATS:-3}"
+N_SCALE="${N_SCALE:-1}"
+WORKLOADS="${WORKLOADS:-pubsub-P1 pubsub-P16 pingpong stream evalsha}"
+KV_DLL="${KV_DLL:-$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll}"
+WARMUP="${WARMUP:-1}"
+LOADGEN_DLL="$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll"
+WORK="$(mktemp -d /tmp/kv-features.XXXXXX)"
+PIDS=()
+CLK_TCK=$(getconf CLK_TCK)
+
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+for tool in redis-server redis-benchmark redis-cli dotnet python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup.sh installs redis-tools redis-server)" >&2; exit 1; }
+done
+
+if [ -z "${NO_BUILD:-}" ]; then
+  dotnet build "$ROOT/apps/EioSharp.Kv" -c Release -v q -nologo >/dev/null
+  dotnet build "$ROOT/bench/EioSharp.Kv.LoadGen" -c Release -v q -nologo >/dev/null
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+wait_ping() { # port
+  for _ in $(seq 1 400); do
+    [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ] && return 0
+    sleep 0.05
+  done
+  echo "server on port $1 did not start" >&2
+  exit 1
+}
+
+cpu_ticks() { # pid -> utime+stime+cutime+cstime (clock ticks)
+  awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"
+}
+
+scale() { python3 -c "print(max(100, int($1 * $N_SCALE)))"; }
+
+mkdir -p "$WORK/redis" "$WORK/kv"
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK/redis" --daemonize no --logfile "$WORK/redis/log" &
+RPID=$!; PIDS+=("$RPID"); wait_ping "$RPORT"
+KPORT=$(free_port)
+dotnet "$KV_DLL" --port "$KPORT" --bind 127.0.0.1 --dir "$WORK/kv/data" >"$WORK/kv/log" 2>&1 &
+KPID=$!; PIDS+=("$KPID"); wait_ping "$KPORT"
+
+SCRIPT="local n = redis.call('INCR', KEYS[1]) redis.call('SET', KEYS[1] .. ':v', n) return redis.call('GET', KEYS[1] .. ':v')"
+SHA=$(redis-cli -p "$RPORT" SCRIPT LOAD "$SCRIPT")
+[ "$(redis-cli -p "$KPORT" SCRIPT LOAD "$SCRIPT")" = "$SHA" ] || { echo "SCRIPT LOAD differs" >&2; exit 1; }
+
+# run_one <workload> <port> -> prints "ops ops_per_s"
+run_one() {
+  local w=$1 port=$2 out
+  case "$w" in
+    pubsub-P1) out=$(dotnet "$LOADGEN_DLL" pubsub --port "$port" --subscribers 100 --pipeline 1 --messages "$(scale 20000)") ;;
+    pubsub-P16) out=$(dotnet "$LOADGEN_DLL" pubsub --port "$port" --subscribers 100 --pipeline 16 --messages "$(scale 40000)") ;;
+    pingpong) out=$(dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$(scale 20000)") ;;
+    stream) out=$(dotnet "$LOADGEN_DLL" stream --port "$port" --producers 2 --consumers 2 --count 10 --messages "$(scale 30000)") ;;
+    evalsha)
+      local n; n=$(scale 200000)
+      out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$n" -r 100000 --csv EVALSHA "$SHA" 1 'key:__rand_int__' 2>/dev/null |
+        awk -F'","' -v n="$n" 'NR == 2 { gsub(/"/, "", $2); printf "RESULT ops=%d ops_per_s=%s\n", n, $2 }')
+      ;;
+    *) echo "unknown workload $w" >&2; exit 1 ;;
+  esac
+  echo "$out" | awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["ops"], v["ops_per_s"] }'
+}
+
+RESULTS="$WORK/results"; : >"$RESULTS"
+start_time=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for w in $WORKLOADS; do
+  if [ "$WARMUP" = 1 ]; then # JIT and connection warm-up for both servers, not recorded
+    N_SCALE_SAVED=$N_SCALE; N_SCALE=$(python3 -c "print($N_SCALE / 5)")
+    run_one "$w" "$RPORT" >/dev/null; run_one "$w" "$KPORT" >/dev/null
+    N_SCALE=$N_SCALE_SAVED
+  fi
+  for rep in $(seq 1 "$REPEATS"); do
+    for server in redis kv; do
+      if [ "$server" = redis ]; then port=$RPORT; pid=$RPID; else port=$KPORT; pid=$KPID; fi
+      before=$(cpu_ticks "$pid")
+      read -r ops rate < <(run_one "$w" "$port")
+      after=$(cpu_ticks "$pid")
+      [ -n "${rate:-}" ] || { echo "$w on $server produced no result" >&2; exit 1; }
+      echo "$w $server $rate $(python3 -c "print(($after - $before) / $CLK_TCK * 1e6 / $ops)")" >>"$RESULTS"
+    done
+    echo "  $w run $rep/$REPEATS done ($(( $(date +%s) - start_time )) s)" >&2
+  done
+done
+kill -0 "$RPID" && kill -0 "$KPID" || { echo "a server died during the run" >&2; exit 1; }
+
+echo
+echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), dotnet $(dotnet --version)"
+echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews ops/s more than CPU/op)."
+echo "Median of $REPEATS runs per server (runs alternate redis, kv). Servers with their defaults: redis-server appendonly no"
+echo "(RDB save rules on), EioSharp.Kv appendonly yes + appendfsync everysec. CPU/op: server process user+system µs per op."
+echo
+echo "| workload | redis-server ops/s | EioSharp.Kv ops/s | ratio | redis CPU µs/op | Kv CPU µs/op | CPU ratio (redis/Kv) |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+python3 - "$RESULTS" <<'EOF'
+import sys, statistics, collections
+rate = collections.defaultdict(list); cpu = collections.defaultdict(list); order = []
+for line in open(sys.argv[1]):
+    w, server, r, c = line.split()
+    if w not in order: order.append(w)
+    rate[(w, server)].append(float(r)); cpu[(w, server)].append(float(c))
+labels = {
+    "pubsub-P1": "PUBLISH to 100 subscribers, unpipelined (deliveries/s)",
+    "pubsub-P16": "PUBLISH to 100 subscribers, pipelined -P 16 (deliveries/s)",
+    "pingpong": "BLPOP/LPUSH ping-pong, 2 clients (round trips/s)",
+    "stream": "XADD + XREADGROUP + XACK, 2+2 clients (messages/s)",
+    "evalsha": "EVALSHA INCR+SET+GET, 50 clients (calls/s)",
+}
+for w in order:
+    r, k = statistics.median(rate[(w, "redis")]), statistics.median(rate[(w, "kv")])
+    rc, kc = statistics.median(cpu[(w, "redis")]), statistics.median(cpu[(w, "kv")])
+    print(f"| {labels.get(w, w)} | {r:,.0f} | {k:,.0f} | {k / r:.2f}x | {rc:.2f} | {kc:.2f} | {rc / kc:.2f}x |")
+EOF
+echo
+echo "Raw runs (workload server ops/s cpu_us_per_op):"
+sed 's/^/    /' "$RESULTS"
+echo "Total time: $(( $(date +%s) - start_time )) s"
