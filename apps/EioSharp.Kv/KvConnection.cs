@@ -123,7 +123,10 @@ internal static class KvConnection
 
     private static async Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, Switch sw)
     {
-        var state = new KvConnectionState(ctx.NextClientId(), ctx.Config, ctx.Stats, ctx.PubSub) { RemoteAddress = peer.ToString() ?? "?" };
+        var state = new KvConnectionState(ctx.NextClientId(), ctx.Config, ctx.Stats, ctx.PubSub)
+        {
+            RemoteAddress = peer.ToString() ?? "?", ScriptMonitor = ctx.ScriptMonitor,
+        };
         KvPushOutput? push = null;
         state.SubscriberFactory = s =>
         {
@@ -224,18 +227,17 @@ internal static class KvConnection
                         continue;
                     }
 
-                    // Scripting: while a script has been running longer than busy-reply-threshold the store owner reads no
-                    // queue; answer here (-BUSY, or SCRIPT KILL / FUNCTION KILL) instead of waiting behind it.
-                    if (ctx.ScriptMonitor is { IsBusy: true } monitor && command.Info?.Route == KvRoute.Store)
-                    {
-                        await SubmitAsync(ctx, conn, request, state, output, early);
-                        monitor.AnswerWhileBusy(command, outWriter);
-                        continue;
-                    }
-
+                    // Scripting: while a script has been running longer than busy-reply-threshold, state.Process answers -BUSY
+                    // (or takes SCRIPT KILL / FUNCTION KILL) here instead of waiting behind the script. With the store on this
+                    // domain, the script's hook runs this fiber meanwhile (Domain.ProcessEventsWhileBlocked).
                     if (request.Commands.Count == 0)
                     {
                         var dispatch = state.Process(command, outWriter, nowUnixMs);
+                        if (dispatch == KvDispatch.Store && ctx.ScriptMonitor is { IsBusy: true } && TrySendWhileBusy(ctx, state, command, outWriter))
+                        {
+                            continue;
+                        }
+
                         if (dispatch == KvDispatch.Store)
                         {
                             // The batch answers in the protocol of its first command's time: a HELLO later in the same
@@ -327,6 +329,44 @@ internal static class KvConnection
             }
 
         }
+    }
+
+    /// <summary>WATCH, UNWATCH, DISCARD and RESET while a script is busy: Redis answers them at once (they are allowed while
+    /// busy); their store part (watches, SELECT 0) is queued behind the script without waiting for it. False when the
+    /// command is another one, or the queue is full (then it waits like any other).</summary>
+    private static bool TrySendWhileBusy(KvServerContext ctx, KvConnectionState state, KvCommand command, RespWriter reply)
+    {
+        string name = command.Info!.Name;
+        if (name is not ("watch" or "unwatch" or "discard" or "reset"))
+        {
+            return false;
+        }
+
+        var request = new StoreRequest { Session = state.Session, Protocol = state.Protocol };
+        request.Commands.Add(command);
+        request.Done = Promise.Create<bool>().Resolver; // nobody waits: the reply is known
+        try
+        {
+            if (!ctx.Queue.TryAdd(request))
+            {
+                return false;
+            }
+        }
+        catch (StreamClosedException)
+        {
+            return false;
+        }
+
+        if (name == "reset")
+        {
+            reply.WriteSimpleString("RESET");
+        }
+        else
+        {
+            reply.WriteOk();
+        }
+
+        return true;
     }
 
     /// <summary>QUIT from a subscribed connection: let the writer send the +OK before the connection closes.</summary>

@@ -476,6 +476,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             long now = clock.Now.ToUnixTimeMilliseconds();
             long wait = next < 0 ? 100 : Math.Clamp(next - now, 1, 100);
             await monoClock.SleepAsync(TimeSpan.FromMilliseconds(wait));
+            if (_phase != RoundPhase.Idle)
+            {
+                continue; // run by Domain.ProcessEventsWhileBlocked from a busy script's hook: the store is in use
+            }
+
             ExpireBlockedRound(store, aof, sink);
         }
     }
@@ -486,6 +491,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         while (true)
         {
             await monoClock.SleepAsync(s_cronInterval);
+            if (_phase != RoundPhase.Idle)
+            {
+                continue; // run by Domain.ProcessEventsWhileBlocked from a busy script's hook: the store is in use
+            }
+
             long now = clock.Now.ToUnixTimeMilliseconds();
             store.ActiveExpireCycle(now);
             stats.UpdateFrom(store);

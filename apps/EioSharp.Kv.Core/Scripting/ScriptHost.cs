@@ -276,7 +276,11 @@ internal sealed partial class ScriptHost : IDisposable
             return;
         }
         RunContext? run = _run;
-        if (run is null || !(run.Killed || Monitor.KillRequested)) return;
+        if (run is null) return;
+        // Past busy-reply-threshold: let the connections sharing this thread answer -BUSY (or take a SCRIPT KILL)
+        // before deciding whether to go on (Redis's processEventsWhileBlocked from its script hook).
+        if (!run.Killed && Monitor.IsBusy) Monitor.ProcessEventsWhileBusy();
+        if (!(run.Killed || Monitor.KillRequested)) return;
         run.Killed = true;
         // Raise on every line from now on, so that a pcall in the script cannot catch the kill and go on.
         run.Sandbox.SetLineHook(_countHook);
