@@ -27,6 +27,12 @@ public sealed partial class KvSession
     /// <summary>The blocking command this connection waits on (BLPOP...), or null.</summary>
     public KvBlockedCommand? Blocked { get; internal set; }
 
+    /// <summary>Set by a connection with an ordered push output (subscribed): the store calls it with true just before it
+    /// writes the reply of this session's blocked command (served, timed out or unblocked), so that messages pushed from
+    /// then on are queued after that reply; with false when a serve attempt wrote nothing after all. Called on the store
+    /// owner; must be thread-safe.</summary>
+    public Action<bool>? HoldPushes { get; set; }
+
     /// <summary>Set by the connection when its transaction was discarded without reaching the store (EXEC refused while
     /// a script is busy): the store drops the session's watches before its next request.</summary>
     public bool UnwatchAtNextRequest { get; set; }

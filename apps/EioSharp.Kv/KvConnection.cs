@@ -128,11 +128,15 @@ internal static class KvConnection
             RemoteAddress = peer.ToString() ?? "?", ScriptMonitor = ctx.ScriptMonitor,
         };
         KvPushOutput? push = null;
+        var request = new StoreRequest { Session = state.Session };
         state.SubscriberFactory = s =>
         {
-            // First subscription: from now on every write goes through the ordered, bounded outbound queue.
+            // First subscription: from now on every write goes through the ordered, bounded outbound queue, also the
+            // replies of a blocking command (the store holds pushes from the moment it writes that reply).
             push = new KvPushOutput(s, ctx.Config, ctx.Stats);
             var output = push;
+            request.Push = output;
+            state.Session.HoldPushes = output.HoldForBlockedReply;
             Fiber.ForkDaemon(sw, () => WritePushesAsync(ctx, conn, output), "kv-connection-writer");
             Fiber.ForkDaemon(sw, async () =>
             {
@@ -146,7 +150,6 @@ internal static class KvConnection
         var outWriter = new RespWriter(output);
         var scratch = new ArrayBufferWriter<byte>(256);
         var scratchWriter = new RespWriter(scratch);
-        var request = new StoreRequest { Session = state.Session };
         var early = new ArrayBufferWriter<byte>(1); // bytes read while a blocking command waited (pipelined after it)
         byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBuffer);
         int start = 0, end = 0;
@@ -230,6 +233,13 @@ internal static class KvConnection
                     // Scripting: while a script has been running longer than busy-reply-threshold, state.Process answers -BUSY
                     // (or takes SCRIPT KILL / FUNCTION KILL) here instead of waiting behind the script. With the store on this
                     // domain, the script's hook runs this fiber meanwhile (Domain.ProcessEventsWhileBlocked).
+                    if (request.Commands.Count > 0 && command.Info?.Id is KvCommandId.Publish or KvCommandId.SPublish)
+                    {
+                        // PUBLISH runs here, on the connection: the writes pipelined before it must have happened first
+                        // (a subscriber sees their notifications, or the value they pushed, before the message).
+                        await SubmitAsync(ctx, conn, request, state, output, early);
+                    }
+
                     if (request.Commands.Count == 0)
                     {
                         var dispatch = state.Process(command, outWriter, nowUnixMs);
@@ -397,6 +407,15 @@ internal static class KvConnection
             if (!await done.AwaitAsync())
             {
                 await WaitWhileBlockedAsync(ctx, conn, request, output, early);
+                if (request.Push is { } push && request.BlockedReplyEnd >= 0)
+                {
+                    // Subscribed: the blocked reply goes between the messages pushed before and after the store wrote it;
+                    // the replies of the commands pipelined after it follow with the batch.
+                    push.DeliverBlockedReply(request.Reply.WrittenSpan[..request.BlockedReplyEnd]);
+                    output.Write(request.Reply.WrittenSpan[request.BlockedReplyEnd..]);
+                    request.Commands.Clear();
+                    return;
+                }
             }
         }
         catch (StoreRestartedException ex)
@@ -441,7 +460,14 @@ internal static class KvConnection
     {
         output.Write(request.EarlyReply);
         request.EarlyReply = null;
-        if (output.WrittenCount > 0)
+        if (request.Push is { } push)
+        {
+            // Subscribed: the replies before the blocking command go through the ordered output, then the messages held
+            // while the batch ran; messages flow while the command waits, until the store writes its reply.
+            push.EndBatchBlocked(output.WrittenSpan);
+            output.ResetWrittenCount();
+        }
+        else if (output.WrittenCount > 0)
         {
             await conn.WriteAsync(output.WrittenMemory);
             output.ResetWrittenCount();

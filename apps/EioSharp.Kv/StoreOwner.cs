@@ -20,6 +20,13 @@ internal sealed class StoreRequest
     /// <see cref="Completion"/> is resolved when the rest has run.</summary>
     public Resolver<bool>? Done;
 
+    /// <summary>The connection's ordered output once it has subscribed (its blocked replies go through it); null before.</summary>
+    public KvPushOutput? Push;
+
+    /// <summary>Where in <see cref="Reply"/> the reply of the blocking command ends, once it was served after the request
+    /// had been parked (the replies after it are of commands pipelined after it); -1 otherwise.</summary>
+    public int BlockedReplyEnd = -1;
+
     /// <summary>A connection that went away while blocked: the owner cancels the session's blocked command (nothing else runs).</summary>
     public bool CancelBlock;
 
@@ -298,6 +305,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
             request.Writer = new RespWriter(request.Reply, request.Protocol);
             request.Next = 0;
+            request.BlockedReplyEnd = -1;
             commands += RunRequest(store, request, now, aofSink);
         }
 
@@ -361,6 +369,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 if (_parked.Remove(s, out var unblocked))
                 {
+                    unblocked.BlockedReplyEnd = unblocked.Parked ? unblocked.Reply.WrittenCount : -1;
                     pending.Enqueue(unblocked); // its blocking command got its reply: run what it pipelined after it
                 }
             }
@@ -442,6 +451,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             if (_parked.Remove(s, out var r))
             {
+                r.BlockedReplyEnd = r.Parked ? r.Reply.WrittenCount : -1;
                 RunRequest(store, r, now, aofSink);
             }
         }

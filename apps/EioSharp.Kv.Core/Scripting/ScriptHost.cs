@@ -658,13 +658,14 @@ internal sealed partial class ScriptHost : IDisposable
         KvCommand command = KvCommand.Create(args);
         KvCommandInfo? info = command.Info;
         bool ping = info?.Id == KvCommandId.Ping, echo = info?.Id == KvCommandId.Echo;
+        bool publish = info?.Id is KvCommandId.Publish or KvCommandId.SPublish; // allowed in Redis scripts (not in the AOF: PROPAGATE_REPL only)
         if (info is null)
         {
             // Commands of other branches (MULTI...) that Redis refuses in scripts anyway.
             return Fail(l, s_deniedInScripts.Contains(Encoding.UTF8.GetString(args[0])) ? "This Redis command is not allowed from script" : "Unknown Redis command called from script", raise);
         }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
-        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo)) return Fail(l, "This Redis command is not allowed from script", raise);
+        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
 
         _callReply.ResetWrittenCount();
@@ -678,6 +679,12 @@ internal sealed partial class ScriptHost : IDisposable
         else if (echo)
         {
             writer.WriteBulkString(command[1]);
+        }
+        else if (publish)
+        {
+            KvPubSub? pubSub = _store.PubSub;
+            writer.WriteInteger(pubSub is null ? 0
+                : info.Id == KvCommandId.Publish ? pubSub.Publish(command[1], command[2]) : pubSub.ShardPublish(command[1], command[2]));
         }
         else
         {
