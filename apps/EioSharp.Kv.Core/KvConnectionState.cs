@@ -126,6 +126,11 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
+        if (ScriptMonitor is { IsBusy: true } monitor && !IsAllowedWhileBusy(info, command))
+        {
+            AnswerWhileBusy(monitor, info, command, reply);
+            return KvDispatch.Replied;
+        }
         if (_transaction is not null && !IsTransactionControl(info))
         {
             // A subscription queued in MULTI runs on the store owner: create the subscriber here, on the connection.
@@ -138,6 +143,45 @@ public sealed partial class KvConnectionState
         if (info.Route == KvRoute.Store) return KvDispatch.Store;
         if (info.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8)) return KvDispatch.Store; // the store knows who is blocked
         return ExecuteConnectionCommand(info, command, reply, nowUnixMs);
+    }
+
+    /// <summary>What the store publishes about a running script: while one is past busy-reply-threshold, this connection
+    /// answers <c>-BUSY</c> itself (and takes SCRIPT KILL / FUNCTION KILL); null: no scripts (tests).</summary>
+    public KvScriptMonitor? ScriptMonitor { get; init; }
+
+    /// <summary>Commands Redis 7.0 runs while a script is busy (its CMD_ALLOW_BUSY flag; SHUTDOWN only with NOSAVE).
+    /// Checked after the name, arity, authentication and subscribed-mode checks, as Redis's processCommand does.</summary>
+    private bool IsAllowedWhileBusy(KvCommandInfo info, KvCommand command)
+    {
+        switch (info.Name)
+        {
+            case "auth" or "hello" or "multi" or "discard" or "watch" or "unwatch" or "quit" or "reset":
+                return true;
+            case "script" or "function":
+                // SCRIPT KILL / FUNCTION KILL: answered here at once, unless queued in MULTI (Redis queues them).
+                return _transaction is not null && command.Count == 2 && Is(command[1], "KILL"u8);
+            case "shutdown":
+                for (int i = 1; i < command.Count; i++) if (Is(command[i], "NOSAVE"u8)) return true;
+                return false;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>A command not allowed while a script is busy: <c>-BUSY</c> (which poisons an open transaction), EXEC
+    /// aborts its transaction, SCRIPT KILL / FUNCTION KILL act.</summary>
+    private void AnswerWhileBusy(KvScriptMonitor monitor, KvCommandInfo info, KvCommand command, RespWriter reply)
+    {
+        if (info.Name == "exec")
+        {
+            // Redis's rejectCommand on EXEC: execCommandAbort (the transaction is discarded and the keys unwatched).
+            reply.WriteError("EXECABORT Transaction discarded because of: " + monitor.BusyError);
+            _transaction = null;
+            Session.UnwatchAtNextRequest = true;
+            return;
+        }
+        monitor.AnswerWhileBusy(command, reply);
+        FlagTransaction();
     }
 
     /// <summary>Runs a command handled on the connection (its name, arity and authentication already checked).</summary>

@@ -441,7 +441,8 @@ public sealed partial class KvStore
                     int sessionDb = s.Db;
                     s.Db = k.Db;
                     var ctx = new Context(this, _dbs[k.Db], s, b.Command, now, b.Reply, aof, b.Command.Info!.Name);
-                    bool served;
+                    bool served = false;
+                    s.HoldPushes?.Invoke(true); // pushes caused by the serve (notifications) come after its reply
                     _depth++;
                     try
                     {
@@ -451,6 +452,7 @@ public sealed partial class KvStore
                     {
                         _depth--;
                         s.Db = sessionDb;
+                        if (!served) s.HoldPushes?.Invoke(false);
                     }
                     if (served) EndBlock(s, KvUnblockReason.Served, null);
                 }
@@ -467,6 +469,7 @@ public sealed partial class KvStore
         b.Outcome = reason;
         if (reason != KvUnblockReason.Served)
         {
+            session.HoldPushes?.Invoke(true);
             if (error is not null) b.Reply.WriteError(error);
             else WriteNilArrayTo(b.Reply);
         }

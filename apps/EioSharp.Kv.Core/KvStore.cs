@@ -27,6 +27,16 @@ public sealed partial class KvSession
     /// <summary>The blocking command this connection waits on (BLPOP...), or null.</summary>
     public KvBlockedCommand? Blocked { get; internal set; }
 
+    /// <summary>Set by a connection with an ordered push output (subscribed): the store calls it with true just before it
+    /// writes the reply of this session's blocked command (served, timed out or unblocked), so that messages pushed from
+    /// then on are queued after that reply; with false when a serve attempt wrote nothing after all. Called on the store
+    /// owner; must be thread-safe.</summary>
+    public Action<bool>? HoldPushes { get; set; }
+
+    /// <summary>Set by the connection when its transaction was discarded without reaching the store (EXEC refused while
+    /// a script is busy): the store drops the session's watches before its next request.</summary>
+    public bool UnwatchAtNextRequest { get; set; }
+
     /// <summary>Blocking commands answer nil at once instead of blocking (set while EXEC runs a transaction, as in Redis).</summary>
     public bool NoBlock { get; set; }
 
@@ -350,6 +360,11 @@ public sealed partial class KvStore
     public int ExecuteBatch(KvSession session, ReadOnlySpan<KvCommand> commands, long nowUnixMs, RespWriter reply, IAofSink? aof)
     {
         ArgumentNullException.ThrowIfNull(session);
+        if (session.UnwatchAtNextRequest)
+        {
+            session.UnwatchAtNextRequest = false;
+            Unwatch(session);
+        }
         for (int i = 0; i < commands.Length; i++)
         {
             Execute(session, commands[i], nowUnixMs, reply, aof);

@@ -154,13 +154,20 @@ internal static class KvConnection
 
     private static async Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, Switch sw)
     {
-        var state = new KvConnectionState(ctx.NextClientId(), ctx.Config, ctx.Stats, ctx.PubSub) { RemoteAddress = peer.ToString() ?? "?" };
+        var state = new KvConnectionState(ctx.NextClientId(), ctx.Config, ctx.Stats, ctx.PubSub)
+        {
+            RemoteAddress = peer.ToString() ?? "?", ScriptMonitor = ctx.ScriptMonitor,
+        };
         KvPushOutput? push = null;
+        var request = new StoreRequest { Session = state.Session };
         state.SubscriberFactory = s =>
         {
-            // First subscription: from now on every write goes through the ordered, bounded outbound queue.
+            // First subscription: from now on every write goes through the ordered, bounded outbound queue, also the
+            // replies of a blocking command (the store holds pushes from the moment it writes that reply).
             push = new KvPushOutput(s, ctx.Config, ctx.Stats);
             var output = push;
+            request.Push = output;
+            state.Session.HoldPushes = output.HoldForBlockedReply;
             Fiber.ForkDaemon(sw, () => WritePushesAsync(ctx, conn, output), "kv-connection-writer");
             Fiber.ForkDaemon(sw, async () =>
             {
@@ -174,7 +181,6 @@ internal static class KvConnection
         var outWriter = new RespWriter(output);
         var scratch = new ArrayBufferWriter<byte>(256);
         var scratchWriter = new RespWriter(scratch);
-        var request = new StoreRequest { Session = state.Session };
         var early = new ArrayBufferWriter<byte>(1); // bytes read while a blocking command waited (pipelined after it)
         BlockedReadWatcher? watcher = null; // created at the connection's first blocking wait
         Func<BlockedReadWatcher> getWatcher = () => watcher ??= new BlockedReadWatcher(sw, conn);
@@ -276,18 +282,24 @@ internal static class KvConnection
                         continue;
                     }
 
-                    // Scripting: while a script has been running longer than busy-reply-threshold the store owner reads no
-                    // queue; answer here (-BUSY, or SCRIPT KILL / FUNCTION KILL) instead of waiting behind it.
-                    if (ctx.ScriptMonitor is { IsBusy: true } monitor && command.Info?.Route == KvRoute.Store)
+                    // Scripting: while a script has been running longer than busy-reply-threshold, state.Process answers -BUSY
+                    // (or takes SCRIPT KILL / FUNCTION KILL) here instead of waiting behind the script. With the store on this
+                    // domain, the script's hook runs this fiber meanwhile (Domain.ProcessEventsWhileBlocked).
+                    if (request.Commands.Count > 0 && command.Info?.Id is KvCommandId.Publish or KvCommandId.SPublish)
                     {
+                        // PUBLISH runs here, on the connection: the writes pipelined before it must have happened first
+                        // (a subscriber sees their notifications, or the value they pushed, before the message).
                         await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
-                        monitor.AnswerWhileBusy(command, outWriter);
-                        continue;
                     }
 
                     if (request.Commands.Count == 0)
                     {
                         var dispatch = state.Process(command, outWriter, nowUnixMs);
+                        if (dispatch == KvDispatch.Store && ctx.ScriptMonitor is { IsBusy: true } && TrySendWhileBusy(ctx, state, command, outWriter))
+                        {
+                            continue;
+                        }
+
                         if (dispatch == KvDispatch.Store)
                         {
                             // The batch answers in the protocol of its first command's time: a HELLO later in the same
@@ -390,6 +402,44 @@ internal static class KvConnection
         }
     }
 
+    /// <summary>WATCH, UNWATCH, DISCARD and RESET while a script is busy: Redis answers them at once (they are allowed while
+    /// busy); their store part (watches, SELECT 0) is queued behind the script without waiting for it. False when the
+    /// command is another one, or the queue is full (then it waits like any other).</summary>
+    private static bool TrySendWhileBusy(KvServerContext ctx, KvConnectionState state, KvCommand command, RespWriter reply)
+    {
+        string name = command.Info!.Name;
+        if (name is not ("watch" or "unwatch" or "discard" or "reset"))
+        {
+            return false;
+        }
+
+        var request = new StoreRequest { Session = state.Session, Protocol = state.Protocol };
+        request.Commands.Add(command);
+        request.Done = Promise.Create<bool>().Resolver; // nobody waits: the reply is known
+        try
+        {
+            if (!ctx.Queue.TryAdd(request))
+            {
+                return false;
+            }
+        }
+        catch (StreamClosedException)
+        {
+            return false;
+        }
+
+        if (name == "reset")
+        {
+            reply.WriteSimpleString("RESET");
+        }
+        else
+        {
+            reply.WriteOk();
+        }
+
+        return true;
+    }
+
     /// <summary>QUIT from a subscribed connection: let the writer send the +OK before the connection closes.</summary>
     private static async Task WaitDrainedAsync(KvServerContext ctx, KvPushOutput push)
     {
@@ -422,6 +472,15 @@ internal static class KvConnection
             if (!await done.AwaitAsync())
             {
                 await WaitWhileBlockedAsync(ctx, conn, request, output, early, watcher());
+                if (request.Push is { } push && request.BlockedReplyEnd >= 0)
+                {
+                    // Subscribed: the blocked reply goes between the messages pushed before and after the store wrote it;
+                    // the replies of the commands pipelined after it follow with the batch.
+                    push.DeliverBlockedReply(request.Reply.WrittenSpan[..request.BlockedReplyEnd]);
+                    output.Write(request.Reply.WrittenSpan[request.BlockedReplyEnd..]);
+                    request.Commands.Clear();
+                    return;
+                }
             }
         }
         catch (StoreRestartedException ex)
@@ -497,7 +556,14 @@ internal static class KvConnection
     {
         output.Write(request.EarlyReply);
         request.EarlyReply = null;
-        if (output.WrittenCount > 0)
+        if (request.Push is { } push)
+        {
+            // Subscribed: the replies before the blocking command go through the ordered output, then the messages held
+            // while the batch ran; messages flow while the command waits, until the store writes its reply.
+            push.EndBatchBlocked(output.WrittenSpan);
+            output.ResetWrittenCount();
+        }
+        else if (output.WrittenCount > 0)
         {
             await conn.WriteAsync(output.WrittenMemory);
             output.ResetWrittenCount();

@@ -58,6 +58,12 @@ internal static class KvDebugCommand
             return;
         }
 
+        if (ctx.ScriptMonitor is { IsBusy: true } monitor)
+        {
+            reply.WriteError(monitor.BusyError); // as Redis: DEBUG is not among the commands allowed while a script is busy
+            return;
+        }
+
         var sub = command[1];
         if (Ascii.EqualsIgnoreCase(sub, "help"u8) && command.Count == 2)
         {

@@ -28,7 +28,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         ("--requirepass", "password", "require AUTH before other commands"),
         ("--maxclients", "n", "most connected clients (default 10000; lowered to the file-descriptor limit less 32, with a warning, as Redis does)"),
         ("--databases", "n", "number of databases (default 16)"),
-        ("--busy-reply-threshold", "ms", "a script running longer makes other clients get -BUSY (default 5000; needs --store-domain own to answer while the script runs)"),
+        ("--busy-reply-threshold", "ms", "a script running longer makes other clients get -BUSY (default 5000; SCRIPT KILL / FUNCTION KILL accepted then)"),
         ("--lua-time-limit", "ms", "the old name of --busy-reply-threshold"),
         ("--notify-keyspace-events", "classes", "keyspace notifications, Redis's letters (default none)"),
         ("--domains", "n", "connection domains (default: one per core less one, at least 1)"),

@@ -31,6 +31,8 @@ internal sealed class KvPushOutput : KvSubscriber
     private readonly Resolver<bool> _kill;
     private bool _holding = true; // created while the connection processes the SUBSCRIBE's batch
     private bool _killed;
+    private int _slot = -1; // where in _held the reply of the blocked command goes (-1: no blocked reply pending)
+    private bool _holdStartedForReply; // holding only because the store is writing a blocked reply
     private long _pending; // bytes queued or held, not yet written
     private long _softSince = -1; // Environment.TickCount64 when the output went over the soft limit; -1: under it
 
@@ -77,6 +79,85 @@ internal sealed class KvPushOutput : KvSubscriber
         lock (_lock) _holding = true;
     }
 
+    /// <summary>The store is about to write the reply of the connection's blocked command (<see cref="KvSession.HoldPushes"/>,
+    /// called on the store owner): messages pushed from now on go after that reply (true); or a serve attempt wrote
+    /// nothing after all (false).</summary>
+    public void HoldForBlockedReply(bool hold)
+    {
+        lock (_lock)
+        {
+            if (hold)
+            {
+                _holdStartedForReply = !_holding;
+                _holding = true;
+                _slot = _held.Count; // the blocked reply goes between the messages held so far and the later ones
+                return;
+            }
+
+            _slot = -1;
+            if (_holdStartedForReply)
+            {
+                _holdStartedForReply = false;
+                Release();
+            }
+        }
+    }
+
+    /// <summary>The connection's command blocked: queues the replies before it and the messages held while its batch ran
+    /// (all of them, or those before the blocked reply's place if the store already served it); messages then flow
+    /// while the command waits.</summary>
+    public void EndBatchBlocked(ReadOnlySpan<byte> replies)
+    {
+        byte[]? copy = replies.IsEmpty ? null : replies.ToArray();
+        lock (_lock)
+        {
+            if (_killed) return;
+            if (copy is not null)
+            {
+                if (!Account(copy.Length)) return;
+                _queue.TryAdd(copy);
+            }
+            if (_slot < 0)
+            {
+                Release();
+                return;
+            }
+            for (int i = 0; i < _slot; i++) _queue.TryAdd(_held[i]);
+            _held.RemoveRange(0, _slot);
+            _slot = 0;
+        }
+    }
+
+    /// <summary>The blocked command's reply is back (the connection resumes its batch): queues it after the messages
+    /// pushed before the store wrote it and before those pushed since; later messages are held until the batch ends.</summary>
+    public void DeliverBlockedReply(ReadOnlySpan<byte> reply)
+    {
+        byte[]? copy = reply.IsEmpty ? null : reply.ToArray();
+        lock (_lock)
+        {
+            if (_killed) return;
+            int slot = _slot < 0 ? _held.Count : _slot;
+            for (int i = 0; i < slot; i++) _queue.TryAdd(_held[i]);
+            if (copy is not null)
+            {
+                if (!Account(copy.Length)) return;
+                _queue.TryAdd(copy);
+            }
+            for (int i = slot; i < _held.Count; i++) _queue.TryAdd(_held[i]);
+            _held.Clear();
+            _slot = -1;
+            _holdStartedForReply = false;
+            _holding = true; // the rest of the batch's replies go out with EndBatch
+        }
+    }
+
+    private void Release()
+    {
+        _holding = false;
+        foreach (byte[] m in _held) _queue.TryAdd(m);
+        _held.Clear();
+    }
+
     /// <summary>Queues the batch's replies, then the messages held meanwhile.</summary>
     public void EndBatch(ReadOnlySpan<byte> replies)
     {
@@ -84,6 +165,8 @@ internal sealed class KvPushOutput : KvSubscriber
         lock (_lock)
         {
             _holding = false;
+            _slot = -1;
+            _holdStartedForReply = false;
             if (_killed) return;
             if (copy is not null)
             {

@@ -51,6 +51,10 @@ internal static class KvServer
             Task RunStoreAsync() => owner.RunSupervisedAsync(() => ownerReadyResolver.TryResolve(true));
             if (options.StoreOnMainDomain)
             {
+                // A script past busy-reply-threshold holds this domain's thread: its hook lets the connections of this
+                // domain answer -BUSY and take SCRIPT KILL meanwhile (Redis's processEventsWhileBlocked). The store's
+                // own fibers (cron, block timeouts) skip their turn while a round is running.
+                store.ScriptMonitor.WhileBusy = static () => Domain.ProcessEventsWhileBlocked();
                 Fiber.Fork(sw, RunStoreAsync, "kv-store");
             }
             else

@@ -20,6 +20,13 @@ internal sealed class StoreRequest
     /// <see cref="Completion"/> is resolved when the rest has run.</summary>
     public Resolver<bool>? Done;
 
+    /// <summary>The connection's ordered output once it has subscribed (its blocked replies go through it); null before.</summary>
+    public KvPushOutput? Push;
+
+    /// <summary>Where in <see cref="Reply"/> the reply of the blocking command ends, once it was served after the request
+    /// had been parked (the replies after it are of commands pipelined after it); -1 otherwise.</summary>
+    public int BlockedReplyEnd = -1;
+
     /// <summary>A connection that went away while blocked: the owner cancels the session's blocked command (nothing else runs).</summary>
     public bool CancelBlock;
 
@@ -306,6 +313,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
             request.Writer = new RespWriter(request.Reply, request.Protocol);
             request.Next = 0;
+            request.BlockedReplyEnd = -1;
             commands += RunRequest(store, request, now, aofSink);
         }
 
@@ -493,6 +501,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 if (_parked.Remove(s, out var unblocked))
                 {
+                    unblocked.BlockedReplyEnd = unblocked.Parked ? unblocked.Reply.WrittenCount : -1;
                     pending.Enqueue(unblocked); // its blocking command got its reply: run what it pipelined after it
                 }
             }
@@ -574,6 +583,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             if (_parked.Remove(s, out var r))
             {
+                r.BlockedReplyEnd = r.Parked ? r.Reply.WrittenCount : -1;
                 RunRequest(store, r, now, aofSink);
             }
         }
@@ -607,6 +617,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             long now = clock.Now.ToUnixTimeMilliseconds();
             long wait = next < 0 ? 100 : Math.Clamp(next - now, 1, 100);
             await monoClock.SleepAsync(TimeSpan.FromMilliseconds(wait));
+            if (_phase != RoundPhase.Idle)
+            {
+                continue; // run by Domain.ProcessEventsWhileBlocked from a busy script's hook: the store is in use
+            }
+
             ExpireBlockedRound(store, aof, sink);
         }
     }
@@ -617,6 +632,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         while (true)
         {
             await monoClock.SleepAsync(s_cronInterval);
+            if (_phase != RoundPhase.Idle)
+            {
+                continue; // run by Domain.ProcessEventsWhileBlocked from a busy script's hook: the store is in use
+            }
+
             long now = clock.Now.ToUnixTimeMilliseconds();
             store.ActiveExpireCycle(now);
             stats.UpdateFrom(store);

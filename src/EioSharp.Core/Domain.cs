@@ -300,6 +300,69 @@ public sealed class Domain
         RunningFrame = null;
     }
 
+    private bool _inNestedRound; // ProcessEventsWhileBlocked is running (it does not nest)
+
+    /// <summary>Runs, on the calling domain and from inside a work item that cannot suspend, the work that is ready now:
+    /// I/O readiness gathered without waiting, due timers, and the continuations queued (at most one round of them).</summary>
+    /// <param name="maxItems">The most continuations to run (the rest stay queued for the next call or the next round).</param>
+    /// <returns>The number of continuations run (0 when called on a thread that is not a domain, or re-entrantly).</returns>
+    /// <remarks>
+    /// [ext] No Eio equivalent: Redis's <c>processEventsWhileBlocked</c>. A long synchronous computation that holds its
+    /// domain (a Lua script past Redis's <c>busy-reply-threshold</c>) calls this periodically so that the other fibers of
+    /// the domain can answer their clients meanwhile. The caller must make sure that the fibers which may run cannot
+    /// touch the state its computation is using (they run in the middle of it). Never waits; never nests (a call from
+    /// a continuation run by it returns 0). A continuation that throws stops the domain as in a normal round.
+    /// </remarks>
+    public static int ProcessEventsWhileBlocked(int maxItems = 1024)
+    {
+        var domain = t_current;
+        if (domain is null || domain._inNestedRound || maxItems <= 0)
+        {
+            return 0;
+        }
+
+        domain._inNestedRound = true;
+        long outerItem = Volatile.Read(ref domain._currentItem);
+        var outerFrame = domain.RunningFrame;
+        int ran = 0;
+        try
+        {
+            if (domain._poller.HasRegistrations)
+            {
+                domain._poller.PollNow();
+            }
+
+            while (domain._remote.TryDequeue(out var r))
+            {
+                domain._local.Enqueue(r);
+            }
+
+            domain.FireDueTimers();
+            int n = Math.Min(domain._local.Count, maxItems);
+            for (; ran < n && domain._local.TryDequeue(out var item); ran++)
+            {
+                domain.RunningFrame = item.Frame;
+                Volatile.Write(ref domain._currentItem, ++domain._itemsRun);
+                try
+                {
+                    item.Callback(item.State);
+                }
+                catch (Exception ex)
+                {
+                    domain._crash ??= ex;
+                }
+            }
+        }
+        finally
+        {
+            domain.RunningFrame = outerFrame;
+            Volatile.Write(ref domain._currentItem, outerItem);
+            domain._inNestedRound = false;
+        }
+
+        return ran;
+    }
+
     private bool FireDueTimers()
     {
         bool fired = false;

@@ -46,6 +46,29 @@ public sealed class KvScriptMonitor
         }
     }
 
+    /// <summary>Called by the running script's hook (every 100,000 Lua instructions) while the script is past
+    /// <see cref="BusyReplyThresholdMs"/>, on the store owner's thread: the server sets it when connections share that
+    /// thread, to run their ready work (<c>Domain.ProcessEventsWhileBlocked</c>) so that they answer <c>-BUSY</c> and
+    /// take SCRIPT KILL meanwhile. Null: nothing to do (the connections live on other threads).</summary>
+    /// <remarks>Whatever runs inside must not touch the store: the script is in the middle of using it.</remarks>
+    public Action? WhileBusy { get; set; }
+
+    /// <summary>Runs <see cref="WhileBusy"/>; an exception from it is swallowed (it must not cross the Lua frames).</summary>
+    internal void ProcessEventsWhileBusy()
+    {
+        try
+        {
+            WhileBusy?.Invoke();
+        }
+        catch (Exception)
+        {
+            // Nothing a connection does may fail the script; the domain reports a crashed continuation itself.
+        }
+    }
+
+    /// <summary>The <c>-BUSY</c> error (without the '-') for the script running now: EVAL's or FCALL's text.</summary>
+    public string BusyError => _isEval ? BusyEvalError : BusyFunctionError;
+
     /// <summary>Whether a kill of the running script was requested (read by the script's hook).</summary>
     internal bool KillRequested => _killRequested;
 

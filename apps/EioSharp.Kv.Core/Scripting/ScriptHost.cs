@@ -283,7 +283,11 @@ internal sealed partial class ScriptHost : IDisposable
             return;
         }
         RunContext? run = _run;
-        if (run is null || !(run.Killed || Monitor.KillRequested)) return;
+        if (run is null) return;
+        // Past busy-reply-threshold: let the connections sharing this thread answer -BUSY (or take a SCRIPT KILL)
+        // before deciding whether to go on (Redis's processEventsWhileBlocked from its script hook).
+        if (!run.Killed && Monitor.IsBusy) Monitor.ProcessEventsWhileBusy();
+        if (!(run.Killed || Monitor.KillRequested)) return;
         run.Killed = true;
         // Raise on every line from now on, so that a pcall in the script cannot catch the kill and go on.
         run.Sandbox.SetLineHook(_countHook);
@@ -661,13 +665,14 @@ internal sealed partial class ScriptHost : IDisposable
         KvCommand command = KvCommand.Create(args);
         KvCommandInfo? info = command.Info;
         bool ping = info?.Id == KvCommandId.Ping, echo = info?.Id == KvCommandId.Echo;
+        bool publish = info?.Id is KvCommandId.Publish or KvCommandId.SPublish; // allowed in Redis scripts (not in the AOF: PROPAGATE_REPL only)
         if (info is null)
         {
             // Commands of other branches (MULTI...) that Redis refuses in scripts anyway.
             return Fail(l, s_deniedInScripts.Contains(Encoding.UTF8.GetString(args[0])) ? "This Redis command is not allowed from script" : "Unknown Redis command called from script", raise);
         }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
-        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo)) return Fail(l, "This Redis command is not allowed from script", raise);
+        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
 
         _callReply.ResetWrittenCount();
@@ -681,6 +686,12 @@ internal sealed partial class ScriptHost : IDisposable
         else if (echo)
         {
             writer.WriteBulkString(command[1]);
+        }
+        else if (publish)
+        {
+            KvPubSub? pubSub = _store.PubSub;
+            writer.WriteInteger(pubSub is null ? 0
+                : info.Id == KvCommandId.Publish ? pubSub.Publish(command[1], command[2]) : pubSub.ShardPublish(command[1], command[2]));
         }
         else
         {

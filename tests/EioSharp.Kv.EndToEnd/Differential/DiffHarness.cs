@@ -54,6 +54,10 @@ public sealed class RespConnection : IDisposable
 
     public void Send(byte[] data) => _socket.Send(data);
 
+    /// <summary>Whether reply bytes are waiting on the socket (for a client with one command outstanding: whether its
+    /// reply has started to arrive).</summary>
+    public bool HasData() => _socket.Available > 0;
+
     public Resp Call(params string[] args)
     {
         Send(Encode(args));
