@@ -81,7 +81,7 @@ measure() {
   local rss; rss=$(rss_kb "$PID")
   local keys; keys=$(redis-cli -p "$port" dbsize)
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
-  echo "$rss $base $keys"
+  echo "$rss $base $keys"; [ -n "${VERBOSE:-}" ] && echo "$1 $2 rss=$rss base=$base" >&2
 }
 
 echo "| data set | keys | redis-server RSS | EioSharp.Kv RSS | ratio | redis B/item | Kv B/item |"
