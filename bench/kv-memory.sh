@@ -5,6 +5,10 @@
 #
 # Environment (optional): STRING_KEYS=1000000  COLLECTIONS=10000  MEMBERS=100  NO_BUILD=1  TYPES="string hash set zset list"
 #
+# Columns: VmRSS of each server and the ratio; B/item = RSS growth over the empty server per key (strings) or member
+# (collections); RssAnon = the private (anonymous) part of the RSS, i.e. without mapped code and shared libraries
+# (the .NET runtime maps ~25 MB of them, shared with other .NET processes); the empty servers' RSS.
+#
 # Data sets (each loaded into a fresh server with `redis-cli --pipe`, then RSS read from /proc/<pid>/status after the
 # server has been idle for 2 s; for EioSharp.Kv a full GC is forced first with DEBUG GC when available):
 #   string: STRING_KEYS keys "key:<n>" with 16-byte values
@@ -35,6 +39,7 @@ done
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_ping() { for _ in $(seq 1 400); do [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ] && return 0; sleep 0.05; done; echo "no server on $1" >&2; exit 1; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; } # private memory: RSS less mapped files (code, shared libraries)
 
 # gen <type> > file: the RESP commands that load the data set
 gen() {
@@ -75,26 +80,28 @@ measure() {
   PID=$!
   wait_ping "$port"
   local base; base=$(rss_kb "$PID")
+  local abase; abase=$(anon_kb "$PID")
   redis-cli -p "$port" --pipe <"$WORK/$2.resp" >/dev/null
   redis-cli -p "$port" debug gc >/dev/null 2>&1 || true
   sleep 2
   local rss; rss=$(rss_kb "$PID")
+  local anon; anon=$(anon_kb "$PID")
   local keys; keys=$(redis-cli -p "$port" dbsize)
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
-  echo "$rss $base $keys"
+  echo "$rss $base $keys $anon $abase"; [ -n "${VERBOSE:-}" ] && echo "$1 $2 rss=$rss base=$base" >&2
 }
 
-echo "| data set | keys | redis-server RSS | EioSharp.Kv RSS | ratio | redis B/item | Kv B/item |"
-echo "|---|---|---|---|---|---|---|"
+echo "| data set | keys | redis-server RSS | EioSharp.Kv RSS | ratio | redis B/item | Kv B/item | redis RssAnon | Kv RssAnon | anon ratio | empty server RSS redis/Kv |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for t in $TYPES; do
   gen "$t" >"$WORK/$t.resp"
-  read -r r rbase rkeys < <(measure redis "$t")
-  read -r k kbase kkeys < <(measure kv "$t")
+  read -r r rbase rkeys ra rabase < <(measure redis "$t")
+  read -r k kbase kkeys ka kabase < <(measure kv "$t")
   if [ "$t" = string ]; then items=$STRING_KEYS; label="$STRING_KEYS strings (16 B)"; else items=$((COLLECTIONS * MEMBERS)); case $t in hash) plural=hashes;; *) plural=${t}s;; esac; label="$COLLECTIONS $plural x $MEMBERS"; fi
-  python3 - "$label" "$rkeys/$kkeys" "$r" "$k" "$rbase" "$kbase" "$items" <<'PY'
+  python3 - "$label" "$rkeys/$kkeys" "$r" "$k" "$rbase" "$kbase" "$items" "$ra" "$ka" <<'PY'
 import sys
-label, keys, r, k, rb, kb, items = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
-print(f"| {label} | {keys} | {r/1024:.0f} MB | {k/1024:.0f} MB | {k/r:.2f}x | {(r-rb)*1024/items:.0f} | {(k-kb)*1024/items:.0f} |")
+label, keys, r, k, rb, kb, items, ra, ka = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+print(f"| {label} | {keys} | {r/1024:.0f} MB | {k/1024:.0f} MB | {k/r:.2f}x | {(r-rb)*1024/items:.0f} | {(k-kb)*1024/items:.0f} | {ra/1024:.0f} MB | {ka/1024:.0f} MB | {ka/ra:.2f}x | {rb/1024:.0f}/{kb/1024:.0f} MB |")
 PY
   rm -f "$WORK/$t.resp"
 done

@@ -57,144 +57,495 @@ internal enum KvStringEncoding : byte
     NotInt,
 }
 
-/// <summary>One key of a database: its name, value, expiry and bookkeeping.</summary>
-internal sealed class KvEntry(byte[] key, object value)
+/// <summary>A key held together with a value that is not packed into the key's array: a collection (<see cref="KvObject"/>)
+/// or a string longer than <see cref="KvDatabase.PackedValueMaxBytes"/>.</summary>
+internal sealed class KvKeyedValue(byte[] key, object value)
 {
     public readonly byte[] Key = key;
     public object Value = value; // byte[] (string) or KvObject
-    public long ExpireAt = -1;
-    public int Slot = -1;
-    public int VolatileIndex = -1;
-    public uint AccessClock; // seconds since the store started, at the last access (OBJECT IDLETIME)
-    public byte Frequency; // LFU counter (OBJECT FREQ); logarithmic like Redis's
-    public KvStringEncoding StringEncoding; // how OBJECT ENCODING names a string value; reset when the value is replaced
-
-    public KvType Type => Value is byte[] ? KvType.String : ((KvObject)Value).Type;
 }
 
-/// <summary>One of the numbered databases (SELECT): a dictionary of keys plus the tables that active expiry, RANDOMKEY and SCAN use.</summary>
-/// <remarks><b>Thread safety</b>: none; owned by the store owner.</remarks>
+/// <summary>A handle on one key of a database, valid during the command that looked it up: its name, value, expiry and
+/// bookkeeping, read from (and written to) the database's row.</summary>
+/// <remarks>
+/// The database keeps no object per key (see <see cref="KvDatabase"/>); a lookup returns a new handle. Two handles on
+/// the same key compare equal with <c>==</c>. After <see cref="KvDatabase.Remove"/> the handle keeps what the row held
+/// (key, value, expiry, access clock, frequency, encoding), so a removed key can still be read (RENAME, MOVE,
+/// notifications). A handle must not be kept across commands: rows move when the table is compacted between commands.
+/// </remarks>
+internal sealed class KvEntry
+{
+    private readonly KvDatabase _db;
+    private int _row; // -1 once removed
+    private object? _item; // the row's item, once removed
+    private uint _link, _lru; // the row's bits, once removed
+    private long _expireAt; // once removed
+    private byte[]? _key;
+    private object? _valueOf; // the packed item _value was copied from
+    private byte[]? _value;
+
+    internal KvEntry(KvDatabase db, int row)
+    {
+        _db = db;
+        _row = row;
+    }
+
+    internal int Row => _row;
+
+    internal KvDatabase Database => _db;
+
+    private object Item => _row >= 0 ? _db.ItemAt(_row) : _item!;
+
+    private uint Lru => _row >= 0 ? _db.LruAt(_row) : _lru;
+
+    private uint Link => _row >= 0 ? _db.LinkAt(_row) : _link;
+
+    /// <summary>The key (a copy for a packed string: do not modify).</summary>
+    public byte[] Key => _key ??= KvDatabase.KeyOf(Item);
+
+    /// <summary><c>byte[]</c> for a string (never modified in place; a copy for a short string) or the <see cref="KvObject"/>.</summary>
+    public object Value
+    {
+        get
+        {
+            object item = Item;
+            if (item is KvKeyedValue kv) return kv.Value;
+            if (!ReferenceEquals(item, _valueOf))
+            {
+                _value = KvDatabase.PackedValue((byte[])item).ToArray();
+                _valueOf = item;
+            }
+            return _value!;
+        }
+    }
+
+    /// <summary>Absolute expiry in Unix ms, or -1.</summary>
+    public long ExpireAt => _row >= 0 ? _db.ExpireAtOf(_row) : _expireAt;
+
+    /// <summary>Seconds since the store started, at the last access, modulo 2^24 (like Redis's 24-bit LRU clock).</summary>
+    public uint AccessClock
+    {
+        get => Lru & KvDatabase.ClockMask;
+        set => SetLru((Lru & ~KvDatabase.ClockMask) | (value & KvDatabase.ClockMask));
+    }
+
+    /// <summary>LFU counter (OBJECT FREQ), logarithmic like Redis's.</summary>
+    public byte Frequency
+    {
+        get => (byte)(Lru >> 24);
+        set => SetLru((Lru & KvDatabase.ClockMask) | ((uint)value << 24));
+    }
+
+    /// <summary>How OBJECT ENCODING names a string value; reset when the value is replaced.</summary>
+    public KvStringEncoding StringEncoding
+    {
+        get => (KvStringEncoding)((Link >> KvDatabase.EncodingShift) & 3);
+        set
+        {
+            uint link = (Link & ~(3u << KvDatabase.EncodingShift)) | ((uint)value << KvDatabase.EncodingShift);
+            if (_row >= 0) _db.SetLinkBits(_row, link);
+            else _link = link;
+        }
+    }
+
+    public KvType Type => Item is KvKeyedValue { Value: KvObject o } ? o.Type : KvType.String;
+
+    private void SetLru(uint lru)
+    {
+        if (_row >= 0) _db.SetLru(_row, lru);
+        else _lru = lru;
+    }
+
+    internal void Detach(object item, uint link, uint lru, long expireAt)
+    {
+        _key ??= KvDatabase.KeyOf(item);
+        _item = item;
+        _link = link;
+        _lru = lru;
+        _expireAt = expireAt;
+        _row = -1;
+    }
+
+    public static bool operator ==(KvEntry? a, KvEntry? b) =>
+        ReferenceEquals(a, b) || (a is not null && b is not null && a._row >= 0 && a._row == b._row && ReferenceEquals(a._db, b._db));
+
+    public static bool operator !=(KvEntry? a, KvEntry? b) => !(a == b);
+
+    public override bool Equals(object? obj) => obj is KvEntry e && this == e;
+
+    public override int GetHashCode() => HashCode.Combine(_db, _row);
+}
+
+/// <summary>One of the numbered databases (SELECT): the key table, plus the expiry side table that active expiry samples.</summary>
+/// <remarks>
+/// <para><b>Layout</b> (docs/kv.md, "Memory"): keys live in rows, an array of structs (16 bytes each: the item
+/// reference, a chain link with flag bits, and a packed LRU clock + LFU counter), indexed by a power-of-two bucket array
+/// of row numbers (chaining through the rows' links). A string key and a value of at most
+/// <see cref="PackedValueMaxBytes"/> bytes share one <c>byte[]</c> (varint key length, key bytes, value bytes); any
+/// other value sits in a <see cref="KvKeyedValue"/> next to its key. Expiries are in a side table keyed by row, so
+/// only volatile keys pay for one. There is no per-key object on the common path.</para>
+/// <para><b>SCAN and RANDOMKEY</b> index the rows: a row keeps its index while the key lives (a freed row is reused by a
+/// later key), so a scan by row index returns every key present during the whole scan. When fewer than a quarter of
+/// the rows are used the rows are compacted (order kept) between commands and <see cref="Epoch"/> changes: a cursor of
+/// an older epoch restarts the scan (duplicates possible, never a miss).</para>
+/// <para><b>Thread safety</b>: none; owned by the store owner.</para>
+/// </remarks>
 internal sealed class KvDatabase
 {
-    public const int ScanCursorIndexBits = 40; // SCAN cursor = epoch << 40 | slot index
-    private const int CompactMinSlots = 64; // below this, a sparse slot table costs nothing worth compacting
+    public const int ScanCursorIndexBits = 40; // SCAN cursor = epoch << 40 | row index
+    internal const int PackedValueMaxBytes = 512; // longer strings get their own array (GET copies a packed value)
+    internal const uint ClockMask = 0xFFFFFF; // 24-bit access clock; the top byte of Lru is the LFU counter
+    internal const int EncodingShift = 29; // Link bits 29-30: KvStringEncoding; bit 31: has an expiry
+    private const uint LinkMask = (1u << EncodingShift) - 1; // Link bits 0-28: next row + 1 in the chain or free list
+    private const uint VolatileBit = 1u << 31;
+    private const int MaxRows = 1 << EncodingShift;
+    private const int CompactMinSlots = 64; // below this, a sparse table costs nothing worth compacting
+    private const int MinRows = 16;
 
-    public readonly Dictionary<byte[], KvEntry> Map;
-    public readonly Dictionary<byte[], KvEntry>.AlternateLookup<ReadOnlySpan<byte>> Lookup;
-    public readonly List<KvEntry> Volatile = []; // entries with an expiry, for active expiry sampling
-    private readonly Stack<int> _freeSlots = new();
-    public KvEntry?[] Slots = new KvEntry?[16]; // dense-ish table of entries: RANDOMKEY and SCAN cursors index it
-    public int SlotCount;
-    public long Epoch; // bumped when the slot table is compacted; SCAN cursors from older epochs restart
+    private struct Row
+    {
+        public object? Item; // packed byte[] or KvKeyedValue; null for a free row
+        public uint Link;
+        public uint Lru;
+    }
+
+    private struct VolatileSlot
+    {
+        public long At;
+        public int Index; // in _volatileRows
+    }
+
+    private Row[] _rows = new Row[MinRows];
+    private int[] _buckets = new int[MinRows]; // first row + 1 of each chain
+    private int _used; // rows [0, _used) were handed out
+    private int _count;
+    private int _freeHead; // first free row + 1
+    private readonly Dictionary<int, VolatileSlot> _expires = [];
+    private readonly List<int> _volatileRows = []; // rows with an expiry, for active expiry sampling
+    public long Epoch; // bumped when the rows are compacted; SCAN cursors from older epochs restart
     public long DataBytes; // key and string value bytes
 
-    public KvDatabase(int index)
-    {
-        Index = index;
-        Map = new Dictionary<byte[], KvEntry>(ByteArrayComparer.Instance);
-        Lookup = Map.GetAlternateLookup<ReadOnlySpan<byte>>();
-    }
+    public KvDatabase(int index) => Index = index;
 
     /// <summary>The database number (changes on SWAPDB).</summary>
     public int Index { get; set; }
 
-    public int Count => Map.Count;
+    public int Count => _count;
+
+    /// <summary>Lookups by key (kept as a member so that callers read <c>db.Lookup.TryGetValue(key, out e)</c>).</summary>
+    public KvDatabase Lookup => this;
+
+    /// <summary>Lookups by key array (tests).</summary>
+    public MapView Map => new(this);
+
+    /// <summary>Rows handed out (used or free): the range of SCAN cursors and RANDOMKEY picks.</summary>
+    public int SlotCount => _used;
+
+    /// <summary>The key in a row, or null for a free row: <c>db.Slots[i]</c> for i in [0, <see cref="SlotCount"/>).</summary>
+    public SlotView Slots => new(this);
+
+    /// <summary>The keys with an expiry: <c>db.Volatile.Count</c>, <c>db.Volatile[i]</c>.</summary>
+    public VolatileView Volatile => new(this);
+
+    public readonly struct MapView(KvDatabase db)
+    {
+        public KvEntry this[byte[] key] => db.TryGetValue(key, out KvEntry? e) ? e : throw new KeyNotFoundException();
+    }
+
+    public readonly struct SlotView(KvDatabase db)
+    {
+        public KvEntry? this[long row] => db._rows[row].Item is null ? null : new KvEntry(db, (int)row);
+    }
+
+    public readonly struct VolatileView(KvDatabase db)
+    {
+        public int Count => db._volatileRows.Count;
+
+        public KvEntry this[int i] => new(db, db._volatileRows[i]);
+    }
 
     public static long ValueBytes(object value) => value is byte[] b ? b.Length : 0;
 
-    public KvEntry Add(byte[] key, object value, long expireAt)
+    public bool TryGetValue(ReadOnlySpan<byte> key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KvEntry? e)
     {
-        var e = new KvEntry(key, value);
-        Map.Add(key, e);
-        DataBytes += key.Length + ValueBytes(value);
-        int slot;
-        if (_freeSlots.Count > 0)
+        int row = FindRow(key);
+        e = row < 0 ? null : new KvEntry(this, row);
+        return row >= 0;
+    }
+
+    public bool ContainsKey(ReadOnlySpan<byte> key) => FindRow(key) >= 0;
+
+    public KvEntry Add(byte[] key, object value, long expireAt) => Add(key.AsSpan(), key, value, expireAt);
+
+    public KvEntry Add(ReadOnlySpan<byte> key, object value, long expireAt) => Add(key, null, value, expireAt);
+
+    private KvEntry Add(ReadOnlySpan<byte> key, byte[]? keyArray, object value, long expireAt)
+    {
+        int row;
+        if (_freeHead != 0)
         {
-            slot = _freeSlots.Pop();
+            row = _freeHead - 1;
+            _freeHead = (int)(_rows[row].Link & LinkMask);
         }
         else
         {
-            if (SlotCount == Slots.Length) Array.Resize(ref Slots, Slots.Length * 2);
-            slot = SlotCount++;
+            if (_used == _rows.Length) Grow();
+            row = _used++;
         }
-        Slots[slot] = e;
-        e.Slot = slot;
-        SetExpire(e, expireAt);
-        return e;
+        ref Row r = ref _rows[row];
+        r.Item = MakeItem(key, keyArray, value);
+        r.Lru = 0;
+        int b = Hash(key) & (_buckets.Length - 1);
+        r.Link = (uint)_buckets[b];
+        _buckets[b] = row + 1;
+        _count++;
+        DataBytes += key.Length + ValueBytes(value);
+        if (expireAt >= 0) SetExpireRow(row, expireAt);
+        return new KvEntry(this, row);
     }
 
     public void Replace(KvEntry e, object value)
     {
-        DataBytes += ValueBytes(value) - ValueBytes(e.Value);
-        e.Value = value;
-        e.StringEncoding = KvStringEncoding.ByContent;
+        int row = e.Row;
+        ref Row r = ref _rows[row];
+        object old = r.Item!;
+        DataBytes += ValueBytes(value) - ValueBytesOf(old);
+        if (old is KvKeyedValue kv && !IsPackable(value)) kv.Value = value;
+        else r.Item = MakeItem(KeySpan(old), (old as KvKeyedValue)?.Key, value);
+        r.Link &= ~(3u << EncodingShift);
     }
 
-    public void SetExpire(KvEntry e, long expireAt)
-    {
-        if (expireAt < 0)
-        {
-            if (e.VolatileIndex >= 0)
-            {
-                int last = Volatile.Count - 1;
-                KvEntry moved = Volatile[last];
-                Volatile[e.VolatileIndex] = moved;
-                moved.VolatileIndex = e.VolatileIndex;
-                Volatile.RemoveAt(last);
-                e.VolatileIndex = -1;
-            }
-            e.ExpireAt = -1;
-            return;
-        }
-        if (e.VolatileIndex < 0)
-        {
-            e.VolatileIndex = Volatile.Count;
-            Volatile.Add(e);
-        }
-        e.ExpireAt = expireAt;
-    }
+    public void SetExpire(KvEntry e, long expireAt) => SetExpireRow(e.Row, expireAt);
 
     public void Remove(KvEntry e)
     {
-        Map.Remove(e.Key);
-        SetExpire(e, -1);
-        Slots[e.Slot] = null;
-        _freeSlots.Push(e.Slot);
-        e.Slot = -1;
-        DataBytes -= e.Key.Length + ValueBytes(e.Value);
+        int row = e.Row;
+        ref Row r = ref _rows[row];
+        object item = r.Item!;
+        e.Detach(item, r.Link, r.Lru, ExpireAtOf(row));
+        SetExpireRow(row, -1);
+        ReadOnlySpan<byte> key = KeySpan(item);
+        DataBytes -= key.Length + ValueBytesOf(item);
+        int b = Hash(key) & (_buckets.Length - 1);
+        uint next = r.Link & LinkMask;
+        if (_buckets[b] == row + 1)
+        {
+            _buckets[b] = (int)next;
+        }
+        else
+        {
+            int prev = _buckets[b] - 1;
+            while ((_rows[prev].Link & LinkMask) != (uint)(row + 1)) prev = (int)(_rows[prev].Link & LinkMask) - 1;
+            _rows[prev].Link = (_rows[prev].Link & ~LinkMask) | next;
+        }
+        r.Item = null;
+        r.Lru = 0;
+        r.Link = (uint)_freeHead;
+        _freeHead = row + 1;
+        _count--;
     }
 
     public void Clear()
     {
-        Map.Clear();
-        Volatile.Clear();
-        _freeSlots.Clear();
-        Slots = new KvEntry?[16];
-        SlotCount = 0;
+        _rows = new Row[MinRows];
+        _buckets = new int[MinRows];
+        _used = _count = _freeHead = 0;
+        _expires.Clear();
+        _volatileRows.Clear();
         Epoch = (Epoch + 1) & ((1L << (63 - ScanCursorIndexBits)) - 1);
         DataBytes = 0;
     }
 
-    // Keeps the slot table at least a quarter full so RANDOMKEY finds a key in a few tries.
-    // Compaction keeps the order of entries and bumps the epoch so that SCAN cursors restart.
+    // Keeps the table at least a quarter full so RANDOMKEY finds a key in a few tries and memory follows the keys.
+    // Compaction keeps the order of keys and bumps the epoch so that SCAN cursors restart. Between commands only.
     public void MaybeCompact()
     {
-        if (SlotCount <= CompactMinSlots || (long)Map.Count * 4 >= SlotCount) return;
+        if (_used <= CompactMinSlots || (long)_count * 4 >= _used) return;
+        int size = MinRows;
+        while (size < _count * 2) size *= 2;
+        var rows = new Row[Math.Max(size, MinRows)];
+        var remap = _expires.Count > 0 ? new Dictionary<int, int>(_expires.Count) : null;
         int write = 0;
-        for (int read = 0; read < SlotCount; read++)
+        for (int read = 0; read < _used; read++)
         {
-            KvEntry? e = Slots[read];
-            if (e is null) continue;
-            e.Slot = write;
-            Slots[write++] = e;
+            if (_rows[read].Item is null) continue;
+            if (remap is not null && (_rows[read].Link & VolatileBit) != 0) remap[read] = write;
+            rows[write++] = _rows[read];
         }
-        Array.Clear(Slots, write, SlotCount - write);
-        SlotCount = write;
-        _freeSlots.Clear();
-        int size = Math.Max(16, (int)Math.Min(Array.MaxLength, 2L * write));
-        if (size < Slots.Length) Array.Resize(ref Slots, size);
+        if (remap is not null)
+        {
+            var expires = new List<KeyValuePair<int, VolatileSlot>>(_expires);
+            _expires.Clear();
+            foreach (KeyValuePair<int, VolatileSlot> pair in expires)
+            {
+                int moved = remap[pair.Key];
+                _expires[moved] = pair.Value;
+                _volatileRows[pair.Value.Index] = moved;
+            }
+        }
+        _rows = rows;
+        _used = write;
+        _freeHead = 0;
+        Rehash(rows.Length);
         Epoch = (Epoch + 1) & ((1L << (63 - ScanCursorIndexBits)) - 1);
     }
+
+    // ---------------------------------------------------------------- rows (KvEntry)
+
+    internal object ItemAt(int row) => _rows[row].Item!;
+
+    internal uint LruAt(int row) => _rows[row].Lru;
+
+    internal uint LinkAt(int row) => _rows[row].Link;
+
+    internal void SetLru(int row, uint lru) => _rows[row].Lru = lru;
+
+    /// <summary>Sets the flag bits of a row's link (the chain part is kept).</summary>
+    internal void SetLinkBits(int row, uint link)
+    {
+        ref Row r = ref _rows[row];
+        r.Link = (r.Link & (LinkMask | VolatileBit)) | (link & ~(LinkMask | VolatileBit));
+    }
+
+    internal long ExpireAtOf(int row) => (_rows[row].Link & VolatileBit) == 0 ? -1 : _expires[row].At;
+
+    /// <summary>The key of an item: a copy for a packed string.</summary>
+    internal static byte[] KeyOf(object item) => item is KvKeyedValue kv ? kv.Key : KeySpan(item).ToArray();
+
+    internal static ReadOnlySpan<byte> KeySpan(object item)
+    {
+        if (item is KvKeyedValue kv) return kv.Key;
+        byte[] packed = (byte[])item;
+        int header = ReadLength(packed, out int keyLength);
+        return packed.AsSpan(header, keyLength);
+    }
+
+    /// <summary>The value bytes of a packed string item.</summary>
+    internal static ReadOnlySpan<byte> PackedValue(byte[] packed)
+    {
+        int header = ReadLength(packed, out int keyLength);
+        return packed.AsSpan(header + keyLength);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    private static bool IsPackable(object value) => value is byte[] b && b.Length <= PackedValueMaxBytes;
+
+    private static object MakeItem(ReadOnlySpan<byte> key, byte[]? keyArray, object value)
+    {
+        if (!IsPackable(value)) return new KvKeyedValue(keyArray ?? key.ToArray(), value);
+        byte[] v = (byte[])value;
+        int header = LengthSize(key.Length);
+        var packed = new byte[header + key.Length + v.Length];
+        WriteLength(packed, key.Length);
+        key.CopyTo(packed.AsSpan(header));
+        v.CopyTo(packed.AsSpan(header + key.Length));
+        return packed;
+    }
+
+    private static long ValueBytesOf(object item) => item switch
+    {
+        KvKeyedValue kv => ValueBytes(kv.Value),
+        byte[] packed => PackedValue(packed).Length,
+        _ => 0,
+    };
+
+    private static int LengthSize(int length) => length < 0x80 ? 1 : length < 0x4000 ? 2 : length < 0x200000 ? 3 : length < 0x10000000 ? 4 : 5;
+
+    private static void WriteLength(byte[] target, int length)
+    {
+        uint v = (uint)length;
+        int i = 0;
+        while (v >= 0x80)
+        {
+            target[i++] = (byte)(v | 0x80);
+            v >>= 7;
+        }
+        target[i] = (byte)v;
+    }
+
+    private static int ReadLength(byte[] source, out int length)
+    {
+        uint v = 0;
+        int shift = 0, i = 0;
+        byte b;
+        do
+        {
+            b = source[i++];
+            v |= (uint)(b & 0x7F) << shift;
+            shift += 7;
+        }
+        while ((b & 0x80) != 0);
+        length = (int)v;
+        return i;
+    }
+
+    private static int Hash(ReadOnlySpan<byte> key) => ByteArrayComparer.Instance.GetHashCode(key);
+
+    private int FindRow(ReadOnlySpan<byte> key)
+    {
+        Row[] rows = _rows;
+        int row = _buckets[Hash(key) & (_buckets.Length - 1)] - 1;
+        while (row >= 0)
+        {
+            if (KeySpan(rows[row].Item!).SequenceEqual(key)) return row;
+            row = (int)(rows[row].Link & LinkMask) - 1;
+        }
+        return -1;
+    }
+
+    private void Grow()
+    {
+        if (_rows.Length >= MaxRows) throw new InvalidOperationException("Too many keys in one database.");
+        Array.Resize(ref _rows, _rows.Length * 2);
+        Rehash(_rows.Length);
+    }
+
+    private void Rehash(int bucketCount)
+    {
+        if (_buckets.Length != bucketCount) _buckets = new int[bucketCount];
+        else Array.Clear(_buckets);
+        int mask = bucketCount - 1;
+        for (int row = 0; row < _used; row++)
+        {
+            ref Row r = ref _rows[row];
+            if (r.Item is null) continue;
+            int b = Hash(KeySpan(r.Item)) & mask;
+            r.Link = (r.Link & ~LinkMask) | (uint)_buckets[b];
+            _buckets[b] = row + 1;
+        }
+    }
+
+    private void SetExpireRow(int row, long expireAt)
+    {
+        ref Row r = ref _rows[row];
+        if (expireAt < 0)
+        {
+            if ((r.Link & VolatileBit) == 0) return;
+            _expires.Remove(row, out VolatileSlot slot);
+            int last = _volatileRows.Count - 1;
+            int moved = _volatileRows[last];
+            if (moved != row)
+            {
+                _volatileRows[slot.Index] = moved;
+                CollectionsMarshalRef(moved).Index = slot.Index;
+            }
+            _volatileRows.RemoveAt(last);
+            r.Link &= ~VolatileBit;
+            return;
+        }
+        if ((r.Link & VolatileBit) != 0)
+        {
+            CollectionsMarshalRef(row).At = expireAt;
+            return;
+        }
+        _expires[row] = new VolatileSlot { At = expireAt, Index = _volatileRows.Count };
+        _volatileRows.Add(row);
+        r.Link |= VolatileBit;
+    }
+
+    private ref VolatileSlot CollectionsMarshalRef(int row) =>
+        ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_expires, row);
 }
 
 /// <summary>A collection whose elements SORT can read: a list in order, a set's members, a sorted set's members by score.</summary>

@@ -697,7 +697,7 @@ public sealed partial class KvStore
             return;
         }
         KvEntry e = AddKey(ctx, key, value, ttl > 0 ? ttl : -1);
-        if (idle >= 0) e.AccessClock = unchecked(AccessClock - (uint)Math.Min(idle, uint.MaxValue)); // IdleSeconds subtracts modulo 2^32
+        if (idle >= 0) e.AccessClock = unchecked(AccessClock - (uint)Math.Min(idle, uint.MaxValue)); // IdleSeconds subtracts modulo 2^24
         if (freq >= 0) e.Frequency = (byte)freq;
         if (ctx.Aof is not null)
         {

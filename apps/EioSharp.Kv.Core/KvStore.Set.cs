@@ -242,7 +242,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(KvErrors.WrongType);
             return;
         }
-        if (ReferenceEquals(src, dst))
+        if (src == dst)
         {
             ctx.Reply.WriteInteger(srcSet.Contains(member) ? 1 : 0);
             return;

@@ -135,7 +135,7 @@ public sealed partial class KvStore
 {
     private const int ActiveExpireKeysPerLoop = 20; // Redis ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP
     private const int ActiveExpireAcceptableStalePercent = 10; // Redis ACTIVE_EXPIRE_CYCLE_ACCEPTABLE_STALE
-    private const int EntryOverheadBytes = 96; // rough per-key cost of the entry, arrays and dictionary slot, for INFO
+    private const int EntryOverheadBytes = 48; // rough per-key cost of the row, bucket and array header (KvDatabase), for INFO
 
     private KvDatabase[] _dbs;
     private readonly Random _random;
@@ -473,7 +473,7 @@ public sealed partial class KvStore
     }
 
     /// <summary>Idle seconds of a key (OBJECT IDLETIME).</summary>
-    internal long IdleSeconds(KvEntry e) => AccessClock - e.AccessClock;
+    internal long IdleSeconds(KvEntry e) => (AccessClock - e.AccessClock) & KvDatabase.ClockMask; // modulo 2^24 like Redis's LRU clock
 
     /// <summary>Finds a key that must hold a <typeparamref name="T"/>; writes WRONGTYPE and returns false when it holds another type.</summary>
     /// <param name="ctx">The command.</param>
@@ -515,7 +515,7 @@ public sealed partial class KvStore
     internal KvEntry AddKey(KvDatabase db, ReadOnlySpan<byte> key, object value, long expireAt = -1)
     {
         if (db.Lookup.TryGetValue(key, out KvEntry? stale)) db.Remove(stale); // an expired entry nobody removed yet
-        KvEntry e = db.Add(key.ToArray(), value, expireAt);
+        KvEntry e = db.Add(key, value, expireAt);
         _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.New, "new", key, db.Index); // 'n' (KvStore.Transactions.cs)
         e.AccessClock = AccessClock;
         e.Frequency = 5; // Redis's LFU_INIT_VAL

@@ -197,8 +197,11 @@ public class ListTests
         Assert.Equal(State(h.Store, h.Now), State(fresh, h.Now));
     }
 
-    [Fact]
-    public void Ring_buffer_matches_a_reference_deque_under_random_operations()
+    // 1-byte values: the packed form while at most 128 elements, then the ring; 100-byte values: the ring from the start.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(100)]
+    public void Ring_buffer_matches_a_reference_deque_under_random_operations(int valueLength)
     {
         var rnd = new Random(5);
         var list = new KvList();
@@ -206,13 +209,14 @@ public class ListTests
         for (int step = 0; step < 20_000; step++)
         {
             int op = rnd.Next(7);
-            byte[] v = [(byte)rnd.Next(256)];
+            var v = new byte[valueLength];
+            v[0] = (byte)rnd.Next(256);
             switch (op)
             {
                 case 0: list.PushLeft(v); model.Insert(0, v); break;
                 case 1: list.PushRight(v); model.Add(v); break;
-                case 2 when model.Count > 0: Assert.Same(model[0], list.Pop(left: true)); model.RemoveAt(0); break;
-                case 3 when model.Count > 0: Assert.Same(model[^1], list.Pop(left: false)); model.RemoveAt(model.Count - 1); break;
+                case 2 when model.Count > 0: Assert.Equal(model[0], list.Pop(left: true)); model.RemoveAt(0); break;
+                case 3 when model.Count > 0: Assert.Equal(model[^1], list.Pop(left: false)); model.RemoveAt(model.Count - 1); break;
                 case 4:
                     int at = rnd.Next(model.Count + 1);
                     list.Insert(at, v);

@@ -2,7 +2,8 @@ using System.Buffers;
 
 namespace EioSharp.Kv;
 
-/// <summary>A hash: "listpack" (fields and values in one array, in insertion order, looked up by a linear scan) while
+/// <summary>A hash: "listpack" (fields and values packed into one <see cref="Listpack"/> byte array, in insertion order,
+/// looked up by a linear scan) while
 /// small, "hashtable" (<see cref="KvSlotTable"/>) past <c>hash-max-listpack-entries</c> fields or a field or value
 /// longer than <c>hash-max-listpack-value</c> bytes, like Redis 7.0 (never converted back).</summary>
 /// <remarks>In the listpack encoding an updated field keeps its place and a new field goes last, so HGETALL, HKEYS
@@ -10,14 +11,13 @@ namespace EioSharp.Kv;
 internal sealed class KvHash : KvObject, IKvHashFields
 {
     private const int RewriteItemsPerCommand = 64; // Redis's AOF_REWRITE_ITEMS_PER_CMD
-    private const int ListpackEntryOverhead = 4; // listpack per-element header and back-length bytes, roughly
     private const int HashtableEntryOverhead = 72; // dictionary entry, slot and two array headers, roughly
 
-    private byte[][]? _pairs; // listpack: field0, value0, field1, value1...
+    private Listpack _pack = new(0); // listpack: field0, value0, field1, value1... (empty once a hashtable)
     private int _pairCount;
     private KvSlotTable? _table; // hashtable
 
-    public KvHash() => _pairs = new byte[4][];
+    public KvHash() { }
 
     public override KvType Type => KvType.Hash;
 
@@ -34,8 +34,8 @@ internal sealed class KvHash : KvObject, IKvHashFields
     public byte[]? Get(ReadOnlySpan<byte> field)
     {
         if (_table is not null) return _table.Get(field);
-        int i = IndexOf(field);
-        return i < 0 ? null : _pairs![2 * i + 1];
+        int at = IndexOf(field);
+        return at < 0 ? null : _pack.Read(_pack.Skip(at), out _).ToArray();
     }
 
     public bool Contains(ReadOnlySpan<byte> field) => _table?.Contains(field) ?? IndexOf(field) >= 0;
@@ -52,15 +52,14 @@ internal sealed class KvHash : KvObject, IKvHashFields
     {
         if (_table is null && (field.Length > limits.HashMaxListpackValue || value.Length > limits.HashMaxListpackValue)) ConvertToHashtable();
         if (_table is not null) return _table.Set(field, value);
-        int i = IndexOf(field);
-        if (i >= 0)
+        int at = IndexOf(field);
+        if (at >= 0)
         {
-            _pairs![2 * i + 1] = value;
+            _pack.Replace(_pack.Skip(at), value);
             return false;
         }
-        if (2 * _pairCount + 2 > _pairs!.Length) Array.Resize(ref _pairs, Math.Max(4, _pairs.Length * 2));
-        _pairs[2 * _pairCount] = field;
-        _pairs[2 * _pairCount + 1] = value;
+        _pack.Append(field);
+        _pack.Append(value);
         _pairCount++;
         if (_pairCount > limits.HashMaxListpackEntries) ConvertToHashtable();
         return true;
@@ -69,13 +68,10 @@ internal sealed class KvHash : KvObject, IKvHashFields
     public bool Remove(ReadOnlySpan<byte> field)
     {
         if (_table is not null) return _table.Remove(field);
-        int i = IndexOf(field);
-        if (i < 0) return false;
-        Array.Copy(_pairs!, 2 * i + 2, _pairs!, 2 * i, 2 * (_pairCount - i - 1));
+        int at = IndexOf(field);
+        if (at < 0) return false;
+        _pack.Remove(at, _pack.Skip(_pack.Skip(at)));
         _pairCount--;
-        _pairs![2 * _pairCount] = null!;
-        _pairs[2 * _pairCount + 1] = null!;
-        if (_pairs.Length > 16 && _pairCount * 8 < _pairs.Length) Array.Resize(ref _pairs, _pairs.Length / 2);
         return true;
     }
 
@@ -88,7 +84,11 @@ internal sealed class KvHash : KvObject, IKvHashFields
         }
         else
         {
-            for (int i = 0; i < _pairCount; i++) yield return new(_pairs![2 * i], _pairs[2 * i + 1]);
+            for (int at = 0, i = 0; i < _pairCount; i++)
+            {
+                byte[] field = _pack.Read(at, out at).ToArray();
+                yield return new(field, _pack.Read(at, out at).ToArray());
+            }
         }
     }
 
@@ -100,8 +100,10 @@ internal sealed class KvHash : KvObject, IKvHashFields
             int slot = _table.RandomSlot(random);
             return new(_table.KeyAt(slot)!, _table.ValueAt(slot));
         }
-        int i = random.Next(_pairCount);
-        return new(_pairs![2 * i], _pairs[2 * i + 1]);
+        int pick = random.Next(_pairCount), offset = 0;
+        for (int i = 0; i < pick; i++) offset = _pack.Skip(_pack.Skip(offset));
+        byte[] f = _pack.Read(offset, out offset).ToArray();
+        return new(f, _pack.Read(offset, out _).ToArray());
     }
 
     /// <summary>HSCAN: a listpack returns everything at once with cursor 0 (like Redis); a hashtable scans slots.</summary>
@@ -121,12 +123,11 @@ internal sealed class KvHash : KvObject, IKvHashFields
         var copy = new KvHash();
         if (_table is not null)
         {
-            copy._pairs = null;
             copy._table = _table.Clone();
         }
         else
         {
-            copy._pairs = (byte[][])_pairs!.Clone();
+            copy._pack = _pack.Clone();
             copy._pairCount = _pairCount;
         }
         return copy;
@@ -155,26 +156,31 @@ internal sealed class KvHash : KvObject, IKvHashFields
 
     public override long EstimateBytes()
     {
+        if (_table is null) return 48 + _pack.Capacity;
         long bytes = 48;
-        int overhead = _table is null ? ListpackEntryOverhead : HashtableEntryOverhead;
+        int overhead = HashtableEntryOverhead;
         foreach (KeyValuePair<byte[], byte[]> pair in Entries()) bytes += pair.Key.Length + pair.Value.Length + overhead;
         return bytes;
     }
 
+    // Byte offset of the field's element in the listpack, or -1.
     private int IndexOf(ReadOnlySpan<byte> field)
     {
-        byte[][] pairs = _pairs!;
-        for (int i = 0; i < _pairCount; i++)
-            if (pairs[2 * i].AsSpan().SequenceEqual(field)) return i;
+        for (int at = 0, i = 0; i < _pairCount; i++)
+        {
+            int start = at;
+            if (_pack.Read(at, out at).SequenceEqual(field)) return start;
+            at = _pack.Skip(at);
+        }
         return -1;
     }
 
     private void ConvertToHashtable()
     {
         var table = new KvSlotTable(hasValues: true, _pairCount);
-        for (int i = 0; i < _pairCount; i++) table.AddNew(_pairs![2 * i], _pairs[2 * i + 1]);
+        foreach (KeyValuePair<byte[], byte[]> pair in Entries()) table.AddNew(pair.Key, pair.Value);
         _table = table;
-        _pairs = null;
+        _pack = new Listpack(0);
         _pairCount = 0;
     }
 }

@@ -3,12 +3,15 @@ using System.Diagnostics;
 
 namespace EioSharp.Kv;
 
-/// <summary>A list value: a deque of byte strings in a ring buffer (O(1) push and pop at both ends, O(1) index).</summary>
+/// <summary>A list value: while small (at most 128 elements of at most 64 bytes), all elements packed into one
+/// <see cref="Listpack"/> array; past that, a deque of byte strings in a ring buffer (O(1) push and pop at both ends,
+/// O(1) index).</summary>
 /// <remarks>
 /// Redis 7.0 stores every list as a quicklist (a linked list of listpacks); OBJECT ENCODING reports <c>quicklist</c>
 /// whatever the size, as Redis 7.0 does. The ring buffer's capacity is a power of two; it grows by doubling and shrinks
 /// by half when a quarter full, so memory follows the length. Elements are immutable arrays (never changed in place),
-/// so <see cref="Clone"/> copies only the array of references.
+/// so <see cref="Clone"/> copies only the array of references. The small form costs a length byte per element instead
+/// of an array object; operations on it walk the packed bytes (at most 128 elements), as Redis walks a listpack node.
 /// <para><b>Thread safety</b>: none; owned by the store owner.</para>
 /// </remarks>
 internal sealed class KvList : KvObject, IKvElements
@@ -18,9 +21,15 @@ internal sealed class KvList : KvObject, IKvElements
     private const int ObjectOverheadBytes = 48; // the KvList object and its ring array header
     private const int ElementOverheadBytes = 8 + 24; // one reference in the ring plus the byte[] header
 
-    private byte[][] _items = new byte[MinCapacity][];
+    private const int PackedMaxCount = 128; // the small form's limits (ours: Redis 7.0 reports quicklist for every list)
+    private const int PackedMaxElementBytes = 64;
+
+    private byte[][] _items = []; // ring form
     private int _head; // index of the first element in _items
     private int _count;
+    private bool _packed = true; // small form: the elements are in _pack
+    private Listpack _pack = new(0);
+    private int _cacheIndex, _cacheOffset; // small form: byte offset of element _cacheIndex (walks resume there)
 
     /// <inheritdoc/>
     public override KvType Type => KvType.List;
@@ -40,11 +49,25 @@ internal sealed class KvList : KvObject, IKvElements
         get
         {
             Debug.Assert((uint)index < (uint)_count);
+            if (_packed)
+            {
+                byte[] v = _pack.Read(OffsetOf(index), out int next).ToArray();
+                _cacheIndex = index + 1;
+                _cacheOffset = next;
+                return v;
+            }
             return _items[(_head + index) & (_items.Length - 1)];
         }
         set
         {
             Debug.Assert((uint)index < (uint)_count);
+            if (_packed && value.Length > PackedMaxElementBytes) ConvertToRing();
+            if (_packed)
+            {
+                _pack.Replace(OffsetOf(index), value);
+                ResetCache();
+                return;
+            }
             _items[(_head + index) & (_items.Length - 1)] = value;
         }
     }
@@ -54,6 +77,12 @@ internal sealed class KvList : KvObject, IKvElements
     {
         get
         {
+            if (_packed)
+            {
+                int offset = 0;
+                for (int i = 0; i < _count; i++) yield return _pack.Read(offset, out offset).ToArray();
+                yield break;
+            }
             for (int i = 0; i < _count; i++) yield return this[i];
         }
     }
@@ -61,6 +90,14 @@ internal sealed class KvList : KvObject, IKvElements
     /// <summary>Adds an element at the head.</summary>
     public void PushLeft(byte[] value)
     {
+        if (_packed && !FitsPacked(value, 1)) ConvertToRing();
+        if (_packed)
+        {
+            _pack.Insert(0, value);
+            _count++;
+            ResetCache();
+            return;
+        }
         if (_count == _items.Length) Resize(_items.Length * 2);
         _head = (_head - 1) & (_items.Length - 1);
         _items[_head] = value;
@@ -70,6 +107,13 @@ internal sealed class KvList : KvObject, IKvElements
     /// <summary>Adds an element at the tail.</summary>
     public void PushRight(byte[] value)
     {
+        if (_packed && !FitsPacked(value, 1)) ConvertToRing();
+        if (_packed)
+        {
+            _pack.Append(value);
+            _count++;
+            return;
+        }
         if (_count == _items.Length) Resize(_items.Length * 2);
         _items[(_head + _count) & (_items.Length - 1)] = value;
         _count++;
@@ -86,6 +130,15 @@ internal sealed class KvList : KvObject, IKvElements
     public byte[] Pop(bool left)
     {
         Debug.Assert(_count > 0);
+        if (_packed)
+        {
+            int start = left ? 0 : OffsetOf(_count - 1);
+            byte[] v = _pack.Read(start, out int end).ToArray();
+            _pack.Remove(start, end);
+            _count--;
+            ResetCache();
+            return v;
+        }
         int slot = left ? _head : (_head + _count - 1) & (_items.Length - 1);
         byte[] value = _items[slot];
         _items[slot] = null!;
@@ -110,6 +163,14 @@ internal sealed class KvList : KvObject, IKvElements
             PushRight(value);
             return;
         }
+        if (_packed && !FitsPacked(value, 1)) ConvertToRing();
+        if (_packed)
+        {
+            _pack.Insert(OffsetOf(index), value);
+            _count++;
+            ResetCache();
+            return;
+        }
         if (_count == _items.Length) Resize(_items.Length * 2);
         int mask = _items.Length - 1;
         if (index < _count / 2)
@@ -129,6 +190,16 @@ internal sealed class KvList : KvObject, IKvElements
     public void Keep(int start, int length)
     {
         Debug.Assert(start >= 0 && length >= 0 && start + length <= _count);
+        if (_packed)
+        {
+            int keepFrom = OffsetOf(start);
+            int keepTo = OffsetOf(start + length);
+            _pack.Remove(keepTo, _pack.Used);
+            _pack.Remove(0, keepFrom);
+            _count = length;
+            ResetCache();
+            return;
+        }
         int mask = _items.Length - 1;
         for (int i = 0; i < start; i++) _items[(_head + i) & mask] = null!;
         for (int i = start + length; i < _count; i++) _items[(_head + i) & mask] = null!;
@@ -143,6 +214,26 @@ internal sealed class KvList : KvObject, IKvElements
     /// <returns>Elements removed.</returns>
     public int RemoveWhere(Func<byte[], bool> remove, bool fromTail)
     {
+        if (_packed)
+        {
+            var all = new List<byte[]>(Elements);
+            var keep = new bool[all.Count];
+            int gone = 0;
+            for (int k = 0; k < all.Count; k++)
+            {
+                int i = fromTail ? all.Count - 1 - k : k;
+                keep[i] = !remove(all[i]);
+                if (!keep[i]) gone++;
+            }
+            if (gone == 0) return 0;
+            var pack = new Listpack(0);
+            for (int i = 0; i < all.Count; i++)
+                if (keep[i]) pack.Append(all[i]);
+            _pack = pack;
+            _count -= gone;
+            ResetCache();
+            return gone;
+        }
         int mask = _items.Length - 1;
         int removed = 0;
         if (!fromTail)
@@ -176,7 +267,8 @@ internal sealed class KvList : KvObject, IKvElements
     /// <inheritdoc/>
     public override KvObject Clone()
     {
-        var copy = new KvList { _items = new byte[_items.Length][] };
+        if (_packed) return new KvList { _pack = _pack.Clone(), _count = _count };
+        var copy = new KvList { _packed = false, _items = new byte[_items.Length][] };
         for (int i = 0; i < _count; i++) copy._items[i] = this[i];
         copy._count = _count;
         return copy;
@@ -191,13 +283,14 @@ internal sealed class KvList : KvObject, IKvElements
             AofWriter.WriteArrayHeader(output, 2 + n);
             AofWriter.WriteBulkString(output, "RPUSH"u8);
             AofWriter.WriteBulkString(output, key);
-            for (int i = start; i < start + n; i++) AofWriter.WriteBulkString(output, this[i]);
+            for (int i = start; i < start + n; i++) AofWriter.WriteBulkString(output, this[i]); // ascending: walks resume
         }
     }
 
     /// <inheritdoc/>
     public override long EstimateBytes()
     {
+        if (_packed) return ObjectOverheadBytes + _pack.Capacity;
         long bytes = ObjectOverheadBytes + (long)_items.Length * 8;
         for (int i = 0; i < _count; i++) bytes += ElementOverheadBytes - 8 + this[i].Length;
         return bytes;
@@ -206,10 +299,47 @@ internal sealed class KvList : KvObject, IKvElements
     /// <summary>Like <see cref="EstimateBytes()"/> from the first <paramref name="samples"/> elements (MEMORY USAGE SAMPLES).</summary>
     public long EstimateBytes(int samples)
     {
-        if (samples <= 0 || samples >= _count) return EstimateBytes();
+        if (_packed || samples <= 0 || samples >= _count) return EstimateBytes();
         long sampled = 0;
         for (int i = 0; i < samples; i++) sampled += ElementOverheadBytes - 8 + this[i].Length;
         return ObjectOverheadBytes + (long)_items.Length * 8 + sampled * _count / samples;
+    }
+
+    private bool FitsPacked(byte[] value, int adding) => value.Length <= PackedMaxElementBytes && _count + adding <= PackedMaxCount;
+
+    private void ResetCache()
+    {
+        _cacheIndex = 0;
+        _cacheOffset = 0;
+    }
+
+    // Small form: the byte offset of element `index` (== _count: the end).
+    private int OffsetOf(int index)
+    {
+        int i = 0, offset = 0;
+        if (index >= _cacheIndex)
+        {
+            i = _cacheIndex;
+            offset = _cacheOffset;
+        }
+        for (; i < index; i++) offset = _pack.Skip(offset);
+        _cacheIndex = index;
+        _cacheOffset = offset;
+        return offset;
+    }
+
+    private void ConvertToRing()
+    {
+        int capacity = MinCapacity;
+        while (capacity < _count + 1) capacity *= 2;
+        var items = new byte[capacity][];
+        int i = 0;
+        foreach (byte[] v in Elements) items[i++] = v;
+        _packed = false;
+        _pack = new Listpack(0);
+        _items = items;
+        _head = 0;
+        ResetCache();
     }
 
     private void MaybeShrink()

@@ -2,8 +2,9 @@ using System.Runtime.InteropServices;
 
 namespace EioSharp.Kv;
 
-/// <summary>The "hashtable" encoding of hashes and sets: a dictionary from element to slot over a slot array that
-/// keeps elements in place, so that SCAN cursors (slot indexes) and random picks (a random slot) work.</summary>
+/// <summary>The "hashtable" encoding of hashes and sets: an open-addressing index (an <c>int[]</c> of slot numbers,
+/// linear probing, load at most 3/4) over a slot array that keeps elements in place, so that SCAN cursors (slot indexes)
+/// and random picks (a random slot) work. Per element: its array, a slot reference and about 6 bytes of index.</summary>
 /// <remarks>
 /// A removed element leaves a hole that a later add reuses. When fewer than a quarter of the slots are used the
 /// slots are compacted (order kept) and <see cref="Epoch"/> changes: a cursor of an older epoch restarts the scan,
@@ -16,8 +17,11 @@ internal sealed class KvSlotTable
     private const int CursorIndexBits = 40; // cursor = epoch << 40 | slot index
     private const int CompactMinSlots = 64; // below this, holes cost nothing worth compacting
 
-    private readonly Dictionary<byte[], int> _index;
-    private readonly Dictionary<byte[], int>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
+    private const int Tombstone = -1; // a removed entry in _index (probing goes on past it)
+
+    private int[] _index; // slot + 1 per position, 0 free, Tombstone removed; length a power of two
+    private int _count;
+    private int _tombstones;
     private byte[]?[] _keys;
     private byte[]?[]? _values; // null: a set (no values)
     private readonly Stack<int> _free = new();
@@ -27,13 +31,12 @@ internal sealed class KvSlotTable
     public KvSlotTable(bool hasValues, int capacity = 4)
     {
         capacity = Math.Max(capacity, 4);
-        _index = new Dictionary<byte[], int>(capacity, ByteArrayComparer.Instance);
-        _lookup = _index.GetAlternateLookup<ReadOnlySpan<byte>>();
+        _index = new int[IndexSizeFor(capacity)];
         _keys = new byte[]?[capacity];
         _values = hasValues ? new byte[]?[capacity] : null;
     }
 
-    public int Count => _index.Count;
+    public int Count => _count;
 
     /// <summary>Slots handed out (used or holes): the cursor range.</summary>
     public int SlotCount => _used;
@@ -44,39 +47,48 @@ internal sealed class KvSlotTable
 
     public byte[] ValueAt(int slot) => _values![slot]!;
 
-    public bool TryGetSlot(ReadOnlySpan<byte> key, out int slot) => _lookup.TryGetValue(key, out slot);
+    public bool TryGetSlot(ReadOnlySpan<byte> key, out int slot)
+    {
+        int at = Find(key);
+        slot = at < 0 ? 0 : _index[at] - 1;
+        return at >= 0;
+    }
 
-    public bool Contains(ReadOnlySpan<byte> key) => _lookup.ContainsKey(key);
+    public bool Contains(ReadOnlySpan<byte> key) => Find(key) >= 0;
 
-    public byte[]? Get(ReadOnlySpan<byte> key) => _lookup.TryGetValue(key, out int slot) ? _values![slot] : null;
+    public byte[]? Get(ReadOnlySpan<byte> key) => TryGetSlot(key, out int slot) ? _values![slot] : null;
 
     /// <summary>Adds <paramref name="key"/> or replaces its value; true when it was added.</summary>
     public bool Set(byte[] key, byte[]? value)
     {
-        ref int slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_index, key, out bool exists);
-        if (exists)
+        if (TryGetSlot(key, out int slot))
         {
             if (_values is not null) _values[slot] = value;
             return false;
         }
-        slot = TakeSlot();
-        _keys[slot] = key;
-        if (_values is not null) _values[slot] = value;
+        AddNew(key, value);
         return true;
     }
 
     /// <summary>Adds a key known to be absent (copies, conversions).</summary>
     public void AddNew(byte[] key, byte[]? value)
     {
+        if ((long)(_count + _tombstones + 1) * 4 > (long)_index.Length * 3) Reindex(_count + 1);
         int slot = TakeSlot();
-        _index.Add(key, slot);
         _keys[slot] = key;
         if (_values is not null) _values[slot] = value;
+        Insert(key, slot);
+        _count++;
     }
 
     public bool Remove(ReadOnlySpan<byte> key)
     {
-        if (!_lookup.Remove(key, out _, out int slot)) return false;
+        int at = Find(key);
+        if (at < 0) return false;
+        int slot = _index[at] - 1;
+        _index[at] = Tombstone;
+        _tombstones++;
+        _count--;
         _keys[slot] = null;
         if (_values is not null) _values[slot] = null;
         _free.Push(slot);
@@ -150,7 +162,6 @@ internal sealed class KvSlotTable
             {
                 _keys[write] = key;
                 if (_values is not null) _values[write] = _values[read];
-                CollectionsMarshal.GetValueRefOrNullRef(_index, key) = write;
             }
             write++;
         }
@@ -164,6 +175,47 @@ internal sealed class KvSlotTable
             Array.Resize(ref _keys, size);
             if (_values is not null) Array.Resize(ref _values, size);
         }
+        Reindex(_count);
         _epoch = (_epoch + 1) & ((1L << (63 - CursorIndexBits)) - 1);
+    }
+
+    private static int IndexSizeFor(int count)
+    {
+        int size = 8;
+        while (size < (long)count * 2) size *= 2; // load at most 1/2 right after a rebuild
+        return size;
+    }
+
+    private static int Hash(ReadOnlySpan<byte> key) => ByteArrayComparer.Instance.GetHashCode(key);
+
+    // Position in _index of the key, or -1.
+    private int Find(ReadOnlySpan<byte> key)
+    {
+        int[] index = _index;
+        int mask = index.Length - 1;
+        for (int at = Hash(key) & mask; ; at = (at + 1) & mask)
+        {
+            int v = index[at];
+            if (v == 0) return -1;
+            if (v > 0 && _keys[v - 1].AsSpan().SequenceEqual(key)) return at;
+        }
+    }
+
+    private void Insert(byte[] key, int slot)
+    {
+        int mask = _index.Length - 1;
+        int at = Hash(key) & mask;
+        while (_index[at] > 0) at = (at + 1) & mask;
+        if (_index[at] == Tombstone) _tombstones--;
+        _index[at] = slot + 1;
+    }
+
+    // Rebuilds the index for `count` elements from the slots (drops tombstones).
+    private void Reindex(int count)
+    {
+        _index = new int[IndexSizeFor(count)];
+        _tombstones = 0;
+        for (int slot = 0; slot < _used; slot++)
+            if (_keys[slot] is { } key) Insert(key, slot);
     }
 }

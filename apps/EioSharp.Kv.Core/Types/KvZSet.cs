@@ -49,7 +49,7 @@ internal readonly record struct ZLexRange(byte[] Min, bool MinExclusive, bool Mi
 /// <summary>A sorted set: members with scores, ordered by score then member bytes.</summary>
 /// <remarks>
 /// Two representations, as Redis has: a small set (at most <c>zset-max-listpack-entries</c> members, each at most
-/// <c>zset-max-listpack-value</c> bytes) is one sorted array of entries (OBJECT ENCODING <c>listpack</c>; lookups by member
+/// <c>zset-max-listpack-value</c> bytes) is one packed byte array of entries (<see cref="ZCompact"/>, OBJECT ENCODING <c>listpack</c>; lookups by member
 /// scan it, as Redis scans its listpack); past either threshold it becomes a <see cref="ZSkipList"/> (O(log n) rank and
 /// range) plus a dictionary member → score (O(1) ZSCORE), OBJECT ENCODING <c>skiplist</c>. It never converts back,
 /// except that destinations of ZUNIONSTORE-like commands are built compact when they fit (<see cref="ShrinkIfFits"/>).
@@ -60,14 +60,14 @@ internal sealed class KvZSet : KvObject, IKvElements
 {
     private const int RewriteChunk = 64; // Redis's AOF_REWRITE_ITEMS_PER_CMD
 
-    private List<ZEntry>? _compact;
+    private ZCompact? _compact;
     private ZSkipList? _list;
     private Dictionary<byte[], double>? _dict;
     private Dictionary<byte[], double>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
 
     private KvZSet(bool compact)
     {
-        if (compact) _compact = [];
+        if (compact) _compact = new ZCompact();
         else InitSkipList();
     }
 
@@ -320,7 +320,7 @@ internal sealed class KvZSet : KvObject, IKvElements
     public void ConvertToSkipList()
     {
         if (_compact is null) return;
-        List<ZEntry> entries = _compact;
+        ZCompact entries = _compact;
         _compact = null;
         InitSkipList();
         foreach (ZEntry e in entries)
@@ -334,7 +334,7 @@ internal sealed class KvZSet : KvObject, IKvElements
     public void ShrinkIfFits(KvEncodingLimits limits)
     {
         if (_compact is not null || _list!.Length > limits.ZSetMaxListpackEntries) return;
-        var entries = new List<ZEntry>((int)_list.Length);
+        var entries = new ZCompact();
         for (ZSkipList.Node? n = _list.First; n is not null; n = n.Next)
         {
             if (n.Member.Length > limits.ZSetMaxListpackValue) return;
@@ -353,7 +353,7 @@ internal sealed class KvZSet : KvObject, IKvElements
         var copy = new KvZSet(_compact is not null);
         if (_compact is not null)
         {
-            copy._compact!.AddRange(_compact);
+            copy._compact = _compact.Clone();
         }
         else
         {
@@ -395,9 +395,7 @@ internal sealed class KvZSet : KvObject, IKvElements
         long bytes = 48;
         if (_compact is not null)
         {
-            bytes += 32 + (long)_compact.Capacity * 16;
-            foreach (ZEntry e in _compact) bytes += 24 + e.Member.Length;
-            return bytes;
+            return bytes + 24 + _compact.Capacity;
         }
         // per member: node (object header, member ref, score, backward, two arrays of about 1.33 levels) + dictionary slot
         for (ZSkipList.Node? n = _list!.First; n is not null; n = n.Next)
