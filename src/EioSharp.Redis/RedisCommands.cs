@@ -277,6 +277,46 @@ public static class RedisCommands
     /// <returns>The number of entries.</returns>
     public static async Task<long> StreamLengthAsync(this IRedisCommands redis, string key) => (await redis.ExecuteAsync("XLEN", key)).AsInt64();
 
+    /// <summary><c>XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key... &gt;...</c> over several streams.</summary>
+    /// <param name="redis">Where to run it.</param>
+    /// <param name="keys">The streams (in a cluster they must share a slot).</param>
+    /// <param name="group">The group (existing on every stream).</param>
+    /// <param name="consumer">The consumer.</param>
+    /// <param name="count">The most entries per stream.</param>
+    /// <param name="block">How long to block; null does not block.</param>
+    /// <returns>Each entry with the stream it came from.</returns>
+    public static async Task<List<(string Key, StreamEntry Entry)>> StreamReadGroupManyAsync(this IRedisCommands redis, IReadOnlyList<string> keys,
+        string group, string consumer, int count = 100, TimeSpan? block = null)
+    {
+        var args = new List<object>(8 + (keys.Count * 2)) { "XREADGROUP", "GROUP", group, consumer, "COUNT", count };
+        if (block is { } b)
+        {
+            args.AddRange(["BLOCK", Math.Max(1, (long)b.TotalMilliseconds)]);
+        }
+
+        args.Add("STREAMS");
+        args.AddRange(keys);
+        args.AddRange(keys.Select(_ => (object)">"));
+        var reply = await redis.ExecuteAsync([.. args]);
+        var result = new List<(string, StreamEntry)>();
+        if (reply.IsNull)
+        {
+            return result;
+        }
+
+        var tmp = new List<StreamEntry>();
+        bool map = reply.Kind == RedisReplyKind.Map;
+        for (int i = 0; i < reply.Elements.Count; i += map ? 2 : 1)
+        {
+            var (key, entries) = map ? (reply[i].Text!, reply[i + 1]) : (reply[i][0].Text!, reply[i][1]);
+            tmp.Clear();
+            ParseEntries(entries, tmp);
+            result.AddRange(tmp.Select(e => (key, e)));
+        }
+
+        return result;
+    }
+
     private static void ParseEntries(RedisReply list, List<StreamEntry> into)
     {
         foreach (var e in list.Elements)
