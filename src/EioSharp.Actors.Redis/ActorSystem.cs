@@ -127,6 +127,11 @@ public sealed class ActorSystem
         }
 
         Fiber.ForkDaemon(sw, system.HeartbeatLoopAsync, "actors heartbeat");
+        if (kinds.Length > 0)
+        {
+            Fiber.ForkDaemon(sw, system.FailureDetectorLoopAsync, "actors failure detector");
+        }
+
         Fiber.ForkDaemon(sw, system.InboxLoopAsync, "actors inbox");
         Fiber.ForkDaemon(sw, system.MailboxLoopAsync, "actors mailboxes");
         return system;
@@ -286,25 +291,64 @@ public sealed class ActorSystem
         }
     }
 
+    // The heartbeat has a fiber of its own: failure detection and takeovers (many round trips) must never delay it, or a busy
+    // survivor would look dead to the others.
     private async Task HeartbeatLoopAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await Redis.SetAsync(NodeKey(NodeId), "alive", _options.HeartbeatTtl);
+            }
+            catch (RedisConnectionException)
+            {
+                // Redis unreachable: the client reconnects on the next round; the node's actors may meanwhile fail over.
+            }
+
+            await _clock.SleepAsync(_interval);
+        }
+    }
+
+    private async Task FailureDetectorLoopAsync()
     {
         while (true)
         {
             await _clock.SleepAsync(_interval);
             try
             {
-                await Redis.SetAsync(NodeKey(NodeId), "alive", _options.HeartbeatTtl);
-                if (_kinds.Count > 0)
-                {
-                    await DetectFailuresAsync();
-                }
+                await CheckOwnershipAsync();
+                await DetectFailuresAsync();
             }
             catch (RedisConnectionException)
             {
-                // Redis unreachable: the client reconnects on the next round; the node's actors may meanwhile fail over.
             }
         }
     }
+
+    /// <summary>Fencing: an actor whose ownership moved to another node (this node was presumed dead: its heartbeat lapsed while it
+    /// still ran) is stopped here, without notifying monitors (the new owner did).</summary>
+    private async Task CheckOwnershipAsync()
+    {
+        var names = _local.Keys.ToList();
+        if (names.Count == 0)
+        {
+            return;
+        }
+
+        var owners = await Redis.PipelineAsync(names.Select(n => new object[] { "GET", OwnerKey(n) }).ToArray());
+        for (int i = 0; i < names.Count; i++)
+        {
+            if (owners[i].Text != NodeId && _local.Remove(names[i], out var lost))
+            {
+                LostOwnership++;
+                lost.Stop();
+            }
+        }
+    }
+
+    /// <summary>Actors this node stopped because another node took them over while this one was presumed dead.</summary>
+    public int LostOwnership { get; private set; }
 
     private async Task DetectFailuresAsync()
     {

@@ -40,7 +40,8 @@ public sealed class ActorSystemTests : IDisposable
                 var down = await env.MonoClock.WithTimeoutAsync(TimeSpan.FromSeconds(10), async () => await n2.Downs.TakeAsync());
                 Assert.Equal((RemoteExitKind.Crashed, "asked to crash at 100", "n1"), (down.Kind, down.Text, down.Node));
                 var after = await n2.CallAsync<Ping, Pong>(a, new Ping(2), TimeSpan.FromSeconds(10));
-                Assert.Equal(0, after.Handled); // a new incarnation: fresh state
+                Assert.Equal(1, after.Handled); // a new incarnation (fresh state) that handled the redelivered message
+                Assert.Equal(1, after.DeliveryCount); // the Ping itself: first delivery
                 Assert.Equal("2", (await n1.Redis.ExecuteAsync("HGET", "deliveries", 100)).Text);
                 Assert.Equal("1", (await n1.Redis.ExecuteAsync("HGET", "handled", 100)).Text);
                 Assert.Empty(await n1.Redis.StreamPendingAsync(a.MailboxKey, "actors"));
