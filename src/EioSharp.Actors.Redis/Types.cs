@@ -86,7 +86,8 @@ public sealed class ActorMessage
     /// <summary>The stream entry id (unique per mailbox, increasing): use it for idempotency.</summary>
     public string Id { get; }
 
-    /// <summary>How many times the message has been delivered (1 the first time).</summary>
+    /// <summary>How many times Redis delivered the message to a consumer (1 the first time): Redis's counter, which also counts a
+    /// re-read from the pending history after a local restart of a message the crashed incarnation had not started.</summary>
     public long DeliveryCount { get; }
 
     /// <summary>The payload's type name as the sender wrote it.</summary>

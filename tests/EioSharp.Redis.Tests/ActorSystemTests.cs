@@ -41,7 +41,9 @@ public sealed class ActorSystemTests : IDisposable
                 Assert.Equal((RemoteExitKind.Crashed, "asked to crash at 100", "n1"), (down.Kind, down.Text, down.Node));
                 var after = await n2.CallAsync<Ping, Pong>(a, new Ping(2), TimeSpan.FromSeconds(10));
                 Assert.Equal(1, after.Handled); // a new incarnation (fresh state) that handled the redelivered message
-                Assert.Equal(1, after.DeliveryCount); // the Ping itself: first delivery
+                // The Ping may have been read by the node before the restart and re-read from the pending history by the new
+                // incarnation: DeliveryCount is Redis's delivery counter, which counts both reads.
+                Assert.InRange(after.DeliveryCount, 1, 2);
                 Assert.Equal("2", (await n1.Redis.ExecuteAsync("HGET", "deliveries", 100)).Text);
                 Assert.Equal("1", (await n1.Redis.ExecuteAsync("HGET", "handled", 100)).Text);
                 Assert.Empty(await n1.Redis.StreamPendingAsync(a.MailboxKey, "actors"));
