@@ -6,6 +6,7 @@ using System.Text.Json.Serialization;
 using EioSharp;
 using EioSharp.Actors.Redis;
 using EioSharp.Redis;
+using Switch = EioSharp.Switch;
 
 // Usage: EioSharp.Actors.Bench [messages=20000] [runs=3] [calls=2000]
 // Starts its own redis-server on a free loopback port; every measurement runs against it in the same process run; prints medians.

@@ -319,6 +319,7 @@ public sealed class ActorSystem
             {
                 await CheckOwnershipAsync();
                 await DetectFailuresAsync();
+                await ClaimStrayPendingAsync();
             }
             catch (RedisConnectionException)
             {
@@ -346,6 +347,45 @@ public sealed class ActorSystem
             }
         }
     }
+
+    /// <summary>Entries of this node's mailboxes pending at another consumer for longer than the heartbeat TTL (read by a node that
+    /// was presumed dead and fenced, or that read them just before it lost the actor) are claimed (<c>XCLAIM</c>) and handed to the
+    /// local actor, so no stored message stays unhandled in a foreign pending list.</summary>
+    private async Task ClaimStrayPendingAsync()
+    {
+        foreach (var actor in _local.Values.ToList())
+        {
+            var pending = await Redis.StreamPendingAsync(actor.Ref.MailboxKey, Group, 256);
+            var stray = pending.Where(p => p.Consumer != NodeId && p.Idle >= _options.HeartbeatTtl).ToList();
+            if (stray.Count == 0)
+            {
+                continue;
+            }
+
+            var claimed = await Redis.ExecuteAsync(["XCLAIM", actor.Ref.MailboxKey, Group, NodeId, (long)_options.HeartbeatTtl.TotalMilliseconds,
+                .. stray.Select(p => (object)p.Id)]);
+            var counts = stray.ToDictionary(p => p.Id, p => p.DeliveryCount + 1);
+            foreach (var e in claimed.Elements)
+            {
+                if (e.IsNull || e.Elements.Count < 2 || e[1].IsNull)
+                {
+                    continue;
+                }
+
+                var fields = new List<KeyValuePair<string, byte[]>>();
+                for (int i = 0; i + 1 < e[1].Elements.Count; i += 2)
+                {
+                    fields.Add(new(e[1][i].Text!, e[1][i + 1].Bytes ?? []));
+                }
+
+                StrayClaimed++;
+                actor.Deliver(new StreamEntry(e[0].Text!, fields), counts.GetValueOrDefault(e[0].Text!, 2));
+            }
+        }
+    }
+
+    /// <summary>Messages this node claimed from other consumers' pending lists outside a takeover (see the failure detector).</summary>
+    public int StrayClaimed { get; private set; }
 
     /// <summary>Actors this node stopped because another node took them over while this one was presumed dead.</summary>
     public int LostOwnership { get; private set; }
@@ -516,8 +556,10 @@ public sealed class ActorSystem
 
     private sealed class LocalActor(ActorSystem system, ActorRef self, ActorKind kind)
     {
-        private readonly AsyncQueue<StreamEntry> _queue = new(AsyncQueue<StreamEntry>.Unbounded);
-        private string _historyDone = "0-0";
+        private readonly AsyncQueue<(StreamEntry Entry, long DeliveryCount)> _queue = new(AsyncQueue<(StreamEntry, long)>.Unbounded);
+
+        // Ids handled from the pending history by the current incarnation; the same entries may also be in the queue.
+        private readonly HashSet<string> _historyHandled = new(StringComparer.Ordinal);
         private bool _stopped;
         private Switch? _incarnation;
 
@@ -526,7 +568,7 @@ public sealed class ActorSystem
         // The node reader stops reading a mailbox while its actor holds a full batch unhandled (the in-flight window).
         public bool Full => _queue.Count >= system._options.ReadBatch;
 
-        public void Deliver(StreamEntry entry) => _queue.TryAdd(entry);
+        public void Deliver(StreamEntry entry, long deliveryCount = 1) => _queue.TryAdd((entry, deliveryCount));
 
         public void Stop()
         {
@@ -545,13 +587,13 @@ public sealed class ActorSystem
                     await RedeliverPendingAsync(behavior);
                     while (true)
                     {
-                        var entry = await _queue.TakeAsync();
-                        if (CompareIds(entry.Id, _historyDone) <= 0)
+                        var (entry, count) = await _queue.TakeAsync();
+                        if (_historyHandled.Remove(entry.Id))
                         {
                             continue; // already handled from the pending history of this incarnation
                         }
 
-                        await HandleAsync(behavior, entry, 1);
+                        await HandleAsync(behavior, entry, count);
                     }
                 }, "actor " + self.Name));
                 if (_stopped || Fiber.IsCancelled)
@@ -575,6 +617,7 @@ public sealed class ActorSystem
         // Messages delivered to this node but not acknowledged (a crashed incarnation's, or claimed from a dead node), oldest first.
         private async Task RedeliverPendingAsync(ActorBehavior behavior)
         {
+            _historyHandled.Clear();
             string after = "0-0";
             while (true)
             {
@@ -589,10 +632,7 @@ public sealed class ActorSystem
                 foreach (var entry in history)
                 {
                     after = entry.Id;
-                    if (CompareIds(entry.Id, _historyDone) > 0)
-                    {
-                        _historyDone = entry.Id;
-                    }
+                    _historyHandled.Add(entry.Id);
 
                     if (entry.Fields.Count == 0)
                     {
@@ -617,17 +657,6 @@ public sealed class ActorSystem
             }
 
             await system.Redis.StreamAckAsync(self.MailboxKey, Group, entry.Id);
-        }
-
-        private static int CompareIds(string a, string b)
-        {
-            static (ulong, ulong) Parse(string id)
-            {
-                int dash = id.IndexOf('-', StringComparison.Ordinal);
-                return (ulong.Parse(id.AsSpan(0, dash), CultureInfo.InvariantCulture), ulong.Parse(id.AsSpan(dash + 1), CultureInfo.InvariantCulture));
-            }
-
-            return Parse(a).CompareTo(Parse(b));
         }
     }
 }

@@ -84,7 +84,8 @@ public sealed class RedisClient : IRedisCommands
     public async Task<RedisReply> ExecuteAsync(params object[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        if (args.Length > 0 && RedisConnection.IsBlocking(RespCodec.ToBytes(args[0]) is var n ? System.Text.Encoding.UTF8.GetString(n) : "", Array.ConvertAll(args, RespCodec.ToBytes)))
+        string name = args.Length == 0 ? "" : args[0] as string ?? System.Text.Encoding.UTF8.GetString(RespCodec.ToBytes(args[0]));
+        if (RedisConnection.MayBlock(name) && RedisConnection.IsBlocking(name, Array.ConvertAll(args, RespCodec.ToBytes)))
         {
             return await UseConnectionAsync(c => c.ExecuteAsync(args));
         }

@@ -337,6 +337,12 @@ public sealed class RedisConnection : IRedisCommands
         return (promise, entry);
     }
 
+    /// <summary>Whether a command of this name can be blocking (a cheap check before <see cref="IsBlocking"/>).</summary>
+    /// <param name="name">The command name.</param>
+    /// <returns>True for the blocking commands and XREAD/XREADGROUP.</returns>
+    internal static bool MayBlock(string name) => AlwaysBlocking.Contains(name)
+        || name.Equals("XREAD", StringComparison.OrdinalIgnoreCase) || name.Equals("XREADGROUP", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Whether a command may wait on the server indefinitely (its cancellation then abandons the connection).</summary>
     /// <param name="name">The command name.</param>
     /// <param name="args">All arguments, name first.</param>

@@ -15,7 +15,7 @@ public sealed class MultiProcessFailoverTests
 
     private static ServerProcess StartNode(int redisPort, string id, int first, int count) =>
         ServerProcess.Start(new ServerStartInfo(NodeDll, [redisPort.ToString(), id, first.ToString(), count.ToString(), "2", "3000"],
-            new Regex(@"^READY (\d+)$")) { ReadyTimeout = TimeSpan.FromSeconds(30) });
+            new Regex(@"^READY (\d+)$")) { ReadyTimeout = TimeSpan.FromSeconds(90) });
 
     [Fact]
     public void OnRedisServer() => Run(RedisServer.Start().Let(s => (s.Port, (IDisposable)s)));
@@ -28,7 +28,7 @@ public sealed class MultiProcessFailoverTests
         string dir = Path.Combine(Path.GetTempPath(), "eioactors-kv-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         var server = ServerProcess.Start(new ServerStartInfo(kv, ["--port", "0", "--bind", "127.0.0.1", "--dir", dir],
-            new Regex(@"EioSharp\.Kv ready: listening on 127\.0\.0\.1:(\d+)")) { ReadyTimeout = TimeSpan.FromSeconds(30) });
+            new Regex(@"EioSharp\.Kv ready: listening on 127\.0\.0\.1:(\d+)")) { ReadyTimeout = TimeSpan.FromSeconds(90) });
         Run((server.Port, server));
     }
 
@@ -66,7 +66,7 @@ public sealed class MultiProcessFailoverTests
                     nodes[1].Kill(); // SIGKILL n2 mid-way
                     long handledAtKill = handled;
                     await casting.AwaitAsync();
-                    var deadline = env.MonoClock.Now + TimeSpan.FromSeconds(45);
+                    var deadline = env.MonoClock.Now + TimeSpan.FromSeconds(90);
                     while ((await driver.Redis.ExecuteAsync("HLEN", "handled")).Integer < Messages && env.MonoClock.Now < deadline)
                     {
                         await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(50));
@@ -110,7 +110,7 @@ public sealed class MultiProcessFailoverTests
             Assert.Contains(pong.Node, new[] { "n1", "n3" });
             // A duplicate is a message n2 handled but had not acknowledged when killed: at most one per actor it ran.
             Assert.True(duplicates >= 0 && duplicates <= onN2.Count, summary);
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), "bounded in time");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(180), "bounded in time");
         }
         finally
         {
