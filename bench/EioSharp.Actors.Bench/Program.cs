@@ -127,7 +127,6 @@ try
 
                 ping.Sort();
                 Record("PING round trip, EioSharp.Redis, median (us)", ping[ping.Count / 2]);
-                await client.ExecuteAsync("FLUSHALL");
             });
         });
 

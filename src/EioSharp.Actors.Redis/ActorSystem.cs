@@ -529,8 +529,10 @@ public sealed class ActorSystem
             {
                 got = await Redis.StreamReadGroupManyAsync(keys, Group, NodeId, _options.ReadBatch, TimeSpan.FromMilliseconds(200));
             }
-            catch (RedisErrorException e) when (e.Prefix == "NOGROUP")
+            catch (RedisErrorException e) when (e.Prefix is "NOGROUP" or "UNBLOCKED")
             {
+                // A mailbox (or its group) was deleted, possibly while the read was blocked (Redis 7 answers UNBLOCKED):
+                // recreate the groups; messages sent from now on are read.
                 foreach (string k in keys)
                 {
                     await Redis.StreamCreateGroupAsync(k, Group);
