@@ -53,6 +53,7 @@ public sealed class RedisConnection : IRedisCommands
     private BufferedReader? _reader;
     private RedisConnectionException? _closed;
     private bool _resp2Subscribed;
+    private bool _handshaking;
 
     private RedisConnection(RedisOptions options, MonoClock? clock, Func<RedisReply, ValueTask>? onPush)
     {
@@ -132,7 +133,18 @@ public sealed class RedisConnection : IRedisCommands
         await ready.AwaitAsync();
         try
         {
-            await conn.HandshakeAsync();
+            // The handshake is bounded by the connect timeout, not by the command timeout (which may be far shorter).
+            conn._handshaking = true;
+            if (clock is null)
+            {
+                await conn.HandshakeAsync();
+            }
+            else
+            {
+                await clock.WithTimeoutAsync(options.ConnectTimeout, conn.HandshakeAsync);
+            }
+
+            conn._handshaking = false;
         }
         catch
         {
@@ -264,7 +276,7 @@ public sealed class RedisConnection : IRedisCommands
         var (promise, entry) = Write(args);
         try
         {
-            if (entry.Blocking || _clock is null || _options.CommandTimeout == Timeout.InfiniteTimeSpan)
+            if (entry.Blocking || _handshaking || _clock is null || _options.CommandTimeout == Timeout.InfiniteTimeSpan)
             {
                 return await promise.AwaitAsync();
             }
