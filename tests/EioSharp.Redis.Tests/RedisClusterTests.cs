@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+
+namespace EioSharp.Redis.Tests;
+
+/// <summary>A 3-master Redis Cluster on loopback (redis-server --cluster-enabled yes + redis-cli --cluster create).</summary>
+public sealed class RedisClusterTests : IDisposable
+{
+    private readonly RedisServer[] _nodes;
+
+    public RedisClusterTests()
+    {
+        _nodes = new RedisServer[3];
+        for (int i = 0; i < 3; i++)
+        {
+            _nodes[i] = RedisServer.Start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000");
+        }
+
+        var create = Run("redis-cli", ["--cluster", "create", .. _nodes.Select(n => "127.0.0.1:" + n.Port), "--cluster-replicas", "0", "--cluster-yes"]);
+        Assert.True(create.Code == 0, create.Output);
+        var sw = Stopwatch.StartNew();
+        while (!_nodes.All(n => n.Call("CLUSTER", "INFO").Contains("cluster_state:ok", StringComparison.Ordinal)))
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), "the cluster did not reach state ok");
+            Thread.Sleep(100);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var n in _nodes)
+        {
+            n.Dispose();
+        }
+    }
+
+    private static (int Code, string Output) Run(string file, string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(30_000), "timed out: " + file);
+        return (p.ExitCode, output);
+    }
+
+    private static string NodeId(RedisServer n) => n.Call("CLUSTER", "MYID").Split("\r\n")[1];
+
+    [Fact]
+    public void HashSlotsMatchTheServer()
+    {
+        foreach (string key in new[] { "foo", "bar", "{user1}:a", "user1", "a{}b", "{}x", "mailbox:a17" })
+        {
+            string server = _nodes[0].Call("CLUSTER", "KEYSLOT", key);
+            Assert.Equal(":" + RedisClusterClient.HashSlot(key) + "\r\n", server);
+        }
+    }
+
+    [Fact]
+    public void CommandsAreRoutedByKeySlotAndCrossSlotIsRefused()
+    {
+        EioMain.Run(async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                var cluster = RedisClusterClient.Create(sw, env, new RedisOptions(), _nodes[1].EndPoint);
+                for (int i = 0; i < 300; i++)
+                {
+                    await cluster.SetAsync("key" + i, "v" + i);
+                }
+
+                for (int i = 0; i < 300; i++)
+                {
+                    Assert.Equal("v" + i, await cluster.GetStringAsync("key" + i));
+                }
+
+                // Every node holds some of them (so routing really spread them).
+                Assert.All(_nodes, n => Assert.NotEqual(":0\r\n", n.Call("DBSIZE")));
+                Assert.Equal(0, cluster.MovedRedirections);
+                var e = await Assert.ThrowsAsync<RedisErrorException>(() => cluster.ExecuteAsync("MGET", "key1", "key2"));
+                Assert.Equal("CROSSSLOT", e.Prefix);
+                await cluster.ExecuteAsync("MSET", "{t}a", "1", "{t}b", "2");
+                Assert.Equal("1,2", string.Join(",", (await cluster.ExecuteAsync("MGET", "{t}a", "{t}b")).Elements.Select(r => r.Text)));
+                // Streams for actors partitioned by slot: a mailbox per key.
+                await cluster.StreamAddAsync("mailbox:{a1}", [new("p", "x")]);
+                Assert.Equal(1, await cluster.StreamLengthAsync("mailbox:{a1}"));
+            });
+        });
+    }
+
+    [Fact]
+    public void RedirectionsWhileASlotIsMigrated()
+    {
+        const string key = "migrating-key";
+        int slot = RedisClusterClient.HashSlot(key);
+        EioMain.Run(async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                var cluster = RedisClusterClient.Create(sw, env, new RedisOptions(), _nodes[0].EndPoint);
+                await cluster.SetAsync(key, "before");
+                var source = _nodes.Single(n => n.Call("CLUSTER", "COUNTKEYSINSLOT", slot.ToString()) == ":1\r\n");
+                var target = _nodes.First(n => n != source);
+                string sourceId = NodeId(source), targetId = NodeId(target);
+
+                // Start the migration: the key moves to the target; the source answers ASK for it.
+                Assert.StartsWith("+OK", target.Call("CLUSTER", "SETSLOT", slot.ToString(), "IMPORTING", sourceId));
+                Assert.StartsWith("+OK", source.Call("CLUSTER", "SETSLOT", slot.ToString(), "MIGRATING", targetId));
+                Assert.StartsWith("+OK", source.Call("MIGRATE", "127.0.0.1", target.Port.ToString(), key, "0", "5000"));
+                Assert.Equal("before", await cluster.GetStringAsync(key));
+                Assert.True(cluster.AskRedirections >= 1);
+                await cluster.SetAsync(key, "during"); // new writes of a migrated key go to the target (ASK)
+                Assert.True(cluster.AskRedirections >= 2);
+
+                // Finish it: every node assigns the slot to the target; the source now answers MOVED.
+                foreach (var n in _nodes)
+                {
+                    Assert.StartsWith("+OK", n.Call("CLUSTER", "SETSLOT", slot.ToString(), "NODE", targetId));
+                }
+
+                Assert.Contains("during", target.Call("GET", key)); // the write went to the target
+                int movedBefore = cluster.MovedRedirections;
+                Assert.Equal("during", await cluster.GetStringAsync(key));
+                Assert.Equal(movedBefore + 1, cluster.MovedRedirections);
+                Assert.Equal("during", await cluster.GetStringAsync(key)); // the map was refreshed: no more redirections
+                Assert.Equal(movedBefore + 1, cluster.MovedRedirections);
+            });
+        });
+    }
+}

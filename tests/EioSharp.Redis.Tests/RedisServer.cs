@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace EioSharp.Redis.Tests;
+
+/// <summary>A real redis-server on 127.0.0.1 and a free port, in a temporary directory; restartable on the same port; stopped by pid.</summary>
+public sealed class RedisServer : IDisposable
+{
+    private readonly string[] _extraArgs;
+    private Process? _process;
+
+    private RedisServer(int port, string[] extraArgs)
+    {
+        Port = port;
+        _extraArgs = extraArgs;
+        Dir = Path.Combine(Path.GetTempPath(), "eioredis-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(Dir);
+    }
+
+    public int Port { get; }
+
+    public string Dir { get; }
+
+    public int Pid => _process?.Id ?? 0;
+
+    public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
+
+    public static RedisServer Start(params string[] extraArgs)
+    {
+        var s = new RedisServer(FreePort(), extraArgs);
+        s.Run();
+        return s;
+    }
+
+    public static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    public void Run()
+    {
+        var psi = new ProcessStartInfo("redis-server") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", Dir,
+                     "--save", "", "--appendonly", "no", "--protected-mode", "no" }.Concat(_extraArgs))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        _process = Process.Start(psi)!;
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                if (Call("PING").StartsWith("+PONG", StringComparison.Ordinal))
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is SocketException or IOException && sw.Elapsed < TimeSpan.FromSeconds(15) && !_process.HasExited)
+            {
+            }
+
+            Thread.Sleep(50);
+        }
+    }
+
+    /// <summary>Sends one inline command on a fresh blocking socket and returns the raw first reply line(s) read within a short time.</summary>
+    public string Call(params string[] args)
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 5000 };
+        s.Connect(EndPoint);
+        var sb = new StringBuilder().Append('*').Append(args.Length).Append("\r\n");
+        foreach (string a in args)
+        {
+            sb.Append('$').Append(Encoding.UTF8.GetByteCount(a)).Append("\r\n").Append(a).Append("\r\n");
+        }
+
+        s.Send(Encoding.UTF8.GetBytes(sb.ToString()));
+        var buf = new byte[65536];
+        int n = s.Receive(buf);
+        if (n == 0)
+        {
+            throw new IOException("closed");
+        }
+
+        return Encoding.UTF8.GetString(buf, 0, n);
+    }
+
+    /// <summary>SIGKILL and wait (the crash case).</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            p.Kill();
+            p.WaitForExit(10_000);
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Kill();
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        _process?.Dispose();
+        try
+        {
+            Directory.Delete(Dir, true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
