@@ -26,8 +26,11 @@ public sealed partial class KvConnectionState
 {
     private const int MaxClientNameLength = 1024; // generous; names are shown in CLIENT LIST lines
 
-    private readonly KvServerConfig _config;
+    private readonly KvLiveConfig _live;
     private readonly KvServerStats _stats;
+
+    // The configuration in force (CONFIG SET changes it at run time); a snapshot per read.
+    private KvServerConfig _config => _live.Current;
 
     /// <summary>Creates the state of a new connection.</summary>
     /// <param name="clientId">Unique id (CLIENT ID, HELLO).</param>
@@ -35,14 +38,25 @@ public sealed partial class KvConnectionState
     /// <param name="stats">Server statistics for INFO.</param>
     /// <param name="pubSub">The server's pub/sub registry; null: a private one (tests).</param>
     public KvConnectionState(long clientId, KvServerConfig config, KvServerStats stats, KvPubSub? pubSub = null)
+        : this(clientId, new KvLiveConfig(config ?? throw new ArgumentNullException(nameof(config))), stats, pubSub)
+    {
+    }
+
+    /// <summary>Creates the state of a new connection of a server whose configuration changes at run time.</summary>
+    /// <param name="clientId">Unique id (CLIENT ID, HELLO).</param>
+    /// <param name="config">The server's live configuration (CONFIG GET/SET/REWRITE act on it).</param>
+    /// <param name="stats">Server statistics for INFO.</param>
+    /// <param name="pubSub">The server's pub/sub registry; null: a private one (tests).</param>
+    public KvConnectionState(long clientId, KvLiveConfig config, KvServerStats stats, KvPubSub? pubSub = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stats);
         ClientId = clientId;
         Session = new KvSession { ClientId = clientId };
-        _config = config;
+        Session.Connection = this;
+        _live = config;
         _stats = stats;
-        IsAuthenticated = !config.RequiresAuthentication;
+        IsAuthenticated = !config.Current.RequiresAuthentication;
         PubSub = pubSub ?? new KvPubSub();
         Session.RunConnectionCommand = RunQueuedConnectionCommand;
     }
@@ -94,25 +108,30 @@ public sealed partial class KvConnectionState
         ArgumentNullException.ThrowIfNull(reply);
         reply.Protocol = Protocol;
         _now = nowUnixMs;
+        if (ReplyControlActive) BeginCommandForReplyControl();
         KvCommandInfo? info = command.Info;
         if (info is null)
         {
             reply.WriteError(KvErrors.UnknownCommand(command));
+            CommandStats?.RecordRejected(null, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;
         }
         if (!info.AcceptsArgumentCount(command.Count))
         {
             reply.WriteError(KvErrors.WrongArity(info.Name));
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;
         }
         if (!IsAuthenticated && (info.Flags & KvCommandFlags.NoAuth) == 0)
         {
             reply.WriteError(KvErrors.NoAuth);
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;
         }
+        OnCommandAccepted(info, command, nowUnixMs);
         if (Protocol == 2 && !IsAllowedInSubscribedMode(info) && IsSubscribed)
         {
             reply.WriteError($"ERR Can't execute '{FullName(info, command)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
@@ -130,7 +149,13 @@ public sealed partial class KvConnectionState
         if (TryTransactionControl(info, reply, out KvDispatch dispatch)) return dispatch;
         if (info.Route == KvRoute.Store) return KvDispatch.Store;
         if (info.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8)) return KvDispatch.Store; // the store knows who is blocked
-        return ExecuteConnectionCommand(info, command, reply, nowUnixMs);
+        if (CommandStats is not { } stats) return ExecuteConnectionCommand(info, command, reply, nowUnixMs);
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        long errors = reply.ErrorCount;
+        KvDispatch result = ExecuteConnectionCommand(info, command, reply, nowUnixMs);
+        long micros = (long)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        stats.Record(LastCommandName, command, micros, reply.ErrorCount != errors ? reply.LastError : null, _config, nowUnixMs, RemoteAddress, Name);
+        return result;
     }
 
     /// <summary>Runs a command handled on the connection (its name, arity and authentication already checked).</summary>
@@ -158,7 +183,10 @@ public sealed partial class KvConnectionState
                 return KvDispatch.Close;
             case KvCommandId.Hello: Hello(command, reply); break;
             case KvCommandId.Auth: Auth(command, reply); break;
-            case KvCommandId.Client: Client(command, reply); break;
+            case KvCommandId.Client: return Client(command, reply);
+            case KvCommandId.Monitor or KvCommandId.Time or KvCommandId.LastSave or KvCommandId.Role or KvCommandId.Shutdown
+                or KvCommandId.BgRewriteAof or KvCommandId.SlowLog or KvCommandId.Latency:
+                return AdminCommand(info, command, reply);
             case KvCommandId.Command: CommandCommand(command, reply); break;
             case KvCommandId.Config: Config(command, reply); break;
             case KvCommandId.Info: Info(command, reply, nowUnixMs); break;
@@ -295,59 +323,6 @@ public sealed partial class KvConnectionState
         return true;
     }
 
-    private void Client(KvCommand command, RespWriter reply)
-    {
-        ReadOnlySpan<byte> sub = command[1];
-        int n = command.Count;
-        string? arityName = null;
-        if (Is(sub, "ID"u8))
-        {
-            if (n != 2) arityName = "client|id";
-            else reply.WriteInteger(ClientId);
-        }
-        else if (Is(sub, "SETNAME"u8))
-        {
-            if (n != 3) arityName = "client|setname";
-            else if (TrySetName(command[2], reply)) reply.WriteOk();
-        }
-        else if (Is(sub, "GETNAME"u8))
-        {
-            if (n != 2) arityName = "client|getname";
-            else if (Name is null) reply.WriteNullBulkString();
-            else reply.WriteBulkString(Name);
-        }
-        else if (Is(sub, "SETINFO"u8))
-        {
-            if (n != 4) arityName = "client|setinfo";
-            else if (Is(command[2], "LIB-NAME"u8)) { LibraryName = command.GetString(3); reply.WriteOk(); }
-            else if (Is(command[2], "LIB-VER"u8)) { LibraryVersion = command.GetString(3); reply.WriteOk(); }
-            else reply.WriteError($"ERR Unrecognized option '{command.GetString(2)}'");
-        }
-        else if (Is(sub, "INFO"u8) || Is(sub, "LIST"u8))
-        {
-            reply.WriteBulkString(ClientInfoLine() + "\n");
-        }
-        else if (Is(sub, "NO-EVICT"u8) || Is(sub, "NO-TOUCH"u8) || Is(sub, "REPLY"u8))
-        {
-            if (n != 3) arityName = "client|" + command.GetString(1).ToLowerInvariant();
-            else reply.WriteOk();
-        }
-        else if (Is(sub, "HELP"u8))
-        {
-            WriteHelp(reply, "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GETNAME", "ID", "INFO", "LIST", "SETINFO <LIB-NAME|LIB-VER> <value>", "SETNAME <name>", "HELP");
-        }
-        else
-        {
-            reply.WriteError(KvErrors.UnknownSubcommand(command.GetString(1), "client"));
-        }
-        if (arityName is not null) reply.WriteError(KvErrors.WrongArity(arityName));
-    }
-
-    private string ClientInfoLine() =>
-        string.Create(CultureInfo.InvariantCulture,
-            $"id={ClientId} addr={RemoteAddress} name={Name ?? ""} db={Session.Db} resp={Protocol} lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
-
     private static void WriteHelp(RespWriter reply, params string[] lines)
     {
         reply.WriteArrayHeader(lines.Length);
@@ -437,22 +412,9 @@ public sealed partial class KvConnectionState
                 reply.WriteError(KvErrors.WrongArity("config|get"));
                 return;
             }
-            var matched = new List<KeyValuePair<string, string>>();
-            foreach (KeyValuePair<string, string> parameter in _config.GetParameters())
-            {
-                // notify-keyspace-events is changed at run time (CONFIG SET): report the registry's value.
-                KeyValuePair<string, string> p = parameter.Key == "notify-keyspace-events"
-                    ? new(parameter.Key, KvNotifyFlags.Format(PubSub.NotifyFlags)) : parameter;
-                byte[] name = Encoding.ASCII.GetBytes(p.Key);
-                for (int i = 2; i < command.Count; i++)
-                {
-                    if (GlobPattern.IsMatch(command[i], name, ignoreCase: true))
-                    {
-                        matched.Add(p);
-                        break;
-                    }
-                }
-            }
+            var patterns = new List<byte[]>();
+            for (int i = 2; i < command.Count; i++) patterns.Add(command[i].ToArray());
+            List<KeyValuePair<string, string>> matched = _live.Get(patterns);
             reply.WriteMapHeader(matched.Count);
             foreach (KeyValuePair<string, string> p in matched)
             {
@@ -466,12 +428,32 @@ public sealed partial class KvConnectionState
         }
         else if (Is(sub, "RESETSTAT"u8))
         {
+            if (command.Count != 2)
+            {
+                reply.WriteError(KvErrors.WrongArity("config|resetstat"));
+                return;
+            }
+            _stats.ResetStats();
             reply.WriteOk();
+        }
+        else if (Is(sub, "REWRITE"u8))
+        {
+            if (command.Count != 2)
+            {
+                reply.WriteError(KvErrors.WrongArity("config|rewrite"));
+                return;
+            }
+            if (_live.Rewrite() is { } error) reply.WriteError(error);
+            else reply.WriteOk();
         }
         else if (Is(sub, "HELP"u8))
         {
             WriteHelp(reply, "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GET <pattern>", "RESETSTAT", "HELP");
+                "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+                "RESETSTAT", "    Reset statistics reported by the INFO command.",
+                "REWRITE", "    Rewrite the configuration file.",
+                "HELP", "    Print this help.");
         }
         else
         {

@@ -14,11 +14,16 @@ internal static class KvServer
     /// <param name="stop">Resolve to shut down.</param>
     /// <param name="log">Where log lines go.</param>
     /// <param name="onListening">Called with the bound address once the server accepts connections.</param>
-    public static async Task RunAsync(Stdenv env, KvOptions options, Promise<bool> stop, Action<string> log, Action<EndPoint>? onListening = null)
+    /// <param name="requestStop">Starts the shutdown (SHUTDOWN); null: SHUTDOWN is refused.</param>
+    public static async Task RunAsync(Stdenv env, KvOptions options, Promise<bool> stop, Action<string> log, Action<EndPoint>? onListening = null,
+        Action? requestStop = null)
     {
         var config = options.Config with { Backend = env.Backend };
+        var live = new KvLiveConfig(config, options.ConfigFile);
         long now = env.Clock.Now.ToUnixTimeMilliseconds();
-        var stats = new KvServerStats { StartTimeUnixMs = now };
+        var stats = new KvServerStats { StartTimeUnixMs = now, LastSaveUnixSeconds = now / 1000 };
+        var commandStats = new KvCommandStats();
+        stats.ResetRequested = commandStats.Reset;
         var pubSub = new KvPubSub { NotifyFlags = KvConnectionState.ParseNotifyKeyspaceEvents(config.NotifyKeyspaceEvents) ?? 0 };
         var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings) { PubSub = pubSub };
         store.ScriptMonitor.BusyReplyThresholdMs = config.BusyReplyThresholdMs; // shared with the connections (-BUSY, SCRIPT KILL)
@@ -34,10 +39,28 @@ internal static class KvServer
         }
 
         var queue = new AsyncQueue<StoreRequest>(RequestQueueCapacity);
-        var owner = new StoreOwner(store, aof, queue, stats, config, env.Clock, env.MonoClock, log);
-        var context = new KvServerContext(config, stats, queue, env.Clock)
+        var clock = env.Clock;
+        var owner = new StoreOwner(store, aof, queue, stats, live, env.Clock, env.MonoClock, log)
+        {
+            CommandObserver = (session, command, elapsed, error) => commandStats.Record(command.Info?.Name ?? "unknown", command,
+                (long)elapsed.TotalMicroseconds, error, live.Current, clock.Now.ToUnixTimeMilliseconds(),
+                session.Connection?.RemoteAddress ?? "?", session.Connection?.Name),
+        };
+        var scriptMonitor = store.ScriptMonitor;
+        live.Applying = (old, next) =>
+        {
+            if (old.AppendOnly != next.AppendOnly)
+            {
+                throw new KvConfigException("appendonly can only be changed at start on this server (config file or --appendonly)");
+            }
+
+            scriptMonitor.BusyReplyThresholdMs = next.BusyReplyThresholdMs;
+        };
+        var context = new KvServerContext(live, stats, queue, env.Clock)
         {
             DebugCommand = options.EnableDebugCommand, Store = owner, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
+            CommandStats = commandStats,
+            Admin = new ServerAdmin(owner, stats, requestStop, log),
         };
         var address = await ResolveBindAsync(env, config.Bind);
 
@@ -65,6 +88,7 @@ internal static class KvServer
                 $", store owner supervised ({StoreOwner.MaxRestarts} restarts in {StoreOwner.RestartPeriod.TotalSeconds:0}s)" +
                 (options.EnableDebugCommand == DebugCommandMode.No ? "." : $", DEBUG command enabled ({options.EnableDebugCommand.ToString().ToLowerInvariant()})."));
             onListening?.Invoke(listener.ListeningEndPoint);
+            Fiber.ForkDaemon(sw, () => CloseIdleClientsAsync(context), "kv-client-timeout");
             try
             {
                 await Fiber.FirstAsync(
@@ -83,6 +107,55 @@ internal static class KvServer
             }
         }, "kv-server");
         log("EioSharp.Kv stopped; the append-only file is synced.");
+    }
+
+    /// <summary>Redis's <c>timeout</c>: every second, closes the clients idle longer than it (blocked and subscribed ones are exempt).</summary>
+    private static async Task CloseIdleClientsAsync(KvServerContext ctx)
+    {
+        while (true)
+        {
+            await ctx.Clock.SleepAsync(TimeSpan.FromSeconds(1));
+            int timeout = ctx.Config.Timeout;
+            if (timeout > 0)
+            {
+                ctx.Clients.KillIdle(ctx.Clock.Now.ToUnixTimeMilliseconds(), timeout);
+            }
+        }
+    }
+
+    /// <summary>SHUTDOWN, BGREWRITEAOF and LASTSAVE for the connections.</summary>
+    private sealed class ServerAdmin(StoreOwner owner, KvServerStats stats, Action? requestStop, Action<string> log) : IKvServerAdmin
+    {
+        public long LastSaveUnixSeconds => stats.LastSaveUnixSeconds;
+
+        public string? Shutdown(bool noSave, bool save, bool now, bool force)
+        {
+            if (requestStop is null)
+            {
+                return "ERR SHUTDOWN is not available on this server";
+            }
+
+            // The AOF is always fsynced at shutdown (NOSAVE only skips an RDB save, which this server does not have).
+            log("User requested shutdown...");
+            requestStop();
+            return null;
+        }
+
+        public string? RewriteAppendOnlyFile()
+        {
+            if (!owner.HasAppendOnlyFile)
+            {
+                return "ERR BGREWRITEAOF needs appendonly yes on this server";
+            }
+
+            if (stats.AofRewriteInProgress)
+            {
+                return "ERR Background append only file rewriting already in progress";
+            }
+
+            owner.RequestRewrite();
+            return null;
+        }
     }
 
     private static async Task<IPAddress> ResolveBindAsync(Stdenv env, string bind)

@@ -19,6 +19,12 @@ catch (ArgumentException e)
     Console.Error.WriteLine(e.Message);
     return 2;
 }
+catch (KvConfigException e)
+{
+    // Redis: a bad configuration file is fatal, exit 1.
+    Console.Error.WriteLine(e.Message);
+    return 1;
+}
 
 if (options.ShowHelp)
 {
@@ -51,7 +57,7 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.C
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopper.TryResolve(true); });
 try
 {
-    EioMain.Run(env => KvServer.RunAsync(env, options, stop, Log));
+    EioMain.Run(env => KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true)));
     return 0;
 }
 catch (Exception e) when (RestartIntensityExceededException.FindIn(e) is { } gaveUp)
