@@ -461,7 +461,8 @@ public sealed partial class KvConnectionState
         }
     }
 
-    private static readonly string[] s_defaultSections = ["server", "clients", "memory", "persistence", "stats", "keyspace"];
+    private static readonly string[] s_defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats", "keyspace"];
+    private static readonly string[] s_allSections = [.. s_defaultSections, "commandstats", "latencystats"];
 
     private void Info(KvCommand command, RespWriter reply, long nowUnixMs)
     {
@@ -470,8 +471,9 @@ public sealed partial class KvConnectionState
         for (int i = 1; i < command.Count; i++)
         {
             string s = command.GetString(i);
-            if (s.Equals("all", StringComparison.OrdinalIgnoreCase) || s.Equals("everything", StringComparison.OrdinalIgnoreCase) ||
-                s.Equals("default", StringComparison.OrdinalIgnoreCase))
+            if (s.Equals("all", StringComparison.OrdinalIgnoreCase) || s.Equals("everything", StringComparison.OrdinalIgnoreCase))
+                wanted.UnionWith(s_allSections);
+            else if (s.Equals("default", StringComparison.OrdinalIgnoreCase))
                 wanted.UnionWith(s_defaultSections);
             else wanted.Add(s);
         }
@@ -503,9 +505,15 @@ public sealed partial class KvConnectionState
             Line("eio_backend", _config.Backend);
             Line("dotnet_version", Environment.Version.ToString());
             Line("process_id", s.ProcessId);
+            Line("run_id", RunId);
             Line("tcp_port", _config.Port);
+            Line("server_time_usec", nowUnixMs * 1000);
             Line("uptime_in_seconds", uptime);
             Line("uptime_in_days", uptime / 86400);
+            Line("hz", _config.Hz);
+            Line("configured_hz", _config.Hz);
+            Line("executable", Environment.ProcessPath ?? "");
+            Line("config_file", _live.ConfigFile ?? "");
         }
         if (sections.Contains("clients"))
         {
@@ -513,24 +521,43 @@ public sealed partial class KvConnectionState
             Line("connected_clients", s.ConnectedClients);
             Line("maxclients", _config.MaxClients);
             Line("blocked_clients", s.BlockedClients);
+            Line("pubsub_clients", Clients?.Snapshot().Count(c => c.State.IsSubscribed) ?? 0);
         }
         if (sections.Contains("memory"))
         {
-            long used = GC.GetTotalMemory(false);
+            // used_memory is our own accounting (KvStore.UsedBytes: keys, values and per-key overhead, plus an estimate per
+            // client), not the .NET heap; the heap and the process RSS are reported apart.
+            long overhead = s.ConnectedClients * PerClientOverheadBytes;
+            long used = s.DatasetBytes + overhead;
+            long peak = s.ObserveMemoryPeak(used);
+            long rss = Environment.WorkingSet;
             Section("Memory");
             Line("used_memory", used);
             Line("used_memory_human", HumanBytes(used));
-            Line("used_memory_rss", Environment.WorkingSet);
+            Line("used_memory_rss", rss);
+            Line("used_memory_rss_human", HumanBytes(rss));
+            Line("used_memory_peak", peak);
+            Line("used_memory_peak_human", HumanBytes(peak));
+            Line("used_memory_overhead", overhead);
             Line("used_memory_dataset", s.DatasetBytes);
-            Line("maxmemory", 0);
-            Line("maxmemory_policy", "noeviction");
+            Line("used_memory_gc_heap", GC.GetTotalMemory(false));
+            Line("maxmemory", _config.MaxMemory);
+            Line("maxmemory_human", HumanBytes(_config.MaxMemory));
+            Line("maxmemory_policy", _config.MaxMemoryPolicy);
+            Line("mem_fragmentation_ratio", (used == 0 ? 0 : (double)rss / used).ToString("0.00", CultureInfo.InvariantCulture));
+            Line("mem_allocator", "dotnet-gc");
         }
         if (sections.Contains("persistence"))
         {
             Section("Persistence");
             Line("loading", s.Loading ? 1 : 0);
+            Line("rdb_changes_since_last_save", s.ChangesSinceLastSave);
+            Line("rdb_bgsave_in_progress", 0);
+            Line("rdb_last_save_time", s.LastSaveUnixSeconds);
             Line("aof_enabled", _config.AppendOnly ? 1 : 0);
             Line("aof_rewrite_in_progress", s.AofRewriteInProgress ? 1 : 0);
+            Line("aof_rewrite_scheduled", s.AofRewriteScheduled ? 1 : 0);
+            Line("aof_last_bgrewrite_status", s.AofLastBgRewriteOk ? "ok" : "err");
             Line("aof_rewrites", s.AofRewrites);
             Line("aof_last_write_status", s.AofLastWriteOk ? "ok" : "err");
             Line("aof_current_size", s.AofCurrentSize);
@@ -552,6 +579,45 @@ public sealed partial class KvConnectionState
             Line("expired_keys", s.ExpiredKeys);
             Line("keyspace_hits", s.KeyspaceHits);
             Line("keyspace_misses", s.KeyspaceMisses);
+            Line("evicted_keys", 0);
+            Line("total_error_replies", CommandStats?.TotalErrorReplies ?? 0);
+        }
+        if (sections.Contains("replication"))
+        {
+            Section("Replication");
+            Line("role", "master");
+            Line("connected_slaves", 0);
+            Line("master_failover_state", "no-failover");
+            Line("master_replid", RunId);
+            Line("master_replid2", "0000000000000000000000000000000000000000");
+            Line("master_repl_offset", 0);
+            Line("second_repl_offset", -1);
+            Line("repl_backlog_active", 0);
+            Line("repl_backlog_size", 1048576);
+            Line("repl_backlog_first_byte_offset", 0);
+            Line("repl_backlog_histlen", 0);
+        }
+        if (sections.Contains("cpu"))
+        {
+            using var self = System.Diagnostics.Process.GetCurrentProcess();
+            Section("CPU");
+            Line("used_cpu_sys", self.PrivilegedProcessorTime.TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture));
+            Line("used_cpu_user", self.UserProcessorTime.TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture));
+        }
+        if (sections.Contains("commandstats"))
+        {
+            Section("Commandstats");
+            sb.Append(CommandStats?.CommandStatsText());
+        }
+        if (sections.Contains("errorstats"))
+        {
+            Section("Errorstats");
+            sb.Append(CommandStats?.ErrorStatsText());
+        }
+        if (sections.Contains("latencystats"))
+        {
+            Section("Latencystats");
+            sb.Append(CommandStats?.LatencyStatsText());
         }
         if (sections.Contains("keyspace"))
         {
@@ -565,6 +631,12 @@ public sealed partial class KvConnectionState
         }
         return sb.ToString();
     }
+
+    /// <summary>Estimated memory of one connection (read and reply buffers), counted in used_memory.</summary>
+    private const long PerClientOverheadBytes = 24 * 1024;
+
+    /// <summary>This process's run id (INFO run_id, master_replid): 40 hex characters, new at each start.</summary>
+    private static readonly string RunId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
 
     private static string HumanBytes(long bytes)
     {

@@ -61,7 +61,11 @@ public sealed class KvLiveConfig
                 (failedArg, error) = (pairs[i].Name, (d.Flags & KvDirectiveFlags.Immutable) != 0 ? "can't set immutable config" : "can't set protected config");
                 continue;
             }
-            if (found.Contains(d)) (failedArg, error) = (pairs[i].Name, "duplicate parameter");
+            // As Redis 7.0: the same name twice is refused (an alias and its name are two entries there).
+            for (int j = 0; j < i; j++)
+            {
+                if (string.Equals(pairs[j].Name, pairs[i].Name, StringComparison.OrdinalIgnoreCase)) (failedArg, error) = (pairs[i].Name, "duplicate parameter");
+            }
             found.Add(d);
         }
         if (unknown is not null) return $"ERR Unknown option or number of arguments for CONFIG SET - '{unknown}'";

@@ -273,6 +273,21 @@ public sealed class KvServerStats
     /// <summary>fsync calls performed.</summary>
     public long AofFsyncs { get; set; }
 
+    private long _memoryPeak;
+
+    /// <summary>Records a used_memory reading and returns the peak so far (INFO used_memory_peak).</summary>
+    public long ObserveMemoryPeak(long used)
+    {
+        long peak = Volatile.Read(ref _memoryPeak);
+        while (used > peak)
+        {
+            long seen = Interlocked.CompareExchange(ref _memoryPeak, used, peak);
+            if (seen == peak) return used;
+            peak = seen;
+        }
+        return peak;
+    }
+
     /// <summary>Whether the last AOF rewrite succeeded (INFO aof_last_bgrewrite_status).</summary>
     public bool AofLastBgRewriteOk { get; set; } = true;
 
