@@ -74,6 +74,16 @@ public sealed partial class KvConnectionState
         NoEvict = false;
     }
 
+    /// <summary>Commands Redis flags <c>loading</c>: allowed while the AOF is replayed (the others get -LOADING).</summary>
+    private static bool AllowedWhileLoading(KvCommandInfo info, KvCommand command) => info.Id switch
+    {
+        KvCommandId.Info or KvCommandId.Config or KvCommandId.Hello or KvCommandId.Auth or KvCommandId.Shutdown or KvCommandId.Command
+            or KvCommandId.Time or KvCommandId.Role or KvCommandId.Monitor or KvCommandId.SlowLog or KvCommandId.Latency
+            or KvCommandId.LastSave or KvCommandId.Quit => true,
+        KvCommandId.Client => !(command.Count >= 2 && Is(command[1], "UNBLOCK"u8)),
+        _ => false,
+    };
+
     /// <summary>Commands an operator uses that never reach MONITOR (Redis: admin commands and AUTH/HELLO).</summary>
     private static bool SkipsMonitor(KvCommandInfo info) => info.Id is KvCommandId.Config or KvCommandId.Monitor or KvCommandId.Shutdown
         or KvCommandId.SlowLog or KvCommandId.Latency or KvCommandId.BgRewriteAof or KvCommandId.Auth or KvCommandId.Hello;

@@ -131,6 +131,13 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
+        if (_stats.Loading && !AllowedWhileLoading(info, command))
+        {
+            reply.WriteError(KvErrors.Loading);
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
         OnCommandAccepted(info, command, nowUnixMs);
         if (Protocol == 2 && !IsAllowedInSubscribedMode(info) && IsSubscribed)
         {

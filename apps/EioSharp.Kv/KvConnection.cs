@@ -25,7 +25,7 @@ internal sealed class KvServerContext(KvLiveConfig live, KvServerStats stats, As
     public KvCommandStats? CommandStats { get; init; }
 
     /// <summary>SHUTDOWN, BGREWRITEAOF, LASTSAVE.</summary>
-    public IKvServerAdmin? Admin { get; init; }
+    public IKvServerAdmin? Admin { get; set; }
 
     /// <summary>Every connected client (CLIENT LIST/KILL, timeout, MONITOR).</summary>
     public KvClientRegistry Clients { get; init; } = new();
@@ -43,7 +43,7 @@ internal sealed class KvServerContext(KvLiveConfig live, KvServerStats stats, As
     public KvScriptMonitor? ScriptMonitor { get; init; }
 
     /// <summary>The store owner (for <c>DEBUG CRASH-STORE</c>); null in tests that have none.</summary>
-    public StoreOwner? Store { get; init; }
+    public StoreOwner? Store { get; set; }
 
     /// <summary>The parser for the limits in force (a new one after CONFIG SET proto-max-bulk-len).</summary>
     public RespParser Parser

@@ -67,7 +67,7 @@ catch (Exception e) when (RestartIntensityExceededException.FindIn(e) is { } gav
     Console.Error.WriteLine($"FATAL: the store owner keeps crashing: {gaveUp.Message.TrimEnd('.')}{cause}. Exiting.");
     return 3;
 }
-catch (AofCorruptException e)
+catch (Exception ex) when (FindCorrupt(ex) is { } e)
 {
     Console.Error.WriteLine($"FATAL: {e.Message}. Refusing to start; repair the file (redis-check-aof --fix) or move it away.");
     return 1;
@@ -77,6 +77,14 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     Console.Error.WriteLine($"FATAL: {e.Message}");
     return 1;
 }
+
+static AofCorruptException? FindCorrupt(Exception e) => e switch
+{
+    AofCorruptException c => c,
+    MultipleException m => m.InnerExceptions.Select(FindCorrupt).FirstOrDefault(c => c is not null),
+    { InnerException: { } inner } => FindCorrupt(inner),
+    _ => null,
+};
 
 /// <summary>RLIMIT_NOFILE against maxclients, as Redis's <c>adjustOpenFilesLimit</c>.</summary>
 internal static class FileDescriptorLimit

@@ -359,4 +359,23 @@ public sealed class OperationsTests
         Assert.Contains("aof_rewrites:1", c.Call("INFO", "persistence").Text, StringComparison.Ordinal);
         Assert.True(long.Parse(c.Call("LASTSAVE").ToString()[1..], System.Globalization.CultureInfo.InvariantCulture) >= lastSave);
     }
+
+    [Fact]
+    public void Loading_answers_while_the_aof_is_replayed_then_serves()
+    {
+        using var dir = new TempDir();
+        using (var first = KvServerProcess.StartIn(dir.DataDir))
+        {
+            Assert.Equal("OK", Call(first.Port, "SET", "k", "v").Text);
+            Assert.Equal(0, first.Terminate());
+        }
+        using var server = KvServerProcess.StartLoading(dir.DataDir, TimeSpan.FromSeconds(3));
+        using var c = new RespConnection(server.Port); // accepted during the replay
+        Assert.Equal("LOADING Redis is loading the dataset in memory", c.Call("GET", "k").Text);
+        Assert.Equal("LOADING Redis is loading the dataset in memory", c.Call("PING").Text);
+        Assert.Contains("loading:1", c.Call("INFO", "persistence").Text, StringComparison.Ordinal); // INFO is allowed
+        Assert.True(server.WaitForLog("EioSharp.Kv ready", TimeSpan.FromSeconds(30)));
+        Assert.Equal("v", c.Call("GET", "k").Text);
+        Assert.Contains("loading:0", c.Call("INFO", "persistence").Text, StringComparison.Ordinal);
+    }
 }
