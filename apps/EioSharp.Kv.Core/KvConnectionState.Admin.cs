@@ -74,6 +74,63 @@ public sealed partial class KvConnectionState
         NoEvict = false;
     }
 
+    /// <summary>COMMAND GETKEYS: the positions of the key arguments of a command line (name first), from the table's
+    /// first/last/step, and for the commands whose keys move (numkeys, STREAMS) as Redis's getkeys procedures.</summary>
+    /// <returns>Null with the positions, or Redis's error text.</returns>
+    public static string? GetKeys(IReadOnlyList<byte[]> args, out List<int>? positions)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        positions = null;
+        KvCommandInfo? info = KvCommandTable.Find(args[0]);
+        if (info is null) return "ERR Invalid command specified";
+        if (!info.AcceptsArgumentCount(args.Count)) return "ERR Invalid number of arguments specified for command";
+        var keys = new List<int>();
+        int NumKeys(int at, int first)
+        {
+            if (at >= args.Count || !RespNumbers.TryParseInt64(args[at], out long n) || n < 0 || first + n > args.Count) return -1;
+            for (int i = 0; i < n; i++) keys.Add(first + i);
+            return (int)n;
+        }
+        switch (info.Name)
+        {
+            case "eval" or "evalsha" or "eval_ro" or "evalsha_ro" or "fcall" or "fcall_ro":
+                NumKeys(2, 3);
+                break;
+            case "zunion" or "zinter" or "zdiff" or "sintercard" or "zintercard" or "lmpop" or "zmpop":
+                NumKeys(1, 2);
+                break;
+            case "zunionstore" or "zinterstore" or "zdiffstore":
+                keys.Add(1);
+                NumKeys(2, 3);
+                break;
+            case "blmpop" or "bzmpop":
+                NumKeys(2, 3);
+                break;
+            case "xread" or "xreadgroup":
+                for (int i = 1; i < args.Count; i++)
+                {
+                    if (!Ascii.EqualsIgnoreCase(args[i], "STREAMS"u8)) continue;
+                    int rest = args.Count - i - 1;
+                    if (rest % 2 == 0)
+                    {
+                        for (int k = 0; k < rest / 2; k++) keys.Add(i + 1 + k);
+                    }
+                    break;
+                }
+                break;
+            default:
+                if (info.FirstKey > 0)
+                {
+                    int last = info.LastKey < 0 ? args.Count + info.LastKey : Math.Min(info.LastKey, args.Count - 1);
+                    for (int i = info.FirstKey; i <= last; i += Math.Max(1, info.KeyStep)) keys.Add(i);
+                }
+                break;
+        }
+        if (keys.Count == 0) return "ERR The command has no key arguments";
+        positions = keys;
+        return null;
+    }
+
     /// <summary>Commands Redis flags <c>loading</c>: allowed while the AOF is replayed (the others get -LOADING).</summary>
     private static bool AllowedWhileLoading(KvCommandInfo info, KvCommand command) => info.Id switch
     {

@@ -371,6 +371,23 @@ public sealed partial class KvConnectionState
                 else WriteCommandEntry(reply, info);
             }
         }
+        else if (Is(sub, "GETKEYS"u8))
+        {
+            if (command.Count < 4) // Redis 7.0: COMMAND GETKEYS <command> <arg> [<arg> ...]
+            {
+                reply.WriteError(KvErrors.WrongArity("command|getkeys"));
+                return;
+            }
+            var args = new List<byte[]>();
+            for (int i = 2; i < command.Count; i++) args.Add(command[i].ToArray());
+            if (KvConnectionState.GetKeys(args, out List<int>? positions) is { } error)
+            {
+                reply.WriteError(error);
+                return;
+            }
+            reply.WriteArrayHeader(positions!.Count);
+            foreach (int p in positions) reply.WriteBulkString(args[p]);
+        }
         else if (Is(sub, "LIST"u8))
         {
             reply.WriteArrayHeader(all.Count);

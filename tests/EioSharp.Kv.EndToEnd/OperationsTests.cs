@@ -121,6 +121,17 @@ public sealed class OperationsTests
             ["CONFIG", "GET"],
             ["CONFIG", "SET", "maxmemory"],
             ["CONFIG", "RESETSTAT"],
+            ["COMMAND", "GETKEYS", "GET", "k"],
+            ["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"],
+            ["COMMAND", "GETKEYS", "DEL", "a", "b", "c"],
+            ["COMMAND", "GETKEYS", "EVAL", "return 1", "2", "x", "y", "arg"],
+            ["COMMAND", "GETKEYS", "ZUNIONSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"],
+            ["COMMAND", "GETKEYS", "XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"],
+            ["COMMAND", "GETKEYS", "LMPOP", "2", "l1", "l2", "LEFT"],
+            ["COMMAND", "GETKEYS", "PING"],
+            ["COMMAND", "GETKEYS", "NOSUCH", "x"],
+            ["COMMAND", "GETKEYS", "GET"],
+            ["COMMAND", "GETKEYS"],
             ["CONFIG", "REWRITE"], // both run without a config file
         ];
         using var r = new RespConnection(redis.Port);
