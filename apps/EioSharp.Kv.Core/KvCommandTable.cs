@@ -9,6 +9,7 @@ public enum KvCommandId
     /// <summary>A data command, executed by the store through its handler.</summary>
     Data,
     Ping, Echo, Quit, Hello, Auth, Client, Command, Config, Info,
+    Monitor, Time, LastSave, Role, Shutdown, BgRewriteAof, SlowLog, Latency, // KvConnectionState.Admin.cs
     Multi, Subscribe, Unsubscribe, PSubscribe, PUnsubscribe, SSubscribe, SUnsubscribe, Publish, SPublish, PubSub, // KvConnectionState.PubSub.cs
 }
 #pragma warning restore CS1591
@@ -82,6 +83,14 @@ public static class KvCommandTable
         C(KvCommandId.Command, "command", -1, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Config, "config", -2, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Info, "info", -1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Monitor, "monitor", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Time, "time", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.LastSave, "lastsave", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Role, "role", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Shutdown, "shutdown", -1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.BgRewriteAof, "bgrewriteaof", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.SlowLog, "slowlog", -2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Latency, "latency", -2, KvCommandFlags.Connection, 0, 0, 0),
     ];
 
     // One list per command family, each defined next to its handlers (KvStore.<Family>.cs).

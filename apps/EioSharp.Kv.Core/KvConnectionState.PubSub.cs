@@ -127,6 +127,7 @@ public sealed partial class KvConnectionState
                 reply.Protocol = 2;
                 Name = null;
                 IsAuthenticated = !_config.RequiresAuthentication;
+                ResetAdminState();
                 dispatch = KvDispatch.Store;
                 return true;
             default:
@@ -283,23 +284,16 @@ public sealed partial class KvConnectionState
             reply.WriteError(KvErrors.WrongArity("config|set"));
             return;
         }
-        int? flags = null;
-        for (int i = 2; i < command.Count; i += 2)
+        var pairs = new List<(string, string)>();
+        for (int i = 2; i < command.Count; i += 2) pairs.Add((command.GetString(i), command.GetString(i + 1)));
+        string? error = _live.TrySet(pairs);
+        if (error is not null)
         {
-            string name = command.GetString(i);
-            if (!name.Equals("notify-keyspace-events", StringComparison.OrdinalIgnoreCase))
-            {
-                reply.WriteError($"ERR Unknown option or number of arguments for CONFIG SET - '{name}'");
-                return;
-            }
-            if (!KvNotifyFlags.TryParse(command[i + 1], out int parsed))
-            {
-                reply.WriteError($"ERR CONFIG SET failed (possibly related to argument '{name}') - {KvNotifyFlags.InvalidClassError}");
-                return;
-            }
-            flags = parsed;
+            reply.WriteError(error);
+            return;
         }
-        if (flags is { } f) PubSub.NotifyFlags = f;
+        // notify-keyspace-events lives in the pub/sub registry the store publishes through.
+        PubSub.NotifyFlags = ParseNotifyKeyspaceEvents(_config.NotifyKeyspaceEvents) ?? 0;
         reply.WriteOk();
     }
 

@@ -26,8 +26,11 @@ public sealed partial class KvConnectionState
 {
     private const int MaxClientNameLength = 1024; // generous; names are shown in CLIENT LIST lines
 
-    private readonly KvServerConfig _config;
+    private readonly KvLiveConfig _live;
     private readonly KvServerStats _stats;
+
+    // The configuration in force (CONFIG SET changes it at run time); a snapshot per read.
+    private KvServerConfig _config => _live.Current;
 
     /// <summary>Creates the state of a new connection.</summary>
     /// <param name="clientId">Unique id (CLIENT ID, HELLO).</param>
@@ -35,14 +38,25 @@ public sealed partial class KvConnectionState
     /// <param name="stats">Server statistics for INFO.</param>
     /// <param name="pubSub">The server's pub/sub registry; null: a private one (tests).</param>
     public KvConnectionState(long clientId, KvServerConfig config, KvServerStats stats, KvPubSub? pubSub = null)
+        : this(clientId, new KvLiveConfig(config ?? throw new ArgumentNullException(nameof(config))), stats, pubSub)
+    {
+    }
+
+    /// <summary>Creates the state of a new connection of a server whose configuration changes at run time.</summary>
+    /// <param name="clientId">Unique id (CLIENT ID, HELLO).</param>
+    /// <param name="config">The server's live configuration (CONFIG GET/SET/REWRITE act on it).</param>
+    /// <param name="stats">Server statistics for INFO.</param>
+    /// <param name="pubSub">The server's pub/sub registry; null: a private one (tests).</param>
+    public KvConnectionState(long clientId, KvLiveConfig config, KvServerStats stats, KvPubSub? pubSub = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stats);
         ClientId = clientId;
         Session = new KvSession { ClientId = clientId };
-        _config = config;
+        Session.Connection = this;
+        _live = config;
         _stats = stats;
-        IsAuthenticated = !config.RequiresAuthentication;
+        IsAuthenticated = !config.Current.RequiresAuthentication;
         PubSub = pubSub ?? new KvPubSub();
         Session.RunConnectionCommand = RunQueuedConnectionCommand;
     }
@@ -94,22 +108,26 @@ public sealed partial class KvConnectionState
         ArgumentNullException.ThrowIfNull(reply);
         reply.Protocol = Protocol;
         _now = nowUnixMs;
+        if (ReplyControlActive) BeginCommandForReplyControl();
         KvCommandInfo? info = command.Info;
         if (info is null)
         {
             reply.WriteError(KvErrors.UnknownCommand(command));
+            CommandStats?.RecordRejected(null, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;
         }
         if (!info.AcceptsArgumentCount(command.Count))
         {
             reply.WriteError(KvErrors.WrongArity(info.Name));
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;
         }
         if (!IsAuthenticated && (info.Flags & KvCommandFlags.NoAuth) == 0)
         {
             reply.WriteError(KvErrors.NoAuth);
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;
         }
@@ -117,9 +135,18 @@ public sealed partial class KvConnectionState
         {
             // As Redis while the AOF cannot be written or fsynced: writes (and PING) are refused, reads go on.
             reply.WriteError("MISCONF Errors writing to the AOF file: " + (_stats.AofLastWriteError ?? "unknown error"));
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;
         }
+        if (_stats.Loading && !AllowedWhileLoading(info, command))
+        {
+            reply.WriteError(KvErrors.Loading);
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
+        OnCommandAccepted(info, command, nowUnixMs);
         if (Protocol == 2 && !IsAllowedInSubscribedMode(info) && IsSubscribed)
         {
             reply.WriteError($"ERR Can't execute '{FullName(info, command)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
@@ -142,7 +169,13 @@ public sealed partial class KvConnectionState
         if (TryTransactionControl(info, reply, out KvDispatch dispatch)) return dispatch;
         if (info.Route == KvRoute.Store) return KvDispatch.Store;
         if (info.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8)) return KvDispatch.Store; // the store knows who is blocked
-        return ExecuteConnectionCommand(info, command, reply, nowUnixMs);
+        if (CommandStats is not { } stats) return ExecuteConnectionCommand(info, command, reply, nowUnixMs);
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        long errors = reply.ErrorCount;
+        KvDispatch result = ExecuteConnectionCommand(info, command, reply, nowUnixMs);
+        long micros = (long)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        stats.Record(LastCommandName, command, micros, reply.ErrorCount != errors ? reply.LastError : null, _config, nowUnixMs, RemoteAddress, Name);
+        return result;
     }
 
     /// <summary>What the store publishes about a running script: while one is past busy-reply-threshold, this connection
@@ -209,7 +242,10 @@ public sealed partial class KvConnectionState
                 return KvDispatch.Close;
             case KvCommandId.Hello: Hello(command, reply); break;
             case KvCommandId.Auth: Auth(command, reply); break;
-            case KvCommandId.Client: Client(command, reply); break;
+            case KvCommandId.Client: return Client(command, reply);
+            case KvCommandId.Monitor or KvCommandId.Time or KvCommandId.LastSave or KvCommandId.Role or KvCommandId.Shutdown
+                or KvCommandId.BgRewriteAof or KvCommandId.SlowLog or KvCommandId.Latency:
+                return AdminCommand(info, command, reply);
             case KvCommandId.Command: CommandCommand(command, reply); break;
             case KvCommandId.Config: Config(command, reply); break;
             case KvCommandId.Info: Info(command, reply, nowUnixMs); break;
@@ -346,59 +382,6 @@ public sealed partial class KvConnectionState
         return true;
     }
 
-    private void Client(KvCommand command, RespWriter reply)
-    {
-        ReadOnlySpan<byte> sub = command[1];
-        int n = command.Count;
-        string? arityName = null;
-        if (Is(sub, "ID"u8))
-        {
-            if (n != 2) arityName = "client|id";
-            else reply.WriteInteger(ClientId);
-        }
-        else if (Is(sub, "SETNAME"u8))
-        {
-            if (n != 3) arityName = "client|setname";
-            else if (TrySetName(command[2], reply)) reply.WriteOk();
-        }
-        else if (Is(sub, "GETNAME"u8))
-        {
-            if (n != 2) arityName = "client|getname";
-            else if (Name is null) reply.WriteNullBulkString();
-            else reply.WriteBulkString(Name);
-        }
-        else if (Is(sub, "SETINFO"u8))
-        {
-            if (n != 4) arityName = "client|setinfo";
-            else if (Is(command[2], "LIB-NAME"u8)) { LibraryName = command.GetString(3); reply.WriteOk(); }
-            else if (Is(command[2], "LIB-VER"u8)) { LibraryVersion = command.GetString(3); reply.WriteOk(); }
-            else reply.WriteError($"ERR Unrecognized option '{command.GetString(2)}'");
-        }
-        else if (Is(sub, "INFO"u8) || Is(sub, "LIST"u8))
-        {
-            reply.WriteBulkString(ClientInfoLine() + "\n");
-        }
-        else if (Is(sub, "NO-EVICT"u8) || Is(sub, "NO-TOUCH"u8) || Is(sub, "REPLY"u8))
-        {
-            if (n != 3) arityName = "client|" + command.GetString(1).ToLowerInvariant();
-            else reply.WriteOk();
-        }
-        else if (Is(sub, "HELP"u8))
-        {
-            WriteHelp(reply, "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GETNAME", "ID", "INFO", "LIST", "SETINFO <LIB-NAME|LIB-VER> <value>", "SETNAME <name>", "HELP");
-        }
-        else
-        {
-            reply.WriteError(KvErrors.UnknownSubcommand(command.GetString(1), "client"));
-        }
-        if (arityName is not null) reply.WriteError(KvErrors.WrongArity(arityName));
-    }
-
-    private string ClientInfoLine() =>
-        string.Create(CultureInfo.InvariantCulture,
-            $"id={ClientId} addr={RemoteAddress} name={Name ?? ""} db={Session.Db} resp={Protocol} lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
-
     private static void WriteHelp(RespWriter reply, params string[] lines)
     {
         reply.WriteArrayHeader(lines.Length);
@@ -439,6 +422,23 @@ public sealed partial class KvConnectionState
                 if (info is null) reply.WriteNullArray();
                 else WriteCommandEntry(reply, info);
             }
+        }
+        else if (Is(sub, "GETKEYS"u8))
+        {
+            if (command.Count < 4) // Redis 7.0: COMMAND GETKEYS <command> <arg> [<arg> ...]
+            {
+                reply.WriteError(KvErrors.WrongArity("command|getkeys"));
+                return;
+            }
+            var args = new List<byte[]>();
+            for (int i = 2; i < command.Count; i++) args.Add(command[i].ToArray());
+            if (KvConnectionState.GetKeys(args, out List<int>? positions) is { } error)
+            {
+                reply.WriteError(error);
+                return;
+            }
+            reply.WriteArrayHeader(positions!.Count);
+            foreach (int p in positions) reply.WriteBulkString(args[p]);
         }
         else if (Is(sub, "LIST"u8))
         {
@@ -488,22 +488,9 @@ public sealed partial class KvConnectionState
                 reply.WriteError(KvErrors.WrongArity("config|get"));
                 return;
             }
-            var matched = new List<KeyValuePair<string, string>>();
-            foreach (KeyValuePair<string, string> parameter in _config.GetParameters())
-            {
-                // notify-keyspace-events is changed at run time (CONFIG SET): report the registry's value.
-                KeyValuePair<string, string> p = parameter.Key == "notify-keyspace-events"
-                    ? new(parameter.Key, KvNotifyFlags.Format(PubSub.NotifyFlags)) : parameter;
-                byte[] name = Encoding.ASCII.GetBytes(p.Key);
-                for (int i = 2; i < command.Count; i++)
-                {
-                    if (GlobPattern.IsMatch(command[i], name, ignoreCase: true))
-                    {
-                        matched.Add(p);
-                        break;
-                    }
-                }
-            }
+            var patterns = new List<byte[]>();
+            for (int i = 2; i < command.Count; i++) patterns.Add(command[i].ToArray());
+            List<KeyValuePair<string, string>> matched = _live.Get(patterns);
             reply.WriteMapHeader(matched.Count);
             foreach (KeyValuePair<string, string> p in matched)
             {
@@ -517,12 +504,32 @@ public sealed partial class KvConnectionState
         }
         else if (Is(sub, "RESETSTAT"u8))
         {
+            if (command.Count != 2)
+            {
+                reply.WriteError(KvErrors.WrongArity("config|resetstat"));
+                return;
+            }
+            _stats.ResetStats();
             reply.WriteOk();
+        }
+        else if (Is(sub, "REWRITE"u8))
+        {
+            if (command.Count != 2)
+            {
+                reply.WriteError(KvErrors.WrongArity("config|rewrite"));
+                return;
+            }
+            if (_live.Rewrite() is { } error) reply.WriteError(error);
+            else reply.WriteOk();
         }
         else if (Is(sub, "HELP"u8))
         {
             WriteHelp(reply, "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GET <pattern>", "RESETSTAT", "HELP");
+                "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+                "RESETSTAT", "    Reset statistics reported by the INFO command.",
+                "REWRITE", "    Rewrite the configuration file.",
+                "HELP", "    Print this help.");
         }
         else
         {
@@ -530,7 +537,8 @@ public sealed partial class KvConnectionState
         }
     }
 
-    private static readonly string[] s_defaultSections = ["server", "clients", "memory", "persistence", "stats", "keyspace"];
+    private static readonly string[] s_defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats", "keyspace"];
+    private static readonly string[] s_allSections = [.. s_defaultSections, "commandstats", "latencystats"];
 
     private void Info(KvCommand command, RespWriter reply, long nowUnixMs)
     {
@@ -539,8 +547,9 @@ public sealed partial class KvConnectionState
         for (int i = 1; i < command.Count; i++)
         {
             string s = command.GetString(i);
-            if (s.Equals("all", StringComparison.OrdinalIgnoreCase) || s.Equals("everything", StringComparison.OrdinalIgnoreCase) ||
-                s.Equals("default", StringComparison.OrdinalIgnoreCase))
+            if (s.Equals("all", StringComparison.OrdinalIgnoreCase) || s.Equals("everything", StringComparison.OrdinalIgnoreCase))
+                wanted.UnionWith(s_allSections);
+            else if (s.Equals("default", StringComparison.OrdinalIgnoreCase))
                 wanted.UnionWith(s_defaultSections);
             else wanted.Add(s);
         }
@@ -572,9 +581,15 @@ public sealed partial class KvConnectionState
             Line("eio_backend", _config.Backend);
             Line("dotnet_version", Environment.Version.ToString());
             Line("process_id", s.ProcessId);
+            Line("run_id", RunId);
             Line("tcp_port", _config.Port);
+            Line("server_time_usec", nowUnixMs * 1000);
             Line("uptime_in_seconds", uptime);
             Line("uptime_in_days", uptime / 86400);
+            Line("hz", _config.Hz);
+            Line("configured_hz", _config.Hz);
+            Line("executable", Environment.ProcessPath ?? "");
+            Line("config_file", _live.ConfigFile ?? "");
         }
         if (sections.Contains("clients"))
         {
@@ -582,24 +597,43 @@ public sealed partial class KvConnectionState
             Line("connected_clients", s.ConnectedClients);
             Line("maxclients", _config.MaxClients);
             Line("blocked_clients", s.BlockedClients);
+            Line("pubsub_clients", Clients?.Snapshot().Count(c => c.State.IsSubscribed) ?? 0);
         }
         if (sections.Contains("memory"))
         {
-            long used = GC.GetTotalMemory(false);
+            // used_memory is our own accounting (KvStore.UsedBytes: keys, values and per-key overhead, plus an estimate per
+            // client), not the .NET heap; the heap and the process RSS are reported apart.
+            long overhead = s.ConnectedClients * PerClientOverheadBytes;
+            long used = s.DatasetBytes + overhead;
+            long peak = s.ObserveMemoryPeak(used);
+            long rss = Environment.WorkingSet;
             Section("Memory");
             Line("used_memory", used);
             Line("used_memory_human", HumanBytes(used));
-            Line("used_memory_rss", Environment.WorkingSet);
+            Line("used_memory_rss", rss);
+            Line("used_memory_rss_human", HumanBytes(rss));
+            Line("used_memory_peak", peak);
+            Line("used_memory_peak_human", HumanBytes(peak));
+            Line("used_memory_overhead", overhead);
             Line("used_memory_dataset", s.DatasetBytes);
-            Line("maxmemory", 0);
-            Line("maxmemory_policy", "noeviction");
+            Line("used_memory_gc_heap", GC.GetTotalMemory(false));
+            Line("maxmemory", _config.MaxMemory);
+            Line("maxmemory_human", HumanBytes(_config.MaxMemory));
+            Line("maxmemory_policy", _config.MaxMemoryPolicy);
+            Line("mem_fragmentation_ratio", (used == 0 ? 0 : (double)rss / used).ToString("0.00", CultureInfo.InvariantCulture));
+            Line("mem_allocator", "dotnet-gc");
         }
         if (sections.Contains("persistence"))
         {
             Section("Persistence");
             Line("loading", s.Loading ? 1 : 0);
+            Line("rdb_changes_since_last_save", s.ChangesSinceLastSave);
+            Line("rdb_bgsave_in_progress", 0);
+            Line("rdb_last_save_time", s.LastSaveUnixSeconds);
             Line("aof_enabled", _config.AppendOnly ? 1 : 0);
             Line("aof_rewrite_in_progress", s.AofRewriteInProgress ? 1 : 0);
+            Line("aof_rewrite_scheduled", s.AofRewriteScheduled ? 1 : 0);
+            Line("aof_last_bgrewrite_status", s.AofLastBgRewriteOk ? "ok" : "err");
             Line("aof_rewrites", s.AofRewrites);
             Line("aof_last_write_status", s.AofLastWriteOk ? "ok" : "err");
             Line("aof_current_size", s.AofCurrentSize);
@@ -621,6 +655,45 @@ public sealed partial class KvConnectionState
             Line("expired_keys", s.ExpiredKeys);
             Line("keyspace_hits", s.KeyspaceHits);
             Line("keyspace_misses", s.KeyspaceMisses);
+            Line("evicted_keys", 0);
+            Line("total_error_replies", CommandStats?.TotalErrorReplies ?? 0);
+        }
+        if (sections.Contains("replication"))
+        {
+            Section("Replication");
+            Line("role", "master");
+            Line("connected_slaves", 0);
+            Line("master_failover_state", "no-failover");
+            Line("master_replid", RunId);
+            Line("master_replid2", "0000000000000000000000000000000000000000");
+            Line("master_repl_offset", 0);
+            Line("second_repl_offset", -1);
+            Line("repl_backlog_active", 0);
+            Line("repl_backlog_size", 1048576);
+            Line("repl_backlog_first_byte_offset", 0);
+            Line("repl_backlog_histlen", 0);
+        }
+        if (sections.Contains("cpu"))
+        {
+            using var self = System.Diagnostics.Process.GetCurrentProcess();
+            Section("CPU");
+            Line("used_cpu_sys", self.PrivilegedProcessorTime.TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture));
+            Line("used_cpu_user", self.UserProcessorTime.TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture));
+        }
+        if (sections.Contains("commandstats"))
+        {
+            Section("Commandstats");
+            sb.Append(CommandStats?.CommandStatsText());
+        }
+        if (sections.Contains("errorstats"))
+        {
+            Section("Errorstats");
+            sb.Append(CommandStats?.ErrorStatsText());
+        }
+        if (sections.Contains("latencystats"))
+        {
+            Section("Latencystats");
+            sb.Append(CommandStats?.LatencyStatsText());
         }
         if (sections.Contains("keyspace"))
         {
@@ -634,6 +707,12 @@ public sealed partial class KvConnectionState
         }
         return sb.ToString();
     }
+
+    /// <summary>Estimated memory of one connection (read and reply buffers), counted in used_memory.</summary>
+    private const long PerClientOverheadBytes = 24 * 1024;
+
+    /// <summary>This process's run id (INFO run_id, master_replid): 40 hex characters, new at each start.</summary>
+    private static readonly string RunId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
 
     private static string HumanBytes(long bytes)
     {

@@ -5,6 +5,9 @@ namespace EioSharp.Kv;
 /// <summary>Redis's error replies, word for word (clients match on them).</summary>
 public static class KvErrors
 {
+    /// <summary>The reply while the AOF is replayed (Redis's shared.loadingerr).</summary>
+    public const string Loading = "LOADING Redis is loading the dataset in memory";
+
 #pragma warning disable CS1591 // each constant is the error text it names
     public const string Syntax = "ERR syntax error";
     public const string NotInteger = "ERR value is not an integer or out of range";

@@ -70,6 +70,36 @@ public sealed record KvServerConfig
     /// <summary>How long a pub/sub client may stay over the soft limit (60 s).</summary>
     public TimeSpan PubSubOutputSoftSeconds { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Redis's <c>timeout</c>: close a client idle this many seconds (0: never). Blocked and subscribed clients are exempt.</summary>
+    public int Timeout { get; init; }
+
+    /// <summary>Redis's <c>tcp-keepalive</c>, in seconds (reported; 0 disables).</summary>
+    public int TcpKeepAlive { get; init; } = 300;
+
+    /// <summary>Redis's <c>maxmemory</c> in bytes (0: no limit). Configurable; eviction itself is not part of this server yet.</summary>
+    public long MaxMemory { get; init; }
+
+    /// <summary>Redis's <c>maxmemory-policy</c>.</summary>
+    public string MaxMemoryPolicy { get; init; } = "noeviction";
+
+    /// <summary>Redis's <c>maxmemory-samples</c>.</summary>
+    public int MaxMemorySamples { get; init; } = 5;
+
+    /// <summary>Redis's <c>slowlog-log-slower-than</c> in microseconds (negative: off; 0: every command).</summary>
+    public long SlowlogLogSlowerThan { get; init; } = 10000;
+
+    /// <summary>Redis's <c>slowlog-max-len</c>.</summary>
+    public long SlowlogMaxLen { get; init; } = 128;
+
+    /// <summary>Redis's <c>latency-monitor-threshold</c> in milliseconds (0: off).</summary>
+    public long LatencyMonitorThreshold { get; init; }
+
+    /// <summary>Redis's <c>hz</c>: background tasks (active expiry, timeouts) run this many times a second (1 to 500).</summary>
+    public int Hz { get; init; } = 10;
+
+    /// <summary>Redis's <c>save</c> points ("seconds changes" pairs); kept and reported, there is no RDB snapshotting.</summary>
+    public string Save { get; init; } = "";
+
     /// <summary>Redis's <c>protected-mode</c> (default yes): while no password is set, clients that do not connect from a
     /// loopback address get Redis's <c>-DENIED Redis is running in protected mode...</c> error and are disconnected.</summary>
     public bool ProtectedMode { get; init; } = true;
@@ -93,54 +123,42 @@ public sealed record KvServerConfig
     /// and a non-zero <see cref="NormalOutputHardLimit"/>.</summary>
     public long EffectiveReplyLimit => NormalOutputHardLimit > 0 ? Math.Min(NormalOutputHardLimit, MaxReplyBytes) : MaxReplyBytes;
 
+    /// <summary>Soft output limit of a normal client in bytes (0: none).</summary>
+    public long NormalOutputSoftLimit { get; init; }
+
+    /// <summary>Seconds a normal client may stay over its soft limit.</summary>
+    public long NormalOutputSoftSeconds { get; init; }
+
+    /// <summary>Redis's <c>enable-debug-command</c>: <c>no</c>, <c>yes</c> or <c>local</c>.</summary>
+    public string EnableDebugCommand { get; init; } = "no";
+
+    /// <summary>Redis's <c>loglevel</c> (reported).</summary>
+    public string LogLevel { get; init; } = "notice";
+
+    /// <summary>Redis's <c>lfu-log-factor</c> (reported; for the eviction policies).</summary>
+    public int LfuLogFactor { get; init; } = 10;
+
+    /// <summary>Redis's <c>lfu-decay-time</c> in minutes (reported; for the eviction policies).</summary>
+    public int LfuDecayTime { get; init; } = 1;
+
+    /// <summary>Redis's <c>active-expire-effort</c> (1 to 10).</summary>
+    public int ActiveExpireEffort { get; init; } = 1;
+
+    /// <summary>Redis's <c>hll-sparse-max-bytes</c> (reported).</summary>
+    public long HllSparseMaxBytes { get; init; } = 3000;
+
+    /// <summary>Redis's <c>tracking-table-max-keys</c> (reported).</summary>
+    public long TrackingTableMaxKeys { get; init; } = 1_000_000;
+
+    /// <summary>Redis's <c>client-query-buffer-limit</c> in bytes (reported).</summary>
+    public long ClientQueryBufferLimit { get; init; } = 1L << 30;
+
     /// <summary>Whether a password is configured.</summary>
     public bool RequiresAuthentication => !string.IsNullOrEmpty(RequirePass);
 
-    /// <summary>The parameters CONFIG GET reports, by Redis name.</summary>
-    public IReadOnlyList<KeyValuePair<string, string>> GetParameters()
-    {
-        string I(long v) => v.ToString(CultureInfo.InvariantCulture);
-        return
-        [
-            new("port", I(Port)),
-            new("bind", Bind),
-            new("dir", Directory),
-            new("appendonly", AppendOnly ? "yes" : "no"),
-            new("appendfsync", AppendFsync),
-            new("appendfilename", AppendFileName),
-            new("save", ""),
-            new("requirepass", RequirePass ?? ""),
-            new("maxclients", I(MaxClients)),
-            new("databases", I(Databases)),
-            new("timeout", "0"),
-            new("maxmemory", "0"),
-            new("maxmemory-policy", "noeviction"),
-            new("proto-max-bulk-len", I(Limits.MaxBulkLength)),
-            new("auto-aof-rewrite-percentage", I(AutoAofRewritePercentage)),
-            new("auto-aof-rewrite-min-size", I(AutoAofRewriteMinSize)),
-            new("protected-mode", ProtectedMode ? "yes" : "no"),
-            new("io-threads", "1"),
-            new("hash-max-listpack-entries", I(Encodings.HashMaxListpackEntries)),
-            new("hash-max-ziplist-entries", I(Encodings.HashMaxListpackEntries)),
-            new("hash-max-listpack-value", I(Encodings.HashMaxListpackValue)),
-            new("hash-max-ziplist-value", I(Encodings.HashMaxListpackValue)),
-            new("set-max-intset-entries", I(Encodings.SetMaxIntsetEntries)),
-            new("zset-max-listpack-entries", I(Encodings.ZSetMaxListpackEntries)),
-            new("zset-max-ziplist-entries", I(Encodings.ZSetMaxListpackEntries)),
-            new("zset-max-listpack-value", I(Encodings.ZSetMaxListpackValue)),
-            new("zset-max-ziplist-value", I(Encodings.ZSetMaxListpackValue)),
-            new("list-max-listpack-size", I(Encodings.ListMaxListpackSize)),
-            new("list-max-ziplist-size", I(Encodings.ListMaxListpackSize)),
-            new("list-compress-depth", I(Encodings.ListCompressDepth)),
-            new("stream-node-max-entries", I(Encodings.StreamNodeMaxEntries)),
-            new("stream-node-max-bytes", I(Encodings.StreamNodeMaxBytes)),
-            new("notify-keyspace-events", NotifyKeyspaceEvents),
-            new("client-output-buffer-limit", "normal " + I(NormalOutputHardLimit) + " 0 0 slave 268435456 67108864 60 pubsub " +
-                I(PubSubOutputHardLimit) + " " + I(PubSubOutputSoftLimit) + " " + I((long)PubSubOutputSoftSeconds.TotalSeconds)),
-            new("busy-reply-threshold", I(BusyReplyThresholdMs)),
-            new("lua-time-limit", I(BusyReplyThresholdMs)),
-        ];
-    }
+    /// <summary>The parameters CONFIG GET reports, by Redis name (every directive of <see cref="KvConfigDirectives"/>).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> GetParameters() =>
+        [.. KvConfigDirectives.All.Select(d => new KeyValuePair<string, string>(d.Name, d.Get(this)))];
 }
 
 /// <summary>Numbers the server fills in and INFO reports.</summary>
@@ -159,6 +177,23 @@ public sealed class KvServerStats
 
     /// <summary>Clients disconnected because their output went over client-output-buffer-limit (INFO stats).</summary>
     public long ClientOutputBufferLimitDisconnections => Volatile.Read(ref _outputLimitDisconnections);
+
+    /// <summary>CONFIG RESETSTAT: zeroes the counters Redis resets (commands, connections, traffic, rejected connections,
+    /// output-limit disconnections, and the per-command and error statistics).</summary>
+    public void ResetStats()
+    {
+        Interlocked.Exchange(ref _totalCommands, 0);
+        Interlocked.Exchange(ref _totalConnections, 0);
+        Interlocked.Exchange(ref _rejectedConnections, 0);
+        Interlocked.Exchange(ref _netInputBytes, 0);
+        Interlocked.Exchange(ref _netOutputBytes, 0);
+        Interlocked.Exchange(ref _outputLimitDisconnections, 0);
+        ResetRequested?.Invoke();
+    }
+
+    /// <summary>Called by <see cref="ResetStats"/> so that the owners of other statistics (the store's hits and misses,
+    /// command and error statistics, the slow log is not reset) reset theirs.</summary>
+    public Action? ResetRequested { get; set; }
 
     /// <summary>Records a client disconnected for its output buffer limit.</summary>
     public void OnOutputBufferLimitDisconnection() => Interlocked.Increment(ref _outputLimitDisconnections);
@@ -258,6 +293,33 @@ public sealed class KvServerStats
     /// <summary>fsync calls performed.</summary>
     public long AofFsyncs { get; set; }
 
+    private long _memoryPeak;
+
+    /// <summary>Records a used_memory reading and returns the peak so far (INFO used_memory_peak).</summary>
+    public long ObserveMemoryPeak(long used)
+    {
+        long peak = Volatile.Read(ref _memoryPeak);
+        while (used > peak)
+        {
+            long seen = Interlocked.CompareExchange(ref _memoryPeak, used, peak);
+            if (seen == peak) return used;
+            peak = seen;
+        }
+        return peak;
+    }
+
+    /// <summary>Whether the last AOF rewrite succeeded (INFO aof_last_bgrewrite_status).</summary>
+    public bool AofLastBgRewriteOk { get; set; } = true;
+
+    /// <summary>LASTSAVE: start, then the end of the last successful AOF rewrite, Unix seconds (0: use the start time).</summary>
+    public long LastSaveUnixSeconds { get; set; }
+
+    /// <summary>A BGREWRITEAOF waits for the running rewrite to finish (INFO aof_rewrite_scheduled).</summary>
+    public bool AofRewriteScheduled { get; set; }
+
+    /// <summary>Write commands since the last save (INFO rdb_changes_since_last_save; the store's dirty counter).</summary>
+    public long ChangesSinceLastSave { get; set; }
+
     /// <summary>Copies the store's numbers; call on the store owner.</summary>
     public void UpdateFrom(KvStore store)
     {
@@ -278,5 +340,6 @@ public sealed class KvServerStats
         KeyspaceHits = store.KeyspaceHits;
         KeyspaceMisses = store.KeyspaceMisses;
         DatasetBytes = store.UsedBytes;
+        ChangesSinceLastSave = store.Dirty;
     }
 }

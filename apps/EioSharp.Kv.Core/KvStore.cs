@@ -167,6 +167,10 @@ public sealed partial class KvStore
     /// <summary>The compact-encoding thresholds in force (CONFIG SET may replace them).</summary>
     public KvEncodingLimits Encodings { get; set; }
 
+    /// <summary>Told about every command a connection's batch ran (<see cref="ExecuteBatch(KvSession, ReadOnlySpan{KvCommand}, long, RespWriter, IAofSink)"/>):
+    /// the session, the command, how long it took, and its error reply (null when none). For SLOWLOG and INFO commandstats.</summary>
+    public Action<KvSession, KvCommand, TimeSpan, string?>? CommandObserver { get; set; }
+
     /// <summary>Told about every keyspace change; null: nobody listens.</summary>
     public IKvKeyspaceObserver? Observer { get; set; }
 
@@ -367,7 +371,17 @@ public sealed partial class KvStore
         }
         for (int i = 0; i < commands.Length; i++)
         {
-            Execute(session, commands[i], nowUnixMs, reply, aof);
+            if (CommandObserver is { } observer)
+            {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                long errors = reply.ErrorCount;
+                Execute(session, commands[i], nowUnixMs, reply, aof);
+                observer(session, commands[i], System.Diagnostics.Stopwatch.GetElapsedTime(start), reply.ErrorCount != errors ? reply.LastError : null);
+            }
+            else
+            {
+                Execute(session, commands[i], nowUnixMs, reply, aof);
+            }
             if (session.Blocked is not null) return i + 1;
         }
         return commands.Length;

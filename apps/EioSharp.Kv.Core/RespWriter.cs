@@ -56,7 +56,18 @@ public sealed class RespWriter
     public void WriteSimpleString(ReadOnlySpan<byte> text) => WriteLine((byte)'+', text);
 
     /// <summary>Writes an error <c>-message\r\n</c>; the message includes its code (<c>ERR ...</c>, <c>WRONGTYPE ...</c>).</summary>
-    public void WriteError(string message) => WriteLine((byte)'-', message);
+    public void WriteError(string message)
+    {
+        LastError = message;
+        ErrorCount++;
+        WriteLine((byte)'-', message);
+    }
+
+    /// <summary>The last error written (INFO errorstats), or null.</summary>
+    public string? LastError { get; private set; }
+
+    /// <summary>Errors written by this writer (a command that raised it gave an error reply).</summary>
+    public long ErrorCount { get; private set; }
 
     /// <summary>Writes an integer <c>:n\r\n</c>.</summary>
     public void WriteInteger(long value) => WritePrefixedNumber((byte)':', value);

@@ -28,10 +28,10 @@ internal enum FsyncPolicy
 internal sealed class AppendOnlyFile : IDisposable
 {
     private readonly string _path;
-    private readonly FsyncPolicy _policy;
+    private volatile FsyncPolicy _policy; // CONFIG SET appendfsync changes it (SetPolicy)
     private readonly Action<string> _log;
     private readonly object _handleLock = new();
-    private readonly Thread? _flusher;
+    private Thread? _flusher;
     private readonly ManualResetEventSlim _stopFlusher = new(false);
     private SafeFileHandle _handle;
     private long _length;
@@ -63,6 +63,35 @@ internal sealed class AppendOnlyFile : IDisposable
     public long Length => _length;
 
     public FsyncPolicy Policy => _policy;
+
+    /// <summary>Changes the fsync policy (CONFIG SET appendfsync): takes effect from the next append; the everysec
+    /// flusher thread is started on first need and idles under the other policies. Call on the store owner.</summary>
+    public void SetPolicy(FsyncPolicy policy)
+    {
+        if (policy == _policy)
+        {
+            return;
+        }
+
+        if (_policy == FsyncPolicy.EverySecond || policy == FsyncPolicy.Always)
+        {
+            try
+            {
+                Sync(); // what was written under the old policy is durable before the new one applies
+            }
+            catch (IOException ex)
+            {
+                _log($"WARNING: fsync of the AOF on appendfsync change failed: {ex.Message}");
+            }
+        }
+
+        _policy = policy;
+        if (policy == FsyncPolicy.EverySecond && _flusher is null)
+        {
+            _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "aof everysec fsync" };
+            _flusher.Start();
+        }
+    }
 
     public bool RewriteInProgress => _rewriteTask is not null;
 
@@ -341,7 +370,7 @@ internal sealed class AppendOnlyFile : IDisposable
     {
         while (!_stopFlusher.Wait(TimeSpan.FromSeconds(1)))
         {
-            if (!_dirty)
+            if (!_dirty || _policy != FsyncPolicy.EverySecond)
             {
                 continue;
             }

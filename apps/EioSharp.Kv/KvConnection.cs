@@ -8,14 +8,28 @@ using EioSharp.Time;
 namespace EioSharp.Kv;
 
 /// <summary>What every connection handler shares (all safe across domains).</summary>
-internal sealed class KvServerContext(KvServerConfig config, KvServerStats stats, AsyncQueue<StoreRequest> queue, Clock clock)
+internal sealed class KvServerContext(KvLiveConfig live, KvServerStats stats, AsyncQueue<StoreRequest> queue, Clock clock)
 {
     private long _nextClientId;
+    private RespParser _parser = new(live.Current.Limits);
 
     /// <summary>The pub/sub registry every connection shares (and the store publishes keyspace notifications to).</summary>
     public KvPubSub PubSub { get; init; } = new();
 
-    public KvServerConfig Config { get; } = config;
+    /// <summary>The configuration in force (a snapshot; CONFIG SET publishes new ones).</summary>
+    public KvServerConfig Config => Live.Current;
+
+    /// <summary>The live configuration (CONFIG GET/SET/REWRITE).</summary>
+    public KvLiveConfig Live { get; } = live;
+
+    /// <summary>Command and error statistics, slow log, latency monitor.</summary>
+    public KvCommandStats? CommandStats { get; init; }
+
+    /// <summary>SHUTDOWN, BGREWRITEAOF, LASTSAVE.</summary>
+    public IKvServerAdmin? Admin { get; set; }
+
+    /// <summary>Every connected client (CLIENT LIST/KILL, timeout, MONITOR).</summary>
+    public KvClientRegistry Clients { get; init; } = new();
 
     public KvServerStats Stats { get; } = stats;
 
@@ -30,9 +44,24 @@ internal sealed class KvServerContext(KvServerConfig config, KvServerStats stats
     public KvScriptMonitor? ScriptMonitor { get; init; }
 
     /// <summary>The store owner (for <c>DEBUG CRASH-STORE</c>); null in tests that have none.</summary>
-    public StoreOwner? Store { get; init; }
+    public StoreOwner? Store { get; set; }
 
-    public RespParser Parser { get; } = new(config.Limits);
+    /// <summary>The parser for the limits in force (a new one after CONFIG SET proto-max-bulk-len).</summary>
+    public RespParser Parser
+    {
+        get
+        {
+            RespParser p = Volatile.Read(ref _parser);
+            RespLimits limits = Config.Limits;
+            if (!ReferenceEquals(p.Limits, limits) && p.Limits != limits)
+            {
+                p = new RespParser(limits);
+                Volatile.Write(ref _parser, p);
+            }
+
+            return p;
+        }
+    }
 
     public long NextClientId() => Interlocked.Increment(ref _nextClientId);
 }
@@ -70,7 +99,8 @@ internal static class KvConnection
 
             await ServeAsync(ctx, conn, peer);
         }
-        catch (Exception ex) when (ex is NetException or ObjectDisposedException or ClientGoneException)
+        catch (Exception ex) when (ex is NetException or ObjectDisposedException or ClientGoneException or ClientKilledException ||
+                                   (ex is MultipleException m && m.InnerExceptions.All(e => e is ClientKilledException or CancelledException)))
         {
             // The client went away (reset, broken pipe): this connection only.
         }
@@ -154,10 +184,24 @@ internal static class KvConnection
 
     private static async Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, Switch sw)
     {
-        var state = new KvConnectionState(ctx.NextClientId(), ctx.Config, ctx.Stats, ctx.PubSub)
+        var state = new KvConnectionState(ctx.NextClientId(), ctx.Live, ctx.Stats, ctx.PubSub)
         {
-            RemoteAddress = peer.ToString() ?? "?", ScriptMonitor = ctx.ScriptMonitor,
+            RemoteAddress = peer.ToString() ?? "?", Admin = ctx.Admin, CommandStats = ctx.CommandStats,
+            ScriptMonitor = ctx.ScriptMonitor,
         };
+
+        // CLIENT KILL and timeout close the connection from any domain: the kill promise fails this switch.
+        var (killed, killer) = Promise.Create<bool>();
+        var entry = new KvClientEntry(state, ctx.Clock.Now.ToUnixTimeMilliseconds(), () => killer.TryResolve(true))
+        {
+            LocalAddress = conn.LocalEndPoint?.ToString() ?? "?",
+        };
+        ctx.Clients.Add(entry);
+        Fiber.ForkDaemon(sw, async () =>
+        {
+            await killed.AwaitAsync();
+            throw new ClientKilledException();
+        }, "kv-connection-kill");
         KvPushOutput? push = null;
         var request = new StoreRequest { Session = state.Session };
         state.SubscriberFactory = s =>
@@ -292,6 +336,48 @@ internal static class KvConnection
                         await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
                     }
 
+                    // CLIENT PAUSE: commands it covers wait here (the ones before them are answered first).
+                    if (ctx.Clients.IsPaused(command.Info, nowUnixMs))
+                    {
+                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
+                        while (ctx.Clients.IsPaused(command.Info, ctx.Clock.Now.ToUnixTimeMilliseconds()))
+                        {
+                            await ctx.Clock.SleepAsync(TimeSpan.FromMilliseconds(10));
+                        }
+
+                        nowUnixMs = ctx.Clock.Now.ToUnixTimeMilliseconds();
+                    }
+
+                    // CLIENT REPLY OFF|SKIP: one command at a time, its reply rendered apart and dropped when it must be.
+                    if (state.ReplyControlActive)
+                    {
+                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
+                        var oneReply = new ReplyBuffer(256); // rendered apart: dropped when the reply mode says so
+                        var oneWriter = new RespWriter(oneReply);
+                        var one = state.Process(command, oneWriter, nowUnixMs);
+                        bool discard = state.DiscardReply;
+                        if (one == KvDispatch.Store)
+                        {
+                            request.Protocol = state.Protocol;
+                            request.Commands.Add(command);
+                            await SubmitAsync(ctx, conn, request, state, oneReply, early, direct: false, getWatcher);
+                        }
+
+                        if (!discard)
+                        {
+                            output.Write(oneReply.WrittenSpan);
+                        }
+
+                        if (one == KvDispatch.Close)
+                        {
+                            close = true;
+                            start = end;
+                            break;
+                        }
+
+                        continue;
+                    }
+
                     if (request.Commands.Count == 0)
                     {
                         var dispatch = state.Process(command, outWriter, nowUnixMs);
@@ -381,6 +467,7 @@ internal static class KvConnection
         }
         finally
         {
+            ctx.Clients.Remove(entry);
             ArrayPool<byte>.Shared.Return(buffer);
             state.RemoveSubscriptions();
             if (state.Session.HasWatchedKeys)
@@ -569,6 +656,11 @@ internal static class KvConnection
             output.ResetWrittenCount();
         }
 
+        if (request.Session.Connection?.Entry is { } blockedEntry)
+        {
+            blockedEntry.Blocked = true; // exempt from timeout; flag b in CLIENT LIST
+        }
+
         watcher.WatchCompletion(request.Completion!);
         bool gone = false;
         while (true)
@@ -592,6 +684,11 @@ internal static class KvConnection
             }
         }
 
+        if (request.Session.Connection?.Entry is { } unblockedEntry)
+        {
+            unblockedEntry.Blocked = false;
+        }
+
         if (gone)
         {
             request.Session.Closed = true;
@@ -601,6 +698,9 @@ internal static class KvConnection
             throw new ClientGoneException();
         }
     }
+
+    /// <summary>CLIENT KILL or timeout closed the connection.</summary>
+    private sealed class ClientKilledException : Exception;
 
     /// <summary>The client closed the connection while its blocking command waited.</summary>
     private sealed class ClientGoneException : Exception;

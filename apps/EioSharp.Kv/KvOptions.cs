@@ -10,8 +10,9 @@ namespace EioSharp.Kv;
 /// <param name="ShowHelp">True when <c>--help</c> was given.</param>
 /// <param name="StoreOnMainDomain">Run the store owner on the main domain (shared with its connections) instead of a domain of its own.</param>
 /// <param name="EnableDebugCommand">Whether DEBUG is allowed (Redis's <c>enable-debug-command</c>).</param>
+/// <param name="ConfigFile">The configuration file given as the first argument (CONFIG REWRITE writes it back), or null.</param>
 internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp, bool StoreOnMainDomain = true,
-    DebugCommandMode EnableDebugCommand = DebugCommandMode.No)
+    DebugCommandMode EnableDebugCommand = DebugCommandMode.No, string? ConfigFile = null)
 {
     /// <summary>The default number of connection domains: one per core less one, at least one.</summary>
     public static int DefaultDomains => Math.Max(1, Environment.ProcessorCount - 1);
@@ -53,10 +54,29 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
 
     private static RootCommand BuildCommand()
     {
-        var command = new RootCommand("EioSharp.Kv: a durable key-value server speaking RESP (redis-cli and redis-benchmark work against it). Arguments may also come from a response file: @file.");
+        var command = new RootCommand("EioSharp.Kv: a durable key-value server speaking RESP (redis-cli and redis-benchmark work against it). " +
+            "Usage: EioSharp.Kv [/path/to/kv.conf] [--option value ...]. The optional configuration file has Redis's syntax " +
+            "(directive arguments, quotes, include); flags override it. Every configuration directive is also a flag (--maxmemory 100mb). " +
+            "Arguments may also come from a response file: @file.");
+        command.Arguments.Add(new Argument<string?>("config-file")
+        {
+            Arity = ArgumentArity.ZeroOrOne,
+            Description = "Redis-syntax configuration file (keeps the password out of ps; CONFIG REWRITE writes it back)",
+        });
         foreach ((string name, string helpName, string description) in Flags)
         {
             command.Options.Add(new Option<string>(name) { HelpName = helpName, Description = description });
+        }
+
+        foreach (KvConfigDirective directive in KvConfigDirectives.All)
+        {
+            foreach (string? directiveName in new[] { directive.Name, directive.Alias })
+            {
+                if (directiveName is not null && !Flags.Any(f => f.Name == "--" + directiveName))
+                {
+                    command.Options.Add(new Option<string>("--" + directiveName) { HelpName = "value", Description = "configuration directive " + directiveName });
+                }
+            }
         }
 
         foreach (VersionOption version in command.Options.OfType<VersionOption>().ToList())
@@ -74,11 +94,23 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         RootCommand command = BuildCommand();
         ParseResult parsed = command.Parse(args);
         var c = new KvServerConfig();
+        string? configFile = parsed.Action is HelpAction ? null : parsed.GetValue((Argument<string?>)command.Arguments[0]);
+        if (configFile is not null)
+        {
+            // KvConfigException (exit 1 in Program, like Redis's fatal config file error) when the file is bad.
+            c = KvConfigDirectives.Apply(c, KvConfigFile.Read(configFile));
+        }
+
         // One connection domain per core, less one left for the kernel's network stack, the clients and background work:
         // measured on 2 cores, 1 domain gives about 1.0x redis-server's throughput and 2 domains about 0.8x.
         int domains = DefaultDomains;
         bool storeOnMain = true;
-        var debug = DebugCommandMode.No;
+        var debug = c.EnableDebugCommand switch
+        {
+            "yes" => DebugCommandMode.Yes,
+            "local" => DebugCommandMode.Local,
+            _ => DebugCommandMode.No,
+        };
         bool replySizeSet = false;
         if (parsed.Action is HelpAction)
         {
@@ -99,6 +131,20 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
 
             string name = flag.Name;
             string value = parsed.GetValue(flag) ?? string.Empty;
+            if (!Flags.Any(f => f.Name == name) && KvConfigDirectives.Find(name[2..]) is { } directive)
+            {
+                try
+                {
+                    c = directive.Set(c, (directive.Flags & KvDirectiveFlags.MultiArg) != 0 ? KvConfigDirectives.SplitSpaces(value) : [value]);
+                }
+                catch (KvConfigException e)
+                {
+                    throw new ArgumentException($"Option {name}: {e.Message}", e);
+                }
+
+                continue;
+            }
+
             switch (name)
             {
                 case "--port":
@@ -159,6 +205,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
                         "local" => DebugCommandMode.Local,
                         var v => throw new ArgumentException($"Option {name}: '{v}' is not yes, no or local."),
                     };
+                    c = c with { EnableDebugCommand = debug.ToString().ToLowerInvariant() };
                     break;
                 case "--domains":
                     domains = Int(name, value, 1, 256);
@@ -208,7 +255,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
             c = c with { MaxReplyBytes = c.Limits.MaxBulkLength + (1L << 20) }; // the largest value must stay readable
         }
 
-        return new KvOptions(c, domains, false, storeOnMain, debug);
+        return new KvOptions(c, domains, false, storeOnMain, debug, configFile);
     }
 
     private static string NonEmpty(string name, string value) =>

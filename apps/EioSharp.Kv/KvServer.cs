@@ -14,11 +14,16 @@ internal static class KvServer
     /// <param name="stop">Resolve to shut down.</param>
     /// <param name="log">Where log lines go.</param>
     /// <param name="onListening">Called with the bound address once the server accepts connections.</param>
-    public static async Task RunAsync(Stdenv env, KvOptions options, Promise<bool> stop, Action<string> log, Action<EndPoint>? onListening = null)
+    /// <param name="requestStop">Starts the shutdown (SHUTDOWN); null: SHUTDOWN is refused.</param>
+    public static async Task RunAsync(Stdenv env, KvOptions options, Promise<bool> stop, Action<string> log, Action<EndPoint>? onListening = null,
+        Action? requestStop = null)
     {
         var config = options.Config with { Backend = env.Backend };
+        var live = new KvLiveConfig(config, options.ConfigFile);
         long now = env.Clock.Now.ToUnixTimeMilliseconds();
-        var stats = new KvServerStats { StartTimeUnixMs = now };
+        var stats = new KvServerStats { StartTimeUnixMs = now, LastSaveUnixSeconds = now / 1000 };
+        var commandStats = new KvCommandStats();
+        stats.ResetRequested = commandStats.Reset;
         var pubSub = new KvPubSub { NotifyFlags = KvConnectionState.ParseNotifyKeyspaceEvents(config.NotifyKeyspaceEvents) ?? 0 };
         var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings) { PubSub = pubSub };
         store.ScriptMonitor.BusyReplyThresholdMs = config.BusyReplyThresholdMs; // shared with the connections (-BUSY, SCRIPT KILL)
@@ -28,47 +33,81 @@ internal static class KvServer
         if (config.AppendOnly)
         {
             Directory.CreateDirectory(config.Directory);
-            stats.Loading = true;
-            aof = AppendOnlyFile.OpenAndLoad(aofPath, AppendOnlyFile.ParsePolicy(config.AppendFsync), store, now, config.Limits, log);
-            stats.Loading = false;
+            stats.Loading = true; // connections accepted meanwhile get -LOADING (KvConnectionState)
         }
 
         var queue = new AsyncQueue<StoreRequest>(RequestQueueCapacity);
-        var owner = new StoreOwner(store, aof, queue, stats, config, env.Clock, env.MonoClock, log);
-        var context = new KvServerContext(config, stats, queue, env.Clock)
+        var clock = env.Clock;
+        var scriptMonitor = store.ScriptMonitor;
+        live.Applying = (old, next) =>
         {
-            DebugCommand = options.EnableDebugCommand, Store = owner, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
+            if (old.AppendOnly != next.AppendOnly)
+            {
+                throw new KvConfigException("appendonly can only be changed at start on this server (config file or --appendonly)");
+            }
+
+            scriptMonitor.BusyReplyThresholdMs = next.BusyReplyThresholdMs;
         };
+        var context = new KvServerContext(live, stats, queue, env.Clock)
+        {
+            DebugCommand = options.EnableDebugCommand, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
+            CommandStats = commandStats,
+        };
+        context.Admin = new ServerAdmin(context, stats, requestStop, log);
         var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>
         {
             var listener = env.Net.Listen(sw, new IPEndPoint(address, config.Port), backlog: 511);
 
-            // The store owner runs under its supervisor (on the store domain). If the supervisor gives up (restart
-            // intensity exceeded), its fiber fails this switch, which stops the server; Program reports it and exits 3.
-            var (ownerReady, ownerReadyResolver) = Promise.Create<bool>();
-            Task RunStoreAsync() => owner.RunSupervisedAsync(() => ownerReadyResolver.TryResolve(true));
-            if (options.StoreOnMainDomain)
+            StoreOwner? owner = null;
+
+            // Listening before the AOF is replayed, as Redis: clients connect during the replay and get -LOADING.
+            async Task LoadThenServeAsync()
             {
-                // A script past busy-reply-threshold holds this domain's thread: its hook lets the connections of this
-                // domain answer -BUSY and take SCRIPT KILL meanwhile (Redis's processEventsWhileBlocked). The store's
-                // own fibers (cron, block timeouts) skip their turn while a round is running.
-                store.ScriptMonitor.WhileBusy = static () => Domain.ProcessEventsWhileBlocked();
-                Fiber.Fork(sw, RunStoreAsync, "kv-store");
-            }
-            else
-            {
-                Fiber.Fork(sw, () => env.DomainManager.RunAsync(RunStoreAsync, "kv-store"), "kv-store");
+                if (config.AppendOnly)
+                {
+                    log($"Loading the append-only file {Path.GetFullPath(aofPath)} (listening on {listener.ListeningEndPoint}; commands get -LOADING until it is loaded).");
+                    aof = await LoadOnSystemThreadAsync(aofPath, config, store, now, log);
+                    stats.Loading = false;
+                }
+
+                owner = new StoreOwner(store, aof, queue, stats, live, env.Clock, env.MonoClock, log)
+                {
+                    CommandObserver = (session, command, elapsed, error) => commandStats.Record(command.Info?.Name ?? "unknown", command,
+                        (long)elapsed.TotalMicroseconds, error, live.Current, clock.Now.ToUnixTimeMilliseconds(),
+                        session.Connection?.RemoteAddress ?? "?", session.Connection?.Name),
+                };
+                context.Store = owner;
+
+                // The store owner runs under its supervisor (on the store domain). If the supervisor gives up (restart
+                // intensity exceeded), its fiber fails this switch, which stops the server; Program reports it and exits 3.
+                var (ownerReady, ownerReadyResolver) = Promise.Create<bool>();
+                Task RunStoreAsync() => owner.RunSupervisedAsync(() => ownerReadyResolver.TryResolve(true));
+                if (options.StoreOnMainDomain)
+                {
+                    // A script past busy-reply-threshold holds this domain's thread: its hook lets the connections of this
+                    // domain answer -BUSY and take SCRIPT KILL meanwhile (Redis's processEventsWhileBlocked). The store's
+                    // own fibers (cron, block timeouts) skip their turn while a round is running.
+                    store.ScriptMonitor.WhileBusy = static () => Domain.ProcessEventsWhileBlocked();
+                    Fiber.Fork(sw, RunStoreAsync, "kv-store");
+                }
+                else
+                {
+                    Fiber.Fork(sw, () => env.DomainManager.RunAsync(RunStoreAsync, "kv-store"), "kv-store");
+                }
+
+                await ownerReady.AwaitAsync();
+                log($"EioSharp.Kv ready: listening on {listener.ListeningEndPoint}, backend {env.Backend}, " +
+                    $"appendfsync {config.AppendFsync}, data file {(aof is null ? "(none: appendonly no)" : Path.GetFullPath(aofPath))}, " +
+                    $"{options.Domains} connection domain(s)" + (options.StoreOnMainDomain ? ", store on the main domain" : " + 1 store domain") +
+                    $", store owner supervised ({StoreOwner.MaxRestarts} restarts in {StoreOwner.RestartPeriod.TotalSeconds:0}s)" +
+                    (options.EnableDebugCommand == DebugCommandMode.No ? "." : $", DEBUG command enabled ({options.EnableDebugCommand.ToString().ToLowerInvariant()})."));
+                onListening?.Invoke(listener.ListeningEndPoint);
+                Fiber.ForkDaemon(sw, () => CloseIdleClientsAsync(context), "kv-client-timeout");
+                await stop.AwaitAsync();
             }
 
-            await ownerReady.AwaitAsync();
-            log($"EioSharp.Kv ready: listening on {listener.ListeningEndPoint}, backend {env.Backend}, " +
-                $"appendfsync {config.AppendFsync}, data file {(aof is null ? "(none: appendonly no)" : Path.GetFullPath(aofPath))}, " +
-                $"{options.Domains} connection domain(s)" + (options.StoreOnMainDomain ? ", store on the main domain" : " + 1 store domain") +
-                $", store owner supervised ({StoreOwner.MaxRestarts} restarts in {StoreOwner.RestartPeriod.TotalSeconds:0}s)" +
-                (options.EnableDebugCommand == DebugCommandMode.No ? "." : $", DEBUG command enabled ({options.EnableDebugCommand.ToString().ToLowerInvariant()})."));
-            onListening?.Invoke(listener.ListeningEndPoint);
             try
             {
                 await Fiber.FirstAsync(
@@ -78,15 +117,95 @@ internal static class KvServer
                         maxConnections: config.MaxClients + 64, // over maxclients a client is told so, then closed
                         domainManager: env.DomainManager,
                         additionalDomains: options.Domains - 1),
-                    async () => await stop.AwaitAsync());
+                    LoadThenServeAsync);
                 log("Shutting down: stopped accepting; finishing in-flight commands.");
             }
             finally
             {
                 queue.Close(); // the owner serves what is queued, then stops its supervisor, and fsyncs
+                if (owner is null && aof is not null)
+                {
+                    aof.Dispose();
+                }
             }
         }, "kv-server");
         log("EioSharp.Kv stopped; the append-only file is synced.");
+    }
+
+    /// <summary>Replays the AOF on a system thread (the domain keeps accepting connections meanwhile).
+    /// <c>EIOSHARP_KV_TEST_LOAD_DELAY_MS</c> delays the replay (fault injection for the -LOADING test).</summary>
+    private static async Task<AppendOnlyFile> LoadOnSystemThreadAsync(string path, KvServerConfig config, KvStore store, long now, Action<string> log)
+    {
+        var (loaded, resolver) = Promise.Create<AppendOnlyFile>();
+        int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                if (delayMs > 0)
+                {
+                    Thread.Sleep(delayMs);
+                }
+
+                resolver.TryResolve(AppendOnlyFile.OpenAndLoad(path, AppendOnlyFile.ParsePolicy(config.AppendFsync), store, now, config.Limits, log));
+            }
+            catch (Exception e)
+            {
+                resolver.TryResolveError(e);
+            }
+        })
+        { IsBackground = true, Name = "aof load" };
+        thread.Start();
+        return await loaded.AwaitAsync();
+    }
+
+    /// <summary>Redis's <c>timeout</c>: every second, closes the clients idle longer than it (blocked and subscribed ones are exempt).</summary>
+    private static async Task CloseIdleClientsAsync(KvServerContext ctx)
+    {
+        while (true)
+        {
+            await ctx.Clock.SleepAsync(TimeSpan.FromSeconds(1));
+            int timeout = ctx.Config.Timeout;
+            if (timeout > 0)
+            {
+                ctx.Clients.KillIdle(ctx.Clock.Now.ToUnixTimeMilliseconds(), timeout);
+            }
+        }
+    }
+
+    /// <summary>SHUTDOWN, BGREWRITEAOF and LASTSAVE for the connections.</summary>
+    private sealed class ServerAdmin(KvServerContext context, KvServerStats stats, Action? requestStop, Action<string> log) : IKvServerAdmin
+    {
+        public long LastSaveUnixSeconds => stats.LastSaveUnixSeconds;
+
+        public string? Shutdown(bool noSave, bool save, bool now, bool force)
+        {
+            if (requestStop is null)
+            {
+                return "ERR SHUTDOWN is not available on this server";
+            }
+
+            // The AOF is always fsynced at shutdown (NOSAVE only skips an RDB save, which this server does not have).
+            log("User requested shutdown...");
+            requestStop();
+            return null;
+        }
+
+        public string? RewriteAppendOnlyFile()
+        {
+            if (context.Store is not { } owner || !owner.HasAppendOnlyFile)
+            {
+                return "ERR BGREWRITEAOF needs appendonly yes on this server";
+            }
+
+            if (stats.AofRewriteInProgress)
+            {
+                return "ERR Background append only file rewriting already in progress";
+            }
+
+            owner.RequestRewrite();
+            return null;
+        }
     }
 
     private static async Task<IPAddress> ResolveBindAsync(Stdenv env, string bind)

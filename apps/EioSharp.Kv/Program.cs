@@ -19,6 +19,12 @@ catch (ArgumentException e)
     Console.Error.WriteLine(e.Message);
     return 2;
 }
+catch (KvConfigException e)
+{
+    // Redis: a bad configuration file is fatal, exit 1.
+    Console.Error.WriteLine(e.Message);
+    return 1;
+}
 
 if (options.ShowHelp)
 {
@@ -51,7 +57,7 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.C
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopper.TryResolve(true); });
 try
 {
-    EioMain.Run(env => KvServer.RunAsync(env, options, stop, Log));
+    EioMain.Run(env => KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true)));
     return 0;
 }
 catch (Exception e) when (RestartIntensityExceededException.FindIn(e) is { } gaveUp)
@@ -61,7 +67,7 @@ catch (Exception e) when (RestartIntensityExceededException.FindIn(e) is { } gav
     Console.Error.WriteLine($"FATAL: the store owner keeps crashing: {gaveUp.Message.TrimEnd('.')}{cause}. Exiting.");
     return 3;
 }
-catch (AofCorruptException e)
+catch (Exception ex) when (FindCorrupt(ex) is { } e)
 {
     Console.Error.WriteLine($"FATAL: {e.Message}. Refusing to start; repair the file (redis-check-aof --fix) or move it away.");
     return 1;
@@ -71,6 +77,14 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     Console.Error.WriteLine($"FATAL: {e.Message}");
     return 1;
 }
+
+static AofCorruptException? FindCorrupt(Exception e) => e switch
+{
+    AofCorruptException c => c,
+    MultipleException m => m.InnerExceptions.Select(FindCorrupt).FirstOrDefault(c => c is not null),
+    { InnerException: { } inner } => FindCorrupt(inner),
+    _ => null,
+};
 
 /// <summary>RLIMIT_NOFILE against maxclients, as Redis's <c>adjustOpenFilesLimit</c>.</summary>
 internal static class FileDescriptorLimit

@@ -85,7 +85,7 @@ internal sealed class StoreCrashInjectedException(string message) : Exception(me
 /// lands between rounds: no request is in flight then.
 /// </remarks>
 internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAof, AsyncQueue<StoreRequest> queue, KvServerStats stats,
-    KvServerConfig config, Clock clock, MonoClock monoClock, Action<string> log)
+    KvLiveConfig liveConfig, Clock clock, MonoClock monoClock, Action<string> log)
 {
     public const string SupervisorName = "kv-store";
     public const string ChildId = "store";
@@ -94,8 +94,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private static readonly TimeSpan s_shutdownTimeout = TimeSpan.FromSeconds(30); // the final fsync (and a rewrite in progress)
 
     private const int MaxRequestsPerRound = 1024; // bounds one group commit; the rest waits for the next round
-    private static readonly TimeSpan s_cronInterval = TimeSpan.FromMilliseconds(100); // Redis's default hz 10
-    private const int IdleCompactionTicks = 10; // cron ticks (1 s) without a write before the heap is compacted
+    private const int IdleCompactionTicks = 10; // cron ticks (1 s at the default hz 10) without a write before the heap is compacted
     private const long IdleCompactionMinAllocatedBytes = 64L << 20; // allocated since the last compaction, at least
 
     private long _cronDirty = -1; // store.Dirty at the last cron tick
@@ -117,11 +116,29 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private volatile int _armedCrash; // 0, or an InjectedRoundCrash: the next round throws at that point
     private volatile bool _stopping;
 
+    // The configuration in force (CONFIG SET publishes new snapshots).
+    private KvServerConfig config => liveConfig.Current;
+
     private enum RoundPhase
     {
         Idle,
         Applying,
         Committing,
+    }
+
+    private volatile bool _rewriteRequested;
+
+    /// <summary>Told about every command a connection ran on the store (SLOWLOG, INFO commandstats); set before running.</summary>
+    public Action<KvSession, KvCommand, TimeSpan, string?>? CommandObserver { get; init; }
+
+    /// <summary>Whether the server keeps an AOF (appendonly yes).</summary>
+    public bool HasAppendOnlyFile => config.AppendOnly;
+
+    /// <summary>BGREWRITEAOF: the next cron tick starts a rewrite (after the running one, if any).</summary>
+    public void RequestRewrite()
+    {
+        _rewriteRequested = true;
+        stats.AofRewriteScheduled = stats.AofRewriteInProgress;
     }
 
     /// <summary>The running supervisor (null before it started and after it finished).</summary>
@@ -241,6 +258,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
 
         stats.UpdateFrom(store);
+        store.CommandObserver = CommandObserver;
         try
         {
             ctx.Ready();
@@ -296,8 +314,28 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }, "kv-store");
     }
 
+    /// <summary>Applies the settings CONFIG SET may have changed that the owner holds: the fsync policy and the encodings.</summary>
+    private void ApplyLiveConfig(KvStore store, AppendOnlyFile? aof)
+    {
+        KvServerConfig c = config;
+        if (!ReferenceEquals(store.Encodings, c.Encodings))
+        {
+            store.Encodings = c.Encodings;
+        }
+
+        if (aof is not null)
+        {
+            FsyncPolicy policy = AppendOnlyFile.ParsePolicy(c.AppendFsync);
+            if (policy != aof.Policy)
+            {
+                aof.SetPolicy(policy);
+            }
+        }
+    }
+
     private void CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
     {
+        ApplyLiveConfig(store, aof);
         long now = clock.Now.ToUnixTimeMilliseconds();
         IAofSink? aofSink = aof is null ? null : sink;
         long commands = 0;
@@ -659,12 +697,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     {
         while (true)
         {
-            await monoClock.SleepAsync(s_cronInterval);
+            await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1000 / Math.Clamp(config.Hz, 1, 500))); // Redis's hz
             if (_phase != RoundPhase.Idle)
             {
                 continue; // run by Domain.ProcessEventsWhileBlocked from a busy script's hook: the store is in use
             }
 
+            ApplyLiveConfig(store, aof);
             long now = clock.Now.ToUnixTimeMilliseconds();
             store.ActiveExpireCycle(now);
             stats.UpdateFrom(store);
@@ -680,9 +719,20 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 TryWritePending(aof);
                 PublishAofStatus(aof);
-                aof.TryFinishRewrite();
-                if (aof.ShouldRewrite(config.AutoAofRewritePercentage, config.AutoAofRewriteMinSize))
+                long rewritesBefore = aof.Rewrites;
+                if (aof.TryFinishRewrite())
                 {
+                    stats.AofLastBgRewriteOk = aof.Rewrites > rewritesBefore;
+                    if (stats.AofLastBgRewriteOk)
+                    {
+                        stats.LastSaveUnixSeconds = now / 1000;
+                    }
+                }
+
+                if ((_rewriteRequested && !aof.RewriteInProgress) || aof.ShouldRewrite(config.AutoAofRewritePercentage, config.AutoAofRewriteMinSize))
+                {
+                    _rewriteRequested = false;
+                    stats.AofRewriteScheduled = false;
                     aof.StartRewrite(store.CreateSnapshot(now));
                     store.ResetAofDatabase(); // what is appended from now on also goes to the new file: start it with SELECT
                 }

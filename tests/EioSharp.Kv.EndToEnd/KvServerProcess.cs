@@ -101,6 +101,15 @@ public sealed partial class KvServerProcess : IDisposable
     public static KvServerProcess StartIn(string dataDir, params string[] extraArgs) =>
         new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs)));
 
+    /// <summary>Starts a server on <paramref name="dataDir"/> whose AOF replay is delayed by <paramref name="loadDelay"/>
+    /// (EIOSHARP_KV_TEST_LOAD_DELAY_MS) and returns as soon as it listens, while it is still loading.</summary>
+    public static KvServerProcess StartLoading(string dataDir, TimeSpan loadDelay, params string[] extraArgs) =>
+        new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs) with
+        {
+            ReadyLine = LoadingLine(),
+            Environment = new Dictionary<string, string?> { ["EIOSHARP_KV_TEST_LOAD_DELAY_MS"] = ((int)loadDelay.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        }));
+
     /// <summary>Starts a server that is expected to fail; waits for its exit and returns the exit code and the output.</summary>
     public static (int ExitCode, string Output) RunExpectingExit(string dataDir, TimeSpan timeout, params string[] extraArgs) =>
         ServerProcess.RunToExit(Info(dataDir, extraArgs), timeout);
@@ -148,6 +157,9 @@ public sealed partial class KvServerProcess : IDisposable
 
     [GeneratedRegex(@"EioSharp\.Kv ready: listening on (?:127\.0\.0\.1|0\.0\.0\.0):(\d+)")]
     private static partial Regex ReadyLine();
+
+    [GeneratedRegex(@"\(listening on 127\.0\.0\.1:(\d+); commands get -LOADING")]
+    private static partial Regex LoadingLine();
 }
 
 /// <summary>Runs external tools (redis-cli, redis-benchmark, redis-check-aof).</summary>

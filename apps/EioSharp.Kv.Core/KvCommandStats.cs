@@ -1,0 +1,287 @@
+using System.Globalization;
+using System.Text;
+
+namespace EioSharp.Kv;
+
+/// <summary>One SLOWLOG entry.</summary>
+/// <param name="Id">Increasing id.</param>
+/// <param name="UnixSeconds">When the command ran.</param>
+/// <param name="Micros">How long it ran, in microseconds.</param>
+/// <param name="Args">Its arguments, shortened as Redis does (at most 32, each at most 128 bytes).</param>
+/// <param name="ClientAddress">The client's address.</param>
+/// <param name="ClientName">The client's name (empty when none).</param>
+public sealed record KvSlowLogEntry(long Id, long UnixSeconds, long Micros, IReadOnlyList<byte[]> Args, string ClientAddress, string ClientName);
+
+/// <summary>Per-command and per-error statistics (INFO commandstats, errorstats, latencystats), the slow log (SLOWLOG) and the
+/// latency monitor (LATENCY), shared by the connections and the store owner.</summary>
+/// <remarks><b>Thread safety</b>: every member may be called from any domain (one lock, held briefly).</remarks>
+public sealed class KvCommandStats
+{
+    private const int SlowLogMaxArgs = 32; // Redis SLOWLOG_ENTRY_MAX_ARGC
+    private const int SlowLogMaxString = 128; // Redis SLOWLOG_ENTRY_MAX_STRING
+    private const int LatencyHistoryLength = 160; // Redis LATENCY_TS_LEN
+
+    private readonly object _lock = new();
+    private readonly Dictionary<string, CommandCounters> _commands = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _errors = new(StringComparer.Ordinal);
+    private readonly LinkedList<KvSlowLogEntry> _slowLog = new();
+    private readonly Dictionary<string, LatencyEvent> _latency = new(StringComparer.Ordinal);
+    private long _nextSlowLogId;
+    private long _totalErrorReplies;
+
+    private sealed class CommandCounters
+    {
+        public long Calls;
+        public long Micros;
+        public long Failed;
+        public long Rejected;
+        public readonly long[] Histogram = new long[64]; // bucket i: durations in [2^(i-1), 2^i) microseconds
+    }
+
+    private sealed class LatencyEvent
+    {
+        public readonly List<(long UnixSeconds, long Ms)> History = [];
+        public long Max;
+    }
+
+    /// <summary>Error replies since start (or CONFIG RESETSTAT).</summary>
+    public long TotalErrorReplies
+    {
+        get
+        {
+            lock (_lock) return _totalErrorReplies;
+        }
+    }
+
+    /// <summary>Records a command that ran: counts it, adds it to the slow log when it was slow, and to the latency monitor.</summary>
+    /// <param name="name">The command's name as in INFO commandstats (<c>get</c>, <c>client|list</c>).</param>
+    /// <param name="command">The command (for the slow log).</param>
+    /// <param name="micros">How long it ran.</param>
+    /// <param name="error">The error reply it gave (for errorstats: its first word), or null.</param>
+    /// <param name="config">The configuration in force (slowlog and latency thresholds).</param>
+    /// <param name="nowUnixMs">The time.</param>
+    /// <param name="clientAddress">The client's address.</param>
+    /// <param name="clientName">The client's name.</param>
+    public void Record(string name, KvCommand command, long micros, string? error, KvServerConfig config, long nowUnixMs,
+        string clientAddress, string? clientName)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(config);
+        lock (_lock)
+        {
+            if (!_commands.TryGetValue(name, out CommandCounters? c)) _commands[name] = c = new CommandCounters();
+            c.Calls++;
+            c.Micros += micros;
+            c.Histogram[Math.Min(63, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(0, micros)))]++;
+            if (error is not null)
+            {
+                c.Failed++;
+                CountError(error);
+            }
+            if (config.SlowlogLogSlowerThan >= 0 && micros >= config.SlowlogLogSlowerThan && config.SlowlogMaxLen > 0)
+            {
+                _slowLog.AddFirst(new KvSlowLogEntry(_nextSlowLogId++, nowUnixMs / 1000, micros, SlowLogArgs(command), clientAddress, clientName ?? ""));
+                while (_slowLog.Count > config.SlowlogMaxLen) _slowLog.RemoveLast();
+            }
+            if (config.LatencyMonitorThreshold > 0 && micros / 1000 >= config.LatencyMonitorThreshold)
+            {
+                AddLatencySample("command", nowUnixMs / 1000, micros / 1000);
+            }
+        }
+    }
+
+    /// <summary>Counts an error reply that no command recorded (unknown command, wrong arity, NOAUTH): errorstats and rejected_calls.</summary>
+    public void RecordRejected(string? name, string error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        lock (_lock)
+        {
+            CountError(error);
+            if (name is not null)
+            {
+                if (!_commands.TryGetValue(name, out CommandCounters? c)) _commands[name] = c = new CommandCounters();
+                c.Rejected++;
+            }
+        }
+    }
+
+    private void CountError(string error)
+    {
+        _totalErrorReplies++;
+        int space = error.IndexOf(' ', StringComparison.Ordinal);
+        string prefix = space < 0 ? error : error[..space];
+        _errors[prefix] = _errors.GetValueOrDefault(prefix) + 1;
+    }
+
+    private void AddLatencySample(string eventName, long unixSeconds, long ms)
+    {
+        if (!_latency.TryGetValue(eventName, out LatencyEvent? e)) _latency[eventName] = e = new LatencyEvent();
+        if (e.History.Count > 0 && e.History[^1].UnixSeconds == unixSeconds)
+        {
+            // One sample per second, the largest (as Redis's latencyAddSample).
+            if (ms > e.History[^1].Ms) e.History[^1] = (unixSeconds, ms);
+        }
+        else
+        {
+            e.History.Add((unixSeconds, ms));
+            if (e.History.Count > LatencyHistoryLength) e.History.RemoveAt(0);
+        }
+        e.Max = Math.Max(e.Max, ms);
+    }
+
+    /// <summary>Whether argument <paramref name="i"/> is a secret that the slow log shows as <c>(redacted)</c>, as Redis does.</summary>
+    private static bool IsSecret(KvCommand command, int i)
+    {
+        string name = command.Info?.Name ?? "";
+        if (name == "auth") return i > 0;
+        if (name == "hello") return i >= 2 && (Ascii.EqualsIgnoreCase(command[i - 1], "AUTH"u8) || (i >= 3 && Ascii.EqualsIgnoreCase(command[i - 2], "AUTH"u8)));
+        if (name == "config" && i >= 3 && i % 2 == 1 && command.Count >= 2 && Ascii.EqualsIgnoreCase(command[1], "SET"u8))
+            return Ascii.EqualsIgnoreCase(command[i - 1], "requirepass"u8) || Ascii.EqualsIgnoreCase(command[i - 1], "masterauth"u8);
+        return false;
+    }
+
+    private static byte[][] SlowLogArgs(KvCommand command)
+    {
+        int n = Math.Min(command.Count, SlowLogMaxArgs);
+        var args = new byte[n][];
+        for (int i = 0; i < n; i++)
+        {
+            if (IsSecret(command, i))
+            {
+                args[i] = "(redacted)"u8.ToArray();
+                continue;
+            }
+            if (n < command.Count && i == n - 1)
+            {
+                args[i] = Encoding.ASCII.GetBytes($"... ({command.Count - n + 1} more arguments)");
+                break;
+            }
+            ReadOnlySpan<byte> a = command[i];
+            args[i] = a.Length > SlowLogMaxString
+                ? [.. a[..SlowLogMaxString], .. Encoding.ASCII.GetBytes($"... ({a.Length - SlowLogMaxString} more bytes)")]
+                : a.ToArray();
+        }
+        return args;
+    }
+
+    /// <summary>CONFIG RESETSTAT: command, error and latency statistics (the slow log is kept, as in Redis).</summary>
+    public void Reset()
+    {
+        lock (_lock)
+        {
+            _commands.Clear();
+            _errors.Clear();
+            _totalErrorReplies = 0;
+        }
+    }
+
+    /// <summary>SLOWLOG GET: the newest <paramref name="count"/> entries (all when negative).</summary>
+    public List<KvSlowLogEntry> SlowLog(long count)
+    {
+        lock (_lock) return [.. count < 0 ? _slowLog : _slowLog.Take((int)Math.Min(count, int.MaxValue))];
+    }
+
+    /// <summary>SLOWLOG LEN.</summary>
+    public int SlowLogLength
+    {
+        get
+        {
+            lock (_lock) return _slowLog.Count;
+        }
+    }
+
+    /// <summary>SLOWLOG RESET.</summary>
+    public void ResetSlowLog()
+    {
+        lock (_lock) _slowLog.Clear();
+    }
+
+    /// <summary>LATENCY LATEST: event, time of the latest sample, latest and all-time maximum latency (ms).</summary>
+    public List<(string Event, long UnixSeconds, long LatestMs, long MaxMs)> LatencyLatest()
+    {
+        lock (_lock) return [.. _latency.Where(p => p.Value.History.Count > 0).Select(p => (p.Key, p.Value.History[^1].UnixSeconds, p.Value.History[^1].Ms, p.Value.Max))];
+    }
+
+    /// <summary>LATENCY HISTORY: the samples of <paramref name="eventName"/> (oldest first).</summary>
+    public List<(long UnixSeconds, long Ms)> LatencyHistory(string eventName)
+    {
+        lock (_lock) return _latency.TryGetValue(eventName, out LatencyEvent? e) ? [.. e.History] : [];
+    }
+
+    /// <summary>LATENCY RESET: forgets the given events (all when none); returns how many were reset.</summary>
+    public int ResetLatency(IReadOnlyCollection<string> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        lock (_lock)
+        {
+            if (events.Count == 0)
+            {
+                int n = _latency.Count;
+                _latency.Clear();
+                return n;
+            }
+            return events.Count(e => _latency.Remove(e));
+        }
+    }
+
+    /// <summary>The INFO commandstats section body.</summary>
+    public string CommandStatsText()
+    {
+        var sb = new StringBuilder();
+        lock (_lock)
+        {
+            foreach (var (name, c) in _commands.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                if (c.Calls == 0 && c.Rejected == 0 && c.Failed == 0) continue;
+                double perCall = c.Calls == 0 ? 0 : (double)c.Micros / c.Calls;
+                sb.Append(CultureInfo.InvariantCulture,
+                    $"cmdstat_{name}:calls={c.Calls},usec={c.Micros},usec_per_call={perCall:0.00},rejected_calls={c.Rejected},failed_calls={c.Failed}\r\n");
+            }
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The INFO errorstats section body.</summary>
+    public string ErrorStatsText()
+    {
+        var sb = new StringBuilder();
+        lock (_lock)
+        {
+            foreach (var (prefix, count) in _errors.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"errorstat_{prefix}:count={count}\r\n");
+            }
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The INFO latencystats section body (p50, p99, p99.9 in microseconds, from power-of-two buckets: each
+    /// percentile is the upper bound of its bucket).</summary>
+    public string LatencyStatsText()
+    {
+        var sb = new StringBuilder();
+        lock (_lock)
+        {
+            foreach (var (name, c) in _commands.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                if (c.Calls == 0) continue;
+                sb.Append(CultureInfo.InvariantCulture,
+                    $"latency_percentiles_usec_{name}:p50={Percentile(c, 50):0.000},p99={Percentile(c, 99):0.000},p99.9={Percentile(c, 99.9):0.000}\r\n");
+            }
+        }
+        return sb.ToString();
+    }
+
+    private static double Percentile(CommandCounters c, double p)
+    {
+        long target = (long)Math.Ceiling(c.Calls * p / 100);
+        long seen = 0;
+        for (int i = 0; i < c.Histogram.Length; i++)
+        {
+            seen += c.Histogram[i];
+            if (seen >= target) return i == 0 ? 1 : Math.Pow(2, i);
+        }
+        return Math.Pow(2, 63);
+    }
+}

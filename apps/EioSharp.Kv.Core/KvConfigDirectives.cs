@@ -1,0 +1,297 @@
+using System.Globalization;
+using System.Text;
+
+namespace EioSharp.Kv;
+
+/// <summary>How a directive may be changed.</summary>
+[Flags]
+public enum KvDirectiveFlags
+{
+    /// <summary>CONFIG SET may change it.</summary>
+    None = 0,
+
+    /// <summary>Only at start (config file or flag): CONFIG SET answers "can't set immutable config".</summary>
+    Immutable = 1,
+
+    /// <summary>Redis's protected configs (enable-protected-configs no): "can't set protected config".</summary>
+    Protected = 2,
+
+    /// <summary>Takes several arguments (<c>save</c>, <c>client-output-buffer-limit</c>): CONFIG SET splits its value at spaces.</summary>
+    MultiArg = 4,
+}
+
+/// <summary>One configuration directive: its name (and alias), how to read it from and apply it to a <see cref="KvServerConfig"/>.</summary>
+/// <param name="Name">Redis's name.</param>
+/// <param name="Flags">Whether it may change at run time.</param>
+/// <param name="Get">The value as CONFIG GET shows it.</param>
+/// <param name="Set">Applies the arguments to a configuration and returns the new one; throws <see cref="KvConfigException"/>
+/// with Redis's validation text (e.g. "argument must be 'yes' or 'no'").</param>
+public sealed record KvConfigDirective(string Name, KvDirectiveFlags Flags, Func<KvServerConfig, string> Get,
+    Func<KvServerConfig, IReadOnlyList<string>, KvServerConfig> Set)
+{
+    /// <summary>The old name also accepted (hash-max-ziplist-entries for hash-max-listpack-entries...), or null.</summary>
+    public string? Alias { get; init; }
+
+    /// <summary>The lines CONFIG REWRITE writes (arguments after the name, one list per line); null: one line with <see cref="Get"/>.</summary>
+    public Func<KvServerConfig, List<List<string>>>? RewriteLines { get; init; }
+
+    /// <summary>The argument lists CONFIG REWRITE writes for <paramref name="config"/>.</summary>
+    public List<List<string>> LinesFor(KvServerConfig config) => RewriteLines?.Invoke(config) ?? [[Get(config)]];
+}
+
+/// <summary>The configuration directives the server supports, with Redis 7.0's value syntax and validation errors.</summary>
+public static class KvConfigDirectives
+{
+    private static readonly KvConfigDirective[] s_all = Build();
+
+    private static readonly Dictionary<string, KvConfigDirective> s_byName = s_all
+        .SelectMany(d => d.Alias is null ? new[] { (d.Name, d) } : [(d.Name, d), (d.Alias, d)])
+        .ToDictionary(p => p.Item1, p => p.Item2, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Every directive, in a stable order.</summary>
+    public static IReadOnlyList<KvConfigDirective> All => s_all;
+
+    /// <summary>The directive named <paramref name="name"/> (or its alias), case-insensitive; null when unknown.</summary>
+    public static KvConfigDirective? Find(string name) => s_byName.GetValueOrDefault(name);
+
+    /// <summary>Applies the directive lines of a configuration file (and, after them, any flag lines) to <paramref name="config"/>.</summary>
+    /// <exception cref="KvConfigException">Unknown directive or bad value; the message is Redis's "FATAL CONFIG FILE ERROR" text.</exception>
+    public static KvServerConfig Apply(KvServerConfig config, IEnumerable<KvConfigLine> lines)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(lines);
+        bool saveSeen = false;
+        foreach (KvConfigLine line in lines)
+        {
+            string name = line.Args[0];
+            KvConfigDirective d = Find(name) ?? throw KvConfigFile.LineError(line.File, line.LineNumber, line.Text, "Bad directive or wrong number of arguments");
+            var args = line.Args.Skip(1).ToList();
+            if ((d.Flags & KvDirectiveFlags.MultiArg) == 0 && args.Count != 1)
+            {
+                throw KvConfigFile.LineError(line.File, line.LineNumber, line.Text, "wrong number of arguments");
+            }
+            try
+            {
+                if (d.Name == "save")
+                {
+                    // As Redis: the first save line of a file replaces the default, later ones add points.
+                    if (saveSeen && !(args.Count == 1 && args[0].Length == 0)) args = [.. SplitSpaces(config.Save), .. args];
+                    saveSeen = true;
+                }
+                else if (d.Name == "client-output-buffer-limit" && args.Count > 0)
+                {
+                    // One class per line: merge with the other classes.
+                    args = [.. SplitSpaces(d.Get(config)), .. args];
+                }
+                config = d.Set(config, args);
+            }
+            catch (KvConfigException e)
+            {
+                throw KvConfigFile.LineError(line.File, line.LineNumber, line.Text, e.Message);
+            }
+        }
+        return config;
+    }
+
+    /// <summary>Splits a CONFIG SET value of a multi-argument directive at spaces (empty parts dropped).</summary>
+    public static List<string> SplitSpaces(string value) => [.. value.Split(' ', StringSplitOptions.RemoveEmptyEntries)];
+
+    private static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    private static string YesNo(bool v) => v ? "yes" : "no";
+
+    private static KvConfigDirective Bool(string name, Func<KvServerConfig, bool> get, Func<KvServerConfig, bool, KvServerConfig> set,
+        KvDirectiveFlags flags = KvDirectiveFlags.None) =>
+        new(name, flags, c => YesNo(get(c)), (c, a) => set(c, ParseBool(a[0])));
+
+    private static KvConfigDirective Int(string name, long min, long max, Func<KvServerConfig, long> get,
+        Func<KvServerConfig, long, KvServerConfig> set, KvDirectiveFlags flags = KvDirectiveFlags.None) =>
+        new(name, flags, c => I(get(c)), (c, a) => set(c, ParseInt(a[0], min, max)));
+
+    private static KvConfigDirective Memory(string name, long min, long max, Func<KvServerConfig, long> get,
+        Func<KvServerConfig, long, KvServerConfig> set, KvDirectiveFlags flags = KvDirectiveFlags.None) =>
+        new(name, flags, c => I(get(c)), (c, a) => set(c, ParseMemory(a[0], min, max))) { RewriteLines = c => [[FormatBytes(get(c))]] };
+
+    /// <summary>A byte count as CONFIG REWRITE writes it (Redis's rewriteConfigBytesOption: gb, mb or kb when exact).</summary>
+    public static string FormatBytes(long value) =>
+        value == 0 ? "0"
+        : value % (1L << 30) == 0 ? I(value >> 30) + "gb"
+        : value % (1L << 20) == 0 ? I(value >> 20) + "mb"
+        : value % (1L << 10) == 0 ? I(value >> 10) + "kb"
+        : I(value);
+
+    private static KvConfigDirective Enum(string name, string[] values, Func<KvServerConfig, string> get,
+        Func<KvServerConfig, string, KvServerConfig> set, KvDirectiveFlags flags = KvDirectiveFlags.None) =>
+        new(name, flags, get, (c, a) =>
+        {
+            string v = a[0].ToLowerInvariant();
+            if (!values.Contains(v)) throw new KvConfigException("argument(s) must be one of the following: " + string.Join(", ", values));
+            return set(c, v);
+        });
+
+    private static KvConfigDirective Str(string name, Func<KvServerConfig, string> get, Func<KvServerConfig, string, KvServerConfig> set,
+        KvDirectiveFlags flags = KvDirectiveFlags.None) =>
+        new(name, flags, get, (c, a) => set(c, a[0]));
+
+    /// <summary>Redis's yes/no (case-insensitive).</summary>
+    public static bool ParseBool(string value) => value.ToLowerInvariant() switch
+    {
+        "yes" => true,
+        "no" => false,
+        _ => throw new KvConfigException("argument must be 'yes' or 'no'"),
+    };
+
+    /// <summary>Redis's integer argument (string2ll: no blanks, no '+', no exponent) within [min, max].</summary>
+    public static long ParseInt(string value, long min, long max)
+    {
+        if (!RespNumbers.TryParseInt64(Encoding.ASCII.GetBytes(value), out long n)) throw new KvConfigException("argument couldn't be parsed into an integer");
+        return n < min || n > max ? throw new KvConfigException($"argument must be between {min} and {max} inclusive") : n;
+    }
+
+    /// <summary>Redis's memory argument (memtoull: a count with an optional unit b, k, kb, m, mb, g, gb; kb, mb, gb are
+    /// powers of 1024, k, m, g powers of 1000) within [min, max].</summary>
+    public static long ParseMemory(string value, long min, long max)
+    {
+        long n = TryParseMemory(value) ?? throw new KvConfigException("argument must be a memory value");
+        return n < min || n > max ? throw new KvConfigException($"argument must be between {min} and {max} inclusive") : n;
+    }
+
+    /// <summary>A memory value (see <see cref="ParseMemory"/>), or null.</summary>
+    public static long? TryParseMemory(string value)
+    {
+        string v = value.ToLowerInvariant();
+        (string Unit, long Mul)[] units = [("gb", 1L << 30), ("mb", 1L << 20), ("kb", 1L << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)];
+        long mul = 1;
+        foreach (var (unit, m) in units)
+        {
+            if (v.EndsWith(unit, StringComparison.Ordinal))
+            {
+                v = v[..^unit.Length];
+                mul = m;
+                break;
+            }
+        }
+        if (v.Length == 0 || !v.All(char.IsAsciiDigit) || !long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out long n)) return null;
+        return n > long.MaxValue / mul ? null : n * mul;
+    }
+
+    private static KvConfigDirective[] Build()
+    {
+        const long IntMax = int.MaxValue;
+        const long LongMax = long.MaxValue;
+        var im = KvDirectiveFlags.Immutable;
+        string[] policies = ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"];
+        KvEncodingLimits E(KvServerConfig c) => c.Encodings;
+        return
+        [
+            Int("port", 0, 65535, c => c.Port, (c, v) => c with { Port = (int)v }, im),
+            new("bind", im, c => c.Bind, (c, a) => c with { Bind = string.Join(' ', a) }) { RewriteLines = c => [[.. SplitSpaces(c.Bind)]] },
+            Str("dir", c => c.Directory, (c, v) => c with { Directory = v.Length == 0 ? throw new KvConfigException("dir must not be empty") : v }, KvDirectiveFlags.Protected),
+            Bool("appendonly", c => c.AppendOnly, (c, v) => c with { AppendOnly = v }),
+            Str("appendfilename", c => c.AppendFileName, (c, v) => c with
+            {
+                AppendFileName = v.Contains('/', StringComparison.Ordinal) || v is "" or "." or ".."
+                    ? throw new KvConfigException("appendfilename can't be a path, just a filename") : v,
+            }, im),
+            Enum("appendfsync", ["everysec", "always", "no"], c => c.AppendFsync, (c, v) => c with { AppendFsync = v }),
+            Str("requirepass", c => c.RequirePass ?? "", (c, v) => c with { RequirePass = v }),
+            Int("maxclients", 1, uint.MaxValue, c => c.MaxClients, (c, v) => c with { MaxClients = (int)Math.Min(v, 1_000_000) }),
+            Int("databases", 1, IntMax, c => c.Databases, (c, v) => c with { Databases = (int)v }, im),
+            Int("timeout", 0, IntMax, c => c.Timeout, (c, v) => c with { Timeout = (int)v }),
+            Int("tcp-keepalive", 0, IntMax, c => c.TcpKeepAlive, (c, v) => c with { TcpKeepAlive = (int)v }),
+            Memory("maxmemory", 0, LongMax, c => c.MaxMemory, (c, v) => c with { MaxMemory = v }),
+            Enum("maxmemory-policy", policies, c => c.MaxMemoryPolicy, (c, v) => c with { MaxMemoryPolicy = v }),
+            Int("maxmemory-samples", 1, IntMax, c => c.MaxMemorySamples, (c, v) => c with { MaxMemorySamples = (int)v }),
+            Int("lfu-log-factor", 0, IntMax, c => c.LfuLogFactor, (c, v) => c with { LfuLogFactor = (int)v }),
+            Int("lfu-decay-time", 0, IntMax, c => c.LfuDecayTime, (c, v) => c with { LfuDecayTime = (int)v }),
+            Memory("proto-max-bulk-len", 1024 * 1024, LongMax, c => c.Limits.MaxBulkLength,
+                (c, v) => c with { Limits = c.Limits with { MaxBulkLength = Math.Min(v, int.MaxValue) } }),
+            Memory("client-query-buffer-limit", 1024 * 1024, LongMax, c => c.ClientQueryBufferLimit, (c, v) => c with { ClientQueryBufferLimit = v }),
+            Int("auto-aof-rewrite-percentage", 0, IntMax, c => c.AutoAofRewritePercentage, (c, v) => c with { AutoAofRewritePercentage = (int)v }),
+            Memory("auto-aof-rewrite-min-size", 0, LongMax, c => c.AutoAofRewriteMinSize, (c, v) => c with { AutoAofRewriteMinSize = v }),
+            Bool("protected-mode", c => c.ProtectedMode, (c, v) => c with { ProtectedMode = v }),
+            Int("io-threads", 1, 128, _ => 1, (c, _) => c, im),
+            Int("hash-max-listpack-entries", 0, LongMax, c => E(c).HashMaxListpackEntries,
+                (c, v) => c with { Encodings = E(c) with { HashMaxListpackEntries = (int)Math.Min(v, IntMax) } }) with { Alias = "hash-max-ziplist-entries" },
+            Memory("hash-max-listpack-value", 0, LongMax, c => E(c).HashMaxListpackValue,
+                (c, v) => c with { Encodings = E(c) with { HashMaxListpackValue = (int)Math.Min(v, IntMax) } }) with { Alias = "hash-max-ziplist-value" },
+            Int("set-max-intset-entries", 0, LongMax, c => E(c).SetMaxIntsetEntries,
+                (c, v) => c with { Encodings = E(c) with { SetMaxIntsetEntries = (int)Math.Min(v, IntMax) } }),
+            Int("zset-max-listpack-entries", 0, LongMax, c => E(c).ZSetMaxListpackEntries,
+                (c, v) => c with { Encodings = E(c) with { ZSetMaxListpackEntries = (int)Math.Min(v, IntMax) } }) with { Alias = "zset-max-ziplist-entries" },
+            Memory("zset-max-listpack-value", 0, LongMax, c => E(c).ZSetMaxListpackValue,
+                (c, v) => c with { Encodings = E(c) with { ZSetMaxListpackValue = (int)Math.Min(v, IntMax) } }) with { Alias = "zset-max-ziplist-value" },
+            Int("list-max-listpack-size", int.MinValue, IntMax, c => E(c).ListMaxListpackSize,
+                (c, v) => c with { Encodings = E(c) with { ListMaxListpackSize = (int)v } }) with { Alias = "list-max-ziplist-size" },
+            Int("list-compress-depth", 0, IntMax, c => E(c).ListCompressDepth, (c, v) => c with { Encodings = E(c) with { ListCompressDepth = (int)v } }),
+            Int("stream-node-max-entries", 0, LongMax, c => E(c).StreamNodeMaxEntries,
+                (c, v) => c with { Encodings = E(c) with { StreamNodeMaxEntries = (int)Math.Min(v, IntMax) } }),
+            Memory("stream-node-max-bytes", 0, LongMax, c => E(c).StreamNodeMaxBytes,
+                (c, v) => c with { Encodings = E(c) with { StreamNodeMaxBytes = (int)Math.Min(v, IntMax) } }),
+            Memory("hll-sparse-max-bytes", 0, LongMax, c => c.HllSparseMaxBytes, (c, v) => c with { HllSparseMaxBytes = v }),
+            new("notify-keyspace-events", KvDirectiveFlags.None, c => c.NotifyKeyspaceEvents, (c, a) =>
+            {
+                if (!KvNotifyFlags.TryParse(Encoding.ASCII.GetBytes(a[0]), out int flags)) throw new KvConfigException(KvNotifyFlags.InvalidClassError);
+                return c with { NotifyKeyspaceEvents = KvNotifyFlags.Format(flags) };
+            }),
+            new("client-output-buffer-limit", KvDirectiveFlags.MultiArg, FormatOutputLimits, ParseOutputLimits)
+            {
+                RewriteLines = c => [.. SplitSpaces(FormatOutputLimits(c)).Chunk(4).Select(l => l.ToList())],
+            },
+            Int("busy-reply-threshold", 0, LongMax, c => c.BusyReplyThresholdMs, (c, v) => c with { BusyReplyThresholdMs = (int)Math.Min(v, IntMax) })
+                with { Alias = "lua-time-limit" },
+            Int("slowlog-log-slower-than", -1, LongMax, c => c.SlowlogLogSlowerThan, (c, v) => c with { SlowlogLogSlowerThan = v }),
+            Int("slowlog-max-len", 0, LongMax, c => c.SlowlogMaxLen, (c, v) => c with { SlowlogMaxLen = v }),
+            Int("latency-monitor-threshold", 0, LongMax, c => c.LatencyMonitorThreshold, (c, v) => c with { LatencyMonitorThreshold = v }),
+            Int("hz", 0, IntMax, c => c.Hz, (c, v) => c with { Hz = (int)Math.Clamp(v, 1, 500) }),
+            Int("active-expire-effort", 1, 10, c => c.ActiveExpireEffort, (c, v) => c with { ActiveExpireEffort = (int)v }),
+            Int("tracking-table-max-keys", 0, LongMax, c => c.TrackingTableMaxKeys, (c, v) => c with { TrackingTableMaxKeys = v }),
+            new("save", KvDirectiveFlags.MultiArg, c => c.Save, ParseSave)
+            {
+                RewriteLines = c => c.Save.Length == 0 ? [[""]] : [.. SplitSpaces(c.Save).Chunk(2).Select(p => p.ToList())],
+            },
+            Enum("loglevel", ["debug", "verbose", "notice", "warning"], c => c.LogLevel, (c, v) => c with { LogLevel = v }),
+            Enum("enable-debug-command", ["no", "yes", "local"], c => c.EnableDebugCommand, (c, v) => c with { EnableDebugCommand = v }, im),
+            Bool("daemonize", _ => false, (c, v) => v ? throw new KvConfigException("daemonize yes is not supported (run under a supervisor)") : c, im),
+        ];
+    }
+
+    private static string FormatOutputLimits(KvServerConfig c) =>
+        $"normal {I(c.NormalOutputHardLimit)} {I(c.NormalOutputSoftLimit)} {I(c.NormalOutputSoftSeconds)} slave 268435456 67108864 60 " +
+        $"pubsub {I(c.PubSubOutputHardLimit)} {I(c.PubSubOutputSoftLimit)} {I((long)c.PubSubOutputSoftSeconds.TotalSeconds)}";
+
+    private static KvServerConfig ParseOutputLimits(KvServerConfig c, IReadOnlyList<string> args)
+    {
+        if (args.Count == 0 || args.Count % 4 != 0) throw new KvConfigException("Wrong number of arguments in buffer limit configuration.");
+        var result = c;
+        for (int i = 0; i < args.Count; i += 4)
+        {
+            string cls = args[i].ToLowerInvariant();
+            if (cls is not ("normal" or "slave" or "replica" or "pubsub")) throw new KvConfigException("Invalid client class specified in buffer limit configuration.");
+            long? hard = TryParseMemory(args[i + 1]), soft = TryParseMemory(args[i + 2]);
+            bool secondsOk = RespNumbers.TryParseInt64(Encoding.ASCII.GetBytes(args[i + 3]), out long seconds) && seconds >= 0;
+            if (hard is null || soft is null || !secondsOk) throw new KvConfigException("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+            result = cls switch
+            {
+                "normal" => result with { NormalOutputHardLimit = hard.Value, NormalOutputSoftLimit = soft.Value, NormalOutputSoftSeconds = seconds },
+                "pubsub" => result with
+                {
+                    PubSubOutputHardLimit = hard.Value, PubSubOutputSoftLimit = soft.Value, PubSubOutputSoftSeconds = TimeSpan.FromSeconds(seconds),
+                },
+                _ => result, // no replicas: accepted, not kept
+            };
+        }
+        return result;
+    }
+
+    private static KvServerConfig ParseSave(KvServerConfig c, IReadOnlyList<string> args)
+    {
+        if (args.Count == 1 && args[0].Length == 0) return c with { Save = "" };
+        if (args.Count % 2 != 0) throw new KvConfigException("Invalid save parameters");
+        foreach (string a in args)
+        {
+            if (!RespNumbers.TryParseInt64(Encoding.ASCII.GetBytes(a), out long v) || v < 0) throw new KvConfigException("Invalid save parameters");
+        }
+        return c with { Save = string.Join(' ', args) };
+    }
+}
