@@ -127,6 +127,20 @@ public static class EioTrace
         return all;
     }
 
+    /// <summary>Writes the events still in the rings (see <see cref="Snapshot"/>) as Chrome Trace Event JSON.</summary>
+    /// <param name="stream">The destination (left open).</param>
+    public static void WriteChromeJson(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var writer = new ChromeTraceWriter(stream, leaveOpen: true);
+        foreach (var (id, name) in DomainNames())
+        {
+            writer.NameDomain(id, name);
+        }
+
+        writer.Write(Snapshot());
+    }
+
     /// <summary>The names of the domains seen in the current or last session (id → name; -1 is threads that are not domains).</summary>
     /// <returns>A new dictionary.</returns>
     public static IReadOnlyDictionary<int, string> DomainNames()
