@@ -17,7 +17,8 @@ for path in glob.glob(os.path.join(out, "*-*", "results", "*-report.csv")):
         for row in csv.DictReader(f):
             if row.get("Baseline") == "Yes":
                 continue  # the raw .NET baselines are not EioSharp code
-            name = row["Type"] + "." + row["Method"] + ("" if not row.get("Fibers") else f"({row['Fibers']})")
+            params = ",".join(f"{k}={row[k]}" for k in ("Capacity", "Fibers") if row.get(k))
+            name = row["Type"] + "." + row["Method"] + (f"({params})" if params else "")
             v = ns(row["Mean"])
             if v is not None:
                 data.setdefault(name, {}).setdefault(variant, []).append(v)

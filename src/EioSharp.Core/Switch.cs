@@ -482,6 +482,12 @@ public sealed class Switch
         }
     }
 
+    /// <summary>A live dump of this switch: its cancel context, its fibers (state, what each is suspended on and for how
+    /// long) and the switches opened inside it, as indented text.</summary>
+    /// <returns>The dump. See <see cref="EioDiagnostics"/> for what is recorded and when.</returns>
+    /// <remarks>[ext] Not in Eio. Callable from any thread (best effort while the domain runs).</remarks>
+    public string Dump() => EioDiagnostics.DumpSwitch(this);
+
     /// <inheritdoc/>
     public override string ToString() => $"Switch {Path}";
 

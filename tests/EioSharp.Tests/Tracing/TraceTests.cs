@@ -263,3 +263,65 @@ public class TraceTests
         Assert.Empty(EioTrace.Snapshot());
     }
 }
+
+/// <summary>Live dumps: the tree of domains, switches and fibers, with what each fiber is suspended on.</summary>
+[Collection("Tracing")]
+public class DumpTests
+{
+    [Fact]
+    public void DumpShowsSwitchesFibersAndWhatEachWaitsFor()
+    {
+        string text = "", tree = "", json = "";
+        using (EioDiagnostics.TrackFibers())
+        {
+            MockMain.Run(async env =>
+            {
+                try
+                {
+                    await Switch.RunAsync(
+                        async sw =>
+                        {
+                            var q = new AsyncQueue<int>(0);
+                            Fiber.Fork(sw, async () => await q.TakeAsync(), "taker");
+                            Fiber.Fork(sw, async () => await env.MonoClock.SleepAsync(TimeSpan.FromSeconds(10)), "sleeper");
+                            await Switch.RunAsync(
+                                inner =>
+                                {
+                                    Fiber.Fork(inner, () => Fiber.AwaitCancelAsync(), "idler");
+                                    text = sw.Dump();
+                                    tree = EioDiagnostics.DumpTree();
+                                    json = EioDiagnostics.DumpTreeJson();
+                                    sw.CancelContext.Cancel(new TimeoutException("enough"));
+                                    return Task.CompletedTask;
+                                },
+                                "inner");
+                        },
+                        "outer");
+                }
+                catch (CancelledException)
+                {
+                }
+            });
+        }
+
+        Assert.Matches(@"^switch \d+ ""outer"" \(outer\), cancel context \d+ live, body in fiber \d+ \(main\)\n", text);
+        Assert.Matches(@"\n  fiber \d+ \(taker\): suspended on queue for \d+ ms, cancel context \d+ live\n", text);
+        Assert.Matches(@"\n  fiber \d+ \(sleeper\): suspended on sleep for \d+ ms, cancel context \d+ live\n", text);
+        Assert.Matches(@"\n  switch \d+ ""inner"" \(outer/inner\), cancel context \d+ live, body in fiber \d+ \(main\)\n    fiber \d+ \(idler\): suspended on await-cancel for \d+ ms", text);
+        Assert.Matches(@"(?m)^domain \d+ \(mock\): running a work item, run queue \d+\n  fiber \d+ \(main\): running\n  switch \d+ ""outer""", tree);
+        Assert.Matches(@"\n    fiber \d+ \(taker\): suspended on queue for \d+ ms", tree); // one level deeper under its domain
+
+        using var doc = JsonDocument.Parse(json);
+        var mock = doc.RootElement.GetProperty("domains").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "mock");
+        Assert.Equal("running", mock.GetProperty("main").GetProperty("state").GetString());
+        var outer = mock.GetProperty("switches").EnumerateArray().Single();
+        Assert.Equal("outer", outer.GetProperty("name").GetString());
+        var fibers = outer.GetProperty("fibers").EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!, f => f);
+        Assert.Equal("queue", fibers["taker"].GetProperty("reason").GetString());
+        Assert.Equal("sleep", fibers["sleeper"].GetProperty("reason").GetString());
+        Assert.False(fibers["taker"].GetProperty("cancel").GetProperty("cancelled").GetBoolean());
+        var inner = outer.GetProperty("switches").EnumerateArray().Single();
+        Assert.Equal("outer/inner", inner.GetProperty("path").GetString());
+        Assert.Equal("await-cancel", inner.GetProperty("fibers")[0].GetProperty("reason").GetString());
+    }
+}
