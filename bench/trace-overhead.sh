@@ -5,6 +5,7 @@
 #   on   = this tree, tracing on (EIOSHARP_BENCH_TRACE=1: EioTrace.Start() recording into the rings).
 # Runs base/off/on back to back ROUNDS times (interleaved, so machine load hits all three alike) and prints, per
 # benchmark, the median Mean of each variant and the ratios off/base and on/off.
+# In-process toolchain (--inProcess): no per-benchmark project build, which timed out on the shared machine.
 # Usage: bench/trace-overhead.sh [BASE-COMMIT]   (default: the merge-base with main)   ROUNDS=1 FILTER='*Core*'
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ run() { # variant dir trace
   local art="$OUT/$1-$round"
   rm -rf "$art"
   (cd "$2" && EIOSHARP_BENCH_TRACE=$3 dotnet run -c Release --no-build --project bench/EioSharp.Benchmarks -- \
-      --filter "$FILTER" --exporters csv --artifacts "$art" >"$art.log" 2>&1)
+      --filter "$FILTER" --inProcess --exporters csv --artifacts "$art" >"$art.log" 2>&1)
 }
 for round in $(seq 1 "$ROUNDS"); do
   run base "$WT" 0

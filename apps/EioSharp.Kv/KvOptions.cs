@@ -10,8 +10,9 @@ namespace EioSharp.Kv;
 /// <param name="ShowHelp">True when <c>--help</c> was given.</param>
 /// <param name="StoreOnMainDomain">Run the store owner on the main domain (shared with its connections) instead of a domain of its own.</param>
 /// <param name="EnableDebugCommand">Whether DEBUG is allowed (Redis's <c>enable-debug-command</c>).</param>
+/// <param name="TraceFile">A file to stream the fiber trace to (<c>--trace</c>), or null.</param>
 internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp, bool StoreOnMainDomain = true,
-    DebugCommandMode EnableDebugCommand = DebugCommandMode.No)
+    DebugCommandMode EnableDebugCommand = DebugCommandMode.No, string? TraceFile = null)
 {
     /// <summary>The default number of connection domains: one per core less one, at least one.</summary>
     public static int DefaultDomains => Math.Max(1, Environment.ProcessorCount - 1);
@@ -36,6 +37,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         ("--auto-aof-rewrite-min-size", "bytes", "rewrite the AOF once it is at least this big (default 64mb)"),
         ("--auto-aof-rewrite-percentage", "n", "... and grew this much since the last rewrite (default 100; 0 disables)"),
         ("--proto-max-bulk-len", "bytes", "largest bulk string (default 512mb)"),
+        ("--trace", "file", "record a fiber trace into this file (Chrome Trace Event JSON: ui.perfetto.dev, eiosharp-traceview); SIGQUIT prints the live fiber tree"),
         ("--enable-debug-command", "yes|no|local", "allow DEBUG (fault injection: DEBUG CRASH-STORE) from any connection, none (default), or loopback connections only"),
     ];
 
@@ -77,6 +79,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         int domains = DefaultDomains;
         bool storeOnMain = true;
         var debug = DebugCommandMode.No;
+        string? traceFile = null;
         if (parsed.Action is HelpAction)
         {
             return new KvOptions(c, domains, ShowHelp: true);
@@ -148,6 +151,9 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
                         var v => throw new ArgumentException($"Option {name}: '{v}' is not own or main."),
                     };
                     break;
+                case "--trace":
+                    traceFile = NonEmpty(name, value);
+                    break;
                 case "--enable-debug-command":
                     debug = value.ToLowerInvariant() switch
                     {
@@ -187,7 +193,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
             }
         }
 
-        return new KvOptions(c, domains, false, storeOnMain, debug);
+        return new KvOptions(c, domains, false, storeOnMain, debug, traceFile);
     }
 
     private static string NonEmpty(string name, string value) =>
