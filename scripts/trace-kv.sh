@@ -19,7 +19,7 @@ trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 # 20 clients, SET and GET, for SECONDS (redis-benchmark is stopped by timeout; -l loops until then).
 timeout "$SECONDS_TO_RUN" redis-benchmark -p "$PORT" -c 20 -t set,get -l -q >/dev/null 2>&1 || true
-kill -INT "$SERVER"
+kill -TERM "$SERVER"  # not SIGINT: a background job of a script starts with SIGINT and SIGQUIT ignored
 wait "$SERVER" || true
 trap 'rm -rf "$DATA"' EXIT
 ls -l "$TRACE"
