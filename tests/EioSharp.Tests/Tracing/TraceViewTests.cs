@@ -63,8 +63,8 @@ public class TraceViewTests
             // timeline leaves more than 1% of the image data different from the most common value.
             Assert.True(File.Exists(png), "no screenshot");
             var pixels = PngPixels(png);
-            int common = pixels.GroupBy(b => b).Max(g => g.Count());
-            Assert.True(pixels.Length - common > pixels.Length / 100, $"the screenshot is blank ({pixels.Length - common} of {pixels.Length} bytes differ)");
+            int mostCommon = pixels.GroupBy(b => b).Max(g => g.Count());
+            Assert.True(pixels.Length - mostCommon > pixels.Length / 100, $"the screenshot is blank ({pixels.Length - mostCommon} of {pixels.Length} bytes differ)");
 
             // The browser parsed the page and its SVG: the labels are in the rendered DOM.
             Assert.Contains("<svg", dom);
