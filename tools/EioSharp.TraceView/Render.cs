@@ -83,7 +83,7 @@ internal static class Render
             return c;
         }
 
-        body.Append(Inv, $"<text x=\"8\" y=\"{y - 14}\" font-weight=\"bold\">Domains (fiber runs; nested bars: fibers forked and run inline)</text>\n");
+        body.Append(Inv, $"<text x=\"8\" y=\"{y - 6}\" font-weight=\"bold\">Domains (fiber runs; nested bars: fibers forked and run inline)</text>\n");
         foreach (var (tid, name) in m.Tracks.OrderBy(t => t.Key))
         {
             var runs = m.Runs.Where(r => r.Tid == tid).ToList();
