@@ -13,12 +13,13 @@ def ns(text):
 
 for path in glob.glob(os.path.join(out, "*-*", "results", "*-report.csv")):
     variant = os.path.basename(os.path.dirname(os.path.dirname(path))).split("-")[0]
+    type_name = os.path.basename(path).replace("-report.csv", "").split(".")[-1]
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             if row.get("Baseline") == "Yes":
                 continue  # the raw .NET baselines are not EioSharp code
             params = ",".join(f"{k}={row[k]}" for k in ("Capacity", "Fibers") if row.get(k))
-            name = row["Type"] + "." + row["Method"] + (f"({params})" if params else "")
+            name = type_name + "." + row["Method"] + (f"({params})" if params else "")
             v = ns(row["Mean"])
             if v is not None:
                 data.setdefault(name, {}).setdefault(variant, []).append(v)
