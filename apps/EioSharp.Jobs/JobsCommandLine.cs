@@ -28,6 +28,7 @@ internal static class JobsCommandLine
         ("--mode", "pool|inline|threadpool", "where heavy jobs run: the executor pool (default), the I/O domain, or the .NET thread pool"),
         ("--inline-max", "n", "jobs with n at most this run inline on the I/O domain in every mode (default 20)"),
         ("--max-connections", "n", "most connections served at once (default 10000)"),
+        ("--trace", "file", "record a fiber trace into this file (Chrome Trace Event JSON: ui.perfetto.dev, eiosharp-traceview); SIGQUIT prints the live fiber tree"),
     ];
 
     private static readonly Lazy<string> HelpText = new(() =>
@@ -82,6 +83,7 @@ internal static class JobsCommandLine
                 "--queue" => o with { Queue = Int(0, 1_000_000) },
                 "--inline-max" => o with { InlineMax = Int(0, 92) },
                 "--max-connections" => o with { MaxConnections = Int(1, 1_000_000) },
+                "--trace" => o with { TraceFile = value.Length > 0 ? value : throw new ArgumentException("Option --trace: a file name is required.") },
                 "--mode" => o with
                 {
                     Mode = value.ToLowerInvariant() switch

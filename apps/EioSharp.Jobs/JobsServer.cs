@@ -25,6 +25,9 @@ internal sealed record JobsOptions
 {
     public int Port { get; init; } = 8080;
 
+    /// <summary>A file to stream the fiber trace to (<c>--trace</c>), or null.</summary>
+    public string? TraceFile { get; init; }
+
     public string Bind { get; init; } = "127.0.0.1";
 
     public int Workers { get; init; } = Math.Max(1, Environment.ProcessorCount - 1);

@@ -32,6 +32,11 @@ _ = TraceLog.DefaultWriter.Encoding;
 var (stop, stopper) = Promise.Create<bool>();
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopper.TryResolve(true); });
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopper.TryResolve(true); });
-EioMain.Run(env => JobsServer.RunAsync(env, options, stop, line => Console.Out.WriteLine(line)));
+// --trace FILE streams the fiber trace; SIGQUIT (kill -QUIT pid) prints the live tree of domains, switches and fibers.
+using (EioSharp.Domains.ServerDiagnostics.Install(options.TraceFile))
+{
+    EioMain.Run(env => JobsServer.RunAsync(env, options, stop, line => Console.Out.WriteLine(line)));
+}
+
 return 0;
 

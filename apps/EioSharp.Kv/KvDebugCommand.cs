@@ -4,7 +4,8 @@ using EioSharp.Supervision;
 
 namespace EioSharp.Kv;
 
-/// <summary>Redis's DEBUG command, reduced to fault injection: <c>DEBUG CRASH-STORE</c> and <c>DEBUG HELP</c>.</summary>
+/// <summary>Redis's DEBUG command, reduced to fault injection (<c>DEBUG CRASH-STORE</c>), fiber diagnostics (<c>DEBUG FIBERS</c>,
+/// <c>DEBUG TRACE START|STOP</c>) and <c>DEBUG HELP</c>.</summary>
 /// <remarks>Allowed only with <c>--enable-debug-command yes</c> (or <c>local</c>, from a loopback connection); otherwise
 /// DEBUG answers Redis's refusal. Handled on the connection, not in the command table: it needs the server (the store's
 /// supervisor), which the protocol layer does not know.</remarks>
@@ -25,6 +26,10 @@ internal static class KvDebugCommand
         "FAIL-FSYNC <count>",
         "    Make the next <count> background fsyncs of the append-only file (appendfsync everysec) fail with EIO: writes are",
         "    refused with -MISCONF until an fsync succeeds again.",
+        "FIBERS [JSON]",
+        "    Return the live tree of domains, switches and fibers: what each fiber is suspended on and for how long (text or JSON).",
+        "TRACE START <file>|STOP",
+        "    Start streaming a fiber trace (Chrome Trace Event JSON) to <file> on the server's machine, or stop it; STOP returns the file.",
         "HELP",
         "    Print this help.",
     ];
@@ -71,6 +76,48 @@ internal static class KvDebugCommand
             foreach (string line in s_help)
             {
                 reply.WriteSimpleString(line);
+            }
+        }
+        else if (Ascii.EqualsIgnoreCase(sub, "fibers"u8) && command.Count <= 3)
+        {
+            if (command.Count == 3 && !Ascii.EqualsIgnoreCase(command[2], "json"u8))
+            {
+                reply.WriteError("ERR syntax error");
+                return;
+            }
+
+            reply.WriteBulkString(command.Count == 3 ? EioDiagnostics.DumpTreeJson() : EioDiagnostics.DumpTree());
+        }
+        else if (Ascii.EqualsIgnoreCase(sub, "trace"u8) && command.Count >= 3)
+        {
+            if (Ascii.EqualsIgnoreCase(command[2], "start"u8) && command.Count == 4)
+            {
+                try
+                {
+                    EioSharp.Tracing.EioTrace.Start(command.GetString(3));
+                    reply.WriteOk();
+                }
+                catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+                {
+                    reply.WriteError("ERR " + e.Message);
+                }
+            }
+            else if (Ascii.EqualsIgnoreCase(command[2], "stop"u8) && command.Count == 3)
+            {
+                // Stopping drains the rings and closes the file: done on a system thread, not on the connection's domain.
+                string? file = await EioSharp.Domains.Systhread.RunAsync(() => EioSharp.Tracing.EioTrace.Stop());
+                if (file is null)
+                {
+                    reply.WriteError("ERR no trace is running");
+                }
+                else
+                {
+                    reply.WriteBulkString(file);
+                }
+            }
+            else
+            {
+                reply.WriteError("ERR syntax error");
             }
         }
         else if (Ascii.EqualsIgnoreCase(sub, "crash-store"u8) && command.Count <= 3)

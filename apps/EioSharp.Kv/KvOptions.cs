@@ -10,9 +10,10 @@ namespace EioSharp.Kv;
 /// <param name="ShowHelp">True when <c>--help</c> was given.</param>
 /// <param name="StoreOnMainDomain">Run the store owner on the main domain (shared with its connections) instead of a domain of its own.</param>
 /// <param name="EnableDebugCommand">Whether DEBUG is allowed (Redis's <c>enable-debug-command</c>).</param>
+/// <param name="TraceFile">A file to stream the fiber trace to (<c>--trace</c>), or null.</param>
 /// <param name="ConfigFile">The configuration file given as the first argument (CONFIG REWRITE writes it back), or null.</param>
 internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp, bool StoreOnMainDomain = true,
-    DebugCommandMode EnableDebugCommand = DebugCommandMode.No, string? ConfigFile = null)
+    DebugCommandMode EnableDebugCommand = DebugCommandMode.No, string? ConfigFile = null, string? TraceFile = null)
 {
     /// <summary>The default number of connection domains: one per core less one, at least one.</summary>
     public static int DefaultDomains => Math.Max(1, Environment.ProcessorCount - 1);
@@ -39,6 +40,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         ("--proto-max-bulk-len", "bytes", "largest bulk string (default 512mb)"),
         ("--protected-mode", "yes|no", "with no password, refuse clients that are not on a loopback address (default yes, as Redis)"),
         ("--client-max-reply-size", "bytes", "most reply bytes pending for one client (one pipelined batch); over it the client is disconnected (default 513mb: the default proto-max-bulk-len and 1mb)"),
+        ("--trace", "file", "record a fiber trace into this file (Chrome Trace Event JSON: ui.perfetto.dev, eiosharp-traceview); SIGQUIT prints the live fiber tree"),
         ("--enable-debug-command", "yes|no|local", "allow DEBUG (fault injection: DEBUG CRASH-STORE) from any connection, none (default), or loopback connections only"),
     ];
 
@@ -112,6 +114,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
             _ => DebugCommandMode.No,
         };
         bool replySizeSet = false;
+        string? traceFile = null;
         if (parsed.Action is HelpAction)
         {
             return new KvOptions(c, domains, ShowHelp: true);
@@ -197,6 +200,9 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
                         var v => throw new ArgumentException($"Option {name}: '{v}' is not own or main."),
                     };
                     break;
+                case "--trace":
+                    traceFile = NonEmpty(name, value);
+                    break;
                 case "--enable-debug-command":
                     debug = value.ToLowerInvariant() switch
                     {
@@ -255,7 +261,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
             c = c with { MaxReplyBytes = c.Limits.MaxBulkLength + (1L << 20) }; // the largest value must stay readable
         }
 
-        return new KvOptions(c, domains, false, storeOnMain, debug, configFile);
+        return new KvOptions(c, domains, false, storeOnMain, debug, configFile, traceFile);
     }
 
     private static string NonEmpty(string name, string value) =>

@@ -55,6 +55,8 @@ if (options.Config.MaxClients < 1)
 }
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopper.TryResolve(true); });
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopper.TryResolve(true); });
+// --trace FILE streams the fiber trace; SIGQUIT (kill -QUIT pid) prints the live tree of domains, switches and fibers.
+using var diagnostics = EioSharp.Domains.ServerDiagnostics.Install(options.TraceFile);
 try
 {
     EioMain.Run(env => KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true)));

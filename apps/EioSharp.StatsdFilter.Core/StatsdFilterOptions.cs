@@ -79,6 +79,7 @@ public sealed class StatsdFilterOptions
         ("--mtu", "BYTES", "largest datagram sent upstream (default 1432)"),
         ("--metrics-prefix", "NAME", "prefix of self-metrics (default statsd_filter)"),
         ("--metrics-interval", "T", "self-metrics period, e.g. 10s, 500ms, 1m, 00:00:10; 0 disables (default 10s)"),
+        ("--trace", "FILE", "record a fiber trace into this file (Chrome Trace Event JSON: ui.perfetto.dev, eiosharp-traceview); SIGQUIT prints the live fiber tree"),
     ];
 
     private static readonly (string Name, string Description)[] Switches =
@@ -156,6 +157,9 @@ public sealed class StatsdFilterOptions
 
     /// <summary>The period of self-metric emission; <see cref="TimeSpan.Zero"/> disables it. Default 10 seconds.</summary>
     public TimeSpan MetricsInterval { get; private set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A file to stream the fiber trace to (<c>--trace</c>), or null.</summary>
+    public string? TraceFile { get; private set; }
 
     /// <summary>Whether <c>--help</c> was given (the caller should print <see cref="Usage"/> and exit).</summary>
     public bool ShowHelp { get; private set; }
@@ -354,6 +358,9 @@ public sealed class StatsdFilterOptions
                 break;
             case "--metrics-interval":
                 MetricsInterval = ParseDuration(source, value);
+                break;
+            case "--trace":
+                TraceFile = value.Length > 0 ? value : throw new StatsdFilterOptionsException($"{source}: a file name is required");
                 break;
             default:
                 throw new StatsdFilterOptionsException($"unknown option '{flag}' (see --help)");

@@ -38,6 +38,9 @@ void OnSignal(PosixSignalContext context)
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
+// --trace FILE streams the fiber trace; SIGQUIT (kill -QUIT pid) prints the live tree of domains, switches and fibers.
+using var diagnostics = EioSharp.Domains.ServerDiagnostics.Install(options.TraceFile);
+
 StatsdFilterServer? server = null;
 try
 {

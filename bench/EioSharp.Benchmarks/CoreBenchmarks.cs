@@ -13,6 +13,15 @@ namespace EioSharp.Benchmarks;
 [MemoryDiagnoser]
 public abstract class CoreBench
 {
+    /// <summary>With <c>EIOSHARP_BENCH_TRACE=1</c>, fiber tracing records into the rings for the whole run (tracing "on").</summary>
+    [GlobalSetup]
+    public void StartTracingIfAsked()
+    {
+        if (Environment.GetEnvironmentVariable("EIOSHARP_BENCH_TRACE") == "1")
+        {
+            EioSharp.Tracing.EioTrace.Start();
+        }
+    }
 }
 
 /// <summary>Fork N fibers on a switch and join them, vs Task.Run N tasks and Task.WhenAll.</summary>

@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using EioSharp.Tracing;
 
 namespace EioSharp;
 
@@ -22,6 +23,7 @@ public sealed class CancelContext
     private List<CancelContext>? _children;
     private CancellationTokenSource? _tokenSource;
     private bool _detached;
+    private long _traceId;
 
     internal CancelContext(Domain domain, CancelContext? parent, bool isProtected)
     {
@@ -37,7 +39,17 @@ public sealed class CancelContext
                 _reason = r;
             }
         }
+
+        if (EioTrace.On)
+        {
+            EioTrace.CancelCreated(this, parent);
+        }
     }
+
+    /// <summary>A process-unique id for traces and dumps, given on first use.</summary>
+    internal long TraceId => _traceId != 0 ? _traceId : (_traceId = EioTrace.NewId());
+
+    internal CancelContext? Parent => _parent;
 
     /// <summary>True once this context (or an unprotected ancestor) was cancelled.</summary>
     public bool IsCancelled => _reason is not null;
@@ -90,6 +102,10 @@ public sealed class CancelContext
         var toWake = new List<(CancelContext Ctx, WaiterNode Node)>();
         var tokens = new List<CancellationTokenSource>();
         Mark(reason, toWake, tokens);
+        if (EioTrace.On)
+        {
+            EioTrace.CancelCancelled(this, reason);
+        }
 
         // Phase 2: wake them.
         foreach (var (ctx, node) in toWake)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using EioSharp.Tracing;
 
 namespace EioSharp;
 
@@ -104,6 +105,15 @@ public sealed class Domain
 
     /// <summary>The number of running watchdogs; while non-zero, suspensions record the fiber frame for <see cref="RunningFrame"/>.</summary>
     internal static int WatchdogsRunning;
+
+    /// <summary>This domain's trace ring (written only by the domain's thread; see <see cref="EioTrace"/>).</summary>
+    internal TraceRing? TraceRing;
+
+    /// <summary>The live switches made on this domain (a list linked through <see cref="Switch"/>, for dumps).</summary>
+    internal Switch? LiveSwitches;
+
+    /// <summary>The domain's main fiber (for dumps).</summary>
+    internal FiberInfo? MainFiber;
 
     private long _currentItem; // sequence number of the work item running now, 0 when none (read by the watchdog)
     private long _busyTicks;
@@ -251,8 +261,17 @@ public sealed class Domain
 
                 // Busy time is taken when the domain goes idle (two clock reads per sleep, none per round or item).
                 Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - awakeSince);
+                if (EioTrace.On)
+                {
+                    EioTrace.DomainIdle();
+                }
+
                 WaitForWork();
                 awakeSince = Stopwatch.GetTimestamp();
+                if (EioTrace.On)
+                {
+                    EioTrace.DomainBusy();
+                }
             }
         }
         finally
@@ -284,6 +303,11 @@ public sealed class Domain
         {
             RunningFrame = item.Frame;
             Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
+            if (EioTrace.On)
+            {
+                EioTrace.ItemStarted(item.Frame);
+            }
+
             try
             {
                 item.Callback(item.State);
@@ -508,7 +532,30 @@ public sealed class Domain
         var frame = new FiberFrame(new FiberInfo(this, "main", null), root, null);
         FiberFrame.Current = frame;
         RunningFrame = frame;
-        return await main(root);
+        MainFiber = frame.Fiber;
+        if (EioTrace.On)
+        {
+            EioTrace.FiberCreated(frame, null);
+        }
+
+        Exception? failure = null;
+        try
+        {
+            return await main(root);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+            throw;
+        }
+        finally
+        {
+            frame.Fiber.Finished = true;
+            if (EioTrace.On)
+            {
+                EioTrace.FiberFinished(frame, failure);
+            }
+        }
     }
 
     /// <summary>Creates a domain with real time, to be run by <see cref="RunMain{T}(Func{CancelContext, Task{T}})"/> on some thread.</summary>

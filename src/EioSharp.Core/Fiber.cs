@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
+using EioSharp.Tracing;
 
 namespace EioSharp;
 
@@ -62,17 +63,32 @@ public static class Fiber
     {
         var frame = new FiberFrame(new FiberInfo(sw.Domain, name, sw), sw.CancelContext, sw);
         FiberFrame.Current = frame;
+        var parent = EioTrace.On ? sw.Domain.RunningFrame : null;
         sw.Domain.RunningFrame = frame;
+        sw.AddLive(frame.Fiber);
+        if (EioTrace.On)
+        {
+            EioTrace.FiberCreated(frame, parent);
+        }
+
+        Exception? failure = null;
         try
         {
             await body();
         }
         catch (Exception ex)
         {
+            failure = ex;
             sw.FiberFailed(ex, daemon);
         }
         finally
         {
+            if (EioTrace.On)
+            {
+                EioTrace.FiberFinished(frame, failure);
+            }
+
+            sw.RemoveLive(frame.Fiber);
             sw.FiberExited(daemon);
         }
     }
@@ -105,17 +121,32 @@ public static class Fiber
     {
         var frame = new FiberFrame(new FiberInfo(sw.Domain, null, sw), sw.CancelContext, sw);
         FiberFrame.Current = frame;
+        var parent = EioTrace.On ? sw.Domain.RunningFrame : null;
         sw.Domain.RunningFrame = frame;
+        sw.AddLive(frame.Fiber);
+        if (EioTrace.On)
+        {
+            EioTrace.FiberCreated(frame, parent);
+        }
+
+        Exception? failure = null;
         try
         {
             resolver.Resolve(await body());
         }
         catch (Exception ex)
         {
+            failure = ex;
             resolver.ResolveError(ex);
         }
         finally
         {
+            if (EioTrace.On)
+            {
+                EioTrace.FiberFinished(frame, failure);
+            }
+
+            sw.RemoveLive(frame.Fiber);
             sw.FiberExited(daemon: false);
         }
     }
@@ -375,7 +406,7 @@ public static class Fiber
     public static async Task AwaitCancelAsync()
     {
         var frame = FiberFrame.Require();
-        var w = new Waiter(frame.Fiber.Domain);
+        var w = new Waiter(frame.Fiber.Domain) { TraceReason = TraceReason.AwaitCancel };
         w.Attach(frame.Cancel);
         await w.VoidTask;
         throw new InvalidOperationException("unreachable");
@@ -402,9 +433,17 @@ public static class Fiber
         public void GetResult() => _frame.Cancel.ThrowIfCancelled();
 
         /// <inheritdoc/>
-        public void OnCompleted(Action continuation) => _frame.Fiber.Domain.Enqueue(continuation, _frame);
+        public void OnCompleted(Action continuation) => UnsafeOnCompleted(continuation);
 
         /// <inheritdoc/>
-        public void UnsafeOnCompleted(Action continuation) => _frame.Fiber.Domain.Enqueue(continuation, _frame);
+        public void UnsafeOnCompleted(Action continuation)
+        {
+            if (EioTrace.On)
+            {
+                EioTrace.Suspended(_frame, TraceReason.Yield, 0);
+            }
+
+            _frame.Fiber.Domain.Enqueue(continuation, _frame);
+        }
     }
 }

@@ -13,6 +13,34 @@ internal sealed class FiberInfo(Domain domain, string? name, Switch? owner)
 
     public Switch? Owner { get; } = owner;
 
+    // Links in the owning switch's list of live fibers (for dumps; touched only on the domain's thread).
+    internal FiberInfo? PrevLive;
+    internal FiberInfo? NextLive;
+
+    /// <summary>The waiter the fiber is suspended on, recorded only while fiber frames are recorded (a watchdog, tracing
+    /// or <c>EioDiagnostics.TrackFibers</c>); read racily by dumps.</summary>
+    internal volatile WaiterNode? SuspendedOn;
+
+    /// <summary>When the current suspension began (<see cref="Environment.TickCount64"/>, ms).</summary>
+    internal long SuspendedSince;
+
+    /// <summary>True once the fiber has finished.</summary>
+    internal bool Finished;
+
+    internal void Suspended(WaiterNode w)
+    {
+        SuspendedSince = Environment.TickCount64;
+        SuspendedOn = w;
+    }
+
+    internal void Resumed(WaiterNode w)
+    {
+        if (ReferenceEquals(SuspendedOn, w))
+        {
+            SuspendedOn = null;
+        }
+    }
+
     public override string ToString() => Name is null ? $"fiber {Id}" : $"fiber {Id} ({Name})";
 }
 

@@ -87,7 +87,7 @@ public sealed class Promise<T>
 
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
-        var w = new QueuedWaiter<T>(frame.Fiber.Domain);
+        var w = new QueuedWaiter<T>(frame.Fiber.Domain) { TraceReason = Tracing.TraceReason.Promise };
         var list = _waiters ?? Interlocked.CompareExchange(ref _waiters, new WaitList<T>(null), null) ?? _waiters!;
         lock (list.Sync)
         {

@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using EioSharp.Tracing;
 
 namespace EioSharp;
 
@@ -27,6 +28,18 @@ public sealed class Switch
     private bool _finished;
     private Waiter? _idle;
     private ReleaseHook? _hooks; // most recent first
+    private long _traceId;
+
+    // Links in the domain's list of live switches and this switch's list of live fibers (for dumps).
+    internal Switch? PrevLive;
+    internal Switch? NextLive;
+    internal FiberInfo? LiveFibers;
+
+    /// <summary>The fiber that runs the switch's body (for dumps).</summary>
+    internal FiberInfo? BodyFiber;
+
+    /// <summary>A process-unique id for traces and dumps, given on first use.</summary>
+    internal long TraceId => _traceId != 0 ? _traceId : (_traceId = EioTrace.NewId());
 
     private Switch(Domain domain, CancelContext cancel, string? name, Switch? parent)
     {
@@ -112,6 +125,13 @@ public sealed class Switch
         var domain = frame.Fiber.Domain;
         var sw = new Switch(domain, new CancelContext(domain, frame.Cancel, isProtected), name, frame.Switch);
         FiberFrame.Current = new FiberFrame(frame.Fiber, sw._cancel, sw);
+        sw.BodyFiber = frame.Fiber;
+        sw.LinkLive();
+        if (EioTrace.On)
+        {
+            EioTrace.SwitchOpened(sw, frame);
+        }
+
         T result = default!;
         try
         {
@@ -132,7 +152,7 @@ public sealed class Switch
                 continue;
             }
 
-            sw._idle = new Waiter(domain);
+            sw._idle = new Waiter(domain) { TraceReason = TraceReason.Join };
             await sw._idle.VoidTask; // not attached to a cancel context: joining cannot be interrupted
             sw._idle = null;
         }
@@ -141,6 +161,12 @@ public sealed class Switch
         sw._finished = true;
         sw._cancel.Detach();
         var error = sw.CombinedFailure();
+        sw.UnlinkLive();
+        if (EioTrace.On)
+        {
+            EioTrace.SwitchClosed(sw, frame, error);
+        }
+
         if (error is not null)
         {
             ExceptionDispatchInfo.Throw(error);
@@ -359,6 +385,73 @@ public sealed class Switch
         return true;
     }
 
+    private void LinkLive()
+    {
+        NextLive = _domain.LiveSwitches;
+        if (NextLive is not null)
+        {
+            NextLive.PrevLive = this;
+        }
+
+        _domain.LiveSwitches = this;
+    }
+
+    private void UnlinkLive()
+    {
+        if (PrevLive is null)
+        {
+            if (ReferenceEquals(_domain.LiveSwitches, this))
+            {
+                _domain.LiveSwitches = NextLive;
+            }
+        }
+        else
+        {
+            PrevLive.NextLive = NextLive;
+        }
+
+        if (NextLive is not null)
+        {
+            NextLive.PrevLive = PrevLive;
+        }
+
+        PrevLive = NextLive = null;
+    }
+
+    internal void AddLive(FiberInfo f)
+    {
+        f.NextLive = LiveFibers;
+        if (LiveFibers is not null)
+        {
+            LiveFibers.PrevLive = f;
+        }
+
+        LiveFibers = f;
+    }
+
+    internal void RemoveLive(FiberInfo f)
+    {
+        f.Finished = true;
+        if (f.PrevLive is null)
+        {
+            if (ReferenceEquals(LiveFibers, f))
+            {
+                LiveFibers = f.NextLive;
+            }
+        }
+        else
+        {
+            f.PrevLive.NextLive = f.NextLive;
+        }
+
+        if (f.NextLive is not null)
+        {
+            f.NextLive.PrevLive = f.PrevLive;
+        }
+
+        f.PrevLive = f.NextLive = null;
+    }
+
     internal Exception ForkRefusal() =>
         _cancel.IsCancelled ? _cancel.MakeCancelled() : new InvalidOperationException("The switch has finished.");
 
@@ -388,6 +481,12 @@ public sealed class Switch
             _idle.TryComplete(true);
         }
     }
+
+    /// <summary>A live dump of this switch: its cancel context, its fibers (state, what each is suspended on and for how
+    /// long) and the switches opened inside it, as indented text.</summary>
+    /// <returns>The dump. See <see cref="EioDiagnostics"/> for what is recorded and when.</returns>
+    /// <remarks>[ext] Not in Eio. Callable from any thread (best effort while the domain runs).</remarks>
+    public string Dump() => EioDiagnostics.DumpSwitch(this);
 
     /// <inheritdoc/>
     public override string ToString() => $"Switch {Path}";

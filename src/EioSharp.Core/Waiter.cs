@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using EioSharp.Tracing;
 using System.Threading.Tasks.Sources;
 
 namespace EioSharp;
@@ -115,6 +116,11 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         }
 
         _error = error;
+        if (EioTrace.On)
+        {
+            EioTrace.Cancelled(_frame);
+        }
+
         OnCancelled();
         Volatile.Write(ref _state, 4);
         Signal();
@@ -131,6 +137,11 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         var c = Interlocked.Exchange(ref _continuation, s_completedSentinel);
         if (c is not null && !ReferenceEquals(c, s_completedSentinel))
         {
+            if (EioTrace.On)
+            {
+                EioTrace.Woken(_frame);
+            }
+
             _owner.Enqueue(c, _continuationState, _frame);
         }
     }
@@ -154,6 +165,15 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
         {
             _frame = FiberFrame.Current;
+            if (_frame is { } f)
+            {
+                f.Fiber.Suspended(this);
+            }
+
+            if (EioTrace.On)
+            {
+                EioTrace.Suspended(_frame, TraceReason, TraceArg);
+            }
         }
 
         var previous = Interlocked.CompareExchange(ref _continuation, continuation, null);
@@ -166,6 +186,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     public T GetResult(short token)
     {
         Context?.RemoveWaiter(this);
+        _frame?.Fiber.Resumed(this);
         int s = Volatile.Read(ref _state);
         if (s == 3)
         {
@@ -191,6 +212,12 @@ internal abstract class WaiterNode
     internal WaiterNode? Prev;
     internal WaiterNode? Next;
 
+    /// <summary>What the suspension waits for, for traces and dumps (set where the waiter is made).</summary>
+    internal TraceReason TraceReason = TraceReason.Other;
+
+    /// <summary>A detail for traces: the file descriptor of an I/O wait.</summary>
+    internal long TraceArg;
+
     internal abstract bool TryCancel(CancelledException error);
 }
 
@@ -204,9 +231,16 @@ internal class Waiter : Waiter<bool>
 }
 
 /// <summary>A sleeping fiber in the domain's timer heap.</summary>
-internal sealed class TimerWaiter(Domain owner, long deadline) : Waiter<bool>(owner)
+internal sealed class TimerWaiter : Waiter<bool>
 {
-    internal long Deadline { get; } = deadline;
+    internal TimerWaiter(Domain owner, long deadline)
+        : base(owner)
+    {
+        Deadline = deadline;
+        TraceReason = TraceReason.Sleep;
+    }
+
+    internal long Deadline { get; }
 
     /// <summary>Counts the dead heap entry so the domain can compact its heap (runs on the owning domain).</summary>
     protected override void OnCancelled() => Owner.TimerCancelled();

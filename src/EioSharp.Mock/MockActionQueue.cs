@@ -55,7 +55,7 @@ internal sealed class MockActionQueue<T>
             }
 
             var frame = FiberFrame.Require();
-            var w = new Waiter(frame.Fiber.Domain);
+            var w = new Waiter(frame.Fiber.Domain) { TraceReason = Tracing.TraceReason.Mock };
             w.Attach(frame.Cancel);
             _waiting.Add(w);
             try

@@ -81,7 +81,7 @@ public static class Systhread
         context.ThrowIfCancelled();
         var domain = frame.Fiber.Domain;
         var token = withToken ? context.Token : CancellationToken.None;
-        var waiter = new Waiter<T>(domain); // not attached to the cancel context: the call cannot be interrupted
+        var waiter = new Waiter<T>(domain) { TraceReason = Tracing.TraceReason.Systhread }; // not attached to the cancel context: the call cannot be interrupted
         domain.BeginExternal();
         SysthreadPool.Shared.Post(
             ExecutionContext.Capture(),

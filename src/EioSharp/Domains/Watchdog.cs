@@ -166,7 +166,8 @@ public sealed class Watchdog : IDisposable
     {
         string fiber = frame is null ? "unknown fiber" : frame.Fiber.ToString();
         string path = frame?.Switch?.Path ?? frame?.Fiber.Owner?.Path ?? "(no switch)";
+        string dump = frame is null ? string.Empty : "; dump: " + EioDiagnostics.DescribeFiber(d, frame.Fiber);
         return $"watchdog: domain {d.Id} ({d.Name}) has run one work item for at least {elapsed.TotalMilliseconds:F0} ms without " +
-            $"returning to its scheduler: {fiber} in switch {path}";
+            $"returning to its scheduler: {fiber} in switch {path}{dump}";
     }
 }

@@ -63,6 +63,11 @@ internal sealed class StreamFlow : IFlowDuplex
         var frame = FiberFrame.Require();
         var domain = frame.Fiber.Domain;
         domain.BeginExternal();
+        if (Tracing.EioTrace.On && !pending.IsCompleted)
+        {
+            Tracing.EioTrace.Suspended(frame, Tracing.TraceReason.Io, 0);
+        }
+
         try
         {
             return await pending;
@@ -82,6 +87,11 @@ internal sealed class StreamFlow : IFlowDuplex
         var frame = FiberFrame.Require();
         var domain = frame.Fiber.Domain;
         domain.BeginExternal();
+        if (Tracing.EioTrace.On && !pending.IsCompleted)
+        {
+            Tracing.EioTrace.Suspended(frame, Tracing.TraceReason.Io, 0);
+        }
+
         try
         {
             await pending;

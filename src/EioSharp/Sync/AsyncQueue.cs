@@ -92,7 +92,7 @@ public sealed class AsyncQueue<T>
 
             frame = FiberFrame.Require();
             frame.Cancel.ThrowIfCancelled();
-            w = new AddWaiter(frame.Fiber.Domain, item);
+            w = new AddWaiter(frame.Fiber.Domain, item) { TraceReason = Tracing.TraceReason.Queue };
             _adders.Add(w);
         }
 
@@ -141,7 +141,7 @@ public sealed class AsyncQueue<T>
 
             frame = FiberFrame.Require();
             frame.Cancel.ThrowIfCancelled();
-            w = new QueuedWaiter<T>(frame.Fiber.Domain);
+            w = new QueuedWaiter<T>(frame.Fiber.Domain) { TraceReason = Tracing.TraceReason.Queue };
             _takers.Add(w);
         }
 

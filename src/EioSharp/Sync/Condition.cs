@@ -46,7 +46,7 @@ public sealed class Condition
     {
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
-        var w = new QueuedWaiter<bool>(frame.Fiber.Domain);
+        var w = new QueuedWaiter<bool>(frame.Fiber.Domain) { TraceReason = Tracing.TraceReason.Condition };
         lock (_sync)
         {
             _waiters.Add(w);

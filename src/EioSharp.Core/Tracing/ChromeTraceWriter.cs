@@ -1,0 +1,414 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace EioSharp.Tracing;
+
+/// <summary>Streams trace events as Chrome Trace Event JSON (loads in ui.perfetto.dev and chrome://tracing).</summary>
+/// <remarks>
+/// <para><b>Layout</b>: one process ("EioSharp"), one thread track per domain (tid = domain id + 1; tid 0 is the threads
+/// that are not domains). Each run of a fiber between two suspension points is a complete slice (<c>"ph":"X"</c>, category
+/// <c>fiber</c>) named after the fiber, with args <c>fiber</c> (id), <c>name</c>, <c>switch</c> (the owning switch's path)
+/// and, on the last run, <c>outcome</c>. A fiber forked during another fiber's run runs at once, so its slice is nested in
+/// the parent's. Each suspension is an async slice (<c>"ph":"b"</c>/<c>"e"</c>, category <c>suspended</c>, id = fiber id,
+/// name <c>suspended: reason</c>). A wake-up is a flow (<c>"ph":"s"</c> on the waker's track, <c>"ph":"f"</c> with
+/// <c>"bp":"e"</c> on the woken fiber's next slice; category <c>wake</c>). Labels, switches and cancellations are instant
+/// events (categories <c>label</c>, <c>switch</c>, <c>cancel</c>). Times are microseconds from the first event.</para>
+/// <para><b>Streaming</b>: <see cref="Write(IReadOnlyList{TraceEvent})"/> may be called many times with successive batches
+/// (each ordered by time); state is kept per open slice and per suspended fiber only. <see cref="Dispose"/> closes the
+/// open slices and the JSON document.</para>
+/// <para><b>Thread safety</b>: none; one writer thread.</para>
+/// </remarks>
+public sealed class ChromeTraceWriter : IDisposable
+{
+    private const int Pid = 1;
+    private readonly Utf8JsonWriter _json;
+    private readonly Stream _stream;
+    private readonly bool _leaveOpen;
+    private readonly Dictionary<int, DomainState> _domains = [];
+    private readonly Dictionary<long, FiberInfo> _fibers = [];
+    private readonly Dictionary<long, (long Ts, TraceReason Reason, int Tid)> _suspended = [];
+    private readonly Dictionary<long, long> _pendingFlows = [];
+    private long _origin = long.MinValue;
+    private long _lastTs;
+    private bool _disposed;
+
+    /// <summary>Starts the JSON document on <paramref name="stream"/>.</summary>
+    /// <param name="stream">The destination.</param>
+    /// <param name="leaveOpen">True to leave the stream open after <see cref="Dispose"/>.</param>
+    public ChromeTraceWriter(Stream stream, bool leaveOpen = false)
+    {
+        _stream = stream ?? throw new ArgumentNullException(nameof(stream));
+        _leaveOpen = leaveOpen;
+        _json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false, SkipValidation = true });
+        _json.WriteStartObject();
+        _json.WriteString("displayTimeUnit", "ms");
+        _json.WritePropertyName("traceEvents");
+        _json.WriteStartArray();
+        Meta("process_name", 0, "EioSharp");
+    }
+
+    /// <summary>Slices written so far.</summary>
+    public int SliceCount { get; private set; }
+
+    /// <summary>Flow arrows written so far (pairs).</summary>
+    public int FlowCount { get; private set; }
+
+    /// <summary>Names a domain's track (call before or after its events; the last name wins in viewers).</summary>
+    /// <param name="domainId">The domain id (-1: threads that are not domains).</param>
+    /// <param name="name">The name.</param>
+    public void NameDomain(int domainId, string name)
+    {
+        var d = Domain(domainId);
+        if (d.Named)
+        {
+            return;
+        }
+
+        d.Named = true;
+        Meta("thread_name", Tid(domainId), domainId < 0 ? name : $"domain {domainId} ({name})");
+        _json.WriteStartObject();
+        _json.WriteString("ph", "M");
+        _json.WriteString("name", "thread_sort_index");
+        _json.WriteNumber("pid", Pid);
+        _json.WriteNumber("tid", Tid(domainId));
+        _json.WriteStartObject("args");
+        _json.WriteNumber("sort_index", domainId + 1);
+        _json.WriteEndObject();
+        _json.WriteEndObject();
+    }
+
+    /// <summary>Writes a batch of events, ordered by time (and following the previous batch).</summary>
+    /// <param name="events">The events.</param>
+    public void Write(IReadOnlyList<TraceEvent> events)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        foreach (var e in events)
+        {
+            Write(e);
+        }
+
+        _json.Flush();
+    }
+
+    /// <summary>Marks that <paramref name="count"/> events of a domain were lost (overwritten before they were read).</summary>
+    /// <param name="domainId">The domain.</param>
+    /// <param name="count">How many.</param>
+    /// <param name="timestamp">When the loss was noticed (<see cref="Stopwatch"/> ticks).</param>
+    public void Lost(int domainId, long count, long timestamp)
+    {
+        // The slices open on that domain may have ended in the lost events: close them here.
+        CloseAll(Domain(domainId), Math.Max(timestamp, _lastTs), null);
+        _json.WriteStartObject();
+        _json.WriteString("ph", "i");
+        _json.WriteString("s", "t");
+        _json.WriteString("cat", "lost");
+        _json.WriteString("name", $"{count} events lost");
+        _json.WriteNumber("pid", Pid);
+        _json.WriteNumber("tid", Tid(domainId));
+        _json.WriteNumber("ts", Us(Math.Max(timestamp, _lastTs)));
+        _json.WriteEndObject();
+    }
+
+    private void Write(in TraceEvent e)
+    {
+        if (_origin == long.MinValue)
+        {
+            _origin = e.Timestamp;
+        }
+
+        _lastTs = Math.Max(_lastTs, e.Timestamp);
+        var d = Domain(e.DomainId);
+        if (e.Data is FiberInfo info && e.Fiber != 0)
+        {
+            _fibers[e.Fiber] = info;
+        }
+
+        switch (e.Kind)
+        {
+            case TraceEventKind.FiberResumed:
+                CloseAll(d, e.Timestamp, null);
+                d.Open.Add(new Slice(e.Fiber, e.Timestamp));
+                if (e.Fiber != 0)
+                {
+                    Resumed(e.Fiber, e.Timestamp, e.DomainId);
+                }
+
+                break;
+            case TraceEventKind.FiberCreated:
+                d.Open.Add(new Slice(e.Fiber, e.Timestamp) { Parent = e.Other });
+                break;
+            case TraceEventKind.FiberSuspended:
+                CloseFiber(d, e.Fiber, e.Timestamp, null);
+                if (e.Fiber != 0)
+                {
+                    _suspended[e.Fiber] = (e.Timestamp, e.Reason, Tid(e.DomainId));
+                    _json.WriteStartObject();
+                    _json.WriteString("ph", "b");
+                    _json.WriteString("cat", "suspended");
+                    _json.WriteString("name", "suspended: " + ReasonName(e.Reason));
+                    _json.WriteNumber("id", e.Fiber);
+                    _json.WriteNumber("pid", Pid);
+                    _json.WriteNumber("tid", Tid(e.DomainId));
+                    _json.WriteNumber("ts", Us(e.Timestamp));
+                    _json.WriteStartObject("args");
+                    _json.WriteNumber("fiber", e.Fiber);
+                    _json.WriteString("reason", ReasonName(e.Reason));
+                    if (e.Arg != 0)
+                    {
+                        _json.WriteNumber("fd", e.Arg);
+                    }
+
+                    _json.WriteEndObject();
+                    _json.WriteEndObject();
+                }
+
+                break;
+            case TraceEventKind.FiberFinished:
+                CloseFiber(d, e.Fiber, e.Timestamp, OutcomeText(e));
+                _fibers.Remove(e.Fiber);
+                _pendingFlows.Remove(e.Fiber);
+                _suspended.Remove(e.Fiber);
+                break;
+            case TraceEventKind.FiberWoken:
+                FlowCount++;
+                _pendingFlows[e.Fiber] = e.Arg;
+                _json.WriteStartObject();
+                _json.WriteString("ph", "s");
+                _json.WriteString("cat", "wake");
+                _json.WriteString("name", "wake");
+                _json.WriteNumber("id", e.Arg);
+                _json.WriteNumber("pid", Pid);
+                _json.WriteNumber("tid", Tid(e.DomainId));
+                _json.WriteNumber("ts", Us(e.Timestamp));
+                _json.WriteEndObject();
+                break;
+            case TraceEventKind.FiberCancelled:
+                Instant(e, "cancel", $"fiber {e.Fiber} cancelled");
+                break;
+            case TraceEventKind.DomainIdle:
+                CloseAll(d, e.Timestamp, null);
+                break;
+            case TraceEventKind.DomainBusy:
+                break;
+            case TraceEventKind.Label:
+                Instant(e, "label", e.Text ?? string.Empty);
+                break;
+            case TraceEventKind.SwitchOpened:
+                Instant(e, "switch", $"switch {e.Arg} opened: {e.SwitchPath}");
+                break;
+            case TraceEventKind.SwitchClosed:
+                Instant(e, "switch", e.Exception is { } ex ? $"switch {e.Arg} closed: {ex.GetType().Name}" : $"switch {e.Arg} closed");
+                break;
+            case TraceEventKind.CancelCreated:
+                break; // too frequent to draw; kept in the rings and the transcript
+            case TraceEventKind.CancelCancelled:
+                Instant(e, "cancel", $"cancel context {e.Arg} cancelled: {e.Exception?.GetType().Name}");
+                break;
+        }
+    }
+
+    private void Resumed(long fiber, long ts, int domainId)
+    {
+        if (_suspended.Remove(fiber, out var s))
+        {
+            _json.WriteStartObject();
+            _json.WriteString("ph", "e");
+            _json.WriteString("cat", "suspended");
+            _json.WriteString("name", "suspended: " + ReasonName(s.Reason));
+            _json.WriteNumber("id", fiber);
+            _json.WriteNumber("pid", Pid);
+            _json.WriteNumber("tid", s.Tid);
+            _json.WriteNumber("ts", Us(ts));
+            _json.WriteEndObject();
+        }
+
+        if (_pendingFlows.Remove(fiber, out long flow))
+        {
+            _json.WriteStartObject();
+            _json.WriteString("ph", "f");
+            _json.WriteString("bp", "e");
+            _json.WriteString("cat", "wake");
+            _json.WriteString("name", "wake");
+            _json.WriteNumber("id", flow);
+            _json.WriteNumber("pid", Pid);
+            _json.WriteNumber("tid", Tid(domainId));
+            _json.WriteNumber("ts", Us(ts));
+            _json.WriteEndObject();
+        }
+    }
+
+    private void CloseFiber(DomainState d, long fiber, long ts, string? outcome)
+    {
+        for (int i = d.Open.Count - 1; i >= 0; i--)
+        {
+            if (d.Open[i].Fiber == fiber)
+            {
+                while (d.Open.Count > i + 1)
+                {
+                    EmitSlice(d, d.Open[^1], ts, null);
+                    d.Open.RemoveAt(d.Open.Count - 1);
+                }
+
+                EmitSlice(d, d.Open[i], ts, outcome);
+                d.Open.RemoveAt(i);
+                return;
+            }
+        }
+
+        // A continuation of an ordinary task: its fiber is known only now.
+        if (d.Open.Count > 0 && d.Open[^1].Fiber == 0 && fiber != 0)
+        {
+            var top = d.Open[^1];
+            d.Open.RemoveAt(d.Open.Count - 1);
+            EmitSlice(d, top with { Fiber = fiber }, ts, outcome);
+            Resumed(fiber, top.Start, d.Id);
+        }
+    }
+
+    private void CloseAll(DomainState d, long ts, string? outcome)
+    {
+        while (d.Open.Count > 0)
+        {
+            EmitSlice(d, d.Open[^1], ts, outcome);
+            d.Open.RemoveAt(d.Open.Count - 1);
+        }
+    }
+
+    private void EmitSlice(DomainState d, Slice s, long end, string? outcome)
+    {
+        SliceCount++;
+        _fibers.TryGetValue(s.Fiber, out var info);
+        _json.WriteStartObject();
+        _json.WriteString("ph", "X");
+        _json.WriteString("cat", "fiber");
+        _json.WriteString("name", s.Fiber == 0 ? "(task continuation)" : info?.Name is { } n ? $"{n} #{s.Fiber}" : $"fiber #{s.Fiber}");
+        _json.WriteNumber("pid", Pid);
+        _json.WriteNumber("tid", Tid(d.Id));
+        _json.WriteNumber("ts", Us(s.Start));
+        _json.WriteNumber("dur", Math.Max(0, Us(end) - Us(s.Start)));
+        _json.WriteStartObject("args");
+        _json.WriteNumber("fiber", s.Fiber);
+        if (info?.Name is { } name)
+        {
+            _json.WriteString("name", name);
+        }
+
+        if (info?.Owner is { } sw)
+        {
+            _json.WriteString("switch", sw.Path);
+        }
+
+        if (s.Parent != 0)
+        {
+            _json.WriteNumber("parent", s.Parent);
+        }
+
+        if (outcome is not null)
+        {
+            _json.WriteString("outcome", outcome);
+        }
+
+        _json.WriteEndObject();
+        _json.WriteEndObject();
+    }
+
+    private void Instant(in TraceEvent e, string cat, string name)
+    {
+        _json.WriteStartObject();
+        _json.WriteString("ph", "i");
+        _json.WriteString("s", "t");
+        _json.WriteString("cat", cat);
+        _json.WriteString("name", name);
+        _json.WriteNumber("pid", Pid);
+        _json.WriteNumber("tid", Tid(e.DomainId));
+        _json.WriteNumber("ts", Us(e.Timestamp));
+        _json.WriteStartObject("args");
+        _json.WriteNumber("fiber", e.Fiber);
+        _json.WriteEndObject();
+        _json.WriteEndObject();
+    }
+
+    private void Meta(string what, int tid, string name)
+    {
+        _json.WriteStartObject();
+        _json.WriteString("ph", "M");
+        _json.WriteString("name", what);
+        _json.WriteNumber("pid", Pid);
+        _json.WriteNumber("tid", tid);
+        _json.WriteStartObject("args");
+        _json.WriteString("name", name);
+        _json.WriteEndObject();
+        _json.WriteEndObject();
+    }
+
+    private static string OutcomeText(in TraceEvent e) => (FiberOutcome)e.Arg switch
+    {
+        FiberOutcome.Ok => "ok",
+        FiberOutcome.Cancelled => "cancelled",
+        _ => "failed: " + (e.Exception is { } ex ? $"{ex.GetType().Name}: {ex.Message}" : "?"),
+    };
+
+    /// <summary>The lower-case name of a suspension reason, as written in traces and dumps (<c>io-read</c>, <c>queue</c>...).</summary>
+    /// <param name="reason">The reason.</param>
+    /// <returns>The name.</returns>
+    public static string ReasonName(TraceReason reason) => reason switch
+    {
+        TraceReason.IoRead => "io-read",
+        TraceReason.IoWrite => "io-write",
+        TraceReason.AwaitCancel => "await-cancel",
+        _ => reason.ToString().ToLowerInvariant(),
+    };
+
+    private static int Tid(int domainId) => domainId + 1;
+
+    private double Us(long ts) => Math.Round((ts - _origin) * 1_000_000.0 / Stopwatch.Frequency, 3);
+
+    private DomainState Domain(int id)
+    {
+        if (!_domains.TryGetValue(id, out var d))
+        {
+            d = new DomainState(id);
+            _domains[id] = d;
+        }
+
+        return d;
+    }
+
+    /// <summary>Closes the open slices at the last event's time and ends the JSON document.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        foreach (var d in _domains.Values)
+        {
+            CloseAll(d, _lastTs, null);
+        }
+
+        _disposed = true;
+        _json.WriteEndArray();
+        _json.WriteEndObject();
+        _json.Flush();
+        _json.Dispose();
+        if (!_leaveOpen)
+        {
+            _stream.Dispose();
+        }
+    }
+
+    private sealed class DomainState(int id)
+    {
+        public int Id { get; } = id;
+
+        public bool Named { get; set; }
+
+        public List<Slice> Open { get; } = [];
+    }
+
+    private readonly record struct Slice(long Fiber, long Start)
+    {
+        public long Parent { get; init; }
+    }
+}

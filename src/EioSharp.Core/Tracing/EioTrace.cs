@@ -1,0 +1,303 @@
+using System.Diagnostics;
+
+namespace EioSharp.Tracing;
+
+/// <summary>Fiber tracing: records what every fiber of every domain does into per-domain rings of fixed-size events, and
+/// optionally streams them to a Chrome Trace Event / Perfetto JSON file.</summary>
+/// <remarks>
+/// Eio: <c>Eio.Private.Trace</c> and <c>eio-trace</c> (<see cref="Log(string)"/> is <c>Trace.log</c>).
+/// <para><b>Cost</b>: off by default; every hook in the scheduler is guarded by one read of a static field
+/// (<see cref="IsEnabled"/>). When on, each event is one clock read and one 48-byte store into the domain's ring (no
+/// allocation, no lock on a domain thread); suspensions also record their fiber (one <see cref="AsyncLocal{T}"/> read).</para>
+/// <para><b>Rings</b>: each domain writes only its own ring, so recording needs no synchronisation; events recorded by
+/// threads that are not domains (system threads, .NET I/O completions) go to a shared ring under a lock. A full ring
+/// overwrites its oldest events (the last <see cref="RingCapacity"/> events per domain are always available to
+/// <see cref="Snapshot"/>). With a file, a writer thread drains the rings every <see cref="FlushInterval"/> and streams
+/// them, so a long trace never needs more memory than the rings; events overwritten before the writer read them are
+/// counted (<see cref="EventsLost"/>) and marked in the file.</para>
+/// <para><b>Thread safety</b>: every member may be called from any thread. <see cref="Start(string?, int)"/> and
+/// <see cref="Stop"/> are serialised.</para>
+/// </remarks>
+public static class EioTrace
+{
+    /// <summary>The one flag every hook tests (a plain static field: one load and one predictable branch when off).</summary>
+    internal static bool On;
+
+    private static readonly object s_lock = new();
+    private static readonly object s_externalLock = new();
+    private static readonly List<TraceRing> s_rings = [];
+    private static TraceRing? s_external;
+    private static int s_generation;
+    private static int s_capacity = 1 << 16;
+    private static bool s_sessionOn;
+    private static int s_eventSourceListeners;
+    private static long s_nextFlow;
+    private static long s_nextId;
+    private static TraceFileWriter? s_file;
+
+    /// <summary>True while events are being recorded (a session started by <see cref="Start(string?, int)"/>, or an
+    /// <see cref="EioEventSource"/> listener such as <c>dotnet-trace</c>).</summary>
+    public static bool IsEnabled => Volatile.Read(ref On);
+
+    /// <summary>The capacity of each domain's ring (events) in the current or last session.</summary>
+    public static int RingCapacity => s_capacity;
+
+    /// <summary>How often the file writer drains the rings (default 100 ms).</summary>
+    public static TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Events overwritten before the file writer could read them, in the current or last session.</summary>
+    public static long EventsLost => s_file?.Lost ?? 0;
+
+    /// <summary>The file the current session writes, or null.</summary>
+    public static string? FilePath => s_file?.Path;
+
+    /// <summary>Starts recording (a new session: earlier events are discarded).</summary>
+    /// <param name="path">A file to stream the trace to as Chrome Trace Event JSON (open it in ui.perfetto.dev, chrome://tracing
+    /// or <c>eiosharp-traceview</c>), or null to record only into the rings (read them with <see cref="Snapshot"/>).</param>
+    /// <param name="ringCapacity">Events per domain ring (rounded up to a power of two; at least 1024). 48 bytes each.</param>
+    /// <exception cref="InvalidOperationException">A session is already running.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="ringCapacity"/> is less than 1024.</exception>
+    /// <exception cref="IOException">The file cannot be created.</exception>
+    public static void Start(string? path = null, int ringCapacity = 1 << 16)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(ringCapacity, 1024);
+        lock (s_lock)
+        {
+            if (s_sessionOn)
+            {
+                throw new InvalidOperationException("A trace session is already running; stop it first.");
+            }
+
+            s_capacity = ringCapacity;
+            NewGeneration();
+            s_file = path is null ? null : new TraceFileWriter(path);
+            s_sessionOn = true;
+            Interlocked.Increment(ref Domain.WatchdogsRunning); // suspensions record their fiber
+            UpdateOn();
+            s_file?.StartThread();
+        }
+    }
+
+    /// <summary>Stops the session: recording stops, and the file (if any) receives the remaining events and is closed.</summary>
+    /// <returns>The path of the file written, or null.</returns>
+    /// <remarks>The rings keep their events for <see cref="Snapshot"/> until the next <see cref="Start(string?, int)"/>. Idempotent.</remarks>
+    public static string? Stop()
+    {
+        TraceFileWriter? file;
+        lock (s_lock)
+        {
+            if (!s_sessionOn)
+            {
+                return null;
+            }
+
+            s_sessionOn = false;
+            Interlocked.Decrement(ref Domain.WatchdogsRunning);
+            UpdateOn();
+            file = s_file;
+        }
+
+        file?.Finish();
+        return file?.Path;
+    }
+
+    /// <summary>Records a label on the current fiber's track (no effect when tracing is off).</summary>
+    /// <param name="label">The text.</param>
+    /// <remarks>Eio: <c>Trace.log</c>. Safe from any thread; outside a domain the label goes to the "threads" track.</remarks>
+    public static void Log(string label)
+    {
+        if (On)
+        {
+            Emit(TraceEventKind.Label, CurrentFiberId(), 0, 0, TraceReason.None, label ?? string.Empty);
+        }
+    }
+
+    /// <summary>The events still in the rings of the current or last session, ordered by time.</summary>
+    /// <returns>A copy; at most <see cref="RingCapacity"/> per domain (the newest).</returns>
+    public static IReadOnlyList<TraceEvent> Snapshot()
+    {
+        var all = new List<TraceEvent>();
+        foreach (var ring in Rings())
+        {
+            long cursor = Math.Max(0, ring.Written - ring.Capacity);
+            ring.ReadFrom(ref cursor, all);
+        }
+
+        SortByTime(all);
+        return all;
+    }
+
+    /// <summary>Writes the events still in the rings (see <see cref="Snapshot"/>) as Chrome Trace Event JSON.</summary>
+    /// <param name="stream">The destination (left open).</param>
+    public static void WriteChromeJson(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var writer = new ChromeTraceWriter(stream, leaveOpen: true);
+        foreach (var (id, name) in DomainNames())
+        {
+            writer.NameDomain(id, name);
+        }
+
+        writer.Write(Snapshot());
+    }
+
+    /// <summary>The names of the domains seen in the current or last session (id → name; -1 is threads that are not domains).</summary>
+    /// <returns>A new dictionary.</returns>
+    public static IReadOnlyDictionary<int, string> DomainNames()
+    {
+        var d = new Dictionary<int, string>();
+        foreach (var r in Rings())
+        {
+            d[r.DomainId] = r.Name;
+        }
+
+        return d;
+    }
+
+    internal static List<TraceRing> Rings()
+    {
+        lock (s_lock)
+        {
+            return new List<TraceRing>(s_rings);
+        }
+    }
+
+    /// <summary>Sorts by time, keeping the recorded order of equal timestamps (a stable sort).</summary>
+    internal static void SortByTime(List<TraceEvent> events)
+    {
+        var sorted = events.OrderBy(static e => e.Timestamp).ToList();
+        events.Clear();
+        events.AddRange(sorted);
+    }
+
+    internal static void AddEventSourceListener(bool add)
+    {
+        lock (s_lock)
+        {
+            int before = s_eventSourceListeners;
+            s_eventSourceListeners = Math.Max(0, before + (add ? 1 : -1));
+            if (before == 0 && s_eventSourceListeners > 0)
+            {
+                Interlocked.Increment(ref Domain.WatchdogsRunning);
+                if (!s_sessionOn)
+                {
+                    NewGeneration();
+                }
+            }
+            else if (before > 0 && s_eventSourceListeners == 0)
+            {
+                Interlocked.Decrement(ref Domain.WatchdogsRunning);
+            }
+
+            UpdateOn();
+        }
+    }
+
+    private static void UpdateOn() => Volatile.Write(ref On, s_sessionOn || s_eventSourceListeners > 0);
+
+    private static void NewGeneration()
+    {
+        s_generation++;
+        s_rings.Clear();
+        lock (s_externalLock)
+        {
+            s_external = new TraceRing(-1, "threads", s_capacity) { Generation = s_generation };
+            s_rings.Add(s_external);
+        }
+    }
+
+    private static TraceRing NewRing(Domain d)
+    {
+        lock (s_lock)
+        {
+            var ring = new TraceRing(d.Id, d.Name, s_capacity) { Generation = s_generation };
+            s_rings.Add(ring);
+            d.TraceRing = ring;
+            return ring;
+        }
+    }
+
+    /// <summary>A process-unique id for a switch or cancel context, given on first use.</summary>
+    internal static long NewId() => Interlocked.Increment(ref s_nextId);
+
+    internal static long CurrentFiberId() => Domain.Current?.RunningFrame?.Fiber.Id ?? 0;
+
+    internal static void Emit(TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
+    {
+        long ts = Stopwatch.GetTimestamp();
+        var d = Domain.Current;
+        if (d is not null)
+        {
+            var ring = d.TraceRing;
+            if (ring is null || ring.Generation != s_generation)
+            {
+                ring = NewRing(d);
+            }
+
+            ring.Write(new TraceEvent(ts, kind, reason, d.Id, fiber, other, arg, data));
+        }
+        else
+        {
+            lock (s_externalLock)
+            {
+                s_external?.Write(new TraceEvent(ts, kind, reason, -1, fiber, other, arg, data));
+            }
+        }
+
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(kind, reason, d?.Id ?? -1, fiber, other, arg, data);
+        }
+    }
+
+    // Hooks called by the kernel, each behind `if (EioTrace.On)`.
+    internal static void ItemStarted(FiberFrame? frame) =>
+        Emit(TraceEventKind.FiberResumed, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, frame?.Fiber);
+
+    internal static void Suspended(FiberFrame? frame, TraceReason reason, long arg)
+    {
+        var f = frame ?? FiberFrame.Current;
+        Emit(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, f?.Fiber);
+    }
+
+    internal static void Woken(FiberFrame? frame)
+    {
+        if (frame is null)
+        {
+            return;
+        }
+
+        Emit(TraceEventKind.FiberWoken, frame.Fiber.Id, CurrentFiberId(), Interlocked.Increment(ref s_nextFlow), TraceReason.None, null);
+    }
+
+    internal static void Cancelled(FiberFrame? frame) =>
+        Emit(TraceEventKind.FiberCancelled, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, frame?.Fiber);
+
+    internal static void FiberCreated(FiberFrame child, FiberFrame? parent) =>
+        Emit(TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber);
+
+    internal static void FiberFinished(FiberFrame frame, Exception? error) =>
+        Emit(
+            TraceEventKind.FiberFinished,
+            frame.Fiber.Id,
+            0,
+            (long)(error is null ? FiberOutcome.Ok : error is CancelledException ? FiberOutcome.Cancelled : FiberOutcome.Failed),
+            TraceReason.None,
+            (object?)error ?? frame.Fiber);
+
+    internal static void SwitchOpened(Switch sw, FiberFrame frame) =>
+        Emit(TraceEventKind.SwitchOpened, frame.Fiber.Id, sw.Parent?.TraceId ?? 0, sw.TraceId, TraceReason.None, sw);
+
+    internal static void SwitchClosed(Switch sw, FiberFrame frame, Exception? error) =>
+        Emit(TraceEventKind.SwitchClosed, frame.Fiber.Id, 0, sw.TraceId, TraceReason.None, (object?)error ?? sw);
+
+    internal static void CancelCreated(CancelContext c, CancelContext? parent) =>
+        Emit(TraceEventKind.CancelCreated, CurrentFiberId(), parent?.TraceId ?? 0, c.TraceId, TraceReason.None, null);
+
+    internal static void CancelCancelled(CancelContext c, Exception reason) =>
+        Emit(TraceEventKind.CancelCancelled, CurrentFiberId(), 0, c.TraceId, TraceReason.None, reason);
+
+    internal static void DomainIdle() => Emit(TraceEventKind.DomainIdle, 0, 0, 0, TraceReason.None, null);
+
+    internal static void DomainBusy() => Emit(TraceEventKind.DomainBusy, 0, 0, 0, TraceReason.None, null);
+}

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+
+namespace EioSharp.Tracing;
+
+/// <summary>The thread that drains the rings of a session into a <see cref="ChromeTraceWriter"/> on a file.</summary>
+internal sealed class TraceFileWriter
+{
+    private readonly ChromeTraceWriter _writer;
+    private readonly Dictionary<TraceRing, long> _cursors = [];
+    private readonly ManualResetEventSlim _stop = new(false);
+    private readonly List<TraceEvent> _batch = [];
+    private Thread? _thread;
+    private long _lost;
+
+    public TraceFileWriter(string path)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        _writer = new ChromeTraceWriter(new FileStream(Path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16));
+    }
+
+    public string Path { get; }
+
+    public long Lost => Interlocked.Read(ref _lost);
+
+    public void StartThread()
+    {
+        _thread = new Thread(Loop) { IsBackground = true, Name = "eio trace writer" };
+        _thread.UnsafeStart();
+    }
+
+    /// <summary>Drains what is left, closes the file (called after recording stopped).</summary>
+    public void Finish()
+    {
+        _stop.Set();
+        _thread?.Join();
+        lock (_writer)
+        {
+            Drain();
+            _writer.Dispose();
+        }
+    }
+
+    private void Loop()
+    {
+        while (!_stop.Wait(EioTrace.FlushInterval))
+        {
+            lock (_writer)
+            {
+                Drain();
+            }
+        }
+    }
+
+    private void Drain()
+    {
+        _batch.Clear();
+        foreach (var ring in EioTrace.Rings())
+        {
+            _cursors.TryGetValue(ring, out long cursor);
+            _writer.NameDomain(ring.DomainId, ring.Name);
+            int before = _batch.Count;
+            long lost = ring.ReadFrom(ref cursor, _batch);
+            _cursors[ring] = cursor;
+            if (lost > 0)
+            {
+                Interlocked.Add(ref _lost, lost);
+                long ts = _batch.Count > before ? _batch[before].Timestamp : Stopwatch.GetTimestamp();
+                _writer.Lost(ring.DomainId, lost, ts);
+            }
+        }
+
+        EioTrace.SortByTime(_batch);
+        _writer.Write(_batch);
+    }
+}

@@ -1,0 +1,327 @@
+using System.Text.Json;
+using EioSharp.Mock;
+using EioSharp.Sync;
+using EioSharp.Tracing;
+
+namespace EioSharp.Tests.Tracing;
+
+/// <summary>Tracing is process-wide: its tests run alone, not in parallel with other test classes.</summary>
+[CollectionDefinition("Tracing", DisableParallelization = true)]
+public sealed class TracingCollection
+{
+}
+
+/// <summary>The fiber trace of a known program: the event sequence (transcript, mock backend) and the Chrome JSON export.</summary>
+[Collection("Tracing")]
+public class TraceTests
+{
+    /// <summary>The known program: a producer/consumer over an AsyncQueue, a timeout that cancels a waiting fiber, a fiber that fails.</summary>
+    internal static async Task KnownProgramAsync(Stdenv env, TimeSpan? timeout = null)
+    {
+        await Switch.RunAsync(
+            async sw =>
+            {
+                var q = new AsyncQueue<int>(1);
+                Fiber.Fork(sw, async () =>
+                {
+                    for (int i = 1; i <= 3; i++)
+                    {
+                        await q.AddAsync(i);
+                    }
+                }, "producer");
+                Fiber.Fork(sw, async () =>
+                {
+                    for (int i = 1; i <= 3; i++)
+                    {
+                        int v = await q.TakeAsync();
+                        EioTrace.Log($"got {v}");
+                    }
+                }, "consumer");
+                Fiber.Fork(sw, async () =>
+                {
+                    try
+                    {
+                        await env.MonoClock.WithTimeoutAsync(timeout ?? TimeSpan.FromSeconds(1), () => Fiber.AwaitCancelAsync());
+                    }
+                    catch (TimeoutException)
+                    {
+                        EioTrace.Log("timed out");
+                    }
+                }, "waiter");
+                await Task.CompletedTask;
+            },
+            "work");
+
+        try
+        {
+            await Switch.RunAsync(
+                sw =>
+                {
+                    Fiber.Fork(sw, async () =>
+                    {
+                        await Fiber.YieldAsync();
+                        throw new InvalidOperationException("boom");
+                    }, "failing");
+                    Fiber.Fork(sw, () => Fiber.AwaitCancelAsync(), "bystander");
+                    return Task.CompletedTask;
+                },
+                "doomed");
+        }
+        catch (InvalidOperationException ex)
+        {
+            EioTrace.Log("caught " + ex.Message);
+        }
+    }
+
+    [Fact]
+    public void KnownProgramGivesTheExpectedTranscriptOnTheMockBackend()
+    {
+        int domain = -2;
+        EioTrace.Start();
+        try
+        {
+            MockMain.Run(env =>
+            {
+                domain = Domain.Current!.Id;
+                return KnownProgramAsync(env);
+            });
+        }
+        finally
+        {
+            EioTrace.Stop();
+        }
+
+        var events = EioTrace.Snapshot().Where(e => e.DomainId == domain).ToList();
+        string transcript = TraceTranscript.Format(events);
+        Assert.Equal(Expected, transcript);
+    }
+
+    private const string Expected = """
+        ?: new cancel context ctx-1 under none
+        main: created by ? in none
+        main: new cancel context ctx-2 under ctx-1
+        main: opened switch work
+        producer: created by main in work
+        producer: suspended on queue
+        consumer: created by main in work
+        consumer: woke producer
+        consumer: log "got 1"
+        consumer: log "got 2"
+        consumer: suspended on queue
+        waiter: created by main in work
+        waiter: new cancel context ctx-3 under ctx-2
+        waiter: opened switch work/switch
+        fiber-1: created by waiter in work/switch
+        fiber-1: suspended on await-cancel
+        waiter: suspended on sleep
+        main: suspended on join
+        producer: resumed
+        producer: woke consumer
+        producer: finished ok
+        consumer: resumed
+        consumer: log "got 3"
+        consumer: finished ok
+        scheduler: woke waiter
+        waiter: resumed
+        waiter: cancelled ctx-3 (NotFirstException)
+        fiber-1: suspension cancelled
+        waiter: woke fiber-1
+        waiter: suspended on join
+        fiber-1: resumed
+        fiber-1: finished ok
+        fiber-1: woke waiter
+        waiter: resumed
+        waiter: closed switch work/switch
+        waiter: log "timed out"
+        waiter: finished ok
+        waiter: woke main
+        main: resumed
+        main: closed switch work
+        main: new cancel context ctx-4 under ctx-1
+        main: opened switch doomed
+        failing: created by main in doomed
+        failing: suspended on yield
+        bystander: created by main in doomed
+        bystander: suspended on await-cancel
+        main: suspended on join
+        failing: resumed
+        failing: cancelled ctx-4 (InvalidOperationException)
+        bystander: suspension cancelled
+        failing: woke bystander
+        failing: finished failed: InvalidOperationException: boom
+        bystander: resumed
+        bystander: finished cancelled
+        bystander: woke main
+        main: resumed
+        main: closed switch doomed with InvalidOperationException
+        main: log "caught boom"
+        main: finished ok
+
+        """;
+
+    [Fact]
+    public void TwoDomainRunStreamsChromeJsonWithTracksSlicesAndFlows()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"eio-trace-{Guid.NewGuid():N}.json");
+        var domains = new HashSet<int>();
+        EioTrace.Start(path);
+        try
+        {
+            EioMain.Run(async env =>
+            {
+                domains.Add(Domain.Current!.Id);
+                var q = new AsyncQueue<int>(1);
+                await Switch.RunAsync(
+                    sw =>
+                    {
+                        Fiber.Fork(sw, () => env.DomainManager.RunAsync(async () =>
+                        {
+                            lock (domains)
+                            {
+                                domains.Add(Domain.Current!.Id);
+                            }
+
+                            for (int i = 0; i < 5; i++)
+                            {
+                                await q.AddAsync(i);
+                            }
+                        }, "worker"), "spawner");
+                        Fiber.Fork(sw, async () =>
+                        {
+                            for (int i = 0; i < 5; i++)
+                            {
+                                await q.TakeAsync();
+                            }
+                        }, "taker");
+                        return Task.CompletedTask;
+                    },
+                    "cross");
+                await KnownProgramAsync(env, TimeSpan.FromMilliseconds(20));
+            });
+        }
+        finally
+        {
+            Assert.Equal(path, EioTrace.Stop());
+        }
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        File.Delete(path);
+        var all = doc.RootElement.GetProperty("traceEvents").EnumerateArray().ToList();
+        string Ph(JsonElement e) => e.GetProperty("ph").GetString()!;
+        int Tid(JsonElement e) => e.GetProperty("tid").GetInt32();
+
+        // One named track per domain of the run.
+        var tracks = all.Where(e => Ph(e) == "M" && e.GetProperty("name").GetString() == "thread_name")
+            .ToDictionary(Tid, e => e.GetProperty("args").GetProperty("name").GetString()!);
+        foreach (int d in domains)
+        {
+            Assert.True(tracks.ContainsKey(d + 1), $"no track for domain {d}: {string.Join(", ", tracks.Values)}");
+        }
+
+        Assert.Equal(2, domains.Count);
+
+        // Slices: each named fiber ran at least once, with its name and switch path as args; the failed fiber says so.
+        var slices = all.Where(e => Ph(e) == "X").ToList();
+        JsonElement? Last(string name) => slices.LastOrDefault(e => e.GetProperty("args").TryGetProperty("name", out var n) && n.GetString() == name) is { ValueKind: JsonValueKind.Object } x ? x : null;
+        foreach (string name in new[] { "main", "producer", "consumer", "waiter", "failing", "bystander", "taker", "spawner" })
+        {
+            Assert.True(Last(name) is not null, $"no slice for fiber {name}");
+        }
+
+        Assert.Equal("work", Last("producer")!.Value.GetProperty("args").GetProperty("switch").GetString());
+        Assert.Equal("failed: InvalidOperationException: boom", Last("failing")!.Value.GetProperty("args").GetProperty("outcome").GetString());
+        Assert.Equal("cancelled", Last("bystander")!.Value.GetProperty("args").GetProperty("outcome").GetString());
+
+        // A fiber forked during the run of another is nested inside that run's slice (same track).
+        var producerFirst = slices.First(e => e.GetProperty("args").TryGetProperty("name", out var n) && n.GetString() == "producer");
+        double pTs = producerFirst.GetProperty("ts").GetDouble();
+        Assert.Contains(slices, e => e.GetProperty("args").TryGetProperty("name", out var n) && n.GetString() == "main" && Tid(e) == Tid(producerFirst)
+            && e.GetProperty("ts").GetDouble() <= pTs && e.GetProperty("ts").GetDouble() + e.GetProperty("dur").GetDouble() >= pTs);
+
+        // Flows: every arrow end has its start, and some arrows cross from the worker domain to the main one.
+        var starts = all.Where(e => Ph(e) == "s").ToDictionary(e => e.GetProperty("id").GetInt64(), Tid);
+        var ends = all.Where(e => Ph(e) == "f").ToList();
+        Assert.NotEmpty(ends);
+        Assert.All(ends, e => Assert.True(starts.ContainsKey(e.GetProperty("id").GetInt64())));
+        Assert.Contains(ends, e => starts[e.GetProperty("id").GetInt64()] != Tid(e));
+
+        // Suspensions are async slices named after their reason.
+        var suspended = all.Where(e => Ph(e) == "b").Select(e => e.GetProperty("name").GetString()).ToHashSet();
+        Assert.Contains("suspended: queue", suspended);
+        Assert.Contains("suspended: join", suspended);
+        Assert.Contains("suspended: await-cancel", suspended);
+        Assert.Contains(all, e => Ph(e) == "i" && e.GetProperty("name").GetString() == "caught boom");
+    }
+
+    [Fact]
+    public void OffByDefaultAndRecordsNothingWhenOff()
+    {
+        Assert.False(EioTrace.IsEnabled);
+        EioTrace.Start();
+        EioTrace.Stop();
+        MockMain.Run(env => KnownProgramAsync(env));
+        Assert.Empty(EioTrace.Snapshot());
+    }
+}
+
+/// <summary>Live dumps: the tree of domains, switches and fibers, with what each fiber is suspended on.</summary>
+[Collection("Tracing")]
+public class DumpTests
+{
+    [Fact]
+    public void DumpShowsSwitchesFibersAndWhatEachWaitsFor()
+    {
+        string text = "", tree = "", json = "";
+        using (EioDiagnostics.TrackFibers())
+        {
+            MockMain.Run(async env =>
+            {
+                try
+                {
+                    await Switch.RunAsync(
+                        async sw =>
+                        {
+                            var q = new AsyncQueue<int>(0);
+                            Fiber.Fork(sw, async () => await q.TakeAsync(), "taker");
+                            Fiber.Fork(sw, async () => await env.MonoClock.SleepAsync(TimeSpan.FromSeconds(10)), "sleeper");
+                            await Switch.RunAsync(
+                                inner =>
+                                {
+                                    Fiber.Fork(inner, () => Fiber.AwaitCancelAsync(), "idler");
+                                    text = sw.Dump();
+                                    tree = EioDiagnostics.DumpTree();
+                                    json = EioDiagnostics.DumpTreeJson();
+                                    sw.CancelContext.Cancel(new TimeoutException("enough"));
+                                    return Task.CompletedTask;
+                                },
+                                "inner");
+                        },
+                        "outer");
+                }
+                catch (CancelledException)
+                {
+                }
+            });
+        }
+
+        Assert.Matches(@"^switch \d+ ""outer"" \(outer\), cancel context \d+ live, body in fiber \d+ \(main\)\n", text);
+        Assert.Matches(@"\n  fiber \d+ \(taker\): suspended on queue for \d+ ms, cancel context \d+ live\n", text);
+        Assert.Matches(@"\n  fiber \d+ \(sleeper\): suspended on sleep for \d+ ms, cancel context \d+ live\n", text);
+        Assert.Matches(@"\n  switch \d+ ""inner"" \(outer/inner\), cancel context \d+ live, body in fiber \d+ \(main\)\n    fiber \d+ \(idler\): suspended on await-cancel for \d+ ms", text);
+        Assert.Matches(@"(?m)^domain \d+ \(mock\): running a work item, run queue \d+\n  fiber \d+ \(main\): running\n  switch \d+ ""outer""", tree);
+        Assert.Matches(@"\n    fiber \d+ \(taker\): suspended on queue for \d+ ms", tree); // one level deeper under its domain
+
+        using var doc = JsonDocument.Parse(json);
+        var mock = doc.RootElement.GetProperty("domains").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "mock");
+        Assert.Equal("running", mock.GetProperty("main").GetProperty("state").GetString());
+        var outer = mock.GetProperty("switches").EnumerateArray().Single();
+        Assert.Equal("outer", outer.GetProperty("name").GetString());
+        var fibers = outer.GetProperty("fibers").EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!, f => f);
+        Assert.Equal("queue", fibers["taker"].GetProperty("reason").GetString());
+        Assert.Equal("sleep", fibers["sleeper"].GetProperty("reason").GetString());
+        Assert.False(fibers["taker"].GetProperty("cancel").GetProperty("cancelled").GetBoolean());
+        var inner = outer.GetProperty("switches").EnumerateArray().Single();
+        Assert.Equal("outer/inner", inner.GetProperty("path").GetString());
+        Assert.Equal("await-cancel", inner.GetProperty("fibers")[0].GetProperty("reason").GetString());
+    }
+}
