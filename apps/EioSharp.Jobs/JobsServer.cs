@@ -95,13 +95,48 @@ internal static class JobsServer
                 (pool is null ? string.Empty : $", {options.Workers} worker domain(s), queue {options.Queue}") + $", backend {env.Backend}.");
             onListening?.Invoke(listener.ListeningEndPoint);
 
+            // Connections must never take the last file descriptors: the runtime needs two for every thread it starts (the
+            // thread pool starts them at any time), and a thread it cannot start ends the process ("Out of memory.";
+            // docs/rationale.md). Clients over the limit wait in the kernel's backlog until a connection closes.
+            int capacity = ListeningSocket.ConnectionCapacity();
+            int maxConnections = Math.Min(options.MaxConnections, capacity);
+            if (maxConnections < options.MaxConnections)
+            {
+                log($"WARNING: at most {maxConnections} connection(s) instead of {options.MaxConnections}: the file-descriptor limit less those open and " +
+                    $"{ListeningSocket.DescriptorReserve} kept for the runtime allows {capacity}; raise it with ulimit -n.");
+            }
+
+            int open = 0;
+            long fullReportedAt = long.MinValue;
+            async Task CountedAsync(StreamSocket conn)
+            {
+                int now = Interlocked.Increment(ref open);
+                try
+                {
+                    // At most one line per 10 s while clients wait for a free slot.
+                    long ms = Environment.TickCount64;
+                    long last = Interlocked.Read(ref fullReportedAt);
+                    if (now >= maxConnections && (last == long.MinValue || ms - last >= 10_000)
+                        && Interlocked.CompareExchange(ref fullReportedAt, ms, last) == last)
+                    {
+                        log($"WARNING: connection limit reached ({now} open); further clients wait until one closes (reported at most every 10s).");
+                    }
+
+                    await HandleAsync(conn, options, pool, stats, stop);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref open);
+                }
+            }
+
             // Graceful stop: accepting stops at once; each connection stops reading, answers the requests it already read and
             // closes; after the grace period whatever is left is cancelled.
             await Fiber.FirstAsync(
                 () => listener.RunServerAsync(
-                    (conn, peer) => HandleAsync(conn, options, pool, stats, stop),
+                    (conn, peer) => CountedAsync(conn),
                     ex => log($"WARNING: {ex.Message}"),
-                    maxConnections: options.MaxConnections,
+                    maxConnections: maxConnections,
                     stop: stop),
                 async () =>
                 {

@@ -1,4 +1,5 @@
 using System.Net;
+using EioSharp.Net;
 using EioSharp.Sync;
 
 namespace EioSharp.Kv;
@@ -108,13 +109,24 @@ internal static class KvServer
                 await stop.AwaitAsync();
             }
 
+            // Over maxclients a client is told so, then closed (64 more accepts for that); but connections never take the
+            // last file descriptors: the runtime needs two for every thread it starts, and a thread it cannot start ends
+            // the process ("Out of memory."; docs/rationale.md §19). Clients over the cap wait in the kernel's backlog.
+            int capacity = ListeningSocket.ConnectionCapacity();
+            int maxConnections = Math.Max(1, Math.Min(config.MaxClients + 64, capacity));
+            if (maxConnections < config.MaxClients + 64)
+            {
+                log($"WARNING: at most {maxConnections} connection(s) at once: the file-descriptor limit less those open and " +
+                    $"{ListeningSocket.DescriptorReserve} kept for the runtime allows no more; raise it with ulimit -n.");
+            }
+
             try
             {
                 await Fiber.FirstAsync(
                     () => listener.RunServerAsync(
                         (conn, peer) => KvConnection.HandleAsync(context, conn, peer),
                         ex => log($"WARNING: {ex.Message}"),
-                        maxConnections: config.MaxClients + 64, // over maxclients a client is told so, then closed
+                        maxConnections: maxConnections,
                         domainManager: env.DomainManager,
                         additionalDomains: options.Domains - 1),
                     LoadThenServeAsync);

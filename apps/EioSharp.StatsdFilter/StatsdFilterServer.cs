@@ -45,8 +45,16 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
     /// <summary>How often the upstream host name is resolved again.</summary>
     public static readonly TimeSpan ResolveInterval = TimeSpan.FromSeconds(30);
 
-    /// <summary>The most TCP connections handled at once, per domain.</summary>
+    /// <summary>The most TCP connections handled at once, per domain (lower when the file-descriptor limit asks for it:
+    /// see <see cref="ListeningSocket.ConnectionCapacity"/>).</summary>
     public const int MaxTcpConnectionsPerDomain = 1024;
+
+    /// <summary>While TCP clients wait because every connection slot is taken, at most one log line per this interval.</summary>
+    public static readonly TimeSpan ConnectionLimitReportInterval = TimeSpan.FromSeconds(10);
+
+    private int _tcpConnectionsPerDomain = MaxTcpConnectionsPerDomain;
+    private int _tcpOpen;
+    private long _tcpFullReportedAt = long.MinValue;
 
     /// <summary>The restart intensity of each domain's forwarding supervisor: at most this many restarts within <see cref="ForwarderRestartPeriod"/>.</summary>
     public const int MaxForwarderRestarts = 10;
@@ -83,6 +91,20 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
             }
 
             ListeningSocket? listener = options.Tcp ? net.Listen(sw, bound, backlog: 1024) : null;
+            if (listener is not null)
+            {
+                // Connections must never take the last file descriptors: the runtime needs two for every thread it starts,
+                // and a thread it cannot start ends the process ("Out of memory."; docs/rationale.md). Clients over the
+                // limit wait in the kernel's backlog until a connection closes.
+                int capacity = ListeningSocket.ConnectionCapacity();
+                _tcpConnectionsPerDomain = Math.Max(1, Math.Min(MaxTcpConnectionsPerDomain, capacity / options.Threads));
+                if (_tcpConnectionsPerDomain < MaxTcpConnectionsPerDomain)
+                {
+                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                        $"statsd-filter: tcp: at most {_tcpConnectionsPerDomain} connection(s) per domain: the file-descriptor limit less those " +
+                        $"open and {ListeningSocket.DescriptorReserve} kept for the runtime allows {capacity}; raise it with ulimit -n"));
+                }
+            }
 
             string metricsText = options.MetricsInterval > TimeSpan.Zero
                 ? string.Create(CultureInfo.InvariantCulture, $"metrics every {options.MetricsInterval.TotalSeconds}s as {options.MetricsPrefix}.*")
@@ -174,9 +196,9 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
             if (listener is not null)
             {
                 work.Add(() => listener.RunServerAsync(
-                    (conn, peer) => HandleTcpAsync(conn, processor),
+                    (conn, peer) => CountedTcpAsync(conn, processor),
                     e => TraceLog.Line($"statsd-filter: tcp: {e.Message}"),
-                    maxConnections: MaxTcpConnectionsPerDomain,
+                    maxConnections: _tcpConnectionsPerDomain,
                     stop: stop));
             }
 
@@ -309,6 +331,31 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
             {
                 await sender.CompletePendingAsync();
             }
+        }
+    }
+
+    /// <summary>Serves one TCP connection, and says so (at most once per interval) when it took the last connection slot.</summary>
+    private async Task CountedTcpAsync(StreamSocket conn, LineProcessor processor)
+    {
+        int open = Interlocked.Increment(ref _tcpOpen);
+        try
+        {
+            int limit = _tcpConnectionsPerDomain * options.Threads;
+            long now = Environment.TickCount64;
+            long last = Interlocked.Read(ref _tcpFullReportedAt);
+            if (open >= limit && (last == long.MinValue || now - last >= (long)ConnectionLimitReportInterval.TotalMilliseconds)
+                && Interlocked.CompareExchange(ref _tcpFullReportedAt, now, last) == last)
+            {
+                TraceLog.Line(string.Create(CultureInfo.InvariantCulture,
+                    $"statsd-filter: tcp: connection limit reached ({open} open); further clients wait until one closes " +
+                    $"(reported at most every {ConnectionLimitReportInterval.TotalSeconds:0}s)"));
+            }
+
+            await HandleTcpAsync(conn, processor);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _tcpOpen);
         }
     }
 

@@ -66,6 +66,56 @@ public sealed class ListeningSocket : IClosable
     /// <returns><see langword="true"/> for <see cref="SocketError.TooManyOpenSockets"/> (EMFILE, ENFILE) and <see cref="SocketError.NoBufferSpaceAvailable"/> (ENOBUFS, ENOMEM).</returns>
     public static bool IsTransientAcceptError(SocketError error) => error is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable;
 
+    /// <summary>File descriptors <see cref="ConnectionCapacity"/> keeps free beyond those already open: for sockets and
+    /// files opened later, and for the .NET runtime, which needs two descriptors (a pipe) for every thread it starts.</summary>
+    /// <remarks>Redis keeps 32 in all (<c>CONFIG_MIN_RESERVED_FDS</c>); a .NET process holds some 70 before its first
+    /// connection (about two per runtime thread) and starts threads at any time (thread-pool workers, timers, blocking
+    /// offloads), and a thread the runtime cannot start is an <see cref="OutOfMemoryException"/> that usually ends the
+    /// process, so the headroom is larger and comes on top of what is open.</remarks>
+    public const int DescriptorReserve = 64;
+
+    /// <summary>The most connections a server should hold at once so that connections never exhaust the process's file
+    /// descriptors: the soft <c>RLIMIT_NOFILE</c>, less the descriptors open now, less <paramref name="reserve"/>. Call it once
+    /// the server is set up (listening) and pass it as <c>maxConnections</c> to <see cref="RunServerAsync"/>: further clients
+    /// then wait in the kernel's backlog until a connection closes, instead of taking the descriptors the runtime needs to
+    /// start a thread.</summary>
+    /// <param name="reserve">Descriptors left free beyond those open now (default <see cref="DescriptorReserve"/>); not negative.</param>
+    /// <returns>At least 1; <see cref="int.MaxValue"/> when the limit is unknown (not Linux) or unlimited.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reserve"/> is negative.</exception>
+    /// <remarks>[ext] Not in Eio. Reads the limit and counts <c>/proc/self/fd</c> on each call.</remarks>
+    public static int ConnectionCapacity(int reserve = DescriptorReserve)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(reserve);
+        if (!OperatingSystem.IsLinux() || GetRLimit(RlimitNofile, out RLimit limit) != 0 || limit.Current >= int.MaxValue)
+        {
+            return int.MaxValue;
+        }
+
+        long open;
+        try
+        {
+            open = Directory.EnumerateFileSystemEntries("/proc/self/fd").LongCount() - 1; // less the one listing the directory
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            open = 0;
+        }
+
+        return (int)Math.Max(1, (long)limit.Current - open - reserve);
+    }
+
+    private const int RlimitNofile = 7; // Linux
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static extern int GetRLimit(int resource, out RLimit limit);
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
     /// <summary>Accepts one connection and handles it in a new fiber on <paramref name="sw"/>.</summary>
     /// <param name="sw">The switch that owns the handler fiber and the connection.</param>
     /// <param name="handler">Handles the connection; the connection is closed when it returns or throws.</param>
