@@ -1,4 +1,5 @@
 using System.Net;
+using EioSharp.Domains;
 using EioSharp.Net;
 using EioSharp.Sync;
 
@@ -144,31 +145,20 @@ internal static class KvServer
         log("EioSharp.Kv stopped; the append-only file is synced.");
     }
 
-    /// <summary>Replays the AOF on a system thread (the domain keeps accepting connections meanwhile).
+    /// <summary>Replays the AOF on a system thread of the library's pool (Systhread.RunAsync, Eio_unix.run_in_systhread) (the domain keeps accepting connections meanwhile).
     /// <c>EIOSHARP_KV_TEST_LOAD_DELAY_MS</c> delays the replay (fault injection for the -LOADING test).</summary>
-    private static async Task<AppendOnlyFile> LoadOnSystemThreadAsync(string path, KvServerConfig config, KvStore store, long now, Action<string> log)
+    private static Task<AppendOnlyFile> LoadOnSystemThreadAsync(string path, KvServerConfig config, KvStore store, long now, Action<string> log)
     {
-        var (loaded, resolver) = Promise.Create<AppendOnlyFile>();
         int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
-        var thread = new Thread(() =>
+        return Systhread.RunAsync(() =>
         {
-            try
+            if (delayMs > 0)
             {
-                if (delayMs > 0)
-                {
-                    Thread.Sleep(delayMs);
-                }
+                Thread.Sleep(delayMs);
+            }
 
-                resolver.TryResolve(AppendOnlyFile.OpenAndLoad(path, AppendOnlyFile.ParsePolicy(config.AppendFsync), store, now, config.Limits, log));
-            }
-            catch (Exception e)
-            {
-                resolver.TryResolveError(e);
-            }
-        })
-        { IsBackground = true, Name = "aof load" };
-        thread.Start();
-        return await loaded.AwaitAsync();
+            return AppendOnlyFile.OpenAndLoad(path, AppendOnlyFile.ParsePolicy(config.AppendFsync), store, now, config.Limits, log);
+        });
     }
 
     /// <summary>Redis's <c>timeout</c>: every second, closes the clients idle longer than it (blocked and subscribed ones are exempt).</summary>
