@@ -240,7 +240,8 @@ public class WatchdogTests
         Assert.Equal(2, mine.Count);
         Assert.All(mine, l => Assert.Contains("in switch app/jobs", l));
         Assert.All(mine, l => Assert.Contains("for at least 48 ms", l)); // 1.2 thresholds of virtual time when noticed
-        Assert.Equal(2, driver.Dog!.StallsReported);
+        // Not driver.Dog.StallsReported: a scan looks at every domain of the process, and test classes running in parallel
+        // have domains whose long items the virtual clock also ages (a CI run counted 6); the lines above are this test's.
     }
 
     [Fact]
