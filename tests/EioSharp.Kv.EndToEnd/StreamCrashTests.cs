@@ -12,6 +12,7 @@ public sealed class StreamCrashTests
 {
     private const int Consumers = 3;
     private static readonly TimeSpan LoadTime = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan MaxLoadTime = TimeSpan.FromSeconds(60);
 
     private static string Id(long n) => n.ToString(CultureInfo.InvariantCulture) + "-0";
 
@@ -27,6 +28,7 @@ public sealed class StreamCrashTests
         long lastExecSent = 0;
         int claims = 0;
         var errors = new ConcurrentBag<Exception>();
+        bool EnoughTraffic() => added.Count > 50 && acked.Count > 10 && execs.Count > 10 && Volatile.Read(ref claims) > 0;
 
         using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "always"))
         {
@@ -106,14 +108,21 @@ public sealed class StreamCrashTests
             });
 
             foreach (Thread t in workers) t.Start();
+            // At least LoadTime of traffic, and until every kind of operation has happened often enough to mean something
+            // (fsync always on a loaded machine can be slow): bounded by MaxLoadTime.
+            var loading = System.Diagnostics.Stopwatch.StartNew();
             Thread.Sleep(LoadTime);
+            while (loading.Elapsed < MaxLoadTime && !EnoughTraffic() && errors.IsEmpty)
+            {
+                Thread.Sleep(100);
+            }
             server.Kill(); // SIGKILL, mid-traffic
             stop.Cancel();
             foreach (Thread t in workers) Assert.True(t.Join(TimeSpan.FromSeconds(30)), "a worker did not stop after the kill");
         }
 
         Assert.Empty(errors);
-        Assert.True(added.Count > 50 && acked.Count > 10 && execs.Count > 10 && claims > 0,
+        Assert.True(EnoughTraffic(),
             $"too little traffic: {added.Count} XADDs, {acked.Count} XACKs, {execs.Count} EXECs, {claims} XCLAIMs");
 
         using (var server = KvServerProcess.StartIn(dir.DataDir))

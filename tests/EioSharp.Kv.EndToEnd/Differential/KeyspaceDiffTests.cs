@@ -63,7 +63,7 @@ public sealed class KeyspaceDiffTests(DiffServers servers) : IClassFixture<DiffS
             17 => (string[])["OBJECT", c.Pick("REFCOUNT", "FREQ", "encoding", "FOO", "HELP"), key],
             18 => (string[])["OBJECT", c.Pick("ENCODING", "HELP", "REFCOUNT")],
             19 => new DiffCommand(["OBJECT", "IDLETIME", key], Checks.SameShape),
-            20 => (string[])["EXPIRE", key, c.IntArg(-5, 1000), .. c.Chance(0.7) ? new[] { c.Pick("NX", "XX", "GT", "LT", "nx", "FOO") } : [], .. c.Chance(0.2) ? new[] { c.Pick("NX", "XX", "GT", "LT") } : []],
+            20 => (string[])["EXPIRE", key, c.TtlArg(), .. c.Chance(0.7) ? new[] { c.Pick("NX", "XX", "GT", "LT", "nx", "FOO") } : [], .. c.Chance(0.2) ? new[] { c.Pick("NX", "XX", "GT", "LT") } : []],
             21 => (string[])["EXPIREAT", key, c.Pick("4000000000", "4100000000", "1", "x"), .. c.Chance(0.6) ? new[] { c.Pick("NX", "XX", "GT", "LT") } : []],
             22 => (string[])["PEXPIREAT", key, c.Pick("4000000000000", "4100000000000"), .. c.Chance(0.6) ? new[] { c.Pick("NX", "XX", "GT", "LT") } : []],
             23 => new DiffCommand(["EXPIRETIME", key], WithinOne),

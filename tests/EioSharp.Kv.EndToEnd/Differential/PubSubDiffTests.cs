@@ -183,11 +183,11 @@ public sealed class PubSubDiffTests(DiffServers servers) : IClassFixture<DiffSer
                 string[] command = c.Int(0, 16) switch
                 {
                     0 => ["SET", key, c.Value()],
-                    1 => ["SET", key, c.Value(), "EX", "100"],
+                    1 => ["SET", key, c.Value(), "EX", "100000"],
                     2 => ["INCR", key],
                     3 => ["APPEND", key, c.Value()],
                     4 => ["DEL", key, c.Key()],
-                    5 => ["EXPIRE", key, c.Int(-1, 100).ToString(CultureInfo.InvariantCulture)],
+                    5 => ["EXPIRE", key, c.TtlArg()],
                     6 => ["PERSIST", key],
                     7 => ["RENAME", key, c.Key()],
                     8 => ["MOVE", key, c.Int(0, 2).ToString(CultureInfo.InvariantCulture)],
@@ -196,7 +196,7 @@ public sealed class PubSubDiffTests(DiffServers servers) : IClassFixture<DiffSer
                     11 => ["GETDEL", key],
                     12 => ["SETRANGE", key, c.Int(0, 5).ToString(CultureInfo.InvariantCulture), c.Value()],
                     13 => ["INCRBYFLOAT", key, "1.5"],
-                    14 => ["GETEX", key, "EX", "50"],
+                    14 => ["GETEX", key, "EX", "50000"],
                     _ => ["GET", key],
                 };
                 Resp r = rw.Call(command), k = kw.Call(command);

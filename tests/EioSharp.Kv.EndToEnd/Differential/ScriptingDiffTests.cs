@@ -85,7 +85,7 @@ public sealed class ScriptingDiffTests(DiffServers servers) : IClassFixture<Diff
                 "return {unpack({1,2,3})}", "return table.getn({1,2})", "return math.mod(7, 3)", "return loadstring('return 5')()",
                 "return string.format('%d-%s', 5, 'x')", "return #ARGV", "return {string.byte('abc', 1, 3)}"), "0"),
             32 => Eval("#!lua flags=no-writes\nreturn redis.call(ARGV[1], KEYS[1], 'v')", "1", key, c.Pick("set", "get", "append")),
-            33 => Eval("return redis.call('expire', KEYS[1], ARGV[1])", "1", key, c.IntArg(1, 1000)),
+            33 => Eval("return redis.call('expire', KEYS[1], ARGV[1])", "1", key, c.TtlArg()),
             34 => new[] { c.Pick("SET", "DEL", "GET", "INCR", "APPEND", "EXISTS"), key, v }.Take(c.Int(2, 4)).ToArray(),
             35 => Eval("local n = 0 for i = 1, math.min(tonumber(ARGV[1]) or 0, 10000) do n = n + i end return n", "0", c.IntArg(0, 10000)),
             36 => Eval("return {tonumber('0x10'), tonumber('  5 '), tonumber('z'), math.floor(3.7), math.max(1, 9, 4), string.len(ARGV[1])}", "0", v),

@@ -26,7 +26,7 @@ public sealed class TransactionDiffTests(DiffServers servers) : IClassFixture<Di
             2 => ["APPEND", key, c.Value()],
             3 => ["DEL", key, c.Key()],
             4 => ["GET", key],
-            5 => ["EXPIRE", key, c.Int(-1, 100).ToString(CultureInfo.InvariantCulture)],
+            5 => ["EXPIRE", key, c.TtlArg()],
             6 => ["RENAME", key, c.Key()],
             7 => ["MOVE", key, Db(c)],
             8 => ["SELECT", Db(c)],
