@@ -8,7 +8,8 @@
 #   N_SCALE=1        multiply every request count (-n) by this (e.g. 0.2 for a smoke run)
 #   KV_DOMAINS=      --domains for EioSharp.Kv (default: the server's own default)
 #   KV_ARGS=         more EioSharp.Kv arguments (e.g. "--store-domain own")
-#   SERVERS="redis garnet kv"   which servers to run
+#   SERVERS="redis garnet kv"   which servers to run (add "kvbase" with KV_BASE_DLL=path/EioSharp.Kv.dll to compare builds)
+#   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
 #   NO_BUILD=1       skip `dotnet build`;  NO_MEMORY=1  skip the 1M-key RSS table
 #
@@ -31,7 +32,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPEATS="${REPEATS:-3}"
 N_SCALE="${N_SCALE:-1}"
 SERVERS="${SERVERS:-redis garnet kv}"
-KV_DLL="$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll"
+KV_DLL="${KV_DLL:-$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll}"
+KV_BASE_DLL="${KV_BASE_DLL:-}" # server "kvbase": another build of EioSharp.Kv (e.g. before a change), same arguments
 TOOLS="$ROOT/bench/.tools"
 GARNET="$TOOLS/garnet-server"
 GARNET_VERSION=2.2.8
@@ -86,12 +88,13 @@ start() {
       local extra=()
       [ "$3" = always ] && extra=(--aof --aof-commit-wait --checkpointdir "$dir" --device-type RandomAccess)
       "$GARNET" --port "$PORT" --bind 127.0.0.1 "${extra[@]}" >"$dir/log" 2>&1 & ;;
-    kv)
+    kv|kvbase)
+      local dll="$KV_DLL"; [ "$1" = kvbase ] && dll="$KV_BASE_DLL"
       local extra=()
       [ -n "${KV_DOMAINS:-}" ] && extra+=(--domains "$KV_DOMAINS")
       [ "$3" = always ] && extra+=(--appendfsync always)
       # shellcheck disable=SC2086
-      dotnet "$KV_DLL" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" ${KV_ARGS:-} >"$dir/log" 2>&1 & ;;
+      dotnet "$dll" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" ${KV_ARGS:-} >"$dir/log" 2>&1 & ;;
   esac
   PID=$!; PIDS+=("$PID"); wait_ping "$PORT"
 }
@@ -163,12 +166,12 @@ PY
     case $s in
       redis) start redis "mem-redis" no ;;
       garnet) start garnet "mem-garnet" no ;;
-      kv) KV_ARGS="${KV_ARGS:-} --appendonly no" start kv "mem-kv" no ;;
+      kv|kvbase) KV_ARGS="${KV_ARGS:-} --appendonly no" start "$s" "mem-$s" no ;;
     esac
     empty=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
     redis-cli -p "$PORT" --pipe <"$WORK/load.resp" >/dev/null
     sleep 2
-    [ "$s" = kv ] && redis-cli -p "$PORT" DEBUG GC >/dev/null 2>&1 && sleep 1
+    [[ "$s" == kv* ]] && redis-cli -p "$PORT" DEBUG GC >/dev/null 2>&1 && sleep 1
     echo "$s $empty $(awk '/^VmRSS/ {print $2}' "/proc/$PID/status") $(redis-cli -p "$PORT" dbsize)" >>"$MEM"
     stop "$PID"
   done
@@ -189,10 +192,11 @@ for line in open(sys.argv[1]):
     runs[(name, test, server)].append(float(rps)); cpu[(name, test, server)].append(float(c))
 labels = {"c50": "50 clients P1", "c50-P16": "50 clients -P 16", "c1": "1 client", "durable-c50": "50 clients, fsync always",
           "1k-P16": "1 KB values, 50 clients -P 16", "c1000": "1000 clients P1"}
-names = {"redis": "redis-server", "garnet": "Garnet", "kv": "EioSharp.Kv"}
+names = {"redis": "redis-server", "garnet": "Garnet", "kv": "EioSharp.Kv", "kvbase": "Kv before"}
 hdr = "| workload | cmd | " + " | ".join(f"{names[s]} ops/s" for s in servers) + " | " + " | ".join(f"{names[s]} CPU us/req" for s in servers)
 if "kv" in servers and "redis" in servers: hdr += " | Kv/redis ops | Kv/redis CPU"
 if "kv" in servers and "garnet" in servers: hdr += " | Kv/Garnet ops"
+if "kv" in servers and "kvbase" in servers: hdr += " | Kv/before CPU"
 hdr += " |"; print(hdr); print("|" + "---|" * (hdr.count("|") - 1))
 for name, test in order:
     r = {s: statistics.median(runs[(name, test, s)]) for s in servers}
@@ -200,6 +204,7 @@ for name, test in order:
     row = f"| {labels.get(name, name)} | {test} | " + " | ".join(f"{r[s]:,.0f}" for s in servers) + " | " + " | ".join(f"{c[s]:.2f}" for s in servers)
     if "kv" in servers and "redis" in servers: row += f" | {r['kv']/r['redis']:.2f}x | {c['kv']/c['redis']:.2f}x"
     if "kv" in servers and "garnet" in servers: row += f" | {r['kv']/r['garnet']:.2f}x"
+    if "kv" in servers and "kvbase" in servers: row += f" | {c['kv']/c['kvbase']:.2f}x"
     print(row + " |")
 mem = [l.split() for l in open(sys.argv[2])]
 if mem:
