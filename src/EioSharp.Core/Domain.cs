@@ -245,12 +245,9 @@ public sealed class Domain
 
                 if (_local.Count > 0 || !_remote.IsEmpty)
                 {
-                    if (_poller.HasRegistrations && ++_roundsSincePoll >= BusyPollEveryRounds)
+                    if (_poller.HasRegistrations)
                     {
-                        // Busy: still gather ready I/O every few rounds (no blocking), so a queue that never drains cannot
-                        // starve it. Not every round: two fibers handing work to each other (a connection and the KV store
-                        // owner) make one short round per hand-off, and a poll each cost one epoll_wait per hand-off.
-                        _roundsSincePoll = 0;
+                        // Busy: still gather ready I/O once per round (no blocking), so a queue that never drains cannot starve it.
                         _poller.PollNow();
                     }
 
@@ -270,7 +267,6 @@ public sealed class Domain
                 }
 
                 WaitForWork();
-                _roundsSincePoll = 0; // the wait gathered the ready I/O
                 awakeSince = Stopwatch.GetTimestamp();
                 if (EioTrace.On)
                 {
@@ -329,10 +325,6 @@ public sealed class Domain
     }
 
     private bool _inNestedRound; // ProcessEventsWhileBlocked is running (it does not nest)
-
-    // While work is queued, ready I/O is gathered (a non-blocking poll) once every this many rounds (issue 14).
-    private const int BusyPollEveryRounds = 4;
-    private int _roundsSincePoll;
 
     /// <summary>Runs, on the calling domain and from inside a work item that cannot suspend, the work that is ready now:
     /// I/O readiness gathered without waiting, due timers, and the continuations queued (at most one round of them).</summary>
