@@ -80,8 +80,8 @@ internal sealed class StoreCrashInjectedException(string message) : Exception(me
 /// (<see cref="RunSupervisedAsync"/>). The queue belongs to the server, not to a run, so requests queued during a
 /// crash are served by the next run. Every run after the first starts from the durable truth: a fresh
 /// <see cref="KvStore"/> loaded by replaying the AOF (reopened). A crash can only interrupt a round inside
-/// <see cref="CommitRound"/> (which has no awaits) if the round itself throws, or while the round waits for its fsync
-/// under <c>appendfsync always</c> (<see cref="SyncRoundAsync"/>, the only await of a round); its requests then get
+/// <see cref="CommitRound"/> (which has no awaits) if the round itself throws, including a failed fsync under
+/// <c>appendfsync always</c> (<see cref="SyncRoundAsync"/>, the only await of a round, protected from cancellation); its requests then get
 /// <see cref="StoreRestartedException.NotExecuted"/> (nothing of the round reached the AOF, and memory is discarded) or
 /// <see cref="StoreRestartedException.Unknown"/> (the append had begun). An injected crash (<c>CrashChildAsync</c>)
 /// lands between rounds: no request is in flight then.
