@@ -1,27 +1,45 @@
 #!/usr/bin/env bash
-# EioSharp.Kv vs redis-server under the same redis-benchmark workloads, on loopback.
+# EioSharp.Kv vs redis-server vs Garnet under the same redis-benchmark workloads, on loopback, all in one run.
 #
-#   bench/kv-vs-redis.sh            # builds EioSharp.Kv (Release) and prints a markdown table
+#   bench/kv-vs-redis.sh            # builds EioSharp.Kv (Release), installs Garnet, prints markdown tables
 #
 # Environment (all optional):
-#   REPEATS=3        runs per workload and server; the table shows the median
+#   REPEATS=3        runs per workload and server; the tables show the median
 #   N_SCALE=1        multiply every request count (-n) by this (e.g. 0.2 for a smoke run)
-#   KV_DOMAINS=      --domains for EioSharp.Kv (default: the server's own default, one per core)
-#   NO_BUILD=1       skip `dotnet build`
+#   KV_DOMAINS=      --domains for EioSharp.Kv (default: the server's own default)
+#   KV_ARGS=         more EioSharp.Kv arguments (e.g. "--store-domain own")
+#   SERVERS="redis garnet kv"   which servers to run (add "kvbase" with KV_BASE_DLL=path/EioSharp.Kv.dll to compare builds)
+#   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
+#   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
+#   NO_BUILD=1       skip `dotnet build`;  NO_MEMORY=1  skip the 1M-key RSS table
 #
-# Workloads (the same command lines against both servers, -r 100000 random keys, 3-byte values):
-#   SET/GET, 50 clients, no pipelining; the same with -P 16; one client (-c 1);
-#   durable SET, 50 clients, with appendfsync always on both servers.
-# Non-durable runs: redis-server --save '' --appendonly no; EioSharp.Kv with its default --appendfsync everysec
-# (it always keeps an AOF, so it does more work than redis here). Durable run: both --appendfsync always.
+# Garnet: garnet-server 2.2.8 (Microsoft's C# server) installed as a dotnet tool into bench/.tools (gitignored).
+# (durable run: --device-type RandomAccess, since its native device needs libaio.so.1, absent here)
+#
+# Workloads (the same redis-benchmark command lines against every server, -r 100000 random keys, 16-byte values
+# unless said otherwise; each test (SET, GET) is a separate redis-benchmark run so its server CPU can be read):
+#   c50: 50 clients P1; c50-P16: 50 clients -P 16; c1: one client; durable-c50: 50 clients SET with fsync per write
+#   (redis --appendonly yes --appendfsync always; Garnet --aof --aof-commit-wait; EioSharp.Kv --appendfsync always);
+#   1k-P16: 1 KB values, 50 clients -P 16; c1000: 1000 clients P1.
+# Non-durable runs: redis-server --save '' --appendonly no; Garnet defaults (no AOF); EioSharp.Kv with its defaults
+# (appendonly yes, appendfsync everysec: it keeps an AOF, so it does more work than the others there).
+# CPU/req: the server process's utime+stime (/proc/PID/stat) over the run divided by the requests, in microseconds:
+# steadier than throughput on a shared machine.
+# Memory: 1,000,000 SET key:<n> <16-byte value> loaded with redis-cli --pipe into a fresh server; VmRSS after 2 s idle.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPEATS="${REPEATS:-3}"
 N_SCALE="${N_SCALE:-1}"
-KV_DLL="$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll"
+SERVERS="${SERVERS:-redis garnet kv}"
+KV_DLL="${KV_DLL:-$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll}"
+KV_BASE_DLL="${KV_BASE_DLL:-}" # server "kvbase": another build of EioSharp.Kv (e.g. before a change), same arguments
+TOOLS="$ROOT/bench/.tools"
+GARNET="$TOOLS/garnet-server"
+GARNET_VERSION=2.2.8
 WORK="$(mktemp -d /tmp/kv-vs-redis.XXXXXX)"
 PIDS=()
+CLK_TCK=$(getconf CLK_TCK)
 
 cleanup() {
   for pid in "${PIDS[@]:-}"; do
@@ -31,18 +49,21 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for tool in redis-server redis-benchmark redis-cli dotnet; do
+for tool in redis-server redis-benchmark redis-cli dotnet python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup.sh installs redis-tools redis-server)" >&2; exit 1; }
 done
 
 if [ -z "${NO_BUILD:-}" ]; then
   dotnet build "$ROOT/apps/EioSharp.Kv" -c Release -v q -nologo >/dev/null
 fi
+if [[ " $SERVERS " == *" garnet "* ]] && { [ ! -x "$GARNET" ] || ! "$GARNET" --version 2>/dev/null | grep -q "$GARNET_VERSION"; }; then
+  dotnet tool install garnet-server --version "$GARNET_VERSION" --tool-path "$TOOLS" >/dev/null
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 wait_ping() { # port
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 400); do
     [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ] && return 0
     sleep 0.05
   done
@@ -50,27 +71,31 @@ wait_ping() { # port
   exit 1
 }
 
-# start_redis <name> <fsync: none|always>  -> sets PORT, PID
-start_redis() {
-  local dir="$WORK/$1"; mkdir -p "$dir"
+# start <server: redis|garnet|kv> <dir> <durable: no|always>  -> sets PORT, PID
+start() {
+  local dir="$WORK/$2"; mkdir -p "$dir"
   PORT=$(free_port)
-  if [ "$2" = always ]; then
-    redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly yes --appendfsync always \
-      --daemonize no --logfile "$dir/log" &
-  else
-    redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-      --daemonize no --logfile "$dir/log" &
-  fi
-  PID=$!; PIDS+=("$PID"); wait_ping "$PORT"
-}
-
-# start_kv <name> <fsync: everysec|always>  -> sets PORT, PID
-start_kv() {
-  local dir="$WORK/$1"; mkdir -p "$dir"
-  PORT=$(free_port)
-  local extra=()
-  [ -n "${KV_DOMAINS:-}" ] && extra=(--domains "$KV_DOMAINS")
-  dotnet "$KV_DLL" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --appendfsync "$2" "${extra[@]}" >"$dir/log" 2>&1 &
+  case "$1" in
+    redis)
+      if [ "$3" = always ]; then
+        redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly yes --appendfsync always \
+          --daemonize no --logfile "$dir/log" --maxclients 10000 &
+      else
+        redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+          --daemonize no --logfile "$dir/log" --maxclients 10000 &
+      fi ;;
+    garnet)
+      local extra=()
+      [ "$3" = always ] && extra=(--aof --aof-commit-wait --checkpointdir "$dir" --device-type RandomAccess)
+      "$GARNET" --port "$PORT" --bind 127.0.0.1 "${extra[@]}" >"$dir/log" 2>&1 & ;;
+    kv|kvbase)
+      local dll="$KV_DLL"; [ "$1" = kvbase ] && dll="$KV_BASE_DLL"
+      local extra=()
+      [ -n "${KV_DOMAINS:-}" ] && extra+=(--domains "$KV_DOMAINS")
+      [ "$3" = always ] && extra+=(--appendfsync always)
+      # shellcheck disable=SC2086
+      dotnet "$dll" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" ${KV_ARGS:-} >"$dir/log" 2>&1 & ;;
+  esac
   PID=$!; PIDS+=("$PID"); wait_ping "$PORT"
 }
 
@@ -79,67 +104,112 @@ stop() { # pid
   wait "$1" 2>/dev/null || true
 }
 
-# bench <port> <n> <tests> <extra redis-benchmark args...>  -> prints "TEST rps" lines
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# bench <port> <pid> <n> <test> <extra redis-benchmark args...>  -> prints "rps cpu_us_per_request"
 bench() {
-  local port=$1 n=$2 tests=$3; shift 3
-  redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" -r 100000 -t "$tests" --csv "$@" 2>/dev/null |
-    awk -F'","' 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $2); print $1, $2 }'
+  local port=$1 pid=$2 n=$3 test=$4; shift 4
+  local before after rps
+  before=$(cpu_ticks "$pid")
+  rps=$(redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" -r 100000 -t "$test" --csv "$@" 2>/dev/null |
+    awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }')
+  after=$(cpu_ticks "$pid")
+  python3 -c "print('${rps:-0}', ($after - $before) * 1e6 / $CLK_TCK / $n)"
 }
 
 scale() { python3 -c "print(max(1000, int($1 * $N_SCALE)))"; }
 
-# name | n | tests | fsync for kv | fsync for redis | redis-benchmark args
-WORKLOADS=(
-  "c50|$(scale 200000)|set,get|everysec|none|-c 50"
-  "c50-P16|$(scale 1000000)|set,get|everysec|none|-c 50 -P 16"
-  "c1|$(scale 40000)|set,get|everysec|none|-c 1"
-  "durable-c50|$(scale 20000)|set|always|always|-c 50"
+# name | n | tests | durable | redis-benchmark args
+ALL_WORKLOADS=(
+  "c50|$(scale 200000)|set,get|no|-c 50 -d 16"
+  "c50-P16|$(scale 1000000)|set,get|no|-c 50 -P 16 -d 16"
+  "c1|$(scale 40000)|set,get|no|-c 1 -d 16"
+  "durable-c50|$(scale 20000)|set|always|-c 50 -d 16"
+  "1k-P16|$(scale 400000)|set,get|no|-c 50 -P 16 -d 1024"
+  "c1000|$(scale 200000)|set,get|no|-c 1000 -d 16"
 )
 
+ulimit -n 20000 2>/dev/null || true
 RESULTS="$WORK/results"; : >"$RESULTS"
 start_time=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for spec in "${WORKLOADS[@]}"; do
-  IFS='|' read -r name n tests kvfsync redisfsync args <<<"$spec"
-  # Fresh servers per workload; runs alternate between them so drift on the shared machine hits both alike.
-  start_redis "redis-$name" "$redisfsync"; RPORT=$PORT; RPID=$PID
-  start_kv "kv-$name" "$kvfsync"; KPORT=$PORT; KPID=$PID
+for spec in "${ALL_WORKLOADS[@]}"; do
+  IFS='|' read -r name n tests durable args <<<"$spec"
+  if [ -n "${WORKLOADS_ONLY:-}" ] && [[ " $WORKLOADS_ONLY " != *" $name "* ]]; then continue; fi
+  # Fresh servers per workload; runs alternate between them so drift on the shared machine hits all alike.
+  declare -A SPORT=() SPID=()
+  for s in $SERVERS; do start "$s" "$s-$name" "$durable"; SPORT[$s]=$PORT; SPID[$s]=$PID; done
   for rep in $(seq 1 "$REPEATS"); do
-    # shellcheck disable=SC2086
-    bench "$RPORT" "$n" "$tests" $args | while read -r t rps; do echo "$name $t redis $rps"; done >>"$RESULTS"
-    # shellcheck disable=SC2086
-    bench "$KPORT" "$n" "$tests" $args | while read -r t rps; do echo "$name $t kv $rps"; done >>"$RESULTS"
-    echo "  $name run $rep/$REPEATS done ($(( $(date +%s) - start_time )) s)" >&2
+    for t in ${tests//,/ }; do
+      for s in $SERVERS; do
+        # shellcheck disable=SC2086
+        read -r rps cpu < <(bench "${SPORT[$s]}" "${SPID[$s]}" "$n" "$t" $args)
+        echo "$name $t $s $rps $cpu" >>"$RESULTS"
+      done
+    done
+    echo "  $name run $rep/$REPEATS done ($(( $(date +%s) - start_time )) s, load $(cut -d' ' -f1 /proc/loadavg))" >&2
   done
-  stop "$RPID"; stop "$KPID"
+  for s in $SERVERS; do stop "${SPID[$s]}"; done
 done
 
+# 1M keys: RSS after loading (each server fresh, no persistence where it has a switch).
+MEM="$WORK/memory"; : >"$MEM"
+if [ -z "${NO_MEMORY:-}" ]; then
+  python3 - >"$WORK/load.resp" <<'PY'
+import sys
+out = sys.stdout.buffer
+for i in range(1000000):
+    k = b"key:%d" % i; v = b"v%015d" % i
+    out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n%s\r\n" % (len(k), k, v))
+PY
+  for s in $SERVERS; do
+    case $s in
+      redis) start redis "mem-redis" no ;;
+      garnet) start garnet "mem-garnet" no ;;
+      kv|kvbase) KV_ARGS="${KV_ARGS:-} --appendonly no" start "$s" "mem-$s" no ;;
+    esac
+    empty=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+    redis-cli -p "$PORT" --pipe <"$WORK/load.resp" >/dev/null
+    sleep 2
+    [[ "$s" == kv* ]] && redis-cli -p "$PORT" DEBUG GC >/dev/null 2>&1 && sleep 1
+    echo "$s $empty $(awk '/^VmRSS/ {print $2}' "/proc/$PID/status") $(redis-cli -p "$PORT" dbsize)" >>"$MEM"
+    stop "$PID"
+  done
+fi
+
 echo
-echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), dotnet $(dotnet --version)"
+echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), garnet-server $GARNET_VERSION, dotnet $(dotnet --version)"
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)."
-echo "Median of $REPEATS runs, requests per second (redis-benchmark -r 100000 --csv; -n per workload in the script)."
+echo "Median of $REPEATS runs; ops/s from redis-benchmark -r 100000 --csv; CPU = server utime+stime per request (us)."
 echo
-echo "| workload | command | redis-server ops/s | EioSharp.Kv ops/s | EioSharp/redis |"
-echo "|---|---|---:|---:|---:|"
-python3 - "$RESULTS" <<'EOF'
+python3 - "$RESULTS" "$MEM" "$SERVERS" <<'EOF'
 import sys, statistics, collections
-runs = collections.defaultdict(list)
-order = []
+runs = collections.defaultdict(list); cpu = collections.defaultdict(list); order = []
+servers = sys.argv[3].split()
 for line in open(sys.argv[1]):
-    name, test, server, rps = line.split()
-    if (name, test) not in order:
-        order.append((name, test))
-    runs[(name, test, server)].append(float(rps))
-labels = {
-    "c50": "50 clients, no pipelining",
-    "c50-P16": "50 clients, -P 16",
-    "c1": "1 client",
-    "durable-c50": "50 clients, appendfsync always (both)",
-}
+    name, test, server, rps, c = line.split()
+    if (name, test) not in order: order.append((name, test))
+    runs[(name, test, server)].append(float(rps)); cpu[(name, test, server)].append(float(c))
+labels = {"c50": "50 clients P1", "c50-P16": "50 clients -P 16", "c1": "1 client", "durable-c50": "50 clients, fsync always",
+          "1k-P16": "1 KB values, 50 clients -P 16", "c1000": "1000 clients P1"}
+names = {"redis": "redis-server", "garnet": "Garnet", "kv": "EioSharp.Kv", "kvbase": "Kv before"}
+hdr = "| workload | cmd | " + " | ".join(f"{names[s]} ops/s" for s in servers) + " | " + " | ".join(f"{names[s]} CPU us/req" for s in servers)
+if "kv" in servers and "redis" in servers: hdr += " | Kv/redis ops | Kv/redis CPU"
+if "kv" in servers and "garnet" in servers: hdr += " | Kv/Garnet ops"
+if "kv" in servers and "kvbase" in servers: hdr += " | Kv/before CPU"
+hdr += " |"; print(hdr); print("|" + "---|" * (hdr.count("|") - 1))
 for name, test in order:
-    r = statistics.median(runs[(name, test, "redis")])
-    k = statistics.median(runs[(name, test, "kv")])
-    print(f"| {labels.get(name, name)} | {test} | {r:,.0f} | {k:,.0f} | {k / r:.2f}x |")
+    r = {s: statistics.median(runs[(name, test, s)]) for s in servers}
+    c = {s: statistics.median(cpu[(name, test, s)]) for s in servers}
+    row = f"| {labels.get(name, name)} | {test} | " + " | ".join(f"{r[s]:,.0f}" for s in servers) + " | " + " | ".join(f"{c[s]:.2f}" for s in servers)
+    if "kv" in servers and "redis" in servers: row += f" | {r['kv']/r['redis']:.2f}x | {c['kv']/c['redis']:.2f}x"
+    if "kv" in servers and "garnet" in servers: row += f" | {r['kv']/r['garnet']:.2f}x"
+    if "kv" in servers and "kvbase" in servers: row += f" | {c['kv']/c['kvbase']:.2f}x"
+    print(row + " |")
+mem = [l.split() for l in open(sys.argv[2])]
+if mem:
+    print(); print("| 1M keys (16-byte values) | empty RSS MB | RSS MB | keys |"); print("|---|---:|---:|---:|")
+    for s, e, f, k in mem: print(f"| {names[s]} | {int(e)/1024:.0f} | {int(f)/1024:.0f} | {k} |")
 EOF
 echo
 echo "Total time: $(( $(date +%s) - start_time )) s"

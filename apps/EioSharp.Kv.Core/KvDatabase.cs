@@ -73,7 +73,7 @@ internal sealed class KvKeyedValue(byte[] key, object value)
 /// (key, value, expiry, access clock, frequency, encoding), so a removed key can still be read (RENAME, MOVE,
 /// notifications). A handle must not be kept across commands: rows move when the table is compacted between commands.
 /// </remarks>
-internal sealed class KvEntry
+internal sealed partial class KvEntry
 {
     private readonly KvDatabase _db;
     private int _row; // -1 once removed
@@ -190,7 +190,7 @@ internal sealed class KvEntry
 /// an older epoch restarts the scan (duplicates possible, never a miss).</para>
 /// <para><b>Thread safety</b>: none; owned by the store owner.</para>
 /// </remarks>
-internal sealed class KvDatabase
+internal sealed partial class KvDatabase
 {
     public const int ScanCursorIndexBits = 40; // SCAN cursor = epoch << 40 | row index
     internal const int PackedValueMaxBytes = 512; // longer strings get their own array (GET copies a packed value)
@@ -279,7 +279,11 @@ internal sealed class KvDatabase
 
     public KvEntry Add(ReadOnlySpan<byte> key, object value, long expireAt) => Add(key, null, value, expireAt);
 
-    private KvEntry Add(ReadOnlySpan<byte> key, byte[]? keyArray, object value, long expireAt)
+    private KvEntry Add(ReadOnlySpan<byte> key, byte[]? keyArray, object value, long expireAt) =>
+        AddItem(key, MakeItem(key, keyArray, value), key.Length + ValueBytes(value), expireAt);
+
+    // Links a new row holding item (its key is key) into the table; dataBytes: what it adds to DataBytes.
+    private KvEntry AddItem(ReadOnlySpan<byte> key, object item, long dataBytes, long expireAt)
     {
         int row;
         if (_freeHead != 0)
@@ -293,13 +297,13 @@ internal sealed class KvDatabase
             row = _used++;
         }
         ref Row r = ref _rows[row];
-        r.Item = MakeItem(key, keyArray, value);
+        r.Item = item;
         r.Lru = 0;
         int b = Hash(key) & (_buckets.Length - 1);
         r.Link = (uint)_buckets[b];
         _buckets[b] = row + 1;
         _count++;
-        DataBytes += key.Length + ValueBytes(value);
+        DataBytes += dataBytes;
         if (expireAt >= 0) SetExpireRow(row, expireAt);
         return new KvEntry(this, row);
     }

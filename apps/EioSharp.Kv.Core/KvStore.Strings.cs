@@ -42,7 +42,7 @@ public sealed partial class KvStore
     {
         if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
         if (e is null) ctx.Reply.WriteNullBulkString();
-        else ctx.Reply.WriteBulkString(Str(e));
+        else ctx.Reply.WriteBulkString(e.StringSpan); // in place: no copy of a packed value
     }
 
     private void GetEx(in Context ctx)
@@ -107,6 +107,12 @@ public sealed partial class KvStore
 
     private void Set(in Context ctx)
     {
+        if (ctx.Count == 3 && ctx[2].Length <= KvDatabase.PackedValueMaxBytes)
+        {
+            SetPlainShort(ctx); // KvStore.StringFastPath.cs
+            return;
+        }
+
         bool nx = false, xx = false, get = false, keepTtl = false;
         int expireIndex = -1;
         long unit = 1;

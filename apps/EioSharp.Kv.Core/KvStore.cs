@@ -517,7 +517,7 @@ public sealed partial class KvStore
     internal bool TryLookupString(in Context ctx, ReadOnlySpan<byte> key, bool read, out KvEntry? entry)
     {
         entry = read ? LookupRead(ctx, key) : Lookup(ctx, key);
-        if (entry is null || entry.Value is byte[]) return true;
+        if (entry is null || entry.IsString) return true;
         entry = null;
         ctx.Reply.WriteError(KvErrors.WrongType);
         return false;
@@ -529,7 +529,12 @@ public sealed partial class KvStore
     internal KvEntry AddKey(KvDatabase db, ReadOnlySpan<byte> key, object value, long expireAt = -1)
     {
         if (db.Lookup.TryGetValue(key, out KvEntry? stale)) db.Remove(stale); // an expired entry nobody removed yet
-        KvEntry e = db.Add(key, value, expireAt);
+        return OnKeyAdded(db, key, db.Add(key, value, expireAt));
+    }
+
+    // A key was just added: notification 'new', access clock and LFU counter.
+    private KvEntry OnKeyAdded(KvDatabase db, ReadOnlySpan<byte> key, KvEntry e)
+    {
         _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.New, "new", key, db.Index); // 'n' (KvStore.Transactions.cs)
         e.AccessClock = AccessClock;
         e.Frequency = 5; // Redis's LFU_INIT_VAL

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
+using EioSharp.Domains;
 using EioSharp.Supervision;
 using EioSharp.Sync;
 using EioSharp.Time;
@@ -79,7 +80,8 @@ internal sealed class StoreCrashInjectedException(string message) : Exception(me
 /// (<see cref="RunSupervisedAsync"/>). The queue belongs to the server, not to a run, so requests queued during a
 /// crash are served by the next run. Every run after the first starts from the durable truth: a fresh
 /// <see cref="KvStore"/> loaded by replaying the AOF (reopened). A crash can only interrupt a round inside
-/// <see cref="CommitRound"/> (which has no awaits) if the round itself throws; its requests then get
+/// <see cref="CommitRound"/> (which has no awaits) if the round itself throws, including a failed fsync under
+/// <c>appendfsync always</c> (<see cref="SyncRoundAsync"/>, the only await of a round, protected from cancellation); its requests then get
 /// <see cref="StoreRestartedException.NotExecuted"/> (nothing of the round reached the AOF, and memory is discarded) or
 /// <see cref="StoreRestartedException.Unknown"/> (the append had begun). An injected crash (<c>CrashChildAsync</c>)
 /// lands between rounds: no request is in flight then.
@@ -302,7 +304,31 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                     r.Reply.Limit = limit;
                 }
 
-                CommitRound(store, aof, sink);
+                if (CommitRound(store, aof, sink))
+                {
+                    // appendfsync always: the round is appended; its fsync runs on the library's system-thread pool while
+                    // this domain's connection fibers go on reading and queueing (they form the next group commit).
+                    // Protected: a crash injected meanwhile (CrashChildAsync) still lands between rounds.
+                    await Cancel.ProtectAsync(async () =>
+                    {
+                        await SyncRoundAsync(aof!);
+                        FinishRound(store, aof);
+                    });
+                }
+
+                // Timer work that found the store busy (in a round, or waiting for its fsync) runs now, between rounds:
+                // under a constant durable load the store is almost never idle when the timers fire.
+                if (_cronDue)
+                {
+                    _cronDue = false;
+                    CronTick(store, aof);
+                }
+
+                if (_blockTimeoutsDue)
+                {
+                    _blockTimeoutsDue = false;
+                    ExpireBlockedRound(store, aof, sink);
+                }
             }
 
             // Stop the supervisor (rather than return, which a permanent child would be restarted for), and wait for
@@ -333,7 +359,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
     }
 
-    private void CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
+    /// <summary>Runs the round's requests and appends their AOF bytes; releases the replies (and returns false) unless
+    /// the round waits for an fsync (<c>appendfsync always</c>): then the caller awaits <see cref="SyncRoundAsync"/> and
+    /// calls <see cref="FinishRound"/>.</summary>
+    private bool CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
     {
         ApplyLiveConfig(store, aof);
         long now = clock.Now.ToUnixTimeMilliseconds();
@@ -362,13 +391,15 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
 
         CrashIfArmed(InjectedRoundCrash.BeforeAppend);
+        _roundCommands = commands;
 
         if (aof is not null && _aofBuffer.WrittenCount > 0)
         {
             _phase = RoundPhase.Committing;
+            bool syncLater = aof.Policy == FsyncPolicy.Always;
             try
             {
-                CommitAppend(aof);
+                CommitAppend(aof, syncAlways: !syncLater);
             }
             finally
             {
@@ -376,12 +407,45 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 _aofBuffer.Shrink();
             }
 
+            if (syncLater)
+            {
+                return true;
+            }
+
             CrashIfArmed(InjectedRoundCrash.AfterAppend);
         }
 
+        FinishRound(store, aof);
+        return false;
+    }
+
+    private long _roundCommands; // commands run by the round being committed
+
+    /// <summary>fsyncs the round's appended bytes (<c>appendfsync always</c>) on the library's system-thread pool
+    /// (<see cref="Systhread"/>): the store's domain is not blocked meanwhile. The round stays in the
+    /// <see cref="RoundPhase.Committing"/> phase (the cron and block-timeout fibers leave the store alone), and nothing
+    /// of it is acknowledged before the fsync returns. A failed fsync fails the run as a failed append does.</summary>
+    private async Task SyncRoundAsync(AppendOnlyFile aof)
+    {
+        try
+        {
+            await Systhread.RunAsync(aof.Sync);
+        }
+        catch (IOException ex)
+        {
+            NoteWriteError(ex);
+            throw new IOException($"Writing the append-only file failed: {ex.Message}", ex);
+        }
+
+        CrashIfArmed(InjectedRoundCrash.AfterAppend);
+    }
+
+    /// <summary>The round is committed: publishes the AOF status and statistics, then releases the replies.</summary>
+    private void FinishRound(KvStore store, AppendOnlyFile? aof)
+    {
         PublishAofStatus(aof);
 
-        stats.OnCommandsProcessed(commands);
+        stats.OnCommandsProcessed(_roundCommands);
         stats.UpdateFrom(store); // before the replies go out, so INFO right after a write sees it
         ReleaseReplies(store);
         _round.Clear();
@@ -397,14 +461,17 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// the next append, in order), the round is acknowledged, and further writes are refused with
     /// <c>-MISCONF Errors writing to the AOF file: ...</c> until a retry succeeds; reads go on being served.
     /// </remarks>
-    private void CommitAppend(AppendOnlyFile aof)
+    private void CommitAppend(AppendOnlyFile aof, bool syncAlways = true)
     {
         if (aof.Policy == FsyncPolicy.Always)
         {
             try
             {
                 aof.Append(_aofBuffer.WrittenSpan);
-                aof.Sync();
+                if (syncAlways)
+                {
+                    aof.Sync();
+                }
             }
             catch (IOException ex)
             {
@@ -663,7 +730,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             await monoClock.SleepAsync(TimeSpan.FromMilliseconds(wait));
             if (_phase != RoundPhase.Idle)
             {
-                continue; // run by Domain.ProcessEventsWhileBlocked from a busy script's hook: the store is in use
+                // In a round: run by Domain.ProcessEventsWhileBlocked from a busy script's hook, or the round waits for
+                // its fsync. The store loop runs it after the round.
+                _blockTimeoutsDue = true;
+                continue;
             }
 
             ExpireBlockedRound(store, aof, sink);
@@ -700,49 +770,58 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1000 / Math.Clamp(config.Hz, 1, 500))); // Redis's hz
             if (_phase != RoundPhase.Idle)
             {
-                continue; // run by Domain.ProcessEventsWhileBlocked from a busy script's hook: the store is in use
+                _cronDue = true; // the store is in use (see BlockTimeoutsAsync): the store loop runs the tick after the round
+                continue;
             }
 
-            ApplyLiveConfig(store, aof);
-            long now = clock.Now.ToUnixTimeMilliseconds();
-            store.ActiveExpireCycle(now);
-            stats.UpdateFrom(store);
-            if (MemoryReturn.MaybeCollect(stats.DatasetBytes))
+            CronTick(store, aof);
+        }
+    }
+
+    private bool _cronDue, _blockTimeoutsDue; // a timer fired while a round was in progress
+
+    /// <summary>One cron tick (see <see cref="CronAsync"/>); only between rounds.</summary>
+    private void CronTick(KvStore store, AppendOnlyFile? aof)
+    {
+        ApplyLiveConfig(store, aof);
+        long now = clock.Now.ToUnixTimeMilliseconds();
+        store.ActiveExpireCycle(now);
+        stats.UpdateFrom(store);
+        if (MemoryReturn.MaybeCollect(stats.DatasetBytes))
+        {
+            _allocatedAtCompaction = GC.GetTotalAllocatedBytes(); // just compacted: the idle compaction need not repeat it
+        }
+        else
+        {
+            MaybeCompactHeap(store);
+        }
+        if (aof is not null)
+        {
+            TryWritePending(aof);
+            PublishAofStatus(aof);
+            long rewritesBefore = aof.Rewrites;
+            if (aof.TryFinishRewrite())
             {
-                _allocatedAtCompaction = GC.GetTotalAllocatedBytes(); // just compacted: the idle compaction need not repeat it
-            }
-            else
-            {
-                MaybeCompactHeap(store);
-            }
-            if (aof is not null)
-            {
-                TryWritePending(aof);
-                PublishAofStatus(aof);
-                long rewritesBefore = aof.Rewrites;
-                if (aof.TryFinishRewrite())
+                stats.AofLastBgRewriteOk = aof.Rewrites > rewritesBefore;
+                if (stats.AofLastBgRewriteOk)
                 {
-                    stats.AofLastBgRewriteOk = aof.Rewrites > rewritesBefore;
-                    if (stats.AofLastBgRewriteOk)
-                    {
-                        stats.LastSaveUnixSeconds = now / 1000;
-                    }
+                    stats.LastSaveUnixSeconds = now / 1000;
                 }
-
-                if ((_rewriteRequested && !aof.RewriteInProgress) || aof.ShouldRewrite(config.AutoAofRewritePercentage, config.AutoAofRewriteMinSize))
-                {
-                    _rewriteRequested = false;
-                    stats.AofRewriteScheduled = false;
-                    aof.StartRewrite(store.CreateSnapshot(now));
-                    store.ResetAofDatabase(); // what is appended from now on also goes to the new file: start it with SELECT
-                }
-
-                stats.AofRewriteInProgress = aof.RewriteInProgress;
-                stats.AofRewrites = aof.Rewrites;
-                stats.AofCurrentSize = aof.Length;
-                stats.AofBaseSize = aof.BaseSize;
-                stats.AofFsyncs = aof.Fsyncs;
             }
+
+            if ((_rewriteRequested && !aof.RewriteInProgress) || aof.ShouldRewrite(config.AutoAofRewritePercentage, config.AutoAofRewriteMinSize))
+            {
+                _rewriteRequested = false;
+                stats.AofRewriteScheduled = false;
+                aof.StartRewrite(store.CreateSnapshot(now));
+                store.ResetAofDatabase(); // what is appended from now on also goes to the new file: start it with SELECT
+            }
+
+            stats.AofRewriteInProgress = aof.RewriteInProgress;
+            stats.AofRewrites = aof.Rewrites;
+            stats.AofCurrentSize = aof.Length;
+            stats.AofBaseSize = aof.BaseSize;
+            stats.AofFsyncs = aof.Fsyncs;
         }
     }
 
