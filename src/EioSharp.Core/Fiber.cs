@@ -406,7 +406,7 @@ public static class Fiber
     public static async Task AwaitCancelAsync()
     {
         var frame = FiberFrame.Require();
-        var w = new Waiter(frame.Fiber.Domain) { TraceReason = TraceReason.AwaitCancel };
+        var w = Waiter.Rent(frame.Fiber.Domain, TraceReason.AwaitCancel);
         w.Attach(frame.Cancel);
         await w.VoidTask;
         throw new InvalidOperationException("unreachable");

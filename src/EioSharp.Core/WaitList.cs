@@ -5,26 +5,56 @@ namespace EioSharp;
 internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
 {
     internal WaitList<T>? List;
+
+    /// <summary>The lock of the list this use was added to; kept after removal (until recycled) so that a cancellation
+    /// that wins waits for a waker still holding the lock (and perhaps this waiter) to finish with it.</summary>
+    internal object? Sync;
     internal QueuedWaiter<T>? QPrev;
     internal QueuedWaiter<T>? QNext;
 
     /// <summary>An item carried by the waiter (for example the value an adder offers).</summary>
     internal object? Payload;
 
+    /// <summary>A waiter from the calling thread's pool (or a new one), recycled when its result is consumed.</summary>
+    internal static QueuedWaiter<T> Rent(Domain owner, Tracing.TraceReason reason)
+    {
+        var w = WaiterPool<QueuedWaiter<T>>.Rent() ?? new QueuedWaiter<T>(owner);
+        w.PrepareRented(owner, reason);
+        return w;
+    }
+
+    private protected override void ReturnToPool()
+    {
+        ResetQueued();
+        WaiterPool<QueuedWaiter<T>>.Return(this);
+    }
+
+    /// <summary>Clears the list fields of a consumed waiter (subclasses with their own pool call it from <see cref="ReturnToPool"/>).</summary>
+    private protected void ResetQueued()
+    {
+        System.Diagnostics.Debug.Assert(List is null && QPrev is null && QNext is null, "a recycled waiter is still in a wait list");
+        Payload = null;
+        Sync = null;
+    }
+
     protected override void OnCancelled()
     {
-        var list = List;
-        if (list is not null)
+        // Always through the lock, even if a waker has already taken the waiter out of the list: that waker may still be
+        // holding it (its TryComplete lost to this cancellation), and once this returns the waiter may be recycled.
+        var sync = Sync;
+        if (sync is not null)
         {
-            lock (list.Sync)
+            lock (sync)
             {
-                list.Remove(this);
+                List?.Remove(this);
             }
         }
     }
 }
 
 /// <summary>A FIFO doubly-linked list of waiters, protected by <see cref="Sync"/> (callers hold the lock).</summary>
+/// <remarks>A waiter taken out of the list must be completed (or dropped) before the lock is released: waiters are pooled,
+/// and one completed later could be a later use of the same object (see <see cref="Waiter{T}"/>, invariant 4).</remarks>
 /// <param name="sync">The lock that protects the list; null: the list itself.</param>
 internal sealed class WaitList<T>(object? sync)
 {
@@ -40,6 +70,7 @@ internal sealed class WaitList<T>(object? sync)
     public void Add(QueuedWaiter<T> w)
     {
         w.List = this;
+        w.Sync = Sync;
         w.QPrev = _tail;
         w.QNext = null;
         if (_tail is null)
