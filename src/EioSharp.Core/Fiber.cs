@@ -187,21 +187,46 @@ public static class Fiber
     public static Task AllAsync(IEnumerable<Func<Task>> fs)
     {
         ArgumentNullException.ThrowIfNull(fs);
-        return Switch.RunAsync(sw =>
+        return AllCoreAsync(fs);
+    }
+
+    private static async Task AllCoreAsync(IEnumerable<Func<Task>> fs)
+    {
+        // A light group rather than a sub-switch (issue 20): same rules as Switch.RunAsync for what S10 can observe (the
+        // caller's cancellation is checked first; the first failure cancels the others; a function not yet started when
+        // the group is cancelled is skipped, except the last, which runs as the "body"; all are joined; S3 combining).
+        var frame = FiberFrame.Require();
+        frame.Cancel.ThrowIfCancelled();
+        var group = new ChildGroup<bool>(frame, stopAtFirst: false);
+        FiberFrame.Current = new FiberFrame(frame.Fiber, group.Context, frame.Switch);
+        Func<Task>? last = null;
+        try
         {
-            Func<Task>? last = null;
             foreach (var f in fs)
             {
-                if (last is not null)
+                if (last is not null && !group.Context.IsCancelled)
                 {
-                    Fork(sw, last);
+                    group.Fork(last, null);
                 }
 
                 last = f;
             }
 
-            return last is null ? Task.CompletedTask : last();
-        });
+            if (last is not null)
+            {
+                await last();
+            }
+        }
+        catch (Exception ex)
+        {
+            group.Record(ex);
+        }
+
+        await group.JoinAsync();
+        if (group.Errors is { } errors)
+        {
+            ExceptionDispatchInfo.Throw(MultipleException.Combine(errors));
+        }
     }
 
     /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently; the first to succeed cancels the other (S11).</summary>
@@ -233,14 +258,8 @@ public static class Fiber
     /// <remarks>Eio: <c>Fiber.any</c>.</remarks>
     public static async Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null)
     {
-        var results = await RaceAsync(fs, stopAtFirst: true);
-        T value = results[0];
-        for (int i = 1; i < results.Count; i++)
-        {
-            value = combine is null ? value : combine(value, results[i]);
-        }
-
-        return value;
+        var group = await RaceAsync(fs, keepAll: false, combine);
+        return group.Value;
     }
 
     /// <summary>Races the functions like <see cref="AnyAsync{T}(IReadOnlyList{Func{Task{T}}}, Func{T, T, T}?)"/> but keeps every success.</summary>
@@ -249,9 +268,13 @@ public static class Fiber
     /// <returns>Every value that was produced before the losers noticed the cancellation, in completion order.</returns>
     /// <exception cref="Exception">A real failure of any function.</exception>
     /// <remarks>Eio: <c>Fiber.n_any</c>.</remarks>
-    public static Task<List<T>> NAnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs) => RaceAsync(fs, stopAtFirst: true);
+    public static async Task<List<T>> NAnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs)
+    {
+        var group = await RaceAsync(fs, keepAll: true, null);
+        return group.All!;
+    }
 
-    private static async Task<List<T>> RaceAsync<T>(IReadOnlyList<Func<Task<T>>> fs, bool stopAtFirst)
+    private static async Task<ChildGroup<T>> RaceAsync<T>(IReadOnlyList<Func<Task<T>>> fs, bool keepAll, Func<T, T, T>? combine)
     {
         ArgumentNullException.ThrowIfNull(fs);
         var frame = FiberFrame.Require();
@@ -260,70 +283,214 @@ public static class Fiber
             await AwaitCancelAsync();
         }
 
+        // A light race (issue 20): a cancel sub-context and a join counter, no sub-switch (like Eio's Fiber.any). The
+        // caller's cancellation is checked first (as Switch.run did).
+        frame.Cancel.ThrowIfCancelled();
         var parent = frame.Cancel;
-        var successes = new List<T>();
-        List<Exception>? errors = null;
-        await Switch.RunAsync(sw =>
+        var group = new ChildGroup<T>(frame, stopAtFirst: true) { KeepAll = keepAll, Combine = combine };
+        FiberFrame.Current = new FiberFrame(frame.Fiber, group.Context, frame.Switch);
+        for (int i = 0; i < fs.Count - 1; i++)
         {
-            var race = sw.CancelContext;
-            Func<Task> Wrap(Func<Task<T>> f) => async () =>
-            {
-                try
-                {
-                    var v = await f();
-                    if (errors is null)
-                    {
-                        successes.Add(v);
-                        if (stopAtFirst && successes.Count == 1)
-                        {
-                            race.Cancel(new NotFirstException());
-                        }
-                    }
-                }
-                catch (CancelledException) when (!parent.IsCancelled)
-                {
-                    // Cancelled because another function won or failed: not an error (S11).
-                }
-                catch (Exception ex)
-                {
-                    (errors ??= new List<Exception>()).Add(ex);
-                    if (ex is not CancelledException)
-                    {
-                        race.Cancel(ex);
-                    }
-                }
-            };
+            // Like Eio, every function runs, even once an early one has won (in a cancelled context, so it stops at its
+            // first suspension), and one that succeeds without suspending is combined (S11).
+            group.Fork(null, fs[i]);
+        }
 
-            for (int i = 0; i < fs.Count - 1; i++)
-            {
-                // Not Fork: once an early function has won, the race switch is cancelled and Fork would skip the
-                // rest (S6). Like Eio, every function runs (in a cancelled context, so it stops at its first
-                // suspension), and one that succeeds without suspending is combined (S11).
-                if (sw.TryAddFiber(daemon: false, evenIfCancelled: true))
-                {
-                    _ = RunForkedAsync(sw, Wrap(fs[i]), daemon: false, name: null);
-                }
-            }
-
-            return Wrap(fs[^1])();
-        });
-
-        if (errors is not null)
+        await group.RunRaceFunctionAsync(fs[^1]);
+        await group.JoinAsync();
+        if (group.Errors is { } errors)
         {
             var combined = MultipleException.Combine(errors);
-            if (combined is not CancelledException || successes.Count == 0)
+            if (combined is not CancelledException || group.Successes == 0)
             {
                 ExceptionDispatchInfo.Throw(combined);
             }
         }
 
-        if (successes.Count == 0)
+        if (group.Successes == 0)
         {
             parent.ThrowIfCancelled();
             throw new InvalidOperationException("No function in the race produced a result.");
         }
 
-        return successes;
+        return group;
+    }
+
+    /// <summary>
+    /// The structured part of a sub-switch that <see cref="AllAsync"/> and the races need, without the switch: a cancel
+    /// sub-context, the functions forked as fibers of the enclosing switch's scope (for dumps and traces), a join count
+    /// and the errors. Lives on the caller's domain; everything runs there.
+    /// </summary>
+    private sealed class ChildGroup<T>
+    {
+        private readonly FiberFrame _frame;
+        private readonly bool _stopAtFirst;
+        private int _pending;
+        private Waiter? _join;
+
+        internal ChildGroup(FiberFrame frame, bool stopAtFirst)
+        {
+            _frame = frame;
+            _stopAtFirst = stopAtFirst;
+            Context = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
+        }
+
+        internal CancelContext Context { get; }
+
+        internal List<Exception>? Errors { get; private set; }
+
+        internal int Successes { get; private set; }
+
+        internal T Value { get; private set; } = default!;
+
+        internal List<T>? All { get; private set; }
+
+        internal bool KeepAll { get; init; }
+
+        internal Func<T, T, T>? Combine { get; init; }
+
+        /// <summary>All mode (S10, as a switch): records a failure (once per exception object); the first cancels the group.</summary>
+        internal void Record(Exception error)
+        {
+            Errors ??= new List<Exception>(1);
+            foreach (var e in Errors)
+            {
+                if (ReferenceEquals(e, error))
+                {
+                    return;
+                }
+            }
+
+            Errors.Add(error);
+            if (Errors.Count == 1)
+            {
+                Context.Cancel(error);
+            }
+        }
+
+        /// <summary>Starts one function as a fiber at once, up to its first suspension (S12), then the caller continues.</summary>
+        internal void Fork(Func<Task>? action, Func<Task<T>>? race)
+        {
+            var domain = _frame.Fiber.Domain;
+            _pending++;
+            var running = domain.RunningFrame;
+            _ = RunChildAsync(action, race);
+            domain.RunningFrame = running;
+        }
+
+        private async Task RunChildAsync(Func<Task>? action, Func<Task<T>>? race)
+        {
+            var domain = _frame.Fiber.Domain;
+            var owner = _frame.Switch;
+            var frame = new FiberFrame(new FiberInfo(domain, null, owner), Context, owner);
+            FiberFrame.Current = frame;
+            var parent = EioTrace.On ? domain.RunningFrame : null;
+            domain.RunningFrame = frame;
+            owner?.AddLive(frame.Fiber);
+            if (EioTrace.On)
+            {
+                EioTrace.FiberCreated(frame, parent);
+            }
+
+            Exception? failure = null;
+            try
+            {
+                if (race is not null)
+                {
+                    failure = await RunRaceFunctionAsync(race);
+                }
+                else
+                {
+                    try
+                    {
+                        await action!();
+                    }
+                    catch (Exception ex)
+                    {
+                        failure = ex;
+                        Record(ex);
+                    }
+                }
+            }
+            finally
+            {
+                if (EioTrace.On)
+                {
+                    EioTrace.FiberFinished(frame, failure);
+                }
+
+                if (owner is not null)
+                {
+                    owner.RemoveLive(frame.Fiber);
+                }
+                else
+                {
+                    frame.Fiber.Finished = true;
+                }
+
+                if (--_pending == 0 && _join is { } join)
+                {
+                    join.TryComplete(true);
+                }
+            }
+        }
+
+        /// <summary>Any mode (S11): runs one racer, keeping a success (while no error) and cancelling the rest after the first.</summary>
+        /// <returns>The racer's own failure, for traces (cancellations caused by the race are not failures).</returns>
+        internal async Task<Exception?> RunRaceFunctionAsync(Func<Task<T>> f)
+        {
+            try
+            {
+                var v = await f();
+                if (Errors is null)
+                {
+                    Successes++;
+                    if (KeepAll)
+                    {
+                        (All ??= new List<T>()).Add(v);
+                    }
+                    else
+                    {
+                        Value = Successes == 1 ? v : (Combine is null ? Value : Combine(Value, v));
+                    }
+
+                    if (_stopAtFirst && Successes == 1)
+                    {
+                        Context.Cancel(new NotFirstException());
+                    }
+                }
+
+                return null;
+            }
+            catch (CancelledException) when (!_frame.Cancel.IsCancelled)
+            {
+                // Cancelled because another function won or failed: not an error (S11).
+                return null;
+            }
+            catch (Exception ex)
+            {
+                (Errors ??= new List<Exception>()).Add(ex);
+                if (ex is not CancelledException)
+                {
+                    Context.Cancel(ex);
+                }
+
+                return ex;
+            }
+        }
+
+        /// <summary>Waits (not cancellable, like a switch's join) until every forked function has finished, then detaches the context.</summary>
+        internal async ValueTask JoinAsync()
+        {
+            while (_pending > 0)
+            {
+                _join = Waiter.Rent(_frame.Fiber.Domain, TraceReason.Join);
+                await _join.VoidTask;
+                _join = null;
+            }
+
+            Context.Detach();
+        }
     }
 
     /// <summary>Applies <paramref name="f"/> to every item concurrently (at most <paramref name="maxFibers"/> at once) and returns the results in order.</summary>
