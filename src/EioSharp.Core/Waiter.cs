@@ -28,7 +28,8 @@ namespace EioSharp;
 /// other holder has dropped it by then: wait structures complete a waiter only while holding the lock of the list they
 /// removed it from (a cancellation that wins unlinks under the same lock), the timer heap drops a timer before firing
 /// it (a cancelled timer is never recycled: its heap entry may still be there), and an fd slot is cleared before
-/// the fiber continues. A waker that lost the race (its <c>TryComplete</c> returned false) must drop the waiter.</item>
+/// the fiber continues. A waker that lost the race (its <c>TryComplete</c> returned false) must drop the waiter, and one that won
+/// must not read it afterwards (read a carried item before completing: the woken consumer may already have recycled it).</item>
 /// </list>
 /// </remarks>
 internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource

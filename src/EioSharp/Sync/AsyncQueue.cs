@@ -238,9 +238,11 @@ public sealed class AsyncQueue<T>
             item = _items.Dequeue();
             while (_adders.TakeFirst() is AddWaiter a)
             {
+                // The item is read before the adder is woken: once woken, its waiter may be consumed and reused (pooled).
+                var added = a.Item;
                 if (a.TryComplete(true))
                 {
-                    _items.Enqueue(a.Item);
+                    _items.Enqueue(added);
                     break;
                 }
             }
@@ -250,9 +252,10 @@ public sealed class AsyncQueue<T>
 
         while (_adders.TakeFirst() is AddWaiter a)
         {
+            var added = a.Item; // read before waking the adder (see above)
             if (a.TryComplete(true))
             {
-                item = a.Item;
+                item = added;
                 return true;
             }
         }
