@@ -238,7 +238,7 @@ public static class Fiber
     /// <exception cref="Exception">A real failure of either function (it replaces any success).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
     /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
-    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null) => AnyAsync([f, g], combine);
+    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null) => RaceAsync(new[] { f, g }, null, combine);
 
     /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently; the first to finish cancels the other (S11).</summary>
     /// <param name="f">Runs first.</param>
@@ -256,11 +256,7 @@ public static class Fiber
     /// <exception cref="Exception">A real failure of any function (replaces any success; several are combined).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
     /// <remarks>Eio: <c>Fiber.any</c>.</remarks>
-    public static async Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null)
-    {
-        var group = await RaceAsync(fs, keepAll: false, combine);
-        return group.Value;
-    }
+    public static Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null) => RaceAsync(fs, null, combine);
 
     /// <summary>Races the functions like <see cref="AnyAsync{T}(IReadOnlyList{Func{Task{T}}}, Func{T, T, T}?)"/> but keeps every success.</summary>
     /// <typeparam name="T">The result type.</typeparam>
@@ -270,11 +266,13 @@ public static class Fiber
     /// <remarks>Eio: <c>Fiber.n_any</c>.</remarks>
     public static async Task<List<T>> NAnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs)
     {
-        var group = await RaceAsync(fs, keepAll: true, null);
-        return group.All!;
+        var all = new List<T>();
+        await RaceAsync(fs, all, null);
+        return all;
     }
 
-    private static async Task<ChildGroup<T>> RaceAsync<T>(IReadOnlyList<Func<Task<T>>> fs, bool keepAll, Func<T, T, T>? combine)
+    /// <returns>The (combined) winning value; with <paramref name="all"/>, every success also goes there.</returns>
+    private static async Task<T> RaceAsync<T>(IReadOnlyList<Func<Task<T>>> fs, List<T>? all, Func<T, T, T>? combine)
     {
         ArgumentNullException.ThrowIfNull(fs);
         var frame = FiberFrame.Require();
@@ -287,7 +285,7 @@ public static class Fiber
         // caller's cancellation is checked first (as Switch.run did).
         frame.Cancel.ThrowIfCancelled();
         var parent = frame.Cancel;
-        var group = new ChildGroup<T>(frame, stopAtFirst: true) { KeepAll = keepAll, Combine = combine };
+        var group = new ChildGroup<T>(frame, stopAtFirst: true) { All = all, Combine = combine };
         FiberFrame.Current = new FiberFrame(frame.Fiber, group.Context, frame.Switch);
         for (int i = 0; i < fs.Count - 1; i++)
         {
@@ -313,7 +311,7 @@ public static class Fiber
             throw new InvalidOperationException("No function in the race produced a result.");
         }
 
-        return group;
+        return group.Value;
     }
 
     /// <summary>
@@ -343,9 +341,8 @@ public static class Fiber
 
         internal T Value { get; private set; } = default!;
 
-        internal List<T>? All { get; private set; }
-
-        internal bool KeepAll { get; init; }
+        /// <summary>NAnyAsync: receives every success (the value is then unused).</summary>
+        internal List<T>? All { get; init; }
 
         internal Func<T, T, T>? Combine { get; init; }
 
@@ -445,9 +442,9 @@ public static class Fiber
                 if (Errors is null)
                 {
                     Successes++;
-                    if (KeepAll)
+                    if (All is not null)
                     {
-                        (All ??= new List<T>()).Add(v);
+                        All.Add(v);
                     }
                     else
                     {
@@ -570,13 +567,14 @@ public static class Fiber
     /// <returns>An awaitable that never completes normally.</returns>
     /// <exception cref="CancelledException">Always, when the fiber is cancelled.</exception>
     /// <remarks>Eio: <c>Fiber.await_cancel</c>.</remarks>
-    public static async Task AwaitCancelAsync()
+    public static Task AwaitCancelAsync()
     {
         var frame = FiberFrame.Require();
         var w = Waiter.Rent(frame.Fiber.Domain, TraceReason.AwaitCancel);
         w.Attach(frame.Cancel);
-        await w.VoidTask;
-        throw new InvalidOperationException("unreachable");
+
+        // Only cancellation completes this waiter (it is in no wait structure), so the task can only fail.
+        return w.VoidTask.AsTask();
     }
 
     private sealed class NotFirstException() : Exception("Another fiber finished first.");

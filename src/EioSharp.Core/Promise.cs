@@ -88,7 +88,7 @@ public sealed class Promise<T>
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
         QueuedWaiter<T> w;
-        var list = _waiters ?? Interlocked.CompareExchange(ref _waiters, new WaitList<T>(null), null) ?? _waiters!;
+        var list = _waiters ?? Interlocked.CompareExchange(ref _waiters, WaitList<T>.Create(null), null) ?? _waiters!;
         lock (list.Sync)
         {
             if (IsResolved)

@@ -55,15 +55,20 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
 /// <summary>A FIFO doubly-linked list of waiters, protected by <see cref="Sync"/> (callers hold the lock).</summary>
 /// <remarks>A waiter taken out of the list must be completed (or dropped) before the lock is released: waiters are pooled,
 /// and one completed later could be a later use of the same object (see <see cref="Waiter{T}"/>, invariant 4).</remarks>
-/// <param name="sync">The lock that protects the list; null: the list itself.</param>
-internal sealed class WaitList<T>(object? sync)
+internal class WaitList<T>
 {
     private QueuedWaiter<T>? _head;
     private QueuedWaiter<T>? _tail;
 
-    public object Sync => sync ?? this;
+    // No count and no lock field: a promise allocates one of these per awaited promise, so it is kept to two references.
+    private protected WaitList()
+    {
+    }
 
-    public int Count { get; private set; }
+    /// <summary>The lock that protects the list: <paramref name="sync"/>, or the list itself when null.</summary>
+    public static WaitList<T> Create(object? sync) => sync is null ? new WaitList<T>() : new WithLock(sync);
+
+    public virtual object Sync => this;
 
     public bool IsEmpty => _head is null;
 
@@ -83,7 +88,6 @@ internal sealed class WaitList<T>(object? sync)
         }
 
         _tail = w;
-        Count++;
     }
 
     public void Remove(QueuedWaiter<T> w)
@@ -113,7 +117,6 @@ internal sealed class WaitList<T>(object? sync)
 
         w.QPrev = w.QNext = null;
         w.List = null;
-        Count--;
     }
 
     /// <summary>Removes and returns the first waiter, or null.</summary>
@@ -133,12 +136,17 @@ internal sealed class WaitList<T>(object? sync)
     /// <summary>Removes every waiter and returns them in order.</summary>
     public List<QueuedWaiter<T>> TakeAll()
     {
-        var all = new List<QueuedWaiter<T>>(Count);
+        var all = new List<QueuedWaiter<T>>();
         while (TakeFirst() is { } w)
         {
             all.Add(w);
         }
 
         return all;
+    }
+
+    private sealed class WithLock(object sync) : WaitList<T>
+    {
+        public override object Sync => sync;
     }
 }

@@ -32,8 +32,8 @@ public sealed class AsyncQueue<T>
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capacity);
         Capacity = capacity;
-        _takers = new WaitList<T>(_sync);
-        _adders = new WaitList<bool>(_sync);
+        _takers = WaitList<T>.Create(_sync);
+        _adders = WaitList<bool>.Create(_sync);
     }
 
     /// <summary>The most items buffered.</summary>

@@ -13,7 +13,7 @@ public sealed class Condition
     /// <summary>Creates a condition.</summary>
     public Condition()
     {
-        _waiters = new WaitList<bool>(_sync);
+        _waiters = WaitList<bool>.Create(_sync);
     }
 
     /// <summary>Atomically unlocks <paramref name="mutex"/>, waits for a broadcast, then locks it again.</summary>

@@ -18,7 +18,7 @@ public sealed class FiberSemaphore
     {
         ArgumentOutOfRangeException.ThrowIfNegative(initialCount);
         _count = initialCount;
-        _waiters = new WaitList<bool>(_sync);
+        _waiters = WaitList<bool>.Create(_sync);
     }
 
     /// <summary>The permits available now.</summary>
