@@ -35,7 +35,7 @@ public static class Fiber
         }
 
         var running = sw.Domain.RunningFrame;
-        _ = RunForkedAsync(sw, body, daemon: false, name);
+        RunForked(sw, body, daemon: false, name);
         sw.Domain.RunningFrame = running;
     }
 
@@ -55,41 +55,111 @@ public static class Fiber
         }
 
         var running = sw.Domain.RunningFrame;
-        _ = RunForkedAsync(sw, body, daemon: true, name);
+        RunForked(sw, body, daemon: true, name);
         sw.Domain.RunningFrame = running;
     }
 
-    private static async Task RunForkedAsync(Switch sw, Func<Task> body, bool daemon, string? name)
+    /// <summary>Runs a forked fiber's body up to its first suspension, without an async wrapper (issue 20: no state machine
+    /// box, no synchronization-context continuation per fork). The fiber's frame is set in the execution context for the
+    /// body only: the caller's context is restored before this returns, as an async method would do.</summary>
+    private static void RunForked(Switch sw, Func<Task> body, bool daemon, string? name)
     {
+        var callerContext = ExecutionContext.Capture();
         var frame = new FiberFrame(new FiberInfo(sw.Domain, name, sw), sw.CancelContext, sw);
         FiberFrame.Current = frame;
-        var parent = EioTrace.On ? sw.Domain.RunningFrame : null;
-        sw.Domain.RunningFrame = frame;
-        sw.AddLive(frame.Fiber);
-        if (EioTrace.On)
-        {
-            EioTrace.FiberCreated(frame, parent);
-        }
-
-        Exception? failure = null;
         try
         {
-            await body();
-        }
-        catch (Exception ex)
-        {
-            failure = ex;
-            sw.FiberFailed(ex, daemon);
+            var parent = EioTrace.On ? sw.Domain.RunningFrame : null;
+            sw.Domain.RunningFrame = frame;
+            sw.AddLive(frame.Fiber);
+            if (EioTrace.On)
+            {
+                EioTrace.FiberCreated(frame, parent);
+            }
+
+            Task task;
+            try
+            {
+                task = body();
+            }
+            catch (Exception ex)
+            {
+                ForkedFiberEnd.Finish(sw, frame, daemon, ex);
+                return;
+            }
+
+            if (task.IsCompleted)
+            {
+                ForkedFiberEnd.Finish(sw, frame, daemon, task);
+            }
+            else
+            {
+                // Registered with the domain's synchronization context captured, like the await of an async wrapper: the
+                // end then runs inline when the body completes on the domain (without it, .NET would not inline under a
+                // custom context and would hop through the thread pool).
+                var end = new ForkedFiberEnd(sw, frame, daemon, task);
+                task.GetAwaiter().UnsafeOnCompleted(end.OnCompleted);
+            }
         }
         finally
         {
-            if (EioTrace.On)
+            if (callerContext is not null)
             {
-                EioTrace.FiberFinished(frame, failure);
+                ExecutionContext.Restore(callerContext);
+            }
+        }
+    }
+
+    /// <summary>What runs when a forked fiber's body has finished: report a failure to the switch, trace, leave the switch.</summary>
+    private sealed class ForkedFiberEnd(Switch sw, FiberFrame frame, bool daemon, Task task)
+    {
+        internal void OnCompleted()
+        {
+            if (!sw.Domain.IsCurrent)
+            {
+                // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
+                // async wrapper did by resuming on the domain's synchronization context.
+                sw.Domain.Enqueue(static s => ((ForkedFiberEnd)s!).OnCompleted(), this);
+                return;
             }
 
-            sw.RemoveLive(frame.Fiber);
-            sw.FiberExited(daemon);
+            Finish(sw, frame, daemon, task);
+        }
+
+        internal static void Finish(Switch sw, FiberFrame frame, bool daemon, Task task)
+        {
+            Exception? failure = null;
+            try
+            {
+                task.GetAwaiter().GetResult();
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+            }
+
+            Finish(sw, frame, daemon, failure);
+        }
+
+        internal static void Finish(Switch sw, FiberFrame frame, bool daemon, Exception? failure)
+        {
+            try
+            {
+                if (failure is not null)
+                {
+                    sw.FiberFailed(failure, daemon);
+                }
+            }
+            finally
+            {
+                if (EioTrace.On)
+                {
+                    EioTrace.FiberFinished(frame, failure);
+                }
+
+                sw.RemoveLive(frame.Fiber);
+                sw.FiberExited(daemon);
+            }
         }
     }
 
