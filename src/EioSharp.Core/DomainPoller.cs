@@ -320,7 +320,8 @@ internal sealed class FdRegistration
     /// either way the slot is cleared before the fiber continues, so no stale waiter stays behind.</remarks>
     internal async ValueTask WaitAsync(bool write, CancelContext cancel)
     {
-        var waiter = new Waiter(Poller.Domain!) { TraceReason = write ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead, TraceArg = Fd };
+        var waiter = Waiter.Rent(Poller.Domain!, write ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead);
+        waiter.TraceArg = Fd;
         if (Interlocked.CompareExchange(ref write ? ref _writer : ref _reader, waiter, null) is not null)
         {
             throw new InvalidOperationException(write ? "Another fiber is already writing to this socket." : "Another fiber is already reading from this socket.");

@@ -35,7 +35,7 @@ public static class Fiber
         }
 
         var running = sw.Domain.RunningFrame;
-        _ = RunForkedAsync(sw, body, daemon: false, name);
+        RunForked(sw, body, daemon: false, name);
         sw.Domain.RunningFrame = running;
     }
 
@@ -55,41 +55,111 @@ public static class Fiber
         }
 
         var running = sw.Domain.RunningFrame;
-        _ = RunForkedAsync(sw, body, daemon: true, name);
+        RunForked(sw, body, daemon: true, name);
         sw.Domain.RunningFrame = running;
     }
 
-    private static async Task RunForkedAsync(Switch sw, Func<Task> body, bool daemon, string? name)
+    /// <summary>Runs a forked fiber's body up to its first suspension, without an async wrapper (issue 20: no state machine
+    /// box, no synchronization-context continuation per fork). The fiber's frame is set in the execution context for the
+    /// body only: the caller's context is restored before this returns, as an async method would do.</summary>
+    private static void RunForked(Switch sw, Func<Task> body, bool daemon, string? name)
     {
+        var callerContext = ExecutionContext.Capture();
         var frame = new FiberFrame(new FiberInfo(sw.Domain, name, sw), sw.CancelContext, sw);
         FiberFrame.Current = frame;
-        var parent = EioTrace.On ? sw.Domain.RunningFrame : null;
-        sw.Domain.RunningFrame = frame;
-        sw.AddLive(frame.Fiber);
-        if (EioTrace.On)
-        {
-            EioTrace.FiberCreated(frame, parent);
-        }
-
-        Exception? failure = null;
         try
         {
-            await body();
-        }
-        catch (Exception ex)
-        {
-            failure = ex;
-            sw.FiberFailed(ex, daemon);
+            var parent = EioTrace.On ? sw.Domain.RunningFrame : null;
+            sw.Domain.RunningFrame = frame;
+            sw.AddLive(frame.Fiber);
+            if (EioTrace.On)
+            {
+                EioTrace.FiberCreated(frame, parent);
+            }
+
+            Task task;
+            try
+            {
+                task = body();
+            }
+            catch (Exception ex)
+            {
+                ForkedFiberEnd.Finish(sw, frame, daemon, ex);
+                return;
+            }
+
+            if (task.IsCompleted)
+            {
+                ForkedFiberEnd.Finish(sw, frame, daemon, task);
+            }
+            else
+            {
+                // Registered with the domain's synchronization context captured, like the await of an async wrapper: the
+                // end then runs inline when the body completes on the domain (without it, .NET would not inline under a
+                // custom context and would hop through the thread pool).
+                var end = new ForkedFiberEnd(sw, frame, daemon, task);
+                task.GetAwaiter().UnsafeOnCompleted(end.OnCompleted);
+            }
         }
         finally
         {
-            if (EioTrace.On)
+            if (callerContext is not null)
             {
-                EioTrace.FiberFinished(frame, failure);
+                ExecutionContext.Restore(callerContext);
+            }
+        }
+    }
+
+    /// <summary>What runs when a forked fiber's body has finished: report a failure to the switch, trace, leave the switch.</summary>
+    private sealed class ForkedFiberEnd(Switch sw, FiberFrame frame, bool daemon, Task task)
+    {
+        internal void OnCompleted()
+        {
+            if (!sw.Domain.IsCurrent)
+            {
+                // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
+                // async wrapper did by resuming on the domain's synchronization context.
+                sw.Domain.Enqueue(static s => ((ForkedFiberEnd)s!).OnCompleted(), this);
+                return;
             }
 
-            sw.RemoveLive(frame.Fiber);
-            sw.FiberExited(daemon);
+            Finish(sw, frame, daemon, task);
+        }
+
+        internal static void Finish(Switch sw, FiberFrame frame, bool daemon, Task task)
+        {
+            Exception? failure = null;
+            try
+            {
+                task.GetAwaiter().GetResult();
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+            }
+
+            Finish(sw, frame, daemon, failure);
+        }
+
+        internal static void Finish(Switch sw, FiberFrame frame, bool daemon, Exception? failure)
+        {
+            try
+            {
+                if (failure is not null)
+                {
+                    sw.FiberFailed(failure, daemon);
+                }
+            }
+            finally
+            {
+                if (EioTrace.On)
+                {
+                    EioTrace.FiberFinished(frame, failure);
+                }
+
+                sw.RemoveLive(frame.Fiber);
+                sw.FiberExited(daemon);
+            }
         }
     }
 
@@ -187,21 +257,46 @@ public static class Fiber
     public static Task AllAsync(IEnumerable<Func<Task>> fs)
     {
         ArgumentNullException.ThrowIfNull(fs);
-        return Switch.RunAsync(sw =>
+        return AllCoreAsync(fs);
+    }
+
+    private static async Task AllCoreAsync(IEnumerable<Func<Task>> fs)
+    {
+        // A light group rather than a sub-switch (issue 20): same rules as Switch.RunAsync for what S10 can observe (the
+        // caller's cancellation is checked first; the first failure cancels the others; a function not yet started when
+        // the group is cancelled is skipped, except the last, which runs as the "body"; all are joined; S3 combining).
+        var frame = FiberFrame.Require();
+        frame.Cancel.ThrowIfCancelled();
+        var group = new ChildGroup<bool>(frame, stopAtFirst: false);
+        FiberFrame.Current = new FiberFrame(frame.Fiber, group.Context, frame.Switch);
+        Func<Task>? last = null;
+        try
         {
-            Func<Task>? last = null;
             foreach (var f in fs)
             {
-                if (last is not null)
+                if (last is not null && !group.Context.IsCancelled)
                 {
-                    Fork(sw, last);
+                    group.Fork(last, null);
                 }
 
                 last = f;
             }
 
-            return last is null ? Task.CompletedTask : last();
-        });
+            if (last is not null)
+            {
+                await last();
+            }
+        }
+        catch (Exception ex)
+        {
+            group.Record(ex);
+        }
+
+        await group.JoinAsync();
+        if (group.Errors is { } errors)
+        {
+            ExceptionDispatchInfo.Throw(MultipleException.Combine(errors));
+        }
     }
 
     /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently; the first to succeed cancels the other (S11).</summary>
@@ -213,7 +308,7 @@ public static class Fiber
     /// <exception cref="Exception">A real failure of either function (it replaces any success).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
     /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
-    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null) => AnyAsync([f, g], combine);
+    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null) => RaceAsync(new[] { f, g }, null, combine);
 
     /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently; the first to finish cancels the other (S11).</summary>
     /// <param name="f">Runs first.</param>
@@ -231,17 +326,7 @@ public static class Fiber
     /// <exception cref="Exception">A real failure of any function (replaces any success; several are combined).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
     /// <remarks>Eio: <c>Fiber.any</c>.</remarks>
-    public static async Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null)
-    {
-        var results = await RaceAsync(fs, stopAtFirst: true);
-        T value = results[0];
-        for (int i = 1; i < results.Count; i++)
-        {
-            value = combine is null ? value : combine(value, results[i]);
-        }
-
-        return value;
-    }
+    public static Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null) => RaceAsync(fs, null, combine);
 
     /// <summary>Races the functions like <see cref="AnyAsync{T}(IReadOnlyList{Func{Task{T}}}, Func{T, T, T}?)"/> but keeps every success.</summary>
     /// <typeparam name="T">The result type.</typeparam>
@@ -249,9 +334,15 @@ public static class Fiber
     /// <returns>Every value that was produced before the losers noticed the cancellation, in completion order.</returns>
     /// <exception cref="Exception">A real failure of any function.</exception>
     /// <remarks>Eio: <c>Fiber.n_any</c>.</remarks>
-    public static Task<List<T>> NAnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs) => RaceAsync(fs, stopAtFirst: true);
+    public static async Task<List<T>> NAnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs)
+    {
+        var all = new List<T>();
+        await RaceAsync(fs, all, null);
+        return all;
+    }
 
-    private static async Task<List<T>> RaceAsync<T>(IReadOnlyList<Func<Task<T>>> fs, bool stopAtFirst)
+    /// <returns>The (combined) winning value; with <paramref name="all"/>, every success also goes there.</returns>
+    private static async Task<T> RaceAsync<T>(IReadOnlyList<Func<Task<T>>> fs, List<T>? all, Func<T, T, T>? combine)
     {
         ArgumentNullException.ThrowIfNull(fs);
         var frame = FiberFrame.Require();
@@ -260,70 +351,213 @@ public static class Fiber
             await AwaitCancelAsync();
         }
 
+        // A light race (issue 20): a cancel sub-context and a join counter, no sub-switch (like Eio's Fiber.any). The
+        // caller's cancellation is checked first (as Switch.run did).
+        frame.Cancel.ThrowIfCancelled();
         var parent = frame.Cancel;
-        var successes = new List<T>();
-        List<Exception>? errors = null;
-        await Switch.RunAsync(sw =>
+        var group = new ChildGroup<T>(frame, stopAtFirst: true) { All = all, Combine = combine };
+        FiberFrame.Current = new FiberFrame(frame.Fiber, group.Context, frame.Switch);
+        for (int i = 0; i < fs.Count - 1; i++)
         {
-            var race = sw.CancelContext;
-            Func<Task> Wrap(Func<Task<T>> f) => async () =>
-            {
-                try
-                {
-                    var v = await f();
-                    if (errors is null)
-                    {
-                        successes.Add(v);
-                        if (stopAtFirst && successes.Count == 1)
-                        {
-                            race.Cancel(new NotFirstException());
-                        }
-                    }
-                }
-                catch (CancelledException) when (!parent.IsCancelled)
-                {
-                    // Cancelled because another function won or failed: not an error (S11).
-                }
-                catch (Exception ex)
-                {
-                    (errors ??= new List<Exception>()).Add(ex);
-                    if (ex is not CancelledException)
-                    {
-                        race.Cancel(ex);
-                    }
-                }
-            };
+            // Like Eio, every function runs, even once an early one has won (in a cancelled context, so it stops at its
+            // first suspension), and one that succeeds without suspending is combined (S11).
+            group.Fork(null, fs[i]);
+        }
 
-            for (int i = 0; i < fs.Count - 1; i++)
-            {
-                // Not Fork: once an early function has won, the race switch is cancelled and Fork would skip the
-                // rest (S6). Like Eio, every function runs (in a cancelled context, so it stops at its first
-                // suspension), and one that succeeds without suspending is combined (S11).
-                if (sw.TryAddFiber(daemon: false, evenIfCancelled: true))
-                {
-                    _ = RunForkedAsync(sw, Wrap(fs[i]), daemon: false, name: null);
-                }
-            }
-
-            return Wrap(fs[^1])();
-        });
-
-        if (errors is not null)
+        await group.RunRaceFunctionAsync(fs[^1]);
+        await group.JoinAsync();
+        if (group.Errors is { } errors)
         {
             var combined = MultipleException.Combine(errors);
-            if (combined is not CancelledException || successes.Count == 0)
+            if (combined is not CancelledException || group.Successes == 0)
             {
                 ExceptionDispatchInfo.Throw(combined);
             }
         }
 
-        if (successes.Count == 0)
+        if (group.Successes == 0)
         {
             parent.ThrowIfCancelled();
             throw new InvalidOperationException("No function in the race produced a result.");
         }
 
-        return successes;
+        return group.Value;
+    }
+
+    /// <summary>
+    /// The structured part of a sub-switch that <see cref="AllAsync"/> and the races need, without the switch: a cancel
+    /// sub-context, the functions forked as fibers of the enclosing switch's scope (for dumps and traces), a join count
+    /// and the errors. Lives on the caller's domain; everything runs there.
+    /// </summary>
+    private sealed class ChildGroup<T>
+    {
+        private readonly FiberFrame _frame;
+        private readonly bool _stopAtFirst;
+        private int _pending;
+        private Waiter? _join;
+
+        internal ChildGroup(FiberFrame frame, bool stopAtFirst)
+        {
+            _frame = frame;
+            _stopAtFirst = stopAtFirst;
+            Context = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
+        }
+
+        internal CancelContext Context { get; }
+
+        internal List<Exception>? Errors { get; private set; }
+
+        internal int Successes { get; private set; }
+
+        internal T Value { get; private set; } = default!;
+
+        /// <summary>NAnyAsync: receives every success (the value is then unused).</summary>
+        internal List<T>? All { get; init; }
+
+        internal Func<T, T, T>? Combine { get; init; }
+
+        /// <summary>All mode (S10, as a switch): records a failure (once per exception object); the first cancels the group.</summary>
+        internal void Record(Exception error)
+        {
+            Errors ??= new List<Exception>(1);
+            foreach (var e in Errors)
+            {
+                if (ReferenceEquals(e, error))
+                {
+                    return;
+                }
+            }
+
+            Errors.Add(error);
+            if (Errors.Count == 1)
+            {
+                Context.Cancel(error);
+            }
+        }
+
+        /// <summary>Starts one function as a fiber at once, up to its first suspension (S12), then the caller continues.</summary>
+        internal void Fork(Func<Task>? action, Func<Task<T>>? race)
+        {
+            var domain = _frame.Fiber.Domain;
+            _pending++;
+            var running = domain.RunningFrame;
+            _ = RunChildAsync(action, race);
+            domain.RunningFrame = running;
+        }
+
+        private async Task RunChildAsync(Func<Task>? action, Func<Task<T>>? race)
+        {
+            var domain = _frame.Fiber.Domain;
+            var owner = _frame.Switch;
+            var frame = new FiberFrame(new FiberInfo(domain, null, owner), Context, owner);
+            FiberFrame.Current = frame;
+            var parent = EioTrace.On ? domain.RunningFrame : null;
+            domain.RunningFrame = frame;
+            owner?.AddLive(frame.Fiber);
+            if (EioTrace.On)
+            {
+                EioTrace.FiberCreated(frame, parent);
+            }
+
+            Exception? failure = null;
+            try
+            {
+                if (race is not null)
+                {
+                    failure = await RunRaceFunctionAsync(race);
+                }
+                else
+                {
+                    try
+                    {
+                        await action!();
+                    }
+                    catch (Exception ex)
+                    {
+                        failure = ex;
+                        Record(ex);
+                    }
+                }
+            }
+            finally
+            {
+                if (EioTrace.On)
+                {
+                    EioTrace.FiberFinished(frame, failure);
+                }
+
+                if (owner is not null)
+                {
+                    owner.RemoveLive(frame.Fiber);
+                }
+                else
+                {
+                    frame.Fiber.Finished = true;
+                }
+
+                if (--_pending == 0 && _join is { } join)
+                {
+                    join.TryComplete(true);
+                }
+            }
+        }
+
+        /// <summary>Any mode (S11): runs one racer, keeping a success (while no error) and cancelling the rest after the first.</summary>
+        /// <returns>The racer's own failure, for traces (cancellations caused by the race are not failures).</returns>
+        internal async Task<Exception?> RunRaceFunctionAsync(Func<Task<T>> f)
+        {
+            try
+            {
+                var v = await f();
+                if (Errors is null)
+                {
+                    Successes++;
+                    if (All is not null)
+                    {
+                        All.Add(v);
+                    }
+                    else
+                    {
+                        Value = Successes == 1 ? v : (Combine is null ? Value : Combine(Value, v));
+                    }
+
+                    if (_stopAtFirst && Successes == 1)
+                    {
+                        Context.Cancel(new NotFirstException());
+                    }
+                }
+
+                return null;
+            }
+            catch (CancelledException) when (!_frame.Cancel.IsCancelled)
+            {
+                // Cancelled because another function won or failed: not an error (S11).
+                return null;
+            }
+            catch (Exception ex)
+            {
+                (Errors ??= new List<Exception>()).Add(ex);
+                if (ex is not CancelledException)
+                {
+                    Context.Cancel(ex);
+                }
+
+                return ex;
+            }
+        }
+
+        /// <summary>Waits (not cancellable, like a switch's join) until every forked function has finished, then detaches the context.</summary>
+        internal async ValueTask JoinAsync()
+        {
+            while (_pending > 0)
+            {
+                _join = Waiter.Rent(_frame.Fiber.Domain, TraceReason.Join);
+                await _join.VoidTask;
+                _join = null;
+            }
+
+            Context.Detach();
+        }
     }
 
     /// <summary>Applies <paramref name="f"/> to every item concurrently (at most <paramref name="maxFibers"/> at once) and returns the results in order.</summary>
@@ -403,13 +637,14 @@ public static class Fiber
     /// <returns>An awaitable that never completes normally.</returns>
     /// <exception cref="CancelledException">Always, when the fiber is cancelled.</exception>
     /// <remarks>Eio: <c>Fiber.await_cancel</c>.</remarks>
-    public static async Task AwaitCancelAsync()
+    public static Task AwaitCancelAsync()
     {
         var frame = FiberFrame.Require();
-        var w = new Waiter(frame.Fiber.Domain) { TraceReason = TraceReason.AwaitCancel };
+        var w = Waiter.Rent(frame.Fiber.Domain, TraceReason.AwaitCancel);
         w.Attach(frame.Cancel);
-        await w.VoidTask;
-        throw new InvalidOperationException("unreachable");
+
+        // Only cancellation completes this waiter (it is in no wait structure), so the task can only fail.
+        return w.VoidTask.AsTask();
     }
 
     private sealed class NotFirstException() : Exception("Another fiber finished first.");

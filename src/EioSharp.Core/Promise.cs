@@ -87,8 +87,8 @@ public sealed class Promise<T>
 
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
-        var w = new QueuedWaiter<T>(frame.Fiber.Domain) { TraceReason = Tracing.TraceReason.Promise };
-        var list = _waiters ?? Interlocked.CompareExchange(ref _waiters, new WaitList<T>(null), null) ?? _waiters!;
+        QueuedWaiter<T> w;
+        var list = _waiters ?? Interlocked.CompareExchange(ref _waiters, WaitList<T>.Create(null), null) ?? _waiters!;
         lock (list.Sync)
         {
             if (IsResolved)
@@ -96,6 +96,7 @@ public sealed class Promise<T>
                 return Completed();
             }
 
+            w = QueuedWaiter<T>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Promise);
             list.Add(w);
         }
 
@@ -137,26 +138,19 @@ public sealed class Promise<T>
             return true;
         }
 
-        List<QueuedWaiter<T>> waiters;
+        // Completed under the list's lock (pooled waiters, see WaitList): TryComplete only posts the continuation.
         lock (list.Sync)
         {
-            if (list.IsEmpty)
+            while (list.TakeFirst() is { } w)
             {
-                return true;
-            }
-
-            waiters = list.TakeAll();
-        }
-
-        foreach (var w in waiters)
-        {
-            if (error is null)
-            {
-                w.TryComplete(value);
-            }
-            else
-            {
-                w.TryFail(error);
+                if (error is null)
+                {
+                    w.TryComplete(value);
+                }
+                else
+                {
+                    w.TryFail(error);
+                }
             }
         }
 

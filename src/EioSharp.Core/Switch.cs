@@ -152,7 +152,7 @@ public sealed class Switch
                 continue;
             }
 
-            sw._idle = new Waiter(domain) { TraceReason = TraceReason.Join };
+            sw._idle = Waiter.Rent(domain, TraceReason.Join);
             await sw._idle.VoidTask; // not attached to a cancel context: joining cannot be interrupted
             sw._idle = null;
         }

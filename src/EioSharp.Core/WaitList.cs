@@ -5,41 +5,77 @@ namespace EioSharp;
 internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
 {
     internal WaitList<T>? List;
+
+    /// <summary>The lock of the list this use was added to; kept after removal (until recycled) so that a cancellation
+    /// that wins waits for a waker still holding the lock (and perhaps this waiter) to finish with it.</summary>
+    internal object? Sync;
     internal QueuedWaiter<T>? QPrev;
     internal QueuedWaiter<T>? QNext;
 
     /// <summary>An item carried by the waiter (for example the value an adder offers).</summary>
     internal object? Payload;
 
+    /// <summary>A waiter from the calling thread's pool (or a new one), recycled when its result is consumed.</summary>
+    internal static QueuedWaiter<T> Rent(Domain owner, Tracing.TraceReason reason)
+    {
+        var w = WaiterPool<QueuedWaiter<T>>.Rent() ?? new QueuedWaiter<T>(owner);
+        w.PrepareRented(owner, reason);
+        return w;
+    }
+
+    private protected override void ReturnToPool()
+    {
+        ResetQueued();
+        WaiterPool<QueuedWaiter<T>>.Return(this);
+    }
+
+    /// <summary>Clears the list fields of a consumed waiter (subclasses with their own pool call it from <see cref="ReturnToPool"/>).</summary>
+    private protected void ResetQueued()
+    {
+        System.Diagnostics.Debug.Assert(List is null && QPrev is null && QNext is null, "a recycled waiter is still in a wait list");
+        Payload = null;
+        Sync = null;
+    }
+
     protected override void OnCancelled()
     {
-        var list = List;
-        if (list is not null)
+        // Always through the lock, even if a waker has already taken the waiter out of the list: that waker may still be
+        // holding it (its TryComplete lost to this cancellation), and once this returns the waiter may be recycled.
+        var sync = Sync;
+        if (sync is not null)
         {
-            lock (list.Sync)
+            lock (sync)
             {
-                list.Remove(this);
+                List?.Remove(this);
             }
         }
     }
 }
 
 /// <summary>A FIFO doubly-linked list of waiters, protected by <see cref="Sync"/> (callers hold the lock).</summary>
-/// <param name="sync">The lock that protects the list; null: the list itself.</param>
-internal sealed class WaitList<T>(object? sync)
+/// <remarks>A waiter taken out of the list must be completed (or dropped) before the lock is released: waiters are pooled,
+/// and one completed later could be a later use of the same object (see <see cref="Waiter{T}"/>, invariant 4).</remarks>
+internal class WaitList<T>
 {
     private QueuedWaiter<T>? _head;
     private QueuedWaiter<T>? _tail;
 
-    public object Sync => sync ?? this;
+    // No count and no lock field: a promise allocates one of these per awaited promise, so it is kept to two references.
+    private protected WaitList()
+    {
+    }
 
-    public int Count { get; private set; }
+    /// <summary>The lock that protects the list: <paramref name="sync"/>, or the list itself when null.</summary>
+    public static WaitList<T> Create(object? sync) => sync is null ? new WaitList<T>() : new WithLock(sync);
+
+    public virtual object Sync => this;
 
     public bool IsEmpty => _head is null;
 
     public void Add(QueuedWaiter<T> w)
     {
         w.List = this;
+        w.Sync = Sync;
         w.QPrev = _tail;
         w.QNext = null;
         if (_tail is null)
@@ -52,7 +88,6 @@ internal sealed class WaitList<T>(object? sync)
         }
 
         _tail = w;
-        Count++;
     }
 
     public void Remove(QueuedWaiter<T> w)
@@ -82,7 +117,6 @@ internal sealed class WaitList<T>(object? sync)
 
         w.QPrev = w.QNext = null;
         w.List = null;
-        Count--;
     }
 
     /// <summary>Removes and returns the first waiter, or null.</summary>
@@ -102,12 +136,17 @@ internal sealed class WaitList<T>(object? sync)
     /// <summary>Removes every waiter and returns them in order.</summary>
     public List<QueuedWaiter<T>> TakeAll()
     {
-        var all = new List<QueuedWaiter<T>>(Count);
+        var all = new List<QueuedWaiter<T>>();
         while (TakeFirst() is { } w)
         {
             all.Add(w);
         }
 
         return all;
+    }
+
+    private sealed class WithLock(object sync) : WaitList<T>
+    {
+        public override object Sync => sync;
     }
 }

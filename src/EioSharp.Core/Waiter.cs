@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using EioSharp.Tracing;
 using System.Threading.Tasks.Sources;
@@ -10,9 +12,25 @@ namespace EioSharp;
 /// state change and exactly one wins (S14).
 /// </summary>
 /// <remarks>
-/// Invariants: <c>_state</c> goes 0 (pending) → 1 (claimed by the winner) → 3 (succeeded) or 4 (failed);
-/// only the thread that moved it 0→1 writes <c>_result</c>/<c>_error</c>; the continuation is posted to the
-/// owning domain exactly once, after the final state is published. A waiter is used for one await only.
+/// <para>Invariants (the <c>ManualResetValueTaskSourceCore</c> / Channels <c>AsyncOperation</c> pattern):</para>
+/// <list type="number">
+/// <item><c>_state</c> goes 0 (pending) → 1 (claimed by the winner) → 3 (succeeded) or 4 (failed); only the thread that
+/// moved it 0→1 writes <c>_result</c>/<c>_error</c>.</item>
+/// <item>The winner then swaps <c>_continuation</c> to the completed sentinel (<see cref="Signal"/>); the consumer sees the
+/// waiter as completed (<see cref="GetStatus(short)"/>, <see cref="GetResult(short)"/>) only once the sentinel is there, so
+/// the winner never touches the waiter after the consumer may have consumed it, except to post the continuation it
+/// took out (which is what makes the consumer run).</item>
+/// <item>Each use has a version (the <see cref="ValueTask"/> token); <see cref="GetResult(short)"/> consumes the use and
+/// bumps the version, so a second await of the same <see cref="ValueTask"/> (the classic misuse) throws
+/// <see cref="InvalidOperationException"/> instead of resuming the fiber twice or reading a later use's result.</item>
+/// <item>A pooled waiter (see <see cref="WaiterPool{TW}"/>) goes back to its domain thread's pool in
+/// <see cref="GetResult(short)"/>, after it was unlinked from its cancel context. This is safe only because every
+/// other holder has dropped it by then: wait structures complete a waiter only while holding the lock of the list they
+/// removed it from (a cancellation that wins unlinks under the same lock), the timer heap drops a timer before firing
+/// it (a cancelled timer is never recycled: its heap entry may still be there), and an fd slot is cleared before
+/// the fiber continues. A waker that lost the race (its <c>TryComplete</c> returned false) must drop the waiter, and one that won
+/// must not read it afterwards (read a carried item before completing: the woken consumer may already have recycled it).</item>
+/// </list>
 /// </remarks>
 internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 {
@@ -33,8 +51,10 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         }
     };
 
-    private readonly Domain _owner;
+    private Domain _owner;
     private int _state;
+    private short _version;
+    private bool _pooled; // rented from a WaiterPool: recycled when consumed
     private T _result = default!;
     private Exception? _error;
     private Action<object?>? _continuation;
@@ -60,9 +80,33 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <summary>True once a winner has claimed the waiter (it will not wait for anything else).</summary>
     internal bool IsDone => Volatile.Read(ref _state) != 0;
 
-    internal ValueTask<T> Task => new(this, 0);
+    internal ValueTask<T> Task => new(this, _version);
 
-    internal ValueTask VoidTask => new(this, 0);
+    internal ValueTask VoidTask => new(this, _version);
+
+    /// <summary>The current use's token (bumped each time the waiter is consumed).</summary>
+    internal short Version => _version;
+
+    /// <summary>Readies a waiter taken from a pool (or just made for one) for a new suspension on <paramref name="owner"/>.</summary>
+    private protected void PrepareRented(Domain owner, TraceReason reason)
+    {
+        Debug.Assert(_state == 0 && _continuation is null && Context is null, "a pooled waiter was returned while still in use");
+        _owner = owner;
+        _pooled = true;
+        TraceReason = reason;
+        TraceArg = 0;
+    }
+
+    /// <summary>True if the consumed waiter may be reused (a timer overrides this: a cancelled timer may still be in the heap).</summary>
+    private protected virtual bool CanRecycle => true;
+
+    /// <summary>Puts a consumed, reset waiter back in its type's pool (pooled waiter types override this).</summary>
+    private protected virtual void ReturnToPool()
+    {
+    }
+
+    /// <summary>True once the use succeeded (state 3).</summary>
+    private protected bool Succeeded => Volatile.Read(ref _state) == 3;
 
     /// <summary>Registers with the fiber's cancel context; fails at once if it is already cancelled (operations check cancellation when they start).</summary>
     internal void Attach(CancelContext? context)
@@ -146,15 +190,32 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         }
     }
 
-    public ValueTaskSourceStatus GetStatus(short token) => Volatile.Read(ref _state) switch
+    public ValueTaskSourceStatus GetStatus(short token)
     {
-        3 => ValueTaskSourceStatus.Succeeded,
-        4 => _error is OperationCanceledException ? ValueTaskSourceStatus.Canceled : ValueTaskSourceStatus.Faulted,
-        _ => ValueTaskSourceStatus.Pending,
-    };
+        ValidateToken(token);
+        if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completedSentinel))
+        {
+            return ValueTaskSourceStatus.Pending; // not complete, or the winner has not finished signalling (invariant 2)
+        }
+
+        return Volatile.Read(ref _state) switch
+        {
+            3 => ValueTaskSourceStatus.Succeeded,
+            4 => _error is OperationCanceledException ? ValueTaskSourceStatus.Canceled : ValueTaskSourceStatus.Faulted,
+            _ => ValueTaskSourceStatus.Pending,
+        };
+    }
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
+        ValidateToken(token);
+        var registered = Volatile.Read(ref _continuation);
+        if (registered is not null && !ReferenceEquals(registered, s_completedSentinel))
+        {
+            // Checked before the state is overwritten: the first awaiter's continuation must still get its own state.
+            throw new InvalidOperationException("This operation is already being awaited (a ValueTask may be awaited only once).");
+        }
+
         if (InlineForeignContinuations && (flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) == 0)
         {
             state = (continuation, state);
@@ -181,24 +242,56 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         {
             _owner.Enqueue(continuation, state, _frame);
         }
+        else if (previous is not null)
+        {
+            throw new InvalidOperationException("This operation is already being awaited (a ValueTask may be awaited only once).");
+        }
     }
 
     public T GetResult(short token)
     {
+        ValidateToken(token);
+        if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completedSentinel))
+        {
+            throw new InvalidOperationException("The operation has not completed.");
+        }
+
         Context?.RemoveWaiter(this);
         _frame?.Fiber.Resumed(this);
         int s = Volatile.Read(ref _state);
-        if (s == 3)
+        Debug.Assert(s is 3 or 4, "the sentinel is published only after the final state");
+        var result = _result;
+        var error = _error;
+
+        // Consume this use: the token of any copy of this ValueTask is now stale (invariant 3).
+        _version++;
+        if (_pooled && CanRecycle)
         {
-            return _result;
+            Debug.Assert(Context is null && Prev is null && Next is null, "a recycled waiter is still linked to a cancel context");
+            _state = 0;
+            _result = default!;
+            _error = null;
+            _continuationState = null;
+            _frame = null;
+            Volatile.Write(ref _continuation, null);
+            ReturnToPool();
         }
 
         if (s == 4)
         {
-            ExceptionDispatchInfo.Throw(_error!);
+            ExceptionDispatchInfo.Throw(error!);
         }
 
-        throw new InvalidOperationException("The operation has not completed.");
+        return result;
+    }
+
+    private void ValidateToken(short token)
+    {
+        if (token != _version)
+        {
+            throw new InvalidOperationException(
+                "This ValueTask was already awaited: the operation it stood for has completed and its waiter may have been reused (a ValueTask may be awaited only once).");
+        }
     }
 
     void IValueTaskSource.GetResult(short token) => GetResult(token);
@@ -228,20 +321,86 @@ internal class Waiter : Waiter<bool>
         : base(owner)
     {
     }
+
+    /// <summary>A waiter from the calling thread's pool (or a new one), recycled when its result is consumed.</summary>
+    internal static Waiter Rent(Domain owner, TraceReason reason)
+    {
+        var w = WaiterPool<Waiter>.Rent() ?? new Waiter(owner);
+        w.PrepareRented(owner, reason);
+        return w;
+    }
+
+    private protected override void ReturnToPool() => WaiterPool<Waiter>.Return(this);
 }
 
 /// <summary>A sleeping fiber in the domain's timer heap.</summary>
 internal sealed class TimerWaiter : Waiter<bool>
 {
-    internal TimerWaiter(Domain owner, long deadline)
+    private TimerWaiter(Domain owner)
         : base(owner)
     {
-        Deadline = deadline;
         TraceReason = TraceReason.Sleep;
     }
 
-    internal long Deadline { get; }
+    internal long Deadline { get; private set; }
+
+    /// <summary>A timer waiter for <paramref name="deadline"/> from the calling thread's pool (or a new one).</summary>
+    internal static TimerWaiter Rent(Domain owner, long deadline)
+    {
+        var w = WaiterPool<TimerWaiter>.Rent() ?? new TimerWaiter(owner);
+        w.PrepareRented(owner, TraceReason.Sleep);
+        w.Deadline = deadline;
+        return w;
+    }
+
+    /// <summary>Only a timer that fired is reused: the domain dequeued it before completing it. A cancelled one may still
+    /// sit in the heap (dropped later), so it is left to the garbage collector.</summary>
+    private protected override bool CanRecycle => Succeeded;
+
+    private protected override void ReturnToPool() => WaiterPool<TimerWaiter>.Return(this);
 
     /// <summary>Counts the dead heap entry so the domain can compact its heap (runs on the owning domain).</summary>
     protected override void OnCancelled() => Owner.TimerCancelled();
+}
+
+/// <summary>
+/// A per-thread free list of consumed waiters of one type (each domain runs on one thread, and a waiter is consumed on
+/// its owning domain, so renting and returning need no synchronisation). Bounded, so a burst of suspensions does not
+/// keep its waiters forever. Free waiters are linked through <see cref="WaiterNode.Next"/>, unused while a waiter is free.
+/// </summary>
+/// <typeparam name="TW">The waiter type.</typeparam>
+internal static class WaiterPool<TW>
+    where TW : WaiterNode
+{
+    /// <summary>The most free waiters kept per thread and type.</summary>
+    internal const int MaxFree = 256;
+
+    [ThreadStatic]
+    private static TW? t_head;
+
+    [ThreadStatic]
+    private static int t_count;
+
+    internal static TW? Rent()
+    {
+        var w = t_head;
+        if (w is not null)
+        {
+            t_head = Unsafe.As<TW?>(w.Next);
+            w.Next = null;
+            t_count--;
+        }
+
+        return w;
+    }
+
+    internal static void Return(TW w)
+    {
+        if (t_count < MaxFree)
+        {
+            w.Next = t_head;
+            t_head = w;
+            t_count++;
+        }
+    }
 }

@@ -32,8 +32,8 @@ public sealed class AsyncQueue<T>
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capacity);
         Capacity = capacity;
-        _takers = new WaitList<T>(_sync);
-        _adders = new WaitList<bool>(_sync);
+        _takers = WaitList<T>.Create(_sync);
+        _adders = WaitList<bool>.Create(_sync);
     }
 
     /// <summary>The most items buffered.</summary>
@@ -92,7 +92,7 @@ public sealed class AsyncQueue<T>
 
             frame = FiberFrame.Require();
             frame.Cancel.ThrowIfCancelled();
-            w = new AddWaiter(frame.Fiber.Domain, item) { TraceReason = Tracing.TraceReason.Queue };
+            w = AddWaiter.Rent(frame.Fiber.Domain, item);
             _adders.Add(w);
         }
 
@@ -141,7 +141,7 @@ public sealed class AsyncQueue<T>
 
             frame = FiberFrame.Require();
             frame.Cancel.ThrowIfCancelled();
-            w = new QueuedWaiter<T>(frame.Fiber.Domain) { TraceReason = Tracing.TraceReason.Queue };
+            w = QueuedWaiter<T>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Queue);
             _takers.Add(w);
         }
 
@@ -185,8 +185,6 @@ public sealed class AsyncQueue<T>
     /// <remarks>[ext] Not in Eio (eio#641). Idempotent. Waiting adders get <see cref="StreamClosedException"/> and their items are not added.</remarks>
     public void Close()
     {
-        List<QueuedWaiter<T>> takers;
-        List<QueuedWaiter<bool>> adders;
         lock (_sync)
         {
             if (_closed)
@@ -195,18 +193,17 @@ public sealed class AsyncQueue<T>
             }
 
             _closed = true;
-            takers = _takers.TakeAll();
-            adders = _adders.TakeAll();
-        }
 
-        foreach (var t in takers)
-        {
-            t.TryFail(new StreamClosedException());
-        }
+            // Failed under the lock: waiters are pooled (see WaitList).
+            while (_takers.TakeFirst() is { } t)
+            {
+                t.TryFail(new StreamClosedException());
+            }
 
-        foreach (var a in adders)
-        {
-            a.TryFail(new StreamClosedException());
+            while (_adders.TakeFirst() is { } a)
+            {
+                a.TryFail(new StreamClosedException());
+            }
         }
     }
 
@@ -241,9 +238,11 @@ public sealed class AsyncQueue<T>
             item = _items.Dequeue();
             while (_adders.TakeFirst() is AddWaiter a)
             {
+                // The item is read before the adder is woken: once woken, its waiter may be consumed and reused (pooled).
+                var added = a.Item;
                 if (a.TryComplete(true))
                 {
-                    _items.Enqueue(a.Item);
+                    _items.Enqueue(added);
                     break;
                 }
             }
@@ -253,9 +252,10 @@ public sealed class AsyncQueue<T>
 
         while (_adders.TakeFirst() is AddWaiter a)
         {
+            var added = a.Item; // read before waking the adder (see above)
             if (a.TryComplete(true))
             {
-                item = a.Item;
+                item = added;
                 return true;
             }
         }
@@ -264,9 +264,24 @@ public sealed class AsyncQueue<T>
         return false;
     }
 
-    private sealed class AddWaiter(Domain owner, T item) : QueuedWaiter<bool>(owner)
+    private sealed class AddWaiter(Domain owner) : QueuedWaiter<bool>(owner)
     {
-        public T Item { get; } = item;
+        public T Item { get; private set; } = default!;
+
+        internal static AddWaiter Rent(Domain owner, T item)
+        {
+            var w = WaiterPool<AddWaiter>.Rent() ?? new AddWaiter(owner);
+            w.PrepareRented(owner, Tracing.TraceReason.Queue);
+            w.Item = item;
+            return w;
+        }
+
+        private protected override void ReturnToPool()
+        {
+            Item = default!;
+            ResetQueued();
+            WaiterPool<AddWaiter>.Return(this);
+        }
     }
 }
 

@@ -13,7 +13,7 @@ public sealed class Condition
     /// <summary>Creates a condition.</summary>
     public Condition()
     {
-        _waiters = new WaitList<bool>(_sync);
+        _waiters = WaitList<bool>.Create(_sync);
     }
 
     /// <summary>Atomically unlocks <paramref name="mutex"/>, waits for a broadcast, then locks it again.</summary>
@@ -46,9 +46,10 @@ public sealed class Condition
     {
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
-        var w = new QueuedWaiter<bool>(frame.Fiber.Domain) { TraceReason = Tracing.TraceReason.Condition };
+        QueuedWaiter<bool> w;
         lock (_sync)
         {
+            w = QueuedWaiter<bool>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Condition);
             _waiters.Add(w);
         }
 
@@ -60,15 +61,13 @@ public sealed class Condition
     /// <remarks>Eio: <c>Condition.broadcast</c>. May be called from any thread.</remarks>
     public void Broadcast()
     {
-        List<QueuedWaiter<bool>> all;
+        // Completed under the lock: waiters are pooled (see WaitList).
         lock (_sync)
         {
-            all = _waiters.TakeAll();
-        }
-
-        foreach (var w in all)
-        {
-            w.TryComplete(true);
+            while (_waiters.TakeFirst() is { } w)
+            {
+                w.TryComplete(true);
+            }
         }
     }
 }

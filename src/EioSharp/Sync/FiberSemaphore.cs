@@ -18,7 +18,7 @@ public sealed class FiberSemaphore
     {
         ArgumentOutOfRangeException.ThrowIfNegative(initialCount);
         _count = initialCount;
-        _waiters = new WaitList<bool>(_sync);
+        _waiters = WaitList<bool>.Create(_sync);
     }
 
     /// <summary>The permits available now.</summary>
@@ -52,7 +52,7 @@ public sealed class FiberSemaphore
 
             frame = FiberFrame.Require();
             frame.Cancel.ThrowIfCancelled();
-            w = new QueuedWaiter<bool>(frame.Fiber.Domain) { TraceReason = Tracing.TraceReason.Mutex };
+            w = QueuedWaiter<bool>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Mutex);
             _waiters.Add(w);
         }
 

@@ -36,10 +36,10 @@ public abstract class ClockBase
     private protected static ValueTask SleepUntilTicks(FiberFrame frame, long deadline)
     {
         frame.Cancel.ThrowIfCancelled();
-        var w = new TimerWaiter(frame.Fiber.Domain, deadline);
+        var w = TimerWaiter.Rent(frame.Fiber.Domain, deadline);
         frame.Fiber.Domain.AddTimer(w);
         w.Attach(frame.Cancel);
-        return new ValueTask(w, 0);
+        return w.VoidTask;
     }
 
     /// <summary>Runs <paramref name="body"/>, cancelling it and throwing if it takes longer than <paramref name="timeout"/>.</summary>

@@ -110,8 +110,7 @@ public class TraceTests
         consumer: suspended on queue
         waiter: created by main in work
         waiter: new cancel context ctx-3 under ctx-2
-        waiter: opened switch work/switch
-        fiber-1: created by waiter in work/switch
+        fiber-1: created by waiter in work
         fiber-1: suspended on await-cancel
         waiter: suspended on sleep
         main: suspended on join
@@ -131,7 +130,6 @@ public class TraceTests
         fiber-1: finished ok
         fiber-1: woke waiter
         waiter: resumed
-        waiter: closed switch work/switch
         waiter: log "timed out"
         waiter: finished ok
         waiter: woke main

@@ -1,0 +1,119 @@
+using EioSharp.Sync;
+using EioSharp.Tracing;
+
+namespace EioSharp.Tests.Core;
+
+/// <summary>Pooled waiters (issue 20): a suspension reuses a waiter, and the ValueTask of a finished use cannot touch the next use.</summary>
+public class WaiterReuseTests
+{
+    // The classic ValueTask misuse: awaiting a ValueTask a second time after its waiter was consumed and reused. The stale
+    // token is rejected (InvalidOperationException), the new use is neither resumed nor robbed of its result, and a
+    // completion attempt on a finished use does nothing.
+    [Fact]
+    public void S14_StaleTokenOfAReusedWaiterIsRejected() => EioMain.Run(async _ =>
+    {
+        var domain = Domain.Current!;
+        var first = Waiter.Rent(domain, TraceReason.Other);
+        var firstTask = first.VoidTask;
+        short firstVersion = first.Version;
+        Assert.True(first.TryComplete(true));
+        Assert.False(first.TryComplete(true)); // one winner per use
+        Assert.True(firstTask.IsCompleted);
+        firstTask.GetAwaiter().GetResult(); // consumes the use: the waiter goes back to the pool
+
+        var second = Waiter.Rent(domain, TraceReason.Other);
+        Assert.Same(first, second); // reused, not reallocated
+        var secondTask = second.VoidTask;
+        Assert.NotEqual(firstVersion, second.Version);
+
+        // The stale ValueTask: every use of it throws, and it does not resume or complete the new use.
+        Assert.Throws<InvalidOperationException>(() => firstTask.IsCompleted);
+        Assert.Throws<InvalidOperationException>(() => firstTask.GetAwaiter().GetResult());
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await firstTask);
+        Assert.False(secondTask.IsCompleted);
+        Assert.False(second.IsDone);
+
+        // The new use still completes exactly once, with its own result.
+        Assert.True(second.TryComplete(true));
+        Assert.False(second.TryComplete(true));
+        await secondTask;
+        Assert.Throws<InvalidOperationException>(() => secondTask.GetAwaiter().GetResult()); // consumed twice
+    });
+
+    // Same misuse through a public API: a second await of a queue take's ValueTask after the fiber took another item
+    // (which reused the waiter) throws instead of returning the other item again.
+    [Fact]
+    public void S14_SecondAwaitOfATakeThrowsAndLosesNoItem() => EioMain.Run(async _ =>
+    {
+        var q = new AsyncQueue<int>(0);
+        var taken = new List<int>();
+        await Switch.RunAsync(async sw =>
+        {
+            var stale = q.TakeAsync(); // suspends on a pooled waiter: nothing has been added yet
+            Fiber.Fork(sw, async () =>
+            {
+                for (int i = 1; i <= 3; i++)
+                {
+                    await q.AddAsync(i);
+                }
+            });
+            taken.Add(await stale);
+            var next = q.TakeAsync();
+            await Assert.ThrowsAsync<InvalidOperationException>(async () => await stale);
+            taken.Add(await next);
+            taken.Add(await q.TakeAsync());
+        });
+        Assert.Equal([1, 2, 3], taken);
+    });
+
+    // Awaiting one pending waiter from two places at once is refused (the second continuation would be lost).
+    [Fact]
+    public void S14_SecondConcurrentAwaitIsRefused() => EioMain.Run(async _ =>
+    {
+        var (p, r) = Promise.Create<int>();
+        await Switch.RunAsync(async sw =>
+        {
+            var vt = p.AwaitAsync();
+            var t1 = vt.AsTask();
+            Assert.Throws<InvalidOperationException>(() => { var again = vt.AsTask(); GC.KeepAlive(again); });
+            r.Resolve(7);
+            Assert.Equal(7, await t1);
+        });
+    });
+
+    // Steady state: a rendezvous queue between two fibers suspends both sides on every item and allocates nothing per
+    // item once the waiters are pooled (it allocated about 116 B per item with a waiter object per suspension).
+    [Fact]
+    public void SuspensionsOnAQueueAllocateNothingInSteadyState() => EioMain.Run(async _ =>
+    {
+        const int Items = 20_000;
+        var q = new AsyncQueue<int>(0);
+        long sum = 0;
+        long allocated = 0;
+        await Fiber.BothAsync(
+            async () =>
+            {
+                for (int i = 0; i < 2 * Items; i++)
+                {
+                    await q.AddAsync(i);
+                }
+            },
+            async () =>
+            {
+                for (int i = 0; i < Items; i++)
+                {
+                    sum += await q.TakeAsync(); // warm-up: pools filled, code tiered up
+                }
+
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < Items; i++)
+                {
+                    sum += await q.TakeAsync();
+                }
+
+                allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            });
+        Assert.Equal((2L * Items) * (2L * Items - 1) / 2, sum);
+        Assert.True(allocated < Items, $"{allocated} bytes allocated for {Items} items");
+    });
+}
