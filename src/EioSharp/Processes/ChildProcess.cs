@@ -95,6 +95,19 @@ public sealed class ChildProcess
     /// <inheritdoc/>
     public override string ToString() => $"ChildProcess {Pid} ({ArgumentFormat.Format(Arguments)}){(HasExited ? " " + _status : "")}";
 
+    /// <summary>Closes the pidfd when it cannot be watched (the reaper then polls the pid).</summary>
+    internal void DropPidfd()
+    {
+        lock (_sync)
+        {
+            if (_pidfd >= 0)
+            {
+                ProcessNative.close(_pidfd);
+                Volatile.Write(ref _pidfd, -1);
+            }
+        }
+    }
+
     /// <summary>Reaps the child if it has exited (reaper thread). True when it was reaped (or is gone).</summary>
     internal unsafe bool TryReap()
     {

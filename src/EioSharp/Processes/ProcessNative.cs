@@ -16,7 +16,7 @@ internal static unsafe partial class ProcessNative
     public const int ENOSYS = 38;
     public const int WNOHANG = 1;
     public const int O_CLOEXEC = 0x80000;
-    public const short POLLIN = 0x1;
+    public const int O_NONBLOCK = 0x800;
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
 
@@ -29,13 +29,6 @@ internal static unsafe partial class ProcessNative
     public const int AttrSize = 1024;
     public const int SigSetSize = 256;
 
-    [StructLayout(LayoutKind.Sequential)]
-    public struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short REvents;
-    }
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int posix_spawn_file_actions_init(void* actions);
@@ -89,9 +82,6 @@ internal static unsafe partial class ProcessNative
     public static partial int pipe2(int* fds, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
-    public static partial int poll(PollFd* fds, nuint count, int timeoutMs);
-
-    [LibraryImport("libc", SetLastError = true)]
     public static partial nint read(int fd, void* buf, nint count);
 
     [LibraryImport("libc", SetLastError = true)]
@@ -99,6 +89,15 @@ internal static unsafe partial class ProcessNative
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_ctl(int epfd, int op, int fd, void* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_wait(int epfd, void* events, int maxEvents, int timeoutMs);
 
     /// <summary>pidfd_open(2); -1 with errno set on failure (ENOSYS before Linux 5.3).</summary>
     public static int PidfdOpen(int pid) => (int)syscall(SYS_pidfd_open, pid, 0, 0, 0);

@@ -228,8 +228,11 @@ public class ProcessTests
             await Switch.RunAsync(async sw =>
             {
                 // An ignored signal stays ignored across exec: sleep ignores SIGTERM.
-                child = env.ProcessManager.Spawn(sw, ["/bin/sh", "-c", "trap '' TERM; exec sleep 100"], killGracePeriod: TimeSpan.FromMilliseconds(200));
-                await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(50)); // let sh reach exec
+                var (r, w) = env.ProcessManager.Pipe(sw);
+                child = env.ProcessManager.Spawn(
+                    sw, ["/bin/sh", "-c", "trap '' TERM; echo ready; exec sleep 100"], stdout: w, killGracePeriod: TimeSpan.FromMilliseconds(200));
+                w.Close();
+                Assert.Equal("ready", await new BufferedReader(r, 100).ReadLineAsync()); // the trap is set
             });
             return (child!.Pid, await child.AwaitAsync());
         });
@@ -262,12 +265,12 @@ public class ProcessTests
             int p = 0;
             await Switch.RunAsync(async sw =>
             {
-                var child = env.ProcessManager.Spawn(sw, ["sleep", "0.2"]);
+                var child = env.ProcessManager.Spawn(sw, ["sleep", "0.3"]);
                 p = child.Pid;
 
-                // The waiting fiber is cancelled (the timeout wins); nobody awaits the child afterwards.
-                var r = await env.MonoClock.TryWithTimeoutAsync(TimeSpan.FromMilliseconds(10), async () => await child.AwaitAsync());
-                Assert.True(r.IsTimedOut);
+                // The waiting fiber is cancelled (the other branch wins at once); nobody awaits the child afterwards.
+                int winner = await Fiber.FirstAsync(async () => { await child.AwaitAsync(); return 1; }, () => Task.FromResult(2));
+                Assert.Equal(2, winner);
 
                 // The reaper still reaps it when it exits: /proc/pid goes away without any await.
                 for (int i = 0; i < 1000 && ProcExists(p); i++)
