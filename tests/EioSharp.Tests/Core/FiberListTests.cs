@@ -1,0 +1,66 @@
+using static EioSharp.Tests.Core.Scenario;
+using static EioSharp.Tests.Core.SwitchTests;
+
+namespace EioSharp.Tests.Core;
+
+/// <summary>Eio's Fiber.List.filter / filter_map: concurrent, bounded by max_fibers, results in input order.</summary>
+public class FiberListTests
+{
+    // With maxFibers 2 the items start in order, two at a time as a worker frees up; 4 (one yield) finishes before 3 (two)
+    // but the result keeps the input order.
+    [Theory, BothBackends]
+    public void FilterMapKeepsInputOrderAndLimitsFibers(Backend b) => Expect(b, """
+        +start 1
+        +start 2
+        +done 2
+        +start 3
+        +done 1
+        +start 4
+        +done 4
+        +done 3
+        +kept 2 4 and squares 4 16
+
+        """, async env =>
+        {
+            int[] items = [1, 2, 3, 4];
+            var kept = await Fiber.FilterAsync(
+                items,
+                async i =>
+                {
+                    TraceLog.Line($"start {i}");
+                    for (int y = 0; y < (i % 2 == 1 ? 2 : 1); y++)
+                    {
+                        await Fiber.YieldAsync(); // odd items take longer
+                    }
+
+                    TraceLog.Line($"done {i}");
+                    return i % 2 == 0;
+                },
+                maxFibers: 2);
+            var squares = await Fiber.FilterMapAsync<int, int>(items, i => Task.FromResult((i % 2 == 0, i * i)));
+            TraceLog.Line($"kept {string.Join(' ', kept)} and squares {string.Join(' ', squares)}");
+        });
+
+    // The first failure cancels the other items and is the caller's exception.
+    [Theory, BothBackends]
+    public void FilterFailureCancelsTheOthers(Backend b) => Expect(b, """
+        +2 cancelled: Cancelled: TestFailure: 1 failed
+        +filter: TestFailure: 1 failed
+
+        """, async env =>
+        {
+            await Describe("filter", () => Fiber.FilterAsync<int>(
+                [1, 2],
+                async i =>
+                {
+                    if (i == 1)
+                    {
+                        await Fiber.YieldAsync();
+                        throw new TestFailure("1 failed");
+                    }
+
+                    await Traced("2", () => Fiber.AwaitCancelAsync());
+                    return true;
+                }));
+        });
+}
