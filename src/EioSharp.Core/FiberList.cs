@@ -45,4 +45,39 @@ public static partial class Fiber
         ArgumentNullException.ThrowIfNull(predicate);
         return FilterMapAsync<T, T>(items, async x => (await predicate(x), x), maxFibers);
     }
+
+    /// <summary>Forks a fiber on <paramref name="sw"/> that runs <paramref name="body"/> in its own new switch, so the child
+    /// switch can fail or be cancelled without cancelling <paramref name="sw"/>.</summary>
+    /// <param name="sw">The parent switch (it waits for the fiber).</param>
+    /// <param name="onError">Receives the child switch's failure; not called when <paramref name="sw"/> itself is cancelled. If it
+    /// throws, <paramref name="sw"/> fails with both the original error and that one.</param>
+    /// <param name="body">Runs with the child switch.</param>
+    /// <exception cref="InvalidOperationException"><paramref name="sw"/> belongs to another domain.</exception>
+    /// <remarks>Eio: <c>Fiber.fork_sub</c>. As <see cref="Fork(Switch, Func{Task})"/>: nothing runs if <paramref name="sw"/> is
+    /// cancelled or finished.</remarks>
+    public static void ForkSub(Switch sw, Action<Exception> onError, Func<Switch, Task> body)
+    {
+        ArgumentNullException.ThrowIfNull(sw);
+        ArgumentNullException.ThrowIfNull(onError);
+        ArgumentNullException.ThrowIfNull(body);
+        Fork(sw, async () =>
+        {
+            try
+            {
+                await Switch.RunAsync(body);
+            }
+            catch (Exception ex) when (!sw.CancelContext.IsCancelled)
+            {
+                try
+                {
+                    onError(ex);
+                }
+                catch (Exception ex2)
+                {
+                    sw.Fail(ex);
+                    sw.Fail(ex2);
+                }
+            }
+        });
+    }
 }

@@ -64,3 +64,74 @@ public class FiberListTests
                 }));
         });
 }
+
+/// <summary>Eio's Fiber.fork_sub and Switch.get_error / null_hook.</summary>
+public class ForkSubTests
+{
+    // A failing child switch goes to onError and leaves the parent switch running; a sibling is not cancelled.
+    [Theory, BothBackends]
+    public void ForkSubFailureGoesToOnErrorNotToTheParent(Backend b) => Expect(b, """
+        +child starts
+        +sibling starts
+        +onError: TestFailure: child failed
+        +sibling done
+        +parent error: none
+
+        """, async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                Fiber.ForkSub(sw, ex => TraceLog.Line($"onError: {ex.GetType().Name}: {ex.Message}"), async csw =>
+                {
+                    TraceLog.Line("child starts");
+                    await Fiber.YieldAsync();
+                    throw new TestFailure("child failed");
+                });
+                Fiber.Fork(sw, async () =>
+                {
+                    TraceLog.Line("sibling starts");
+                    await Fiber.YieldAsync();
+                    await Fiber.YieldAsync();
+                    TraceLog.Line("sibling done");
+                });
+                await Fiber.YieldAsync();
+                await Fiber.YieldAsync();
+                await Fiber.YieldAsync();
+                TraceLog.Line($"parent error: {sw.GetError()?.Message ?? "none"}");
+            });
+        });
+
+    // If onError throws, the parent fails with both exceptions (S3 combining).
+    [Theory, BothBackends]
+    public void ForkSubOnErrorThatThrowsFailsTheParentWithBoth(Backend b) => Expect(b, """
+        +switch: Multiple: [TestFailure: child failed; TestFailure: handler failed]
+
+        """, async env =>
+        {
+            await Describe("switch", () => Switch.RunAsync(sw =>
+            {
+                Fiber.ForkSub(sw, _ => throw new TestFailure("handler failed"), _ => throw new TestFailure("child failed"));
+                return Task.CompletedTask;
+            }));
+        });
+
+    [Fact]
+    public void GetErrorAndNullHook()
+    {
+        EioSharp.Mock.MockMain.Run(async env =>
+        {
+            Switch? done = null;
+            await Switch.RunAsync(async sw =>
+            {
+                done = sw;
+                Assert.Null(sw.GetError());
+                sw.Fail(new TestFailure("stop"));
+                Assert.IsType<CancelledException>(sw.GetError());
+                await Task.CompletedTask;
+            }).ContinueWith(_ => { });
+            Assert.IsType<InvalidOperationException>(done!.GetError());
+            Assert.False(ReleaseHook.Null.Remove());
+            Assert.False(ReleaseHook.Null.Remove());
+        });
+    }
+}
