@@ -135,3 +135,80 @@ public class ForkSubTests
         });
     }
 }
+
+/// <summary>Eio's Fiber.fork_seq: the generator runs only when the consumer asks for the next item.</summary>
+public class ForkSeqTests
+{
+    [Theory, BothBackends]
+    public void GeneratorRunsOnDemandAndEndsTheSequence(Backend b) => Expect(b, """
+        +consumer asks
+        +generator yields 1
+        +consumer got 1
+        +generator yields 2
+        +consumer got 2
+        +generator done
+        +sequence ended
+
+        """, async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                var seq = Fiber.ForkSeq<int>(sw, async yield =>
+                {
+                    for (int i = 1; i <= 2; i++)
+                    {
+                        TraceLog.Line($"generator yields {i}");
+                        await yield(i);
+                    }
+
+                    TraceLog.Line("generator done");
+                });
+                TraceLog.Line("consumer asks");
+                await foreach (int x in seq)
+                {
+                    TraceLog.Line($"consumer got {x}");
+                }
+
+                TraceLog.Line("sequence ended");
+            });
+        });
+
+    [Theory, BothBackends]
+    public void StoppingEarlyEndsTheGeneratorAndAGeneratorErrorReachesTheConsumer(Backend b) => Expect(b, """
+        +got 1, stopping
+        +generator stopped: OperationCanceledException
+        +consumer: TestFailure: generator broke
+
+        """, async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                await foreach (int x in Fiber.ForkSeq<int>(sw, async yield =>
+                {
+                    try
+                    {
+                        await yield(1);
+                        await yield(2);
+                    }
+                    catch (OperationCanceledException e)
+                    {
+                        TraceLog.Line($"generator stopped: {e.GetType().Name}");
+                        throw;
+                    }
+                }))
+                {
+                    TraceLog.Line($"got {x}, stopping");
+                    break;
+                }
+
+                await Fiber.YieldAsync();
+                await Describe("consumer", async () =>
+                {
+                    await foreach (int x in Fiber.ForkSeq<int>(sw, _ => throw new TestFailure("generator broke")))
+                    {
+                        TraceLog.Line($"unexpected {x}");
+                    }
+                });
+            });
+        });
+}
