@@ -135,7 +135,7 @@ internal static class JobsServer
             await Fiber.FirstAsync(
                 () => listener.RunServerAsync(
                     (conn, peer) => CountedAsync(conn),
-                    ex => log($"WARNING: {ex.Message}"),
+                    ex => log(ListeningSocket.PeerOf(ex) is { } peer ? $"WARNING: connection from {peer}: {ex.Message}" : $"WARNING: {ex.Message}"),
                     maxConnections: maxConnections,
                     stop: stop),
                 async () =>

@@ -126,7 +126,7 @@ internal static class KvServer
                 await Fiber.FirstAsync(
                     () => listener.RunServerAsync(
                         (conn, peer) => KvConnection.HandleAsync(context, conn, peer),
-                        ex => log($"WARNING: {ex.Message}"),
+                        ex => log(ListeningSocket.PeerOf(ex) is { } peer ? $"WARNING: connection from {peer}: {ex.Message}" : $"WARNING: {ex.Message}"),
                         maxConnections: maxConnections,
                         domainManager: env.DomainManager,
                         additionalDomains: options.Domains - 1),

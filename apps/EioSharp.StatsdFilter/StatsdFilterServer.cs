@@ -197,7 +197,7 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
             {
                 work.Add(() => listener.RunServerAsync(
                     (conn, peer) => CountedTcpAsync(conn, processor),
-                    e => TraceLog.Line($"statsd-filter: tcp: {e.Message}"),
+                    e => TraceLog.Line(ListeningSocket.PeerOf(e) is { } peer ? $"statsd-filter: tcp: connection from {peer}: {e.Message}" : $"statsd-filter: tcp: {e.Message}"),
                     maxConnections: _tcpConnectionsPerDomain,
                     stop: stop));
             }

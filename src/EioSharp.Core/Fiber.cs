@@ -10,7 +10,7 @@ namespace EioSharp;
 /// <para><b>Scheduling</b> (S12): <see cref="Fork(Switch, Func{Task})"/> runs the child at once, up to its first suspension,
 /// then the parent continues, ahead of fibers already queued. Woken fibers go to the back of the domain's FIFO run queue.</para>
 /// </remarks>
-public static class Fiber
+public static partial class Fiber
 {
     /// <summary>Starts <paramref name="body"/> as a new fiber owned by <paramref name="sw"/>.</summary>
     /// <param name="sw">The owning switch; it waits for the fiber, and fails if the fiber throws (S2).</param>

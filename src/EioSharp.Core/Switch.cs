@@ -214,6 +214,22 @@ public sealed class Switch
         _cancel.ThrowIfCancelled();
     }
 
+    /// <summary>Like <see cref="Check"/>, but returns the exception instead of throwing it.</summary>
+    /// <returns>Null while the switch is on; the <see cref="CancelledException"/> when it is cancelled; an
+    /// <see cref="InvalidOperationException"/> when it has finished.</returns>
+    /// <exception cref="InvalidOperationException">The caller is on another domain.</exception>
+    /// <remarks>Eio: <c>Switch.get_error</c>.</remarks>
+    public Exception? GetError()
+    {
+        CheckDomain();
+        if (_finished)
+        {
+            return new InvalidOperationException("The switch has finished.");
+        }
+
+        return _cancel.IsCancelled ? _cancel.MakeCancelled() : null;
+    }
+
     /// <summary>Fails the switch: records <paramref name="error"/> and cancels the switch (if this is its first failure).</summary>
     /// <param name="error">The failure.</param>
     /// <exception cref="InvalidOperationException">The switch has finished, or the caller is on another domain.</exception>
@@ -506,6 +522,10 @@ public sealed class ReleaseHook
     internal ReleaseHook? Prev;
     internal ReleaseHook? Next;
 
+    /// <summary>A hook registered nowhere: removing it does nothing (a placeholder before a resource has a real hook).</summary>
+    /// <remarks>Eio: <c>Switch.null_hook</c>.</remarks>
+    public static ReleaseHook Null { get; } = new(null!, null, null);
+
     internal ReleaseHook(Switch sw, Action? action, Func<ValueTask>? asyncAction)
     {
         _switch = sw;
@@ -518,6 +538,11 @@ public sealed class ReleaseHook
     /// <remarks>Eio: <c>Switch.remove_hook</c>. Must be called on the switch's domain.</remarks>
     public bool Remove()
     {
+        if (ReferenceEquals(this, Null))
+        {
+            return false;
+        }
+
         _switch.CheckDomain();
         if (_removed)
         {

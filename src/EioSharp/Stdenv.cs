@@ -2,6 +2,7 @@ using EioSharp.Domains;
 using EioSharp.Fs;
 using EioSharp.IO;
 using EioSharp.Net;
+using EioSharp.Processes;
 using EioSharp.Time;
 
 namespace EioSharp;
@@ -64,6 +65,16 @@ public sealed class Stdenv
     /// <exception cref="NotSupportedException">The backend has no real filesystem (the mock backend).</exception>
     /// <remarks>Eio: <c>env#cwd</c>. The directory is the one current when it is first used, and stays pinned by its descriptor.</remarks>
     public EioPath Cwd => _cwd ?? throw new NotSupportedException($"The {Backend} backend has no real filesystem.");
+
+    private ProcessManager? _processManager;
+
+    /// <summary>Starts child processes (spawn, run, parse output, pipes).</summary>
+    /// <exception cref="NotSupportedException">The backend cannot start real processes (the mock backend, or not Linux).</exception>
+    /// <remarks>Eio: <c>env#process_mgr</c> (<c>Eio.Stdenv.process_mgr</c>).</remarks>
+    public ProcessManager ProcessManager =>
+        Backend == "mock" || !OperatingSystem.IsLinux()
+            ? throw new NotSupportedException($"The {Backend} backend cannot start processes on this platform.")
+            : _processManager ??= new ProcessManager(MonoClock);
 
     /// <summary>The name of the backend in use (<c>portable</c> or <c>mock</c>).</summary>
     public string Backend { get; }

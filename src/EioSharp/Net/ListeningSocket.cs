@@ -116,10 +116,25 @@ public sealed class ListeningSocket : IClosable
         public ulong Maximum;
     }
 
+    /// <summary>The key under which a handler exception given to <c>onError</c> carries the peer's <see cref="EndPoint"/> in <see cref="Exception.Data"/>.</summary>
+    public const string PeerDataKey = "EioSharp.Peer";
+
+    /// <summary>The peer whose connection handler threw <paramref name="error"/>, as recorded by the accept loop (S23).</summary>
+    /// <param name="error">An exception given to <c>onError</c>.</param>
+    /// <returns>The peer's address, or null if <paramref name="error"/> did not come from a connection handler.</returns>
+    /// <remarks>Eio adds this as context ("handling connection from ...") with <c>Exn.add_context</c>; .NET exceptions keep
+    /// their message and type, so the address goes into <see cref="Exception.Data"/>.</remarks>
+    public static EndPoint? PeerOf(Exception error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return error.Data[PeerDataKey] as EndPoint;
+    }
+
     /// <summary>Accepts one connection and handles it in a new fiber on <paramref name="sw"/>.</summary>
     /// <param name="sw">The switch that owns the handler fiber and the connection.</param>
     /// <param name="handler">Handles the connection; the connection is closed when it returns or throws.</param>
-    /// <param name="onError">Receives the handler's exceptions (never cancellation), wrapped with the peer's address in the message (S23),
+    /// <param name="onError">Receives the handler's exceptions as thrown (never cancellation), with the peer's address in
+    /// <see cref="Exception.Data"/> (<see cref="PeerOf"/>, S23),
     /// and reports of accepts failing for lack of resources (see <see cref="RunServerAsync"/>).</param>
     /// <returns>An awaitable that completes once the connection is accepted and the handler started.</returns>
     /// <exception cref="CancelledException">Cancelled while waiting for a connection.</exception>
@@ -193,7 +208,8 @@ public sealed class ListeningSocket : IClosable
         }
         catch (Exception ex)
         {
-            onError(new ConnectionHandlerException(peer, ex));
+            ex.Data[PeerDataKey] = peer; // Eio passes the original exception (Exn.add_context only annotates it)
+            onError(ex);
         }
         finally
         {
@@ -205,7 +221,7 @@ public sealed class ListeningSocket : IClosable
     /// <summary>Runs a server: accepts connections in a loop and handles each in its own fiber.</summary>
     /// <param name="handler">Handles one connection; must be thread-safe when <paramref name="additionalDomains"/> &gt; 0.
     /// The connection is closed when it returns.</param>
-    /// <param name="onError">Receives handler exceptions (never cancellation), with the peer's address in the message; and, at
+    /// <param name="onError">Receives handler exceptions as thrown (never cancellation), with the peer's address in <see cref="PeerOf"/>; and, at
     /// most once per <see cref="AcceptFailureReportInterval"/> per accept loop, a <see cref="NetException"/> reporting accepts that
     /// failed for lack of resources.</param>
     /// <param name="maxConnections">The most connections handled at once across all domains (one shared semaphore, taken
@@ -318,20 +334,4 @@ public sealed class ListeningSocket : IClosable
 
     /// <inheritdoc/>
     public override string ToString() => $"ListeningSocket {ListeningEndPoint}";
-}
-
-/// <summary>A connection handler failed; the message names the peer (S23).</summary>
-public sealed class ConnectionHandlerException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    /// <param name="peer">The peer's address.</param>
-    /// <param name="inner">What the handler threw.</param>
-    public ConnectionHandlerException(EndPoint peer, Exception inner)
-        : base($"Error handling connection from {peer}: {inner.Message}", inner)
-    {
-        Peer = peer;
-    }
-
-    /// <summary>The peer's address.</summary>
-    public EndPoint Peer { get; }
 }

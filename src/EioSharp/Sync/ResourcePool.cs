@@ -5,7 +5,8 @@ namespace EioSharp.Sync;
 /// <remarks>
 /// Eio: <c>Eio.Pool</c>. <see cref="UseAsync{TResult}(Func{T, Task{TResult}})"/> lends a resource to its body and takes it
 /// back afterwards. At most <c>maxSize</c> resources exist at once; callers wait (cancellably) for one to be free.
-/// A resource that fails validation, or whose user threw, is disposed instead of reused.
+/// A resource goes back to the pool after its body, also when the body threw (as Eio); one that fails validation when
+/// it is next taken is disposed and replaced.
 /// <para><b>Thread safety</b>: safe across domains.</para>
 /// </remarks>
 public sealed class ResourcePool<T>
@@ -38,6 +39,8 @@ public sealed class ResourcePool<T>
     /// <param name="body">Uses the resource; must not keep it.</param>
     /// <returns>The body's result.</returns>
     /// <exception cref="CancelledException">The caller was cancelled while waiting for a resource.</exception>
+    /// <exception cref="Exception">Whatever <paramref name="body"/> throws; the resource is returned to the pool first
+    /// (the validator decides at its next use whether it is disposed).</exception>
     /// <remarks>Eio: <c>Pool.use</c>.</remarks>
     public async Task<TResult> UseAsync<TResult>(Func<T, Task<TResult>> body)
     {
@@ -51,15 +54,14 @@ public sealed class ResourcePool<T>
             {
                 result = await body(resource);
             }
-            catch
+            finally
             {
-                await DropAsync(resource);
-                throw;
-            }
-
-            lock (_sync)
-            {
-                _idle.Push(resource);
+                // Eio's Pool.use: the resource goes back to the pool even when the body raised; whether it is
+                // reused is decided by the validator when it is next taken.
+                lock (_sync)
+                {
+                    _idle.Push(resource);
+                }
             }
 
             return result;

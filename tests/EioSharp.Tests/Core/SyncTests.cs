@@ -208,15 +208,15 @@ public class SyncTests
             await Describe("failing again", async () => await failing.GetValueAsync());
         });
 
-    // The pool creates at most maxSize resources, reuses them, and disposes a resource whose user failed.
+    // The pool creates at most maxSize resources and reuses them; a resource whose user failed goes back to the pool
+    // (Eio's Pool.use) and is reused: no third resource is created.
     [Theory, BothBackends]
     public void Pool_ReusesAndLimits(Backend b) => Expect(b, """
         +created r1
         +created r2
         +max in use=2
-        +disposed r1
         +use: TestFailure: user failed
-        +next user got r3
+        +next user got r2
 
         """, async env =>
         {
@@ -257,5 +257,37 @@ public class SyncTests
                     return Task.CompletedTask;
                 });
             });
+        });
+
+    // Disposal is the validator's decision: a resource whose user failed is validated at its next use like any other.
+    [Theory, BothBackends]
+    public void Pool_ValidatorDecidesDisposalAfterAFailedUse(Backend b) => Expect(b, """
+        +use: TestFailure: user failed with r1
+        +validate r1: false
+        +disposed r1
+        +got r2
+        +validate r2: true
+        +got r2
+
+        """, async env =>
+        {
+            int created = 0;
+            var pool = new ResourcePool<string>(
+                1,
+                () => Task.FromResult($"r{++created}"),
+                validate: r =>
+                {
+                    bool ok = r != "r1";
+                    TraceLog.Line($"validate {r}: {(ok ? "true" : "false")}");
+                    return Task.FromResult(ok);
+                },
+                dispose: r =>
+                {
+                    TraceLog.Line($"disposed {r}");
+                    return Task.CompletedTask;
+                });
+            await Describe("use", () => pool.UseAsync(r => throw new TestFailure($"user failed with {r}")));
+            await pool.UseAsync(r => { TraceLog.Line($"got {r}"); return Task.CompletedTask; });
+            await pool.UseAsync(r => { TraceLog.Line($"got {r}"); return Task.CompletedTask; });
         });
 }

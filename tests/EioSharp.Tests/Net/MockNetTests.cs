@@ -161,14 +161,14 @@ public class MockNetTests
                 await Switch.RunAsync(async sw =>
                 {
                     var socket = env.Net.Listen(sw, Port80);
-                    await socket.AcceptForkAsync(sw, EchoAsync, ex => TraceLog.Line($"onError: {ex.GetType().Name}: {ex.Message}"));
+                    await socket.AcceptForkAsync(sw, EchoAsync, ex => TraceLog.Line($"onError: {ex.GetType().Name}: {ex.Message} (peer {ListeningSocket.PeerOf(ex)})"));
                 });
             },
             net);
         Assert.Equal("""
             +mocknet: listen on tcp:127.0.0.1:80
             +tcp/80: accepted connection from tcp:127.0.0.1:37568
-            +onError: ConnectionHandlerException: Error handling connection from 127.0.0.1:37568: connection reset
+            +onError: IOException: connection reset (peer 127.0.0.1:37568)
             +conn: closed
             +tcp/80: closed
 
