@@ -12,7 +12,7 @@ namespace EioSharp.Processes;
 /// becomes readable the thread reaps that child with <c>waitpid(pid, WNOHANG)</c> and resolves the child's exit promise,
 /// which wakes the awaiting fibers on their own domains. So reaping never depends on a fiber waiting: a cancelled
 /// <see cref="ChildProcess.AwaitAsync"/> leaves no zombie. One thread serves all children (not one per child); see
-/// docs/rationale.md §20 for why it is not the domain's poller.
+/// docs/rationale.md §21 for why it is not the domain's poller.
 /// </para>
 /// <para>
 /// Fallback when the kernel has no pidfd (ENOSYS, before 5.3): the child is polled with <c>waitpid(pid, WNOHANG)</c>
