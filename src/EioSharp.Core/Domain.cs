@@ -38,10 +38,7 @@ public sealed class Domain
     {
         PollerFactory = pollerFactory;
         _poller = pollerFactory?.Invoke() ?? new EventPoller();
-        if (_poller is EpollPoller epoll)
-        {
-            epoll.Domain = this;
-        }
+        _poller.Attach(this);
 
         Id = Interlocked.Increment(ref s_nextId) - 1;
         Name = name ?? (isMain ? "main" : $"domain-{Id}");

@@ -3,8 +3,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using EioSharp.IO;
+using EioSharp.Net;
 
-namespace EioSharp.Net;
+namespace EioSharp.Backends.Epoll;
 
 // The epoll backend's TCP transports (Linux). Sockets are created with System.Net.Sockets.Socket (or accept4) in non-blocking
 // mode and .NET's async methods are never called on them, so .NET's own epoll thread never sees the fd. Every operation runs
