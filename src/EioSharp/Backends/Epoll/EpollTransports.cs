@@ -470,7 +470,7 @@ internal static unsafe partial class EpollIo
     }
 
     /// <summary>Parses a sockaddr_in or sockaddr_in6.</summary>
-    private static EndPoint? Parse(ReadOnlySpan<byte> sa)
+    internal static EndPoint? Parse(ReadOnlySpan<byte> sa)
     {
         if (sa.Length < 2)
         {
@@ -532,6 +532,27 @@ internal static unsafe partial class EpollIo
         finally
         {
             fd.EndUse();
+        }
+    }
+
+    /// <summary>getsockopt of an int option on a raw fd the caller holds a use of.</summary>
+    public static int GetIntOptionRaw(int fd, int level, int name)
+    {
+        int v = 0, len = sizeof(int);
+        if (getsockopt(fd, level, name, &v, &len) < 0)
+        {
+            throw Error(Marshal.GetLastPInvokeError(), "getsockopt");
+        }
+
+        return v;
+    }
+
+    /// <summary>setsockopt of an int option on a raw fd the caller holds a use of.</summary>
+    public static void SetIntOptionRaw(int fd, int level, int name, int value)
+    {
+        if (setsockopt(fd, level, name, &value, sizeof(int)) < 0)
+        {
+            throw Error(Marshal.GetLastPInvokeError(), "setsockopt");
         }
     }
 
