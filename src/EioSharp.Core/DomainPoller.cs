@@ -46,14 +46,6 @@ internal sealed class EventPoller : IDomainPoller
         _wake.Reset();
     }
 
-    /// <summary>Waits like <see cref="Wait"/>; true if woken (for the mock backend's deadlock grace).</summary>
-    public bool WaitWoken(TimeSpan timeout)
-    {
-        bool woke = _wake.Wait(timeout);
-        _wake.Reset();
-        return woke;
-    }
-
     public void PollNow()
     {
     }
