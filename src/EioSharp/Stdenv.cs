@@ -65,7 +65,7 @@ public sealed class Stdenv
     /// <remarks>Eio: <c>env#cwd</c>. The directory is the one current when it is first used, and stays pinned by its descriptor.</remarks>
     public EioPath Cwd => _cwd ?? throw new NotSupportedException($"The {Backend} backend has no real filesystem.");
 
-    /// <summary>The name of the backend in use (<c>portable</c> or <c>mock</c>).</summary>
+    /// <summary>The name of the backend in use, after any fallback: <c>portable</c>, <c>epoll</c>, <c>uring</c> or <c>mock</c> (see <see cref="EioBackend"/>).</summary>
     public string Backend { get; }
 
     /// <summary>Standard input.</summary>
