@@ -45,6 +45,14 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
     /// <summary>Starts an operation (queues its SQE); <paramref name="pin"/> stays pinned until the completion arrives.</summary>
     public static unsafe UringOp Start(FiberFrame frame, byte opcode, int fd, MemoryHandle pin, ulong addr, uint len, uint opFlags, ulong off = 0)
     {
+        // A loop of operations (a write sent in parts, an accept retried) starts each one here: an operation started by a
+        // fiber that is already cancelled would never be cancelled (the cancellation has been delivered), so refuse it.
+        if (frame.Cancel.IsCancelled)
+        {
+            pin.Dispose();
+            throw frame.Cancel.MakeCancelled();
+        }
+
         var ring = CurrentRing();
         var op = new UringOp(ring, ring.Domain!) { _pin = pin };
         op.TraceReason = opcode == Sys.IORING_OP_SEND ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead;
