@@ -28,6 +28,7 @@ internal static class JobsCommandLine
         ("--mode", "pool|inline|threadpool", "where heavy jobs run: the executor pool (default), the I/O domain, or the .NET thread pool"),
         ("--inline-max", "n", "jobs with n at most this run inline on the I/O domain in every mode (default 20)"),
         ("--max-connections", "n", "most connections served at once (default 10000)"),
+        ("--backend", "auto|portable|epoll|uring", "the I/O backend (default auto: io_uring, else epoll, else portable; EIOSHARP_BACKEND overrides auto)"),
         ("--trace", "file", "record a fiber trace into this file (Chrome Trace Event JSON: ui.perfetto.dev, eiosharp-traceview); SIGQUIT prints the live fiber tree"),
     ];
 
@@ -79,6 +80,12 @@ internal static class JobsCommandLine
             {
                 "--port" => o with { Port = Int(0, 65535) },
                 "--bind" => o with { Bind = value },
+                "--backend" => o with
+                {
+                    Backend = value.ToLowerInvariant() is "auto" or "portable" or "epoll" or "uring"
+                        ? EioOptions.ParseBackend(value)
+                        : throw new ArgumentException($"Option --backend: '{value}' is not one of auto, portable, epoll, uring."),
+                },
                 "--workers" => o with { Workers = Int(1, 256) },
                 "--queue" => o with { Queue = Int(0, 1_000_000) },
                 "--inline-max" => o with { InlineMax = Int(0, 92) },

@@ -28,6 +28,9 @@ internal sealed record JobsOptions
     /// <summary>A file to stream the fiber trace to (<c>--trace</c>), or null.</summary>
     public string? TraceFile { get; init; }
 
+    /// <summary>The EioSharp backend (<c>--backend</c>; default <see cref="EioBackend.Auto"/>, the best available).</summary>
+    public EioBackend Backend { get; init; } = EioBackend.Auto;
+
     public string Bind { get; init; } = "127.0.0.1";
 
     public int Workers { get; init; } = Math.Max(1, Environment.ProcessorCount - 1);

@@ -4,9 +4,6 @@ using EioSharp.Jobs;
 
 // EioSharp.Jobs: a TCP job server computing Fibonacci numbers off the I/O domain.
 
-// The epoll backend and inline socket completions (EioMain.UseServerDefaults): in the mixed-fib benchmark at 0.9 of heavy
-// capacity, cheap p99 0.26 ms instead of 2.9 ms on the portable backend (docs/BENCHMARKS.md).
-EioMain.UseServerDefaults();
 JobsOptions options;
 bool showHelp;
 try
@@ -33,9 +30,21 @@ var (stop, stopper) = Promise.Create<bool>();
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopper.TryResolve(true); });
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopper.TryResolve(true); });
 // --trace FILE streams the fiber trace; SIGQUIT (kill -QUIT pid) prints the live tree of domains, switches and fibers.
-using (EioSharp.Domains.ServerDiagnostics.Install(options.TraceFile))
+using var diagnostics = EioSharp.Domains.ServerDiagnostics.Install(options.TraceFile);
+try
 {
-    EioMain.Run(env => JobsServer.RunAsync(env, options, stop, line => Console.Out.WriteLine(line)));
+    // --backend auto (the default) takes the best backend available here: in the mixed-fib benchmark at 0.9 of heavy
+    // capacity, epoll gave cheap p99 0.26 ms where the portable backend gave 2.9 ms (docs/BENCHMARKS.md).
+    // The ready line names the backend in use.
+    EioMain.Run(
+        env => JobsServer.RunAsync(env, options, stop, line => Console.Out.WriteLine(line)),
+        new EioOptions { Backend = options.Backend });
+}
+catch (ArgumentException e) when (e.ParamName == "EIOSHARP_BACKEND")
+{
+    // EioMain.Run: the environment override names no backend.
+    Console.Error.WriteLine(e.Message);
+    return 2;
 }
 
 return 0;

@@ -12,8 +12,10 @@ namespace EioSharp.Kv;
 /// <param name="EnableDebugCommand">Whether DEBUG is allowed (Redis's <c>enable-debug-command</c>).</param>
 /// <param name="TraceFile">A file to stream the fiber trace to (<c>--trace</c>), or null.</param>
 /// <param name="ConfigFile">The configuration file given as the first argument (CONFIG REWRITE writes it back), or null.</param>
+/// <param name="Backend">The EioSharp backend (<c>--backend</c>; default <see cref="EioBackend.Auto"/>, the best available).</param>
 internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHelp, bool StoreOnMainDomain = true,
-    DebugCommandMode EnableDebugCommand = DebugCommandMode.No, string? ConfigFile = null, string? TraceFile = null)
+    DebugCommandMode EnableDebugCommand = DebugCommandMode.No, string? ConfigFile = null, string? TraceFile = null,
+    EioBackend Backend = EioBackend.Auto)
 {
     /// <summary>The default number of connection domains: one per core less one, at least one.</summary>
     public static int DefaultDomains => Math.Max(1, Environment.ProcessorCount - 1);
@@ -40,6 +42,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         ("--proto-max-bulk-len", "bytes", "largest bulk string (default 512mb)"),
         ("--protected-mode", "yes|no", "with no password, refuse clients that are not on a loopback address (default yes, as Redis)"),
         ("--client-max-reply-size", "bytes", "most reply bytes pending for one client (one pipelined batch); over it the client is disconnected (default 513mb: the default proto-max-bulk-len and 1mb)"),
+        ("--backend", "auto|portable|epoll|uring", "the I/O backend (default auto: io_uring, else epoll, else portable; EIOSHARP_BACKEND overrides auto)"),
         ("--trace", "file", "record a fiber trace into this file (Chrome Trace Event JSON: ui.perfetto.dev, eiosharp-traceview); SIGQUIT prints the live fiber tree"),
         ("--enable-debug-command", "yes|no|local", "allow DEBUG (fault injection: DEBUG CRASH-STORE) from any connection, none (default), or loopback connections only"),
     ];
@@ -115,6 +118,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         };
         bool replySizeSet = false;
         string? traceFile = null;
+        var backend = EioBackend.Auto;
         if (parsed.Action is HelpAction)
         {
             return new KvOptions(c, domains, ShowHelp: true);
@@ -203,6 +207,9 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
                 case "--trace":
                     traceFile = NonEmpty(name, value);
                     break;
+                case "--backend":
+                    backend = ParseBackend(name, value);
+                    break;
                 case "--enable-debug-command":
                     debug = value.ToLowerInvariant() switch
                     {
@@ -261,7 +268,19 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
             c = c with { MaxReplyBytes = c.Limits.MaxBulkLength + (1L << 20) }; // the largest value must stay readable
         }
 
-        return new KvOptions(c, domains, false, storeOnMain, debug, configFile, traceFile);
+        return new KvOptions(c, domains, false, storeOnMain, debug, configFile, traceFile, backend);
+    }
+
+    private static EioBackend ParseBackend(string name, string value)
+    {
+        try
+        {
+            return EioOptions.ParseBackend(value);
+        }
+        catch (ArgumentException)
+        {
+            throw new ArgumentException($"Option {name}: '{value}' is not auto, portable, epoll or uring.");
+        }
     }
 
     private static string NonEmpty(string name, string value) =>

@@ -5,10 +5,6 @@ using EioSharp.Supervision;
 
 // EioSharp.Kv: a durable key-value server speaking RESP (redis-cli and redis-benchmark work against it).
 
-// The epoll backend and inline socket completions (EioMain.UseServerDefaults): measured on 2 cores, about 1.0x
-// redis-server's throughput instead of 0.6-0.8x (docs/BENCHMARKS.md). EIOSHARP_BACKEND=portable overrides.
-EioMain.UseServerDefaults();
-
 KvOptions options;
 try
 {
@@ -59,8 +55,19 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c
 using var diagnostics = EioSharp.Domains.ServerDiagnostics.Install(options.TraceFile);
 try
 {
-    EioMain.Run(env => KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true)));
+    // --backend auto (the default) takes the best backend available here: on 2 cores epoll gives about 1.0x redis-server's
+    // throughput where the portable backend gives 0.6-0.8x (docs/BENCHMARKS.md). EIOSHARP_BACKEND overrides auto.
+    // The ready line names the backend in use.
+    EioMain.Run(
+        env => KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true)),
+        new EioOptions { Backend = options.Backend });
     return 0;
+}
+catch (ArgumentException e) when (e.ParamName == "EIOSHARP_BACKEND")
+{
+    // EioMain.Run: the environment override names no backend.
+    Console.Error.WriteLine(e.Message);
+    return 2;
 }
 catch (Exception e) when (RestartIntensityExceededException.FindIn(e) is { } gaveUp)
 {

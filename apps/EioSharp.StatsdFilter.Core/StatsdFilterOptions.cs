@@ -79,6 +79,7 @@ public sealed class StatsdFilterOptions
         ("--mtu", "BYTES", "largest datagram sent upstream (default 1432)"),
         ("--metrics-prefix", "NAME", "prefix of self-metrics (default statsd_filter)"),
         ("--metrics-interval", "T", "self-metrics period, e.g. 10s, 500ms, 1m, 00:00:10; 0 disables (default 10s)"),
+        ("--backend", "auto|portable|epoll|uring", "the I/O backend (default auto: io_uring, else epoll, else portable; EIOSHARP_BACKEND overrides auto)"),
         ("--trace", "FILE", "record a fiber trace into this file (Chrome Trace Event JSON: ui.perfetto.dev, eiosharp-traceview); SIGQUIT prints the live fiber tree"),
     ];
 
@@ -160,6 +161,9 @@ public sealed class StatsdFilterOptions
 
     /// <summary>A file to stream the fiber trace to (<c>--trace</c>), or null.</summary>
     public string? TraceFile { get; private set; }
+
+    /// <summary>The EioSharp backend's name (<c>--backend</c>): <c>auto</c> (the default: the best available), <c>portable</c>, <c>epoll</c> or <c>uring</c>.</summary>
+    public string Backend { get; private set; } = "auto";
 
     /// <summary>Whether <c>--help</c> was given (the caller should print <see cref="Usage"/> and exit).</summary>
     public bool ShowHelp { get; private set; }
@@ -361,6 +365,11 @@ public sealed class StatsdFilterOptions
                 break;
             case "--trace":
                 TraceFile = value.Length > 0 ? value : throw new StatsdFilterOptionsException($"{source}: a file name is required");
+                break;
+            case "--backend":
+                Backend = value.ToLowerInvariant() is "auto" or "portable" or "epoll" or "uring"
+                    ? value.ToLowerInvariant()
+                    : throw new StatsdFilterOptionsException($"{source}: '{value}' is not a backend (auto, portable, epoll or uring)");
                 break;
             default:
                 throw new StatsdFilterOptionsException($"unknown option '{flag}' (see --help)");

@@ -44,11 +44,21 @@ using var diagnostics = EioSharp.Domains.ServerDiagnostics.Install(options.Trace
 StatsdFilterServer? server = null;
 try
 {
-    EioMain.Run(async env =>
-    {
-        server = new StatsdFilterServer(env, options, stop, Console.Out);
-        await server.RunAsync();
-    });
+    // --backend auto (the default) takes the best backend available here; EIOSHARP_BACKEND overrides auto.
+    EioMain.Run(
+        async env =>
+        {
+            Console.Out.WriteLine($"statsd-filter: EioSharp backend: {env.Backend}");
+            server = new StatsdFilterServer(env, options, stop, Console.Out);
+            await server.RunAsync();
+        },
+        new EioOptions { Backend = EioOptions.ParseBackend(options.Backend) });
+}
+catch (ArgumentException e) when (e.ParamName == "EIOSHARP_BACKEND")
+{
+    // EioMain.Run: the environment override names no backend.
+    Console.Error.WriteLine(e.Message);
+    return 2;
 }
 catch (Exception e) when (e is EioSharp.Net.NetException or IOException)
 {

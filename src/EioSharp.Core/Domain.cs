@@ -38,10 +38,7 @@ public sealed class Domain
     {
         PollerFactory = pollerFactory;
         _poller = pollerFactory?.Invoke() ?? new EventPoller();
-        if (_poller is EpollPoller epoll)
-        {
-            epoll.Domain = this;
-        }
+        _poller.Attach(this);
 
         Id = Interlocked.Increment(ref s_nextId) - 1;
         Name = name ?? (isMain ? "main" : $"domain-{Id}");
@@ -435,14 +432,21 @@ public sealed class Domain
     private bool WaitForRemote(TimeSpan timeout)
     {
         Interlocked.Exchange(ref _sleeping, 1);
-        bool woke = !_remote.IsEmpty || (_poller is EventPoller ev ? ev.WaitWoken(timeout) : WaitPoller(timeout));
-        Volatile.Write(ref _sleeping, 0);
-        return woke || !_remote.IsEmpty;
-    }
+        // A wake-up comes only from a post to _remote, so "woken" is "_remote is not empty", whatever the poller; a stale
+        // wake (an earlier post already run) only makes it wait again for the rest of the grace.
+        long start = Stopwatch.GetTimestamp();
+        while (_remote.IsEmpty)
+        {
+            double left = (timeout - Stopwatch.GetElapsedTime(start)).TotalMilliseconds;
+            if (left <= 0)
+            {
+                break;
+            }
 
-    private bool WaitPoller(TimeSpan timeout)
-    {
-        _poller.Wait((int)Math.Min(int.MaxValue - 1, timeout.TotalMilliseconds));
+            _poller.Wait((int)Math.Min(int.MaxValue - 1, Math.Ceiling(left)));
+        }
+
+        Volatile.Write(ref _sleeping, 0);
         return !_remote.IsEmpty;
     }
 

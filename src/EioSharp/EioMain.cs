@@ -1,3 +1,4 @@
+using EioSharp.Backends;
 using EioSharp.Domains;
 using EioSharp.Fs;
 using EioSharp.IO;
@@ -7,47 +8,40 @@ namespace EioSharp;
 
 /// <summary>The entry point: turns the calling thread into the main domain and runs the main fiber.</summary>
 /// <remarks>
-/// Eio: <c>Eio_main.run</c>. The backend is chosen by the <c>EIOSHARP_BACKEND</c> environment variable:
-/// <c>portable</c> (the default: .NET sockets, completions posted to the domain) or <c>epoll</c> (Linux x64, opt-in: each
-/// domain waits in its own epoll instance and does TCP socket I/O itself, with no hop through .NET's I/O thread; Unix and
-/// datagram sockets stay Portable). If epoll is unavailable, <c>epoll</c> falls back to <c>portable</c> with a note on stderr;
-/// <see cref="Stdenv.Backend"/> reports the backend in use.
+/// Eio: <c>Eio_main.run</c>, which picks <c>Eio_linux</c> / <c>Eio_posix</c> / <c>Eio_windows</c>; here the backend is a value,
+/// <see cref="EioOptions.Backend"/> (<see cref="EioBackend"/>): <c>Portable</c> (the library's default: .NET sockets,
+/// completions posted to the domain), <c>Epoll</c> (Linux x64: each domain waits in its own epoll and does its TCP I/O
+/// itself), <c>Uring</c> (Linux x64: one io_uring per domain) or <c>Auto</c> (the best of those available here).
+/// <para><b>Precedence</b>: a specific backend in the options wins; otherwise (options null, <c>Backend</c> null or
+/// <c>Auto</c>) the <c>EIOSHARP_BACKEND</c> environment variable, when set, decides (so CI can run a whole test suite or a
+/// server on another backend); otherwise <c>Auto</c> or the default <c>Portable</c>. An unknown name in
+/// <c>EIOSHARP_BACKEND</c> is an <see cref="ArgumentException"/>. A backend that cannot run here falls back (uring → epoll →
+/// portable) with one note on stderr; <see cref="Stdenv.Backend"/> names the backend in use. See docs/backends.md.</para>
 /// <para><b>Scheduling</b>: returns when the main fiber finishes. Fibers must be owned by switches inside it, so nothing
 /// started by the program outlives <see cref="Run(Func{Stdenv, Task})"/>.</para>
 /// </remarks>
 public static class EioMain
 {
-    /// <summary>Runs <paramref name="main"/> as the main fiber of a new main domain on the calling thread.</summary>
+    /// <summary>The environment variable that overrides an unspecified backend (read only by <see cref="ResolveBackend"/>).</summary>
+    internal const string BackendVariable = "EIOSHARP_BACKEND";
+
+    /// <summary>Runs <paramref name="main"/> as the main fiber of a new main domain on the calling thread, with the default options.</summary>
     /// <param name="main">The program; receives the capabilities.</param>
     /// <exception cref="Exception">Whatever <paramref name="main"/> throws, rethrown on the calling thread.</exception>
     /// <exception cref="InvalidOperationException">The calling thread is already a domain.</exception>
-    public static void Run(Func<Stdenv, Task> main) =>
-        Run<bool>(async env => { await main(env); return true; });
+    /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend.</exception>
+    public static void Run(Func<Stdenv, Task> main) => Run(main, null);
 
-    /// <summary>Opts a server process into the settings measured best for servers, unless the environment says otherwise.</summary>
-    /// <remarks>
-    /// Call it first thing in <c>Main</c>, before any socket is created (.NET reads these settings once).
-    /// <list type="bullet">
-    /// <item><c>EIOSHARP_BACKEND=epoll</c>: each domain polls its own TCP sockets (Linux x64; elsewhere <see cref="Run(Func{Stdenv, Task})"/>
-    /// falls back to the portable backend).</item>
-    /// <item><c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>: sockets that stay on the portable transports complete on .NET's
-    /// epoll thread instead of hopping through the thread pool; EioSharp's continuations only enqueue onto a domain, so this is
-    /// cheap.</item>
-    /// </list>
-    /// A variable that is already set is left alone. Measurements: docs/BENCHMARKS.md (KV server vs redis-server, the
-    /// mixed-fib job server benchmark).
-    /// </remarks>
-    public static void UseServerDefaults()
+    /// <summary>Runs <paramref name="main"/> as the main fiber of a new main domain on the calling thread, on the backend chosen by <paramref name="options"/>.</summary>
+    /// <param name="main">The program; receives the capabilities.</param>
+    /// <param name="options">The backend and tracing settings; null for the defaults.</param>
+    /// <exception cref="Exception">Whatever <paramref name="main"/> throws, rethrown on the calling thread.</exception>
+    /// <exception cref="InvalidOperationException">The calling thread is already a domain.</exception>
+    /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend (and the options leave the choice to it).</exception>
+    public static void Run(Func<Stdenv, Task> main, EioOptions? options)
     {
-        if (Environment.GetEnvironmentVariable("EIOSHARP_BACKEND") is null)
-        {
-            Environment.SetEnvironmentVariable("EIOSHARP_BACKEND", "epoll");
-        }
-
-        if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
-        {
-            Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-        }
+        ArgumentNullException.ThrowIfNull(main);
+        Run<bool>(async env => { await main(env); return true; }, options);
     }
 
     /// <summary>Runs <paramref name="main"/> as the main fiber and returns its result.</summary>
@@ -55,53 +49,66 @@ public static class EioMain
     /// <param name="main">The program.</param>
     /// <returns>What <paramref name="main"/> returned.</returns>
     /// <exception cref="InvalidOperationException">The calling thread is already a domain.</exception>
-    public static T Run<T>(Func<Stdenv, Task<T>> main) => Run(Environment.GetEnvironmentVariable("EIOSHARP_BACKEND"), main);
+    /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend.</exception>
+    public static T Run<T>(Func<Stdenv, Task<T>> main) => Run(main, null);
 
-    private static int s_fallbackNoted;
-
-    /// <summary>Runs with the named backend (<c>portable</c>, <c>epoll</c>; null or empty: portable). For tests and tools.</summary>
-    internal static T Run<T>(string? backend, Func<Stdenv, Task<T>> main)
+    /// <summary>Runs <paramref name="main"/> as the main fiber on the backend chosen by <paramref name="options"/> and returns its result.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="main">The program.</param>
+    /// <param name="options">The backend and tracing settings; null for the defaults.</param>
+    /// <returns>What <paramref name="main"/> returned.</returns>
+    /// <exception cref="InvalidOperationException">The calling thread is already a domain.</exception>
+    /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend (and the options leave the choice to it).</exception>
+    public static T Run<T>(Func<Stdenv, Task<T>> main, EioOptions? options)
     {
         ArgumentNullException.ThrowIfNull(main);
-        string name = "portable";
-        Func<IDomainPoller>? pollerFactory = null;
-        Net.NetworkCapability net = Net.PortableNetwork.Instance;
-        if (string.Equals(backend, "epoll", StringComparison.OrdinalIgnoreCase))
+        return Run(ResolveBackend(options), main);
+    }
+
+    /// <summary>Runs on exactly <paramref name="backend"/> (after fallback), ignoring <c>EIOSHARP_BACKEND</c>. For tests and tools.</summary>
+    internal static T Run<T>(EioBackend backend, Func<Stdenv, Task<T>> main) =>
+        Run(BackendChoice.Resolve(backend, noteFallback: true), main);
+
+    /// <summary>The one place the backend is decided and <c>EIOSHARP_BACKEND</c> is read (see the class remarks).</summary>
+    /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend (<see cref="ArgumentException.ParamName"/> is the variable's name).</exception>
+    internal static BackendChoice ResolveBackend(EioOptions? options) =>
+        BackendChoice.Resolve(ChooseBackend(options?.Backend, Environment.GetEnvironmentVariable(BackendVariable)), noteFallback: true);
+
+    /// <summary>The precedence rule alone: a specific <paramref name="requested"/> backend wins, else a set <paramref name="environmentOverride"/>, else Auto or Portable.</summary>
+    /// <exception cref="ArgumentException"><paramref name="environmentOverride"/> is consulted and names no backend.</exception>
+    internal static EioBackend ChooseBackend(EioBackend? requested, string? environmentOverride)
+    {
+        if ((requested is null or EioBackend.Auto) && !string.IsNullOrWhiteSpace(environmentOverride))
         {
-            var probe = EpollPoller.TryCreate(out string? error);
-            if (probe is null)
+            try
             {
-                if (Interlocked.Exchange(ref s_fallbackNoted, 1) == 0)
-                {
-                    Console.Error.WriteLine($"EioSharp: EIOSHARP_BACKEND=epoll unavailable ({error}); using the portable backend.");
-                }
+                return EioOptions.ParseBackend(environmentOverride);
             }
-            else
+            catch (ArgumentException e)
             {
-                probe.Dispose();
-                name = "epoll";
-                net = Net.EpollNetwork.Instance;
-                pollerFactory = static () => (IDomainPoller?)EpollPoller.TryCreate(out _) ?? new EventPoller();
+                throw new ArgumentException(
+                    $"{BackendVariable}: unknown backend '{environmentOverride}': expected auto, portable, epoll or uring.", BackendVariable, e);
             }
-        }
-        else if (!string.IsNullOrEmpty(backend) && !string.Equals(backend, "portable", StringComparison.OrdinalIgnoreCase)
-                 && Interlocked.Exchange(ref s_fallbackNoted, 1) == 0)
-        {
-            Console.Error.WriteLine($"EioSharp: unknown EIOSHARP_BACKEND '{backend}'; using the portable backend.");
         }
 
+        return requested ?? EioBackend.Portable;
+    }
+
+    private static T Run<T>(BackendChoice backend, Func<Stdenv, Task<T>> main)
+    {
+        ArgumentNullException.ThrowIfNull(main);
         if (Domain.Current is not null)
         {
             throw new InvalidOperationException("EioMain.Run was called from a thread that is already a domain.");
         }
 
-        var domain = Domain.CreateReal(null, isMain: true, pollerFactory: pollerFactory);
+        var domain = Domain.CreateReal(null, isMain: true, pollerFactory: backend.PollerFactory);
         var fs = DirectoryCapability.CreateFs();
         var cwd = DirectoryCapability.CreateCwd();
         var env = new Stdenv(
-            SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), name,
+            SystemClock.Instance, SystemMonoClock.Instance, new ThreadDomainManager(), backend.Name,
             Stdio.OpenStdin(), Stdio.OpenStdout(), Stdio.OpenStderr(), SecureRandomSource.Instance,
-            net, fs: new EioPath(fs, ""), cwd: new EioPath(cwd, ""));
+            backend.Net, fs: new EioPath(fs, ""), cwd: new EioPath(cwd, ""));
         try
         {
             return domain.RunMain(_ => main(env));

@@ -7,9 +7,23 @@ namespace EioSharp;
 /// </remarks>
 public sealed class EioOptions
 {
-    /// <summary>The backend name: <c>null</c> picks the default (see <see cref="EioMain"/>).</summary>
-    public string? Backend { get; init; }
+    /// <summary>The backend; <c>null</c> (the default) means <see cref="EioBackend.Portable"/> unless the <c>EIOSHARP_BACKEND</c>
+    /// environment variable names one (see <see cref="EioMain"/> for the precedence).</summary>
+    public EioBackend? Backend { get; init; }
 
     /// <summary>When not null, tracing starts before the main fiber and the trace is written to this file (Chrome/Perfetto JSON) when it returns.</summary>
     public string? TraceFile { get; init; }
+
+    /// <summary>Parses a backend name as the servers' <c>--backend</c> flag and <c>EIOSHARP_BACKEND</c> spell it.</summary>
+    /// <param name="name"><c>auto</c>, <c>portable</c>, <c>epoll</c> or <c>uring</c> (also <c>io_uring</c>), any case.</param>
+    /// <returns>The backend.</returns>
+    /// <exception cref="ArgumentException"><paramref name="name"/> is none of those.</exception>
+    public static EioBackend ParseBackend(string name) => name?.Trim().ToLowerInvariant() switch
+    {
+        "auto" => EioBackend.Auto,
+        "portable" => EioBackend.Portable,
+        "epoll" => EioBackend.Epoll,
+        "uring" or "io_uring" or "io-uring" => EioBackend.Uring,
+        _ => throw new ArgumentException($"Unknown backend '{name}': expected auto, portable, epoll or uring.", nameof(name)),
+    };
 }

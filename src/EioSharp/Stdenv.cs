@@ -76,7 +76,7 @@ public sealed class Stdenv
             ? throw new NotSupportedException($"The {Backend} backend cannot start processes on this platform.")
             : _processManager ??= new ProcessManager(MonoClock);
 
-    /// <summary>The name of the backend in use (<c>portable</c> or <c>mock</c>).</summary>
+    /// <summary>The name of the backend in use, after any fallback: <c>portable</c>, <c>epoll</c>, <c>uring</c> or <c>mock</c> (see <see cref="EioBackend"/>).</summary>
     public string Backend { get; }
 
     /// <summary>Standard input.</summary>

@@ -14,6 +14,16 @@ public class CommandLineTests
         Assert.Equal(new JobsOptions { Port = 9000, Bind = "::1", Workers = 3, Queue = 5, Mode = JobsMode.Inline, InlineMax = 30, MaxConnections = 7 }, o);
     }
 
+    [Fact]
+    public void Backend_defaults_to_auto_and_takes_each_name()
+    {
+        Assert.Equal(EioBackend.Auto, JobsCommandLine.Parse([], out _).Backend);
+        Assert.Equal(EioBackend.Portable, JobsCommandLine.Parse(["--backend", "portable"], out _).Backend);
+        Assert.Equal(EioBackend.Epoll, JobsCommandLine.Parse(["--backend", "epoll"], out _).Backend);
+        Assert.Equal(EioBackend.Uring, JobsCommandLine.Parse(["--backend", "uring"], out _).Backend);
+        Assert.Contains("--backend", Assert.Throws<ArgumentException>(() => JobsCommandLine.Parse(["--backend", "kqueue"], out _)).Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--help")]
     [InlineData("-h")]

@@ -39,6 +39,16 @@ public class OptionsTests
     }
 
     [Fact]
+    public void Backend_defaults_to_auto_and_rejects_unknown_names()
+    {
+        Assert.Equal("auto", Parse([]).Backend);
+        Assert.Equal("uring", Parse(["--backend", "URING"]).Backend);
+        Assert.Equal("epoll", Parse(["--backend", "epoll"]).Backend);
+        var e = Assert.Throws<StatsdFilterOptionsException>(() => Parse(["--backend", "kqueue"]));
+        Assert.Contains("--backend", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Environment_variables_of_the_seed()
     {
         StatsdFilterOptions options = Parse([],

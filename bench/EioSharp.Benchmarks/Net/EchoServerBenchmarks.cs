@@ -9,7 +9,8 @@ namespace EioSharp.Benchmarks.Net;
 /// Loopback echo: 50 client connections each send a 16-byte line and wait for it to come back, 200 times per
 /// invocation (10,000 round trips). The same client drives an EioSharp server (RunServerAsync on one domain) and a plain
 /// .NET Socket server (a Task per connection on the thread pool): the ratio is EioSharp's time over the baseline's.
-/// <c>EioSharpEpollServer</c> is the same EioSharp server on the epoll backend (<c>EIOSHARP_BACKEND=epoll</c>).
+/// <c>EioSharpEpollServer</c> and <c>EioSharpUringServer</c> are the same EioSharp server on the epoll and io_uring backends
+/// (<see cref="EioOptions.Backend"/>).
 /// </summary>
 [SimpleJob(warmupCount: 3, iterationCount: 10)]
 [MemoryDiagnoser]
@@ -25,13 +26,15 @@ public class EchoServerBenchmarks
     private CancellationTokenSource? _baselineStop;
     private Socket[] _eioClients = [];
     private Socket[] _epollClients = [];
+    private Socket[] _uringClients = [];
     private Socket[] _baselineClients = [];
 
     [GlobalSetup]
     public void Setup()
     {
-        var eioEndpoint = StartEioServer(null);
-        var epollEndpoint = StartEioServer("epoll");
+        var eioEndpoint = StartEioServer(EioBackend.Portable);
+        var epollEndpoint = StartEioServer(EioBackend.Epoll);
+        var uringEndpoint = StartEioServer(EioBackend.Uring);
 
         _baselineListener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _baselineListener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -41,13 +44,14 @@ public class EchoServerBenchmarks
 
         _eioClients = ConnectAll(eioEndpoint);
         _epollClients = ConnectAll(epollEndpoint);
+        _uringClients = ConnectAll(uringEndpoint);
         _baselineClients = ConnectAll(_baselineListener.LocalEndPoint!);
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        foreach (var c in _eioClients.Concat(_epollClients).Concat(_baselineClients))
+        foreach (var c in _eioClients.Concat(_epollClients).Concat(_uringClients).Concat(_baselineClients))
         {
             c.Dispose();
         }
@@ -67,13 +71,14 @@ public class EchoServerBenchmarks
     [Benchmark(OperationsPerInvoke = Connections * RoundTrips)]
     public Task EioSharpEpollServer() => DriveAsync(_epollClients);
 
-    /// <summary>Starts an EioSharp echo server on its own thread with EIOSHARP_BACKEND=<paramref name="backend"/> (null: default).</summary>
-    private EndPoint StartEioServer(string? backend)
+    [Benchmark(OperationsPerInvoke = Connections * RoundTrips)]
+    public Task EioSharpUringServer() => DriveAsync(_uringClients);
+
+    /// <summary>Starts an EioSharp echo server on its own thread on <paramref name="backend"/>.</summary>
+    private EndPoint StartEioServer(EioBackend backend)
     {
         var ready = new ManualResetEventSlim();
         EndPoint? endpoint = null;
-        string? previous = Environment.GetEnvironmentVariable("EIOSHARP_BACKEND");
-        Environment.SetEnvironmentVariable("EIOSHARP_BACKEND", backend);
         var thread = new Thread(() => EioMain.Run(async env =>
         {
             var (stop, stopper) = Promise.Create<bool>();
@@ -89,10 +94,9 @@ public class EchoServerBenchmarks
                 ready.Set();
                 await listener.RunServerAsync(EioEchoAsync, _ => { }, stop: stop);
             });
-        })) { IsBackground = true };
+        }, new EioOptions { Backend = backend })) { IsBackground = true };
         thread.Start();
         ready.Wait();
-        Environment.SetEnvironmentVariable("EIOSHARP_BACKEND", previous);
         _eioThreads.Add(thread);
         return endpoint!;
     }

@@ -9,7 +9,7 @@ public class NetEpollTests : NetTests
 {
     private static readonly IPEndPoint Loopback = new(IPAddress.Loopback, 0);
 
-    protected override string Backend => "epoll";
+    protected override EioBackend Backend => EioBackend.Epoll;
 
     [Fact]
     public void TheBackendReportsEpoll()

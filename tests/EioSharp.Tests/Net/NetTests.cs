@@ -10,7 +10,7 @@ namespace EioSharp.Tests.Net;
 public class NetTests
 {
     /// <summary>The backend the tests run on.</summary>
-    protected virtual string Backend => "portable";
+    protected virtual EioBackend Backend => EioBackend.Portable;
 
     protected T RunEio<T>(Func<Stdenv, Task<T>> main) => EioMain.Run(Backend, main);
 

@@ -3,8 +3,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using EioSharp.IO;
+using EioSharp.Net;
 
-namespace EioSharp.Net;
+namespace EioSharp.Backends.Epoll;
 
 // The epoll backend's TCP transports (Linux). Sockets are created with System.Net.Sockets.Socket (or accept4) in non-blocking
 // mode and .NET's async methods are never called on them, so .NET's own epoll thread never sees the fd. Every operation runs
@@ -469,7 +470,7 @@ internal static unsafe partial class EpollIo
     }
 
     /// <summary>Parses a sockaddr_in or sockaddr_in6.</summary>
-    private static EndPoint? Parse(ReadOnlySpan<byte> sa)
+    internal static EndPoint? Parse(ReadOnlySpan<byte> sa)
     {
         if (sa.Length < 2)
         {
@@ -531,6 +532,27 @@ internal static unsafe partial class EpollIo
         finally
         {
             fd.EndUse();
+        }
+    }
+
+    /// <summary>getsockopt of an int option on a raw fd the caller holds a use of.</summary>
+    public static int GetIntOptionRaw(int fd, int level, int name)
+    {
+        int v = 0, len = sizeof(int);
+        if (getsockopt(fd, level, name, &v, &len) < 0)
+        {
+            throw Error(Marshal.GetLastPInvokeError(), "getsockopt");
+        }
+
+        return v;
+    }
+
+    /// <summary>setsockopt of an int option on a raw fd the caller holds a use of.</summary>
+    public static void SetIntOptionRaw(int fd, int level, int name, int value)
+    {
+        if (setsockopt(fd, level, name, &value, sizeof(int)) < 0)
+        {
+            throw Error(Marshal.GetLastPInvokeError(), "setsockopt");
         }
     }
 

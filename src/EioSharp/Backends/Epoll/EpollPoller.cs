@@ -1,0 +1,336 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace EioSharp.Backends.Epoll;
+
+/// <summary>
+/// The Linux epoll backend's poller: one epoll instance per domain plus an eventfd for cross-thread wake-ups.
+/// </summary>
+/// <remarks>
+/// Registrations are <b>edge-triggered</b> (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), added once per (fd, domain) the first
+/// time an operation on that fd would block on the domain, and deleted when the fd is finally closed. Operations always try
+/// the syscall first and wait only after EAGAIN; a readiness edge with no waiter is simply dropped (the next operation tries
+/// the syscall first anyway), and a spurious completion only makes the operation retry. So "interest" is the waiter slot in
+/// <see cref="FdRegistration"/>: a cancelled wait clears its slot, leaving nothing behind in the kernel to re-arm.
+/// The epoll_event's data is a <see cref="GCHandle"/> to the registration, freed on the domain's thread after EPOLL_CTL_DEL.
+/// </remarks>
+internal sealed unsafe class EpollPoller : IDomainPoller
+{
+    private const int MaxEvents = 256;
+    private readonly SafeFileHandle _epoll;
+    private readonly SafeFileHandle _eventFd;
+    private readonly int _epfd;
+    private readonly int _efd;
+    private readonly EpollEvent* _events;
+    private int _registrations;
+    private int _disposed;
+
+    private EpollPoller(int epfd, int efd)
+    {
+        _epfd = epfd;
+        _efd = efd;
+        _epoll = new SafeFileHandle(epfd, ownsHandle: true);
+        _eventFd = new SafeFileHandle(efd, ownsHandle: true);
+        _events = (EpollEvent*)NativeMemory.Alloc(MaxEvents, (nuint)sizeof(EpollEvent));
+    }
+
+    /// <summary>Creates a poller, or returns null with the reason when epoll is unavailable (not Linux, syscall failed).</summary>
+    public static EpollPoller? TryCreate(out string? error)
+    {
+        error = null;
+        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
+        {
+            error = "the epoll backend needs Linux on x64 (the packed epoll_event layout)";
+            return null;
+        }
+
+        try
+        {
+            int ep = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
+            if (ep < 0)
+            {
+                error = $"epoll_create1 failed (errno {Marshal.GetLastPInvokeError()})";
+                return null;
+            }
+
+            int ef = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
+            if (ef < 0)
+            {
+                error = $"eventfd failed (errno {Marshal.GetLastPInvokeError()})";
+                Libc.close(ep);
+                return null;
+            }
+
+            var ev = new EpollEvent { Events = Libc.EPOLLIN, Data = 0 };
+            if (Libc.epoll_ctl(ep, Libc.EPOLL_CTL_ADD, ef, &ev) < 0)
+            {
+                error = $"epoll_ctl(eventfd) failed (errno {Marshal.GetLastPInvokeError()})";
+                Libc.close(ef);
+                Libc.close(ep);
+                return null;
+            }
+
+            return new EpollPoller(ep, ef);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            error = e.Message;
+            return null;
+        }
+    }
+
+    /// <summary>The domain this poller serves (set when the domain is created).</summary>
+    internal Domain? Domain { get; private set; }
+
+    public void Attach(Domain domain) => Domain = domain;
+
+    public bool SpinBeforeSleep => false;
+
+    public bool HasRegistrations => _registrations > 0;
+
+    public void Wait(int timeoutMs) => Poll(timeoutMs);
+
+    public void PollNow() => Poll(0);
+
+    private void Poll(int timeoutMs)
+    {
+        int n = Libc.epoll_wait(_epfd, _events, MaxEvents, timeoutMs);
+        if (n <= 0)
+        {
+            return; // timeout, or EINTR: the loop calls again
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            ulong data = _events[i].Data;
+            if (data == 0)
+            {
+                ulong drain;
+                Libc.read(_efd, &drain, 8);
+                continue;
+            }
+
+            var reg = (FdRegistration?)GCHandle.FromIntPtr((nint)data).Target;
+            reg?.Ready(_events[i].Events);
+        }
+    }
+
+    public void Wake()
+    {
+        bool added = false;
+        try
+        {
+            _eventFd.DangerousAddRef(ref added);
+            ulong one = 1;
+            Libc.write(_efd, &one, 8);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The domain has ended: nobody to wake.
+        }
+        finally
+        {
+            if (added)
+            {
+                _eventFd.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>Adds <paramref name="reg"/>'s fd to this epoll (on this poller's domain thread).</summary>
+    /// <returns>0, or the errno.</returns>
+    internal int Add(FdRegistration reg)
+    {
+        var ev = EventFor(reg);
+        if (Libc.epoll_ctl(_epfd, Libc.EPOLL_CTL_ADD, reg.Fd, &ev) < 0)
+        {
+            return Marshal.GetLastPInvokeError();
+        }
+
+        _registrations++;
+        return 0;
+    }
+
+    /// <summary>Re-arms a one-shot registration (on this poller's domain thread) before a new wait.</summary>
+    /// <returns>0, or the errno.</returns>
+    internal int Rearm(FdRegistration reg)
+    {
+        var ev = EventFor(reg);
+        return Libc.epoll_ctl(_epfd, Libc.EPOLL_CTL_MOD, reg.Fd, &ev) < 0 ? Marshal.GetLastPInvokeError() : 0;
+    }
+
+    // Connections: edge-triggered, never re-armed. Listeners: level-triggered one-shot, re-armed by each accept that waits,
+    // so several domains accepting on one listener share the connections instead of the busiest one draining the queue.
+    private static EpollEvent EventFor(FdRegistration reg) => new()
+    {
+        Events = reg.OneShot ? Libc.EPOLLIN | Libc.EPOLLONESHOT : Libc.EPOLLIN | Libc.EPOLLOUT | Libc.EPOLLRDHUP | Libc.EPOLLET,
+        Data = (ulong)GCHandle.ToIntPtr(reg.Handle),
+    };
+
+    /// <summary>Deletes <paramref name="reg"/>'s fd (from any thread; the fd must still be open) and frees the registration on the domain.</summary>
+    internal void Remove(FdRegistration reg)
+    {
+        bool added = false;
+        try
+        {
+            _epoll.DangerousAddRef(ref added);
+            var ev = default(EpollEvent);
+            Libc.epoll_ctl(_epfd, Libc.EPOLL_CTL_DEL, reg.Fd, &ev);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The domain has ended: its epoll is closed (which dropped the fd) and nothing dispatches events any more.
+            reg.FreeOnDomain();
+            return;
+        }
+        finally
+        {
+            if (added)
+            {
+                _epoll.DangerousRelease();
+            }
+        }
+
+        // Events harvested before the DEL are dispatched by this poller's thread before it runs queued work, so the handle is
+        // freed only after the last event that can name it.
+        var domain = Domain;
+        if (domain is not null && !domain.IsCurrent)
+        {
+            domain.Enqueue(static s => ((FdRegistration)s!).FreeOnDomain(), reg);
+        }
+        else
+        {
+            reg.FreeOnDomain();
+        }
+    }
+
+    internal void Removed() => _registrations--;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _epoll.Dispose();
+            _eventFd.Dispose();
+            NativeMemory.Free(_events);
+        }
+    }
+}
+
+/// <summary>One fd registered in one domain's epoll; holds the fibers waiting for it to become readable or writable there.</summary>
+/// <remarks>At most one reader and one writer wait on one registration at a time (a second would be a usage error).</remarks>
+internal sealed class FdRegistration
+{
+    private Waiter? _reader;
+    private Waiter? _writer;
+    private int _freed;
+
+    internal FdRegistration(int fd, EpollPoller poller, bool oneShot)
+    {
+        Fd = fd;
+        Poller = poller;
+        OneShot = oneShot;
+        Handle = GCHandle.Alloc(this);
+    }
+
+    internal int Fd { get; }
+
+    /// <summary>Level-triggered one-shot (listeners) rather than edge-triggered (connections).</summary>
+    internal bool OneShot { get; }
+
+    internal EpollPoller Poller { get; }
+
+    internal GCHandle Handle { get; }
+
+    /// <summary>Dispatches readiness (on the poller's thread): completes the waiters it concerns.</summary>
+    internal void Ready(uint events)
+    {
+        if ((events & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
+        {
+            Interlocked.Exchange(ref _reader, null)?.TryComplete(true);
+        }
+
+        if ((events & (Libc.EPOLLOUT | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
+        {
+            Interlocked.Exchange(ref _writer, null)?.TryComplete(true);
+        }
+    }
+
+    /// <summary>Suspends the calling fiber until the fd may be readable (<paramref name="write"/> false) or writable.</summary>
+    /// <remarks>Cancellation (S13/S14): the waiter is attached to the fiber's cancel context and the one atomic winner decides;
+    /// either way the slot is cleared before the fiber continues, so no stale waiter stays behind.</remarks>
+    internal async ValueTask WaitAsync(bool write, CancelContext cancel)
+    {
+        var waiter = Waiter.Rent(Poller.Domain!, write ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead);
+        waiter.TraceArg = Fd;
+        if (Interlocked.CompareExchange(ref write ? ref _writer : ref _reader, waiter, null) is not null)
+        {
+            throw new InvalidOperationException(write ? "Another fiber is already writing to this socket." : "Another fiber is already reading from this socket.");
+        }
+
+        waiter.Attach(cancel);
+        try
+        {
+            await waiter.VoidTask;
+        }
+        finally
+        {
+            Interlocked.CompareExchange(ref write ? ref _writer : ref _reader, null, waiter);
+        }
+    }
+
+    internal void FreeOnDomain()
+    {
+        if (Interlocked.Exchange(ref _freed, 1) == 0)
+        {
+            Handle.Free();
+            Poller.Removed();
+        }
+    }
+}
+
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
+internal struct EpollEvent
+{
+    public uint Events;
+    public ulong Data;
+}
+
+/// <summary>The libc calls of the epoll backend (Linux).</summary>
+internal static unsafe partial class Libc
+{
+    public const int EPOLL_CLOEXEC = 0x80000;
+    public const int EFD_CLOEXEC = 0x80000;
+    public const int EFD_NONBLOCK = 0x800;
+    public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CTL_DEL = 2;
+    public const int EPOLL_CTL_MOD = 3;
+    public const uint EPOLLONESHOT = 1u << 30;
+    public const uint EPOLLIN = 0x1;
+    public const uint EPOLLOUT = 0x4;
+    public const uint EPOLLERR = 0x8;
+    public const uint EPOLLHUP = 0x10;
+    public const uint EPOLLRDHUP = 0x2000;
+    public const uint EPOLLET = 1u << 31;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_ctl(int epfd, int op, int fd, EpollEvent* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_wait(int epfd, EpollEvent* events, int maxevents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint read(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint write(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+}

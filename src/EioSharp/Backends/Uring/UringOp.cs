@@ -1,0 +1,130 @@
+using System.Buffers;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+
+namespace EioSharp.Backends.Uring;
+
+/// <summary>
+/// One io_uring operation of one fiber: its SQE is queued on the calling domain's ring and the fiber resumes (on the same
+/// domain, through its run queue) when the operation's own completion arrives.
+/// </summary>
+/// <remarks>
+/// Cancellation (S13/S14, Eio_linux's semantics): cancelling the fiber queues an IORING_OP_ASYNC_CANCEL for the operation but
+/// does not resume the fiber; the fiber resumes only when the operation's completion arrives, so the kernel is done with the
+/// buffer (and any accepted fd is known) before the caller can reuse or free it. If the operation completed anyway (it won
+/// the race), its result is returned and the cancellation is seen at the fiber's next suspension point, so no completion is
+/// lost; if it was cancelled (-ECANCELED, or -EINTR), <see cref="CancelledException"/> is thrown.
+/// Used on its domain's thread only, for a single await.
+/// </remarks>
+internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
+{
+    private static readonly Action<object?> s_done = static _ => { };
+
+    private readonly UringPoller _ring;
+    private readonly Domain _domain;
+    private MemoryHandle _pin;
+    private ulong _tag;
+    private int _result;
+    private bool _completed;
+    private CancelledException? _cancelled;
+    private Action<object?>? _continuation;
+    private object? _continuationState;
+
+    private UringOp(UringPoller ring, Domain domain)
+    {
+        _ring = ring;
+        _domain = domain;
+    }
+
+    /// <summary>The ring of the calling domain; throws when the domain does not run the io_uring backend.</summary>
+    public static UringPoller CurrentRing() =>
+        Domain.Current?.Poller as UringPoller
+        ?? throw new InvalidOperationException("An io_uring-backend socket can only be used on a domain of the io_uring backend.");
+
+    /// <summary>Starts an operation (queues its SQE); <paramref name="pin"/> stays pinned until the completion arrives.</summary>
+    public static unsafe UringOp Start(FiberFrame frame, byte opcode, int fd, MemoryHandle pin, ulong addr, uint len, uint opFlags, ulong off = 0)
+    {
+        // A loop of operations (a write sent in parts, an accept retried) starts each one here: an operation started by a
+        // fiber that is already cancelled would never be cancelled (the cancellation has been delivered), so refuse it.
+        if (frame.Cancel.IsCancelled)
+        {
+            pin.Dispose();
+            throw frame.Cancel.MakeCancelled();
+        }
+
+        var ring = CurrentRing();
+        var op = new UringOp(ring, ring.Domain!) { _pin = pin };
+        op.TraceReason = opcode == Sys.IORING_OP_SEND ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead;
+        op.TraceArg = fd;
+        op._tag = ring.Track(op);
+        var sqe = ring.NextSqe(opcode, fd, op._tag);
+        sqe->Addr = addr;
+        sqe->Len = len;
+        sqe->OpFlags = opFlags;
+        sqe->Off = off;
+        frame.Cancel.AddWaiter(op);
+        return op;
+    }
+
+    public ValueTask<int> Task => new(this, 0);
+
+    /// <summary>Called by the cancel context (on the domain): asks the kernel to cancel; the completion still decides.</summary>
+    internal override bool TryCancel(CancelledException error)
+    {
+        if (_completed || _cancelled is not null)
+        {
+            return false;
+        }
+
+        _cancelled = error;
+        _ring.CancelOp(_tag);
+        return true;
+    }
+
+    /// <summary>The operation's completion (on the domain's thread, from the ring's reap).</summary>
+    internal void Complete(int res)
+    {
+        _completed = true;
+        _result = res;
+        _pin.Dispose();
+
+        var c = _continuation;
+        _continuation = s_done;
+        if (c is not null)
+        {
+            _domain.Enqueue(c, _continuationState);
+        }
+    }
+
+    /// <summary>The raw result (>= 0, or -errno) once completed; throws <see cref="CancelledException"/> if the operation was cancelled.</summary>
+    public int GetResult(short token)
+    {
+        Context?.RemoveWaiter(this);
+        if (!_completed)
+        {
+            throw new InvalidOperationException("The operation has not completed.");
+        }
+
+        if (_cancelled is not null && _result is -Sys.ECANCELED or -Sys.EINTR)
+        {
+            ExceptionDispatchInfo.Throw(_cancelled);
+        }
+
+        return _result;
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => _completed ? ValueTaskSourceStatus.Succeeded : ValueTaskSourceStatus.Pending;
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        _continuationState = state;
+        if (ReferenceEquals(_continuation, s_done))
+        {
+            _domain.Enqueue(continuation, state);
+            return;
+        }
+
+        _continuation = continuation;
+    }
+}

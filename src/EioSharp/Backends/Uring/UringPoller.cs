@@ -1,0 +1,482 @@
+using System.Runtime.InteropServices;
+using EioSharp.Backends.Epoll;
+using Microsoft.Win32.SafeHandles;
+
+namespace EioSharp.Backends.Uring;
+
+/// <summary>
+/// The io_uring backend's poller: one ring per domain, set up with raw syscalls (no native library). Operations queue SQEs
+/// without a syscall; the domain submits them once per scheduler round (<see cref="PollNow"/> while busy) or together with its
+/// wait (<see cref="Wait"/>: <c>io_uring_enter</c> with GETEVENTS and a timeout), and dispatches the completions on its own
+/// thread (each completion only enqueues the waiting fiber's continuation: no fiber code runs inside the poller).
+/// </summary>
+/// <remarks>
+/// Eio: the ring of <c>Eio_linux</c>'s scheduler. Cross-thread wake-ups: an eventfd watched by a one-shot POLL_ADD in the
+/// ring, re-armed after each wake. The ring is touched only by its domain's thread, except <see cref="Wake"/>.
+/// Linux x64 only (syscall numbers).
+/// </remarks>
+internal sealed unsafe class UringPoller : IDomainPoller
+{
+    private const ulong WakeTag = 0;
+    private const ulong IgnoreTag = ulong.MaxValue;
+
+    private readonly int _ringFd;
+    private readonly SafeFileHandle _eventFd;
+    private readonly int _efd;
+    private readonly byte* _sqRing;
+    private readonly nint _sqRingSize;
+    private readonly byte* _cqRing;
+    private readonly nint _cqRingSize;
+    private readonly IoUringSqe* _sqes;
+    private readonly nint _sqesSize;
+    private readonly uint* _sqHead;
+    private readonly uint* _sqTail;
+    private readonly uint _sqMask;
+    private readonly uint _sqEntries;
+    private readonly uint* _cqHead;
+    private readonly uint* _cqTail;
+    private readonly uint _cqMask;
+    private readonly IoUringCqe* _cqes;
+    private uint _localTail;
+    private uint _unsubmitted;
+    private int _inflight;
+    private int _disposed;
+    private UringOp?[] _ops = new UringOp?[256];
+    private readonly Stack<int> _freeSlots = new();
+    private int _nextSlot = 1; // slot 0 is never used: tag 0 is the wake poll
+
+    private UringPoller(int ringFd, int efd, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
+    {
+        _ringFd = ringFd;
+        _efd = efd;
+        _eventFd = new SafeFileHandle(efd, ownsHandle: true);
+        _sqRing = sqRing;
+        _sqRingSize = sqRingSize;
+        _cqRing = cqRing;
+        _cqRingSize = cqRingSize;
+        _sqes = sqes;
+        _sqesSize = sqesSize;
+        _sqHead = (uint*)(sqRing + p.SqOff.Head);
+        _sqTail = (uint*)(sqRing + p.SqOff.Tail);
+        _sqMask = *(uint*)(sqRing + p.SqOff.RingMask);
+        _sqEntries = p.SqEntries;
+        uint* array = (uint*)(sqRing + p.SqOff.Array);
+        for (uint i = 0; i < p.SqEntries; i++)
+        {
+            array[i] = i;
+        }
+
+        _cqHead = (uint*)(cqRing + p.CqOff.Head);
+        _cqTail = (uint*)(cqRing + p.CqOff.Tail);
+        _cqMask = *(uint*)(cqRing + p.CqOff.RingMask);
+        _cqes = (IoUringCqe*)(cqRing + p.CqOff.Cqes);
+        _localTail = Volatile.Read(ref *_sqTail);
+        ArmWake();
+    }
+
+    /// <summary>The opcodes this backend needs (checked with IORING_REGISTER_PROBE).</summary>
+    private static readonly byte[] RequiredOps =
+        [Sys.IORING_OP_POLL_ADD, Sys.IORING_OP_ACCEPT, Sys.IORING_OP_ASYNC_CANCEL, Sys.IORING_OP_CONNECT, Sys.IORING_OP_SEND, Sys.IORING_OP_RECV];
+
+    /// <summary>Creates a ring, or returns null with the reason (not Linux x64, io_uring refused or too old, an opcode missing).</summary>
+    public static UringPoller? TryCreate(out string? error)
+    {
+        error = null;
+        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
+        {
+            error = "the io_uring backend needs Linux on x64 (syscall numbers)";
+            return null;
+        }
+
+        try
+        {
+            var p = default(IoUringParams);
+            p.Flags = Sys.IORING_SETUP_CQSIZE;
+            p.CqEntries = 8192;
+            int fd = (int)Sys.syscall(Sys.SYS_io_uring_setup, 1024, (nint)(&p), 0, 0, 0, 0);
+            if (fd < 0)
+            {
+                error = $"io_uring_setup failed (errno {Marshal.GetLastPInvokeError()})";
+                return null;
+            }
+
+            const uint needed = Sys.IORING_FEAT_SINGLE_MMAP | Sys.IORING_FEAT_NODROP | Sys.IORING_FEAT_EXT_ARG;
+            if ((p.Features & needed) != needed)
+            {
+                error = $"the kernel's io_uring lacks features (0x{p.Features:x}; needs SINGLE_MMAP, NODROP, EXT_ARG)";
+                Libc.close(fd);
+                return null;
+            }
+
+            if (!Probe(fd, out error))
+            {
+                Libc.close(fd);
+                return null;
+            }
+
+            nint sqSize = (nint)(p.SqOff.Array + p.SqEntries * 4);
+            nint cqSize = (nint)(p.CqOff.Cqes + p.CqEntries * (uint)sizeof(IoUringCqe));
+            nint ringSize = Math.Max(sqSize, cqSize);
+            byte* ring = (byte*)Sys.mmap(0, ringSize, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED | Sys.MAP_POPULATE, fd, Sys.IORING_OFF_SQ_RING);
+            if ((nint)ring == -1)
+            {
+                error = $"mmap of the io_uring rings failed (errno {Marshal.GetLastPInvokeError()})";
+                Libc.close(fd);
+                return null;
+            }
+
+            nint sqesSize = (nint)(p.SqEntries * (uint)sizeof(IoUringSqe));
+            var sqes = (IoUringSqe*)Sys.mmap(0, sqesSize, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_SHARED | Sys.MAP_POPULATE, fd, Sys.IORING_OFF_SQES);
+            if ((nint)sqes == -1)
+            {
+                error = $"mmap of the io_uring SQEs failed (errno {Marshal.GetLastPInvokeError()})";
+                Sys.munmap(ring, ringSize);
+                Libc.close(fd);
+                return null;
+            }
+
+            int efd = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
+            if (efd < 0)
+            {
+                error = $"eventfd failed (errno {Marshal.GetLastPInvokeError()})";
+                Sys.munmap(sqes, sqesSize);
+                Sys.munmap(ring, ringSize);
+                Libc.close(fd);
+                return null;
+            }
+
+            return new UringPoller(fd, efd, p, ring, ringSize, ring, 0, sqes, sqesSize);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            error = e.Message;
+            return null;
+        }
+    }
+
+    private static bool Probe(int fd, out string? error)
+    {
+        const int n = 256;
+        int size = sizeof(IoUringProbe) + n * sizeof(IoUringProbeOp);
+        byte* buf = stackalloc byte[size];
+        new Span<byte>(buf, size).Clear();
+        if (Sys.syscall(Sys.SYS_io_uring_register, fd, Sys.IORING_REGISTER_PROBE, (nint)buf, n, 0, 0) < 0)
+        {
+            error = $"IORING_REGISTER_PROBE failed (errno {Marshal.GetLastPInvokeError()})";
+            return false;
+        }
+
+        var probe = (IoUringProbe*)buf;
+        var ops = (IoUringProbeOp*)(buf + sizeof(IoUringProbe));
+        foreach (byte op in RequiredOps)
+        {
+            if (op >= probe->OpsLen || (ops[op].Flags & Sys.IO_URING_OP_SUPPORTED) == 0)
+            {
+                error = $"the kernel's io_uring does not support opcode {op}";
+                return false;
+            }
+        }
+
+        error = null;
+        return true;
+    }
+
+    /// <summary>The domain this ring serves.</summary>
+    internal Domain? Domain { get; private set; }
+
+    public bool SpinBeforeSleep => false;
+
+    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0;
+
+    public void Attach(Domain domain) => Domain = domain;
+
+    /// <summary>Gets a free SQE (submitting the queue first if it is full) and fills in the common fields.</summary>
+    internal IoUringSqe* NextSqe(byte opcode, int fd, ulong userData)
+    {
+        if (_localTail - Volatile.Read(ref *_sqHead) >= _sqEntries)
+        {
+            Enter(0, 0);
+        }
+
+        var sqe = &_sqes[_localTail & _sqMask];
+        *sqe = default;
+        sqe->Opcode = opcode;
+        sqe->Fd = fd;
+        sqe->UserData = userData;
+        _localTail++;
+        Volatile.Write(ref *_sqTail, _localTail);
+        _unsubmitted++;
+        return sqe;
+    }
+
+    /// <summary>Registers <paramref name="op"/> and returns its tag (the SQE's user_data).</summary>
+    internal ulong Track(UringOp op)
+    {
+        int slot;
+        if (_freeSlots.Count > 0)
+        {
+            slot = _freeSlots.Pop();
+        }
+        else
+        {
+            slot = _nextSlot++;
+            if (slot >= _ops.Length)
+            {
+                Array.Resize(ref _ops, _ops.Length * 2);
+            }
+        }
+
+        _ops[slot] = op;
+        _inflight++;
+        return (ulong)slot;
+    }
+
+    /// <summary>Queues an ASYNC_CANCEL of the operation tagged <paramref name="tag"/>; its own completion (-ECANCELED or the result) still arrives.</summary>
+    internal void CancelOp(ulong tag)
+    {
+        var sqe = NextSqe(Sys.IORING_OP_ASYNC_CANCEL, -1, IgnoreTag);
+        sqe->Addr = tag;
+    }
+
+    private void ArmWake()
+    {
+        var sqe = NextSqe(Sys.IORING_OP_POLL_ADD, _efd, WakeTag);
+        sqe->OpFlags = 1; // POLLIN
+    }
+
+    public void Wait(int timeoutMs)
+    {
+        if (timeoutMs == 0)
+        {
+            PollNow();
+            return;
+        }
+
+        Enter(1, timeoutMs);
+    }
+
+    public void PollNow() => Enter(0, 0);
+
+    /// <summary>Submits what is queued and, when <paramref name="minComplete"/> is 1, waits up to <paramref name="timeoutMs"/> (-1: no limit) for a completion; then dispatches the completions.</summary>
+    private void Enter(uint minComplete, int timeoutMs)
+    {
+        if (_unsubmitted > 0 || minComplete > 0)
+        {
+            uint flags = minComplete > 0 ? Sys.IORING_ENTER_GETEVENTS : 0;
+            long r;
+            if (minComplete > 0 && timeoutMs >= 0)
+            {
+                var ts = new KernelTimespec { Sec = timeoutMs / 1000, Nsec = (timeoutMs % 1000) * 1_000_000L };
+                var arg = new IoUringGeteventsArg { Ts = (ulong)(&ts) };
+                r = Sys.syscall(Sys.SYS_io_uring_enter, _ringFd, _unsubmitted, minComplete, flags | Sys.IORING_ENTER_EXT_ARG, (nint)(&arg), sizeof(IoUringGeteventsArg));
+            }
+            else
+            {
+                r = Sys.syscall(Sys.SYS_io_uring_enter, _ringFd, _unsubmitted, minComplete, flags, 0, 0);
+            }
+
+            if (r >= 0)
+            {
+                _unsubmitted -= (uint)Math.Min(r, _unsubmitted);
+            }
+
+            // Errors (EINTR, ETIME, EBUSY while the CQ overflows) leave the SQEs queued: the next round submits them.
+        }
+
+        Reap();
+    }
+
+    private void Reap()
+    {
+        uint head = *_cqHead;
+        uint tail = Volatile.Read(ref *_cqTail);
+        bool rearm = false;
+        while (head != tail)
+        {
+            var cqe = _cqes[head & _cqMask];
+            head++;
+            if (cqe.UserData == WakeTag)
+            {
+                ulong drain;
+                Libc.read(_efd, &drain, 8);
+                rearm = true;
+            }
+            else if (cqe.UserData != IgnoreTag)
+            {
+                int slot = (int)cqe.UserData;
+                var op = _ops[slot];
+                _ops[slot] = null;
+                _freeSlots.Push(slot);
+                _inflight--;
+                op?.Complete(cqe.Res);
+            }
+
+            if (head == tail)
+            {
+                Volatile.Write(ref *_cqHead, head);
+                tail = Volatile.Read(ref *_cqTail);
+            }
+        }
+
+        Volatile.Write(ref *_cqHead, head);
+        if (rearm)
+        {
+            ArmWake();
+        }
+    }
+
+    public void Wake()
+    {
+        bool added = false;
+        try
+        {
+            _eventFd.DangerousAddRef(ref added);
+            ulong one = 1;
+            Libc.write(_efd, &one, 8);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The domain has ended: nobody to wake.
+        }
+        finally
+        {
+            if (added)
+            {
+                _eventFd.DangerousRelease();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            // Closing the ring cancels what is still in flight (only the wake poll: the domain's fibers have all finished).
+            Sys.munmap(_sqes, _sqesSize);
+            Sys.munmap(_sqRing, _sqRingSize);
+            Libc.close(_ringFd);
+            _eventFd.Dispose();
+        }
+    }
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct IoSqringOffsets
+{
+    public uint Head, Tail, RingMask, RingEntries, Flags, Dropped, Array, Resv1;
+    public ulong UserAddr;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct IoCqringOffsets
+{
+    public uint Head, Tail, RingMask, RingEntries, Overflow, Cqes, Flags, Resv1;
+    public ulong UserAddr;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct IoUringParams
+{
+    public uint SqEntries, CqEntries, Flags, SqThreadCpu, SqThreadIdle, Features, WqFd, Resv0, Resv1, Resv2;
+    public IoSqringOffsets SqOff;
+    public IoCqringOffsets CqOff;
+}
+
+/// <summary>A submission queue entry (64 bytes).</summary>
+[StructLayout(LayoutKind.Explicit, Size = 64)]
+internal struct IoUringSqe
+{
+    [FieldOffset(0)] public byte Opcode;
+    [FieldOffset(1)] public byte Flags;
+    [FieldOffset(2)] public ushort IoPrio;
+    [FieldOffset(4)] public int Fd;
+    [FieldOffset(8)] public ulong Off; // also addr2
+    [FieldOffset(16)] public ulong Addr;
+    [FieldOffset(24)] public uint Len;
+    [FieldOffset(28)] public uint OpFlags; // msg_flags, accept_flags, poll_events, fsync_flags...
+    [FieldOffset(32)] public ulong UserData;
+    [FieldOffset(40)] public ushort BufIndex;
+    [FieldOffset(42)] public ushort Personality;
+    [FieldOffset(44)] public int SpliceFdIn;
+    [FieldOffset(48)] public ulong Addr3;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct IoUringCqe
+{
+    public ulong UserData;
+    public int Res;
+    public uint Flags;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct IoUringProbe
+{
+    public byte LastOp, OpsLen;
+    public ushort Resv;
+    public uint Resv2a, Resv2b, Resv2c;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct IoUringProbeOp
+{
+    public byte Op, Resv;
+    public ushort Flags;
+    public uint Resv2;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct KernelTimespec
+{
+    public long Sec, Nsec;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct IoUringGeteventsArg
+{
+    public ulong Sigmask;
+    public uint SigmaskSz, MinWaitUsec;
+    public ulong Ts;
+}
+
+/// <summary>The raw syscalls and constants of the io_uring backend (Linux x64).</summary>
+internal static unsafe partial class Sys
+{
+    public const long SYS_io_uring_setup = 425;
+    public const long SYS_io_uring_enter = 426;
+    public const long SYS_io_uring_register = 427;
+    public const uint IORING_SETUP_CQSIZE = 1u << 3;
+    public const uint IORING_FEAT_SINGLE_MMAP = 1u << 0;
+    public const uint IORING_FEAT_NODROP = 1u << 1;
+    public const uint IORING_FEAT_EXT_ARG = 1u << 8;
+    public const uint IORING_ENTER_GETEVENTS = 1u << 0;
+    public const uint IORING_ENTER_EXT_ARG = 1u << 3;
+    public const long IORING_OFF_SQ_RING = 0;
+    public const long IORING_OFF_SQES = 0x10000000;
+    public const int IORING_REGISTER_PROBE = 8;
+    public const ushort IO_URING_OP_SUPPORTED = 1;
+    public const byte IORING_OP_POLL_ADD = 6;
+    public const byte IORING_OP_SENDMSG = 9;
+    public const byte IORING_OP_RECVMSG = 10;
+    public const byte IORING_OP_ACCEPT = 13;
+    public const byte IORING_OP_ASYNC_CANCEL = 14;
+    public const byte IORING_OP_CONNECT = 16;
+    public const byte IORING_OP_SEND = 26;
+    public const byte IORING_OP_RECV = 27;
+    public const int PROT_READ = 1;
+    public const int PROT_WRITE = 2;
+    public const int MAP_SHARED = 1;
+    public const int MAP_POPULATE = 0x8000;
+    public const int ECANCELED = 125;
+    public const int EINTR = 4;
+
+    /// <summary>glibc's <c>syscall(2)</c>; variadic in C, but on x64 the integer arguments travel in the same registers.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial void* mmap(nint addr, nint length, int prot, int flags, int fd, long offset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int munmap(void* addr, nint length);
+}

@@ -1,0 +1,327 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using EioSharp.Backends.Epoll;
+using EioSharp.IO;
+using EioSharp.Net;
+
+namespace EioSharp.Backends.Uring;
+
+// The io_uring backend's TCP transports (Linux). Sockets are created with System.Net.Sockets.Socket (listen, connect) or by
+// IORING_OP_ACCEPT (bare fds); .NET's async methods are never called on them. Every operation is an SQE on the calling
+// domain's ring (see UringPoller) and the fiber resumes when its completion arrives; there is no readiness step. A socket
+// may be used from several domains (each submits to its own ring). Close (S29) is idempotent; operations hold a use and the
+// fd is closed only when the last one ends.
+
+/// <summary>Shared ownership of one socket fd used through io_uring.</summary>
+internal sealed class UringFd : UseCountedHandle
+{
+    private readonly Socket? _socket;
+
+    public UringFd(Socket socket)
+    {
+        _socket = socket;
+        Fd = (int)socket.SafeHandle.DangerousGetHandle();
+    }
+
+    public UringFd(int fd) => Fd = fd;
+
+    public int Fd { get; }
+
+    /// <summary>Begins an operation on the calling fiber: checks cancellation and takes a use.</summary>
+    public FiberFrame Begin(string what)
+    {
+        var frame = FiberFrame.Require();
+        frame.Cancel.ThrowIfCancelled();
+        if (!TryUse())
+        {
+            throw new ObjectDisposedException(what, "The socket is closed.");
+        }
+
+        return frame;
+    }
+
+    protected override void Release()
+    {
+        if (_socket is not null)
+        {
+            try
+            {
+                _socket.Dispose();
+            }
+            catch (SocketException)
+            {
+                // Closing an already-broken socket: nothing more to release.
+            }
+        }
+        else
+        {
+            EpollIo.close(Fd);
+        }
+    }
+}
+
+/// <summary>A connected TCP socket on the io_uring backend.</summary>
+internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : StreamTransport
+{
+    private const int MSG_NOSIGNAL = 0x4000;
+    private EndPoint? _local;
+    private int _reading;
+    private int _writing;
+
+    public override EndPoint? RemoteEndPoint { get; } = remote;
+
+    public override EndPoint? LocalEndPoint
+    {
+        get
+        {
+            if (_local is null && fd.TryUse())
+            {
+                try
+                {
+                    _local = EpollIo.SockName(fd.Fd);
+                }
+                finally
+                {
+                    fd.EndUse();
+                }
+            }
+
+            return _local;
+        }
+    }
+
+    public override bool IsClosed => fd.IsClosed;
+
+    public override bool NoDelay
+    {
+        get => UringIo.GetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
+        set => UringIo.SetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer)
+    {
+        var frame = fd.Begin("read");
+        if (Interlocked.Exchange(ref _reading, 1) != 0)
+        {
+            fd.EndUse();
+            throw new InvalidOperationException("Another fiber is already reading from this socket.");
+        }
+
+        try
+        {
+            var pin = buffer.Pin();
+            var op = UringOp.Start(frame, Sys.IORING_OP_RECV, fd.Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0);
+            int res = await op.Task;
+            return res >= 0 ? res : throw EpollIo.Error(-res, "read");
+        }
+        finally
+        {
+            Volatile.Write(ref _reading, 0);
+            fd.EndUse();
+        }
+    }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    {
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
+        var frame = fd.Begin("write");
+        if (Interlocked.Exchange(ref _writing, 1) != 0)
+        {
+            fd.EndUse();
+            throw new InvalidOperationException("Another fiber is already writing to this socket.");
+        }
+
+        try
+        {
+            int sent = 0;
+            while (sent < data.Length)
+            {
+                var chunk = data[sent..];
+                var pin = chunk.Pin();
+                var op = UringOp.Start(frame, Sys.IORING_OP_SEND, fd.Fd, pin, UringIo.Addr(pin), (uint)chunk.Length, MSG_NOSIGNAL);
+                int res = await op.Task;
+                if (res < 0)
+                {
+                    throw EpollIo.Error(-res, "write");
+                }
+
+                sent += res;
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _writing, 0);
+            fd.EndUse();
+        }
+    }
+
+    public override ValueTask ShutdownAsync(ShutdownCommand command)
+    {
+        if (!fd.TryUse())
+        {
+            throw new ObjectDisposedException("shutdown", "The socket is closed.");
+        }
+
+        try
+        {
+            int how = command switch
+            {
+                ShutdownCommand.Receive => 0,
+                ShutdownCommand.Send => 1,
+                _ => 2,
+            };
+            if (EpollIo.shutdown(fd.Fd, how) < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != EpollIo.ENOTCONN)
+                {
+                    throw EpollIo.Error(errno, "shutdown");
+                }
+            }
+        }
+        finally
+        {
+            fd.EndUse();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public override bool Close() => fd.Close();
+}
+
+/// <summary>A listening TCP socket on the io_uring backend: each accept is an IORING_OP_ACCEPT on the calling domain's ring.</summary>
+internal sealed class UringListenerTransport(Socket socket) : ListenerTransport
+{
+    private const int SOCK_CLOEXEC = 0x80000;
+    private const int AddrSize = 128;
+    private readonly UringFd _fd = new(socket);
+
+    public override EndPoint ListeningEndPoint { get; } = socket.LocalEndPoint!;
+
+    public override bool IsClosed => _fd.IsClosed;
+
+    public override async ValueTask<(StreamTransport Connection, EndPoint Peer)> AcceptAsync()
+    {
+        var frame = _fd.Begin("accept");
+        try
+        {
+            while (true)
+            {
+                nint native = UringIo.AllocSockaddr(AddrSize);
+                var op = UringOp.Start(frame, Sys.IORING_OP_ACCEPT, _fd.Fd, default, (ulong)native, 0, SOCK_CLOEXEC, (ulong)(native + AddrSize));
+                EndPoint? peer;
+                int res;
+                try
+                {
+                    res = await op.Task;
+                    peer = res >= 0 ? UringIo.ParseSockaddr(native, AddrSize) : null;
+                }
+                finally
+                {
+                    // The completion has arrived (the fiber resumes only then), so the kernel is done with the address buffer.
+                    UringIo.Free(native);
+                }
+
+                if (res >= 0)
+                {
+                    var conn = new UringFd(res);
+                    UringIo.SetIntOption(conn, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+                    return (new UringStreamTransport(conn, peer), peer!);
+                }
+
+                // A connection reset while queued is the peer's problem, not the listener's: take the next one.
+                if (-res is not (EpollIo.ECONNABORTED or EpollIo.EINTR))
+                {
+                    throw EpollIo.Error(-res, "accept");
+                }
+            }
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+    }
+
+    public override bool Close() => _fd.Close();
+}
+
+/// <summary>Socket helpers of the io_uring backend.</summary>
+internal static unsafe class UringIo
+{
+    public static ulong Addr(MemoryHandle pin) => (ulong)pin.Pointer;
+
+    /// <summary>Allocates a sockaddr buffer of <paramref name="size"/> bytes followed by its socklen_t (set to the size).</summary>
+    public static nint AllocSockaddr(int size)
+    {
+        nint p = (nint)NativeMemory.AllocZeroed((nuint)size + 8);
+        *(int*)(p + size) = size;
+        return p;
+    }
+
+    public static EndPoint? ParseSockaddr(nint p, int size) => EpollIo.Parse(new ReadOnlySpan<byte>((void*)p, Math.Min(size, *(int*)(p + size))));
+
+    public static void Free(nint p) => NativeMemory.Free((void*)p);
+
+    public static Span<byte> Span(nint p, int size) => new((void*)p, size);
+
+    public static int GetIntOption(UringFd fd, int level, int name)
+    {
+        if (!fd.TryUse())
+        {
+            throw new ObjectDisposedException("getsockopt", "The socket is closed.");
+        }
+
+        try
+        {
+            return EpollIo.GetIntOptionRaw(fd.Fd, level, name);
+        }
+        finally
+        {
+            fd.EndUse();
+        }
+    }
+
+    public static void SetIntOption(UringFd fd, int level, int name, int value)
+    {
+        if (!fd.TryUse())
+        {
+            throw new ObjectDisposedException("setsockopt", "The socket is closed.");
+        }
+
+        try
+        {
+            EpollIo.SetIntOptionRaw(fd.Fd, level, name, value);
+        }
+        finally
+        {
+            fd.EndUse();
+        }
+    }
+
+    /// <summary>Writes <paramref name="ep"/> as a sockaddr_in / sockaddr_in6 into <paramref name="sa"/> (at least 28 bytes); returns its length.</summary>
+    public static int WriteSockaddr(IPEndPoint ep, Span<byte> sa)
+    {
+        sa.Clear();
+        if (ep.AddressFamily == AddressFamily.InterNetwork)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(sa, 2);
+            BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ep.Port);
+            ep.Address.TryWriteBytes(sa.Slice(4, 4), out _);
+            return 16;
+        }
+
+        BinaryPrimitives.WriteUInt16LittleEndian(sa, 10);
+        BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ep.Port);
+        ep.Address.TryWriteBytes(sa.Slice(8, 16), out _);
+        BinaryPrimitives.WriteUInt32LittleEndian(sa[24..], (uint)ep.Address.ScopeId);
+        return 28;
+    }
+}
