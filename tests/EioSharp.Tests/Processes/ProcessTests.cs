@@ -8,11 +8,11 @@ namespace EioSharp.Tests.Processes;
 public class ProcessTests
 {
     /// <summary>The backend the tests run on.</summary>
-    protected virtual string Backend => "portable";
+    protected virtual EioBackend Backend => EioBackend.Portable;
 
-    private T RunEio<T>(Func<Stdenv, Task<T>> main) => EioMain.Run(Backend, main);
+    private T RunEio<T>(Func<Stdenv, Task<T>> main) => EioMain.Run(main, new EioOptions { Backend = Backend });
 
-    private void RunEio(Func<Stdenv, Task> main) => EioMain.Run<bool>(Backend, async env => { await main(env); return true; });
+    private void RunEio(Func<Stdenv, Task> main) => EioMain.Run(main, new EioOptions { Backend = Backend });
 
     /// <summary>True while /proc shows <paramref name="pid"/> (a zombie included).</summary>
     private static bool ProcExists(int pid) => Directory.Exists($"/proc/{pid}");
@@ -360,5 +360,5 @@ public class ProcessTests
 public class ProcessEpollTests : ProcessTests
 {
     /// <inheritdoc/>
-    protected override string Backend => "epoll";
+    protected override EioBackend Backend => EioBackend.Epoll;
 }
