@@ -25,7 +25,7 @@ public sealed class ChromeTraceWriter : IDisposable
     private readonly Stream _stream;
     private readonly bool _leaveOpen;
     private readonly Dictionary<int, DomainState> _domains = [];
-    private readonly Dictionary<long, FiberInfo> _fibers = [];
+    private readonly Dictionary<long, (string? Name, Switch? Owner)> _fibers = [];
     private readonly Dictionary<long, (long Ts, TraceReason Reason, int Tid)> _suspended = [];
     private readonly Dictionary<long, long> _pendingFlows = [];
     private long _origin = long.MinValue;
@@ -118,9 +118,16 @@ public sealed class ChromeTraceWriter : IDisposable
 
         _lastTs = Math.Max(_lastTs, e.Timestamp);
         var d = Domain(e.DomainId);
-        if (e.Data is FiberInfo info && e.Fiber != 0)
+        if (e.Fiber != 0)
         {
-            _fibers[e.Fiber] = info;
+            if (e.Data is FiberInfo info)
+            {
+                _fibers[e.Fiber] = (info.Name, info.Owner);
+            }
+            else if (e.Data is Switch owner && e.Kind is TraceEventKind.FiberCreated or TraceEventKind.FiberResumed or TraceEventKind.FiberSuspended)
+            {
+                _fibers[e.Fiber] = (null, owner); // an unnamed fiber's events carry its switch
+            }
         }
 
         switch (e.Kind)
@@ -277,7 +284,7 @@ public sealed class ChromeTraceWriter : IDisposable
     private void EmitSlice(DomainState d, Slice s, long end, string? outcome)
     {
         SliceCount++;
-        _fibers.TryGetValue(s.Fiber, out var info);
+        (string? Name, Switch? Owner)? info = _fibers.TryGetValue(s.Fiber, out var known) ? known : null;
         _json.WriteStartObject();
         _json.WriteString("ph", "X");
         _json.WriteString("cat", "fiber");
