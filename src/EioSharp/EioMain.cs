@@ -57,6 +57,56 @@ public static class EioMain
     /// <exception cref="InvalidOperationException">The calling thread is already a domain.</exception>
     public static T Run<T>(Func<Stdenv, Task<T>> main) => Run(Environment.GetEnvironmentVariable("EIOSHARP_BACKEND"), main);
 
+    /// <summary>Runs <paramref name="main"/> as the main fiber of a new main domain on the calling thread, with <paramref name="options"/>.</summary>
+    /// <param name="main">The program; receives the capabilities.</param>
+    /// <param name="options">The backend and tracing settings; null means the defaults (as <see cref="Run(Func{Stdenv, Task})"/>).</param>
+    /// <exception cref="Exception">Whatever <paramref name="main"/> throws, rethrown on the calling thread (after the trace file is written).</exception>
+    /// <exception cref="InvalidOperationException">The calling thread is already a domain, or <see cref="EioOptions.TraceFile"/>
+    /// is set while another trace session runs (<see cref="Tracing.EioTrace.Start(string?, int)"/>).</exception>
+    /// <exception cref="IOException">The trace file cannot be created or written.</exception>
+    /// <remarks>With <see cref="EioOptions.TraceFile"/>, tracing starts before the main fiber and stops when it returns or
+    /// throws; the file (Chrome/Perfetto JSON, streamed while the program runs) is complete when this returns.</remarks>
+    public static void Run(Func<Stdenv, Task> main, EioOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        Run<bool>(async env => { await main(env); return true; }, options);
+    }
+
+    /// <summary>Runs <paramref name="main"/> as the main fiber with <paramref name="options"/> and returns its result.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="main">The program.</param>
+    /// <param name="options">The backend and tracing settings; null means the defaults (as <see cref="Run{T}(Func{Stdenv, Task{T}})"/>).</param>
+    /// <returns>What <paramref name="main"/> returned.</returns>
+    /// <exception cref="InvalidOperationException">The calling thread is already a domain, or a trace session already runs
+    /// while <see cref="EioOptions.TraceFile"/> is set.</exception>
+    /// <exception cref="IOException">The trace file cannot be created or written.</exception>
+    /// <remarks>See <see cref="Run(Func{Stdenv, Task}, EioOptions?)"/>.</remarks>
+    public static T Run<T>(Func<Stdenv, Task<T>> main, EioOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        string? backend = options?.Backend ?? Environment.GetEnvironmentVariable("EIOSHARP_BACKEND");
+        return options?.TraceFile is { } traceFile ? RunTraced(traceFile, () => Run(backend, main)) : Run(backend, main);
+    }
+
+    /// <summary>Traces <paramref name="run"/> into <paramref name="traceFile"/>: started before, stopped (file complete) after, also on failure.</summary>
+    private static T RunTraced<T>(string traceFile, Func<T> run)
+    {
+        if (Domain.Current is not null)
+        {
+            throw new InvalidOperationException("EioMain.Run was called from a thread that is already a domain.");
+        }
+
+        Tracing.EioTrace.Start(traceFile);
+        try
+        {
+            return run();
+        }
+        finally
+        {
+            Tracing.EioTrace.Stop();
+        }
+    }
+
     private static int s_fallbackNoted;
 
     /// <summary>Runs with the named backend (<c>portable</c>, <c>epoll</c>; null or empty: portable). For tests and tools.</summary>

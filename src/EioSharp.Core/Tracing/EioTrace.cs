@@ -402,6 +402,18 @@ public static class EioTrace
     internal static void CancelCancelled(CancelContext c, Exception reason) =>
         Emit(TraceEventKind.CancelCancelled, CurrentFiberId(), 0, c.TraceId, TraceReason.None, reason);
 
+    /// <summary>Records the start of an offloaded call on the calling (system) thread; returns its id for <see cref="SysthreadFinished"/>.</summary>
+    internal static long SysthreadStarted(long fiber)
+    {
+        long id = NewId();
+        Emit(TraceEventKind.SysthreadStarted, fiber, Environment.CurrentManagedThreadId, id, TraceReason.Systhread, null);
+        return id;
+    }
+
+    /// <summary>Records the end of the offloaded call <paramref name="id"/> (before the fiber is woken).</summary>
+    internal static void SysthreadFinished(long fiber, long id, Exception? error) =>
+        Emit(TraceEventKind.SysthreadFinished, fiber, Environment.CurrentManagedThreadId, id, TraceReason.Systhread, error);
+
     internal static void DomainIdle() => Emit(TraceEventKind.DomainIdle, 0, 0, 0, TraceReason.None, null);
 
     internal static void DomainBusy() => Emit(TraceEventKind.DomainBusy, 0, 0, 0, TraceReason.None, null);

@@ -49,6 +49,15 @@ public enum TraceEventKind : byte
 
     /// <summary>A user label (<see cref="EioTrace.Log(string)"/>); <see cref="TraceEvent.Data"/> is the text.</summary>
     Label,
+
+    /// <summary>A system thread started a blocking call offloaded by <see cref="TraceEvent.Fiber"/> (<c>Systhread.RunAsync</c>):
+    /// recorded on that thread (<see cref="TraceEvent.DomainId"/> -1); <see cref="TraceEvent.Arg"/> is the offload's id,
+    /// <see cref="TraceEvent.Other"/> the system thread's managed thread id.</summary>
+    SysthreadStarted,
+
+    /// <summary>The offloaded call <see cref="TraceEvent.Arg"/> returned (<see cref="TraceEvent.Data"/>: the exception it
+    /// threw, if any); the fiber is woken next. Same fields as <see cref="SysthreadStarted"/>.</summary>
+    SysthreadFinished,
 }
 
 /// <summary>What a suspended fiber waits for.</summary>
