@@ -157,6 +157,7 @@ public sealed class ChromeTraceWriter : IDisposable
                 CloseFiber(d, e.Fiber, e.Timestamp, null);
                 if (e.Fiber != 0)
                 {
+                    EndSuspension(e.Fiber, e.Timestamp); // async slices of one fiber share a track: never two open
                     _suspended[e.Fiber] = (e.Timestamp, e.Reason, Tid(e.DomainId));
                     _json.WriteStartObject();
                     _json.WriteString("ph", "b");
@@ -229,7 +230,9 @@ public sealed class ChromeTraceWriter : IDisposable
         }
     }
 
-    private void Resumed(long fiber, long ts, int domainId)
+    /// <summary>Ends the fiber's open suspension slice, if any (at its resume, or at a next suspension recorded without
+    /// a resume between them: a task continuation resumed as fiber 0).</summary>
+    private void EndSuspension(long fiber, long ts)
     {
         if (_suspended.Remove(fiber, out var s))
         {
@@ -243,6 +246,11 @@ public sealed class ChromeTraceWriter : IDisposable
             _json.WriteNumber("ts", Us(ts));
             _json.WriteEndObject();
         }
+    }
+
+    private void Resumed(long fiber, long ts, int domainId)
+    {
+        EndSuspension(fiber, ts);
 
         if (_pendingFlows.Remove(fiber, out long flow))
         {
