@@ -194,15 +194,31 @@ public sealed class FilterRules
     /// <summary>Decides whether a parsed line is dropped.</summary>
     /// <param name="line">A line that <see cref="StatsdLine.TryParse(ReadOnlySpan{byte}, out StatsdLineInfo)"/> accepted.</param>
     /// <returns><see langword="true"/> to drop the line, <see langword="false"/> to forward it.</returns>
-    public bool ShouldDrop(in StatsdLineInfo line)
+    public bool ShouldDrop(in StatsdLineInfo line) => ShouldDrop(line, out _);
+
+    /// <summary>Decides whether a parsed line is dropped, and says whether it is dropped because a regular expression timed out.</summary>
+    /// <param name="line">A line that <see cref="StatsdLine.TryParse(ReadOnlySpan{byte}, out StatsdLineInfo)"/> accepted.</param>
+    /// <param name="regexTimedOut">True when the line is dropped because a <c>regex:</c> match timed out (fail closed;
+    /// also counted in <see cref="RegexTimeouts"/>).</param>
+    /// <returns><see langword="true"/> to drop the line, <see langword="false"/> to forward it.</returns>
+    public bool ShouldDrop(in StatsdLineInfo line, out bool regexTimedOut)
     {
         MatchResult block = _block.Matches(line.Line, line.Name, line.RawTags);
         if (block != MatchResult.NoMatch)
         {
+            regexTimedOut = block == MatchResult.TimedOut;
             return true;
         }
 
-        return _allow is not null && _allow.Matches(line.Line, line.Name, line.RawTags) != MatchResult.Match;
+        if (_allow is null)
+        {
+            regexTimedOut = false;
+            return false;
+        }
+
+        MatchResult allow = _allow.Matches(line.Line, line.Name, line.RawTags);
+        regexTimedOut = allow == MatchResult.TimedOut;
+        return allow != MatchResult.Match;
     }
 
     /// <summary>Decides whether a line with this name and no tags is dropped.</summary>

@@ -23,6 +23,10 @@ public enum FilterCounter
 
     /// <summary>Datagrams that could not be sent upstream.</summary>
     SendErrors = 5,
+
+    /// <summary>Lines dropped because a <c>regex:</c> rule's match timed out (fail closed); these lines are also counted in
+    /// <see cref="DroppedBlocked"/>, so this is the part of it a timeout decided.</summary>
+    RegexTimeouts = 6,
 }
 
 /// <summary>A point-in-time copy (or a difference) of the proxy's counters.</summary>
@@ -32,13 +36,15 @@ public enum FilterCounter
 /// <param name="DroppedMalformed">Malformed lines dropped.</param>
 /// <param name="Truncated">Truncated datagrams and over-long lines.</param>
 /// <param name="SendErrors">Failed sends.</param>
+/// <param name="RegexTimeouts">Lines dropped because a regular expression timed out (included in <paramref name="DroppedBlocked"/>).</param>
 public readonly record struct FilterStatisticsSnapshot(
     long Received,
     long Forwarded,
     long DroppedBlocked,
     long DroppedMalformed,
     long Truncated,
-    long SendErrors)
+    long SendErrors,
+    long RegexTimeouts = 0)
 {
     /// <summary>Returns the counter-by-counter difference.</summary>
     /// <param name="left">The later snapshot.</param>
@@ -50,7 +56,8 @@ public readonly record struct FilterStatisticsSnapshot(
         left.DroppedBlocked - right.DroppedBlocked,
         left.DroppedMalformed - right.DroppedMalformed,
         left.Truncated - right.Truncated,
-        left.SendErrors - right.SendErrors);
+        left.SendErrors - right.SendErrors,
+        left.RegexTimeouts - right.RegexTimeouts);
 
     /// <summary>Returns the counter-by-counter difference (the named form of <c>operator -</c>).</summary>
     /// <param name="left">The later snapshot.</param>
@@ -70,12 +77,13 @@ public readonly record struct FilterStatisticsSnapshot(
         FilterCounter.DroppedMalformed => DroppedMalformed,
         FilterCounter.Truncated => Truncated,
         FilterCounter.SendErrors => SendErrors,
+        FilterCounter.RegexTimeouts => RegexTimeouts,
         _ => throw new ArgumentOutOfRangeException(nameof(counter)),
     };
 
     /// <summary>Renders the counters as StatsD counter lines, <c>&lt;prefix&gt;.received:123|c</c>, one per counter, joined by <c>\n</c>.</summary>
     /// <param name="prefix">The metric name prefix, without trailing dot.</param>
-    /// <returns>Six lines in <see cref="FilterCounter"/> order, with no trailing newline.</returns>
+    /// <returns>Seven lines in <see cref="FilterCounter"/> order, with no trailing newline.</returns>
     public string ToStatsdLines(string prefix)
     {
         var builder = new StringBuilder();
@@ -130,11 +138,11 @@ public sealed class FilterStatistics
 {
     /// <summary>The StatsD names of the counters, in <see cref="FilterCounter"/> order.</summary>
     internal static readonly string[] CounterNames =
-        ["received", "forwarded", "dropped_blocked", "dropped_malformed", "truncated", "send_errors"];
+        ["received", "forwarded", "dropped_blocked", "dropped_malformed", "truncated", "send_errors", "regex_timeouts"];
 
     // 16 longs = 128 bytes per shard: covers adjacent-line prefetching on x64 and 128-byte lines on arm64.
     private const int Stride = 16;
-    private const int CounterCount = 6;
+    private const int CounterCount = 7;
 
     private readonly long[] _counters;
     private readonly Lock _emitLock = new();
@@ -188,7 +196,7 @@ public sealed class FilterStatistics
             }
         }
 
-        return new FilterStatisticsSnapshot(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5]);
+        return new FilterStatisticsSnapshot(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6]);
     }
 
     /// <summary>Returns the change since the previous call (or since creation) and records the current totals as the new baseline.</summary>
@@ -206,10 +214,10 @@ public sealed class FilterStatistics
 
     /// <summary>Renders the change since the previous emission as StatsD counter lines and advances the baseline.</summary>
     /// <param name="prefix">The metric name prefix, e.g. <c>statsd_filter</c>.</param>
-    /// <returns>Six lines <c>&lt;prefix&gt;.&lt;counter&gt;:&lt;delta&gt;|c</c> joined by <c>\n</c>, ready to batch and send.</returns>
+    /// <returns>Seven lines <c>&lt;prefix&gt;.&lt;counter&gt;:&lt;delta&gt;|c</c> joined by <c>\n</c>, ready to batch and send.</returns>
     public string FormatDeltaLines(string prefix) => TakeDelta().ToStatsdLines(prefix);
 
     /// <summary>Returns a human-readable summary of the totals, for printing on shutdown.</summary>
-    /// <returns>For example <c>statsd-filter: received=10 forwarded=8 dropped_blocked=1 dropped_malformed=1 truncated=0 send_errors=0</c>.</returns>
+    /// <returns>For example <c>statsd-filter: received=10 forwarded=8 dropped_blocked=1 dropped_malformed=1 truncated=0 send_errors=0 regex_timeouts=0</c>.</returns>
     public string FormatSummary() => "statsd-filter: " + Snapshot().ToString();
 }

@@ -22,6 +22,7 @@ internal sealed class LineProcessor(
 
     private long _received;
     private long _blocked;
+    private long _regexTimeouts;
     private long _malformed;
     private long _truncated;
 
@@ -67,9 +68,14 @@ internal sealed class LineProcessor(
             return;
         }
 
-        if (rules.ShouldDrop(info))
+        if (rules.ShouldDrop(info, out bool regexTimedOut))
         {
             _blocked++;
+            if (regexTimedOut)
+            {
+                _regexTimeouts++;
+            }
+
             Trace("blocked", line);
             return;
         }
@@ -94,6 +100,12 @@ internal sealed class LineProcessor(
         {
             statistics.Add(FilterCounter.DroppedBlocked, _blocked, shard);
             _blocked = 0;
+        }
+
+        if (_regexTimeouts != 0)
+        {
+            statistics.Add(FilterCounter.RegexTimeouts, _regexTimeouts, shard);
+            _regexTimeouts = 0;
         }
 
         if (_malformed != 0)

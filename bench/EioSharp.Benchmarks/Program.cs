@@ -1,8 +1,17 @@
+using System.Diagnostics;
+using System.Reflection;
+using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;
 
 namespace EioSharp.Benchmarks;
 
 /// <summary>Runs the benchmarks named on the command line (BenchmarkDotNet's switcher: <c>--filter '*Fork*'</c>).</summary>
+/// <remarks>
+/// <c>loop CLASS METHOD WARMUP COUNT [Prop=Value...]</c> runs one benchmark method directly, without BenchmarkDotNet
+/// (its [GlobalSetup] first, WARMUP untimed calls, then COUNT timed ones) and prints the process CPU time and wall time
+/// per operation: for instruction counts under <c>valgrind --tool=callgrind</c> and CPU time on a loaded machine
+/// (bench/trace-overhead.sh).
+/// </remarks>
 public static class Program
 {
     public static void Main(string[] args)
@@ -13,6 +22,54 @@ public static class Program
             return;
         }
 
+        if (args.Length >= 5 && args[0] == "loop")
+        {
+            Loop(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args[5..]);
+            return;
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
+
+    private static void Loop(string typeName, string methodName, int warmup, int count, string[] props)
+    {
+        var type = typeof(Program).Assembly.GetTypes().Single(t => t.Name == typeName);
+        object bench = Activator.CreateInstance(type)!;
+        foreach (var p in props)
+        {
+            var kv = p.Split('=', 2);
+            var prop = type.GetProperty(kv[0])!;
+            prop.SetValue(bench, Convert.ChangeType(kv[1], prop.PropertyType, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        foreach (var m in type.GetMethods().Where(m => m.GetCustomAttribute<GlobalSetupAttribute>() is not null))
+        {
+            m.Invoke(bench, null);
+        }
+
+        var method = type.GetMethod(methodName)!;
+        var run = (Action)Delegate.CreateDelegate(typeof(Action), bench, method);
+        int opsPerInvoke = method.GetCustomAttribute<BenchmarkAttribute>()?.OperationsPerInvoke ?? 1;
+        for (int i = 0; i < warmup; i++)
+        {
+            run();
+        }
+
+        var proc = Process.GetCurrentProcess();
+        proc.Refresh();
+        var cpu0 = proc.TotalProcessorTime;
+        long gc0 = GC.CollectionCount(0), gc1 = GC.CollectionCount(1), gc2 = GC.CollectionCount(2);
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < count; i++)
+        {
+            run();
+        }
+
+        sw.Stop();
+        proc.Refresh();
+        double ops = (double)count * opsPerInvoke;
+        Console.WriteLine(
+            $"{typeName}.{methodName} {string.Join(",", props)} ops={ops} cpu_ns_per_op={(proc.TotalProcessorTime - cpu0).TotalNanoseconds / ops:F1} " +
+            $"wall_ns_per_op={sw.Elapsed.TotalNanoseconds / ops:F1} gc0={GC.CollectionCount(0) - gc0} gc1={GC.CollectionCount(1) - gc1} gc2={GC.CollectionCount(2) - gc2}");
     }
 }

@@ -273,6 +273,11 @@ public sealed class Domain
         }
         finally
         {
+            if (TraceRing is not null)
+            {
+                EioTrace.DomainFinished(this); // its ring can be read to the end and reused
+            }
+
             DomainRegistry.Unregister(this);
             _poller.Dispose();
             Volatile.Write(ref _currentItem, 0);

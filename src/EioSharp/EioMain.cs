@@ -59,10 +59,36 @@ public static class EioMain
     /// <returns>What <paramref name="main"/> returned.</returns>
     /// <exception cref="InvalidOperationException">The calling thread is already a domain.</exception>
     /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend (and the options leave the choice to it).</exception>
+    /// <exception cref="IOException">The trace file of <see cref="EioOptions.TraceFile"/> cannot be created or written.</exception>
+    /// <remarks>With <see cref="EioOptions.TraceFile"/>, tracing starts before the main fiber and stops when it returns or
+    /// throws; the file (Chrome/Perfetto JSON, streamed while the program runs) is complete when this returns, also when
+    /// <paramref name="main"/> throws (the exception is rethrown after the file is written).</remarks>
     public static T Run<T>(Func<Stdenv, Task<T>> main, EioOptions? options)
     {
         ArgumentNullException.ThrowIfNull(main);
-        return Run(ResolveBackend(options), main);
+        BackendChoice backend = ResolveBackend(options);
+        return options?.TraceFile is { } traceFile ? RunTraced(traceFile, () => Run(backend, main)) : Run(backend, main);
+    }
+
+    /// <summary>Traces <paramref name="run"/> into <paramref name="traceFile"/>: started before, stopped (file complete) after, also on failure.</summary>
+    /// <exception cref="InvalidOperationException">The calling thread is already a domain, or a trace session already runs.</exception>
+    /// <exception cref="IOException">The trace file cannot be created or written.</exception>
+    private static T RunTraced<T>(string traceFile, Func<T> run)
+    {
+        if (Domain.Current is not null)
+        {
+            throw new InvalidOperationException("EioMain.Run was called from a thread that is already a domain.");
+        }
+
+        Tracing.EioTrace.Start(traceFile);
+        try
+        {
+            return run();
+        }
+        finally
+        {
+            Tracing.EioTrace.Stop();
+        }
     }
 
     /// <summary>Runs on exactly <paramref name="backend"/> (after fallback), ignoring <c>EIOSHARP_BACKEND</c>. For tests and tools.</summary>

@@ -234,6 +234,34 @@ public class StatsdFilterEndToEndTests
     }
 
     [Fact]
+    public async Task Regex_timeouts_drop_the_line_and_are_counted_apart()
+    {
+        // A backreference keeps the pattern on the backtracking engine (100 ms match timeout); on 40 a's and an x it
+        // cannot finish in time: the line is dropped (fail closed) and counted in regex_timeouts as well as dropped_blocked.
+        using var upstream = new UdpCapture();
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", upstream.Port.ToString(CultureInfo.InvariantCulture),
+            "--blocklist", @"regex:(a)\1*(a+)+$,blocked", "--threads", "1", "--metrics-interval", "0");
+        string evil = new string('a', 40) + "x:1|c";
+        string[] lines = [evil, "keep:1|c", evil, "blocked:1|c", evil];
+        using (var udp = new UdpClient())
+        {
+            foreach (string line in lines)
+            {
+                await udp.SendAsync(Encoding.ASCII.GetBytes(line), new IPEndPoint(IPAddress.Loopback, filter.UdpPort));
+            }
+        }
+
+        Assert.True(await Poll.UntilAsync(() => upstream.Lines.Count >= 1, Patience), string.Join(" / ", upstream.Lines));
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
+        Dictionary<string, long> summary = filter.Summary();
+        Assert.Equal(5, summary["received"]);
+        Assert.Equal(4, summary["dropped_blocked"]);
+        Assert.Equal(3, summary["regex_timeouts"]);
+        Assert.Equal(["keep:1|c"], upstream.Lines);
+    }
+
+    [Fact]
     public async Task Forwarder_crash_is_restarted_by_its_supervisor_and_service_continues()
     {
         using var upstream = new UdpCapture();

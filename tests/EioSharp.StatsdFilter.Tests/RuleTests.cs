@@ -100,6 +100,27 @@ public class RuleTests
     }
 
     [Theory]
+    [InlineData(@"regex:(a)\1*(a+)+$", false)]
+    [InlineData(@"!regex:(a)\1*(a+)+$", true)]
+    public void A_drop_decided_by_a_regex_timeout_says_so(string rule, bool allowRule)
+    {
+        FilterRules rules = FilterRules.Parse(rule + (allowRule ? "" : ",plain"), TimeSpan.FromMilliseconds(1));
+        Assert.True(StatsdLine.TryParse(B(new string('a', 40) + "x:1|c"), out StatsdLineInfo evil));
+        Assert.True(rules.ShouldDrop(evil, out bool timedOut));
+        Assert.True(timedOut);
+        Assert.Equal(1, rules.RegexTimeouts);
+
+        // A line dropped (or kept) without a timeout does not say so.
+        Assert.True(StatsdLine.TryParse(B(allowRule ? "zzz:1|c" : "plain:1|c"), out StatsdLineInfo other));
+        Assert.True(rules.ShouldDrop(other, out timedOut));
+        Assert.False(timedOut);
+        Assert.True(StatsdLine.TryParse(B("aaa:1|c"), out StatsdLineInfo kept));
+        Assert.Equal(allowRule, !rules.ShouldDrop(kept, out timedOut));
+        Assert.False(timedOut);
+        Assert.Equal(1, rules.RegexTimeouts);
+    }
+
+    [Theory]
     [InlineData("foo.x:1|c", true)]
     [InlineData("bar.y:3|g", true)]
     [InlineData("foobar:1|c", true)]

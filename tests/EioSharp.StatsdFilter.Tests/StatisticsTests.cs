@@ -25,7 +25,7 @@ public class StatisticsTests
         stats.Add(FilterCounter.DroppedBlocked, 3);
         Assert.Equal(
             "statsd_filter.received:123|c\nstatsd_filter.forwarded:120|c\nstatsd_filter.dropped_blocked:3|c\n" +
-            "statsd_filter.dropped_malformed:0|c\nstatsd_filter.truncated:0|c\nstatsd_filter.send_errors:0|c",
+            "statsd_filter.dropped_malformed:0|c\nstatsd_filter.truncated:0|c\nstatsd_filter.send_errors:0|c\nstatsd_filter.regex_timeouts:0|c",
             stats.FormatDeltaLines("statsd_filter"));
         stats.Add(FilterCounter.Received, 7);
         string second = stats.FormatDeltaLines("p");
@@ -40,13 +40,28 @@ public class StatisticsTests
     }
 
     [Fact]
+    public void Regex_timeouts_are_their_own_counter_and_self_metric()
+    {
+        var stats = new FilterStatistics(shardCount: 2);
+        stats.Add(FilterCounter.DroppedBlocked, 5, shard: 0);
+        stats.Add(FilterCounter.RegexTimeouts, 2, shard: 1);
+        Assert.Equal(new FilterStatisticsSnapshot(0, 0, 5, 0, 0, 0, RegexTimeouts: 2), stats.Snapshot());
+        Assert.Equal(2, stats.Snapshot()[FilterCounter.RegexTimeouts]);
+        string lines = stats.FormatDeltaLines("p");
+        Assert.EndsWith("\np.regex_timeouts:2|c", lines);
+        Assert.Contains("\np.dropped_blocked:5|c\n", lines);
+        Assert.EndsWith("\np.regex_timeouts:0|c", stats.FormatDeltaLines("p"));
+        Assert.EndsWith(" regex_timeouts=2", stats.FormatSummary());
+    }
+
+    [Fact]
     public void Summary_is_human_readable()
     {
         var stats = new FilterStatistics();
         stats.Add(FilterCounter.Received, 10);
         stats.Add(FilterCounter.Forwarded, 8);
         Assert.Equal(
-            "statsd-filter: received=10 forwarded=8 dropped_blocked=0 dropped_malformed=0 truncated=0 send_errors=0",
+            "statsd-filter: received=10 forwarded=8 dropped_blocked=0 dropped_malformed=0 truncated=0 send_errors=0 regex_timeouts=0",
             stats.FormatSummary());
     }
 
@@ -74,6 +89,6 @@ public class StatisticsTests
     public void Invalid_arguments_throw()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new FilterStatistics(0));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new FilterStatistics().Add((FilterCounter)6));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FilterStatistics().Add((FilterCounter)7));
     }
 }

@@ -15,7 +15,7 @@ internal static class Render
     {
         var sb = new StringBuilder();
         double span = Math.Max(1e-9, m.End - m.Start);
-        sb.AppendLine(Inv, $"Trace: {m.Tracks.Count} tracks, {m.Runs.Count} fiber runs, {m.Suspensions.Count} suspensions, {m.Flows} wake-up flows, span {span / 1000:F1} ms");
+        sb.AppendLine(Inv, $"Trace: {m.Tracks.Count} tracks, {m.Runs.Count} fiber runs, {m.Suspensions.Count} suspensions, {m.Flows} wake-up flows, {m.Offloads.Count} system-thread offloads, span {span / 1000:F1} ms");
         sb.AppendLine();
         sb.AppendLine("Domain busy ratios (time in fiber runs / trace span):");
         foreach (var (tid, name) in m.Tracks.OrderBy(t => t.Key))
@@ -50,6 +50,13 @@ internal static class Render
         foreach (var s in m.Suspensions.OrderByDescending(s => s.End - s.Start).Take(top))
         {
             sb.AppendLine(Inv, $"  {(s.End - s.Start) / 1000,10:F3} ms  {s.Reason,-12} {m.FiberNames.GetValueOrDefault(s.Fiber, $"#{s.Fiber}")} at {(s.Start - m.Start) / 1000:F3} ms");
+        }
+
+        if (m.Offloads.Count > 0)
+        {
+            var longest = m.Offloads.MaxBy(o => o.End - o.Start)!;
+            sb.AppendLine();
+            sb.AppendLine(Inv, $"System-thread offloads: {m.Offloads.Count} on {m.Offloads.Select(o => o.Tid).Distinct().Count()} threads, {m.Offloads.Sum(o => o.End - o.Start) / 1000:F1} ms in total, longest {(longest.End - longest.Start) / 1000:F3} ms ({m.FiberNames.GetValueOrDefault(longest.Fiber, $"#{longest.Fiber}")}), {m.Offloads.Count(o => o.Outcome != "ok")} failed");
         }
 
         return sb.ToString();
@@ -99,6 +106,19 @@ internal static class Render
             y += h + 8;
         }
 
+        if (m.Offloads.Count > 0)
+        {
+            y += 16;
+            body.Append(Inv, $"<text x=\"8\" y=\"{y - 6}\" font-weight=\"bold\">System threads (blocking calls offloaded by fibers)</text>\n");
+            foreach (var (tid, name) in m.SystemThreads.Concat(m.Offloads.Select(o => o.Tid).Distinct().Where(t => !m.SystemThreads.ContainsKey(t)).Select(t => new KeyValuePair<int, string>(t, $"track {t}"))).OrderBy(t => t.Key))
+            {
+                body.Append(Inv, $"<rect x=\"{Left}\" y=\"{y}\" width=\"{width}\" height=\"{LaneHeight}\" fill=\"#f4f4f4\"/>\n");
+                body.Append(Inv, $"<text x=\"8\" y=\"{y + 11}\" class=\"track\">{Esc(name)}</text>\n");
+                Bars(body, m.Offloads.Where(o => o.Tid == tid).Select(o => (X(o.Start), X(o.End), "offload")), y, LaneHeight - 2, _ => "#d08000");
+                y += LaneHeight + 8;
+            }
+        }
+
         y += 24;
         var fibers = m.Runs.Where(r => r.Fiber != 0).GroupBy(r => r.Fiber).OrderByDescending(g => g.Sum(r => r.Duration)).Take(topFibers).ToList();
         body.Append(Inv, $"<text x=\"8\" y=\"{y - 10}\" font-weight=\"bold\">Fibers (top {fibers.Count} by run time): running in colour, suspended in grey</text>\n");
@@ -128,9 +148,9 @@ internal static class Render
         body.Append(Inv, $"<text x=\"8\" y=\"{y + 10}\" font-weight=\"bold\">Legend</text>\n");
         double lx = Left;
         foreach (var (name, _) in m.Runs.GroupBy(r => r.Name).Select(g => (g.Key, g.Sum(r => r.Duration))).OrderByDescending(x => x.Item2).Take(12)
-                     .Append(("suspended", 0)))
+                     .Append(("suspended", 0)).Concat(m.Offloads.Count > 0 ? [("offload", 0.0)] : []))
         {
-            string fill = name == "suspended" ? "#bbbbbb" : Color(name);
+            string fill = name == "suspended" ? "#bbbbbb" : name == "offload" ? "#d08000" : Color(name);
             body.Append(Inv, $"<rect x=\"{lx}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{fill}\"/><text x=\"{lx + 16}\" y=\"{y + 10}\" class=\"legend\">{Esc(Trim(name, 22))}</text>\n");
             lx += 150;
             if (lx > Left + width - 150)

@@ -11,6 +11,9 @@ internal sealed record Run(int Tid, double Start, double Duration, long Fiber, s
 /// <summary>A suspension of a fiber (async slice), with its reason.</summary>
 internal sealed record Suspension(int Tid, long Fiber, string Reason, double Start, double End);
 
+/// <summary>A blocking call a fiber offloaded to a system thread (Systhread.RunAsync), on that thread's track.</summary>
+internal sealed record Offload(int Tid, long Fiber, double Start, double End, string Outcome);
+
 /// <summary>A trace loaded from Chrome Trace Event JSON as written by EioSharp's ChromeTraceWriter.</summary>
 internal sealed class TraceModel
 {
@@ -21,6 +24,12 @@ internal sealed class TraceModel
     public List<Suspension> Suspensions { get; } = [];
 
     public List<(int Tid, double Ts, string Name)> Labels { get; } = [];
+
+    /// <summary>System-thread offloads (category <c>systhread</c>).</summary>
+    public List<Offload> Offloads { get; } = [];
+
+    /// <summary>The system threads' tracks (tid → name), apart from the domain tracks.</summary>
+    public Dictionary<int, string> SystemThreads { get; } = [];
 
     public int Flows { get; private set; }
 
@@ -48,7 +57,27 @@ internal sealed class TraceModel
             switch (ph)
             {
                 case "M" when e.GetProperty("name").GetString() == "thread_name":
-                    m.Tracks[tid] = e.GetProperty("args").GetProperty("name").GetString() ?? $"track {tid}";
+                    string trackName = e.GetProperty("args").GetProperty("name").GetString() ?? $"track {tid}";
+                    if (trackName.StartsWith("system thread", StringComparison.Ordinal))
+                    {
+                        m.SystemThreads[tid] = trackName;
+                    }
+                    else
+                    {
+                        m.Tracks[tid] = trackName;
+                    }
+
+                    break;
+                case "X" when e.TryGetProperty("cat", out var xc) && xc.GetString() == "systhread":
+                    var oargs = e.GetProperty("args");
+                    double odur = e.GetProperty("dur").GetDouble();
+                    m.Offloads.Add(new Offload(
+                        tid,
+                        oargs.TryGetProperty("fiber", out var of) ? of.GetInt64() : 0,
+                        ts,
+                        ts + odur,
+                        oargs.TryGetProperty("outcome", out var oo) ? oo.GetString() ?? "" : ""));
+                    m.Extend(ts, ts + odur);
                     break;
                 case "X":
                     var args = e.GetProperty("args");

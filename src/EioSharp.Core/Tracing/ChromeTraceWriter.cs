@@ -12,7 +12,10 @@ namespace EioSharp.Tracing;
 /// the parent's. Each suspension is an async slice (<c>"ph":"b"</c>/<c>"e"</c>, category <c>suspended</c>, id = fiber id,
 /// name <c>suspended: reason</c>). A wake-up is a flow (<c>"ph":"s"</c> on the waker's track, <c>"ph":"f"</c> with
 /// <c>"bp":"e"</c> on the woken fiber's next slice; category <c>wake</c>). Labels, switches and cancellations are instant
-/// events (categories <c>label</c>, <c>switch</c>, <c>cancel</c>). Times are microseconds from the first event.</para>
+/// events (categories <c>label</c>, <c>switch</c>, <c>cancel</c>). A blocking call offloaded to a system thread
+/// (<c>Systhread.RunAsync</c>) is a complete slice (category <c>systhread</c>, name <c>offload (fiber #id)</c>, args
+/// <c>fiber</c>, <c>offload</c>, <c>outcome</c>) on that thread's own track (tid 100000 + managed thread id, named
+/// <c>system thread N</c>); the fiber's <c>suspended: systhread</c> slice spans it. Times are microseconds from the first event.</para>
 /// <para><b>Streaming</b>: <see cref="Write(IReadOnlyList{TraceEvent})"/> may be called many times with successive batches
 /// (each ordered by time); state is kept per open slice and per suspended fiber only. <see cref="Dispose"/> closes the
 /// open slices and the JSON document.</para>
@@ -21,13 +24,16 @@ namespace EioSharp.Tracing;
 public sealed class ChromeTraceWriter : IDisposable
 {
     private const int Pid = 1;
+    private const int SystemThreadTidBase = 100_000; // tids of system-thread tracks: this + managed thread id
     private readonly Utf8JsonWriter _json;
     private readonly Stream _stream;
     private readonly bool _leaveOpen;
     private readonly Dictionary<int, DomainState> _domains = [];
-    private readonly Dictionary<long, FiberInfo> _fibers = [];
+    private readonly Dictionary<long, (string? Name, Switch? Owner)> _fibers = [];
     private readonly Dictionary<long, (long Ts, TraceReason Reason, int Tid)> _suspended = [];
     private readonly Dictionary<long, long> _pendingFlows = [];
+    private readonly Dictionary<long, long> _offloads = [];
+    private readonly HashSet<int> _systemThreads = [];
     private long _origin = long.MinValue;
     private long _lastTs;
     private bool _disposed;
@@ -52,6 +58,9 @@ public sealed class ChromeTraceWriter : IDisposable
 
     /// <summary>Flow arrows written so far (pairs).</summary>
     public int FlowCount { get; private set; }
+
+    /// <summary>System-thread offloads written so far.</summary>
+    public int OffloadCount { get; private set; }
 
     /// <summary>Names a domain's track (call before or after its events; the last name wins in viewers).</summary>
     /// <param name="domainId">The domain id (-1: threads that are not domains).</param>
@@ -118,9 +127,16 @@ public sealed class ChromeTraceWriter : IDisposable
 
         _lastTs = Math.Max(_lastTs, e.Timestamp);
         var d = Domain(e.DomainId);
-        if (e.Data is FiberInfo info && e.Fiber != 0)
+        if (e.Fiber != 0)
         {
-            _fibers[e.Fiber] = info;
+            if (e.Data is FiberInfo info)
+            {
+                _fibers[e.Fiber] = (info.Name, info.Owner);
+            }
+            else if (e.Data is Switch owner && e.Kind is TraceEventKind.FiberCreated or TraceEventKind.FiberResumed or TraceEventKind.FiberSuspended)
+            {
+                _fibers[e.Fiber] = (null, owner); // an unnamed fiber's events carry its switch
+            }
         }
 
         switch (e.Kind)
@@ -141,6 +157,7 @@ public sealed class ChromeTraceWriter : IDisposable
                 CloseFiber(d, e.Fiber, e.Timestamp, null);
                 if (e.Fiber != 0)
                 {
+                    EndSuspension(e.Fiber, e.Timestamp); // async slices of one fiber share a track: never two open
                     _suspended[e.Fiber] = (e.Timestamp, e.Reason, Tid(e.DomainId));
                     _json.WriteStartObject();
                     _json.WriteString("ph", "b");
@@ -193,6 +210,12 @@ public sealed class ChromeTraceWriter : IDisposable
             case TraceEventKind.Label:
                 Instant(e, "label", e.Text ?? string.Empty);
                 break;
+            case TraceEventKind.SysthreadStarted:
+                _offloads[e.Arg] = e.Timestamp;
+                break;
+            case TraceEventKind.SysthreadFinished:
+                Offload(e, _offloads.Remove(e.Arg, out long began) ? began : e.Timestamp);
+                break;
             case TraceEventKind.SwitchOpened:
                 Instant(e, "switch", $"switch {e.Arg} opened: {e.SwitchPath}");
                 break;
@@ -207,7 +230,9 @@ public sealed class ChromeTraceWriter : IDisposable
         }
     }
 
-    private void Resumed(long fiber, long ts, int domainId)
+    /// <summary>Ends the fiber's open suspension slice, if any (at its resume, or at a next suspension recorded without
+    /// a resume between them: a task continuation resumed as fiber 0).</summary>
+    private void EndSuspension(long fiber, long ts)
     {
         if (_suspended.Remove(fiber, out var s))
         {
@@ -221,6 +246,11 @@ public sealed class ChromeTraceWriter : IDisposable
             _json.WriteNumber("ts", Us(ts));
             _json.WriteEndObject();
         }
+    }
+
+    private void Resumed(long fiber, long ts, int domainId)
+    {
+        EndSuspension(fiber, ts);
 
         if (_pendingFlows.Remove(fiber, out long flow))
         {
@@ -277,7 +307,7 @@ public sealed class ChromeTraceWriter : IDisposable
     private void EmitSlice(DomainState d, Slice s, long end, string? outcome)
     {
         SliceCount++;
-        _fibers.TryGetValue(s.Fiber, out var info);
+        (string? Name, Switch? Owner)? info = _fibers.TryGetValue(s.Fiber, out var known) ? known : null;
         _json.WriteStartObject();
         _json.WriteString("ph", "X");
         _json.WriteString("cat", "fiber");
@@ -308,6 +338,32 @@ public sealed class ChromeTraceWriter : IDisposable
             _json.WriteString("outcome", outcome);
         }
 
+        _json.WriteEndObject();
+        _json.WriteEndObject();
+    }
+
+    /// <summary>A system-thread offload as a complete slice on that thread's own track ("system thread N").</summary>
+    private void Offload(in TraceEvent e, long began)
+    {
+        OffloadCount++;
+        int tid = SystemThreadTidBase + (int)e.Other;
+        if (_systemThreads.Add(tid))
+        {
+            Meta("thread_name", tid, $"system thread {e.Other}");
+        }
+
+        _json.WriteStartObject();
+        _json.WriteString("ph", "X");
+        _json.WriteString("cat", "systhread");
+        _json.WriteString("name", $"offload (fiber #{e.Fiber})");
+        _json.WriteNumber("pid", Pid);
+        _json.WriteNumber("tid", tid);
+        _json.WriteNumber("ts", Us(began));
+        _json.WriteNumber("dur", Math.Max(0, Us(e.Timestamp) - Us(began)));
+        _json.WriteStartObject("args");
+        _json.WriteNumber("fiber", e.Fiber);
+        _json.WriteNumber("offload", e.Arg);
+        _json.WriteString("outcome", e.Exception is { } ex ? "failed: " + ex.GetType().Name : "ok");
         _json.WriteEndObject();
         _json.WriteEndObject();
     }

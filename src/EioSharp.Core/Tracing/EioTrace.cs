@@ -7,7 +7,7 @@ namespace EioSharp.Tracing;
 /// <remarks>
 /// Eio: <c>Eio.Private.Trace</c> and <c>eio-trace</c> (<see cref="Log(string)"/> is <c>Trace.log</c>).
 /// <para><b>Cost</b>: off by default; every hook in the scheduler is guarded by one read of a static field
-/// (<see cref="IsEnabled"/>). When on, each event is one clock read and one 48-byte store into the domain's ring (no
+/// (<see cref="IsEnabled"/>). When on, each event is one clock read and one 40-byte store of plain data into the domain's ring (no
 /// allocation, no lock on a domain thread); suspensions also record their fiber (one <see cref="AsyncLocal{T}"/> read).</para>
 /// <para><b>Rings</b>: each domain writes only its own ring, so recording needs no synchronisation; events recorded by
 /// threads that are not domains (system threads, .NET I/O completions) go to a shared ring under a lock. A full ring
@@ -35,6 +35,14 @@ public static class EioTrace
     private static long s_nextId;
     private static TraceFileWriter? s_file;
 
+    // Rings of finished domains are reused (a domain that lives a few milliseconds must not cost a 3 MB ring each):
+    // with a file, once the writer has read them; without, the newest MaxRetiredKept stay readable by Snapshot and older
+    // ones are recycled while recording goes on. All of it under s_lock, where rings are also read.
+    private const int MaxPooled = 4;
+    private const int MaxRetiredKept = 8;
+    private static readonly Stack<TraceSlots> s_pool = new();
+    private static readonly Queue<TraceRing> s_retired = new();
+
     /// <summary>True while events are being recorded (a session started by <see cref="Start(string?, int)"/>, or an
     /// <see cref="EioEventSource"/> listener such as <c>dotnet-trace</c>).</summary>
     public static bool IsEnabled => Volatile.Read(ref On);
@@ -54,7 +62,7 @@ public static class EioTrace
     /// <summary>Starts recording (a new session: earlier events are discarded).</summary>
     /// <param name="path">A file to stream the trace to as Chrome Trace Event JSON (open it in ui.perfetto.dev, chrome://tracing
     /// or <c>eiosharp-traceview</c>), or null to record only into the rings (read them with <see cref="Snapshot"/>).</param>
-    /// <param name="ringCapacity">Events per domain ring (rounded up to a power of two; at least 1024). 48 bytes each.</param>
+    /// <param name="ringCapacity">Events per domain ring (rounded up to a power of two; at least 1024). 40 bytes each plus a reference slot; rings of finished domains are reused.</param>
     /// <exception cref="InvalidOperationException">A session is already running.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="ringCapacity"/> is less than 1024.</exception>
     /// <exception cref="IOException">The file cannot be created.</exception>
@@ -95,6 +103,10 @@ public static class EioTrace
             Interlocked.Decrement(ref Domain.WatchdogsRunning);
             UpdateOn();
             file = s_file;
+            if (!On)
+            {
+                s_pool.Clear(); // no new ring will be needed until the next session
+            }
         }
 
         file?.Finish();
@@ -117,10 +129,13 @@ public static class EioTrace
     public static IReadOnlyList<TraceEvent> Snapshot()
     {
         var all = new List<TraceEvent>();
-        foreach (var ring in Rings())
+        lock (s_lock)
         {
-            long cursor = Math.Max(0, ring.Written - ring.Capacity);
-            ring.ReadFrom(ref cursor, all);
+            foreach (var ring in s_rings)
+            {
+                long cursor = Math.Max(0, ring.Written - ring.Capacity);
+                ring.ReadFrom(ref cursor, all);
+            }
         }
 
         SortByTime(all);
@@ -198,10 +213,19 @@ public static class EioTrace
     private static void NewGeneration()
     {
         s_generation++;
+        foreach (var r in s_rings)
+        {
+            if (r.Retired)
+            {
+                Recycle(r.Slots); // finished: no writer; readers read under s_lock, which we hold
+            }
+        }
+
         s_rings.Clear();
+        s_retired.Clear();
         lock (s_externalLock)
         {
-            s_external = new TraceRing(-1, "threads", s_capacity) { Generation = s_generation };
+            s_external = new TraceRing(-1, "threads", TakeSlots()) { Generation = s_generation };
             s_rings.Add(s_external);
         }
     }
@@ -210,10 +234,84 @@ public static class EioTrace
     {
         lock (s_lock)
         {
-            var ring = new TraceRing(d.Id, d.Name, s_capacity) { Generation = s_generation };
+            var ring = new TraceRing(d.Id, d.Name, TakeSlots()) { Generation = s_generation };
             s_rings.Add(ring);
             d.TraceRing = ring;
             return ring;
+        }
+    }
+
+    /// <summary>A slot array for a new ring: a recycled one of the session's size, else a new one. Under s_lock.</summary>
+    private static TraceSlots TakeSlots()
+    {
+        while (s_pool.TryPop(out var slots))
+        {
+            if (slots.Capacity >= s_capacity && slots.Capacity < 2 * s_capacity)
+            {
+                return slots;
+            }
+        }
+
+        return new TraceSlots(s_capacity);
+    }
+
+    /// <summary>Gives a ring's slots back for reuse (under s_lock; the ring is neither written nor listed any more).</summary>
+    /// <remarks>The old events stay in the arrays (clearing them per finished domain would cost more than it saves); the
+    /// few objects they carry stay alive until overwritten or the pool is emptied at <see cref="Stop"/>.</remarks>
+    private static void Recycle(TraceSlots slots)
+    {
+        if (s_pool.Count < MaxPooled)
+        {
+            s_pool.Push(slots);
+        }
+    }
+
+    /// <summary>Called by a domain's thread when its loop ends: the domain's ring will not be written again.</summary>
+    internal static void DomainFinished(Domain d)
+    {
+        var ring = d.TraceRing;
+        if (ring is null)
+        {
+            return;
+        }
+
+        d.TraceRing = null;
+        lock (s_lock)
+        {
+            ring.Retired = true;
+            if (ring.Generation != s_generation)
+            {
+                Recycle(ring.Slots); // an earlier session's ring, no longer listed
+                return;
+            }
+
+            if (s_file is not null && s_sessionOn)
+            {
+                return; // the file writer reads it to the end, then releases it (ReleaseDrained)
+            }
+
+            s_retired.Enqueue(ring);
+            while (On && s_retired.Count > MaxRetiredKept)
+            {
+                var old = s_retired.Dequeue();
+                s_rings.Remove(old);
+                Recycle(old.Slots);
+            }
+        }
+    }
+
+    /// <summary>The lock under which rings are listed, read and recycled (the file writer drains under it).</summary>
+    internal static object SyncRoot => s_lock;
+
+    /// <summary>The session's rings; only under <see cref="SyncRoot"/>.</summary>
+    internal static List<TraceRing> RingsLocked => s_rings;
+
+    /// <summary>Drops a retired ring the file writer has read to its end and recycles its slots; under <see cref="SyncRoot"/>.</summary>
+    internal static void ReleaseDrained(TraceRing ring)
+    {
+        if (ring.Generation == s_generation && s_rings.Remove(ring))
+        {
+            Recycle(ring.Slots);
         }
     }
 
@@ -234,13 +332,13 @@ public static class EioTrace
                 ring = NewRing(d);
             }
 
-            ring.Write(new TraceEvent(ts, kind, reason, d.Id, fiber, other, arg, data));
+            ring.Write(ts, kind, reason, fiber, other, arg, data);
         }
         else
         {
             lock (s_externalLock)
             {
-                s_external?.Write(new TraceEvent(ts, kind, reason, -1, fiber, other, arg, data));
+                s_external?.Write(ts, kind, reason, fiber, other, arg, data);
             }
         }
 
@@ -250,14 +348,21 @@ public static class EioTrace
         }
     }
 
+    /// <summary>What a fiber event carries: the fiber's identity if it has a name, else nothing (an unnamed fiber's
+    /// creation carries its switch, see <see cref="FiberCreated"/>).</summary>
+    /// <remarks>An object in a ring keeps it alive until overwritten, and storing it costs a GC write barrier: thousands
+    /// of short unnamed fibers held by the rings made every garbage collection promote them (fork+join 5-8x slower with
+    /// tracing on). Named fibers are few and long-lived.</remarks>
+    private static object? FiberData(FiberInfo? f) => f?.Name is null ? null : f;
+
     // Hooks called by the kernel, each behind `if (EioTrace.On)`.
     internal static void ItemStarted(FiberFrame? frame) =>
-        Emit(TraceEventKind.FiberResumed, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, frame?.Fiber);
+        Emit(TraceEventKind.FiberResumed, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
     internal static void Suspended(FiberFrame? frame, TraceReason reason, long arg)
     {
         var f = frame ?? FiberFrame.Current;
-        Emit(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, f?.Fiber);
+        Emit(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, FiberData(f?.Fiber));
     }
 
     internal static void Woken(FiberFrame? frame)
@@ -271,10 +376,10 @@ public static class EioTrace
     }
 
     internal static void Cancelled(FiberFrame? frame) =>
-        Emit(TraceEventKind.FiberCancelled, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, frame?.Fiber);
+        Emit(TraceEventKind.FiberCancelled, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
     internal static void FiberCreated(FiberFrame child, FiberFrame? parent) =>
-        Emit(TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber);
+        Emit(TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber.Name is null ? child.Fiber.Owner : child.Fiber);
 
     internal static void FiberFinished(FiberFrame frame, Exception? error) =>
         Emit(
@@ -283,7 +388,7 @@ public static class EioTrace
             0,
             (long)(error is null ? FiberOutcome.Ok : error is CancelledException ? FiberOutcome.Cancelled : FiberOutcome.Failed),
             TraceReason.None,
-            (object?)error ?? frame.Fiber);
+            (object?)error ?? FiberData(frame.Fiber));
 
     internal static void SwitchOpened(Switch sw, FiberFrame frame) =>
         Emit(TraceEventKind.SwitchOpened, frame.Fiber.Id, sw.Parent?.TraceId ?? 0, sw.TraceId, TraceReason.None, sw);
@@ -296,6 +401,18 @@ public static class EioTrace
 
     internal static void CancelCancelled(CancelContext c, Exception reason) =>
         Emit(TraceEventKind.CancelCancelled, CurrentFiberId(), 0, c.TraceId, TraceReason.None, reason);
+
+    /// <summary>Records the start of an offloaded call on the calling (system) thread; returns its id for <see cref="SysthreadFinished"/>.</summary>
+    internal static long SysthreadStarted(long fiber)
+    {
+        long id = NewId();
+        Emit(TraceEventKind.SysthreadStarted, fiber, Environment.CurrentManagedThreadId, id, TraceReason.Systhread, null);
+        return id;
+    }
+
+    /// <summary>Records the end of the offloaded call <paramref name="id"/> (before the fiber is woken).</summary>
+    internal static void SysthreadFinished(long fiber, long id, Exception? error) =>
+        Emit(TraceEventKind.SysthreadFinished, fiber, Environment.CurrentManagedThreadId, id, TraceReason.Systhread, error);
 
     internal static void DomainIdle() => Emit(TraceEventKind.DomainIdle, 0, 0, 0, TraceReason.None, null);
 

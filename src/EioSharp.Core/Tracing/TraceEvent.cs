@@ -49,6 +49,15 @@ public enum TraceEventKind : byte
 
     /// <summary>A user label (<see cref="EioTrace.Log(string)"/>); <see cref="TraceEvent.Data"/> is the text.</summary>
     Label,
+
+    /// <summary>A system thread started a blocking call offloaded by <see cref="TraceEvent.Fiber"/> (<c>Systhread.RunAsync</c>):
+    /// recorded on that thread (<see cref="TraceEvent.DomainId"/> -1); <see cref="TraceEvent.Arg"/> is the offload's id,
+    /// <see cref="TraceEvent.Other"/> the system thread's managed thread id.</summary>
+    SysthreadStarted,
+
+    /// <summary>The offloaded call <see cref="TraceEvent.Arg"/> returned (<see cref="TraceEvent.Data"/>: the exception it
+    /// threw, if any); the fiber is woken next. Same fields as <see cref="SysthreadStarted"/>.</summary>
+    SysthreadFinished,
 }
 
 /// <summary>What a suspended fiber waits for.</summary>
@@ -121,7 +130,9 @@ public enum FiberOutcome
 /// <param name="Fiber">The fiber the event is about (0: none or unknown).</param>
 /// <param name="Other">A second id (parent fiber, waking fiber, parent switch or context); see <see cref="TraceEventKind"/>.</param>
 /// <param name="Arg">An argument (switch id, file descriptor, flow id, outcome); see <see cref="TraceEventKind"/>.</param>
-/// <param name="Data">An object already at hand (the fiber's identity, a switch, an exception, a label); never allocated for the event.</param>
+/// <param name="Data">An object already at hand, never allocated for the event: a named fiber's identity (on its events),
+/// the switch (on an unnamed fiber's creation, and on switch events), an exception, a label; else null (an unnamed fiber's
+/// other events carry nothing, so that the rings keep no short-lived objects alive).</param>
 public readonly record struct TraceEvent(
     long Timestamp,
     TraceEventKind Kind,
@@ -132,10 +143,10 @@ public readonly record struct TraceEvent(
     long Arg,
     object? Data)
 {
-    /// <summary>The fiber's name, when the event carries the fiber's identity (created, resumed, suspended, finished).</summary>
+    /// <summary>The fiber's name, for the events of a named fiber (created, resumed, suspended, cancelled, finished).</summary>
     public string? FiberName => Data is FiberInfo f ? f.Name : null;
 
-    /// <summary>The path of the fiber's switch (or of the switch opened or closed), when the event carries it.</summary>
+    /// <summary>The path of the fiber's switch (a named fiber's events, any fiber's creation) or of the switch opened or closed.</summary>
     public string? SwitchPath => Data switch
     {
         FiberInfo f => f.Owner?.Path,

@@ -9,6 +9,8 @@ internal sealed class TraceFileWriter
     private readonly Dictionary<TraceRing, long> _cursors = [];
     private readonly ManualResetEventSlim _stop = new(false);
     private readonly List<TraceEvent> _batch = [];
+    private readonly List<(int Id, string Name)> _names = [];
+    private readonly List<(int Id, long Lost, long Timestamp)> _losses = [];
     private Thread? _thread;
     private long _lost;
 
@@ -54,19 +56,44 @@ internal sealed class TraceFileWriter
     private void Drain()
     {
         _batch.Clear();
-        foreach (var ring in EioTrace.Rings())
+        _names.Clear();
+        _losses.Clear();
+        lock (EioTrace.SyncRoot)
         {
-            _cursors.TryGetValue(ring, out long cursor);
-            _writer.NameDomain(ring.DomainId, ring.Name);
-            int before = _batch.Count;
-            long lost = ring.ReadFrom(ref cursor, _batch);
-            _cursors[ring] = cursor;
-            if (lost > 0)
+            var rings = EioTrace.RingsLocked;
+            for (int i = 0; i < rings.Count; i++)
             {
-                Interlocked.Add(ref _lost, lost);
-                long ts = _batch.Count > before ? _batch[before].Timestamp : Stopwatch.GetTimestamp();
-                _writer.Lost(ring.DomainId, lost, ts);
+                var ring = rings[i];
+                bool retired = ring.Retired; // read before the events: a retired ring has had its last write
+                _cursors.TryGetValue(ring, out long cursor);
+                _names.Add((ring.DomainId, ring.Name));
+                int before = _batch.Count;
+                long lost = ring.ReadFrom(ref cursor, _batch);
+                _cursors[ring] = cursor;
+                if (lost > 0)
+                {
+                    Interlocked.Add(ref _lost, lost);
+                    long ts = _batch.Count > before ? _batch[before].Timestamp : Stopwatch.GetTimestamp();
+                    _losses.Add((ring.DomainId, lost, ts));
+                }
+
+                if (retired)
+                {
+                    _cursors.Remove(ring);
+                    EioTrace.ReleaseDrained(ring); // removes it from `rings`
+                    i--;
+                }
             }
+        }
+
+        foreach (var (id, name) in _names)
+        {
+            _writer.NameDomain(id, name);
+        }
+
+        foreach (var (id, lost, ts) in _losses)
+        {
+            _writer.Lost(id, lost, ts);
         }
 
         EioTrace.SortByTime(_batch);

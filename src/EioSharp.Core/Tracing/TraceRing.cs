@@ -4,23 +4,29 @@ namespace EioSharp.Tracing;
 /// reader that may run concurrently on another thread.</summary>
 /// <remarks>The writer never waits: when the ring is full it overwrites the oldest event (a flight recorder). A reader
 /// that falls behind by more than the capacity loses the overwritten events and is told how many. A slot read while
-/// the writer overwrites it is detected (the write count is re-read after the copy) and counted as lost.</remarks>
+/// the writer overwrites it is detected (the write count is re-read after the copy) and counted as lost.
+/// <para>Slots hold no object references (an unmanaged 40-byte record), so writing one costs no GC write barrier and
+/// keeps nothing alive; the few events that carry an object (a named fiber, a switch, a label, an exception) store it in
+/// a parallel array. The slot arrays may come from <see cref="EioTrace"/>'s pool (the ring of a finished domain, once read): domains
+/// that live for a few milliseconds then cost no 3 MB allocation each.</para></remarks>
 internal sealed class TraceRing
 {
-    private readonly TraceEvent[] _slots;
+    private readonly TraceSlots _slots;
+    private readonly RawEvent[] _events;
+    private readonly object?[] _data;
     private readonly int _mask;
     private long _written;
+    private volatile bool _retired;
 
-    public TraceRing(int domainId, string name, int capacity)
+    /// <param name="domainId">The domain (-1: threads that are not domains).</param>
+    /// <param name="name">The domain's name.</param>
+    /// <param name="slots">The storage; its old contents are never read (only slots written since this ring was made are).</param>
+    public TraceRing(int domainId, string name, TraceSlots slots)
     {
-        int size = 1;
-        while (size < capacity)
-        {
-            size <<= 1;
-        }
-
-        _slots = new TraceEvent[size];
-        _mask = size - 1;
+        _slots = slots;
+        _events = slots.Events;
+        _data = slots.Data;
+        _mask = _events.Length - 1;
         DomainId = domainId;
         Name = name;
     }
@@ -29,7 +35,17 @@ internal sealed class TraceRing
 
     public string Name { get; }
 
-    public int Capacity => _slots.Length;
+    public int Capacity => _events.Length;
+
+    /// <summary>The storage, for the pool once the ring is no longer written nor read.</summary>
+    public TraceSlots Slots => _slots;
+
+    /// <summary>True once the domain finished: nothing more will be written (set after its last write).</summary>
+    public bool Retired
+    {
+        get => _retired;
+        set => _retired = value;
+    }
 
     /// <summary>The number of events ever written.</summary>
     public long Written => Volatile.Read(ref _written);
@@ -37,10 +53,23 @@ internal sealed class TraceRing
     /// <summary>The session this ring belongs to (rings are replaced when a new session starts).</summary>
     public int Generation { get; init; }
 
-    public void Write(in TraceEvent e)
+    public void Write(long timestamp, TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data)
     {
         long i = _written;
-        _slots[i & _mask] = e;
+        int k = (int)(i & _mask);
+        ref var slot = ref _events[k];
+        slot.Timestamp = timestamp;
+        slot.Fiber = fiber;
+        slot.Other = other;
+        slot.Arg = arg;
+        slot.Kind = kind;
+        slot.Reason = reason;
+        slot.HasData = data is not null;
+        if (data is not null)
+        {
+            _data[k] = data; // a stale object left in a slot without data is never read; it goes when overwritten
+        }
+
         Volatile.Write(ref _written, i + 1);
     }
 
@@ -50,21 +79,23 @@ internal sealed class TraceRing
     {
         long end = Volatile.Read(ref _written);
         long lost = 0;
-        if (end - cursor > _slots.Length)
+        if (end - cursor > _events.Length)
         {
-            lost += end - _slots.Length - cursor;
-            cursor = end - _slots.Length;
+            lost += end - _events.Length - cursor;
+            cursor = end - _events.Length;
         }
 
         int start = into.Count;
         for (long i = cursor; i < end; i++)
         {
-            into.Add(_slots[i & _mask]);
+            int k = (int)(i & _mask);
+            var e = _events[k];
+            into.Add(new TraceEvent(e.Timestamp, e.Kind, e.Reason, DomainId, e.Fiber, e.Other, e.Arg, e.HasData ? _data[k] : null));
         }
 
         // Slots the writer may have overwritten while we copied them are dropped.
         long after = Volatile.Read(ref _written);
-        long firstSafe = after - _slots.Length + 1; // the write at index `after` may be under way
+        long firstSafe = after - _events.Length + 1; // the write at index `after` may be under way
         if (firstSafe > cursor)
         {
             int bad = (int)Math.Min(firstSafe - cursor, end - cursor);
@@ -75,4 +106,38 @@ internal sealed class TraceRing
         cursor = end;
         return lost;
     }
+}
+
+/// <summary>A ring's storage: the events (no references) and the objects some of them carry; reused between domains.</summary>
+internal sealed class TraceSlots
+{
+    public TraceSlots(int capacity)
+    {
+        int size = 1;
+        while (size < capacity)
+        {
+            size <<= 1;
+        }
+
+        Events = new RawEvent[size];
+        Data = new object?[size];
+    }
+
+    public RawEvent[] Events { get; }
+
+    public object?[] Data { get; }
+
+    public int Capacity => Events.Length;
+}
+
+/// <summary>One slot of a ring: a <see cref="TraceEvent"/> without its domain (the ring's) and with a flag for its object.</summary>
+internal struct RawEvent
+{
+    public long Timestamp;
+    public long Fiber;
+    public long Other;
+    public long Arg;
+    public TraceEventKind Kind;
+    public TraceReason Reason;
+    public bool HasData;
 }

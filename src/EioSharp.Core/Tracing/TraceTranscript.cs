@@ -112,6 +112,12 @@ public static class TraceTranscript
                 case TraceEventKind.Label:
                     sb.Append(F(e.Fiber)).Append(": log \"").Append(e.Text).Append("\"\n");
                     break;
+                case TraceEventKind.SysthreadStarted:
+                    sb.Append(F(e.Fiber)).Append(": offload started on a system thread\n");
+                    break;
+                case TraceEventKind.SysthreadFinished:
+                    sb.Append(F(e.Fiber)).Append(": offload finished").Append(e.Exception is { } oex ? " (" + oex.GetType().Name + ")" : string.Empty).Append('\n');
+                    break;
                 case TraceEventKind.DomainIdle when includeDomain:
                     sb.Append("domain ").Append(e.DomainId).Append(": idle\n");
                     break;

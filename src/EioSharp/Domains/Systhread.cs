@@ -82,22 +82,43 @@ public static class Systhread
         var domain = frame.Fiber.Domain;
         var token = withToken ? context.Token : CancellationToken.None;
         var waiter = new Waiter<T>(domain) { TraceReason = Tracing.TraceReason.Systhread }; // not attached to the cancel context: the call cannot be interrupted
+        long fiberId = frame.Fiber.Id;
         domain.BeginExternal();
         SysthreadPool.Shared.Post(
             ExecutionContext.Capture(),
             () =>
             {
+                long offload = Tracing.EioTrace.On ? Tracing.EioTrace.SysthreadStarted(fiberId) : 0;
+                T result = default!;
+                Exception? error = null;
                 try
                 {
-                    waiter.TryComplete(invoke(fn, token));
-                }
-                catch (OperationCanceledException oce) when (token.IsCancellationRequested)
-                {
-                    waiter.TryFail(new CancelledException(context.Reason ?? oce));
+                    result = invoke(fn, token);
                 }
                 catch (Exception ex)
                 {
-                    waiter.TryFail(ex);
+                    error = ex;
+                }
+
+                try
+                {
+                    if (offload != 0)
+                    {
+                        Tracing.EioTrace.SysthreadFinished(fiberId, offload, error); // before the fiber is woken
+                    }
+
+                    if (error is null)
+                    {
+                        waiter.TryComplete(result);
+                    }
+                    else if (error is OperationCanceledException oce && token.IsCancellationRequested)
+                    {
+                        waiter.TryFail(new CancelledException(context.Reason ?? oce));
+                    }
+                    else
+                    {
+                        waiter.TryFail(error);
+                    }
                 }
                 finally
                 {
