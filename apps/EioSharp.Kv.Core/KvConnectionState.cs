@@ -131,6 +131,14 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
+        if (_transaction is not null && info.Name is not ("exec" or "discard" or "quit" or "reset") && OverMaxMemory())
+        {
+            // Redis's processCommand: over maxmemory, nothing is queued in MULTI (queuing takes memory); EXEC then aborts.
+            reply.WriteError(KvStore.OomError);
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
         if (!_stats.AofLastWriteOk && (info.IsWrite || info.Id == KvCommandId.Ping))
         {
             // As Redis while the AOF cannot be written or fsynced: writes (and PING) are refused, reads go on.
@@ -176,6 +184,15 @@ public sealed partial class KvConnectionState
         long micros = (long)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         stats.Record(LastCommandName, command, micros, reply.ErrorCount != errors ? reply.LastError : null, _config, nowUnixMs, RemoteAddress, Name);
         return result;
+    }
+
+    /// <summary>Whether used memory (as INFO reports it) is over maxmemory with nothing the store could evict: under
+    /// noeviction whenever it is over, under an evicting policy when the store's last attempt failed.</summary>
+    private bool OverMaxMemory()
+    {
+        KvServerConfig c = _config;
+        return c.MaxMemory > 0 && _stats.UsedMemory > c.MaxMemory
+            && (string.Equals(c.MaxMemoryPolicy, "noeviction", StringComparison.OrdinalIgnoreCase) || _stats.EvictionFailed);
     }
 
     /// <summary>What the store publishes about a running script: while one is past busy-reply-threshold, this connection
@@ -603,8 +620,8 @@ public sealed partial class KvConnectionState
         {
             // used_memory is our own accounting (KvStore.UsedBytes: keys, values and per-key overhead, plus an estimate per
             // client), not the .NET heap; the heap and the process RSS are reported apart.
-            long overhead = s.ConnectedClients * PerClientOverheadBytes;
-            long used = s.DatasetBytes + overhead;
+            long overhead = s.ClientMemoryBytes;
+            long used = s.UsedMemory;
             long peak = s.ObserveMemoryPeak(used);
             long rss = Environment.WorkingSet;
             Section("Memory");
@@ -655,7 +672,7 @@ public sealed partial class KvConnectionState
             Line("expired_keys", s.ExpiredKeys);
             Line("keyspace_hits", s.KeyspaceHits);
             Line("keyspace_misses", s.KeyspaceMisses);
-            Line("evicted_keys", 0);
+            Line("evicted_keys", s.EvictedKeys);
             Line("total_error_replies", CommandStats?.TotalErrorReplies ?? 0);
         }
         if (sections.Contains("replication"))
@@ -707,9 +724,6 @@ public sealed partial class KvConnectionState
         }
         return sb.ToString();
     }
-
-    /// <summary>Estimated memory of one connection (read and reply buffers), counted in used_memory.</summary>
-    private const long PerClientOverheadBytes = 24 * 1024;
 
     /// <summary>This process's run id (INFO run_id, master_replid): 40 hex characters, new at each start.</summary>
     private static readonly string RunId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));

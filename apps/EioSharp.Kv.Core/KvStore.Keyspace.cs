@@ -218,7 +218,7 @@ public sealed partial class KvStore
         else
         {
             if (!LfuPolicy) ctx.Reply.WriteError(LfuNotSelected);
-            else ctx.Reply.WriteInteger(e.Frequency);
+            else ctx.Reply.WriteInteger(LfuDecrAndReturn(e)); // decayed, as Redis's OBJECT FREQ
         }
     }
 

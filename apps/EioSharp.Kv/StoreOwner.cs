@@ -279,7 +279,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         var sink = new AofBufferSink(_aofBuffer);
         await Switch.RunAsync(async sw =>
         {
-            Fiber.ForkDaemon(sw, () => CronAsync(store, aof), "kv-cron");
+            Fiber.ForkDaemon(sw, () => CronAsync(store, aof, sink), "kv-cron");
             Fiber.ForkDaemon(sw, () => BlockTimeoutsAsync(store, aof, sink), "kv-block-timeouts");
             while (true)
             {
@@ -323,6 +323,15 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             store.Encodings = c.Encodings;
         }
 
+        KvMemorySettings memory = store.MemorySettings;
+        if (memory.MaxMemory != c.MaxMemory || !string.Equals(c.MaxMemoryPolicy, PolicyName(memory.Policy), StringComparison.OrdinalIgnoreCase)
+            || memory.Samples != c.MaxMemorySamples || memory.LfuLogFactor != c.LfuLogFactor || memory.LfuDecayTime != c.LfuDecayTime)
+        {
+            store.MemorySettings = KvMemorySettings.From(c);
+        }
+
+        store.ExternalMemoryBytes = stats.ClientMemoryBytes;
+
         if (aof is not null)
         {
             FsyncPolicy policy = AppendOnlyFile.ParsePolicy(c.AppendFsync);
@@ -331,6 +340,49 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 aof.SetPolicy(policy);
             }
         }
+    }
+
+    private static string PolicyName(KvEvictionPolicy policy) => policy switch
+    {
+        KvEvictionPolicy.NoEviction => "noeviction",
+        KvEvictionPolicy.AllKeysLru => "allkeys-lru",
+        KvEvictionPolicy.AllKeysLfu => "allkeys-lfu",
+        KvEvictionPolicy.AllKeysRandom => "allkeys-random",
+        KvEvictionPolicy.VolatileLru => "volatile-lru",
+        KvEvictionPolicy.VolatileLfu => "volatile-lfu",
+        KvEvictionPolicy.VolatileRandom => "volatile-random",
+        _ => "volatile-ttl",
+    };
+
+    /// <summary>The cron's part of maxmemory (Redis evicts at CONFIG SET and in a timer after a time-limited round): evicts
+    /// while over the limit, and makes the DELs it logs durable like a round.</summary>
+    private void CronEvict(KvStore store, AppendOnlyFile? aof, AofBufferSink sink, long now)
+    {
+        if (!store.EvictionPending)
+        {
+            store.PerformEvictions(now, null); // only refreshes OutOfMemory (noeviction, or under the limit)
+            return;
+        }
+
+        _aofBuffer.ResetWrittenCount();
+        _phase = RoundPhase.Applying;
+        store.PerformEvictions(now, aof is null ? null : sink);
+        if (aof is not null && _aofBuffer.WrittenCount > 0)
+        {
+            _phase = RoundPhase.Committing;
+            try
+            {
+                CommitAppend(aof);
+            }
+            finally
+            {
+                _aofBuffer.ResetWrittenCount();
+                _aofBuffer.Shrink();
+            }
+        }
+
+        PublishAofStatus(aof);
+        _phase = RoundPhase.Idle;
     }
 
     private void CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
@@ -693,7 +745,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     }
 
     /// <summary>Background work every 100 ms: active expiry, INFO numbers, AOF rewrite start and finish.</summary>
-    private async Task CronAsync(KvStore store, AppendOnlyFile? aof)
+    private async Task CronAsync(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
     {
         while (true)
         {
@@ -706,6 +758,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             ApplyLiveConfig(store, aof);
             long now = clock.Now.ToUnixTimeMilliseconds();
             store.ActiveExpireCycle(now);
+            CronEvict(store, aof, sink, now);
             stats.UpdateFrom(store);
             if (MemoryReturn.MaybeCollect(stats.DatasetBytes))
             {
