@@ -356,6 +356,7 @@ public sealed class KvServerStats
         KeyspaceHits = store.KeyspaceHits;
         KeyspaceMisses = store.KeyspaceMisses;
         DatasetBytes = store.UsedBytes;
+        store.ObserveMemoryPeak();
         ChangesSinceLastSave = store.Dirty;
         EvictedKeys = store.EvictedKeys;
         EvictionFailed = store.OutOfMemory;

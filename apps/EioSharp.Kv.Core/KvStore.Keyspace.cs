@@ -231,6 +231,16 @@ public sealed partial class KvStore
             else WriteHelp(ctx, s_memoryHelp);
             return;
         }
+        bool stats = Is(sub, "STATS"u8), doctor = Is(sub, "DOCTOR"u8), malloc = Is(sub, "MALLOC-STATS"u8), purge = Is(sub, "PURGE"u8);
+        if (stats || doctor || malloc || purge)
+        {
+            if (ctx.Count != 2) SubcommandArity(ctx, "memory");
+            else if (stats) MemoryStats(ctx); // KvStore.Memory.cs
+            else if (doctor) ctx.Reply.WriteVerbatimString(MemoryDoctorReport());
+            else if (malloc) ctx.Reply.WriteVerbatimString(MallocStatsReport());
+            else MemoryPurge(ctx);
+            return;
+        }
         if (!Is(sub, "USAGE"u8))
         {
             ctx.Reply.WriteError(KvErrors.UnknownSubcommand(ctx.Command.GetString(1), "memory"));

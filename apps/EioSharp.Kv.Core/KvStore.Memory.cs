@@ -1,5 +1,7 @@
 using System.Collections.Frozen;
 using System.Diagnostics;
+using System.Globalization;
+using System.Text;
 
 namespace EioSharp.Kv;
 
@@ -376,5 +378,192 @@ public sealed partial class KvStore
         if (counter >= 255) return 255;
         double baseval = Math.Max(0, counter - LfuInitValue);
         return _random.NextDouble() < 1.0 / (baseval * _memory.LfuLogFactor + 1) ? counter + 1 : counter;
+    }
+
+    // ---------------------------------------------------------------- MEMORY STATS / DOCTOR / MALLOC-STATS / PURGE
+
+    private const int PerVolatileKeyBytes = 32; // the expiry side table's slot and list entry (KvDatabase), MEMORY STATS only
+
+    /// <summary>The highest <see cref="UsedMemory"/> seen by <see cref="ObserveMemoryPeak"/> (MEMORY STATS peak.allocated).</summary>
+    public long PeakMemory { get; private set; }
+
+    /// <summary>Records the current used memory in <see cref="PeakMemory"/> (the owner calls it every round and cron tick).</summary>
+    public long ObserveMemoryPeak()
+    {
+        long used = UsedMemory;
+        if (used > PeakMemory) PeakMemory = used;
+        return PeakMemory;
+    }
+
+    private long LuaCacheBytes => _scripting?.ScriptCacheBytes ?? 0;
+
+    private long FunctionCacheBytes
+    {
+        get
+        {
+            if (_scripting is null) return 0;
+            long n = 0;
+            foreach (Scripting.ScriptHost.FunctionLibrary library in _scripting.Libraries) n += library.Code.Length + 64;
+            return n;
+        }
+    }
+
+    /// <summary>The numbers of MEMORY STATS and MEMORY DOCTOR (Redis's redisMemOverhead), from our account and the runtime's.</summary>
+    private sealed record MemoryOverhead(long Peak, long Total, long Startup, long ClientsNormal, long Lua, long Functions,
+        (int Db, long Main, long Expires)[] Dbs, long OverheadTotal, long Keys, long BytesPerKey, long Dataset, float DatasetPercentage,
+        float PeakPercentage, long AllocatorAllocated, long AllocatorActive, long AllocatorResident, long ProcessRss);
+
+    private MemoryOverhead GetMemoryOverhead()
+    {
+        long total = UsedMemory;
+        long peak = Math.Max(ObserveMemoryPeak(), total);
+        long lua = LuaCacheBytes, functions = FunctionCacheBytes;
+        var dbs = new List<(int, long, long)>();
+        long overhead = ExternalMemoryBytes + lua + functions;
+        long keys = 0;
+        foreach (KvDatabase db in _dbs)
+        {
+            if (db.Count == 0) continue;
+            long main = (long)db.Count * EntryOverheadBytes, expires = (long)db.Volatile.Count * PerVolatileKeyBytes;
+            dbs.Add((db.Index, main, expires));
+            overhead += main + expires;
+            keys += db.Count;
+        }
+        total += lua + functions; // the script caches are not in UsedBytes: count them here as Redis does
+        long dataset = Math.Max(0, total - overhead);
+        GCMemoryInfo gc = GC.GetGCMemoryInfo();
+        long allocated = GC.GetTotalMemory(false), active = Math.Max(gc.TotalCommittedBytes, allocated), rss = Environment.WorkingSet;
+        return new MemoryOverhead(peak, total, 0, ExternalMemoryBytes, lua, functions, [.. dbs], overhead, keys,
+            keys == 0 ? 0 : total / keys, dataset, total == 0 ? 0 : dataset * 100f / total, peak == 0 ? 0 : total * 100f / peak,
+            allocated, active, Math.Max(rss, active), rss);
+    }
+
+    /// <summary>MEMORY STATS: Redis 7.0's fields in its order (a map; db.N a nested map for each database with keys).
+    /// Our meanings: total.allocated is <see cref="UsedMemory"/> plus the script caches, startup.allocated 0 (the runtime
+    /// is not in the account), allocator.* the .NET GC heap (allocated: live objects; active: committed; resident: the
+    /// process RSS), so the fragmentation ratios show the runtime's overhead over the dataset.</summary>
+    private void MemoryStats(in Context ctx)
+    {
+        MemoryOverhead m = GetMemoryOverhead();
+        RespWriter w = ctx.Reply;
+        w.WriteMapHeader(27 + m.Dbs.Length);
+        void Int(string name, long v)
+        {
+            w.WriteBulkString(Encoding.ASCII.GetBytes(name));
+            w.WriteInteger(v);
+        }
+        void Dbl(string name, float v)
+        {
+            w.WriteBulkString(Encoding.ASCII.GetBytes(name));
+            w.WriteDouble(v);
+        }
+        Int("peak.allocated", m.Peak);
+        Int("total.allocated", m.Total);
+        Int("startup.allocated", m.Startup);
+        Int("replication.backlog", 0);
+        Int("clients.slaves", 0);
+        Int("clients.normal", m.ClientsNormal);
+        Int("cluster.links", 0);
+        Int("aof.buffer", 0);
+        Int("lua.caches", m.Lua);
+        Int("functions.caches", m.Functions);
+        foreach ((int db, long main, long expires) in m.Dbs)
+        {
+            w.WriteBulkString(Encoding.ASCII.GetBytes("db." + db.ToString(CultureInfo.InvariantCulture)));
+            w.WriteMapHeader(3);
+            Int("overhead.hashtable.main", main);
+            Int("overhead.hashtable.expires", expires);
+            Int("overhead.hashtable.slot-to-keys", 0);
+        }
+        Int("overhead.total", m.OverheadTotal);
+        Int("keys.count", m.Keys);
+        Int("keys.bytes-per-key", m.BytesPerKey);
+        Int("dataset.bytes", m.Dataset);
+        Dbl("dataset.percentage", m.DatasetPercentage);
+        Dbl("peak.percentage", m.PeakPercentage);
+        Int("allocator.allocated", m.AllocatorAllocated);
+        Int("allocator.active", m.AllocatorActive);
+        Int("allocator.resident", m.AllocatorResident);
+        Dbl("allocator-fragmentation.ratio", Ratio(m.AllocatorActive, m.AllocatorAllocated));
+        Int("allocator-fragmentation.bytes", m.AllocatorActive - m.AllocatorAllocated);
+        Dbl("allocator-rss.ratio", Ratio(m.AllocatorResident, m.AllocatorActive));
+        Int("allocator-rss.bytes", m.AllocatorResident - m.AllocatorActive);
+        Dbl("rss-overhead.ratio", Ratio(m.ProcessRss, m.AllocatorResident));
+        Int("rss-overhead.bytes", m.ProcessRss - m.AllocatorResident);
+        Dbl("fragmentation", Ratio(m.ProcessRss, m.Total));
+        Int("fragmentation.bytes", m.ProcessRss - m.Total);
+    }
+
+    private static float Ratio(long a, long b) => b == 0 ? 0 : (float)a / b;
+
+    /// <summary>MEMORY DOCTOR: Redis 7.0's getMemoryDoctorReport, its conditions and texts, on the numbers of MEMORY STATS
+    /// (so with a dataset of 5 MB or more, the .NET runtime's RSS usually reports "High total RSS").</summary>
+    private string MemoryDoctorReport()
+    {
+        MemoryOverhead m = GetMemoryOverhead();
+        bool empty = false, bigPeak = false, highFrag = false, highAllocFrag = false, highAllocRss = false, highProcRss = false,
+            bigClientBuf = false, manyScripts = false;
+        int reports = 0;
+        if (m.Total < 5 * 1024 * 1024)
+        {
+            empty = true;
+            reports++;
+        }
+        else
+        {
+            if ((float)m.Peak / m.Total > 1.5f) { bigPeak = true; reports++; }
+            if (Ratio(m.ProcessRss, m.Total) > 1.4f && m.ProcessRss - m.Total > 10 << 20) { highFrag = true; reports++; }
+            if (Ratio(m.AllocatorActive, m.AllocatorAllocated) > 1.1f && m.AllocatorActive - m.AllocatorAllocated > 10 << 20) { highAllocFrag = true; reports++; }
+            if (Ratio(m.AllocatorResident, m.AllocatorActive) > 1.1f && m.AllocatorResident - m.AllocatorActive > 10 << 20) { highAllocRss = true; reports++; }
+            if (Ratio(m.ProcessRss, m.AllocatorResident) > 1.1f && m.ProcessRss - m.AllocatorResident > 10 << 20) { highProcRss = true; reports++; }
+            long clients = m.ClientsNormal / KvServerStats.PerClientOverheadBytes;
+            if (clients > 0 && m.ClientsNormal / clients > 1024 * 200) { bigClientBuf = true; reports++; }
+            if ((_scripting?.ScriptCount ?? 0) > 1000) { manyScripts = true; reports++; }
+        }
+        if (reports == 0) return "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n";
+        if (empty)
+        {
+            return "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. " +
+                "Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n";
+        }
+        var sb = new StringBuilder("Sam, I detected a few issues in this Redis instance memory implants:\n\n");
+        if (bigPeak) sb.Append(" * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n");
+        if (highFrag) sb.Append(" * High total RSS: This instance has a memory fragmentation and RSS overhead greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the sum of the logical allocations Redis performed). This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. If the problem is a large peak memory, then there is no issue. Otherwise, make sure you are using the Jemalloc allocator and not the default libc malloc. Note: The currently used allocator is \"dotnet-gc\".\n\n");
+        if (highAllocFrag) sb.Append(" * High allocator fragmentation: This instance has an allocator external fragmentation greater than 1.1. This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. You can try enabling 'activedefrag' config option.\n\n");
+        if (highAllocRss) sb.Append(" * High allocator RSS overhead: This instance has an RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the allocator is much larger than the sum what the allocator actually holds). This problem is usually due to a large peak memory (check if there is a peak memory entry above in the report), you can try the MEMORY PURGE command to reclaim it.\n\n");
+        if (highProcRss) sb.Append(" * High process RSS overhead: This instance has non-allocator RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the Redis process is much larger than the RSS the allocator holds). This problem may be due to Lua scripts or Modules.\n\n");
+        if (bigClientBuf) sb.Append(" * Big client buffers: The clients output buffers in this instance are greater than 200K per client (on average). This may result from different causes, like Pub/Sub clients subscribed to channels bot not receiving data fast enough, so that data piles on the Redis instance output buffer, or clients sending commands with large replies or very large sequences of commands in the same pipeline. Please use the CLIENT LIST command in order to investigate the issue if it causes problems in your instance, or to understand better why certain clients are using a big amount of memory.\n\n");
+        if (manyScripts) sb.Append(" * Many scripts: There seem to be many cached scripts in this instance (more than 1000). This may be because scripts are generated and `EVAL`ed, instead of being parameterized (with KEYS and ARGV), `SCRIPT LOAD`ed and `EVALSHA`ed. Unless `SCRIPT FLUSH` is called periodically, the scripts' caches may end up consuming most of your memory.\n\n");
+        sb.Append("I'm here to keep you safe, Sam. I want to help you.\n");
+        return sb.ToString();
+    }
+
+    /// <summary>MEMORY MALLOC-STATS: Redis prints its allocator's statistics; ours are the .NET GC's (GCMemoryInfo).</summary>
+    private static string MallocStatsReport()
+    {
+        GCMemoryInfo gc = GC.GetGCMemoryInfo();
+        var sb = new StringBuilder("___ Begin .NET GC statistics ___\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Server GC: {System.Runtime.GCSettings.IsServerGC}, concurrent: {gc.Concurrent}, latency mode: {System.Runtime.GCSettings.LatencyMode}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Allocated (live estimate): {GC.GetTotalMemory(false)}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Allocated since start: {GC.GetTotalAllocatedBytes()}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Heap size at last GC: {gc.HeapSizeBytes}, fragmented: {gc.FragmentedBytes}, committed: {gc.TotalCommittedBytes}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Promoted at last GC: {gc.PromotedBytes}, pinned objects: {gc.PinnedObjectsCount}, pause: {gc.PauseTimePercentage}%\n");
+        for (int g = 0; g < gc.GenerationInfo.Length; g++)
+        {
+            GCGenerationInfo info = gc.GenerationInfo[g];
+            sb.Append(CultureInfo.InvariantCulture, $"Generation {g}: size before {info.SizeBeforeBytes}, after {info.SizeAfterBytes}, fragmentation after {info.FragmentationAfterBytes}, collections {(g <= GC.MaxGeneration ? GC.CollectionCount(g) : 0)}\n");
+        }
+        sb.Append(CultureInfo.InvariantCulture, $"Process RSS: {Environment.WorkingSet}\n");
+        sb.Append("--- End .NET GC statistics ---\n");
+        return sb.ToString();
+    }
+
+    /// <summary>MEMORY PURGE: Redis asks jemalloc to purge dirty pages; we ask for a blocking, compacting collection that
+    /// returns free memory to the system (pauses the process for about the heap's size; +OK).</summary>
+    private static void MemoryPurge(in Context ctx)
+    {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        ctx.Reply.WriteOk();
     }
 }
