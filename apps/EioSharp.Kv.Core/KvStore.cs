@@ -216,6 +216,9 @@ public sealed partial class KvStore
         }
     }
 
+    /// <summary>Whether the owner's cron runs <see cref="ActiveExpireCycle"/> (DEBUG SET-ACTIVE-EXPIRE 0|1); true by default.</summary>
+    public bool ActiveExpireEnabled { get; set; } = true;
+
     /// <summary>Keys removed because they expired (lazily or actively) since creation.</summary>
     public long ExpiredKeys { get; private set; }
 
@@ -338,7 +341,7 @@ public sealed partial class KvStore
             info.Handler(this, ctx); // a command run by another (EXEC, a script): its caller finishes the work below
             return;
         }
-        if (_memory.MaxMemory > 0 && RefuseForMemory(info, ctx)) return; // maxmemory (KvStore.Memory.cs)
+        if (_memory.MaxMemory > 0 && !_reloading && RefuseForMemory(info, ctx)) return; // maxmemory (KvStore.Memory.cs)
         _depth++;
         try
         {

@@ -30,6 +30,10 @@ internal sealed class StoreRequest
     /// <summary>A connection that went away while blocked: the owner cancels the session's blocked command (nothing else runs).</summary>
     public bool CancelBlock;
 
+    /// <summary>Work for the owner instead of <see cref="Commands"/> (DEBUG subcommands that act on the keyspace): run in
+    /// the round with the store, the reply writer and the round's AOF sink (null without an AOF).</summary>
+    public Action<KvStore, RespWriter, IAofSink?>? Direct;
+
     // Owned by the store owner while the request is in its hands.
     internal RespWriter? Writer;
     internal int Next; // the first command not executed yet
@@ -410,6 +414,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             request.Writer = new RespWriter(request.Reply, request.Protocol);
             request.Next = 0;
             request.BlockedReplyEnd = -1;
+            if (request.Direct is { } direct)
+            {
+                direct(store, request.Writer, aofSink);
+                _finished.Add(request);
+                continue;
+            }
+
             commands += RunRequest(store, request, now, aofSink);
         }
 
@@ -757,7 +768,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
             ApplyLiveConfig(store, aof);
             long now = clock.Now.ToUnixTimeMilliseconds();
-            store.ActiveExpireCycle(now);
+            if (store.ActiveExpireEnabled)
+            {
+                store.ActiveExpireCycle(now); // DEBUG SET-ACTIVE-EXPIRE 0 stops it
+            }
+
             CronEvict(store, aof, sink, now);
             stats.UpdateFrom(store);
             if (MemoryReturn.MaybeCollect(stats.DatasetBytes))
