@@ -139,7 +139,18 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
-        if (!_stats.AofLastWriteOk && (info.IsWrite || info.Id == KvCommandId.Ping))
+        if (!_stats.AofLastWriteOk && info.Name == "exec" && _transaction is not null && !_transaction.Aborted
+            && _transaction.Commands.Exists(c => c.Info?.IsWrite == true || IsWriteScript(c)))
+        {
+            // Redis 7.0: an EXEC whose queued commands write is a write command; its rejection aborts the transaction
+            // (execCommandAbort: discarded, keys unwatched) with the disk error as the reason.
+            reply.WriteError("EXECABORT Transaction discarded because of: MISCONF Errors writing to the AOF file: " + (_stats.AofLastWriteError ?? "unknown error"));
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            _transaction = null;
+            Session.UnwatchAtNextRequest = true;
+            return KvDispatch.Replied;
+        }
+        if (!_stats.AofLastWriteOk && (IsDiskWrite(info, command) || info.Id == KvCommandId.Ping))
         {
             // As Redis while the AOF cannot be written or fsynced: writes (and PING) are refused, reads go on.
             reply.WriteError("MISCONF Errors writing to the AOF file: " + (_stats.AofLastWriteError ?? "unknown error"));
@@ -184,6 +195,31 @@ public sealed partial class KvConnectionState
         long micros = (long)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         stats.Record(LastCommandName, command, micros, reply.ErrorCount != errors ? reply.LastError : null, _config, nowUnixMs, RemoteAddress, Name);
         return result;
+    }
+
+    /// <summary>Whether Redis flags the command write for its disk-error check: scripts are decided by the store from
+    /// their flags (a script without a shebang may write; it is stopped at its first write), FUNCTION only for the
+    /// subcommands that change the libraries.</summary>
+    private static bool IsDiskWrite(KvCommandInfo info, KvCommand command)
+    {
+        if (!info.IsWrite) return false;
+        if (info.Name is "eval" or "evalsha" or "fcall") return false;
+        if (info.Name == "function")
+        {
+            return command.Count >= 2 && (Is(command[1], "LOAD"u8) || Is(command[1], "DELETE"u8) || Is(command[1], "FLUSH"u8) || Is(command[1], "RESTORE"u8));
+        }
+        return true;
+    }
+
+    /// <summary>An EVAL queued in MULTI whose body declares flags without no-writes (Redis counts it as a write command).</summary>
+    private static bool IsWriteScript(KvCommand command)
+    {
+        if (command.Info?.Name is not ("eval" or "eval_ro") || command.Count < 2) return false;
+        ReadOnlySpan<byte> body = command[1];
+        if (!body.StartsWith("#!"u8)) return false;
+        int end = body.IndexOf((byte)'\n');
+        ReadOnlySpan<byte> shebang = end < 0 ? body : body[..end];
+        return shebang.IndexOf("no-writes"u8) < 0;
     }
 
     /// <summary>Whether used memory (as INFO reports it) is over maxmemory with nothing the store could evict: under

@@ -152,6 +152,11 @@ public sealed partial class KvStore
     /// script may then not run a denyoom command before it wrote something.</summary>
     internal bool ScriptOom { get; private set; }
 
+    /// <summary>The error write commands get while the AOF cannot be written (<c>MISCONF ...</c>, without '-'), or null; the
+    /// server sets it before each round. Scripts refuse writes with it, and a script whose flags allow writes is refused
+    /// before it runs (Redis's scriptVerifyWriteCommandAllow and processCommand).</summary>
+    public string? WritesDeniedError { get; set; }
+
     /// <summary>Whether a command named <paramref name="name"/> (lower case; <c>container|sub</c> for subcommands) is denyoom in Redis 7.0.</summary>
     public static bool IsDenyOomName(string name) => s_denyOom.Contains(name);
 
@@ -184,6 +189,14 @@ public sealed partial class KvStore
 
     /// <summary>Redis's processCommand memory step, before a command a client sent: evicts when over the limit, and
     /// returns true (after writing <c>-OOM</c>, or <c>-EXECABORT</c> for EXEC) when the command must be refused.</summary>
+    private bool RefuseForDiskError(KvCommandInfo info, in Context ctx)
+    {
+        if (WritesDeniedError is not { } error || info.Name is not ("eval" or "evalsha" or "fcall")) return false;
+        if (!Scripting.IsWriteScript(ctx.Command, info.Name)) return false;
+        ctx.Reply.WriteError(error);
+        return true;
+    }
+
     private bool RefuseForMemory(KvCommandInfo info, in Context ctx)
     {
         ScriptOom = false;

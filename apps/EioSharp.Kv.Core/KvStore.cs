@@ -341,7 +341,8 @@ public sealed partial class KvStore
             info.Handler(this, ctx); // a command run by another (EXEC, a script): its caller finishes the work below
             return;
         }
-        if (_memory.MaxMemory > 0 && !_reloading && RefuseForMemory(info, ctx)) return; // maxmemory (KvStore.Memory.cs)
+        if (_memory.MaxMemory > 0 && !_reloading && RefuseForMemory(info, ctx)) return;
+        if (WritesDeniedError is not null && RefuseForDiskError(info, ctx)) return; // KvStore.Memory.cs // maxmemory (KvStore.Memory.cs)
         _depth++;
         try
         {

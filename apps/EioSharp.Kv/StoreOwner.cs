@@ -335,6 +335,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
 
         store.ExternalMemoryBytes = stats.ClientMemoryBytes;
+        store.WritesDeniedError = stats.AofLastWriteOk ? null : "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error");
 
         if (aof is not null)
         {

@@ -146,6 +146,33 @@ internal sealed partial class ScriptHost : IDisposable
     /// <summary>Whether an EVAL/EVALSHA/FCALL (and _RO) command is denyoom (Redis's evalGetCommandFlags and
     /// fcallGetCommandFlags): a script with declared flags is, unless it has allow-oom or no-writes; a script without
     /// a shebang (compatibility mode), an unknown SHA or function, or a body that does not parse, is not.</summary>
+    public bool IsWriteScript(KvCommand command, string name)
+    {
+        if (!TryGetScriptFlags(command, name, out bool hasFlags, out bool noWrites, out _)) return false;
+        return hasFlags && !noWrites;
+    }
+
+    private bool TryGetScriptFlags(KvCommand command, string name, out bool hasFlags, out bool noWrites, out bool allowOom)
+    {
+        hasFlags = noWrites = allowOom = false;
+        if (command.Count < 2) return false;
+        if (name is "fcall" or "fcall_ro")
+        {
+            if (!_functionsByName.TryGetValue(Encoding.UTF8.GetString(command[1]), out LuaFunctionEntry? f)) return false;
+            (hasFlags, noWrites, allowOom) = (true, f.NoWrites, f.Flags.Contains("allow-oom"));
+            return true;
+        }
+        bool bySha = name is "evalsha" or "evalsha_ro";
+        if (bySha && command[1].Length != 40) return false;
+        string sha = bySha ? Encoding.ASCII.GetString(command[1]).ToLowerInvariant() : Sha1Hex(command[1]);
+        if (_scripts.TryGetValue(sha, out CachedScript? cached))
+        {
+            (hasFlags, noWrites, allowOom) = (cached.HasFlags, cached.NoWrites, cached.AllowOom);
+            return true;
+        }
+        return !bySha && ParseShebang(command[1], out _, out hasFlags, out noWrites, out allowOom) is null;
+    }
+
     public bool DeniesOom(KvCommand command, string name)
     {
         if (command.Count < 2) return false;
@@ -716,6 +743,8 @@ internal sealed partial class ScriptHost : IDisposable
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
         if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
+        // Redis's scriptVerifyWriteCommandAllow: while the AOF cannot be written, writes fail with the disk error.
+        if (info.IsWrite && _store.WritesDeniedError is { } diskError) return Fail(l, "-" + diskError, raise);
         // Redis's scriptVerifyOOM: over maxmemory when the script started, a denyoom command is refused until the script
         // has written something (it cannot be stopped half way after that).
         if (!run.AllowOom && !run.WriteDirty && _store.ScriptOom && _store.IsDenyOom(info, command, run.Session))
