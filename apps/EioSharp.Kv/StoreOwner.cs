@@ -232,11 +232,24 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 ScriptMonitor = _scriptMonitor,
                 ScriptLog = log,
             };
-            stats.Loading = true;
+            stats.Loading = true; // connections answer -LOADING meanwhile (KvConnectionState), as at start
             try
             {
-                aof = AppendOnlyFile.OpenAndLoad(Path.Combine(config.Directory, config.AppendFileName),
-                    AppendOnlyFile.ParsePolicy(config.AppendFsync), store, clock.Now.ToUnixTimeMilliseconds(), config.Limits, log);
+                // On a system thread of the library's pool, as at start: the domain (and the connections on it) keeps
+                // answering while the file is replayed. EIOSHARP_KV_TEST_LOAD_DELAY_MS delays it (the -LOADING test).
+                KvServerConfig c = config;
+                long now = clock.Now.ToUnixTimeMilliseconds();
+                int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
+                aof = await EioSharp.Domains.Systhread.RunAsync(() =>
+                {
+                    if (delayMs > 0)
+                    {
+                        Thread.Sleep(delayMs);
+                    }
+
+                    return AppendOnlyFile.OpenAndLoad(Path.Combine(c.Directory, c.AppendFileName), AppendOnlyFile.ParsePolicy(c.AppendFsync),
+                        store, now, c.Limits, log);
+                });
             }
             finally
             {
@@ -270,6 +283,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
         finally
         {
+            if (!_stopping && config.AppendOnly)
+            {
+                // The run failed: the supervisor's next run replays the AOF; from now until it has, commands get -LOADING
+                // (the ones already queued are served by the next run).
+                stats.Loading = true;
+            }
+
             FailRound(aof is null);
             if (aof is not null)
             {
