@@ -131,7 +131,26 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
-        if (!_stats.AofLastWriteOk && (info.IsWrite || info.Id == KvCommandId.Ping))
+        if (_transaction is not null && info.Name is not ("exec" or "discard" or "quit" or "reset") && OverMaxMemory())
+        {
+            // Redis's processCommand: over maxmemory, nothing is queued in MULTI (queuing takes memory); EXEC then aborts.
+            reply.WriteError(KvStore.OomError);
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
+        if (!_stats.AofLastWriteOk && info.Name == "exec" && _transaction is not null && !_transaction.Aborted
+            && _transaction.Commands.Exists(c => c.Info?.IsWrite == true || IsWriteScript(c)))
+        {
+            // Redis 7.0: an EXEC whose queued commands write is a write command; its rejection aborts the transaction
+            // (execCommandAbort: discarded, keys unwatched) with the disk error as the reason.
+            reply.WriteError("EXECABORT Transaction discarded because of: MISCONF Errors writing to the AOF file: " + (_stats.AofLastWriteError ?? "unknown error"));
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            _transaction = null;
+            Session.UnwatchAtNextRequest = true;
+            return KvDispatch.Replied;
+        }
+        if (!_stats.AofLastWriteOk && (IsDiskWrite(info, command) || info.Id == KvCommandId.Ping))
         {
             // As Redis while the AOF cannot be written or fsynced: writes (and PING) are refused, reads go on.
             reply.WriteError("MISCONF Errors writing to the AOF file: " + (_stats.AofLastWriteError ?? "unknown error"));
@@ -176,6 +195,40 @@ public sealed partial class KvConnectionState
         long micros = (long)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         stats.Record(LastCommandName, command, micros, reply.ErrorCount != errors ? reply.LastError : null, _config, nowUnixMs, RemoteAddress, Name);
         return result;
+    }
+
+    /// <summary>Whether Redis flags the command write for its disk-error check: scripts are decided by the store from
+    /// their flags (a script without a shebang may write; it is stopped at its first write), FUNCTION only for the
+    /// subcommands that change the libraries.</summary>
+    private static bool IsDiskWrite(KvCommandInfo info, KvCommand command)
+    {
+        if (!info.IsWrite) return false;
+        if (info.Name is "eval" or "evalsha" or "fcall") return false;
+        if (info.Name == "function")
+        {
+            return command.Count >= 2 && (Is(command[1], "LOAD"u8) || Is(command[1], "DELETE"u8) || Is(command[1], "FLUSH"u8) || Is(command[1], "RESTORE"u8));
+        }
+        return true;
+    }
+
+    /// <summary>An EVAL queued in MULTI whose body declares flags without no-writes (Redis counts it as a write command).</summary>
+    private static bool IsWriteScript(KvCommand command)
+    {
+        if (command.Info?.Name is not ("eval" or "eval_ro") || command.Count < 2) return false;
+        ReadOnlySpan<byte> body = command[1];
+        if (!body.StartsWith("#!"u8)) return false;
+        int end = body.IndexOf((byte)'\n');
+        ReadOnlySpan<byte> shebang = end < 0 ? body : body[..end];
+        return shebang.IndexOf("no-writes"u8) < 0;
+    }
+
+    /// <summary>Whether used memory (as INFO reports it) is over maxmemory with nothing the store could evict: under
+    /// noeviction whenever it is over, under an evicting policy when the store's last attempt failed.</summary>
+    private bool OverMaxMemory()
+    {
+        KvServerConfig c = _config;
+        return c.MaxMemory > 0 && _stats.UsedMemory > c.MaxMemory
+            && (string.Equals(c.MaxMemoryPolicy, "noeviction", StringComparison.OrdinalIgnoreCase) || _stats.EvictionFailed);
     }
 
     /// <summary>What the store publishes about a running script: while one is past busy-reply-threshold, this connection
@@ -603,8 +656,8 @@ public sealed partial class KvConnectionState
         {
             // used_memory is our own accounting (KvStore.UsedBytes: keys, values and per-key overhead, plus an estimate per
             // client), not the .NET heap; the heap and the process RSS are reported apart.
-            long overhead = s.ConnectedClients * PerClientOverheadBytes;
-            long used = s.DatasetBytes + overhead;
+            long overhead = s.ClientMemoryBytes;
+            long used = s.UsedMemory;
             long peak = s.ObserveMemoryPeak(used);
             long rss = Environment.WorkingSet;
             Section("Memory");
@@ -655,7 +708,7 @@ public sealed partial class KvConnectionState
             Line("expired_keys", s.ExpiredKeys);
             Line("keyspace_hits", s.KeyspaceHits);
             Line("keyspace_misses", s.KeyspaceMisses);
-            Line("evicted_keys", 0);
+            Line("evicted_keys", s.EvictedKeys);
             Line("total_error_replies", CommandStats?.TotalErrorReplies ?? 0);
         }
         if (sections.Contains("replication"))
@@ -707,9 +760,6 @@ public sealed partial class KvConnectionState
         }
         return sb.ToString();
     }
-
-    /// <summary>Estimated memory of one connection (read and reply buffers), counted in used_memory.</summary>
-    private const long PerClientOverheadBytes = 24 * 1024;
 
     /// <summary>This process's run id (INFO run_id, master_replid): 40 hex characters, new at each start.</summary>
     private static readonly string RunId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));

@@ -16,6 +16,7 @@ internal sealed partial class KvDatabase
         ref Row r = ref _rows[e.Row];
         object old = r.Item!;
         DataBytes += value.Length - ValueBytesOf(old);
+        if (old is KvKeyedValue dropped) DataBytes -= dropped.Accounted;
         r.Item = PackString(KeySpan(old), value);
         r.Link &= ~(3u << EncodingShift);
     }

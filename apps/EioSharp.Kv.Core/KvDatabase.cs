@@ -63,6 +63,42 @@ internal sealed class KvKeyedValue(byte[] key, object value)
 {
     public readonly byte[] Key = key;
     public object Value = value; // byte[] (string) or KvObject
+
+    // The used-memory account of a collection value (docs/kv.md, "Memory limits"): bytes counted in the database's
+    // DataBytes for it, and the last full estimate with the element count it was taken at.
+    public long Accounted;
+    private long _baseBytes, _baseLength;
+
+    /// <summary>Brings <see cref="Accounted"/> up to date with the value and returns the change. A collection is
+    /// re-estimated in full (<see cref="KvObject.EstimateBytes"/>) when it has at most 16 elements or its element count
+    /// moved by more than an eighth since the last full estimate; otherwise that estimate is scaled by the element
+    /// count. So the cost is amortized O(1) per element added or removed.</summary>
+    public long Reaccount()
+    {
+        long bytes;
+        if (Value is not KvObject o)
+        {
+            bytes = 0;
+            _baseLength = 0;
+        }
+        else
+        {
+            long length = o.Length;
+            if (length <= 16 || _baseLength == 0 || Math.Abs(length - _baseLength) * 8 > _baseLength)
+            {
+                bytes = o.EstimateBytes();
+                _baseBytes = bytes;
+                _baseLength = Math.Max(length, 1);
+            }
+            else
+            {
+                bytes = (long)((double)_baseBytes * length / _baseLength);
+            }
+        }
+        long delta = bytes - Accounted;
+        Accounted = bytes;
+        return delta;
+    }
 }
 
 /// <summary>A handle on one key of a database, valid during the command that looked it up: its name, value, expiry and
@@ -304,6 +340,7 @@ internal sealed partial class KvDatabase
         _buckets[b] = row + 1;
         _count++;
         DataBytes += dataBytes;
+        if (r.Item is KvKeyedValue { Value: KvObject } added) DataBytes += added.Reaccount();
         if (expireAt >= 0) SetExpireRow(row, expireAt);
         return new KvEntry(this, row);
     }
@@ -314,12 +351,44 @@ internal sealed partial class KvDatabase
         ref Row r = ref _rows[row];
         object old = r.Item!;
         DataBytes += ValueBytes(value) - ValueBytesOf(old);
-        if (old is KvKeyedValue kv && !IsPackable(value)) kv.Value = value;
-        else r.Item = MakeItem(KeySpan(old), (old as KvKeyedValue)?.Key, value);
+        if (old is KvKeyedValue kv && !IsPackable(value))
+        {
+            kv.Value = value;
+            DataBytes += kv.Reaccount();
+        }
+        else
+        {
+            if (old is KvKeyedValue dropped) DataBytes -= dropped.Accounted;
+            r.Item = MakeItem(KeySpan(old), (old as KvKeyedValue)?.Key, value);
+            if (r.Item is KvKeyedValue { Value: KvObject } made) DataBytes += made.Reaccount();
+        }
         r.Link &= ~(3u << EncodingShift);
     }
 
     public void SetExpire(KvEntry e, long expireAt) => SetExpireRow(e.Row, expireAt);
+
+    /// <summary>Brings the used-memory account of a collection key up to date after a command changed it in place.</summary>
+    public void Reaccount(ReadOnlySpan<byte> key)
+    {
+        int row = FindRow(key);
+        if (row >= 0 && _rows[row].Item is KvKeyedValue kv) DataBytes += kv.Reaccount();
+    }
+
+    /// <summary>A random row that holds a key, or -1 (after a few misses on a sparse table, or when empty): eviction sampling.</summary>
+    internal int RandomRow(Random random)
+    {
+        if (_count == 0) return -1;
+        for (int tries = 0; tries < 64; tries++)
+        {
+            int row = random.Next(_used);
+            if (_rows[row].Item is not null) return row;
+        }
+        for (int row = random.Next(_used), n = 0; n < _used; n++, row = row + 1 == _used ? 0 : row + 1)
+        {
+            if (_rows[row].Item is not null) return row;
+        }
+        return -1;
+    }
 
     public void Remove(KvEntry e)
     {
@@ -329,7 +398,7 @@ internal sealed partial class KvDatabase
         e.Detach(item, r.Link, r.Lru, ExpireAtOf(row));
         SetExpireRow(row, -1);
         ReadOnlySpan<byte> key = KeySpan(item);
-        DataBytes -= key.Length + ValueBytesOf(item);
+        DataBytes -= key.Length + ValueBytesOf(item) + ((item as KvKeyedValue)?.Accounted ?? 0);
         int b = Hash(key) & (_buckets.Length - 1);
         uint next = r.Link & LinkMask;
         if (_buckets[b] == row + 1)

@@ -266,6 +266,22 @@ public sealed class KvServerStats
     /// <summary>Approximate dataset size in bytes (<see cref="KvStore.UsedBytes"/>).</summary>
     public long DatasetBytes { get; set; }
 
+    /// <summary>Estimated memory of one connection (read and reply buffers), counted in used_memory.</summary>
+    public const long PerClientOverheadBytes = 24 * 1024;
+
+    /// <summary>Client memory counted in used_memory: <see cref="ConnectedClients"/> x <see cref="PerClientOverheadBytes"/>.</summary>
+    public long ClientMemoryBytes => ConnectedClients * PerClientOverheadBytes;
+
+    /// <summary>INFO used_memory and what maxmemory is compared with: <see cref="DatasetBytes"/> + <see cref="ClientMemoryBytes"/>.</summary>
+    public long UsedMemory => DatasetBytes + ClientMemoryBytes;
+
+    /// <summary>Keys evicted by maxmemory (<see cref="KvStore.EvictedKeys"/>; INFO evicted_keys).</summary>
+    public long EvictedKeys { get; set; }
+
+    /// <summary>The store's last eviction attempt left memory over maxmemory with nothing to evict (<see cref="KvStore.OutOfMemory"/>):
+    /// with an evicting policy, commands queued in MULTI are then refused with -OOM on the connection.</summary>
+    public bool EvictionFailed { get; set; }
+
     /// <summary>Whether an AOF is loading.</summary>
     public bool Loading { get; set; }
 
@@ -340,6 +356,9 @@ public sealed class KvServerStats
         KeyspaceHits = store.KeyspaceHits;
         KeyspaceMisses = store.KeyspaceMisses;
         DatasetBytes = store.UsedBytes;
+        store.ObserveMemoryPeak();
         ChangesSinceLastSave = store.Dirty;
+        EvictedKeys = store.EvictedKeys;
+        EvictionFailed = store.OutOfMemory;
     }
 }

@@ -218,7 +218,7 @@ public sealed partial class KvStore
         else
         {
             if (!LfuPolicy) ctx.Reply.WriteError(LfuNotSelected);
-            else ctx.Reply.WriteInteger(e.Frequency);
+            else ctx.Reply.WriteInteger(LfuDecrAndReturn(e)); // decayed, as Redis's OBJECT FREQ
         }
     }
 
@@ -229,6 +229,16 @@ public sealed partial class KvStore
         {
             if (ctx.Count != 2) SubcommandArity(ctx, "memory");
             else WriteHelp(ctx, s_memoryHelp);
+            return;
+        }
+        bool stats = Is(sub, "STATS"u8), doctor = Is(sub, "DOCTOR"u8), malloc = Is(sub, "MALLOC-STATS"u8), purge = Is(sub, "PURGE"u8);
+        if (stats || doctor || malloc || purge)
+        {
+            if (ctx.Count != 2) SubcommandArity(ctx, "memory");
+            else if (stats) MemoryStats(ctx); // KvStore.Memory.cs
+            else if (doctor) ctx.Reply.WriteVerbatimString(MemoryDoctorReport());
+            else if (malloc) ctx.Reply.WriteVerbatimString(MallocStatsReport());
+            else MemoryPurge(ctx);
             return;
         }
         if (!Is(sub, "USAGE"u8))

@@ -216,6 +216,9 @@ public sealed partial class KvStore
         }
     }
 
+    /// <summary>Whether the owner's cron runs <see cref="ActiveExpireCycle"/> (DEBUG SET-ACTIVE-EXPIRE 0|1); true by default.</summary>
+    public bool ActiveExpireEnabled { get; set; } = true;
+
     /// <summary>Keys removed because they expired (lazily or actively) since creation.</summary>
     public long ExpiredKeys { get; private set; }
 
@@ -338,6 +341,8 @@ public sealed partial class KvStore
             info.Handler(this, ctx); // a command run by another (EXEC, a script): its caller finishes the work below
             return;
         }
+        if (_memory.MaxMemory > 0 && !_reloading && RefuseForMemory(info, ctx)) return;
+        if (WritesDeniedError is not null && RefuseForDiskError(info, ctx)) return; // KvStore.Memory.cs // maxmemory (KvStore.Memory.cs)
         _depth++;
         try
         {
@@ -477,13 +482,11 @@ public sealed partial class KvStore
     /// <summary>Records an access (OBJECT IDLETIME, OBJECT FREQ).</summary>
     internal void Touch(KvEntry e)
     {
+        // Redis's updateLFU: decay by the minutes since the last access, then the logarithmic increment (the more hits,
+        // the less likely another one; lfu-log-factor). KvStore.Memory.cs.
+        int counter = LfuDecrAndReturn(e);
+        e.Frequency = (byte)LfuLogIncr(counter);
         e.AccessClock = AccessClock;
-        if (e.Frequency < 255)
-        {
-            // Redis's LFULogIncr with lfu-log-factor 10: the more hits, the less likely another increment.
-            double baseval = Math.Max(0, e.Frequency - 5);
-            if (_random.NextDouble() < 1.0 / (baseval * 10 + 1)) e.Frequency++;
-        }
     }
 
     /// <summary>Idle seconds of a key (OBJECT IDLETIME).</summary>
@@ -575,6 +578,7 @@ public sealed partial class KvStore
     internal void Changed(in Context ctx, ReadOnlySpan<byte> key, KvEventClass eventClass, string eventName)
     {
         Dirty++;
+        if (eventClass != KvEventClass.String) ctx.Db.Reaccount(key); // a collection changed in place (used memory)
         SignalReady(ctx.Db.Index, key);
         Observer?.OnKeyChanged(ctx.Db.Index, key, eventClass, eventName);
         OnChangedForTransactionsAndPubSub(ctx.Db.Index, key, eventClass, eventName); // WATCH, notifications
@@ -584,6 +588,7 @@ public sealed partial class KvStore
     internal void Changed(int db, ReadOnlySpan<byte> key, KvEventClass eventClass, string eventName)
     {
         Dirty++;
+        if (eventClass != KvEventClass.String) _dbs[db].Reaccount(key);
         SignalReady(db, key);
         Observer?.OnKeyChanged(db, key, eventClass, eventName);
         OnChangedForTransactionsAndPubSub(db, key, eventClass, eventName); // WATCH, notifications

@@ -26,6 +26,15 @@ internal static class KvDebugCommand
         "FAIL-FSYNC <count>",
         "    Make the next <count> background fsyncs of the append-only file (appendfsync everysec) fail with EIO: writes are",
         "    refused with -MISCONF until an fsync succeeds again.",
+        "OBJECT <key>",
+        "    Show low level info about the key and associated value.",
+        "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+        "    Rewrite the dataset as AOF commands, empty the keyspace and replay them (Redis saves and reloads its RDB);",
+        "    unless NOSAVE, also start a rewrite of the append-only file on disk. MERGE with NOFLUSH: nothing to do.",
+        "SET-ACTIVE-EXPIRE <0|1>",
+        "    Setting it to 0 disables expiring keys in background when they are not accessed (otherwise the Redis behavior).",
+        "SLEEP <seconds>",
+        "    Stop the store owner (and the connections on its domain) for <seconds>; decimals allowed.",
         "FIBERS [JSON]",
         "    Return the live tree of domains, switches and fibers: what each fiber is suspended on and for how long (text or JSON).",
         "TRACE START <file>|STOP",
@@ -35,6 +44,46 @@ internal static class KvDebugCommand
     ];
 
     public static bool Is(KvCommand command) => Ascii.EqualsIgnoreCase(command.Name, "debug"u8);
+
+    /// <summary>C's atof: the leading number of the text, 0 when there is none.</summary>
+    private static double ParseDouble(ReadOnlySpan<byte> text)
+    {
+        string s = Encoding.ASCII.GetString(text).Trim();
+        int end = 0;
+        while (end < s.Length && (char.IsAsciiDigit(s[end]) || s[end] is '.' or '-' or '+' or 'e' or 'E'))
+        {
+            end++;
+        }
+
+        for (; end > 0; end--)
+        {
+            if (double.TryParse(s.AsSpan(0, end), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v))
+            {
+                return v;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the store owner, in a round of its own after what the connection sent
+    /// before (already answered), and copies its reply.</summary>
+    private static async Task RunOnStoreAsync(KvServerContext ctx, KvConnectionState state, RespWriter reply, Action<KvStore, RespWriter, IAofSink?> work)
+    {
+        var request = new StoreRequest { Protocol = state.Protocol, Session = state.Session, Direct = work };
+        var (done, resolver) = EioSharp.Promise.Create<bool>();
+        request.Done = resolver;
+        try
+        {
+            await ctx.Queue.AddAsync(request);
+            await done.AwaitAsync();
+            reply.WriteRaw(request.Reply.WrittenSpan);
+        }
+        catch (StoreRestartedException ex)
+        {
+            reply.WriteError(ex.ReplyError);
+        }
+    }
 
     public static async Task RunAsync(KvServerContext ctx, KvConnectionState state, EndPoint peer, KvCommand command, RespWriter reply)
     {
@@ -164,6 +213,75 @@ internal static class KvDebugCommand
             {
                 reply.WriteError("ERR the store owner's supervisor is not running");
             }
+        }
+        else if (Ascii.EqualsIgnoreCase(sub, "sleep"u8) && command.Count == 3)
+        {
+            // Redis: usleep on the main thread, every client waits. Here: the store owner's thread sleeps (Thread.Sleep is
+            // the point: the keyspace and the connections sharing its domain stop), so every data command waits.
+            double seconds = ParseDouble(command[2]);
+            long ms = seconds > 0 ? (long)Math.Min(seconds * 1000, int.MaxValue) : 0;
+            await RunOnStoreAsync(ctx, state, reply, (_, w, _) =>
+            {
+                if (ms > 0)
+                {
+                    Thread.Sleep((int)ms);
+                }
+
+                w.WriteOk();
+            });
+        }
+        else if (Ascii.EqualsIgnoreCase(sub, "object"u8) && command.Count == 3)
+        {
+            byte[] key = command.ToArray(2);
+            long now = ctx.Clock.Now.ToUnixTimeMilliseconds();
+            await RunOnStoreAsync(ctx, state, reply, (store, w, _) => store.DebugObject(state.Session, key, now, w));
+        }
+        else if (Ascii.EqualsIgnoreCase(sub, "set-active-expire"u8) && command.Count == 3)
+        {
+            bool on = ParseDouble(command[2]) != 0; // Redis: atoi
+            await RunOnStoreAsync(ctx, state, reply, (store, w, _) =>
+            {
+                store.ActiveExpireEnabled = on;
+                w.WriteOk();
+            });
+        }
+        else if (Ascii.EqualsIgnoreCase(sub, "reload"u8))
+        {
+            bool merge = false, noflush = false, nosave = false;
+            for (int i = 2; i < command.Count; i++)
+            {
+                if (Ascii.EqualsIgnoreCase(command[i], "merge"u8)) merge = true;
+                else if (Ascii.EqualsIgnoreCase(command[i], "noflush"u8)) noflush = true;
+                else if (Ascii.EqualsIgnoreCase(command[i], "nosave"u8)) nosave = true;
+                else
+                {
+                    reply.WriteError("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+                    return;
+                }
+            }
+
+            long now = ctx.Clock.Now.ToUnixTimeMilliseconds();
+            await RunOnStoreAsync(ctx, state, reply, (store, w, _) =>
+            {
+                if (noflush && !merge && store.Count > 0)
+                {
+                    // Redis loads the file on top of the keyspace and fails on the first key that exists.
+                    w.WriteError("ERR Error trying to load the RDB dump, check server logs.");
+                    return;
+                }
+
+                if (!noflush)
+                {
+                    store.ReloadFromRewrite(now);
+                }
+
+                if (!nosave && ctx.Config.AppendOnly)
+                {
+                    ctx.Store?.RequestRewrite(); // the file on disk too, as Redis's reload saves its RDB first
+                }
+
+                w.WriteOk();
+            });
         }
         else if (Ascii.EqualsIgnoreCase(sub, "fail-fsync"u8) && command.Count == 3)
         {

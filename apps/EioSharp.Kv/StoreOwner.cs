@@ -31,6 +31,10 @@ internal sealed class StoreRequest
     /// <summary>A connection that went away while blocked: the owner cancels the session's blocked command (nothing else runs).</summary>
     public bool CancelBlock;
 
+    /// <summary>Work for the owner instead of <see cref="Commands"/> (DEBUG subcommands that act on the keyspace): run in
+    /// the round with the store, the reply writer and the round's AOF sink (null without an AOF).</summary>
+    public Action<KvStore, RespWriter, IAofSink?>? Direct;
+
     // Owned by the store owner while the request is in its hands.
     internal RespWriter? Writer;
     internal int Next; // the first command not executed yet
@@ -230,11 +234,24 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 ScriptMonitor = _scriptMonitor,
                 ScriptLog = log,
             };
-            stats.Loading = true;
+            stats.Loading = true; // connections answer -LOADING meanwhile (KvConnectionState), as at start
             try
             {
-                aof = AppendOnlyFile.OpenAndLoad(Path.Combine(config.Directory, config.AppendFileName),
-                    AppendOnlyFile.ParsePolicy(config.AppendFsync), store, clock.Now.ToUnixTimeMilliseconds(), config.Limits, log);
+                // On a system thread of the library's pool, as at start: the domain (and the connections on it) keeps
+                // answering while the file is replayed. EIOSHARP_KV_TEST_LOAD_DELAY_MS delays it (the -LOADING test).
+                KvServerConfig c = config;
+                long now = clock.Now.ToUnixTimeMilliseconds();
+                int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
+                aof = await EioSharp.Domains.Systhread.RunAsync(() =>
+                {
+                    if (delayMs > 0)
+                    {
+                        Thread.Sleep(delayMs);
+                    }
+
+                    return AppendOnlyFile.OpenAndLoad(Path.Combine(c.Directory, c.AppendFileName), AppendOnlyFile.ParsePolicy(c.AppendFsync),
+                        store, now, c.Limits, log);
+                });
             }
             finally
             {
@@ -268,6 +285,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
         finally
         {
+            if (!_stopping && config.AppendOnly)
+            {
+                // The run failed: the supervisor's next run replays the AOF; from now until it has, commands get -LOADING
+                // (the ones already queued are served by the next run).
+                stats.Loading = true;
+            }
+
             FailRound(aof is null);
             if (aof is not null)
             {
@@ -281,7 +305,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         var sink = new AofBufferSink(_aofBuffer);
         await Switch.RunAsync(async sw =>
         {
-            Fiber.ForkDaemon(sw, () => CronAsync(store, aof), "kv-cron");
+            Fiber.ForkDaemon(sw, () => CronAsync(store, aof, sink), "kv-cron");
             Fiber.ForkDaemon(sw, () => BlockTimeoutsAsync(store, aof, sink), "kv-block-timeouts");
             while (true)
             {
@@ -321,7 +345,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 if (_cronDue)
                 {
                     _cronDue = false;
-                    CronTick(store, aof);
+                    CronTick(store, aof, sink);
                 }
 
                 if (_blockTimeoutsDue)
@@ -349,6 +373,16 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             store.Encodings = c.Encodings;
         }
 
+        KvMemorySettings memory = store.MemorySettings;
+        if (memory.MaxMemory != c.MaxMemory || !string.Equals(c.MaxMemoryPolicy, PolicyName(memory.Policy), StringComparison.OrdinalIgnoreCase)
+            || memory.Samples != c.MaxMemorySamples || memory.LfuLogFactor != c.LfuLogFactor || memory.LfuDecayTime != c.LfuDecayTime)
+        {
+            store.MemorySettings = KvMemorySettings.From(c);
+        }
+
+        store.ExternalMemoryBytes = stats.ClientMemoryBytes;
+        store.WritesDeniedError = stats.AofLastWriteOk ? null : "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error");
+
         if (aof is not null)
         {
             FsyncPolicy policy = AppendOnlyFile.ParsePolicy(c.AppendFsync);
@@ -357,6 +391,49 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 aof.SetPolicy(policy);
             }
         }
+    }
+
+    private static string PolicyName(KvEvictionPolicy policy) => policy switch
+    {
+        KvEvictionPolicy.NoEviction => "noeviction",
+        KvEvictionPolicy.AllKeysLru => "allkeys-lru",
+        KvEvictionPolicy.AllKeysLfu => "allkeys-lfu",
+        KvEvictionPolicy.AllKeysRandom => "allkeys-random",
+        KvEvictionPolicy.VolatileLru => "volatile-lru",
+        KvEvictionPolicy.VolatileLfu => "volatile-lfu",
+        KvEvictionPolicy.VolatileRandom => "volatile-random",
+        _ => "volatile-ttl",
+    };
+
+    /// <summary>The cron's part of maxmemory (Redis evicts at CONFIG SET and in a timer after a time-limited round): evicts
+    /// while over the limit, and makes the DELs it logs durable like a round.</summary>
+    private void CronEvict(KvStore store, AppendOnlyFile? aof, AofBufferSink sink, long now)
+    {
+        if (!store.EvictionPending)
+        {
+            store.PerformEvictions(now, null); // only refreshes OutOfMemory (noeviction, or under the limit)
+            return;
+        }
+
+        _aofBuffer.ResetWrittenCount();
+        _phase = RoundPhase.Applying;
+        store.PerformEvictions(now, aof is null ? null : sink);
+        if (aof is not null && _aofBuffer.WrittenCount > 0)
+        {
+            _phase = RoundPhase.Committing;
+            try
+            {
+                CommitAppend(aof);
+            }
+            finally
+            {
+                _aofBuffer.ResetWrittenCount();
+                _aofBuffer.Shrink();
+            }
+        }
+
+        PublishAofStatus(aof);
+        _phase = RoundPhase.Idle;
     }
 
     /// <summary>Runs the round's requests and appends their AOF bytes; releases the replies (and returns false) unless
@@ -387,6 +464,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             request.Writer = new RespWriter(request.Reply, request.Protocol);
             request.Next = 0;
             request.BlockedReplyEnd = -1;
+            if (request.Direct is { } direct)
+            {
+                direct(store, request.Writer, aofSink);
+                _finished.Add(request);
+                continue;
+            }
+
             commands += RunRequest(store, request, now, aofSink);
         }
 
@@ -763,7 +847,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     }
 
     /// <summary>Background work every 100 ms: active expiry, INFO numbers, AOF rewrite start and finish.</summary>
-    private async Task CronAsync(KvStore store, AppendOnlyFile? aof)
+    private async Task CronAsync(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
     {
         while (true)
         {
@@ -774,18 +858,23 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 continue;
             }
 
-            CronTick(store, aof);
+            CronTick(store, aof, sink);
         }
     }
 
     private bool _cronDue, _blockTimeoutsDue; // a timer fired while a round was in progress
 
     /// <summary>One cron tick (see <see cref="CronAsync"/>); only between rounds.</summary>
-    private void CronTick(KvStore store, AppendOnlyFile? aof)
+    private void CronTick(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
     {
         ApplyLiveConfig(store, aof);
         long now = clock.Now.ToUnixTimeMilliseconds();
-        store.ActiveExpireCycle(now);
+        if (store.ActiveExpireEnabled)
+        {
+            store.ActiveExpireCycle(now); // DEBUG SET-ACTIVE-EXPIRE 0 stops it
+        }
+
+        CronEvict(store, aof, sink, now);
         stats.UpdateFrom(store);
         if (MemoryReturn.MaybeCollect(stats.DatasetBytes))
         {

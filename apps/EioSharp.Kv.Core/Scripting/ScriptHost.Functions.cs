@@ -202,7 +202,7 @@ internal sealed partial class ScriptHost
             ctx.Reply.WriteError("ERR Can not execute a script with write flag using *_ro command.");
             return;
         }
-        Run(ctx, FunctionSandbox, f.Ref, numKeys, isEval: false, f.Name, readOnlyCommand || f.NoWrites);
+        Run(ctx, FunctionSandbox, f.Ref, numKeys, isEval: false, f.Name, readOnlyCommand || f.NoWrites, f.Flags.Contains("allow-oom"));
     }
 
     private static bool IsValidName(string name)

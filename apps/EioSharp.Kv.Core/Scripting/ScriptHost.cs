@@ -41,9 +41,20 @@ internal sealed partial class ScriptHost : IDisposable
     /// <summary>Number of cached EVAL scripts.</summary>
     public int ScriptCount => _scripts.Count;
 
+    /// <summary>Bytes of the cached EVAL scripts' bodies, plus 48 per script (MEMORY STATS lua.caches).</summary>
+    public long ScriptCacheBytes
+    {
+        get
+        {
+            long n = 0;
+            foreach (CachedScript s in _scripts.Values) n += s.Body.Length + 48;
+            return n;
+        }
+    }
+
     private KvScriptMonitor Monitor => _store.ScriptMonitor;
 
-    private sealed record CachedScript(byte[] Body, int Ref, bool HasFlags, bool NoWrites);
+    private sealed record CachedScript(byte[] Body, int Ref, bool HasFlags, bool NoWrites, bool AllowOom);
 
     /// <summary>One running script.</summary>
     private sealed class RunContext
@@ -59,6 +70,8 @@ internal sealed partial class ScriptHost : IDisposable
         public int Repl = 3; // REPL_ALL
         public long StartTicks = Environment.TickCount64;
         public bool Killed;
+        public bool AllowOom; // the allow-oom flag (shebang, function flags): denyoom commands run even over maxmemory
+        public bool WriteDirty; // a write command was called (Redis's SCRIPT_WRITE_DIRTY): from then on no -OOM
     }
 
     // ------------------------------------------------------------------ EVAL
@@ -73,13 +86,13 @@ internal sealed partial class ScriptHost : IDisposable
     {
         sha = Sha1Hex(body);
         if (_scripts.ContainsKey(sha)) return null;
-        string? error = ParseShebang(body, out int shebangLength, out bool hasFlags, out bool noWrites);
+        string? error = ParseShebang(body, out int shebangLength, out bool hasFlags, out bool noWrites, out bool allowOom);
         if (error is not null) return error;
         LuaSandbox sb = EvalSandbox;
         error = sb.Compile(body[shebangLength..]);
         if (error is not null) return "ERR Error compiling script (new function): " + error;
         int reference = sb.State.Ref(LuaRegistry.Index);
-        _scripts[sha] = new CachedScript(body.ToArray(), reference, hasFlags, noWrites);
+        _scripts[sha] = new CachedScript(body.ToArray(), reference, hasFlags, noWrites, allowOom);
         return null;
     }
 
@@ -127,15 +140,69 @@ internal sealed partial class ScriptHost : IDisposable
             ctx.Reply.WriteError("ERR Can not execute a script with write flag using *_ro command.");
             return;
         }
-        Run(ctx, EvalSandbox, script.Ref, numKeys, isEval: true, sha, readOnlyCommand || script.NoWrites);
+        Run(ctx, EvalSandbox, script.Ref, numKeys, isEval: true, sha, readOnlyCommand || script.NoWrites, script.AllowOom);
+    }
+
+    /// <summary>Whether an EVAL/EVALSHA/FCALL (and _RO) command is denyoom (Redis's evalGetCommandFlags and
+    /// fcallGetCommandFlags): a script with declared flags is, unless it has allow-oom or no-writes; a script without
+    /// a shebang (compatibility mode), an unknown SHA or function, or a body that does not parse, is not.</summary>
+    public bool IsWriteScript(KvCommand command, string name)
+    {
+        if (!TryGetScriptFlags(command, name, out bool hasFlags, out bool noWrites, out _)) return false;
+        return hasFlags && !noWrites;
+    }
+
+    private bool TryGetScriptFlags(KvCommand command, string name, out bool hasFlags, out bool noWrites, out bool allowOom)
+    {
+        hasFlags = noWrites = allowOom = false;
+        if (command.Count < 2) return false;
+        if (name is "fcall" or "fcall_ro")
+        {
+            if (!_functionsByName.TryGetValue(Encoding.UTF8.GetString(command[1]), out LuaFunctionEntry? f)) return false;
+            (hasFlags, noWrites, allowOom) = (true, f.NoWrites, f.Flags.Contains("allow-oom"));
+            return true;
+        }
+        bool bySha = name is "evalsha" or "evalsha_ro";
+        if (bySha && command[1].Length != 40) return false;
+        string sha = bySha ? Encoding.ASCII.GetString(command[1]).ToLowerInvariant() : Sha1Hex(command[1]);
+        if (_scripts.TryGetValue(sha, out CachedScript? cached))
+        {
+            (hasFlags, noWrites, allowOom) = (cached.HasFlags, cached.NoWrites, cached.AllowOom);
+            return true;
+        }
+        return !bySha && ParseShebang(command[1], out _, out hasFlags, out noWrites, out allowOom) is null;
+    }
+
+    public bool DeniesOom(KvCommand command, string name)
+    {
+        if (command.Count < 2) return false;
+        bool hasFlags, noWrites, allowOom;
+        if (name is "fcall" or "fcall_ro")
+        {
+            if (!_functionsByName.TryGetValue(Encoding.UTF8.GetString(command[1]), out LuaFunctionEntry? f)) return false;
+            return !f.NoWrites && !f.Flags.Contains("allow-oom");
+        }
+        bool bySha = name is "evalsha" or "evalsha_ro";
+        if (bySha && command[1].Length != 40) return false;
+        string sha = bySha ? Encoding.ASCII.GetString(command[1]).ToLowerInvariant() : Sha1Hex(command[1]);
+        if (_scripts.TryGetValue(sha, out CachedScript? cached))
+        {
+            (hasFlags, noWrites, allowOom) = (cached.HasFlags, cached.NoWrites, cached.AllowOom);
+        }
+        else
+        {
+            if (bySha || ParseShebang(command[1], out _, out hasFlags, out noWrites, out allowOom) is not null) return false;
+        }
+        return hasFlags && !noWrites && !allowOom;
     }
 
     /// <summary>Parses <c>#!lua [flags=a,b]</c> at the start of an EVAL script.</summary>
-    private static string? ParseShebang(ReadOnlySpan<byte> body, out int length, out bool hasFlags, out bool noWrites)
+    private static string? ParseShebang(ReadOnlySpan<byte> body, out int length, out bool hasFlags, out bool noWrites, out bool allowOom)
     {
         length = 0;
         hasFlags = false;
         noWrites = false;
+        allowOom = false;
         if (!body.StartsWith("#!"u8)) return null;
         int end = body.IndexOf((byte)'\n');
         if (end < 0) end = body.Length;
@@ -149,7 +216,8 @@ internal sealed partial class ScriptHost : IDisposable
             foreach (string flag in part[6..].Split(',', StringSplitOptions.RemoveEmptyEntries))
             {
                 if (flag == "no-writes") noWrites = true;
-                else if (flag is not ("allow-oom" or "allow-stale" or "no-cluster" or "allow-cross-slot-keys")) return $"ERR Unexpected flag in script shebang: {flag}";
+                else if (flag == "allow-oom") allowOom = true;
+                else if (flag is not ( "allow-stale" or "no-cluster" or "allow-cross-slot-keys")) return $"ERR Unexpected flag in script shebang: {flag}";
             }
         }
         return null;
@@ -181,7 +249,7 @@ internal sealed partial class ScriptHost : IDisposable
 
     /// <summary>Runs the function in registry slot <paramref name="reference"/> with the keys and arguments after
     /// argument <c>2</c> (numkeys) and writes its converted result, or its error, as the reply.</summary>
-    private void Run(in KvStore.Context ctx, LuaSandbox sb, int reference, int numKeys, bool isEval, string name, bool readOnly)
+    private void Run(in KvStore.Context ctx, LuaSandbox sb, int reference, int numKeys, bool isEval, string name, bool readOnly, bool allowOom)
     {
         Lua l = sb.State;
         int top = l.GetTop();
@@ -208,6 +276,7 @@ internal sealed partial class ScriptHost : IDisposable
             Name = name,
             Sandbox = sb,
             Capture = capture,
+            AllowOom = allowOom,
         };
         _run = run;
         Monitor.Started(isEval);
@@ -674,6 +743,13 @@ internal sealed partial class ScriptHost : IDisposable
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
         if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
+        // Redis's scriptVerifyWriteCommandAllow: while the AOF cannot be written, writes fail with the disk error.
+        if (info.IsWrite && _store.WritesDeniedError is { } diskError) return Fail(l, "-" + diskError, raise);
+        // Redis's scriptVerifyOOM: over maxmemory when the script started, a denyoom command is refused until the script
+        // has written something (it cannot be stopped half way after that).
+        if (!run.AllowOom && !run.WriteDirty && _store.ScriptOom && _store.IsDenyOom(info, command, run.Session))
+            return Fail(l, "-" + KvStore.OomError, raise);
+        if (info.IsWrite) run.WriteDirty = true;
 
         _callReply.ResetWrittenCount();
         var writer = new RespWriter(_callReply, run.Resp);
