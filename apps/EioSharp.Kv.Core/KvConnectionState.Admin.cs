@@ -540,12 +540,12 @@ public sealed partial class KvConnectionState
             else if (Is(option, "LADDR"u8)) filters.Add(c => c.LocalAddress == value);
             else if (Is(option, "USER"u8))
             {
-                if (value != "default")
+                if (Acl.Find(value) is null)
                 {
                     reply.WriteError($"ERR No such user '{value}'");
                     return KvDispatch.Replied;
                 }
-                filters.Add(_ => true);
+                filters.Add(c => c.State.User.Name == value);
             }
             else if (Is(option, "SKIPME"u8))
             {
@@ -633,7 +633,7 @@ public sealed partial class KvConnectionState
         return string.Create(CultureInfo.InvariantCulture,
             $"id={ClientId} addr={RemoteAddress} laddr={entry?.LocalAddress ?? "?"} fd=-1 name={Name ?? ""} age={age} idle={idle} flags={flags} " +
             $"db={Session.Db} sub={subs} psub=0 ssub={shardSubs} multi={(_transaction is { } tx ? tx.Commands.Count : -1)} qbuf=0 qbuf-free=0 argv-mem=0 " +
-            $"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={LastCommandName} user=default redir=-1 resp={Protocol} " +
+            $"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={LastCommandName} user={User.Name} redir=-1 resp={Protocol} " +
             $"lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
     }
 }

@@ -126,7 +126,7 @@ public sealed partial class KvConnectionState
                 Protocol = 2;
                 reply.Protocol = 2;
                 Name = null;
-                IsAuthenticated = !_config.RequiresAuthentication;
+                ResetUser();
                 ResetAdminState();
                 dispatch = KvDispatch.Store;
                 return true;

@@ -56,7 +56,7 @@ public sealed partial class KvConnectionState
         Session.Connection = this;
         _live = config;
         _stats = stats;
-        IsAuthenticated = !config.Current.RequiresAuthentication;
+        ResetUser();
         PubSub = pubSub ?? new KvPubSub();
         Session.RunConnectionCommand = RunQueuedConnectionCommand;
     }
@@ -124,9 +124,21 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
-        if (!IsAuthenticated && (info.Flags & KvCommandFlags.NoAuth) == 0)
+        if (AuthRequired && (info.Flags & KvCommandFlags.NoAuth) == 0)
         {
             reply.WriteError(KvErrors.NoAuth);
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
+        if (User.Deleted)
+        {
+            // ACL DELUSER / ACL LOAD removed this connection's user: Redis closes such connections.
+            ResetUser();
+            return KvDispatch.Close;
+        }
+        if (!AclAllows(info, command, reply))
+        {
             CommandStats?.RecordRejected(info.Name, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;
@@ -247,6 +259,7 @@ public sealed partial class KvConnectionState
                 or KvCommandId.BgRewriteAof or KvCommandId.SlowLog or KvCommandId.Latency:
                 return AdminCommand(info, command, reply);
             case KvCommandId.Command: CommandCommand(command, reply); break;
+            case KvCommandId.Acl: return AclCommand(command, reply);
             case KvCommandId.Config: Config(command, reply); break;
             case KvCommandId.Info: Info(command, reply, nowUnixMs); break;
             default:
@@ -257,36 +270,6 @@ public sealed partial class KvConnectionState
     }
 
     private static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> name) => Ascii.EqualsIgnoreCase(arg, name);
-
-    private bool CheckPassword(ReadOnlySpan<byte> user, ReadOnlySpan<byte> password)
-    {
-        if (!Is(user, "default"u8)) return false;
-        if (!_config.RequiresAuthentication) return true; // the default user has no password
-        byte[] expected = Encoding.UTF8.GetBytes(_config.RequirePass!);
-        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, password);
-    }
-
-    private void Auth(KvCommand command, RespWriter reply)
-    {
-        if (command.Count > 3)
-        {
-            reply.WriteError(KvErrors.Syntax);
-            return;
-        }
-        if (command.Count == 2 && !_config.RequiresAuthentication)
-        {
-            reply.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
-            return;
-        }
-        bool ok = command.Count == 2 ? CheckPassword("default"u8, command[1]) : CheckPassword(command[1], command[2]);
-        if (!ok)
-        {
-            reply.WriteError(KvErrors.WrongPass);
-            return;
-        }
-        IsAuthenticated = true;
-        reply.WriteOk();
-    }
 
     private void Hello(KvCommand command, RespWriter reply)
     {
@@ -328,12 +311,11 @@ public sealed partial class KvConnectionState
         }
         if (userIndex >= 0)
         {
-            if (!CheckPassword(command[userIndex], command[userIndex + 1]))
+            if (!TryAuthenticate(command.GetString(userIndex), command[userIndex + 1], command.GetString(0)))
             {
                 reply.WriteError(KvErrors.WrongPass);
                 return;
             }
-            IsAuthenticated = true;
         }
         if (!IsAuthenticated)
         {
