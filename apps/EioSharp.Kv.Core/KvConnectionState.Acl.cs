@@ -40,12 +40,20 @@ public sealed partial class KvConnectionState
         if (denial == KvAclDenial.None) return true;
         Acl.AddLog(denial, _transaction is not null ? "multi" : "toplevel",
             denial == KvAclDenial.Command ? cmd.FullName : command.GetString(pos), user.Name, ClientInfoLine(Entry), _now);
-        reply.WriteError(denial switch
+        string error = denial switch
         {
             KvAclDenial.Command => $"NOPERM this user has no permissions to run the '{cmd.FullName}' command",
             KvAclDenial.Key => "NOPERM this user has no permissions to access one of the keys used as arguments",
             _ => "NOPERM this user has no permissions to access one of the channels used as arguments",
-        });
+        };
+        if (info.Name == "exec")
+        {
+            // Redis's rejectCommand on EXEC: execCommandAbort (with or without MULTI), the transaction discarded.
+            reply.WriteError("EXECABORT Transaction discarded because of: " + error);
+            _transaction = null;
+            Session.UnwatchAtNextRequest = true;
+        }
+        else reply.WriteError(error);
         return false;
     }
 
@@ -171,7 +179,7 @@ public sealed partial class KvConnectionState
             {
                 if (acl.Find(command.GetString(2)) is not { } u)
                 {
-                    reply.WriteNullArray();
+                    reply.WriteNull();
                     return KvDispatch.Replied;
                 }
                 AclUserState s = u.State;
@@ -374,7 +382,7 @@ public sealed partial class KvConnectionState
                     "WHOAMI",
                     "    Return the current connection username.",
                     "HELP",
-                    "    Print this help.");
+                    "    Prints this help.");
                 return KvDispatch.Replied;
             default:
                 reply.WriteError(KvErrors.UnknownSubcommand(command.GetString(1), "ACL"));

@@ -292,10 +292,48 @@ internal static class KvRedisCommands
         bool variable = cmd.KeySpecs.Any(k => (k.Flags & KeySpecFlags.VariableFlags) != 0);
         if (hasKeySpec && !variable && TryKeySpecs(cmd, command, result)) return result;
         result.Clear();
+        if (cmd.FullName is "set" or "bitfield" && command.Count >= 2)
+        {
+            // Redis's setGetKeys / bitfieldGetKeys: the flags depend on the arguments (SET ... GET reads the old value;
+            // BITFIELD with only GET / OVERFLOW is read-only).
+            result.Add((1, cmd.FullName == "set" ? SetKeyFlags(command) : BitfieldKeyFlags(command)));
+            return result;
+        }
         KeySpecFlags union = KeySpecFlags.None;
         foreach (KeySpec k in cmd.KeySpecs) if ((k.Flags & KeySpecFlags.NotKey) == 0) union |= k.Flags;
         if (fallback(command) is { } positions) foreach (int p in positions) result.Add((p, union));
         return result;
+    }
+
+    private static KeySpecFlags SetKeyFlags(KvCommand command)
+    {
+        for (int i = 3; i < command.Count; i++)
+        {
+            if (Ascii.EqualsIgnoreCase(command[i], "GET"u8)) return KeySpecFlags.RW | KeySpecFlags.Access | KeySpecFlags.Update;
+        }
+        return KeySpecFlags.OW | KeySpecFlags.Update;
+    }
+
+    private static KeySpecFlags BitfieldKeyFlags(KvCommand command)
+    {
+        bool readOnly = true;
+        for (int i = 2; i < command.Count; i++)
+        {
+            int remaining = command.Count - i - 1;
+            if (Ascii.EqualsIgnoreCase(command[i], "GET"u8) && remaining >= 2) i += 2;
+            else if ((Ascii.EqualsIgnoreCase(command[i], "SET"u8) || Ascii.EqualsIgnoreCase(command[i], "INCRBY"u8)) && remaining >= 3)
+            {
+                readOnly = false;
+                break;
+            }
+            else if (Ascii.EqualsIgnoreCase(command[i], "OVERFLOW"u8) && remaining >= 1) i += 1;
+            else
+            {
+                readOnly = false;
+                break;
+            }
+        }
+        return readOnly ? KeySpecFlags.RO | KeySpecFlags.Access : KeySpecFlags.RW | KeySpecFlags.Access | KeySpecFlags.Update;
     }
 
     private static bool TryKeySpecs(RedisCommandSpec cmd, KvCommand command, List<(int, KeySpecFlags)> result)
