@@ -43,7 +43,7 @@ public sealed partial class KvConnectionState
                 string name = command.GetString(i);
                 if (FindImplemented(name) is { } spec) spec.Info.Write(reply);
                 else if (KvCommandTable.Find(name) is { } ours) WriteSyntheticEntry(reply, ours);
-                else reply.WriteNullArray();
+                else reply.WriteNull();
             }
         }
         else if (Is(sub, "DOCS"u8))
