@@ -32,7 +32,18 @@ public sealed partial class KvConnectionState
     private bool _discardCurrent;
 
     /// <summary>The server's client registry (CLIENT LIST/KILL/PAUSE, MONITOR); null in tests without one.</summary>
-    public KvClientRegistry? Clients { get; internal set; }
+    public KvClientRegistry? Clients
+    {
+        get => _clients;
+        internal set
+        {
+            _clients = value;
+            // CLIENT TRACKING REDIRECT finds its target through the registry.
+            if (value is { } registry) PubSub.Tracking.ResolveClient ??= id => registry.Find(id)?.State;
+        }
+    }
+
+    private KvClientRegistry? _clients;
 
     /// <summary>This connection's entry in <see cref="Clients"/>.</summary>
     public KvClientEntry? Entry { get; internal set; }
@@ -333,6 +344,7 @@ public sealed partial class KvConnectionState
 
     private KvDispatch Client(KvCommand command, RespWriter reply)
     {
+        if (TryTrackingSubcommand(command, reply)) return KvDispatch.Replied; // KvConnectionState.Tracking.cs
         ReadOnlySpan<byte> sub = command[1];
         int n = command.Count;
         string? arityName = null;

@@ -54,6 +54,7 @@ public sealed partial class KvConnectionState
     /// <summary>Drops every subscription (disconnect); safe to call more than once.</summary>
     public void RemoveSubscriptions()
     {
+        DisableTracking(); // Redis's RESET and freeClient turn tracking off too
         if (Subscriber is { } s) PubSub.RemoveAll(s);
     }
 

@@ -186,6 +186,7 @@ public sealed partial class KvConnectionState
             reply.WriteSimpleString("QUEUED");
             return KvDispatch.Replied;
         }
+        TrackBeforeExecute(info, command); // CLIENT TRACKING: keys read (KvConnectionState.Tracking.cs)
         if (TryTransactionControl(info, reply, out KvDispatch dispatch)) return dispatch;
         if (info.Route == KvRoute.Store) return KvDispatch.Store;
         if (info.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8)) return KvDispatch.Store; // the store knows who is blocked

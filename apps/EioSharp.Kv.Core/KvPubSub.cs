@@ -37,6 +37,9 @@ public sealed class KvPubSub
     /// the pattern-matching cost one client can impose on every PUBLISH.</summary>
     public const int MaxSubscriptionsPerClient = 65_536;
 
+    /// <summary>Client-side caching: the tracking table and its invalidation messages (CLIENT TRACKING).</summary>
+    public KvTracking Tracking { get; } = new();
+
     /// <summary>The error a client gets past <see cref="MaxSubscriptionsPerClient"/>.</summary>
     public static readonly string TooManySubscriptions =
         $"ERR too many subscriptions for this client (the limit is {MaxSubscriptionsPerClient.ToString(CultureInfo.InvariantCulture)})";
