@@ -22,11 +22,10 @@ public sealed partial class KvConnectionState
 
     /// <summary>Called for a command about to run (not queued): remembers the keys of a read-only command for a
     /// default-mode tracking client (Redis's trackingRememberKeys), EXEC's queued read commands included; then clears the
-    /// CLIENT CACHING flag unless this is CLIENT CACHING.</summary>
+    /// CLIENT CACHING flag after a command other than CLIENT.</summary>
     private void TrackBeforeExecute(KvCommandInfo info, KvCommand command)
     {
         if (_tracking is not { } t) return;
-        bool isCaching = info.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "CACHING"u8);
         if (!t.Bcast && !((t.OptIn && !_cachingFlag) || (t.OptOut && _cachingFlag)))
         {
             if (info.Name == "exec" && _transaction is { } tx)
@@ -35,7 +34,8 @@ public sealed partial class KvConnectionState
             }
             else Remember(command);
         }
-        if (!isCaching) _cachingFlag = false;
+        // As Redis's resetClient: any CLIENT command (CACHING itself, TRACKINGINFO...) and MULTI keep the flag.
+        if (info.Id != KvCommandId.Client && _transaction is null) _cachingFlag = false;
     }
 
     private void Remember(KvCommand command)
@@ -163,7 +163,7 @@ public sealed partial class KvConnectionState
             }
             if (optIn && optOut)
             {
-                reply.WriteError("ERR You can't use both OPTIN and OPTOUT");
+                reply.WriteError("ERR You can't specify both OPTIN mode and OPTOUT mode");
                 return;
             }
             if (_tracking is { } cur && ((optIn && cur.OptOut) || (optOut && cur.OptIn)))

@@ -134,7 +134,7 @@ public sealed class KvTracking
         if (sub is null) return;
         var sb = new StringBuilder();
         // The null of a flush follows the tracking client's protocol (Redis's shared.null[c->resp]).
-        string nullReply = client.Self.Protocol == 3 ? "_\r\n" : "*-1\r\n";
+        string nullReply = client.Self.Protocol == 3 ? "_\r\n" : "$-1\r\n";
         string payload = key is null ? nullReply : "*1\r\n$" + key.Length + "\r\n";
         byte[] head, tail = key is null ? [] : "\r\n"u8.ToArray();
         if (target.Protocol == 3)
