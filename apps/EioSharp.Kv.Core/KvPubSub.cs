@@ -111,6 +111,12 @@ public sealed class KvPubSub
         lock (_lock) return [.. Own(subscriber, kind)];
     }
 
+    /// <summary>Whether <paramref name="subscriber"/> is subscribed to <paramref name="channel"/> (under the lock).</summary>
+    internal bool IsSubscribedTo(KvSubscriber subscriber, byte[] channel)
+    {
+        lock (_lock) return subscriber.Channels.Contains(channel);
+    }
+
     /// <summary>Channels + patterns of <paramref name="subscriber"/> (the count SUBSCRIBE and PSUBSCRIBE replies report).</summary>
     public int CountOf(KvSubscriber subscriber)
     {

@@ -16,6 +16,7 @@ public sealed class KvTracking
     /// <summary>The pub/sub channel a RESP2 redirect target subscribes to.</summary>
     public const string InvalidateChannel = "__redis__:invalidate";
 
+    private static readonly byte[] s_invalidateChannel = Encoding.ASCII.GetBytes(InvalidateChannel);
     private readonly object _lock = new();
     private readonly Dictionary<byte[], HashSet<long>> _table = new(ByteArrayComparer.Instance);
     private readonly Dictionary<long, KvTrackingClient> _clients = [];
@@ -143,7 +144,7 @@ public sealed class KvTracking
         }
         else
         {
-            if (!sub.Channels.Contains(Encoding.ASCII.GetBytes(InvalidateChannel))) return;
+            if (!target.PubSub.IsSubscribedTo(sub, s_invalidateChannel)) return;
             head = Encoding.ASCII.GetBytes("*3\r\n$7\r\nmessage\r\n$20\r\n" + InvalidateChannel + "\r\n" + payload);
         }
         byte[] message = new byte[head.Length + (key?.Length ?? 0) + tail.Length];
