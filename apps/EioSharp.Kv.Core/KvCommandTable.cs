@@ -10,6 +10,7 @@ public enum KvCommandId
     Data,
     Ping, Echo, Quit, Hello, Auth, Client, Command, Config, Info,
     Monitor, Time, LastSave, Role, Shutdown, BgRewriteAof, SlowLog, Latency, // KvConnectionState.Admin.cs
+    Acl, // KvConnectionState.Acl.cs
     Multi, Subscribe, Unsubscribe, PSubscribe, PUnsubscribe, SSubscribe, SUnsubscribe, Publish, SPublish, PubSub, // KvConnectionState.PubSub.cs
 }
 #pragma warning restore CS1591
@@ -91,6 +92,7 @@ public static class KvCommandTable
         C(KvCommandId.BgRewriteAof, "bgrewriteaof", 1, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.SlowLog, "slowlog", -2, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Latency, "latency", -2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Acl, "acl", -2, KvCommandFlags.Connection, 0, 0, 0),
     ];
 
     // One list per command family, each defined next to its handlers (KvStore.<Family>.cs).

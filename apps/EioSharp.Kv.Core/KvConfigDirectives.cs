@@ -195,6 +195,8 @@ public static class KvConfigDirectives
             }, im),
             Enum("appendfsync", ["everysec", "always", "no"], c => c.AppendFsync, (c, v) => c with { AppendFsync = v }),
             Str("requirepass", c => c.RequirePass ?? "", (c, v) => c with { RequirePass = v }),
+            Str("aclfile", c => c.AclFile, (c, v) => c with { AclFile = v }, im),
+            Int("acllog-max-len", 0, LongMax, c => c.AclLogMaxLen, (c, v) => c with { AclLogMaxLen = (int)Math.Min(v, IntMax) }),
             Int("maxclients", 1, uint.MaxValue, c => c.MaxClients, (c, v) => c with { MaxClients = (int)Math.Min(v, 1_000_000) }),
             Int("databases", 1, IntMax, c => c.Databases, (c, v) => c with { Databases = (int)v }, im),
             Int("timeout", 0, IntMax, c => c.Timeout, (c, v) => c with { Timeout = (int)v }),

@@ -32,7 +32,18 @@ public sealed partial class KvConnectionState
     private bool _discardCurrent;
 
     /// <summary>The server's client registry (CLIENT LIST/KILL/PAUSE, MONITOR); null in tests without one.</summary>
-    public KvClientRegistry? Clients { get; internal set; }
+    public KvClientRegistry? Clients
+    {
+        get => _clients;
+        internal set
+        {
+            _clients = value;
+            // CLIENT TRACKING REDIRECT finds its target through the registry.
+            if (value is { } registry) PubSub.Tracking.ResolveClient ??= id => registry.Find(id)?.State;
+        }
+    }
+
+    private KvClientRegistry? _clients;
 
     /// <summary>This connection's entry in <see cref="Clients"/>.</summary>
     public KvClientEntry? Entry { get; internal set; }
@@ -333,6 +344,7 @@ public sealed partial class KvConnectionState
 
     private KvDispatch Client(KvCommand command, RespWriter reply)
     {
+        if (TryTrackingSubcommand(command, reply)) return KvDispatch.Replied; // KvConnectionState.Tracking.cs
         ReadOnlySpan<byte> sub = command[1];
         int n = command.Count;
         string? arityName = null;
@@ -540,12 +552,12 @@ public sealed partial class KvConnectionState
             else if (Is(option, "LADDR"u8)) filters.Add(c => c.LocalAddress == value);
             else if (Is(option, "USER"u8))
             {
-                if (value != "default")
+                if (Acl.Find(value) is null)
                 {
                     reply.WriteError($"ERR No such user '{value}'");
                     return KvDispatch.Replied;
                 }
-                filters.Add(_ => true);
+                filters.Add(c => c.State.User.Name == value);
             }
             else if (Is(option, "SKIPME"u8))
             {
@@ -633,7 +645,7 @@ public sealed partial class KvConnectionState
         return string.Create(CultureInfo.InvariantCulture,
             $"id={ClientId} addr={RemoteAddress} laddr={entry?.LocalAddress ?? "?"} fd=-1 name={Name ?? ""} age={age} idle={idle} flags={flags} " +
             $"db={Session.Db} sub={subs} psub=0 ssub={shardSubs} multi={(_transaction is { } tx ? tx.Commands.Count : -1)} qbuf=0 qbuf-free=0 argv-mem=0 " +
-            $"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={LastCommandName} user=default redir=-1 resp={Protocol} " +
+            $"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={LastCommandName} user={User.Name} redir=-1 resp={Protocol} " +
             $"lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
     }
 }

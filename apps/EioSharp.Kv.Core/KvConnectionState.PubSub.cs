@@ -54,6 +54,7 @@ public sealed partial class KvConnectionState
     /// <summary>Drops every subscription (disconnect); safe to call more than once.</summary>
     public void RemoveSubscriptions()
     {
+        DisableTracking(); // Redis's RESET and freeClient turn tracking off too
         if (Subscriber is { } s) PubSub.RemoveAll(s);
     }
 
@@ -126,7 +127,7 @@ public sealed partial class KvConnectionState
                 Protocol = 2;
                 reply.Protocol = 2;
                 Name = null;
-                IsAuthenticated = !_config.RequiresAuthentication;
+                ResetUser();
                 ResetAdminState();
                 dispatch = KvDispatch.Store;
                 return true;

@@ -56,7 +56,7 @@ public sealed partial class KvConnectionState
         Session.Connection = this;
         _live = config;
         _stats = stats;
-        IsAuthenticated = !config.Current.RequiresAuthentication;
+        ResetUser();
         PubSub = pubSub ?? new KvPubSub();
         Session.RunConnectionCommand = RunQueuedConnectionCommand;
     }
@@ -124,9 +124,29 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
-        if (!IsAuthenticated && (info.Flags & KvCommandFlags.NoAuth) == 0)
+        if (command.Count >= 2 && KvRedisCommands.Lookup(command) is { Parent: not null } subcommand && !AcceptsArity(subcommand.Arity, command.Count))
+        {
+            // As Redis's processCommand: a known subcommand's own arity, before authentication and ACL.
+            reply.WriteError(KvErrors.WrongArity(subcommand.FullName));
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
+        if (AuthRequired && (info.Flags & KvCommandFlags.NoAuth) == 0)
         {
             reply.WriteError(KvErrors.NoAuth);
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
+        if (User.Deleted)
+        {
+            // ACL DELUSER / ACL LOAD removed this connection's user: Redis closes such connections.
+            ResetUser();
+            return KvDispatch.Close;
+        }
+        if (!AclAllows(info, command, reply))
+        {
             CommandStats?.RecordRejected(info.Name, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;
@@ -185,6 +205,7 @@ public sealed partial class KvConnectionState
             reply.WriteSimpleString("QUEUED");
             return KvDispatch.Replied;
         }
+        TrackBeforeExecute(info, command); // CLIENT TRACKING: keys read (KvConnectionState.Tracking.cs)
         if (TryTransactionControl(info, reply, out KvDispatch dispatch)) return dispatch;
         if (info.Route == KvRoute.Store) return KvDispatch.Store;
         if (info.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8)) return KvDispatch.Store; // the store knows who is blocked
@@ -300,6 +321,7 @@ public sealed partial class KvConnectionState
                 or KvCommandId.BgRewriteAof or KvCommandId.SlowLog or KvCommandId.Latency:
                 return AdminCommand(info, command, reply);
             case KvCommandId.Command: CommandCommand(command, reply); break;
+            case KvCommandId.Acl: return AclCommand(command, reply);
             case KvCommandId.Config: Config(command, reply); break;
             case KvCommandId.Info: Info(command, reply, nowUnixMs); break;
             default:
@@ -310,36 +332,6 @@ public sealed partial class KvConnectionState
     }
 
     private static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> name) => Ascii.EqualsIgnoreCase(arg, name);
-
-    private bool CheckPassword(ReadOnlySpan<byte> user, ReadOnlySpan<byte> password)
-    {
-        if (!Is(user, "default"u8)) return false;
-        if (!_config.RequiresAuthentication) return true; // the default user has no password
-        byte[] expected = Encoding.UTF8.GetBytes(_config.RequirePass!);
-        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, password);
-    }
-
-    private void Auth(KvCommand command, RespWriter reply)
-    {
-        if (command.Count > 3)
-        {
-            reply.WriteError(KvErrors.Syntax);
-            return;
-        }
-        if (command.Count == 2 && !_config.RequiresAuthentication)
-        {
-            reply.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
-            return;
-        }
-        bool ok = command.Count == 2 ? CheckPassword("default"u8, command[1]) : CheckPassword(command[1], command[2]);
-        if (!ok)
-        {
-            reply.WriteError(KvErrors.WrongPass);
-            return;
-        }
-        IsAuthenticated = true;
-        reply.WriteOk();
-    }
 
     private void Hello(KvCommand command, RespWriter reply)
     {
@@ -381,12 +373,11 @@ public sealed partial class KvConnectionState
         }
         if (userIndex >= 0)
         {
-            if (!CheckPassword(command[userIndex], command[userIndex + 1]))
+            if (!TryAuthenticate(command.GetString(userIndex), command[userIndex + 1], command.GetString(0)))
             {
                 reply.WriteError(KvErrors.WrongPass);
                 return;
             }
-            IsAuthenticated = true;
         }
         if (!IsAuthenticated)
         {
@@ -439,96 +430,6 @@ public sealed partial class KvConnectionState
     {
         reply.WriteArrayHeader(lines.Length);
         foreach (string line in lines) reply.WriteSimpleString(line);
-    }
-
-    private static void CommandCommand(KvCommand command, RespWriter reply)
-    {
-        IReadOnlyList<KvCommandInfo> all = KvCommandTable.All;
-        if (command.Count == 1)
-        {
-            reply.WriteArrayHeader(all.Count);
-            foreach (KvCommandInfo info in all) WriteCommandEntry(reply, info);
-            return;
-        }
-        ReadOnlySpan<byte> sub = command[1];
-        if (Is(sub, "COUNT"u8))
-        {
-            if (command.Count != 2) reply.WriteError(KvErrors.WrongArity("command|count"));
-            else reply.WriteInteger(all.Count);
-        }
-        else if (Is(sub, "DOCS"u8))
-        {
-            reply.WriteMapHeader(0); // enough for redis-cli: no documentation, no hints
-        }
-        else if (Is(sub, "INFO"u8))
-        {
-            if (command.Count == 2)
-            {
-                reply.WriteArrayHeader(all.Count);
-                foreach (KvCommandInfo info in all) WriteCommandEntry(reply, info);
-                return;
-            }
-            reply.WriteArrayHeader(command.Count - 2);
-            for (int i = 2; i < command.Count; i++)
-            {
-                KvCommandInfo? info = KvCommandTable.Find(command[i]);
-                if (info is null) reply.WriteNullArray();
-                else WriteCommandEntry(reply, info);
-            }
-        }
-        else if (Is(sub, "GETKEYS"u8))
-        {
-            if (command.Count < 4) // Redis 7.0: COMMAND GETKEYS <command> <arg> [<arg> ...]
-            {
-                reply.WriteError(KvErrors.WrongArity("command|getkeys"));
-                return;
-            }
-            var args = new List<byte[]>();
-            for (int i = 2; i < command.Count; i++) args.Add(command[i].ToArray());
-            if (KvConnectionState.GetKeys(args, out List<int>? positions) is { } error)
-            {
-                reply.WriteError(error);
-                return;
-            }
-            reply.WriteArrayHeader(positions!.Count);
-            foreach (int p in positions) reply.WriteBulkString(args[p]);
-        }
-        else if (Is(sub, "LIST"u8))
-        {
-            reply.WriteArrayHeader(all.Count);
-            foreach (KvCommandInfo info in all) reply.WriteBulkString(info.Name);
-        }
-        else if (Is(sub, "HELP"u8))
-        {
-            WriteHelp(reply, "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "(no subcommand)", "COUNT", "DOCS [<command-name> ...]", "INFO [<command-name> ...]", "LIST", "HELP");
-        }
-        else
-        {
-            reply.WriteError(KvErrors.UnknownSubcommand(command.GetString(1), "command"));
-        }
-    }
-
-    // Redis 7 COMMAND entry: name, arity, flags, first key, last key, step, ACL categories, tips, key specs, subcommands.
-    private static void WriteCommandEntry(RespWriter reply, KvCommandInfo info)
-    {
-        reply.WriteArrayHeader(10);
-        reply.WriteBulkString(info.Name);
-        reply.WriteInteger(info.Arity);
-        var flags = new List<string>(3);
-        if (info.IsWrite) flags.Add("write");
-        if ((info.Flags & KvCommandFlags.ReadOnly) != 0) flags.Add("readonly");
-        if ((info.Flags & KvCommandFlags.NoAuth) != 0) flags.Add("no_auth");
-        if (info.Route == KvRoute.Store) flags.Add("fast");
-        reply.WriteSetHeader(flags.Count);
-        foreach (string flag in flags) reply.WriteSimpleString(flag);
-        reply.WriteInteger(info.FirstKey);
-        reply.WriteInteger(info.LastKey);
-        reply.WriteInteger(info.KeyStep);
-        reply.WriteSetHeader(0);
-        reply.WriteSetHeader(0);
-        reply.WriteArrayHeader(0);
-        reply.WriteArrayHeader(0);
     }
 
     private void Config(KvCommand command, RespWriter reply)

@@ -20,7 +20,32 @@ public sealed class KvLiveConfig
     {
         ArgumentNullException.ThrowIfNull(initial);
         _current = initial;
+        Acl = new KvAcl(initial.RequirePass) { LogMaxLength = initial.AclLogMaxLen, AclFile = initial.AclFile.Length == 0 ? null : initial.AclFile };
         ConfigFile = configFile is null ? null : Path.GetFullPath(configFile);
+        if (Acl.AclFile is { } aclFile)
+        {
+            // As Redis's ACLLoadUsersAtStartup: an unreadable or invalid ACL file aborts the start.
+            string? error;
+            try
+            {
+                error = Acl.LoadText(File.ReadAllText(aclFile), aclFile);
+            }
+            catch (IOException e)
+            {
+                error = $"Error loading ACLs, opening file '{aclFile}': {e.Message}";
+            }
+            if (error is not null) throw new KvConfigException("Aborting startup because of ACL errors: " + error);
+        }
+    }
+
+    /// <summary>The server's ACL users; the default user's password follows requirepass (as Redis's
+    /// ACLUpdateDefaultUserPassword on CONFIG SET requirepass).</summary>
+    public KvAcl Acl { get; }
+
+    private void Published(KvServerConfig old, KvServerConfig next)
+    {
+        if (!string.Equals(old.RequirePass, next.RequirePass, StringComparison.Ordinal)) Acl.UpdateDefaultUserPassword(next.RequirePass);
+        Acl.LogMaxLength = next.AclLogMaxLen;
     }
 
     /// <summary>The configuration in force (a snapshot: never changes).</summary>
@@ -37,7 +62,12 @@ public sealed class KvLiveConfig
     public void Update(Func<KvServerConfig, KvServerConfig> change)
     {
         ArgumentNullException.ThrowIfNull(change);
-        lock (_lock) Volatile.Write(ref _current, change(_current));
+        lock (_lock)
+        {
+            KvServerConfig old = _current;
+            Volatile.Write(ref _current, change(old));
+            Published(old, _current);
+        }
     }
 
     /// <summary>CONFIG SET: applies every (name, value) pair or none.</summary>
@@ -96,6 +126,7 @@ public sealed class KvLiveConfig
                 return Failed(pairs[0].Name, e.Message);
             }
             Volatile.Write(ref _current, next);
+            Published(old, next);
         }
         return null;
     }

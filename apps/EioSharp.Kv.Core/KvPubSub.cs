@@ -37,6 +37,9 @@ public sealed class KvPubSub
     /// the pattern-matching cost one client can impose on every PUBLISH.</summary>
     public const int MaxSubscriptionsPerClient = 65_536;
 
+    /// <summary>Client-side caching: the tracking table and its invalidation messages (CLIENT TRACKING).</summary>
+    public KvTracking Tracking { get; } = new();
+
     /// <summary>The error a client gets past <see cref="MaxSubscriptionsPerClient"/>.</summary>
     public static readonly string TooManySubscriptions =
         $"ERR too many subscriptions for this client (the limit is {MaxSubscriptionsPerClient.ToString(CultureInfo.InvariantCulture)})";
@@ -106,6 +109,12 @@ public sealed class KvPubSub
     {
         ArgumentNullException.ThrowIfNull(subscriber);
         lock (_lock) return [.. Own(subscriber, kind)];
+    }
+
+    /// <summary>Whether <paramref name="subscriber"/> is subscribed to <paramref name="channel"/> (under the lock).</summary>
+    internal bool IsSubscribedTo(KvSubscriber subscriber, byte[] channel)
+    {
+        lock (_lock) return subscriber.Channels.Contains(channel);
     }
 
     /// <summary>Channels + patterns of <paramref name="subscriber"/> (the count SUBSCRIBE and PSUBSCRIBE replies report).</summary>

@@ -26,6 +26,12 @@ public sealed record KvServerConfig
     /// <summary>Password required by AUTH; null or empty: no authentication.</summary>
     public string? RequirePass { get; init; }
 
+    /// <summary>Redis's <c>aclfile</c>: the users file read at start and by ACL LOAD, written by ACL SAVE; empty: none.</summary>
+    public string AclFile { get; init; } = "";
+
+    /// <summary>Redis's <c>acllog-max-len</c>: most ACL LOG entries kept.</summary>
+    public int AclLogMaxLen { get; init; } = 128;
+
     /// <summary>Most simultaneous clients.</summary>
     public int MaxClients { get; init; } = 10000;
 

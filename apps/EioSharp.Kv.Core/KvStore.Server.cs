@@ -60,6 +60,7 @@ public sealed partial class KvStore
             ctx.Db.Clear();
             DatabaseChanged(ctx.Db.Index);
         }
+        _pubSub?.Tracking.InvalidateAll(); // CLIENT TRACKING: a null invalidation to every tracking client
         ctx.LogSelf();
         ctx.Reply.WriteOk();
     }

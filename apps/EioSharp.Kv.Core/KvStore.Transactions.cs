@@ -156,12 +156,23 @@ public sealed partial class KvStore
     {
         TouchWatchedKey(db, key);
         _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.FromEventClass(eventClass), eventName, key, db);
+        _pubSub?.Tracking.InvalidateKey(key, TrackingSourceClientId); // CLIENT TRACKING
     }
 
     /// <summary>A key expired (lazily or actively): keyspace notification <c>expired</c>. Like Redis 7.0 it does not
     /// touch watchers: EXEC instead checks whether a watched key has expired since WATCH.</summary>
-    private void OnExpiredForPubSub(int db, ReadOnlySpan<byte> key) =>
+    private void OnExpiredForPubSub(int db, ReadOnlySpan<byte> key)
+    {
         _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.Expired, "expired", key, db);
+        _pubSub?.Tracking.InvalidateKey(key); // CLIENT TRACKING: an expired key is invalidated (no source client)
+    }
+
+    /// <summary>The client whose command is running (CLIENT TRACKING NOLOOP); set by <see cref="Execute(KvSession, KvCommand, long, RespWriter, IAofSink)"/>.</summary>
+    internal long TrackingSourceClientId;
+
+    /// <summary>For eviction (maxmemory): tells the clients tracking <paramref name="key"/> that it is gone, as Redis's
+    /// evict path does (signalModifiedKey). Call it once per evicted key.</summary>
+    internal void InvalidateEvictedKey(ReadOnlySpan<byte> key) => _pubSub?.Tracking.InvalidateKey(key);
 
     private bool IsWatchDirty(KvSession session, long now)
     {

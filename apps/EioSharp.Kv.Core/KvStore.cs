@@ -317,6 +317,7 @@ public sealed partial class KvStore
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(reply);
+        if (session.ClientId != 0) TrackingSourceClientId = session.ClientId; // scripts run with a session of id 0: keep the caller
         KvCommandInfo? info = command.Info;
         if (info?.Handler is null && info?.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8))
         {

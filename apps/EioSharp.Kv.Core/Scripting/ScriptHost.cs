@@ -60,6 +60,7 @@ internal sealed partial class ScriptHost : IDisposable
     private sealed class RunContext
     {
         public required KvSession Session;
+        public KvSession? Caller; // the client's session: its connection's ACL user
         public required long Now;
         public required bool ReadOnly;
         public required bool IsEval;
@@ -270,6 +271,7 @@ internal sealed partial class ScriptHost : IDisposable
         var run = new RunContext
         {
             Session = new KvSession { Db = ctx.Session.Db },
+            Caller = ctx.Session,
             Now = ctx.Now,
             ReadOnly = readOnly,
             IsEval = isEval,
@@ -742,6 +744,7 @@ internal sealed partial class ScriptHost : IDisposable
         }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
         if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish)) return Fail(l, "This Redis command is not allowed from script", raise);
+        if (run.Caller is { } caller && KvConnectionState.ScriptAclError(caller, command, run.Now) is { } aclError) return Fail(l, aclError, raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
         // Redis's scriptVerifyWriteCommandAllow: while the AOF cannot be written, writes fail with the disk error.
         if (info.IsWrite && _store.WritesDeniedError is { } diskError) return Fail(l, "-" + diskError, raise);
