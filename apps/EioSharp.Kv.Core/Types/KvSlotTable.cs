@@ -138,6 +138,18 @@ internal sealed class KvSlotTable
         return copy;
     }
 
+    /// <summary>Shrinks the slot arrays to the slots handed out (no hole moves, so cursors stay valid).</summary>
+    /// <returns>Bytes released.</returns>
+    public long TrimExcess()
+    {
+        int size = Math.Max(_used, 1);
+        int slack = _keys.Length - size;
+        if (slack <= 0) return 0;
+        Array.Resize(ref _keys, size);
+        if (_values is not null) Array.Resize(ref _values, size);
+        return 8L * slack * (_values is null ? 1 : 2);
+    }
+
     private int TakeSlot()
     {
         if (_free.Count > 0) return _free.Pop();
