@@ -24,7 +24,7 @@ internal sealed class KvSlotTable
     private int _tombstones;
     private byte[]?[] _keys;
     private byte[]?[]? _values; // null: a set (no values)
-    private readonly Stack<int> _free = new();
+    private Stack<int>? _free; // holes to reuse; created by the first removal (most tables never remove)
     private int _used; // slots [0, _used) were handed out
     private long _epoch;
 
@@ -91,7 +91,7 @@ internal sealed class KvSlotTable
         _count--;
         _keys[slot] = null;
         if (_values is not null) _values[slot] = null;
-        _free.Push(slot);
+        (_free ??= new Stack<int>()).Push(slot);
         MaybeCompact();
         return true;
     }
@@ -152,7 +152,7 @@ internal sealed class KvSlotTable
 
     private int TakeSlot()
     {
-        if (_free.Count > 0) return _free.Pop();
+        if (_free is { Count: > 0 }) return _free.Pop();
         if (_used == _keys.Length)
         {
             int size = (int)Math.Min(Array.MaxLength, _keys.Length * 2L);
@@ -180,7 +180,7 @@ internal sealed class KvSlotTable
         Array.Clear(_keys, write, _used - write);
         if (_values is not null) Array.Clear(_values, write, _used - write);
         _used = write;
-        _free.Clear();
+        _free = null;
         int size = Math.Max(4, write * 2);
         if (size < _keys.Length)
         {
