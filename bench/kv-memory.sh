@@ -12,7 +12,7 @@
 # (the .NET runtime maps ~25 MB of them, shared with other .NET processes); the empty servers' RSS.
 #
 # Data sets (each loaded into a fresh server with `redis-cli --pipe`, then RSS read from /proc/<pid>/status after the
-# server has been idle and its RSS unchanged for 1 s (3-20 s); for EioSharp.Kv a full GC is forced first with DEBUG GC when available):
+# server has been idle and its RSS unchanged for 1 s (6-24 s); for EioSharp.Kv a full GC is forced first with DEBUG GC when available):
 #   string: STRING_KEYS keys "key:<n>" with 16-byte values
 #   hash/set/zset/list: COLLECTIONS keys of MEMBERS small members each ("m<n>" members, small integer values/scores)
 # Both servers run without persistence (redis: --save '' --appendonly no; EioSharp.Kv: --appendonly no).
@@ -89,9 +89,9 @@ measure() {
   local abase; abase=$(anon_kb "$PID")
   redis-cli -p "$port" --pipe <"$WORK/$2.resp" >/dev/null
   redis-cli -p "$port" debug gc >/dev/null 2>&1 || true
-  # Settle: EioSharp.Kv trims and compacts its heap once it has been idle for 1 s (docs/kv.md "Memory"), which a
-  # loaded machine can delay; read the RSS once it has not changed for 1 s (at least 3 s, at most 20 s after the load).
-  sleep 2
+  # Settle: EioSharp.Kv trims and compacts its heap once it has been idle for 1 s (docs/kv.md "Memory"); its RSS drops
+  # 2-3 s after the load. Read the RSS once it has not changed for 1 s, at least 6 s and at most 24 s after the load.
+  sleep 5
   local prev=-1 now; now=$(rss_kb "$PID")
   for _ in $(seq 1 18); do
     [ "$now" = "$prev" ] && break
