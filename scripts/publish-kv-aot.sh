@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Publishes EioSharp.Kv as a NativeAOT executable (one native file, no JIT, no dotnet host): about 14 MB RSS when
+# Publishes EioSharp.Kv as a NativeAOT executable (one native file, no JIT, no dotnet host): about 10 MB RSS when
 # empty against ~45 MB for the JIT build (docs/BENCHMARKS.md, "KV memory").
 #
 #   bash scripts/publish-kv-aot.sh [OUTPUT_DIR]     # default: apps/EioSharp.Kv/bin/Release/aot

@@ -3,7 +3,7 @@
 # Defaults: 127.0.0.1:6379, data directory ./data (created on first start), appendfsync everysec.
 # Extra arguments are passed to the server, e.g.: bash scripts/run-kv.sh --port 6380 --appendfsync always
 # With --aot as the first argument it publishes and runs the NativeAOT build (scripts/publish-kv-aot.sh: a few minutes
-# the first time; ~14 MB RSS when empty instead of ~45 MB; needs clang or gcc): bash scripts/run-kv.sh --aot --port 6380
+# the first time; ~10 MB RSS when empty instead of ~48 MB; needs clang or gcc): bash scripts/run-kv.sh --aot --port 6380
 # It also installs redis-tools (redis-cli) if missing, so you can try: redis-cli -p 6379 set hello world
 set -euo pipefail
 cd "$(dirname "$0")/.."
