@@ -4,13 +4,15 @@
 #   bench/kv-memory.sh              # builds EioSharp.Kv (Release), prints a markdown table
 #
 # Environment (optional): STRING_KEYS=1000000  COLLECTIONS=10000  MEMBERS=100  NO_BUILD=1  TYPES="string hash set zset list"
+#   KV_BIN=path  runs that native executable (a NativeAOT publication: scripts/publish-kv-aot.sh) instead of the JIT
+#                build with `dotnet`; KV_BIN=aot publishes it first (scripts/publish-kv-aot.sh, several minutes).
 #
 # Columns: VmRSS of each server and the ratio; B/item = RSS growth over the empty server per key (strings) or member
 # (collections); RssAnon = the private (anonymous) part of the RSS, i.e. without mapped code and shared libraries
 # (the .NET runtime maps ~25 MB of them, shared with other .NET processes); the empty servers' RSS.
 #
 # Data sets (each loaded into a fresh server with `redis-cli --pipe`, then RSS read from /proc/<pid>/status after the
-# server has been idle for 2 s; for EioSharp.Kv a full GC is forced first with DEBUG GC when available):
+# server has been idle and its RSS unchanged for 1 s (6-24 s); for EioSharp.Kv a full GC is forced first with DEBUG GC when available):
 #   string: STRING_KEYS keys "key:<n>" with 16-byte values
 #   hash/set/zset/list: COLLECTIONS keys of MEMBERS small members each ("m<n>" members, small integer values/scores)
 # Both servers run without persistence (redis: --save '' --appendonly no; EioSharp.Kv: --appendonly no).
@@ -34,7 +36,9 @@ trap cleanup EXIT INT TERM
 for tool in redis-server redis-cli dotnet python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
-[ -n "${NO_BUILD:-}" ] || dotnet build "$ROOT/apps/EioSharp.Kv" -c Release -v q -nologo >/dev/null
+KV_BIN="${KV_BIN:-}"
+if [ "$KV_BIN" = aot ]; then KV_BIN="$(bash "$ROOT/scripts/publish-kv-aot.sh" | tail -1)"
+elif [ -z "$KV_BIN" ] && [ -z "${NO_BUILD:-}" ]; then dotnet build "$ROOT/apps/EioSharp.Kv" -c Release -v q -nologo >/dev/null; fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_ping() { for _ in $(seq 1 400); do [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ] && return 0; sleep 0.05; done; echo "no server on $1" >&2; exit 1; }
@@ -75,7 +79,9 @@ measure() {
   if [ "$1" = redis ]; then
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no --daemonize no --logfile "$dir/log" &
   else
-    dotnet "$KV_DLL" --port "$port" --dir "$dir" --appendonly no >"$dir/log" 2>&1 &
+    if [ -n "$KV_BIN" ]; then "$KV_BIN" --port "$port" --dir "$dir" --appendonly no >"$dir/log" 2>&1 &
+    else dotnet "$KV_DLL" --port "$port" --dir "$dir" --appendonly no >"$dir/log" 2>&1 &
+    fi
   fi
   PID=$!
   wait_ping "$port"
@@ -83,7 +89,14 @@ measure() {
   local abase; abase=$(anon_kb "$PID")
   redis-cli -p "$port" --pipe <"$WORK/$2.resp" >/dev/null
   redis-cli -p "$port" debug gc >/dev/null 2>&1 || true
-  sleep 2
+  # Settle: EioSharp.Kv trims and compacts its heap once it has been idle for 1 s (docs/kv.md "Memory"); its RSS drops
+  # 2-3 s after the load. Read the RSS once it has not changed for 1 s, at least 6 s and at most 24 s after the load.
+  sleep 5
+  local prev=-1 now; now=$(rss_kb "$PID")
+  for _ in $(seq 1 18); do
+    [ "$now" = "$prev" ] && break
+    sleep 1; prev=$now; now=$(rss_kb "$PID")
+  done
   local rss; rss=$(rss_kb "$PID")
   local anon; anon=$(anon_kb "$PID")
   local keys; keys=$(redis-cli -p "$port" dbsize)

@@ -12,6 +12,8 @@
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
 #   NO_BUILD=1       skip `dotnet build`;  NO_MEMORY=1  skip the 1M-key RSS table
+#   KV_BIN=path      run that native EioSharp.Kv executable (NativeAOT: scripts/publish-kv-aot.sh) instead of the JIT
+#                    build; KV_BIN=aot publishes it first
 #
 # Garnet: garnet-server 2.2.8 (Microsoft's C# server) installed as a dotnet tool into bench/.tools (gitignored).
 # (durable run: --device-type RandomAccess, since its native device needs libaio.so.1, absent here)
@@ -53,12 +55,16 @@ for tool in redis-server redis-benchmark redis-cli dotnet python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup.sh installs redis-tools redis-server)" >&2; exit 1; }
 done
 
-if [ -z "${NO_BUILD:-}" ]; then
+KV_BIN="${KV_BIN:-}"
+if [ "$KV_BIN" = aot ]; then
+  KV_BIN="$(bash "$ROOT/scripts/publish-kv-aot.sh" | tail -1)"
+elif [ -z "$KV_BIN" ] && [ -z "${NO_BUILD:-}" ]; then
   dotnet build "$ROOT/apps/EioSharp.Kv" -c Release -v q -nologo >/dev/null
 fi
 if [[ " $SERVERS " == *" garnet "* ]] && { [ ! -x "$GARNET" ] || ! "$GARNET" --version 2>/dev/null | grep -q "$GARNET_VERSION"; }; then
   dotnet tool install garnet-server --version "$GARNET_VERSION" --tool-path "$TOOLS" >/dev/null
 fi
+KV_CMD=(dotnet "$KV_DLL"); [ -n "$KV_BIN" ] && KV_CMD=("$KV_BIN")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -89,12 +95,12 @@ start() {
       [ "$3" = always ] && extra=(--aof --aof-commit-wait --checkpointdir "$dir" --device-type RandomAccess)
       "$GARNET" --port "$PORT" --bind 127.0.0.1 "${extra[@]}" >"$dir/log" 2>&1 & ;;
     kv|kvbase)
-      local dll="$KV_DLL"; [ "$1" = kvbase ] && dll="$KV_BASE_DLL"
+      local cmd=("${KV_CMD[@]}"); [ "$1" = kvbase ] && cmd=(dotnet "$KV_BASE_DLL")
       local extra=()
       [ -n "${KV_DOMAINS:-}" ] && extra+=(--domains "$KV_DOMAINS")
       [ "$3" = always ] && extra+=(--appendfsync always)
       # shellcheck disable=SC2086
-      dotnet "$dll" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" ${KV_ARGS:-} >"$dir/log" 2>&1 & ;;
+      "${cmd[@]}" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" ${KV_ARGS:-} >"$dir/log" 2>&1 & ;;
   esac
   PID=$!; PIDS+=("$PID"); wait_ping "$PORT"
 }

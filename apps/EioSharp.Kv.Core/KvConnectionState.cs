@@ -663,7 +663,17 @@ public sealed partial class KvConnectionState
     }
 
     /// <summary>This process's run id (INFO run_id, master_replid): 40 hex characters, new at each start.</summary>
-    private static readonly string RunId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
+    /// <remarks>From <see cref="Random.Shared"/> (seeded by the OS), not the cryptographic generator: an identifier, not
+    /// a secret, and the cryptographic generator loads OpenSSL's libcrypto, ~3.4 MB of RSS for the first client of
+    /// every server (docs/kv.md, "Memory").</remarks>
+    private static readonly string RunId = NewRunId();
+
+    private static string NewRunId()
+    {
+        Span<byte> bytes = stackalloc byte[20];
+        Random.Shared.NextBytes(bytes);
+        return Convert.ToHexStringLower(bytes);
+    }
 
     private static string HumanBytes(long bytes)
     {

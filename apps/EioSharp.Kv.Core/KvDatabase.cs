@@ -44,6 +44,11 @@ public abstract class KvObject
 
     /// <summary>Approximate bytes held by the value (MEMORY USAGE), including per-element overhead.</summary>
     public abstract long EstimateBytes();
+
+    /// <summary>Drops growth slack of the value's arrays (listpacks, intsets, slot arrays); the server calls it when
+    /// idle, before its compacting collection. Contents, order and SCAN cursors are unchanged.</summary>
+    /// <returns>Bytes released (approximately).</returns>
+    public virtual long TrimExcess() => 0;
 }
 
 /// <summary>How OBJECT ENCODING names a string value, beyond what its bytes say (Redis keeps the encoding in the object).</summary>
@@ -461,6 +466,16 @@ internal sealed partial class KvDatabase
         _freeHead = 0;
         Rehash(rows.Length);
         Epoch = (Epoch + 1) & ((1L << (63 - ScanCursorIndexBits)) - 1);
+    }
+
+    /// <summary>Drops the growth slack of every collection value (<see cref="KvObject.TrimExcess"/>); between commands.</summary>
+    /// <returns>Bytes released (approximately).</returns>
+    public long TrimExcess()
+    {
+        long released = 0;
+        for (int row = 0; row < _used; row++)
+            if (_rows[row].Item is KvKeyedValue { Value: KvObject o }) released += o.TrimExcess();
+        return released;
     }
 
     // ---------------------------------------------------------------- rows (KvEntry)

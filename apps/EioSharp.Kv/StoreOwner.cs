@@ -841,6 +841,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         if (++_quietTicks != IdleCompactionTicks) return;
         long allocated = GC.GetTotalAllocatedBytes();
         if (allocated - _allocatedAtCompaction < IdleCompactionMinAllocatedBytes) return;
+        store.TrimExcess(); // listpacks and slot arrays lose their growth slack; the collection below returns it
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         _allocatedAtCompaction = GC.GetTotalAllocatedBytes();

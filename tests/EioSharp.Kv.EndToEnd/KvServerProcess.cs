@@ -46,8 +46,12 @@ public sealed partial class KvServerProcess : IDisposable
         _server = server;
     }
 
-    /// <summary>Path of EioSharp.Kv.dll: apps/EioSharp.Kv/bin/&lt;this configuration&gt;/net10.0 under the repository root.</summary>
-    public static string ServerDll => BuiltApp.Dll("EioSharp.Kv");
+    /// <summary>Path of EioSharp.Kv.dll: apps/EioSharp.Kv/bin/&lt;this configuration&gt;/net10.0 under the repository root,
+    /// or the native executable named by <c>EIOSHARP_KV_BINARY</c> (a NativeAOT publication, scripts/publish-kv-aot.sh)
+    /// when that variable is set.</summary>
+    public static string ServerDll => Environment.GetEnvironmentVariable("EIOSHARP_KV_BINARY") is { Length: > 0 } binary
+        ? Path.GetFullPath(binary)
+        : BuiltApp.Dll("EioSharp.Kv");
 
     public string DataDir { get; }
 

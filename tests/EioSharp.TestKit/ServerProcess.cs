@@ -7,7 +7,8 @@ using System.Text.RegularExpressions;
 namespace EioSharp.TestKit;
 
 /// <summary>How to start a server as a child process.</summary>
-/// <param name="Dll">The app's assembly, run with <c>dotnet</c> (see <see cref="BuiltApp.Dll"/>).</param>
+/// <param name="Dll">The app's assembly, run with <c>dotnet</c> (see <see cref="BuiltApp.Dll"/>); a path not ending in
+/// <c>.dll</c> is a native executable (a NativeAOT publication) and runs by itself.</param>
 /// <param name="Arguments">The command-line arguments.</param>
 /// <param name="ReadyLine">Matches the line (stdout or stderr) the server prints once it listens; group 1 is the port.</param>
 public sealed record ServerStartInfo(string Dll, IReadOnlyList<string> Arguments, Regex ReadyLine)
@@ -44,7 +45,9 @@ public sealed partial class ServerProcess : IDisposable
         }
 
         _readyLine = info.ReadyLine;
-        var start = new ProcessStartInfo(info.FileDescriptorLimit is null ? "dotnet" : "prlimit")
+        bool native = !info.Dll.EndsWith(".dll", StringComparison.Ordinal);
+        string program = native ? info.Dll : "dotnet";
+        var start = new ProcessStartInfo(info.FileDescriptorLimit is null ? program : "prlimit")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -56,10 +59,14 @@ public sealed partial class ServerProcess : IDisposable
             // prlimit sets the limit and execs the command: the server keeps prlimit's process id.
             start.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"--nofile={limit}:{limit}"));
             start.ArgumentList.Add("--");
-            start.ArgumentList.Add("dotnet");
+            start.ArgumentList.Add(program);
         }
 
-        start.ArgumentList.Add(info.Dll);
+        if (!native)
+        {
+            start.ArgumentList.Add(info.Dll);
+        }
+
         foreach (string argument in info.Arguments)
         {
             start.ArgumentList.Add(argument);

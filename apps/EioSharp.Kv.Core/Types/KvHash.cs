@@ -163,6 +163,8 @@ internal sealed class KvHash : KvObject, IKvHashFields
         return bytes;
     }
 
+    public override long TrimExcess() => _table?.TrimExcess() ?? _pack.TrimExcess();
+
     // Byte offset of the field's element in the listpack, or -1.
     private int IndexOf(ReadOnlySpan<byte> field)
     {

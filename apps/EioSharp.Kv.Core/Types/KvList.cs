@@ -305,6 +305,13 @@ internal sealed class KvList : KvObject, IKvElements
         return ObjectOverheadBytes + (long)_items.Length * 8 + sampled * _count / samples;
     }
 
+    /// <inheritdoc/>
+    public override long TrimExcess()
+    {
+        if (_packed) return _pack.TrimExcess();
+        return 0; // the ring keeps its power-of-two capacity (index arithmetic)
+    }
+
     private bool FitsPacked(byte[] value, int adding) => value.Length <= PackedMaxElementBytes && _count + adding <= PackedMaxCount;
 
     private void ResetCache()

@@ -146,6 +146,15 @@ internal sealed class KvSet : KvObject, IKvElements
         return bytes;
     }
 
+    public override long TrimExcess()
+    {
+        if (_table is not null) return _table.TrimExcess();
+        int slack = _ints!.Length - Math.Max(_intCount, 1);
+        if (slack <= 0) return 0;
+        Array.Resize(ref _ints, Math.Max(_intCount, 1));
+        return 8L * slack;
+    }
+
     internal static byte[] Format(long v) => System.Text.Encoding.ASCII.GetBytes(v.ToString(CultureInfo.InvariantCulture));
 
     private void ConvertToHashtable()

@@ -24,7 +24,7 @@ internal sealed class KvSlotTable
     private int _tombstones;
     private byte[]?[] _keys;
     private byte[]?[]? _values; // null: a set (no values)
-    private readonly Stack<int> _free = new();
+    private Stack<int>? _free; // holes to reuse; created by the first removal (most tables never remove)
     private int _used; // slots [0, _used) were handed out
     private long _epoch;
 
@@ -91,7 +91,7 @@ internal sealed class KvSlotTable
         _count--;
         _keys[slot] = null;
         if (_values is not null) _values[slot] = null;
-        _free.Push(slot);
+        (_free ??= new Stack<int>()).Push(slot);
         MaybeCompact();
         return true;
     }
@@ -138,9 +138,21 @@ internal sealed class KvSlotTable
         return copy;
     }
 
+    /// <summary>Shrinks the slot arrays to the slots handed out (no hole moves, so cursors stay valid).</summary>
+    /// <returns>Bytes released.</returns>
+    public long TrimExcess()
+    {
+        int size = Math.Max(_used, 1);
+        int slack = _keys.Length - size;
+        if (slack <= 0) return 0;
+        Array.Resize(ref _keys, size);
+        if (_values is not null) Array.Resize(ref _values, size);
+        return 8L * slack * (_values is null ? 1 : 2);
+    }
+
     private int TakeSlot()
     {
-        if (_free.Count > 0) return _free.Pop();
+        if (_free is { Count: > 0 }) return _free.Pop();
         if (_used == _keys.Length)
         {
             int size = (int)Math.Min(Array.MaxLength, _keys.Length * 2L);
@@ -168,7 +180,7 @@ internal sealed class KvSlotTable
         Array.Clear(_keys, write, _used - write);
         if (_values is not null) Array.Clear(_values, write, _used - write);
         _used = write;
-        _free.Clear();
+        _free = null;
         int size = Math.Max(4, write * 2);
         if (size < _keys.Length)
         {

@@ -390,6 +390,8 @@ internal sealed class KvZSet : KvObject, IKvElements
     internal static string FormatRoundTrip(double score) =>
         double.IsPositiveInfinity(score) ? "inf" : double.IsNegativeInfinity(score) ? "-inf" : score.ToString("R", CultureInfo.InvariantCulture);
 
+    public override long TrimExcess() => _compact?.TrimExcess() ?? 0;
+
     public override long EstimateBytes()
     {
         long bytes = 48;

@@ -63,6 +63,16 @@ internal struct Listpack
         if (_data.Length > 64 && _used * 2 < _data.Length) Array.Resize(ref _data, Math.Max(MinCapacity, _used + _used / 4));
     }
 
+    /// <summary>Drops the growth slack: the array becomes exactly <see cref="Used"/> bytes (run when the server is idle).</summary>
+    /// <returns>Bytes released.</returns>
+    public int TrimExcess()
+    {
+        int slack = _data.Length - _used;
+        if (slack <= 0) return 0;
+        _data = _used == 0 ? [] : _data.AsSpan(0, _used).ToArray();
+        return slack;
+    }
+
     public readonly Listpack Clone() => new() { _data = _data.AsSpan(0, _used).ToArray(), _used = _used };
 
     public static int EncodedSize(int length) => LengthSize(length) + length;

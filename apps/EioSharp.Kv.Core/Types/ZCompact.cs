@@ -72,6 +72,9 @@ internal sealed class ZCompact : IEnumerable<ZEntry>
         return list;
     }
 
+    /// <summary>Drops the listpack's growth slack.</summary>
+    public int TrimExcess() => _pack.TrimExcess();
+
     public ZCompact Clone() => new() { _pack = _pack.Clone(), _count = _count };
 
     public IEnumerator<ZEntry> GetEnumerator()
