@@ -126,8 +126,7 @@ internal sealed class AppendOnlyFile : IDisposable
     };
 
     /// <summary>Opens (creating if missing) <paramref name="path"/> through <paramref name="fs"/>, owned by
-    /// <paramref name="sw"/>, and replays it into <paramref name="store"/> on a system thread of the library's pool (the
-    /// domain keeps running its other fibers meanwhile).</summary>
+    /// <paramref name="sw"/>, and replays it into <paramref name="store"/>.</summary>
     /// <param name="fs">The filesystem capability the path is relative to (<c>env.Fs</c>).</param>
     /// <param name="path">The file's path (relative to the current directory, or absolute).</param>
     /// <param name="sw">The switch that owns the open file (on the calling fiber's domain).</param>
@@ -136,16 +135,22 @@ internal sealed class AppendOnlyFile : IDisposable
     /// <param name="nowUnixMs">The wall-clock time for expiry, in Unix milliseconds.</param>
     /// <param name="limits">Parser limits.</param>
     /// <param name="log">Where warnings and the load summary go.</param>
+    /// <param name="onSystemThread">Replay on a system thread (the server's first load: the domain keeps accepting
+    /// connections, which answer -LOADING) or on the calling fiber, holding its domain (a restart of the store owner: the
+    /// domain's connections only queue requests for the next run meanwhile, as before).</param>
+    /// <param name="onOpened">Called on the calling fiber once the file is open, right before the replay (the caller
+    /// raises its loading flag there, so that the open's offload does not expose it).</param>
     /// <param name="loadDelay">Waits this long on the system thread before the replay (fault injection for the -LOADING test).</param>
     /// <exception cref="AofCorruptException">The file is corrupt before its last command; the message has the byte offset.</exception>
     public static async Task<AppendOnlyFile> OpenAndLoadAsync(EioPath fs, string path, Switch sw, FsyncPolicy policy, KvStore store,
-        long nowUnixMs, RespLimits limits, Action<string> log, TimeSpan loadDelay = default)
+        long nowUnixMs, RespLimits limits, Action<string> log, bool onSystemThread = true, Action? onOpened = null, TimeSpan loadDelay = default)
     {
         var aofPath = fs / path;
         var file = await aofPath.OpenWriteAsync(sw, FileCreate.IfMissing(NewFilePermissions));
         try
         {
-            long length = await Systhread.RunAsync(() =>
+            onOpened?.Invoke();
+            long Replay()
             {
                 if (loadDelay > TimeSpan.Zero)
                 {
@@ -153,7 +158,9 @@ internal sealed class AppendOnlyFile : IDisposable
                 }
 
                 return Load(file, path, store, nowUnixMs, limits, log);
-            });
+            }
+
+            long length = onSystemThread ? await Systhread.RunAsync(Replay) : Replay();
             return new AppendOnlyFile(fs, path, policy, file, length, log);
         }
         catch

@@ -157,7 +157,7 @@ internal static class KvServer
     {
         int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
         return AppendOnlyFile.OpenAndLoadAsync(fs, path, sw, AppendOnlyFile.ParsePolicy(config.AppendFsync), store, now, config.Limits, log,
-            TimeSpan.FromMilliseconds(delayMs));
+            loadDelay: TimeSpan.FromMilliseconds(delayMs));
     }
 
     /// <summary>Redis's <c>timeout</c>: every second, closes the clients idle longer than it (blocked and subscribed ones are exempt).</summary>

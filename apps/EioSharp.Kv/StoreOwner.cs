@@ -238,12 +238,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 ScriptMonitor = _scriptMonitor,
                 ScriptLog = log,
             };
-            stats.Loading = true;
             try
             {
                 aof = await AppendOnlyFile.OpenAndLoadAsync(Fs ?? throw new InvalidOperationException("StoreOwner.Fs is required with appendonly yes"),
                     Path.Combine(config.Directory, config.AppendFileName), sw,
-                    AppendOnlyFile.ParsePolicy(config.AppendFsync), store, clock.Now.ToUnixTimeMilliseconds(), config.Limits, log);
+                    AppendOnlyFile.ParsePolicy(config.AppendFsync), store, clock.Now.ToUnixTimeMilliseconds(), config.Limits, log,
+                    onSystemThread: false, onOpened: () => stats.Loading = true); // the replay holds the store's domain, as before
             }
             finally
             {
