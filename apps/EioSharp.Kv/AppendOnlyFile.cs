@@ -1,5 +1,7 @@
 using System.Buffers;
-using Microsoft.Win32.SafeHandles;
+using EioSharp.Domains;
+using EioSharp.Fs;
+using EioSharp.Time;
 
 namespace EioSharp.Kv;
 
@@ -21,51 +23,69 @@ internal enum FsyncPolicy
 /// start), appends from the store owner, fsync by policy, and background rewrite (compaction).
 /// </summary>
 /// <remarks>
-/// <b>Thread safety</b>: <see cref="Append"/>, <see cref="Sync"/>, <see cref="StartRewrite"/> and <see cref="TryFinishRewrite"/>
-/// are called only by the store owner. The everysec flusher thread only fsyncs, under <c>_handleLock</c>, which also
-/// guards the handle swap at the end of a rewrite.
+/// <para><b>The library's file API</b>: the file is an <see cref="FileWriter"/> opened through <c>env.Fs</c> and owned by a
+/// switch (the server's while it loads, the store owner run's after a restart or a rewrite); renames, the directory fsync
+/// and the removal of a rewrite's temporary file go through <see cref="EioPath"/>. Appends (to the page cache), the
+/// fsync of <c>appendfsync always</c> outside a round, and the swap at the end of a rewrite run on the store's domain
+/// between rounds, as Redis does them on its event loop; the round's fsync (<see cref="SyncAsync"/>), the everysec fsync
+/// and the rewrite's own writing run on the library's system-thread offload.</para>
+/// <para><b>Fibers</b>: <see cref="Start"/> forks, on the store owner run's switch, the everysec flusher (a daemon fiber
+/// sleeping on the monotonic clock); <see cref="StartRewrite"/> forks the rewrite fiber on the same switch. Both end with
+/// the run (the rewrite's system-thread call stops between chunks when cancelled).</para>
+/// <para><b>Thread safety</b>: every member is called on the store owner's domain (the flusher and rewrite fibers too), so
+/// no lock is needed; only the system-thread calls run elsewhere, and they touch the file and the snapshot alone.</para>
 /// </remarks>
 internal sealed class AppendOnlyFile : IDisposable
 {
-    private readonly string _path;
+    private readonly EioPath _path;
+    private readonly string _pathText;
+    private readonly EioPath _directory;
     private volatile FsyncPolicy _policy; // CONFIG SET appendfsync changes it (SetPolicy)
     private readonly Action<string> _log;
-    private readonly object _handleLock = new();
-    private Thread? _flusher;
-    private readonly ManualResetEventSlim _stopFlusher = new(false);
-    private SafeFileHandle _handle;
+    private FileWriter _file;
     private long _length;
     private long _sizeAfterLastRewrite;
     private volatile bool _dirty;
+    private Switch? _switch; // the store owner run's (Start): owns the flusher, the rewrite fiber and the rewritten file
     private ArrayBufferWriter<byte>? _rewriteBuffer;
-    private Task? _rewriteTask;
-    private string? _rewriteTempPath;
+    private readonly EioPath _rewriteTempPath;
+    private bool _rewriteRunning; // from StartRewrite until TryFinishRewrite takes the result
+    private bool _rewriteFinished; // the rewrite fiber is done: _rewriteFile (null after a failure), _rewriteWritten, _rewriteError
+    private FileWriter? _rewriteFile;
+    private long _rewriteWritten;
+    private string? _rewriteError;
     private bool _disposed;
     private long _fsyncs;
 
-    private AppendOnlyFile(string path, FsyncPolicy policy, SafeFileHandle handle, long length, Action<string> log)
+    private AppendOnlyFile(EioPath fs, string pathText, FsyncPolicy policy, FileWriter file, long length, Action<string> log)
     {
-        _path = path;
+        _path = fs / pathText;
+        _pathText = pathText;
+        _rewriteTempPath = fs / (pathText + ".rewrite.tmp");
+        _directory = fs / (System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(pathText)) ?? "/");
         _policy = policy;
-        _handle = handle;
+        _file = file;
         _length = length;
         _sizeAfterLastRewrite = length;
         _log = log;
-        if (policy == FsyncPolicy.EverySecond)
-        {
-            _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "aof everysec fsync" };
-            _flusher.Start();
-        }
     }
 
-    public string Path => _path;
+    public string Path => _pathText;
 
     public long Length => _length;
 
     public FsyncPolicy Policy => _policy;
 
+    /// <summary>Starts the everysec flusher on <paramref name="sw"/> (the store owner run's switch, on its domain), which
+    /// also owns the rewrite fibers and the files they write. Call once, before the first round.</summary>
+    public void Start(Switch sw, MonoClock clock)
+    {
+        _switch = sw;
+        Fiber.ForkDaemon(sw, () => FlushLoopAsync(clock), "aof-everysec-fsync");
+    }
+
     /// <summary>Changes the fsync policy (CONFIG SET appendfsync): takes effect from the next append; the everysec
-    /// flusher thread is started on first need and idles under the other policies. Call on the store owner.</summary>
+    /// flusher fiber idles under the other policies. Call on the store owner.</summary>
     public void SetPolicy(FsyncPolicy policy)
     {
         if (policy == _policy)
@@ -86,14 +106,9 @@ internal sealed class AppendOnlyFile : IDisposable
         }
 
         _policy = policy;
-        if (policy == FsyncPolicy.EverySecond && _flusher is null)
-        {
-            _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "aof everysec fsync" };
-            _flusher.Start();
-        }
     }
 
-    public bool RewriteInProgress => _rewriteTask is not null;
+    public bool RewriteInProgress => _rewriteRunning;
 
     public long Rewrites { get; private set; }
 
@@ -110,41 +125,110 @@ internal sealed class AppendOnlyFile : IDisposable
         _ => FsyncPolicy.EverySecond,
     };
 
-    /// <summary>Opens (creating if missing) and replays the file into <paramref name="store"/>.</summary>
+    /// <summary>Opens (creating if missing) <paramref name="path"/> through <paramref name="fs"/>, owned by
+    /// <paramref name="sw"/>, and replays it into <paramref name="store"/>.</summary>
+    /// <param name="fs">The filesystem capability the path is relative to (<c>env.Fs</c>).</param>
+    /// <param name="path">The file's path (relative to the current directory, or absolute).</param>
+    /// <param name="sw">The switch that owns the open file (on the calling fiber's domain).</param>
+    /// <param name="policy">The fsync policy.</param>
+    /// <param name="store">The keyspace to replay into.</param>
+    /// <param name="nowUnixMs">The wall-clock time for expiry, in Unix milliseconds.</param>
+    /// <param name="limits">Parser limits.</param>
+    /// <param name="log">Where warnings and the load summary go.</param>
+    /// <param name="onSystemThread">Replay on a system thread (the server's first load: the domain keeps accepting
+    /// connections, which answer -LOADING) or on the calling fiber, holding its domain (a restart of the store owner: the
+    /// domain's connections only queue requests for the next run meanwhile, as before).</param>
+    /// <param name="onOpened">Called on the calling fiber once the file is open, right before the replay (the caller
+    /// raises its loading flag there, so that the open's offload does not expose it).</param>
+    /// <param name="loadDelay">Waits this long on the system thread before the replay (fault injection for the -LOADING test).</param>
     /// <exception cref="AofCorruptException">The file is corrupt before its last command; the message has the byte offset.</exception>
-    public static AppendOnlyFile OpenAndLoad(string path, FsyncPolicy policy, KvStore store, long nowUnixMs, RespLimits limits, Action<string> log)
+    public static async Task<AppendOnlyFile> OpenAndLoadAsync(EioPath fs, string path, Switch sw, FsyncPolicy policy, KvStore store,
+        long nowUnixMs, RespLimits limits, Action<string> log, bool onSystemThread = true, Action? onOpened = null, TimeSpan loadDelay = default)
     {
-        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        var aofPath = fs / path;
+        var file = await aofPath.OpenWriteAsync(sw, FileCreate.IfMissing(NewFilePermissions));
         try
         {
-            long length = RandomAccess.GetLength(handle);
-            if (length > 0)
+            onOpened?.Invoke();
+            long Replay()
             {
-                AofLoadResult result;
-                using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16))
+                if (loadDelay > TimeSpan.Zero)
                 {
-                    result = AofLoader.Load(stream, store, nowUnixMs, limits);
+                    Thread.Sleep(loadDelay);
                 }
 
-                if (result.IsTruncated)
-                {
-                    log($"WARNING: the append-only file {path} ends with an incomplete command (a torn write): " +
-                        $"truncating it from {result.TotalLength} to {result.ValidLength} bytes.");
-                    RandomAccess.SetLength(handle, result.ValidLength);
-                    RandomAccess.FlushToDisk(handle);
-                    length = result.ValidLength;
-                }
-
-                log($"DB loaded from append only file {path}: {result.CommandCount} commands, {store.Count} keys.");
+                return Load(file, path, store, nowUnixMs, limits, log);
             }
 
-            return new AppendOnlyFile(path, policy, handle, length, log);
+            long length = onSystemThread ? await Systhread.RunAsync(Replay) : Replay();
+            return new AppendOnlyFile(fs, path, policy, file, length, log);
         }
         catch
         {
-            handle.Dispose();
+            file.Close();
             throw;
         }
+    }
+
+    // File.OpenHandle's mode for a new file (before the umask), as before.
+    private const UnixFileMode NewFilePermissions = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead |
+        UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+
+    /// <summary>Replays <paramref name="file"/> (blocking; on a system thread); cuts a torn tail off. Returns the valid length.</summary>
+    private static long Load(FileWriter file, string path, KvStore store, long nowUnixMs, RespLimits limits, Action<string> log)
+    {
+        var stream = new FileReadStream(file);
+        var result = AofLoader.Load(stream, store, nowUnixMs, limits);
+        if (result.TotalLength == 0)
+        {
+            return 0;
+        }
+
+        if (result.IsTruncated)
+        {
+            log($"WARNING: the append-only file {path} ends with an incomplete command (a torn write): " +
+                $"truncating it from {result.TotalLength} to {result.ValidLength} bytes.");
+            file.SetLength(result.ValidLength);
+            file.Sync();
+        }
+
+        log($"DB loaded from append only file {path}: {result.CommandCount} commands, {store.Count} keys.");
+        return result.ValidLength;
+    }
+
+    /// <summary>A read-only stream over a library file, from offset 0 (what <see cref="AofLoader"/> reads from).</summary>
+    private sealed class FileReadStream(EioFile file) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n = file.ReadAt(_position, buffer);
+            _position += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Appends encoded commands at the end of the file (to the page cache; see <see cref="Sync"/>).</summary>
@@ -159,7 +243,7 @@ internal sealed class AppendOnlyFile : IDisposable
 
         try
         {
-            RandomAccess.Write(_handle, data, _length);
+            _file.WriteAt(_length, data);
         }
         catch (IOException)
         {
@@ -181,7 +265,7 @@ internal sealed class AppendOnlyFile : IDisposable
     {
         try
         {
-            RandomAccess.Write(_handle, "\n"u8, _length);
+            _file.WriteAt(_length, "\n"u8);
         }
         finally
         {
@@ -193,7 +277,7 @@ internal sealed class AppendOnlyFile : IDisposable
     {
         try
         {
-            RandomAccess.SetLength(_handle, length);
+            _file.SetLength(length);
         }
         catch (IOException ex)
         {
@@ -230,21 +314,27 @@ internal sealed class AppendOnlyFile : IDisposable
         return file > 0 ? message[..file] : message;
     }
 
-    /// <summary>fsyncs now (used by <see cref="FsyncPolicy.Always"/> after each group commit, and at shutdown).</summary>
+    /// <summary>fsyncs now, on the store's domain (<see cref="FsyncPolicy.Always"/> outside a round, a policy change, and at shutdown).</summary>
     public void Sync()
     {
-        lock (_handleLock)
-        {
-            _dirty = false;
-            RandomAccess.FlushToDisk(_handle);
-            Interlocked.Increment(ref _fsyncs);
-        }
+        _dirty = false;
+        _file.Sync();
+        Interlocked.Increment(ref _fsyncs);
+    }
+
+    /// <summary>fsyncs on the library's blocking offload (a system thread); the store's domain runs its other fibers
+    /// meanwhile (the round's fsync under <see cref="FsyncPolicy.Always"/>).</summary>
+    public async Task SyncAsync()
+    {
+        _dirty = false;
+        await _file.SyncAsync();
+        Interlocked.Increment(ref _fsyncs);
     }
 
     /// <summary>True when the file has grown enough since the last rewrite (Redis's auto-aof-rewrite rule).</summary>
     public bool ShouldRewrite(int percentage, long minSize)
     {
-        if (percentage <= 0 || _rewriteTask is not null || _length < minSize)
+        if (percentage <= 0 || _rewriteRunning || _length < minSize)
         {
             return false;
         }
@@ -253,84 +343,124 @@ internal sealed class AppendOnlyFile : IDisposable
         return (_length - baseSize) * 100 / baseSize >= percentage;
     }
 
-    /// <summary>Starts writing a compact file from <paramref name="snapshot"/> on a background thread; appends made meanwhile are buffered.</summary>
+    /// <summary>Starts writing a compact file from <paramref name="snapshot"/>: a fiber on the run's switch opens the
+    /// temporary file and writes it on a system thread; appends made meanwhile are buffered.</summary>
+    /// <exception cref="InvalidOperationException"><see cref="Start"/> was not called.</exception>
     public void StartRewrite(KvSnapshotEntry[] snapshot)
     {
-        if (_rewriteTask is not null)
+        if (_rewriteRunning)
         {
             return;
         }
 
+        var sw = _switch ?? throw new InvalidOperationException("AppendOnlyFile.Start was not called");
         _rewriteBuffer = new ArrayBufferWriter<byte>(64 * 1024);
-        _rewriteTempPath = _path + ".rewrite.tmp";
-        string temp = _rewriteTempPath;
+        _rewriteRunning = true;
+        _rewriteFinished = false;
+        _rewriteFile = null;
+        _rewriteError = null;
+        var temp = _rewriteTempPath;
         _log($"Background append only file rewriting started ({snapshot.Length} keys).");
-        _rewriteTask = Task.Run(() =>
+        Fiber.ForkDaemon(sw, async () =>
         {
-            using var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
-            var chunk = new ArrayBufferWriter<byte>(1 << 20);
-            const int KeysPerChunk = 4096;
-            int db = -1;
-            for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
+            FileWriter? file = null;
+            try
             {
-                chunk.ResetWrittenCount();
-                db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
-                fs.Write(chunk.WrittenSpan);
-            }
+                file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+                var target = file;
+                long written = await Systhread.RunAsync(token =>
+                {
+                    var chunk = new ArrayBufferWriter<byte>(1 << 20);
+                    const int KeysPerChunk = 4096;
+                    int db = -1;
+                    long offset = 0;
+                    for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
+                    {
+                        token.ThrowIfCancellationRequested(); // the run is ending: abandon the rewrite
+                        chunk.ResetWrittenCount();
+                        db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
+                        target.WriteAt(offset, chunk.WrittenSpan);
+                        offset += chunk.WrittenCount;
+                    }
 
-            fs.Flush(flushToDisk: true);
-        });
+                    target.Sync();
+                    return offset;
+                });
+                if (_disposed)
+                {
+                    // The file was closed meanwhile: nothing will finish this rewrite.
+                    file.Close();
+                    await TryDeleteAsync(temp);
+                    return;
+                }
+
+                _rewriteFile = file;
+                _rewriteWritten = written;
+            }
+            catch (Exception ex) when (ex is not CancelledException)
+            {
+                _rewriteError = ex.Message;
+                file?.Close();
+            }
+            catch (CancelledException)
+            {
+                // The run ended first: nothing will finish this rewrite.
+                _rewriteError = "cancelled: the store owner run ended";
+                file?.Close();
+                await TryDeleteAsync(temp);
+                throw;
+            }
+            finally
+            {
+                _rewriteFinished = true;
+            }
+        }, "aof-rewrite");
     }
 
     /// <summary>If the background rewrite has finished, appends what was written meanwhile and atomically replaces the file.</summary>
     /// <returns>True if a rewrite was completed (or abandoned after a failure) by this call.</returns>
     public bool TryFinishRewrite()
     {
-        var task = _rewriteTask;
-        if (task is null || !task.IsCompleted)
+        if (!_rewriteRunning || !_rewriteFinished || _disposed)
         {
             return false;
         }
 
-        string temp = _rewriteTempPath!;
+        var temp = _rewriteTempPath;
         var pending = _rewriteBuffer!;
-        _rewriteTask = null;
+        var newFile = _rewriteFile;
+        _rewriteRunning = false;
+        _rewriteFinished = false;
+        _rewriteFile = null;
         _rewriteBuffer = null;
-        _rewriteTempPath = null;
-        if (!task.IsCompletedSuccessfully)
+        if (newFile is null)
         {
-            _log($"WARNING: background AOF rewrite failed: {task.Exception?.GetBaseException().Message}; keeping the old file.");
-            TryDelete(temp);
+            _log($"WARNING: background AOF rewrite failed: {_rewriteError}; keeping the old file.");
+            DeleteLater(temp);
             return true;
         }
 
-        SafeFileHandle newHandle;
         try
         {
-            newHandle = File.OpenHandle(temp, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
-            long newLength = RandomAccess.GetLength(newHandle);
-            RandomAccess.Write(newHandle, pending.WrittenSpan, newLength);
+            long newLength = _rewriteWritten;
+            newFile.WriteAt(newLength, pending.WrittenSpan);
             newLength += pending.WrittenCount;
-            RandomAccess.FlushToDisk(newHandle);
-            File.Move(temp, _path, overwrite: true);
+            newFile.Sync();
+            temp.Rename(_path);
             SyncDirectory();
-            SafeFileHandle old;
-            lock (_handleLock)
-            {
-                old = _handle;
-                _handle = newHandle;
-            }
-
-            old.Dispose();
+            var old = _file;
+            _file = newFile;
+            old.Close();
             _log($"Background AOF rewrite finished: {_length} -> {newLength} bytes.");
             _length = newLength;
             _sizeAfterLastRewrite = newLength;
             Rewrites++;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
             _log($"WARNING: finishing the AOF rewrite failed: {ex.Message}; keeping the old file.");
-            TryDelete(temp);
+            newFile.Close();
+            DeleteLater(temp);
         }
 
         return true;
@@ -338,16 +468,9 @@ internal sealed class AppendOnlyFile : IDisposable
 
     private void SyncDirectory()
     {
-        string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_path));
-        if (dir is null)
-        {
-            return;
-        }
-
         try
         {
-            using var d = File.OpenHandle(dir, FileMode.Open, FileAccess.Read);
-            RandomAccess.FlushToDisk(d);
+            _directory.SyncDirectory();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -355,21 +478,45 @@ internal sealed class AppendOnlyFile : IDisposable
         }
     }
 
-    private static void TryDelete(string path)
+    /// <summary>Removes a rewrite's temporary file from a fiber on the run's switch (never blocks the caller).</summary>
+    private void DeleteLater(EioPath temp)
+    {
+        if (_switch is { } sw)
+        {
+            try
+            {
+                Fiber.Fork(sw, () => TryDeleteAsync(temp), "aof-rewrite-cleanup");
+            }
+            catch (InvalidOperationException)
+            {
+                // The run's switch has finished: the file stays (the next rewrite truncates it).
+            }
+        }
+    }
+
+    private static async Task TryDeleteAsync(EioPath path)
     {
         try
         {
-            File.Delete(path);
+            await Cancel.ProtectAsync(() => path.UnlinkAsync()); // also when the run is ending
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
         }
     }
 
-    private void FlushLoop()
+    /// <summary>The everysec flusher: a daemon fiber on the run's switch; every second on the monotonic clock, fsyncs on the
+    /// library's offload if anything was appended since the last fsync.</summary>
+    private async Task FlushLoopAsync(MonoClock clock)
     {
-        while (!_stopFlusher.Wait(TimeSpan.FromSeconds(1)))
+        while (!_disposed)
         {
+            await clock.SleepAsync(TimeSpan.FromSeconds(1));
+            if (_disposed)
+            {
+                return;
+            }
+
             if (!_dirty || _policy != FsyncPolicy.EverySecond)
             {
                 continue;
@@ -382,7 +529,7 @@ internal sealed class AppendOnlyFile : IDisposable
                     throw new IOException("Input/output error (injected by DEBUG FAIL-FSYNC)", 5);
                 }
 
-                Sync();
+                await SyncAsync();
                 if (Volatile.Read(ref _fsyncError) is not null)
                 {
                     Volatile.Write(ref _fsyncError, null);
@@ -402,11 +549,18 @@ internal sealed class AppendOnlyFile : IDisposable
             }
             catch (ObjectDisposedException)
             {
-                return;
+                if (_disposed)
+                {
+                    return;
+                }
+
+                _dirty = true; // the file was swapped by a rewrite meanwhile: sync the new one next time
             }
         }
     }
 
+    /// <summary>Final fsync and close, on the store's domain. A rewrite still running is abandoned (its fiber ends with the
+    /// run's switch and removes its temporary file).</summary>
     public void Dispose()
     {
         if (_disposed)
@@ -415,23 +569,21 @@ internal sealed class AppendOnlyFile : IDisposable
         }
 
         _disposed = true;
-        _stopFlusher.Set();
-        _flusher?.Join();
+        if (_rewriteRunning && _rewriteFinished)
+        {
+            // Finished but not taken (TryFinishRewrite runs first when it can): drop the compacted file.
+            _rewriteFile?.Close();
+            _rewriteFile = null;
+            DeleteLater(_rewriteTempPath);
+        }
+
         try
         {
-            _rewriteTask?.Wait();
+            Sync();
         }
-        catch (AggregateException)
+        finally
         {
-            // A failed rewrite leaves the old file in place.
+            _file.Close();
         }
-
-        if (_rewriteTempPath is not null)
-        {
-            TryDelete(_rewriteTempPath);
-        }
-
-        Sync();
-        _handle.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using EioSharp.Domains;
+using EioSharp.Fs;
 using EioSharp.Net;
 using EioSharp.Sync;
 
@@ -34,7 +35,7 @@ internal static class KvServer
         string aofPath = Path.Combine(config.Directory, config.AppendFileName);
         if (config.AppendOnly)
         {
-            Directory.CreateDirectory(config.Directory);
+            await (env.Fs / config.Directory).MakeDirectoriesAsync(DataDirectoryPermissions, existsOk: true);
             stats.Loading = true; // connections accepted meanwhile get -LOADING (KvConnectionState)
         }
 
@@ -70,12 +71,13 @@ internal static class KvServer
                 if (config.AppendOnly)
                 {
                     log($"Loading the append-only file {Path.GetFullPath(aofPath)} (listening on {listener.ListeningEndPoint}; commands get -LOADING until it is loaded).");
-                    aof = await LoadOnSystemThreadAsync(aofPath, config, store, now, log);
+                    aof = await LoadAsync(env.Fs, aofPath, sw, config, store, now, log);
                     stats.Loading = false;
                 }
 
                 owner = new StoreOwner(store, aof, queue, stats, live, env.Clock, env.MonoClock, log)
                 {
+                    Fs = config.AppendOnly ? env.Fs : null,
                     CommandObserver = (session, command, elapsed, error) => commandStats.Record(command.Info?.Name ?? "unknown", command,
                         (long)elapsed.TotalMicroseconds, error, live.Current, clock.Now.ToUnixTimeMilliseconds(),
                         session.Connection?.RemoteAddress ?? "?", session.Connection?.Name),
@@ -145,20 +147,17 @@ internal static class KvServer
         log("EioSharp.Kv stopped; the append-only file is synced.");
     }
 
-    /// <summary>Replays the AOF on a system thread of the library's pool (Systhread.RunAsync, Eio_unix.run_in_systhread) (the domain keeps accepting connections meanwhile).
+    // Directory.CreateDirectory's mode for a new directory (before the umask).
+    private const UnixFileMode DataDirectoryPermissions = (UnixFileMode)0x1FF; // 0777
+
+    /// <summary>Opens the AOF through the library (owned by <paramref name="sw"/>) and replays it on a system thread of the
+    /// library's pool (Systhread.RunAsync, Eio_unix.run_in_systhread): the domain keeps accepting connections meanwhile.
     /// <c>EIOSHARP_KV_TEST_LOAD_DELAY_MS</c> delays the replay (fault injection for the -LOADING test).</summary>
-    private static Task<AppendOnlyFile> LoadOnSystemThreadAsync(string path, KvServerConfig config, KvStore store, long now, Action<string> log)
+    private static Task<AppendOnlyFile> LoadAsync(EioPath fs, string path, Switch sw, KvServerConfig config, KvStore store, long now, Action<string> log)
     {
         int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
-        return Systhread.RunAsync(() =>
-        {
-            if (delayMs > 0)
-            {
-                Thread.Sleep(delayMs);
-            }
-
-            return AppendOnlyFile.OpenAndLoad(path, AppendOnlyFile.ParsePolicy(config.AppendFsync), store, now, config.Limits, log);
-        });
+        return AppendOnlyFile.OpenAndLoadAsync(fs, path, sw, AppendOnlyFile.ParsePolicy(config.AppendFsync), store, now, config.Limits, log,
+            loadDelay: TimeSpan.FromMilliseconds(delayMs));
     }
 
     /// <summary>Redis's <c>timeout</c>: every second, closes the clients idle longer than it (blocked and subscribed ones are exempt).</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using EioSharp.Domains;
+using EioSharp.Fs;
 using EioSharp.Supervision;
 using EioSharp.Sync;
 using EioSharp.Time;
@@ -212,8 +213,15 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
     }
 
+    /// <summary>The filesystem the AOF is opened through (<c>env.Fs</c>); required with appendonly yes.</summary>
+    public EioPath? Fs { get; init; }
+
+    /// <summary>One run of the owner, in a switch of its own on the store's domain: it owns the AOF's files and fibers
+    /// (everysec flusher, rewrite) of the run (<see cref="RunChildCoreAsync"/>).</summary>
+    private Task RunChildAsync(ChildContext ctx) => Switch.RunAsync(sw => RunChildCoreAsync(ctx, sw), "kv-store-run");
+
     /// <summary>One run of the owner: take (run 1) or reload (later runs) the keyspace, then serve the queue.</summary>
-    private async Task RunChildAsync(ChildContext ctx)
+    private async Task RunChildCoreAsync(ChildContext ctx, Switch sw)
     {
         KvStore store;
         AppendOnlyFile? aof;
@@ -239,19 +247,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 // On a system thread of the library's pool, as at start: the domain (and the connections on it) keeps
                 // answering while the file is replayed. EIOSHARP_KV_TEST_LOAD_DELAY_MS delays it (the -LOADING test).
-                KvServerConfig c = config;
-                long now = clock.Now.ToUnixTimeMilliseconds();
                 int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
-                aof = await EioSharp.Domains.Systhread.RunAsync(() =>
-                {
-                    if (delayMs > 0)
-                    {
-                        Thread.Sleep(delayMs);
-                    }
-
-                    return AppendOnlyFile.OpenAndLoad(Path.Combine(c.Directory, c.AppendFileName), AppendOnlyFile.ParsePolicy(c.AppendFsync),
-                        store, now, c.Limits, log);
-                });
+                aof = await AppendOnlyFile.OpenAndLoadAsync(Fs ?? throw new InvalidOperationException("StoreOwner.Fs is required with appendonly yes"),
+                    Path.Combine(config.Directory, config.AppendFileName), sw,
+                    AppendOnlyFile.ParsePolicy(config.AppendFsync), store, clock.Now.ToUnixTimeMilliseconds(), config.Limits, log,
+                    onSystemThread: true, loadDelay: TimeSpan.FromMilliseconds(delayMs));
             }
             finally
             {
@@ -280,6 +280,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         store.CommandObserver = CommandObserver;
         try
         {
+            aof?.Start(sw, monoClock); // the everysec flusher; rewrites run on sw too
             ctx.Ready();
             await ServeAsync(store, aof);
         }
@@ -513,7 +514,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     {
         try
         {
-            await Systhread.RunAsync(aof.Sync);
+            await aof.SyncAsync(); // on the library's blocking offload (a system thread)
         }
         catch (IOException ex)
         {

@@ -96,6 +96,26 @@ public abstract class EioFile : IClosable
         }
     }
 
+    /// <summary>Reads up to <c>buffer.Length</c> bytes starting at <paramref name="fileOffset"/> on the calling thread (<c>pread</c>), blocking it (and so its domain) until the kernel returns.</summary>
+    /// <param name="fileOffset">The offset in the file, in bytes, from its start; must not be negative.</param>
+    /// <param name="buffer">Where to put the bytes.</param>
+    /// <returns>The number of bytes read; 0 at or past the end of the file (or for an empty buffer).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fileOffset"/> is negative.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    /// <remarks>
+    /// Not in Eio (whose file operations always suspend the fiber). For work that already runs off the domain (on a
+    /// <see cref="EioSharp.Domains.Systhread"/> call, for example a replay that feeds a parser through a stream), or for
+    /// short reads a caller must not yield across. Does not check the fiber's cancellation (it may run outside a fiber);
+    /// on a domain prefer <see cref="ReadAtAsync"/>.
+    /// </remarks>
+    public int ReadAt(long fileOffset, Span<byte> buffer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(fileOffset);
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        return RandomAccess.Read(Handle, buffer, fileOffset);
+    }
+
     /// <summary>Returns the metadata of the open file (<c>fstat</c>).</summary>
     /// <returns>The metadata; <see cref="FileStat.Size"/> is the current size in bytes.</returns>
     /// <exception cref="ObjectDisposedException">The file is closed.</exception>
@@ -255,6 +275,52 @@ public sealed class FileWriter : EioFile, IFlowSink
     {
         Begin();
         return BlockingOffload.RunAsync(() => NativeFs.DataSync(Handle));
+    }
+
+    /// <summary>Writes all of <paramref name="data"/> at <paramref name="fileOffset"/> on the calling thread (<c>pwrite</c>), blocking it (and so its domain) until the kernel has taken every byte.</summary>
+    /// <param name="fileOffset">The offset in the file, in bytes; must not be negative. Ignored in append mode.</param>
+    /// <param name="data">The bytes.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fileOffset"/> is negative.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="IOException">The kernel reported an error (for example <c>ENOSPC</c>; <see cref="Exception.HResult"/>
+    /// carries the errno); part of the data may have been written.</exception>
+    /// <remarks>
+    /// Not in Eio. For short writes into the page cache that a caller must not yield across, as a server appending a
+    /// group commit to its log between two rounds of requests (Redis writes its AOF from its event loop the same way), or
+    /// for work already running off the domain. Does not check the fiber's cancellation. Otherwise prefer
+    /// <see cref="WriteAtAsync"/>.
+    /// </remarks>
+    public void WriteAt(long fileOffset, ReadOnlySpan<byte> data)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(fileOffset);
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        RandomAccess.Write(Handle, data, fileOffset);
+    }
+
+    /// <summary>Flushes the file's data and metadata to the device (<c>fsync</c>) on the calling thread, blocking it (and so its domain) until the device has acknowledged the data.</summary>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="IOException">The kernel reported an error (for example <c>EIO</c>: written data may be lost).</exception>
+    /// <remarks>Not in Eio. For a sync a caller must not yield across (a final sync while closing, or a commit that must
+    /// be durable before anything else runs on the domain), or on a system thread; otherwise prefer <see cref="SyncAsync"/>,
+    /// which runs on the blocking offload. Does not check the fiber's cancellation.</remarks>
+    public void Sync()
+    {
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        NativeFs.Sync(Handle);
+    }
+
+    /// <summary>Sets the file's size (<c>ftruncate</c>) on the calling thread, blocking it (and so its domain) until the kernel returns.</summary>
+    /// <param name="length">The new size in bytes; must not be negative.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    /// <remarks>Not in Eio. For example to cut a torn append off a log before the next one; otherwise prefer
+    /// <see cref="SetLengthAsync"/>. Does not check the fiber's cancellation.</remarks>
+    public void SetLength(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        RandomAccess.SetLength(Handle, length);
     }
 
     /// <summary>Sets the file's size, cutting it or extending it with zeros (<c>ftruncate</c>).</summary>

@@ -254,6 +254,50 @@ public sealed class EioPath : IClosable
         return OffloadAsync((d, p) => NativeFs.Rename(d, p, dst.Handle, dstPath));
     }
 
+    /// <summary>Renames this path to <paramref name="destination"/> on the calling thread (<c>renameat</c>), blocking it (and so its domain) until the kernel returns; an existing file at the destination is replaced atomically.</summary>
+    /// <param name="destination">The new name; it may belong to another directory capability (each path is confined by its own).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
+    /// <exception cref="FsPermissionException">Either path would leave its confined directory; nothing was renamed.</exception>
+    /// <exception cref="FileNotFoundException">Nothing exists at this path.</exception>
+    /// <exception cref="IOException"><c>EXDEV</c> across filesystems, <c>EISDIR</c>/<c>ENOTEMPTY</c> for an impossible replacement, or another error.</exception>
+    /// <exception cref="ObjectDisposedException">A subtree was closed.</exception>
+    /// <remarks>Not in Eio (<see cref="RenameAsync"/> is <c>Path.rename</c>). For a replacement a caller must not yield
+    /// across, such as swapping a compacted log in between two rounds of appends. Does not check the fiber's cancellation.</remarks>
+    public void Rename(EioPath destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        NativeFs.Rename(_dir.Handle, _path, destination._dir.Handle, destination._path);
+    }
+
+    /// <summary>Flushes the directory at this path to the device (<c>fsync</c> of the directory), so that the names created,
+    /// renamed or removed in it survive a crash.</summary>
+    /// <returns>A task that completes when the device has acknowledged the directory's entries.</returns>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory.</exception>
+    /// <exception cref="DirectoryNotFoundException">Nothing exists at the path, or it is not a directory.</exception>
+    /// <exception cref="UnauthorizedAccessException">The kernel denied opening the directory.</exception>
+    /// <exception cref="IOException">The kernel reported an error (some filesystems refuse <c>fsync</c> on a directory with <c>EINVAL</c>).</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Not in Eio. Runs on the blocking offload. A durable replacement is: write and sync the new file, rename it
+    /// over the old one, then sync the directory.</remarks>
+    public Task SyncDirectoryAsync() => OffloadAsync((d, p) => SyncDirectoryCore(d, p));
+
+    /// <summary>Flushes the directory at this path to the device on the calling thread, blocking it (and so its domain);
+    /// otherwise as <see cref="SyncDirectoryAsync"/>.</summary>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory.</exception>
+    /// <exception cref="DirectoryNotFoundException">Nothing exists at the path, or it is not a directory.</exception>
+    /// <exception cref="UnauthorizedAccessException">The kernel denied opening the directory.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Not in Eio. Does not check the fiber's cancellation.</remarks>
+    public void SyncDirectory() => SyncDirectoryCore(_dir.Handle, _path);
+
+    private static void SyncDirectoryCore(DirectoryHandle dir, string path)
+    {
+        using var handle = NativeFs.Open(dir, path.Length == 0 ? "." : path, OpenFlags.Read | OpenFlags.Directory);
+        NativeFs.Sync(handle);
+    }
+
     /// <summary>Removes the file or symlink at this path (a symlink itself, never its target).</summary>
     /// <returns>A task that completes when the name is gone.</returns>
     /// <exception cref="FsPermissionException">The path would leave its confined directory.</exception>

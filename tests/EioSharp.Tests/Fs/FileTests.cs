@@ -64,6 +64,45 @@ public sealed class FileTests
         Assert.True(FileCreate.Never == default);
     });
 
+    /// <summary>The blocking forms (for a log appended between rounds, or work already on a system thread) do what the
+    /// async forms do, and a durable replacement (write, sync, rename over, sync the directory) leaves the new contents.</summary>
+    [Fact]
+    public void BlockingFormsAndDurableReplace() => InSandbox(async (s, root, sw) =>
+    {
+        var log = root / "log";
+        var w = await log.OpenWriteAsync(sw, FileCreate.IfMissing(Perm644));
+        w.WriteAt(0, "hello world"u8);
+        w.WriteAt(5, "_"u8);
+        w.Sync();
+        var buffer = new byte[32];
+        Assert.Equal("hello_world", Encoding.UTF8.GetString(buffer, 0, w.ReadAt(0, buffer)));
+        Assert.Equal(0, w.ReadAt(100, buffer)); // past the end
+        w.SetLength(5);
+        Assert.Equal(5, (await w.StatAsync()).Size);
+        Assert.Throws<ArgumentOutOfRangeException>(() => w.WriteAt(-1, "x"u8));
+        Assert.Throws<ArgumentOutOfRangeException>(() => w.SetLength(-1));
+
+        var temp = root / "log.tmp";
+        var t = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(Perm644));
+        t.WriteAt(0, "compacted"u8);
+        t.Sync();
+        temp.Rename(log); // replaces the old file atomically; both handles stay valid
+        root.SyncDirectory();
+        await root.SyncDirectoryAsync();
+        Assert.Equal("compacted", await log.LoadStringAsync());
+        Assert.False(await temp.ExistsAsync());
+        Assert.Equal("hello", Encoding.UTF8.GetString(buffer, 0, w.ReadAt(0, buffer))); // the unlinked old file, still open
+        Assert.Throws<FileNotFoundException>(() => temp.Rename(log));
+        await Assert.ThrowsAsync<DirectoryNotFoundException>(() => (root / "missing").SyncDirectoryAsync());
+
+        w.Close();
+        Assert.Throws<ObjectDisposedException>(() => w.WriteAt(0, "x"u8));
+        Assert.Throws<ObjectDisposedException>(() => w.Sync());
+        Assert.Throws<ObjectDisposedException>(() => w.ReadAt(0, buffer));
+        Assert.Throws<ObjectDisposedException>(() => w.SetLength(0));
+        t.Close();
+    });
+
     [Fact]
     public void AppendWritesAtTheEndWhateverTheOffset() => InSandbox(async (s, root, sw) =>
     {

@@ -106,6 +106,10 @@ public sealed class PathCapabilityTests
                     ("rmdir", () => (b / "new").RemoveDirectoryAsync()),
                     ("rename in", () => (b / "sentinel").RenameAsync(root / (scratchPrefix + "stolen"))),
                     ("rename out", () => inside.RenameAsync(b / "planted")),
+                    ("rename in, blocking", () => { (b / "sentinel").Rename(root / (scratchPrefix + "stolen")); return Task.CompletedTask; }),
+                    ("rename out, blocking", () => { inside.Rename(b / "planted"); return Task.CompletedTask; }),
+                    ("sync directory", () => b.SyncDirectoryAsync()),
+                    ("sync directory, blocking", () => { b.SyncDirectory(); return Task.CompletedTask; }),
                     ("symlink", () => (b / "lnk").SymLinkAsync("x")),
                     ("readlink", () => (b / "sentinel").ReadLinkAsync()),
                 };
