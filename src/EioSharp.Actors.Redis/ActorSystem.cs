@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Text;
 using EioSharp.Redis;
 using EioSharp.Supervision;
@@ -33,6 +34,13 @@ public sealed record ActorSystemOptions
 
     /// <summary>The payload serializer.</summary>
     public required IActorSerializer Serializer { get; init; }
+
+    /// <summary>Some nodes of a Redis Cluster: when set, the node talks to the cluster through a <see cref="RedisClusterClient"/>
+    /// (<see cref="RedisOptions.EndPoint"/> is then ignored) and actors are partitioned over its masters by the hash slot of their
+    /// mailbox key. Null (the default): one Redis server at <see cref="RedisOptions.EndPoint"/>.</summary>
+    /// <remarks>A node reads its mailboxes with one <c>XREADGROUP</c> per hash slot (a multi-key command must stay in one slot);
+    /// actors named with a common hash tag (<c>{orders}a</c>, <c>{orders}b</c>) share a slot and so one read. See docs/distributed.md.</remarks>
+    public IReadOnlyList<EndPoint>? ClusterSeeds { get; init; }
 }
 
 /// <summary>One node of a distributed actor system whose mailboxes are Redis Streams.</summary>
@@ -76,8 +84,17 @@ public sealed class ActorSystem
     private readonly TimeSpan _interval;
     private long _nextCorrelation;
 
-    private ActorSystem(Switch sw, RedisClient redis, MonoClock clock, ActorSystemOptions options)
+    // Mailbox read groups with a running reader fiber: one per hash slot on a cluster, the single group 0 on one server.
+    private readonly HashSet<int> _readers = [];
+    private readonly bool _cluster;
+    // EVALSHA of the bounded add: the script's text is not sent nor hashed by Redis per cast; NOSCRIPT (a server that has not
+    // seen it yet, a restarted one, another cluster master) falls back to EVAL, which caches it there.
+    private static readonly string BoundedAddSha =
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA1.HashData(Encoding.UTF8.GetBytes(BoundedAddScript)));
+
+    private ActorSystem(Switch sw, IRedisCommands redis, MonoClock clock, ActorSystemOptions options)
     {
+        _cluster = redis is RedisClusterClient;
         _switch = sw;
         Redis = redis;
         _clock = clock;
@@ -88,8 +105,9 @@ public sealed class ActorSystem
     /// <summary>This node's id.</summary>
     public string NodeId => _options.NodeId;
 
-    /// <summary>The node's Redis client (usable for the application's own commands).</summary>
-    public RedisClient Redis { get; }
+    /// <summary>The node's Redis client (usable for the application's own commands): a <see cref="RedisClient"/>, or a
+    /// <see cref="RedisClusterClient"/> when <see cref="ActorSystemOptions.ClusterSeeds"/> is set.</summary>
+    public IRedisCommands Redis { get; }
 
     /// <summary>Notifications of monitored actors going down (see <see cref="MonitorAsync"/>), oldest first.</summary>
     public AsyncQueue<ActorDown> Downs => _downs;
@@ -111,7 +129,10 @@ public sealed class ActorSystem
     {
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(options);
-        var redis = RedisClient.Create(sw, env.Net, env.MonoClock, options.Redis with { PoolSize = Math.Max(options.Redis.PoolSize, 4) });
+        // Pooled connections carry the blocking reads (one per read group on a cluster, see ClusterSeeds).
+        IRedisCommands redis = options.ClusterSeeds is { Count: > 0 } seeds
+            ? RedisClusterClient.Create(sw, env, options.Redis with { PoolSize = Math.Max(options.Redis.PoolSize, 16) }, [.. seeds])
+            : RedisClient.Create(sw, env.Net, env.MonoClock, options.Redis with { PoolSize = Math.Max(options.Redis.PoolSize, 4) });
         var system = new ActorSystem(sw, redis, env.MonoClock, options);
         foreach (var k in kinds)
         {
@@ -133,7 +154,6 @@ public sealed class ActorSystem
         }
 
         Fiber.ForkDaemon(sw, system.InboxLoopAsync, "actors inbox");
-        Fiber.ForkDaemon(sw, system.MailboxLoopAsync, "actors mailboxes");
         return system;
     }
 
@@ -255,7 +275,14 @@ public sealed class ActorSystem
 
         try
         {
-            return (await Redis.ExecuteAsync(["EVAL", BoundedAddScript, 1, to.MailboxKey, _options.MailboxCapacity, .. fields])).Text!;
+            try
+            {
+                return (await Redis.ExecuteAsync(["EVALSHA", BoundedAddSha, 1, to.MailboxKey, _options.MailboxCapacity, .. fields])).Text!;
+            }
+            catch (RedisErrorException e) when (e.Prefix == "NOSCRIPT")
+            {
+                return (await Redis.ExecuteAsync(["EVAL", BoundedAddScript, 1, to.MailboxKey, _options.MailboxCapacity, .. fields])).Text!;
+            }
         }
         catch (RedisErrorException e) when (e.Message.Contains("MAILBOXFULL", StringComparison.Ordinal))
         {
@@ -273,7 +300,21 @@ public sealed class ActorSystem
         var local = new LocalActor(this, Ref(name), _kinds[kind]);
         _local[name] = local;
         Fiber.ForkDaemon(_switch, local.RunAsync, "actor " + name);
+        if (_readers.Add(local.ReadGroup))
+        {
+            int group = local.ReadGroup;
+            Fiber.ForkDaemon(_switch, () => MailboxLoopAsync(group), "actors mailboxes " + group);
+        }
     }
+
+    private int ReadGroupOf(ActorRef actor) => _cluster ? RedisClusterClient.HashSlot(actor.MailboxKey) : 0;
+
+    private Task<RedisReply[]> PipelineAsync(object[][] commands) => Redis switch
+    {
+        RedisClient c => c.PipelineAsync(commands),
+        RedisClusterClient c => c.PipelineAsync(commands),
+        _ => throw new InvalidOperationException("unknown client"),
+    };
 
     private async Task NotifyDownAsync(string name, RemoteExitKind kind, string text)
     {
@@ -337,7 +378,7 @@ public sealed class ActorSystem
             return;
         }
 
-        var owners = await Redis.PipelineAsync(names.Select(n => new object[] { "GET", OwnerKey(n) }).ToArray());
+        var owners = await PipelineAsync(names.Select(n => new object[] { "GET", OwnerKey(n) }).ToArray());
         for (int i = 0; i < names.Count; i++)
         {
             if (owners[i].Text != NodeId && _local.Remove(names[i], out var lost))
@@ -393,7 +434,7 @@ public sealed class ActorSystem
     private async Task DetectFailuresAsync()
     {
         var nodes = (await Redis.ExecuteAsync("SMEMBERS", "nodes")).Elements.Select(e => e.Text!).OrderBy(n => n, StringComparer.Ordinal).ToList();
-        var checks = await Redis.PipelineAsync(nodes.Select(n => new object[] { "EXISTS", NodeKey(n) }).ToArray());
+        var checks = await PipelineAsync(nodes.Select(n => new object[] { "EXISTS", NodeKey(n) }).ToArray());
         var alive = new List<string>();
         var dead = new List<string>();
         for (int i = 0; i < nodes.Count; i++)
@@ -507,17 +548,21 @@ public sealed class ActorSystem
         }
     }
 
-    private async Task MailboxLoopAsync()
+    /// <summary>Reads the mailboxes of the local actors of one read group (all of them on one server; those of one hash slot on a
+    /// cluster, where a multi-key <c>XREADGROUP</c> must stay in one slot) with one blocking <c>XREADGROUP</c> at a time; ends when
+    /// the group has no local actor left (<see cref="StartLocal"/> starts it again).</summary>
+    private async Task MailboxLoopAsync(int group)
     {
         while (true)
         {
-            if (_local.Count == 0)
+            var members = _local.Values.Where(a => a.ReadGroup == group).ToList();
+            if (members.Count == 0)
             {
-                await _clock.SleepAsync(TimeSpan.FromMilliseconds(50));
-                continue;
+                _readers.Remove(group);
+                return;
             }
 
-            var keys = _local.Values.Where(a => !a.Full).Select(a => a.Ref.MailboxKey).ToList();
+            var keys = members.Where(a => !a.Full).Select(a => a.Ref.MailboxKey).ToList();
             if (keys.Count == 0)
             {
                 await _clock.SleepAsync(TimeSpan.FromMilliseconds(5));
@@ -566,6 +611,8 @@ public sealed class ActorSystem
         private Switch? _incarnation;
 
         public ActorRef Ref => self;
+
+        public int ReadGroup { get; } = system.ReadGroupOf(self);
 
         // The node reader stops reading a mailbox while its actor holds a full batch unhandled (the in-flight window).
         public bool Full => _queue.Count >= system._options.ReadBatch;
