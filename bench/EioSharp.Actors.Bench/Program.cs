@@ -14,6 +14,8 @@ int messages = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture
 int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
 int calls = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2_000;
 const int Concurrency = 64;
+// ACK_BATCH=n sets ActorSystemOptions.AckBatch (default: the option's default).
+int ackBatch = int.TryParse(Environment.GetEnvironmentVariable("ACK_BATCH"), out int ab) ? ab : 64;
 
 int port;
 {
@@ -92,6 +94,7 @@ try
                 var options = (string node) => new ActorSystemOptions
                 {
                     NodeId = node, Redis = new RedisOptions { EndPoint = endpoint }, Serializer = new JsonActorSerializer(BenchJson.Default),
+                    AckBatch = ackBatch,
                 };
                 var sink = new ActorKind("sink", self =>
                 {
@@ -187,7 +190,7 @@ finally
     Directory.Delete(dir, true);
 }
 
-Console.WriteLine($"messages={messages} runs={runs} calls={calls} concurrency={Concurrency} (medians of the runs)");
+Console.WriteLine($"messages={messages} runs={runs} calls={calls} concurrency={Concurrency} ackBatch={ackBatch} (medians of the runs)");
 foreach (var (name, values) in results)
 {
     values.Sort();

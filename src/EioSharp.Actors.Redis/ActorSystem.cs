@@ -35,6 +35,12 @@ public sealed record ActorSystemOptions
     /// <summary>The payload serializer.</summary>
     public required IActorSerializer Serializer { get; init; }
 
+    /// <summary>The most handled messages of one actor acknowledged together (one <c>XACK</c>); default 64. An actor acknowledges
+    /// when this many are handled, when its queue is empty (nothing more read for it), before a call's reply (in the same write)
+    /// and when it crashes or is stopped. A node killed in between leaves up to this many handled messages per actor
+    /// unacknowledged: they are handled again after the failover. 1 acknowledges each message before handling the next.</summary>
+    public int AckBatch { get; init; } = 64;
+
     /// <summary>Some nodes of a Redis Cluster: when set, the node talks to the cluster through a <see cref="RedisClusterClient"/>
     /// (<see cref="RedisOptions.EndPoint"/> is then ignored) and actors are partitioned over its masters by the hash slot of their
     /// mailbox key. Null (the default): one Redis server at <see cref="RedisOptions.EndPoint"/>.</summary>
@@ -309,7 +315,7 @@ public sealed class ActorSystem
 
     private int ReadGroupOf(ActorRef actor) => _cluster ? RedisClusterClient.HashSlot(actor.MailboxKey) : 0;
 
-    private Task<RedisReply[]> PipelineAsync(object[][] commands) => Redis switch
+    private Task<RedisReply[]> PipelineAsync(IReadOnlyList<object[]> commands) => Redis switch
     {
         RedisClient c => c.PipelineAsync(commands),
         RedisClusterClient c => c.PipelineAsync(commands),
@@ -607,6 +613,9 @@ public sealed class ActorSystem
 
         // Ids handled from the pending history by the current incarnation; the same entries may also be in the queue.
         private readonly HashSet<string> _historyHandled = new(StringComparer.Ordinal);
+
+        // Handled, not yet acknowledged (see ActorSystemOptions.AckBatch).
+        private readonly List<object> _unacked = [];
         private bool _stopped;
         private Switch? _incarnation;
 
@@ -645,7 +654,22 @@ public sealed class ActorSystem
                         await HandleAsync(behavior, entry, count);
                     }
                 }, "actor " + self.Name));
-                if (_stopped || Fiber.IsCancelled)
+                if (Fiber.IsCancelled)
+                {
+                    return;
+                }
+
+                // The handled messages of the ended incarnation are acknowledged (the crashed one is not among them).
+                try
+                {
+                    await FlushAcksAsync(null);
+                }
+                catch (Exception e) when (e is RedisConnectionException or RedisErrorException)
+                {
+                    _unacked.Clear(); // they will be delivered again
+                }
+
+                if (_stopped)
                 {
                     return;
                 }
@@ -685,7 +709,7 @@ public sealed class ActorSystem
 
                     if (entry.Fields.Count == 0)
                     {
-                        await system.Redis.StreamAckAsync(self.MailboxKey, Group, entry.Id); // trimmed while pending
+                        _unacked.Add(entry.Id); // trimmed while pending
                         continue;
                     }
 
@@ -698,14 +722,44 @@ public sealed class ActorSystem
         {
             var message = new ActorMessage(self, entry, deliveryCount, system._options.Serializer);
             var reply = await behavior(message);
+            _unacked.Add(entry.Id);
             if (message.IsCall)
             {
                 var r = reply ?? new ActorReply("null", "null"u8.ToArray());
-                await system.Redis.ExecuteAsync("XADD", message.ReplyTo!, "MAXLEN", "~", 10_000, "*", "kind", "reply", "c", message.CorrelationId!,
-                    "t", r.TypeName, "p", r.Payload);
+                await FlushAcksAsync(["XADD", message.ReplyTo!, "MAXLEN", "~", 10_000, "*", "kind", "reply", "c", message.CorrelationId!,
+                    "t", r.TypeName, "p", r.Payload]);
+            }
+            else if (_unacked.Count >= system._options.AckBatch || _queue.Count == 0)
+            {
+                await FlushAcksAsync(null);
+            }
+        }
+
+        // One XACK for the handled messages, in one write with the command before it (a call's reply), if any.
+        private async Task FlushAcksAsync(object[]? before)
+        {
+            if (_unacked.Count == 0 && before is null)
+            {
+                return;
             }
 
-            await system.Redis.StreamAckAsync(self.MailboxKey, Group, entry.Id);
+            var commands = new List<object[]>(2);
+            if (before is not null)
+            {
+                commands.Add(before);
+            }
+
+            if (_unacked.Count > 0)
+            {
+                commands.Add(["XACK", self.MailboxKey, Group, .. _unacked]);
+            }
+
+            var replies = commands.Count == 1 ? [await system.Redis.ExecuteAsync(commands[0])] : await system.PipelineAsync(commands);
+            _unacked.Clear();
+            if (replies.FirstOrDefault(r => r.IsError) is { } error)
+            {
+                throw new RedisErrorException(error.Text ?? "error");
+            }
         }
     }
 }
