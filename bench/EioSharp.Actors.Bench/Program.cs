@@ -14,6 +14,8 @@ int messages = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture
 int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
 int calls = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2_000;
 const int Concurrency = 64;
+// ACK_BATCH=n sets ActorSystemOptions.AckBatch (default: the option's default).
+int ackBatch = int.TryParse(Environment.GetEnvironmentVariable("ACK_BATCH"), out int ab) ? ab : 64;
 
 int port;
 {
@@ -37,6 +39,16 @@ var endpoint = new IPEndPoint(IPAddress.Loopback, port);
 var results = new Dictionary<string, List<double>>();
 void Record(string name, double value) => (results.TryGetValue(name, out var l) ? l : results[name] = []).Add(value);
 
+// CPU time (user+system) of this process and of redis-server, in microseconds: load-independent cost per message.
+double ServerCpuUs()
+{
+    string stat = File.ReadAllText($"/proc/{server.Id}/stat");
+    var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+    return (long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture)) * 1e6 / 100; // USER_HZ 100
+}
+
+double ClientCpuUs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMicroseconds;
+
 try
 {
     for (int run = 0; run < runs; run++)
@@ -56,6 +68,7 @@ try
                 // 2. Raw XADD + XREADGROUP/XACK consumer: end-to-end stream throughput.
                 await client.StreamCreateGroupAsync("raw2", "g");
                 t.Restart();
+                double c0 = ClientCpuUs(), s0 = ServerCpuUs();
                 var producer = Fiber.ForkPromise(sw, async () =>
                 {
                     await Fiber.IterAsync(Enumerable.Range(0, messages).ToArray(), i => client.StreamAddAsync("raw2", [new("p", "x")]), Concurrency);
@@ -74,11 +87,14 @@ try
 
                 await producer.AwaitAsync();
                 Record("XADD + XREADGROUP/XACK, EioSharp.Redis (msg/s)", messages / t.Elapsed.TotalSeconds);
+                Record("XADD + XREADGROUP/XACK, client CPU per msg (us)", (ClientCpuUs() - c0) / messages);
+                Record("XADD + XREADGROUP/XACK, redis-server CPU per msg (us)", (ServerCpuUs() - s0) / messages);
 
                 // 3. Actors: node "a" casts to an actor on node "b" (two ActorSystems, two clients, through redis-server).
                 var options = (string node) => new ActorSystemOptions
                 {
                     NodeId = node, Redis = new RedisOptions { EndPoint = endpoint }, Serializer = new JsonActorSerializer(BenchJson.Default),
+                    AckBatch = ackBatch,
                 };
                 var sink = new ActorKind("sink", self =>
                 {
@@ -98,12 +114,16 @@ try
                 var a = await ActorSystem.StartAsync(sw, env, options("a"));
                 var (target, _) = await b.SpawnAsync("sink", "sink");
                 t.Restart();
+                c0 = ClientCpuUs();
+                s0 = ServerCpuUs();
                 await Fiber.IterAsync(Enumerable.Range(0, messages).ToArray(), i => a.CastAsync(target, new Msg(i)), Concurrency);
                 while ((await a.CallAsync<Count, Count>(target, new Count(0), TimeSpan.FromSeconds(60))).N < messages)
                 {
                 }
 
                 Record("actor cast a->b, handled (msg/s)", messages / t.Elapsed.TotalSeconds);
+                Record("actor cast a->b, client CPU per msg (us)", (ClientCpuUs() - c0) / messages);
+                Record("actor cast a->b, redis-server CPU per msg (us)", (ServerCpuUs() - s0) / messages);
 
                 // 4. Call round trip a->b->a, sequential.
                 var lat = new List<double>(calls);
@@ -170,7 +190,7 @@ finally
     Directory.Delete(dir, true);
 }
 
-Console.WriteLine($"messages={messages} runs={runs} calls={calls} concurrency={Concurrency} (medians of the runs)");
+Console.WriteLine($"messages={messages} runs={runs} calls={calls} concurrency={Concurrency} ackBatch={ackBatch} (medians of the runs)");
 foreach (var (name, values) in results)
 {
     values.Sort();

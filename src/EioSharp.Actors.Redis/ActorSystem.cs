@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Text;
 using EioSharp.Redis;
 using EioSharp.Supervision;
@@ -33,6 +34,19 @@ public sealed record ActorSystemOptions
 
     /// <summary>The payload serializer.</summary>
     public required IActorSerializer Serializer { get; init; }
+
+    /// <summary>The most handled messages of one actor acknowledged together (one <c>XACK</c>); default 64. An actor acknowledges
+    /// when this many are handled, when its queue is empty (nothing more read for it), before a call's reply (in the same write)
+    /// and when it crashes or is stopped. A node killed in between leaves up to this many handled messages per actor
+    /// unacknowledged: they are handled again after the failover. 1 acknowledges each message before handling the next.</summary>
+    public int AckBatch { get; init; } = 64;
+
+    /// <summary>Some nodes of a Redis Cluster: when set, the node talks to the cluster through a <see cref="RedisClusterClient"/>
+    /// (<see cref="RedisOptions.EndPoint"/> is then ignored) and actors are partitioned over its masters by the hash slot of their
+    /// mailbox key. Null (the default): one Redis server at <see cref="RedisOptions.EndPoint"/>.</summary>
+    /// <remarks>A node reads its mailboxes with one <c>XREADGROUP</c> per hash slot (a multi-key command must stay in one slot);
+    /// actors named with a common hash tag (<c>{orders}a</c>, <c>{orders}b</c>) share a slot and so one read. See docs/distributed.md.</remarks>
+    public IReadOnlyList<EndPoint>? ClusterSeeds { get; init; }
 }
 
 /// <summary>One node of a distributed actor system whose mailboxes are Redis Streams.</summary>
@@ -76,8 +90,17 @@ public sealed class ActorSystem
     private readonly TimeSpan _interval;
     private long _nextCorrelation;
 
-    private ActorSystem(Switch sw, RedisClient redis, MonoClock clock, ActorSystemOptions options)
+    // Mailbox read groups with a running reader fiber: one per hash slot on a cluster, the single group 0 on one server.
+    private readonly HashSet<int> _readers = [];
+    private readonly bool _cluster;
+    // EVALSHA of the bounded add: the script's text is not sent nor hashed by Redis per cast; NOSCRIPT (a server that has not
+    // seen it yet, a restarted one, another cluster master) falls back to EVAL, which caches it there.
+    private static readonly string BoundedAddSha =
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA1.HashData(Encoding.UTF8.GetBytes(BoundedAddScript)));
+
+    private ActorSystem(Switch sw, IRedisCommands redis, MonoClock clock, ActorSystemOptions options)
     {
+        _cluster = redis is RedisClusterClient;
         _switch = sw;
         Redis = redis;
         _clock = clock;
@@ -88,8 +111,9 @@ public sealed class ActorSystem
     /// <summary>This node's id.</summary>
     public string NodeId => _options.NodeId;
 
-    /// <summary>The node's Redis client (usable for the application's own commands).</summary>
-    public RedisClient Redis { get; }
+    /// <summary>The node's Redis client (usable for the application's own commands): a <see cref="RedisClient"/>, or a
+    /// <see cref="RedisClusterClient"/> when <see cref="ActorSystemOptions.ClusterSeeds"/> is set.</summary>
+    public IRedisCommands Redis { get; }
 
     /// <summary>Notifications of monitored actors going down (see <see cref="MonitorAsync"/>), oldest first.</summary>
     public AsyncQueue<ActorDown> Downs => _downs;
@@ -111,7 +135,10 @@ public sealed class ActorSystem
     {
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(options);
-        var redis = RedisClient.Create(sw, env.Net, env.MonoClock, options.Redis with { PoolSize = Math.Max(options.Redis.PoolSize, 4) });
+        // Pooled connections carry the blocking reads (one per read group on a cluster, see ClusterSeeds).
+        IRedisCommands redis = options.ClusterSeeds is { Count: > 0 } seeds
+            ? RedisClusterClient.Create(sw, env, options.Redis with { PoolSize = Math.Max(options.Redis.PoolSize, 16) }, [.. seeds])
+            : RedisClient.Create(sw, env.Net, env.MonoClock, options.Redis with { PoolSize = Math.Max(options.Redis.PoolSize, 4) });
         var system = new ActorSystem(sw, redis, env.MonoClock, options);
         foreach (var k in kinds)
         {
@@ -133,7 +160,6 @@ public sealed class ActorSystem
         }
 
         Fiber.ForkDaemon(sw, system.InboxLoopAsync, "actors inbox");
-        Fiber.ForkDaemon(sw, system.MailboxLoopAsync, "actors mailboxes");
         return system;
     }
 
@@ -255,7 +281,14 @@ public sealed class ActorSystem
 
         try
         {
-            return (await Redis.ExecuteAsync(["EVAL", BoundedAddScript, 1, to.MailboxKey, _options.MailboxCapacity, .. fields])).Text!;
+            try
+            {
+                return (await Redis.ExecuteAsync(["EVALSHA", BoundedAddSha, 1, to.MailboxKey, _options.MailboxCapacity, .. fields])).Text!;
+            }
+            catch (RedisErrorException e) when (e.Prefix == "NOSCRIPT")
+            {
+                return (await Redis.ExecuteAsync(["EVAL", BoundedAddScript, 1, to.MailboxKey, _options.MailboxCapacity, .. fields])).Text!;
+            }
         }
         catch (RedisErrorException e) when (e.Message.Contains("MAILBOXFULL", StringComparison.Ordinal))
         {
@@ -273,7 +306,21 @@ public sealed class ActorSystem
         var local = new LocalActor(this, Ref(name), _kinds[kind]);
         _local[name] = local;
         Fiber.ForkDaemon(_switch, local.RunAsync, "actor " + name);
+        if (_readers.Add(local.ReadGroup))
+        {
+            int group = local.ReadGroup;
+            Fiber.ForkDaemon(_switch, () => MailboxLoopAsync(group), "actors mailboxes " + group);
+        }
     }
+
+    private int ReadGroupOf(ActorRef actor) => _cluster ? RedisClusterClient.HashSlot(actor.MailboxKey) : 0;
+
+    private Task<RedisReply[]> PipelineAsync(IReadOnlyList<object[]> commands) => Redis switch
+    {
+        RedisClient c => c.PipelineAsync(commands),
+        RedisClusterClient c => c.PipelineAsync(commands),
+        _ => throw new InvalidOperationException("unknown client"),
+    };
 
     private async Task NotifyDownAsync(string name, RemoteExitKind kind, string text)
     {
@@ -337,7 +384,7 @@ public sealed class ActorSystem
             return;
         }
 
-        var owners = await Redis.PipelineAsync(names.Select(n => new object[] { "GET", OwnerKey(n) }).ToArray());
+        var owners = await PipelineAsync(names.Select(n => new object[] { "GET", OwnerKey(n) }).ToArray());
         for (int i = 0; i < names.Count; i++)
         {
             if (owners[i].Text != NodeId && _local.Remove(names[i], out var lost))
@@ -393,7 +440,7 @@ public sealed class ActorSystem
     private async Task DetectFailuresAsync()
     {
         var nodes = (await Redis.ExecuteAsync("SMEMBERS", "nodes")).Elements.Select(e => e.Text!).OrderBy(n => n, StringComparer.Ordinal).ToList();
-        var checks = await Redis.PipelineAsync(nodes.Select(n => new object[] { "EXISTS", NodeKey(n) }).ToArray());
+        var checks = await PipelineAsync(nodes.Select(n => new object[] { "EXISTS", NodeKey(n) }).ToArray());
         var alive = new List<string>();
         var dead = new List<string>();
         for (int i = 0; i < nodes.Count; i++)
@@ -507,17 +554,21 @@ public sealed class ActorSystem
         }
     }
 
-    private async Task MailboxLoopAsync()
+    /// <summary>Reads the mailboxes of the local actors of one read group (all of them on one server; those of one hash slot on a
+    /// cluster, where a multi-key <c>XREADGROUP</c> must stay in one slot) with one blocking <c>XREADGROUP</c> at a time; ends when
+    /// the group has no local actor left (<see cref="StartLocal"/> starts it again).</summary>
+    private async Task MailboxLoopAsync(int group)
     {
         while (true)
         {
-            if (_local.Count == 0)
+            var members = _local.Values.Where(a => a.ReadGroup == group).ToList();
+            if (members.Count == 0)
             {
-                await _clock.SleepAsync(TimeSpan.FromMilliseconds(50));
-                continue;
+                _readers.Remove(group);
+                return;
             }
 
-            var keys = _local.Values.Where(a => !a.Full).Select(a => a.Ref.MailboxKey).ToList();
+            var keys = members.Where(a => !a.Full).Select(a => a.Ref.MailboxKey).ToList();
             if (keys.Count == 0)
             {
                 await _clock.SleepAsync(TimeSpan.FromMilliseconds(5));
@@ -562,10 +613,15 @@ public sealed class ActorSystem
 
         // Ids handled from the pending history by the current incarnation; the same entries may also be in the queue.
         private readonly HashSet<string> _historyHandled = new(StringComparer.Ordinal);
+
+        // Handled, not yet acknowledged (see ActorSystemOptions.AckBatch).
+        private readonly List<object> _unacked = [];
         private bool _stopped;
         private Switch? _incarnation;
 
         public ActorRef Ref => self;
+
+        public int ReadGroup { get; } = system.ReadGroupOf(self);
 
         // The node reader stops reading a mailbox while its actor holds a full batch unhandled (the in-flight window).
         public bool Full => _queue.Count >= system._options.ReadBatch;
@@ -598,7 +654,22 @@ public sealed class ActorSystem
                         await HandleAsync(behavior, entry, count);
                     }
                 }, "actor " + self.Name));
-                if (_stopped || Fiber.IsCancelled)
+                if (Fiber.IsCancelled)
+                {
+                    return;
+                }
+
+                // The handled messages of the ended incarnation are acknowledged (the crashed one is not among them).
+                try
+                {
+                    await FlushAcksAsync(null);
+                }
+                catch (Exception e) when (e is RedisConnectionException or RedisErrorException)
+                {
+                    _unacked.Clear(); // they will be delivered again
+                }
+
+                if (_stopped)
                 {
                     return;
                 }
@@ -638,7 +709,7 @@ public sealed class ActorSystem
 
                     if (entry.Fields.Count == 0)
                     {
-                        await system.Redis.StreamAckAsync(self.MailboxKey, Group, entry.Id); // trimmed while pending
+                        _unacked.Add(entry.Id); // trimmed while pending
                         continue;
                     }
 
@@ -651,14 +722,44 @@ public sealed class ActorSystem
         {
             var message = new ActorMessage(self, entry, deliveryCount, system._options.Serializer);
             var reply = await behavior(message);
+            _unacked.Add(entry.Id);
             if (message.IsCall)
             {
                 var r = reply ?? new ActorReply("null", "null"u8.ToArray());
-                await system.Redis.ExecuteAsync("XADD", message.ReplyTo!, "MAXLEN", "~", 10_000, "*", "kind", "reply", "c", message.CorrelationId!,
-                    "t", r.TypeName, "p", r.Payload);
+                await FlushAcksAsync(["XADD", message.ReplyTo!, "MAXLEN", "~", 10_000, "*", "kind", "reply", "c", message.CorrelationId!,
+                    "t", r.TypeName, "p", r.Payload]);
+            }
+            else if (_unacked.Count >= system._options.AckBatch || _queue.Count == 0)
+            {
+                await FlushAcksAsync(null);
+            }
+        }
+
+        // One XACK for the handled messages, in one write with the command before it (a call's reply), if any.
+        private async Task FlushAcksAsync(object[]? before)
+        {
+            if (_unacked.Count == 0 && before is null)
+            {
+                return;
             }
 
-            await system.Redis.StreamAckAsync(self.MailboxKey, Group, entry.Id);
+            var commands = new List<object[]>(2);
+            if (before is not null)
+            {
+                commands.Add(before);
+            }
+
+            if (_unacked.Count > 0)
+            {
+                commands.Add(["XACK", self.MailboxKey, Group, .. _unacked]);
+            }
+
+            var replies = commands.Count == 1 ? [await system.Redis.ExecuteAsync(commands[0])] : await system.PipelineAsync(commands);
+            _unacked.Clear();
+            if (replies.FirstOrDefault(r => r.IsError) is { } error)
+            {
+                throw new RedisErrorException(error.Text ?? "error");
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using EioSharp.Net;
 using EioSharp.Sync;
 using EioSharp.Time;
@@ -91,7 +92,15 @@ public sealed class RedisClient : IRedisCommands
         }
 
         var conn = await GetSharedAsync();
-        return await conn.ExecuteAsync(args);
+        try
+        {
+            return await conn.ExecuteAsync(args);
+        }
+        catch (RedisErrorException e) when (e.Prefix == "READONLY" && Options.Sentinel is not null)
+        {
+            conn.Close(); // a demoted master: the next command reconnects through the sentinels
+            throw;
+        }
     }
 
     /// <summary>Sends several commands on the shared connection in one write; error replies are returned, not thrown.</summary>
@@ -163,6 +172,44 @@ public sealed class RedisClient : IRedisCommands
         }
     }
 
+    /// <summary>Asks the sentinels, in order, for the master's address.</summary>
+    /// <exception cref="IOException">No sentinel answered with an address.</exception>
+    private async Task<EndPoint> ResolveMasterAsync(RedisSentinelOptions sentinel)
+    {
+        Exception? last = null;
+        foreach (var s in sentinel.Sentinels)
+        {
+            try
+            {
+                var reply = await Switch.RunAsync(async ssw =>
+                {
+                    var conn = await RedisConnection.ConnectAsync(ssw, _net,
+                        new RedisOptions { EndPoint = s, Protocol = RedisProtocol.Resp2, ConnectTimeout = Options.ConnectTimeout }, _clock);
+                    try
+                    {
+                        return await conn.ExecuteAsync("SENTINEL", "get-master-addr-by-name", sentinel.MasterName);
+                    }
+                    finally
+                    {
+                        conn.Close();
+                    }
+                }, "redis sentinel " + s);
+                if (reply.Elements.Count == 2)
+                {
+                    return new IPEndPoint(IPAddress.Parse(reply[0].Text!), int.Parse(reply[1].Text!, System.Globalization.CultureInfo.InvariantCulture));
+                }
+
+                last = new IOException($"Sentinel {s} does not know the master {sentinel.MasterName}.");
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException or RedisConnectionException or RedisErrorException)
+            {
+                last = e;
+            }
+        }
+
+        throw new IOException($"No sentinel gave the address of {sentinel.MasterName}.", last);
+    }
+
     private async Task<RedisConnection> ConnectWithBackoffAsync(Func<RedisReply, ValueTask>? onPush, Switch? sw = null)
     {
         var delay = Options.ReconnectDelay;
@@ -170,7 +217,18 @@ public sealed class RedisClient : IRedisCommands
         {
             try
             {
-                var c = await RedisConnection.ConnectAsync(sw ?? _switch, _net, Options, _clock, onPush);
+                EndPoint? target = Options.Sentinel is { } sentinel ? await ResolveMasterAsync(sentinel) : null;
+                var c = await RedisConnection.ConnectAsync(sw ?? _switch, _net, Options, _clock, onPush, target);
+                if (Options.Sentinel is not null)
+                {
+                    var role = await c.ExecuteAsync("ROLE");
+                    if (role.Elements.Count == 0 || role[0].Text != "master")
+                    {
+                        c.Close();
+                        throw new IOException($"{target} is not a master (yet).");
+                    }
+                }
+
                 ConnectionsOpened++;
                 return c;
             }

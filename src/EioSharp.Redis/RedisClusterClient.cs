@@ -171,6 +171,65 @@ public sealed class RedisClusterClient : IRedisCommands
         }
     }
 
+    /// <summary>Sends several commands, each to the master of its keys' slot: one pipeline (one write) per master, the masters one
+    /// after the other; a command answered with <c>MOVED</c>/<c>ASK</c> is then run again alone, following the redirection.</summary>
+    /// <param name="commands">The commands.</param>
+    /// <returns>The replies in the order of <paramref name="commands"/>; error replies (also <c>CROSSSLOT</c>) are returned, not thrown.</returns>
+    /// <exception cref="RedisConnectionException">A node could not be reached.</exception>
+    public async Task<RedisReply[]> PipelineAsync(IReadOnlyList<object[]> commands)
+    {
+        ArgumentNullException.ThrowIfNull(commands);
+        if (!_mapped)
+        {
+            await RefreshAsync();
+        }
+
+        var replies = new RedisReply[commands.Count];
+        var byNode = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        for (int i = 0; i < commands.Count; i++)
+        {
+            int slot;
+            try
+            {
+                slot = SlotOf(Array.ConvertAll(commands[i], RespCodec.ToBytes));
+            }
+            catch (RedisErrorException e)
+            {
+                replies[i] = RedisReply.ErrorReply(Encoding.UTF8.GetBytes(e.Message));
+                continue;
+            }
+
+            string node = (slot >= 0 ? _slots[slot] : null) ?? _nodes.Keys.FirstOrDefault() ?? Name(_seeds[0]);
+            (byNode.TryGetValue(node, out var list) ? list : byNode[node] = []).Add(i);
+        }
+
+        foreach (var (node, indexes) in byNode)
+        {
+            var got = await Node(node).PipelineAsync(indexes.Select(i => commands[i]).ToArray());
+            for (int j = 0; j < indexes.Count; j++)
+            {
+                replies[indexes[j]] = got[j];
+            }
+        }
+
+        for (int i = 0; i < replies.Length; i++)
+        {
+            if (replies[i].IsError && replies[i].Text is { } text && (text.StartsWith("MOVED ", StringComparison.Ordinal) || text.StartsWith("ASK ", StringComparison.Ordinal)))
+            {
+                try
+                {
+                    replies[i] = await ExecuteAsync(commands[i]);
+                }
+                catch (RedisErrorException e)
+                {
+                    replies[i] = RedisReply.ErrorReply(Encoding.UTF8.GetBytes(e.Message));
+                }
+            }
+        }
+
+        return replies;
+    }
+
     /// <summary>Reads the slot map again (<c>CLUSTER SLOTS</c>) from the first node that answers.</summary>
     /// <returns>A task that completes when the map is updated.</returns>
     /// <exception cref="RedisConnectionException">No node answered.</exception>

@@ -15,8 +15,12 @@ public enum RedisProtocol
 /// <summary>How to reach and set up a Redis server; read once when a connection is made.</summary>
 public sealed record RedisOptions
 {
-    /// <summary>The server's address; default 127.0.0.1:6379.</summary>
+    /// <summary>The server's address; default 127.0.0.1:6379. Ignored when <see cref="Sentinel"/> is set.</summary>
     public EndPoint EndPoint { get; init; } = new IPEndPoint(IPAddress.Loopback, 6379);
+
+    /// <summary>Find the master through Redis Sentinel instead of <see cref="EndPoint"/>; null (the default) connects to
+    /// <see cref="EndPoint"/>.</summary>
+    public RedisSentinelOptions? Sentinel { get; init; }
 
     /// <summary>The protocol to negotiate; default <see cref="RedisProtocol.Resp3"/>.</summary>
     public RedisProtocol Protocol { get; init; } = RedisProtocol.Resp3;
@@ -59,3 +63,15 @@ public sealed record RedisOptions
     /// <summary>How many unread push messages a subscription buffers before the reader waits (TCP back-pressure); default 1024.</summary>
     public int SubscriptionCapacity { get; init; } = 1024;
 }
+
+/// <summary>How a <see cref="RedisClient"/> finds its master through Redis Sentinel.</summary>
+/// <param name="MasterName">The monitored master's name (<c>sentinel monitor NAME ...</c>).</param>
+/// <param name="Sentinels">The sentinels, asked in order until one answers.</param>
+/// <remarks>Before every connection (the first and each reconnection) the client asks a sentinel
+/// <c>SENTINEL get-master-addr-by-name</c> (RESP2, no authentication), connects there, and checks with <c>ROLE</c> that the server
+/// is a master; a server still a replica, or no sentinel answering, counts as a failed attempt (retried with the backoff of
+/// <see cref="RedisOptions.ReconnectDelay"/>). After a failover Sentinel closes the clients of the demoted master
+/// (<c>CLIENT KILL TYPE normal</c>), so the next command reconnects to the new one; a command already written to the old
+/// master when it was demoted fails (<see cref="RedisConnectionException"/>, or <c>READONLY</c>, which also drops the
+/// connection). Not supported by <see cref="RedisClusterClient"/> (a cluster fails over by itself).</remarks>
+public sealed record RedisSentinelOptions(string MasterName, IReadOnlyList<EndPoint> Sentinels);

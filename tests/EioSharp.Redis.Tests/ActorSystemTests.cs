@@ -59,4 +59,28 @@ public sealed class ActorSystemTests : IDisposable
             });
         });
     }
+
+    /// <summary>The Reject bound (EVALSHA of the check-and-append script; the first cast on a fresh server gets NOSCRIPT and falls
+    /// back to EVAL, later ones hit the cached script): the cast over the bound is refused, and nothing is appended.</summary>
+    [Fact]
+    public void CastOverTheBoundIsRefusedAndNotStored()
+    {
+        EioMain.Run(async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                var sender = await ActorSystem.StartAsync(sw, env, SampleActors.Options("s", _server.Port, TimeSpan.FromSeconds(2)) with { MailboxCapacity = 3 });
+                var nobody = ActorSystem.Ref("unspawned");
+                Assert.Equal("+OK\r\n", _server.Call("SCRIPT", "FLUSH"));
+                for (int i = 0; i < 3; i++)
+                {
+                    await sender.CastAsync(nobody, new Work(i));
+                }
+
+                var e = await Assert.ThrowsAsync<MailboxFullException>(() => sender.CastAsync(nobody, new Work(3)));
+                Assert.Equal("unspawned", e.Actor);
+                Assert.Equal(3, await sender.Redis.StreamLengthAsync(nobody.MailboxKey));
+            });
+        });
+    }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
+using EioSharp.Actors.Redis;
 
 namespace EioSharp.Redis.Tests;
 
@@ -89,6 +90,151 @@ public sealed class RedisClusterTests : IDisposable
                 // Streams for actors partitioned by slot: a mailbox per key.
                 await cluster.StreamAddAsync("mailbox:{a1}", [new("p", "x")]);
                 Assert.Equal(1, await cluster.StreamLengthAsync("mailbox:{a1}"));
+            });
+        });
+    }
+
+    /// <summary>Actors partitioned over the cluster's masters by the slot of their mailbox: two nodes, each running actors whose
+    /// mailboxes live on different masters (and two sharing a hash tag, so one read), exchange casts and calls both ways.</summary>
+    [Fact]
+    public void ActorsOnTwoNodesExchangeCastsAndCallsAcrossMasters()
+    {
+        string[] onN1 = ["c0", "c1", "c2", "c3", "c4", "c5"];
+        string[] onN2 = ["{g}x", "{g}y", "d0", "d1"];
+        string Owner(string actor)
+        {
+            string slot = RedisClusterClient.HashSlot(ActorSystem.Ref(actor).MailboxKey).ToString();
+            return _nodes.Single(n => n.Call("CLUSTER", "COUNTKEYSINSLOT", slot) != ":0\r\n").Port.ToString();
+        }
+
+        EioMain.Run(async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                ActorSystemOptions Options(string node) => SampleActors.Options(node, 0, TimeSpan.FromSeconds(3)) with { ClusterSeeds = [_nodes[2].EndPoint] };
+                ActorSystem? n1 = null, n2 = null;
+                n1 = await ActorSystem.StartAsync(sw, env, Options("n1"), SampleActors.Counter(() => n1!, env, TimeSpan.Zero));
+                n2 = await ActorSystem.StartAsync(sw, env, Options("n2"), SampleActors.Counter(() => n2!, env, TimeSpan.Zero));
+                Assert.IsType<RedisClusterClient>(n1.Redis);
+                foreach (string a in onN1)
+                {
+                    Assert.True((await n1.SpawnAsync(a, "counter")).Created);
+                }
+
+                foreach (string a in onN2)
+                {
+                    Assert.True((await n2.SpawnAsync(a, "counter")).Created);
+                }
+
+                // The mailboxes (created by SpawnAsync) are spread over all three masters; the hash-tagged pair shares one.
+                var masters = onN1.Concat(onN2).Select(Owner).ToList();
+                Assert.Equal(3, masters.Distinct().Count());
+                Assert.Equal(Owner("{g}x"), Owner("{g}y"));
+
+                for (int i = 0; i < 10; i++)
+                {
+                    foreach (string a in onN1)
+                    {
+                        await n2.CastAsync(ActorSystem.Ref(a), new Work(i));
+                    }
+
+                    foreach (string a in onN2)
+                    {
+                        await n1.CastAsync(ActorSystem.Ref(a), new Work(100 + i));
+                    }
+                }
+
+                foreach (string a in onN1)
+                {
+                    var pong = await n2.CallAsync<Ping, Pong>(ActorSystem.Ref(a), new Ping(1), TimeSpan.FromSeconds(20));
+                    Assert.Equal(("n1", a, 10L), (pong.Node, pong.Actor, pong.Handled));
+                }
+
+                foreach (string a in onN2)
+                {
+                    var pong = await n1.CallAsync<Ping, Pong>(ActorSystem.Ref(a), new Ping(2), TimeSpan.FromSeconds(20));
+                    Assert.Equal(("n2", a, 10L), (pong.Node, pong.Actor, pong.Handled));
+                }
+
+                // Every message was acknowledged (nothing left pending in any mailbox, on any master).
+                foreach (string a in onN1.Concat(onN2))
+                {
+                    var mailbox = ActorSystem.Ref(a).MailboxKey;
+                    for (int k = 0; k < 50 && (await n1.Redis.StreamPendingAsync(mailbox, "actors")).Count > 0; k++)
+                    {
+                        await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(20));
+                    }
+
+                    Assert.Empty(await n1.Redis.StreamPendingAsync(mailbox, "actors"));
+                }
+
+            });
+        });
+    }
+
+    /// <summary>Failover on the cluster: node n1 stops (its switch ends: no handover, its heartbeat lapses); n2 takes over its
+    /// actors (compare-and-set of the owner, XAUTOCLAIM of their mailboxes, on whichever master holds each), its monitors get
+    /// NodeDown, and the messages cast while n1 was gone are handled on n2.</summary>
+    [Fact]
+    public void ActorsOfAStoppedNodeAreTakenOverOnTheCluster()
+    {
+        string[] onN1 = ["e0", "e1", "e2", "e3", "e4"];
+        EioMain.Run(async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                ActorSystemOptions Options(string node) => SampleActors.Options(node, 0, TimeSpan.FromSeconds(2)) with { ClusterSeeds = [_nodes[1].EndPoint] };
+                ActorSystem? n2 = null;
+                n2 = await ActorSystem.StartAsync(sw, env, Options("n2"), SampleActors.Counter(() => n2!, env, TimeSpan.Zero));
+                var (stop, stopper) = Promise.Create<bool>();
+                var (started, starter) = Promise.Create<bool>();
+                Fiber.Fork(sw, () => Switch.RunAsync(async sw1 =>
+                {
+                    ActorSystem? n1 = null;
+                    n1 = await ActorSystem.StartAsync(sw1, env, Options("n1"), SampleActors.Counter(() => n1!, env, TimeSpan.Zero));
+                    foreach (string a in onN1)
+                    {
+                        Assert.True((await n1.SpawnAsync(a, "counter")).Created);
+                    }
+
+                    starter.TryResolve(true);
+                    await stop.AwaitAsync();
+                }));
+                await started.AwaitAsync();
+                foreach (string a in onN1)
+                {
+                    await n2.MonitorAsync(ActorSystem.Ref(a));
+                    await n2.CastAsync(ActorSystem.Ref(a), new Work(1));
+                    Assert.Equal("n1", (await n2.CallAsync<Ping, Pong>(ActorSystem.Ref(a), new Ping(1), TimeSpan.FromSeconds(20))).Node);
+                }
+
+                stopper.TryResolve(true); // n1's fibers end; its heartbeat key expires after 2 s
+                foreach (string a in onN1)
+                {
+                    for (int i = 0; i < 5; i++)
+                    {
+                        await n2.CastAsync(ActorSystem.Ref(a), new Work(10 + i));
+                    }
+                }
+
+                var downs = new List<ActorDown>();
+                while (downs.Count < onN1.Length)
+                {
+                    downs.Add(await env.MonoClock.WithTimeoutAsync(TimeSpan.FromSeconds(30), async () => await n2.Downs.TakeAsync()));
+                }
+
+                Assert.Equal(onN1, downs.Select(d => d.Actor.Name).OrderBy(n => n));
+                Assert.All(downs, d => Assert.Equal((RemoteExitKind.NodeDown, "n1", "n2"), (d.Kind, d.Text, d.Node)));
+                foreach (string a in onN1)
+                {
+                    var pong = await n2.CallAsync<Ping, Pong>(ActorSystem.Ref(a), new Ping(2), TimeSpan.FromSeconds(20));
+                    // The new incarnation handled exactly the 5 casts sent after the stop: everything before was acknowledged
+                    // (the call's reply carried the acknowledgements).
+                    Assert.Equal(("n2", a, 5L), (pong.Node, pong.Actor, pong.Handled));
+                    Assert.Equal("n2", await n2.Redis.GetStringAsync("owner:" + a));
+                }
+
+                Assert.Equal(onN1.Length, n2.TakenOver);
             });
         });
     }

@@ -35,6 +35,24 @@ public sealed class RedisServer : IDisposable
         return s;
     }
 
+    private string[]? _sentinelConf;
+
+    /// <summary>Starts a Redis Sentinel (redis-server --sentinel with a config file in its own directory).</summary>
+    /// <param name="confLines">Config lines after port/bind/dir (e.g. <c>sentinel monitor m 127.0.0.1 6379 1</c>).</param>
+    public static RedisServer StartSentinel(params string[] confLines)
+    {
+        var s = new RedisServer(FreePort(), []) { _sentinelConf = confLines };
+        s.Run();
+        return s;
+    }
+
+    private string WriteSentinelConf()
+    {
+        string file = Path.Combine(Dir, "sentinel.conf");
+        File.WriteAllLines(file, [$"port {Port}", "bind 127.0.0.1", $"dir {Dir}", "protected-mode no", .. _sentinelConf!]);
+        return file;
+    }
+
     public static int FreePort()
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
@@ -47,8 +65,11 @@ public sealed class RedisServer : IDisposable
     public void Run()
     {
         var psi = new ProcessStartInfo("redis-server") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", Dir,
-                     "--save", "", "--appendonly", "no", "--protected-mode", "no" }.Concat(_extraArgs))
+        string[] args = _sentinelConf is not null
+            ? [WriteSentinelConf(), "--sentinel"]
+            : ["--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", Dir,
+                "--save", "", "--appendonly", "no", "--protected-mode", "no", .. _extraArgs];
+        foreach (string a in args)
         {
             psi.ArgumentList.Add(a);
         }
