@@ -30,6 +30,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
     private CancelledException? _cancelled;
     private Action<object?>? _continuation;
     private object? _continuationState;
+    private FiberFrame? _frame; // the awaiting fiber, recorded only while a watchdog or a trace runs (as Waiter)
 
     private UringOp(UringPoller ring, Domain domain)
     {
@@ -93,7 +94,12 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
         _continuation = s_done;
         if (c is not null)
         {
-            _domain.Enqueue(c, _continuationState);
+            if (Tracing.EioTrace.On)
+            {
+                Tracing.EioTrace.Woken(_frame);
+            }
+
+            _domain.Enqueue(c, _continuationState, _frame);
         }
     }
 
@@ -101,6 +107,8 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
     public int GetResult(short token)
     {
         Context?.RemoveWaiter(this);
+        _frame?.Fiber.Resumed(this);
+        _frame = null;
         if (!_completed)
         {
             throw new InvalidOperationException("The operation has not completed.");
@@ -123,6 +131,17 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
         {
             _domain.Enqueue(continuation, state);
             return;
+        }
+
+        if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
+        {
+            // Visible to dumps (DEBUG FIBERS, the watchdog) and traces as "suspended on io", as the other backends' waits.
+            _frame = FiberFrame.Current;
+            _frame?.Fiber.Suspended(this);
+            if (Tracing.EioTrace.On)
+            {
+                Tracing.EioTrace.Suspended(_frame, TraceReason, TraceArg);
+            }
         }
 
         _continuation = continuation;
