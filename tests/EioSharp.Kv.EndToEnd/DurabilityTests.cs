@@ -75,6 +75,17 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             writers.ForEach(t => t.Start());
             Assert.True(started.Wait(TimeSpan.FromSeconds(20)));
             Thread.Sleep(1000); // load in full swing
+            if (rewrites)
+            {
+                // Kill only once a rewrite has completed under the load (bounded): on a loaded machine the first one can
+                // take longer than the second above, and the point is a SIGKILL with rewrites going on.
+                var waiting = System.Diagnostics.Stopwatch.StartNew();
+                while (waiting.Elapsed < TimeSpan.FromSeconds(30) && !server.Log.Contains("Background AOF rewrite finished", StringComparison.Ordinal))
+                {
+                    Thread.Sleep(50);
+                }
+            }
+
             server.Kill(); // SIGKILL, mid-write
             writers.ForEach(t => t.Join(TimeSpan.FromSeconds(20)));
             rewritesDone = System.Text.RegularExpressions.Regex.Matches(server.Log, "Background AOF rewrite finished").Count;
