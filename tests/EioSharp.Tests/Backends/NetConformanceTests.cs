@@ -91,10 +91,11 @@ public class NetConformanceTests
     [MemberData(nameof(Backends))]
     public void ConnectToAClosedPortIsRefused(EioBackend backend)
     {
-        var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        // Bound and never listening, and held until the connect is done: nothing listens there, and no other socket
+        // (a parallel test, another process, the connect's own ephemeral port) can take the port meanwhile.
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         probe.Bind(Loopback0);
         var closed = probe.LocalEndPoint!;
-        probe.Dispose(); // bound, never listened, now closed: nothing listens there
         var error = Run(backend, async env =>
         {
             try

@@ -432,12 +432,11 @@ public class NetTests
     {
         var error = RunEio(async env =>
         {
-            int port;
-            using (var probe = new TcpListener(IPAddress.Loopback, 0))
-            {
-                probe.Start();
-                port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            }
+            // Bound and never listening: a connect is refused, and no other socket (parallel tests, other processes, or
+            // this connect's own ephemeral port) can take the port meanwhile, as it could after a probe listener closed.
+            using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            int port = ((IPEndPoint)holder.LocalEndPoint!).Port;
 
             NetException? caught = null;
             await Switch.RunAsync(async sw =>
