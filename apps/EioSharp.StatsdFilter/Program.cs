@@ -38,10 +38,24 @@ void OnSignal(PosixSignalContext context)
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
+// SIGUSR1 (kill -USR1 pid) prints the running totals, "statsd-filter: stats: received=... send_errors=...", and keeps
+// serving: the counters are read with Interlocked, so a runtime thread may print them while the domains count.
+StatsdFilterServer? server = null;
+const PosixSignal SigUsr1 = (PosixSignal)10; // SIGUSR1 on Linux; PosixSignal names only the portable signals
+using var sigusr1 = OperatingSystem.IsLinux()
+    ? PosixSignalRegistration.Create(SigUsr1, context =>
+    {
+        context.Cancel = true;
+        if (Volatile.Read(ref server) is { } running)
+        {
+            Console.Out.WriteLine("statsd-filter: stats: " + running.Statistics.Snapshot());
+        }
+    })
+    : null;
+
 // --trace FILE streams the fiber trace; SIGQUIT (kill -QUIT pid) prints the live tree of domains, switches and fibers.
 using var diagnostics = EioSharp.Domains.ServerDiagnostics.Install(options.TraceFile);
 
-StatsdFilterServer? server = null;
 try
 {
     // --backend auto (the default) takes the best backend available here; EIOSHARP_BACKEND overrides auto.
@@ -49,7 +63,7 @@ try
         async env =>
         {
             Console.Out.WriteLine($"statsd-filter: EioSharp backend: {env.Backend}");
-            server = new StatsdFilterServer(env, options, stop, Console.Out);
+            Volatile.Write(ref server, new StatsdFilterServer(env, options, stop, Console.Out));
             await server.RunAsync();
         },
         new EioOptions { Backend = EioOptions.ParseBackend(options.Backend) });

@@ -239,6 +239,17 @@ public sealed partial class ServerProcess : IDisposable
         }
     }
 
+    /// <summary>Sends <paramref name="signal"/> (a Linux signal number, e.g. 10 for SIGUSR1) to the server by process id.</summary>
+    /// <param name="signal">The signal number.</param>
+    /// <exception cref="InvalidOperationException">kill(2) failed (e.g. the server has exited and been reaped).</exception>
+    public void Signal(int signal)
+    {
+        if (SysKill(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
     /// <summary>The number of file descriptors the server has open (<c>/proc/PID/fd</c>).</summary>
     /// <returns>The count.</returns>
     public int OpenFileDescriptors() => Directory.GetFileSystemEntries($"/proc/{_process.Id}/fd").Length;
