@@ -42,6 +42,37 @@ public class DomainsPingPongBenchmarks
         await other;
     }
 
+    /// <summary>The same hand-off between two dedicated threads (each blocks in <c>Task.Wait</c>, which spins and then
+    /// sleeps): what .NET pays when the two sides really are two threads. The thread-pool baseline above mostly runs on
+    /// one worker (a continuation queued from a worker goes to its local queue and that worker runs it next).</summary>
+    [Benchmark(OperationsPerInvoke = Rounds)]
+    public void TaskCompletionSourceTwoThreads()
+    {
+        var pings = new TaskCompletionSource<int>[Rounds];
+        var pongs = new TaskCompletionSource<int>[Rounds];
+        for (int i = 0; i < Rounds; i++)
+        {
+            pings[i] = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            pongs[i] = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        var other = new Thread(() =>
+        {
+            for (int i = 0; i < Rounds; i++)
+            {
+                pongs[i].SetResult(pings[i].Task.Result);
+            }
+        });
+        other.Start();
+        for (int i = 0; i < Rounds; i++)
+        {
+            pings[i].SetResult(i);
+            pongs[i].Task.Wait();
+        }
+
+        other.Join();
+    }
+
     [Benchmark(OperationsPerInvoke = Rounds)]
     public void PromiseAcrossDomains() => EioMain.Run(async env =>
     {

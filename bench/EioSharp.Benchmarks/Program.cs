@@ -48,7 +48,16 @@ public static class Program
         }
 
         var method = type.GetMethod(methodName)!;
-        var run = (Action)Delegate.CreateDelegate(typeof(Action), bench, method);
+        Action run = method.ReturnType == typeof(void)
+            ? (Action)Delegate.CreateDelegate(typeof(Action), bench, method)
+            : () =>
+            {
+                // A benchmark returning a task (or a value): wait for the task, drop the value.
+                if (method.Invoke(bench, null) is Task t)
+                {
+                    t.GetAwaiter().GetResult();
+                }
+            };
         int opsPerInvoke = method.GetCustomAttribute<BenchmarkAttribute>()?.OperationsPerInvoke ?? 1;
         for (int i = 0; i < warmup; i++)
         {

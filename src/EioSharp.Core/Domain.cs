@@ -30,6 +30,8 @@ public sealed class Domain
     private long _timerSeq;
     private int _deadTimers; // cancelled timers still in _timers (approximate: pruning may also remove them)
     private int _sleeping;
+    private long _wakeUps;
+    private bool _postedToOther; // this domain posted to another domain since it last slept (written by its own thread)
     private int _externalOperations;
     private Thread? _thread;
     private Exception? _crash;
@@ -141,12 +143,25 @@ public sealed class Domain
         else
         {
             _remote.Enqueue(item);
+            var sender = t_current;
+            if (sender is not null)
+            {
+                // Written by the sender's own thread: it now expects an answer soon (see WaitForWork).
+                sender._postedToOther = true;
+            }
+
+            // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
+            // sleeps again) only enqueue, and the domain drains its whole inbox in its next round.
             if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
             {
+                Interlocked.Increment(ref _wakeUps);
                 _poller.Wake();
             }
         }
     }
+
+    /// <summary>The number of times a post from another thread woke this domain from its wait (for tests and diagnostics).</summary>
+    internal long WakeUps => Volatile.Read(ref _wakeUps);
 
     private static readonly Action<object?> s_runAction = static s => ((Action)s!)();
 
@@ -461,6 +476,52 @@ public sealed class Domain
     private static readonly bool s_spinBeforeSleep =
         Environment.ProcessorCount > 1 && Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_SPIN") != "0";
 
+    /// <summary>How long (Stopwatch ticks) an idle domain that has just posted to another domain busy-waits for an answer
+    /// before the ordinary short spin: 20 µs by default, <c>EIOSHARP_DOMAIN_REPLY_SPIN_US</c> to change it (0: none).</summary>
+    private static readonly long s_replySpinTicks = Stopwatch.Frequency *
+        (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_REPLY_SPIN_US"), out int us) && us >= 0 ? us : 20) / 1_000_000;
+
+    private int _replySpinBackoff = 1; // idle transitions to skip after the next failed reply spin (doubles per failure)
+    private int _replySpinSkip; // idle transitions left to skip before the next reply spin
+
+    /// <summary>The most idle transitions a domain skips the reply spin for after failed spins.</summary>
+    private const int MaxReplySpinBackoff = 1024;
+
+    /// <summary>Busy-waits up to <see cref="s_replySpinTicks"/> for a post, adaptively; true when one arrived.</summary>
+    /// <remarks>
+    /// Called when this domain has just posted to another domain (resolved its promise, fed its queue) and has nothing
+    /// else to do: the answer usually comes within microseconds, while sleeping costs a futex wait here, a wake-up call in
+    /// the other domain and the wake-up latency. .NET's thread pool workers spin the same way before they block. Spinning
+    /// only pays when the other domain's thread is running at the same time; on an oversubscribed machine it is not, and
+    /// every spin burns its whole budget for nothing. So the spin adapts, as glibc's adaptive mutexes do: after a spin
+    /// that found nothing, the next 1, 2, 4 ... 1024 chances are skipped; a spin that found a post resets the backoff.
+    /// </remarks>
+    private bool ReplySpin()
+    {
+        if (_replySpinSkip > 0)
+        {
+            _replySpinSkip--;
+            return false;
+        }
+
+        long until = Stopwatch.GetTimestamp() + s_replySpinTicks;
+        do
+        {
+            if (!_remote.IsEmpty)
+            {
+                _replySpinBackoff = 1;
+                return true;
+            }
+
+            Thread.SpinWait(8);
+        }
+        while (Stopwatch.GetTimestamp() < until);
+
+        _replySpinSkip = _replySpinBackoff;
+        _replySpinBackoff = Math.Min(MaxReplySpinBackoff, _replySpinBackoff * 2);
+        return false;
+    }
+
     private void WaitForWork()
     {
         PruneTimers();
@@ -486,8 +547,15 @@ public sealed class Domain
             throw new DeadlockDetectedException();
         }
 
+        bool postedToOther = _postedToOther;
+        _postedToOther = false;
         if (s_spinBeforeSleep && !IsMock && _poller.SpinBeforeSleep)
         {
+            if (postedToOther && s_replySpinTicks > 0 && ReplySpin())
+            {
+                return;
+            }
+
             // Spin briefly before sleeping: a domain exchanging messages with another domain usually gets its next item
             // within microseconds, and sleeping costs a futex wait here plus a wake-up call in the sender. SpinOnce
             // yields the processor after its first iterations, so an oversubscribed machine loses little.
