@@ -7,8 +7,10 @@ namespace EioSharp.Tracing;
 /// <remarks>
 /// Eio: <c>Eio.Private.Trace</c> and <c>eio-trace</c> (<see cref="Log(string)"/> is <c>Trace.log</c>).
 /// <para><b>Cost</b>: off by default; every hook in the scheduler is guarded by one read of a static field
-/// (<see cref="IsEnabled"/>). When on, each event is one clock read and one 40-byte store of plain data into the domain's ring (no
-/// allocation, no lock on a domain thread); suspensions also record their fiber (one <see cref="AsyncLocal{T}"/> read).</para>
+/// (<see cref="IsEnabled"/>). When on, each event is one read of the CPU's time-stamp counter where it can be used (see <see cref="TraceClock"/>; else
+/// <see cref="Stopwatch.GetTimestamp"/>) and one 40-byte store of plain data into the domain's ring (no allocation, no
+/// lock on a domain thread); a suspension reads no clock (it takes the time of the domain's next event, normally the
+/// next item's start: one clock read per fiber switch) and records its fiber (one <see cref="AsyncLocal{T}"/> read).</para>
 /// <para><b>Rings</b>: each domain writes only its own ring, so recording needs no synchronisation; events recorded by
 /// threads that are not domains (system threads, .NET I/O completions) go to a shared ring under a lock. A full ring
 /// overwrites its oldest events (the last <see cref="RingCapacity"/> events per domain are always available to
@@ -129,6 +131,7 @@ public static class EioTrace
     public static IReadOnlyList<TraceEvent> Snapshot()
     {
         var all = new List<TraceEvent>();
+        TraceClock.Recalibrate();
         lock (s_lock)
         {
             foreach (var ring in s_rings)
@@ -276,6 +279,7 @@ public static class EioTrace
         }
 
         d.TraceRing = null;
+        ring.Flush(); // on the domain's thread, its writer: a last suspension waiting for a time gets it now
         lock (s_lock)
         {
             ring.Retired = true;
@@ -322,29 +326,63 @@ public static class EioTrace
 
     internal static void Emit(TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
     {
-        long ts = Stopwatch.GetTimestamp();
         var d = Domain.Current;
         if (d is not null)
         {
-            var ring = d.TraceRing;
-            if (ring is null || ring.Generation != s_generation)
-            {
-                ring = NewRing(d);
-            }
-
-            ring.Write(ts, kind, reason, fiber, other, arg, data);
+            EmitOn(d, kind, fiber, other, arg, reason, data);
+            return;
         }
-        else
+
+        long ts = TraceClock.Now();
+        lock (s_externalLock)
         {
-            lock (s_externalLock)
-            {
-                s_external?.Write(ts, kind, reason, fiber, other, arg, data);
-            }
+            s_external?.Write(ts, kind, reason, fiber, other, arg, data);
         }
 
         if (s_eventSourceListeners > 0)
         {
-            EioEventSource.Log.Write(kind, reason, d?.Id ?? -1, fiber, other, arg, data);
+            EioEventSource.Log.Write(kind, reason, -1, fiber, other, arg, data);
+        }
+    }
+
+    /// <summary>As <see cref="Emit"/>, from the thread of <paramref name="d"/> (the caller knows it: no thread-static read).</summary>
+    private static void EmitOn(Domain d, TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
+    {
+        long ts = TraceClock.Now();
+        var ring = d.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(d);
+        }
+
+        ring.Write(ts, kind, reason, fiber, other, arg, data);
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(kind, reason, d.Id, fiber, other, arg, data);
+        }
+    }
+
+    /// <summary>As <see cref="Emit"/>, but on a domain the event takes the time of the domain's next event (no clock read):
+    /// see <see cref="TraceRing.WriteUnstamped"/>.</summary>
+    private static void EmitUnstamped(TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
+    {
+        var d = Domain.Current;
+        if (d is null)
+        {
+            Emit(kind, fiber, other, arg, reason, data);
+            return;
+        }
+
+        var ring = d.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(d);
+        }
+
+        ring.WriteUnstamped(kind, reason, fiber, other, arg, data);
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(kind, reason, d.Id, fiber, other, arg, data);
         }
     }
 
@@ -356,13 +394,14 @@ public static class EioTrace
     private static object? FiberData(FiberInfo? f) => f?.Name is null ? null : f;
 
     // Hooks called by the kernel, each behind `if (EioTrace.On)`.
-    internal static void ItemStarted(FiberFrame? frame) =>
-        Emit(TraceEventKind.FiberResumed, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
+    /// <summary>A work item starts on <paramref name="domain"/> (called by its scheduler, on its thread).</summary>
+    internal static void ItemStarted(Domain domain, FiberFrame? frame) =>
+        EmitOn(domain, TraceEventKind.FiberResumed, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
     internal static void Suspended(FiberFrame? frame, TraceReason reason, long arg)
     {
         var f = frame ?? FiberFrame.Current;
-        Emit(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, FiberData(f?.Fiber));
+        EmitUnstamped(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, FiberData(f?.Fiber));
     }
 
     internal static void Woken(FiberFrame? frame)
@@ -372,7 +411,12 @@ public static class EioTrace
             return;
         }
 
-        Emit(TraceEventKind.FiberWoken, frame.Fiber.Id, CurrentFiberId(), Interlocked.Increment(ref s_nextFlow), TraceReason.None, null);
+        // Flow ids are unique per domain without a shared counter (a cross-domain wake-up must not contend on one):
+        // (domain id + 1) << 40 | the ring's own count; threads that are not domains share s_nextFlow (below 2^40).
+        var d = Domain.Current;
+        var ring = d?.TraceRing;
+        long flow = ring is not null ? ((long)(d!.Id + 1) << 40) | ++ring.Flows : Interlocked.Increment(ref s_nextFlow);
+        Emit(TraceEventKind.FiberWoken, frame.Fiber.Id, d?.RunningFrame?.Fiber.Id ?? 0, flow, TraceReason.None, null);
     }
 
     internal static void Cancelled(FiberFrame? frame) =>
