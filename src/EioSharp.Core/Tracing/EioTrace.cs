@@ -8,7 +8,7 @@ namespace EioSharp.Tracing;
 /// Eio: <c>Eio.Private.Trace</c> and <c>eio-trace</c> (<see cref="Log(string)"/> is <c>Trace.log</c>).
 /// <para><b>Cost</b>: off by default; every hook in the scheduler is guarded by one read of a static field
 /// (<see cref="IsEnabled"/>). When on, each event is one read of the CPU's time-stamp counter where it can be used (see <see cref="TraceClock"/>; else
-/// <see cref="Stopwatch.GetTimestamp"/>) and one 40-byte store of plain data into the domain's ring (no allocation, no
+/// <see cref="Stopwatch.GetTimestamp"/>) and one 32-byte store of plain data into the domain's ring (no allocation, no
 /// lock on a domain thread); a suspension reads no clock (it takes the time of the domain's next event, normally the
 /// next item's start: one clock read per fiber switch) and records its fiber (one <see cref="AsyncLocal{T}"/> read).</para>
 /// <para><b>Rings</b>: each domain writes only its own ring, so recording needs no synchronisation; events recorded by
@@ -64,7 +64,7 @@ public static class EioTrace
     /// <summary>Starts recording (a new session: earlier events are discarded).</summary>
     /// <param name="path">A file to stream the trace to as Chrome Trace Event JSON (open it in ui.perfetto.dev, chrome://tracing
     /// or <c>eiosharp-traceview</c>), or null to record only into the rings (read them with <see cref="Snapshot"/>).</param>
-    /// <param name="ringCapacity">Events per domain ring (rounded up to a power of two; at least 1024). 40 bytes each plus a reference slot; rings of finished domains are reused.</param>
+    /// <param name="ringCapacity">Events per domain ring (rounded up to a power of two; at least 1024). 32 bytes each plus a reference slot; rings of finished domains are reused.</param>
     /// <exception cref="InvalidOperationException">A session is already running.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="ringCapacity"/> is less than 1024.</exception>
     /// <exception cref="IOException">The file cannot be created.</exception>
