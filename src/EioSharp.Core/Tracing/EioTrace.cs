@@ -211,7 +211,11 @@ public static class EioTrace
         }
     }
 
-    private static void UpdateOn() => Volatile.Write(ref On, s_sessionOn || s_eventSourceListeners > 0);
+    private static void UpdateOn()
+    {
+        TraceClock.Recalibrate(); // the clock is set up (0.5 ms, once per process) here, not at a domain's first event
+        Volatile.Write(ref On, s_sessionOn || s_eventSourceListeners > 0);
+    }
 
     private static void NewGeneration()
     {
