@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace EioSharp.Tracing;
 
@@ -399,15 +400,18 @@ public static class EioTrace
 
     // Hooks called by the kernel, each behind `if (EioTrace.On)`.
     /// <summary>A work item starts on <paramref name="domain"/> (called by its scheduler, on its thread).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void ItemStarted(Domain domain, FiberFrame? frame) =>
         EmitOn(domain, TraceEventKind.FiberResumed, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Suspended(FiberFrame? frame, TraceReason reason, long arg)
     {
         var f = frame ?? FiberFrame.Current;
         EmitUnstamped(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, FiberData(f?.Fiber));
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Woken(FiberFrame? frame)
     {
         if (frame is null)
@@ -423,12 +427,15 @@ public static class EioTrace
         Emit(TraceEventKind.FiberWoken, frame.Fiber.Id, d?.RunningFrame?.Fiber.Id ?? 0, flow, TraceReason.None, null);
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Cancelled(FiberFrame? frame) =>
         Emit(TraceEventKind.FiberCancelled, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void FiberCreated(FiberFrame child, FiberFrame? parent) =>
         Emit(TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber.Name is null ? child.Fiber.Owner : child.Fiber);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void FiberFinished(FiberFrame frame, Exception? error) =>
         Emit(
             TraceEventKind.FiberFinished,
@@ -438,19 +445,24 @@ public static class EioTrace
             TraceReason.None,
             (object?)error ?? FiberData(frame.Fiber));
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void SwitchOpened(Switch sw, FiberFrame frame) =>
         Emit(TraceEventKind.SwitchOpened, frame.Fiber.Id, sw.Parent?.TraceId ?? 0, sw.TraceId, TraceReason.None, sw);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void SwitchClosed(Switch sw, FiberFrame frame, Exception? error) =>
         Emit(TraceEventKind.SwitchClosed, frame.Fiber.Id, 0, sw.TraceId, TraceReason.None, (object?)error ?? sw);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void CancelCreated(CancelContext c, CancelContext? parent) =>
         Emit(TraceEventKind.CancelCreated, CurrentFiberId(), parent?.TraceId ?? 0, c.TraceId, TraceReason.None, null);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void CancelCancelled(CancelContext c, Exception reason) =>
         Emit(TraceEventKind.CancelCancelled, CurrentFiberId(), 0, c.TraceId, TraceReason.None, reason);
 
     /// <summary>Records the start of an offloaded call on the calling (system) thread; returns its id for <see cref="SysthreadFinished"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static long SysthreadStarted(long fiber)
     {
         long id = NewId();
@@ -459,10 +471,13 @@ public static class EioTrace
     }
 
     /// <summary>Records the end of the offloaded call <paramref name="id"/> (before the fiber is woken).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void SysthreadFinished(long fiber, long id, Exception? error) =>
         Emit(TraceEventKind.SysthreadFinished, fiber, Environment.CurrentManagedThreadId, id, TraceReason.Systhread, error);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void DomainIdle() => Emit(TraceEventKind.DomainIdle, 0, 0, 0, TraceReason.None, null);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void DomainBusy() => Emit(TraceEventKind.DomainBusy, 0, 0, 0, TraceReason.None, null);
 }
