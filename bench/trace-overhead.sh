@@ -28,6 +28,10 @@ elif [ ! -d "$BASE_DIR/.git" ] && [ ! -f "$BASE_DIR/.git" ]; then
 fi
 cp "$ROOT/bench/EioSharp.Benchmarks/Program.cs" "$BASE_DIR/bench/EioSharp.Benchmarks/Program.cs"
 sed -i '/^\[SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 8)\]$/d' "$BASE_DIR/bench/EioSharp.Benchmarks/CoreBenchmarks.cs"
+if ! grep -rqs "class ProcessSpawnBench" "$BASE_DIR/bench/EioSharp.Benchmarks/"; then
+  # The driver's process-spawn mode came later than the base commit: drop it from the base's copy.
+  sed -i '/args\[0\] == "process-spawn"/,/^        }$/d' "$BASE_DIR/bench/EioSharp.Benchmarks/Program.cs"
+fi
 mkdir -p "$OUT"
 for dir in "$BASE_DIR" "$ROOT"; do
   dotnet build "$dir/bench/EioSharp.Benchmarks/EioSharp.Benchmarks.csproj" -c Release -v q -nologo >/dev/null

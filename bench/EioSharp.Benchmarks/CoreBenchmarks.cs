@@ -21,7 +21,7 @@ public abstract class CoreBench
     {
         if (Environment.GetEnvironmentVariable("EIOSHARP_BENCH_TRACE") == "1")
         {
-            EioSharp.Tracing.EioTrace.Start();
+            EioSharp.Tracing.EioTrace.Start(null, int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_BENCH_TRACE_RING"), out int ring) ? ring : 1 << 16);
         }
     }
 }

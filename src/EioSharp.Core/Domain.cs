@@ -322,7 +322,7 @@ public sealed class Domain
             Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
             if (EioTrace.On)
             {
-                EioTrace.ItemStarted(item.Frame);
+                EioTrace.ItemStarted(this, item.Frame);
             }
 
             try

@@ -69,13 +69,13 @@ public static partial class Fiber
         FiberFrame.Current = frame;
         try
         {
-            var parent = EioTrace.On ? sw.Domain.RunningFrame : null;
-            sw.Domain.RunningFrame = frame;
-            sw.AddLive(frame.Fiber);
             if (EioTrace.On)
             {
-                EioTrace.FiberCreated(frame, parent);
+                EioTrace.FiberCreated(frame, sw.Domain.RunningFrame); // the parent: still the running frame
             }
+
+            sw.Domain.RunningFrame = frame;
+            sw.AddLive(frame.Fiber);
 
             Task task;
             try
@@ -191,13 +191,13 @@ public static partial class Fiber
     {
         var frame = new FiberFrame(new FiberInfo(sw.Domain, null, sw), sw.CancelContext, sw);
         FiberFrame.Current = frame;
-        var parent = EioTrace.On ? sw.Domain.RunningFrame : null;
-        sw.Domain.RunningFrame = frame;
-        sw.AddLive(frame.Fiber);
         if (EioTrace.On)
         {
-            EioTrace.FiberCreated(frame, parent);
+            EioTrace.FiberCreated(frame, sw.Domain.RunningFrame); // the parent: still the running frame
         }
+
+        sw.Domain.RunningFrame = frame;
+        sw.AddLive(frame.Fiber);
 
         Exception? failure = null;
         try
@@ -451,13 +451,13 @@ public static partial class Fiber
             var owner = _frame.Switch;
             var frame = new FiberFrame(new FiberInfo(domain, null, owner), Context, owner);
             FiberFrame.Current = frame;
-            var parent = EioTrace.On ? domain.RunningFrame : null;
-            domain.RunningFrame = frame;
-            owner?.AddLive(frame.Fiber);
             if (EioTrace.On)
             {
-                EioTrace.FiberCreated(frame, parent);
+                EioTrace.FiberCreated(frame, domain.RunningFrame); // the parent: still the running frame
             }
+
+            domain.RunningFrame = frame;
+            owner?.AddLive(frame.Fiber);
 
             Exception? failure = null;
             try

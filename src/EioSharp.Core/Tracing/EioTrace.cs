@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace EioSharp.Tracing;
 
@@ -7,8 +8,10 @@ namespace EioSharp.Tracing;
 /// <remarks>
 /// Eio: <c>Eio.Private.Trace</c> and <c>eio-trace</c> (<see cref="Log(string)"/> is <c>Trace.log</c>).
 /// <para><b>Cost</b>: off by default; every hook in the scheduler is guarded by one read of a static field
-/// (<see cref="IsEnabled"/>). When on, each event is one clock read and one 40-byte store of plain data into the domain's ring (no
-/// allocation, no lock on a domain thread); suspensions also record their fiber (one <see cref="AsyncLocal{T}"/> read).</para>
+/// (<see cref="IsEnabled"/>). When on, each event is one read of the CPU's time-stamp counter where it can be used (see <see cref="TraceClock"/>; else
+/// <see cref="Stopwatch.GetTimestamp"/>) and one 32-byte store of plain data into the domain's ring (no allocation, no
+/// lock on a domain thread); a suspension reads no clock (it takes the time of the domain's next event, normally the
+/// next item's start: one clock read per fiber switch) and records its fiber (one <see cref="AsyncLocal{T}"/> read).</para>
 /// <para><b>Rings</b>: each domain writes only its own ring, so recording needs no synchronisation; events recorded by
 /// threads that are not domains (system threads, .NET I/O completions) go to a shared ring under a lock. A full ring
 /// overwrites its oldest events (the last <see cref="RingCapacity"/> events per domain are always available to
@@ -62,7 +65,7 @@ public static class EioTrace
     /// <summary>Starts recording (a new session: earlier events are discarded).</summary>
     /// <param name="path">A file to stream the trace to as Chrome Trace Event JSON (open it in ui.perfetto.dev, chrome://tracing
     /// or <c>eiosharp-traceview</c>), or null to record only into the rings (read them with <see cref="Snapshot"/>).</param>
-    /// <param name="ringCapacity">Events per domain ring (rounded up to a power of two; at least 1024). 40 bytes each plus a reference slot; rings of finished domains are reused.</param>
+    /// <param name="ringCapacity">Events per domain ring (rounded up to a power of two; at least 1024). 32 bytes each plus a reference slot; rings of finished domains are reused.</param>
     /// <exception cref="InvalidOperationException">A session is already running.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="ringCapacity"/> is less than 1024.</exception>
     /// <exception cref="IOException">The file cannot be created.</exception>
@@ -129,6 +132,7 @@ public static class EioTrace
     public static IReadOnlyList<TraceEvent> Snapshot()
     {
         var all = new List<TraceEvent>();
+        TraceClock.Recalibrate();
         lock (s_lock)
         {
             foreach (var ring in s_rings)
@@ -208,7 +212,11 @@ public static class EioTrace
         }
     }
 
-    private static void UpdateOn() => Volatile.Write(ref On, s_sessionOn || s_eventSourceListeners > 0);
+    private static void UpdateOn()
+    {
+        TraceClock.Recalibrate(); // the clock is set up (0.5 ms, once per process) here, not at a domain's first event
+        Volatile.Write(ref On, s_sessionOn || s_eventSourceListeners > 0);
+    }
 
     private static void NewGeneration()
     {
@@ -276,6 +284,7 @@ public static class EioTrace
         }
 
         d.TraceRing = null;
+        ring.Flush(); // on the domain's thread, its writer: a last suspension waiting for a time gets it now
         lock (s_lock)
         {
             ring.Retired = true;
@@ -322,29 +331,63 @@ public static class EioTrace
 
     internal static void Emit(TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
     {
-        long ts = Stopwatch.GetTimestamp();
         var d = Domain.Current;
         if (d is not null)
         {
-            var ring = d.TraceRing;
-            if (ring is null || ring.Generation != s_generation)
-            {
-                ring = NewRing(d);
-            }
-
-            ring.Write(ts, kind, reason, fiber, other, arg, data);
+            EmitOn(d, kind, fiber, other, arg, reason, data);
+            return;
         }
-        else
+
+        long ts = TraceClock.Now();
+        lock (s_externalLock)
         {
-            lock (s_externalLock)
-            {
-                s_external?.Write(ts, kind, reason, fiber, other, arg, data);
-            }
+            s_external?.Write(ts, kind, reason, fiber, other, arg, data);
         }
 
         if (s_eventSourceListeners > 0)
         {
-            EioEventSource.Log.Write(kind, reason, d?.Id ?? -1, fiber, other, arg, data);
+            EioEventSource.Log.Write(kind, reason, -1, fiber, other, arg, data);
+        }
+    }
+
+    /// <summary>As <see cref="Emit"/>, from the thread of <paramref name="d"/> (the caller knows it: no thread-static read).</summary>
+    private static void EmitOn(Domain d, TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
+    {
+        long ts = TraceClock.Now();
+        var ring = d.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(d);
+        }
+
+        ring.Write(ts, kind, reason, fiber, other, arg, data);
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(kind, reason, d.Id, fiber, other, arg, data);
+        }
+    }
+
+    /// <summary>As <see cref="Emit"/>, but on a domain the event takes the time of the domain's next event (no clock read):
+    /// see <see cref="TraceRing.WriteUnstamped"/>.</summary>
+    private static void EmitUnstamped(TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
+    {
+        var d = Domain.Current;
+        if (d is null)
+        {
+            Emit(kind, fiber, other, arg, reason, data);
+            return;
+        }
+
+        var ring = d.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(d);
+        }
+
+        ring.WriteUnstamped(kind, reason, fiber, other, arg, data);
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(kind, reason, d.Id, fiber, other, arg, data);
         }
     }
 
@@ -356,15 +399,19 @@ public static class EioTrace
     private static object? FiberData(FiberInfo? f) => f?.Name is null ? null : f;
 
     // Hooks called by the kernel, each behind `if (EioTrace.On)`.
-    internal static void ItemStarted(FiberFrame? frame) =>
-        Emit(TraceEventKind.FiberResumed, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
+    /// <summary>A work item starts on <paramref name="domain"/> (called by its scheduler, on its thread).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
+    internal static void ItemStarted(Domain domain, FiberFrame? frame) =>
+        EmitOn(domain, TraceEventKind.FiberResumed, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Suspended(FiberFrame? frame, TraceReason reason, long arg)
     {
         var f = frame ?? FiberFrame.Current;
-        Emit(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, FiberData(f?.Fiber));
+        EmitUnstamped(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, FiberData(f?.Fiber));
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Woken(FiberFrame? frame)
     {
         if (frame is null)
@@ -372,15 +419,23 @@ public static class EioTrace
             return;
         }
 
-        Emit(TraceEventKind.FiberWoken, frame.Fiber.Id, CurrentFiberId(), Interlocked.Increment(ref s_nextFlow), TraceReason.None, null);
+        // Flow ids are unique per domain without a shared counter (a cross-domain wake-up must not contend on one):
+        // (domain id + 1) << 40 | the ring's own count; threads that are not domains share s_nextFlow (below 2^40).
+        var d = Domain.Current;
+        var ring = d?.TraceRing;
+        long flow = ring is not null ? ((long)(d!.Id + 1) << 40) | ++ring.Flows : Interlocked.Increment(ref s_nextFlow);
+        Emit(TraceEventKind.FiberWoken, frame.Fiber.Id, d?.RunningFrame?.Fiber.Id ?? 0, flow, TraceReason.None, null);
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Cancelled(FiberFrame? frame) =>
         Emit(TraceEventKind.FiberCancelled, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void FiberCreated(FiberFrame child, FiberFrame? parent) =>
         Emit(TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber.Name is null ? child.Fiber.Owner : child.Fiber);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void FiberFinished(FiberFrame frame, Exception? error) =>
         Emit(
             TraceEventKind.FiberFinished,
@@ -390,19 +445,24 @@ public static class EioTrace
             TraceReason.None,
             (object?)error ?? FiberData(frame.Fiber));
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void SwitchOpened(Switch sw, FiberFrame frame) =>
         Emit(TraceEventKind.SwitchOpened, frame.Fiber.Id, sw.Parent?.TraceId ?? 0, sw.TraceId, TraceReason.None, sw);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void SwitchClosed(Switch sw, FiberFrame frame, Exception? error) =>
         Emit(TraceEventKind.SwitchClosed, frame.Fiber.Id, 0, sw.TraceId, TraceReason.None, (object?)error ?? sw);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void CancelCreated(CancelContext c, CancelContext? parent) =>
         Emit(TraceEventKind.CancelCreated, CurrentFiberId(), parent?.TraceId ?? 0, c.TraceId, TraceReason.None, null);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void CancelCancelled(CancelContext c, Exception reason) =>
         Emit(TraceEventKind.CancelCancelled, CurrentFiberId(), 0, c.TraceId, TraceReason.None, reason);
 
     /// <summary>Records the start of an offloaded call on the calling (system) thread; returns its id for <see cref="SysthreadFinished"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static long SysthreadStarted(long fiber)
     {
         long id = NewId();
@@ -411,10 +471,13 @@ public static class EioTrace
     }
 
     /// <summary>Records the end of the offloaded call <paramref name="id"/> (before the fiber is woken).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void SysthreadFinished(long fiber, long id, Exception? error) =>
         Emit(TraceEventKind.SysthreadFinished, fiber, Environment.CurrentManagedThreadId, id, TraceReason.Systhread, error);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void DomainIdle() => Emit(TraceEventKind.DomainIdle, 0, 0, 0, TraceReason.None, null);
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void DomainBusy() => Emit(TraceEventKind.DomainBusy, 0, 0, 0, TraceReason.None, null);
 }

@@ -58,6 +58,7 @@ internal sealed class TraceFileWriter
         _batch.Clear();
         _names.Clear();
         _losses.Clear();
+        TraceClock.Recalibrate();
         lock (EioTrace.SyncRoot)
         {
             var rings = EioTrace.RingsLocked;

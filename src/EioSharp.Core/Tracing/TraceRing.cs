@@ -5,7 +5,7 @@ namespace EioSharp.Tracing;
 /// <remarks>The writer never waits: when the ring is full it overwrites the oldest event (a flight recorder). A reader
 /// that falls behind by more than the capacity loses the overwritten events and is told how many. A slot read while
 /// the writer overwrites it is detected (the write count is re-read after the copy) and counted as lost.
-/// <para>Slots hold no object references (an unmanaged 40-byte record), so writing one costs no GC write barrier and
+/// <para>Slots hold no object references (an unmanaged 32-byte record), so writing one costs no GC write barrier and
 /// keeps nothing alive; the few events that carry an object (a named fiber, a switch, a label, an exception) store it in
 /// a parallel array. The slot arrays may come from <see cref="EioTrace"/>'s pool (the ring of a finished domain, once read): domains
 /// that live for a few milliseconds then cost no 3 MB allocation each.</para></remarks>
@@ -16,6 +16,7 @@ internal sealed class TraceRing
     private readonly object?[] _data;
     private readonly int _mask;
     private long _written;
+    private int _unstamped; // events after _written waiting for a time stamp (writer only)
     private volatile bool _retired;
 
     /// <param name="domainId">The domain (-1: threads that are not domains).</param>
@@ -50,27 +51,88 @@ internal sealed class TraceRing
     /// <summary>The number of events ever written.</summary>
     public long Written => Volatile.Read(ref _written);
 
+    /// <summary>Wake-up flows started by this ring's writer (the low bits of their ids; see <see cref="EioTrace"/>).</summary>
+    public long Flows;
+
     /// <summary>The session this ring belongs to (rings are replaced when a new session starts).</summary>
     public int Generation { get; init; }
 
+    /// <summary>At most this many events wait for a time stamp (<see cref="WriteUnstamped"/>); one more is stamped at once.</summary>
+    public const int MaxUnstamped = 8;
+
+    /// <summary>Appends an event; it also stamps the events that wait for a time (<see cref="WriteUnstamped"/>) with
+    /// <paramref name="timestamp"/>, and publishes them all.</summary>
     public void Write(long timestamp, TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data)
     {
         long i = _written;
+        int u = _unstamped;
+        if (u != 0)
+        {
+            StampPending(i, u, timestamp);
+            i += u;
+            _unstamped = 0;
+        }
+
         int k = (int)(i & _mask);
         ref var slot = ref _events[k];
         slot.Timestamp = timestamp;
-        slot.Fiber = fiber;
+        slot.Head = RawEvent.Pack(fiber, kind, reason, data is not null);
         slot.Other = other;
         slot.Arg = arg;
-        slot.Kind = kind;
-        slot.Reason = reason;
-        slot.HasData = data is not null;
         if (data is not null)
         {
             _data[k] = data; // a stale object left in a slot without data is never read; it goes when overwritten
         }
 
         Volatile.Write(ref _written, i + 1);
+    }
+
+    /// <summary>Appends an event without reading the clock: it is stamped with the time of the next event of this ring
+    /// (<see cref="Write"/>) or of <see cref="Flush"/>, and becomes visible to readers only then.</summary>
+    /// <remarks>Used for suspensions: the domain's next event (the next item's start, its idle, the parent fiber's next
+    /// event after a child forked inline suspends) follows within the unwinding of the suspending callback, and one
+    /// clock read then serves both (issue 17: the clock was most of the tracing cost).</remarks>
+    public void WriteUnstamped(TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data)
+    {
+        int u = _unstamped;
+        if (u == MaxUnstamped)
+        {
+            Flush();
+            u = 0;
+        }
+
+        int k = (int)((_written + u) & _mask);
+        ref var slot = ref _events[k];
+        slot.Head = RawEvent.Pack(fiber, kind, reason, data is not null);
+        slot.Other = other;
+        slot.Arg = arg;
+        if (data is not null)
+        {
+            _data[k] = data;
+        }
+
+        _unstamped = u + 1;
+    }
+
+    /// <summary>Stamps and publishes the events that wait for a time (by the ring's writer: the domain's thread, at its end).</summary>
+    public void Flush()
+    {
+        int u = _unstamped;
+        if (u != 0)
+        {
+            long i = _written;
+            StampPending(i, u, TraceClock.Now());
+            _unstamped = 0;
+            Volatile.Write(ref _written, i + u);
+        }
+    }
+
+    private void StampPending(long from, int count, long timestamp)
+    {
+        for (int j = 0; j < count; j++)
+        {
+            _events[(int)((from + j) & _mask)].Timestamp = timestamp;
+        }
     }
 
     /// <summary>Copies the events written since <paramref name="cursor"/> into <paramref name="into"/> and advances the cursor.</summary>
@@ -90,12 +152,14 @@ internal sealed class TraceRing
         {
             int k = (int)(i & _mask);
             var e = _events[k];
-            into.Add(new TraceEvent(e.Timestamp, e.Kind, e.Reason, DomainId, e.Fiber, e.Other, e.Arg, e.HasData ? _data[k] : null));
+            into.Add(new TraceEvent(TraceClock.ToStopwatch(e.Timestamp), e.Kind, e.Reason, DomainId, e.Fiber, e.Other, e.Arg, e.HasData ? _data[k] : null));
         }
 
         // Slots the writer may have overwritten while we copied them are dropped.
         long after = Volatile.Read(ref _written);
-        long firstSafe = after - _events.Length + 1; // the write at index `after` may be under way
+        // The writes from index `after` on may be under way (the next one, and the unstamped ones before it), unless the
+        // domain has finished.
+        long firstSafe = after - _events.Length + (_retired ? 0 : 1 + MaxUnstamped);
         if (firstSafe > cursor)
         {
             int bad = (int)Math.Min(firstSafe - cursor, end - cursor);
@@ -130,14 +194,29 @@ internal sealed class TraceSlots
     public int Capacity => Events.Length;
 }
 
-/// <summary>One slot of a ring: a <see cref="TraceEvent"/> without its domain (the ring's) and with a flag for its object.</summary>
+/// <summary>One slot of a ring: a <see cref="TraceEvent"/> without its domain (the ring's), in 32 bytes (half a cache
+/// line: the rings are written at every fiber switch, so their size is cache traffic): the fiber id (48 bits: ids come
+/// from a process-wide counter), the kind, the reason and a flag for the slot's object share one word.</summary>
 internal struct RawEvent
 {
+    private const int KindShift = 48;
+    private const int ReasonShift = 56;
+    private const long FiberMask = (1L << KindShift) - 1;
+    private const long DataFlag = 1L << 63;
+
     public long Timestamp;
-    public long Fiber;
+    public long Head;
     public long Other;
     public long Arg;
-    public TraceEventKind Kind;
-    public TraceReason Reason;
-    public bool HasData;
+
+    public readonly long Fiber => Head & FiberMask;
+
+    public readonly TraceEventKind Kind => (TraceEventKind)(byte)(Head >> KindShift);
+
+    public readonly TraceReason Reason => (TraceReason)(byte)((Head >> ReasonShift) & 0x7F);
+
+    public readonly bool HasData => Head < 0;
+
+    public static long Pack(long fiber, TraceEventKind kind, TraceReason reason, bool hasData) =>
+        (fiber & FiberMask) | ((long)kind << KindShift) | ((long)reason << ReasonShift) | (hasData ? DataFlag : 0);
 }

@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using EioSharp.Tracing;
+
+namespace EioSharp.Tests.Tracing;
+
+/// <summary>The trace clock (time-stamp counter or stopwatch), the packed 32-byte ring slot and the suspensions that
+/// take the time of the domain's next event (issue 17: the tracing overhead).</summary>
+[Collection("Tracing")]
+public class TraceClockTests
+{
+    [Fact]
+    public void Converted_readings_fall_between_stopwatch_readings_taken_around_them()
+    {
+        // Whichever clock is in use (the time-stamp counter on Linux x64 with a TSC clock source, else the stopwatch),
+        // a reading converted to Stopwatch ticks lies between stopwatch readings taken before and after it, up to the
+        // jitter of one calibration pair (allowed: 1 ms, far above it, far below any error of a wrong rate or anchor).
+        long slack = Stopwatch.Frequency / 1000;
+        for (int i = 0; i < 5; i++)
+        {
+            long before = Stopwatch.GetTimestamp();
+            long raw = TraceClock.Now();
+            long after = Stopwatch.GetTimestamp();
+            TraceClock.Recalibrate();
+            long ticks = TraceClock.ToStopwatch(raw);
+            Assert.InRange(ticks, before - slack, after + slack);
+            Thread.Sleep(20);
+        }
+    }
+
+    [Fact]
+    public void The_tsc_is_used_only_where_the_kernel_uses_it()
+    {
+        const string source = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+        bool kernelTsc = OperatingSystem.IsLinux() && File.Exists(source) && File.ReadAllText(source).Trim() == "tsc";
+        if (!kernelTsc || Environment.GetEnvironmentVariable("EIOSHARP_TRACE_CLOCK") == "stopwatch")
+        {
+            Assert.False(TraceClock.IsTsc);
+        }
+        else
+        {
+            // The clock source alone does not decide it (an invariant TSC and an executable page are needed too);
+            // whichever clock it is, its readings advance.
+            long a = TraceClock.Now();
+            Thread.Sleep(5);
+            Assert.True(TraceClock.Now() > a);
+        }
+    }
+
+    [Theory]
+    [InlineData(0L, TraceEventKind.FiberCreated, TraceReason.None, false)]
+    [InlineData(1L, TraceEventKind.FiberSuspended, TraceReason.Other, true)]
+    [InlineData((1L << 48) - 1, TraceEventKind.SysthreadFinished, TraceReason.Systhread, true)]
+    [InlineData(123_456_789L, TraceEventKind.Label, TraceReason.Yield, false)]
+    public void A_slot_head_packs_fiber_kind_reason_and_data_flag(long fiber, TraceEventKind kind, TraceReason reason, bool hasData)
+    {
+        var e = new RawEvent { Head = RawEvent.Pack(fiber, kind, reason, hasData) };
+        Assert.Equal(fiber, e.Fiber);
+        Assert.Equal(kind, e.Kind);
+        Assert.Equal(reason, e.Reason);
+        Assert.Equal(hasData, e.HasData);
+    }
+
+    [Fact]
+    public void Unstamped_events_are_hidden_until_the_next_event_and_then_carry_its_time()
+    {
+        var ring = new TraceRing(7, "test", new TraceSlots(1024));
+        ring.Write(TraceClock.Now(), TraceEventKind.FiberResumed, TraceReason.None, 1, 0, 0, null);
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Queue, 1, 0, 0, null);
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Yield, 2, 0, 0, "parent");
+        Assert.Equal(1, ring.Written);
+
+        long at = TraceClock.Now();
+        ring.Write(at, TraceEventKind.FiberResumed, TraceReason.None, 3, 0, 0, null);
+        Assert.Equal(4, ring.Written);
+        var events = new List<TraceEvent>();
+        long cursor = 0;
+        Assert.Equal(0, ring.ReadFrom(ref cursor, events));
+        Assert.Equal(
+            [(TraceEventKind.FiberResumed, 1L), (TraceEventKind.FiberSuspended, 1L), (TraceEventKind.FiberSuspended, 2L), (TraceEventKind.FiberResumed, 3L)],
+            events.Select(e => (e.Kind, e.Fiber)).ToArray());
+        Assert.Equal(TraceReason.Queue, events[1].Reason);
+        Assert.Equal("parent", events[2].Data);
+        long stamped = TraceClock.ToStopwatch(at);
+        Assert.All(events.Skip(1), e => Assert.Equal(stamped, e.Timestamp));
+        Assert.All(events, e => Assert.Equal(7, e.DomainId));
+    }
+
+    [Fact]
+    public void Unstamped_events_beyond_the_bound_and_at_a_flush_are_stamped_by_the_writer()
+    {
+        var ring = new TraceRing(0, "test", new TraceSlots(1024));
+        for (int i = 1; i <= TraceRing.MaxUnstamped + 1; i++)
+        {
+            ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Yield, i, 0, 0, null);
+        }
+
+        Assert.Equal(TraceRing.MaxUnstamped, ring.Written); // the bound reached: the first ones published
+        ring.Flush();
+        Assert.Equal(TraceRing.MaxUnstamped + 1, ring.Written);
+        var events = new List<TraceEvent>();
+        long cursor = 0;
+        ring.ReadFrom(ref cursor, events);
+        Assert.Equal(Enumerable.Range(1, TraceRing.MaxUnstamped + 1).Select(i => (long)i), events.Select(e => e.Fiber));
+        Assert.True(events.Zip(events.Skip(1)).All(p => p.First.Timestamp <= p.Second.Timestamp));
+        Assert.All(events, e => Assert.NotEqual(0, e.Timestamp));
+    }
+
+    [Fact]
+    public void A_yielding_fibers_trace_alternates_resumes_and_suspensions_in_time_order()
+    {
+        EioTrace.Start();
+        try
+        {
+            EioMain.Run(_ => Switch.RunAsync(sw =>
+            {
+                for (int f = 0; f < 3; f++)
+                {
+                    Fiber.Fork(sw, async () =>
+                    {
+                        for (int i = 0; i < 50; i++)
+                        {
+                            await Fiber.YieldAsync();
+                        }
+                    });
+                }
+
+                return Task.CompletedTask;
+            }));
+        }
+        finally
+        {
+            EioTrace.Stop();
+        }
+
+        var events = EioTrace.Snapshot().Where(e => e.DomainId >= 0).ToList();
+        var yields = events.Where(e => e is { Kind: TraceEventKind.FiberSuspended, Reason: TraceReason.Yield }).ToList();
+        Assert.Equal(150, yields.Count); // each suspension published (the last ones by the domain's end)
+        foreach (var g in events.GroupBy(e => e.DomainId))
+        {
+            var list = g.ToList();
+            Assert.True(list.Zip(list.Skip(1)).All(p => p.First.Timestamp <= p.Second.Timestamp), "time order within a domain");
+        }
+
+        // Every yield is followed on its domain by a resume (the next item), stamped at the same time or later.
+        for (int i = 0; i < events.Count; i++)
+        {
+            var y = events[i];
+            if (y is not { Kind: TraceEventKind.FiberSuspended, Reason: TraceReason.Yield })
+            {
+                continue;
+            }
+
+            int j = events.FindIndex(i + 1, e => e.DomainId == y.DomainId && e.Kind == TraceEventKind.FiberResumed);
+            Assert.True(j > i, "a resume follows each yield");
+            Assert.True(events[j].Timestamp >= y.Timestamp);
+        }
+    }
+}
