@@ -20,7 +20,7 @@ namespace EioSharp.IO;
 /// <para><b>Thread safety</b>: not thread-safe; use it from fibers of the domain that created it. Do not suspend between
 /// <see cref="GetSpan(int)"/> and <see cref="Advance(int)"/>.</para>
 /// </remarks>
-public sealed class BufferedWriter : IFlowSink, IBufferWriter<byte>
+public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
 {
     /// <summary>The default for <see cref="MaxBufferedSize"/>, in bytes (64 KiB: a few socket send buffers' worth).</summary>
     public const int DefaultMaxBufferedSize = 64 * 1024;
