@@ -126,6 +126,7 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
         if (data.IsEmpty)
         {
             ThrowIfAborted();
+            ThrowIfClosed();
             return;
         }
 
@@ -282,6 +283,7 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
     private void Reserve(int sizeHint)
     {
         ThrowIfAborted();
+        ThrowIfClosed();
         ArgumentOutOfRangeException.ThrowIfNegative(sizeHint);
         int need = Math.Max(sizeHint, 1);
         if (_active.Length - _activeCount >= need)

@@ -6,6 +6,25 @@ namespace EioSharp.IO;
 // Eio's Buf_write items beyond the core: binary integers (Buf_write.BE / LE, uint8) and formatted writes (printf).
 public sealed partial class BufferedWriter
 {
+    private bool _closed;
+
+    /// <summary>True after <see cref="Close"/>.</summary>
+    /// <remarks>Eio: <c>Buf_write.is_closed</c>.</remarks>
+    public bool IsClosed => _closed;
+
+    /// <summary>Closes the writer for writing: later writes throw <see cref="InvalidOperationException"/>, while what was
+    /// written before still reaches the sink (<see cref="FlushAsync"/> waits for it). Idempotent.</summary>
+    /// <remarks>Eio: <c>Buf_write.close</c>. Never suspends; unlike <see cref="Abort"/> nothing is discarded.</remarks>
+    public void Close() => _closed = true;
+
+    private void ThrowIfClosed()
+    {
+        if (_closed)
+        {
+            throw new InvalidOperationException("The buffered writer is closed.");
+        }
+    }
+
     /// <summary>Writes one byte.</summary>
     /// <param name="value">The byte.</param>
     /// <remarks>Eio: <c>Buf_write.uint8</c>.</remarks>

@@ -99,6 +99,26 @@ public class BufferItemTests
         Assert.Equal("HEADER|body part one, body part two", r);
     }
 
+    [Fact]
+    public void Close_refuses_later_writes_and_still_flushes_what_was_written()
+    {
+        var r = MockMain.Run(async env =>
+        {
+            var sink = new BufferSink();
+            string refused = "";
+            await BufferedWriter.WithFlowAsync(sink, w =>
+            {
+                w.WriteString("kept");
+                w.Close();
+                w.Close();
+                refused = $"{w.IsClosed} {Record.Exception(() => w.WriteString("lost"))?.GetType().Name} {Record.Exception(() => w.Write([]))?.GetType().Name}";
+                return Task.CompletedTask;
+            });
+            return refused + " " + Encoding.ASCII.GetString(sink.ToArray());
+        });
+        Assert.Equal("True InvalidOperationException InvalidOperationException kept", r);
+    }
+
     /// <summary>A source that returns at most <c>chunk</c> bytes per read.</summary>
     private sealed class ChunkedSource(byte[] data, int chunk) : IFlowSource
     {
