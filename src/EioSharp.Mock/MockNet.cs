@@ -30,6 +30,7 @@ public sealed class MockNet : NetworkCapability
     private readonly MockActionQueue<MockFlow> _connect = new();
     private readonly MockActionQueue<MockDatagramSocket> _datagram = new();
     private readonly MockActionQueue<IPAddress[]> _getaddrinfo = new();
+    private readonly MockActionQueue<(string Host, string Service)> _getnameinfo = new();
 
     /// <summary>Creates a mock network.</summary>
     /// <param name="label">The name used in trace lines.</param>
@@ -139,6 +140,24 @@ public sealed class MockNet : NetworkCapability
         }
 
         return addresses.Select(a => new IPEndPoint(a, port)).ToArray();
+    }
+
+    /// <summary>Queues results for the next calls to <see cref="GetNameInfoAsync"/>.</summary>
+    /// <param name="actions">One action per call: <c>Return(("host", "http"))</c>, <c>Raise(exception)</c>...</param>
+    /// <exception cref="ArgumentNullException"><paramref name="actions"/> or one of its items is null.</exception>
+    /// <remarks>Eio: <c>Eio_mock.Net.on_getnameinfo</c>.</remarks>
+    public void OnGetNameInfo(params MockAction<(string Host, string Service)>[] actions) => _getnameinfo.Enqueue(actions);
+
+    /// <inheritdoc/>
+    /// <remarks>Traces <c>label: getnameinfo ADDRESS</c>, then performs the next <see cref="OnGetNameInfo"/> action (no real
+    /// resolver is asked).</remarks>
+    /// <exception cref="InvalidOperationException">No getnameinfo action is queued.</exception>
+    public override async Task<(string Host, string Service)> GetNameInfoAsync(EndPoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        Fiber.Check();
+        TraceLog.Line($"{Label}: getnameinfo {MockAddress.Format(endpoint, "tcp")}");
+        return await _getnameinfo.Next("getnameinfo");
     }
 
     /// <inheritdoc/>

@@ -317,6 +317,25 @@ public class SocketOptionTests
     }
 
     [Fact]
+    public void Mock_getnameinfo_is_scripted()
+    {
+        var net = new MockNet("net");
+        var t = MockMain.Trace(
+            async env =>
+            {
+                net.OnGetNameInfo(Return(("example.org", "http")));
+                var (host, service) = await env.Net.GetNameInfoAsync(new IPEndPoint(IPAddress.Loopback, 80));
+                TraceLog.Line($"{host} {service}");
+            },
+            net);
+        Assert.Equal("""
+            +net: getnameinfo tcp:127.0.0.1:80
+            +example.org http
+
+            """, t);
+    }
+
+    [Fact]
     public void Service_names_resolve_from_the_services_database()
     {
         Assert.Equal(80, NetworkCapability.ServicePort("http"));
