@@ -28,6 +28,8 @@ public sealed class Switch
     private bool _finished;
     private Waiter? _idle;
     private ReleaseHook? _hooks; // most recent first
+    private object? _hookLock; // guards _hooks, _hooksClosed and each hook's links: hooks may be added/removed from any domain
+    private bool _hooksClosed; // the release phase has taken the last hook: a hook added now runs at once (S7)
     private long _traceId;
 
     // Links in the domain's list of live switches and this switch's list of live fibers (for dumps).
@@ -175,18 +177,35 @@ public sealed class Switch
         return result;
     }
 
+    private object HookLock => _hookLock ?? Interlocked.CompareExchange(ref _hookLock, new object(), null) ?? _hookLock;
+
+    /// <summary>Takes the most recent hook, or closes the hook list (under the lock) when it is empty.</summary>
+    private ReleaseHook? TakeHookOrClose()
+    {
+        lock (HookLock)
+        {
+            if (_hooks is { } hook)
+            {
+                hook.Unlink();
+                return hook;
+            }
+
+            _hooksClosed = true;
+            return null;
+        }
+    }
+
     private async Task RunReleaseHooksAsync()
     {
-        if (_hooks is null)
+        if (Volatile.Read(ref _hooks) is null && TakeHookOrClose() is null)
         {
             return;
         }
 
         await Cancel.ProtectAsync(async () =>
         {
-            while (_hooks is { } hook)
+            while (TakeHookOrClose() is { } hook)
             {
-                hook.Unlink();
                 try
                 {
                     await hook.InvokeAsync();
@@ -269,8 +288,10 @@ public sealed class Switch
     /// <summary>Registers <paramref name="release"/> to run when the switch finishes.</summary>
     /// <param name="release">The clean-up action.</param>
     /// <returns>A hook that can be removed when the resource is closed early.</returns>
-    /// <exception cref="InvalidOperationException">The switch has finished (the action has then already been run; if it threw, that is the inner exception), or the caller is on another domain.</exception>
-    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>.</remarks>
+    /// <exception cref="InvalidOperationException">The switch has finished (the action has then already been run; if it threw, that is the inner exception).</exception>
+    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>. Safe from any domain (as Eio): a hook registered while the switch
+    /// releases is either run by the release phase or, once that has taken the last hook, run at once with the exception
+    /// above. The hook runs on the switch's domain in the release phase, or on the caller's thread in that late case.</remarks>
     public ReleaseHook OnRelease(Action release)
     {
         ArgumentNullException.ThrowIfNull(release);
@@ -280,8 +301,10 @@ public sealed class Switch
     /// <summary>Registers an asynchronous <paramref name="release"/> to run when the switch finishes.</summary>
     /// <param name="release">The clean-up function; it runs protected from cancellation.</param>
     /// <returns>A hook that can be removed when the resource is closed early.</returns>
-    /// <exception cref="InvalidOperationException">The switch has finished (the function has then already been started), or the caller is on another domain.</exception>
-    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>.</remarks>
+    /// <exception cref="InvalidOperationException">The switch has finished (the function has then already been started).</exception>
+    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>. Safe from any domain (as Eio): a hook registered while the switch
+    /// releases is either run by the release phase or, once that has taken the last hook, run at once with the exception
+    /// above. The hook runs on the switch's domain in the release phase, or on the caller's thread in that late case.</remarks>
     public ReleaseHook OnRelease(Func<ValueTask> release)
     {
         ArgumentNullException.ThrowIfNull(release);
@@ -321,8 +344,23 @@ public sealed class Switch
 
     private ReleaseHook AddHook(ReleaseHook hook)
     {
-        CheckDomain();
-        if (_finished)
+        bool closed;
+        lock (HookLock)
+        {
+            closed = _hooksClosed;
+            if (!closed)
+            {
+                hook.Next = _hooks;
+                if (_hooks is not null)
+                {
+                    _hooks.Prev = hook;
+                }
+
+                _hooks = hook;
+            }
+        }
+
+        if (closed)
         {
             // S7: registering on a finished switch runs the hook at once and throws InvalidOperationException
             // (with the hook's own failure, if any, as the inner exception).
@@ -343,14 +381,22 @@ public sealed class Switch
             throw new InvalidOperationException("The switch has finished; the release hook was run at once.", hookFailure);
         }
 
-        hook.Next = _hooks;
-        if (_hooks is not null)
-        {
-            _hooks.Prev = hook;
-        }
-
-        _hooks = hook;
         return hook;
+    }
+
+    /// <summary>Removes <paramref name="hook"/> if it is still registered; any domain.</summary>
+    internal bool RemoveHook(ReleaseHook hook)
+    {
+        lock (HookLock)
+        {
+            if (hook.IsRemoved)
+            {
+                return false;
+            }
+
+            hook.Unlink();
+            return true;
+        }
     }
 
     internal void UnlinkHook(ReleaseHook hook)
@@ -535,7 +581,8 @@ public sealed class ReleaseHook
 
     /// <summary>Removes the hook so it will not run (for a resource closed early). Idempotent.</summary>
     /// <returns>True if the hook was registered and is now removed; false if it had already run or been removed.</returns>
-    /// <remarks>Eio: <c>Switch.remove_hook</c>. Must be called on the switch's domain.</remarks>
+    /// <remarks>Eio: <c>Switch.remove_hook</c>. Safe from any domain (as Eio): a removal that races with the switch's
+    /// release phase either removes the hook before it is taken (it never runs) or returns false (it runs or has run).</remarks>
     public bool Remove()
     {
         if (ReferenceEquals(this, Null))
@@ -543,16 +590,12 @@ public sealed class ReleaseHook
             return false;
         }
 
-        _switch.CheckDomain();
-        if (_removed)
-        {
-            return false;
-        }
-
-        Unlink();
-        return true;
+        return _switch.RemoveHook(this);
     }
 
+    internal bool IsRemoved => _removed;
+
+    /// <summary>Marks the hook removed and takes it out of the list; the caller holds the switch's hook lock.</summary>
     internal void Unlink()
     {
         _removed = true;

@@ -30,6 +30,7 @@ public sealed class MockNet : NetworkCapability
     private readonly MockActionQueue<MockFlow> _connect = new();
     private readonly MockActionQueue<MockDatagramSocket> _datagram = new();
     private readonly MockActionQueue<IPAddress[]> _getaddrinfo = new();
+    private readonly MockActionQueue<(string Host, string Service)> _getnameinfo = new();
 
     /// <summary>Creates a mock network.</summary>
     /// <param name="label">The name used in trace lines.</param>
@@ -50,7 +51,7 @@ public sealed class MockNet : NetworkCapability
     /// <remarks>Eio: <c>Eio_mock.Net.on_listen</c>.</remarks>
     public void OnListen(params MockAction<MockListeningSocket>[] actions) => _listen.Enqueue(actions);
 
-    /// <summary>Queues results for the next calls to <see cref="NetworkCapability.ConnectAsync(Switch, EndPoint)"/>.</summary>
+    /// <summary>Queues results for the next calls to <see cref="NetworkCapability.ConnectAsync(Switch, EndPoint, IReadOnlyList{SocketOptionSetting}?)"/>.</summary>
     /// <param name="actions">One action per call: <c>Return(flow)</c> (the connection's data, scripted on the flow),
     /// <c>Raise(new NetException(..., SocketError.ConnectionRefused))</c>, <c>AwaitPromise(p)</c>...</param>
     /// <exception cref="ArgumentNullException"><paramref name="actions"/> or one of its items is null.</exception>
@@ -63,7 +64,7 @@ public sealed class MockNet : NetworkCapability
     /// <remarks>Eio: <c>Eio_mock.Net.on_datagram_socket</c>.</remarks>
     public void OnDatagramSocket(params MockAction<MockDatagramSocket>[] actions) => _datagram.Enqueue(actions);
 
-    /// <summary>Queues results for the next calls to <see cref="NetworkCapability.GetAddrInfoAsync"/>.</summary>
+    /// <summary>Queues results for the next calls to <see cref="NetworkCapability.GetAddrInfoAsync(string, int)"/>.</summary>
     /// <param name="actions">One action per call: <c>Return(new[] { IPAddress.Loopback })</c> (the port asked for is added to
     /// each address), <c>Raise(exception)</c>, <c>AwaitPromise(p)</c>... An empty array makes the lookup throw (S30).</param>
     /// <exception cref="ArgumentNullException"><paramref name="actions"/> or one of its items is null.</exception>
@@ -74,14 +75,17 @@ public sealed class MockNet : NetworkCapability
     /// <remarks>Traces <c>label: listen on tcp:...</c>, then performs the next <see cref="OnListen"/> action. The socket's
     /// <see cref="ListeningSocket.ListeningEndPoint"/> is <paramref name="endpoint"/> as given (port 0 stays 0).</remarks>
     /// <exception cref="InvalidOperationException">No listen action is queued, or the action would wait.</exception>
-    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false)
+    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null)
     {
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
         sw.Check();
         TraceLog.Line($"{Label}: listen on {MockAddress.Format(endpoint, "tcp")}");
         var socket = _listen.RunSynchronously("listen", "Listen");
-        return new ListeningSocket(sw, new MockListenerTransport(socket, endpoint));
+        var transport = new MockListenerTransport(socket, endpoint);
+        transport.Options.Apply(options);
+        return new ListeningSocket(sw, transport);
     }
 
     /// <inheritdoc/>
@@ -89,7 +93,7 @@ public sealed class MockNet : NetworkCapability
     /// returns becomes the connection (closed with <paramref name="sw"/>; its <see cref="StreamSocket.RemoteEndPoint"/> is
     /// <paramref name="endpoint"/>, its <see cref="StreamSocket.LocalEndPoint"/> is null).</remarks>
     /// <exception cref="InvalidOperationException">No connect action is queued.</exception>
-    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint)
+    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint, IReadOnlyList<SocketOptionSetting>? options = null)
     {
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -97,20 +101,25 @@ public sealed class MockNet : NetworkCapability
         Fiber.Check();
         TraceLog.Line($"{Label}: connect to {MockAddress.Format(endpoint, "tcp")}");
         var flow = await _connect.Next("connect");
-        return new StreamSocket(sw, new MockStreamTransport(flow, null, endpoint));
+        var transport = new MockStreamTransport(flow, null, endpoint);
+        transport.Options.Apply(options);
+        return new StreamSocket(sw, transport);
     }
 
     /// <inheritdoc/>
     /// <remarks>Traces <c>label: datagram_socket udp:...</c>, then performs the next <see cref="OnDatagramSocket"/> action.</remarks>
     /// <exception cref="InvalidOperationException">No datagram socket action is queued, or the action would wait.</exception>
-    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false)
+    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null)
     {
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
         sw.Check();
         TraceLog.Line($"{Label}: datagram_socket {MockAddress.Format(endpoint, "udp")}");
         var socket = _datagram.RunSynchronously("datagram_socket", "OpenDatagram");
-        return new DatagramSocket(sw, new MockDatagramTransport(socket, endpoint));
+        var transport = new MockDatagramTransport(socket, endpoint);
+        transport.Options.Apply(options);
+        return new DatagramSocket(sw, transport);
     }
 
     /// <inheritdoc/>
@@ -131,6 +140,24 @@ public sealed class MockNet : NetworkCapability
         }
 
         return addresses.Select(a => new IPEndPoint(a, port)).ToArray();
+    }
+
+    /// <summary>Queues results for the next calls to <see cref="GetNameInfoAsync"/>.</summary>
+    /// <param name="actions">One action per call: <c>Return(("host", "http"))</c>, <c>Raise(exception)</c>...</param>
+    /// <exception cref="ArgumentNullException"><paramref name="actions"/> or one of its items is null.</exception>
+    /// <remarks>Eio: <c>Eio_mock.Net.on_getnameinfo</c>.</remarks>
+    public void OnGetNameInfo(params MockAction<(string Host, string Service)>[] actions) => _getnameinfo.Enqueue(actions);
+
+    /// <inheritdoc/>
+    /// <remarks>Traces <c>label: getnameinfo ADDRESS</c>, then performs the next <see cref="OnGetNameInfo"/> action (no real
+    /// resolver is asked).</remarks>
+    /// <exception cref="InvalidOperationException">No getnameinfo action is queued.</exception>
+    public override async Task<(string Host, string Service)> GetNameInfoAsync(EndPoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        Fiber.Check();
+        TraceLog.Line($"{Label}: getnameinfo {MockAddress.Format(endpoint, "tcp")}");
+        return await _getnameinfo.Next("getnameinfo");
     }
 
     /// <inheritdoc/>
@@ -253,6 +280,8 @@ internal sealed class MockStreamTransport(MockFlow flow, EndPoint? local, EndPoi
 
     public override bool NoDelay { get; set; } = true;
 
+    public override SocketOptionTarget Options { get; } = new TableSocketOptions();
+
     public override ValueTask<int> ReadAsync(Memory<byte> buffer) => flow.ReadAsync(buffer);
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> data) => flow.WriteAsync(data);
@@ -278,6 +307,8 @@ internal sealed class MockListenerTransport(MockListeningSocket script, EndPoint
     private bool _closed;
 
     public override EndPoint ListeningEndPoint => endpoint;
+
+    public override SocketOptionTarget Options { get; } = new TableSocketOptions();
 
     public override bool IsClosed => _closed;
 
@@ -312,6 +343,8 @@ internal sealed class MockDatagramTransport(MockDatagramSocket script, EndPoint 
     private bool _closed;
 
     public override EndPoint? LocalEndPoint => local;
+
+    public override SocketOptionTarget Options { get; } = new TableSocketOptions();
 
     public override async ValueTask SendToAsync(EndPoint destination, ReadOnlyMemory<byte> datagram)
     {

@@ -177,6 +177,34 @@ public sealed class FileReader : EioFile, IFlowSource
     /// <summary>Gets the offset, in bytes, of the next sequential <see cref="ReadAsync"/>.</summary>
     public long Position => _position;
 
+    /// <summary>Moves the sequential position and returns the new one.</summary>
+    /// <param name="offset">Bytes from <paramref name="origin"/> (may be negative for <see cref="SeekOrigin.Current"/>/<see cref="SeekOrigin.End"/>).</param>
+    /// <param name="origin">Where <paramref name="offset"/> counts from; <see cref="SeekOrigin.End"/> reads the file's current length.</param>
+    /// <returns>The new position (a position past the end is allowed: reads there return 0, writes leave a hole).</returns>
+    /// <exception cref="IOException">The new position would be negative (<c>EINVAL</c>).</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <remarks>Eio: <c>File.seek</c> (<c>`Set</c> / <c>`Cur</c> / <c>`End</c>). Only this object's position moves; positional
+    /// reads and writes are unaffected. A system call only for <see cref="SeekOrigin.End"/>.</remarks>
+    public long Seek(long offset, SeekOrigin origin)
+    {
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        long basis = origin switch
+        {
+            SeekOrigin.Begin => 0,
+            SeekOrigin.Current => _position,
+            SeekOrigin.End => RandomAccess.GetLength(Handle),
+            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+        };
+        long target = basis + offset;
+        if (target < 0)
+        {
+            throw new IOException($"seek {this}: the position would be negative ({target})", 22);
+        }
+
+        _position = target;
+        return target;
+    }
+
     /// <summary>Reads the next bytes of the file, at most <c>buffer.Length</c>.</summary>
     /// <param name="buffer">Where to put the bytes.</param>
     /// <returns>The number of bytes read; 0 at end of file.</returns>
@@ -214,6 +242,34 @@ public sealed class FileWriter : EioFile, IFlowSink
 
     /// <summary>Gets the offset, in bytes, of the next sequential <see cref="WriteAsync"/> (meaningless in append mode).</summary>
     public long Position => _position;
+
+    /// <summary>Moves the sequential position and returns the new one.</summary>
+    /// <param name="offset">Bytes from <paramref name="origin"/> (may be negative for <see cref="SeekOrigin.Current"/>/<see cref="SeekOrigin.End"/>).</param>
+    /// <param name="origin">Where <paramref name="offset"/> counts from; <see cref="SeekOrigin.End"/> reads the file's current length.</param>
+    /// <returns>The new position (a position past the end is allowed: reads there return 0, writes leave a hole).</returns>
+    /// <exception cref="IOException">The new position would be negative (<c>EINVAL</c>).</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <remarks>Eio: <c>File.seek</c> (<c>`Set</c> / <c>`Cur</c> / <c>`End</c>). Only this object's position moves; positional
+    /// reads and writes are unaffected. A system call only for <see cref="SeekOrigin.End"/>.</remarks>
+    public long Seek(long offset, SeekOrigin origin)
+    {
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        long basis = origin switch
+        {
+            SeekOrigin.Begin => 0,
+            SeekOrigin.Current => _position,
+            SeekOrigin.End => RandomAccess.GetLength(Handle),
+            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+        };
+        long target = basis + offset;
+        if (target < 0)
+        {
+            throw new IOException($"seek {this}: the position would be negative ({target})", 22);
+        }
+
+        _position = target;
+        return target;
+    }
 
     /// <summary>Writes all of <paramref name="data"/> at the sequential position (or at the end in append mode).</summary>
     /// <param name="data">The bytes; the caller must not change them until the write completes.</param>

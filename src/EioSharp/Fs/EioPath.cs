@@ -306,7 +306,27 @@ public sealed class EioPath : IClosable
     /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
     /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
     /// <remarks>Eio: <c>Path.unlink</c>.</remarks>
-    public Task UnlinkAsync() => OffloadAsync((d, p) => NativeFs.Unlink(d, p));
+    public Task UnlinkAsync() => UnlinkAsync(missingOk: false);
+
+    /// <summary>Removes the file or symlink at this path; with <paramref name="missingOk"/>, a missing name is not an error.</summary>
+    /// <param name="missingOk">Whether nothing at the path counts as success (Eio's <c>?missing_ok</c>).</param>
+    /// <returns>A task that completes when the name is gone.</returns>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory.</exception>
+    /// <exception cref="FileNotFoundException">Nothing exists at the path and <paramref name="missingOk"/> is false.</exception>
+    /// <exception cref="IOException"><c>EISDIR</c> for a directory, or another error.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Eio: <c>Path.unlink ?missing_ok</c>.</remarks>
+    public Task UnlinkAsync(bool missingOk) => OffloadAsync((d, p) =>
+    {
+        try
+        {
+            NativeFs.Unlink(d, p);
+        }
+        catch (FileNotFoundException) when (missingOk)
+        {
+        }
+    });
 
     /// <summary>Removes the empty directory at this path.</summary>
     /// <returns>A task that completes when the directory is gone.</returns>
@@ -317,7 +337,88 @@ public sealed class EioPath : IClosable
     /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
     /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
     /// <remarks>Eio: <c>Path.rmdir</c>.</remarks>
-    public Task RemoveDirectoryAsync() => OffloadAsync((d, p) => NativeFs.RemoveDirectory(d, p));
+    public Task RemoveDirectoryAsync() => RemoveDirectoryAsync(missingOk: false);
+
+    /// <summary>Removes the empty directory at this path; with <paramref name="missingOk"/>, a missing name is not an error.</summary>
+    /// <param name="missingOk">Whether nothing at the path counts as success (Eio's <c>?missing_ok</c>).</param>
+    /// <returns>A task that completes when the directory is gone.</returns>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory.</exception>
+    /// <exception cref="FileNotFoundException">Nothing exists at the path and <paramref name="missingOk"/> is false.</exception>
+    /// <exception cref="IOException"><c>ENOTEMPTY</c> if the directory is not empty, or another error.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Eio: <c>Path.rmdir ?missing_ok</c>.</remarks>
+    public Task RemoveDirectoryAsync(bool missingOk) => OffloadAsync((d, p) =>
+    {
+        try
+        {
+            NativeFs.RemoveDirectory(d, p);
+        }
+        catch (FileNotFoundException) when (missingOk)
+        {
+        }
+    });
+
+    /// <summary>Removes the file, symlink or directory at this path, with everything beneath a directory. Symlinks are
+    /// removed, never followed, so nothing outside the tree is touched.</summary>
+    /// <param name="missingOk">Whether nothing at the path counts as success (Eio's <c>?missing_ok</c>).</param>
+    /// <returns>A task that completes when the tree is gone.</returns>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory; nothing was removed.</exception>
+    /// <exception cref="FileNotFoundException">Nothing exists at the path and <paramref name="missingOk"/> is false.</exception>
+    /// <exception cref="IOException">An entry could not be removed (permissions, a mount point); entries before it are gone.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Eio: <c>Path.rmtree ?missing_ok</c>. Runs as one job on the blocking offload (each step confined).</remarks>
+    public Task RemoveTreeAsync(bool missingOk = false)
+    {
+        string display = ToString();
+        return OffloadAsync((d, p) =>
+        {
+            if (!NativeFs.RemoveTree(d, p) && !missingOk)
+            {
+                throw new FileNotFoundException($"rmtree {display}: no such file or directory", display);
+            }
+        });
+    }
+
+    /// <summary>Lists the directory at this path with the kind of each entry (symlinks as <see cref="FileKind.SymbolicLink"/>,
+    /// not followed), sorted ordinally by name, without <c>.</c> and <c>..</c>.</summary>
+    /// <returns>The entries.</returns>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory.</exception>
+    /// <exception cref="DirectoryNotFoundException">The directory is missing or not a directory.</exception>
+    /// <exception cref="IOException">Another error.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Eio: <c>Path.read_dir</c> with <c>Path.kind</c> of each entry (one <c>getdents64</c> pass; the kind comes from
+    /// <c>d_type</c>, with an <c>lstat</c> only where the filesystem reports none).</remarks>
+    public async Task<IReadOnlyList<DirectoryEntry>> ReadDirectoryEntriesAsync() =>
+        (await OffloadAsync((d, p) => NativeFs.ReadDirectoryEntries(d, p))).Select(e => new DirectoryEntry(e.Name, e.Kind)).ToArray();
+
+    /// <summary>Sets the permission bits of the object at this path (a symlink's target; confined).</summary>
+    /// <param name="permissions">The new mode bits (not masked by the umask).</param>
+    /// <returns>A task that completes when the mode is set.</returns>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory; nothing was changed.</exception>
+    /// <exception cref="FileNotFoundException">Nothing exists at the path.</exception>
+    /// <exception cref="UnauthorizedAccessException">The process does not own the object (<c>EPERM</c>).</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Eio: <c>Path.chmod ~follow:true ~perm</c> (Linux has no mode on symlinks, so <c>~follow:false</c> does not apply).</remarks>
+    public Task ChangeModeAsync(UnixFileMode permissions) => OffloadAsync((d, p) => NativeFs.ChangeMode(d, p, permissions));
+
+    /// <summary>Sets the owner and group of the object at this path (confined).</summary>
+    /// <param name="userId">The new owner's uid, or -1 to keep it.</param>
+    /// <param name="groupId">The new group's gid, or -1 to keep it.</param>
+    /// <param name="followSymlinks">False changes a symlink itself.</param>
+    /// <returns>A task that completes when the owner is set.</returns>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory; nothing was changed.</exception>
+    /// <exception cref="FileNotFoundException">Nothing exists at the path.</exception>
+    /// <exception cref="UnauthorizedAccessException">Not allowed (<c>EPERM</c>): giving a file away needs <c>CAP_CHOWN</c>; an
+    /// unprivileged owner may only pick one of its own groups.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Eio: not in Eio 1.5's <c>Path</c> (<c>Unix.chown</c>); offered because services change ownership of what they create.</remarks>
+    public Task ChangeOwnerAsync(int userId, int groupId, bool followSymlinks = true) =>
+        OffloadAsync((d, p) => NativeFs.ChangeOwner(d, p, userId, groupId, followSymlinks));
 
     /// <summary>Creates a symlink at this path whose contents are <paramref name="target"/>.</summary>
     /// <param name="target">The link's contents, stored verbatim; a target outside a confined directory can be created but is refused when followed.</param>
@@ -386,6 +487,94 @@ public sealed class EioPath : IClosable
         ArgumentNullException.ThrowIfNull(sw);
         var handle = await OffloadAsync((d, p) => NativeFs.OpenForWriting(d, p, create, append));
         return Own(handle, h => new FileWriter(sw, h, ToString(), append));
+    }
+
+    /// <summary>Opens the file for reading, runs <paramref name="body"/> with it and closes it, also when the body throws.</summary>
+    /// <typeparam name="T">The body's result.</typeparam>
+    /// <param name="body">Uses the file.</param>
+    /// <returns>The body's result.</returns>
+    /// <exception cref="FileNotFoundException">The file is missing (and the other errors of <see cref="OpenReadAsync"/>).</exception>
+    /// <remarks>Eio: <c>Path.with_open_in</c>.</remarks>
+    public Task<T> WithOpenReadAsync<T>(Func<FileReader, Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return Switch.RunAsync(async sw => await body(await OpenReadAsync(sw)), "with_open_in");
+    }
+
+    /// <summary>Opens the file for writing, runs <paramref name="body"/> with it and closes it, also when the body throws.</summary>
+    /// <typeparam name="T">The body's result.</typeparam>
+    /// <param name="create">As for <see cref="OpenWriteAsync"/>.</param>
+    /// <param name="body">Uses the file.</param>
+    /// <param name="append">As for <see cref="OpenWriteAsync"/>.</param>
+    /// <returns>The body's result.</returns>
+    /// <exception cref="IOException">The errors of <see cref="OpenWriteAsync"/>.</exception>
+    /// <remarks>Eio: <c>Path.with_open_out ?append ~create</c>.</remarks>
+    public Task<T> WithOpenWriteAsync<T>(FileCreate create, Func<FileWriter, Task<T>> body, bool append = false)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return Switch.RunAsync(async sw => await body(await OpenWriteAsync(sw, create, append)), "with_open_out");
+    }
+
+    /// <summary>Opens the directory as a confined subtree, runs <paramref name="body"/> with it and closes it.</summary>
+    /// <typeparam name="T">The body's result.</typeparam>
+    /// <param name="body">Uses the subtree.</param>
+    /// <returns>The body's result.</returns>
+    /// <exception cref="DirectoryNotFoundException">The directory is missing (and the other errors of <see cref="OpenSubtreeAsync"/>).</exception>
+    /// <remarks>Eio: <c>Path.with_open_dir</c>.</remarks>
+    public Task<T> WithOpenSubtreeAsync<T>(Func<EioPath, Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return Switch.RunAsync(async sw => await body(await OpenSubtreeAsync(sw)), "with_open_dir");
+    }
+
+    /// <summary>Opens the file and runs <paramref name="body"/> with its lines, read lazily as the body enumerates them; the
+    /// file is closed when the body returns or throws.</summary>
+    /// <typeparam name="T">The body's result.</typeparam>
+    /// <param name="body">Consumes the lines (each without its <c>\n</c> or <c>\r\n</c>; a last line without a terminator
+    /// is included). Enumerate once, within the body.</param>
+    /// <param name="maxLineLength">The longest line accepted, in bytes.</param>
+    /// <returns>The body's result.</returns>
+    /// <exception cref="BufferLimitExceededException">A line is longer than <paramref name="maxLineLength"/>.</exception>
+    /// <exception cref="FileNotFoundException">The file is missing.</exception>
+    /// <remarks>Eio: <c>Path.with_lines</c> (over <c>Buf_read.lines</c>).</remarks>
+    public Task<T> WithLinesAsync<T>(Func<IAsyncEnumerable<string>, Task<T>> body, int maxLineLength = 1 << 20)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return WithOpenReadAsync(file => body(new BufferedReader(file, maxLineLength).ReadLinesAsync()));
+    }
+
+    /// <summary>Gets the last component of the path (<c>"b"</c> for <c>"a/b/"</c>), or the empty string when there is none
+    /// (the directory itself, or <c>"/"</c>).</summary>
+    /// <remarks>Eio: the second part of <c>Path.split</c> (OCaml's <c>Filename.basename</c> without its <c>"."</c>).</remarks>
+    public string Name => Split() is { } s ? s.Name : "";
+
+    /// <summary>Splits the path into its parent and its last component.</summary>
+    /// <returns>The parent (on the same directory capability; <c>""</c> for a one-component relative path, <c>"/"</c> for
+    /// one under the root) and the last component; null for the directory itself or the root.</returns>
+    /// <remarks>Eio: <c>Path.split</c>. Trailing slashes are ignored; <c>..</c> is a component like any other (nothing is resolved).</remarks>
+    public (EioPath Parent, string Name)? Split()
+    {
+        string p = _path;
+        int end = p.Length;
+        while (end > 1 && p[end - 1] == '/')
+        {
+            end--;
+        }
+
+        p = p[..end];
+        if (p.Length == 0 || p == "/")
+        {
+            return null;
+        }
+
+        int slash = p.LastIndexOf('/');
+        if (slash < 0)
+        {
+            return (new EioPath(_dir, ""), p);
+        }
+
+        string parent = p[..slash].TrimEnd('/');
+        return (new EioPath(_dir, parent.Length == 0 ? "/" : parent), p[(slash + 1)..]);
     }
 
     /// <summary>Reads the whole file at this path.</summary>

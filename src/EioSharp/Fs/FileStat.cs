@@ -89,3 +89,9 @@ public readonly record struct FileStat(
     private static DateTimeOffset ToTime(in LinuxInterop.StatxTimestamp t) =>
         DateTimeOffset.UnixEpoch.AddTicks((t.Seconds * TimeSpan.TicksPerSecond) + (t.Nanoseconds / 100));
 }
+
+/// <summary>A directory entry: a name and the kind of object it names (a symlink is reported as a link, not followed).</summary>
+/// <param name="Name">The entry's name (not a path).</param>
+/// <param name="Kind">Its kind.</param>
+/// <remarks>Eio: an element of <c>Path.read_dir</c> paired with <c>Path.kind ~follow:false</c>.</remarks>
+public readonly record struct DirectoryEntry(string Name, FileKind Kind);

@@ -34,7 +34,7 @@ public sealed class BufferLimitExceededException : IOException
 /// <para><b>Thread safety</b>: not thread-safe; use from one fiber at a time. Spans and memory returned by the reader stay
 /// valid only until the next call on it.</para>
 /// </remarks>
-public sealed class BufferedReader
+public sealed partial class BufferedReader
 {
     /// <summary>The default initial buffer size in bytes (4 KiB), clamped to the maximum size.</summary>
     public const int DefaultInitialSize = 4096;

@@ -20,7 +20,7 @@ namespace EioSharp.IO;
 /// <para><b>Thread safety</b>: not thread-safe; use it from fibers of the domain that created it. Do not suspend between
 /// <see cref="GetSpan(int)"/> and <see cref="Advance(int)"/>.</para>
 /// </remarks>
-public sealed class BufferedWriter : IFlowSink, IBufferWriter<byte>
+public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
 {
     /// <summary>The default for <see cref="MaxBufferedSize"/>, in bytes (64 KiB: a few socket send buffers' worth).</summary>
     public const int DefaultMaxBufferedSize = 64 * 1024;
@@ -126,6 +126,7 @@ public sealed class BufferedWriter : IFlowSink, IBufferWriter<byte>
         if (data.IsEmpty)
         {
             ThrowIfAborted();
+            ThrowIfClosed();
             return;
         }
 
@@ -282,6 +283,7 @@ public sealed class BufferedWriter : IFlowSink, IBufferWriter<byte>
     private void Reserve(int sizeHint)
     {
         ThrowIfAborted();
+        ThrowIfClosed();
         ArgumentOutOfRangeException.ThrowIfNegative(sizeHint);
         int need = Math.Max(sizeHint, 1);
         if (_active.Length - _activeCount >= need)

@@ -37,6 +37,35 @@ public sealed class ListeningSocket : IClosable
     /// <summary>True once closed.</summary>
     public bool IsClosed => _transport.IsClosed;
 
+    /// <summary>Sets a socket option (see <see cref="SocketOptions"/>).</summary>
+    /// <typeparam name="T">The option's value type.</typeparam>
+    /// <param name="option">The option, for example <see cref="SocketOptions.KeepAlive"/>.</param>
+    /// <param name="value">The value.</param>
+    /// <exception cref="NetException">The kernel refused (the option does not apply to this socket, or the value is invalid).</exception>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    /// <exception cref="NotSupportedException">This socket's backend has no options (a scripted mock socket keeps them in a table).</exception>
+    /// <remarks>Eio: <c>Eio.Net.setsockopt</c>. A system call on the calling thread; never suspends.</remarks>
+    public void SetOption<T>(SocketOption<T> option, T value)
+    {
+        ArgumentNullException.ThrowIfNull(option);
+        var (v, e) = option.Encode(value);
+        _transport.Options.Set(option, v, e);
+    }
+
+    /// <summary>Reads a socket option (see <see cref="SocketOptions"/>).</summary>
+    /// <typeparam name="T">The option's value type.</typeparam>
+    /// <param name="option">The option.</param>
+    /// <returns>The kernel's value (which may differ from the value set: Linux doubles buffer sizes).</returns>
+    /// <exception cref="NetException">The option does not apply to this socket.</exception>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    /// <exception cref="NotSupportedException">This socket's backend has no options.</exception>
+    /// <remarks>Eio: <c>Eio.Net.getsockopt</c>. A system call on the calling thread; never suspends.</remarks>
+    public T GetOption<T>(SocketOption<T> option)
+    {
+        ArgumentNullException.ThrowIfNull(option);
+        return option.Decode(_transport.Options.Get(option));
+    }
+
     /// <summary>Waits for a connection and returns it, owned by <paramref name="sw"/>.</summary>
     /// <param name="sw">The switch that will own the connection (on the calling domain).</param>
     /// <returns>The connection and the peer's address.</returns>

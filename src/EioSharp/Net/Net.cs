@@ -9,7 +9,7 @@ namespace EioSharp.Net;
 /// Eio: <c>Eio.Net.t</c> (<c>env#net</c>). Only code handed this object can reach the network (S28). Every socket is owned by
 /// the switch passed when it is created and is closed when that switch finishes.
 /// </remarks>
-public abstract class NetworkCapability
+public abstract partial class NetworkCapability
 {
     private protected NetworkCapability()
     {
@@ -21,19 +21,25 @@ public abstract class NetworkCapability
     /// <param name="backlog">The kernel's queue of connections not yet accepted.</param>
     /// <param name="reuseAddress">SO_REUSEADDR (for a Unix socket: remove a stale socket file first).</param>
     /// <param name="reusePort">SO_REUSEPORT (Linux): several sockets may bind the same port.</param>
+    /// <param name="options">Socket options set before bind (for example <c>SocketOptions.IPv6Only.With(true)</c>); null for none.</param>
     /// <returns>The listening socket.</returns>
-    /// <exception cref="NetException">Binding failed (for example the address is in use).</exception>
-    /// <remarks>Eio: <c>Net.listen</c>.</remarks>
-    public abstract ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false);
+    /// <exception cref="NetException">Binding failed (for example the address is in use), or an option was refused.</exception>
+    /// <remarks>Eio: <c>Net.listen</c> (its <c>?reuse_addr</c>, <c>?reuse_port</c>; the other options as <c>Eio_unix.Net</c>'s
+    /// <c>setsockopt</c> before bind). Connections accepted from it get <c>TCP_NODELAY</c> set.</remarks>
+    public abstract ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null);
 
     /// <summary>Connects to <paramref name="endpoint"/>.</summary>
     /// <param name="sw">The owning switch.</param>
     /// <param name="endpoint">The server's address (IP or Unix).</param>
+    /// <param name="options">Socket options set before connecting (for example <c>SocketOptions.ReceiveBufferSize.With(1 &lt;&lt; 20)</c>,
+    /// which must precede the handshake to widen the TCP window); null for none. TCP connections get <c>TCP_NODELAY</c>
+    /// unless the options say otherwise.</param>
     /// <returns>The connection.</returns>
-    /// <exception cref="NetException">The connection failed (for example refused).</exception>
+    /// <exception cref="NetException">The connection failed (for example refused), or an option was refused.</exception>
     /// <exception cref="CancelledException">The fiber was cancelled.</exception>
     /// <remarks>Eio: <c>Net.connect</c>.</remarks>
-    public abstract Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint);
+    public abstract Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint, IReadOnlyList<SocketOptionSetting>? options = null);
 
     /// <summary>Connects to <paramref name="endpoint"/>, giving up after <paramref name="timeout"/>.</summary>
     /// <param name="sw">The owning switch.</param>
@@ -51,10 +57,12 @@ public abstract class NetworkCapability
     /// <param name="endpoint">The local address (port 0 picks a free port).</param>
     /// <param name="reuseAddress">SO_REUSEADDR.</param>
     /// <param name="reusePort">SO_REUSEPORT (Linux).</param>
+    /// <param name="options">Socket options set before bind; null for none.</param>
     /// <returns>The socket.</returns>
-    /// <exception cref="NetException">Binding failed.</exception>
+    /// <exception cref="NetException">Binding failed, or an option was refused.</exception>
     /// <remarks>Eio: <c>Net.datagram_socket</c>.</remarks>
-    public abstract DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false);
+    public abstract DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null);
 
     /// <summary>Resolves <paramref name="host"/> to addresses for <paramref name="port"/>.</summary>
     /// <param name="host">A host name or literal address.</param>
@@ -74,7 +82,8 @@ internal sealed class PortableNetwork : NetworkCapability
 
     public static readonly PortableNetwork Instance = new();
 
-    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false)
+    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null)
     {
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -87,6 +96,7 @@ internal sealed class PortableNetwork : NetworkCapability
                 ApplyReuse(socket, reuseAddress, reusePort);
             }
 
+            new DotNetSocketOptions(socket).Apply(options);
             try
             {
                 socket.Bind(endpoint);
@@ -100,16 +110,16 @@ internal sealed class PortableNetwork : NetworkCapability
 
             socket.Listen(backlog);
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or NetException)
         {
             socket.Dispose();
-            throw NetException.From(e, $"listen on {endpoint}");
+            throw e is SocketException se ? NetException.From(se, $"listen on {endpoint}") : e;
         }
 
         return new ListeningSocket(sw, socket);
     }
 
-    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint)
+    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint, IReadOnlyList<SocketOptionSetting>? options = null)
     {
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -118,23 +128,25 @@ internal sealed class PortableNetwork : NetworkCapability
         var socket = NewSocket(endpoint, SocketType.Stream);
         try
         {
+            if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+            {
+                socket.NoDelay = true;
+            }
+
+            new DotNetSocketOptions(socket).Apply(options);
             await socket.ConnectAsync(endpoint, frame.Cancel.Token);
         }
-        catch (Exception e) when (SocketIo.IsSocketError(e))
+        catch (Exception e) when (SocketIo.IsSocketError(e) || e is NetException)
         {
             socket.Dispose();
-            throw SocketIo.Map(e, frame, $"connect to {endpoint}");
-        }
-
-        if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
-        {
-            socket.NoDelay = true;
+            throw e is NetException ? e : SocketIo.Map(e, frame, $"connect to {endpoint}");
         }
 
         return new StreamSocket(sw, socket);
     }
 
-    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false)
+    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null)
     {
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -143,12 +155,13 @@ internal sealed class PortableNetwork : NetworkCapability
         try
         {
             ApplyReuse(socket, reuseAddress, reusePort);
+            new DotNetSocketOptions(socket).Apply(options);
             socket.Bind(endpoint);
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or NetException)
         {
             socket.Dispose();
-            throw NetException.From(e, $"bind datagram socket to {endpoint}");
+            throw e is SocketException se ? NetException.From(se, $"bind datagram socket to {endpoint}") : e;
         }
 
         return new DatagramSocket(sw, socket);

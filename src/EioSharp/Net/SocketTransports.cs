@@ -22,6 +22,8 @@ internal sealed class SocketStreamTransport : StreamTransport
 
     public override bool IsClosed => _handle.IsClosed;
 
+    public override SocketOptionTarget Options => new DotNetSocketOptions(_handle.Socket);
+
     public override bool NoDelay
     {
         get => _handle.Socket.NoDelay;
@@ -103,6 +105,8 @@ internal sealed class SocketListenerTransport(Socket socket) : ListenerTransport
 {
     private readonly SocketHandle _handle = new(socket);
 
+    public override SocketOptionTarget Options => new DotNetSocketOptions(_handle.Socket);
+
     public override EndPoint ListeningEndPoint { get; } = socket.LocalEndPoint!;
 
     public override bool IsClosed => _handle.IsClosed;
@@ -140,6 +144,8 @@ internal sealed class SocketListenerTransport(Socket socket) : ListenerTransport
 internal sealed class SocketDatagramTransport(Socket socket) : DatagramTransport
 {
     private readonly SocketHandle _handle = new(socket);
+
+    public override SocketOptionTarget Options => new DotNetSocketOptions(_handle.Socket);
 
     public override EndPoint? LocalEndPoint => _handle.Socket.LocalEndPoint;
 

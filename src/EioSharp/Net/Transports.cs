@@ -11,6 +11,9 @@ namespace EioSharp.Net;
 /// <summary>The I/O under a <see cref="StreamSocket"/>.</summary>
 internal abstract class StreamTransport
 {
+    /// <summary>Reads and sets socket options; the default: not supported by this transport.</summary>
+    public virtual SocketOptionTarget Options => throw new NotSupportedException("This socket does not support socket options.");
+
     public abstract EndPoint? RemoteEndPoint { get; }
 
     public abstract EndPoint? LocalEndPoint { get; }
@@ -32,6 +35,9 @@ internal abstract class StreamTransport
 /// <summary>The I/O under a <see cref="ListeningSocket"/>.</summary>
 internal abstract class ListenerTransport
 {
+    /// <summary>Reads and sets socket options; the default: not supported by this transport.</summary>
+    public virtual SocketOptionTarget Options => throw new NotSupportedException("This socket does not support socket options.");
+
     public abstract EndPoint ListeningEndPoint { get; }
 
     public abstract bool IsClosed { get; }
@@ -46,6 +52,9 @@ internal abstract class ListenerTransport
 /// <summary>The I/O under a <see cref="DatagramSocket"/>.</summary>
 internal abstract class DatagramTransport
 {
+    /// <summary>Reads and sets socket options; the default: not supported by this transport.</summary>
+    public virtual SocketOptionTarget Options => throw new NotSupportedException("This socket does not support socket options.");
+
     public abstract EndPoint? LocalEndPoint { get; }
 
     public abstract ValueTask SendToAsync(EndPoint destination, ReadOnlyMemory<byte> datagram);

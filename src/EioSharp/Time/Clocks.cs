@@ -8,6 +8,9 @@ public abstract class ClockBase
     {
     }
 
+    /// <summary>Set by clocks whose time is moved by hand (the mock clocks): sleeping waits on it instead of the domain's timers.</summary>
+    private protected ManualTimeline? Manual { get; init; }
+
     /// <summary>Suspends the calling fiber for <paramref name="duration"/>.</summary>
     /// <param name="duration">How long; zero or negative still yields to other fibers once; <see cref="Timeout.InfiniteTimeSpan"/> waits until cancelled.</param>
     /// <returns>An awaitable.</returns>
@@ -19,6 +22,11 @@ public abstract class ClockBase
         if (duration == Timeout.InfiniteTimeSpan)
         {
             return new ValueTask(Fiber.AwaitCancelAsync());
+        }
+
+        if (Manual is { } manual)
+        {
+            return manual.SleepAsync(frame, duration);
         }
 
         var domain = frame.Fiber.Domain;

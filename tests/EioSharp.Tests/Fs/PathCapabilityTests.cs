@@ -112,6 +112,18 @@ public sealed class PathCapabilityTests
                     ("sync directory, blocking", () => { b.SyncDirectory(); return Task.CompletedTask; }),
                     ("symlink", () => (b / "lnk").SymLinkAsync("x")),
                     ("readlink", () => (b / "sentinel").ReadLinkAsync()),
+                    ("unlink missing ok", () => (b / "sentinel").UnlinkAsync(missingOk: true)),
+                    ("rmdir missing ok", () => (b / "new").RemoveDirectoryAsync(missingOk: true)),
+                    ("rmtree", () => (b / "sentinel").RemoveTreeAsync()),
+                    ("rmtree missing ok", () => (b / "new").RemoveTreeAsync(missingOk: true)),
+                    ("read dir entries", () => b.ReadDirectoryEntriesAsync()),
+                    ("chmod", () => (b / "sentinel").ChangeModeAsync(UnixFileMode.UserRead)),
+                    ("chown", () => (b / "sentinel").ChangeOwnerAsync(-1, -1)),
+                    ("chown nofollow", () => (b / "sentinel").ChangeOwnerAsync(-1, -1, followSymlinks: false)),
+                    ("with open in", () => (b / "sentinel").WithOpenReadAsync(f => Task.FromResult(f.Position))),
+                    ("with open out", () => (b / "sentinel").WithOpenWriteAsync(FileCreate.Never, f => Task.FromResult(f.Position))),
+                    ("with lines", () => (b / "sentinel").WithLinesAsync(async lines => { await foreach (var l in lines) { } return 0; })),
+                    ("with open dir", () => b.WithOpenSubtreeAsync(d => Task.FromResult(0))),
                 };
 
                 foreach (var (name, run) in operations)

@@ -12,11 +12,12 @@ internal sealed class EpollNetwork : NetworkCapability
 
     private static PortableNetwork Portable => PortableNetwork.Instance;
 
-    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false)
+    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null)
     {
         if (endpoint is not IPEndPoint)
         {
-            return Portable.Listen(sw, endpoint, backlog, reuseAddress, reusePort);
+            return Portable.Listen(sw, endpoint, backlog, reuseAddress, reusePort, options);
         }
 
         ArgumentNullException.ThrowIfNull(sw);
@@ -25,24 +26,25 @@ internal sealed class EpollNetwork : NetworkCapability
         try
         {
             PortableNetwork.ApplyReuse(socket, reuseAddress, reusePort);
+            new DotNetSocketOptions(socket).Apply(options);
             socket.Bind(endpoint);
             socket.Listen(backlog);
             socket.Blocking = false;
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or NetException)
         {
             socket.Dispose();
-            throw NetException.From(e, $"listen on {endpoint}");
+            throw e is SocketException se ? NetException.From(se, $"listen on {endpoint}") : e;
         }
 
         return new ListeningSocket(sw, new EpollListenerTransport(socket));
     }
 
-    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint)
+    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint, IReadOnlyList<SocketOptionSetting>? options = null)
     {
         if (endpoint is not IPEndPoint ip)
         {
-            return await Portable.ConnectAsync(sw, endpoint);
+            return await Portable.ConnectAsync(sw, endpoint, options);
         }
 
         ArgumentNullException.ThrowIfNull(sw);
@@ -53,6 +55,8 @@ internal sealed class EpollNetwork : NetworkCapability
         var fd = new EpollFd(socket);
         try
         {
+            EpollIo.SetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+            new DotNetSocketOptions(socket).Apply(options);
             try
             {
                 socket.Connect(ip);
@@ -76,8 +80,6 @@ internal sealed class EpollNetwork : NetworkCapability
                     throw EpollIo.Error(err, $"connect to {endpoint}");
                 }
             }
-
-            EpollIo.SetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
         }
         catch (SocketException e)
         {
@@ -93,8 +95,9 @@ internal sealed class EpollNetwork : NetworkCapability
         return new StreamSocket(sw, new EpollStreamTransport(fd, ip));
     }
 
-    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false) =>
-        Portable.OpenDatagram(sw, endpoint, reuseAddress, reusePort);
+    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null) =>
+        Portable.OpenDatagram(sw, endpoint, reuseAddress, reusePort, options);
 
     public override Task<IReadOnlyList<IPEndPoint>> GetAddrInfoAsync(string host, int port) => Portable.GetAddrInfoAsync(host, port);
 }

@@ -166,6 +166,8 @@ internal sealed class EpollStreamTransport : StreamTransport
 
     public override bool IsClosed => _fd.IsClosed;
 
+    public override SocketOptionTarget Options => new NativeSocketOptions(_fd, _fd.Fd);
+
     public override bool NoDelay
     {
         get => EpollIo.GetIntOption(_fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
@@ -322,6 +324,8 @@ internal sealed class EpollStreamTransport : StreamTransport
 internal sealed class EpollListenerTransport(Socket socket) : ListenerTransport
 {
     private readonly EpollFd _fd = new(socket, listener: true);
+
+    public override SocketOptionTarget Options => new NativeSocketOptions(_fd, _fd.Fd);
 
     public override EndPoint ListeningEndPoint { get; } = socket.LocalEndPoint!;
 

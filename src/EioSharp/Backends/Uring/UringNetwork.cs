@@ -14,11 +14,12 @@ internal sealed class UringNetwork : NetworkCapability
 
     private static PortableNetwork Portable => PortableNetwork.Instance;
 
-    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false)
+    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null)
     {
         if (endpoint is not IPEndPoint)
         {
-            return Portable.Listen(sw, endpoint, backlog, reuseAddress, reusePort);
+            return Portable.Listen(sw, endpoint, backlog, reuseAddress, reusePort, options);
         }
 
         ArgumentNullException.ThrowIfNull(sw);
@@ -27,34 +28,37 @@ internal sealed class UringNetwork : NetworkCapability
         try
         {
             PortableNetwork.ApplyReuse(socket, reuseAddress, reusePort);
+            new DotNetSocketOptions(socket).Apply(options);
             socket.Bind(endpoint);
             socket.Listen(backlog);
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or NetException)
         {
             socket.Dispose();
-            throw NetException.From(e, $"listen on {endpoint}");
+            throw e is SocketException se ? NetException.From(se, $"listen on {endpoint}") : e;
         }
 
         return new ListeningSocket(sw, new UringListenerTransport(socket));
     }
 
-    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint)
+    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint, IReadOnlyList<SocketOptionSetting>? options = null)
     {
         if (endpoint is not IPEndPoint ip)
         {
-            return await Portable.ConnectAsync(sw, endpoint);
+            return await Portable.ConnectAsync(sw, endpoint, options);
         }
 
         ArgumentNullException.ThrowIfNull(sw);
         sw.Check();
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
-        var fd = new UringFd(new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var fd = new UringFd(socket);
         try
         {
-            await ConnectFdAsync(fd, ip, frame);
             UringIo.SetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+            new DotNetSocketOptions(socket).Apply(options);
+            await ConnectFdAsync(fd, ip, frame);
         }
         catch
         {
@@ -85,8 +89,9 @@ internal sealed class UringNetwork : NetworkCapability
         }
     }
 
-    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false) =>
-        Portable.OpenDatagram(sw, endpoint, reuseAddress, reusePort);
+    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false,
+        IReadOnlyList<SocketOptionSetting>? options = null) =>
+        Portable.OpenDatagram(sw, endpoint, reuseAddress, reusePort, options);
 
     public override Task<IReadOnlyList<IPEndPoint>> GetAddrInfoAsync(string host, int port) => Portable.GetAddrInfoAsync(host, port);
 }

@@ -95,6 +95,8 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
 
     public override bool IsClosed => fd.IsClosed;
 
+    public override SocketOptionTarget Options => new NativeSocketOptions(fd, fd.Fd);
+
     public override bool NoDelay
     {
         get => UringIo.GetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
@@ -203,6 +205,8 @@ internal sealed class UringListenerTransport(Socket socket) : ListenerTransport
     private const int SOCK_CLOEXEC = 0x80000;
     private const int AddrSize = 128;
     private readonly UringFd _fd = new(socket);
+
+    public override SocketOptionTarget Options => new NativeSocketOptions(_fd, _fd.Fd);
 
     public override EndPoint ListeningEndPoint { get; } = socket.LocalEndPoint!;
 

@@ -195,6 +195,12 @@ internal static unsafe partial class LinuxInterop
     [LibraryImport(LibC, EntryPoint = "renameat", SetLastError = true)]
     public static partial int RenameAt(int oldDirFd, byte* oldPath, int newDirFd, byte* newPath);
 
+    [LibraryImport(LibC, EntryPoint = "chmod", SetLastError = true)]
+    public static partial int ChMod(byte* path, uint mode);
+
+    [LibraryImport(LibC, EntryPoint = "fchownat", SetLastError = true)]
+    public static partial int FChOwnAt(int dirFd, byte* path, int owner, int group, int flags);
+
     [LibraryImport(LibC, EntryPoint = "symlinkat", SetLastError = true)]
     public static partial int SymLinkAt(byte* target, int newDirFd, byte* linkPath);
 

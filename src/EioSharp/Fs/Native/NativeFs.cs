@@ -376,6 +376,183 @@ internal static unsafe class NativeFs
         }
     }
 
+    /// <summary>Changes the permission bits of the object at <paramref name="path"/> (symlinks followed, confined). Eio: <c>Path.chmod</c>.</summary>
+    /// <remarks>The object is opened with <c>O_PATH</c> by the confined resolver, then changed through <c>/proc/self/fd</c>,
+    /// so a symlink that leaves the directory is refused before anything is changed.</remarks>
+    /// <exception cref="FsPermissionException">The path would leave <paramref name="dir"/>.</exception>
+    /// <exception cref="FileNotFoundException">Nothing exists at the path.</exception>
+    /// <exception cref="UnauthorizedAccessException">Not the owner (<c>EPERM</c>).</exception>
+    public static void ChangeMode(DirectoryHandle dir, string path, UnixFileMode permissions)
+    {
+        int fd = OpenFd(dir, dir.Resolution, path, OpenFlags.PathOnly, UnixFileMode.None);
+        try
+        {
+            var proc = LinuxInterop.ToNative($"/proc/self/fd/{fd}");
+            fixed (byte* p = proc)
+            {
+                if (LinuxInterop.ChMod(p, (uint)permissions) != 0)
+                {
+                    throw NativeErrors.Last(path);
+                }
+            }
+        }
+        finally
+        {
+            LinuxInterop.Close(fd);
+        }
+    }
+
+    /// <summary>Changes the owner and group of the object at <paramref name="path"/> (-1 keeps one). Confined as <see cref="ChangeMode"/>.</summary>
+    /// <exception cref="FsPermissionException">The path would leave <paramref name="dir"/>.</exception>
+    /// <exception cref="FileNotFoundException">Nothing exists at the path.</exception>
+    /// <exception cref="UnauthorizedAccessException">The process may not give the object away (<c>EPERM</c>: needs <c>CAP_CHOWN</c>
+    /// for another owner, or membership of the group).</exception>
+    public static void ChangeOwner(DirectoryHandle dir, string path, int owner, int group, bool followSymlinks = true)
+    {
+        int fd = OpenFd(dir, dir.Resolution, path, OpenFlags.PathOnly | (followSymlinks ? 0 : OpenFlags.NoFollow), UnixFileMode.None);
+        try
+        {
+            byte empty = 0;
+            if (LinuxInterop.FChOwnAt(fd, &empty, owner, group, LinuxInterop.AtEmptyPath) != 0)
+            {
+                throw NativeErrors.Last(path);
+            }
+        }
+        finally
+        {
+            LinuxInterop.Close(fd);
+        }
+    }
+
+    /// <summary>Lists a directory with each entry's kind (from <c>d_type</c>; a filesystem that reports none gets an
+    /// <c>lstat</c>), without <c>.</c> and <c>..</c>, sorted ordinally by name. Symlinks are reported as links.</summary>
+    /// <exception cref="FsPermissionException">A confined path would leave <paramref name="dir"/>.</exception>
+    /// <exception cref="DirectoryNotFoundException">The directory is missing or not a directory.</exception>
+    public static (string Name, FileKind Kind)[] ReadDirectoryEntries(DirectoryHandle dir, string path = "")
+    {
+        int fd = OpenFd(dir, dir.Resolution, path, OpenFlags.Read | OpenFlags.Directory, UnixFileMode.None);
+        var entries = new List<(string, FileKind)>();
+        try
+        {
+            const int BufferSize = 32 * 1024;
+            byte* buffer = (byte*)NativeMemory.Alloc(BufferSize);
+            try
+            {
+                while (true)
+                {
+                    long n = LinuxInterop.GetDents64(fd, buffer, BufferSize);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    if (n < 0)
+                    {
+                        if (Marshal.GetLastPInvokeError() == NativeErrors.EINTR)
+                        {
+                            continue;
+                        }
+
+                        throw NativeErrors.Last(path, directoryExpected: true);
+                    }
+
+                    for (long offset = 0; offset < n;)
+                    {
+                        byte* entry = buffer + offset;
+                        ushort recordLength = *(ushort*)(entry + 16);
+                        byte type = entry[18];
+                        var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + 19);
+                        if (!(name.SequenceEqual("."u8) || name.SequenceEqual(".."u8)))
+                        {
+                            entries.Add((System.Text.Encoding.UTF8.GetString(name), KindOfDirentType(type)));
+                        }
+
+                        offset += recordLength;
+                    }
+                }
+            }
+            finally
+            {
+                NativeMemory.Free(buffer);
+            }
+        }
+        finally
+        {
+            LinuxInterop.Close(fd);
+        }
+
+        var result = entries.ToArray();
+        for (int i = 0; i < result.Length; i++)
+        {
+            if (result[i].Item2 == FileKind.Unknown)
+            {
+                string child = path.Length == 0 ? result[i].Item1 : path.TrimEnd('/') + "/" + result[i].Item1;
+                result[i].Item2 = Stat(dir, child, followSymlinks: false).Kind;
+            }
+        }
+
+        Array.Sort(result, (a, b) => string.CompareOrdinal(a.Item1, b.Item1));
+        return result;
+    }
+
+    private static FileKind KindOfDirentType(byte type) => type switch
+    {
+        8 => FileKind.RegularFile,
+        4 => FileKind.Directory,
+        10 => FileKind.SymbolicLink,
+        1 => FileKind.Fifo,
+        2 => FileKind.CharacterDevice,
+        6 => FileKind.BlockDevice,
+        12 => FileKind.Socket,
+        _ => FileKind.Unknown,
+    };
+
+    /// <summary>Removes <paramref name="path"/> and, if it is a directory, everything beneath it; symlinks are removed,
+    /// never followed. Eio: <c>Path.rmtree</c>.</summary>
+    /// <returns>False if nothing existed at the path.</returns>
+    /// <exception cref="FsPermissionException">The path would leave <paramref name="dir"/>.</exception>
+    public static bool RemoveTree(DirectoryHandle dir, string path)
+    {
+        FileKind kind;
+        try
+        {
+            kind = Stat(dir, path, followSymlinks: false).Kind;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false;
+        }
+
+        if (kind != FileKind.Directory)
+        {
+            Unlink(dir, path);
+            return true;
+        }
+
+        foreach (var (name, childKind) in ReadDirectoryEntries(dir, path))
+        {
+            string child = path.Length == 0 ? name : path.TrimEnd('/') + "/" + name;
+            if (childKind == FileKind.Directory)
+            {
+                RemoveTree(dir, child);
+            }
+            else
+            {
+                try
+                {
+                    Unlink(dir, child);
+                }
+                catch (FileNotFoundException)
+                {
+                    // Removed concurrently: the goal is reached.
+                }
+            }
+        }
+
+        RemoveDirectory(dir, path);
+        return true;
+    }
+
     /// <summary>Creates a symlink at <paramref name="linkPath"/> containing <paramref name="target"/>. Eio: <c>Path.symlink</c>.</summary>
     /// <param name="dir">The directory <paramref name="linkPath"/> is relative to.</param>
     /// <param name="linkPath">Where to create the link; confined like <see cref="MakeDirectory"/>.</param>
