@@ -464,7 +464,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 continue;
             }
 
-            request.Writer = new RespWriter(request.Reply, request.Protocol);
+            request.Writer ??= new RespWriter(request.Reply); // the request (one per connection) keeps its writer
+            request.Writer.Protocol = request.Protocol;
             request.Next = 0;
             request.BlockedReplyEnd = -1;
             if (request.Direct is { } direct)

@@ -21,6 +21,7 @@ internal sealed partial class ScriptHost : IDisposable
     private readonly KvStore _store;
     private readonly Dictionary<string, CachedScript> _scripts = new(StringComparer.Ordinal);
     private readonly ArrayBufferWriter<byte> _callReply = new(1024);
+    private readonly RespWriter _callWriter; // over _callReply; its protocol set per call (redis.setresp)
     private LuaSandbox? _eval;
     private LuaSandbox? _functions;
     private RunContext? _run;
@@ -34,6 +35,7 @@ internal sealed partial class ScriptHost : IDisposable
     {
         _store = store;
         _countHook = CountHook;
+        _callWriter = new RespWriter(_callReply);
     }
 
     /// <summary>Where <c>redis.log</c> lines go; null: standard error.</summary>
@@ -331,10 +333,12 @@ internal sealed partial class ScriptHost : IDisposable
         }
         int i = 0;
         if (Ascii.EqualsIgnoreCase(effects[0][0], "SELECT"u8)) _store.LogRaw(ctx.Aof!, effects[i++]);
-        _store.LogRaw(ctx.Aof!, KvCommand.Create("MULTI"u8.ToArray()));
+        _store.LogRaw(ctx.Aof!, s_multi);
         for (; i < effects.Count; i++) _store.LogRaw(ctx.Aof!, effects[i]);
-        _store.LogRaw(ctx.Aof!, KvCommand.Create("EXEC"u8.ToArray()));
+        _store.LogRaw(ctx.Aof!, s_exec);
     }
+
+    private static readonly KvCommand s_multi = KvCommand.Create("MULTI"u8.ToArray()), s_exec = KvCommand.Create("EXEC"u8.ToArray()); // read only
 
     private static unsafe void PushArgs(Lua l, in KvStore.Context ctx, int first, int count)
     {
@@ -749,7 +753,8 @@ internal sealed partial class ScriptHost : IDisposable
         if (info.IsWrite) run.WriteDirty = true;
 
         _callReply.ResetWrittenCount();
-        var writer = new RespWriter(_callReply, run.Resp);
+        RespWriter writer = _callWriter;
+        writer.Protocol = run.Resp;
         if (ping)
         {
             if (command.Count == 1) writer.WriteSimpleString("PONG");
