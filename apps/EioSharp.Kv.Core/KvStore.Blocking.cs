@@ -453,8 +453,9 @@ public sealed partial class KvStore
     private void SignalReady(int db, ReadOnlySpan<byte> key)
     {
         if (_blockedKeys.Count == 0) return;
-        var k = new BlockKey(db, key.ToArray());
-        if (_blockedKeys.ContainsKey(k) && _readySet.Add(k)) _readyKeys.Add(k);
+        // Looked up by span (no copy of the key per write while clients are blocked); the ready key is the waiters' own.
+        if (!_blockedKeys.GetAlternateLookup<BlockKeySpan>().TryGetValue(new BlockKeySpan(db, key), out BlockKey k, out _)) return;
+        if (_readySet.Add(k)) _readyKeys.Add(k);
     }
 
     /// <summary>Serves blocked clients whose keys got data, first blocked first served per key, until no key is ready
@@ -542,12 +543,24 @@ public sealed partial class KvStore
 
     private readonly record struct BlockKey(int Db, byte[] Key);
 
-    private sealed class BlockKeyComparer : IEqualityComparer<BlockKey>
+    private readonly ref struct BlockKeySpan(int db, ReadOnlySpan<byte> key)
+    {
+        public int Db { get; } = db;
+        public ReadOnlySpan<byte> Key { get; } = key;
+    }
+
+    private sealed class BlockKeyComparer : IEqualityComparer<BlockKey>, IAlternateEqualityComparer<BlockKeySpan, BlockKey>
     {
         public static readonly BlockKeyComparer Instance = new();
 
         public bool Equals(BlockKey x, BlockKey y) => x.Db == y.Db && x.Key.AsSpan().SequenceEqual(y.Key);
 
         public int GetHashCode(BlockKey obj) => HashCode.Combine(obj.Db, ByteArrayComparer.Instance.GetHashCode(obj.Key));
+
+        public bool Equals(BlockKeySpan alternate, BlockKey other) => alternate.Db == other.Db && alternate.Key.SequenceEqual(other.Key);
+
+        public int GetHashCode(BlockKeySpan alternate) => HashCode.Combine(alternate.Db, ByteArrayComparer.Instance.GetHashCode(alternate.Key));
+
+        public BlockKey Create(BlockKeySpan alternate) => new(alternate.Db, alternate.Key.ToArray());
     }
 }
