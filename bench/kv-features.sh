@@ -17,6 +17,9 @@
 #   NO_BUILD=1       skip `dotnet build`
 #   KV_DLL=path      another EioSharp.Kv build to measure (e.g. a copy of an older bin/ folder, for before/after)
 #   WARMUP=1         one unrecorded run per workload and server first, at a fifth of the size (0 to skip)
+#   REDIS_ARGS=...   extra redis-server arguments, e.g. "--appendonly yes" to compare both servers with an AOF
+#                    (appendfsync everysec is the default of both)
+#   KV_ARGS=...      extra EioSharp.Kv arguments, e.g. "--appendonly no"
 #
 # Both servers run with their defaults: redis-server with no config file (appendonly no; RDB snapshots by its default
 # `save 3600 1 300 100 60 10000`), EioSharp.Kv with its defaults (appendonly yes, appendfsync everysec); each gets its
@@ -72,10 +75,12 @@ scale() { python3 -c "print(max(100, int($1 * $N_SCALE)))"; }
 
 mkdir -p "$WORK/redis" "$WORK/kv"
 RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK/redis" --daemonize no --logfile "$WORK/redis/log" &
+# shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK/redis" --daemonize no --logfile "$WORK/redis/log" ${REDIS_ARGS:-} &
 RPID=$!; PIDS+=("$RPID"); wait_ping "$RPORT"
 KPORT=$(free_port)
-dotnet "$KV_DLL" --port "$KPORT" --bind 127.0.0.1 --dir "$WORK/kv/data" >"$WORK/kv/log" 2>&1 &
+# shellcheck disable=SC2086
+dotnet "$KV_DLL" --port "$KPORT" --bind 127.0.0.1 --dir "$WORK/kv/data" ${KV_ARGS:-} >"$WORK/kv/log" 2>&1 &
 KPID=$!; PIDS+=("$KPID"); wait_ping "$KPORT"
 
 SCRIPT="local n = redis.call('INCR', KEYS[1]) redis.call('SET', KEYS[1] .. ':v', n) return redis.call('GET', KEYS[1] .. ':v')"
@@ -128,6 +133,7 @@ echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews ops/s more than CPU/op)."
 echo "Median of $REPEATS runs per server (runs alternate redis, kv). Servers with their defaults: redis-server appendonly no"
 echo "(RDB save rules on), EioSharp.Kv appendonly yes + appendfsync everysec. CPU/op: server process user+system µs per op."
+echo "Extra arguments: redis-server '${REDIS_ARGS:-}', EioSharp.Kv '${KV_ARGS:-}'."
 echo
 echo "| workload | redis-server ops/s | EioSharp.Kv ops/s | ratio | redis CPU µs/op | Kv CPU µs/op | CPU ratio (redis/Kv) |"
 echo "|---|---:|---:|---:|---:|---:|---:|"

@@ -4,7 +4,7 @@ namespace EioSharp.Kv;
 
 /// <summary>A connection's blocking command waiting for data (BLPOP and the like), as the store keeps it.</summary>
 /// <remarks>Created by <see cref="KvStore"/> when a blocking command finds nothing to serve; the server keeps the
-/// connection's request parked until <see cref="KvStore.TakeUnblocked"/> hands the session back.</remarks>
+/// connection's request parked until <see cref="KvStore.TakeUnblocked()"/> hands the session back.</remarks>
 public sealed class KvBlockedCommand
 {
     internal KvBlockedCommand(KvCommand command, RespWriter reply, (int Db, byte[] Key)[] keys, long deadlineUnixMs, long sequence, KvBlockServe serve)
@@ -107,8 +107,20 @@ public sealed partial class KvStore
         return list;
     }
 
+    /// <summary>As <see cref="TakeUnblocked()"/>, appending to <paramref name="into"/> (the store owner's reused list)
+    /// instead of allocating one per call.</summary>
+    /// <returns>True when any session was appended.</returns>
+    public bool TakeUnblocked(List<KvSession> into)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        if (_unblocked.Count == 0) return false;
+        into.AddRange(_unblocked);
+        _unblocked.Clear();
+        return true;
+    }
+
     /// <summary>Times out every blocked command whose deadline is at or before <paramref name="nowUnixMs"/> (nil reply).</summary>
-    /// <returns>How many timed out; their sessions are returned by <see cref="TakeUnblocked"/>.</returns>
+    /// <returns>How many timed out; their sessions are returned by <see cref="TakeUnblocked()"/>.</returns>
     public int ExpireBlocked(long nowUnixMs)
     {
         List<KvSession>? due = null;
@@ -216,28 +228,44 @@ public sealed partial class KvStore
 
     /// <summary>Runs <paramref name="args"/> as a nested command of this session and returns its reply bytes (null when
     /// the reply is a nil, which means nothing was served).</summary>
-    private byte[]? RunNested(in Context ctx, params byte[][] args)
+    private byte[]? RunNested(in Context ctx, params byte[][] args) =>
+        RunNestedInto(ctx, args, out ReadOnlySpan<byte> reply) ? reply.ToArray() : null;
+
+    private ArrayBufferWriter<byte>? _nestedReply; // RunNestedInto's buffer, reused (taken while in use: never shared)
+
+    /// <summary>Runs <paramref name="args"/> as a nested command; false when its reply is a nil (nothing was served).
+    /// <paramref name="reply"/> is valid until the next nested command runs.</summary>
+    private bool RunNestedInto(in Context ctx, byte[][] args, out ReadOnlySpan<byte> reply)
     {
-        var buffer = new ArrayBufferWriter<byte>(64);
-        var writer = new RespWriter(buffer, ctx.Reply.Protocol);
-        KvCommand command = KvCommand.Create(args);
-        if (command.Info?.Handler is not { } handler)
-        {
-            ctx.Reply.WriteError(KvErrors.UnknownCommand(command));
-            return []; // served with an error (the command family is missing)
-        }
-        _depth++;
+        ArrayBufferWriter<byte> buffer = _nestedReply ?? new ArrayBufferWriter<byte>(64);
+        _nestedReply = null; // a nested command that itself runs one gets a buffer of its own
+        buffer.ResetWrittenCount();
         try
         {
-            handler(this, new Context(this, ctx.Db, ctx.Session, command, ctx.Now, writer, ctx.Aof, command.Info.Name));
+            var writer = new RespWriter(buffer, ctx.Reply.Protocol);
+            KvCommand command = KvCommand.Create(args);
+            if (command.Info?.Handler is not { } handler)
+            {
+                ctx.Reply.WriteError(KvErrors.UnknownCommand(command));
+                reply = [];
+                return true; // served with an error (the command family is missing)
+            }
+            _depth++;
+            try
+            {
+                handler(this, new Context(this, ctx.Db, ctx.Session, command, ctx.Now, writer, ctx.Aof, command.Info.Name));
+            }
+            finally
+            {
+                _depth--;
+            }
+            reply = buffer.WrittenSpan;
+            return !(reply.SequenceEqual("*-1\r\n"u8) || reply.SequenceEqual("$-1\r\n"u8) || reply.SequenceEqual("_\r\n"u8));
         }
         finally
         {
-            _depth--;
+            if (buffer.Capacity <= 4096) _nestedReply = buffer; // the reply span stays valid: nothing writes to it before the next nested command
         }
-        ReadOnlySpan<byte> r = buffer.WrittenSpan;
-        if (r.SequenceEqual("*-1\r\n"u8) || r.SequenceEqual("$-1\r\n"u8) || r.SequenceEqual("_\r\n"u8)) return null;
-        return r.ToArray();
     }
 
     private bool CanBlock(in Context ctx) => _depth == 1 && !ctx.Session.NoBlock; // a top-level command (not in EXEC or a script)
@@ -252,6 +280,12 @@ public sealed partial class KvStore
     private void BlockOrServe(in Context ctx, (int, byte[])[] keys, long deadline, KvBlockServe serve, bool nilIsBulk)
     {
         if (serve(this, ctx)) return;
+        Block(ctx, keys, deadline, serve, nilIsBulk);
+    }
+
+    /// <summary>Blocks after <paramref name="serve"/> found nothing (or answers nil inside MULTI/scripts).</summary>
+    private void Block(in Context ctx, (int, byte[])[] keys, long deadline, KvBlockServe serve, bool nilIsBulk)
+    {
         if (!CanBlock(ctx))
         {
             if (nilIsBulk) ctx.Reply.WriteNullBulkString();
@@ -289,22 +323,29 @@ public sealed partial class KvStore
                 return;
             }
         }
-        byte[] pop = left ? "LPOP"u8.ToArray() : "RPOP"u8.ToArray();
-        BlockOrServe(ctx, KeysOf(ctx, 1, ctx.Count - 1), deadline, (KvStore s, in Context c) =>
+        KvBlockServe serve = left ? s_serveBlpop : s_serveBrpop;
+        if (serve(this, ctx)) return; // served at once: no key list to build
+        Block(ctx, KeysOf(ctx, 1, ctx.Count - 1), deadline, serve, nilIsBulk: false);
+    }
+
+    private static readonly byte[] s_lpop = "LPOP"u8.ToArray(), s_rpop = "RPOP"u8.ToArray();
+    private static readonly KvBlockServe s_serveBlpop = static (s, in c) => ServeListPop(s, c, s_lpop);
+    private static readonly KvBlockServe s_serveBrpop = static (s, in c) => ServeListPop(s, c, s_rpop);
+
+    // BLPOP/BRPOP's serve: LPOP/RPOP (run as a nested command: notifications, AOF effect) on the first non-empty key.
+    private static bool ServeListPop(KvStore s, in Context c, byte[] pop)
+    {
+        for (int i = 1; i < c.Count - 1; i++)
         {
-            for (int i = 1; i < c.Count - 1; i++)
-            {
-                KvEntry? e = s.Lookup(c, c[i]);
-                if (e is null || e.Type != KvType.List) continue;
-                byte[]? value = s.RunNested(c, pop, c.Command.ToArray(i));
-                if (value is null) continue;
-                c.Reply.WriteArrayHeader(2);
-                c.Reply.WriteBulkString(c[i]);
-                c.Reply.WriteRaw(value);
-                return true;
-            }
-            return false;
-        }, nilIsBulk: false);
+            KvEntry? e = s.Lookup(c, c[i]);
+            if (e is null || e.Type != KvType.List) continue;
+            if (!s.RunNestedInto(c, [pop, c.Command.ToArray(i)], out ReadOnlySpan<byte> value)) continue;
+            c.Reply.WriteArrayHeader(2);
+            c.Reply.WriteBulkString(c[i]);
+            c.Reply.WriteRaw(value);
+            return true;
+        }
+        return false;
     }
 
     // BRPOPLPUSH source destination timeout / BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
@@ -412,8 +453,9 @@ public sealed partial class KvStore
     private void SignalReady(int db, ReadOnlySpan<byte> key)
     {
         if (_blockedKeys.Count == 0) return;
-        var k = new BlockKey(db, key.ToArray());
-        if (_blockedKeys.ContainsKey(k) && _readySet.Add(k)) _readyKeys.Add(k);
+        // Looked up by span (no copy of the key per write while clients are blocked); the ready key is the waiters' own.
+        if (!_blockedKeys.GetAlternateLookup<BlockKeySpan>().TryGetValue(new BlockKeySpan(db, key), out BlockKey k, out _)) return;
+        if (_readySet.Add(k)) _readyKeys.Add(k);
     }
 
     /// <summary>Serves blocked clients whose keys got data, first blocked first served per key, until no key is ready
@@ -501,12 +543,24 @@ public sealed partial class KvStore
 
     private readonly record struct BlockKey(int Db, byte[] Key);
 
-    private sealed class BlockKeyComparer : IEqualityComparer<BlockKey>
+    private readonly ref struct BlockKeySpan(int db, ReadOnlySpan<byte> key)
+    {
+        public int Db { get; } = db;
+        public ReadOnlySpan<byte> Key { get; } = key;
+    }
+
+    private sealed class BlockKeyComparer : IEqualityComparer<BlockKey>, IAlternateEqualityComparer<BlockKeySpan, BlockKey>
     {
         public static readonly BlockKeyComparer Instance = new();
 
         public bool Equals(BlockKey x, BlockKey y) => x.Db == y.Db && x.Key.AsSpan().SequenceEqual(y.Key);
 
         public int GetHashCode(BlockKey obj) => HashCode.Combine(obj.Db, ByteArrayComparer.Instance.GetHashCode(obj.Key));
+
+        public bool Equals(BlockKeySpan alternate, BlockKey other) => alternate.Db == other.Db && alternate.Key.SequenceEqual(other.Key);
+
+        public int GetHashCode(BlockKeySpan alternate) => HashCode.Combine(alternate.Db, ByteArrayComparer.Instance.GetHashCode(alternate.Key));
+
+        public BlockKey Create(BlockKeySpan alternate) => new(alternate.Db, alternate.Key.ToArray());
     }
 }

@@ -377,7 +377,7 @@ public sealed partial class KvStore
     /// <summary>Executes <paramref name="commands"/> of one connection in order, writing their replies in order into
     /// <paramref name="reply"/>, and stops after a command that blocked (BLPOP with nothing to pop).</summary>
     /// <returns>The number of commands executed; less than the count when the session is now <see cref="KvSession.Blocked"/>:
-    /// the rest run after <see cref="TakeUnblocked"/> returns the session.</returns>
+    /// the rest run after <see cref="TakeUnblocked()"/> returns the session.</returns>
     public int ExecuteBatch(KvSession session, ReadOnlySpan<KvCommand> commands, long nowUnixMs, RespWriter reply, IAofSink? aof)
     {
         ArgumentNullException.ThrowIfNull(session);

@@ -114,6 +114,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private readonly List<StoreRequest> _round = new(MaxRequestsPerRound);
     private readonly List<StoreRequest> _finished = []; // requests of the round (or unblocked in it) whose replies go out after the commit
     private readonly Dictionary<KvSession, StoreRequest> _parked = new(ReferenceEqualityComparer.Instance);
+    private readonly Queue<StoreRequest> _pending = new(); // RunRequest's work list, reused across requests
+    private readonly List<KvSession> _unblockedScratch = []; // KvStore.TakeUnblocked's output, reused
     private KvStore? _firstStore = initialStore;
     private readonly KvPubSub? _pubSub = initialStore.PubSub; // txpubsub: keyspace notifications survive a restart
     private readonly KvScriptMonitor _scriptMonitor = initialStore.ScriptMonitor; // scripting: every run's store publishes to the same one
@@ -462,7 +464,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 continue;
             }
 
-            request.Writer = new RespWriter(request.Reply, request.Protocol);
+            request.Writer ??= new RespWriter(request.Reply); // the request (one per connection) keeps its writer
+            request.Writer.Protocol = request.Protocol;
             request.Next = 0;
             request.BlockedReplyEnd = -1;
             if (request.Direct is { } direct)
@@ -659,7 +662,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private long RunRequest(KvStore store, StoreRequest request, long now, IAofSink? aofSink)
     {
         long commands = 0;
-        var pending = new Queue<StoreRequest>();
+        var pending = _pending; // reused: RunRequest does not nest (a round runs its requests one after the other)
+        pending.Clear();
         pending.Enqueue(request);
         while (pending.Count > 0)
         {
@@ -693,13 +697,18 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 _finished.Add(r);
             }
 
-            foreach (KvSession s in store.TakeUnblocked())
+            if (store.TakeUnblocked(_unblockedScratch))
             {
-                if (_parked.Remove(s, out var unblocked))
+                foreach (KvSession s in _unblockedScratch)
                 {
-                    unblocked.BlockedReplyEnd = unblocked.Parked ? unblocked.Reply.WrittenCount : -1;
-                    pending.Enqueue(unblocked); // its blocking command got its reply: run what it pipelined after it
+                    if (_parked.Remove(s, out var unblocked))
+                    {
+                        unblocked.BlockedReplyEnd = unblocked.Parked ? unblocked.Reply.WrittenCount : -1;
+                        pending.Enqueue(unblocked); // its blocking command got its reply: run what it pipelined after it
+                    }
                 }
+
+                _unblockedScratch.Clear();
             }
         }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -20,6 +21,7 @@ internal sealed partial class ScriptHost : IDisposable
     private readonly KvStore _store;
     private readonly Dictionary<string, CachedScript> _scripts = new(StringComparer.Ordinal);
     private readonly ArrayBufferWriter<byte> _callReply = new(1024);
+    private readonly RespWriter _callWriter; // over _callReply; its protocol set per call (redis.setresp)
     private LuaSandbox? _eval;
     private LuaSandbox? _functions;
     private RunContext? _run;
@@ -33,6 +35,7 @@ internal sealed partial class ScriptHost : IDisposable
     {
         _store = store;
         _countHook = CountHook;
+        _callWriter = new RespWriter(_callReply);
     }
 
     /// <summary>Where <c>redis.log</c> lines go; null: standard error.</summary>
@@ -330,17 +333,19 @@ internal sealed partial class ScriptHost : IDisposable
         }
         int i = 0;
         if (Ascii.EqualsIgnoreCase(effects[0][0], "SELECT"u8)) _store.LogRaw(ctx.Aof!, effects[i++]);
-        _store.LogRaw(ctx.Aof!, KvCommand.Create("MULTI"u8.ToArray()));
+        _store.LogRaw(ctx.Aof!, s_multi);
         for (; i < effects.Count; i++) _store.LogRaw(ctx.Aof!, effects[i]);
-        _store.LogRaw(ctx.Aof!, KvCommand.Create("EXEC"u8.ToArray()));
+        _store.LogRaw(ctx.Aof!, s_exec);
     }
 
-    private static void PushArgs(Lua l, in KvStore.Context ctx, int first, int count)
+    private static readonly KvCommand s_multi = KvCommand.Create("MULTI"u8.ToArray()), s_exec = KvCommand.Create("EXEC"u8.ToArray()); // read only
+
+    private static unsafe void PushArgs(Lua l, in KvStore.Context ctx, int first, int count)
     {
         l.CreateTable(count, 0);
         for (int i = 0; i < count; i++)
         {
-            l.PushBuffer(ctx.Command.ToArray(first + i));
+            fixed (byte* p = ctx.Command[first + i]) lua_pushlstring(l.Handle, p, (UIntPtr)ctx.Command[first + i].Length); // copied by Lua
             l.RawSetInteger(-2, i + 1);
         }
     }
@@ -723,24 +728,17 @@ internal sealed partial class ScriptHost : IDisposable
         Lua l = Lua.FromIntPtr(state);
         RunContext? run = _run;
         if (run is null) return LuaSandbox.RaiseError(l, "redis.call/pcall can only be called inside a script invocation");
-        int argc = l.GetTop();
+        int argc = lua_gettop(state);
         if (argc == 0) return Fail(l, "Please specify at least one argument for this redis lib call", raise);
-        var args = new byte[argc][];
-        for (int i = 1; i <= argc; i++)
-        {
-            LuaType t = l.Type(i);
-            if (t == LuaType.Number) args[i - 1] = Encoding.ASCII.GetBytes(NumberArgument(l, i));
-            else if (t == LuaType.String) args[i - 1] = l.ToBuffer(i, false) ?? [];
-            else return Fail(l, "Lua redis lib command arguments must be strings or integers", raise);
-        }
-        KvCommand command = KvCommand.Create(args);
+        KvCommand? command = CommandFromStack(l, argc);
+        if (command is null) return Fail(l, "Lua redis lib command arguments must be strings or integers", raise);
         KvCommandInfo? info = command.Info;
         bool ping = info?.Id == KvCommandId.Ping, echo = info?.Id == KvCommandId.Echo;
         bool publish = info?.Id is KvCommandId.Publish or KvCommandId.SPublish; // allowed in Redis scripts (not in the AOF: PROPAGATE_REPL only)
         if (info is null)
         {
             // Commands of other branches (MULTI...) that Redis refuses in scripts anyway.
-            return Fail(l, s_deniedInScripts.Contains(Encoding.UTF8.GetString(args[0])) ? "This Redis command is not allowed from script" : "Unknown Redis command called from script", raise);
+            return Fail(l, s_deniedInScripts.Contains(command.GetString(0)) ? "This Redis command is not allowed from script" : "Unknown Redis command called from script", raise);
         }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
         if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish)) return Fail(l, "This Redis command is not allowed from script", raise);
@@ -755,7 +753,8 @@ internal sealed partial class ScriptHost : IDisposable
         if (info.IsWrite) run.WriteDirty = true;
 
         _callReply.ResetWrittenCount();
-        var writer = new RespWriter(_callReply, run.Resp);
+        RespWriter writer = _callWriter;
+        writer.Protocol = run.Resp;
         if (ping)
         {
             if (command.Count == 1) writer.WriteSimpleString("PONG");
@@ -784,6 +783,68 @@ internal sealed partial class ScriptHost : IDisposable
         return 1;
     }
 
+    /// <summary>The arguments of redis.call/pcall (stack slots 1..<paramref name="argc"/>) as one command, copied once
+    /// from the Lua strings into the command's buffer (no array per argument); null when an argument is neither a string
+    /// nor a number. Numbers are formatted as Redis 7 formats them (<see cref="NumberArgument"/>).</summary>
+    private static unsafe KvCommand? CommandFromStack(Lua l, int argc)
+    {
+        IntPtr state = l.Handle;
+        var offsets = new int[argc + 1];
+        string?[]? numbers = null; // non-integer numbers, formatted in the first pass
+        Span<byte> digits = stackalloc byte[24];
+        int total = 0;
+        for (int i = 1; i <= argc; i++)
+        {
+            int length;
+            int type = lua_type(state, i);
+            if (type == LuaTypeNumber)
+            {
+                if (lua_isinteger(state, i) != 0)
+                {
+                    Utf8Formatter.TryFormat(lua_tointegerx(state, i, null), digits, out length);
+                }
+                else
+                {
+                    numbers ??= new string?[argc];
+                    numbers[i - 1] = NumberArgument(l, i);
+                    length = numbers[i - 1]!.Length;
+                }
+            }
+            else if (type == LuaTypeString)
+            {
+                UIntPtr len;
+                lua_tolstring(state, i, &len);
+                length = checked((int)len);
+            }
+            else
+            {
+                return null;
+            }
+            offsets[i - 1] = total;
+            total = checked(total + length);
+        }
+        offsets[argc] = total;
+        var data = new byte[total];
+        for (int i = 1; i <= argc; i++)
+        {
+            Span<byte> target = data.AsSpan(offsets[i - 1], offsets[i] - offsets[i - 1]);
+            if (lua_type(state, i) == LuaTypeNumber)
+            {
+                if (numbers?[i - 1] is { } text) Encoding.ASCII.GetBytes(text, target);
+                else Utf8Formatter.TryFormat(lua_tointegerx(state, i, null), target, out _);
+            }
+            else
+            {
+                UIntPtr len;
+                byte* p = lua_tolstring(state, i, &len);
+                new ReadOnlySpan<byte>(p, target.Length).CopyTo(target);
+            }
+        }
+        return new KvCommand(data, offsets);
+    }
+
+    private const int LuaTypeNumber = 3, LuaTypeString = 4; // LUA_TNUMBER, LUA_TSTRING
+
     private static int Fail(Lua l, string message, bool raise)
     {
         if (raise) return LuaSandbox.RaiseError(l, message);
@@ -791,23 +852,19 @@ internal sealed partial class ScriptHost : IDisposable
         return 1;
     }
 
-    /// <summary>A number argument of redis.call as Redis 7 formats it (fpconv_dtoa: shortest round trip).</summary>
+    /// <summary>A number argument of redis.call as Redis 7.0 formats it: <c>snprintf("%.17g")</c> of the double (so
+    /// 0.1 is <c>0.10000000000000001</c>, -0.0 is <c>-0</c>, 0/0 is <c>-nan</c>; checked against redis-server 7.0.15;
+    /// 7.2 switched to fpconv_dtoa's shortest round trip). A Lua 5.4 integer (Redis's Lua 5.1 has none) is written
+    /// exactly.</summary>
     private static string NumberArgument(Lua l, int index)
     {
         if (l.IsInteger(index)) return l.ToInteger(index).ToString(CultureInfo.InvariantCulture);
         double d = l.ToNumber(index);
-        if (double.IsNaN(d)) return "nan";
+        if (double.IsNaN(d)) return double.IsNegative(d) ? "-nan" : "nan";
         if (double.IsInfinity(d)) return d > 0 ? "inf" : "-inf";
-        if (d == Math.Floor(d) && Math.Abs(d) < 1e17) return ((long)d).ToString(CultureInfo.InvariantCulture);
-        string r = d.ToString("R", CultureInfo.InvariantCulture);
-        int e = r.IndexOf('E', StringComparison.Ordinal);
-        if (e >= 0)
-        {
-            string exp = r[(e + 1)..];
-            if (!exp.StartsWith('-') && !exp.StartsWith('+')) exp = "+" + exp;
-            r = r[..e] + "e" + exp;
-        }
-        return r;
+        // .NET's G17 picks fixed or exponent notation by C's %g rule (exponent < -4 or >= precision) and writes the
+        // exponent with a sign and at least two digits, as C does; only the letter differs.
+        return d.ToString("G17", CultureInfo.InvariantCulture).Replace('E', 'e');
     }
 
     private int SetResp(IntPtr state)
@@ -1023,6 +1080,33 @@ internal sealed partial class ScriptHost : IDisposable
     [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
     [SuppressGCTransition]
     private static extern IntPtr lua_touserdata(IntPtr luaState, int index);
+
+    // The hot path of redis.call: plain reads of the stack (no allocation, no callback into managed code), so without
+    // the GC transition KeraLua's imports pay on each call.
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern int lua_gettop(IntPtr luaState);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern int lua_type(IntPtr luaState, int index);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern int lua_isinteger(IntPtr luaState, int index);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern unsafe long lua_tointegerx(IntPtr luaState, int index, int* isNumber);
+
+    // Allocates (through the sandbox's allocator, which calls back into managed code): no SuppressGCTransition.
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    private static extern unsafe IntPtr lua_pushlstring(IntPtr luaState, byte* s, UIntPtr length);
+
+    // Only called on strings (type checked first): lua_tolstring converts numbers in place, which may allocate.
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern unsafe byte* lua_tolstring(IntPtr luaState, int index, UIntPtr* length);
 
     public void Dispose()
     {

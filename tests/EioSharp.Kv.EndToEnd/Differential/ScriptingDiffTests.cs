@@ -41,7 +41,7 @@ public sealed class ScriptingDiffTests(DiffServers servers) : IClassFixture<Diff
     {
         string key = c.Key();
         string v = c.Value();
-        return c.Int(0, 40) switch
+        return c.Int(0, 41) switch
         {
             0 => Eval("return " + Lit(c), "0"),
             1 => Eval("return {" + Lit(c) + ", " + Lit(c) + ", " + Lit(c) + "}", "0"),
@@ -91,6 +91,8 @@ public sealed class ScriptingDiffTests(DiffServers servers) : IClassFixture<Diff
             36 => Eval("return {tonumber('0x10'), tonumber('  5 '), tonumber('z'), math.floor(3.7), math.max(1, 9, 4), string.len(ARGV[1])}", "0", v),
             37 => Eval("return string.upper(ARGV[1]) .. '-' .. string.sub(ARGV[1], 2, 4) .. '-' .. #ARGV[1]", "0", v),
             38 => Eval("local t = {} for w in string.gmatch(ARGV[1], '%a+') do t[#t+1] = w end return t", "0", c.Pick("hello world foo", "", "a1b2c3")),
+            // Number arguments of redis.call: Redis 7.0 writes them with %.17g (0.1 -> 0.10000000000000001, -0.0 -> -0).
+            39 => Eval("redis.call('set', KEYS[1], " + c.Pick("0.1", "3.5", "-0.0", "1e300", "1.5e-7", "2^63", "1e16+0.5", "0/0", "-(0/0)", "1/0", "7/2", "-12", "2^53+1", "123456789.125") + ") return redis.call('get', KEYS[1])", "1", key),
             _ => Eval("redis.call('select', ARGV[1]) redis.call('set', KEYS[1], ARGV[2]) return redis.call('get', KEYS[1])", "1", key, c.IntArg(0, 2), v),
         };
     }
