@@ -315,7 +315,15 @@ internal static class KvConnection
             return;
         }
 
-        output.Write(request.Reply.WrittenSpan);
+        if (output.WrittenCount == 0)
+        {
+            output.SwapContents(request.Reply); // the batch's replies become the output: no copy
+        }
+        else
+        {
+            output.Write(request.Reply.WrittenSpan);
+        }
+
         if (direct && output.WrittenCount >= FlushAt)
         {
             ctx.Stats.OnNetworkTraffic(0, output.WrittenCount);
