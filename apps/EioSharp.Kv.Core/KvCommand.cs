@@ -209,7 +209,7 @@ public sealed class KvCommandArena
         Buffer = buffer;
         _usedViews = 0;
         _usedPositions = 0;
-        if (_positions.Length > 4096) _positions = new int[64];
+        if (_positions.Length > 64 * 1024) _positions = new int[64]; // after a batch of over 32,768 arguments
         if (_views.Count > 1024) _views.RemoveRange(1024, _views.Count - 1024);
     }
 

@@ -223,6 +223,11 @@ public sealed class BufferedReader
         }
 
         int count = _end - _start;
+        if (count == 0 && _start > 0)
+        {
+            Shift(_start); // everything was consumed: start over at the front (no copy), so reads get the whole buffer
+        }
+
         if (need > _buf.Length)
         {
             int size = (int)Math.Min(MaxSize, Math.Max(need, 2L * _buf.Length));
