@@ -47,5 +47,5 @@ public sealed class AofListSink : IAofSink
     public List<KvCommand> Commands { get; } = [];
 
     /// <inheritdoc/>
-    public void Append(KvCommand command) => Commands.Add(command);
+    public void Append(KvCommand command) => Commands.Add(command.ToOwned());
 }

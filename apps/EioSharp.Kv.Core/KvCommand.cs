@@ -14,9 +14,14 @@ namespace EioSharp.Kv;
 /// </remarks>
 public sealed class KvCommand
 {
-    private readonly byte[] _data;
-    private readonly int[] _offsets; // Count + 1 entries; argument i is _data[_offsets[i].._offsets[i+1]]
+    private byte[] _data;
+    private int[] _offsets; // Count + 1 entries; argument i is _data[_offsets[i].._offsets[i+1]] (owned commands)
     private readonly byte[]?[]? _own; // when _own[i] is set, argument i is that whole array (the range in _data is empty)
+
+    // A view (parsed in place): argument i is _data[_offsets[_first + 2i] ..][.. _offsets[_first + 2i + 1]] (start, length
+    // pairs in the connection's arena over its receive buffer); _count arguments. _count == 0: an owned command.
+    private int _first;
+    private int _count;
     private static readonly object s_unknown = new(); // _info value for "looked up, not a command"
     private object? _info; // null: not looked up yet; one reference write publishes the result safely
 
@@ -27,16 +32,71 @@ public sealed class KvCommand
         _own = own;
     }
 
+    /// <summary>A view over a receive buffer (see <see cref="KvCommandArena"/>): valid only until the connection's batch
+    /// is done; whoever keeps the command longer keeps <see cref="ToOwned"/> instead.</summary>
+    internal KvCommand(byte[] buffer, int[] positions, int first, int count)
+    {
+        _data = buffer;
+        _offsets = positions;
+        _first = first;
+        _count = count;
+    }
+
+    /// <summary>True when the command is a view over a connection's receive buffer (valid during its batch only).</summary>
+    public bool IsView => _count > 0;
+
     /// <summary>Number of arguments, including the command name; at least 1.</summary>
-    public int Count => _offsets.Length - 1;
+    public int Count => _count > 0 ? _count : _offsets.Length - 1;
 
     /// <summary>Argument <paramref name="index"/> (0 is the command name).</summary>
-    public ReadOnlySpan<byte> this[int index] =>
-        _own?[index] is { } own ? own : _data.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
+    public ReadOnlySpan<byte> this[int index]
+    {
+        get
+        {
+            if (_count > 0)
+            {
+                if ((uint)index >= (uint)_count) throw new IndexOutOfRangeException();
+                int k = _first + 2 * index;
+                return _data.AsSpan(_offsets[k], _offsets[k + 1]);
+            }
+            return _own?[index] is { } own ? own : _data.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
+        }
+    }
 
-    /// <summary>Argument <paramref name="index"/> as memory over the command's buffer (no copy).</summary>
-    public ReadOnlyMemory<byte> GetMemory(int index) =>
-        _own?[index] is { } own ? own : _data.AsMemory(_offsets[index], _offsets[index + 1] - _offsets[index]);
+    /// <summary>Argument <paramref name="index"/> as memory over the command's buffer (no copy; for a view, valid during
+    /// its batch only).</summary>
+    public ReadOnlyMemory<byte> GetMemory(int index)
+    {
+        if (_count > 0)
+        {
+            if ((uint)index >= (uint)_count) throw new IndexOutOfRangeException();
+            int k = _first + 2 * index;
+            return _data.AsMemory(_offsets[k], _offsets[k + 1]);
+        }
+        return _own?[index] is { } own ? own : _data.AsMemory(_offsets[index], _offsets[index + 1] - _offsets[index]);
+    }
+
+    /// <summary>This command when it owns its data, else a copy that does (for whoever keeps a command past its batch:
+    /// a MULTI queue, a blocked command, a request nobody waits for).</summary>
+    public KvCommand ToOwned()
+    {
+        if (_count == 0) return this;
+        var args = new byte[_count][];
+        for (int i = 0; i < _count; i++) args[i] = this[i].ToArray();
+        var owned = Create(args);
+        owned._info = _info;
+        return owned;
+    }
+
+    /// <summary>Points a pooled view at new arguments (the arena's recycling; the name is looked up again).</summary>
+    internal void Reset(byte[] buffer, int[] positions, int first, int count)
+    {
+        _data = buffer;
+        _offsets = positions;
+        _first = first;
+        _count = count;
+        _info = null;
+    }
 
     /// <summary>Copies argument <paramref name="index"/> into a new array.</summary>
     public byte[] ToArray(int index) => this[index].ToArray();
@@ -71,6 +131,12 @@ public sealed class KvCommand
     {
         get
         {
+            if (_count > 0)
+            {
+                long sum = 0;
+                for (int i = 0; i < _count; i++) sum += _offsets[_first + 2 * i + 1];
+                return (int)Math.Min(sum, int.MaxValue);
+            }
             long total = _offsets[^1];
             if (_own is not null) foreach (byte[]? a in _own) total += a?.Length ?? 0;
             return (int)Math.Min(total, int.MaxValue);
@@ -114,5 +180,66 @@ public sealed class KvCommand
             sb.Append(GetString(i));
         }
         return sb.ToString();
+    }
+}
+
+/// <summary>The commands of one connection's batch parsed in place: views over its receive buffer (start, length pairs
+/// in one reused array) and the view objects themselves, reused batch after batch, so that a command whose bytes are
+/// all received costs no allocation and no copy of its arguments.</summary>
+/// <remarks>The views are valid until <see cref="Reset"/> (the connection's next read into the buffer): the connection
+/// resets the arena only once every command of the batch has run. Who keeps a command longer calls
+/// <see cref="KvCommand.ToOwned"/>. Thread safety: one connection fiber (the store owner reads the views while the
+/// connection waits for its batch).</remarks>
+public sealed class KvCommandArena
+{
+    private readonly List<KvCommand> _views = new(16);
+    private int _usedViews;
+    private int[] _positions = new int[64];
+    private int _usedPositions;
+
+    /// <summary>The receive buffer the views point into.</summary>
+    public byte[] Buffer { get; private set; } = [];
+
+    /// <summary>Commands handed out since the last reset.</summary>
+    public int Count => _usedViews;
+
+    /// <summary>Forgets every view handed out (their batch is done) and points new ones at <paramref name="buffer"/>.</summary>
+    public void Reset(byte[] buffer)
+    {
+        Buffer = buffer;
+        _usedViews = 0;
+        _usedPositions = 0;
+        if (_positions.Length > 64 * 1024) _positions = new int[64]; // after a batch of over 32,768 arguments
+        if (_views.Count > 1024) _views.RemoveRange(1024, _views.Count - 1024);
+    }
+
+    /// <summary>Room for <paramref name="count"/> arguments; returns the index of the first pair.</summary>
+    internal int Reserve(int count)
+    {
+        int need = _usedPositions + 2 * count;
+        if (need > _positions.Length) Array.Resize(ref _positions, Math.Max(need, _positions.Length * 2));
+        int first = _usedPositions;
+        _usedPositions = need;
+        return first;
+    }
+
+    /// <summary>Gives back the last <see cref="Reserve"/> (the command was not whole).</summary>
+    internal void Unreserve(int count) => _usedPositions -= 2 * count;
+
+    internal int[] Positions => _positions;
+
+    /// <summary>A view of the <paramref name="count"/> arguments whose pairs start at <paramref name="first"/>.</summary>
+    internal KvCommand View(int first, int count)
+    {
+        if (_usedViews < _views.Count)
+        {
+            var v = _views[_usedViews++];
+            v.Reset(Buffer, _positions, first, count);
+            return v;
+        }
+        var created = new KvCommand(Buffer, _positions, first, count);
+        _views.Add(created);
+        _usedViews++;
+        return created;
     }
 }

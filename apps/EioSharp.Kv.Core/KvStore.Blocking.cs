@@ -9,7 +9,7 @@ public sealed class KvBlockedCommand
 {
     internal KvBlockedCommand(KvCommand command, RespWriter reply, (int Db, byte[] Key)[] keys, long deadlineUnixMs, long sequence, KvBlockServe serve)
     {
-        Command = command;
+        Command = command.ToOwned(); // kept until served: a view over the receive buffer would be overwritten
         Reply = reply;
         Keys = keys;
         DeadlineUnixMs = deadlineUnixMs;

@@ -206,6 +206,54 @@ public sealed class RespParser
         return true;
     }
 
+    /// <summary>Parses a whole multibulk command at the front of <paramref name="buffer"/> in place: the command is a view
+    /// of <paramref name="arena"/> over the receive buffer (no copy, no allocation in steady state).</summary>
+    /// <param name="buffer">The received bytes.</param>
+    /// <param name="bufferOffset">Where <paramref name="buffer"/> starts in <see cref="KvCommandArena.Buffer"/>.</param>
+    /// <param name="arena">Holds the argument positions and the view.</param>
+    /// <param name="consumed">Bytes of the command (when the result is true).</param>
+    /// <param name="command">The view, when the result is true and the count positive.</param>
+    /// <returns>False when the command is not whole yet (nothing is kept); true with a null command for <c>*0</c> or a
+    /// negative count (skipped).</returns>
+    /// <exception cref="RespProtocolException">Malformed input or a limit exceeded.</exception>
+    internal bool TryParseWholeMultibulkInPlace(ReadOnlySpan<byte> buffer, int bufferOffset, KvCommandArena arena, out int consumed, out KvCommand? command)
+    {
+        command = null;
+        consumed = 0;
+        if (!TryReadMultibulkHeader(buffer, out long count, out int pos))
+            return false;
+        if (count <= 0)
+        {
+            consumed = pos;
+            return true;
+        }
+        if (count > buffer.Length) return false; // every argument takes at least 4 bytes ("$0\r\n")
+        int first = arena.Reserve((int)count);
+        int[] positions = arena.Positions;
+        for (int i = 0; i < (int)count; i++)
+        {
+            if (!TryReadBulkHeader(buffer, pos, out long length, out int next))
+            {
+                arena.Unreserve((int)count);
+                return false;
+            }
+            if (buffer.Length - next < length + 2)
+            {
+                arena.Unreserve((int)count);
+                return false;
+            }
+            int end = next + (int)length;
+            if (buffer[end] != (byte)'\r' || buffer[end + 1] != (byte)'\n')
+                throw new RespProtocolException("Protocol error: expected '\\r\\n' after bulk string");
+            positions[first + 2 * i] = bufferOffset + next;
+            positions[first + 2 * i + 1] = (int)length;
+            pos = end + 2;
+        }
+        consumed = pos;
+        command = arena.View(first, (int)count);
+        return true;
+    }
+
     // Reads "<digits>\r\n" starting at buffer[start]; Redis's string2ll rules (optional '-', no '+', no leading zeros).
     private bool TryReadNumberLine(ReadOnlySpan<byte> buffer, int start, string tooBig, string invalid, out long value, out int next)
     {

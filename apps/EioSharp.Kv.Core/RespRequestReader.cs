@@ -72,7 +72,18 @@ public sealed class RespRequestReader
     /// <param name="command">The command, when the result is true.</param>
     /// <returns>True when a command is complete.</returns>
     /// <exception cref="RespProtocolException">Malformed input or a limit exceeded (the connection must be closed).</exception>
-    public bool TryRead(ReadOnlySpan<byte> buffer, out int consumed, [NotNullWhen(true)] out KvCommand? command)
+    public bool TryRead(ReadOnlySpan<byte> buffer, out int consumed, [NotNullWhen(true)] out KvCommand? command) =>
+        TryRead(buffer, -1, out consumed, out command);
+
+    /// <summary>When set, a command whose bytes are all in the buffer is parsed in place: a view of this arena over the
+    /// receive buffer (<see cref="KvCommandArena.Buffer"/>), valid until the arena is reset (see
+    /// <see cref="TryRead(ReadOnlySpan{byte}, int, out int, out KvCommand?)"/>).</summary>
+    public KvCommandArena? Arena { get; set; }
+
+    /// <summary>As <see cref="TryRead(ReadOnlySpan{byte}, out int, out KvCommand?)"/>, where <paramref name="buffer"/> starts at
+    /// <paramref name="bufferOffset"/> in <see cref="Arena"/>'s buffer: whole commands are views over it (no copy).
+    /// A negative offset (or no arena): every command owns its data.</summary>
+    public bool TryRead(ReadOnlySpan<byte> buffer, int bufferOffset, out int consumed, [NotNullWhen(true)] out KvCommand? command)
     {
         RespParser parser = Unauthenticated ? _unauthenticatedParser : _parser;
         int pos = 0;
@@ -114,7 +125,9 @@ public sealed class RespRequestReader
             }
 
             // The common case: the whole command is here.
-            if (parser.TryParseWholeMultibulk(rest, out int whole, out command))
+            if (bufferOffset >= 0 && Arena is { } arena
+                    ? parser.TryParseWholeMultibulkInPlace(rest, bufferOffset + pos, arena, out int whole, out command)
+                    : parser.TryParseWholeMultibulk(rest, out whole, out command))
             {
                 pos += whole;
                 if (command is not null)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net;
 using System.Runtime.ExceptionServices;
+using EioSharp.IO;
 using EioSharp.Net;
 using EioSharp.Sync;
 using EioSharp.Time;
@@ -70,10 +71,9 @@ internal sealed class KvServerContext(KvLiveConfig live, KvServerStats stats, As
 /// and data commands on the store owner (one queue hop per batch), reply in order, flush once.</summary>
 internal static class KvConnection
 {
-    private const int InitialReadBuffer = 16 * 1024; // grows (doubling, up to about 128 KiB: an inline line, a small argument) and shrinks back
     private const int FlushAt = 64 * 1024; // pending output at least this large is sent before more commands are run
     private const int DirectWriteAt = 64 * 1024; // a batch reply at least this large goes to the socket without a copy
-    private const int MaxInputWhileBlocked = 1024 * 1024; // pipelined input kept while a blocking command waits
+    internal const int MaxInputWhileBlocked = 1024 * 1024; // pipelined input kept while a blocking command waits
     private static readonly TimeSpan ShutdownReplyGrace = TimeSpan.FromSeconds(2); // at shutdown, for replies already committed
 
     public static async Task HandleAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer)
@@ -138,10 +138,10 @@ internal static class KvConnection
         ex is OutputBufferLimitExceededException || (ex is MultipleException m && m.InnerExceptions.Any(IsOutputLimit));
 
     private static Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer) =>
-        Switch.RunAsync(sw => ServeAsync(ctx, conn, peer, sw), "kv-connection");
+        Switch.RunAsync(sw => new KvConnectionSession(ctx, conn, peer, conn.LocalEndPoint?.ToString() ?? "?", sw).RunAsync(), "kv-connection");
 
     /// <summary>The writer of a connection that has subscribed: sends the queued chunks (replies and messages) in order.</summary>
-    private static async Task WritePushesAsync(KvServerContext ctx, StreamSocket conn, KvPushOutput output)
+    internal static async Task WritePushesAsync(KvServerContext ctx, IFlowSink conn, KvPushOutput output)
     {
         var chunks = new List<byte[]>(64);
         var joined = new ArrayBufferWriter<byte>(16 * 1024);
@@ -182,317 +182,10 @@ internal static class KvConnection
         }
     }
 
-    private static async Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, Switch sw)
-    {
-        var state = new KvConnectionState(ctx.NextClientId(), ctx.Live, ctx.Stats, ctx.PubSub)
-        {
-            RemoteAddress = peer.ToString() ?? "?", Admin = ctx.Admin, CommandStats = ctx.CommandStats,
-            ScriptMonitor = ctx.ScriptMonitor,
-        };
-
-        // CLIENT KILL and timeout close the connection from any domain: the kill promise fails this switch.
-        var (killed, killer) = Promise.Create<bool>();
-        var entry = new KvClientEntry(state, ctx.Clock.Now.ToUnixTimeMilliseconds(), () => killer.TryResolve(true))
-        {
-            LocalAddress = conn.LocalEndPoint?.ToString() ?? "?",
-        };
-        ctx.Clients.Add(entry);
-        Fiber.ForkDaemon(sw, async () =>
-        {
-            await killed.AwaitAsync();
-            throw new ClientKilledException();
-        }, "kv-connection-kill");
-        KvPushOutput? push = null;
-        var request = new StoreRequest { Session = state.Session };
-        state.SubscriberFactory = s =>
-        {
-            // First subscription: from now on every write goes through the ordered, bounded outbound queue, also the
-            // replies of a blocking command (the store holds pushes from the moment it writes that reply).
-            push = new KvPushOutput(s, ctx.Config, ctx.Stats);
-            var output = push;
-            request.Push = output;
-            state.Session.HoldPushes = output.HoldForBlockedReply;
-            Fiber.ForkDaemon(sw, () => WritePushesAsync(ctx, conn, output), "kv-connection-writer");
-            Fiber.ForkDaemon(sw, async () =>
-            {
-                await output.Killed.AwaitAsync();
-                throw new OutputBufferLimitExceededException("client-output-buffer-limit (pubsub) exceeded");
-            }, "kv-connection-limit");
-            return push;
-        };
-        var reader = new RespRequestReader(ctx.Parser);
-        var output = new ReplyBuffer(4096);
-        var outWriter = new RespWriter(output);
-        var scratch = new ArrayBufferWriter<byte>(256);
-        var scratchWriter = new RespWriter(scratch);
-        var early = new ArrayBufferWriter<byte>(1); // bytes read while a blocking command waited (pipelined after it)
-        BlockedReadWatcher? watcher = null; // created at the connection's first blocking wait
-        Func<BlockedReadWatcher> getWatcher = () => watcher ??= new BlockedReadWatcher(sw, conn);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReadBuffer);
-        int start = 0, end = 0;
-        try
-        {
-            while (true)
-            {
-                if (end == buffer.Length)
-                {
-                    if (start > 0)
-                    {
-                        Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-                        end -= start;
-                        start = 0;
-                    }
-                    else
-                    {
-                        // An incomplete inline line or small argument fills the buffer: grow it. The reader keeps complete
-                        // arguments itself and receives large ones into arrays of their own, so this stays small.
-                        var bigger = ArrayPool<byte>.Shared.Rent(checked(buffer.Length * 2));
-                        Buffer.BlockCopy(buffer, 0, bigger, 0, end);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = bigger;
-                    }
-                }
-
-                int n;
-                if (early.WrittenCount == 0 && watcher is { ReadPending: true } && await watcher.TakeReadAsync(early) == 0)
-                {
-                    return; // the read left pending by a blocking wait found the end of the stream
-                }
-
-                if (early.WrittenCount > 0)
-                {
-                    n = Math.Min(early.WrittenCount, buffer.Length - end);
-                    early.WrittenSpan[..n].CopyTo(buffer.AsSpan(end));
-                    byte[] rest = early.WrittenSpan[n..].ToArray();
-                    early.ResetWrittenCount();
-                    early.Write(rest);
-                }
-                else if (start == end && reader.DirectTarget is { IsEmpty: false } direct)
-                {
-                    // The rest of a large argument: straight into its own array (no read buffer growing to its size).
-                    n = await conn.ReadAsync(direct);
-                    if (n == 0)
-                    {
-                        return;
-                    }
-
-                    reader.AdvanceDirect(n);
-                    ctx.Stats.OnNetworkTraffic(n, 0);
-                    continue;
-                }
-                else
-                {
-                    n = await conn.ReadAsync(buffer.AsMemory(end));
-                }
-
-                if (n == 0)
-                {
-                    return;
-                }
-
-                end += n;
-                push?.BeginBatch();
-                bool close = false;
-                long nowUnixMs = ctx.Clock.Now.ToUnixTimeMilliseconds(); // one clock read per batch of commands
-                while (start < end)
-                {
-                    KvCommand? command;
-                    int consumed;
-                    try
-                    {
-                        reader.Unauthenticated = !state.IsAuthenticated; // Redis's lower limits until AUTH
-                        bool complete = reader.TryRead(buffer.AsSpan(start, end - start), out consumed, out command);
-                        start += consumed; // the parser may consume (skip) bytes even when no command is complete yet
-                        if (!complete || command is null)
-                        {
-                            break;
-                        }
-                    }
-                    catch (RespProtocolException ex)
-                    {
-                        // Answer what came before, then the protocol error, then close this connection only.
-                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
-                        KvConnectionState.WriteProtocolError(outWriter, ex);
-                        close = true;
-                        start = end;
-                        break;
-                    }
-
-                    if (command.Info is null && KvDebugCommand.Is(command))
-                    {
-                        // Server-level: answer what came before first, so that replies stay in order.
-                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
-                        await KvDebugCommand.RunAsync(ctx, state, peer, command, outWriter);
-                        continue;
-                    }
-
-                    // Scripting: while a script has been running longer than busy-reply-threshold, state.Process answers -BUSY
-                    // (or takes SCRIPT KILL / FUNCTION KILL) here instead of waiting behind the script. With the store on this
-                    // domain, the script's hook runs this fiber meanwhile (Domain.ProcessEventsWhileBlocked).
-                    if (request.Commands.Count > 0 && command.Info?.Id is KvCommandId.Publish or KvCommandId.SPublish)
-                    {
-                        // PUBLISH runs here, on the connection: the writes pipelined before it must have happened first
-                        // (a subscriber sees their notifications, or the value they pushed, before the message).
-                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
-                    }
-
-                    // CLIENT PAUSE: commands it covers wait here (the ones before them are answered first).
-                    if (ctx.Clients.IsPaused(command.Info, nowUnixMs))
-                    {
-                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
-                        while (ctx.Clients.IsPaused(command.Info, ctx.Clock.Now.ToUnixTimeMilliseconds()))
-                        {
-                            await ctx.Clock.SleepAsync(TimeSpan.FromMilliseconds(10));
-                        }
-
-                        nowUnixMs = ctx.Clock.Now.ToUnixTimeMilliseconds();
-                    }
-
-                    // CLIENT REPLY OFF|SKIP: one command at a time, its reply rendered apart and dropped when it must be.
-                    if (state.ReplyControlActive)
-                    {
-                        await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
-                        var oneReply = new ReplyBuffer(256); // rendered apart: dropped when the reply mode says so
-                        var oneWriter = new RespWriter(oneReply);
-                        var one = state.Process(command, oneWriter, nowUnixMs);
-                        bool discard = state.DiscardReply;
-                        if (one == KvDispatch.Store)
-                        {
-                            request.Protocol = state.Protocol;
-                            request.Commands.Add(command);
-                            await SubmitAsync(ctx, conn, request, state, oneReply, early, direct: false, getWatcher);
-                        }
-
-                        if (!discard)
-                        {
-                            output.Write(oneReply.WrittenSpan);
-                        }
-
-                        if (one == KvDispatch.Close)
-                        {
-                            close = true;
-                            start = end;
-                            break;
-                        }
-
-                        continue;
-                    }
-
-                    if (request.Commands.Count == 0)
-                    {
-                        var dispatch = state.Process(command, outWriter, nowUnixMs);
-                        if (dispatch == KvDispatch.Store && ctx.ScriptMonitor is { IsBusy: true } && TrySendWhileBusy(ctx, state, command, outWriter))
-                        {
-                            continue;
-                        }
-
-                        if (dispatch == KvDispatch.Store)
-                        {
-                            // The batch answers in the protocol of its first command's time: a HELLO later in the same
-                            // read (processed before the batch is submitted) must not change these replies.
-                            request.Protocol = state.Protocol;
-                            request.Commands.Add(command);
-                        }
-                        else if (dispatch == KvDispatch.Close)
-                        {
-                            close = true;
-                            start = end;
-                            break;
-                        }
-
-                        continue;
-                    }
-
-                    // A batch is pending: replies must stay in order, so render into scratch first.
-                    scratch.ResetWrittenCount();
-                    var d = state.Process(command, scratchWriter, nowUnixMs);
-                    if (d == KvDispatch.Store)
-                    {
-                        request.Commands.Add(command);
-                        continue;
-                    }
-
-                    await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
-                    output.Write(scratch.WrittenSpan);
-                    if (d == KvDispatch.Close)
-                    {
-                        close = true;
-                        start = end;
-                        break;
-                    }
-                }
-
-                if (start == end)
-                {
-                    start = end = 0;
-                    if (buffer.Length > InitialReadBuffer)
-                    {
-                        // Grown for a long line: give it back.
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = ArrayPool<byte>.Shared.Rent(InitialReadBuffer);
-                    }
-                }
-
-                await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
-                if (push is not null)
-                {
-                    // Subscribed: the writer fiber sends, in order with the pushed messages.
-                    ctx.Stats.OnNetworkTraffic(n, 0);
-                    push.EndBatch(output.WrittenSpan);
-                    output.ResetWrittenCount();
-                    if (close)
-                    {
-                        await WaitDrainedAsync(ctx, push);
-                    }
-                }
-                else if (output.WrittenCount > 0)
-                {
-                    ctx.Stats.OnNetworkTraffic(n, output.WrittenCount);
-                    await conn.WriteAsync(output.WrittenMemory);
-                    output.ResetWrittenCount();
-                }
-                else
-                {
-                    ctx.Stats.OnNetworkTraffic(n, 0);
-                }
-
-                output.Shrink();
-                request.Reply.Shrink();
-
-                if (close)
-                {
-                    return;
-                }
-            }
-        }
-        finally
-        {
-            ctx.Clients.Remove(entry);
-            ArrayPool<byte>.Shared.Return(buffer);
-            state.RemoveSubscriptions();
-            if (state.Session.HasWatchedKeys)
-            {
-                // Forget this connection's watches in the store (fire and forget: nobody waits for the reply).
-                var unwatch = new StoreRequest { Session = state.Session };
-                unwatch.Commands.Add(KvCommand.Create("UNWATCH"));
-                unwatch.Done = Promise.Create<bool>().Resolver;
-                try
-                {
-                    ctx.Queue.TryAdd(unwatch);
-                }
-                catch (StreamClosedException)
-                {
-                    // Shutting down: the store is going away anyway.
-                }
-            }
-
-        }
-    }
-
     /// <summary>WATCH, UNWATCH, DISCARD and RESET while a script is busy: Redis answers them at once (they are allowed while
     /// busy); their store part (watches, SELECT 0) is queued behind the script without waiting for it. False when the
     /// command is another one, or the queue is full (then it waits like any other).</summary>
-    private static bool TrySendWhileBusy(KvServerContext ctx, KvConnectionState state, KvCommand command, RespWriter reply)
+    internal static bool TrySendWhileBusy(KvServerContext ctx, KvConnectionState state, KvCommand command, RespWriter reply)
     {
         string name = command.Info!.Name;
         if (name is not ("watch" or "unwatch" or "discard" or "reset"))
@@ -528,7 +221,7 @@ internal static class KvConnection
     }
 
     /// <summary>QUIT from a subscribed connection: let the writer send the +OK before the connection closes.</summary>
-    private static async Task WaitDrainedAsync(KvServerContext ctx, KvPushOutput push)
+    internal static async Task WaitDrainedAsync(KvServerContext ctx, KvPushOutput push)
     {
         var deadline = ctx.Clock.Now + ShutdownReplyGrace;
         while (push.PendingBytes > 0 && ctx.Clock.Now < deadline)
@@ -542,7 +235,7 @@ internal static class KvConnection
     /// connection is not subscribed) instead of being copied into <paramref name="output"/>, and pending output over
     /// <see cref="FlushAt"/> is sent at once. A batch whose replies went over the client's output limit
     /// (<see cref="KvServerConfig.EffectiveReplyLimit"/>) disconnects the client (<see cref="OutputBufferLimitExceededException"/>).</remarks>
-    private static async ValueTask SubmitAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request, KvConnectionState state,
+    internal static async ValueTask SubmitAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request, KvConnectionState state,
         ReplyBuffer output, ArrayBufferWriter<byte> early, bool direct, Func<BlockedReadWatcher> watcher)
     {
         if (request.Commands.Count == 0)
@@ -622,7 +315,15 @@ internal static class KvConnection
             return;
         }
 
-        output.Write(request.Reply.WrittenSpan);
+        if (output.WrittenCount == 0)
+        {
+            output.SwapContents(request.Reply); // the batch's replies become the output: no copy
+        }
+        else
+        {
+            output.Write(request.Reply.WrittenSpan);
+        }
+
         if (direct && output.WrittenCount >= FlushAt)
         {
             ctx.Stats.OnNetworkTraffic(0, output.WrittenCount);
@@ -638,7 +339,7 @@ internal static class KvConnection
     /// <remarks>The socket is watched by the connection's <see cref="BlockedReadWatcher"/>, whose read is not cancelled
     /// when the command completes (a cancelled read costs exceptions on every wake-up): the connection's next read
     /// takes its result instead.</remarks>
-    private static async Task WaitWhileBlockedAsync(KvServerContext ctx, StreamSocket conn, StoreRequest request,
+    private static async Task WaitWhileBlockedAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
         ReplyBuffer output, ArrayBufferWriter<byte> early, BlockedReadWatcher watcher)
     {
         output.Write(request.EarlyReply);
@@ -700,26 +401,26 @@ internal static class KvConnection
     }
 
     /// <summary>CLIENT KILL or timeout closed the connection.</summary>
-    private sealed class ClientKilledException : Exception;
+    internal sealed class ClientKilledException : Exception;
 
     /// <summary>The client closed the connection while its blocking command waited.</summary>
     private sealed class ClientGoneException : Exception;
 
     /// <summary>One wake-up of a blocked connection: its blocked command completed, or the watcher's read returned.</summary>
-    private readonly record struct WatchEvent(bool Completion, int Bytes, ExceptionDispatchInfo? Error);
+    internal readonly record struct WatchEvent(bool Completion, int Bytes, ExceptionDispatchInfo? Error);
 
     /// <summary>Watches the socket of a connection whose blocking command waits (created at its first block): one
     /// daemon fiber reads on request into its own chunk; read results and the command's completion arrive in order as
     /// <see cref="Events"/>. A read still pending when the command completes is not cancelled: the connection's next
     /// read takes its result (<see cref="ReadPending"/>).</summary>
-    private sealed class BlockedReadWatcher
+    internal sealed class BlockedReadWatcher
     {
         private readonly Switch _sw;
-        private readonly StreamSocket _conn;
+        private readonly IFlowSource _conn;
         private readonly AsyncQueue<bool> _readRequests = new(AsyncQueue<bool>.Unbounded);
         private readonly byte[] _chunk = new byte[4096];
 
-        public BlockedReadWatcher(Switch sw, StreamSocket conn)
+        public BlockedReadWatcher(Switch sw, IFlowSource conn)
         {
             _sw = sw;
             _conn = conn;

@@ -58,6 +58,21 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
         Overflowed = false;
     }
 
+    /// <summary>Exchanges the content (array and bytes kept) with <paramref name="other"/>, without copying: a batch's
+    /// replies, written by the store into the request's buffer, become the connection's output when that was empty.
+    /// Limits stay with each buffer; neither may be <see cref="Overflowed"/>.</summary>
+    /// <exception cref="InvalidOperationException">One of the buffers overflowed.</exception>
+    public void SwapContents(ReplyBuffer other)
+    {
+        if (Overflowed || other.Overflowed)
+        {
+            throw new InvalidOperationException("An overflowed reply buffer cannot be swapped.");
+        }
+
+        (_buffer, other._buffer) = (other._buffer, _buffer);
+        (_count, other._count) = (other._count, _count);
+    }
+
     /// <summary>If empty and its array grew past <see cref="ShrinkAbove"/>, goes back to a small array.</summary>
     public void Shrink()
     {

@@ -87,8 +87,9 @@ public sealed partial class BufferedReader
     /// <summary>True once the source has reported end of input (more bytes may still be buffered).</summary>
     public bool SourceEnded => _eof;
 
-    /// <summary>The current buffer's size in bytes (never more than <see cref="MaxSize"/>); for tests.</summary>
-    internal int Capacity => _buf.Length;
+    /// <summary>The current buffer's size in bytes (never more than <see cref="MaxSize"/>): what the reader holds in
+    /// memory (for memory accounting, e.g. a server's per-client input buffer).</summary>
+    public int Capacity => _buf.Length;
 
     /// <summary>Discards the first <paramref name="count"/> buffered bytes.</summary>
     /// <param name="count">Bytes to consume; between 0 and <see cref="BufferedCount"/>.</param>
@@ -141,6 +142,77 @@ public sealed partial class BufferedReader
         return true;
     }
 
+    /// <summary>Moves bytes into <paramref name="destination"/>: the buffered ones first (consumed), else reads the source
+    /// straight into it, without passing through the reader's buffer (for a large payload whose size is known: it is
+    /// received once, into its final place, and the buffer does not grow to its size).</summary>
+    /// <param name="destination">Where the bytes go; must not be empty.</param>
+    /// <returns>The number of bytes moved (at least 1, at most <c>destination.Length</c>); 0 at end of input.</returns>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is empty.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled while reading (nothing was moved).</exception>
+    /// <exception cref="IOException">The source failed.</exception>
+    /// <remarks>Completes synchronously when bytes are buffered. Not in Eio (whose <c>Buf_read</c> always copies through
+    /// its buffer); the counterpart of <c>Flow.single_read</c> on the reader's source once the buffer is drained.</remarks>
+    public ValueTask<int> ReadIntoAsync(Memory<byte> destination)
+    {
+        if (destination.IsEmpty)
+        {
+            throw new ArgumentException("The destination is empty.", nameof(destination));
+        }
+
+        int buffered = _end - _start;
+        if (buffered > 0)
+        {
+            int n = Math.Min(buffered, destination.Length);
+            _buf.AsSpan(_start, n).CopyTo(destination.Span);
+            _start += n;
+            return new ValueTask<int>(n);
+        }
+
+        if (_eof)
+        {
+            return new ValueTask<int>(0);
+        }
+
+        _consumedBase += _start; // the buffer is empty: start over at its front, counting the bytes read past it
+        _start = _end = _scanEnd = 0;
+        var pending = _source.ReadAsync(destination);
+        return pending.IsCompletedSuccessfully ? new ValueTask<int>(Direct(pending.Result)) : AwaitDirectAsync(pending);
+    }
+
+    private async ValueTask<int> AwaitDirectAsync(ValueTask<int> pending) => Direct(await pending);
+
+    private int Direct(int n)
+    {
+        if (n == 0)
+        {
+            _eof = true;
+        }
+
+        _consumedBase += n;
+        return n;
+    }
+
+    /// <summary>Gives back a buffer grown past <paramref name="capacity"/> bytes when the bytes buffered fit in that
+    /// many (after a long line, so that an idle reader does not keep its largest buffer).</summary>
+    /// <param name="capacity">The size to go back to (at least 1, clamped to <see cref="MaxSize"/>).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is less than 1.</exception>
+    /// <remarks>Invalidates spans and memory returned before. Not in Eio.</remarks>
+    public void TrimExcess(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        capacity = Math.Min(capacity, MaxSize);
+        int count = _end - _start;
+        if (_buf.Length <= capacity || count > capacity)
+        {
+            return;
+        }
+
+        var smaller = GC.AllocateUninitializedArray<byte>(capacity);
+        Buffer.BlockCopy(_buf, _start, smaller, 0, count);
+        Shift(_start);
+        _buf = smaller;
+    }
+
     /// <summary>Makes room so that <paramref name="need"/> bytes (counting those buffered) fit, compacting or growing the buffer.</summary>
     private void Reserve(int need)
     {
@@ -151,6 +223,11 @@ public sealed partial class BufferedReader
         }
 
         int count = _end - _start;
+        if (count == 0 && _start > 0)
+        {
+            Shift(_start); // everything was consumed: start over at the front (no copy), so reads get the whole buffer
+        }
+
         if (need > _buf.Length)
         {
             int size = (int)Math.Min(MaxSize, Math.Max(need, 2L * _buf.Length));

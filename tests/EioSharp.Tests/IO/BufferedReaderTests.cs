@@ -314,4 +314,49 @@ public class BufferedReaderTests
 
             """, t);
     }
+    [Fact]
+    public void ReadIntoTakesBufferedBytesFirstThenReadsTheSourceDirectly()
+    {
+        var got = Run(async () =>
+        {
+            var source = new BufferSource(new ReadOnlyMemory<byte>[] { "hd:0123"u8.ToArray(), "456789"u8.ToArray(), "!"u8.ToArray() });
+            var r = new BufferedReader(source, 64, initialSize: 8);
+            await r.EnsureAsync(3);
+            r.Consume(3); // "hd:" was a header; "0123" stays buffered
+            var payload = new byte[10];
+            int a = await r.ReadIntoAsync(payload); // the buffered part only
+            int b = await r.ReadIntoAsync(payload.AsMemory(a)); // then straight from the source
+            long consumed = r.BytesConsumed;
+            int capacity = r.Capacity;
+            byte last = await r.AnyCharAsync(); // the reader goes on after the direct read
+            int end = await r.ReadIntoAsync(new byte[4]);
+            return $"{a},{b},{Encoding.ASCII.GetString(payload)},{consumed},{capacity},{(char)last},{end}";
+        });
+        Assert.Equal("4,6,0123456789,13,8,!,0", got);
+    }
+
+    [Fact]
+    public void ReadIntoRejectsAnEmptyDestination() =>
+        Run(async () =>
+        {
+            var r = new BufferedReader(new BufferSource("abc"u8.ToArray()), 16);
+            await Assert.ThrowsAsync<ArgumentException>(async () => await r.ReadIntoAsync(Memory<byte>.Empty));
+        });
+
+    [Fact]
+    public void TrimExcessGivesBackAGrownBufferKeepingWhatIsBuffered()
+    {
+        var got = Run(async () =>
+        {
+            var r = new BufferedReader(new BufferSource(Encoding.ASCII.GetBytes(new string('x', 100) + "\ntail")), 1024, initialSize: 8);
+            string line = await r.ReadLineAsync(); // grows the buffer past 100 bytes
+            int grown = r.Capacity;
+            r.TrimExcess(8); // "tail" (4 bytes, maybe not all read yet) fits: back to 8
+            int trimmed = r.Capacity;
+            r.TrimExcess(2); // more is buffered than 2 bytes would hold: unchanged, unless nothing is buffered
+            string rest = Encoding.ASCII.GetString(await r.TakeAllAsync());
+            return $"{line.Length},{grown > 100},{trimmed},{rest}";
+        });
+        Assert.Equal("100,True,8,tail", got);
+    }
 }

@@ -1,0 +1,401 @@
+using System.Buffers;
+using System.Net;
+using System.Runtime.InteropServices;
+using EioSharp.IO;
+using EioSharp.Sync;
+
+namespace EioSharp.Kv;
+
+/// <summary>One client connection's session: reads the flow through the library's <see cref="BufferedReader"/>, parses
+/// every command already received in place (views over the receive buffer, <see cref="KvCommandArena"/>), runs connection
+/// commands here and sends the data commands of the batch to the store owner in one request (one queue hop per batch;
+/// the owner's group commit), writes every reply into one output buffer and sends it once per batch.</summary>
+/// <remarks>
+/// <para><b>Copies</b>: a command whose bytes arrived in one read is not copied: the store reads its arguments from the
+/// receive buffer and copies what it keeps (a value: once, into its row). The buffer is read again only once every
+/// command of the batch has run (whoever keeps a command longer keeps <see cref="KvCommand.ToOwned"/>). A command split
+/// over reads is assembled by <see cref="RespRequestReader"/> (its complete arguments copied once); a large argument
+/// (32 KiB and more) is read from the flow straight into its own array (<see cref="BufferedReader.ReadIntoAsync"/>).</para>
+/// <para><b>Sockets</b>: none needed. The session runs over any <see cref="IFlowDuplex"/> (a TCP connection in the
+/// server; in-memory flows in tests), so pipelining, split frames and ordering are testable without a network.</para>
+/// <para><b>Thread safety</b>: one fiber (the connection's); the numbers for CLIENT LIST (<see cref="InputBufferLength"/>
+/// ...) are plain reads that another fiber of the same domain may take at any time.</para>
+/// </remarks>
+internal sealed class KvConnectionSession
+{
+    /// <summary>The receive buffer's first size in bytes; it grows for a long inline line or a small argument still being
+    /// received (up to <see cref="MaxReadBuffer"/>) and goes back to this size once drained.</summary>
+    public const int InitialReadBuffer = 16 * 1024;
+
+    /// <summary>The most the receive buffer grows to (an inline line is at most 64 KiB, an argument kept in it under 32 KiB).</summary>
+    public const int MaxReadBuffer = 4 * 1024 * 1024;
+
+    private readonly KvServerContext _ctx;
+    private readonly IFlowDuplex _conn;
+    private readonly EndPoint _peer;
+    private readonly Switch _sw;
+    private readonly KvConnectionState _state;
+    private readonly KvClientEntry _entry;
+    private readonly StoreRequest _request;
+    private readonly RespRequestReader _commands;
+    private readonly KvCommandArena _arena = new();
+    private readonly BufferedReader _reader;
+    private readonly ReplyBuffer _output = new(4096);
+    private readonly RespWriter _outWriter;
+    private readonly ArrayBufferWriter<byte> _scratch = new(256);
+    private readonly RespWriter _scratchWriter;
+    private readonly ArrayBufferWriter<byte> _early = new(1); // bytes read while a blocking command waited (pipelined after it)
+    private readonly Promise<bool> _killed;
+    private KvPushOutput? _push;
+    private KvConnection.BlockedReadWatcher? _watcher; // created at the connection's first blocking wait
+
+    /// <summary>Creates the session of a connection (registered in <see cref="KvServerContext.Clients"/> until
+    /// <see cref="RunAsync"/> ends).</summary>
+    public KvConnectionSession(KvServerContext ctx, IFlowDuplex conn, EndPoint peer, string localAddress, Switch sw)
+    {
+        _ctx = ctx;
+        _conn = conn;
+        _peer = peer;
+        _sw = sw;
+        _state = new KvConnectionState(ctx.NextClientId(), ctx.Live, ctx.Stats, ctx.PubSub)
+        {
+            RemoteAddress = peer.ToString() ?? "?", Admin = ctx.Admin, CommandStats = ctx.CommandStats,
+            ScriptMonitor = ctx.ScriptMonitor,
+        };
+
+        // CLIENT KILL and timeout close the connection from any domain: the kill promise fails the switch.
+        var (killed, killer) = Promise.Create<bool>();
+        _killed = killed;
+        _entry = new KvClientEntry(_state, ctx.Clock.Now.ToUnixTimeMilliseconds(), () => killer.TryResolve(true))
+        {
+            LocalAddress = localAddress,
+        };
+        _request = new StoreRequest { Session = _state.Session };
+        _commands = new RespRequestReader(ctx.Parser) { Arena = _arena };
+        _reader = new BufferedReader(new SessionSource(this), MaxReadBuffer, InitialReadBuffer);
+        _outWriter = new RespWriter(_output);
+        _scratchWriter = new RespWriter(_scratch);
+    }
+
+    /// <summary>The connection's protocol state (authentication, database, subscriptions...).</summary>
+    public KvConnectionState State => _state;
+
+    /// <summary>Bytes received and not yet run: the receive buffer's unparsed bytes, the arguments kept of a command
+    /// still being received, and bytes read while a blocking command waited (CLIENT LIST <c>qbuf</c>).</summary>
+    public long InputBufferLength => _reader.BufferedCount + _commands.BufferedBytes + _early.WrittenCount;
+
+    /// <summary>Free bytes of the receive buffer (CLIENT LIST <c>qbuf-free</c>).</summary>
+    public long InputBufferFree => _reader.Capacity - _reader.BufferedCount;
+
+    /// <summary>Reply bytes waiting in the output buffer, not yet sent (CLIENT LIST <c>obl</c>).</summary>
+    public long OutputBufferLength => _output.WrittenCount + _request.Reply.WrittenCount;
+
+    /// <summary>Reply chunks queued behind the output buffer: a subscribed connection's pushed messages and replies not
+    /// yet written (CLIENT LIST <c>oll</c>).</summary>
+    public long PendingReplies => _push?.Queue.Count ?? 0;
+
+    /// <summary>Bytes of those queued chunks (with <see cref="OutputBufferLength"/>: part of CLIENT LIST <c>omem</c>).</summary>
+    public long PendingReplyBytes => _push?.PendingBytes ?? 0;
+
+    /// <summary>Memory the session's buffers take: receive buffer, kept arguments, output buffers and queued pushes
+    /// (CLIENT LIST <c>tot-mem</c>, without the fixed per-connection cost).</summary>
+    public long MemoryBytes => _reader.Capacity + _commands.BufferedBytes + _early.Capacity + _output.Capacity +
+                               _request.Reply.Capacity + PendingReplyBytes;
+
+    private KvConnection.BlockedReadWatcher Watcher() => _watcher ??= new KvConnection.BlockedReadWatcher(_sw, _conn);
+
+    private bool Direct => _push is null;
+
+    private ValueTask SubmitAsync() =>
+        KvConnection.SubmitAsync(_ctx, _conn, _request, _state, _output, _early, direct: Direct, Watcher);
+
+    /// <summary>Serves the connection until the client closes it, QUIT, a protocol error, or the switch ends.</summary>
+    public async Task RunAsync()
+    {
+        var ctx = _ctx;
+        ctx.Clients.Add(_entry);
+        var killed = _killed;
+        Fiber.ForkDaemon(_sw, async () =>
+        {
+            await killed.AwaitAsync();
+            throw new KvConnection.ClientKilledException();
+        }, "kv-connection-kill");
+        _state.SubscriberFactory = s =>
+        {
+            // First subscription: from now on every write goes through the ordered, bounded outbound queue, also the
+            // replies of a blocking command (the store holds pushes from the moment it writes that reply).
+            var output = new KvPushOutput(s, ctx.Config, ctx.Stats);
+            _push = output;
+            _request.Push = output;
+            _state.Session.HoldPushes = output.HoldForBlockedReply;
+            Fiber.ForkDaemon(_sw, () => KvConnection.WritePushesAsync(ctx, _conn, output), "kv-connection-writer");
+            Fiber.ForkDaemon(_sw, async () =>
+            {
+                await output.Killed.AwaitAsync();
+                throw new OutputBufferLimitExceededException("client-output-buffer-limit (pubsub) exceeded");
+            }, "kv-connection-limit");
+            return output;
+        };
+
+        try
+        {
+            while (true)
+            {
+                int n;
+                if (_reader.BufferedCount == 0 && _commands.DirectTarget is { IsEmpty: false } direct)
+                {
+                    // The rest of a large argument: straight into its own array (the receive buffer does not grow to its size).
+                    n = await _reader.ReadIntoAsync(direct);
+                    if (n == 0)
+                    {
+                        return;
+                    }
+
+                    _commands.AdvanceDirect(n);
+                    ctx.Stats.OnNetworkTraffic(n, 0);
+                    continue;
+                }
+
+                int before = _reader.BufferedCount;
+                if (!await _reader.FillAsync())
+                {
+                    return;
+                }
+
+                n = _reader.BufferedCount - before;
+                if (await RunBatchAsync())
+                {
+                    ctx.Stats.OnNetworkTraffic(n, 0); // counted as the old loop did, when the batch is done
+                    return;
+                }
+
+                ctx.Stats.OnNetworkTraffic(n, 0);
+            }
+        }
+        finally
+        {
+            ctx.Clients.Remove(_entry);
+            _state.RemoveSubscriptions();
+            if (_state.Session.HasWatchedKeys)
+            {
+                // Forget this connection's watches in the store (fire and forget: nobody waits for the reply).
+                var unwatch = new StoreRequest { Session = _state.Session };
+                unwatch.Commands.Add(KvCommand.Create("UNWATCH"));
+                unwatch.Done = Promise.Create<bool>().Resolver;
+                try
+                {
+                    ctx.Queue.TryAdd(unwatch);
+                }
+                catch (StreamClosedException)
+                {
+                    // Shutting down: the store is going away anyway.
+                }
+            }
+        }
+    }
+
+    /// <summary>Runs every command whose bytes are received, then sends the replies (once). True: close the connection.</summary>
+    private async ValueTask<bool> RunBatchAsync()
+    {
+        var ctx = _ctx;
+        var state = _state;
+        var request = _request;
+        if (!MemoryMarshal.TryGetArray(_reader.BufferedMemory, out ArraySegment<byte> received))
+        {
+            throw new InvalidOperationException("The receive buffer is not an array.");
+        }
+
+        // Every view of the previous batch is done (its commands ran): the arena now points into this buffer.
+        _arena.Reset(received.Array!);
+        int pos = 0;
+        int length = received.Count;
+        _push?.BeginBatch();
+        bool close = false;
+        long nowUnixMs = ctx.Clock.Now.ToUnixTimeMilliseconds(); // one clock read per batch of commands
+        while (pos < length)
+        {
+            KvCommand? command;
+            try
+            {
+                _commands.Unauthenticated = !state.IsAuthenticated; // Redis's lower limits until AUTH
+                bool complete = _commands.TryRead(received.AsSpan(pos, length - pos), received.Offset + pos, out int consumed, out command);
+                pos += consumed; // the parser may consume (skip) bytes even when no command is complete yet
+                if (!complete || command is null)
+                {
+                    break;
+                }
+            }
+            catch (RespProtocolException ex)
+            {
+                // Answer what came before, then the protocol error, then close this connection only.
+                await SubmitAsync();
+                KvConnectionState.WriteProtocolError(_outWriter, ex);
+                close = true;
+                pos = length;
+                break;
+            }
+
+            if (command.Info is null && KvDebugCommand.Is(command))
+            {
+                // Server-level: answer what came before first, so that replies stay in order.
+                await SubmitAsync();
+                await KvDebugCommand.RunAsync(ctx, state, _peer, command, _outWriter);
+                continue;
+            }
+
+            if (request.Commands.Count > 0 && command.Info?.Id is KvCommandId.Publish or KvCommandId.SPublish)
+            {
+                // PUBLISH runs here, on the connection: the writes pipelined before it must have happened first
+                // (a subscriber sees their notifications, or the value they pushed, before the message).
+                await SubmitAsync();
+            }
+
+            // CLIENT PAUSE: commands it covers wait here (the ones before them are answered first).
+            if (ctx.Clients.IsPaused(command.Info, nowUnixMs))
+            {
+                await SubmitAsync();
+                while (ctx.Clients.IsPaused(command.Info, ctx.Clock.Now.ToUnixTimeMilliseconds()))
+                {
+                    await ctx.Clock.SleepAsync(TimeSpan.FromMilliseconds(10));
+                }
+
+                nowUnixMs = ctx.Clock.Now.ToUnixTimeMilliseconds();
+            }
+
+            // CLIENT REPLY OFF|SKIP: one command at a time, its reply rendered apart and dropped when it must be.
+            if (state.ReplyControlActive)
+            {
+                await SubmitAsync();
+                var oneReply = new ReplyBuffer(256);
+                var oneWriter = new RespWriter(oneReply);
+                var one = state.Process(command, oneWriter, nowUnixMs);
+                bool discard = state.DiscardReply;
+                if (one == KvDispatch.Store)
+                {
+                    request.Protocol = state.Protocol;
+                    request.Commands.Add(command);
+                    await KvConnection.SubmitAsync(ctx, _conn, request, state, oneReply, _early, direct: false, Watcher);
+                }
+
+                if (!discard)
+                {
+                    _output.Write(oneReply.WrittenSpan);
+                }
+
+                if (one == KvDispatch.Close)
+                {
+                    close = true;
+                    pos = length;
+                    break;
+                }
+
+                continue;
+            }
+
+            if (request.Commands.Count == 0)
+            {
+                // Scripting: while a script runs past busy-reply-threshold, Process answers -BUSY (or takes SCRIPT KILL)
+                // here instead of waiting behind the script.
+                var dispatch = state.Process(command, _outWriter, nowUnixMs);
+                if (dispatch == KvDispatch.Store && ctx.ScriptMonitor is { IsBusy: true } &&
+                    KvConnection.TrySendWhileBusy(ctx, state, command.ToOwned(), _outWriter))
+                {
+                    continue;
+                }
+
+                if (dispatch == KvDispatch.Store)
+                {
+                    // The batch answers in the protocol of its first command's time: a HELLO later in the same
+                    // read (processed before the batch is submitted) must not change these replies.
+                    request.Protocol = state.Protocol;
+                    request.Commands.Add(command);
+                }
+                else if (dispatch == KvDispatch.Close)
+                {
+                    close = true;
+                    pos = length;
+                    break;
+                }
+
+                continue;
+            }
+
+            // A batch is pending: replies must stay in order, so render into scratch first.
+            _scratch.ResetWrittenCount();
+            var d = state.Process(command, _scratchWriter, nowUnixMs);
+            if (d == KvDispatch.Store)
+            {
+                request.Commands.Add(command);
+                continue;
+            }
+
+            await SubmitAsync();
+            _output.Write(_scratch.WrittenSpan);
+            if (d == KvDispatch.Close)
+            {
+                close = true;
+                pos = length;
+                break;
+            }
+        }
+
+        await SubmitAsync();
+        _reader.Consume(pos); // the views of this batch are done with: the buffer may be compacted and read into
+        if (_reader.BufferedCount == 0)
+        {
+            _reader.TrimExcess(InitialReadBuffer); // grown for a long line: give it back
+        }
+
+        if (_push is { } push)
+        {
+            // Subscribed: the writer fiber sends, in order with the pushed messages.
+            push.EndBatch(_output.WrittenSpan);
+            _output.ResetWrittenCount();
+            if (close)
+            {
+                await KvConnection.WaitDrainedAsync(ctx, push);
+            }
+        }
+        else if (_output.WrittenCount > 0)
+        {
+            ctx.Stats.OnNetworkTraffic(0, _output.WrittenCount);
+            await _conn.WriteAsync(_output.WrittenMemory);
+            _output.ResetWrittenCount();
+        }
+
+        _output.Shrink();
+        request.Reply.Shrink();
+        return close;
+    }
+
+    /// <summary>The receive side as the reader sees it: bytes read while a blocking command waited come first (and a read
+    /// the wait left pending is taken), then the connection itself.</summary>
+    private sealed class SessionSource(KvConnectionSession session) : IFlowSource
+    {
+        public ValueTask<int> ReadAsync(Memory<byte> buffer)
+        {
+            if (session._early.WrittenCount == 0 && session._watcher is not { ReadPending: true })
+            {
+                return session._conn.ReadAsync(buffer); // the usual case: no blocking command ran
+            }
+
+            return ReadEarlyAsync(buffer);
+        }
+
+        private async ValueTask<int> ReadEarlyAsync(Memory<byte> buffer)
+        {
+            var early = session._early;
+            if (early.WrittenCount == 0 && await session._watcher!.TakeReadAsync(early) == 0)
+            {
+                return 0; // the read left pending by a blocking wait found the end of the stream
+            }
+
+            int n = Math.Min(early.WrittenCount, buffer.Length);
+            early.WrittenSpan[..n].CopyTo(buffer.Span);
+            byte[] rest = early.WrittenSpan[n..].ToArray();
+            early.ResetWrittenCount();
+            early.Write(rest);
+            return n;
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using System.Text;
+using Xunit.Abstractions;
+
+namespace EioSharp.Kv.Tests;
+
+/// <summary>Commands parsed in place (<see cref="KvCommandArena"/>): views over the receive buffer, no allocation per
+/// command once the arena is warm; owned copies for whoever keeps a command.</summary>
+public sealed class KvCommandArenaTests(ITestOutputHelper output)
+{
+    private static byte[] Pipeline(int commands)
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < commands; i++)
+        {
+            string key = $"key:{i:D6}";
+            sb.Append("*3\r\n$3\r\nSET\r\n$").Append(key.Length).Append("\r\n").Append(key).Append("\r\n$16\r\nvalue-0123456789\r\n");
+        }
+
+        return Encoding.ASCII.GetBytes(sb.ToString());
+    }
+
+    // Parses every command of the buffer as a connection's batch does; returns the bytes allocated by the last of the rounds.
+    private static long ParseRounds(byte[] buffer, bool inPlace, int rounds, out int commands)
+    {
+        var arena = new KvCommandArena();
+        var reader = new RespRequestReader(new RespParser(RespLimits.Default)) { Arena = inPlace ? arena : null };
+        long allocated = 0;
+        commands = 0;
+        for (int round = 0; round < rounds; round++)
+        {
+            arena.Reset(buffer);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            int pos = 0;
+            commands = 0;
+            while (reader.TryRead(buffer.AsSpan(pos), pos, out int consumed, out KvCommand? command))
+            {
+                pos += consumed;
+                commands++;
+                if (command.Count != 3)
+                {
+                    throw new InvalidOperationException($"command {commands}: {command}"); // (Assert.Equal would allocate)
+                }
+            }
+
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        return allocated;
+    }
+
+    [Fact]
+    public void Whole_commands_parsed_in_place_allocate_nothing_once_the_arena_is_warm()
+    {
+        byte[] buffer = Pipeline(1000);
+        long inPlace = ParseRounds(buffer, inPlace: true, rounds: 5, out int n1);
+        long owned = ParseRounds(buffer, inPlace: false, rounds: 5, out int n2);
+        output.WriteLine($"{n1} SET commands: in place {inPlace} bytes ({(double)inPlace / n1:0.0} per command); " +
+                         $"owned {owned} bytes ({(double)owned / n2:0.0} per command)");
+        Assert.Equal(1000, n1);
+        Assert.Equal(1000, n2);
+        Assert.Equal(0, inPlace);
+        Assert.True(owned >= 1000 * 3 * 24, $"owned commands allocated {owned} bytes"); // three objects per command
+    }
+
+    [Fact]
+    public void A_view_reads_the_receive_buffer_and_an_owned_copy_does_not()
+    {
+        byte[] buffer = Encoding.ASCII.GetBytes("*2\r\n$3\r\nGET\r\n$5\r\nalpha\r\n");
+        var arena = new KvCommandArena();
+        arena.Reset(buffer);
+        var reader = new RespRequestReader(new RespParser(RespLimits.Default)) { Arena = arena };
+        Assert.True(reader.TryRead(buffer, 0, out int consumed, out KvCommand? view));
+        Assert.Equal(buffer.Length, consumed);
+        Assert.True(view.IsView);
+        KvCommand owned = view.ToOwned();
+        Assert.False(owned.IsView);
+        Assert.Same(owned, owned.ToOwned());
+        "omega"u8.CopyTo(buffer.AsSpan(buffer.Length - 7)); // the next read overwrites the buffer
+        Assert.Equal("GET omega", view.ToString());
+        Assert.Equal("GET alpha", owned.ToString());
+        Assert.Equal(8, owned.DataLength);
+        Assert.Equal(8, view.DataLength);
+    }
+
+    [Fact]
+    public void Without_an_offset_or_an_arena_commands_own_their_data()
+    {
+        byte[] buffer = Encoding.ASCII.GetBytes("*1\r\n$4\r\nPING\r\n");
+        var reader = new RespRequestReader(new RespParser(RespLimits.Default)) { Arena = new KvCommandArena() };
+        Assert.True(reader.TryRead(buffer, out _, out KvCommand? command)); // the span overload: no buffer to point into
+        Assert.False(command.IsView);
+    }
+}

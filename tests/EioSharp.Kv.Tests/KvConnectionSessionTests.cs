@@ -1,0 +1,212 @@
+using System.Net;
+using System.Text;
+using EioSharp.IO;
+using EioSharp.Sync;
+
+namespace EioSharp.Kv.Tests;
+
+/// <summary>The connection session without a socket: bytes go in as chunks of an in-memory flow, the replies come out of
+/// an in-memory sink, against a real store owner (on the same domain, no AOF). Every split of the input must give the
+/// same replies, byte for byte.</summary>
+public sealed class KvConnectionSessionTests
+{
+    private static readonly byte[] Crlf = "\r\n"u8.ToArray();
+
+    /// <summary>A duplex flow whose reads return the given chunks one per read, then end of input; writes are kept.</summary>
+    private sealed class ChunkFlow(IEnumerable<byte[]> chunks) : IFlowDuplex
+    {
+        private readonly BufferSource _source = new(chunks.Select(c => (ReadOnlyMemory<byte>)c).ToArray());
+
+        public BufferSink Sink { get; } = new();
+
+        public ValueTask<int> ReadAsync(Memory<byte> buffer) => _source.ReadAsync(buffer);
+
+        public ValueTask WriteAsync(ReadOnlyMemory<byte> data) => Sink.WriteAsync(data);
+
+        public ValueTask ShutdownAsync(ShutdownCommand command) => ValueTask.CompletedTask;
+
+        public void Close()
+        {
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a function that serves one connection (its chunks) to its end and
+    /// returns the flow (replies in <see cref="ChunkFlow.Sink"/>).</summary>
+    private static void WithServer(Func<Func<IEnumerable<byte[]>, Task<ChunkFlow>>, Task> body)
+    {
+        EioMain.Run(async env =>
+        {
+            var config = new KvServerConfig();
+            var live = new KvLiveConfig(config);
+            var stats = new KvServerStats { StartTimeUnixMs = env.Clock.Now.ToUnixTimeMilliseconds() };
+            var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
+            var queue = new AsyncQueue<StoreRequest>(64);
+            var ctx = new KvServerContext(live, stats, queue, env.Clock) { ScriptMonitor = store.ScriptMonitor };
+            var owner = new StoreOwner(store, null, queue, stats, live, env.Clock, env.MonoClock, _ => { });
+            ctx.Store = owner;
+            await Switch.RunAsync(async sw =>
+            {
+                var (ready, readyResolver) = Promise.Create<bool>();
+                Fiber.Fork(sw, () => owner.RunSupervisedAsync(() => readyResolver.TryResolve(true)), "kv-store");
+                await ready.AwaitAsync();
+                try
+                {
+                    await body(async chunks =>
+                    {
+                        var flow = new ChunkFlow(chunks);
+                        await Switch.RunAsync(csw =>
+                            new KvConnectionSession(ctx, flow, new IPEndPoint(IPAddress.Loopback, 40000), "127.0.0.1:6379", csw).RunAsync());
+                        return flow;
+                    });
+                }
+                finally
+                {
+                    queue.Close(); // the owner serves what is queued, then stops
+                }
+            });
+        });
+    }
+
+    private static byte[] Resp(params string[] args)
+    {
+        var sb = new StringBuilder().Append('*').Append(args.Length).Append("\r\n");
+        foreach (string a in args)
+        {
+            sb.Append('$').Append(Encoding.UTF8.GetByteCount(a)).Append("\r\n").Append(a).Append("\r\n");
+        }
+
+        return Encoding.UTF8.GetBytes(sb.ToString());
+    }
+
+    private static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();
+
+    private static string Text(ChunkFlow flow) => Encoding.UTF8.GetString(flow.Sink.ToArray());
+
+    // Commands whose replies do not depend on what ran before (each run sets what it reads).
+    private static readonly byte[] Script = Concat(
+        Resp("SET", "k", "v1"),
+        Resp("GET", "k"),
+        Resp("SET", "c", "10"),
+        Resp("INCR", "c"),
+        Resp("PING"),
+        Resp("ECHO", "hi there"),
+        "SET inl \"a b\"\r\n"u8.ToArray(), // inline, quoted
+        "GET inl\n"u8.ToArray(), // inline, LF only
+        "\r\n"u8.ToArray(), // an empty inline line: skipped
+        Resp("GET"), // wrong arity: only this command fails
+        Resp("NOSUCH", "x"), // unknown command: only this one fails
+        Resp("LPUSH", "k", "x"), // wrong type: only this one fails
+        Resp("MGET", "k", "c", "missing"),
+        Resp("DEL", "tmp"),
+        Resp("RPUSH", "tmp", "a", "b"),
+        Resp("LRANGE", "tmp", "0", "-1"),
+        Resp("DEL", "tmp"));
+
+    private const string ScriptReplies =
+        "+OK\r\n$2\r\nv1\r\n+OK\r\n:11\r\n+PONG\r\n$8\r\nhi there\r\n+OK\r\n$3\r\na b\r\n" +
+        "-ERR wrong number of arguments for 'get' command\r\n" +
+        "-ERR unknown command 'NOSUCH', with args beginning with: 'x' \r\n" +
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n" +
+        "*3\r\n$2\r\nv1\r\n$2\r\n11\r\n$-1\r\n" +
+        ":0\r\n:2\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n:1\r\n";
+
+    [Fact]
+    public void Pipelined_commands_are_answered_in_order_with_one_send_for_the_batch()
+    {
+        WithServer(async serve =>
+        {
+            var flow = await serve([Script]);
+            Assert.Equal(ScriptReplies, Text(flow));
+            Assert.Equal(1, flow.Sink.WriteCalls); // one read, one batch, one send
+        });
+    }
+
+    [Fact]
+    public void Every_split_of_the_input_in_two_gives_the_same_replies()
+    {
+        WithServer(async serve =>
+        {
+            for (int at = 1; at < Script.Length; at++)
+            {
+                var flow = await serve([Script[..at], Script[at..]]);
+                Assert.True(ScriptReplies == Text(flow), $"split at byte {at}: {Text(flow)}");
+                Assert.True(flow.Sink.WriteCalls <= 2, $"split at byte {at}: {flow.Sink.WriteCalls} sends for two reads");
+            }
+        });
+    }
+
+    [Fact]
+    public void One_byte_per_read_gives_the_same_replies()
+    {
+        WithServer(async serve =>
+        {
+            var flow = await serve(Script.Select(b => new[] { b }));
+            Assert.Equal(ScriptReplies, Text(flow));
+        });
+    }
+
+    [Fact]
+    public void A_protocol_error_answers_what_came_before_then_closes()
+    {
+        WithServer(async serve =>
+        {
+            byte[] input = Concat(Resp("SET", "p", "1"), Resp("GET", "p"), "*1\r\n$x\r\n"u8.ToArray(), Resp("PING"));
+            var flow = await serve([input]);
+            Assert.Equal("+OK\r\n$1\r\n1\r\n-ERR Protocol error: invalid bulk length\r\n", Text(flow));
+        });
+    }
+
+    [Theory]
+    [InlineData(20_000)] // under the large-argument threshold: assembled in the receive buffer
+    [InlineData(100_000)] // over it: read straight into its own array
+    public void Big_values_split_anywhere_are_stored_and_returned_whole(int size)
+    {
+        var value = new byte[size];
+        new Random(size).NextBytes(value);
+        for (int i = 0; i < value.Length; i++)
+        {
+            value[i] = (byte)('a' + (value[i] % 26));
+        }
+
+        string v = Encoding.ASCII.GetString(value);
+        byte[] input = Concat(Resp("SET", "big", v), Resp("STRLEN", "big"), Resp("GET", "big"), Resp("PING"));
+        string expected = $"+OK\r\n:{size}\r\n${size}\r\n{v}\r\n+PONG\r\n";
+        WithServer(async serve =>
+        {
+            foreach (int chunk in new[] { input.Length, 1000, 4093, 32 * 1024 + 7, 7 })
+            {
+                var chunks = input.Chunk(chunk).ToArray();
+                var flow = await serve(chunks);
+                Assert.True(expected == Text(flow), $"chunks of {chunk}: {Text(flow).Length} chars, expected {expected.Length}");
+            }
+
+            foreach (int at in new[] { 1, 10, 15, 16, 17, size / 2, size + 14, size + 15, size + 16, input.Length - 1 })
+            {
+                var flow = await serve([input[..at], input[at..]]);
+                Assert.True(expected == Text(flow), $"split at {at}");
+            }
+        });
+    }
+
+    [Fact]
+    public void A_value_parsed_in_place_is_copied_into_the_keyspace_before_the_buffer_is_reused()
+    {
+        // Two batches in two reads: the second overwrites the receive buffer where the first value was.
+        WithServer(async serve =>
+        {
+            var flow = await serve([Resp("SET", "reuse", "first-value"), Resp("SET", "other", "XXXXXXXXXXX"), Resp("GET", "reuse")]);
+            Assert.Equal("+OK\r\n+OK\r\n$11\r\nfirst-value\r\n", Text(flow));
+        });
+    }
+
+    [Fact]
+    public void A_transaction_keeps_its_queued_commands_across_reads()
+    {
+        // MULTI keeps commands past their batch (a view over the receive buffer would be overwritten by the next read).
+        WithServer(async serve =>
+        {
+            var flow = await serve([Resp("MULTI"), Resp("SET", "tx", "aaaa"), Resp("GET", "tx"), Concat(Resp("PING"), Resp("EXEC"))]);
+            Assert.Equal("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n$4\r\naaaa\r\n+PONG\r\n", Text(flow));
+        });
+    }
+}
