@@ -123,7 +123,7 @@ public sealed class KvClientRegistry
         if (nowUnixMs >= Volatile.Read(ref _pauseUntilMs)) return false;
         if (info is null) return false;
         if (Volatile.Read(ref _pauseAll) == 1) return info.Id != KvCommandId.Client; // CLIENT UNPAUSE must get through
-        return info.IsWrite || info.Name is "eval" or "evalsha" or "fcall" or "publish" or "spublish";
+        return info.IsWrite || (info.Flags & KvCommandFlags.Script) != 0 || info.Name is "publish" or "spublish";
     }
 
     /// <summary>Whether anyone runs MONITOR (checked before formatting a line).</summary>

@@ -160,7 +160,7 @@ public sealed partial class KvConnectionState
             return KvDispatch.Replied;
         }
         if (!_stats.AofLastWriteOk && info.Name == "exec" && _transaction is not null && !_transaction.Aborted
-            && _transaction.Commands.Exists(c => c.Info?.IsWrite == true || IsWriteScript(c)))
+            && _transaction.Commands.Exists(c => (c.Info is { } q && IsDiskWrite(q, c)) || IsWriteScript(c)))
         {
             // Redis 7.0: an EXEC whose queued commands write is a write command; its rejection aborts the transaction
             // (execCommandAbort: discarded, keys unwatched) with the disk error as the reason.
@@ -223,8 +223,7 @@ public sealed partial class KvConnectionState
     /// subcommands that change the libraries.</summary>
     private static bool IsDiskWrite(KvCommandInfo info, KvCommand command)
     {
-        if (!info.IsWrite) return false;
-        if (info.Name is "eval" or "evalsha" or "fcall") return false;
+        if (!info.IsWrite) return false; // EVAL/EVALSHA/FCALL are may_replicate, not write: decided by the store
         if (info.Name == "function")
         {
             return command.Count >= 2 && (Is(command[1], "LOAD"u8) || Is(command[1], "DELETE"u8) || Is(command[1], "FLUSH"u8) || Is(command[1], "RESTORE"u8));

@@ -184,10 +184,20 @@ public sealed class KvServerStats
     /// <summary>Clients disconnected because their output went over client-output-buffer-limit (INFO stats).</summary>
     public long ClientOutputBufferLimitDisconnections => Volatile.Read(ref _outputLimitDisconnections);
 
+    private int _storeResetRequested;
+
     /// <summary>CONFIG RESETSTAT: zeroes the counters Redis resets (commands, connections, traffic, rejected connections,
-    /// output-limit disconnections, and the per-command and error statistics).</summary>
+    /// output-limit disconnections, aof_rewrites, the per-command and error statistics, and the store's expired_keys,
+    /// keyspace_hits, keyspace_misses and evicted_keys: those at once in what INFO shows, in the store at its next
+    /// <see cref="UpdateFrom"/>).</summary>
     public void ResetStats()
     {
+        Volatile.Write(ref _storeResetRequested, 1);
+        ExpiredKeys = 0;
+        KeyspaceHits = 0;
+        KeyspaceMisses = 0;
+        EvictedKeys = 0;
+        _aofRewritesBase = Volatile.Read(ref _aofRewritesRaw);
         Interlocked.Exchange(ref _totalCommands, 0);
         Interlocked.Exchange(ref _totalConnections, 0);
         Interlocked.Exchange(ref _rejectedConnections, 0);
@@ -297,8 +307,10 @@ public sealed class KvServerStats
     /// <summary>Whether a background AOF rewrite is running.</summary>
     public bool AofRewriteInProgress { get; set; }
 
-    /// <summary>Rewrites completed since start.</summary>
-    public long AofRewrites { get; set; }
+    private long _aofRewritesRaw, _aofRewritesBase;
+
+    /// <summary>Rewrites completed since start (or CONFIG RESETSTAT); set to the owner's count since start.</summary>
+    public long AofRewrites { get => Volatile.Read(ref _aofRewritesRaw) - _aofRewritesBase; set => Volatile.Write(ref _aofRewritesRaw, value); }
 
     /// <summary>Whether the last AOF write and fsync succeeded (INFO aof_last_write_status ok/err).</summary>
     public bool AofLastWriteOk { get; set; } = true;
@@ -346,6 +358,7 @@ public sealed class KvServerStats
     public void UpdateFrom(KvStore store)
     {
         ArgumentNullException.ThrowIfNull(store);
+        if (Interlocked.Exchange(ref _storeResetRequested, 0) == 1) store.ResetStats();
         Keys = store.Count;
         var perDb = KeysPerDatabase.Length == store.DatabaseCount ? KeysPerDatabase : new (long, long)[store.DatabaseCount];
         bool changed = perDb != KeysPerDatabase;
