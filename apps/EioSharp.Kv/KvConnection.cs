@@ -433,6 +433,7 @@ internal static class KvConnection
                     }
                 }
 
+                state.ReportQueryBuffer(end - start, buffer.Length, reader.BufferedBytes); // CLIENT LIST qbuf, argv-mem (issue 13)
                 await SubmitAsync(ctx, conn, request, state, output, early, direct: push is null, getWatcher);
                 if (push is not null)
                 {
@@ -448,7 +449,7 @@ internal static class KvConnection
                 else if (output.WrittenCount > 0)
                 {
                     ctx.Stats.OnNetworkTraffic(n, output.WrittenCount);
-                    await conn.WriteAsync(output.WrittenMemory);
+                    await WriteCountedAsync(conn, state, output.WrittenMemory);
                     output.ResetWrittenCount();
                 }
                 else
@@ -616,7 +617,7 @@ internal static class KvConnection
         {
             // A large reply: sent from the request's buffer, not copied into the connection's first.
             ctx.Stats.OnNetworkTraffic(0, request.Reply.WrittenCount);
-            await conn.WriteAsync(request.Reply.WrittenMemory);
+            await WriteCountedAsync(conn, state, request.Reply.WrittenMemory);
             request.Reply.ResetWrittenCount();
             request.Reply.Shrink();
             return;
@@ -626,9 +627,24 @@ internal static class KvConnection
         if (direct && output.WrittenCount >= FlushAt)
         {
             ctx.Stats.OnNetworkTraffic(0, output.WrittenCount);
-            await conn.WriteAsync(output.WrittenMemory);
+            await WriteCountedAsync(conn, state, output.WrittenMemory);
             output.ResetWrittenCount();
             output.Shrink();
+        }
+    }
+
+    /// <summary>Writes a normal (not subscribed) client's output, shown meanwhile as its pending output (CLIENT LIST
+    /// obl/oll/omem, client-output-buffer-limit normal: <see cref="KvConnectionState.OutputPendingBytes"/>; issue 13).</summary>
+    private static async ValueTask WriteCountedAsync(StreamSocket conn, KvConnectionState state, ReadOnlyMemory<byte> data)
+    {
+        state.OutputPendingBytes = data.Length;
+        try
+        {
+            await conn.WriteAsync(data);
+        }
+        finally
+        {
+            state.OutputPendingBytes = 0;
         }
     }
 

@@ -63,4 +63,31 @@ public sealed class OperationsDiffTests
                 $"line {i} differs\n  redis-server: {(i < expected.Count ? expected[i] : "(none)")}\n  EioSharp.Kv:  {(i < actual.Count ? actual[i] : "(none)")}");
         }
     }
+
+    private static List<string> AppendOnlyReplies(int port)
+    {
+        using var c = new RespConnection(port);
+        var seen = new List<string>();
+        foreach (string[] command in new[]
+        {
+            new[] { "CONFIG", "SET", "appendonly", "maybe" }, ["CONFIG", "SET", "appendonly", "yes"], ["CONFIG", "GET", "appendonly"],
+            ["SET", "a", "1"], ["CONFIG", "SET", "appendonly", "yes"], ["CONFIG", "SET", "appendonly", "no"], ["CONFIG", "GET", "appendonly"],
+            ["GET", "a"],
+        })
+        {
+            seen.Add(string.Join(' ', command) + " => " + c.Call(command));
+        }
+
+        string persistence = c.Call("INFO", "persistence").Text!;
+        seen.Add(persistence.Split("\r\n").First(l => l.StartsWith("aof_enabled:", StringComparison.Ordinal)));
+        return seen;
+    }
+
+    [Fact]
+    public void Config_set_appendonly_answers_like_redis()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        Assert.Equal(AppendOnlyReplies(redis.Port), AppendOnlyReplies(kv.Port));
+    }
 }
