@@ -550,6 +550,7 @@ public sealed partial class KvConnectionState
             Line("connected_clients", s.ConnectedClients);
             Line("maxclients", _config.MaxClients);
             Line("blocked_clients", s.BlockedClients);
+            Line("tracking_clients", Tracking.ClientCount);
             Line("pubsub_clients", Clients?.Snapshot().Count(c => c.State.IsSubscribed) ?? 0);
         }
         if (sections.Contains("memory"))
@@ -609,6 +610,9 @@ public sealed partial class KvConnectionState
             Line("keyspace_hits", s.KeyspaceHits);
             Line("keyspace_misses", s.KeyspaceMisses);
             Line("evicted_keys", s.EvictedKeys);
+            Line("tracking_total_keys", Tracking.KeyCount);
+            Line("tracking_total_items", Tracking.ItemCount);
+            Line("tracking_total_prefixes", Tracking.PrefixCount);
             Line("total_error_replies", CommandStats?.TotalErrorReplies ?? 0);
         }
         if (sections.Contains("replication"))

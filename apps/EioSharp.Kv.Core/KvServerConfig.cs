@@ -29,6 +29,10 @@ public sealed record KvServerConfig
     /// <summary>Redis's <c>aclfile</c>: the users file read at start and by ACL LOAD, written by ACL SAVE; empty: none.</summary>
     public string AclFile { get; init; } = "";
 
+    /// <summary>The <c>user</c> lines of the configuration file (name, then rules), applied to the ACL at start (Redis's
+    /// ACLLoadConfiguredUsers); invalid together with <see cref="AclFile"/>.</summary>
+    public IReadOnlyList<IReadOnlyList<string>> Users { get; init; } = [];
+
     /// <summary>Redis's <c>acllog-max-len</c>: most ACL LOG entries kept.</summary>
     public int AclLogMaxLen { get; init; } = 128;
 

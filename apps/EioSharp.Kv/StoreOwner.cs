@@ -627,6 +627,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         stats.OnCommandsProcessed(_roundCommands);
         stats.UpdateFrom(store); // before the replies go out, so INFO right after a write sees it
+        store.PubSub?.Tracking.FlushBroadcasts(); // CLIENT TRACKING BCAST: one message per prefix for the round (issue 13)
         ReleaseReplies(store);
         _round.Clear();
         _phase = RoundPhase.Idle;
@@ -895,6 +896,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         PublishAofStatus(aof);
 
+        store.PubSub?.Tracking.FlushBroadcasts(); // CLIENT TRACKING BCAST (issue 13)
         ReleaseReplies(store);
         _phase = RoundPhase.Idle;
     }
@@ -1021,6 +1023,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             stats.AofBaseSize = aof.BaseSize;
             stats.AofFsyncs = aof.Fsyncs;
         }
+
+        store.PubSub?.Tracking.FlushBroadcasts(); // keys expired or evicted by the cron (BCAST)
     }
 
     /// <summary>A run ended: answer the requests of an interrupted round (the queue itself survives for the next run).</summary>
