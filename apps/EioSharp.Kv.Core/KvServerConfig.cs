@@ -192,8 +192,8 @@ public sealed class KvServerStats
 
     /// <summary>CONFIG RESETSTAT: zeroes the counters Redis resets (commands, connections, traffic, rejected connections,
     /// output-limit disconnections, aof_rewrites, the per-command and error statistics, and the store's expired_keys,
-    /// keyspace_hits, keyspace_misses and evicted_keys: those at once in what INFO shows, in the store at its next
-    /// <see cref="UpdateFrom"/>).</summary>
+    /// keyspace_hits, keyspace_misses and evicted_keys: those at once in what INFO shows, in the store before its next
+    /// round or in its next <see cref="UpdateFrom"/>, see <see cref="ApplyStoreReset"/>).</summary>
     public void ResetStats()
     {
         Volatile.Write(ref _storeResetRequested, 1);
@@ -358,11 +358,19 @@ public sealed class KvServerStats
     /// <summary>Write commands since the last save (INFO rdb_changes_since_last_save; the store's dirty counter).</summary>
     public long ChangesSinceLastSave { get; set; }
 
+    /// <summary>Resets the store's counters if CONFIG RESETSTAT asked for it since the last call; call on the store owner
+    /// before a round runs (so that the round's hits and misses count after the reset) and in <see cref="UpdateFrom"/>.</summary>
+    public void ApplyStoreReset(KvStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (Interlocked.Exchange(ref _storeResetRequested, 0) == 1) store.ResetStats();
+    }
+
     /// <summary>Copies the store's numbers; call on the store owner.</summary>
     public void UpdateFrom(KvStore store)
     {
         ArgumentNullException.ThrowIfNull(store);
-        if (Interlocked.Exchange(ref _storeResetRequested, 0) == 1) store.ResetStats();
+        ApplyStoreReset(store);
         Keys = store.Count;
         var perDb = KeysPerDatabase.Length == store.DatabaseCount ? KeysPerDatabase : new (long, long)[store.DatabaseCount];
         bool changed = perDb != KeysPerDatabase;

@@ -476,6 +476,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             store.MemorySettings = KvMemorySettings.From(c);
         }
 
+        stats.ApplyStoreReset(store); // CONFIG RESETSTAT before the round's commands count (issue 13)
         store.ExternalMemoryBytes = stats.ClientMemoryBytes;
         store.WritesDeniedError = stats.AofLastWriteOk ? null : "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error");
 
@@ -951,15 +952,15 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         while (true)
         {
             await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1000 / Math.Clamp(config.Hz, 1, 500))); // Redis's hz
+            if (config.AppendOnly && _aof is null)
+            {
+                await TurnAofOnAsync(store); // CONFIG SET appendonly yes (waits for the end of a round itself)
+            }
+
             if (_phase != RoundPhase.Idle)
             {
                 _cronDue = true; // the store is in use (see BlockTimeoutsAsync): the store loop runs the tick after the round
                 continue;
-            }
-
-            if (config.AppendOnly && _aof is null)
-            {
-                await TurnAofOnAsync(store);
             }
 
             CronTick(store, CurrentAof(store), sink);
