@@ -136,7 +136,7 @@ public static class AofLoader
         }
         KvCommandInfo? info = command.Info;
         bool select = info is not null && info.Name == "select";
-        if (info is null || (!info.IsWrite && !select) || info.Handler is null)
+        if (info is null || (!info.IsWrite && (info.Flags & KvCommandFlags.Script) == 0 && !select) || info.Handler is null)
             throw new AofCorruptException(offset, $"unknown command '{command.GetString(0)}'");
         if (select && !(command.Count == 2 && RespNumbers.TryParseInt64(command[1], out long db) && db >= 0 && db < store.DatabaseCount))
             throw new AofCorruptException(offset, $"SELECT of a database this server does not have ({command}; databases {store.DatabaseCount})");

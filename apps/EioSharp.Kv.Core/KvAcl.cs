@@ -402,8 +402,78 @@ internal sealed class AclUserState
     public int Sanitize; // 0: neither flag, 1: sanitize-payload, 2: skip-sanitize-payload
     public List<string> Passwords = [];
     public AclSelector Root = new();
+    public List<AclSelector> Selectors = []; // Redis 7's selectors after the root one: `(...)` rules
 
-    public AclUserState Clone() => new() { Enabled = Enabled, NoPass = NoPass, Sanitize = Sanitize, Passwords = [.. Passwords], Root = Root.Clone() };
+    public AclUserState Clone() => new()
+    {
+        Enabled = Enabled, NoPass = NoPass, Sanitize = Sanitize, Passwords = [.. Passwords], Root = Root.Clone(),
+        Selectors = [.. Selectors.Select(x => x.Clone())],
+    };
+
+    /// <summary>The root selector, then the others (Redis's u->selectors).</summary>
+    public IEnumerable<AclSelector> AllSelectors()
+    {
+        yield return Root;
+        foreach (AclSelector x in Selectors) yield return x;
+    }
+
+    /// <summary>Redis's ACLCheckAllUserCommandPerm: allowed when one selector allows it; otherwise the most relevant
+    /// denial (the highest ACL_DENIED_* value, then the furthest argument).</summary>
+    public (KvAclDenial Denial, int Position) Check(RedisCommandSpec cmd, KvCommand command, Func<KvCommand, List<int>?> keyFinder)
+    {
+        (KvAclDenial Denial, int Position) relevant = (KvAclDenial.Command, 0);
+        foreach (AclSelector x in AllSelectors())
+        {
+            (KvAclDenial denial, int pos) = x.Check(cmd, command, keyFinder);
+            if (denial == KvAclDenial.None) return (KvAclDenial.None, 0);
+            if (denial > relevant.Denial || (denial == relevant.Denial && pos > relevant.Position)) relevant = (denial, pos);
+        }
+        return relevant;
+    }
+
+    /// <summary>Whether some selector lets a client subscribed to <paramref name="channel"/> (a pattern when
+    /// <paramref name="isPattern"/>, compared literally) keep it (Redis's ACLKillPubsubClientsIfNeeded).</summary>
+    public bool AllowsChannel(ReadOnlySpan<byte> channel, bool isPattern)
+    {
+        foreach (AclSelector x in AllSelectors())
+        {
+            if (x.CheckChannel(channel, isPattern)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Redis's ACLMergeSelectorArguments: an argument starting with '(' and not ending with ')' is joined with the
+    /// following ones (by spaces) up to one ending with ')'. Returns null and the index of the opening argument when a
+    /// selector is not closed.</summary>
+    public static List<string>? MergeSelectorArguments(IReadOnlyList<string> args, out int unmatched)
+    {
+        var merged = new List<string>(args.Count);
+        StringBuilder? selector = null;
+        unmatched = -1;
+        for (int j = 0; j < args.Count; j++)
+        {
+            string op = args[j];
+            if (selector is null && op.Length > 0 && op[0] == '(' && op[^1] != ')')
+            {
+                selector = new StringBuilder(op);
+                unmatched = j;
+                continue;
+            }
+            if (selector is not null)
+            {
+                selector.Append(' ').Append(op);
+                if (op.Length > 0 && op[^1] == ')')
+                {
+                    merged.Add(selector.ToString());
+                    selector = null;
+                    unmatched = -1;
+                }
+                continue;
+            }
+            merged.Add(op);
+        }
+        return selector is null ? merged : null;
+    }
 
     /// <summary>Applies one user rule (Redis's ACLSetUser); returns null or the error text.</summary>
     public string? Apply(string op, bool pubsubDefaultAllChannels)
@@ -446,8 +516,18 @@ internal sealed class AclUserState
             }
             if (!Passwords.Remove(hash)) return "The password you are trying to remove from the user does not exist";
         }
-        else if (op[0] == '(' && op[^1] == ')') return "Selectors are not supported by EioSharp.Kv";
-        else if (op.Equals("clearselectors", StringComparison.OrdinalIgnoreCase)) { }
+        else if (op[0] == '(' && op[^1] == ')')
+        {
+            // Redis's aclCreateSelectorFromOpSet: a new selector (no keys, no channels, no commands) with the rules inside.
+            var selector = new AclSelector();
+            if (pubsubDefaultAllChannels) selector.Apply("allchannels");
+            foreach (string inner in op[1..^1].Split([' ', '\t', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (selector.Apply(inner) is { } error) return error;
+            }
+            Selectors.Add(selector);
+        }
+        else if (op.Equals("clearselectors", StringComparison.OrdinalIgnoreCase)) Selectors.Clear();
         else if (op.Equals("reset", StringComparison.OrdinalIgnoreCase))
         {
             Apply("resetpass", pubsubDefaultAllChannels);
@@ -457,6 +537,7 @@ internal sealed class AclUserState
             Enabled = false;
             Sanitize = 1;
             Root.Apply("-@all");
+            Selectors.Clear();
         }
         else return Root.Apply(op);
         return null;
@@ -472,6 +553,7 @@ internal sealed class AclUserState
         if (Sanitize == 1) sb.Append("sanitize-payload ");
         foreach (string p in Passwords) sb.Append('#').Append(p).Append(' ');
         sb.Append(Root.Describe());
+        foreach (AclSelector x in Selectors) sb.Append(" (").Append(x.Describe()).Append(')');
         return sb.ToString();
     }
 }
@@ -590,9 +672,18 @@ public sealed class KvAcl
 
     /// <summary>ACL SETUSER: applies every rule to a copy and publishes it, or changes nothing.</summary>
     /// <returns>Null on success, otherwise the error reply (without '-').</returns>
-    public string? SetUser(string name, IReadOnlyList<string> rules)
+    public string? SetUser(string name, IReadOnlyList<string> rules) => SetUser(name, rules, out _);
+
+    /// <summary>ACL SETUSER; <paramref name="changed"/> is the user created or changed (null on error).</summary>
+    public string? SetUser(string name, IReadOnlyList<string> rules, out KvAclUser? changed)
     {
+        changed = null;
         if (HasSpaces(name)) return "ERR Usernames can't contain spaces or null characters";
+        if (AclUserState.MergeSelectorArguments(rules, out int unmatched) is not { } merged)
+        {
+            return $"ERR Unmatched parenthesis in acl selector starting at '{rules[unmatched]}'.";
+        }
+        rules = merged;
         lock (_lock)
         {
             KvAclUser? u = _users.GetValueOrDefault(name);
@@ -601,9 +692,40 @@ public sealed class KvAcl
             {
                 if (temp.Apply(rule, false) is { } error) return $"ERR Error in ACL SETUSER modifier '{rule}': {error}";
             }
-            if (u is null) _users[name] = new KvAclUser(name, temp);
+            if (u is null) _users[name] = u = new KvAclUser(name, temp);
             else u.State = temp;
+            changed = u;
             return null;
+        }
+    }
+
+    /// <summary>The configuration file's users (Redis's ACLLoadConfiguredUsers): each is created (the default user is
+    /// reset), then given its rules.</summary>
+    public void LoadConfiguredUsers(IReadOnlyList<IReadOnlyList<string>> users, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        foreach (IReadOnlyList<string> line in users)
+        {
+            string name = line[0];
+            // A new user starts empty; the default one (which exists) is reset first. A bad rule stops the start with
+            // Redis's message (the caller exits).
+            List<string> rules = [.. line.Skip(1)];
+            if (AclUserState.MergeSelectorArguments(rules, out int unmatched) is not { } merged)
+            {
+                throw new KvConfigException($"Error loading ACL rule '{rules[unmatched]}' for the user named '{name}': Unmatched parenthesis in acl selector starting at '{rules[unmatched]}'.");
+            }
+            var state = new AclUserState();
+            if (name == "default") state.Apply("reset", false);
+            foreach (string op in merged)
+            {
+                if (state.Apply(op, false) is { } error) throw new KvConfigException($"Error loading ACL rule '{op}' for the user named '{name}': {error}");
+            }
+            SetUser(name, ["reset"], out KvAclUser? user);
+            user!.State = state;
+            if (!state.Enabled)
+            {
+                log?.Invoke($"The user '{name}' is disabled (there is no 'on' modifier in the user description). Make sure this is not a configuration error.");
+            }
         }
     }
 
@@ -630,7 +752,7 @@ public sealed class KvAcl
 
     /// <summary>Checks a command for a user (Redis's ACLCheckAllUserCommandPerm with one selector).</summary>
     internal static (KvAclDenial Denial, int Position) Check(KvAclUser user, RedisCommandSpec cmd, KvCommand command, Func<KvCommand, List<int>?> keyFinder)
-        => user.State.Root.Check(cmd, command, keyFinder);
+        => user.State.Check(cmd, command, keyFinder);
 
     /// <summary>Adds an ACL LOG entry or bumps a matching recent one (Redis's addACLLogEntry).</summary>
     public void AddLog(KvAclDenial reason, string context, string obj, string username, string clientInfo, long nowMs)
@@ -699,11 +821,16 @@ public sealed class KvAcl
                 errors.Append($"WARNING: Duplicate user '{argv[1]}' found on line {lineNum}. ");
                 continue;
             }
+            if (AclUserState.MergeSelectorArguments(argv[2..], out _) is not { } ops)
+            {
+                errors.Append($"{fileName}:{lineNum}: Unmatched parenthesis in selector definition.");
+                continue;
+            }
             var state = new AclUserState();
             bool syntaxError = false;
-            for (int j = 2; j < argv.Length; j++)
+            for (int j = 0; j < ops.Count; j++)
             {
-                string op = argv[j].Trim('\t', '\r', '\n');
+                string op = ops[j].Trim('\t', '\r', '\n');
                 if (state.Apply(op, false) is { } error)
                 {
                     if (error == ErrUnknown) errors.Append($"{fileName}:{lineNum}: Error in applying operation '{op}': {error}. ");

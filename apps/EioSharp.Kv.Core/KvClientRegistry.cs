@@ -107,6 +107,41 @@ public sealed class KvClientRegistry
         return killed;
     }
 
+    /// <summary>client-output-buffer-limit, normal class (Redis's checkClientOutputBufferLimits): closes each client that is
+    /// not subscribed (the pubsub class is enforced by its output queue) whose output not yet written
+    /// (<see cref="KvConnectionState.PendingOutputBytes"/>) is over the hard limit, or has been over the soft limit for more
+    /// than its seconds (checked at each call: the server calls it every second). Returns the clients closed.</summary>
+    public int CheckOutputLimits(long nowUnixMs, KvServerConfig config, KvServerStats stats, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(stats);
+        long hard = config.NormalOutputHardLimit, soft = config.NormalOutputSoftLimit, seconds = config.NormalOutputSoftSeconds;
+        int killed = 0;
+        foreach (KvClientEntry e in _clients.Values)
+        {
+            KvConnectionState s = e.State;
+            if (s.Subscriber is not null || s.IsMonitor) continue;
+            long pending = s.PendingOutputBytes;
+            bool over = hard > 0 && pending >= hard;
+            if (soft > 0 && pending >= soft)
+            {
+                if (s.OutputSoftLimitSinceMs == 0) s.OutputSoftLimitSinceMs = nowUnixMs;
+                else if ((nowUnixMs - s.OutputSoftLimitSinceMs) / 1000 > seconds) over = true;
+            }
+            else
+            {
+                s.OutputSoftLimitSinceMs = 0;
+            }
+            if (over && e.Kill())
+            {
+                killed++;
+                stats.OnOutputBufferLimitDisconnection();
+                log?.Invoke($"Client id={s.ClientId} addr={s.RemoteAddress} closed for overcoming of output buffer limits ({pending} bytes pending).");
+            }
+        }
+        return killed;
+    }
+
     /// <summary>CLIENT PAUSE: until <paramref name="untilUnixMs"/>, commands (all, or only writes) of every client wait.</summary>
     public void Pause(long untilUnixMs, bool all)
     {
@@ -123,7 +158,7 @@ public sealed class KvClientRegistry
         if (nowUnixMs >= Volatile.Read(ref _pauseUntilMs)) return false;
         if (info is null) return false;
         if (Volatile.Read(ref _pauseAll) == 1) return info.Id != KvCommandId.Client; // CLIENT UNPAUSE must get through
-        return info.IsWrite || info.Name is "eval" or "evalsha" or "fcall" or "publish" or "spublish";
+        return info.IsWrite || (info.Flags & KvCommandFlags.Script) != 0 || info.Name is "publish" or "spublish";
     }
 
     /// <summary>Whether anyone runs MONITOR (checked before formatting a line).</summary>

@@ -29,6 +29,9 @@ public enum KvCommandFlags
     Connection = 4,
     /// <summary>Allowed before authentication.</summary>
     NoAuth = 8,
+    /// <summary>A script that may write (EVAL, EVALSHA, FCALL): not flagged write, as in Redis 7.0.15's COMMAND INFO;
+    /// whether it writes is decided from the script's flags before it runs, or at its first write.</summary>
+    Script = 16,
 }
 
 /// <summary>Where a command is executed.</summary>

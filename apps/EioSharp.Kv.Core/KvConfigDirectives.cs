@@ -64,6 +64,12 @@ public static class KvConfigDirectives
         foreach (KvConfigLine line in lines)
         {
             string name = line.Args[0];
+            if (name.Equals("user", StringComparison.OrdinalIgnoreCase) && line.Args.Count >= 2)
+            {
+                // Redis 7.0's ACLAppendUserForLoading: kept, applied (and checked) once the file is read (KvLiveConfig).
+                config = config with { Users = [.. config.Users, [.. line.Args.Skip(1)]] };
+                continue;
+            }
             KvConfigDirective d = Find(name) ?? throw KvConfigFile.LineError(line.File, line.LineNumber, line.Text, "Bad directive or wrong number of arguments");
             var args = line.Args.Skip(1).ToList();
             if ((d.Flags & KvDirectiveFlags.MultiArg) == 0 && args.Count != 1)

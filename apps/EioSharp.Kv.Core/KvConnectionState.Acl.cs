@@ -36,7 +36,7 @@ public sealed partial class KvConnectionState
         if (root is { AllCommands: true, AllKeys: true, AllChannels: true }) return true;
         RedisCommandSpec? cmd = KvRedisCommands.Lookup(command) ?? KvRedisCommands.Lookup(info.Name);
         if (cmd is null) return true; // not a Redis command: no ACL rule can name it
-        (KvAclDenial denial, int pos) = root.Check(cmd, command, AclKeyFinder);
+        (KvAclDenial denial, int pos) = user.State.Check(cmd, command, AclKeyFinder);
         if (denial == KvAclDenial.None) return true;
         Acl.AddLog(denial, _transaction is not null ? "multi" : "toplevel",
             denial == KvAclDenial.Command ? cmd.FullName : command.GetString(pos), user.Name, ClientInfoLine(Entry), _now);
@@ -74,7 +74,7 @@ public sealed partial class KvConnectionState
         if (root is { AllCommands: true, AllKeys: true, AllChannels: true }) return null;
         RedisCommandSpec? cmd = KvRedisCommands.Lookup(command);
         if (cmd is null) return null;
-        (KvAclDenial denial, int pos) = root.Check(cmd, command, AclKeyFinder);
+        (KvAclDenial denial, int pos) = user.State.Check(cmd, command, AclKeyFinder);
         if (denial == KvAclDenial.None) return null;
         conn.Acl.AddLog(denial, "lua", denial == KvAclDenial.Command ? cmd.FullName : command.GetString(pos), user.Name, conn.ClientInfoLine(conn.Entry), nowMs);
         return "The user executing the script " + denial switch
@@ -117,6 +117,56 @@ public sealed partial class KvConnectionState
     }
 
     /// <summary>Closes connections authenticated as users that ACL DELUSER or ACL LOAD removed (Redis frees them).</summary>
+    /// <summary>Redis 7.0's ACLKillPubsubClientsIfNeeded: after ACL SETUSER or ACL LOAD, closes every client of
+    /// <paramref name="user"/> (every user when null) subscribed to a channel, shard channel or pattern its rules no longer
+    /// allow. Returns whether this client is one of them (it is closed after its reply).</summary>
+    internal bool KillRevokedSubscribers(KvAclUser? user)
+    {
+        bool self = false;
+        if (Clients is not { } registry) return false;
+        foreach (KvClientEntry c in registry.Snapshot())
+        {
+            KvConnectionState other = c.State;
+            if ((user is not null && !ReferenceEquals(other.User, user)) || other.Subscriber is not { } subscriber) continue;
+            AclUserState rules = other.User.State;
+            if (rules.Root.AllChannels) continue;
+            bool revoked = false;
+            foreach (KvSubscriptionKind kind in new[] { KvSubscriptionKind.Channel, KvSubscriptionKind.ShardChannel, KvSubscriptionKind.Pattern })
+            {
+                foreach (byte[] name in other.PubSub.SubscriptionsOf(subscriber, kind))
+                {
+                    if (!rules.AllowsChannel(name, kind == KvSubscriptionKind.Pattern)) revoked = true;
+                }
+            }
+            if (!revoked) continue;
+            if (ReferenceEquals(other, this)) self = true;
+            else c.Kill();
+        }
+        return self;
+    }
+
+    /// <summary>Redis 7.0's check in EXEC: ACL rules are checked again for each queued command when it runs (they may have
+    /// changed since it was queued); null, or the error that replaces its reply (and an ACL LOG entry, context multi).</summary>
+    internal static string? ExecAclError(KvSession session, KvCommand command, long nowMs)
+    {
+        if (session.Connection is not { } conn) return null;
+        KvAclUser user = conn.User;
+        if (user.State.Root is { AllCommands: true, AllKeys: true, AllChannels: true }) return null;
+        RedisCommandSpec? cmd = KvRedisCommands.Lookup(command);
+        if (cmd is null) return null;
+        (KvAclDenial denial, int pos) = user.State.Check(cmd, command, AclKeyFinder);
+        if (denial == KvAclDenial.None) return null;
+        conn.Acl.AddLog(denial, "multi", denial == KvAclDenial.Command ? cmd.FullName : command.GetString(pos), user.Name, conn.ClientInfoLine(conn.Entry), nowMs);
+        return "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. " +
+            "This command is no longer allowed for the following reason: " + denial switch
+            {
+                KvAclDenial.Command => "no permission to execute the command or subcommand",
+                KvAclDenial.Key => "no permission to touch the specified keys",
+                KvAclDenial.Channel => "no permission to access one of the channels used as arguments",
+                _ => "no permission",
+            };
+    }
+
     private bool KillDeletedUsersClients()
     {
         bool self = false;
@@ -155,9 +205,13 @@ public sealed partial class KvConnectionState
             {
                 var rules = new List<string>();
                 for (int i = 3; i < command.Count; i++) rules.Add(command.GetString(i));
-                if (acl.SetUser(command.GetString(2), rules) is { } error) reply.WriteError(error);
-                else reply.WriteOk();
-                return KvDispatch.Replied;
+                if (acl.SetUser(command.GetString(2), rules, out KvAclUser? changed) is { } error)
+                {
+                    reply.WriteError(error);
+                    return KvDispatch.Replied;
+                }
+                reply.WriteOk();
+                return KillRevokedSubscribers(changed) ? KvDispatch.Close : KvDispatch.Replied;
             }
             case "deluser":
             {
@@ -201,7 +255,17 @@ public sealed partial class KvConnectionState
                 reply.WriteBulkString("channels");
                 reply.WriteBulkString(s.Root.DescribeChannels());
                 reply.WriteBulkString("selectors");
-                reply.WriteArrayHeader(0);
+                reply.WriteArrayHeader(s.Selectors.Count);
+                foreach (AclSelector x in s.Selectors)
+                {
+                    reply.WriteMapHeader(3);
+                    reply.WriteBulkString("commands");
+                    reply.WriteBulkString(x.DescribeCommandRules());
+                    reply.WriteBulkString("keys");
+                    reply.WriteBulkString(x.DescribeKeys());
+                    reply.WriteBulkString("channels");
+                    reply.WriteBulkString(x.DescribeChannels());
+                }
                 return KvDispatch.Replied;
             }
             case "list" or "users":
@@ -238,7 +302,8 @@ public sealed partial class KvConnectionState
                     return KvDispatch.Replied;
                 }
                 reply.WriteOk();
-                return KillDeletedUsersClients() ? KvDispatch.Close : KvDispatch.Replied;
+                bool closeSelf = KillDeletedUsersClients();
+                return KillRevokedSubscribers(null) || closeSelf ? KvDispatch.Close : KvDispatch.Replied;
             }
             case "save":
                 if (SaveAclFile(acl.AclFile!, acl.SaveText())) reply.WriteOk();
@@ -343,7 +408,7 @@ public sealed partial class KvConnectionState
                     reply.WriteError($"ERR wrong number of arguments for '{cmd.FullName}' command");
                     return KvDispatch.Replied;
                 }
-                (KvAclDenial denial, int pos) = u.State.Root.Check(cmd, inner, AclKeyFinder);
+                (KvAclDenial denial, int pos) = u.State.Check(cmd, inner, AclKeyFinder);
                 if (denial == KvAclDenial.None) reply.WriteOk();
                 else reply.WriteBulkString(denial switch
                 {

@@ -386,7 +386,12 @@ public sealed partial class KvConnectionState
         else if (Is(sub, "INFO"u8))
         {
             if (n != 2) arityName = "client|info";
-            else reply.WriteVerbatimString(ClientInfoLine(Entry) + "\n");
+            else
+            {
+                _listingCommand = command;
+                try { reply.WriteVerbatimString(ClientInfoLine(Entry) + "\n"); }
+                finally { _listingCommand = null; }
+            }
         }
         else if (Is(sub, "LIST"u8))
         {
@@ -490,7 +495,15 @@ public sealed partial class KvConnectionState
             }
         }
         var sb = new StringBuilder();
-        foreach (KvClientEntry c in clients) sb.Append(c.State.ClientInfoLine(c)).Append('\n');
+        _listingCommand = command;
+        try
+        {
+            foreach (KvClientEntry c in clients) sb.Append(c.State.ClientInfoLine(c)).Append('\n');
+        }
+        finally
+        {
+            _listingCommand = null;
+        }
         reply.WriteVerbatimString(sb.ToString());
     }
 
@@ -628,7 +641,7 @@ public sealed partial class KvConnectionState
         reply.WriteOk();
     }
 
-    /// <summary>This client's CLIENT LIST / CLIENT INFO line (Redis 7.2's fields; buffer sizes the server does not track are 0).</summary>
+    /// <summary>This client's CLIENT LIST / CLIENT INFO line (Redis 7.2's fields; buffers as <see cref="BufferFields"/>).</summary>
     private string ClientInfoLine(KvClientEntry? entry)
     {
         long age = entry is null ? 0 : Math.Max(0, _now - entry.CreatedUnixMs) / 1000;
@@ -642,10 +655,11 @@ public sealed partial class KvConnectionState
         if (flags.Length == 0) flags.Append('N');
         int subs = Subscriber is { } s ? PubSub.CountOf(s) : 0;
         int shardSubs = Subscriber is { } s2 ? PubSub.ShardCountOf(s2) : 0;
+        (string buffers, bool writing) = BufferFields();
         return string.Create(CultureInfo.InvariantCulture,
             $"id={ClientId} addr={RemoteAddress} laddr={entry?.LocalAddress ?? "?"} fd=-1 name={Name ?? ""} age={age} idle={idle} flags={flags} " +
-            $"db={Session.Db} sub={subs} psub=0 ssub={shardSubs} multi={(_transaction is { } tx ? tx.Commands.Count : -1)} qbuf=0 qbuf-free=0 argv-mem=0 " +
-            $"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={LastCommandName} user={User.Name} redir=-1 resp={Protocol} " +
+            $"db={Session.Db} sub={subs} psub=0 ssub={shardSubs} multi={(_transaction is { } tx ? tx.Commands.Count : -1)} {buffers} " +
+            $"events={(writing ? "rw" : "r")} cmd={LastCommandName} user={User.Name} redir=-1 resp={Protocol} " +
             $"lib-name={LibraryName ?? ""} lib-ver={LibraryVersion ?? ""}");
     }
 }

@@ -160,7 +160,7 @@ public sealed partial class KvConnectionState
             return KvDispatch.Replied;
         }
         if (!_stats.AofLastWriteOk && info.Name == "exec" && _transaction is not null && !_transaction.Aborted
-            && _transaction.Commands.Exists(c => c.Info?.IsWrite == true || IsWriteScript(c)))
+            && _transaction.Commands.Exists(c => (c.Info is { } q && IsDiskWrite(q, c)) || IsWriteScript(c)))
         {
             // Redis 7.0: an EXEC whose queued commands write is a write command; its rejection aborts the transaction
             // (execCommandAbort: discarded, keys unwatched) with the disk error as the reason.
@@ -223,8 +223,7 @@ public sealed partial class KvConnectionState
     /// subcommands that change the libraries.</summary>
     private static bool IsDiskWrite(KvCommandInfo info, KvCommand command)
     {
-        if (!info.IsWrite) return false;
-        if (info.Name is "eval" or "evalsha" or "fcall") return false;
+        if (!info.IsWrite) return false; // EVAL/EVALSHA/FCALL are may_replicate, not write: decided by the store
         if (info.Name == "function")
         {
             return command.Count >= 2 && (Is(command[1], "LOAD"u8) || Is(command[1], "DELETE"u8) || Is(command[1], "FLUSH"u8) || Is(command[1], "RESTORE"u8));
@@ -551,6 +550,7 @@ public sealed partial class KvConnectionState
             Line("connected_clients", s.ConnectedClients);
             Line("maxclients", _config.MaxClients);
             Line("blocked_clients", s.BlockedClients);
+            Line("tracking_clients", Tracking.ClientCount);
             Line("pubsub_clients", Clients?.Snapshot().Count(c => c.State.IsSubscribed) ?? 0);
         }
         if (sections.Contains("memory"))
@@ -610,6 +610,9 @@ public sealed partial class KvConnectionState
             Line("keyspace_hits", s.KeyspaceHits);
             Line("keyspace_misses", s.KeyspaceMisses);
             Line("evicted_keys", s.EvictedKeys);
+            Line("tracking_total_keys", Tracking.KeyCount);
+            Line("tracking_total_items", Tracking.ItemCount);
+            Line("tracking_total_prefixes", Tracking.PrefixCount);
             Line("total_error_replies", CommandStats?.TotalErrorReplies ?? 0);
         }
         if (sections.Contains("replication"))

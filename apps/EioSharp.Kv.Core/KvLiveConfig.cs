@@ -22,6 +22,13 @@ public sealed class KvLiveConfig
         _current = initial;
         Acl = new KvAcl(initial.RequirePass) { LogMaxLength = initial.AclLogMaxLen, AclFile = initial.AclFile.Length == 0 ? null : initial.AclFile };
         ConfigFile = configFile is null ? null : Path.GetFullPath(configFile);
+        if (initial.Users.Count > 0 && Acl.AclFile is not null)
+        {
+            throw new KvConfigException("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. " +
+                "This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users " +
+                "directly in your redis.conf, but not both.");
+        }
+        if (initial.Users.Count > 0) Acl.LoadConfiguredUsers(initial.Users);
         if (Acl.AclFile is { } aclFile)
         {
             // As Redis's ACLLoadUsersAtStartup: an unreadable or invalid ACL file aborts the start.

@@ -21,6 +21,9 @@ public abstract class KvSubscriber
 
     /// <summary>Delivers one encoded message (the bytes are not modified afterwards and may be shared with other subscribers).</summary>
     public abstract void Push(byte[] message);
+
+    /// <summary>Bytes delivered and not yet written to the client (CLIENT LIST omem, output limits); 0 if not tracked.</summary>
+    public virtual long PendingBytes => 0;
 }
 
 /// <summary>The pub/sub registry shared by all domains: channels, patterns and shard channels to subscribers, PUBLISH,

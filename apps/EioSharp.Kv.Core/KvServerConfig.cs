@@ -29,6 +29,10 @@ public sealed record KvServerConfig
     /// <summary>Redis's <c>aclfile</c>: the users file read at start and by ACL LOAD, written by ACL SAVE; empty: none.</summary>
     public string AclFile { get; init; } = "";
 
+    /// <summary>The <c>user</c> lines of the configuration file (name, then rules), applied to the ACL at start (Redis's
+    /// ACLLoadConfiguredUsers); invalid together with <see cref="AclFile"/>.</summary>
+    public IReadOnlyList<IReadOnlyList<string>> Users { get; init; } = [];
+
     /// <summary>Redis's <c>acllog-max-len</c>: most ACL LOG entries kept.</summary>
     public int AclLogMaxLen { get; init; } = 128;
 
@@ -184,10 +188,20 @@ public sealed class KvServerStats
     /// <summary>Clients disconnected because their output went over client-output-buffer-limit (INFO stats).</summary>
     public long ClientOutputBufferLimitDisconnections => Volatile.Read(ref _outputLimitDisconnections);
 
+    private int _storeResetRequested;
+
     /// <summary>CONFIG RESETSTAT: zeroes the counters Redis resets (commands, connections, traffic, rejected connections,
-    /// output-limit disconnections, and the per-command and error statistics).</summary>
+    /// output-limit disconnections, aof_rewrites, the per-command and error statistics, and the store's expired_keys,
+    /// keyspace_hits, keyspace_misses and evicted_keys: those at once in what INFO shows, in the store before its next
+    /// round or in its next <see cref="UpdateFrom"/>, see <see cref="ApplyStoreReset"/>).</summary>
     public void ResetStats()
     {
+        Volatile.Write(ref _storeResetRequested, 1);
+        ExpiredKeys = 0;
+        KeyspaceHits = 0;
+        KeyspaceMisses = 0;
+        EvictedKeys = 0;
+        _aofRewritesBase = Volatile.Read(ref _aofRewritesRaw);
         Interlocked.Exchange(ref _totalCommands, 0);
         Interlocked.Exchange(ref _totalConnections, 0);
         Interlocked.Exchange(ref _rejectedConnections, 0);
@@ -297,8 +311,10 @@ public sealed class KvServerStats
     /// <summary>Whether a background AOF rewrite is running.</summary>
     public bool AofRewriteInProgress { get; set; }
 
-    /// <summary>Rewrites completed since start.</summary>
-    public long AofRewrites { get; set; }
+    private long _aofRewritesRaw, _aofRewritesBase;
+
+    /// <summary>Rewrites completed since start (or CONFIG RESETSTAT); set to the owner's count since start.</summary>
+    public long AofRewrites { get => Volatile.Read(ref _aofRewritesRaw) - _aofRewritesBase; set => Volatile.Write(ref _aofRewritesRaw, value); }
 
     /// <summary>Whether the last AOF write and fsync succeeded (INFO aof_last_write_status ok/err).</summary>
     public bool AofLastWriteOk { get; set; } = true;
@@ -342,10 +358,19 @@ public sealed class KvServerStats
     /// <summary>Write commands since the last save (INFO rdb_changes_since_last_save; the store's dirty counter).</summary>
     public long ChangesSinceLastSave { get; set; }
 
+    /// <summary>Resets the store's counters if CONFIG RESETSTAT asked for it since the last call; call on the store owner
+    /// before a round runs (so that the round's hits and misses count after the reset) and in <see cref="UpdateFrom"/>.</summary>
+    public void ApplyStoreReset(KvStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (Interlocked.Exchange(ref _storeResetRequested, 0) == 1) store.ResetStats();
+    }
+
     /// <summary>Copies the store's numbers; call on the store owner.</summary>
     public void UpdateFrom(KvStore store)
     {
         ArgumentNullException.ThrowIfNull(store);
+        ApplyStoreReset(store);
         Keys = store.Count;
         var perDb = KeysPerDatabase.Length == store.DatabaseCount ? KeysPerDatabase : new (long, long)[store.DatabaseCount];
         bool changed = perDb != KeysPerDatabase;

@@ -11,11 +11,11 @@ public sealed partial class KvStore
     /// <summary>The scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION, FCALL, FCALL_RO.</summary>
     internal static readonly KvCommandInfo[] ScriptingCommands =
     [
-        KvCommandTable.Data("eval", -3, KvCommandFlags.Write, 0, 0, 0, static (s, in c) => s.Scripting.Eval(c, bySha: false, readOnlyCommand: false)),
-        KvCommandTable.Data("evalsha", -3, KvCommandFlags.Write, 0, 0, 0, static (s, in c) => s.Scripting.Eval(c, bySha: true, readOnlyCommand: false)),
+        KvCommandTable.Data("eval", -3, KvCommandFlags.Script, 0, 0, 0, static (s, in c) => s.Scripting.Eval(c, bySha: false, readOnlyCommand: false)),
+        KvCommandTable.Data("evalsha", -3, KvCommandFlags.Script, 0, 0, 0, static (s, in c) => s.Scripting.Eval(c, bySha: true, readOnlyCommand: false)),
         KvCommandTable.Data("eval_ro", -3, KvCommandFlags.ReadOnly, 0, 0, 0, static (s, in c) => s.Scripting.Eval(c, bySha: false, readOnlyCommand: true)),
         KvCommandTable.Data("evalsha_ro", -3, KvCommandFlags.ReadOnly, 0, 0, 0, static (s, in c) => s.Scripting.Eval(c, bySha: true, readOnlyCommand: true)),
-        KvCommandTable.Data("fcall", -3, KvCommandFlags.Write, 0, 0, 0, static (s, in c) => s.Scripting.FCall(c, readOnlyCommand: false)),
+        KvCommandTable.Data("fcall", -3, KvCommandFlags.Script, 0, 0, 0, static (s, in c) => s.Scripting.FCall(c, readOnlyCommand: false)),
         KvCommandTable.Data("fcall_ro", -3, KvCommandFlags.ReadOnly, 0, 0, 0, static (s, in c) => s.Scripting.FCall(c, readOnlyCommand: true)),
         KvCommandTable.Data("script", -2, KvCommandFlags.None, 0, 0, 0, static (s, in c) => s.Script(c)),
         // Write: FUNCTION LOAD/DELETE/FLUSH/RESTORE change the dataset (the libraries) and are logged to the AOF.

@@ -229,6 +229,11 @@ public sealed partial class KvStore
         {
             foreach (KvCommand command in tx.Commands)
             {
+                if (KvConnectionState.ExecAclError(session, command, ctx.Now) is { } aclError)
+                {
+                    reply.WriteError(aclError); // the rules changed since it was queued (Redis 7.0's execCommand)
+                    continue;
+                }
                 if (command.Info?.Handler is null && session.RunConnectionCommand is { } run)
                 {
                     run(command, reply);

@@ -239,6 +239,16 @@ public sealed partial class KvStore
     /// <summary>Failed key lookups by read commands.</summary>
     public long KeyspaceMisses { get; private set; }
 
+    /// <summary>CONFIG RESETSTAT, on the store owner: zeroes expired_keys, keyspace_hits, keyspace_misses and evicted_keys
+    /// (Redis's resetServerStats).</summary>
+    public void ResetStats()
+    {
+        ExpiredKeys = 0;
+        KeyspaceHits = 0;
+        KeyspaceMisses = 0;
+        EvictedKeys = 0;
+    }
+
     /// <summary>Changes made since creation (Redis's <c>dirty</c> counter, INFO rdb_changes_since_last_save).</summary>
     public long Dirty { get; private set; }
 

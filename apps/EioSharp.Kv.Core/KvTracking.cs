@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace EioSharp.Kv;
@@ -7,8 +8,9 @@ namespace EioSharp.Kv;
 /// <remarks>
 /// Messages: to a RESP3 client (or a RESP3 redirect target) the push <c>&gt;2 invalidate [keys]</c>; to a RESP2 redirect
 /// target subscribed to <c>__redis__:invalidate</c> a pub/sub message on that channel; FLUSHALL / FLUSHDB send a null
-/// instead of the key array. A message goes out at once for each key (Redis batches BCAST keys until its event loop
-/// sleeps: a command changing several keys sends one message per key here).
+/// instead of the key array. Default mode: a message goes out at once for each key. BCAST: as Redis, the keys changed are
+/// collected per prefix and sent by <see cref="FlushBroadcasts"/> (the store owner calls it once per round, Redis's
+/// beforeSleep): one message per prefix and client with the keys in byte order, a NOLOOP client's own keys left out.
 /// <para><b>Thread safety</b>: any member from any domain; one lock guards the tables; messages are delivered outside it.</para>
 /// </remarks>
 public sealed class KvTracking
@@ -20,6 +22,45 @@ public sealed class KvTracking
     private readonly object _lock = new();
     private readonly Dictionary<byte[], HashSet<long>> _table = new(ByteArrayComparer.Instance);
     private readonly Dictionary<long, KvTrackingClient> _clients = [];
+    private readonly SortedDictionary<byte[], BcastPrefix> _prefixes = new(ByteOrder.Instance); // Redis's PrefixTable
+
+    /// <summary>A BCAST prefix: the clients following it, and the keys changed since the last flush (with the client
+    /// whose command changed each, 0: none).</summary>
+    private sealed class BcastPrefix
+    {
+        public readonly SortedDictionary<long, KvTrackingClient> Clients = [];
+        public readonly SortedDictionary<byte[], long> Keys = new(ByteOrder.Instance);
+    }
+
+    private sealed class ByteOrder : IComparer<byte[]>
+    {
+        public static readonly ByteOrder Instance = new();
+
+        public int Compare(byte[]? x, byte[]? y) => x.AsSpan().SequenceCompareTo(y);
+    }
+
+    /// <summary>INFO tracking_total_items: the client ids remembered for all keys of the default-mode table.</summary>
+    public long ItemCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                long n = 0;
+                foreach (HashSet<long> ids in _table.Values) n += ids.Count;
+                return n;
+            }
+        }
+    }
+
+    /// <summary>INFO tracking_total_prefixes: the distinct prefixes BCAST clients follow.</summary>
+    public int PrefixCount
+    {
+        get
+        {
+            lock (_lock) return _prefixes.Count;
+        }
+    }
 
     /// <summary>Resolves a client id to its connection (the server's registry); null: redirects go nowhere.</summary>
     public Func<long, KvConnectionState?>? ResolveClient { get; set; }
@@ -44,15 +85,37 @@ public sealed class KvTracking
 
     internal void Enable(KvTrackingClient client)
     {
-        lock (_lock) _clients[client.ClientId] = client;
+        lock (_lock)
+        {
+            if (_clients.Remove(client.ClientId, out KvTrackingClient? old)) Unregister(old);
+            _clients[client.ClientId] = client;
+            if (!client.Bcast) return;
+            foreach (byte[] prefix in client.Prefixes)
+            {
+                if (!_prefixes.TryGetValue(prefix, out BcastPrefix? bp)) _prefixes[prefix] = bp = new BcastPrefix();
+                bp.Clients[client.ClientId] = client;
+            }
+        }
     }
 
     internal void Disable(long clientId)
     {
         lock (_lock)
         {
-            if (!_clients.Remove(clientId)) return;
+            if (!_clients.Remove(clientId, out KvTrackingClient? old)) return;
+            Unregister(old);
             // As Redis, the default-mode table keeps the id; a later invalidation for it finds no client and is dropped.
+        }
+    }
+
+    private void Unregister(KvTrackingClient client)
+    {
+        if (!client.Bcast) return;
+        foreach (byte[] prefix in client.Prefixes)
+        {
+            if (!_prefixes.TryGetValue(prefix, out BcastPrefix? bp)) continue;
+            bp.Clients.Remove(client.ClientId);
+            if (bp.Clients.Count == 0) _prefixes.Remove(prefix); // with its pending keys, as Redis
         }
     }
 
@@ -91,22 +154,41 @@ public sealed class KvTracking
                     if (_clients.TryGetValue(id, out KvTrackingClient? c) && !c.Bcast && !(c.NoLoop && id == sourceClientId)) (targets ??= []).Add(c);
                 }
             }
-            foreach (KvTrackingClient c in _clients.Values)
+            foreach ((byte[] prefix, BcastPrefix bp) in _prefixes)
             {
-                if (!c.Bcast || (c.NoLoop && c.ClientId == sourceClientId)) continue;
-                foreach (byte[] prefix in c.Prefixes)
-                {
-                    if (key.StartsWith(prefix))
-                    {
-                        (targets ??= []).Add(c);
-                        break;
-                    }
-                }
+                if (key.StartsWith(prefix)) bp.Keys[keyBytes ??= key.ToArray()] = sourceClientId; // sent by FlushBroadcasts
             }
         }
         if (targets is null) return;
-        keyBytes = key.ToArray();
-        foreach (KvTrackingClient c in targets) Send(c, keyBytes);
+        keyBytes ??= key.ToArray();
+        foreach (KvTrackingClient c in targets) Send(c, [keyBytes]);
+    }
+
+    /// <summary>Sends the BCAST invalidations collected since the last call (Redis's trackingBroadcastInvalidationMessages):
+    /// for each prefix with changed keys, one message to each of its clients with those keys in byte order (a NOLOOP client
+    /// without the keys its own commands changed; no message when none is left). Call once per round of the store.</summary>
+    public void FlushBroadcasts()
+    {
+        List<(KvTrackingClient Client, List<byte[]> Keys)>? messages = null;
+        lock (_lock)
+        {
+            foreach (BcastPrefix bp in _prefixes.Values)
+            {
+                if (bp.Keys.Count == 0) continue;
+                foreach (KvTrackingClient c in bp.Clients.Values)
+                {
+                    var keys = new List<byte[]>(bp.Keys.Count);
+                    foreach ((byte[] key, long source) in bp.Keys)
+                    {
+                        if (!(c.NoLoop && source == c.ClientId)) keys.Add(key);
+                    }
+                    if (keys.Count > 0) (messages ??= []).Add((c, keys));
+                }
+                bp.Keys.Clear();
+            }
+        }
+        if (messages is null) return;
+        foreach ((KvTrackingClient c, List<byte[]> keys) in messages) Send(c, keys);
     }
 
     /// <summary>FLUSHALL / FLUSHDB: every tracking client gets a null invalidation and the table is emptied (Redis's
@@ -127,31 +209,35 @@ public sealed class KvTracking
         foreach (KvTrackingClient c in targets) Send(c, null);
     }
 
-    private void Send(KvTrackingClient client, byte[]? key)
+    private void Send(KvTrackingClient client, List<byte[]>? keys)
     {
         KvConnectionState? target = client.Redirect == 0 ? client.Self : ResolveClient?.Invoke(client.Redirect);
         if (target is null) return;
         KvSubscriber? sub = target.Subscriber;
         if (sub is null) return;
-        var sb = new StringBuilder();
-        // The null of a flush follows the tracking client's protocol (Redis's shared.null[c->resp]).
-        string nullReply = client.Self.Protocol == 3 ? "_\r\n" : "$-1\r\n";
-        string payload = key is null ? nullReply : "*1\r\n$" + key.Length + "\r\n";
-        byte[] head, tail = key is null ? [] : "\r\n"u8.ToArray();
-        if (target.Protocol == 3)
-        {
-            head = Encoding.ASCII.GetBytes(">2\r\n$10\r\ninvalidate\r\n" + payload);
-        }
+        var payload = new System.Buffers.ArrayBufferWriter<byte>(64);
+        if (target.Protocol == 3) payload.Write(">2\r\n$10\r\ninvalidate\r\n"u8);
         else
         {
             if (!target.PubSub.IsSubscribedTo(sub, s_invalidateChannel)) return;
-            head = Encoding.ASCII.GetBytes("*3\r\n$7\r\nmessage\r\n$20\r\n" + InvalidateChannel + "\r\n" + payload);
+            payload.Write(Encoding.ASCII.GetBytes("*3\r\n$7\r\nmessage\r\n$20\r\n" + InvalidateChannel + "\r\n"));
         }
-        byte[] message = new byte[head.Length + (key?.Length ?? 0) + tail.Length];
-        head.CopyTo(message, 0);
-        key?.CopyTo(message, head.Length);
-        tail.CopyTo(message, head.Length + (key?.Length ?? 0));
-        sub.Push(message);
+        if (keys is null)
+        {
+            // The null of a flush follows the tracking client's protocol (Redis's shared.null[c->resp]).
+            payload.Write(client.Self.Protocol == 3 ? "_\r\n"u8 : "$-1\r\n"u8);
+        }
+        else
+        {
+            payload.Write(Encoding.ASCII.GetBytes("*" + keys.Count + "\r\n"));
+            foreach (byte[] key in keys)
+            {
+                payload.Write(Encoding.ASCII.GetBytes("$" + key.Length + "\r\n"));
+                payload.Write(key);
+                payload.Write("\r\n"u8);
+            }
+        }
+        sub.Push(payload.WrittenSpan.ToArray());
     }
 }
 

@@ -170,6 +170,15 @@ internal sealed class AppendOnlyFile : IDisposable
         }
     }
 
+    /// <summary>CONFIG SET appendonly yes: creates (or truncates) <paramref name="path"/> through <paramref name="fs"/>, owned
+    /// by <paramref name="sw"/>, empty; the caller then starts a rewrite of the whole keyspace into it (Redis's
+    /// startAppendOnly) and appends meanwhile.</summary>
+    public static async Task<AppendOnlyFile> CreateEmptyAsync(EioPath fs, string path, Switch sw, FsyncPolicy policy, Action<string> log)
+    {
+        var file = await (fs / path).OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+        return new AppendOnlyFile(fs, path, policy, file, 0, log);
+    }
+
     // File.OpenHandle's mode for a new file (before the umask), as before.
     private const UnixFileMode NewFilePermissions = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead |
         UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;

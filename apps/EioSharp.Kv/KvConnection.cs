@@ -309,7 +309,7 @@ internal static class KvConnection
         {
             // A large reply: sent from the request's buffer, not copied into the connection's first.
             ctx.Stats.OnNetworkTraffic(0, request.Reply.WrittenCount);
-            await conn.WriteAsync(request.Reply.WrittenMemory);
+            await WriteCountedAsync(conn, state, request.Reply.WrittenMemory);
             request.Reply.ResetWrittenCount();
             request.Reply.Shrink();
             return;
@@ -327,9 +327,24 @@ internal static class KvConnection
         if (direct && output.WrittenCount >= FlushAt)
         {
             ctx.Stats.OnNetworkTraffic(0, output.WrittenCount);
-            await conn.WriteAsync(output.WrittenMemory);
+            await WriteCountedAsync(conn, state, output.WrittenMemory);
             output.ResetWrittenCount();
             output.Shrink();
+        }
+    }
+
+    /// <summary>Writes a normal (not subscribed) client's output, shown meanwhile as its pending output (CLIENT LIST
+    /// obl/oll/omem, client-output-buffer-limit normal: <see cref="KvConnectionState.OutputPendingBytes"/>; issue 13).</summary>
+    internal static async ValueTask WriteCountedAsync(IFlowSink conn, KvConnectionState state, ReadOnlyMemory<byte> data)
+    {
+        state.OutputPendingBytes = data.Length;
+        try
+        {
+            await conn.WriteAsync(data);
+        }
+        finally
+        {
+            state.OutputPendingBytes = 0;
         }
     }
 

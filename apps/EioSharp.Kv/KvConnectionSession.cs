@@ -339,6 +339,7 @@ internal sealed class KvConnectionSession
             }
         }
 
+        state.ReportQueryBuffer(length - pos, _reader.Capacity, _commands.BufferedBytes); // CLIENT LIST qbuf, qbuf-free, argv-mem
         await SubmitAsync();
         _reader.Consume(pos); // the views of this batch are done with: the buffer may be compacted and read into
         if (_reader.BufferedCount == 0)
@@ -359,7 +360,7 @@ internal sealed class KvConnectionSession
         else if (_output.WrittenCount > 0)
         {
             ctx.Stats.OnNetworkTraffic(0, _output.WrittenCount);
-            await _conn.WriteAsync(_output.WrittenMemory);
+            await KvConnection.WriteCountedAsync(_conn, state, _output.WrittenMemory); // CLIENT LIST obl/omem while it waits
             _output.ResetWrittenCount();
         }
 

@@ -55,7 +55,7 @@ internal sealed class KvPushOutput : KvSubscriber
     public override int Protocol => _state.Protocol;
 
     /// <summary>Bytes queued and not yet written (tests, CLIENT LIST).</summary>
-    public long PendingBytes
+    public override long PendingBytes
     {
         get
         {

@@ -44,11 +44,6 @@ internal static class KvServer
         var scriptMonitor = store.ScriptMonitor;
         live.Applying = (old, next) =>
         {
-            if (old.AppendOnly != next.AppendOnly)
-            {
-                throw new KvConfigException("appendonly can only be changed at start on this server (config file or --appendonly)");
-            }
-
             scriptMonitor.BusyReplyThresholdMs = next.BusyReplyThresholdMs;
         };
         var context = new KvServerContext(live, stats, queue, env.Clock)
@@ -77,7 +72,7 @@ internal static class KvServer
 
                 owner = new StoreOwner(store, aof, queue, stats, live, env.Clock, env.MonoClock, log)
                 {
-                    Fs = config.AppendOnly ? env.Fs : null,
+                    Fs = env.Fs, // also for CONFIG SET appendonly yes
                     CommandObserver = (session, command, elapsed, error) => commandStats.Record(command.Info?.Name ?? "unknown", command,
                         (long)elapsed.TotalMicroseconds, error, live.Current, clock.Now.ToUnixTimeMilliseconds(),
                         session.Connection?.RemoteAddress ?? "?", session.Connection?.Name),
@@ -148,7 +143,7 @@ internal static class KvServer
     }
 
     // Directory.CreateDirectory's mode for a new directory (before the umask).
-    private const UnixFileMode DataDirectoryPermissions = (UnixFileMode)0x1FF; // 0777
+    internal const UnixFileMode DataDirectoryPermissions = (UnixFileMode)0x1FF; // 0777
 
     /// <summary>Opens the AOF through the library (owned by <paramref name="sw"/>) and replays it on a system thread of the
     /// library's pool (Systhread.RunAsync, Eio_unix.run_in_systhread): the domain keeps accepting connections meanwhile.
@@ -160,7 +155,8 @@ internal static class KvServer
             loadDelay: TimeSpan.FromMilliseconds(delayMs));
     }
 
-    /// <summary>Redis's <c>timeout</c>: every second, closes the clients idle longer than it (blocked and subscribed ones are exempt).</summary>
+    /// <summary>Redis's <c>timeout</c>: every second, closes the clients idle longer than it (blocked and subscribed ones are
+    /// exempt), and those over client-output-buffer-limit normal (<see cref="KvClientRegistry.CheckOutputLimits"/>).</summary>
     private static async Task CloseIdleClientsAsync(KvServerContext ctx)
     {
         while (true)
@@ -171,6 +167,9 @@ internal static class KvServer
             {
                 ctx.Clients.KillIdle(ctx.Clock.Now.ToUnixTimeMilliseconds(), timeout);
             }
+
+            // client-output-buffer-limit normal: over the hard limit, or over the soft one for more than its seconds.
+            ctx.Clients.CheckOutputLimits(ctx.Clock.Now.ToUnixTimeMilliseconds(), ctx.Config, ctx.Stats, Console.Out.WriteLine);
         }
     }
 

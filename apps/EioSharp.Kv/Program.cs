@@ -86,6 +86,21 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     Console.Error.WriteLine($"FATAL: {e.Message}");
     return 1;
 }
+catch (Exception ex) when (FindConfigError(ex) is { } e)
+{
+    // The configured users or the ACL file (read when the server starts): as Redis, fatal with exit 1.
+    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine("Critical error while loading ACLs. Exiting.");
+    return 1;
+}
+
+static KvConfigException? FindConfigError(Exception e) => e switch
+{
+    KvConfigException c => c,
+    MultipleException m => m.InnerExceptions.Select(FindConfigError).FirstOrDefault(c => c is not null),
+    { InnerException: { } inner } => FindConfigError(inner),
+    _ => null,
+};
 
 static AofCorruptException? FindCorrupt(Exception e) => e switch
 {

@@ -120,6 +120,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private readonly KvPubSub? _pubSub = initialStore.PubSub; // txpubsub: keyspace notifications survive a restart
     private readonly KvScriptMonitor _scriptMonitor = initialStore.ScriptMonitor; // scripting: every run's store publishes to the same one
     private AppendOnlyFile? _firstAof = initialAof;
+    private AppendOnlyFile? _aof; // the run's AOF; CONFIG SET appendonly opens (cron) and closes (next round) it
+    private Switch? _runSwitch; // the run's switch: owns the AOF file and fibers
+    private bool _aofOpening; // CONFIG SET appendonly yes: the cron is opening the file
+    private bool _aofWaitRewrite; // turned on at run time: the first rewrite (the whole keyspace) has not finished yet
+    private long _rewritesOfClosedFiles; // INFO aof_rewrites across files closed by CONFIG SET appendonly no
+    private long _aofOpenFailedAtMs; // the last failed attempt to turn the AOF on (retried every second)
     private RoundPhase _phase;
     private volatile Supervisor? _supervisor;
     private volatile int _armedCrash; // 0, or an InjectedRoundCrash: the next round throws at that point
@@ -280,11 +286,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         stats.UpdateFrom(store);
         store.CommandObserver = CommandObserver;
+        _aof = aof;
+        _runSwitch = sw;
         try
         {
             aof?.Start(sw, monoClock); // the everysec flusher; rewrites run on sw too
             ctx.Ready();
-            await ServeAsync(store, aof);
+            await ServeAsync(store);
         }
         finally
         {
@@ -295,21 +303,106 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 stats.Loading = true;
             }
 
-            FailRound(aof is null);
-            if (aof is not null)
+            FailRound(_aof is null);
+            if (_aof is not null)
             {
-                DisposeAof(aof);
+                DisposeAof(_aof);
+                _aof = null;
             }
+
+            _runSwitch = null;
+            _aofOpening = false;
+            _aofWaitRewrite = false;
         }
     }
 
-    private async Task ServeAsync(KvStore store, AppendOnlyFile? aof)
+    /// <summary>The AOF in force for the next piece of work: CONFIG SET appendonly no closes it here, at once (Redis's
+    /// stopAppendOnly: flushed, fsynced, closed; the file stays), so that no write after the reply is appended.</summary>
+    private AppendOnlyFile? CurrentAof(KvStore store)
+    {
+        if (_aof is { } aof && !config.AppendOnly)
+        {
+            _aof = null;
+            _aofWaitRewrite = false;
+            _rewritesOfClosedFiles += aof.Rewrites;
+            DisposeAof(aof);
+            _aofPending.ResetWrittenCount(); // writes the disk refused are dropped with the file
+            _aofWriteError = null;
+            stats.AofLastWriteOk = true;
+            stats.AofLastWriteError = null;
+            stats.AofRewriteInProgress = false;
+            stats.AofCurrentSize = 0;
+            stats.AofBaseSize = 0;
+            _firstStore = store; // a restart of the owner now keeps the in-memory keyspace
+            log("Append only file closed (CONFIG SET appendonly no).");
+        }
+
+        return _aof;
+    }
+
+    /// <summary>CONFIG SET appendonly yes, from the cron: opens (truncating) the file through <see cref="Fs"/>, then starts
+    /// a rewrite of the whole keyspace into it; rounds append to it meanwhile (and to the rewrite's buffer), as Redis's
+    /// startAppendOnly. Between rounds only.</summary>
+    private async Task TurnAofOnAsync(KvStore store)
+    {
+        if (!config.AppendOnly || _aof is not null || _aofOpening || _runSwitch is not { } sw || Fs is not { } fs)
+        {
+            return;
+        }
+
+        long nowMs = clock.Now.ToUnixTimeMilliseconds();
+        if (nowMs - _aofOpenFailedAtMs < 1000)
+        {
+            return;
+        }
+
+        _aofOpening = true;
+        AppendOnlyFile? aof = null;
+        try
+        {
+            KvServerConfig c = config;
+            await (fs / c.Directory).MakeDirectoriesAsync(KvServer.DataDirectoryPermissions, existsOk: true);
+            aof = await AppendOnlyFile.CreateEmptyAsync(fs, Path.Combine(c.Directory, c.AppendFileName), sw, AppendOnlyFile.ParsePolicy(c.AppendFsync), log);
+            while (_phase != RoundPhase.Idle)
+            {
+                await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1)); // a busy script's round: after it
+            }
+
+            if (!config.AppendOnly || _runSwitch != sw)
+            {
+                aof.Dispose(); // turned off again (or the run ended) meanwhile
+                return;
+            }
+
+            aof.Start(sw, monoClock);
+            long now = clock.Now.ToUnixTimeMilliseconds();
+            aof.StartRewrite(store.CreateSnapshot(now));
+            store.ResetAofDatabase(); // the file starts empty: the first append starts with SELECT
+            _aof = aof;
+            _aofWaitRewrite = true;
+            _firstStore = null; // a restart of the owner now replays the file
+            stats.AofRewriteInProgress = true;
+            log($"Append only file enabled (CONFIG SET appendonly yes): rewriting the keyspace into {aof.Path}.");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _aofOpenFailedAtMs = clock.Now.ToUnixTimeMilliseconds();
+            log($"WARNING: could not turn the append only file on: {ex.Message}; retrying.");
+            aof?.Dispose();
+        }
+        finally
+        {
+            _aofOpening = false;
+        }
+    }
+
+    private async Task ServeAsync(KvStore store)
     {
         var sink = new AofBufferSink(_aofBuffer);
         await Switch.RunAsync(async sw =>
         {
-            Fiber.ForkDaemon(sw, () => CronAsync(store, aof, sink), "kv-cron");
-            Fiber.ForkDaemon(sw, () => BlockTimeoutsAsync(store, aof, sink), "kv-block-timeouts");
+            Fiber.ForkDaemon(sw, () => CronAsync(store, sink), "kv-cron");
+            Fiber.ForkDaemon(sw, () => BlockTimeoutsAsync(store, sink), "kv-block-timeouts");
             while (true)
             {
                 StoreRequest first;
@@ -331,6 +424,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                     r.Reply.Limit = limit;
                 }
 
+                AppendOnlyFile? aof = CurrentAof(store);
+
                 if (CommitRound(store, aof, sink))
                 {
                     // appendfsync always: the round is appended; its fsync runs on the library's system-thread pool while
@@ -348,13 +443,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 if (_cronDue)
                 {
                     _cronDue = false;
-                    CronTick(store, aof, sink);
+                    CronTick(store, CurrentAof(store), sink);
                 }
 
                 if (_blockTimeoutsDue)
                 {
                     _blockTimeoutsDue = false;
-                    ExpireBlockedRound(store, aof, sink);
+                    ExpireBlockedRound(store, CurrentAof(store), sink);
                 }
             }
 
@@ -383,6 +478,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             store.MemorySettings = KvMemorySettings.From(c);
         }
 
+        stats.ApplyStoreReset(store); // CONFIG RESETSTAT before the round's commands count (issue 13)
         store.ExternalMemoryBytes = stats.ClientMemoryBytes;
         store.WritesDeniedError = stats.AofLastWriteOk ? null : "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error");
 
@@ -535,6 +631,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         stats.OnCommandsProcessed(_roundCommands);
         stats.UpdateFrom(store); // before the replies go out, so INFO right after a write sees it
+        store.PubSub?.Tracking.FlushBroadcasts(); // CLIENT TRACKING BCAST: one message per prefix for the round (issue 13)
         ReleaseReplies(store);
         _round.Clear();
         _phase = RoundPhase.Idle;
@@ -809,12 +906,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         PublishAofStatus(aof);
 
+        store.PubSub?.Tracking.FlushBroadcasts(); // CLIENT TRACKING BCAST (issue 13)
         ReleaseReplies(store);
         _phase = RoundPhase.Idle;
     }
 
     /// <summary>Wakes up for the earliest blocked-command deadline (at most every 100 ms, at least 1 ms apart).</summary>
-    private async Task BlockTimeoutsAsync(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
+    private async Task BlockTimeoutsAsync(KvStore store, AofBufferSink sink)
     {
         while (true)
         {
@@ -830,7 +928,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 continue;
             }
 
-            ExpireBlockedRound(store, aof, sink);
+            ExpireBlockedRound(store, CurrentAof(store), sink);
         }
     }
 
@@ -858,18 +956,23 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     }
 
     /// <summary>Background work every 100 ms: active expiry, INFO numbers, AOF rewrite start and finish.</summary>
-    private async Task CronAsync(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
+    private async Task CronAsync(KvStore store, AofBufferSink sink)
     {
         while (true)
         {
             await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1000 / Math.Clamp(config.Hz, 1, 500))); // Redis's hz
+            if (config.AppendOnly && _aof is null)
+            {
+                await TurnAofOnAsync(store); // CONFIG SET appendonly yes (waits for the end of a round itself)
+            }
+
             if (_phase != RoundPhase.Idle)
             {
                 _cronDue = true; // the store is in use (see BlockTimeoutsAsync): the store loop runs the tick after the round
                 continue;
             }
 
-            CronTick(store, aof, sink);
+            CronTick(store, CurrentAof(store), sink);
         }
     }
 
@@ -903,6 +1006,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             if (aof.TryFinishRewrite())
             {
                 stats.AofLastBgRewriteOk = aof.Rewrites > rewritesBefore;
+                if (_aofWaitRewrite)
+                {
+                    // Turned on at run time: until the whole keyspace is in the file, a failed rewrite is tried again.
+                    _aofWaitRewrite = !stats.AofLastBgRewriteOk;
+                    _rewriteRequested |= _aofWaitRewrite;
+                }
+
                 if (stats.AofLastBgRewriteOk)
                 {
                     stats.LastSaveUnixSeconds = now / 1000;
@@ -918,11 +1028,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
 
             stats.AofRewriteInProgress = aof.RewriteInProgress;
-            stats.AofRewrites = aof.Rewrites;
+            stats.AofRewrites = _rewritesOfClosedFiles + aof.Rewrites;
             stats.AofCurrentSize = aof.Length;
             stats.AofBaseSize = aof.BaseSize;
             stats.AofFsyncs = aof.Fsyncs;
         }
+
+        store.PubSub?.Tracking.FlushBroadcasts(); // keys expired or evicted by the cron (BCAST)
     }
 
     /// <summary>A run ended: answer the requests of an interrupted round (the queue itself survives for the next run).</summary>

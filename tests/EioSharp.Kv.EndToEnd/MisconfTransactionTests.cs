@@ -21,6 +21,10 @@ public sealed class MisconfTransactionTests
         Assert.Equal("+QUEUED", tx.Call("SET", "t", "1").ToString());
         Assert.Equal("+OK", ro.Call("MULTI").ToString());
         Assert.Equal("+QUEUED", ro.Call("GET", "x").ToString());
+        // EVAL and FUNCTION LIST are not write commands (Redis 7.0.15's COMMAND INFO): a script without a shebang is
+        // decided when it runs, so the transaction is not aborted.
+        Assert.Equal("+QUEUED", ro.Call("EVAL", "return redis.call('get','x')", "0").ToString());
+        Assert.Equal("+QUEUED", ro.Call("FUNCTION", "LIST").ToString());
 
         Assert.Equal("+OK", c.Call("DEBUG", "FAIL-FSYNC", "1000").ToString());
         Assert.Equal("+OK", c.Call("SET", "before", "1").ToString()); // makes the file dirty: the next background fsync fails
@@ -31,7 +35,7 @@ public sealed class MisconfTransactionTests
 
         Assert.Equal("-EXECABORT Transaction discarded because of: " + Misconf, tx.Call("EXEC").ToString());
         Assert.Equal("-ERR EXEC without MULTI", tx.Call("EXEC").ToString()); // discarded
-        Assert.Equal("*[$\"1\"]", ro.Call("EXEC").ToString()); // reads only: runs
+        Assert.Equal("*[$\"1\", $\"1\", *[]]", ro.Call("EXEC").ToString()); // reads only: runs
 
         // Queued while the error lasts: the write is refused at once and poisons the transaction.
         Assert.Equal("+OK", tx.Call("MULTI").ToString());

@@ -4,8 +4,7 @@ namespace EioSharp.Kv.EndToEnd.Differential;
 /// each server, in lockstep; everything the tracking client (or its RESP2 redirect target) receives up to a PING marker
 /// is compared, pushes included.</summary>
 /// <remarks>Not covered on purpose: a client invalidating its own key without NOLOOP (Redis 7.0 orders that push against
-/// the command's reply in a way this server's separate push path does not reproduce), and BCAST with a command changing
-/// several keys at once (Redis batches them into one message per prefix, here one message per key).</remarks>
+/// the command's reply in a way this server's separate push path does not reproduce).</remarks>
 public sealed class TrackingDiffTests(DiffServers servers) : IClassFixture<DiffServers>
 {
     private sealed class Side(RespConnection tracker, RespConnection writer) : IDisposable
@@ -148,5 +147,52 @@ public sealed class TrackingDiffTests(DiffServers servers) : IClassFixture<DiffS
         Same(r, k, false, "FLUSHDB");
         Same(Drain(rSub, subscribed: true), Drain(kSub, subscribed: true), "redirected flush");
         Same(Drain(r.Tracker), Drain(k.Tracker), "nothing on the RESP2 tracking client itself");
+    }
+
+    private static string TrackingInfo(RespConnection c)
+    {
+        string text = c.Call("INFO", "everything").Text!;
+        return string.Join(' ', text.Split("\r\n").Where(l => l.StartsWith("tracking_", StringComparison.Ordinal)));
+    }
+
+    /// <summary>Issue 13: BCAST invalidations are batched per round as Redis batches them per event loop iteration (one
+    /// message per prefix with the keys in byte order, a NOLOOP client's own keys left out); INFO's tracking fields.</summary>
+    [Fact]
+    public void Bcast_batches_and_tracking_info_fields_match_redis()
+    {
+        using var r = new Side(new RespConnection(servers.Redis.Port), new RespConnection(servers.Redis.Port));
+        using var k = new Side(new RespConnection(servers.Kv.Port), new RespConnection(servers.Kv.Port));
+        using var rOther = new RespConnection(servers.Redis.Port);
+        using var kOther = new RespConnection(servers.Kv.Port);
+        void T(params string[] a) => Same(r, k, true, a);
+        void W(params string[] a) => Same(r, k, false, a);
+        void Check(string label) => Same(Drain(r.Tracker), Drain(k.Tracker), label);
+        void Info(string label) => Assert.True(TrackingInfo(r.Writer) == TrackingInfo(k.Writer), $"{label}\n  redis-server: {TrackingInfo(r.Writer)}\n  EioSharp.Kv:  {TrackingInfo(k.Writer)}");
+        W("FLUSHALL");
+        Info("before");
+        Assert.False(r.Tracker.Call("HELLO", "3").IsError);
+        Assert.False(k.Tracker.Call("HELLO", "3").IsError);
+        Check("after HELLO 3");
+        T("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a", "PREFIX", "b", "NOLOOP");
+        Info("one BCAST client, two prefixes");
+        W("MSET", "a2", "1", "a1", "2", "b1", "3", "c1", "4");
+        Check("MSET: one message per prefix");
+        W("DEL", "a1", "a2", "zz");
+        Check("DEL of two keys");
+        T("SET", "a3", "own");
+        W("SET", "a4", "other");
+        Check("NOLOOP: the client's own key left out");
+        T("CLIENT", "TRACKING", "OFF");
+        Info("off again");
+
+        // Default mode: keys and items of the tracking table.
+        Assert.Equal("+OK", r.Writer.Call("CLIENT", "TRACKING", "ON").ToString());
+        Assert.Equal("+OK", k.Writer.Call("CLIENT", "TRACKING", "ON").ToString());
+        Assert.Equal("+OK", rOther.Call("CLIENT", "TRACKING", "ON", "BCAST").ToString());
+        Assert.Equal("+OK", kOther.Call("CLIENT", "TRACKING", "ON", "BCAST").ToString());
+        W("GET", "k1");
+        W("GET", "k2");
+        Same(r, k, true, "GET", "k1");
+        Info("default mode: two keys, three items, one prefix (the empty one)");
     }
 }

@@ -1,0 +1,66 @@
+using System.Globalization;
+
+namespace EioSharp.Kv;
+
+/// <summary>CLIENT LIST / CLIENT INFO buffer fields (qbuf, qbuf-free, argv-mem, obl, oll, omem, tot-mem) and the normal
+/// class of client-output-buffer-limit: the connection reports its read buffer and the output it is writing here (plain
+/// fields, read from any domain), the client registry's cron checks the limits (<see cref="KvClientRegistry.CheckOutputLimits"/>).</summary>
+public sealed partial class KvConnectionState
+{
+    /// <summary>Redis's reply chunk (PROTO_REPLY_CHUNK_BYTES): the fixed buffer (obl) and the size of a reply-list node (oll).</summary>
+    public const int ReplyChunkBytes = 16 * 1024;
+
+    /// <summary>What one client costs beside its buffers, counted in tot-mem (this state, its session, its fiber).</summary>
+    public const int ClientStateBytes = 2048;
+
+    private long _queryBufferBytes, _queryBufferCapacity, _partialArgvBytes, _outputPendingBytes;
+    private KvCommand? _listingCommand; // CLIENT LIST / INFO being executed: its own arguments are argv-mem, as in Redis
+
+    /// <summary>The connection's read buffer after each parse: <paramref name="unparsed"/> bytes not yet parsed (qbuf) of
+    /// <paramref name="capacity"/> (qbuf-free is the rest), and <paramref name="partialArgvBytes"/> bytes of the
+    /// arguments of an incomplete command kept by the request reader (argv-mem). Call on the connection's fiber.</summary>
+    public void ReportQueryBuffer(long unparsed, long capacity, long partialArgvBytes)
+    {
+        Volatile.Write(ref _queryBufferBytes, unparsed);
+        Volatile.Write(ref _queryBufferCapacity, capacity);
+        Volatile.Write(ref _partialArgvBytes, partialArgvBytes);
+    }
+
+    /// <summary>Bytes the connection is writing to the socket now (its replies not yet taken by the kernel), 0 when none;
+    /// set by the connection around each write. A subscriber's queued output is its <see cref="KvSubscriber.PendingBytes"/>.</summary>
+    public long OutputPendingBytes
+    {
+        get => Volatile.Read(ref _outputPendingBytes);
+        set => Volatile.Write(ref _outputPendingBytes, value);
+    }
+
+    /// <summary>All output of this client not yet written: the write in progress and, once subscribed, the queued pushes.</summary>
+    public long PendingOutputBytes => OutputPendingBytes + (Subscriber?.PendingBytes ?? 0);
+
+    /// <summary>When the client's pending output went over the soft limit (Unix ms; 0: it is under it), for
+    /// <see cref="KvClientRegistry.CheckOutputLimits"/>.</summary>
+    internal long OutputSoftLimitSinceMs { get; set; }
+
+    /// <summary>The buffer fields of the CLIENT LIST line, from <c>qbuf</c> to <c>tot-mem</c>, and whether output is pending
+    /// (events=rw). Output not yet written is shown as Redis holds it: the first 16 KB in the fixed buffer (obl), the rest
+    /// in 16 KB list nodes (oll, omem).</summary>
+    private (string Fields, bool Writing) BufferFields()
+    {
+        long qbuf = Volatile.Read(ref _queryBufferBytes);
+        long qcap = Volatile.Read(ref _queryBufferCapacity);
+        long argv = Volatile.Read(ref _partialArgvBytes);
+        if (_listingCommand is { } self)
+        {
+            argv = 0;
+            for (int i = 0; i < self.Count; i++) argv += self[i].Length;
+        }
+        long pending = PendingOutputBytes;
+        long obl = Math.Min(pending, ReplyChunkBytes);
+        long omem = pending - obl;
+        long oll = (omem + ReplyChunkBytes - 1) / ReplyChunkBytes;
+        long total = qcap + argv + pending + ClientStateBytes;
+        return (string.Create(CultureInfo.InvariantCulture,
+            $"qbuf={qbuf} qbuf-free={Math.Max(0, qcap - qbuf)} argv-mem={argv} multi-mem=0 rbs=0 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={total}"),
+            pending > 0);
+    }
+}

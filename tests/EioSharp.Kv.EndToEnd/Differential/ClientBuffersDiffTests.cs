@@ -1,0 +1,127 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace EioSharp.Kv.EndToEnd.Differential;
+
+/// <summary>Issue 13: CLIENT LIST buffer fields and client-output-buffer-limit normal, checked on redis-server 7.0.15 and
+/// EioSharp.Kv with the same clients: an incomplete command shows its parsed arguments in argv-mem and the rest in qbuf;
+/// CLIENT LIST counts its own arguments; a subscriber that does not read shows its output (obl/oll/omem, events=rw); a
+/// client that does not read its replies is closed over the hard limit, or over the soft limit for more than its seconds,
+/// and kept without limits. (Byte counts of buffers differ between the servers: compared where they are defined.)</summary>
+public sealed partial class ClientBuffersDiffTests
+{
+    [GeneratedRegex(@"(\S+)=(\S*)")]
+    private static partial Regex Field();
+
+    private static Dictionary<string, string> Line(RespConnection c, long id)
+    {
+        string list = c.Call("CLIENT", "LIST").Text!;
+        string? line = list.Split('\n').FirstOrDefault(l => l.StartsWith("id=" + id + " ", StringComparison.Ordinal));
+        return line is null ? [] : Field().Matches(line).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+    }
+
+    private static Socket Raw(int port, int receiveBuffer = 0)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        if (receiveBuffer > 0) s.ReceiveBufferSize = receiveBuffer;
+        s.Connect(IPAddress.Loopback, port);
+        return s;
+    }
+
+    private static long IdOf(Socket s)
+    {
+        s.Send("CLIENT ID\r\n"u8.ToArray());
+        var buf = new byte[64];
+        int n = s.Receive(buf);
+        return long.Parse(Encoding.ASCII.GetString(buf, 1, n - 3), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static List<string> Observe(int port)
+    {
+        var seen = new List<string>();
+        using var c = new RespConnection(port);
+        using Socket partial = Raw(port);
+        long partialId = IdOf(partial);
+        partial.Send("*3\r\n$3\r\nSET\r\n$1\r\na\r\n$5\r\nhel"u8.ToArray());
+        Thread.Sleep(200);
+        Dictionary<string, string> p = Line(c, partialId);
+        seen.Add($"partial argv-mem={p["argv-mem"]} qbuf>0={long.Parse(p["qbuf"]) > 0} obl={p["obl"]} oll={p["oll"]} omem={p["omem"]} events={p["events"]}");
+        partial.Send("lo\r\n"u8.ToArray());
+        Thread.Sleep(200);
+        p = Line(c, partialId);
+        seen.Add($"after argv-mem={p["argv-mem"]} qbuf={p["qbuf"]} cmd={p["cmd"]}");
+
+        string self = c.Call("CLIENT", "INFO").Text!;
+        var own = Field().Matches(self).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+        seen.Add($"self argv-mem={own["argv-mem"]} obl={own["obl"]} tot-mem>0={long.Parse(own["tot-mem"]) > 0}");
+
+        using Socket sub = Raw(port, 4096);
+        long subId = IdOf(sub);
+        sub.Send("SUBSCRIBE ch\r\n"u8.ToArray());
+        Thread.Sleep(200);
+        sub.Receive(new byte[4096]);
+        string big = new('x', 100_000);
+        for (int i = 0; i < 60; i++) c.Call("PUBLISH", "ch", big);
+        Thread.Sleep(300);
+        p = Line(c, subId);
+        long output = long.Parse(p["obl"]) + long.Parse(p["omem"]);
+        seen.Add($"subscriber output>100000={output > 100_000} events={p["events"]} flags={p["flags"]}");
+        return seen;
+    }
+
+    [Fact]
+    public void Client_list_buffer_fields_mean_what_they_mean_in_redis()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        List<string> expected = Observe(redis.Port);
+        List<string> actual = Observe(kv.Port);
+        Assert.Equal("partial argv-mem=4 qbuf>0=True obl=0 oll=0 omem=0 events=r", expected[0]); // what Redis shows
+        Assert.Equal(expected, actual);
+    }
+
+    /// <summary>Sends GET of a 4 MB value every 100 ms without reading; returns whether the client was closed (gone from
+    /// CLIENT LIST) within <paramref name="within"/>.</summary>
+    private static bool ClosedWhileNotReading(int port, string limit, TimeSpan within)
+    {
+        using var c = new RespConnection(port);
+        Assert.Equal("+OK", c.Call("CONFIG", "SET", "client-output-buffer-limit", limit).ToString());
+        Assert.Equal("+OK", c.Call("SET", "big", new string('v', 4 << 20)).ToString());
+        using Socket slow = Raw(port, 4096);
+        long id = IdOf(slow);
+        byte[] get = RespConnection.Encode(["GET", "big"]);
+        var deadline = DateTime.UtcNow + within;
+        try
+        {
+            while (DateTime.UtcNow < deadline)
+            {
+                if (Line(c, id).Count == 0) return true;
+                slow.Send(get);
+                Thread.Sleep(100);
+            }
+        }
+        catch (SocketException)
+        {
+            return true; // reset by the server
+        }
+        return Line(c, id).Count == 0;
+    }
+
+    [Fact]
+    public void Normal_output_limits_close_a_client_that_does_not_read_as_redis_does()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        foreach (int port in new[] { redis.Port, kv.Port })
+        {
+            string who = port == redis.Port ? "redis-server" : "EioSharp.Kv";
+            Assert.True(ClosedWhileNotReading(port, "normal 1mb 0 0", TimeSpan.FromSeconds(10)), who + ": hard limit");
+            Assert.True(ClosedWhileNotReading(port, "normal 0 1mb 1", TimeSpan.FromSeconds(15)), who + ": soft limit for 1 s");
+            Assert.False(ClosedWhileNotReading(port, "normal 0 0 0", TimeSpan.FromSeconds(3)), who + ": no limit");
+        }
+        using var k = new RespConnection(kv.Port);
+        Assert.Contains("client_output_buffer_limit_disconnections:2", k.Call("INFO", "stats").Text!, StringComparison.Ordinal);
+    }
+}
