@@ -1,54 +1,20 @@
 using System.Net;
 using System.Net.Sockets;
+using EioSharp.Backends.Native;
 using EioSharp.Net;
 
 namespace EioSharp.Backends.Epoll;
 
 /// <summary>The epoll backend's network (Linux): TCP listening and connected sockets do their own I/O on the calling domain.</summary>
 /// <remarks>Unix-domain stream sockets, datagram sockets and name lookup use the Portable implementation unchanged.</remarks>
-internal sealed class EpollNetwork : NetworkCapability
+internal sealed class EpollNetwork : NativeNetwork
 {
     public static readonly EpollNetwork Instance = new();
 
-    private static PortableNetwork Portable => PortableNetwork.Instance;
+    protected override ListenerTransport NewListener(Socket socket) => new EpollListenerTransport(socket);
 
-    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false)
+    protected override async Task<StreamTransport> ConnectTcpAsync(IPEndPoint ip, FiberFrame frame)
     {
-        if (endpoint is not IPEndPoint)
-        {
-            return Portable.Listen(sw, endpoint, backlog, reuseAddress, reusePort);
-        }
-
-        ArgumentNullException.ThrowIfNull(sw);
-        sw.Check();
-        var socket = PortableNetwork.NewSocket(endpoint, SocketType.Stream);
-        try
-        {
-            PortableNetwork.ApplyReuse(socket, reuseAddress, reusePort);
-            socket.Bind(endpoint);
-            socket.Listen(backlog);
-            socket.Blocking = false;
-        }
-        catch (SocketException e)
-        {
-            socket.Dispose();
-            throw NetException.From(e, $"listen on {endpoint}");
-        }
-
-        return new ListeningSocket(sw, new EpollListenerTransport(socket));
-    }
-
-    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint)
-    {
-        if (endpoint is not IPEndPoint ip)
-        {
-            return await Portable.ConnectAsync(sw, endpoint);
-        }
-
-        ArgumentNullException.ThrowIfNull(sw);
-        sw.Check();
-        var frame = FiberFrame.Require();
-        frame.Cancel.ThrowIfCancelled();
         var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
         var fd = new EpollFd(socket);
         try
@@ -60,7 +26,7 @@ internal sealed class EpollNetwork : NetworkCapability
             catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
             {
                 // Non-blocking connect in progress: wait until writable (or failed) in this domain's epoll.
-                fd.TryUse();
+                fd.Use("connect");
                 try
                 {
                     await fd.WaitAsync(write: true, frame);
@@ -73,16 +39,11 @@ internal sealed class EpollNetwork : NetworkCapability
                 int err = EpollIo.PendingError(fd.Fd);
                 if (err != 0)
                 {
-                    throw EpollIo.Error(err, $"connect to {endpoint}");
+                    throw EpollIo.Error(err, $"connect to {ip}");
                 }
             }
 
-            EpollIo.SetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
-        }
-        catch (SocketException e)
-        {
-            fd.Close();
-            throw NetException.From(e, $"connect to {endpoint}");
+            fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
         }
         catch
         {
@@ -90,11 +51,6 @@ internal sealed class EpollNetwork : NetworkCapability
             throw;
         }
 
-        return new StreamSocket(sw, new EpollStreamTransport(fd, ip));
+        return new EpollStreamTransport(fd, ip);
     }
-
-    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false) =>
-        Portable.OpenDatagram(sw, endpoint, reuseAddress, reusePort);
-
-    public override Task<IReadOnlyList<IPEndPoint>> GetAddrInfoAsync(string host, int port) => Portable.GetAddrInfoAsync(host, port);
 }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using EioSharp.Backends.Native;
 using EioSharp.IO;
 using EioSharp.Net;
 
@@ -17,38 +18,21 @@ namespace EioSharp.Backends.Epoll;
 
 /// <summary>Shared ownership of one non-blocking socket fd and its epoll registrations (one per domain that waited on it).</summary>
 /// <remarks>The use count and close protocol are <see cref="UseCountedHandle"/>'s.</remarks>
-internal sealed class EpollFd : UseCountedHandle
+internal sealed class EpollFd : NativeSocketFd
 {
-    private readonly Socket? _socket;
     private readonly bool _listener;
     private readonly List<FdRegistration> _more = [];
     private FdRegistration? _first;
 
     public EpollFd(Socket socket, bool listener = false)
+        : base(socket)
     {
-        _socket = socket;
         _listener = listener;
-        Fd = (int)socket.SafeHandle.DangerousGetHandle();
     }
 
     public EpollFd(int fd)
+        : base(fd)
     {
-        Fd = fd;
-    }
-
-    public int Fd { get; }
-
-    /// <summary>Begins an operation on the calling fiber: checks cancellation and takes a use.</summary>
-    public FiberFrame Begin(string what)
-    {
-        var frame = FiberFrame.Require();
-        frame.Cancel.ThrowIfCancelled();
-        if (!TryUse())
-        {
-            throw new ObjectDisposedException(what, "The socket is closed.");
-        }
-
-        return frame;
     }
 
     /// <summary>Waits (holding a use) until the fd may be readable or writable, in the calling domain's epoll.</summary>
@@ -130,21 +114,7 @@ internal sealed class EpollFd : UseCountedHandle
             _more.Clear();
         }
 
-        if (_socket is not null)
-        {
-            try
-            {
-                _socket.Dispose();
-            }
-            catch (SocketException)
-            {
-                // Closing an already-broken socket: nothing more to release.
-            }
-        }
-        else
-        {
-            EpollIo.close(Fd);
-        }
+        base.Release();
     }
 }
 
@@ -162,26 +132,14 @@ internal sealed class EpollStreamTransport : StreamTransport
 
     public override EndPoint? RemoteEndPoint { get; }
 
-    public override EndPoint? LocalEndPoint => _local ??= _fd.TryUse() ? LocalOf(_fd) : null;
+    public override EndPoint? LocalEndPoint => _local ??= _fd.LocalEndPoint();
 
     public override bool IsClosed => _fd.IsClosed;
 
     public override bool NoDelay
     {
-        get => EpollIo.GetIntOption(_fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
-        set => EpollIo.SetIntOption(_fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
-    }
-
-    private static EndPoint? LocalOf(EpollFd fd)
-    {
-        try
-        {
-            return EpollIo.SockName(fd.Fd);
-        }
-        finally
-        {
-            fd.EndUse();
-        }
+        get => _fd.GetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
+        set => _fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer)
@@ -283,37 +241,7 @@ internal sealed class EpollStreamTransport : StreamTransport
         }
     }
 
-    public override ValueTask ShutdownAsync(ShutdownCommand command)
-    {
-        if (!_fd.TryUse())
-        {
-            throw new ObjectDisposedException("shutdown", "The socket is closed.");
-        }
-
-        try
-        {
-            int how = command switch
-            {
-                ShutdownCommand.Receive => 0,
-                ShutdownCommand.Send => 1,
-                _ => 2,
-            };
-            if (EpollIo.shutdown(_fd.Fd, how) < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno != EpollIo.ENOTCONN)
-                {
-                    throw EpollIo.Error(errno, "shutdown");
-                }
-            }
-        }
-        finally
-        {
-            _fd.EndUse();
-        }
-
-        return ValueTask.CompletedTask;
-    }
+    public override ValueTask ShutdownAsync(ShutdownCommand command) => _fd.Shutdown(command);
 
     public override bool Close() => _fd.Close();
 }
@@ -365,7 +293,7 @@ internal sealed class EpollListenerTransport(Socket socket) : ListenerTransport
             if (fd >= 0)
             {
                 var conn = new EpollFd(fd);
-                EpollIo.SetIntOption(conn, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+                conn.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
                 return (new EpollStreamTransport(conn, peer), peer!);
             }
 
@@ -490,49 +418,6 @@ internal static unsafe partial class EpollIo
         }
 
         return null;
-    }
-
-    public static int GetIntOption(EpollFd fd, int level, int name)
-    {
-        if (!fd.TryUse())
-        {
-            throw new ObjectDisposedException("getsockopt", "The socket is closed.");
-        }
-
-        try
-        {
-            int v = 0, len = sizeof(int);
-            if (getsockopt(fd.Fd, level, name, &v, &len) < 0)
-            {
-                throw Error(Marshal.GetLastPInvokeError(), "getsockopt");
-            }
-
-            return v;
-        }
-        finally
-        {
-            fd.EndUse();
-        }
-    }
-
-    public static void SetIntOption(EpollFd fd, int level, int name, int value)
-    {
-        if (!fd.TryUse())
-        {
-            throw new ObjectDisposedException("setsockopt", "The socket is closed.");
-        }
-
-        try
-        {
-            if (setsockopt(fd.Fd, level, name, &value, sizeof(int)) < 0)
-            {
-                throw Error(Marshal.GetLastPInvokeError(), "setsockopt");
-            }
-        }
-        finally
-        {
-            fd.EndUse();
-        }
     }
 
     /// <summary>getsockopt of an int option on a raw fd the caller holds a use of.</summary>

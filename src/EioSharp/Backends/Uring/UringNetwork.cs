@@ -1,60 +1,28 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using EioSharp.Backends.Epoll;
+using EioSharp.Backends.Native;
 using EioSharp.Net;
 
 namespace EioSharp.Backends.Uring;
 
 /// <summary>The io_uring backend's network (Linux): TCP listening and connected sockets do their I/O through the calling domain's ring.</summary>
 /// <remarks>Not yet on the ring: Unix-domain stream sockets, datagram sockets and name lookup use the Portable implementation.</remarks>
-internal sealed class UringNetwork : NetworkCapability
+internal sealed class UringNetwork : NativeNetwork
 {
     public static readonly UringNetwork Instance = new();
 
-    private static PortableNetwork Portable => PortableNetwork.Instance;
+    protected override bool NonBlockingListener => false;
 
-    public override ListeningSocket Listen(Switch sw, EndPoint endpoint, int backlog = 128, bool reuseAddress = true, bool reusePort = false)
+    protected override ListenerTransport NewListener(Socket socket) => new UringListenerTransport(socket);
+
+    protected override async Task<StreamTransport> ConnectTcpAsync(IPEndPoint ip, FiberFrame frame)
     {
-        if (endpoint is not IPEndPoint)
-        {
-            return Portable.Listen(sw, endpoint, backlog, reuseAddress, reusePort);
-        }
-
-        ArgumentNullException.ThrowIfNull(sw);
-        sw.Check();
-        var socket = PortableNetwork.NewSocket(endpoint, SocketType.Stream);
-        try
-        {
-            PortableNetwork.ApplyReuse(socket, reuseAddress, reusePort);
-            socket.Bind(endpoint);
-            socket.Listen(backlog);
-        }
-        catch (SocketException e)
-        {
-            socket.Dispose();
-            throw NetException.From(e, $"listen on {endpoint}");
-        }
-
-        return new ListeningSocket(sw, new UringListenerTransport(socket));
-    }
-
-    public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint)
-    {
-        if (endpoint is not IPEndPoint ip)
-        {
-            return await Portable.ConnectAsync(sw, endpoint);
-        }
-
-        ArgumentNullException.ThrowIfNull(sw);
-        sw.Check();
-        var frame = FiberFrame.Require();
-        frame.Cancel.ThrowIfCancelled();
         var fd = new UringFd(new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
         try
         {
             await ConnectFdAsync(fd, ip, frame);
-            UringIo.SetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+            fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
         }
         catch
         {
@@ -62,7 +30,7 @@ internal sealed class UringNetwork : NetworkCapability
             throw;
         }
 
-        return new StreamSocket(sw, new UringStreamTransport(fd, ip));
+        return new UringStreamTransport(fd, ip);
     }
 
     private static async Task ConnectFdAsync(UringFd fd, IPEndPoint ip, FiberFrame frame)
@@ -84,9 +52,4 @@ internal sealed class UringNetwork : NetworkCapability
             UringIo.Free(sa);
         }
     }
-
-    public override DatagramSocket OpenDatagram(Switch sw, EndPoint endpoint, bool reuseAddress = false, bool reusePort = false) =>
-        Portable.OpenDatagram(sw, endpoint, reuseAddress, reusePort);
-
-    public override Task<IReadOnlyList<IPEndPoint>> GetAddrInfoAsync(string host, int port) => Portable.GetAddrInfoAsync(host, port);
 }
