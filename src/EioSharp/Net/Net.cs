@@ -79,6 +79,13 @@ internal sealed class PortableNetwork : NetworkCapability
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
         sw.Check();
+        return new ListeningSocket(sw, ListenSocket(endpoint, backlog, reuseAddress, reusePort));
+    }
+
+    /// <summary>A bound, listening stream socket (IP or Unix; a stale Unix socket file is removed when <paramref name="reuseAddress"/>); every backend's listen.</summary>
+    /// <exception cref="NetException">Binding or listening failed.</exception>
+    internal static Socket ListenSocket(EndPoint endpoint, int backlog, bool reuseAddress, bool reusePort)
+    {
         var socket = NewSocket(endpoint, SocketType.Stream);
         try
         {
@@ -106,7 +113,7 @@ internal sealed class PortableNetwork : NetworkCapability
             throw NetException.From(e, $"listen on {endpoint}");
         }
 
-        return new ListeningSocket(sw, socket);
+        return socket;
     }
 
     public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint)
@@ -139,6 +146,13 @@ internal sealed class PortableNetwork : NetworkCapability
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
         sw.Check();
+        return new DatagramSocket(sw, BindDatagram(endpoint, reuseAddress, reusePort));
+    }
+
+    /// <summary>A bound datagram socket (IP or Unix); every backend's datagram open.</summary>
+    /// <exception cref="NetException">Binding failed.</exception>
+    internal static Socket BindDatagram(EndPoint endpoint, bool reuseAddress, bool reusePort)
+    {
         var socket = NewSocket(endpoint, SocketType.Dgram);
         try
         {
@@ -151,7 +165,7 @@ internal sealed class PortableNetwork : NetworkCapability
             throw NetException.From(e, $"bind datagram socket to {endpoint}");
         }
 
-        return new DatagramSocket(sw, socket);
+        return socket;
     }
 
     public override async Task<IReadOnlyList<IPEndPoint>> GetAddrInfoAsync(string host, int port)

@@ -24,7 +24,10 @@ public class NetConformanceTests
 
     public static TheoryData<EioBackend> Backends => new() { EioBackend.Portable, EioBackend.Epoll, EioBackend.Uring };
 
-    private static T Run<T>(EioBackend backend, Func<Stdenv, Task<T>> main)
+    private static T Run<T>(EioBackend backend, Func<Stdenv, Task<T>> main) => RunOn(backend, main);
+
+    /// <summary>Runs <paramref name="main"/> on <paramref name="backend"/>, or skips (with the reason) when the machine cannot run it.</summary>
+    internal static T RunOn<T>(EioBackend backend, Func<Stdenv, Task<T>> main)
     {
         string? unavailable = backend switch
         {

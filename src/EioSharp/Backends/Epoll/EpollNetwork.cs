@@ -5,17 +5,20 @@ using EioSharp.Net;
 
 namespace EioSharp.Backends.Epoll;
 
-/// <summary>The epoll backend's network (Linux): TCP listening and connected sockets do their own I/O on the calling domain.</summary>
-/// <remarks>Unix-domain stream sockets, datagram sockets and name lookup use the Portable implementation unchanged.</remarks>
+/// <summary>The epoll backend's network (Linux): TCP and Unix-domain stream sockets and datagram (UDP, Unix) sockets do their own I/O on the calling domain.</summary>
+/// <remarks>Name lookup uses the Portable implementation.</remarks>
 internal sealed class EpollNetwork : NativeNetwork
 {
     public static readonly EpollNetwork Instance = new();
 
     protected override ListenerTransport NewListener(Socket socket) => new EpollListenerTransport(socket);
 
-    protected override async Task<StreamTransport> ConnectTcpAsync(IPEndPoint ip, FiberFrame frame)
+    protected override DatagramTransport NewDatagram(Socket socket) => new EpollDatagramTransport(socket);
+
+    protected override async Task<StreamTransport> ConnectStreamAsync(EndPoint ip, FiberFrame frame)
     {
-        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+        var socket = PortableNetwork.NewSocket(ip, SocketType.Stream);
+        socket.Blocking = false;
         var fd = new EpollFd(socket);
         try
         {
@@ -43,7 +46,10 @@ internal sealed class EpollNetwork : NativeNetwork
                 }
             }
 
-            fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+            if (IsTcp(ip))
+            {
+                fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+            }
         }
         catch
         {

@@ -293,8 +293,12 @@ internal sealed class EpollListenerTransport(Socket socket) : ListenerTransport
             if (fd >= 0)
             {
                 var conn = new EpollFd(fd);
-                conn.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
-                return (new EpollStreamTransport(conn, peer), peer!);
+                if (NativeNetwork.IsTcp(ListeningEndPoint))
+                {
+                    conn.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+                }
+
+                return (new EpollStreamTransport(conn, peer), peer ?? EpollIo.Unnamed);
             }
 
             // A connection reset while queued is the peer's problem, not the listener's: try the next one.
@@ -329,6 +333,12 @@ internal static unsafe partial class EpollIo
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint send(int fd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint recvfrom(int fd, byte* buf, nint len, int flags, byte* addr, int* addrlen);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint sendto(int fd, byte* buf, nint len, int flags, byte* addr, int addrlen);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int accept4(int fd, byte* addr, int* addrlen, int flags);
@@ -380,6 +390,44 @@ internal static unsafe partial class EpollIo
         }
     }
 
+    /// <summary>recvfrom(2) of one datagram into <paramref name="buffer"/>, retried on EINTR; the sender's sockaddr goes to <paramref name="addr"/> (128 bytes).</summary>
+    public static nint RecvFrom(int fd, Span<byte> buffer, Span<byte> addr, out int addrLen, out int errno)
+    {
+        fixed (byte* p = buffer)
+        fixed (byte* a = addr)
+        {
+            while (true)
+            {
+                int len = addr.Length;
+                nint n = recvfrom(fd, p, buffer.Length, 0, a, &len);
+                addrLen = len;
+                errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno != EINTR)
+                {
+                    return n;
+                }
+            }
+        }
+    }
+
+    /// <summary>sendto(2) of one datagram (to the connected peer when <paramref name="addr"/> is empty), retried on EINTR.</summary>
+    public static nint SendTo(int fd, ReadOnlySpan<byte> data, ReadOnlySpan<byte> addr, out int errno)
+    {
+        fixed (byte* p = data)
+        fixed (byte* a = addr)
+        {
+            while (true)
+            {
+                nint n = sendto(fd, p, data.Length, MSG_NOSIGNAL, addr.IsEmpty ? null : a, addr.Length);
+                errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno != EINTR)
+                {
+                    return n;
+                }
+            }
+        }
+    }
+
     public static int Accept(int fd, out EndPoint? peer, out int errno)
     {
         byte* addr = stackalloc byte[128];
@@ -417,7 +465,56 @@ internal static unsafe partial class EpollIo
             return new IPEndPoint(new IPAddress(sa.Slice(8, 16), scope), BinaryPrimitives.ReadUInt16BigEndian(sa[2..]));
         }
 
+        if (family == 1)
+        {
+            // sockaddr_un: an unnamed socket (a client that did not bind) has no path; an abstract one starts with NUL.
+            var path = sa[2..];
+            if (path.IsEmpty)
+            {
+                return Unnamed;
+            }
+
+            if (path[0] != 0)
+            {
+                int nul = path.IndexOf((byte)0);
+                path = nul >= 0 ? path[..nul] : path;
+            }
+
+            return path.IsEmpty ? Unnamed : new UnixDomainSocketEndPoint(System.Text.Encoding.UTF8.GetString(path));
+        }
+
         return null;
+    }
+
+    /// <summary>The address reported for an unnamed Unix-domain socket (as the Portable backend reports it).</summary>
+    internal static readonly UnixDomainSocketEndPoint Unnamed = new("(unnamed)");
+
+    /// <summary>Writes <paramref name="ep"/> as a native sockaddr into <paramref name="sa"/> (at least 128 bytes); returns its length.</summary>
+    /// <remarks>IP addresses are written without allocating; other families (Unix) through <see cref="EndPoint.Serialize"/>,
+    /// whose buffer is the native sockaddr on Linux.</remarks>
+    public static int WriteSockaddr(EndPoint ep, Span<byte> sa)
+    {
+        sa.Clear();
+        if (ep is IPEndPoint ip)
+        {
+            if (ip.AddressFamily == AddressFamily.InterNetwork)
+            {
+                BinaryPrimitives.WriteUInt16LittleEndian(sa, 2);
+                BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ip.Port);
+                ip.Address.TryWriteBytes(sa.Slice(4, 4), out _);
+                return 16;
+            }
+
+            BinaryPrimitives.WriteUInt16LittleEndian(sa, 10);
+            BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ip.Port);
+            ip.Address.TryWriteBytes(sa.Slice(8, 16), out _);
+            BinaryPrimitives.WriteUInt32LittleEndian(sa[24..], (uint)ip.Address.ScopeId);
+            return 28;
+        }
+
+        var serialized = ep.Serialize();
+        serialized.Buffer.Span[..serialized.Size].CopyTo(sa);
+        return serialized.Size;
     }
 
     /// <summary>getsockopt of an int option on a raw fd the caller holds a use of.</summary>

@@ -6,23 +6,28 @@ using EioSharp.Net;
 
 namespace EioSharp.Backends.Uring;
 
-/// <summary>The io_uring backend's network (Linux): TCP listening and connected sockets do their I/O through the calling domain's ring.</summary>
-/// <remarks>Not yet on the ring: Unix-domain stream sockets, datagram sockets and name lookup use the Portable implementation.</remarks>
+/// <summary>The io_uring backend's network (Linux): TCP and Unix-domain stream sockets and datagram (UDP, Unix) sockets do their I/O through the calling domain's ring.</summary>
+/// <remarks>Name lookup uses the Portable implementation.</remarks>
 internal sealed class UringNetwork : NativeNetwork
 {
     public static readonly UringNetwork Instance = new();
 
-    protected override bool NonBlockingListener => false;
+    protected override bool NonBlocking => false;
 
     protected override ListenerTransport NewListener(Socket socket) => new UringListenerTransport(socket);
 
-    protected override async Task<StreamTransport> ConnectTcpAsync(IPEndPoint ip, FiberFrame frame)
+    protected override DatagramTransport NewDatagram(Socket socket) => new UringDatagramTransport(socket);
+
+    protected override async Task<StreamTransport> ConnectStreamAsync(EndPoint ip, FiberFrame frame)
     {
-        var fd = new UringFd(new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        var fd = new UringFd(PortableNetwork.NewSocket(ip, SocketType.Stream));
         try
         {
             await ConnectFdAsync(fd, ip, frame);
-            fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+            if (IsTcp(ip))
+            {
+                fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+            }
         }
         catch
         {
@@ -33,12 +38,12 @@ internal sealed class UringNetwork : NativeNetwork
         return new UringStreamTransport(fd, ip);
     }
 
-    private static async Task ConnectFdAsync(UringFd fd, IPEndPoint ip, FiberFrame frame)
+    private static async Task ConnectFdAsync(UringFd fd, EndPoint ip, FiberFrame frame)
     {
-        nint sa = UringIo.AllocSockaddr(32);
+        nint sa = UringIo.AllocSockaddr(128);
         try
         {
-            int len = UringIo.WriteSockaddr(ip, UringIo.Span(sa, 32));
+            int len = EpollIo.WriteSockaddr(ip, UringIo.Span(sa, 128));
             var op = UringOp.Start(frame, Sys.IORING_OP_CONNECT, fd.Fd, default, (ulong)sa, 0, 0, (ulong)len);
             int res = await op.Task;
             if (res < 0)

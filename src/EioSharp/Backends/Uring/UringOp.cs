@@ -56,7 +56,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
 
         var ring = CurrentRing();
         var op = new UringOp(ring, ring.Domain!) { _pin = pin };
-        op.TraceReason = opcode == Sys.IORING_OP_SEND ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead;
+        op.TraceReason = opcode is Sys.IORING_OP_SEND or Sys.IORING_OP_SENDMSG ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead;
         op.TraceArg = fd;
         op._tag = ring.Track(op);
         var sqe = ring.NextSqe(opcode, fd, op._tag);

@@ -75,7 +75,8 @@ internal sealed unsafe class UringPoller : IDomainPoller
 
     /// <summary>The opcodes this backend needs (checked with IORING_REGISTER_PROBE).</summary>
     private static readonly byte[] RequiredOps =
-        [Sys.IORING_OP_POLL_ADD, Sys.IORING_OP_ACCEPT, Sys.IORING_OP_ASYNC_CANCEL, Sys.IORING_OP_CONNECT, Sys.IORING_OP_SEND, Sys.IORING_OP_RECV];
+        [Sys.IORING_OP_POLL_ADD, Sys.IORING_OP_ACCEPT, Sys.IORING_OP_ASYNC_CANCEL, Sys.IORING_OP_CONNECT, Sys.IORING_OP_SEND, Sys.IORING_OP_RECV,
+         Sys.IORING_OP_SENDMSG, Sys.IORING_OP_RECVMSG];
 
     /// <summary>Creates a ring, or returns null with the reason (not Linux x64, io_uring refused or too old, an opcode missing).</summary>
     public static UringPoller? TryCreate(out string? error)

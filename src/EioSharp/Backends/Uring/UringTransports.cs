@@ -152,8 +152,12 @@ internal sealed class UringListenerTransport(Socket socket) : ListenerTransport
                 if (res >= 0)
                 {
                     var conn = new UringFd(res);
-                    conn.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
-                    return (new UringStreamTransport(conn, peer), peer!);
+                    if (NativeNetwork.IsTcp(ListeningEndPoint))
+                    {
+                        conn.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+                    }
+
+                    return (new UringStreamTransport(conn, peer), peer ?? EpollIo.Unnamed);
                 }
 
                 // A connection reset while queued is the peer's problem, not the listener's: take the next one.
@@ -190,23 +194,4 @@ internal static unsafe class UringIo
     public static void Free(nint p) => NativeMemory.Free((void*)p);
 
     public static Span<byte> Span(nint p, int size) => new((void*)p, size);
-
-    /// <summary>Writes <paramref name="ep"/> as a sockaddr_in / sockaddr_in6 into <paramref name="sa"/> (at least 28 bytes); returns its length.</summary>
-    public static int WriteSockaddr(IPEndPoint ep, Span<byte> sa)
-    {
-        sa.Clear();
-        if (ep.AddressFamily == AddressFamily.InterNetwork)
-        {
-            BinaryPrimitives.WriteUInt16LittleEndian(sa, 2);
-            BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ep.Port);
-            ep.Address.TryWriteBytes(sa.Slice(4, 4), out _);
-            return 16;
-        }
-
-        BinaryPrimitives.WriteUInt16LittleEndian(sa, 10);
-        BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ep.Port);
-        ep.Address.TryWriteBytes(sa.Slice(8, 16), out _);
-        BinaryPrimitives.WriteUInt32LittleEndian(sa[24..], (uint)ep.Address.ScopeId);
-        return 28;
-    }
 }

@@ -1,0 +1,168 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using EioSharp.Backends.Epoll;
+using EioSharp.Net;
+
+namespace EioSharp.Backends.Uring;
+
+/// <summary>
+/// A datagram socket (UDP or Unix) on the io_uring backend: sends to an address and receives with the sender's address are
+/// IORING_OP_SENDMSG / IORING_OP_RECVMSG, connected sends and receives IORING_OP_SEND / IORING_OP_RECV, each an SQE on the
+/// calling domain's ring. The msghdr, its iovec and the address live in one native block freed only after the completion
+/// (the fiber resumes only then, also when cancelled: see <see cref="UringOp"/>).
+/// </summary>
+internal sealed class UringDatagramTransport(Socket socket) : DatagramTransport
+{
+    private const int MSG_NOSIGNAL = 0x4000;
+
+    private readonly UringFd _fd = new(socket);
+    private EndPoint? _local;
+
+    public override EndPoint? LocalEndPoint => _local ??= _fd.LocalEndPoint();
+
+    public override async ValueTask SendToAsync(EndPoint destination, ReadOnlyMemory<byte> datagram)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var frame = _fd.Begin("send");
+        nint block = Msg.Alloc();
+        try
+        {
+            int len = EpollIo.WriteSockaddr(destination, UringIo.Span(block + Msg.AddrOffset, Msg.AddrSize));
+            var pin = datagram.Pin();
+            Msg.Fill(block, UringIo.Addr(pin), datagram.Length, len);
+            var op = UringOp.Start(frame, Sys.IORING_OP_SENDMSG, _fd.Fd, pin, (ulong)block, 1, MSG_NOSIGNAL);
+            int res = await op.Task;
+            if (res < 0)
+            {
+                throw EpollIo.Error(-res, $"send to {destination}");
+            }
+        }
+        finally
+        {
+            UringIo.Free(block);
+            _fd.EndUse();
+        }
+    }
+
+    public override async ValueTask SendAsync(ReadOnlyMemory<byte> datagram)
+    {
+        var frame = _fd.Begin("send");
+        try
+        {
+            var pin = datagram.Pin();
+            var op = UringOp.Start(frame, Sys.IORING_OP_SEND, _fd.Fd, pin, UringIo.Addr(pin), (uint)datagram.Length, MSG_NOSIGNAL);
+            int res = await op.Task;
+            if (res < 0)
+            {
+                throw EpollIo.Error(-res, "send");
+            }
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+    }
+
+    public override async ValueTask<(int Length, EndPoint Sender)> ReceiveFromAsync(Memory<byte> buffer)
+    {
+        var frame = _fd.Begin("receive");
+        nint block = Msg.Alloc();
+        try
+        {
+            var pin = buffer.Pin();
+            Msg.Fill(block, UringIo.Addr(pin), buffer.Length, Msg.AddrSize);
+            var op = UringOp.Start(frame, Sys.IORING_OP_RECVMSG, _fd.Fd, pin, (ulong)block, 1, 0);
+            int res = await op.Task;
+            if (res < 0)
+            {
+                throw EpollIo.Error(-res, "receive");
+            }
+
+            return (res, Msg.Sender(block));
+        }
+        finally
+        {
+            UringIo.Free(block);
+            _fd.EndUse();
+        }
+    }
+
+    public override async ValueTask<int> ReceiveAsync(Memory<byte> buffer)
+    {
+        var frame = _fd.Begin("receive");
+        try
+        {
+            var pin = buffer.Pin();
+            var op = UringOp.Start(frame, Sys.IORING_OP_RECV, _fd.Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0);
+            int res = await op.Task;
+            return res >= 0 ? res : throw EpollIo.Error(-res, "receive");
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+    }
+
+    public override void Connect(EndPoint destination)
+    {
+        _fd.Use("connect");
+        try
+        {
+            socket.Connect(destination);
+        }
+        catch (SocketException e)
+        {
+            throw NetException.From(e, $"connect datagram socket to {destination}");
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+    }
+
+    public override void SetReceiveBufferSize(int bytes)
+    {
+        _fd.Use("setsockopt");
+        try
+        {
+            socket.ReceiveBufferSize = bytes;
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+    }
+
+    public override bool Close() => _fd.Close();
+}
+
+/// <summary>The native block of one SENDMSG/RECVMSG: struct msghdr (56 bytes on x64) | struct iovec (16) | sockaddr storage (128).</summary>
+internal static unsafe class Msg
+{
+    public const int IovOffset = 56;
+    public const int AddrOffset = 72;
+    public const int AddrSize = 128;
+    private const int BlockSize = AddrOffset + AddrSize;
+
+    public static nint Alloc() => (nint)NativeMemory.AllocZeroed(BlockSize);
+
+    /// <summary>msghdr { name, namelen, iov, iovlen = 1, control = null, controllen = 0, flags = 0 } and its one iovec.</summary>
+    public static void Fill(nint block, ulong data, int length, int nameLen)
+    {
+        *(ulong*)block = (ulong)(block + AddrOffset);
+        *(int*)(block + 8) = nameLen;
+        *(ulong*)(block + 16) = (ulong)(block + IovOffset);
+        *(ulong*)(block + 24) = 1;
+        *(ulong*)(block + IovOffset) = data;
+        *(ulong*)(block + IovOffset + 8) = (ulong)length;
+    }
+
+    /// <summary>The sender's address a RECVMSG wrote (msg_namelen updated by the kernel).</summary>
+    public static EndPoint Sender(nint block)
+    {
+        int nameLen = *(int*)(block + 8);
+        return EpollIo.Parse(new ReadOnlySpan<byte>((void*)(block + AddrOffset), Math.Min(nameLen, AddrSize))) ?? EpollIo.Unnamed;
+    }
+}
