@@ -35,6 +35,54 @@ internal sealed class EpollFd : NativeSocketFd
     {
     }
 
+    /// <summary>recv(2) on the calling fiber: the syscall first, then on EAGAIN a wait in the calling domain's epoll and a retry; <paramref name="what"/> names the operation in errors.</summary>
+    /// <exception cref="NetException">The socket failed.</exception>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled while waiting (nothing was read).</exception>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, string what)
+    {
+        var frame = Begin(what);
+        nint n = EpollIo.Recv(Fd, buffer.Span, out int errno);
+        if (n >= 0)
+        {
+            EndUse();
+            return new ValueTask<int>((int)n);
+        }
+
+        if (errno == EpollIo.EAGAIN)
+        {
+            return ReceiveSlowAsync(buffer, frame, what);
+        }
+
+        EndUse();
+        throw EpollIo.Error(errno, what);
+    }
+
+    private async ValueTask<int> ReceiveSlowAsync(Memory<byte> buffer, FiberFrame frame, string what)
+    {
+        try
+        {
+            while (true)
+            {
+                await WaitAsync(write: false, frame);
+                nint n = EpollIo.Recv(Fd, buffer.Span, out int errno);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                if (errno != EpollIo.EAGAIN)
+                {
+                    throw EpollIo.Error(errno, what);
+                }
+            }
+        }
+        finally
+        {
+            EndUse();
+        }
+    }
+
     /// <summary>Waits (holding a use) until the fd may be readable or writable, in the calling domain's epoll.</summary>
     public ValueTask WaitAsync(bool write, FiberFrame frame)
     {
@@ -142,49 +190,7 @@ internal sealed class EpollStreamTransport : StreamTransport
         set => _fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
     }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer)
-    {
-        var frame = _fd.Begin("read");
-        nint n = EpollIo.Recv(_fd.Fd, buffer.Span, out int errno);
-        if (n >= 0)
-        {
-            _fd.EndUse();
-            return new ValueTask<int>((int)n);
-        }
-
-        if (errno == EpollIo.EAGAIN)
-        {
-            return ReadSlowAsync(buffer, frame);
-        }
-
-        _fd.EndUse();
-        throw EpollIo.Error(errno, "read");
-    }
-
-    private async ValueTask<int> ReadSlowAsync(Memory<byte> buffer, FiberFrame frame)
-    {
-        try
-        {
-            while (true)
-            {
-                await _fd.WaitAsync(write: false, frame);
-                nint n = EpollIo.Recv(_fd.Fd, buffer.Span, out int errno);
-                if (n >= 0)
-                {
-                    return (int)n;
-                }
-
-                if (errno != EpollIo.EAGAIN)
-                {
-                    throw EpollIo.Error(errno, "read");
-                }
-            }
-        }
-        finally
-        {
-            _fd.EndUse();
-        }
-    }
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer) => _fd.ReceiveAsync(buffer, "read");
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> data)
     {

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using EioSharp.Backends.Epoll;
+using EioSharp.Backends.Native;
 using EioSharp.Net;
 
 namespace EioSharp.Backends.Uring;
@@ -13,26 +14,21 @@ namespace EioSharp.Backends.Uring;
 /// calling domain's ring. The msghdr, its iovec and the address live in one native block freed only after the completion
 /// (the fiber resumes only then, also when cancelled: see <see cref="UringOp"/>).
 /// </summary>
-internal sealed class UringDatagramTransport(Socket socket) : DatagramTransport
+internal sealed class UringDatagramTransport(Socket socket) : NativeDatagramTransport<UringFd>(socket, new UringFd(socket))
 {
     private const int MSG_NOSIGNAL = 0x4000;
-
-    private readonly UringFd _fd = new(socket);
-    private EndPoint? _local;
-
-    public override EndPoint? LocalEndPoint => _local ??= _fd.LocalEndPoint();
 
     public override async ValueTask SendToAsync(EndPoint destination, ReadOnlyMemory<byte> datagram)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        var frame = _fd.Begin("send");
+        var frame = Fd.Begin("send");
         nint block = Msg.Alloc();
         try
         {
             int len = EpollIo.WriteSockaddr(destination, UringIo.Span(block + Msg.AddrOffset, Msg.AddrSize));
             var pin = datagram.Pin();
             Msg.Fill(block, UringIo.Addr(pin), datagram.Length, len);
-            var op = UringOp.Start(frame, Sys.IORING_OP_SENDMSG, _fd.Fd, pin, (ulong)block, 1, MSG_NOSIGNAL);
+            var op = UringOp.Start(frame, Sys.IORING_OP_SENDMSG, Fd.Fd, pin, (ulong)block, 1, MSG_NOSIGNAL);
             int res = await op.Task;
             if (res < 0)
             {
@@ -42,17 +38,17 @@ internal sealed class UringDatagramTransport(Socket socket) : DatagramTransport
         finally
         {
             UringIo.Free(block);
-            _fd.EndUse();
+            Fd.EndUse();
         }
     }
 
     public override async ValueTask SendAsync(ReadOnlyMemory<byte> datagram)
     {
-        var frame = _fd.Begin("send");
+        var frame = Fd.Begin("send");
         try
         {
             var pin = datagram.Pin();
-            var op = UringOp.Start(frame, Sys.IORING_OP_SEND, _fd.Fd, pin, UringIo.Addr(pin), (uint)datagram.Length, MSG_NOSIGNAL);
+            var op = UringOp.Start(frame, Sys.IORING_OP_SEND, Fd.Fd, pin, UringIo.Addr(pin), (uint)datagram.Length, MSG_NOSIGNAL);
             int res = await op.Task;
             if (res < 0)
             {
@@ -61,19 +57,19 @@ internal sealed class UringDatagramTransport(Socket socket) : DatagramTransport
         }
         finally
         {
-            _fd.EndUse();
+            Fd.EndUse();
         }
     }
 
     public override async ValueTask<(int Length, EndPoint Sender)> ReceiveFromAsync(Memory<byte> buffer)
     {
-        var frame = _fd.Begin("receive");
+        var frame = Fd.Begin("receive");
         nint block = Msg.Alloc();
         try
         {
             var pin = buffer.Pin();
             Msg.Fill(block, UringIo.Addr(pin), buffer.Length, Msg.AddrSize);
-            var op = UringOp.Start(frame, Sys.IORING_OP_RECVMSG, _fd.Fd, pin, (ulong)block, 1, 0);
+            var op = UringOp.Start(frame, Sys.IORING_OP_RECVMSG, Fd.Fd, pin, (ulong)block, 1, 0);
             int res = await op.Task;
             if (res < 0)
             {
@@ -85,57 +81,22 @@ internal sealed class UringDatagramTransport(Socket socket) : DatagramTransport
         finally
         {
             UringIo.Free(block);
-            _fd.EndUse();
+            Fd.EndUse();
         }
     }
 
     public override async ValueTask<int> ReceiveAsync(Memory<byte> buffer)
     {
-        var frame = _fd.Begin("receive");
+        var frame = Fd.Begin("receive");
         try
         {
-            var pin = buffer.Pin();
-            var op = UringOp.Start(frame, Sys.IORING_OP_RECV, _fd.Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0);
-            int res = await op.Task;
-            return res >= 0 ? res : throw EpollIo.Error(-res, "receive");
+            return await Fd.RecvAsync(frame, buffer, "receive");
         }
         finally
         {
-            _fd.EndUse();
+            Fd.EndUse();
         }
     }
-
-    public override void Connect(EndPoint destination)
-    {
-        _fd.Use("connect");
-        try
-        {
-            socket.Connect(destination);
-        }
-        catch (SocketException e)
-        {
-            throw NetException.From(e, $"connect datagram socket to {destination}");
-        }
-        finally
-        {
-            _fd.EndUse();
-        }
-    }
-
-    public override void SetReceiveBufferSize(int bytes)
-    {
-        _fd.Use("setsockopt");
-        try
-        {
-            socket.ReceiveBufferSize = bytes;
-        }
-        finally
-        {
-            _fd.EndUse();
-        }
-    }
-
-    public override bool Close() => _fd.Close();
 }
 
 /// <summary>The native block of one SENDMSG/RECVMSG: struct msghdr (56 bytes on x64) | struct iovec (16) | sockaddr storage (128).</summary>

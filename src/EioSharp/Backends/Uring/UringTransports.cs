@@ -28,6 +28,17 @@ internal sealed class UringFd : NativeSocketFd
         : base(fd)
     {
     }
+
+    /// <summary>One IORING_OP_RECV into <paramref name="buffer"/> (pinned until the completion) on the calling fiber, which holds a use; <paramref name="what"/> names it in errors.</summary>
+    /// <exception cref="NetException">The socket failed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled and the kernel cancelled the receive (nothing was read).</exception>
+    public async ValueTask<int> RecvAsync(FiberFrame frame, Memory<byte> buffer, string what)
+    {
+        var pin = buffer.Pin();
+        var op = UringOp.Start(frame, Sys.IORING_OP_RECV, Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0);
+        int res = await op.Task;
+        return res >= 0 ? res : throw EpollIo.Error(-res, what);
+    }
 }
 
 /// <summary>A connected TCP socket on the io_uring backend.</summary>
@@ -61,10 +72,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
 
         try
         {
-            var pin = buffer.Pin();
-            var op = UringOp.Start(frame, Sys.IORING_OP_RECV, fd.Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0);
-            int res = await op.Task;
-            return res >= 0 ? res : throw EpollIo.Error(-res, "read");
+            return await fd.RecvAsync(frame, buffer, "read");
         }
         finally
         {
