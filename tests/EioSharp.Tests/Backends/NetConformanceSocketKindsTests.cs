@@ -219,4 +219,65 @@ public class NetConformanceSocketKindsTests
         });
         Assert.NotEqual(SocketError.Success, error);
     }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void AQueuedDatagramIsReceivedAtOnce(EioBackend backend)
+    {
+        // Servers rely on it (the StatsD proxy's drain at shutdown: the first receive that would wait means the queue is
+        // empty). On loopback a datagram is in the receiver's queue once SendTo has returned.
+        string outcome = Run(backend, async env =>
+        {
+            var log = new List<string>();
+            await Switch.RunAsync(async sw =>
+            {
+                var a = env.Net.OpenDatagram(sw, Loopback0);
+                var b = env.Net.OpenDatagram(sw, Loopback0);
+                var buf = new byte[16];
+                await a.SendToAsync(b.LocalEndPoint!, "one"u8.ToArray());
+                var from = b.ReceiveFromAsync(buf);
+                log.Add($"from {from.IsCompleted} {(await from).Length}");
+                await a.SendToAsync(b.LocalEndPoint!, "two!"u8.ToArray());
+                var plain = b.ReceiveAsync(buf);
+                log.Add($"plain {plain.IsCompleted} {await plain}");
+            });
+            return string.Join(",", log);
+        });
+        Assert.Equal("from True 3,plain True 4", outcome);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void AConnectedUdpSendReportsThePeersPortUnreachable(EioBackend backend)
+    {
+        // Held, never read and connected elsewhere: Linux answers datagrams to this port with ICMP "port unreachable",
+        // which a connected UDP socket reports as ECONNREFUSED on a later send (the StatsD proxy counts them as send errors).
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        holder.Bind(Loopback0);
+        holder.Connect(new IPEndPoint(IPAddress.Loopback, 9));
+        var down = holder.LocalEndPoint!;
+        var error = Run(backend, async env =>
+        {
+            SocketError result = SocketError.Success;
+            await Switch.RunAsync(async sw =>
+            {
+                var s = env.Net.OpenDatagram(sw, Loopback0);
+                s.Connect(down);
+                for (int i = 0; i < 200 && result == SocketError.Success; i++)
+                {
+                    try
+                    {
+                        await s.SendAsync("x"u8.ToArray());
+                        await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(5));
+                    }
+                    catch (NetException e)
+                    {
+                        result = e.SocketError;
+                    }
+                }
+            });
+            return result;
+        });
+        Assert.Equal(SocketError.ConnectionRefused, error);
+    }
 }

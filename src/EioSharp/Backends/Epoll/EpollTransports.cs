@@ -364,13 +364,16 @@ internal static unsafe partial class EpollIo
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
-    public static nint Recv(int fd, Span<byte> buffer, out int errno)
+    /// <summary>MSG_DONTWAIT: a receive that would block fails with EAGAIN, also on a blocking socket (the io_uring backend's).</summary>
+    public const int MSG_DONTWAIT = 0x40;
+
+    public static nint Recv(int fd, Span<byte> buffer, out int errno, int flags = 0)
     {
         fixed (byte* p = buffer)
         {
             while (true)
             {
-                nint n = recv(fd, p, buffer.Length, 0);
+                nint n = recv(fd, p, buffer.Length, flags);
                 errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
                 if (errno != EINTR)
                 {
@@ -397,7 +400,7 @@ internal static unsafe partial class EpollIo
     }
 
     /// <summary>recvfrom(2) of one datagram into <paramref name="buffer"/>, retried on EINTR; the sender's sockaddr goes to <paramref name="addr"/> (128 bytes).</summary>
-    public static nint RecvFrom(int fd, Span<byte> buffer, Span<byte> addr, out int addrLen, out int errno)
+    public static nint RecvFrom(int fd, Span<byte> buffer, Span<byte> addr, out int addrLen, out int errno, int flags = 0)
     {
         fixed (byte* p = buffer)
         fixed (byte* a = addr)
@@ -405,7 +408,7 @@ internal static unsafe partial class EpollIo
             while (true)
             {
                 int len = addr.Length;
-                nint n = recvfrom(fd, p, buffer.Length, 0, a, &len);
+                nint n = recvfrom(fd, p, buffer.Length, flags, a, &len);
                 addrLen = len;
                 errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
                 if (errno != EINTR)
