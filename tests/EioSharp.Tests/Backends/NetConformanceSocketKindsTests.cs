@@ -280,4 +280,37 @@ public class NetConformanceSocketKindsTests
         });
         Assert.Equal(SocketError.ConnectionRefused, error);
     }
+
+    [SkippableFact]
+    public void IoUringOperationsAreReusedInSteadyState()
+    {
+        // Runs alone (the FdCount collection): no other test creates io_uring operations meanwhile.
+        long created = Run(EioBackend.Uring, async env =>
+        {
+            long before = 0;
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var client = await env.Net.ConnectAsync(sw, listener.ListeningEndPoint);
+                var (server, _) = await listener.AcceptAsync(sw);
+                var buf = new byte[16];
+                for (int i = 0; i < 1100; i++)
+                {
+                    if (i == 100)
+                    {
+                        before = EioSharp.Backends.Uring.UringOp.Created; // after the warm-up
+                    }
+
+                    await client.WriteAsync(buf);
+                    int got = 0;
+                    while (got < 16)
+                    {
+                        got += await server.ReadAsync(buf.AsMemory(got));
+                    }
+                }
+            });
+            return EioSharp.Backends.Uring.UringOp.Created - before;
+        });
+        Assert.Equal(0, created);
+    }
 }

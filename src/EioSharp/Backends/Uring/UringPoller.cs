@@ -208,6 +208,21 @@ internal sealed unsafe class UringPoller : IDomainPoller
         return sqe;
     }
 
+    private const int MaxPooledOps = 1024;
+    private readonly Stack<UringOp> _opPool = new();
+
+    /// <summary>A finished operation to reuse, or null (domain thread only).</summary>
+    internal UringOp? RentOp() => _opPool.TryPop(out var op) ? op : null;
+
+    /// <summary>Takes back an operation whose result has been taken (domain thread only); at most <see cref="MaxPooledOps"/> are kept.</summary>
+    internal void ReturnOp(UringOp op)
+    {
+        if (_opPool.Count < MaxPooledOps)
+        {
+            _opPool.Push(op);
+        }
+    }
+
     /// <summary>Registers <paramref name="op"/> and returns its tag (the SQE's user_data).</summary>
     internal ulong Track(UringOp op)
     {
