@@ -36,16 +36,15 @@ public sealed class Domain
     private Thread? _thread;
     private Exception? _crash;
 
-    internal Domain(string? name, ITimeSource time, bool isMock = false, bool isMain = false, Func<IDomainPoller>? pollerFactory = null)
+    internal Domain(string? name, ITimeSource time, bool isMain = false, Func<IDomainPoller>? pollerFactory = null, IDomainPoller? poller = null)
     {
         PollerFactory = pollerFactory;
-        _poller = pollerFactory?.Invoke() ?? new EventPoller();
+        _poller = poller ?? pollerFactory?.Invoke() ?? new EventPoller();
         _poller.Attach(this);
 
         Id = Interlocked.Increment(ref s_nextId) - 1;
         Name = name ?? (isMain ? "main" : $"domain-{Id}");
         _time = time;
-        IsMock = isMock;
         IsMain = isMain;
         _syncContext = new DomainSynchronizationContext(this);
         TaskScheduler = new DomainTaskScheduler(this);
@@ -72,8 +71,6 @@ public sealed class Domain
 
     /// <summary>The number of work items run since the domain started.</summary>
     public long WorkItemsRun => Volatile.Read(ref _itemsRun);
-
-    internal bool IsMock { get; }
 
     /// <summary>Makes the poller of domains started from this one (null: the default event poller).</summary>
     internal Func<IDomainPoller>? PollerFactory { get; }
@@ -170,9 +167,16 @@ public sealed class Domain
     internal void Enqueue(Action continuation, FiberFrame? frame) => Enqueue(s_runAction, continuation, frame);
 
     /// <summary>Marks an operation outside the domain (another thread) that will post back; the mock backend does not report a deadlock while one is pending.</summary>
+    /// <remarks>Read by a backend's <see cref="IDomainPoller.TryIdle"/> through <see cref="HasExternalOperations"/>.</remarks>
     internal void BeginExternal() => Interlocked.Increment(ref _externalOperations);
 
     internal void EndExternal() => Interlocked.Decrement(ref _externalOperations);
+
+    /// <summary>True while an operation marked by <see cref="BeginExternal"/> has not ended (it will post back).</summary>
+    internal bool HasExternalOperations => Volatile.Read(ref _externalOperations) != 0;
+
+    /// <summary>True when work posted from other threads waits in the run queue.</summary>
+    internal bool HasRemoteWork => !_remote.IsEmpty;
 
     internal long Now => _time.Now;
 
@@ -443,13 +447,8 @@ public sealed class Domain
         }
     }
 
-    /// <summary>How long the mock backend waits for work posted from other threads before it reports a deadlock.</summary>
-    /// <remarks>5 s by default: a thread pool starved by a busy machine (parallel test runs) can take more than a second to
-    /// run a timer callback such as <c>Task.Delay</c>'s. Set <c>EIOSHARP_MOCK_DEADLOCK_GRACE_MS</c> to change it.</remarks>
-    internal static readonly TimeSpan MockDeadlockGrace = TimeSpan.FromMilliseconds(
-        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_MOCK_DEADLOCK_GRACE_MS"), out int ms) && ms >= 0 ? ms : 5000);
-
-    private bool WaitForRemote(TimeSpan timeout)
+    /// <summary>Sleeps in the poller up to <paramref name="timeout"/> of real time until work is posted from another thread; true if some was.</summary>
+    internal bool WaitForRemote(TimeSpan timeout)
     {
         Interlocked.Exchange(ref _sleeping, 1);
         // A wake-up comes only from a post to _remote, so "woken" is "_remote is not empty", whatever the poller; a stale
@@ -526,30 +525,15 @@ public sealed class Domain
     {
         PruneTimers();
         bool haveTimer = _timers.TryPeek(out _, out var next);
-        // An external operation posts its continuation before it calls EndExternal, so once the count reads 0 the
-        // queue must be checked again: the loop's emptiness check may predate that post (a false deadlock otherwise).
-        if (IsMock && Volatile.Read(ref _externalOperations) == 0 && _remote.IsEmpty)
+        // The backend may handle idleness itself (the mock: virtual time jumps to the next timer, or a deadlock is reported).
+        if (_poller.TryIdle(this, haveTimer, haveTimer ? next.Deadline : 0))
         {
-            if (haveTimer)
-            {
-                _time.AdvanceTo(next.Deadline);
-                return;
-            }
-
-            // Nothing can run and no timer is pending. A fiber may still be awaiting an ordinary .NET task
-            // (Task.Run, Task.Delay, a socket) whose continuation will be posted from another thread; .NET gives no
-            // hook when such an await starts, so wait a grace period of real time for a post before declaring deadlock.
-            if (!_remote.IsEmpty || WaitForRemote(MockDeadlockGrace))
-            {
-                return;
-            }
-
-            throw new DeadlockDetectedException();
+            return;
         }
 
         bool postedToOther = _postedToOther;
         _postedToOther = false;
-        if (s_spinBeforeSleep && !IsMock && _poller.SpinBeforeSleep)
+        if (s_spinBeforeSleep && _poller.SpinBeforeSleep)
         {
             if (postedToOther && s_replySpinTicks > 0 && ReplySpin())
             {
@@ -682,9 +666,6 @@ public sealed class Domain
 internal interface ITimeSource
 {
     long Now { get; }
-
-    /// <summary>Mock only: moves virtual time forward to <paramref name="ticks"/>.</summary>
-    void AdvanceTo(long ticks);
 }
 
 /// <summary>Real monotonic time from <see cref="Stopwatch"/>.</summary>
@@ -694,33 +675,4 @@ internal sealed class StopwatchTimeSource : ITimeSource
     private static readonly long s_origin = Stopwatch.GetTimestamp();
 
     public long Now => Stopwatch.GetElapsedTime(s_origin).Ticks;
-
-    public void AdvanceTo(long ticks) => throw new InvalidOperationException("Real time cannot be advanced.");
-}
-
-/// <summary>Virtual time for the mock backend: advances only when told to, or when the domain is idle.</summary>
-internal sealed class VirtualTimeSource : ITimeSource
-{
-    private long _now;
-
-    public long Now => Volatile.Read(ref _now);
-
-    public void AdvanceTo(long ticks)
-    {
-        if (ticks > _now)
-        {
-            Volatile.Write(ref _now, ticks);
-        }
-    }
-}
-
-/// <summary>Thrown by the mock backend when nothing can run, no timer is pending and the main fiber has not finished.</summary>
-/// <remarks>Eio: <c>Eio_mock.Backend.Deadlock_detected</c>.</remarks>
-public sealed class DeadlockDetectedException : Exception
-{
-    /// <summary>Creates the exception with the standard message.</summary>
-    public DeadlockDetectedException()
-        : base("Deadlock detected: the run queue is empty, no timer is pending and the main fiber has not finished.")
-    {
-    }
 }

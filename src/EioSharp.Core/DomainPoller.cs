@@ -24,6 +24,21 @@ internal interface IDomainPoller
     /// <summary>Wakes the domain's <see cref="Wait"/>; safe from any thread.</summary>
     void Wake();
 
+    /// <summary>
+    /// Called on the domain's thread when its run queue is empty, before the domain sleeps: a backend that decides idleness
+    /// itself (the mock: virtual time, deadlock detection) handles it here and returns true (the domain runs its loop again);
+    /// false (the default) lets the domain sleep in <see cref="Wait"/> until a post, its next timer or I/O.
+    /// </summary>
+    /// <param name="domain">The idle domain.</param>
+    /// <param name="haveTimer">Whether a timer is pending.</param>
+    /// <param name="nextDeadline">The next timer's deadline in the domain's time (ticks), when <paramref name="haveTimer"/>.</param>
+    /// <returns>True if the backend handled the idle round.</returns>
+    /// <exception cref="Exception">Whatever the backend reports (the mock: its deadlock exception), thrown out of the domain's run.</exception>
+    bool TryIdle(Domain domain, bool haveTimer, long nextDeadline) => false;
+
+    /// <summary>The prefix of <c>TraceLog</c> lines written on this backend's domains (null: the default by domain name).</summary>
+    string? TraceLinePrefix => null;
+
     /// <summary>Called once by the domain that owns this poller, when the domain is created (before any wait).</summary>
     void Attach(Domain domain);
 

@@ -27,7 +27,7 @@ public static class TraceLog
     public static void Line(string message)
     {
         var domain = Domain.Current;
-        string prefix = domain is null ? "[thread] " : domain.IsMock ? "+" : domain.IsMain ? string.Empty : $"[{domain.Name}] ";
+        string prefix = domain is null ? "[thread] " : domain.Poller.TraceLinePrefix is { } p ? p : domain.IsMain ? string.Empty : $"[{domain.Name}] ";
         var w = s_writer.Value ?? s_default;
         var sb = new StringBuilder();
         foreach (var line in message.Split('\n'))

@@ -49,7 +49,7 @@ public static class MockMain
     {
         ArgumentNullException.ThrowIfNull(main);
         var time = new VirtualTimeSource();
-        var domain = new Domain("mock", time, isMock: true);
+        var domain = new Domain("mock", time, poller: new MockPoller(time));
         var env = new Stdenv(
             new VirtualClock(time), new VirtualMonoClock(time), new MockDomainManager(), "mock",
             new BufferSource(ReadOnlyMemory<byte>.Empty), new MockFlow("stdout"), new MockFlow("stderr"), new SeededRandomSource(0),

@@ -118,11 +118,19 @@ public sealed partial class KvServerProcess : IDisposable
     public static (int ExitCode, string Output) RunExpectingExit(string dataDir, TimeSpan timeout, params string[] extraArgs) =>
         ServerProcess.RunToExit(Info(dataDir, extraArgs), timeout);
 
-    private static ServerStartInfo Info(string dataDir, IEnumerable<string> extraArgs, string bind = "127.0.0.1") =>
-        new(ServerDll, ["--port", "0", "--bind", bind, "--dir", dataDir, .. extraArgs], ReadyLine())
+    /// <summary>The backend every server of this run is started on (<c>--backend</c>), from <c>EIOSHARP_KV_BACKEND</c>
+    /// (scripts/test.sh runs a subset once per backend this way); null: the server's default (auto).</summary>
+    public static string? RequestedBackend => Environment.GetEnvironmentVariable("EIOSHARP_KV_BACKEND") is { Length: > 0 } b ? b : null;
+
+    private static ServerStartInfo Info(string dataDir, IEnumerable<string> extraArgs, string bind = "127.0.0.1")
+    {
+        string[] args = [.. extraArgs];
+        string[] backend = RequestedBackend is { } b && !args.Contains("--backend") ? ["--backend", b] : [];
+        return new(ServerDll, ["--port", "0", "--bind", bind, "--dir", dataDir, .. backend, .. args], ReadyLine())
         {
             ReadyTimeout = TimeSpan.FromSeconds(30),
         };
+    }
 
     /// <summary>True once the log has a line containing <paramref name="text"/> (polls until <paramref name="timeout"/>).</summary>
     public bool WaitForLog(string text, TimeSpan timeout) => _server.WaitForLog(text, timeout);

@@ -59,6 +59,9 @@ public sealed class DatagramSocket : IClosable
         return option.Decode(_transport.Options.Get(option));
     }
 
+    /// <summary>The backend's transport (tests check which backend really serves the socket).</summary>
+    internal DatagramTransport Transport => _transport;
+
     /// <summary>Sends one datagram to <paramref name="destination"/>.</summary>
     /// <param name="destination">The receiver.</param>
     /// <param name="datagram">The payload (at most 65,507 bytes for UDP over IPv4).</param>

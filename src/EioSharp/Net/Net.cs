@@ -88,6 +88,13 @@ internal sealed class PortableNetwork : NetworkCapability
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
         sw.Check();
+        return new ListeningSocket(sw, ListenSocket(endpoint, backlog, reuseAddress, reusePort, options));
+    }
+
+    /// <summary>A bound, listening stream socket (IP or Unix; a stale Unix socket file is removed when <paramref name="reuseAddress"/>); every backend's listen.</summary>
+    /// <exception cref="NetException">Binding or listening failed.</exception>
+    internal static Socket ListenSocket(EndPoint endpoint, int backlog, bool reuseAddress, bool reusePort, IReadOnlyList<SocketOptionSetting>? options)
+    {
         var socket = NewSocket(endpoint, SocketType.Stream);
         try
         {
@@ -116,7 +123,7 @@ internal sealed class PortableNetwork : NetworkCapability
             throw e is SocketException se ? NetException.From(se, $"listen on {endpoint}") : e;
         }
 
-        return new ListeningSocket(sw, socket);
+        return socket;
     }
 
     public override async Task<StreamSocket> ConnectAsync(Switch sw, EndPoint endpoint, IReadOnlyList<SocketOptionSetting>? options = null)
@@ -151,6 +158,13 @@ internal sealed class PortableNetwork : NetworkCapability
         ArgumentNullException.ThrowIfNull(sw);
         ArgumentNullException.ThrowIfNull(endpoint);
         sw.Check();
+        return new DatagramSocket(sw, BindDatagram(endpoint, reuseAddress, reusePort, options));
+    }
+
+    /// <summary>A bound datagram socket (IP or Unix); every backend's datagram open.</summary>
+    /// <exception cref="NetException">Binding failed.</exception>
+    internal static Socket BindDatagram(EndPoint endpoint, bool reuseAddress, bool reusePort, IReadOnlyList<SocketOptionSetting>? options)
+    {
         var socket = NewSocket(endpoint, SocketType.Dgram);
         try
         {
@@ -164,7 +178,7 @@ internal sealed class PortableNetwork : NetworkCapability
             throw e is SocketException se ? NetException.From(se, $"bind datagram socket to {endpoint}") : e;
         }
 
-        return new DatagramSocket(sw, socket);
+        return socket;
     }
 
     public override async Task<IReadOnlyList<IPEndPoint>> GetAddrInfoAsync(string host, int port)

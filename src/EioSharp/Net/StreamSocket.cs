@@ -35,6 +35,9 @@ public sealed class StreamSocket : IFlowDuplex
     /// <summary>This end's address.</summary>
     public EndPoint? LocalEndPoint => _transport.LocalEndPoint;
 
+    /// <summary>The backend's transport (tests check which backend really serves the socket).</summary>
+    internal StreamTransport Transport => _transport;
+
     /// <summary>True once <see cref="Close"/> was called (or the owning switch finished).</summary>
     public bool IsClosed => _transport.IsClosed;
 

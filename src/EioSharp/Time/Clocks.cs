@@ -162,24 +162,3 @@ internal sealed class SystemMonoClock : MonoClock
     public override TimeSpan Now => TimeSpan.FromTicks(StopwatchTimeSource.Instance.Now);
 }
 
-/// <summary>Clocks over a domain's virtual time (the mock backend).</summary>
-internal sealed class VirtualClock(VirtualTimeSource time) : Clock
-{
-    public override DateTimeOffset Now => DateTimeOffset.UnixEpoch + TimeSpan.FromTicks(time.Now);
-
-    public override TimeProvider AsTimeProvider() => new VirtualTimeProvider(this);
-
-    private sealed class VirtualTimeProvider(VirtualClock clock) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => clock.Now;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => (clock.Now - DateTimeOffset.UnixEpoch).Ticks;
-    }
-}
-
-internal sealed class VirtualMonoClock(VirtualTimeSource time) : MonoClock
-{
-    public override TimeSpan Now => TimeSpan.FromTicks(time.Now);
-}

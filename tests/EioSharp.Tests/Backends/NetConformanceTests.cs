@@ -24,7 +24,10 @@ public class NetConformanceTests
 
     public static TheoryData<EioBackend> Backends => new() { EioBackend.Portable, EioBackend.Epoll, EioBackend.Uring };
 
-    private static T Run<T>(EioBackend backend, Func<Stdenv, Task<T>> main)
+    private static T Run<T>(EioBackend backend, Func<Stdenv, Task<T>> main) => RunOn(backend, main);
+
+    /// <summary>Runs <paramref name="main"/> on <paramref name="backend"/>, or skips (with the reason) when the machine cannot run it.</summary>
+    internal static T RunOn<T>(EioBackend backend, Func<Stdenv, Task<T>> main)
     {
         string? unavailable = backend switch
         {
@@ -96,20 +99,22 @@ public class NetConformanceTests
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         probe.Bind(Loopback0);
         var closed = probe.LocalEndPoint!;
-        var error = Run(backend, async env =>
-        {
-            try
-            {
-                await Switch.RunAsync(async sw => await env.Net.ConnectAsync(sw, closed));
-                return SocketError.Success;
-            }
-            catch (NetException e)
-            {
-                return e.SocketError;
-            }
-        });
-        Assert.Equal(SocketError.ConnectionRefused, error);
+        Assert.Equal(SocketError.ConnectionRefused, ConnectError(backend, closed));
     }
+
+    /// <summary>Connects to <paramref name="endpoint"/> on <paramref name="backend"/>: the <see cref="NetException"/>'s socket error, or Success.</summary>
+    internal static SocketError ConnectError(EioBackend backend, EndPoint endpoint) => RunOn(backend, async env =>
+    {
+        try
+        {
+            await Switch.RunAsync(async sw => await env.Net.ConnectAsync(sw, endpoint));
+            return SocketError.Success;
+        }
+        catch (NetException e)
+        {
+            return e.SocketError;
+        }
+    });
 
     [SkippableTheory]
     [MemberData(nameof(Backends))]
@@ -152,28 +157,38 @@ public class NetConformanceTests
                 var listener = env.Net.Listen(sw, Loopback0);
                 var client = await env.Net.ConnectAsync(sw, listener.ListeningEndPoint);
                 var (server, _) = await listener.AcceptAsync(sw);
-                var cancelled = new byte[8];
-                for (int i = 0; i < 50; i++)
-                {
-                    await Assert.ThrowsAsync<TimeoutException>(() =>
-                        env.MonoClock.WithTimeoutAsync(TimeSpan.FromMilliseconds(1), async () => await server.ReadAsync(cancelled)));
-                }
-
-                // Once the cancelled reads have returned, the kernel must not write into their buffer, nor eat the data.
-                Array.Fill(cancelled, (byte)'#');
-                await client.WriteAsync("payload!"u8.ToArray());
-                var buf = new byte[8];
-                int got = 0;
-                while (got < 8)
-                {
-                    got += await server.ReadAsync(buf.AsMemory(got));
-                }
-
-                result = Encoding.ASCII.GetString(buf) + "|" + Encoding.ASCII.GetString(cancelled);
+                result = await CancelledReceivesLoseNothingAsync(env, m => server.ReadAsync(m), d => client.WriteAsync(d));
             });
             return result;
         });
         Assert.Equal("payload!|########", outcome);
+    }
+
+    /// <summary>
+    /// Cancels 50 receives (1 ms time limits) into one buffer, then fills that buffer with '#', sends "payload!" and receives
+    /// it: returns "received|cancelled buffer". Once the cancelled receives have returned, the kernel must not write into
+    /// their buffer, nor eat the data.
+    /// </summary>
+    internal static async Task<string> CancelledReceivesLoseNothingAsync(
+        Stdenv env, Func<Memory<byte>, ValueTask<int>> receive, Func<ReadOnlyMemory<byte>, ValueTask> send)
+    {
+        var cancelled = new byte[8];
+        for (int i = 0; i < 50; i++)
+        {
+            await Assert.ThrowsAsync<TimeoutException>(() =>
+                env.MonoClock.WithTimeoutAsync(TimeSpan.FromMilliseconds(1), async () => await receive(cancelled)));
+        }
+
+        Array.Fill(cancelled, (byte)'#');
+        await send("payload!"u8.ToArray());
+        var buf = new byte[8];
+        int got = 0;
+        while (got < 8)
+        {
+            got += await receive(buf.AsMemory(got));
+        }
+
+        return Encoding.ASCII.GetString(buf) + "|" + Encoding.ASCII.GetString(cancelled);
     }
 
     [SkippableTheory]

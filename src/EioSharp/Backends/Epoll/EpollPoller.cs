@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using EioSharp.Backends.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace EioSharp.Backends.Epoll;
@@ -18,19 +19,17 @@ internal sealed unsafe class EpollPoller : IDomainPoller
 {
     private const int MaxEvents = 256;
     private readonly SafeFileHandle _epoll;
-    private readonly SafeFileHandle _eventFd;
+    private readonly EventFdWaker _waker;
     private readonly int _epfd;
-    private readonly int _efd;
     private readonly EpollEvent* _events;
     private int _registrations;
     private int _disposed;
 
-    private EpollPoller(int epfd, int efd)
+    private EpollPoller(int epfd, EventFdWaker waker)
     {
         _epfd = epfd;
-        _efd = efd;
+        _waker = waker;
         _epoll = new SafeFileHandle(epfd, ownsHandle: true);
-        _eventFd = new SafeFileHandle(efd, ownsHandle: true);
         _events = (EpollEvent*)NativeMemory.Alloc(MaxEvents, (nuint)sizeof(EpollEvent));
     }
 
@@ -53,24 +52,23 @@ internal sealed unsafe class EpollPoller : IDomainPoller
                 return null;
             }
 
-            int ef = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
-            if (ef < 0)
+            var waker = EventFdWaker.TryCreate(out error);
+            if (waker is null)
             {
-                error = $"eventfd failed (errno {Marshal.GetLastPInvokeError()})";
                 Libc.close(ep);
                 return null;
             }
 
             var ev = new EpollEvent { Events = Libc.EPOLLIN, Data = 0 };
-            if (Libc.epoll_ctl(ep, Libc.EPOLL_CTL_ADD, ef, &ev) < 0)
+            if (Libc.epoll_ctl(ep, Libc.EPOLL_CTL_ADD, waker.Fd, &ev) < 0)
             {
                 error = $"epoll_ctl(eventfd) failed (errno {Marshal.GetLastPInvokeError()})";
-                Libc.close(ef);
+                waker.Dispose();
                 Libc.close(ep);
                 return null;
             }
 
-            return new EpollPoller(ep, ef);
+            return new EpollPoller(ep, waker);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -105,8 +103,7 @@ internal sealed unsafe class EpollPoller : IDomainPoller
             ulong data = _events[i].Data;
             if (data == 0)
             {
-                ulong drain;
-                Libc.read(_efd, &drain, 8);
+                _waker.Drain();
                 continue;
             }
 
@@ -115,27 +112,7 @@ internal sealed unsafe class EpollPoller : IDomainPoller
         }
     }
 
-    public void Wake()
-    {
-        bool added = false;
-        try
-        {
-            _eventFd.DangerousAddRef(ref added);
-            ulong one = 1;
-            Libc.write(_efd, &one, 8);
-        }
-        catch (ObjectDisposedException)
-        {
-            // The domain has ended: nobody to wake.
-        }
-        finally
-        {
-            if (added)
-            {
-                _eventFd.DangerousRelease();
-            }
-        }
-    }
+    public void Wake() => _waker.Wake();
 
     /// <summary>Adds <paramref name="reg"/>'s fd to this epoll (on this poller's domain thread).</summary>
     /// <returns>0, or the errno.</returns>
@@ -211,7 +188,7 @@ internal sealed unsafe class EpollPoller : IDomainPoller
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _epoll.Dispose();
-            _eventFd.Dispose();
+            _waker.Dispose();
             NativeMemory.Free(_events);
         }
     }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using EioSharp.Backends.Native;
 using EioSharp.IO;
 using EioSharp.Net;
 
@@ -17,38 +18,69 @@ namespace EioSharp.Backends.Epoll;
 
 /// <summary>Shared ownership of one non-blocking socket fd and its epoll registrations (one per domain that waited on it).</summary>
 /// <remarks>The use count and close protocol are <see cref="UseCountedHandle"/>'s.</remarks>
-internal sealed class EpollFd : UseCountedHandle
+internal sealed class EpollFd : NativeSocketFd
 {
-    private readonly Socket? _socket;
     private readonly bool _listener;
     private readonly List<FdRegistration> _more = [];
     private FdRegistration? _first;
 
     public EpollFd(Socket socket, bool listener = false)
+        : base(socket)
     {
-        _socket = socket;
         _listener = listener;
-        Fd = (int)socket.SafeHandle.DangerousGetHandle();
     }
 
     public EpollFd(int fd)
+        : base(fd)
     {
-        Fd = fd;
     }
 
-    public int Fd { get; }
-
-    /// <summary>Begins an operation on the calling fiber: checks cancellation and takes a use.</summary>
-    public FiberFrame Begin(string what)
+    /// <summary>recv(2) on the calling fiber: the syscall first, then on EAGAIN a wait in the calling domain's epoll and a retry; <paramref name="what"/> names the operation in errors.</summary>
+    /// <exception cref="NetException">The socket failed.</exception>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled while waiting (nothing was read).</exception>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, string what)
     {
-        var frame = FiberFrame.Require();
-        frame.Cancel.ThrowIfCancelled();
-        if (!TryUse())
+        var frame = Begin(what);
+        nint n = EpollIo.Recv(Fd, buffer.Span, out int errno);
+        if (n >= 0)
         {
-            throw new ObjectDisposedException(what, "The socket is closed.");
+            EndUse();
+            return new ValueTask<int>((int)n);
         }
 
-        return frame;
+        if (errno == EpollIo.EAGAIN)
+        {
+            return ReceiveSlowAsync(buffer, frame, what);
+        }
+
+        EndUse();
+        throw EpollIo.Error(errno, what);
+    }
+
+    private async ValueTask<int> ReceiveSlowAsync(Memory<byte> buffer, FiberFrame frame, string what)
+    {
+        try
+        {
+            while (true)
+            {
+                await WaitAsync(write: false, frame);
+                nint n = EpollIo.Recv(Fd, buffer.Span, out int errno);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                if (errno != EpollIo.EAGAIN)
+                {
+                    throw EpollIo.Error(errno, what);
+                }
+            }
+        }
+        finally
+        {
+            EndUse();
+        }
     }
 
     /// <summary>Waits (holding a use) until the fd may be readable or writable, in the calling domain's epoll.</summary>
@@ -130,21 +162,7 @@ internal sealed class EpollFd : UseCountedHandle
             _more.Clear();
         }
 
-        if (_socket is not null)
-        {
-            try
-            {
-                _socket.Dispose();
-            }
-            catch (SocketException)
-            {
-                // Closing an already-broken socket: nothing more to release.
-            }
-        }
-        else
-        {
-            EpollIo.close(Fd);
-        }
+        base.Release();
     }
 }
 
@@ -162,7 +180,7 @@ internal sealed class EpollStreamTransport : StreamTransport
 
     public override EndPoint? RemoteEndPoint { get; }
 
-    public override EndPoint? LocalEndPoint => _local ??= _fd.TryUse() ? LocalOf(_fd) : null;
+    public override EndPoint? LocalEndPoint => _local ??= _fd.LocalEndPoint();
 
     public override bool IsClosed => _fd.IsClosed;
 
@@ -170,65 +188,11 @@ internal sealed class EpollStreamTransport : StreamTransport
 
     public override bool NoDelay
     {
-        get => EpollIo.GetIntOption(_fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
-        set => EpollIo.SetIntOption(_fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
+        get => _fd.GetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
+        set => _fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
     }
 
-    private static EndPoint? LocalOf(EpollFd fd)
-    {
-        try
-        {
-            return EpollIo.SockName(fd.Fd);
-        }
-        finally
-        {
-            fd.EndUse();
-        }
-    }
-
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer)
-    {
-        var frame = _fd.Begin("read");
-        nint n = EpollIo.Recv(_fd.Fd, buffer.Span, out int errno);
-        if (n >= 0)
-        {
-            _fd.EndUse();
-            return new ValueTask<int>((int)n);
-        }
-
-        if (errno == EpollIo.EAGAIN)
-        {
-            return ReadSlowAsync(buffer, frame);
-        }
-
-        _fd.EndUse();
-        throw EpollIo.Error(errno, "read");
-    }
-
-    private async ValueTask<int> ReadSlowAsync(Memory<byte> buffer, FiberFrame frame)
-    {
-        try
-        {
-            while (true)
-            {
-                await _fd.WaitAsync(write: false, frame);
-                nint n = EpollIo.Recv(_fd.Fd, buffer.Span, out int errno);
-                if (n >= 0)
-                {
-                    return (int)n;
-                }
-
-                if (errno != EpollIo.EAGAIN)
-                {
-                    throw EpollIo.Error(errno, "read");
-                }
-            }
-        }
-        finally
-        {
-            _fd.EndUse();
-        }
-    }
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer) => _fd.ReceiveAsync(buffer, "read");
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> data)
     {
@@ -285,37 +249,7 @@ internal sealed class EpollStreamTransport : StreamTransport
         }
     }
 
-    public override ValueTask ShutdownAsync(ShutdownCommand command)
-    {
-        if (!_fd.TryUse())
-        {
-            throw new ObjectDisposedException("shutdown", "The socket is closed.");
-        }
-
-        try
-        {
-            int how = command switch
-            {
-                ShutdownCommand.Receive => 0,
-                ShutdownCommand.Send => 1,
-                _ => 2,
-            };
-            if (EpollIo.shutdown(_fd.Fd, how) < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno != EpollIo.ENOTCONN)
-                {
-                    throw EpollIo.Error(errno, "shutdown");
-                }
-            }
-        }
-        finally
-        {
-            _fd.EndUse();
-        }
-
-        return ValueTask.CompletedTask;
-    }
+    public override ValueTask ShutdownAsync(ShutdownCommand command) => _fd.Shutdown(command);
 
     public override bool Close() => _fd.Close();
 }
@@ -369,8 +303,12 @@ internal sealed class EpollListenerTransport(Socket socket) : ListenerTransport
             if (fd >= 0)
             {
                 var conn = new EpollFd(fd);
-                EpollIo.SetIntOption(conn, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
-                return (new EpollStreamTransport(conn, peer), peer!);
+                if (NativeNetwork.IsTcp(ListeningEndPoint))
+                {
+                    conn.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+                }
+
+                return (new EpollStreamTransport(conn, peer), peer ?? EpollIo.Unnamed);
             }
 
             // A connection reset while queued is the peer's problem, not the listener's: try the next one.
@@ -407,6 +345,12 @@ internal static unsafe partial class EpollIo
     private static partial nint send(int fd, byte* buf, nint len, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
+    private static partial nint recvfrom(int fd, byte* buf, nint len, int flags, byte* addr, int* addrlen);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint sendto(int fd, byte* buf, nint len, int flags, byte* addr, int addrlen);
+
+    [LibraryImport("libc", SetLastError = true)]
     private static partial int accept4(int fd, byte* addr, int* addrlen, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
@@ -424,13 +368,16 @@ internal static unsafe partial class EpollIo
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
-    public static nint Recv(int fd, Span<byte> buffer, out int errno)
+    /// <summary>MSG_DONTWAIT: a receive that would block fails with EAGAIN, also on a blocking socket (the io_uring backend's).</summary>
+    public const int MSG_DONTWAIT = 0x40;
+
+    public static nint Recv(int fd, Span<byte> buffer, out int errno, int flags = 0)
     {
         fixed (byte* p = buffer)
         {
             while (true)
             {
-                nint n = recv(fd, p, buffer.Length, 0);
+                nint n = recv(fd, p, buffer.Length, flags);
                 errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
                 if (errno != EINTR)
                 {
@@ -447,6 +394,44 @@ internal static unsafe partial class EpollIo
             while (true)
             {
                 nint n = send(fd, p, data.Length, MSG_NOSIGNAL);
+                errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno != EINTR)
+                {
+                    return n;
+                }
+            }
+        }
+    }
+
+    /// <summary>recvfrom(2) of one datagram into <paramref name="buffer"/>, retried on EINTR; the sender's sockaddr goes to <paramref name="addr"/> (128 bytes).</summary>
+    public static nint RecvFrom(int fd, Span<byte> buffer, Span<byte> addr, out int addrLen, out int errno, int flags = 0)
+    {
+        fixed (byte* p = buffer)
+        fixed (byte* a = addr)
+        {
+            while (true)
+            {
+                int len = addr.Length;
+                nint n = recvfrom(fd, p, buffer.Length, flags, a, &len);
+                addrLen = len;
+                errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno != EINTR)
+                {
+                    return n;
+                }
+            }
+        }
+    }
+
+    /// <summary>sendto(2) of one datagram (to the connected peer when <paramref name="addr"/> is empty), retried on EINTR.</summary>
+    public static nint SendTo(int fd, ReadOnlySpan<byte> data, ReadOnlySpan<byte> addr, out int errno)
+    {
+        fixed (byte* p = data)
+        fixed (byte* a = addr)
+        {
+            while (true)
+            {
+                nint n = sendto(fd, p, data.Length, MSG_NOSIGNAL, addr.IsEmpty ? null : a, addr.Length);
                 errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
                 if (errno != EINTR)
                 {
@@ -493,50 +478,56 @@ internal static unsafe partial class EpollIo
             return new IPEndPoint(new IPAddress(sa.Slice(8, 16), scope), BinaryPrimitives.ReadUInt16BigEndian(sa[2..]));
         }
 
+        if (family == 1)
+        {
+            // sockaddr_un: an unnamed socket (a client that did not bind) has no path; an abstract one starts with NUL.
+            var path = sa[2..];
+            if (path.IsEmpty)
+            {
+                return Unnamed;
+            }
+
+            if (path[0] != 0)
+            {
+                int nul = path.IndexOf((byte)0);
+                path = nul >= 0 ? path[..nul] : path;
+            }
+
+            return path.IsEmpty ? Unnamed : new UnixDomainSocketEndPoint(System.Text.Encoding.UTF8.GetString(path));
+        }
+
         return null;
     }
 
-    public static int GetIntOption(EpollFd fd, int level, int name)
-    {
-        if (!fd.TryUse())
-        {
-            throw new ObjectDisposedException("getsockopt", "The socket is closed.");
-        }
+    /// <summary>The address reported for an unnamed Unix-domain socket (as the Portable backend reports it).</summary>
+    internal static readonly UnixDomainSocketEndPoint Unnamed = new("(unnamed)");
 
-        try
+    /// <summary>Writes <paramref name="ep"/> as a native sockaddr into <paramref name="sa"/> (at least 128 bytes); returns its length.</summary>
+    /// <remarks>IP addresses are written without allocating; other families (Unix) through <see cref="EndPoint.Serialize"/>,
+    /// whose buffer is the native sockaddr on Linux.</remarks>
+    public static int WriteSockaddr(EndPoint ep, Span<byte> sa)
+    {
+        sa.Clear();
+        if (ep is IPEndPoint ip)
         {
-            int v = 0, len = sizeof(int);
-            if (getsockopt(fd.Fd, level, name, &v, &len) < 0)
+            if (ip.AddressFamily == AddressFamily.InterNetwork)
             {
-                throw Error(Marshal.GetLastPInvokeError(), "getsockopt");
+                BinaryPrimitives.WriteUInt16LittleEndian(sa, 2);
+                BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ip.Port);
+                ip.Address.TryWriteBytes(sa.Slice(4, 4), out _);
+                return 16;
             }
 
-            return v;
-        }
-        finally
-        {
-            fd.EndUse();
-        }
-    }
-
-    public static void SetIntOption(EpollFd fd, int level, int name, int value)
-    {
-        if (!fd.TryUse())
-        {
-            throw new ObjectDisposedException("setsockopt", "The socket is closed.");
+            BinaryPrimitives.WriteUInt16LittleEndian(sa, 10);
+            BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ip.Port);
+            ip.Address.TryWriteBytes(sa.Slice(8, 16), out _);
+            BinaryPrimitives.WriteUInt32LittleEndian(sa[24..], (uint)ip.Address.ScopeId);
+            return 28;
         }
 
-        try
-        {
-            if (setsockopt(fd.Fd, level, name, &value, sizeof(int)) < 0)
-            {
-                throw Error(Marshal.GetLastPInvokeError(), "setsockopt");
-            }
-        }
-        finally
-        {
-            fd.EndUse();
-        }
+        var serialized = ep.Serialize();
+        serialized.Buffer.Span[..serialized.Size].CopyTo(sa);
+        return serialized.Size;
     }
 
     /// <summary>getsockopt of an int option on a raw fd the caller holds a use of.</summary>

@@ -15,7 +15,9 @@ namespace EioSharp.Backends.Uring;
 /// buffer (and any accepted fd is known) before the caller can reuse or free it. If the operation completed anyway (it won
 /// the race), its result is returned and the cancellation is seen at the fiber's next suspension point, so no completion is
 /// lost; if it was cancelled (-ECANCELED, or -EINTR), <see cref="CancelledException"/> is thrown.
-/// Used on its domain's thread only, for a single await.
+/// Used on its domain's thread only, for a single await. Pooled per ring (no allocation per operation in steady state):
+/// <see cref="GetResult"/> returns the operation to its ring's pool once the result is taken, and the version in the
+/// <see cref="ValueTask{TResult}"/> token makes a stale second await fail instead of reading another operation's result.
 /// </remarks>
 internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
 {
@@ -31,9 +33,16 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
     private Action<object?>? _continuation;
     private object? _continuationState;
     private FiberFrame? _frame; // the awaiting fiber, recorded only while a watchdog or a trace runs (as Waiter)
+    private short _version;
+
+    private static long s_created;
+
+    /// <summary>Operations allocated so far in the process (tests: the pool makes this stop growing in steady state).</summary>
+    internal static long Created => Interlocked.Read(ref s_created);
 
     private UringOp(UringPoller ring, Domain domain)
     {
+        Interlocked.Increment(ref s_created);
         _ring = ring;
         _domain = domain;
     }
@@ -55,8 +64,9 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
         }
 
         var ring = CurrentRing();
-        var op = new UringOp(ring, ring.Domain!) { _pin = pin };
-        op.TraceReason = opcode == Sys.IORING_OP_SEND ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead;
+        var op = ring.RentOp() ?? new UringOp(ring, ring.Domain!);
+        op._pin = pin;
+        op.TraceReason = opcode is Sys.IORING_OP_SEND or Sys.IORING_OP_SENDMSG ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead;
         op.TraceArg = fd;
         op._tag = ring.Track(op);
         var sqe = ring.NextSqe(opcode, fd, op._tag);
@@ -68,7 +78,15 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
         return op;
     }
 
-    public ValueTask<int> Task => new(this, 0);
+    public ValueTask<int> Task => new(this, _version);
+
+    private void CheckToken(short token)
+    {
+        if (token != _version)
+        {
+            throw new InvalidOperationException("This io_uring operation was already awaited (a ValueTask may be awaited once).");
+        }
+    }
 
     /// <summary>Called by the cancel context (on the domain): asks the kernel to cancel; the completion still decides.</summary>
     internal override bool TryCancel(CancelledException error)
@@ -106,6 +124,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
     /// <summary>The raw result (>= 0, or -errno) once completed; throws <see cref="CancelledException"/> if the operation was cancelled.</summary>
     public int GetResult(short token)
     {
+        CheckToken(token);
         Context?.RemoveWaiter(this);
         _frame?.Fiber.Resumed(this);
         _frame = null;
@@ -114,18 +133,41 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
             throw new InvalidOperationException("The operation has not completed.");
         }
 
-        if (_cancelled is not null && _result is -Sys.ECANCELED or -Sys.EINTR)
+        var cancelled = _cancelled;
+        int result = _result;
+        Recycle();
+        if (cancelled is not null && result is -Sys.ECANCELED or -Sys.EINTR)
         {
-            ExceptionDispatchInfo.Throw(_cancelled);
+            ExceptionDispatchInfo.Throw(cancelled);
         }
 
-        return _result;
+        return result;
     }
 
-    public ValueTaskSourceStatus GetStatus(short token) => _completed ? ValueTaskSourceStatus.Succeeded : ValueTaskSourceStatus.Pending;
+    // The completion has arrived and its result is taken: nothing (ring slot, cancel context, continuation) refers to this
+    // operation any more, so it can serve the next one.
+    private void Recycle()
+    {
+        _version++;
+        _completed = false;
+        _cancelled = null;
+        _result = 0;
+        _continuation = null;
+        _continuationState = null;
+        _pin = default;
+        _tag = 0;
+        _ring.ReturnOp(this);
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token)
+    {
+        CheckToken(token);
+        return _completed ? ValueTaskSourceStatus.Succeeded : ValueTaskSourceStatus.Pending;
+    }
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
+        CheckToken(token);
         _continuationState = state;
         if (ReferenceEquals(_continuation, s_done))
         {

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using EioSharp.Backends.Epoll;
+using EioSharp.Backends.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace EioSharp.Backends.Uring;
@@ -21,8 +22,7 @@ internal sealed unsafe class UringPoller : IDomainPoller
     private const ulong IgnoreTag = ulong.MaxValue;
 
     private readonly int _ringFd;
-    private readonly SafeFileHandle _eventFd;
-    private readonly int _efd;
+    private readonly EventFdWaker _waker;
     private readonly byte* _sqRing;
     private readonly nint _sqRingSize;
     private readonly byte* _cqRing;
@@ -45,11 +45,10 @@ internal sealed unsafe class UringPoller : IDomainPoller
     private readonly Stack<int> _freeSlots = new();
     private int _nextSlot = 1; // slot 0 is never used: tag 0 is the wake poll
 
-    private UringPoller(int ringFd, int efd, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
+    private UringPoller(int ringFd, EventFdWaker waker, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
     {
         _ringFd = ringFd;
-        _efd = efd;
-        _eventFd = new SafeFileHandle(efd, ownsHandle: true);
+        _waker = waker;
         _sqRing = sqRing;
         _sqRingSize = sqRingSize;
         _cqRing = cqRing;
@@ -76,7 +75,8 @@ internal sealed unsafe class UringPoller : IDomainPoller
 
     /// <summary>The opcodes this backend needs (checked with IORING_REGISTER_PROBE).</summary>
     private static readonly byte[] RequiredOps =
-        [Sys.IORING_OP_POLL_ADD, Sys.IORING_OP_ACCEPT, Sys.IORING_OP_ASYNC_CANCEL, Sys.IORING_OP_CONNECT, Sys.IORING_OP_SEND, Sys.IORING_OP_RECV];
+        [Sys.IORING_OP_POLL_ADD, Sys.IORING_OP_ACCEPT, Sys.IORING_OP_ASYNC_CANCEL, Sys.IORING_OP_CONNECT, Sys.IORING_OP_SEND, Sys.IORING_OP_RECV,
+         Sys.IORING_OP_SENDMSG, Sys.IORING_OP_RECVMSG];
 
     /// <summary>Creates a ring, or returns null with the reason (not Linux x64, io_uring refused or too old, an opcode missing).</summary>
     public static UringPoller? TryCreate(out string? error)
@@ -135,17 +135,16 @@ internal sealed unsafe class UringPoller : IDomainPoller
                 return null;
             }
 
-            int efd = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
-            if (efd < 0)
+            var waker = EventFdWaker.TryCreate(out error);
+            if (waker is null)
             {
-                error = $"eventfd failed (errno {Marshal.GetLastPInvokeError()})";
                 Sys.munmap(sqes, sqesSize);
                 Sys.munmap(ring, ringSize);
                 Libc.close(fd);
                 return null;
             }
 
-            return new UringPoller(fd, efd, p, ring, ringSize, ring, 0, sqes, sqesSize);
+            return new UringPoller(fd, waker, p, ring, ringSize, ring, 0, sqes, sqesSize);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -209,6 +208,21 @@ internal sealed unsafe class UringPoller : IDomainPoller
         return sqe;
     }
 
+    private const int MaxPooledOps = 1024;
+    private readonly Stack<UringOp> _opPool = new();
+
+    /// <summary>A finished operation to reuse, or null (domain thread only).</summary>
+    internal UringOp? RentOp() => _opPool.TryPop(out var op) ? op : null;
+
+    /// <summary>Takes back an operation whose result has been taken (domain thread only); at most <see cref="MaxPooledOps"/> are kept.</summary>
+    internal void ReturnOp(UringOp op)
+    {
+        if (_opPool.Count < MaxPooledOps)
+        {
+            _opPool.Push(op);
+        }
+    }
+
     /// <summary>Registers <paramref name="op"/> and returns its tag (the SQE's user_data).</summary>
     internal ulong Track(UringOp op)
     {
@@ -240,7 +254,7 @@ internal sealed unsafe class UringPoller : IDomainPoller
 
     private void ArmWake()
     {
-        var sqe = NextSqe(Sys.IORING_OP_POLL_ADD, _efd, WakeTag);
+        var sqe = NextSqe(Sys.IORING_OP_POLL_ADD, _waker.Fd, WakeTag);
         sqe->OpFlags = 1; // POLLIN
     }
 
@@ -297,8 +311,7 @@ internal sealed unsafe class UringPoller : IDomainPoller
             head++;
             if (cqe.UserData == WakeTag)
             {
-                ulong drain;
-                Libc.read(_efd, &drain, 8);
+                _waker.Drain();
                 rearm = true;
             }
             else if (cqe.UserData != IgnoreTag)
@@ -325,27 +338,7 @@ internal sealed unsafe class UringPoller : IDomainPoller
         }
     }
 
-    public void Wake()
-    {
-        bool added = false;
-        try
-        {
-            _eventFd.DangerousAddRef(ref added);
-            ulong one = 1;
-            Libc.write(_efd, &one, 8);
-        }
-        catch (ObjectDisposedException)
-        {
-            // The domain has ended: nobody to wake.
-        }
-        finally
-        {
-            if (added)
-            {
-                _eventFd.DangerousRelease();
-            }
-        }
-    }
+    public void Wake() => _waker.Wake();
 
     public void Dispose()
     {
@@ -355,7 +348,7 @@ internal sealed unsafe class UringPoller : IDomainPoller
             Sys.munmap(_sqes, _sqesSize);
             Sys.munmap(_sqRing, _sqRingSize);
             Libc.close(_ringFd);
-            _eventFd.Dispose();
+            _waker.Dispose();
         }
     }
 }

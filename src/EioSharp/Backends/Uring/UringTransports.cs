@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using EioSharp.Backends.Epoll;
+using EioSharp.Backends.Native;
 using EioSharp.IO;
 using EioSharp.Net;
 
@@ -15,51 +16,28 @@ namespace EioSharp.Backends.Uring;
 // may be used from several domains (each submits to its own ring). Close (S29) is idempotent; operations hold a use and the
 // fd is closed only when the last one ends.
 
-/// <summary>Shared ownership of one socket fd used through io_uring.</summary>
-internal sealed class UringFd : UseCountedHandle
+/// <summary>Shared ownership of one socket fd used through io_uring (nothing to unregister: operations name the fd in their SQEs).</summary>
+internal sealed class UringFd : NativeSocketFd
 {
-    private readonly Socket? _socket;
-
     public UringFd(Socket socket)
+        : base(socket)
     {
-        _socket = socket;
-        Fd = (int)socket.SafeHandle.DangerousGetHandle();
     }
 
-    public UringFd(int fd) => Fd = fd;
-
-    public int Fd { get; }
-
-    /// <summary>Begins an operation on the calling fiber: checks cancellation and takes a use.</summary>
-    public FiberFrame Begin(string what)
+    public UringFd(int fd)
+        : base(fd)
     {
-        var frame = FiberFrame.Require();
-        frame.Cancel.ThrowIfCancelled();
-        if (!TryUse())
-        {
-            throw new ObjectDisposedException(what, "The socket is closed.");
-        }
-
-        return frame;
     }
 
-    protected override void Release()
+    /// <summary>One IORING_OP_RECV into <paramref name="buffer"/> (pinned until the completion) on the calling fiber, which holds a use; <paramref name="what"/> names it in errors.</summary>
+    /// <exception cref="NetException">The socket failed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled and the kernel cancelled the receive (nothing was read).</exception>
+    public async ValueTask<int> RecvAsync(FiberFrame frame, Memory<byte> buffer, string what)
     {
-        if (_socket is not null)
-        {
-            try
-            {
-                _socket.Dispose();
-            }
-            catch (SocketException)
-            {
-                // Closing an already-broken socket: nothing more to release.
-            }
-        }
-        else
-        {
-            EpollIo.close(Fd);
-        }
+        var pin = buffer.Pin();
+        var op = UringOp.Start(frame, Sys.IORING_OP_RECV, Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0);
+        int res = await op.Task;
+        return res >= 0 ? res : throw EpollIo.Error(-res, what);
     }
 }
 
@@ -73,25 +51,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
 
     public override EndPoint? RemoteEndPoint { get; } = remote;
 
-    public override EndPoint? LocalEndPoint
-    {
-        get
-        {
-            if (_local is null && fd.TryUse())
-            {
-                try
-                {
-                    _local = EpollIo.SockName(fd.Fd);
-                }
-                finally
-                {
-                    fd.EndUse();
-                }
-            }
-
-            return _local;
-        }
-    }
+    public override EndPoint? LocalEndPoint => _local ??= fd.LocalEndPoint();
 
     public override bool IsClosed => fd.IsClosed;
 
@@ -99,8 +59,8 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
 
     public override bool NoDelay
     {
-        get => UringIo.GetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
-        set => UringIo.SetIntOption(fd, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
+        get => fd.GetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY) != 0;
+        set => fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer)
@@ -114,10 +74,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
 
         try
         {
-            var pin = buffer.Pin();
-            var op = UringOp.Start(frame, Sys.IORING_OP_RECV, fd.Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0);
-            int res = await op.Task;
-            return res >= 0 ? res : throw EpollIo.Error(-res, "read");
+            return await fd.RecvAsync(frame, buffer, "read");
         }
         finally
         {
@@ -164,37 +121,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         }
     }
 
-    public override ValueTask ShutdownAsync(ShutdownCommand command)
-    {
-        if (!fd.TryUse())
-        {
-            throw new ObjectDisposedException("shutdown", "The socket is closed.");
-        }
-
-        try
-        {
-            int how = command switch
-            {
-                ShutdownCommand.Receive => 0,
-                ShutdownCommand.Send => 1,
-                _ => 2,
-            };
-            if (EpollIo.shutdown(fd.Fd, how) < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno != EpollIo.ENOTCONN)
-                {
-                    throw EpollIo.Error(errno, "shutdown");
-                }
-            }
-        }
-        finally
-        {
-            fd.EndUse();
-        }
-
-        return ValueTask.CompletedTask;
-    }
+    public override ValueTask ShutdownAsync(ShutdownCommand command) => fd.Shutdown(command);
 
     public override bool Close() => fd.Close();
 }
@@ -237,8 +164,12 @@ internal sealed class UringListenerTransport(Socket socket) : ListenerTransport
                 if (res >= 0)
                 {
                     var conn = new UringFd(res);
-                    UringIo.SetIntOption(conn, EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
-                    return (new UringStreamTransport(conn, peer), peer!);
+                    if (NativeNetwork.IsTcp(ListeningEndPoint))
+                    {
+                        conn.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, 1);
+                    }
+
+                    return (new UringStreamTransport(conn, peer), peer ?? EpollIo.Unnamed);
                 }
 
                 // A connection reset while queued is the peer's problem, not the listener's: take the next one.
@@ -275,57 +206,4 @@ internal static unsafe class UringIo
     public static void Free(nint p) => NativeMemory.Free((void*)p);
 
     public static Span<byte> Span(nint p, int size) => new((void*)p, size);
-
-    public static int GetIntOption(UringFd fd, int level, int name)
-    {
-        if (!fd.TryUse())
-        {
-            throw new ObjectDisposedException("getsockopt", "The socket is closed.");
-        }
-
-        try
-        {
-            return EpollIo.GetIntOptionRaw(fd.Fd, level, name);
-        }
-        finally
-        {
-            fd.EndUse();
-        }
-    }
-
-    public static void SetIntOption(UringFd fd, int level, int name, int value)
-    {
-        if (!fd.TryUse())
-        {
-            throw new ObjectDisposedException("setsockopt", "The socket is closed.");
-        }
-
-        try
-        {
-            EpollIo.SetIntOptionRaw(fd.Fd, level, name, value);
-        }
-        finally
-        {
-            fd.EndUse();
-        }
-    }
-
-    /// <summary>Writes <paramref name="ep"/> as a sockaddr_in / sockaddr_in6 into <paramref name="sa"/> (at least 28 bytes); returns its length.</summary>
-    public static int WriteSockaddr(IPEndPoint ep, Span<byte> sa)
-    {
-        sa.Clear();
-        if (ep.AddressFamily == AddressFamily.InterNetwork)
-        {
-            BinaryPrimitives.WriteUInt16LittleEndian(sa, 2);
-            BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ep.Port);
-            ep.Address.TryWriteBytes(sa.Slice(4, 4), out _);
-            return 16;
-        }
-
-        BinaryPrimitives.WriteUInt16LittleEndian(sa, 10);
-        BinaryPrimitives.WriteUInt16BigEndian(sa[2..], (ushort)ep.Port);
-        ep.Address.TryWriteBytes(sa.Slice(8, 16), out _);
-        BinaryPrimitives.WriteUInt32LittleEndian(sa[24..], (uint)ep.Address.ScopeId);
-        return 28;
-    }
 }
