@@ -13,7 +13,7 @@ namespace EioSharp;
 /// <para><b>Lifetime</b>: release hooks (<see cref="OnRelease(Action)"/>, <see cref="Attach(IDisposable)"/>) run after all fibers,
 /// last registered first, one at a time, each protected from cancellation (S7).</para>
 /// <para><b>Thread safety</b>: a switch belongs to the domain that created it (S17); using it from another domain throws
-/// <see cref="InvalidOperationException"/>.</para>
+/// <see cref="InvalidOperationException"/>, except adding and removing release hooks, which any domain may do (as Eio).</para>
 /// <para>The name clashes with <c>System.Diagnostics.Switch</c>; where both namespaces are imported, alias it:
 /// <c>using Switch = EioSharp.Switch;</c>.</para>
 /// </remarks>
