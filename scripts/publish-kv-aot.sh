@@ -3,8 +3,13 @@
 # (scripts/run-kv.sh) and CI tests (scripts/test.sh). About 10 MB RSS when empty against ~45 MB for the JIT build, and
 # below redis-server's RSS for 1M strings and for hashes/sets/sorted sets/lists (docs/BENCHMARKS.md, "KV memory").
 #
-#   bash scripts/publish-kv-aot.sh [--if-stale] [OUTPUT_DIR]     # default: apps/EioSharp.Kv/bin/Release/aot
+#   bash scripts/publish-kv-aot.sh [--if-stale] [--libraries-built] [OUTPUT_DIR]   # default: apps/EioSharp.Kv/bin/Release/aot
 #
+# --libraries-built: the referenced libraries were just built in Release (scripts/test.sh, after `dotnet build
+#             EioSharp.slnx -c Release`): use their outputs as they are (BuildProjectReferences=false, and no restore when
+#             scripts/setup.sh restored the linux-x64 target). Otherwise the publish builds them again: -p:PublishAot=true
+#             flows to every referenced project and changes its compile inputs, so MSBuild compiles each library again
+#             (measured: most of the 9-11 minutes of a publish after a build, at load 45-80).
 # --if-stale: publish only when the executable is missing or older than a source it is built from (apps/EioSharp.Kv*,
 #             src/EioSharp*, the build props); otherwise print its path at once.
 # Prints the executable's path on the last line of stdout (progress goes to stderr). Run it like the JIT build:
@@ -19,7 +24,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IF_STALE=""
-if [ "${1:-}" = --if-stale ]; then IF_STALE=1; shift; fi
+LIBS_BUILT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --if-stale) IF_STALE=1; shift ;;
+    --libraries-built) LIBS_BUILT=1; shift ;;
+    *) break ;;
+  esac
+done
 OUT="${1:-apps/EioSharp.Kv/bin/Release/aot}"
 EXE="$OUT/EioSharp.Kv"
 if [ -n "$IF_STALE" ] && [ -x "$EXE" ] && [ -z "$(find apps/EioSharp.Kv apps/EioSharp.Kv.Core src/EioSharp src/EioSharp.Core \
@@ -37,8 +49,19 @@ fi
 [ -n "$LINKER" ] || { echo "NativeAOT needs clang or gcc as linker (apt-get install -y clang zlib1g-dev)" >&2; exit 3; }
 echo "Publishing the NativeAOT EioSharp.Kv into $OUT (linker $LINKER; a few minutes the first time)..." >&2
 start=$(date +%s)
+# With --libraries-built and assets that already hold the linux-x64 target with the ILCompiler (scripts/setup.sh restores
+# them), publish without restoring (a restore with -r rewrites the assets of every referenced project) and without
+# building the references.
+restore=()
+assets=apps/EioSharp.Kv/obj/project.assets.json
+if [ -n "$LIBS_BUILT" ]; then
+  restore=(-p:BuildProjectReferences=false)
+  if [ -f "$assets" ] && grep -q '"net10.0/linux-x64"' "$assets" && grep -qi 'runtime.linux-x64.Microsoft.DotNet.ILCompiler' "$assets"; then
+    restore+=(--no-restore)
+  fi
+fi
 dotnet publish apps/EioSharp.Kv -c Release -r linux-x64 -p:PublishAot=true -p:CppCompilerAndLinker="$LINKER" \
-  -o "$OUT" -v quiet -nologo >&2
+  "${restore[@]}" -o "$OUT" -v quiet -nologo >&2
 touch "$EXE"
 echo "Published in $(( $(date +%s) - start )) s." >&2
 echo "$(cd "$OUT" && pwd)/EioSharp.Kv"

@@ -31,3 +31,8 @@ if [ -f tests/npm/package.json ] && command -v npm >/dev/null 2>&1; then
 fi
 
 dotnet restore EioSharp.slnx --verbosity quiet
+# The NativeAOT publish of the KV server (scripts/publish-kv-aot.sh, run by scripts/test.sh and scripts/run-kv.sh): its
+# linux-x64 target and the ILCompiler packages go into the same assets files now, so that the publish needs no restore
+# of its own, which would rewrite every referenced project's assets and compile the libraries a second time (minutes).
+dotnet restore apps/EioSharp.Kv -r linux-x64 -p:PublishAot=true --verbosity quiet \
+  || echo "note: the NativeAOT restore of EioSharp.Kv failed; scripts/publish-kv-aot.sh will restore (and report) itself" >&2
