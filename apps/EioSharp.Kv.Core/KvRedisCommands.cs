@@ -17,6 +17,9 @@ internal sealed class RespNode
     /// <summary>The elements of an aggregate (a map: keys and values interleaved).</summary>
     public RespNode[] Items { get; init; } = [];
 
+    /// <summary>Where the value starts in the parsed bytes.</summary>
+    public int Start { get; private set; }
+
     public string Text => Encoding.UTF8.GetString(Bytes);
 
     public long Integer => long.Parse(Text, CultureInfo.InvariantCulture);
@@ -33,6 +36,17 @@ internal sealed class RespNode
 
     /// <summary>Parses one value at <paramref name="pos"/> and moves past it.</summary>
     public static RespNode Parse(byte[] data, ref int pos)
+    {
+        int start = pos;
+        RespNode node = ParseValue(data, ref pos);
+        node.Start = start;
+        return node;
+    }
+
+    /// <summary>Parses the value that starts at <paramref name="start"/>.</summary>
+    public static RespNode ParseAt(byte[] data, int start) => Parse(data, ref start);
+
+    private static RespNode ParseValue(byte[] data, ref int pos)
     {
         int end = Array.IndexOf(data, (byte)'\r', pos);
         char kind = (char)data[pos];
@@ -107,7 +121,10 @@ internal sealed class RedisCommandSpec
     public required FrozenSet<string> Flags { get; init; }
     public required ulong Categories { get; init; }
     public required KeySpec[] KeySpecs { get; init; }
-    public required RespNode Info { get; init; }
+    /// <summary>Where this command's COMMAND INFO entry starts in the table resource. The entry is parsed when asked
+    /// for (<see cref="Info"/>): the parsed trees of the whole table would stay in memory as 24,168 nodes with a byte array each (a
+    /// few MB of an otherwise empty server's RSS, issue 11) for the rare COMMAND INFO/DOCS.</summary>
+    public required int InfoStart { get; init; }
     public RedisCommandSpec? Parent { get; init; }
     public RedisCommandSpec[] Subcommands { get; set; } = [];
     public FrozenDictionary<string, RedisCommandSpec> SubcommandsByName { get; set; } = FrozenDictionary<string, RedisCommandSpec>.Empty;
@@ -115,8 +132,12 @@ internal sealed class RedisCommandSpec
     /// <summary>The bit of this command in an ACL selector's command bitmap.</summary>
     public int AclId { get; set; }
 
-    /// <summary>The COMMAND DOCS entry, or null.</summary>
-    public RespNode? Docs { get; set; }
+    /// <summary>The COMMAND INFO entry (parsed from the table resource at each call).</summary>
+    public RespNode Info => KvRedisCommands.InfoEntry(InfoStart);
+
+    /// <summary>The COMMAND DOCS entry, or null (parsed from the docs resource at each call; the docs resource is read
+    /// at the first COMMAND DOCS).</summary>
+    public RespNode? Docs => KvRedisCommands.DocsEntry(FullName);
 
     public bool NoAuth => Flags.Contains("no_auth");
 }
@@ -136,7 +157,41 @@ internal static class KvRedisCommands
 
     private static readonly Lazy<Table> s_table = new(Load);
 
-    private sealed record Table(FrozenDictionary<string, RedisCommandSpec> Commands, RedisCommandSpec[] All, int IdCount);
+    private static readonly Lazy<(byte[] Bytes, FrozenDictionary<string, int> Starts)> s_docs = new(LoadDocs);
+
+    private sealed record Table(FrozenDictionary<string, RedisCommandSpec> Commands, RedisCommandSpec[] All, int IdCount, byte[] InfoBytes);
+
+    /// <summary>The COMMAND INFO entry that starts at <paramref name="start"/> in the table resource.</summary>
+    internal static RespNode InfoEntry(int start) => RespNode.ParseAt(s_table.Value.InfoBytes, start);
+
+    /// <summary>The COMMAND DOCS entry of <paramref name="fullName"/> (<c>parent|sub</c> for a subcommand), or null.</summary>
+    internal static RespNode? DocsEntry(string fullName)
+    {
+        (byte[] bytes, FrozenDictionary<string, int> starts) = s_docs.Value;
+        return starts.TryGetValue(fullName, out int start) ? RespNode.ParseAt(bytes, start) : null;
+    }
+
+    /// <summary>Reads the docs resource and indexes where each command's (and subcommand's) entry starts; the parsed tree
+    /// is dropped.</summary>
+    private static (byte[], FrozenDictionary<string, int>) LoadDocs()
+    {
+        byte[] docs = Resource("redis-commands.docs.resp3");
+        int pos = 0;
+        RespNode docsRoot = RespNode.Parse(docs, ref pos);
+        var starts = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i + 1 < docsRoot.Items.Length; i += 2)
+        {
+            string name = docsRoot.Items[i].Text;
+            RespNode entry = docsRoot.Items[i + 1];
+            if (!Commands.ContainsKey(name)) continue;
+            starts[name] = entry.Start;
+            if (entry["subcommands"] is { } subs)
+            {
+                for (int j = 0; j + 1 < subs.Items.Length; j += 2) starts[subs.Items[j].Text] = subs.Items[j + 1].Start;
+            }
+        }
+        return (docs, starts.ToFrozenDictionary(StringComparer.Ordinal));
+    }
 
     /// <summary>Top-level commands by lower-case name.</summary>
     public static FrozenDictionary<string, RedisCommandSpec> Commands => s_table.Value.Commands;
@@ -195,32 +250,10 @@ internal static class KvRedisCommands
             RedisCommandSpec spec = Build(entry, null, all);
             top[spec.FullName] = spec;
         }
-        byte[] docs = Resource("redis-commands.docs.resp3");
-        pos = 0;
-        RespNode docsRoot = RespNode.Parse(docs, ref pos);
-        for (int i = 0; i + 1 < docsRoot.Items.Length; i += 2)
-        {
-            if (!top.TryGetValue(docsRoot.Items[i].Text, out RedisCommandSpec? spec)) continue;
-            spec.Docs = docsRoot.Items[i + 1];
-            if (docsRoot.Items[i + 1]["subcommands"] is { } subs)
-            {
-                for (int j = 0; j + 1 < subs.Items.Length; j += 2)
-                {
-                    if (Lookup(top, subs.Items[j].Text) is { } sub) sub.Docs = subs.Items[j + 1];
-                }
-            }
-        }
         // ACL ids in name order, so that the table (and ACL LIST, which follows ids nowhere) is stable.
         all.Sort((a, b) => string.CompareOrdinal(a.FullName, b.FullName));
         for (int i = 0; i < all.Count; i++) all[i].AclId = i;
-        return new Table(top.ToFrozenDictionary(StringComparer.Ordinal), [.. all], all.Count);
-    }
-
-    private static RedisCommandSpec? Lookup(Dictionary<string, RedisCommandSpec> top, string fullName)
-    {
-        int bar = fullName.IndexOf('|', StringComparison.Ordinal);
-        if (bar < 0 || !top.TryGetValue(fullName[..bar], out RedisCommandSpec? parent)) return null;
-        return parent.SubcommandsByName.GetValueOrDefault(fullName[(bar + 1)..]);
+        return new Table(top.ToFrozenDictionary(StringComparer.Ordinal), [.. all], all.Count, info);
     }
 
     private static RedisCommandSpec Build(RespNode entry, RedisCommandSpec? parent, List<RedisCommandSpec> all)
@@ -239,7 +272,7 @@ internal static class KvRedisCommands
             Flags = f[2].Items.Select(x => x.Text).ToFrozenSet(StringComparer.Ordinal),
             Categories = categories,
             KeySpecs = [.. f[8].Items.Select(ParseKeySpec)],
-            Info = entry,
+            InfoStart = entry.Start,
             Parent = parent,
         };
         all.Add(spec);
