@@ -44,6 +44,29 @@ public abstract class EioFile : IClosable
     /// <summary>Gets the handle.</summary>
     private protected SafeFileHandle Handle { get; }
 
+    /// <summary>The position a <c>Seek</c> from <paramref name="position"/> moves to (Eio's <c>File.seek</c> rules, shared by
+    /// the reader and the writer); <see cref="SeekOrigin.End"/> reads the file's length.</summary>
+    /// <exception cref="IOException">The new position would be negative (<c>EINVAL</c>).</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    private protected long SeekTarget(long position, long offset, SeekOrigin origin)
+    {
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        long basis = origin switch
+        {
+            SeekOrigin.Begin => 0,
+            SeekOrigin.Current => position,
+            SeekOrigin.End => RandomAccess.GetLength(Handle),
+            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+        };
+        long target = basis + offset;
+        if (target < 0)
+        {
+            throw new IOException($"seek {this}: the position would be negative ({target})", 22);
+        }
+
+        return target;
+    }
+
     /// <summary>Gets the release hook, for tests.</summary>
     internal ReleaseHook? Hook => _hook;
 
@@ -185,25 +208,7 @@ public sealed class FileReader : EioFile, IFlowSource
     /// <exception cref="ObjectDisposedException">The file is closed.</exception>
     /// <remarks>Eio: <c>File.seek</c> (<c>`Set</c> / <c>`Cur</c> / <c>`End</c>). Only this object's position moves; positional
     /// reads and writes are unaffected. A system call only for <see cref="SeekOrigin.End"/>.</remarks>
-    public long Seek(long offset, SeekOrigin origin)
-    {
-        ObjectDisposedException.ThrowIf(IsClosed, this);
-        long basis = origin switch
-        {
-            SeekOrigin.Begin => 0,
-            SeekOrigin.Current => _position,
-            SeekOrigin.End => RandomAccess.GetLength(Handle),
-            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-        };
-        long target = basis + offset;
-        if (target < 0)
-        {
-            throw new IOException($"seek {this}: the position would be negative ({target})", 22);
-        }
-
-        _position = target;
-        return target;
-    }
+    public long Seek(long offset, SeekOrigin origin) => _position = SeekTarget(_position, offset, origin);
 
     /// <summary>Reads the next bytes of the file, at most <c>buffer.Length</c>.</summary>
     /// <param name="buffer">Where to put the bytes.</param>
@@ -251,25 +256,7 @@ public sealed class FileWriter : EioFile, IFlowSink
     /// <exception cref="ObjectDisposedException">The file is closed.</exception>
     /// <remarks>Eio: <c>File.seek</c> (<c>`Set</c> / <c>`Cur</c> / <c>`End</c>). Only this object's position moves; positional
     /// reads and writes are unaffected. A system call only for <see cref="SeekOrigin.End"/>.</remarks>
-    public long Seek(long offset, SeekOrigin origin)
-    {
-        ObjectDisposedException.ThrowIf(IsClosed, this);
-        long basis = origin switch
-        {
-            SeekOrigin.Begin => 0,
-            SeekOrigin.Current => _position,
-            SeekOrigin.End => RandomAccess.GetLength(Handle),
-            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-        };
-        long target = basis + offset;
-        if (target < 0)
-        {
-            throw new IOException($"seek {this}: the position would be negative ({target})", 22);
-        }
-
-        _position = target;
-        return target;
-    }
+    public long Seek(long offset, SeekOrigin origin) => _position = SeekTarget(_position, offset, origin);
 
     /// <summary>Writes all of <paramref name="data"/> at the sequential position (or at the end in append mode).</summary>
     /// <param name="data">The bytes; the caller must not change them until the write completes.</param>

@@ -165,10 +165,26 @@ internal static unsafe class NativeFs
     /// <exception cref="IOException">Other errors, as for <see cref="Open"/>.</exception>
     public static string[] ReadDirectory(DirectoryHandle dir, string path = "")
     {
+        var raw = ReadDirents(dir, path);
+        var result = new string[raw.Count];
+        for (int i = 0; i < result.Length; i++)
+        {
+            result[i] = raw[i].Name;
+        }
+
+        Array.Sort(result, StringComparer.Ordinal);
+        return result;
+    }
+
+    /// <summary>The entries of a directory as getdents64 gives them (name, d_type), without <c>.</c> and <c>..</c>, unsorted.</summary>
+    /// <exception cref="DirectoryNotFoundException">The directory is missing or not a directory.</exception>
+    /// <exception cref="IOException">Other errors, as for <see cref="Open"/>.</exception>
+    private static List<(string Name, byte Type)> ReadDirents(DirectoryHandle dir, string path)
+    {
         int fd = OpenFd(dir, dir.Resolution, path, OpenFlags.Read | OpenFlags.Directory, UnixFileMode.None);
+        var entries = new List<(string, byte)>();
         try
         {
-            var names = new List<string>();
             const int BufferSize = 32 * 1024;
             byte* buffer = (byte*)NativeMemory.Alloc(BufferSize);
             try
@@ -199,7 +215,7 @@ internal static unsafe class NativeFs
                         var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + 19);
                         if (!(name.SequenceEqual("."u8) || name.SequenceEqual(".."u8)))
                         {
-                            names.Add(System.Text.Encoding.UTF8.GetString(name));
+                            entries.Add((System.Text.Encoding.UTF8.GetString(name), entry[18]));
                         }
 
                         offset += recordLength;
@@ -210,15 +226,13 @@ internal static unsafe class NativeFs
             {
                 NativeMemory.Free(buffer);
             }
-
-            var result = names.ToArray();
-            Array.Sort(result, StringComparer.Ordinal);
-            return result;
         }
         finally
         {
             LinuxInterop.Close(fd);
         }
+
+        return entries;
     }
 
     /// <summary>Returns the target of the symlink <paramref name="path"/> without resolving it. Eio: <c>Path.read_link</c>.</summary>
@@ -430,55 +444,11 @@ internal static unsafe class NativeFs
     /// <exception cref="DirectoryNotFoundException">The directory is missing or not a directory.</exception>
     public static (string Name, FileKind Kind)[] ReadDirectoryEntries(DirectoryHandle dir, string path = "")
     {
-        int fd = OpenFd(dir, dir.Resolution, path, OpenFlags.Read | OpenFlags.Directory, UnixFileMode.None);
-        var entries = new List<(string, FileKind)>();
-        try
+        var raw = ReadDirents(dir, path);
+        var entries = new List<(string, FileKind)>(raw.Count);
+        foreach (var (name, type) in raw)
         {
-            const int BufferSize = 32 * 1024;
-            byte* buffer = (byte*)NativeMemory.Alloc(BufferSize);
-            try
-            {
-                while (true)
-                {
-                    long n = LinuxInterop.GetDents64(fd, buffer, BufferSize);
-                    if (n == 0)
-                    {
-                        break;
-                    }
-
-                    if (n < 0)
-                    {
-                        if (Marshal.GetLastPInvokeError() == NativeErrors.EINTR)
-                        {
-                            continue;
-                        }
-
-                        throw NativeErrors.Last(path, directoryExpected: true);
-                    }
-
-                    for (long offset = 0; offset < n;)
-                    {
-                        byte* entry = buffer + offset;
-                        ushort recordLength = *(ushort*)(entry + 16);
-                        byte type = entry[18];
-                        var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + 19);
-                        if (!(name.SequenceEqual("."u8) || name.SequenceEqual(".."u8)))
-                        {
-                            entries.Add((System.Text.Encoding.UTF8.GetString(name), KindOfDirentType(type)));
-                        }
-
-                        offset += recordLength;
-                    }
-                }
-            }
-            finally
-            {
-                NativeMemory.Free(buffer);
-            }
-        }
-        finally
-        {
-            LinuxInterop.Close(fd);
+            entries.Add((name, KindOfDirentType(type)));
         }
 
         var result = entries.ToArray();
