@@ -34,7 +34,7 @@ else
   kv_filter="Category!=Stress&Category!=Quarantine&Category!=Memory"
 fi
 kv_start=$(date +%s)
-EIOSHARP_KV_BINARY="$kv_binary" EIOSHARP_KV_MEMORY_REPORT="$results/kv-memory.txt" dotnet test tests/EioSharp.Kv.EndToEnd/EioSharp.Kv.EndToEnd.csproj -c Release --no-build \
+EIOSHARP_KV_BINARY="$kv_binary" EIOSHARP_KV_MEMORY_REPORT="$PWD/$results/kv-memory.txt" dotnet test tests/EioSharp.Kv.EndToEnd/EioSharp.Kv.EndToEnd.csproj -c Release --no-build \
   --filter "$kv_filter" --blame-hang-timeout 10m --logger "trx;LogFileName=kv-end-to-end.trx" --results-directory "$results" \
   -v quiet -nologo
 kv_rc=$?

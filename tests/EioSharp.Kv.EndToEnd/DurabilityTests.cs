@@ -360,7 +360,10 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             Thread.Sleep(50);
         }
 
-        Assert.Contains("rejected_connections:", Cli(server.Port, ["--raw"], "INFO", "stats"));
+        // Asked on b, which holds a slot: a new client (redis-cli) may still be refused while the server has not yet seen
+        // d's close (failed in a loaded CI run).
+        string stats = b.Call("INFO", "stats");
+        Assert.Matches(@"rejected_connections:[1-9]", stats);
     }
 
     [Fact]

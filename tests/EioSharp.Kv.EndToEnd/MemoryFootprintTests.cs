@@ -65,6 +65,7 @@ public sealed class MemoryFootprintTests(ITestOutputHelper output)
         output.WriteLine(line);
         if (Environment.GetEnvironmentVariable("EIOSHARP_KV_MEMORY_REPORT") is { Length: > 0 } report)
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(report))!);
             File.AppendAllText(report, line + "\n");
         }
 
