@@ -603,6 +603,25 @@ public sealed class KvAcl
     /// <summary>Maximum ACL LOG entries (acllog-max-len).</summary>
     public int LogMaxLength { get; set; } = 128;
 
+    /// <summary>Redis's <c>acl-pubsub-default</c>: true (<c>allchannels</c>) gives users created afterwards, their
+    /// <c>(...)</c> selectors and <c>reset</c> the <c>&amp;*</c> channel pattern; false (<c>resetchannels</c>, the 7.0
+    /// default) gives them none. Existing users keep their channels.</summary>
+    public bool PubsubDefaultAllChannels
+    {
+        get => Volatile.Read(ref _pubsubDefaultAllChannels);
+        set => Volatile.Write(ref _pubsubDefaultAllChannels, value);
+    }
+
+    private bool _pubsubDefaultAllChannels;
+
+    /// <summary>A new user's state (Redis's ACLCreateUser: off, no rules; the root selector gets acl-pubsub-default).</summary>
+    private AclUserState NewState(bool allChannels)
+    {
+        var s = new AclUserState();
+        if (allChannels) s.Apply("allchannels", allChannels);
+        return s;
+    }
+
     /// <summary>Whether authentication is required of new connections (the default user has a password or is off).</summary>
     public bool AuthRequired => !Default.NoPassEnabled;
 
@@ -686,11 +705,12 @@ public sealed class KvAcl
         rules = merged;
         lock (_lock)
         {
+            bool allChannels = PubsubDefaultAllChannels;
             KvAclUser? u = _users.GetValueOrDefault(name);
-            AclUserState temp = u?.State.Clone() ?? new AclUserState();
+            AclUserState temp = u?.State.Clone() ?? NewState(allChannels);
             foreach (string rule in rules)
             {
-                if (temp.Apply(rule, false) is { } error) return $"ERR Error in ACL SETUSER modifier '{rule}': {error}";
+                if (temp.Apply(rule, allChannels) is { } error) return $"ERR Error in ACL SETUSER modifier '{rule}': {error}";
             }
             if (u is null) _users[name] = u = new KvAclUser(name, temp);
             else u.State = temp;
@@ -714,11 +734,12 @@ public sealed class KvAcl
             {
                 throw new KvConfigException($"Error loading ACL rule '{rules[unmatched]}' for the user named '{name}': Unmatched parenthesis in acl selector starting at '{rules[unmatched]}'.");
             }
-            var state = new AclUserState();
-            if (name == "default") state.Apply("reset", false);
+            bool allChannels = PubsubDefaultAllChannels;
+            var state = NewState(allChannels);
+            if (name == "default") state.Apply("reset", allChannels);
             foreach (string op in merged)
             {
-                if (state.Apply(op, false) is { } error) throw new KvConfigException($"Error loading ACL rule '{op}' for the user named '{name}': {error}");
+                if (state.Apply(op, allChannels) is { } error) throw new KvConfigException($"Error loading ACL rule '{op}' for the user named '{name}': {error}");
             }
             SetUser(name, ["reset"], out KvAclUser? user);
             user!.State = state;
@@ -826,12 +847,13 @@ public sealed class KvAcl
                 errors.Append($"{fileName}:{lineNum}: Unmatched parenthesis in selector definition.");
                 continue;
             }
-            var state = new AclUserState();
+            bool allChannels = PubsubDefaultAllChannels;
+            var state = NewState(allChannels);
             bool syntaxError = false;
             for (int j = 0; j < ops.Count; j++)
             {
                 string op = ops[j].Trim('\t', '\r', '\n');
-                if (state.Apply(op, false) is { } error)
+                if (state.Apply(op, allChannels) is { } error)
                 {
                     if (error == ErrUnknown) errors.Append($"{fileName}:{lineNum}: Error in applying operation '{op}': {error}. ");
                     else if (!syntaxError)

@@ -203,6 +203,7 @@ public static class KvConfigDirectives
             Str("requirepass", c => c.RequirePass ?? "", (c, v) => c with { RequirePass = v }),
             Str("aclfile", c => c.AclFile, (c, v) => c with { AclFile = v }, im),
             Int("acllog-max-len", 0, LongMax, c => c.AclLogMaxLen, (c, v) => c with { AclLogMaxLen = (int)Math.Min(v, IntMax) }),
+            Enum("acl-pubsub-default", ["allchannels", "resetchannels"], c => c.AclPubsubDefault, (c, v) => c with { AclPubsubDefault = v }),
             Int("maxclients", 1, uint.MaxValue, c => c.MaxClients, (c, v) => c with { MaxClients = (int)Math.Min(v, 1_000_000) }),
             Int("databases", 1, IntMax, c => c.Databases, (c, v) => c with { Databases = (int)v }, im),
             Int("timeout", 0, IntMax, c => c.Timeout, (c, v) => c with { Timeout = (int)v }),

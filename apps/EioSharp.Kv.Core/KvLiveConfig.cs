@@ -20,7 +20,12 @@ public sealed class KvLiveConfig
     {
         ArgumentNullException.ThrowIfNull(initial);
         _current = initial;
-        Acl = new KvAcl(initial.RequirePass) { LogMaxLength = initial.AclLogMaxLen, AclFile = initial.AclFile.Length == 0 ? null : initial.AclFile };
+        Acl = new KvAcl(initial.RequirePass)
+        {
+            LogMaxLength = initial.AclLogMaxLen,
+            AclFile = initial.AclFile.Length == 0 ? null : initial.AclFile,
+            PubsubDefaultAllChannels = initial.AclPubsubDefault == "allchannels",
+        };
         ConfigFile = configFile is null ? null : Path.GetFullPath(configFile);
         if (initial.Users.Count > 0 && Acl.AclFile is not null)
         {
@@ -53,6 +58,7 @@ public sealed class KvLiveConfig
     {
         if (!string.Equals(old.RequirePass, next.RequirePass, StringComparison.Ordinal)) Acl.UpdateDefaultUserPassword(next.RequirePass);
         Acl.LogMaxLength = next.AclLogMaxLen;
+        Acl.PubsubDefaultAllChannels = next.AclPubsubDefault == "allchannels";
     }
 
     /// <summary>The configuration in force (a snapshot: never changes).</summary>

@@ -36,6 +36,10 @@ public sealed record KvServerConfig
     /// <summary>Redis's <c>acllog-max-len</c>: most ACL LOG entries kept.</summary>
     public int AclLogMaxLen { get; init; } = 128;
 
+    /// <summary>Redis's <c>acl-pubsub-default</c>: <c>resetchannels</c> (the 7.0 default: new users get no channels) or
+    /// <c>allchannels</c> (new users get <c>&amp;*</c>).</summary>
+    public string AclPubsubDefault { get; init; } = "resetchannels";
+
     /// <summary>Most simultaneous clients.</summary>
     public int MaxClients { get; init; } = 10000;
 

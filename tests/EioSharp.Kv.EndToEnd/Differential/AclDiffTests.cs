@@ -245,4 +245,42 @@ public sealed class AclDiffTests(DiffServers servers) : IClassFixture<DiffServer
         }
         Reset(p);
     }
+
+    /// <summary>acl-pubsub-default: CONFIG GET/SET (case-insensitive values, the enum error) and its effect on users
+    /// created afterwards, their selectors and <c>reset</c>; existing users keep their channels.</summary>
+    [Fact]
+    public void Acl_pubsub_default_applies_to_new_users_as_in_redis()
+    {
+        using var p = new Pair(servers);
+        Reset(p);
+        try
+        {
+            p.Same(["CONFIG", "GET", "acl-pubsub-default"]);
+            p.Same(["CONFIG", "SET", "acl-pubsub-default", "nosuch"]);
+            p.Same(["CONFIG", "SET", "acl-pubsub-default", ""]);
+            p.Same(["CONFIG", "SET", "acl-pubsub-default"]);
+            p.Same(["CONFIG", "GET", "acl-pubsub-default"]);
+            p.Same(["ACL", "SETUSER", "alice"]);
+            p.Same(["CONFIG", "SET", "acl-pubsub-default", "ALLChannels"]);
+            p.Same(["CONFIG", "GET", "acl-pubsub-default"]);
+            p.Same(["ACL", "SETUSER", "bob"]);
+            p.Same(["ACL", "SETUSER", "carol", "on", "nopass", "(+get ~x)", "+set"]);
+            p.Same(["ACL", "SETUSER", "dave", "&chan", "resetchannels", "&news.*"]);
+            p.Same(["ACL", "SETUSER", "eve", "&chan"]);
+            p.Same(["ACL", "LIST"], NormalizeList);
+            p.Same(["ACL", "SETUSER", "alice", "reset"]);
+            p.Same(["ACL", "GETUSER", "alice"], NormalizeGetUser);
+            p.Same(["ACL", "GETUSER", "carol"], NormalizeGetUser);
+            p.Same(["CONFIG", "SET", "acl-pubsub-default", "resetchannels"]);
+            p.Same(["ACL", "SETUSER", "bob", "reset"]);
+            p.Same(["ACL", "SETUSER", "carol", "(+ping)"]);
+            p.Same(["ACL", "LIST"], NormalizeList);
+            p.Same(["ACL", "GETUSER", "bob"], NormalizeGetUser);
+        }
+        finally
+        {
+            p.Call("CONFIG", "SET", "acl-pubsub-default", "resetchannels");
+            Reset(p);
+        }
+    }
 }
