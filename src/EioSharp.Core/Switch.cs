@@ -13,7 +13,7 @@ namespace EioSharp;
 /// <para><b>Lifetime</b>: release hooks (<see cref="OnRelease(Action)"/>, <see cref="Attach(IDisposable)"/>) run after all fibers,
 /// last registered first, one at a time, each protected from cancellation (S7).</para>
 /// <para><b>Thread safety</b>: a switch belongs to the domain that created it (S17); using it from another domain throws
-/// <see cref="InvalidOperationException"/>, except adding and removing release hooks, which any domain may do (as Eio).</para>
+/// <see cref="InvalidOperationException"/>, except adding and removing release hooks, which any domain may do (an extension: Eio raises <c>Invalid_argument</c> there).</para>
 /// <para>The name clashes with <c>System.Diagnostics.Switch</c>; where both namespaces are imported, alias it:
 /// <c>using Switch = EioSharp.Switch;</c>.</para>
 /// </remarks>
@@ -250,9 +250,15 @@ public sealed class Switch
     }
 
     /// <summary>Fails the switch: records <paramref name="error"/> and cancels the switch (if this is its first failure).</summary>
-    /// <param name="error">The failure.</param>
-    /// <exception cref="InvalidOperationException">The switch has finished, or the caller is on another domain.</exception>
-    /// <remarks>Eio: <c>Switch.fail</c>.</remarks>
+    /// <param name="error">The failure; <see cref="RunAsync(Func{Switch, Task}, string?)"/> later throws it as itself, or inside a
+    /// <see cref="MultipleException"/> with the switch's other failures (the same exception object is recorded once; S3).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="error"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The switch has finished, or the caller is not on the switch's domain (S17);
+    /// the switch is then left as it was.</exception>
+    /// <remarks>Eio: <c>Switch.fail</c>, which is also bound to the switch's domain (it raises <c>Invalid_argument</c>
+    /// "Switch accessed from wrong domain!"). Returns at once; the siblings are cancelled at their next suspension point (S2).
+    /// To fail a switch from another domain, hand the exception to a fiber on the switch's domain (a <see cref="Promise{T}"/>
+    /// or a stream, both safe across domains) and call <c>Fail</c> there.</remarks>
     public void Fail(Exception error)
     {
         ArgumentNullException.ThrowIfNull(error);
@@ -289,7 +295,7 @@ public sealed class Switch
     /// <param name="release">The clean-up action.</param>
     /// <returns>A hook that can be removed when the resource is closed early.</returns>
     /// <exception cref="InvalidOperationException">The switch has finished (the action has then already been run; if it threw, that is the inner exception).</exception>
-    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>. Safe from any domain (as Eio): a hook registered while the switch
+    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>. Safe from any domain (an extension: Eio's raises <c>Invalid_argument</c> from another domain): a hook registered while the switch
     /// releases is either run by the release phase or, once that has taken the last hook, run at once with the exception
     /// above. The hook runs on the switch's domain in the release phase, or on the caller's thread in that late case.</remarks>
     public ReleaseHook OnRelease(Action release)
@@ -302,7 +308,7 @@ public sealed class Switch
     /// <param name="release">The clean-up function; it runs protected from cancellation.</param>
     /// <returns>A hook that can be removed when the resource is closed early.</returns>
     /// <exception cref="InvalidOperationException">The switch has finished (the function has then already been started).</exception>
-    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>. Safe from any domain (as Eio): a hook registered while the switch
+    /// <remarks>Eio: <c>Switch.on_release_cancellable</c>. Safe from any domain (an extension: Eio's raises <c>Invalid_argument</c> from another domain): a hook registered while the switch
     /// releases is either run by the release phase or, once that has taken the last hook, run at once with the exception
     /// above. The hook runs on the switch's domain in the release phase, or on the caller's thread in that late case.</remarks>
     public ReleaseHook OnRelease(Func<ValueTask> release)
@@ -581,7 +587,7 @@ public sealed class ReleaseHook
 
     /// <summary>Removes the hook so it will not run (for a resource closed early). Idempotent.</summary>
     /// <returns>True if the hook was registered and is now removed; false if it had already run or been removed.</returns>
-    /// <remarks>Eio: <c>Switch.remove_hook</c>. Safe from any domain (as Eio): a removal that races with the switch's
+    /// <remarks>Eio: <c>Switch.remove_hook</c>. Safe from any domain (an extension: Eio's raises <c>Invalid_argument</c> from another domain): a removal that races with the switch's
     /// release phase either removes the hook before it is taken (it never runs) or returns false (it runs or has run).</remarks>
     public bool Remove()
     {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using EioSharp.Sync;
+using EioSharp.Tests.Core;
 
 namespace EioSharp.Tests.Domains;
 
@@ -211,6 +212,152 @@ public class DomainManagerTests
                 "IsCancelled (read-only, allowed): no exception",
             ],
             errors);
+    }
+
+    // S17: Switch.Fail is domain-bound, as Eio's Switch.fail (check_our_domain: Invalid_argument "Switch accessed from wrong
+    // domain!"). Several domains calling it at once, 200 times over, each get InvalidOperationException on their own domain;
+    // the switch is left on (not cancelled, no failure recorded), its sleeping fibers are not disturbed, nothing hangs.
+    [Fact]
+    public async Task S17_FailFromOtherDomainsThrowsThereAndLeavesTheSwitchOn()
+    {
+        const int Rounds = 200, Domains = 3, Sleepers = 2;
+        var run = Task.Run(() => EioMain.Run(async env =>
+        {
+            var outcomes = new ConcurrentDictionary<string, int>();
+            int siblingsCancelled = 0, siblingsDone = 0, switchesCancelled = 0;
+            for (int round = 0; round < Rounds; round++)
+            {
+                await Switch.RunAsync(async sw =>
+                {
+                    var (release, releaseR) = Promise.Create<bool>();
+                    for (int i = 0; i < Sleepers; i++)
+                    {
+                        Fiber.Fork(sw, async () =>
+                        {
+                            try
+                            {
+                                await release.AwaitAsync();
+                                Interlocked.Increment(ref siblingsDone);
+                            }
+                            catch (CancelledException)
+                            {
+                                Interlocked.Increment(ref siblingsCancelled);
+                                throw;
+                            }
+                        });
+                    }
+
+                    await Fiber.AllAsync(Enumerable.Range(0, Domains).Select(_ => (Func<Task>)(() => env.DomainManager.RunAsync(() =>
+                    {
+                        string outcome;
+                        try
+                        {
+                            sw.Fail(new TestFailure("from another domain"));
+                            outcome = "no exception";
+                        }
+                        catch (Exception ex)
+                        {
+                            outcome = ex.GetType().Name;
+                        }
+
+                        outcomes.AddOrUpdate(outcome, 1, (_, n) => n + 1);
+                        return Task.CompletedTask;
+                    }))).ToArray());
+                    if (sw.CancelContext.IsCancelled)
+                    {
+                        switchesCancelled++;
+                    }
+
+                    releaseR.Resolve(true);
+                });
+            }
+
+            return (outcomes: string.Join(", ", outcomes.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} x{kv.Value}")),
+                siblingsDone, siblingsCancelled, switchesCancelled);
+        }));
+        var r = await run.WaitAsync(TimeSpan.FromMinutes(3)); // TimeoutException on a hang; rethrows if any RunAsync threw
+        Assert.Equal($"InvalidOperationException x{Rounds * Domains}", r.outcomes);
+        Assert.Equal(Rounds * Sleepers, r.siblingsDone);
+        Assert.Equal(0, r.siblingsCancelled);
+        Assert.Equal(0, r.switchesCancelled);
+    }
+
+    // S17, S2, S3: the way to fail a switch from another domain (Eio's too) is to hand the exception to a fiber on the switch's
+    // domain, here through a promise (safe across domains), and call Fail there. Several domains race to hand over their own
+    // exception; exactly one wins; RunAsync throws that exception itself (not a MultipleException, not Cancelled), the
+    // sleeping siblings are cancelled, and no domain sees an exception. 200 rounds, bounded so a hang fails the test.
+    [Fact]
+    public async Task S17_FailureHandedToTheOwningDomainFailsTheSwitchOnce()
+    {
+        const int Rounds = 200, Domains = 3, Sleepers = 2;
+        var run = Task.Run(() => EioMain.Run(async env =>
+        {
+            int siblingsCancelled = 0, remoteErrors = 0, winners = 0;
+            var failures = new List<string>();
+            for (int round = 0; round < Rounds; round++)
+            {
+                var (failure, failureR) = Promise.Create<Exception>();
+                var sent = new Exception?[Domains];
+                try
+                {
+                    await Switch.RunAsync(async sw =>
+                    {
+                        for (int i = 0; i < Sleepers; i++)
+                        {
+                            Fiber.Fork(sw, async () =>
+                            {
+                                try
+                                {
+                                    await env.MonoClock.SleepAsync(TimeSpan.FromHours(1));
+                                }
+                                catch (CancelledException)
+                                {
+                                    Interlocked.Increment(ref siblingsCancelled);
+                                    throw;
+                                }
+                            });
+                        }
+
+                        Fiber.Fork(sw, async () => sw.Fail(await failure.AwaitAsync())); // on the switch's domain
+                        await Fiber.AllAsync(Enumerable.Range(0, Domains).Select(d => (Func<Task>)(() => env.DomainManager.RunAsync(() =>
+                        {
+                            try
+                            {
+                                var mine = new TestFailure($"domain {d}");
+                                if (failureR.TryResolve(mine))
+                                {
+                                    sent[d] = mine;
+                                    Interlocked.Increment(ref winners);
+                                }
+                            }
+                            catch (Exception)
+                            {
+                                Interlocked.Increment(ref remoteErrors);
+                            }
+
+                            return Task.CompletedTask;
+                        }))).ToArray());
+                        await Fiber.AwaitCancelAsync(); // the body too is cancelled by the failure
+                    });
+                    failures.Add("returned");
+                }
+                catch (TestFailure ex)
+                {
+                    failures.Add(Array.IndexOf(sent, ex) >= 0 ? "the winner's exception" : "another TestFailure: " + ex.Message);
+                }
+                catch (Exception ex)
+                {
+                    failures.Add(ex.GetType().Name + ": " + ex.Message);
+                }
+            }
+
+            return (failures, siblingsCancelled, remoteErrors, winners);
+        }));
+        var r = await run.WaitAsync(TimeSpan.FromMinutes(3)); // TimeoutException on a hang
+        Assert.Equal(Enumerable.Repeat("the winner's exception", Rounds), r.failures);
+        Assert.Equal(Rounds, r.winners);
+        Assert.Equal(Rounds * Sleepers, r.siblingsCancelled);
+        Assert.Equal(0, r.remoteErrors);
     }
 
     [Fact]
