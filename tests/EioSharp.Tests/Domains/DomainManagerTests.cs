@@ -187,7 +187,7 @@ public class DomainManagerTests
                     Expect("ForkPromise", () => Fiber.ForkPromise(sw, () => Task.FromResult(1)));
                     Expect("Check", sw.Check);
                     Expect("Fail", () => sw.Fail(new Exception("x")));
-                    Expect("OnRelease (any domain, as Eio)", () => sw.OnRelease(() => { }));
+                    Expect("OnRelease (any domain, an extension of Eio)", () => sw.OnRelease(() => { }));
                     Expect("CancellationToken", () => _ = sw.CancellationToken);
                     Expect("Cancel", () => ctx.Cancel(new Exception("x")));
                     Expect("Token", () => _ = ctx.Token);
@@ -205,7 +205,7 @@ public class DomainManagerTests
                 "ForkPromise: InvalidOperationException",
                 "Check: InvalidOperationException",
                 "Fail: InvalidOperationException",
-                "OnRelease (any domain, as Eio): no exception",
+                "OnRelease (any domain, an extension of Eio): no exception",
                 "CancellationToken: InvalidOperationException",
                 "Cancel: InvalidOperationException",
                 "Token: InvalidOperationException",
