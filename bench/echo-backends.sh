@@ -18,7 +18,7 @@ for r in $(seq 1 "$runs"); do
   for s in $servers; do
     fifo=$(mktemp -u); mkfifo "$fifo"
     portfile=$(mktemp)
-    dotnet "$dll" echo-server "$s" <"$fifo" >"$portfile" 2>&1 & pid=$!
+    dotnet "$dll" echo-server "$s" <"$fifo" >"$portfile" 2>/dev/null & pid=$!
     exec 9>"$fifo" # keeps the server's stdin open; closing it stops the server
     for i in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
     port=$(head -1 "$portfile")
