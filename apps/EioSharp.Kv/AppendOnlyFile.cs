@@ -331,8 +331,8 @@ internal sealed class AppendOnlyFile : IDisposable
         Interlocked.Increment(ref _fsyncs);
     }
 
-    /// <summary>fsyncs on the library's blocking offload (a system thread); the store's domain runs its other fibers
-    /// meanwhile (the round's fsync under <see cref="FsyncPolicy.Always"/>).</summary>
+    /// <summary>fsyncs with <see cref="FileWriter.SyncAsync"/> (on the io_uring backend's ring, else the library's blocking
+    /// offload, a system thread); the store's domain runs its other fibers meanwhile (the round's fsync under <see cref="FsyncPolicy.Always"/>).</summary>
     public async Task SyncAsync()
     {
         _dirty = false;

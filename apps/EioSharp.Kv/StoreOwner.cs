@@ -605,15 +605,15 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
     private long _roundCommands; // commands run by the round being committed
 
-    /// <summary>fsyncs the round's appended bytes (<c>appendfsync always</c>) on the library's system-thread pool
-    /// (<see cref="Systhread"/>): the store's domain is not blocked meanwhile. The round stays in the
+    /// <summary>fsyncs the round's appended bytes (<c>appendfsync always</c>) without blocking the store's domain: an
+    /// IORING_OP_FSYNC on the io_uring backend, the library's system-thread pool (<see cref="Systhread"/>) on the others. The round stays in the
     /// <see cref="RoundPhase.Committing"/> phase (the cron and block-timeout fibers leave the store alone), and nothing
     /// of it is acknowledged before the fsync returns. A failed fsync fails the run as a failed append does.</summary>
     private async Task SyncRoundAsync(AppendOnlyFile aof)
     {
         try
         {
-            await aof.SyncAsync(); // on the library's blocking offload (a system thread)
+            await aof.SyncAsync(); // on the ring (io_uring) or the library's blocking offload (a system thread)
         }
         catch (IOException ex)
         {

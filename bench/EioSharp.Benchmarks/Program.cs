@@ -22,6 +22,11 @@ public static class Program
             return;
         }
 
+        if (args.Length > 0 && args[0] is "echo-server" or "echo-client" or "file-sync")
+        {
+            Environment.Exit(Net.BackendProcesses.Run(args));
+        }
+
         if (args.Length >= 5 && args[0] == "loop")
         {
             Loop(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args[5..]);

@@ -1,3 +1,4 @@
+using EioSharp.Backends.Uring;
 using EioSharp.IO;
 using Microsoft.Win32.SafeHandles;
 
@@ -13,10 +14,18 @@ namespace EioSharp.Fs;
 /// another domain cannot be closed under it. Operations started after closing throw <see cref="ObjectDisposedException"/>.
 /// </para>
 /// <para>
-/// <b>Scheduling and cancellation</b>: reads and writes use <see cref="RandomAccess"/> (the calling fiber awaits them
-/// and resumes on its domain); <c>fstat</c>, <c>fsync</c> and <c>ftruncate</c> run on the blocking offload. Every
-/// operation checks the fiber's cancellation when it starts and throws <see cref="CancelledException"/> without
-/// touching the file; a read or write that has started completes and returns its result.
+/// <b>Scheduling and cancellation</b>: on the io_uring backend (<see cref="EioBackend.Uring"/>), reads, writes,
+/// <c>fsync</c>/<c>fdatasync</c> and <c>fstat</c> are submissions on the calling domain's ring (IORING_OP_READ, WRITE,
+/// FSYNC, STATX; each falls back to the portable way when the kernel's probe lacks its opcode), as Eio_linux does. On the
+/// other backends reads and writes use <see cref="RandomAccess"/> (the calling fiber awaits them and resumes on its
+/// domain), and <c>fstat</c>, <c>fsync</c> run on the blocking offload; <c>ftruncate</c> runs there on every backend.
+/// Every operation checks the fiber's cancellation when it starts and throws <see cref="CancelledException"/> without
+/// touching the file. On the portable and epoll backends an operation that has started completes and returns its result.
+/// On io_uring a fiber cancelled during an operation asks the kernel to cancel it (IORING_OP_ASYNC_CANCEL) and resumes
+/// only with the operation's completion: if the kernel had already done it, its result is returned (nothing is lost; the
+/// cancellation is seen at the next suspension point); if the kernel cancelled it, <see cref="CancelledException"/> and
+/// nothing was read, written or synced by it (a write in several parts may have written the earlier ones). Either way the
+/// kernel never writes into a read's buffer after the read has returned.
 /// </para>
 /// <para><b>Thread safety</b>: positional operations may run concurrently from any fibers and domains; the sequential
 /// flow operations of the subclasses keep one position and allow one reader and one writer at a time.</para>
@@ -26,11 +35,12 @@ public abstract class EioFile : IClosable
     private readonly ReleaseHook? _hook;
     private readonly Domain _ownerDomain;
     private readonly string _display;
-    private int _closed;
+    private readonly FileFd _fd;
 
     private protected EioFile(Switch sw, SafeFileHandle handle, string display)
     {
         Handle = handle;
+        _fd = new FileFd(handle);
         _display = display;
         _ownerDomain = Domain.Current ?? throw new InvalidOperationException("Files must be opened inside a fiber.");
 
@@ -39,7 +49,7 @@ public abstract class EioFile : IClosable
     }
 
     /// <summary>Gets whether <see cref="Close"/> was called (or the owning switch finished).</summary>
-    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+    public bool IsClosed => _fd.IsClosed;
 
     /// <summary>Gets the handle.</summary>
     private protected SafeFileHandle Handle { get; }
@@ -50,14 +60,23 @@ public abstract class EioFile : IClosable
     /// <exception cref="ObjectDisposedException">The file is closed.</exception>
     private protected long SeekTarget(long position, long offset, SeekOrigin origin)
     {
-        ObjectDisposedException.ThrowIf(IsClosed, this);
-        long basis = origin switch
+        Use();
+        long basis;
+        try
         {
-            SeekOrigin.Begin => 0,
-            SeekOrigin.Current => position,
-            SeekOrigin.End => RandomAccess.GetLength(Handle),
-            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-        };
+            basis = origin switch
+            {
+                SeekOrigin.Begin => 0,
+                SeekOrigin.Current => position,
+                SeekOrigin.End => RandomAccess.GetLength(Handle),
+                _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+            };
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
+
         long target = basis + offset;
         if (target < 0)
         {
@@ -66,6 +85,9 @@ public abstract class EioFile : IClosable
 
         return target;
     }
+
+    /// <summary>The path the file was opened with, for error messages.</summary>
+    private protected string DisplayPath => _display;
 
     /// <summary>Gets the release hook, for tests.</summary>
     internal ReleaseHook? Hook => _hook;
@@ -76,7 +98,8 @@ public abstract class EioFile : IClosable
     /// <returns>The number of bytes read; 0 at or past the end of the file (or for an empty buffer).</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="fileOffset"/> is negative.</exception>
     /// <exception cref="ObjectDisposedException">The file is closed.</exception>
-    /// <exception cref="CancelledException">The fiber was cancelled before the read started.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the read started (on io_uring: or during it,
+    /// and the kernel cancelled it; nothing was read).</exception>
     /// <exception cref="IOException">The kernel reported an error (for example <c>EISDIR</c>).</exception>
     /// <remarks>Eio: <c>File.pread</c> (single buffer; end of file is 0 here, not an exception).</remarks>
     public async ValueTask<int> ReadAtAsync(long fileOffset, Memory<byte> buffer)
@@ -85,12 +108,21 @@ public abstract class EioFile : IClosable
         var cancel = Begin();
         try
         {
+            if (UringFiles.Ring(Sys.IORING_OP_READ) is not null)
+            {
+                return await UringFiles.ReadAsync(Handle, buffer, fileOffset, _display);
+            }
+
             return await RandomAccess.ReadAsync(Handle, buffer, fileOffset, cancel.Token);
         }
         catch (OperationCanceledException) when (cancel.IsCancelled)
         {
             cancel.ThrowIfCancelled();
             throw;
+        }
+        finally
+        {
+            _fd.EndUse();
         }
     }
 
@@ -135,8 +167,15 @@ public abstract class EioFile : IClosable
     public int ReadAt(long fileOffset, Span<byte> buffer)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(fileOffset);
-        ObjectDisposedException.ThrowIf(IsClosed, this);
-        return RandomAccess.Read(Handle, buffer, fileOffset);
+        Use();
+        try
+        {
+            return RandomAccess.Read(Handle, buffer, fileOffset);
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
     }
 
     /// <summary>Returns the metadata of the open file (<c>fstat</c>).</summary>
@@ -145,23 +184,36 @@ public abstract class EioFile : IClosable
     /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
     /// <exception cref="IOException">The kernel reported an error.</exception>
     /// <remarks>Eio: <c>File.stat</c>.</remarks>
-    public Task<FileStat> StatAsync()
+    public async Task<FileStat> StatAsync()
     {
         Begin();
-        return BlockingOffload.RunAsync(() => NativeFs.Stat(Handle));
+        try
+        {
+            if (UringFiles.Ring(Sys.IORING_OP_STATX) is not null)
+            {
+                return await UringFiles.StatAsync(Handle, _display);
+            }
+
+            return await BlockingOffload.RunAsync(() => NativeFs.Stat(Handle));
+        }
+        finally
+        {
+            _fd.EndUse();
+        }
     }
 
     /// <summary>Closes the file; calling it again does nothing (S29).</summary>
     /// <remarks>Eio: <c>Resource.close</c>. Removes the release hook when called on the owning switch's domain;
-    /// from another domain the hook stays and does nothing when it runs.</remarks>
+    /// from another domain the hook stays and does nothing when it runs. The descriptor is closed once no operation uses
+    /// it any more: by an IORING_OP_CLOSE on the ring when that happens on a domain of the io_uring backend (submitted with
+    /// the domain's next round; its result, like <c>close</c>'s elsewhere, is not reported), else by <c>close</c>.</remarks>
     public void Close()
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        if (!_fd.Close())
         {
             return;
         }
 
-        Handle.Dispose();
         if (ReferenceEquals(Domain.Current, _ownerDomain))
         {
             _hook?.Remove();
@@ -172,14 +224,26 @@ public abstract class EioFile : IClosable
     /// <returns>For example <c>FileReader &lt;cwd:data.bin&gt;</c>.</returns>
     public override string ToString() => $"{GetType().Name} {_display}{(IsClosed ? " (closed)" : "")}";
 
-    /// <summary>Checks cancellation and that the file is open; returns the fiber's cancel context.</summary>
+    /// <summary>Checks cancellation and takes a use of the open file (end it with <see cref="EndUse"/>); returns the fiber's cancel context.</summary>
     private protected CancelContext Begin()
     {
         var cancel = Fiber.CancelContext;
         cancel.ThrowIfCancelled();
-        ObjectDisposedException.ThrowIf(IsClosed, this);
+        Use();
         return cancel;
     }
+
+    /// <summary>Takes a use of the open file (the descriptor stays open until <see cref="EndUse"/>), or throws <see cref="ObjectDisposedException"/> when it is closed.</summary>
+    private protected void Use()
+    {
+        if (!_fd.TryUse())
+        {
+            throw new ObjectDisposedException(ToString());
+        }
+    }
+
+    /// <summary>Ends a use taken by <see cref="Begin"/> or <see cref="Use"/>; closes the descriptor if the file was closed meanwhile.</summary>
+    private protected void EndUse() => _fd.EndUse();
 }
 
 /// <summary>A file open for reading: a flow source reading from offset 0 onwards, plus positional reads.</summary>
@@ -278,7 +342,8 @@ public sealed class FileWriter : EioFile, IFlowSink
     /// <returns>A task that completes when every byte has been handed to the kernel.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="fileOffset"/> is negative.</exception>
     /// <exception cref="ObjectDisposedException">The file is closed.</exception>
-    /// <exception cref="CancelledException">The fiber was cancelled before the write started.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the write started (on io_uring: or during it,
+    /// and the kernel cancelled the part in flight; earlier parts may have been written).</exception>
     /// <exception cref="IOException">The kernel reported an error.</exception>
     /// <remarks>Eio: <c>File.pwrite_all</c>.</remarks>
     public async ValueTask WriteAtAsync(long fileOffset, ReadOnlyMemory<byte> data)
@@ -287,6 +352,12 @@ public sealed class FileWriter : EioFile, IFlowSink
         var cancel = Begin();
         try
         {
+            if (UringFiles.Ring(Sys.IORING_OP_WRITE) is not null)
+            {
+                await UringFiles.WriteAsync(Handle, data, fileOffset, DisplayPath);
+                return;
+            }
+
             await RandomAccess.WriteAsync(Handle, data, fileOffset, cancel.Token);
         }
         catch (OperationCanceledException) when (cancel.IsCancelled)
@@ -294,30 +365,60 @@ public sealed class FileWriter : EioFile, IFlowSink
             cancel.ThrowIfCancelled();
             throw;
         }
+        finally
+        {
+            EndUse();
+        }
     }
 
     /// <summary>Flushes the file's data and metadata to the storage device (<c>fsync</c>).</summary>
     /// <returns>A task that completes when the device has acknowledged the data.</returns>
     /// <exception cref="ObjectDisposedException">The file is closed.</exception>
-    /// <exception cref="CancelledException">The fiber was cancelled before the sync started.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the sync started (on io_uring: or before the kernel started it).</exception>
     /// <exception cref="IOException">The kernel reported an error (for example <c>EIO</c>: written data may be lost).</exception>
     /// <remarks>Eio: <c>File.sync</c>.</remarks>
-    public Task SyncAsync()
+    public async Task SyncAsync()
     {
         Begin();
-        return BlockingOffload.RunAsync(() => NativeFs.Sync(Handle));
+        try
+        {
+            if (UringFiles.Ring(Sys.IORING_OP_FSYNC) is not null)
+            {
+                await UringFiles.SyncAsync(Handle, dataOnly: false, DisplayPath);
+                return;
+            }
+
+            await BlockingOffload.RunAsync(() => NativeFs.Sync(Handle));
+        }
+        finally
+        {
+            EndUse();
+        }
     }
 
     /// <summary>Flushes the file's data, and only the metadata needed to read it back, to the device (<c>fdatasync</c>).</summary>
     /// <returns>A task that completes when the device has acknowledged the data.</returns>
     /// <exception cref="ObjectDisposedException">The file is closed.</exception>
-    /// <exception cref="CancelledException">The fiber was cancelled before the sync started.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the sync started (on io_uring: or before the kernel started it).</exception>
     /// <exception cref="IOException">The kernel reported an error.</exception>
     /// <remarks>Cheaper than <see cref="SyncAsync"/> when only the contents matter (an append-only log). Not in Eio.</remarks>
-    public Task DataSyncAsync()
+    public async Task DataSyncAsync()
     {
         Begin();
-        return BlockingOffload.RunAsync(() => NativeFs.DataSync(Handle));
+        try
+        {
+            if (UringFiles.Ring(Sys.IORING_OP_FSYNC) is not null)
+            {
+                await UringFiles.SyncAsync(Handle, dataOnly: true, DisplayPath);
+                return;
+            }
+
+            await BlockingOffload.RunAsync(() => NativeFs.DataSync(Handle));
+        }
+        finally
+        {
+            EndUse();
+        }
     }
 
     /// <summary>Writes all of <paramref name="data"/> at <paramref name="fileOffset"/> on the calling thread (<c>pwrite</c>), blocking it (and so its domain) until the kernel has taken every byte.</summary>
@@ -336,8 +437,15 @@ public sealed class FileWriter : EioFile, IFlowSink
     public void WriteAt(long fileOffset, ReadOnlySpan<byte> data)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(fileOffset);
-        ObjectDisposedException.ThrowIf(IsClosed, this);
-        RandomAccess.Write(Handle, data, fileOffset);
+        Use();
+        try
+        {
+            RandomAccess.Write(Handle, data, fileOffset);
+        }
+        finally
+        {
+            EndUse();
+        }
     }
 
     /// <summary>Flushes the file's data and metadata to the device (<c>fsync</c>) on the calling thread, blocking it (and so its domain) until the device has acknowledged the data.</summary>
@@ -348,8 +456,15 @@ public sealed class FileWriter : EioFile, IFlowSink
     /// which runs on the blocking offload. Does not check the fiber's cancellation.</remarks>
     public void Sync()
     {
-        ObjectDisposedException.ThrowIf(IsClosed, this);
-        NativeFs.Sync(Handle);
+        Use();
+        try
+        {
+            NativeFs.Sync(Handle);
+        }
+        finally
+        {
+            EndUse();
+        }
     }
 
     /// <summary>Sets the file's size (<c>ftruncate</c>) on the calling thread, blocking it (and so its domain) until the kernel returns.</summary>
@@ -362,8 +477,15 @@ public sealed class FileWriter : EioFile, IFlowSink
     public void SetLength(long length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
-        ObjectDisposedException.ThrowIf(IsClosed, this);
-        RandomAccess.SetLength(Handle, length);
+        Use();
+        try
+        {
+            RandomAccess.SetLength(Handle, length);
+        }
+        finally
+        {
+            EndUse();
+        }
     }
 
     /// <summary>Sets the file's size, cutting it or extending it with zeros (<c>ftruncate</c>).</summary>
@@ -378,6 +500,18 @@ public sealed class FileWriter : EioFile, IFlowSink
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Begin();
-        return BlockingOffload.RunAsync(() => RandomAccess.SetLength(Handle, length));
+        return SetLengthCoreAsync(length);
+    }
+
+    private async Task SetLengthCoreAsync(long length)
+    {
+        try
+        {
+            await BlockingOffload.RunAsync(() => RandomAccess.SetLength(Handle, length));
+        }
+        finally
+        {
+            EndUse();
+        }
     }
 }

@@ -1,3 +1,4 @@
+using EioSharp.Backends.Uring;
 using EioSharp.IO;
 using Microsoft.Win32.SafeHandles;
 
@@ -463,7 +464,7 @@ public sealed class EioPath : IClosable
     public async Task<FileReader> OpenReadAsync(Switch sw)
     {
         ArgumentNullException.ThrowIfNull(sw);
-        var handle = await OffloadAsync((d, p) => NativeFs.OpenForReading(d, p));
+        var handle = await OpenFileAsync(OpenFlags.Read, UnixFileMode.None, (d, p) => NativeFs.OpenForReading(d, p));
         return Own(handle, h => new FileReader(sw, h, ToString()));
     }
 
@@ -485,7 +486,9 @@ public sealed class EioPath : IClosable
     public async Task<FileWriter> OpenWriteAsync(Switch sw, FileCreate create, bool append = false)
     {
         ArgumentNullException.ThrowIfNull(sw);
-        var handle = await OffloadAsync((d, p) => NativeFs.OpenForWriting(d, p, create, append));
+        var handle = await OpenFileAsync(
+            OpenFlags.ReadWrite | create.ToOpenFlags() | (append ? OpenFlags.Append : 0), create.Permissions,
+            (d, p) => NativeFs.OpenForWriting(d, p, create, append));
         return Own(handle, h => new FileWriter(sw, h, ToString(), append));
     }
 
@@ -650,6 +653,23 @@ public sealed class EioPath : IClosable
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// <summary>Opens a file: IORING_OP_OPENAT2 on the calling domain's ring when its backend and kernel can (same flags,
+    /// confinement and errors), else <paramref name="blocking"/> on the offload.</summary>
+    private Task<SafeFileHandle> OpenFileAsync(OpenFlags flags, UnixFileMode mode, Func<DirectoryHandle, string, SafeFileHandle> blocking)
+    {
+        if (UringFiles.Ring(Sys.IORING_OP_OPENAT2) is not null)
+        {
+            Fiber.CancelContext.ThrowIfCancelled();
+            var handle = _dir.Handle;
+            if (UringFiles.CanOpen(handle))
+            {
+                return UringFiles.OpenAsync(handle, _path, flags, mode);
+            }
+        }
+
+        return OffloadAsync(blocking);
+    }
 
     private Task<T> OffloadAsync<T>(Func<DirectoryHandle, string, T> op)
     {

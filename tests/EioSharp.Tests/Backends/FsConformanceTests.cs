@@ -91,11 +91,17 @@ public class FsConformanceTests
             {
                 var e = await Record.ExceptionAsync(() => (root / escape).SaveAsync("pwned", FileCreate.OrTruncate(UnixFileMode.UserRead | UnixFileMode.UserWrite)));
                 log.Add(e is FsPermissionException ? "refused" : e?.GetType().Name ?? "allowed");
+
+                // Opening (IORING_OP_OPENAT2 on io_uring) is refused the same way, for writing and for reading.
+                e = await Record.ExceptionAsync(() => (root / escape).OpenWriteAsync(sw, FileCreate.OrTruncate(UnixFileMode.UserRead | UnixFileMode.UserWrite)));
+                log.Add(e is FsPermissionException ? "refused" : e?.GetType().Name ?? "allowed");
+                e = await Record.ExceptionAsync(() => (root / escape).OpenReadAsync(sw));
+                log.Add(e is FsPermissionException ? "refused" : e?.GetType().Name ?? "allowed");
             }
 
             return string.Join(",", log);
         });
-        Assert.Equal("refused,refused,refused,refused", outcome);
+        Assert.Equal(string.Join(",", Enumerable.Repeat("refused", 12)), outcome);
     }
 
     [SkippableTheory]
@@ -109,9 +115,17 @@ public class FsConformanceTests
             var r = await (root / "f").OpenReadAsync(sw);
             r.Close();
             var closed = await Record.ExceptionAsync(async () => await r.ReadAsync(new byte[1]));
-            return $"{missing?.GetType().Name} {closed?.GetType().Name}";
+            var openMissing = await Record.ExceptionAsync(() => (root / "nope").OpenReadAsync(sw));
+            var openInMissingDir = await Record.ExceptionAsync(() => (root / "no" / "f").OpenReadAsync(sw));
+            var exists = await Record.ExceptionAsync(() => (root / "f").OpenWriteAsync(sw, FileCreate.Exclusive(UnixFileMode.UserRead)));
+            await (root / "d").MakeDirectoryAsync(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var dir = await (root / "d").OpenReadAsync(sw);
+            var readDir = await Record.ExceptionAsync(async () => await dir.ReadAsync(new byte[1]));
+            return $"{missing?.GetType().Name} {closed?.GetType().Name} {openMissing?.GetType().Name} {openInMissingDir?.GetType().Name} " +
+                   $"{exists?.GetType().Name}:{FsErrors.IsAlreadyExists(exists!)} {readDir?.GetType().Name}:{readDir?.HResult}";
         });
-        Assert.Equal("FileNotFoundException ObjectDisposedException", outcome);
+        Assert.Equal(
+            "FileNotFoundException ObjectDisposedException FileNotFoundException DirectoryNotFoundException IOException:True IOException:21", outcome);
     }
 
     [Fact]

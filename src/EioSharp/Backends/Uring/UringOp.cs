@@ -66,7 +66,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
         var ring = CurrentRing();
         var op = ring.RentOp() ?? new UringOp(ring, ring.Domain!);
         op._pin = pin;
-        op.TraceReason = opcode is Sys.IORING_OP_SEND or Sys.IORING_OP_SENDMSG ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead;
+        op.TraceReason = opcode is Sys.IORING_OP_SEND or Sys.IORING_OP_SENDMSG or Sys.IORING_OP_WRITE or Sys.IORING_OP_FSYNC ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead;
         op.TraceArg = fd;
         op._tag = ring.Track(op);
         var sqe = ring.NextSqe(opcode, fd, op._tag);

@@ -20,6 +20,7 @@ internal sealed unsafe class UringPoller : IDomainPoller
 {
     private const ulong WakeTag = 0;
     private const ulong IgnoreTag = ulong.MaxValue;
+    private const ulong CloseTag = ulong.MaxValue - 1;
 
     private readonly int _ringFd;
     private readonly EventFdWaker _waker;
@@ -40,15 +41,19 @@ internal sealed unsafe class UringPoller : IDomainPoller
     private uint _localTail;
     private uint _unsubmitted;
     private int _inflight;
+    private int _pendingCloses;
     private int _disposed;
     private UringOp?[] _ops = new UringOp?[256];
     private readonly Stack<int> _freeSlots = new();
     private int _nextSlot = 1; // slot 0 is never used: tag 0 is the wake poll
 
-    private UringPoller(int ringFd, EventFdWaker waker, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
+    private readonly bool[] _supported;
+
+    private UringPoller(int ringFd, EventFdWaker waker, bool[] supported, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
     {
         _ringFd = ringFd;
         _waker = waker;
+        _supported = supported;
         _sqRing = sqRing;
         _sqRingSize = sqRingSize;
         _cqRing = cqRing;
@@ -108,7 +113,8 @@ internal sealed unsafe class UringPoller : IDomainPoller
                 return null;
             }
 
-            if (!Probe(fd, out error))
+            var supported = Probe(fd, out error);
+            if (supported is null)
             {
                 Libc.close(fd);
                 return null;
@@ -144,7 +150,7 @@ internal sealed unsafe class UringPoller : IDomainPoller
                 return null;
             }
 
-            return new UringPoller(fd, waker, p, ring, ringSize, ring, 0, sqes, sqesSize);
+            return new UringPoller(fd, waker, supported, p, ring, ringSize, ring, 0, sqes, sqesSize);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -153,7 +159,8 @@ internal sealed unsafe class UringPoller : IDomainPoller
         }
     }
 
-    private static bool Probe(int fd, out string? error)
+    /// <summary>Probes the kernel's opcodes: null (with the reason) when one of <see cref="RequiredOps"/> is missing, else which opcodes are supported.</summary>
+    private static bool[]? Probe(int fd, out string? error)
     {
         const int n = 256;
         int size = sizeof(IoUringProbe) + n * sizeof(IoUringProbeOp);
@@ -162,7 +169,7 @@ internal sealed unsafe class UringPoller : IDomainPoller
         if (Sys.syscall(Sys.SYS_io_uring_register, fd, Sys.IORING_REGISTER_PROBE, (nint)buf, n, 0, 0) < 0)
         {
             error = $"IORING_REGISTER_PROBE failed (errno {Marshal.GetLastPInvokeError()})";
-            return false;
+            return null;
         }
 
         var probe = (IoUringProbe*)buf;
@@ -172,20 +179,35 @@ internal sealed unsafe class UringPoller : IDomainPoller
             if (op >= probe->OpsLen || (ops[op].Flags & Sys.IO_URING_OP_SUPPORTED) == 0)
             {
                 error = $"the kernel's io_uring does not support opcode {op}";
-                return false;
+                return null;
             }
         }
 
+        var supported = new bool[256];
+        for (int op = 0; op < Math.Min((int)probe->OpsLen, n); op++)
+        {
+            supported[op] = (ops[op].Flags & Sys.IO_URING_OP_SUPPORTED) != 0;
+        }
+
         error = null;
-        return true;
+        return supported;
     }
+
+    private static readonly bool[] s_maskedForTests = new bool[256];
+
+    /// <summary>Whether this ring's kernel supports <paramref name="opcode"/> (IORING_REGISTER_PROBE at set-up); operations
+    /// without a required opcode (files: READ, WRITE, FSYNC, STATX, OPENAT2, CLOSE) fall back, one by one, to the portable code.</summary>
+    internal bool Supports(byte opcode) => _supported[opcode] && !Volatile.Read(ref s_maskedForTests[opcode]);
+
+    /// <summary>Tests: makes every ring behave as if the kernel lacked <paramref name="opcode"/> (or not), to exercise the per-operation fallback.</summary>
+    internal static void MaskOpcodeForTests(byte opcode, bool masked) => Volatile.Write(ref s_maskedForTests[opcode], masked);
 
     /// <summary>The domain this ring serves.</summary>
     internal Domain? Domain { get; private set; }
 
     public bool SpinBeforeSleep => false;
 
-    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0;
+    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0;
 
     public void Attach(Domain domain) => Domain = domain;
 
@@ -252,6 +274,20 @@ internal sealed unsafe class UringPoller : IDomainPoller
         sqe->Addr = tag;
     }
 
+    /// <summary>Queues an IORING_OP_CLOSE of <paramref name="fd"/> (no fiber waits for it; its completion is only counted);
+    /// false when the ring is already torn down (domain thread only).</summary>
+    internal bool QueueClose(int fd)
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return false;
+        }
+
+        NextSqe(Sys.IORING_OP_CLOSE, fd, CloseTag);
+        _pendingCloses++;
+        return true;
+    }
+
     private void ArmWake()
     {
         var sqe = NextSqe(Sys.IORING_OP_POLL_ADD, _waker.Fd, WakeTag);
@@ -314,6 +350,10 @@ internal sealed unsafe class UringPoller : IDomainPoller
                 _waker.Drain();
                 rearm = true;
             }
+            else if (cqe.UserData == CloseTag)
+            {
+                _pendingCloses--;
+            }
             else if (cqe.UserData != IgnoreTag)
             {
                 int slot = (int)cqe.UserData;
@@ -342,6 +382,16 @@ internal sealed unsafe class UringPoller : IDomainPoller
 
     public void Dispose()
     {
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            // Closes queued by the domain's last round: submit them and wait for their completions (a few ms at most), so
+            // that tearing the ring down cannot drop a close and leak its descriptor.
+            for (int i = 0; i < 100 && (_pendingCloses > 0 || _unsubmitted > 0); i++)
+            {
+                Enter(_pendingCloses > 0 ? 1u : 0u, 10);
+            }
+        }
+
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             // Closing the ring cancels what is still in flight (only the wake poll: the domain's fibers have all finished).
@@ -448,14 +498,21 @@ internal static unsafe partial class Sys
     public const long IORING_OFF_SQES = 0x10000000;
     public const int IORING_REGISTER_PROBE = 8;
     public const ushort IO_URING_OP_SUPPORTED = 1;
+    public const byte IORING_OP_FSYNC = 3;
     public const byte IORING_OP_POLL_ADD = 6;
     public const byte IORING_OP_SENDMSG = 9;
     public const byte IORING_OP_RECVMSG = 10;
     public const byte IORING_OP_ACCEPT = 13;
     public const byte IORING_OP_ASYNC_CANCEL = 14;
     public const byte IORING_OP_CONNECT = 16;
+    public const byte IORING_OP_CLOSE = 19;
+    public const byte IORING_OP_STATX = 21;
+    public const byte IORING_OP_READ = 22;
+    public const byte IORING_OP_WRITE = 23;
     public const byte IORING_OP_SEND = 26;
     public const byte IORING_OP_RECV = 27;
+    public const byte IORING_OP_OPENAT2 = 28;
+    public const uint IORING_FSYNC_DATASYNC = 1;
     public const int PROT_READ = 1;
     public const int PROT_WRITE = 2;
     public const int MAP_SHARED = 1;

@@ -27,6 +27,7 @@ internal static class NativeErrors
     public const int EPERM = 1;
     public const int ENOENT = 2;
     public const int EINTR = 4;
+    public const int EIO = 5;
     public const int EAGAIN = 11;
     public const int EACCES = 13;
     public const int EBUSY = 16;

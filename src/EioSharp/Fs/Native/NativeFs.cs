@@ -618,9 +618,9 @@ internal static unsafe class NativeFs
         };
     }
 
-    private static bool IsDirectoryOpen(OpenFlags flags) => (flags & OpenFlags.Directory) != 0;
+    internal static bool IsDirectoryOpen(OpenFlags flags) => (flags & OpenFlags.Directory) != 0;
 
-    private static (int Native, bool Follow) ToNative(OpenFlags flags)
+    internal static (int Native, bool Follow) ToNative(OpenFlags flags)
     {
         int native = LinuxInterop.OCloExec | LinuxInterop.ONoCtty;
         if ((flags & OpenFlags.PathOnly) != 0)
@@ -664,7 +664,7 @@ internal static unsafe class NativeFs
         return (native, (flags & OpenFlags.NoFollow) == 0);
     }
 
-    private static SafeFileHandle ToFileHandle(int fd) => new(new IntPtr(fd), ownsHandle: true);
+    internal static SafeFileHandle ToFileHandle(int fd) => new(new IntPtr(fd), ownsHandle: true);
 
     /// <summary><c>openat</c> retrying <c>EINTR</c>; throws the translated errno.</summary>
     internal static int OpenAtChecked(int dirFd, string path, int nativeFlags, uint mode, string displayPath, bool directoryExpected)
@@ -693,12 +693,7 @@ internal static unsafe class NativeFs
     private static int OpenAt2Beneath(int dirFd, string path, int nativeFlags, uint mode, bool follow, bool directoryExpected)
     {
         var bytes = LinuxInterop.ToNative(path.Length == 0 ? "." : path);
-        var how = new LinuxInterop.OpenHow
-        {
-            Flags = (ulong)(uint)(nativeFlags | (follow ? 0 : LinuxInterop.ONoFollow)),
-            Mode = (nativeFlags & LinuxInterop.OCreat) != 0 ? mode : 0,
-            Resolve = LinuxInterop.ResolveBeneath | LinuxInterop.ResolveNoMagicLinks,
-        };
+        var how = OpenHowBeneath(nativeFlags, mode, follow);
         int eagain = 0;
         fixed (byte* p = bytes)
         {
@@ -710,25 +705,46 @@ internal static unsafe class NativeFs
                     return fd;
                 }
 
-                int errno = Marshal.GetLastPInvokeError();
-                switch (errno)
+                var error = OpenAt2BeneathFailure(Marshal.GetLastPInvokeError(), dirFd, path, directoryExpected, ref eagain);
+                if (error is not null)
                 {
-                    case NativeErrors.EINTR:
-                        continue;
-                    case NativeErrors.EAGAIN when ++eagain < MaxEAgainRetries:
-                        continue;
-                    case NativeErrors.EXDEV:
-                        throw NativeErrors.Refused(path, "escapes the directory (absolute path, '..' above it, or a symbolic link leading out of it)");
-                    case NativeErrors.ELOOP:
-                        // With RESOLVE_BENEATH, ELOOP means a symlink loop, too many links, or a magic link.
-                        throw NativeErrors.Refused(path, "has too many levels of symbolic links (a loop) or passes through a magic link");
-                    case NativeErrors.ENOENT when !directoryExpected:
-                        // Like System.IO: a missing parent directory is DirectoryNotFoundException.
-                        throw NativeErrors.FromErrno(errno, path, directoryExpected: !ParentExistsBeneath(dirFd, path));
-                    default:
-                        throw NativeErrors.FromErrno(errno, path, directoryExpected);
+                    throw error;
                 }
             }
+        }
+    }
+
+    /// <summary>The <c>open_how</c> of a confined open (<c>RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS</c>); shared with the io_uring backend's IORING_OP_OPENAT2.</summary>
+    internal static LinuxInterop.OpenHow OpenHowBeneath(int nativeFlags, uint mode, bool follow) => new()
+    {
+        Flags = (ulong)(uint)(nativeFlags | (follow ? 0 : LinuxInterop.ONoFollow)),
+        Mode = (nativeFlags & LinuxInterop.OCreat) != 0 ? mode : 0,
+        Resolve = LinuxInterop.ResolveBeneath | LinuxInterop.ResolveNoMagicLinks,
+    };
+
+    /// <summary>
+    /// What a failed confined <c>openat2</c> means: null to retry (<c>EINTR</c>, or <c>EAGAIN</c> from a concurrent rename,
+    /// counted in <paramref name="eagain"/>), otherwise the exception (<c>EXDEV</c>/<c>ELOOP</c>: the sandbox's refusal).
+    /// Shared by the blocking open and the io_uring backend's IORING_OP_OPENAT2.
+    /// </summary>
+    internal static Exception? OpenAt2BeneathFailure(int errno, int dirFd, string path, bool directoryExpected, ref int eagain)
+    {
+        switch (errno)
+        {
+            case NativeErrors.EINTR:
+                return null;
+            case NativeErrors.EAGAIN when ++eagain < MaxEAgainRetries:
+                return null;
+            case NativeErrors.EXDEV:
+                return NativeErrors.Refused(path, "escapes the directory (absolute path, '..' above it, or a symbolic link leading out of it)");
+            case NativeErrors.ELOOP:
+                // With RESOLVE_BENEATH, ELOOP means a symlink loop, too many links, or a magic link.
+                return NativeErrors.Refused(path, "has too many levels of symbolic links (a loop) or passes through a magic link");
+            case NativeErrors.ENOENT when !directoryExpected:
+                // Like System.IO: a missing parent directory is DirectoryNotFoundException.
+                return NativeErrors.FromErrno(errno, path, directoryExpected: !ParentExistsBeneath(dirFd, path));
+            default:
+                return NativeErrors.FromErrno(errno, path, directoryExpected);
         }
     }
 

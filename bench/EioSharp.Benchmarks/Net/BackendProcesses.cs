@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using EioSharp.Fs;
+using EioSharp.Net;
+
+namespace EioSharp.Benchmarks.Net;
+
+/// <summary>
+/// Out-of-process halves of the backend benchmarks (bench/echo-backends.sh, bench/file-sync-backends.sh), so that a
+/// server's CPU time can be read from /proc/PID/stat apart from its client's:
+/// <list type="bullet">
+/// <item><c>echo-server portable|epoll|uring|raw</c>: a loopback echo server on a free port (printed on stdout), until
+/// stdin closes. <c>raw</c> is a plain .NET Socket server (a Task per connection on the thread pool).</item>
+/// <item><c>echo-client PORT CONNECTIONS ROUNDTRIPS</c>: each connection sends a 16-byte line and waits for it to come back,
+/// ROUNDTRIPS times; prints the wall time and round trips per second.</item>
+/// <item><c>file-sync portable|epoll|uring|raw COUNT SIZE DIR</c>: COUNT times, write SIZE bytes at the end of a new file
+/// in DIR and fsync it; prints CPU and wall time per iteration. <c>raw</c> is <see cref="RandomAccess.Write(Microsoft.Win32.SafeHandles.SafeFileHandle, ReadOnlySpan{byte}, long)"/>
+/// plus <see cref="FileStream.Flush(bool)"/> on the calling thread; the backends use <see cref="FileWriter.WriteAtAsync"/> and
+/// <see cref="FileWriter.SyncAsync"/> in a fiber.</item>
+/// </list>
+/// </summary>
+public static class BackendProcesses
+{
+    private static readonly byte[] Line = "0123456789abcde\n"u8.ToArray();
+
+    public static int Run(string[] args)
+    {
+        switch (args[0])
+        {
+            case "echo-server":
+                EchoServer(args[1]);
+                return 0;
+            case "echo-client":
+                EchoClient(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3]));
+                return 0;
+            case "file-sync":
+                FileSync(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4]);
+                return 0;
+            default:
+                Console.Error.WriteLine($"unknown mode {args[0]}");
+                return 2;
+        }
+    }
+
+    private static EioBackend Backend(string name) => name switch
+    {
+        "portable" => EioBackend.Portable,
+        "epoll" => EioBackend.Epoll,
+        "uring" => EioBackend.Uring,
+        _ => throw new ArgumentException($"unknown backend {name}"),
+    };
+
+    private static void EchoServer(string backend)
+    {
+        if (backend == "raw")
+        {
+            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen(512);
+            Console.WriteLine(((IPEndPoint)listener.LocalEndPoint!).Port);
+            _ = RawAcceptLoopAsync(listener);
+            Console.In.ReadToEnd();
+            return;
+        }
+
+        EioMain.Run(async env =>
+        {
+            if (env.Backend != backend)
+            {
+                throw new InvalidOperationException($"asked for {backend}, got {env.Backend}");
+            }
+
+            var (stop, stopper) = Promise.Create<bool>();
+            var stdinWatcher = new Thread(() =>
+            {
+                Console.In.ReadToEnd();
+                stopper.TryResolve(true);
+            }) { IsBackground = true };
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, new IPEndPoint(IPAddress.Loopback, 0), backlog: 512);
+                Console.WriteLine(((IPEndPoint)listener.ListeningEndPoint).Port);
+                stdinWatcher.Start();
+                await listener.RunServerAsync(EchoAsync, _ => { }, stop: stop);
+            });
+        }, new EioOptions { Backend = Backend(backend) });
+    }
+
+    private static async Task EchoAsync(StreamSocket conn, EndPoint peer)
+    {
+        var buf = new byte[4096];
+        int n;
+        while ((n = await conn.ReadAsync(buf)) > 0)
+        {
+            await conn.WriteAsync(buf.AsMemory(0, n));
+        }
+    }
+
+    private static async Task RawAcceptLoopAsync(Socket listener)
+    {
+        while (true)
+        {
+            var c = await listener.AcceptAsync();
+            c.NoDelay = true;
+            _ = Task.Run(async () =>
+            {
+                using (c)
+                {
+                    var buf = new byte[4096];
+                    try
+                    {
+                        int n;
+                        while ((n = await c.ReceiveAsync(buf, SocketFlags.None)) > 0)
+                        {
+                            await c.SendAsync(buf.AsMemory(0, n), SocketFlags.None);
+                        }
+                    }
+                    catch (SocketException)
+                    {
+                    }
+                }
+            });
+        }
+    }
+
+    private static void EchoClient(int port, int connections, int roundTrips)
+    {
+        var clients = new Socket[connections];
+        for (int i = 0; i < connections; i++)
+        {
+            clients[i] = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            clients[i].Connect(new IPEndPoint(IPAddress.Loopback, port));
+        }
+
+        var sw = Stopwatch.StartNew();
+        Task.WhenAll(clients.Select(c => Task.Run(() => ClientLoopAsync(c, roundTrips)))).GetAwaiter().GetResult();
+        sw.Stop();
+        foreach (var c in clients)
+        {
+            c.Dispose();
+        }
+
+        long total = (long)connections * roundTrips;
+        Console.WriteLine($"roundtrips={total} wall_s={sw.Elapsed.TotalSeconds:F3} rt_per_s={total / sw.Elapsed.TotalSeconds:F0}");
+    }
+
+    private static async Task ClientLoopAsync(Socket c, int roundTrips)
+    {
+        var buf = new byte[Line.Length];
+        for (int i = 0; i < roundTrips; i++)
+        {
+            await c.SendAsync(Line, SocketFlags.None);
+            int got = 0;
+            while (got < buf.Length)
+            {
+                int n = await c.ReceiveAsync(buf.AsMemory(got), SocketFlags.None);
+                if (n == 0)
+                {
+                    throw new IOException("server closed");
+                }
+
+                got += n;
+            }
+        }
+    }
+
+    private static void FileSync(string backend, int count, int size, string dir)
+    {
+        var data = new byte[size];
+        Random.Shared.NextBytes(data);
+        string path = Path.Combine(dir, $"file-sync-{backend}-{Environment.ProcessId}.bin");
+        var proc = Process.GetCurrentProcess();
+        TimeSpan cpu0 = default, cpu1 = default;
+        var wall = new Stopwatch();
+        if (backend == "raw")
+        {
+            using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
+            long off = 0;
+            for (int i = 0; i < count + Warmup(count); i++)
+            {
+                if (i == Warmup(count))
+                {
+                    proc.Refresh();
+                    cpu0 = proc.TotalProcessorTime;
+                    wall.Start();
+                }
+
+                RandomAccess.Write(fs.SafeFileHandle, data, off);
+                off += size;
+                fs.Flush(flushToDisk: true);
+            }
+
+            wall.Stop();
+            proc.Refresh();
+            cpu1 = proc.TotalProcessorTime;
+        }
+        else
+        {
+            EioMain.Run(async env =>
+            {
+                if (env.Backend != backend)
+                {
+                    throw new InvalidOperationException($"asked for {backend}, got {env.Backend}");
+                }
+
+                await Switch.RunAsync(async sw =>
+                {
+                    var f = await (env.Fs / path).OpenWriteAsync(sw, FileCreate.Exclusive(UnixFileMode.UserRead | UnixFileMode.UserWrite));
+                    long off = 0;
+                    for (int i = 0; i < count + Warmup(count); i++)
+                    {
+                        if (i == Warmup(count))
+                        {
+                            proc.Refresh();
+                            cpu0 = proc.TotalProcessorTime;
+                            wall.Start();
+                        }
+
+                        await f.WriteAtAsync(off, data);
+                        off += size;
+                        await f.SyncAsync();
+                    }
+
+                    wall.Stop();
+                    proc.Refresh();
+                    cpu1 = proc.TotalProcessorTime;
+                });
+            }, new EioOptions { Backend = Backend(backend) });
+        }
+
+        File.Delete(path);
+        Console.WriteLine(
+            $"{backend} n={count} size={size} cpu_us_per_op={(cpu1 - cpu0).TotalMicroseconds / count:F2} " +
+            $"wall_us_per_op={wall.Elapsed.TotalMicroseconds / count:F2}");
+    }
+
+    private static int Warmup(int count) => Math.Max(10, count / 10);
+}

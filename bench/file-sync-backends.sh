@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# File write+fsync loop on each backend vs FileStream/RandomAccess on a plain thread (issue 15): COUNT iterations of
+# "write SIZE bytes at the end of a new file, fsync it" (bench/EioSharp.Benchmarks file-sync), one process per variant,
+# CPU (whole process) and wall time per iteration; the file lives in DIR (default: bench/.file-sync, on the checkout's disk,
+# not a tmpfs where fsync is free).
+# Usage: bash bench/file-sync-backends.sh [runs=3] [count=2000] [size=4096] [dir]
+# Build first: dotnet build bench/EioSharp.Benchmarks -c Release
+set -uo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+count=${2:-2000}
+size=${3:-4096}
+dir=${4:-bench/.file-sync}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+dll=bench/EioSharp.Benchmarks/bin/Release/net10.0/EioSharp.Benchmarks.dll
+for r in $(seq 1 "$runs"); do
+  for s in raw portable epoll uring; do
+    echo "run=$r $(dotnet "$dll" file-sync "$s" "$count" "$size" "$dir")"
+  done
+done
+rmdir "$dir" 2>/dev/null || true
