@@ -328,7 +328,9 @@ internal static class PortableFs
             throw NativeErrors.FromErrno(NativeErrors.EISDIR, both);
         }
 
-        if (fromKind == Kind.Link && OperatingSystem.IsWindows() && (File.GetAttributes(from) & FileAttributes.Directory) != 0)
+        // A symlink to a directory (or a Windows directory link): File.Move refuses it, Directory.Move renames the link
+        // itself (rename(2) on Unix) but cannot replace, so a file or link in the way is removed first (not atomic).
+        if (fromKind == Kind.Link && Directory.Exists(from))
         {
             if (toKind != Kind.Missing)
             {
