@@ -296,10 +296,10 @@ public sealed partial class BufferedReader
     /// <returns>The byte (Eio's <c>char</c> is a byte).</returns>
     /// <exception cref="EndOfStreamException">The input has ended.</exception>
     /// <exception cref="CancelledException">The fiber was cancelled while reading.</exception>
-    /// <remarks>Eio: <c>Buf_read.any_char</c>. Completes synchronously, without allocating, when a byte is buffered (and is
-    /// inlined into the caller; the refill is a separate method). A loop over many bytes is faster still with
-    /// <see cref="TryAnyChar"/> and <see cref="FillAsync"/>, which await only once per buffer.</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <remarks>Eio: <c>Buf_read.any_char</c>. Completes synchronously, without allocating, when a byte is buffered (the
+    /// refill is a separate method). Each call still costs an await in the caller's state machine: a loop over many bytes
+    /// is several times faster with <see cref="TryAnyChar"/> and <see cref="FillAsync"/>, which await once per buffer
+    /// (docs/BENCHMARKS.md, I/O).</remarks>
     public ValueTask<byte> AnyCharAsync()
     {
         int s = _start;
