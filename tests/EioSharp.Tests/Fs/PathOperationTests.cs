@@ -92,7 +92,7 @@ public sealed class PathOperationTests
             {
                 // The portable layer (macOS, Windows, EIOSHARP_FS=portable) has no chown: refused, as documented (PortableFs).
                 await Assert.ThrowsAsync<PlatformNotSupportedException>(() => (root / "f").ChangeOwnerAsync(-1, -1));
-                return (mode, "portable: no chown");
+                return (mode, refused: "portable: no chown");
             }
 
             var st = await (root / "f").StatAsync();
