@@ -300,10 +300,13 @@ public sealed class FileWriter : EioFile, IFlowSink
 {
     private long _position;
 
-    internal FileWriter(Switch sw, SafeFileHandle handle, string display, bool append)
+    private readonly bool _emulateAppend;
+
+    internal FileWriter(Switch sw, SafeFileHandle handle, string display, bool append, bool emulateAppend = false)
         : base(sw, handle, display)
     {
         IsAppend = append;
+        _emulateAppend = append && emulateAppend;
     }
 
     /// <summary>Gets whether every write goes to the end of the file (<c>O_APPEND</c>).</summary>
@@ -321,6 +324,9 @@ public sealed class FileWriter : EioFile, IFlowSink
     /// <remarks>Eio: <c>File.seek</c> (<c>`Set</c> / <c>`Cur</c> / <c>`End</c>). Only this object's position moves; positional
     /// reads and writes are unaffected. A system call only for <see cref="SeekOrigin.End"/>.</remarks>
     public long Seek(long offset, SeekOrigin origin) => _position = SeekTarget(_position, offset, origin);
+
+    // The portable filesystem (PortableFs) cannot open with O_APPEND: an append goes to the length read just before it.
+    private long AppendOffset(long fileOffset) => _emulateAppend ? RandomAccess.GetLength(Handle) : fileOffset;
 
     /// <summary>Writes all of <paramref name="data"/> at the sequential position (or at the end in append mode).</summary>
     /// <param name="data">The bytes; the caller must not change them until the write completes.</param>
@@ -354,11 +360,11 @@ public sealed class FileWriter : EioFile, IFlowSink
         {
             if (UringFiles.Ring(Sys.IORING_OP_WRITE) is not null)
             {
-                await UringFiles.WriteAsync(Handle, data, fileOffset, DisplayPath);
+                await UringFiles.WriteAsync(Handle, data, AppendOffset(fileOffset), DisplayPath);
                 return;
             }
 
-            await RandomAccess.WriteAsync(Handle, data, fileOffset, cancel.Token);
+            await RandomAccess.WriteAsync(Handle, data, AppendOffset(fileOffset), cancel.Token);
         }
         catch (OperationCanceledException) when (cancel.IsCancelled)
         {
@@ -440,7 +446,7 @@ public sealed class FileWriter : EioFile, IFlowSink
         Use();
         try
         {
-            RandomAccess.Write(Handle, data, fileOffset);
+            RandomAccess.Write(Handle, data, AppendOffset(fileOffset));
         }
         finally
         {

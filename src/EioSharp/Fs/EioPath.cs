@@ -295,8 +295,7 @@ public sealed class EioPath : IClosable
 
     private static void SyncDirectoryCore(DirectoryHandle dir, string path)
     {
-        using var handle = NativeFs.Open(dir, path.Length == 0 ? "." : path, OpenFlags.Read | OpenFlags.Directory);
-        NativeFs.Sync(handle);
+        NativeFs.SyncDirectory(dir, path);
     }
 
     /// <summary>Removes the file or symlink at this path (a symlink itself, never its target).</summary>
@@ -489,7 +488,8 @@ public sealed class EioPath : IClosable
         var handle = await OpenFileAsync(
             OpenFlags.ReadWrite | create.ToOpenFlags() | (append ? OpenFlags.Append : 0), create.Permissions,
             (d, p) => NativeFs.OpenForWriting(d, p, create, append));
-        return Own(handle, h => new FileWriter(sw, h, ToString(), append));
+        bool emulateAppend = _dir.Handle.IsPortable;
+        return Own(handle, h => new FileWriter(sw, h, ToString(), append, emulateAppend));
     }
 
     /// <summary>Opens the file for reading, runs <paramref name="body"/> with it and closes it, also when the body throws.</summary>
@@ -631,7 +631,7 @@ public sealed class EioPath : IClosable
         OffloadAsync((d, p) =>
         {
             using var handle = NativeFs.OpenForWriting(d, p, create, append);
-            RandomAccess.Write(handle, data.Span, 0);
+            RandomAccess.Write(handle, data.Span, append && d.IsPortable ? RandomAccess.GetLength(handle) : 0);
         });
 
     /// <summary>Writes <paramref name="text"/> as UTF-8 (without a byte order mark) to the file at this path.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace EioSharp.IO;
@@ -295,7 +296,10 @@ public sealed partial class BufferedReader
     /// <returns>The byte (Eio's <c>char</c> is a byte).</returns>
     /// <exception cref="EndOfStreamException">The input has ended.</exception>
     /// <exception cref="CancelledException">The fiber was cancelled while reading.</exception>
-    /// <remarks>Eio: <c>Buf_read.any_char</c>. Completes synchronously, without allocating, when a byte is buffered.</remarks>
+    /// <remarks>Eio: <c>Buf_read.any_char</c>. Completes synchronously, without allocating, when a byte is buffered (the
+    /// refill is a separate method). Each call still costs an await in the caller's state machine: a loop over many bytes
+    /// is several times faster with <see cref="TryAnyChar"/> and <see cref="FillAsync"/>, which await once per buffer
+    /// (docs/BENCHMARKS.md, I/O).</remarks>
     public ValueTask<byte> AnyCharAsync()
     {
         int s = _start;
@@ -308,6 +312,29 @@ public sealed partial class BufferedReader
         return AnyCharSlowAsync();
     }
 
+    /// <summary>Takes the next byte if one is buffered, without waiting.</summary>
+    /// <param name="value">The byte, when the result is true.</param>
+    /// <returns>True if a byte was consumed. False if none is buffered: call <see cref="FillAsync"/> (false there means the
+    /// input has ended) and retry.</returns>
+    /// <remarks>Eio: <c>Buf_read.any_char</c>, synchronous part (as <see cref="TryReadLine"/> is for <c>line</c>): a byte
+    /// loop written as <c>while (r.TryAnyChar(out b)) ...; if (!await r.FillAsync()) break;</c> runs no async machinery per
+    /// byte.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryAnyChar(out byte value)
+    {
+        int s = _start;
+        if (s < _end)
+        {
+            value = _buf[s];
+            _start = s + 1;
+            return true;
+        }
+
+        value = 0;
+        return false;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask<byte> AnyCharSlowAsync()
     {
         if (!await FillAsync())

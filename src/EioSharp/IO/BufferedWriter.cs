@@ -25,14 +25,23 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
     /// <summary>The default for <see cref="MaxBufferedSize"/>, in bytes (64 KiB: a few socket send buffers' worth).</summary>
     public const int DefaultMaxBufferedSize = 64 * 1024;
 
-    private readonly IFlowSink _sink;
+    // Null for a low-level writer (no flusher fiber: the owner drives it with AwaitBatchAsync/Shift, Eio's create).
+    private readonly IFlowSink? _sink;
     private readonly Domain _domain;
     private readonly int _initialSize;
 
-    // _active receives writes; _spare is the other buffer, free while the flusher is not writing it.
+    // _active receives writes; _spare is the other buffer, free while the flusher is not writing it. Bytes
+    // [0, _activeSealed) of _active were moved to _queued (as a slice) and are never written again; the unsealed tail
+    // [_activeSealed, _activeCount) is the part that still grows.
     private byte[] _active;
     private int _activeCount;
+    private int _activeSealed;
     private byte[]? _spare;
+
+    // Output queued ahead of the unsealed tail, in order: sealed slices of the buffers and caller buffers scheduled
+    // without copying (ScheduleBuffer). Null when empty.
+    private List<ReadOnlyMemory<byte>>? _queued;
+    private bool _paused;
 
     // Totals in bytes: _written counts bytes handed to the writer, _flushed bytes the sink accepted; _written - _flushed is pending.
     private long _written;
@@ -67,6 +76,36 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
         _active = new byte[initialSize];
         Fiber.ForkDaemon(sw, FlusherAsync, "BufferedWriter flusher");
     }
+
+    /// <summary>Creates a low-level writer with no sink and no flusher fiber: its owner takes the output with
+    /// <see cref="AwaitBatchAsync"/> and reports what it wrote with <see cref="Shift(int)"/> (or uses
+    /// <see cref="SerializeAsync"/>, <see cref="SerializeToArray"/>, <see cref="SerializeToString"/>).</summary>
+    /// <param name="initialSize">The first buffer's size in bytes (at least 1); buffers grow as needed.</param>
+    /// <param name="maxBufferedSize">Pending bytes above which <see cref="WriteAsync(ReadOnlyMemory{byte})"/> waits; at least 1.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is less than 1.</exception>
+    /// <exception cref="InvalidOperationException">Called outside a fiber.</exception>
+    /// <remarks>Eio: <c>Buf_write.create</c>. <see cref="FlushAsync"/> waits until <see cref="Shift(int)"/> has reported every
+    /// byte written so far.</remarks>
+    public BufferedWriter(int initialSize = 4096, int maxBufferedSize = DefaultMaxBufferedSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBufferedSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(initialSize, 1);
+        _sink = null;
+        _domain = FiberFrame.Require().Fiber.Domain;
+        _initialSize = initialSize;
+        MaxBufferedSize = maxBufferedSize;
+        _active = new byte[initialSize];
+    }
+
+    /// <summary>Gets whether this writer was created without a sink (<see cref="BufferedWriter(int, int)"/>), so that its
+    /// owner drives it with <see cref="AwaitBatchAsync"/> and <see cref="Shift(int)"/>.</summary>
+    public bool IsLowLevel => _sink is null;
+
+    /// <summary>Gets whether <see cref="Pause"/> is in effect.</summary>
+    public bool IsPaused => _paused;
+
+    // Whether output is waiting to be taken (queued slices or an unsealed tail).
+    private bool HasUnsent => _activeCount > _activeSealed || _queued is { Count: > 0 };
 
     /// <summary>Pending bytes above which <see cref="WriteAsync(ReadOnlyMemory{byte})"/> and <see cref="WaitForCapacityAsync"/> wait.</summary>
     public int MaxBufferedSize { get; }
@@ -198,7 +237,13 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
 
         _activeCount += count;
         _written += count;
-        if (_flusherIdle is { } idle)
+        WakeFlusher();
+    }
+
+    /// <summary>Wakes the idle flusher (or a fiber in <see cref="AwaitBatchAsync"/>) unless paused.</summary>
+    private void WakeFlusher()
+    {
+        if (!_paused && _flusherIdle is { } idle)
         {
             // Queued at the back of the run queue: it runs after this fiber suspends (S26).
             _flusherIdle = null;
@@ -239,6 +284,7 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
     public ValueTask FlushAsync()
     {
         ThrowIfFailed();
+        Unpause();
         return _written == _flushed ? ValueTask.CompletedTask : WaitFlushedAsync(_written);
     }
 
@@ -253,6 +299,8 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
 
         _aborted = true;
         _activeCount = 0;
+        _activeSealed = 0;
+        _queued = null;
         FailFlushWaiters(Aborted());
         if (_flusherIdle is { } idle)
         {
@@ -291,15 +339,19 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
             return;
         }
 
-        long size = Math.Max((long)_activeCount + need, 2L * _active.Length);
+        // Only the unsealed tail moves; sealed slices keep pointing into the old array, which is never written again.
+        int tail = _activeCount - _activeSealed;
+        long size = Math.Max((long)tail + need, 2L * _active.Length);
         var bigger = new byte[(int)Math.Min(size, Array.MaxLength)];
-        _active.AsSpan(0, _activeCount).CopyTo(bigger);
+        _active.AsSpan(_activeSealed, tail).CopyTo(bigger);
         _active = bigger;
+        _activeCount = tail;
+        _activeSealed = 0;
     }
 
     private ValueTask WaitFlushedAsync(long target)
     {
-        if (_flusherStopped)
+        if (_flusherStopped && _sink is not null)
         {
             return FlushDirectlyAsync();
         }
@@ -315,7 +367,7 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
     /// <summary>Used when the flusher fiber has stopped (its switch finished): the flushing fiber writes the batch itself.</summary>
     private async ValueTask FlushDirectlyAsync()
     {
-        while (_activeCount > 0)
+        while (HasUnsent)
         {
             await WriteBatchAsync();
         }
@@ -327,7 +379,7 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
         {
             while (!_aborted)
             {
-                if (_activeCount == 0)
+                if (_paused || !HasUnsent)
                 {
                     var idle = new Waiter(_domain);
                     _flusherIdle = idle;
@@ -351,17 +403,35 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
         }
     }
 
-    /// <summary>Swaps buffers and writes the batch that was active; wakes flush waiters whose bytes are all written.</summary>
+    /// <summary>Swaps buffers and writes the batch that was pending (queued slices, then the active buffer's tail, one sink
+    /// write each); wakes flush waiters whose bytes are all written.</summary>
     private async ValueTask WriteBatchAsync()
     {
         var batch = _active;
-        int count = _activeCount;
+        int start = _activeSealed;
+        int count = _activeCount - start;
+        var queued = _queued;
+        _queued = null;
         _active = _spare ?? new byte[_initialSize];
         _spare = null;
         _activeCount = 0;
+        _activeSealed = 0;
         try
         {
-            await _sink.WriteAsync(batch.AsMemory(0, count));
+            if (queued is not null)
+            {
+                foreach (var segment in queued)
+                {
+                    await _sink!.WriteAsync(segment);
+                    _flushed += segment.Length;
+                    WakeFlushWaiters();
+                }
+            }
+
+            if (count > 0)
+            {
+                await _sink!.WriteAsync(batch.AsMemory(start, count));
+            }
         }
         catch (Exception ex) when (ex is not CancelledException)
         {
@@ -376,6 +446,12 @@ public sealed partial class BufferedWriter : IFlowSink, IBufferWriter<byte>
             _spare = batch;
         }
 
+        WakeFlushWaiters();
+    }
+
+    /// <summary>Completes the flush waiters whose target has been reached.</summary>
+    private void WakeFlushWaiters()
+    {
         if (_flushWaiters is { Count: > 0 } waiters)
         {
             int kept = 0;

@@ -14,8 +14,19 @@ public sealed partial class BufferedWriter
 
     /// <summary>Closes the writer for writing: later writes throw <see cref="InvalidOperationException"/>, while what was
     /// written before still reaches the sink (<see cref="FlushAsync"/> waits for it). Idempotent.</summary>
-    /// <remarks>Eio: <c>Buf_write.close</c>. Never suspends; unlike <see cref="Abort"/> nothing is discarded.</remarks>
-    public void Close() => _closed = true;
+    /// <remarks>Eio: <c>Buf_write.close</c>. Never suspends; unlike <see cref="Abort"/> nothing is discarded. Ends a
+    /// <see cref="Pause"/> (later pauses are ignored) and wakes a fiber in <see cref="AwaitBatchAsync"/>, which then takes what
+    /// is left or gets <see cref="EndOfStreamException"/>.</remarks>
+    public void Close()
+    {
+        _closed = true;
+        _paused = false;
+        if (_flusherIdle is { } idle)
+        {
+            _flusherIdle = null;
+            idle.TryComplete(true);
+        }
+    }
 
     private void ThrowIfClosed()
     {

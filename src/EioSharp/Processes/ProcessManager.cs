@@ -165,6 +165,16 @@ public sealed class ProcessManager
             if (cwd is not null)
             {
                 dir = NativeFs.OpenSubdirectory(cwd.Directory.Handle, cwd.RelativePath);
+                if (dir.IsPortable)
+                {
+                    // EIOSHARP_FS=portable: the directory was resolved (and confined) by path; fchdir needs a descriptor.
+                    var portable = dir;
+                    dir = null;
+                    portable.Dispose();
+                    dir = new DirectoryHandle(
+                        new SafeDirectoryFd(NativeFs.OpenDirectoryFd(LinuxInterop.AtFdCwd, portable.PortableRoot!)), portable.DisplayPath, PathResolution.Beneath);
+                }
+
                 cwdFd = AddRef(dir.Fd, refs);
             }
 

@@ -22,6 +22,125 @@ public sealed class NativeFsComponentWiseTests : NativeFsConformance
     internal override PathResolution Resolution => PathResolution.ComponentWise;
 }
 
+/// <summary>Run with the portable layer (.NET file APIs, user-space confinement): what macOS and Windows use.</summary>
+[SupportedOSPlatform("linux")]
+public sealed class PortableFsConformanceTests : NativeFsConformance
+{
+    internal override PathResolution Resolution => PathResolution.Portable;
+
+    internal override bool HasInodes => false;
+
+    internal override bool HasKernelAppend => false;
+
+    [Fact]
+    public void PortableHandlesHaveNoDescriptor()
+    {
+        using var s = new FsSandbox(PathResolution.Portable);
+        Assert.True(s.Dir.IsPortable);
+        Assert.True(s.Dir.IsConfined);
+        Assert.Equal(s.Root, s.Dir.PortableRoot);
+        Assert.Equal(-1, (int)s.Dir.Fd.DangerousGetHandle());
+        s.MakeDir("sub");
+        using var sub = NativeFs.OpenSubdirectory(s.Dir, "sub");
+        Assert.True(sub.IsPortable);
+        Assert.Equal(PathResolution.Portable, sub.Resolution);
+    }
+
+    [Fact]
+    public void ChangeOwnerIsRefusedAfterTheEscapeCheck()
+    {
+        using var s = new FsSandbox(PathResolution.Portable);
+        s.WriteFile("f", "");
+        Assert.Throws<FsPermissionException>(() => NativeFs.ChangeOwner(s.Dir, "../outside/sentinel", -1, -1));
+        Assert.Throws<FileNotFoundException>(() => NativeFs.ChangeOwner(s.Dir, "missing", -1, -1));
+        Assert.Throws<PlatformNotSupportedException>(() => NativeFs.ChangeOwner(s.Dir, "f", -1, -1));
+    }
+
+    [Fact]
+    public void ChangeModeFollowsInsideLinksAndRefusesOutsideOnes()
+    {
+        using var s = new FsSandbox(PathResolution.Portable);
+        s.WriteFile("f", "");
+        s.Link("l", "f");
+        s.Link("out", "../outside/sentinel");
+        var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        NativeFs.ChangeMode(s.Dir, "l", mode);
+        Assert.Equal(mode, File.GetUnixFileMode(s.InRoot("f")));
+        var before = File.GetUnixFileMode(s.Sentinel);
+        Assert.Throws<FsPermissionException>(() => NativeFs.ChangeMode(s.Dir, "out", mode));
+        Assert.Equal(before, File.GetUnixFileMode(s.Sentinel));
+    }
+
+    [Fact]
+    public void ReadDirectoryEntriesReportKindsWithoutFollowingLinks()
+    {
+        using var s = new FsSandbox(PathResolution.Portable);
+        s.MakeDir("d/sub");
+        s.WriteFile("d/f", "");
+        s.WriteFile("d/.hidden", "");
+        s.Link("d/l", "sub");
+        Assert.Equal(
+            [(".hidden", FileKind.RegularFile), ("f", FileKind.RegularFile), ("l", FileKind.SymbolicLink), ("sub", FileKind.Directory)],
+            NativeFs.ReadDirectoryEntries(s.Dir, "d"));
+        Assert.True(NativeFs.RemoveTree(s.Dir, "d"));
+        Assert.False(Directory.Exists(s.InRoot("d")));
+        Assert.False(NativeFs.RemoveTree(s.Dir, "d"));
+    }
+
+    [Fact]
+    public void RenameReplacesAnEmptyDirectoryAndRefusesBadReplacements()
+    {
+        using var s = new FsSandbox(PathResolution.Portable);
+        s.MakeDir("a");
+        s.WriteFile("a/x", "x");
+        s.MakeDir("empty");
+        s.MakeDir("full");
+        s.WriteFile("full/y", "");
+        s.WriteFile("file", "");
+        Assert.Equal(NativeErrors.ENOTEMPTY, Assert.Throws<IOException>(() => NativeFs.Rename(s.Dir, "a", s.Dir, "full")).HResult);
+        Assert.Equal(NativeErrors.ENOTDIR, Assert.ThrowsAny<IOException>(() => NativeFs.Rename(s.Dir, "a", s.Dir, "file")).HResult);
+        Assert.Equal(NativeErrors.EISDIR, Assert.Throws<IOException>(() => NativeFs.Rename(s.Dir, "file", s.Dir, "full")).HResult);
+        NativeFs.Rename(s.Dir, "a", s.Dir, "empty");
+        Assert.Equal("x", File.ReadAllText(s.InRoot("empty/x")));
+        Assert.False(Directory.Exists(s.InRoot("a")));
+    }
+
+    [Fact]
+    public void UnconfinedPortableHandleFollowsEverything()
+    {
+        using var s = new FsSandbox(PathResolution.Unconfined);
+        using var fs = DirectoryHandle.OpenPortableRoot(s.Root, PathResolution.Unconfined);
+        Assert.True(fs.IsPortable);
+        Assert.False(fs.IsConfined);
+        s.Link("abs", s.Outside);
+        Assert.Equal(FileKind.RegularFile, NativeFs.Stat(fs, "../outside/sentinel").Kind);
+        Assert.Equal(FileKind.RegularFile, NativeFs.Stat(fs, s.Sentinel).Kind);
+        Assert.Equal(FileKind.RegularFile, NativeFs.Stat(fs, "abs/sentinel").Kind);
+        Assert.Equal(FileKind.SymbolicLink, NativeFs.Stat(fs, "abs", followSymlinks: false).Kind);
+        Assert.Throws<FsPermissionException>(() => NativeFs.OpenBeneath(fs, "../outside/sentinel", OpenFlags.Read));
+        using var sandbox = NativeFs.OpenSubdirectory(fs, s.Root, PathResolution.Beneath);
+        Assert.Equal(PathResolution.Portable, sandbox.Resolution);
+        Assert.Throws<FsPermissionException>(() => NativeFs.Stat(sandbox, "../outside/sentinel"));
+    }
+
+    [Theory]
+    [InlineData(null, true, false)]
+    [InlineData(null, false, true)]
+    [InlineData("", true, false)]
+    [InlineData("portable", true, true)]
+    [InlineData(" Portable ", true, true)]
+    [InlineData("native", true, false)]
+    public void TheImplementationIsChosenByPlatformAndVariable(string? value, bool isLinux, bool portable) =>
+        Assert.Equal(portable, FsPlatform.Choose(value, isLinux));
+
+    [Fact]
+    public void AnUnknownOrImpossibleChoiceIsAnError()
+    {
+        Assert.Throws<ArgumentException>(() => FsPlatform.Choose("portabel", isLinux: true));
+        Assert.Throws<PlatformNotSupportedException>(() => FsPlatform.Choose("native", isLinux: false));
+    }
+}
+
 /// <summary>The confined native filesystem layer; one subclass per resolution strategy.</summary>
 [SupportedOSPlatform("linux")]
 public abstract class NativeFsConformance
@@ -34,6 +153,13 @@ public abstract class NativeFsConformance
         | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
     internal abstract PathResolution Resolution { get; }
+
+    /// <summary>Gets whether stat reports inode numbers (not the portable layer).</summary>
+    internal virtual bool HasInodes => true;
+
+    /// <summary>Gets whether append mode is the kernel's <c>O_APPEND</c> (positional writes go to the end); the portable
+    /// layer has no such flag and <see cref="FileWriter"/> writes at the current length instead.</summary>
+    internal virtual bool HasKernelAppend => true;
 
     private FsSandbox NewSandbox() => new(Resolution);
 
@@ -335,8 +461,8 @@ public abstract class NativeFsConformance
         s.WriteFile("log.txt", "abc");
         using (var f = NativeFs.OpenForWriting(s.Dir, "log.txt", FileCreate.Never, append: true))
         {
-            RandomAccess.Write(f, "def"u8, 0);
-            RandomAccess.Write(f, "gh"u8, 0);
+            RandomAccess.Write(f, "def"u8, HasKernelAppend ? 0 : RandomAccess.GetLength(f));
+            RandomAccess.Write(f, "gh"u8, HasKernelAppend ? 0 : RandomAccess.GetLength(f));
         }
 
         Assert.Equal("abcdefgh", File.ReadAllText(s.InRoot("log.txt")));
@@ -406,11 +532,11 @@ public abstract class NativeFsConformance
         var link = NativeFs.Stat(s.Dir, "l", followSymlinks: false);
         Assert.Equal(FileKind.SymbolicLink, link.Kind);
         Assert.Equal("f.txt".Length, link.Size);
-        Assert.NotEqual(st.Inode, link.Inode);
+        Assert.True(!HasInodes || st.Inode != link.Inode);
 
         using var f = NativeFs.OpenForReading(s.Dir, "f.txt");
         var byHandle = NativeFs.Stat(f);
-        Assert.Equal(st.Inode, byHandle.Inode);
+        Assert.True(!HasInodes || st.Inode == byHandle.Inode);
         Assert.Equal(5, byHandle.Size);
     }
 

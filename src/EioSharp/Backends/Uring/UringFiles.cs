@@ -191,10 +191,11 @@ internal static class UringFiles
     /// <remarks>The component-wise resolver (kernels without openat2, or asked for) stays a blocking walk on the offload.</remarks>
     public static bool CanOpen(DirectoryHandle dir) =>
         Ring(Sys.IORING_OP_OPENAT2) is not null
+        && !dir.IsPortable
         && dir.Resolution switch
         {
             PathResolution.Unconfined or PathResolution.OpenAt2 => true,
-            PathResolution.ComponentWise => false,
+            PathResolution.ComponentWise or PathResolution.Portable => false,
             _ => NativeFs.IsOpenAt2Supported,
         };
 

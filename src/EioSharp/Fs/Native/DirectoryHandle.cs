@@ -25,6 +25,24 @@ internal sealed class DirectoryHandle : IDisposable
         Resolution = resolution;
     }
 
+    // A portable handle (PortableFs): no descriptor, the directory is named by its path. The placeholder Fd is invalid and
+    // borrowed, so disposing it closes nothing; it only gives the handle S29's closed state and the use count of leases.
+    private DirectoryHandle(string? portableRoot, string displayPath, PathResolution resolution)
+    {
+        Fd = new SafeDirectoryFd(-1, ownsHandle: false);
+        DisplayPath = displayPath;
+        Resolution = resolution == PathResolution.Unconfined ? PathResolution.Unconfined : PathResolution.Portable;
+        IsPortable = true;
+        PortableRoot = portableRoot;
+    }
+
+    /// <summary>Gets whether this handle is served by <see cref="PortableFs"/> (named by a path, no descriptor).</summary>
+    public bool IsPortable { get; }
+
+    /// <summary>Gets the absolute path of a portable handle's directory; null for a native handle and for the portable
+    /// <c>env.Fs</c> (relative paths then go to the process's current directory, as <c>AT_FDCWD</c> does).</summary>
+    public string? PortableRoot { get; }
+
     /// <summary>Gets the descriptor.</summary>
     internal SafeDirectoryFd Fd { get; }
 
@@ -51,6 +69,16 @@ internal sealed class DirectoryHandle : IDisposable
     public static DirectoryHandle OpenRoot(string absolutePath, PathResolution resolution = PathResolution.Beneath)
     {
         ArgumentNullException.ThrowIfNull(absolutePath);
+        if (resolution == PathResolution.Portable || (FsPlatform.UsePortable && resolution != PathResolution.Unconfined))
+        {
+            return OpenPortableRoot(absolutePath, PathResolution.Portable);
+        }
+
+        if (FsPlatform.UsePortable)
+        {
+            return OpenPortableRoot(absolutePath, PathResolution.Unconfined);
+        }
+
         if (!absolutePath.StartsWith('/'))
         {
             throw new ArgumentException($"Path is not absolute: '{absolutePath}'", nameof(absolutePath));
@@ -66,7 +94,31 @@ internal sealed class DirectoryHandle : IDisposable
     /// closes nothing.
     /// </remarks>
     public static DirectoryHandle CurrentDirectoryUnconfined() =>
-        new(new SafeDirectoryFd(LinuxInterop.AtFdCwd, ownsHandle: false), ".", PathResolution.Unconfined);
+        FsPlatform.UsePortable
+            ? new DirectoryHandle(portableRoot: null, ".", PathResolution.Unconfined)
+            : new(new SafeDirectoryFd(LinuxInterop.AtFdCwd, ownsHandle: false), ".", PathResolution.Unconfined);
+
+    /// <summary>Creates a portable handle for the directory <paramref name="absolutePath"/> (which must exist).</summary>
+    /// <exception cref="ArgumentException">The path is not fully qualified or contains NUL.</exception>
+    /// <exception cref="DirectoryNotFoundException">The directory does not exist or is not a directory.</exception>
+    internal static DirectoryHandle OpenPortableRoot(string absolutePath, PathResolution resolution)
+    {
+        if (!Path.IsPathFullyQualified(absolutePath) || absolutePath.Contains('\0'))
+        {
+            throw new ArgumentException($"Path is not absolute: '{absolutePath}'", nameof(absolutePath));
+        }
+
+        if (!Directory.Exists(absolutePath))
+        {
+            throw NativeErrors.FromErrno(File.Exists(absolutePath) ? NativeErrors.ENOTDIR : NativeErrors.ENOENT, absolutePath, directoryExpected: true);
+        }
+
+        return new DirectoryHandle(Path.GetFullPath(absolutePath), absolutePath, resolution);
+    }
+
+    /// <summary>Creates a portable handle for a directory <see cref="PortableFs"/> has resolved.</summary>
+    internal static DirectoryHandle Portable(string fullPath, string displayPath, PathResolution resolution) =>
+        new(fullPath, displayPath, resolution);
 
     /// <summary>Takes a reference on the descriptor for the duration of one operation.</summary>
     /// <exception cref="ObjectDisposedException">The handle was disposed.</exception>
@@ -76,7 +128,7 @@ internal sealed class DirectoryHandle : IDisposable
     public void Dispose() => Fd.Dispose();
 
     /// <inheritdoc/>
-    public override string ToString() => $"<dir {DisplayPath}{(IsConfined ? "" : " unconfined")}>";
+    public override string ToString() => $"<dir {DisplayPath}{(IsConfined ? "" : " unconfined")}{(IsPortable ? " portable" : "")}>";
 
     /// <summary>A reference on a directory descriptor, released by <see cref="Dispose"/>.</summary>
     internal readonly struct FdLease : IDisposable

@@ -48,7 +48,7 @@ internal static class NativeErrors
     /// <param name="directoryExpected">Whether a directory was being looked up (selects the not-found type).</param>
     public static Exception FromErrno(int errno, string path, bool directoryExpected = false)
     {
-        var message = $"{Marshal.GetPInvokeErrorMessage(errno)}: '{path}'";
+        var message = $"{Message(errno)}: '{path}'";
         Exception ex = errno switch
         {
             ENOENT when directoryExpected => new DirectoryNotFoundException(message),
@@ -60,6 +60,25 @@ internal static class NativeErrors
         ex.HResult = errno;
         return ex;
     }
+
+    /// <summary>The C library's text for a Linux <paramref name="errno"/>; off Linux (the portable layer, whose errno values
+    /// are Linux's and not the host's) glibc's text for the values used here.</summary>
+    private static string Message(int errno) => OperatingSystem.IsLinux() ? Marshal.GetPInvokeErrorMessage(errno) : errno switch
+    {
+        EPERM => "Operation not permitted",
+        ENOENT => "No such file or directory",
+        EACCES => "Permission denied",
+        EBUSY => "Device or resource busy",
+        EEXIST => "File exists",
+        EXDEV => "Invalid cross-device link",
+        ENOTDIR => "Not a directory",
+        EISDIR => "Is a directory",
+        EINVAL => "Invalid argument",
+        EFBIG => "File too large",
+        ENOTEMPTY => "Directory not empty",
+        ELOOP => "Too many levels of symbolic links",
+        _ => $"Error {errno}",
+    };
 
     /// <summary>Builds the exception for the last P/Invoke error.</summary>
     public static Exception Last(string path, bool directoryExpected = false) =>

@@ -60,6 +60,11 @@ internal static unsafe class NativeFs
     {
         ArgumentNullException.ThrowIfNull(dir);
         ArgumentNullException.ThrowIfNull(path);
+        if (dir.IsPortable)
+        {
+            return PortableFs.Open(dir, path, flags, mode);
+        }
+
         return ToFileHandle(OpenFd(dir, dir.Resolution, path, flags, mode));
     }
 
@@ -71,6 +76,12 @@ internal static unsafe class NativeFs
     {
         ArgumentNullException.ThrowIfNull(dir);
         ArgumentNullException.ThrowIfNull(path);
+        if (dir.IsPortable)
+        {
+            var beneath = dir.IsConfined ? dir : DirectoryHandle.Portable(Path.GetFullPath(dir.PortableRoot ?? "."), dir.DisplayPath, PathResolution.Portable);
+            return PortableFs.Open(beneath, path, flags, mode);
+        }
+
         var resolution = dir.IsConfined ? dir.Resolution : PathResolution.Beneath;
         return ToFileHandle(OpenFd(dir, resolution, path, flags, mode));
     }
@@ -85,6 +96,17 @@ internal static unsafe class NativeFs
     public static SafeFileHandle OpenUnconfined(DirectoryHandle? dir, string path, OpenFlags flags, UnixFileMode mode = UnixFileMode.None)
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (dir is null && FsPlatform.UsePortable)
+        {
+            dir = DirectoryHandle.CurrentDirectoryUnconfined();
+        }
+
+        if (dir is { IsPortable: true })
+        {
+            var unconfined = dir.IsConfined ? DirectoryHandle.Portable(dir.PortableRoot!, dir.DisplayPath, PathResolution.Unconfined) : dir;
+            return PortableFs.Open(unconfined, path, flags, mode);
+        }
+
         if (dir is null)
         {
             var (native, follow) = ToNative(flags);
@@ -126,6 +148,11 @@ internal static unsafe class NativeFs
     /// <exception cref="IOException">Other errors, as for <see cref="Open"/>.</exception>
     public static FileStat Stat(DirectoryHandle dir, string path, bool followSymlinks = true)
     {
+        if (dir.IsPortable)
+        {
+            return PortableFs.Stat(dir, path, followSymlinks);
+        }
+
         var flags = OpenFlags.PathOnly | (followSymlinks ? 0 : OpenFlags.NoFollow);
         int fd = OpenFd(dir, dir.Resolution, path, flags, UnixFileMode.None);
         try
@@ -144,6 +171,11 @@ internal static unsafe class NativeFs
     public static FileStat Stat(SafeFileHandle file)
     {
         ArgumentNullException.ThrowIfNull(file);
+        if (FsPlatform.UsePortable)
+        {
+            return PortableFs.Stat(file);
+        }
+
         bool added = false;
         file.DangerousAddRef(ref added);
         try
@@ -165,6 +197,11 @@ internal static unsafe class NativeFs
     /// <exception cref="IOException">Other errors, as for <see cref="Open"/>.</exception>
     public static string[] ReadDirectory(DirectoryHandle dir, string path = "")
     {
+        if (dir.IsPortable)
+        {
+            return PortableFs.ReadDirectory(dir, path);
+        }
+
         var raw = ReadDirents(dir, path);
         var result = new string[raw.Count];
         for (int i = 0; i < result.Length; i++)
@@ -241,6 +278,11 @@ internal static unsafe class NativeFs
     /// <exception cref="IOException"><c>EINVAL</c> if it is not a symlink, or other errors.</exception>
     public static string ReadLink(DirectoryHandle dir, string path)
     {
+        if (dir.IsPortable)
+        {
+            return PortableFs.ReadLink(dir, path);
+        }
+
         using var parent = ResolveParent(dir, path, NativeErrors.EINVAL);
         var leaf = LinuxInterop.ToNative(parent.Leaf);
         fixed (byte* p = leaf)
@@ -265,6 +307,12 @@ internal static unsafe class NativeFs
     /// <exception cref="IOException"><c>EEXIST</c> if the name exists (even as a dangling symlink), or other errors.</exception>
     public static void MakeDirectory(DirectoryHandle dir, string path, UnixFileMode permissions)
     {
+        if (dir.IsPortable)
+        {
+            PortableFs.MakeDirectory(dir, path, permissions);
+            return;
+        }
+
         using var parent = ResolveParent(dir, path, NativeErrors.EEXIST);
         var leaf = LinuxInterop.ToNative(parent.Leaf);
         fixed (byte* p = leaf)
@@ -356,14 +404,32 @@ internal static unsafe class NativeFs
     /// <exception cref="FsPermissionException">The path would leave <paramref name="dir"/>.</exception>
     /// <exception cref="FileNotFoundException">Nothing exists at the path.</exception>
     /// <exception cref="IOException"><c>EISDIR</c> for a directory, or other errors.</exception>
-    public static void Unlink(DirectoryHandle dir, string path) => UnlinkCore(dir, path, 0);
+    public static void Unlink(DirectoryHandle dir, string path)
+    {
+        if (dir.IsPortable)
+        {
+            PortableFs.Unlink(dir, path);
+            return;
+        }
+
+        UnlinkCore(dir, path, 0);
+    }
 
     /// <summary>Removes an empty directory. Eio: <c>Path.rmdir</c>.</summary>
     /// <exception cref="FsPermissionException">The path would leave <paramref name="dir"/>.</exception>
     /// <exception cref="FileNotFoundException">Nothing exists at the path.</exception>
     /// <exception cref="DirectoryNotFoundException">The path is not a directory.</exception>
     /// <exception cref="IOException"><c>ENOTEMPTY</c> if the directory is not empty, or other errors.</exception>
-    public static void RemoveDirectory(DirectoryHandle dir, string path) => UnlinkCore(dir, path, LinuxInterop.AtRemoveDir);
+    public static void RemoveDirectory(DirectoryHandle dir, string path)
+    {
+        if (dir.IsPortable)
+        {
+            PortableFs.RemoveDirectory(dir, path);
+            return;
+        }
+
+        UnlinkCore(dir, path, LinuxInterop.AtRemoveDir);
+    }
 
     /// <summary>Renames <paramref name="oldPath"/> to <paramref name="newPath"/>, replacing a file there. Eio: <c>Path.rename</c>.</summary>
     /// <param name="oldDir">The directory <paramref name="oldPath"/> is relative to.</param>
@@ -375,6 +441,17 @@ internal static unsafe class NativeFs
     /// <exception cref="IOException"><c>EXDEV</c> across filesystems, <c>EISDIR</c>/<c>ENOTEMPTY</c> for bad replacements, or other errors.</exception>
     public static void Rename(DirectoryHandle oldDir, string oldPath, DirectoryHandle newDir, string newPath)
     {
+        if (oldDir.IsPortable || newDir.IsPortable)
+        {
+            if (!(oldDir.IsPortable && newDir.IsPortable))
+            {
+                throw new ArgumentException("Cannot rename between a portable and a native directory handle.");
+            }
+
+            PortableFs.Rename(oldDir, oldPath, newDir, newPath);
+            return;
+        }
+
         using var oldParent = ResolveParent(oldDir, oldPath, NativeErrors.EBUSY);
         using var newParent = ResolveParent(newDir, newPath, NativeErrors.EBUSY);
         var oldLeaf = LinuxInterop.ToNative(oldParent.Leaf);
@@ -398,6 +475,12 @@ internal static unsafe class NativeFs
     /// <exception cref="UnauthorizedAccessException">Not the owner (<c>EPERM</c>).</exception>
     public static void ChangeMode(DirectoryHandle dir, string path, UnixFileMode permissions)
     {
+        if (dir.IsPortable)
+        {
+            PortableFs.ChangeMode(dir, path, permissions);
+            return;
+        }
+
         int fd = OpenFd(dir, dir.Resolution, path, OpenFlags.PathOnly, UnixFileMode.None);
         try
         {
@@ -423,6 +506,12 @@ internal static unsafe class NativeFs
     /// for another owner, or membership of the group).</exception>
     public static void ChangeOwner(DirectoryHandle dir, string path, int owner, int group, bool followSymlinks = true)
     {
+        if (dir.IsPortable)
+        {
+            PortableFs.ChangeOwner(dir, path, followSymlinks);
+            return;
+        }
+
         int fd = OpenFd(dir, dir.Resolution, path, OpenFlags.PathOnly | (followSymlinks ? 0 : OpenFlags.NoFollow), UnixFileMode.None);
         try
         {
@@ -444,6 +533,11 @@ internal static unsafe class NativeFs
     /// <exception cref="DirectoryNotFoundException">The directory is missing or not a directory.</exception>
     public static (string Name, FileKind Kind)[] ReadDirectoryEntries(DirectoryHandle dir, string path = "")
     {
+        if (dir.IsPortable)
+        {
+            return PortableFs.ReadDirectoryEntries(dir, path);
+        }
+
         var raw = ReadDirents(dir, path);
         var entries = new List<(string, FileKind)>(raw.Count);
         foreach (var (name, type) in raw)
@@ -532,6 +626,12 @@ internal static unsafe class NativeFs
     public static void SymLink(DirectoryHandle dir, string linkPath, string target)
     {
         ArgumentNullException.ThrowIfNull(target);
+        if (dir.IsPortable)
+        {
+            PortableFs.SymLink(dir, linkPath, target);
+            return;
+        }
+
         using var parent = ResolveParent(dir, linkPath, NativeErrors.EEXIST);
         var leaf = LinuxInterop.ToNative(parent.Leaf);
         var nativeTarget = LinuxInterop.ToNative(target);
@@ -555,6 +655,11 @@ internal static unsafe class NativeFs
     /// <exception cref="IOException">Other errors, as for <see cref="Open"/>.</exception>
     public static DirectoryHandle OpenSubdirectory(DirectoryHandle dir, string path, PathResolution? resolution = null)
     {
+        if (dir.IsPortable)
+        {
+            return PortableFs.OpenSubdirectory(dir, path, resolution);
+        }
+
         int fd = OpenFd(dir, dir.Resolution, path, OpenFlags.PathOnly | OpenFlags.Directory, UnixFileMode.None);
         string display = path.StartsWith('/') ? path : path.Length == 0 ? dir.DisplayPath : $"{dir.DisplayPath.TrimEnd('/')}/{path}";
         return new DirectoryHandle(new SafeDirectoryFd(fd), display, resolution ?? dir.Resolution);
@@ -568,6 +673,12 @@ internal static unsafe class NativeFs
     public static void Sync(SafeFileHandle file)
     {
         ArgumentNullException.ThrowIfNull(file);
+        if (FsPlatform.UsePortable)
+        {
+            PortableFs.Sync(file);
+            return;
+        }
+
         while (LinuxInterop.FSync(file) != 0)
         {
             if (Marshal.GetLastPInvokeError() != NativeErrors.EINTR)
@@ -583,6 +694,12 @@ internal static unsafe class NativeFs
     public static void DataSync(SafeFileHandle file)
     {
         ArgumentNullException.ThrowIfNull(file);
+        if (FsPlatform.UsePortable)
+        {
+            PortableFs.Sync(file);
+            return;
+        }
+
         while (LinuxInterop.FDataSync(file) != 0)
         {
             if (Marshal.GetLastPInvokeError() != NativeErrors.EINTR)
@@ -590,6 +707,23 @@ internal static unsafe class NativeFs
                 throw NativeErrors.Last("<file>");
             }
         }
+    }
+
+    /// <summary>Flushes the directory at <paramref name="path"/> (its entries) to the device: opens it and <c>fsync</c>s it.</summary>
+    /// <remarks>The portable layer cannot open a directory with .NET and only checks that it exists (see <see cref="PortableFs"/>).</remarks>
+    /// <exception cref="FsPermissionException">A confined path would leave <paramref name="dir"/>.</exception>
+    /// <exception cref="DirectoryNotFoundException">The directory is missing or not a directory.</exception>
+    /// <exception cref="IOException">The kernel reported an error.</exception>
+    public static void SyncDirectory(DirectoryHandle dir, string path)
+    {
+        if (dir.IsPortable)
+        {
+            PortableFs.SyncDirectory(dir, path);
+            return;
+        }
+
+        using var handle = Open(dir, path.Length == 0 ? "." : path, OpenFlags.Read | OpenFlags.Directory);
+        Sync(handle);
     }
 
     // ---------------------------------------------------------------- internals
