@@ -377,8 +377,7 @@ internal static class KvConnection
             blockedEntry.Blocked = true; // exempt from timeout; flag b in CLIENT LIST
         }
 
-        watcher.WatchCompletion(request.Completion!);
-        bool gone = false;
+        bool gone = false; // the store signals the completion into watcher.Events (StoreRequest.SignalCompletion)
         while (true)
         {
             if (early.WrittenCount < MaxInputWhileBlocked)
@@ -425,24 +424,26 @@ internal static class KvConnection
     internal readonly record struct WatchEvent(bool Completion, int Bytes, ExceptionDispatchInfo? Error);
 
     /// <summary>Watches the socket of a connection whose blocking command waits (created at its first block): one
-    /// daemon fiber reads on request into its own chunk; read results and the command's completion arrive in order as
-    /// <see cref="Events"/>. A read still pending when the command completes is not cancelled: the connection's next
-    /// read takes its result (<see cref="ReadPending"/>).</summary>
+    /// daemon fiber reads on request into its own chunk; read results and the command's completion (which the store
+    /// owner adds itself: <see cref="StoreRequest.SignalCompletion"/>) arrive in order as <see cref="Events"/>. A read
+    /// still pending when the command completes is not cancelled: the connection's next read takes its result
+    /// (<see cref="ReadPending"/>).</summary>
     internal sealed class BlockedReadWatcher
     {
-        private readonly Switch _sw;
         private readonly IFlowSource _conn;
         private readonly AsyncQueue<bool> _readRequests = new(AsyncQueue<bool>.Unbounded);
         private readonly byte[] _chunk = new byte[4096];
 
-        public BlockedReadWatcher(Switch sw, IFlowSource conn)
+        /// <summary>Starts the read fiber in <paramref name="sw"/>; <paramref name="events"/> is the connection's request's
+        /// <see cref="StoreRequest.BlockEvents"/>.</summary>
+        public BlockedReadWatcher(Switch sw, IFlowSource conn, AsyncQueue<WatchEvent> events)
         {
-            _sw = sw;
             _conn = conn;
+            Events = events;
             Fiber.ForkDaemon(sw, ReadLoopAsync, "kv-connection-blocked-read");
         }
 
-        public AsyncQueue<WatchEvent> Events { get; } = new(AsyncQueue<WatchEvent>.Unbounded);
+        public AsyncQueue<WatchEvent> Events { get; }
 
         /// <summary>A read was requested and its result not yet taken.</summary>
         public bool ReadPending { get; private set; }
@@ -455,27 +456,6 @@ internal static class KvConnection
                 _readRequests.TryAdd(true);
             }
         }
-
-        /// <summary>Queues an event when <paramref name="completion"/> resolves (a fiber that ends with it).</summary>
-        public void WatchCompletion(Promise<bool> completion) =>
-            Fiber.ForkDaemon(_sw, async () =>
-            {
-                ExceptionDispatchInfo? error = null;
-                try
-                {
-                    await completion.AwaitAsync();
-                }
-                catch (CancelledException)
-                {
-                    throw; // the connection is closing
-                }
-                catch (Exception ex)
-                {
-                    error = ExceptionDispatchInfo.Capture(ex); // the store restarted: thrown where the old race threw it
-                }
-
-                Events.TryAdd(new WatchEvent(true, 0, error));
-            }, "kv-connection-blocked-wait");
 
         /// <summary>Appends a read event's bytes to <paramref name="into"/>; returns them (0: the client closed).</summary>
         public int OnReadEvent(WatchEvent e, ArrayBufferWriter<byte> into)
