@@ -245,7 +245,45 @@ internal sealed unsafe class LuaSandbox : IDisposable
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static IntPtr AllocateUnmanaged(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize) => Allocate(ud, ptr, osize, nsize);
+    private static IntPtr AllocateUnmanaged(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
+    {
+        // The hot path of every Lua allocation: libc's realloc/free called without a GC transition (NativeMemory's
+        // P/Invokes pay one each way on top of this callback's own). Same heap as NativeMemory (and KeraLua's first
+        // allocations through the delegate), so blocks move freely between the two.
+        if (s_realloc == null) return Allocate(ud, ptr, osize, nsize);
+        long* account = (long*)ud;
+        long oldSize = ptr == IntPtr.Zero ? 0 : (long)(ulong)osize; // with no block, osize is a type tag
+        if (nsize == 0)
+        {
+            if (ptr != IntPtr.Zero)
+            {
+                s_free((void*)ptr);
+                account[0] -= oldSize;
+            }
+            return IntPtr.Zero;
+        }
+        long delta = (long)(ulong)nsize - oldSize;
+        if (delta > 0 && account[0] + delta > account[1]) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
+        void* result = s_realloc((void*)ptr, nsize);
+        if (result == null) return IntPtr.Zero;
+        account[0] += delta;
+        return (IntPtr)result;
+    }
+
+    // libc's realloc and free (the C library NativeMemory uses on Unix), or null where it is not found (then NativeMemory).
+    // Neither calls back into managed code nor blocks for long: safe without the GC transition.
+    private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, nuint, void*> s_realloc;
+    private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, void> s_free;
+
+    static LuaSandbox()
+    {
+        if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad("libc.so.6", out IntPtr libc)) return;
+        if (NativeLibrary.TryGetExport(libc, "realloc", out IntPtr realloc) && NativeLibrary.TryGetExport(libc, "free", out IntPtr free))
+        {
+            s_free = (delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, void>)free;
+            s_realloc = (delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, nuint, void*>)realloc;
+        }
+    }
 
     private static IntPtr Allocate(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
     {
