@@ -72,12 +72,16 @@ internal sealed unsafe class LuaSandbox : IDisposable
     }
 
     /// <summary>Sets global <paramref name="name"/> of the real globals table to the value on top of the stack (popped).</summary>
-    public void SetRealGlobal(string name)
+    public void SetRealGlobal(string name) => SetRealGlobal(Encoding.UTF8.GetBytes(name));
+
+    /// <summary>Sets global <paramref name="name"/> (UTF-8) of the real globals table to the value on top of the stack
+    /// (popped); no managed allocation (KEYS and ARGV are set twice per script call).</summary>
+    public void SetRealGlobal(ReadOnlySpan<byte> name)
     {
         Lua l = State;
         l.RawGetInteger(LuaRegistry.Index, _realGlobals);
         l.Insert(-2);
-        l.PushString(name);
+        PushBytes(l, name);
         l.Insert(-2);
         l.RawSet(-3);
         l.Pop(1);
@@ -191,11 +195,32 @@ internal sealed unsafe class LuaSandbox : IDisposable
         l.RawSet(-3);
     }
 
-    /// <summary>Pushes a binary-safe string.</summary>
+    /// <summary>Pushes a binary-safe string (copied by Lua; no managed copy).</summary>
     public static void PushBytes(Lua l, ReadOnlySpan<byte> bytes)
     {
-        l.PushBuffer(bytes.ToArray());
+        fixed (byte* p = bytes)
+        {
+            lua_pushlstring(l.Handle, p, (UIntPtr)bytes.Length);
+        }
     }
+
+    /// <summary>The bytes of the string at <paramref name="index"/> (which must be a string: a number would be converted
+    /// in place), valid while the string stays on the stack; no managed copy.</summary>
+    public static ReadOnlySpan<byte> StringSpan(Lua l, int index)
+    {
+        UIntPtr len;
+        byte* p = lua_tolstring(l.Handle, index, &len);
+        return p == null ? default : new ReadOnlySpan<byte>(p, checked((int)len));
+    }
+
+    // Allocates (may run the GC and raise a memory error): with the GC transition.
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    private static extern IntPtr lua_pushlstring(IntPtr luaState, byte* s, UIntPtr length);
+
+    // Only called on strings: reads, no allocation.
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern byte* lua_tolstring(IntPtr luaState, int index, UIntPtr* length);
 
     /// <summary>Raises a plain string error prefixed with the position of the calling Lua code (luaL_error).</summary>
     public static int RaiseWithWhere(Lua l, string message)
