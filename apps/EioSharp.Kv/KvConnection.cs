@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using EioSharp.IO;
 using EioSharp.Net;
@@ -354,7 +355,8 @@ internal static class KvConnection
     /// <remarks>The socket is watched by the connection's <see cref="BlockedReadWatcher"/>, whose read is not cancelled
     /// when the command completes (a cancelled read costs exceptions on every wake-up): the connection's next read
     /// takes its result instead.</remarks>
-    private static async Task WaitWhileBlockedAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // once per block: its state machine is reused
+    private static async ValueTask WaitWhileBlockedAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
         ReplyBuffer output, ArrayBufferWriter<byte> early, BlockedReadWatcher watcher)
     {
         output.Write(request.EarlyReply);
@@ -467,6 +469,7 @@ internal static class KvConnection
         }
 
         /// <summary>Waits for the pending read (after the blocked command completed) and appends its bytes to <paramref name="into"/>.</summary>
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // once per block
         public async ValueTask<int> TakeReadAsync(ArrayBufferWriter<byte> into)
         {
             var e = await Events.TakeAsync(); // only the read is left: the completion was taken by the wait
