@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using EioSharp.IO;
 using EioSharp.Net;
@@ -354,7 +355,8 @@ internal static class KvConnection
     /// <remarks>The socket is watched by the connection's <see cref="BlockedReadWatcher"/>, whose read is not cancelled
     /// when the command completes (a cancelled read costs exceptions on every wake-up): the connection's next read
     /// takes its result instead.</remarks>
-    private static async Task WaitWhileBlockedAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // once per block: its state machine is reused
+    private static async ValueTask WaitWhileBlockedAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
         ReplyBuffer output, ArrayBufferWriter<byte> early, BlockedReadWatcher watcher)
     {
         output.Write(request.EarlyReply);
@@ -377,8 +379,7 @@ internal static class KvConnection
             blockedEntry.Blocked = true; // exempt from timeout; flag b in CLIENT LIST
         }
 
-        watcher.WatchCompletion(request.Completion!);
-        bool gone = false;
+        bool gone = false; // the store signals the completion into watcher.Events (StoreRequest.SignalCompletion)
         while (true)
         {
             if (early.WrittenCount < MaxInputWhileBlocked)
@@ -425,24 +426,26 @@ internal static class KvConnection
     internal readonly record struct WatchEvent(bool Completion, int Bytes, ExceptionDispatchInfo? Error);
 
     /// <summary>Watches the socket of a connection whose blocking command waits (created at its first block): one
-    /// daemon fiber reads on request into its own chunk; read results and the command's completion arrive in order as
-    /// <see cref="Events"/>. A read still pending when the command completes is not cancelled: the connection's next
-    /// read takes its result (<see cref="ReadPending"/>).</summary>
+    /// daemon fiber reads on request into its own chunk; read results and the command's completion (which the store
+    /// owner adds itself: <see cref="StoreRequest.SignalCompletion"/>) arrive in order as <see cref="Events"/>. A read
+    /// still pending when the command completes is not cancelled: the connection's next read takes its result
+    /// (<see cref="ReadPending"/>).</summary>
     internal sealed class BlockedReadWatcher
     {
-        private readonly Switch _sw;
         private readonly IFlowSource _conn;
         private readonly AsyncQueue<bool> _readRequests = new(AsyncQueue<bool>.Unbounded);
         private readonly byte[] _chunk = new byte[4096];
 
-        public BlockedReadWatcher(Switch sw, IFlowSource conn)
+        /// <summary>Starts the read fiber in <paramref name="sw"/>; <paramref name="events"/> is the connection's request's
+        /// <see cref="StoreRequest.BlockEvents"/>.</summary>
+        public BlockedReadWatcher(Switch sw, IFlowSource conn, AsyncQueue<WatchEvent> events)
         {
-            _sw = sw;
             _conn = conn;
+            Events = events;
             Fiber.ForkDaemon(sw, ReadLoopAsync, "kv-connection-blocked-read");
         }
 
-        public AsyncQueue<WatchEvent> Events { get; } = new(AsyncQueue<WatchEvent>.Unbounded);
+        public AsyncQueue<WatchEvent> Events { get; }
 
         /// <summary>A read was requested and its result not yet taken.</summary>
         public bool ReadPending { get; private set; }
@@ -456,27 +459,6 @@ internal static class KvConnection
             }
         }
 
-        /// <summary>Queues an event when <paramref name="completion"/> resolves (a fiber that ends with it).</summary>
-        public void WatchCompletion(Promise<bool> completion) =>
-            Fiber.ForkDaemon(_sw, async () =>
-            {
-                ExceptionDispatchInfo? error = null;
-                try
-                {
-                    await completion.AwaitAsync();
-                }
-                catch (CancelledException)
-                {
-                    throw; // the connection is closing
-                }
-                catch (Exception ex)
-                {
-                    error = ExceptionDispatchInfo.Capture(ex); // the store restarted: thrown where the old race threw it
-                }
-
-                Events.TryAdd(new WatchEvent(true, 0, error));
-            }, "kv-connection-blocked-wait");
-
         /// <summary>Appends a read event's bytes to <paramref name="into"/>; returns them (0: the client closed).</summary>
         public int OnReadEvent(WatchEvent e, ArrayBufferWriter<byte> into)
         {
@@ -487,6 +469,7 @@ internal static class KvConnection
         }
 
         /// <summary>Waits for the pending read (after the blocked command completed) and appends its bytes to <paramref name="into"/>.</summary>
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // once per block
         public async ValueTask<int> TakeReadAsync(ArrayBufferWriter<byte> into)
         {
             var e = await Events.TakeAsync(); // only the read is left: the completion was taken by the wait

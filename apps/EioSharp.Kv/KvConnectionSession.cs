@@ -102,7 +102,7 @@ internal sealed class KvConnectionSession
     public long MemoryBytes => _reader.Capacity + _commands.BufferedBytes + _early.Capacity + _output.Capacity +
                                _request.Reply.Capacity + PendingReplyBytes;
 
-    private KvConnection.BlockedReadWatcher Watcher() => _watcher ??= new KvConnection.BlockedReadWatcher(_sw, _conn);
+    private KvConnection.BlockedReadWatcher Watcher() => _watcher ??= new KvConnection.BlockedReadWatcher(_sw, _conn, _request.BlockEvents!);
 
     private bool Direct => _push is null;
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using EioSharp.Domains;
 using EioSharp.Fs;
@@ -19,7 +20,7 @@ internal sealed class StoreRequest
 
     /// <summary>Resolved true when every command has run and its replies are durable; false when the request is parked
     /// on a blocking command (BLPOP...): then <see cref="EarlyReply"/> holds the replies before it and
-    /// <see cref="Completion"/> is resolved when the rest has run.</summary>
+    /// <see cref="BlockEvents"/> receives one completion event when the rest has run.</summary>
     public Resolver<bool>? Done;
 
     /// <summary>The connection's ordered output once it has subscribed (its blocked replies go through it); null before.</summary>
@@ -41,8 +42,33 @@ internal sealed class StoreRequest
     internal int Next; // the first command not executed yet
     internal bool Parked; // Done was resolved false
     internal byte[]? EarlyReply;
-    internal Promise<bool>? Completion;
-    internal Resolver<bool>? CompletionResolver;
+    private bool _completionPending; // parked, and its completion not signalled yet
+
+    /// <summary>The parked request's completion arrives here (<see cref="KvConnection.WatchEvent.Completion"/>), in the
+    /// same queue as the connection's blocked-read watcher's reads: the connection waits on one queue, with no fiber and
+    /// promise per block. Created by the owner when the request is first parked (before <see cref="Done"/> says so), and
+    /// kept for the connection's later blocks. Safe across domains.</summary>
+    internal AsyncQueue<KvConnection.WatchEvent>? BlockEvents;
+
+    /// <summary>The owner parks the request: its completion will be signalled once.</summary>
+    internal void ArmCompletion()
+    {
+        BlockEvents ??= new AsyncQueue<KvConnection.WatchEvent>(AsyncQueue<KvConnection.WatchEvent>.Unbounded);
+        _completionPending = true;
+    }
+
+    /// <summary>Signals the parked request's completion (its blocked command was served, cancelled, or the run failed
+    /// with <paramref name="error"/>); does nothing when it was signalled already (as a promise's TryResolve).</summary>
+    internal void SignalCompletion(Exception? error = null)
+    {
+        if (!_completionPending)
+        {
+            return;
+        }
+
+        _completionPending = false;
+        BlockEvents!.TryAdd(new KvConnection.WatchEvent(true, 0, error is null ? null : ExceptionDispatchInfo.Capture(error)));
+    }
 }
 
 /// <summary>The store owner could not give a request a normal reply (it crashed, or is gone): every command of the
@@ -553,7 +579,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 if (store.CancelBlocked(request.Session) && _parked.Remove(request.Session, out var parked))
                 {
-                    parked.CompletionResolver?.TryResolve(false);
+                    parked.SignalCompletion();
                 }
 
                 _finished.Add(request);
@@ -820,7 +846,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             if (r.Parked)
             {
                 r.Parked = false;
-                r.CompletionResolver!.TryResolve(true);
+                r.SignalCompletion();
             }
             else
             {
@@ -841,7 +867,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             r.Parked = true;
             r.EarlyReply = r.Reply.WrittenSpan.ToArray();
             r.Reply.ResetWrittenCount();
-            (r.Completion, r.CompletionResolver) = Promise.Create<bool>();
+            r.ArmCompletion();
             r.Done!.TryResolve(false);
         }
 
@@ -867,7 +893,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             store.CancelBlocked(s); // the client left: its blocked command ends without being served
             if (_parked.Remove(s, out var r))
             {
-                r.CompletionResolver?.TryResolve(false);
+                r.SignalCompletion();
             }
         }
 
@@ -1047,7 +1073,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             if (r.Parked)
             {
                 r.Parked = false;
-                r.CompletionResolver?.TryResolveError(error);
+                r.SignalCompletion(error);
             }
             else if (!_round.Contains(r))
             {

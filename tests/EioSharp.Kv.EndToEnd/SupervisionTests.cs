@@ -229,4 +229,36 @@ public sealed class SupervisionTests(ITestOutputHelper output)
 
         return false;
     }
+    [Fact]
+    public void A_client_blocked_when_the_store_crashes_gets_the_restart_error_and_can_block_again()
+    {
+        // The owner's failed run answers its parked requests (FailRound): the error reaches the blocked connection
+        // through its event queue (StoreRequest.SignalCompletion), the connection stays open and blocks again.
+        using var dir = new TempDir();
+        using var server = KvServerProcess.StartIn(dir.DataDir, "--enable-debug-command", "yes");
+        using var blocked = new EioSharp.Kv.EndToEnd.Differential.RespConnection(server.Port);
+        using var admin = new EioSharp.Kv.EndToEnd.Differential.RespConnection(server.Port);
+        blocked.Send(EioSharp.Kv.EndToEnd.Differential.RespConnection.Encode(["BLPOP", "q", "0"]));
+        WaitBlockedClients(admin, 1);
+        Assert.Equal("OK", admin.Call("DEBUG", "CRASH-STORE").Text);
+        Assert.True(server.WaitForLog("supervisor kv-store: store started", s_logWait), server.Log);
+        Assert.Equal("-ERR store restarted before executing this command; it was not executed", blocked.Read().ToString());
+        Assert.Equal("PONG", blocked.Call("PING").Text);
+        blocked.Send(EioSharp.Kv.EndToEnd.Differential.RespConnection.Encode(["BLPOP", "q", "0"]));
+        WaitBlockedClients(admin, 1);
+        Assert.Equal(":1", admin.Call("LPUSH", "q", "x").ToString());
+        Assert.Equal("*[$\"q\", $\"x\"]", blocked.Read().ToString());
+    }
+
+    private static void WaitBlockedClients(EioSharp.Kv.EndToEnd.Differential.RespConnection admin, int count)
+    {
+        var deadline = DateTime.UtcNow + s_logWait;
+        while (DateTime.UtcNow < deadline)
+        {
+            string info = admin.Call("INFO", "clients").Text!;
+            if (int.Parse(info.Split("blocked_clients:")[1].Split('\r')[0], CultureInfo.InvariantCulture) == count) return;
+            Thread.Sleep(20);
+        }
+        Assert.Fail($"not {count} blocked client(s) after {s_logWait}");
+    }
 }

@@ -72,12 +72,16 @@ internal sealed unsafe class LuaSandbox : IDisposable
     }
 
     /// <summary>Sets global <paramref name="name"/> of the real globals table to the value on top of the stack (popped).</summary>
-    public void SetRealGlobal(string name)
+    public void SetRealGlobal(string name) => SetRealGlobal(Encoding.UTF8.GetBytes(name));
+
+    /// <summary>Sets global <paramref name="name"/> (UTF-8) of the real globals table to the value on top of the stack
+    /// (popped); no managed allocation (KEYS and ARGV are set twice per script call).</summary>
+    public void SetRealGlobal(ReadOnlySpan<byte> name)
     {
         Lua l = State;
         l.RawGetInteger(LuaRegistry.Index, _realGlobals);
         l.Insert(-2);
-        l.PushString(name);
+        PushBytes(l, name);
         l.Insert(-2);
         l.RawSet(-3);
         l.Pop(1);
@@ -191,11 +195,32 @@ internal sealed unsafe class LuaSandbox : IDisposable
         l.RawSet(-3);
     }
 
-    /// <summary>Pushes a binary-safe string.</summary>
+    /// <summary>Pushes a binary-safe string (copied by Lua; no managed copy).</summary>
     public static void PushBytes(Lua l, ReadOnlySpan<byte> bytes)
     {
-        l.PushBuffer(bytes.ToArray());
+        fixed (byte* p = bytes)
+        {
+            lua_pushlstring(l.Handle, p, (UIntPtr)bytes.Length);
+        }
     }
+
+    /// <summary>The bytes of the string at <paramref name="index"/> (which must be a string: a number would be converted
+    /// in place), valid while the string stays on the stack; no managed copy.</summary>
+    public static ReadOnlySpan<byte> StringSpan(Lua l, int index)
+    {
+        UIntPtr len;
+        byte* p = lua_tolstring(l.Handle, index, &len);
+        return p == null ? default : new ReadOnlySpan<byte>(p, checked((int)len));
+    }
+
+    // Allocates (may run the GC and raise a memory error): with the GC transition.
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    private static extern IntPtr lua_pushlstring(IntPtr luaState, byte* s, UIntPtr length);
+
+    // Only called on strings: reads, no allocation.
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern byte* lua_tolstring(IntPtr luaState, int index, UIntPtr* length);
 
     /// <summary>Raises a plain string error prefixed with the position of the calling Lua code (luaL_error).</summary>
     public static int RaiseWithWhere(Lua l, string message)
@@ -245,7 +270,45 @@ internal sealed unsafe class LuaSandbox : IDisposable
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static IntPtr AllocateUnmanaged(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize) => Allocate(ud, ptr, osize, nsize);
+    private static IntPtr AllocateUnmanaged(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
+    {
+        // The hot path of every Lua allocation: libc's realloc/free called without a GC transition (NativeMemory's
+        // P/Invokes pay one each way on top of this callback's own). Same heap as NativeMemory (and KeraLua's first
+        // allocations through the delegate), so blocks move freely between the two.
+        if (s_realloc == null) return Allocate(ud, ptr, osize, nsize);
+        long* account = (long*)ud;
+        long oldSize = ptr == IntPtr.Zero ? 0 : (long)(ulong)osize; // with no block, osize is a type tag
+        if (nsize == 0)
+        {
+            if (ptr != IntPtr.Zero)
+            {
+                s_free((void*)ptr);
+                account[0] -= oldSize;
+            }
+            return IntPtr.Zero;
+        }
+        long delta = (long)(ulong)nsize - oldSize;
+        if (delta > 0 && account[0] + delta > account[1]) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
+        void* result = s_realloc((void*)ptr, nsize);
+        if (result == null) return IntPtr.Zero;
+        account[0] += delta;
+        return (IntPtr)result;
+    }
+
+    // libc's realloc and free (the C library NativeMemory uses on Unix), or null where it is not found (then NativeMemory).
+    // Neither calls back into managed code nor blocks for long: safe without the GC transition.
+    private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, nuint, void*> s_realloc;
+    private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, void> s_free;
+
+    static LuaSandbox()
+    {
+        if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad("libc.so.6", out IntPtr libc)) return;
+        if (NativeLibrary.TryGetExport(libc, "realloc", out IntPtr realloc) && NativeLibrary.TryGetExport(libc, "free", out IntPtr free))
+        {
+            s_free = (delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, void>)free;
+            s_realloc = (delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, nuint, void*>)realloc;
+        }
+    }
 
     private static IntPtr Allocate(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
     {

@@ -22,6 +22,7 @@ internal sealed partial class ScriptHost : IDisposable
     private readonly Dictionary<string, CachedScript> _scripts = new(StringComparer.Ordinal);
     private readonly ArrayBufferWriter<byte> _callReply = new(1024);
     private readonly RespWriter _callWriter; // over _callReply; its protocol set per call (redis.setresp)
+    private readonly AofListSink _capture = new(); // the running script's effects (Run), reused
     private LuaSandbox? _eval;
     private LuaSandbox? _functions;
     private RunContext? _run;
@@ -265,11 +266,16 @@ internal sealed partial class ScriptHost : IDisposable
         int nargs = 2;
         if (isEval)
         {
-            sb.SetRealGlobal("ARGV");
-            sb.SetRealGlobal("KEYS");
+            sb.SetRealGlobal("ARGV"u8);
+            sb.SetRealGlobal("KEYS"u8);
             nargs = 0;
         }
-        var capture = ctx.Aof is null ? null : new AofListSink();
+        AofListSink? capture = null;
+        if (ctx.Aof is not null)
+        {
+            capture = _capture; // scripts do not nest (EVAL/FCALL are refused inside one): one list for every call
+            capture.Commands.Clear();
+        }
         int aofDbBefore = ctx.Aof is null ? -1 : _store.AofDatabase(ctx.Aof);
         var run = new RunContext
         {
@@ -310,12 +316,16 @@ internal sealed partial class ScriptHost : IDisposable
         {
             // Like Redis: KEYS and ARGV stay set until the next script; drop them so their memory is not held.
             l.PushNil();
-            sb.SetRealGlobal("KEYS");
+            sb.SetRealGlobal("KEYS"u8);
             l.PushNil();
-            sb.SetRealGlobal("ARGV");
+            sb.SetRealGlobal("ARGV"u8);
         }
         if (status != LuaStatus.OK || sb.MemoryUsed > sb.MemoryLimit / 2) l.GarbageCollector(LuaGC.Collect, 0);
-        if (capture is not null) Propagate(ctx, capture.Commands, aofDbBefore);
+        if (capture is not null)
+        {
+            Propagate(ctx, capture.Commands, aofDbBefore);
+            capture.Commands.Clear(); // the AOF sink encoded them: do not hold the commands until the next script
+        }
     }
 
     /// <summary>Logs a script's effects: each write by its own command, wrapped in MULTI/EXEC when there are several
@@ -410,7 +420,7 @@ internal sealed partial class ScriptHost : IDisposable
         switch (l.Type(-1))
         {
             case LuaType.String:
-                w.WriteBulkString(l.ToBuffer(-1, false) ?? []);
+                w.WriteBulkString(LuaSandbox.StringSpan(l, -1)); // written before anything pops the string
                 return;
             case LuaType.Boolean:
                 if (scriptResp == 2)
@@ -594,8 +604,8 @@ internal sealed partial class ScriptHost : IDisposable
         {
             case (byte)'+':
                 l.NewTable();
-                l.PushString("ok");
-                l.PushBuffer(line.ToArray());
+                LuaSandbox.PushBytes(l, "ok"u8);
+                LuaSandbox.PushBytes(l, line);
                 l.RawSet(-3);
                 return;
             case (byte)'-':
@@ -617,7 +627,7 @@ internal sealed partial class ScriptHost : IDisposable
                 pos += len + 2;
                 if (type == '$')
                 {
-                    l.PushBuffer(body.ToArray());
+                    LuaSandbox.PushBytes(l, body);
                     return;
                 }
                 l.NewTable();
