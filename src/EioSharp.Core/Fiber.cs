@@ -474,7 +474,15 @@ public static partial class Fiber
             var domain = _frame.Fiber.Domain;
             _pending++;
             var running = domain.RunningFrame;
-            _ = race is null ? RunChildAsync(action!) : RunRacerAsync(race);
+            if (race is null)
+            {
+                _ = RunChildAsync(action!);
+            }
+            else
+            {
+                StartRacer(race);
+            }
+
             domain.RunningFrame = running;
         }
 
@@ -498,14 +506,15 @@ public static partial class Fiber
             }
         }
 
-        /// <summary>Any mode: one racer as a fiber of the group, in one async frame (issue 20: the racer's task is awaited
-        /// without rethrowing, then settled).</summary>
-        private async Task RunRacerAsync(Func<Task> race)
+        /// <summary>Any mode: starts one racer as a fiber of the group, without an async frame of its own (issue 20): the
+        /// racer's task is settled from its state when it completes, by a continuation registered like
+        /// <see cref="Fiber.Fork(Switch, Func{Task})"/>'s. The caller's execution context is restored before this returns.</summary>
+        private void StartRacer(Func<Task> race)
         {
-            var frame = EnterChild();
-            Exception? failure = null;
+            var callerContext = ExecutionContext.Capture();
             try
             {
+                var fiber = EnterChild();
                 Task? task = null;
                 Exception? thrown = null;
                 try
@@ -519,19 +528,54 @@ public static partial class Fiber
 
                 if (task is { IsCompleted: false })
                 {
-                    await task.ConfigureAwait(AwaitQuietly);
+                    // With the domain's synchronization context captured, so the end runs inline on the domain (see RunForked).
+                    task.GetAwaiter().UnsafeOnCompleted(new Racer(this, fiber, task).Completed);
+                    return;
                 }
 
+                FinishRacer(fiber, task, thrown);
+            }
+            finally
+            {
+                if (callerContext is not null)
+                {
+                    ExecutionContext.Restore(callerContext);
+                }
+            }
+        }
+
+        private void FinishRacer(FiberInfo fiber, Task? task, Exception? thrown)
+        {
+            Exception? failure = null;
+            try
+            {
                 failure = Settle(task, thrown);
             }
             finally
             {
-                ExitChild(frame, failure);
+                ExitChild(fiber, failure);
+            }
+        }
+
+        /// <summary>A forked racer whose function suspended: settles it when its task completes.</summary>
+        private sealed class Racer(ChildGroup<T> group, FiberInfo fiber, Task task)
+        {
+            internal void Completed()
+            {
+                var domain = fiber.Domain;
+                if (!domain.IsCurrent)
+                {
+                    // A function that left its domain (ConfigureAwait(false) in fiber code): settle on the domain.
+                    domain.Enqueue(static s => ((Racer)s!).Completed(), this);
+                    return;
+                }
+
+                group.FinishRacer(fiber, task, null);
             }
         }
 
         /// <summary>Makes the child fiber's frame current (in the calling async method's context) and registers it.</summary>
-        private FiberFrame EnterChild()
+        private FiberInfo EnterChild()
         {
             var domain = _frame.Fiber.Domain;
             var owner = _frame.Switch;
