@@ -9,7 +9,8 @@ namespace EioSharp.Benchmarks;
 /// <remarks>
 /// <c>loop CLASS METHOD WARMUP COUNT [Prop=Value...]</c> runs one benchmark method directly, without BenchmarkDotNet
 /// (its [GlobalSetup] first, WARMUP untimed calls, then COUNT timed ones) and prints the process CPU time and wall time
-/// per operation: for instruction counts under <c>valgrind --tool=callgrind</c> and CPU time on a loaded machine
+/// per operation, and the bytes allocated per operation (all threads): for instruction counts under
+/// <c>valgrind --tool=callgrind</c>, CPU time on a loaded machine
 /// (bench/trace-overhead.sh).
 /// </remarks>
 public static class Program
@@ -73,6 +74,7 @@ public static class Program
         proc.Refresh();
         var cpu0 = proc.TotalProcessorTime;
         long gc0 = GC.CollectionCount(0), gc1 = GC.CollectionCount(1), gc2 = GC.CollectionCount(2);
+        long allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < count; i++)
         {
@@ -80,10 +82,11 @@ public static class Program
         }
 
         sw.Stop();
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
         proc.Refresh();
         double ops = (double)count * opsPerInvoke;
         Console.WriteLine(
             $"{typeName}.{methodName} {string.Join(",", props)} ops={ops} cpu_ns_per_op={(proc.TotalProcessorTime - cpu0).TotalNanoseconds / ops:F1} " +
-            $"wall_ns_per_op={sw.Elapsed.TotalNanoseconds / ops:F1} gc0={GC.CollectionCount(0) - gc0} gc1={GC.CollectionCount(1) - gc1} gc2={GC.CollectionCount(2) - gc2}");
+            $"wall_ns_per_op={sw.Elapsed.TotalNanoseconds / ops:F1} alloc_b_per_op={allocated / ops:F1} gc0={GC.CollectionCount(0) - gc0} gc1={GC.CollectionCount(1) - gc1} gc2={GC.CollectionCount(2) - gc2}");
     }
 }

@@ -99,34 +99,67 @@ public sealed class CancelContext
         }
 
         // Phase 1: mark the whole subtree, collecting the suspended operations and tokens to fire.
-        var toWake = new List<(CancelContext Ctx, WaiterNode Node)>();
-        var tokens = new List<CancellationTokenSource>();
-        Mark(reason, toWake, tokens);
+        var found = default(Found);
+        Mark(reason, ref found);
         if (EioTrace.On)
         {
             EioTrace.CancelCancelled(this, reason);
         }
 
         // Phase 2: wake them.
-        foreach (var (ctx, node) in toWake)
+        if (found.FirstNode is { } first)
         {
-            node.TryCancel(new CancelledException(ctx._reason ?? reason));
+            first.TryCancel(new CancelledException(found.FirstContext!._reason ?? reason));
         }
 
-        foreach (var t in tokens)
+        if (found.MoreNodes is { } more)
         {
-            try
+            foreach (var (ctx, node) in more)
             {
-                t.Cancel();
+                node.TryCancel(new CancelledException(ctx._reason ?? reason));
             }
-            catch (AggregateException)
+        }
+
+        if (found.Tokens is { } tokens)
+        {
+            foreach (var t in tokens)
             {
-                // A foreign callback threw; the cancellation itself has been delivered.
+                try
+                {
+                    t.Cancel();
+                }
+                catch (AggregateException)
+                {
+                    // A foreign callback threw; the cancellation itself has been delivered.
+                }
             }
         }
     }
 
-    private void Mark(Exception reason, List<(CancelContext, WaiterNode)> toWake, List<CancellationTokenSource> tokens)
+    /// <summary>What phase 1 of <see cref="Cancel(Exception)"/> found to wake, in order: the first suspended operation inline
+    /// and the rest in lists made only when needed (issue 20: cancelling one waiter, as a race does, allocates no list).</summary>
+    private struct Found
+    {
+        internal CancelContext? FirstContext;
+        internal WaiterNode? FirstNode;
+        internal List<(CancelContext Ctx, WaiterNode Node)>? MoreNodes;
+        internal List<CancellationTokenSource>? Tokens;
+
+        internal void Add(CancelContext ctx, WaiterNode node)
+        {
+            if (FirstNode is null)
+            {
+                FirstContext = ctx;
+                FirstNode = node;
+            }
+            else
+            {
+                (MoreNodes ??= new List<(CancelContext, WaiterNode)>()).Add((ctx, node));
+            }
+        }
+    }
+
+    private void Mark(Exception reason, ref Found found)
     {
         if (_reason is not null)
         {
@@ -136,12 +169,12 @@ public sealed class CancelContext
         _reason = reason;
         for (var n = _waitersHead; n is not null; n = n.Next)
         {
-            toWake.Add((this, n));
+            found.Add(this, n);
         }
 
         if (_tokenSource is not null)
         {
-            tokens.Add(_tokenSource);
+            (found.Tokens ??= new List<CancellationTokenSource>()).Add(_tokenSource);
         }
 
         if (_children is not null)
@@ -150,7 +183,7 @@ public sealed class CancelContext
             {
                 if (!c._protected)
                 {
-                    c.Mark(reason, toWake, tokens);
+                    c.Mark(reason, ref found);
                 }
             }
         }
@@ -242,13 +275,20 @@ public sealed class CancelledException : OperationCanceledException
     /// <summary>Creates the exception for a cancellation caused by <paramref name="reason"/>.</summary>
     /// <param name="reason">The exception passed to <see cref="CancelContext.Cancel(Exception)"/>.</param>
     public CancelledException(Exception reason)
-        : base("Cancelled: " + reason.Message)
+        : base((string?)null)
     {
+        ArgumentNullException.ThrowIfNull(reason);
         Reason = reason;
     }
 
     /// <summary>The cause of the cancellation (for debugging; do not branch on it).</summary>
     public Exception Reason { get; }
+
+    /// <summary>"Cancelled: " and the reason's message.</summary>
+    /// <remarks>Made when first read (issue 20: most cancellations unwind fibers and are never printed).</remarks>
+    public override string Message => _message ??= "Cancelled: " + Reason.Message;
+
+    private string? _message;
 }
 
 /// <summary>Cancellation scopes.</summary>

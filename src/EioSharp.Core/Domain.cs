@@ -590,7 +590,7 @@ public sealed class Domain
     private async Task<T> StartMainFiberAsync<T>(Func<CancelContext, Task<T>> main)
     {
         var root = new CancelContext(this, null, isProtected: false);
-        var frame = new FiberFrame(new FiberInfo(this, "main", null), root, null);
+        var frame = new FiberInfo("main", root, null);
         FiberFrame.Current = frame;
         RunningFrame = frame;
         MainFiber = frame.Fiber;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
+using System.Threading.Tasks.Sources;
 using EioSharp.Tracing;
 
 namespace EioSharp;
@@ -65,7 +66,7 @@ public static partial class Fiber
     private static void RunForked(Switch sw, Func<Task> body, bool daemon, string? name)
     {
         var callerContext = ExecutionContext.Capture();
-        var frame = new FiberFrame(new FiberInfo(sw.Domain, name, sw), sw.CancelContext, sw);
+        var frame = new FiberInfo(name, sw.CancelContext, sw) { Daemon = daemon };
         FiberFrame.Current = frame;
         try
         {
@@ -75,7 +76,7 @@ public static partial class Fiber
             }
 
             sw.Domain.RunningFrame = frame;
-            sw.AddLive(frame.Fiber);
+            sw.AddLive(frame);
 
             Task task;
             try
@@ -84,21 +85,21 @@ public static partial class Fiber
             }
             catch (Exception ex)
             {
-                ForkedFiberEnd.Finish(sw, frame, daemon, ex);
+                ForkedFiberEnd.Finish(frame, ex);
                 return;
             }
 
             if (task.IsCompleted)
             {
-                ForkedFiberEnd.Finish(sw, frame, daemon, task);
+                ForkedFiberEnd.Finish(frame, task);
             }
             else
             {
                 // Registered with the domain's synchronization context captured, like the await of an async wrapper: the
                 // end then runs inline when the body completes on the domain (without it, .NET would not inline under a
-                // custom context and would hop through the thread pool).
-                var end = new ForkedFiberEnd(sw, frame, daemon, task);
-                task.GetAwaiter().UnsafeOnCompleted(end.OnCompleted);
+                // custom context and would hop through the thread pool). The delegate is bound to the fiber itself.
+                frame.Body = task;
+                task.GetAwaiter().UnsafeOnCompleted(frame.BodyCompleted);
             }
         }
         finally
@@ -110,23 +111,28 @@ public static partial class Fiber
         }
     }
 
-    /// <summary>What runs when a forked fiber's body has finished: report a failure to the switch, trace, leave the switch.</summary>
-    private sealed class ForkedFiberEnd(Switch sw, FiberFrame frame, bool daemon, Task task)
+    /// <summary>The continuation of a forked body that suspended: an extension method so that the delegate is bound to the
+    /// fiber itself, with no closure object (issue 20).</summary>
+    private static void BodyCompleted(this FiberInfo fiber)
     {
-        internal void OnCompleted()
+        var domain = fiber.Domain;
+        if (!domain.IsCurrent)
         {
-            if (!sw.Domain.IsCurrent)
-            {
-                // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
-                // async wrapper did by resuming on the domain's synchronization context.
-                sw.Domain.Enqueue(static s => ((ForkedFiberEnd)s!).OnCompleted(), this);
-                return;
-            }
-
-            Finish(sw, frame, daemon, task);
+            // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
+            // async wrapper did by resuming on the domain's synchronization context.
+            domain.Enqueue(static s => ((FiberInfo)s!).BodyCompleted(), fiber);
+            return;
         }
 
-        internal static void Finish(Switch sw, FiberFrame frame, bool daemon, Task task)
+        var task = fiber.Body!;
+        fiber.Body = null;
+        ForkedFiberEnd.Finish(fiber, task);
+    }
+
+    /// <summary>What runs when a forked fiber's body has finished: report a failure to the switch, trace, leave the switch.</summary>
+    private static class ForkedFiberEnd
+    {
+        internal static void Finish(FiberInfo fiber, Task task)
         {
             Exception? failure = null;
             try
@@ -138,27 +144,28 @@ public static partial class Fiber
                 failure = ex;
             }
 
-            Finish(sw, frame, daemon, failure);
+            Finish(fiber, failure);
         }
 
-        internal static void Finish(Switch sw, FiberFrame frame, bool daemon, Exception? failure)
+        internal static void Finish(FiberInfo fiber, Exception? failure)
         {
+            var sw = fiber.Switch!;
             try
             {
                 if (failure is not null)
                 {
-                    sw.FiberFailed(failure, daemon);
+                    sw.FiberFailed(failure, fiber.Daemon);
                 }
             }
             finally
             {
                 if (EioTrace.On)
                 {
-                    EioTrace.FiberFinished(frame, failure);
+                    EioTrace.FiberFinished(fiber, failure);
                 }
 
-                sw.RemoveLive(frame.Fiber);
-                sw.FiberExited(daemon);
+                sw.RemoveLive(fiber);
+                sw.FiberExited(fiber.Daemon);
             }
         }
     }
@@ -189,7 +196,7 @@ public static partial class Fiber
 
     private static async Task RunPromiseAsync<T>(Switch sw, Func<Task<T>> body, Resolver<T> resolver)
     {
-        var frame = new FiberFrame(new FiberInfo(sw.Domain, null, sw), sw.CancelContext, sw);
+        var frame = new FiberInfo(null, sw.CancelContext, sw);
         FiberFrame.Current = frame;
         if (EioTrace.On)
         {
@@ -308,15 +315,14 @@ public static partial class Fiber
     /// <exception cref="Exception">A real failure of either function (it replaces any success).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
     /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
-    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null) => RaceAsync(new[] { f, g }, null, combine);
+    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null) => RaceAsync<T>(new[] { f, g }, null, combine);
 
     /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently; the first to finish cancels the other (S11).</summary>
     /// <param name="f">Runs first.</param>
     /// <param name="g">Runs next.</param>
     /// <returns>A task that completes when the race is over.</returns>
     /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
-    public static Task FirstAsync(Func<Task> f, Func<Task> g) =>
-        AnyAsync<bool>([async () => { await f(); return true; }, async () => { await g(); return true; }]);
+    public static Task FirstAsync(Func<Task> f, Func<Task> g) => RaceAsync<bool>(new[] { f, g }, null, null);
 
     /// <summary>Races the functions; the first success cancels the rest (S11).</summary>
     /// <typeparam name="T">The result type.</typeparam>
@@ -326,7 +332,7 @@ public static partial class Fiber
     /// <exception cref="Exception">A real failure of any function (replaces any success; several are combined).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
     /// <remarks>Eio: <c>Fiber.any</c>.</remarks>
-    public static Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null) => RaceAsync(fs, null, combine);
+    public static Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null) => RaceAsync<T>(fs, null, combine);
 
     /// <summary>Races the functions like <see cref="AnyAsync{T}(IReadOnlyList{Func{Task{T}}}, Func{T, T, T}?)"/> but keeps every success.</summary>
     /// <typeparam name="T">The result type.</typeparam>
@@ -337,12 +343,14 @@ public static partial class Fiber
     public static async Task<List<T>> NAnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs)
     {
         var all = new List<T>();
-        await RaceAsync(fs, all, null);
+        await RaceAsync<T>(fs, all, null);
         return all;
     }
 
     /// <returns>The (combined) winning value; with <paramref name="all"/>, every success also goes there.</returns>
-    private static async Task<T> RaceAsync<T>(IReadOnlyList<Func<Task<T>>> fs, List<T>? all, Func<T, T, T>? combine)
+    /// <remarks>The functions are <c>Func&lt;Task&gt;</c> so that the value-less <c>FirstAsync</c> races its own functions, without
+    /// wrappers (a <c>Func&lt;Task&lt;T&gt;&gt;</c> is one, by variance); a success's value is read when the task is a <c>Task&lt;T&gt;</c>.</remarks>
+    private static async Task<T> RaceAsync<T>(IReadOnlyList<Func<Task>> fs, List<T>? all, Func<T, T, T>? combine)
     {
         ArgumentNullException.ThrowIfNull(fs);
         var frame = FiberFrame.Require();
@@ -364,7 +372,25 @@ public static partial class Fiber
             group.Fork(null, fs[i]);
         }
 
-        await group.RunRaceFunctionAsync(fs[^1]);
+        // The last function runs on this fiber, as a switch's body would; awaited without rethrowing (a loser's
+        // cancellation is observed as the task's state, issue 20), then settled like the forked ones.
+        Task? last = null;
+        Exception? thrown = null;
+        try
+        {
+            last = fs[^1]();
+        }
+        catch (Exception ex)
+        {
+            thrown = ex;
+        }
+
+        if (last is { IsCompleted: false })
+        {
+            await last.ConfigureAwait(AwaitQuietly);
+        }
+
+        group.Settle(last, thrown);
         await group.JoinAsync();
         if (group.Errors is { } errors)
         {
@@ -383,6 +409,13 @@ public static partial class Fiber
 
         return group.Value;
     }
+
+    /// <summary>Awaits a task on the domain (the captured context, as a plain await) without throwing its failure: the caller
+    /// reads the task's state.</summary>
+    private const ConfigureAwaitOptions AwaitQuietly = ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing;
+
+    /// <summary>The reason every race cancels its losers with: never thrown, so one object serves every race.</summary>
+    private static readonly NotFirstException s_notFirst = new();
 
     /// <summary>
     /// The structured part of a sub-switch that <see cref="AllAsync"/> and the races need, without the switch: a cancel
@@ -436,20 +469,117 @@ public static partial class Fiber
         }
 
         /// <summary>Starts one function as a fiber at once, up to its first suspension (S12), then the caller continues.</summary>
-        internal void Fork(Func<Task>? action, Func<Task<T>>? race)
+        internal void Fork(Func<Task>? action, Func<Task>? race)
         {
             var domain = _frame.Fiber.Domain;
             _pending++;
             var running = domain.RunningFrame;
-            _ = RunChildAsync(action, race);
+            if (race is null)
+            {
+                _ = RunChildAsync(action!);
+            }
+            else
+            {
+                StartRacer(race);
+            }
+
             domain.RunningFrame = running;
         }
 
-        private async Task RunChildAsync(Func<Task>? action, Func<Task<T>>? race)
+        /// <summary>All mode: one function as a fiber of the group.</summary>
+        private async Task RunChildAsync(Func<Task> action)
+        {
+            var frame = EnterChild();
+            Exception? failure = null;
+            try
+            {
+                await action();
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+                Record(ex);
+            }
+            finally
+            {
+                ExitChild(frame, failure);
+            }
+        }
+
+        /// <summary>Any mode: starts one racer as a fiber of the group, without an async frame of its own (issue 20): the
+        /// racer's task is settled from its state when it completes, by a continuation registered like
+        /// <see cref="Fiber.Fork(Switch, Func{Task})"/>'s. The caller's execution context is restored before this returns.</summary>
+        private void StartRacer(Func<Task> race)
+        {
+            var callerContext = ExecutionContext.Capture();
+            try
+            {
+                var fiber = EnterChild();
+                Task? task = null;
+                Exception? thrown = null;
+                try
+                {
+                    task = race();
+                }
+                catch (Exception ex)
+                {
+                    thrown = ex;
+                }
+
+                if (task is { IsCompleted: false })
+                {
+                    // With the domain's synchronization context captured, so the end runs inline on the domain (see RunForked).
+                    task.GetAwaiter().UnsafeOnCompleted(new Racer(this, fiber, task).Completed);
+                    return;
+                }
+
+                FinishRacer(fiber, task, thrown);
+            }
+            finally
+            {
+                if (callerContext is not null)
+                {
+                    ExecutionContext.Restore(callerContext);
+                }
+            }
+        }
+
+        private void FinishRacer(FiberInfo fiber, Task? task, Exception? thrown)
+        {
+            Exception? failure = null;
+            try
+            {
+                failure = Settle(task, thrown);
+            }
+            finally
+            {
+                ExitChild(fiber, failure);
+            }
+        }
+
+        /// <summary>A forked racer whose function suspended: settles it when its task completes.</summary>
+        private sealed class Racer(ChildGroup<T> group, FiberInfo fiber, Task task)
+        {
+            internal void Completed()
+            {
+                var domain = fiber.Domain;
+                if (!domain.IsCurrent)
+                {
+                    // A function that left its domain (ConfigureAwait(false) in fiber code): settle on the domain.
+                    domain.Enqueue(static s => ((Racer)s!).Completed(), this);
+                    return;
+                }
+
+                group.FinishRacer(fiber, task, null);
+            }
+        }
+
+        /// <summary>Makes the child fiber's frame current (in the calling async method's context) and registers it.</summary>
+        private FiberInfo EnterChild()
         {
             var domain = _frame.Fiber.Domain;
             var owner = _frame.Switch;
-            var frame = new FiberFrame(new FiberInfo(domain, null, owner), Context, owner);
+            var frame = new FiberInfo(null, Context, owner);
             FiberFrame.Current = frame;
             if (EioTrace.On)
             {
@@ -458,92 +588,113 @@ public static partial class Fiber
 
             domain.RunningFrame = frame;
             owner?.AddLive(frame.Fiber);
+            return frame;
+        }
 
-            Exception? failure = null;
-            try
+        private void ExitChild(FiberFrame frame, Exception? failure)
+        {
+            if (EioTrace.On)
             {
-                if (race is not null)
-                {
-                    failure = await RunRaceFunctionAsync(race);
-                }
-                else
-                {
-                    try
-                    {
-                        await action!();
-                    }
-                    catch (Exception ex)
-                    {
-                        failure = ex;
-                        Record(ex);
-                    }
-                }
+                EioTrace.FiberFinished(frame, failure);
             }
-            finally
+
+            if (_frame.Switch is { } owner)
             {
-                if (EioTrace.On)
-                {
-                    EioTrace.FiberFinished(frame, failure);
-                }
+                owner.RemoveLive(frame.Fiber);
+            }
+            else
+            {
+                frame.Fiber.Finished = true;
+            }
 
-                if (owner is not null)
-                {
-                    owner.RemoveLive(frame.Fiber);
-                }
-                else
-                {
-                    frame.Fiber.Finished = true;
-                }
-
-                if (--_pending == 0 && _join is { } join)
-                {
-                    join.TryComplete(true);
-                }
+            if (--_pending == 0 && _join is { } join)
+            {
+                join.TryComplete(true);
             }
         }
 
-        /// <summary>Any mode (S11): runs one racer, keeping a success (while no error) and cancelling the rest after the first.</summary>
+        /// <summary>Any mode (S11): settles one racer's outcome, keeping a success (while no error) and cancelling the rest
+        /// after the first.</summary>
+        /// <param name="task">The racer's task, completed; null when the function threw before returning one.</param>
+        /// <param name="thrown">What the function threw synchronously, when <paramref name="task"/> is null.</param>
         /// <returns>The racer's own failure, for traces (cancellations caused by the race are not failures).</returns>
-        internal async Task<Exception?> RunRaceFunctionAsync(Func<Task<T>> f)
+        internal Exception? Settle(Task? task, Exception? thrown)
+        {
+            Exception? error;
+            if (task is not null && task.IsCompletedSuccessfully)
+            {
+                try
+                {
+                    Succeeded(task is Task<T> typed ? typed.Result : default!);
+                    return null;
+                }
+                catch (Exception ex)
+                {
+                    error = ex; // the combine function threw
+                }
+            }
+            else if (task is not null && task.IsCanceled && Context.IsCancelled && !_frame.Cancel.IsCancelled)
+            {
+                // Cancelled after the race cancelled it, the caller not being cancelled: the race's own cancellation, not
+                // an error (S11). Read from the task's state, without rethrowing (issue 20). This also covers an
+                // OperationCanceledException of a .NET API given Fiber.CancellationToken, which that cancellation fired.
+                return null;
+            }
+            else
+            {
+                error = thrown ?? Observe(task!);
+                if (error is CancelledException && !_frame.Cancel.IsCancelled)
+                {
+                    // Cancelled because another function won or failed: not an error (S11).
+                    return null;
+                }
+            }
+
+            (Errors ??= new List<Exception>()).Add(error);
+            if (error is not CancelledException)
+            {
+                Context.Cancel(error);
+            }
+
+            return error;
+        }
+
+        private void Succeeded(T v)
+        {
+            if (Errors is not null)
+            {
+                return;
+            }
+
+            Successes++;
+            if (All is not null)
+            {
+                All.Add(v);
+            }
+            else
+            {
+                Value = Successes == 1 ? v : (Combine is null ? Value : Combine(Value, v));
+            }
+
+            if (_stopAtFirst && Successes == 1)
+            {
+                Context.Cancel(s_notFirst);
+            }
+        }
+
+        /// <summary>The failure of a completed, unsuccessful task, as <c>await</c> would throw it.</summary>
+        private static Exception Observe(Task task)
         {
             try
             {
-                var v = await f();
-                if (Errors is null)
-                {
-                    Successes++;
-                    if (All is not null)
-                    {
-                        All.Add(v);
-                    }
-                    else
-                    {
-                        Value = Successes == 1 ? v : (Combine is null ? Value : Combine(Value, v));
-                    }
-
-                    if (_stopAtFirst && Successes == 1)
-                    {
-                        Context.Cancel(new NotFirstException());
-                    }
-                }
-
-                return null;
-            }
-            catch (CancelledException) when (!_frame.Cancel.IsCancelled)
-            {
-                // Cancelled because another function won or failed: not an error (S11).
-                return null;
+                task.GetAwaiter().GetResult();
             }
             catch (Exception ex)
             {
-                (Errors ??= new List<Exception>()).Add(ex);
-                if (ex is not CancelledException)
-                {
-                    Context.Cancel(ex);
-                }
-
                 return ex;
             }
+
+            throw new InvalidOperationException("The task did not fail.");
         }
 
         /// <summary>Waits (not cancellable, like a switch's join) until every forked function has finished, then detaches the context.</summary>
@@ -643,8 +794,49 @@ public static partial class Fiber
         var w = Waiter.Rent(frame.Fiber.Domain, TraceReason.AwaitCancel);
         w.Attach(frame.Cancel);
 
-        // Only cancellation completes this waiter (it is in no wait structure), so the task can only fail.
-        return w.VoidTask.AsTask();
+        // Only cancellation completes this waiter (it is in no wait structure), so the task can only end cancelled.
+        return CancelAwait.Start(w);
+    }
+
+    /// <summary>The task of <see cref="AwaitCancelAsync"/>: completed from the waiter's continuation with the waiter's
+    /// <see cref="CancelledException"/>, handed over without a throw (issue 20: <c>ValueTask.AsTask</c> rethrew and caught it
+    /// once more than the awaiting fiber needs). As an async method would, the task ends <see cref="TaskStatus.Canceled"/>
+    /// and rethrows that very exception when awaited.</summary>
+    private sealed class CancelAwait
+    {
+        private static readonly Action<object?> s_woken = static s => ((CancelAwait)s!).Woken();
+
+        private readonly Waiter _waiter;
+        private readonly short _token;
+        private AsyncTaskMethodBuilder _builder; // a mutable struct: used only through this field
+
+        private CancelAwait(Waiter waiter)
+        {
+            _waiter = waiter;
+            _token = waiter.Version;
+            _builder = AsyncTaskMethodBuilder.Create();
+        }
+
+        internal static Task Start(Waiter w)
+        {
+            var c = new CancelAwait(w);
+            var task = c._builder.Task;
+            ((IValueTaskSource)w).OnCompleted(s_woken, c, c._token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+            return task;
+        }
+
+        private void Woken()
+        {
+            var error = _waiter.Consume(_token, out _);
+            if (error is null)
+            {
+                _builder.SetResult(); // unreachable today: nothing completes the waiter but its cancel context
+            }
+            else
+            {
+                _builder.SetException(error); // an OperationCanceledException: the task ends Canceled, keeping the object
+            }
+        }
     }
 
     private sealed class NotFirstException() : Exception("Another fiber finished first.");

@@ -1,17 +1,38 @@
 namespace EioSharp;
 
-/// <summary>Identity of one fiber (for names, tracing and the watchdog).</summary>
-internal sealed class FiberInfo(Domain domain, string? name, Switch? owner)
+/// <summary>Identity of one fiber (for names, tracing and the watchdog), which is also the fiber's first frame: the frame
+/// its code starts in (issue 20: one object per fiber rather than an identity and a frame).</summary>
+/// <remarks>The fiber's domain is its first cancel context's domain, and its owner is that frame's switch.</remarks>
+internal sealed class FiberInfo : FiberFrame
 {
+    /// <summary>Ids handed to a thread at a time (issue 20: no interlocked operation, nor a shared cache line, per fork).</summary>
+    private const int IdBlock = 1024;
+
     private static long s_nextId;
 
-    public long Id { get; } = Interlocked.Increment(ref s_nextId);
+    [ThreadStatic]
+    private static long t_nextId;
 
-    public Domain Domain { get; } = domain;
+    [ThreadStatic]
+    private static long t_idEnd;
 
-    public string? Name { get; } = name;
+    /// <summary>Makes a fiber whose code starts in <paramref name="cancel"/>, owned by <paramref name="owner"/> (if any).</summary>
+    /// <param name="name">A name for traces and dumps, or null.</param>
+    /// <param name="cancel">The fiber's first cancel context; its domain is the fiber's.</param>
+    /// <param name="owner">The switch that owns the fiber (null for a domain's main fiber, or a group with no switch).</param>
+    internal FiberInfo(string? name, CancelContext cancel, Switch? owner)
+        : base(cancel, owner)
+    {
+        Name = name;
+    }
 
-    public Switch? Owner { get; } = owner;
+    public long Id { get; } = NewId();
+
+    public Domain Domain => Cancel.Domain;
+
+    public string? Name { get; }
+
+    public Switch? Owner => Switch;
 
     // Links in the owning switch's list of live fibers (for dumps; touched only on the domain's thread).
     internal FiberInfo? PrevLive;
@@ -24,8 +45,15 @@ internal sealed class FiberInfo(Domain domain, string? name, Switch? owner)
     /// <summary>When the current suspension began (<see cref="Environment.TickCount64"/>, ms).</summary>
     internal long SuspendedSince;
 
+    /// <summary>A forked fiber's body while the fiber waits for it to end (see <c>Fiber.Fork</c>; null otherwise). Kept here so
+    /// that the end-of-fiber continuation needs no object of its own (issue 20).</summary>
+    internal Task? Body;
+
     /// <summary>True once the fiber has finished.</summary>
     internal bool Finished;
+
+    /// <summary>True for a daemon fiber (S8).</summary>
+    internal bool Daemon;
 
     internal void Suspended(WaiterNode w)
     {
@@ -42,22 +70,52 @@ internal sealed class FiberInfo(Domain domain, string? name, Switch? owner)
     }
 
     public override string ToString() => Name is null ? $"fiber {Id}" : $"fiber {Id} ({Name})";
+
+    /// <summary>A process-unique id, increasing on each thread (not across threads), from 1.</summary>
+    private static long NewId()
+    {
+        long id = t_nextId;
+        if (id == t_idEnd)
+        {
+            id = Interlocked.Add(ref s_nextId, IdBlock) - IdBlock;
+            t_idEnd = id + IdBlock;
+        }
+
+        t_nextId = id + 1;
+        return id + 1;
+    }
 }
 
 /// <summary>
 /// What flows with a fiber's code: the fiber and its current cancel context. Carried by an
 /// <see cref="AsyncLocal{T}"/>, so setting it inside an async method scopes it to that call (and to the fibers it forks).
 /// </summary>
-internal sealed class FiberFrame(FiberInfo fiber, CancelContext cancel, Switch? sw)
+internal class FiberFrame
 {
     private static readonly AsyncLocal<FiberFrame?> s_current = new();
 
-    public FiberInfo Fiber { get; } = fiber;
+    /// <summary>A frame of <paramref name="fiber"/>'s code in another cancel context or switch (a sub-switch, sub-context, protect).</summary>
+    internal FiberFrame(FiberInfo fiber, CancelContext cancel, Switch? sw)
+    {
+        Fiber = fiber;
+        Cancel = cancel;
+        Switch = sw;
+    }
 
-    public CancelContext Cancel { get; } = cancel;
+    /// <summary>The first frame of a fiber: the <see cref="FiberInfo"/> itself.</summary>
+    private protected FiberFrame(CancelContext cancel, Switch? sw)
+    {
+        Fiber = (FiberInfo)this;
+        Cancel = cancel;
+        Switch = sw;
+    }
+
+    public FiberInfo Fiber { get; }
+
+    public CancelContext Cancel { get; }
 
     /// <summary>The innermost switch whose body or fiber this code belongs to.</summary>
-    public Switch? Switch { get; } = sw;
+    public Switch? Switch { get; }
 
     public static FiberFrame? Current
     {

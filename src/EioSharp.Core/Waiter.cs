@@ -250,6 +250,24 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 
     public T GetResult(short token)
     {
+        var error = Consume(token, out var result);
+        if (error is not null)
+        {
+            ExceptionDispatchInfo.Throw(error);
+        }
+
+        return result;
+    }
+
+    /// <summary>Consumes the completed use like <see cref="GetResult(short)"/>, but returns its failure instead of throwing
+    /// it (library code that hands the failure on, e.g. into a task, without a throw: issue 20).</summary>
+    /// <param name="token">The use's token.</param>
+    /// <param name="result">The value, when the use succeeded.</param>
+    /// <returns>The failure, or null when the use succeeded.</returns>
+    /// <exception cref="InvalidOperationException">The token is stale or the use has not completed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // GetResult's body: no extra call on every resumption
+    internal Exception? Consume(short token, out T result)
+    {
         ValidateToken(token);
         if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completedSentinel))
         {
@@ -260,7 +278,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         _frame?.Fiber.Resumed(this);
         int s = Volatile.Read(ref _state);
         Debug.Assert(s is 3 or 4, "the sentinel is published only after the final state");
-        var result = _result;
+        result = _result;
         var error = _error;
 
         // Consume this use: the token of any copy of this ValueTask is now stale (invariant 3).
@@ -277,12 +295,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             ReturnToPool();
         }
 
-        if (s == 4)
-        {
-            ExceptionDispatchInfo.Throw(error!);
-        }
-
-        return result;
+        return s == 4 ? error! : null;
     }
 
     private void ValidateToken(short token)

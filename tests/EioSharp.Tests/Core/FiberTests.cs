@@ -188,6 +188,129 @@ public class FiberTests
             }));
         });
 
+    // A loser that a .NET API stopped through Fiber.CancellationToken (S17a) was cancelled by the race too: not an error,
+    // whichever OperationCanceledException it ends with (issue 20: the race reads a loser's cancellation from its task's
+    // state); a loser's real failure after the cancellation still replaces the success.
+    [Theory, BothBackends]
+    public void S11_LoserStoppedThroughTheFiberTokenIsNotAnError(Backend b) => Expect(b, """
+        +slow ended: TaskCanceledException: A task was canceled.
+        +first = fast
+        +any: TestFailure: loser saw TaskCanceledException
+
+        """, async env =>
+        {
+            var v = await Fiber.FirstAsync(
+                async () =>
+                {
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, Fiber.CancellationToken);
+                    }
+                    catch (OperationCanceledException e)
+                    {
+                        TraceLog.Line($"slow ended: {Mock.MockMain.Describe(e)}");
+                        throw;
+                    }
+
+                    return "slow";
+                },
+                async () =>
+                {
+                    await Fiber.YieldAsync();
+                    return "fast";
+                });
+            TraceLog.Line($"first = {v}");
+            await Describe("any", () => Fiber.AnyAsync<int>(
+            [
+                async () =>
+                {
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, Fiber.CancellationToken);
+                        return 0;
+                    }
+                    catch (OperationCanceledException e)
+                    {
+                        throw new TestFailure($"loser saw {e.GetType().Name}");
+                    }
+                },
+                async () =>
+                {
+                    await Fiber.YieldAsync();
+                    return 1;
+                },
+            ]));
+        });
+
+    // An OperationCanceledException that no cancellation of the race caused is a real failure of that function (S11):
+    // it cancels the race and is thrown, as before issue 20.
+    [Theory, BothBackends]
+    public void S11_StrayOperationCanceledIsAFailure(Backend b) => Expect(b, """
+        +other cancelled: Cancelled: OperationCanceledException: stray
+        +first: OperationCanceledException: stray
+
+        """, async env =>
+        {
+            await Describe("first", () => Fiber.FirstAsync<int>(
+                async () =>
+                {
+                    await Traced("other", () => Fiber.AwaitCancelAsync());
+                    return 0;
+                },
+                async () =>
+                {
+                    await Fiber.YieldAsync();
+                    throw new OperationCanceledException("stray");
+                }));
+        });
+
+    // AwaitCancelAsync's task ends Canceled and rethrows the very CancelledException its context delivered (issue 20: it is
+    // handed over without a throw).
+    [Theory, BothBackends]
+    public void S13_AwaitCancelTaskEndsCanceledWithTheCancellation(Backend b) => Expect(b, """
+        +status before: WaitingForActivation
+        +caught: Cancelled: TestFailure: stop; status Canceled; same exception: True
+
+        """, async env =>
+        {
+            await Cancel.SubAsync(async ctx =>
+            {
+                var t = Fiber.AwaitCancelAsync();
+                TraceLog.Line($"status before: {t.Status}");
+                await Fiber.BothAsync(
+                    async () =>
+                    {
+                        try
+                        {
+                            await t;
+                        }
+                        catch (CancelledException e)
+                        {
+                            bool same = t.Exception is null && ReferenceEquals(e, Catch(t));
+                            TraceLog.Line($"caught: {Mock.MockMain.Describe(e)}; status {t.Status}; same exception: {same}");
+                        }
+                    },
+                    async () =>
+                    {
+                        await Fiber.YieldAsync();
+                        ctx.Cancel(new TestFailure("stop"));
+                    });
+            });
+        });
+
+    private static Exception? Catch(Task t)
+    {
+        try
+        {
+            t.GetAwaiter().GetResult();
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+    }
+
     // Fork runs the child at once up to its first suspension; the parent continues next, ahead of fibers already queued.
     [Theory, BothBackends]
     public void S12_ForkRunsChildAtOnceThenParent(Backend b) => Expect(b, """
