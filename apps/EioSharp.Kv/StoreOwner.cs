@@ -462,6 +462,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
             _round.Clear();
             _round.Add(first);
+            _queuedRounds++;
             queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
             long limit = config.EffectiveReplyLimit;
             foreach (var r in _round)
@@ -642,7 +643,19 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
     private long _roundCommands; // commands run by the round being committed
 
-    // The inline path (TryRunInline): what the running store loop serves with, and whether it is idle.
+    /// <summary>Whether connections may run their batches inline (<see cref="CanRunInline"/>); false: every batch goes
+    /// through the queue, as before issue 14 (tests compare the two).</summary>
+    public bool InlineRounds { get; init; } = true;
+
+    /// <summary>Rounds run inline by connections (<see cref="RunInline"/>), and rounds of the store loop (from the queue).</summary>
+    public long InlineRoundCount => _inlineRounds;
+
+    /// <inheritdoc cref="InlineRoundCount"/>
+    public long QueuedRoundCount => _queuedRounds;
+
+    private long _inlineRounds, _queuedRounds;
+
+    // The inline path (RunInline): what the running store loop serves with, and whether it is idle.
     private KvStore? _runStore;
     private AofBufferSink? _runSink;
     private Domain? _storeDomain;
@@ -654,7 +667,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// not <c>always</c> (its rounds wait for an fsync: they go through the queue, where group commit gathers them) and
     /// no crash is armed. Only meaningful until the caller's next await.</summary>
     public bool CanRunInline =>
-        _awaitingRequest && _phase == RoundPhase.Idle && !_cronDue && !_blockTimeoutsDue && _armedCrash == 0 &&
+        InlineRounds && _awaitingRequest && _phase == RoundPhase.Idle && !_cronDue && !_blockTimeoutsDue && _armedCrash == 0 &&
         _runStore is not null && ReferenceEquals(Domain.Current, _storeDomain) &&
         (_aof is null || _aof.Policy != FsyncPolicy.Always);
 
@@ -675,6 +688,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         AppendOnlyFile? aof = CurrentAof(store);
         request.Done = null;
         request.Reply.Limit = config.EffectiveReplyLimit;
+        _inlineRounds++;
         _round.Clear();
         _round.Add(request);
         try
