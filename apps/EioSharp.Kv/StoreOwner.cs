@@ -669,7 +669,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     public bool CanRunInline =>
         InlineRounds && _awaitingRequest && _phase == RoundPhase.Idle && !_cronDue && !_blockTimeoutsDue && _armedCrash == 0 &&
         _runStore is not null && ReferenceEquals(Domain.Current, _storeDomain) &&
-        (_aof is null || _aof.Policy != FsyncPolicy.Always);
+        (_aof is null || config.AppendFsync != "always"); // the policy the round will apply (ApplyLiveConfig), not the file's yet
 
     /// <summary>Runs <paramref name="request"/> now, on the calling fiber, as a round of its own (the same
     /// <see cref="CommitRound"/> the store loop runs: apply, append to the AOF, publish statistics, release), without
