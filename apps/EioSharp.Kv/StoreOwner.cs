@@ -433,7 +433,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         while (true)
         {
             StoreRequest first;
-            _awaitingRequest = true; // idle: a connection of this domain may run its batch inline (TryRunInline)
+            _awaitingRequest = true; // idle: a connection of this domain may run its batch inline (CanRunInline)
             try
             {
                 first = await queue.TakeAsync();
@@ -678,7 +678,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// parked on a blocking command, as when its promise resolves false (<see cref="StoreRequest.Completion"/>).</returns>
     /// <exception cref="StoreRestartedException">The round failed: the store's run is crashed (the supervisor restarts
     /// it, reloading the AOF) and the commands get the error the store loop would have given them.</exception>
-    /// <remarks>Why the queue hop is skipped here (docs/kv.md, "The queue hop"): with the store on the connection's
+    /// <remarks>Why the queue hop is skipped here (docs/kv.md, "Why each hop exists"; rationale "inline"): with the store on the connection's
     /// domain the hop buys no parallelism; it costs a scheduler round trip (the store fiber woken, the connection fiber
     /// woken by the promise) per batch. Ordering holds: a connection has one batch in flight, and a request from another
     /// connection handed to the store loop but not yet run has no order with this one (its reply has not been sent).</remarks>
