@@ -245,7 +245,7 @@ internal static class KvConnection
 
         request.Reply.ResetWrittenCount();
         Promise<bool>? done = null;
-        if (ctx.Store is not { CanRunInline: true })
+        if (ctx.Store is not { } owner || !owner.CanRunInline(request))
         {
             // The store loop is on another domain, or busy: the seed's hop (queue, then a promise per batch).
             (done, request.Done) = Promise.Create<bool>();

@@ -665,15 +665,34 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>Whether a batch from the calling fiber can run inline now (<see cref="RunInline"/>): the caller is on the
     /// store's domain, the store loop is idle (waiting for a request, no round, no timer work due), the AOF policy is
     /// not <c>always</c> (its rounds wait for an fsync: they go through the queue, where group commit gathers them) and
-    /// no crash is armed. Only meaningful until the caller's next await.</summary>
-    public bool CanRunInline =>
+    /// no crash is armed; and, with an AOF, the batch has no command that may write (see <see cref="MayAppend"/>).
+    /// Only meaningful until the caller's next await.</summary>
+    public bool CanRunInline(StoreRequest request) =>
         InlineRounds && _awaitingRequest && _phase == RoundPhase.Idle && !_cronDue && !_blockTimeoutsDue && _armedCrash == 0 &&
         _runStore is not null && ReferenceEquals(Domain.Current, _storeDomain) &&
-        (_aof is null || config.AppendFsync != "always"); // the policy the round will apply (ApplyLiveConfig), not the file's yet
+        (_aof is null || (config.AppendFsync != "always" && !MayAppend(request))); // the policy the round will apply, not the file's yet
+
+    /// <summary>Whether a batch may append to the AOF: a write command, a script, EXEC. Such a batch goes through the
+    /// queue while the AOF is on: there the batches of a round share one <c>write(2)</c> of the file (50 clients
+    /// unpipelined SET: 0.07 <c>pwrite64</c> per request queued, 1.00 inline; strace -c, docs/BENCHMARKS.md), and a reply
+    /// is never sent before its bytes are written, as in Redis. Only a heuristic: an inline round that does append still
+    /// writes its bytes before its replies are released.</summary>
+    private static bool MayAppend(StoreRequest request)
+    {
+        foreach (KvCommand command in CollectionsMarshal.AsSpan(request.Commands))
+        {
+            if (command.Info is not { } info || info.IsWrite || (info.Flags & KvCommandFlags.Script) != 0 || info.Name == "exec")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Runs <paramref name="request"/> now, on the calling fiber, as a round of its own (the same
     /// <see cref="CommitRound"/> the store loop runs: apply, append to the AOF, publish statistics, release), without
-    /// the queue hop and without a promise. Call only when <see cref="CanRunInline"/> is true, with no await between.</summary>
+    /// the queue hop and without a promise. Call only when <see cref="CanRunInline"/> is true for it, with no await between.</summary>
     /// <returns>True: every command ran (its replies are in <see cref="StoreRequest.Reply"/>); false: the request is
     /// parked on a blocking command, as when its promise resolves false (<see cref="StoreRequest.Completion"/>).</returns>
     /// <exception cref="StoreRestartedException">The round failed: the store's run is crashed (the supervisor restarts
