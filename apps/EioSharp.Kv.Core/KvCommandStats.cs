@@ -53,13 +53,17 @@ public sealed class KvCommandStats
         }
     }
 
+    /// <summary>The wall clock in Unix milliseconds, for <see cref="Record"/> called without a time.</summary>
+    public Func<long>? Clock { get; set; }
+
     /// <summary>Records a command that ran: counts it, adds it to the slow log when it was slow, and to the latency monitor.</summary>
     /// <param name="name">The command's name as in INFO commandstats (<c>get</c>, <c>client|list</c>).</param>
     /// <param name="command">The command (for the slow log).</param>
     /// <param name="micros">How long it ran.</param>
     /// <param name="error">The error reply it gave (for errorstats: its first word), or null.</param>
     /// <param name="config">The configuration in force (slowlog and latency thresholds).</param>
-    /// <param name="nowUnixMs">The time.</param>
+    /// <param name="nowUnixMs">The time; negative: read from <see cref="Clock"/> only if an entry needs it (a slow-log entry or a
+    /// latency sample), so that a command that needs neither costs no clock read.</param>
     /// <param name="clientAddress">The client's address.</param>
     /// <param name="clientName">The client's name.</param>
     public void Record(string name, KvCommand command, long micros, string? error, KvServerConfig config, long nowUnixMs,
@@ -81,11 +85,13 @@ public sealed class KvCommandStats
             }
             if (config.SlowlogLogSlowerThan >= 0 && micros >= config.SlowlogLogSlowerThan && config.SlowlogMaxLen > 0)
             {
+                if (nowUnixMs < 0) nowUnixMs = Clock?.Invoke() ?? 0;
                 _slowLog.AddFirst(new KvSlowLogEntry(_nextSlowLogId++, nowUnixMs / 1000, micros, SlowLogArgs(command), clientAddress, clientName ?? ""));
                 while (_slowLog.Count > config.SlowlogMaxLen) _slowLog.RemoveLast();
             }
             if (config.LatencyMonitorThreshold > 0 && micros / 1000 >= config.LatencyMonitorThreshold)
             {
+                if (nowUnixMs < 0) nowUnixMs = Clock?.Invoke() ?? 0;
                 AddLatencySample("command", nowUnixMs / 1000, micros / 1000);
             }
         }

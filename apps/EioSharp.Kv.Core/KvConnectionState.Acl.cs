@@ -34,7 +34,7 @@ public sealed partial class KvConnectionState
         KvAclUser user = User;
         AclSelector root = user.State.Root;
         if (root is { AllCommands: true, AllKeys: true, AllChannels: true }) return true;
-        RedisCommandSpec? cmd = KvRedisCommands.Lookup(command) ?? KvRedisCommands.Lookup(info.Name);
+        RedisCommandSpec? cmd = KvRedisCommands.Lookup(command, info) ?? KvRedisCommands.Lookup(info.Name);
         if (cmd is null) return true; // not a Redis command: no ACL rule can name it
         (KvAclDenial denial, int pos) = user.State.Check(cmd, command, AclKeyFinder);
         if (denial == KvAclDenial.None) return true;

@@ -124,7 +124,7 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
-        if (command.Count >= 2 && KvRedisCommands.Lookup(command) is { Parent: not null } subcommand && !AcceptsArity(subcommand.Arity, command.Count))
+        if (command.Count >= 2 && KvRedisCommands.Lookup(command, info) is { Parent: not null } subcommand && !AcceptsArity(subcommand.Arity, command.Count))
         {
             // As Redis's processCommand: a known subcommand's own arity, before authentication and ACL.
             reply.WriteError(KvErrors.WrongArity(subcommand.FullName));

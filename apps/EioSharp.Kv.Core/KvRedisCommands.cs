@@ -219,6 +219,24 @@ internal static class KvRedisCommands
         return parent?.SubcommandsByName.GetValueOrDefault(name[(bar + 1)..].ToLowerInvariant());
     }
 
+    // Each command of this server's table with Redis's entry for its name (null: not a Redis command), by reference.
+    private static readonly Lazy<FrozenDictionary<KvCommandInfo, RedisCommandSpec?>> s_byInfo = new(() =>
+    {
+        var byInfo = new Dictionary<KvCommandInfo, RedisCommandSpec?>(ReferenceEqualityComparer.Instance);
+        foreach (KvCommandInfo info in KvCommandTable.All) byInfo.TryAdd(info, Commands.GetValueOrDefault(info.Name));
+        return byInfo.ToFrozenDictionary(ReferenceEqualityComparer.Instance);
+    });
+
+    /// <summary>As <see cref="Lookup(KvCommand)"/> for a command whose table entry is <paramref name="info"/> (found by
+    /// its name, case-insensitively): Redis's entry for the name is looked up once per table entry, so a command
+    /// without subcommands costs a dictionary probe by reference (no string of its name per command).</summary>
+    public static RedisCommandSpec? Lookup(KvCommand command, KvCommandInfo info)
+    {
+        if (!s_byInfo.Value.TryGetValue(info, out RedisCommandSpec? cmd)) return Lookup(command);
+        if (cmd is null || cmd.Subcommands.Length == 0 || command.Count < 2) return cmd;
+        return cmd.SubcommandsByName.GetValueOrDefault(command.GetString(1).ToLowerInvariant());
+    }
+
     /// <summary>The command Redis would run for these arguments (the subcommand when the command has subcommands and the
     /// second argument names one), or null; as Redis's lookupCommand.</summary>
     public static RedisCommandSpec? Lookup(KvCommand command)

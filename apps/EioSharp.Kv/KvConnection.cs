@@ -245,12 +245,19 @@ internal static class KvConnection
         }
 
         request.Reply.ResetWrittenCount();
-        var (done, resolver) = Promise.Create<bool>();
-        request.Done = resolver;
-        await ctx.Queue.AddAsync(request);
+        Promise<bool>? done = null;
+        if (ctx.Store is not { } owner || !owner.CanRunInline(request))
+        {
+            // The store loop is on another domain, or busy: the seed's hop (queue, then a promise per batch).
+            (done, request.Done) = Promise.Create<bool>();
+            await ctx.Queue.AddAsync(request);
+        }
+
         try
         {
-            if (!await done.AwaitAsync())
+            // Inline: the store is on this domain and idle, so the batch runs here, now (no queue hop, no promise).
+            bool finished = done is null ? ctx.Store!.RunInline(request) : await done.AwaitAsync();
+            if (!finished)
             {
                 await WaitWhileBlockedAsync(ctx, conn, request, output, early, watcher());
                 if (request.Push is { } push && request.BlockedReplyEnd >= 0)
@@ -281,7 +288,11 @@ internal static class KvConnection
             // but give up after a grace period so that a client that stopped reading cannot hold up the shutdown.
             await Cancel.ProtectAsync(async () =>
             {
-                await done.AwaitAsync();
+                if (done is not null)
+                {
+                    await done.AwaitAsync();
+                }
+
                 output.Write(request.Reply.WrittenSpan);
                 await ctx.Clock.TryWithTimeoutAsync(ShutdownReplyGrace, async () =>
                 {

@@ -26,6 +26,8 @@ internal static class KvServer
         long now = env.Clock.Now.ToUnixTimeMilliseconds();
         var stats = new KvServerStats { StartTimeUnixMs = now, LastSaveUnixSeconds = now / 1000 };
         var commandStats = new KvCommandStats();
+        var wallClock = env.Clock;
+        commandStats.Clock = () => wallClock.Now.ToUnixTimeMilliseconds(); // read only for a slow-log entry or latency sample
         stats.ResetRequested = commandStats.Reset;
         var pubSub = new KvPubSub { NotifyFlags = KvConnectionState.ParseNotifyKeyspaceEvents(config.NotifyKeyspaceEvents) ?? 0 };
         var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings) { PubSub = pubSub };
@@ -74,7 +76,7 @@ internal static class KvServer
                 {
                     Fs = env.Fs, // also for CONFIG SET appendonly yes
                     CommandObserver = (session, command, elapsed, error) => commandStats.Record(command.Info?.Name ?? "unknown", command,
-                        (long)elapsed.TotalMicroseconds, error, live.Current, clock.Now.ToUnixTimeMilliseconds(),
+                        (long)elapsed.TotalMicroseconds, error, live.Current, -1, // the time is read only if an entry needs it
                         session.Connection?.RemoteAddress ?? "?", session.Connection?.Name),
                 };
                 context.Store = owner;

@@ -429,54 +429,19 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             Fiber.ForkDaemon(sw, () => CronAsync(store, sink), "kv-cron");
             Fiber.ForkDaemon(sw, () => BlockTimeoutsAsync(store, sink), "kv-block-timeouts");
-            while (true)
+            _runStore = store;
+            _runSink = sink;
+            _storeDomain = Domain.Current;
+            try
             {
-                StoreRequest first;
-                try
-                {
-                    first = await queue.TakeAsync();
-                }
-                catch (StreamClosedException)
-                {
-                    break; // Shutdown: every request queued before Close has been served.
-                }
-
-                _round.Clear();
-                _round.Add(first);
-                queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
-                long limit = config.EffectiveReplyLimit;
-                foreach (var r in _round)
-                {
-                    r.Reply.Limit = limit;
-                }
-
-                AppendOnlyFile? aof = CurrentAof(store);
-
-                if (CommitRound(store, aof, sink))
-                {
-                    // appendfsync always: the round is appended; its fsync runs on the library's system-thread pool while
-                    // this domain's connection fibers go on reading and queueing (they form the next group commit).
-                    // Protected: a crash injected meanwhile (CrashChildAsync) still lands between rounds.
-                    await Cancel.ProtectAsync(async () =>
-                    {
-                        await SyncRoundAsync(aof!);
-                        FinishRound(store, aof);
-                    });
-                }
-
-                // Timer work that found the store busy (in a round, or waiting for its fsync) runs now, between rounds:
-                // under a constant durable load the store is almost never idle when the timers fire.
-                if (_cronDue)
-                {
-                    _cronDue = false;
-                    CronTick(store, CurrentAof(store), sink);
-                }
-
-                if (_blockTimeoutsDue)
-                {
-                    _blockTimeoutsDue = false;
-                    ExpireBlockedRound(store, CurrentAof(store), sink);
-                }
+                await ServeQueueAsync(store, sink);
+            }
+            finally
+            {
+                _awaitingRequest = false;
+                _storeDomain = null;
+                _runStore = null;
+                _runSink = null;
             }
 
             // Stop the supervisor (rather than return, which a permanent child would be restarted for), and wait for
@@ -486,6 +451,79 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             var (never, _) = Promise.Create<bool>();
             await never.AwaitAsync();
         }, "kv-store");
+    }
+
+    /// <summary>The store loop: takes the queued requests round by round until the queue is closed and drained.</summary>
+    private async Task ServeQueueAsync(KvStore store, AofBufferSink sink)
+    {
+        while (true)
+        {
+            StoreRequest first;
+            _awaitingRequest = true; // idle: a connection of this domain may run its batch inline (CanRunInline)
+            try
+            {
+                first = await queue.TakeAsync();
+            }
+            catch (StreamClosedException)
+            {
+                break; // Shutdown: every request queued before Close has been served.
+            }
+            finally
+            {
+                _awaitingRequest = false;
+            }
+
+            if (_phase != RoundPhase.Idle)
+            {
+                // A connection's inline round is running a busy script, whose hook (Domain.ProcessEventsWhileBlocked)
+                // resumed this fiber: the round must end first. The request is held (answered if the run fails).
+                _heldRequest = first;
+                while (_phase != RoundPhase.Idle)
+                {
+                    await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1));
+                }
+
+                _heldRequest = null;
+            }
+
+            _round.Clear();
+            _round.Add(first);
+            _queuedRounds++;
+            queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
+            long limit = config.EffectiveReplyLimit;
+            foreach (var r in _round)
+            {
+                r.Reply.Limit = limit;
+            }
+
+            AppendOnlyFile? aof = CurrentAof(store);
+
+            if (CommitRound(store, aof, sink))
+            {
+                // appendfsync always: the round is appended; its fsync runs on the library's system-thread pool while
+                // this domain's connection fibers go on reading and queueing (they form the next group commit).
+                // Protected: a crash injected meanwhile (CrashChildAsync) still lands between rounds.
+                await Cancel.ProtectAsync(async () =>
+                {
+                    await SyncRoundAsync(aof!);
+                    FinishRound(store, aof);
+                });
+            }
+
+            // Timer work that found the store busy (in a round, or waiting for its fsync) runs now, between rounds:
+            // under a constant durable load the store is almost never idle when the timers fire.
+            if (_cronDue)
+            {
+                _cronDue = false;
+                CronTick(store, CurrentAof(store), sink);
+            }
+
+            if (_blockTimeoutsDue)
+            {
+                _blockTimeoutsDue = false;
+                ExpireBlockedRound(store, CurrentAof(store), sink);
+            }
+        }
     }
 
     /// <summary>Applies the settings CONFIG SET may have changed that the owner holds: the fsync policy and the encodings.</summary>
@@ -630,6 +668,114 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     }
 
     private long _roundCommands; // commands run by the round being committed
+
+    /// <summary>Whether connections may run their batches inline (<see cref="CanRunInline"/>); false: every batch goes
+    /// through the queue, as before issue 14 (tests compare the two).</summary>
+    public bool InlineRounds { get; init; } = true;
+
+    /// <summary>Rounds run inline by connections (<see cref="RunInline"/>), and rounds of the store loop (from the queue).</summary>
+    public long InlineRoundCount => _inlineRounds;
+
+    /// <inheritdoc cref="InlineRoundCount"/>
+    public long QueuedRoundCount => _queuedRounds;
+
+    private long _inlineRounds, _queuedRounds;
+
+    // The inline path (RunInline): what the running store loop serves with, and whether it is idle.
+    private KvStore? _runStore;
+    private AofBufferSink? _runSink;
+    private Domain? _storeDomain;
+    private bool _awaitingRequest; // the store loop waits in queue.TakeAsync: no round of it is in progress
+    private StoreRequest? _heldRequest; // taken by the store loop while an inline round ran a busy script
+
+    /// <summary>Whether a batch from the calling fiber can run inline now (<see cref="RunInline"/>): the caller is on the
+    /// store's domain, the store loop is idle (waiting for a request, no round, no timer work due), the AOF policy is
+    /// not <c>always</c> (its rounds wait for an fsync: they go through the queue, where group commit gathers them) and
+    /// no crash is armed; and, with an AOF, the batch has no command that may write (see <see cref="MayAppend"/>).
+    /// Only meaningful until the caller's next await.</summary>
+    public bool CanRunInline(StoreRequest request) =>
+        InlineRounds && _awaitingRequest && _phase == RoundPhase.Idle && !_cronDue && !_blockTimeoutsDue && _armedCrash == 0 &&
+        _runStore is not null && ReferenceEquals(Domain.Current, _storeDomain) &&
+        (_aof is null || (config.AppendFsync != "always" && !MayAppend(request))); // the policy the round will apply, not the file's yet
+
+    /// <summary>Whether a batch may append to the AOF: a write command, a script, EXEC. Such a batch goes through the
+    /// queue while the AOF is on: there the batches of a round share one <c>write(2)</c> of the file (50 clients
+    /// unpipelined SET: 0.07 <c>pwrite64</c> per request queued, 1.00 inline; strace -c, docs/BENCHMARKS.md), and a reply
+    /// is never sent before its bytes are written, as in Redis. Only a heuristic: an inline round that does append still
+    /// writes its bytes before its replies are released.</summary>
+    private static bool MayAppend(StoreRequest request)
+    {
+        foreach (KvCommand command in CollectionsMarshal.AsSpan(request.Commands))
+        {
+            if (command.Info is not { } info || info.IsWrite || (info.Flags & KvCommandFlags.Script) != 0 || info.Name == "exec")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Runs <paramref name="request"/> now, on the calling fiber, as a round of its own (the same
+    /// <see cref="CommitRound"/> the store loop runs: apply, append to the AOF, publish statistics, release), without
+    /// the queue hop and without a promise. Call only when <see cref="CanRunInline"/> is true for it, with no await between.</summary>
+    /// <returns>True: every command ran (its replies are in <see cref="StoreRequest.Reply"/>); false: the request is
+    /// parked on a blocking command, as when its promise resolves false (<see cref="StoreRequest.Completion"/>).</returns>
+    /// <exception cref="StoreRestartedException">The round failed: the store's run is crashed (the supervisor restarts
+    /// it, reloading the AOF) and the commands get the error the store loop would have given them.</exception>
+    /// <remarks>Why the queue hop is skipped here (docs/kv.md, "Why each hop exists"; rationale "inline"): with the store on the connection's
+    /// domain the hop buys no parallelism; it costs a scheduler round trip (the store fiber woken, the connection fiber
+    /// woken by the promise) per batch. Ordering holds: a connection has one batch in flight, and a request from another
+    /// connection handed to the store loop but not yet run has no order with this one (its reply has not been sent).</remarks>
+    public bool RunInline(StoreRequest request)
+    {
+        KvStore store = _runStore!;
+        AppendOnlyFile? aof = CurrentAof(store);
+        request.Done = null;
+        request.Reply.Limit = config.EffectiveReplyLimit;
+        _inlineRounds++;
+        _round.Clear();
+        _round.Add(request);
+        try
+        {
+            if (CommitRound(store, aof, _runSink!))
+            {
+                // Not reached: CanRunInline excludes appendfsync always (the only policy that syncs after the round).
+                throw new InvalidOperationException("an inline round cannot wait for an fsync");
+            }
+        }
+        catch (Exception ex)
+        {
+            // As when a round of the store loop throws: its run fails, the supervisor restarts it (reloading the AOF).
+            string reply = _phase == RoundPhase.Applying && _aof is not null ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
+            log($"WARNING: an inline round failed: {ex.GetType().Name}: {ex.Message}; restarting the store owner.");
+            bool crashed = false;
+            try
+            {
+                if (_supervisor is { } supervisor)
+                {
+                    _ = supervisor.CrashChildAsync(ChildId, ex);
+                    crashed = true;
+                }
+            }
+            catch (SupervisorNotRunningException)
+            {
+                // Stopping anyway.
+            }
+
+            if (!crashed)
+            {
+                // No run to restart: leave the owner usable (the round's memory is what it is, as with appendonly no).
+                _round.Clear();
+                _aofBuffer.ResetWrittenCount();
+                _phase = RoundPhase.Idle;
+            }
+
+            throw new StoreRestartedException(reply);
+        }
+
+        return !request.Parked;
+    }
 
     /// <summary>fsyncs the round's appended bytes (<c>appendfsync always</c>) without blocking the store's domain: an
     /// IORING_OP_FSYNC on the io_uring backend, the library's system-thread pool (<see cref="Systhread"/>) on the others. The round stays in the
@@ -850,7 +996,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
             else
             {
-                r.Done!.TryResolve(true);
+                r.Done?.TryResolve(true); // null: run inline (TryRunInline), nobody waits on a promise
             }
         }
 
@@ -868,7 +1014,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             r.EarlyReply = r.Reply.WrittenSpan.ToArray();
             r.Reply.ResetWrittenCount();
             r.ArmCompletion();
-            r.Done!.TryResolve(false);
+            r.Done?.TryResolve(false);
         }
 
         stats.BlockedClients = store.BlockedClients;
@@ -1082,6 +1228,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
 
         _parked.Clear();
+        if (_heldRequest is { } held)
+        {
+            // Taken from the queue while an inline round ran (ServeQueueAsync): nothing of it ran.
+            _heldRequest = null;
+            held.Done?.TryResolveError(new StoreRestartedException(StoreRestartedException.NotExecuted));
+        }
+
         if (_round.Count > 0)
         {
             string reply = _phase == RoundPhase.Applying && !noAof ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;

@@ -32,7 +32,12 @@ public sealed class KvConnectionSessionTests
 
     /// <summary>Runs <paramref name="body"/> with a function that serves one connection (its chunks) to its end and
     /// returns the flow (replies in <see cref="ChunkFlow.Sink"/>).</summary>
-    private static void WithServer(Func<Func<IEnumerable<byte[]>, Task<ChunkFlow>>, Task> body)
+    private static void WithServer(Func<Func<IEnumerable<byte[]>, Task<ChunkFlow>>, Task> body) =>
+        WithServer((serve, _) => body(serve));
+
+    /// <summary>As above, with the store owner (its round counters); <paramref name="inline"/> false: every batch goes
+    /// through the queue (<see cref="StoreOwner.InlineRounds"/>).</summary>
+    private static void WithServer(Func<Func<IEnumerable<byte[]>, Task<ChunkFlow>>, StoreOwner, Task> body, bool inline = true)
     {
         EioMain.Run(async env =>
         {
@@ -42,7 +47,7 @@ public sealed class KvConnectionSessionTests
             var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
             var queue = new AsyncQueue<StoreRequest>(64);
             var ctx = new KvServerContext(live, stats, queue, env.Clock) { ScriptMonitor = store.ScriptMonitor };
-            var owner = new StoreOwner(store, null, queue, stats, live, env.Clock, env.MonoClock, _ => { });
+            var owner = new StoreOwner(store, null, queue, stats, live, env.Clock, env.MonoClock, _ => { }) { InlineRounds = inline };
             ctx.Store = owner;
             await Switch.RunAsync(async sw =>
             {
@@ -57,7 +62,7 @@ public sealed class KvConnectionSessionTests
                         await Switch.RunAsync(csw =>
                             new KvConnectionSession(ctx, flow, new IPEndPoint(IPAddress.Loopback, 40000), "127.0.0.1:6379", csw).RunAsync());
                         return flow;
-                    });
+                    }, owner);
                 }
                 finally
                 {
@@ -119,6 +124,76 @@ public sealed class KvConnectionSessionTests
             Assert.Equal(ScriptReplies, Text(flow));
             Assert.Equal(1, flow.Sink.WriteCalls); // one read, one batch, one send
         });
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Batches_run_inline_when_the_store_is_idle_on_the_connection_domain_and_through_the_queue_otherwise(bool inline)
+    {
+        WithServer(async (serve, owner) =>
+        {
+            long inlineBefore = owner.InlineRoundCount, queuedBefore = owner.QueuedRoundCount;
+            foreach (int chunk in new[] { Script.Length, 17, 1 })
+            {
+                var flow = await serve(Script.Chunk(chunk));
+                Assert.True(ScriptReplies == Text(flow), $"chunks of {chunk}: {Text(flow)}");
+            }
+
+            long inlineRounds = owner.InlineRoundCount - inlineBefore, queuedRounds = owner.QueuedRoundCount - queuedBefore;
+            if (inline)
+            {
+                // One connection at a time and an idle store on this domain: no batch needs the queue.
+                Assert.True(inlineRounds > 0, "no inline round");
+                Assert.Equal(0, queuedRounds);
+            }
+            else
+            {
+                Assert.Equal(0, inlineRounds);
+                Assert.True(queuedRounds > 0, "no queued round");
+            }
+        }, inline);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Concurrent_connections_keep_each_connections_order(bool inline)
+    {
+        // Several connections at once on one domain, with batches split at different places, by both paths (inline
+        // rounds, queued rounds): each connection must see its own commands in order.
+        WithServer(async (serve, owner) =>
+        {
+            const int connections = 8;
+            var expected = new string[connections];
+            var flows = new ChunkFlow[connections];
+            var bodies = new List<Func<Task>>();
+            for (int c = 0; c < connections; c++)
+            {
+                var input = new List<byte>();
+                var reply = new StringBuilder();
+                for (int i = 0; i < 50; i++)
+                {
+                    input.AddRange(Resp("INCR", $"n{c}"));
+                    reply.Append(':').Append(i + 1).Append("\r\n");
+                    input.AddRange(Resp("GET", $"n{c}"));
+                    reply.Append('$').Append((i + 1).ToString().Length).Append("\r\n").Append(i + 1).Append("\r\n");
+                }
+
+                expected[c] = reply.ToString();
+                byte[] bytes = [.. input];
+                int chunk = 7 + 13 * c, index = c;
+                bodies.Add(async () => flows[index] = await serve(bytes.Chunk(chunk)));
+            }
+
+            await Fiber.AllAsync(bodies);
+            for (int c = 0; c < connections; c++)
+            {
+                Assert.True(expected[c] == Text(flows[c]), $"connection {c}: {Text(flows[c])}");
+            }
+
+            Assert.True(inline ? owner.InlineRoundCount > 0 : owner.InlineRoundCount == 0, $"inline rounds: {owner.InlineRoundCount}");
+        }, inline);
     }
 
     [Fact]
