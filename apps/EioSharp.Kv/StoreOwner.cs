@@ -720,7 +720,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <see cref="CommitRound"/> the store loop runs: apply, append to the AOF, publish statistics, release), without
     /// the queue hop and without a promise. Call only when <see cref="CanRunInline"/> is true for it, with no await between.</summary>
     /// <returns>True: every command ran (its replies are in <see cref="StoreRequest.Reply"/>); false: the request is
-    /// parked on a blocking command, as when its promise resolves false (<see cref="StoreRequest.Completion"/>).</returns>
+    /// parked on a blocking command, as when its promise resolves false (its completion arrives in <see cref="StoreRequest.BlockEvents"/>).</returns>
     /// <exception cref="StoreRestartedException">The round failed: the store's run is crashed (the supervisor restarts
     /// it, reloading the AOF) and the commands get the error the store loop would have given them.</exception>
     /// <remarks>Why the queue hop is skipped here (docs/kv.md, "Why each hop exists"; rationale "inline"): with the store on the connection's
