@@ -8,6 +8,11 @@
 #   N_SCALE=1        multiply every request count (-n) by this (e.g. 0.2 for a smoke run)
 #   KV_DOMAINS=      --domains for EioSharp.Kv (default: the server's own default)
 #   KV_ARGS=         more EioSharp.Kv arguments (e.g. "--store-domain own")
+#   REDIS_ARGS=      more redis-server arguments, after the script's own (so they win): e.g. REDIS_ARGS="--appendonly yes
+#                    --appendfsync everysec" with KV_ARGS="--appendonly yes --appendfsync everysec" runs both servers
+#                    with the same persistence (the default run gives Kv its AOF and redis-server none); not used by
+#                    the durable workload (its --appendfsync always would be overridden): run that one without it
+#   GARNET_ARGS=     more garnet-server arguments
 #   SERVERS="redis garnet kv"   which servers to run (add "kvbase" with KV_BASE_DLL=path/EioSharp.Kv.dll to compare builds)
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
@@ -87,13 +92,15 @@ start() {
         redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly yes --appendfsync always \
           --daemonize no --logfile "$dir/log" --maxclients 10000 &
       else
+        # shellcheck disable=SC2086
         redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-          --daemonize no --logfile "$dir/log" --maxclients 10000 &
+          --daemonize no --logfile "$dir/log" --maxclients 10000 ${REDIS_ARGS:-} &
       fi ;;
     garnet)
       local extra=()
       [ "$3" = always ] && extra=(--aof --aof-commit-wait --checkpointdir "$dir" --device-type RandomAccess)
-      "$GARNET" --port "$PORT" --bind 127.0.0.1 "${extra[@]}" >"$dir/log" 2>&1 & ;;
+      # shellcheck disable=SC2086
+      "$GARNET" --port "$PORT" --bind 127.0.0.1 "${extra[@]}" ${GARNET_ARGS:-} >"$dir/log" 2>&1 & ;;
     kv|kvbase)
       local cmd=("${KV_CMD[@]}"); [ "$1" = kvbase ] && cmd=(dotnet "$KV_BASE_DLL")
       local extra=()
@@ -185,6 +192,7 @@ fi
 
 echo
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), garnet-server $GARNET_VERSION, dotnet $(dotnet --version)"
+echo "Arguments: REDIS_ARGS='${REDIS_ARGS:-}' KV_ARGS='${KV_ARGS:-}' GARNET_ARGS='${GARNET_ARGS:-}'"
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)."
 echo "Median of $REPEATS runs; ops/s from redis-benchmark -r 100000 --csv; CPU = server utime+stime per request (us)."
 echo
