@@ -9,7 +9,7 @@ namespace EioSharp.Kv;
 /// written (<see cref="Overflowed"/> becomes true and later writes go to a small scratch area that is dropped), so a
 /// reply larger than memory (MGET of a 1 MB key repeated thousands of times) never allocates past the limit; the
 /// owner then disconnects the client, as Redis does over <c>client-output-buffer-limit</c>.
-/// <para><b>Shrinking</b>: <see cref="Shrink"/> drops an array grown past <see cref="ShrinkAbove"/> bytes once its
+/// <para><b>Shrinking</b>: <see cref="Shrink()"/> drops an array grown past <see cref="ShrinkAbove"/> bytes once its
 /// content has been sent, so a connection that once sent a 500 MB reply does not keep 500 MB. The arrays are not
 /// pooled above that size on purpose: a pool would keep them. A buffer that is filled to the same large size over and
 /// over (the AOF buffer of a round of pipelined 1 KB SETs: about 1 MB) keeps up to <see cref="KeepCapacity"/> instead,
@@ -19,7 +19,7 @@ namespace EioSharp.Kv;
 /// </remarks>
 internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
 {
-    /// <summary>An array larger than this (bytes) is released by <see cref="Shrink"/>.</summary>
+    /// <summary>An array larger than this (bytes) is released by <see cref="Shrink()"/>.</summary>
     public const int ShrinkAbove = 256 * 1024;
 
     private readonly int _initialCapacity;
@@ -58,7 +58,7 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     /// <summary>The bytes kept.</summary>
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _count);
 
-    /// <summary>Forgets the content and the overflow (keeps the array; see <see cref="Shrink"/>).</summary>
+    /// <summary>Forgets the content and the overflow (keeps the array; see <see cref="Shrink()"/>).</summary>
     public void ResetWrittenCount()
     {
         _count = 0;
