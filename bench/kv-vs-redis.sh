@@ -30,7 +30,8 @@
 #   1k-P16: 1 KB values, 50 clients -P 16; c1000: 1000 clients P1.
 # Non-durable runs: redis-server --save '' --appendonly no; Garnet defaults (no AOF); EioSharp.Kv with its defaults
 # (appendonly yes, appendfsync everysec: it keeps an AOF, so it does more work than the others there).
-# CPU/req: the server process's utime+stime (/proc/PID/stat) over the run divided by the requests, in microseconds:
+# CPU/req: the server process's utime+stime+cutime+cstime (/proc/PID/stat: with the AOF-rewrite children redis-server
+# forks and waits for) over the run divided by the requests, in microseconds:
 # steadier than throughput on a shared machine.
 # Memory: 1,000,000 SET key:<n> <16-byte value> loaded with redis-cli --pipe into a fresh server; VmRSS after 2 s idle.
 set -euo pipefail
@@ -117,7 +118,9 @@ stop() { # pid
   wait "$1" 2>/dev/null || true
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime + stime + cutime + cstime: the children a server waited for count too (redis-server rewrites its AOF in a forked
+# child, EioSharp.Kv on a thread of its own process; neither starts other children here).
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
 
 # bench <port> <pid> <n> <test> <extra redis-benchmark args...>  -> prints "rps cpu_us_per_request"
 bench() {
@@ -194,7 +197,7 @@ echo
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), garnet-server $GARNET_VERSION, dotnet $(dotnet --version)"
 echo "Arguments: REDIS_ARGS='${REDIS_ARGS:-}' KV_ARGS='${KV_ARGS:-}' GARNET_ARGS='${GARNET_ARGS:-}'"
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)."
-echo "Median of $REPEATS runs; ops/s from redis-benchmark -r 100000 --csv; CPU = server utime+stime per request (us)."
+echo "Median of $REPEATS runs; ops/s from redis-benchmark -r 100000 --csv; CPU = server utime+stime+cutime+cstime per request (us)."
 echo
 python3 - "$RESULTS" "$MEM" "$SERVERS" <<'EOF'
 import sys, statistics, collections
