@@ -8,6 +8,11 @@
 #   N_SCALE=1        multiply every request count (-n) by this (e.g. 0.2 for a smoke run)
 #   KV_DOMAINS=      --domains for EioSharp.Kv (default: the server's own default)
 #   KV_ARGS=         more EioSharp.Kv arguments (e.g. "--store-domain own")
+#   REDIS_ARGS=      more redis-server arguments, after the script's own (so they win): e.g. REDIS_ARGS="--appendonly yes
+#                    --appendfsync everysec" with KV_ARGS="--appendonly yes --appendfsync everysec" runs both servers
+#                    with the same persistence (the default run gives Kv its AOF and redis-server none); not used by
+#                    the durable workload (its --appendfsync always would be overridden): run that one without it
+#   GARNET_ARGS=     more garnet-server arguments
 #   SERVERS="redis garnet kv"   which servers to run (add "kvbase" with KV_BASE_DLL=path/EioSharp.Kv.dll to compare builds)
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
@@ -25,7 +30,8 @@
 #   1k-P16: 1 KB values, 50 clients -P 16; c1000: 1000 clients P1.
 # Non-durable runs: redis-server --save '' --appendonly no; Garnet defaults (no AOF); EioSharp.Kv with its defaults
 # (appendonly yes, appendfsync everysec: it keeps an AOF, so it does more work than the others there).
-# CPU/req: the server process's utime+stime (/proc/PID/stat) over the run divided by the requests, in microseconds:
+# CPU/req: the server process's utime+stime+cutime+cstime (/proc/PID/stat: with the AOF-rewrite children redis-server
+# forks and waits for) over the run divided by the requests, in microseconds:
 # steadier than throughput on a shared machine.
 # Memory: 1,000,000 SET key:<n> <16-byte value> loaded with redis-cli --pipe into a fresh server; VmRSS after 2 s idle.
 set -euo pipefail
@@ -87,13 +93,15 @@ start() {
         redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly yes --appendfsync always \
           --daemonize no --logfile "$dir/log" --maxclients 10000 &
       else
+        # shellcheck disable=SC2086
         redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-          --daemonize no --logfile "$dir/log" --maxclients 10000 &
+          --daemonize no --logfile "$dir/log" --maxclients 10000 ${REDIS_ARGS:-} &
       fi ;;
     garnet)
       local extra=()
       [ "$3" = always ] && extra=(--aof --aof-commit-wait --checkpointdir "$dir" --device-type RandomAccess)
-      "$GARNET" --port "$PORT" --bind 127.0.0.1 "${extra[@]}" >"$dir/log" 2>&1 & ;;
+      # shellcheck disable=SC2086
+      "$GARNET" --port "$PORT" --bind 127.0.0.1 "${extra[@]}" ${GARNET_ARGS:-} >"$dir/log" 2>&1 & ;;
     kv|kvbase)
       local cmd=("${KV_CMD[@]}"); [ "$1" = kvbase ] && cmd=(dotnet "$KV_BASE_DLL")
       local extra=()
@@ -110,7 +118,9 @@ stop() { # pid
   wait "$1" 2>/dev/null || true
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime + stime + cutime + cstime: the children a server waited for count too (redis-server rewrites its AOF in a forked
+# child, EioSharp.Kv on a thread of its own process; neither starts other children here).
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
 
 # bench <port> <pid> <n> <test> <extra redis-benchmark args...>  -> prints "rps cpu_us_per_request"
 bench() {
@@ -185,8 +195,9 @@ fi
 
 echo
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), garnet-server $GARNET_VERSION, dotnet $(dotnet --version)"
+echo "Arguments: REDIS_ARGS='${REDIS_ARGS:-}' KV_ARGS='${KV_ARGS:-}' GARNET_ARGS='${GARNET_ARGS:-}'"
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)."
-echo "Median of $REPEATS runs; ops/s from redis-benchmark -r 100000 --csv; CPU = server utime+stime per request (us)."
+echo "Median of $REPEATS runs; ops/s from redis-benchmark -r 100000 --csv; CPU = server utime+stime+cutime+cstime per request (us)."
 echo
 python3 - "$RESULTS" "$MEM" "$SERVERS" <<'EOF'
 import sys, statistics, collections

@@ -9,15 +9,17 @@ namespace EioSharp.Kv;
 /// written (<see cref="Overflowed"/> becomes true and later writes go to a small scratch area that is dropped), so a
 /// reply larger than memory (MGET of a 1 MB key repeated thousands of times) never allocates past the limit; the
 /// owner then disconnects the client, as Redis does over <c>client-output-buffer-limit</c>.
-/// <para><b>Shrinking</b>: <see cref="Shrink"/> drops an array grown past <see cref="ShrinkAbove"/> bytes once its
+/// <para><b>Shrinking</b>: <see cref="Shrink()"/> drops an array grown past <see cref="ShrinkAbove"/> bytes once its
 /// content has been sent, so a connection that once sent a 500 MB reply does not keep 500 MB. The arrays are not
-/// pooled above that size on purpose: a pool would keep them.</para>
+/// pooled above that size on purpose: a pool would keep them. A buffer that is filled to the same large size over and
+/// over (the AOF buffer of a round of pipelined 1 KB SETs: about 1 MB) keeps up to <see cref="KeepCapacity"/> instead,
+/// so that it is not reallocated (and its old array released to the large-object heap) every round.</para>
 /// <para><b>Thread safety</b>: none; one owner at a time (the connection, or the store owner while the request is in
 /// its hands).</para>
 /// </remarks>
 internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
 {
-    /// <summary>An array larger than this (bytes) is released by <see cref="Shrink"/>.</summary>
+    /// <summary>An array larger than this (bytes) is released by <see cref="Shrink()"/>.</summary>
     public const int ShrinkAbove = 256 * 1024;
 
     private readonly int _initialCapacity;
@@ -31,6 +33,11 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
         _initialCapacity = initialCapacity;
         _buffer = new byte[initialCapacity];
     }
+
+    /// <summary>The largest array (bytes) <see cref="Shrink()"/> keeps; <see cref="ShrinkAbove"/> unless set. At least
+    /// <see cref="ShrinkAbove"/> for a buffer reused at a large size every round; <see cref="Shrink(int)"/> with a
+    /// smaller bound releases it when the use has stopped.</summary>
+    public int KeepCapacity { get; init; } = ShrinkAbove;
 
     /// <summary>Most bytes kept (the rest is dropped and <see cref="Overflowed"/> set); <see cref="long.MaxValue"/>: no limit
     /// other than the largest array.</summary>
@@ -51,7 +58,7 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     /// <summary>The bytes kept.</summary>
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _count);
 
-    /// <summary>Forgets the content and the overflow (keeps the array; see <see cref="Shrink"/>).</summary>
+    /// <summary>Forgets the content and the overflow (keeps the array; see <see cref="Shrink()"/>).</summary>
     public void ResetWrittenCount()
     {
         _count = 0;
@@ -73,11 +80,14 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
         (_count, other._count) = (other._count, _count);
     }
 
-    /// <summary>If empty and its array grew past <see cref="ShrinkAbove"/>, goes back to a small array.</summary>
-    public void Shrink()
+    /// <summary>If empty and its array grew past <see cref="KeepCapacity"/>, goes back to a small array.</summary>
+    public void Shrink() => Shrink(KeepCapacity);
+
+    /// <summary>If empty and its array grew past <paramref name="keepCapacity"/> bytes, goes back to a small array.</summary>
+    public void Shrink(int keepCapacity)
     {
         _scratch = null;
-        if (_count == 0 && _buffer.Length > ShrinkAbove)
+        if (_count == 0 && _buffer.Length > keepCapacity && _buffer.Length > _initialCapacity)
         {
             if (_buffer.Length >= 1 << 20)
             {

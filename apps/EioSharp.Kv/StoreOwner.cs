@@ -134,7 +134,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private int _quietTicks; // cron ticks since the last write
     private long _allocatedAtCompaction; // GC.GetTotalAllocatedBytes() at the last idle compaction
 
-    private readonly ReplyBuffer _aofBuffer = new(64 * 1024); // shrinks back after a round with a large value
+    // A round's AOF bytes. Kept at its size while rounds fill it (pipelined 1 KB SETs from 50 clients: about 1 MB a
+    // round), so that it is not regrown and dropped every round (large-object heap churn, and the dropped arrays counted
+    // toward MemoryReturn's full collections); the cron gives a large array back once the rounds no longer use it.
+    private readonly ReplyBuffer _aofBuffer = new(64 * 1024) { KeepCapacity = AofBufferKeep };
+    private const int AofBufferKeep = 16 << 20; // a round of 1024 requests of 16 pipelined 1 KB SETs
+    private int _aofBufferPeak; // the most a round wrote into _aofBuffer since the last cron tick
     private readonly ReplyBuffer _aofPending = new(4096); // appended but not written: the disk refused it (retried)
     private string? _aofWriteError; // why the last write failed (strerror text); null when it succeeded
     private readonly List<StoreRequest> _round = new(MaxRequestsPerRound);
@@ -590,8 +595,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
             finally
             {
-                _aofBuffer.ResetWrittenCount();
-                _aofBuffer.Shrink();
+                ResetAofBuffer();
             }
         }
 
@@ -651,8 +655,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
             finally
             {
-                _aofBuffer.ResetWrittenCount();
-                _aofBuffer.Shrink();
+                ResetAofBuffer();
             }
 
             if (syncLater)
@@ -775,6 +778,26 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
 
         return !request.Parked;
+    }
+
+    /// <summary>After a round's AOF bytes were written: empties the buffer, keeping its array (up to
+    /// <see cref="AofBufferKeep"/>) for the next round; <see cref="ShrinkAofBufferIfUnused"/> releases it later.</summary>
+    private void ResetAofBuffer()
+    {
+        _aofBufferPeak = Math.Max(_aofBufferPeak, _aofBuffer.WrittenCount);
+        _aofBuffer.ResetWrittenCount();
+        _aofBuffer.Shrink();
+    }
+
+    /// <summary>Cron: gives back a large AOF buffer that no round since the last tick filled to a quarter.</summary>
+    private void ShrinkAofBufferIfUnused()
+    {
+        if (_aofBuffer.WrittenCount == 0 && _aofBufferPeak < _aofBuffer.Capacity / 4)
+        {
+            _aofBuffer.Shrink(ReplyBuffer.ShrinkAbove);
+        }
+
+        _aofBufferPeak = 0;
     }
 
     /// <summary>fsyncs the round's appended bytes (<c>appendfsync always</c>) without blocking the store's domain: an
@@ -1071,8 +1094,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
             finally
             {
-                _aofBuffer.ResetWrittenCount();
-                _aofBuffer.Shrink();
+                ResetAofBuffer();
             }
         }
 
@@ -1161,6 +1183,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
 
         CronEvict(store, aof, sink, now);
+        ShrinkAofBufferIfUnused();
         stats.UpdateFrom(store);
         if (MemoryReturn.MaybeCollect(stats.DatasetBytes))
         {

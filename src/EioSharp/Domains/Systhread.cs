@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 
 namespace EioSharp.Domains;
 
@@ -140,11 +139,15 @@ internal sealed class SysthreadPool
 {
     public static readonly SysthreadPool Shared = new(Systhread.MaxThreads, Systhread.IdleTimeout);
 
-    private readonly BlockingCollection<(ExecutionContext? Context, Action Work)> _queue = new(new ConcurrentQueue<(ExecutionContext?, Action)>());
+    // An idle thread waits on the lock's monitor (Monitor.Wait), which blocks at once: the BlockingCollection used before
+    // spun with sched_yield (about 35 calls) every time a thread ran out of work, which under appendfsync always (one
+    // offloaded fdatasync per round) cost more CPU than the fsync calls themselves (issue 14).
+    private readonly Queue<(ExecutionContext? Context, Action Work)> _queue = new();
+    private readonly object _lock = new();
     private readonly int _maxThreads;
     private readonly int _idleTimeoutMs;
     private int _threads;
-    private int _idle;
+    private int _idle; // threads waiting for work (under _lock)
     private int _nextId;
 
     public SysthreadPool(int maxThreads, TimeSpan idleTimeout)
@@ -157,8 +160,18 @@ internal sealed class SysthreadPool
 
     public void Post(ExecutionContext? context, Action work)
     {
-        _queue.Add((context, work));
-        if (Volatile.Read(ref _idle) < _queue.Count)
+        bool start;
+        lock (_lock)
+        {
+            _queue.Enqueue((context, work));
+            start = _idle < _queue.Count; // not enough waiting threads for what is queued (a woken one counts until it runs)
+            if (_idle > 0)
+            {
+                Monitor.Pulse(_lock);
+            }
+        }
+
+        if (start)
         {
             TryStartThread();
         }
@@ -189,25 +202,29 @@ internal sealed class SysthreadPool
     {
         while (true)
         {
-            Interlocked.Increment(ref _idle);
-            bool got = _queue.TryTake(out var item, _idleTimeoutMs);
-            Interlocked.Decrement(ref _idle);
-            if (!got)
+            (ExecutionContext? Context, Action Work) item;
+            lock (_lock)
             {
-                Interlocked.Decrement(ref _threads);
                 if (_queue.Count == 0)
                 {
-                    return;
+                    _idle++;
+                    bool signalled = Monitor.Wait(_lock, _idleTimeoutMs);
+                    _idle--;
+                    if (_queue.Count == 0)
+                    {
+                        if (signalled)
+                        {
+                            continue; // another thread took the item it was woken for
+                        }
+
+                        // Idle for the timeout: leave. Under the lock, so a Post after this sees one thread fewer
+                        // waiting and starts a new one if needed: no item is stranded.
+                        Interlocked.Decrement(ref _threads);
+                        return;
+                    }
                 }
 
-                // An item arrived as this thread was leaving: stay (if the limit allows) so it is not stranded.
-                if (Interlocked.Increment(ref _threads) > _maxThreads)
-                {
-                    Interlocked.Decrement(ref _threads);
-                    return;
-                }
-
-                continue;
+                item = _queue.Dequeue();
             }
 
             if (item.Context is null)

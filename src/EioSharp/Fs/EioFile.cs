@@ -473,6 +473,19 @@ public sealed class FileWriter : EioFile, IFlowSink
         }
     }
 
+    /// <summary>Flushes the file's data, and only the metadata needed to read it back (its size), to the device
+    /// (<c>fdatasync</c>) on the calling thread, blocking it (and so its domain) until the device has acknowledged the data.</summary>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="IOException">The kernel reported an error (for example <c>EIO</c>: written data may be lost).</exception>
+    /// <remarks>Not in Eio. The blocking form of <see cref="DataSyncAsync"/>, for the same uses as <see cref="Sync"/>
+    /// (an append-only log's commit that must be durable before anything else runs on the domain, or work already on a
+    /// system thread). Does not check the fiber's cancellation.</remarks>
+    public void DataSync()
+    {
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        NativeFs.DataSync(Handle);
+    }
+
     /// <summary>Sets the file's size (<c>ftruncate</c>) on the calling thread, blocking it (and so its domain) until the kernel returns.</summary>
     /// <param name="length">The new size in bytes; must not be negative.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative.</exception>

@@ -74,6 +74,10 @@ public sealed class FileTests
         w.WriteAt(0, "hello world"u8);
         w.WriteAt(5, "_"u8);
         w.Sync();
+        w.WriteAt(11, "!"u8); // grows the file: fdatasync makes the new size durable too
+        w.DataSync();
+        Assert.Equal(12, (await w.StatAsync()).Size);
+        w.SetLength(11);
         var buffer = new byte[32];
         Assert.Equal("hello_world", Encoding.UTF8.GetString(buffer, 0, w.ReadAt(0, buffer)));
         Assert.Equal(0, w.ReadAt(100, buffer)); // past the end
@@ -98,6 +102,7 @@ public sealed class FileTests
         w.Close();
         Assert.Throws<ObjectDisposedException>(() => w.WriteAt(0, "x"u8));
         Assert.Throws<ObjectDisposedException>(() => w.Sync());
+        Assert.Throws<ObjectDisposedException>(() => w.DataSync());
         Assert.Throws<ObjectDisposedException>(() => w.ReadAt(0, buffer));
         Assert.Throws<ObjectDisposedException>(() => w.SetLength(0));
         t.Close();
