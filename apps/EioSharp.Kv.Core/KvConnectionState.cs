@@ -201,7 +201,7 @@ public sealed partial class KvConnectionState
         {
             // A subscription queued in MULTI runs on the store owner: create the subscriber here, on the connection.
             if (info.Id is KvCommandId.Subscribe or KvCommandId.PSubscribe or KvCommandId.SSubscribe) EnsureSubscriber();
-            _transaction.Commands.Add(command.ToOwned()); // kept past the batch: a view would be overwritten
+            _transaction.Queue(command.ToOwned()); // kept past the batch: a view would be overwritten; counted in multi-mem
             reply.WriteSimpleString("QUEUED");
             return KvDispatch.Replied;
         }
