@@ -677,7 +677,7 @@ public sealed class EioPath : IClosable
     /// <returns>A task that completes when the new contents and the new name are on the device.</returns>
     /// <exception cref="ArgumentException">The path names no file (the directory itself, or it ends with <c>/</c>).</exception>
     /// <exception cref="FsPermissionException">The path would leave its confined directory; nothing was written.</exception>
-    /// <exception cref="FileNotFoundException">The parent directory is missing (<c>ENOENT</c>).</exception>
+    /// <exception cref="DirectoryNotFoundException">The parent directory is missing.</exception>
     /// <exception cref="UnauthorizedAccessException">The kernel denied creating the temporary file or renaming it.</exception>
     /// <exception cref="IOException">Writing, syncing or renaming failed (<c>ENOSPC</c>, <c>EIO</c>, <c>EISDIR</c> when a
     /// directory has this name...): the old file is then unchanged and the temporary file removed; or syncing the directory
@@ -699,7 +699,7 @@ public sealed class EioPath : IClosable
     /// <param name="permissions">Permissions of the new file, before the process umask.</param>
     /// <exception cref="ArgumentException">The path names no file (the directory itself, or it ends with <c>/</c>).</exception>
     /// <exception cref="FsPermissionException">The path would leave its confined directory; nothing was written.</exception>
-    /// <exception cref="FileNotFoundException">The parent directory is missing (<c>ENOENT</c>).</exception>
+    /// <exception cref="DirectoryNotFoundException">The parent directory is missing.</exception>
     /// <exception cref="UnauthorizedAccessException">The kernel denied creating the temporary file or renaming it.</exception>
     /// <exception cref="IOException">As for <see cref="ReplaceAsync"/>.</exception>
     /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>

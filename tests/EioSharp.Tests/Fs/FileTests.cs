@@ -136,13 +136,13 @@ public sealed class FileTests
         await (root / "dir").MakeDirectoryAsync(Perm755);
         await Assert.ThrowsAsync<IOException>(() => (root / "dir").ReplaceAsync("x"u8.ToArray(), Perm644));
         Assert.Equal(FileKind.Directory, (await (root / "dir").StatAsync()).Kind);
-        Assert.Empty((await root.ReadDirectoryAsync()).Where(n => n.Contains(".tmp-", StringComparison.Ordinal)));
+        Assert.DoesNotContain(await root.ReadDirectoryAsync(), n => n.Contains(".tmp-", StringComparison.Ordinal));
 
         // Confinement, a missing parent, and a path naming a directory.
         await Assert.ThrowsAsync<FsPermissionException>(() => (root / "../outside/sentinel").ReplaceAsync("x"u8.ToArray(), Perm644));
         Assert.Throws<FsPermissionException>(() => (root / "../outside/sentinel").Replace("x"u8, Perm644));
         Assert.Throws<FsPermissionException>(() => (root / "../outside/sentinel").Load());
-        await Assert.ThrowsAsync<FileNotFoundException>(() => (root / "missing" / "f").ReplaceAsync("x"u8.ToArray(), Perm644));
+        await Assert.ThrowsAsync<DirectoryNotFoundException>(() => (root / "missing" / "f").ReplaceAsync("x"u8.ToArray(), Perm644));
         Assert.Throws<ArgumentException>(() => root.Replace("x"u8, Perm644));
         Assert.Throws<ArgumentException>(() => (root / "sub/").Replace("x"u8, Perm644));
         Assert.Throws<FileNotFoundException>(() => (root / "nothing").Load());
