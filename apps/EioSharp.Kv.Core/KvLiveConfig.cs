@@ -285,7 +285,7 @@ public sealed class KvLiveConfig
             if (!inFile && isDefault) continue;
             foreach (List<string> args in d.LinesFor(config))
             {
-                string text = d.Name + " " + string.Join(' ', args.Select(KvConfigFile.Quote));
+                string text = d.Name + " " + string.Join(' ', args.Select(a => d.QuotedOnRewrite ? KvConfigFile.Repr(a) : KvConfigFile.Quote(a)));
                 if (q is { Count: > 0 })
                 {
                     lines[q.Dequeue()] = text;
