@@ -1,8 +1,11 @@
+using System.Runtime.Versioning;
+
 namespace EioSharp.Kv.EndToEnd.Differential;
 
 /// <summary>Issue 13: ACL SAVE, ACL LOAD and CONFIG REWRITE on real files, against redis-server 7.0 started the same way:
 /// the same files written (contents and mode), no temporary file left next to them, and the same errors (with the
 /// system's text) when the ACL file is gone or cannot be replaced.</summary>
+[SupportedOSPlatform("linux")]
 public sealed class ConfigFilesDiffTests
 {
     private const string AclText = "user default on nopass ~* &* +@all\n";
