@@ -294,6 +294,7 @@ public sealed class KvLiveConfig
                 {
                     if (!hasTail)
                     {
+                        if (lines.Count > 0) lines.Add(""); // as redis-server 7.0.15: a blank line before the signature (runs of blank lines collapse)
                         lines.Add(RewriteSignature);
                         hasTail = true;
                     }
