@@ -35,6 +35,10 @@ public sealed record KvConfigDirective(string Name, KvDirectiveFlags Flags, Func
     /// <summary>The lines CONFIG REWRITE writes (arguments after the name, one list per line); null: one line with <see cref="Get"/>.</summary>
     public Func<KvServerConfig, List<List<string>>>? RewriteLines { get; init; }
 
+    /// <summary>CONFIG REWRITE always quotes the value, as Redis's string and sds options and notify-keyspace-events
+    /// (<c>sdscatrepr</c>: <c>dir "/data"</c>); otherwise only values that need it are quoted.</summary>
+    public bool QuotedOnRewrite { get; init; }
+
     /// <summary>The argument lists CONFIG REWRITE writes for <paramref name="config"/>.</summary>
     public List<List<string>> LinesFor(KvServerConfig config) => RewriteLines?.Invoke(config) ?? [[Get(config)]];
 }
@@ -137,7 +141,7 @@ public static class KvConfigDirectives
 
     private static KvConfigDirective Str(string name, Func<KvServerConfig, string> get, Func<KvServerConfig, string, KvServerConfig> set,
         KvDirectiveFlags flags = KvDirectiveFlags.None) =>
-        new(name, flags, get, (c, a) => set(c, a[0]));
+        new(name, flags, get, (c, a) => set(c, a[0])) { QuotedOnRewrite = true };
 
     /// <summary>Redis's yes/no (case-insensitive).</summary>
     public static bool ParseBool(string value) => value.ToLowerInvariant() switch
@@ -242,7 +246,10 @@ public static class KvConfigDirectives
             {
                 if (!KvNotifyFlags.TryParse(Encoding.ASCII.GetBytes(a[0]), out int flags)) throw new KvConfigException(KvNotifyFlags.InvalidClassError);
                 return c with { NotifyKeyspaceEvents = KvNotifyFlags.Format(flags) };
-            }),
+            })
+            {
+                QuotedOnRewrite = true,
+            },
             new("client-output-buffer-limit", KvDirectiveFlags.MultiArg, FormatOutputLimits, ParseOutputLimits)
             {
                 RewriteLines = c => [.. SplitSpaces(FormatOutputLimits(c)).Chunk(4).Select(l => l.ToList())],

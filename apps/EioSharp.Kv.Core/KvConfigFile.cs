@@ -143,7 +143,14 @@ public static class KvConfigFile
         {
             if (c <= ' ' || c == '"' || c == '\'' || c == '\\' || c > '~') plain = false;
         }
-        if (plain) return value;
+        return plain ? value : Repr(value);
+    }
+
+    /// <summary>Redis's <c>sdscatrepr</c>: the value always in double quotes, with <c>\\</c>, <c>\"</c>, <c>\n</c>,
+    /// <c>\r</c>, <c>\t</c>, <c>\a</c>, <c>\b</c> and <c>\xHH</c> escapes.</summary>
+    public static string Repr(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
         var sb = new StringBuilder("\"");
         foreach (char c in value)
         {

@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Security.Cryptography;
-using System.Text;
 
 namespace EioSharp.Kv;
 
@@ -283,19 +281,7 @@ public sealed partial class KvConnectionState
                 return KvDispatch.Replied;
             case "load":
             {
-                string? error;
-                try
-                {
-                    error = acl.LoadText(File.ReadAllText(acl.AclFile!), acl.AclFile!);
-                }
-                catch (IOException e)
-                {
-                    error = $"Error loading ACLs, opening file '{acl.AclFile}': {e.Message}";
-                }
-                catch (UnauthorizedAccessException e)
-                {
-                    error = $"Error loading ACLs, opening file '{acl.AclFile}': {e.Message}";
-                }
+                string? error = _live.LoadAclFile();
                 if (error is not null)
                 {
                     reply.WriteError("ERR " + error);
@@ -306,7 +292,7 @@ public sealed partial class KvConnectionState
                 return KillRevokedSubscribers(null) || closeSelf ? KvDispatch.Close : KvDispatch.Replied;
             }
             case "save":
-                if (SaveAclFile(acl.AclFile!, acl.SaveText())) reply.WriteOk();
+                if (_live.SaveAclFile() is null) reply.WriteOk();
                 else reply.WriteError("ERR There was an error trying to save the ACLs. Please check the server logs for more information");
                 return KvDispatch.Replied;
             case "cat":
@@ -456,25 +442,4 @@ public sealed partial class KvConnectionState
     }
 
     private static bool AcceptsArity(int arity, int count) => arity >= 0 ? count == arity : count >= -arity;
-
-    /// <summary>ACL SAVE: writes a temporary file and renames it over the ACL file, as Redis's ACLSaveToFile (like CONFIG
-    /// REWRITE in <see cref="KvLiveConfig"/>, a rare blocking write on the connection's domain).</summary>
-    private static bool SaveAclFile(string path, string text)
-    {
-        try
-        {
-            string tmp = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-            File.WriteAllText(tmp, text, new UTF8Encoding(false));
-            File.Move(tmp, path, overwrite: true);
-            return true;
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
 }

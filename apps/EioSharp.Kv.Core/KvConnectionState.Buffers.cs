@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace EioSharp.Kv;
 
-/// <summary>CLIENT LIST / CLIENT INFO buffer fields (qbuf, qbuf-free, argv-mem, obl, oll, omem, tot-mem) and the normal
+/// <summary>CLIENT LIST / CLIENT INFO buffer fields (qbuf, qbuf-free, argv-mem, multi-mem, obl, oll, omem, tot-mem) and the normal
 /// class of client-output-buffer-limit: the connection reports its read buffer and the output it is writing here (plain
 /// fields, read from any domain), the client registry's cron checks the limits (<see cref="KvClientRegistry.CheckOutputLimits"/>).</summary>
 public sealed partial class KvConnectionState
@@ -58,9 +58,10 @@ public sealed partial class KvConnectionState
         long obl = Math.Min(pending, ReplyChunkBytes);
         long omem = pending - obl;
         long oll = (omem + ReplyChunkBytes - 1) / ReplyChunkBytes;
-        long total = qcap + argv + pending + ClientStateBytes;
+        long multi = Volatile.Read(ref _transaction)?.ArgvBytes ?? 0; // the reference may change under a reader on another domain: read once
+        long total = qcap + argv + multi + pending + ClientStateBytes;
         return (string.Create(CultureInfo.InvariantCulture,
-            $"qbuf={qbuf} qbuf-free={Math.Max(0, qcap - qbuf)} argv-mem={argv} multi-mem=0 rbs=0 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={total}"),
+            $"qbuf={qbuf} qbuf-free={Math.Max(0, qcap - qbuf)} argv-mem={argv} multi-mem={multi} rbs=0 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={total}"),
             pending > 0);
     }
 }

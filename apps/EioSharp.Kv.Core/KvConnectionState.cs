@@ -201,7 +201,7 @@ public sealed partial class KvConnectionState
         {
             // A subscription queued in MULTI runs on the store owner: create the subscriber here, on the connection.
             if (info.Id is KvCommandId.Subscribe or KvCommandId.PSubscribe or KvCommandId.SSubscribe) EnsureSubscriber();
-            _transaction.Commands.Add(command.ToOwned()); // kept past the batch: a view would be overwritten
+            _transaction.Queue(command.ToOwned()); // kept past the batch: a view would be overwritten; counted in multi-mem
             reply.WriteSimpleString("QUEUED");
             return KvDispatch.Replied;
         }
@@ -490,7 +490,8 @@ public sealed partial class KvConnectionState
         }
     }
 
-    private static readonly string[] s_defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats", "keyspace"];
+    // As redis-server 7.0.15 (INFO without arguments): modules is empty and cluster says cluster_enabled:0 here.
+    private static readonly string[] s_defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
     private static readonly string[] s_allSections = [.. s_defaultSections, "commandstats", "latencystats"];
 
     private void Info(KvCommand command, RespWriter reply, long nowUnixMs)
@@ -637,6 +638,10 @@ public sealed partial class KvConnectionState
             Line("used_cpu_sys", self.PrivilegedProcessorTime.TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture));
             Line("used_cpu_user", self.UserProcessorTime.TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture));
         }
+        if (sections.Contains("modules"))
+        {
+            Section("Modules"); // no modules: the header only, as Redis without any loaded
+        }
         if (sections.Contains("commandstats"))
         {
             Section("Commandstats");
@@ -651,6 +656,11 @@ public sealed partial class KvConnectionState
         {
             Section("Latencystats");
             sb.Append(CommandStats?.LatencyStatsText());
+        }
+        if (sections.Contains("cluster"))
+        {
+            Section("Cluster");
+            Line("cluster_enabled", 0);
         }
         if (sections.Contains("keyspace"))
         {

@@ -16,10 +16,14 @@ public sealed class KvLiveConfig
     /// <summary>Creates the holder.</summary>
     /// <param name="initial">The configuration at start (file, then flags).</param>
     /// <param name="configFile">The configuration file (CONFIG REWRITE writes it); null when started without one.</param>
-    public KvLiveConfig(KvServerConfig initial, string? configFile = null)
+    /// <param name="files">The server's file access for the configuration file and the ACL file; null: none (CONFIG
+    /// REWRITE, ACL LOAD and ACL SAVE answer an error, and an ACL file cannot be configured).</param>
+    /// <exception cref="KvConfigException">Users are configured together with an ACL file, or the ACL file cannot be read or is invalid.</exception>
+    public KvLiveConfig(KvServerConfig initial, string? configFile = null, IKvFiles? files = null)
     {
         ArgumentNullException.ThrowIfNull(initial);
         _current = initial;
+        Files = files;
         Acl = new KvAcl(initial.RequirePass)
         {
             LogMaxLength = initial.AclLogMaxLen,
@@ -38,14 +42,7 @@ public sealed class KvLiveConfig
         {
             // As Redis's ACLLoadUsersAtStartup: an unreadable or invalid ACL file aborts the start.
             string? error;
-            try
-            {
-                error = Acl.LoadText(File.ReadAllText(aclFile), aclFile);
-            }
-            catch (IOException e)
-            {
-                error = $"Error loading ACLs, opening file '{aclFile}': {e.Message}";
-            }
+            error = LoadAclFile();
             if (error is not null) throw new KvConfigException("Aborting startup because of ACL errors: " + error);
         }
     }
@@ -63,6 +60,46 @@ public sealed class KvLiveConfig
 
     /// <summary>The configuration in force (a snapshot: never changes).</summary>
     public KvServerConfig Current => Volatile.Read(ref _current);
+
+    /// <summary>The server's file access (CONFIG REWRITE, ACL LOAD, ACL SAVE); null when it has none.</summary>
+    public IKvFiles? Files { get; }
+
+    /// <summary>ACL LOAD (and the load at start): reads <see cref="KvAcl.AclFile"/> through <see cref="Files"/> and replaces
+    /// the users, as Redis's ACLLoadFromFile.</summary>
+    /// <returns>Null on success; otherwise the error text (without <c>ERR</c>), in Redis's words.</returns>
+    internal string? LoadAclFile()
+    {
+        string file = Acl.AclFile ?? throw new InvalidOperationException("No ACL file is configured");
+        if (Files is not { } files) return $"Error loading ACLs, opening file '{file}': the server has no file access";
+        string text;
+        try
+        {
+            text = files.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"Error loading ACLs, opening file '{file}': {IKvFiles.ErrorText(e)}";
+        }
+        return Acl.LoadText(text, file);
+    }
+
+    /// <summary>ACL SAVE: writes the users to <see cref="KvAcl.AclFile"/> through <see cref="Files"/> (a temporary file
+    /// fsynced and renamed over it, as Redis's ACLSaveToFile).</summary>
+    /// <returns>Null on success; otherwise the system's error text (for the log).</returns>
+    internal string? SaveAclFile()
+    {
+        string file = Acl.AclFile ?? throw new InvalidOperationException("No ACL file is configured");
+        if (Files is not { } files) return "the server has no file access";
+        try
+        {
+            files.ReplaceAllText(file, Acl.SaveText());
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return IKvFiles.ErrorText(e);
+        }
+    }
 
     /// <summary>The configuration file's absolute path, or null.</summary>
     public string? ConfigFile { get; }
@@ -179,17 +216,36 @@ public sealed class KvLiveConfig
     public string? Rewrite()
     {
         if (ConfigFile is null) return "ERR The server is running without a config file";
+        if (Files is not { } files) return "ERR Rewriting config file: the server has no file access";
         try
         {
-            lock (_lock) File.WriteAllText(ConfigFile + ".tmp", RewriteText(File.Exists(ConfigFile) ? File.ReadAllLines(ConfigFile) : [], Current));
-            using (var fs = new FileStream(ConfigFile + ".tmp", FileMode.Open, FileAccess.ReadWrite)) fs.Flush(flushToDisk: true);
-            File.Move(ConfigFile + ".tmp", ConfigFile, overwrite: true);
+            // Serialized: two rewrites at once from different domains would each read the old file and write their own.
+            lock (_lock)
+            {
+                string[] old;
+                try
+                {
+                    old = SplitLines(files.ReadAllText(ConfigFile));
+                }
+                catch (FileNotFoundException)
+                {
+                    old = []; // as Redis: a config file removed meanwhile is written anew
+                }
+                files.ReplaceAllText(ConfigFile, RewriteText(old, Current));
+            }
             return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return "ERR Rewriting config file: " + e.Message;
+            return "ERR Rewriting config file: " + IKvFiles.ErrorText(e);
         }
+    }
+
+    /// <summary>The lines of <paramref name="text"/> as File.ReadAllLines splits them (<c>\n</c>, <c>\r\n</c> or <c>\r</c>; a final terminator ends the last line).</summary>
+    internal static string[] SplitLines(string text)
+    {
+        string[] lines = text.ReplaceLineEndings("\n").Split('\n');
+        return lines.Length > 0 && lines[^1].Length == 0 ? lines[..^1] : lines;
     }
 
     /// <summary>The text CONFIG REWRITE writes for <paramref name="oldLines"/> and <paramref name="config"/> (see <see cref="Rewrite"/>).</summary>
@@ -229,7 +285,7 @@ public sealed class KvLiveConfig
             if (!inFile && isDefault) continue;
             foreach (List<string> args in d.LinesFor(config))
             {
-                string text = d.Name + " " + string.Join(' ', args.Select(KvConfigFile.Quote));
+                string text = d.Name + " " + string.Join(' ', args.Select(a => d.QuotedOnRewrite ? KvConfigFile.Repr(a) : KvConfigFile.Quote(a)));
                 if (q is { Count: > 0 })
                 {
                     lines[q.Dequeue()] = text;
@@ -238,6 +294,7 @@ public sealed class KvLiveConfig
                 {
                     if (!hasTail)
                     {
+                        if (lines.Count > 0) lines.Add(""); // as redis-server 7.0.15: a blank line before the signature (runs of blank lines collapse)
                         lines.Add(RewriteSignature);
                         hasTail = true;
                     }

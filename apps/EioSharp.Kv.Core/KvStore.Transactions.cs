@@ -8,6 +8,21 @@ internal sealed class KvTransaction
 
     /// <summary>A command was rejected while queuing: EXEC answers EXECABORT and applies nothing.</summary>
     public bool Aborted { get; set; }
+
+    /// <summary>CLIENT LIST <c>multi-mem</c>, as Redis 7.0's <c>mstate.argv_len_sums</c>: for every queued command, the
+    /// length of its arguments plus one pointer (8 bytes) per argument. Written by the connection, read from any domain.</summary>
+    public long ArgvBytes => Volatile.Read(ref _argvBytes);
+
+    private long _argvBytes;
+
+    /// <summary>Queues <paramref name="command"/> (an owned copy) and counts it in <see cref="ArgvBytes"/>.</summary>
+    public void Queue(KvCommand command)
+    {
+        long bytes = 8L * command.Count;
+        for (int i = 0; i < command.Count; i++) bytes += command[i].Length;
+        Commands.Add(command);
+        Volatile.Write(ref _argvBytes, _argvBytes + bytes);
+    }
 }
 
 public sealed partial class KvSession

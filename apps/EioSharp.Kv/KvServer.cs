@@ -22,7 +22,7 @@ internal static class KvServer
         Action? requestStop = null)
     {
         var config = options.Config with { Backend = env.Backend };
-        var live = new KvLiveConfig(config, options.ConfigFile);
+        var live = new KvLiveConfig(config, options.ConfigFile, new KvFiles(env.Fs)); // CONFIG REWRITE, ACL LOAD/SAVE through the library
         long now = env.Clock.Now.ToUnixTimeMilliseconds();
         var stats = new KvServerStats { StartTimeUnixMs = now, LastSaveUnixSeconds = now / 1000 };
         var commandStats = new KvCommandStats();

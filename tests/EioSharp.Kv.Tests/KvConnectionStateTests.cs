@@ -178,6 +178,14 @@ public class KvConnectionStateTests
         string keyspace = (string)RespReplyParser.Parse(c.Run("INFO", "KEYSPACE"))!;
         Assert.Equal("# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\ndb2:keys=2,expires=0,avg_ttl=0\r\n", keyspace);
         Assert.Equal("$0\r\n\r\n", c.Run("INFO", "nosuchsection"));
+
+        // The section headers in redis-server 7.0.15's order (INFO; INFO everything), Modules empty and Cluster disabled.
+        static string Headers(string text) => string.Join(' ', text.Split("\r\n").Where(l => l.StartsWith('#')));
+        Assert.Equal("# Server # Clients # Memory # Persistence # Stats # Replication # CPU # Modules # Errorstats # Cluster # Keyspace", Headers(info));
+        Assert.Equal("# Server # Clients # Memory # Persistence # Stats # Replication # CPU # Modules # Commandstats # Errorstats # Latencystats # Cluster # Keyspace",
+            Headers((string)RespReplyParser.Parse(c.Run("INFO", "everything"))!));
+        Assert.Equal("# Cluster\r\ncluster_enabled:0\r\n", (string)RespReplyParser.Parse(c.Run("INFO", "cluster"))!);
+        Assert.Equal("# Modules\r\n", (string)RespReplyParser.Parse(c.Run("INFO", "modules"))!);
     }
 
     [Fact]

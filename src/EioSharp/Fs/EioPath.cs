@@ -652,6 +652,118 @@ public sealed class EioPath : IClosable
         return SaveAsync(System.Text.Encoding.UTF8.GetBytes(text), create, append);
     }
 
+    /// <summary>Reads the whole file at this path on the calling thread, blocking it (and so its domain) until the kernel
+    /// returns; otherwise as <see cref="LoadAsync"/>.</summary>
+    /// <param name="maxSize">The largest file accepted, in bytes, as for <see cref="LoadAsync"/>.</param>
+    /// <returns>The contents.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSize"/> is negative or above <see cref="DefaultMaxLoadSize"/>.</exception>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory.</exception>
+    /// <exception cref="FileNotFoundException">The file is missing.</exception>
+    /// <exception cref="IOException">The file is larger than <paramref name="maxSize"/> (<see cref="FsErrors.IsFileTooLarge"/>),
+    /// <c>EISDIR</c> for a directory, or another error.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Not in Eio (<see cref="LoadAsync"/> is <c>Path.load</c>). For a small file read where the caller cannot
+    /// yield (a command answered synchronously, such as a server's <c>ACL LOAD</c>). Does not check the fiber's cancellation.</remarks>
+    public byte[] Load(int maxSize = DefaultMaxLoadSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxSize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxSize, DefaultMaxLoadSize);
+        return LoadCore(_dir.Handle, _path, maxSize, ToString());
+    }
+
+    /// <summary>Replaces the file at this path with <paramref name="data"/>, atomically and durably: the data goes to a new
+    /// temporary file in the same directory (<c>NAME.tmp-XXXXXXXX</c>, created exclusively), which is synced, renamed over
+    /// this path, and then the directory is synced.</summary>
+    /// <param name="data">The new contents; the caller must not change them until the task completes.</param>
+    /// <param name="permissions">Permissions of the new file, before the process umask (the old file's are not kept, as
+    /// Redis's <c>CONFIG REWRITE</c> and <c>ACL SAVE</c> do not keep them).</param>
+    /// <returns>A task that completes when the new contents and the new name are on the device.</returns>
+    /// <exception cref="ArgumentException">The path names no file (the directory itself, or it ends with <c>/</c>).</exception>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory; nothing was written.</exception>
+    /// <exception cref="DirectoryNotFoundException">The parent directory is missing.</exception>
+    /// <exception cref="UnauthorizedAccessException">The kernel denied creating the temporary file or renaming it.</exception>
+    /// <exception cref="IOException">Writing, syncing or renaming failed (<c>ENOSPC</c>, <c>EIO</c>, <c>EISDIR</c> when a
+    /// directory has this name...): the old file is then unchanged and the temporary file removed; or syncing the directory
+    /// failed after the rename (the new contents are in place but may not survive a crash).</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Not in Eio. Readers see either the whole old file or the whole new one, never a part; after a crash the
+    /// path holds one of them (a temporary file may be left behind if the process dies before the rename). Runs on the
+    /// blocking offload.</remarks>
+    public Task ReplaceAsync(ReadOnlyMemory<byte> data, UnixFileMode permissions)
+    {
+        string display = ToString();
+        return OffloadAsync((d, p) => ReplaceCore(d, p, data.Span, permissions, display));
+    }
+
+    /// <summary>Replaces the file at this path with <paramref name="data"/> on the calling thread, blocking it (and so its
+    /// domain) until the kernel returns; otherwise as <see cref="ReplaceAsync"/>.</summary>
+    /// <param name="data">The new contents.</param>
+    /// <param name="permissions">Permissions of the new file, before the process umask.</param>
+    /// <exception cref="ArgumentException">The path names no file (the directory itself, or it ends with <c>/</c>).</exception>
+    /// <exception cref="FsPermissionException">The path would leave its confined directory; nothing was written.</exception>
+    /// <exception cref="DirectoryNotFoundException">The parent directory is missing.</exception>
+    /// <exception cref="UnauthorizedAccessException">The kernel denied creating the temporary file or renaming it.</exception>
+    /// <exception cref="IOException">As for <see cref="ReplaceAsync"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The subtree was closed.</exception>
+    /// <remarks>Not in Eio. For a rare small write where the caller cannot yield (a server's <c>CONFIG REWRITE</c> or
+    /// <c>ACL SAVE</c>, answered synchronously as Redis does). Does not check the fiber's cancellation.</remarks>
+    public void Replace(ReadOnlySpan<byte> data, UnixFileMode permissions) => ReplaceCore(_dir.Handle, _path, data, permissions, ToString());
+
+    private static void ReplaceCore(DirectoryHandle dir, string path, ReadOnlySpan<byte> data, UnixFileMode permissions, string display)
+    {
+        if (path.Length == 0 || path.EndsWith('/'))
+        {
+            throw new ArgumentException($"{display} names a directory, not a file", nameof(path));
+        }
+
+        int slash = path.LastIndexOf('/');
+        string parent = slash < 0 ? "" : slash == 0 ? "/" : path[..slash];
+        SafeFileHandle? handle = null;
+        string temp = "";
+        for (int attempt = 0; handle is null; attempt++)
+        {
+            temp = path + ".tmp-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+            try
+            {
+                handle = NativeFs.OpenForWriting(dir, temp, FileCreate.Exclusive(permissions));
+            }
+            catch (IOException e) when (FsErrors.IsAlreadyExists(e) && attempt < 100)
+            {
+                // Another writer's temporary name: draw again (mkstemp's loop).
+            }
+        }
+
+        bool renamed = false;
+        try
+        {
+            using (handle)
+            {
+                RandomAccess.Write(handle, data, 0);
+                NativeFs.Sync(handle);
+            }
+
+            NativeFs.Rename(dir, temp, dir, path);
+            renamed = true;
+        }
+        finally
+        {
+            if (!renamed)
+            {
+                try
+                {
+                    NativeFs.Unlink(dir, temp);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // The original error matters more; a leftover temporary file is harmless.
+                }
+            }
+        }
+
+        SyncDirectoryCore(dir, parent);
+    }
+
     // ------------------------------------------------------------------ internals
 
     /// <summary>Opens a file: IORING_OP_OPENAT2 on the calling domain's ring when its backend and kernel can (same flags,

@@ -7,7 +7,7 @@ namespace EioSharp.Kv.EndToEnd.Differential;
 
 /// <summary>Issue 13: CLIENT LIST buffer fields and client-output-buffer-limit normal, checked on redis-server 7.0.15 and
 /// EioSharp.Kv with the same clients: an incomplete command shows its parsed arguments in argv-mem and the rest in qbuf;
-/// CLIENT LIST counts its own arguments; a subscriber that does not read shows its output (obl/oll/omem, events=rw); a
+/// CLIENT LIST counts its own arguments; a MULTI's queued commands are its multi-mem; a subscriber that does not read shows its output (obl/oll/omem, events=rw); a
 /// client that does not read its replies is closed over the hard limit, or over the soft limit for more than its seconds,
 /// and kept without limits. (Byte counts of buffers differ between the servers: compared where they are defined.)</summary>
 public sealed partial class ClientBuffersDiffTests
@@ -68,6 +68,20 @@ public sealed partial class ClientBuffersDiffTests
         p = Line(c, subId);
         long output = long.Parse(p["obl"]) + long.Parse(p["omem"]);
         seen.Add($"subscriber output>100000={output > 100_000} events={p["events"]} flags={p["flags"]}");
+
+        // multi-mem: the queued commands' arguments plus a pointer each (WATCHed keys are not in it in 7.0).
+        using var multi = new RespConnection(port);
+        long multiId = long.Parse(multi.Call("CLIENT", "ID").Text!, System.Globalization.CultureInfo.InvariantCulture);
+        multi.Call("WATCH", "w1", "w2");
+        multi.Call("MULTI");
+        seen.Add($"multi queued=0 multi-mem={Line(c, multiId)["multi-mem"]}");
+        multi.Call("SET", "a", "b");
+        seen.Add($"multi queued=1 multi-mem={Line(c, multiId)["multi-mem"]}");
+        multi.Call("SET", "abc", "defgh");
+        multi.Call("GET", new string('k', 1000));
+        seen.Add($"multi queued=3 multi-mem={Line(c, multiId)["multi-mem"]}");
+        multi.Call("EXEC");
+        seen.Add($"after exec multi-mem={Line(c, multiId)["multi-mem"]}");
         return seen;
     }
 
@@ -79,6 +93,7 @@ public sealed partial class ClientBuffersDiffTests
         List<string> expected = Observe(redis.Port);
         List<string> actual = Observe(kv.Port);
         Assert.Equal("partial argv-mem=4 qbuf>0=True obl=0 oll=0 omem=0 events=r", expected[0]); // what Redis shows
+        Assert.Equal("multi queued=1 multi-mem=29", expected[^3]); // SET a b: 3 + 1 + 1 bytes + 3 pointers
         Assert.Equal(expected, actual);
     }
 

@@ -129,10 +129,14 @@ public sealed class RedisServerProcess : IDisposable
     private readonly Process _process;
     private readonly TempDir _dir = new();
 
-    private RedisServerProcess(int port, IEnumerable<string> extraArgs)
+    private RedisServerProcess(int port, IEnumerable<string> extraArgs, string? configFile = null)
     {
         Port = port;
         var psi = new ProcessStartInfo("redis-server") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (configFile is not null)
+        {
+            psi.ArgumentList.Add(configFile); // redis-server takes its config file as the first argument only
+        }
         foreach (string a in new[] { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", _dir.Path,
                      "--save", "", "--appendonly", "no", "--protected-mode", "no" }.Concat(extraArgs))
         {
@@ -147,9 +151,14 @@ public sealed class RedisServerProcess : IDisposable
 
     public int Pid => _process.Id;
 
-    public static RedisServerProcess Start(params string[] extraArgs)
+    public static RedisServerProcess Start(params string[] extraArgs) => WaitReady(new RedisServerProcess(FreePort(), extraArgs));
+
+    /// <summary>Starts redis-server with <paramref name="configFile"/> (the options of <see cref="Start"/> override it).</summary>
+    public static RedisServerProcess StartWithConfig(string configFile, params string[] extraArgs) =>
+        WaitReady(new RedisServerProcess(FreePort(), extraArgs, configFile));
+
+    private static RedisServerProcess WaitReady(RedisServerProcess server)
     {
-        var server = new RedisServerProcess(FreePort(), extraArgs);
         var sw = Stopwatch.StartNew();
         while (true)
         {

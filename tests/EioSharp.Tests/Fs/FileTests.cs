@@ -108,6 +108,54 @@ public sealed class FileTests
         t.Close();
     });
 
+    /// <summary>Replace (async and blocking) swaps the whole file for the new contents through a synced temporary file:
+    /// an existing file is replaced and gets the given permissions (less the umask), no temporary file is left, a symlink at
+    /// the name is replaced rather than followed, a failure leaves the old file as it was, and a confined path cannot leave
+    /// its directory. Load (blocking) reads what LoadAsync reads.</summary>
+    [Fact]
+    public void ReplaceIsAtomicAndLeavesNoTemporaryFile() => InSandbox(async (s, root, sw) =>
+    {
+        var conf = root / "sub" / "kv.conf";
+        await (root / "sub").MakeDirectoryAsync(Perm755);
+        await conf.SaveAsync("old contents, longer than the new ones", FileCreate.Exclusive(Perm600));
+        await conf.ReplaceAsync("new"u8.ToArray(), Perm644);
+        Assert.Equal("new", await conf.LoadStringAsync());
+        Assert.Equal(["kv.conf"], await (root / "sub").ReadDirectoryAsync());
+        var umask = File.GetUnixFileMode(s.InRoot("sub")) ^ Perm755; // the directory was made 0755 less the umask
+        Assert.Equal(Perm644 & ~umask, (await conf.StatAsync()).Permissions);
+
+        conf.Replace("blocking"u8, Perm600);
+        Assert.Equal("blocking", Encoding.UTF8.GetString(conf.Load()));
+        Assert.Equal(Perm600 & ~umask, (await conf.StatAsync()).Permissions);
+        await (root / "created").ReplaceAsync("a new file"u8.ToArray(), Perm644); // no old file: created
+        Assert.Equal("a new file", await (root / "created").LoadStringAsync());
+
+        // A symlink at the name is replaced by the file (rename), its target is not written.
+        await (root / "target").SaveAsync("target", FileCreate.Exclusive(Perm644));
+        await (root / "link").SymLinkAsync("target");
+        (root / "link").Replace("replaced"u8, Perm644);
+        Assert.Equal("target", await (root / "target").LoadStringAsync());
+        Assert.Equal(FileKind.RegularFile, (await (root / "link").StatAsync(followSymlinks: false)).Kind);
+
+        // A directory at the name: the rename fails, nothing is left behind.
+        await (root / "dir").MakeDirectoryAsync(Perm755);
+        await Assert.ThrowsAsync<IOException>(() => (root / "dir").ReplaceAsync("x"u8.ToArray(), Perm644));
+        Assert.Equal(FileKind.Directory, (await (root / "dir").StatAsync()).Kind);
+        Assert.DoesNotContain(await root.ReadDirectoryAsync(), n => n.Contains(".tmp-", StringComparison.Ordinal));
+
+        // Confinement, a missing parent, and a path naming a directory.
+        await Assert.ThrowsAsync<FsPermissionException>(() => (root / "../outside/sentinel").ReplaceAsync("x"u8.ToArray(), Perm644));
+        Assert.Throws<FsPermissionException>(() => (root / "../outside/sentinel").Replace("x"u8, Perm644));
+        Assert.Throws<FsPermissionException>(() => (root / "../outside/sentinel").Load());
+        await Assert.ThrowsAsync<DirectoryNotFoundException>(() => (root / "missing" / "f").ReplaceAsync("x"u8.ToArray(), Perm644));
+        Assert.Throws<ArgumentException>(() => root.Replace("x"u8, Perm644));
+        Assert.Throws<ArgumentException>(() => (root / "sub/").Replace("x"u8, Perm644));
+        Assert.Throws<FileNotFoundException>(() => (root / "nothing").Load());
+        var tooLarge = Assert.Throws<IOException>(() => conf.Load(maxSize: 3));
+        Assert.True(FsErrors.IsFileTooLarge(tooLarge));
+        Assert.Equal(["blocking"], new[] { Encoding.UTF8.GetString(conf.Load(maxSize: 8)) });
+    });
+
     [Fact]
     public void AppendWritesAtTheEndWhateverTheOffset() => InSandbox(async (s, root, sw) =>
     {
