@@ -454,12 +454,17 @@ public static class EioTrace
         Emit(TraceEventKind.FiberCancelled, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
+    // Created and finished: on the fiber's own domain (a fork runs on the switch's domain, which the kernel checks; a fiber's
+    // end runs there too), so its ring is written without reading the thread-static current domain (a TLS helper call).
     internal static void FiberCreated(FiberFrame child, FiberFrame? parent) =>
-        Emit(TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber.Name is null ? child.Fiber.Owner : child.Fiber);
+        EmitOn(
+            child.Fiber.Domain,
+            TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber.Name is null ? child.Fiber.Owner : child.Fiber);
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void FiberFinished(FiberFrame frame, Exception? error) =>
-        Emit(
+        EmitOn(
+            frame.Fiber.Domain,
             TraceEventKind.FiberFinished,
             frame.Fiber.Id,
             0,
