@@ -44,6 +44,9 @@ internal sealed class TraceFileWriter
         }
     }
 
+    /// <summary>True while a drain asked for by <see cref="Kick"/> has not started.</summary>
+    internal bool KickPending => _kick.CurrentCount != 0;
+
     /// <summary>Asks for a drain now (a ring has filled another quarter; called by its writer, a domain's thread).</summary>
     /// <remarks>Cheap when a drain is already asked for: no wake-up.</remarks>
     public void Kick()

@@ -136,6 +136,40 @@ public class TraceClockTests
     }
 
     [Fact]
+    public void A_ring_kicks_the_file_writer_each_time_a_quarter_of_it_is_written()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"eio-kick-{Guid.NewGuid():N}.json");
+        var writer = new TraceFileWriter(path); // its thread is not started: the kick stays pending
+        try
+        {
+            var ring = new TraceRing(0, "test", new TraceSlots(1024)) { Drainer = writer };
+            long t = TraceClock.Now();
+            for (int i = 0; i < 255; i++)
+            {
+                ring.Write(t + i, TraceEventKind.Label, TraceReason.None, 1, 0, 0, null);
+            }
+
+            Assert.False(writer.KickPending);
+            ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Yield, 1, 0, 0, null);
+            Assert.False(writer.KickPending); // not published yet
+            ring.Write(t + 300, TraceEventKind.FiberResumed, TraceReason.None, 2, 0, 0, null); // a switch record: slot 256
+            Assert.Equal(256, ring.Written);
+            Assert.True(writer.KickPending);
+
+            var quiet = new TraceRing(0, "no file", new TraceSlots(1024));
+            for (int i = 0; i < 2048; i++)
+            {
+                quiet.Write(t + i, TraceEventKind.Label, TraceReason.None, 1, 0, 0, null); // no writer: nothing to kick
+            }
+        }
+        finally
+        {
+            writer.Finish();
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Switch_records_overwritten_while_read_are_dropped_whole_and_counted_as_lost_slots()
     {
         var ring = new TraceRing(0, "test", new TraceSlots(1024));
