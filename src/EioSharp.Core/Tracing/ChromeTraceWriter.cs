@@ -196,7 +196,9 @@ public sealed class ChromeTraceWriter : IDisposable
                 _json.WriteNumber("id", e.Arg);
                 _json.WriteNumber("pid", Pid);
                 _json.WriteNumber("tid", Tid(e.DomainId));
-                _json.WriteNumber("ts", Us(e.Timestamp));
+                // A wake-up on the waker's own domain has the time of the domain's next event, often the end of the
+                // waker's run: the arrow starts one tick earlier, inside that run (a flow binds to the slice enclosing it).
+                _json.WriteNumber("ts", Us(d.Open.Count > 0 ? Math.Max(d.Open[^1].Start, e.Timestamp - 1) : e.Timestamp));
                 _json.WriteEndObject();
                 break;
             case TraceEventKind.FiberCancelled:

@@ -10,8 +10,9 @@ namespace EioSharp.Tracing;
 /// <para><b>Cost</b>: off by default; every hook in the scheduler is guarded by one read of a static field
 /// (<see cref="IsEnabled"/>). When on, each event is one read of the CPU's time-stamp counter where it can be used (see <see cref="TraceClock"/>; else
 /// <see cref="Stopwatch.GetTimestamp"/>) and one 32-byte store of plain data into the domain's ring (no allocation, no
-/// lock on a domain thread); a suspension reads no clock (it takes the time of the domain's next event, normally the
-/// next item's start: one clock read per fiber switch) and records its fiber (one <see cref="AsyncLocal{T}"/> read).</para>
+/// lock on a domain thread); a suspension, and a wake-up of a fiber of the same domain, read no clock (they take the time
+/// of the domain's next event, normally the next item's start: one clock read per fiber switch), and a suspension records
+/// its fiber (one <see cref="AsyncLocal{T}"/> read). A suspension and the next item's start share one slot.</para>
 /// <para><b>Rings</b>: each domain writes only its own ring, so recording needs no synchronisation; events recorded by
 /// threads that are not domains (system threads, .NET I/O completions) go to a shared ring under a lock. A full ring
 /// overwrites its oldest events (the last <see cref="RingCapacity"/> events per domain are always available to
@@ -79,9 +80,9 @@ public static class EioTrace
                 throw new InvalidOperationException("A trace session is already running; stop it first.");
             }
 
-            s_capacity = ringCapacity;
-            NewGeneration();
             s_file = path is null ? null : new TraceFileWriter(path);
+            s_capacity = ringCapacity;
+            NewGeneration(s_file);
             s_sessionOn = true;
             Interlocked.Increment(ref Domain.WatchdogsRunning); // suspensions record their fiber
             UpdateOn();
@@ -200,7 +201,7 @@ public static class EioTrace
                 Interlocked.Increment(ref Domain.WatchdogsRunning);
                 if (!s_sessionOn)
                 {
-                    NewGeneration();
+                    NewGeneration(null);
                 }
             }
             else if (before > 0 && s_eventSourceListeners == 0)
@@ -218,7 +219,8 @@ public static class EioTrace
         Volatile.Write(ref On, s_sessionOn || s_eventSourceListeners > 0);
     }
 
-    private static void NewGeneration()
+    /// <param name="drainer">The new session's file writer, if any.</param>
+    private static void NewGeneration(TraceFileWriter? drainer)
     {
         s_generation++;
         foreach (var r in s_rings)
@@ -233,7 +235,7 @@ public static class EioTrace
         s_retired.Clear();
         lock (s_externalLock)
         {
-            s_external = new TraceRing(-1, "threads", TakeSlots()) { Generation = s_generation };
+            s_external = new TraceRing(-1, "threads", TakeSlots()) { Generation = s_generation, Drainer = drainer };
             s_rings.Add(s_external);
         }
     }
@@ -242,7 +244,7 @@ public static class EioTrace
     {
         lock (s_lock)
         {
-            var ring = new TraceRing(d.Id, d.Name, TakeSlots()) { Generation = s_generation };
+            var ring = new TraceRing(d.Id, d.Name, TakeSlots()) { Generation = s_generation, Drainer = s_sessionOn ? s_file : null };
             s_rings.Add(ring);
             d.TraceRing = ring;
             return ring;
@@ -422,9 +424,29 @@ public static class EioTrace
         // Flow ids are unique per domain without a shared counter (a cross-domain wake-up must not contend on one):
         // (domain id + 1) << 40 | the ring's own count; threads that are not domains share s_nextFlow (below 2^40).
         var d = Domain.Current;
-        var ring = d?.TraceRing;
-        long flow = ring is not null ? ((long)(d!.Id + 1) << 40) | ++ring.Flows : Interlocked.Increment(ref s_nextFlow);
-        Emit(TraceEventKind.FiberWoken, frame.Fiber.Id, d?.RunningFrame?.Fiber.Id ?? 0, flow, TraceReason.None, null);
+        if (d is null)
+        {
+            Emit(TraceEventKind.FiberWoken, frame.Fiber.Id, 0, Interlocked.Increment(ref s_nextFlow), TraceReason.None, null);
+            return;
+        }
+
+        var ring = d.TraceRing;
+        long flow = ring is not null ? ((long)(d.Id + 1) << 40) | ++ring.Flows : Interlocked.Increment(ref s_nextFlow);
+        long waker = d.RunningFrame?.Fiber.Id ?? 0;
+        if (ring is not null && ring.Generation == s_generation && ReferenceEquals(frame.Fiber.Domain, d))
+        {
+            // Woken on this domain: it cannot run before the waker's run ends, so the wake-up takes the time of this
+            // domain's next event (no clock read; the flow leaves from the waker's run either way).
+            ring.WriteUnstamped(TraceEventKind.FiberWoken, TraceReason.None, frame.Fiber.Id, waker, flow, null);
+            if (s_eventSourceListeners > 0)
+            {
+                EioEventSource.Log.Write(TraceEventKind.FiberWoken, TraceReason.None, d.Id, frame.Fiber.Id, waker, flow, null);
+            }
+
+            return;
+        }
+
+        EmitOn(d, TraceEventKind.FiberWoken, frame.Fiber.Id, waker, flow, TraceReason.None, null);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
@@ -432,12 +454,17 @@ public static class EioTrace
         Emit(TraceEventKind.FiberCancelled, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
+    // Created and finished: on the fiber's own domain (a fork runs on the switch's domain, which the kernel checks; a fiber's
+    // end runs there too), so its ring is written without reading the thread-static current domain (a TLS helper call).
     internal static void FiberCreated(FiberFrame child, FiberFrame? parent) =>
-        Emit(TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber.Name is null ? child.Fiber.Owner : child.Fiber);
+        EmitOn(
+            child.Fiber.Domain,
+            TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber.Name is null ? child.Fiber.Owner : child.Fiber);
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void FiberFinished(FiberFrame frame, Exception? error) =>
-        Emit(
+        EmitOn(
+            frame.Fiber.Domain,
             TraceEventKind.FiberFinished,
             frame.Fiber.Id,
             0,

@@ -20,7 +20,9 @@ public enum TraceEventKind : byte
 
     /// <summary>A suspended fiber (<see cref="TraceEvent.Fiber"/>) was made runnable by <see cref="TraceEvent.Other"/> (the
     /// fiber running on the recording thread, 0 if none or unknown); <see cref="TraceEvent.Arg"/> is the flow id that links
-    /// this wake-up to the woken fiber's next <see cref="FiberResumed"/>.</summary>
+    /// this wake-up to the woken fiber's next <see cref="FiberResumed"/>. A fiber woken by a fiber of its own domain cannot
+    /// run before the waker's run ends, so that wake-up carries the time of the domain's next event (no clock read of its
+    /// own); a wake-up from another domain or thread carries the time it happened.</summary>
     FiberWoken,
 
     /// <summary>The suspension of <see cref="TraceEvent.Fiber"/> was cancelled.</summary>

@@ -8,6 +8,7 @@ internal sealed class TraceFileWriter
     private readonly ChromeTraceWriter _writer;
     private readonly Dictionary<TraceRing, long> _cursors = [];
     private readonly ManualResetEventSlim _stop = new(false);
+    private readonly SemaphoreSlim _kick = new(0, 1);
     private readonly List<TraceEvent> _batch = [];
     private readonly List<(int Id, string Name)> _names = [];
     private readonly List<(int Id, long Lost, long Timestamp)> _losses = [];
@@ -34,6 +35,7 @@ internal sealed class TraceFileWriter
     public void Finish()
     {
         _stop.Set();
+        Kick();
         _thread?.Join();
         lock (_writer)
         {
@@ -42,10 +44,36 @@ internal sealed class TraceFileWriter
         }
     }
 
+    /// <summary>True while a drain asked for by <see cref="Kick"/> has not started.</summary>
+    internal bool KickPending => _kick.CurrentCount != 0;
+
+    /// <summary>Asks for a drain now (a ring has filled another quarter; called by its writer, a domain's thread).</summary>
+    /// <remarks>Cheap when a drain is already asked for: no wake-up.</remarks>
+    public void Kick()
+    {
+        if (_kick.CurrentCount == 0)
+        {
+            try
+            {
+                _kick.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Another ring kicked first: one drain reads them all.
+            }
+        }
+    }
+
     private void Loop()
     {
-        while (!_stop.Wait(EioTrace.FlushInterval))
+        while (true)
         {
+            _kick.Wait(EioTrace.FlushInterval);
+            if (_stop.IsSet)
+            {
+                return;
+            }
+
             lock (_writer)
             {
                 Drain();

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace EioSharp.Tracing;
 
 /// <summary>A fixed-size ring of trace events with one writer (a domain's thread, or writers serialised by a lock) and one
@@ -17,6 +19,7 @@ internal sealed class TraceRing
     private readonly int _mask;
     private long _written;
     private int _unstamped; // events after _written waiting for a time stamp (writer only)
+    private readonly int _quarterShift; // log2 of a quarter of the capacity (the file writer is kicked at each quarter)
     private volatile bool _retired;
 
     /// <param name="domainId">The domain (-1: threads that are not domains).</param>
@@ -28,6 +31,7 @@ internal sealed class TraceRing
         _events = slots.Events;
         _data = slots.Data;
         _mask = _events.Length - 1;
+        _quarterShift = System.Numerics.BitOperations.Log2((uint)_events.Length) - 2;
         DomainId = domainId;
         Name = name;
     }
@@ -54,6 +58,10 @@ internal sealed class TraceRing
     /// <summary>Wake-up flows started by this ring's writer (the low bits of their ids; see <see cref="EioTrace"/>).</summary>
     public long Flows;
 
+    /// <summary>The file writer of the session, if it has one: told each time a quarter of the ring has been written, so
+    /// that it drains the ring before it wraps (a small ring stays in the CPU's cache; it must then be read often).</summary>
+    public TraceFileWriter? Drainer { get; init; }
+
     /// <summary>The session this ring belongs to (rings are replaced when a new session starts).</summary>
     public int Generation { get; init; }
 
@@ -62,19 +70,45 @@ internal sealed class TraceRing
 
     /// <summary>Appends an event; it also stamps the events that wait for a time (<see cref="WriteUnstamped"/>) with
     /// <paramref name="timestamp"/>, and publishes them all.</summary>
+    /// <remarks>A fiber switch (a suspension waiting for its time, then the next item's <see cref="TraceEventKind.FiberResumed"/>)
+    /// takes one slot, not two, when the suspension carries no object: the suspension's slot is rewritten as a
+    /// <see cref="RawEvent.Switched"/> record (resumed fiber, suspended fiber, reason, argument) that readers
+    /// (<see cref="ReadFrom"/>) give back as the two events. One 32-byte store per switch instead of two.</remarks>
     public void Write(long timestamp, TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data)
     {
-        long i = _written;
+        long start = _written;
+        long i = start;
         int u = _unstamped;
+        var events = _events;
         if (u != 0)
         {
+            _unstamped = 0;
+            ref var last = ref events[(int)((i + u - 1) & _mask)];
+            if (kind == TraceEventKind.FiberResumed && RawEvent.IsPlainSuspension(last.Head))
+            {
+                if (u > 1)
+                {
+                    StampPending(i, u - 1, timestamp);
+                }
+
+                last.Timestamp = timestamp;
+                last.Other = last.Head & RawEvent.FiberMask; // the suspended fiber; Arg stays the suspension's
+                last.Head = RawEvent.Pack(fiber, RawEvent.Switched, last.Reason, data is not null);
+                if (data is not null)
+                {
+                    _data[(int)((i + u - 1) & _mask)] = data;
+                }
+
+                Publish(start, i + u);
+                return;
+            }
+
             StampPending(i, u, timestamp);
             i += u;
-            _unstamped = 0;
         }
 
         int k = (int)(i & _mask);
-        ref var slot = ref _events[k];
+        ref var slot = ref events[k];
         slot.Timestamp = timestamp;
         slot.Head = RawEvent.Pack(fiber, kind, reason, data is not null);
         slot.Other = other;
@@ -84,7 +118,17 @@ internal sealed class TraceRing
             _data[k] = data; // a stale object left in a slot without data is never read; it goes when overwritten
         }
 
-        Volatile.Write(ref _written, i + 1);
+        Publish(start, i + 1);
+    }
+
+    /// <summary>Makes the events up to <paramref name="end"/> visible; kicks the file writer when a quarter boundary is crossed.</summary>
+    private void Publish(long start, long end)
+    {
+        Volatile.Write(ref _written, end);
+        if (((start ^ end) >> _quarterShift) != 0)
+        {
+            Drainer?.Kick();
+        }
     }
 
     /// <summary>Appends an event without reading the clock: it is stamped with the time of the next event of this ring
@@ -123,7 +167,7 @@ internal sealed class TraceRing
             long i = _written;
             StampPending(i, u, TraceClock.Now());
             _unstamped = 0;
-            Volatile.Write(ref _written, i + u);
+            Publish(i, i + u);
         }
     }
 
@@ -136,7 +180,7 @@ internal sealed class TraceRing
     }
 
     /// <summary>Copies the events written since <paramref name="cursor"/> into <paramref name="into"/> and advances the cursor.</summary>
-    /// <returns>The number of events lost (overwritten before they could be read).</returns>
+    /// <returns>The number of slots lost (overwritten before they could be read; a switch record is one slot for two events).</returns>
     public long ReadFrom(ref long cursor, List<TraceEvent> into)
     {
         long end = Volatile.Read(ref _written);
@@ -147,12 +191,16 @@ internal sealed class TraceRing
             cursor = end - _events.Length;
         }
 
+        // First one TraceEvent per slot (a switch record as is), so that the slots overwritten during the copy are a
+        // prefix of what was added; then the switch records are expanded.
         int start = into.Count;
+        int switches = 0;
         for (long i = cursor; i < end; i++)
         {
             int k = (int)(i & _mask);
             var e = _events[k];
-            into.Add(new TraceEvent(TraceClock.ToStopwatch(e.Timestamp), e.Kind, e.Reason, DomainId, e.Fiber, e.Other, e.Arg, e.HasData ? _data[k] : null));
+            var kind = e.Kind;
+            into.Add(new TraceEvent(TraceClock.ToStopwatch(e.Timestamp), kind, e.Reason, DomainId, e.Fiber, e.Other, e.Arg, e.HasData ? _data[k] : null));
         }
 
         // Slots the writer may have overwritten while we copied them are dropped.
@@ -168,7 +216,42 @@ internal sealed class TraceRing
         }
 
         cursor = end;
+        for (int j = start; j < into.Count; j++)
+        {
+            if (into[j].Kind == RawEvent.Switched)
+            {
+                switches++;
+            }
+        }
+
+        if (switches > 0)
+        {
+            ExpandSwitches(into, start, switches);
+        }
+
         return lost;
+    }
+
+    /// <summary>Replaces each switch record in <paramref name="into"/> (from <paramref name="start"/>) by its suspension and resume, in place.</summary>
+    private static void ExpandSwitches(List<TraceEvent> into, int start, int switches)
+    {
+        int oldCount = into.Count;
+        CollectionsMarshal.SetCount(into, oldCount + switches);
+        var span = CollectionsMarshal.AsSpan(into);
+        int w = span.Length;
+        for (int r = oldCount - 1; r >= start; r--)
+        {
+            var e = span[r];
+            if (e.Kind == RawEvent.Switched)
+            {
+                span[--w] = new TraceEvent(e.Timestamp, TraceEventKind.FiberResumed, TraceReason.None, e.DomainId, e.Fiber, 0, 0, e.Data);
+                span[--w] = new TraceEvent(e.Timestamp, TraceEventKind.FiberSuspended, e.Reason, e.DomainId, e.Other, 0, e.Arg, null);
+            }
+            else
+            {
+                span[--w] = e;
+            }
+        }
     }
 }
 
@@ -201,8 +284,15 @@ internal struct RawEvent
 {
     private const int KindShift = 48;
     private const int ReasonShift = 56;
-    private const long FiberMask = (1L << KindShift) - 1;
     private const long DataFlag = 1L << 63;
+
+    /// <summary>The bits of <see cref="Head"/> that hold the fiber id.</summary>
+    public const long FiberMask = (1L << KindShift) - 1;
+
+    /// <summary>The kind of a switch record (never seen outside the ring): a suspension without an object and the next
+    /// item's resume, one slot. <see cref="Fiber"/> is the resumed fiber, <see cref="Other"/> the suspended one,
+    /// <see cref="Reason"/> and <see cref="Arg"/> the suspension's, the slot's object (if any) the resumed fiber's.</summary>
+    public const TraceEventKind Switched = (TraceEventKind)0x40;
 
     public long Timestamp;
     public long Head;
@@ -216,6 +306,10 @@ internal struct RawEvent
     public readonly TraceReason Reason => (TraceReason)(byte)((Head >> ReasonShift) & 0x7F);
 
     public readonly bool HasData => Head < 0;
+
+    /// <summary>True if <paramref name="head"/> is a suspension that carries no object (a switch record can absorb it).</summary>
+    public static bool IsPlainSuspension(long head) =>
+        (head & (DataFlag | (0xFFL << KindShift))) == ((long)TraceEventKind.FiberSuspended << KindShift);
 
     public static long Pack(long fiber, TraceEventKind kind, TraceReason reason, bool hasData) =>
         (fiber & FiberMask) | ((long)kind << KindShift) | ((long)reason << ReasonShift) | (hasData ? DataFlag : 0);

@@ -86,6 +86,120 @@ public class TraceClockTests
     }
 
     [Fact]
+    public void A_plain_suspension_and_the_next_resume_share_one_slot_and_read_back_as_two_events()
+    {
+        var ring = new TraceRing(3, "test", new TraceSlots(1024));
+        long t1 = TraceClock.Now();
+        ring.Write(t1, TraceEventKind.FiberResumed, TraceReason.None, 1, 0, 0, null);
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.IoRead, 1, 0, 42, null);
+        long t2 = t1 + 1000;
+        ring.Write(t2, TraceEventKind.FiberResumed, TraceReason.None, 2, 0, 0, "named");
+        Assert.Equal(2, ring.Written); // one slot for the switch
+
+        // Two waiting suspensions: the first gets its own slot, the last is merged with the resume.
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Queue, 2, 0, 0, null);
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Yield, 5, 0, 0, null);
+        long t3 = t2 + 1000;
+        ring.Write(t3, TraceEventKind.FiberResumed, TraceReason.None, 5, 0, 0, null);
+        Assert.Equal(4, ring.Written);
+
+        // Not merged: a suspension carrying an object, and a suspension followed by another kind of event.
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Promise, 5, 0, 0, "fiber 5's name");
+        ring.Write(t3 + 1000, TraceEventKind.FiberResumed, TraceReason.None, 6, 0, 0, null);
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Mutex, 6, 0, 0, null);
+        ring.Write(t3 + 2000, TraceEventKind.FiberCreated, TraceReason.None, 7, 6, 9, null);
+        Assert.Equal(8, ring.Written);
+
+        var events = new List<TraceEvent>();
+        long cursor = 0;
+        Assert.Equal(0, ring.ReadFrom(ref cursor, events));
+        Assert.Equal(8, cursor);
+        Assert.Equal(
+            [
+                (TraceEventKind.FiberResumed, 1L, TraceReason.None, 0L, (object?)null),
+                (TraceEventKind.FiberSuspended, 1L, TraceReason.IoRead, 42L, null),
+                (TraceEventKind.FiberResumed, 2L, TraceReason.None, 0L, "named"),
+                (TraceEventKind.FiberSuspended, 2L, TraceReason.Queue, 0L, null),
+                (TraceEventKind.FiberSuspended, 5L, TraceReason.Yield, 0L, null),
+                (TraceEventKind.FiberResumed, 5L, TraceReason.None, 0L, null),
+                (TraceEventKind.FiberSuspended, 5L, TraceReason.Promise, 0L, "fiber 5's name"),
+                (TraceEventKind.FiberResumed, 6L, TraceReason.None, 0L, null),
+                (TraceEventKind.FiberSuspended, 6L, TraceReason.Mutex, 0L, null),
+                (TraceEventKind.FiberCreated, 7L, TraceReason.None, 9L, null),
+            ],
+            events.Select(e => (e.Kind, e.Fiber, e.Reason, e.Arg, e.Data)).ToArray());
+        Assert.Equal(
+            new[] { t1, t2, t2, t3, t3, t3, t3 + 1000, t3 + 1000, t3 + 2000, t3 + 2000 }.Select(TraceClock.ToStopwatch),
+            events.Select(e => e.Timestamp));
+        Assert.Equal(6L, events[^1].Other);
+        Assert.All(events, e => Assert.Equal(3, e.DomainId));
+    }
+
+    [Fact]
+    public void A_ring_kicks_the_file_writer_each_time_a_quarter_of_it_is_written()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"eio-kick-{Guid.NewGuid():N}.json");
+        var writer = new TraceFileWriter(path); // its thread is not started: the kick stays pending
+        try
+        {
+            var ring = new TraceRing(0, "test", new TraceSlots(1024)) { Drainer = writer };
+            long t = TraceClock.Now();
+            for (int i = 0; i < 255; i++)
+            {
+                ring.Write(t + i, TraceEventKind.Label, TraceReason.None, 1, 0, 0, null);
+            }
+
+            Assert.False(writer.KickPending);
+            ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Yield, 1, 0, 0, null);
+            Assert.False(writer.KickPending); // not published yet
+            ring.Write(t + 300, TraceEventKind.FiberResumed, TraceReason.None, 2, 0, 0, null); // a switch record: slot 256
+            Assert.Equal(256, ring.Written);
+            Assert.True(writer.KickPending);
+
+            var quiet = new TraceRing(0, "no file", new TraceSlots(1024));
+            for (int i = 0; i < 2048; i++)
+            {
+                quiet.Write(t + i, TraceEventKind.Label, TraceReason.None, 1, 0, 0, null); // no writer: nothing to kick
+            }
+        }
+        finally
+        {
+            writer.Finish();
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Switch_records_overwritten_while_read_are_dropped_whole_and_counted_as_lost_slots()
+    {
+        var ring = new TraceRing(0, "test", new TraceSlots(1024));
+        long t = TraceClock.Now();
+        for (int i = 1; i <= 3000; i++)
+        {
+            ring.WriteUnstamped(TraceEventKind.FiberSuspended, TraceReason.Yield, i, 0, 0, null);
+            ring.Write(t + i, TraceEventKind.FiberResumed, TraceReason.None, i + 1, 0, 0, null);
+        }
+
+        Assert.Equal(3000, ring.Written);
+        var events = new List<TraceEvent>();
+        long cursor = 0;
+        long lost = ring.ReadFrom(ref cursor, events);
+
+        // Older than the capacity: lost; the oldest slots still there may be being overwritten by a writer that is not
+        // finished: dropped too (the bound of unstamped events plus the next write).
+        long kept = 1024 - (1 + TraceRing.MaxUnstamped);
+        Assert.Equal(3000 - kept, lost);
+        Assert.Equal(2 * kept, events.Count);
+        for (int j = 0; j < events.Count; j += 2)
+        {
+            long i = 3000 - kept + 1 + j / 2;
+            Assert.Equal((TraceEventKind.FiberSuspended, i), (events[j].Kind, events[j].Fiber));
+            Assert.Equal((TraceEventKind.FiberResumed, i + 1), (events[j + 1].Kind, events[j + 1].Fiber));
+            Assert.Equal(events[j].Timestamp, events[j + 1].Timestamp);
+        }
+    }
+
+    [Fact]
     public void Unstamped_events_beyond_the_bound_and_at_a_flush_are_stamped_by_the_writer()
     {
         var ring = new TraceRing(0, "test", new TraceSlots(1024));
