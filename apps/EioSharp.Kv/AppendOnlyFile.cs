@@ -56,6 +56,8 @@ internal sealed class AppendOnlyFile : IDisposable
     private string? _rewriteError;
     private bool _disposed;
     private long _fsyncs;
+    private CancelContext? _rewriteCancel; // the running rewrite fiber's context (Dispose cancels it)
+    private bool _rewriteAbandoned; // Dispose cancelled the running rewrite
     private EioPath? _liveTempPath; // CreateForFirstRewriteAsync: the live file is <path>.incr.tmp until the first rewrite lands
 
     /// <summary>The suffix of the live file while the first rewrite after <c>CONFIG SET appendonly yes</c> runs.</summary>
@@ -412,57 +414,79 @@ internal sealed class AppendOnlyFile : IDisposable
         _log($"Background append only file rewriting started ({snapshot.Length} keys).");
         Fiber.ForkDaemon(sw, async () =>
         {
-            FileWriter? file = null;
             try
             {
-                file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
-                var target = file;
-                long written = await Systhread.RunAsync(token =>
+                // A context of its own, so that Dispose (CONFIG SET appendonly no, the run's end) can stop it, as Redis
+                // kills the rewrite child in stopAppendOnly.
+                await Cancel.SubAsync(async ctx =>
                 {
-                    HoldForTest(token);
-                    var chunk = new ArrayBufferWriter<byte>(1 << 20);
-                    const int KeysPerChunk = 4096;
-                    int db = -1;
-                    long offset = 0;
-                    for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
-                    {
-                        token.ThrowIfCancellationRequested(); // the run is ending: abandon the rewrite
-                        chunk.ResetWrittenCount();
-                        db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
-                        target.WriteAt(offset, chunk.WrittenSpan);
-                        offset += chunk.WrittenCount;
-                    }
-
-                    target.Sync();
-                    return offset;
+                    _rewriteCancel = ctx;
+                    await RewriteAsync();
                 });
-                if (_disposed)
-                {
-                    // The file was closed meanwhile: nothing will finish this rewrite.
-                    file.Close();
-                    await TryDeleteAsync(temp);
-                    return;
-                }
-
-                _rewriteFile = file;
-                _rewriteWritten = written;
             }
-            catch (Exception ex) when (ex is not CancelledException)
+            catch (CancelledException) when (_rewriteAbandoned)
             {
-                _rewriteError = ex.Message;
-                file?.Close();
-            }
-            catch (CancelledException)
-            {
-                // The run ended first: nothing will finish this rewrite.
-                _rewriteError = "cancelled: the store owner run ended";
-                file?.Close();
-                await TryDeleteAsync(temp);
-                throw;
+                // Dispose cancelled it: the fiber ends (its temporary file is removed).
             }
             finally
             {
-                _rewriteFinished = true;
+                _rewriteCancel = null;
+            }
+
+            async Task RewriteAsync()
+            {
+                FileWriter? file = null;
+                try
+                {
+                    file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+                    var target = file;
+                    long written = await Systhread.RunAsync(token =>
+                    {
+                        HoldForTest(token);
+                        var chunk = new ArrayBufferWriter<byte>(1 << 20);
+                        const int KeysPerChunk = 4096;
+                        int db = -1;
+                        long offset = 0;
+                        for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
+                        {
+                            token.ThrowIfCancellationRequested(); // the run is ending: abandon the rewrite
+                            chunk.ResetWrittenCount();
+                            db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
+                            target.WriteAt(offset, chunk.WrittenSpan);
+                            offset += chunk.WrittenCount;
+                        }
+
+                        target.Sync();
+                        return offset;
+                    });
+                    if (_disposed)
+                    {
+                        // The file was closed meanwhile: nothing will finish this rewrite.
+                        file.Close();
+                        await TryDeleteAsync(temp);
+                        return;
+                    }
+
+                    _rewriteFile = file;
+                    _rewriteWritten = written;
+                }
+                catch (Exception ex) when (ex is not CancelledException)
+                {
+                    _rewriteError = ex.Message;
+                    file?.Close();
+                }
+                catch (CancelledException)
+                {
+                    // The run ended first: nothing will finish this rewrite.
+                    _rewriteError = "cancelled: the store owner run ended";
+                    file?.Close();
+                    await TryDeleteAsync(temp);
+                    throw;
+                }
+                finally
+                {
+                    _rewriteFinished = true;
+                }
             }
         }, "aof-rewrite");
     }
@@ -643,6 +667,12 @@ internal sealed class AppendOnlyFile : IDisposable
         }
 
         _disposed = true;
+        if (_rewriteRunning && !_rewriteFinished && _rewriteCancel is { } rewrite)
+        {
+            _rewriteAbandoned = true;
+            rewrite.Cancel(new ObjectDisposedException(nameof(AppendOnlyFile), "the append-only file was closed"));
+        }
+
         if (_rewriteRunning && _rewriteFinished)
         {
             // Finished but not taken (TryFinishRewrite runs first when it can): drop the compacted file.
