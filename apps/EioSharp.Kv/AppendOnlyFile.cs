@@ -56,12 +56,21 @@ internal sealed class AppendOnlyFile : IDisposable
     private string? _rewriteError;
     private bool _disposed;
     private long _fsyncs;
+    private CancelContext? _rewriteCancel; // the running rewrite fiber's context (Dispose cancels it)
+    private bool _rewriteAbandoned; // Dispose cancelled the running rewrite
+    private EioPath? _liveTempPath; // CreateForFirstRewriteAsync: the live file is <path>.incr.tmp until the first rewrite lands
+
+    /// <summary>The suffix of the live file while the first rewrite after <c>CONFIG SET appendonly yes</c> runs.</summary>
+    public const string IncrTempSuffix = ".incr.tmp";
+
+    /// <summary>The suffix of the file a background rewrite writes before it is renamed over the AOF.</summary>
+    public const string RewriteTempSuffix = ".rewrite.tmp";
 
     private AppendOnlyFile(EioPath fs, string pathText, FsyncPolicy policy, FileWriter file, long length, Action<string> log)
     {
         _path = fs / pathText;
         _pathText = pathText;
-        _rewriteTempPath = fs / (pathText + ".rewrite.tmp");
+        _rewriteTempPath = fs / (pathText + RewriteTempSuffix);
         _directory = fs / (System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(pathText)) ?? "/");
         _policy = policy;
         _file = file;
@@ -71,6 +80,10 @@ internal sealed class AppendOnlyFile : IDisposable
     }
 
     public string Path => _pathText;
+
+    /// <summary>True while the file was created by <see cref="CreateForFirstRewriteAsync"/> and its first rewrite has not
+    /// landed: appends go to <c>&lt;path&gt;.incr.tmp</c> and the file at <see cref="Path"/> is untouched.</summary>
+    public bool WaitingFirstRewrite => _liveTempPath is not null;
 
     public long Length => _length;
 
@@ -146,6 +159,7 @@ internal sealed class AppendOnlyFile : IDisposable
         long nowUnixMs, RespLimits limits, Action<string> log, bool onSystemThread = true, Action? onOpened = null, TimeSpan loadDelay = default)
     {
         var aofPath = fs / path;
+        await RemoveLeftoversAsync(fs, path, log);
         var file = await aofPath.OpenWriteAsync(sw, FileCreate.IfMissing(NewFilePermissions));
         try
         {
@@ -170,13 +184,39 @@ internal sealed class AppendOnlyFile : IDisposable
         }
     }
 
-    /// <summary>CONFIG SET appendonly yes: creates (or truncates) <paramref name="path"/> through <paramref name="fs"/>, owned
-    /// by <paramref name="sw"/>, empty; the caller then starts a rewrite of the whole keyspace into it (Redis's
-    /// startAppendOnly) and appends meanwhile.</summary>
-    public static async Task<AppendOnlyFile> CreateEmptyAsync(EioPath fs, string path, Switch sw, FsyncPolicy policy, Action<string> log)
+    /// <summary>CONFIG SET appendonly yes: creates (or truncates) the temporary live file <c>&lt;path&gt;.incr.tmp</c> next to
+    /// <paramref name="path"/> through <paramref name="fs"/>, owned by <paramref name="sw"/>, empty; the caller then starts a
+    /// rewrite of the whole keyspace (Redis's startAppendOnly) and appends to the temporary file meanwhile. The file at
+    /// <paramref name="path"/> (an older AOF, if any) is not touched until <see cref="TryFinishRewrite"/> renames the
+    /// complete rewrite over it (as Redis 7 switches its manifest only when the first rewrite is done), so a crash during
+    /// the wait leaves it as it was.</summary>
+    public static async Task<AppendOnlyFile> CreateForFirstRewriteAsync(EioPath fs, string path, Switch sw, FsyncPolicy policy, Action<string> log)
     {
-        var file = await (fs / path).OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
-        return new AppendOnlyFile(fs, path, policy, file, 0, log);
+        var live = fs / (path + IncrTempSuffix);
+        var file = await live.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+        return new AppendOnlyFile(fs, path, policy, file, 0, log) { _liveTempPath = live };
+    }
+
+    /// <summary>Removes the temporary files a killed process may have left next to <paramref name="path"/>
+    /// (<c>.incr.tmp</c>, <c>.rewrite.tmp</c>): neither is ever loaded.</summary>
+    private static async Task RemoveLeftoversAsync(EioPath fs, string path, Action<string> log)
+    {
+        foreach (string suffix in new[] { IncrTempSuffix, RewriteTempSuffix })
+        {
+            var leftover = fs / (path + suffix);
+            try
+            {
+                if (await leftover.ExistsAsync())
+                {
+                    await leftover.UnlinkAsync(missingOk: true);
+                    log($"Removed the leftover temporary file {path}{suffix} (an interrupted AOF rewrite; never loaded).");
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                log($"WARNING: could not remove the leftover {path}{suffix}: {ex.Message}");
+            }
+        }
     }
 
     // File.OpenHandle's mode for a new file (before the umask), as before.
@@ -374,58 +414,95 @@ internal sealed class AppendOnlyFile : IDisposable
         _log($"Background append only file rewriting started ({snapshot.Length} keys).");
         Fiber.ForkDaemon(sw, async () =>
         {
-            FileWriter? file = null;
             try
             {
-                file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
-                var target = file;
-                long written = await Systhread.RunAsync(token =>
+                // A context of its own, so that Dispose (CONFIG SET appendonly no, the run's end) can stop it, as Redis
+                // kills the rewrite child in stopAppendOnly.
+                await Cancel.SubAsync(async ctx =>
                 {
-                    var chunk = new ArrayBufferWriter<byte>(1 << 20);
-                    const int KeysPerChunk = 4096;
-                    int db = -1;
-                    long offset = 0;
-                    for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
-                    {
-                        token.ThrowIfCancellationRequested(); // the run is ending: abandon the rewrite
-                        chunk.ResetWrittenCount();
-                        db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
-                        target.WriteAt(offset, chunk.WrittenSpan);
-                        offset += chunk.WrittenCount;
-                    }
-
-                    target.Sync();
-                    return offset;
+                    _rewriteCancel = ctx;
+                    await RewriteAsync();
                 });
-                if (_disposed)
-                {
-                    // The file was closed meanwhile: nothing will finish this rewrite.
-                    file.Close();
-                    await TryDeleteAsync(temp);
-                    return;
-                }
-
-                _rewriteFile = file;
-                _rewriteWritten = written;
             }
-            catch (Exception ex) when (ex is not CancelledException)
+            catch (CancelledException) when (_rewriteAbandoned)
             {
-                _rewriteError = ex.Message;
-                file?.Close();
-            }
-            catch (CancelledException)
-            {
-                // The run ended first: nothing will finish this rewrite.
-                _rewriteError = "cancelled: the store owner run ended";
-                file?.Close();
-                await TryDeleteAsync(temp);
-                throw;
+                // Dispose cancelled it: the fiber ends (its temporary file is removed).
             }
             finally
             {
-                _rewriteFinished = true;
+                _rewriteCancel = null;
+            }
+
+            async Task RewriteAsync()
+            {
+                FileWriter? file = null;
+                try
+                {
+                    file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+                    var target = file;
+                    long written = await Systhread.RunAsync(token =>
+                    {
+                        HoldForTest(token);
+                        var chunk = new ArrayBufferWriter<byte>(1 << 20);
+                        const int KeysPerChunk = 4096;
+                        int db = -1;
+                        long offset = 0;
+                        for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
+                        {
+                            token.ThrowIfCancellationRequested(); // the run is ending: abandon the rewrite
+                            chunk.ResetWrittenCount();
+                            db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
+                            target.WriteAt(offset, chunk.WrittenSpan);
+                            offset += chunk.WrittenCount;
+                        }
+
+                        target.Sync();
+                        return offset;
+                    });
+                    if (_disposed)
+                    {
+                        // The file was closed meanwhile: nothing will finish this rewrite.
+                        file.Close();
+                        await TryDeleteAsync(temp);
+                        return;
+                    }
+
+                    _rewriteFile = file;
+                    _rewriteWritten = written;
+                }
+                catch (Exception ex) when (ex is not CancelledException)
+                {
+                    _rewriteError = ex.Message;
+                    file?.Close();
+                }
+                catch (CancelledException)
+                {
+                    // The run ended first: nothing will finish this rewrite.
+                    _rewriteError = "cancelled: the store owner run ended";
+                    file?.Close();
+                    await TryDeleteAsync(temp);
+                    throw;
+                }
+                finally
+                {
+                    _rewriteFinished = true;
+                }
             }
         }, "aof-rewrite");
+    }
+
+    // EIOSHARP_KV_TEST_REWRITE_DELAY_MS: every rewrite waits this long before writing (fault injection: a test kills the
+    // process while the first rewrite after CONFIG SET appendonly yes runs).
+    private static readonly int s_rewriteDelayMs =
+        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_REWRITE_DELAY_MS"), out int d) && d > 0 ? d : 0;
+
+    private static void HoldForTest(CancellationToken token)
+    {
+        if (s_rewriteDelayMs > 0)
+        {
+            token.WaitHandle.WaitOne(s_rewriteDelayMs);
+            token.ThrowIfCancellationRequested();
+        }
     }
 
     /// <summary>If the background rewrite has finished, appends what was written meanwhile and atomically replaces the file.</summary>
@@ -446,7 +523,9 @@ internal sealed class AppendOnlyFile : IDisposable
         _rewriteBuffer = null;
         if (newFile is null)
         {
-            _log($"WARNING: background AOF rewrite failed: {_rewriteError}; keeping the old file.");
+            _log(_liveTempPath is null
+                ? $"WARNING: background AOF rewrite failed: {_rewriteError}; keeping the old file."
+                : $"WARNING: background AOF rewrite failed: {_rewriteError}; appending to the temporary file until a rewrite succeeds.");
             DeleteLater(temp);
             return true;
         }
@@ -462,6 +541,14 @@ internal sealed class AppendOnlyFile : IDisposable
             var old = _file;
             _file = newFile;
             old.Close();
+            if (_liveTempPath is { } liveTemp)
+            {
+                // The first rewrite after CONFIG SET appendonly yes: the AOF now has the whole keyspace; the temporary live
+                // file (its appends are in the rewrite's buffer, written above) is no longer needed.
+                _liveTempPath = null;
+                DeleteLater(liveTemp);
+            }
+
             _log($"Background AOF rewrite finished: {_length} -> {newLength} bytes.");
             _length = newLength;
             _sizeAfterLastRewrite = newLength;
@@ -580,6 +667,12 @@ internal sealed class AppendOnlyFile : IDisposable
         }
 
         _disposed = true;
+        if (_rewriteRunning && !_rewriteFinished && _rewriteCancel is { } rewrite)
+        {
+            _rewriteAbandoned = true;
+            rewrite.Cancel(new ObjectDisposedException(nameof(AppendOnlyFile), "the append-only file was closed"));
+        }
+
         if (_rewriteRunning && _rewriteFinished)
         {
             // Finished but not taken (TryFinishRewrite runs first when it can): drop the compacted file.
@@ -595,6 +688,13 @@ internal sealed class AppendOnlyFile : IDisposable
         finally
         {
             _file.Close();
+            if (_liveTempPath is { } liveTemp)
+            {
+                // Closed before the first rewrite landed (CONFIG SET appendonly no, the run's end, shutdown): the file at
+                // Path stays as it was, as Redis's stopAppendOnly leaves its old manifest; drop the temporary live file.
+                _liveTempPath = null;
+                DeleteLater(liveTemp);
+            }
         }
     }
 }

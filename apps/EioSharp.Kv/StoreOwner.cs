@@ -306,14 +306,18 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             throw new InvalidOperationException("unreachable: the keyspace is kept across runs without an AOF");
         }
 
-        if (!config.AppendOnly)
+        if (!config.AppendOnly || aof is null)
         {
             // appendonly no: memory is all there is, so every run keeps the same keyspace. (A round interrupted
-            // mid-way leaves it partly applied; its requests are told the outcome is unknown.)
+            // mid-way leaves it partly applied; its requests are told the outcome is unknown.) The same while appendonly
+            // yes was set at run time and its first rewrite has not landed: the file at the AOF path is older than memory
+            // (TurnAofOnAsync starts over in this run); the cron clears it when the first rewrite has finished.
             _firstStore = store;
             if (ctx.Run > 1)
             {
-                log($"Store owner restarted (run {ctx.Run}): appendonly no, keeping the in-memory keyspace ({store.Count} keys).");
+                log(config.AppendOnly
+                    ? $"Store owner restarted (run {ctx.Run}): the first AOF rewrite after CONFIG SET appendonly yes had not finished, keeping the in-memory keyspace ({store.Count} keys)."
+                    : $"Store owner restarted (run {ctx.Run}): appendonly no, keeping the in-memory keyspace ({store.Count} keys).");
             }
         }
 
@@ -329,7 +333,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
         finally
         {
-            if (!_stopping && config.AppendOnly)
+            if (!_stopping && config.AppendOnly && _firstStore is null)
             {
                 // The run failed: the supervisor's next run replays the AOF; from now until it has, commands get -LOADING
                 // (the ones already queued are served by the next run).
@@ -373,9 +377,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         return _aof;
     }
 
-    /// <summary>CONFIG SET appendonly yes, from the cron: opens (truncating) the file through <see cref="Fs"/>, then starts
-    /// a rewrite of the whole keyspace into it; rounds append to it meanwhile (and to the rewrite's buffer), as Redis's
-    /// startAppendOnly. Between rounds only.</summary>
+    /// <summary>CONFIG SET appendonly yes, from the cron: opens (truncating) a temporary live file next to the AOF through
+    /// <see cref="Fs"/>, then starts a rewrite of the whole keyspace; rounds append to the temporary file meanwhile (and to
+    /// the rewrite's buffer), as Redis's startAppendOnly with its temporary INCR file. The file at the AOF path is replaced
+    /// only when the rewrite is complete (<see cref="AppendOnlyFile.TryFinishRewrite"/>). Between rounds only.</summary>
     private async Task TurnAofOnAsync(KvStore store)
     {
         if (!config.AppendOnly || _aof is not null || _aofOpening || _runSwitch is not { } sw || Fs is not { } fs)
@@ -395,7 +400,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             KvServerConfig c = config;
             await (fs / c.Directory).MakeDirectoriesAsync(KvServer.DataDirectoryPermissions, existsOk: true);
-            aof = await AppendOnlyFile.CreateEmptyAsync(fs, Path.Combine(c.Directory, c.AppendFileName), sw, AppendOnlyFile.ParsePolicy(c.AppendFsync), log);
+            aof = await AppendOnlyFile.CreateForFirstRewriteAsync(fs, Path.Combine(c.Directory, c.AppendFileName), sw, AppendOnlyFile.ParsePolicy(c.AppendFsync), log);
             while (_phase != RoundPhase.Idle)
             {
                 await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1)); // a busy script's round: after it
@@ -412,10 +417,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             aof.StartRewrite(store.CreateSnapshot(now));
             store.ResetAofDatabase(); // the file starts empty: the first append starts with SELECT
             _aof = aof;
-            _aofWaitRewrite = true;
-            _firstStore = null; // a restart of the owner now replays the file
+            _aofWaitRewrite = true; // _firstStore stays: until the rewrite lands, a restart of the owner keeps memory
             stats.AofRewriteInProgress = true;
-            log($"Append only file enabled (CONFIG SET appendonly yes): rewriting the keyspace into {aof.Path}.");
+            log($"Append only file enabled (CONFIG SET appendonly yes): rewriting the keyspace into {aof.Path} " +
+                $"(appending to {aof.Path}{AppendOnlyFile.IncrTempSuffix} meanwhile).");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -1217,6 +1222,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                     // Turned on at run time: until the whole keyspace is in the file, a failed rewrite is tried again.
                     _aofWaitRewrite = !stats.AofLastBgRewriteOk;
                     _rewriteRequested |= _aofWaitRewrite;
+                    if (!_aofWaitRewrite)
+                    {
+                        _firstStore = null; // the file now has the whole keyspace: a restart of the owner replays it
+                    }
                 }
 
                 if (stats.AofLastBgRewriteOk)

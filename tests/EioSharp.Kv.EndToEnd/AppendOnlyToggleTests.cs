@@ -60,4 +60,182 @@ public sealed class AppendOnlyToggleTests
             Assert.Equal(0, server.Terminate());
         }
     }
+
+    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(30);
+
+    private static void WaitFor(RespConnection c, string what, Func<string, bool> done)
+    {
+        var deadline = DateTime.UtcNow + s_wait;
+        while (!done(Persistence(c)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, what + ": " + Persistence(c));
+            Thread.Sleep(20);
+        }
+    }
+
+    private static void WaitRewriteRunning(RespConnection c) =>
+        WaitFor(c, "the first rewrite after CONFIG SET appendonly yes did not start", p => p.Contains("aof_rewrite_in_progress:1", StringComparison.Ordinal));
+
+    private static void WaitRewriteDone(RespConnection c, int rewrites) =>
+        WaitFor(c, "the rewrite did not finish", p => p.Contains("aof_rewrites:" + rewrites, StringComparison.Ordinal) && p.Contains("aof_rewrite_in_progress:0", StringComparison.Ordinal));
+
+    private static string[] TempFiles(TempDir dir) =>
+        [.. Directory.GetFiles(dir.DataDir).Where(f => f.EndsWith(".tmp", StringComparison.Ordinal)).Select(Path.GetFileName).Select(n => n!)];
+
+    /// <summary>Writes, with appendonly yes and appendfsync always: k0..k99, counter = 5 (INCR), s = "abab" (APPEND); then
+    /// CONFIG SET appendonly no and more writes (late, counter 6).</summary>
+    private static void WriteThenTurnOff(RespConnection c)
+    {
+        for (int i = 0; i < 100; i++) Assert.Equal("+OK", c.Call("SET", "k" + i, "v" + i).ToString());
+        for (int i = 1; i <= 5; i++) Assert.Equal(":" + i, c.Call("INCR", "counter").ToString());
+        Assert.Equal(":2", c.Call("APPEND", "s", "ab").ToString());
+        Assert.Equal(":4", c.Call("APPEND", "s", "ab").ToString());
+        Assert.Equal("+OK", c.Call("CONFIG", "SET", "appendonly", "no").ToString());
+        Assert.Equal("+OK", c.Call("SET", "late", "1").ToString());
+        Assert.Equal(":6", c.Call("INCR", "counter").ToString());
+    }
+
+    private static void AssertWritesBeforeTurnOff(RespConnection c)
+    {
+        for (int i = 0; i < 100; i++) Assert.Equal("$\"v" + i + "\"", c.Call("GET", "k" + i).ToString());
+        Assert.Equal("$\"abab\"", c.Call("GET", "s").ToString());
+    }
+
+    [Fact]
+    public void Sigkill_during_the_first_rewrite_after_appendonly_yes_keeps_the_older_aof()
+    {
+        using var dir = new TempDir();
+        using (var server = KvServerProcess.StartWithRewriteDelay(dir.DataDir, TimeSpan.FromSeconds(20), "--appendonly", "yes", "--appendfsync", "always"))
+        using (var c = new RespConnection(server.Port))
+        {
+            WriteThenTurnOff(c);
+            Assert.Equal("+OK", c.Call("CONFIG", "SET", "appendonly", "yes").ToString());
+            WaitRewriteRunning(c);
+            Assert.Equal("+OK", c.Call("SET", "during", "1").ToString());
+            Assert.Equal(":7", c.Call("INCR", "counter").ToString());
+            Assert.Contains("aof_rewrite_in_progress:1", Persistence(c), StringComparison.Ordinal); // still held: the kill is during it
+            server.Kill();
+        }
+
+        // As Redis with its old manifest: the AOF at the path is the one from before CONFIG SET appendonly no.
+        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes"))
+        using (var c = new RespConnection(server.Port))
+        {
+            AssertWritesBeforeTurnOff(c);
+            Assert.Equal("$\"5\"", c.Call("GET", "counter").ToString());
+            Assert.Equal("$nil", c.Call("GET", "late").ToString());
+            Assert.Equal("$nil", c.Call("GET", "during").ToString());
+            Assert.Equal(":102", c.Call("DBSIZE").ToString());
+            Assert.Empty(TempFiles(dir)); // the temporary live file of the killed process is removed at start
+            Assert.Equal(0, server.Terminate());
+        }
+    }
+
+    [Fact]
+    public void After_the_first_rewrite_no_temporary_file_is_left_and_a_restart_has_every_key()
+    {
+        using var dir = new TempDir();
+        using (var server = KvServerProcess.StartWithRewriteDelay(dir.DataDir, TimeSpan.FromSeconds(1), "--appendonly", "yes", "--appendfsync", "always"))
+        using (var c = new RespConnection(server.Port))
+        {
+            WriteThenTurnOff(c);
+            Assert.Equal("+OK", c.Call("CONFIG", "SET", "appendonly", "yes").ToString());
+            WaitRewriteRunning(c);
+            Assert.Equal("+OK", c.Call("SET", "during", "1").ToString());
+            Assert.Equal(":7", c.Call("INCR", "counter").ToString());
+            Assert.Contains(dir.AofPath + ".incr.tmp", Directory.GetFiles(dir.DataDir)); // the live file during the wait
+            WaitRewriteDone(c, 1);
+            Assert.Equal("+OK", c.Call("SET", "after", "1").ToString());
+            var deadline = DateTime.UtcNow + s_wait;
+            while (TempFiles(dir).Length > 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "temporary files left after the rewrite: " + string.Join(", ", TempFiles(dir)));
+                Thread.Sleep(20);
+            }
+
+            server.Kill();
+        }
+
+        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes"))
+        using (var c = new RespConnection(server.Port))
+        {
+            AssertWritesBeforeTurnOff(c);
+            Assert.Equal("$\"7\"", c.Call("GET", "counter").ToString());
+            Assert.Equal("$\"1\"", c.Call("GET", "late").ToString());
+            Assert.Equal("$\"1\"", c.Call("GET", "during").ToString());
+            Assert.Equal("$\"1\"", c.Call("GET", "after").ToString());
+            Assert.Equal(":105", c.Call("DBSIZE").ToString());
+            Assert.Equal(0, server.Terminate());
+        }
+    }
+
+    [Fact]
+    public void Appendonly_no_during_the_first_rewrite_leaves_the_older_aof_as_it_was()
+    {
+        using var dir = new TempDir();
+        using (var server = KvServerProcess.StartWithRewriteDelay(dir.DataDir, TimeSpan.FromSeconds(20), "--appendonly", "yes", "--appendfsync", "always"))
+        using (var c = new RespConnection(server.Port))
+        {
+            WriteThenTurnOff(c);
+            byte[] before = File.ReadAllBytes(dir.AofPath);
+            Assert.Equal("+OK", c.Call("CONFIG", "SET", "appendonly", "yes").ToString());
+            WaitRewriteRunning(c);
+            Assert.Equal("+OK", c.Call("SET", "during", "1").ToString());
+            Assert.Equal("+OK", c.Call("CONFIG", "SET", "appendonly", "no").ToString());
+            Assert.Equal("+OK", c.Call("SET", "after-off", "1").ToString()); // a round after the close
+            // The held rewrite (20 s) is cancelled, as Redis kills the rewrite child: both temporary files go well before.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (TempFiles(dir).Length > 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "temporary files left after CONFIG SET appendonly no: " + string.Join(", ", TempFiles(dir)));
+                Thread.Sleep(20);
+            }
+
+            Assert.Equal(before, File.ReadAllBytes(dir.AofPath));
+            Assert.Equal("$\"6\"", c.Call("GET", "counter").ToString()); // memory is untouched
+            Assert.Equal(0, server.Terminate());
+        }
+    }
+
+    [Fact]
+    public void Store_owner_restart_during_the_first_rewrite_keeps_the_in_memory_keyspace()
+    {
+        using var dir = new TempDir();
+        using (var server = KvServerProcess.StartWithRewriteDelay(dir.DataDir, TimeSpan.FromSeconds(2), "--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "yes"))
+        using (var c = new RespConnection(server.Port))
+        {
+            WriteThenTurnOff(c);
+            Assert.Equal("+OK", c.Call("CONFIG", "SET", "appendonly", "yes").ToString());
+            WaitRewriteRunning(c);
+            Assert.Equal("+OK", c.Call("SET", "during", "1").ToString());
+            Assert.Equal("+OK", c.Call("DEBUG", "CRASH-STORE").ToString());
+            Assert.True(server.WaitForLog("Store owner restarted (run 2)", s_wait), server.Log);
+            // Not replayed from the stale file at the AOF path: what memory had is still there.
+            var deadline = DateTime.UtcNow + s_wait;
+            Resp late;
+            while ((late = c.Call("GET", "late")).ToString().StartsWith("-LOADING", StringComparison.Ordinal))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "still loading: " + server.Log);
+                Thread.Sleep(20);
+            }
+
+            Assert.Equal("$\"1\"", late.ToString());
+            Assert.Equal("$\"1\"", c.Call("GET", "during").ToString());
+            Assert.Equal("$\"6\"", c.Call("GET", "counter").ToString());
+            // The restarted run starts the first rewrite over; once it has landed, the file has everything.
+            WaitRewriteDone(c, 1);
+            server.Kill();
+        }
+
+        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes"))
+        using (var c = new RespConnection(server.Port))
+        {
+            AssertWritesBeforeTurnOff(c);
+            Assert.Equal("$\"6\"", c.Call("GET", "counter").ToString());
+            Assert.Equal("$\"1\"", c.Call("GET", "late").ToString());
+            Assert.Equal("$\"1\"", c.Call("GET", "during").ToString());
+            Assert.Equal(":104", c.Call("DBSIZE").ToString());
+            Assert.Equal(0, server.Terminate());
+        }
+    }
 }

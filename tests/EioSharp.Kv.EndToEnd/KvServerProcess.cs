@@ -114,6 +114,14 @@ public sealed partial class KvServerProcess : IDisposable
             Environment = new Dictionary<string, string?> { ["EIOSHARP_KV_TEST_LOAD_DELAY_MS"] = ((int)loadDelay.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
         }));
 
+    /// <summary>Starts a server on <paramref name="dataDir"/> whose every AOF rewrite waits <paramref name="rewriteDelay"/>
+    /// before writing (EIOSHARP_KV_TEST_REWRITE_DELAY_MS: a test kills it during the rewrite) and waits until it listens.</summary>
+    public static KvServerProcess StartWithRewriteDelay(string dataDir, TimeSpan rewriteDelay, params string[] extraArgs) =>
+        new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs) with
+        {
+            Environment = new Dictionary<string, string?> { ["EIOSHARP_KV_TEST_REWRITE_DELAY_MS"] = ((int)rewriteDelay.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        }));
+
     /// <summary>Starts a server that is expected to fail; waits for its exit and returns the exit code and the output.</summary>
     public static (int ExitCode, string Output) RunExpectingExit(string dataDir, TimeSpan timeout, params string[] extraArgs) =>
         ServerProcess.RunToExit(Info(dataDir, extraArgs), timeout);
