@@ -81,11 +81,18 @@ public sealed class KvCommand
     public KvCommand ToOwned()
     {
         if (_count == 0) return this;
-        var args = new byte[_count][];
-        for (int i = 0; i < _count; i++) args[i] = this[i].ToArray();
-        var owned = Create(args);
-        owned._info = _info;
-        return owned;
+        // One data array and one offsets table (three allocations whatever the argument count; no array per argument).
+        var offsets = new int[_count + 1];
+        int total = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            offsets[i] = total;
+            total = checked(total + _offsets[_first + 2 * i + 1]);
+        }
+        offsets[_count] = total;
+        var data = new byte[total];
+        for (int i = 0; i < _count; i++) this[i].CopyTo(data.AsSpan(offsets[i]));
+        return new KvCommand(data, offsets) { _info = _info };
     }
 
     /// <summary>Points a pooled view at new arguments (the arena's recycling; the name is looked up again).</summary>

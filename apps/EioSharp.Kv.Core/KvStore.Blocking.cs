@@ -231,19 +231,27 @@ public sealed partial class KvStore
     private byte[]? RunNested(in Context ctx, params byte[][] args) =>
         RunNestedInto(ctx, args, out ReadOnlySpan<byte> reply) ? reply.ToArray() : null;
 
-    private ArrayBufferWriter<byte>? _nestedReply; // RunNestedInto's buffer, reused (taken while in use: never shared)
+    private ArrayBufferWriter<byte>? _nestedReply; // RunNestedInto's buffer and its writer, reused (taken while in use: never shared)
+    private RespWriter? _nestedWriter;
+    private KvCommandBuilder? _nestedBuilder; // the nested command of a blocked pop's serve, reused (taken while in use)
 
     /// <summary>Runs <paramref name="args"/> as a nested command; false when its reply is a nil (nothing was served).
     /// <paramref name="reply"/> is valid until the next nested command runs.</summary>
-    private bool RunNestedInto(in Context ctx, byte[][] args, out ReadOnlySpan<byte> reply)
+    private bool RunNestedInto(in Context ctx, byte[][] args, out ReadOnlySpan<byte> reply) =>
+        RunNestedInto(ctx, KvCommand.Create(args), out reply);
+
+    /// <summary>Runs <paramref name="command"/> as a nested command of this session; false when its reply is a nil.
+    /// <paramref name="reply"/> is valid until the next nested command runs.</summary>
+    private bool RunNestedInto(in Context ctx, KvCommand command, out ReadOnlySpan<byte> reply)
     {
         ArrayBufferWriter<byte> buffer = _nestedReply ?? new ArrayBufferWriter<byte>(64);
+        RespWriter writer = _nestedWriter ?? new RespWriter(buffer, ctx.Reply.Protocol);
         _nestedReply = null; // a nested command that itself runs one gets a buffer of its own
+        _nestedWriter = null;
         buffer.ResetWrittenCount();
+        writer.Protocol = ctx.Reply.Protocol;
         try
         {
-            var writer = new RespWriter(buffer, ctx.Reply.Protocol);
-            KvCommand command = KvCommand.Create(args);
             if (command.Info?.Handler is not { } handler)
             {
                 ctx.Reply.WriteError(KvErrors.UnknownCommand(command));
@@ -264,7 +272,8 @@ public sealed partial class KvStore
         }
         finally
         {
-            if (buffer.Capacity <= 4096) _nestedReply = buffer; // the reply span stays valid: nothing writes to it before the next nested command
+            // The reply span stays valid: nothing writes to the buffer before the next nested command.
+            if (buffer.Capacity <= 4096) (_nestedReply, _nestedWriter) = (buffer, writer);
         }
     }
 
@@ -339,7 +348,13 @@ public sealed partial class KvStore
         {
             KvEntry? e = s.Lookup(c, c[i]);
             if (e is null || e.Type != KvType.List) continue;
-            if (!s.RunNestedInto(c, [pop, c.Command.ToArray(i)], out ReadOnlySpan<byte> value)) continue;
+            // The LPOP/RPOP is built in a reused buffer (no arrays, no command object per pop); taken while it runs.
+            // (An exception leaves it taken: the next serve makes a new one.)
+            KvCommandBuilder builder = s._nestedBuilder ?? new KvCommandBuilder();
+            s._nestedBuilder = null;
+            bool popped = s.RunNestedInto(c, builder.Start().Add(pop).Add(c[i]).Build(), out ReadOnlySpan<byte> value);
+            s._nestedBuilder = builder;
+            if (!popped) continue;
             c.Reply.WriteArrayHeader(2);
             c.Reply.WriteBulkString(c[i]);
             c.Reply.WriteRaw(value);

@@ -183,16 +183,18 @@ public sealed partial class KvStore
     private static void LogXClaim(in Context ctx, ReadOnlySpan<byte> key, StreamGroup g, StreamPending p)
     {
         if (ctx.Aof is null) return;
-        ctx.Log("XCLAIM"u8.ToArray(), key.ToArray(), g.Name, p.Consumer!.Name, "0"u8.ToArray(), p.Id.ToBytes(),
-            "TIME"u8.ToArray(), Bytes(p.DeliveryTime), "RETRYCOUNT"u8.ToArray(), Bytes(p.DeliveryCount),
-            "FORCE"u8.ToArray(), "JUSTID"u8.ToArray(), "LASTID"u8.ToArray(), g.LastId.ToBytes());
+        // Built in the store's reused log buffer (one XCLAIM per delivered entry: no array per argument).
+        ctx.Log(ctx.Store.LogBuilder().Add("XCLAIM"u8).Add(key).Add(g.Name).Add(p.Consumer!.Name).Add("0"u8).Add(p.Id)
+            .Add("TIME"u8).Add(p.DeliveryTime).Add("RETRYCOUNT"u8).Add(p.DeliveryCount)
+            .Add("FORCE"u8).Add("JUSTID"u8).Add("LASTID"u8).Add(g.LastId).Build());
     }
 
     // XGROUP SETID <key> <group> <last id> ENTRIESREAD <n>: Redis's streamPropagateGroupID.
     private static void LogGroupId(in Context ctx, ReadOnlySpan<byte> key, StreamGroup g)
     {
         if (ctx.Aof is null) return;
-        ctx.Log("XGROUP"u8.ToArray(), "SETID"u8.ToArray(), key.ToArray(), g.Name, g.LastId.ToBytes(), "ENTRIESREAD"u8.ToArray(), Bytes(g.EntriesRead));
+        ctx.Log(ctx.Store.LogBuilder().Add("XGROUP"u8).Add("SETID"u8).Add(key).Add(g.Name).Add(g.LastId)
+            .Add("ENTRIESREAD"u8).Add(g.EntriesRead).Build());
     }
 
     // ---------------------------------------------------------------- XADD / XTRIM
@@ -328,19 +330,22 @@ public sealed partial class KvStore
     // The logged form of an XADD/XTRIM: approximate trimming becomes exact ("=" and the resulting length or first ID,
     // Redis's streamRewriteApproxSpecifier/streamRewriteTrimArgument) and LIMIT goes (it needs "~"); XADD's generated
     // ID replaces "*" or "ms-*".
-    private static byte[][] RewriteAddOrTrim(in Context ctx, KvStream s, in AddTrimArgs a, int idIndex, StreamId id)
+    private static KvCommand RewriteAddOrTrim(in Context ctx, KvStream s, in AddTrimArgs a, int idIndex, StreamId id)
     {
-        var args = new List<byte[]>(ctx.Count);
+        KvCommandBuilder args = ctx.Store.LogBuilder(); // logged at once by the caller
         for (int j = 0; j < ctx.Count; j++)
         {
             if (a.Approx && a.LimitIndex > 0 && (j == a.LimitIndex || j == a.LimitIndex + 1)) continue;
-            if (a.Approx && j == a.ArgIndex - 1) args.Add("="u8.ToArray());
+            if (a.Approx && j == a.ArgIndex - 1) args.Add("="u8);
             else if (a.Approx && j == a.ArgIndex)
-                args.Add(a.Strategy == TrimStrategy.MaxLen ? Bytes(s.Count) : s.EdgeId(first: true, skipTombstones: false).ToBytes());
-            else if (j == idIndex) args.Add(id.ToBytes());
-            else args.Add(ctx.Command.ToArray(j));
+            {
+                if (a.Strategy == TrimStrategy.MaxLen) args.Add(s.Count);
+                else args.Add(s.EdgeId(first: true, skipTombstones: false));
+            }
+            else if (j == idIndex) args.Add(id);
+            else args.Add(ctx[j]);
         }
-        return [.. args];
+        return args.Build();
     }
 
     private void XAdd(in Context ctx)
@@ -669,6 +674,23 @@ public sealed partial class KvStore
         System.Buffers.ArrayBufferWriter<byte>? scratch = null;
         RespWriter? body = null;
         int served = 0;
+        try
+        {
+            return TryReadStreamsInto(ctx, request, ref scratch, ref body, ref served);
+        }
+        finally
+        {
+            // Kept for the next read unless it grew large (a big reply); taken while in use, so never shared.
+            if (scratch is not null && scratch.Capacity <= 64 * 1024) (_readScratch, _readScratchWriter) = (scratch, body);
+        }
+    }
+
+    private System.Buffers.ArrayBufferWriter<byte>? _readScratch; // TryReadStreams' buffer and its writer, reused
+    private RespWriter? _readScratchWriter;
+
+    private bool TryReadStreamsInto(in Context ctx, StreamReadRequest request, ref System.Buffers.ArrayBufferWriter<byte>? scratch,
+        ref RespWriter? body, ref int served)
+    {
         for (int i = 0; i < request.Keys.Length; i++)
         {
             KvEntry? e = LookupRead(ctx, request.Keys[i]);
@@ -689,8 +711,22 @@ public sealed partial class KvStore
                 continue;
             }
             gt.TryIncrement(out StreamId start);
-            scratch ??= new System.Buffers.ArrayBufferWriter<byte>();
-            body ??= new RespWriter(scratch, ctx.Reply.Protocol);
+            if (scratch is null)
+            {
+                if (_readScratch is not null)
+                {
+                    (scratch, body) = (_readScratch, _readScratchWriter!);
+                    (_readScratch, _readScratchWriter) = (null, null);
+                    scratch.ResetWrittenCount();
+                    body.Protocol = ctx.Reply.Protocol;
+                }
+                else
+                {
+                    scratch = new System.Buffers.ArrayBufferWriter<byte>();
+                    body = new RespWriter(scratch, ctx.Reply.Protocol);
+                }
+            }
+            System.Diagnostics.Debug.Assert(body is not null); // set with scratch
             served++;
             byte[] key = request.Keys[i];
             if (!body.IsResp3) body.WriteArrayHeader(2);
@@ -1042,7 +1078,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteInteger(0);
             return;
         }
-        var ids = new StreamId[ctx.Count - 3];
+        Span<StreamId> ids = ctx.Count - 3 <= 64 ? stackalloc StreamId[ctx.Count - 3] : new StreamId[ctx.Count - 3];
         for (int j = 3; j < ctx.Count; j++)
         {
             if (!TryParseStreamId(ctx, ctx[j], 0, strict: true, out ids[j - 3])) return;

@@ -627,6 +627,12 @@ public sealed partial class KvStore
         Observer?.OnDatabaseChanged(db);
     }
 
+    private readonly KvCommandBuilder _logBuilder = new();
+
+    /// <summary>The store's reused builder for a command it logs as an effect (started empty): build, then pass the
+    /// command to <see cref="Context.Log(KvCommand)"/> at once (the AOF sinks encode or copy it).</summary>
+    internal KvCommandBuilder LogBuilder() => _logBuilder.Start();
+
     /// <summary>Logs <paramref name="command"/> to the AOF as executed in <paramref name="db"/>, preceded by SELECT when needed.</summary>
     internal void Log(IAofSink? aof, int db, KvCommand command)
     {

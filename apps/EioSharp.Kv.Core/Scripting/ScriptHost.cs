@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Text;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -60,24 +59,52 @@ internal sealed partial class ScriptHost : IDisposable
 
     private sealed record CachedScript(byte[] Body, int Ref, bool HasFlags, bool NoWrites, bool AllowOom);
 
-    /// <summary>One running script.</summary>
+    /// <summary>The running script's state; one instance, reused by every script (scripts do not nest).</summary>
     private sealed class RunContext
     {
-        public required KvSession Session;
+        public readonly KvSession Session = new(); // the script's own session (its SELECTs), database set per script
         public KvSession? Caller; // the client's session: its connection's ACL user
-        public required long Now;
-        public required bool ReadOnly;
-        public required bool IsEval;
-        public required string Name;
-        public required LuaSandbox Sandbox;
+        public long Now;
+        public bool ReadOnly;
+        public bool IsEval;
+        public string Name = "";
+        public LuaSandbox? Sandbox;
         public IAofSink? Capture;
-        public int Resp = 2;
-        public int Repl = 3; // REPL_ALL
-        public long StartTicks = Environment.TickCount64;
+        public int Resp;
+        public int Repl;
         public bool Killed;
         public bool AllowOom; // the allow-oom flag (shebang, function flags): denyoom commands run even over maxmemory
         public bool WriteDirty; // a write command was called (Redis's SCRIPT_WRITE_DIRTY): from then on no -OOM
+
+        /// <summary>Sets every field for a new script run.</summary>
+        public void Begin(KvSession caller, long now, bool readOnly, bool isEval, string name, LuaSandbox sandbox, IAofSink? capture, bool allowOom)
+        {
+            Session.Db = caller.Db;
+            Session.NoBlock = false;
+            Caller = caller;
+            Now = now;
+            ReadOnly = readOnly;
+            IsEval = isEval;
+            Name = name;
+            Sandbox = sandbox;
+            Capture = capture;
+            Resp = 2;
+            Repl = 3; // REPL_ALL
+            Killed = false;
+            AllowOom = allowOom;
+            WriteDirty = false;
+        }
+
+        /// <summary>Drops the references to the caller and the sandbox once the script is done.</summary>
+        public void End()
+        {
+            Caller = null;
+            Sandbox = null;
+            Capture = null;
+        }
     }
+
+    private readonly RunContext _runContext = new();
 
     // ------------------------------------------------------------------ EVAL
 
@@ -277,18 +304,8 @@ internal sealed partial class ScriptHost : IDisposable
             capture.Commands.Clear();
         }
         int aofDbBefore = ctx.Aof is null ? -1 : _store.AofDatabase(ctx.Aof);
-        var run = new RunContext
-        {
-            Session = new KvSession { Db = ctx.Session.Db },
-            Caller = ctx.Session,
-            Now = ctx.Now,
-            ReadOnly = readOnly,
-            IsEval = isEval,
-            Name = name,
-            Sandbox = sb,
-            Capture = capture,
-            AllowOom = allowOom,
-        };
+        RunContext run = _runContext;
+        run.Begin(ctx.Session, ctx.Now, readOnly, isEval, name, sb, capture, allowOom);
         _run = run;
         Monitor.Started(isEval);
         sb.SetHook(_countHook);
@@ -303,9 +320,11 @@ internal sealed partial class ScriptHost : IDisposable
             Monitor.Ended();
             _run = null;
         }
+        int resp = run.Resp;
+        run.End();
         if (status == LuaStatus.OK)
         {
-            WriteReply(l, ctx.Reply, run.Resp, 0);
+            WriteReply(l, ctx.Reply, resp, 0);
         }
         else
         {
@@ -376,7 +395,7 @@ internal sealed partial class ScriptHost : IDisposable
         if (!(run.Killed || Monitor.KillRequested)) return;
         run.Killed = true;
         // Raise on every line from now on, so that a pcall in the script cannot catch the kill and go on.
-        run.Sandbox.SetLineHook(_countHook);
+        run.Sandbox!.SetLineHook(_countHook);
         LuaSandbox.RaiseError(l, KilledError);
     }
 
@@ -794,64 +813,36 @@ internal sealed partial class ScriptHost : IDisposable
     }
 
     /// <summary>The arguments of redis.call/pcall (stack slots 1..<paramref name="argc"/>) as one command, copied once
-    /// from the Lua strings into the command's buffer (no array per argument); null when an argument is neither a string
-    /// nor a number. Numbers are formatted as Redis 7 formats them (<see cref="NumberArgument"/>).</summary>
-    private static unsafe KvCommand? CommandFromStack(Lua l, int argc)
+    /// from the Lua strings into the host's reused command buffer (no array per argument, no command object per call);
+    /// null when an argument is neither a string nor a number. Numbers are formatted as Redis 7 formats them
+    /// (<see cref="NumberArgument"/>). The command is valid until the next redis.call (the AOF capture copies it).</summary>
+    private unsafe KvCommand? CommandFromStack(Lua l, int argc)
     {
         IntPtr state = l.Handle;
-        var offsets = new int[argc + 1];
-        string?[]? numbers = null; // non-integer numbers, formatted in the first pass
-        Span<byte> digits = stackalloc byte[24];
-        int total = 0;
+        KvCommandBuilder args = _callArgs.Start();
         for (int i = 1; i <= argc; i++)
         {
-            int length;
             int type = lua_type(state, i);
             if (type == LuaTypeNumber)
             {
-                if (lua_isinteger(state, i) != 0)
-                {
-                    Utf8Formatter.TryFormat(lua_tointegerx(state, i, null), digits, out length);
-                }
-                else
-                {
-                    numbers ??= new string?[argc];
-                    numbers[i - 1] = NumberArgument(l, i);
-                    length = numbers[i - 1]!.Length;
-                }
+                if (lua_isinteger(state, i) != 0) args.Add(lua_tointegerx(state, i, null));
+                else args.Add(Encoding.ASCII.GetBytes(NumberArgument(l, i)));
             }
             else if (type == LuaTypeString)
             {
                 UIntPtr len;
-                lua_tolstring(state, i, &len);
-                length = checked((int)len);
+                byte* p = lua_tolstring(state, i, &len);
+                args.Add(new ReadOnlySpan<byte>(p, checked((int)len)));
             }
             else
             {
                 return null;
             }
-            offsets[i - 1] = total;
-            total = checked(total + length);
         }
-        offsets[argc] = total;
-        var data = new byte[total];
-        for (int i = 1; i <= argc; i++)
-        {
-            Span<byte> target = data.AsSpan(offsets[i - 1], offsets[i] - offsets[i - 1]);
-            if (lua_type(state, i) == LuaTypeNumber)
-            {
-                if (numbers?[i - 1] is { } text) Encoding.ASCII.GetBytes(text, target);
-                else Utf8Formatter.TryFormat(lua_tointegerx(state, i, null), target, out _);
-            }
-            else
-            {
-                UIntPtr len;
-                byte* p = lua_tolstring(state, i, &len);
-                new ReadOnlySpan<byte>(p, target.Length).CopyTo(target);
-            }
-        }
-        return new KvCommand(data, offsets);
+        return args.Build();
     }
+
+    private readonly KvCommandBuilder _callArgs = new(); // redis.call's command, reused (a call does not nest in another)
 
     private const int LuaTypeNumber = 3, LuaTypeString = 4; // LUA_TNUMBER, LUA_TSTRING
 

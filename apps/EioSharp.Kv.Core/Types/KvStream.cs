@@ -203,7 +203,7 @@ internal static class ListpackSize
 /// <summary>A pending entry of a consumer group (Redis's streamNACK): delivered, not yet acknowledged.</summary>
 internal sealed class StreamPending(StreamId id)
 {
-    public readonly StreamId Id = id;
+    public StreamId Id = id; // set only on a group's lookup probe (never on an entry in a PEL)
     public StreamConsumer? Consumer;
     public long DeliveryTime; // unix ms of the last delivery
     public long DeliveryCount;
@@ -244,7 +244,13 @@ internal sealed class StreamGroup(byte[] name, StreamId lastId, long entriesRead
     public readonly SortedSet<StreamPending> Pel = new(StreamPendingComparer.Instance);
     public readonly SortedDictionary<byte[], StreamConsumer> Consumers = new(StreamNameComparer.Instance);
 
-    public StreamPending? FindPending(StreamId id) => Pel.TryGetValue(new StreamPending(id), out StreamPending? p) ? p : null;
+    private readonly StreamPending _probe = new(default); // FindPending's key: no object per lookup (XACK, XCLAIM, reads)
+
+    public StreamPending? FindPending(StreamId id)
+    {
+        _probe.Id = id;
+        return Pel.TryGetValue(_probe, out StreamPending? p) ? p : null;
+    }
 
     public StreamConsumer? FindConsumer(ReadOnlySpan<byte> name) =>
         Consumers.TryGetValue(name.ToArray(), out StreamConsumer? c) ? c : null;
