@@ -38,6 +38,13 @@ public sealed class AofBufferSink : IAofSink
         AofWriter.WriteCommand(Output, command);
         CommandCount++;
     }
+
+    /// <summary>Appends one command already encoded in AOF form (a script's captured effect).</summary>
+    internal void AppendEncoded(ReadOnlySpan<byte> encoded)
+    {
+        Output.Write(encoded);
+        CommandCount++;
+    }
 }
 
 /// <summary>An <see cref="IAofSink"/> that keeps the commands in a list; handy in tests.</summary>

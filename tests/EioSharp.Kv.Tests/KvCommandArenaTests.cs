@@ -91,3 +91,54 @@ public sealed class KvCommandArenaTests(ITestOutputHelper output)
         Assert.False(command.IsView);
     }
 }
+
+/// <summary>The store's reused command buffer (<see cref="KvCommandBuilder"/>): the nested LPOP of a blocked pop, the
+/// XCLAIM effects of XREADGROUP, redis.call's command.</summary>
+public sealed class KvCommandBuilderTests
+{
+    [Fact]
+    public void Builds_a_view_that_the_next_command_overwrites_and_an_owned_copy_keeps()
+    {
+        var builder = new KvCommandBuilder();
+        KvCommand first = builder.Start().Add("XCLAIM"u8).Add("stream"u8).Add(-42).Add(new StreamId(1700000000000, 7)).Add(""u8).Build();
+        Assert.True(first.IsView);
+        Assert.Equal(5, first.Count);
+        Assert.Equal("XCLAIM stream -42 1700000000000-7 ", first.ToString());
+        Assert.Equal(0, first[4].Length);
+        Assert.Equal("xclaim", first.Info?.Name);
+        KvCommand owned = first.ToOwned();
+        Assert.False(owned.IsView);
+        Assert.Same(first.Info, owned.Info);
+        Assert.Equal(first.DataLength, owned.DataLength);
+
+        KvCommand second = builder.Start().Add("LPOP"u8).Add(Encoding.ASCII.GetBytes(new string('k', 1000))).Build(); // grows the buffer
+        Assert.Same(first, second); // one view object, pointed at the new arguments
+        Assert.Equal("LPOP " + new string('k', 1000), second.ToString());
+        Assert.Equal("lpop", second.Info?.Name); // looked up again
+        Assert.Equal("XCLAIM stream -42 1700000000000-7 ", owned.ToString());
+        Assert.Equal(5, owned.Count);
+    }
+
+    [Fact]
+    public void A_warm_builder_allocates_nothing_per_command()
+    {
+        var builder = new KvCommandBuilder();
+        for (int i = 0; i < 3; i++) builder.Start().Add("XGROUP"u8).Add("SETID"u8).Add("key"u8).Add(new StreamId(5, 6)).Add(i).Build();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int total = 0;
+        for (int i = 0; i < 1000; i++)
+        {
+            total += builder.Start().Add("XGROUP"u8).Add("SETID"u8).Add("key"u8).Add(new StreamId((ulong)i, 6)).Add(i).Build().Count;
+        }
+
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(5000, total);
+        Assert.Equal(0, allocated);
+    }
+
+    [Fact]
+    public void A_command_needs_its_name()
+    {
+        Assert.Throws<InvalidOperationException>(() => new KvCommandBuilder().Start().Build());
+    }
+}

@@ -118,6 +118,44 @@ public class ScriptingTests
     }
 
     [Fact]
+    public void Script_effects_reach_the_server_AOF_buffer_encoded_as_a_list_sink_logs_them()
+    {
+        // The server's sink (AofBufferSink) gets a script's captured effects as encoded bytes; any other sink gets them
+        // decoded. Both must log the same commands, SELECTs (once per database change) and MULTI/EXEC included.
+        string[][] commands =
+        [
+            ["SET", "x", "1"],
+            ["EVAL", "redis.call('set', 'a', '1') redis.call('incr', 'x') redis.call('get', 'a') return 1", "0"],
+            ["EVAL", "return redis.call('set', KEYS[1], ARGV[1])", "1", "b", "2"],
+            ["EVAL", "redis.call('select', 3) redis.call('set', 'c', 'v') redis.call('select', 0) return redis.call('del', 'a')", "0"],
+            ["EVAL", "redis.call('select', 3) return redis.call('set', 'd', 12.5)", "0"],
+            ["EVAL", "return redis.call('get', 'b')", "0"],
+            ["EVAL", "redis.call('select', 3) redis.call('rpush', 'l', 'p', 'q') redis.call('lpop', 'l') return 0", "0"],
+            ["SET", "y", "2"],
+        ];
+        var listed = new KvStore(random: new Random(1));
+        var list = new AofListSink();
+        var bytes = new ArrayBufferWriter<byte>();
+        var direct = new KvStore(random: new Random(1));
+        var sink = new AofBufferSink(bytes);
+        var reply = new RespWriter(new ArrayBufferWriter<byte>());
+        foreach (string[] c in commands)
+        {
+            listed.Execute(KvCommand.Create(c), 1_700_000_000_000, reply, list);
+            direct.Execute(KvCommand.Create(c), 1_700_000_000_000, reply, sink);
+        }
+
+        var expected = new ArrayBufferWriter<byte>();
+        foreach (KvCommand c in list.Commands) AofWriter.WriteCommand(expected, c);
+        Assert.Equal(Encoding.UTF8.GetString(expected.WrittenSpan), Encoding.UTF8.GetString(bytes.WrittenSpan));
+        Assert.Equal(list.Commands.Count, sink.CommandCount);
+        Assert.Equal(
+            ["SELECT 0", "SET x 1", "MULTI", "set a 1", "incr x", "EXEC", "set b 2", "SELECT 3", "MULTI", "set c v", "SELECT 0", "del a", "EXEC",
+             "SELECT 3", "set d 12.5", "MULTI", "rpush l p q", "LPOP l", "EXEC", "SELECT 0", "SET y 2"],
+            list.Commands.Select(c => c.ToString()));
+    }
+
+    [Fact]
     public void Functions_survive_AOF_replay_and_rewrite()
     {
         var h = new StoreHarness();

@@ -21,7 +21,7 @@ internal sealed partial class ScriptHost : IDisposable
     private readonly Dictionary<string, CachedScript> _scripts = new(StringComparer.Ordinal);
     private readonly ArrayBufferWriter<byte> _callReply = new(1024);
     private readonly RespWriter _callWriter; // over _callReply; its protocol set per call (redis.setresp)
-    private readonly AofListSink _capture = new(); // the running script's effects (Run), reused
+    private readonly EffectCapture _capture = new(); // the running script's effects (Run), reused
     private LuaSandbox? _eval;
     private LuaSandbox? _functions;
     private RunContext? _run;
@@ -297,11 +297,11 @@ internal sealed partial class ScriptHost : IDisposable
             sb.SetRealGlobal("KEYS"u8);
             nargs = 0;
         }
-        AofListSink? capture = null;
+        EffectCapture? capture = null;
         if (ctx.Aof is not null)
         {
-            capture = _capture; // scripts do not nest (EVAL/FCALL are refused inside one): one list for every call
-            capture.Commands.Clear();
+            capture = _capture; // scripts do not nest (EVAL/FCALL are refused inside one): one capture for every call
+            capture.Clear();
         }
         int aofDbBefore = ctx.Aof is null ? -1 : _store.AofDatabase(ctx.Aof);
         RunContext run = _runContext;
@@ -342,29 +342,101 @@ internal sealed partial class ScriptHost : IDisposable
         if (status != LuaStatus.OK || sb.MemoryUsed > sb.MemoryLimit / 2) l.GarbageCollector(LuaGC.Collect, 0);
         if (capture is not null)
         {
-            Propagate(ctx, capture.Commands, aofDbBefore);
-            capture.Commands.Clear(); // the AOF sink encoded them: do not hold the commands until the next script
+            Propagate(ctx, capture, aofDbBefore);
+            capture.Clear();
         }
     }
 
     /// <summary>Logs a script's effects: each write by its own command, wrapped in MULTI/EXEC when there are several
     /// (Redis 7), so that replaying the AOF needs no Lua.</summary>
-    private void Propagate(in KvStore.Context ctx, List<KvCommand> effects, int aofDbBefore)
+    private void Propagate(in KvStore.Context ctx, EffectCapture effects, int aofDbBefore)
     {
-        _store.RestoreAofDatabase(ctx.Aof!, aofDbBefore);
+        IAofSink aof = ctx.Aof!;
+        _store.RestoreAofDatabase(aof, aofDbBefore);
         int writes = 0;
-        foreach (KvCommand c in effects) if (!Ascii.EqualsIgnoreCase(c[0], "SELECT"u8)) writes++;
+        for (int i = 0; i < effects.Count; i++) if (effects.SelectDb(i) < 0) writes++;
         if (writes == 0) return;
-        if (writes == 1)
+        int first = 0;
+        if (writes > 1 && effects.SelectDb(0) >= 0) LogEffect(aof, effects, first++);
+        if (writes > 1) _store.LogRaw(aof, s_multi);
+        for (int i = first; i < effects.Count; i++) LogEffect(aof, effects, i);
+        if (writes > 1) _store.LogRaw(aof, s_exec);
+    }
+
+    /// <summary>Logs effect <paramref name="i"/>: its encoded bytes as they are into the server's AOF buffer (a SELECT
+    /// only when the AOF is not in that database already), or decoded again for another sink.</summary>
+    private void LogEffect(IAofSink aof, EffectCapture effects, int i)
+    {
+        if (aof is not AofBufferSink buffer)
         {
-            foreach (KvCommand c in effects) _store.LogRaw(ctx.Aof!, c);
+            _store.LogRaw(aof, effects.Decode(i));
             return;
         }
-        int i = 0;
-        if (Ascii.EqualsIgnoreCase(effects[0][0], "SELECT"u8)) _store.LogRaw(ctx.Aof!, effects[i++]);
-        _store.LogRaw(ctx.Aof!, s_multi);
-        for (; i < effects.Count; i++) _store.LogRaw(ctx.Aof!, effects[i]);
-        _store.LogRaw(ctx.Aof!, s_exec);
+        int db = effects.SelectDb(i);
+        if (db >= 0)
+        {
+            if (_store.AofDatabase(aof) == db) return; // already there
+            _store.RestoreAofDatabase(aof, db);
+        }
+        buffer.AppendEncoded(effects.Encoded(i));
+    }
+
+    /// <summary>The running script's effects, encoded in AOF form into one reused buffer as the store logs them (no copy
+    /// of the command per write), with which of them are SELECTs.</summary>
+    private sealed class EffectCapture : IAofSink
+    {
+        private ArrayBufferWriter<byte> _bytes = new(256);
+        private readonly List<(int Start, int Length, int SelectDb)> _commands = [];
+
+        public int Count => _commands.Count;
+
+        public void Append(KvCommand command)
+        {
+            int start = _bytes.WrittenCount;
+            AofWriter.WriteCommand(_bytes, command);
+            int db = -1;
+            if (command.Count == 2 && Ascii.EqualsIgnoreCase(command[0], "SELECT"u8) && RespNumbers.TryParseInt64(command[1], out long d)) db = (int)d;
+            _commands.Add((start, _bytes.WrittenCount - start, db));
+        }
+
+        /// <summary>The database effect <paramref name="i"/> SELECTs, or -1 when it is a write.</summary>
+        public int SelectDb(int i) => _commands[i].SelectDb;
+
+        public ReadOnlySpan<byte> Encoded(int i) => _bytes.WrittenSpan.Slice(_commands[i].Start, _commands[i].Length);
+
+        /// <summary>Effect <paramref name="i"/> as a command again (<c>*N</c> then N bulk strings, as encoded).</summary>
+        public KvCommand Decode(int i)
+        {
+            ReadOnlySpan<byte> s = Encoded(i);
+            int pos = 1;
+            int count = ReadNumber(s, ref pos);
+            var args = new byte[count][];
+            for (int a = 0; a < count; a++)
+            {
+                pos++; // '$'
+                int length = ReadNumber(s, ref pos);
+                args[a] = s.Slice(pos, length).ToArray();
+                pos += length + 2;
+            }
+            return KvCommand.Create(args);
+        }
+
+        private static int ReadNumber(ReadOnlySpan<byte> s, ref int pos)
+        {
+            int end = s[pos..].IndexOf((byte)'\r') + pos;
+            int n = int.Parse(s[pos..end], NumberStyles.None, CultureInfo.InvariantCulture);
+            pos = end + 2;
+            return n;
+        }
+
+        /// <summary>Forgets the effects (the buffer is kept unless a large script made it large).</summary>
+        public void Clear()
+        {
+            _commands.Clear();
+            if (_commands.Capacity > 1024) _commands.Capacity = 16;
+            if (_bytes.Capacity > 1 << 20) _bytes = new ArrayBufferWriter<byte>(256); // a script that wrote a big value
+            else _bytes.ResetWrittenCount();
+        }
     }
 
     private static readonly KvCommand s_multi = KvCommand.Create("MULTI"u8.ToArray()), s_exec = KvCommand.Create("EXEC"u8.ToArray()); // read only
