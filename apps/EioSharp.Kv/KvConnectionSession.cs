@@ -31,7 +31,7 @@ internal sealed class KvConnectionSession
     public const int MaxReadBuffer = 4 * 1024 * 1024;
 
     /// <summary>The most the receive buffer grows to so that a pipeline that filled it is run as one batch (see
-    /// <see cref="ReadPipelineAsync"/>); a connection whose batches are that large keeps the size.</summary>
+    /// <see cref="StoppedInsidePipeline"/>); a connection whose batches are that large keeps the size.</summary>
     public const int PipelineReadBuffer = 64 * 1024;
 
     private readonly KvServerContext _ctx;
@@ -161,9 +161,14 @@ internal sealed class KvConnectionSession
                 }
 
                 int before = _reader.BufferedCount;
-                if (!await ReadPipelineAsync())
+                if (!await _reader.FillAsync())
                 {
                     return;
+                }
+
+                if (StoppedInsidePipeline())
+                {
+                    await ReadRestOfPipelineAsync(); // rare: no async frame of its own on the usual path
                 }
 
                 n = _reader.BufferedCount - before;
@@ -198,29 +203,26 @@ internal sealed class KvConnectionSession
         }
     }
 
-    /// <summary>Reads into the receive buffer (false: the end of the stream). A read that filled the buffer and stopped in
-    /// the middle of a command (its last byte is not the <c>\n</c> every request ends with) means the client sent more
-    /// than the buffer held: the buffer grows (up to <see cref="PipelineReadBuffer"/>) and the rest is read before the
-    /// batch runs, so that a pipeline (16 SETs of 1 KB: 17 KB) is one batch (one round, one reply write) rather than two,
-    /// and the command cut in two is not assembled apart. Waiting there is waiting for bytes the client has started to
-    /// send; a buffer that ends at a line end is run as it is (the client may be waiting for those replies).</summary>
-    private async ValueTask<bool> ReadPipelineAsync()
-    {
-        if (!await _reader.FillAsync())
-        {
-            return false;
-        }
+    /// <summary>Whether the read that filled the receive buffer stopped in the middle of a command (its last byte is not
+    /// the <c>\n</c> every request ends with), so that the client sent more than the buffer held: then
+    /// <see cref="ReadRestOfPipelineAsync"/> grows the buffer (up to <see cref="PipelineReadBuffer"/>) and reads the rest
+    /// before the batch runs, so that a pipeline (16 SETs of 1 KB: 17 KB) is one batch (one round, one reply write)
+    /// rather than two, and the command cut in two is not assembled apart. Waiting there is waiting for bytes the client
+    /// has started to send; a buffer that ends at a line end is run as it is (the client may be waiting for those replies).</summary>
+    private bool StoppedInsidePipeline() =>
+        _reader.BufferedCount == _reader.Capacity && _reader.Capacity < PipelineReadBuffer &&
+        _reader.Buffered[^1] != (byte)'\n' && EndsInSmallArgument(_reader.Buffered);
 
-        while (_reader.BufferedCount == _reader.Capacity && _reader.Capacity < PipelineReadBuffer &&
-               _reader.Buffered[^1] != (byte)'\n' && EndsInSmallArgument(_reader.Buffered))
+    private async ValueTask ReadRestOfPipelineAsync()
+    {
+        do
         {
             if (!await _reader.FillAsync())
             {
-                break; // the end of the stream: run what is complete; the next fill reports the end
+                return; // the end of the stream: run what is complete; the next fill reports the end
             }
         }
-
-        return true;
+        while (StoppedInsidePipeline());
     }
 
     /// <summary>Whether the last bulk header of <paramref name="received"/> (<c>$len</c>, after a line end) announces an argument
