@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 
@@ -14,7 +15,13 @@ public sealed record KvSlowLogEntry(long Id, long UnixSeconds, long Micros, IRea
 
 /// <summary>Per-command and per-error statistics (INFO commandstats, errorstats, latencystats), the slow log (SLOWLOG) and the
 /// latency monitor (LATENCY), shared by the connections and the store owner.</summary>
-/// <remarks><b>Thread safety</b>: every member may be called from any domain (one lock, held briefly).</remarks>
+/// <remarks><b>Thread safety</b>: every member may be called from any domain. <see cref="Record"/>, called for every
+/// command, takes no lock on its usual path: each thread counts into its own shard (per-command counters only that thread
+/// writes), and the readers (INFO) add the shards up under the lock; a command that failed, was slow or went over the
+/// latency threshold takes the lock for the error, slow-log and latency tables, as does <see cref="RecordRejected"/>.
+/// CONFIG RESETSTAT (<see cref="Reset"/>) starts a new generation: readers skip the shards of older ones, and each thread
+/// empties its own shard at its next command. A reader may miss a command that is being counted at the same moment (as a
+/// command still running on another domain).</remarks>
 public sealed class KvCommandStats
 {
     private const int SlowLogMaxArgs = 32; // Redis SLOWLOG_ENTRY_MAX_ARGC
@@ -22,26 +29,74 @@ public sealed class KvCommandStats
     private const int LatencyHistoryLength = 160; // Redis LATENCY_TS_LEN
 
     private readonly object _lock = new();
-    private readonly Dictionary<string, CommandCounters> _commands = new(StringComparer.Ordinal);
+    private readonly Dictionary<int, Shard> _shards = []; // by managed thread id (a dead thread's id, reused, takes its shard over)
+    private readonly Dictionary<string, long> _rejected = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _errors = new(StringComparer.Ordinal);
     private readonly LinkedList<KvSlowLogEntry> _slowLog = new();
     private readonly Dictionary<string, LatencyEvent> _latency = new(StringComparer.Ordinal);
     private long _nextSlowLogId;
     private long _totalErrorReplies;
+    private volatile int _generation; // CONFIG RESETSTAT increments it
+
+    // The calling thread's shard of the instance it last recorded into (one look-up under the lock per thread and instance).
+    [ThreadStatic] private static KvCommandStats? t_owner;
+    [ThreadStatic] private static Shard? t_shard;
 
     private sealed class CommandCounters
     {
         public long Calls;
         public long Micros;
         public long Failed;
-        public long Rejected;
         public readonly long[] Histogram = new long[64]; // bucket i: durations in [2^(i-1), 2^i) microseconds
+    }
+
+    /// <summary>One thread's counters: written by that thread only (no lock), read by any under <see cref="_lock"/>.</summary>
+    private sealed class Shard
+    {
+        public readonly ConcurrentDictionary<string, CommandCounters> Commands = new(StringComparer.Ordinal);
+        public string? LastName; // the last command's name (table names are interned: one reference compare per command)
+        public CommandCounters? LastCounters;
+        public volatile int Generation;
+
+        public CommandCounters Counters(string name)
+        {
+            if (!ReferenceEquals(name, LastName))
+            {
+                if (!Commands.TryGetValue(name, out CommandCounters? c)) c = Commands.GetOrAdd(name, static _ => new CommandCounters());
+                LastCounters = c;
+                LastName = name;
+            }
+            return LastCounters!;
+        }
+
+        /// <summary>CONFIG RESETSTAT happened: forget the counts (on the owning thread), then join the new generation.</summary>
+        public void Restart(int generation)
+        {
+            Commands.Clear();
+            LastName = null;
+            LastCounters = null;
+            Generation = generation;
+        }
     }
 
     private sealed class LatencyEvent
     {
         public readonly List<(long UnixSeconds, long Ms)> History = [];
         public long Max;
+    }
+
+    private Shard LocalShard()
+    {
+        if (ReferenceEquals(t_owner, this)) return t_shard!;
+        Shard shard;
+        lock (_lock)
+        {
+            int thread = Environment.CurrentManagedThreadId;
+            if (!_shards.TryGetValue(thread, out shard!)) _shards[thread] = shard = new Shard { Generation = _generation };
+        }
+        t_owner = this;
+        t_shard = shard;
+        return shard;
     }
 
     /// <summary>Error replies since start (or CONFIG RESETSTAT).</summary>
@@ -72,24 +127,27 @@ public sealed class KvCommandStats
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(config);
+        Shard shard = LocalShard();
+        int generation = _generation;
+        if (shard.Generation != generation) shard.Restart(generation);
+        CommandCounters c = shard.Counters(name);
+        c.Calls++;
+        c.Micros += micros;
+        c.Histogram[Math.Min(63, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(0, micros)))]++;
+        if (error is not null) c.Failed++;
+        bool slow = config.SlowlogLogSlowerThan >= 0 && micros >= config.SlowlogLogSlowerThan && config.SlowlogMaxLen > 0;
+        bool latency = config.LatencyMonitorThreshold > 0 && micros / 1000 >= config.LatencyMonitorThreshold;
+        if (error is null && !slow && !latency) return; // the usual command: no lock
         lock (_lock)
         {
-            if (!_commands.TryGetValue(name, out CommandCounters? c)) _commands[name] = c = new CommandCounters();
-            c.Calls++;
-            c.Micros += micros;
-            c.Histogram[Math.Min(63, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(0, micros)))]++;
-            if (error is not null)
-            {
-                c.Failed++;
-                CountError(error);
-            }
-            if (config.SlowlogLogSlowerThan >= 0 && micros >= config.SlowlogLogSlowerThan && config.SlowlogMaxLen > 0)
+            if (error is not null) CountError(error);
+            if (slow)
             {
                 if (nowUnixMs < 0) nowUnixMs = Clock?.Invoke() ?? 0;
                 _slowLog.AddFirst(new KvSlowLogEntry(_nextSlowLogId++, nowUnixMs / 1000, micros, SlowLogArgs(command), clientAddress, clientName ?? ""));
                 while (_slowLog.Count > config.SlowlogMaxLen) _slowLog.RemoveLast();
             }
-            if (config.LatencyMonitorThreshold > 0 && micros / 1000 >= config.LatencyMonitorThreshold)
+            if (latency)
             {
                 if (nowUnixMs < 0) nowUnixMs = Clock?.Invoke() ?? 0;
                 AddLatencySample("command", nowUnixMs / 1000, micros / 1000);
@@ -104,11 +162,7 @@ public sealed class KvCommandStats
         lock (_lock)
         {
             CountError(error);
-            if (name is not null)
-            {
-                if (!_commands.TryGetValue(name, out CommandCounters? c)) _commands[name] = c = new CommandCounters();
-                c.Rejected++;
-            }
+            if (name is not null) _rejected[name] = _rejected.GetValueOrDefault(name) + 1;
         }
     }
 
@@ -176,7 +230,8 @@ public sealed class KvCommandStats
     {
         lock (_lock)
         {
-            _commands.Clear();
+            _generation++; // the shards are emptied by their threads; readers skip them until then
+            _rejected.Clear();
             _errors.Clear();
             _totalErrorReplies = 0;
         }
@@ -237,7 +292,7 @@ public sealed class KvCommandStats
         var sb = new StringBuilder();
         lock (_lock)
         {
-            foreach (var (name, c) in _commands.OrderBy(p => p.Key, StringComparer.Ordinal))
+            foreach (var (name, c) in Merged())
             {
                 if (c.Calls == 0 && c.Rejected == 0 && c.Failed == 0) continue;
                 double perCall = c.Calls == 0 ? 0 : (double)c.Micros / c.Calls;
@@ -269,7 +324,7 @@ public sealed class KvCommandStats
         var sb = new StringBuilder();
         lock (_lock)
         {
-            foreach (var (name, c) in _commands.OrderBy(p => p.Key, StringComparer.Ordinal))
+            foreach (var (name, c) in Merged())
             {
                 if (c.Calls == 0) continue;
                 sb.Append(CultureInfo.InvariantCulture,
@@ -279,7 +334,39 @@ public sealed class KvCommandStats
         return sb.ToString();
     }
 
-    private static double Percentile(CommandCounters c, double p)
+    /// <summary>A command's counts over all shards of the current generation, with its rejections.</summary>
+    private sealed class Totals
+    {
+        public long Calls, Micros, Failed, Rejected;
+        public readonly long[] Histogram = new long[64];
+    }
+
+    /// <summary>The counts of every command, by name (call under the lock).</summary>
+    private SortedDictionary<string, Totals> Merged()
+    {
+        var all = new SortedDictionary<string, Totals>(StringComparer.Ordinal);
+        int generation = _generation;
+        foreach (Shard shard in _shards.Values)
+        {
+            if (shard.Generation != generation) continue; // reset since: its thread empties it at its next command
+            foreach (var (name, c) in shard.Commands)
+            {
+                if (!all.TryGetValue(name, out Totals? t)) all[name] = t = new Totals();
+                t.Calls += c.Calls;
+                t.Micros += c.Micros;
+                t.Failed += c.Failed;
+                for (int i = 0; i < t.Histogram.Length; i++) t.Histogram[i] += c.Histogram[i];
+            }
+        }
+        foreach (var (name, rejected) in _rejected)
+        {
+            if (!all.TryGetValue(name, out Totals? t)) all[name] = t = new Totals();
+            t.Rejected += rejected;
+        }
+        return all;
+    }
+
+    private static double Percentile(Totals c, double p)
     {
         long target = (long)Math.Ceiling(c.Calls * p / 100);
         long seen = 0;

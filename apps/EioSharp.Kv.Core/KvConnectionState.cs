@@ -186,7 +186,7 @@ public sealed partial class KvConnectionState
             return KvDispatch.Replied;
         }
         OnCommandAccepted(info, command, nowUnixMs);
-        if (Protocol == 2 && !IsAllowedInSubscribedMode(info) && IsSubscribed)
+        if (Protocol == 2 && Subscriber is not null && !IsAllowedInSubscribedMode(info) && IsSubscribed)
         {
             reply.WriteError($"ERR Can't execute '{FullName(info, command)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
             FlagTransaction();

@@ -265,8 +265,9 @@ public sealed class KvServerStats
     /// <summary>Records network traffic in bytes.</summary>
     public void OnNetworkTraffic(long inputBytes, long outputBytes)
     {
-        Interlocked.Add(ref _netInputBytes, inputBytes);
-        Interlocked.Add(ref _netOutputBytes, outputBytes);
+        // The session reports its input and its output apart (one of them 0): no atomic add of nothing on a shared line.
+        if (inputBytes != 0) Interlocked.Add(ref _netInputBytes, inputBytes);
+        if (outputBytes != 0) Interlocked.Add(ref _netOutputBytes, outputBytes);
     }
 
     /// <summary>Keys and keys with an expiry, per database (INFO keyspace); replaced as a whole by <see cref="UpdateFrom"/>.</summary>

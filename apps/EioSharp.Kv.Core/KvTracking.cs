@@ -24,6 +24,12 @@ public sealed class KvTracking
     private readonly Dictionary<long, KvTrackingClient> _clients = [];
     private readonly SortedDictionary<byte[], BcastPrefix> _prefixes = new(ByteOrder.Instance); // Redis's PrefixTable
 
+    // Whether any client has tracking on (_clients.Count > 0), written under the lock, read without it: a write that nobody
+    // tracks (the usual case) costs InvalidateKey one volatile read instead of taking the lock (issue 14). A client enables
+    // tracking (and remembers keys) before the commands whose changes it must hear of reach the store, so the store's
+    // read follows the write.
+    private volatile bool _anyClient;
+
     /// <summary>A BCAST prefix: the clients following it, and the keys changed since the last flush (with the client
     /// whose command changed each, 0: none).</summary>
     private sealed class BcastPrefix
@@ -89,6 +95,7 @@ public sealed class KvTracking
         {
             if (_clients.Remove(client.ClientId, out KvTrackingClient? old)) Unregister(old);
             _clients[client.ClientId] = client;
+            _anyClient = true;
             if (!client.Bcast) return;
             foreach (byte[] prefix in client.Prefixes)
             {
@@ -103,6 +110,7 @@ public sealed class KvTracking
         lock (_lock)
         {
             if (!_clients.Remove(clientId, out KvTrackingClient? old)) return;
+            _anyClient = _clients.Count > 0;
             Unregister(old);
             // As Redis, the default-mode table keeps the id; a later invalidation for it finds no client and is dropped.
         }
@@ -142,6 +150,7 @@ public sealed class KvTracking
     /// it (0: none, as for expiry and eviction): NOLOOP clients are not told about their own changes.</summary>
     public void InvalidateKey(ReadOnlySpan<byte> key, long sourceClientId = 0)
     {
+        if (!_anyClient) return; // nobody tracks: no lock (the tables hold nothing a change could concern)
         List<KvTrackingClient>? targets = null;
         byte[]? keyBytes = null;
         lock (_lock)
@@ -169,6 +178,7 @@ public sealed class KvTracking
     /// without the keys its own commands changed; no message when none is left). Call once per round of the store.</summary>
     public void FlushBroadcasts()
     {
+        if (!_anyClient) return; // no BCAST client: no prefix, nothing collected (once per round, without the lock)
         List<(KvTrackingClient Client, List<byte[]> Keys)>? messages = null;
         lock (_lock)
         {

@@ -30,6 +30,10 @@ internal sealed class KvConnectionSession
     /// <summary>The most the receive buffer grows to (an inline line is at most 64 KiB, an argument kept in it under 32 KiB).</summary>
     public const int MaxReadBuffer = 4 * 1024 * 1024;
 
+    /// <summary>The most the receive buffer grows to so that a pipeline that filled it is run as one batch (see
+    /// <see cref="StoppedInsidePipeline"/>); a connection whose batches are that large keeps the size.</summary>
+    public const int PipelineReadBuffer = 64 * 1024;
+
     private readonly KvServerContext _ctx;
     private readonly IFlowDuplex _conn;
     private readonly EndPoint _peer;
@@ -162,6 +166,11 @@ internal sealed class KvConnectionSession
                     return;
                 }
 
+                if (StoppedInsidePipeline())
+                {
+                    await ReadRestOfPipelineAsync(); // rare: no async frame of its own on the usual path
+                }
+
                 n = _reader.BufferedCount - before;
                 if (await RunBatchAsync())
                 {
@@ -192,6 +201,51 @@ internal sealed class KvConnectionSession
                 }
             }
         }
+    }
+
+    /// <summary>Whether the read that filled the receive buffer stopped in the middle of a command (its last byte is not
+    /// the <c>\n</c> every request ends with), so that the client sent more than the buffer held: then
+    /// <see cref="ReadRestOfPipelineAsync"/> grows the buffer (up to <see cref="PipelineReadBuffer"/>) and reads the rest
+    /// before the batch runs, so that a pipeline (16 SETs of 1 KB: 17 KB) is one batch (one round, one reply write)
+    /// rather than two, and the command cut in two is not assembled apart. Waiting there is waiting for bytes the client
+    /// has started to send; a buffer that ends at a line end is run as it is (the client may be waiting for those replies).</summary>
+    private bool StoppedInsidePipeline() =>
+        _reader.BufferedCount == _reader.Capacity && _reader.Capacity < PipelineReadBuffer &&
+        _reader.Buffered[^1] != (byte)'\n' && EndsInSmallArgument(_reader.Buffered);
+
+    private async ValueTask ReadRestOfPipelineAsync()
+    {
+        do
+        {
+            if (!await _reader.FillAsync())
+            {
+                return; // the end of the stream: run what is complete; the next fill reports the end
+            }
+        }
+        while (StoppedInsidePipeline());
+    }
+
+    /// <summary>Whether the last bulk header of <paramref name="received"/> (<c>$len</c>, after a line end) announces an argument
+    /// smaller than <see cref="RespRequestReader.LargeArgumentThreshold"/>: a large one is read straight into its own array
+    /// (the buffer does not grow for it). Only a guess (an argument's bytes may look like a header): either way is correct.</summary>
+    private static bool EndsInSmallArgument(ReadOnlySpan<byte> received)
+    {
+        int header = received.LastIndexOf("\r\n$"u8);
+        if (header < 0)
+        {
+            return false;
+        }
+
+        long length = 0;
+        for (int i = header + 3; i < received.Length && received[i] != (byte)'\r'; i++)
+        {
+            if (!char.IsAsciiDigit((char)received[i]) || (length = (length * 10) + (received[i] - '0')) >= RespRequestReader.LargeArgumentThreshold)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Runs every command whose bytes are received, then sends the replies (once). True: close the connection.</summary>
@@ -342,9 +396,9 @@ internal sealed class KvConnectionSession
         state.ReportQueryBuffer(length - pos, _reader.Capacity, _commands.BufferedBytes); // CLIENT LIST qbuf, qbuf-free, argv-mem
         await SubmitAsync();
         _reader.Consume(pos); // the views of this batch are done with: the buffer may be compacted and read into
-        if (_reader.BufferedCount == 0)
+        if (_reader.BufferedCount == 0 && !(length > InitialReadBuffer / 2 && _reader.Capacity <= PipelineReadBuffer))
         {
-            _reader.TrimExcess(InitialReadBuffer); // grown for a long line: give it back
+            _reader.TrimExcess(InitialReadBuffer); // grown for a long line: give it back (kept for large pipelines)
         }
 
         if (_push is { } push)

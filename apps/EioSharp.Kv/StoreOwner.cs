@@ -713,11 +713,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// unpipelined SET: 0.07 <c>pwrite64</c> per request queued, 1.00 inline; strace -c, docs/BENCHMARKS.md), and a reply
     /// is never sent before its bytes are written, as in Redis. Only a heuristic: an inline round that does append still
     /// writes its bytes before its replies are released.</summary>
+    private static readonly KvCommandInfo s_exec = KvCommandTable.Find("exec"u8)!; // compared by reference (one table entry per name)
+
     private static bool MayAppend(StoreRequest request)
     {
         foreach (KvCommand command in CollectionsMarshal.AsSpan(request.Commands))
         {
-            if (command.Info is not { } info || info.IsWrite || (info.Flags & KvCommandFlags.Script) != 0 || info.Name == "exec")
+            if (command.Info is not { } info || info.IsWrite || (info.Flags & KvCommandFlags.Script) != 0 || ReferenceEquals(info, s_exec))
             {
                 return true;
             }

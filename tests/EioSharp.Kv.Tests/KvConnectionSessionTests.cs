@@ -284,4 +284,40 @@ public sealed class KvConnectionSessionTests
             Assert.Equal("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n$4\r\naaaa\r\n+PONG\r\n", Text(flow));
         });
     }
+    [Fact]
+    public void A_pipeline_larger_than_the_receive_buffer_is_one_batch_with_one_send()
+    {
+        // redis-benchmark -P 16 -d 1024: 16 SETs of 1 KB, 17 KB in one write; the 16 KiB buffer would cut the last one.
+        string value = new('v', 1024);
+        byte[][] sets = Enumerable.Range(0, 16).Select(i => Resp("SET", $"key:{i:D12}", value)).ToArray();
+        byte[] pipeline = Concat(sets);
+        Assert.True(pipeline.Length > KvConnectionSession.InitialReadBuffer);
+        WithServer(async (serve, owner) =>
+        {
+            long roundsBefore = owner.InlineRoundCount + owner.QueuedRoundCount;
+            var flow = await serve([pipeline, Resp("GET", "key:000000000015")]);
+            Assert.Equal(string.Concat(Enumerable.Repeat("+OK\r\n", 16)) + $"$1024\r\n{value}\r\n", Text(flow));
+            Assert.Equal(2, flow.Sink.WriteCalls); // the pipeline (one batch), then the GET
+            Assert.Equal(2, owner.InlineRoundCount + owner.QueuedRoundCount - roundsBefore);
+        });
+    }
+
+    [Fact]
+    public void A_full_receive_buffer_that_ends_at_a_line_end_is_answered_before_reading_on()
+    {
+        // Exactly 16 KiB of complete commands: the client may wait for these replies before it sends more, so they go
+        // out before the next read (the next chunk is there at once here: one send would mean it was waited for).
+        byte[] head = Resp("SET", "a", "x");
+        byte[] Set(int valueLength) => Resp("SET", "b", new string('y', valueLength));
+        int length = 0;
+        while (head.Length + Set(length).Length < KvConnectionSession.InitialReadBuffer) length++;
+        byte[] first = Concat(head, Set(length));
+        Assert.Equal(KvConnectionSession.InitialReadBuffer, first.Length);
+        WithServer(async serve =>
+        {
+            var flow = await serve([first, Resp("GET", "a")]);
+            Assert.Equal("+OK\r\n+OK\r\n$1\r\nx\r\n", Text(flow));
+            Assert.Equal(2, flow.Sink.WriteCalls);
+        });
+    }
 }
