@@ -182,6 +182,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>Whether the server keeps an AOF (appendonly yes).</summary>
     public bool HasAppendOnlyFile => config.AppendOnly;
 
+    /// <summary>Whether appendonly was turned on at run time (CONFIG SET appendonly yes) and the first rewrite, the one that
+    /// puts the whole keyspace in the file, has not finished: Redis's AOF_WAIT_REWRITE, in which SHUTDOWN without FORCE is
+    /// refused (the file on disk does not have the dataset yet). From the cron tick after CONFIG SET (it opens the file) until
+    /// the rewrite lands. Read from any domain.</summary>
+    public bool WritingInitialAof => config.AppendOnly && (Volatile.Read(ref _aofWaitRewrite) || Volatile.Read(ref _aofOpening));
+
     /// <summary>BGREWRITEAOF: the next cron tick starts a rewrite (after the running one, if any).</summary>
     public void RequestRewrite()
     {
