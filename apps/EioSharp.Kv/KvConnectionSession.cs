@@ -152,6 +152,7 @@ internal sealed class KvConnectionSession
                     }
 
                     _commands.AdvanceDirect(n);
+                    _state.ReportQueryBuffer(_commands.PartialArgumentBytes, _reader.Capacity, _commands.ArgumentBytes);
                     ctx.Stats.OnNetworkTraffic(n, 0);
                     continue;
                 }
@@ -339,7 +340,10 @@ internal sealed class KvConnectionSession
             }
         }
 
-        state.ReportQueryBuffer(length - pos, _reader.Capacity, _commands.BufferedBytes); // CLIENT LIST qbuf, qbuf-free, argv-mem
+        // CLIENT LIST qbuf, qbuf-free, argv-mem as Redis counts them: the $n header of an argument still being received is
+        // consumed for Redis (only its data is in qbuf), and so is a large argument's data received so far.
+        state.ReportQueryBuffer(length - pos - _commands.PendingHeaderLength + _commands.PartialArgumentBytes, _reader.Capacity,
+            _commands.ArgumentBytes);
         await SubmitAsync();
         _reader.Consume(pos); // the views of this batch are done with: the buffer may be compacted and read into
         if (_reader.BufferedCount == 0)
