@@ -342,13 +342,14 @@ internal sealed class KvConnectionSession
 
         // CLIENT LIST qbuf, qbuf-free, argv-mem as Redis counts them: the $n header of an argument still being received is
         // consumed for Redis (only its data is in qbuf), and so is a large argument's data received so far.
-        state.ReportQueryBuffer(length - pos - _commands.PendingHeaderLength + _commands.PartialArgumentBytes, _reader.Capacity,
-            _commands.ArgumentBytes);
+        long queryBuffer = length - pos - _commands.PendingHeaderLength + _commands.PartialArgumentBytes;
+        state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes);
         await SubmitAsync();
         _reader.Consume(pos); // the views of this batch are done with: the buffer may be compacted and read into
         if (_reader.BufferedCount == 0)
         {
             _reader.TrimExcess(InitialReadBuffer); // grown for a long line: give it back
+            state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes); // qbuf-free after it
         }
 
         if (_push is { } push)
