@@ -173,28 +173,40 @@ public static class KvConfigFile
     }
 
     /// <summary>Reads the directive lines of <paramref name="path"/>, expanding <c>include</c> lines in place (paths relative
-    /// to the working directory, as Redis; glob patterns in the file name are expanded in sorted order).</summary>
-    /// <exception cref="KvConfigException">A file cannot be read, a line has unbalanced quotes, or includes nest too deep.</exception>
-    public static List<KvConfigLine> Read(string path)
+    /// to the working directory, as Redis; glob patterns in the file name are expanded in sorted order). The files are
+    /// read through the caller's file access (EioSharp.Kv: the library's <c>env.Fs</c>): this type opens nothing itself.</summary>
+    /// <param name="path">The configuration file: absolute, or relative to the process's current directory.</param>
+    /// <param name="readAllText">Reads a whole file as text; throws <see cref="IOException"/> (errno in
+    /// <see cref="Exception.HResult"/>) or <see cref="UnauthorizedAccessException"/> when it cannot.</param>
+    /// <param name="listDirectory">The names of the entries of a directory (for glob includes); empty when it is missing.</param>
+    /// <returns>The directive lines, in order, includes expanded.</returns>
+    /// <exception cref="KvConfigException">A file cannot be read (Redis's "Fatal error, can't open config file '...': ..."),
+    /// a line has unbalanced quotes, or includes nest too deep.</exception>
+    public static async Task<List<KvConfigLine>> ReadAsync(string path, Func<string, Task<string>> readAllText,
+        Func<string, Task<IReadOnlyList<string>>> listDirectory)
     {
         ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(readAllText);
+        ArgumentNullException.ThrowIfNull(listDirectory);
         var lines = new List<KvConfigLine>();
-        ReadInto(path, lines, 0);
+        await ReadIntoAsync(path, lines, 0, readAllText, listDirectory);
         return lines;
     }
 
-    private static void ReadInto(string path, List<KvConfigLine> lines, int depth)
+    private static async Task ReadIntoAsync(string path, List<KvConfigLine> lines, int depth, Func<string, Task<string>> readAllText,
+        Func<string, Task<IReadOnlyList<string>>> listDirectory)
     {
         if (depth > MaxIncludeDepth) throw new KvConfigException($"Too many nested includes (at '{path}')");
         string[] text;
         try
         {
-            text = File.ReadAllLines(path);
+            text = (await readAllText(path)).Split('\n');
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new KvConfigException($"Fatal error, can't open config file '{path}': {e.Message}", e);
+            throw new KvConfigException($"Fatal error, can't open config file '{path}': {IKvFiles.ErrorText(e)}", e);
         }
+        if (text.Length > 0 && text[^1].Length == 0) text = text[..^1]; // the newline ending the last line
         for (int i = 0; i < text.Length; i++)
         {
             string line = text[i].Trim(' ', '\t', '\r', '\n');
@@ -204,23 +216,27 @@ public static class KvConfigFile
             if (args[0].Equals("include", StringComparison.OrdinalIgnoreCase))
             {
                 if (args.Count != 2) throw LineError(path, i + 1, line, "wrong number of arguments");
-                foreach (string included in ExpandInclude(args[1])) ReadInto(included, lines, depth + 1);
+                foreach (string included in await ExpandIncludeAsync(args[1], listDirectory))
+                {
+                    await ReadIntoAsync(included, lines, depth + 1, readAllText, listDirectory);
+                }
                 continue;
             }
             lines.Add(new KvConfigLine(path, i + 1, line, args));
         }
     }
 
-    private static IEnumerable<string> ExpandInclude(string pattern)
+    private static async Task<IEnumerable<string>> ExpandIncludeAsync(string pattern, Func<string, Task<IReadOnlyList<string>>> listDirectory)
     {
         string name = Path.GetFileName(pattern);
         if (name.IndexOfAny(['*', '?', '[']) < 0) return [pattern];
-        string dir = Path.GetDirectoryName(pattern) is { Length: > 0 } d ? d : ".";
-        if (!Directory.Exists(dir)) return [];
+        string? dirPart = Path.GetDirectoryName(pattern);
+        string dir = dirPart is { Length: > 0 } d ? d : ".";
         byte[] glob = Encoding.UTF8.GetBytes(name);
-        return Directory.GetFiles(dir)
-            .Where(f => GlobPattern.IsMatch(glob, Encoding.UTF8.GetBytes(Path.GetFileName(f)), ignoreCase: false))
-            .Order(StringComparer.Ordinal);
+        return (await listDirectory(dir))
+            .Where(f => GlobPattern.IsMatch(glob, Encoding.UTF8.GetBytes(f), ignoreCase: false))
+            .Order(StringComparer.Ordinal)
+            .Select(f => dirPart is { Length: > 0 } ? Path.Combine(dirPart, f) : f);
     }
 
     /// <summary>The error for a bad line, in Redis's format.</summary>

@@ -373,12 +373,14 @@ public sealed partial class KvConnectionState
                 {
                     if (b < '!' || b > '~')
                     {
-                        reply.WriteError($"ERR {command.GetString(2).ToLowerInvariant()} cannot contain spaces, newlines or special characters.");
+                        // Redis 7.2's clientSetinfoCommand names the attribute as the client spelled it.
+                        reply.WriteError($"ERR {command.GetString(2)} cannot contain spaces, newlines or special characters.");
                         return KvDispatch.Replied;
                     }
                 }
-                if (Is(command[2], "LIB-NAME"u8)) LibraryName = command.GetString(3);
-                else LibraryVersion = command.GetString(3);
+                string? value = command[3].Length == 0 ? null : command.GetString(3); // an empty value clears it
+                if (Is(command[2], "LIB-NAME"u8)) LibraryName = value;
+                else LibraryVersion = value;
                 reply.WriteOk();
             }
             else reply.WriteError($"ERR Unrecognized option '{command.GetString(2)}'");

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace EioSharp.Kv;
 
-/// <summary>CLIENT LIST / CLIENT INFO buffer fields (qbuf, qbuf-free, argv-mem, multi-mem, obl, oll, omem, tot-mem) and the normal
+/// <summary>CLIENT LIST / CLIENT INFO buffer fields (qbuf, qbuf-free, argv-mem, multi-mem, rbs, rbp, obl, oll, omem, tot-mem) and the normal
 /// class of client-output-buffer-limit: the connection reports its read buffer and the output it is writing here (plain
 /// fields, read from any domain), the client registry's cron checks the limits (<see cref="KvClientRegistry.CheckOutputLimits"/>).</summary>
 public sealed partial class KvConnectionState
@@ -25,6 +25,10 @@ public sealed partial class KvConnectionState
         Volatile.Write(ref _queryBufferCapacity, capacity);
         Volatile.Write(ref _partialArgvBytes, partialArgvBytes);
     }
+
+    /// <summary>CLIENT LIST <c>rbs</c>/<c>rbp</c>: Redis's reply buffer policy over this client's replies; the connection
+    /// tells it each write (<see cref="KvReplyBufferSizing.OnRepliesWritten"/>, on <see cref="Environment.TickCount64"/>).</summary>
+    public KvReplyBufferSizing ReplyBufferSizing { get; } = new(Environment.TickCount64);
 
     /// <summary>Bytes the connection is writing to the socket now (its replies not yet taken by the kernel), 0 when none;
     /// set by the connection around each write. A subscriber's queued output is its <see cref="KvSubscriber.PendingBytes"/>.</summary>
@@ -60,8 +64,9 @@ public sealed partial class KvConnectionState
         long oll = (omem + ReplyChunkBytes - 1) / ReplyChunkBytes;
         long multi = Volatile.Read(ref _transaction)?.ArgvBytes ?? 0; // the reference may change under a reader on another domain: read once
         long total = qcap + argv + multi + pending + ClientStateBytes;
+        (long rbs, long rbp) = ReplyBufferSizing.Read(Environment.TickCount64);
         return (string.Create(CultureInfo.InvariantCulture,
-            $"qbuf={qbuf} qbuf-free={Math.Max(0, qcap - qbuf)} argv-mem={argv} multi-mem={multi} rbs=0 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={total}"),
+            $"qbuf={qbuf} qbuf-free={Math.Max(0, qcap - qbuf)} argv-mem={argv} multi-mem={multi} rbs={rbs} rbp={rbp} obl={obl} oll={oll} omem={omem} tot-mem={total}"),
             pending > 0);
     }
 }

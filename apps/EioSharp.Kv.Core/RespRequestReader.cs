@@ -35,6 +35,7 @@ public sealed class RespRequestReader
     private byte[]?[]? _own; // per argument: its own array (large arguments)
     private byte[]? _large; // the large argument being received
     private int _largeFilled;
+    private long _ownBytes; // large arguments received whole
 
     /// <summary>Creates a reader enforcing <paramref name="parser"/>'s limits.</summary>
     public RespRequestReader(RespParser parser)
@@ -57,6 +58,19 @@ public sealed class RespRequestReader
 
     /// <summary>Bytes held for the command being received (its small arguments), for memory accounting.</summary>
     public long BufferedBytes => _smallLength + _largeFilled;
+
+    /// <summary>Bytes of the complete arguments kept of the command being received (Redis's <c>argv-mem</c>, its
+    /// argv_len_sum): the small ones and the large ones received whole.</summary>
+    public long ArgumentBytes => _smallLength + _ownBytes;
+
+    /// <summary>Bytes of the large argument being received (read into <see cref="DirectTarget"/>): for Redis they are in the
+    /// query buffer (<c>qbuf</c>), in which it receives a big argument.</summary>
+    public long PartialArgumentBytes => _largeFilled;
+
+    /// <summary>After a <see cref="TryRead(ReadOnlySpan{byte}, int, out int, out KvCommand?)"/> that returned false: the
+    /// length of the <c>$n</c> header of a small argument whose data is not all received, left in the caller's buffer
+    /// (the argument is taken whole). Redis has consumed that header (<c>qbuf</c> counts only the data after it).</summary>
+    public int PendingHeaderLength { get; private set; }
 
     /// <summary>Records <paramref name="count"/> bytes read into <see cref="DirectTarget"/>.</summary>
     public void AdvanceDirect(int count)
@@ -88,6 +102,7 @@ public sealed class RespRequestReader
         RespParser parser = Unauthenticated ? _unauthenticatedParser : _parser;
         int pos = 0;
         command = null;
+        PendingHeaderLength = 0;
         while (true)
         {
             if (_remaining > 0)
@@ -157,6 +172,7 @@ public sealed class RespRequestReader
         _remaining = count;
         _argCount = 0;
         _smallLength = 0;
+        _ownBytes = 0;
         _own = null;
         int capacity = (int)Math.Min(count + 1, 1024);
         if (_offsets.Length < capacity) _offsets = new int[capacity];
@@ -180,6 +196,7 @@ public sealed class RespRequestReader
                 AddOffset();
                 (_own ??= new byte[]?[Math.Max(4, _offsets.Length)])[_argCount] = _large;
                 _argCount++;
+                _ownBytes += _large.Length;
                 _large = null;
                 _largeFilled = 0;
                 _remaining--;
@@ -196,7 +213,12 @@ public sealed class RespRequestReader
             }
 
             int len = (int)length;
-            if (buffer.Length - next < len + 2) return false; // a small argument waits whole in the caller's buffer (< 32 KiB)
+            if (buffer.Length - next < len + 2)
+            {
+                PendingHeaderLength = next - pos;
+                return false; // a small argument waits whole in the caller's buffer (< 32 KiB)
+            }
+
             CheckTerminator(buffer, next + len);
             if (_small.Length - _smallLength < len) Array.Resize(ref _small, Math.Max(_small.Length * 2, _smallLength + len));
             buffer.Slice(next, len).CopyTo(_small.AsSpan(_smallLength));
@@ -241,6 +263,7 @@ public sealed class RespRequestReader
         if (_offsets.Length > 1024) _offsets = new int[8];
         _own = null;
         _smallLength = 0;
+        _ownBytes = 0;
         _argCount = 0;
         return new KvCommand(data, offsets, own);
     }

@@ -350,6 +350,7 @@ internal static class KvConnection
     internal static async ValueTask WriteCountedAsync(IFlowSink conn, KvConnectionState state, ReadOnlyMemory<byte> data)
     {
         state.OutputPendingBytes = data.Length;
+        state.ReplyBufferSizing.OnRepliesWritten(data.Length, Environment.TickCount64); // CLIENT LIST rbs/rbp
         try
         {
             await conn.WriteAsync(data);

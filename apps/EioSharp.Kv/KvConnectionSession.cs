@@ -156,6 +156,7 @@ internal sealed class KvConnectionSession
                     }
 
                     _commands.AdvanceDirect(n);
+                    _state.ReportQueryBuffer(_commands.PartialArgumentBytes, _reader.Capacity, _commands.ArgumentBytes);
                     ctx.Stats.OnNetworkTraffic(n, 0);
                     continue;
                 }
@@ -393,12 +394,16 @@ internal sealed class KvConnectionSession
             }
         }
 
-        state.ReportQueryBuffer(length - pos, _reader.Capacity, _commands.BufferedBytes); // CLIENT LIST qbuf, qbuf-free, argv-mem
+        // CLIENT LIST qbuf, qbuf-free, argv-mem as Redis counts them: the $n header of an argument still being received is
+        // consumed for Redis (only its data is in qbuf), and so is a large argument's data received so far.
+        long queryBuffer = length - pos - _commands.PendingHeaderLength + _commands.PartialArgumentBytes;
+        state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes);
         await SubmitAsync();
         _reader.Consume(pos); // the views of this batch are done with: the buffer may be compacted and read into
         if (_reader.BufferedCount == 0 && !(length > InitialReadBuffer / 2 && _reader.Capacity <= PipelineReadBuffer))
         {
             _reader.TrimExcess(InitialReadBuffer); // grown for a long line: give it back (kept for large pipelines)
+            state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes); // qbuf-free after it
         }
 
         if (_push is { } push)

@@ -20,8 +20,23 @@ internal sealed class KvFiles(EioPath fs) : IKvFiles
 
     public string ReadAllText(string path)
     {
-        byte[] bytes = (fs / path).Load(MaxFileSize);
-        ReadOnlySpan<byte> text = bytes;
+        return Decode((fs / path).Load(MaxFileSize));
+    }
+
+    /// <summary>Reads the configuration file at <paramref name="path"/> and its includes through <paramref name="fs"/>
+    /// (<see cref="KvConfigFile.ReadAsync"/> with <see cref="EioPath.LoadAsync"/> and <see cref="EioPath.ReadDirectoryAsync"/>).</summary>
+    /// <exception cref="KvConfigException">A file cannot be read or a line is malformed.</exception>
+    public static Task<List<KvConfigLine>> ReadConfigAsync(EioPath fs, string path) =>
+        KvConfigFile.ReadAsync(path,
+            async file => Decode(await (fs / file).LoadAsync(MaxFileSize)),
+            async dir =>
+            {
+                EioPath d = fs / dir;
+                return await d.IsDirectoryAsync() ? await d.ReadDirectoryAsync() : [];
+            });
+
+    private static string Decode(ReadOnlySpan<byte> text)
+    {
         ReadOnlySpan<byte> bom = [0xEF, 0xBB, 0xBF]; // as File.ReadAllText, which this replaces
         return s_utf8.GetString(text.StartsWith(bom) ? text[bom.Length..] : text);
     }

@@ -93,17 +93,22 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
     }
 
     /// <summary>Parses the arguments (System.CommandLine: <c>--flag value</c>, <c>--flag=value</c>, <c>@responsefile</c>, <c>--help</c>).</summary>
+    /// <param name="args">The command line: an optional configuration file, then flags.</param>
+    /// <param name="configLines">The lines of the configuration file named by <paramref name="args"/>, read by the caller
+    /// through the library (<see cref="KvFiles.ReadConfigAsync"/>); the flags override them. Null: the file, if any, is not
+    /// applied yet (<see cref="ConfigFile"/> names it, to be read and given to a second call).</param>
     /// <exception cref="ArgumentException">An option is unknown, lacks its value, or has a bad value; the message names it.</exception>
-    public static KvOptions Parse(string[] args)
+    /// <exception cref="KvConfigException">A line of <paramref name="configLines"/> is bad.</exception>
+    public static KvOptions Parse(string[] args, IReadOnlyList<KvConfigLine>? configLines = null)
     {
         RootCommand command = BuildCommand();
         ParseResult parsed = command.Parse(args);
         var c = new KvServerConfig();
         string? configFile = parsed.Action is HelpAction ? null : parsed.GetValue((Argument<string?>)command.Arguments[0]);
-        if (configFile is not null)
+        if (configFile is not null && configLines is not null)
         {
             // KvConfigException (exit 1 in Program, like Redis's fatal config file error) when the file is bad.
-            c = KvConfigDirectives.Apply(c, KvConfigFile.Read(configFile));
+            c = KvConfigDirectives.Apply(c, configLines);
         }
 
         // One connection domain per core, less one left for the kernel's network stack, the clients and background work:

@@ -189,6 +189,19 @@ internal static class KvServer
 
             // The AOF is always fsynced at shutdown (NOSAVE only skips an RDB save, which this server does not have).
             log("User requested shutdown...");
+            if (context.Store is { WritingInitialAof: true })
+            {
+                // Redis's prepareForShutdown in AOF_WAIT_REWRITE: the file on disk does not have the dataset yet.
+                if (!force)
+                {
+                    log("Writing initial AOF, can't exit.");
+                    log("Errors trying to shut down the server. Check the logs for more information.");
+                    return "ERR Errors trying to SHUTDOWN. Check logs.";
+                }
+
+                log("Writing initial AOF. Exit anyway.");
+            }
+
             requestStop();
             return null;
         }

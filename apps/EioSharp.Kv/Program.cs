@@ -9,16 +9,23 @@ KvOptions options;
 try
 {
     options = KvOptions.Parse(args);
+    if (!options.ShowHelp && options.ConfigFile is { } configFile)
+    {
+        // The configuration file (and its includes) through the library's file capability: a short run of its own, since
+        // the file decides how the server's run is set up (maxclients and the file-descriptor limit, domains...).
+        List<KvConfigLine> lines = EioMain.Run(env => KvFiles.ReadConfigAsync(env.Fs, configFile), new EioOptions { Backend = options.Backend });
+        options = KvOptions.Parse(args, lines);
+    }
 }
 catch (ArgumentException e)
 {
     Console.Error.WriteLine(e.Message);
     return 2;
 }
-catch (KvConfigException e)
+catch (Exception e) when (FindConfigError(e) is { } bad)
 {
     // Redis: a bad configuration file is fatal, exit 1.
-    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(bad.Message);
     return 1;
 }
 

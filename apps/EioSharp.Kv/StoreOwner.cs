@@ -157,6 +157,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private Switch? _runSwitch; // the run's switch: owns the AOF file and fibers
     private bool _aofOpening; // CONFIG SET appendonly yes: the cron is opening the file
     private bool _aofWaitRewrite; // turned on at run time: the first rewrite (the whole keyspace) has not finished yet
+    private volatile bool _aofHasDataset = initialAof is not null; // the file at the AOF path has the whole keyspace
     private long _rewritesOfClosedFiles; // INFO aof_rewrites across files closed by CONFIG SET appendonly no
     private long _aofOpenFailedAtMs; // the last failed attempt to turn the AOF on (retried every second)
     private RoundPhase _phase;
@@ -181,6 +182,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
     /// <summary>Whether the server keeps an AOF (appendonly yes).</summary>
     public bool HasAppendOnlyFile => config.AppendOnly;
+
+    /// <summary>Whether appendonly was turned on at run time (CONFIG SET appendonly yes) and the first rewrite, the one that
+    /// puts the whole keyspace in the file, has not finished: Redis's AOF_WAIT_REWRITE, in which SHUTDOWN without FORCE is
+    /// refused (the file on disk does not have the dataset yet). From the CONFIG SET reply until the rewrite lands. Read from
+    /// any domain.</summary>
+    public bool WritingInitialAof => config.AppendOnly && !_aofHasDataset;
 
     /// <summary>BGREWRITEAOF: the next cron tick starts a rewrite (after the running one, if any).</summary>
     public void RequestRewrite()
@@ -359,6 +366,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     {
         if (_aof is { } aof && !config.AppendOnly)
         {
+            _aofHasDataset = false;
             _aof = null;
             _aofWaitRewrite = false;
             _rewritesOfClosedFiles += aof.Rewrites;
@@ -1226,6 +1234,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                     _rewriteRequested |= _aofWaitRewrite;
                     if (!_aofWaitRewrite)
                     {
+                        _aofHasDataset = true;
                         _firstStore = null; // the file now has the whole keyspace: a restart of the owner replays it
                     }
                 }

@@ -238,4 +238,47 @@ public sealed class AppendOnlyToggleTests
             Assert.Equal(0, server.Terminate());
         }
     }
+
+    /// <summary>SHUTDOWN while the first rewrite after CONFIG SET appendonly yes runs (Redis's AOF_WAIT_REWRITE): refused
+    /// without FORCE, since the file on disk does not have the dataset yet ("Writing initial AOF, can't exit." in the log),
+    /// the server keeps serving; SHUTDOWN FORCE exits 0. Checked on redis-server 7.0.15 (its rewrite slowed by
+    /// rdb-key-save-delay) and on EioSharp.Kv (held by EIOSHARP_KV_TEST_REWRITE_DELAY_MS).</summary>
+    [Fact]
+    public void Shutdown_during_the_first_rewrite_after_appendonly_yes_is_refused_without_force_as_redis_does()
+    {
+        string[] Refused(RespConnection c)
+        {
+            for (int i = 0; i < 100; i++) Assert.Equal("+OK", c.Call("SET", "k" + i, "v" + i).ToString());
+            Assert.Equal("+OK", c.Call("CONFIG", "SET", "appendonly", "yes").ToString());
+            string atOnce = c.Call("SHUTDOWN").ToString(); // refused from the CONFIG SET reply on, before the rewrite starts
+            WaitRewriteRunning(c);
+            string plain = c.Call("SHUTDOWN").ToString();
+            string noSave = c.Call("SHUTDOWN", "NOSAVE").ToString();
+            string pong = c.Call("PING").ToString();
+            string abort = c.Call("SHUTDOWN", "ABORT").ToString();
+            c.Send(Tools.Resp("SHUTDOWN", "FORCE"));
+            Assert.ThrowsAny<Exception>(() => c.Read()); // no reply: the connection closes with the server
+            return [atOnce, plain, noSave, pong, abort];
+        }
+
+        string[] expected;
+        using (var redis = RedisServerProcess.Start("--rdb-key-save-delay", "100000")) // 0.1 s a key: 10 s for 100
+        using (var c = new RespConnection(redis.Port))
+        {
+            expected = Refused(c);
+            Assert.Throws<System.Net.Sockets.SocketException>(() => new RespConnection(redis.Port).Dispose()); // it exited
+        }
+        Assert.Equal(["-ERR Errors trying to SHUTDOWN. Check logs.", "-ERR Errors trying to SHUTDOWN. Check logs.", "-ERR Errors trying to SHUTDOWN. Check logs.", "+PONG",
+            "-ERR No shutdown in progress."], expected);
+
+        using var dir = new TempDir();
+        using var server = KvServerProcess.StartWithRewriteDelay(dir.DataDir, TimeSpan.FromSeconds(30), "--appendonly", "no");
+        using (var c = new RespConnection(server.Port))
+        {
+            Assert.Equal(expected, Refused(c));
+        }
+        Assert.Equal(0, server.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.Contains("Writing initial AOF, can't exit.", server.Log, StringComparison.Ordinal);
+        Assert.Contains("Writing initial AOF. Exit anyway.", server.Log, StringComparison.Ordinal);
+    }
 }

@@ -51,6 +51,55 @@ public sealed class OperationsTests
         Assert.Contains("argument must be a memory value", output, StringComparison.Ordinal);
     }
 
+    /// <summary>Runs redis-server with <paramref name="args"/> until it exits; its exit code and output.</summary>
+    private static (int ExitCode, string Output) RunRedisToExit(params string[] args)
+    {
+        var psi = new ProcessStartInfo("redis-server") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync(), stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(30_000))
+        {
+            p.Kill();
+            throw new TimeoutException("redis-server did not exit");
+        }
+        return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    /// <summary>The configuration file is read through the library (env.Fs) before the server's run: a missing file, or a
+    /// missing included file, is fatal with Redis's text (config.c: "Fatal error, can't open config file '...': strerror"),
+    /// exit 1, as redis-server 7.0.15 says it; a relative include (and a relative config path) is relative to the working
+    /// directory, as in Redis.</summary>
+    [Fact]
+    public void A_missing_config_file_or_include_is_fatal_with_redis_text_and_relative_includes_work()
+    {
+        using var dir = new TempDir();
+        string missing = Path.Combine(dir.Path, "missing.conf");
+        string withMissingInclude = Path.Combine(dir.Path, "inc.conf");
+        File.WriteAllText(withMissingInclude, $"timeout 3\ninclude {Path.Combine(dir.Path, "nope.conf")}\n");
+        foreach (string conf in new[] { missing, withMissingInclude })
+        {
+            string what = conf == missing ? missing : Path.Combine(dir.Path, "nope.conf");
+            string text = $"Fatal error, can't open config file '{what}': No such file or directory";
+            var (redisCode, redisOutput) = RunRedisToExit(conf, "--port", "0");
+            Assert.Equal(1, redisCode);
+            Assert.Contains(text, redisOutput, StringComparison.Ordinal);
+            var (code, output) = KvServerProcess.RunExpectingExit(dir.DataDir, TimeSpan.FromSeconds(30), conf);
+            Assert.Equal(1, code);
+            Assert.Contains(text, output, StringComparison.Ordinal);
+        }
+
+        // Relative to the working directory (the test's, which the server inherits): the file and what it includes.
+        File.WriteAllText(Path.Combine(dir.Path, "extra.conf"), "timeout 11\nhz 15\n");
+        string main = Path.Combine(dir.Path, "main.conf");
+        File.WriteAllText(main, $"include {Path.GetRelativePath(Environment.CurrentDirectory, Path.Combine(dir.Path, "extra.conf"))}\nmaxmemory 3mb\n");
+        using var server = KvServerProcess.StartIn(dir.DataDir, Path.GetRelativePath(Environment.CurrentDirectory, main), "--hz", "12");
+        using var c = new RespConnection(server.Port);
+        Assert.Equal("*[$\"timeout\", $\"11\"]", c.Call("CONFIG", "GET", "timeout").ToString());
+        Assert.Equal("*[$\"maxmemory\", $\"3145728\"]", c.Call("CONFIG", "GET", "maxmemory").ToString());
+        Assert.Equal("*[$\"hz\", $\"12\"]", c.Call("CONFIG", "GET", "hz").ToString()); // the flag wins
+    }
+
     [Fact]
     public void Config_set_and_get_replies_match_redis_server()
     {

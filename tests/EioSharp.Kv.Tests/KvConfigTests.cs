@@ -32,40 +32,53 @@ public class KvConfigTests
         }
     }
 
+    /// <summary>Reads <paramref name="path"/> from <paramref name="files"/> (path to text; a missing one throws
+    /// FileNotFoundException with ENOENT as <see cref="Exception.HResult"/>, as the library's Load does).</summary>
+    private static List<KvConfigLine> Read(Dictionary<string, string> files, string path) =>
+        KvConfigFile.ReadAsync(path,
+            p => files.TryGetValue(p, out string? text) ? Task.FromResult(text) : throw new FileNotFoundException("missing " + p) { HResult = 2 },
+            d => Task.FromResult<IReadOnlyList<string>>([.. files.Keys.Where(k => Path.GetDirectoryName(k) == d).Select(k => Path.GetFileName(k))]))
+            .GetAwaiter().GetResult();
+
     [Fact]
     public void Read_expands_includes_in_place_and_Apply_reports_the_bad_line()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "kvconf-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(dir);
-        try
+        var files = new Dictionary<string, string>
         {
-            File.WriteAllText(Path.Combine(dir, "a.conf"), "timeout 5\n");
-            File.WriteAllText(Path.Combine(dir, "main.conf"), $"# comment\ntimeout 1\ninclude {Path.Combine(dir, "*.conf.inc")}\ninclude {Path.Combine(dir, "a.conf")}\nhz 20\n");
-            File.WriteAllText(Path.Combine(dir, "x.conf.inc"), "maxmemory 1kb\n");
-            List<KvConfigLine> lines = KvConfigFile.Read(Path.Combine(dir, "main.conf"));
-            Assert.Equal(["timeout", "maxmemory", "timeout", "hz"], lines.Select(l => l.Args[0]));
-            KvServerConfig c = KvConfigDirectives.Apply(new KvServerConfig(), lines);
-            Assert.Equal(5, c.Timeout); // the later line wins
-            Assert.Equal(1024, c.MaxMemory);
-            Assert.Equal(20, c.Hz);
+            ["/c/a.conf"] = "timeout 5\n",
+            ["/c/main.conf"] = "# comment\ntimeout 1\ninclude /c/*.conf.inc\ninclude /c/a.conf\r\nhz 20",
+            ["/c/x.conf.inc"] = "maxmemory 1kb\n",
+            ["/c/y.conf.incl"] = "maxmemory 2kb\n", // does not match the glob
+            ["/c/bad.conf"] = "hz 10\nmaxclients many\n",
+            ["/c/unknown.conf"] = "no-such-directive 1\n",
+            ["/c/loop.conf"] = "include /c/loop.conf\n",
+            ["/c/missing-include.conf"] = "hz 10\ninclude /c/nope.conf\n",
+            ["/c/empty-glob.conf"] = "include /nodir/*.conf\nhz 30\n",
+        };
+        List<KvConfigLine> lines = Read(files, "/c/main.conf");
+        Assert.Equal(["timeout", "maxmemory", "timeout", "hz"], lines.Select(l => l.Args[0]));
+        Assert.Equal(["/c/main.conf:2", "/c/x.conf.inc:1", "/c/a.conf:1", "/c/main.conf:5"], lines.Select(l => l.File + ":" + l.LineNumber));
+        KvServerConfig c = KvConfigDirectives.Apply(new KvServerConfig(), lines);
+        Assert.Equal(5, c.Timeout); // the later line wins
+        Assert.Equal(1024, c.MaxMemory);
+        Assert.Equal(20, c.Hz);
 
-            File.WriteAllText(Path.Combine(dir, "bad.conf"), "hz 10\nmaxclients many\n");
-            var e = Assert.Throws<KvConfigException>(() => KvConfigDirectives.Apply(new KvServerConfig(), KvConfigFile.Read(Path.Combine(dir, "bad.conf"))));
-            Assert.Contains("at line 2", e.Message, StringComparison.Ordinal);
-            Assert.Contains(">>> 'maxclients many'", e.Message, StringComparison.Ordinal);
-            Assert.Contains("argument couldn't be parsed into an integer", e.Message, StringComparison.Ordinal);
+        var e = Assert.Throws<KvConfigException>(() => KvConfigDirectives.Apply(new KvServerConfig(), Read(files, "/c/bad.conf")));
+        Assert.Contains("at line 2", e.Message, StringComparison.Ordinal);
+        Assert.Contains(">>> 'maxclients many'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("argument couldn't be parsed into an integer", e.Message, StringComparison.Ordinal);
 
-            File.WriteAllText(Path.Combine(dir, "unknown.conf"), "no-such-directive 1\n");
-            e = Assert.Throws<KvConfigException>(() => KvConfigDirectives.Apply(new KvServerConfig(), KvConfigFile.Read(Path.Combine(dir, "unknown.conf"))));
-            Assert.Contains("Bad directive or wrong number of arguments", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<KvConfigException>(() => KvConfigDirectives.Apply(new KvServerConfig(), Read(files, "/c/unknown.conf")));
+        Assert.Contains("Bad directive or wrong number of arguments", e.Message, StringComparison.Ordinal);
 
-            File.WriteAllText(Path.Combine(dir, "loop.conf"), $"include {Path.Combine(dir, "loop.conf")}\n");
-            Assert.Throws<KvConfigException>(() => KvConfigFile.Read(Path.Combine(dir, "loop.conf")));
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        Assert.Throws<KvConfigException>(() => Read(files, "/c/loop.conf"));
+
+        // Redis's texts (config.c loadServerConfig): the strerror of the file that cannot be opened, included or not.
+        e = Assert.Throws<KvConfigException>(() => Read(files, "/c/none.conf"));
+        Assert.Equal("Fatal error, can't open config file '/c/none.conf': No such file or directory", e.Message);
+        e = Assert.Throws<KvConfigException>(() => Read(files, "/c/missing-include.conf"));
+        Assert.Equal("Fatal error, can't open config file '/c/nope.conf': No such file or directory", e.Message);
+        Assert.Equal(["hz"], Read(files, "/c/empty-glob.conf").Select(l => l.Args[0])); // a glob matching nothing adds nothing
     }
 
     [Fact]

@@ -126,6 +126,28 @@ public class KvConnectionStateTests
         Assert.Equal("-ERR wrong number of arguments for 'client' command\r\n", c.Run("CLIENT"));
     }
 
+    /// <summary>CLIENT SETINFO as redis 7.2's clientSetinfoCommand: the value must be printable ASCII without spaces (the
+    /// error names the attribute as sent), an empty value clears it, both show in CLIENT INFO, and RESET keeps them (they
+    /// describe the library behind the connection: 7.2's clearClientConnectionState leaves lib_name and lib_ver).</summary>
+    [Fact]
+    public void Client_setinfo_validates_shows_and_survives_reset_as_redis_7_2()
+    {
+        var c = new TwoClients().A; // with a store: RESET runs there
+        Assert.Equal("-ERR LIB-NAME cannot contain spaces, newlines or special characters.\r\n", c.Run("CLIENT", "SETINFO", "LIB-NAME", "redis py"));
+        Assert.Equal("-ERR lib-ver cannot contain spaces, newlines or special characters.\r\n", c.Run("CLIENT", "SETINFO", "lib-ver", "1.0\n"));
+        Assert.Equal("-ERR Lib-Name cannot contain spaces, newlines or special characters.\r\n", c.Run("CLIENT", "SETINFO", "Lib-Name", "caf\u00e9"));
+        Assert.Equal("-ERR lib-name cannot contain spaces, newlines or special characters.\r\n", c.Run("CLIENT", "SETINFO", "lib-name", "a\tb"));
+        Assert.Equal("-ERR wrong number of arguments for 'client|setinfo' command\r\n", c.Run("CLIENT", "SETINFO", "lib-name"));
+        Assert.EndsWith("lib-name= lib-ver=\n\r\n", c.Run("CLIENT", "INFO"));
+        Assert.Equal("+OK\r\n", c.Run("CLIENT", "SETINFO", "lib-name", "jedis(spring)"));
+        Assert.Equal("+OK\r\n", c.Run("CLIENT", "SETINFO", "LIB-VER", "5.1.0~beta"));
+        Assert.EndsWith("lib-name=jedis(spring) lib-ver=5.1.0~beta\n\r\n", c.Run("CLIENT", "INFO"));
+        Assert.Equal("+RESET\r\n", c.Run("RESET"));
+        Assert.EndsWith("lib-name=jedis(spring) lib-ver=5.1.0~beta\n\r\n", c.Run("CLIENT", "INFO"));
+        Assert.Equal("+OK\r\n", c.Run("CLIENT", "SETINFO", "lib-ver", ""));
+        Assert.EndsWith("lib-name=jedis(spring) lib-ver=\n\r\n", c.Run("CLIENT", "INFO"));
+    }
+
     [Fact]
     public void Command_and_config()
     {

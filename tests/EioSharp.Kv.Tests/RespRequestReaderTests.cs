@@ -132,4 +132,44 @@ public class RespRequestReaderTests
         Assert.True(reader.TryRead(Resp.Encode(["DEL", .. Enumerable.Range(0, 20).Select(i => "k" + i)]), out _, out c));
         Assert.Equal(21, c.Count);
     }
+
+    /// <summary>What CLIENT LIST shows of a command being received, as Redis counts it: the $n header of a small argument
+    /// whose data is incomplete is consumed for Redis (<see cref="RespRequestReader.PendingHeaderLength"/> is subtracted
+    /// from qbuf), an incomplete header is not; complete arguments are argv-mem (<see cref="RespRequestReader.ArgumentBytes"/>),
+    /// a large argument's received data is qbuf (<see cref="RespRequestReader.PartialArgumentBytes"/>).</summary>
+    [Fact]
+    public void Partial_command_counts_match_redis_qbuf_and_argv_mem()
+    {
+        var reader = new RespRequestReader(RespParser.Default);
+        byte[] partial = "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$5\r\nhel"u8.ToArray();
+        Assert.False(reader.TryRead(partial, out int consumed, out _));
+        Assert.Equal(partial.Length - 7, consumed); // "$5\r\nhel" stays in the caller's buffer
+        Assert.Equal(4, reader.PendingHeaderLength);
+        Assert.Equal(4, reader.ArgumentBytes);
+        Assert.Equal(3, partial.Length - consumed - reader.PendingHeaderLength); // Redis's qbuf=3
+
+        Assert.True(reader.TryRead("$5\r\nhello\r\n"u8, out _, out KvCommand? set));
+        Assert.Equal("hello", set!.GetString(2));
+        Assert.Equal(0, reader.ArgumentBytes);
+
+        Assert.False(reader.TryRead("*2\r\n$3\r\nGET\r\n$1"u8, out consumed, out _));
+        Assert.Equal(0, reader.PendingHeaderLength); // the header line itself is incomplete: Redis keeps it in qbuf too
+        Assert.Equal(3, reader.ArgumentBytes);
+        Assert.True(reader.TryRead("$1\r\nk\r\n"u8, out _, out _));
+
+        byte[] large = Encoding.ASCII.GetBytes("*4\r\n$5\r\nRPUSH\r\n$1\r\nb\r\n$40000\r\n" + new string('x', 1000));
+        Assert.False(reader.TryRead(large, out consumed, out _));
+        Assert.Equal(large.Length, consumed); // taken into the argument's own array
+        Assert.Equal(1000, reader.PartialArgumentBytes);
+        Assert.Equal(6, reader.ArgumentBytes);
+        Assert.Equal(0, reader.PendingHeaderLength);
+        reader.AdvanceDirect(39_000); // the rest straight into DirectTarget
+        Assert.Equal(40_000, reader.PartialArgumentBytes); // Redis's qbuf until its \r\n is in
+        Assert.False(reader.TryRead("\r\n$1\r\n"u8, out consumed, out _));
+        Assert.Equal(0, reader.PartialArgumentBytes);
+        Assert.Equal(40_006, reader.ArgumentBytes); // the large argument is whole: argv-mem until the command completes
+        Assert.True(reader.TryRead("$1\r\nz\r\n"u8, out _, out KvCommand? big));
+        Assert.Equal(40_000, big![2].Length);
+        Assert.Equal(0, reader.ArgumentBytes);
+    }
 }

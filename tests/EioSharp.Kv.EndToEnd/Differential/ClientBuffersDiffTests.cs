@@ -47,11 +47,31 @@ public sealed partial class ClientBuffersDiffTests
         partial.Send("*3\r\n$3\r\nSET\r\n$1\r\na\r\n$5\r\nhel"u8.ToArray());
         Thread.Sleep(200);
         Dictionary<string, string> p = Line(c, partialId);
-        seen.Add($"partial argv-mem={p["argv-mem"]} qbuf>0={long.Parse(p["qbuf"]) > 0} obl={p["obl"]} oll={p["oll"]} omem={p["omem"]} events={p["events"]}");
+        seen.Add($"partial argv-mem={p["argv-mem"]} qbuf={p["qbuf"]} obl={p["obl"]} oll={p["oll"]} omem={p["omem"]} events={p["events"]}");
         partial.Send("lo\r\n"u8.ToArray());
         Thread.Sleep(200);
         p = Line(c, partialId);
         seen.Add($"after argv-mem={p["argv-mem"]} qbuf={p["qbuf"]} cmd={p["cmd"]}");
+        partial.Send("*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$5"u8.ToArray()); // the $n header itself incomplete: it is in qbuf
+        Thread.Sleep(200);
+        p = Line(c, partialId);
+        seen.Add($"header argv-mem={p["argv-mem"]} qbuf={p["qbuf"]}");
+        partial.Send("\r\nhello\r\n"u8.ToArray());
+        Thread.Sleep(200);
+        // A large argument (>= 32 KiB) being received: its data so far is query buffer, not argv-mem.
+        partial.Send(Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$40000\r\n" + new string('x', 20_000)));
+        Thread.Sleep(300);
+        p = Line(c, partialId);
+        seen.Add($"large argv-mem={p["argv-mem"]} qbuf={p["qbuf"]}");
+        partial.Send(Encoding.ASCII.GetBytes(new string('x', 20_000) + "\r\n"));
+        Thread.Sleep(200);
+        p = Line(c, partialId);
+        seen.Add($"large done argv-mem={p["argv-mem"]} qbuf={p["qbuf"]} cmd={p["cmd"]}");
+        // A 50 KB inline command grows the query buffer; it is given back (Redis: clientsCron after 2 s idle).
+        partial.Send(Encoding.ASCII.GetBytes("SET d " + new string('y', 50_000) + "\r\n"));
+        Thread.Sleep(3000);
+        p = Line(c, partialId);
+        seen.Add($"inline 50 KB then idle: qbuf+qbuf-free<=32768={long.Parse(p["qbuf"]) + long.Parse(p["qbuf-free"]) <= 32768} cmd={p["cmd"]}");
 
         string self = c.Call("CLIENT", "INFO").Text!;
         var own = Field().Matches(self).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
@@ -92,7 +112,8 @@ public sealed partial class ClientBuffersDiffTests
         using var kv = KvServerProcess.Start("--appendonly", "no");
         List<string> expected = Observe(redis.Port);
         List<string> actual = Observe(kv.Port);
-        Assert.Equal("partial argv-mem=4 qbuf>0=True obl=0 oll=0 omem=0 events=r", expected[0]); // what Redis shows
+        Assert.Equal("partial argv-mem=4 qbuf=3 obl=0 oll=0 omem=0 events=r", expected[0]); // what Redis shows
+        Assert.Equal("large argv-mem=4 qbuf=20000", expected[3]);
         Assert.Equal("multi queued=1 multi-mem=29", expected[^3]); // SET a b: 3 + 1 + 1 bytes + 3 pointers
         Assert.Equal(expected, actual);
     }
@@ -138,5 +159,43 @@ public sealed partial class ClientBuffersDiffTests
         }
         using var k = new RespConnection(kv.Port);
         Assert.Contains("client_output_buffer_limit_disconnections:2", k.Call("INFO", "stats").Text!, StringComparison.Ordinal);
+    }
+
+    private static (long Rbs, long Rbp) ReplyBuffer(RespConnection c)
+    {
+        var f = Field().Matches(c.Call("CLIENT", "INFO").Text!).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+        return (long.Parse(f["rbs"], System.Globalization.CultureInfo.InvariantCulture), long.Parse(f["rbp"], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>rbs/rbp, Redis 7.0's reply buffer (c->buf) and its peak: an idle client's buffer is shrunk to 1 KiB with its
+    /// peak reset; a reply that fills it makes its peak the buffer size and doubles it (clientsCronResizeOutputBuffer); 5 s
+    /// later (reply-buffer-peak-reset-time) the peak is reset and the buffer shrinks back to 1 KiB.</summary>
+    private static List<string> ObserveReplyBuffer(int port)
+    {
+        var seen = new List<string>();
+        using (var setup = new RespConnection(port))
+        {
+            Assert.Equal("OK", setup.Call("SET", "mid", new string('m', 10_000)).Text);
+        }
+
+        using var c = new RespConnection(port);
+        Thread.Sleep(1000);
+        seen.Add($"idle {ReplyBuffer(c)}");
+        Assert.Equal(10_000, c.Call("GET", "mid").Text!.Length);
+        Thread.Sleep(300);
+        seen.Add($"after a 10 KB reply {ReplyBuffer(c)}");
+        Thread.Sleep(5500);
+        seen.Add($"5.5 s later {ReplyBuffer(c)}");
+        return seen;
+    }
+
+    [Fact]
+    public void Reply_buffer_fields_rbs_and_rbp_follow_redis_resizing()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        List<string> expected = ObserveReplyBuffer(redis.Port);
+        Assert.Equal(["idle (1024, 0)", "after a 10 KB reply (2048, 1024)", "5.5 s later (1024, 0)"], expected); // what Redis shows
+        Assert.Equal(expected, ObserveReplyBuffer(kv.Port));
     }
 }
