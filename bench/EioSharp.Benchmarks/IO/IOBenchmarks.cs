@@ -2,9 +2,25 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
 using EioSharp.IO;
 
 namespace EioSharp.Benchmarks.IO;
+
+/// <summary>The byte-at-a-time job: 2 warmups, 6 measured iterations, one process; with <c>EIOSHARP_BENCH_JOB=cli</c> none, so
+/// that only the job given on the command line runs (e.g. <c>--inProcess</c>, when BenchmarkDotNet cannot build its
+/// out-of-process boilerplate project on this host), as <see cref="CoreBenchConfig"/>.</summary>
+public sealed class IOBenchConfig : ManualConfig
+{
+    public IOBenchConfig()
+    {
+        if (Environment.GetEnvironmentVariable("EIOSHARP_BENCH_JOB") != "cli")
+        {
+            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(6));
+        }
+    }
+}
 
 /// <summary>Shared 100 MB inputs (built once per process).</summary>
 internal static class IOData
@@ -48,7 +64,7 @@ internal static class IOData
 }
 
 /// <summary>Reading 100 MB one byte at a time (Eio's <c>Buf_read.any_char</c> benchmark: 0.40 s per 100 MB in OCaml).</summary>
-[SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 6)]
+[Config(typeof(IOBenchConfig))]
 [MemoryDiagnoser]
 [MedianColumn]
 public class IOAnyCharBenchmarks

@@ -296,10 +296,12 @@ public sealed partial class BufferedReader
     /// <returns>The byte (Eio's <c>char</c> is a byte).</returns>
     /// <exception cref="EndOfStreamException">The input has ended.</exception>
     /// <exception cref="CancelledException">The fiber was cancelled while reading.</exception>
-    /// <remarks>Eio: <c>Buf_read.any_char</c>. Completes synchronously, without allocating, when a byte is buffered (the
-    /// refill is a separate method). Each call still costs an await in the caller's state machine: a loop over many bytes
-    /// is several times faster with <see cref="TryAnyChar"/> and <see cref="FillAsync"/>, which await once per buffer
-    /// (docs/BENCHMARKS.md, I/O).</remarks>
+    /// <remarks>Eio: <c>Buf_read.any_char</c>. Completes synchronously, without allocating, when a byte is buffered: the fast
+    /// path is inlined into the caller and builds the <see cref="ValueTask{TResult}"/> field by field (the refill is a
+    /// separate method, which allocates only when the source really suspends). Each call still costs an await in the
+    /// caller's state machine; a loop over many bytes is cheaper still with <see cref="TryAnyChar"/> and
+    /// <see cref="FillAsync"/>, which await once per buffer (docs/BENCHMARKS.md, I/O).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ValueTask<byte> AnyCharAsync()
     {
         int s = _start;
@@ -309,7 +311,25 @@ public sealed partial class BufferedReader
             return new ValueTask<byte>(_buf[s]);
         }
 
-        return AnyCharSlowAsync();
+        // Both branches build the ValueTask field by field (the slow one from a Task, once per refill): merging a ValueTask
+        // returned by a call with one built inline made the JIT copy it through memory (a store-forwarding stall per byte).
+        return new ValueTask<byte>(AnyCharSlowTask());
+    }
+
+    // Completed tasks for the 256 byte values, made on first use: a refill that completes synchronously allocates nothing.
+    private static readonly Task<byte>?[] s_byteTasks = new Task<byte>?[256];
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Task<byte> AnyCharSlowTask()
+    {
+        var pending = AnyCharSlowAsync();
+        if (!pending.IsCompletedSuccessfully)
+        {
+            return pending.AsTask();
+        }
+
+        byte b = pending.Result;
+        return s_byteTasks[b] ??= Task.FromResult(b);
     }
 
     /// <summary>Takes the next byte if one is buffered, without waiting.</summary>

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using EioSharp.Backends.Native;
 using EioSharp.Time;
 
 namespace EioSharp.Processes;
@@ -6,8 +7,9 @@ namespace EioSharp.Processes;
 /// <summary>A child process started by <see cref="ProcessManager.Spawn"/>, owned by a switch.</summary>
 /// <remarks>
 /// <para>Eio: <c>Process.t</c> (<c>pid</c>, <c>await</c>, <c>await_exn</c>, <c>signal</c>).</para>
-/// <para><b>Lifetime</b>: the child is reaped by the library's reaper thread as soon as it exits, whether or not a fiber
-/// waits (no zombies). When the owning switch finishes while the child still runs, the switch's release hook sends
+/// <para><b>Lifetime</b>: the child is reaped as soon as it exits, whether or not a fiber waits (no zombies): on the epoll
+/// and io_uring backends by the spawning domain's own poller (its pidfd is in the domain's epoll set, or watched by an
+/// IORING_OP_POLL_ADD on its ring), on the portable backend (or without pidfd) by the library's reaper thread. When the owning switch finishes while the child still runs, the switch's release hook sends
 /// SIGTERM, waits up to the grace period given to <see cref="ProcessManager.Spawn"/> (default
 /// <see cref="ProcessManager.DefaultKillGracePeriod"/>), then sends SIGKILL, and the switch finishes only once the child
 /// has been reaped. (Eio sends SIGKILL at once; pass a zero grace period for that.)</para>
@@ -94,6 +96,16 @@ public sealed class ChildProcess
 
     /// <inheritdoc/>
     public override string ToString() => $"ChildProcess {Pid} ({ArgumentFormat.Format(Arguments)}){(HasExited ? " " + _status : "")}";
+
+    /// <summary>
+    /// Has the child's pidfd watched by <paramref name="watcher"/> (the spawning domain's poller, on its thread): the domain
+    /// reaps the child itself when the pidfd becomes readable, with no hand-off from the reaper thread. False when there is
+    /// no pidfd or the poller refused; the caller then uses <see cref="ChildReaper.Watch"/>.
+    /// </summary>
+    internal bool TryWatchOn(IReadyWatcher watcher) => WatchedByDomain = PidFd >= 0 && watcher.TryWatch(new PidfdWatch(this, watcher));
+
+    /// <summary>True when the spawning domain's poller watches the child (tests).</summary>
+    internal bool WatchedByDomain { get; private set; }
 
     /// <summary>Closes the pidfd when it cannot be watched (the reaper then polls the pid).</summary>
     internal void DropPidfd()
@@ -190,6 +202,37 @@ public sealed class ChildProcess
         catch (IOException)
         {
             // Reaped elsewhere: nothing left to wait for.
+        }
+    }
+
+    /// <summary>The child's pidfd watched by a domain's poller: readable means the child has exited.</summary>
+    private sealed class PidfdWatch(ChildProcess child, IReadyWatcher watcher) : ReadyWatch
+    {
+        internal override int Fd => child.PidFd;
+
+        internal override void Ready()
+        {
+            if (child.TryReap())
+            {
+                child.Resolve();
+            }
+            else if (child.PidFd < 0 || !watcher.TryWatch(this))
+            {
+                // Spurious readiness (the pidfd is still open): watch again, or let the reaper thread take over.
+                ChildReaper.Watch(child);
+            }
+        }
+
+        internal override void Abandoned()
+        {
+            if (child.TryReap())
+            {
+                child.Resolve();
+            }
+            else
+            {
+                ChildReaper.Watch(child);
+            }
         }
     }
 }

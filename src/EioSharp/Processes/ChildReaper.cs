@@ -3,7 +3,10 @@ using System.Runtime.InteropServices;
 namespace EioSharp.Processes;
 
 /// <summary>
-/// The one thread per process that waits for every child spawned by <see cref="ProcessManager"/> to exit and reaps it.
+/// The one thread per process that waits for children spawned by <see cref="ProcessManager"/> to exit and reaps them:
+/// children spawned on the portable backend, children without a pidfd, and children handed over by a native poller
+/// (<see cref="Backends.Native.ReadyWatch.Abandoned"/>: the spawning domain ended first). On the epoll and io_uring
+/// backends a child with a pidfd is watched and reaped by the spawning domain's own poller instead (no thread hop).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -12,7 +15,7 @@ namespace EioSharp.Processes;
 /// becomes readable the thread reaps that child with <c>waitpid(pid, WNOHANG)</c> and resolves the child's exit promise,
 /// which wakes the awaiting fibers on their own domains. So reaping never depends on a fiber waiting: a cancelled
 /// <see cref="ChildProcess.AwaitAsync"/> leaves no zombie. One thread serves all children (not one per child); see
-/// docs/rationale.md §21 for why it is not the domain's poller.
+/// docs/rationale.md §21 and the section on domain-watched children (issue 16, branch h48).
 /// </para>
 /// <para>
 /// Fallback when the kernel has no pidfd (ENOSYS, before 5.3): the child is polled with <c>waitpid(pid, WNOHANG)</c>

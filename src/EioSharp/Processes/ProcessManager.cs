@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Runtime.InteropServices;
+using EioSharp.Backends.Native;
 using EioSharp.Fs;
 using EioSharp.IO;
 using EioSharp.Time;
@@ -14,8 +15,9 @@ namespace EioSharp.Processes;
 /// no copy of the .NET process is made), with file actions for the standard descriptors and <c>fchdir</c> for the
 /// working directory, the signal mask emptied and every signal reset to its default (.NET ignores SIGPIPE; a child must
 /// not inherit that). Every other descriptor of this process is close-on-exec, so the child gets only 0, 1 and 2.
-/// Exits are detected through a pidfd by one reaper thread for the whole process (see <see cref="ChildProcess"/>).</para>
-/// <para><b>Platform</b>: Linux only (the portable and epoll backends); <see cref="Stdenv.ProcessManager"/> throws
+/// Exits are detected through a pidfd: on the epoll and io_uring backends by the spawning domain's own poller, on the portable
+/// backend by one reaper thread for the whole process (see <see cref="ChildProcess"/>).</para>
+/// <para><b>Platform</b>: Linux only (the portable, epoll and io_uring backends); <see cref="Stdenv.ProcessManager"/> throws
 /// <see cref="NotSupportedException"/> elsewhere and under the mock backend.</para>
 /// </remarks>
 public sealed class ProcessManager
@@ -193,7 +195,11 @@ public sealed class ProcessManager
 
             int pidfd = ChildReaper.ForceFallback ? -1 : ProcessNative.PidfdOpen(pid);
             var child = new ChildProcess(pid, pidfd < 0 ? -1 : pidfd, args);
-            ChildReaper.Watch(child);
+            if (!(Domain.Current?.Poller is IReadyWatcher watcher && child.TryWatchOn(watcher)))
+            {
+                ChildReaper.Watch(child);
+            }
+
             sw.OnRelease(() => child.TerminateAsync(_clock, grace));
             foreach (var copy in copies)
             {

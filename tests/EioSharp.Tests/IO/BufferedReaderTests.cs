@@ -243,6 +243,79 @@ public class BufferedReaderTests
         });
     }
 
+    /// <summary>A source that suspends the fiber (a yield) before each read of at most <paramref name="chunk"/> bytes.</summary>
+    private sealed class YieldingSource(byte[] data, int chunk) : IFlowSource
+    {
+        private int _pos;
+
+        public async ValueTask<int> ReadAsync(Memory<byte> buffer)
+        {
+            await Fiber.YieldAsync();
+            int n = Math.Min(Math.Min(chunk, buffer.Length), data.Length - _pos);
+            data.AsSpan(_pos, n).CopyTo(buffer.Span);
+            _pos += n;
+            return n;
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AnyCharReadsEveryByteValueAcrossRefillsThenEndOfInput(bool suspending)
+    {
+        // Every byte value three times, delivered 7 bytes per read into a 16-byte buffer: most calls take the inlined fast
+        // path, each refill the slow one (completed synchronously, or after a real suspension).
+        var data = Enumerable.Range(0, 3 * 256).Select(i => (byte)(i % 256)).ToArray();
+        var (got, end) = Run(async () =>
+        {
+            IFlowSource source = suspending
+                ? new YieldingSource(data, 7)
+                : new BufferSource(data.Chunk(7).Select(c => (ReadOnlyMemory<byte>)c));
+            var r = new BufferedReader(source, 16);
+            var bytes = new List<byte>();
+            for (int i = 0; i < data.Length; i++)
+            {
+                bytes.Add(await r.AnyCharAsync());
+            }
+
+            var e = await Assert.ThrowsAsync<EndOfStreamException>(async () => await r.AnyCharAsync());
+            return (bytes.ToArray(), e);
+        });
+        Assert.Equal(data, got);
+        Assert.NotNull(end);
+    }
+
+    [Fact]
+    public void AnyCharRefillsThatCompleteSynchronouslyDoNotAllocate()
+    {
+        Run(async () =>
+        {
+            // A source that never suspends: the slow path (one per refill) hands back a cached completed task.
+            var r = new BufferedReader(new RepeatSource((byte)'z', 3), 8);
+            for (int i = 0; i < 100; i++)
+            {
+                await r.AnyCharAsync(); // warm-up: the cached task for 'z' exists
+            }
+
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            long sum = 0;
+            for (int i = 0; i < 3000; i++)
+            {
+                var vt = r.AnyCharAsync();
+                if (!vt.IsCompletedSuccessfully)
+                {
+                    throw new InvalidOperationException("not synchronous");
+                }
+
+                sum += vt.Result;
+            }
+
+            long after = GC.GetAllocatedBytesForCurrentThread();
+            Assert.Equal(0, after - before); // 1,000 refills
+            Assert.Equal(3000L * 'z', sum);
+        });
+    }
+
     [Fact]
     public void BufferedOperationsCompleteSynchronouslyWithoutAllocating()
     {

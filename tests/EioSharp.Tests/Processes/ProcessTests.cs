@@ -4,7 +4,10 @@ using EioSharp.Processes;
 
 namespace EioSharp.Tests.Processes;
 
-/// <summary>Eio.Process on the portable backend with real binaries (/bin/sh, cat, sleep); <see cref="ProcessEpollTests"/> runs them on epoll.</summary>
+/// <summary>Eio.Process on the portable backend with real binaries (/bin/sh, cat, sleep); <see cref="ProcessEpollTests"/> and
+/// <see cref="ProcessUringTests"/> run them on epoll and io_uring. One collection (run one class at a time): the no-pidfd test
+/// sets a process-wide switch (<see cref="ChildReaper.ForceFallback"/>) that the others must not see.</summary>
+[Collection("Processes")]
 public class ProcessTests
 {
     /// <summary>The backend the tests run on.</summary>
@@ -286,6 +289,48 @@ public class ProcessTests
     }
 
     [Fact]
+    public void NativeBackendsWatchTheChildOnTheSpawningDomainsPoller()
+    {
+        // epoll: the pidfd in the domain's epoll set; io_uring: a POLL_ADD on the ring; portable: the reaper thread.
+        var (watched, pid, status) = RunEio(async env =>
+        {
+            ChildProcess? child = null;
+            ProcessStatus st = default;
+            await Switch.RunAsync(async sw =>
+            {
+                child = env.ProcessManager.Spawn(sw, ["/bin/sh", "-c", "exit 5"]);
+                st = await child.AwaitAsync();
+            });
+            return (child!.WatchedByDomain, child.Pid, st);
+        });
+        Assert.Equal(Backend != EioBackend.Portable, watched);
+        Assert.Equal(ProcessStatus.Exited(5), status);
+        Assert.False(ProcExists(pid), $"/proc/{pid} still exists (state {ProcState(pid)})");
+    }
+
+    [Fact]
+    public void ChildExitingWhileTheDomainIsBusyIsStillReaped()
+    {
+        // A domain that never goes idle (a fiber yielding in a loop) still sees the exit: the native pollers poll once per
+        // round while busy, and the pidfd watch counts as a registration.
+        var status = RunEio(async env =>
+        {
+            var (p, r) = Promise.Create<ProcessStatus>();
+            await Switch.RunAsync(async sw =>
+            {
+                var child = env.ProcessManager.Spawn(sw, ["true"]);
+                Fiber.Fork(sw, async () => r.TryResolve(await child.AwaitAsync()));
+                while (!p.IsResolved)
+                {
+                    await Fiber.YieldAsync();
+                }
+            });
+            return await p.AwaitAsync();
+        });
+        Assert.Equal(ProcessStatus.Exited(0), status);
+    }
+
+    [Fact]
     public void FinishedSwitchRefusesSpawn()
     {
         RunEio(async env =>
@@ -357,8 +402,17 @@ public class ProcessTests
 }
 
 /// <summary><see cref="ProcessTests"/> on the epoll backend.</summary>
+[Collection("Processes")]
 public class ProcessEpollTests : ProcessTests
 {
     /// <inheritdoc/>
     protected override EioBackend Backend => EioBackend.Epoll;
+}
+
+/// <summary><see cref="ProcessTests"/> on the io_uring backend.</summary>
+[Collection("Processes")]
+public class ProcessUringTests : ProcessTests
+{
+    /// <inheritdoc/>
+    protected override EioBackend Backend => EioBackend.Uring;
 }

@@ -15,7 +15,7 @@ namespace EioSharp.Backends.Epoll;
 /// <see cref="FdRegistration"/>: a cancelled wait clears its slot, leaving nothing behind in the kernel to re-arm.
 /// The epoll_event's data is a <see cref="GCHandle"/> to the registration, freed on the domain's thread after EPOLL_CTL_DEL.
 /// </remarks>
-internal sealed unsafe class EpollPoller : IDomainPoller
+internal sealed unsafe class EpollPoller : IDomainPoller, IReadyWatcher
 {
     private const int MaxEvents = 256;
     private readonly SafeFileHandle _epoll;
@@ -24,6 +24,9 @@ internal sealed unsafe class EpollPoller : IDomainPoller
     private readonly EpollEvent* _events;
     private int _registrations;
     private int _disposed;
+
+    // Readiness watches without a waiting fiber (a child's pidfd): level-triggered one-shot, data = a GCHandle to the entry.
+    private readonly HashSet<EpollWatchEntry> _watches = [];
 
     private EpollPoller(int epfd, EventFdWaker waker)
     {
@@ -107,9 +110,52 @@ internal sealed unsafe class EpollPoller : IDomainPoller
                 continue;
             }
 
-            var reg = (FdRegistration?)GCHandle.FromIntPtr((nint)data).Target;
-            reg?.Ready(_events[i].Events);
+            object? target = GCHandle.FromIntPtr((nint)data).Target;
+            if (target is FdRegistration reg)
+            {
+                reg.Ready(_events[i].Events);
+            }
+            else if (target is EpollWatchEntry entry)
+            {
+                Fire(entry);
+            }
         }
+    }
+
+    /// <inheritdoc/>
+    public bool TryWatch(ReadyWatch watch)
+    {
+        if (Volatile.Read(ref _disposed) != 0 || Domain is not { IsCurrent: true })
+        {
+            return false;
+        }
+
+        var entry = new EpollWatchEntry(watch);
+        var ev = new EpollEvent { Events = Libc.EPOLLIN | Libc.EPOLLONESHOT, Data = (ulong)GCHandle.ToIntPtr(entry.Handle) };
+        if (Libc.epoll_ctl(_epfd, Libc.EPOLL_CTL_ADD, watch.Fd, &ev) < 0)
+        {
+            entry.Handle.Free();
+            return false;
+        }
+
+        _watches.Add(entry);
+        _registrations++;
+        return true;
+    }
+
+    // A watched fd is readable: forget it (DEL while the fd is still open, since Ready may close it), then report.
+    private void Fire(EpollWatchEntry entry)
+    {
+        if (!_watches.Remove(entry))
+        {
+            return;
+        }
+
+        var ev = default(EpollEvent);
+        Libc.epoll_ctl(_epfd, Libc.EPOLL_CTL_DEL, entry.Watch.Fd, &ev);
+        entry.Handle.Free();
+        _registrations--;
+        entry.Watch.Ready();
     }
 
     public void Wake() => _waker.Wake();
@@ -190,8 +236,32 @@ internal sealed unsafe class EpollPoller : IDomainPoller
             _epoll.Dispose();
             _waker.Dispose();
             NativeMemory.Free(_events);
+
+            // The domain ended with watches left (a child still running whose switch is not on this domain's fibers any
+            // more): their owners watch them some other way.
+            foreach (var entry in _watches)
+            {
+                entry.Handle.Free();
+                entry.Watch.Abandoned();
+            }
+
+            _watches.Clear();
         }
     }
+}
+
+/// <summary>A <see cref="ReadyWatch"/> registered in one epoll (the target of its epoll_event's data).</summary>
+internal sealed class EpollWatchEntry
+{
+    internal EpollWatchEntry(ReadyWatch watch)
+    {
+        Watch = watch;
+        Handle = GCHandle.Alloc(this);
+    }
+
+    internal ReadyWatch Watch { get; }
+
+    internal GCHandle Handle { get; }
 }
 
 /// <summary>One fd registered in one domain's epoll; holds the fibers waiting for it to become readable or writable there.</summary>

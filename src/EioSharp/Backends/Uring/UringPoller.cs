@@ -16,11 +16,12 @@ namespace EioSharp.Backends.Uring;
 /// ring, re-armed after each wake. The ring is touched only by its domain's thread, except <see cref="Wake"/>.
 /// Linux x64 only (syscall numbers).
 /// </remarks>
-internal sealed unsafe class UringPoller : IDomainPoller
+internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 {
     private const ulong WakeTag = 0;
     private const ulong IgnoreTag = ulong.MaxValue;
     private const ulong CloseTag = ulong.MaxValue - 1;
+    private const ulong WatchBit = 1UL << 62; // tag of a ReadyWatch's POLL_ADD: WatchBit | its slot in _watches
 
     private readonly int _ringFd;
     private readonly EventFdWaker _waker;
@@ -48,6 +49,11 @@ internal sealed unsafe class UringPoller : IDomainPoller
     private int _nextSlot = 1; // slot 0 is never used: tag 0 is the wake poll
 
     private readonly bool[] _supported;
+
+    // Readiness watches without a waiting fiber (a child's pidfd): a one-shot POLL_ADD each, tagged WatchBit | slot.
+    private readonly List<ReadyWatch?> _watches = [];
+    private readonly Stack<int> _freeWatchSlots = new();
+    private int _watchCount;
 
     private UringPoller(int ringFd, EventFdWaker waker, bool[] supported, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
     {
@@ -207,7 +213,55 @@ internal sealed unsafe class UringPoller : IDomainPoller
 
     public bool SpinBeforeSleep => false;
 
-    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0;
+    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0 || _watchCount > 0;
+
+    /// <inheritdoc/>
+    public bool TryWatch(ReadyWatch watch)
+    {
+        if (Volatile.Read(ref _disposed) != 0 || Domain is not { IsCurrent: true })
+        {
+            return false;
+        }
+
+        int slot;
+        if (_freeWatchSlots.Count > 0)
+        {
+            slot = _freeWatchSlots.Pop();
+            _watches[slot] = watch;
+        }
+        else
+        {
+            slot = _watches.Count;
+            _watches.Add(watch);
+        }
+
+        _watchCount++;
+        var sqe = NextSqe(Sys.IORING_OP_POLL_ADD, watch.Fd, WatchBit | (uint)slot);
+        sqe->OpFlags = 1; // POLLIN
+        return true;
+    }
+
+    // The POLL_ADD of a watch completed: forget the watch, then report (readable) or give it back (the kernel refused).
+    private void FireWatch(int slot, int res)
+    {
+        var watch = _watches[slot];
+        _watches[slot] = null;
+        _freeWatchSlots.Push(slot);
+        _watchCount--;
+        if (watch is null)
+        {
+            return;
+        }
+
+        if (res > 0)
+        {
+            watch.Ready();
+        }
+        else
+        {
+            watch.Abandoned();
+        }
+    }
 
     public void Attach(Domain domain) => Domain = domain;
 
@@ -354,6 +408,10 @@ internal sealed unsafe class UringPoller : IDomainPoller
             {
                 _pendingCloses--;
             }
+            else if ((cqe.UserData & WatchBit) != 0 && cqe.UserData != IgnoreTag)
+            {
+                FireWatch((int)(cqe.UserData & ~WatchBit), cqe.Res);
+            }
             else if (cqe.UserData != IgnoreTag)
             {
                 int slot = (int)cqe.UserData;
@@ -394,11 +452,20 @@ internal sealed unsafe class UringPoller : IDomainPoller
 
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            // Closing the ring cancels what is still in flight (only the wake poll: the domain's fibers have all finished).
+            // Closing the ring cancels what is still in flight (the wake poll, and the polls of watches left: the
+            // domain's fibers have all finished); the watches' owners then watch them some other way.
             Sys.munmap(_sqes, _sqesSize);
             Sys.munmap(_sqRing, _sqRingSize);
             Libc.close(_ringFd);
             _waker.Dispose();
+            for (int i = 0; i < _watches.Count; i++)
+            {
+                var watch = _watches[i];
+                _watches[i] = null;
+                watch?.Abandoned();
+            }
+
+            _watchCount = 0;
         }
     }
 }
