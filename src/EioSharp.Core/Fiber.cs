@@ -95,11 +95,7 @@ public static partial class Fiber
             }
             else
             {
-                // Registered with the domain's synchronization context captured, like the await of an async wrapper: the
-                // end then runs inline when the body completes on the domain (without it, .NET would not inline under a
-                // custom context and would hop through the thread pool). The delegate is bound to the fiber itself.
-                frame.Body = task;
-                task.GetAwaiter().UnsafeOnCompleted(frame.BodyCompleted);
+                BodyEnd.Register(frame, task);
             }
         }
         finally
@@ -111,22 +107,75 @@ public static partial class Fiber
         }
     }
 
-    /// <summary>The continuation of a forked body that suspended: an extension method so that the delegate is bound to the
-    /// fiber itself, with no closure object (issue 20).</summary>
-    private static void BodyCompleted(this FiberInfo fiber)
+    /// <summary>The continuation of a forked body that suspended. Pooled per domain thread with its delegate bound to it
+    /// (issue 20: before, each such fiber made a delegate bound to itself, 64 B), so a steady state of forks whose children
+    /// suspend makes none: an end goes back to its thread's pool as soon as it has read its fiber, before the fiber's end
+    /// runs (which may fork again and reuse it).</summary>
+    private sealed class BodyEnd
     {
-        var domain = fiber.Domain;
-        if (!domain.IsCurrent)
+        /// <summary>The most free ends kept per thread (one per fiber that was suspended at once; 88 B each with the delegate).</summary>
+        internal const int MaxFree = 1024;
+
+        [ThreadStatic]
+        private static BodyEnd? t_free;
+
+        [ThreadStatic]
+        private static int t_freeCount;
+
+        private readonly Action _run;
+        private FiberInfo? _fiber;
+        private BodyEnd? _nextFree;
+
+        private BodyEnd() => _run = Run;
+
+        /// <summary>Makes the end of <paramref name="fiber"/> run when <paramref name="body"/>, its suspended body, completes.</summary>
+        internal static void Register(FiberInfo fiber, Task body)
         {
-            // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
-            // async wrapper did by resuming on the domain's synchronization context.
-            domain.Enqueue(static s => ((FiberInfo)s!).BodyCompleted(), fiber);
-            return;
+            var end = t_free;
+            if (end is not null)
+            {
+                t_free = end._nextFree;
+                end._nextFree = null;
+                t_freeCount--;
+            }
+            else
+            {
+                end = new BodyEnd();
+            }
+
+            end._fiber = fiber;
+            fiber.Body = body;
+
+            // Registered with the domain's synchronization context captured, like the await of an async wrapper: the end
+            // then runs inline when the body completes on the domain (without it, .NET would not inline under a custom
+            // context and would hop through the thread pool). The task calls the delegate once, then drops it.
+            body.GetAwaiter().UnsafeOnCompleted(end._run);
         }
 
-        var task = fiber.Body!;
-        fiber.Body = null;
-        ForkedFiberEnd.Finish(fiber, task);
+        private void Run()
+        {
+            var fiber = _fiber!;
+            var domain = fiber.Domain;
+            if (!domain.IsCurrent)
+            {
+                // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
+                // async wrapper did by resuming on the domain's synchronization context.
+                domain.Enqueue(static s => ((BodyEnd)s!).Run(), this);
+                return;
+            }
+
+            _fiber = null;
+            if (t_freeCount < MaxFree)
+            {
+                _nextFree = t_free;
+                t_free = this;
+                t_freeCount++;
+            }
+
+            var task = fiber.Body!;
+            fiber.Body = null;
+            ForkedFiberEnd.Finish(fiber, task);
+        }
     }
 
     /// <summary>What runs when a forked fiber's body has finished: report a failure to the switch, trace, leave the switch.</summary>
@@ -842,35 +891,20 @@ public static partial class Fiber
     private sealed class NotFirstException() : Exception("Another fiber finished first.");
 
     /// <summary>The awaitable returned by <see cref="YieldAsync"/>.</summary>
-    public readonly struct YieldAwaitable : ICriticalNotifyCompletion
+    /// <remarks>Its awaiter is a <see cref="ValueTaskAwaiter"/> over the yielding code's fiber frame (issue 20): an async
+    /// method awaiting it hands its state machine box to the frame directly, so a yield allocates nothing, not even the
+    /// method's <c>MoveNextAction</c> delegate that a custom awaiter costs on the first suspension of every async method.
+    /// Each <see cref="GetAwaiter"/> is a new yield, so the awaitable may be awaited more than once, as before.</remarks>
+    public readonly struct YieldAwaitable
     {
         private readonly FiberFrame _frame;
 
         internal YieldAwaitable(FiberFrame frame) => _frame = frame;
 
-        /// <summary>Returns this awaitable.</summary>
-        /// <returns>The awaiter.</returns>
-        public YieldAwaitable GetAwaiter() => this;
-
-        /// <summary>Always false: yielding always suspends.</summary>
-        public bool IsCompleted => false;
-
-        /// <summary>Checks cancellation after resuming.</summary>
-        /// <exception cref="CancelledException">The fiber was cancelled.</exception>
-        public void GetResult() => _frame.Cancel.ThrowIfCancelled();
-
-        /// <inheritdoc/>
-        public void OnCompleted(Action continuation) => UnsafeOnCompleted(continuation);
-
-        /// <inheritdoc/>
-        public void UnsafeOnCompleted(Action continuation)
-        {
-            if (EioTrace.On)
-            {
-                EioTrace.Suspended(_frame, TraceReason.Yield, 0);
-            }
-
-            _frame.Fiber.Domain.Enqueue(continuation, _frame);
-        }
+        /// <summary>An awaiter that queues the awaiting code at the back of its domain's run queue and, when it runs again,
+        /// checks cancellation.</summary>
+        /// <returns>The awaiter; its <c>IsCompleted</c> is always false (yielding always suspends), its <c>GetResult</c>
+        /// throws <see cref="CancelledException"/> if the fiber was cancelled meanwhile (S13).</returns>
+        public ValueTaskAwaiter GetAwaiter() => new ValueTask(_frame, 0).GetAwaiter();
     }
 }
