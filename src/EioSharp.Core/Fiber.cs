@@ -110,17 +110,18 @@ public static partial class Fiber
     /// <summary>The continuation of a forked body that suspended. Pooled per domain thread with its delegate bound to it
     /// (issue 20: before, each such fiber made a delegate bound to itself, 64 B), so a steady state of forks whose children
     /// suspend makes none: an end goes back to its thread's pool as soon as it has read its fiber, before the fiber's end
-    /// runs (which may fork again and reuse it).</summary>
+    /// runs (which may fork again and reuse it). A thread makes at most <see cref="MaxPooled"/> of them; beyond that (more
+    /// suspended forked bodies at once) a fiber's end is a delegate bound to the fiber, as before, not a pooled object.</summary>
     private sealed class BodyEnd
     {
-        /// <summary>The most free ends kept per thread (one per fiber that was suspended at once; 88 B each with the delegate).</summary>
-        internal const int MaxFree = 1024;
+        /// <summary>The most ends a thread makes and keeps (88 B each with the delegate: at most 360 KB per domain thread).</summary>
+        internal const int MaxPooled = 4096;
 
         [ThreadStatic]
         private static BodyEnd? t_free;
 
         [ThreadStatic]
-        private static int t_freeCount;
+        private static int t_made;
 
         private readonly Action _run;
         private FiberInfo? _fiber;
@@ -131,20 +132,25 @@ public static partial class Fiber
         /// <summary>Makes the end of <paramref name="fiber"/> run when <paramref name="body"/>, its suspended body, completes.</summary>
         internal static void Register(FiberInfo fiber, Task body)
         {
+            fiber.Body = body;
             var end = t_free;
             if (end is not null)
             {
                 t_free = end._nextFree;
                 end._nextFree = null;
-                t_freeCount--;
+            }
+            else if (t_made < MaxPooled)
+            {
+                end = new BodyEnd();
+                t_made++;
             }
             else
             {
-                end = new BodyEnd();
+                body.GetAwaiter().UnsafeOnCompleted(fiber.BodyCompleted);
+                return;
             }
 
             end._fiber = fiber;
-            fiber.Body = body;
 
             // Registered with the domain's synchronization context captured, like the await of an async wrapper: the end
             // then runs inline when the body completes on the domain (without it, .NET would not inline under a custom
@@ -165,17 +171,28 @@ public static partial class Fiber
             }
 
             _fiber = null;
-            if (t_freeCount < MaxFree)
-            {
-                _nextFree = t_free;
-                t_free = this;
-                t_freeCount++;
-            }
-
-            var task = fiber.Body!;
-            fiber.Body = null;
-            ForkedFiberEnd.Finish(fiber, task);
+            _nextFree = t_free;
+            t_free = this;
+            fiber.BodyCompleted();
         }
+    }
+
+    /// <summary>The end of <paramref name="fiber"/>'s suspended body, once it has completed: an extension method so that the
+    /// delegate made for a fiber beyond the pool's bound is bound to the fiber itself, with no closure object.</summary>
+    private static void BodyCompleted(this FiberInfo fiber)
+    {
+        var domain = fiber.Domain;
+        if (!domain.IsCurrent)
+        {
+            // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
+            // async wrapper did by resuming on the domain's synchronization context.
+            domain.Enqueue(static s => ((FiberInfo)s!).BodyCompleted(), fiber);
+            return;
+        }
+
+        var task = fiber.Body!;
+        fiber.Body = null;
+        ForkedFiberEnd.Finish(fiber, task);
     }
 
     /// <summary>What runs when a forked fiber's body has finished: report a failure to the switch, trace, leave the switch.</summary>
