@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using EioSharp.Tracing;
 
 namespace EioSharp.Tests.Core;
@@ -145,6 +146,38 @@ public class YieldAllocationTests
         Assert.True(
             extra <= Forks * 64L,
             $"a fork of a yielding child: {yielding / Forks} B, of a child that finishes at once: {plain / Forks} B, the child's box: {box / Forks} B");
+    });
+
+    // The domain's SynchronizationContext.Post (how an await of an ordinary Task in fiber code resumes when the task
+    // completes elsewhere) queues the state as is: .NET posts with a few static callbacks, and the context keeps an adapter
+    // for the last one, so a post allocates nothing (it boxed a (callback, state) pair, 32 B).
+    [Fact]
+    public void APostToTheDomainAllocatesNothing() => EioMain.Run(async _ =>
+    {
+        const int Posts = 10_000;
+        var context = SynchronizationContext.Current!;
+        int ran = 0;
+        SendOrPostCallback callback = static s => ((StrongBox<int>)s!).Value++;
+        var box = new StrongBox<int>();
+        long allocated = 0;
+        for (int round = 1; round <= 2; round++) // the first round makes the adapter and grows the run queue
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Posts; i++)
+            {
+                context.Post(callback, box);
+            }
+
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            while (box.Value < round * Posts && ran++ < 100)
+            {
+                await Fiber.YieldAsync(); // the posts run in the next round, in order, each with its state
+            }
+
+            Assert.Equal(round * Posts, box.Value);
+        }
+
+        Assert.True(allocated < Posts, $"{allocated} bytes allocated for {Posts} posts");
     });
 
     private static async Task YieldOnce() => await Fiber.YieldAsync();
