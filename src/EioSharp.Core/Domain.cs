@@ -633,8 +633,23 @@ public sealed class Domain
 
     private sealed class DomainSynchronizationContext(Domain domain) : SynchronizationContext
     {
-        public override void Post(SendOrPostCallback d, object? state) =>
-            domain.Enqueue(static s => { var (cb, st) = ((SendOrPostCallback, object?))s!; cb(st); }, (d, state));
+        /// <summary>The last callback posted and a run-queue callback that calls it (issue 20): .NET posts an awaiting
+        /// method's continuation with one of a few static callbacks and the method as the state, so the queue item carries
+        /// the state as is and nothing is allocated per post (before, a boxed (callback, state) pair, 32 B). Replaced, never
+        /// mutated: a reader sees a consistent pair.</summary>
+        private CallbackAdapter? _last;
+
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            var adapter = Volatile.Read(ref _last);
+            if (adapter is null || !ReferenceEquals(adapter.Callback, d))
+            {
+                adapter = new CallbackAdapter(d);
+                Volatile.Write(ref _last, adapter);
+            }
+
+            domain.Enqueue(adapter.Run, state);
+        }
 
         public override void Send(SendOrPostCallback d, object? state)
         {
@@ -648,6 +663,18 @@ public sealed class Domain
         }
 
         public override SynchronizationContext CreateCopy() => this;
+
+        private sealed class CallbackAdapter
+        {
+            internal readonly SendOrPostCallback Callback;
+            internal readonly Action<object?> Run;
+
+            internal CallbackAdapter(SendOrPostCallback callback)
+            {
+                Callback = callback;
+                Run = new Action<object?>(callback);
+            }
+        }
     }
 
     private sealed class DomainTaskScheduler(Domain domain) : TaskScheduler

@@ -95,11 +95,7 @@ public static partial class Fiber
             }
             else
             {
-                // Registered with the domain's synchronization context captured, like the await of an async wrapper: the
-                // end then runs inline when the body completes on the domain (without it, .NET would not inline under a
-                // custom context and would hop through the thread pool). The delegate is bound to the fiber itself.
-                frame.Body = task;
-                task.GetAwaiter().UnsafeOnCompleted(frame.BodyCompleted);
+                BodyEnd.Register(frame, task);
             }
         }
         finally
@@ -111,8 +107,78 @@ public static partial class Fiber
         }
     }
 
-    /// <summary>The continuation of a forked body that suspended: an extension method so that the delegate is bound to the
-    /// fiber itself, with no closure object (issue 20).</summary>
+    /// <summary>The continuation of a forked body that suspended. Pooled per domain thread with its delegate bound to it
+    /// (issue 20: before, each such fiber made a delegate bound to itself, 64 B), so a steady state of forks whose children
+    /// suspend makes none: an end goes back to its thread's pool as soon as it has read its fiber, before the fiber's end
+    /// runs (which may fork again and reuse it). A thread makes at most <see cref="MaxPooled"/> of them; beyond that (more
+    /// suspended forked bodies at once) a fiber's end is a delegate bound to the fiber, as before, not a pooled object.</summary>
+    private sealed class BodyEnd
+    {
+        /// <summary>The most ends a thread makes and keeps (88 B each with the delegate: at most 360 KB per domain thread).</summary>
+        internal const int MaxPooled = 4096;
+
+        [ThreadStatic]
+        private static BodyEnd? t_free;
+
+        [ThreadStatic]
+        private static int t_made;
+
+        private readonly Action _run;
+        private FiberInfo? _fiber;
+        private BodyEnd? _nextFree;
+
+        private BodyEnd() => _run = Run;
+
+        /// <summary>Makes the end of <paramref name="fiber"/> run when <paramref name="body"/>, its suspended body, completes.</summary>
+        internal static void Register(FiberInfo fiber, Task body)
+        {
+            fiber.Body = body;
+            var end = t_free;
+            if (end is not null)
+            {
+                t_free = end._nextFree;
+                end._nextFree = null;
+            }
+            else if (t_made < MaxPooled)
+            {
+                end = new BodyEnd();
+                t_made++;
+            }
+            else
+            {
+                body.GetAwaiter().UnsafeOnCompleted(fiber.BodyCompleted);
+                return;
+            }
+
+            end._fiber = fiber;
+
+            // Registered with the domain's synchronization context captured, like the await of an async wrapper: the end
+            // then runs inline when the body completes on the domain (without it, .NET would not inline under a custom
+            // context and would hop through the thread pool). The task calls the delegate once, then drops it.
+            body.GetAwaiter().UnsafeOnCompleted(end._run);
+        }
+
+        private void Run()
+        {
+            var fiber = _fiber!;
+            var domain = fiber.Domain;
+            if (!domain.IsCurrent)
+            {
+                // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
+                // async wrapper did by resuming on the domain's synchronization context.
+                domain.Enqueue(static s => ((BodyEnd)s!).Run(), this);
+                return;
+            }
+
+            _fiber = null;
+            _nextFree = t_free;
+            t_free = this;
+            fiber.BodyCompleted();
+        }
+    }
+
+    /// <summary>The end of <paramref name="fiber"/>'s suspended body, once it has completed: an extension method so that the
+    /// delegate made for a fiber beyond the pool's bound is bound to the fiber itself, with no closure object.</summary>
     private static void BodyCompleted(this FiberInfo fiber)
     {
         var domain = fiber.Domain;
@@ -842,35 +908,20 @@ public static partial class Fiber
     private sealed class NotFirstException() : Exception("Another fiber finished first.");
 
     /// <summary>The awaitable returned by <see cref="YieldAsync"/>.</summary>
-    public readonly struct YieldAwaitable : ICriticalNotifyCompletion
+    /// <remarks>Its awaiter is a <see cref="ValueTaskAwaiter"/> over the yielding code's fiber frame (issue 20): an async
+    /// method awaiting it hands its state machine box to the frame directly, so a yield allocates nothing, not even the
+    /// method's <c>MoveNextAction</c> delegate that a custom awaiter costs on the first suspension of every async method.
+    /// Each <see cref="GetAwaiter"/> is a new yield, so the awaitable may be awaited more than once, as before.</remarks>
+    public readonly struct YieldAwaitable
     {
         private readonly FiberFrame _frame;
 
         internal YieldAwaitable(FiberFrame frame) => _frame = frame;
 
-        /// <summary>Returns this awaitable.</summary>
-        /// <returns>The awaiter.</returns>
-        public YieldAwaitable GetAwaiter() => this;
-
-        /// <summary>Always false: yielding always suspends.</summary>
-        public bool IsCompleted => false;
-
-        /// <summary>Checks cancellation after resuming.</summary>
-        /// <exception cref="CancelledException">The fiber was cancelled.</exception>
-        public void GetResult() => _frame.Cancel.ThrowIfCancelled();
-
-        /// <inheritdoc/>
-        public void OnCompleted(Action continuation) => UnsafeOnCompleted(continuation);
-
-        /// <inheritdoc/>
-        public void UnsafeOnCompleted(Action continuation)
-        {
-            if (EioTrace.On)
-            {
-                EioTrace.Suspended(_frame, TraceReason.Yield, 0);
-            }
-
-            _frame.Fiber.Domain.Enqueue(continuation, _frame);
-        }
+        /// <summary>An awaiter that queues the awaiting code at the back of its domain's run queue and, when it runs again,
+        /// checks cancellation.</summary>
+        /// <returns>The awaiter; its <c>IsCompleted</c> is always false (yielding always suspends), its <c>GetResult</c>
+        /// throws <see cref="CancelledException"/> if the fiber was cancelled meanwhile (S13).</returns>
+        public ValueTaskAwaiter GetAwaiter() => new ValueTask(_frame, 0).GetAwaiter();
     }
 }

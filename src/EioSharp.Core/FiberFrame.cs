@@ -1,3 +1,6 @@
+using System.Threading.Tasks.Sources;
+using EioSharp.Tracing;
+
 namespace EioSharp;
 
 /// <summary>Identity of one fiber (for names, tracing and the watchdog), which is also the fiber's first frame: the frame
@@ -90,8 +93,17 @@ internal sealed class FiberInfo : FiberFrame
 /// What flows with a fiber's code: the fiber and its current cancel context. Carried by an
 /// <see cref="AsyncLocal{T}"/>, so setting it inside an async method scopes it to that call (and to the fibers it forks).
 /// </summary>
-internal class FiberFrame
+/// <remarks>A frame is also the source behind <c>Fiber.YieldAsync</c>'s awaiter (issue 20): a yield has no state of its own
+/// (the continuation goes straight to the run queue, and resuming only checks the frame's cancellation), so the frame
+/// serves every yield of its code, with token 0, and a yield allocates nothing.</remarks>
+internal class FiberFrame : IValueTaskSource
 {
+    private static readonly Action<object?> s_runWithContext = static s =>
+    {
+        var (continuation, state, context) = ((Action<object?>, object?, ExecutionContext))s!;
+        ExecutionContext.Run(context, static x => { var (c, st) = ((Action<object?>, object?))x!; c(st); }, (continuation, state));
+    };
+
     private static readonly AsyncLocal<FiberFrame?> s_current = new();
 
     /// <summary>A frame of <paramref name="fiber"/>'s code in another cancel context or switch (a sub-switch, sub-context, protect).</summary>
@@ -122,6 +134,32 @@ internal class FiberFrame
         get => s_current.Value;
         set => s_current.Value = value;
     }
+
+    /// <summary>A yield is never complete before it is awaited: it always suspends.</summary>
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => ValueTaskSourceStatus.Pending;
+
+    /// <summary>Yields: queues <paramref name="continuation"/> at the back of the fiber's domain's run queue (in any scheduling
+    /// context: fiber code resumes on its domain).</summary>
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        if (EioTrace.On)
+        {
+            EioTrace.Suspended(this, TraceReason.Yield, 0);
+        }
+
+        // An async method's await hands over its state machine box, which restores its own execution context; only a bare
+        // awaiter.OnCompleted(Action) asks for the context to flow.
+        if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 && ExecutionContext.Capture() is { } context)
+        {
+            state = (continuation, state, context);
+            continuation = s_runWithContext;
+        }
+
+        Fiber.Domain.Enqueue(continuation, state, this);
+    }
+
+    /// <summary>Resumes after a yield: throws <see cref="CancelledException"/> if this frame's context was cancelled meanwhile (S13).</summary>
+    void IValueTaskSource.GetResult(short token) => Cancel.ThrowIfCancelled();
 
     /// <summary>The current frame; throws when called outside a fiber or from a thread that is not the fiber's domain.</summary>
     public static FiberFrame Require()

@@ -1,0 +1,197 @@
+using System.Runtime.CompilerServices;
+using EioSharp.Tracing;
+
+namespace EioSharp.Tests.Core;
+
+/// <summary>Issue 20: a yield allocates nothing, and a forked child that suspends costs no per-fiber delegate in the steady state.</summary>
+public class YieldAllocationTests
+{
+    private static readonly AsyncLocal<int> s_flowed = new();
+
+    private static int s_count;
+
+    // An async method's first suspension on a custom awaiter costs its MoveNextAction delegate (64 B) on top of the method's
+    // box; Fiber.YieldAsync's awaiter is a ValueTaskAwaiter, which takes the box itself. So a method that yields once
+    // costs no more than one that suspends once on a pooled waiter (completed from the run queue, so it also resumes in
+    // the next round): its box, and the caller's await of its task (the caller being fiber code, a synchronization-context
+    // continuation).
+    [Fact]
+    public void AFirstYieldCostsNoMoreThanAFirstSuspensionOnAPooledWaiter() => EioMain.Run(async _ =>
+    {
+        const int Calls = 10_000;
+        var domain = Domain.Current!;
+        long yieldBytes = 0, waiterBytes = 0;
+        for (int round = 0; round < 2; round++) // the first round warms up (code tiered up, pools filled)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Calls; i++)
+            {
+                await YieldOnce();
+            }
+
+            yieldBytes = GC.GetAllocatedBytesForCurrentThread() - before;
+
+            before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Calls; i++)
+            {
+                await WaitOnce(domain);
+            }
+
+            waiterBytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        Assert.True(
+            yieldBytes <= waiterBytes + (Calls * 8L),
+            $"{yieldBytes / Calls} B per call of a method that yields once vs {waiterBytes / Calls} B for one that suspends once on a pooled waiter");
+    });
+
+    // Each GetAwaiter of the awaitable is a new yield (the awaitable may be awaited twice), each goes to the back of the run
+    // queue, and a bare awaiter.OnCompleted(Action) (not an async method) flows the execution context.
+    [Fact]
+    public void EveryAwaitOfTheAwaitableYieldsAndOnCompletedFlowsTheContext() => EioMain.Run(async _ =>
+    {
+        var log = new List<string>();
+        await Switch.RunAsync(async sw =>
+        {
+            Fiber.Fork(sw, async () =>
+            {
+                log.Add("other 1");
+                await Fiber.YieldAsync();
+                log.Add("other 2");
+                await Fiber.YieldAsync();
+                log.Add("other 3");
+            });
+
+            var y = Fiber.YieldAsync();
+            log.Add("main 1");
+            await y;
+            log.Add("main 2");
+            await y;
+            log.Add("main 3");
+        });
+        Assert.Equal(["other 1", "main 1", "other 2", "main 2", "other 3", "main 3"], log);
+
+        s_flowed.Value = 42;
+        int seen = -1;
+        var done = Promise.Create<bool>();
+        var awaiter = Fiber.YieldAsync().GetAwaiter();
+        Assert.False(awaiter.IsCompleted);
+        s_flowed.Value = 43; // captured when OnCompleted is called, not when the awaiter was made
+        awaiter.OnCompleted(() =>
+        {
+            seen = s_flowed.Value;
+            done.Resolver.Resolve(true);
+        });
+        s_flowed.Value = 0;
+        await done.Promise.AwaitAsync();
+        Assert.Equal(43, seen);
+    });
+
+    // A forked child that suspends: in the steady state (the third round of the same forks), its end reuses a pooled
+    // continuation instead of a delegate bound to the fiber, and its yield needs no MoveNextAction delegate. So a fork of
+    // a yielding child costs what a fork of a child that finishes at once costs, plus the child's async box (measured
+    // apart) and the synchronization-context continuation that .NET makes for the end's registration (40 B); before, also
+    // the two delegates (64 B each).
+    [Fact]
+    public void AForkOfAYieldingChildNeedsNoDelegatePerFiberInSteadyState() => EioMain.Run(async _ =>
+    {
+        const int Forks = 1000; // under the pool's bound
+        Func<Task> plainBody = static () =>
+        {
+            s_count++;
+            return Task.CompletedTask;
+        };
+        Func<Task> yieldingBody = YieldOnceBody;
+        var tasks = new Task[Forks];
+        long plain = 0, yielding = 0, box = 0;
+        for (int round = 0; round < 3; round++)
+        {
+            await Switch.RunAsync(sw =>
+            {
+                long b = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < Forks; i++)
+                {
+                    Fiber.Fork(sw, plainBody);
+                }
+
+                plain = GC.GetAllocatedBytesForCurrentThread() - b;
+                return Task.CompletedTask;
+            });
+            await Switch.RunAsync(sw =>
+            {
+                long b = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < Forks; i++)
+                {
+                    Fiber.Fork(sw, yieldingBody);
+                }
+
+                yielding = GC.GetAllocatedBytesForCurrentThread() - b;
+                return Task.CompletedTask;
+            });
+
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Forks; i++)
+            {
+                tasks[i] = YieldOnceBody(); // the box alone: plain async calls in this fiber
+            }
+
+            box = GC.GetAllocatedBytesForCurrentThread() - before;
+            foreach (var t in tasks)
+            {
+                await t;
+            }
+        }
+
+        long extra = yielding - plain - box;
+        Assert.True(
+            extra <= Forks * 64L,
+            $"a fork of a yielding child: {yielding / Forks} B, of a child that finishes at once: {plain / Forks} B, the child's box: {box / Forks} B");
+    });
+
+    // The domain's SynchronizationContext.Post (how an await of an ordinary Task in fiber code resumes when the task
+    // completes elsewhere) queues the state as is: .NET posts with a few static callbacks, and the context keeps an adapter
+    // for the last one, so a post allocates nothing (it boxed a (callback, state) pair, 32 B).
+    [Fact]
+    public void APostToTheDomainAllocatesNothing() => EioMain.Run(async _ =>
+    {
+        const int Posts = 10_000;
+        var context = SynchronizationContext.Current!;
+        int ran = 0;
+        SendOrPostCallback callback = static s => ((StrongBox<int>)s!).Value++;
+        var box = new StrongBox<int>();
+        long allocated = 0;
+        for (int round = 1; round <= 2; round++) // the first round makes the adapter and grows the run queue
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Posts; i++)
+            {
+                context.Post(callback, box);
+            }
+
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            while (box.Value < round * Posts && ran++ < 100)
+            {
+                await Fiber.YieldAsync(); // the posts run in the next round, in order, each with its state
+            }
+
+            Assert.Equal(round * Posts, box.Value);
+        }
+
+        Assert.True(allocated < Posts, $"{allocated} bytes allocated for {Posts} posts");
+    });
+
+    private static async Task YieldOnce() => await Fiber.YieldAsync();
+
+    private static async Task YieldOnceBody()
+    {
+        await Fiber.YieldAsync();
+        s_count++;
+    }
+
+    private static async Task WaitOnce(Domain domain)
+    {
+        var w = Waiter.Rent(domain, TraceReason.Other);
+        domain.Enqueue(static s => ((Waiter)s!).TryComplete(true), w);
+        await w.VoidTask;
+    }
+}
