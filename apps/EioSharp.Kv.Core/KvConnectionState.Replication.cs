@@ -23,17 +23,9 @@ public sealed partial class KvConnectionState
     /// <summary>Runs the commands of this file; false when <paramref name="info"/> is not one of them.</summary>
     private bool TryReplicationCommand(KvCommandInfo info, KvCommand command, RespWriter reply)
     {
+        if (TryStatelessCommand(info, command, reply)) return true;
         switch (info.Id)
         {
-            case KvCommandId.Cluster:
-                // Redis: every CLUSTER subcommand (also HELP) answers the same error without cluster-enabled; an unknown
-                // one is refused by name first (processCommand).
-                if (KvRedisCommands.Lookup(command, info) is null) reply.WriteError(KvErrors.UnknownSubcommand(command.GetString(1), "CLUSTER"));
-                else reply.WriteError(ClusterDisabled);
-                return true;
-            case KvCommandId.ReadOnly or KvCommandId.ReadWrite or KvCommandId.Asking:
-                reply.WriteError(ClusterDisabled);
-                return true;
             case KvCommandId.Module:
                 ModuleCommand(info, command, reply);
                 return true;
@@ -52,15 +44,35 @@ public sealed partial class KvConnectionState
             case KvCommandId.Lolwut:
                 KvLolwut.Run(command, reply, _config.Version);
                 return true;
-            case KvCommandId.PfSelfTest:
-                if (HyperLogLog.SelfTest(Random.Shared) is { } failure) reply.WriteError("TESTFAILED " + failure);
-                else reply.WriteOk();
-                return true;
             case KvCommandId.Debug or KvCommandId.Migrate:
                 // Run by the server (KvDebugCommand, KvMigrate); here only when queued in MULTI or without a server.
                 reply.WriteError(info.Id == KvCommandId.Debug
                     ? "ERR DEBUG is not supported inside MULTI/EXEC in EioSharp.Kv"
                     : "ERR MIGRATE is not supported inside MULTI/EXEC in EioSharp.Kv (it waits for another server)");
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>The commands of this file that need no connection: CLUSTER, READONLY, READWRITE, ASKING and
+    /// PFSELFTEST (a script may call them, as in Redis: they are not flagged noscript).</summary>
+    internal static bool TryStatelessCommand(KvCommandInfo info, KvCommand command, RespWriter reply)
+    {
+        switch (info.Id)
+        {
+            case KvCommandId.Cluster:
+                // Redis: every CLUSTER subcommand (also HELP) answers the same error without cluster-enabled; an unknown
+                // one is refused by name first (processCommand).
+                if (KvRedisCommands.Lookup(command, info) is null) reply.WriteError(KvErrors.UnknownSubcommand(command.GetString(1), "CLUSTER"));
+                else reply.WriteError(ClusterDisabled);
+                return true;
+            case KvCommandId.ReadOnly or KvCommandId.ReadWrite or KvCommandId.Asking:
+                reply.WriteError(ClusterDisabled);
+                return true;
+            case KvCommandId.PfSelfTest:
+                if (HyperLogLog.SelfTest(Random.Shared) is { } failure) reply.WriteError("TESTFAILED " + failure);
+                else reply.WriteOk();
                 return true;
             default:
                 return false;
