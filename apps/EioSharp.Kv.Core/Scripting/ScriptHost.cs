@@ -751,6 +751,10 @@ internal sealed partial class ScriptHost : IDisposable
             // Commands of other branches (MULTI...) that Redis refuses in scripts anyway.
             return Fail(l, s_deniedInScripts.Contains(command.GetString(0)) ? "This Redis command is not allowed from script" : "Unknown Redis command called from script", raise);
         }
+        if (stateless && info.Id == KvCommandId.Cluster && command.Count >= 2 && KvRedisCommands.Lookup(command, info) is null)
+        {
+            return Fail(l, "Unknown Redis command called from script", raise); // Redis's lookup finds no such subcommand
+        }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
         if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish && !stateless)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (run.Caller is { } caller && KvConnectionState.ScriptAclError(caller, command, run.Now) is { } aclError) return Fail(l, aclError, raise);
