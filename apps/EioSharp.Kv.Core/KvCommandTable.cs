@@ -12,6 +12,9 @@ public enum KvCommandId
     Monitor, Time, LastSave, Role, Shutdown, BgRewriteAof, SlowLog, Latency, // KvConnectionState.Admin.cs
     Acl, // KvConnectionState.Acl.cs
     Multi, Subscribe, Unsubscribe, PSubscribe, PUnsubscribe, SSubscribe, SUnsubscribe, Publish, SPublish, PubSub, // KvConnectionState.PubSub.cs
+    Cluster, ReadOnly, ReadWrite, Asking, Module, ReplicaOf, Sync, PSync, ReplConf, Failover, Lolwut, PfSelfTest, // KvConnectionState.Replication.cs
+    Debug, // KvDebugCommand.cs (the server runs it)
+    Migrate, // KvMigrate.cs (the server runs it: network I/O)
 }
 #pragma warning restore CS1591
 
@@ -96,6 +99,21 @@ public static class KvCommandTable
         C(KvCommandId.SlowLog, "slowlog", -2, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Latency, "latency", -2, KvCommandFlags.Connection, 0, 0, 0),
         C(KvCommandId.Acl, "acl", -2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Cluster, "cluster", -2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.ReadOnly, "readonly", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.ReadWrite, "readwrite", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Asking, "asking", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Module, "module", -2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.ReplicaOf, "replicaof", 3, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.ReplicaOf, "slaveof", 3, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Sync, "sync", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.PSync, "psync", -3, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.ReplConf, "replconf", -1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Failover, "failover", -1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Lolwut, "lolwut", -1, KvCommandFlags.Connection | KvCommandFlags.ReadOnly, 0, 0, 0),
+        C(KvCommandId.PfSelfTest, "pfselftest", 1, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Debug, "debug", -2, KvCommandFlags.Connection, 0, 0, 0),
+        C(KvCommandId.Migrate, "migrate", -6, KvCommandFlags.Connection | KvCommandFlags.Write, 3, 3, 1),
     ];
 
     // One list per command family, each defined next to its handlers (KvStore.<Family>.cs).

@@ -268,6 +268,7 @@ public static class KvConfigDirectives
             },
             Enum("loglevel", ["debug", "verbose", "notice", "warning"], c => c.LogLevel, (c, v) => c with { LogLevel = v }),
             Enum("enable-debug-command", ["no", "yes", "local"], c => c.EnableDebugCommand, (c, v) => c with { EnableDebugCommand = v }, im),
+            Enum("enable-module-command", ["no", "yes", "local"], c => c.EnableModuleCommand, (c, v) => c with { EnableModuleCommand = v }, im),
             Bool("daemonize", _ => false, (c, v) => v ? throw new KvConfigException("daemonize yes is not supported (run under a supervisor)") : c, im),
         ];
     }

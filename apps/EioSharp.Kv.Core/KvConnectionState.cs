@@ -13,6 +13,8 @@ public enum KvDispatch
     Store,
     /// <summary>The reply has been written (QUIT): flush it, then close the connection.</summary>
     Close,
+    /// <summary>Nothing written: the server runs the command itself (MIGRATE: network I/O, outside the store).</summary>
+    Server,
 }
 
 /// <summary>Per-connection state and the commands answered on the connection itself.</summary>
@@ -323,8 +325,9 @@ public sealed partial class KvConnectionState
             case KvCommandId.Acl: return AclCommand(command, reply);
             case KvCommandId.Config: Config(command, reply); break;
             case KvCommandId.Info: Info(command, reply, nowUnixMs); break;
+            case KvCommandId.Migrate when !_inExec: return KvDispatch.Server;
             default:
-                if (!TryPubSubCommand(info, command, reply)) reply.WriteError(KvErrors.UnknownCommand(command));
+                if (!TryPubSubCommand(info, command, reply) && !TryReplicationCommand(info, command, reply)) reply.WriteError(KvErrors.UnknownCommand(command));
                 break;
         }
         return KvDispatch.Replied;

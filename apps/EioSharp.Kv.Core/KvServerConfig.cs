@@ -146,6 +146,10 @@ public sealed record KvServerConfig
     /// <summary>Redis's <c>enable-debug-command</c>: <c>no</c>, <c>yes</c> or <c>local</c>.</summary>
     public string EnableDebugCommand { get; init; } = "no";
 
+    /// <summary>Redis's <c>enable-module-command</c> (no, yes, local): whether MODULE LOAD/LOADEX/UNLOAD are allowed;
+    /// allowed, they answer Redis's error for a module that does not load (EioSharp.Kv cannot load Redis modules).</summary>
+    public string EnableModuleCommand { get; init; } = "no";
+
     /// <summary>Redis's <c>loglevel</c> (reported).</summary>
     public string LogLevel { get; init; } = "notice";
 

@@ -33,6 +33,10 @@ public sealed class KvBlockedCommand
 
     internal KvBlockServe Serve { get; }
 
+    /// <summary>Writes the reply when the command times out or CLIENT UNBLOCK ... TIMEOUT ends it (null: a nil array,
+    /// as the blocking pops answer; WAIT answers the number of replicas that acknowledged, 0).</summary>
+    internal Action<RespWriter>? TimeoutReply { get; init; }
+
     /// <summary>How it ended (null while it waits).</summary>
     public KvUnblockReason? Outcome { get; internal set; }
 }
@@ -293,15 +297,16 @@ public sealed partial class KvStore
     }
 
     /// <summary>Blocks after <paramref name="serve"/> found nothing (or answers nil inside MULTI/scripts).</summary>
-    private void Block(in Context ctx, (int, byte[])[] keys, long deadline, KvBlockServe serve, bool nilIsBulk)
+    private void Block(in Context ctx, (int, byte[])[] keys, long deadline, KvBlockServe serve, bool nilIsBulk, Action<RespWriter>? timeoutReply = null)
     {
         if (!CanBlock(ctx))
         {
-            if (nilIsBulk) ctx.Reply.WriteNullBulkString();
+            if (timeoutReply is not null) timeoutReply(ctx.Reply);
+            else if (nilIsBulk) ctx.Reply.WriteNullBulkString();
             else WriteNilArray(ctx);
             return;
         }
-        var blocked = new KvBlockedCommand(ctx.Command, ctx.Reply, keys, deadline, ++_blockSequence, serve);
+        var blocked = new KvBlockedCommand(ctx.Command, ctx.Reply, keys, deadline, ++_blockSequence, serve) { TimeoutReply = timeoutReply };
         ctx.Session.Blocked = blocked;
         _blockedByClientId[ctx.Session.ClientId] = ctx.Session;
         foreach ((int db, byte[] key) in keys)
@@ -528,6 +533,7 @@ public sealed partial class KvStore
         {
             session.HoldPushes?.Invoke(true);
             if (error is not null) b.Reply.WriteError(error);
+            else if (b.TimeoutReply is { } timeoutReply) timeoutReply(b.Reply);
             else WriteNilArrayTo(b.Reply);
         }
         _unblocked.Add(session);

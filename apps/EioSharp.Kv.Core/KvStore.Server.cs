@@ -2,7 +2,8 @@ namespace EioSharp.Kv;
 
 public sealed partial class KvStore
 {
-    /// <summary>The database commands: SELECT, DBSIZE, FLUSHDB, FLUSHALL, MOVE, SWAPDB.</summary>
+    /// <summary>The database commands: SELECT, DBSIZE, FLUSHDB, FLUSHALL, MOVE, SWAPDB; WAIT (no replicas) and
+    /// RESTORE-ASKING (RESTORE: there is no cluster to ask).</summary>
     internal static readonly KvCommandInfo[] ServerCommands =
     [
         KvCommandTable.Data("select", 2, KvCommandFlags.None, 0, 0, 0, static (s, in c) => s.Select(c)),
@@ -11,7 +12,31 @@ public sealed partial class KvStore
         KvCommandTable.Data("flushall", -1, W, 0, 0, 0, static (s, in c) => s.Flush(c, all: true)),
         KvCommandTable.Data("move", 3, W, 1, 1, 1, static (s, in c) => s.Move(c)),
         KvCommandTable.Data("swapdb", 3, W, 0, 0, 0, static (s, in c) => s.SwapDb(c)),
+        KvCommandTable.Data("wait", 3, KvCommandFlags.None, 0, 0, 0, static (s, in c) => s.Wait(c)),
+        KvCommandTable.Data("restore-asking", -4, W, 1, 1, 1, static (s, in c) => s.Restore(c)),
     ];
+
+    private static readonly KvBlockServe s_neverServed = static (KvStore _, in Context _) => false;
+    private static readonly Action<RespWriter> s_zeroReplicas = static reply => reply.WriteInteger(0);
+
+    // WAIT numreplicas timeout: this server has no replicas, so 0 replicas acknowledged. As Redis's waitCommand: 0 at
+    // once when numreplicas <= 0 or the client cannot block (MULTI, scripts); otherwise the client blocks until the
+    // timeout (0: forever), CLIENT UNBLOCK or its disconnection, then answers 0.
+    private void Wait(in Context ctx)
+    {
+        if (!RespNumbers.TryParseInt64(ctx[1], out long replicas))
+        {
+            ctx.Reply.WriteError(KvErrors.NotInteger);
+            return;
+        }
+        if (!TryGetBlockDeadline(ctx, 2, milliseconds: true, out long deadline)) return;
+        if (replicas <= 0)
+        {
+            ctx.Reply.WriteInteger(0);
+            return;
+        }
+        Block(ctx, [], deadline, s_neverServed, nilIsBulk: false, s_zeroReplicas);
+    }
 
     /// <summary>Parses a database number for SELECT, MOVE and COPY DB; writes the error and returns false when it is not valid.</summary>
     internal bool TryGetDbIndex(in Context ctx, int index, out int db)

@@ -240,6 +240,7 @@ public sealed partial class KvStore
         }
         RespWriter reply = ctx.Reply;
         reply.WriteArrayHeader(tx.Commands.Count);
+        _depth++; // the queued commands are not top-level: a blocking one (BLPOP, WAIT) answers at once, as in Redis
         try
         {
             foreach (KvCommand command in tx.Commands)
@@ -259,6 +260,7 @@ public sealed partial class KvStore
         }
         finally
         {
+            _depth--;
             if (aof is not null)
             {
                 _aofSinkSeen = aof;

@@ -42,6 +42,9 @@ internal sealed class KvServerContext(KvLiveConfig live, KvServerStats stats, As
     /// <summary>Who may run DEBUG (<c>--enable-debug-command</c>).</summary>
     public DebugCommandMode DebugCommand { get; init; }
 
+    /// <summary>The network MIGRATE connects through (null: MIGRATE cannot connect).</summary>
+    public NetworkCapability? Net { get; init; }
+
     /// <summary>What the store publishes while it runs a script (-BUSY, SCRIPT KILL); null in tests that have none.</summary>
     public KvScriptMonitor? ScriptMonitor { get; init; }
 

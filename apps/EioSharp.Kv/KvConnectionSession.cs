@@ -290,11 +290,31 @@ internal sealed class KvConnectionSession
                 break;
             }
 
-            if (command.Info is null && KvDebugCommand.Is(command))
+            if (command.Info?.Id == KvCommandId.Debug)
             {
                 // Server-level: answer what came before first, so that replies stay in order.
                 await SubmitAsync();
                 await KvDebugCommand.RunAsync(ctx, state, _peer, command, _outWriter);
+                continue;
+            }
+
+            if (command.Info?.Id == KvCommandId.Migrate)
+            {
+                // Network I/O: the replies before it are sent first; it waits on this connection only (KvMigrate).
+                await SubmitAsync();
+                var migrate = state.Process(command, _outWriter, nowUnixMs);
+                if (migrate == KvDispatch.Server)
+                {
+                    await KvMigrate.RunAsync(ctx, state, command.ToOwned(), _outWriter);
+                    nowUnixMs = ctx.Clock.Now.ToUnixTimeMilliseconds();
+                }
+                else if (migrate == KvDispatch.Close)
+                {
+                    close = true;
+                    pos = length;
+                    break;
+                }
+
                 continue;
             }
 

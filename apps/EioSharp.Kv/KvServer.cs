@@ -50,7 +50,7 @@ internal static class KvServer
         };
         var context = new KvServerContext(live, stats, queue, env.Clock)
         {
-            DebugCommand = options.EnableDebugCommand, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
+            DebugCommand = options.EnableDebugCommand, Net = env.Net, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
             CommandStats = commandStats,
         };
         context.Admin = new ServerAdmin(context, stats, requestStop, log);

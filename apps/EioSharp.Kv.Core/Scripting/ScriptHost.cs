@@ -836,13 +836,18 @@ internal sealed partial class ScriptHost : IDisposable
         KvCommandInfo? info = command.Info;
         bool ping = info?.Id == KvCommandId.Ping, echo = info?.Id == KvCommandId.Echo;
         bool publish = info?.Id is KvCommandId.Publish or KvCommandId.SPublish; // allowed in Redis scripts (not in the AOF: PROPAGATE_REPL only)
+        bool stateless = info?.Id is KvCommandId.Cluster or KvCommandId.ReadOnly or KvCommandId.ReadWrite or KvCommandId.Asking or KvCommandId.PfSelfTest; // not noscript in Redis
         if (info is null)
         {
             // Commands of other branches (MULTI...) that Redis refuses in scripts anyway.
             return Fail(l, s_deniedInScripts.Contains(command.GetString(0)) ? "This Redis command is not allowed from script" : "Unknown Redis command called from script", raise);
         }
+        if (stateless && info.Id == KvCommandId.Cluster && command.Count >= 2 && KvRedisCommands.Lookup(command, info) is null)
+        {
+            return Fail(l, "Unknown Redis command called from script", raise); // Redis's lookup finds no such subcommand
+        }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
-        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish)) return Fail(l, "This Redis command is not allowed from script", raise);
+        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish && !stateless)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (run.Caller is { } caller && KvConnectionState.ScriptAclError(caller, command, run.Now) is { } aclError) return Fail(l, aclError, raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
         // Redis's scriptVerifyWriteCommandAllow: while the AOF cannot be written, writes fail with the disk error.
@@ -865,6 +870,10 @@ internal sealed partial class ScriptHost : IDisposable
         else if (echo)
         {
             writer.WriteBulkString(command[1]);
+        }
+        else if (stateless)
+        {
+            KvConnectionState.TryStatelessCommand(info, command, writer);
         }
         else if (publish)
         {

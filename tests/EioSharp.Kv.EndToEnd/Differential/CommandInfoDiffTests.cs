@@ -1,13 +1,16 @@
 namespace EioSharp.Kv.EndToEnd.Differential;
 
-/// <summary>COMMAND INFO / DOCS / LIST / GETKEYSANDFLAGS differential against redis-server 7.0, for every command this
-/// server implements, in RESP2 and RESP3.</summary>
-/// <remarks>Differences that remain, on purpose: COMMAND COUNT and COMMAND (LIST) cover only the commands implemented
-/// here (221 of Redis 7.0's 240), so they are compared as a subset; a container command's entry lists all of Redis's
-/// subcommands, also the few not implemented here, because the entry is Redis's table as is. Subcommands are compared
-/// as a set: redis-server lists them in the order of a dict whose hash seed is random per process.</remarks>
+/// <summary>COMMAND INFO / DOCS / LIST / COUNT / GETKEYSANDFLAGS differential against redis-server 7.0.15, for the whole
+/// command table, in RESP2 and RESP3.</summary>
+/// <remarks>The names in <see cref="NotYetImplemented"/> are skipped, and only they: COMMAND COUNT is Redis's less
+/// their number, COMMAND LIST Redis's without them. Subcommands are compared as a set: redis-server lists them in the
+/// order of a dict whose hash seed is random per process.</remarks>
 public sealed class CommandInfoDiffTests(DiffServers servers) : IClassFixture<DiffServers>
 {
+    /// <summary>Redis 7.0.15 commands EioSharp.Kv does not have yet: SAVE and BGSAVE (an RDB file) are another branch's
+    /// part of issue 13 (h42); once merged this list is empty.</summary>
+    private static readonly string[] NotYetImplemented = ["save", "bgsave"];
+
     /// <summary>The reply as text with the subcommands of COMMAND INFO entries and COMMAND DOCS maps sorted.</summary>
     private static string Normalize(Resp x)
     {
@@ -42,9 +45,22 @@ public sealed class CommandInfoDiffTests(DiffServers servers) : IClassFixture<Di
         Assert.False(k.Call("HELLO", protocol.ToString(System.Globalization.CultureInfo.InvariantCulture)).IsError);
         List<string> ours = [.. k.Call("COMMAND", "LIST").Strings.Select(s => s!)];
         HashSet<string> theirs = [.. r.Call("COMMAND", "LIST").Strings.Select(s => s!)];
-        Assert.True(ours.Count > 200, "COMMAND LIST: " + ours.Count);
-        Assert.DoesNotContain(ours, n => !theirs.Contains(n));
-        Assert.True(k.Call("COMMAND", "COUNT").Text is { } count && int.Parse(count, System.Globalization.CultureInfo.InvariantCulture) == ours.Count(n => !n.Contains('|', StringComparison.Ordinal)));
+        Assert.Equal(ours.Count, ours.Distinct().Count());
+        Assert.Equal(theirs.Where(n => !NotYetImplemented.Contains(n)).Order(StringComparer.Ordinal), ours.Order(StringComparer.Ordinal));
+        int redisCount = int.Parse(r.Call("COMMAND", "COUNT").Text!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal((redisCount - NotYetImplemented.Length).ToString(System.Globalization.CultureInfo.InvariantCulture), k.Call("COMMAND", "COUNT").Text);
+        Assert.Equal(ours.Count(n => !n.Contains('|', StringComparison.Ordinal)), redisCount - NotYetImplemented.Length);
+
+        // The whole table at once: COMMAND, COMMAND INFO and COMMAND DOCS without names.
+        foreach (string[] all in new[] { new[] { "COMMAND" }, ["COMMAND", "INFO"] })
+        {
+            List<string> a = [.. r.Call(all).Items!.Where(e => !NotYetImplemented.Contains(e.Items![0].Text)).Select(Normalize).Order(StringComparer.Ordinal)];
+            List<string> b = [.. k.Call(all).Items!.Select(Normalize).Order(StringComparer.Ordinal)];
+            Assert.Equal(a, b);
+        }
+        static List<string> DocsPairs(Resp docs, bool skip) =>
+            [.. docs.Items!.Chunk(2).Where(p => !skip || !NotYetImplemented.Contains(p[0].Text)).Select(p => p[0].Text + "=" + Normalize(p[1])).Order(StringComparer.Ordinal)];
+        Assert.Equal(DocsPairs(r.Call("COMMAND", "DOCS"), skip: true), DocsPairs(k.Call("COMMAND", "DOCS"), skip: false));
         var differences = new List<string>();
         foreach (string name in ours)
         {
