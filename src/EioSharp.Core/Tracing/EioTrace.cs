@@ -380,6 +380,12 @@ public static class EioTrace
             return;
         }
 
+        EmitUnstampedOn(d, kind, fiber, other, arg, reason, data);
+    }
+
+    /// <summary>As <see cref="EmitUnstamped"/>, from the thread of <paramref name="d"/> (the caller knows it).</summary>
+    private static void EmitUnstampedOn(Domain d, TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
+    {
         var ring = d.TraceRing;
         if (ring is null || ring.Generation != s_generation)
         {
@@ -461,9 +467,12 @@ public static class EioTrace
             child.Fiber.Domain,
             TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber.Name is null ? child.Fiber.Owner : child.Fiber);
 
+    /// <remarks>A fiber's end takes the time of its domain's next event (no clock read), as a suspension does: the end
+    /// of a run is followed by the next item's start within the same round, and an end without an object then shares
+    /// that start's slot (a <see cref="RawEvent.SwitchedFinished"/> record).</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void FiberFinished(FiberFrame frame, Exception? error) =>
-        EmitOn(
+        EmitUnstampedOn(
             frame.Fiber.Domain,
             TraceEventKind.FiberFinished,
             frame.Fiber.Id,
