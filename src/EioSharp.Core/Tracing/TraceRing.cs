@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace EioSharp.Tracing;
@@ -74,7 +75,10 @@ internal sealed class TraceRing
     /// <see cref="TraceEventKind.FiberResumed"/>) takes one slot, not two, when the waiting event carries no object: its
     /// slot is rewritten as a <see cref="RawEvent.Switched"/> (or <see cref="RawEvent.SwitchedFinished"/>) record (resumed
     /// fiber, suspended or finished fiber, reason, argument) that readers (<see cref="ReadFrom"/>) give back as the two
-    /// events. One 32-byte store per switch instead of two.</remarks>
+    /// events. One 32-byte store per switch instead of two.
+    /// <para>Inlined into each recording hook (issue 17: with the kind and reason constants there, the packing and the
+    /// merge test fold away; the hooks themselves are cold calls for the kernel).</para></remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write(long timestamp, TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data)
     {
         long start = _written;
@@ -123,20 +127,25 @@ internal sealed class TraceRing
     }
 
     /// <summary>Makes the events up to <paramref name="end"/> visible; kicks the file writer when a quarter boundary is crossed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish(long start, long end)
     {
         Volatile.Write(ref _written, end);
         if (((start ^ end) >> _quarterShift) != 0)
         {
-            Drainer?.Kick();
+            KickDrainer();
         }
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void KickDrainer() => Drainer?.Kick();
 
     /// <summary>Appends an event without reading the clock: it is stamped with the time of the next event of this ring
     /// (<see cref="Write"/>) or of <see cref="Flush"/>, and becomes visible to readers only then.</summary>
     /// <remarks>Used for suspensions: the domain's next event (the next item's start, its idle, the parent fiber's next
     /// event after a child forked inline suspends) follows within the unwinding of the suspending callback, and one
     /// clock read then serves both (issue 17: the clock was most of the tracing cost).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteUnstamped(TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data)
     {
         int u = _unstamped;
@@ -160,6 +169,7 @@ internal sealed class TraceRing
     }
 
     /// <summary>Stamps and publishes the events that wait for a time (by the ring's writer: the domain's thread, at its end).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public void Flush()
     {
         int u = _unstamped;
@@ -172,6 +182,7 @@ internal sealed class TraceRing
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void StampPending(long from, int count, long timestamp)
     {
         for (int j = 0; j < count; j++)
@@ -323,6 +334,7 @@ internal struct RawEvent
 
     /// <summary>The switch record that can absorb the event <paramref name="head"/> (a suspension or a fiber's end that
     /// carries no object), or 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TraceEventKind SwitchKindFor(long head) =>
         (head & (DataFlag | (0xFFL << KindShift))) switch
         {
@@ -331,6 +343,7 @@ internal struct RawEvent
             _ => 0,
         };
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long Pack(long fiber, TraceEventKind kind, TraceReason reason, bool hasData) =>
         (fiber & FiberMask) | ((long)kind << KindShift) | ((long)reason << ReasonShift) | (hasData ? DataFlag : 0);
 }
