@@ -12,6 +12,8 @@
 # tier-up happens at different points of a run under valgrind and the two run lengths no longer differ by C invocations
 # of the same code. DOTNET_gcConcurrent=0 (no background GC thread) and DOTNET_EnableWriteXorExecute=0 (valgrind and the
 # W^X double mapping of JIT code do not mix).
+# CAVEAT (h47, CoreCLR 10.0.12, valgrind 3.19): under valgrind the runtime compiles each method FullOpts and then again
+# MinOpts, and runs the MinOpts code (DOTNET_JitDisasmSummary=1), so these counts are of unoptimised code: indicative only.
 # Output: a table per row with the median (of ROUNDS) instructions per op off and on, and on / off.
 # Usage: bench/trace-overhead-instructions.sh      ROUNDS=3 OUT=bench/results/trace-instructions JOBS=2 NO_BUILD=1
 #        DLL=path/to/EioSharp.Benchmarks.dll (default: this tree's Release build) ROWS='regex' (rows to run, by name)
