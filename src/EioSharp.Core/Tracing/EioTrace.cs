@@ -353,6 +353,7 @@ public static class EioTrace
     }
 
     /// <summary>As <see cref="Emit"/>, from the thread of <paramref name="d"/> (the caller knows it: no thread-static read).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each hook (a cold call for the kernel)
     private static void EmitOn(Domain d, TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
     {
         long ts = TraceClock.Now();
@@ -371,6 +372,7 @@ public static class EioTrace
 
     /// <summary>As <see cref="Emit"/>, but on a domain the event takes the time of the domain's next event (no clock read):
     /// see <see cref="TraceRing.WriteUnstamped"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each hook (a cold call for the kernel)
     private static void EmitUnstamped(TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
     {
         var d = Domain.Current;
@@ -380,6 +382,13 @@ public static class EioTrace
             return;
         }
 
+        EmitUnstampedOn(d, kind, fiber, other, arg, reason, data);
+    }
+
+    /// <summary>As <see cref="EmitUnstamped"/>, from the thread of <paramref name="d"/> (the caller knows it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each hook (a cold call for the kernel)
+    private static void EmitUnstampedOn(Domain d, TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
+    {
         var ring = d.TraceRing;
         if (ring is null || ring.Generation != s_generation)
         {
@@ -398,13 +407,17 @@ public static class EioTrace
     /// <remarks>An object in a ring keeps it alive until overwritten, and storing it costs a GC write barrier: thousands
     /// of short unnamed fibers held by the rings made every garbage collection promote them (fork+join 5-8x slower with
     /// tracing on). Named fibers are few and long-lived.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each hook (a cold call for the kernel)
     private static object? FiberData(FiberInfo? f) => f?.Name is null ? null : f;
 
     // Hooks called by the kernel, each behind `if (EioTrace.On)`.
     /// <summary>A work item starts on <paramref name="domain"/> (called by its scheduler, on its thread).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
-    internal static void ItemStarted(Domain domain, FiberFrame? frame) =>
-        EmitOn(domain, TraceEventKind.FiberResumed, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
+    internal static void ItemStarted(Domain domain, FiberFrame? frame)
+    {
+        var f = frame?.Fiber;
+        EmitOn(domain, TraceEventKind.FiberResumed, f?.Id ?? 0, 0, 0, TraceReason.None, FiberData(f));
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Suspended(FiberFrame? frame, TraceReason reason, long arg)
@@ -456,21 +469,29 @@ public static class EioTrace
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     // Created and finished: on the fiber's own domain (a fork runs on the switch's domain, which the kernel checks; a fiber's
     // end runs there too), so its ring is written without reading the thread-static current domain (a TLS helper call).
-    internal static void FiberCreated(FiberFrame child, FiberFrame? parent) =>
-        EmitOn(
-            child.Fiber.Domain,
-            TraceEventKind.FiberCreated, child.Fiber.Id, parent?.Fiber.Id ?? 0, child.Fiber.Owner?.TraceId ?? 0, TraceReason.None, child.Fiber.Name is null ? child.Fiber.Owner : child.Fiber);
+    internal static void FiberCreated(FiberFrame child, FiberFrame? parent)
+    {
+        var f = child.Fiber;
+        var owner = f.Owner;
+        EmitOn(f.Domain, TraceEventKind.FiberCreated, f.Id, parent?.Fiber.Id ?? 0, owner?.TraceId ?? 0, TraceReason.None, f.Name is null ? owner : f);
+    }
 
+    /// <remarks>A fiber's end takes the time of its domain's next event (no clock read), as a suspension does: the end
+    /// of a run is followed by the next item's start within the same round, and an end without an object then shares
+    /// that start's slot (a <see cref="RawEvent.SwitchedFinished"/> record).</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
-    internal static void FiberFinished(FiberFrame frame, Exception? error) =>
-        EmitOn(
-            frame.Fiber.Domain,
+    internal static void FiberFinished(FiberFrame frame, Exception? error)
+    {
+        var f = frame.Fiber;
+        EmitUnstampedOn(
+            f.Domain,
             TraceEventKind.FiberFinished,
-            frame.Fiber.Id,
+            f.Id,
             0,
             (long)(error is null ? FiberOutcome.Ok : error is CancelledException ? FiberOutcome.Cancelled : FiberOutcome.Failed),
             TraceReason.None,
-            (object?)error ?? FiberData(frame.Fiber));
+            (object?)error ?? FiberData(f));
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void SwitchOpened(Switch sw, FiberFrame frame) =>

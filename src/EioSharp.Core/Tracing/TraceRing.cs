@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace EioSharp.Tracing;
@@ -70,10 +71,14 @@ internal sealed class TraceRing
 
     /// <summary>Appends an event; it also stamps the events that wait for a time (<see cref="WriteUnstamped"/>) with
     /// <paramref name="timestamp"/>, and publishes them all.</summary>
-    /// <remarks>A fiber switch (a suspension waiting for its time, then the next item's <see cref="TraceEventKind.FiberResumed"/>)
-    /// takes one slot, not two, when the suspension carries no object: the suspension's slot is rewritten as a
-    /// <see cref="RawEvent.Switched"/> record (resumed fiber, suspended fiber, reason, argument) that readers
-    /// (<see cref="ReadFrom"/>) give back as the two events. One 32-byte store per switch instead of two.</remarks>
+    /// <remarks>A fiber switch (a suspension or a fiber's end waiting for its time, then the next item's
+    /// <see cref="TraceEventKind.FiberResumed"/>) takes one slot, not two, when the waiting event carries no object: its
+    /// slot is rewritten as a <see cref="RawEvent.Switched"/> (or <see cref="RawEvent.SwitchedFinished"/>) record (resumed
+    /// fiber, suspended or finished fiber, reason, argument) that readers (<see cref="ReadFrom"/>) give back as the two
+    /// events. One 32-byte store per switch instead of two.
+    /// <para>Inlined into each recording hook (issue 17: with the kind and reason constants there, the packing and the
+    /// merge test fold away; the hooks themselves are cold calls for the kernel).</para></remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write(long timestamp, TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data)
     {
         long start = _written;
@@ -84,7 +89,7 @@ internal sealed class TraceRing
         {
             _unstamped = 0;
             ref var last = ref events[(int)((i + u - 1) & _mask)];
-            if (kind == TraceEventKind.FiberResumed && RawEvent.IsPlainSuspension(last.Head))
+            if (kind == TraceEventKind.FiberResumed && RawEvent.SwitchKindFor(last.Head) is var switchKind && switchKind != 0)
             {
                 if (u > 1)
                 {
@@ -92,8 +97,8 @@ internal sealed class TraceRing
                 }
 
                 last.Timestamp = timestamp;
-                last.Other = last.Head & RawEvent.FiberMask; // the suspended fiber; Arg stays the suspension's
-                last.Head = RawEvent.Pack(fiber, RawEvent.Switched, last.Reason, data is not null);
+                last.Other = last.Head & RawEvent.FiberMask; // the suspended (or finished) fiber; Arg stays its event's
+                last.Head = RawEvent.Pack(fiber, switchKind, last.Reason, data is not null);
                 if (data is not null)
                 {
                     _data[(int)((i + u - 1) & _mask)] = data;
@@ -122,20 +127,25 @@ internal sealed class TraceRing
     }
 
     /// <summary>Makes the events up to <paramref name="end"/> visible; kicks the file writer when a quarter boundary is crossed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish(long start, long end)
     {
         Volatile.Write(ref _written, end);
         if (((start ^ end) >> _quarterShift) != 0)
         {
-            Drainer?.Kick();
+            KickDrainer();
         }
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void KickDrainer() => Drainer?.Kick();
 
     /// <summary>Appends an event without reading the clock: it is stamped with the time of the next event of this ring
     /// (<see cref="Write"/>) or of <see cref="Flush"/>, and becomes visible to readers only then.</summary>
     /// <remarks>Used for suspensions: the domain's next event (the next item's start, its idle, the parent fiber's next
     /// event after a child forked inline suspends) follows within the unwinding of the suspending callback, and one
     /// clock read then serves both (issue 17: the clock was most of the tracing cost).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteUnstamped(TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data)
     {
         int u = _unstamped;
@@ -159,6 +169,7 @@ internal sealed class TraceRing
     }
 
     /// <summary>Stamps and publishes the events that wait for a time (by the ring's writer: the domain's thread, at its end).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public void Flush()
     {
         int u = _unstamped;
@@ -171,6 +182,7 @@ internal sealed class TraceRing
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void StampPending(long from, int count, long timestamp)
     {
         for (int j = 0; j < count; j++)
@@ -218,7 +230,7 @@ internal sealed class TraceRing
         cursor = end;
         for (int j = start; j < into.Count; j++)
         {
-            if (into[j].Kind == RawEvent.Switched)
+            if (into[j].Kind is RawEvent.Switched or RawEvent.SwitchedFinished)
             {
                 switches++;
             }
@@ -242,10 +254,18 @@ internal sealed class TraceRing
         for (int r = oldCount - 1; r >= start; r--)
         {
             var e = span[r];
-            if (e.Kind == RawEvent.Switched)
+            if (e.Kind is RawEvent.Switched or RawEvent.SwitchedFinished)
             {
                 span[--w] = new TraceEvent(e.Timestamp, TraceEventKind.FiberResumed, TraceReason.None, e.DomainId, e.Fiber, 0, 0, e.Data);
-                span[--w] = new TraceEvent(e.Timestamp, TraceEventKind.FiberSuspended, e.Reason, e.DomainId, e.Other, 0, e.Arg, null);
+                span[--w] = new TraceEvent(
+                    e.Timestamp,
+                    e.Kind == RawEvent.Switched ? TraceEventKind.FiberSuspended : TraceEventKind.FiberFinished,
+                    e.Reason,
+                    e.DomainId,
+                    e.Other,
+                    0,
+                    e.Arg,
+                    null);
             }
             else
             {
@@ -307,10 +327,23 @@ internal struct RawEvent
 
     public readonly bool HasData => Head < 0;
 
-    /// <summary>True if <paramref name="head"/> is a suspension that carries no object (a switch record can absorb it).</summary>
-    public static bool IsPlainSuspension(long head) =>
-        (head & (DataFlag | (0xFFL << KindShift))) == ((long)TraceEventKind.FiberSuspended << KindShift);
+    /// <summary>The kind of a switch record that absorbs a fiber's end without an object (a finished event with its
+    /// outcome in <see cref="Arg"/>) and the next item's resume: as <see cref="Switched"/>, <see cref="Other"/> is the
+    /// finished fiber.</summary>
+    public const TraceEventKind SwitchedFinished = (TraceEventKind)0x41;
 
+    /// <summary>The switch record that can absorb the event <paramref name="head"/> (a suspension or a fiber's end that
+    /// carries no object), or 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TraceEventKind SwitchKindFor(long head) =>
+        (head & (DataFlag | (0xFFL << KindShift))) switch
+        {
+            (long)TraceEventKind.FiberSuspended << KindShift => Switched,
+            (long)TraceEventKind.FiberFinished << KindShift => SwitchedFinished,
+            _ => 0,
+        };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long Pack(long fiber, TraceEventKind kind, TraceReason reason, bool hasData) =>
         (fiber & FiberMask) | ((long)kind << KindShift) | ((long)reason << ReasonShift) | (hasData ? DataFlag : 0);
 }

@@ -136,6 +136,45 @@ public class TraceClockTests
     }
 
     [Fact]
+    public void A_plain_fiber_end_and_the_next_resume_share_one_slot_and_read_back_as_two_events()
+    {
+        var ring = new TraceRing(4, "test", new TraceSlots(1024));
+        long t1 = TraceClock.Now();
+        ring.Write(t1, TraceEventKind.FiberResumed, TraceReason.None, 1, 0, 0, null);
+        ring.WriteUnstamped(TraceEventKind.FiberFinished, TraceReason.None, 1, 0, (long)FiberOutcome.Cancelled, null);
+        long t2 = t1 + 1000;
+        ring.Write(t2, TraceEventKind.FiberResumed, TraceReason.None, 2, 0, 0, "named");
+        Assert.Equal(2, ring.Written); // one slot for the end and the resume
+
+        // Not merged: an end that carries an object (its exception), and an end followed by another kind of event.
+        var error = new InvalidOperationException("boom");
+        ring.WriteUnstamped(TraceEventKind.FiberFinished, TraceReason.None, 2, 0, (long)FiberOutcome.Failed, error);
+        ring.Write(t2 + 1000, TraceEventKind.FiberResumed, TraceReason.None, 3, 0, 0, null);
+        ring.WriteUnstamped(TraceEventKind.FiberFinished, TraceReason.None, 3, 0, (long)FiberOutcome.Ok, null);
+        ring.Write(t2 + 2000, TraceEventKind.DomainIdle, TraceReason.None, 0, 0, 0, null);
+        Assert.Equal(6, ring.Written);
+
+        var events = new List<TraceEvent>();
+        long cursor = 0;
+        Assert.Equal(0, ring.ReadFrom(ref cursor, events));
+        Assert.Equal(
+            [
+                (TraceEventKind.FiberResumed, 1L, 0L, (object?)null),
+                (TraceEventKind.FiberFinished, 1L, (long)FiberOutcome.Cancelled, null),
+                (TraceEventKind.FiberResumed, 2L, 0L, "named"),
+                (TraceEventKind.FiberFinished, 2L, (long)FiberOutcome.Failed, error),
+                (TraceEventKind.FiberResumed, 3L, 0L, null),
+                (TraceEventKind.FiberFinished, 3L, (long)FiberOutcome.Ok, null),
+                (TraceEventKind.DomainIdle, 0L, 0L, null),
+            ],
+            events.Select(e => (e.Kind, e.Fiber, e.Arg, e.Data)).ToArray());
+        Assert.Equal(
+            new[] { t1, t2, t2, t2 + 1000, t2 + 1000, t2 + 2000, t2 + 2000 }.Select(TraceClock.ToStopwatch),
+            events.Select(e => e.Timestamp));
+        Assert.All(events, e => Assert.Equal(TraceReason.None, e.Reason));
+    }
+
+    [Fact]
     public void A_ring_kicks_the_file_writer_each_time_a_quarter_of_it_is_written()
     {
         string path = Path.Combine(Path.GetTempPath(), $"eio-kick-{Guid.NewGuid():N}.json");
