@@ -340,7 +340,7 @@ internal sealed class RdbLoader
         ulong groups = ReadCount(2);
         Span<byte> raw = stackalloc byte[16];
         var groupList = new List<(byte[] Name, StreamId LastId, long EntriesRead, List<(StreamId Id, long Time, long Count)> Pel,
-            List<(byte[] Name, List<StreamId> Pel)> Consumers)>();
+            List<(byte[] Name, long SeenTime, List<StreamId> Pel)> Consumers)>();
         for (ulong g = 0; g < groups; g++)
         {
             byte[] name = ReadString();
@@ -357,11 +357,11 @@ internal sealed class RdbLoader
                 pel.Add((id, time, count));
             }
             ulong consumerCount = ReadCount(9);
-            var consumers = new List<(byte[], List<StreamId>)>();
+            var consumers = new List<(byte[], long, List<StreamId>)>();
             for (ulong c = 0; c < consumerCount; c++)
             {
                 byte[] consumer = ReadString();
-                ReadInt64LittleEndian(); // seen-time
+                long seenTime = ReadInt64LittleEndian();
                 if (type >= Rdb.TypeStreamListpacks3) ReadInt64LittleEndian(); // active-time
                 ulong owned = ReadCount(16);
                 var ids = new List<StreamId>((int)Math.Min(owned, 1 << 16));
@@ -372,7 +372,7 @@ internal sealed class RdbLoader
                     if (!pel.Exists(x => x.Item1 == id)) throw Corrupt("Consumer entry not found in group global PEL");
                     ids.Add(id);
                 }
-                consumers.Add((consumer, ids));
+                consumers.Add((consumer, seenTime, ids));
             }
             groupList.Add((name, groupLast, entriesRead, pel, consumers));
         }
@@ -422,7 +422,7 @@ internal sealed class RdbLoader
         }
 
         public void Stream(List<(StreamId Id, byte[][] Pairs)> entries, StreamId lastId, long entriesAdded, StreamId maxDeleted,
-            List<(byte[] Name, StreamId LastId, long EntriesRead, List<(StreamId Id, long Time, long Count)> Pel, List<(byte[] Name, List<StreamId> Pel)> Consumers)> groups)
+            List<(byte[] Name, StreamId LastId, long EntriesRead, List<(StreamId Id, long Time, long Count)> Pel, List<(byte[] Name, long SeenTime, List<StreamId> Pel)> Consumers)> groups)
         {
             if (skip) return;
             if (entries.Count == 0)
@@ -452,6 +452,19 @@ internal sealed class RdbLoader
                     if (!owner.TryGetValue(p.Id, out byte[]? consumer)) continue; // no consumer owns it: Redis's deep check refuses it; dropped
                     loader.Execute([B("XCLAIM"), key, g.Name, consumer, B("0"), p.Id.ToBytes(), B("TIME"), Num(p.Time),
                         B("RETRYCOUNT"), Num(p.Count), B("JUSTID"), B("FORCE")]);
+                }
+            }
+
+            // The consumers' seen-times, which the commands above set to the load time.
+            if (groups.Count > 0 && loader._store.Database(loader._session.Db).TryGetValue(key, out KvEntry? e) && e.Value is KvStream built)
+            {
+                foreach (var g in groups)
+                {
+                    StreamGroup? group = built.FindGroup(g.Name);
+                    foreach (var c in g.Consumers)
+                    {
+                        if (group?.FindConsumer(c.Name) is { } consumer) consumer.SeenTime = c.SeenTime;
+                    }
                 }
             }
             _created = true;
