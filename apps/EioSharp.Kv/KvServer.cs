@@ -70,7 +70,7 @@ internal static class KvServer
             {
                 // As Redis, the RDB file is loaded when there is no AOF to load (appendonly no, or no file yet).
                 bool aofExists = config.AppendOnly && await (env.Fs / aofPath).ExistsAsync();
-                if (!aofExists && await RdbPersistence.LoadAtStartAsync(env.Fs, config, sw, store, now, stats, log) && config.AppendOnly)
+                if (!aofExists && await RdbPersistence.LoadAtStartAsync(env.Fs, env.Clock, config, sw, store, now, stats, log, listener.ListeningEndPoint.ToString()!) && config.AppendOnly)
                 {
                     // The AOF starts with what was loaded (so that a restart finds it there), then is replayed as usual.
                     var initial = new System.Buffers.ArrayBufferWriter<byte>(64 * 1024);

@@ -23,6 +23,10 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
     internal const UnixFileMode FilePermissions = (UnixFileMode)0x1A4; // 0644, as Redis's rdb files (before the umask)
     private const long BgSaveRetryDelayMs = 5000; // Redis's CONFIG_BGSAVE_RETRY_DELAY: a failed BGSAVE is retried by the save points after it
 
+    // EIOSHARP_KV_TEST_BGSAVE_DELAY_MS: every BGSAVE waits this long before writing (tests of a BGSAVE in progress).
+    private static readonly int s_bgSaveDelayMs =
+        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_BGSAVE_DELAY_MS"), out int d) && d > 0 ? d : 0;
+
     private Switch? _switch;
     private bool _scheduled;
     private long _lastBgSaveTryMs;
@@ -138,6 +142,11 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
                 {
                     bytes = await Systhread.RunAsync(token =>
                     {
+                        if (s_bgSaveDelayMs > 0)
+                        {
+                            token.WaitHandle.WaitOne(s_bgSaveDelayMs); // fault injection: a BGSAVE that takes a while
+                        }
+
                         long offset = 0;
                         KvRdb.Write(snapshot, span =>
                         {
@@ -267,8 +276,8 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
     /// <summary>Loads <c>dir/dbfilename</c> into <paramref name="store"/> if the file exists (on a system thread).</summary>
     /// <returns>Whether a file was loaded.</returns>
     /// <exception cref="RdbFormatException">The file is not a loadable RDB file: the server must not start.</exception>
-    public static async Task<bool> LoadAtStartAsync(EioPath fs, KvServerConfig config, Switch sw, KvStore store, long nowUnixMs,
-        KvServerStats stats, Action<string> log)
+    public static async Task<bool> LoadAtStartAsync(EioPath fs, Clock clock, KvServerConfig config, Switch sw, KvStore store, long nowUnixMs,
+        KvServerStats stats, Action<string> log, string listening)
     {
         string pathText = Path.Combine(config.Directory, config.DbFilename);
         EioPath path = fs / pathText;
@@ -277,7 +286,13 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
             return false;
         }
 
-        log($"Loading the RDB file {Path.GetFullPath(pathText)} (commands get -LOADING until it is loaded).");
+        log($"Loading the RDB file {Path.GetFullPath(pathText)} (listening on {listening}; commands get -LOADING until it is loaded).");
+        int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
+        if (delayMs > 0)
+        {
+            await clock.SleepAsync(TimeSpan.FromMilliseconds(delayMs)); // fault injection: a slow load (the -LOADING test)
+        }
+
         FileReader file = await path.OpenReadAsync(sw);
         try
         {
