@@ -35,10 +35,8 @@ internal static class KvServer
         store.ScriptLog = log;
         AppendOnlyFile? aof = null;
         string aofPath = Path.Combine(config.Directory, config.AppendFileName);
-        if (config.AppendOnly)
-        {
-            await (env.Fs / config.Directory).MakeDirectoriesAsync(DataDirectoryPermissions, existsOk: true);
-        }
+        // The data directory holds the AOF and the RDB file (SAVE, BGSAVE): created if missing, also with appendonly no.
+        await (env.Fs / config.Directory).MakeDirectoriesAsync(DataDirectoryPermissions, existsOk: true);
 
         stats.Loading = true; // connections accepted meanwhile get -LOADING (KvConnectionState): the AOF or the RDB file loads
         var rdb = new RdbPersistence(env.Fs, live, stats, env.Clock, log);

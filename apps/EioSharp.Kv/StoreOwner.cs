@@ -335,7 +335,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             aof?.Start(sw, monoClock); // the everysec flusher; rewrites run on sw too
             ctx.Ready();
             await ServeAsync(store);
-            Rdb?.SaveAtExit(store); // the queue was closed and drained: the server is stopping
         }
         finally
         {
@@ -462,6 +461,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 _runStore = null;
                 _runSink = null;
             }
+
+            Rdb?.SaveAtExit(store); // the queue was closed and drained: the server is stopping (SHUTDOWN, SIGTERM)
 
             // Stop the supervisor (rather than return, which a permanent child would be restarted for), and wait for
             // it to cancel this run; the finally then does the final fsync.

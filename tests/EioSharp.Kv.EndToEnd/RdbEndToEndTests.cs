@@ -384,7 +384,7 @@ public sealed class RdbEndToEndTests
         flipped[good.Length / 2] ^= 0x10;
         foreach ((string name, byte[] bytes, string expected) in new[]
         {
-            ("truncated", good[..(good.Length / 2)], "truncated"),
+            ("truncated", good[..(good.Length / 2)], "Bad RDB file"),
             ("flipped byte", flipped, "checksum"),
             ("not an rdb", "hello world, not a dump"u8.ToArray(), "Wrong signature"),
         })
