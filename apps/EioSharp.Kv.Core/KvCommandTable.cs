@@ -121,6 +121,7 @@ public static class KvCommandTable
     [
         .. s_connection,
         .. KvStore.ServerCommands,
+        .. KvStore.RdbCommands,
         .. KvStore.StringCommands,
         .. KvStore.BitmapCommands,
         .. KvStore.KeyspaceCommands,

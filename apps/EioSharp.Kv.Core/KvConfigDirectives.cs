@@ -203,6 +203,11 @@ public static class KvConfigDirectives
                 AppendFileName = v.Contains('/', StringComparison.Ordinal) || v is "" or "." or ".."
                     ? throw new KvConfigException("appendfilename can't be a path, just a filename") : v,
             }, im),
+            Str("dbfilename", c => c.DbFilename, (c, v) => c with
+            {
+                DbFilename = v.Contains('/', StringComparison.Ordinal) || v is "" or "." or ".."
+                    ? throw new KvConfigException("dbfilename can't be a path, just a filename") : v,
+            }, KvDirectiveFlags.Protected),
             Enum("appendfsync", ["everysec", "always", "no"], c => c.AppendFsync, (c, v) => c with { AppendFsync = v }),
             Str("requirepass", c => c.RequirePass ?? "", (c, v) => c with { RequirePass = v }),
             Str("aclfile", c => c.AclFile, (c, v) => c with { AclFile = v }, im),

@@ -586,8 +586,15 @@ public sealed partial class KvConnectionState
             Section("Persistence");
             Line("loading", s.Loading ? 1 : 0);
             Line("rdb_changes_since_last_save", s.ChangesSinceLastSave);
-            Line("rdb_bgsave_in_progress", 0);
+            Line("rdb_bgsave_in_progress", s.RdbBgSaveInProgress ? 1 : 0);
             Line("rdb_last_save_time", s.LastSaveUnixSeconds);
+            Line("rdb_last_bgsave_status", s.RdbLastBgSaveOk ? "ok" : "err");
+            Line("rdb_last_bgsave_time_sec", s.RdbLastBgSaveSeconds);
+            Line("rdb_current_bgsave_time_sec", s.RdbCurrentBgSaveSeconds);
+            Line("rdb_saves", s.RdbSaves);
+            Line("rdb_last_cow_size", 0);
+            Line("rdb_last_load_keys_expired", s.RdbLastLoadKeysExpired);
+            Line("rdb_last_load_keys_loaded", s.RdbLastLoadKeysLoaded);
             Line("aof_enabled", _config.AppendOnly ? 1 : 0);
             Line("aof_rewrite_in_progress", s.AofRewriteInProgress ? 1 : 0);
             Line("aof_rewrite_scheduled", s.AofRewriteScheduled ? 1 : 0);

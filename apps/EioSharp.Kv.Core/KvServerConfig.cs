@@ -111,8 +111,14 @@ public sealed record KvServerConfig
     /// <summary>Redis's <c>hz</c>: background tasks (active expiry, timeouts) run this many times a second (1 to 500).</summary>
     public int Hz { get; init; } = 10;
 
-    /// <summary>Redis's <c>save</c> points ("seconds changes" pairs); kept and reported, there is no RDB snapshotting.</summary>
+    /// <summary>Redis's <c>save</c> points ("seconds changes" pairs): a BGSAVE starts when at least <c>changes</c> writes
+    /// were made and <c>seconds</c> have passed since the last save. Empty by default (no automatic snapshots: the AOF,
+    /// on by default, is the durable copy; redis-server's default is <c>3600 1 300 100 60 10000</c> with the AOF off).</summary>
     public string Save { get; init; } = "";
+
+    /// <summary>Redis's <c>dbfilename</c>: the RDB file inside <see cref="Directory"/> (SAVE, BGSAVE, loaded at start when
+    /// there is no AOF to load).</summary>
+    public string DbFilename { get; init; } = "dump.rdb";
 
     /// <summary>Redis's <c>protected-mode</c> (default yes): while no password is set, clients that do not connect from a
     /// loopback address get Redis's <c>-DENIED Redis is running in protected mode...</c> error and are disconnected.</summary>
@@ -183,7 +189,7 @@ public sealed record KvServerConfig
 /// <remarks><b>Thread safety</b>: each property is a plain 64-bit value; the server updates them
 /// from its own fibers (for counters use <see cref="Interlocked"/> on the returned fields through
 /// the increment helpers). Readers may see slightly stale values, which INFO tolerates.</remarks>
-public sealed class KvServerStats
+public sealed partial class KvServerStats
 {
     private long _connectedClients;
     private long _totalConnections;
@@ -397,7 +403,7 @@ public sealed class KvServerStats
         KeyspaceMisses = store.KeyspaceMisses;
         DatasetBytes = store.UsedBytes;
         store.ObserveMemoryPeak();
-        ChangesSinceLastSave = store.Dirty;
+        ChangesSinceLastSave = Math.Max(0, store.Dirty - RdbDirtyAtLastSave);
         EvictedKeys = store.EvictedKeys;
         EvictionFailed = store.OutOfMemory;
     }

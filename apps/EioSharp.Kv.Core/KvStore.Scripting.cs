@@ -329,6 +329,9 @@ internal sealed class KvFunctionLibraries(List<byte[]> codes) : KvObject
 
     public override long Length => codes.Count;
 
+    /// <summary>The libraries' source codes (an RDB's FUNCTION2 records).</summary>
+    public IReadOnlyList<byte[]> Codes => codes;
+
     public override KvObject Clone() => this; // immutable
 
     public override void WriteRewrite(ReadOnlySpan<byte> key, IBufferWriter<byte> output)

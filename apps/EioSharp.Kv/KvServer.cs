@@ -35,11 +35,12 @@ internal static class KvServer
         store.ScriptLog = log;
         AppendOnlyFile? aof = null;
         string aofPath = Path.Combine(config.Directory, config.AppendFileName);
-        if (config.AppendOnly)
-        {
-            await (env.Fs / config.Directory).MakeDirectoriesAsync(DataDirectoryPermissions, existsOk: true);
-            stats.Loading = true; // connections accepted meanwhile get -LOADING (KvConnectionState)
-        }
+        // The data directory holds the AOF and the RDB file (SAVE, BGSAVE): created if missing, also with appendonly no.
+        await (env.Fs / config.Directory).MakeDirectoriesAsync(DataDirectoryPermissions, existsOk: true);
+
+        stats.Loading = true; // connections accepted meanwhile get -LOADING (KvConnectionState): the AOF or the RDB file loads
+        var rdb = new RdbPersistence(env.Fs, live, stats, env.Clock, log);
+        store.RdbSaver = rdb;
 
         var queue = new AsyncQueue<StoreRequest>(RequestQueueCapacity);
         var clock = env.Clock;
@@ -53,7 +54,7 @@ internal static class KvServer
             DebugCommand = options.EnableDebugCommand, Net = env.Net, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
             CommandStats = commandStats,
         };
-        context.Admin = new ServerAdmin(context, stats, requestStop, log);
+        context.Admin = new ServerAdmin(context, stats, requestStop, log) { Rdb = rdb };
         var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>
@@ -65,15 +66,29 @@ internal static class KvServer
             // Listening before the AOF is replayed, as Redis: clients connect during the replay and get -LOADING.
             async Task LoadThenServeAsync()
             {
+                // As Redis, the RDB file is loaded when there is no AOF to load (appendonly no, or no file yet).
+                bool aofExists = config.AppendOnly && await (env.Fs / aofPath).ExistsAsync();
+                if (!aofExists && await RdbPersistence.LoadAtStartAsync(env.Fs, env.Clock, config, sw, store, now, stats, log, listener.ListeningEndPoint.ToString()!) && config.AppendOnly)
+                {
+                    // The AOF starts with what was loaded (so that a restart finds it there), then is replayed as usual.
+                    var initial = new System.Buffers.ArrayBufferWriter<byte>(64 * 1024);
+                    AofRewriter.Write(store.CreateSnapshot(now), initial);
+                    await (env.Fs / aofPath).ReplaceAsync(initial.WrittenMemory, RdbPersistence.FilePermissions);
+                    store.Clear();
+                    log($"Wrote the loaded keyspace to the new append-only file {Path.GetFullPath(aofPath)} ({initial.WrittenCount} bytes).");
+                }
+
                 if (config.AppendOnly)
                 {
                     log($"Loading the append-only file {Path.GetFullPath(aofPath)} (listening on {listener.ListeningEndPoint}; commands get -LOADING until it is loaded).");
                     aof = await LoadAsync(env.Fs, aofPath, sw, config, store, now, log);
-                    stats.Loading = false;
                 }
+
+                stats.Loading = false;
 
                 owner = new StoreOwner(store, aof, queue, stats, live, env.Clock, env.MonoClock, log)
                 {
+                    Rdb = rdb,
                     Fs = env.Fs, // also for CONFIG SET appendonly yes
                     CommandObserver = (session, command, elapsed, error) => commandStats.Record(command.Info?.Name ?? "unknown", command,
                         (long)elapsed.TotalMicroseconds, error, live.Current, -1, // the time is read only if an entry needs it
@@ -180,6 +195,8 @@ internal static class KvServer
     {
         public long LastSaveUnixSeconds => stats.LastSaveUnixSeconds;
 
+        public RdbPersistence? Rdb { get; init; }
+
         public string? Shutdown(bool noSave, bool save, bool now, bool force)
         {
             if (requestStop is null)
@@ -187,7 +204,13 @@ internal static class KvServer
                 return "ERR SHUTDOWN is not available on this server";
             }
 
-            // The AOF is always fsynced at shutdown (NOSAVE only skips an RDB save, which this server does not have).
+            // The AOF is always fsynced at shutdown. NOSAVE skips the RDB save, SAVE forces it; without either the file is
+            // saved when save points are set (RdbPersistence.SaveAtExit, on the store owner after its last round).
+            if (Rdb is { } rdb && (noSave || save))
+            {
+                rdb.ShutdownSave = save && !noSave;
+            }
+
             log("User requested shutdown...");
             if (context.Store is { WritingInitialAof: true })
             {

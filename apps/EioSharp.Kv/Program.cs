@@ -88,6 +88,12 @@ catch (Exception ex) when (FindCorrupt(ex) is { } e)
     Console.Error.WriteLine($"FATAL: {e.Message}. Refusing to start; repair the file (redis-check-aof --fix) or move it away.");
     return 1;
 }
+catch (Exception ex) when (FindRdbError(ex) is { } e)
+{
+    // As Redis: a dump.rdb that cannot be loaded is fatal (exit 1), the file is left as it is.
+    Console.Error.WriteLine($"FATAL: {e.Message}. Refusing to start; check the file with redis-check-rdb, or move it away.");
+    return 1;
+}
 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
 {
     Console.Error.WriteLine($"FATAL: {e.Message}");
@@ -106,6 +112,14 @@ static KvConfigException? FindConfigError(Exception e) => e switch
     KvConfigException c => c,
     MultipleException m => m.InnerExceptions.Select(FindConfigError).FirstOrDefault(c => c is not null),
     { InnerException: { } inner } => FindConfigError(inner),
+    _ => null,
+};
+
+static RdbFormatException? FindRdbError(Exception e) => e switch
+{
+    RdbFormatException c => c,
+    MultipleException m => m.InnerExceptions.Select(FindRdbError).FirstOrDefault(c => c is not null),
+    { InnerException: { } inner } => FindRdbError(inner),
     _ => null,
 };
 

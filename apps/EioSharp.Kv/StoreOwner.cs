@@ -180,6 +180,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>Told about every command a connection ran on the store (SLOWLOG, INFO commandstats); set before running.</summary>
     public Action<KvSession, KvCommand, TimeSpan, string?>? CommandObserver { get; init; }
 
+    /// <summary>The RDB file (SAVE, BGSAVE, save points, the save at shutdown); null: none.</summary>
+    public RdbPersistence? Rdb { get; init; }
+
     /// <summary>Whether the server keeps an AOF (appendonly yes).</summary>
     public bool HasAppendOnlyFile => config.AppendOnly;
 
@@ -330,8 +333,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         stats.UpdateFrom(store);
         store.CommandObserver = CommandObserver;
+        store.RdbSaver = Rdb;
         _aof = aof;
         _runSwitch = sw;
+        Rdb?.Attach(sw);
         try
         {
             aof?.Start(sw, monoClock); // the everysec flusher; rewrites run on sw too
@@ -355,6 +360,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
 
             _runSwitch = null;
+            Rdb?.Detach();
             _aofOpening = false;
             _aofWaitRewrite = false;
         }
@@ -463,6 +469,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 _runStore = null;
                 _runSink = null;
             }
+
+            Rdb?.SaveAtExit(store); // the queue was closed and drained: the server is stopping (SHUTDOWN, SIGTERM)
 
             // Stop the supervisor (rather than return, which a permanent child would be restarted for), and wait for
             // it to cancel this run; the finally then does the final fsync.
@@ -1260,6 +1268,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             stats.AofFsyncs = aof.Fsyncs;
         }
 
+        Rdb?.Cron(store, now); // a scheduled BGSAVE, the save points
         store.PubSub?.Tracking.FlushBroadcasts(); // keys expired or evicted by the cron (BCAST)
     }
 

@@ -1,0 +1,540 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+
+namespace EioSharp.Kv;
+
+/// <summary>The RDB opcodes and value types of Redis (rdb.h), as far as this server reads or writes them.</summary>
+internal static class Rdb
+{
+    /// <summary>The RDB version written (redis-server 7.0's RDB_VERSION).</summary>
+    public const int Version = 10;
+
+    /// <summary>The newest RDB version read (redis 7.2's 11: its set listpacks and stream consumers' active time).</summary>
+    public const int MaxReadVersion = 11;
+
+    public const byte TypeString = 0, TypeList = 1, TypeSet = 2, TypeZSet = 3, TypeHash = 4, TypeZSet2 = 5, TypeModule = 6, TypeModule2 = 7,
+        TypeHashZipmap = 9, TypeListZiplist = 10, TypeSetIntset = 11, TypeZSetZiplist = 12, TypeHashZiplist = 13, TypeListQuicklist = 14,
+        TypeStreamListpacks = 15, TypeHashListpack = 16, TypeZSetListpack = 17, TypeListQuicklist2 = 18, TypeStreamListpacks2 = 19,
+        TypeSetListpack = 20, TypeStreamListpacks3 = 21;
+
+    public const byte OpFunction2 = 245, OpFunction = 246, OpModuleAux = 247, OpIdle = 248, OpFreq = 249, OpAux = 250, OpResizeDb = 251,
+        OpExpireTimeMs = 252, OpExpireTime = 253, OpSelectDb = 254, OpEof = 255;
+
+    public const byte StreamItemFlagDeleted = 1, StreamItemFlagSameFields = 2;
+}
+
+/// <summary>Writes an RDB file (version 10, as redis-server 7.0 writes it) from a keyspace snapshot.</summary>
+/// <remarks>
+/// <para><b>Encodings</b>: strings as Redis saves them (integers of at most 11 characters that fit 32 bits in the integer
+/// encodings, other strings raw: no LZF compression, which the format leaves optional); lists, sets and hashes in the
+/// plain encodings (<c>RDB_TYPE_LIST</c>, <c>RDB_TYPE_SET</c>, <c>RDB_TYPE_HASH</c>: a length and the elements, which
+/// redis-server 7.0 still loads and converts to its compact encodings itself); sorted sets as <c>RDB_TYPE_ZSET_2</c>
+/// (binary doubles); streams as <c>RDB_TYPE_STREAM_LISTPACKS_2</c> with Redis's listpack nodes, consumer groups, the
+/// groups' PELs with delivery times and counts, and the consumers' PELs. FUNCTION libraries as <c>RDB_OPCODE_FUNCTION2</c>.</para>
+/// <para>The bytes go to <paramref name="sink"/> in chunks of about 1 MiB; the CRC-64 footer covers all of them.</para>
+/// </remarks>
+/// <param name="sink">Receives the file's bytes in order.</param>
+internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink)
+{
+    private const int ChunkBytes = 1 << 20;
+
+    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+    private ulong _crc;
+
+    /// <summary>Bytes handed to the sink so far.</summary>
+    public long Written { get; private set; }
+
+    /// <summary>Writes a whole file: header, AUX fields, the FUNCTION libraries, every database with its RESIZEDB sizes,
+    /// the keys with their expiry, EOF and the checksum.</summary>
+    /// <param name="snapshot">The keyspace, in database order (<see cref="KvStore.CreateSnapshot"/>).</param>
+    /// <param name="redisVersion">The <c>redis-ver</c> AUX field.</param>
+    /// <param name="nowUnixMs">The <c>ctime</c> AUX field.</param>
+    /// <param name="usedMemory">The <c>used-mem</c> AUX field.</param>
+    /// <param name="cancel">Checked between keys.</param>
+    public void WriteAll(IReadOnlyList<KvSnapshotEntry> snapshot, string redisVersion, long nowUnixMs, long usedMemory, CancellationToken cancel = default)
+    {
+        WriteRaw("REDIS"u8);
+        WriteRaw(Encoding.ASCII.GetBytes(Rdb.Version.ToString("D4", CultureInfo.InvariantCulture)));
+        Aux("redis-ver", Encoding.ASCII.GetBytes(redisVersion));
+        Aux("redis-bits", "64"u8);
+        Aux("ctime", Ascii(nowUnixMs / 1000));
+        Aux("used-mem", Ascii(usedMemory));
+        Aux("aof-base", "0"u8);
+        int i = 0;
+        foreach (KvSnapshotEntry e in snapshot)
+        {
+            if (e.Value is KvFunctionLibraries functions)
+            {
+                foreach (byte[] code in functions.Codes)
+                {
+                    WriteByte(Rdb.OpFunction2);
+                    WriteString(code, tryInteger: false);
+                }
+            }
+        }
+        while (i < snapshot.Count)
+        {
+            if (snapshot[i].Value is KvFunctionLibraries)
+            {
+                i++;
+                continue;
+            }
+            int db = snapshot[i].Db;
+            int end = i;
+            long expires = 0;
+            long keys = 0;
+            while (end < snapshot.Count && snapshot[end].Db == db)
+            {
+                if (snapshot[end].Value is not KvFunctionLibraries)
+                {
+                    keys++;
+                    if (snapshot[end].ExpireAtUnixMs >= 0) expires++;
+                }
+                end++;
+            }
+            WriteByte(Rdb.OpSelectDb);
+            WriteLength((ulong)db);
+            WriteByte(Rdb.OpResizeDb);
+            WriteLength((ulong)keys);
+            WriteLength((ulong)expires);
+            for (; i < end; i++)
+            {
+                KvSnapshotEntry e = snapshot[i];
+                if (e.Value is KvFunctionLibraries) continue;
+                if ((i & 1023) == 0) cancel.ThrowIfCancellationRequested();
+                WriteKey(e);
+            }
+        }
+        WriteByte(Rdb.OpEof);
+        Flush();
+        Span<byte> crc = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(crc, _crc);
+        sink(crc);
+        Written += 8;
+    }
+
+    private static byte[] Ascii(long v) => Encoding.ASCII.GetBytes(v.ToString(CultureInfo.InvariantCulture));
+
+    private void Aux(string key, ReadOnlySpan<byte> value)
+    {
+        WriteByte(Rdb.OpAux);
+        WriteString(Encoding.ASCII.GetBytes(key));
+        WriteString(value);
+    }
+
+    /// <summary>One key: its expiry (<c>RDB_OPCODE_EXPIRETIME_MS</c>), type, name and value.</summary>
+    public void WriteKey(in KvSnapshotEntry e)
+    {
+        if (e.ExpireAtUnixMs >= 0)
+        {
+            WriteByte(Rdb.OpExpireTimeMs);
+            WriteInt64LittleEndian(e.ExpireAtUnixMs);
+        }
+        switch (e.Value)
+        {
+            case byte[] s:
+                WriteByte(Rdb.TypeString);
+                WriteString(e.Key);
+                WriteString(s);
+                break;
+            case KvList list:
+                WriteByte(Rdb.TypeList);
+                WriteString(e.Key);
+                WriteLength((ulong)list.Count);
+                foreach (byte[] v in list.Elements) WriteString(v);
+                break;
+            case KvSet set:
+                WriteByte(Rdb.TypeSet);
+                WriteString(e.Key);
+                WriteLength((ulong)set.Count);
+                foreach (byte[] v in set.Members()) WriteString(v);
+                break;
+            case KvZSet zset:
+                WriteByte(Rdb.TypeZSet2);
+                WriteString(e.Key);
+                WriteLength((ulong)zset.Length);
+                Span<byte> score = stackalloc byte[8];
+                foreach (ZEntry z in zset.Range(0, zset.Length - 1, reverse: true))
+                {
+                    WriteString(z.Member);
+                    BinaryPrimitives.WriteDoubleLittleEndian(score, z.Score);
+                    WriteRaw(score);
+                }
+                break;
+            case KvHash hash:
+                WriteByte(Rdb.TypeHash);
+                WriteString(e.Key);
+                WriteLength((ulong)hash.Count);
+                foreach (KeyValuePair<byte[], byte[]> kv in hash.Entries())
+                {
+                    WriteString(kv.Key);
+                    WriteString(kv.Value);
+                }
+                break;
+            case KvStream stream:
+                WriteByte(Rdb.TypeStreamListpacks2);
+                WriteString(e.Key);
+                WriteStream(stream);
+                break;
+            default:
+                throw new InvalidOperationException($"no RDB encoding for a value of type {e.Value.GetType().Name}");
+        }
+    }
+
+    // rdbSaveObject for OBJ_STREAM (redis 7.0, RDB_TYPE_STREAM_LISTPACKS_2).
+    private void WriteStream(KvStream s)
+    {
+        int nodes = 0;
+        foreach (StreamNode n in s.Nodes)
+        {
+            if (n.Entries.Count > 0) nodes++;
+        }
+        WriteLength((ulong)nodes);
+        var lp = new RdbListpackBuilder();
+        Span<byte> rawId = stackalloc byte[16];
+        foreach (StreamNode n in s.Nodes)
+        {
+            if (n.Entries.Count == 0) continue;
+            WriteRawId(rawId, n.MasterId);
+            WriteString(rawId, tryInteger: false);
+            lp.Reset();
+            long live = 0, deleted = 0;
+            foreach (StreamEntry entry in n.Entries)
+            {
+                if (entry.Deleted) deleted++;
+                else live++;
+            }
+            lp.Add(live);
+            lp.Add(deleted);
+            lp.Add(n.MasterFields.Length);
+            foreach (byte[] f in n.MasterFields) lp.Add(f);
+            lp.Add(0);
+            foreach (StreamEntry entry in n.Entries)
+            {
+                int fields = entry.FieldCount;
+                bool same = fields == n.MasterFields.Length;
+                for (int i = 0; same && i < fields; i++) same = entry.Pairs[2 * i].AsSpan().SequenceEqual(n.MasterFields[i]);
+                int flags = (entry.Deleted ? Rdb.StreamItemFlagDeleted : 0) | (same ? Rdb.StreamItemFlagSameFields : 0);
+                lp.Add(flags);
+                lp.Add(unchecked((long)(entry.Id.Ms - n.MasterId.Ms)));
+                lp.Add(unchecked((long)(entry.Id.Seq - n.MasterId.Seq)));
+                if (!same) lp.Add(fields);
+                for (int i = 0; i < fields; i++)
+                {
+                    if (!same) lp.Add(entry.Pairs[2 * i]);
+                    lp.Add(entry.Pairs[2 * i + 1]);
+                }
+                lp.Add(fields + 3 + (same ? 0 : fields + 1)); // lp-count: the entry's elements before this one
+            }
+            WriteString(lp.Finish(), tryInteger: false);
+        }
+        WriteLength((ulong)s.Count);
+        WriteLength(s.LastId.Ms);
+        WriteLength(s.LastId.Seq);
+        WriteLength(s.FirstId.Ms);
+        WriteLength(s.FirstId.Seq);
+        WriteLength(s.MaxDeletedId.Ms);
+        WriteLength(s.MaxDeletedId.Seq);
+        WriteLength((ulong)s.EntriesAdded);
+        WriteLength((ulong)s.GroupCount);
+        if (s.Groups is null) return;
+        foreach (StreamGroup g in s.Groups.Values)
+        {
+            WriteString(g.Name);
+            WriteLength(g.LastId.Ms);
+            WriteLength(g.LastId.Seq);
+            WriteLength(unchecked((ulong)g.EntriesRead));
+            WriteLength((ulong)g.Pel.Count);
+            foreach (StreamPending p in g.Pel)
+            {
+                WriteRawId(rawId, p.Id);
+                WriteRaw(rawId);
+                WriteInt64LittleEndian(p.DeliveryTime);
+                WriteLength((ulong)p.DeliveryCount);
+            }
+            WriteLength((ulong)g.Consumers.Count);
+            foreach (StreamConsumer c in g.Consumers.Values)
+            {
+                WriteString(c.Name);
+                WriteInt64LittleEndian(c.SeenTime);
+                WriteLength((ulong)c.Pel.Count);
+                foreach (StreamPending p in c.Pel)
+                {
+                    WriteRawId(rawId, p.Id);
+                    WriteRaw(rawId);
+                }
+            }
+        }
+    }
+
+    private static void WriteRawId(Span<byte> raw, StreamId id)
+    {
+        BinaryPrimitives.WriteUInt64BigEndian(raw, id.Ms);
+        BinaryPrimitives.WriteUInt64BigEndian(raw[8..], id.Seq);
+    }
+
+    // ------------------------------------------------------------------ primitives
+
+    /// <summary>rdbSaveLen: 6 bits, 14 bits, 32 bits or 64 bits (big endian).</summary>
+    public void WriteLength(ulong length)
+    {
+        Span<byte> b = stackalloc byte[9];
+        if (length < 1 << 6)
+        {
+            b[0] = (byte)length;
+            WriteRaw(b[..1]);
+        }
+        else if (length < 1 << 14)
+        {
+            b[0] = (byte)(0x40 | (length >> 8));
+            b[1] = (byte)length;
+            WriteRaw(b[..2]);
+        }
+        else if (length <= uint.MaxValue)
+        {
+            b[0] = 0x80;
+            BinaryPrimitives.WriteUInt32BigEndian(b[1..], (uint)length);
+            WriteRaw(b[..5]);
+        }
+        else
+        {
+            b[0] = 0x81;
+            BinaryPrimitives.WriteUInt64BigEndian(b[1..], length);
+            WriteRaw(b);
+        }
+    }
+
+    /// <summary>rdbSaveRawString without compression: a string of at most 11 bytes that is the canonical form of an
+    /// integer fitting 32 bits goes in an integer encoding (as Redis's rdbTryIntegerEncoding).</summary>
+    public void WriteString(ReadOnlySpan<byte> s, bool tryInteger = true)
+    {
+        if (tryInteger && s.Length is > 0 and <= 11 && RespNumbers.TryParseInt64(s, out long v) && IsCanonical(s, v))
+        {
+            Span<byte> b = stackalloc byte[5];
+            if (v is >= sbyte.MinValue and <= sbyte.MaxValue)
+            {
+                b[0] = 0xC0;
+                b[1] = (byte)(sbyte)v;
+                WriteRaw(b[..2]);
+                return;
+            }
+            if (v is >= short.MinValue and <= short.MaxValue)
+            {
+                b[0] = 0xC1;
+                BinaryPrimitives.WriteInt16LittleEndian(b[1..], (short)v);
+                WriteRaw(b[..3]);
+                return;
+            }
+            if (v is >= int.MinValue and <= int.MaxValue)
+            {
+                b[0] = 0xC2;
+                BinaryPrimitives.WriteInt32LittleEndian(b[1..], (int)v);
+                WriteRaw(b[..5]);
+                return;
+            }
+        }
+        WriteLength((ulong)s.Length);
+        WriteRaw(s);
+    }
+
+    // string2ll then ll2string gives the same bytes (no "+1", "01", "-0").
+    private static bool IsCanonical(ReadOnlySpan<byte> s, long v)
+    {
+        Span<byte> tmp = stackalloc byte[20];
+        return v.TryFormat(tmp, out int n, default, CultureInfo.InvariantCulture) && tmp[..n].SequenceEqual(s);
+    }
+
+    private void WriteInt64LittleEndian(long v)
+    {
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(b, v);
+        WriteRaw(b);
+    }
+
+    private void WriteByte(byte b) => WriteRaw([b]);
+
+    private void WriteRaw(ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            int n = Math.Min(data.Length, ChunkBytes);
+            data[..n].CopyTo(_buffer.GetSpan(n));
+            _buffer.Advance(n);
+            data = data[n..];
+            if (_buffer.WrittenCount >= ChunkBytes) Flush();
+        }
+    }
+
+    private void Flush()
+    {
+        if (_buffer.WrittenCount == 0) return;
+        _crc = KvDump.Crc64(_buffer.WrittenSpan, _crc);
+        sink(_buffer.WrittenSpan);
+        Written += _buffer.WrittenCount;
+        _buffer.ResetWrittenCount();
+    }
+}
+
+/// <summary>Builds a listpack in Redis's byte layout (listpack.c): a 6-byte header, entries with their back-lengths, 0xFF.</summary>
+internal sealed class RdbListpackBuilder
+{
+    private readonly ArrayBufferWriter<byte> _data = new(256);
+    private int _count;
+
+    public void Reset()
+    {
+        _data.ResetWrittenCount();
+        _data.Write(new byte[6]);
+        _count = 0;
+    }
+
+    /// <summary>Appends an integer in the smallest integer encoding.</summary>
+    public void Add(long v)
+    {
+        Span<byte> b = stackalloc byte[9];
+        int n;
+        if (v is >= 0 and <= 127)
+        {
+            b[0] = (byte)v;
+            n = 1;
+        }
+        else if (v is >= -4096 and <= 4095)
+        {
+            ushort u = (ushort)(v & 0x1FFF);
+            b[0] = (byte)(0xC0 | (u >> 8));
+            b[1] = (byte)u;
+            n = 2;
+        }
+        else if (v is >= short.MinValue and <= short.MaxValue)
+        {
+            b[0] = 0xF1;
+            BinaryPrimitives.WriteInt16LittleEndian(b[1..], (short)v);
+            n = 3;
+        }
+        else if (v is >= -(1 << 23) and < 1 << 23)
+        {
+            b[0] = 0xF2;
+            b[1] = (byte)v;
+            b[2] = (byte)(v >> 8);
+            b[3] = (byte)(v >> 16);
+            n = 4;
+        }
+        else if (v is >= int.MinValue and <= int.MaxValue)
+        {
+            b[0] = 0xF3;
+            BinaryPrimitives.WriteInt32LittleEndian(b[1..], (int)v);
+            n = 5;
+        }
+        else
+        {
+            b[0] = 0xF4;
+            BinaryPrimitives.WriteInt64LittleEndian(b[1..], v);
+            n = 9;
+        }
+        _data.Write(b[..n]);
+        Backlen(n);
+    }
+
+    /// <summary>Appends a string (always in a string encoding: Redis reads either form of a value).</summary>
+    public void Add(ReadOnlySpan<byte> s)
+    {
+        Span<byte> h = stackalloc byte[5];
+        int n;
+        if (s.Length < 64)
+        {
+            h[0] = (byte)(0x80 | s.Length);
+            n = 1;
+        }
+        else if (s.Length < 4096)
+        {
+            h[0] = (byte)(0xE0 | (s.Length >> 8));
+            h[1] = (byte)s.Length;
+            n = 2;
+        }
+        else
+        {
+            h[0] = 0xF0;
+            BinaryPrimitives.WriteInt32LittleEndian(h[1..], s.Length);
+            n = 5;
+        }
+        _data.Write(h[..n]);
+        _data.Write(s);
+        Backlen(n + s.Length);
+    }
+
+    // lpEncodeBacklen: the entry's length, 7 bits a byte, most significant first, every byte but the first with bit 7 set.
+    private void Backlen(long l)
+    {
+        Span<byte> b = stackalloc byte[5];
+        int n = l <= 127 ? 1 : l < 16383 ? 2 : l < 2097151 ? 3 : l < 268435455 ? 4 : 5;
+        for (int i = 0; i < n; i++)
+        {
+            int shift = 7 * (n - 1 - i);
+            b[i] = (byte)(((l >> shift) & 127) | (i == 0 ? 0L : 128L));
+        }
+        _data.Write(b[..n]);
+        _count++;
+    }
+
+    /// <summary>Terminates the listpack and returns its bytes (valid until the next <see cref="Reset"/>).</summary>
+    public ReadOnlySpan<byte> Finish()
+    {
+        _data.Write<byte>([0xFF]);
+        Span<byte> header = System.Runtime.InteropServices.MemoryMarshal.AsMemory(_data.WrittenMemory).Span;
+        BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)_data.WrittenCount);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[4..], (ushort)Math.Min(_count, 65535));
+        return _data.WrittenSpan;
+    }
+}
+
+/// <summary>What <see cref="KvRdb.Load"/> read.</summary>
+/// <param name="Version">The file's RDB version.</param>
+/// <param name="KeysLoaded">Keys added to the store.</param>
+/// <param name="ExpiredSkipped">Keys left out because their expiry time had passed.</param>
+/// <param name="EmptySkipped">Empty collections left out (as Redis 7.0 does).</param>
+public readonly record struct KvRdbLoadResult(int Version, long KeysLoaded, long ExpiredSkipped, long EmptySkipped);
+
+/// <summary>Redis's RDB file format: writing a keyspace snapshot (version 10, as redis-server 7.0) and loading a file
+/// written by redis-server 2.x to 7.2 (versions 1 to 11). See docs/kv.md, "RDB files".</summary>
+public static class KvRdb
+{
+    /// <summary>Writes a whole RDB file.</summary>
+    /// <param name="snapshot">The keyspace in database order (<see cref="KvStore.CreateSnapshot"/>).</param>
+    /// <param name="sink">Receives the bytes in order, in chunks of about 1 MiB (the span is valid during the call only).</param>
+    /// <param name="redisVersion">The <c>redis-ver</c> AUX field.</param>
+    /// <param name="nowUnixMs">The <c>ctime</c> AUX field (Unix milliseconds; written in seconds).</param>
+    /// <param name="usedMemory">The <c>used-mem</c> AUX field, in bytes.</param>
+    /// <param name="cancel">Checked every 1024 keys.</param>
+    /// <returns>The file's length in bytes.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was cancelled.</exception>
+    /// <exception cref="Exception">Whatever <paramref name="sink"/> throws.</exception>
+    public static long Write(IReadOnlyList<KvSnapshotEntry> snapshot, Action<ReadOnlySpan<byte>> sink, string redisVersion, long nowUnixMs,
+        long usedMemory, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(sink);
+        var writer = new RdbWriter(sink);
+        writer.WriteAll(snapshot, redisVersion, nowUnixMs, usedMemory, cancel);
+        return writer.Written;
+    }
+
+    /// <summary>Loads an RDB file into <paramref name="store"/>, which should be empty. Blocking: run it on a system thread.</summary>
+    /// <param name="input">The file, read sequentially from its start.</param>
+    /// <param name="fileLength">The file's length in bytes: no length read from the file may go past it.</param>
+    /// <param name="store">Receives the keys (and FUNCTION libraries).</param>
+    /// <param name="nowUnixMs">Keys whose expiry time is before it are left out.</param>
+    /// <param name="cancel">Checked every 1024 keys.</param>
+    /// <returns>What was read.</returns>
+    /// <exception cref="RdbFormatException">The file is corrupt, truncated, of a version above 11, has a wrong checksum,
+    /// a duplicated key, a database over the store's count, or module data; the store keeps the keys read before.</exception>
+    /// <exception cref="IOException">Reading <paramref name="input"/> failed.</exception>
+    public static KvRdbLoadResult Load(Stream input, long fileLength, KvStore store, long nowUnixMs, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(store);
+        RdbLoader loader = RdbLoader.Load(input, fileLength, store, nowUnixMs, cancel);
+        return new KvRdbLoadResult(loader.FileVersion, loader.KeysLoaded, loader.ExpiredSkipped, loader.EmptySkipped);
+    }
+}
