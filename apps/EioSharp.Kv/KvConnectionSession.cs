@@ -267,6 +267,7 @@ internal sealed class KvConnectionSession
         _push?.BeginBatch();
         bool close = false;
         long nowUnixMs = ctx.Clock.Now.ToUnixTimeMilliseconds(); // one clock read per batch of commands
+        int commandsRead = 0;
         while (pos < length)
         {
             KvCommand? command;
@@ -279,6 +280,8 @@ internal sealed class KvConnectionSession
                 {
                     break;
                 }
+
+                commandsRead++;
             }
             catch (RespProtocolException ex)
             {
@@ -420,7 +423,10 @@ internal sealed class KvConnectionSession
         state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes);
         await SubmitAsync();
         _reader.Consume(pos); // the views of this batch are done with: the buffer may be compacted and read into
-        if (_reader.BufferedCount == 0 && !(length > InitialReadBuffer / 2 && _reader.Capacity <= PipelineReadBuffer))
+        // A buffer grown for a pipeline of several commands is kept (up to PipelineReadBuffer) for the next one; grown
+        // for one long command, it is given back at once (Redis shrinks an idle client's query buffer in clientsCron).
+        bool pipeline = commandsRead > 1 && length > InitialReadBuffer / 2 && _reader.Capacity <= PipelineReadBuffer;
+        if (_reader.BufferedCount == 0 && !pipeline)
         {
             _reader.TrimExcess(InitialReadBuffer); // grown for a long line: give it back (kept for large pipelines)
             state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes); // qbuf-free after it
