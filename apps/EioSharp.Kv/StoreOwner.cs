@@ -724,13 +724,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         _runStore is not null && ReferenceEquals(Domain.Current, _storeDomain) &&
         (_aof is null || (config.AppendFsync != "always" && !MayAppend(request))); // the policy the round will apply, not the file's yet
 
+    private static readonly KvCommandInfo s_exec = KvCommandTable.Find("exec"u8)!; // compared by reference (one table entry per name)
+
     /// <summary>Whether a batch may append to the AOF: a write command, a script, EXEC. Such a batch goes through the
     /// queue while the AOF is on: there the batches of a round share one <c>write(2)</c> of the file (50 clients
     /// unpipelined SET: 0.07 <c>pwrite64</c> per request queued, 1.00 inline; strace -c, docs/BENCHMARKS.md), and a reply
     /// is never sent before its bytes are written, as in Redis. Only a heuristic: an inline round that does append still
     /// writes its bytes before its replies are released.</summary>
-    private static readonly KvCommandInfo s_exec = KvCommandTable.Find("exec"u8)!; // compared by reference (one table entry per name)
-
     private static bool MayAppend(StoreRequest request)
     {
         foreach (KvCommand command in CollectionsMarshal.AsSpan(request.Commands))
