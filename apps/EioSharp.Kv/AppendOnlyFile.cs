@@ -226,7 +226,7 @@ internal sealed class AppendOnlyFile : IDisposable
     /// <summary>Replays <paramref name="file"/> (blocking; on a system thread); cuts a torn tail off. Returns the valid length.</summary>
     private static long Load(FileWriter file, string path, KvStore store, long nowUnixMs, RespLimits limits, Action<string> log)
     {
-        var stream = new FileReadStream(file);
+        var stream = new EioFileReadStream(file);
         var result = AofLoader.Load(stream, store, nowUnixMs, limits);
         if (result.TotalLength == 0)
         {
@@ -243,41 +243,6 @@ internal sealed class AppendOnlyFile : IDisposable
 
         log($"DB loaded from append only file {path}: {result.CommandCount} commands, {store.Count} keys.");
         return result.ValidLength;
-    }
-
-    /// <summary>A read-only stream over a library file, from offset 0 (what <see cref="AofLoader"/> reads from).</summary>
-    private sealed class FileReadStream(EioFile file) : Stream
-    {
-        private long _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            int n = file.ReadAt(_position, buffer);
-            _position += n;
-            return n;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Appends encoded commands at the end of the file (to the page cache; see <see cref="Sync"/>).</summary>

@@ -297,7 +297,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         try
         {
             long size = (await file.StatAsync()).Size;
-            KvRdbLoadResult loader = await Systhread.RunAsync(() => KvRdb.Load(new ReadStream(file), size, store, nowUnixMs));
+            KvRdbLoadResult loader = await Systhread.RunAsync(() => KvRdb.Load(new EioFileReadStream(file), size, store, nowUnixMs));
             stats.RdbLastLoadKeysLoaded = loader.KeysLoaded;
             stats.RdbLastLoadKeysExpired = loader.ExpiredSkipped;
             log($"DB loaded from disk: RDB version {loader.Version}, {loader.KeysLoaded} keys" +
@@ -314,40 +314,5 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         }
 
         return true;
-    }
-
-    /// <summary>A read-only stream over a library file, from offset 0.</summary>
-    private sealed class ReadStream(EioFile file) : Stream
-    {
-        private long _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            int n = file.ReadAt(_position, buffer);
-            _position += n;
-            return n;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
