@@ -559,8 +559,8 @@ public sealed partial class KvConnectionState
         }
         if (sections.Contains("memory"))
         {
-            // used_memory is our own accounting (KvStore.UsedBytes: keys, values and per-key overhead, plus an estimate per
-            // client), not the .NET heap; the heap and the process RSS are reported apart.
+            // used_memory is our own accounting (KvStore.UsedBytes: keys, values and per-key overhead, plus the clients'
+            // buffers, KvServerStats.ClientMemoryBytes), not the .NET heap; the heap and the process RSS are reported apart.
             long overhead = s.ClientMemoryBytes;
             long used = s.UsedMemory;
             long peak = s.ObserveMemoryPeak(used);
@@ -579,6 +579,7 @@ public sealed partial class KvConnectionState
             Line("maxmemory_human", HumanBytes(_config.MaxMemory));
             Line("maxmemory_policy", _config.MaxMemoryPolicy);
             Line("mem_fragmentation_ratio", (used == 0 ? 0 : (double)rss / used).ToString("0.00", CultureInfo.InvariantCulture));
+            Line("mem_clients_normal", overhead);
             Line("mem_allocator", "dotnet-gc");
         }
         if (sections.Contains("persistence"))
