@@ -147,6 +147,15 @@ public sealed partial class KvConnectionState
             ResetUser();
             return KvDispatch.Close;
         }
+        if (_transaction is not null && KvRedisCommands.Lookup(command, info) is { NoMulti: true })
+        {
+            // Redis's processCommand: a command flagged no-multi in its table (SYNC, PSYNC, SHUTDOWN, SAVE in 7.0.15) is
+            // refused at queue time, before the ACL and maxmemory checks, and the transaction is flagged (EXECABORT).
+            reply.WriteError("ERR Command not allowed inside a transaction");
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
         if (!AclAllows(info, command, reply))
         {
             CommandStats?.RecordRejected(info.Name, reply.LastError!);
