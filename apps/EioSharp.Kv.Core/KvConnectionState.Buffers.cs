@@ -13,17 +13,56 @@ public sealed partial class KvConnectionState
     /// <summary>What one client costs beside its buffers, counted in tot-mem (this state, its session, its fiber).</summary>
     public const int ClientStateBytes = 2048;
 
-    private long _queryBufferBytes, _queryBufferCapacity, _partialArgvBytes, _outputPendingBytes;
+    private long _queryBufferBytes, _queryBufferCapacity, _partialArgvBytes, _outputPendingBytes, _receivingBytes;
     private KvCommand? _listingCommand; // CLIENT LIST / INFO being executed: its own arguments are argv-mem, as in Redis
 
     /// <summary>The connection's read buffer after each parse: <paramref name="unparsed"/> bytes not yet parsed (qbuf) of
     /// <paramref name="capacity"/> (qbuf-free is the rest), and <paramref name="partialArgvBytes"/> bytes of the
-    /// arguments of an incomplete command kept by the request reader (argv-mem). Call on the connection's fiber.</summary>
-    public void ReportQueryBuffer(long unparsed, long capacity, long partialArgvBytes)
+    /// arguments of an incomplete command kept by the request reader (argv-mem); <paramref name="receivingBytes"/> the array
+    /// allocated for a large argument being received (in tot-mem, as Redis's query buffer sized for a big bulk). Call on
+    /// the connection's fiber.</summary>
+    public void ReportQueryBuffer(long unparsed, long capacity, long partialArgvBytes, long receivingBytes = 0)
     {
+        Volatile.Write(ref _receivingBytes, receivingBytes);
         Volatile.Write(ref _queryBufferBytes, unparsed);
         Volatile.Write(ref _queryBufferCapacity, capacity);
         Volatile.Write(ref _partialArgvBytes, partialArgvBytes);
+        ReportMemory();
+    }
+
+    private const long MemoryReleased = long.MinValue;
+    private long _reportedMemory; // this client's part of KvServerStats.ClientMemoryBytes; MemoryReleased once closed
+
+    /// <summary>This client's memory as CLIENT LIST <c>tot-mem</c> counts it (without the arguments of a CLIENT LIST being
+    /// run): read buffer capacity, kept arguments, queued MULTI commands, pending output and <see cref="ClientStateBytes"/>.</summary>
+    public long MemoryBytes =>
+        Volatile.Read(ref _queryBufferCapacity) + Volatile.Read(ref _receivingBytes) + Volatile.Read(ref _partialArgvBytes) +
+        (Volatile.Read(ref _transaction)?.ArgvBytes ?? 0) + PendingOutputBytes + ClientStateBytes;
+
+    /// <summary>Brings this client's part of used_memory (<see cref="KvServerStats.ClientMemoryBytes"/>) up to its
+    /// <see cref="MemoryBytes"/>, when it moved by at least <paramref name="minChange"/> bytes: one atomic add of the
+    /// difference, nothing when it did not change (no scan of the other clients). Safe from any domain; does nothing
+    /// after <see cref="ReleaseMemory"/>.</summary>
+    public void ReportMemory(long minChange = 1)
+    {
+        long total = MemoryBytes;
+        while (true)
+        {
+            long old = Volatile.Read(ref _reportedMemory);
+            if (old == MemoryReleased || Math.Abs(total - old) < minChange) return;
+            if (Interlocked.CompareExchange(ref _reportedMemory, total, old) == old)
+            {
+                _stats.OnClientMemoryChanged(total - old);
+                return;
+            }
+        }
+    }
+
+    /// <summary>The connection is closed: removes its part of used_memory, for good.</summary>
+    public void ReleaseMemory()
+    {
+        long old = Interlocked.Exchange(ref _reportedMemory, MemoryReleased);
+        if (old != MemoryReleased && old != 0) _stats.OnClientMemoryChanged(-old);
     }
 
     /// <summary>CLIENT LIST <c>rbs</c>/<c>rbp</c>: Redis's reply buffer policy over this client's replies; the connection
@@ -35,7 +74,11 @@ public sealed partial class KvConnectionState
     public long OutputPendingBytes
     {
         get => Volatile.Read(ref _outputPendingBytes);
-        set => Volatile.Write(ref _outputPendingBytes, value);
+        set
+        {
+            Volatile.Write(ref _outputPendingBytes, value);
+            ReportMemory();
+        }
     }
 
     /// <summary>All output of this client not yet written: the write in progress and, once subscribed, the queued pushes.</summary>
@@ -63,7 +106,7 @@ public sealed partial class KvConnectionState
         long omem = pending - obl;
         long oll = (omem + ReplyChunkBytes - 1) / ReplyChunkBytes;
         long multi = Volatile.Read(ref _transaction)?.ArgvBytes ?? 0; // the reference may change under a reader on another domain: read once
-        long total = qcap + argv + multi + pending + ClientStateBytes;
+        long total = qcap + Volatile.Read(ref _receivingBytes) + argv + multi + pending + ClientStateBytes;
         (long rbs, long rbp) = ReplyBufferSizing.Read(Environment.TickCount64);
         return (string.Create(CultureInfo.InvariantCulture,
             $"qbuf={qbuf} qbuf-free={Math.Max(0, qcap - qbuf)} argv-mem={argv} multi-mem={multi} rbs={rbs} rbp={rbp} obl={obl} oll={oll} omem={omem} tot-mem={total}"),

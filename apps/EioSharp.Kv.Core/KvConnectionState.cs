@@ -147,6 +147,15 @@ public sealed partial class KvConnectionState
             ResetUser();
             return KvDispatch.Close;
         }
+        if (_transaction is not null && KvRedisCommands.Lookup(command, info) is { NoMulti: true })
+        {
+            // Redis's processCommand: a command flagged no-multi in its table (SYNC, PSYNC, SHUTDOWN, SAVE in 7.0.15) is
+            // refused at queue time, before the ACL and maxmemory checks, and the transaction is flagged (EXECABORT).
+            reply.WriteError("ERR Command not allowed inside a transaction");
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            FlagTransaction();
+            return KvDispatch.Replied;
+        }
         if (!AclAllows(info, command, reply))
         {
             CommandStats?.RecordRejected(info.Name, reply.LastError!);
@@ -559,8 +568,8 @@ public sealed partial class KvConnectionState
         }
         if (sections.Contains("memory"))
         {
-            // used_memory is our own accounting (KvStore.UsedBytes: keys, values and per-key overhead, plus an estimate per
-            // client), not the .NET heap; the heap and the process RSS are reported apart.
+            // used_memory is our own accounting (KvStore.UsedBytes: keys, values and per-key overhead, plus the clients'
+            // buffers, KvServerStats.ClientMemoryBytes), not the .NET heap; the heap and the process RSS are reported apart.
             long overhead = s.ClientMemoryBytes;
             long used = s.UsedMemory;
             long peak = s.ObserveMemoryPeak(used);
@@ -579,6 +588,7 @@ public sealed partial class KvConnectionState
             Line("maxmemory_human", HumanBytes(_config.MaxMemory));
             Line("maxmemory_policy", _config.MaxMemoryPolicy);
             Line("mem_fragmentation_ratio", (used == 0 ? 0 : (double)rss / used).ToString("0.00", CultureInfo.InvariantCulture));
+            Line("mem_clients_normal", overhead);
             Line("mem_allocator", "dotnet-gc");
         }
         if (sections.Contains("persistence"))

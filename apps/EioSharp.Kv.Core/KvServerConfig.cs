@@ -301,11 +301,16 @@ public sealed partial class KvServerStats
     /// <summary>Approximate dataset size in bytes (<see cref="KvStore.UsedBytes"/>).</summary>
     public long DatasetBytes { get; set; }
 
-    /// <summary>Estimated memory of one connection (read and reply buffers), counted in used_memory.</summary>
-    public const long PerClientOverheadBytes = 24 * 1024;
+    private long _clientMemory;
 
-    /// <summary>Client memory counted in used_memory: <see cref="ConnectedClients"/> x <see cref="PerClientOverheadBytes"/>.</summary>
-    public long ClientMemoryBytes => ConnectedClients * PerClientOverheadBytes;
+    /// <summary>Client memory counted in used_memory (INFO mem_clients_normal): the sum of every connected client's
+    /// CLIENT LIST <c>tot-mem</c> as each connection last reported it (<see cref="KvConnectionState.ReportMemory"/>, at the
+    /// end of a batch, around a write, when a subscriber's queue moves), as Redis's clientsCron keeps
+    /// stat_clients_type_memory; a closed connection's part is removed. Bytes.</summary>
+    public long ClientMemoryBytes => Volatile.Read(ref _clientMemory);
+
+    /// <summary>Adds a connection's change of memory (bytes, may be negative) to <see cref="ClientMemoryBytes"/>.</summary>
+    public void OnClientMemoryChanged(long delta) => Interlocked.Add(ref _clientMemory, delta);
 
     /// <summary>INFO used_memory and what maxmemory is compared with: <see cref="DatasetBytes"/> + <see cref="ClientMemoryBytes"/>.</summary>
     public long UsedMemory => DatasetBytes + ClientMemoryBytes;

@@ -81,7 +81,7 @@ public enum KvEvictResult
 /// .NET heap: per key 48 bytes of table overhead plus the key bytes; a string value's bytes; a collection's
 /// <see cref="KvObject.EstimateBytes"/> (kept up to date as commands change it, re-estimated in full when its element
 /// count moves by more than an eighth, scaled in between); plus <see cref="ExternalMemoryBytes"/> (the server adds a
-/// per-client estimate).
+/// clients' buffers, as each connection last reported its CLIENT LIST tot-mem).
 /// <para><b>Eviction</b>: before every command a client sends (not the ones a transaction or script runs), when a limit is
 /// set and used memory is over it, keys are evicted by the policy until it is under: LRU, LFU and TTL fill Redis's pool of
 /// 16 best candidates from <see cref="KvMemorySettings.Samples"/> random keys per database; random picks a random key of
@@ -136,8 +136,11 @@ public sealed partial class KvStore
     /// evictionTimeLimitUs at the default maxmemory-eviction-tenacity 10); the rest is left to the next command or the cron.</summary>
     public TimeSpan EvictionTimeLimit { get; set; } = TimeSpan.FromMicroseconds(500);
 
-    /// <summary>Bytes counted in <see cref="UsedMemory"/> beside the keyspace (the server's estimate of client buffers).</summary>
+    /// <summary>Bytes counted in <see cref="UsedMemory"/> beside the keyspace (the clients' buffers, as the server counts them).</summary>
     public long ExternalMemoryBytes { get; set; }
+
+    /// <summary>Connected clients whose buffers <see cref="ExternalMemoryBytes"/> counts (MEMORY DOCTOR's big client buffers).</summary>
+    public long ExternalMemoryClients { get; set; }
 
     /// <summary>Used memory as maxmemory compares it (INFO used_memory): <see cref="UsedBytes"/> + <see cref="ExternalMemoryBytes"/>.</summary>
     public long UsedMemory => UsedBytes + ExternalMemoryBytes;
@@ -529,7 +532,7 @@ public sealed partial class KvStore
             if (Ratio(m.AllocatorActive, m.AllocatorAllocated) > 1.1f && m.AllocatorActive - m.AllocatorAllocated > 10 << 20) { highAllocFrag = true; reports++; }
             if (Ratio(m.AllocatorResident, m.AllocatorActive) > 1.1f && m.AllocatorResident - m.AllocatorActive > 10 << 20) { highAllocRss = true; reports++; }
             if (Ratio(m.ProcessRss, m.AllocatorResident) > 1.1f && m.ProcessRss - m.AllocatorResident > 10 << 20) { highProcRss = true; reports++; }
-            long clients = m.ClientsNormal / KvServerStats.PerClientOverheadBytes;
+            long clients = ExternalMemoryClients;
             if (clients > 0 && m.ClientsNormal / clients > 1024 * 200) { bigClientBuf = true; reports++; }
             if ((_scripting?.ScriptCount ?? 0) > 1000) { manyScripts = true; reports++; }
         }

@@ -67,6 +67,10 @@ public sealed class RespRequestReader
     /// query buffer (<c>qbuf</c>), in which it receives a big argument.</summary>
     public long PartialArgumentBytes => _largeFilled;
 
+    /// <summary>Bytes allocated for the large argument being received (its whole length, allocated when its header came;
+    /// 0 when none): memory the client holds (CLIENT LIST <c>tot-mem</c>, used_memory).</summary>
+    public long PartialArgumentCapacity => _large?.Length ?? 0;
+
     /// <summary>After a <see cref="TryRead(ReadOnlySpan{byte}, int, out int, out KvCommand?)"/> that returned false: the
     /// length of the <c>$n</c> header of a small argument whose data is not all received, left in the caller's buffer
     /// (the argument is taken whole). Redis has consumed that header (<c>qbuf</c> counts only the data after it).</summary>

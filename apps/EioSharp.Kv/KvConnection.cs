@@ -180,6 +180,8 @@ internal static class KvConnection
                 data = joined.WrittenMemory;
             }
 
+            // CLIENT LIST rbs/rbp: a subscriber's replies and pushed messages fill Redis's reply buffer alike.
+            output.State.ReplyBufferSizing.OnRepliesWritten(data.Length, Environment.TickCount64);
             await conn.WriteAsync(data);
             ctx.Stats.OnNetworkTraffic(0, data.Length);
             output.OnWritten(data.Length);

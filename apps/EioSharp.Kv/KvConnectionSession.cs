@@ -118,6 +118,7 @@ internal sealed class KvConnectionSession
     {
         var ctx = _ctx;
         ctx.Clients.Add(_entry);
+        _state.ReportQueryBuffer(0, _reader.Capacity, 0); // counted in used_memory from the start (an idle client too)
         var killed = _killed;
         Fiber.ForkDaemon(_sw, async () =>
         {
@@ -156,7 +157,7 @@ internal sealed class KvConnectionSession
                     }
 
                     _commands.AdvanceDirect(n);
-                    _state.ReportQueryBuffer(_commands.PartialArgumentBytes, _reader.Capacity, _commands.ArgumentBytes);
+                    _state.ReportQueryBuffer(_commands.PartialArgumentBytes, _reader.Capacity, _commands.ArgumentBytes, _commands.PartialArgumentCapacity);
                     ctx.Stats.OnNetworkTraffic(n, 0);
                     continue;
                 }
@@ -184,6 +185,7 @@ internal sealed class KvConnectionSession
         }
         finally
         {
+            _state.ReleaseMemory(); // its part of used_memory goes with it
             ctx.Clients.Remove(_entry);
             _state.RemoveSubscriptions();
             if (_state.Session.HasWatchedKeys)
@@ -420,7 +422,7 @@ internal sealed class KvConnectionSession
         // CLIENT LIST qbuf, qbuf-free, argv-mem as Redis counts them: the $n header of an argument still being received is
         // consumed for Redis (only its data is in qbuf), and so is a large argument's data received so far.
         long queryBuffer = length - pos - _commands.PendingHeaderLength + _commands.PartialArgumentBytes;
-        state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes);
+        state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes, _commands.PartialArgumentCapacity);
         await SubmitAsync();
         _reader.Consume(pos); // the views of this batch are done with: the buffer may be compacted and read into
         // A buffer grown for a pipeline of several commands is kept (up to PipelineReadBuffer) for the next one; grown
@@ -429,7 +431,7 @@ internal sealed class KvConnectionSession
         if (_reader.BufferedCount == 0 && !pipeline)
         {
             _reader.TrimExcess(InitialReadBuffer); // grown for a long line: give it back (kept for large pipelines)
-            state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes); // qbuf-free after it
+            state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes, _commands.PartialArgumentCapacity); // qbuf-free after it
         }
 
         if (_push is { } push)

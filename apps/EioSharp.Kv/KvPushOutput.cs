@@ -46,6 +46,13 @@ internal sealed class KvPushOutput : KvSubscriber
         (Killed, _kill) = Promise.Create<bool>();
     }
 
+    /// <summary>A subscriber's queue reports its memory (used_memory) when it moved by this many bytes since the last
+    /// report (<see cref="KvConnectionState.ReportMemory"/>): no shared atomic per small message.</summary>
+    internal const long MemoryReportBytes = 4096;
+
+    /// <summary>The connection's state (its CLIENT LIST buffer fields, its part of used_memory).</summary>
+    public KvConnectionState State => _state;
+
     /// <summary>Resolves when the connection went over its output limit and must be closed.</summary>
     public Promise<bool> Killed { get; }
 
@@ -71,6 +78,7 @@ internal sealed class KvPushOutput : KvSubscriber
             if (_holding) _held.Add(message);
             else _queue.TryAdd(message);
         }
+        _state.ReportMemory(MemoryReportBytes);
     }
 
     /// <summary>The connection starts processing a batch: hold pushed messages until its replies are queued.</summary>
@@ -176,6 +184,7 @@ internal sealed class KvPushOutput : KvSubscriber
             foreach (byte[] m in _held) _queue.TryAdd(m);
             _held.Clear();
         }
+        _state.ReportMemory(MemoryReportBytes);
     }
 
     /// <summary>The writer sent <paramref name="bytes"/>.</summary>
@@ -186,6 +195,7 @@ internal sealed class KvPushOutput : KvSubscriber
             _pending -= bytes;
             if (_pending <= _softLimit) _softSince = -1;
         }
+        _state.ReportMemory(MemoryReportBytes);
     }
 
     private bool Account(int bytes)

@@ -571,7 +571,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
 
         stats.ApplyStoreReset(store); // CONFIG RESETSTAT before the round's commands count (issue 13)
-        store.ExternalMemoryBytes = stats.ClientMemoryBytes;
+        store.ExternalMemoryBytes = stats.ClientMemoryBytes; // the clients' buffers as each connection last reported them
+        store.ExternalMemoryClients = stats.ConnectedClients;
         store.WritesDeniedError = stats.AofLastWriteOk ? null : "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error");
 
         if (aof is not null)

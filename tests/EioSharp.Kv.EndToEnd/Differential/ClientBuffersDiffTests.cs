@@ -198,4 +198,64 @@ public sealed partial class ClientBuffersDiffTests
         Assert.Equal(["idle (1024, 0)", "after a 10 KB reply (2048, 1024)", "5.5 s later (1024, 0)"], expected); // what Redis shows
         Assert.Equal(expected, ObserveReplyBuffer(kv.Port));
     }
+
+    /// <summary>Reads what the socket has within <paramref name="ms"/> (a subscriber draining its pushed messages).</summary>
+    private static int Drain(Socket s, int ms)
+    {
+        var buf = new byte[1 << 16];
+        int total = 0;
+        var deadline = DateTime.UtcNow.AddMilliseconds(ms);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!s.Poll(20_000, SelectMode.SelectRead)) continue;
+            int n = s.Receive(buf);
+            if (n == 0) break;
+            total += n;
+        }
+        return total;
+    }
+
+    /// <summary>rbs/rbp of a subscriber (seen from another client's CLIENT LIST): Redis adds pushed messages to the reply
+    /// buffer like replies (addReplyPubsubMessage), so a 10 KB message grows it as a 10 KB reply does, and the SUBSCRIBE
+    /// reply is the peak until the 5 s reset.</summary>
+    private static List<string> ObserveSubscriberReplyBuffer(int port)
+    {
+        var seen = new List<string>();
+        using var c = new RespConnection(port);
+        using Socket sub = Raw(port);
+        long id = IdOf(sub);
+        // After the first cron tick (it resets the new client's peak, within 100 ms): the SUBSCRIBE reply is then the
+        // peak until the next reset 5 s later, on both servers (before it, the reply's peak would be reset or not by timing).
+        Thread.Sleep(300);
+        sub.Send(RespConnection.Encode(["SUBSCRIBE", "ch"]));
+        seen.Add($"subscribe reply bytes {Drain(sub, 200)}");
+        string Fields()
+        {
+            var f = Line(c, id);
+            return $"({f["rbs"]}, {f["rbp"]})";
+        }
+
+        Thread.Sleep(1000);
+        seen.Add($"subscribed {Fields()}");
+        c.Call("PUBLISH", "ch", new string('m', 10_000));
+        seen.Add($"message bytes {Drain(sub, 300)}");
+        seen.Add($"after a 10 KB message {Fields()}");
+        Thread.Sleep(5500);
+        seen.Add($"5.5 s later {Fields()}");
+        c.Call("PUBLISH", "ch", new string('m', 300));
+        seen.Add($"message bytes {Drain(sub, 300)}");
+        seen.Add($"after a 300-byte message {Fields()}");
+        return seen;
+    }
+
+    [Fact]
+    public void Reply_buffer_fields_of_a_subscriber_count_pushed_messages_like_redis()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        List<string> expected = ObserveSubscriberReplyBuffer(redis.Port);
+        Assert.Equal("subscribed (1024, 31)", expected[1]); // what Redis shows
+        Assert.Equal("after a 10 KB message (2048, 1024)", expected[3]);
+        Assert.Equal(expected, ObserveSubscriberReplyBuffer(kv.Port));
+    }
 }
