@@ -279,8 +279,14 @@ public static class KvConfigDirectives
             Str("unixsocket", c => c.UnixSocket, (c, v) => c with { UnixSocket = v }, im),
             new("unixsocketperm", im, c => Convert.ToString(c.UnixSocketPerm, 8), (c, a) => c with { UnixSocketPerm = (int)ParseOctal(a[0], 0, 0x1FF) }),
             Enum("supervised", ["upstart", "systemd", "auto", "no"], c => c.Supervised, (c, v) => c with { Supervised = v }, im),
-            new("shutdown-on-sigint", KvDirectiveFlags.MultiArg, c => c.ShutdownOnSigint, (c, a) => c with { ShutdownOnSigint = ParseShutdownFlags(a) }),
-            new("shutdown-on-sigterm", KvDirectiveFlags.MultiArg, c => c.ShutdownOnSigterm, (c, a) => c with { ShutdownOnSigterm = ParseShutdownFlags(a) }),
+            new("shutdown-on-sigint", KvDirectiveFlags.MultiArg, c => c.ShutdownOnSigint, (c, a) => c with { ShutdownOnSigint = ParseShutdownFlags(a) })
+            {
+                RewriteLines = c => [SplitSpaces(c.ShutdownOnSigint)],
+            },
+            new("shutdown-on-sigterm", KvDirectiveFlags.MultiArg, c => c.ShutdownOnSigterm, (c, a) => c with { ShutdownOnSigterm = ParseShutdownFlags(a) })
+            {
+                RewriteLines = c => [SplitSpaces(c.ShutdownOnSigterm)],
+            },
             Int("shutdown-timeout", 0, IntMax, c => c.ShutdownTimeout, (c, v) => c with { ShutdownTimeout = (int)v }),
             Enum("enable-debug-command", ["no", "yes", "local"], c => c.EnableDebugCommand, (c, v) => c with { EnableDebugCommand = v }, im),
             Enum("enable-module-command", ["no", "yes", "local"], c => c.EnableModuleCommand, (c, v) => c with { EnableModuleCommand = v }, im),
@@ -298,6 +304,7 @@ public static class KvConfigDirectives
     {
         ArgumentNullException.ThrowIfNull(args);
         var set = new bool[s_shutdownFlags.Length];
+        args = [.. args.SelectMany(SplitSpaces)]; // a config file's one quoted value is split as Redis splits a multi-arg value
         if (args.Count == 0) throw new KvConfigException("argument(s) must be one of the following: default, save, nosave, now, force");
         foreach (string arg in args)
         {
