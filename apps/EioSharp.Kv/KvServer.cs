@@ -26,6 +26,7 @@ internal static class KvServer
         Action? requestStop = null, KvSignalShutdown? signals = null)
     {
         var config = options.Config with { Backend = env.Backend };
+        KvSupervision.StopForUpstart(config.Supervised, log);
         if (KvSupervision.StartLine(config.Supervised) is { } supervisedLine)
         {
             log(supervisedLine);
@@ -83,6 +84,7 @@ internal static class KvServer
         await Switch.RunAsync(async sw =>
         {
             // tcp-backlog: the kernel's queue of connections not yet accepted (capped by net.core.somaxconn), also for the Unix socket.
+            await WarnIfBacklogCappedAsync(env.Fs, config.TcpBacklog, log);
             var listener = env.Net.Listen(sw, new IPEndPoint(address, config.Port), backlog: config.TcpBacklog);
             ListeningSocket? unixListener = null;
             if (config.UnixSocket.Length > 0)
@@ -324,6 +326,24 @@ internal static class KvServer
 
             owner.RequestRewrite();
             return null;
+        }
+    }
+
+    /// <summary>As Redis's checkTcpBacklogSettings: a warning when net.core.somaxconn is below tcp-backlog (the kernel
+    /// silently caps the backlog there).</summary>
+    private static async Task WarnIfBacklogCappedAsync(EioPath fs, int backlog, Action<string> log)
+    {
+        const string SomaxconnPath = "/proc/sys/net/core/somaxconn";
+        try
+        {
+            if (int.TryParse((await (fs / SomaxconnPath).LoadStringAsync(64)).Trim(), out int somaxconn) && somaxconn < backlog)
+            {
+                log($"WARNING: The TCP backlog setting of {backlog} cannot be enforced because {SomaxconnPath} is set to the lower value of {somaxconn}.");
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not Linux, or /proc not mounted: nothing to compare with, as Redis.
         }
     }
 

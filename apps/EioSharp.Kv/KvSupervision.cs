@@ -1,13 +1,44 @@
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 using EioSharp.Net;
 
 namespace EioSharp.Kv;
 
 /// <summary>Redis's <c>supervised</c> directive: the systemd readiness protocol (sd_notify) over the Unix datagram socket
-/// named by <c>NOTIFY_SOCKET</c>.</summary>
+/// named by <c>NOTIFY_SOCKET</c>, and upstart's <c>expect stop</c> (the process stops itself once at start).</summary>
 internal static class KvSupervision
 {
+    private const int SigStop = 19; // Linux
+
+    /// <summary>Whether the server is supervised by upstart: <c>supervised upstart</c>, or <c>auto</c> with UPSTART_JOB set.</summary>
+    public static bool IsUpstart(string supervised) =>
+        supervised == "upstart" || (supervised == "auto" && Environment.GetEnvironmentVariable("UPSTART_JOB") is not null);
+
+    /// <summary>Redis's redisSupervisedUpstart: under upstart (UPSTART_JOB set) the process stops itself with SIGSTOP,
+    /// which upstart's <c>expect stop</c> takes as "started" before it sends SIGCONT; then UPSTART_JOB is removed from the
+    /// environment. Without UPSTART_JOB, Redis's warning. Call once, at start.</summary>
+    public static void StopForUpstart(string supervised, Action<string> log)
+    {
+        if (!IsUpstart(supervised))
+        {
+            return;
+        }
+
+        if (Environment.GetEnvironmentVariable("UPSTART_JOB") is null)
+        {
+            log("upstart supervision requested, but UPSTART_JOB not found!");
+            return;
+        }
+
+        log("supervised by upstart, will stop to signal readiness.");
+        _ = Raise(SigStop);
+        Environment.SetEnvironmentVariable("UPSTART_JOB", null);
+    }
+
+    [DllImport("libc", EntryPoint = "raise")]
+    private static extern int Raise(int signal);
+
     /// <summary>Whether the server reports to systemd: <c>supervised systemd</c>, or <c>auto</c> with NOTIFY_SOCKET set
     /// (and UPSTART_JOB not set: auto prefers upstart, as Redis's redisIsSupervised).</summary>
     public static bool IsSystemd(string supervised) => supervised switch

@@ -169,6 +169,15 @@ public sealed partial class ProcessDirectivesDiffTests
         using var kvDefault = KvServerProcess.Start();
         int somaxconn = int.Parse(File.ReadAllText("/proc/sys/net/core/somaxconn").Trim(), CultureInfo.InvariantCulture);
         Assert.Equal(Math.Min(511, somaxconn), Backlog(kvDefault.Port));
+
+        // Above net.core.somaxconn the kernel caps the backlog: Redis's warning, and the cap, in both.
+        string over = (somaxconn + 1).ToString(CultureInfo.InvariantCulture);
+        using var kvOver = KvServerProcess.Start("--tcp-backlog", over);
+        Assert.Equal(somaxconn, Backlog(kvOver.Port));
+        string warning = $"WARNING: The TCP backlog setting of {over} cannot be enforced because /proc/sys/net/core/somaxconn is set to the lower value of {somaxconn}.";
+        Assert.Contains(warning, kvOver.Log, StringComparison.Ordinal);
+        Tools.Result redisOver = Tools.Run("timeout", ["3", "redis-server", "--port", RedisServerProcess.FreePort().ToString(CultureInfo.InvariantCulture), "--save", "", "--tcp-backlog", over]);
+        Assert.Contains(warning, redisOver.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -386,6 +395,56 @@ public sealed partial class ProcessDirectivesDiffTests
         }
 
         Assert.False(quiet.HasData, "supervised no sent a notification");
+    }
+
+    /// <summary>The state letter of /proc/PID/stat (R, S, T for stopped...).</summary>
+    private static char ProcessState(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[stat.LastIndexOf(')') + 2];
+    }
+
+    [Fact]
+    public void Supervised_upstart_stops_itself_at_start_until_continued_as_redis_server()
+    {
+        using var dir = new TempDir();
+        foreach (string server in new[] { "redis", "kv" })
+        {
+            int port = RedisServerProcess.FreePort();
+            string[] args = ["--port", port.ToString(CultureInfo.InvariantCulture), "--supervised", "upstart", "--save", ""];
+            ProcessStartInfo psi = server == "redis"
+                ? new ProcessStartInfo("redis-server") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false }
+                : KvStartInfo(["--dir", dir.DataDir]);
+            foreach (string a in args) psi.ArgumentList.Add(a);
+            psi.Environment["UPSTART_JOB"] = "kv-test";
+            using var process = Process.Start(psi)!;
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            try
+            {
+                Assert.True(Poll.Until(() => ProcessState(process.Id) == 'T', TimeSpan.FromSeconds(30)), $"{server} did not stop itself");
+                Tools.Run("kill", ["-CONT", process.Id.ToString(CultureInfo.InvariantCulture)]);
+                Assert.True(Poll.Until(() =>
+                {
+                    try
+                    {
+                        return Tools.Cli(port, "PING").Trim() == "PONG";
+                    }
+                    catch (Exception e) when (e is IOException or InvalidOperationException)
+                    {
+                        return false;
+                    }
+                }, TimeSpan.FromSeconds(30)), $"{server} does not answer after SIGCONT");
+                Tools.Cli(port, "SHUTDOWN", "NOSAVE");
+                Assert.True(process.WaitForExit(20_000));
+            }
+            finally
+            {
+                if (!process.HasExited) process.Kill();
+            }
+        }
     }
 
     [Fact]
