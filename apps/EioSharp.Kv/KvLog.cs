@@ -84,6 +84,6 @@ internal sealed class KvLog
     }
 }
 
-/// <summary>The server cannot start (Redis's fatal start errors: the log file cannot be opened...): the message is printed
+/// <summary>The server cannot start (Redis's fatal start errors: the log file or the Unix socket cannot be opened): the message is printed
 /// on standard error and the process exits 1.</summary>
 internal sealed class KvStartupException(string message) : Exception(message);

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using EioSharp.Domains;
 using EioSharp.Fs;
 using EioSharp.Net;
@@ -90,8 +89,29 @@ internal static class KvServer
             if (config.UnixSocket.Length > 0)
             {
                 // Redis's unixsocket: the path is replaced if it exists; unixsocketperm (when not 0) is applied with chmod.
-                await (env.Fs / config.UnixSocket).UnlinkAsync(missingOk: true);
-                unixListener = env.Net.Listen(sw, new UnixDomainSocketEndPoint(config.UnixSocket), backlog: config.TcpBacklog);
+                // A socket that cannot be opened is fatal, with Redis's text (exit 1).
+                try
+                {
+                    await (env.Fs / config.UnixSocket).UnlinkAsync(missingOk: true);
+                }
+                catch (IOException)
+                {
+                    // As Redis's unlink before bind: its error is not checked; bind says what is wrong.
+                }
+
+                try
+                {
+                    unixListener = env.Net.Listen(sw, new UnixDomainSocketEndPoint(config.UnixSocket), backlog: config.TcpBacklog);
+                }
+                catch (NetException e)
+                {
+                    // .NET reports bind's ENOENT (a missing directory) as EADDRNOTAVAIL: say what Redis's strerror says.
+                    string? parent = Path.GetDirectoryName(Path.GetFullPath(config.UnixSocket));
+                    bool missingDirectory = e.SocketError == SocketError.AddressNotAvailable && parent is not null && !await (env.Fs / parent).ExistsAsync();
+                    string reason = missingDirectory ? "No such file or directory" : e.InnerException?.Message ?? e.Message;
+                    throw new KvStartupException($"Failed opening Unix socket: bind: {reason}");
+                }
+
                 if (config.UnixSocketPerm != 0)
                 {
                     await (env.Fs / config.UnixSocket).ChangeModeAsync((UnixFileMode)config.UnixSocketPerm);

@@ -57,13 +57,9 @@ if (FileDescriptorLimit.Fit(options.Config.MaxClients, out string? warning) is i
     options = options with { Config = options.Config with { MaxClients = fitted } };
 }
 
-if (warning is not null)
-{
-    Log($"WARNING: {warning}");
-}
-
 if (options.Config.MaxClients < 1)
 {
+    if (warning is not null) Log($"WARNING: {warning}");
     Console.Error.WriteLine("FATAL: the file-descriptor limit leaves no room for clients (it must be above 32); raise it with ulimit -n.");
     return 1;
 }
@@ -77,8 +73,15 @@ try
     // throughput where the portable backend gives 0.6-0.8x (docs/BENCHMARKS.md). EIOSHARP_BACKEND overrides auto.
     // The ready line names the backend in use.
     EioMain.Run(
-        env => logger.RunWithFileAsync(env.Fs, options.Config.LogFile,
-            () => KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true), signals: signals)),
+        env => logger.RunWithFileAsync(env.Fs, options.Config.LogFile, () =>
+        {
+            if (warning is not null)
+            {
+                Log($"WARNING: {warning}"); // in the logfile when there is one
+            }
+
+            return KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true), signals: signals);
+        }),
         new EioOptions { Backend = options.Backend });
     return 0;
 }

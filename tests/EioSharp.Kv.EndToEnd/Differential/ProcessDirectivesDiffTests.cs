@@ -99,6 +99,15 @@ public sealed partial class ProcessDirectivesDiffTests
             Assert.Contains("Can't open the log file: No such file or directory", output, StringComparison.Ordinal);
         }
 
+        // A Unix socket that cannot be opened: fatal, Redis's text.
+        string[] unix = ["--unixsocket", "/nonexistent-h55/dir/kv.sock"];
+        Tools.Result redisUnix = Tools.Run("redis-server", ["--port", RedisServerProcess.FreePort().ToString(CultureInfo.InvariantCulture), "--save", "", .. unix]);
+        var (unixCode, unixOutput) = KvServerProcess.RunExpectingExit(dir.DataDir, TimeSpan.FromSeconds(30), unix);
+        Assert.Equal(1, redisUnix.ExitCode);
+        Assert.Equal(1, unixCode);
+        Assert.Contains("Failed opening Unix socket: bind: No such file or directory", redisUnix.Output, StringComparison.Ordinal);
+        Assert.Contains("Failed opening Unix socket: bind: No such file or directory", unixOutput, StringComparison.Ordinal);
+
         foreach (string line in new[] { "unixsocketperm 999", "unixsocketperm 1777", "tcp-backlog -1", "supervised bogus", "shutdown-on-sigterm \"save nosave\"", "shutdown-timeout x" })
         {
             string conf = Path.Combine(dir.Path, "bad.conf");
