@@ -130,8 +130,12 @@ public sealed class EioPath : IClosable
     /// <exception cref="CancelledException">The fiber was cancelled before the operation started.</exception>
     /// <exception cref="ObjectDisposedException">This path's own subtree was closed.</exception>
     /// <remarks>
-    /// Eio: <c>Path.open_dir ~sw</c>; S28 calls it <c>OpenSubtree</c>. The new directory is pinned by its descriptor: renaming
-    /// it later does not change what it names. Symlinks inside it are followed only while they stay inside.
+    /// Eio: <c>Path.open_dir ~sw</c>; S28 calls it <c>OpenSubtree</c>. On Linux the new directory is pinned by its
+    /// descriptor: renaming it later does not change what it names. Symlinks inside it are followed only while they stay
+    /// inside. On the portable filesystem layer (macOS, Windows, or <c>EIOSHARP_FS=portable</c>) there is no descriptor: the
+    /// directory is named by its absolute path (renaming it changes what it names) and each operation checks its path
+    /// component by component just before using it, so a concurrent change between the check and the use is not
+    /// excluded (docs/backends.md, macOS and Windows).
     /// </remarks>
     public async Task<EioPath> OpenSubtreeAsync(Switch sw)
     {

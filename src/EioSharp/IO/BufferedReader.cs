@@ -299,8 +299,9 @@ public sealed partial class BufferedReader
     /// <remarks>Eio: <c>Buf_read.any_char</c>. Completes synchronously, without allocating, when a byte is buffered: the fast
     /// path is inlined into the caller and builds the <see cref="ValueTask{TResult}"/> field by field (the refill is a
     /// separate method, which allocates only when the source really suspends). Each call still costs an await in the
-    /// caller's state machine; a loop over many bytes is cheaper still with <see cref="TryAnyChar"/> and
-    /// <see cref="FillAsync"/>, which await once per buffer (docs/BENCHMARKS.md, I/O).</remarks>
+    /// caller's state machine, which by itself (an always-complete awaitable, no reading) takes about 1.2x the CPU per byte
+    /// of a whole PipeReader + <c>SequenceReader</c> loop: a loop over many bytes should use <see cref="TryAnyChar"/> and
+    /// <see cref="FillAsync"/>, which await once per buffer (docs/BENCHMARKS.md, I/O; docs/rationale.md, issue 16).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ValueTask<byte> AnyCharAsync()
     {

@@ -286,6 +286,46 @@ public class BufferedReaderTests
     }
 
     [Fact]
+    public void S13_AnyCharWaitingForDataIsCancelledAndTheReaderGoesOnAfterwards()
+    {
+        // Two bytes arrive, then the source waits on a promise that is never resolved: the third AnyCharAsync suspends in
+        // the refill until the race's other branch wins and cancels it. Nothing was committed, so the reader goes on.
+        var (log, consumed) = Run(async () =>
+        {
+            var flow = new MockFlow("in");
+            var (never, _) = Promise.Create<string>();
+            flow.OnRead(MockAction.Return("ab"), MockAction.AwaitPromise(never));
+            var r = new BufferedReader(flow, 16);
+            var log = new List<string> { ((char)await r.AnyCharAsync()).ToString(), ((char)await r.AnyCharAsync()).ToString() };
+            await Fiber.FirstAsync(
+                async () =>
+                {
+                    try
+                    {
+                        log.Add(((char)await r.AnyCharAsync()).ToString());
+                    }
+                    catch (CancelledException)
+                    {
+                        log.Add("cancelled");
+                        throw;
+                    }
+                },
+                async () =>
+                {
+                    await Fiber.YieldAsync();
+                    log.Add("other");
+                });
+            flow.OnRead(MockAction.Return("c"));
+            log.Add(((char)await r.AnyCharAsync()).ToString());
+            var end = await Assert.ThrowsAsync<EndOfStreamException>(async () => await r.AnyCharAsync());
+            log.Add(end.GetType().Name);
+            return (log, r.BytesConsumed);
+        });
+        Assert.Equal(["a", "b", "other", "cancelled", "c", "EndOfStreamException"], log);
+        Assert.Equal(3, consumed);
+    }
+
+    [Fact]
     public void AnyCharRefillsThatCompleteSynchronouslyDoNotAllocate()
     {
         Run(async () =>
