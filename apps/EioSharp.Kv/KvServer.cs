@@ -55,6 +55,7 @@ internal static class KvServer
             CommandStats = commandStats,
         };
         context.Admin = new ServerAdmin(context, stats, requestStop, log) { Rdb = rdb };
+        context.Clients.Log = log; // maxmemory-clients: "Evicting client: ..."
         var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>
@@ -187,6 +188,9 @@ internal static class KvServer
 
             // client-output-buffer-limit normal: over the hard limit, or over the soft one for more than its seconds.
             ctx.Clients.CheckOutputLimits(ctx.Clock.Now.ToUnixTimeMilliseconds(), ctx.Config, ctx.Stats, Console.Out.WriteLine);
+
+            // maxmemory-clients: also after CONFIG SET lowered it or maxmemory (growth is checked as it is reported).
+            ctx.Clients.EvictClients(ctx.Config, ctx.Stats);
         }
     }
 
