@@ -206,6 +206,40 @@ public sealed partial class ClientEvictionDiffTests
         Assert.Equal(expected, Observe(kv.Port, unreadReplies: true, limit));
     }
 
+    /// <summary>A subscriber that does not read its messages (Redis's pubsub class is evictable too): 40 messages of 100 KB
+    /// make it go over 1 MB (under client-output-buffer-limit pubsub's 32 MB hard limit), and it is evicted.</summary>
+    private static List<string> ObserveSubscriber(int port)
+    {
+        var seen = new List<string>();
+        using var admin = new RespConnection(port);
+        Assert.Equal("+OK", admin.Call("CLIENT", "NO-EVICT", "on").ToString());
+        Assert.Equal("+OK", admin.Call("CONFIG", "SET", "maxmemory-clients", "1mb").ToString());
+        long evictedBefore = Evicted(admin);
+        using Socket sub = Raw(port, 4096);
+        long subId = long.Parse(Command(sub, "CLIENT ID")[1..], CultureInfo.InvariantCulture);
+        seen.Add("subscribe: " + Command(sub, "SUBSCRIBE ch").Replace("\r\n", " ", StringComparison.Ordinal));
+        seen.Add("first publish: " + admin.Call("PUBLISH", "ch", "hello"));
+        string message = new('m', 100_000);
+        for (int i = 0; i < 40 && Listed(admin, subId); i++) admin.Call("PUBLISH", "ch", message);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (Listed(admin, subId) && DateTime.UtcNow < deadline) Thread.Sleep(100);
+        seen.Add($"subscriber evicted={!Listed(admin, subId)}");
+        seen.Add("publish after: " + admin.Call("PUBLISH", "ch", "x"));
+        seen.Add($"evicted_clients +{Evicted(admin) - evictedBefore}");
+        Assert.Equal("+OK", admin.Call("CONFIG", "SET", "maxmemory-clients", "0").ToString());
+        return seen;
+    }
+
+    [Fact]
+    public void A_subscriber_not_reading_its_messages_is_evicted_as_redis_evicts_it()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        List<string> expected = ObserveSubscriber(redis.Port);
+        Assert.Equal(["subscribe: *3 $9 subscribe $2 ch :1", "first publish: :1", "subscriber evicted=True", "publish after: :0", "evicted_clients +1"], expected);
+        Assert.Equal(expected, ObserveSubscriber(kv.Port));
+    }
+
     [Fact]
     public void Without_maxmemory_clients_no_client_is_evicted()
     {
