@@ -142,6 +142,59 @@ public sealed class KvClientRegistry
         return killed;
     }
 
+    /// <summary>Where <see cref="EvictClients"/> logs when called without a log (the server's log; null: nowhere).</summary>
+    public Action<string>? Log { get; set; }
+
+    private int _evicting; // 1 while EvictClients runs: one pass at a time, the others leave it to that one
+
+    /// <summary>Redis 7.0's client eviction (<c>maxmemory-clients</c>, networking.c evictClients): while the memory of
+    /// all clients (<see cref="KvServerStats.ClientMemoryBytes"/>) is at or over <see cref="KvServerConfig.ClientEvictionLimit"/>,
+    /// disconnects the evictable client using the most memory (its CLIENT LIST <c>tot-mem</c>,
+    /// <see cref="KvConnectionState.MemoryBytes"/>), counting each in <c>evicted_clients</c> and logging it as Redis does
+    /// ("Evicting client: ..."). Clients with CLIENT NO-EVICT on are never evicted, but their memory counts toward the
+    /// limit, as in Redis; when only they are left over the limit, Redis's warning is logged. The client calling it may
+    /// evict itself (Redis's processCommand does too). Redis keeps clients in buckets of powers of two and evicts from the
+    /// largest bucket; this takes the largest client first. Clients already killed are counted as gone. Returns the
+    /// clients evicted; does nothing (0) when client eviction is off or another call is evicting. Safe from any domain.</summary>
+    public int EvictClients(KvServerConfig config, KvServerStats stats, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(stats);
+        long limit = config.ClientEvictionLimit;
+        if (limit == 0 || stats.ClientMemoryBytes < limit) return 0;
+        if (Interlocked.Exchange(ref _evicting, 1) != 0) return 0;
+        log ??= Log;
+        try
+        {
+            long total = stats.ClientMemoryBytes;
+            var candidates = new List<(KvClientEntry Entry, long Memory)>();
+            foreach (KvClientEntry e in _clients.Values)
+            {
+                long memory = e.State.MemoryBytes;
+                if (e.IsKilled) total -= memory; // closing: its memory goes when its connection ends
+                else if (!e.State.NoEvict) candidates.Add((e, memory));
+            }
+            candidates.Sort((a, b) => b.Memory.CompareTo(a.Memory));
+            int evicted = 0;
+            foreach (var (entry, memory) in candidates)
+            {
+                if (total < limit) break;
+                string info = entry.State.ClientInfoLine(entry);
+                if (!entry.Kill()) continue;
+                total -= memory;
+                evicted++;
+                stats.OnClientEvicted();
+                log?.Invoke("Evicting client: " + info);
+            }
+            if (total >= limit) log?.Invoke("Over client maxmemory after evicting all evictable clients");
+            return evicted;
+        }
+        finally
+        {
+            Volatile.Write(ref _evicting, 0);
+        }
+    }
+
     /// <summary>CLIENT PAUSE: until <paramref name="untilUnixMs"/>, commands (all, or only writes) of every client wait.</summary>
     public void Pause(long untilUnixMs, bool all)
     {

@@ -185,6 +185,58 @@ public static class KvConfigDirectives
         return n > long.MaxValue / mul ? null : n * mul;
     }
 
+    /// <summary>A memory-or-percent value (Redis's MEMORY_CONFIG | PERCENT_CONFIG, <c>maxmemory-clients</c>) as CONFIG GET
+    /// shows it: a negative value is a percentage (<c>-10</c>: <c>10%</c>), otherwise the byte count.</summary>
+    public static string FormatMemoryOrPercent(long value) => value < 0 ? I(-value) + "%" : I(value);
+
+    /// <summary>Redis 7.0's numericParseString for a MEMORY_CONFIG | PERCENT_CONFIG directive: first as memtoull reads a
+    /// memory value (digits only, optional unit; the unsigned result wraps as C's does and is then taken as a signed
+    /// number, so 18446744073709551615 is -1: 1%), then as <c>N%</c> (string2ll, N ≥ 0), stored as -N. Errors: "argument
+    /// must be a memory or percent value"; a percentage above <paramref name="maxPercent"/>: "percentage argument must be
+    /// less or equal to N" (checked with redis-server 7.0.15).</summary>
+    public static long ParseMemoryOrPercent(string value, long maxPercent)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        long n;
+        if (TryMemToULL(value) is { } bytes) n = unchecked((long)bytes);
+        else if (value.Length > 1 && value[^1] == '%' && RespNumbers.TryParseInt64(Encoding.ASCII.GetBytes(value[..^1]), out long pct) && pct >= 0) n = -pct;
+        else throw new KvConfigException("argument must be a memory or percent value");
+        if (n < -maxPercent) throw new KvConfigException($"percentage argument must be less or equal to {I(maxPercent)}");
+        return n;
+    }
+
+    /// <summary>Redis 7.0's memtoull: an optional unit (b, k, kb, m, mb, g, gb; any case) after decimal digits, parsed
+    /// by strtoull (saturating at 2^64-1), multiplied with C's unsigned wrap-around; an empty count is 0 ("" and "kb" are
+    /// 0). Null when a character is not a digit.</summary>
+    private static ulong? TryMemToULL(string value)
+    {
+        string v = value.ToLowerInvariant();
+        (string Unit, ulong Mul)[] units = [("gb", 1UL << 30), ("mb", 1UL << 20), ("kb", 1UL << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)];
+        ulong mul = 1;
+        foreach (var (unit, m) in units)
+        {
+            if (v.EndsWith(unit, StringComparison.Ordinal))
+            {
+                v = v[..^unit.Length];
+                mul = m;
+                break;
+            }
+        }
+        if (!v.All(char.IsAsciiDigit)) return null;
+        ulong n = 0;
+        foreach (char ch in v)
+        {
+            ulong d = (ulong)(ch - '0');
+            if (n > (ulong.MaxValue - d) / 10)
+            {
+                n = ulong.MaxValue; // strtoull: ERANGE, ULLONG_MAX (memtoull does not look at errno)
+                break;
+            }
+            n = n * 10 + d;
+        }
+        return unchecked(n * mul);
+    }
+
     private static KvConfigDirective[] Build()
     {
         const long IntMax = int.MaxValue;
@@ -218,6 +270,13 @@ public static class KvConfigDirectives
             Int("timeout", 0, IntMax, c => c.Timeout, (c, v) => c with { Timeout = (int)v }),
             Int("tcp-keepalive", 0, IntMax, c => c.TcpKeepAlive, (c, v) => c with { TcpKeepAlive = (int)v }),
             Memory("maxmemory", 0, LongMax, c => c.MaxMemory, (c, v) => c with { MaxMemory = v }),
+            // ---- h51: client eviction ----
+            new("maxmemory-clients", KvDirectiveFlags.None, c => FormatMemoryOrPercent(c.MaxMemoryClients),
+                (c, a) => c with { MaxMemoryClients = ParseMemoryOrPercent(a[0], 100) })
+            {
+                RewriteLines = c => [[c.MaxMemoryClients < 0 ? FormatMemoryOrPercent(c.MaxMemoryClients) : FormatBytes(c.MaxMemoryClients)]],
+            },
+            // ---- end h51 ----
             Enum("maxmemory-policy", policies, c => c.MaxMemoryPolicy, (c, v) => c with { MaxMemoryPolicy = v }),
             Int("maxmemory-samples", 1, IntMax, c => c.MaxMemorySamples, (c, v) => c with { MaxMemorySamples = (int)v }),
             Int("lfu-log-factor", 0, IntMax, c => c.LfuLogFactor, (c, v) => c with { LfuLogFactor = (int)v }),

@@ -644,7 +644,7 @@ public sealed partial class KvConnectionState
     }
 
     /// <summary>This client's CLIENT LIST / CLIENT INFO line (Redis 7.2's fields; buffers as <see cref="BufferFields"/>).</summary>
-    private string ClientInfoLine(KvClientEntry? entry)
+    internal string ClientInfoLine(KvClientEntry? entry)
     {
         long age = entry is null ? 0 : Math.Max(0, _now - entry.CreatedUnixMs) / 1000;
         long idle = entry is null ? 0 : Math.Max(0, _now - entry.LastInteractionUnixMs) / 1000;

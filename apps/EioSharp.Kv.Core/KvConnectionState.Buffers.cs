@@ -53,9 +53,21 @@ public sealed partial class KvConnectionState
             if (Interlocked.CompareExchange(ref _reportedMemory, total, old) == old)
             {
                 _stats.OnClientMemoryChanged(total - old);
+                if (total > old) EvictClientsIfOver();
                 return;
             }
         }
+    }
+
+    /// <summary><c>maxmemory-clients</c>: when this client's memory grew and all clients' memory is at or over the limit,
+    /// the registry evicts the largest clients (Redis checks before each command and before each sleep; here at each
+    /// growth reported, so a client filling its buffers is stopped as it goes). One read of the configuration when off.</summary>
+    private void EvictClientsIfOver()
+    {
+        KvServerConfig config = _config;
+        if (config.MaxMemoryClients == 0 || _clients is not { } clients) return;
+        long limit = config.ClientEvictionLimit;
+        if (limit != 0 && _stats.ClientMemoryBytes >= limit) clients.EvictClients(config, _stats);
     }
 
     /// <summary>The connection is closed: removes its part of used_memory, for good.</summary>

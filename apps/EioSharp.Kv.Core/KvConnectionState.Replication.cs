@@ -55,6 +55,9 @@ public sealed partial class KvConnectionState
         }
     }
 
+    /// <summary>The Redis version this server reports (INFO redis_version, LOLWUT's last line), for LOLWUT in scripts.</summary>
+    internal string ServerVersion => _config.Version;
+
     /// <summary>The commands of this file that need no connection: CLUSTER, READONLY, READWRITE, ASKING and
     /// PFSELFTEST (a script may call them, as in Redis: they are not flagged noscript).</summary>
     internal static bool TryStatelessCommand(KvCommandInfo info, KvCommand command, RespWriter reply)

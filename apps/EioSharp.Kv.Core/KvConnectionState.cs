@@ -634,6 +634,7 @@ public sealed partial class KvConnectionState
             Line("keyspace_hits", s.KeyspaceHits);
             Line("keyspace_misses", s.KeyspaceMisses);
             Line("evicted_keys", s.EvictedKeys);
+            Line("evicted_clients", s.EvictedClients);
             Line("tracking_total_keys", Tracking.KeyCount);
             Line("tracking_total_items", Tracking.ItemCount);
             Line("tracking_total_prefixes", Tracking.PrefixCount);

@@ -93,6 +93,30 @@ public sealed record KvServerConfig
     /// <summary>Redis's <c>maxmemory</c> in bytes (0: no limit). Configurable; eviction itself is not part of this server yet.</summary>
     public long MaxMemory { get; init; }
 
+    // ---- h51: client eviction ----
+
+    /// <summary>Redis 7.0's <c>maxmemory-clients</c>: when the memory of all clients (<see cref="KvServerStats.ClientMemoryBytes"/>,
+    /// CLIENT LIST <c>tot-mem</c> summed) reaches it, the clients using the most are disconnected until it is under the
+    /// limit again (<see cref="KvClientRegistry.EvictClients"/>); clients with CLIENT NO-EVICT on are never evicted.
+    /// 0 (default): off. Positive: bytes. Negative: <c>-percent</c> of <see cref="MaxMemory"/> (Redis stores "10%" as -10;
+    /// no effect while maxmemory is 0). The limit in force is never under 128 KB (<see cref="ClientEvictionLimit"/>).</summary>
+    public long MaxMemoryClients { get; init; }
+
+    /// <summary>The client memory limit in bytes that <see cref="MaxMemoryClients"/> means now (Redis's getClientEvictionLimit):
+    /// 0 when client eviction is off; otherwise at least 128 KB.</summary>
+    public long ClientEvictionLimit
+    {
+        get
+        {
+            long limit;
+            if (MaxMemoryClients < 0 && MaxMemory > 0) limit = (long)Math.Min((double)MaxMemory * -(double)MaxMemoryClients / 100, long.MaxValue);
+            else if (MaxMemoryClients > 0) limit = MaxMemoryClients;
+            else return 0;
+            return Math.Max(limit, 128 * 1024);
+        }
+    }
+    // ---- end h51 ----
+
     /// <summary>Redis's <c>maxmemory-policy</c>.</summary>
     public string MaxMemoryPolicy { get; init; } = "noeviction";
 
@@ -234,6 +258,13 @@ public sealed partial class KvServerStats
     private long _netInputBytes;
     private long _netOutputBytes;
     private long _outputLimitDisconnections;
+    private long _evictedClients;
+
+    /// <summary>Clients disconnected by <c>maxmemory-clients</c> (INFO stats <c>evicted_clients</c>; CONFIG RESETSTAT zeroes it).</summary>
+    public long EvictedClients => Volatile.Read(ref _evictedClients);
+
+    /// <summary>Records a client evicted by <c>maxmemory-clients</c>.</summary>
+    public void OnClientEvicted() => Interlocked.Increment(ref _evictedClients);
 
     /// <summary>Clients disconnected because their output went over client-output-buffer-limit (INFO stats).</summary>
     public long ClientOutputBufferLimitDisconnections => Volatile.Read(ref _outputLimitDisconnections);
@@ -258,6 +289,7 @@ public sealed partial class KvServerStats
         Interlocked.Exchange(ref _netInputBytes, 0);
         Interlocked.Exchange(ref _netOutputBytes, 0);
         Interlocked.Exchange(ref _outputLimitDisconnections, 0);
+        Interlocked.Exchange(ref _evictedClients, 0);
         ResetRequested?.Invoke();
     }
 

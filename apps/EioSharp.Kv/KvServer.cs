@@ -78,6 +78,7 @@ internal static class KvServer
         };
         var admin = new ServerAdmin(context, stats, requestStop, log) { Rdb = rdb };
         context.Admin = admin;
+        context.Clients.Log = log; // maxmemory-clients: "Evicting client: ..."
         var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>
@@ -277,6 +278,9 @@ internal static class KvServer
 
             // client-output-buffer-limit normal: over the hard limit, or over the soft one for more than its seconds.
             ctx.Clients.CheckOutputLimits(ctx.Clock.Now.ToUnixTimeMilliseconds(), ctx.Config, ctx.Stats, ctx.Log);
+
+            // maxmemory-clients: also after CONFIG SET lowered it or maxmemory (growth is checked as it is reported).
+            ctx.Clients.EvictClients(ctx.Config, ctx.Stats);
         }
     }
 

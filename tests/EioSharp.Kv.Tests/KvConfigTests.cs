@@ -125,7 +125,7 @@ public class KvConfigTests
     {
         var live = new KvLiveConfig(new KvServerConfig { MaxMemory = 5 });
         var got = live.Get(["maxmemory*"u8.ToArray(), "MAXMEMORY"u8.ToArray()]);
-        Assert.Equal(["maxmemory", "maxmemory-policy", "maxmemory-samples"], got.Select(p => p.Key));
+        Assert.Equal(["maxmemory", "maxmemory-clients", "maxmemory-policy", "maxmemory-samples"], got.Select(p => p.Key));
         Assert.Equal("5", got[0].Value);
         Assert.Equal(["hash-max-ziplist-entries"], live.Get(["hash-max-ziplist-entries"u8.ToArray()]).Select(p => p.Key));
         Assert.Empty(live.Get(["nosuch"u8.ToArray()]));

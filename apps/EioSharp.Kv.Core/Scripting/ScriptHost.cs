@@ -836,6 +836,7 @@ internal sealed partial class ScriptHost : IDisposable
         KvCommandInfo? info = command.Info;
         bool ping = info?.Id == KvCommandId.Ping, echo = info?.Id == KvCommandId.Echo;
         bool publish = info?.Id is KvCommandId.Publish or KvCommandId.SPublish; // allowed in Redis scripts (not in the AOF: PROPAGATE_REPL only)
+        bool lolwut = info?.Id == KvCommandId.Lolwut; // READONLY FAST in Redis 7.0 (not noscript): the art, as from a client
         bool stateless = info?.Id is KvCommandId.Cluster or KvCommandId.ReadOnly or KvCommandId.ReadWrite or KvCommandId.Asking or KvCommandId.PfSelfTest; // not noscript in Redis
         if (info is null)
         {
@@ -847,7 +848,7 @@ internal sealed partial class ScriptHost : IDisposable
             return Fail(l, "Unknown Redis command called from script", raise); // Redis's lookup finds no such subcommand
         }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
-        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish && !stateless)) return Fail(l, "This Redis command is not allowed from script", raise);
+        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish && !stateless && !lolwut)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (run.Caller is { } caller && KvConnectionState.ScriptAclError(caller, command, run.Now) is { } aclError) return Fail(l, aclError, raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
         // Redis's scriptVerifyWriteCommandAllow: while the AOF cannot be written, writes fail with the disk error.
@@ -870,6 +871,11 @@ internal sealed partial class ScriptHost : IDisposable
         else if (echo)
         {
             writer.WriteBulkString(command[1]);
+        }
+        else if (lolwut)
+        {
+            // The version the calling client's INFO shows (redis_version); a script without a client (none today) the default.
+            KvLolwut.Run(command, writer, run.Caller?.Connection?.ServerVersion ?? new KvServerConfig().Version);
         }
         else if (stateless)
         {
