@@ -573,7 +573,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         stats.ApplyStoreReset(store); // CONFIG RESETSTAT before the round's commands count (issue 13)
         store.ExternalMemoryBytes = stats.ClientMemoryBytes; // the clients' buffers as each connection last reported them
         store.ExternalMemoryClients = stats.ConnectedClients;
-        store.WritesDeniedError = stats.AofLastWriteOk ? null : "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error");
+        // MISCONF first (Redis's processCommand checks the disk before min-replicas-to-write), then NOREPLICAS (h50).
+        store.WritesDeniedError = !stats.AofLastWriteOk ? "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error")
+            : c.RefusesWritesForReplicas ? KvServerConfig.NoReplicasError : null;
+        store.EvictionTimeLimit = c.EvictionTimeLimit; // maxmemory-eviction-tenacity (h50)
 
         if (aof is not null)
         {
