@@ -27,13 +27,18 @@ internal static class KvAcceptedDirectives
         new(name, flags, c => Get(c, name, defaultValue.ToString(CultureInfo.InvariantCulture)),
             (c, a) => Put(c, name, KvConfigDirectives.ParseInt(a[0], min, max).ToString(CultureInfo.InvariantCulture))) { Alias = alias };
 
-    /// <summary>A memory directive (MEMORY_CONFIG: units kb, mb...; CONFIG GET shows bytes, CONFIG REWRITE the largest exact unit).</summary>
-    public static KvConfigDirective Memory(string name, long min, long max, long defaultValue, KvDirectiveFlags flags = KvDirectiveFlags.None)
+    /// <summary>A memory directive (MEMORY_CONFIG: units kb, mb...; CONFIG GET shows bytes, CONFIG REWRITE the largest exact
+    /// unit). unsignedValue: Redis keeps it in an unsigned long long (cluster-link-sendbuf-limit): up to 2^64-1, no range error.
+    /// atLeast: what Redis's apply function raises a smaller value to (repl-backlog-size: 16 KB, CONFIG_REPL_BACKLOG_MIN_SIZE).</summary>
+    public static KvConfigDirective Memory(string name, long min, long max, long defaultValue, KvDirectiveFlags flags = KvDirectiveFlags.None,
+        bool unsignedValue = false, long atLeast = 0)
     {
         string Value(KvServerConfig c) => Get(c, name, defaultValue.ToString(CultureInfo.InvariantCulture));
-        return new(name, flags, Value, (c, a) => Put(c, name, KvConfigDirectives.ParseMemory(a[0], min, max).ToString(CultureInfo.InvariantCulture)))
+        return new(name, flags, Value, (c, a) => Put(c, name, unsignedValue
+            ? (KvConfigDirectives.TryParseMemoryUnsigned(a[0]) ?? throw new KvConfigException("argument must be a memory value")).ToString(CultureInfo.InvariantCulture)
+            : Math.Max(atLeast, KvConfigDirectives.ParseMemory(a[0], min, max)).ToString(CultureInfo.InvariantCulture)))
         {
-            RewriteLines = c => [[KvConfigDirectives.FormatBytes(long.Parse(Value(c), CultureInfo.InvariantCulture))]],
+            RewriteLines = c => [[long.TryParse(Value(c), CultureInfo.InvariantCulture, out long v) ? KvConfigDirectives.FormatBytes(v) : Value(c)]],
         };
     }
 

@@ -152,7 +152,8 @@ internal static class FileDescriptorLimit
             return maxClients;
         }
 
-        ulong raised = Math.Min((ulong)needed, limit.Maximum);
+        // As Redis's adjustOpenFilesLimit: try the needed limit, then 16 less at a time, until the hard limit allows it.
+        ulong raised = (ulong)needed <= limit.Maximum ? (ulong)needed : (ulong)needed - 16 * (((ulong)needed - limit.Maximum + 15) / 16);
         if (raised > limit.Current && SetRLimit(RlimitNofile, new RLimit { Current = raised, Maximum = limit.Maximum }) == 0)
         {
             limit.Current = raised;
