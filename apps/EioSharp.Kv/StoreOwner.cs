@@ -1193,6 +1193,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         while (true)
         {
             await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1000 / Math.Clamp(config.Hz, 1, 500))); // Redis's hz
+            if (Fs is not null)
+            {
+                await _oomScoreAdjuster.ApplyAsync(Fs, config); // oom-score-adj (h50): when it changed
+            }
             if (config.AppendOnly && _aof is null)
             {
                 await TurnAofOnAsync(store); // CONFIG SET appendonly yes (waits for the end of a round itself)
@@ -1209,6 +1213,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     }
 
     private bool _cronDue, _blockTimeoutsDue; // a timer fired while a round was in progress
+
+    private OomScoreAdjuster? _oomScoreAdjusterField;
+
+    private OomScoreAdjuster _oomScoreAdjuster => _oomScoreAdjusterField ??= new OomScoreAdjuster(log);
 
     /// <summary>One cron tick (see <see cref="CronAsync"/>); only between rounds.</summary>
     private void CronTick(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)

@@ -290,4 +290,38 @@ public sealed class ConfigDirectivesDiffTests(DiffServers servers) : IClassFixtu
         Assert.Equal(Tail(redisConf), Tail(kvConf));
         Assert.NotEmpty(Tail(kvConf));
     }
+
+    [Fact]
+    public void Oom_score_adj_writes_proc_oom_score_adj_as_redis()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start();
+        using var r = new RespConnection(redis.Port);
+        using var k = new RespConnection(kv.Port);
+        static int Read(int pid) => int.Parse(File.ReadAllText($"/proc/{pid}/oom_score_adj").Trim(), CultureInfo.InvariantCulture);
+        int redisBase = Read(redis.Pid), kvBase = Read(kv.Pid);
+        Assert.Equal(redisBase, kvBase); // both children of this process
+        (string, string)[][] steps =
+        [
+            [("oom-score-adj-values", "10 200 800"), ("oom-score-adj", "yes")], // relative to the value at start
+            [("oom-score-adj-values", "25 200 800")],
+            [("oom-score-adj", "absolute")],
+            [("oom-score-adj-values", "1500 200 800")], // clamped to 1000
+            [("oom-score-adj", "relative"), ("oom-score-adj-values", "5 200 800")],
+            [("oom-score-adj", "no")], // back to the value at start
+        ];
+        foreach ((string Name, string Value)[] step in steps)
+        {
+            foreach (var (name, value) in step)
+            {
+                Resp a = r.Call("CONFIG", "SET", name, value), b = k.Call("CONFIG", "SET", name, value);
+                Assert.True(a.ToString() == b.ToString(), $"CONFIG SET {name} {value}\n  redis-server: {a}\n  EioSharp.Kv:  {b}");
+            }
+            int expected = Read(redis.Pid); // redis-server writes it during CONFIG SET; EioSharp.Kv's cron within 1/hz
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (Read(kv.Pid) != expected && DateTime.UtcNow < deadline) Thread.Sleep(20);
+            Assert.True(Read(kv.Pid) == expected, $"after {string.Join(", ", step)}: redis-server {expected}, EioSharp.Kv {Read(kv.Pid)}");
+        }
+        Assert.Equal(redisBase, Read(kv.Pid));
+    }
 }
