@@ -43,7 +43,8 @@ void Log(string line) => Console.Out.WriteLine($"{Environment.ProcessId}:M {Date
 // enough, lower maxclients to fit and say so, rather than failing accepts with EMFILE under load.
 if (FileDescriptorLimit.Fit(options.Config.MaxClients, out string? warning) is int fitted && fitted != options.Config.MaxClients)
 {
-    options = options with { Config = options.Config with { MaxClients = fitted } };
+    // The value shown for a maxclients set beyond an int (KvConfigDirectives' SetShown) goes too: CONFIG GET shows the fitted one.
+    options = options with { Config = options.Config with { MaxClients = fitted, AcceptedDirectives = options.Config.AcceptedDirectives.Remove("maxclients") } };
 }
 
 if (warning is not null)
