@@ -133,7 +133,7 @@ public sealed class KvCommandStats
         CommandCounters c = shard.Counters(name);
         c.Calls++;
         c.Micros += micros;
-        c.Histogram[Math.Min(63, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(0, micros)))]++;
+        if (config.LatencyTracking) c.Histogram[Math.Min(63, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(0, micros)))]++; // latency-tracking (h50)
         if (error is not null) c.Failed++;
         bool slow = config.SlowlogLogSlowerThan >= 0 && micros >= config.SlowlogLogSlowerThan && config.SlowlogMaxLen > 0;
         bool latency = config.LatencyMonitorThreshold > 0 && micros / 1000 >= config.LatencyMonitorThreshold;
@@ -317,22 +317,36 @@ public sealed class KvCommandStats
         return sb.ToString();
     }
 
-    /// <summary>The INFO latencystats section body (p50, p99, p99.9 in microseconds, from power-of-two buckets: each
-    /// percentile is the upper bound of its bucket).</summary>
-    public string LatencyStatsText()
+    /// <summary>The INFO latencystats section body: for each command whose latency was recorded, the percentiles of
+    /// <paramref name="config"/>'s latency-tracking-info-percentiles (p50, p99, p99.9 by default) in microseconds, from
+    /// power-of-two buckets (each percentile is the upper bound of its bucket); empty when latency-tracking is no (as
+    /// Redis 7.0). Null config: Redis's defaults.</summary>
+    public string LatencyStatsText(KvServerConfig? config = null)
     {
+        config ??= s_defaultConfig;
+        if (!config.LatencyTracking) return "";
         var sb = new StringBuilder();
         lock (_lock)
         {
             foreach (var (name, c) in Merged())
             {
-                if (c.Calls == 0) continue;
-                sb.Append(CultureInfo.InvariantCulture,
-                    $"latency_percentiles_usec_{name}:p50={Percentile(c, 50):0.000},p99={Percentile(c, 99):0.000},p99.9={Percentile(c, 99.9):0.000}\r\n");
+                long recorded = 0;
+                foreach (long n in c.Histogram) recorded += n;
+                if (recorded == 0) continue; // no histogram (never ran while latency-tracking was on)
+                sb.Append("latency_percentiles_usec_").Append(name).Append(':');
+                for (int i = 0; i < config.LatencyTrackingInfoPercentiles.Count; i++)
+                {
+                    double p = config.LatencyTrackingInfoPercentiles[i];
+                    if (i > 0) sb.Append(',');
+                    sb.Append(CultureInfo.InvariantCulture, $"p{KvAcceptedDirectives.FormatPercentile(p)}={Percentile(c, p, recorded):0.000}");
+                }
+                sb.Append("\r\n");
             }
         }
         return sb.ToString();
     }
+
+    private static readonly KvServerConfig s_defaultConfig = new();
 
     /// <summary>A command's counts over all shards of the current generation, with its rejections.</summary>
     private sealed class Totals
@@ -366,9 +380,9 @@ public sealed class KvCommandStats
         return all;
     }
 
-    private static double Percentile(Totals c, double p)
+    private static double Percentile(Totals c, double p, long recorded)
     {
-        long target = (long)Math.Ceiling(c.Calls * p / 100);
+        long target = Math.Max(1, (long)Math.Ceiling(recorded * p / 100));
         long seen = 0;
         for (int i = 0; i < c.Histogram.Length; i++)
         {

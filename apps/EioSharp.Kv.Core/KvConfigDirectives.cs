@@ -116,11 +116,40 @@ public static class KvConfigDirectives
 
     private static KvConfigDirective Int(string name, long min, long max, Func<KvServerConfig, long> get,
         Func<KvServerConfig, long, KvServerConfig> set, KvDirectiveFlags flags = KvDirectiveFlags.None) =>
-        new(name, flags, c => I(get(c)), (c, a) => set(c, ParseInt(a[0], min, max)));
+        new(name, flags, c => Shown(c, name) ?? I(get(c)), (c, a) => SetShown(c, name, ParseInt(a[0], min, max), get, set));
 
     private static KvConfigDirective Memory(string name, long min, long max, Func<KvServerConfig, long> get,
-        Func<KvServerConfig, long, KvServerConfig> set, KvDirectiveFlags flags = KvDirectiveFlags.None) =>
-        new(name, flags, c => I(get(c)), (c, a) => set(c, ParseMemory(a[0], min, max))) { RewriteLines = c => [[FormatBytes(get(c))]] };
+        Func<KvServerConfig, long, KvServerConfig> set, KvDirectiveFlags flags = KvDirectiveFlags.None, bool unsignedValue = false) =>
+        new(name, flags, c => Shown(c, name) ?? I(get(c)), (c, a) =>
+        {
+            // Redis's unsigned long long memory configs (maxmemory) take up to 2^64-1: kept as long.MaxValue, shown as set.
+            if (unsignedValue && TryParseMemoryUnsigned(a[0]) is { } huge && huge > (ulong)long.MaxValue)
+            {
+                KvServerConfig next = set(c, long.MaxValue);
+                return next with { AcceptedDirectives = next.AcceptedDirectives.SetItem(name, huge.ToString(CultureInfo.InvariantCulture)) };
+            }
+            return SetShown(c, name, ParseMemory(a[0], min, max), get, set);
+        })
+        {
+            RewriteLines = c => [[Shown(c, name) is { } shown
+                ? (long.TryParse(shown, CultureInfo.InvariantCulture, out long v) ? FormatBytes(v) : shown) : FormatBytes(get(c))]],
+        };
+
+    /// <summary>The value CONFIG GET shows for a directive whose setting is wider than the property holding it (h50: a
+    /// count Redis keeps as a long long, kept here in an int and clamped), or null.</summary>
+    private static string? Shown(KvServerConfig c, string name) => c.AcceptedDirectives.GetValueOrDefault(name);
+
+    /// <summary>Applies <paramref name="value"/>; when the property cannot hold it (clamped to an int), remembers the value
+    /// set so that CONFIG GET and CONFIG REWRITE show it, as Redis does.</summary>
+    private static KvServerConfig SetShown(KvServerConfig c, string name, long value, Func<KvServerConfig, long> get,
+        Func<KvServerConfig, long, KvServerConfig> set)
+    {
+        KvServerConfig next = set(c, value);
+        return next with
+        {
+            AcceptedDirectives = value > int.MaxValue && get(next) != value ? next.AcceptedDirectives.SetItem(name, I(value)) : next.AcceptedDirectives.Remove(name),
+        };
+    }
 
     /// <summary>A byte count as CONFIG REWRITE writes it (Redis's rewriteConfigBytesOption: gb, mb or kb when exact).</summary>
     public static string FormatBytes(long value) =>
@@ -159,30 +188,40 @@ public static class KvConfigDirectives
     }
 
     /// <summary>Redis's memory argument (memtoull: a count with an optional unit b, k, kb, m, mb, g, gb; kb, mb, gb are
-    /// powers of 1024, k, m, g powers of 1000) within [min, max].</summary>
+    /// powers of 1024, k, m, g powers of 1000) within [min, max]. As Redis 7.0's numericParseString, the unsigned count is
+    /// read into a long long: one above <see cref="long.MaxValue"/> is negative and fails the range check.</summary>
     public static long ParseMemory(string value, long min, long max)
     {
-        long n = TryParseMemory(value) ?? throw new KvConfigException("argument must be a memory value");
+        ulong u = TryParseMemoryUnsigned(value) ?? throw new KvConfigException("argument must be a memory value");
+        long n = unchecked((long)u);
         return n < min || n > max ? throw new KvConfigException($"argument must be between {min} and {max} inclusive") : n;
     }
 
-    /// <summary>A memory value (see <see cref="ParseMemory"/>), or null.</summary>
-    public static long? TryParseMemory(string value)
+    /// <summary>A memory value (see <see cref="ParseMemory"/>) that fits a long, or null.</summary>
+    public static long? TryParseMemory(string value) => TryParseMemoryUnsigned(value) is { } u && u <= long.MaxValue ? (long)u : null;
+
+    /// <summary>Redis 7.0's memtoull: no sign, digits then an optional unit; no digits is 0 (an empty value is 0); digits
+    /// beyond the range saturate (strtoull); the product with the unit must fit. Null: not a memory value.</summary>
+    public static ulong? TryParseMemoryUnsigned(string value)
     {
-        string v = value.ToLowerInvariant();
-        (string Unit, long Mul)[] units = [("gb", 1L << 30), ("mb", 1L << 20), ("kb", 1L << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)];
-        long mul = 1;
-        foreach (var (unit, m) in units)
+        int digits = 0;
+        while (digits < value.Length && char.IsAsciiDigit(value[digits])) digits++;
+        string unit = value[digits..].ToLowerInvariant();
+        ulong mul = unit switch
         {
-            if (v.EndsWith(unit, StringComparison.Ordinal))
-            {
-                v = v[..^unit.Length];
-                mul = m;
-                break;
-            }
-        }
-        if (v.Length == 0 || !v.All(char.IsAsciiDigit) || !long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out long n)) return null;
-        return n > long.MaxValue / mul ? null : n * mul;
+            "" or "b" => 1,
+            "k" => 1000,
+            "kb" => 1024,
+            "m" => 1_000_000,
+            "mb" => 1L << 20,
+            "g" => 1_000_000_000,
+            "gb" => 1L << 30,
+            _ => 0,
+        };
+        if (mul == 0 || digits >= 128) return null;
+        ulong n = digits == 0 ? 0
+            : ulong.TryParse(value.AsSpan(0, digits), NumberStyles.None, CultureInfo.InvariantCulture, out ulong parsed) ? parsed : ulong.MaxValue;
+        return n > ulong.MaxValue / mul ? null : n * mul;
     }
 
     /// <summary>A memory-or-percent value (Redis's MEMORY_CONFIG | PERCENT_CONFIG, <c>maxmemory-clients</c>) as CONFIG GET
@@ -269,7 +308,7 @@ public static class KvConfigDirectives
             Int("databases", 1, IntMax, c => c.Databases, (c, v) => c with { Databases = (int)v }, im),
             Int("timeout", 0, IntMax, c => c.Timeout, (c, v) => c with { Timeout = (int)v }),
             Int("tcp-keepalive", 0, IntMax, c => c.TcpKeepAlive, (c, v) => c with { TcpKeepAlive = (int)v }),
-            Memory("maxmemory", 0, LongMax, c => c.MaxMemory, (c, v) => c with { MaxMemory = v }),
+            Memory("maxmemory", 0, LongMax, c => c.MaxMemory, (c, v) => c with { MaxMemory = v }, unsignedValue: true),
             // ---- h51: client eviction ----
             new("maxmemory-clients", KvDirectiveFlags.None, c => FormatMemoryOrPercent(c.MaxMemoryClients),
                 (c, a) => c with { MaxMemoryClients = ParseMemoryOrPercent(a[0], 100) })
@@ -350,6 +389,115 @@ public static class KvConfigDirectives
             Enum("enable-debug-command", ["no", "yes", "local"], c => c.EnableDebugCommand, (c, v) => c with { EnableDebugCommand = v }, im),
             Enum("enable-module-command", ["no", "yes", "local"], c => c.EnableModuleCommand, (c, v) => c with { EnableModuleCommand = v }, im),
             Bool("daemonize", _ => false, (c, v) => v ? throw new KvConfigException("daemonize yes is not supported (run under a supervisor)") : c, im),
+            // ---- h50: replication, cluster, TLS, tuning (accepted ones: KvConfigDirectives.Accepted.cs; docs/kv.md says why) ----
+            KvAcceptedDirectives.ReplicaOf(),
+            KvAcceptedDirectives.Str("masterauth", ""),
+            KvAcceptedDirectives.Str("masteruser", ""),
+            Int("min-replicas-to-write", 0, IntMax, c => c.MinReplicasToWrite, (c, v) => c with { MinReplicasToWrite = (int)v })
+                with { Alias = "min-slaves-to-write" },
+            Int("min-replicas-max-lag", 0, IntMax, c => c.MinReplicasMaxLag, (c, v) => c with { MinReplicasMaxLag = (int)v })
+                with { Alias = "min-slaves-max-lag" },
+            KvAcceptedDirectives.Memory("repl-backlog-size", 1, LongMax, 1L << 20, atLeast: 16 * 1024),
+            KvAcceptedDirectives.Int("repl-backlog-ttl", 0, LongMax, 3600),
+            KvAcceptedDirectives.Bool("repl-disable-tcp-nodelay", false),
+            KvAcceptedDirectives.Enum("repl-diskless-load", ["disabled", "on-empty-db", "swapdb"], "disabled"),
+            KvAcceptedDirectives.Bool("repl-diskless-sync", true),
+            KvAcceptedDirectives.Int("repl-diskless-sync-delay", 0, IntMax, 5),
+            KvAcceptedDirectives.Int("repl-diskless-sync-max-replicas", 0, IntMax, 0),
+            KvAcceptedDirectives.Int("repl-ping-replica-period", 1, IntMax, 10, alias: "repl-ping-slave-period"),
+            KvAcceptedDirectives.Int("repl-timeout", 1, IntMax, 60),
+            KvAcceptedDirectives.Str("replica-announce-ip", "", alias: "slave-announce-ip"),
+            KvAcceptedDirectives.Int("replica-announce-port", 0, 65535, 0, alias: "slave-announce-port"),
+            KvAcceptedDirectives.Bool("replica-announced", true),
+            KvAcceptedDirectives.Bool("replica-ignore-disk-write-errors", false),
+            KvAcceptedDirectives.Bool("replica-ignore-maxmemory", true, alias: "slave-ignore-maxmemory"),
+            KvAcceptedDirectives.Bool("replica-lazy-flush", false, alias: "slave-lazy-flush"),
+            KvAcceptedDirectives.Int("replica-priority", 0, IntMax, 100, alias: "slave-priority"),
+            KvAcceptedDirectives.Bool("replica-read-only", true, alias: "slave-read-only"),
+            KvAcceptedDirectives.Bool("replica-serve-stale-data", true, alias: "slave-serve-stale-data"),
+            KvAcceptedDirectives.Enum("propagation-error-behavior", ["ignore", "panic", "panic-on-replicas"], "ignore"),
+            KvAcceptedDirectives.Bool("cluster-allow-pubsubshard-when-down", true),
+            KvAcceptedDirectives.Bool("cluster-allow-reads-when-down", false),
+            KvAcceptedDirectives.Bool("cluster-allow-replica-migration", true),
+            KvAcceptedDirectives.Int("cluster-announce-bus-port", 0, 65535, 0),
+            KvAcceptedDirectives.Str("cluster-announce-hostname", "", validate: KvAcceptedDirectives.ValidateHostname),
+            KvAcceptedDirectives.Str("cluster-announce-ip", ""),
+            KvAcceptedDirectives.Int("cluster-announce-port", 0, 65535, 0),
+            KvAcceptedDirectives.Int("cluster-announce-tls-port", 0, 65535, 0),
+            KvAcceptedDirectives.Str("cluster-config-file", "nodes.conf", im),
+            Bool("cluster-enabled", _ => false,
+                (c, v) => v ? throw new KvConfigException("cluster-enabled yes is not supported (EioSharp.Kv runs standalone)") : c, im),
+            KvAcceptedDirectives.Memory("cluster-link-sendbuf-limit", 0, LongMax, 0, unsignedValue: true),
+            KvAcceptedDirectives.Int("cluster-migration-barrier", 0, IntMax, 1),
+            KvAcceptedDirectives.Int("cluster-node-timeout", 0, LongMax, 15000),
+            KvAcceptedDirectives.Int("cluster-port", 0, 65535, 0, im),
+            KvAcceptedDirectives.Enum("cluster-preferred-endpoint-type", ["ip", "hostname", "unknown-endpoint"], "ip"),
+            KvAcceptedDirectives.Bool("cluster-replica-no-failover", false, alias: "cluster-slave-no-failover"),
+            KvAcceptedDirectives.Int("cluster-replica-validity-factor", 0, IntMax, 10, alias: "cluster-slave-validity-factor"),
+            KvAcceptedDirectives.Bool("cluster-require-full-coverage", true),
+            Int("tls-port", 0, 65535, _ => 0,
+                (c, v) => v != 0 ? throw new KvConfigException("tls-port must be 0: EioSharp.Kv does not support TLS") : c),
+            KvAcceptedDirectives.Enum("tls-auth-clients", ["no", "yes", "optional"], "yes"),
+            KvAcceptedDirectives.Str("tls-ca-cert-dir", ""),
+            KvAcceptedDirectives.Str("tls-ca-cert-file", ""),
+            KvAcceptedDirectives.Str("tls-cert-file", ""),
+            KvAcceptedDirectives.Str("tls-ciphers", ""),
+            KvAcceptedDirectives.Str("tls-ciphersuites", ""),
+            KvAcceptedDirectives.Str("tls-client-cert-file", ""),
+            KvAcceptedDirectives.Str("tls-client-key-file", ""),
+            KvAcceptedDirectives.Str("tls-client-key-file-pass", ""),
+            Bool("tls-cluster", _ => false, (c, v) => v ? throw new KvConfigException("tls-cluster yes is not supported: EioSharp.Kv does not support TLS") : c),
+            KvAcceptedDirectives.Str("tls-dh-params-file", ""),
+            KvAcceptedDirectives.Str("tls-key-file", ""),
+            KvAcceptedDirectives.Str("tls-key-file-pass", ""),
+            KvAcceptedDirectives.Bool("tls-prefer-server-ciphers", false),
+            KvAcceptedDirectives.Str("tls-protocols", ""),
+            Bool("tls-replication", _ => false, (c, v) => v ? throw new KvConfigException("tls-replication yes is not supported: EioSharp.Kv does not support TLS") : c),
+            KvAcceptedDirectives.Int("tls-session-cache-size", 0, IntMax, 20480),
+            KvAcceptedDirectives.Int("tls-session-cache-timeout", 0, IntMax, 300),
+            KvAcceptedDirectives.Bool("tls-session-caching", true),
+            KvAcceptedDirectives.Bool("lazyfree-lazy-eviction", false),
+            KvAcceptedDirectives.Bool("lazyfree-lazy-expire", false),
+            KvAcceptedDirectives.Bool("lazyfree-lazy-server-del", false),
+            KvAcceptedDirectives.Bool("lazyfree-lazy-user-del", false),
+            KvAcceptedDirectives.Bool("lazyfree-lazy-user-flush", false),
+            Bool("activedefrag", _ => false, (c, v) => v ? throw new KvConfigException("Active defragmentation cannot be enabled: it requires a " +
+                "Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution") : c),
+            KvAcceptedDirectives.Int("active-defrag-cycle-max", 1, 99, 25),
+            KvAcceptedDirectives.Int("active-defrag-cycle-min", 1, 99, 1),
+            KvAcceptedDirectives.Memory("active-defrag-ignore-bytes", 1, LongMax, 100L << 20),
+            KvAcceptedDirectives.Int("active-defrag-max-scan-fields", 1, LongMax, 1000),
+            KvAcceptedDirectives.Int("active-defrag-threshold-lower", 0, 1000, 10),
+            KvAcceptedDirectives.Int("active-defrag-threshold-upper", 0, 1000, 100),
+            KvAcceptedDirectives.Bool("activerehashing", true),
+            KvAcceptedDirectives.Bool("dynamic-hz", true),
+            KvAcceptedDirectives.Bool("always-show-logo", false, im),
+            KvAcceptedDirectives.Bool("crash-log-enabled", true),
+            KvAcceptedDirectives.Bool("crash-memcheck-enabled", true),
+            KvAcceptedDirectives.Bool("disable-thp", true, im),
+            KvAcceptedDirectives.Bool("jemalloc-bg-thread", true),
+            KvAcceptedDirectives.Str("ignore-warnings", ""),
+            KvAcceptedDirectives.Str("server_cpulist", "", im),
+            KvAcceptedDirectives.Str("bio_cpulist", "", im),
+            KvAcceptedDirectives.Str("aof_rewrite_cpulist", "", im),
+            KvAcceptedDirectives.Str("bgsave_cpulist", "", im),
+            KvAcceptedDirectives.Int("socket-mark-id", 0, uint.MaxValue, 0, im),
+            KvAcceptedDirectives.Str("bind-source-addr", ""),
+            Enum("enable-protected-configs", ["no", "yes", "local"], _ => "no", (c, v) => v != "no"
+                ? throw new KvConfigException("enable-protected-configs: only 'no' is supported (EioSharp.Kv cannot move dir or dbfilename at run time)")
+                : c, im),
+            KvAcceptedDirectives.Bool("io-threads-do-reads", false, im),
+            KvAcceptedDirectives.Enum("oom-score-adj", ["no", "yes", "relative", "absolute"], "no"),
+            KvAcceptedDirectives.OomScoreAdjValues(),
+            KvAcceptedDirectives.Bool("set-proc-title", true, im),
+            KvAcceptedDirectives.Str("proc-title-template", "{title} {listen-addr} {server-mode}", validate: KvAcceptedDirectives.ValidateProcTitleTemplate),
+            Bool("syslog-enabled", _ => false,
+                (c, v) => v ? throw new KvConfigException("syslog-enabled yes is not supported (the log goes to standard output or logfile)") : c, im),
+            KvAcceptedDirectives.Str("syslog-ident", "redis", im),
+            KvAcceptedDirectives.Enum("syslog-facility", ["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"], "local0", im),
+            Int("maxmemory-eviction-tenacity", 0, 100, c => c.MaxMemoryEvictionTenacity, (c, v) => c with { MaxMemoryEvictionTenacity = (int)v }),
+            Bool("latency-tracking", c => c.LatencyTracking, (c, v) => c with { LatencyTracking = v }),
+            KvAcceptedDirectives.LatencyPercentiles(),
         ];
     }
 
@@ -404,6 +552,7 @@ public static class KvConfigDirectives
 
     private static KvServerConfig ParseOutputLimits(KvServerConfig c, IReadOnlyList<string> args)
     {
+        if (args.Count > 0 && args.All(a => a.Length == 0)) return c; // CONFIG SET client-output-buffer-limit "": no change, as redis-server 7.0.15
         if (args.Count == 0 || args.Count % 4 != 0) throw new KvConfigException("Wrong number of arguments in buffer limit configuration.");
         var result = c;
         for (int i = 0; i < args.Count; i += 4)

@@ -192,6 +192,7 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
+        if (_config.RefusesWritesForReplicas && RefuseForReplicas(info, command, reply)) return KvDispatch.Replied; // h50
         if (_stats.Loading && !AllowedWhileLoading(info, command))
         {
             reply.WriteError(KvErrors.Loading);
@@ -242,6 +243,27 @@ public sealed partial class KvConnectionState
         {
             return command.Count >= 2 && (Is(command[1], "LOAD"u8) || Is(command[1], "DELETE"u8) || Is(command[1], "FLUSH"u8) || Is(command[1], "RESTORE"u8));
         }
+        return true;
+    }
+
+    /// <summary>min-replicas-to-write (h50): with no replicas, Redis's processCommand refuses a write command with
+    /// -NOREPLICAS (flagging a transaction it is queued in), and an EXEC whose queued commands write aborts the transaction.
+    /// Scripts are refused by the store (<see cref="KvStore.WritesDeniedError"/>).</summary>
+    private bool RefuseForReplicas(KvCommandInfo info, KvCommand command, RespWriter reply)
+    {
+        if (info.Name == "exec" && _transaction is not null && !_transaction.Aborted
+            && _transaction.Commands.Exists(c => (c.Info is { } q && IsDiskWrite(q, c)) || IsWriteScript(c)))
+        {
+            reply.WriteError("EXECABORT Transaction discarded because of: " + KvServerConfig.NoReplicasError);
+            CommandStats?.RecordRejected(info.Name, reply.LastError!);
+            _transaction = null;
+            Session.UnwatchAtNextRequest = true;
+            return true;
+        }
+        if (!IsDiskWrite(info, command)) return false;
+        reply.WriteError(KvServerConfig.NoReplicasError);
+        CommandStats?.RecordRejected(info.Name, reply.LastError!);
+        FlagTransaction();
         return true;
     }
 
@@ -679,7 +701,7 @@ public sealed partial class KvConnectionState
         if (sections.Contains("latencystats"))
         {
             Section("Latencystats");
-            sb.Append(CommandStats?.LatencyStatsText());
+            sb.Append(CommandStats?.LatencyStatsText(_config));
         }
         if (sections.Contains("cluster"))
         {

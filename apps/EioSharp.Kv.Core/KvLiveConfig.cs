@@ -183,24 +183,33 @@ public sealed class KvLiveConfig
 
     private static string Failed(string name, string message) => $"ERR CONFIG SET failed (possibly related to argument '{name}') - {message}";
 
-    /// <summary>CONFIG GET: the (name, value) pairs whose name matches one of the glob patterns (aliases included), each once.</summary>
+    /// <summary>CONFIG GET: the (name, value) pairs whose name matches one of the glob patterns, each name once
+    /// (case-insensitive), as Redis 7.0.15's configGetCommand: an alias is a name of its own (<c>CONFIG GET *</c> lists
+    /// hash-max-ziplist-entries and hash-max-listpack-entries), a pattern without glob characters is looked up directly
+    /// and answered with the name as the client typed it (<c>CONFIG GET MAXMEMORY</c> answers <c>MAXMEMORY</c>).</summary>
     public List<KeyValuePair<string, string>> Get(IEnumerable<byte[]> patterns)
     {
         ArgumentNullException.ThrowIfNull(patterns);
         KvServerConfig c = Current;
         var result = new List<KeyValuePair<string, string>>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (byte[] pattern in patterns)
         {
             bool glob = pattern.AsSpan().IndexOfAny("*?["u8) >= 0;
+            if (!glob)
+            {
+                string typed = Encoding.UTF8.GetString(pattern);
+                if (seen.Contains(typed) || KvConfigDirectives.Find(typed) is not { } exact) continue;
+                seen.Add(typed);
+                result.Add(new(typed, exact.Get(c)));
+                continue;
+            }
             foreach (KvConfigDirective d in KvConfigDirectives.All)
             {
                 foreach (string? name in (ReadOnlySpan<string?>)[d.Name, d.Alias])
                 {
                     if (name is null || seen.Contains(name)) continue;
-                    bool match = glob ? GlobPattern.IsMatch(pattern, Encoding.ASCII.GetBytes(name), ignoreCase: true)
-                        : Ascii.EqualsIgnoreCase(pattern, Encoding.ASCII.GetBytes(name));
-                    if (!match) continue;
+                    if (!GlobPattern.IsMatch(pattern, Encoding.ASCII.GetBytes(name), ignoreCase: true)) continue;
                     seen.Add(name);
                     result.Add(new(name, d.Get(c)));
                 }

@@ -237,6 +237,43 @@ public sealed record KvServerConfig
     /// <summary>Redis's <c>client-query-buffer-limit</c> in bytes (reported).</summary>
     public long ClientQueryBufferLimit { get; init; } = 1L << 30;
 
+    // ---- h50: replication, cluster, TLS, tuning ----
+
+    /// <summary>Redis's <c>min-replicas-to-write</c> (alias min-slaves-to-write): with a non-zero value and a non-zero
+    /// <see cref="MinReplicasMaxLag"/>, write commands need that many replicas; EioSharp.Kv has none, so they are refused
+    /// with <c>-NOREPLICAS Not enough good replicas to write.</c> as redis-server does without replicas.</summary>
+    public int MinReplicasToWrite { get; init; }
+
+    /// <summary>Redis's <c>min-replicas-max-lag</c> in seconds (alias min-slaves-max-lag): 0 turns the
+    /// <see cref="MinReplicasToWrite"/> check off, as Redis's checkGoodReplicasStatus.</summary>
+    public int MinReplicasMaxLag { get; init; } = 10;
+
+    /// <summary>Whether writes are refused with -NOREPLICAS (see <see cref="MinReplicasToWrite"/>).</summary>
+    public bool RefusesWritesForReplicas => MinReplicasToWrite > 0 && MinReplicasMaxLag > 0;
+
+    /// <summary>Redis's <c>maxmemory-eviction-tenacity</c> (0 to 100): bounds the time one eviction pass may take
+    /// (Redis's evictionTimeLimitUs: 0..10 is 50 us a step, 500 us at the default 10; 100 is no limit).</summary>
+    public int MaxMemoryEvictionTenacity { get; init; } = 10;
+
+    /// <summary>How long one eviction pass may run for <see cref="MaxMemoryEvictionTenacity"/> (Redis's evictionTimeLimitUs;
+    /// <see cref="TimeSpan.MaxValue"/> at 100: no limit).</summary>
+    public TimeSpan EvictionTimeLimit => KvAcceptedDirectives.EvictionTimeLimit(MaxMemoryEvictionTenacity);
+
+    /// <summary>The error of a write refused for want of replicas (Redis's shared.noreplicaserr, without '-').</summary>
+    public const string NoReplicasError = "NOREPLICAS Not enough good replicas to write.";
+
+    /// <summary>Redis's <c>latency-tracking</c>: record each command's latency for INFO latencystats (no: nothing is
+    /// recorded and the section is empty).</summary>
+    public bool LatencyTracking { get; init; } = true;
+
+    /// <summary>Redis's <c>latency-tracking-info-percentiles</c>: the percentiles INFO latencystats prints (0 to 100).</summary>
+    public IReadOnlyList<double> LatencyTrackingInfoPercentiles { get; init; } = [50, 99, 99.9];
+
+    /// <summary>Values of the directives accepted with Redis's validation but without effect here (replication,
+    /// cluster, TLS, allocator and process tuning; docs/kv.md lists why), by Redis name; a directive not in it has its
+    /// Redis default.</summary>
+    public System.Collections.Immutable.ImmutableDictionary<string, string> AcceptedDirectives { get; init; } = KvAcceptedDirectives.Empty;
+
     /// <summary>Whether a password is configured.</summary>
     public bool RequiresAuthentication => !string.IsNullOrEmpty(RequirePass);
 

@@ -69,6 +69,12 @@ internal static class KvServer
         var scriptMonitor = store.ScriptMonitor;
         live.Applying = (old, next) =>
         {
+            // As Redis's updateMaxclients (h50): a larger maxclients needs the file-descriptor limit raised; when it cannot
+            // be, CONFIG SET fails with what would fit.
+            if (next.MaxClients > old.MaxClients && FileDescriptorLimit.Fit(next.MaxClients, out _) is int fitted && fitted != next.MaxClients)
+            {
+                throw new KvConfigException($"The operating system is not able to handle the specified number of clients, try with {fitted}");
+            }
             scriptMonitor.BusyReplyThresholdMs = next.BusyReplyThresholdMs;
         };
         var context = new KvServerContext(live, stats, queue, env.Clock)

@@ -54,7 +54,8 @@ void OnSignal(PosixSignalContext c, KvSignal signal)
 // enough, lower maxclients to fit and say so, rather than failing accepts with EMFILE under load.
 if (FileDescriptorLimit.Fit(options.Config.MaxClients, out string? warning) is int fitted && fitted != options.Config.MaxClients)
 {
-    options = options with { Config = options.Config with { MaxClients = fitted } };
+    // The value shown for a maxclients set beyond an int (KvConfigDirectives' SetShown) goes too: CONFIG GET shows the fitted one.
+    options = options with { Config = options.Config with { MaxClients = fitted, AcceptedDirectives = options.Config.AcceptedDirectives.Remove("maxclients") } };
 }
 
 if (options.Config.MaxClients < 1)
@@ -181,7 +182,8 @@ internal static class FileDescriptorLimit
             return maxClients;
         }
 
-        ulong raised = Math.Min((ulong)needed, limit.Maximum);
+        // As Redis's adjustOpenFilesLimit: try the needed limit, then 16 less at a time, until the hard limit allows it.
+        ulong raised = (ulong)needed <= limit.Maximum ? (ulong)needed : (ulong)needed - 16 * (((ulong)needed - limit.Maximum + 15) / 16);
         if (raised > limit.Current && SetRLimit(RlimitNofile, new RLimit { Current = raised, Maximum = limit.Maximum }) == 0)
         {
             limit.Current = raised;

@@ -573,7 +573,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         stats.ApplyStoreReset(store); // CONFIG RESETSTAT before the round's commands count (issue 13)
         store.ExternalMemoryBytes = stats.ClientMemoryBytes; // the clients' buffers as each connection last reported them
         store.ExternalMemoryClients = stats.ConnectedClients;
-        store.WritesDeniedError = stats.AofLastWriteOk ? null : "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error");
+        // MISCONF first (Redis's processCommand checks the disk before min-replicas-to-write), then NOREPLICAS (h50).
+        store.WritesDeniedError = !stats.AofLastWriteOk ? "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error")
+            : c.RefusesWritesForReplicas ? KvServerConfig.NoReplicasError : null;
+        store.EvictionTimeLimit = c.EvictionTimeLimit; // maxmemory-eviction-tenacity (h50)
 
         if (aof is not null)
         {
@@ -1190,6 +1193,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         while (true)
         {
             await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1000 / Math.Clamp(config.Hz, 1, 500))); // Redis's hz
+            if (Fs is not null)
+            {
+                await _oomScoreAdjuster.ApplyAsync(Fs, config); // oom-score-adj (h50): when it changed
+            }
             if (config.AppendOnly && _aof is null)
             {
                 await TurnAofOnAsync(store); // CONFIG SET appendonly yes (waits for the end of a round itself)
@@ -1206,6 +1213,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     }
 
     private bool _cronDue, _blockTimeoutsDue; // a timer fired while a round was in progress
+
+    private OomScoreAdjuster? _oomScoreAdjusterField;
+
+    private OomScoreAdjuster _oomScoreAdjuster => _oomScoreAdjusterField ??= new OomScoreAdjuster(log);
 
     /// <summary>One cron tick (see <see cref="CronAsync"/>); only between rounds.</summary>
     private void CronTick(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)

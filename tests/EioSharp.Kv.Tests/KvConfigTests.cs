@@ -123,12 +123,94 @@ public class KvConfigTests
     [Fact]
     public void Config_get_matches_globs_and_aliases_once_each()
     {
+        // As redis-server 7.0.15's configGetCommand (seen with raw RESP): each name once, case-insensitively; an alias is
+        // a name of its own; a name without glob characters is answered as the client typed it.
         var live = new KvLiveConfig(new KvServerConfig { MaxMemory = 5 });
         var got = live.Get(["maxmemory*"u8.ToArray(), "MAXMEMORY"u8.ToArray()]);
-        Assert.Equal(["maxmemory", "maxmemory-clients", "maxmemory-policy", "maxmemory-samples"], got.Select(p => p.Key));
+        Assert.Equal(["maxmemory", "maxmemory-clients", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"], got.Select(p => p.Key));
         Assert.Equal("5", got[0].Value);
+        got = live.Get(["MAXMEMORY"u8.ToArray(), "maxmemory*"u8.ToArray()]);
+        Assert.Equal(["MAXMEMORY", "maxmemory-clients", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"], got.Select(p => p.Key));
         Assert.Equal(["hash-max-ziplist-entries"], live.Get(["hash-max-ziplist-entries"u8.ToArray()]).Select(p => p.Key));
+        Assert.Equal(["HASH-MAX-ZIPLIST-ENTRIES"], live.Get(["HASH-MAX-ZIPLIST-ENTRIES"u8.ToArray(), "hash-max-ziplist-entries"u8.ToArray()]).Select(p => p.Key));
+        Assert.Equal(["hash-max-listpack-entries", "hash-max-ziplist-entries", "hash-max-listpack-value", "hash-max-ziplist-value"],
+            live.Get(["hash-max-*"u8.ToArray()]).Select(p => p.Key));
+        Assert.Equal(["replica-priority", "slave-priority"], live.Get(["*-priority"u8.ToArray()]).Select(p => p.Key));
+        Assert.Equal(["slaveof"], live.Get(["slaveof"u8.ToArray()]).Select(p => p.Key));
         Assert.Empty(live.Get(["nosuch"u8.ToArray()]));
+    }
+
+    [Fact]
+    public void Accepted_directives_validate_as_redis_and_keep_their_values()
+    {
+        var live = new KvLiveConfig(new KvServerConfig());
+        string Err(string name, string text) => $"ERR CONFIG SET failed (possibly related to argument '{name}') - {text}";
+        Assert.Null(live.TrySet([("slave-priority", "5"), ("repl-backlog-size", "2mb"), ("tls-auth-clients", "OPTIONAL")]));
+        Assert.Equal("5", live.Get(["replica-priority"u8.ToArray()])[0].Value);
+        Assert.Equal("2097152", live.Get(["repl-backlog-size"u8.ToArray()])[0].Value);
+        Assert.Equal("optional", live.Get(["tls-auth-clients"u8.ToArray()])[0].Value);
+        Assert.Equal(Err("repl-backlog-size", "argument must be between 1 and 9223372036854775807 inclusive"), live.TrySet([("repl-backlog-size", "0")]));
+        Assert.Equal(Err("repl-timeout", "argument must be between 1 and 2147483647 inclusive"), live.TrySet([("repl-timeout", "0")]));
+        Assert.Equal(Err("slaveof", "can't set immutable config"), live.TrySet([("slaveof", "127.0.0.1 6379")]));
+        Assert.Equal(Err("cluster-enabled", "can't set immutable config"), live.TrySet([("cluster-enabled", "yes")]));
+        Assert.Equal(Err("tls-port", "tls-port must be 0: EioSharp.Kv does not support TLS"), live.TrySet([("tls-port", "6380")]));
+        Assert.Equal(Err("tls-port", "argument must be between 0 and 65535 inclusive"), live.TrySet([("tls-port", "70000")]));
+        Assert.Equal(Err("oom-score-adj-values", "wrong number of arguments"), live.TrySet([("oom-score-adj-values", "1 2")]));
+        Assert.Equal(Err("oom-score-adj-values", "Invalid oom-score-adj-values, elements must be between -2000 and 2000."),
+            live.TrySet([("oom-score-adj-values", "1 2 2001")]));
+        Assert.Null(live.TrySet([("oom-score-adj-values", "-5 0 300")]));
+        Assert.Equal("-5 0 300", live.Get(["oom-score-adj-values"u8.ToArray()])[0].Value);
+        foreach (string bad in (string[])["{bogus}", "{unixsocket}", " ", "{title}{", "{TITLE}", ""])
+        {
+            Assert.Equal(Err("proc-title-template", "template format is invalid or contains unknown variables"), live.TrySet([("proc-title-template", bad)]));
+        }
+        foreach (string good in (string[])["}}", "}", "a}b", "{{", "{port}{tls-port}{config-file}", "{title} {listen-addr} {server-mode}"])
+        {
+            Assert.Null(live.TrySet([("proc-title-template", good)]));
+        }
+        Assert.Equal(Err("cluster-announce-hostname", "Hostnames may only contain alphanumeric characters, hyphens or dots"),
+            live.TrySet([("cluster-announce-hostname", "a_b")]));
+        Assert.Null(live.TrySet([("latency-tracking-info-percentiles", "99 50 50 1e1 0x10")]));
+        Assert.Equal("99 50 50 10 16", live.Get(["latency-tracking-info-percentiles"u8.ToArray()])[0].Value);
+        Assert.Equal(Err("latency-tracking-info-percentiles", "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"),
+            live.TrySet([("latency-tracking-info-percentiles", "50 100.5")]));
+        Assert.Equal(Err("latency-tracking-info-percentiles", "Invalid latency-tracking-info-percentiles parameters"),
+            live.TrySet([("latency-tracking-info-percentiles", "x")]));
+        Assert.Null(live.TrySet([("latency-tracking-info-percentiles", "")]));
+        Assert.Empty(live.Current.LatencyTrackingInfoPercentiles);
+    }
+
+    [Fact]
+    public void Start_only_directives_refuse_what_kv_cannot_do()
+    {
+        KvServerConfig Apply(string line) => KvConfigDirectives.Apply(new KvServerConfig(),
+            [new KvConfigLine("kv.conf", 1, line, KvConfigFile.SplitArgs(line)!)]);
+        Assert.Equal("", KvConfigDirectives.Find("replicaof")!.Get(Apply("replicaof no one")));
+        Assert.Contains("Invalid master port", Assert.Throws<KvConfigException>(() => Apply("slaveof host 70000")).Message);
+        Assert.Contains("does not replicate", Assert.Throws<KvConfigException>(() => Apply("replicaof 127.0.0.1 6379")).Message);
+        Assert.Contains("runs standalone", Assert.Throws<KvConfigException>(() => Apply("cluster-enabled yes")).Message);
+        Assert.Contains("does not support TLS", Assert.Throws<KvConfigException>(() => Apply("tls-port 6380")).Message);
+        Assert.Contains("syslog-enabled yes is not supported", Assert.Throws<KvConfigException>(() => Apply("syslog-enabled yes")).Message);
+        Assert.Contains("only 'no' is supported", Assert.Throws<KvConfigException>(() => Apply("enable-protected-configs yes")).Message);
+        Assert.Contains("argument(s) must be one of the following: user, local0, local1, local2, local3, local4, local5, local6, local7",
+            Assert.Throws<KvConfigException>(() => Apply("syslog-facility bogus")).Message);
+        Assert.Contains("argument must be between 0 and 4294967295 inclusive", Assert.Throws<KvConfigException>(() => Apply("socket-mark-id -1")).Message);
+        Assert.Equal("local3", KvConfigDirectives.Find("syslog-facility")!.Get(Apply("syslog-facility LOCAL3")));
+        Assert.Equal(3, Apply("min-slaves-to-write 3").MinReplicasToWrite);
+    }
+
+    [Fact]
+    public void Eviction_tenacity_gives_redis_time_limits()
+    {
+        // Redis's evictionTimeLimitUs: 50 us a step up to 10, then 15% more a step, no limit at 100.
+        Assert.Equal(TimeSpan.Zero, new KvServerConfig { MaxMemoryEvictionTenacity = 0 }.EvictionTimeLimit);
+        Assert.Equal(TimeSpan.FromMicroseconds(500), new KvServerConfig().EvictionTimeLimit);
+        Assert.Equal(TimeSpan.FromMicroseconds(575), new KvServerConfig { MaxMemoryEvictionTenacity = 11 }.EvictionTimeLimit);
+        Assert.Equal(TimeSpan.FromMicroseconds((long)(500 * Math.Pow(1.15, 89))), new KvServerConfig { MaxMemoryEvictionTenacity = 99 }.EvictionTimeLimit);
+        Assert.Equal(TimeSpan.MaxValue, new KvServerConfig { MaxMemoryEvictionTenacity = 100 }.EvictionTimeLimit);
+        Assert.False(new KvServerConfig { MinReplicasToWrite = 1, MinReplicasMaxLag = 0 }.RefusesWritesForReplicas);
+        Assert.True(new KvServerConfig { MinReplicasToWrite = 1 }.RefusesWritesForReplicas);
+        Assert.False(new KvServerConfig().RefusesWritesForReplicas);
     }
 
     [Fact]

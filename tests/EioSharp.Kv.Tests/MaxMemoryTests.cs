@@ -213,4 +213,28 @@ public class MaxMemoryTests
         Assert.Equal(Oom, h.Run("EVAL", "return redis.pcall('set','x','1')", "0"));
         Assert.Equal(Replies.Bulk("1"), h.Run("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','a')", "0"));
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(100)]
+    public void Eviction_tenacity_bounds_one_eviction_pass(int tenacity)
+    {
+        // maxmemory-eviction-tenacity (h50): at 0 (time limit 0) a pass stops after its first 16 evictions, as Redis's
+        // performEvictions checks the time every 16 keys; at 100 (no limit) one pass evicts down to the limit.
+        var h = new StoreHarness(new KvStore(random: new Random(1)) { EvictionTimeLimit = new KvServerConfig { MaxMemoryEvictionTenacity = tenacity }.EvictionTimeLimit });
+        for (int i = 0; i < 400; i++) h.Run("SET", "key:" + i, new string('v', 100));
+        long perKey = h.Store.UsedMemory / 400;
+        h.Store.MemorySettings = new KvMemorySettings(h.Store.UsedMemory - 200 * perKey, KvEvictionPolicy.AllKeysRandom);
+        KvEvictResult result = h.Store.PerformEvictions(h.Now, null);
+        if (tenacity == 0)
+        {
+            Assert.Equal(KvEvictResult.Running, result);
+            Assert.Equal(16, h.Store.EvictedKeys);
+        }
+        else
+        {
+            Assert.Equal(KvEvictResult.Ok, result);
+            Assert.InRange(h.Store.EvictedKeys, 190, 220);
+        }
+    }
 }
