@@ -40,7 +40,14 @@ public static class AofLoader
         int offset = 0;
         while (offset < data.Length)
         {
-            if (!TryReplayOne(parser, data[offset..], offset, store, session, nowUnixMs, reply, tx, out int used))
+            int annotation = AnnotationLength(data[offset..]);
+            if (annotation > 0)
+            {
+                offset += annotation;
+                continue;
+            }
+
+            if (annotation < 0 || !TryReplayOne(parser, data[offset..], offset, store, session, nowUnixMs, reply, tx, out int used))
                 return tx.Open
                     ? new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length)
                     : new AofLoadResult(offset, count, IsTruncated: true, data.Length);
@@ -71,6 +78,14 @@ public static class AofLoader
             // Replay everything complete in the buffer.
             while (start < end)
             {
+                int annotation = AnnotationLength(buffer.AsSpan(start, end - start));
+                if (annotation > 0)
+                {
+                    start += annotation;
+                    continue;
+                }
+
+                if (annotation < 0) break;
                 if (!TryReplayOne(parser, buffer.AsSpan(start, end - start), baseOffset + start, store, session, nowUnixMs, reply, tx, out int used)) break;
                 start += used;
                 count++;
@@ -94,6 +109,16 @@ public static class AofLoader
             if (n == 0) eof = true;
             end += n;
         }
+    }
+
+    /// <summary>An annotation line (<c>#TS:1700000000\r\n</c>, written under <c>aof-timestamp-enabled</c>) at the start of
+    /// <paramref name="data"/>: its length with the newline; 0 when <paramref name="data"/> does not start with <c>#</c>;
+    /// -1 when the line is incomplete (a torn tail). Redis skips such lines wherever a command may start.</summary>
+    public static int AnnotationLength(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty || data[0] != (byte)'#') return 0;
+        int nl = data.IndexOf((byte)'\n');
+        return nl < 0 ? -1 : nl + 1;
     }
 
     private static RespParser Parser(RespLimits? limits) =>
