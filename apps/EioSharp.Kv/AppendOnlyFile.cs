@@ -532,13 +532,26 @@ internal sealed class AppendOnlyFile : IDisposable
         void Sink(ReadOnlySpan<byte> data)
         {
             token.ThrowIfCancellationRequested();
-            target.WriteAt(offset, data);
-            offset += data.Length;
-            if (incremental && offset - syncedAt >= IncrementalFsyncBytes)
+            if (!incremental)
             {
-                target.DataSync(); // rioSetAutoSync: bounded dirty pages while the rewrite writes
-                syncedAt = offset;
-                fsyncs++;
+                target.WriteAt(offset, data);
+                offset += data.Length;
+                return;
+            }
+
+            while (!data.IsEmpty)
+            {
+                // rioSetAutoSync: an fdatasync each time 4 MB more have been written (bounded dirty pages during the rewrite).
+                int piece = (int)Math.Min(data.Length, IncrementalFsyncBytes - (offset - syncedAt));
+                target.WriteAt(offset, data[..piece]);
+                offset += piece;
+                data = data[piece..];
+                if (offset - syncedAt >= IncrementalFsyncBytes)
+                {
+                    target.DataSync();
+                    syncedAt = offset;
+                    fsyncs++;
+                }
             }
         }
 

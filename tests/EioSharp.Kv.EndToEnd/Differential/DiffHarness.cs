@@ -151,6 +151,9 @@ public sealed class RedisServerProcess : IDisposable
 
     public int Pid => _process.Id;
 
+    /// <summary>The server's <c>dir</c> (a temporary directory, unless the test passed its own <c>--dir</c>).</summary>
+    public string Directory => _dir.Path;
+
     public static RedisServerProcess Start(params string[] extraArgs) => WaitReady(new RedisServerProcess(FreePort(), extraArgs));
 
     /// <summary>Starts redis-server with <paramref name="configFile"/> (the options of <see cref="Start"/> override it).</summary>
