@@ -432,8 +432,9 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
             Rewrite(c, kv.DataDir, 2);
             long baseSize = new FileInfo(AofFiles.BasePart(kv.DataDir)).Length;
             Assert.True(baseSize > 2 * AppendOnlyFileConstants.IncrementalFsyncBytes, $"base {baseSize} bytes");
-            var m = System.Text.RegularExpressions.Regex.Match(kv.Log, @"\((?:base [^,]+, \d+ bytes)(?:, (\d+) incremental fsyncs)?\)");
-            Assert.True(m.Success, kv.Log);
+            const string Pattern = @"\((?:base [^,]+, \d+ bytes)(?:, (\d+) incremental fsyncs)?\)";
+            WaitFor(() => System.Text.RegularExpressions.Regex.IsMatch(kv.Log, Pattern), "the rewrite's log line");
+            var m = System.Text.RegularExpressions.Regex.Match(kv.Log, Pattern);
             if (setting == "yes")
             {
                 Assert.Equal(baseSize / AppendOnlyFileConstants.IncrementalFsyncBytes, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
