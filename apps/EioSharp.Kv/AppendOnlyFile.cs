@@ -207,6 +207,7 @@ internal sealed class AppendOnlyFile : IDisposable
 
     /// <summary>Whether there is an AOF to load: a manifest naming a base or incremental file, or a pre-7 single file in
     /// <c>dir</c> (which the load upgrades).</summary>
+    /// <exception cref="AofCorruptException">The manifest is malformed.</exception>
     public static async Task<bool> ExistsAsync(AofPaths paths)
     {
         if (await paths.Legacy.IsFileAsync())
@@ -214,12 +215,7 @@ internal sealed class AppendOnlyFile : IDisposable
             return true;
         }
 
-        if (!await paths.Manifest.ExistsAsync())
-        {
-            return false;
-        }
-
-        var manifest = AofManifest.Parse(await paths.Manifest.LoadStringAsync());
+        var manifest = await LoadManifestAsync(paths); // a malformed manifest refuses to start (AofCorruptException)
         return manifest.Base is not null || manifest.Incr.Count > 0;
     }
 
