@@ -425,7 +425,8 @@ internal sealed class AppendOnlyFile : IDisposable
         manifest.SetUpgradedBase(paths.FileName);
         PersistManifest(paths, manifest);
         await paths.Legacy.RenameAsync(paths.InDir(paths.FileName));
-        SyncDirectory(paths.Fs / paths.DataDir);
+        SyncDirectory(paths.Dir); // the moved file's new entry
+        SyncDirectory(paths.Fs / paths.DataDir); // and its old one gone
         log($"Successfully migrated an old-style AOF file ({paths.FileName}) into the AOF directory ({paths.DirName}).");
     }
 
