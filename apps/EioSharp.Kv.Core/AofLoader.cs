@@ -8,7 +8,12 @@ namespace EioSharp.Kv;
 /// <param name="CommandCount">Commands replayed.</param>
 /// <param name="IsTruncated">True when the file ends with an incomplete command (a torn write): the caller truncates the file to <paramref name="ValidLength"/> and logs a warning.</param>
 /// <param name="TotalLength">Bytes read in total.</param>
-public readonly record struct AofLoadResult(long ValidLength, long CommandCount, bool IsTruncated, long TotalLength);
+public readonly record struct AofLoadResult(long ValidLength, long CommandCount, bool IsTruncated, long TotalLength)
+{
+    /// <summary>The file ends inside a MULTI block (no EXEC): <see cref="ValidLength"/> is the offset of its MULTI and none
+    /// of its commands was applied (Redis's "Revert incomplete MULTI/EXEC transaction").</summary>
+    public bool TransactionReverted { get; init; }
+}
 
 /// <summary>Replays an append-only file into a <see cref="KvStore"/>.</summary>
 /// <remarks>
@@ -49,12 +54,12 @@ public static class AofLoader
 
             if (annotation < 0 || !TryReplayOne(parser, data[offset..], offset, store, session, nowUnixMs, reply, tx, out int used))
                 return tx.Open
-                    ? new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length)
+                    ? new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length) { TransactionReverted = true }
                     : new AofLoadResult(offset, count, IsTruncated: true, data.Length);
             offset += used;
             count++;
         }
-        if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length);
+        if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length) { TransactionReverted = true };
         return new AofLoadResult(offset, count, IsTruncated: false, data.Length);
     }
 
@@ -93,7 +98,7 @@ public static class AofLoader
             if (eof)
             {
                 long valid = baseOffset + start;
-                if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, baseOffset + end);
+                if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, baseOffset + end) { TransactionReverted = true };
                 return new AofLoadResult(valid, count, IsTruncated: start < end, baseOffset + end);
             }
             // Make room: move the incomplete tail to the front, grow when the tail fills the buffer.

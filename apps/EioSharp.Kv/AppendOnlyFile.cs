@@ -480,6 +480,11 @@ internal sealed class AppendOnlyFile : IDisposable
                     "2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.");
             }
 
+            if (result.TransactionReverted)
+            {
+                log($"Revert incomplete MULTI/EXEC transaction in AOF file {name}");
+            }
+
             log($"!!! Warning: short read while loading the AOF file {name}!!!");
             log($"!!! Truncating the AOF {name} at offset {valid} !!!");
             log($"WARNING: the append-only file {name} ends with an incomplete command (a torn write): " +

@@ -210,6 +210,25 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_MULTI_without_EXEC_at_the_end_of_the_last_incr_file_is_reverted_with_redis_log_line()
+    {
+        using var dir = new TempDir();
+        using (var kv = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes", "--appendfsync", "always"))
+        {
+            Assert.Equal("OK", Cli(kv.Port, "SET", "a", "1"));
+            Assert.Equal(0, kv.Terminate());
+        }
+
+        string last = AofFiles.LastPart(dir.DataDir);
+        long valid = new FileInfo(last).Length;
+        File.AppendAllBytes(last, [.. Resp("MULTI"), .. Resp("SET", "b", "2"), .. Resp("SET", "c", "3")]);
+        using var again = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes");
+        Assert.Contains("Revert incomplete MULTI/EXEC transaction in AOF file appendonly.aof.1.incr.aof", again.Log, StringComparison.Ordinal);
+        Assert.Equal(valid, new FileInfo(last).Length);
+        Assert.Equal("(integer) 1", Cli(again.Port, "DBSIZE"));
+    }
+
+    [Fact]
     public void A_truncated_file_that_is_not_the_last_refuses_to_start()
     {
         using var dir = new TempDir();

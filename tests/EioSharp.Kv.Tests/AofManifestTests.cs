@@ -99,6 +99,22 @@ public sealed class AofManifestTests
     }
 
     [Fact]
+    public void A_MULTI_without_EXEC_at_the_end_is_reported_as_a_reverted_transaction()
+    {
+        byte[] head = Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n");
+        byte[] tx = Encoding.ASCII.GetBytes("*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n");
+        var store = new KvStore(RespLimits.Default);
+        var result = AofLoader.Load([.. head, .. tx], store, 0);
+        Assert.True(result.IsTruncated);
+        Assert.True(result.TransactionReverted);
+        Assert.Equal(head.Length, result.ValidLength);
+        Assert.Equal(1, store.Count);
+        var plain = AofLoader.Load([.. head, .. "*3\r\n$3"u8], new KvStore(RespLimits.Default), 0);
+        Assert.True(plain.IsTruncated);
+        Assert.False(plain.TransactionReverted);
+    }
+
+    [Fact]
     public void The_loader_skips_TS_annotations_and_treats_a_torn_one_as_a_torn_tail()
     {
         byte[] data = Encoding.ASCII.GetBytes("#TS:1700000000\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n#TS:1700000001\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n");
