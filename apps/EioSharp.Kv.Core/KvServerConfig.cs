@@ -14,7 +14,7 @@ public sealed record KvServerConfig
     /// <summary>Data directory holding the AOF.</summary>
     public string Directory { get; init; } = "./data";
 
-    /// <summary>AOF file name inside <see cref="Directory"/>.</summary>
+    /// <summary>Redis's <c>appendfilename</c>: the base name of the AOF files inside <see cref="AppendDirName"/> (manifest <c>NAME.manifest</c>, <c>NAME.N.base.rdb</c>, <c>NAME.N.incr.aof</c>), and of a pre-7 single file in <see cref="Directory"/>.</summary>
     public string AppendFileName { get; init; } = "appendonly.aof";
 
     // ---- h53: multi-part AOF ----
