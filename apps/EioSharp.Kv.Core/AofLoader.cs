@@ -8,7 +8,12 @@ namespace EioSharp.Kv;
 /// <param name="CommandCount">Commands replayed.</param>
 /// <param name="IsTruncated">True when the file ends with an incomplete command (a torn write): the caller truncates the file to <paramref name="ValidLength"/> and logs a warning.</param>
 /// <param name="TotalLength">Bytes read in total.</param>
-public readonly record struct AofLoadResult(long ValidLength, long CommandCount, bool IsTruncated, long TotalLength);
+public readonly record struct AofLoadResult(long ValidLength, long CommandCount, bool IsTruncated, long TotalLength)
+{
+    /// <summary>The file ends inside a MULTI block (no EXEC): <see cref="ValidLength"/> is the offset of its MULTI and none
+    /// of its commands was applied (Redis's "Revert incomplete MULTI/EXEC transaction").</summary>
+    public bool TransactionReverted { get; init; }
+}
 
 /// <summary>Replays an append-only file into a <see cref="KvStore"/>.</summary>
 /// <remarks>
@@ -40,14 +45,21 @@ public static class AofLoader
         int offset = 0;
         while (offset < data.Length)
         {
-            if (!TryReplayOne(parser, data[offset..], offset, store, session, nowUnixMs, reply, tx, out int used))
+            int annotation = AnnotationLength(data[offset..]);
+            if (annotation > 0)
+            {
+                offset += annotation;
+                continue;
+            }
+
+            if (annotation < 0 || !TryReplayOne(parser, data[offset..], offset, store, session, nowUnixMs, reply, tx, out int used))
                 return tx.Open
-                    ? new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length)
+                    ? new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length) { TransactionReverted = true }
                     : new AofLoadResult(offset, count, IsTruncated: true, data.Length);
             offset += used;
             count++;
         }
-        if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length);
+        if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, data.Length) { TransactionReverted = true };
         return new AofLoadResult(offset, count, IsTruncated: false, data.Length);
     }
 
@@ -71,6 +83,14 @@ public static class AofLoader
             // Replay everything complete in the buffer.
             while (start < end)
             {
+                int annotation = AnnotationLength(buffer.AsSpan(start, end - start));
+                if (annotation > 0)
+                {
+                    start += annotation;
+                    continue;
+                }
+
+                if (annotation < 0) break;
                 if (!TryReplayOne(parser, buffer.AsSpan(start, end - start), baseOffset + start, store, session, nowUnixMs, reply, tx, out int used)) break;
                 start += used;
                 count++;
@@ -78,7 +98,7 @@ public static class AofLoader
             if (eof)
             {
                 long valid = baseOffset + start;
-                if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, baseOffset + end);
+                if (tx.Open) return new AofLoadResult(tx.StartOffset, count - tx.Commands.Count - 1, IsTruncated: true, baseOffset + end) { TransactionReverted = true };
                 return new AofLoadResult(valid, count, IsTruncated: start < end, baseOffset + end);
             }
             // Make room: move the incomplete tail to the front, grow when the tail fills the buffer.
@@ -94,6 +114,16 @@ public static class AofLoader
             if (n == 0) eof = true;
             end += n;
         }
+    }
+
+    /// <summary>An annotation line (<c>#TS:1700000000\r\n</c>, written under <c>aof-timestamp-enabled</c>) at the start of
+    /// <paramref name="data"/>: its length with the newline; 0 when <paramref name="data"/> does not start with <c>#</c>;
+    /// -1 when the line is incomplete (a torn tail). Redis skips such lines wherever a command may start.</summary>
+    public static int AnnotationLength(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty || data[0] != (byte)'#') return 0;
+        int nl = data.IndexOf((byte)'\n');
+        return nl < 0 ? -1 : nl + 1;
     }
 
     private static RespParser Parser(RespLimits? limits) =>

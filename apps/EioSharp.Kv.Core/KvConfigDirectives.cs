@@ -294,6 +294,19 @@ public static class KvConfigDirectives
                 AppendFileName = v.Contains('/', StringComparison.Ordinal) || v is "" or "." or ".."
                     ? throw new KvConfigException("appendfilename can't be a path, just a filename") : v,
             }, im),
+            // ---- h53: multi-part AOF ----
+            Str("appenddirname", c => c.AppendDirName, (c, v) => c with
+            {
+                AppendDirName = v is "." or ".." ? throw new KvConfigException("appenddirname can't be '.' or '..'")
+                    : v.Contains('/', StringComparison.Ordinal) ? throw new KvConfigException("appenddirname can't be a path, just a dirname")
+                    : v.Length == 0 ? throw new KvConfigException("appenddirname can't be empty") : v,
+            }, im),
+            Bool("aof-use-rdb-preamble", c => c.AofUseRdbPreamble, (c, v) => c with { AofUseRdbPreamble = v }),
+            Bool("aof-timestamp-enabled", c => c.AofTimestampEnabled, (c, v) => c with { AofTimestampEnabled = v }),
+            Bool("aof-load-truncated", c => c.AofLoadTruncated, (c, v) => c with { AofLoadTruncated = v }),
+            Bool("no-appendfsync-on-rewrite", c => c.NoAppendFsyncOnRewrite, (c, v) => c with { NoAppendFsyncOnRewrite = v }),
+            Bool("aof-rewrite-incremental-fsync", c => c.AofRewriteIncrementalFsync, (c, v) => c with { AofRewriteIncrementalFsync = v }),
+            Bool("aof-disable-auto-gc", c => c.AofDisableAutoGc, (c, v) => c with { AofDisableAutoGc = v }),
             Str("dbfilename", c => c.DbFilename, (c, v) => c with
             {
                 DbFilename = v.Contains('/', StringComparison.Ordinal) || v is "" or "." or ".."

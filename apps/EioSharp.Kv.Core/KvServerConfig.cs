@@ -14,8 +14,34 @@ public sealed record KvServerConfig
     /// <summary>Data directory holding the AOF.</summary>
     public string Directory { get; init; } = "./data";
 
-    /// <summary>AOF file name inside <see cref="Directory"/>.</summary>
+    /// <summary>Redis's <c>appendfilename</c>: the base name of the AOF files inside <see cref="AppendDirName"/> (manifest <c>NAME.manifest</c>, <c>NAME.N.base.rdb</c>, <c>NAME.N.incr.aof</c>), and of a pre-7 single file in <see cref="Directory"/>.</summary>
     public string AppendFileName { get; init; } = "appendonly.aof";
+
+    // ---- h53: multi-part AOF ----
+    /// <summary>Redis's <c>appenddirname</c> (immutable): the directory inside <see cref="Directory"/> holding the AOF's
+    /// base, incremental and manifest files.</summary>
+    public string AppendDirName { get; init; } = "appendonlydir";
+
+    /// <summary>Redis's <c>aof-use-rdb-preamble</c>: a rewrite writes the base file in RDB format (<c>.base.rdb</c>), else as commands (<c>.base.aof</c>).</summary>
+    public bool AofUseRdbPreamble { get; init; } = true;
+
+    /// <summary>Redis's <c>aof-timestamp-enabled</c>: <c>#TS:&lt;unix seconds&gt;</c> annotation lines are written before the
+    /// first command of each second (and at the start of an AOF-format base).</summary>
+    public bool AofTimestampEnabled { get; init; }
+
+    /// <summary>Redis's <c>aof-load-truncated</c>: a truncated last file is cut at its last complete command and loaded
+    /// (yes), or the server refuses to start (no).</summary>
+    public bool AofLoadTruncated { get; init; } = true;
+
+    /// <summary>Redis's <c>no-appendfsync-on-rewrite</c>: while a rewrite runs, the AOF is not fsynced (appends still happen).</summary>
+    public bool NoAppendFsyncOnRewrite { get; init; }
+
+    /// <summary>Redis's <c>aof-rewrite-incremental-fsync</c>: the rewrite fsyncs its file every 4 MB written.</summary>
+    public bool AofRewriteIncrementalFsync { get; init; } = true;
+
+    /// <summary>Redis's <c>aof-disable-auto-gc</c>: history files a rewrite made obsolete are kept (yes) or removed (no).</summary>
+    public bool AofDisableAutoGc { get; init; }
+    // ---- end h53 ----
 
     /// <summary>Whether the AOF is enabled.</summary>
     public bool AppendOnly { get; init; } = true;

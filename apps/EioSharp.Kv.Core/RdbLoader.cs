@@ -52,6 +52,9 @@ internal sealed class RdbLoader
     /// <summary>Empty collections skipped.</summary>
     public long EmptySkipped { get; private set; }
 
+    /// <summary>Bytes consumed from the input so far (after a load: up to the end of the checksum).</summary>
+    public long BytesRead => _consumed + _bufferPos;
+
     /// <summary>The RDB version of the file.</summary>
     public int FileVersion { get; private set; }
 

@@ -53,7 +53,8 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink)
     /// <param name="nowUnixMs">The <c>ctime</c> AUX field.</param>
     /// <param name="usedMemory">The <c>used-mem</c> AUX field.</param>
     /// <param name="cancel">Checked between keys.</param>
-    public void WriteAll(IReadOnlyList<KvSnapshotEntry> snapshot, string redisVersion, long nowUnixMs, long usedMemory, CancellationToken cancel = default)
+    /// <param name="aofBase">The <c>aof-base</c> AUX field: 1 for the base file of a multi-part AOF (RDBFLAGS_AOF_PREAMBLE), else 0.</param>
+    public void WriteAll(IReadOnlyList<KvSnapshotEntry> snapshot, string redisVersion, long nowUnixMs, long usedMemory, CancellationToken cancel = default, bool aofBase = false)
     {
         WriteRaw("REDIS"u8);
         WriteRaw(Encoding.ASCII.GetBytes(Rdb.Version.ToString("D4", CultureInfo.InvariantCulture)));
@@ -61,7 +62,7 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink)
         Aux("redis-bits", "64"u8);
         Aux("ctime", Ascii(nowUnixMs / 1000));
         Aux("used-mem", Ascii(usedMemory));
-        Aux("aof-base", "0"u8);
+        Aux("aof-base", aofBase ? "1"u8 : "0"u8);
         int i = 0;
         foreach (KvSnapshotEntry e in snapshot)
         {
@@ -494,7 +495,12 @@ internal sealed class RdbListpackBuilder
 /// <param name="KeysLoaded">Keys added to the store.</param>
 /// <param name="ExpiredSkipped">Keys left out because their expiry time had passed.</param>
 /// <param name="EmptySkipped">Empty collections left out (as Redis 7.0 does).</param>
-public readonly record struct KvRdbLoadResult(int Version, long KeysLoaded, long ExpiredSkipped, long EmptySkipped);
+public readonly record struct KvRdbLoadResult(int Version, long KeysLoaded, long ExpiredSkipped, long EmptySkipped)
+{
+    /// <summary>Bytes read from the start of the input up to and including the checksum after the EOF opcode: where an AOF
+    /// tail starts in a file with an RDB preamble (Redis's multi-part AOF base, or a pre-7 <c>aof-use-rdb-preamble</c> file).</summary>
+    public long BytesRead { get; init; }
+}
 
 /// <summary>Redis's RDB file format: writing a keyspace snapshot (version 10, as redis-server 7.0) and loading a file
 /// written by redis-server 2.x to 7.2 (versions 1 to 11). See docs/kv.md, "RDB files".</summary>
@@ -510,13 +516,14 @@ public static class KvRdb
     /// <returns>The file's length in bytes.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was cancelled.</exception>
     /// <exception cref="Exception">Whatever <paramref name="sink"/> throws.</exception>
+    /// <param name="aofBase">Write <c>aof-base 1</c>, as redis does for the base file of its multi-part AOF.</param>
     public static long Write(IReadOnlyList<KvSnapshotEntry> snapshot, Action<ReadOnlySpan<byte>> sink, string redisVersion, long nowUnixMs,
-        long usedMemory, CancellationToken cancel = default)
+        long usedMemory, CancellationToken cancel = default, bool aofBase = false)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(sink);
         var writer = new RdbWriter(sink);
-        writer.WriteAll(snapshot, redisVersion, nowUnixMs, usedMemory, cancel);
+        writer.WriteAll(snapshot, redisVersion, nowUnixMs, usedMemory, cancel, aofBase);
         return writer.Written;
     }
 
@@ -535,6 +542,6 @@ public static class KvRdb
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(store);
         RdbLoader loader = RdbLoader.Load(input, fileLength, store, nowUnixMs, cancel);
-        return new KvRdbLoadResult(loader.FileVersion, loader.KeysLoaded, loader.ExpiredSkipped, loader.EmptySkipped);
+        return new KvRdbLoadResult(loader.FileVersion, loader.KeysLoaded, loader.ExpiredSkipped, loader.EmptySkipped) { BytesRead = loader.BytesRead };
     }
 }

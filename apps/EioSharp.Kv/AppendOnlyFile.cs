@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Globalization;
+using System.Text;
 using EioSharp.Domains;
 using EioSharp.Fs;
 using EioSharp.Time;
@@ -18,76 +20,148 @@ internal enum FsyncPolicy
     No,
 }
 
+/// <summary>Where the multi-part AOF lives: <c>&lt;dir&gt;/&lt;appenddirname&gt;/</c> with the manifest, base and incremental
+/// files named after <c>appendfilename</c>, as redis-server 7.0 lays it out.</summary>
+/// <param name="Fs">The filesystem capability (<c>env.Fs</c>).</param>
+/// <param name="DataDir">Redis's <c>dir</c>.</param>
+/// <param name="DirName">Redis's <c>appenddirname</c>.</param>
+/// <param name="FileName">Redis's <c>appendfilename</c>.</param>
+internal sealed record AofPaths(EioPath Fs, string DataDir, string DirName, string FileName)
+{
+    public static AofPaths From(EioPath fs, KvServerConfig c) => new(fs, c.Directory, c.AppendDirName, c.AppendFileName);
+
+    /// <summary>The AOF directory's path text.</summary>
+    public string DirText => System.IO.Path.Combine(DataDir, DirName);
+
+    public EioPath Dir => Fs / DirText;
+
+    /// <summary>A file inside the AOF directory.</summary>
+    public EioPath InDir(string name) => Fs / System.IO.Path.Combine(DataDir, DirName, name);
+
+    /// <summary>A pre-7 single AOF: <c>&lt;dir&gt;/&lt;appendfilename&gt;</c> (upgraded into the directory at start).</summary>
+    public EioPath Legacy => Fs / System.IO.Path.Combine(DataDir, FileName);
+
+    public string ManifestName => AofManifest.ManifestName(FileName);
+
+    public EioPath Manifest => InDir(ManifestName);
+
+    public string TempIncrName => AofManifest.TempIncrName(FileName);
+
+    /// <summary>The file a background rewrite writes in <c>dir</c> before it is renamed into the AOF directory as the new
+    /// base (redis's <c>temp-rewriteaof-bg-&lt;pid&gt;.aof</c>).</summary>
+    public EioPath RewriteTemp => Fs / System.IO.Path.Combine(DataDir, string.Create(CultureInfo.InvariantCulture, $"temp-rewriteaof-bg-{Environment.ProcessId}.aof"));
+}
+
 /// <summary>
-/// The append-only file: replay on start (a torn tail is truncated with a warning, corruption elsewhere refuses to
-/// start), appends from the store owner, fsync by policy, and background rewrite (compaction).
+/// The append-only file in Redis 7's multi-part layout: a manifest, a base file (RDB or commands) and incremental files
+/// in <c>&lt;dir&gt;/&lt;appenddirname&gt;</c>. Replay on start (a torn tail of the last file is truncated with a warning
+/// under <c>aof-load-truncated yes</c>, corruption elsewhere refuses to start), the upgrade of a pre-7 single file, appends
+/// from the store owner to the last incremental file, fsync by policy, and background rewrite: a new incremental file is
+/// opened and written to the manifest first, the new base is written from a snapshot, then the manifest is atomically
+/// replaced and the files it made history are deleted (unless <c>aof-disable-auto-gc</c>).
 /// </summary>
 /// <remarks>
-/// <para><b>The library's file API</b>: the file is an <see cref="FileWriter"/> opened through <c>env.Fs</c> and owned by a
-/// switch (the server's while it loads, the store owner run's after a restart or a rewrite); renames, the directory fsync
-/// and the removal of a rewrite's temporary file go through <see cref="EioPath"/>. Appends (to the page cache), the
-/// fsync of <c>appendfsync always</c> outside a round, and the swap at the end of a rewrite run on the store's domain
-/// between rounds, as Redis does them on its event loop; the round's fsync (<see cref="SyncAsync"/>), the everysec fsync
-/// and the rewrite's own writing run on the library's system-thread offload.</para>
-/// <para><b>Fibers</b>: <see cref="Start"/> forks, on the store owner run's switch, the everysec flusher (a daemon fiber
-/// sleeping on the monotonic clock); <see cref="StartRewrite"/> forks the rewrite fiber on the same switch. Both end with
-/// the run (the rewrite's system-thread call stops between chunks when cancelled).</para>
-/// <para><b>Thread safety</b>: every member is called on the store owner's domain (the flusher and rewrite fibers too), so
-/// no lock is needed; only the system-thread calls run elsewhere, and they touch the file and the snapshot alone.</para>
+/// <para><b>The library's file API</b>: every file is an <see cref="FileWriter"/>/<see cref="FileReader"/> opened through
+/// <c>env.Fs</c> and owned by a switch (the server's while it loads, the store owner run's after a restart or a rewrite);
+/// renames, the manifest's atomic replacement (<see cref="EioPath.Replace"/>: temporary file, fsync, rename, directory
+/// fsync) and removals go through <see cref="EioPath"/>. Appends (to the page cache), the fsync of <c>appendfsync always</c>
+/// outside a round, the switch to a new incremental file and the manifest updates run on the store's domain between
+/// rounds, as Redis does them on its event loop; the round's fsync (<see cref="SyncAsync"/>), the everysec fsync and the
+/// rewrite's own writing run on the library's system-thread offload.</para>
+/// <para><b>Fibers</b>: <see cref="Start"/> forks, on the store owner run's switch, the everysec flusher; a rewrite forks
+/// the fiber that opens the next incremental file and the one that writes the base, on the same switch. All end with the run.</para>
+/// <para><b>Thread safety</b>: every member is called on the store owner's domain (the fibers too), so no lock is needed;
+/// only the system-thread calls run elsewhere, and they touch their file and the snapshot alone.</para>
 /// </remarks>
 internal sealed class AppendOnlyFile : IDisposable
 {
-    private readonly EioPath _path;
-    private readonly string _pathText;
-    private readonly EioPath _directory;
+    /// <summary>Redis's REDIS_AUTOSYNC_BYTES: the rewrite fsyncs every this many bytes under aof-rewrite-incremental-fsync.</summary>
+    public const long IncrementalFsyncBytes = 4L * 1024 * 1024;
+
+    private readonly AofPaths _paths;
+    private readonly Func<KvServerConfig> _config;
     private volatile FsyncPolicy _policy; // CONFIG SET appendfsync changes it (SetPolicy)
     private readonly Action<string> _log;
-    private FileWriter _file;
-    private long _length;
-    private long _sizeAfterLastRewrite;
+    private AofManifest _manifest;
+    private FileWriter _file; // the last incremental file (or the temporary one while waiting for the first rewrite)
+    private string _fileName;
+    private long _incrLength; // bytes in _file (aof_last_incr_size)
+    private long _otherLength; // bytes in the base and the earlier incremental files
+    private long _rewriteBaseSize; // aof_rewrite_base_size
     private volatile bool _dirty;
-    private Switch? _switch; // the store owner run's (Start): owns the flusher, the rewrite fiber and the rewritten file
-    private ArrayBufferWriter<byte>? _rewriteBuffer;
-    private readonly EioPath _rewriteTempPath;
-    private bool _rewriteRunning; // from StartRewrite until TryFinishRewrite takes the result
-    private bool _rewriteFinished; // the rewrite fiber is done: _rewriteFile (null after a failure), _rewriteWritten, _rewriteError
-    private FileWriter? _rewriteFile;
+    private Switch? _switch; // the store owner run's (Start): owns the flusher, the rewrite fibers and their files
+    private bool _waitFirstRewrite; // CONFIG SET appendonly yes: appends go to temp-<name>.incr until the first rewrite lands
+    private long _currentTimestamp; // the last #TS annotation written (aof-timestamp-enabled)
+
+    // The rewrite: Requested (StartRewrite) -> the next incremental file is open (_nextIncr) -> Writing (TryBeginRewrite:
+    // switched, the snapshot is being written) -> Finished (the fiber is done) -> TryFinishRewrite.
+    private bool _rewriteRequested;
+    private bool _rewriteOpening;
+    private FileWriter? _nextIncr;
+    private string? _nextIncrName;
+    private AofManifest? _nextManifest;
+    private bool _rewriteWriting;
+    private bool _rewriteFinished;
+    private bool _rewriteOk;
+    private bool _rewriteRdb;
     private long _rewriteWritten;
+    private long _rewriteIncrementalFsyncs;
     private string? _rewriteError;
+    private CancelContext? _rewriteCancel;
+    private bool _rewriteAbandoned;
     private bool _disposed;
     private long _fsyncs;
-    private CancelContext? _rewriteCancel; // the running rewrite fiber's context (Dispose cancels it)
-    private bool _rewriteAbandoned; // Dispose cancelled the running rewrite
-    private EioPath? _liveTempPath; // CreateForFirstRewriteAsync: the live file is <path>.incr.tmp until the first rewrite lands
 
-    /// <summary>The suffix of the live file while the first rewrite after <c>CONFIG SET appendonly yes</c> runs.</summary>
-    public const string IncrTempSuffix = ".incr.tmp";
-
-    /// <summary>The suffix of the file a background rewrite writes before it is renamed over the AOF.</summary>
-    public const string RewriteTempSuffix = ".rewrite.tmp";
-
-    private AppendOnlyFile(EioPath fs, string pathText, FsyncPolicy policy, FileWriter file, long length, Action<string> log)
+    private AppendOnlyFile(AofPaths paths, Func<KvServerConfig> config, FsyncPolicy policy, AofManifest manifest, FileWriter file, string fileName,
+        long incrLength, long otherLength, long baseSize, Action<string> log)
     {
-        _path = fs / pathText;
-        _pathText = pathText;
-        _rewriteTempPath = fs / (pathText + RewriteTempSuffix);
-        _directory = fs / (System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(pathText)) ?? "/");
+        _paths = paths;
+        _config = config;
         _policy = policy;
+        _manifest = manifest;
         _file = file;
-        _length = length;
-        _sizeAfterLastRewrite = length;
+        _fileName = fileName;
+        _incrLength = incrLength;
+        _otherLength = otherLength;
+        _rewriteBaseSize = baseSize;
         _log = log;
     }
 
-    public string Path => _pathText;
+    /// <summary>The AOF directory (for the log).</summary>
+    public string Path => _paths.DirText;
+
+    /// <summary>The file appended to now (inside <see cref="Path"/>).</summary>
+    public string CurrentFileName => _fileName;
 
     /// <summary>True while the file was created by <see cref="CreateForFirstRewriteAsync"/> and its first rewrite has not
-    /// landed: appends go to <c>&lt;path&gt;.incr.tmp</c> and the file at <see cref="Path"/> is untouched.</summary>
-    public bool WaitingFirstRewrite => _liveTempPath is not null;
+    /// landed: appends go to <c>temp-&lt;appendfilename&gt;.incr</c> and the manifest is untouched.</summary>
+    public bool WaitingFirstRewrite => _waitFirstRewrite;
 
-    public long Length => _length;
+    /// <summary>INFO's aof_current_size: the base and the incremental files, in bytes.</summary>
+    public long Length => _otherLength + _incrLength;
 
     public FsyncPolicy Policy => _policy;
+
+    public bool RewriteInProgress => _rewriteRequested || _rewriteWriting || _rewriteFinished;
+
+    public long Rewrites { get; private set; }
+
+    /// <summary>INFO's aof_base_size: after a rewrite, the new base plus what the incremental file held when it finished;
+    /// after a load, the base file's size (as redis 7.0).</summary>
+    public long BaseSize => _rewriteBaseSize;
+
+    /// <summary>fsyncs done since start (any thread).</summary>
+    public long Fsyncs => Interlocked.Read(ref _fsyncs);
+
+    /// <summary>fsyncs skipped because a rewrite was running under no-appendfsync-on-rewrite.</summary>
+    public long FsyncsSkippedForRewrite { get; private set; }
+
+    /// <summary>The manifest in force (tests, INFO).</summary>
+    public AofManifest Manifest => _manifest;
+
+    /// <summary>no-appendfsync-on-rewrite: while the rewrite writes its base, the policy's fsyncs are skipped (Redis's
+    /// flushAppendOnlyFile returns before fsync while a child is active).</summary>
+    public bool SkipFsyncForRewrite => _rewriteWriting && _config().NoAppendFsyncOnRewrite;
 
     /// <summary>Starts the everysec flusher on <paramref name="sw"/> (the store owner run's switch, on its domain), which
     /// also owns the rewrite fibers and the files they write. Call once, before the first round.</summary>
@@ -97,8 +171,7 @@ internal sealed class AppendOnlyFile : IDisposable
         Fiber.ForkDaemon(sw, () => FlushLoopAsync(clock), "aof-everysec-fsync");
     }
 
-    /// <summary>Changes the fsync policy (CONFIG SET appendfsync): takes effect from the next append; the everysec
-    /// flusher fiber idles under the other policies. Call on the store owner.</summary>
+    /// <summary>Changes the fsync policy (CONFIG SET appendfsync): takes effect from the next append. Call on the store owner.</summary>
     public void SetPolicy(FsyncPolicy policy)
     {
         if (policy == _policy)
@@ -121,16 +194,6 @@ internal sealed class AppendOnlyFile : IDisposable
         _policy = policy;
     }
 
-    public bool RewriteInProgress => _rewriteRunning;
-
-    public long Rewrites { get; private set; }
-
-    /// <summary>Size after the last rewrite (or at load), in bytes: INFO's aof_base_size.</summary>
-    public long BaseSize => _sizeAfterLastRewrite;
-
-    /// <summary>fsyncs done since start (any thread).</summary>
-    public long Fsyncs => Interlocked.Read(ref _fsyncs);
-
     public static FsyncPolicy ParsePolicy(string text) => text switch
     {
         "always" => FsyncPolicy.Always,
@@ -138,114 +201,447 @@ internal sealed class AppendOnlyFile : IDisposable
         _ => FsyncPolicy.EverySecond,
     };
 
-    /// <summary>Opens (creating if missing) <paramref name="path"/> through <paramref name="fs"/>, owned by
-    /// <paramref name="sw"/>, and replays it into <paramref name="store"/>.</summary>
-    /// <param name="fs">The filesystem capability the path is relative to (<c>env.Fs</c>).</param>
-    /// <param name="path">The file's path (relative to the current directory, or absolute).</param>
-    /// <param name="sw">The switch that owns the open file (on the calling fiber's domain).</param>
+    // File.OpenHandle's mode for a new file (before the umask), as before.
+    private const UnixFileMode NewFilePermissions = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead |
+        UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+
+    /// <summary>Whether there is an AOF to load: a manifest naming a base or incremental file, or a pre-7 single file in
+    /// <c>dir</c> (which the load upgrades).</summary>
+    /// <exception cref="AofCorruptException">The manifest is malformed.</exception>
+    public static async Task<bool> ExistsAsync(AofPaths paths)
+    {
+        if (await paths.Legacy.IsFileAsync())
+        {
+            return true;
+        }
+
+        var manifest = await LoadManifestAsync(paths); // a malformed manifest refuses to start (AofCorruptException)
+        return manifest.Base is not null || manifest.Incr.Count > 0;
+    }
+
+    /// <summary>Reads the manifest if the directory has one (Redis's aofLoadManifestFromDisk); an empty manifest otherwise.</summary>
+    /// <exception cref="AofCorruptException">The manifest is malformed (Redis's texts, with the line).</exception>
+    private static async Task<AofManifest> LoadManifestAsync(AofPaths paths)
+    {
+        if (!await paths.Dir.IsDirectoryAsync() || !await paths.Manifest.ExistsAsync())
+        {
+            return new AofManifest();
+        }
+
+        try
+        {
+            return AofManifest.Parse(await paths.Manifest.LoadStringAsync());
+        }
+        catch (AofManifestException e)
+        {
+            string where = e.LineText is null ? "" : $"Reading the manifest file, at line {e.Line}: '{e.LineText}': ";
+            throw new AofCorruptException($"FATAL AOF MANIFEST FILE ERROR in {paths.ManifestName}: {where}{e.Message}");
+        }
+    }
+
+    /// <summary>Writes the manifest atomically and durably (Redis's persistAofManifest: a temporary file fsynced, renamed
+    /// over the manifest, the directory fsynced), on the calling thread, when it is dirty.</summary>
+    private static void PersistManifest(AofPaths paths, AofManifest manifest)
+    {
+        if (!manifest.Dirty)
+        {
+            return;
+        }
+
+        paths.Manifest.Replace(Encoding.UTF8.GetBytes(manifest.Format()), NewFilePermissions);
+        SyncDirectory(paths.Dir);
+        manifest.Dirty = false;
+    }
+
+    /// <summary>Opens the AOF through <paramref name="paths"/> and replays it into <paramref name="store"/>, as redis 7.0
+    /// starts: the manifest is read; a pre-7 single file in <c>dir</c> is moved into the directory as its base (the
+    /// upgrade); the base (RDB or commands, or an RDB preamble followed by commands) and the incremental files are replayed
+    /// in order; with neither, a base is written from <paramref name="store"/> (what the RDB file gave, or nothing); the
+    /// last incremental file (a new one if there is none) is opened for appending and the manifest written.</summary>
+    /// <param name="paths">Where the files are.</param>
+    /// <param name="sw">The switch that owns the open files (on the calling fiber's domain).</param>
     /// <param name="policy">The fsync policy.</param>
+    /// <param name="config">The live configuration (aof-load-truncated, aof-use-rdb-preamble... are read when used).</param>
     /// <param name="store">The keyspace to replay into.</param>
     /// <param name="nowUnixMs">The wall-clock time for expiry, in Unix milliseconds.</param>
     /// <param name="limits">Parser limits.</param>
     /// <param name="log">Where warnings and the load summary go.</param>
     /// <param name="onSystemThread">Replay on a system thread (the server's first load: the domain keeps accepting
-    /// connections, which answer -LOADING) or on the calling fiber, holding its domain (a restart of the store owner: the
-    /// domain's connections only queue requests for the next run meanwhile, as before).</param>
-    /// <param name="onOpened">Called on the calling fiber once the file is open, right before the replay (the caller
-    /// raises its loading flag there, so that the open's offload does not expose it).</param>
+    /// connections, which answer -LOADING) or on the calling fiber, holding its domain.</param>
+    /// <param name="onOpened">Called on the calling fiber once the files are open, right before the replay.</param>
     /// <param name="loadDelay">Waits this long on the system thread before the replay (fault injection for the -LOADING test).</param>
-    /// <exception cref="AofCorruptException">The file is corrupt before its last command; the message has the byte offset.</exception>
-    public static async Task<AppendOnlyFile> OpenAndLoadAsync(EioPath fs, string path, Switch sw, FsyncPolicy policy, KvStore store,
+    /// <exception cref="AofCorruptException">A file is corrupt before its last command, a file the manifest names is
+    /// missing, the manifest is malformed, or the last file is truncated under aof-load-truncated no.</exception>
+    public static async Task<AppendOnlyFile> OpenAndLoadAsync(AofPaths paths, Switch sw, FsyncPolicy policy, Func<KvServerConfig> config, KvStore store,
         long nowUnixMs, RespLimits limits, Action<string> log, bool onSystemThread = true, Action? onOpened = null, TimeSpan loadDelay = default)
     {
-        var aofPath = fs / path;
-        await RemoveLeftoversAsync(fs, path, log);
-        var file = await aofPath.OpenWriteAsync(sw, FileCreate.IfMissing(NewFilePermissions));
+        await RemoveLeftoversAsync(paths, log);
+        AofManifest manifest = await LoadManifestAsync(paths);
+        await UpgradeIfNeededAsync(paths, manifest, log);
+
+        // The files to replay, in order: the base, then the incremental files (the last may be truncated).
+        var parts = new List<AofFileInfo>();
+        if (manifest.Base is { } baseInfo)
+        {
+            parts.Add(baseInfo);
+        }
+
+        parts.AddRange(manifest.Incr);
+        var readers = new List<EioFile>();
+        FileWriter? last = null;
         try
         {
+            for (int i = 0; i < parts.Count; i++)
+            {
+                EioPath path = paths.InDir(parts[i].FileName);
+                if (!await path.IsFileAsync())
+                {
+                    throw new AofCorruptException($"Unable to obtain the AOF file {parts[i].FileName} length. stat: No such file or directory " +
+                        $"(it is in the manifest {paths.ManifestName} but not in {paths.DirText})");
+                }
+
+                if (i == parts.Count - 1)
+                {
+                    last = await path.OpenWriteAsync(sw, FileCreate.Never);
+                    readers.Add(last);
+                }
+                else
+                {
+                    readers.Add(await path.OpenReadAsync(sw));
+                }
+            }
+
+            var sizes = new long[parts.Count];
+            for (int i = 0; i < parts.Count; i++)
+            {
+                sizes[i] = (await readers[i].StatAsync()).Size;
+            }
+
             onOpened?.Invoke();
-            long Replay()
+            KvServerConfig c = config();
+            (long Total, long LastLength, long BaseLength) Replay()
             {
                 if (loadDelay > TimeSpan.Zero)
                 {
                     Thread.Sleep(loadDelay);
                 }
 
-                return Load(file, path, store, nowUnixMs, limits, log);
+                long total = 0, lastLength = 0, baseLength = 0;
+                for (int i = 0; i < parts.Count; i++)
+                {
+                    bool isLast = i == parts.Count - 1;
+                    long length = LoadOne(readers[i], sizes[i], parts[i], isLast, c.AofLoadTruncated, store, nowUnixMs, limits, log);
+                    total += length;
+                    if (isLast)
+                    {
+                        lastLength = length;
+                    }
+
+                    if (parts[i].Type == AofFileType.Base)
+                    {
+                        baseLength = length;
+                    }
+                }
+
+                return (total, lastLength, baseLength);
             }
 
-            long length = onSystemThread ? await Systhread.RunAsync(Replay) : Replay();
-            return new AppendOnlyFile(fs, path, policy, file, length, log);
+            var (totalLength, lastFileLength, baseLength) = parts.Count == 0 ? (0L, 0L, 0L) : onSystemThread ? await Systhread.RunAsync(Replay) : Replay();
+            if (parts.Count > 0)
+            {
+                log($"DB loaded from append only file {paths.DirText}/{paths.ManifestName}: {parts.Count} file(s), {totalLength} bytes, {store.Count} keys.");
+            }
+
+            // Redis's aofOpenIfNeededOnServerStart.
+            await paths.Dir.MakeDirectoriesAsync(KvServer.DataDirectoryPermissions, existsOk: true);
+            if (manifest.Base is null && manifest.Incr.Count == 0)
+            {
+                string baseName = manifest.NewBase(paths.FileName, c.AofUseRdbPreamble);
+                baseLength = await WriteBaseAtStartAsync(paths, sw, baseName, c, store, nowUnixMs);
+                totalLength = baseLength;
+                log($"Creating AOF base file {baseName} on server start");
+            }
+
+            bool hadIncr = manifest.Incr.Count > 0;
+            string incrName = manifest.LastIncrOrNew(paths.FileName);
+            FileWriter file;
+            long incrLength;
+            if (hadIncr && last is not null)
+            {
+                file = last;
+                incrLength = lastFileLength;
+                readers.Remove(last);
+                last = null;
+            }
+            else
+            {
+                file = await paths.InDir(incrName).OpenWriteAsync(sw, FileCreate.IfMissing(NewFilePermissions));
+                incrLength = (await file.StatAsync()).Size;
+                totalLength += incrLength;
+            }
+
+            try
+            {
+                PersistManifest(paths, manifest);
+            }
+            catch
+            {
+                file.Close();
+                throw;
+            }
+
+            log(hadIncr ? $"Opening AOF incr file {incrName} on server start" : $"Creating AOF incr file {incrName} on server start");
+            return new AppendOnlyFile(paths, config, policy, manifest, file, incrName, incrLength, totalLength - incrLength, baseLength, log);
         }
-        catch
+        finally
+        {
+            foreach (var reader in readers)
+            {
+                reader.Close();
+            }
+        }
+    }
+
+    /// <summary>Redis's upgrade from a pre-7 single AOF (loadAppendOnlyFiles / aofUpgradePrepare): when <c>dir</c> has
+    /// <c>appendonly.aof</c> and the directory has no manifest (or only an upgraded base not moved yet), the manifest is
+    /// written with that file as its base, then the file is moved into the directory. A crash at any step is retried at
+    /// the next start.</summary>
+    private static async Task UpgradeIfNeededAsync(AofPaths paths, AofManifest manifest, Action<string> log)
+    {
+        if (!await paths.Legacy.IsFileAsync())
+        {
+            return;
+        }
+
+        bool upgrade = !await paths.Dir.IsDirectoryAsync()
+            || (manifest.Base is null && manifest.Incr.Count == 0)
+            || (manifest.Base is not null && manifest.Incr.Count == 0 && manifest.Base.FileName == paths.FileName && !await paths.InDir(paths.FileName).ExistsAsync());
+        if (!upgrade)
+        {
+            return;
+        }
+
+        await paths.Dir.MakeDirectoriesAsync(KvServer.DataDirectoryPermissions, existsOk: true);
+        manifest.SetUpgradedBase(paths.FileName);
+        PersistManifest(paths, manifest);
+        await paths.Legacy.RenameAsync(paths.InDir(paths.FileName));
+        SyncDirectory(paths.Dir); // the moved file's new entry
+        SyncDirectory(paths.Fs / paths.DataDir); // and its old one gone
+        log($"Successfully migrated an old-style AOF file ({paths.FileName}) into the AOF directory ({paths.DirName}).");
+    }
+
+    /// <summary>Replays one part (blocking; on a system thread). An RDB file (it starts with <c>REDIS</c>) is loaded with
+    /// the RDB loader and any commands after it replayed (an old-style preamble); a torn tail is cut off when allowed.
+    /// Returns the part's (valid) length.</summary>
+    private static long LoadOne(EioFile file, long fileLength, AofFileInfo part, bool isLast, bool loadTruncated, KvStore store, long nowUnixMs, RespLimits limits, Action<string> log)
+    {
+        string name = part.FileName;
+        Span<byte> sig = stackalloc byte[5];
+        int n = file.ReadAt(0, sig);
+        long start = 0;
+        if (n == 5 && sig.SequenceEqual("REDIS"u8))
+        {
+            try
+            {
+                var rdb = KvRdb.Load(new EioFileReadStream(file), fileLength, store, nowUnixMs);
+                start = rdb.BytesRead;
+            }
+            catch (RdbFormatException e)
+            {
+                throw new AofCorruptException(part.Type == AofFileType.Base
+                    ? $"Error reading the RDB base file {name}, AOF loading aborted: {e.Message}"
+                    : $"Error reading the RDB preamble of the AOF file {name}, AOF loading aborted: {e.Message}", e);
+            }
+        }
+
+        AofLoadResult result;
+        try
+        {
+            result = AofLoader.Load(new EioFileReadStream(file, start), store, nowUnixMs, limits);
+        }
+        catch (AofCorruptException e)
+        {
+            throw new AofCorruptException(start + e.Offset, $"{name}: {e.Message}", e);
+        }
+
+        long valid = start + result.ValidLength;
+        if (result.IsTruncated)
+        {
+            long total = start + result.TotalLength;
+            if (!isLast)
+            {
+                throw new AofCorruptException(valid, $"{name} is truncated and it is not the last file (Fatal error: the truncated file is not the last file)");
+            }
+
+            if (!loadTruncated)
+            {
+                throw new AofCorruptException(valid, $"Unexpected end of file reading the append only file {name}. You can: " +
+                    "1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. " +
+                    "2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.");
+            }
+
+            if (result.TransactionReverted)
+            {
+                log($"Revert incomplete MULTI/EXEC transaction in AOF file {name}");
+            }
+
+            log($"!!! Warning: short read while loading the AOF file {name}!!!");
+            log($"!!! Truncating the AOF {name} at offset {valid} !!!");
+            log($"WARNING: the append-only file {name} ends with an incomplete command (a torn write): " +
+                $"truncating it from {total} to {valid} bytes.");
+            if (file is not FileWriter writer)
+            {
+                throw new AofCorruptException(valid, $"{name} is truncated and could not be opened for writing");
+            }
+
+            writer.SetLength(valid);
+            writer.Sync();
+            log($"AOF {name} loaded anyway because aof-load-truncated is enabled");
+        }
+
+        return valid;
+    }
+
+    /// <summary>Writes the keyspace as the first base at start (Redis's rewriteAppendOnlyFile from aofOpenIfNeededOnServerStart):
+    /// to the temporary file, fsynced, renamed into the directory.</summary>
+    private static async Task<long> WriteBaseAtStartAsync(AofPaths paths, Switch sw, string baseName, KvServerConfig c, KvStore store, long nowUnixMs)
+    {
+        var temp = paths.RewriteTemp;
+        var file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+        long written;
+        try
+        {
+            var snapshot = store.CreateSnapshot(nowUnixMs);
+            written = await Systhread.RunAsync(token => WriteBase(file, snapshot, c, nowUnixMs, 0, token, out _));
+        }
+        finally
         {
             file.Close();
-            throw;
         }
+
+        await temp.RenameAsync(paths.InDir(baseName));
+        return written;
     }
 
-    /// <summary>CONFIG SET appendonly yes: creates (or truncates) the temporary live file <c>&lt;path&gt;.incr.tmp</c> next to
-    /// <paramref name="path"/> through <paramref name="fs"/>, owned by <paramref name="sw"/>, empty; the caller then starts a
-    /// rewrite of the whole keyspace (Redis's startAppendOnly) and appends to the temporary file meanwhile. The file at
-    /// <paramref name="path"/> (an older AOF, if any) is not touched until <see cref="TryFinishRewrite"/> renames the
-    /// complete rewrite over it (as Redis 7 switches its manifest only when the first rewrite is done), so a crash during
-    /// the wait leaves it as it was.</summary>
-    public static async Task<AppendOnlyFile> CreateForFirstRewriteAsync(EioPath fs, string path, Switch sw, FsyncPolicy policy, Action<string> log)
+    /// <summary>Writes a base file from a snapshot (blocking; on a system thread): RDB under aof-use-rdb-preamble, else AOF
+    /// commands after a <c>#TS</c> annotation under aof-timestamp-enabled; fsyncs every 4 MB under
+    /// aof-rewrite-incremental-fsync, and at the end.</summary>
+    private static long WriteBase(FileWriter target, KvSnapshotEntry[] snapshot, KvServerConfig c, long nowUnixMs, long usedMemory,
+        CancellationToken token, out long incrementalFsyncs)
     {
-        var live = fs / (path + IncrTempSuffix);
-        var file = await live.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
-        return new AppendOnlyFile(fs, path, policy, file, 0, log) { _liveTempPath = live };
-    }
-
-    /// <summary>Removes the temporary files a killed process may have left next to <paramref name="path"/>
-    /// (<c>.incr.tmp</c>, <c>.rewrite.tmp</c>): neither is ever loaded.</summary>
-    private static async Task RemoveLeftoversAsync(EioPath fs, string path, Action<string> log)
-    {
-        foreach (string suffix in new[] { IncrTempSuffix, RewriteTempSuffix })
+        long offset = 0, syncedAt = 0, fsyncs = 0;
+        bool incremental = c.AofRewriteIncrementalFsync;
+        void Sink(ReadOnlySpan<byte> data)
         {
-            var leftover = fs / (path + suffix);
+            token.ThrowIfCancellationRequested();
+            if (!incremental)
+            {
+                target.WriteAt(offset, data);
+                offset += data.Length;
+                return;
+            }
+
+            while (!data.IsEmpty)
+            {
+                // rioSetAutoSync: an fdatasync each time 4 MB more have been written (bounded dirty pages during the rewrite).
+                int piece = (int)Math.Min(data.Length, IncrementalFsyncBytes - (offset - syncedAt));
+                target.WriteAt(offset, data[..piece]);
+                offset += piece;
+                data = data[piece..];
+                if (offset - syncedAt >= IncrementalFsyncBytes)
+                {
+                    target.DataSync();
+                    syncedAt = offset;
+                    fsyncs++;
+                }
+            }
+        }
+
+        if (c.AofUseRdbPreamble)
+        {
+            KvRdb.Write(snapshot, Sink, c.Version, nowUnixMs, usedMemory, token, aofBase: true);
+        }
+        else
+        {
+            var chunk = new ArrayBufferWriter<byte>(1 << 20);
+            if (c.AofTimestampEnabled)
+            {
+                chunk.Write(Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"#TS:{nowUnixMs / 1000}\r\n")));
+            }
+
+            const int KeysPerChunk = 4096;
+            int db = -1;
+            for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
+            {
+                token.ThrowIfCancellationRequested();
+                db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
+                Sink(chunk.WrittenSpan);
+                chunk.ResetWrittenCount();
+            }
+
+            Sink(chunk.WrittenSpan);
+        }
+
+        target.Sync();
+        incrementalFsyncs = fsyncs;
+        return offset;
+    }
+
+    /// <summary>CONFIG SET appendonly yes (Redis's startAppendOnly): creates the AOF directory if needed, reads its
+    /// manifest (the files of an earlier run become history when the first rewrite lands), and opens (truncating) the
+    /// temporary live file <c>temp-&lt;appendfilename&gt;.incr</c>; the caller then starts a rewrite of the whole keyspace
+    /// and appends to the temporary file meanwhile. The manifest is not touched until <see cref="TryFinishRewrite"/>
+    /// renames the new base and the temporary file into it, so a crash during the wait leaves the directory as it was.</summary>
+    public static async Task<AppendOnlyFile> CreateForFirstRewriteAsync(AofPaths paths, Switch sw, FsyncPolicy policy, Func<KvServerConfig> config, Action<string> log)
+    {
+        await paths.Dir.MakeDirectoriesAsync(KvServer.DataDirectoryPermissions, existsOk: true);
+        AofManifest manifest = await LoadManifestAsync(paths);
+        var file = await paths.InDir(paths.TempIncrName).OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+        return new AppendOnlyFile(paths, config, policy, manifest, file, paths.TempIncrName, 0, 0, 0, log) { _waitFirstRewrite = true };
+    }
+
+    /// <summary>Removes the temporary files a killed process may have left (the temporary incremental file, rewrite files
+    /// in <c>dir</c>): none is ever loaded.</summary>
+    private static async Task RemoveLeftoversAsync(AofPaths paths, Action<string> log)
+    {
+        var candidates = new List<(EioPath Path, string Name)> { (paths.InDir(paths.TempIncrName), paths.TempIncrName) };
+        try
+        {
+            if (await (paths.Fs / paths.DataDir).IsDirectoryAsync())
+            {
+                foreach (string name in await (paths.Fs / paths.DataDir).ReadDirectoryAsync())
+                {
+                    if (name.StartsWith("temp-rewriteaof-bg-", StringComparison.Ordinal) && name.EndsWith(".aof", StringComparison.Ordinal))
+                    {
+                        candidates.Add((paths.Fs / System.IO.Path.Combine(paths.DataDir, name), name));
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            log($"WARNING: could not list {paths.DataDir} for leftover AOF rewrite files: {ex.Message}");
+        }
+
+        foreach (var (leftover, name) in candidates)
+        {
             try
             {
                 if (await leftover.ExistsAsync())
                 {
                     await leftover.UnlinkAsync(missingOk: true);
-                    log($"Removed the leftover temporary file {path}{suffix} (an interrupted AOF rewrite; never loaded).");
+                    log($"Removed the leftover temporary file {name} (an interrupted AOF rewrite; never loaded).");
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                log($"WARNING: could not remove the leftover {path}{suffix}: {ex.Message}");
+                log($"WARNING: could not remove the leftover {name}: {ex.Message}");
             }
         }
     }
 
-    // File.OpenHandle's mode for a new file (before the umask), as before.
-    private const UnixFileMode NewFilePermissions = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead |
-        UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
-
-    /// <summary>Replays <paramref name="file"/> (blocking; on a system thread); cuts a torn tail off. Returns the valid length.</summary>
-    private static long Load(FileWriter file, string path, KvStore store, long nowUnixMs, RespLimits limits, Action<string> log)
-    {
-        var stream = new EioFileReadStream(file);
-        var result = AofLoader.Load(stream, store, nowUnixMs, limits);
-        if (result.TotalLength == 0)
-        {
-            return 0;
-        }
-
-        if (result.IsTruncated)
-        {
-            log($"WARNING: the append-only file {path} ends with an incomplete command (a torn write): " +
-                $"truncating it from {result.TotalLength} to {result.ValidLength} bytes.");
-            file.SetLength(result.ValidLength);
-            file.Sync();
-        }
-
-        log($"DB loaded from append only file {path}: {result.CommandCount} commands, {store.Count} keys.");
-        return result.ValidLength;
-    }
-
-    /// <summary>Appends encoded commands at the end of the file (to the page cache; see <see cref="Sync"/>).</summary>
+    /// <summary>Appends encoded commands at the end of the current incremental file (to the page cache; see <see cref="Sync"/>);
+    /// under aof-timestamp-enabled, a <c>#TS:&lt;unix seconds&gt;</c> line first when the second has changed since the last one.</summary>
     /// <exception cref="IOException">The write failed (a disk full: <see cref="DescribeError"/> gives Redis's text); the
     /// file is truncated back to its length before the call, so a retry appends cleanly.</exception>
     public void Append(ReadOnlySpan<byte> data)
@@ -255,21 +651,35 @@ internal sealed class AppendOnlyFile : IDisposable
             return;
         }
 
+        long before = _incrLength;
         try
         {
-            _file.WriteAt(_length, data);
+            if (_config().AofTimestampEnabled)
+            {
+                long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                if (_currentTimestamp < now)
+                {
+                    byte[] ts = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"#TS:{now}\r\n"));
+                    _file.WriteAt(_incrLength, ts);
+                    _incrLength += ts.Length;
+                    _currentTimestamp = now;
+                }
+            }
+
+            _file.WriteAt(_incrLength, data);
         }
         catch (IOException)
         {
             // A short write may have left part of the data: cut it off (as Redis does), so that the file stays a sequence
             // of whole commands and the retry appends at the same place.
-            TryTruncate(_length);
+            _incrLength = before;
+            _currentTimestamp = 0;
+            TryTruncate(before);
             throw;
         }
 
-        _length += data.Length;
+        _incrLength += data.Length;
         _dirty = true;
-        _rewriteBuffer?.Write(data);
     }
 
     /// <summary>Whether the file accepts a write now: writes a byte past the end and cuts it off again (used to find out
@@ -279,11 +689,11 @@ internal sealed class AppendOnlyFile : IDisposable
     {
         try
         {
-            _file.WriteAt(_length, "\n"u8);
+            _file.WriteAt(_incrLength, "\n"u8);
         }
         finally
         {
-            TryTruncate(_length);
+            TryTruncate(_incrLength);
         }
     }
 
@@ -329,8 +739,7 @@ internal sealed class AppendOnlyFile : IDisposable
     }
 
     /// <summary>fsyncs now, on the store's domain (<see cref="FsyncPolicy.Always"/> outside a round, a policy change, and at shutdown).</summary>
-    /// <remarks>Every fsync of the AOF is an <c>fdatasync</c>, as Redis's (<c>redis_fsync</c> on Linux): the file's data
-    /// and its size are made durable, not its timestamps (which the replay does not need).</remarks>
+    /// <remarks>Every fsync of the AOF is an <c>fdatasync</c>, as Redis's (<c>redis_fsync</c> on Linux).</remarks>
     public void Sync()
     {
         _dirty = false;
@@ -338,45 +747,178 @@ internal sealed class AppendOnlyFile : IDisposable
         Interlocked.Increment(ref _fsyncs);
     }
 
-    /// <summary>fsyncs with <see cref="FileWriter.SyncAsync"/> (on the io_uring backend's ring, else the library's blocking
-    /// offload, a system thread); the store's domain runs its other fibers meanwhile (the round's fsync under <see cref="FsyncPolicy.Always"/>).</summary>
+    /// <summary>The policy's fsync of a round (<see cref="FsyncPolicy.Always"/>): skipped (counted) while a rewrite writes
+    /// under no-appendfsync-on-rewrite, else <see cref="Sync"/>.</summary>
+    public void SyncForPolicy()
+    {
+        if (SkipFsyncForRewrite)
+        {
+            _dirty = true;
+            FsyncsSkippedForRewrite++;
+            return;
+        }
+
+        Sync();
+    }
+
+    /// <summary>fsyncs with <see cref="FileWriter.DataSyncAsync"/> (on the io_uring backend's ring, else the library's blocking
+    /// offload); the store's domain runs its other fibers meanwhile (the round's fsync under <see cref="FsyncPolicy.Always"/>).
+    /// Skipped while a rewrite writes under no-appendfsync-on-rewrite.</summary>
     public async Task SyncAsync()
     {
+        if (SkipFsyncForRewrite)
+        {
+            _dirty = true;
+            FsyncsSkippedForRewrite++;
+            return;
+        }
+
         _dirty = false;
-        await _file.DataSyncAsync(); // fdatasync, as Sync
+        await _file.DataSyncAsync();
         Interlocked.Increment(ref _fsyncs);
     }
 
-    /// <summary>True when the file has grown enough since the last rewrite (Redis's auto-aof-rewrite rule).</summary>
+    /// <summary>True when the AOF has grown enough since the last rewrite (Redis's auto-aof-rewrite rule on aof_current_size
+    /// against aof_rewrite_base_size).</summary>
     public bool ShouldRewrite(int percentage, long minSize)
     {
-        if (percentage <= 0 || _rewriteRunning || _length < minSize)
+        if (percentage <= 0 || RewriteInProgress || Length < minSize)
         {
             return false;
         }
 
-        long baseSize = Math.Max(1, _sizeAfterLastRewrite);
-        return (_length - baseSize) * 100 / baseSize >= percentage;
+        long baseSize = Math.Max(1, _rewriteBaseSize);
+        return (Length - baseSize) * 100 / baseSize >= percentage;
     }
 
-    /// <summary>Starts writing a compact file from <paramref name="snapshot"/>: a fiber on the run's switch opens the
-    /// temporary file and writes it on a system thread; appends made meanwhile are buffered.</summary>
+    /// <summary>Asks for a background rewrite (BGREWRITEAOF, the auto rule): a fiber opens the next incremental file
+    /// (<c>appendonly.aof.N.incr.aof</c>, truncated), then <see cref="TryBeginRewrite"/> switches to it between rounds.
+    /// While waiting for the first rewrite, the temporary incremental file is reused (truncated at the switch).</summary>
     /// <exception cref="InvalidOperationException"><see cref="Start"/> was not called.</exception>
-    public void StartRewrite(KvSnapshotEntry[] snapshot)
+    public void StartRewrite()
     {
-        if (_rewriteRunning)
+        if (RewriteInProgress)
         {
             return;
         }
 
         var sw = _switch ?? throw new InvalidOperationException("AppendOnlyFile.Start was not called");
-        _rewriteBuffer = new ArrayBufferWriter<byte>(64 * 1024);
-        _rewriteRunning = true;
+        _rewriteRequested = true;
+        if (_waitFirstRewrite)
+        {
+            return; // TryBeginRewrite truncates the temporary file: the snapshot has everything written to it so far
+        }
+
+        _rewriteOpening = true;
+        var next = _manifest.Clone();
+        string name = next.NewIncr(_paths.FileName);
+        Fiber.ForkDaemon(sw, async () =>
+        {
+            try
+            {
+                var file = await _paths.InDir(name).OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+                if (_disposed)
+                {
+                    file.Close();
+                    return;
+                }
+
+                _nextIncr = file;
+                _nextIncrName = name;
+                _nextManifest = next;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _log($"WARNING: Can't open the append-only file {name}: {ex.Message}; the rewrite is not started.");
+                _rewriteRequested = false;
+                _rewriteError = ex.Message;
+                RewriteFailedToStart = true;
+            }
+            finally
+            {
+                _rewriteOpening = false;
+            }
+        }, "aof-rewrite-open-incr");
+    }
+
+    /// <summary>Set when a requested rewrite could not start (the next incremental file could not be opened or the
+    /// manifest written); the owner reads and clears it (INFO aof_last_bgrewrite_status).</summary>
+    public bool RewriteFailedToStart { get; set; }
+
+    /// <summary>Between rounds, on the store owner: once the next incremental file is open, writes the manifest naming it
+    /// (Redis's openNewIncrAofForAppend), switches appends to it, takes the snapshot and forks the fiber that writes the
+    /// new base. Returns true when it switched (the caller resets the AOF's selected database: the new file starts with SELECT).</summary>
+    public bool TryBeginRewrite(Func<KvSnapshotEntry[]> snapshot, long usedMemory)
+    {
+        if (!_rewriteRequested || _rewriteWriting || _rewriteOpening || _disposed)
+        {
+            return false;
+        }
+
+        var sw = _switch ?? throw new InvalidOperationException("AppendOnlyFile.Start was not called");
+        if (_waitFirstRewrite)
+        {
+            try
+            {
+                _file.SetLength(0);
+            }
+            catch (IOException ex)
+            {
+                _log($"WARNING: Can't truncate the temporary append-only file {_paths.TempIncrName}: {ex.Message}");
+                _rewriteRequested = false;
+                RewriteFailedToStart = true;
+                return false;
+            }
+
+            _incrLength = 0;
+        }
+        else
+        {
+            if (_nextIncr is not { } next || _nextManifest is not { } manifest)
+            {
+                return false;
+            }
+
+            try
+            {
+                PersistManifest(_paths, manifest);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _log($"WARNING: Can't persist the AOF manifest for the new incr file {_nextIncrName}: {ex.Message}; the rewrite is not started.");
+                next.Close();
+                _ = DeleteLater(_paths.InDir(_nextIncrName!));
+                _nextIncr = null;
+                _nextManifest = null;
+                _rewriteRequested = false;
+                RewriteFailedToStart = true;
+                return false;
+            }
+
+            _log($"Creating AOF incr file {_nextIncrName} on background rewrite");
+            var old = _file;
+            _manifest = manifest;
+            _file = next;
+            _fileName = _nextIncrName!;
+            _otherLength += _incrLength;
+            _incrLength = 0;
+            _nextIncr = null;
+            _nextManifest = null;
+            BackgroundSyncAndClose(old);
+        }
+
+        _currentTimestamp = 0;
+        _rewriteRequested = false;
+        _rewriteWriting = true;
         _rewriteFinished = false;
-        _rewriteFile = null;
+        _rewriteOk = false;
         _rewriteError = null;
-        var temp = _rewriteTempPath;
-        _log($"Background append only file rewriting started ({snapshot.Length} keys).");
+        KvServerConfig c = _config();
+        _rewriteRdb = c.AofUseRdbPreamble;
+        KvSnapshotEntry[] entries = snapshot();
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var temp = _paths.RewriteTemp;
+        _log($"Background append only file rewriting started ({entries.Length} keys).");
         Fiber.ForkDaemon(sw, async () =>
         {
             try
@@ -391,7 +933,6 @@ internal sealed class AppendOnlyFile : IDisposable
             }
             catch (CancelledException) when (_rewriteAbandoned)
             {
-                // Dispose cancelled it: the fiber ends (its temporary file is removed).
             }
             finally
             {
@@ -405,44 +946,32 @@ internal sealed class AppendOnlyFile : IDisposable
                 {
                     file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
                     var target = file;
+                    long fsyncs = 0;
                     long written = await Systhread.RunAsync(token =>
                     {
                         HoldForTest(token);
-                        var chunk = new ArrayBufferWriter<byte>(1 << 20);
-                        const int KeysPerChunk = 4096;
-                        int db = -1;
-                        long offset = 0;
-                        for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
-                        {
-                            token.ThrowIfCancellationRequested(); // the run is ending: abandon the rewrite
-                            chunk.ResetWrittenCount();
-                            db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
-                            target.WriteAt(offset, chunk.WrittenSpan);
-                            offset += chunk.WrittenCount;
-                        }
-
-                        target.Sync();
-                        return offset;
+                        long w = WriteBase(target, entries, c, now, usedMemory, token, out long f);
+                        fsyncs = f;
+                        return w;
                     });
+                    file.Close();
+                    file = null;
+                    _rewriteWritten = written;
+                    _rewriteIncrementalFsyncs = fsyncs;
+                    _rewriteOk = !_disposed;
                     if (_disposed)
                     {
-                        // The file was closed meanwhile: nothing will finish this rewrite.
-                        file.Close();
                         await TryDeleteAsync(temp);
-                        return;
                     }
-
-                    _rewriteFile = file;
-                    _rewriteWritten = written;
                 }
                 catch (Exception ex) when (ex is not CancelledException)
                 {
                     _rewriteError = ex.Message;
                     file?.Close();
+                    await TryDeleteAsync(temp);
                 }
                 catch (CancelledException)
                 {
-                    // The run ended first: nothing will finish this rewrite.
                     _rewriteError = "cancelled: the store owner run ended";
                     file?.Close();
                     await TryDeleteAsync(temp);
@@ -454,10 +983,52 @@ internal sealed class AppendOnlyFile : IDisposable
                 }
             }
         }, "aof-rewrite");
+        return true;
     }
 
-    // EIOSHARP_KV_TEST_REWRITE_DELAY_MS: every rewrite waits this long before writing (fault injection: a test kills the
-    // process while the first rewrite after CONFIG SET appendonly yes runs).
+    /// <summary>fsyncs the previous incremental file and closes it, off the store's domain (Redis's aof_background_fsync_and_close).</summary>
+    private void BackgroundSyncAndClose(FileWriter old)
+    {
+        async Task SyncAndCloseAsync()
+        {
+            try
+            {
+                await Cancel.ProtectAsync(() => old.DataSyncAsync());
+                Interlocked.Increment(ref _fsyncs);
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            {
+                _log($"WARNING: fsync of the previous AOF incr file failed: {ex.Message}");
+            }
+            finally
+            {
+                old.Close();
+            }
+        }
+
+        if (_switch is { } sw)
+        {
+            try
+            {
+                Fiber.Fork(sw, SyncAndCloseAsync, "aof-fsync-close-old-incr");
+                return;
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+
+        try
+        {
+            old.DataSync();
+        }
+        finally
+        {
+            old.Close();
+        }
+    }
+
+    // EIOSHARP_KV_TEST_REWRITE_DELAY_MS: every rewrite waits this long before writing (fault injection).
     private static readonly int s_rewriteDelayMs =
         int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_REWRITE_DELAY_MS"), out int d) && d > 0 ? d : 0;
 
@@ -470,70 +1041,122 @@ internal sealed class AppendOnlyFile : IDisposable
         }
     }
 
-    /// <summary>If the background rewrite has finished, appends what was written meanwhile and atomically replaces the file.</summary>
+    /// <summary>If the background rewrite has finished, lands it (Redis's backgroundRewriteDoneHandler): the temporary file
+    /// is renamed into the directory as the new base (the old base becomes history), the temporary incremental file too
+    /// when this was the first rewrite after CONFIG SET appendonly yes, the incremental files before the current one become
+    /// history, the manifest is atomically replaced, and the history files are deleted unless aof-disable-auto-gc.</summary>
     /// <returns>True if a rewrite was completed (or abandoned after a failure) by this call.</returns>
     public bool TryFinishRewrite()
     {
-        if (!_rewriteRunning || !_rewriteFinished || _disposed)
+        if (!_rewriteWriting || !_rewriteFinished || _disposed)
         {
             return false;
         }
 
-        var temp = _rewriteTempPath;
-        var pending = _rewriteBuffer!;
-        var newFile = _rewriteFile;
-        _rewriteRunning = false;
+        _rewriteWriting = false;
         _rewriteFinished = false;
-        _rewriteFile = null;
-        _rewriteBuffer = null;
-        if (newFile is null)
+        var temp = _paths.RewriteTemp;
+        if (!_rewriteOk)
         {
-            _log(_liveTempPath is null
-                ? $"WARNING: background AOF rewrite failed: {_rewriteError}; keeping the old file."
-                : $"WARNING: background AOF rewrite failed: {_rewriteError}; appending to the temporary file until a rewrite succeeds.");
-            DeleteLater(temp);
+            _log(_waitFirstRewrite
+                ? $"WARNING: background AOF rewrite failed: {_rewriteError}; appending to the temporary file until a rewrite succeeds."
+                : $"WARNING: background AOF rewrite failed: {_rewriteError}; the incr files stay in the manifest.");
             return true;
         }
 
+        var next = _manifest.Clone();
+        string baseName = next.NewBase(_paths.FileName, _rewriteRdb);
+        EioPath basePath = _paths.InDir(baseName);
+        string? newIncrName = null;
         try
         {
-            long newLength = _rewriteWritten;
-            newFile.WriteAt(newLength, pending.WrittenSpan);
-            newLength += pending.WrittenCount;
-            newFile.Sync();
-            temp.Rename(_path);
-            SyncDirectory();
-            var old = _file;
-            _file = newFile;
-            old.Close();
-            if (_liveTempPath is { } liveTemp)
+            temp.Rename(basePath);
+            _log($"Successfully renamed the temporary AOF base file {temp.Name} into {baseName}");
+            if (_waitFirstRewrite)
             {
-                // The first rewrite after CONFIG SET appendonly yes: the AOF now has the whole keyspace; the temporary live
-                // file (its appends are in the rewrite's buffer, written above) is no longer needed.
-                _liveTempPath = null;
-                DeleteLater(liveTemp);
+                newIncrName = next.NewIncr(_paths.FileName);
+                _paths.InDir(_paths.TempIncrName).Rename(_paths.InDir(newIncrName));
+                _log($"Successfully renamed the temporary AOF incr file {_paths.TempIncrName} into {newIncrName}");
             }
 
-            _log($"Background AOF rewrite finished: {_length} -> {newLength} bytes.");
-            _length = newLength;
-            _sizeAfterLastRewrite = newLength;
-            Rewrites++;
+            next.MarkRewrittenIncrAsHistory(keepLast: true);
+            PersistManifest(_paths, next);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
-            _log($"WARNING: finishing the AOF rewrite failed: {ex.Message}; keeping the old file.");
-            newFile.Close();
-            DeleteLater(temp);
+            _log($"WARNING: finishing the AOF rewrite failed: {ex.Message}; keeping the old manifest.");
+            _ = DeleteLater(basePath);
+            if (newIncrName is not null)
+            {
+                try
+                {
+                    _paths.InDir(newIncrName).Rename(_paths.InDir(_paths.TempIncrName)); // back, so appends go on to a known file
+                }
+                catch (Exception ex2) when (ex2 is IOException or UnauthorizedAccessException)
+                {
+                    _log($"WARNING: could not rename {newIncrName} back to {_paths.TempIncrName}: {ex2.Message}");
+                }
+            }
+
+            _rewriteOk = false;
+            return true;
         }
 
+        _manifest = next;
+        if (newIncrName is not null)
+        {
+            _fileName = newIncrName;
+            _waitFirstRewrite = false;
+        }
+
+        long before = Length;
+        _otherLength = _rewriteWritten;
+        _rewriteBaseSize = _rewriteWritten + _incrLength;
+        _currentTimestamp = 0;
+        Rewrites++;
+        _log($"Background AOF rewrite terminated with success: {before} -> {Length} bytes (base {baseName}, {_rewriteWritten} bytes" +
+            (_config().AofRewriteIncrementalFsync ? $", {_rewriteIncrementalFsyncs} incremental fsyncs)." : ")."));
+        _log($"Background AOF rewrite finished: {before} -> {Length} bytes.");
+        DeleteHistoryFiles();
         return true;
     }
 
-    private void SyncDirectory()
+    /// <summary>Redis's aofDelHistoryFiles: unless aof-disable-auto-gc, removes the history files (in the background) and
+    /// writes the manifest without them. Also called when aof-disable-auto-gc is set back to no.</summary>
+    public void DeleteHistoryFiles()
+    {
+        if (_config().AofDisableAutoGc || _manifest.History.Count == 0 || _disposed || _waitFirstRewrite)
+        {
+            return;
+        }
+
+        var next = _manifest.Clone();
+        var removed = next.History.ToArray();
+        next.History.Clear();
+        next.Dirty = true;
+        try
+        {
+            PersistManifest(_paths, next);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _log($"WARNING: could not write the AOF manifest without its history files: {ex.Message}");
+            return;
+        }
+
+        _manifest = next;
+        foreach (var info in removed)
+        {
+            _log($"Removing the history file {info.FileName} in the background");
+            _ = DeleteLater(_paths.InDir(info.FileName));
+        }
+    }
+
+    private static void SyncDirectory(EioPath directory)
     {
         try
         {
-            _directory.SyncDirectory();
+            directory.SyncDirectory();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -541,27 +1164,30 @@ internal sealed class AppendOnlyFile : IDisposable
         }
     }
 
-    /// <summary>Removes a rewrite's temporary file from a fiber on the run's switch (never blocks the caller).</summary>
-    private void DeleteLater(EioPath temp)
+    /// <summary>Removes a file from a fiber on the run's switch (never blocks the caller). Returns false when the run's
+    /// switch has finished (the file stays).</summary>
+    private bool DeleteLater(EioPath path)
     {
         if (_switch is { } sw)
         {
             try
             {
-                Fiber.Fork(sw, () => TryDeleteAsync(temp), "aof-rewrite-cleanup");
+                Fiber.Fork(sw, () => TryDeleteAsync(path), "aof-unlink");
+                return true;
             }
             catch (InvalidOperationException)
             {
-                // The run's switch has finished: the file stays (the next rewrite truncates it).
             }
         }
+
+        return false;
     }
 
     private static async Task TryDeleteAsync(EioPath path)
     {
         try
         {
-            await Cancel.ProtectAsync(() => path.UnlinkAsync()); // also when the run is ending
+            await Cancel.ProtectAsync(() => path.UnlinkAsync(missingOk: true)); // also when the run is ending
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -569,7 +1195,7 @@ internal sealed class AppendOnlyFile : IDisposable
     }
 
     /// <summary>The everysec flusher: a daemon fiber on the run's switch; every second on the monotonic clock, fsyncs on the
-    /// library's offload if anything was appended since the last fsync.</summary>
+    /// library's offload if anything was appended since the last fsync (not while a rewrite writes under no-appendfsync-on-rewrite).</summary>
     private async Task FlushLoopAsync(MonoClock clock)
     {
         while (!_disposed)
@@ -582,6 +1208,12 @@ internal sealed class AppendOnlyFile : IDisposable
 
             if (!_dirty || _policy != FsyncPolicy.EverySecond)
             {
+                continue;
+            }
+
+            if (SkipFsyncForRewrite)
+            {
+                FsyncsSkippedForRewrite++;
                 continue;
             }
 
@@ -623,7 +1255,8 @@ internal sealed class AppendOnlyFile : IDisposable
     }
 
     /// <summary>Final fsync and close, on the store's domain. A rewrite still running is abandoned (its fiber ends with the
-    /// run's switch and removes its temporary file).</summary>
+    /// run's switch and removes its temporary file); an incremental file opened for a rewrite that did not start is removed
+    /// (it is not in the manifest).</summary>
     public void Dispose()
     {
         if (_disposed)
@@ -632,18 +1265,22 @@ internal sealed class AppendOnlyFile : IDisposable
         }
 
         _disposed = true;
-        if (_rewriteRunning && !_rewriteFinished && _rewriteCancel is { } rewrite)
+        if (_rewriteWriting && !_rewriteFinished && _rewriteCancel is { } rewrite)
         {
             _rewriteAbandoned = true;
             rewrite.Cancel(new ObjectDisposedException(nameof(AppendOnlyFile), "the append-only file was closed"));
         }
 
-        if (_rewriteRunning && _rewriteFinished)
+        if (_rewriteWriting && _rewriteFinished && _rewriteOk)
         {
-            // Finished but not taken (TryFinishRewrite runs first when it can): drop the compacted file.
-            _rewriteFile?.Close();
-            _rewriteFile = null;
-            DeleteLater(_rewriteTempPath);
+            DeleteLater(_paths.RewriteTemp); // finished but not landed: drop the new base
+        }
+
+        if (_nextIncr is { } unused)
+        {
+            unused.Close();
+            DeleteLater(_paths.InDir(_nextIncrName!));
+            _nextIncr = null;
         }
 
         try
@@ -653,12 +1290,12 @@ internal sealed class AppendOnlyFile : IDisposable
         finally
         {
             _file.Close();
-            if (_liveTempPath is { } liveTemp)
+            if (_waitFirstRewrite)
             {
-                // Closed before the first rewrite landed (CONFIG SET appendonly no, the run's end, shutdown): the file at
-                // Path stays as it was, as Redis's stopAppendOnly leaves its old manifest; drop the temporary live file.
-                _liveTempPath = null;
-                DeleteLater(liveTemp);
+                // Closed before the first rewrite landed (CONFIG SET appendonly no, the run's end, shutdown): the manifest
+                // stays as it was, as Redis's stopAppendOnly leaves it; drop the temporary live file.
+                _waitFirstRewrite = false;
+                DeleteLater(_paths.InDir(_paths.TempIncrName)); // else removed as a leftover at the next start
             }
         }
     }

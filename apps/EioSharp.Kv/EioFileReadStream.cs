@@ -2,11 +2,11 @@ using EioSharp.Fs;
 
 namespace EioSharp.Kv;
 
-/// <summary>A read-only, forward-only <see cref="Stream"/> over a library file from offset 0, read with blocking
-/// <see cref="EioFile.ReadAt"/> calls: what the AOF and RDB loaders read from (they run on a system thread).</summary>
-internal sealed class EioFileReadStream(EioFile file) : Stream
+/// <summary>A read-only, forward-only <see cref="Stream"/> over a library file from <paramref name="start"/> (default 0),
+/// read with blocking <see cref="EioFile.ReadAt"/> calls: what the AOF and RDB loaders read from (they run on a system thread).</summary>
+internal sealed class EioFileReadStream(EioFile file, long start = 0) : Stream
 {
-    private long _position;
+    private long _position = start;
 
     public override bool CanRead => true;
 

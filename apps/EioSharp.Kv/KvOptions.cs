@@ -27,7 +27,7 @@ internal sealed record KvOptions(KvServerConfig Config, int Domains, bool ShowHe
         ("--bind", "address", "address to listen on (default 127.0.0.1)"),
         ("--dir", "path", "data directory (default ./data)"),
         ("--appendonly", "yes|no", "keep the append-only file (default yes)"),
-        ("--appendfilename", "name", "AOF file name inside --dir (default appendonly.aof)"),
+        ("--appendfilename", "name", "base name of the AOF files in <dir>/<appenddirname> (default appendonly.aof: appendonly.aof.manifest, appendonly.aof.1.base.rdb, appendonly.aof.1.incr.aof...)"),
         ("--appendfsync", "always|everysec|no", "fsync policy (default everysec)"),
         ("--requirepass", "password", "require AUTH before other commands"),
         ("--maxclients", "n", "most connected clients (default 10000; lowered to the file-descriptor limit less 32, with a warning, as Redis does)"),

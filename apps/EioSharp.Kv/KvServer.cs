@@ -56,7 +56,7 @@ internal static class KvServer
         store.ScriptMonitor.BusyReplyThresholdMs = config.BusyReplyThresholdMs; // shared with the connections (-BUSY, SCRIPT KILL)
         store.ScriptLog = log;
         AppendOnlyFile? aof = null;
-        string aofPath = Path.Combine(config.Directory, config.AppendFileName);
+        var aofPaths = AofPaths.From(env.Fs, config); // <dir>/<appenddirname>/ with the manifest, base and incr files
         // The data directory holds the AOF and the RDB file (SAVE, BGSAVE): created if missing, also with appendonly no.
         await (env.Fs / config.Directory).MakeDirectoriesAsync(DataDirectoryPermissions, existsOk: true);
 
@@ -132,21 +132,17 @@ internal static class KvServer
             {
                 await KvSupervision.NotifyAsync(env, config.Supervised, "STATUS=Redis is loading...\n", log);
                 // As Redis, the RDB file is loaded when there is no AOF to load (appendonly no, or no file yet).
-                bool aofExists = config.AppendOnly && await (env.Fs / aofPath).ExistsAsync();
-                if (!aofExists && await RdbPersistence.LoadAtStartAsync(env.Fs, env.Clock, config, sw, store, now, stats, log, listener.ListeningEndPoint.ToString()!) && config.AppendOnly)
+                // With no AOF yet, the base file written at start (AppendOnlyFile.OpenAndLoadAsync) holds what was loaded.
+                bool aofExists = config.AppendOnly && await AppendOnlyFile.ExistsAsync(aofPaths);
+                if (!aofExists)
                 {
-                    // The AOF starts with what was loaded (so that a restart finds it there), then is replayed as usual.
-                    var initial = new System.Buffers.ArrayBufferWriter<byte>(64 * 1024);
-                    AofRewriter.Write(store.CreateSnapshot(now), initial);
-                    await (env.Fs / aofPath).ReplaceAsync(initial.WrittenMemory, RdbPersistence.FilePermissions);
-                    store.Clear();
-                    log($"Wrote the loaded keyspace to the new append-only file {Path.GetFullPath(aofPath)} ({initial.WrittenCount} bytes).");
+                    await RdbPersistence.LoadAtStartAsync(env.Fs, env.Clock, config, sw, store, now, stats, log, listener.ListeningEndPoint.ToString()!);
                 }
 
                 if (config.AppendOnly)
                 {
-                    log($"Loading the append-only file {Path.GetFullPath(aofPath)} (listening on {listener.ListeningEndPoint}; commands get -LOADING until it is loaded).");
-                    aof = await LoadAsync(env.Fs, aofPath, sw, config, store, now, log);
+                    log($"Loading the append-only file {Path.GetFullPath(aofPaths.DirText)} (listening on {listener.ListeningEndPoint}; commands get -LOADING until it is loaded).");
+                    aof = await LoadAsync(aofPaths, sw, config, () => live.Current, store, now, log);
                 }
 
                 stats.Loading = false;
@@ -180,7 +176,7 @@ internal static class KvServer
 
                 await ownerReady.AwaitAsync();
                 log($"EioSharp.Kv ready: listening on {listener.ListeningEndPoint}, backend {env.Backend}, " +
-                    $"appendfsync {config.AppendFsync}, data file {(aof is null ? "(none: appendonly no)" : Path.GetFullPath(aofPath))}, " +
+                    $"appendfsync {config.AppendFsync}, data file {(aof is null ? "(none: appendonly no)" : Path.GetFullPath(Path.Combine(aofPaths.DirText, aof.CurrentFileName)))}, " +
                     $"{options.Domains} connection domain(s)" + (options.StoreOnMainDomain ? ", store on the main domain" : " + 1 store domain") +
                     $", store owner supervised ({StoreOwner.MaxRestarts} restarts in {StoreOwner.RestartPeriod.TotalSeconds:0}s)" +
                     (options.EnableDebugCommand == DebugCommandMode.No ? "." : $", DEBUG command enabled ({options.EnableDebugCommand.ToString().ToLowerInvariant()})."));
@@ -262,10 +258,10 @@ internal static class KvServer
     /// <summary>Opens the AOF through the library (owned by <paramref name="sw"/>) and replays it on a system thread of the
     /// library's pool (Systhread.RunAsync, Eio_unix.run_in_systhread): the domain keeps accepting connections meanwhile.
     /// <c>EIOSHARP_KV_TEST_LOAD_DELAY_MS</c> delays the replay (fault injection for the -LOADING test).</summary>
-    private static Task<AppendOnlyFile> LoadAsync(EioPath fs, string path, Switch sw, KvServerConfig config, KvStore store, long now, Action<string> log)
+    private static Task<AppendOnlyFile> LoadAsync(AofPaths paths, Switch sw, KvServerConfig config, Func<KvServerConfig> live, KvStore store, long now, Action<string> log)
     {
         int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
-        return AppendOnlyFile.OpenAndLoadAsync(fs, path, sw, AppendOnlyFile.ParsePolicy(config.AppendFsync), store, now, config.Limits, log,
+        return AppendOnlyFile.OpenAndLoadAsync(paths, sw, AppendOnlyFile.ParsePolicy(config.AppendFsync), live, store, now, config.Limits, log,
             loadDelay: TimeSpan.FromMilliseconds(delayMs));
     }
 

@@ -299,9 +299,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 // On a system thread of the library's pool, as at start: the domain (and the connections on it) keeps
                 // answering while the file is replayed. EIOSHARP_KV_TEST_LOAD_DELAY_MS delays it (the -LOADING test).
                 int delayMs = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_TEST_LOAD_DELAY_MS"), out int d) ? d : 0;
-                aof = await AppendOnlyFile.OpenAndLoadAsync(Fs ?? throw new InvalidOperationException("StoreOwner.Fs is required with appendonly yes"),
-                    Path.Combine(config.Directory, config.AppendFileName), sw,
-                    AppendOnlyFile.ParsePolicy(config.AppendFsync), store, clock.Now.ToUnixTimeMilliseconds(), config.Limits, log,
+                aof = await AppendOnlyFile.OpenAndLoadAsync(AofPaths.From(Fs ?? throw new InvalidOperationException("StoreOwner.Fs is required with appendonly yes"), config),
+                    sw, AppendOnlyFile.ParsePolicy(config.AppendFsync), () => liveConfig.Current, store, clock.Now.ToUnixTimeMilliseconds(), config.Limits, log,
                     onSystemThread: true, loadDelay: TimeSpan.FromMilliseconds(delayMs));
             }
             finally
@@ -414,7 +413,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             KvServerConfig c = config;
             await (fs / c.Directory).MakeDirectoriesAsync(KvServer.DataDirectoryPermissions, existsOk: true);
-            aof = await AppendOnlyFile.CreateForFirstRewriteAsync(fs, Path.Combine(c.Directory, c.AppendFileName), sw, AppendOnlyFile.ParsePolicy(c.AppendFsync), log);
+            aof = await AppendOnlyFile.CreateForFirstRewriteAsync(AofPaths.From(fs, c), sw, AppendOnlyFile.ParsePolicy(c.AppendFsync), () => liveConfig.Current, log);
             while (_phase != RoundPhase.Idle)
             {
                 await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1)); // a busy script's round: after it
@@ -428,13 +427,14 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
             aof.Start(sw, monoClock);
             long now = clock.Now.ToUnixTimeMilliseconds();
-            aof.StartRewrite(store.CreateSnapshot(now));
+            aof.StartRewrite();
+            aof.TryBeginRewrite(() => store.CreateSnapshot(now), stats.UsedMemory); // at once: the temporary incr file is already open
             store.ResetAofDatabase(); // the file starts empty: the first append starts with SELECT
             _aof = aof;
             _aofWaitRewrite = true; // _firstStore stays: until the rewrite lands, a restart of the owner keeps memory
             stats.AofRewriteInProgress = true;
             log($"Append only file enabled (CONFIG SET appendonly yes): rewriting the keyspace into {aof.Path} " +
-                $"(appending to {aof.Path}{AppendOnlyFile.IncrTempSuffix} meanwhile).");
+                $"(appending to {aof.Path}/{aof.CurrentFileName} meanwhile).");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -879,7 +879,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 aof.Append(_aofBuffer.WrittenSpan);
                 if (syncAlways)
                 {
-                    aof.Sync();
+                    aof.SyncForPolicy(); // skipped while a rewrite writes under no-appendfsync-on-rewrite
                 }
             }
             catch (IOException ex)
@@ -933,7 +933,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
             if (aof.Policy == FsyncPolicy.Always)
             {
-                aof.Sync();
+                aof.SyncForPolicy();
             }
 
             NoteWriteOk();
@@ -1269,12 +1269,26 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 _rewriteRequested = false;
                 stats.AofRewriteScheduled = false;
-                aof.StartRewrite(store.CreateSnapshot(now));
-                store.ResetAofDatabase(); // what is appended from now on also goes to the new file: start it with SELECT
+                aof.StartRewrite(); // a fiber opens the next incr file; the switch happens below, at a later tick
+            }
+
+            // Not while the disk refuses bytes: they belong before the switch (the snapshot has them already).
+            if (_aofPending.WrittenCount == 0 && _aofWriteError is null
+                && aof.TryBeginRewrite(() => store.CreateSnapshot(now), stats.UsedMemory))
+            {
+                store.ResetAofDatabase(); // the new incr file starts with SELECT
+            }
+
+            if (aof.RewriteFailedToStart)
+            {
+                aof.RewriteFailedToStart = false;
+                stats.AofLastBgRewriteOk = false;
+                _rewriteRequested |= _aofWaitRewrite; // turned on at run time: try again
             }
 
             stats.AofRewriteInProgress = aof.RewriteInProgress;
             stats.AofRewrites = _rewritesOfClosedFiles + aof.Rewrites;
+            aof.DeleteHistoryFiles(); // aof-disable-auto-gc set back to no: the history kept meanwhile goes (updateAofAutoGCEnabled)
             stats.AofCurrentSize = aof.Length;
             stats.AofBaseSize = aof.BaseSize;
             stats.AofFsyncs = aof.Fsyncs;

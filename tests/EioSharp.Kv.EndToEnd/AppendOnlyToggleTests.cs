@@ -22,7 +22,7 @@ public sealed class AppendOnlyToggleTests
             Assert.Equal("+OK", c.Call("SELECT", "3").ToString());
             Assert.Equal(":1", c.Call("SADD", "set3", "m").ToString());
             Assert.Equal("+OK", c.Call("SELECT", "0").ToString());
-            Assert.False(File.Exists(dir.AofPath));
+            Assert.False(AofFiles.Exists(dir.DataDir));
 
             Assert.Equal("+OK", c.Call("CONFIG", "SET", "appendonly", "yes").ToString());
             Assert.Equal("*[$\"appendonly\", $\"yes\"]", c.Call("CONFIG", "GET", "appendonly").ToString());
@@ -40,7 +40,7 @@ public sealed class AppendOnlyToggleTests
             Assert.Equal("+OK", c.Call("SET", "after-off", "1").ToString());
             Assert.Equal(":1", c.Call("DEL", "k0").ToString()); // not in the file either: k0 comes back after the restart
             Assert.Contains("aof_enabled:0", Persistence(c), StringComparison.Ordinal);
-            string text = Encoding.Latin1.GetString(File.ReadAllBytes(dir.AofPath));
+            string text = dir.AofText;
             Assert.Contains("after-rewrite", text, StringComparison.Ordinal);
             Assert.DoesNotContain("after-off", text, StringComparison.Ordinal);
             Assert.Equal(0, server.Terminate());
@@ -79,8 +79,10 @@ public sealed class AppendOnlyToggleTests
     private static void WaitRewriteDone(RespConnection c, int rewrites) =>
         WaitFor(c, "the rewrite did not finish", p => p.Contains("aof_rewrites:" + rewrites, StringComparison.Ordinal) && p.Contains("aof_rewrite_in_progress:0", StringComparison.Ordinal));
 
+    // Redis 7's temporary files: temp-appendonly.aof.incr in the AOF directory, temp-rewriteaof-bg-<pid>.aof in dir.
     private static string[] TempFiles(TempDir dir) =>
-        [.. Directory.GetFiles(dir.DataDir).Where(f => f.EndsWith(".tmp", StringComparison.Ordinal)).Select(Path.GetFileName).Select(n => n!)];
+        [.. Directory.GetFiles(dir.DataDir).Concat(Directory.Exists(AofFiles.Dir(dir.DataDir)) ? Directory.GetFiles(AofFiles.Dir(dir.DataDir)) : [])
+            .Select(Path.GetFileName).Select(n => n!).Where(n => n.StartsWith("temp-", StringComparison.Ordinal))];
 
     /// <summary>Writes, with appendonly yes and appendfsync always: k0..k99, counter = 5 (INCR), s = "abab" (APPEND); then
     /// CONFIG SET appendonly no and more writes (late, counter 6).</summary>
@@ -143,7 +145,7 @@ public sealed class AppendOnlyToggleTests
             WaitRewriteRunning(c);
             Assert.Equal("+OK", c.Call("SET", "during", "1").ToString());
             Assert.Equal(":7", c.Call("INCR", "counter").ToString());
-            Assert.Contains(dir.AofPath + ".incr.tmp", Directory.GetFiles(dir.DataDir)); // the live file during the wait
+            Assert.Contains(Path.Combine(AofFiles.Dir(dir.DataDir), "temp-appendonly.aof.incr"), Directory.GetFiles(AofFiles.Dir(dir.DataDir))); // the live file during the wait
             WaitRewriteDone(c, 1);
             Assert.Equal("+OK", c.Call("SET", "after", "1").ToString());
             var deadline = DateTime.UtcNow + s_wait;
@@ -177,7 +179,8 @@ public sealed class AppendOnlyToggleTests
         using (var c = new RespConnection(server.Port))
         {
             WriteThenTurnOff(c);
-            byte[] before = File.ReadAllBytes(dir.AofPath);
+            byte[] before = AofFiles.Bytes(dir.DataDir);
+            string manifestBefore = File.ReadAllText(AofFiles.Manifest(dir.DataDir));
             Assert.Equal("+OK", c.Call("CONFIG", "SET", "appendonly", "yes").ToString());
             WaitRewriteRunning(c);
             Assert.Equal("+OK", c.Call("SET", "during", "1").ToString());
@@ -191,7 +194,8 @@ public sealed class AppendOnlyToggleTests
                 Thread.Sleep(20);
             }
 
-            Assert.Equal(before, File.ReadAllBytes(dir.AofPath));
+            Assert.Equal(before, AofFiles.Bytes(dir.DataDir));
+            Assert.Equal(manifestBefore, File.ReadAllText(AofFiles.Manifest(dir.DataDir)));
             Assert.Equal("$\"6\"", c.Call("GET", "counter").ToString()); // memory is untouched
             Assert.Equal(0, server.Terminate());
         }

@@ -102,7 +102,7 @@ public class DiskFullTests(ITestOutputHelper output)
             }
 
             // Every acknowledged write is in the file, which redis-check-aof accepts.
-            var check = Tools.CheckAof(Path.Combine(data, "appendonly.aof"));
+            var check = Tools.CheckAof(AofFiles.CheckPath(data));
             Assert.True(check.ExitCode == 0, check.Output);
             using (var server = KvServerProcess.StartIn(data))
             {

@@ -153,7 +153,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             Assert.Equal("\"1\"", Cli(server.Port, "GET", "a"));
             Assert.Equal("\"22\"", Cli(server.Port, "GET", "b"));
             Assert.Equal("(integer) 0", Cli(server.Port, "EXISTS", "c"));
-            Assert.Equal(valid.Length, new FileInfo(dir.AofPath).Length);
+            Assert.Equal(valid.Length, new FileInfo(AofFiles.BasePart(dir.DataDir)).Length); // upgraded into appendonlydir as the base
             Assert.Equal("OK", Cli(server.Port, "SET", "c", "after"));
             Assert.Equal(0, server.Terminate());
         }
@@ -183,10 +183,10 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         Assert.Contains($"offset {first.Length}", output);
         Assert.Contains("Refusing to start", output);
         Assert.DoesNotContain("ready: listening", output);
-        Assert.Equal(sizeBefore, new FileInfo(dir.AofPath).Length); // not "repaired" behind the user's back
+        Assert.Equal(sizeBefore, new FileInfo(AofFiles.BasePart(dir.DataDir)).Length); // not "repaired" behind the user's back (moved into appendonlydir as its base)
 
         // Garbage that is not RESP at all, in the middle.
-        File.WriteAllBytes(dir.AofPath, [.. first, .. Encoding.ASCII.GetBytes("garbage line\r\n"), .. last]);
+        File.WriteAllBytes(AofFiles.BasePart(dir.DataDir), [.. first, .. Encoding.ASCII.GetBytes("garbage line\r\n"), .. last]);
         (exit, output) = KvServerProcess.RunExpectingExit(dir.DataDir, TimeSpan.FromSeconds(30));
         Assert.NotEqual(0, exit);
         Assert.Contains($"offset {first.Length}", output);
@@ -209,7 +209,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             Assert.Equal(0, server.Terminate());
         }
 
-        string aof = File.ReadAllText(dir.AofPath);
+        string aof = dir.AofText;
         Assert.DoesNotContain("\r\nEX\r\n", aof, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("\r\nSETEX\r\n", aof, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("$6\r\nEXPIRE\r\n", aof, StringComparison.OrdinalIgnoreCase);

@@ -19,7 +19,11 @@ public sealed class TempDir : IDisposable
 
     public string DataDir => System.IO.Path.Combine(Path, "data");
 
-    public string AofPath => System.IO.Path.Combine(DataDir, "appendonly.aof");
+    /// <summary>See <see cref="AofFiles.CheckPath"/>: the manifest once the server wrote one, else the pre-7 single file.</summary>
+    public string AofPath => AofFiles.CheckPath(DataDir);
+
+    /// <summary>See <see cref="AofFiles.Text"/>.</summary>
+    public string AofText => AofFiles.Text(DataDir);
 
     public void Dispose()
     {
@@ -31,6 +35,64 @@ public sealed class TempDir : IDisposable
         {
         }
     }
+}
+
+/// <summary>The append-only file of a data directory as the server writes it: redis 7's multi-part layout
+/// (<c>appendonlydir/</c> with <c>appendonly.aof.manifest</c>, a base and incremental files). The one place where tests
+/// find, read or break it.</summary>
+public static class AofFiles
+{
+    public const string DirName = "appendonlydir";
+
+    public const string FileName = "appendonly.aof";
+
+    public static string Dir(string dataDir) => Path.Combine(dataDir, DirName);
+
+    public static string Manifest(string dataDir) => Path.Combine(Dir(dataDir), FileName + ".manifest");
+
+    /// <summary>A pre-7 single AOF in the data directory (what tests craft by hand; the server moves it into the directory).</summary>
+    public static string Legacy(string dataDir) => Path.Combine(dataDir, FileName);
+
+    /// <summary>Whether there is any AOF: a manifest, or a single pre-7 file.</summary>
+    public static bool Exists(string dataDir) => File.Exists(Manifest(dataDir)) || File.Exists(Legacy(dataDir));
+
+    /// <summary>The manifest's lines as (file name, type letter), in file order.</summary>
+    public static List<(string Name, char Type)> Listed(string dataDir)
+    {
+        var list = new List<(string, char)>();
+        foreach (string line in File.ReadAllLines(Manifest(dataDir)))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 6 && f[0] == "file")
+            {
+                list.Add((f[1], f[5][0]));
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>The paths of the base and incremental files, in load order.</summary>
+    public static string[] Parts(string dataDir) =>
+        Listed(dataDir).Where(l => l.Type == 'b').Concat(Listed(dataDir).Where(l => l.Type == 'i'))
+            .Select(l => Path.Combine(Dir(dataDir), l.Name)).ToArray();
+
+    /// <summary>The file being appended to (the last incremental file).</summary>
+    public static string LastPart(string dataDir) => Parts(dataDir)[^1];
+
+    /// <summary>The base file.</summary>
+    public static string BasePart(string dataDir) => Path.Combine(Dir(dataDir), Listed(dataDir).Single(l => l.Type == 'b').Name);
+
+    /// <summary>The manifest when the server has written one (redis-check-aof checks every file it names), else the pre-7 file.</summary>
+    public static string CheckPath(string dataDir) => File.Exists(Manifest(dataDir)) ? Manifest(dataDir) : Legacy(dataDir);
+
+    /// <summary>The base and incremental files concatenated, as Latin-1 text (an RDB base shows its strings raw).</summary>
+    public static string Text(string dataDir) => System.Text.Encoding.Latin1.GetString(Bytes(dataDir));
+
+    /// <summary>The base and incremental files concatenated (the pre-7 file when there is no manifest).</summary>
+    public static byte[] Bytes(string dataDir) => File.Exists(Manifest(dataDir))
+        ? Parts(dataDir).SelectMany(File.ReadAllBytes).ToArray()
+        : File.ReadAllBytes(Legacy(dataDir));
 }
 
 /// <summary>The real EioSharp.Kv server, started as a child process on 127.0.0.1 and a free port (a <see cref="ServerProcess"/> of the shared test kit).</summary>
@@ -55,7 +117,11 @@ public sealed partial class KvServerProcess : IDisposable
 
     public string DataDir { get; }
 
-    public string AofPath => Path.Combine(DataDir, "appendonly.aof");
+    /// <summary>See <see cref="AofFiles.CheckPath"/>.</summary>
+    public string AofPath => AofFiles.CheckPath(DataDir);
+
+    /// <summary>See <see cref="AofFiles.Text"/>.</summary>
+    public string AofText => AofFiles.Text(DataDir);
 
     public int Port => _server.Port;
 

@@ -67,7 +67,7 @@ public sealed class MigrateTests : IClassFixture<MigrateTests.Servers>
         Assert.Equal(":4", t.Call("PFCOUNT", hll).ToString());
 
         // The source's deletion is durable: its AOF logs it (as a DEL), so a restart does not bring the keys back.
-        string aof = File.ReadAllText(_servers.Source.AofPath);
+        string aof = _servers.Source.AofText;
         Assert.Contains("DEL", aof, StringComparison.Ordinal);
     }
 

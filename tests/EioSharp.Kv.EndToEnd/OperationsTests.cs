@@ -311,7 +311,7 @@ public sealed class OperationsTests
         {
             server.Dispose();
         }
-        Assert.Contains("durable", File.ReadAllText(Path.Combine(dir.DataDir, "appendonly.aof")), StringComparison.Ordinal);
+        Assert.Contains("durable", AofFiles.Text(dir.DataDir), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -23,7 +23,7 @@ public sealed class RdbEndToEndTests
     /// <summary>A seeded random dataset over every type, four databases, values under and over the listpack thresholds
     /// (long lists, big hashes, sets of integers and of strings, long strings that redis compresses with LZF), integer
     /// strings, TTLs, streams with deleted entries, consumer groups, consumers and pending entries.</summary>
-    private static List<string[]> Dataset(int seed)
+    internal static List<string[]> Dataset(int seed)
     {
         var r = new Random(seed);
         var commands = new List<string[]>();
@@ -95,7 +95,7 @@ public sealed class RdbEndToEndTests
         return commands;
     }
 
-    private static void Apply(RespConnection c, List<string[]> commands)
+    internal static void Apply(RespConnection c, List<string[]> commands)
     {
         foreach (string[][] chunk in commands.Chunk(500))
         {
@@ -107,7 +107,7 @@ public sealed class RdbEndToEndTests
     }
 
     /// <summary>The per-type comparison of the differential tests, and the streams' pending entries (consumer, delivery count).</summary>
-    private static void Compare(RespConnection redis, RespConnection kv, string label)
+    internal static void Compare(RespConnection redis, RespConnection kv, string label)
     {
         DiffRunner.CompareState(redis, kv, label, compareEncoding: false);
         for (int db = 0; db < 4; db++)

@@ -125,7 +125,7 @@ public sealed class ScriptingEndToEndTests
             Assert.Equal(":2", client.Call("EVAL", "redis.call('set', 'a', '1') redis.call('set', 'b', '2') return 2", "0"));
             server.Kill();
         }
-        string aof = File.ReadAllText(dir.AofPath);
+        string aof = dir.AofText;
         Assert.Contains("MULTI", aof, StringComparison.Ordinal);
         Assert.DoesNotContain("EVAL", aof, StringComparison.Ordinal);
         using (var server = KvServerProcess.StartIn(dir.DataDir))

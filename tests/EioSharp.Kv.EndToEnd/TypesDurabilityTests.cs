@@ -110,7 +110,7 @@ public sealed class TypesDurabilityTests
             }
         }
 
-        var check = Tools.CheckAof(Path.Combine(dir.DataDir, "appendonly.aof"));
+        var check = Tools.CheckAof(dir.AofPath);
         Assert.True(check.ExitCode == 0, "redis-check-aof: " + check.Output);
     }
 }

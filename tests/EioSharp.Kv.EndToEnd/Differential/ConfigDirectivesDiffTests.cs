@@ -14,8 +14,6 @@ public sealed class ConfigDirectivesDiffTests(DiffServers servers) : IClassFixtu
     {
         "rdbcompression", "rdbchecksum", "rdb-del-sync-files", "rdb-save-incremental-fsync", "sanitize-dump-payload",
         "stop-writes-on-bgsave-error", // h52
-        "aof-disable-auto-gc", "aof-load-truncated", "aof-rewrite-incremental-fsync", "aof-timestamp-enabled", "aof-use-rdb-preamble",
-        "appenddirname", "no-appendfsync-on-rewrite", // h53
     };
 
     /// <summary>Defaults that legitimately differ between the two servers as the tests start them.</summary>

@@ -164,6 +164,9 @@ public sealed class RedisServerProcess : IDisposable
     /// <summary>Waits for the server to exit by itself; returns the exit code, or null if it still runs after <paramref name="timeout"/>.</summary>
     public int? WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout) ? _process.ExitCode : null;
 
+    /// <summary>The server's <c>dir</c> (a temporary directory, unless the test passed its own <c>--dir</c>).</summary>
+    public string Directory => _dir.Path;
+
     public static RedisServerProcess Start(params string[] extraArgs) => WaitReady(new RedisServerProcess(FreePort(), extraArgs));
 
     /// <summary>Starts redis-server with these environment variables added (NOTIFY_SOCKET...).</summary>
