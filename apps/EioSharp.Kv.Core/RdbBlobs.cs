@@ -292,6 +292,123 @@ internal static class RdbBlobs
         return s;
     }
 
+    private const int LzfHashLog = 16, LzfMaxLiteral = 1 << 5, LzfMaxOffset = 1 << 13, LzfMaxReference = (1 << 8) + (1 << 3);
+
+    /// <summary>lzf_compress as redis-server 7.0 builds it (liblzf 3.x, HLOG 16, VERY_FAST, not ULTRA_FAST, unaligned
+    /// 16-bit compares, CHECK_INPUT): the same back-references, literal runs and give-up points, so that a string
+    /// compresses to the same bytes as in redis's RDB files and DUMP payloads. Redis leaves the hash table uninitialized
+    /// (INIT_HTAB 0); a stale slot can only point at an earlier position whose bytes are compared before use, and a
+    /// clean table (this one) is what a fresh process has.</summary>
+    /// <param name="input">The bytes to compress.</param>
+    /// <param name="output">Receives the compressed bytes; its length is lzf's <c>out_len</c> (redis passes the input's
+    /// length less 4: compression must save at least 4 bytes).</param>
+    /// <param name="table">A scratch table of 65536 entries (reused between calls; cleared here).</param>
+    /// <returns>The compressed length, or 0 when the output did not fit in <paramref name="output"/>.</returns>
+    public static int LzfCompress(ReadOnlySpan<byte> input, Span<byte> output, int[] table)
+    {
+        int inLen = input.Length, outEnd = output.Length;
+        if (inLen == 0 || outEnd == 0) return 0;
+        Array.Fill(table, -1);
+        // lzf writes a run's header byte before it knows the run; op may pass out_end by 2 before a check catches it.
+        Span<byte> buf = outEnd + 4 <= 512 ? stackalloc byte[outEnd + 4] : new byte[outEnd + 4];
+        int ip = 0, op = 0, inEnd = inLen;
+        int lit = 0;
+        op++; // start run
+        uint hval = (uint)((input[0] << 8) | input[1]);
+        while (ip < inEnd - 2)
+        {
+            hval = (hval << 8) | input[ip + 2];
+            int slot = (int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1));
+            int reference = table[slot];
+            table[slot] = ip;
+            int off;
+            if (reference > 0 && reference < ip && (off = ip - reference - 1) < LzfMaxOffset && ip + 4 < inEnd
+                && input[reference] == input[ip] && input[reference + 1] == input[ip + 1] && input[reference + 2] == input[ip + 2])
+            {
+                int len = 2;
+                int maxlen = inEnd - ip - len;
+                maxlen = maxlen > LzfMaxReference ? LzfMaxReference : maxlen;
+                buf[op - lit - 1] = (byte)(lit - 1); // stop run
+                op -= lit == 0 ? 1 : 0; // undo run if length is zero
+                if (op + 3 + 1 >= outEnd) return 0;
+                bool mismatch = false;
+                if (maxlen > 16)
+                {
+                    for (int k = 0; k < 16; k++)
+                    {
+                        len++;
+                        if (input[reference + len] != input[ip + len])
+                        {
+                            mismatch = true;
+                            break;
+                        }
+                    }
+                }
+                if (!mismatch)
+                {
+                    do
+                    {
+                        len++;
+                    }
+                    while (len < maxlen && input[reference + len] == input[ip + len]);
+                }
+                len -= 2; // octets - 2
+                ip++;
+                if (len < 7)
+                {
+                    buf[op++] = (byte)((off >> 8) + (len << 5));
+                }
+                else
+                {
+                    buf[op++] = (byte)((off >> 8) + (7 << 5));
+                    buf[op++] = (byte)(len - 7);
+                }
+                buf[op++] = (byte)off;
+                lit = 0;
+                op++; // start run
+                ip += len + 1;
+                if (ip >= inEnd - 2) break;
+                // VERY_FAST: hash the two positions before the new one.
+                ip -= 2;
+                hval = (uint)((input[ip] << 8) | input[ip + 1]);
+                hval = (hval << 8) | input[ip + 2];
+                table[(int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))] = ip;
+                ip++;
+                hval = (hval << 8) | input[ip + 2];
+                table[(int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))] = ip;
+                ip++;
+            }
+            else
+            {
+                if (op >= outEnd) return 0;
+                lit++;
+                buf[op++] = input[ip++];
+                if (lit == LzfMaxLiteral)
+                {
+                    buf[op - lit - 1] = (byte)(lit - 1); // stop run
+                    lit = 0;
+                    op++; // start run
+                }
+            }
+        }
+        if (op + 3 > outEnd) return 0; // at most 3 bytes can be missing here
+        while (ip < inEnd)
+        {
+            lit++;
+            buf[op++] = input[ip++];
+            if (lit == LzfMaxLiteral)
+            {
+                buf[op - lit - 1] = (byte)(lit - 1);
+                lit = 0;
+                op++;
+            }
+        }
+        buf[op - lit - 1] = (byte)(lit - 1); // end run
+        op -= lit == 0 ? 1 : 0;
+        buf[..op].CopyTo(output);
+        return op;
+    }
+
     /// <summary>lzf_decompress: null when the input is not valid LZF data of exactly <paramref name="length"/> bytes.</summary>
     public static byte[]? LzfDecompress(ReadOnlySpan<byte> input, int length)
     {

@@ -30,6 +30,9 @@ internal sealed class KvServerContext(KvLiveConfig live, KvServerStats stats, As
     /// <summary>SHUTDOWN, BGREWRITEAOF, LASTSAVE.</summary>
     public IKvServerAdmin? Admin { get; set; }
 
+    /// <summary>The server's log (SHUTDOWN's save failure).</summary>
+    public Action<string> Log { get; init; } = static _ => { };
+
     /// <summary>Every connected client (CLIENT LIST/KILL, timeout, MONITOR).</summary>
     public KvClientRegistry Clients { get; init; } = new();
 

@@ -52,7 +52,7 @@ internal static class KvServer
         var context = new KvServerContext(live, stats, queue, env.Clock)
         {
             DebugCommand = options.EnableDebugCommand, Net = env.Net, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
-            CommandStats = commandStats,
+            CommandStats = commandStats, Log = log,
         };
         context.Admin = new ServerAdmin(context, stats, requestStop, log) { Rdb = rdb };
         var address = await ResolveBindAsync(env, config.Bind);

@@ -573,7 +573,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         stats.ApplyStoreReset(store); // CONFIG RESETSTAT before the round's commands count (issue 13)
         store.ExternalMemoryBytes = stats.ClientMemoryBytes; // the clients' buffers as each connection last reported them
         store.ExternalMemoryClients = stats.ConnectedClients;
-        store.WritesDeniedError = stats.AofLastWriteOk ? null : "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error");
+        store.WritesDeniedError = stats.DiskWriteError(c);
+        store.RdbCompression = c.RdbCompression;
 
         if (aof is not null)
         {
