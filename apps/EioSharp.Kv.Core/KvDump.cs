@@ -90,7 +90,7 @@ internal static class KvDump
         ReadOnlySpan<byte> body = payload[1..^FooterBytes];
         if (type == Rdb.TypeString && BinaryPrimitives.ReadUInt16LittleEndian(payload[^FooterBytes..]) != Version)
         {
-            byte[]? rdbString = ReadRdbString(body, limits.MaxBulkLength);
+            byte[]? rdbString = ReadRdbString(payload[1..], limits.MaxBulkLength);
             value = rdbString;
             return rdbString is not null;
         }
@@ -132,8 +132,10 @@ internal static class KvDump
         return true;
     }
 
-    /// <summary>rdbGenericLoadStringObject over a payload's body: a length-prefixed, integer-encoded or LZF string that
-    /// fills the body exactly; null when it is not one (or is longer than <paramref name="maxLength"/>).</summary>
+    /// <summary>rdbGenericLoadStringObject as Redis's RESTORE runs it: over the payload after its type byte, footer
+    /// included (Redis reads from a buffer of the whole payload and does not check that the value ends where the footer
+    /// starts); a length-prefixed, integer-encoded or LZF string; null when the bytes run out or the LZF data does not
+    /// decompress to its stated length (or it is longer than <paramref name="maxLength"/>).</summary>
     public static byte[]? ReadRdbString(ReadOnlySpan<byte> body, long maxLength)
     {
         int p = 0;
@@ -159,17 +161,17 @@ internal static class KvDump
                 case 3:
                     if (!TryReadLength(body, ref p, out ulong compressed, out bool e1) || e1
                         || !TryReadLength(body, ref p, out ulong plain, out bool e2) || e2) return null;
-                    if (compressed > (ulong)(body.Length - p) || plain == 0 || plain > (ulong)maxLength || plain > (ulong)Array.MaxLength) return null;
+                    if (compressed > (ulong)(body.Length - p) || plain > (ulong)maxLength || plain > (ulong)Array.MaxLength) return null;
+                    if (plain == 0) return []; // lzf_decompress returns 0, the expected length
                     result = RdbBlobs.LzfDecompress(body.Slice(p, (int)compressed), (int)plain);
-                    p += (int)compressed;
-                    return result is not null && p == body.Length ? result : null;
+                    return result;
                 default:
                     return null;
             }
-            return p == body.Length ? System.Text.Encoding.ASCII.GetBytes(v.ToString(System.Globalization.CultureInfo.InvariantCulture)) : null;
+            return System.Text.Encoding.ASCII.GetBytes(v.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
-        if (len != (ulong)(body.Length - p) || len > (ulong)maxLength) return null;
-        return body[p..].ToArray();
+        if (len > (ulong)(body.Length - p) || len > (ulong)maxLength) return null;
+        return body.Slice(p, (int)len).ToArray();
     }
 
     // rdbLoadLen: 6, 14, 32 or 64 bits; 0b11xxxxxx is an encoded value (its type in the low bits).

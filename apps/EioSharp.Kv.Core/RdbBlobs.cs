@@ -294,11 +294,12 @@ internal static class RdbBlobs
 
     private const int LzfHashLog = 16, LzfMaxLiteral = 1 << 5, LzfMaxOffset = 1 << 13, LzfMaxReference = (1 << 8) + (1 << 3);
 
-    /// <summary>lzf_compress as redis-server 7.0 builds it (liblzf 3.x, HLOG 16, VERY_FAST, not ULTRA_FAST, unaligned
-    /// 16-bit compares, CHECK_INPUT): the same back-references, literal runs and give-up points, so that a string
-    /// compresses to the same bytes as in redis's RDB files and DUMP payloads. Redis leaves the hash table uninitialized
-    /// (INIT_HTAB 0); a stale slot can only point at an earlier position whose bytes are compared before use, and a
-    /// clean table (this one) is what a fresh process has.</summary>
+    /// <summary>lzf_compress as redis-server 7.0 builds it (liblzf 3.6: HLOG 16, VERY_FAST, not ULTRA_FAST, offsets in the
+    /// hash table): the same back-references, literal runs and give-up points, so that a string compresses to the bytes
+    /// redis writes in its RDB files and DUMP payloads. Redis leaves its hash table uninitialized (INIT_HTAB 0): a slot
+    /// never set in the current call holds an offset from an earlier call, used only if the bytes there match, so redis's
+    /// output for one string may in rare cases depend on what it compressed before; this table starts empty (what a
+    /// fresh table gives), and every output, redis's or ours, decompresses to the same string.</summary>
     /// <param name="input">The bytes to compress.</param>
     /// <param name="output">Receives the compressed bytes; its length is lzf's <c>out_len</c> (redis passes the input's
     /// length less 4: compression must save at least 4 bytes).</param>
@@ -322,15 +323,15 @@ internal static class RdbBlobs
             int reference = table[slot];
             table[slot] = ip;
             int off;
-            if (reference > 0 && reference < ip && (off = ip - reference - 1) < LzfMaxOffset && ip + 4 < inEnd
-                && input[reference] == input[ip] && input[reference + 1] == input[ip + 1] && input[reference + 2] == input[ip + 2])
+            if (reference > 0 && reference < ip && (off = ip - reference - 1) < LzfMaxOffset
+                && input[reference + 2] == input[ip + 2] && input[reference] == input[ip] && input[reference + 1] == input[ip + 1])
             {
                 int len = 2;
                 int maxlen = inEnd - ip - len;
                 maxlen = maxlen > LzfMaxReference ? LzfMaxReference : maxlen;
+                if (op + 3 + 1 >= outEnd && op - (lit == 0 ? 1 : 0) + 3 + 1 >= outEnd) return 0;
                 buf[op - lit - 1] = (byte)(lit - 1); // stop run
                 op -= lit == 0 ? 1 : 0; // undo run if length is zero
-                if (op + 3 + 1 >= outEnd) return 0;
                 bool mismatch = false;
                 if (maxlen > 16)
                 {

@@ -87,8 +87,9 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or OutOfMemoryException or ObjectDisposedException)
         {
+            // As Redis's rdbSave: a failed SAVE (or the save at shutdown) leaves rdb_last_bgsave_status as it was, so it
+            // does not stop writes (stop-writes-on-bgsave-error is about background saves).
             log($"WARNING: failed saving the DB: {Describe(ex)}");
-            stats.RdbLastBgSaveOk = false;
             return false;
         }
     }
