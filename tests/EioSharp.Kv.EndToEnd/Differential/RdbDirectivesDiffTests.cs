@@ -191,6 +191,25 @@ public sealed class RdbDirectivesDiffTests
     }
 
     [Fact]
+    public void Migrate_of_a_string_to_redis_server_works_since_the_payload_is_redis_own()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        using var k = new RespConnection(kv.Port);
+        using var r = new RespConnection(redis.Port);
+        string value = string.Concat(Enumerable.Repeat("compressible ", 50));
+        k.Call("SET", "s", value);
+        k.Call("HSET", "h", "f", "v");
+        string port = redis.Port.ToString(CultureInfo.InvariantCulture);
+        Assert.Equal("+OK", k.Call("MIGRATE", "127.0.0.1", port, "s", "0", "5000").ToString());
+        Assert.Equal(value, r.Call("GET", "s").Text);
+        Assert.Equal("0", k.Call("EXISTS", "s").Text);
+        Assert.Equal("-ERR Target instance replied with error: ERR DUMP payload version or checksum are wrong",
+            k.Call("MIGRATE", "127.0.0.1", port, "h", "0", "5000").ToString()); // other types: our own format
+        Assert.Equal("1", k.Call("EXISTS", "h").Text);
+    }
+
+    [Fact]
     public void Debug_object_serializedlength_of_strings_follows_rdbcompression_as_redis()
     {
         using var redis = RedisServerProcess.Start("--enable-debug-command", "yes");
