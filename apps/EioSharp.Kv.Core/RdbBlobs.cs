@@ -292,6 +292,15 @@ internal static class RdbBlobs
         return s;
     }
 
+    /// <summary>The state <see cref="LzfCompress"/> keeps between calls: lzf's hash table (positions stamped per call)
+    /// and a scratch output buffer.</summary>
+    internal sealed class LzfState
+    {
+        public readonly int[] Table = new int[1 << LzfHashLog];
+        public int Base;
+        public byte[] Scratch = new byte[256];
+    }
+
     private const int LzfHashLog = 16, LzfMaxLiteral = 1 << 5, LzfMaxOffset = 1 << 13, LzfMaxReference = (1 << 8) + (1 << 3);
 
     /// <summary>lzf_compress as redis-server 7.0 builds it (liblzf 3.6: HLOG 16, VERY_FAST, not ULTRA_FAST, offsets in the
@@ -303,15 +312,26 @@ internal static class RdbBlobs
     /// <param name="input">The bytes to compress.</param>
     /// <param name="output">Receives the compressed bytes; its length is lzf's <c>out_len</c> (redis passes the input's
     /// length less 4: compression must save at least 4 bytes).</param>
-    /// <param name="table">A scratch table of 65536 entries (reused between calls; cleared here).</param>
+    /// <param name="state">The hash table and scratch buffer, reused between calls (not shared between threads).</param>
     /// <returns>The compressed length, or 0 when the output did not fit in <paramref name="output"/>.</returns>
-    public static int LzfCompress(ReadOnlySpan<byte> input, Span<byte> output, int[] table)
+    public static int LzfCompress(ReadOnlySpan<byte> input, Span<byte> output, LzfState state)
     {
+        ArgumentNullException.ThrowIfNull(state);
         int inLen = input.Length, outEnd = output.Length;
         if (inLen == 0 || outEnd == 0) return 0;
-        Array.Fill(table, -1);
+        // The table is not cleared per call (65536 entries for a 21-byte string would cost more than compressing it):
+        // this call's positions are stored as tableBase + position, so an entry from an earlier call reads as <= 0.
+        int[] table = state.Table;
+        if (state.Base > int.MaxValue - inLen - 2)
+        {
+            Array.Clear(table);
+            state.Base = 0;
+        }
+        int tableBase = state.Base;
+        state.Base = tableBase + inLen + 1;
         // lzf writes a run's header byte before it knows the run; op may pass out_end by 2 before a check catches it.
-        Span<byte> buf = outEnd + 4 <= 512 ? stackalloc byte[outEnd + 4] : new byte[outEnd + 4];
+        if (state.Scratch.Length < outEnd + 4) state.Scratch = new byte[Math.Max(outEnd + 4, 2 * state.Scratch.Length)];
+        Span<byte> buf = state.Scratch;
         int ip = 0, op = 0, inEnd = inLen;
         int lit = 0;
         op++; // start run
@@ -320,8 +340,8 @@ internal static class RdbBlobs
         {
             hval = (hval << 8) | input[ip + 2];
             int slot = (int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1));
-            int reference = table[slot];
-            table[slot] = ip;
+            int reference = table[slot] - tableBase;
+            table[slot] = tableBase + ip;
             int off;
             if (reference > 0 && reference < ip && (off = ip - reference - 1) < LzfMaxOffset
                 && input[reference + 2] == input[ip + 2] && input[reference] == input[ip] && input[reference + 1] == input[ip + 1])
@@ -373,10 +393,10 @@ internal static class RdbBlobs
                 ip -= 2;
                 hval = (uint)((input[ip] << 8) | input[ip + 1]);
                 hval = (hval << 8) | input[ip + 2];
-                table[(int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))] = ip;
+                table[(int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))] = tableBase + ip;
                 ip++;
                 hval = (hval << 8) | input[ip + 2];
-                table[(int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))] = ip;
+                table[(int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))] = tableBase + ip;
                 ip++;
             }
             else

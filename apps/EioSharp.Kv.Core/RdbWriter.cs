@@ -44,7 +44,7 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     private const int ChunkBytes = 1 << 20;
     private const int MinCompressLength = 21; // rdbSaveRawString: "under 20 bytes it's unable to compress even aaaaaaaaaaaaaaaaaa"
 
-    private int[]? _lzfTable;
+    private RdbBlobs.LzfState? _lzf;
     private byte[]? _lzfOutput;
 
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
@@ -351,18 +351,22 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     // RDB_ENC_LZF, the compressed length, the original length, the data.
     private bool TryWriteLzf(ReadOnlySpan<byte> s)
     {
-        _lzfTable ??= new int[1 << 16];
+        _lzf ??= new RdbBlobs.LzfState();
         if (_lzfOutput is null || _lzfOutput.Length < s.Length - 4)
         {
             _lzfOutput = new byte[Math.Max(s.Length - 4, Math.Min(2 * (_lzfOutput?.Length ?? 0), ChunkBytes))];
         }
-        int n = RdbBlobs.LzfCompress(s, _lzfOutput.AsSpan(0, s.Length - 4), _lzfTable);
+        int n = RdbBlobs.LzfCompress(s, _lzfOutput.AsSpan(0, s.Length - 4), _lzf);
         if (n == 0) return false;
         WriteRaw([0xC3]);
         WriteLength((ulong)n);
         WriteLength((ulong)s.Length);
         WriteRaw(_lzfOutput.AsSpan(0, n));
-        if (_lzfOutput.Length > ChunkBytes) _lzfOutput = null; // a very large value's buffer is not kept
+        if (_lzfOutput.Length > ChunkBytes)
+        {
+            _lzfOutput = null; // a very large value's buffers are not kept
+            _lzf.Scratch = [];
+        }
         return true;
     }
 
