@@ -279,10 +279,71 @@ public static class KvConfigDirectives
             Bool("rdb-save-incremental-fsync", c => c.RdbSaveIncrementalFsync, (c, v) => c with { RdbSaveIncrementalFsync = v }),
             Enum("sanitize-dump-payload", ["no", "yes", "clients"], c => c.SanitizeDumpPayload, (c, v) => c with { SanitizeDumpPayload = v }),
             Enum("loglevel", ["debug", "verbose", "notice", "warning"], c => c.LogLevel, (c, v) => c with { LogLevel = v }),
+            // ---- h55: process directives ----
+            Str("logfile", c => c.LogFile, (c, v) => c with { LogFile = v }, im),
+            Str("pidfile", c => c.PidFile, (c, v) => c with { PidFile = v }, im),
+            Int("tcp-backlog", 0, IntMax, c => c.TcpBacklog, (c, v) => c with { TcpBacklog = (int)v }, im),
+            Str("unixsocket", c => c.UnixSocket, (c, v) => c with { UnixSocket = v }, im),
+            new("unixsocketperm", im, c => Convert.ToString(c.UnixSocketPerm, 8), (c, a) => c with { UnixSocketPerm = (int)ParseOctal(a[0], 0, 0x1FF) }),
+            Enum("supervised", ["upstart", "systemd", "auto", "no"], c => c.Supervised, (c, v) => c with { Supervised = v }, im),
+            new("shutdown-on-sigint", KvDirectiveFlags.MultiArg, c => c.ShutdownOnSigint, (c, a) => c with { ShutdownOnSigint = ParseShutdownFlags(a) })
+            {
+                RewriteLines = c => [SplitSpaces(c.ShutdownOnSigint)],
+            },
+            new("shutdown-on-sigterm", KvDirectiveFlags.MultiArg, c => c.ShutdownOnSigterm, (c, a) => c with { ShutdownOnSigterm = ParseShutdownFlags(a) })
+            {
+                RewriteLines = c => [SplitSpaces(c.ShutdownOnSigterm)],
+            },
+            Int("shutdown-timeout", 0, IntMax, c => c.ShutdownTimeout, (c, v) => c with { ShutdownTimeout = (int)v }),
             Enum("enable-debug-command", ["no", "yes", "local"], c => c.EnableDebugCommand, (c, v) => c with { EnableDebugCommand = v }, im),
             Enum("enable-module-command", ["no", "yes", "local"], c => c.EnableModuleCommand, (c, v) => c with { EnableModuleCommand = v }, im),
             Bool("daemonize", _ => false, (c, v) => v ? throw new KvConfigException("daemonize yes is not supported (run under a supervisor)") : c, im),
         ];
+    }
+
+    /// <summary>The names of Redis's shutdown flags (shutdown-on-sigint, shutdown-on-sigterm), in the order CONFIG GET lists them.</summary>
+    private static readonly string[] s_shutdownFlags = ["save", "nosave", "now", "force"];
+
+    /// <summary>Redis's flags enum of shutdown-on-sigint/sigterm: one or more of default, save, nosave, now, force (any
+    /// case, repeats allowed); SAVE with NOSAVE refused. Returns the value as CONFIG GET shows it: the flags set, in
+    /// Redis's order, or <c>default</c> when none.</summary>
+    public static string ParseShutdownFlags(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var set = new bool[s_shutdownFlags.Length];
+        args = [.. args.SelectMany(SplitSpaces)]; // a config file's one quoted value is split as Redis splits a multi-arg value
+        if (args.Count == 0) throw new KvConfigException("argument(s) must be one of the following: default, save, nosave, now, force");
+        foreach (string arg in args)
+        {
+            string v = arg.ToLowerInvariant();
+            if (v == "default") continue;
+            int i = Array.IndexOf(s_shutdownFlags, v);
+            if (i < 0) throw new KvConfigException("argument(s) must be one of the following: default, save, nosave, now, force");
+            set[i] = true;
+        }
+        if (set[0] && set[1]) throw new KvConfigException("shutdown options SAVE and NOSAVE can't be used simultaneously");
+        string[] names = [.. s_shutdownFlags.Where((_, i) => set[i])];
+        return names.Length == 0 ? "default" : string.Join(' ', names);
+    }
+
+    /// <summary>Redis's octal argument (unixsocketperm: strtoll base 8, the whole text) within [min, max]; the range error
+    /// shows the bounds in octal, as Redis.</summary>
+    public static long ParseOctal(string value, long min, long max)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        string v = value.TrimStart(' ', '\t', '\n', '\v', '\f', '\r');
+        bool negative = v.StartsWith('-');
+        if (v.StartsWith('-') || v.StartsWith('+')) v = v[1..];
+        long n = 0;
+        foreach (char ch in v)
+        {
+            if (ch is < '0' or > '7') throw new KvConfigException("argument couldn't be parsed as an octal number");
+            n = Math.Min(n * 8 + (ch - '0'), long.MaxValue / 16);
+        }
+        if (negative) n = -n;
+        return n < min || n > max
+            ? throw new KvConfigException($"argument must be between {Convert.ToString(min, 8)} and {Convert.ToString(max, 8)} inclusive")
+            : n;
     }
 
     private static string FormatOutputLimits(KvServerConfig c) =>

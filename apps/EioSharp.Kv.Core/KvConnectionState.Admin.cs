@@ -653,6 +653,7 @@ public sealed partial class KvConnectionState
         if (IsSubscribed) flags.Append('P');
         if (InTransaction) flags.Append('x');
         if (entry is { Blocked: true }) flags.Append('b');
+        if (IsUnixSocket) flags.Append('U');
         if (NoEvict) flags.Append('e');
         if (flags.Length == 0) flags.Append('N');
         int subs = Subscriber is { } s ? PubSub.CountOf(s) : 0;

@@ -87,6 +87,9 @@ public sealed partial class KvConnectionState
     /// <summary>Remote address shown by CLIENT INFO (set by the server).</summary>
     public string RemoteAddress { get; set; } = "?";
 
+    /// <summary>The client came through the Unix socket (Redis's <c>unixsocket</c>; CLIENT LIST flag <c>U</c>).</summary>
+    public bool IsUnixSocket { get; init; }
+
     /// <summary>Where <paramref name="command"/> runs (same as <see cref="KvCommandTable.Route"/>).</summary>
     public static KvRoute Route(KvCommand command) => KvCommandTable.Route(command);
 

@@ -185,6 +185,42 @@ public sealed record KvServerConfig
     /// <summary>Redis's <c>loglevel</c> (reported).</summary>
     public string LogLevel { get; init; } = "notice";
 
+    // ---- h55: process directives ----
+
+    /// <summary>Redis's <c>logfile</c> (immutable): the file the server's log lines are appended to; empty (the default):
+    /// standard output. A file that cannot be opened at start is fatal (exit 1), as Redis.</summary>
+    public string LogFile { get; init; } = "";
+
+    /// <summary>Redis's <c>pidfile</c> (immutable): written at start (the process id and a newline), removed at a clean
+    /// shutdown (SHUTDOWN, SIGTERM, SIGINT); empty (the default when not daemonized, as Redis): none.</summary>
+    public string PidFile { get; init; } = "";
+
+    /// <summary>Redis's <c>tcp-backlog</c> (immutable): the listen backlog of the TCP and Unix sockets (default 511; the
+    /// kernel caps it at net.core.somaxconn).</summary>
+    public int TcpBacklog { get; init; } = 511;
+
+    /// <summary>Redis's <c>unixsocket</c> (immutable): also accept clients on this Unix stream socket path; empty (the default): none.</summary>
+    public string UnixSocket { get; init; } = "";
+
+    /// <summary>Redis's <c>unixsocketperm</c> (immutable): the permissions given to <see cref="UnixSocket"/> (0 to 0777;
+    /// 0, the default: left as created, mode 0777 less the umask).</summary>
+    public int UnixSocketPerm { get; init; }
+
+    /// <summary>Redis's <c>supervised</c> (immutable): <c>no</c> (default), <c>upstart</c>, <c>systemd</c> or <c>auto</c>.
+    /// With systemd (or auto and NOTIFY_SOCKET set), READY=1 is sent to NOTIFY_SOCKET once the server accepts clients.</summary>
+    public string Supervised { get; init; } = "no";
+
+    /// <summary>Redis's <c>shutdown-on-sigint</c>: the SHUTDOWN flags applied on SIGINT (<c>default</c>, or some of
+    /// <c>save</c>, <c>nosave</c>, <c>now</c>, <c>force</c> in that order, separated by spaces).</summary>
+    public string ShutdownOnSigint { get; init; } = "default";
+
+    /// <summary>Redis's <c>shutdown-on-sigterm</c>: the SHUTDOWN flags applied on SIGTERM (as <see cref="ShutdownOnSigint"/>).</summary>
+    public string ShutdownOnSigterm { get; init; } = "default";
+
+    /// <summary>Redis's <c>shutdown-timeout</c>, in seconds: how long a shutdown waits for lagging replicas (there are none
+    /// here: accepted and shown only).</summary>
+    public int ShutdownTimeout { get; init; } = 10;
+
     /// <summary>Redis's <c>lfu-log-factor</c> (reported; for the eviction policies).</summary>
     public int LfuLogFactor { get; init; } = 10;
 

@@ -30,9 +30,6 @@ internal sealed class KvServerContext(KvLiveConfig live, KvServerStats stats, As
     /// <summary>SHUTDOWN, BGREWRITEAOF, LASTSAVE.</summary>
     public IKvServerAdmin? Admin { get; set; }
 
-    /// <summary>The server's log (SHUTDOWN's save failure).</summary>
-    public Action<string> Log { get; init; } = static _ => { };
-
     /// <summary>Every connected client (CLIENT LIST/KILL, timeout, MONITOR).</summary>
     public KvClientRegistry Clients { get; init; } = new();
 
@@ -72,6 +69,9 @@ internal sealed class KvServerContext(KvLiveConfig live, KvServerStats stats, As
     }
 
     public long NextClientId() => Interlocked.Increment(ref _nextClientId);
+
+    /// <summary>Where the server's log lines go (standard output or the logfile).</summary>
+    public Action<string> Log { get; init; } = Console.Out.WriteLine;
 }
 
 /// <summary>Serves one client connection: parse every complete command already buffered, run connection commands here
@@ -83,7 +83,12 @@ internal static class KvConnection
     internal const int MaxInputWhileBlocked = 1024 * 1024; // pipelined input kept while a blocking command waits
     private static readonly TimeSpan ShutdownReplyGrace = TimeSpan.FromSeconds(2); // at shutdown, for replies already committed
 
-    public static async Task HandleAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer)
+    /// <summary>Serves one accepted connection until it closes.</summary>
+    /// <param name="ctx">What every connection shares.</param>
+    /// <param name="conn">The connection.</param>
+    /// <param name="peer">The client's address.</param>
+    /// <param name="unixSocket">The path of the Unix socket the client came through (Redis's <c>unixsocket</c>); null for TCP.</param>
+    public static async Task HandleAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, string? unixSocket = null)
     {
         var stats = ctx.Stats;
         stats.OnClientConnected();
@@ -104,7 +109,7 @@ internal static class KvConnection
                 return;
             }
 
-            await ServeAsync(ctx, conn, peer);
+            await ServeAsync(ctx, conn, peer, unixSocket);
         }
         catch (Exception ex) when (ex is NetException or ObjectDisposedException or ClientGoneException or ClientKilledException ||
                                    (ex is MultipleException m && m.InnerExceptions.All(e => e is ClientKilledException or CancelledException)))
@@ -144,8 +149,8 @@ internal static class KvConnection
     private static bool IsOutputLimit(Exception ex) =>
         ex is OutputBufferLimitExceededException || (ex is MultipleException m && m.InnerExceptions.Any(IsOutputLimit));
 
-    private static Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer) =>
-        Switch.RunAsync(sw => new KvConnectionSession(ctx, conn, peer, conn.LocalEndPoint?.ToString() ?? "?", sw).RunAsync(), "kv-connection");
+    private static Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, string? unixSocket) =>
+        Switch.RunAsync(sw => new KvConnectionSession(ctx, conn, peer, conn.LocalEndPoint?.ToString() ?? "?", sw, unixSocket).RunAsync(), "kv-connection");
 
     /// <summary>The writer of a connection that has subscribed: sends the queued chunks (replies and messages) in order.</summary>
     internal static async Task WritePushesAsync(KvServerContext ctx, IFlowSink conn, KvPushOutput output)
@@ -317,7 +322,7 @@ internal static class KvConnection
         if (request.Reply.Overflowed)
         {
             ctx.Stats.OnOutputBufferLimitDisconnection();
-            Console.Out.WriteLine($"{Environment.ProcessId}:M {DateTime.Now:dd MMM yyyy HH:mm:ss.fff} # Client id={state.Session.ClientId} " +
+            ctx.Log($"Client id={state.Session.ClientId} " +
                 $"addr={state.RemoteAddress} scheduled to be closed ASAP for overcoming of output buffer limits " +
                 $"(pending replies over {ctx.Config.EffectiveReplyLimit} bytes).");
             request.Reply.ResetWrittenCount();

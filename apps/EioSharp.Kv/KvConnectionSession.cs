@@ -55,7 +55,14 @@ internal sealed class KvConnectionSession
 
     /// <summary>Creates the session of a connection (registered in <see cref="KvServerContext.Clients"/> until
     /// <see cref="RunAsync"/> ends).</summary>
-    public KvConnectionSession(KvServerContext ctx, IFlowDuplex conn, EndPoint peer, string localAddress, Switch sw)
+    /// <param name="ctx">What every connection shares.</param>
+    /// <param name="conn">The connection.</param>
+    /// <param name="peer">The client's address (for a Unix socket client: the socket's path).</param>
+    /// <param name="localAddress">The address the client connected to (CLIENT LIST laddr).</param>
+    /// <param name="sw">The connection's switch.</param>
+    /// <param name="unixSocket">The Unix socket's path when the client came through <c>unixsocket</c> (CLIENT LIST:
+    /// <c>addr=path:0 laddr=path:0 flags=U</c>, as Redis); null for TCP.</param>
+    public KvConnectionSession(KvServerContext ctx, IFlowDuplex conn, EndPoint peer, string localAddress, Switch sw, string? unixSocket = null)
     {
         _ctx = ctx;
         _conn = conn;
@@ -63,8 +70,8 @@ internal sealed class KvConnectionSession
         _sw = sw;
         _state = new KvConnectionState(ctx.NextClientId(), ctx.Live, ctx.Stats, ctx.PubSub)
         {
-            RemoteAddress = peer.ToString() ?? "?", Admin = ctx.Admin, CommandStats = ctx.CommandStats,
-            ScriptMonitor = ctx.ScriptMonitor,
+            RemoteAddress = unixSocket is null ? peer.ToString() ?? "?" : unixSocket + ":0", Admin = ctx.Admin, CommandStats = ctx.CommandStats,
+            ScriptMonitor = ctx.ScriptMonitor, IsUnixSocket = unixSocket is not null,
         };
 
         // CLIENT KILL and timeout close the connection from any domain: the kill promise fails the switch.
@@ -72,7 +79,7 @@ internal sealed class KvConnectionSession
         _killed = killed;
         _entry = new KvClientEntry(_state, ctx.Clock.Now.ToUnixTimeMilliseconds(), () => killer.TryResolve(true))
         {
-            LocalAddress = localAddress,
+            LocalAddress = unixSocket is null ? localAddress : unixSocket + ":0",
         };
         _request = new StoreRequest { Session = _state.Session };
         _commands = new RespRequestReader(ctx.Parser) { Arena = _arena };

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using EioSharp.Domains;
 using EioSharp.Fs;
 using EioSharp.Net;
@@ -18,10 +19,31 @@ internal static class KvServer
     /// <param name="log">Where log lines go.</param>
     /// <param name="onListening">Called with the bound address once the server accepts connections.</param>
     /// <param name="requestStop">Starts the shutdown (SHUTDOWN); null: SHUTDOWN is refused.</param>
+    /// <param name="signals">Set by the server to its handler of SIGINT and SIGTERM (shutdown-on-sigint, shutdown-on-sigterm)
+    /// once it can shut down with flags; until then the caller resolves <paramref name="stop"/> itself.</param>
     public static async Task RunAsync(Stdenv env, KvOptions options, Promise<bool> stop, Action<string> log, Action<EndPoint>? onListening = null,
-        Action? requestStop = null)
+        Action? requestStop = null, KvSignalShutdown? signals = null)
     {
         var config = options.Config with { Backend = env.Backend };
+        KvSupervision.StopForUpstart(config.Supervised, log);
+        if (KvSupervision.StartLine(config.Supervised) is { } supervisedLine)
+        {
+            log(supervisedLine);
+        }
+
+        // Redis's pidfile: written at start (a failure is only logged), removed at a clean shutdown.
+        if (config.PidFile.Length > 0)
+        {
+            try
+            {
+                await (env.Fs / config.PidFile).SaveAsync($"{Environment.ProcessId}\n", FileCreate.OrTruncate((UnixFileMode)0x1B6));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                log($"Failed to write PID file: {IKvFiles.ErrorText(e)}");
+            }
+        }
+
         var live = new KvLiveConfig(config, options.ConfigFile, new KvFiles(env.Fs)); // CONFIG REWRITE, ACL LOAD/SAVE through the library
         long now = env.Clock.Now.ToUnixTimeMilliseconds();
         var stats = new KvServerStats { StartTimeUnixMs = now, LastSaveUnixSeconds = now / 1000 };
@@ -54,18 +76,54 @@ internal static class KvServer
             DebugCommand = options.EnableDebugCommand, Net = env.Net, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
             CommandStats = commandStats, Log = log,
         };
-        context.Admin = new ServerAdmin(context, stats, requestStop, log) { Rdb = rdb };
+        var admin = new ServerAdmin(context, stats, requestStop, log) { Rdb = rdb };
+        context.Admin = admin;
         var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>
         {
-            var listener = env.Net.Listen(sw, new IPEndPoint(address, config.Port), backlog: 511);
+            // tcp-backlog: the kernel's queue of connections not yet accepted (capped by net.core.somaxconn), also for the Unix socket.
+            await WarnIfBacklogCappedAsync(env.Fs, config.TcpBacklog, log);
+            var listener = env.Net.Listen(sw, new IPEndPoint(address, config.Port), backlog: config.TcpBacklog);
+            ListeningSocket? unixListener = null;
+            if (config.UnixSocket.Length > 0)
+            {
+                // Redis's unixsocket: the path is replaced if it exists; unixsocketperm (when not 0) is applied with chmod.
+                // A socket that cannot be opened is fatal, with Redis's text (exit 1).
+                try
+                {
+                    await (env.Fs / config.UnixSocket).UnlinkAsync(missingOk: true);
+                }
+                catch (IOException)
+                {
+                    // As Redis's unlink before bind: its error is not checked; bind says what is wrong.
+                }
+
+                try
+                {
+                    unixListener = env.Net.Listen(sw, new UnixDomainSocketEndPoint(config.UnixSocket), backlog: config.TcpBacklog);
+                }
+                catch (NetException e)
+                {
+                    // .NET reports bind's ENOENT (a missing directory) as EADDRNOTAVAIL: say what Redis's strerror says.
+                    string? parent = Path.GetDirectoryName(Path.GetFullPath(config.UnixSocket));
+                    bool missingDirectory = e.SocketError == SocketError.AddressNotAvailable && parent is not null && !await (env.Fs / parent).ExistsAsync();
+                    string reason = missingDirectory ? "No such file or directory" : e.InnerException?.Message ?? e.Message;
+                    throw new KvStartupException($"Failed opening Unix socket: bind: {reason}");
+                }
+
+                if (config.UnixSocketPerm != 0)
+                {
+                    await (env.Fs / config.UnixSocket).ChangeModeAsync((UnixFileMode)config.UnixSocketPerm);
+                }
+            }
 
             StoreOwner? owner = null;
 
             // Listening before the AOF is replayed, as Redis: clients connect during the replay and get -LOADING.
             async Task LoadThenServeAsync()
             {
+                await KvSupervision.NotifyAsync(env, config.Supervised, "STATUS=Redis is loading...\n", log);
                 // As Redis, the RDB file is loaded when there is no AOF to load (appendonly no, or no file yet).
                 bool aofExists = config.AppendOnly && await (env.Fs / aofPath).ExistsAsync();
                 if (!aofExists && await RdbPersistence.LoadAtStartAsync(env.Fs, env.Clock, config, sw, store, now, stats, log, listener.ListeningEndPoint.ToString()!) && config.AppendOnly)
@@ -119,7 +177,19 @@ internal static class KvServer
                     $"{options.Domains} connection domain(s)" + (options.StoreOnMainDomain ? ", store on the main domain" : " + 1 store domain") +
                     $", store owner supervised ({StoreOwner.MaxRestarts} restarts in {StoreOwner.RestartPeriod.TotalSeconds:0}s)" +
                     (options.EnableDebugCommand == DebugCommandMode.No ? "." : $", DEBUG command enabled ({options.EnableDebugCommand.ToString().ToLowerInvariant()})."));
+                if (unixListener is not null)
+                {
+                    log($"The server is now ready to accept connections at {config.UnixSocket}");
+                }
+
                 onListening?.Invoke(listener.ListeningEndPoint);
+                if (signals is not null)
+                {
+                    signals.Handler = signal => admin.ShutdownOnSignal(signal, signal == KvSignal.Interrupt ? live.Current.ShutdownOnSigint : live.Current.ShutdownOnSigterm);
+                }
+
+                await KvSupervision.NotifyAsync(env, config.Supervised, "STATUS=Ready to accept connections\n", log);
+                await KvSupervision.NotifyAsync(env, config.Supervised, "READY=1\n", log);
                 Fiber.ForkDaemon(sw, () => CloseIdleClientsAsync(context), "kv-client-timeout");
                 await stop.AwaitAsync();
             }
@@ -135,17 +205,25 @@ internal static class KvServer
                     $"{ListeningSocket.DescriptorReserve} kept for the runtime allows no more; raise it with ulimit -n.");
             }
 
+            void OnError(Exception ex) =>
+                log(ListeningSocket.PeerOf(ex) is { } peer ? $"WARNING: connection from {peer}: {ex.Message}" : $"WARNING: {ex.Message}");
+            Task ServeTcpAsync() => listener.RunServerAsync(
+                (conn, peer) => KvConnection.HandleAsync(context, conn, peer),
+                OnError,
+                maxConnections: maxConnections,
+                domainManager: env.DomainManager,
+                additionalDomains: options.Domains - 1);
+
+            // The Unix socket's clients are served on the main domain (Redis's CLIENT LIST: addr=path:0 laddr=path:0 flags=U).
+            Task ServeUnixAsync() => unixListener!.RunServerAsync(
+                (conn, _) => KvConnection.HandleAsync(context, conn, unixListener.ListeningEndPoint, config.UnixSocket),
+                OnError,
+                maxConnections: maxConnections);
             try
             {
-                await Fiber.FirstAsync(
-                    () => listener.RunServerAsync(
-                        (conn, peer) => KvConnection.HandleAsync(context, conn, peer),
-                        ex => log(ListeningSocket.PeerOf(ex) is { } peer ? $"WARNING: connection from {peer}: {ex.Message}" : $"WARNING: {ex.Message}"),
-                        maxConnections: maxConnections,
-                        domainManager: env.DomainManager,
-                        additionalDomains: options.Domains - 1),
-                    LoadThenServeAsync);
+                await Fiber.FirstAsync(unixListener is null ? ServeTcpAsync : () => Fiber.BothAsync(ServeTcpAsync, ServeUnixAsync), LoadThenServeAsync);
                 log("Shutting down: stopped accepting; finishing in-flight commands.");
+                await KvSupervision.NotifyAsync(env, config.Supervised, "STOPPING=1\n", log);
             }
             finally
             {
@@ -156,6 +234,18 @@ internal static class KvServer
                 }
             }
         }, "kv-server");
+        if (config.UnixSocket.Length > 0)
+        {
+            log("Removing the unix socket file.");
+            await (env.Fs / config.UnixSocket).UnlinkAsync(missingOk: true);
+        }
+
+        if (config.PidFile.Length > 0)
+        {
+            log("Removing the pid file.");
+            await (env.Fs / config.PidFile).UnlinkAsync(missingOk: true);
+        }
+
         log("EioSharp.Kv stopped; the append-only file is synced.");
     }
 
@@ -186,7 +276,7 @@ internal static class KvServer
             }
 
             // client-output-buffer-limit normal: over the hard limit, or over the soft one for more than its seconds.
-            ctx.Clients.CheckOutputLimits(ctx.Clock.Now.ToUnixTimeMilliseconds(), ctx.Config, ctx.Stats, Console.Out.WriteLine);
+            ctx.Clients.CheckOutputLimits(ctx.Clock.Now.ToUnixTimeMilliseconds(), ctx.Config, ctx.Stats, ctx.Log);
         }
     }
 
@@ -229,6 +319,19 @@ internal static class KvServer
             return null;
         }
 
+        /// <summary>SIGINT or SIGTERM: Redis's shutdown with the flags of shutdown-on-sigint / shutdown-on-sigterm
+        /// (<c>default</c>: as SHUTDOWN without flags). If the shutdown is refused (the initial AOF is being written and
+        /// <c>force</c> is not set) the server keeps running, as Redis.</summary>
+        public void ShutdownOnSignal(KvSignal signal, string flags)
+        {
+            string[] f = flags.Split(' ');
+            log($"Received {(signal == KvSignal.Interrupt ? "SIGINT" : "SIGTERM")} scheduling shutdown...");
+            if (Shutdown(noSave: f.Contains("nosave"), save: f.Contains("save"), now: f.Contains("now"), force: f.Contains("force")) is not null)
+            {
+                log($"{(signal == KvSignal.Interrupt ? "SIGINT" : "SIGTERM")} received but errors trying to shut down the server, check the logs for more information");
+            }
+        }
+
         public string? RewriteAppendOnlyFile()
         {
             if (context.Store is not { } owner || !owner.HasAppendOnlyFile)
@@ -243,6 +346,24 @@ internal static class KvServer
 
             owner.RequestRewrite();
             return null;
+        }
+    }
+
+    /// <summary>As Redis's checkTcpBacklogSettings: a warning when net.core.somaxconn is below tcp-backlog (the kernel
+    /// silently caps the backlog there).</summary>
+    private static async Task WarnIfBacklogCappedAsync(EioPath fs, int backlog, Action<string> log)
+    {
+        const string SomaxconnPath = "/proc/sys/net/core/somaxconn";
+        try
+        {
+            if (int.TryParse((await (fs / SomaxconnPath).LoadStringAsync(64)).Trim(), out int somaxconn) && somaxconn < backlog)
+            {
+                log($"WARNING: The TCP backlog setting of {backlog} cannot be enforced because {SomaxconnPath} is set to the lower value of {somaxconn}.");
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not Linux, or /proc not mounted: nothing to compare with, as Redis.
         }
     }
 

@@ -36,7 +36,18 @@ if (options.ShowHelp)
 }
 
 var (stop, stopper) = Promise.Create<bool>();
-void Log(string line) => Console.Out.WriteLine($"{Environment.ProcessId}:M {DateTime.Now:dd MMM yyyy HH:mm:ss.fff} * {line}");
+var logger = new KvLog(); // standard output, or the logfile once the server has opened it
+void Log(string line) => logger.Write(line);
+var signals = new KvSignalShutdown();
+
+// SIGINT and SIGTERM: once the server is up, a shutdown with the flags of shutdown-on-sigint / shutdown-on-sigterm
+// (KvServer); before that (loading), a plain stop.
+void OnSignal(PosixSignalContext c, KvSignal signal)
+{
+    c.Cancel = true;
+    if (signals.Handler is { } handler) handler(signal);
+    else stopper.TryResolve(true);
+}
 
 // As Redis (adjustOpenFilesLimit): maxclients needs maxclients + 32 file descriptors (the 32 are reserved for the runtime,
 // the AOF and the listening sockets). Raise the soft RLIMIT_NOFILE up to the hard limit if needed; if that is still not
@@ -46,18 +57,14 @@ if (FileDescriptorLimit.Fit(options.Config.MaxClients, out string? warning) is i
     options = options with { Config = options.Config with { MaxClients = fitted } };
 }
 
-if (warning is not null)
-{
-    Log($"WARNING: {warning}");
-}
-
 if (options.Config.MaxClients < 1)
 {
+    if (warning is not null) Log($"WARNING: {warning}");
     Console.Error.WriteLine("FATAL: the file-descriptor limit leaves no room for clients (it must be above 32); raise it with ulimit -n.");
     return 1;
 }
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopper.TryResolve(true); });
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopper.TryResolve(true); });
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => OnSignal(c, KvSignal.Interrupt));
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => OnSignal(c, KvSignal.Terminate));
 // --trace FILE streams the fiber trace; SIGQUIT (kill -QUIT pid) prints the live tree of domains, switches and fibers.
 using var diagnostics = EioSharp.Domains.ServerDiagnostics.Install(options.TraceFile);
 try
@@ -66,7 +73,15 @@ try
     // throughput where the portable backend gives 0.6-0.8x (docs/BENCHMARKS.md). EIOSHARP_BACKEND overrides auto.
     // The ready line names the backend in use.
     EioMain.Run(
-        env => KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true)),
+        env => logger.RunWithFileAsync(env.Fs, options.Config.LogFile, () =>
+        {
+            if (warning is not null)
+            {
+                Log($"WARNING: {warning}"); // in the logfile when there is one
+            }
+
+            return KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true), signals: signals);
+        }),
         new EioOptions { Backend = options.Backend });
     return 0;
 }
@@ -75,6 +90,12 @@ catch (ArgumentException e) when (e.ParamName == "EIOSHARP_BACKEND")
     // EioMain.Run: the environment override names no backend.
     Console.Error.WriteLine(e.Message);
     return 2;
+}
+catch (Exception ex) when (FindStartup(ex) is { } e)
+{
+    // As Redis: the log file cannot be opened (fatal, exit 1).
+    Console.Error.WriteLine(e.Message);
+    return 1;
 }
 catch (Exception e) when (RestartIntensityExceededException.FindIn(e) is { } gaveUp)
 {
@@ -112,6 +133,14 @@ static KvConfigException? FindConfigError(Exception e) => e switch
     KvConfigException c => c,
     MultipleException m => m.InnerExceptions.Select(FindConfigError).FirstOrDefault(c => c is not null),
     { InnerException: { } inner } => FindConfigError(inner),
+    _ => null,
+};
+
+static KvStartupException? FindStartup(Exception e) => e switch
+{
+    KvStartupException c => c,
+    MultipleException m => m.InnerExceptions.Select(FindStartup).FirstOrDefault(c => c is not null),
+    { InnerException: { } inner } => FindStartup(inner),
     _ => null,
 };
 

@@ -101,6 +101,22 @@ public sealed partial class KvServerProcess : IDisposable
         }
     }
 
+    /// <summary>Starts a server in a fresh temporary directory with these environment variables added (NOTIFY_SOCKET...)
+    /// and waits until it listens.</summary>
+    public static KvServerProcess StartWithEnvironment(IReadOnlyDictionary<string, string?> environment, params string[] extraArgs)
+    {
+        var dir = new TempDir();
+        try
+        {
+            return new KvServerProcess(dir.DataDir, dir, ServerProcess.Start(Info(dir.DataDir, extraArgs) with { Environment = environment }));
+        }
+        catch
+        {
+            dir.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Starts a server on <paramref name="dataDir"/> (kept on dispose) and waits until it listens.</summary>
     public static KvServerProcess StartIn(string dataDir, params string[] extraArgs) =>
         new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs)));

@@ -129,10 +129,14 @@ public sealed class RedisServerProcess : IDisposable
     private readonly Process _process;
     private readonly TempDir _dir = new();
 
-    private RedisServerProcess(int port, IEnumerable<string> extraArgs, string? configFile = null)
+    private RedisServerProcess(int port, IEnumerable<string> extraArgs, string? configFile = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
         Port = port;
         var psi = new ProcessStartInfo("redis-server") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            psi.Environment[name] = value;
+        }
         if (configFile is not null)
         {
             psi.ArgumentList.Add(configFile); // redis-server takes its config file as the first argument only
@@ -151,7 +155,20 @@ public sealed class RedisServerProcess : IDisposable
 
     public int Pid => _process.Id;
 
+    /// <summary>The server's directory (<c>--dir</c>: dump.rdb...), deleted on dispose.</summary>
+    public string Dir => _dir.Path;
+
+    /// <summary>Whether the server exited.</summary>
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Waits for the server to exit by itself; returns the exit code, or null if it still runs after <paramref name="timeout"/>.</summary>
+    public int? WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout) ? _process.ExitCode : null;
+
     public static RedisServerProcess Start(params string[] extraArgs) => WaitReady(new RedisServerProcess(FreePort(), extraArgs));
+
+    /// <summary>Starts redis-server with these environment variables added (NOTIFY_SOCKET...).</summary>
+    public static RedisServerProcess StartWithEnvironment(IReadOnlyDictionary<string, string?> environment, params string[] extraArgs) =>
+        WaitReady(new RedisServerProcess(FreePort(), extraArgs, environment: environment));
 
     /// <summary>Starts redis-server with <paramref name="configFile"/> (the options of <see cref="Start"/> override it).</summary>
     public static RedisServerProcess StartWithConfig(string configFile, params string[] extraArgs) =>
