@@ -298,23 +298,9 @@ internal sealed class KvZSet : KvObject, IKvElements
         return removed;
     }
 
-    private int IndexOf(ReadOnlySpan<byte> member)
-    {
-        for (int i = 0; i < _compact!.Count; i++)
-            if (_compact[i].Member.AsSpan().SequenceEqual(member)) return i;
-        return -1;
-    }
+    private int IndexOf(ReadOnlySpan<byte> member) => _compact!.IndexOfMember(member);
 
-    private int InsertionPoint(double score, byte[] member)
-    {
-        int lo = 0, hi = _compact!.Count;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (ZEntry.Compare(_compact[mid].Score, _compact[mid].Member, score, member) < 0) lo = mid + 1; else hi = mid;
-        }
-        return lo;
-    }
+    private int InsertionPoint(double score, byte[] member) => _compact!.InsertionPoint(score, member);
 
     /// <summary>Converts the compact form to the skip list (no-op when already converted).</summary>
     public void ConvertToSkipList()
