@@ -108,17 +108,7 @@ internal sealed class KvZSet : KvObject, IKvElements
 
     public bool TryGetScore(ReadOnlySpan<byte> member, out double score)
     {
-        if (_compact is null) return _lookup.TryGetValue(member, out score);
-        foreach (ZEntry e in _compact)
-        {
-            if (e.Member.AsSpan().SequenceEqual(member))
-            {
-                score = e.Score;
-                return true;
-            }
-        }
-        score = 0;
-        return false;
+        return _compact is null ? _lookup.TryGetValue(member, out score) : _compact.TryGetScore(member, out score);
     }
 
     /// <summary>The 0-based rank of <paramref name="member"/> in ascending order, or -1.</summary>
