@@ -382,6 +382,13 @@ public static class KvConfigDirectives
             {
                 RewriteLines = c => c.Save.Length == 0 ? [[""]] : [.. SplitSpaces(c.Save).Chunk(2).Select(p => p.ToList())],
             },
+            // ---- h52: RDB (config.c: rdbchecksum IMMUTABLE_CONFIG, the others MODIFIABLE_CONFIG) ----
+            Bool("rdbcompression", c => c.RdbCompression, (c, v) => c with { RdbCompression = v }),
+            Bool("rdbchecksum", c => c.RdbChecksum, (c, v) => c with { RdbChecksum = v }, im),
+            Bool("stop-writes-on-bgsave-error", c => c.StopWritesOnBgsaveError, (c, v) => c with { StopWritesOnBgsaveError = v }),
+            Bool("rdb-del-sync-files", c => c.RdbDelSyncFiles, (c, v) => c with { RdbDelSyncFiles = v }),
+            Bool("rdb-save-incremental-fsync", c => c.RdbSaveIncrementalFsync, (c, v) => c with { RdbSaveIncrementalFsync = v }),
+            Enum("sanitize-dump-payload", ["no", "yes", "clients"], c => c.SanitizeDumpPayload, (c, v) => c with { SanitizeDumpPayload = v }),
             Enum("loglevel", ["debug", "verbose", "notice", "warning"], c => c.LogLevel, (c, v) => c with { LogLevel = v }),
             // ---- h55: process directives ----
             Str("logfile", c => c.LogFile, (c, v) => c with { LogFile = v }, im),

@@ -173,21 +173,23 @@ public sealed partial class KvConnectionState
             FlagTransaction();
             return KvDispatch.Replied;
         }
-        if (!_stats.AofLastWriteOk && info.Name == "exec" && _transaction is not null && !_transaction.Aborted
+        string? diskError = _stats.AofLastWriteOk && _stats.RdbLastBgSaveOk ? null : _stats.DiskWriteError(_config);
+        if (diskError is not null && info.Name == "exec" && _transaction is not null && !_transaction.Aborted
             && _transaction.Commands.Exists(c => (c.Info is { } q && IsDiskWrite(q, c)) || IsWriteScript(c)))
         {
             // Redis 7.0: an EXEC whose queued commands write is a write command; its rejection aborts the transaction
             // (execCommandAbort: discarded, keys unwatched) with the disk error as the reason.
-            reply.WriteError("EXECABORT Transaction discarded because of: MISCONF Errors writing to the AOF file: " + (_stats.AofLastWriteError ?? "unknown error"));
+            reply.WriteError("EXECABORT Transaction discarded because of: " + diskError);
             CommandStats?.RecordRejected(info.Name, reply.LastError!);
             _transaction = null;
             Session.UnwatchAtNextRequest = true;
             return KvDispatch.Replied;
         }
-        if (!_stats.AofLastWriteOk && (IsDiskWrite(info, command) || info.Id == KvCommandId.Ping))
+        if (diskError is not null && (IsDiskWrite(info, command) || info.Id == KvCommandId.Ping))
         {
-            // As Redis while the AOF cannot be written or fsynced: writes (and PING) are refused, reads go on.
-            reply.WriteError("MISCONF Errors writing to the AOF file: " + (_stats.AofLastWriteError ?? "unknown error"));
+            // As Redis while the AOF cannot be written or fsynced, or a BGSAVE failed with stop-writes-on-bgsave-error:
+            // writes (and PING) are refused, reads go on.
+            reply.WriteError(diskError);
             CommandStats?.RecordRejected(info.Name, reply.LastError!);
             FlagTransaction();
             return KvDispatch.Replied;

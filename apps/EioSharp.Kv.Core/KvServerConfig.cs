@@ -166,6 +166,32 @@ public sealed record KvServerConfig
     /// on by default, is the durable copy; redis-server's default is <c>3600 1 300 100 60 10000</c> with the AOF off).</summary>
     public string Save { get; init; } = "";
 
+    // ---- h52: RDB ----
+
+    /// <summary>Redis's <c>rdbcompression</c> (default yes): SAVE, BGSAVE and DUMP write strings over 20 bytes
+    /// LZF-compressed when that saves at least 4 bytes (DEBUG OBJECT's serializedlength counts the same).</summary>
+    public bool RdbCompression { get; init; } = true;
+
+    /// <summary>Redis's <c>rdbchecksum</c> (default yes; start only): no writes 0 as the RDB file's CRC-64 and does not
+    /// check the CRC when loading one.</summary>
+    public bool RdbChecksum { get; init; } = true;
+
+    /// <summary>Redis's <c>stop-writes-on-bgsave-error</c> (default yes): while save points are set and the last BGSAVE
+    /// (or save) failed, write commands and PING answer <c>-MISCONF Redis is configured to save RDB snapshots...</c>.</summary>
+    public bool StopWritesOnBgsaveError { get; init; } = true;
+
+    /// <summary>Redis's <c>rdb-del-sync-files</c> (default no): accepted, no effect (it deletes RDB files made only for
+    /// replication; this server has no replication).</summary>
+    public bool RdbDelSyncFiles { get; init; }
+
+    /// <summary>Redis's <c>rdb-save-incremental-fsync</c> (default yes): a BGSAVE fsyncs its file every 32 MiB written
+    /// (REDIS_AUTOSYNC_BYTES of redis 7.0), so the final fsync does not flush the whole file at once.</summary>
+    public bool RdbSaveIncrementalFsync { get; init; } = true;
+
+    /// <summary>Redis's <c>sanitize-dump-payload</c> (no, yes, clients; default no): accepted; RESTORE always checks a
+    /// payload completely (as <c>yes</c>) since it rebuilds the value through the creation commands.</summary>
+    public string SanitizeDumpPayload { get; init; } = "no";
+
     /// <summary>Redis's <c>dbfilename</c>: the RDB file inside <see cref="Directory"/> (SAVE, BGSAVE, loaded at start when
     /// there is no AOF to load).</summary>
     public string DbFilename { get; init; } = "dump.rdb";

@@ -10,8 +10,8 @@ public sealed partial class KvStore
 
     /// <summary>DEBUG OBJECT: Redis's status line <c>Value at:&lt;address&gt; refcount:n encoding:e serializedlength:n lru:n
     /// lru_seconds_idle:n</c>, plus the quicklist fields for a list; <c>-ERR no such key</c> when missing. The address is
-    /// the value's identity hash (no pointers in .NET); serializedlength is Redis's RDB length for a string (without LZF
-    /// compression) and our DUMP payload's body for other types; the quicklist fields describe our list (one node while
+    /// the value's identity hash (no pointers in .NET); serializedlength is Redis's RDB length for a string (LZF-compressed
+    /// as with <see cref="RdbCompression"/>) and our DUMP payload's body for other types; the quicklist fields describe our list (one node while
     /// it is a listpack).</summary>
     /// <param name="session">The connection's session (its database).</param>
     /// <param name="key">The key; not counted as an access.</param>
@@ -30,7 +30,7 @@ public sealed partial class KvStore
         object value = e.Value;
         string encoding = EncodingName(e);
         bool shared = value is byte[] s && encoding == "int" && RespNumbers.TryParseInt64(s, out long v) && v is >= 0 and < SharedIntegers;
-        long serialized = value is byte[] str ? RdbStringLength(str, encoding == "int") : KvDump.Serialize(value).Length - 11;
+        long serialized = value is byte[] str ? RdbStringLength(str, encoding == "int", RdbCompression) : KvDump.Serialize(value).Length - 11;
         string line = string.Create(CultureInfo.InvariantCulture,
             $"Value at:0x7f{(uint)System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(value):x8}00 refcount:{(shared ? SharedRefcount : 1)} encoding:{encoding} serializedlength:{serialized} lru:{e.AccessClock} lru_seconds_idle:{IdleSeconds(e)}");
         if (value is KvList list)
@@ -43,8 +43,16 @@ public sealed partial class KvStore
         reply.WriteSimpleString(line);
     }
 
-    private static long RdbStringLength(byte[] s, bool isInt)
+    private static long RdbStringLength(byte[] s, bool isInt, bool compress)
     {
+        if (compress && s.Length > 20)
+        {
+            long written = 0;
+            var writer = new RdbWriter(span => written += span.Length, compress, checksum: false);
+            writer.WriteString(s);
+            writer.Flush();
+            return written;
+        }
         if (isInt && RespNumbers.TryParseInt64(s, out long v))
         {
             if (v is >= sbyte.MinValue and <= sbyte.MaxValue) return 2;

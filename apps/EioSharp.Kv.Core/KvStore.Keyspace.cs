@@ -618,7 +618,7 @@ public sealed partial class KvStore
     {
         KvEntry? e = LookupRead(ctx, ctx[1]);
         if (e is null) ctx.Reply.WriteNullBulkString();
-        else ctx.Reply.WriteBulkString(KvDump.Serialize(e.Value));
+        else ctx.Reply.WriteBulkString(KvDump.Serialize(e.Value, RdbCompression));
     }
 
     private void Restore(in Context ctx)

@@ -28,7 +28,7 @@ public sealed partial class KvStore
             if (e is null) continue;
             long ttl = 0;
             if (e.ExpireAt >= 0) ttl = Math.Max(1, e.ExpireAt - nowUnixMs);
-            items.Add(new KvMigrateItem(key, KvDump.Serialize(e.Value), ttl, e.ExpireAt));
+            items.Add(new KvMigrateItem(key, KvDump.Serialize(e.Value, RdbCompression), ttl, e.ExpireAt));
         }
         return items;
     }
@@ -52,7 +52,9 @@ public sealed partial class KvStore
         {
             KvEntry? e = Lookup(db, item.Key, nowUnixMs);
             if (e is null || e.ExpireAt != item.ExpireAtUnixMs) continue;
-            if (!KvDump.Serialize(e.Value).AsSpan().SequenceEqual(item.Payload)) continue;
+            // rdbcompression may have changed in between: a string is unchanged if either form matches.
+            if (!KvDump.Serialize(e.Value, RdbCompression).AsSpan().SequenceEqual(item.Payload)
+                && !(e.Value is byte[] && KvDump.Serialize(e.Value, !RdbCompression).AsSpan().SequenceEqual(item.Payload))) continue;
             args.Add(item.Key);
         }
         if (args.Count == 1) return 0;

@@ -30,6 +30,10 @@ public sealed partial class KvStore
         KvCommandTable.Data("bgsave", -1, KvCommandFlags.None, 0, 0, 0, static (s, in c) => s.BgSaveCommand(c)),
     ];
 
+    /// <summary>Redis's <c>rdbcompression</c> for DUMP and DEBUG OBJECT's serializedlength (the server sets it from its
+    /// configuration before each round): strings over 20 bytes LZF-compressed when that saves at least 4 bytes.</summary>
+    public bool RdbCompression { get; set; } = true;
+
     /// <summary>The server's RDB writer (SAVE, BGSAVE); null: those commands answer that there is none.</summary>
     public IKvRdbSaver? RdbSaver { get; set; }
 

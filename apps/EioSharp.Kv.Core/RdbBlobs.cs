@@ -292,6 +292,144 @@ internal static class RdbBlobs
         return s;
     }
 
+    /// <summary>The state <see cref="LzfCompress"/> keeps between calls: lzf's hash table (positions stamped per call)
+    /// and a scratch output buffer.</summary>
+    internal sealed class LzfState
+    {
+        public readonly int[] Table = new int[1 << LzfHashLog];
+        public int Base;
+        public byte[] Scratch = new byte[256];
+    }
+
+    private const int LzfHashLog = 16, LzfMaxLiteral = 1 << 5, LzfMaxOffset = 1 << 13, LzfMaxReference = (1 << 8) + (1 << 3);
+
+    /// <summary>lzf_compress as redis-server 7.0 builds it (liblzf 3.6: HLOG 16, VERY_FAST, not ULTRA_FAST, offsets in the
+    /// hash table): the same back-references, literal runs and give-up points, so that a string compresses to the bytes
+    /// redis writes in its RDB files and DUMP payloads. Redis leaves its hash table uninitialized (INIT_HTAB 0): a slot
+    /// never set in the current call holds an offset from an earlier call, used only if the bytes there match, so redis's
+    /// output for one string may in rare cases depend on what it compressed before; this table starts empty (what a
+    /// fresh table gives), and every output, redis's or ours, decompresses to the same string.</summary>
+    /// <param name="input">The bytes to compress.</param>
+    /// <param name="output">Receives the compressed bytes; its length is lzf's <c>out_len</c> (redis passes the input's
+    /// length less 4: compression must save at least 4 bytes).</param>
+    /// <param name="state">The hash table and scratch buffer, reused between calls (not shared between threads).</param>
+    /// <returns>The compressed length, or 0 when the output did not fit in <paramref name="output"/>.</returns>
+    public static int LzfCompress(ReadOnlySpan<byte> input, Span<byte> output, LzfState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        int inLen = input.Length, outEnd = output.Length;
+        if (inLen == 0 || outEnd == 0) return 0;
+        // The table is not cleared per call (65536 entries for a 21-byte string would cost more than compressing it):
+        // this call's positions are stored as tableBase + position, so an entry from an earlier call reads as <= 0.
+        int[] table = state.Table;
+        if (state.Base > int.MaxValue - inLen - 2)
+        {
+            Array.Clear(table);
+            state.Base = 0;
+        }
+        int tableBase = state.Base;
+        state.Base = tableBase + inLen + 1;
+        // lzf writes a run's header byte before it knows the run; op may pass out_end by 2 before a check catches it.
+        if (state.Scratch.Length < outEnd + 4) state.Scratch = new byte[Math.Max(outEnd + 4, 2 * state.Scratch.Length)];
+        Span<byte> buf = state.Scratch;
+        int ip = 0, op = 0, inEnd = inLen;
+        int lit = 0;
+        op++; // start run
+        uint hval = (uint)((input[0] << 8) | input[1]);
+        while (ip < inEnd - 2)
+        {
+            hval = (hval << 8) | input[ip + 2];
+            int slot = (int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1));
+            int reference = table[slot] - tableBase;
+            table[slot] = tableBase + ip;
+            int off;
+            if (reference > 0 && reference < ip && (off = ip - reference - 1) < LzfMaxOffset
+                && input[reference + 2] == input[ip + 2] && input[reference] == input[ip] && input[reference + 1] == input[ip + 1])
+            {
+                int len = 2;
+                int maxlen = inEnd - ip - len;
+                maxlen = maxlen > LzfMaxReference ? LzfMaxReference : maxlen;
+                if (op + 3 + 1 >= outEnd && op - (lit == 0 ? 1 : 0) + 3 + 1 >= outEnd) return 0;
+                buf[op - lit - 1] = (byte)(lit - 1); // stop run
+                op -= lit == 0 ? 1 : 0; // undo run if length is zero
+                bool mismatch = false;
+                if (maxlen > 16)
+                {
+                    for (int k = 0; k < 16; k++)
+                    {
+                        len++;
+                        if (input[reference + len] != input[ip + len])
+                        {
+                            mismatch = true;
+                            break;
+                        }
+                    }
+                }
+                if (!mismatch)
+                {
+                    do
+                    {
+                        len++;
+                    }
+                    while (len < maxlen && input[reference + len] == input[ip + len]);
+                }
+                len -= 2; // octets - 2
+                ip++;
+                if (len < 7)
+                {
+                    buf[op++] = (byte)((off >> 8) + (len << 5));
+                }
+                else
+                {
+                    buf[op++] = (byte)((off >> 8) + (7 << 5));
+                    buf[op++] = (byte)(len - 7);
+                }
+                buf[op++] = (byte)off;
+                lit = 0;
+                op++; // start run
+                ip += len + 1;
+                if (ip >= inEnd - 2) break;
+                // VERY_FAST: hash the two positions before the new one.
+                ip -= 2;
+                hval = (uint)((input[ip] << 8) | input[ip + 1]);
+                hval = (hval << 8) | input[ip + 2];
+                table[(int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))] = tableBase + ip;
+                ip++;
+                hval = (hval << 8) | input[ip + 2];
+                table[(int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))] = tableBase + ip;
+                ip++;
+            }
+            else
+            {
+                if (op >= outEnd) return 0;
+                lit++;
+                buf[op++] = input[ip++];
+                if (lit == LzfMaxLiteral)
+                {
+                    buf[op - lit - 1] = (byte)(lit - 1); // stop run
+                    lit = 0;
+                    op++; // start run
+                }
+            }
+        }
+        if (op + 3 > outEnd) return 0; // at most 3 bytes can be missing here
+        while (ip < inEnd)
+        {
+            lit++;
+            buf[op++] = input[ip++];
+            if (lit == LzfMaxLiteral)
+            {
+                buf[op - lit - 1] = (byte)(lit - 1);
+                lit = 0;
+                op++;
+            }
+        }
+        buf[op - lit - 1] = (byte)(lit - 1); // end run
+        op -= lit == 0 ? 1 : 0;
+        buf[..op].CopyTo(output);
+        return op;
+    }
+
     /// <summary>lzf_decompress: null when the input is not valid LZF data of exactly <paramref name="length"/> bytes.</summary>
     public static byte[]? LzfDecompress(ReadOnlySpan<byte> input, int length)
     {

@@ -58,8 +58,11 @@ internal sealed class RdbLoader
     /// <summary>The RDB version of the file.</summary>
     public int FileVersion { get; private set; }
 
-    private RdbLoader(Stream input, long fileLength, KvStore store, long nowUnixMs)
+    private readonly bool _verifyChecksum;
+
+    private RdbLoader(Stream input, long fileLength, KvStore store, long nowUnixMs, bool verifyChecksum)
     {
+        _verifyChecksum = verifyChecksum;
         _input = input;
         _fileLength = fileLength;
         _store = store;
@@ -72,10 +75,11 @@ internal sealed class RdbLoader
     /// <param name="store">Receives the keys.</param>
     /// <param name="nowUnixMs">Keys that expired before this are skipped.</param>
     /// <param name="cancel">Checked between keys.</param>
+    /// <param name="verifyChecksum">Redis's <c>rdbchecksum</c>: false neither computes nor checks the footer.</param>
     /// <exception cref="RdbFormatException">The file is not a loadable RDB file; the store holds the keys read before the error.</exception>
-    public static RdbLoader Load(Stream input, long fileLength, KvStore store, long nowUnixMs, CancellationToken cancel = default)
+    public static RdbLoader Load(Stream input, long fileLength, KvStore store, long nowUnixMs, CancellationToken cancel = default, bool verifyChecksum = true)
     {
-        var loader = new RdbLoader(input, fileLength, store, nowUnixMs);
+        var loader = new RdbLoader(input, fileLength, store, nowUnixMs, verifyChecksum);
         try
         {
             loader.Run(cancel);
@@ -166,7 +170,7 @@ internal sealed class RdbLoader
             Span<byte> footer = stackalloc byte[8];
             ReadExact(footer, crc: false);
             ulong stored = BinaryPrimitives.ReadUInt64LittleEndian(footer);
-            if (stored != 0 && stored != expected)
+            if (_verifyChecksum && stored != 0 && stored != expected)
             {
                 throw new RdbFormatException($"Wrong RDB checksum expected: ({stored:x16}) got: ({expected:x16})");
             }
@@ -621,7 +625,7 @@ internal sealed class RdbLoader
 
     private void UpdateCrc()
     {
-        if (_bufferPos > _crcFrom) _crc = KvDump.Crc64(_buffer.AsSpan(_crcFrom, _bufferPos - _crcFrom), _crc);
+        if (_verifyChecksum && _bufferPos > _crcFrom) _crc = KvDump.Crc64(_buffer.AsSpan(_crcFrom, _bufferPos - _crcFrom), _crc);
         _crcFrom = _bufferPos;
     }
 

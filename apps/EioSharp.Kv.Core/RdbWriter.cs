@@ -28,7 +28,8 @@ internal static class Rdb
 /// <summary>Writes an RDB file (version 10, as redis-server 7.0 writes it) from a keyspace snapshot.</summary>
 /// <remarks>
 /// <para><b>Encodings</b>: strings as Redis saves them (integers of at most 11 characters that fit 32 bits in the integer
-/// encodings, other strings raw: no LZF compression, which the format leaves optional); lists, sets and hashes in the
+/// encodings; with <c>rdbcompression</c> strings over 20 bytes LZF-compressed when that saves at least 4 bytes, as
+/// rdbSaveRawString with redis's own lzf_compress; other strings raw); lists, sets and hashes in the
 /// plain encodings (<c>RDB_TYPE_LIST</c>, <c>RDB_TYPE_SET</c>, <c>RDB_TYPE_HASH</c>: a length and the elements, which
 /// redis-server 7.0 still loads and converts to its compact encodings itself); sorted sets as <c>RDB_TYPE_ZSET_2</c>
 /// (binary doubles); streams as <c>RDB_TYPE_STREAM_LISTPACKS_2</c> with Redis's listpack nodes, consumer groups, the
@@ -36,9 +37,15 @@ internal static class Rdb
 /// <para>The bytes go to <paramref name="sink"/> in chunks of about 1 MiB; the CRC-64 footer covers all of them.</para>
 /// </remarks>
 /// <param name="sink">Receives the file's bytes in order.</param>
-internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink)
+/// <param name="compress">Redis's <c>rdbcompression</c>: LZF-compress strings over 20 bytes.</param>
+/// <param name="checksum">Redis's <c>rdbchecksum</c>: false writes 0 as the CRC-64 footer (and computes none).</param>
+internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress = true, bool checksum = true)
 {
     private const int ChunkBytes = 1 << 20;
+    private const int MinCompressLength = 21; // rdbSaveRawString: "under 20 bytes it's unable to compress even aaaaaaaaaaaaaaaaaa"
+
+    private RdbBlobs.LzfState? _lzf;
+    private byte[]? _lzfOutput;
 
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private ulong _crc;
@@ -336,8 +343,32 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink)
                 return;
             }
         }
+        if (compress && s.Length >= MinCompressLength && TryWriteLzf(s)) return;
         WriteLength((ulong)s.Length);
         WriteRaw(s);
+    }
+
+    // rdbSaveLzfStringObject: worth it only when it saves at least 4 bytes (out_len = len - 4), then rdbSaveLzfBlob:
+    // RDB_ENC_LZF, the compressed length, the original length, the data.
+    private bool TryWriteLzf(ReadOnlySpan<byte> s)
+    {
+        _lzf ??= new RdbBlobs.LzfState();
+        if (_lzfOutput is null || _lzfOutput.Length < s.Length - 4)
+        {
+            _lzfOutput = new byte[Math.Max(s.Length - 4, Math.Min(2 * (_lzfOutput?.Length ?? 0), ChunkBytes))];
+        }
+        int n = RdbBlobs.LzfCompress(s, _lzfOutput.AsSpan(0, s.Length - 4), _lzf);
+        if (n == 0) return false;
+        WriteRaw([0xC3]);
+        WriteLength((ulong)n);
+        WriteLength((ulong)s.Length);
+        WriteRaw(_lzfOutput.AsSpan(0, n));
+        if (_lzfOutput.Length > ChunkBytes)
+        {
+            _lzfOutput = null; // a very large value's buffers are not kept
+            _lzf.Scratch = [];
+        }
+        return true;
     }
 
     // string2ll then ll2string gives the same bytes (no "+1", "01", "-0").
@@ -368,10 +399,11 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink)
         }
     }
 
-    private void Flush()
+    /// <summary>Hands the buffered bytes to the sink.</summary>
+    public void Flush()
     {
         if (_buffer.WrittenCount == 0) return;
-        _crc = KvDump.Crc64(_buffer.WrittenSpan, _crc);
+        if (checksum) _crc = KvDump.Crc64(_buffer.WrittenSpan, _crc);
         sink(_buffer.WrittenSpan);
         Written += _buffer.WrittenCount;
         _buffer.ResetWrittenCount();
@@ -513,16 +545,19 @@ public static class KvRdb
     /// <param name="nowUnixMs">The <c>ctime</c> AUX field (Unix milliseconds; written in seconds).</param>
     /// <param name="usedMemory">The <c>used-mem</c> AUX field, in bytes.</param>
     /// <param name="cancel">Checked every 1024 keys.</param>
+    /// <param name="compression">Redis's <c>rdbcompression</c>: strings over 20 bytes LZF-compressed when that saves at
+    /// least 4 bytes (Redis's own lzf_compress, so the same bytes as redis-server writes).</param>
+    /// <param name="checksum">Redis's <c>rdbchecksum</c>: false writes 0 as the CRC-64 (loaders then check nothing).</param>
     /// <returns>The file's length in bytes.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was cancelled.</exception>
     /// <exception cref="Exception">Whatever <paramref name="sink"/> throws.</exception>
     /// <param name="aofBase">Write <c>aof-base 1</c>, as redis does for the base file of its multi-part AOF.</param>
     public static long Write(IReadOnlyList<KvSnapshotEntry> snapshot, Action<ReadOnlySpan<byte>> sink, string redisVersion, long nowUnixMs,
-        long usedMemory, CancellationToken cancel = default, bool aofBase = false)
+        long usedMemory, CancellationToken cancel = default, bool aofBase = false, bool compression = true, bool checksum = true)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(sink);
-        var writer = new RdbWriter(sink);
+        var writer = new RdbWriter(sink, compression, checksum);
         writer.WriteAll(snapshot, redisVersion, nowUnixMs, usedMemory, cancel, aofBase);
         return writer.Written;
     }
@@ -533,15 +568,18 @@ public static class KvRdb
     /// <param name="store">Receives the keys (and FUNCTION libraries).</param>
     /// <param name="nowUnixMs">Keys whose expiry time is before it are left out.</param>
     /// <param name="cancel">Checked every 1024 keys.</param>
+    /// <param name="verifyChecksum">Redis's <c>rdbchecksum</c>: false neither computes nor checks the CRC-64 footer (a
+    /// stored 0 is never checked: a file written with rdbchecksum no).</param>
     /// <returns>What was read.</returns>
     /// <exception cref="RdbFormatException">The file is corrupt, truncated, of a version above 11, has a wrong checksum,
     /// a duplicated key, a database over the store's count, or module data; the store keeps the keys read before.</exception>
     /// <exception cref="IOException">Reading <paramref name="input"/> failed.</exception>
-    public static KvRdbLoadResult Load(Stream input, long fileLength, KvStore store, long nowUnixMs, CancellationToken cancel = default)
+    public static KvRdbLoadResult Load(Stream input, long fileLength, KvStore store, long nowUnixMs, CancellationToken cancel = default,
+        bool verifyChecksum = true)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(store);
-        RdbLoader loader = RdbLoader.Load(input, fileLength, store, nowUnixMs, cancel);
+        RdbLoader loader = RdbLoader.Load(input, fileLength, store, nowUnixMs, cancel, verifyChecksum);
         return new KvRdbLoadResult(loader.FileVersion, loader.KeysLoaded, loader.ExpiredSkipped, loader.EmptySkipped) { BytesRead = loader.BytesRead };
     }
 }

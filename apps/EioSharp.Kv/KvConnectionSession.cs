@@ -310,6 +310,16 @@ internal sealed class KvConnectionSession
                 continue;
             }
 
+            if (command.Info?.Id == KvCommandId.Shutdown)
+            {
+                // The final RDB save first, on the store owner: if it fails, SHUTDOWN is refused (Redis's prepareForShutdown).
+                await SubmitAsync();
+                if (await KvShutdownSave.RunAsync(ctx, state, command, _outWriter, ctx.Log))
+                {
+                    continue;
+                }
+            }
+
             if (command.Info?.Id == KvCommandId.Migrate)
             {
                 // Network I/O: the replies before it are sent first; it waits on this connection only (KvMigrate).

@@ -68,7 +68,7 @@ internal static class KvDebugCommand
 
     /// <summary>Runs <paramref name="work"/> on the store owner, in a round of its own after what the connection sent
     /// before (already answered), and copies its reply.</summary>
-    private static async Task RunOnStoreAsync(KvServerContext ctx, KvConnectionState state, RespWriter reply, Action<KvStore, RespWriter, IAofSink?> work)
+    internal static async Task RunOnStoreAsync(KvServerContext ctx, KvConnectionState state, RespWriter reply, Action<KvStore, RespWriter, IAofSink?> work)
     {
         var request = new StoreRequest { Protocol = state.Protocol, Session = state.Session, Direct = work };
         var (done, resolver) = EioSharp.Promise.Create<bool>();

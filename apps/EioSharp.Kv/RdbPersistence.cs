@@ -21,6 +21,9 @@ namespace EioSharp.Kv;
 internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStats stats, Clock clock, Action<string> log) : IKvRdbSaver
 {
     internal const UnixFileMode FilePermissions = (UnixFileMode)0x1A4; // 0644, as Redis's rdb files (before the umask)
+    /// <summary>Redis 7.0's REDIS_AUTOSYNC_BYTES: with rdb-save-incremental-fsync, BGSAVE fsyncs every 32 MiB written.</summary>
+    internal const long AutoSyncBytes = 32L << 20;
+
     private const long BgSaveRetryDelayMs = 5000; // Redis's CONFIG_BGSAVE_RETRY_DELAY: a failed BGSAVE is retried by the save points after it
 
     // EIOSHARP_KV_TEST_BGSAVE_DELAY_MS: every BGSAVE waits this long before writing (tests of a BGSAVE in progress).
@@ -35,6 +38,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
     private volatile int _shutdownSave; // 0: as the save points say; 1: SHUTDOWN SAVE; -1: SHUTDOWN NOSAVE
 
     private KvServerConfig Config => live.Current;
+
 
     /// <summary>SHUTDOWN SAVE (true), NOSAVE (false) or neither (null: save when save points are set, as Redis).</summary>
     public bool? ShutdownSave
@@ -70,7 +74,9 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         {
             KvSnapshotEntry[] snapshot = store.CreateSnapshot(nowUnixMs);
             var buffer = new ArrayBufferWriter<byte>(64 * 1024);
-            KvRdb.Write(snapshot, span => buffer.Write(span), Config.Version, nowUnixMs, stats.UsedMemory);
+            KvServerConfig config = Config;
+            KvRdb.Write(snapshot, span => buffer.Write(span), config.Version, nowUnixMs, stats.UsedMemory,
+                compression: config.RdbCompression, checksum: config.RdbChecksum);
             Target.Replace(buffer.WrittenSpan, FilePermissions);
             stats.RdbDirtyAtLastSave = dirty;
             stats.LastSaveUnixSeconds = nowUnixMs / 1000;
@@ -81,8 +87,9 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or OutOfMemoryException or ObjectDisposedException)
         {
+            // As Redis's rdbSave: a failed SAVE (or the save at shutdown) leaves rdb_last_bgsave_status as it was, so it
+            // does not stop writes (stop-writes-on-bgsave-error is about background saves).
             log($"WARNING: failed saving the DB: {Describe(ex)}");
-            stats.RdbLastBgSaveOk = false;
             return false;
         }
     }
@@ -134,7 +141,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         {
             bool ok = false;
             string? error = null;
-            long bytes = 0;
+            long bytes = 0, fsyncs = 0;
             try
             {
                 FileWriter file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(FilePermissions));
@@ -147,12 +154,18 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
                             token.WaitHandle.WaitOne(s_bgSaveDelayMs); // fault injection: a BGSAVE that takes a while
                         }
 
-                        long offset = 0;
+                        long offset = 0, synced = 0;
                         KvRdb.Write(snapshot, span =>
                         {
                             file.WriteAt(offset, span);
                             offset += span.Length;
-                        }, config.Version, nowUnixMs, usedMemory, token);
+                            if (config.RdbSaveIncrementalFsync && offset - synced >= AutoSyncBytes)
+                            {
+                                file.Sync(); // rdb-save-incremental-fsync: rioSetAutoSync(REDIS_AUTOSYNC_BYTES)
+                                synced = offset;
+                                fsyncs++;
+                            }
+                        }, config.Version, nowUnixMs, usedMemory, token, config.RdbCompression, config.RdbChecksum);
                         file.Sync();
                         return offset;
                     });
@@ -202,7 +215,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
                     stats.RdbDirtyAtLastSave = Math.Max(stats.RdbDirtyAtLastSave, dirty);
                     stats.LastSaveUnixSeconds = end / 1000;
                     stats.RdbSaves++;
-                    log($"Background saving terminated with success ({bytes} bytes, {target}).");
+                    log($"Background saving terminated with success ({bytes} bytes, {fsyncs} incremental fsyncs, {target}).");
                 }
                 else
                 {
@@ -259,6 +272,11 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         }
     }
 
+    private long _shutdownSavedDirty = -1;
+
+    /// <summary>SHUTDOWN's save succeeded (on the owner): the save at exit is skipped if nothing is written after it.</summary>
+    public void SavedForShutdown(KvStore store) => Volatile.Write(ref _shutdownSavedDirty, store.Dirty);
+
     /// <summary>The server stops (SHUTDOWN, SIGTERM): saves when SHUTDOWN SAVE asked, or when save points are set and
     /// SHUTDOWN NOSAVE did not say otherwise (Redis's rule). On the owner, after the last round.</summary>
     public void SaveAtExit(KvStore store)
@@ -267,6 +285,11 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         if (!save)
         {
             return;
+        }
+
+        if (Volatile.Read(ref _shutdownSavedDirty) == store.Dirty)
+        {
+            return; // SHUTDOWN saved already (KvShutdownSave) and nothing was written since
         }
 
         log("Saving the final RDB snapshot before exiting.");
@@ -297,7 +320,8 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         try
         {
             long size = (await file.StatAsync()).Size;
-            KvRdbLoadResult loader = await Systhread.RunAsync(() => KvRdb.Load(new EioFileReadStream(file), size, store, nowUnixMs));
+            KvRdbLoadResult loader = await Systhread.RunAsync(() => KvRdb.Load(new EioFileReadStream(file), size, store, nowUnixMs,
+                verifyChecksum: config.RdbChecksum));
             stats.RdbLastLoadKeysLoaded = loader.KeysLoaded;
             stats.RdbLastLoadKeysExpired = loader.ExpiredSkipped;
             log($"DB loaded from disk: RDB version {loader.Version}, {loader.KeysLoaded} keys" +

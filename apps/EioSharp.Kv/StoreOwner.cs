@@ -574,9 +574,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         store.ExternalMemoryBytes = stats.ClientMemoryBytes; // the clients' buffers as each connection last reported them
         store.ExternalMemoryClients = stats.ConnectedClients;
         // MISCONF first (Redis's processCommand checks the disk before min-replicas-to-write), then NOREPLICAS (h50).
-        store.WritesDeniedError = !stats.AofLastWriteOk ? "MISCONF Errors writing to the AOF file: " + (stats.AofLastWriteError ?? "unknown error")
-            : c.RefusesWritesForReplicas ? KvServerConfig.NoReplicasError : null;
+        store.WritesDeniedError = stats.DiskWriteError(c) ?? (c.RefusesWritesForReplicas ? KvServerConfig.NoReplicasError : null);
         store.EvictionTimeLimit = c.EvictionTimeLimit; // maxmemory-eviction-tenacity (h50)
+        store.RdbCompression = c.RdbCompression;
 
         if (aof is not null)
         {

@@ -212,6 +212,72 @@ public class RdbTests
     }
 
     [Fact]
+    public void Lzf_compress_round_trips_and_gives_up_when_it_does_not_save_enough()
+    {
+        var r = new Random(11);
+        var table = new RdbBlobs.LzfState();
+        int compressed = 0;
+        for (int i = 0; i < 400; i++)
+        {
+            int n = r.Next(1, 3) == 1 ? r.Next(3, 100) : r.Next(100, 70_000);
+            byte[] input = new byte[n];
+            int alphabet = r.Next(4) switch { 0 => 2, 1 => 8, 2 => 64, _ => 256 };
+            for (int j = 0; j < n; j++) input[j] = (byte)r.Next(alphabet);
+            byte[] output = new byte[Math.Max(1, n - 4)];
+            int len = RdbBlobs.LzfCompress(input, output, table);
+            if (len == 0) continue; // did not fit in n - 4 bytes
+            compressed++;
+            Assert.True(len <= n - 4);
+            Assert.Equal(input, RdbBlobs.LzfDecompress(output.AsSpan(0, len), n));
+            Assert.Equal(len, RdbBlobs.LzfCompress(input, output, table)); // an earlier call's entries are ignored: the same output again
+        }
+        Assert.True(compressed > 100, $"{compressed} of 400 compressed");
+        byte[] noise = new byte[1000];
+        r.NextBytes(noise);
+        Assert.Equal(0, RdbBlobs.LzfCompress(noise, new byte[996], table)); // incompressible: redis writes it raw
+        // 100 'a's as redis-server 7.0.15 compresses them (its DUMP: 00 C3 09 40 64 016161E05700016161 0A00 crc): a
+        // 2-byte literal (position 0 is never a reference), a back-reference of 2 + 7 + 0x57 bytes, a last literal "aa".
+        byte[] a100 = new byte[96];
+        int n100 = RdbBlobs.LzfCompress(Enumerable.Repeat((byte)'a', 100).ToArray(), a100, table);
+        Assert.Equal("016161E05700016161", Convert.ToHexString(a100, 0, n100));
+    }
+
+    [Fact]
+    public void Rdbcompression_no_writes_raw_strings_and_both_files_load_the_same()
+    {
+        var a = new StoreHarness { Now = Now };
+        Fill(a, 12, keysPerDb: 20);
+        a.Run("SET", "long", new string('q', 10_000));
+        byte[] lzf = Save(a);
+        var raw = new ArrayBufferWriter<byte>();
+        KvRdb.Write(a.Store.CreateSnapshot(a.Now), span => raw.Write(span), "7.0.15", a.Now, 1234, compression: false);
+        Assert.True(raw.WrittenCount > lzf.Length + 9_000, $"{raw.WrittenCount} bytes raw, {lzf.Length} with LZF");
+        Assert.Contains("C3", Convert.ToHexString(lzf), StringComparison.Ordinal);
+        List<string> expected = Canonical(a);
+        Assert.Equal(expected, Canonical(Load(lzf, a.Now).Harness));
+        Assert.Equal(expected, Canonical(Load(raw.WrittenSpan.ToArray(), a.Now).Harness));
+    }
+
+    [Fact]
+    public void Rdbchecksum_no_writes_a_zero_crc_and_a_load_without_verification_ignores_a_wrong_one()
+    {
+        var a = new StoreHarness { Now = Now };
+        Fill(a, 13, keysPerDb: 10);
+        var file = new ArrayBufferWriter<byte>();
+        KvRdb.Write(a.Store.CreateSnapshot(a.Now), span => file.Write(span), "7.0.15", a.Now, 1234, checksum: false);
+        byte[] bytes = file.WrittenSpan.ToArray();
+        Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(bytes.Length - 8)));
+        Assert.Equal(Canonical(a), Canonical(Load(bytes, a.Now).Harness));
+
+        byte[] wrong = Save(a);
+        wrong[^1] ^= 0x40; // a wrong, non-zero checksum
+        Assert.Contains("checksum", Assert.Throws<RdbFormatException>(() => Load(wrong, a.Now)).Message, StringComparison.Ordinal);
+        var h = new StoreHarness(new KvStore(random: new Random(2))) { Now = a.Now };
+        KvRdb.Load(new MemoryStream(wrong), wrong.Length, h.Store, a.Now, verifyChecksum: false);
+        Assert.Equal(Canonical(a), Canonical(h));
+    }
+
+    [Fact]
     public void Keys_expired_at_load_time_are_skipped_and_counted()
     {
         var a = new StoreHarness { Now = Now };

@@ -108,17 +108,7 @@ internal sealed class KvZSet : KvObject, IKvElements
 
     public bool TryGetScore(ReadOnlySpan<byte> member, out double score)
     {
-        if (_compact is null) return _lookup.TryGetValue(member, out score);
-        foreach (ZEntry e in _compact)
-        {
-            if (e.Member.AsSpan().SequenceEqual(member))
-            {
-                score = e.Score;
-                return true;
-            }
-        }
-        score = 0;
-        return false;
+        return _compact is null ? _lookup.TryGetValue(member, out score) : _compact.TryGetScore(member, out score);
     }
 
     /// <summary>The 0-based rank of <paramref name="member"/> in ascending order, or -1.</summary>
@@ -298,23 +288,9 @@ internal sealed class KvZSet : KvObject, IKvElements
         return removed;
     }
 
-    private int IndexOf(ReadOnlySpan<byte> member)
-    {
-        for (int i = 0; i < _compact!.Count; i++)
-            if (_compact[i].Member.AsSpan().SequenceEqual(member)) return i;
-        return -1;
-    }
+    private int IndexOf(ReadOnlySpan<byte> member) => _compact!.IndexOfMember(member);
 
-    private int InsertionPoint(double score, byte[] member)
-    {
-        int lo = 0, hi = _compact!.Count;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (ZEntry.Compare(_compact[mid].Score, _compact[mid].Member, score, member) < 0) lo = mid + 1; else hi = mid;
-        }
-        return lo;
-    }
+    private int InsertionPoint(double score, byte[] member) => _compact!.InsertionPoint(score, member);
 
     /// <summary>Converts the compact form to the skip list (no-op when already converted).</summary>
     public void ConvertToSkipList()

@@ -90,6 +90,49 @@ internal sealed class ZCompact : IEnumerable<ZEntry>
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    /// <summary>The index of the entry whose member is <paramref name="member"/>, or -1: one walk, nothing allocated.</summary>
+    public int IndexOfMember(ReadOnlySpan<byte> member)
+    {
+        int offset = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            if (_pack.Read(offset, out offset).SequenceEqual(member)) return i;
+            offset = _pack.Skip(offset);
+        }
+        return -1;
+    }
+
+    /// <summary>The score of <paramref name="member"/>: one walk, nothing allocated; false when absent.</summary>
+    public bool TryGetScore(ReadOnlySpan<byte> member, out double score)
+    {
+        int offset = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            if (_pack.Read(offset, out offset).SequenceEqual(member))
+            {
+                score = DecodeScore(_pack.Read(offset, out _));
+                return true;
+            }
+            offset = _pack.Skip(offset);
+        }
+        score = 0;
+        return false;
+    }
+
+    /// <summary>Where (<paramref name="score"/>, <paramref name="member"/>) goes: the index of the first entry not below
+    /// it in (score, member) order. One walk that stops there (a binary search would walk from the start for each probe:
+    /// access by index is linear in a listpack), nothing allocated; an entry smaller than every other costs one step.</summary>
+    public int InsertionPoint(double score, ReadOnlySpan<byte> member)
+    {
+        int offset = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            ReadOnlySpan<byte> m = _pack.Read(offset, out offset);
+            if (ZEntry.Compare(DecodeScore(_pack.Read(offset, out offset)), m, score, member) >= 0) return i;
+        }
+        return _count;
+    }
+
     private void ResetCache()
     {
         _cacheIndex = 0;

@@ -9,13 +9,6 @@ namespace EioSharp.Kv.EndToEnd.Differential;
 /// as redis-server writes them.</summary>
 public sealed class ConfigDirectivesDiffTests(DiffServers servers) : IClassFixture<DiffServers>
 {
-    /// <summary>Directives other branches of issue 13 add (h51, h52, h53, h55); the lead empties this set at merge.</summary>
-    private static readonly HashSet<string> PendingOtherBranches = new(StringComparer.Ordinal)
-    {
-        "rdbcompression", "rdbchecksum", "rdb-del-sync-files", "rdb-save-incremental-fsync", "sanitize-dump-payload",
-        "stop-writes-on-bgsave-error", // h52
-    };
-
     /// <summary>Defaults that legitimately differ between the two servers as the tests start them.</summary>
     private static readonly HashSet<string> DifferentDefaults = new(StringComparer.Ordinal)
     {
@@ -35,10 +28,6 @@ public sealed class ConfigDirectivesDiffTests(DiffServers servers) : IClassFixtu
         "bind" => true,
         _ => false,
     };
-
-    /// <summary>A CONFIG GET reply without the pairs of directives other branches add.</summary>
-    private static Resp WithoutPending(Resp reply) => reply.Items is null ? reply
-        : reply with { Items = [.. reply.Items.Chunk(2).Where(p => !PendingOtherBranches.Contains(p[0].Text!)).SelectMany(p => p)] };
 
     /// <summary>Protected configs (enable-protected-configs no): CONFIG SET answers "can't set protected config" in
     /// both (checked in OperationsTests); left out of the generated sets, which would otherwise move the data directory.</summary>
@@ -62,13 +51,13 @@ public sealed class ConfigDirectivesDiffTests(DiffServers servers) : IClassFixtu
         using var k = new RespConnection(kv.Port);
         Dictionary<string, string> expected = ConfigMap(r, "*"), actual = ConfigMap(k, "*");
         Assert.True(expected.Count == 192, $"redis-server 7.0.15 lists 192 directives, this one {expected.Count}");
-        var missing = expected.Keys.Where(n => !actual.ContainsKey(n) && !PendingOtherBranches.Contains(n)).Order(StringComparer.Ordinal).ToList();
+        var missing = expected.Keys.Where(n => !actual.ContainsKey(n)).Order(StringComparer.Ordinal).ToList();
         var extra = actual.Keys.Where(n => !expected.ContainsKey(n)).Order(StringComparer.Ordinal).ToList();
         Assert.True(missing.Count == 0 && extra.Count == 0, $"missing: {string.Join(", ", missing)}\nextra: {string.Join(", ", extra)}");
         var differing = expected.Where(p => actual.TryGetValue(p.Key, out string? v) && v != p.Value && !DifferentDefaults.Contains(p.Key))
             .Select(p => $"{p.Key}: redis-server '{p.Value}' EioSharp.Kv '{actual[p.Key]}'").ToList();
         Assert.True(differing.Count == 0, string.Join("\n", differing));
-        Assert.Equal(expected.Count - PendingOtherBranches.Count(expected.ContainsKey), actual.Count);
+        Assert.Equal(expected.Count, actual.Count);
     }
 
     [Fact]
@@ -84,7 +73,7 @@ public sealed class ConfigDirectivesDiffTests(DiffServers servers) : IClassFixtu
         ];
         foreach (string[] q in queries)
         {
-            Resp a = WithoutPending(r.Call(["CONFIG", "GET", .. q])), b = k.Call(["CONFIG", "GET", .. q]);
+            Resp a = r.Call(["CONFIG", "GET", .. q]), b = k.Call(["CONFIG", "GET", .. q]);
             Assert.True(Checks.UnorderedPairs(a, b) is null, $"CONFIG GET {string.Join(' ', q)}\n  redis-server: {a}\n  EioSharp.Kv:  {b}");
         }
     }
@@ -103,7 +92,7 @@ public sealed class ConfigDirectivesDiffTests(DiffServers servers) : IClassFixtu
         int compared = 0;
         foreach (var (name, current) in start.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            if (PendingOtherBranches.Contains(name) || Protected.Contains(name) || DifferentDefaults.Contains(name)) continue;
+            if (Protected.Contains(name) || DifferentDefaults.Contains(name)) continue;
             string kvCurrent = ConfigMap(k, name)[name];
             foreach (string value in Probes.Prepend(current))
             {
