@@ -42,7 +42,8 @@ public sealed class MigrateMultiScriptDiffTests : IClassFixture<MigrateMultiScri
     }
 
     private const string FunctionLibrary = "#!lua name=miglib\n" +
-        "redis.register_function('mig', function(keys, args) return redis.call('migrate', args[1], args[2], keys[1], 0, 5000) end)";
+        "redis.register_function('mig', function(keys, args) return redis.call('migrate', args[1], args[2], keys[1], 0, 5000) end)\n" +
+        "redis.register_function{function_name='migro', callback=function(keys, args) return redis.call('migrate', args[1], args[2], keys[1], 0, 5000) end, flags={'no-writes'}}";
 
     private static string P(int port) => port.ToString(CultureInfo.InvariantCulture);
 
@@ -123,6 +124,8 @@ public sealed class MigrateMultiScriptDiffTests : IClassFixture<MigrateMultiScri
         Note("s", s, "FUNCTION", "LOAD", "REPLACE", FunctionLibrary);
         Note("s", s, "FCALL", "mig", "1", "f1", "127.0.0.1", tp);
         Note("s", s, "FCALL_RO", "mig", "1", "f1", "127.0.0.1", tp);
+        Note("s", s, "FCALL_RO", "migro", "1", "f1", "127.0.0.1", tp);
+        Note("s", s, "FCALL", "migro", "1", "f1", "127.0.0.1", tp);
         Note("s", s, "EXISTS", "f1");
         Note("t", t, "GET", "f1");
         Note("s", s, "FUNCTION", "DELETE", "miglib");
@@ -160,6 +163,12 @@ public sealed class MigrateMultiScriptDiffTests : IClassFixture<MigrateMultiScri
         Assert.True(at > 0, "no DEL of the migrated key in the AOF");
         Assert.EndsWith("*1\r\n$5\r\nMULTI\r\n", aof[..at], StringComparison.Ordinal);
         Assert.StartsWith("*1\r\n$4\r\nEXEC\r\n", aof[(at + del.Length)..], StringComparison.Ordinal);
+        // From a script: the DEL is logged as well (Redis propagates MIGRATE as DEL).
+        string scripted = key + ":eval";
+        s.Call("SET", scripted, "v");
+        Assert.Equal("+OK", s.Call("EVAL", "return redis.call('migrate', '127.0.0.1', ARGV[1], KEYS[1], 0, 5000)", "1", scripted, P(_servers.KvTarget.Port)).ToString());
+        aof = File.ReadAllText(_servers.Kv.AofPath, Encoding.Latin1);
+        Assert.Contains("$3\r\nDEL\r\n$" + scripted.Length.ToString(CultureInfo.InvariantCulture) + "\r\n" + scripted + "\r\n", aof, StringComparison.Ordinal);
         Assert.DoesNotContain("$" + copied.Length.ToString(CultureInfo.InvariantCulture) + "\r\n" + copied + "\r\n*", aof[(aof.IndexOf(copied, StringComparison.Ordinal) + copied.Length)..], StringComparison.Ordinal);
     }
 
@@ -168,7 +177,7 @@ public sealed class MigrateMultiScriptDiffTests : IClassFixture<MigrateMultiScri
     [Fact]
     public void Migrate_to_itself_in_multi_times_out_with_the_same_ioerr_on_both()
     {
-        string Run(int port)
+        string RunOn(int port)
         {
             using var c = new RespConnection(port);
             string key = "self:" + Guid.NewGuid().ToString("N")[..8];
@@ -182,11 +191,17 @@ public sealed class MigrateMultiScriptDiffTests : IClassFixture<MigrateMultiScri
             using var other = new RespConnection(port);
             Assert.Equal("+PONG", other.Call("PING").ToString());
             Assert.Equal("$\"v\"", c.Call("GET", key).ToString());
+
+            // The same from a script: the error carries the script's sha.
+            sw.Restart();
+            reply += " | " + c.Call("EVAL", "return redis.call('migrate', '127.0.0.1', ARGV[1], KEYS[1], 0, 700)", "1", key, P(port));
+            Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(650), "answered after " + sw.Elapsed);
+            Assert.Equal("$\"v\"", other.Call("GET", key).ToString());
             return reply;
         }
-        string redis = Run(_servers.Redis.Port);
-        string kv = Run(_servers.Kv.Port);
-        Assert.Equal("*[-IOERR error or timeout reading to target instance, $\"v\"]", redis);
+        string redis = RunOn(_servers.Redis.Port);
+        string kv = RunOn(_servers.Kv.Port);
+        Assert.StartsWith("*[-IOERR error or timeout reading to target instance, $\"v\"] | -IOERR error or timeout reading to target instance script: ", redis, StringComparison.Ordinal);
         Assert.Equal(redis, kv);
     }
 }
