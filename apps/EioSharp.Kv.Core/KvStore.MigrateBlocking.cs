@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -31,27 +30,28 @@ public sealed partial class KvStore
     /// <param name="aof">The AOF sink the DEL goes to (null: none).</param>
     internal void MigrateBlocking(KvSession session, KvCommand command, long nowUnixMs, RespWriter reply, IAofSink? aof)
     {
-        if (!TryParseMigrate(command, reply, out bool copy, out bool replace, out byte[]? user, out byte[]? password, out long db, out long timeoutMs, out List<byte[]> keys))
+        if (KvMigrateOptions.Parse(command, out string? error) is not { } options)
         {
+            reply.WriteError(error!);
             return;
         }
-        IReadOnlyList<KvMigrateItem> items = MigrateSnapshot(session, keys, nowUnixMs);
+        IReadOnlyList<KvMigrateItem> items = MigrateSnapshot(session, options.Keys, nowUnixMs);
         if (items.Count == 0)
         {
             reply.WriteSimpleString("NOKEY");
             return;
         }
-        byte[] request = BuildMigrateRequest(items, user, password, db, replace);
-        TimeSpan timeout = TimeSpan.FromMilliseconds(Math.Min(timeoutMs, int.MaxValue));
+        byte[] request = options.BuildRequest(items);
+        TimeSpan timeout = options.Timeout;
         MigrateOutcome outcome = new([], null, null, false);
         for (int attempt = 0; attempt < 2; attempt++)
         {
-            outcome = TransferBlocking(command.GetString(1), command.GetString(2), request, items.Count, password is not null, timeout);
+            outcome = TransferBlocking(command.GetString(1), command.GetString(2), request, items.Count, options.Password is not null, timeout);
             // Redis retries once on a socket error that is not a timeout, when no key was acknowledged yet.
             if (outcome.IoError is null || outcome.TimedOut || outcome.TargetError is not null || outcome.Acknowledged.Count > 0) break;
             if (outcome.IoError == MigrateConnectError) break; // Redis answers a failed connect at once
         }
-        if (!copy && outcome.Acknowledged.Count > 0)
+        if (!options.Copy && outcome.Acknowledged.Count > 0)
         {
             KvMigrateItem[] moved = [.. outcome.Acknowledged.Select(i => items[i])];
             MigrateDelete(session, moved, nowUnixMs, aof);
@@ -59,97 +59,6 @@ public sealed partial class KvStore
         if (outcome.TargetError is { } targetError) reply.WriteError("ERR Target instance replied with error: " + targetError);
         else if (outcome.IoError is { } ioError) reply.WriteError(ioError);
         else reply.WriteOk();
-    }
-
-    /// <summary>MIGRATE's options, as Redis's migrateCommand parses them; false (the error written) when they are wrong.</summary>
-    private static bool TryParseMigrate(KvCommand command, RespWriter reply, out bool copy, out bool replace, out byte[]? user,
-        out byte[]? password, out long db, out long timeoutMs, out List<byte[]> keys)
-    {
-        copy = replace = false;
-        user = password = null;
-        db = timeoutMs = 0;
-        keys = [];
-        int firstKey = 3, keyCount = 1;
-        for (int j = 6; j < command.Count; j++)
-        {
-            int more = command.Count - 1 - j;
-            ReadOnlySpan<byte> option = command[j];
-            if (Ascii.EqualsIgnoreCase(option, "COPY"u8)) copy = true;
-            else if (Ascii.EqualsIgnoreCase(option, "REPLACE"u8)) replace = true;
-            else if (Ascii.EqualsIgnoreCase(option, "AUTH"u8))
-            {
-                if (more < 1)
-                {
-                    reply.WriteError(KvErrors.Syntax);
-                    return false;
-                }
-                password = command.ToArray(++j);
-            }
-            else if (Ascii.EqualsIgnoreCase(option, "AUTH2"u8))
-            {
-                if (more < 2)
-                {
-                    reply.WriteError(KvErrors.Syntax);
-                    return false;
-                }
-                user = command.ToArray(++j);
-                password = command.ToArray(++j);
-            }
-            else if (Ascii.EqualsIgnoreCase(option, "KEYS"u8))
-            {
-                if (command[3].Length != 0)
-                {
-                    reply.WriteError("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string");
-                    return false;
-                }
-                firstKey = j + 1;
-                keyCount = command.Count - j - 1;
-                break;
-            }
-            else
-            {
-                reply.WriteError(KvErrors.Syntax);
-                return false;
-            }
-        }
-        if (!RespNumbers.TryParseInt64(command[5], out timeoutMs) || !RespNumbers.TryParseInt64(command[4], out db))
-        {
-            reply.WriteError(KvErrors.NotInteger);
-            return false;
-        }
-        if (timeoutMs <= 0) timeoutMs = 1000;
-        keys = new List<byte[]>(keyCount);
-        for (int i = 0; i < keyCount; i++) keys.Add(command.ToArray(firstKey + i));
-        return true;
-    }
-
-    /// <summary>AUTH (if any), SELECT, then one RESTORE per key, as one write.</summary>
-    private static byte[] BuildMigrateRequest(IReadOnlyList<KvMigrateItem> items, byte[]? user, byte[]? password, long db, bool replace)
-    {
-        var buffer = new ArrayBufferWriter<byte>(256 + items.Sum(i => i.Key.Length + i.Payload.Length + 64));
-        void Command(params byte[][] args)
-        {
-            buffer.Write(Encoding.ASCII.GetBytes("*" + args.Length.ToString(CultureInfo.InvariantCulture) + "\r\n"));
-            foreach (byte[] a in args)
-            {
-                buffer.Write(Encoding.ASCII.GetBytes("$" + a.Length.ToString(CultureInfo.InvariantCulture) + "\r\n"));
-                buffer.Write(a);
-                buffer.Write("\r\n"u8);
-            }
-        }
-        static byte[] Ascii(long value) => Encoding.ASCII.GetBytes(value.ToString(CultureInfo.InvariantCulture));
-        if (password is not null)
-        {
-            if (user is not null) Command("AUTH"u8.ToArray(), user, password);
-            else Command("AUTH"u8.ToArray(), password);
-        }
-        Command("SELECT"u8.ToArray(), Ascii(db));
-        foreach (KvMigrateItem item in items)
-        {
-            if (replace) Command("RESTORE"u8.ToArray(), item.Key, Ascii(item.TtlMs), item.Payload, "REPLACE"u8.ToArray());
-            else Command("RESTORE"u8.ToArray(), item.Key, Ascii(item.TtlMs), item.Payload);
-        }
-        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>One transfer over a blocking socket, as Redis's connBlockingConnect/connSyncWrite/connSyncReadLine:
