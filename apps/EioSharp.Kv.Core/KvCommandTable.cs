@@ -14,7 +14,7 @@ public enum KvCommandId
     Multi, Subscribe, Unsubscribe, PSubscribe, PUnsubscribe, SSubscribe, SUnsubscribe, Publish, SPublish, PubSub, // KvConnectionState.PubSub.cs
     Cluster, ReadOnly, ReadWrite, Asking, Module, ReplicaOf, Sync, PSync, ReplConf, Failover, Lolwut, PfSelfTest, // KvConnectionState.Replication.cs
     Debug, // KvDebugCommand.cs (the server runs it)
-    Migrate, // KvMigrate.cs (the server runs it: network I/O)
+    Migrate, // KvMigrate.cs (the server runs it: network I/O); in EXEC and scripts KvStore.MigrateBlocking.cs
 }
 #pragma warning restore CS1591
 

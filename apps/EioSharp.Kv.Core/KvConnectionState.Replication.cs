@@ -44,11 +44,13 @@ public sealed partial class KvConnectionState
             case KvCommandId.Lolwut:
                 KvLolwut.Run(command, reply, _config.Version);
                 return true;
-            case KvCommandId.Debug or KvCommandId.Migrate:
-                // Run by the server (KvDebugCommand, KvMigrate); here only when queued in MULTI or without a server.
-                reply.WriteError(info.Id == KvCommandId.Debug
-                    ? "ERR DEBUG is not supported inside MULTI/EXEC in EioSharp.Kv"
-                    : "ERR MIGRATE is not supported inside MULTI/EXEC in EioSharp.Kv (it waits for another server)");
+            case KvCommandId.Debug:
+                // Run by the server (KvDebugCommand); here only when queued in MULTI or without a server.
+                reply.WriteError("ERR DEBUG is not supported inside MULTI/EXEC in EioSharp.Kv");
+                return true;
+            case KvCommandId.Migrate:
+                // Run by the server (KvMigrate) or, queued in MULTI, by EXEC on the store owner (KvStore.MigrateBlocking).
+                reply.WriteError("ERR MIGRATE needs a server connection in EioSharp.Kv");
                 return true;
             default:
                 return false;

@@ -250,6 +250,12 @@ public sealed partial class KvStore
                     reply.WriteError(aclError); // the rules changed since it was queued (Redis 7.0's execCommand)
                     continue;
                 }
+                if (command.Info?.Id == KvCommandId.Migrate)
+                {
+                    // As redis-server: the transfer blocks the store owner (KvStore.MigrateBlocking); its DEL joins the block.
+                    MigrateBlocking(session, command, ctx.Now, reply, collected);
+                    continue;
+                }
                 if (command.Info?.Handler is null && session.RunConnectionCommand is { } run)
                 {
                     run(command, reply);

@@ -34,59 +34,12 @@ internal static class KvMigrate
     public static async Task RunAsync(KvServerContext ctx, KvConnectionState state, KvCommand command, RespWriter reply)
     {
         reply.Protocol = state.Protocol;
-        bool copy = false, replace = false;
-        byte[]? user = null, password = null;
-        int firstKey = 3, keyCount = 1;
-        for (int j = 6; j < command.Count; j++)
+        if (KvMigrateOptions.Parse(command, out string? error) is not { } options)
         {
-            int more = command.Count - 1 - j;
-            ReadOnlySpan<byte> option = command[j];
-            if (Ascii.EqualsIgnoreCase(option, "COPY"u8)) copy = true;
-            else if (Ascii.EqualsIgnoreCase(option, "REPLACE"u8)) replace = true;
-            else if (Ascii.EqualsIgnoreCase(option, "AUTH"u8))
-            {
-                if (more < 1)
-                {
-                    reply.WriteError(KvErrors.Syntax);
-                    return;
-                }
-                password = command.ToArray(++j);
-            }
-            else if (Ascii.EqualsIgnoreCase(option, "AUTH2"u8))
-            {
-                if (more < 2)
-                {
-                    reply.WriteError(KvErrors.Syntax);
-                    return;
-                }
-                user = command.ToArray(++j);
-                password = command.ToArray(++j);
-            }
-            else if (Ascii.EqualsIgnoreCase(option, "KEYS"u8))
-            {
-                if (command[3].Length != 0)
-                {
-                    reply.WriteError("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string");
-                    return;
-                }
-                firstKey = j + 1;
-                keyCount = command.Count - j - 1;
-                break;
-            }
-            else
-            {
-                reply.WriteError(KvErrors.Syntax);
-                return;
-            }
-        }
-        if (!RespNumbers.TryParseInt64(command[5], out long timeoutMs) || !RespNumbers.TryParseInt64(command[4], out long db))
-        {
-            reply.WriteError(KvErrors.NotInteger);
+            reply.WriteError(error!);
             return;
         }
-        if (timeoutMs <= 0) timeoutMs = 1000;
-        var keys = new List<byte[]>(keyCount);
-        for (int i = 0; i < keyCount; i++) keys.Add(command.ToArray(firstKey + i));
+        IReadOnlyList<byte[]> keys = options.Keys;
 
         // (1) The keys' payloads, read on the store owner.
         IReadOnlyList<KvMigrateItem> items = [];
@@ -99,18 +52,18 @@ internal static class KvMigrate
 
         // (2) The transfer, on this connection's fiber only.
         string host = command.GetString(1), port = command.GetString(2);
-        byte[] request = BuildRequest(items, user, password, db, replace);
-        TimeSpan timeout = TimeSpan.FromMilliseconds(Math.Min(timeoutMs, int.MaxValue));
+        byte[] request = options.BuildRequest(items);
+        TimeSpan timeout = options.Timeout;
         Outcome outcome = new([], null, null, false);
         for (int attempt = 0; attempt < 2; attempt++)
         {
-            outcome = await TransferAsync(ctx, host, port, request, items.Count, password is not null, timeout);
+            outcome = await TransferAsync(ctx, host, port, request, items.Count, options.Password is not null, timeout);
             // Redis retries once on a socket error that is not a timeout, when no key was acknowledged yet.
             if (outcome.IoError is null || outcome.TimedOut || outcome.TargetError is not null || outcome.Acknowledged.Count > 0) break;
         }
 
         // (3) The acknowledged keys leave this server (unless COPY).
-        if (!copy && outcome.Acknowledged.Count > 0)
+        if (!options.Copy && outcome.Acknowledged.Count > 0)
         {
             KvMigrateItem[] moved = [.. outcome.Acknowledged.Select(i => items[i])];
             var scratch = new ArrayBufferWriter<byte>(64);
@@ -127,38 +80,6 @@ internal static class KvMigrate
 
     /// <summary>What the target answered: the indexes of the keys it acknowledged, its first error, or the I/O error.</summary>
     private sealed record Outcome(List<int> Acknowledged, string? TargetError, string? IoError, bool TimedOut);
-
-    /// <summary>AUTH (if any), SELECT, then one RESTORE per key, as one write.</summary>
-    private static byte[] BuildRequest(IReadOnlyList<KvMigrateItem> items, byte[]? user, byte[]? password, long db, bool replace)
-    {
-        var buffer = new ArrayBufferWriter<byte>(256 + items.Sum(i => i.Key.Length + i.Payload.Length + 64));
-        void Command(params byte[][] args)
-        {
-            Append(buffer, "*" + args.Length.ToString(CultureInfo.InvariantCulture) + "\r\n");
-            foreach (byte[] a in args)
-            {
-                Append(buffer, "$" + a.Length.ToString(CultureInfo.InvariantCulture) + "\r\n");
-                buffer.Write(a);
-                buffer.Write("\r\n"u8);
-            }
-        }
-        if (password is not null)
-        {
-            if (user is not null) Command("AUTH"u8.ToArray(), user, password);
-            else Command("AUTH"u8.ToArray(), password);
-        }
-        Command("SELECT"u8.ToArray(), AsciiBytes(db));
-        foreach (KvMigrateItem item in items)
-        {
-            if (replace) Command("RESTORE"u8.ToArray(), item.Key, AsciiBytes(item.TtlMs), item.Payload, "REPLACE"u8.ToArray());
-            else Command("RESTORE"u8.ToArray(), item.Key, AsciiBytes(item.TtlMs), item.Payload);
-        }
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    private static byte[] AsciiBytes(long value) => Encoding.ASCII.GetBytes(value.ToString(CultureInfo.InvariantCulture));
-
-    private static void Append(ArrayBufferWriter<byte> buffer, string text) => buffer.Write(Encoding.ASCII.GetBytes(text));
 
     private static async Task<Outcome> TransferAsync(KvServerContext ctx, string host, string port, byte[] request, int keyCount, bool auth, TimeSpan timeout)
     {

@@ -837,6 +837,7 @@ internal sealed partial class ScriptHost : IDisposable
         bool ping = info?.Id == KvCommandId.Ping, echo = info?.Id == KvCommandId.Echo;
         bool publish = info?.Id is KvCommandId.Publish or KvCommandId.SPublish; // allowed in Redis scripts (not in the AOF: PROPAGATE_REPL only)
         bool lolwut = info?.Id == KvCommandId.Lolwut; // READONLY FAST in Redis 7.0 (not noscript): the art, as from a client
+        bool migrate = info?.Id == KvCommandId.Migrate; // a write in Redis 7.0, allowed in scripts (blocks the store owner)
         bool stateless = info?.Id is KvCommandId.Cluster or KvCommandId.ReadOnly or KvCommandId.ReadWrite or KvCommandId.Asking or KvCommandId.PfSelfTest; // not noscript in Redis
         if (info is null)
         {
@@ -848,7 +849,7 @@ internal sealed partial class ScriptHost : IDisposable
             return Fail(l, "Unknown Redis command called from script", raise); // Redis's lookup finds no such subcommand
         }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
-        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish && !stateless && !lolwut)) return Fail(l, "This Redis command is not allowed from script", raise);
+        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish && !stateless && !lolwut && !migrate)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (run.Caller is { } caller && KvConnectionState.ScriptAclError(caller, command, run.Now) is { } aclError) return Fail(l, aclError, raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
         // Redis's scriptVerifyWriteCommandAllow: while the AOF cannot be written, writes fail with the disk error.
@@ -886,6 +887,12 @@ internal sealed partial class ScriptHost : IDisposable
             KvPubSub? pubSub = _store.PubSub;
             writer.WriteInteger(pubSub is null ? 0
                 : info.Id == KvCommandId.Publish ? pubSub.Publish(command[1], command[2]) : pubSub.ShardPublish(command[1], command[2]));
+        }
+        else if (migrate)
+        {
+            // The DEL of the moved keys is what goes to the AOF (Redis rewrites MIGRATE as DEL for propagation).
+            Monitor.MarkWrote();
+            _store.MigrateBlocking(run.Session, command, run.Now, writer, (run.Repl & 1) != 0 ? run.Capture : null);
         }
         else
         {
