@@ -102,4 +102,22 @@ internal sealed class KvSignalShutdown
 
     /// <summary>The server's handler; null until the server is ready (the caller stops the server plainly until then).</summary>
     public Action<KvSignal>? Handler { get => _handler; set => _handler = value; }
+
+    /// <summary>Resets SIGINT to its default disposition when the process was started with it ignored (a job started in
+    /// the background by a non-interactive shell, <c>nohup</c>...). Call before registering the handlers.</summary>
+    /// <remarks>The .NET runtime does not handle a SIGINT it found ignored at start, so <c>kill -INT</c> would do nothing;
+    /// redis-server installs its handler regardless (setupSignalHandlers: sigaction), so a SIGINT sent to it always shuts
+    /// it down with shutdown-on-sigint's flags. This makes EioSharp.Kv do the same.</remarks>
+    public static void UnignoreInterrupt()
+    {
+        const int SigInt = 2;
+        nint previous = Signal(SigInt, 0); // SIG_DFL
+        if (previous != 1) // not SIG_IGN: put back whatever was there (the runtime's handler or the default)
+        {
+            Signal(SigInt, previous);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "signal")]
+    private static extern nint Signal(int signal, nint handler);
 }

@@ -64,6 +64,7 @@ if (options.Config.MaxClients < 1)
     Console.Error.WriteLine("FATAL: the file-descriptor limit leaves no room for clients (it must be above 32); raise it with ulimit -n.");
     return 1;
 }
+KvSignalShutdown.UnignoreInterrupt(); // as redis-server: a SIGINT sent to the server is handled even if started ignored
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => OnSignal(c, KvSignal.Interrupt));
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => OnSignal(c, KvSignal.Terminate));
 // --trace FILE streams the fiber trace; SIGQUIT (kill -QUIT pid) prints the live tree of domains, switches and fibers.

@@ -199,7 +199,8 @@ public sealed partial class ProcessDirectivesDiffTests
             Assert.Equal($"{kv.Pid}\n", File.ReadAllText(pidFile));
             Assert.Equal("OK", Tools.Cli(kv.Port, "CONFIG", "SET", "save", "").Trim());
             Tools.Cli(kv.Port, "SHUTDOWN");
-            Assert.Equal(0, kv.WaitForExit(TimeSpan.FromSeconds(20)));
+            int? kvExit = kv.WaitForExit(TimeSpan.FromSeconds(20));
+            Assert.True(kvExit == 0, $"EioSharp.Kv exit code {kvExit?.ToString(CultureInfo.InvariantCulture) ?? "none (still running after 20 s)"}. Its log:\n{kv.Log}");
             Assert.False(File.Exists(pidFile), "SHUTDOWN left the pid file");
         }
 
@@ -320,7 +321,8 @@ public sealed partial class ProcessDirectivesDiffTests
             Tools.Run("redis-cli", ["-s", redisSock, "SHUTDOWN", "NOSAVE"]);
             Tools.Run("redis-cli", ["-s", kvSock, "SHUTDOWN", "NOSAVE"]);
             Assert.NotNull(redis.WaitForExit(TimeSpan.FromSeconds(20)));
-            Assert.Equal(0, kv.WaitForExit(TimeSpan.FromSeconds(20)));
+            int? kvExit = kv.WaitForExit(TimeSpan.FromSeconds(20));
+            Assert.True(kvExit == 0, $"EioSharp.Kv exit code {kvExit?.ToString(CultureInfo.InvariantCulture) ?? "none (still running after 20 s)"}. Its log:\n{kv.Log}");
             Assert.False(File.Exists(redisSock));
             Assert.False(File.Exists(kvSock));
         }
@@ -400,7 +402,8 @@ public sealed partial class ProcessDirectivesDiffTests
         {
             Assert.Equal("PONG", Tools.Cli(kv.Port, "PING").Trim());
             Tools.Cli(kv.Port, "SHUTDOWN", "NOSAVE");
-            Assert.Equal(0, kv.WaitForExit(TimeSpan.FromSeconds(20)));
+            int? kvExit = kv.WaitForExit(TimeSpan.FromSeconds(20));
+            Assert.True(kvExit == 0, $"EioSharp.Kv exit code {kvExit?.ToString(CultureInfo.InvariantCulture) ?? "none (still running after 20 s)"}. Its log:\n{kv.Log}");
         }
 
         Assert.False(quiet.HasData, "supervised no sent a notification");
@@ -478,7 +481,8 @@ public sealed partial class ProcessDirectivesDiffTests
             Tools.Run("kill", [$"-{signal}", redis.Pid.ToString(CultureInfo.InvariantCulture)]);
             kv.Process.Signal(signal);
             Assert.NotNull(redis.WaitForExit(TimeSpan.FromSeconds(20)));
-            Assert.Equal(0, kv.WaitForExit(TimeSpan.FromSeconds(20)));
+            int? kvExit = kv.WaitForExit(TimeSpan.FromSeconds(20));
+            Assert.True(kvExit == 0, $"signal {signal} {string.Join(' ', args)}: EioSharp.Kv exit code {kvExit?.ToString(CultureInfo.InvariantCulture) ?? "none (still running after 20 s)"}. Its log:\n{kv.Log}");
             bool redisSaved = File.Exists(Path.Combine(redis.Dir, "dump.rdb")), kvSaved = File.Exists(Path.Combine(kv.DataDir, "dump.rdb"));
             if (redisSaved != saved || kvSaved != saved)
             {
