@@ -60,7 +60,7 @@ if [ -n "$LIBS_BUILT" ]; then
     restore+=(--no-restore)
   fi
 fi
-dotnet publish apps/EioSharp.Kv -c Release -r linux-x64 -p:PublishAot=true -p:CppCompilerAndLinker="$LINKER" \
+dotnet publish apps/EioSharp.Kv -c Release -r linux-x64 -p:PublishAot=true -p:IlcFoldIdenticalMethodBodies=true -p:CppCompilerAndLinker="$LINKER" \
   "${restore[@]}" -o "$OUT" -v quiet -nologo >&2
 touch "$EXE"
 echo "Published in $(( $(date +%s) - start )) s." >&2

@@ -82,6 +82,10 @@ try
                 Log($"WARNING: {warning}"); // in the logfile when there is one
             }
 
+            // The command line's parse (System.CommandLine: one Option per directive, about 200) and the configuration's
+            // copies are garbage now: collect and give the memory back before serving, so an empty server's RSS stays
+            // near redis-server's (issue 11's memory target; MemoryFootprintTests).
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             return KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true), signals: signals);
         }),
         new EioOptions { Backend = options.Backend });
