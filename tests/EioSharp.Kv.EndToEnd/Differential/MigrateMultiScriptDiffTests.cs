@@ -157,7 +157,7 @@ public sealed class MigrateMultiScriptDiffTests : IClassFixture<MigrateMultiScri
         s.Call("MIGRATE", "127.0.0.1", P(_servers.KvTarget.Port), copied, "0", "5000", "COPY");
         s.Call("MIGRATE", "127.0.0.1", P(_servers.KvTarget.Port), key, "0", "5000");
         Assert.Equal("*[+OK, +OK]", s.Call("EXEC").ToString());
-        string aof = File.ReadAllText(_servers.Kv.AofPath, Encoding.Latin1);
+        string aof = File.ReadAllText(AofFiles.LastPart(_servers.Kv.DataDir), Encoding.Latin1);
         string del = "*2\r\n$3\r\nDEL\r\n$" + key.Length.ToString(CultureInfo.InvariantCulture) + "\r\n" + key + "\r\n";
         int at = aof.LastIndexOf(del, StringComparison.Ordinal);
         Assert.True(at > 0, "no DEL of the migrated key in the AOF");
@@ -167,7 +167,7 @@ public sealed class MigrateMultiScriptDiffTests : IClassFixture<MigrateMultiScri
         string scripted = key + ":eval";
         s.Call("SET", scripted, "v");
         Assert.Equal("+OK", s.Call("EVAL", "return redis.call('migrate', '127.0.0.1', ARGV[1], KEYS[1], 0, 5000)", "1", scripted, P(_servers.KvTarget.Port)).ToString());
-        aof = File.ReadAllText(_servers.Kv.AofPath, Encoding.Latin1);
+        aof = File.ReadAllText(AofFiles.LastPart(_servers.Kv.DataDir), Encoding.Latin1);
         Assert.Contains("$3\r\nDEL\r\n$" + scripted.Length.ToString(CultureInfo.InvariantCulture) + "\r\n" + scripted + "\r\n", aof, StringComparison.Ordinal);
         Assert.DoesNotContain("$" + copied.Length.ToString(CultureInfo.InvariantCulture) + "\r\n" + copied + "\r\n*", aof[(aof.IndexOf(copied, StringComparison.Ordinal) + copied.Length)..], StringComparison.Ordinal);
     }
