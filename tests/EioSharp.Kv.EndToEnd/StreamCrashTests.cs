@@ -83,7 +83,9 @@ public sealed class StreamCrashTests
                     if (rnd.Next(4) == 0 && !delivered.IsEmpty)
                     {
                         // Claim an entry another consumer may still hold.
-                        string victim = delivered.Keys.ElementAt(rnd.Next(delivered.Count));
+                        // One snapshot: the keys and their count must come from the same moment (other consumers add).
+                        string[] known = [.. delivered.Keys];
+                        string victim = known[rnd.Next(known.Length)];
                         Resp claimed = c.Call("XCLAIM", "st", "g", me, "0", victim, "JUSTID");
                         Assert.Equal('*', claimed.Kind);
                         Interlocked.Increment(ref claims);
