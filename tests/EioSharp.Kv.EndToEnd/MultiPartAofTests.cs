@@ -14,26 +14,10 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(60);
 
-    private static string Info(RespConnection c, string field)
-    {
-        string info = c.Call("INFO", "persistence").Text!;
-        foreach (string line in info.Split("\r\n"))
-        {
-            if (line.StartsWith(field + ":", StringComparison.Ordinal)) return line[(field.Length + 1)..];
-        }
+    private static string Info(RespConnection c, string field) => ServerInfo.Field(c, "persistence", field);
 
-        throw new InvalidOperationException($"no {field} in INFO persistence:\n{info}");
-    }
-
-    private static void WaitFor(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + s_wait;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
-            Thread.Sleep(50);
-        }
-    }
+    private static void WaitFor(Func<bool> condition, string what) =>
+        Assert.True(Poll.Until(condition, s_wait), "timed out waiting for " + what);
 
     /// <summary>BGREWRITEAOF, then waits until the rewrite has landed (the manifest names base <paramref name="baseSeq"/>).</summary>
     private static void Rewrite(RespConnection c, string dataDir, int baseSeq)

@@ -132,25 +132,10 @@ public sealed class RdbEndToEndTests
         kv.Call("SELECT", "0");
     }
 
-    private static string Info(RespConnection c, string field)
-    {
-        string info = c.Call("INFO", "persistence").Text!;
-        foreach (string line in info.Split("\r\n"))
-        {
-            if (line.StartsWith(field + ":", StringComparison.Ordinal)) return line[(field.Length + 1)..];
-        }
-        throw new InvalidOperationException($"no {field} in INFO persistence:\n{info}");
-    }
+    private static string Info(RespConnection c, string field) => ServerInfo.Field(c, "persistence", field);
 
-    private static void WaitFor(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + s_wait;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
-            Thread.Sleep(50);
-        }
-    }
+    private static void WaitFor(Func<bool> condition, string what) =>
+        Assert.True(Poll.Until(condition, s_wait), "timed out waiting for " + what);
 
     [Theory]
     [InlineData(11)]

@@ -444,18 +444,10 @@ public sealed class RdbDirectivesDiffTests
         }
     }
 
-    private static string InfoField(RespConnection c, string field) =>
-        c.Call("INFO", "persistence").Text!.Split("\r\n").First(l => l.StartsWith(field + ":", StringComparison.Ordinal))[(field.Length + 1)..];
+    private static string InfoField(RespConnection c, string field) => ServerInfo.Field(c, "persistence", field);
 
-    private static void WaitFor(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + s_wait;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
-            Thread.Sleep(50);
-        }
-    }
+    private static void WaitFor(Func<bool> condition, string what) =>
+        Assert.True(Poll.Until(condition, s_wait), "timed out waiting for " + what);
 
     /// <summary>Makes every save of the server in <paramref name="data"/> fail: a non-empty directory named dump.rdb is in
     /// the way of the rename (redis-server chdirs to its dir at start, so the directory itself cannot be swapped; and

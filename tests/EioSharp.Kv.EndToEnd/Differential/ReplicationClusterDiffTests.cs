@@ -204,12 +204,5 @@ public sealed class ReplicationClusterDiffTests(DiffServers servers) : IClassFix
         dir.Delete(recursive: true);
     }
 
-    private static string Info(RespConnection c, string field)
-    {
-        foreach (string line in c.Call("INFO", "everything").Text!.Split("\r\n"))
-        {
-            if (line.StartsWith(field + ":", StringComparison.Ordinal)) return line[(field.Length + 1)..];
-        }
-        return "(missing)";
-    }
+    private static string Info(RespConnection c, string field) => ServerInfo.TryField(c, "everything", field) ?? "(missing)";
 }

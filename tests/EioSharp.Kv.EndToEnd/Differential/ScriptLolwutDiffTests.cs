@@ -6,8 +6,7 @@ namespace EioSharp.Kv.EndToEnd.Differential;
 /// server names (INFO redis_version) replaced by "V"; the random art by its shape, as the client LOLWUT test does.</summary>
 public sealed class ScriptLolwutDiffTests
 {
-    private static string Info(RespConnection c, string field) =>
-        c.Call("INFO", "server").Text!.Split("\r\n").First(l => l.StartsWith(field + ":", StringComparison.Ordinal))[(field.Length + 1)..];
+    private static string Info(RespConnection c, string field) => ServerInfo.Field(c, "server", field);
 
     [Fact]
     public void Lolwut_is_callable_from_scripts_as_in_redis()
