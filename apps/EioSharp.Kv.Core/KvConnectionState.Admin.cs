@@ -200,7 +200,9 @@ public sealed partial class KvConnectionState
             case KvCommandId.BgRewriteAof:
                 if (Admin?.RewriteAppendOnlyFile() is { } error) reply.WriteError(error);
                 else if (Admin is null) reply.WriteError("ERR BGREWRITEAOF is not available");
-                else reply.WriteSimpleString("Background append only file rewriting started");
+                else reply.WriteSimpleString(_inExec
+                    ? "Background append only file rewriting scheduled" // as Redis under server.in_exec: the cron starts it
+                    : "Background append only file rewriting started");
                 break;
             case KvCommandId.SlowLog:
                 SlowLogCommand(command, reply);

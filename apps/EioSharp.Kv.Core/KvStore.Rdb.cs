@@ -15,10 +15,13 @@ public interface IKvRdbSaver
     /// the state at the time of the command; writes after it are not in the file).</summary>
     /// <param name="store">The keyspace.</param>
     /// <param name="nowUnixMs">The time of the snapshot.</param>
-    /// <param name="schedule">SCHEDULE: while an AOF rewrite runs, start it when the rewrite has finished instead of refusing.</param>
+    /// <param name="schedule">SCHEDULE: while an AOF rewrite runs, start it when the rewrite has finished instead of refusing.
+    /// Also true inside EXEC: as Redis's bgsaveCommand under <c>server.in_exec</c>, a BGSAVE queued in MULTI is always
+    /// scheduled (started by the next cron tick), never started in the middle of the transaction.</param>
     /// <returns>The reply: a status (<c>+Background saving started</c>, <c>+Background saving scheduled</c>) or an error,
     /// with its leading '+' or '-'.</returns>
-    string BackgroundSave(KvStore store, long nowUnixMs, bool schedule);
+    /// <param name="inExec">Run by EXEC: scheduled even when no AOF rewrite runs (<c>+Background saving scheduled</c>).</param>
+    string BackgroundSave(KvStore store, long nowUnixMs, bool schedule, bool inExec);
 }
 
 public sealed partial class KvStore
@@ -65,7 +68,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError("ERR BGSAVE is not available on this server");
             return;
         }
-        string reply = saver.BackgroundSave(this, ctx.Now, schedule);
+        string reply = saver.BackgroundSave(this, ctx.Now, schedule, inExec: _depth > 1); // BGSAVE is noscript: > 1 is EXEC
         if (reply.StartsWith('-')) ctx.Reply.WriteError(reply[1..]);
         else ctx.Reply.WriteSimpleString(reply[1..]);
     }

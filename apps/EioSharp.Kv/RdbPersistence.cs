@@ -97,16 +97,16 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
     private static string Describe(Exception ex) => AppendOnlyFile.DescribeError(ex);
 
     /// <inheritdoc/>
-    public string BackgroundSave(KvStore store, long nowUnixMs, bool schedule)
+    public string BackgroundSave(KvStore store, long nowUnixMs, bool schedule, bool inExec)
     {
         if (stats.RdbBgSaveInProgress)
         {
             return "-ERR Background save already in progress";
         }
 
-        if (stats.AofRewriteInProgress)
+        if (stats.AofRewriteInProgress || inExec)
         {
-            if (schedule)
+            if (schedule || inExec)
             {
                 _scheduled = true;
                 return "+Background saving scheduled";
