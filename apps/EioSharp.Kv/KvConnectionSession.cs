@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using EioSharp.IO;
 using EioSharp.Sync;
@@ -487,6 +488,7 @@ internal sealed class KvConnectionSession
             return ReadEarlyAsync(buffer);
         }
 
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // once per blocking wait
         private async ValueTask<int> ReadEarlyAsync(Memory<byte> buffer)
         {
             var early = session._early;
