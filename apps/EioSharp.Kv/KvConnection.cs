@@ -362,8 +362,7 @@ internal static class KvConnection
     /// obl/oll/omem, client-output-buffer-limit normal: <see cref="KvConnectionState.OutputPendingBytes"/>; issue 13).</summary>
     internal static async ValueTask WriteCountedAsync(IFlowSink conn, KvConnectionState state, ReadOnlyMemory<byte> data)
     {
-        state.OutputPendingBytes = data.Length;
-        state.ReplyBufferSizing.OnRepliesWritten(data.Length, Environment.TickCount64); // CLIENT LIST rbs/rbp
+        StartCountedWrite(state, data.Length);
         try
         {
             await conn.WriteAsync(data);
@@ -372,6 +371,14 @@ internal static class KvConnection
         {
             state.OutputPendingBytes = 0;
         }
+    }
+
+    /// <summary>The bookkeeping of <see cref="WriteCountedAsync"/> before the write (the caller that awaits the write
+    /// itself, to save an async frame per reply, sets <see cref="KvConnectionState.OutputPendingBytes"/> to 0 after it).</summary>
+    internal static void StartCountedWrite(KvConnectionState state, int length)
+    {
+        state.OutputPendingBytes = length;
+        state.ReplyBufferSizing.OnRepliesWritten(length, Environment.TickCount64); // CLIENT LIST rbs/rbp
     }
 
     /// <summary>The request is parked on a blocking command (BLPOP...): sends the replies before it, then waits for the

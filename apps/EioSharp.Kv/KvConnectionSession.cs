@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using EioSharp.IO;
 using EioSharp.Sync;
@@ -181,13 +182,32 @@ internal sealed class KvConnectionSession
                 }
 
                 n = _reader.BufferedCount - before;
-                if (await RunBatchAsync())
+                bool close = await RunBatchAsync(); // completes without suspending unless the batch waited (queue hop, block...)
+                if (_push is null && _output.WrittenCount > 0)
                 {
-                    ctx.Stats.OnNetworkTraffic(n, 0); // counted as the old loop did, when the batch is done
-                    return;
+                    // The batch's replies, sent here rather than in RunBatchAsync: this fiber's frame is allocated once
+                    // per connection, an async call's frame once per call that waits (every socket write does).
+                    ctx.Stats.OnNetworkTraffic(0, _output.WrittenCount);
+                    KvConnection.StartCountedWrite(_state, _output.WrittenCount); // CLIENT LIST obl/omem while it waits
+                    try
+                    {
+                        await _conn.WriteAsync(_output.WrittenMemory);
+                    }
+                    finally
+                    {
+                        _state.OutputPendingBytes = 0;
+                    }
+
+                    _output.ResetWrittenCount();
                 }
 
-                ctx.Stats.OnNetworkTraffic(n, 0);
+                _output.Shrink();
+                _request.Reply.Shrink();
+                ctx.Stats.OnNetworkTraffic(n, 0); // counted as the old loop did, when the batch is done
+                if (close)
+                {
+                    return;
+                }
             }
         }
         finally
@@ -258,7 +278,8 @@ internal sealed class KvConnectionSession
         return true;
     }
 
-    /// <summary>Runs every command whose bytes are received, then sends the replies (once). True: close the connection.</summary>
+    /// <summary>Runs every command whose bytes are received; the replies are left in <see cref="_output"/> for
+    /// <see cref="RunAsync"/> to send (once; a subscribed connection's go to its ordered output here). True: close the connection.</summary>
     private async ValueTask<bool> RunBatchAsync()
     {
         var ctx = _ctx;
@@ -461,15 +482,8 @@ internal sealed class KvConnectionSession
                 await KvConnection.WaitDrainedAsync(ctx, push);
             }
         }
-        else if (_output.WrittenCount > 0)
-        {
-            ctx.Stats.OnNetworkTraffic(0, _output.WrittenCount);
-            await KvConnection.WriteCountedAsync(_conn, state, _output.WrittenMemory); // CLIENT LIST obl/omem while it waits
-            _output.ResetWrittenCount();
-        }
 
-        _output.Shrink();
-        request.Reply.Shrink();
+        // A normal client's replies are sent by the caller (RunAsync), then the buffers shrunk.
         return close;
     }
 
@@ -487,6 +501,7 @@ internal sealed class KvConnectionSession
             return ReadEarlyAsync(buffer);
         }
 
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // once per blocking wait
         private async ValueTask<int> ReadEarlyAsync(Memory<byte> buffer)
         {
             var early = session._early;

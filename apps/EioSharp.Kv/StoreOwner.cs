@@ -721,17 +721,21 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>Whether a batch from the calling fiber can run inline now (<see cref="RunInline"/>): the caller is on the
     /// store's domain, the store loop is idle (waiting for a request, no round, no timer work due), the AOF policy is
     /// not <c>always</c> (its rounds wait for an fsync: they go through the queue, where group commit gathers them) and
-    /// no crash is armed; and, with an AOF, the batch has no command that may write (see <see cref="MayAppend"/>).
+    /// no crash is armed; and, with an AOF, the batch has no command that may write (see <see cref="MayAppend"/>) or
+    /// nothing else is ready to run on this domain (<see cref="Domain.RunQueueLength"/> 0: no other connection's batch
+    /// and no queued round can join this one's group commit, so the queue hop would buy a round of one request, the same
+    /// AOF write, and two fiber switches more; a BLPOP/LPUSH ping-pong or one client's writes).
     /// Only meaningful until the caller's next await.</summary>
     public bool CanRunInline(StoreRequest request) =>
         InlineRounds && _awaitingRequest && _phase == RoundPhase.Idle && !_cronDue && !_blockTimeoutsDue && _armedCrash == 0 &&
         _runStore is not null && ReferenceEquals(Domain.Current, _storeDomain) &&
-        (_aof is null || (config.AppendFsync != "always" && !MayAppend(request))); // the policy the round will apply, not the file's yet
+        (_aof is null || (config.AppendFsync != "always" && (!MayAppend(request) || _storeDomain!.RunQueueLength == 0))); // the policy the round will apply, not the file's yet
 
     private static readonly KvCommandInfo s_exec = KvCommandTable.Find("exec"u8)!; // compared by reference (one table entry per name)
 
     /// <summary>Whether a batch may append to the AOF: a write command, a script, EXEC. Such a batch goes through the
-    /// queue while the AOF is on: there the batches of a round share one <c>write(2)</c> of the file (50 clients
+    /// queue while the AOF is on and other work is ready on the domain: there the batches of a round share one
+    /// <c>write(2)</c> of the file (50 clients
     /// unpipelined SET: 0.07 <c>pwrite64</c> per request queued, 1.00 inline; strace -c, docs/BENCHMARKS.md), and a reply
     /// is never sent before its bytes are written, as in Redis. Only a heuristic: an inline round that does append still
     /// writes its bytes before its replies are released.</summary>
