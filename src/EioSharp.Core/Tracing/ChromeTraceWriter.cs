@@ -30,6 +30,7 @@ public sealed class ChromeTraceWriter : IDisposable
     private readonly bool _leaveOpen;
     private readonly Dictionary<int, DomainState> _domains = [];
     private readonly Dictionary<long, (string? Name, Switch? Owner)> _fibers = [];
+    private readonly Dictionary<long, Switch> _switches = []; // switch id -> switch, for creations that carry only the id
     private readonly Dictionary<long, (long Ts, TraceReason Reason, int Tid)> _suspended = [];
     private readonly Dictionary<long, long> _pendingFlows = [];
     private readonly Dictionary<long, long> _offloads = [];
@@ -136,7 +137,24 @@ public sealed class ChromeTraceWriter : IDisposable
             else if (e.Data is Switch owner && e.Kind is TraceEventKind.FiberCreated or TraceEventKind.FiberResumed or TraceEventKind.FiberSuspended)
             {
                 _fibers[e.Fiber] = (null, owner); // an unnamed fiber's events carry its switch
+                if (e.Kind == TraceEventKind.FiberCreated && e.Arg != 0)
+                {
+                    _switches[e.Arg] = owner;
+                }
             }
+            else if (e.Data is null && e.Kind == TraceEventKind.FiberCreated && e.Arg != 0 && _switches.TryGetValue(e.Arg, out var known))
+            {
+                _fibers[e.Fiber] = (null, known); // the switch went with an earlier creation in it (EioTrace.FiberCreated)
+            }
+        }
+
+        if (e.Kind == TraceEventKind.SwitchOpened && e.Data is Switch opened && e.Arg != 0)
+        {
+            _switches[e.Arg] = opened;
+        }
+        else if (e.Kind == TraceEventKind.SwitchClosed && e.Arg != 0)
+        {
+            _switches.Remove(e.Arg); // no fiber is created in it any more
         }
 
         switch (e.Kind)

@@ -466,6 +466,12 @@ public static class EioTrace
     internal static void Cancelled(FiberFrame? frame) =>
         Emit(TraceEventKind.FiberCancelled, frame?.Fiber.Id ?? 0, 0, 0, TraceReason.None, FiberData(frame?.Fiber));
 
+    /// <remarks>An unnamed fiber's creation carries its switch (for the switch path of the export) only when the ring's
+    /// previous one carried another switch, or carried it more than half a ring ago: the fibers forked in a loop share
+    /// one switch, and storing it at each fork (an object reference into a large array, a GC write barrier and a card the
+    /// next collection scans) was a measurable part of the fork's cost. Readers map the switch id (<see cref="TraceEvent.Arg"/>)
+    /// to the switch seen last with it (<see cref="ChromeTraceWriter"/>); a reader of the newest half of a ring always
+    /// finds it there.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     // Created and finished: on the fiber's own domain (a fork runs on the switch's domain, which the kernel checks; a fiber's
     // end runs there too), so its ring is written without reading the thread-static current domain (a TLS helper call).
@@ -473,7 +479,33 @@ public static class EioTrace
     {
         var f = child.Fiber;
         var owner = f.Owner;
-        EmitOn(f.Domain, TraceEventKind.FiberCreated, f.Id, parent?.Fiber.Id ?? 0, owner?.TraceId ?? 0, TraceReason.None, f.Name is null ? owner : f);
+        var d = f.Domain;
+        long ts = TraceClock.Now();
+        var ring = d.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(d);
+        }
+
+        object? data = f;
+        if (f.Name is null)
+        {
+            data = null;
+            if (owner is not null && (!ReferenceEquals(ring.LastOwner, owner) || ring.Written - ring.LastOwnerAt > ring.Capacity / 2))
+            {
+                data = owner;
+                ring.LastOwner = owner;
+                ring.LastOwnerAt = ring.Written;
+            }
+        }
+
+        long parentId = parent?.Fiber.Id ?? 0;
+        long switchId = owner?.TraceId ?? 0;
+        ring.Write(ts, TraceEventKind.FiberCreated, TraceReason.None, f.Id, parentId, switchId, data);
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(TraceEventKind.FiberCreated, TraceReason.None, d.Id, f.Id, parentId, switchId, f.Name is null ? owner : f);
+        }
     }
 
     /// <remarks>A fiber's end takes the time of its domain's next event (no clock read), as a suspension does: the end

@@ -12,10 +12,10 @@ namespace EioSharp.Tracing;
 /// keeps nothing alive; the few events that carry an object (a named fiber, a switch, a label, an exception) store it in
 /// a parallel array. The slot arrays may come from <see cref="EioTrace"/>'s pool (the ring of a finished domain, once read): domains
 /// that live for a few milliseconds then cost no 3 MB allocation each.</para></remarks>
-internal sealed class TraceRing
+internal sealed unsafe class TraceRing
 {
     private readonly TraceSlots _slots;
-    private readonly RawEvent[] _events;
+    private readonly RawEvent* _events; // native memory owned by _slots (kept alive by this field)
     private readonly object?[] _data;
     private readonly int _mask;
     private long _written;
@@ -31,8 +31,8 @@ internal sealed class TraceRing
         _slots = slots;
         _events = slots.Events;
         _data = slots.Data;
-        _mask = _events.Length - 1;
-        _quarterShift = System.Numerics.BitOperations.Log2((uint)_events.Length) - 2;
+        _mask = slots.Capacity - 1;
+        _quarterShift = System.Numerics.BitOperations.Log2((uint)slots.Capacity) - 2;
         DomainId = domainId;
         Name = name;
     }
@@ -41,7 +41,7 @@ internal sealed class TraceRing
 
     public string Name { get; }
 
-    public int Capacity => _events.Length;
+    public int Capacity => _mask + 1;
 
     /// <summary>The storage, for the pool once the ring is no longer written nor read.</summary>
     public TraceSlots Slots => _slots;
@@ -62,6 +62,13 @@ internal sealed class TraceRing
     /// <summary>The file writer of the session, if it has one: told each time a quarter of the ring has been written, so
     /// that it drains the ring before it wraps (a small ring stays in the CPU's cache; it must then be read often).</summary>
     public TraceFileWriter? Drainer { get; init; }
+
+    /// <summary>The switch the last unnamed fiber creation that carried one carried, and <see cref="Written"/> then
+    /// (writer only; see <see cref="EioTrace"/>'s <c>FiberCreated</c>).</summary>
+    public object? LastOwner;
+
+    /// <inheritdoc cref="LastOwner"/>
+    public long LastOwnerAt;
 
     /// <summary>The session this ring belongs to (rings are replaced when a new session starts).</summary>
     public int Generation { get; init; }
@@ -197,10 +204,11 @@ internal sealed class TraceRing
     {
         long end = Volatile.Read(ref _written);
         long lost = 0;
-        if (end - cursor > _events.Length)
+        int capacity = Capacity;
+        if (end - cursor > capacity)
         {
-            lost += end - _events.Length - cursor;
-            cursor = end - _events.Length;
+            lost += end - capacity - cursor;
+            cursor = end - capacity;
         }
 
         // First one TraceEvent per slot (a switch record as is), so that the slots overwritten during the copy are a
@@ -219,7 +227,7 @@ internal sealed class TraceRing
         long after = Volatile.Read(ref _written);
         // The writes from index `after` on may be under way (the next one, and the unstamped ones before it), unless the
         // domain has finished.
-        long firstSafe = after - _events.Length + (_retired ? 0 : 1 + MaxUnstamped);
+        long firstSafe = after - capacity + (_retired ? 0 : 1 + MaxUnstamped);
         if (firstSafe > cursor)
         {
             int bad = (int)Math.Min(firstSafe - cursor, end - cursor);
@@ -276,7 +284,11 @@ internal sealed class TraceRing
 }
 
 /// <summary>A ring's storage: the events (no references) and the objects some of them carry; reused between domains.</summary>
-internal sealed class TraceSlots
+/// <remarks>The events are in native memory, not in a managed array (issue 17): a 2 MB array per ring is a large object
+/// the GC counts in its budgets, and the rings of a session (up to 14 of them with the pooled and retired ones) made the
+/// GC of a fork-heavy program collect less often over more memory (fresh pages, page faults: ForkJoinYielding 1.4-1.9x
+/// slower with tracing on, most of it in the GC and the kernel). Freed by the finalizer, once no ring uses the storage.</remarks>
+internal sealed unsafe class TraceSlots
 {
     public TraceSlots(int capacity)
     {
@@ -286,15 +298,20 @@ internal sealed class TraceSlots
             size <<= 1;
         }
 
-        Events = new RawEvent[size];
+        // 64-byte aligned: a 32-byte slot never straddles two cache lines. Not cleared: only slots written since a ring
+        // was made on this storage are read.
+        Events = (RawEvent*)NativeMemory.AlignedAlloc((nuint)size * (nuint)sizeof(RawEvent), 64);
+        Capacity = size;
         Data = new object?[size];
     }
 
-    public RawEvent[] Events { get; }
+    ~TraceSlots() => NativeMemory.AlignedFree(Events);
+
+    public RawEvent* Events { get; }
 
     public object?[] Data { get; }
 
-    public int Capacity => Events.Length;
+    public int Capacity { get; }
 }
 
 /// <summary>One slot of a ring: a <see cref="TraceEvent"/> without its domain (the ring's), in 32 bytes (half a cache

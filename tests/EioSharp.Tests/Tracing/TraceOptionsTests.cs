@@ -55,6 +55,51 @@ public class TraceOptionsTests
         Assert.Contains(all, e => Ph(e) == "X" && ArgName(e) == "main");
     }
 
+    /// <summary>An unnamed fiber's creation stores its switch only when it differs from the ring's previous one (issue 17:
+    /// one object store per fork was a measurable part of the fork's cost): the export must still give every unnamed
+    /// fiber the path of its own switch, with forks into two switches interleaved and many forks into one.</summary>
+    [Fact]
+    public void UnnamedFibersKeepTheirSwitchPathWhenTheSwitchIsStoredOnce()
+    {
+        string path = TempJson();
+        EioMain.Run(
+            async env =>
+            {
+                await Switch.RunAsync(
+                    async outer =>
+                    {
+                        await Switch.RunAsync(
+                            inner =>
+                            {
+                                foreach (var sw in new[] { outer, outer, outer, inner, inner, outer, inner })
+                                {
+                                    Fiber.Fork(sw, async () => await Fiber.YieldAsync());
+                                }
+
+                                for (int i = 0; i < 50; i++)
+                                {
+                                    Fiber.Fork(inner, () => Task.CompletedTask);
+                                }
+
+                                return Task.CompletedTask;
+                            },
+                            "inner");
+                    },
+                    "outer");
+                return 0;
+            },
+            new EioOptions { TraceFile = path });
+        var all = Events(path);
+        File.Delete(path);
+        // The first slice of each forked fiber (the one that names its parent).
+        var created = all.Where(e => Ph(e) == "X" && Cat(e) == "fiber" && e.GetProperty("args").TryGetProperty("parent", out _)
+            && ArgName(e) is null).ToList();
+        var paths = created.Select(e => e.GetProperty("args").TryGetProperty("switch", out var s) ? s.GetString() : null).ToList();
+        Assert.Equal(57, paths.Count);
+        Assert.Equal(4, paths.Count(p => p is not null && p.EndsWith("outer", StringComparison.Ordinal)));
+        Assert.Equal(53, paths.Count(p => p is not null && p.EndsWith("outer/inner", StringComparison.Ordinal)));
+    }
+
     [Fact]
     public void TraceFileIsCompleteWhenMainThrows()
     {
