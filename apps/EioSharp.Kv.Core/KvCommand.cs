@@ -112,6 +112,10 @@ public sealed class KvCommand
     /// array when it has one (a large argument; no copy, so a 500 MB SET does not hold the value twice), else a copy.</summary>
     public byte[] ToSharedArray(int index) => _own?[index] ?? ToArray(index);
 
+    /// <summary>Whether argument <paramref name="index"/> is a large argument received into an array of its own
+    /// (<see cref="ToSharedArray"/> hands out that array without a copy).</summary>
+    internal bool HasOwnArray(int index) => _own?[index] is not null;
+
     /// <summary>Argument <paramref name="index"/> decoded as UTF-8 (invalid sequences replaced); for messages.</summary>
     public string GetString(int index) => Encoding.UTF8.GetString(this[index]);
 

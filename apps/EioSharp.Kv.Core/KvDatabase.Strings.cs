@@ -1,7 +1,8 @@
 namespace EioSharp.Kv;
 
-// The string fast path of the key table (issue 14): a short string value goes from the command's bytes straight into
-// its packed row (one copy, no intermediate array), and GET reads it in place (no copy per lookup).
+// The string fast path of the key table (issue 14): a string value goes from the command's bytes straight into its
+// packed row or its own array (one copy, no intermediate array), GET reads it in place (no copy per lookup), and a
+// plain SET of a value of the same length overwrites the bytes in place when nothing else can see them (no allocation).
 internal sealed partial class KvDatabase
 {
     /// <summary>Adds a new key holding the short string <paramref name="value"/> (at most
@@ -11,15 +12,75 @@ internal sealed partial class KvDatabase
 
     /// <summary>Replaces the value of a live key by the short string <paramref name="value"/> (at most
     /// <see cref="PackedValueMaxBytes"/> bytes); as <see cref="Replace"/> with a packable array, without the array.</summary>
+    /// <remarks>When the key already holds a packed string of the same length, the value bytes are overwritten in place
+    /// (no allocation). That is safe because a packed row's array never leaves the database: <see cref="KvEntry.Value"/>
+    /// and <see cref="KvEntry.Key"/> hand out copies, snapshots hold those copies, and spans over it
+    /// (<see cref="KvEntry.StringSpan"/>, <see cref="KeySpan"/>) are read within the command. The copy
+    /// <paramref name="e"/> may have cached is dropped; the caller must not read the value through another handle on this
+    /// key taken before this call.</remarks>
     public void ReplacePackedString(KvEntry e, ReadOnlySpan<byte> value)
     {
         ref Row r = ref _rows[e.Row];
         object old = r.Item!;
+        if (old is byte[] packed)
+        {
+            int header = ReadLength(packed, out int keyLength);
+            Span<byte> current = packed.AsSpan(header + keyLength);
+            if (current.Length == value.Length)
+            {
+                value.CopyTo(current);
+                e.ForgetValueCopy();
+                r.Link &= ~(3u << EncodingShift);
+                InPlaceStringWrites++;
+                return;
+            }
+        }
         DataBytes += value.Length - ValueBytesOf(old);
         if (old is KvKeyedValue dropped) DataBytes -= dropped.Accounted;
         r.Item = PackString(KeySpan(old), value);
         r.Link &= ~(3u << EncodingShift);
     }
+
+    /// <summary>Replaces the value of a live key by the string <paramref name="value"/>, longer than
+    /// <see cref="PackedValueMaxBytes"/> bytes, copied once from the span (SET's path for a value received in the
+    /// command's buffer).</summary>
+    /// <remarks>The array the value lands in belongs to the row alone (<see cref="KvKeyedValue.OwnsString"/>) until a
+    /// reference to it is handed out (<see cref="KvEntry.Value"/>: GET's copy-free path reads
+    /// <see cref="KvEntry.StringSpan"/> instead). While it does, a later value of the same length overwrites it in place:
+    /// no new array replaces an old one among the long-lived data (the garbage collector's costliest case). Once the
+    /// array was handed out (a snapshot for BGSAVE or an AOF rewrite, DUMP, COPY, a script, SET ... GET's old value, a
+    /// deferred AOF command), the next write allocates a new array, so the holder keeps seeing the old bytes.</remarks>
+    public void ReplaceLongString(KvEntry e, ReadOnlySpan<byte> value)
+    {
+        ref Row r = ref _rows[e.Row];
+        object old = r.Item!;
+        if (old is KvKeyedValue { OwnsString: true, Value: byte[] owned } same && owned.Length == value.Length)
+        {
+            value.CopyTo(owned);
+            InPlaceStringWrites++;
+        }
+        else if (old is KvKeyedValue kv)
+        {
+            DataBytes += value.Length - ValueBytes(kv.Value);
+            kv.Value = value.ToArray();
+            kv.OwnsString = true;
+            DataBytes += kv.Reaccount(); // drops a collection's account (SET overwrites any type)
+        }
+        else
+        {
+            DataBytes += value.Length - ValueBytesOf(old);
+            r.Item = new KvKeyedValue(KeySpan(old).ToArray(), value.ToArray()) { OwnsString = true };
+        }
+        r.Link &= ~(3u << EncodingShift);
+    }
+
+    /// <summary>Adds a new key holding the string <paramref name="value"/>, longer than <see cref="PackedValueMaxBytes"/>
+    /// bytes, in an array of the row's own (see <see cref="ReplaceLongString"/>).</summary>
+    public KvEntry AddLongString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAt) =>
+        AddItem(key, new KvKeyedValue(key.ToArray(), value.ToArray()) { OwnsString = true }, key.Length + value.Length, expireAt);
+
+    /// <summary>String values overwritten in place since the database was created (tests, DEBUG).</summary>
+    public long InPlaceStringWrites { get; private set; }
 
     private static byte[] PackString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
@@ -37,7 +98,8 @@ internal sealed partial class KvEntry
     /// <summary>Whether the value is a string (without copying a packed one, unlike <see cref="Value"/>).</summary>
     public bool IsString => Item is byte[] || (Item is KvKeyedValue kv && kv.Value is byte[]);
 
-    /// <summary>The string value in place (valid until the key is next written); the entry must hold a string
-    /// (<see cref="IsString"/>).</summary>
+    /// <summary>The string value in place (valid until the key is next written: read it within the command, never keep
+    /// it); the entry must hold a string (<see cref="IsString"/>). Unlike <see cref="Value"/> it hands out no reference,
+    /// so the row may still overwrite the bytes in place later.</summary>
     public ReadOnlySpan<byte> StringSpan => Item is KvKeyedValue kv ? (byte[])kv.Value : KvDatabase.PackedValue((byte[])Item);
 }

@@ -19,7 +19,8 @@ public enum KvType
 
 /// <summary>A value that is not a string: a list, set, sorted set, hash or stream.</summary>
 /// <remarks>
-/// Strings are stored as plain <c>byte[]</c> (never modified in place); every other type derives from this class and
+/// Strings are stored as plain <c>byte[]</c> (overwritten in place only while no reference to them was handed out:
+/// <see cref="KvEntry.Value"/>); every other type derives from this class and
 /// is mutated in place by the store owner only.
 /// <para><b>AOF</b>: <see cref="WriteRewrite"/> emits the commands that rebuild the value (used by BGREWRITEAOF,
 /// DUMP/RESTORE payloads and COPY checks). <see cref="Clone"/> gives a deep copy that the store never touches, which
@@ -68,6 +69,12 @@ internal sealed class KvKeyedValue(byte[] key, object value)
 {
     public readonly byte[] Key = key;
     public object Value = value; // byte[] (string) or KvObject
+
+    /// <summary>True while <see cref="Value"/> is a string array the database allocated for this row alone and no
+    /// reference to it was handed out since (<see cref="KvEntry.Value"/> clears it): only then may a write overwrite the
+    /// bytes in place (<see cref="KvDatabase.ReplaceLongString"/>). False for an array that came from elsewhere (a
+    /// command's own argument, COPY, RESTORE, a load, APPEND...), which others may still hold.</summary>
+    public bool OwnsString;
 
     // The used-memory account of a collection value (docs/kv.md, "Memory limits"): bytes counted in the database's
     // DataBytes for it, and the last full estimate with the element count it was taken at.
@@ -144,13 +151,20 @@ internal sealed partial class KvEntry
     /// <summary>The key (a copy for a packed string: do not modify).</summary>
     public byte[] Key => _key ??= KvDatabase.KeyOf(Item);
 
-    /// <summary><c>byte[]</c> for a string (never modified in place; a copy for a short string) or the <see cref="KvObject"/>.</summary>
+    /// <summary><c>byte[]</c> for a string (a copy for a short string) or the <see cref="KvObject"/>. The array returned is
+    /// never modified afterwards: taking it marks a long string as handed out, so the next write of the key allocates a
+    /// new array instead of overwriting this one (<see cref="KvDatabase.ReplaceLongString"/>); read
+    /// <see cref="StringSpan"/> instead when the bytes are only read within the command.</summary>
     public object Value
     {
         get
         {
             object item = Item;
-            if (item is KvKeyedValue kv) return kv.Value;
+            if (item is KvKeyedValue kv)
+            {
+                kv.OwnsString = false;
+                return kv.Value;
+            }
             if (!ReferenceEquals(item, _valueOf))
             {
                 _value = KvDatabase.PackedValue((byte[])item).ToArray();
@@ -195,6 +209,13 @@ internal sealed partial class KvEntry
     {
         if (_row >= 0) _db.SetLru(_row, lru);
         else _lru = lru;
+    }
+
+    /// <summary>Drops the copy of a packed value <see cref="Value"/> cached (its row was overwritten in place).</summary>
+    internal void ForgetValueCopy()
+    {
+        _valueOf = null;
+        _value = null;
     }
 
     internal void Detach(object item, uint link, uint lru, long expireAt)
@@ -359,6 +380,7 @@ internal sealed partial class KvDatabase
         if (old is KvKeyedValue kv && !IsPackable(value))
         {
             kv.Value = value;
+            kv.OwnsString = false; // the caller's array: it may hold it (or have logged it)
             DataBytes += kv.Reaccount();
         }
         else

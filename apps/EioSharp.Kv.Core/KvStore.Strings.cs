@@ -107,9 +107,9 @@ public sealed partial class KvStore
 
     private void Set(in Context ctx)
     {
-        if (ctx.Count == 3 && ctx[2].Length <= KvDatabase.PackedValueMaxBytes)
+        if (ctx.Count == 3 && !ctx.Command.HasOwnArray(2)) // a large argument's own array is adopted below, not copied
         {
-            SetPlainShort(ctx); // KvStore.StringFastPath.cs
+            SetPlain(ctx); // KvStore.StringFastPath.cs
             return;
         }
 

@@ -1,0 +1,207 @@
+using System.Buffers;
+using System.Text;
+using EioSharp.Kv;
+
+namespace EioSharp.Kv.Tests;
+
+/// <summary>A plain SET of a value as long as the key's current one overwrites it in place (issue 14, KvDatabase.Strings.cs):
+/// whoever still holds the old bytes (a snapshot, a reply, an AOF command, DUMP, COPY, a script, SET ... GET) keeps seeing
+/// them, and the in-place path is really taken where nothing holds them.</summary>
+public class StringInPlaceTests
+{
+    private const string Ok = "+OK\r\n";
+
+    private static string Value(char c, int length = 1024) => new(c, length);
+
+    private static string Bulk(string s) => $"${Encoding.UTF8.GetByteCount(s)}\r\n{s}\r\n";
+
+    private static byte[] RunBytes(StoreHarness h, params byte[][] args)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        h.Store.Execute(KvCommand.Create(args), h.Now, new RespWriter(buffer), h.Aof);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static long InPlace(StoreHarness h) => h.Store.Database(0).InPlaceStringWrites;
+
+    // The store's accounting must match a database built from scratch with the same content.
+    private static void AssertDataBytes(StoreHarness h, params (string Key, string Value)[] content)
+    {
+        long expected = content.Sum(kv => (long)Encoding.UTF8.GetByteCount(kv.Key) + Encoding.UTF8.GetByteCount(kv.Value));
+        Assert.Equal(expected, h.Store.Database(0).DataBytes);
+    }
+
+    [Fact]
+    public void Same_length_set_overwrites_in_place_long_and_packed()
+    {
+        var h = new StoreHarness();
+        Assert.Equal(Ok, h.Run("SET", "k", Value('a')));
+        Assert.Equal(0, InPlace(h));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('b')));
+        Assert.Equal(1, InPlace(h));
+        Assert.Equal(Bulk(Value('b')), h.Run("GET", "k")); // GET reads in place: the next SET still may overwrite
+        Assert.Equal(Ok, h.Run("SET", "k", Value('c')));
+        Assert.Equal(2, InPlace(h));
+        Assert.Equal(Bulk(Value('c')), h.Run("GET", "k"));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('d', 2000))); // another length: a new array
+        Assert.Equal(2, InPlace(h));
+        Assert.Equal(Bulk(Value('d', 2000)), h.Run("GET", "k"));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('e', 2000)));
+        Assert.Equal(3, InPlace(h));
+        Assert.Equal(Ok, h.Run("SET", "k", "short")); // long -> packed, then packed in place
+        Assert.Equal(Ok, h.Run("SET", "k", "SHORT"));
+        Assert.Equal(4, InPlace(h));
+        Assert.Equal(Bulk("SHORT"), h.Run("GET", "k"));
+        Assert.Equal(Bulk("embstr"), h.Run("OBJECT", "ENCODING", "k"));
+        Assert.Equal(Ok, h.Run("SET", "k", "12345"));
+        Assert.Equal(Bulk("int"), h.Run("OBJECT", "ENCODING", "k")); // the encoding is recomputed after an in-place write
+        Assert.Equal(Ok, h.Run("SET", "k", Value('f')));
+        Assert.Equal(Bulk(Value('f')), h.Run("GET", "k"));
+        AssertDataBytes(h, ("k", Value('f')));
+    }
+
+    [Fact]
+    public void Set_over_another_type_and_expiry_accounting()
+    {
+        var h = new StoreHarness();
+        h.Run("RPUSH", "k", "x", "y", "z");
+        Assert.Equal(Ok, h.Run("SET", "k", Value('a')));
+        Assert.Equal("+string\r\n", h.Run("TYPE", "k"));
+        AssertDataBytes(h, ("k", Value('a')));
+        h.Run("PEXPIRE", "k", "100000");
+        Assert.Equal(Ok, h.Run("SET", "k", Value('b'))); // in place, and the expiry is cleared as SET does
+        Assert.Equal(":-1\r\n", h.Run("PTTL", "k"));
+        Assert.Equal(1, InPlace(h));
+        h.Run("SET", "p", Value('p', 600), "PX", "10");
+        h.Now += 20; // p expired, not yet removed: plain SET replaces the stale row
+        Assert.Equal(Ok, h.Run("SET", "p", Value('q', 600)));
+        Assert.Equal(Bulk(Value('q', 600)), h.Run("GET", "p"));
+        Assert.Equal(":-1\r\n", h.Run("PTTL", "p"));
+        AssertDataBytes(h, ("k", Value('b')), ("p", Value('q', 600)));
+    }
+
+    [Fact]
+    public void A_snapshot_keeps_the_old_bytes()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "long", Value('a'));
+        h.Run("SET", "long", Value('a')); // now in an array of its own: the next same-length SET would overwrite it
+        h.Run("SET", "short", "0123456789abcdef");
+        KvSnapshotEntry[] snapshot = h.Store.CreateSnapshot(h.Now);
+        long before = InPlace(h);
+        h.Run("SET", "long", Value('b'));
+        h.Run("SET", "short", "fedcba9876543210"); // packed rows are copied into snapshots: in place is fine
+        Assert.Equal(before + 1, InPlace(h));
+        Dictionary<string, string> snap = snapshot.ToDictionary(e => Encoding.UTF8.GetString(e.Key), e => Encoding.UTF8.GetString((byte[])e.Value));
+        Assert.Equal(Value('a'), snap["long"]);
+        Assert.Equal("0123456789abcdef", snap["short"]);
+        Assert.Equal(Bulk(Value('b')), h.Run("GET", "long"));
+        Assert.Equal(Bulk("fedcba9876543210"), h.Run("GET", "short"));
+        h.Run("SET", "long", Value('c')); // the array the snapshot does not hold is the row's own again
+        Assert.Equal(before + 2, InPlace(h));
+        Assert.Equal(Value('a'), Encoding.UTF8.GetString((byte[])snapshot.Single(e => e.Key.Length == 4).Value));
+    }
+
+    [Fact]
+    public void A_reply_already_written_keeps_the_old_bytes()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "k", Value('a'));
+        h.Run("SET", "k", Value('a'));
+        var reply = new ArrayBufferWriter<byte>();
+        h.Store.Execute(KvCommand.Create("GET", "k"), h.Now, new RespWriter(reply), h.Aof);
+        long before = InPlace(h);
+        h.Run("SET", "k", Value('b'));
+        Assert.Equal(before + 1, InPlace(h)); // GET handed out no reference: overwritten in place...
+        Assert.Equal(Bulk(Value('a')), Encoding.UTF8.GetString(reply.WrittenSpan)); // ...and the reply had its copy
+        Assert.Equal(Bulk(Value('b')), h.Run("SET", "k", Value('c'), "GET")); // SET GET: the old value, then the new one
+        Assert.Equal(Bulk(Value('c')), h.Run("GETSET", "k", Value('d')));
+        Assert.Equal(Bulk(Value('d')), h.Run("GET", "k"));
+    }
+
+    /// <summary>A sink that keeps the command objects it is given and encodes them only at the end (the strictest
+    /// reading of <see cref="IAofSink"/>: "the command passed may be the caller's own command object").</summary>
+    private sealed class DeferredSink : IAofSink
+    {
+        public List<KvCommand> Held { get; } = [];
+
+        public void Append(KvCommand command) => Held.Add(command);
+    }
+
+    [Fact]
+    public void Logged_commands_held_by_the_aof_keep_their_bytes()
+    {
+        var store = new KvStore(random: new Random(1));
+        var sink = new DeferredSink();
+        long now = 1_700_000_000_000;
+        void Run(params string[] args) => store.Execute(KvCommand.Create(args), now, new RespWriter(new ArrayBufferWriter<byte>()), sink);
+        Run("SET", "k", Value('a'));
+        Run("SET", "k", Value('b'));
+        Run("SET", "k", Value('c')); // in place
+        Run("SETEX", "k", "100", Value('d')); // logged as SET k <value> PXAT: a command the store built with the value
+        Run("SET", "k", Value('e'));
+        Run("SET", "k", Value('f'));
+        Run("APPEND", "k", "!");
+        Run("SET", "k", Value('g', 1025));
+        Run("SET", "k", Value('h', 1025));
+        Assert.True(store.Database(0).InPlaceStringWrites >= 2);
+        string[] values = sink.Held.Where(c => c.Count >= 3 && !c.GetString(0).Equals("SELECT", StringComparison.OrdinalIgnoreCase))
+            .Select(c => c.GetString(2)).ToArray();
+        Assert.Equal([Value('a'), Value('b'), Value('c'), Value('d'), Value('e'), Value('f'), "!", Value('g', 1025), Value('h', 1025)], values);
+        var log = new ArrayBufferWriter<byte>();
+        foreach (KvCommand c in sink.Held) AofWriter.WriteCommand(log, c);
+        var replayed = new KvStore(random: new Random(1));
+        AofLoader.Load(log.WrittenSpan, replayed, now);
+        Assert.Equal(Value('h', 1025), Encoding.UTF8.GetString((byte[])replayed.CreateSnapshot(now).Single().Value));
+    }
+
+    [Fact]
+    public void Dump_copy_and_scripts_keep_the_old_bytes()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "k", Value('a'));
+        h.Run("SET", "k", Value('a'));
+        byte[] dump = RunBytes(h, "DUMP"u8.ToArray(), "k"u8.ToArray());
+        int cr = Array.IndexOf(dump, (byte)'\r');
+        byte[] payload = dump.AsSpan(cr + 2, int.Parse(Encoding.ASCII.GetString(dump, 1, cr - 1))).ToArray();
+        byte[] kept = payload.ToArray();
+        h.Run("SET", "k", Value('b'));
+        Assert.Equal(kept, payload);
+        Assert.Equal(Ok, Encoding.UTF8.GetString(RunBytes(h, "RESTORE"u8.ToArray(), "r"u8.ToArray(), "0"u8.ToArray(), payload)));
+        Assert.Equal(Bulk(Value('a')), h.Run("GET", "r"));
+        Assert.Equal(Bulk(Value('b')), h.Run("GET", "k"));
+        Assert.Equal(Ok, h.Run("SET", "r", Value('z'))); // RESTORE's array came from the payload: a new one, then in place
+        Assert.Equal(Ok, h.Run("SET", "r", Value('w')));
+        Assert.Equal(Bulk(Value('w')), h.Run("GET", "r"));
+        Assert.Equal(":1\r\n", h.Run("COPY", "k", "copy"));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('c')));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('d')));
+        Assert.Equal(Bulk(Value('b')), h.Run("GET", "copy"));
+        Assert.Equal(Ok, h.Run("SET", "copy", Value('x')));
+        Assert.Equal(Bulk(Value('d')), h.Run("GET", "k"));
+        Assert.Equal(Bulk(Value('x')), h.Run("GET", "copy"));
+        Assert.Equal(Ok, h.Run("RENAME", "copy", "moved"));
+        Assert.Equal(Ok, h.Run("SET", "moved", Value('y')));
+        Assert.Equal(Bulk(Value('y')), h.Run("GET", "moved"));
+        string script = "local old = redis.call('GET', KEYS[1]); redis.call('SET', KEYS[1], ARGV[1]); return {old, redis.call('GET', KEYS[1])}";
+        Assert.Equal($"*2\r\n{Bulk(Value('d'))}{Bulk(Value('e'))}", h.Run("EVAL", script, "1", "k", Value('e')));
+        Assert.Equal($"*2\r\n{Bulk(Value('e'))}{Bulk(Value('f'))}", h.Run("EVAL", script, "1", "k", Value('f')));
+    }
+
+    [Fact]
+    public void A_handle_does_not_return_a_stale_copy_after_an_in_place_write()
+    {
+        var db = new KvDatabase(0);
+        KvEntry e = db.AddPackedString("k"u8, "aaaa"u8, -1);
+        Assert.Equal("aaaa", Encoding.UTF8.GetString((byte[])e.Value)); // a copy, cached by the handle
+        db.ReplacePackedString(e, "bbbb"u8);
+        Assert.Equal(1, db.InPlaceStringWrites);
+        Assert.Equal("bbbb", Encoding.UTF8.GetString((byte[])e.Value));
+        KvEntry l = db.AddLongString("l"u8, new byte[600], -1);
+        byte[] handedOut = (byte[])l.Value; // a reference to the row's array: the next write must not touch it
+        db.ReplaceLongString(l, Enumerable.Repeat((byte)7, 600).ToArray());
+        Assert.Equal(1, db.InPlaceStringWrites);
+        Assert.All(handedOut, b => Assert.Equal(0, b));
+        Assert.All((byte[])l.Value, b => Assert.Equal(7, b));
+    }
+}
