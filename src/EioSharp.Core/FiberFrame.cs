@@ -90,13 +90,27 @@ internal sealed class FiberInfo : FiberFrame
 }
 
 /// <summary>
-/// What flows with a fiber's code: the fiber and its current cancel context. Carried by an
-/// <see cref="AsyncLocal{T}"/>, so setting it inside an async method scopes it to that call (and to the fibers it forks).
+/// What flows with a fiber's code: the fiber and its current cancel context and switch.
 /// </summary>
-/// <remarks>A frame is also the source behind <c>Fiber.YieldAsync</c>'s awaiter (issue 20): a yield has no state of its own
+/// <remarks>
+/// <para><b>Where the current frame is kept</b> (issue 20: no <see cref="ExecutionContext"/> per fork). The running fiber is
+/// the <see cref="SynchronizationContext"/> installed on its domain's thread: a <see cref="FiberInfo"/> is one. The domain's
+/// run loop installs the fiber of every item it runs (each item carries the frame it was queued for), forking installs the
+/// child while its body runs up to its first suspension and puts the parent back, and an <c>await</c> in fiber code
+/// captures its fiber, so a continuation of fiber A runs inline only inside fiber A's own code; completed by any other
+/// code (another fiber, another thread), it is posted to A (<see cref="Post"/>) and runs from the run queue with A
+/// installed. Code off the domain (the thread pool after <c>ConfigureAwait(false)</c>, a system thread) has no fiber
+/// installed, so it cannot see a stale one.</para>
+/// <para>Frames inside a fiber (a sub-switch, sub-context, race, protect: <see cref="Enter"/>) are still carried by an
+/// <see cref="AsyncLocal{T}"/>, so they are scoped to the async call that set them, as before; such a frame counts only for
+/// its own fiber (a child forked inside it starts in its own first frame) and only until its scope has ended
+/// (<see cref="Exit"/>: an inlined continuation whose async method has no execution context of its own runs in the one
+/// of the code that completed it, which may still hold an ended frame of the same fiber).</para>
+/// <para>A frame is also the source behind <c>Fiber.YieldAsync</c>'s awaiter (issue 20): a yield has no state of its own
 /// (the continuation goes straight to the run queue, and resuming only checks the frame's cancellation), so the frame
-/// serves every yield of its code, with token 0, and a yield allocates nothing.</remarks>
-internal class FiberFrame : IValueTaskSource
+/// serves every yield of its code, with token 0, and a yield allocates nothing.</para>
+/// </remarks>
+internal class FiberFrame : SynchronizationContext, IValueTaskSource
 {
     private static readonly Action<object?> s_runWithContext = static s =>
     {
@@ -104,7 +118,13 @@ internal class FiberFrame : IValueTaskSource
         ExecutionContext.Run(context, static x => { var (c, st) = ((Action<object?>, object?))x!; c(st); }, (continuation, state));
     };
 
-    private static readonly AsyncLocal<FiberFrame?> s_current = new();
+    /// <summary>The innermost frame set inside a fiber's code by <see cref="Enter"/> (null in a fiber's first frame).</summary>
+    private static readonly AsyncLocal<FiberFrame?> s_nested = new();
+
+    /// <summary>The fiber whose continuation runs on this thread with no synchronization context installed (see
+    /// <c>Waiter.InlineForeignContinuations</c>): a .NET consumer's <c>ConfigureAwait(false)</c> chain run inline on the domain.</summary>
+    [ThreadStatic]
+    private static FiberInfo? t_foreign;
 
     /// <summary>A frame of <paramref name="fiber"/>'s code in another cancel context or switch (a sub-switch, sub-context, protect).</summary>
     internal FiberFrame(FiberInfo fiber, CancelContext cancel, Switch? sw)
@@ -129,11 +149,99 @@ internal class FiberFrame : IValueTaskSource
     /// <summary>The innermost switch whose body or fiber this code belongs to.</summary>
     public Switch? Switch { get; }
 
-    public static FiberFrame? Current
+    /// <summary>The frame in which the current frame was entered (<see cref="Enter"/>); null for a fiber's first frame.</summary>
+    internal FiberFrame? Parent { get; private set; }
+
+    /// <summary>True once the scope of a frame set by <see cref="Enter"/> has ended (<see cref="Exit"/>).</summary>
+    internal bool Exited { get; private set; }
+
+    /// <summary>The frame of the code running on this thread, or null outside fiber code (including fiber code that left
+    /// its domain). A thread-static read and, inside a fiber, one <see cref="AsyncLocal{T}"/> read.</summary>
+    public static new FiberFrame? Current
     {
-        get => s_current.Value;
-        set => s_current.Value = value;
+        get
+        {
+            var fiber = SynchronizationContext.Current as FiberInfo ?? t_foreign;
+            if (fiber is null)
+            {
+                return null;
+            }
+
+            for (var f = s_nested.Value; f is not null && ReferenceEquals(f.Fiber, fiber); f = f.Parent)
+            {
+                if (!f.Exited)
+                {
+                    return f;
+                }
+            }
+
+            return fiber;
+        }
     }
+
+    /// <summary>Installs <paramref name="fiber"/> as the running fiber of this thread (its first frame), without touching
+    /// the execution context. The caller restores the previous context (see <see cref="Install"/>'s return) when it returns
+    /// synchronously; an async method that calls it in its synchronous part has it restored by its builder.</summary>
+    /// <returns>The synchronization context that was installed.</returns>
+    internal static SynchronizationContext? Install(FiberInfo fiber)
+    {
+        var previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(fiber);
+        return previous;
+    }
+
+    /// <summary>Makes <paramref name="frame"/> (a frame of the current fiber's code) current for the rest of the calling async
+    /// method and the code it calls (an <see cref="AsyncLocal{T}"/>: one execution context per call). The caller must call
+    /// <see cref="Exit"/> when its scope ends, before its task completes.</summary>
+    internal static void Enter(FiberFrame frame)
+    {
+        frame.Parent = Current;
+        s_nested.Value = frame;
+    }
+
+    /// <summary>Ends the scope of a frame set by <see cref="Enter"/>: it no longer counts as current anywhere.</summary>
+    internal void Exit() => Exited = true;
+
+    /// <summary>Makes <paramref name="frame"/> current on a domain thread running code that is in no fiber (a queued callback):
+    /// installs its fiber and, for an inner frame, sets it in the execution context (without starting a new scope).</summary>
+    internal static void Resume(FiberFrame frame)
+    {
+        SynchronizationContext.SetSynchronizationContext(frame.Fiber);
+        if (frame is not FiberInfo)
+        {
+            s_nested.Value = frame;
+        }
+    }
+
+    /// <summary>Runs <paramref name="continuation"/> with no synchronization context installed but as code of
+    /// <paramref name="fiber"/> (see <see cref="t_foreign"/>).</summary>
+    internal static void RunForeign(FiberInfo? fiber, Action<object?> continuation, object? state)
+    {
+        var context = SynchronizationContext.Current;
+        var outer = t_foreign;
+        SynchronizationContext.SetSynchronizationContext(null);
+        t_foreign = fiber;
+        try
+        {
+            continuation(state);
+        }
+        finally
+        {
+            t_foreign = outer;
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    }
+
+    /// <summary>Posts <paramref name="d"/> to the run queue of this frame's domain, to run as this frame's fiber (an await
+    /// in this fiber's code of a task completed elsewhere resumes through here).</summary>
+    public override void Post(SendOrPostCallback d, object? state) => Fiber.Domain.Post(d, state, this);
+
+    /// <summary>Runs <paramref name="d"/> at once on the fiber's own domain thread; from another thread it would block the
+    /// caller, which is not supported.</summary>
+    public override void Send(SendOrPostCallback d, object? state) => Fiber.Domain.SyncContext.Send(d, state);
+
+    /// <inheritdoc/>
+    public override SynchronizationContext CreateCopy() => this;
 
     /// <summary>A yield is never complete before it is awaited: it always suspends.</summary>
     ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => ValueTaskSourceStatus.Pending;
@@ -164,9 +272,15 @@ internal class FiberFrame : IValueTaskSource
     /// <summary>The current frame; throws when called outside a fiber or from a thread that is not the fiber's domain.</summary>
     public static FiberFrame Require()
     {
-        var f = s_current.Value;
+        var f = Current;
         if (f is null)
         {
+            if (s_nested.Value is { } flowed && !flowed.Fiber.Domain.IsCurrent)
+            {
+                throw new InvalidOperationException(
+                    $"Fiber code for domain {flowed.Fiber.Domain.Id} is running on another thread; was ConfigureAwait(false) used in fiber code?");
+            }
+
             throw new InvalidOperationException(
                 "This operation must be called from a fiber (inside EioMain.Run or a fiber it started).");
         }
