@@ -314,7 +314,7 @@ public static class Cancel
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
         var ctx = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
-        var inner = new FiberFrame(frame.Fiber, ctx, frame.Switch);
+        var inner = new InnerFrame(frame.Fiber, ctx, frame.Switch);
         FiberFrame.Enter(inner);
         try
         {
@@ -345,7 +345,7 @@ public static class Cancel
     {
         var frame = FiberFrame.Require();
         var ctx = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: true);
-        var inner = new FiberFrame(frame.Fiber, ctx, frame.Switch);
+        var inner = new InnerFrame(frame.Fiber, ctx, frame.Switch);
         FiberFrame.Enter(inner);
         try
         {

@@ -343,7 +343,7 @@ public static partial class Fiber
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
         var group = new ChildGroup<bool>(frame, stopAtFirst: false);
-        var groupFrame = new FiberFrame(frame.Fiber, group.Context, frame.Switch);
+        var groupFrame = new InnerFrame(frame.Fiber, group.Context, frame.Switch);
         FiberFrame.Enter(groupFrame);
         try
         {
@@ -440,7 +440,7 @@ public static partial class Fiber
         frame.Cancel.ThrowIfCancelled();
         var parent = frame.Cancel;
         var group = new ChildGroup<T>(frame, stopAtFirst: true) { All = all, Combine = combine };
-        var raceFrame = new FiberFrame(frame.Fiber, group.Context, frame.Switch);
+        var raceFrame = new InnerFrame(frame.Fiber, group.Context, frame.Switch);
         FiberFrame.Enter(raceFrame);
         try
         {

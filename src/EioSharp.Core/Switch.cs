@@ -126,7 +126,7 @@ public sealed class Switch
 
         var domain = frame.Fiber.Domain;
         var sw = new Switch(domain, new CancelContext(domain, frame.Cancel, isProtected), name, frame.Switch);
-        var inner = new FiberFrame(frame.Fiber, sw._cancel, sw);
+        var inner = new InnerFrame(frame.Fiber, sw._cancel, sw);
         FiberFrame.Enter(inner);
         sw.BodyFiber = frame.Fiber;
         sw.LinkLive();

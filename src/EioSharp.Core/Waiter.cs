@@ -52,7 +52,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     private Exception? _error;
     private Action<object?>? _continuation;
     private object? _continuationState;
-    private FiberFrame? _frame; // the awaiting code's frame: the run loop installs its fiber to run the continuation
+    private FiberFrame? _frame; // the awaiting code's fiber (its frame while a watchdog runs): the run loop installs the fiber to run the continuation
 
     internal Waiter(Domain owner)
     {
@@ -216,9 +216,13 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         }
 
         _continuationState = state;
-        _frame = FiberFrame.Current;
-        if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
+        if (Volatile.Read(ref Domain.WatchdogsRunning) == 0)
         {
+            _frame = FiberFrame.CurrentFiber; // enough for the run loop to install the fiber; the inner frame flows in the execution context
+        }
+        else
+        {
+            _frame = FiberFrame.Current;
             if (_frame is { } f)
             {
                 f.Fiber.Suspended(this);
