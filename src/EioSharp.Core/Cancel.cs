@@ -314,7 +314,8 @@ public static class Cancel
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
         var ctx = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
-        FiberFrame.Current = new FiberFrame(frame.Fiber, ctx, frame.Switch);
+        var inner = new InnerFrame(frame.Fiber, ctx, frame.Switch);
+        FiberFrame.Enter(inner);
         try
         {
             return await body(ctx);
@@ -322,6 +323,7 @@ public static class Cancel
         finally
         {
             ctx.Detach();
+            inner.Exit();
         }
     }
 
@@ -343,7 +345,8 @@ public static class Cancel
     {
         var frame = FiberFrame.Require();
         var ctx = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: true);
-        FiberFrame.Current = new FiberFrame(frame.Fiber, ctx, frame.Switch);
+        var inner = new InnerFrame(frame.Fiber, ctx, frame.Switch);
+        FiberFrame.Enter(inner);
         try
         {
             return await body();
@@ -351,6 +354,7 @@ public static class Cancel
         finally
         {
             ctx.Detach();
+            inner.Exit();
         }
     }
 

@@ -323,6 +323,7 @@ public sealed class Domain
         for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
         {
             RunningFrame = item.Frame;
+            SynchronizationContext.SetSynchronizationContext(item.Frame is { } frame ? frame.Fiber : _syncContext);
             Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
             if (EioTrace.On)
             {
@@ -343,6 +344,7 @@ public sealed class Domain
 
         Volatile.Write(ref _currentItem, 0);
         RunningFrame = null;
+        SynchronizationContext.SetSynchronizationContext(_syncContext);
     }
 
     private bool _inNestedRound; // ProcessEventsWhileBlocked is running (it does not nest)
@@ -369,6 +371,7 @@ public sealed class Domain
         domain._inNestedRound = true;
         long outerItem = Volatile.Read(ref domain._currentItem);
         var outerFrame = domain.RunningFrame;
+        var outerContext = SynchronizationContext.Current;
         int ran = 0;
         try
         {
@@ -387,6 +390,7 @@ public sealed class Domain
             for (; ran < n && domain._local.TryDequeue(out var item); ran++)
             {
                 domain.RunningFrame = item.Frame;
+                SynchronizationContext.SetSynchronizationContext(item.Frame is { } frame ? frame.Fiber : domain._syncContext);
                 Volatile.Write(ref domain._currentItem, ++domain._itemsRun);
                 try
                 {
@@ -401,6 +405,7 @@ public sealed class Domain
         finally
         {
             domain.RunningFrame = outerFrame;
+            SynchronizationContext.SetSynchronizationContext(outerContext);
             Volatile.Write(ref domain._currentItem, outerItem);
             domain._inNestedRound = false;
         }
@@ -591,7 +596,7 @@ public sealed class Domain
     {
         var root = new CancelContext(this, null, isProtected: false);
         var frame = new FiberInfo("main", root, null);
-        FiberFrame.Current = frame;
+        FiberFrame.Install(frame); // restored by this method's builder when it first suspends
         RunningFrame = frame;
         MainFiber = frame.Fiber;
         if (EioTrace.On)
@@ -631,25 +636,43 @@ public sealed class Domain
 
     private readonly record struct WorkItem(Action<object?> Callback, object? State, FiberFrame? Frame);
 
+    /// <summary>The last callback posted to this domain's synchronization contexts (its own and its fibers') and a run-queue
+    /// callback that calls it (issue 20): .NET posts an awaiting method's continuation with one of a few static callbacks
+    /// and the method as the state, so the queue item carries the state as is and nothing is allocated per post (before, a
+    /// boxed (callback, state) pair, 32 B). Replaced, never mutated: a reader sees a consistent pair.</summary>
+    private CallbackAdapter? _lastPosted;
+
+    /// <summary>Queues <paramref name="d"/> to run on this domain as code of <paramref name="frame"/>'s fiber (null: as code
+    /// in no fiber); safe from any thread.</summary>
+    internal void Post(SendOrPostCallback d, object? state, FiberFrame? frame)
+    {
+        var adapter = Volatile.Read(ref _lastPosted);
+        if (adapter is null || !ReferenceEquals(adapter.Callback, d))
+        {
+            adapter = new CallbackAdapter(d);
+            Volatile.Write(ref _lastPosted, adapter);
+        }
+
+        Enqueue(adapter.Run, state, frame);
+    }
+
+    private sealed class CallbackAdapter
+    {
+        internal readonly SendOrPostCallback Callback;
+        internal readonly Action<object?> Run;
+
+        internal CallbackAdapter(SendOrPostCallback callback)
+        {
+            Callback = callback;
+            Run = new Action<object?>(callback);
+        }
+    }
+
+    /// <summary>The domain's context, installed while it runs code that is in no fiber (fiber code runs with its fiber
+    /// installed instead: see <see cref="FiberFrame"/>).</summary>
     private sealed class DomainSynchronizationContext(Domain domain) : SynchronizationContext
     {
-        /// <summary>The last callback posted and a run-queue callback that calls it (issue 20): .NET posts an awaiting
-        /// method's continuation with one of a few static callbacks and the method as the state, so the queue item carries
-        /// the state as is and nothing is allocated per post (before, a boxed (callback, state) pair, 32 B). Replaced, never
-        /// mutated: a reader sees a consistent pair.</summary>
-        private CallbackAdapter? _last;
-
-        public override void Post(SendOrPostCallback d, object? state)
-        {
-            var adapter = Volatile.Read(ref _last);
-            if (adapter is null || !ReferenceEquals(adapter.Callback, d))
-            {
-                adapter = new CallbackAdapter(d);
-                Volatile.Write(ref _last, adapter);
-            }
-
-            domain.Enqueue(adapter.Run, state);
-        }
+        public override void Post(SendOrPostCallback d, object? state) => domain.Post(d, state, null);
 
         public override void Send(SendOrPostCallback d, object? state)
         {
@@ -663,18 +686,6 @@ public sealed class Domain
         }
 
         public override SynchronizationContext CreateCopy() => this;
-
-        private sealed class CallbackAdapter
-        {
-            internal readonly SendOrPostCallback Callback;
-            internal readonly Action<object?> Run;
-
-            internal CallbackAdapter(SendOrPostCallback callback)
-            {
-                Callback = callback;
-                Run = new Action<object?>(callback);
-            }
-        }
     }
 
     private sealed class DomainTaskScheduler(Domain domain) : TaskScheduler

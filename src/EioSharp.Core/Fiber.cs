@@ -62,12 +62,13 @@ public static partial class Fiber
 
     /// <summary>Runs a forked fiber's body up to its first suspension, without an async wrapper (issue 20: no state machine
     /// box, no synchronization-context continuation per fork). The fiber's frame is set in the execution context for the
-    /// body only: the caller's context is restored before this returns, as an async method would do.</summary>
+    /// body only: the caller's fiber is installed again before this returns (issue 20: the frame is the installed
+    /// synchronization context, not an <see cref="AsyncLocal{T}"/>, so a fork makes no execution context).</summary>
     private static void RunForked(Switch sw, Func<Task> body, bool daemon, string? name)
     {
         var callerContext = ExecutionContext.Capture();
         var frame = new FiberInfo(name, sw.CancelContext, sw) { Daemon = daemon };
-        FiberFrame.Current = frame;
+        var callerSync = FiberFrame.Install(frame);
         try
         {
             if (EioTrace.On)
@@ -100,6 +101,7 @@ public static partial class Fiber
         }
         finally
         {
+            SynchronizationContext.SetSynchronizationContext(callerSync);
             if (callerContext is not null)
             {
                 ExecutionContext.Restore(callerContext);
@@ -263,7 +265,7 @@ public static partial class Fiber
     private static async Task RunPromiseAsync<T>(Switch sw, Func<Task<T>> body, Resolver<T> resolver)
     {
         var frame = new FiberInfo(null, sw.CancelContext, sw);
-        FiberFrame.Current = frame;
+        FiberFrame.Install(frame); // restored by this method's builder when it first suspends
         if (EioTrace.On)
         {
             EioTrace.FiberCreated(frame, sw.Domain.RunningFrame); // the parent: still the running frame
@@ -341,34 +343,42 @@ public static partial class Fiber
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
         var group = new ChildGroup<bool>(frame, stopAtFirst: false);
-        FiberFrame.Current = new FiberFrame(frame.Fiber, group.Context, frame.Switch);
-        Func<Task>? last = null;
+        var groupFrame = new InnerFrame(frame.Fiber, group.Context, frame.Switch);
+        FiberFrame.Enter(groupFrame);
         try
         {
-            foreach (var f in fs)
+            Func<Task>? last = null;
+            try
             {
-                if (last is not null && !group.Context.IsCancelled)
+                foreach (var f in fs)
                 {
-                    group.Fork(last, null);
+                    if (last is not null && !group.Context.IsCancelled)
+                    {
+                        group.Fork(last, null);
+                    }
+
+                    last = f;
                 }
 
-                last = f;
+                if (last is not null)
+                {
+                    await last();
+                }
             }
-
-            if (last is not null)
+            catch (Exception ex)
             {
-                await last();
+                group.Record(ex);
+            }
+
+            await group.JoinAsync();
+            if (group.Errors is { } errors)
+            {
+                ExceptionDispatchInfo.Throw(MultipleException.Combine(errors));
             }
         }
-        catch (Exception ex)
+        finally
         {
-            group.Record(ex);
-        }
-
-        await group.JoinAsync();
-        if (group.Errors is { } errors)
-        {
-            ExceptionDispatchInfo.Throw(MultipleException.Combine(errors));
+            groupFrame.Exit();
         }
     }
 
@@ -430,50 +440,58 @@ public static partial class Fiber
         frame.Cancel.ThrowIfCancelled();
         var parent = frame.Cancel;
         var group = new ChildGroup<T>(frame, stopAtFirst: true) { All = all, Combine = combine };
-        FiberFrame.Current = new FiberFrame(frame.Fiber, group.Context, frame.Switch);
-        for (int i = 0; i < fs.Count - 1; i++)
-        {
-            // Like Eio, every function runs, even once an early one has won (in a cancelled context, so it stops at its
-            // first suspension), and one that succeeds without suspending is combined (S11).
-            group.Fork(null, fs[i]);
-        }
-
-        // The last function runs on this fiber, as a switch's body would; awaited without rethrowing (a loser's
-        // cancellation is observed as the task's state, issue 20), then settled like the forked ones.
-        Task? last = null;
-        Exception? thrown = null;
+        var raceFrame = new InnerFrame(frame.Fiber, group.Context, frame.Switch);
+        FiberFrame.Enter(raceFrame);
         try
         {
-            last = fs[^1]();
-        }
-        catch (Exception ex)
-        {
-            thrown = ex;
-        }
-
-        if (last is { IsCompleted: false })
-        {
-            await last.ConfigureAwait(AwaitQuietly);
-        }
-
-        group.Settle(last, thrown);
-        await group.JoinAsync();
-        if (group.Errors is { } errors)
-        {
-            var combined = MultipleException.Combine(errors);
-            if (combined is not CancelledException || group.Successes == 0)
+            for (int i = 0; i < fs.Count - 1; i++)
             {
-                ExceptionDispatchInfo.Throw(combined);
+                // Like Eio, every function runs, even once an early one has won (in a cancelled context, so it stops at its
+                // first suspension), and one that succeeds without suspending is combined (S11).
+                group.Fork(null, fs[i]);
             }
-        }
 
-        if (group.Successes == 0)
+            // The last function runs on this fiber, as a switch's body would; awaited without rethrowing (a loser's
+            // cancellation is observed as the task's state, issue 20), then settled like the forked ones.
+            Task? last = null;
+            Exception? thrown = null;
+            try
+            {
+                last = fs[^1]();
+            }
+            catch (Exception ex)
+            {
+                thrown = ex;
+            }
+
+            if (last is { IsCompleted: false })
+            {
+                await last.ConfigureAwait(AwaitQuietly);
+            }
+
+            group.Settle(last, thrown);
+            await group.JoinAsync();
+            if (group.Errors is { } errors)
+            {
+                var combined = MultipleException.Combine(errors);
+                if (combined is not CancelledException || group.Successes == 0)
+                {
+                    ExceptionDispatchInfo.Throw(combined);
+                }
+            }
+
+            if (group.Successes == 0)
+            {
+                parent.ThrowIfCancelled();
+                throw new InvalidOperationException("No function in the race produced a result.");
+            }
+
+            return group.Value;
+        }
+        finally
         {
-            parent.ThrowIfCancelled();
-            throw new InvalidOperationException("No function in the race produced a result.");
+            raceFrame.Exit();
         }
-
-        return group.Value;
     }
 
     /// <summary>Awaits a task on the domain (the captured context, as a plain await) without throwing its failure: the caller
@@ -578,6 +596,7 @@ public static partial class Fiber
         private void StartRacer(Func<Task> race)
         {
             var callerContext = ExecutionContext.Capture();
+            var callerSync = SynchronizationContext.Current;
             try
             {
                 var fiber = EnterChild();
@@ -603,6 +622,7 @@ public static partial class Fiber
             }
             finally
             {
+                SynchronizationContext.SetSynchronizationContext(callerSync);
                 if (callerContext is not null)
                 {
                     ExecutionContext.Restore(callerContext);
@@ -640,13 +660,13 @@ public static partial class Fiber
             }
         }
 
-        /// <summary>Makes the child fiber's frame current (in the calling async method's context) and registers it.</summary>
+        /// <summary>Installs the child fiber (the caller restores its own: an async method's builder, or StartRacer) and registers it.</summary>
         private FiberInfo EnterChild()
         {
             var domain = _frame.Fiber.Domain;
             var owner = _frame.Switch;
             var frame = new FiberInfo(null, Context, owner);
-            FiberFrame.Current = frame;
+            FiberFrame.Install(frame);
             if (EioTrace.On)
             {
                 EioTrace.FiberCreated(frame, domain.RunningFrame); // the parent: still the running frame

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 using EioSharp.Tracing;
 
@@ -90,13 +91,27 @@ internal sealed class FiberInfo : FiberFrame
 }
 
 /// <summary>
-/// What flows with a fiber's code: the fiber and its current cancel context. Carried by an
-/// <see cref="AsyncLocal{T}"/>, so setting it inside an async method scopes it to that call (and to the fibers it forks).
+/// What flows with a fiber's code: the fiber and its current cancel context and switch.
 /// </summary>
-/// <remarks>A frame is also the source behind <c>Fiber.YieldAsync</c>'s awaiter (issue 20): a yield has no state of its own
+/// <remarks>
+/// <para><b>Where the current frame is kept</b> (issue 20: no <see cref="ExecutionContext"/> per fork). The running fiber is
+/// the <see cref="SynchronizationContext"/> installed on its domain's thread: a <see cref="FiberInfo"/> is one. The domain's
+/// run loop installs the fiber of every item it runs (each item carries the frame it was queued for), forking installs the
+/// child while its body runs up to its first suspension and puts the parent back, and an <c>await</c> in fiber code
+/// captures its fiber, so a continuation of fiber A runs inline only inside fiber A's own code; completed by any other
+/// code (another fiber, another thread), it is posted to A (<see cref="Post"/>) and runs from the run queue with A
+/// installed. Code off the domain (the thread pool after <c>ConfigureAwait(false)</c>, a system thread) has no fiber
+/// installed, so it cannot see a stale one.</para>
+/// <para>Frames inside a fiber (a sub-switch, sub-context, race, protect: <see cref="Enter"/>) are still carried by an
+/// <see cref="AsyncLocal{T}"/>, so they are scoped to the async call that set them, as before; such a frame counts only for
+/// its own fiber (a child forked inside it starts in its own first frame) and only until its scope has ended
+/// (<see cref="InnerFrame.Exit"/>: an inlined continuation whose async method has no execution context of its own runs in the one
+/// of the code that completed it, which may still hold an ended frame of the same fiber).</para>
+/// <para>A frame is also the source behind <c>Fiber.YieldAsync</c>'s awaiter (issue 20): a yield has no state of its own
 /// (the continuation goes straight to the run queue, and resuming only checks the frame's cancellation), so the frame
-/// serves every yield of its code, with token 0, and a yield allocates nothing.</remarks>
-internal class FiberFrame : IValueTaskSource
+/// serves every yield of its code, with token 0, and a yield allocates nothing.</para>
+/// </remarks>
+internal class FiberFrame : SynchronizationContext, IValueTaskSource
 {
     private static readonly Action<object?> s_runWithContext = static s =>
     {
@@ -104,36 +119,119 @@ internal class FiberFrame : IValueTaskSource
         ExecutionContext.Run(context, static x => { var (c, st) = ((Action<object?>, object?))x!; c(st); }, (continuation, state));
     };
 
-    private static readonly AsyncLocal<FiberFrame?> s_current = new();
+    /// <summary>The innermost frame set inside a fiber's code by <see cref="Enter"/> (null in a fiber's first frame).</summary>
+    private static readonly AsyncLocal<InnerFrame?> s_nested = new();
 
-    /// <summary>A frame of <paramref name="fiber"/>'s code in another cancel context or switch (a sub-switch, sub-context, protect).</summary>
-    internal FiberFrame(FiberInfo fiber, CancelContext cancel, Switch? sw)
-    {
-        Fiber = fiber;
-        Cancel = cancel;
-        Switch = sw;
-    }
+    /// <summary>The fiber whose continuation runs on this thread with no synchronization context installed (see
+    /// <c>Waiter.InlineForeignContinuations</c>): a .NET consumer's <c>ConfigureAwait(false)</c> chain run inline on the domain.</summary>
+    [ThreadStatic]
+    private static FiberInfo? t_foreign;
 
-    /// <summary>The first frame of a fiber: the <see cref="FiberInfo"/> itself.</summary>
+    /// <summary>A frame: a fiber's first (<see cref="FiberInfo"/>) or an inner one (<see cref="InnerFrame"/>), the only two kinds.</summary>
     private protected FiberFrame(CancelContext cancel, Switch? sw)
     {
-        Fiber = (FiberInfo)this;
         Cancel = cancel;
         Switch = sw;
     }
 
-    public FiberInfo Fiber { get; }
+    /// <summary>The fiber whose code this frame is (a first frame is its fiber: no field for it, 8 B less per fork).</summary>
+    public FiberInfo Fiber => this is InnerFrame inner ? inner.Owner : Unsafe.As<FiberInfo>(this);
 
     public CancelContext Cancel { get; }
 
     /// <summary>The innermost switch whose body or fiber this code belongs to.</summary>
     public Switch? Switch { get; }
 
-    public static FiberFrame? Current
+    /// <summary>The frame of the code running on this thread, or null outside fiber code (including fiber code that left
+    /// its domain). A thread-static read and, inside a fiber, one <see cref="AsyncLocal{T}"/> read.</summary>
+    public static new FiberFrame? Current
     {
-        get => s_current.Value;
-        set => s_current.Value = value;
+        get
+        {
+            var fiber = SynchronizationContext.Current as FiberInfo ?? t_foreign;
+            if (fiber is null)
+            {
+                return null;
+            }
+
+            FiberFrame? f = s_nested.Value;
+            while (f is InnerFrame inner && ReferenceEquals(inner.Owner, fiber))
+            {
+                if (!inner.Exited)
+                {
+                    return inner;
+                }
+
+                f = inner.Parent;
+            }
+
+            return fiber;
+        }
     }
+
+    /// <summary>The fiber of the code running on this thread (not its inner frame), or null: a thread-static read only.</summary>
+    internal static FiberInfo? CurrentFiber => SynchronizationContext.Current as FiberInfo ?? t_foreign;
+
+    /// <summary>Installs <paramref name="fiber"/> as the running fiber of this thread (its first frame), without touching
+    /// the execution context. The caller restores the previous context (see <see cref="Install"/>'s return) when it returns
+    /// synchronously; an async method that calls it in its synchronous part has it restored by its builder.</summary>
+    /// <returns>The synchronization context that was installed.</returns>
+    internal static SynchronizationContext? Install(FiberInfo fiber)
+    {
+        var previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(fiber);
+        return previous;
+    }
+
+    /// <summary>Makes <paramref name="frame"/> (a frame of the current fiber's code) current for the rest of the calling async
+    /// method and the code it calls (an <see cref="AsyncLocal{T}"/>: one execution context per call). The caller must call
+    /// <see cref="InnerFrame.Exit"/> when its scope ends, before its task completes.</summary>
+    internal static void Enter(InnerFrame frame)
+    {
+        frame.Parent = Current;
+        s_nested.Value = frame;
+    }
+
+    /// <summary>Makes <paramref name="frame"/> current on a domain thread running code that is in no fiber (a queued callback):
+    /// installs its fiber and, for an inner frame, sets it in the execution context (without starting a new scope).</summary>
+    internal static void Resume(FiberFrame frame)
+    {
+        SynchronizationContext.SetSynchronizationContext(frame.Fiber);
+        if (frame is InnerFrame inner)
+        {
+            s_nested.Value = inner;
+        }
+    }
+
+    /// <summary>Runs <paramref name="continuation"/> with no synchronization context installed but as code of
+    /// <paramref name="fiber"/> (see <see cref="t_foreign"/>).</summary>
+    internal static void RunForeign(FiberInfo? fiber, Action<object?> continuation, object? state)
+    {
+        var context = SynchronizationContext.Current;
+        var outer = t_foreign;
+        SynchronizationContext.SetSynchronizationContext(null);
+        t_foreign = fiber;
+        try
+        {
+            continuation(state);
+        }
+        finally
+        {
+            t_foreign = outer;
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    }
+
+    /// <summary>Posts <paramref name="d"/> to the run queue of this frame's domain, to run as this frame's fiber (an await
+    /// in this fiber's code of a task completed elsewhere resumes through here).</summary>
+    public override void Post(SendOrPostCallback d, object? state) => Fiber.Domain.Post(d, state, this);
+
+    /// <summary>Runs <paramref name="d"/> at once on the fiber's own domain thread; from another thread it would block the
+    /// caller, which is not supported.</summary>
+    public override void Send(SendOrPostCallback d, object? state) => Fiber.Domain.SyncContext.Send(d, state);
+
+    /// <inheritdoc/>
+    public override SynchronizationContext CreateCopy() => this;
 
     /// <summary>A yield is never complete before it is awaited: it always suspends.</summary>
     ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => ValueTaskSourceStatus.Pending;
@@ -164,9 +262,15 @@ internal class FiberFrame : IValueTaskSource
     /// <summary>The current frame; throws when called outside a fiber or from a thread that is not the fiber's domain.</summary>
     public static FiberFrame Require()
     {
-        var f = s_current.Value;
+        var f = Current;
         if (f is null)
         {
+            if (s_nested.Value is { } flowed && !flowed.Owner.Domain.IsCurrent)
+            {
+                throw new InvalidOperationException(
+                    $"Fiber code for domain {flowed.Fiber.Domain.Id} is running on another thread; was ConfigureAwait(false) used in fiber code?");
+            }
+
             throw new InvalidOperationException(
                 "This operation must be called from a fiber (inside EioMain.Run or a fiber it started).");
         }
@@ -179,4 +283,29 @@ internal class FiberFrame : IValueTaskSource
 
         return f;
     }
+}
+
+/// <summary>A frame of a fiber's code in another cancel context or switch than the code around it (a sub-switch,
+/// sub-context, protect, race or group), made current for the rest of an async call by <see cref="FiberFrame.Enter"/>.</summary>
+internal sealed class InnerFrame : FiberFrame
+{
+    /// <summary>A frame of <paramref name="fiber"/>'s code in <paramref name="cancel"/> and <paramref name="sw"/>.</summary>
+    internal InnerFrame(FiberInfo fiber, CancelContext cancel, Switch? sw)
+        : base(cancel, sw)
+    {
+        Owner = fiber;
+    }
+
+    /// <summary>The fiber (as <see cref="FiberFrame.Fiber"/>, without its type test).</summary>
+    internal FiberInfo Owner { get; }
+
+    /// <summary>The frame in which this one was entered (<see cref="FiberFrame.Enter"/>): the same fiber's.</summary>
+    internal FiberFrame? Parent { get; set; }
+
+    /// <summary>True once this frame's scope has ended (<see cref="Exit"/>).</summary>
+    internal bool Exited { get; private set; }
+
+    /// <summary>Ends the scope of this frame: it no longer counts as current anywhere (its async call calls this before its
+    /// task completes).</summary>
+    internal void Exit() => Exited = true;
 }

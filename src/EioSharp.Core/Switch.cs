@@ -126,7 +126,8 @@ public sealed class Switch
 
         var domain = frame.Fiber.Domain;
         var sw = new Switch(domain, new CancelContext(domain, frame.Cancel, isProtected), name, frame.Switch);
-        FiberFrame.Current = new FiberFrame(frame.Fiber, sw._cancel, sw);
+        var inner = new InnerFrame(frame.Fiber, sw._cancel, sw);
+        FiberFrame.Enter(inner);
         sw.BodyFiber = frame.Fiber;
         sw.LinkLive();
         if (EioTrace.On)
@@ -134,47 +135,54 @@ public sealed class Switch
             EioTrace.SwitchOpened(sw, frame);
         }
 
-        T result = default!;
         try
         {
-            result = await body(sw);
-        }
-        catch (Exception ex)
-        {
-            sw.Record(ex);
-        }
-
-        while (sw._fibers > 0 || sw._daemons > 0)
-        {
-            if (sw._fibers == 0 && !sw._stoppingDaemons)
+            T result = default!;
+            try
             {
-                // S8: only daemons are left; cancel them, and do not report that cancellation.
-                sw._stoppingDaemons = true;
-                sw._cancel.Cancel(new DaemonsStoppedException());
-                continue;
+                result = await body(sw);
+            }
+            catch (Exception ex)
+            {
+                sw.Record(ex);
             }
 
-            sw._idle = Waiter.Rent(domain, TraceReason.Join);
-            await sw._idle.VoidTask; // not attached to a cancel context: joining cannot be interrupted
-            sw._idle = null;
-        }
+            while (sw._fibers > 0 || sw._daemons > 0)
+            {
+                if (sw._fibers == 0 && !sw._stoppingDaemons)
+                {
+                    // S8: only daemons are left; cancel them, and do not report that cancellation.
+                    sw._stoppingDaemons = true;
+                    sw._cancel.Cancel(new DaemonsStoppedException());
+                    continue;
+                }
 
-        await sw.RunReleaseHooksAsync();
-        sw._finished = true;
-        sw._cancel.Detach();
-        var error = sw.CombinedFailure();
-        sw.UnlinkLive();
-        if (EioTrace.On)
+                sw._idle = Waiter.Rent(domain, TraceReason.Join);
+                await sw._idle.VoidTask; // not attached to a cancel context: joining cannot be interrupted
+                sw._idle = null;
+            }
+
+            await sw.RunReleaseHooksAsync();
+            sw._finished = true;
+            sw._cancel.Detach();
+            var error = sw.CombinedFailure();
+            sw.UnlinkLive();
+            if (EioTrace.On)
+            {
+                EioTrace.SwitchClosed(sw, frame, error);
+            }
+
+            if (error is not null)
+            {
+                ExceptionDispatchInfo.Throw(error);
+            }
+
+            return result;
+        }
+        finally
         {
-            EioTrace.SwitchClosed(sw, frame, error);
+            inner.Exit(); // before the task completes: the frame no longer counts anywhere
         }
-
-        if (error is not null)
-        {
-            ExceptionDispatchInfo.Throw(error);
-        }
-
-        return result;
     }
 
     private object HookLock => _hookLock ?? Interlocked.CompareExchange(ref _hookLock, new object(), null) ?? _hookLock;

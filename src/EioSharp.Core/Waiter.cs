@@ -36,19 +36,12 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 {
     private static readonly Action<object?> s_completedSentinel = static _ => { };
 
+    // Run from the run queue, which installed the awaiting fiber: the continuation runs without a synchronization context
+    // but still as that fiber's code (see InlineForeignContinuations).
     private static readonly Action<object?> s_runWithoutContext = static s =>
     {
         var (continuation, state) = ((Action<object?>, object?))s!;
-        var context = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(null);
-        try
-        {
-            continuation(state);
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(context);
-        }
+        FiberFrame.RunForeign(SynchronizationContext.Current as FiberInfo, continuation, state);
     };
 
     private Domain _owner;
@@ -59,7 +52,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     private Exception? _error;
     private Action<object?>? _continuation;
     private object? _continuationState;
-    private FiberFrame? _frame; // the awaiting fiber, recorded only while a watchdog runs (see Domain.RunningFrame)
+    private FiberFrame? _frame; // the awaiting code's fiber (its frame while a watchdog runs): the run loop installs the fiber to run the continuation
 
     internal Waiter(Domain owner)
     {
@@ -223,7 +216,11 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         }
 
         _continuationState = state;
-        if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
+        if (Volatile.Read(ref Domain.WatchdogsRunning) == 0)
+        {
+            _frame = FiberFrame.CurrentFiber; // enough for the run loop to install the fiber; the inner frame flows in the execution context
+        }
+        else
         {
             _frame = FiberFrame.Current;
             if (_frame is { } f)

@@ -340,7 +340,8 @@ public sealed class ExecutorPool
             // async layers), so that the submitter's cancellation can be delivered to this job alone.
             var frame = FiberFrame.Require();
             var ctx = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
-            FiberFrame.Current = new FiberFrame(frame.Fiber, ctx, frame.Switch);
+            var inner = new InnerFrame(frame.Fiber, ctx, frame.Switch);
+            FiberFrame.Enter(inner);
             Exception? early;
             lock (_lock)
             {
@@ -371,6 +372,7 @@ public sealed class ExecutorPool
                 }
 
                 ctx.Detach();
+                inner.Exit();
                 IsFinished = true;
                 OnFinished?.Invoke();
             }

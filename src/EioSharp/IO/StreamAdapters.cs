@@ -200,15 +200,16 @@ internal sealed class FlowStream : Stream
     }
 
     // A consumer continuation resumed by a pending operation of this stream runs on the domain without a
-    // SynchronizationContext (see OnDomain). The flow is fiber code, so it must run with the domain's context installed: its
-    // own awaits then resume on the domain. Returns the consumer's context to restore, or the domain's when nothing changed.
+    // SynchronizationContext (see OnDomain), as code of the fiber that awaited it (FiberFrame.RunForeign). The flow is fiber
+    // code, so it must run with that fiber installed as the context: its own awaits then resume on the domain, in the fiber.
+    // Returns the consumer's context to restore.
     private static SynchronizationContext? EnterFiberContext()
     {
         var current = SynchronizationContext.Current;
-        var domainContext = Domain.Current?.SyncContext; // null off any domain: the flow call reports that itself
-        if (domainContext is not null && !ReferenceEquals(current, domainContext))
+        SynchronizationContext? fiberContext = FiberFrame.Current?.Fiber ?? Domain.Current?.SyncContext; // null off any domain: the flow call reports that itself
+        if (fiberContext is not null && !ReferenceEquals(current, fiberContext))
         {
-            SynchronizationContext.SetSynchronizationContext(domainContext);
+            SynchronizationContext.SetSynchronizationContext(fiberContext);
         }
 
         return current;
@@ -237,7 +238,7 @@ internal sealed class FlowStream : Stream
 
         async Task RunAsync()
         {
-            FiberFrame.Current = frame;
+            FiberFrame.Resume(frame); // from a queued callback in no fiber; restored by this method's builder
             try
             {
                 tcs.SetResult(await operation());
