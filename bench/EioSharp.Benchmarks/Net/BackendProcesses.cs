@@ -14,6 +14,10 @@ namespace EioSharp.Benchmarks.Net;
 /// stdin closes. <c>raw</c> is a plain .NET Socket server (a Task per connection on the thread pool).</item>
 /// <item><c>echo-client PORT CONNECTIONS ROUNDTRIPS</c>: each connection sends a 16-byte line and waits for it to come back,
 /// ROUNDTRIPS times; prints the wall time and round trips per second.</item>
+/// <item><c>churn-client PORT WORKERS CONNECTIONS</c>: WORKERS threads together open CONNECTIONS connections one after another
+/// (connect, one 16-byte round trip, close); prints the wall time and connections per second (bench/accept-backends.sh).</item>
+/// <item><c>echo-server uring-oneshot</c>: the io_uring server with multishot accept turned off (one SQE per accept), to
+/// compare with <c>uring</c>.</item>
 /// <item><c>file-sync portable|epoll|uring|raw COUNT SIZE DIR</c>: COUNT times, write SIZE bytes at the end of a new file
 /// in DIR and fsync it; prints CPU and wall time per iteration. <c>raw</c> is <see cref="RandomAccess.Write(Microsoft.Win32.SafeHandles.SafeFileHandle, ReadOnlySpan{byte}, long)"/>
 /// plus <see cref="FileStream.Flush(bool)"/> on the calling thread; the backends use <see cref="FileWriter.WriteAtAsync"/> and
@@ -34,6 +38,9 @@ public static class BackendProcesses
             case "echo-client":
                 EchoClient(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3]));
                 return 0;
+            case "churn-client":
+                ChurnClient(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3]));
+                return 0;
             case "file-sync":
                 FileSync(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4]);
                 return 0;
@@ -47,7 +54,7 @@ public static class BackendProcesses
     {
         "portable" => EioBackend.Portable,
         "epoll" => EioBackend.Epoll,
-        "uring" => EioBackend.Uring,
+        "uring" or "uring-oneshot" => EioBackend.Uring,
         _ => throw new ArgumentException($"unknown backend {name}"),
     };
 
@@ -64,9 +71,14 @@ public static class BackendProcesses
             return;
         }
 
+        if (backend == "uring-oneshot")
+        {
+            EioSharp.Backends.Uring.UringPoller.MultishotAcceptDisabled = true;
+        }
+
         EioMain.Run(async env =>
         {
-            if (env.Backend != backend)
+            if (env.Backend != Backend(backend).ToString().ToLowerInvariant())
             {
                 throw new InvalidOperationException($"asked for {backend}, got {env.Backend}");
             }
@@ -143,6 +155,39 @@ public static class BackendProcesses
 
         long total = (long)connections * roundTrips;
         Console.WriteLine($"roundtrips={total} wall_s={sw.Elapsed.TotalSeconds:F3} rt_per_s={total / sw.Elapsed.TotalSeconds:F0}");
+    }
+
+    private static void ChurnClient(int port, int workers, int connections)
+    {
+        int next = 0;
+        var sw = Stopwatch.StartNew();
+        var threads = Enumerable.Range(0, workers).Select(_ => new Thread(() =>
+        {
+            var buf = new byte[Line.Length];
+            while (Interlocked.Increment(ref next) <= connections)
+            {
+                using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                c.Connect(new IPEndPoint(IPAddress.Loopback, port));
+                c.Send(Line);
+                int got = 0;
+                while (got < buf.Length)
+                {
+                    int n = c.Receive(buf, got, buf.Length - got, SocketFlags.None);
+                    if (n == 0)
+                    {
+                        throw new IOException("server closed");
+                    }
+
+                    got += n;
+                }
+
+                c.Shutdown(SocketShutdown.Both);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        sw.Stop();
+        Console.WriteLine($"connections={connections} wall_s={sw.Elapsed.TotalSeconds:F3} conn_per_s={connections / sw.Elapsed.TotalSeconds:F0}");
     }
 
     private static async Task ClientLoopAsync(Socket c, int roundTrips)

@@ -22,6 +22,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private const ulong IgnoreTag = ulong.MaxValue;
     private const ulong CloseTag = ulong.MaxValue - 1;
     private const ulong WatchBit = 1UL << 62; // tag of a ReadyWatch's POLL_ADD: WatchBit | its slot in _watches
+    private const ulong MultiBit = 1UL << 61; // tag of a multishot request: MultiBit | its slot in _multis
 
     private readonly int _ringFd;
     private readonly EventFdWaker _waker;
@@ -54,6 +55,11 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private readonly List<ReadyWatch?> _watches = [];
     private readonly Stack<int> _freeWatchSlots = new();
     private int _watchCount;
+
+    // Multishot requests (one SQE, many CQEs; IORING_CQE_F_MORE clear on the last), tagged MultiBit | slot.
+    private readonly List<IUringMultishot?> _multis = [];
+    private readonly Stack<int> _freeMultiSlots = new();
+    private int _multiCount;
 
     private UringPoller(int ringFd, EventFdWaker waker, bool[] supported, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
     {
@@ -213,7 +219,47 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
     public bool SpinBeforeSleep => false;
 
-    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0 || _watchCount > 0;
+    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0 || _watchCount > 0 || _multiCount > 0;
+
+    /// <summary>False once a multishot accept was refused (EINVAL: a kernel before 5.19 rejects IORING_ACCEPT_MULTISHOT):
+    /// this ring's accepts are then one SQE each. Feature-detected on the first use, as the opcode probe cannot tell.</summary>
+    internal bool MultishotAcceptWorks { get; set; } = true;
+
+    /// <summary>Tests: turns multishot accept off (or back on) on every ring, to compare or to exercise the one-shot path.</summary>
+    internal static bool MultishotAcceptDisabled { get; set; }
+
+    /// <summary>Registers a multishot request and returns its tag (the SQE's user_data); it stays registered until a
+    /// completion without IORING_CQE_F_MORE (domain thread only).</summary>
+    internal ulong TrackMultishot(IUringMultishot handler)
+    {
+        int slot;
+        if (_freeMultiSlots.Count > 0)
+        {
+            slot = _freeMultiSlots.Pop();
+            _multis[slot] = handler;
+        }
+        else
+        {
+            slot = _multis.Count;
+            _multis.Add(handler);
+        }
+
+        _multiCount++;
+        return MultiBit | (uint)slot;
+    }
+
+    private void CompleteMultishot(int slot, int res, uint flags)
+    {
+        var handler = _multis[slot];
+        if ((flags & Sys.IORING_CQE_F_MORE) == 0)
+        {
+            _multis[slot] = null;
+            _freeMultiSlots.Push(slot);
+            _multiCount--;
+        }
+
+        handler?.OnCompletion(res, flags);
+    }
 
     /// <inheritdoc/>
     public bool TryWatch(ReadyWatch watch)
@@ -408,11 +454,18 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             {
                 _pendingCloses--;
             }
-            else if ((cqe.UserData & WatchBit) != 0 && cqe.UserData != IgnoreTag)
+            else if (cqe.UserData == IgnoreTag)
+            {
+            }
+            else if ((cqe.UserData & WatchBit) != 0)
             {
                 FireWatch((int)(cqe.UserData & ~WatchBit), cqe.Res);
             }
-            else if (cqe.UserData != IgnoreTag)
+            else if ((cqe.UserData & MultiBit) != 0)
+            {
+                CompleteMultishot((int)(cqe.UserData & ~MultiBit), cqe.Res, cqe.Flags);
+            }
+            else
             {
                 int slot = (int)cqe.UserData;
                 var op = _ops[slot];
@@ -444,9 +497,16 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         {
             // Closes queued by the domain's last round: submit them and wait for their completions (a few ms at most), so
             // that tearing the ring down cannot drop a close and leak its descriptor.
-            for (int i = 0; i < 100 && (_pendingCloses > 0 || _unsubmitted > 0); i++)
+            // Multishot requests still armed (a listener whose accept loops on this domain have ended): cancel them and
+            // reap their last completions, so that a connection they accepted meanwhile is closed, not leaked.
+            for (int i = 0; i < _multis.Count; i++)
             {
-                Enter(_pendingCloses > 0 ? 1u : 0u, 10);
+                _multis[i]?.RingClosing();
+            }
+
+            for (int i = 0; i < 100 && (_pendingCloses > 0 || _unsubmitted > 0 || _multiCount > 0); i++)
+            {
+                Enter(_pendingCloses > 0 || _multiCount > 0 ? 1u : 0u, 10);
             }
         }
 
@@ -466,8 +526,29 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             }
 
             _watchCount = 0;
+            for (int i = 0; i < _multis.Count; i++)
+            {
+                var multi = _multis[i];
+                _multis[i] = null;
+                multi?.Abandoned();
+            }
+
+            _multiCount = 0;
         }
     }
+}
+
+/// <summary>A multishot request on a ring: one SQE, a completion per event (IORING_CQE_F_MORE set while more will come).</summary>
+internal interface IUringMultishot
+{
+    /// <summary>One completion (domain thread). Without IORING_CQE_F_MORE in <paramref name="flags"/> it is the last: the request is no longer armed.</summary>
+    void OnCompletion(int res, uint flags);
+
+    /// <summary>The ring is being torn down (its domain has ended): cancel the request; its last completions are still reaped.</summary>
+    void RingClosing();
+
+    /// <summary>The ring was closed with the request still registered (its last completion never came): release what it held.</summary>
+    void Abandoned();
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -560,6 +641,9 @@ internal static unsafe partial class Sys
     public const uint IORING_FEAT_NODROP = 1u << 1;
     public const uint IORING_FEAT_EXT_ARG = 1u << 8;
     public const uint IORING_ENTER_GETEVENTS = 1u << 0;
+    public const uint IORING_CQE_F_MORE = 1u << 1;
+    public const ushort IORING_ACCEPT_MULTISHOT = 1 << 0;
+    public const int EINVAL = 22;
     public const uint IORING_ENTER_EXT_ARG = 1u << 3;
     public const long IORING_OFF_SQ_RING = 0;
     public const long IORING_OFF_SQES = 0x10000000;
