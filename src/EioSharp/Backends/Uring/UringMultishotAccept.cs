@@ -220,7 +220,25 @@ internal sealed class UringMultishotAccept(UringPoller ring, UringListenerTransp
 
     /// <summary>The listener was closed (any thread): once no fiber of this domain waits, the request is cancelled and the
     /// connections still queued are closed.</summary>
-    public void ListenerClosed() => ring.Domain?.Enqueue(static s => ((UringMultishotAccept)s!).OnListenerClosed(), this);
+    /// <remarks>On the ring's own domain with nobody waiting, the cancellation is submitted and its completion awaited at once
+    /// (one <c>io_uring_enter</c>, normally done in that call), so that the socket is really closed when <c>Close</c> returns, as
+    /// on the other backends (the kernel's request holds the socket: a Unix path or a port would otherwise stay taken until
+    /// the domain's next round). From another thread it is posted to the ring's domain.</remarks>
+    public void ListenerClosed()
+    {
+        if (ring.Domain is { IsCurrent: true })
+        {
+            OnListenerClosed();
+            if (_armed && _waiters.Count == 0)
+            {
+                ring.SubmitAndReapUntil(static s => !((UringMultishotAccept)s!)._armed, this, TimeSpan.FromSeconds(1));
+            }
+        }
+        else
+        {
+            ring.Domain?.Enqueue(static s => ((UringMultishotAccept)s!).OnListenerClosed(), this);
+        }
+    }
 
     private void OnListenerClosed()
     {

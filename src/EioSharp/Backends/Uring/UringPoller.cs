@@ -407,6 +407,18 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
     public void PollNow() => Enter(0, 0);
 
+    /// <summary>Submits what is queued and reaps completions until <paramref name="done"/> holds or <paramref name="limit"/>
+    /// has passed (domain thread only; completions only enqueue continuations, so this is safe inside a fiber).</summary>
+    internal void SubmitAndReapUntil(Func<object?, bool> done, object? state, TimeSpan limit)
+    {
+        long end = Environment.TickCount64 + (long)limit.TotalMilliseconds;
+        Enter(0, 0);
+        while (!done(state) && Environment.TickCount64 < end && Volatile.Read(ref _disposed) == 0)
+        {
+            Enter(1, 10);
+        }
+    }
+
     /// <summary>Submits what is queued and, when <paramref name="minComplete"/> is 1, waits up to <paramref name="timeoutMs"/> (-1: no limit) for a completion; then dispatches the completions.</summary>
     private void Enter(uint minComplete, int timeoutMs)
     {
