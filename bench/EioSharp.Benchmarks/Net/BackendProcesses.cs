@@ -17,7 +17,8 @@ namespace EioSharp.Benchmarks.Net;
 /// <item><c>churn-client PORT WORKERS CONNECTIONS</c>: WORKERS threads together open CONNECTIONS connections one after another
 /// (connect, one 16-byte round trip, close); prints the wall time and connections per second (bench/accept-backends.sh).</item>
 /// <item><c>echo-server uring-oneshot</c>: the io_uring server with multishot accept turned off (one SQE per accept), to
-/// compare with <c>uring</c>.</item>
+/// compare with <c>uring</c>; <c>uring-nodefer</c> (echo-server and file-sync): rings without
+/// IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN.</item>
 /// <item><c>file-sync portable|epoll|uring|raw COUNT SIZE DIR</c>: COUNT times, write SIZE bytes at the end of a new file
 /// in DIR and fsync it; prints CPU and wall time per iteration. <c>raw</c> is <see cref="RandomAccess.Write(Microsoft.Win32.SafeHandles.SafeFileHandle, ReadOnlySpan{byte}, long)"/>
 /// plus <see cref="FileStream.Flush(bool)"/> on the calling thread; the backends use <see cref="FileWriter.WriteAtAsync"/> and
@@ -54,7 +55,7 @@ public static class BackendProcesses
     {
         "portable" => EioBackend.Portable,
         "epoll" => EioBackend.Epoll,
-        "uring" or "uring-oneshot" => EioBackend.Uring,
+        "uring" or "uring-oneshot" or "uring-nodefer" => EioBackend.Uring,
         _ => throw new ArgumentException($"unknown backend {name}"),
     };
 
@@ -71,11 +72,7 @@ public static class BackendProcesses
             return;
         }
 
-        if (backend == "uring-oneshot")
-        {
-            EioSharp.Backends.Uring.UringPoller.MultishotAcceptDisabled = true;
-        }
-
+        Variant(backend);
         EioMain.Run(async env =>
         {
             if (env.Backend != Backend(backend).ToString().ToLowerInvariant())
@@ -97,6 +94,14 @@ public static class BackendProcesses
                 await listener.RunServerAsync(EchoAsync, _ => { }, stop: stop);
             });
         }, new EioOptions { Backend = Backend(backend) });
+    }
+
+    // The io_uring variants: uring-oneshot turns multishot accept off, uring-nodefer sets rings up without
+    // SINGLE_ISSUER | DEFER_TASKRUN (both as on a kernel without them), to measure what each brings.
+    private static void Variant(string backend)
+    {
+        EioSharp.Backends.Uring.UringPoller.MultishotAcceptDisabled = backend == "uring-oneshot";
+        EioSharp.Backends.Uring.UringPoller.DeferTaskRunDisabled = backend == "uring-nodefer";
     }
 
     private static async Task EchoAsync(StreamSocket conn, EndPoint peer)
@@ -242,9 +247,10 @@ public static class BackendProcesses
         }
         else
         {
+            Variant(backend);
             EioMain.Run(async env =>
             {
-                if (env.Backend != backend)
+                if (env.Backend != Backend(backend).ToString().ToLowerInvariant())
                 {
                     throw new InvalidOperationException($"asked for {backend}, got {env.Backend}");
                 }

@@ -40,6 +40,9 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private readonly uint* _cqTail;
     private readonly uint _cqMask;
     private readonly IoUringCqe* _cqes;
+    private readonly uint* _sqFlags;
+    private readonly bool _deferTaskRun;
+    private bool _needsEnable;
     private uint _localTail;
     private uint _unsubmitted;
     private int _inflight;
@@ -64,6 +67,9 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private UringPoller(int ringFd, EventFdWaker waker, bool[] supported, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
     {
         _ringFd = ringFd;
+        _deferTaskRun = (p.Flags & Sys.IORING_SETUP_DEFER_TASKRUN) != 0;
+        _needsEnable = (p.Flags & Sys.IORING_SETUP_R_DISABLED) != 0;
+        _sqFlags = (uint*)(sqRing + p.SqOff.Flags);
         _waker = waker;
         _supported = supported;
         _sqRing = sqRing;
@@ -107,10 +113,27 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
         try
         {
+            // SINGLE_ISSUER | DEFER_TASKRUN (kernel 6.1+): completions are run by the domain's own thread when it enters the
+            // ring to wait or reap, never by a task-work interrupt while it runs fibers. The ring is created disabled and
+            // enabled by its first io_uring_enter, so the submitter is the domain's thread even when the domain is made on
+            // another. A kernel that refuses the flags (EINVAL) gets the plain ring: feature detection, not a version guess.
             var p = default(IoUringParams);
-            p.Flags = Sys.IORING_SETUP_CQSIZE;
-            p.CqEntries = 8192;
-            int fd = (int)Sys.syscall(Sys.SYS_io_uring_setup, 1024, (nint)(&p), 0, 0, 0, 0);
+            int fd = -1;
+            if (!DeferTaskRunDisabled)
+            {
+                p.Flags = Sys.IORING_SETUP_CQSIZE | Sys.IORING_SETUP_SINGLE_ISSUER | Sys.IORING_SETUP_DEFER_TASKRUN | Sys.IORING_SETUP_R_DISABLED | Sys.IORING_SETUP_TASKRUN_FLAG;
+                p.CqEntries = 8192;
+                fd = (int)Sys.syscall(Sys.SYS_io_uring_setup, 1024, (nint)(&p), 0, 0, 0, 0);
+            }
+
+            if (fd < 0)
+            {
+                p = default;
+                p.Flags = Sys.IORING_SETUP_CQSIZE;
+                p.CqEntries = 8192;
+                fd = (int)Sys.syscall(Sys.SYS_io_uring_setup, 1024, (nint)(&p), 0, 0, 0, 0);
+            }
+
             if (fd < 0)
             {
                 error = $"io_uring_setup failed (errno {Marshal.GetLastPInvokeError()})";
@@ -213,6 +236,12 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
     /// <summary>Tests: makes every ring behave as if the kernel lacked <paramref name="opcode"/> (or not), to exercise the per-operation fallback.</summary>
     internal static void MaskOpcodeForTests(byte opcode, bool masked) => Volatile.Write(ref s_maskedForTests[opcode], masked);
+
+    /// <summary>Tests and benchmarks: set up new rings without IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (as on a kernel that lacks them).</summary>
+    internal static bool DeferTaskRunDisabled { get; set; }
+
+    /// <summary>Whether this ring runs its completions' task work only when its domain enters it (IORING_SETUP_DEFER_TASKRUN).</summary>
+    internal bool DeferTaskRun => _deferTaskRun;
 
     /// <summary>The domain this ring serves.</summary>
     internal Domain? Domain { get; private set; }
@@ -422,9 +451,20 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>Submits what is queued and, when <paramref name="minComplete"/> is 1, waits up to <paramref name="timeoutMs"/> (-1: no limit) for a completion; then dispatches the completions.</summary>
     private void Enter(uint minComplete, int timeoutMs)
     {
-        if (_unsubmitted > 0 || minComplete > 0)
+        if (_needsEnable)
         {
-            uint flags = minComplete > 0 ? Sys.IORING_ENTER_GETEVENTS : 0;
+            // The first entry, on the thread that will submit from now on (SINGLE_ISSUER binds the ring to it).
+            _needsEnable = false;
+            Sys.syscall(Sys.SYS_io_uring_register, _ringFd, Sys.IORING_REGISTER_ENABLE_RINGS, 0, 0, 0, 0);
+        }
+
+        // DEFER_TASKRUN: completed operations wait as task work until the ring is entered with GETEVENTS; the kernel says
+        // so in the SQ ring's flags (IORING_SQ_TASKRUN, with IORING_SETUP_TASKRUN_FLAG), so a busy round with nothing to
+        // submit and nothing completed still costs no syscall.
+        bool taskWork = _deferTaskRun && (Volatile.Read(ref *_sqFlags) & Sys.IORING_SQ_TASKRUN) != 0;
+        if (_unsubmitted > 0 || minComplete > 0 || taskWork)
+        {
+            uint flags = minComplete > 0 || _deferTaskRun ? Sys.IORING_ENTER_GETEVENTS : 0;
             long r;
             if (minComplete > 0 && timeoutMs >= 0)
             {
@@ -649,6 +689,12 @@ internal static unsafe partial class Sys
     public const long SYS_io_uring_enter = 426;
     public const long SYS_io_uring_register = 427;
     public const uint IORING_SETUP_CQSIZE = 1u << 3;
+    public const uint IORING_SETUP_R_DISABLED = 1u << 6;
+    public const uint IORING_SETUP_TASKRUN_FLAG = 1u << 9;
+    public const uint IORING_SETUP_SINGLE_ISSUER = 1u << 12;
+    public const uint IORING_SETUP_DEFER_TASKRUN = 1u << 13;
+    public const uint IORING_SQ_TASKRUN = 1u << 2;
+    public const int IORING_REGISTER_ENABLE_RINGS = 12;
     public const uint IORING_FEAT_SINGLE_MMAP = 1u << 0;
     public const uint IORING_FEAT_NODROP = 1u << 1;
     public const uint IORING_FEAT_EXT_ARG = 1u << 8;
