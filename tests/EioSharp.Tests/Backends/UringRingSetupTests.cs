@@ -15,18 +15,26 @@ public class UringRingSetupTests
     private static readonly IPEndPoint Loopback0 = new(IPAddress.Loopback, 0);
 
     /// <summary>Whether this kernel accepts the flags, asked directly (not through the poller under test).</summary>
-    private static unsafe bool KernelAcceptsDeferTaskRun()
+    private static bool KernelAcceptsDeferTaskRun()
     {
-        var p = default(IoUringParams);
-        p.Flags = Sys.IORING_SETUP_SINGLE_ISSUER | Sys.IORING_SETUP_DEFER_TASKRUN;
-        int fd = (int)Sys.syscall(Sys.SYS_io_uring_setup, 4, (nint)(&p), 0, 0, 0, 0);
-        if (fd < 0)
+        var p = new IoUringParams { Flags = Sys.IORING_SETUP_SINGLE_ISSUER | Sys.IORING_SETUP_DEFER_TASKRUN };
+        nint mem = System.Runtime.InteropServices.Marshal.AllocHGlobal(System.Runtime.InteropServices.Marshal.SizeOf<IoUringParams>());
+        try
         {
-            return false;
-        }
+            System.Runtime.InteropServices.Marshal.StructureToPtr(p, mem, false);
+            long fd = Sys.syscall(Sys.SYS_io_uring_setup, 4, mem, 0, 0, 0, 0);
+            if (fd < 0)
+            {
+                return false;
+            }
 
-        EioSharp.Backends.Epoll.EpollIo.close(fd);
-        return true;
+            EioSharp.Backends.Epoll.EpollIo.close((int)fd);
+            return true;
+        }
+        finally
+        {
+            System.Runtime.InteropServices.Marshal.FreeHGlobal(mem);
+        }
     }
 
     /// <summary>An echo round trip on the calling domain, a cancelled read, and the ring's mode.</summary>
