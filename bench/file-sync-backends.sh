@@ -3,7 +3,8 @@
 # "write SIZE bytes at the end of a new file, fsync it" (bench/EioSharp.Benchmarks file-sync), one process per variant,
 # CPU (whole process) and wall time per iteration; the file lives in DIR (default: bench/.file-sync, on the checkout's disk,
 # not a tmpfs where fsync is free).
-# Usage: bash bench/file-sync-backends.sh [runs=3] [count=2000] [size=4096] [dir]
+# Usage: bash bench/file-sync-backends.sh [runs=3] [count=2000] [size=4096] [dir] [variants="raw portable epoll uring"]
+# (variant uring-nodefer: io_uring rings without SINGLE_ISSUER | DEFER_TASKRUN)
 # Build first: dotnet build bench/EioSharp.Benchmarks -c Release
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,11 +12,12 @@ runs=${1:-3}
 count=${2:-2000}
 size=${3:-4096}
 dir=${4:-bench/.file-sync}
+variants=${5:-raw portable epoll uring}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 dll=bench/EioSharp.Benchmarks/bin/Release/net10.0/EioSharp.Benchmarks.dll
 for r in $(seq 1 "$runs"); do
-  for s in raw portable epoll uring; do
+  for s in $variants; do
     echo "run=$r $(dotnet "$dll" file-sync "$s" "$count" "$size" "$dir")"
   done
 done

@@ -23,7 +23,7 @@ public static class Program
             return;
         }
 
-        if (args.Length > 0 && args[0] is "echo-server" or "echo-client" or "file-sync")
+        if (args.Length > 0 && args[0] is "echo-server" or "echo-client" or "churn-client" or "file-sync")
         {
             Environment.Exit(Net.BackendProcesses.Run(args));
         }

@@ -14,6 +14,11 @@ namespace EioSharp.Benchmarks.Net;
 /// stdin closes. <c>raw</c> is a plain .NET Socket server (a Task per connection on the thread pool).</item>
 /// <item><c>echo-client PORT CONNECTIONS ROUNDTRIPS</c>: each connection sends a 16-byte line and waits for it to come back,
 /// ROUNDTRIPS times; prints the wall time and round trips per second.</item>
+/// <item><c>churn-client PORT WORKERS CONNECTIONS</c>: WORKERS threads together open CONNECTIONS connections one after another
+/// (connect, one 16-byte round trip, close); prints the wall time and connections per second (bench/accept-backends.sh).</item>
+/// <item><c>echo-server uring-oneshot</c>: the io_uring server with multishot accept turned off (one SQE per accept), to
+/// compare with <c>uring</c>; <c>uring-nodefer</c> (echo-server and file-sync): rings without
+/// IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN.</item>
 /// <item><c>file-sync portable|epoll|uring|raw COUNT SIZE DIR</c>: COUNT times, write SIZE bytes at the end of a new file
 /// in DIR and fsync it; prints CPU and wall time per iteration. <c>raw</c> is <see cref="RandomAccess.Write(Microsoft.Win32.SafeHandles.SafeFileHandle, ReadOnlySpan{byte}, long)"/>
 /// plus <see cref="FileStream.Flush(bool)"/> on the calling thread; the backends use <see cref="FileWriter.WriteAtAsync"/> and
@@ -34,6 +39,9 @@ public static class BackendProcesses
             case "echo-client":
                 EchoClient(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3]));
                 return 0;
+            case "churn-client":
+                ChurnClient(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3]));
+                return 0;
             case "file-sync":
                 FileSync(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4]);
                 return 0;
@@ -47,7 +55,7 @@ public static class BackendProcesses
     {
         "portable" => EioBackend.Portable,
         "epoll" => EioBackend.Epoll,
-        "uring" => EioBackend.Uring,
+        "uring" or "uring-oneshot" or "uring-nodefer" => EioBackend.Uring,
         _ => throw new ArgumentException($"unknown backend {name}"),
     };
 
@@ -64,9 +72,10 @@ public static class BackendProcesses
             return;
         }
 
+        Variant(backend);
         EioMain.Run(async env =>
         {
-            if (env.Backend != backend)
+            if (env.Backend != Backend(backend).ToString().ToLowerInvariant())
             {
                 throw new InvalidOperationException($"asked for {backend}, got {env.Backend}");
             }
@@ -85,6 +94,14 @@ public static class BackendProcesses
                 await listener.RunServerAsync(EchoAsync, _ => { }, stop: stop);
             });
         }, new EioOptions { Backend = Backend(backend) });
+    }
+
+    // The io_uring variants: uring-oneshot turns multishot accept off, uring-nodefer sets rings up without
+    // SINGLE_ISSUER | DEFER_TASKRUN (both as on a kernel without them), to measure what each brings.
+    private static void Variant(string backend)
+    {
+        EioSharp.Backends.Uring.UringPoller.MultishotAcceptDisabled = backend == "uring-oneshot";
+        EioSharp.Backends.Uring.UringPoller.DeferTaskRunDisabled = backend == "uring-nodefer";
     }
 
     private static async Task EchoAsync(StreamSocket conn, EndPoint peer)
@@ -145,6 +162,39 @@ public static class BackendProcesses
         Console.WriteLine($"roundtrips={total} wall_s={sw.Elapsed.TotalSeconds:F3} rt_per_s={total / sw.Elapsed.TotalSeconds:F0}");
     }
 
+    private static void ChurnClient(int port, int workers, int connections)
+    {
+        int next = 0;
+        var sw = Stopwatch.StartNew();
+        var threads = Enumerable.Range(0, workers).Select(_ => new Thread(() =>
+        {
+            var buf = new byte[Line.Length];
+            while (Interlocked.Increment(ref next) <= connections)
+            {
+                using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                c.Connect(new IPEndPoint(IPAddress.Loopback, port));
+                c.Send(Line);
+                int got = 0;
+                while (got < buf.Length)
+                {
+                    int n = c.Receive(buf, got, buf.Length - got, SocketFlags.None);
+                    if (n == 0)
+                    {
+                        throw new IOException("server closed");
+                    }
+
+                    got += n;
+                }
+
+                c.Shutdown(SocketShutdown.Both);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        sw.Stop();
+        Console.WriteLine($"connections={connections} wall_s={sw.Elapsed.TotalSeconds:F3} conn_per_s={connections / sw.Elapsed.TotalSeconds:F0}");
+    }
+
     private static async Task ClientLoopAsync(Socket c, int roundTrips)
     {
         var buf = new byte[Line.Length];
@@ -197,9 +247,10 @@ public static class BackendProcesses
         }
         else
         {
+            Variant(backend);
             EioMain.Run(async env =>
             {
-                if (env.Backend != backend)
+                if (env.Backend != Backend(backend).ToString().ToLowerInvariant())
                 {
                     throw new InvalidOperationException($"asked for {backend}, got {env.Backend}");
                 }

@@ -34,6 +34,9 @@ public sealed class ListeningSocket : IClosable
     /// <summary>The address the socket is bound to (with the real port when port 0 was asked for).</summary>
     public EndPoint ListeningEndPoint => _transport.ListeningEndPoint;
 
+    /// <summary>The transport under this socket (tests and benchmarks).</summary>
+    internal ListenerTransport Transport => _transport;
+
     /// <summary>True once closed.</summary>
     public bool IsClosed => _transport.IsClosed;
 
@@ -290,6 +293,7 @@ public sealed class ListeningSocket : IClosable
         }
 
         var slots = new FiberSemaphore(maxConnections);
+        _transport.ExpectAcceptLoops(additionalDomains + 1);
 
         async Task AcceptLoopAsync()
         {

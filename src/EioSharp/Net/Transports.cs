@@ -47,6 +47,12 @@ internal abstract class ListenerTransport
 
     /// <summary>Closes the transport; true if this call closed it.</summary>
     public abstract bool Close();
+
+    /// <summary>Told by <see cref="ListeningSocket.RunServerAsync"/> before it starts <paramref name="loops"/> accept loops, each on
+    /// its own domain; a transport whose accept strategy depends on it (io_uring's multishot accept) adapts. Default: nothing.</summary>
+    public virtual void ExpectAcceptLoops(int loops)
+    {
+    }
 }
 
 /// <summary>The I/O under a <see cref="DatagramSocket"/>.</summary>

@@ -357,6 +357,9 @@ internal static unsafe partial class EpollIo
     private static partial int getsockname(int fd, byte* addr, int* addrlen);
 
     [LibraryImport("libc", SetLastError = true)]
+    private static partial int getpeername(int fd, byte* addr, int* addrlen);
+
+    [LibraryImport("libc", SetLastError = true)]
     private static partial int setsockopt(int fd, int level, int name, int* value, int len);
 
     [LibraryImport("libc", SetLastError = true)]
@@ -456,6 +459,14 @@ internal static unsafe partial class EpollIo
         byte* addr = stackalloc byte[128];
         int len = 128;
         return getsockname(fd, addr, &len) < 0 ? null : Parse(new ReadOnlySpan<byte>(addr, len));
+    }
+
+    /// <summary>The connected socket's peer address (getpeername), or null when the call fails (e.g. the peer already reset it).</summary>
+    public static EndPoint? PeerName(int fd)
+    {
+        byte* addr = stackalloc byte[128];
+        int len = 128;
+        return getpeername(fd, addr, &len) < 0 ? null : Parse(new ReadOnlySpan<byte>(addr, Math.Min(len, 128)));
     }
 
     /// <summary>Parses a sockaddr_in or sockaddr_in6.</summary>

@@ -22,6 +22,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private const ulong IgnoreTag = ulong.MaxValue;
     private const ulong CloseTag = ulong.MaxValue - 1;
     private const ulong WatchBit = 1UL << 62; // tag of a ReadyWatch's POLL_ADD: WatchBit | its slot in _watches
+    private const ulong MultiBit = 1UL << 61; // tag of a multishot request: MultiBit | its slot in _multis
 
     private readonly int _ringFd;
     private readonly EventFdWaker _waker;
@@ -39,6 +40,9 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private readonly uint* _cqTail;
     private readonly uint _cqMask;
     private readonly IoUringCqe* _cqes;
+    private readonly uint* _sqFlags;
+    private readonly bool _deferTaskRun;
+    private bool _needsEnable;
     private uint _localTail;
     private uint _unsubmitted;
     private int _inflight;
@@ -55,9 +59,17 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private readonly Stack<int> _freeWatchSlots = new();
     private int _watchCount;
 
+    // Multishot requests (one SQE, many CQEs; IORING_CQE_F_MORE clear on the last), tagged MultiBit | slot.
+    private readonly List<IUringMultishot?> _multis = [];
+    private readonly Stack<int> _freeMultiSlots = new();
+    private int _multiCount;
+
     private UringPoller(int ringFd, EventFdWaker waker, bool[] supported, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
     {
         _ringFd = ringFd;
+        _deferTaskRun = (p.Flags & Sys.IORING_SETUP_DEFER_TASKRUN) != 0;
+        _needsEnable = (p.Flags & Sys.IORING_SETUP_R_DISABLED) != 0;
+        _sqFlags = (uint*)(sqRing + p.SqOff.Flags);
         _waker = waker;
         _supported = supported;
         _sqRing = sqRing;
@@ -101,10 +113,27 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
         try
         {
+            // SINGLE_ISSUER | DEFER_TASKRUN (kernel 6.1+): completions are run by the domain's own thread when it enters the
+            // ring to wait or reap, never by a task-work interrupt while it runs fibers. The ring is created disabled and
+            // enabled by its first io_uring_enter, so the submitter is the domain's thread even when the domain is made on
+            // another. A kernel that refuses the flags (EINVAL) gets the plain ring: feature detection, not a version guess.
             var p = default(IoUringParams);
-            p.Flags = Sys.IORING_SETUP_CQSIZE;
-            p.CqEntries = 8192;
-            int fd = (int)Sys.syscall(Sys.SYS_io_uring_setup, 1024, (nint)(&p), 0, 0, 0, 0);
+            int fd = -1;
+            if (!DeferTaskRunDisabled)
+            {
+                p.Flags = Sys.IORING_SETUP_CQSIZE | Sys.IORING_SETUP_SINGLE_ISSUER | Sys.IORING_SETUP_DEFER_TASKRUN | Sys.IORING_SETUP_R_DISABLED | Sys.IORING_SETUP_TASKRUN_FLAG;
+                p.CqEntries = 8192;
+                fd = (int)Sys.syscall(Sys.SYS_io_uring_setup, 1024, (nint)(&p), 0, 0, 0, 0);
+            }
+
+            if (fd < 0)
+            {
+                p = default;
+                p.Flags = Sys.IORING_SETUP_CQSIZE;
+                p.CqEntries = 8192;
+                fd = (int)Sys.syscall(Sys.SYS_io_uring_setup, 1024, (nint)(&p), 0, 0, 0, 0);
+            }
+
             if (fd < 0)
             {
                 error = $"io_uring_setup failed (errno {Marshal.GetLastPInvokeError()})";
@@ -208,12 +237,58 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>Tests: makes every ring behave as if the kernel lacked <paramref name="opcode"/> (or not), to exercise the per-operation fallback.</summary>
     internal static void MaskOpcodeForTests(byte opcode, bool masked) => Volatile.Write(ref s_maskedForTests[opcode], masked);
 
+    /// <summary>Tests and benchmarks: set up new rings without IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (as on a kernel that lacks them).</summary>
+    internal static bool DeferTaskRunDisabled { get; set; }
+
+    /// <summary>Whether this ring runs its completions' task work only when its domain enters it (IORING_SETUP_DEFER_TASKRUN).</summary>
+    internal bool DeferTaskRun => _deferTaskRun;
+
     /// <summary>The domain this ring serves.</summary>
     internal Domain? Domain { get; private set; }
 
     public bool SpinBeforeSleep => false;
 
-    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0 || _watchCount > 0;
+    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0 || _watchCount > 0 || _multiCount > 0;
+
+    /// <summary>False once a multishot accept was refused (EINVAL: a kernel before 5.19 rejects IORING_ACCEPT_MULTISHOT):
+    /// this ring's accepts are then one SQE each. Feature-detected on the first use, as the opcode probe cannot tell.</summary>
+    internal bool MultishotAcceptWorks { get; set; } = true;
+
+    /// <summary>Tests: turns multishot accept off (or back on) on every ring, to compare or to exercise the one-shot path.</summary>
+    internal static bool MultishotAcceptDisabled { get; set; }
+
+    /// <summary>Registers a multishot request and returns its tag (the SQE's user_data); it stays registered until a
+    /// completion without IORING_CQE_F_MORE (domain thread only).</summary>
+    internal ulong TrackMultishot(IUringMultishot handler)
+    {
+        int slot;
+        if (_freeMultiSlots.Count > 0)
+        {
+            slot = _freeMultiSlots.Pop();
+            _multis[slot] = handler;
+        }
+        else
+        {
+            slot = _multis.Count;
+            _multis.Add(handler);
+        }
+
+        _multiCount++;
+        return MultiBit | (uint)slot;
+    }
+
+    private void CompleteMultishot(int slot, int res, uint flags)
+    {
+        var handler = _multis[slot];
+        if ((flags & Sys.IORING_CQE_F_MORE) == 0)
+        {
+            _multis[slot] = null;
+            _freeMultiSlots.Push(slot);
+            _multiCount--;
+        }
+
+        handler?.OnCompletion(res, flags);
+    }
 
     /// <inheritdoc/>
     public bool TryWatch(ReadyWatch watch)
@@ -361,12 +436,35 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
     public void PollNow() => Enter(0, 0);
 
+    /// <summary>Submits what is queued and reaps completions until <paramref name="done"/> holds or <paramref name="limit"/>
+    /// has passed (domain thread only; completions only enqueue continuations, so this is safe inside a fiber).</summary>
+    internal void SubmitAndReapUntil(Func<object?, bool> done, object? state, TimeSpan limit)
+    {
+        long end = Environment.TickCount64 + (long)limit.TotalMilliseconds;
+        Enter(0, 0);
+        while (!done(state) && Environment.TickCount64 < end && Volatile.Read(ref _disposed) == 0)
+        {
+            Enter(1, 10);
+        }
+    }
+
     /// <summary>Submits what is queued and, when <paramref name="minComplete"/> is 1, waits up to <paramref name="timeoutMs"/> (-1: no limit) for a completion; then dispatches the completions.</summary>
     private void Enter(uint minComplete, int timeoutMs)
     {
-        if (_unsubmitted > 0 || minComplete > 0)
+        if (_needsEnable)
         {
-            uint flags = minComplete > 0 ? Sys.IORING_ENTER_GETEVENTS : 0;
+            // The first entry, on the thread that will submit from now on (SINGLE_ISSUER binds the ring to it).
+            _needsEnable = false;
+            Sys.syscall(Sys.SYS_io_uring_register, _ringFd, Sys.IORING_REGISTER_ENABLE_RINGS, 0, 0, 0, 0);
+        }
+
+        // DEFER_TASKRUN: completed operations wait as task work until the ring is entered with GETEVENTS; the kernel says
+        // so in the SQ ring's flags (IORING_SQ_TASKRUN, with IORING_SETUP_TASKRUN_FLAG), so a busy round with nothing to
+        // submit and nothing completed still costs no syscall.
+        bool taskWork = _deferTaskRun && (Volatile.Read(ref *_sqFlags) & Sys.IORING_SQ_TASKRUN) != 0;
+        if (_unsubmitted > 0 || minComplete > 0 || taskWork)
+        {
+            uint flags = minComplete > 0 || _deferTaskRun ? Sys.IORING_ENTER_GETEVENTS : 0;
             long r;
             if (minComplete > 0 && timeoutMs >= 0)
             {
@@ -408,11 +506,18 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             {
                 _pendingCloses--;
             }
-            else if ((cqe.UserData & WatchBit) != 0 && cqe.UserData != IgnoreTag)
+            else if (cqe.UserData == IgnoreTag)
+            {
+            }
+            else if ((cqe.UserData & WatchBit) != 0)
             {
                 FireWatch((int)(cqe.UserData & ~WatchBit), cqe.Res);
             }
-            else if (cqe.UserData != IgnoreTag)
+            else if ((cqe.UserData & MultiBit) != 0)
+            {
+                CompleteMultishot((int)(cqe.UserData & ~MultiBit), cqe.Res, cqe.Flags);
+            }
+            else
             {
                 int slot = (int)cqe.UserData;
                 var op = _ops[slot];
@@ -444,9 +549,16 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         {
             // Closes queued by the domain's last round: submit them and wait for their completions (a few ms at most), so
             // that tearing the ring down cannot drop a close and leak its descriptor.
-            for (int i = 0; i < 100 && (_pendingCloses > 0 || _unsubmitted > 0); i++)
+            // Multishot requests still armed (a listener whose accept loops on this domain have ended): cancel them and
+            // reap their last completions, so that a connection they accepted meanwhile is closed, not leaked.
+            for (int i = 0; i < _multis.Count; i++)
             {
-                Enter(_pendingCloses > 0 ? 1u : 0u, 10);
+                _multis[i]?.RingClosing();
+            }
+
+            for (int i = 0; i < 100 && (_pendingCloses > 0 || _unsubmitted > 0 || _multiCount > 0); i++)
+            {
+                Enter(_pendingCloses > 0 || _multiCount > 0 ? 1u : 0u, 10);
             }
         }
 
@@ -466,8 +578,29 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             }
 
             _watchCount = 0;
+            for (int i = 0; i < _multis.Count; i++)
+            {
+                var multi = _multis[i];
+                _multis[i] = null;
+                multi?.Abandoned();
+            }
+
+            _multiCount = 0;
         }
     }
+}
+
+/// <summary>A multishot request on a ring: one SQE, a completion per event (IORING_CQE_F_MORE set while more will come).</summary>
+internal interface IUringMultishot
+{
+    /// <summary>One completion (domain thread). Without IORING_CQE_F_MORE in <paramref name="flags"/> it is the last: the request is no longer armed.</summary>
+    void OnCompletion(int res, uint flags);
+
+    /// <summary>The ring is being torn down (its domain has ended): cancel the request; its last completions are still reaped.</summary>
+    void RingClosing();
+
+    /// <summary>The ring was closed with the request still registered (its last completion never came): release what it held.</summary>
+    void Abandoned();
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -556,10 +689,19 @@ internal static unsafe partial class Sys
     public const long SYS_io_uring_enter = 426;
     public const long SYS_io_uring_register = 427;
     public const uint IORING_SETUP_CQSIZE = 1u << 3;
+    public const uint IORING_SETUP_R_DISABLED = 1u << 6;
+    public const uint IORING_SETUP_TASKRUN_FLAG = 1u << 9;
+    public const uint IORING_SETUP_SINGLE_ISSUER = 1u << 12;
+    public const uint IORING_SETUP_DEFER_TASKRUN = 1u << 13;
+    public const uint IORING_SQ_TASKRUN = 1u << 2;
+    public const int IORING_REGISTER_ENABLE_RINGS = 12;
     public const uint IORING_FEAT_SINGLE_MMAP = 1u << 0;
     public const uint IORING_FEAT_NODROP = 1u << 1;
     public const uint IORING_FEAT_EXT_ARG = 1u << 8;
     public const uint IORING_ENTER_GETEVENTS = 1u << 0;
+    public const uint IORING_CQE_F_MORE = 1u << 1;
+    public const ushort IORING_ACCEPT_MULTISHOT = 1 << 0;
+    public const int EINVAL = 22;
     public const uint IORING_ENTER_EXT_ARG = 1u << 3;
     public const long IORING_OFF_SQ_RING = 0;
     public const long IORING_OFF_SQES = 0x10000000;

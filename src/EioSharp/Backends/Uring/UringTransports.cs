@@ -126,12 +126,103 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
     public override bool Close() => fd.Close();
 }
 
-/// <summary>A listening TCP socket on the io_uring backend: each accept is an IORING_OP_ACCEPT on the calling domain's ring.</summary>
+/// <summary>
+/// A listening socket (TCP, Unix stream) on the io_uring backend. Accepted on one domain only, it uses one multishot
+/// IORING_OP_ACCEPT per domain (<see cref="UringMultishotAccept"/>: one SQE for many connections); shared by accept loops
+/// on several domains, or on a kernel that refuses multishot accept, each accept is one IORING_OP_ACCEPT.
+/// </summary>
+/// <remarks>
+/// Why not multishot on several domains: the kernel's wake-ups of a listener are exclusive and wake the first armed waiter
+/// in its queue; a multishot request stays in that queue, so the first domain's request would take every connection (and
+/// drain the backlog into a domain that may be busy) while the others sleep. One-shot accepts leave the queue when they
+/// complete and re-enter at its tail, which spreads connections over the loops (S21). The switch happens when
+/// <see cref="ListeningSocket.RunServerAsync"/> announces several loops, or when a second domain accepts.
+/// </remarks>
 internal sealed class UringListenerTransport(Socket socket) : ListenerTransport
 {
     private const int SOCK_CLOEXEC = 0x80000;
     private const int AddrSize = 128;
     private readonly UringFd _fd = new(socket);
+    private readonly List<UringMultishotAccept> _multishots = [];
+    private bool _shared;
+
+    /// <inheritdoc/>
+    public override void ExpectAcceptLoops(int loops)
+    {
+        if (loops > 1)
+        {
+            MarkShared();
+        }
+    }
+
+    private void MarkShared()
+    {
+        UringMultishotAccept[] others;
+        lock (_multishots)
+        {
+            if (_shared)
+            {
+                return;
+            }
+
+            _shared = true;
+            others = [.. _multishots];
+        }
+
+        foreach (var m in others)
+        {
+            m.Shared();
+        }
+    }
+
+    /// <summary>This ring's multishot accept of this listener, or null when accepts here are one SQE each.</summary>
+    private UringMultishotAccept? Multishot(UringPoller ring)
+    {
+        if (!ring.MultishotAcceptWorks || UringPoller.MultishotAcceptDisabled)
+        {
+            return null;
+        }
+
+        bool another = false;
+        lock (_multishots)
+        {
+            if (_shared)
+            {
+                return null;
+            }
+
+            foreach (var m in _multishots)
+            {
+                if (ReferenceEquals(m.Ring, ring))
+                {
+                    return m;
+                }
+
+                another |= !m.IsDead;
+            }
+
+            if (!another)
+            {
+                _multishots.RemoveAll(m => m.IsDead);
+                var created = new UringMultishotAccept(ring, this, _fd);
+                _multishots.Add(created);
+                return created;
+            }
+        }
+
+        MarkShared(); // a second domain accepts: every domain goes back to one SQE per accept
+        return null;
+    }
+
+    /// <summary>Tests: this listener's multishot accept on the calling domain's ring, if it has one.</summary>
+    internal UringMultishotAccept? MultishotOfCurrentDomain()
+    {
+        var ring = UringOp.CurrentRing();
+        lock (_multishots)
+        {
+            return _multishots.Find(m => ReferenceEquals(m.Ring, ring));
+        }
+    }
 
     public override SocketOptionTarget Options => new NativeSocketOptions(_fd, _fd.Fd);
 
@@ -144,6 +235,11 @@ internal sealed class UringListenerTransport(Socket socket) : ListenerTransport
         var frame = _fd.Begin("accept");
         try
         {
+            if (Multishot(UringOp.CurrentRing()) is { } multishot && await multishot.AcceptAsync(frame) is { } got)
+            {
+                return got;
+            }
+
             while (true)
             {
                 nint native = UringIo.AllocSockaddr(AddrSize);
@@ -185,7 +281,26 @@ internal sealed class UringListenerTransport(Socket socket) : ListenerTransport
         }
     }
 
-    public override bool Close() => _fd.Close();
+    public override bool Close()
+    {
+        if (!_fd.Close())
+        {
+            return false;
+        }
+
+        UringMultishotAccept[] armed;
+        lock (_multishots)
+        {
+            armed = [.. _multishots];
+        }
+
+        foreach (var m in armed)
+        {
+            m.ListenerClosed();
+        }
+
+        return true;
+    }
 }
 
 /// <summary>Socket helpers of the io_uring backend.</summary>
