@@ -94,10 +94,14 @@ public sealed class ServerListeners
 
     /// <summary>Replaces every socket of the set: opens the new ones on the calling domain and, only if all of them opened,
     /// adds them and retires the previous ones (see <see cref="Retire"/>). If one fails to open, those already opened are
-    /// closed, the set is unchanged and the exception propagates.</summary>
+    /// closed, the set is unchanged and the exception propagates. With <paramref name="retireFirst"/>, the previous
+    /// sockets are retired before the new ones are opened, so that a new socket may take an address an old one held or
+    /// one that conflicts with it (0.0.0.0 after 127.0.0.1 on the same port); if one then fails to open, the set is left
+    /// empty and the caller reopens what it needs (as Redis's CONFIG SET bind restores the previous addresses).</summary>
     /// <param name="openers">One function per new socket; each is called on the calling thread with the running server's
     /// switch on the calling domain (pass it to <c>Net.Listen</c>) and returns the socket, or null to open nothing
     /// for that entry (an optional address that is not available).</param>
+    /// <param name="retireFirst">Retire the previous sockets before opening the new ones (see above).</param>
     /// <returns>A promise resolved once every retired socket is closed.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="openers"/> is null.</exception>
     /// <exception cref="InvalidOperationException">No server is running on this set on the calling domain (call it from a
@@ -105,7 +109,7 @@ public sealed class ServerListeners
     /// <exception cref="NetException">An opener failed to bind or listen (the set is unchanged).</exception>
     /// <remarks>Never suspends, so a request handler can answer whether the new addresses are served. The new sockets
     /// stay owned by the server's switch on the calling domain: they are closed at the latest when the server returns.</remarks>
-    public Promise<bool> Replace(IReadOnlyList<Func<Switch, ListeningSocket?>> openers)
+    public Promise<bool> Replace(IReadOnlyList<Func<Switch, ListeningSocket?>> openers, bool retireFirst = false)
     {
         ArgumentNullException.ThrowIfNull(openers);
         Switch sw;
@@ -114,6 +118,16 @@ public sealed class ServerListeners
             if (Domain.Current is not { } domain || !_serverSwitches.TryGetValue(domain, out sw!))
             {
                 throw new InvalidOperationException("No server is running on these listeners on the calling domain.");
+            }
+        }
+
+        List<Entry> old = [];
+        if (retireFirst)
+        {
+            old = TakeAll();
+            foreach (var entry in old)
+            {
+                entry.Retire(); // the kernel stops listening now: the addresses are free to bind again
             }
         }
 
@@ -138,10 +152,9 @@ public sealed class ServerListeners
             throw;
         }
 
-        List<Entry> old;
         lock (_lock)
         {
-            old = [.. _entries];
+            old.AddRange(_entries);
             _entries.Clear();
             _entries.AddRange(opened.Select(s => new Entry(s)));
             PublishLocked();
@@ -165,6 +178,17 @@ public sealed class ServerListeners
 
         OneClosed();
         return all;
+    }
+
+    private List<Entry> TakeAll()
+    {
+        lock (_lock)
+        {
+            List<Entry> all = [.. _entries];
+            _entries.Clear();
+            PublishLocked();
+            return all;
+        }
     }
 
     private void PublishLocked()
