@@ -23,7 +23,7 @@ public sealed class KvConfigException : Exception
     }
 
     /// <summary>The CONFIG SET argument the error names (Redis's "possibly related to argument '...'"), when it is not the
-    /// first one: set by <see cref="KvLiveConfig.Applying"/> for a change that fails when applied (port, bind).</summary>
+    /// first one, by its own name (not as the client typed it): set by <see cref="KvLiveConfig.ApplyingNames"/> for a change that fails when applied (port, bind).</summary>
     public string? Argument { get; init; }
 }
 

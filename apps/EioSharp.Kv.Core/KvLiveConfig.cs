@@ -179,8 +179,8 @@ public sealed class KvLiveConfig
             }
             catch (KvConfigException e)
             {
-                string name = e.Argument is { } a ? pairs.FirstOrDefault(p => string.Equals(p.Name, a, StringComparison.OrdinalIgnoreCase)).Name ?? a : pairs[0].Name;
-                return Failed(name, e.Message);
+                // An apply failure names the directive by its own name, as Redis (CONFIG SET PORT ... names 'port').
+                return Failed(e.Argument ?? pairs[0].Name, e.Message);
             }
             Volatile.Write(ref _current, next);
             Published(old, next);
