@@ -285,8 +285,12 @@ public static class KvConfigDirectives
         KvEncodingLimits E(KvServerConfig c) => c.Encodings;
         return
         [
-            Int("port", 0, 65535, c => c.Port, (c, v) => c with { Port = (int)v }, im),
-            new("bind", im, c => c.Bind, (c, a) => c with { Bind = string.Join(' ', a) }) { RewriteLines = c => [[.. SplitSpaces(c.Bind)]] },
+            // port and bind change the listening sockets at run time (the server's Applying hook binds the new ones first).
+            Int("port", 0, 65535, c => c.Port, (c, v) => c with { Port = (int)v }),
+            new("bind", KvDirectiveFlags.MultiArg, c => c.Bind, (c, a) => c with
+            {
+                Bind = a.Count > 16 ? throw new KvConfigException("Too many bind addresses specified.") : string.Join(' ', a),
+            }) { RewriteLines = c => [[.. SplitSpaces(c.Bind)]] },
             Str("dir", c => c.Directory, (c, v) => c with { Directory = v.Length == 0 ? throw new KvConfigException("dir must not be empty") : v }, KvDirectiveFlags.Protected),
             Bool("appendonly", c => c.AppendOnly, (c, v) => c with { AppendOnly = v }),
             Str("appendfilename", c => c.AppendFileName, (c, v) => c with

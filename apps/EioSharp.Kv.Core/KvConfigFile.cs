@@ -21,6 +21,10 @@ public sealed class KvConfigException : Exception
     public KvConfigException(string message, Exception inner) : base(message, inner)
     {
     }
+
+    /// <summary>The CONFIG SET argument the error names (Redis's "possibly related to argument '...'"), when it is not the
+    /// first one, by its own name (not as the client typed it): set by <see cref="KvLiveConfig.ApplyingNames"/> for a change that fails when applied (port, bind).</summary>
+    public string? Argument { get; init; }
 }
 
 /// <summary>One directive line of a configuration file: where it is, its text and its arguments (the directive first).</summary>

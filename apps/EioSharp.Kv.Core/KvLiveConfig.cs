@@ -108,6 +108,11 @@ public sealed class KvLiveConfig
     /// throwing <see cref="KvConfigException"/>, whose message becomes the CONFIG SET error (the change is then not made).</summary>
     public Action<KvServerConfig, KvServerConfig>? Applying { get; set; }
 
+    /// <summary>Called after <see cref="Applying"/> (under the lock) with the directive names of the CONFIG SET in argument
+    /// order, for changes that depend on which directives were named and in which order, as Redis's apply functions
+    /// (<c>port</c>, <c>bind</c>: bind is applied whenever named). May refuse the change as <see cref="Applying"/>.</summary>
+    public Action<KvServerConfig, KvServerConfig, IReadOnlyList<string>>? ApplyingNames { get; set; }
+
     /// <summary>Replaces the configuration without validation (the server adjusting a value, e.g. maxclients to the fd limit).</summary>
     public void Update(Func<KvServerConfig, KvServerConfig> change)
     {
@@ -170,10 +175,12 @@ public sealed class KvLiveConfig
             try
             {
                 Applying?.Invoke(old, next);
+                ApplyingNames?.Invoke(old, next, found.ConvertAll(d => d.Name));
             }
             catch (KvConfigException e)
             {
-                return Failed(pairs[0].Name, e.Message);
+                // An apply failure names the directive by its own name, as Redis (CONFIG SET PORT ... names 'port').
+                return Failed(e.Argument ?? pairs[0].Name, e.Message);
             }
             Volatile.Write(ref _current, next);
             Published(old, next);

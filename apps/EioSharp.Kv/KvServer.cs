@@ -65,6 +65,7 @@ internal static class KvServer
         store.RdbSaver = rdb;
 
         var queue = new AsyncQueue<StoreRequest>(RequestQueueCapacity);
+        var tcp = new KvTcpListeners(env.Net, config.TcpBacklog, log); // bind, port: replaced at run time by CONFIG SET
         var clock = env.Clock;
         var scriptMonitor = store.ScriptMonitor;
         live.Applying = (old, next) =>
@@ -77,6 +78,7 @@ internal static class KvServer
             }
             scriptMonitor.BusyReplyThresholdMs = next.BusyReplyThresholdMs;
         };
+        live.ApplyingNames = tcp.Apply; // port, bind: after the other checks, as it binds sockets (and retires the old ones)
         var context = new KvServerContext(live, stats, queue, env.Clock)
         {
             DebugCommand = options.EnableDebugCommand, Net = env.Net, PubSub = pubSub, ScriptMonitor = store.ScriptMonitor,
@@ -85,13 +87,12 @@ internal static class KvServer
         var admin = new ServerAdmin(context, stats, requestStop, log) { Rdb = rdb };
         context.Admin = admin;
         context.Clients.Log = log; // maxmemory-clients: "Evicting client: ..."
-        var address = await ResolveBindAsync(env, config.Bind);
 
         await Switch.RunAsync(async sw =>
         {
             // tcp-backlog: the kernel's queue of connections not yet accepted (capped by net.core.somaxconn), also for the Unix socket.
             await WarnIfBacklogCappedAsync(env.Fs, config.TcpBacklog, log);
-            var listener = env.Net.Listen(sw, new IPEndPoint(address, config.Port), backlog: config.TcpBacklog);
+            EndPoint tcpEndPoint = await tcp.OpenAtStartAsync(env, sw, config.Bind, config.Port);
             ListeningSocket? unixListener = null;
             if (config.UnixSocket.Length > 0)
             {
@@ -136,12 +137,12 @@ internal static class KvServer
                 bool aofExists = config.AppendOnly && await AppendOnlyFile.ExistsAsync(aofPaths);
                 if (!aofExists)
                 {
-                    await RdbPersistence.LoadAtStartAsync(env.Fs, env.Clock, config, sw, store, now, stats, log, listener.ListeningEndPoint.ToString()!);
+                    await RdbPersistence.LoadAtStartAsync(env.Fs, env.Clock, config, sw, store, now, stats, log, tcpEndPoint.ToString()!);
                 }
 
                 if (config.AppendOnly)
                 {
-                    log($"Loading the append-only file {Path.GetFullPath(aofPaths.DirText)} (listening on {listener.ListeningEndPoint}; commands get -LOADING until it is loaded).");
+                    log($"Loading the append-only file {Path.GetFullPath(aofPaths.DirText)} (listening on {tcpEndPoint}; commands get -LOADING until it is loaded).");
                     aof = await LoadAsync(aofPaths, sw, config, () => live.Current, store, now, log);
                 }
 
@@ -175,7 +176,7 @@ internal static class KvServer
                 }
 
                 await ownerReady.AwaitAsync();
-                log($"EioSharp.Kv ready: listening on {listener.ListeningEndPoint}, backend {env.Backend}, " +
+                log($"EioSharp.Kv ready: listening on {tcpEndPoint}, backend {env.Backend}, " +
                     $"appendfsync {config.AppendFsync}, data file {(aof is null ? "(none: appendonly no)" : Path.GetFullPath(Path.Combine(aofPaths.DirText, aof.CurrentFileName)))}, " +
                     $"{options.Domains} connection domain(s)" + (options.StoreOnMainDomain ? ", store on the main domain" : " + 1 store domain") +
                     $", store owner supervised ({StoreOwner.MaxRestarts} restarts in {StoreOwner.RestartPeriod.TotalSeconds:0}s)" +
@@ -185,7 +186,7 @@ internal static class KvServer
                     log($"The server is now ready to accept connections at {config.UnixSocket}");
                 }
 
-                onListening?.Invoke(listener.ListeningEndPoint);
+                onListening?.Invoke(tcpEndPoint);
                 if (signals is not null)
                 {
                     signals.Handler = signal => admin.ShutdownOnSignal(signal, signal == KvSignal.Interrupt ? live.Current.ShutdownOnSigint : live.Current.ShutdownOnSigterm);
@@ -210,7 +211,8 @@ internal static class KvServer
 
             void OnError(Exception ex) =>
                 log(ListeningSocket.PeerOf(ex) is { } peer ? $"WARNING: connection from {peer}: {ex.Message}" : $"WARNING: {ex.Message}");
-            Task ServeTcpAsync() => listener.RunServerAsync(
+            Task ServeTcpAsync() => ListeningSocket.RunServerAsync(
+                tcp.Listeners,
                 (conn, peer) => KvConnection.HandleAsync(context, conn, peer),
                 OnError,
                 maxConnections: maxConnections,
@@ -371,16 +373,5 @@ internal static class KvServer
         {
             // Not Linux, or /proc not mounted: nothing to compare with, as Redis.
         }
-    }
-
-    private static async Task<IPAddress> ResolveBindAsync(Stdenv env, string bind)
-    {
-        if (IPAddress.TryParse(bind, out var ip))
-        {
-            return ip;
-        }
-
-        var found = await env.Net.GetAddrInfoAsync(bind, 0);
-        return found[0].Address;
     }
 }

@@ -171,7 +171,7 @@ public sealed class MockNet : NetworkCapability
 /// <para><b>[ext]</b> With no action queued, an accept waits (cancellably) until <see cref="OnAccept"/> queues one, as a
 /// real socket waits for a client (Eio's mock fails with "not configured" instead). A server left waiting with nothing
 /// else to run is reported by the mock backend as <see cref="DeadlockDetectedException"/>: stop it (for example with the
-/// <c>stop</c> promise of <see cref="ListeningSocket.RunServerAsync"/>) once the scripted clients are served.</para>
+/// <c>stop</c> promise of <see cref="ListeningSocket.RunServerAsync(Func{StreamSocket, System.Net.EndPoint, Task}, Action{Exception}, int, EioSharp.Domains.DomainManager?, int, Promise{bool}?)"/>) once the scripted clients are served.</para>
 /// <para><b>Thread safety</b>: not thread-safe; use from the mock domain.</para>
 /// </remarks>
 public sealed class MockListeningSocket

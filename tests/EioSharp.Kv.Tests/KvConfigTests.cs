@@ -104,7 +104,27 @@ public class KvConfigTests
             live.TrySet([("maxmemory", "10mb"), ("timeout", "x")]));
         Assert.Equal(0, live.Current.MaxMemory);
         Assert.Equal("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'", live.TrySet([("port", "1"), ("nosuch", "1")]));
-        Assert.Equal("ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config", live.TrySet([("port", "1")]));
+        Assert.Equal("ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config", live.TrySet([("databases", "1")]));
+        // port and bind are mutable (the server's ApplyingNames hook rebinds): the hook sees the names in order and may
+        // refuse, naming its argument (not the first one), with nothing published.
+        IReadOnlyList<string>? seen = null;
+        live.ApplyingNames = (_, next, names) =>
+        {
+            seen = names;
+            if (next.Port == 7) throw new KvConfigException("Unable to listen on this port. Check server logs.") { Argument = "port" };
+        };
+        Assert.Equal("ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.",
+            live.TrySet([("maxmemory", "1mb"), ("PORT", "7")]));
+        Assert.Equal(["maxmemory", "port"], seen);
+        Assert.Equal(0, live.Current.MaxMemory);
+        Assert.Null(live.TrySet([("bind", "127.0.0.1  -::1"), ("port", "6390")]));
+        Assert.Equal(("127.0.0.1 -::1", 6390), (live.Current.Bind, live.Current.Port));
+        Assert.Equal(["bind", "port"], seen);
+        Assert.Equal("ERR CONFIG SET failed (possibly related to argument 'bind') - Too many bind addresses specified.",
+            live.TrySet([("bind", string.Join(' ', Enumerable.Repeat("127.0.0.1", 17)))]));
+        string rewritten = KvLiveConfig.RewriteText(["port 6379", "# kept", "bind 127.0.0.1"], live.Current);
+        Assert.Contains("port 6390\n# kept\nbind 127.0.0.1 -::1\n", rewritten.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        live.ApplyingNames = null;
         Assert.Equal("ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config", live.TrySet([("dir", "/")]));
         Assert.Equal("ERR CONFIG SET failed (possibly related to argument 'HZ') - duplicate parameter", live.TrySet([("hz", "1"), ("HZ", "2")]));
         Assert.Null(live.TrySet([("maxmemory", "10mb"), ("maxmemory-policy", "ALLKEYS-LRU"), ("hz", "1000")]));

@@ -11,7 +11,7 @@ namespace EioSharp.Net;
 /// <remarks>
 /// Eio: <c>Eio.Net.listening_socket</c>.
 /// <para><b>Thread safety</b>: accept loops on several domains may share one listening socket (see
-/// <see cref="RunServerAsync"/>); closing it never pulls the OS socket from under an accept in flight (S29).</para>
+/// <see cref="RunServerAsync(Func{StreamSocket, EndPoint, Task}, Action{Exception}, int, DomainManager?, int, Promise{bool}?)"/>); closing it never pulls the OS socket from under an accept in flight (S29).</para>
 /// </remarks>
 public sealed class ListeningSocket : IClosable
 {
@@ -108,7 +108,7 @@ public sealed class ListeningSocket : IClosable
 
     /// <summary>The most connections a server should hold at once so that connections never exhaust the process's file
     /// descriptors: the soft <c>RLIMIT_NOFILE</c>, less the descriptors open now, less <paramref name="reserve"/>. Call it once
-    /// the server is set up (listening) and pass it as <c>maxConnections</c> to <see cref="RunServerAsync"/>: further clients
+    /// the server is set up (listening) and pass it as <c>maxConnections</c> to <see cref="RunServerAsync(Func{StreamSocket, EndPoint, Task}, Action{Exception}, int, DomainManager?, int, Promise{bool}?)"/>: further clients
     /// then wait in the kernel's backlog until a connection closes, instead of taking the descriptors the runtime needs to
     /// start a thread.</summary>
     /// <param name="reserve">Descriptors left free beyond those open now (default <see cref="DescriptorReserve"/>); not negative.</param>
@@ -167,12 +167,12 @@ public sealed class ListeningSocket : IClosable
     /// <param name="handler">Handles the connection; the connection is closed when it returns or throws.</param>
     /// <param name="onError">Receives the handler's exceptions as thrown (never cancellation), with the peer's address in
     /// <see cref="Exception.Data"/> (<see cref="PeerOf"/>, S23),
-    /// and reports of accepts failing for lack of resources (see <see cref="RunServerAsync"/>).</param>
+    /// and reports of accepts failing for lack of resources (see <see cref="RunServerAsync(Func{StreamSocket, EndPoint, Task}, Action{Exception}, int, DomainManager?, int, Promise{bool}?)"/>).</param>
     /// <returns>An awaitable that completes once the connection is accepted and the handler started.</returns>
     /// <exception cref="CancelledException">Cancelled while waiting for a connection.</exception>
     /// <exception cref="NetException">Accepting failed for another reason than lack of resources.</exception>
     /// <remarks>Eio: <c>Net.accept_fork</c>. An accept that fails for lack of resources (<see cref="IsTransientAcceptError"/>:
-    /// out of file descriptors or kernel memory) is retried after a back-off, as in <see cref="RunServerAsync"/>.</remarks>
+    /// out of file descriptors or kernel memory) is retried after a back-off, as in <see cref="RunServerAsync(Func{StreamSocket, EndPoint, Task}, Action{Exception}, int, DomainManager?, int, Promise{bool}?)"/>.</remarks>
     public async ValueTask AcceptForkAsync(Switch sw, Func<StreamSocket, EndPoint, Task> handler, Action<Exception> onError)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -292,69 +292,177 @@ public sealed class ListeningSocket : IClosable
             ArgumentNullException.ThrowIfNull(domainManager);
         }
 
-        var slots = new FiberSemaphore(maxConnections);
-        _transport.ExpectAcceptLoops(additionalDomains + 1);
+        await RunServerAsync(new ServerListeners([this]), handler, onError, maxConnections, domainManager, additionalDomains, stop);
+    }
 
-        async Task AcceptLoopAsync()
+    /// <summary>Runs a server on a set of listening sockets that may change while it runs (<see cref="ServerListeners"/>):
+    /// accepts connections on each of them in a loop on every domain, and handles each connection in its own fiber.</summary>
+    /// <param name="listeners">The sockets; a socket added while the server runs is accepted on by every domain, a socket
+    /// retired stops being accepted on and is closed, while the connections it gave keep running.</param>
+    /// <param name="handler">Handles one connection; must be thread-safe when <paramref name="additionalDomains"/> &gt; 0.
+    /// The connection is closed when it returns.</param>
+    /// <param name="onError">As in <see cref="RunServerAsync(Func{StreamSocket, EndPoint, Task}, Action{Exception}, int, DomainManager?, int, Promise{bool}?)"/>.</param>
+    /// <param name="maxConnections">The most connections handled at once across all domains and all sockets (one shared
+    /// semaphore, taken before accept and released when the handler ends, S20). Must be positive.</param>
+    /// <param name="domainManager">Starts the additional domains; required when <paramref name="additionalDomains"/> &gt; 0.</param>
+    /// <param name="additionalDomains">How many more domains run their own accept loops (n + 1 per socket in total, S21).</param>
+    /// <param name="stop">When resolved, accepting stops on every socket, in-flight connections are awaited, and this returns (S22).</param>
+    /// <returns>A task that completes after a graceful stop.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="listeners"/>, <paramref name="handler"/> or
+    /// <paramref name="onError"/> is null, or <paramref name="additionalDomains"/> &gt; 0 without a domain manager.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxConnections"/> &lt;= 0 or <paramref name="additionalDomains"/> &lt; 0.</exception>
+    /// <exception cref="InvalidOperationException">Another server is running on <paramref name="listeners"/>.</exception>
+    /// <exception cref="CancelledException">The caller was cancelled: accepting stops and connections are aborted.</exception>
+    /// <exception cref="NetException">Accepting on a socket failed for another reason than those below (the server stops).</exception>
+    /// <remarks>
+    /// [ext] Eio's <c>Net.run_server</c> over several sockets. Each domain runs one switch for its connections (the
+    /// server's switch on that domain, where <see cref="ServerListeners.Replace"/> opens sockets) and one accept loop per
+    /// socket; retiring a socket cancels its loops only. Accept errors are handled as in the one-socket overload (back-off
+    /// on lack of resources, a peer that reset skipped); an accept failing because its socket was retired ends that
+    /// socket's loop quietly.
+    /// </remarks>
+    public static async Task RunServerAsync(
+        ServerListeners listeners,
+        Func<StreamSocket, EndPoint, Task> handler,
+        Action<Exception> onError,
+        int maxConnections = int.MaxValue,
+        DomainManager? domainManager = null,
+        int additionalDomains = 0,
+        Promise<bool>? stop = null)
+    {
+        ArgumentNullException.ThrowIfNull(listeners);
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentNullException.ThrowIfNull(onError);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(maxConnections, 0);
+        ArgumentOutOfRangeException.ThrowIfNegative(additionalDomains);
+        if (additionalDomains > 0)
+        {
+            ArgumentNullException.ThrowIfNull(domainManager);
+        }
+
+        var slots = new FiberSemaphore(maxConnections);
+
+        async Task AcceptOnAsync(ServerListeners.Entry entry, Switch connections)
+        {
+            var socket = entry.Socket;
+            var backoff = new AcceptBackoff(onError);
+            while (!entry.IsRetired)
+            {
+                await slots.AcquireAsync();
+                StreamSocket conn;
+                EndPoint peer;
+                try
+                {
+                    (conn, peer) = await socket.AcceptAsync(connections);
+                    backoff.Reset();
+                }
+                catch (NetException e) when (e.SocketError is SocketError.ConnectionAborted or SocketError.ConnectionReset)
+                {
+                    slots.Release();
+                    continue; // The peer gave up before we accepted: not a server failure.
+                }
+                catch (NetException e) when (IsTransientAcceptError(e.SocketError) && !entry.IsRetired)
+                {
+                    // Out of file descriptors or kernel memory: closing connections frees them, so wait and retry.
+                    slots.Release();
+                    await backoff.WaitAsync(e);
+                    continue;
+                }
+                catch (Exception e) when (entry.IsRetired && e is NetException or ObjectDisposedException)
+                {
+                    slots.Release();
+                    return; // Retired: the kernel stopped listening (EINVAL) or the socket is closed.
+                }
+                catch
+                {
+                    slots.Release();
+                    throw;
+                }
+
+                Fiber.Fork(connections, () => HandleAsync(conn, peer, handler, onError, slots));
+            }
+        }
+
+        async Task DomainLoopAsync()
         {
             await Switch.RunAsync(async connections =>
             {
-                async Task AcceptingAsync()
+                var domain = Domain.Current!;
+                listeners.RegisterDomain(domain, connections);
+                try
                 {
-                    var backoff = new AcceptBackoff(onError);
-                    while (true)
+                    async Task AcceptingAsync()
                     {
-                        await slots.AcquireAsync();
-                        StreamSocket conn;
-                        EndPoint peer;
-                        try
+                        await Switch.RunAsync(async accepting =>
                         {
-                            (conn, peer) = await AcceptAsync(connections);
-                            backoff.Reset();
-                        }
-                        catch (NetException e) when (e.SocketError is SocketError.ConnectionAborted or SocketError.ConnectionReset)
-                        {
-                            slots.Release();
-                            continue; // The peer gave up before we accepted: not a server failure.
-                        }
-                        catch (NetException e) when (IsTransientAcceptError(e.SocketError))
-                        {
-                            // Out of file descriptors or kernel memory: closing connections frees them, so wait and retry.
-                            slots.Release();
-                            await backoff.WaitAsync(e);
-                            continue;
-                        }
-                        catch
-                        {
-                            slots.Release();
-                            throw;
-                        }
+                            var started = new HashSet<ServerListeners.Entry>();
+                            while (true)
+                            {
+                                var (entries, changed) = listeners.Snapshot();
+                                foreach (var entry in entries)
+                                {
+                                    if (started.Add(entry) && entry.TryJoin())
+                                    {
+                                        // One accept loop per domain on every socket: a transport whose accept strategy
+                                        // depends on it (io_uring's multishot accept: one-shot when shared) adapts.
+                                        entry.Socket.Transport.ExpectAcceptLoops(additionalDomains + 1);
+                                        Fiber.Fork(accepting, async () =>
+                                        {
+                                            try
+                                            {
+                                                await Fiber.FirstAsync(() => AcceptOnAsync(entry, connections), async () => await entry.Retired.Promise.AwaitAsync());
+                                            }
+                                            finally
+                                            {
+                                                entry.Leave();
+                                            }
+                                        }, "server-accept");
+                                    }
+                                }
 
-                        Fiber.Fork(connections, () => HandleAsync(conn, peer, handler, onError, slots));
+                                started.RemoveWhere(e => e.IsRetired);
+                                await changed.AwaitAsync();
+                            }
+                        }, "server-accepting");
+                    }
+
+                    if (stop is null)
+                    {
+                        await AcceptingAsync();
+                    }
+                    else
+                    {
+                        await Fiber.FirstAsync(AcceptingAsync, async () => await stop.AwaitAsync());
                     }
                 }
-
-                if (stop is null)
+                finally
                 {
-                    await AcceptingAsync();
-                }
-                else
-                {
-                    await Fiber.FirstAsync(AcceptingAsync, async () => await stop.AwaitAsync());
+                    listeners.UnregisterDomain(domain);
                 }
             }, "server-connections");
         }
 
-        await Switch.RunAsync(async sw =>
+        listeners.BeginRun();
+        try
         {
-            for (int i = 0; i < additionalDomains; i++)
+            await Switch.RunAsync(async sw =>
             {
-                Fiber.Fork(sw, () => domainManager!.RunAsync(AcceptLoopAsync, $"server-{i + 1}"));
-            }
+                for (int i = 0; i < additionalDomains; i++)
+                {
+                    Fiber.Fork(sw, () => domainManager!.RunAsync(DomainLoopAsync, $"server-{i + 1}"));
+                }
 
-            await AcceptLoopAsync();
-        }, "server");
+                await DomainLoopAsync();
+            }, "server");
+        }
+        finally
+        {
+            listeners.EndRun();
+        }
     }
+
+    /// <summary>Makes the kernel stop listening at once (new connections refused); the socket stays open until closed.</summary>
+    internal void StopListening() => _transport.StopListening();
 
     /// <inheritdoc/>
     public void Close()

@@ -217,11 +217,22 @@ internal sealed class PortableNetwork : NetworkCapability
         _ => new Socket(endpoint.AddressFamily, type, type == SocketType.Stream ? ProtocolType.Tcp : ProtocolType.Udp),
     };
 
+    private const int SoReuseAddr = 2; // Linux
+
     internal static void ApplyReuse(Socket socket, bool reuseAddress, bool reusePort)
     {
         if (reuseAddress)
         {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            if (OperatingSystem.IsLinux())
+            {
+                // SO_REUSEADDR alone: .NET's SocketOptionName.ReuseAddress also sets SO_REUSEPORT on Linux, which lets a
+                // second socket bind a port another one is listening on (a server "moving" to a port in use would succeed).
+                socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+            }
+            else
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            }
         }
 
         if (reusePort && OperatingSystem.IsLinux())

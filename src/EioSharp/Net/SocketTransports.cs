@@ -138,6 +138,27 @@ internal sealed class SocketListenerTransport(Socket socket) : ListenerTransport
     }
 
     public override bool Close() => _handle.Close();
+
+    public override void StopListening()
+    {
+        if (!_handle.TryUse())
+        {
+            return;
+        }
+
+        try
+        {
+            _handle.Socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+            // Not listening any more: nothing to stop.
+        }
+        finally
+        {
+            _handle.EndUse();
+        }
+    }
 }
 
 /// <summary>A datagram .NET <see cref="Socket"/> (Portable backend).</summary>

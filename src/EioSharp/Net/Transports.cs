@@ -53,6 +53,13 @@ internal abstract class ListenerTransport
     public virtual void ExpectAcceptLoops(int loops)
     {
     }
+
+    /// <summary>Makes the kernel stop listening at once (shutdown(2) of the listening socket: new connections are refused,
+    /// queued ones reset, accepts in flight fail with EINVAL) while the descriptor stays open until <see cref="Close"/> and
+    /// the last accept in flight end (S29). Best effort: never throws; the default (a scripted socket) does nothing.</summary>
+    public virtual void StopListening()
+    {
+    }
 }
 
 /// <summary>The I/O under a <see cref="DatagramSocket"/>.</summary>

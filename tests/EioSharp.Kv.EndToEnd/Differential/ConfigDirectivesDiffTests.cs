@@ -20,7 +20,8 @@ public sealed class ConfigDirectivesDiffTests(DiffServers servers) : IClassFixtu
 
     /// <summary>CONFIG SET values EioSharp.Kv refuses with its own clear error where redis-server accepts them or fails for
     /// another reason (docs/kv.md): TLS is not supported (redis-server, without certificates, answers "Unable to update TLS
-    /// configuration"), and bind is not changed at run time (redis-server 7.0 rebinds its listeners).</summary>
+    /// configuration"). bind is left out here: both servers rebind their listeners on it (the probes would bind 0.0.0.0 or
+    /// odd addresses on the shared servers); ListenDirectivesDiffTests compares bind and port at run time.</summary>
     private static bool RefusedByDesign(string name, string value) => name switch
     {
         "tls-port" => int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is > 0 and <= 65535,

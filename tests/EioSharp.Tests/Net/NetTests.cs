@@ -7,7 +7,7 @@ using EioSharp.Sync;
 namespace EioSharp.Tests.Net;
 
 /// <summary>Networking on the Portable backend (S20-S23, S29, S30), over loopback only; <see cref="NetEpollTests"/> runs them on epoll.</summary>
-public class NetTests
+public partial class NetTests
 {
     /// <summary>The backend the tests run on.</summary>
     protected virtual EioBackend Backend => EioBackend.Portable;

@@ -265,6 +265,8 @@ internal sealed class EpollListenerTransport(Socket socket) : ListenerTransport
 
     public override bool IsClosed => _fd.IsClosed;
 
+    public override void StopListening() => _fd.StopListening();
+
     // No synchronous fast path: every accept waits for the (level-triggered, one-shot) readiness in its domain's poll first, so
     // a busy domain takes at most one connection per scheduler round and idle domains sharing the listener get the rest
     // (S21), as .NET's queue of pending accepts does on the Portable backend. Accepts are rare next to reads and writes.

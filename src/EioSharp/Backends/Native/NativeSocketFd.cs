@@ -110,6 +110,25 @@ internal abstract class NativeSocketFd : UseCountedHandle
         }
     }
 
+    /// <summary>shutdown(2) of a listening socket: the kernel stops listening at once (see ListenerTransport.StopListening);
+    /// errors are ignored, and a closed socket is left alone.</summary>
+    public void StopListening()
+    {
+        if (!TryUse())
+        {
+            return;
+        }
+
+        try
+        {
+            _ = EpollIo.shutdown(Fd, 2); // SHUT_RDWR
+        }
+        finally
+        {
+            EndUse();
+        }
+    }
+
     /// <summary>shutdown(2); a socket that is not connected (any more) is not an error. Synchronous on both native backends.</summary>
     public ValueTask Shutdown(ShutdownCommand command)
     {

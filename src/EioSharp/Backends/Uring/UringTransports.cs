@@ -230,6 +230,8 @@ internal sealed class UringListenerTransport(Socket socket) : ListenerTransport
 
     public override bool IsClosed => _fd.IsClosed;
 
+    public override void StopListening() => _fd.StopListening();
+
     public override async ValueTask<(StreamTransport Connection, EndPoint Peer)> AcceptAsync()
     {
         var frame = _fd.Begin("accept");
