@@ -419,7 +419,16 @@ public sealed partial class KvStore
             return;
         }
         var pairs = new byte[ctx.Count - fieldIndex][];
-        for (int j = 0; j < pairs.Length; j++) pairs[j] = ctx.Command.ToArray(fieldIndex + j);
+        // A field name equal to the last node's master field is shared with it (as Redis's listpack stores such an
+        // entry's fields once per node): no array per field for the usual entry with the same fields as the others.
+        byte[][]? master = s.Nodes.Count > 0 ? s.Nodes[^1].MasterFields : null;
+        for (int j = 0; j < pairs.Length; j++)
+        {
+            ReadOnlySpan<byte> arg = ctx[fieldIndex + j];
+            pairs[j] = j % 2 == 0 && master is not null && j / 2 < master.Length && arg.SequenceEqual(master[j / 2])
+                ? master[j / 2]
+                : arg.ToArray();
+        }
         s.Append(id, pairs, Encodings.StreamNodeMaxEntries, Encodings.StreamNodeMaxBytes);
         WriteStreamId(ctx.Reply, id);
         Changed(ctx, key, KvEventClass.Stream, "xadd");

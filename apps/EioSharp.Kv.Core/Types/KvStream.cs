@@ -131,6 +131,8 @@ internal readonly record struct StreamId(ulong Ms, ulong Seq) : IComparable<Stre
 
 /// <summary>One entry of a stream: its ID and field/value pairs (alternating); <see cref="Deleted"/> marks a tombstone
 /// that still occupies its node, as in Redis's listpacks.</summary>
+/// <remarks>The arrays are never written after the entry is made: a field name may be the same array as its node's
+/// master field and other entries' (XADD shares them).</remarks>
 internal sealed class StreamEntry(StreamId id, byte[][] pairs)
 {
     public readonly StreamId Id = id;
