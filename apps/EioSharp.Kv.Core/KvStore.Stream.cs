@@ -5,18 +5,28 @@ namespace EioSharp.Kv;
 
 /// <summary>A parsed XREAD/XREADGROUP: what <see cref="KvStore.TryReadStreams"/> serves (and what a blocked client
 /// retries when one of its keys changes).</summary>
-/// <remarks><see cref="Ids"/> are resolved at parse time: <c>$</c> is the stream's last ID then, <c>&gt;</c> is
-/// <see cref="StreamId.Max"/> (entries never delivered to the group).</remarks>
+/// <remarks>Keys, group and consumer are argument indexes into the command it was parsed from, which is the command
+/// every serve runs with (a blocked client's own copy). <see cref="Ids"/> are resolved at parse time: <c>$</c> is the
+/// stream's last ID then, <c>&gt;</c> is <see cref="StreamId.Max"/> (entries never delivered to the group). The store
+/// parses every call into one reused request and copies it (<see cref="Copy"/>) only when the client blocks.</remarks>
 internal sealed class StreamReadRequest
 {
-    public required byte[][] Keys { get; init; }
-    public required StreamId[] Ids { get; init; }
-    public byte[]? Group { get; init; }
-    public byte[]? Consumer { get; init; }
-    public long Count { get; init; } // 0: no limit
-    public bool NoAck { get; init; }
+    public int KeysIndex; // argument index of the first key; the IDs follow the keys
+    public int StreamCount;
+    public StreamId[] Ids = [];
+    public int GroupIndex = -1; // argument index of the group name, the consumer's follows; -1: XREAD
+    public long Count; // 0: no limit
+    public bool NoAck;
     /// <summary>BLOCK: -1 when not given, 0 to wait forever, else the absolute deadline in Unix ms.</summary>
-    public long BlockUntil { get; init; } = -1;
+    public long BlockUntil = -1;
+
+    public bool IsGroup => GroupIndex >= 0;
+
+    public StreamReadRequest Copy() => new()
+    {
+        KeysIndex = KeysIndex, StreamCount = StreamCount, Ids = Ids.AsSpan(0, StreamCount).ToArray(), GroupIndex = GroupIndex,
+        Count = Count, NoAck = NoAck, BlockUntil = BlockUntil,
+    };
 }
 
 public sealed partial class KvStore
@@ -152,18 +162,14 @@ public sealed partial class KvStore
     private static List<StreamEntry> TakeEntries(KvStream s, StreamId start, StreamId end, long count, bool reverse = false)
     {
         var list = new List<StreamEntry>();
-        foreach (StreamEntry e in s.Range(start, end, reverse))
-        {
-            list.Add(e);
-            if (count > 0 && list.Count == count) break;
-        }
+        s.CollectRange(start, end, count, reverse, list);
         return list;
     }
 
     private StreamConsumer CreateConsumer(in Context ctx, StreamGroup g, ReadOnlySpan<byte> key, ReadOnlySpan<byte> name, bool log)
     {
         var c = new StreamConsumer(name.ToArray(), ctx.Now);
-        g.Consumers.Add(c.Name, c);
+        g.AddConsumer(c);
         Changed(ctx, key, KvEventClass.Stream, "xgroup-createconsumer");
         // Redis propagates the creation only in some paths (XREADGROUP NOACK); logging it always keeps consumers
         // without pending entries across restarts.
@@ -413,7 +419,16 @@ public sealed partial class KvStore
             return;
         }
         var pairs = new byte[ctx.Count - fieldIndex][];
-        for (int j = 0; j < pairs.Length; j++) pairs[j] = ctx.Command.ToArray(fieldIndex + j);
+        // A field name equal to the last node's master field is shared with it (as Redis's listpack stores such an
+        // entry's fields once per node): no array per field for the usual entry with the same fields as the others.
+        byte[][]? master = s.Nodes.Count > 0 ? s.Nodes[^1].MasterFields : null;
+        for (int j = 0; j < pairs.Length; j++)
+        {
+            ReadOnlySpan<byte> arg = ctx[fieldIndex + j];
+            pairs[j] = j % 2 == 0 && master is not null && j / 2 < master.Length && arg.SequenceEqual(master[j / 2])
+                ? master[j / 2]
+                : arg.ToArray();
+        }
         s.Append(id, pairs, Encodings.StreamNodeMaxEntries, Encodings.StreamNodeMaxBytes);
         WriteStreamId(ctx.Reply, id);
         Changed(ctx, key, KvEventClass.Stream, "xadd");
@@ -523,31 +538,47 @@ public sealed partial class KvStore
 
     // ---------------------------------------------------------------- XREAD / XREADGROUP
 
+    private StreamReadRequest? _readRequest; // every XREAD/XREADGROUP is parsed into this one (taken while in use)
+
     private void XRead(in Context ctx, bool group)
     {
-        if (!TryParseStreamRead(ctx, group, out StreamReadRequest? request)) return;
-        if (request.BlockUntil < 0)
+        StreamReadRequest request = _readRequest ?? new StreamReadRequest();
+        _readRequest = null; // a read that runs inside another one's serve gets its own
+        try
         {
-            if (!TryReadStreams(ctx, request)) WriteNilArray(ctx);
-            return;
+            if (!TryParseStreamRead(ctx, group, request)) return;
+            if (TryReadStreams(ctx, request)) return;
+            if (request.BlockUntil < 0)
+            {
+                WriteNilArray(ctx);
+                return;
+            }
+            // BLOCK with nothing to serve now: park until a key changes (KvStore.Blocking.cs retries TryReadStreams
+            // with the IDs resolved now: '$' means "after what was last when I blocked"), with a copy of the request.
+            BlockRead(ctx, request.Copy());
         }
-        // BLOCK: serve now if there is something, else park until a key changes (KvStore.Blocking.cs retries
-        // TryReadStreams with the IDs resolved now: '$' means "after what was last when I blocked").
-        var keys = new (int, byte[])[request.Keys.Length];
-        for (int i = 0; i < keys.Length; i++) keys[i] = (ctx.Db.Index, request.Keys[i]);
-        BlockOrServe(ctx, keys, request.BlockUntil == 0 ? -1 : request.BlockUntil,
+        finally
+        {
+            _readRequest = request;
+        }
+    }
+
+    private void BlockRead(in Context ctx, StreamReadRequest request)
+    {
+        var keys = new (int, byte[])[request.StreamCount];
+        for (int i = 0; i < keys.Length; i++) keys[i] = (ctx.Db.Index, ctx.Command.ToArray(request.KeysIndex + i));
+        Block(ctx, keys, request.BlockUntil == 0 ? -1 : request.BlockUntil,
             (KvStore store, in Context c) => store.TryReadStreams(c, request), nilIsBulk: false);
     }
 
     /// <summary>Parses XREAD/XREADGROUP with Redis's checks and order (options, then per stream: type, group, ID);
     /// writes the error and returns false on bad input.</summary>
-    internal bool TryParseStreamRead(in Context ctx, bool group, out StreamReadRequest request)
+    internal bool TryParseStreamRead(in Context ctx, bool group, StreamReadRequest request)
     {
-        request = null!;
         long count = 0, blockUntil = -1;
         bool noAck = false;
         int streamsIndex = 0, streamCount = 0;
-        byte[]? groupName = null, consumerName = null;
+        int groupIndex = -1;
         for (int i = 1; i < ctx.Count; i++)
         {
             int more = ctx.Count - i - 1;
@@ -589,8 +620,7 @@ public sealed partial class KvStore
                     ctx.Reply.WriteError("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
                     return false;
                 }
-                groupName = ctx.Command.ToArray(i + 1);
-                consumerName = ctx.Command.ToArray(i + 2);
+                groupIndex = i + 1;
                 i += 2;
             }
             else if (Is(o, "NOACK"u8))
@@ -613,22 +643,21 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(KvErrors.Syntax);
             return false;
         }
-        if (group && groupName is null)
+        if (group && groupIndex < 0)
         {
             ctx.Reply.WriteError("ERR Missing GROUP option for XREADGROUP");
             return false;
         }
-        var keys = new byte[streamCount][];
-        var ids = new StreamId[streamCount];
+        if (request.Ids.Length < streamCount) request.Ids = new StreamId[Math.Max(streamCount, 4)];
+        StreamId[] ids = request.Ids;
         for (int k = 0; k < streamCount; k++)
         {
             int idIndex = streamsIndex + streamCount + k;
             ReadOnlySpan<byte> key = ctx[streamsIndex + k];
-            keys[k] = key.ToArray();
             if (!TryLookup(ctx, key, read: true, out _, out KvStream? s)) return false;
-            if (groupName is not null && s?.FindGroup(groupName) is null)
+            if (groupIndex >= 0 && s?.FindGroup(ctx[groupIndex]) is null)
             {
-                ctx.Reply.WriteError($"NOGROUP No such key '{Text(key)}' or consumer group '{Text(groupName)}' in XREADGROUP with GROUP option");
+                ctx.Reply.WriteError($"NOGROUP No such key '{Text(key)}' or consumer group '{Text(ctx[groupIndex])}' in XREADGROUP with GROUP option");
                 return false;
             }
             ReadOnlySpan<byte> idText = ctx[idIndex];
@@ -655,10 +684,12 @@ public sealed partial class KvStore
                 return false;
             }
         }
-        request = new StreamReadRequest
-        {
-            Keys = keys, Ids = ids, Group = groupName, Consumer = consumerName, Count = count, NoAck = noAck, BlockUntil = blockUntil,
-        };
+        request.KeysIndex = streamsIndex;
+        request.StreamCount = streamCount;
+        request.GroupIndex = groupIndex;
+        request.Count = count;
+        request.NoAck = noAck;
+        request.BlockUntil = blockUntil;
         return true;
     }
 
@@ -691,16 +722,17 @@ public sealed partial class KvStore
     private bool TryReadStreamsInto(in Context ctx, StreamReadRequest request, ref System.Buffers.ArrayBufferWriter<byte>? scratch,
         ref RespWriter? body, ref int served)
     {
-        for (int i = 0; i < request.Keys.Length; i++)
+        for (int i = 0; i < request.StreamCount; i++)
         {
-            KvEntry? e = LookupRead(ctx, request.Keys[i]);
+            ReadOnlySpan<byte> key = ctx[request.KeysIndex + i];
+            KvEntry? e = LookupRead(ctx, key);
             if (e?.Value is not KvStream s) continue;
             StreamId gt = request.Ids[i];
             bool history = false;
             StreamGroup? g = null;
-            if (request.Group is not null)
+            if (request.IsGroup)
             {
-                g = s.FindGroup(request.Group);
+                g = s.FindGroup(ctx[request.GroupIndex]);
                 if (g is null) continue;
                 if (gt != StreamId.Max) history = true;
                 else if (s.Count > 0 && s.LastValidId() > g.LastId) gt = g.LastId;
@@ -728,22 +760,28 @@ public sealed partial class KvStore
             }
             System.Diagnostics.Debug.Assert(body is not null); // set with scratch
             served++;
-            byte[] key = request.Keys[i];
             if (!body.IsResp3) body.WriteArrayHeader(2);
             body.WriteBulkString(key);
+            List<StreamEntry> entries = _readEntries ?? [];
+            _readEntries = null; // taken while in use (nothing below runs another read, but a stray reuse would be silent)
+            entries.Clear();
             if (g is null)
             {
-                WriteStreamEntries(body, TakeEntries(s, start, StreamId.Max, request.Count));
+                s.CollectRange(start, StreamId.Max, request.Count, reverse: false, entries);
+                WriteStreamEntries(body, entries);
+                ReturnReadEntries(entries);
                 continue;
             }
-            StreamConsumer c = g.FindConsumer(request.Consumer!) ?? CreateConsumer(ctx, g, key, request.Consumer!, log: true);
+            ReadOnlySpan<byte> consumerName = ctx[request.GroupIndex + 1];
+            StreamConsumer c = g.FindConsumer(consumerName) ?? CreateConsumer(ctx, g, key, consumerName, log: true);
             c.SeenTime = ctx.Now;
             if (history)
             {
+                ReturnReadEntries(entries);
                 ServeHistory(ctx, body, key, s, g, c, start, request.Count);
                 continue;
             }
-            List<StreamEntry> entries = TakeEntries(s, start, StreamId.Max, request.Count);
+            s.CollectRange(start, StreamId.Max, request.Count, reverse: false, entries);
             body.WriteArrayHeader(entries.Count);
             bool advanced = false;
             foreach (StreamEntry entry in entries)
@@ -772,6 +810,7 @@ public sealed partial class KvStore
                 LogXClaim(ctx, key, g, p);
             }
             if (entries.Count > 0) Dirty++;
+            ReturnReadEntries(entries);
             // Redis 7.0 propagates the group's last ID only after NOACK reads; logging it (with ENTRIESREAD) after every
             // read that advanced it keeps the read counter and lag exact after replay, as later Redis versions do.
             if (advanced) LogGroupId(ctx, key, g);
@@ -783,7 +822,15 @@ public sealed partial class KvStore
         return true;
     }
 
-    private void ServeHistory(in Context ctx, RespWriter body, byte[] key, KvStream s, StreamGroup g, StreamConsumer c, StreamId start, long count)
+    private List<StreamEntry>? _readEntries; // the entries one stream of an XREAD/XREADGROUP serves, reused
+
+    private void ReturnReadEntries(List<StreamEntry> entries)
+    {
+        entries.Clear(); // no references kept to entries a later XDEL/XTRIM drops
+        if (entries.Capacity <= 1024) _readEntries = entries;
+    }
+
+    private void ServeHistory(in Context ctx, RespWriter body, ReadOnlySpan<byte> key, KvStream s, StreamGroup g, StreamConsumer c, StreamId start, long count)
     {
         var history = new List<StreamPending>();
         foreach (StreamPending p in StreamGroup.Range(c.Pel, start, StreamId.Max))
@@ -938,14 +985,13 @@ public sealed partial class KvStore
                     s = new KvStream();
                     AddKey(ctx, key, s);
                 }
-                s.Groups ??= new SortedDictionary<byte[], StreamGroup>(StreamNameComparer.Instance);
-                byte[] name = groupName.ToArray();
-                if (s.Groups.ContainsKey(name))
+                if (s.FindGroup(groupName) is not null)
                 {
                     ctx.Reply.WriteError(BusyGroup);
                     return;
                 }
-                s.Groups.Add(name, new StreamGroup(name, id, entriesRead));
+                byte[] name = groupName.ToArray();
+                s.AddGroup(new StreamGroup(name, id, entriesRead));
                 Changed(ctx, key, KvEventClass.Stream, "xgroup-create");
                 ctx.LogSelf();
                 ctx.Reply.WriteOk();
@@ -969,7 +1015,7 @@ public sealed partial class KvStore
                     ctx.Reply.WriteInteger(0);
                     return;
                 }
-                s!.Groups!.Remove(g.Name);
+                s!.RemoveGroup(g);
                 Changed(ctx, key, KvEventClass.Stream, "xgroup-destroy");
                 ctx.LogSelf();
                 ctx.Reply.WriteInteger(1);

@@ -219,4 +219,40 @@ public partial class StreamTests
         Assert.Equal(before, State(fresh, h.Now));
         Assert.NotEqual(before, State(h.Store, h.Now));
     }
+
+    [Fact]
+    public void Groups_and_consumers_are_found_by_name_after_destroy_delconsumer_and_copy()
+    {
+        var h = new StoreHarness();
+        h.Run("XADD", "s", "1-0", "f", "v");
+        h.Run("XADD", "s", "2-0", "f", "w");
+        Assert.Equal("+OK\r\n", h.Run("XGROUP", "CREATE", "s", "g", "0"));
+        Assert.Equal("-BUSYGROUP Consumer Group name already exists\r\n", h.Run("XGROUP", "CREATE", "s", "g", "0"));
+        Assert.Equal("+OK\r\n", h.Run("XGROUP", "CREATE", "s", "g2", "$"));
+        string one = "*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n";
+        Assert.Equal(one, h.Run("XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "s", ">"));
+        Assert.Equal(":1\r\n", h.Run("XGROUP", "DELCONSUMER", "s", "g", "alice"));
+        Assert.Equal(":0\r\n", h.Run("XGROUP", "DELCONSUMER", "s", "g", "alice"));
+        Assert.Equal(":1\r\n", h.Run("XGROUP", "CREATECONSUMER", "s", "g", "alice"));
+        Assert.Equal(":0\r\n", h.Run("XGROUP", "CREATECONSUMER", "s", "g", "alice"));
+        Assert.Equal("*1\r\n*2\r\n$1\r\ns\r\n*0\r\n", h.Run("XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0"));
+        Assert.Equal(":1\r\n", h.Run("XGROUP", "DESTROY", "s", "g"));
+        Assert.Equal(":0\r\n", h.Run("XGROUP", "DESTROY", "s", "g"));
+        Assert.StartsWith("-NOGROUP", h.Run("XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">"));
+        Assert.Equal(":0\r\n", h.Run("XACK", "s", "g", "1-0"));
+        Assert.Equal("+OK\r\n", h.Run("XGROUP", "CREATE", "s", "g", "0"));
+        Assert.Equal(one, h.Run("XREADGROUP", "GROUP", "g", "bob", "COUNT", "1", "STREAMS", "s", ">"));
+        // A copy has its own groups and consumers, found by name.
+        Assert.Equal(":1\r\n", h.Run("COPY", "s", "t"));
+        Assert.Equal("*1\r\n*2\r\n$1\r\nt\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n",
+            h.Run("XREADGROUP", "GROUP", "g", "bob", "STREAMS", "t", "0"));
+        Assert.Equal(":1\r\n", h.Run("XACK", "t", "g", "1-0"));
+        Assert.Equal(":1\r\n", h.Run("XACK", "s", "g", "1-0")); // the original's PEL still holds it
+        Assert.Equal(":1\r\n", h.Run("XGROUP", "DESTROY", "t", "g2"));
+        Assert.Equal(":1\r\n", h.Run("XGROUP", "CREATECONSUMER", "s", "g2", "x")); // the original's g2 is still there
+        // The field names are shared between entries (XADD), the values are each entry's own.
+        Assert.Equal(Bulk("3-0"), h.Run("XADD", "s", "3-0", "f", "x", "g", "y"));
+        Assert.Equal("*3\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n*2\r\n$3\r\n2-0\r\n*2\r\n$1\r\nf\r\n$1\r\nw\r\n"
+            + "*2\r\n$3\r\n3-0\r\n*4\r\n$1\r\nf\r\n$1\r\nx\r\n$1\r\ng\r\n$1\r\ny\r\n", h.Run("XRANGE", "s", "-", "+"));
+    }
 }

@@ -131,6 +131,8 @@ internal readonly record struct StreamId(ulong Ms, ulong Seq) : IComparable<Stre
 
 /// <summary>One entry of a stream: its ID and field/value pairs (alternating); <see cref="Deleted"/> marks a tombstone
 /// that still occupies its node, as in Redis's listpacks.</summary>
+/// <remarks>The arrays are never written after the entry is made: a field name may be the same array as its node's
+/// master field and other entries' (XADD shares them).</remarks>
 internal sealed class StreamEntry(StreamId id, byte[][] pairs)
 {
     public readonly StreamId Id = id;
@@ -242,7 +244,13 @@ internal sealed class StreamGroup(byte[] name, StreamId lastId, long entriesRead
     public StreamId LastId = lastId;
     public long EntriesRead = entriesRead;
     public readonly SortedSet<StreamPending> Pel = new(StreamPendingComparer.Instance);
+    /// <summary>The consumers in name order (XINFO, XPENDING, the AOF rewrite); changed only through
+    /// <see cref="AddConsumer"/> and <see cref="RemoveConsumer"/>, which keep the by-name index in step.</summary>
     public readonly SortedDictionary<byte[], StreamConsumer> Consumers = new(StreamNameComparer.Instance);
+
+    // The same consumers by name, looked up by span: XREADGROUP, XCLAIM and XPENDING find a consumer per call without
+    // copying its name into an array.
+    private readonly Dictionary<byte[], StreamConsumer> _consumerIndex = new(ByteArrayComparer.Instance);
 
     private readonly StreamPending _probe = new(default); // FindPending's key: no object per lookup (XACK, XCLAIM, reads)
 
@@ -253,7 +261,14 @@ internal sealed class StreamGroup(byte[] name, StreamId lastId, long entriesRead
     }
 
     public StreamConsumer? FindConsumer(ReadOnlySpan<byte> name) =>
-        Consumers.TryGetValue(name.ToArray(), out StreamConsumer? c) ? c : null;
+        _consumerIndex.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out StreamConsumer? c) ? c : null;
+
+    /// <summary>Adds a consumer (its name must be new to the group).</summary>
+    public void AddConsumer(StreamConsumer c)
+    {
+        Consumers.Add(c.Name, c);
+        _consumerIndex.Add(c.Name, c);
+    }
 
     /// <summary>Removes a pending entry from the group and its consumer.</summary>
     public void RemovePending(StreamPending p)
@@ -268,6 +283,7 @@ internal sealed class StreamGroup(byte[] name, StreamId lastId, long entriesRead
         foreach (StreamPending p in c.Pel) Pel.Remove(p);
         c.Pel.Clear();
         Consumers.Remove(c.Name);
+        _consumerIndex.Remove(c.Name);
     }
 
     /// <summary>Pending entries with IDs in [start, end], in order.</summary>
@@ -292,7 +308,13 @@ internal sealed class KvStream : KvObject
     public StreamId FirstId; // Redis's first_id ("recorded-first-entry-id")
     public StreamId MaxDeletedId;
     public long EntriesAdded;
-    public SortedDictionary<byte[], StreamGroup>? Groups;
+    /// <summary>The consumer groups in name order (null until the first); changed only through <see cref="AddGroup"/> and
+    /// <see cref="RemoveGroup"/>, which keep the by-name index in step.</summary>
+    public SortedDictionary<byte[], StreamGroup>? Groups { get; private set; }
+
+    // The same groups by name, looked up by span (every XREADGROUP, XACK, XCLAIM, XPENDING finds its group without
+    // copying the name into an array).
+    private Dictionary<byte[], StreamGroup>? _groupIndex;
 
     public override KvType Type => KvType.Stream;
 
@@ -303,7 +325,23 @@ internal sealed class KvStream : KvObject
     public int GroupCount => Groups?.Count ?? 0;
 
     public StreamGroup? FindGroup(ReadOnlySpan<byte> name) =>
-        Groups is not null && Groups.TryGetValue(name.ToArray(), out StreamGroup? g) ? g : null;
+        _groupIndex is not null && _groupIndex.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out StreamGroup? g) ? g : null;
+
+    /// <summary>Adds a group; false (nothing changed) when one with its name exists.</summary>
+    public bool AddGroup(StreamGroup g)
+    {
+        _groupIndex ??= new Dictionary<byte[], StreamGroup>(ByteArrayComparer.Instance);
+        if (!_groupIndex.TryAdd(g.Name, g)) return false;
+        (Groups ??= new SortedDictionary<byte[], StreamGroup>(StreamNameComparer.Instance)).Add(g.Name, g);
+        return true;
+    }
+
+    /// <summary>Removes a group of this stream (XGROUP DESTROY).</summary>
+    public void RemoveGroup(StreamGroup g)
+    {
+        Groups?.Remove(g.Name);
+        _groupIndex?.Remove(g.Name);
+    }
 
     // ------------------------------------------------------------------ entries
 
@@ -413,6 +451,44 @@ internal sealed class KvStream : KvObject
         }
     }
 
+    /// <summary>Appends to <paramref name="into"/> the live entries with IDs in [start, end], forward or backward, at most
+    /// <paramref name="count"/> of them (0: no limit): <see cref="Range"/> without an iterator object.</summary>
+    public void CollectRange(StreamId start, StreamId end, long count, bool reverse, List<StreamEntry> into)
+    {
+        if (Nodes.Count == 0 || start > end) return;
+        int taken = 0;
+        if (!reverse)
+        {
+            for (int n = SeekNode(start); n < Nodes.Count; n++)
+            {
+                List<StreamEntry> entries = Nodes[n].Entries;
+                for (int i = Nodes[n].LowerBound(start); i < entries.Count; i++)
+                {
+                    StreamEntry e = entries[i];
+                    if (e.Id > end) return;
+                    if (e.Deleted) continue;
+                    into.Add(e);
+                    if (++taken == count) return;
+                }
+            }
+            return;
+        }
+        for (int n = SeekNode(end); n >= 0; n--)
+        {
+            StreamNode node = Nodes[n];
+            int i = node.LowerBound(end);
+            if (i == node.Entries.Count || node.Entries[i].Id > end) i--;
+            for (; i >= 0; i--)
+            {
+                StreamEntry e = node.Entries[i];
+                if (e.Id < start) return;
+                if (e.Deleted) continue;
+                into.Add(e);
+                if (++taken == count) return;
+            }
+        }
+    }
+
     /// <summary>The live entry with this ID, or null.</summary>
     public StreamEntry? Find(StreamId id)
     {
@@ -448,8 +524,27 @@ internal sealed class KvStream : KvObject
     /// <summary>The first or last entry ID, skipping tombstones or not (streamGetEdgeID); Max (first) or Zero (last) when none.</summary>
     public StreamId EdgeId(bool first, bool skipTombstones)
     {
-        foreach (StreamEntry e in Range(StreamId.Zero, StreamId.Max, reverse: !first, tombstones: !skipTombstones)) return e.Id;
-        return first ? StreamId.Max : StreamId.Zero;
+        // A direct walk over the nodes (no iterator object): XREAD/XREADGROUP ask for the last valid ID on every call.
+        if (first)
+        {
+            foreach (StreamNode node in Nodes)
+            {
+                foreach (StreamEntry e in node.Entries)
+                {
+                    if (!skipTombstones || !e.Deleted) return e.Id;
+                }
+            }
+            return StreamId.Max;
+        }
+        for (int n = Nodes.Count - 1; n >= 0; n--)
+        {
+            List<StreamEntry> entries = Nodes[n].Entries;
+            for (int i = entries.Count - 1; i >= 0; i--)
+            {
+                if (!skipTombstones || !entries[i].Deleted) return entries[i].Id;
+            }
+        }
+        return StreamId.Zero;
     }
 
     /// <summary>The last live entry's ID (streamLastValidID); Zero when empty.</summary>
@@ -547,11 +642,10 @@ internal sealed class KvStream : KvObject
         foreach (StreamNode n in Nodes) s.Nodes.Add(n.Clone());
         if (Groups is not null)
         {
-            s.Groups = new SortedDictionary<byte[], StreamGroup>(StreamNameComparer.Instance);
             foreach (StreamGroup g in Groups.Values)
             {
                 var copy = new StreamGroup(g.Name, g.LastId, g.EntriesRead);
-                foreach (StreamConsumer c in g.Consumers.Values) copy.Consumers.Add(c.Name, new StreamConsumer(c.Name, c.SeenTime));
+                foreach (StreamConsumer c in g.Consumers.Values) copy.AddConsumer(new StreamConsumer(c.Name, c.SeenTime));
                 foreach (StreamPending p in g.Pel)
                 {
                     StreamConsumer? owner = p.Consumer is null ? null : copy.Consumers[p.Consumer.Name];
@@ -559,7 +653,7 @@ internal sealed class KvStream : KvObject
                     copy.Pel.Add(q);
                     owner?.Pel.Add(q);
                 }
-                s.Groups.Add(copy.Name, copy);
+                s.AddGroup(copy);
             }
         }
         return s;
