@@ -48,7 +48,7 @@ internal abstract class ListenerTransport
     /// <summary>Closes the transport; true if this call closed it.</summary>
     public abstract bool Close();
 
-    /// <summary>Told by <see cref="ListeningSocket.RunServerAsync"/> before it starts <paramref name="loops"/> accept loops, each on
+    /// <summary>Told by <c>ListeningSocket.RunServerAsync</c> before it starts <paramref name="loops"/> accept loops, each on
     /// its own domain; a transport whose accept strategy depends on it (io_uring's multishot accept) adapts. Default: nothing.</summary>
     public virtual void ExpectAcceptLoops(int loops)
     {

@@ -136,7 +136,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
 /// in its queue; a multishot request stays in that queue, so the first domain's request would take every connection (and
 /// drain the backlog into a domain that may be busy) while the others sleep. One-shot accepts leave the queue when they
 /// complete and re-enter at its tail, which spreads connections over the loops (S21). The switch happens when
-/// <see cref="ListeningSocket.RunServerAsync"/> announces several loops, or when a second domain accepts.
+/// <c>ListeningSocket.RunServerAsync</c> announces several loops, or when a second domain accepts.
 /// </remarks>
 internal sealed class UringListenerTransport(Socket socket) : ListenerTransport
 {
