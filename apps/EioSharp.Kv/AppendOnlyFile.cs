@@ -587,6 +587,57 @@ internal sealed class AppendOnlyFile : IDisposable
         return offset;
     }
 
+    /// <summary>BGREWRITEAOF while appendonly is no (Redis 7.0's rewriteAppendOnlyFileBackground with the AOF off): writes
+    /// <paramref name="snapshot"/> as a new base file in the AOF directory (created if needed) and a manifest naming only
+    /// it: the earlier base and every incremental file become history (none is being written), and the history is removed
+    /// unless aof-disable-auto-gc. The file is written on a system thread; the manifest is replaced atomically, so a
+    /// failure or a crash leaves the directory as it was (a temporary file aside, removed at the next start).</summary>
+    /// <returns>The bytes written to the base file.</returns>
+    /// <exception cref="IOException">Writing or renaming failed (the caller reports aof_last_bgrewrite_status:err).</exception>
+    public static async Task<long> RewriteWhileOffAsync(AofPaths paths, Switch sw, KvServerConfig c, KvSnapshotEntry[] snapshot, long nowUnixMs,
+        long usedMemory, Action<string> log)
+    {
+        await paths.Dir.MakeDirectoriesAsync(KvServer.DataDirectoryPermissions, existsOk: true);
+        AofManifest manifest = await LoadManifestAsync(paths);
+        var temp = paths.RewriteTemp;
+        var file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+        long written;
+        try
+        {
+            written = await Systhread.RunAsync(token => WriteBase(file, snapshot, c, nowUnixMs, usedMemory, token, out _));
+        }
+        catch
+        {
+            file.Close();
+            await TryDeleteAsync(temp);
+            throw;
+        }
+
+        file.Close();
+        var next = manifest.Clone();
+        string baseName = next.NewBase(paths.FileName, c.AofUseRdbPreamble);
+        next.MarkRewrittenIncrAsHistory(keepLast: false);
+        await temp.RenameAsync(paths.InDir(baseName));
+        log($"Successfully renamed the temporary AOF base file {temp.Name} into {baseName}");
+        next.Dirty = true;
+        PersistManifest(paths, next);
+        if (!c.AofDisableAutoGc && next.History.Count > 0)
+        {
+            var removed = next.History.ToArray();
+            next.History.Clear();
+            next.Dirty = true;
+            PersistManifest(paths, next);
+            foreach (var info in removed)
+            {
+                log($"Removing the history file {info.FileName} in the background");
+                await TryDeleteAsync(paths.InDir(info.FileName));
+            }
+        }
+
+        log($"Background AOF rewrite terminated with success (appendonly no: base {baseName}, {written} bytes).");
+        return written;
+    }
+
     /// <summary>CONFIG SET appendonly yes (Redis's startAppendOnly): creates the AOF directory if needed, reads its
     /// manifest (the files of an earlier run become history when the first rewrite lands), and opens (truncating) the
     /// temporary live file <c>temp-&lt;appendfilename&gt;.incr</c>; the caller then starts a rewrite of the whole keyspace

@@ -342,9 +342,9 @@ internal static class KvServer
 
         public string? RewriteAppendOnlyFile()
         {
-            if (context.Store is not { } owner || !owner.HasAppendOnlyFile)
+            if (context.Store is not { } owner)
             {
-                return "ERR BGREWRITEAOF needs appendonly yes on this server";
+                return "ERR BGREWRITEAOF is not available";
             }
 
             if (stats.AofRewriteInProgress)

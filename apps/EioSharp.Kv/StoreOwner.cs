@@ -396,9 +396,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// only when the rewrite is complete (<see cref="AppendOnlyFile.TryFinishRewrite"/>). Between rounds only.</summary>
     private async Task TurnAofOnAsync(KvStore store)
     {
-        if (!config.AppendOnly || _aof is not null || _aofOpening || _runSwitch is not { } sw || Fs is not { } fs)
+        if (!config.AppendOnly || _aof is not null || _aofOpening || _offRewriteRunning || _runSwitch is not { } sw || Fs is not { } fs)
         {
-            return;
+            return; // (a BGREWRITEAOF made while appendonly was no writes the same files: after it)
         }
 
         long nowMs = clock.Now.ToUnixTimeMilliseconds();
@@ -1218,6 +1218,47 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
     private bool _cronDue, _blockTimeoutsDue; // a timer fired while a round was in progress
 
+    private bool _offRewriteRunning; // BGREWRITEAOF with appendonly no: its base file is being written (owner thread only)
+
+    /// <summary>BGREWRITEAOF while appendonly is no, as redis-server 7.0: the keyspace is snapshotted now (between rounds)
+    /// and written as a new base file with a manifest naming only it (<see cref="AppendOnlyFile.RewriteWhileOffAsync"/>),
+    /// by a fiber of the run, while the owner goes on serving. INFO shows it as an AOF rewrite.</summary>
+    private void StartRewriteWhileOff(KvStore store, Switch sw, EioPath fs, long now)
+    {
+        _rewriteRequested = false;
+        _offRewriteRunning = true;
+        stats.AofRewriteScheduled = false;
+        stats.AofRewriteInProgress = true;
+        KvServerConfig c = config;
+        KvSnapshotEntry[] snapshot = store.CreateSnapshot(now);
+        long used = stats.UsedMemory;
+        log("Background append only file rewriting started (appendonly no: a base file only).");
+        Fiber.Fork(sw, async () =>
+        {
+            bool ok = false;
+            try
+            {
+                await AppendOnlyFile.RewriteWhileOffAsync(AofPaths.From(fs, c), sw, c, snapshot, now, used, log);
+                ok = true;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                log($"WARNING: background AOF rewrite failed: {AppendOnlyFile.DescribeError(ex)}");
+            }
+            finally
+            {
+                _offRewriteRunning = false;
+                stats.AofRewriteInProgress = _aof?.RewriteInProgress ?? false;
+                stats.AofLastBgRewriteOk = ok;
+                if (ok)
+                {
+                    _rewritesOfClosedFiles++;
+                    stats.AofRewrites = _rewritesOfClosedFiles + (_aof?.Rewrites ?? 0);
+                }
+            }
+        }, "kv-aof-rewrite-off");
+    }
+
     private OomScoreAdjuster? _oomScoreAdjusterField;
 
     private OomScoreAdjuster _oomScoreAdjuster => _oomScoreAdjusterField ??= new OomScoreAdjuster(log);
@@ -1296,6 +1337,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             stats.AofCurrentSize = aof.Length;
             stats.AofBaseSize = aof.BaseSize;
             stats.AofFsyncs = aof.Fsyncs;
+        }
+
+        else if (_rewriteRequested && !config.AppendOnly && !_offRewriteRunning && _runSwitch is { } sw && Fs is { } fs)
+        {
+            StartRewriteWhileOff(store, sw, fs, now);
         }
 
         Rdb?.Cron(store, now); // a scheduled BGSAVE, the save points
