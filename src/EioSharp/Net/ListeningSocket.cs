@@ -281,19 +281,8 @@ public sealed class ListeningSocket : IClosable
         int maxConnections = int.MaxValue,
         DomainManager? domainManager = null,
         int additionalDomains = 0,
-        Promise<bool>? stop = null)
-    {
-        ArgumentNullException.ThrowIfNull(handler);
-        ArgumentNullException.ThrowIfNull(onError);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(maxConnections, 0);
-        ArgumentOutOfRangeException.ThrowIfNegative(additionalDomains);
-        if (additionalDomains > 0)
-        {
-            ArgumentNullException.ThrowIfNull(domainManager);
-        }
-
-        await RunServerAsync(new ServerListeners([this]), handler, onError, maxConnections, domainManager, additionalDomains, stop);
-    }
+        Promise<bool>? stop = null) =>
+        await RunServerAsync(new ServerListeners([this]), handler, onError, maxConnections, domainManager, additionalDomains, stop); // it validates the arguments
 
     /// <summary>Runs a server on a set of listening sockets that may change while it runs (<see cref="ServerListeners"/>):
     /// accepts connections on each of them in a loop on every domain, and handles each connection in its own fiber.</summary>
