@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
@@ -96,7 +97,7 @@ public static partial class Fiber
             }
             else
             {
-                BodyEnd.Register(frame, task);
+                RegisterBodyEnd(frame, task);
             }
         }
         finally
@@ -109,89 +110,52 @@ public static partial class Fiber
         }
     }
 
-    /// <summary>The continuation of a forked body that suspended. Pooled per domain thread with its delegate bound to it
-    /// (issue 20: before, each such fiber made a delegate bound to itself, 64 B), so a steady state of forks whose children
-    /// suspend makes none: an end goes back to its thread's pool as soon as it has read its fiber, before the fiber's end
-    /// runs (which may fork again and reuse it). A thread makes at most <see cref="MaxPooled"/> of them; beyond that (more
-    /// suspended forked bodies at once) a fiber's end is a delegate bound to the fiber, as before, not a pooled object.</summary>
-    private sealed class BodyEnd
+    /// <summary>The continuation of every suspended forked body: one delegate for all forks (issue 20: before, an end object
+    /// pooled per thread up to 4,096, and a delegate bound to the fiber beyond that, 64 B). It finds its fiber as the
+    /// installed synchronization context: the continuation is registered with the fiber installed, so .NET either runs it
+    /// inline where that same context is installed (the body completed inside the fiber's own code) or posts it through
+    /// the fiber (<see cref="FiberFrame.Post"/>), and the run loop installs the fiber to run it. Either way the fiber is
+    /// <see cref="SynchronizationContext.Current"/> when it runs.</summary>
+    private static readonly Action s_bodyEnded = static () => ContinuationFiber<FiberInfo>().BodyCompleted();
+
+    /// <summary>Makes the end of <paramref name="fiber"/> run when <paramref name="body"/>, its suspended body, completes.</summary>
+    private static void RegisterBodyEnd(FiberInfo fiber, Task body)
     {
-        /// <summary>The most ends a thread makes and keeps (88 B each with the delegate: at most 360 KB per domain thread).</summary>
-        internal const int MaxPooled = 4096;
-
-        [ThreadStatic]
-        private static BodyEnd? t_free;
-
-        [ThreadStatic]
-        private static int t_made;
-
-        private readonly Action _run;
-        private FiberInfo? _fiber;
-        private BodyEnd? _nextFree;
-
-        private BodyEnd() => _run = Run;
-
-        /// <summary>Makes the end of <paramref name="fiber"/> run when <paramref name="body"/>, its suspended body, completes.</summary>
-        internal static void Register(FiberInfo fiber, Task body)
-        {
-            fiber.Body = body;
-            var end = t_free;
-            if (end is not null)
-            {
-                t_free = end._nextFree;
-                end._nextFree = null;
-            }
-            else if (t_made < MaxPooled)
-            {
-                end = new BodyEnd();
-                t_made++;
-            }
-            else
-            {
-                body.GetAwaiter().UnsafeOnCompleted(fiber.BodyCompleted);
-                return;
-            }
-
-            end._fiber = fiber;
-
-            // Registered with the domain's synchronization context captured, like the await of an async wrapper: the end
-            // then runs inline when the body completes on the domain (without it, .NET would not inline under a custom
-            // context and would hop through the thread pool). The task calls the delegate once, then drops it.
-            body.GetAwaiter().UnsafeOnCompleted(end._run);
-        }
-
-        private void Run()
-        {
-            var fiber = _fiber!;
-            var domain = fiber.Domain;
-            if (!domain.IsCurrent)
-            {
-                // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
-                // async wrapper did by resuming on the domain's synchronization context.
-                domain.Enqueue(static s => ((BodyEnd)s!).Run(), this);
-                return;
-            }
-
-            _fiber = null;
-            _nextFree = t_free;
-            t_free = this;
-            fiber.BodyCompleted();
-        }
+        fiber.Body = body;
+        RegisterFiberContinuation(fiber, body, s_bodyEnded);
     }
 
-    /// <summary>The end of <paramref name="fiber"/>'s suspended body, once it has completed: an extension method so that the
-    /// delegate made for a fiber beyond the pool's bound is bound to the fiber itself, with no closure object.</summary>
-    private static void BodyCompleted(this FiberInfo fiber)
+    /// <summary>Registers <paramref name="continuation"/> (a static delegate that finds its fiber with
+    /// <see cref="ContinuationFiber{TFiber}"/>) to run when <paramref name="task"/> completes, with <paramref name="fiber"/>
+    /// as the captured synchronization context, like the await of an async wrapper: it then runs inline when the task
+    /// completes in the fiber's own code on the domain (without a context .NET would not inline under a custom context and
+    /// would hop through the thread pool). What .NET makes per registration: its 40 B
+    /// <c>SynchronizationContextAwaitTaskContinuation</c>.</summary>
+    private static void RegisterFiberContinuation(FiberInfo fiber, Task task, Action continuation)
     {
-        var domain = fiber.Domain;
-        if (!domain.IsCurrent)
+        // Normally installed already (the fork installed it before the body ran); set again in case the body's synchronous
+        // part left another context installed, since the captured context is how the continuation finds its fiber. The
+        // caller restores its own context afterwards.
+        if (!ReferenceEquals(SynchronizationContext.Current, fiber))
         {
-            // A body that left its domain (ConfigureAwait(false) in fiber code): finish on the domain, as the awaiting
-            // async wrapper did by resuming on the domain's synchronization context.
-            domain.Enqueue(static s => ((FiberInfo)s!).BodyCompleted(), fiber);
-            return;
+            SynchronizationContext.SetSynchronizationContext(fiber);
         }
 
+        task.GetAwaiter().UnsafeOnCompleted(continuation);
+    }
+
+    /// <summary>The fiber of a continuation registered by <see cref="RegisterFiberContinuation"/>: the installed context.</summary>
+    private static TFiber ContinuationFiber<TFiber>()
+        where TFiber : FiberInfo =>
+        SynchronizationContext.Current as TFiber
+        ?? throw new InvalidOperationException("A fiber's end ran without its fiber installed (a bug in EioSharp's scheduling).");
+
+    /// <summary>The end of <paramref name="fiber"/>'s suspended body, once it has completed. Always on the fiber's domain: a
+    /// body that left its domain (<c>ConfigureAwait(false)</c> in fiber code) completes elsewhere, and .NET then posts the
+    /// continuation through the fiber (see <see cref="s_bodyEnded"/>).</summary>
+    private static void BodyCompleted(this FiberInfo fiber)
+    {
+        Debug.Assert(fiber.Domain.IsCurrent, "a fiber's end runs on its domain");
         var task = fiber.Body!;
         fiber.Body = null;
         ForkedFiberEnd.Finish(fiber, task);
@@ -390,15 +354,27 @@ public static partial class Fiber
     /// <returns>The winner's value.</returns>
     /// <exception cref="Exception">A real failure of either function (it replaces any success).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> or <paramref name="g"/> is null (thrown synchronously).</exception>
     /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
-    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null) => RaceAsync<T>(new[] { f, g }, null, combine);
+    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(g);
+        return RaceAsync<T>(null, f, g, null, combine);
+    }
 
     /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently; the first to finish cancels the other (S11).</summary>
     /// <param name="f">Runs first.</param>
     /// <param name="g">Runs next.</param>
     /// <returns>A task that completes when the race is over.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="f"/> or <paramref name="g"/> is null (thrown synchronously).</exception>
     /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
-    public static Task FirstAsync(Func<Task> f, Func<Task> g) => RaceAsync<bool>(new[] { f, g }, null, null);
+    public static Task FirstAsync(Func<Task> f, Func<Task> g)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(g);
+        return RaceAsync<bool>(null, f, g, null, null);
+    }
 
     /// <summary>Races the functions; the first success cancels the rest (S11).</summary>
     /// <typeparam name="T">The result type.</typeparam>
@@ -408,7 +384,7 @@ public static partial class Fiber
     /// <exception cref="Exception">A real failure of any function (replaces any success; several are combined).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
     /// <remarks>Eio: <c>Fiber.any</c>.</remarks>
-    public static Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null) => RaceAsync<T>(fs, null, combine);
+    public static Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null) => RaceAsync<T>(fs, null, null, null, combine);
 
     /// <summary>Races the functions like <see cref="AnyAsync{T}(IReadOnlyList{Func{Task{T}}}, Func{T, T, T}?)"/> but keeps every success.</summary>
     /// <typeparam name="T">The result type.</typeparam>
@@ -419,18 +395,25 @@ public static partial class Fiber
     public static async Task<List<T>> NAnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs)
     {
         var all = new List<T>();
-        await RaceAsync<T>(fs, all, null);
+        await RaceAsync<T>(fs, null, null, all, null);
         return all;
     }
 
     /// <returns>The (combined) winning value; with <paramref name="all"/>, every success also goes there.</returns>
     /// <remarks>The functions are <c>Func&lt;Task&gt;</c> so that the value-less <c>FirstAsync</c> races its own functions, without
-    /// wrappers (a <c>Func&lt;Task&lt;T&gt;&gt;</c> is one, by variance); a success's value is read when the task is a <c>Task&lt;T&gt;</c>.</remarks>
-    private static async Task<T> RaceAsync<T>(IReadOnlyList<Func<Task>> fs, List<T>? all, Func<T, T, T>? combine)
+    /// wrappers (a <c>Func&lt;Task&lt;T&gt;&gt;</c> is one, by variance); a success's value is read when the task is a <c>Task&lt;T&gt;</c>.
+    /// Either <paramref name="fs"/>, or (<paramref name="fs"/> null) the two functions <paramref name="f"/> and
+    /// <paramref name="g"/> of <c>FirstAsync</c>, without an array for them (issue 20).</remarks>
+    private static async Task<T> RaceAsync<T>(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, List<T>? all, Func<T, T, T>? combine)
     {
-        ArgumentNullException.ThrowIfNull(fs);
+        if (fs is null && (f is null || g is null))
+        {
+            ArgumentNullException.ThrowIfNull(fs);
+        }
+
+        int count = fs?.Count ?? 2;
         var frame = FiberFrame.Require();
-        if (fs.Count == 0)
+        if (count == 0)
         {
             await AwaitCancelAsync();
         }
@@ -444,11 +427,11 @@ public static partial class Fiber
         FiberFrame.Enter(raceFrame);
         try
         {
-            for (int i = 0; i < fs.Count - 1; i++)
+            for (int i = 0; i < count - 1; i++)
             {
                 // Like Eio, every function runs, even once an early one has won (in a cancelled context, so it stops at its
                 // first suspension), and one that succeeds without suspending is combined (S11).
-                group.Fork(null, fs[i]);
+                group.Fork(null, fs is null ? f! : fs[i]);
             }
 
             // The last function runs on this fiber, as a switch's body would; awaited without rethrowing (a loser's
@@ -457,7 +440,7 @@ public static partial class Fiber
             Exception? thrown = null;
             try
             {
-                last = fs[^1]();
+                last = (fs is null ? g! : fs[count - 1])();
             }
             catch (Exception ex)
             {
@@ -501,12 +484,36 @@ public static partial class Fiber
     /// <summary>The reason every race cancels its losers with: never thrown, so one object serves every race.</summary>
     private static readonly NotFirstException s_notFirst = new();
 
+    /// <summary>The end of every forked racer whose function suspended (see <see cref="s_bodyEnded"/>: it finds its racer as
+    /// the installed context), settling it in its race.</summary>
+    private static readonly Action s_racerEnded = static () =>
+    {
+        var racer = ContinuationFiber<RacerFiber>();
+        var task = racer.Body;
+        racer.Body = null;
+        racer.Group.FinishRacer(racer, task, null);
+    };
+
+    /// <summary>What a racer's end calls on its race (a <see cref="ChildGroup{T}"/> of any result type).</summary>
+    private interface IRaceGroup
+    {
+        /// <summary>Settles the racer <paramref name="fiber"/> once its function has finished, and leaves the group.</summary>
+        void FinishRacer(FiberInfo fiber, Task? task, Exception? thrown);
+    }
+
+    /// <summary>A forked racer's fiber: a fiber that also knows its race, so that the end of its function needs no object of
+    /// its own (issue 20). Its suspended function's task is kept in <see cref="FiberInfo.Body"/>.</summary>
+    private sealed class RacerFiber(CancelContext cancel, Switch? owner, IRaceGroup group) : FiberInfo(null, cancel, owner)
+    {
+        internal IRaceGroup Group { get; } = group;
+    }
+
     /// <summary>
     /// The structured part of a sub-switch that <see cref="AllAsync"/> and the races need, without the switch: a cancel
     /// sub-context, the functions forked as fibers of the enclosing switch's scope (for dumps and traces), a join count
     /// and the errors. Lives on the caller's domain; everything runs there.
     /// </summary>
-    private sealed class ChildGroup<T>
+    private sealed class ChildGroup<T> : IRaceGroup
     {
         private readonly FiberFrame _frame;
         private readonly bool _stopAtFirst;
@@ -573,7 +580,7 @@ public static partial class Fiber
         /// <summary>All mode: one function as a fiber of the group.</summary>
         private async Task RunChildAsync(Func<Task> action)
         {
-            var frame = EnterChild();
+            var frame = EnterChild(racer: false);
             Exception? failure = null;
             try
             {
@@ -599,7 +606,7 @@ public static partial class Fiber
             var callerSync = SynchronizationContext.Current;
             try
             {
-                var fiber = EnterChild();
+                var fiber = (RacerFiber)EnterChild(racer: true);
                 Task? task = null;
                 Exception? thrown = null;
                 try
@@ -613,8 +620,10 @@ public static partial class Fiber
 
                 if (task is { IsCompleted: false })
                 {
-                    // With the domain's synchronization context captured, so the end runs inline on the domain (see RunForked).
-                    task.GetAwaiter().UnsafeOnCompleted(new Racer(this, fiber, task).Completed);
+                    // The end finds the racer (and through it this group and the task) as the installed context when it
+                    // runs: one static delegate for every racer (issue 20: before, a racer object and a delegate, 104 B).
+                    fiber.Body = task;
+                    RegisterFiberContinuation(fiber, task, s_racerEnded);
                     return;
                 }
 
@@ -630,6 +639,8 @@ public static partial class Fiber
             }
         }
 
+        void IRaceGroup.FinishRacer(FiberInfo fiber, Task? task, Exception? thrown) => FinishRacer(fiber, task, thrown);
+
         private void FinishRacer(FiberInfo fiber, Task? task, Exception? thrown)
         {
             Exception? failure = null;
@@ -643,29 +654,12 @@ public static partial class Fiber
             }
         }
 
-        /// <summary>A forked racer whose function suspended: settles it when its task completes.</summary>
-        private sealed class Racer(ChildGroup<T> group, FiberInfo fiber, Task task)
-        {
-            internal void Completed()
-            {
-                var domain = fiber.Domain;
-                if (!domain.IsCurrent)
-                {
-                    // A function that left its domain (ConfigureAwait(false) in fiber code): settle on the domain.
-                    domain.Enqueue(static s => ((Racer)s!).Completed(), this);
-                    return;
-                }
-
-                group.FinishRacer(fiber, task, null);
-            }
-        }
-
         /// <summary>Installs the child fiber (the caller restores its own: an async method's builder, or StartRacer) and registers it.</summary>
-        private FiberInfo EnterChild()
+        private FiberInfo EnterChild(bool racer)
         {
             var domain = _frame.Fiber.Domain;
             var owner = _frame.Switch;
-            var frame = new FiberInfo(null, Context, owner);
+            var frame = racer ? new RacerFiber(Context, owner, this) : new FiberInfo(null, Context, owner);
             FiberFrame.Install(frame);
             if (EioTrace.On)
             {

@@ -6,8 +6,9 @@ namespace EioSharp;
 
 /// <summary>Identity of one fiber (for names, tracing and the watchdog), which is also the fiber's first frame: the frame
 /// its code starts in (issue 20: one object per fiber rather than an identity and a frame).</summary>
-/// <remarks>The fiber's domain is its first cancel context's domain, and its owner is that frame's switch.</remarks>
-internal sealed class FiberInfo : FiberFrame
+/// <remarks>The fiber's domain is its first cancel context's domain, and its owner is that frame's switch. Not sealed: a
+/// forked racer is a subclass that also knows its race (<c>Fiber.RacerFiber</c>, issue 20).</remarks>
+internal class FiberInfo : FiberFrame
 {
     /// <summary>Ids handed to a thread at a time (issue 20: no interlocked operation, nor a shared cache line, per fork).</summary>
     private const int IdBlock = 1024;
@@ -58,6 +59,12 @@ internal sealed class FiberInfo : FiberFrame
 
     /// <summary>True for a daemon fiber (S8).</summary>
     internal bool Daemon;
+
+    /// <summary>How many inner frames of this fiber's code have been entered and not yet exited
+    /// (<see cref="FiberFrame.Enter"/>, <see cref="InnerFrame.Exit"/>). While it is 0 the fiber's first frame is its current
+    /// frame and <see cref="FiberFrame.Current"/> returns it without reading the <see cref="AsyncLocal{T}"/> (issue 20: most
+    /// fiber code runs in no inner frame). Beside the two flags above: the object does not grow.</summary>
+    internal int LiveInnerFrames;
 
     internal void Suspended(WaiterNode w)
     {
@@ -154,6 +161,12 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
                 return null;
             }
 
+            if (fiber.LiveInnerFrames == 0)
+            {
+                // No inner frame of this fiber is live, so the walk below would end at the fiber: skip the AsyncLocal read.
+                return fiber;
+            }
+
             FiberFrame? f = s_nested.Value;
             while (f is InnerFrame inner && ReferenceEquals(inner.Owner, fiber))
             {
@@ -190,6 +203,8 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     {
         frame.Parent = Current;
         s_nested.Value = frame;
+        frame.Entered = true;
+        frame.Owner.LiveInnerFrames++;
     }
 
     /// <summary>Makes <paramref name="frame"/> current on a domain thread running code that is in no fiber (a queued callback):
@@ -302,10 +317,23 @@ internal sealed class InnerFrame : FiberFrame
     /// <summary>The frame in which this one was entered (<see cref="FiberFrame.Enter"/>): the same fiber's.</summary>
     internal FiberFrame? Parent { get; set; }
 
+    /// <summary>True once <see cref="FiberFrame.Enter"/> made this frame current (counted in <see cref="FiberInfo.LiveInnerFrames"/>).</summary>
+    internal bool Entered { get; set; }
+
     /// <summary>True once this frame's scope has ended (<see cref="Exit"/>).</summary>
     internal bool Exited { get; private set; }
 
     /// <summary>Ends the scope of this frame: it no longer counts as current anywhere (its async call calls this before its
-    /// task completes).</summary>
-    internal void Exit() => Exited = true;
+    /// task completes). Idempotent.</summary>
+    internal void Exit()
+    {
+        if (!Exited)
+        {
+            Exited = true;
+            if (Entered)
+            {
+                Owner.LiveInnerFrames--;
+            }
+        }
+    }
 }
