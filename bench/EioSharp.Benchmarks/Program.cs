@@ -70,6 +70,7 @@ public static class Program
             run();
         }
 
+        using var allocTypes = Environment.GetEnvironmentVariable("EIOSHARP_BENCH_ALLOC_TYPES") == "1" ? new AllocationSampler() : null;
         var proc = Process.GetCurrentProcess();
         proc.Refresh();
         var cpu0 = proc.TotalProcessorTime;
@@ -88,5 +89,58 @@ public static class Program
         Console.WriteLine(
             $"{typeName}.{methodName} {string.Join(",", props)} ops={ops} cpu_ns_per_op={(proc.TotalProcessorTime - cpu0).TotalNanoseconds / ops:F1} " +
             $"wall_ns_per_op={sw.Elapsed.TotalNanoseconds / ops:F1} alloc_b_per_op={allocated / ops:F1} gc0={GC.CollectionCount(0) - gc0} gc1={GC.CollectionCount(1) - gc1} gc2={GC.CollectionCount(2) - gc2}");
+        allocTypes?.Print(ops);
+    }
+
+    /// <summary>With <c>EIOSHARP_BENCH_ALLOC_TYPES=1</c>, the loop driver also prints which types the timed calls allocated:
+    /// the runtime's <c>GCAllocationTick</c> events (one per ~100 KB allocated, naming the type of the object that crossed the
+    /// mark), so each type's share is a sample, scaled to bytes per operation. For finding what to remove, not for exact figures
+    /// (those are <c>alloc_b_per_op</c>).</summary>
+    private sealed class AllocationSampler : System.Diagnostics.Tracing.EventListener
+    {
+        private readonly Dictionary<string, long> _bytes = new();
+        private readonly object _lock = new();
+        private long _total;
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+            {
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x1); // GC
+            }
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (e.EventName is null || !e.EventName.StartsWith("GCAllocationTick", StringComparison.Ordinal) || e.PayloadNames is null)
+            {
+                return;
+            }
+
+            int ti = e.PayloadNames.IndexOf("TypeName"), ai = e.PayloadNames.IndexOf("AllocationAmount64");
+            if (ti < 0 || ai < 0)
+            {
+                return;
+            }
+
+            string type = e.Payload![ti] as string ?? "?";
+            long amount = Convert.ToInt64(e.Payload[ai], System.Globalization.CultureInfo.InvariantCulture);
+            lock (_lock)
+            {
+                _bytes[type] = _bytes.GetValueOrDefault(type) + amount;
+                _total += amount;
+            }
+        }
+
+        internal void Print(double ops)
+        {
+            lock (_lock)
+            {
+                foreach (var (type, bytes) in _bytes.OrderByDescending(kv => kv.Value).Take(25))
+                {
+                    Console.WriteLine($"  alloc_sample {bytes / ops,8:F1} B/op {100.0 * bytes / Math.Max(1, _total),5:F1}%  {type}");
+                }
+            }
+        }
     }
 }
