@@ -116,7 +116,7 @@ public static partial class Fiber
     /// inline where that same context is installed (the body completed inside the fiber's own code) or posts it through
     /// the fiber (<see cref="FiberFrame.Post"/>), and the run loop installs the fiber to run it. Either way the fiber is
     /// <see cref="SynchronizationContext.Current"/> when it runs.</summary>
-    private static readonly Action s_bodyEnded = static () => ContinuationFiber<FiberInfo>().BodyCompleted();
+    private static readonly Action s_bodyEnded = static () => ContinuationFiber().BodyCompleted();
 
     /// <summary>Makes the end of <paramref name="fiber"/> run when <paramref name="body"/>, its suspended body, completes.</summary>
     private static void RegisterBodyEnd(FiberInfo fiber, Task body)
@@ -126,7 +126,7 @@ public static partial class Fiber
     }
 
     /// <summary>Registers <paramref name="continuation"/> (a static delegate that finds its fiber with
-    /// <see cref="ContinuationFiber{TFiber}"/>) to run when <paramref name="task"/> completes, with <paramref name="fiber"/>
+    /// <see cref="ContinuationFiber"/>) to run when <paramref name="task"/> completes, with <paramref name="fiber"/>
     /// as the captured synchronization context, like the await of an async wrapper: it then runs inline when the task
     /// completes in the fiber's own code on the domain (without a context .NET would not inline under a custom context and
     /// would hop through the thread pool). What .NET makes per registration: its 40 B
@@ -144,10 +144,10 @@ public static partial class Fiber
         task.GetAwaiter().UnsafeOnCompleted(continuation);
     }
 
-    /// <summary>The fiber of a continuation registered by <see cref="RegisterFiberContinuation"/>: the installed context.</summary>
-    private static TFiber ContinuationFiber<TFiber>()
-        where TFiber : FiberInfo =>
-        SynchronizationContext.Current as TFiber
+    /// <summary>The fiber of a continuation registered by <see cref="RegisterFiberContinuation"/>: the installed context.
+    /// (Not generic: a generic method over reference types would look its type up at run time in shared code.)</summary>
+    private static FiberInfo ContinuationFiber() =>
+        SynchronizationContext.Current as FiberInfo
         ?? throw new InvalidOperationException("A fiber's end ran without its fiber installed (a bug in EioSharp's scheduling).");
 
     /// <summary>The end of <paramref name="fiber"/>'s suspended body, once it has completed. Always on the fiber's domain: a
@@ -488,7 +488,7 @@ public static partial class Fiber
     /// the installed context), settling it in its race.</summary>
     private static readonly Action s_racerEnded = static () =>
     {
-        var racer = ContinuationFiber<RacerFiber>();
+        var racer = (RacerFiber)ContinuationFiber();
         var task = racer.Body;
         racer.Body = null;
         racer.Group.FinishRacer(racer, task, null);
