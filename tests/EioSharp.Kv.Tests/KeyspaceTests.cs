@@ -34,7 +34,7 @@ public class KeyspaceTests
         var p = new byte[1 + b.Length + 10];
         p[0] = type;
         b.CopyTo(p, 1);
-        BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(1 + b.Length), KvDump.Version);
+        BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(1 + b.Length), KvDump.LegacyVersion);
         BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(3 + b.Length), KvDump.Crc64(p.AsSpan(0, 3 + b.Length)));
         return p;
     }
