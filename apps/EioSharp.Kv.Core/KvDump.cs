@@ -3,63 +3,52 @@ using System.Buffers.Binary;
 
 namespace EioSharp.Kv;
 
-/// <summary>The DUMP/RESTORE payload format of EioSharp.Kv.</summary>
+/// <summary>The DUMP/RESTORE payload format of EioSharp.Kv: redis-server 7.0's.</summary>
 /// <remarks>
-/// A payload is <c>type body version crc</c>:
+/// <para>A payload is <c>type value version crc</c>, as redis's createDumpPayload:</para>
 /// <list type="bullet">
-/// <item><c>type</c>: one byte, the <see cref="KvType"/> value.</item>
-/// <item><c>body</c>: for a string, its bytes; for any other type, the AOF commands that rebuild it
-/// (<see cref="KvObject.WriteRewrite"/>) written for the empty key, which stands for the key being restored.</item>
-/// <item><c>version</c>: two bytes, little endian, <see cref="Version"/>. It is not an RDB version, so a payload from
-/// redis-server is refused with Redis's error (and ours by redis-server) instead of being misread.</item>
-/// <item><c>crc</c>: eight bytes, little endian, the CRC-64 of everything before it, with the same polynomial as
-/// Redis's payload footer (CRC-64/Jones, reflected, <c>0xad93d23594c935a9</c>).</item>
+/// <item><c>type</c> and <c>value</c>: the RDB object as <see cref="RdbWriter.WriteObject"/> writes it (the encodings of
+/// an RDB file of this server: strings with redis's integer encodings and, with <c>rdbcompression</c>, LZF, so DUMP of a
+/// string answers the same bytes as redis-server; lists, sets and hashes in the plain encodings, sorted sets as
+/// ZSET_2, streams as STREAM_LISTPACKS_2 with their consumer groups and PELs), all of which redis-server 7.0 restores.</item>
+/// <item><c>version</c>: two bytes, little endian, the RDB version, <see cref="RdbVersion"/> (10).</item>
+/// <item><c>crc</c>: eight bytes, little endian, the CRC-64 of everything before it (CRC-64/Jones, reflected,
+/// <c>0xad93d23594c935a9</c>, as redis's crc64).</item>
 /// </list>
-/// <para><b>Strings</b> are written as redis-server 7.0 writes them (its DUMP payload: type 0, the RDB string with the
-/// integer encodings and, with <c>rdbcompression</c>, LZF; RDB version 10; the CRC-64), so DUMP answers the same bytes as
-/// redis-server and a string payload from redis-server (RDB version up to 10) restores here; payloads of the other types
-/// keep the format above (version "EI").</para>
-/// <para><b>Errors</b>: <see cref="TryRestore"/> never throws on any input: a wrong version or checksum, a body that
-/// does not parse (the RESP parser checks every announced size against the bytes actually present before it allocates),
-/// a command that is not a creation command of the declared type, or one that fails, gives false. The body is
-/// executed into a private one-database store, so a payload can build nothing that the commands themselves refuse.</para>
+/// <para><b>RESTORE</b> accepts a payload of RDB version up to 10 whose type redis-server 7.0 restores (0-5, 9-19: every
+/// encoding redis 2.x-7.0 writes: ziplists, zipmaps, intsets, listpacks, quicklists), read by <see cref="RdbLoader"/>
+/// into a private store; it also accepts the payloads of EioSharp.Kv before session 11 (version <see cref="LegacyVersion"/>
+/// "EI": the <see cref="KvType"/> byte and, for a non-string, the AOF commands that rebuild the value for the empty key),
+/// which may be in users' scripts and AOF files.</para>
+/// <para><b>Errors</b>: <see cref="TryRestore"/> never throws on any input: a truncated or corrupt value, an unknown or
+/// module type, an empty collection, duplicated set members or hash/zset fields, a command the store refuses, give
+/// false (RESTORE's <c>-ERR Bad data format</c>); every length is checked against the bytes present before anything is
+/// allocated for it.</para>
 /// </remarks>
 internal static class KvDump
 {
-    /// <summary>The payload version this server writes and accepts.</summary>
-    public const ushort Version = 0x4549; // "EI"
+    /// <summary>The payload version of the format EioSharp.Kv wrote for non-strings before session 11 ("EI"), still restored.</summary>
+    public const ushort LegacyVersion = 0x4549; // "EI"
 
     private const int FooterBytes = 2 + 8;
     private const int MinBytesPerArgument = 6; // "$0\r\n\r\n": bounds the argument count the parser may accept
 
     private static readonly ulong[] s_crcTable = BuildCrcTable();
 
-    /// <summary>The RDB version of string payloads (redis-server 7.0's RDB_VERSION; RESTORE accepts up to it).</summary>
+    /// <summary>The RDB version of payloads (redis-server 7.0's RDB_VERSION; RESTORE accepts up to it).</summary>
     public const ushort RdbVersion = Rdb.Version;
 
-    /// <summary>Serializes a value (a string <c>byte[]</c> or a <see cref="KvObject"/>) as a payload.</summary>
+    /// <summary>Serializes a value (a string <c>byte[]</c> or a <see cref="KvObject"/>) as redis's DUMP does.</summary>
     /// <param name="value">The value.</param>
-    /// <param name="compress">Redis's <c>rdbcompression</c>, for a string.</param>
+    /// <param name="compress">Redis's <c>rdbcompression</c>: LZF for strings over 20 bytes (values of collections included).</param>
     public static byte[] Serialize(object value, bool compress = true)
     {
         var output = new ArrayBufferWriter<byte>();
-        ushort payloadVersion = Version;
-        if (value is byte[] s)
-        {
-            output.Write([Rdb.TypeString]);
-            var writer = new RdbWriter(span => output.Write(span), compress, checksum: false);
-            writer.WriteString(s);
-            writer.Flush();
-            payloadVersion = RdbVersion;
-        }
-        else
-        {
-            var o = (KvObject)value;
-            output.Write([(byte)o.Type]);
-            o.WriteRewrite([], output);
-        }
+        var writer = new RdbWriter(span => output.Write(span), compress, checksum: false);
+        writer.WriteObject(value);
+        writer.Flush();
         Span<byte> version = stackalloc byte[2];
-        BinaryPrimitives.WriteUInt16LittleEndian(version, payloadVersion);
+        BinaryPrimitives.WriteUInt16LittleEndian(version, RdbVersion);
         output.Write(version);
         Span<byte> crc = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(crc, Crc64(output.WrittenSpan));
@@ -67,33 +56,39 @@ internal static class KvDump
         return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>Whether the payload's footer has our version and a matching checksum.</summary>
+    /// <summary>verifyDumpPayload: at least the footer, an RDB version up to 10 (or the legacy "EI"), a matching checksum.</summary>
     public static bool Verify(ReadOnlySpan<byte> payload)
     {
-        if (payload.Length < 1 + FooterBytes) return false;
+        if (payload.Length < FooterBytes) return false;
         ReadOnlySpan<byte> footer = payload[^FooterBytes..];
         ushort version = BinaryPrimitives.ReadUInt16LittleEndian(footer);
-        if (version != Version && !(version <= RdbVersion && payload[0] == Rdb.TypeString)) return false;
+        if (version != LegacyVersion && version > RdbVersion) return false;
         return BinaryPrimitives.ReadUInt64LittleEndian(footer[2..]) == Crc64(payload[..^8]);
     }
 
-    /// <summary>Rebuilds the value of a verified payload (<see cref="Verify"/>); false when the body is not valid.</summary>
+    /// <summary>Rebuilds the value of a verified payload (<see cref="Verify"/>); false when the value is not valid.</summary>
     /// <param name="payload">The payload.</param>
-    /// <param name="limits">Limits for the commands of the body (also bounds a string).</param>
+    /// <param name="limits">Limits for the commands of a legacy body (also bounds a string).</param>
     /// <param name="encodings">Compact-encoding thresholds of the store the value goes to.</param>
-    /// <param name="value">The value: a <c>byte[]</c> or a <see cref="KvObject"/> of the declared type.</param>
-    public static bool TryRestore(ReadOnlySpan<byte> payload, RespLimits limits, KvEncodingLimits encodings, out object? value)
+    /// <param name="value">The value: a <c>byte[]</c> or a <see cref="KvObject"/>.</param>
+    /// <param name="nowUnixMs">The current time, for the commands that build a stream's PEL.</param>
+    public static bool TryRestore(ReadOnlySpan<byte> payload, RespLimits limits, KvEncodingLimits encodings, out object? value, long nowUnixMs = 0)
     {
         value = null;
         if (payload.Length < 1 + FooterBytes) return false;
         byte type = payload[0];
-        ReadOnlySpan<byte> body = payload[1..^FooterBytes];
-        if (type == Rdb.TypeString && BinaryPrimitives.ReadUInt16LittleEndian(payload[^FooterBytes..]) != Version)
+        if (BinaryPrimitives.ReadUInt16LittleEndian(payload[^FooterBytes..]) != LegacyVersion)
         {
-            byte[]? rdbString = ReadRdbString(payload[1..], limits.MaxBulkLength);
-            value = rdbString;
-            return rdbString is not null;
+            if (type == Rdb.TypeString)
+            {
+                byte[]? rdbString = ReadRdbString(payload[1..], limits.MaxBulkLength);
+                value = rdbString;
+                return rdbString is not null;
+            }
+            var store = new KvStore(limits, new Random(0), databases: 1, encodings);
+            return RdbLoader.TryLoadObject(payload, store, nowUnixMs, out value) && value is KvObject;
         }
+        ReadOnlySpan<byte> body = payload[1..^FooterBytes];
         if (type == (byte)KvType.String)
         {
             if (body.Length > limits.MaxBulkLength) return false;

@@ -30,7 +30,7 @@ public sealed partial class KvStore
         object value = e.Value;
         string encoding = EncodingName(e);
         bool shared = value is byte[] s && encoding == "int" && RespNumbers.TryParseInt64(s, out long v) && v is >= 0 and < SharedIntegers;
-        long serialized = value is byte[] str ? RdbStringLength(str, encoding == "int", RdbCompression) : KvDump.Serialize(value).Length - 11;
+        long serialized = value is byte[] str ? RdbStringLength(str, encoding == "int", RdbCompression) : KvDump.Serialize(value, RdbCompression).Length - 11;
         string line = string.Create(CultureInfo.InvariantCulture,
             $"Value at:0x7f{(uint)System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(value):x8}00 refcount:{(shared ? SharedRefcount : 1)} encoding:{encoding} serializedlength:{serialized} lru:{e.AccessClock} lru_seconds_idle:{IdleSeconds(e)}");
         if (value is KvList list)

@@ -680,7 +680,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(BadPayload);
             return;
         }
-        if (!KvDump.TryRestore(payload, Limits, Encodings, out object? value) || value is null)
+        if (!KvDump.TryRestore(payload, Limits, Encodings, out object? value, ctx.Now) || value is null)
         {
             ctx.Reply.WriteError(BadDataFormat);
             return;

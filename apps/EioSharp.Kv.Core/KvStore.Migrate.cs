@@ -52,9 +52,10 @@ public sealed partial class KvStore
         {
             KvEntry? e = Lookup(db, item.Key, nowUnixMs);
             if (e is null || e.ExpireAt != item.ExpireAtUnixMs) continue;
-            // rdbcompression may have changed in between: a string is unchanged if either form matches.
+            // rdbcompression may have changed in between (it compresses the strings inside every type's payload): a
+            // value is unchanged if either form matches.
             if (!KvDump.Serialize(e.Value, RdbCompression).AsSpan().SequenceEqual(item.Payload)
-                && !(e.Value is byte[] && KvDump.Serialize(e.Value, !RdbCompression).AsSpan().SequenceEqual(item.Payload))) continue;
+                && !KvDump.Serialize(e.Value, !RdbCompression).AsSpan().SequenceEqual(item.Payload)) continue;
             args.Add(item.Key);
         }
         if (args.Count == 1) return 0;

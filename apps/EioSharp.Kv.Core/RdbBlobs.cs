@@ -228,7 +228,9 @@ internal static class RdbBlobs
         uint width = BinaryPrimitives.ReadUInt32LittleEndian(set);
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(set.AsSpan(4));
         if (width is not (2 or 4 or 8) || 8 + (long)width * count != set.Length) throw Bad("intset encoding or length does not match its size");
+        if (count == 0) throw Bad("empty intset");
         var list = new List<byte[]>((int)count);
+        long previous = 0;
         for (int i = 0; i < count; i++)
         {
             ReadOnlySpan<byte> at = set.AsSpan(8 + i * (int)width);
@@ -238,6 +240,8 @@ internal static class RdbBlobs
                 4 => BinaryPrimitives.ReadInt32LittleEndian(at),
                 _ => BinaryPrimitives.ReadInt64LittleEndian(at),
             };
+            if (i > 0 && v <= previous) throw Bad("intset members out of order or duplicated"); // intsetValidateIntegrity's deep check
+            previous = v;
             list.Add(Encoding.ASCII.GetBytes(v.ToString(CultureInfo.InvariantCulture)));
         }
         return list;

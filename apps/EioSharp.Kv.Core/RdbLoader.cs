@@ -181,9 +181,43 @@ internal sealed class RdbLoader
 
     // ------------------------------------------------------------------ values
 
-    private void LoadKey(byte type, long expireAt)
+    private void LoadKey(byte type, long expireAt) => LoadValue(type, ReadString(), expireAt);
+
+    /// <summary>RESTORE's rdbLoadObject: builds the value of a DUMP payload (its type byte first; the footer may follow:
+    /// as Redis, the value is read from the whole payload and what follows it is not looked at) under the empty key in
+    /// database 0 of <paramref name="store"/>, a private store for this value.</summary>
+    /// <param name="payload">The whole payload, already verified (version and checksum).</param>
+    /// <param name="store">A fresh store: the value is built in it by the creation commands, so it gets the encodings of
+    /// the store's thresholds and nothing the commands refuse can be built.</param>
+    /// <param name="nowUnixMs">The current time (for the commands; a payload carries no expiry).</param>
+    /// <param name="value">The value built (a <c>byte[]</c> or a <see cref="KvObject"/>); null when false.</param>
+    /// <returns>False, never an exception, when the payload is not a valid value of a type redis-server 7.0 restores
+    /// (types 0-5 and 9-19: not a module, not redis 7.2's set listpack or stream listpacks 3), is truncated, is an empty
+    /// collection, or a command refuses it. Every length is checked against the payload's size before anything is
+    /// allocated for it.</returns>
+    public static bool TryLoadObject(ReadOnlySpan<byte> payload, KvStore store, long nowUnixMs, out object? value)
     {
-        byte[] key = ReadString();
+        value = null;
+        if (payload.IsEmpty) return false;
+        byte type = payload[0];
+        if (type is Rdb.TypeModule or Rdb.TypeModule2 or 8 or > Rdb.TypeStreamListpacks2) return false; // rdbIsObjectType of 7.0
+        var loader = new RdbLoader(new MemoryStream(payload[1..].ToArray(), writable: false), payload.Length - 1, store, nowUnixMs, verifyChecksum: false);
+        try
+        {
+            loader.LoadValue(type, [], -1);
+        }
+        catch (Exception e) when (e is RdbFormatException or EndOfStreamException or OverflowException or ArgumentException
+            or InvalidOperationException or IndexOutOfRangeException or FormatException or KeyNotFoundException)
+        {
+            return false;
+        }
+        if (loader.KeysLoaded != 1 || !store.Database(0).Lookup.TryGetValue([], out KvEntry? e1)) return false;
+        value = e1.Value;
+        return true;
+    }
+
+    private void LoadValue(byte type, byte[] key, long expireAt)
+    {
         bool skip = expireAt >= 0 && expireAt < _now;
         KvDatabase database = _store.Database(_session.Db);
         if (!skip && database.ContainsKey(key))
@@ -394,6 +428,7 @@ internal sealed class RdbLoader
         private readonly List<byte[]> _pending = [];
         private string? _command;
         private bool _created;
+        private long _elements;
 
         public void String(byte[] value)
         {
@@ -413,6 +448,7 @@ internal sealed class RdbLoader
         {
             if (skip) return;
             _command = command;
+            _elements++;
             _pending.Add(a);
             if (b is not null) _pending.Add(b);
             if (_pending.Count >= ElementsPerCommand * 2) Flush();
@@ -484,6 +520,12 @@ internal sealed class RdbLoader
         {
             if (skip) return false;
             Flush();
+            // A set, hash or sorted set with the same member twice: Redis refuses it ("Duplicate ... detected").
+            if (_created && _command is "SADD" or "HSET" or "ZADD"
+                && loader._store.Database(loader._session.Db).TryGetValue(key, out KvEntry? e) && e.Value is KvObject o && o.Length != _elements)
+            {
+                throw loader.Corrupt(_command switch { "SADD" => "Duplicate set members detected", "HSET" => "Duplicate hash fields detected", _ => "Duplicate zset fields detected" });
+            }
             return _created;
         }
     }

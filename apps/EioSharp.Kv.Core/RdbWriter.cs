@@ -140,28 +140,49 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
             WriteByte(Rdb.OpExpireTimeMs);
             WriteInt64LittleEndian(e.ExpireAtUnixMs);
         }
-        switch (e.Value)
+        WriteByte(ObjectType(e.Value));
+        WriteString(e.Key);
+        WriteValue(e.Value);
+    }
+
+    /// <summary>One value without a key, as redis's DUMP serializes it (rdbSaveObjectType, rdbSaveObject): its type byte
+    /// and the value in the encoding <see cref="WriteKey"/> uses.</summary>
+    /// <param name="value">A string (<c>byte[]</c>), <see cref="KvList"/>, <see cref="KvSet"/>, <see cref="KvZSet"/>,
+    /// <see cref="KvHash"/> or <see cref="KvStream"/>.</param>
+    /// <exception cref="InvalidOperationException">Another kind of value.</exception>
+    public void WriteObject(object value)
+    {
+        WriteByte(ObjectType(value));
+        WriteValue(value);
+    }
+
+    private static byte ObjectType(object value) => value switch
+    {
+        byte[] => Rdb.TypeString,
+        KvList => Rdb.TypeList,
+        KvSet => Rdb.TypeSet,
+        KvZSet => Rdb.TypeZSet2,
+        KvHash => Rdb.TypeHash,
+        KvStream => Rdb.TypeStreamListpacks2,
+        _ => throw new InvalidOperationException($"no RDB encoding for a value of type {value.GetType().Name}"),
+    };
+
+    private void WriteValue(object value)
+    {
+        switch (value)
         {
             case byte[] s:
-                WriteByte(Rdb.TypeString);
-                WriteString(e.Key);
                 WriteString(s);
                 break;
             case KvList list:
-                WriteByte(Rdb.TypeList);
-                WriteString(e.Key);
                 WriteLength((ulong)list.Count);
                 foreach (byte[] v in list.Elements) WriteString(v);
                 break;
             case KvSet set:
-                WriteByte(Rdb.TypeSet);
-                WriteString(e.Key);
                 WriteLength((ulong)set.Count);
                 foreach (byte[] v in set.Members()) WriteString(v);
                 break;
             case KvZSet zset:
-                WriteByte(Rdb.TypeZSet2);
-                WriteString(e.Key);
                 WriteLength((ulong)zset.Length);
                 Span<byte> score = stackalloc byte[8];
                 foreach (ZEntry z in zset.Range(0, zset.Length - 1, reverse: true))
@@ -172,8 +193,6 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
                 }
                 break;
             case KvHash hash:
-                WriteByte(Rdb.TypeHash);
-                WriteString(e.Key);
                 WriteLength((ulong)hash.Count);
                 foreach (KeyValuePair<byte[], byte[]> kv in hash.Entries())
                 {
@@ -182,12 +201,10 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
                 }
                 break;
             case KvStream stream:
-                WriteByte(Rdb.TypeStreamListpacks2);
-                WriteString(e.Key);
                 WriteStream(stream);
                 break;
             default:
-                throw new InvalidOperationException($"no RDB encoding for a value of type {e.Value.GetType().Name}");
+                throw new InvalidOperationException($"no RDB encoding for a value of type {value.GetType().Name}");
         }
     }
 

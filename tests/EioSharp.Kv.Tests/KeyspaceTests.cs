@@ -34,7 +34,7 @@ public class KeyspaceTests
         var p = new byte[1 + b.Length + 10];
         p[0] = type;
         b.CopyTo(p, 1);
-        BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(1 + b.Length), KvDump.Version);
+        BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(1 + b.Length), KvDump.LegacyVersion);
         BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(3 + b.Length), KvDump.Crc64(p.AsSpan(0, 3 + b.Length)));
         return p;
     }
@@ -233,6 +233,126 @@ public class KeyspaceTests
         Assert.Equal("+OK\r\n", Restore(h, "x", Forge((byte)KvType.List, "*3\r\n$5\r\nRPUSH\r\n$0\r\n\r\n$1\r\nx\r\n")));
         Assert.Equal(":0\r\n", h.Run("EXISTS", "k"));
         Assert.Equal(":3\r\n", h.Run("DBSIZE"));
+    }
+
+    /// <summary>Values of every type in small and big encodings, with integers, for the payload tests below.</summary>
+    private static StoreHarness EveryType()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "str", "hello");
+        h.Run("SET", "int", "-123456");
+        h.Run("RPUSH", "list", "a", "1", "", "-70000", "4294967296", new string('x', 100));
+        h.Run([.. new[] { "RPUSH", "biglist" }, .. Enumerable.Range(0, 300).Select(i => "e" + i)]);
+        h.Run("SADD", "intset", "1", "-2", "300", "70000", "-9223372036854775808");
+        h.Run("SADD", "set", "a", "b", "12", "");
+        h.Run([.. new[] { "SADD", "bigset" }, .. Enumerable.Range(0, 600).Select(i => i.ToString())]);
+        h.Run("ZADD", "zset", "1", "a", "-2.5", "b", "inf", "c", "-inf", "d", "0", "e");
+        h.Run([.. new[] { "ZADD", "bigzset" }, .. Enumerable.Range(0, 200).SelectMany(i => new[] { (i * 0.37).ToString("R"), "m" + i })]);
+        h.Run("HSET", "hash", "f", "v", "n", "42", "", "empty");
+        h.Run([.. new[] { "HSET", "bighash" }, .. Enumerable.Range(0, 200).SelectMany(i => new[] { "f" + i, i.ToString() })]);
+        h.Run("XADD", "stream", "1-1", "a", "1", "b", "2");
+        h.Run("XADD", "stream", "1-2", "a", "3", "b", "4");
+        h.Run("XADD", "stream", "2-0", "c", "5");
+        h.Run("XDEL", "stream", "1-2");
+        h.Run("XGROUP", "CREATE", "stream", "g", "0");
+        h.Run("XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "stream", ">");
+        h.Run("XGROUP", "CREATECONSUMER", "stream", "g", "bob");
+        return h;
+    }
+
+    private static readonly string[] s_everyTypeKeys =
+        ["str", "int", "list", "biglist", "intset", "set", "bigset", "zset", "bigzset", "hash", "bighash", "stream"];
+
+    private static byte[] WithFooter(ReadOnlySpan<byte> typeAndValue, ushort version)
+    {
+        var p = new byte[typeAndValue.Length + 10];
+        typeAndValue.CopyTo(p);
+        BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(typeAndValue.Length), version);
+        BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(typeAndValue.Length + 2), KvDump.Crc64(p.AsSpan(0, typeAndValue.Length + 2)));
+        return p;
+    }
+
+    [Fact]
+    public void Dump_is_the_rdb_object_with_version_10_and_legacy_ei_payloads_still_restore()
+    {
+        StoreHarness h = EveryType();
+        foreach (string key in s_everyTypeKeys)
+        {
+            byte[] payload = Dump(h, key);
+            Assert.Equal(10, BinaryPrimitives.ReadUInt16LittleEndian(payload.AsSpan(payload.Length - 10)));
+            Assert.True(h.Store.Database(0).TryGetValue(Resp.Bytes(key), out KvEntry? e));
+            byte expectedType = e.Value switch
+            {
+                byte[] => 0, KvList => 1, KvSet => 2, KvZSet => 5, KvHash => 4, _ => 19,
+            };
+            Assert.Equal(expectedType, payload[0]);
+
+            // The payload EioSharp.Kv wrote before: the KvType byte, the AOF commands for the empty key, "EI".
+            var legacy = new ArrayBufferWriter<byte>();
+            if (e.Value is byte[] s)
+            {
+                legacy.Write([(byte)KvType.String]);
+                legacy.Write(s);
+            }
+            else
+            {
+                var o = (KvObject)e.Value;
+                legacy.Write([(byte)o.Type]);
+                o.WriteRewrite([], legacy);
+            }
+            Assert.Equal("+OK\r\n", Restore(h, "legacy-" + key, WithFooter(legacy.WrittenSpan, KvDump.LegacyVersion)));
+            if (key != "stream")
+            {
+                Assert.True(payload.AsSpan().SequenceEqual(Dump(h, "legacy-" + key)), key);
+                continue;
+            }
+            // A stream: the same entries, groups and PEL (the legacy rebuild stamps delivery and seen times anew).
+            foreach (string[] read in new[] { new[] { "XRANGE", "K", "-", "+" }, ["XINFO", "GROUPS", "K"], ["XPENDING", "K", "g"] })
+            {
+                Assert.Equal(h.Run([.. read.Select(a => a == "K" ? key : a)]), h.Run([.. read.Select(a => a == "K" ? "legacy-" + key : a)]));
+            }
+        }
+    }
+
+    [Fact]
+    public void Restore_never_throws_on_mutated_rdb_payloads_of_every_type()
+    {
+        StoreHarness h = EveryType();
+        var random = new Random(42);
+        int restored = 0, refused = 0;
+        foreach (string key in s_everyTypeKeys)
+        {
+            byte[] good = Dump(h, key);
+            byte[] value = good[..^10];
+            for (int i = 0; i < 300; i++)
+            {
+                byte[] mutated = (byte[])value.Clone();
+                switch (random.Next(4))
+                {
+                    case 0: // a few random bytes
+                        for (int n = 1 + random.Next(3); n > 0; n--) mutated[random.Next(mutated.Length)] = (byte)random.Next(256);
+                        break;
+                    case 1: // cut short
+                        mutated = mutated[..random.Next(1, mutated.Length)];
+                        break;
+                    case 2: // another type byte: the value read as another encoding
+                        mutated[0] = (byte)random.Next(22);
+                        break;
+                    default: // a length byte made huge
+                        mutated[random.Next(1, mutated.Length)] = (byte)(0x80 + random.Next(2));
+                        break;
+                }
+                string reply = Restore(h, "fuzz", WithFooter(mutated, 10), "REPLACE");
+                if (reply == "+OK\r\n") restored++;
+                else
+                {
+                    Assert.Equal("-ERR Bad data format\r\n", reply);
+                    refused++;
+                }
+            }
+        }
+        Assert.True(refused > 500 && restored > 50, $"{restored} restored, {refused} refused");
+        Assert.Equal(":" + (s_everyTypeKeys.Length + 1) + "\r\n", h.Run("DBSIZE"));
     }
 
     [Fact]
