@@ -31,7 +31,7 @@ internal sealed class RdbLoader
 
     private readonly Stream _input;
     private readonly long _fileLength;
-    private readonly byte[] _buffer = new byte[64 * 1024];
+    private readonly byte[] _buffer; // up to 64 KiB; no larger than the input (a RESTORE payload is often tiny)
     private int _bufferPos, _bufferEnd;
     private long _consumed; // bytes consumed before _buffer[_bufferPos]
     private ulong _crc;
@@ -65,6 +65,7 @@ internal sealed class RdbLoader
         _verifyChecksum = verifyChecksum;
         _input = input;
         _fileLength = fileLength;
+        _buffer = new byte[(int)Math.Clamp(fileLength, 16, 64 * 1024)];
         _store = store;
         _now = nowUnixMs;
     }
