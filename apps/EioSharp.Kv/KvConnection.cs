@@ -299,21 +299,7 @@ internal static class KvConnection
         {
             // Shutting down: the store will still execute and commit this batch; deliver the replies before leaving,
             // but give up after a grace period so that a client that stopped reading cannot hold up the shutdown.
-            await Cancel.ProtectAsync(async () =>
-            {
-                if (done is not null)
-                {
-                    await done.AwaitAsync();
-                }
-
-                output.Write(request.Reply.WrittenSpan);
-                await ctx.Clock.TryWithTimeoutAsync(ShutdownReplyGrace, async () =>
-                {
-                    await conn.WriteAsync(output.WrittenMemory);
-                    return true;
-                });
-                output.ResetWrittenCount();
-            });
+            await DeliverWhileShuttingDownAsync(ctx, conn, request, output, done);
             request.Commands.Clear();
             throw;
         }
@@ -357,6 +343,26 @@ internal static class KvConnection
             output.Shrink();
         }
     }
+
+    // SubmitAsync's shutdown path, in a method of its own: the lambdas capture the parameters, and a closure over them in
+    // SubmitAsync itself was allocated at every call (two display classes per batch), not only when shutting down.
+    private static ValueTask DeliverWhileShuttingDownAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
+        ReplyBuffer output, Promise<bool>? done) =>
+        new(Cancel.ProtectAsync(async () =>
+        {
+            if (done is not null)
+            {
+                await done.AwaitAsync();
+            }
+
+            output.Write(request.Reply.WrittenSpan);
+            await ctx.Clock.TryWithTimeoutAsync(ShutdownReplyGrace, async () =>
+            {
+                await conn.WriteAsync(output.WrittenMemory);
+                return true;
+            });
+            output.ResetWrittenCount();
+        }));
 
     /// <summary>Writes a normal (not subscribed) client's output, shown meanwhile as its pending output (CLIENT LIST
     /// obl/oll/omem, client-output-buffer-limit normal: <see cref="KvConnectionState.OutputPendingBytes"/>; issue 13).</summary>

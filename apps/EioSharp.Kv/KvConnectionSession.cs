@@ -51,6 +51,7 @@ internal sealed class KvConnectionSession
     private readonly RespWriter _scratchWriter;
     private readonly ArrayBufferWriter<byte> _early = new(1); // bytes read while a blocking command waited (pipelined after it)
     private readonly Promise<bool> _killed;
+    private readonly Func<KvConnection.BlockedReadWatcher> _watcherFactory; // Watcher as a delegate, made once (not per batch)
     private KvPushOutput? _push;
     private KvConnection.BlockedReadWatcher? _watcher; // created at the connection's first blocking wait
 
@@ -87,6 +88,7 @@ internal sealed class KvConnectionSession
         _reader = new BufferedReader(new SessionSource(this), MaxReadBuffer, InitialReadBuffer);
         _outWriter = new RespWriter(_output);
         _scratchWriter = new RespWriter(_scratch);
+        _watcherFactory = Watcher;
     }
 
     /// <summary>The connection's protocol state (authentication, database, subscriptions...).</summary>
@@ -119,7 +121,7 @@ internal sealed class KvConnectionSession
     private bool Direct => _push is null;
 
     private ValueTask SubmitAsync() =>
-        KvConnection.SubmitAsync(_ctx, _conn, _request, _state, _output, _early, direct: Direct, Watcher);
+        KvConnection.SubmitAsync(_ctx, _conn, _request, _state, _output, _early, direct: Direct, _watcherFactory);
 
     /// <summary>Serves the connection until the client closes it, QUIT, a protocol error, or the switch ends.</summary>
     public async Task RunAsync()
@@ -392,7 +394,7 @@ internal sealed class KvConnectionSession
                 {
                     request.Protocol = state.Protocol;
                     request.Commands.Add(command);
-                    await KvConnection.SubmitAsync(ctx, _conn, request, state, oneReply, _early, direct: false, Watcher);
+                    await KvConnection.SubmitAsync(ctx, _conn, request, state, oneReply, _early, direct: false, _watcherFactory);
                 }
 
                 if (!discard)

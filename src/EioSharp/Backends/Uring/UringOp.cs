@@ -32,7 +32,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
     private CancelledException? _cancelled;
     private Action<object?>? _continuation;
     private object? _continuationState;
-    private FiberFrame? _frame; // the awaiting fiber, recorded only while a watchdog or a trace runs (as Waiter)
+    private FiberFrame? _frame; // the awaiting fiber (its frame while a watchdog runs), installed by the run loop to run the continuation (as Waiter)
     private short _version;
 
     private static long s_created;
@@ -79,6 +79,9 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
     }
 
     public ValueTask<int> Task => new(this, _version);
+
+    /// <summary>The token of <see cref="Task"/> (for a wrapper that awaits this operation as its own source).</summary>
+    internal short Version => _version;
 
     private void CheckToken(short token)
     {
@@ -171,11 +174,18 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
         _continuationState = state;
         if (ReferenceEquals(_continuation, s_done))
         {
-            _domain.Enqueue(continuation, state);
+            _domain.Enqueue(continuation, state, FiberFrame.CurrentFiber);
             return;
         }
 
-        if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
+        if (Volatile.Read(ref Domain.WatchdogsRunning) == 0)
+        {
+            // The run loop installs this fiber to run the continuation (as Waiter does), so that the awaiting code may be
+            // fiber code itself (a transport's read source, BufferedReader's fill) rather than an async method whose Task
+            // posts back to the fiber.
+            _frame = FiberFrame.CurrentFiber;
+        }
+        else
         {
             // Visible to dumps (DEBUG FIBERS, the watchdog) and traces as "suspended on io", as the other backends' waits.
             _frame = FiberFrame.Current;

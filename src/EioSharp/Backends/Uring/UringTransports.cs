@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
 using EioSharp.Backends.Epoll;
 using EioSharp.Backends.Native;
 using EioSharp.IO;
@@ -48,6 +50,10 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
     private EndPoint? _local;
     private int _reading;
     private int _writing;
+    private ReadSource? _readSource;
+    private WriteSource? _writeSource;
+
+    private UringFd SocketFd => fd;
 
     public override EndPoint? RemoteEndPoint { get; } = remote;
 
@@ -63,61 +69,236 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         set => fd.SetIntOption(EpollIo.IPPROTO_TCP, EpollIo.TCP_NODELAY, value ? 1 : 0);
     }
 
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer)
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer)
     {
-        var frame = fd.Begin("read");
-        if (Interlocked.Exchange(ref _reading, 1) != 0)
-        {
-            fd.EndUse();
-            throw new InvalidOperationException("Another fiber is already reading from this socket.");
-        }
-
         try
         {
-            return await fd.RecvAsync(frame, buffer, "read");
+            var frame = fd.Begin("read");
+            if (Interlocked.Exchange(ref _reading, 1) != 0)
+            {
+                fd.EndUse();
+                throw new InvalidOperationException("Another fiber is already reading from this socket.");
+            }
+
+            var source = _readSource ??= new ReadSource(this);
+            try
+            {
+                return source.Start(frame, buffer);
+            }
+            catch
+            {
+                Volatile.Write(ref _reading, 0);
+                fd.EndUse();
+                throw;
+            }
         }
-        finally
+        catch (Exception ex)
         {
-            Volatile.Write(ref _reading, 0);
-            fd.EndUse();
+            return ValueTask.FromException<int>(ex);
         }
     }
 
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> data)
     {
         if (data.IsEmpty)
         {
-            return;
-        }
-
-        var frame = fd.Begin("write");
-        if (Interlocked.Exchange(ref _writing, 1) != 0)
-        {
-            fd.EndUse();
-            throw new InvalidOperationException("Another fiber is already writing to this socket.");
+            return ValueTask.CompletedTask;
         }
 
         try
         {
-            int sent = 0;
-            while (sent < data.Length)
+            var frame = fd.Begin("write");
+            if (Interlocked.Exchange(ref _writing, 1) != 0)
             {
-                var chunk = data[sent..];
-                var pin = chunk.Pin();
-                var op = UringOp.Start(frame, Sys.IORING_OP_SEND, fd.Fd, pin, UringIo.Addr(pin), (uint)chunk.Length, MSG_NOSIGNAL);
-                int res = await op.Task;
+                fd.EndUse();
+                throw new InvalidOperationException("Another fiber is already writing to this socket.");
+            }
+
+            var source = _writeSource ??= new WriteSource(this);
+            try
+            {
+                return source.Start(frame, data);
+            }
+            catch
+            {
+                Volatile.Write(ref _writing, 0);
+                fd.EndUse();
+                throw;
+            }
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException(ex);
+        }
+    }
+
+    // The read in progress, as the ValueTask the caller awaits: one object per transport (one reader at a time, checked by
+    // _reading) that forwards to the pooled UringOp, so that a read that waits allocates nothing (before: the boxes of two
+    // async methods, RecvAsync's and ReadAsync's, plus their continuations). The version token makes a second await of a
+    // finished read fail.
+    private sealed class ReadSource(UringStreamTransport owner) : IValueTaskSource<int>
+    {
+        private UringOp? _op;
+        private short _opVersion;
+        private short _version;
+
+        public ValueTask<int> Start(FiberFrame frame, Memory<byte> buffer)
+        {
+            var pin = buffer.Pin();
+            _op = UringOp.Start(frame, Sys.IORING_OP_RECV, owner.SocketFd.Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0);
+            _opVersion = _op.Version;
+            return new ValueTask<int>(this, _version);
+        }
+
+        private UringOp Op(short token) =>
+            token == _version && _op is { } op ? op : throw new InvalidOperationException("This read was already awaited (a ValueTask may be awaited once).");
+
+        public ValueTaskSourceStatus GetStatus(short token) => Op(token).GetStatus(_opVersion);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            Op(token).OnCompleted(continuation, state, _opVersion, flags);
+
+        public int GetResult(short token)
+        {
+            var op = Op(token);
+            _op = null;
+            _version++;
+            int res;
+            try
+            {
+                res = op.GetResult(_opVersion);
+            }
+            finally
+            {
+                Volatile.Write(ref owner._reading, 0);
+                owner.SocketFd.EndUse();
+            }
+
+            return res >= 0 ? res : throw EpollIo.Error(-res, "read");
+        }
+    }
+
+    // The write in progress (one writer at a time, checked by _writing): sends until every byte is written, each send a
+    // pooled UringOp whose completion resumes this source (on the fiber: the op records it), which starts the next part or
+    // resumes the caller. No allocation per write (before: WriteAsync's async box and its continuation).
+    private sealed class WriteSource(UringStreamTransport owner) : IValueTaskSource
+    {
+        private static readonly Action<object?> s_sendDone = static o => ((WriteSource)o!).OnSendDone();
+
+        private FiberFrame? _frame;
+        private ReadOnlyMemory<byte> _data;
+        private int _sent;
+        private UringOp? _op;
+        private short _opVersion;
+        private short _version;
+        private bool _done;
+        private ExceptionDispatchInfo? _error;
+        private Action<object?>? _continuation;
+        private object? _continuationState;
+
+        public ValueTask Start(FiberFrame frame, ReadOnlyMemory<byte> data)
+        {
+            _frame = frame;
+            _data = data;
+            _sent = 0;
+            _done = false;
+            _error = null;
+            StartSend();
+            return new ValueTask(this, _version);
+        }
+
+        private void StartSend()
+        {
+            var chunk = _data[_sent..];
+            var pin = chunk.Pin();
+            _op = UringOp.Start(_frame!, Sys.IORING_OP_SEND, owner.SocketFd.Fd, pin, UringIo.Addr(pin), (uint)chunk.Length, MSG_NOSIGNAL);
+            _opVersion = _op.Version;
+        }
+
+        private void CheckToken(short token)
+        {
+            if (token != _version)
+            {
+                throw new InvalidOperationException("This write was already awaited (a ValueTask may be awaited once).");
+            }
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token)
+        {
+            CheckToken(token);
+            if (!_done)
+            {
+                // Still sending; a first send that already completed is finished by OnCompleted's path (never inline here).
+                return ValueTaskSourceStatus.Pending;
+            }
+
+            return _error is null ? ValueTaskSourceStatus.Succeeded : ValueTaskSourceStatus.Faulted;
+        }
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        {
+            CheckToken(token);
+            _continuation = continuation;
+            _continuationState = state;
+            if (_done)
+            {
+                Domain.Current!.Enqueue(continuation, state, FiberFrame.CurrentFiber);
+                return;
+            }
+
+            _op!.OnCompleted(s_sendDone, this, _opVersion, flags);
+        }
+
+        // The current send's completion, run by the domain with the writing fiber installed.
+        private void OnSendDone()
+        {
+            var op = _op!;
+            _op = null;
+            try
+            {
+                int res = op.GetResult(_opVersion);
                 if (res < 0)
                 {
                     throw EpollIo.Error(-res, "write");
                 }
 
-                sent += res;
+                _sent += res;
+                if (_sent < _data.Length)
+                {
+                    StartSend(); // a partial send: the rest, as the same write
+                    _op!.OnCompleted(s_sendDone, this, _opVersion, ValueTaskSourceOnCompletedFlags.None);
+                    return;
+                }
             }
+            catch (Exception ex)
+            {
+                _error = ExceptionDispatchInfo.Capture(ex);
+            }
+
+            _done = true;
+            var c = _continuation!;
+            var s = _continuationState;
+            _continuation = null;
+            _continuationState = null;
+            c(s);
         }
-        finally
+
+        public void GetResult(short token)
         {
-            Volatile.Write(ref _writing, 0);
-            fd.EndUse();
+            CheckToken(token);
+            if (!_done)
+            {
+                throw new InvalidOperationException("The write has not completed.");
+            }
+
+            _version++;
+            var error = _error;
+            _error = null;
+            _data = default;
+            _frame = null;
+            Volatile.Write(ref owner._writing, 0);
+            owner.SocketFd.EndUse();
+            error?.Throw();
         }
     }
 
