@@ -210,7 +210,8 @@ public static class AofRewriter
     public static void Write(KvStore store, long nowUnixMs, IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(store);
-        Write(store.CreateSnapshot(nowUnixMs), output);
+        using KvSnapshotLease snapshot = store.CreateSnapshotLease(nowUnixMs); // written before this returns
+        Write(snapshot.Entries, output);
     }
 
     /// <summary>Writes a snapshot (in database order) as AOF commands.</summary>

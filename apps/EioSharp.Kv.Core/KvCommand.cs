@@ -172,6 +172,30 @@ public sealed class KvCommand
         return new KvCommand(data, offsets);
     }
 
+    /// <summary>Builds a command of the first <paramref name="count"/> (1 to 5) of the span arguments (copied once into
+    /// the command's data array; no array per argument).</summary>
+    internal static KvCommand Create(int count, scoped ReadOnlySpan<byte> a0, scoped ReadOnlySpan<byte> a1, scoped ReadOnlySpan<byte> a2,
+        scoped ReadOnlySpan<byte> a3 = default, scoped ReadOnlySpan<byte> a4 = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, 5);
+        var offsets = new int[count + 1];
+        int total = 0;
+        for (int i = 0; i < count; i++)
+        {
+            offsets[i] = total;
+            total = checked(total + (i switch { 0 => a0.Length, 1 => a1.Length, 2 => a2.Length, 3 => a3.Length, _ => a4.Length }));
+        }
+        offsets[count] = total;
+        var data = new byte[total];
+        a0.CopyTo(data);
+        if (count > 1) a1.CopyTo(data.AsSpan(offsets[1]));
+        if (count > 2) a2.CopyTo(data.AsSpan(offsets[2]));
+        if (count > 3) a3.CopyTo(data.AsSpan(offsets[3]));
+        if (count > 4) a4.CopyTo(data.AsSpan(offsets[4]));
+        return new KvCommand(data, offsets);
+    }
+
     /// <summary>Builds a command from string arguments encoded as UTF-8; convenient in tests.</summary>
     /// <exception cref="ArgumentException">No arguments.</exception>
     public static KvCommand Create(params ReadOnlySpan<string> arguments)

@@ -49,12 +49,16 @@ internal sealed partial class KvDatabase
     /// <see cref="KvEntry.StringSpan"/> instead). While it does, a later value of the same length overwrites it in place:
     /// no new array replaces an old one among the long-lived data (the garbage collector's costliest case). Once the
     /// array was handed out (a snapshot for BGSAVE or an AOF rewrite, DUMP, COPY, a script, SET ... GET's old value, a
-    /// deferred AOF command), the next write allocates a new array, so the holder keeps seeing the old bytes.</remarks>
+    /// deferred AOF command), the next write allocates a new array, so the holder keeps seeing the old bytes. A leased
+    /// snapshot (<see cref="KvStore.CreateSnapshotLease"/>: BGSAVE, the AOF rewrite) only marks the array with its epoch:
+    /// the array is left alone while that snapshot (or a later one) runs, and is overwritten in place again once they
+    /// ended (<see cref="KvSnapshotEpochs"/>).</remarks>
     public void ReplaceLongString(KvEntry e, ReadOnlySpan<byte> value)
     {
         ref Row r = ref _rows[e.Row];
         object old = r.Item!;
-        if (old is KvKeyedValue { OwnsString: true, Value: byte[] owned } same && owned.Length == value.Length)
+        if (old is KvKeyedValue { OwnsString: true, Value: byte[] owned } same && owned.Length == value.Length
+            && same.SnapshotEpoch < Epochs.OldestLive)
         {
             value.CopyTo(owned);
             InPlaceStringWrites++;
@@ -64,6 +68,7 @@ internal sealed partial class KvDatabase
             DataBytes += value.Length - ValueBytes(kv.Value);
             kv.Value = value.ToArray();
             kv.OwnsString = true;
+            kv.SnapshotEpoch = 0;
             DataBytes += kv.Reaccount(); // drops a collection's account (SET overwrites any type)
         }
         else

@@ -76,6 +76,12 @@ internal sealed class KvKeyedValue(byte[] key, object value)
     /// command's own argument, COPY, RESTORE, a load, APPEND...), which others may still hold.</summary>
     public bool OwnsString;
 
+    /// <summary>The epoch of the last leased snapshot (<see cref="KvStore.CreateSnapshotLease"/>) that took a reference to
+    /// the owned string array, or 0. While a snapshot of that epoch or a later one is running
+    /// (<see cref="KvSnapshotEpochs.OldestLive"/>), the array is not overwritten in place; once every such snapshot
+    /// ended, it is the row's own again.</summary>
+    public int SnapshotEpoch;
+
     // The used-memory account of a collection value (docs/kv.md, "Memory limits"): bytes counted in the database's
     // DataBytes for it, and the last full estimate with the element count it was taken at.
     public long Accounted;
@@ -172,6 +178,16 @@ internal sealed partial class KvEntry
             }
             return _value!;
         }
+    }
+
+    /// <summary>The value for a snapshot: as <see cref="Value"/>, except that a long string the row owns stays the row's
+    /// own once the snapshot of epoch <paramref name="epoch"/> ended (it is only marked with the epoch) instead of being
+    /// handed out for good. <paramref name="epoch"/> 0: handed out for good (a snapshot nobody releases).</summary>
+    internal object SnapshotValue(int epoch)
+    {
+        if (epoch == 0 || Item is not KvKeyedValue { OwnsString: true } kv) return Value;
+        kv.SnapshotEpoch = epoch;
+        return kv.Value;
     }
 
     /// <summary>Absolute expiry in Unix ms, or -1.</summary>
@@ -287,7 +303,20 @@ internal sealed partial class KvDatabase
     public long Epoch; // bumped when the rows are compacted; SCAN cursors from older epochs restart
     public long DataBytes; // key and string value bytes
 
-    public KvDatabase(int index) => Index = index;
+    public KvDatabase(int index) : this(index, new KvSnapshotEpochs())
+    {
+    }
+
+    /// <summary>A database whose in-place string writes respect the running snapshots of <paramref name="epochs"/>
+    /// (shared by all the databases of a store).</summary>
+    public KvDatabase(int index, KvSnapshotEpochs epochs)
+    {
+        Index = index;
+        Epochs = epochs;
+    }
+
+    /// <summary>The store's running leased snapshots (see <see cref="ReplaceLongString"/>).</summary>
+    public KvSnapshotEpochs Epochs { get; }
 
     /// <summary>The database number (changes on SWAPDB).</summary>
     public int Index { get; set; }

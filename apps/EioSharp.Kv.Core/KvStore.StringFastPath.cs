@@ -11,24 +11,60 @@ public sealed partial class KvStore
     private void SetPlain(in Context ctx)
     {
         ReadOnlySpan<byte> key = ctx[1];
-        ReadOnlySpan<byte> value = ctx[2];
-        bool packed = value.Length <= KvDatabase.PackedValueMaxBytes;
-        KvEntry? e = Lookup(ctx, key);
-        if (e is null)
-        {
-            KvDatabase db = ctx.Db;
-            if (db.Lookup.TryGetValue(key, out KvEntry? stale)) db.Remove(stale); // an expired entry nobody removed yet
-            OnKeyAdded(db, key, packed ? db.AddPackedString(key, value, -1) : db.AddLongString(key, value, -1));
-        }
-        else
-        {
-            if (packed) ctx.Db.ReplacePackedString(e, value);
-            else ctx.Db.ReplaceLongString(e, value);
-            ctx.Db.SetExpire(e, -1);
-        }
-
+        SetString(ctx, key, Lookup(ctx, key), 2, -1, keepTtl: false);
         if (ctx.Aof is not null) ctx.Log(ctx.Command);
         Changed(ctx, key, KvEventClass.String, "set");
         ctx.Reply.WriteOk();
+    }
+
+    /// <summary>Sets <paramref name="key"/> to the string argument <paramref name="valueIndex"/> of the command whatever
+    /// the key held (as <see cref="SetKey"/>): the value is copied once from the command into the packed row or the row's
+    /// own array, or overwritten in place when the key holds a string of the same length nobody else holds
+    /// (<see cref="KvDatabase.ReplaceLongString"/>); a large argument received into an array of its own is adopted
+    /// without a copy (never in place: the command may still hold it).</summary>
+    /// <param name="ctx">The command.</param>
+    /// <param name="key">The key.</param>
+    /// <param name="e">The live entry for the key (any type), or null.</param>
+    /// <param name="valueIndex">The argument holding the value.</param>
+    /// <param name="expireAt">The new expiry (-1: none), unless <paramref name="keepTtl"/>.</param>
+    /// <param name="keepTtl">Keep the key's current expiry.</param>
+    private KvEntry SetString(in Context ctx, ReadOnlySpan<byte> key, KvEntry? e, int valueIndex, long expireAt, bool keepTtl)
+    {
+        if (ctx.Command.HasOwnArray(valueIndex)) return SetKey(ctx, key, e, ctx.Command.ToSharedArray(valueIndex), expireAt, keepTtl);
+        ReadOnlySpan<byte> value = ctx[valueIndex];
+        bool packed = value.Length <= KvDatabase.PackedValueMaxBytes;
+        KvDatabase db = ctx.Db;
+        if (e is null)
+        {
+            if (db.Lookup.TryGetValue(key, out KvEntry? stale)) db.Remove(stale); // an expired entry nobody removed yet
+            return OnKeyAdded(db, key, packed ? db.AddPackedString(key, value, expireAt) : db.AddLongString(key, value, expireAt));
+        }
+        if (packed) db.ReplacePackedString(e, value);
+        else db.ReplaceLongString(e, value);
+        if (!keepTtl) db.SetExpire(e, expireAt);
+        return e;
+    }
+
+    /// <summary>SET key value [PXAT ms | KEEPTTL], the form SET, SETEX and PSETEX are logged in, built from spans (one
+    /// copy of the value, into the command).</summary>
+    private static KvCommand SetCommand(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAt, bool keepTtl)
+    {
+        Span<byte> number = stackalloc byte[20];
+        ReadOnlySpan<byte> option = default;
+        scoped ReadOnlySpan<byte> argument = default;
+        int count = 3;
+        if (expireAt >= 0)
+        {
+            option = "PXAT"u8;
+            expireAt.TryFormat(number, out int written, provider: System.Globalization.CultureInfo.InvariantCulture);
+            argument = number[..written];
+            count = 5;
+        }
+        else if (keepTtl)
+        {
+            option = "KEEPTTL"u8;
+            count = 4;
+        }
+        return KvCommand.Create(count, "SET"u8, key, value, option, argument);
     }
 }

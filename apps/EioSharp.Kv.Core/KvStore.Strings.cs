@@ -80,7 +80,6 @@ public sealed partial class KvStore
             return;
         }
         if (hasExpire && !TryGetExpireAt(ctx, expireIndex, unit, relative, out expireAt)) return;
-        byte[] value = Str(e);
         if (hasExpire)
         {
             if (expireAt <= ctx.Now)
@@ -102,7 +101,7 @@ public sealed partial class KvStore
             ctx.Log("PERSIST"u8.ToArray(), e.Key);
             Changed(ctx, key, KvEventClass.Generic, "persist");
         }
-        ctx.Reply.WriteBulkString(value);
+        ctx.Reply.WriteBulkString(e.StringSpan); // unchanged (a removed handle keeps its value)
     }
 
     private void Set(in Context ctx)
@@ -151,19 +150,20 @@ public sealed partial class KvStore
         {
             e = Lookup(ctx, key);
         }
-        byte[]? old = e?.Value as byte[]; // null for another type (SET without GET overwrites any type)
+        // Only SET ... GET takes the old value (a reference: that key's next write allocates); without GET the value is
+        // written in place when it has the old one's length (SetString).
+        byte[]? old = get && e is not null && e.IsString ? (byte[])e.Value : null; // null for another type
         if ((nx && e is not null) || (xx && e is null))
         {
-            if (get && old is not null) ctx.Reply.WriteBulkString(old);
+            if (old is not null) ctx.Reply.WriteBulkString(old);
             else ctx.Reply.WriteNullBulkString();
             return;
         }
-        byte[] value = ctx.Command.ToSharedArray(2);
-        SetKey(ctx, key, e, value, expireAt, keepTtl);
+        SetString(ctx, key, e, 2, expireAt, keepTtl); // KvStore.StringFastPath.cs
         if (ctx.Aof is not null)
         {
             bool plain = ctx.Count == 3;
-            ctx.Log(plain ? ctx.Command : SetCommand(key, value, expireAt, keepTtl && expireAt < 0));
+            ctx.Log(plain ? ctx.Command : SetCommand(key, ctx[2], expireAt, keepTtl && expireAt < 0));
         }
         Changed(ctx, key, KvEventClass.String, "set");
         if (expireAt >= 0) Changed(ctx, key, KvEventClass.Generic, "expire");
@@ -209,7 +209,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteInteger(0);
             return;
         }
-        AddKey(ctx, ctx[1], ctx.Command.ToSharedArray(2));
+        SetString(ctx, ctx[1], null, 2, -1, keepTtl: false);
         ctx.LogSelf();
         Changed(ctx, ctx[1], KvEventClass.String, "set");
         ctx.Reply.WriteInteger(1);
@@ -219,9 +219,8 @@ public sealed partial class KvStore
     {
         if (!TryGetExpireAt(ctx, 2, seconds ? 1000 : 1, relative: true, out long expireAt)) return;
         ReadOnlySpan<byte> key = ctx[1];
-        byte[] value = ctx.Command.ToSharedArray(3);
-        SetKey(ctx, key, Lookup(ctx, key), value, expireAt, keepTtl: false);
-        if (ctx.Aof is not null) ctx.Log(SetCommand(key, value, expireAt, keepTtl: false));
+        SetString(ctx, key, Lookup(ctx, key), 3, expireAt, keepTtl: false);
+        if (ctx.Aof is not null) ctx.Log(SetCommand(key, ctx[3], expireAt, keepTtl: false));
         Changed(ctx, key, KvEventClass.String, "set");
         Changed(ctx, key, KvEventClass.Generic, "expire");
         ctx.Reply.WriteOk();
@@ -251,7 +250,7 @@ public sealed partial class KvStore
         DeleteKey(ctx, e);
         ctx.Log("DEL"u8.ToArray(), e.Key);
         Changed(ctx, e.Key, KvEventClass.Generic, "del");
-        ctx.Reply.WriteBulkString(Str(e));
+        ctx.Reply.WriteBulkString(e.StringSpan); // the removed handle keeps its value
     }
 
     private void MGet(in Context ctx)
@@ -260,7 +259,7 @@ public sealed partial class KvStore
         for (int i = 1; i < ctx.Count; i++)
         {
             KvEntry? e = LookupRead(ctx, ctx[i]);
-            if (e?.Value is byte[] value) ctx.Reply.WriteBulkString(value);
+            if (e is not null && e.IsString) ctx.Reply.WriteBulkString(e.StringSpan); // in place: no copy
             else ctx.Reply.WriteNullBulkString();
         }
     }
@@ -284,7 +283,7 @@ public sealed partial class KvStore
             }
         }
         for (int i = 1; i < ctx.Count; i += 2)
-            SetKey(ctx, ctx[i], Lookup(ctx, ctx[i]), ctx.Command.ToArray(i + 1), -1, keepTtl: false);
+            SetString(ctx, ctx[i], Lookup(ctx, ctx[i]), i + 1, -1, keepTtl: false);
         ctx.LogSelf();
         for (int i = 1; i < ctx.Count; i += 2) Changed(ctx, ctx[i], KvEventClass.String, "set");
         if (nx) ctx.Reply.WriteInteger(1);
@@ -307,7 +306,7 @@ public sealed partial class KvStore
         ReadOnlySpan<byte> key = ctx[1];
         if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
         long current = 0;
-        if (e is not null && !RespNumbers.TryParseInt64(Str(e), out current))
+        if (e is not null && !RespNumbers.TryParseInt64(e.StringSpan, out current))
         {
             ctx.Reply.WriteError(KvErrors.NotInteger);
             return;
@@ -331,7 +330,7 @@ public sealed partial class KvStore
         ReadOnlySpan<byte> key = ctx[1];
         if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
         LongDouble current = default;
-        if ((e is not null && !LongDouble.TryParse(Str(e), out current)) || !LongDouble.TryParse(ctx[2], out LongDouble increment))
+        if ((e is not null && !LongDouble.TryParse(e.StringSpan, out current)) || !LongDouble.TryParse(ctx[2], out LongDouble increment))
         {
             ctx.Reply.WriteError(KvErrors.NotFloat);
             return;
@@ -364,7 +363,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteInteger(suffix.Length);
             return;
         }
-        byte[] current = Str(e);
+        ReadOnlySpan<byte> current = e.StringSpan;
         long length = (long)current.Length + suffix.Length;
         if (length > Limits.MaxBulkLength || length > Array.MaxLength)
         {
@@ -374,7 +373,7 @@ public sealed partial class KvStore
         if (suffix.Length > 0)
         {
             var value = new byte[length];
-            current.CopyTo(value, 0);
+            current.CopyTo(value);
             suffix.CopyTo(value.AsSpan(current.Length));
             SetKey(ctx, key, e, value, -1, keepTtl: true);
         }
@@ -387,7 +386,7 @@ public sealed partial class KvStore
     private void StrLen(in Context ctx)
     {
         if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
-        ctx.Reply.WriteInteger(e is null ? 0 : Str(e).Length);
+        ctx.Reply.WriteInteger(e is null ? 0 : e.StringSpan.Length);
     }
 
     private void GetRange(in Context ctx)
@@ -399,7 +398,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteBulkString([]);
             return;
         }
-        byte[] value = Str(e);
+        ReadOnlySpan<byte> value = e.StringSpan;
         long length = value.Length;
         if (start < 0 && end < 0 && start > end)
         {
@@ -416,7 +415,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteBulkString([]);
             return;
         }
-        ctx.Reply.WriteBulkString(value.AsSpan((int)start, (int)(end - start + 1)));
+        ctx.Reply.WriteBulkString(value.Slice((int)start, (int)(end - start + 1)));
     }
 
     private void SetRange(in Context ctx)
@@ -430,7 +429,7 @@ public sealed partial class KvStore
         ReadOnlySpan<byte> key = ctx[1];
         ReadOnlySpan<byte> patch = ctx[3];
         if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
-        int currentLength = e is null ? 0 : Str(e).Length;
+        int currentLength = e is null ? 0 : e.StringSpan.Length;
         if (patch.Length == 0)
         {
             // Nothing to write: no key is created and nothing is logged.
@@ -443,7 +442,7 @@ public sealed partial class KvStore
             return;
         }
         var value = new byte[Math.Max(currentLength, offset + patch.Length)];
-        if (e is not null) Str(e).CopyTo(value, 0);
+        if (e is not null) e.StringSpan.CopyTo(value);
         patch.CopyTo(value.AsSpan((int)offset));
         SetKey(ctx, key, e, value, -1, keepTtl: true).StringEncoding = KvStringEncoding.Raw;
         ctx.LogSelf();

@@ -6,7 +6,8 @@ namespace EioSharp.Kv;
 /// <summary>One key captured by <see cref="KvStore.CreateSnapshot"/>.</summary>
 /// <param name="Db">The database number.</param>
 /// <param name="Key">The key (shared with the store; never modified).</param>
-/// <param name="Value">The value: a <c>byte[]</c> string (shared; strings are never modified in place) or a deep copy
+/// <param name="Value">The value: a <c>byte[]</c> string (shared with the store, which does not modify it while the snapshot
+/// is alive: for good after <see cref="KvStore.CreateSnapshot"/>, until disposed for a <see cref="KvSnapshotLease"/>) or a deep copy
 /// of a <see cref="KvObject"/> that the store does not touch.</param>
 /// <param name="ExpireAtUnixMs">Absolute expiry in Unix milliseconds, or -1 for none.</param>
 public readonly record struct KvSnapshotEntry(int Db, byte[] Key, object Value, long ExpireAtUnixMs);
@@ -158,8 +159,10 @@ public sealed partial class KvStore
         Encodings = encodings ?? new KvEncodingLimits();
         _random = random ?? new Random();
         _dbs = new KvDatabase[databases];
-        for (int i = 0; i < databases; i++) _dbs[i] = new KvDatabase(i);
+        for (int i = 0; i < databases; i++) _dbs[i] = new KvDatabase(i, _snapshotEpochs);
     }
+
+    private readonly KvSnapshotEpochs _snapshotEpochs = new();
 
     /// <summary>The limits in force.</summary>
     public RespLimits Limits { get; }
@@ -297,9 +300,38 @@ public sealed partial class KvStore
     }
 
     /// <summary>Captures every live key, value and expiry of every database, in database order, for an AOF rewrite.</summary>
-    /// <remarks>Cost: one pass over the keyspace; strings are shared (never modified in place), other values are deep
-    /// copies, so the snapshot stays valid while the store changes.</remarks>
-    public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs)
+    /// <remarks>Cost: one pass over the keyspace; strings are shared (never modified in place afterwards: the keys whose
+    /// arrays it took allocate a new array on their next write), other values are deep copies, so the snapshot stays
+    /// valid while the store changes. A snapshot with an end (BGSAVE, the AOF rewrite) takes
+    /// <see cref="CreateSnapshotLease"/> instead, so that those keys are overwritten in place again after it.</remarks>
+    public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs) => TakeSnapshot(nowUnixMs, epoch: 0);
+
+    /// <summary>As <see cref="CreateSnapshot(long)"/>, but the long string arrays the snapshot shares with the store are
+    /// only protected while the lease is alive: the store does not overwrite them in place until
+    /// <see cref="KvSnapshotLease.Dispose"/> (call it when the last reader of the entries is done).</summary>
+    /// <param name="nowUnixMs">The current time (expired keys are left out).</param>
+    /// <returns>The lease holding the entries; dispose it once (more calls do nothing).</returns>
+    /// <remarks>Call it on the store's owner, like every store method. A lease never disposed is as safe as
+    /// <see cref="CreateSnapshot(long)"/> but keeps the keys it took (and every key a later lease takes) from being
+    /// overwritten in place.</remarks>
+    public KvSnapshotLease CreateSnapshotLease(long nowUnixMs)
+    {
+        int epoch = _snapshotEpochs.Begin();
+        try
+        {
+            return new KvSnapshotLease(_snapshotEpochs, epoch, TakeSnapshot(nowUnixMs, epoch));
+        }
+        catch
+        {
+            _snapshotEpochs.End(epoch);
+            throw;
+        }
+    }
+
+    /// <summary>Leased snapshots not disposed yet (tests, DEBUG).</summary>
+    internal int LiveSnapshotLeases => _snapshotEpochs.LiveCount;
+
+    private KvSnapshotEntry[] TakeSnapshot(long nowUnixMs, int epoch)
     {
         var list = new List<KvSnapshotEntry>(Count);
         if (FunctionsSnapshotEntry() is { } functions) list.Add(functions); // the FUNCTION libraries (KvStore.Scripting.cs)
@@ -309,7 +341,8 @@ public sealed partial class KvStore
             {
                 KvEntry? e = db.Slots[i];
                 if (e is null || IsExpired(e, nowUnixMs)) continue;
-                object value = e.Value is KvObject o ? o.Clone() : e.Value;
+                object value = e.SnapshotValue(epoch);
+                if (value is KvObject o) value = o.Clone();
                 list.Add(new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt));
             }
         }
@@ -689,11 +722,4 @@ public sealed partial class KvStore
     internal static byte[] Bytes(string s) => Encoding.ASCII.GetBytes(s);
 
     internal static byte[] Bytes(long v) => Encoding.ASCII.GetBytes(v.ToString(CultureInfo.InvariantCulture));
-
-    private static KvCommand SetCommand(ReadOnlySpan<byte> key, byte[] value, long expireAt, bool keepTtl)
-    {
-        if (expireAt >= 0) return KvCommand.Create("SET"u8.ToArray(), key.ToArray(), value, "PXAT"u8.ToArray(), Bytes(expireAt));
-        if (keepTtl) return KvCommand.Create("SET"u8.ToArray(), key.ToArray(), value, "KEEPTTL"u8.ToArray());
-        return KvCommand.Create("SET"u8.ToArray(), key.ToArray(), value);
-    }
 }

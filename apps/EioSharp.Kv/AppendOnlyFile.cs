@@ -511,8 +511,8 @@ internal sealed class AppendOnlyFile : IDisposable
         long written;
         try
         {
-            var snapshot = store.CreateSnapshot(nowUnixMs);
-            written = await Systhread.RunAsync(token => WriteBase(file, snapshot, c, nowUnixMs, 0, token, out _));
+            using KvSnapshotLease snapshot = store.CreateSnapshotLease(nowUnixMs);
+            written = await Systhread.RunAsync(token => WriteBase(file, snapshot.Entries, c, nowUnixMs, 0, token, out _));
         }
         finally
         {
@@ -899,7 +899,7 @@ internal sealed class AppendOnlyFile : IDisposable
     /// <summary>Between rounds, on the store owner: once the next incremental file is open, writes the manifest naming it
     /// (Redis's openNewIncrAofForAppend), switches appends to it, takes the snapshot and forks the fiber that writes the
     /// new base. Returns true when it switched (the caller resets the AOF's selected database: the new file starts with SELECT).</summary>
-    public bool TryBeginRewrite(Func<KvSnapshotEntry[]> snapshot, long usedMemory)
+    public bool TryBeginRewrite(Func<KvSnapshotLease> snapshot, long usedMemory)
     {
         if (!_rewriteRequested || _rewriteWriting || _rewriteOpening || _disposed)
         {
@@ -966,12 +966,14 @@ internal sealed class AppendOnlyFile : IDisposable
         _rewriteError = null;
         KvServerConfig c = _config();
         _rewriteRdb = c.AofUseRdbPreamble;
-        KvSnapshotEntry[] entries = snapshot();
+        KvSnapshotLease lease = snapshot();
+        KvSnapshotEntry[] entries = lease.Entries;
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var temp = _paths.RewriteTemp;
         _log($"Background append only file rewriting started ({entries.Length} keys).");
         Fiber.ForkDaemon(sw, async () =>
         {
+            using KvSnapshotLease held = lease; // the writer has returned (a cancelled Systhread call is waited for): hand the arrays back
             try
             {
                 // A context of its own, so that Dispose (CONFIG SET appendonly no, the run's end) can stop it, as Redis

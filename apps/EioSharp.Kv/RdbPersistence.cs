@@ -72,7 +72,8 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         long dirty = store.Dirty;
         try
         {
-            KvSnapshotEntry[] snapshot = store.CreateSnapshot(nowUnixMs);
+            using KvSnapshotLease lease = store.CreateSnapshotLease(nowUnixMs); // written before this returns
+            KvSnapshotEntry[] snapshot = lease.Entries;
             var buffer = new ArrayBufferWriter<byte>(64 * 1024);
             KvServerConfig config = Config;
             KvRdb.Write(snapshot, span => buffer.Write(span), config.Version, nowUnixMs, stats.UsedMemory,
@@ -127,7 +128,8 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         }
 
         long dirty = store.Dirty;
-        KvSnapshotEntry[] snapshot = store.CreateSnapshot(nowUnixMs);
+        KvSnapshotLease lease = store.CreateSnapshotLease(nowUnixMs); // ended when the writer has returned
+        KvSnapshotEntry[] snapshot = lease.Entries;
         KvServerConfig config = Config;
         EioPath target = Target;
         EioPath directory = fs / config.Directory;
@@ -139,6 +141,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         log($"Background saving started ({snapshot.Length} keys).");
         Fiber.ForkDaemon(sw, async () =>
         {
+            using KvSnapshotLease held = lease; // a cancelled Systhread call is waited for: the writer has returned here
             bool ok = false;
             string? error = null;
             long bytes = 0, fsyncs = 0;

@@ -428,7 +428,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             aof.Start(sw, monoClock);
             long now = clock.Now.ToUnixTimeMilliseconds();
             aof.StartRewrite();
-            aof.TryBeginRewrite(() => store.CreateSnapshot(now), stats.UsedMemory); // at once: the temporary incr file is already open
+            aof.TryBeginRewrite(() => store.CreateSnapshotLease(now), stats.UsedMemory); // at once: the temporary incr file is already open
             store.ResetAofDatabase(); // the file starts empty: the first append starts with SELECT
             _aof = aof;
             _aofWaitRewrite = true; // _firstStore stays: until the rewrite lands, a restart of the owner keeps memory
@@ -1230,11 +1230,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         stats.AofRewriteScheduled = false;
         stats.AofRewriteInProgress = true;
         KvServerConfig c = config;
-        KvSnapshotEntry[] snapshot = store.CreateSnapshot(now);
+        KvSnapshotLease lease = store.CreateSnapshotLease(now);
+        KvSnapshotEntry[] snapshot = lease.Entries;
         long used = stats.UsedMemory;
         log("Background append only file rewriting started (appendonly no: a base file only).");
         Fiber.Fork(sw, async () =>
         {
+            using KvSnapshotLease held = lease; // ended once the writer has returned
             bool ok = false;
             try
             {
@@ -1319,7 +1321,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
             // Not while the disk refuses bytes: they belong before the switch (the snapshot has them already).
             if (_aofPending.WrittenCount == 0 && _aofWriteError is null
-                && aof.TryBeginRewrite(() => store.CreateSnapshot(now), stats.UsedMemory))
+                && aof.TryBeginRewrite(() => store.CreateSnapshotLease(now), stats.UsedMemory))
             {
                 store.ResetAofDatabase(); // the new incr file starts with SELECT
             }

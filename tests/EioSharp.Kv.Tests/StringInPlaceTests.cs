@@ -204,4 +204,222 @@ public class StringInPlaceTests
         Assert.All(handedOut, b => Assert.Equal(0, b));
         Assert.All((byte[])l.Value, b => Assert.Equal(7, b));
     }
+    private static string SnapValue(KvSnapshotEntry[] entries, string key) =>
+        Encoding.UTF8.GetString((byte[])entries.Single(e => Encoding.UTF8.GetString(e.Key) == key).Value);
+
+    [Fact]
+    public void A_leased_snapshot_freezes_its_arrays_while_it_runs_and_hands_them_back_when_disposed()
+    {
+        var h = new StoreHarness();
+        foreach (string k in new[] { "x", "y" })
+        {
+            h.Run("SET", k, Value('a'));
+            h.Run("SET", k, Value('a')); // the row's own array now
+        }
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        Assert.Equal(1, h.Store.LiveSnapshotLeases);
+        long before = InPlace(h);
+        Assert.Equal(Ok, h.Run("SET", "x", Value('b'))); // the lease holds x's array: a new one
+        Assert.Equal(before, InPlace(h));
+        Assert.Equal(Ok, h.Run("SET", "x", Value('c'))); // that new array is nobody else's: in place
+        Assert.Equal(before + 1, InPlace(h));
+        Assert.Equal(Value('a'), SnapValue(lease.Entries, "x"));
+        Assert.Equal(Value('a'), SnapValue(lease.Entries, "y"));
+        lease.Dispose();
+        lease.Dispose(); // once only
+        Assert.Equal(0, h.Store.LiveSnapshotLeases);
+        Assert.Equal(Ok, h.Run("SET", "y", Value('b'))); // y's array was handed back: in place again
+        Assert.Equal(before + 2, InPlace(h));
+        Assert.Equal(Bulk(Value('c')), h.Run("GET", "x"));
+        Assert.Equal(Bulk(Value('b')), h.Run("GET", "y"));
+
+        // A snapshot without a lease hands the arrays out for good (one allocation per key afterwards, then in place).
+        KvSnapshotEntry[] forGood = h.Store.CreateSnapshot(h.Now);
+        Assert.Equal(Ok, h.Run("SET", "y", Value('d')));
+        Assert.Equal(before + 2, InPlace(h));
+        Assert.Equal(Ok, h.Run("SET", "y", Value('e')));
+        Assert.Equal(before + 3, InPlace(h));
+        Assert.Equal(Value('b'), SnapValue(forGood, "y"));
+    }
+
+    [Fact]
+    public void Overlapping_leases_free_an_array_only_when_every_lease_holding_it_ended()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "x", Value('a'));
+        h.Run("SET", "x", Value('a'));
+        h.Run("SET", "y", Value('a'));
+        h.Run("SET", "y", Value('a'));
+        KvSnapshotLease first = h.Store.CreateSnapshotLease(h.Now);
+        KvSnapshotLease second = h.Store.CreateSnapshotLease(h.Now);
+        Assert.True(second.Epoch > first.Epoch);
+        long before = InPlace(h);
+        second.Dispose(); // the later one ends first: the first still holds both arrays
+        Assert.Equal(Ok, h.Run("SET", "x", Value('b')));
+        Assert.Equal(before, InPlace(h));
+        Assert.Equal(Value('a'), SnapValue(first.Entries, "x"));
+        KvSnapshotLease third = h.Store.CreateSnapshotLease(h.Now); // holds x's new array and y's old one
+        first.Dispose(); // the third still holds y's array (re-marked with its epoch)
+        Assert.Equal(Ok, h.Run("SET", "y", Value('b')));
+        Assert.Equal(before, InPlace(h));
+        Assert.Equal(Value('a'), SnapValue(third.Entries, "y"));
+        Assert.Equal(Value('b'), SnapValue(third.Entries, "x"));
+        Assert.Equal(Ok, h.Run("SET", "y", Value('c'))); // y's newest array is nobody else's
+        Assert.Equal(before + 1, InPlace(h));
+        Assert.Equal(Ok, h.Run("SET", "x", Value('c'))); // x's array is the third's
+        Assert.Equal(before + 1, InPlace(h));
+        third.Dispose();
+        Assert.Equal(Ok, h.Run("SET", "x", Value('d'))); // every lease ended: in place
+        Assert.Equal(before + 2, InPlace(h));
+        Assert.Equal(0, h.Store.LiveSnapshotLeases);
+    }
+
+    [Fact]
+    public async Task A_snapshot_being_written_while_the_keys_are_overwritten_writes_the_values_of_its_own_time()
+    {
+        // The BGSAVE / AOF rewrite shape: the snapshot is written on another thread while the owner keeps writing the
+        // same keys with values of the same length; the file must hold exactly the values at snapshot time.
+        var h = new StoreHarness();
+        const int Keys = 200;
+        for (int i = 0; i < Keys; i++)
+        {
+            h.Run("SET", $"k{i}", Value((char)('a' + i % 26), 600 + i));
+            h.Run("SET", $"k{i}", Value((char)('a' + i % 26), 600 + i));
+        }
+        h.Run("SET", "packed", "0123456789");
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        var rdb = new MemoryStream();
+        using var started = new ManualResetEventSlim();
+        Task writer = Task.Run(() =>
+        {
+            started.Set();
+            for (int round = 0; round < 3; round++)
+            {
+                rdb.SetLength(0);
+                rdb.Position = 0;
+                KvRdb.Write(lease.Entries, span => { rdb.Write(span); Thread.SpinWait(50); }, "7.0.15", h.Now, 0);
+            }
+        });
+        started.Wait();
+        long before = InPlace(h);
+        for (int round = 0; !writer.IsCompleted || round < 3; round++)
+        {
+            for (int i = 0; i < Keys; i++) h.Run("SET", $"k{i}", Value((char)('A' + (round + i) % 26), 600 + i));
+            h.Run("SET", "packed", "abcdefghij");
+        }
+        await writer;
+        lease.Dispose();
+        Assert.True(InPlace(h) > before); // the writes after the first one per key did go in place
+        var loaded = new KvStore(random: new Random(1));
+        rdb.Position = 0;
+        KvRdb.Load(rdb, rdb.Length, loaded, h.Now);
+        var check = new StoreHarness(loaded);
+        for (int i = 0; i < Keys; i++) Assert.Equal(Bulk(Value((char)('a' + i % 26), 600 + i)), check.Run("GET", $"k{i}"));
+        Assert.Equal(Bulk("0123456789"), check.Run("GET", "packed"));
+        long afterLease = InPlace(h);
+        h.Run("SET", "k0", Value('z', 600));
+        Assert.Equal(afterLease + 1, InPlace(h));
+    }
+
+    [Fact]
+    public void Set_with_options_setex_mset_and_setnx_write_in_place_with_the_same_effects()
+    {
+        var h = new StoreHarness();
+        Assert.Equal(Ok, h.Run("SET", "k", Value('a'), "EX", "100"));
+        Assert.Equal(0, InPlace(h));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('b'), "PX", "50000"));
+        Assert.Equal(1, InPlace(h));
+        Assert.Equal(":50000\r\n", h.Run("PTTL", "k"));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('c'), "XX", "KEEPTTL"));
+        Assert.Equal(2, InPlace(h));
+        Assert.Equal(":50000\r\n", h.Run("PTTL", "k"));
+        Assert.Equal("$-1\r\n", h.Run("SET", "k", Value('x'), "NX")); // not set
+        Assert.Equal(2, InPlace(h));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('d'), "PXAT", (h.Now + 70000).ToString()));
+        Assert.Equal(3, InPlace(h));
+        Assert.Equal(":70000\r\n", h.Run("PTTL", "k"));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('e'), "XX")); // no expiry option: the TTL is cleared
+        Assert.Equal(4, InPlace(h));
+        Assert.Equal(":-1\r\n", h.Run("PTTL", "k"));
+        Assert.Equal(Ok, h.Run("SETEX", "k", "10", Value('f')));
+        Assert.Equal(Ok, h.Run("PSETEX", "k", "20000", Value('g')));
+        Assert.Equal(6, InPlace(h));
+        Assert.Equal(":20000\r\n", h.Run("PTTL", "k"));
+        Assert.Equal(Bulk(Value('g')), h.Run("GET", "k"));
+        Assert.Equal(Ok, h.Run("MSET", "k", Value('h'), "m", Value('m'), "s", "short"));
+        Assert.Equal(7, InPlace(h));
+        Assert.Equal(":-1\r\n", h.Run("PTTL", "k"));
+        Assert.Equal(Ok, h.Run("MSET", "k", Value('i'), "m", Value('n'), "s", "SHORT", "k", Value('j'))); // k twice: the last wins
+        Assert.Equal(11, InPlace(h));
+        Assert.Equal(Bulk(Value('j')), h.Run("GET", "k"));
+        Assert.Equal(":0\r\n", h.Run("MSETNX", "k", Value('x'), "new", Value('x')));
+        Assert.Equal(":1\r\n", h.Run("MSETNX", "new1", Value('p'), "new2", "tiny"));
+        Assert.Equal(":1\r\n", h.Run("SETNX", "nx", Value('q')));
+        Assert.Equal(":0\r\n", h.Run("SETNX", "nx", Value('r')));
+        Assert.Equal(11, InPlace(h));
+        Assert.Equal(Ok, h.Run("SET", "nx", Value('s'))); // SETNX's array is the row's own
+        Assert.Equal(Ok, h.Run("SET", "new1", Value('t')));
+        Assert.Equal(13, InPlace(h));
+        Assert.Equal(Bulk(Value('s')), h.Run("GET", "nx"));
+        Assert.Equal(Bulk("SHORT"), h.Run("GET", "s"));
+        Assert.Equal(Bulk("raw"), h.Run("OBJECT", "ENCODING", "k"));
+        AssertDataBytes(h, ("k", Value('j')), ("m", Value('n')), ("s", "SHORT"), ("new1", Value('t')), ("new2", "tiny"), ("nx", Value('s')));
+
+        // SET ... GET hands the old value out: its next write allocates, and the reply is the old bytes.
+        Assert.Equal(Bulk(Value('j')), h.Run("SET", "k", Value('k'), "GET"));
+        Assert.Equal(Bulk(Value('k')), h.Run("SET", "k", Value('l'), "EX", "5", "GET"));
+        Assert.Equal(Bulk(Value('l')), h.Run("GET", "k"));
+
+        // The log replays to the same keyspace (SETEX/PSETEX/SET EX are logged as SET ... PXAT with the value's copy).
+        var log = new ArrayBufferWriter<byte>();
+        foreach (KvCommand c in h.Aof.Commands) AofWriter.WriteCommand(log, c);
+        var replayed = new StoreHarness(new KvStore(random: new Random(1))) { Now = h.Now };
+        AofLoader.Load(log.WrittenSpan, replayed.Store, h.Now);
+        foreach (string key in new[] { "k", "m", "s", "new1", "new2", "nx" })
+        {
+            Assert.Equal(h.Run("GET", key), replayed.Run("GET", key));
+            Assert.Equal(h.Run("PTTL", key), replayed.Run("PTTL", key));
+        }
+        Assert.Contains(h.Logged, l => l.Contains("PXAT", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Setex_in_place_over_a_value_a_deferred_aof_sink_holds()
+    {
+        var store = new KvStore(random: new Random(1));
+        var sink = new DeferredSink();
+        long now = 1_700_000_000_000;
+        void Run(params string[] args) => store.Execute(KvCommand.Create(args), now, new RespWriter(new ArrayBufferWriter<byte>()), sink);
+        Run("SET", "k", Value('a'), "EX", "100");
+        Run("SETEX", "k", "100", Value('b'));
+        Run("SET", "k", Value('c'), "PX", "100000");
+        Run("MSET", "k", Value('d'));
+        Run("SET", "k", Value('e'), "NX");
+        Run("SET", "k", Value('f'), "XX", "KEEPTTL");
+        Assert.True(store.Database(0).InPlaceStringWrites >= 4);
+        string[] values = sink.Held.Where(c => c.Count >= 3 && !c.GetString(0).Equals("SELECT", StringComparison.OrdinalIgnoreCase))
+            .Select(c => c.GetString(2)).ToArray();
+        Assert.Equal([Value('a'), Value('b'), Value('c'), Value('d'), Value('f')], values);
+    }
+
+    [Fact]
+    public void String_readers_do_not_hand_out_the_array()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "k", Value('a'));
+        h.Run("SET", "k", Value('a'));
+        h.Run("SET", "n", "12");
+        long before = InPlace(h);
+        Assert.Equal($"*2\r\n{Bulk(Value('a'))}$2\r\n12\r\n", h.Run("MGET", "k", "n"));
+        Assert.Equal(":1024\r\n", h.Run("STRLEN", "k"));
+        Assert.Equal(Bulk("aaa"), h.Run("GETRANGE", "k", "0", "2"));
+        Assert.Equal(Bulk(Value('a')), h.Run("GETEX", "k", "PERSIST"));
+        Assert.Equal(Ok, h.Run("SET", "k", Value('b')));
+        Assert.Equal(before + 1, InPlace(h));
+        Assert.Equal(":13\r\n", h.Run("INCR", "n"));
+        Assert.Equal(":1025\r\n", h.Run("APPEND", "k", "!"));
+        Assert.Equal(":1025\r\n", h.Run("SETRANGE", "k", "0", "X"));
+        Assert.Equal(Bulk("X" + Value('b', 1023) + "!"), h.Run("GETDEL", "k"));
+        Assert.Equal("$-1\r\n", h.Run("GET", "k"));
+    }
 }
