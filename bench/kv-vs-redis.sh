@@ -13,7 +13,10 @@
 #                    with the same persistence (the default run gives Kv its AOF and redis-server none); not used by
 #                    the durable workload (its --appendfsync always would be overridden): run that one without it
 #   GARNET_ARGS=     more garnet-server arguments
-#   SERVERS="redis garnet kv"   which servers to run (add "kvbase" with KV_BASE_DLL=path/EioSharp.Kv.dll to compare builds)
+#   SERVERS="redis garnet kv"   which servers to run (add "kvbase" with KV_BASE_DLL=path/EioSharp.Kv.dll to compare builds;
+#                    "kv-portable", "kv-epoll", "kv-uring": EioSharp.Kv with --backend portable|epoll|uring, checked
+#                    against the backend its ready line names; e.g. the per-backend rows of issue 15:
+#                    SERVERS="redis kv-portable kv-epoll kv-uring" WORKLOADS_ONLY="c50 c50-P16" NO_MEMORY=1)
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
 #   NO_BUILD=1       skip `dotnet build`;  NO_MEMORY=1  skip the 1M-key RSS table
@@ -102,15 +105,20 @@ start() {
       [ "$3" = always ] && extra=(--aof --aof-commit-wait --checkpointdir "$dir" --device-type RandomAccess)
       # shellcheck disable=SC2086
       "$GARNET" --port "$PORT" --bind 127.0.0.1 "${extra[@]}" ${GARNET_ARGS:-} >"$dir/log" 2>&1 & ;;
-    kv|kvbase)
+    kv|kvbase|kv-*)
       local cmd=("${KV_CMD[@]}"); [ "$1" = kvbase ] && cmd=(dotnet "$KV_BASE_DLL")
       local extra=()
+      [[ "$1" == kv-* ]] && extra+=(--backend "${1#kv-}")
       [ -n "${KV_DOMAINS:-}" ] && extra+=(--domains "$KV_DOMAINS")
       [ "$3" = always ] && extra+=(--appendfsync always)
       # shellcheck disable=SC2086
       "${cmd[@]}" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" ${KV_ARGS:-} >"$dir/log" 2>&1 & ;;
   esac
   PID=$!; PIDS+=("$PID"); wait_ping "$PORT"
+  if [[ "$1" == kv-* ]] && ! grep -q "backend ${1#kv-}" "$dir/log"; then
+    echo "$1: the server did not run on the ${1#kv-} backend: $(grep -m1 -o 'backend [a-z_]*' "$dir/log")" >&2
+    exit 1
+  fi
 }
 
 stop() { # pid
@@ -182,7 +190,7 @@ PY
     case $s in
       redis) start redis "mem-redis" no ;;
       garnet) start garnet "mem-garnet" no ;;
-      kv|kvbase) KV_ARGS="${KV_ARGS:-} --appendonly no" start "$s" "mem-$s" no ;;
+      kv|kvbase|kv-*) KV_ARGS="${KV_ARGS:-} --appendonly no" start "$s" "mem-$s" no ;;
     esac
     empty=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
     redis-cli -p "$PORT" --pipe <"$WORK/load.resp" >/dev/null
@@ -209,11 +217,15 @@ for line in open(sys.argv[1]):
     runs[(name, test, server)].append(float(rps)); cpu[(name, test, server)].append(float(c))
 labels = {"c50": "50 clients P1", "c50-P16": "50 clients -P 16", "c1": "1 client", "durable-c50": "50 clients, fsync always",
           "1k-P16": "1 KB values, 50 clients -P 16", "c1000": "1000 clients P1"}
-names = {"redis": "redis-server", "garnet": "Garnet", "kv": "EioSharp.Kv", "kvbase": "Kv before"}
+names = {"redis": "redis-server", "garnet": "Garnet", "kv": "EioSharp.Kv", "kvbase": "Kv before",
+         "kv-portable": "Kv portable", "kv-epoll": "Kv epoll", "kv-uring": "Kv io_uring"}
+backends = [s for s in servers if s.startswith("kv-")]
 hdr = "| workload | cmd | " + " | ".join(f"{names[s]} ops/s" for s in servers) + " | " + " | ".join(f"{names[s]} CPU us/req" for s in servers)
 if "kv" in servers and "redis" in servers: hdr += " | Kv/redis ops | Kv/redis CPU"
 if "kv" in servers and "garnet" in servers: hdr += " | Kv/Garnet ops"
 if "kv" in servers and "kvbase" in servers: hdr += " | Kv/before CPU"
+if "redis" in servers: hdr += "".join(f" | {names[b]}/redis CPU" for b in backends)
+if "kv-uring" in servers and "kv-epoll" in servers: hdr += " | io_uring/epoll CPU"
 hdr += " |"; print(hdr); print("|" + "---|" * (hdr.count("|") - 1))
 for name, test in order:
     r = {s: statistics.median(runs[(name, test, s)]) for s in servers}
@@ -222,6 +234,8 @@ for name, test in order:
     if "kv" in servers and "redis" in servers: row += f" | {r['kv']/r['redis']:.2f}x | {c['kv']/c['redis']:.2f}x"
     if "kv" in servers and "garnet" in servers: row += f" | {r['kv']/r['garnet']:.2f}x"
     if "kv" in servers and "kvbase" in servers: row += f" | {c['kv']/c['kvbase']:.2f}x"
+    if "redis" in servers: row += "".join(f" | {c[b]/c['redis']:.2f}x" for b in backends)
+    if "kv-uring" in servers and "kv-epoll" in servers: row += f" | {c['kv-uring']/c['kv-epoll']:.2f}x"
     print(row + " |")
 mem = [l.split() for l in open(sys.argv[2])]
 if mem:

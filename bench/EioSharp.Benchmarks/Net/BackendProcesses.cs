@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using EioSharp.Fs;
 using EioSharp.Net;
 
@@ -22,7 +23,10 @@ namespace EioSharp.Benchmarks.Net;
 /// <item><c>file-sync portable|epoll|uring|raw COUNT SIZE DIR</c>: COUNT times, write SIZE bytes at the end of a new file
 /// in DIR and fsync it; prints CPU and wall time per iteration. <c>raw</c> is <see cref="RandomAccess.Write(Microsoft.Win32.SafeHandles.SafeFileHandle, ReadOnlySpan{byte}, long)"/>
 /// plus <see cref="FileStream.Flush(bool)"/> on the calling thread; the backends use <see cref="FileWriter.WriteAtAsync"/> and
-/// <see cref="FileWriter.SyncAsync"/> in a fiber.</item>
+/// <see cref="FileWriter.SyncAsync"/> in a fiber. Suffixes (any variant, in this order): <c>-linked</c> uses
+/// <see cref="FileWriter.WriteAtAndSyncAsync"/> (on io_uring a WRITE linked to an FSYNC), or <c>-inline</c> a blocking
+/// <see cref="FileWriter.WriteAt"/> then the async sync (the KV server's AOF does that); <c>-datasync</c> syncs with
+/// <c>fdatasync</c> (raw: the libc call) instead of <c>fsync</c>.</item>
 /// </list>
 /// </summary>
 public static class BackendProcesses
@@ -51,7 +55,7 @@ public static class BackendProcesses
         }
     }
 
-    private static EioBackend Backend(string name) => name switch
+    private static EioBackend Backend(string name) => name.Replace("-linked", "").Replace("-inline", "").Replace("-datasync", "") switch
     {
         "portable" => EioBackend.Portable,
         "epoll" => EioBackend.Epoll,
@@ -223,7 +227,8 @@ public static class BackendProcesses
         var proc = Process.GetCurrentProcess();
         TimeSpan cpu0 = default, cpu1 = default;
         var wall = new Stopwatch();
-        if (backend == "raw")
+        bool linked = backend.Contains("-linked"), inline = backend.Contains("-inline"), dataOnly = backend.Contains("-datasync");
+        if (backend.StartsWith("raw", StringComparison.Ordinal))
         {
             using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
             long off = 0;
@@ -238,7 +243,17 @@ public static class BackendProcesses
 
                 RandomAccess.Write(fs.SafeFileHandle, data, off);
                 off += size;
-                fs.Flush(flushToDisk: true);
+                if (dataOnly)
+                {
+                    if (fdatasync((int)fs.SafeFileHandle.DangerousGetHandle()) != 0)
+                    {
+                        throw new IOException("fdatasync failed", Marshal.GetLastPInvokeError());
+                    }
+                }
+                else
+                {
+                    fs.Flush(flushToDisk: true);
+                }
             }
 
             wall.Stop();
@@ -268,9 +283,22 @@ public static class BackendProcesses
                             wall.Start();
                         }
 
-                        await f.WriteAtAsync(off, data);
+                        if (linked)
+                        {
+                            await f.WriteAtAndSyncAsync(off, data, dataOnly);
+                        }
+                        else if (inline)
+                        {
+                            f.WriteAt(off, data); // as the KV server's AOF: a blocking pwrite into the page cache, then the sync
+                            await (dataOnly ? f.DataSyncAsync() : f.SyncAsync());
+                        }
+                        else
+                        {
+                            await f.WriteAtAsync(off, data);
+                            await (dataOnly ? f.DataSyncAsync() : f.SyncAsync());
+                        }
+
                         off += size;
-                        await f.SyncAsync();
                     }
 
                     wall.Stop();
@@ -287,4 +315,7 @@ public static class BackendProcesses
     }
 
     private static int Warmup(int count) => Math.Max(10, count / 10);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int fdatasync(int fd);
 }

@@ -5,7 +5,8 @@ using Microsoft.Win32.SafeHandles;
 namespace EioSharp.Backends.Uring;
 
 /// <summary>
-/// Files on the ring (issue 15): positional read and write (IORING_OP_READ/WRITE), fsync/fdatasync (IORING_OP_FSYNC),
+/// Files on the ring (issue 15): positional read and write (IORING_OP_READ/WRITE), fsync/fdatasync (IORING_OP_FSYNC), a
+/// write and its fsync as one linked pair (IOSQE_IO_LINK),
 /// fstat (IORING_OP_STATX) and open (IORING_OP_OPENAT2, with the sandbox's <c>RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS</c>)
 /// as submissions on the calling domain's ring instead of blocking calls on the offload or .NET's thread pool.
 /// </summary>
@@ -34,6 +35,11 @@ internal static class UringFiles
 
     /// <summary>File operations submitted to a ring so far in the process (tests: the backend does the file I/O itself).</summary>
     internal static long Operations => Interlocked.Read(ref s_operations);
+
+    private static long s_linkedWriteSyncs;
+
+    /// <summary>Linked WRITE+FSYNC pairs submitted so far in the process (tests: <see cref="WriteThenSyncAsync"/> links them).</summary>
+    internal static long LinkedWriteSyncs => Interlocked.Read(ref s_linkedWriteSyncs);
 
     /// <summary>The calling fiber's ring when its domain runs the io_uring backend and the kernel supports <paramref name="opcode"/>; else null.</summary>
     public static UringPoller? Ring(byte opcode) =>
@@ -110,6 +116,70 @@ internal static class UringFiles
                     throw NativeErrors.FromErrno(-res, display);
                 }
             }
+        }
+        finally
+        {
+            file.DangerousRelease();
+        }
+    }
+
+    /// <summary>
+    /// All of <paramref name="data"/> written at <paramref name="offset"/>, then <c>fsync</c> (<c>fdatasync</c> when
+    /// <paramref name="dataOnly"/>): an IORING_OP_WRITE linked (IOSQE_IO_LINK) to an IORING_OP_FSYNC, one submission and
+    /// one wake-up of the fiber for both. A short write breaks the link (the kernel cancels the fsync): the rest is written
+    /// and synced the same way.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled and the kernel cancelled the write or the fsync (a part,
+    /// or all, of the data may be written and not synced).</exception>
+    /// <exception cref="IOException">The kernel reported an error for the write or the fsync (HResult is the errno).</exception>
+    public static async ValueTask WriteThenSyncAsync(SafeFileHandle file, ReadOnlyMemory<byte> data, long offset, bool dataOnly, string display)
+    {
+        var frame = FiberFrame.Require();
+        bool added = false;
+        file.DangerousAddRef(ref added);
+        try
+        {
+            uint fsyncFlags = dataOnly ? Sys.IORING_FSYNC_DATASYNC : 0;
+            while (!data.IsEmpty)
+            {
+                var pin = data.Pin();
+                Interlocked.Increment(ref s_operations);
+                Interlocked.Increment(ref s_linkedWriteSyncs);
+                var op = UringOp.StartWriteThenSync(frame, Fd(file), pin, UringIo.Addr(pin), (uint)data.Length, (ulong)offset, fsyncFlags);
+                long pair = await op.PairTask;
+                int written = (int)pair, synced = (int)(pair >> 32);
+                if (written == data.Length)
+                {
+                    if (synced >= 0)
+                    {
+                        return;
+                    }
+
+                    if (-synced is not (NativeErrors.EINTR or Sys.ECANCELED))
+                    {
+                        throw NativeErrors.FromErrno(-synced, display);
+                    }
+
+                    break; // the fsync alone, below
+                }
+
+                if (written > 0)
+                {
+                    data = data[written..];
+                    offset += written;
+                }
+                else if (written == 0)
+                {
+                    throw new IOException($"write {display}: the kernel wrote nothing", NativeErrors.EIO);
+                }
+                else if (-written is not (NativeErrors.EINTR or NativeErrors.EAGAIN))
+                {
+                    throw NativeErrors.FromErrno(-written, display);
+                }
+            }
+
+            await SyncAsync(file, dataOnly, display);
         }
         finally
         {

@@ -340,6 +340,16 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
     public void Attach(Domain domain) => Domain = domain;
 
+    /// <summary>Makes sure the next <paramref name="count"/> SQEs fit in the queue without a submission in between
+    /// (submitting what is queued first if not), so that a linked chain (IOSQE_IO_LINK) is submitted whole.</summary>
+    internal void ReserveSqes(uint count)
+    {
+        if (_localTail - Volatile.Read(ref *_sqHead) + count > _sqEntries)
+        {
+            Enter(0, 0);
+        }
+    }
+
     /// <summary>Gets a free SQE (submitting the queue first if it is full) and fills in the common fields.</summary>
     internal IoUringSqe* NextSqe(byte opcode, int fd, ulong userData)
     {
@@ -524,7 +534,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
                 _ops[slot] = null;
                 _freeSlots.Push(slot);
                 _inflight--;
-                op?.Complete(cqe.Res);
+                op?.Complete(cqe.UserData, cqe.Res);
             }
 
             if (head == tail)
@@ -722,6 +732,7 @@ internal static unsafe partial class Sys
     public const byte IORING_OP_RECV = 27;
     public const byte IORING_OP_OPENAT2 = 28;
     public const uint IORING_FSYNC_DATASYNC = 1;
+    public const byte IOSQE_IO_LINK = 1 << 2;
     public const int PROT_READ = 1;
     public const int PROT_WRITE = 2;
     public const int MAP_SHARED = 1;
