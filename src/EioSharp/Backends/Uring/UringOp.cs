@@ -122,14 +122,12 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
 
     public ValueTask<int> Task => new(this, _version);
 
-<<<<<<< HEAD
     /// <summary>The token of <see cref="Task"/> (for a wrapper that awaits this operation as its own source).</summary>
     internal short Version => _version;
-=======
+
     /// <summary>The awaitable of an operation started by <see cref="StartWriteThenSync"/>: the write's result in the low 32
     /// bits, the fsync's in the high 32 bits (each >= 0 or -errno).</summary>
     public ValueTask<long> PairTask => new(this, _version);
->>>>>>> h67
 
     private void CheckToken(short token)
     {
