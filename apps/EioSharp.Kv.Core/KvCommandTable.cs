@@ -141,9 +141,6 @@ public static class KvCommandTable
     private static readonly FrozenDictionary<string, KvCommandInfo> s_byName =
         s_all.ToFrozenDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
 
-    private static readonly FrozenDictionary<string, KvCommandInfo>.AlternateLookup<ReadOnlySpan<char>> s_bySpan =
-        s_byName.GetAlternateLookup<ReadOnlySpan<char>>();
-
     private static KvCommandInfo C(KvCommandId id, string name, int arity, KvCommandFlags flags, int first, int last, int step)
         => new(id, name, arity, flags, first, last, step);
 
@@ -155,17 +152,54 @@ public static class KvCommandTable
     public static IReadOnlyList<KvCommandInfo> All => s_all;
 
     /// <summary>Finds a command by name (ASCII, case-insensitive); null when unknown.</summary>
+    /// <remarks>Every command from a client and every redis.call of a script comes here: an open-addressing table keyed
+    /// by the name's bytes (hashed with ASCII letters folded to lower case, compared with
+    /// <see cref="System.Text.Ascii.EqualsIgnoreCase(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>), with no conversion to
+    /// chars and no string hash.</remarks>
     public static KvCommandInfo? Find(ReadOnlySpan<byte> name)
     {
         if (name.Length == 0 || name.Length > MaxNameLength) return null;
-        Span<char> chars = stackalloc char[name.Length];
-        for (int i = 0; i < name.Length; i++)
+        int mask = s_byBytes.Length - 1;
+        for (int slot = (int)(FoldedHash(name) & (uint)mask); ; slot = (slot + 1) & mask)
         {
-            byte b = name[i];
-            if (b >= 0x80) return null;
-            chars[i] = (char)b;
+            ref readonly NameSlot entry = ref s_byBytes[slot];
+            if (entry.Info is null) return null;
+            if (System.Text.Ascii.EqualsIgnoreCase(name, entry.Name)) return entry.Info;
         }
-        return s_bySpan.TryGetValue(chars, out var info) ? info : null;
+    }
+
+    // FNV-1a over the bytes with ASCII upper-case letters folded to lower case ('A'..'Z' | 0x20); other bytes as they are
+    // (a name with one never matches a table name, all lower-case ASCII, and EqualsIgnoreCase decides).
+    private static uint FoldedHash(ReadOnlySpan<byte> name)
+    {
+        uint h = 2166136261;
+        foreach (byte b in name)
+        {
+            uint c = b - (uint)'A' <= 'Z' - 'A' ? (uint)(b | 0x20) : b;
+            h = (h ^ c) * 16777619;
+        }
+        return h;
+    }
+
+    // The open-addressing table of Find: a power of two at least four times the command count (short probe runs); an
+    // empty slot has no Info.
+    private readonly record struct NameSlot(KvCommandInfo? Info, byte[] Name);
+
+    private static readonly NameSlot[] s_byBytes = BuildByBytes();
+
+    private static NameSlot[] BuildByBytes()
+    {
+        int size = 1;
+        while (size < s_all.Length * 4) size <<= 1;
+        var slots = new NameSlot[size];
+        foreach (KvCommandInfo info in s_all)
+        {
+            byte[] bytes = System.Text.Encoding.ASCII.GetBytes(info.Name.ToLowerInvariant());
+            int slot = (int)(FoldedHash(bytes) & (uint)(size - 1));
+            while (slots[slot].Info is not null) slot = (slot + 1) & (size - 1); // names are unique (s_byName would throw)
+            slots[slot] = new NameSlot(info, bytes);
+        }
+        return slots;
     }
 
     /// <summary>Finds a command by name (case-insensitive); null when unknown.</summary>

@@ -64,6 +64,12 @@ public sealed partial class KvConnectionState
     }
 
     /// <summary>The check redis.call makes in a script (Redis's scriptVerifyACL): null, or the error (without "ERR ").</summary>
+    /// <summary>Whether <paramref name="caller"/>'s user may run every command on every key and channel, so that
+    /// <see cref="ScriptAclError"/> finds nothing to refuse (a script checks once per run: its user cannot change
+    /// while it runs, AUTH and ACL being refused inside scripts).</summary>
+    internal static bool ScriptAclUnrestricted(KvSession caller)
+        => caller.Connection is not { } conn || conn.User.State.Root is { AllCommands: true, AllKeys: true, AllChannels: true };
+
     internal static string? ScriptAclError(KvSession caller, KvCommand command, long nowMs)
     {
         if (caller.Connection is not { } conn) return null;

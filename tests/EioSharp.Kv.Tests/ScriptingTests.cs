@@ -196,6 +196,43 @@ public class ScriptingTests
         Assert.Equal(0xe9c6d914c4b8d9caUL, FunctionDump.Crc64(0, "123456789"u8));
 
     [Fact]
+    public void The_Lua_small_block_pool_stays_bounded_and_keeps_the_memory_accounting_and_limit()
+    {
+        var sb = new LuaSandbox("@user_script");
+        KeraLua.Lua l = sb.State;
+        void Collect()
+        {
+            for (int i = 0; i < 8; i++) l.GarbageCollector(KeraLua.LuaGC.Collect, 0); // the string table halves per cycle
+        }
+        KeraLua.LuaStatus RunChunk(string code)
+        {
+            KeraLua.LuaStatus st = l.LoadString(code, "=test");
+            if (st == KeraLua.LuaStatus.OK) st = l.PCall(0, 0, 0);
+            return st;
+        }
+        Collect();
+        long before = sb.MemoryUsed;
+        // Blocks of every size class (tables, short and long strings), all dropped: twice, the second run reusing the pool.
+        const string Churn = "local t = {} for i = 1, 20000 do t[i] = {i, tostring(i) .. string.rep('y', i % 300)} end t = nil";
+        for (int round = 0; round < 2; round++)
+        {
+            Assert.Equal(KeraLua.LuaStatus.OK, RunChunk(Churn));
+            Collect();
+            Assert.InRange(sb.PooledBytes, 1, 256 * 1024);
+            Assert.InRange(sb.MemoryUsed, before - 32 * 1024, before + 32 * 1024); // the churn allocates megabytes
+        }
+        // The cap counts requested bytes as before: growth past it fails with Lua's memory error, and the state recovers.
+        sb.MemoryLimit = sb.MemoryUsed + 256 * 1024;
+        Assert.Equal(KeraLua.LuaStatus.ErrMem, RunChunk("local t = {} for i = 1, 1e7 do t[i] = {i} end"));
+        l.SetTop(0);
+        sb.MemoryLimit = LuaSandbox.DefaultMemoryLimit;
+        Collect();
+        Assert.Equal(KeraLua.LuaStatus.OK, RunChunk(Churn));
+        sb.Dispose();
+        Assert.Equal(0, sb.PooledBytes);
+    }
+
+    [Fact]
     public void A_script_that_allocates_without_bound_fails_and_the_next_one_runs()
     {
         var h = new StoreHarness();

@@ -18,7 +18,8 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private const int HookInstructionCount = 100_000; // Redis's count hook period (script_lua.c LUA_MASKCOUNT)
 
     // One static allocator: KeraLua's finalizer may close a state after this object is gone, so the delegate must never
-    // be collected; the accounting lives in native memory (ud: two longs, used and limit) that is never freed.
+    // be collected; the accounting lives in native memory (ud: used, limit, then the small-block pool's state, see
+    // AccountLongs) that is never freed.
     private static readonly LuaAlloc s_alloc = Allocate;
     private readonly long* _account;
     private readonly List<Delegate> _keepAlive = []; // delegates handed to native code must outlive the state
@@ -32,7 +33,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
     public LuaSandbox(string chunkName, long memoryLimit = DefaultMemoryLimit)
     {
         ChunkName = chunkName;
-        _account = (long*)NativeMemory.AllocZeroed(2, sizeof(long));
+        _account = (long*)NativeMemory.AllocZeroed(AccountLongs, sizeof(long));
         MemoryLimit = memoryLimit;
         State = new Lua(s_alloc, (IntPtr)_account);
         // The same allocator, called through an unmanaged entry point: a delegate's reverse P/Invoke costs far more
@@ -269,34 +270,155 @@ internal sealed unsafe class LuaSandbox : IDisposable
         }
     }
 
+    // ------------------------------------------------------------------ allocator
+    //
+    // Lua allocates and frees small blocks on nearly every operation (strings, tables, closures, call frames): a script
+    // call of three redis.call's makes a few dozen. libc's malloc/free cost more than the rest of the allocator, so small
+    // blocks go through a size-class pool of this state: SmallClasses free lists of blocks of 24, 40, 56, ... 264 bytes
+    // (glibc's own chunk sizes, so a block costs what malloc of its size would), each block an ordinary malloc'd block of
+    // its class's full size. Freeing pushes the block on its class's list, allocating pops one; only when the list is
+    // empty is malloc called, and only when the pool holds PoolCapBytes already is free. The memory accounting (used and
+    // limit) stays that of Lua's requested sizes: a block in the pool is free memory to the script, and the pool is
+    // bounded (at most PoolCapBytes per state on top of what the scripts hold). Pool state lives in the native account
+    // block (ud): [0] used, [1] limit, [2] bytes in the pool, [3] 1 once the state is closing (no pooling, frees go to
+    // libc), [4..4+SmallClasses) the free lists' heads (a free block's first 8 bytes link to the next).
+    //
+    // Every small block of a pooled state is made by TakeSmall (never by libc's realloc to a small size): a block's real
+    // size is always at least its class's, whichever class Lua's osize puts it in later. Lua's contract: osize is the
+    // size last requested for the block; a shrink (nsize <= osize) must not fail (it keeps the larger block if needed).
+
+    private const int SmallClasses = 16;
+    private const int SmallMax = 24 + 16 * (SmallClasses - 1); // 264
+    private const long PoolCapBytes = 256 * 1024;
+    private const int AccountLongs = 4 + SmallClasses;
+    private const int UsedSlot = 0, LimitSlot = 1, PooledSlot = 2, ClosingSlot = 3, HeadsSlot = 4;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int SmallClass(nuint size) => size <= 24 ? 0 : (int)((size - 24 + 15) >> 4);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nuint ClassSize(int k) => (nuint)(24 + 16 * k);
+
+    /// <summary>Bytes of free blocks the small-block pool holds (not counted in <see cref="MemoryUsed"/>).</summary>
+    public long PooledBytes => _account[PooledSlot];
+
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static IntPtr AllocateUnmanaged(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
     {
         // The hot path of every Lua allocation: libc's realloc/free called without a GC transition (NativeMemory's
         // P/Invokes pay one each way on top of this callback's own). Same heap as NativeMemory (and KeraLua's first
         // allocations through the delegate), so blocks move freely between the two.
-        if (s_realloc == null) return Allocate(ud, ptr, osize, nsize);
-        long* account = (long*)ud;
-        long oldSize = ptr == IntPtr.Zero ? 0 : (long)(ulong)osize; // with no block, osize is a type tag
-        if (nsize == 0)
-        {
-            if (ptr != IntPtr.Zero)
-            {
-                s_free((void*)ptr);
-                account[0] -= oldSize;
-            }
-            return IntPtr.Zero;
-        }
-        long delta = (long)(ulong)nsize - oldSize;
-        if (delta > 0 && account[0] + delta > account[1]) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
-        void* result = s_realloc((void*)ptr, nsize);
-        if (result == null) return IntPtr.Zero;
-        account[0] += delta;
-        return (IntPtr)result;
+        if (s_realloc == null) return AllocateNative(ud, ptr, osize, nsize);
+        return (IntPtr)Reallocate((long*)ud, (void*)ptr, (nuint)osize, (nuint)nsize);
     }
 
-    // libc's realloc and free (the C library NativeMemory uses on Unix), or null where it is not found (then NativeMemory).
-    // Neither calls back into managed code nor blocks for long: safe without the GC transition.
+    private static IntPtr Allocate(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
+    {
+        // KeraLua's first allocations (lua_newstate) come through this delegate: the same pool discipline as later.
+        if (s_realloc == null) return AllocateNative(ud, ptr, osize, nsize);
+        return (IntPtr)Reallocate((long*)ud, (void*)ptr, (nuint)osize, (nuint)nsize);
+    }
+
+    private static void* Reallocate(long* account, void* ptr, nuint osize, nuint nsize)
+    {
+        nuint oldSize = ptr == null ? 0 : osize; // with no block, osize is a type tag
+        if (nsize == 0)
+        {
+            if (ptr != null)
+            {
+                Release(account, ptr, oldSize);
+                account[UsedSlot] -= (long)oldSize;
+            }
+            return null;
+        }
+        long delta = (long)nsize - (long)oldSize;
+        if (delta > 0 && account[UsedSlot] + delta > account[LimitSlot]) return null; // Lua raises "not enough memory"; shrinking never fails
+        void* result;
+        if (nsize <= SmallMax)
+        {
+            int k = SmallClass(nsize);
+            if (ptr != null && oldSize <= SmallMax && SmallClass(oldSize) == k)
+            {
+                result = ptr; // the block's class already holds nsize
+            }
+            else
+            {
+                result = TakeSmall(account, k);
+                if (result == null)
+                {
+                    if (ptr == null || nsize > oldSize) return null;
+                    result = ptr; // a shrink must not fail: keep the larger block (its size is >= nsize's class)
+                }
+                else if (ptr != null)
+                {
+                    Buffer.MemoryCopy(ptr, result, (long)nsize, (long)Math.Min(oldSize, nsize));
+                    Release(account, ptr, oldSize);
+                }
+            }
+        }
+        else
+        {
+            // A large block: libc's realloc (a small block is a plain malloc'd block too, so it may grow in place).
+            result = s_realloc(ptr, nsize);
+            if (result == null) return null;
+        }
+        account[UsedSlot] += delta;
+        return result;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void* TakeSmall(long* account, int k)
+    {
+        void** head = (void**)(account + HeadsSlot + k);
+        void* block = *head;
+        if (block != null)
+        {
+            *head = *(void**)block;
+            account[PooledSlot] -= (long)ClassSize(k);
+            return block;
+        }
+        return s_realloc(null, ClassSize(k));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Release(long* account, void* block, nuint size)
+    {
+        if (size <= SmallMax && account[ClosingSlot] == 0)
+        {
+            int k = SmallClass(size);
+            long classSize = (long)ClassSize(k);
+            if (account[PooledSlot] + classSize <= PoolCapBytes)
+            {
+                void** head = (void**)(account + HeadsSlot + k);
+                *(void**)block = *head;
+                *head = block;
+                account[PooledSlot] += classSize;
+                return;
+            }
+        }
+        s_free(block);
+    }
+
+    /// <summary>Stops pooling (the state is closing or closed) and frees the blocks the pool holds.</summary>
+    private static void DrainPool(long* account)
+    {
+        account[ClosingSlot] = 1;
+        if (s_free == null) return;
+        for (int k = 0; k < SmallClasses; k++)
+        {
+            void** head = (void**)(account + HeadsSlot + k);
+            while (*head != null)
+            {
+                void* block = *head;
+                *head = *(void**)block;
+                s_free(block);
+            }
+        }
+        account[PooledSlot] = 0;
+    }
+
+    // libc's realloc and free (the C library NativeMemory uses on Unix), or null where it is not found (then NativeMemory,
+    // without the pool). Neither calls back into managed code nor blocks for long: safe without the GC transition.
     private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, nuint, void*> s_realloc;
     private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, void> s_free;
 
@@ -310,7 +432,8 @@ internal sealed unsafe class LuaSandbox : IDisposable
         }
     }
 
-    private static IntPtr Allocate(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
+    // Without libc's entry points: NativeMemory, no pool.
+    private static IntPtr AllocateNative(IntPtr ud, IntPtr ptr, UIntPtr osize, UIntPtr nsize)
     {
         long* account = (long*)ud;
         long oldSize = ptr == IntPtr.Zero ? 0 : (long)(ulong)osize; // with no block, osize is a type tag
@@ -319,15 +442,15 @@ internal sealed unsafe class LuaSandbox : IDisposable
             if (ptr != IntPtr.Zero)
             {
                 NativeMemory.Free((void*)ptr);
-                account[0] -= oldSize;
+                account[UsedSlot] -= oldSize;
             }
             return IntPtr.Zero;
         }
         long delta = (long)(ulong)nsize - oldSize;
-        if (delta > 0 && account[0] + delta > account[1]) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
+        if (delta > 0 && account[UsedSlot] + delta > account[LimitSlot]) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
         void* result = NativeMemory.Realloc((void*)ptr, nsize);
         if (result == null) return IntPtr.Zero;
-        account[0] += delta;
+        account[UsedSlot] += delta;
         return (IntPtr)result;
     }
 
@@ -335,8 +458,15 @@ internal sealed unsafe class LuaSandbox : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        GC.SuppressFinalize(this);
+        _account[ClosingSlot] = 1; // lua_close's frees go straight to libc
         State.Dispose();
+        DrainPool(_account);
     }
+
+    /// <summary>A sandbox never disposed (the store does not dispose its script host): KeraLua's own finalizer closes the
+    /// state, before or after this one runs; either way the pool ends empty and stops caching.</summary>
+    ~LuaSandbox() => DrainPool(_account);
 
     // Runs once per state with the full libraries, then removes what Redis removes. The globals table G stays the real
     // one (the registry's LUA_RIDX_GLOBALS); scripts get a proxy P as _ENV: P reads through to G, any write to P raises

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -75,6 +76,7 @@ internal sealed partial class ScriptHost : IDisposable
         public bool Killed;
         public bool AllowOom; // the allow-oom flag (shebang, function flags): denyoom commands run even over maxmemory
         public bool WriteDirty; // a write command was called (Redis's SCRIPT_WRITE_DIRTY): from then on no -OOM
+        public bool AclUnrestricted; // the caller's user may run anything: redis.call skips the per-call ACL check
 
         /// <summary>Sets every field for a new script run.</summary>
         public void Begin(KvSession caller, long now, bool readOnly, bool isEval, string name, LuaSandbox sandbox, IAofSink? capture, bool allowOom)
@@ -93,6 +95,7 @@ internal sealed partial class ScriptHost : IDisposable
             Killed = false;
             AllowOom = allowOom;
             WriteDirty = false;
+            AclUnrestricted = KvConnectionState.ScriptAclUnrestricted(caller);
         }
 
         /// <summary>Drops the references to the caller and the sandbox once the script is done.</summary>
@@ -823,6 +826,10 @@ internal sealed partial class ScriptHost : IDisposable
         "monitor", "sync", "psync", "replconf", "shutdown", "reset", "debug", "save", "bgsave", "bgrewriteaof",
     };
 
+    // The table entries of s_deniedInScripts, looked up by reference (no case-insensitive string hash per redis.call).
+    private static readonly FrozenSet<KvCommandInfo> s_deniedInfos =
+        KvCommandTable.All.Where(i => s_deniedInScripts.Contains(i.Name)).ToFrozenSet<KvCommandInfo>(ReferenceEqualityComparer.Instance);
+
     /// <summary>redis.call (raise: true) and redis.pcall (raise: false).</summary>
     private int Call(IntPtr state, bool raise)
     {
@@ -849,8 +856,8 @@ internal sealed partial class ScriptHost : IDisposable
             return Fail(l, "Unknown Redis command called from script", raise); // Redis's lookup finds no such subcommand
         }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
-        if (s_deniedInScripts.Contains(info.Name) || (info.Handler is null && !ping && !echo && !publish && !stateless && !lolwut && !migrate)) return Fail(l, "This Redis command is not allowed from script", raise);
-        if (run.Caller is { } caller && KvConnectionState.ScriptAclError(caller, command, run.Now) is { } aclError) return Fail(l, aclError, raise);
+        if (s_deniedInfos.Contains(info) || (info.Handler is null && !ping && !echo && !publish && !stateless && !lolwut && !migrate)) return Fail(l, "This Redis command is not allowed from script", raise);
+        if (!run.AclUnrestricted && run.Caller is { } caller && KvConnectionState.ScriptAclError(caller, command, run.Now) is { } aclError) return Fail(l, aclError, raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
         // Redis's scriptVerifyWriteCommandAllow: while the AOF cannot be written, writes fail with the disk error.
         if (info.IsWrite && _store.WritesDeniedError is { } diskError) return Fail(l, "-" + diskError, raise);
