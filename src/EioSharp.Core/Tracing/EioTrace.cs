@@ -11,8 +11,9 @@ namespace EioSharp.Tracing;
 /// (<see cref="IsEnabled"/>). When on, each event is one read of the CPU's time-stamp counter where it can be used (see <see cref="TraceClock"/>; else
 /// <see cref="Stopwatch.GetTimestamp"/>) and one 32-byte store of plain data into the domain's ring (no allocation, no
 /// lock on a domain thread); a suspension, and a wake-up of a fiber of the same domain, read no clock (they take the time
-/// of the domain's next event, normally the next item's start: one clock read per fiber switch), and a suspension records
-/// its fiber (one <see cref="AsyncLocal{T}"/> read). A suspension and the next item's start share one slot.</para>
+/// of the domain's next event, normally the next item's start: one clock read per fiber switch). A suspension on a waiter
+/// also records, for dumps, what the fiber waits for and since when (the time of the domain's last stamped event: no clock
+/// read, no <see cref="AsyncLocal{T}"/> read). A suspension and the next item's start share one slot.</para>
 /// <para><b>Rings</b>: each domain writes only its own ring, so recording needs no synchronisation; events recorded by
 /// threads that are not domains (system threads, .NET I/O completions) go to a shared ring under a lock. A full ring
 /// overwrites its oldest events (the last <see cref="RingCapacity"/> events per domain are always available to
@@ -84,8 +85,7 @@ public static class EioTrace
             s_capacity = ringCapacity;
             NewGeneration(s_file);
             s_sessionOn = true;
-            Interlocked.Increment(ref Domain.WatchdogsRunning); // suspensions record their fiber
-            UpdateOn();
+            UpdateOn(); // suspensions record their fiber for dumps through the trace hook (Suspended(FiberFrame, WaiterNode))
             s_file?.StartThread();
         }
     }
@@ -104,7 +104,6 @@ public static class EioTrace
             }
 
             s_sessionOn = false;
-            Interlocked.Decrement(ref Domain.WatchdogsRunning);
             UpdateOn();
             file = s_file;
             if (!On)
@@ -196,17 +195,9 @@ public static class EioTrace
         {
             int before = s_eventSourceListeners;
             s_eventSourceListeners = Math.Max(0, before + (add ? 1 : -1));
-            if (before == 0 && s_eventSourceListeners > 0)
+            if (before == 0 && s_eventSourceListeners > 0 && !s_sessionOn)
             {
-                Interlocked.Increment(ref Domain.WatchdogsRunning);
-                if (!s_sessionOn)
-                {
-                    NewGeneration(null);
-                }
-            }
-            else if (before > 0 && s_eventSourceListeners == 0)
-            {
-                Interlocked.Decrement(ref Domain.WatchdogsRunning);
+                NewGeneration(null);
             }
 
             UpdateOn();
@@ -424,6 +415,46 @@ public static class EioTrace
     {
         var f = frame ?? FiberFrame.Current;
         EmitUnstamped(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, FiberData(f?.Fiber));
+    }
+
+    /// <summary>A fiber suspends on the waiter <paramref name="w"/> (called by the waiter, in its <c>OnCompleted</c>): records
+    /// the suspension (reason and argument from the waiter) and, for dumps, what the fiber is suspended on and since when
+    /// (<see cref="FiberInfo.SuspendedAt"/>), so that tracing needs neither the watchdog's frame lookup (an
+    /// <see cref="AsyncLocal{T}"/> read) nor a clock read per suspension.</summary>
+    /// <param name="frame">The suspending code's frame or fiber (null outside fiber code).</param>
+    /// <param name="w">The waiter.</param>
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
+    internal static void Suspended(FiberFrame? frame, WaiterNode w)
+    {
+        var fiber = frame?.Fiber;
+        var d = Domain.Current;
+        if (d is null)
+        {
+            fiber?.Suspended(w);
+            Emit(TraceEventKind.FiberSuspended, fiber?.Id ?? 0, 0, w.TraceArg, w.TraceReason, FiberData(fiber));
+            return;
+        }
+
+        var ring = d.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(d);
+        }
+
+        long id = 0;
+        object? data = null;
+        if (fiber is not null)
+        {
+            fiber.SuspendedAt(w, ring.LastStamp);
+            id = fiber.Id;
+            data = FiberData(fiber);
+        }
+
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, w.TraceReason, id, 0, w.TraceArg, data);
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(TraceEventKind.FiberSuspended, w.TraceReason, d.Id, id, 0, w.TraceArg, data);
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel

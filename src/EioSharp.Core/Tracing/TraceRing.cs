@@ -53,6 +53,18 @@ internal sealed unsafe class TraceRing
         set => _retired = value;
     }
 
+    /// <summary>The time stamp of the last published event (the domain's last clock read for the trace), or 0 when none
+    /// was published yet. Writer only (a suspension's dump record takes it instead of reading a clock).</summary>
+    public long LastStamp
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get
+        {
+            long w = _written;
+            return w == 0 ? 0 : _events[(int)((w - 1) & _mask)].Timestamp;
+        }
+    }
+
     /// <summary>The number of events ever written.</summary>
     public long Written => Volatile.Read(ref _written);
 

@@ -175,15 +175,17 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>
             return;
         }
 
-        if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
+        if (Tracing.EioTrace.On)
         {
-            // Visible to dumps (DEBUG FIBERS, the watchdog) and traces as "suspended on io", as the other backends' waits.
+            // Visible to traces and dumps as "suspended on io", as the other backends' waits (one hook records both).
+            _frame = Volatile.Read(ref Domain.WatchdogsRunning) != 0 ? FiberFrame.Current : FiberFrame.CurrentFiber;
+            Tracing.EioTrace.Suspended(_frame, this);
+        }
+        else if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
+        {
+            // Visible to dumps (DEBUG FIBERS, the watchdog).
             _frame = FiberFrame.Current;
             _frame?.Fiber.Suspended(this);
-            if (Tracing.EioTrace.On)
-            {
-                Tracing.EioTrace.Suspended(_frame, TraceReason, TraceArg);
-            }
         }
 
         _continuation = continuation;
