@@ -55,6 +55,11 @@ internal sealed class FiberInfo : FiberFrame
     /// that the end-of-fiber continuation needs no object of its own (issue 20).</summary>
     internal Task? Body;
 
+    /// <summary>The trace ring period (<see cref="Tracing.TraceRing.CarryEpoch"/>) in which this named fiber's identity
+    /// was last stored with one of its events (written by the ring's writer; see <c>EioTrace</c>'s <c>CarriedData</c>).
+    /// An int: it fits the padding after the flags, so a fiber is no larger for it.</summary>
+    internal int TraceCarried;
+
     /// <summary>True once the fiber has finished.</summary>
     internal bool Finished;
 
