@@ -102,6 +102,10 @@ public sealed class Domain
     /// <summary>The number of running watchdogs; while non-zero, suspensions record the fiber frame for <see cref="RunningFrame"/>.</summary>
     internal static int WatchdogsRunning;
 
+    /// <summary>True while suspensions are recorded for dumps: a watchdog or <c>EioDiagnostics.TrackFibers</c> runs
+    /// (<see cref="WatchdogsRunning"/>), or tracing is on (its suspension hook records them).</summary>
+    internal static bool FibersTracked => Volatile.Read(ref WatchdogsRunning) != 0 || EioTrace.IsEnabled;
+
     /// <summary>This domain's trace ring (written only by the domain's thread; see <see cref="EioTrace"/>).</summary>
     internal TraceRing? TraceRing;
 

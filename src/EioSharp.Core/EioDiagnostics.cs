@@ -14,7 +14,9 @@ namespace EioSharp;
 /// the cancel context the suspension is attached to.</para>
 /// <para><b>Cost</b>: the tree (switches and fibers) is always kept, a few pointer writes per fork and switch. What a fiber
 /// is suspended on is recorded only while fibers are tracked: <see cref="TrackFibers"/>, a running watchdog, or tracing
-/// (one <see cref="AsyncLocal{T}"/> read and one clock read of <see cref="Environment.TickCount64"/> per suspension);
+/// (with a watchdog or <see cref="TrackFibers"/>: one <see cref="AsyncLocal{T}"/> read and one clock read of
+/// <see cref="Environment.TickCount64"/> per suspension; with tracing alone, written by the trace hook with the time of the
+/// domain's last trace event, the start of the run that suspended: no clock read);
 /// otherwise a fiber that is not running is shown as "not running (untracked)".</para>
 /// <para><b>Thread safety</b>: callable from any thread, including while domains run (for example from a signal handler
 /// when a domain is stuck): the structures are read without stopping the domains, so a dump taken while they change is
@@ -177,12 +179,12 @@ public static class EioDiagnostics
 
         if (f.SuspendedOn is { } w)
         {
-            long ms = Math.Max(0, Environment.TickCount64 - f.SuspendedSince);
+            long ms = f.SuspendedForMs();
             string fd = w.TraceArg != 0 ? $" fd {w.TraceArg}" : string.Empty;
             return $"suspended on {ChromeTraceWriter.ReasonName(w.TraceReason)}{fd} for {ms} ms";
         }
 
-        return Volatile.Read(ref Domain.WatchdogsRunning) != 0
+        return Domain.FibersTracked
             ? "runnable (or awaiting an ordinary .NET task)"
             : "not running (untracked: see EioDiagnostics.TrackFibers)";
     }
@@ -234,7 +236,7 @@ public static class EioDiagnostics
         string state = f.Finished ? "finished"
             : ReferenceEquals(d.RunningFrame?.Fiber, f) && d.CurrentItem != 0 ? "running"
             : waiter is not null ? "suspended"
-            : Volatile.Read(ref Domain.WatchdogsRunning) != 0 ? "runnable" : "untracked";
+            : Domain.FibersTracked ? "runnable" : "untracked";
         w.WriteString("state", state);
         if (state == "suspended" && waiter is not null)
         {
@@ -244,7 +246,7 @@ public static class EioDiagnostics
                 w.WriteNumber("fd", waiter.TraceArg);
             }
 
-            w.WriteNumber("suspendedMs", Math.Max(0, Environment.TickCount64 - f.SuspendedSince));
+            w.WriteNumber("suspendedMs", f.SuspendedForMs());
             if (waiter.Context is { } ctx)
             {
                 WriteCancelJson(w, ctx);

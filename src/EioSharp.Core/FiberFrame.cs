@@ -47,12 +47,19 @@ internal class FiberInfo : FiberFrame
     /// or <c>EioDiagnostics.TrackFibers</c>); read racily by dumps.</summary>
     internal volatile WaiterNode? SuspendedOn;
 
-    /// <summary>When the current suspension began (<see cref="Environment.TickCount64"/>, ms).</summary>
+    /// <summary>When the current suspension began: <see cref="Environment.TickCount64"/> (ms), or, recorded by the trace
+    /// hook, the bitwise complement of a trace clock reading (negative; see <see cref="SuspendedAt"/>). Read it with
+    /// <see cref="SuspendedForMs"/>.</summary>
     internal long SuspendedSince;
 
     /// <summary>A forked fiber's body while the fiber waits for it to end (see <c>Fiber.Fork</c>; null otherwise). Kept here so
     /// that the end-of-fiber continuation needs no object of its own (issue 20).</summary>
     internal Task? Body;
+
+    /// <summary>The trace ring period (<see cref="Tracing.TraceRing.CarryEpoch"/>) in which this named fiber's identity
+    /// was last stored with one of its events (written by the ring's writer; see <c>EioTrace</c>'s <c>CarriedData</c>).
+    /// An int: it fits the padding after the flags, so a fiber is no larger for it.</summary>
+    internal int TraceCarried;
 
     /// <summary>True once the fiber has finished.</summary>
     internal bool Finished;
@@ -70,6 +77,28 @@ internal class FiberInfo : FiberFrame
     {
         SuspendedSince = Environment.TickCount64;
         SuspendedOn = w;
+    }
+
+    /// <summary>As <see cref="Suspended"/>, by the trace hook: the time is <paramref name="traceStamp"/>, the trace clock's
+    /// reading at the domain's last stamped event (the start of the run that suspends: no clock read of its own), or,
+    /// when it is 0 (nothing stamped yet), <see cref="Environment.TickCount64"/>.</summary>
+    internal void SuspendedAt(WaiterNode w, long traceStamp)
+    {
+        SuspendedSince = traceStamp > 0 ? ~traceStamp : Environment.TickCount64;
+        SuspendedOn = w;
+    }
+
+    /// <summary>How long the current suspension has lasted, in ms (for dumps; racy, best effort).</summary>
+    internal long SuspendedForMs()
+    {
+        long since = SuspendedSince;
+        if (since >= 0)
+        {
+            return Math.Max(0, Environment.TickCount64 - since);
+        }
+
+        long ticks = System.Diagnostics.Stopwatch.GetTimestamp() - Tracing.TraceClock.ToStopwatch(~since);
+        return Math.Max(0, ticks * 1000 / System.Diagnostics.Stopwatch.Frequency);
     }
 
     internal void Resumed(WaiterNode w)

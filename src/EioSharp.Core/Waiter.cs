@@ -219,18 +219,21 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         if (Volatile.Read(ref Domain.WatchdogsRunning) == 0)
         {
             _frame = FiberFrame.CurrentFiber; // enough for the run loop to install the fiber; the inner frame flows in the execution context
+            if (EioTrace.On)
+            {
+                EioTrace.Suspended(_frame, this); // the trace event and the dumps' record of the suspension (no clock read)
+            }
         }
         else
         {
-            _frame = FiberFrame.Current;
-            if (_frame is { } f)
-            {
-                f.Fiber.Suspended(this);
-            }
-
+            _frame = FiberFrame.Current; // a watchdog reports the inner frame
             if (EioTrace.On)
             {
-                EioTrace.Suspended(_frame, TraceReason, TraceArg);
+                EioTrace.Suspended(_frame, this);
+            }
+            else if (_frame is { } f)
+            {
+                f.Fiber.Suspended(this);
             }
         }
 

@@ -92,6 +92,15 @@ public sealed class ChromeTraceWriter : IDisposable
     public void Write(IReadOnlyList<TraceEvent> events)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // A named fiber's identity is stored with one of its events per half ring (EioTrace.CarriedData): take the names
+        // of the batch first, so that the slices before the carrier (the oldest part of a wrapped ring) are named too.
+        foreach (var e in events)
+        {
+            if (e.Fiber != 0 && e.Data is FiberInfo { Name: not null } info)
+            {
+                _fibers.TryAdd(e.Fiber, (info.Name, info.Owner));
+            }
+        }
         foreach (var e in events)
         {
             Write(e);

@@ -11,8 +11,9 @@ namespace EioSharp.Tracing;
 /// (<see cref="IsEnabled"/>). When on, each event is one read of the CPU's time-stamp counter where it can be used (see <see cref="TraceClock"/>; else
 /// <see cref="Stopwatch.GetTimestamp"/>) and one 32-byte store of plain data into the domain's ring (no allocation, no
 /// lock on a domain thread); a suspension, and a wake-up of a fiber of the same domain, read no clock (they take the time
-/// of the domain's next event, normally the next item's start: one clock read per fiber switch), and a suspension records
-/// its fiber (one <see cref="AsyncLocal{T}"/> read). A suspension and the next item's start share one slot.</para>
+/// of the domain's next event, normally the next item's start: one clock read per fiber switch). A suspension on a waiter
+/// also records, for dumps, what the fiber waits for and since when (the time of the domain's last stamped event: no clock
+/// read, no <see cref="AsyncLocal{T}"/> read). A suspension and the next item's start share one slot.</para>
 /// <para><b>Rings</b>: each domain writes only its own ring, so recording needs no synchronisation; events recorded by
 /// threads that are not domains (system threads, .NET I/O completions) go to a shared ring under a lock. A full ring
 /// overwrites its oldest events (the last <see cref="RingCapacity"/> events per domain are always available to
@@ -84,8 +85,7 @@ public static class EioTrace
             s_capacity = ringCapacity;
             NewGeneration(s_file);
             s_sessionOn = true;
-            Interlocked.Increment(ref Domain.WatchdogsRunning); // suspensions record their fiber
-            UpdateOn();
+            UpdateOn(); // suspensions record their fiber for dumps through the trace hook (Suspended(FiberFrame, WaiterNode))
             s_file?.StartThread();
         }
     }
@@ -104,7 +104,6 @@ public static class EioTrace
             }
 
             s_sessionOn = false;
-            Interlocked.Decrement(ref Domain.WatchdogsRunning);
             UpdateOn();
             file = s_file;
             if (!On)
@@ -196,17 +195,9 @@ public static class EioTrace
         {
             int before = s_eventSourceListeners;
             s_eventSourceListeners = Math.Max(0, before + (add ? 1 : -1));
-            if (before == 0 && s_eventSourceListeners > 0)
+            if (before == 0 && s_eventSourceListeners > 0 && !s_sessionOn)
             {
-                Interlocked.Increment(ref Domain.WatchdogsRunning);
-                if (!s_sessionOn)
-                {
-                    NewGeneration(null);
-                }
-            }
-            else if (before > 0 && s_eventSourceListeners == 0)
-            {
-                Interlocked.Decrement(ref Domain.WatchdogsRunning);
+                NewGeneration(null);
             }
 
             UpdateOn();
@@ -370,45 +361,40 @@ public static class EioTrace
         }
     }
 
-    /// <summary>As <see cref="Emit"/>, but on a domain the event takes the time of the domain's next event (no clock read):
-    /// see <see cref="TraceRing.WriteUnstamped"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each hook (a cold call for the kernel)
-    private static void EmitUnstamped(TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
-    {
-        var d = Domain.Current;
-        if (d is null)
-        {
-            Emit(kind, fiber, other, arg, reason, data);
-            return;
-        }
-
-        EmitUnstampedOn(d, kind, fiber, other, arg, reason, data);
-    }
-
-    /// <summary>As <see cref="EmitUnstamped"/>, from the thread of <paramref name="d"/> (the caller knows it).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each hook (a cold call for the kernel)
-    private static void EmitUnstampedOn(Domain d, TraceEventKind kind, long fiber, long other, long arg, TraceReason reason, object? data)
-    {
-        var ring = d.TraceRing;
-        if (ring is null || ring.Generation != s_generation)
-        {
-            ring = NewRing(d);
-        }
-
-        ring.WriteUnstamped(kind, reason, fiber, other, arg, data);
-        if (s_eventSourceListeners > 0)
-        {
-            EioEventSource.Log.Write(kind, reason, d.Id, fiber, other, arg, data);
-        }
-    }
-
-    /// <summary>What a fiber event carries: the fiber's identity if it has a name, else nothing (an unnamed fiber's
-    /// creation carries its switch, see <see cref="FiberCreated"/>).</summary>
+    /// <summary>What a fiber event carries for the EventSource and for the rare events (cancelled, outside a domain): the
+    /// fiber's identity if it has a name, else nothing (an unnamed fiber's creation carries its switch, see
+    /// <see cref="FiberCreated"/>). The switch hooks store a named fiber's identity once per half ring (<see cref="CarriedData"/>).</summary>
     /// <remarks>An object in a ring keeps it alive until overwritten, and storing it costs a GC write barrier: thousands
     /// of short unnamed fibers held by the rings made every garbage collection promote them (fork+join 5-8x slower with
     /// tracing on). Named fibers are few and long-lived.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each hook (a cold call for the kernel)
     private static object? FiberData(FiberInfo? f) => f?.Name is null ? null : f;
+
+    /// <summary>What a fiber event stored in <paramref name="ring"/> carries: a named fiber's identity with its first event
+    /// of each half-ring period of the ring (<see cref="TraceRing.CarryEpoch"/>), else nothing.</summary>
+    /// <remarks>Readers name a fiber from the first of its events that carries it and keep the name (the transcript, the
+    /// JSON export), so one carrier per period is enough; storing the fiber at each of its events cost a reference store
+    /// (a covariance check and a GC write barrier) and kept its suspension from sharing the next resume's slot
+    /// (a switch record carries no suspended fiber's object): the main fiber of a ping-pong paid both at every switch.
+    /// A reader of a whole ring sees the carriers of the newest full period and of the current one; events older than
+    /// those may show their fiber unnamed (as a creation overwritten before the window already did).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each hook (a cold call for the kernel)
+    private static object? CarriedData(TraceRing ring, FiberInfo? f)
+    {
+        if (f?.Name is null)
+        {
+            return null;
+        }
+
+        int epoch = ring.CarryEpoch;
+        if (f.TraceCarried == epoch)
+        {
+            return null;
+        }
+
+        f.TraceCarried = epoch;
+        return f;
+    }
 
     // Hooks called by the kernel, each behind `if (EioTrace.On)`.
     /// <summary>A work item starts on <paramref name="domain"/> (called by its scheduler, on its thread).</summary>
@@ -416,14 +402,82 @@ public static class EioTrace
     internal static void ItemStarted(Domain domain, FiberFrame? frame)
     {
         var f = frame?.Fiber;
-        EmitOn(domain, TraceEventKind.FiberResumed, f?.Id ?? 0, 0, 0, TraceReason.None, FiberData(f));
+        long ts = TraceClock.Now();
+        var ring = domain.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(domain);
+        }
+
+        long id = f?.Id ?? 0;
+        ring.Write(ts, TraceEventKind.FiberResumed, TraceReason.None, id, 0, 0, CarriedData(ring, f));
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(TraceEventKind.FiberResumed, TraceReason.None, domain.Id, id, 0, 0, FiberData(f));
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Suspended(FiberFrame? frame, TraceReason reason, long arg)
     {
-        var f = frame ?? FiberFrame.Current;
-        EmitUnstamped(TraceEventKind.FiberSuspended, f?.Fiber.Id ?? 0, 0, arg, reason, FiberData(f?.Fiber));
+        var fiber = (frame ?? FiberFrame.Current)?.Fiber;
+        var d = Domain.Current;
+        if (d is null)
+        {
+            Emit(TraceEventKind.FiberSuspended, fiber?.Id ?? 0, 0, arg, reason, FiberData(fiber));
+            return;
+        }
+
+        var ring = d.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(d);
+        }
+
+        long id = fiber?.Id ?? 0;
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, reason, id, 0, arg, CarriedData(ring, fiber));
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(TraceEventKind.FiberSuspended, reason, d.Id, id, 0, arg, FiberData(fiber));
+        }
+    }
+
+    /// <summary>A fiber suspends on the waiter <paramref name="w"/> (called by the waiter, in its <c>OnCompleted</c>): records
+    /// the suspension (reason and argument from the waiter) and, for dumps, what the fiber is suspended on and since when
+    /// (<see cref="FiberInfo.SuspendedAt"/>), so that tracing needs neither the watchdog's frame lookup (an
+    /// <see cref="AsyncLocal{T}"/> read) nor a clock read per suspension.</summary>
+    /// <param name="frame">The suspending code's frame or fiber (null outside fiber code).</param>
+    /// <param name="w">The waiter.</param>
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
+    internal static void Suspended(FiberFrame? frame, WaiterNode w)
+    {
+        var fiber = frame?.Fiber;
+        var d = Domain.Current;
+        if (d is null)
+        {
+            fiber?.Suspended(w);
+            Emit(TraceEventKind.FiberSuspended, fiber?.Id ?? 0, 0, w.TraceArg, w.TraceReason, FiberData(fiber));
+            return;
+        }
+
+        var ring = d.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(d);
+        }
+
+        long id = 0;
+        if (fiber is not null)
+        {
+            fiber.SuspendedAt(w, ring.LastStamp);
+            id = fiber.Id;
+        }
+
+        ring.WriteUnstamped(TraceEventKind.FiberSuspended, w.TraceReason, id, 0, w.TraceArg, CarriedData(ring, fiber));
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(TraceEventKind.FiberSuspended, w.TraceReason, d.Id, id, 0, w.TraceArg, FiberData(fiber));
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
@@ -515,14 +569,19 @@ public static class EioTrace
     internal static void FiberFinished(FiberFrame frame, Exception? error)
     {
         var f = frame.Fiber;
-        EmitUnstampedOn(
-            f.Domain,
-            TraceEventKind.FiberFinished,
-            f.Id,
-            0,
-            (long)(error is null ? FiberOutcome.Ok : error is CancelledException ? FiberOutcome.Cancelled : FiberOutcome.Failed),
-            TraceReason.None,
-            (object?)error ?? FiberData(f));
+        var d = f.Domain;
+        var ring = d.TraceRing;
+        if (ring is null || ring.Generation != s_generation)
+        {
+            ring = NewRing(d);
+        }
+
+        long outcome = (long)(error is null ? FiberOutcome.Ok : error is CancelledException ? FiberOutcome.Cancelled : FiberOutcome.Failed);
+        ring.WriteUnstamped(TraceEventKind.FiberFinished, TraceReason.None, f.Id, 0, outcome, (object?)error ?? CarriedData(ring, f));
+        if (s_eventSourceListeners > 0)
+        {
+            EioEventSource.Log.Write(TraceEventKind.FiberFinished, TraceReason.None, d.Id, f.Id, 0, outcome, (object?)error ?? FiberData(f));
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel

@@ -33,6 +33,7 @@ internal sealed unsafe class TraceRing
         _data = slots.Data;
         _mask = slots.Capacity - 1;
         _quarterShift = System.Numerics.BitOperations.Log2((uint)slots.Capacity) - 2;
+        _halfShift = _quarterShift + 1;
         DomainId = domainId;
         Name = name;
     }
@@ -51,6 +52,32 @@ internal sealed unsafe class TraceRing
     {
         get => _retired;
         set => _retired = value;
+    }
+
+    private static int s_epochBases;
+    private readonly int _epochBase = Interlocked.Add(ref s_epochBases, 1 << 20);
+    private readonly int _halfShift; // log2 of half the capacity
+
+    /// <summary>A number for the current half-ring period of this ring (different for every ring and every period, up to
+    /// wrap-around of an int): a named fiber's identity is stored with its first event of each period only (see
+    /// <c>EioTrace.CarriedData</c>), so every event of the newest full period and of the current one has its fiber's name
+    /// stored before it in the ring.</summary>
+    public int CarryEpoch
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => unchecked(_epochBase + (int)(_written >> _halfShift));
+    }
+
+    /// <summary>The time stamp of the last published event (the domain's last clock read for the trace), or 0 when none
+    /// was published yet. Writer only (a suspension's dump record takes it instead of reading a clock).</summary>
+    public long LastStamp
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get
+        {
+            long w = _written;
+            return w == 0 ? 0 : _events[(int)((w - 1) & _mask)].Timestamp;
+        }
     }
 
     /// <summary>The number of events ever written.</summary>

@@ -55,7 +55,18 @@ public static class TraceTranscript
 
         string S(long id) => id == 0 ? "none" : switches.TryGetValue(id, out var p) ? p : $"switch-{id}";
 
-        foreach (var e in events)
+        // A named fiber's identity is stored with one of its events per half ring (EioTrace.CarriedData): name the
+        // fibers from every event that carries one first, so that events before the carrier are named too.
+        var list = events as IReadOnlyList<TraceEvent> ?? events.ToList();
+        foreach (var e in list)
+        {
+            if (e.Fiber != 0 && e.Data is FiberInfo { Name: { } named })
+            {
+                fibers.TryAdd(e.Fiber, named);
+            }
+        }
+
+        foreach (var e in list)
         {
             switch (e.Kind)
             {

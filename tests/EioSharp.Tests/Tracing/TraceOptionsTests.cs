@@ -1,6 +1,7 @@
 using System.Diagnostics.Tracing;
 using System.Text.Json;
 using EioSharp.Domains;
+using EioSharp.Sync;
 using EioSharp.Tracing;
 using EioSharp.TraceView;
 
@@ -98,6 +99,69 @@ public class TraceOptionsTests
         Assert.Equal(57, paths.Count);
         Assert.Equal(4, paths.Count(p => p is not null && p.EndsWith("outer", StringComparison.Ordinal)));
         Assert.Equal(53, paths.Count(p => p is not null && p.EndsWith("outer/inner", StringComparison.Ordinal)));
+    }
+
+    /// <summary>A named fiber's identity is stored with one of its events per half ring (issue 17, h68): in a ring that
+    /// wrapped many times, every slice of two named fibers that switch thousands of times is still named, in the JSON
+    /// export and in the transcript, and most of their suspensions share the next resume's slot.</summary>
+    [Fact]
+    public void NamedFibersStayNamedWhenTheirNameIsStoredOncePerHalfRing()
+    {
+        EioTrace.Start(null, 1024);
+        try
+        {
+            EioMain.Run(async env =>
+            {
+                var q = new AsyncQueue<int>(0);
+                await Switch.RunAsync(sw =>
+                {
+                    Fiber.Fork(sw, async () =>
+                    {
+                        for (int i = 0; i < 3000; i++)
+                        {
+                            await q.AddAsync(i);
+                        }
+                    }, "ping");
+                    Fiber.Fork(sw, async () =>
+                    {
+                        for (int i = 0; i < 3000; i++)
+                        {
+                            await q.TakeAsync();
+                        }
+                    }, "pong");
+                    return Task.CompletedTask;
+                });
+                return 0;
+            });
+        }
+        finally
+        {
+            EioTrace.Stop();
+        }
+
+        var events = EioTrace.Snapshot();
+        var ids = new HashSet<long>(events.Where(e => e.Data is FiberInfo { Name: "ping" or "pong" }).Select(e => e.Fiber));
+        Assert.Equal(2, ids.Count);
+        int theirs = events.Count(e => ids.Contains(e.Fiber));
+        int carriers = events.Count(e => ids.Contains(e.Fiber) && e.Data is FiberInfo);
+        Assert.InRange(theirs, 1000, int.MaxValue); // the ring (1024 slots) holds well over a thousand of their events
+        Assert.InRange(carriers, 2, theirs / 20); // the name goes with a few of them only
+
+        using var ms = new MemoryStream();
+        EioTrace.WriteChromeJson(ms);
+        using var doc = JsonDocument.Parse(ms.ToArray());
+        var slices = doc.RootElement.GetProperty("traceEvents").EnumerateArray()
+            .Where(e => Ph(e) == "X" && Cat(e) == "fiber").Select(e => e.GetProperty("name").GetString()!).ToList();
+        Assert.InRange(slices.Count(n => n.StartsWith("ping #", StringComparison.Ordinal) || n.StartsWith("pong #", StringComparison.Ordinal)), 500, int.MaxValue);
+        foreach (long id in ids)
+        {
+            Assert.DoesNotContain($"fiber #{id}", slices);
+        }
+
+        string transcript = TraceTranscript.Format(events);
+        Assert.Contains("ping: suspended on queue", transcript);
+        Assert.Contains("pong: resumed", transcript);
+        Assert.DoesNotMatch(@"fiber-\d+: (resumed|suspended on queue)", transcript); // only the two named fibers switch
     }
 
     [Fact]

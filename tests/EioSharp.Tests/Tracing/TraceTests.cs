@@ -322,4 +322,54 @@ public class DumpTests
         Assert.Equal("outer/inner", inner.GetProperty("path").GetString());
         Assert.Equal("await-cancel", inner.GetProperty("fibers")[0].GetProperty("reason").GetString());
     }
+
+    /// <summary>With tracing on (and nothing else tracking fibers), the trace hook records what a fiber is suspended on
+    /// and since when, from the time of the domain's last trace event (issue 17: no clock read of its own): the dump shows
+    /// the reason and a duration that covers the real time the fiber has been waiting.</summary>
+    [Fact]
+    public void DumpWhileTracingShowsSuspensionsAndTheirDuration()
+    {
+        string text = "", json = "";
+        EioTrace.Start();
+        try
+        {
+            MockMain.Run(async _ =>
+            {
+                await Switch.RunAsync(
+                    async sw =>
+                    {
+                        var q = new AsyncQueue<int>(0);
+                        var (p, r) = Promise.Create<int>();
+                        Fiber.Fork(sw, async () => await q.TakeAsync(), "taker");
+                        Fiber.Fork(sw, async () => await p.AwaitAsync(), "awaiter");
+                        await Fiber.YieldAsync(); // a new run: the suspensions above are older than its start
+                        Thread.Sleep(150); // real time passes while both wait (this blocks the domain on purpose)
+                        text = sw.Dump();
+                        json = EioDiagnostics.DumpTreeJson();
+                        await q.AddAsync(1);
+                        r.Resolve(2);
+                    },
+                    "traced");
+            });
+        }
+        finally
+        {
+            EioTrace.Stop();
+        }
+
+        Assert.Matches(@"\n  fiber \d+ \(taker\): suspended on queue for \d+ ms, cancel context \d+ live\n", text);
+        Assert.Matches(@"\n  fiber \d+ \(awaiter\): suspended on promise for \d+ ms", text);
+        using var doc = JsonDocument.Parse(json);
+        var mock = doc.RootElement.GetProperty("domains").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "mock");
+        var fibers = mock.GetProperty("switches").EnumerateArray().Single().GetProperty("fibers").EnumerateArray()
+            .ToDictionary(f => f.GetProperty("name").GetString()!, f => f);
+        foreach (var (name, reason) in new[] { ("taker", "queue"), ("awaiter", "promise") })
+        {
+            Assert.Equal("suspended", fibers[name].GetProperty("state").GetString());
+            Assert.Equal(reason, fibers[name].GetProperty("reason").GetString());
+            // At least the real time slept (under load it may be much more); the upper bound only catches a time
+            // decoded from the wrong clock (a raw counter or the complement taken as milliseconds).
+            Assert.InRange(fibers[name].GetProperty("suspendedMs").GetInt64(), 140, 600_000);
+        }
+    }
 }

@@ -299,22 +299,24 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
             return;
         }
 
-        if (Volatile.Read(ref Domain.WatchdogsRunning) == 0)
+        if (Tracing.EioTrace.On)
+        {
+            // Visible to traces and dumps as "suspended on io", as the other backends' waits (one hook records both).
+            _frame = Volatile.Read(ref Domain.WatchdogsRunning) != 0 ? FiberFrame.Current : FiberFrame.CurrentFiber;
+            Tracing.EioTrace.Suspended(_frame, this);
+        }
+        else if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
+        {
+            // Visible to dumps (DEBUG FIBERS, the watchdog).
+            _frame = FiberFrame.Current;
+            _frame?.Fiber.Suspended(this);
+        }
+        else
         {
             // The run loop installs this fiber to run the continuation (as Waiter does), so that the awaiting code may be
             // fiber code itself (a transport's read source, BufferedReader's fill) rather than an async method whose Task
             // posts back to the fiber.
             _frame = FiberFrame.CurrentFiber;
-        }
-        else
-        {
-            // Visible to dumps (DEBUG FIBERS, the watchdog) and traces as "suspended on io", as the other backends' waits.
-            _frame = FiberFrame.Current;
-            _frame?.Fiber.Suspended(this);
-            if (Tracing.EioTrace.On)
-            {
-                Tracing.EioTrace.Suspended(_frame, TraceReason, TraceArg);
-            }
         }
 
         _continuation = continuation;
