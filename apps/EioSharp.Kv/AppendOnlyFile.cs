@@ -971,71 +971,79 @@ internal sealed class AppendOnlyFile : IDisposable
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var temp = _paths.RewriteTemp;
         _log($"Background append only file rewriting started ({entries.Length} keys).");
-        Fiber.ForkDaemon(sw, async () =>
+        try
         {
-            using KvSnapshotLease held = lease; // the writer has returned (a cancelled Systhread call is waited for): hand the arrays back
-            try
+            Fiber.ForkDaemon(sw, async () =>
             {
-                // A context of its own, so that Dispose (CONFIG SET appendonly no, the run's end) can stop it, as Redis
-                // kills the rewrite child in stopAppendOnly.
-                await Cancel.SubAsync(async ctx =>
-                {
-                    _rewriteCancel = ctx;
-                    await RewriteAsync();
-                });
-            }
-            catch (CancelledException) when (_rewriteAbandoned)
-            {
-            }
-            finally
-            {
-                _rewriteCancel = null;
-            }
-
-            async Task RewriteAsync()
-            {
-                FileWriter? file = null;
+                using KvSnapshotLease held = lease; // the writer has returned (a cancelled Systhread call is waited for): hand the arrays back
                 try
                 {
-                    file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
-                    var target = file;
-                    long fsyncs = 0;
-                    long written = await Systhread.RunAsync(token =>
+                    // A context of its own, so that Dispose (CONFIG SET appendonly no, the run's end) can stop it, as Redis
+                    // kills the rewrite child in stopAppendOnly.
+                    await Cancel.SubAsync(async ctx =>
                     {
-                        HoldForTest(token);
-                        long w = WriteBase(target, entries, c, now, usedMemory, token, out long f);
-                        fsyncs = f;
-                        return w;
+                        _rewriteCancel = ctx;
+                        await RewriteAsync();
                     });
-                    file.Close();
-                    file = null;
-                    _rewriteWritten = written;
-                    _rewriteIncrementalFsyncs = fsyncs;
-                    _rewriteOk = !_disposed;
-                    if (_disposed)
-                    {
-                        await TryDeleteAsync(temp);
-                    }
                 }
-                catch (Exception ex) when (ex is not CancelledException)
+                catch (CancelledException) when (_rewriteAbandoned)
                 {
-                    _rewriteError = ex.Message;
-                    file?.Close();
-                    await TryDeleteAsync(temp);
-                }
-                catch (CancelledException)
-                {
-                    _rewriteError = "cancelled: the store owner run ended";
-                    file?.Close();
-                    await TryDeleteAsync(temp);
-                    throw;
                 }
                 finally
                 {
-                    _rewriteFinished = true;
+                    _rewriteCancel = null;
                 }
-            }
-        }, "aof-rewrite");
+
+                async Task RewriteAsync()
+                {
+                    FileWriter? file = null;
+                    try
+                    {
+                        file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(NewFilePermissions));
+                        var target = file;
+                        long fsyncs = 0;
+                        long written = await Systhread.RunAsync(token =>
+                        {
+                            HoldForTest(token);
+                            long w = WriteBase(target, entries, c, now, usedMemory, token, out long f);
+                            fsyncs = f;
+                            return w;
+                        });
+                        file.Close();
+                        file = null;
+                        _rewriteWritten = written;
+                        _rewriteIncrementalFsyncs = fsyncs;
+                        _rewriteOk = !_disposed;
+                        if (_disposed)
+                        {
+                            await TryDeleteAsync(temp);
+                        }
+                    }
+                    catch (Exception ex) when (ex is not CancelledException)
+                    {
+                        _rewriteError = ex.Message;
+                        file?.Close();
+                        await TryDeleteAsync(temp);
+                    }
+                    catch (CancelledException)
+                    {
+                        _rewriteError = "cancelled: the store owner run ended";
+                        file?.Close();
+                        await TryDeleteAsync(temp);
+                        throw;
+                    }
+                    finally
+                    {
+                        _rewriteFinished = true;
+                    }
+                }
+            }, "aof-rewrite");
+        }
+        catch
+        {
+            lease.Dispose(); // the fiber was not forked (the run is ending): nothing will end the lease
+            throw;
+        }
         return true;
     }
 

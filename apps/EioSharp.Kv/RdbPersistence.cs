@@ -139,93 +139,101 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         stats.RdbBgSaveStartUnixMs = nowUnixMs;
         _lastBgSaveTryMs = nowUnixMs;
         log($"Background saving started ({snapshot.Length} keys).");
-        Fiber.ForkDaemon(sw, async () =>
+        try
         {
-            using KvSnapshotLease held = lease; // a cancelled Systhread call is waited for: the writer has returned here
-            bool ok = false;
-            string? error = null;
-            long bytes = 0, fsyncs = 0;
-            try
+            Fiber.ForkDaemon(sw, async () =>
             {
-                FileWriter file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(FilePermissions));
+                using KvSnapshotLease held = lease; // a cancelled Systhread call is waited for: the writer has returned here
+                bool ok = false;
+                string? error = null;
+                long bytes = 0, fsyncs = 0;
                 try
                 {
-                    bytes = await Systhread.RunAsync(token =>
+                    FileWriter file = await temp.OpenWriteAsync(sw, FileCreate.OrTruncate(FilePermissions));
+                    try
                     {
-                        if (s_bgSaveDelayMs > 0)
+                        bytes = await Systhread.RunAsync(token =>
                         {
-                            token.WaitHandle.WaitOne(s_bgSaveDelayMs); // fault injection: a BGSAVE that takes a while
-                        }
-
-                        long offset = 0, synced = 0;
-                        KvRdb.Write(snapshot, span =>
-                        {
-                            file.WriteAt(offset, span);
-                            offset += span.Length;
-                            if (config.RdbSaveIncrementalFsync && offset - synced >= AutoSyncBytes)
+                            if (s_bgSaveDelayMs > 0)
                             {
-                                file.Sync(); // rdb-save-incremental-fsync: rioSetAutoSync(REDIS_AUTOSYNC_BYTES)
-                                synced = offset;
-                                fsyncs++;
+                                token.WaitHandle.WaitOne(s_bgSaveDelayMs); // fault injection: a BGSAVE that takes a while
                             }
-                        }, config.Version, nowUnixMs, usedMemory, token, config.RdbCompression, config.RdbChecksum);
-                        file.Sync();
-                        return offset;
-                    });
+
+                            long offset = 0, synced = 0;
+                            KvRdb.Write(snapshot, span =>
+                            {
+                                file.WriteAt(offset, span);
+                                offset += span.Length;
+                                if (config.RdbSaveIncrementalFsync && offset - synced >= AutoSyncBytes)
+                                {
+                                    file.Sync(); // rdb-save-incremental-fsync: rioSetAutoSync(REDIS_AUTOSYNC_BYTES)
+                                    synced = offset;
+                                    fsyncs++;
+                                }
+                            }, config.Version, nowUnixMs, usedMemory, token, config.RdbCompression, config.RdbChecksum);
+                            file.Sync();
+                            return offset;
+                        });
+                    }
+                    finally
+                    {
+                        file.Close();
+                    }
+
+                    await temp.RenameAsync(target);
+                    try
+                    {
+                        await directory.SyncDirectoryAsync();
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        // Not every file system lets a directory be fsynced; the rename has happened.
+                    }
+
+                    ok = true;
+                }
+                catch (Exception ex) when (ex is not CancelledException)
+                {
+                    error = Describe(ex);
+                    try
+                    {
+                        await temp.UnlinkAsync(missingOk: true);
+                    }
+                    catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+                    {
+                        // The failure matters more; the next BGSAVE truncates the temporary file.
+                    }
+                }
+                catch (CancelledException)
+                {
+                    error = "cancelled: the store owner run ended";
+                    throw;
                 }
                 finally
                 {
-                    file.Close();
+                    long end = clock.Now.ToUnixTimeMilliseconds();
+                    stats.RdbBgSaveInProgress = false;
+                    stats.RdbLastBgSaveOk = ok;
+                    stats.RdbLastBgSaveSeconds = Math.Max(0, (end - nowUnixMs) / 1000);
+                    if (ok)
+                    {
+                        stats.RdbDirtyAtLastSave = Math.Max(stats.RdbDirtyAtLastSave, dirty);
+                        stats.LastSaveUnixSeconds = end / 1000;
+                        stats.RdbSaves++;
+                        log($"Background saving terminated with success ({bytes} bytes, {fsyncs} incremental fsyncs, {target}).");
+                    }
+                    else
+                    {
+                        log($"WARNING: background saving error: {error}");
+                    }
                 }
-
-                await temp.RenameAsync(target);
-                try
-                {
-                    await directory.SyncDirectoryAsync();
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    // Not every file system lets a directory be fsynced; the rename has happened.
-                }
-
-                ok = true;
-            }
-            catch (Exception ex) when (ex is not CancelledException)
-            {
-                error = Describe(ex);
-                try
-                {
-                    await temp.UnlinkAsync(missingOk: true);
-                }
-                catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
-                {
-                    // The failure matters more; the next BGSAVE truncates the temporary file.
-                }
-            }
-            catch (CancelledException)
-            {
-                error = "cancelled: the store owner run ended";
-                throw;
-            }
-            finally
-            {
-                long end = clock.Now.ToUnixTimeMilliseconds();
-                stats.RdbBgSaveInProgress = false;
-                stats.RdbLastBgSaveOk = ok;
-                stats.RdbLastBgSaveSeconds = Math.Max(0, (end - nowUnixMs) / 1000);
-                if (ok)
-                {
-                    stats.RdbDirtyAtLastSave = Math.Max(stats.RdbDirtyAtLastSave, dirty);
-                    stats.LastSaveUnixSeconds = end / 1000;
-                    stats.RdbSaves++;
-                    log($"Background saving terminated with success ({bytes} bytes, {fsyncs} incremental fsyncs, {target}).");
-                }
-                else
-                {
-                    log($"WARNING: background saving error: {error}");
-                }
-            }
-        }, "rdb-bgsave");
+            }, "rdb-bgsave");
+        }
+        catch
+        {
+            lease.Dispose(); // the fiber was not forked (the run is ending): nothing will end the lease
+            throw;
+        }
         return true;
     }
 
