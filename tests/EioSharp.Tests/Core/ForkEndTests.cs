@@ -6,9 +6,6 @@ namespace EioSharp.Tests.Core;
 /// installed context.</summary>
 public class ForkEndTests
 {
-    [ThreadStatic]
-    private static int t_count;
-
     // Bodies that complete off their domain (ConfigureAwait(false) in fiber code, the misuse the library tolerates): .NET posts
     // the end through the fiber, and it runs on the domain with the fiber installed: the switch joins them and sees the failure.
     [Fact]
@@ -106,61 +103,10 @@ public class ForkEndTests
     public void ManySuspendedForksNeedNoDelegatePerFiber() => EioMain.Run(async _ =>
     {
         const int Forks = 10_000;
-        Func<Task> plainBody = static () =>
-        {
-            t_count++;
-            return Task.CompletedTask;
-        };
-        Func<Task> yieldingBody = YieldOnceBody;
-        var tasks = new Task[Forks];
-        long plain = 0, yielding = 0, box = 0;
-        for (int round = 0; round < 3; round++)
-        {
-            await Switch.RunAsync(sw =>
-            {
-                long b = GC.GetAllocatedBytesForCurrentThread();
-                for (int i = 0; i < Forks; i++)
-                {
-                    Fiber.Fork(sw, plainBody);
-                }
-
-                plain = GC.GetAllocatedBytesForCurrentThread() - b;
-                return Task.CompletedTask;
-            });
-            await Switch.RunAsync(sw =>
-            {
-                long b = GC.GetAllocatedBytesForCurrentThread();
-                for (int i = 0; i < Forks; i++)
-                {
-                    Fiber.Fork(sw, yieldingBody);
-                }
-
-                yielding = GC.GetAllocatedBytesForCurrentThread() - b;
-                return Task.CompletedTask;
-            });
-
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < Forks; i++)
-            {
-                tasks[i] = YieldOnceBody(); // the box alone: plain async calls in this fiber
-            }
-
-            box = GC.GetAllocatedBytesForCurrentThread() - before;
-            foreach (var t in tasks)
-            {
-                await t;
-            }
-        }
-
+        var (plain, yielding, box) = await YieldAllocationTests.MeasureForksAsync(Forks);
         long extra = yielding - plain - box;
         Assert.True(
             extra <= Forks * 48L,
             $"a fork of a yielding child: {yielding / Forks} B, of a child that finishes at once: {plain / Forks} B, the child's box: {box / Forks} B");
     });
-
-    private static async Task YieldOnceBody()
-    {
-        await Fiber.YieldAsync();
-        t_count++;
-    }
 }
