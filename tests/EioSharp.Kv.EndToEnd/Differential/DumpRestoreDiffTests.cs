@@ -17,34 +17,7 @@ public sealed class DumpRestoreDiffTests
     private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
 
     /// <summary>Sends raw RESP arguments and returns a bulk reply's payload, or the reply line (with CRLF) otherwise.</summary>
-    private static byte[] CallRaw(int port, params byte[][] args)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 20_000 };
-        socket.Connect(System.Net.IPAddress.Loopback, port);
-        var request = new MemoryStream();
-        request.Write(Encoding.ASCII.GetBytes($"*{args.Length}\r\n"));
-        foreach (byte[] a in args)
-        {
-            request.Write(Encoding.ASCII.GetBytes($"${a.Length}\r\n"));
-            request.Write(a);
-            request.Write("\r\n"u8);
-        }
-        socket.Send(request.ToArray());
-        using var stream = new BufferedStream(new NetworkStream(socket, ownsSocket: false));
-        var line = new List<byte>();
-        while (line.Count < 2 || line[^2] != '\r' || line[^1] != '\n')
-        {
-            int b = stream.ReadByte();
-            if (b < 0) throw new EndOfStreamException();
-            line.Add((byte)b);
-        }
-        if (line[0] != '$') return [.. line];
-        int n = int.Parse(Encoding.ASCII.GetString([.. line]).AsSpan(1).Trim(), CultureInfo.InvariantCulture);
-        if (n < 0) return [.. line];
-        byte[] body = new byte[n + 2];
-        stream.ReadExactly(body);
-        return body[..n];
-    }
+    private static byte[] CallRaw(int port, params byte[][] args) => RawResp.Call(port, out byte[] line, args) ?? line;
 
     private static string Text(byte[] reply) => Encoding.ASCII.GetString(reply).TrimEnd('\r', '\n');
 

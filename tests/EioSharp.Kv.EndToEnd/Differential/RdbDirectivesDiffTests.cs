@@ -32,34 +32,8 @@ public sealed class RdbDirectivesDiffTests
     }
 
     /// <summary>Sends raw RESP arguments (binary payloads) and returns the raw reply line or bulk, bytes as they came.</summary>
-    private static byte[] CallRaw(int port, params byte[][] args)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 20_000 };
-        socket.Connect(System.Net.IPAddress.Loopback, port);
-        var request = new MemoryStream();
-        request.Write(Encoding.ASCII.GetBytes($"*{args.Length}\r\n"));
-        foreach (byte[] a in args)
-        {
-            request.Write(Encoding.ASCII.GetBytes($"${a.Length}\r\n"));
-            request.Write(a);
-            request.Write("\r\n"u8);
-        }
-        socket.Send(request.ToArray());
-        using var stream = new BufferedStream(new NetworkStream(socket, ownsSocket: false));
-        var line = new List<byte>();
-        while (line.Count < 2 || line[^2] != '\r' || line[^1] != '\n')
-        {
-            int b = stream.ReadByte();
-            if (b < 0) throw new EndOfStreamException();
-            line.Add((byte)b);
-        }
-        if (line[0] != '$') return [.. line];
-        int n = int.Parse(Encoding.ASCII.GetString([.. line]).AsSpan(1).Trim(), CultureInfo.InvariantCulture);
-        if (n < 0) return [.. line];
-        byte[] body = new byte[n + 2];
-        stream.ReadExactly(body);
-        return [.. line, .. body];
-    }
+    private static byte[] CallRaw(int port, params byte[][] args) =>
+        RawResp.Call(port, out byte[] line, args) is { } body ? [.. line, .. body, (byte)'\r', (byte)'\n'] : line;
 
     private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
 
