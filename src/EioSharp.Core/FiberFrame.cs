@@ -70,8 +70,10 @@ internal class FiberInfo : FiberFrame
     /// <summary>How many inner frames of this fiber's code have been entered and not yet exited
     /// (<see cref="FiberFrame.Enter"/>, <see cref="InnerFrame.Exit"/>). While it is 0 the fiber's first frame is its current
     /// frame and <see cref="FiberFrame.Current"/> returns it without reading the <see cref="AsyncLocal{T}"/> (issue 20: most
-    /// fiber code runs in no inner frame). Beside the two flags above: the object does not grow.</summary>
-    internal int LiveInnerFrames;
+    /// fiber code runs in no inner frame). A ushort that saturates: at <see cref="ushort.MaxValue"/> it stays there (the slow
+    /// path, always right), so it is never 0 while a frame is live; with <see cref="TraceCarried"/> and the two flags above it
+    /// fits the object's padding (two ints did not: the fiber grew by 8 B).</summary>
+    internal ushort LiveInnerFrames;
 
     internal void Suspended(WaiterNode w)
     {
@@ -233,7 +235,10 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         frame.Parent = Current;
         s_nested.Value = frame;
         frame.Entered = true;
-        frame.Owner.LiveInnerFrames++;
+        if (frame.Owner.LiveInnerFrames != ushort.MaxValue)
+        {
+            frame.Owner.LiveInnerFrames++;
+        }
     }
 
     /// <summary>Makes <paramref name="frame"/> current on a domain thread running code that is in no fiber (a queued callback):
@@ -359,7 +364,7 @@ internal sealed class InnerFrame : FiberFrame
         if (!Exited)
         {
             Exited = true;
-            if (Entered)
+            if (Entered && Owner.LiveInnerFrames != ushort.MaxValue)
             {
                 Owner.LiveInnerFrames--;
             }
