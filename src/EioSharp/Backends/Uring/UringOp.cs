@@ -213,18 +213,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
     /// <summary>The raw result (>= 0, or -errno) once completed; throws <see cref="CancelledException"/> if the operation was cancelled.</summary>
     public int GetResult(short token)
     {
-        CheckToken(token);
-        Context?.RemoveWaiter(this);
-        _frame?.Fiber.Resumed(this);
-        _frame = null;
-        if (!_completed)
-        {
-            throw new InvalidOperationException("The operation has not completed.");
-        }
-
-        var cancelled = _cancelled;
-        int result = _result;
-        Recycle();
+        var cancelled = Take(token, out int result, out _);
         if (cancelled is not null && result is -Sys.ECANCELED or -Sys.EINTR)
         {
             ExceptionDispatchInfo.Throw(cancelled);
@@ -238,6 +227,19 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
     /// data may then be written and not synced). A write that failed with an error of its own returns that error.</summary>
     long IValueTaskSource<long>.GetResult(short token)
     {
+        var cancelled = Take(token, out int write, out int sync);
+        if (cancelled is not null && (write is -Sys.ECANCELED or -Sys.EINTR || (write >= 0 && sync is -Sys.ECANCELED or -Sys.EINTR)))
+        {
+            ExceptionDispatchInfo.Throw(cancelled);
+        }
+
+        return (uint)write | ((long)sync << 32);
+    }
+
+    // The awaiter's side of both GetResult forms: checks the token, ends the wait, takes the results and recycles the
+    // operation; returns the cancellation that was asked for, if any (the caller decides whether the results show it).
+    private CancelledException? Take(short token, out int result, out int result2)
+    {
         CheckToken(token);
         Context?.RemoveWaiter(this);
         _frame?.Fiber.Resumed(this);
@@ -248,14 +250,10 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
         }
 
         var cancelled = _cancelled;
-        int write = _result, sync = _result2;
+        result = _result;
+        result2 = _result2;
         Recycle();
-        if (cancelled is not null && (write is -Sys.ECANCELED or -Sys.EINTR || (write >= 0 && sync is -Sys.ECANCELED or -Sys.EINTR)))
-        {
-            ExceptionDispatchInfo.Throw(cancelled);
-        }
-
-        return (uint)write | ((long)sync << 32);
+        return cancelled;
     }
 
     ValueTaskSourceStatus IValueTaskSource<long>.GetStatus(short token) => GetStatus(token);
