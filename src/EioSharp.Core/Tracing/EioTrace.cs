@@ -399,20 +399,34 @@ public static class EioTrace
     // Hooks called by the kernel, each behind `if (EioTrace.On)`.
     /// <summary>A work item starts on <paramref name="domain"/> (called by its scheduler, on its thread).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
-    internal static void ItemStarted(Domain domain, FiberFrame? frame)
+    internal static unsafe void ItemStarted(Domain domain, FiberFrame? frame)
     {
-        var f = frame?.Fiber;
-        long ts = TraceClock.Now();
+        // Written without calls where it can be (issue 17: this runs at every fiber switch; the clock routine is called
+        // directly, the record is packed and merged in TraceRing.WriteResumed).
+        var tsc = TraceClock.Tsc;
+        long ts = tsc != null ? (long)tsc() : Stopwatch.GetTimestamp();
         var ring = domain.TraceRing;
         if (ring is null || ring.Generation != s_generation)
         {
             ring = NewRing(domain);
         }
 
-        long id = f?.Id ?? 0;
-        ring.Write(ts, TraceEventKind.FiberResumed, TraceReason.None, id, 0, 0, CarriedData(ring, f));
+        long id = 0;
+        object? data = null;
+        if (frame is not null)
+        {
+            var f = frame.Fiber;
+            id = f.Id;
+            if (f.Name is not null)
+            {
+                data = CarriedData(ring, f);
+            }
+        }
+
+        ring.WriteResumed(ts, id, data);
         if (s_eventSourceListeners > 0)
         {
+            var f = frame?.Fiber;
             EioEventSource.Log.Write(TraceEventKind.FiberResumed, TraceReason.None, domain.Id, id, 0, 0, FiberData(f));
         }
     }
@@ -434,8 +448,18 @@ public static class EioTrace
             ring = NewRing(d);
         }
 
-        long id = fiber?.Id ?? 0;
-        ring.WriteUnstamped(TraceEventKind.FiberSuspended, reason, id, 0, arg, CarriedData(ring, fiber));
+        long id = 0;
+        object? data = null;
+        if (fiber is not null)
+        {
+            id = fiber.Id;
+            if (fiber.Name is not null)
+            {
+                data = CarriedData(ring, fiber);
+            }
+        }
+
+        ring.WriteUnstamped((id & RawEvent.FiberMask) | RawEvent.SuspendedBits | ((long)reason << RawEvent.ReasonShift), 0, arg, data);
         if (s_eventSourceListeners > 0)
         {
             EioEventSource.Log.Write(TraceEventKind.FiberSuspended, reason, d.Id, id, 0, arg, FiberData(fiber));
@@ -467,13 +491,18 @@ public static class EioTrace
         }
 
         long id = 0;
+        object? data = null;
         if (fiber is not null)
         {
             fiber.SuspendedAt(w, ring.LastStamp);
             id = fiber.Id;
+            if (fiber.Name is not null)
+            {
+                data = CarriedData(ring, fiber);
+            }
         }
 
-        ring.WriteUnstamped(TraceEventKind.FiberSuspended, w.TraceReason, id, 0, w.TraceArg, CarriedData(ring, fiber));
+        ring.WriteUnstamped((id & RawEvent.FiberMask) | RawEvent.SuspendedBits | ((long)w.TraceReason << RawEvent.ReasonShift), 0, w.TraceArg, data);
         if (s_eventSourceListeners > 0)
         {
             EioEventSource.Log.Write(TraceEventKind.FiberSuspended, w.TraceReason, d.Id, id, 0, w.TraceArg, FiberData(fiber));
@@ -499,21 +528,23 @@ public static class EioTrace
 
         var ring = d.TraceRing;
         long flow = ring is not null ? ((long)(d.Id + 1) << 40) | ++ring.Flows : Interlocked.Increment(ref s_nextFlow);
-        long waker = d.RunningFrame?.Fiber.Id ?? 0;
-        if (ring is not null && ring.Generation == s_generation && ReferenceEquals(frame.Fiber.Domain, d))
+        long waker = d.RunningFrame is { } running ? running.Fiber.Id : 0;
+        var woken = frame.Fiber;
+        long id = woken.Id;
+        if (ring is not null && ring.Generation == s_generation && ReferenceEquals(woken.Domain, d))
         {
             // Woken on this domain: it cannot run before the waker's run ends, so the wake-up takes the time of this
             // domain's next event (no clock read; the flow leaves from the waker's run either way).
-            ring.WriteUnstamped(TraceEventKind.FiberWoken, TraceReason.None, frame.Fiber.Id, waker, flow, null);
+            ring.WriteUnstamped((id & RawEvent.FiberMask) | RawEvent.WokenBits, waker, flow, null);
             if (s_eventSourceListeners > 0)
             {
-                EioEventSource.Log.Write(TraceEventKind.FiberWoken, TraceReason.None, d.Id, frame.Fiber.Id, waker, flow, null);
+                EioEventSource.Log.Write(TraceEventKind.FiberWoken, TraceReason.None, d.Id, id, waker, flow, null);
             }
 
             return;
         }
 
-        EmitOn(d, TraceEventKind.FiberWoken, frame.Fiber.Id, waker, flow, TraceReason.None, null);
+        EmitOn(d, TraceEventKind.FiberWoken, id, waker, flow, TraceReason.None, null);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
@@ -577,7 +608,14 @@ public static class EioTrace
         }
 
         long outcome = (long)(error is null ? FiberOutcome.Ok : error is CancelledException ? FiberOutcome.Cancelled : FiberOutcome.Failed);
-        ring.WriteUnstamped(TraceEventKind.FiberFinished, TraceReason.None, f.Id, 0, outcome, (object?)error ?? CarriedData(ring, f));
+        long id = f.Id;
+        object? data = error;
+        if (data is null && f.Name is not null)
+        {
+            data = CarriedData(ring, f);
+        }
+
+        ring.WriteUnstamped((id & RawEvent.FiberMask) | RawEvent.FinishedBits, 0, outcome, data);
         if (s_eventSourceListeners > 0)
         {
             EioEventSource.Log.Write(TraceEventKind.FiberFinished, TraceReason.None, d.Id, f.Id, 0, outcome, (object?)error ?? FiberData(f));

@@ -98,12 +98,13 @@ internal sealed unsafe class TraceRing
     public long LastOwnerAt;
 
     /// <summary>The session this ring belongs to (rings are replaced when a new session starts).</summary>
-    public int Generation { get; init; }
+    /// <remarks>A field, not a property: it is read by every recording hook (issue 17: no call even in unoptimised code).</remarks>
+    public int Generation;
 
-    /// <summary>At most this many events wait for a time stamp (<see cref="WriteUnstamped"/>); one more is stamped at once.</summary>
+    /// <summary>At most this many events wait for a time stamp (<see cref="WriteUnstamped(long, long, long, object?)"/>); one more is stamped at once.</summary>
     public const int MaxUnstamped = 8;
 
-    /// <summary>Appends an event; it also stamps the events that wait for a time (<see cref="WriteUnstamped"/>) with
+    /// <summary>Appends an event; it also stamps the events that wait for a time (<see cref="WriteUnstamped(long, long, long, object?)"/>) with
     /// <paramref name="timestamp"/>, and publishes them all.</summary>
     /// <remarks>A fiber switch (a suspension or a fiber's end waiting for its time, then the next item's
     /// <see cref="TraceEventKind.FiberResumed"/>) takes one slot, not two, when the waiting event carries no object: its
@@ -160,6 +161,108 @@ internal sealed unsafe class TraceRing
         Publish(start, i + 1);
     }
 
+    /// <summary>As <see cref="Write"/> for a <see cref="TraceEventKind.FiberResumed"/> event (the next item's start, once per
+    /// fiber switch): the same records, written without calls (issue 17: the switch hooks' fixed cost).</summary>
+    /// <param name="timestamp">The clock reading for this event and the ones waiting for a time.</param>
+    /// <param name="fiber">The resumed fiber's id (0: a callback that is no fiber's).</param>
+    /// <param name="data">The fiber's object when this event carries it, else null.</param>
+    public void WriteResumed(long timestamp, long fiber, object? data)
+    {
+        long start = _written;
+        long i = start;
+        int u = _unstamped;
+        var events = _events;
+        int mask = _mask;
+        long dataFlag = data is null ? 0 : RawEvent.DataFlag;
+        if (u != 0)
+        {
+            _unstamped = 0;
+            for (int j = 0; j < u - 1; j++)
+            {
+                events[(int)((i + j) & mask)].Timestamp = timestamp;
+            }
+
+            int lk = (int)((i + u - 1) & mask);
+            var last = events + lk;
+            last->Timestamp = timestamp;
+            long head = last->Head;
+            long kindBits = head & (RawEvent.DataFlag | RawEvent.KindBits);
+            // A suspension or a fiber's end without an object, then this resume: one switch record.
+            long switchBits = kindBits == RawEvent.SuspendedBits ? RawEvent.SwitchedBits
+                : kindBits == RawEvent.FinishedBits ? RawEvent.SwitchedFinishedBits : 0;
+            if (switchBits != 0)
+            {
+                last->Other = head & RawEvent.FiberMask; // the suspended (or finished) fiber; Arg stays its event's
+                last->Head = (fiber & RawEvent.FiberMask) | switchBits | (head & RawEvent.ReasonBits) | dataFlag;
+                if (dataFlag != 0)
+                {
+                    _data[lk] = data;
+                }
+
+                i += u;
+                goto Publish;
+            }
+
+            i += u;
+        }
+
+        int k = (int)(i & mask);
+        var slot = events + k;
+        slot->Timestamp = timestamp;
+        slot->Head = (fiber & RawEvent.FiberMask) | RawEvent.ResumedBits | dataFlag;
+        slot->Other = 0;
+        slot->Arg = 0;
+        if (dataFlag != 0)
+        {
+            _data[k] = data;
+        }
+
+        i++;
+    Publish:
+        Volatile.Write(ref _written, i);
+        if (((start ^ i) >> _quarterShift) != 0)
+        {
+            KickDrainer();
+        }
+    }
+
+    /// <summary>Appends an event without reading the clock: it is stamped with the time of the next event of this ring
+    /// (<see cref="Write"/>, <see cref="WriteResumed"/>) or of <see cref="Flush"/>, and becomes visible to readers only then.</summary>
+    /// <remarks>Used for suspensions, fibers' ends and same-domain wake-ups: the domain's next event (the next item's start,
+    /// its idle, the parent fiber's next event after a child forked inline suspends) follows within the unwinding of the
+    /// suspending callback, and one clock read then serves both (issue 17: the clock was most of the tracing cost). The
+    /// head word comes packed (<see cref="RawEvent.Pack"/>, or the <c>...Bits</c> constants) and the slot is written
+    /// without calls (the switch hooks' fixed cost).</remarks>
+    /// <param name="head">The packed fiber id, kind and reason; the data flag is added here when <paramref name="data"/> is set.</param>
+    /// <param name="other">The event's second fiber or id.</param>
+    /// <param name="arg">The event's argument.</param>
+    /// <param name="data">The event's object, or null.</param>
+    public void WriteUnstamped(long head, long other, long arg, object? data)
+    {
+        int u = _unstamped;
+        if (u == MaxUnstamped)
+        {
+            Flush();
+            u = 0;
+        }
+
+        int k = (int)((_written + u) & _mask);
+        var slot = _events + k;
+        slot->Other = other;
+        slot->Arg = arg;
+        if (data is null)
+        {
+            slot->Head = head;
+        }
+        else
+        {
+            slot->Head = head | RawEvent.DataFlag;
+            _data[k] = data;
+        }
+
+        _unstamped = u + 1;
+    }
+
     /// <summary>Makes the events up to <paramref name="end"/> visible; kicks the file writer when a quarter boundary is crossed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish(long start, long end)
@@ -174,33 +277,15 @@ internal sealed unsafe class TraceRing
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void KickDrainer() => Drainer?.Kick();
 
-    /// <summary>Appends an event without reading the clock: it is stamped with the time of the next event of this ring
-    /// (<see cref="Write"/>) or of <see cref="Flush"/>, and becomes visible to readers only then.</summary>
-    /// <remarks>Used for suspensions: the domain's next event (the next item's start, its idle, the parent fiber's next
-    /// event after a child forked inline suspends) follows within the unwinding of the suspending callback, and one
-    /// clock read then serves both (issue 17: the clock was most of the tracing cost).</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void WriteUnstamped(TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data)
-    {
-        int u = _unstamped;
-        if (u == MaxUnstamped)
-        {
-            Flush();
-            u = 0;
-        }
-
-        int k = (int)((_written + u) & _mask);
-        ref var slot = ref _events[k];
-        slot.Head = RawEvent.Pack(fiber, kind, reason, data is not null);
-        slot.Other = other;
-        slot.Arg = arg;
-        if (data is not null)
-        {
-            _data[k] = data;
-        }
-
-        _unstamped = u + 1;
-    }
+    /// <summary>As <see cref="WriteUnstamped(long, long, long, object?)"/>, packing the head word from its parts.</summary>
+    /// <param name="kind">The event's kind.</param>
+    /// <param name="reason">The event's reason.</param>
+    /// <param name="fiber">The event's fiber id.</param>
+    /// <param name="other">The event's second fiber or id.</param>
+    /// <param name="arg">The event's argument.</param>
+    /// <param name="data">The event's object, or null.</param>
+    public void WriteUnstamped(TraceEventKind kind, TraceReason reason, long fiber, long other, long arg, object? data) =>
+        WriteUnstamped(RawEvent.Pack(fiber, kind, reason, false), other, arg, data);
 
     /// <summary>Stamps and publishes the events that wait for a time (by the ring's writer: the domain's thread, at its end).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -347,8 +432,36 @@ internal sealed unsafe class TraceSlots
 internal struct RawEvent
 {
     private const int KindShift = 48;
-    private const int ReasonShift = 56;
-    private const long DataFlag = 1L << 63;
+    /// <summary>The position of the reason in <see cref="Head"/>.</summary>
+    public const int ReasonShift = 56;
+
+    /// <summary>The flag of <see cref="Head"/> for an event whose object is in the ring's parallel array.</summary>
+    public const long DataFlag = 1L << 63;
+
+    /// <summary>The bits of <see cref="Head"/> that hold the kind.</summary>
+    public const long KindBits = 0xFFL << KindShift;
+
+    /// <summary>The bits of <see cref="Head"/> that hold the reason.</summary>
+    public const long ReasonBits = 0x7FL << ReasonShift;
+
+    /// <summary>Kinds in place in <see cref="Head"/> (for the hot paths' packing without calls).</summary>
+    public const long ResumedBits = (long)TraceEventKind.FiberResumed << KindShift;
+
+    /// <inheritdoc cref="ResumedBits"/>
+    public const long SuspendedBits = (long)TraceEventKind.FiberSuspended << KindShift;
+
+    /// <inheritdoc cref="ResumedBits"/>
+    public const long FinishedBits = (long)TraceEventKind.FiberFinished << KindShift;
+
+    /// <inheritdoc cref="ResumedBits"/>
+    public const long WokenBits = (long)TraceEventKind.FiberWoken << KindShift;
+
+    /// <inheritdoc cref="ResumedBits"/>
+    public const long SwitchedBits = (long)Switched << KindShift;
+
+    /// <inheritdoc cref="ResumedBits"/>
+    public const long SwitchedFinishedBits = (long)SwitchedFinished << KindShift;
+
 
     /// <summary>The bits of <see cref="Head"/> that hold the fiber id.</summary>
     public const long FiberMask = (1L << KindShift) - 1;

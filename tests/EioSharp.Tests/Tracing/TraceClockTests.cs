@@ -175,6 +175,67 @@ public class TraceClockTests
     }
 
     [Fact]
+    public void The_flat_resume_and_unstamped_writes_store_what_the_general_write_stores()
+    {
+        // The switch hooks write through WriteResumed and the packed WriteUnstamped (no calls); the general Write and the
+        // unpacked form are the reference: the same sequence must give the same slots, counts and events read back.
+        var flat = new TraceRing(5, "flat", new TraceSlots(1024));
+        var general = new TraceRing(5, "general", new TraceSlots(1024));
+        var error = new InvalidOperationException("boom");
+        long t = TraceClock.Now();
+        var rng = new Random(17);
+        for (int step = 0; step < 3000; step++) // wraps the 1024-slot ring: stamping and merging across the end of the slots
+        {
+            t += 1 + rng.Next(100);
+            int pending = rng.Next(4);
+            for (int j = 0; j < pending; j++)
+            {
+                long fiber = 1 + rng.Next(9);
+                (TraceEventKind kind, TraceReason reason, long other, long arg, object? data) e = rng.Next(6) switch
+                {
+                    0 => (TraceEventKind.FiberSuspended, TraceReason.Yield, 0, 0, null),
+                    1 => (TraceEventKind.FiberSuspended, TraceReason.IoRead, 0, 40 + fiber, null),
+                    2 => (TraceEventKind.FiberSuspended, TraceReason.Promise, 0, 0, "named " + fiber),
+                    3 => (TraceEventKind.FiberFinished, TraceReason.None, 0, (long)FiberOutcome.Ok, null),
+                    4 => (TraceEventKind.FiberFinished, TraceReason.None, 0, (long)FiberOutcome.Failed, error),
+                    _ => (TraceEventKind.FiberWoken, TraceReason.None, fiber + 1, (6L << 40) | (long)step, null),
+                };
+                flat.WriteUnstamped(RawEvent.Pack(fiber, e.kind, e.reason, false), e.other, e.arg, e.data);
+                general.WriteUnstamped(e.kind, e.reason, fiber, e.other, e.arg, e.data);
+            }
+
+            long resumed = rng.Next(10); // 0: a callback that is no fiber's
+            object? carried = rng.Next(5) == 0 ? "fiber " + resumed : null;
+            if (rng.Next(8) == 0)
+            {
+                flat.Write(t, TraceEventKind.DomainIdle, TraceReason.None, 0, 0, 0, null);
+                general.Write(t, TraceEventKind.DomainIdle, TraceReason.None, 0, 0, 0, null);
+            }
+            else
+            {
+                flat.WriteResumed(t, resumed, carried);
+                general.Write(t, TraceEventKind.FiberResumed, TraceReason.None, resumed, 0, 0, carried);
+            }
+
+            Assert.Equal(general.Written, flat.Written);
+        }
+
+        Assert.True(flat.Written > flat.Capacity);
+        var a = new List<TraceEvent>();
+        var b = new List<TraceEvent>();
+        long ca = flat.Written - flat.Capacity + 1 + TraceRing.MaxUnstamped;
+        long cb = ca;
+        flat.ReadFrom(ref ca, a);
+        general.ReadFrom(ref cb, b);
+        Assert.Equal(cb, ca);
+        Assert.True(a.Count > 1000);
+        Assert.Equal(b, a);
+        Assert.Contains(a, e => e.Kind == TraceEventKind.FiberWoken && e.Other != 0 && e.Arg != 0);
+        Assert.Contains(a, e => e.Kind == TraceEventKind.FiberFinished && ReferenceEquals(e.Data, error));
+        Assert.Contains(a, e => e.Kind == TraceEventKind.FiberSuspended && e.Reason == TraceReason.IoRead && e.Arg > 40);
+    }
+
+    [Fact]
     public void A_ring_kicks_the_file_writer_each_time_a_quarter_of_it_is_written()
     {
         string path = Path.Combine(Path.GetTempPath(), $"eio-kick-{Guid.NewGuid():N}.json");
