@@ -865,17 +865,58 @@ public static partial class Fiber
     public static string Describe() => FiberFrame.Require().Fiber.ToString();
 
     /// <summary>Suspends until the current fiber is cancelled.</summary>
-    /// <returns>An awaitable that never completes normally.</returns>
-    /// <exception cref="CancelledException">Always, when the fiber is cancelled.</exception>
-    /// <remarks>Eio: <c>Fiber.await_cancel</c>.</remarks>
-    public static Task AwaitCancelAsync()
-    {
-        var frame = FiberFrame.Require();
-        var w = Waiter.Rent(frame.Fiber.Domain, TraceReason.AwaitCancel);
-        w.Attach(frame.Cancel);
+    /// <returns>An awaitable that never completes normally: awaited, it throws <see cref="CancelledException"/> once the fiber's
+    /// cancel context is cancelled (at once if it already is). It converts implicitly to a <see cref="Task"/> (ending
+    /// <see cref="TaskStatus.Canceled"/> with that very exception) and to a <see cref="ValueTask"/>, for code that needs one.</returns>
+    /// <exception cref="InvalidOperationException">Not called from a fiber (thrown at once).</exception>
+    /// <exception cref="CancelledException">When awaited, once the fiber is cancelled.</exception>
+    /// <remarks>Eio: <c>Fiber.await_cancel</c>. Awaited directly, the wait is a pooled waiter of the domain (issue 20): no task,
+    /// no continuation object and no exception stored in a task; before, a <see cref="Task"/> that the awaiting fiber paid a
+    /// synchronization-context continuation and a rethrow for.</remarks>
+    public static CancelAwaitable AwaitCancelAsync() => new(FiberFrame.Require());
 
-        // Only cancellation completes this waiter (it is in no wait structure), so the task can only end cancelled.
-        return CancelAwait.Start(w);
+    /// <summary>The awaitable returned by <see cref="AwaitCancelAsync"/>: waits on the fiber frame it was made in.</summary>
+    /// <remarks>Each <see cref="GetAwaiter"/> (each <c>await</c>) is a new wait, so it may be awaited more than once, like
+    /// <see cref="YieldAwaitable"/>; the conversions to <see cref="Task"/> and <see cref="ValueTask"/> also start a wait each.</remarks>
+    public readonly struct CancelAwaitable
+    {
+        private readonly FiberFrame _frame;
+
+        internal CancelAwaitable(FiberFrame frame) => _frame = frame;
+
+        /// <summary>An awaiter over a pooled waiter registered with the frame's cancel context.</summary>
+        /// <returns>The awaiter; its <c>GetResult</c> throws the <see cref="CancelledException"/> of the cancellation.</returns>
+        /// <exception cref="InvalidOperationException">The awaitable was made by <c>default</c>, not by <see cref="AwaitCancelAsync"/>.</exception>
+        public ValueTaskAwaiter GetAwaiter() => Wait().GetAwaiter();
+
+        /// <summary>The wait as a task: it ends <see cref="TaskStatus.Canceled"/> and rethrows the very
+        /// <see cref="CancelledException"/> its context delivered (one task, completed without a throw).</summary>
+        /// <returns>The task.</returns>
+        public Task AsTask() => CancelAwait.Start(Rent());
+
+        /// <summary>The wait as a task (<see cref="AsTask"/>).</summary>
+        /// <param name="awaitable">The awaitable.</param>
+        public static implicit operator Task(CancelAwaitable awaitable) => awaitable.AsTask();
+
+        /// <summary>The wait as a value task over the pooled waiter (await it once).</summary>
+        /// <param name="awaitable">The awaitable.</param>
+        public static implicit operator ValueTask(CancelAwaitable awaitable) => awaitable.Wait();
+
+        private ValueTask Wait()
+        {
+            var w = Rent();
+            return new ValueTask(w, w.Version);
+        }
+
+        private Waiter Rent()
+        {
+            var frame = _frame ?? throw new InvalidOperationException("This CancelAwaitable was not made by Fiber.AwaitCancelAsync.");
+            var w = Waiter.Rent(frame.Fiber.Domain, TraceReason.AwaitCancel);
+
+            // Only cancellation completes this waiter (it is in no wait structure), so the wait can only end cancelled.
+            w.Attach(frame.Cancel);
+            return w;
+        }
     }
 
     /// <summary>The task of <see cref="AwaitCancelAsync"/>: completed from the waiter's continuation with the waiter's

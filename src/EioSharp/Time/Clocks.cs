@@ -21,7 +21,7 @@ public abstract class ClockBase
         var frame = FiberFrame.Require();
         if (duration == Timeout.InfiniteTimeSpan)
         {
-            return new ValueTask(Fiber.AwaitCancelAsync());
+            return Fiber.AwaitCancelAsync(); // the pooled waiter's value task (issue 20)
         }
 
         if (Manual is { } manual)

@@ -275,7 +275,7 @@ public class FiberTests
         {
             await Cancel.SubAsync(async ctx =>
             {
-                var t = Fiber.AwaitCancelAsync();
+                Task t = Fiber.AwaitCancelAsync();
                 TraceLog.Line($"status before: {t.Status}");
                 await Fiber.BothAsync(
                     async () =>
