@@ -246,7 +246,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>The domain this ring serves.</summary>
     internal Domain? Domain { get; private set; }
 
-    public bool SpinBeforeSleep => false;
+    /// <summary>True unless submissions are queued: a domain with recent cross-domain traffic may spin a few microseconds
+    /// for the next post before it enters the ring, but never with an operation not yet handed to the kernel (the spin
+    /// would delay it).</summary>
+    public bool SpinBeforeSleep => _unsubmitted == 0;
 
     public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0 || _watchCount > 0 || _multiCount > 0;
 
