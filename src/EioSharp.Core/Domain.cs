@@ -142,9 +142,12 @@ public sealed class Domain
     internal void Enqueue(Action<object?> callback, object? state) => Enqueue(callback, state, null);
 
     /// <summary>Enqueues a continuation of the fiber running in <paramref name="frame"/> (if known, for the watchdog); safe from any thread.</summary>
-    internal void Enqueue(Action<object?> callback, object? state, FiberFrame? frame)
+    internal void Enqueue(Action<object?> callback, object? state, FiberFrame? frame) => Enqueue(new WorkItem(callback, state, frame));
+
+    /// <summary>Enqueues <paramref name="item"/> at the back of the run queue; from another thread, wakes the domain if this
+    /// post is the first since it armed its sleep (one wake-up per batch).</summary>
+    private void Enqueue(in WorkItem item)
     {
-        var item = new WorkItem(callback, state, frame);
         if (ReferenceEquals(t_current, this))
         {
             _local.Enqueue(item);
@@ -333,9 +336,14 @@ public sealed class Domain
 
     private void RunRound()
     {
-        while (_remote.TryDequeue(out var r))
+        if (_remote.TryDequeue(out var r))
         {
-            _local.Enqueue(r);
+            _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
+            do
+            {
+                _local.Enqueue(r);
+            }
+            while (_remote.TryDequeue(out r));
         }
 
         FireDueTimers();
@@ -357,7 +365,7 @@ public sealed class Domain
 
             try
             {
-                item.Callback(item.State);
+                item.Run();
             }
             catch (Exception ex)
             {
@@ -419,7 +427,7 @@ public sealed class Domain
                 Volatile.Write(ref domain._currentItem, ++domain._itemsRun);
                 try
                 {
-                    item.Callback(item.State);
+                    item.Run();
                 }
                 catch (Exception ex)
                 {
@@ -499,55 +507,76 @@ public sealed class Domain
         return !_remote.IsEmpty;
     }
 
-    /// <summary>Spin iterations before an idle domain sleeps (see <see cref="WaitForWork"/>); 0 on a single processor.</summary>
-    private const int SpinIterations = 25;
-
     private static readonly bool s_spinBeforeSleep =
         Environment.ProcessorCount > 1 && Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_SPIN") != "0";
 
-    /// <summary>How long (Stopwatch ticks) an idle domain that has just posted to another domain busy-waits for an answer
-    /// before the ordinary short spin: 20 µs by default, <c>EIOSHARP_DOMAIN_REPLY_SPIN_US</c> to change it (0: none).</summary>
-    private static readonly long s_replySpinTicks = Stopwatch.Frequency *
-        (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_REPLY_SPIN_US"), out int us) && us >= 0 ? us : 20) / 1_000_000;
+    /// <summary>The longest (Stopwatch ticks) an idle domain with recent cross-domain traffic spins for the next post before
+    /// it sleeps: 5 µs by default, <c>EIOSHARP_DOMAIN_SPIN_US</c> to change it (0: no spin).</summary>
+    private static readonly long s_spinTicks = Stopwatch.Frequency *
+        (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_SPIN_US"), out int us) && us >= 0 ? us : 5) / 1_000_000;
 
-    private int _replySpinBackoff = 1; // idle transitions to skip after the next failed reply spin (doubles per failure)
-    private int _replySpinSkip; // idle transitions left to skip before the next reply spin
+    private bool _remoteArrived; // a round since the last sleep ran work posted from another thread (domain thread only)
+    private int _spinBackoff = 1; // idle transitions to skip after the next failed spin (doubles per failure)
+    private int _spinSkip; // idle transitions left to skip before the next spin
+    private long _spins; // spins started (written by the domain's thread)
 
-    /// <summary>The most idle transitions a domain skips the reply spin for after failed spins.</summary>
-    private const int MaxReplySpinBackoff = 1024;
+    /// <summary>The number of times this domain spun for a post before sleeping (for tests and diagnostics).</summary>
+    internal long Spins => Volatile.Read(ref _spins);
 
-    /// <summary>Busy-waits up to <see cref="s_replySpinTicks"/> for a post, adaptively; true when one arrived.</summary>
+    /// <summary>The most idle transitions a domain skips the spin for after failed spins.</summary>
+    private const int MaxSpinBackoff = 1024;
+
+    /// <summary>Spins up to <see cref="s_spinTicks"/> for a post from another thread, adaptively; true when one arrived.</summary>
     /// <remarks>
-    /// Called when this domain has just posted to another domain (resolved its promise, fed its queue) and has nothing
-    /// else to do: the answer usually comes within microseconds, while sleeping costs a futex wait here, a wake-up call in
-    /// the other domain and the wake-up latency. .NET's thread pool workers spin the same way before they block. Spinning
-    /// only pays when the other domain's thread is running at the same time; on an oversubscribed machine it is not, and
-    /// every spin burns its whole budget for nothing. So the spin adapts, as glibc's adaptive mutexes do: after a spin
-    /// that found nothing, the next 1, 2, 4 ... 1024 chances are skipped; a spin that found a post resets the backoff.
+    /// Called only when the busy stretch that just ended exchanged work with another domain (ran a post from another
+    /// thread, or posted to another domain): the next post usually follows within microseconds, while sleeping costs a
+    /// futex or eventfd wait here, a wake-up call in the sender and the OS's wake-up latency. .NET's thread pool workers
+    /// spin the same way before they block. An idle domain (no cross-domain traffic since its last sleep) does not spin,
+    /// so an idle server uses no CPU. The spin checks the inbox between short pause loops and yields the core every few
+    /// of them (<see cref="Thread.Yield"/>), so on a machine with more runnable threads than cores the thread it waits
+    /// for can run. It adapts as glibc's adaptive mutexes do: after a spin that found nothing, the next 1, 2, 4 ... 1024
+    /// chances are skipped (a spin only pays when the other thread runs at the same time); a spin that found a post resets
+    /// the backoff. Every backend spins: the epoll and io_uring pollers gather I/O in their wait, which the spin delays by
+    /// at most its budget.
     /// </remarks>
-    private bool ReplySpin()
+    private bool SpinForRemote()
     {
-        if (_replySpinSkip > 0)
+        if (_spinSkip > 0)
         {
-            _replySpinSkip--;
+            _spinSkip--;
             return false;
         }
 
-        long until = Stopwatch.GetTimestamp() + s_replySpinTicks;
+        Volatile.Write(ref _spins, _spins + 1);
+        long until = Stopwatch.GetTimestamp() + s_spinTicks;
+        int i = 0;
         do
         {
             if (!_remote.IsEmpty)
             {
-                _replySpinBackoff = 1;
+                _spinBackoff = 1;
                 return true;
             }
 
-            Thread.SpinWait(8);
+            if ((++i & 3) == 0)
+            {
+                Thread.Yield();
+            }
+            else
+            {
+                Thread.SpinWait(10);
+            }
         }
         while (Stopwatch.GetTimestamp() < until);
 
-        _replySpinSkip = _replySpinBackoff;
-        _replySpinBackoff = Math.Min(MaxReplySpinBackoff, _replySpinBackoff * 2);
+        if (!_remote.IsEmpty)
+        {
+            _spinBackoff = 1;
+            return true;
+        }
+
+        _spinSkip = _spinBackoff;
+        _spinBackoff = Math.Min(MaxSpinBackoff, _spinBackoff * 2);
         return false;
     }
 
@@ -561,30 +590,15 @@ public sealed class Domain
             return;
         }
 
-        bool postedToOther = _postedToOther;
+        bool crossDomain = _postedToOther || _remoteArrived;
         _postedToOther = false;
-        if (s_spinBeforeSleep && _poller.SpinBeforeSleep)
+        _remoteArrived = false;
+        if (crossDomain && s_spinBeforeSleep && s_spinTicks > 0 && _poller.SpinBeforeSleep && SpinForRemote())
         {
-            if (postedToOther && s_replySpinTicks > 0 && ReplySpin())
-            {
-                return;
-            }
-
-            // Spin briefly before sleeping: a domain exchanging messages with another domain usually gets its next item
-            // within microseconds, and sleeping costs a futex wait here plus a wake-up call in the sender. SpinOnce
-            // yields the processor after its first iterations, so an oversubscribed machine loses little.
-            var spin = default(SpinWait);
-            for (int i = 0; i < SpinIterations; i++)
-            {
-                if (!_remote.IsEmpty)
-                {
-                    return;
-                }
-
-                spin.SpinOnce(sleep1Threshold: -1);
-            }
+            return;
         }
 
+        // The wake-pending flag: only the first post after this point wakes the domain (see Enqueue).
         Interlocked.Exchange(ref _sleeping, 1);
         if (!_remote.IsEmpty)
         {
@@ -659,39 +673,33 @@ public sealed class Domain
     /// <inheritdoc/>
     public override string ToString() => $"Domain {Id} ({Name})";
 
-    private readonly record struct WorkItem(Action<object?> Callback, object? State, FiberFrame? Frame);
-
-    /// <summary>The last callback posted to this domain's synchronization contexts (its own and its fibers') and a run-queue
-    /// callback that calls it (issue 20): .NET posts an awaiting method's continuation with one of a few static callbacks
-    /// and the method as the state, so the queue item carries the state as is and nothing is allocated per post (before, a
-    /// boxed (callback, state) pair, 32 B). Replaced, never mutated: a reader sees a consistent pair.</summary>
-    private CallbackAdapter? _lastPosted;
+    /// <summary>A run-queue entry: <see cref="Callback"/> is an <see cref="Action{T}"/> of <c>object?</c> (the kernel's own
+    /// continuations) or a <see cref="SendOrPostCallback"/> (posts through the synchronization contexts), called with
+    /// <see cref="State"/> by <see cref="Run"/>; carrying either as is keeps a post free of any adapter allocation.</summary>
+    private readonly record struct WorkItem(Delegate Callback, object? State, FiberFrame? Frame)
+    {
+        /// <summary>Calls the callback with the state (a type test: both delegate types are sealed).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal void Run()
+        {
+            if (Callback is Action<object?> action)
+            {
+                action(State);
+            }
+            else
+            {
+                Unsafe.As<SendOrPostCallback>(Callback)(State);
+            }
+        }
+    }
 
     /// <summary>Queues <paramref name="d"/> to run on this domain as code of <paramref name="frame"/>'s fiber (null: as code
     /// in no fiber); safe from any thread.</summary>
-    internal void Post(SendOrPostCallback d, object? state, FiberFrame? frame)
-    {
-        var adapter = Volatile.Read(ref _lastPosted);
-        if (adapter is null || !ReferenceEquals(adapter.Callback, d))
-        {
-            adapter = new CallbackAdapter(d);
-            Volatile.Write(ref _lastPosted, adapter);
-        }
-
-        Enqueue(adapter.Run, state, frame);
-    }
-
-    private sealed class CallbackAdapter
-    {
-        internal readonly SendOrPostCallback Callback;
-        internal readonly Action<object?> Run;
-
-        internal CallbackAdapter(SendOrPostCallback callback)
-        {
-            Callback = callback;
-            Run = new Action<object?>(callback);
-        }
-    }
+    /// <remarks>Allocates nothing (issue 20): the queue item carries the <see cref="SendOrPostCallback"/> and its state as
+    /// they are (.NET posts an awaiting method's continuation with one of a few static callbacks and the method as the
+    /// state). Before, a cached adapter delegate was kept for the last callback only, so two callbacks posted in turn (a
+    /// task continuation and a value-task source's) allocated a delegate and its adapter per post.</remarks>
+    internal void Post(SendOrPostCallback d, object? state, FiberFrame? frame) => Enqueue(new WorkItem(d, state, frame));
 
     /// <summary>The domain's context, installed while it runs code that is in no fiber (fiber code runs with its fiber
     /// installed instead: see <see cref="FiberFrame"/>).</summary>
@@ -713,10 +721,18 @@ public sealed class Domain
         public override SynchronizationContext CreateCopy() => this;
     }
 
-    private sealed class DomainTaskScheduler(Domain domain) : TaskScheduler
+    private sealed class DomainTaskScheduler : TaskScheduler
     {
-        protected override void QueueTask(Task task) =>
-            domain.Enqueue(static s => { var (sch, t) = ((DomainTaskScheduler, Task))s!; sch.TryExecuteTask(t); }, (this, task));
+        private readonly Domain domain;
+        private readonly Action<object?> _execute; // one per scheduler: a queued task costs no (scheduler, task) box
+
+        internal DomainTaskScheduler(Domain domain)
+        {
+            this.domain = domain;
+            _execute = t => TryExecuteTask((Task)t!);
+        }
+
+        protected override void QueueTask(Task task) => domain.Enqueue(_execute, task, null);
 
         protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) =>
             domain.IsCurrent && !taskWasPreviouslyQueued && TryExecuteTask(task);

@@ -9,7 +9,9 @@ namespace EioSharp;
 /// </remarks>
 internal interface IDomainPoller
 {
-    /// <summary>True when spinning briefly before <see cref="Wait"/> pays (the event poller); false when waiting also gathers I/O.</summary>
+    /// <summary>True when an idle domain with recent cross-domain traffic may spin briefly for the next post before
+    /// <see cref="Wait"/> (read on the domain's thread just before it would wait); false for a backend whose idle handling
+    /// must not be delayed (the mock) or while the poller holds work that only <see cref="Wait"/> hands to the OS.</summary>
     bool SpinBeforeSleep { get; }
 
     /// <summary>True when <see cref="PollNow"/> may find something (some fd is registered).</summary>

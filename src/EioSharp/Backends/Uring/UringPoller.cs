@@ -246,7 +246,13 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>The domain this ring serves.</summary>
     internal Domain? Domain { get; private set; }
 
-    public bool SpinBeforeSleep => false;
+    /// <summary>True unless operations are queued for submission: a domain with recent cross-domain traffic may spin a few
+    /// microseconds for the next post before it enters the ring, but never with an operation not yet handed to the kernel
+    /// (the spin would delay it). The wake poll re-armed after a wake-up does not count: it is this poller's own, and
+    /// after every cross-domain wake-up it is queued, so counting it would stop the spin exactly where it pays.</summary>
+    public bool SpinBeforeSleep => _unsubmitted == (_wakeArmQueued ? 1u : 0u);
+
+    private bool _wakeArmQueued; // the wake poll is queued and not yet submitted (cleared when the queue is submitted)
 
     public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0 || _watchCount > 0 || _multiCount > 0;
 
@@ -431,6 +437,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     {
         var sqe = NextSqe(Sys.IORING_OP_POLL_ADD, _waker.Fd, WakeTag);
         sqe->OpFlags = 1; // POLLIN
+        _wakeArmQueued = true;
     }
 
     public void Wait(int timeoutMs)
@@ -490,6 +497,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             if (r >= 0)
             {
                 _unsubmitted -= (uint)Math.Min(r, _unsubmitted);
+                if (_unsubmitted == 0)
+                {
+                    _wakeArmQueued = false;
+                }
             }
 
             // Errors (EINTR, ETIME, EBUSY while the CQ overflows) leave the SQEs queued: the next round submits them.
