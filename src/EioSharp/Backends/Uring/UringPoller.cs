@@ -264,9 +264,11 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// are then one IORING_OP_RECV each. Feature-detected on the first use, as the opcode probe cannot tell.</summary>
     internal bool MultishotRecvWorks { get; set; } = true;
 
-    /// <summary>Tests and benchmarks: turns multishot recv off (or back on) on every ring (reads are then one IORING_OP_RECV
-    /// into the caller's buffer each, as before session 12).</summary>
-    internal static bool MultishotRecvDisabled { get; set; }
+    /// <summary>Whether reads use one IORING_OP_RECV into the caller's buffer each (true, the default) rather than the
+    /// multishot recv with provided buffers (<see cref="UringMultishotRecv"/>). Off by default because it measured slower:
+    /// the echo ping-pong cost 1.37x the server CPU per round trip (docs/BENCHMARKS.md, session 12); tests and the
+    /// benchmarks' <c>uring-recvmulti</c> variant turn it on.</summary>
+    internal static bool MultishotRecvDisabled { get; set; } = true;
 
     private UringBufferRing? _recvBuffers;
     private bool _recvBuffersTried;
