@@ -19,7 +19,8 @@ namespace EioSharp.Benchmarks.Net;
 /// (connect, one 16-byte round trip, close); prints the wall time and connections per second (bench/accept-backends.sh).</item>
 /// <item><c>echo-server uring-oneshot</c>: the io_uring server with multishot accept turned off (one SQE per accept), to
 /// compare with <c>uring</c>; <c>uring-nodefer</c> (echo-server and file-sync): rings without
-/// IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN.</item>
+/// IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN; <c>uring-recvmulti</c> (echo-server): multishot recv with provided buffers on
+/// (off by default: it measured slower); <c>uring-recv1</c>: the default, named for comparisons.</item>
 /// <item><c>file-sync portable|epoll|uring|raw COUNT SIZE DIR</c>: COUNT times, write SIZE bytes at the end of a new file
 /// in DIR and fsync it; prints CPU and wall time per iteration. <c>raw</c> is <see cref="RandomAccess.Write(Microsoft.Win32.SafeHandles.SafeFileHandle, ReadOnlySpan{byte}, long)"/>
 /// plus <see cref="FileStream.Flush(bool)"/> on the calling thread; the backends use <see cref="FileWriter.WriteAtAsync"/> and
@@ -59,7 +60,7 @@ public static class BackendProcesses
     {
         "portable" => EioBackend.Portable,
         "epoll" => EioBackend.Epoll,
-        "uring" or "uring-oneshot" or "uring-nodefer" => EioBackend.Uring,
+        "uring" or "uring-oneshot" or "uring-nodefer" or "uring-recv1" or "uring-recvmulti" => EioBackend.Uring,
         _ => throw new ArgumentException($"unknown backend {name}"),
     };
 
@@ -101,11 +102,13 @@ public static class BackendProcesses
     }
 
     // The io_uring variants: uring-oneshot turns multishot accept off, uring-nodefer sets rings up without
-    // SINGLE_ISSUER | DEFER_TASKRUN (both as on a kernel without them), to measure what each brings.
+    // SINGLE_ISSUER | DEFER_TASKRUN (both as on a kernel without them), uring-recvmulti turns multishot recv on, to measure
+    // what each brings.
     private static void Variant(string backend)
     {
         EioSharp.Backends.Uring.UringPoller.MultishotAcceptDisabled = backend == "uring-oneshot";
         EioSharp.Backends.Uring.UringPoller.DeferTaskRunDisabled = backend == "uring-nodefer";
+        EioSharp.Backends.Uring.UringPoller.MultishotRecvDisabled = backend != "uring-recvmulti";
     }
 
     private static async Task EchoAsync(StreamSocket conn, EndPoint peer)

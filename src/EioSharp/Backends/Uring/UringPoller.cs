@@ -243,6 +243,9 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>Whether this ring runs its completions' task work only when its domain enters it (IORING_SETUP_DEFER_TASKRUN).</summary>
     internal bool DeferTaskRun => _deferTaskRun;
 
+    /// <summary>True once the ring is torn down (its domain has finished).</summary>
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
     /// <summary>The domain this ring serves.</summary>
     internal Domain? Domain { get; private set; }
 
@@ -262,6 +265,36 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
     /// <summary>Tests: turns multishot accept off (or back on) on every ring, to compare or to exercise the one-shot path.</summary>
     internal static bool MultishotAcceptDisabled { get; set; }
+
+    /// <summary>False once a multishot recv was refused (EINVAL before any data: a kernel before 6.0): this ring's reads
+    /// are then one IORING_OP_RECV each. Feature-detected on the first use, as the opcode probe cannot tell.</summary>
+    internal bool MultishotRecvWorks { get; set; } = true;
+
+    /// <summary>Whether reads use one IORING_OP_RECV into the caller's buffer each (true, the default) rather than the
+    /// multishot recv with provided buffers (<see cref="UringMultishotRecv"/>). Off by default because it measured slower:
+    /// the echo ping-pong cost 1.37x the server CPU per round trip (docs/BENCHMARKS.md, session 12); tests and the
+    /// benchmarks' <c>uring-recvmulti</c> variant turn it on.</summary>
+    internal static bool MultishotRecvDisabled { get; set; } = true;
+
+    private UringBufferRing? _recvBuffers;
+    private bool _recvBuffersTried;
+
+    /// <summary>This ring's provided-buffer ring for multishot recv, registered on first use; null when the kernel refused
+    /// it (IORING_REGISTER_PBUF_RING, 5.19+) or multishot recv is off (domain thread only).</summary>
+    internal UringBufferRing? RecvBuffers()
+    {
+        if (_recvBuffers is null && !_recvBuffersTried && Volatile.Read(ref _disposed) == 0)
+        {
+            _recvBuffersTried = true;
+            _recvBuffers = UringBufferRing.TryRegister(_ringFd, out _);
+            if (_recvBuffers is null)
+            {
+                MultishotRecvWorks = false;
+            }
+        }
+
+        return MultishotRecvWorks ? _recvBuffers : null;
+    }
 
     /// <summary>Registers a multishot request and returns its tag (the SQE's user_data); it stays registered until a
     /// completion without IORING_CQE_F_MORE (domain thread only).</summary>
@@ -590,6 +623,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             Sys.munmap(_sqes, _sqesSize);
             Sys.munmap(_sqRing, _sqRingSize);
             Libc.close(_ringFd);
+            _recvBuffers?.Free();
             _waker.Dispose();
             for (int i = 0; i < _watches.Count; i++)
             {
@@ -723,6 +757,12 @@ internal static unsafe partial class Sys
     public const uint IORING_CQE_F_MORE = 1u << 1;
     public const ushort IORING_ACCEPT_MULTISHOT = 1 << 0;
     public const int EINVAL = 22;
+    public const int ENOBUFS = 105;
+    public const int IORING_REGISTER_PBUF_RING = 22;
+    public const ushort IORING_RECV_MULTISHOT = 1 << 1;
+    public const byte IOSQE_BUFFER_SELECT = 1 << 5;
+    public const uint IORING_CQE_F_BUFFER = 1u << 0;
+    public const int IORING_CQE_BUFFER_SHIFT = 16;
     public const uint IORING_ENTER_EXT_ARG = 1u << 3;
     public const long IORING_OFF_SQ_RING = 0;
     public const long IORING_OFF_SQES = 0x10000000;

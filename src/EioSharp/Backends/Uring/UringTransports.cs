@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
@@ -52,6 +53,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
     private int _writing;
     private ReadSource? _readSource;
     private WriteSource? _writeSource;
+    private UringMultishotRecv? _recv; // bound to the ring of the domain that reads (see Multishot)
 
     private UringFd SocketFd => fd;
 
@@ -80,9 +82,27 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
                 throw new InvalidOperationException("Another fiber is already reading from this socket.");
             }
 
-            var source = _readSource ??= new ReadSource(this);
             try
             {
+                var ring = UringOp.CurrentRing();
+                if (_recv is { } bound && !ReferenceEquals(bound.Ring, ring))
+                {
+                    return ReadForeignAsync(frame, bound, ring, buffer);
+                }
+
+                if (Multishot(ring) is { } multishot)
+                {
+                    if (multishot.TryTake(buffer, out int n))
+                    {
+                        Volatile.Write(ref _reading, 0);
+                        fd.EndUse();
+                        return new ValueTask<int>(n);
+                    }
+
+                    return ReadMultishotAsync(frame, multishot, buffer);
+                }
+
+                var source = _readSource ??= new ReadSource(this);
                 return source.Start(frame, buffer);
             }
             catch
@@ -129,6 +149,68 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         catch (Exception ex)
         {
             return ValueTask.FromException(ex);
+        }
+    }
+
+    // This socket's multishot recv on the calling domain's ring (created by the first read), or null when reads are one
+    // IORING_OP_RECV each (multishot recv off, or the kernel refused it or the buffer ring).
+    private UringMultishotRecv? Multishot(UringPoller ring)
+    {
+        if (_recv is { } existing)
+        {
+            return existing;
+        }
+
+        if (UringPoller.MultishotRecvDisabled || !ring.MultishotRecvWorks || ring.RecvBuffers() is not { } buffers)
+        {
+            return null;
+        }
+
+        return _recv = new UringMultishotRecv(ring, buffers, fd);
+    }
+
+    // A read that waits for the multishot request (or falls back to one IORING_OP_RECV); the caller holds _reading and a use.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadMultishotAsync(FiberFrame frame, UringMultishotRecv multishot, Memory<byte> buffer)
+    {
+        try
+        {
+            int n = await multishot.ReadAsync(frame, buffer);
+            return n >= 0 ? n : await fd.RecvAsync(frame, buffer, "read");
+        }
+        finally
+        {
+            Volatile.Write(ref _reading, 0);
+            fd.EndUse();
+        }
+    }
+
+    // A read on another domain than the one whose ring has this socket's multishot recv: that request is ended there and
+    // its unread data moved out (one round of that domain; not cancellable, so that no data is lost), then this domain
+    // reads, the moved data first.
+    private async ValueTask<int> ReadForeignAsync(FiberFrame frame, UringMultishotRecv bound, UringPoller ring, Memory<byte> buffer)
+    {
+        try
+        {
+            if (bound.IsDead)
+            {
+                bound.MoveQueueToLeftover(); // its domain has finished: nobody else touches it now
+            }
+            else
+            {
+                await bound.HandOverAsync(ring.Domain!);
+            }
+
+            var next = new UringMultishotRecv(ring, UringPoller.MultishotRecvDisabled || !ring.MultishotRecvWorks ? null : ring.RecvBuffers(), fd);
+            next.SetLeftover(bound.TakeLeftover());
+            _recv = next;
+            int n = await next.ReadAsync(frame, buffer);
+            return n >= 0 ? n : await fd.RecvAsync(frame, buffer, "read");
+        }
+        finally
+        {
+            Volatile.Write(ref _reading, 0);
+            fd.EndUse();
         }
     }
 
@@ -304,7 +386,19 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
 
     public override ValueTask ShutdownAsync(ShutdownCommand command) => fd.Shutdown(command);
 
-    public override bool Close() => fd.Close();
+    public override bool Close()
+    {
+        if (!fd.Close())
+        {
+            return false;
+        }
+
+        Volatile.Read(ref _recv)?.SocketClosed(); // the armed request holds the socket open: cancel it
+        return true;
+    }
+
+    /// <summary>Tests: this socket's multishot recv, if a read created one.</summary>
+    internal UringMultishotRecv? MultishotRecv => _recv;
 }
 
 /// <summary>
