@@ -318,7 +318,18 @@ public sealed partial class KvStore
             return;
         }
         long result = current + increment;
-        SetKey(ctx, key, e, Bytes(result), -1, keepTtl: true);
+        if (e is null)
+        {
+            SetKey(ctx, key, e, Bytes(result), -1, keepTtl: true);
+        }
+        else
+        {
+            // The key holds a string (an integer's digits: packed): the new digits go into its row, in place when the
+            // length is the same (no string, no array per INCR); as SetKey with the array, the TTL kept.
+            Span<byte> digits = stackalloc byte[20];
+            result.TryFormat(digits, out int written, provider: CultureInfo.InvariantCulture);
+            ctx.Db.ReplacePackedString(e, digits[..written]);
+        }
         ctx.LogSelf();
         Changed(ctx, key, KvEventClass.String, "incrby");
         ctx.Reply.WriteInteger(result);

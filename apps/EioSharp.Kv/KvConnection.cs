@@ -257,15 +257,40 @@ internal static class KvConnection
             return;
         }
 
-        request.Reply.ResetWrittenCount();
-        Promise<bool>? done = null;
-        if (ctx.Store is not { } owner || !owner.CanRunInline(request))
+        Promise<bool>? done = BeginSubmit(ctx, request);
+        if (done is not null)
         {
-            // The store loop is on another domain, or busy: the seed's hop (queue, then a promise per batch).
-            (done, request.Done) = Promise.Create<bool>();
             await ctx.Queue.AddAsync(request);
         }
 
+        await FinishSubmitAsync(ctx, conn, request, state, output, early, direct, watcher, done);
+    }
+
+    /// <summary>The first part of <see cref="SubmitAsync"/>, for a caller that awaits the store itself (the connection's
+    /// own frame: <see cref="KvConnectionSession.RunAsync"/>, so that no async frame of a callee waits for the store on
+    /// every batch): null when the batch is to run inline (then call <see cref="FinishSubmitAsync"/> at once, with no
+    /// await between); otherwise the promise the store resolves, with <see cref="StoreRequest.Done"/> set, and the
+    /// caller adds the request to <see cref="KvServerContext.Queue"/> before it waits. Call only with commands to run.</summary>
+    internal static Promise<bool>? BeginSubmit(KvServerContext ctx, StoreRequest request)
+    {
+        request.Reply.ResetWrittenCount();
+        if (ctx.Store is { } owner && owner.CanRunInline(request))
+        {
+            return null;
+        }
+
+        // The store loop is on another domain, or busy: the seed's hop (queue, then a promise per batch).
+        (Promise<bool> done, request.Done) = Promise.Create<bool>();
+        return done;
+    }
+
+    /// <summary>The rest of <see cref="SubmitAsync"/>: runs the batch inline (<paramref name="done"/> null) or takes the
+    /// store's answer from <paramref name="done"/>, then appends the replies to <paramref name="output"/>. Completes
+    /// without suspending (no async frame allocated) when the promise is resolved already, the batch did not block and
+    /// no reply goes to the socket from here: the usual case.</summary>
+    internal static async ValueTask FinishSubmitAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request, KvConnectionState state,
+        ReplyBuffer output, ArrayBufferWriter<byte> early, bool direct, Func<BlockedReadWatcher> watcher, Promise<bool>? done)
+    {
         try
         {
             // Inline: the store is on this domain and idle, so the batch runs here, now (no queue hop, no promise).
