@@ -193,26 +193,24 @@ internal sealed class KvConnectionSession
                     // The batch's data commands: the wait for the store (the queue hop) is awaited here, in this fiber's
                     // frame (allocated once per connection); in an async callee it cost that callee's frame and the
                     // continuation of the await on it, every batch (about 500 B per SET under an AOF).
-                    Promise<bool>? done = KvConnection.BeginSubmit(ctx, _request); // null: run inline, no wait
-                    if (done is not null)
+                    AsyncQueue<StoreOutcome>? outcomes = KvConnection.BeginSubmit(ctx, _request); // null: run inline, no wait
+                    StoreOutcome? taken = null;
+                    if (outcomes is not null)
                     {
                         await ctx.Queue.AddAsync(_request);
-                        if (!done.IsResolved)
+                        try
                         {
-                            try
-                            {
-                                await done.AwaitAsync();
-                            }
-                            catch (Exception)
-                            {
-                                // Taken again, and handled, by FinishSubmitAsync (a store restart's error replies, or
-                                // cancellation: the replies delivered while shutting down), as SubmitAsync does.
-                            }
+                            taken = await outcomes.TakeAsync();
+                        }
+                        catch (CancelledException)
+                        {
+                            // Handled by FinishSubmitAsync, which waits for the answer again (the replies delivered
+                            // while shutting down), as SubmitAsync does.
                         }
                     }
 
-                    // Resolved (or inline): completes without suspending unless the batch blocked or its reply was large.
-                    await KvConnection.FinishSubmitAsync(ctx, _conn, _request, _state, _output, _early, Direct, _watcherFactory, done);
+                    // Answered (or inline): completes without suspending unless the batch blocked or its reply was large.
+                    await KvConnection.FinishSubmitAsync(ctx, _conn, _request, _state, _output, _early, Direct, _watcherFactory, outcomes, taken);
                 }
 
                 if (EndBatch(close))
