@@ -5,6 +5,13 @@ namespace EioSharp.Kv;
 // plain SET of a value of the same length overwrites the bytes in place when nothing else can see them (no allocation).
 internal sealed partial class KvDatabase
 {
+    /// <summary>The row holding <paramref name="key"/> (live or expired), or -1: a lookup without a <see cref="KvEntry"/>
+    /// handle, for the string fast path.</summary>
+    internal int RowOf(ReadOnlySpan<byte> key) => FindRow(key);
+
+    /// <summary>Clears the expiry of the key in <paramref name="row"/> (SET without KEEPTTL), as <see cref="SetExpire"/> with -1.</summary>
+    internal void ClearExpireRow(int row) => SetExpireRow(row, -1);
+
     /// <summary>Adds a new key holding the short string <paramref name="value"/> (at most
     /// <see cref="PackedValueMaxBytes"/> bytes), copied once into the packed row.</summary>
     public KvEntry AddPackedString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAt) =>
@@ -20,7 +27,15 @@ internal sealed partial class KvDatabase
     /// key taken before this call.</remarks>
     public void ReplacePackedString(KvEntry e, ReadOnlySpan<byte> value)
     {
-        ref Row r = ref _rows[e.Row];
+        ReplacePackedStringRow(e.Row, value);
+        e.ForgetValueCopy();
+    }
+
+    /// <summary><see cref="ReplacePackedString"/> by row, for a caller that holds no handle on the key (SET's plain
+    /// path: no <see cref="KvEntry"/> per request); <paramref name="row"/> holds a live key.</summary>
+    internal void ReplacePackedStringRow(int row, ReadOnlySpan<byte> value)
+    {
+        ref Row r = ref _rows[row];
         object old = r.Item!;
         if (old is byte[] packed)
         {
@@ -29,7 +44,6 @@ internal sealed partial class KvDatabase
             if (current.Length == value.Length)
             {
                 value.CopyTo(current);
-                e.ForgetValueCopy();
                 r.Link &= ~(3u << EncodingShift);
                 InPlaceStringWrites++;
                 return;

@@ -228,6 +228,16 @@ internal sealed partial class KvEntry
     }
 
     /// <summary>Drops the copy of a packed value <see cref="Value"/> cached (its row was overwritten in place).</summary>
+    /// <summary>Points this handle at <paramref name="row"/> afresh (the database's reused handle: <see cref="KvDatabase.ReusedHandle"/>).</summary>
+    internal void Retarget(int row)
+    {
+        _row = row;
+        _item = null;
+        _key = null;
+        _valueOf = null;
+        _value = null;
+    }
+
     internal void ForgetValueCopy()
     {
         _valueOf = null;
@@ -365,6 +375,18 @@ internal sealed partial class KvDatabase
     }
 
     public bool ContainsKey(ReadOnlySpan<byte> key) => FindRow(key) >= 0;
+
+    private KvEntry? _reusedHandle;
+
+    /// <summary>A handle on the live key of <paramref name="row"/> that is the same object at every call (no allocation):
+    /// for a fast path that uses it within one step and hands it to nobody (GET's access bookkeeping). The next call
+    /// retargets it; never remove the key through it (a removed handle keeps the row's contents).</summary>
+    internal KvEntry ReusedHandle(int row)
+    {
+        KvEntry handle = _reusedHandle ??= new KvEntry(this, row);
+        handle.Retarget(row);
+        return handle;
+    }
 
     public KvEntry Add(byte[] key, object value, long expireAt) => Add(key.AsSpan(), key, value, expireAt);
 

@@ -11,7 +11,22 @@ public sealed partial class KvStore
     private void SetPlain(in Context ctx)
     {
         ReadOnlySpan<byte> key = ctx[1];
-        SetString(ctx, key, Lookup(ctx, key), 2, -1, keepTtl: false);
+        KvDatabase db = ctx.Db;
+        int row;
+        long expireAt;
+        if (!ctx.Command.HasOwnArray(2) && ctx[2].Length <= KvDatabase.PackedValueMaxBytes && (row = db.RowOf(key)) >= 0 &&
+            ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt))
+        {
+            // A live key and a short value (the steady state of a SET load): SetString's effects, by row (no KvEntry
+            // handle per request; in place when the length is the same).
+            db.ReplacePackedStringRow(row, ctx[2]);
+            db.ClearExpireRow(row);
+        }
+        else
+        {
+            SetString(ctx, key, Lookup(ctx, key), 2, -1, keepTtl: false);
+        }
+
         if (ctx.Aof is not null) ctx.Log(ctx.Command);
         Changed(ctx, key, KvEventClass.String, "set");
         ctx.Reply.WriteOk();

@@ -40,6 +40,19 @@ public sealed partial class KvStore
 
     private void Get(in Context ctx)
     {
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(ctx[1]);
+        long expireAt;
+        if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt) && db.ItemAt(row) is byte[] packed)
+        {
+            // A live key holding a packed string (the steady state of a GET load): LookupRead's hit, by row (the
+            // access recorded through the database's reused handle: no KvEntry per request), the value in place.
+            KeyspaceHits++;
+            Touch(db.ReusedHandle(row));
+            ctx.Reply.WriteBulkString(KvDatabase.PackedValue(packed));
+            return;
+        }
+
         if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
         if (e is null) ctx.Reply.WriteNullBulkString();
         else ctx.Reply.WriteBulkString(e.StringSpan); // in place: no copy of a packed value
@@ -304,12 +317,29 @@ public sealed partial class KvStore
             increment = -increment;
         }
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookupString(ctx, key, read: false, out KvEntry? e)) return;
+        KvDatabase db = ctx.Db;
+        KvEntry? e = null;
         long current = 0;
-        if (e is not null && !RespNumbers.TryParseInt64(e.StringSpan, out current))
+        int row = db.RowOf(key);
+        long expireAt;
+        bool packedRow = row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt) && db.ItemAt(row) is byte[];
+        if (packedRow)
         {
-            ctx.Reply.WriteError(KvErrors.NotInteger);
-            return;
+            // A live key holding a packed string (the steady state of an INCR load): read by row, no KvEntry handle.
+            if (!RespNumbers.TryParseInt64(KvDatabase.PackedValue((byte[])db.ItemAt(row)), out current))
+            {
+                ctx.Reply.WriteError(KvErrors.NotInteger);
+                return;
+            }
+        }
+        else
+        {
+            if (!TryLookupString(ctx, key, read: false, out e)) return;
+            if (e is not null && !RespNumbers.TryParseInt64(e.StringSpan, out current))
+            {
+                ctx.Reply.WriteError(KvErrors.NotInteger);
+                return;
+            }
         }
         if ((increment < 0 && current < 0 && increment < long.MinValue - current) ||
             (increment > 0 && current > 0 && increment > long.MaxValue - current))
@@ -318,7 +348,19 @@ public sealed partial class KvStore
             return;
         }
         long result = current + increment;
-        SetKey(ctx, key, e, Bytes(result), -1, keepTtl: true);
+        if (!packedRow && e is null)
+        {
+            SetKey(ctx, key, e, Bytes(result), -1, keepTtl: true);
+        }
+        else
+        {
+            // The key holds a string: the new digits go into its packed row, in place when the length is the same (no
+            // string, no array per INCR); as SetKey with the digits' array, the TTL kept.
+            Span<byte> digits = stackalloc byte[20];
+            result.TryFormat(digits, out int written, provider: CultureInfo.InvariantCulture);
+            if (packedRow) db.ReplacePackedStringRow(row, digits[..written]);
+            else db.ReplacePackedString(e!, digits[..written]);
+        }
         ctx.LogSelf();
         Changed(ctx, key, KvEventClass.String, "incrby");
         ctx.Reply.WriteInteger(result);

@@ -257,19 +257,63 @@ internal static class KvConnection
             return;
         }
 
-        request.Reply.ResetWrittenCount();
-        Promise<bool>? done = null;
-        if (ctx.Store is not { } owner || !owner.CanRunInline(request))
+        AsyncQueue<StoreOutcome>? outcomes = BeginSubmit(ctx, request);
+        if (outcomes is not null)
         {
-            // The store loop is on another domain, or busy: the seed's hop (queue, then a promise per batch).
-            (done, request.Done) = Promise.Create<bool>();
             await ctx.Queue.AddAsync(request);
         }
 
+        await FinishSubmitAsync(ctx, conn, request, state, output, early, direct, watcher, outcomes, null);
+    }
+
+    /// <summary>The first part of <see cref="SubmitAsync"/>, for a caller that awaits the store itself (the connection's
+    /// own frame: <see cref="KvConnectionSession.RunAsync"/>, so that no async frame of a callee waits for the store on
+    /// every batch): null when the batch is to run inline (then call <see cref="FinishSubmitAsync"/> at once, with no
+    /// await between); otherwise the request's reusable outcome queue, armed (<see cref="StoreRequest.ArmOutcome"/>: no
+    /// promise per batch), and the caller adds the request to <see cref="KvServerContext.Queue"/> before it waits. Call
+    /// only with commands to run.</summary>
+    internal static AsyncQueue<StoreOutcome>? BeginSubmit(KvServerContext ctx, StoreRequest request)
+    {
+        request.Reply.ResetWrittenCount();
+        if (ctx.Store is { } owner && owner.CanRunInline(request))
+        {
+            return null;
+        }
+
+        // The store loop is on another domain, or busy: the seed's hop (the queue, then the store's answer: once a promise
+        // per batch, now the connection's one outcome queue, which allocates nothing per batch).
+        return request.ArmOutcome();
+    }
+
+    /// <summary>The rest of <see cref="SubmitAsync"/>: runs the batch inline (<paramref name="outcomes"/> null) or takes the
+    /// store's answer (<paramref name="taken"/> when the caller took it already, else from <paramref name="outcomes"/>),
+    /// then appends the replies to <paramref name="output"/>. Completes without suspending (no async frame allocated)
+    /// when the answer was taken already, the batch did not block and no reply goes to the socket from here: the usual case.</summary>
+    internal static async ValueTask FinishSubmitAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request, KvConnectionState state,
+        ReplyBuffer output, ArrayBufferWriter<byte> early, bool direct, Func<BlockedReadWatcher> watcher,
+        AsyncQueue<StoreOutcome>? outcomes, StoreOutcome? taken)
+    {
+        AsyncQueue<StoreOutcome>? pending = taken is null ? outcomes : null; // an answer still to take
         try
         {
             // Inline: the store is on this domain and idle, so the batch runs here, now (no queue hop, no promise).
-            bool finished = done is null ? ctx.Store!.RunInline(request) : await done.AwaitAsync();
+            bool finished;
+            if (outcomes is null)
+            {
+                finished = ctx.Store!.RunInline(request);
+            }
+            else
+            {
+                StoreOutcome outcome = taken ?? await outcomes.TakeAsync();
+                pending = null;
+                if (outcome.Error is { } error)
+                {
+                    ExceptionDispatchInfo.Throw(error); // as a promise resolved with the error rethrows it
+                }
+
+                finished = outcome.Finished;
+            }
+
             if (!finished)
             {
                 await WaitWhileBlockedAsync(ctx, conn, request, output, early, watcher());
@@ -299,7 +343,7 @@ internal static class KvConnection
         {
             // Shutting down: the store will still execute and commit this batch; deliver the replies before leaving,
             // but give up after a grace period so that a client that stopped reading cannot hold up the shutdown.
-            await DeliverWhileShuttingDownAsync(ctx, conn, request, output, done);
+            await DeliverWhileShuttingDownAsync(ctx, conn, request, output, pending);
             request.Commands.Clear();
             throw;
         }
@@ -346,13 +390,14 @@ internal static class KvConnection
 
     // SubmitAsync's shutdown path, in a method of its own: the lambdas capture the parameters, and a closure over them in
     // SubmitAsync itself was allocated at every call (two display classes per batch), not only when shutting down.
+    // pending: the batch's answer not taken yet (the store will still give it).
     private static ValueTask DeliverWhileShuttingDownAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
-        ReplyBuffer output, Promise<bool>? done) =>
+        ReplyBuffer output, AsyncQueue<StoreOutcome>? pending) =>
         new(Cancel.ProtectAsync(async () =>
         {
-            if (done is not null)
+            if (pending is not null)
             {
-                await done.AwaitAsync();
+                await pending.TakeAsync();
             }
 
             output.Write(request.Reply.WrittenSpan);

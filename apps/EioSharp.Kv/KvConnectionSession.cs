@@ -54,6 +54,9 @@ internal sealed class KvConnectionSession
     private readonly Func<KvConnection.BlockedReadWatcher> _watcherFactory; // Watcher as a delegate, made once (not per batch)
     private KvPushOutput? _push;
     private KvConnection.BlockedReadWatcher? _watcher; // created at the connection's first blocking wait
+    private int _batchConsumed; // the receive buffer's bytes the batch parsed (consumed by EndBatch)
+    private long _batchQueryBuffer; // CLIENT LIST qbuf as reported at the batch's end
+    private bool _batchPipeline; // the batch held several commands and filled half the initial buffer or more
 
     /// <summary>Creates the session of a connection (registered in <see cref="KvServerContext.Clients"/> until
     /// <see cref="RunAsync"/> ends).</summary>
@@ -184,7 +187,37 @@ internal sealed class KvConnectionSession
                 }
 
                 n = _reader.BufferedCount - before;
-                bool close = await RunBatchAsync(); // completes without suspending unless the batch waited (queue hop, block...)
+                bool close = await RunBatchAsync(); // completes without suspending unless a command needed a wait of its own
+                if (_request.Commands.Count > 0)
+                {
+                    // The batch's data commands: the wait for the store (the queue hop) is awaited here, in this fiber's
+                    // frame (allocated once per connection); in an async callee it cost that callee's frame and the
+                    // continuation of the await on it, every batch (about 500 B per SET under an AOF).
+                    AsyncQueue<StoreOutcome>? outcomes = KvConnection.BeginSubmit(ctx, _request); // null: run inline, no wait
+                    StoreOutcome? taken = null;
+                    if (outcomes is not null)
+                    {
+                        await ctx.Queue.AddAsync(_request);
+                        try
+                        {
+                            taken = await outcomes.TakeAsync();
+                        }
+                        catch (CancelledException)
+                        {
+                            // Handled by FinishSubmitAsync, which waits for the answer again (the replies delivered
+                            // while shutting down), as SubmitAsync does.
+                        }
+                    }
+
+                    // Answered (or inline): completes without suspending unless the batch blocked or its reply was large.
+                    await KvConnection.FinishSubmitAsync(ctx, _conn, _request, _state, _output, _early, Direct, _watcherFactory, outcomes, taken);
+                }
+
+                if (EndBatch(close))
+                {
+                    await KvConnection.WaitDrainedAsync(ctx, _push!);
+                }
+
                 if (_push is null && _output.WrittenCount > 0)
                 {
                     // The batch's replies, sent here rather than in RunBatchAsync: this fiber's frame is allocated once
@@ -463,15 +496,27 @@ internal sealed class KvConnectionSession
         // consumed for Redis (only its data is in qbuf), and so is a large argument's data received so far.
         long queryBuffer = length - pos - _commands.PendingHeaderLength + _commands.PartialArgumentBytes;
         state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes, _commands.PartialArgumentCapacity);
-        await SubmitAsync();
-        _reader.Consume(pos); // the views of this batch are done with: the buffer may be compacted and read into
+        // The batch's last data commands (most batches: all of them) are left in _request: RunAsync submits them in its
+        // own frame, then calls EndBatch.
+        _batchConsumed = pos;
+        _batchQueryBuffer = queryBuffer;
+        _batchPipeline = commandsRead > 1 && length > InitialReadBuffer / 2;
+        return close;
+    }
+
+    /// <summary>The end of a batch, after its last submit: the receive buffer's bytes of the batch are consumed, the buffer
+    /// trimmed, a subscribed connection's replies handed to its ordered output. True: wait until that output is drained
+    /// (the connection closes).</summary>
+    private bool EndBatch(bool close)
+    {
+        _reader.Consume(_batchConsumed); // the views of this batch are done with: the buffer may be compacted and read into
         // A buffer grown for a pipeline of several commands is kept (up to PipelineReadBuffer) for the next one; grown
         // for one long command, it is given back at once (Redis shrinks an idle client's query buffer in clientsCron).
-        bool pipeline = commandsRead > 1 && length > InitialReadBuffer / 2 && _reader.Capacity <= PipelineReadBuffer;
+        bool pipeline = _batchPipeline && _reader.Capacity <= PipelineReadBuffer;
         if (_reader.BufferedCount == 0 && !pipeline)
         {
             _reader.TrimExcess(InitialReadBuffer); // grown for a long line: give it back (kept for large pipelines)
-            state.ReportQueryBuffer(queryBuffer, _reader.Capacity, _commands.ArgumentBytes, _commands.PartialArgumentCapacity); // qbuf-free after it
+            _state.ReportQueryBuffer(_batchQueryBuffer, _reader.Capacity, _commands.ArgumentBytes, _commands.PartialArgumentCapacity); // qbuf-free after it
         }
 
         if (_push is { } push)
@@ -479,14 +524,11 @@ internal sealed class KvConnectionSession
             // Subscribed: the writer fiber sends, in order with the pushed messages.
             push.EndBatch(_output.WrittenSpan);
             _output.ResetWrittenCount();
-            if (close)
-            {
-                await KvConnection.WaitDrainedAsync(ctx, push);
-            }
+            return close;
         }
 
         // A normal client's replies are sent by the caller (RunAsync), then the buffers shrunk.
-        return close;
+        return false;
     }
 
     /// <summary>The receive side as the reader sees it: bytes read while a blocking command waited come first (and a read

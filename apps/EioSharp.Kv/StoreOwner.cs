@@ -23,6 +23,54 @@ internal sealed class StoreRequest
     /// <see cref="BlockEvents"/> receives one completion event when the rest has run.</summary>
     public Resolver<bool>? Done;
 
+    /// <summary>The connection's reusable completion channel, used instead of a promise per batch (<see cref="Done"/> null)
+    /// once armed by <see cref="ArmOutcome"/>: the store adds one <see cref="StoreOutcome"/> per armed batch (as
+    /// <see cref="Done"/> would be resolved), the connection takes it. Created at the connection's first queued batch
+    /// and kept; safe across domains (the store may run on another domain).</summary>
+    internal AsyncQueue<StoreOutcome>? Outcomes;
+    private bool _outcomeArmed; // a batch waits on Outcomes: its outcome not added yet
+
+    /// <summary>The connection arms <see cref="Outcomes"/> for the batch it is about to queue (instead of a promise:
+    /// no allocation per batch). Call before the request is added to the store's queue (the queue orders this write
+    /// before the store's read).</summary>
+    internal AsyncQueue<StoreOutcome> ArmOutcome()
+    {
+        Outcomes ??= new AsyncQueue<StoreOutcome>(1);
+        Done = null;
+        _outcomeArmed = true;
+        return Outcomes;
+    }
+
+    /// <summary>Resolves the batch's waiter with <paramref name="finished"/> (<see cref="Done"/>, or the armed
+    /// <see cref="Outcomes"/>); does nothing when it was resolved already or nobody waits (inline), as
+    /// <see cref="Resolver{T}.TryResolve"/>.</summary>
+    internal void Resolve(bool finished)
+    {
+        if (Done is { } done)
+        {
+            done.TryResolve(finished);
+        }
+        else if (_outcomeArmed)
+        {
+            _outcomeArmed = false;
+            Outcomes!.TryAdd(new StoreOutcome(finished, null));
+        }
+    }
+
+    /// <summary>As <see cref="Resolve"/>, with an error every waiter gets (as <see cref="Resolver{T}.TryResolveError"/>).</summary>
+    internal void ResolveError(Exception error)
+    {
+        if (Done is { } done)
+        {
+            done.TryResolveError(error);
+        }
+        else if (_outcomeArmed)
+        {
+            _outcomeArmed = false;
+            Outcomes!.TryAdd(new StoreOutcome(false, error));
+        }
+    }
+
     /// <summary>The connection's ordered output once it has subscribed (its blocked replies go through it); null before.</summary>
     public KvPushOutput? Push;
 
@@ -70,6 +118,10 @@ internal sealed class StoreRequest
         BlockEvents!.TryAdd(new KvConnection.WatchEvent(true, 0, error is null ? null : ExceptionDispatchInfo.Capture(error)));
     }
 }
+
+/// <summary>What the store answers a batch queued with an armed <see cref="StoreRequest.Outcomes"/>: as the promise's
+/// value (<paramref name="Finished"/>: every command ran; false: parked on a blocking command) or its error.</summary>
+internal readonly record struct StoreOutcome(bool Finished, Exception? Error);
 
 /// <summary>The store owner could not give a request a normal reply (it crashed, or is gone): every command of the
 /// request gets <see cref="ReplyError"/> as its reply; the connection stays open.</summary>
@@ -1052,7 +1104,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
             else
             {
-                r.Done?.TryResolve(true); // null: run inline (TryRunInline), nobody waits on a promise
+                r.Resolve(true); // neither promise nor armed outcome: run inline (TryRunInline), nobody waits
             }
         }
 
@@ -1070,7 +1122,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             r.EarlyReply = r.Reply.WrittenSpan.ToArray();
             r.Reply.ResetWrittenCount();
             r.ArmCompletion();
-            r.Done?.TryResolve(false);
+            r.Resolve(false);
         }
 
         stats.BlockedClients = store.BlockedClients;
@@ -1364,7 +1416,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
             else if (!_round.Contains(r))
             {
-                r.Done?.TryResolveError(error);
+                r.ResolveError(error);
             }
         }
 
@@ -1373,7 +1425,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             // Taken from the queue while an inline round ran (ServeQueueAsync): nothing of it ran.
             _heldRequest = null;
-            held.Done?.TryResolveError(new StoreRestartedException(StoreRestartedException.NotExecuted));
+            held.ResolveError(new StoreRestartedException(StoreRestartedException.NotExecuted));
         }
 
         if (_round.Count > 0)
@@ -1381,7 +1433,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             string reply = _phase == RoundPhase.Applying && !noAof ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
             foreach (var r in _round)
             {
-                r.Done?.TryResolveError(new StoreRestartedException(reply));
+                r.ResolveError(new StoreRestartedException(reply));
             }
 
             log($"WARNING: the store owner stopped in the middle of a round of {_round.Count} request(s); they were answered: {reply}");
@@ -1410,7 +1462,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         queue.Close();
         while (queue.TryTake(out var r))
         {
-            r.Done?.TryResolveError(error);
+            r.ResolveError(error);
         }
     }
 }
