@@ -316,7 +316,40 @@ internal static class KvConnection
 
             if (!finished)
             {
-                await WaitWhileBlockedAsync(ctx, conn, request, output, early, watcher());
+                // Parked on a blocking command (BLPOP...): the wait is awaited here, in this frame, not in an async method
+                // of its own. A nested async method that suspends completes through a post to the fiber's context (a
+                // fresh delegate and adapter, 160 B, and a run-queue hop more, per block); the waits below are on the
+                // library's own sources, which resume this frame from the run queue with nothing allocated.
+                if (StartBlockedWait(request, output))
+                {
+                    await conn.WriteAsync(output.WrittenMemory);
+                    output.ResetWrittenCount();
+                }
+
+                var blockedWatcher = watcher();
+                bool gone = false; // the store signals the completion into watcher.Events (StoreRequest.SignalCompletion)
+                while (true)
+                {
+                    if (early.WrittenCount < MaxInputWhileBlocked)
+                    {
+                        blockedWatcher.StartRead(); // no-op while a read is pending; over the limit TCP flow control holds the rest back
+                    }
+
+                    var e = await blockedWatcher.Events.TakeAsync();
+                    if (e.Completion)
+                    {
+                        e.Error?.Throw();
+                        break;
+                    }
+
+                    if (blockedWatcher.OnReadEvent(e, early) == 0)
+                    {
+                        gone = true;
+                        break;
+                    }
+                }
+
+                EndBlockedWait(ctx, request, gone);
                 if (request.Push is { } push && request.BlockedReplyEnd >= 0)
                 {
                     // Subscribed: the blocked reply goes between the messages pushed before and after the store wrote it;
@@ -432,18 +465,19 @@ internal static class KvConnection
         state.ReplyBufferSizing.OnRepliesWritten(length, Environment.TickCount64); // CLIENT LIST rbs/rbp
     }
 
-    /// <summary>The request is parked on a blocking command (BLPOP...): sends the replies before it, then waits for the
-    /// rest while watching the socket, so that a client that goes away is unblocked at once (nothing is served for it).
-    /// Bytes the client sends meanwhile are kept in <paramref name="early"/> for after the wait.</summary>
-    /// <remarks>The socket is watched by the connection's <see cref="BlockedReadWatcher"/>, whose read is not cancelled
-    /// when the command completes (a cancelled read costs exceptions on every wake-up): the connection's next read
-    /// takes its result instead.</remarks>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // once per block: its state machine is reused
-    private static async ValueTask WaitWhileBlockedAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
-        ReplyBuffer output, ArrayBufferWriter<byte> early, BlockedReadWatcher watcher)
+    /// <summary>The request is parked on a blocking command (BLPOP...): takes the replies before it (<see
+    /// cref="StoreRequest.EarlyReply"/>) into <paramref name="output"/> and marks the client blocked. The caller
+    /// (<see cref="SubmitAsync"/>) then sends <paramref name="output"/> when this returns true, and waits for the rest of
+    /// the request while watching the socket (its <see cref="BlockedReadWatcher"/>), so that a client that goes away is
+    /// unblocked at once (nothing is served for it); bytes the client sends meanwhile are kept in its early buffer for
+    /// after the wait.</summary>
+    /// <remarks>The watcher's read is not cancelled when the command completes (a cancelled read costs exceptions on
+    /// every wake-up): the connection's next read takes its result instead.</remarks>
+    private static bool StartBlockedWait(StoreRequest request, ReplyBuffer output)
     {
         output.Write(request.EarlyReply);
         request.EarlyReply = null;
+        bool send = false;
         if (request.Push is { } push)
         {
             // Subscribed: the replies before the blocking command go through the ordered output, then the messages held
@@ -451,10 +485,9 @@ internal static class KvConnection
             push.EndBatchBlocked(output.WrittenSpan);
             output.ResetWrittenCount();
         }
-        else if (output.WrittenCount > 0)
+        else
         {
-            await conn.WriteAsync(output.WrittenMemory);
-            output.ResetWrittenCount();
+            send = output.WrittenCount > 0;
         }
 
         if (request.Session.Connection?.Entry is { } blockedEntry)
@@ -462,28 +495,13 @@ internal static class KvConnection
             blockedEntry.Blocked = true; // exempt from timeout; flag b in CLIENT LIST
         }
 
-        bool gone = false; // the store signals the completion into watcher.Events (StoreRequest.SignalCompletion)
-        while (true)
-        {
-            if (early.WrittenCount < MaxInputWhileBlocked)
-            {
-                watcher.StartRead(); // no-op while a read is pending; over the limit TCP flow control holds the rest back
-            }
+        return send;
+    }
 
-            var e = await watcher.Events.TakeAsync();
-            if (e.Completion)
-            {
-                e.Error?.Throw();
-                break;
-            }
-
-            if (watcher.OnReadEvent(e, early) == 0)
-            {
-                gone = true;
-                break;
-            }
-        }
-
+    /// <summary>The blocked wait ended: the command completed, or (<paramref name="gone"/>) the client closed the
+    /// connection, whose blocked command the store is told to cancel (then <see cref="ClientGoneException"/>).</summary>
+    private static void EndBlockedWait(KvServerContext ctx, StoreRequest request, bool gone)
+    {
         if (request.Session.Connection?.Entry is { } unblockedEntry)
         {
             unblockedEntry.Blocked = false;
@@ -549,14 +567,6 @@ internal static class KvConnection
             e.Error?.Throw();
             into.Write(_chunk.AsSpan(0, e.Bytes));
             return e.Bytes;
-        }
-
-        /// <summary>Waits for the pending read (after the blocked command completed) and appends its bytes to <paramref name="into"/>.</summary>
-        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // once per block
-        public async ValueTask<int> TakeReadAsync(ArrayBufferWriter<byte> into)
-        {
-            var e = await Events.TakeAsync(); // only the read is left: the completion was taken by the wait
-            return OnReadEvent(e, into);
         }
 
         private async Task ReadLoopAsync()

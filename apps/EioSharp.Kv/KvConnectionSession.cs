@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
 using EioSharp.IO;
 using EioSharp.Sync;
 
@@ -533,33 +534,127 @@ internal sealed class KvConnectionSession
 
     /// <summary>The receive side as the reader sees it: bytes read while a blocking command waited come first (and a read
     /// the wait left pending is taken), then the connection itself.</summary>
+    /// <remarks>No async method here: a read that waits is either the connection's own or the pending read of the
+    /// blocked-read watcher, awaited through one reused <see cref="PendingReadSource"/> (an async method awaited by the
+    /// reader resumed it through a post to the fiber's context: a delegate, an adapter and a run-queue hop per block).</remarks>
     private sealed class SessionSource(KvConnectionSession session) : IFlowSource
     {
+        private PendingReadSource? _pendingRead;
+
         public ValueTask<int> ReadAsync(Memory<byte> buffer)
         {
-            if (session._early.WrittenCount == 0 && session._watcher is not { ReadPending: true })
+            if (session._early.WrittenCount > 0)
+            {
+                return new ValueTask<int>(TakeEarly(buffer.Span));
+            }
+
+            if (session._watcher is not { ReadPending: true } watcher)
             {
                 return session._conn.ReadAsync(buffer); // the usual case: no blocking command ran
             }
 
-            return ReadEarlyAsync(buffer);
+            // The read a blocking wait left pending: its result is the watcher's next event (the wait took the completion).
+            var pending = watcher.Events.TakeAsync();
+            return pending.IsCompletedSuccessfully
+                ? new ValueTask<int>(OnPendingRead(pending.Result, buffer.Span))
+                : (_pendingRead ??= new PendingReadSource(this)).Start(pending, buffer);
         }
 
-        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // once per blocking wait
-        private async ValueTask<int> ReadEarlyAsync(Memory<byte> buffer)
+        /// <summary>The pending read's bytes go through the early buffer (0: the read found the end of the stream).</summary>
+        private int OnPendingRead(KvConnection.WatchEvent e, Span<byte> buffer) =>
+            session._watcher!.OnReadEvent(e, session._early) == 0 ? 0 : TakeEarly(buffer);
+
+        private int TakeEarly(Span<byte> buffer)
         {
             var early = session._early;
-            if (early.WrittenCount == 0 && await session._watcher!.TakeReadAsync(early) == 0)
+            int n = Math.Min(early.WrittenCount, buffer.Length);
+            early.WrittenSpan[..n].CopyTo(buffer);
+            if (n == early.WrittenCount)
             {
-                return 0; // the read left pending by a blocking wait found the end of the stream
+                early.ResetWrittenCount();
+            }
+            else
+            {
+                byte[] rest = early.WrittenSpan[n..].ToArray();
+                early.ResetWrittenCount();
+                early.Write(rest);
             }
 
-            int n = Math.Min(early.WrittenCount, buffer.Length);
-            early.WrittenSpan[..n].CopyTo(buffer.Span);
-            byte[] rest = early.WrittenSpan[n..].ToArray();
-            early.ResetWrittenCount();
-            early.Write(rest);
             return n;
+        }
+
+        /// <summary>The pending read as the reader's <see cref="ValueTask{TResult}"/>: forwards to the watcher's event
+        /// (a library waiter, which resumes from the run queue) and copies its bytes when the reader takes the result.
+        /// The version token makes a second await fail.</summary>
+        private sealed class PendingReadSource(SessionSource source) : IValueTaskSource<int>
+        {
+            private ValueTask<KvConnection.WatchEvent> _pending;
+            private Memory<byte> _buffer;
+            private short _version;
+            private Action? _onEvent;
+            private Action<object?>? _continuation;
+            private object? _continuationState;
+
+            public ValueTask<int> Start(ValueTask<KvConnection.WatchEvent> pending, Memory<byte> buffer)
+            {
+                _pending = pending;
+                _buffer = buffer;
+                return new ValueTask<int>(this, _version);
+            }
+
+            private void CheckToken(short token)
+            {
+                if (token != _version)
+                {
+                    throw new InvalidOperationException("This read was already awaited (a ValueTask may be awaited once).");
+                }
+            }
+
+            public ValueTaskSourceStatus GetStatus(short token)
+            {
+                CheckToken(token);
+                var p = _pending;
+                return p.IsCompletedSuccessfully ? ValueTaskSourceStatus.Succeeded
+                    : p.IsCanceled ? ValueTaskSourceStatus.Canceled
+                    : p.IsFaulted ? ValueTaskSourceStatus.Faulted
+                    : ValueTaskSourceStatus.Pending;
+            }
+
+            public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+            {
+                CheckToken(token);
+                _continuation = continuation;
+                _continuationState = state;
+                var onEvent = _onEvent ??= OnEvent;
+                if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
+                {
+                    _pending.GetAwaiter().OnCompleted(onEvent);
+                }
+                else
+                {
+                    _pending.GetAwaiter().UnsafeOnCompleted(onEvent);
+                }
+            }
+
+            private void OnEvent()
+            {
+                var c = _continuation!;
+                var s = _continuationState;
+                _continuation = null;
+                _continuationState = null;
+                c(s);
+            }
+
+            public int GetResult(short token)
+            {
+                CheckToken(token);
+                var p = _pending;
+                var buffer = _buffer;
+                _pending = default;
+                _buffer = default;
+                _version++;
+                return source.OnPendingRead(p.GetAwaiter().GetResult(), buffer.Span);
+            }
         }
     }
 }

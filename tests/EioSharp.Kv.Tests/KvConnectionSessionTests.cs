@@ -320,4 +320,95 @@ public sealed class KvConnectionSessionTests
             Assert.Equal(2, flow.Sink.WriteCalls);
         });
     }
+
+    /// <summary>A duplex flow whose reads wait for chunks the test adds (an empty chunk: end of input); writes are kept.</summary>
+    private sealed class QueueFlow : IFlowDuplex
+    {
+        public AsyncQueue<byte[]> Input { get; } = new(AsyncQueue<byte[]>.Unbounded);
+
+        public BufferSink Sink { get; } = new();
+
+        public async ValueTask<int> ReadAsync(Memory<byte> buffer)
+        {
+            byte[] chunk = await Input.TakeAsync();
+            chunk.CopyTo(buffer);
+            return chunk.Length;
+        }
+
+        public ValueTask WriteAsync(ReadOnlyMemory<byte> data) => Sink.WriteAsync(data);
+
+        public ValueTask ShutdownAsync(ShutdownCommand command) => ValueTask.CompletedTask;
+
+        public void Close()
+        {
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_command_sent_after_a_blocked_reply_comes_through_the_read_the_wait_left_pending(bool inline)
+    {
+        // BLPOP blocks (its watcher starts a read that waits); LPUSH from another connection serves it; the next command
+        // arrives only after the reply, through the read the wait left pending (awaited by the session's next read).
+        EioMain.Run(async env =>
+        {
+            var config = new KvServerConfig();
+            var live = new KvLiveConfig(config);
+            var stats = new KvServerStats { StartTimeUnixMs = env.Clock.Now.ToUnixTimeMilliseconds() };
+            var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
+            var queue = new AsyncQueue<StoreRequest>(64);
+            var ctx = new KvServerContext(live, stats, queue, env.Clock) { ScriptMonitor = store.ScriptMonitor };
+            var owner = new StoreOwner(store, null, queue, stats, live, env.Clock, env.MonoClock, _ => { }) { InlineRounds = inline };
+            ctx.Store = owner;
+            var blocked = new QueueFlow();
+
+            async Task UntilAsync(Func<bool> condition)
+            {
+                for (int i = 0; !condition(); i++)
+                {
+                    Assert.True(i < 100_000, "the condition never held");
+                    await Fiber.YieldAsync();
+                }
+            }
+
+            await Switch.RunAsync(async sw =>
+            {
+                var (ready, readyResolver) = Promise.Create<bool>();
+                Fiber.Fork(sw, () => owner.RunSupervisedAsync(() => readyResolver.TryResolve(true)), "kv-store");
+                await ready.AwaitAsync();
+                try
+                {
+                    await Fiber.BothAsync(
+                        () => Switch.RunAsync(csw =>
+                            new KvConnectionSession(ctx, blocked, new IPEndPoint(IPAddress.Loopback, 40000), "127.0.0.1:6379", csw).RunAsync()),
+                        async () =>
+                        {
+                            for (int round = 0; round < 3; round++)
+                            {
+                                string before = Text(blocked.Sink);
+                                blocked.Input.TryAdd(Resp("BLPOP", "q", "0"));
+                                await UntilAsync(() => stats.BlockedClients == 1);
+                                var pusher = new ChunkFlow([Resp("LPUSH", "q", "v" + round)]);
+                                await Switch.RunAsync(csw =>
+                                    new KvConnectionSession(ctx, pusher, new IPEndPoint(IPAddress.Loopback, 40001), "127.0.0.1:6379", csw).RunAsync());
+                                Assert.Equal(":1\r\n", Text(pusher));
+                                string popped = $"*2\r\n$1\r\nq\r\n$2\r\nv{round}\r\n";
+                                await UntilAsync(() => Text(blocked.Sink) == before + popped);
+                                blocked.Input.TryAdd(Resp("ECHO", "after" + round));
+                                await UntilAsync(() => Text(blocked.Sink) == before + popped + $"$6\r\nafter{round}\r\n");
+                            }
+
+                            blocked.Input.TryAdd([]); // end of input: the session ends
+                        });
+                }
+                finally
+                {
+                    queue.Close();
+                }
+            });
+        });
+    }
+
+    private static string Text(BufferSink sink) => Encoding.UTF8.GetString(sink.ToArray());
 }
