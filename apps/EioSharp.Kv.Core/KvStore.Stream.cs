@@ -833,7 +833,7 @@ public sealed partial class KvStore
     private void ServeHistory(in Context ctx, RespWriter body, ReadOnlySpan<byte> key, KvStream s, StreamGroup g, StreamConsumer c, StreamId start, long count)
     {
         var history = new List<StreamPending>();
-        foreach (StreamPending p in StreamGroup.Range(c.Pel, start, StreamId.Max))
+        foreach (StreamPending p in c.Pel.Range(start, StreamId.Max))
         {
             history.Add(p);
             if (count > 0 && history.Count == count) break;
@@ -1207,7 +1207,7 @@ public sealed partial class KvStore
             }
             return;
         }
-        SortedSet<StreamPending> pel = g.Pel;
+        StreamPel pel = g.Pel;
         if (consumerIndex >= 0)
         {
             StreamConsumer? c = g.FindConsumer(ctx[consumerIndex]);
@@ -1219,7 +1219,7 @@ public sealed partial class KvStore
             pel = c.Pel;
         }
         var rows = new List<StreamPending>();
-        foreach (StreamPending p in StreamGroup.Range(pel, start, end))
+        foreach (StreamPending p in pel.Range(start, end))
         {
             if (rows.Count == count) break;
             if (minIdle != 0 && ctx.Now - p.DeliveryTime < minIdle) continue;
@@ -1413,7 +1413,7 @@ public sealed partial class KvStore
         var deletedIds = new List<StreamId>();
         // The PEL entries the scan can reach: at most one per attempt, plus the next one (the cursor).
         var candidates = new List<StreamPending>();
-        foreach (StreamPending p in StreamGroup.Range(g.Pel, start, StreamId.Max))
+        foreach (StreamPending p in g.Pel.Range(start, StreamId.Max))
         {
             candidates.Add(p);
             if (candidates.Count > attempts) break;

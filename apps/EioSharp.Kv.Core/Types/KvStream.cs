@@ -203,20 +203,221 @@ internal static class ListpackSize
 }
 
 /// <summary>A pending entry of a consumer group (Redis's streamNACK): delivered, not yet acknowledged.</summary>
+/// <remarks>The entry is its own node in two ordered trees (<see cref="StreamPel"/>): the group's PEL and its consumer's
+/// PEL share it, as Redis's two rax trees share one streamNACK, so a delivered entry costs this one object (no tree node
+/// objects beside it).</remarks>
 internal sealed class StreamPending(StreamId id)
 {
-    public StreamId Id = id; // set only on a group's lookup probe (never on an entry in a PEL)
+    public readonly StreamId Id = id;
     public StreamConsumer? Consumer;
     public long DeliveryTime; // unix ms of the last delivery
     public long DeliveryCount;
+
+    // Children in the group's tree and in the consumer's tree (StreamPel): null when not in that tree.
+    internal StreamPending? GroupLeft, GroupRight, ConsumerLeft, ConsumerRight;
 }
 
-/// <summary>Orders pending entries by ID (the key of the group's and the consumers' PELs).</summary>
-internal sealed class StreamPendingComparer : IComparer<StreamPending>
+/// <summary>A PEL: pending entries ordered by ID, as an intrusive treap whose nodes are the entries themselves (a group's
+/// PEL uses their group links, a consumer's PEL their consumer links, so one entry sits in both).</summary>
+/// <remarks>Find, Add, Remove and <see cref="Ceiling"/> are O(log n) expected and allocate nothing; a node's priority is a
+/// hash of its ID with a per-process random seed, so IDs chosen by a client cannot unbalance the tree. Enumeration is a
+/// <see cref="Ceiling"/> per step (O(log n) each, no stack, no allocation), so it stays valid when the entry it returned
+/// is removed, or moved to another consumer's PEL, before the next step.</remarks>
+internal sealed class StreamPel(bool consumerLinks)
 {
-    public static readonly StreamPendingComparer Instance = new();
+    private static readonly ulong Seed = (ulong)Random.Shared.NextInt64() | 1;
 
-    public int Compare(StreamPending? x, StreamPending? y) => x!.Id.CompareTo(y!.Id);
+    private readonly bool _consumerLinks = consumerLinks;
+    private StreamPending? _root;
+
+    /// <summary>The number of pending entries.</summary>
+    public int Count { get; private set; }
+
+    private ref StreamPending? Left(StreamPending p) => ref _consumerLinks ? ref p.ConsumerLeft : ref p.GroupLeft;
+
+    private ref StreamPending? Right(StreamPending p) => ref _consumerLinks ? ref p.ConsumerRight : ref p.GroupRight;
+
+    private static ulong Priority(StreamId id)
+    {
+        ulong h = (id.Ms ^ Seed) * 0x9E3779B97F4A7C15UL;
+        h ^= id.Seq * 0xC2B2AE3D27D4EB4FUL;
+        h ^= h >> 29;
+        h *= 0xBF58476D1CE4E5B9UL;
+        return h ^ (h >> 32);
+    }
+
+    /// <summary>The entry with this ID, or null.</summary>
+    public StreamPending? Find(StreamId id)
+    {
+        StreamPending? t = _root;
+        while (t is not null)
+        {
+            int c = id.CompareTo(t.Id);
+            if (c == 0) return t;
+            t = c < 0 ? Left(t) : Right(t);
+        }
+        return null;
+    }
+
+    /// <summary>The first entry with an ID at least <paramref name="id"/>, or null.</summary>
+    public StreamPending? Ceiling(StreamId id)
+    {
+        StreamPending? best = null, t = _root;
+        while (t is not null)
+        {
+            if (t.Id >= id)
+            {
+                best = t;
+                t = Left(t);
+            }
+            else
+            {
+                t = Right(t);
+            }
+        }
+        return best;
+    }
+
+    /// <summary>The entry with the smallest ID, or null.</summary>
+    public StreamPending? Min
+    {
+        get
+        {
+            StreamPending? t = _root;
+            if (t is null) return null;
+            while (Left(t) is { } l) t = l;
+            return t;
+        }
+    }
+
+    /// <summary>The entry with the largest ID, or null.</summary>
+    public StreamPending? Max
+    {
+        get
+        {
+            StreamPending? t = _root;
+            if (t is null) return null;
+            while (Right(t) is { } r) t = r;
+            return t;
+        }
+    }
+
+    /// <summary>Adds an entry whose ID is not in this PEL (and which is in no other PEL using the same links).</summary>
+    public void Add(StreamPending x)
+    {
+        Debug.Assert(Find(x.Id) is null);
+        ulong px = Priority(x.Id);
+        // Down to where x belongs by priority (a max-heap on priority), then split that subtree around x's ID.
+        ref StreamPending? slot = ref _root;
+        while (slot is not null && Priority(slot.Id) >= px) slot = ref x.Id < slot.Id ? ref Left(slot) : ref Right(slot);
+        StreamPending? rest = slot;
+        ref StreamPending? less = ref Left(x);
+        ref StreamPending? greater = ref Right(x);
+        while (rest is not null)
+        {
+            if (rest.Id < x.Id)
+            {
+                less = rest;
+                less = ref Right(rest);
+                rest = Right(rest);
+            }
+            else
+            {
+                greater = rest;
+                greater = ref Left(rest);
+                rest = Left(rest);
+            }
+        }
+        less = null;
+        greater = null;
+        slot = x;
+        Count++;
+    }
+
+    /// <summary>Removes this entry; false when it is not in this PEL.</summary>
+    public bool Remove(StreamPending x)
+    {
+        ref StreamPending? slot = ref _root;
+        while (slot is not null && slot != x)
+        {
+            int c = x.Id.CompareTo(slot.Id);
+            if (c == 0) return false; // another entry with its ID
+            slot = ref c < 0 ? ref Left(slot) : ref Right(slot);
+        }
+        if (slot is null) return false;
+        // Replace x by the merge of its subtrees (all of the left one's IDs are below the right one's).
+        StreamPending? a = Left(x), b = Right(x);
+        while (true)
+        {
+            if (a is null)
+            {
+                slot = b;
+                break;
+            }
+            if (b is null)
+            {
+                slot = a;
+                break;
+            }
+            if (Priority(a.Id) >= Priority(b.Id))
+            {
+                slot = a;
+                slot = ref Right(a);
+                a = Right(a);
+            }
+            else
+            {
+                slot = b;
+                slot = ref Left(b);
+                b = Left(b);
+            }
+        }
+        Left(x) = null;
+        Right(x) = null;
+        Count--;
+        return true;
+    }
+
+    /// <summary>Removes every entry (their links in this PEL are cleared).</summary>
+    public void Clear()
+    {
+        while (_root is { } r) Remove(r);
+    }
+
+    /// <summary>The entries in ID order.</summary>
+    public Enumerator GetEnumerator() => new(this, StreamId.Zero, StreamId.Max);
+
+    /// <summary>The entries with IDs in [<paramref name="start"/>, <paramref name="end"/>], in order.</summary>
+    public RangeEnumerable Range(StreamId start, StreamId end) => new(this, start, end);
+
+    /// <summary>A <see cref="Range"/> for foreach.</summary>
+    public readonly struct RangeEnumerable(StreamPel pel, StreamId start, StreamId end)
+    {
+        public Enumerator GetEnumerator() => new(pel, start, end);
+    }
+
+    /// <summary>Steps by <see cref="Ceiling"/> from the last ID returned.</summary>
+    public struct Enumerator(StreamPel pel, StreamId start, StreamId end)
+    {
+        private StreamId _next = start;
+        private bool _done = start > end;
+
+        public StreamPending Current { get; private set; } = null!;
+
+        public bool MoveNext()
+        {
+            if (_done) return false;
+            StreamPending? p = pel.Ceiling(_next);
+            if (p is null || p.Id > end)
+            {
+                _done = true;
+                return false;
+            }
+            Current = p;
+            if (!p.Id.TryIncrement(out _next)) _done = true;
+            return true;
+        }
+    }
 }
 
 /// <summary>Orders names as Redis's radix trees do: bytewise, a prefix first.</summary>
@@ -232,7 +433,7 @@ internal sealed class StreamConsumer(byte[] name, long seenTime)
 {
     public readonly byte[] Name = name;
     public long SeenTime = seenTime;
-    public readonly SortedSet<StreamPending> Pel = new(StreamPendingComparer.Instance);
+    public readonly StreamPel Pel = new(consumerLinks: true);
 }
 
 /// <summary>A consumer group: last delivered ID, logical read counter, PEL and consumers.</summary>
@@ -243,7 +444,7 @@ internal sealed class StreamGroup(byte[] name, StreamId lastId, long entriesRead
     public readonly byte[] Name = name;
     public StreamId LastId = lastId;
     public long EntriesRead = entriesRead;
-    public readonly SortedSet<StreamPending> Pel = new(StreamPendingComparer.Instance);
+    public readonly StreamPel Pel = new(consumerLinks: false);
     /// <summary>The consumers in name order (XINFO, XPENDING, the AOF rewrite); changed only through
     /// <see cref="AddConsumer"/> and <see cref="RemoveConsumer"/>, which keep the by-name index in step.</summary>
     public readonly SortedDictionary<byte[], StreamConsumer> Consumers = new(StreamNameComparer.Instance);
@@ -252,13 +453,7 @@ internal sealed class StreamGroup(byte[] name, StreamId lastId, long entriesRead
     // copying its name into an array.
     private readonly Dictionary<byte[], StreamConsumer> _consumerIndex = new(ByteArrayComparer.Instance);
 
-    private readonly StreamPending _probe = new(default); // FindPending's key: no object per lookup (XACK, XCLAIM, reads)
-
-    public StreamPending? FindPending(StreamId id)
-    {
-        _probe.Id = id;
-        return Pel.TryGetValue(_probe, out StreamPending? p) ? p : null;
-    }
+    public StreamPending? FindPending(StreamId id) => Pel.Find(id);
 
     public StreamConsumer? FindConsumer(ReadOnlySpan<byte> name) =>
         _consumerIndex.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out StreamConsumer? c) ? c : null;
@@ -280,17 +475,13 @@ internal sealed class StreamGroup(byte[] name, StreamId lastId, long entriesRead
     /// <summary>Removes a consumer and its pending entries (XGROUP DELCONSUMER).</summary>
     public void RemoveConsumer(StreamConsumer c)
     {
-        foreach (StreamPending p in c.Pel) Pel.Remove(p);
-        c.Pel.Clear();
+        while (c.Pel.Min is { } p)
+        {
+            c.Pel.Remove(p);
+            Pel.Remove(p);
+        }
         Consumers.Remove(c.Name);
         _consumerIndex.Remove(c.Name);
-    }
-
-    /// <summary>Pending entries with IDs in [start, end], in order.</summary>
-    public static IEnumerable<StreamPending> Range(SortedSet<StreamPending> pel, StreamId start, StreamId end)
-    {
-        if (start > end || pel.Count == 0) return [];
-        return pel.GetViewBetween(new StreamPending(start), new StreamPending(end));
     }
 }
 
