@@ -583,77 +583,24 @@ internal sealed class KvConnectionSession
             return n;
         }
 
-        /// <summary>The pending read as the reader's <see cref="ValueTask{TResult}"/>: forwards to the watcher's event
-        /// (a library waiter, which resumes from the run queue) and copies its bytes when the reader takes the result.
-        /// The version token makes a second await fail.</summary>
-        private sealed class PendingReadSource(SessionSource source) : IValueTaskSource<int>
+        /// <summary>The pending read as the reader's <see cref="ValueTask{TResult}"/>: relays the watcher's event
+        /// (a library waiter, which resumes from the run queue) and copies its bytes when the reader takes the result
+        /// (the library's <see cref="ValueTaskRelay{TPending, TResult}"/>: a second await fails).</summary>
+        private sealed class PendingReadSource(SessionSource source) : ValueTaskRelay<KvConnection.WatchEvent, int>
         {
-            private ValueTask<KvConnection.WatchEvent> _pending;
             private Memory<byte> _buffer;
-            private short _version;
-            private Action? _onEvent;
-            private Action<object?>? _continuation;
-            private object? _continuationState;
 
             public ValueTask<int> Start(ValueTask<KvConnection.WatchEvent> pending, Memory<byte> buffer)
             {
-                _pending = pending;
                 _buffer = buffer;
-                return new ValueTask<int>(this, _version);
+                return StartRelay(pending);
             }
 
-            private void CheckToken(short token)
+            protected override int Complete(KvConnection.WatchEvent result)
             {
-                if (token != _version)
-                {
-                    throw new InvalidOperationException("This read was already awaited (a ValueTask may be awaited once).");
-                }
-            }
-
-            public ValueTaskSourceStatus GetStatus(short token)
-            {
-                CheckToken(token);
-                var p = _pending;
-                return p.IsCompletedSuccessfully ? ValueTaskSourceStatus.Succeeded
-                    : p.IsCanceled ? ValueTaskSourceStatus.Canceled
-                    : p.IsFaulted ? ValueTaskSourceStatus.Faulted
-                    : ValueTaskSourceStatus.Pending;
-            }
-
-            public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-            {
-                CheckToken(token);
-                _continuation = continuation;
-                _continuationState = state;
-                var onEvent = _onEvent ??= OnEvent;
-                if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
-                {
-                    _pending.GetAwaiter().OnCompleted(onEvent);
-                }
-                else
-                {
-                    _pending.GetAwaiter().UnsafeOnCompleted(onEvent);
-                }
-            }
-
-            private void OnEvent()
-            {
-                var c = _continuation!;
-                var s = _continuationState;
-                _continuation = null;
-                _continuationState = null;
-                c(s);
-            }
-
-            public int GetResult(short token)
-            {
-                CheckToken(token);
-                var p = _pending;
                 var buffer = _buffer;
-                _pending = default;
                 _buffer = default;
-                _version++;
-                return source.OnPendingRead(p.GetAwaiter().GetResult(), buffer.Span);
+                return source.OnPendingRead(result, buffer.Span);
             }
         }
     }

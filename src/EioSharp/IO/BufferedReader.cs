@@ -130,74 +130,13 @@ public sealed partial class BufferedReader
     // method, whose box, continuation delegate and context continuation were allocated per read that waited.
     private ValueTask<bool> AwaitFillAsync(ValueTask<int> pending) => (_fill ??= new FillSource(this)).Start(pending);
 
-    /// <summary>The pending fill as the caller's <see cref="ValueTask{TResult}"/>: forwards to the source's pending read and
-    /// commits its count when the caller takes the result. The version token makes a second await fail.</summary>
-    private sealed class FillSource(BufferedReader reader) : IValueTaskSource<bool>
+    /// <summary>The pending fill as the caller's <see cref="ValueTask{TResult}"/>: relays the source's pending read and
+    /// commits its count when the caller takes the result (a second await fails: see <see cref="ValueTaskRelay{TPending, TResult}"/>).</summary>
+    private sealed class FillSource(BufferedReader reader) : ValueTaskRelay<int, bool>
     {
-        private ValueTask<int> _pending;
-        private short _version;
-        private Action? _onReadDone;
-        private Action<object?>? _continuation;
-        private object? _continuationState;
+        public ValueTask<bool> Start(ValueTask<int> pending) => StartRelay(pending);
 
-        public ValueTask<bool> Start(ValueTask<int> pending)
-        {
-            _pending = pending;
-            return new ValueTask<bool>(this, _version);
-        }
-
-        private void CheckToken(short token)
-        {
-            if (token != _version)
-            {
-                throw new InvalidOperationException("This fill was already awaited (a ValueTask may be awaited once).");
-            }
-        }
-
-        public ValueTaskSourceStatus GetStatus(short token)
-        {
-            CheckToken(token);
-            var p = _pending;
-            return p.IsCompletedSuccessfully ? ValueTaskSourceStatus.Succeeded
-                : p.IsCanceled ? ValueTaskSourceStatus.Canceled
-                : p.IsFaulted ? ValueTaskSourceStatus.Faulted
-                : ValueTaskSourceStatus.Pending;
-        }
-
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-        {
-            CheckToken(token);
-            _continuation = continuation;
-            _continuationState = state;
-            var onReadDone = _onReadDone ??= OnReadDone;
-            // The read's awaiter captures the same context the caller's await would (it is called from the caller's await).
-            if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
-            {
-                _pending.GetAwaiter().OnCompleted(onReadDone);
-            }
-            else
-            {
-                _pending.GetAwaiter().UnsafeOnCompleted(onReadDone);
-            }
-        }
-
-        private void OnReadDone()
-        {
-            var c = _continuation!;
-            var s = _continuationState;
-            _continuation = null;
-            _continuationState = null;
-            c(s);
-        }
-
-        public bool GetResult(short token)
-        {
-            CheckToken(token);
-            var p = _pending;
-            _pending = default;
-            _version++;
-            return reader.Commit(p.GetAwaiter().GetResult());
-        }
+        protected override bool Complete(int result) => reader.Commit(result);
     }
 
     private bool Commit(int n)
