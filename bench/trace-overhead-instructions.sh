@@ -12,8 +12,12 @@
 # tier-up happens at different points of a run under valgrind and the two run lengths no longer differ by C invocations
 # of the same code. DOTNET_gcConcurrent=0 (no background GC thread) and DOTNET_EnableWriteXorExecute=0 (valgrind and the
 # W^X double mapping of JIT code do not mix).
-# CAVEAT (h47, CoreCLR 10.0.12, valgrind 3.19): under valgrind the runtime compiles each method FullOpts and then again
-# MinOpts, and runs the MinOpts code (DOTNET_JitDisasmSummary=1), so these counts are of unoptimised code: indicative only.
+# DOTNET_JitEnableOptionalRelocs=0 (h83): under valgrind the runtime's code heap lands where the JIT's rel32 hints for
+# call targets are wrong; the JIT's FullOpts compile of every method with a direct call then fails a noway_assert
+# (dotnet/runtime#100600) and is retried MinOpts, so before this setting the counts were of unoptimised code (h47, h75:
+# DOTNET_JitDisasmSummary=1 listed each such method [MinOpts]). With it, every method is [FullOpts] (checked with
+# DOTNET_JitDisasmSummary=1); the JIT then does not use rel32 for optional relocations (calls and static addresses may
+# take a longer encoding than in a normal run: counts are close to, not identical with, the code a normal run executes).
 # Output: a table per row with the median (of ROUNDS) instructions per op off and on, and on / off.
 # Usage: bench/trace-overhead-instructions.sh      ROUNDS=3 OUT=bench/results/trace-instructions JOBS=2 NO_BUILD=1
 #        DLL=path/to/EioSharp.Benchmarks.dll (default: this tree's Release build) ROWS='regex' (rows to run, by name)
@@ -30,7 +34,8 @@ if [ -z "${NO_BUILD:-}" ]; then
   nice dotnet build "$ROOT/bench/EioSharp.Benchmarks/EioSharp.Benchmarks.csproj" -c Release -v q -nologo >/dev/null
 fi
 mkdir -p "$OUT"
-export EIOSHARP_BENCH_JOB=cli DOTNET_TieredCompilation=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0
+export EIOSHARP_BENCH_JOB=cli DOTNET_TieredCompilation=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
+  DOTNET_JitEnableOptionalRelocs=0
 
 # "CLASS METHOD WARMUP C [Prop=Value]": WARMUP and C are invocations (each of OperationsPerInvoke operations).
 BENCHES=(
