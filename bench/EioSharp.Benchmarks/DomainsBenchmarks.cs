@@ -73,6 +73,42 @@ public class DomainsPingPongBenchmarks
         other.Join();
     }
 
+    /// <summary>The honest two-thread baseline (session 13): the same async ping-pong as
+    /// <see cref="TaskCompletionSourceThreadPool"/>, but each side runs on its own dedicated thread, a
+    /// <see cref="SingleThreadLoop"/> whose <see cref="SynchronizationContext"/> runs that side's continuations (what a
+    /// domain is). The TCSs use <see cref="TaskCreationOptions.RunContinuationsAsynchronously"/>, so <c>SetResult</c> on one
+    /// thread posts the awaiting method's continuation to the other thread's context, which wakes that thread if it sleeps:
+    /// one cross-thread hand-off each way per round, as in <see cref="PromiseAcrossDomains"/>.</summary>
+    [Benchmark(OperationsPerInvoke = Rounds)]
+    public void TaskCompletionSourceTwoLoopThreads()
+    {
+        var pings = new TaskCompletionSource<int>[Rounds];
+        var pongs = new TaskCompletionSource<int>[Rounds];
+        for (int i = 0; i < Rounds; i++)
+        {
+            pings[i] = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            pongs[i] = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        var pong = SingleThreadLoop.Start("pong", async () =>
+        {
+            for (int i = 0; i < Rounds; i++)
+            {
+                pongs[i].SetResult(await pings[i].Task);
+            }
+        });
+        var ping = SingleThreadLoop.Start("ping", async () =>
+        {
+            for (int i = 0; i < Rounds; i++)
+            {
+                pings[i].SetResult(i);
+                await pongs[i].Task;
+            }
+        });
+        ping.Join();
+        pong.Join();
+    }
+
     [Benchmark(OperationsPerInvoke = Rounds)]
     public void PromiseAcrossDomains() => EioMain.Run(async env =>
     {
@@ -101,6 +137,68 @@ public class DomainsPingPongBenchmarks
                 }
             });
     });
+}
+
+/// <summary>A dedicated thread that runs an async method and every continuation posted to its
+/// <see cref="SynchronizationContext"/>, in order, until the method's task completes (the classic "AsyncPump": a
+/// <see cref="System.Collections.Concurrent.BlockingCollection{T}"/> of posted callbacks, drained by the thread; an empty
+/// queue blocks the thread in <see cref="SemaphoreSlim"/>, which spins briefly and then sleeps on a futex). The plain .NET
+/// way to get "one thread runs this side's continuations", used as the baseline for a cross-domain hand-off.</summary>
+internal sealed class SingleThreadLoop : SynchronizationContext
+{
+    private readonly System.Collections.Concurrent.BlockingCollection<(SendOrPostCallback Callback, object? State)> _queue = new();
+    private readonly Thread _thread;
+    private Exception? _failure;
+
+    private SingleThreadLoop(string name, Func<Task> body)
+    {
+        _thread = new Thread(() => Run(body)) { Name = name, IsBackground = true };
+    }
+
+    /// <summary>Starts a thread running <paramref name="body"/> with this loop as its synchronization context.</summary>
+    public static SingleThreadLoop Start(string name, Func<Task> body)
+    {
+        var loop = new SingleThreadLoop(name, body);
+        loop._thread.Start();
+        return loop;
+    }
+
+    /// <summary>Waits for the thread to finish; rethrows the body's failure.</summary>
+    public void Join()
+    {
+        _thread.Join();
+        if (_failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_failure);
+        }
+    }
+
+    public override void Post(SendOrPostCallback d, object? state) => _queue.Add((d, state));
+
+    public override void Send(SendOrPostCallback d, object? state) => throw new NotSupportedException();
+
+    public override SynchronizationContext CreateCopy() => this;
+
+    private void Run(Func<Task> body)
+    {
+        SetSynchronizationContext(this);
+        try
+        {
+            var task = body();
+            _ = task.ContinueWith(static (_, q) => ((System.Collections.Concurrent.BlockingCollection<(SendOrPostCallback, object?)>)q!).CompleteAdding(),
+                _queue, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            foreach (var (callback, state) in _queue.GetConsumingEnumerable())
+            {
+                callback(state);
+            }
+
+            task.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            _failure = ex;
+        }
+    }
 }
 
 /// <summary>Queue throughput between two domains vs a bounded Channel between two thread-pool tasks.</summary>

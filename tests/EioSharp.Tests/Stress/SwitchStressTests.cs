@@ -9,21 +9,44 @@ namespace EioSharp.Tests.Stress;
 /// running (S1), the switch is finished with no fibers, and the exception it threw contains exactly the failures injected
 /// below it (S2, S3: none lost, none invented; cancellations only when no failure was injected).
 /// </remarks>
-public class SwitchStressTests
+public class SwitchStressTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     [Trait("Category", "Stress")]
-    public void Stress_RandomNestedSwitchesLoseNothing()
+    public void Stress_RandomNestedSwitchesLoseNothing() => Run(main => EioMain.Run(main));
+
+    /// <summary>The same on the mock backend (session 13): one domain, virtual time (the sleeps jump the clock), and its
+    /// domain manager runs the second loop as a fiber of the same domain; the run still lasts
+    /// <c>EIOSHARP_STRESS_SECONDS</c> of real time.</summary>
+    [Fact]
+    [Trait("Category", "Stress")]
+    public void Stress_RandomNestedSwitchesLoseNothing_Mock()
+    {
+        s_virtualTime = true;
+        try
+        {
+            Run(main => EioSharp.Mock.MockMain.Run(main));
+        }
+        finally
+        {
+            s_virtualTime = false;
+        }
+    }
+
+    private static bool s_virtualTime; // the mock run: daemons sleep instead of yielding (tests of this class run one at a time)
+
+    private void Run(Func<Func<Stdenv, Task<long>>, long> runner)
     {
         var seconds = double.Parse(Environment.GetEnvironmentVariable("EIOSHARP_STRESS_SECONDS") ?? "10", CultureInfo.InvariantCulture);
         var deadline = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
         int seed = Environment.TickCount;
-        long trees = EioMain.Run(async env =>
+        long trees = runner(async env =>
         {
             var other = env.DomainManager.RunAsync(() => LoopAsync(env, new Random(seed + 1), deadline), "stress-2");
             long mine = await LoopAsync(env, new Random(seed), deadline);
             return mine + await other;
         });
+        output.WriteLine($"seed {seed}: {trees} switch trees in {seconds} s");
         Assert.True(trees > 0, $"seed {seed}: no tree ran");
     }
 
@@ -79,7 +102,16 @@ public class SwitchStressTests
                             {
                                 while (true)
                                 {
-                                    await Fiber.YieldAsync();
+                                    if (s_virtualTime)
+                                    {
+                                        // Virtual time moves only when no fiber can run: a daemon that only yields would
+                                        // hold the mock's clock still, and its sleeping siblings would never wake.
+                                        await env.MonoClock.SleepAsync(TimeSpan.FromTicks(1));
+                                    }
+                                    else
+                                    {
+                                        await Fiber.YieldAsync();
+                                    }
                                 }
                             }
                             finally

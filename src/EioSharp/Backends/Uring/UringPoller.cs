@@ -466,12 +466,32 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         return true;
     }
 
+    /// <summary>Queues the wake-up poll on the eventfd: a multishot POLL_ADD (IORING_POLL_ADD_MULTI), which posts one
+    /// completion per write to the eventfd and stays armed, so a wake-up costs the receiving domain neither a read of the
+    /// counter nor a new poll (see <see cref="Reap"/>); re-queued only when the kernel ends it (a completion without
+    /// IORING_CQE_F_MORE).</summary>
     private void ArmWake()
     {
         var sqe = NextSqe(Sys.IORING_OP_POLL_ADD, _waker.Fd, WakeTag);
         sqe->OpFlags = 1; // POLLIN
+        sqe->Len = IORING_POLL_ADD_MULTI;
         _wakeArmQueued = true;
+        WakePollsArmed++;
     }
+
+    /// <summary>How many times the wake-up poll was queued (1 while the multishot poll stays armed; for tests).</summary>
+    internal int WakePollsArmed { get; private set; }
+
+    /// <summary>How many times the eventfd's counter was read back (once per <see cref="WakeDrainInterval"/> wake-ups; for tests).</summary>
+    internal int WakeDrains { get; private set; }
+
+    private const uint IORING_POLL_ADD_MULTI = 1;
+
+    /// <summary>Wake-up completions between two reads of the eventfd's counter (kept small only as a formality: it grows
+    /// by one per wake-up).</summary>
+    internal const int WakeDrainInterval = 1 << 16;
+
+    private int _wakesSinceDrain; // wake-up completions since the eventfd's counter was last read (domain thread only)
 
     public void Wait(int timeoutMs)
     {
@@ -553,8 +573,16 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             head++;
             if (cqe.UserData == WakeTag)
             {
-                _waker.Drain();
-                rearm = true;
+                if (++_wakesSinceDrain >= WakeDrainInterval)
+                {
+                    _wakesSinceDrain = 0;
+                    _waker.Drain();
+                    WakeDrains++;
+                }
+
+                // The multishot poll stays armed while the kernel sets IORING_CQE_F_MORE (it ends it on an error or a
+                // completion-queue overflow): only then is it queued again.
+                rearm |= (cqe.Flags & Sys.IORING_CQE_F_MORE) == 0;
             }
             else if (cqe.UserData == CloseTag)
             {
