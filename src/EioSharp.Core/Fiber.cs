@@ -648,14 +648,29 @@ public static partial class Fiber
             LastEnded(last, null);
         }
 
-        /// <summary>Settles the last function and leaves the race's count.</summary>
+        /// <summary>Settles the last function and leaves the race's count. Runs as the caller's fiber: when forked racers are
+        /// still running, the caller's fiber suspends on the join as a switch's body would (a pooled waiter: traced and seen by
+        /// dumps as "suspended on join"), and <see cref="Finish"/> runs when the last of them has ended.</summary>
         private void LastEnded(Task? last, Exception? thrown)
         {
             Settle(last, thrown);
             if (--_pending == 0)
             {
                 Finish();
+                return;
             }
+
+            _join = Waiter.Rent(_frame.Fiber.Domain, TraceReason.Join);
+            _join.VoidTask.GetAwaiter().UnsafeOnCompleted(JoinEnded); // a delegate only when the race waits for its losers
+        }
+
+        /// <summary>The caller's fiber resumes from the join (every racer has ended): consumes the waiter and ends the race.</summary>
+        private void JoinEnded()
+        {
+            var join = _join!;
+            _join = null;
+            join.VoidTask.GetAwaiter().GetResult();
+            Finish();
         }
 
         /// <summary>Every function of the race has ended: detaches the context, ends the race's frame, completes the task (S11).</summary>
@@ -829,13 +844,13 @@ public static partial class Fiber
 
             if (--_pending == 0)
             {
-                if (_racing)
-                {
-                    Finish();
-                }
-                else if (_join is { } join)
+                if (_join is { } join)
                 {
                     join.TryComplete(true);
+                }
+                else if (_racing)
+                {
+                    Finish();
                 }
             }
         }
