@@ -403,83 +403,54 @@ public static partial class Fiber
     /// <remarks>The functions are <c>Func&lt;Task&gt;</c> so that the value-less <c>FirstAsync</c> races its own functions, without
     /// wrappers (a <c>Func&lt;Task&lt;T&gt;&gt;</c> is one, by variance); a success's value is read when the task is a <c>Task&lt;T&gt;</c>.
     /// Either <paramref name="fs"/>, or (<paramref name="fs"/> null) the two functions <paramref name="f"/> and
-    /// <paramref name="g"/> of <c>FirstAsync</c>, without an array for them (issue 20).</remarks>
-    private static async Task<T> RaceAsync<T>(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, List<T>? all, Func<T, T, T>? combine)
+    /// <paramref name="g"/> of <c>FirstAsync</c>, without an array for them (issue 20).
+    /// <para>Not an async method (issue 20): the race's group is its own continuation (<see cref="ChildGroup{T}.Race"/>), and
+    /// a failure before the race starts is returned as the task's, as an async method would.</para></remarks>
+    private static Task<T> RaceAsync<T>(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, List<T>? all, Func<T, T, T>? combine)
     {
-        if (fs is null && (f is null || g is null))
-        {
-            ArgumentNullException.ThrowIfNull(fs);
-        }
-
-        int count = fs?.Count ?? 2;
-        var frame = FiberFrame.Require();
-        if (count == 0)
-        {
-            await AwaitCancelAsync();
-        }
-
-        // A light race (issue 20): a cancel sub-context and a join counter, no sub-switch (like Eio's Fiber.any). The
-        // caller's cancellation is checked first (as Switch.run did).
-        frame.Cancel.ThrowIfCancelled();
-        var parent = frame.Cancel;
-        var group = new ChildGroup<T>(frame, stopAtFirst: true) { All = all, Combine = combine };
-        var raceFrame = new InnerFrame(frame.Fiber, group.Context, frame.Switch);
-        FiberFrame.Enter(raceFrame);
+        FiberFrame frame;
+        int count;
         try
         {
-            for (int i = 0; i < count - 1; i++)
+            if (fs is null && (f is null || g is null))
             {
-                // Like Eio, every function runs, even once an early one has won (in a cancelled context, so it stops at its
-                // first suspension), and one that succeeds without suspending is combined (S11).
-                group.Fork(null, fs is null ? f! : fs[i]);
+                ArgumentNullException.ThrowIfNull(fs);
             }
 
-            // The last function runs on this fiber, as a switch's body would; awaited without rethrowing (a loser's
-            // cancellation is observed as the task's state, issue 20), then settled like the forked ones.
-            Task? last = null;
-            Exception? thrown = null;
-            try
+            count = fs?.Count ?? 2;
+            frame = FiberFrame.Require();
+            if (count == 0)
             {
-                last = (fs is null ? g! : fs[count - 1])();
-            }
-            catch (Exception ex)
-            {
-                thrown = ex;
+                return RaceNothingAsync<T>();
             }
 
-            if (last is { IsCompleted: false })
-            {
-                await last.ConfigureAwait(AwaitQuietly);
-            }
-
-            group.Settle(last, thrown);
-            await group.JoinAsync();
-            if (group.Errors is { } errors)
-            {
-                var combined = MultipleException.Combine(errors);
-                if (combined is not CancelledException || group.Successes == 0)
-                {
-                    ExceptionDispatchInfo.Throw(combined);
-                }
-            }
-
-            if (group.Successes == 0)
-            {
-                parent.ThrowIfCancelled();
-                throw new InvalidOperationException("No function in the race produced a result.");
-            }
-
-            return group.Value;
+            // A light race (issue 20): a cancel sub-context and a join counter, no sub-switch (like Eio's Fiber.any). The
+            // caller's cancellation is checked first (as Switch.run did).
+            frame.Cancel.ThrowIfCancelled();
         }
-        finally
+        catch (Exception ex)
         {
-            raceFrame.Exit();
+            return FailedTask<T>(ex);
         }
+
+        return new ChildGroup<T>(frame, stopAtFirst: true) { All = all, Combine = combine }.Race(fs, f, g, count);
     }
 
-    /// <summary>Awaits a task on the domain (the captured context, as a plain await) without throwing its failure: the caller
-    /// reads the task's state.</summary>
-    private const ConfigureAwaitOptions AwaitQuietly = ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing;
+    /// <summary>A race of no function: waits until cancelled (Eio: <c>Fiber.any []</c>).</summary>
+    private static async Task<T> RaceNothingAsync<T>()
+    {
+        await AwaitCancelAsync();
+        throw new InvalidOperationException("AwaitCancelAsync returned without a cancellation.");
+    }
+
+    /// <summary>A task failed with <paramref name="ex"/> as an async method's would be (cancelled for an
+    /// <see cref="OperationCanceledException"/>).</summary>
+    private static Task<T> FailedTask<T>(Exception ex)
+    {
+        var builder = AsyncTaskMethodBuilder<T>.Create();
+        builder.SetException(ex);
+        return builder.Task;
+    }
 
     /// <summary>The reason every race cancels its losers with: never thrown, so one object serves every race.</summary>
     private static readonly NotFirstException s_notFirst = new();
@@ -513,12 +484,30 @@ public static partial class Fiber
     /// sub-context, the functions forked as fibers of the enclosing switch's scope (for dumps and traces), a join count
     /// and the errors. Lives on the caller's domain; everything runs there.
     /// </summary>
-    private sealed class ChildGroup<T> : IRaceGroup
+    /// <remarks>A race (<see cref="Race"/>) is also its own continuation and result (issue 20: no async frame): the last
+    /// function counts as pending like the forked racers, the group is the synchronization context its end is registered
+    /// under (see <see cref="Post"/>), and whichever end brings the count to 0 settles the race's task. A group is never
+    /// installed as a thread's context.</remarks>
+    private sealed class ChildGroup<T> : SynchronizationContext, IRaceGroup
     {
+        /// <summary>The action registered on a race's last function's task under this group as the captured context: never
+        /// run, since the group is never the installed context (see <see cref="Post"/>).</summary>
+        private static readonly Action s_lastEndedMarker = static () => throw new InvalidOperationException("A race's end ran outside its group (a bug in EioSharp's scheduling).");
+
+        /// <summary>The end of a race's last function, posted to the caller's fiber when it completed elsewhere.</summary>
+        private static readonly SendOrPostCallback s_lastEndedPosted = static s => ((ChildGroup<T>)s!).LastEnded();
+
         private readonly FiberFrame _frame;
         private readonly bool _stopAtFirst;
         private int _pending;
         private Waiter? _join;
+
+        // A race's own state (Race): its task, its frame, its last function's task while it runs, whether it has ended.
+        private AsyncTaskMethodBuilder<T> _result;
+        private InnerFrame? _raceFrame;
+        private Task? _last;
+        private bool _racing;
+        private bool _finished;
 
         internal ChildGroup(FiberFrame frame, bool stopAtFirst)
         {
@@ -557,6 +546,172 @@ public static partial class Fiber
             {
                 Context.Cancel(error);
             }
+        }
+
+        /// <summary>Any mode: runs the race of <paramref name="count"/> functions (at least 1) and returns its task. Every function
+        /// but the last is forked as a racer (S12); the last runs on the caller's fiber, as a switch's body would, in the race's
+        /// frame (restored to the caller's execution context before this returns). The task completes when every function has
+        /// ended and been settled (S11, the join of a switch), with the (combined) value or the combined failure.</summary>
+        internal Task<T> Race(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, int count)
+        {
+            var raceFrame = new InnerFrame(_frame.Fiber, Context, _frame.Switch);
+            _raceFrame = raceFrame;
+            _racing = true;
+            _pending++; // the last function: settled by LastEnded
+            var callerContext = ExecutionContext.Capture();
+            Task? last = null;
+            Exception? thrown = null;
+            FiberFrame.Enter(raceFrame);
+            try
+            {
+                for (int i = 0; i < count - 1; i++)
+                {
+                    // Like Eio, every function runs, even once an early one has won (in a cancelled context, so it stops at its
+                    // first suspension), and one that succeeds without suspending is combined (S11).
+                    Fork(null, fs is null ? f! : fs[i]);
+                }
+
+                try
+                {
+                    last = (fs is null ? g! : fs[count - 1])();
+                }
+                catch (Exception ex)
+                {
+                    thrown = ex;
+                }
+
+                if (last is { IsCompleted: false })
+                {
+                    // Its end: registered with this group as the captured context, so .NET posts it here (Post), which runs it
+                    // inline when it completes in the caller fiber's own code, as an await would (40 B, .NET's continuation).
+                    _last = last;
+                    var caller = SynchronizationContext.Current;
+                    SynchronizationContext.SetSynchronizationContext(this);
+                    try
+                    {
+                        last.GetAwaiter().UnsafeOnCompleted(s_lastEndedMarker);
+                    }
+                    finally
+                    {
+                        SynchronizationContext.SetSynchronizationContext(caller);
+                    }
+
+                    return _result.Task;
+                }
+            }
+            catch (Exception ex)
+            {
+                // Forking failed: the race ends with the failure, as its async frame did (forked racers end on their own).
+                _finished = true;
+                raceFrame.Exit();
+                return FailedTask<T>(ex);
+            }
+            finally
+            {
+                if (callerContext is not null)
+                {
+                    ExecutionContext.Restore(callerContext);
+                }
+            }
+
+            LastEnded(last, thrown);
+            return _result.Task;
+        }
+
+        /// <summary>Where .NET sends the end of a race's last function (<see cref="Race"/> registered it with this group as the
+        /// captured context, and the group is never installed, so .NET always posts): run at once when the caller's fiber is
+        /// the installed context (the task completed in the caller's own code, where an await would have run inline),
+        /// otherwise posted to the caller's fiber. <paramref name="d"/> and <paramref name="state"/> are .NET's and unused.</summary>
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            var fiber = _frame.Fiber;
+            if (ReferenceEquals(SynchronizationContext.Current, fiber))
+            {
+                LastEnded();
+            }
+            else
+            {
+                fiber.Domain.Post(s_lastEndedPosted, this, _frame);
+            }
+        }
+
+        /// <summary>Not used: a group is never installed.</summary>
+        public override void Send(SendOrPostCallback d, object? state) => throw new NotSupportedException();
+
+        /// <inheritdoc/>
+        public override SynchronizationContext CreateCopy() => this;
+
+        private void LastEnded()
+        {
+            var last = _last!;
+            _last = null;
+            LastEnded(last, null);
+        }
+
+        /// <summary>Settles the last function and leaves the race's count. Runs as the caller's fiber: when forked racers are
+        /// still running, the caller's fiber suspends on the join as a switch's body would (a pooled waiter: traced and seen by
+        /// dumps as "suspended on join"), and <see cref="Finish"/> runs when the last of them has ended.</summary>
+        private void LastEnded(Task? last, Exception? thrown)
+        {
+            Settle(last, thrown);
+            if (--_pending == 0)
+            {
+                Finish();
+                return;
+            }
+
+            _join = Waiter.Rent(_frame.Fiber.Domain, TraceReason.Join);
+            _join.VoidTask.GetAwaiter().UnsafeOnCompleted(JoinEnded); // a delegate only when the race waits for its losers
+        }
+
+        /// <summary>The caller's fiber resumes from the join (every racer has ended): consumes the waiter and ends the race.</summary>
+        private void JoinEnded()
+        {
+            var join = _join!;
+            _join = null;
+            join.VoidTask.GetAwaiter().GetResult();
+            Finish();
+        }
+
+        /// <summary>Every function of the race has ended: detaches the context, ends the race's frame, completes the task (S11).</summary>
+        private void Finish()
+        {
+            if (_finished)
+            {
+                return;
+            }
+
+            _finished = true;
+            Context.Detach();
+            _raceFrame!.Exit();
+            if (Errors is { } errors)
+            {
+                var combined = MultipleException.Combine(errors);
+                if (combined is not CancelledException || Successes == 0)
+                {
+                    _result.SetException(combined);
+                    return;
+                }
+            }
+
+            if (Successes == 0)
+            {
+                Exception error;
+                try
+                {
+                    _frame.Cancel.ThrowIfCancelled();
+                    error = new InvalidOperationException("No function in the race produced a result.");
+                }
+                catch (Exception ex)
+                {
+                    error = ex;
+                }
+
+                _result.SetException(error);
+                return;
+            }
+
+            _result.SetResult(Value);
         }
 
         /// <summary>Starts one function as a fiber at once, up to its first suspension (S12), then the caller continues.</summary>
@@ -687,9 +842,16 @@ public static partial class Fiber
                 frame.Fiber.Finished = true;
             }
 
-            if (--_pending == 0 && _join is { } join)
+            if (--_pending == 0)
             {
-                join.TryComplete(true);
+                if (_join is { } join)
+                {
+                    join.TryComplete(true);
+                }
+                else if (_racing)
+                {
+                    Finish();
+                }
             }
         }
 

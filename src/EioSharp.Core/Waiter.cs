@@ -253,10 +253,25 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         var error = Consume(token, out var result);
         if (error is not null)
         {
-            ExceptionDispatchInfo.Throw(error);
+            ThrowFailure(error);
         }
 
         return result;
+    }
+
+    /// <summary>Throws a use's failure as <c>await</c> would: a cancellation made for this wait and never thrown (the usual case:
+    /// <see cref="CancelContext.Cancel(Exception)"/> makes one per waiter) is thrown as it is, which is what
+    /// <see cref="ExceptionDispatchInfo.Throw(Exception)"/> would do for it without the dispatch info object (issue 20: every
+    /// cancelled suspension paid one); anything else keeps its earlier stack trace through <see cref="ExceptionDispatchInfo"/>.</summary>
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowFailure(Exception error)
+    {
+        if (error is CancelledException { StackTrace: null } cancelled)
+        {
+            throw cancelled;
+        }
+
+        ExceptionDispatchInfo.Throw(error);
     }
 
     /// <summary>Consumes the completed use like <see cref="GetResult(short)"/>, but returns its failure instead of throwing
