@@ -192,14 +192,9 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
     {
         try
         {
-            if (bound.IsDead)
-            {
-                bound.MoveQueueToLeftover(); // its domain has finished: nobody else touches it now
-            }
-            else
-            {
-                await bound.HandOverAsync(ring.Domain!);
-            }
+            // Also when that domain has finished: the hand-over then runs at its ring's teardown or here at once (reading
+            // IsDead here raced with the teardown, which may still be abandoning the request on that thread).
+            await bound.HandOverAsync(ring.Domain!);
 
             var next = new UringMultishotRecv(ring, UringPoller.MultishotRecvDisabled || !ring.MultishotRecvWorks ? null : ring.RecvBuffers(), fd);
             next.SetLeftover(bound.TakeLeftover());
