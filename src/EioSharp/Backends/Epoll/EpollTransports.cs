@@ -392,13 +392,14 @@ internal static unsafe partial class EpollIo
         }
     }
 
-    public static nint Send(int fd, ReadOnlySpan<byte> data, out int errno)
+    /// <summary>send(2) with MSG_NOSIGNAL (and <paramref name="flags"/>: MSG_DONTWAIT on a blocking socket), retried on EINTR.</summary>
+    public static nint Send(int fd, ReadOnlySpan<byte> data, out int errno, int flags = 0)
     {
         fixed (byte* p = data)
         {
             while (true)
             {
-                nint n = send(fd, p, data.Length, MSG_NOSIGNAL);
+                nint n = send(fd, p, data.Length, MSG_NOSIGNAL | flags);
                 errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
                 if (errno != EINTR)
                 {

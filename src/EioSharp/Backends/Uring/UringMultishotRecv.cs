@@ -317,7 +317,7 @@ internal sealed class UringMultishotRecv(UringPoller ring, UringBufferRing? buff
         }
         else
         {
-            ring.Domain?.Enqueue(static s => ((UringMultishotRecv)s!).OnSocketClosed(), this);
+            ring.Post(static s => ((UringMultishotRecv)s!).OnSocketClosed(), this); // never dropped, even if that domain is ending
         }
     }
 
@@ -334,12 +334,15 @@ internal sealed class UringMultishotRecv(UringPoller ring, UringBufferRing? buff
     /// <summary>
     /// Another domain's reader takes the socket over (on that domain, with the read in progress): this domain's request is
     /// cancelled and, once it has ended, the unread data is copied out of this ring's buffers; the new reader reads it first
-    /// (<see cref="TakeLeftover"/>). Not cancellable: the request's end is awaited (one round of this domain).
+    /// (<see cref="TakeLeftover"/>). Not cancellable: the request's end is awaited (one round of this domain). Posted to the
+    /// ring itself (<see cref="UringPoller.Post"/>), not to its domain's run queue: a domain that has just finished (the
+    /// previous reader's) drops what is posted to its run queue, and the hand-over waited forever; the ring runs the
+    /// hand-over at its teardown, or at once on this thread once it is torn down.
     /// </summary>
     public async ValueTask HandOverAsync(Domain current)
     {
         var done = new Waiter(current);
-        ring.Domain!.Enqueue(static s => OnHandOver((((UringMultishotRecv, Waiter))s!).Item1, (((UringMultishotRecv, Waiter))s!).Item2), (this, done));
+        ring.Post(static s => OnHandOver((((UringMultishotRecv, Waiter))s!).Item1, (((UringMultishotRecv, Waiter))s!).Item2), (this, done));
         await done.VoidTask;
     }
 
@@ -356,10 +359,6 @@ internal sealed class UringMultishotRecv(UringPoller ring, UringBufferRing? buff
         m.MoveQueueToLeftover();
         done.TryComplete(true);
     }
-
-    /// <summary>True once the ring was torn down with this request ended (its domain has finished: another may read the
-    /// socket and take the unread data with <see cref="MoveQueueToLeftover"/> directly).</summary>
-    public bool IsDead => Volatile.Read(ref _dead) || ring.IsDisposed;
 
     /// <summary>The data moved out by a hand-over or a ring's teardown (null when none), for the socket's next reader.</summary>
     public byte[]? TakeLeftover()

@@ -257,7 +257,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
     private bool _wakeArmQueued; // the wake poll is queued and not yet submitted (cleared when the queue is submitted)
 
-    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0 || _watchCount > 0 || _multiCount > 0;
+    public bool HasRegistrations => _unsubmitted > 0 || _inflight > 0 || _pendingCloses > 0 || _watchCount > 0 || _multiCount > 0 || _hasPosted;
 
     /// <summary>False once a multishot accept was refused (EINVAL: a kernel before 5.19 rejects IORING_ACCEPT_MULTISHOT):
     /// this ring's accepts are then one SQE each. Feature-detected on the first use, as the opcode probe cannot tell.</summary>
@@ -378,6 +378,67 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     }
 
     public void Attach(Domain domain) => Domain = domain;
+
+    // Work other threads post to this ring's thread (a multishot recv's hand-over to another domain, or its socket closed
+    // there), run by the ring itself after its next reap rather than through the domain's run queue: a domain that has
+    // left its loop drops what is still posted to its run queue (its ring is torn down a moment later), which left a
+    // hand-over waiting forever (the quarantined test of session 12). The ring runs everything posted to it: at its next
+    // entry, at its teardown, or, once torn down, on the posting thread at once (nothing else touches the state then).
+    private readonly object _postedLock = new();
+    private List<(Action<object?> Callback, object? State)>? _posted;
+    private volatile bool _hasPosted;
+    private bool _postedClosed;
+    private bool _runningPosted;
+
+    /// <summary>Runs <paramref name="callback"/> on this ring's domain thread after its next reap (waking it if it sleeps),
+    /// or on the calling thread at once when the ring is already torn down (any thread). Never dropped.</summary>
+    internal void Post(Action<object?> callback, object? state)
+    {
+        lock (_postedLock)
+        {
+            if (!_postedClosed)
+            {
+                (_posted ??= []).Add((callback, state));
+                _hasPosted = true;
+                _waker.Wake(); // under the lock: the teardown closes the mailbox before it disposes the waker
+                return;
+            }
+        }
+
+        callback(state);
+    }
+
+    private void RunPosted()
+    {
+        if (_runningPosted)
+        {
+            return; // a callback's SQE filled the queue and entered the ring: the outer call goes on with the rest
+        }
+
+        _runningPosted = true;
+        try
+        {
+            while (_hasPosted)
+            {
+                List<(Action<object?> Callback, object? State)>? items;
+                lock (_postedLock)
+                {
+                    items = _posted;
+                    _posted = null;
+                    _hasPosted = false;
+                }
+
+                foreach (var (callback, state) in items ?? [])
+                {
+                    callback(state);
+                }
+            }
+        }
+        finally
+        {
+            _runningPosted = false;
+        }
+    }
 
     /// <summary>Makes sure the next <paramref name="count"/> SQEs fit in the queue without a submission in between
     /// (submitting what is queued first if not), so that a linked chain (IOSQE_IO_LINK) is submitted whole.</summary>
@@ -560,6 +621,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         }
 
         Reap();
+        if (_hasPosted)
+        {
+            RunPosted();
+        }
     }
 
     private void Reap()
@@ -633,6 +698,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             // that tearing the ring down cannot drop a close and leak its descriptor.
             // Multishot requests still armed (a listener whose accept loops on this domain have ended): cancel them and
             // reap their last completions, so that a connection they accepted meanwhile is closed, not leaked.
+            RunPosted(); // hand-overs posted by other domains: their cancellations are reaped below
             for (int i = 0; i < _multis.Count; i++)
             {
                 _multis[i]?.RingClosing();
@@ -644,8 +710,19 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             }
         }
 
+        List<(Action<object?> Callback, object? State)>? lastPosted = null;
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
+            lock (_postedLock)
+            {
+                // From now on posts run on their own thread at once; the ones that came since the last reap run below,
+                // once every request of the ring has ended or been abandoned.
+                _postedClosed = true;
+                lastPosted = _posted;
+                _posted = null;
+                _hasPosted = false;
+            }
+
             // Closing the ring cancels what is still in flight (the wake poll, and the polls of watches left: the
             // domain's fibers have all finished); the watches' owners then watch them some other way.
             Sys.munmap(_sqes, _sqesSize);
@@ -669,6 +746,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             }
 
             _multiCount = 0;
+            foreach (var (callback, state) in lastPosted ?? [])
+            {
+                callback(state);
+            }
         }
     }
 }
