@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${ROUNDS:-5000}"; MESSAGES="${MESSAGES:-10000}"; CALLS="${CALLS:-20000}"; REPEATS="${REPEATS:-3}"
 WORKLOADS="${WORKLOADS:-pingpong stream evalsha}"
-LOADGEN_DLL="$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll"
+LOADGEN_DLL="${LOADGEN_DLL:-$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll}"
 DLLS=("$@"); [ ${#DLLS[@]} -gt 0 ] || DLLS=("$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll")
 SCRIPT="local n = redis.call('INCR', KEYS[1]) redis.call('SET', KEYS[1] .. ':v', n) return redis.call('GET', KEYS[1] .. ':v')"
 WORK="$(mktemp -d /tmp/kv-alloc.XXXXXX)"; KPID=""

@@ -437,8 +437,38 @@ public sealed partial class KvServerStats
         if (outputBytes != 0) Interlocked.Add(ref _netOutputBytes, outputBytes);
     }
 
-    /// <summary>Keys and keys with an expiry, per database (INFO keyspace); replaced as a whole by <see cref="UpdateFrom"/>.</summary>
-    public (long Keys, long Expires)[] KeysPerDatabase { get; set; } = [];
+    private (long Keys, long Expires)[] _keysPerDatabase = [];
+    private int _keysPerDatabaseVersion; // odd while UpdateFrom rewrites _keysPerDatabase in place (a sequence lock)
+
+    /// <summary>Keys and keys with an expiry, per database (INFO keyspace): a consistent copy (safe from any thread).</summary>
+    /// <remarks><see cref="UpdateFrom"/> runs after every round and the counts change in most rounds that create or
+    /// delete a key (a BLPOP/LPUSH ping-pong: every round): it rewrites the one array in place under a sequence lock
+    /// instead of publishing a new array each time (16 databases: 280 B per round); the reader (INFO, rare) copies.</remarks>
+    public (long Keys, long Expires)[] KeysPerDatabase
+    {
+        get
+        {
+            var spin = new SpinWait();
+            while (true)
+            {
+                int version = Volatile.Read(ref _keysPerDatabaseVersion);
+                if ((version & 1) == 0)
+                {
+                    var copy = (ValueTuple<long, long>[])Volatile.Read(ref _keysPerDatabase).Clone();
+                    Interlocked.MemoryBarrier();
+                    if (Volatile.Read(ref _keysPerDatabaseVersion) == version) return copy;
+                }
+                spin.SpinOnce();
+            }
+        }
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            Interlocked.Increment(ref _keysPerDatabaseVersion);
+            Volatile.Write(ref _keysPerDatabase, ((long, long)[])value.Clone());
+            Interlocked.Increment(ref _keysPerDatabaseVersion);
+        }
+    }
 
     /// <summary>Keys in the store (copied from <see cref="KvStore.Count"/> by the owner).</summary>
     public long Keys { get; set; }
@@ -549,15 +579,21 @@ public sealed partial class KvServerStats
         ArgumentNullException.ThrowIfNull(store);
         ApplyStoreReset(store);
         Keys = store.Count;
-        var perDb = KeysPerDatabase.Length == store.DatabaseCount ? KeysPerDatabase : new (long, long)[store.DatabaseCount];
-        bool changed = perDb != KeysPerDatabase;
+        var perDb = _keysPerDatabase; // only this method (the store owner) writes it
+        if (perDb.Length != store.DatabaseCount)
+        {
+            KeysPerDatabase = new (long, long)[store.DatabaseCount];
+            perDb = _keysPerDatabase;
+        }
+        bool changed = false;
         for (int db = 0; db < perDb.Length && !changed; db++)
             changed = perDb[db] != (store.CountIn(db), store.ExpiringCountIn(db));
         if (changed)
         {
-            perDb = new (long, long)[store.DatabaseCount]; // a new array: readers on other domains see a whole one
+            // In place, under the sequence lock: a reader on another domain copies a whole, consistent set (the getter).
+            Interlocked.Increment(ref _keysPerDatabaseVersion);
             for (int db = 0; db < perDb.Length; db++) perDb[db] = (store.CountIn(db), store.ExpiringCountIn(db));
-            KeysPerDatabase = perDb;
+            Interlocked.Increment(ref _keysPerDatabaseVersion);
         }
         ExpiringKeys = store.ExpiringCount;
         ExpiredKeys = store.ExpiredKeys;

@@ -330,8 +330,7 @@ public sealed partial class KvStore
         if (!TryGetBlockDeadline(ctx, ctx.Count - 1, milliseconds: false, out long deadline)) return;
         for (int i = 1; i < ctx.Count - 1; i++)
         {
-            KvEntry? e = Lookup(ctx, ctx[i]);
-            if (e is not null && e.Type != KvType.List)
+            if (LiveType(ctx, ctx[i]) is { } type && type != KvType.List)
             {
                 ctx.Reply.WriteError(KvErrors.WrongType);
                 return;
@@ -351,8 +350,7 @@ public sealed partial class KvStore
     {
         for (int i = 1; i < c.Count - 1; i++)
         {
-            KvEntry? e = s.Lookup(c, c[i]);
-            if (e is null || e.Type != KvType.List) continue;
+            if (s.LiveType(c, c[i]) != KvType.List) continue; // no handle per try
             // The LPOP/RPOP is built in a reused buffer (no arrays, no command object per pop); taken while it runs.
             // (An exception leaves it taken: the next serve makes a new one.)
             KvCommandBuilder builder = s._nestedBuilder ?? new KvCommandBuilder();

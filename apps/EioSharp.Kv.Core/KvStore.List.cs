@@ -47,7 +47,7 @@ public sealed partial class KvStore
             list = new KvList();
             AddKey(ctx, key, list);
         }
-        for (int i = firstArg; i < ctx.Count; i++) list.Push(ctx.Command.ToArray(i), left);
+        for (int i = firstArg; i < ctx.Count; i++) list.Push(ctx[i], left); // the small form copies the bytes: no array per element
         Changed(ctx, key, KvEventClass.List, left ? "lpush" : "rpush");
         return list.Count;
     }
@@ -62,9 +62,10 @@ public sealed partial class KvStore
     /// <param name="withKey">Reply <c>[key, [elements]]</c> as LMPOP and BLMPOP do (needs <paramref name="count"/> of at least 1).</param>
     /// <returns>False when the key holds no list or an empty one (nothing replied, nothing changed); WRONGTYPE is
     /// the caller's to check.</returns>
-    internal bool TryPopList(in Context ctx, ReadOnlySpan<byte> key, bool left, long count, bool withKey)
+    /// <param name="entry">The key's live entry when the caller looked it up already (its value is read again), else null.</param>
+    internal bool TryPopList(in Context ctx, ReadOnlySpan<byte> key, bool left, long count, bool withKey, KvEntry? entry = null)
     {
-        KvEntry? e = Lookup(ctx, key);
+        KvEntry? e = entry ?? Lookup(ctx, key);
         if (e?.Value is not KvList list || list.Count == 0) return false;
         int n = count < 1 ? 1 : (int)Math.Min(count, list.Count);
         if (withKey)
@@ -74,15 +75,20 @@ public sealed partial class KvStore
         }
         if (count < 1 && !withKey)
         {
-            ctx.Reply.WriteBulkString(list.Pop(left));
+            list.PopTo(left, ctx.Reply);
         }
         else
         {
             ctx.Reply.WriteArrayHeader(n);
-            for (int i = 0; i < n; i++) ctx.Reply.WriteBulkString(list.Pop(left));
+            for (int i = 0; i < n; i++) list.PopTo(left, ctx.Reply);
         }
-        if (count < 1 && !withKey) ctx.Log(left ? "LPOP"u8.ToArray() : "RPOP"u8.ToArray(), e.Key);
-        else ctx.Log(left ? "LPOP"u8.ToArray() : "RPOP"u8.ToArray(), e.Key, Bytes(n));
+        if (ctx.Aof is not null)
+        {
+            // Built in the store's reused builder (no name array, argument arrays and command object per pop).
+            KvCommandBuilder logged = LogBuilder().Add(left ? "LPOP"u8 : "RPOP"u8).Add(key);
+            if (count >= 1 || withKey) logged.Add(n);
+            ctx.Log(logged.Build());
+        }
         Changed(ctx, e.Key, KvEventClass.List, left ? "lpop" : "rpop");
         DeleteIfEmpty(ctx, e);
         return true;
@@ -160,7 +166,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteArrayHeader(0);
             return;
         }
-        TryPopList(ctx, key, left, hasCount ? count : 0, withKey: false);
+        TryPopList(ctx, key, left, hasCount ? count : 0, withKey: false, e); // the entry found above: no second lookup
     }
 
     private void LLen(in Context ctx)

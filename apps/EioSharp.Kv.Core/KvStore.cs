@@ -517,6 +517,22 @@ public sealed partial class KvStore
     /// <summary>Finds a live key for a write (no hit/miss statistics).</summary>
     internal KvEntry? Lookup(in Context ctx, ReadOnlySpan<byte> key) => Lookup(ctx.Db, key, ctx.Now);
 
+    /// <summary>The type of a live key, or null when there is none: as <c>Lookup(ctx, key)?.Type</c> (an expired key is
+    /// removed the same way), without a handle per call (the blocking pops check their keys' types on every try).</summary>
+    internal KvType? LiveType(in Context ctx, ReadOnlySpan<byte> key)
+    {
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(key);
+        if (row < 0) return null;
+        long expireAt = db.ExpireAtOf(row);
+        if (expireAt >= 0 && ctx.Now > expireAt)
+        {
+            Lookup(db, key, ctx.Now); // expires it (notifications) as Lookup does
+            return null;
+        }
+        return db.ItemAt(row) is KvKeyedValue { Value: KvObject o } ? o.Type : KvType.String;
+    }
+
     /// <summary>Finds a live key for a read: counts a hit or miss and records the access.</summary>
     internal KvEntry? LookupRead(in Context ctx, ReadOnlySpan<byte> key)
     {

@@ -288,7 +288,9 @@ internal static class KvConnection
     /// <summary>The rest of <see cref="SubmitAsync"/>: runs the batch inline (<paramref name="outcomes"/> null) or takes the
     /// store's answer (<paramref name="taken"/> when the caller took it already, else from <paramref name="outcomes"/>),
     /// then appends the replies to <paramref name="output"/>. Completes without suspending (no async frame allocated)
-    /// when the answer was taken already, the batch did not block and no reply goes to the socket from here: the usual case.</summary>
+    /// when the answer was taken already, the batch did not block and no reply goes to the socket from here: the usual case.
+    /// (The connection's main loop, <see cref="KvConnectionSession.RunAsync"/>, does the blocked wait in its own frame
+    /// instead: see <see cref="TakeAnswer"/>.)</summary>
     internal static async ValueTask FinishSubmitAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request, KvConnectionState state,
         ReplyBuffer output, ArrayBufferWriter<byte> early, bool direct, Func<BlockedReadWatcher> watcher,
         AsyncQueue<StoreOutcome>? outcomes, StoreOutcome? taken)
@@ -320,6 +322,8 @@ internal static class KvConnection
                 // of its own. A nested async method that suspends completes through a post to the fiber's context (a
                 // fresh delegate and adapter, 160 B, and a run-queue hop more, per block); the waits below are on the
                 // library's own sources, which resume this frame from the run queue with nothing allocated.
+                // (KvConnectionSession.RunAsync has the same loop in its own frame: this method's frame, allocated when
+                // it suspends, is only paid by the rarer submit points.)
                 if (StartBlockedWait(request, output))
                 {
                     await conn.WriteAsync(output.WrittenMemory);
@@ -349,28 +353,15 @@ internal static class KvConnection
                     }
                 }
 
-                EndBlockedWait(ctx, request, gone);
-                if (request.Push is { } push && request.BlockedReplyEnd >= 0)
+                if (EndBlockedWait(ctx, request, output, gone))
                 {
-                    // Subscribed: the blocked reply goes between the messages pushed before and after the store wrote it;
-                    // the replies of the commands pipelined after it follow with the batch.
-                    push.DeliverBlockedReply(request.Reply.WrittenSpan[..request.BlockedReplyEnd]);
-                    output.Write(request.Reply.WrittenSpan[request.BlockedReplyEnd..]);
-                    request.Commands.Clear();
                     return;
                 }
             }
         }
         catch (StoreRestartedException ex)
         {
-            state.OnRequestFailed();
-            // The store owner crashed with this request in its round (or is gone): one error reply per command.
-            request.Reply.ResetWrittenCount();
-            var writer = new RespWriter(request.Reply, request.Protocol);
-            for (int i = 0; i < request.Commands.Count; i++)
-            {
-                writer.WriteError(ex.ReplyError);
-            }
+            OnStoreRestarted(state, request, ex);
         }
         catch (CancelledException)
         {
@@ -381,6 +372,56 @@ internal static class KvConnection
             throw;
         }
 
+        await CompleteSubmitAsync(ctx, conn, request, state, output, direct);
+    }
+
+    /// <summary>The answer of a batch whose answer is known without waiting: run inline (<paramref name="outcomes"/>
+    /// null) or <paramref name="taken"/> from the outcome queue. True: every command ran (then call
+    /// <see cref="CompleteSubmitAsync"/>); false: the request is parked on a blocking command, and the caller waits for
+    /// its completion in its own frame (<see cref="StartBlockedWait"/>, the watcher's events, <see cref="EndBlockedWait"/>),
+    /// as <see cref="FinishSubmitAsync"/> does. A store that restarted gives every command its error reply (true).</summary>
+    internal static bool TakeAnswer(KvServerContext ctx, StoreRequest request, KvConnectionState state, AsyncQueue<StoreOutcome>? outcomes, StoreOutcome? taken)
+    {
+        try
+        {
+            if (outcomes is null)
+            {
+                return ctx.Store!.RunInline(request);
+            }
+
+            StoreOutcome outcome = taken!.Value;
+            if (outcome.Error is { } error)
+            {
+                ExceptionDispatchInfo.Throw(error); // as a promise resolved with the error rethrows it
+            }
+
+            return outcome.Finished;
+        }
+        catch (StoreRestartedException ex)
+        {
+            OnStoreRestarted(state, request, ex);
+            return true;
+        }
+    }
+
+    /// <summary>The store owner crashed with this request in its round (or is gone): one error reply per command.</summary>
+    internal static void OnStoreRestarted(KvConnectionState state, StoreRequest request, StoreRestartedException ex)
+    {
+        state.OnRequestFailed();
+        request.Reply.ResetWrittenCount();
+        var writer = new RespWriter(request.Reply, request.Protocol);
+        for (int i = 0; i < request.Commands.Count; i++)
+        {
+            writer.WriteError(ex.ReplyError);
+        }
+    }
+
+    /// <summary>The end of a submit whose commands all ran: appends the replies to <paramref name="output"/> (or sends a
+    /// large one directly, or flushes a large output); disconnects a client over its output limit. Completes without
+    /// suspending unless it writes to the socket.</summary>
+    internal static async ValueTask CompleteSubmitAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request, KvConnectionState state,
+        ReplyBuffer output, bool direct)
+    {
         request.Commands.Clear();
         if (request.Reply.Overflowed)
         {
@@ -424,7 +465,7 @@ internal static class KvConnection
     // SubmitAsync's shutdown path, in a method of its own: the lambdas capture the parameters, and a closure over them in
     // SubmitAsync itself was allocated at every call (two display classes per batch), not only when shutting down.
     // pending: the batch's answer not taken yet (the store will still give it).
-    private static ValueTask DeliverWhileShuttingDownAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
+    internal static ValueTask DeliverWhileShuttingDownAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request,
         ReplyBuffer output, AsyncQueue<StoreOutcome>? pending) =>
         new(Cancel.ProtectAsync(async () =>
         {
@@ -473,7 +514,7 @@ internal static class KvConnection
     /// after the wait.</summary>
     /// <remarks>The watcher's read is not cancelled when the command completes (a cancelled read costs exceptions on
     /// every wake-up): the connection's next read takes its result instead.</remarks>
-    private static bool StartBlockedWait(StoreRequest request, ReplyBuffer output)
+    internal static bool StartBlockedWait(StoreRequest request, ReplyBuffer output)
     {
         output.Write(request.EarlyReply);
         request.EarlyReply = null;
@@ -500,7 +541,26 @@ internal static class KvConnection
 
     /// <summary>The blocked wait ended: the command completed, or (<paramref name="gone"/>) the client closed the
     /// connection, whose blocked command the store is told to cancel (then <see cref="ClientGoneException"/>).</summary>
-    private static void EndBlockedWait(KvServerContext ctx, StoreRequest request, bool gone)
+    /// <returns>True when the submit is done: a subscribed connection's blocked reply went between its pushed messages
+    /// and the replies after it into <paramref name="output"/> (do not call <see cref="CompleteSubmitAsync"/>); false:
+    /// complete the submit as for a batch that did not block.</returns>
+    internal static bool EndBlockedWait(KvServerContext ctx, StoreRequest request, ReplyBuffer output, bool gone)
+    {
+        CancelIfGone(ctx, request, gone);
+        if (request.Push is { } push && request.BlockedReplyEnd >= 0)
+        {
+            // Subscribed: the blocked reply goes between the messages pushed before and after the store wrote it;
+            // the replies of the commands pipelined after it follow with the batch.
+            push.DeliverBlockedReply(request.Reply.WrittenSpan[..request.BlockedReplyEnd]);
+            output.Write(request.Reply.WrittenSpan[request.BlockedReplyEnd..]);
+            request.Commands.Clear();
+            return true;
+        }
+
+        return false;
+    }
+
+    private static void CancelIfGone(KvServerContext ctx, StoreRequest request, bool gone)
     {
         if (request.Session.Connection?.Entry is { } unblockedEntry)
         {

@@ -210,8 +210,73 @@ internal sealed class KvConnectionSession
                         }
                     }
 
-                    // Answered (or inline): completes without suspending unless the batch blocked or its reply was large.
-                    await KvConnection.FinishSubmitAsync(ctx, _conn, _request, _state, _output, _early, Direct, _watcherFactory, outcomes, taken);
+                    if (outcomes is not null && taken is null)
+                    {
+                        // Cancelled while waiting (shutting down): the answer is still to take.
+                        await KvConnection.FinishSubmitAsync(ctx, _conn, _request, _state, _output, _early, Direct, _watcherFactory, outcomes, taken);
+                    }
+                    else
+                    {
+                        bool done = false;
+                        if (!KvConnection.TakeAnswer(ctx, _request, _state, outcomes, taken))
+                        {
+                            // Parked on a blocking command (BLPOP...): the wait is awaited here, in this fiber's frame (as
+                            // FinishSubmitAsync does for the other submit points). An async callee that suspends costs its
+                            // own frame (~190 B) and, completing, a continuation posted to the fiber's context and a
+                            // run-queue hop: twice per BLPOP/LPUSH ping-pong round trip. The waits here are on the
+                            // library's own sources, which resume this frame from the run queue with nothing allocated.
+                            try
+                            {
+                                if (KvConnection.StartBlockedWait(_request, _output))
+                                {
+                                    await _conn.WriteAsync(_output.WrittenMemory);
+                                    _output.ResetWrittenCount();
+                                }
+
+                                var watcher = Watcher();
+                                bool gone = false; // the store signals the completion into watcher.Events (StoreRequest.SignalCompletion)
+                                while (true)
+                                {
+                                    if (_early.WrittenCount < KvConnection.MaxInputWhileBlocked)
+                                    {
+                                        watcher.StartRead(); // no-op while a read is pending; over the limit TCP flow control holds the rest back
+                                    }
+
+                                    var e = await watcher.Events.TakeAsync();
+                                    if (e.Completion)
+                                    {
+                                        e.Error?.Throw();
+                                        break;
+                                    }
+
+                                    if (watcher.OnReadEvent(e, _early) == 0)
+                                    {
+                                        gone = true;
+                                        break;
+                                    }
+                                }
+
+                                done = KvConnection.EndBlockedWait(ctx, _request, _output, gone);
+                            }
+                            catch (StoreRestartedException ex)
+                            {
+                                KvConnection.OnStoreRestarted(_state, _request, ex);
+                            }
+                            catch (CancelledException)
+                            {
+                                // Shutting down: deliver the replies before leaving (as FinishSubmitAsync does).
+                                await KvConnection.DeliverWhileShuttingDownAsync(ctx, _conn, _request, _output, null);
+                                _request.Commands.Clear();
+                                throw;
+                            }
+                        }
+
+                        if (!done)
+                        {
+                            // Completes without suspending unless the reply is large.
+                            await KvConnection.CompleteSubmitAsync(ctx, _conn, _request, _state, _output, Direct);
+                        }
+                    }
                 }
 
                 if (EndBatch(close))

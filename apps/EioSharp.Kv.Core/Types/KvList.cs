@@ -126,6 +126,45 @@ internal sealed class KvList : KvObject, IKvElements
         else PushRight(value);
     }
 
+    /// <summary>As <see cref="Push(byte[], bool)"/> from a span: the small form copies the bytes into its listpack (no array per
+    /// element); an array is made only when the element goes into the ring.</summary>
+    public void Push(ReadOnlySpan<byte> value, bool left)
+    {
+        if (_packed && value.Length <= PackedMaxElementBytes && _count + 1 <= PackedMaxCount)
+        {
+            if (left)
+            {
+                _pack.Insert(0, value);
+                ResetCache();
+            }
+            else
+            {
+                _pack.Append(value);
+            }
+            _count++;
+            return;
+        }
+        Push(value.ToArray(), left);
+    }
+
+    /// <summary>Removes the head (<paramref name="left"/>) or the tail and writes it to <paramref name="reply"/> as a bulk
+    /// string (as <c>WriteBulkString(Pop(left))</c>, without an array per element in the small form); the list must
+    /// not be empty.</summary>
+    internal void PopTo(bool left, RespWriter reply)
+    {
+        Debug.Assert(_count > 0);
+        if (!_packed)
+        {
+            reply.WriteBulkString(Pop(left));
+            return;
+        }
+        int start = left ? 0 : OffsetOf(_count - 1);
+        reply.WriteBulkString(_pack.Read(start, out int end));
+        _pack.Remove(start, end);
+        _count--;
+        ResetCache();
+    }
+
     /// <summary>Removes and returns the head (<paramref name="left"/>) or the tail; the list must not be empty.</summary>
     public byte[] Pop(bool left)
     {
