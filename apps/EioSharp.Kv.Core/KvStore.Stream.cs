@@ -354,6 +354,35 @@ public sealed partial class KvStore
         return args.Build();
     }
 
+    /// <summary>The live stream at <paramref name="key"/>, found by its row without a <see cref="KvEntry"/> handle (the
+    /// handle a lookup allocates was ~56 B per XADD, XREADGROUP and XACK); a read counts the hit and records the access
+    /// as <see cref="LookupRead"/> does. False, with nothing counted, when the key is missing, expired or of another type:
+    /// the caller then takes the general path (<see cref="TryLookup{T}"/>), which expires, counts the miss or replies
+    /// WRONGTYPE.</summary>
+    private bool TryFindLiveStream(in Context ctx, ReadOnlySpan<byte> key, bool read, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KvStream? s)
+    {
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(key);
+        long expireAt;
+        if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt) && db.ItemAt(row) is KvKeyedValue { Value: KvStream found })
+        {
+            if (read)
+            {
+                KeyspaceHits++;
+                Touch(db.ReusedHandle(row));
+            }
+            s = found;
+            return true;
+        }
+        s = null;
+        return false;
+    }
+
+    /// <summary><see cref="TryLookup{T}"/> for a stream, without a handle when the key holds a live stream
+    /// (<see cref="TryFindLiveStream"/>).</summary>
+    private bool TryLookupStream(in Context ctx, ReadOnlySpan<byte> key, bool read, out KvStream? s) =>
+        TryFindLiveStream(ctx, key, read, out s) || TryLookup(ctx, key, read, out _, out s);
+
     private void XAdd(in Context ctx)
     {
         int idIndex = ParseAddOrTrim(ctx, xadd: true, out AddTrimArgs a);
@@ -370,7 +399,7 @@ public sealed partial class KvStore
             return;
         }
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? entry, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, key, read: false, out KvStream? s)) return;
         if (s is null)
         {
             if (a.NoMkStream)
@@ -379,7 +408,7 @@ public sealed partial class KvStore
                 return;
             }
             s = new KvStream();
-            entry = AddKey(ctx, key, s);
+            AddKey(ctx, key, s);
         }
         if (s.LastId == StreamId.Max)
         {
@@ -445,7 +474,7 @@ public sealed partial class KvStore
     {
         if (ParseAddOrTrim(ctx, xadd: false, out AddTrimArgs a) < 0) return;
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, key, read: false, out KvStream? s)) return;
         if (s is null)
         {
             ctx.Reply.WriteInteger(0);
@@ -465,7 +494,7 @@ public sealed partial class KvStore
 
     private void XLen(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, ctx[1], read: true, out KvStream? s)) return;
         ctx.Reply.WriteInteger(s?.Count ?? 0);
     }
 
@@ -489,7 +518,7 @@ public sealed partial class KvStore
                 return;
             }
         }
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, ctx[1], read: true, out KvStream? s)) return;
         if (s is null)
         {
             ctx.Reply.WriteArrayHeader(0);
@@ -506,7 +535,7 @@ public sealed partial class KvStore
     private void XDel(in Context ctx)
     {
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, key, read: false, out KvStream? s)) return;
         if (s is null)
         {
             ctx.Reply.WriteInteger(0);
@@ -654,7 +683,7 @@ public sealed partial class KvStore
         {
             int idIndex = streamsIndex + streamCount + k;
             ReadOnlySpan<byte> key = ctx[streamsIndex + k];
-            if (!TryLookup(ctx, key, read: true, out _, out KvStream? s)) return false;
+            if (!TryLookupStream(ctx, key, read: true, out KvStream? s)) return false;
             if (groupIndex >= 0 && s?.FindGroup(ctx[groupIndex]) is null)
             {
                 ctx.Reply.WriteError($"NOGROUP No such key '{Text(key)}' or consumer group '{Text(ctx[groupIndex])}' in XREADGROUP with GROUP option");
@@ -725,8 +754,8 @@ public sealed partial class KvStore
         for (int i = 0; i < request.StreamCount; i++)
         {
             ReadOnlySpan<byte> key = ctx[request.KeysIndex + i];
-            KvEntry? e = LookupRead(ctx, key);
-            if (e?.Value is not KvStream s) continue;
+            KvStream? s = TryFindLiveStream(ctx, key, read: true, out KvStream? live) ? live : LookupRead(ctx, key)?.Value as KvStream;
+            if (s is null) continue;
             StreamId gt = request.Ids[i];
             bool history = false;
             StreamGroup? g = null;
@@ -957,7 +986,7 @@ public sealed partial class KvStore
             }
         }
         ReadOnlySpan<byte> key = ctx[2], groupName = ctx[3];
-        if (!TryLookup(ctx, key, read: false, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, key, read: false, out KvStream? s)) return;
         StreamGroup? g = null;
         if (!mkstream)
         {
@@ -1085,7 +1114,7 @@ public sealed partial class KvStore
             }
         }
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, key, read: false, out KvStream? s)) return;
         if (s is null)
         {
             ctx.Reply.WriteError(NoSuchKey);
@@ -1117,7 +1146,7 @@ public sealed partial class KvStore
 
     private void XAck(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, ctx[1], read: true, out KvStream? s)) return;
         StreamGroup? g = s?.FindGroup(ctx[2]);
         if (g is null)
         {
@@ -1175,7 +1204,7 @@ public sealed partial class KvStore
             if (!TryParseRangeEnd(ctx, startIndex + 1, out end)) return;
             if (startIndex + 3 < ctx.Count) consumerIndex = startIndex + 3;
         }
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, ctx[1], read: true, out KvStream? s)) return;
         StreamGroup? g = s?.FindGroup(ctx[2]);
         if (g is null)
         {
@@ -1241,7 +1270,7 @@ public sealed partial class KvStore
     private void XClaim(in Context ctx)
     {
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: true, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, key, read: true, out KvStream? s)) return;
         StreamGroup? g = s?.FindGroup(ctx[2]);
         if (g is null)
         {
@@ -1395,7 +1424,7 @@ public sealed partial class KvStore
                 return;
             }
         }
-        if (!TryLookup(ctx, key, read: true, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, key, read: true, out KvStream? s)) return;
         StreamGroup? g = s?.FindGroup(ctx[2]);
         if (g is null)
         {
@@ -1471,7 +1500,7 @@ public sealed partial class KvStore
             return;
         }
         ReadOnlySpan<byte> key = ctx[2];
-        if (!TryLookup(ctx, key, read: true, out _, out KvStream? s)) return;
+        if (!TryLookupStream(ctx, key, read: true, out KvStream? s)) return;
         if (s is null)
         {
             ctx.Reply.WriteError(NoSuchKey);

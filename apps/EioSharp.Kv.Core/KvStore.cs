@@ -682,6 +682,16 @@ public sealed partial class KvStore
     /// command to <see cref="Context.Log(KvCommand)"/> at once (the AOF sinks encode or copy it).</summary>
     internal KvCommandBuilder LogBuilder() => _logBuilder.Start();
 
+    // SELECT 0..15 as logged before a command of another database, built once (read only, like s_multi): a script logs
+    // into its effect capture, a sink of its own, so every EVAL/EVALSHA that writes starts with a SELECT; building it
+    // per call cost a command, its offsets and three byte arrays (~200 B) per script run.
+    private static readonly KvCommand[] s_selectCommands =
+        [.. Enumerable.Range(0, 16).Select(db => KvCommand.Create("SELECT"u8.ToArray(), Bytes(db)))];
+
+    /// <summary>The <c>SELECT db</c> command to log (shared and read only for databases 0-15, built for others).</summary>
+    internal static KvCommand SelectCommand(int db) =>
+        (uint)db < (uint)s_selectCommands.Length ? s_selectCommands[db] : KvCommand.Create("SELECT"u8.ToArray(), Bytes(db));
+
     /// <summary>Logs <paramref name="command"/> to the AOF as executed in <paramref name="db"/>, preceded by SELECT when needed.</summary>
     internal void Log(IAofSink? aof, int db, KvCommand command)
     {
@@ -693,7 +703,7 @@ public sealed partial class KvStore
         }
         if (db != _aofDb && db >= 0)
         {
-            aof.Append(KvCommand.Create("SELECT"u8.ToArray(), Bytes(db)));
+            aof.Append(SelectCommand(db));
             _aofDb = db;
         }
         aof.Append(command);

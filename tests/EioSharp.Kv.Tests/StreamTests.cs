@@ -31,6 +31,37 @@ public partial class StreamTests
     }
 
     [Fact]
+    public void Stream_lookups_by_row_count_hits_and_misses_expire_and_reply_wrongtype_like_the_general_lookup()
+    {
+        var h = new StoreHarness();
+        h.Run("XADD", "s", "1-0", "f", "v");
+        h.Run("XGROUP", "CREATE", "s", "g", "0");
+        long hits = h.Store.KeyspaceHits, misses = h.Store.KeyspaceMisses;
+        Assert.Equal(":1\r\n", h.Run("XLEN", "s")); // a read: one hit
+        Assert.StartsWith("*1\r\n", h.Run("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"), StringComparison.Ordinal);
+        Assert.Equal(":1\r\n", h.Run("XACK", "s", "g", "1-0"));
+        Assert.Equal(hits + 4, h.Store.KeyspaceHits); // XLEN, XREADGROUP (parse and serve), XACK
+        Assert.Equal(misses, h.Store.KeyspaceMisses);
+        Assert.Equal(":0\r\n", h.Run("XLEN", "missing"));
+        Assert.Equal(misses + 1, h.Store.KeyspaceMisses);
+
+        // An expired stream is gone for every command (expired on access, as by the general lookup).
+        h.Run("PEXPIRE", "s", "10");
+        h.Now += 11;
+        Assert.Equal(":0\r\n", h.Run("XLEN", "s"));
+        Assert.Equal(":0\r\n", h.Run("EXISTS", "s"));
+        Assert.Equal(Bulk("2-0"), h.Run("XADD", "s", "2-0", "f", "v")); // a new stream, not the expired one
+        Assert.Equal(":1\r\n", h.Run("XLEN", "s"));
+
+        h.Run("SET", "str", "x");
+        foreach (string[] command in new[] { new[] { "XLEN", "str" }, ["XACK", "str", "g", "1-0"], ["XADD", "str", "*", "f", "v"],
+                     ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "str", ">"], ["XRANGE", "str", "-", "+"] })
+        {
+            Assert.StartsWith("-WRONGTYPE", h.Run(command), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void Nodes_hold_100_entries_and_approximate_trimming_removes_whole_nodes()
     {
         var h = new StoreHarness();
