@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace EioSharp.Kv;
 
@@ -226,7 +228,32 @@ internal static class KvDump
     }
 
     /// <summary>CRC-64/Jones (reflected, polynomial 0xad93d23594c935a9, initial value 0, no final xor), as Redis's crc64.</summary>
+    /// <remarks>Sliced by 8 (redis's crcspeed does the same): eight table lookups per 8-byte word instead of one per byte,
+    /// about five times faster than <see cref="Crc64Bytewise"/>, which gives the same value. The AOF rewrite's RDB preamble,
+    /// BGSAVE/SAVE, RDB and AOF loading and DUMP/RESTORE checksum every byte they write or read with it.</remarks>
     public static ulong Crc64(ReadOnlySpan<byte> data, ulong crc = 0)
+    {
+        ref ulong t = ref MemoryMarshal.GetArrayDataReference(s_crcTable); // 8 tables of 256, s_crcTable[k * 256 + b]
+        while (data.Length >= 8)
+        {
+            crc ^= BinaryPrimitives.ReadUInt64LittleEndian(data);
+            crc = Unsafe.Add(ref t, 7 * 256 + (int)(crc & 0xFF)) ^
+                  Unsafe.Add(ref t, 6 * 256 + (int)((crc >> 8) & 0xFF)) ^
+                  Unsafe.Add(ref t, 5 * 256 + (int)((crc >> 16) & 0xFF)) ^
+                  Unsafe.Add(ref t, 4 * 256 + (int)((crc >> 24) & 0xFF)) ^
+                  Unsafe.Add(ref t, 3 * 256 + (int)((crc >> 32) & 0xFF)) ^
+                  Unsafe.Add(ref t, 2 * 256 + (int)((crc >> 40) & 0xFF)) ^
+                  Unsafe.Add(ref t, 1 * 256 + (int)((crc >> 48) & 0xFF)) ^
+                  Unsafe.Add(ref t, (int)(crc >> 56));
+            data = data[8..];
+        }
+
+        foreach (byte b in data) crc = Unsafe.Add(ref t, (int)((crc ^ b) & 0xFF)) ^ (crc >> 8);
+        return crc;
+    }
+
+    /// <summary>The same CRC as <see cref="Crc64"/>, one table lookup per byte (the reference the sliced form is tested against).</summary>
+    internal static ulong Crc64Bytewise(ReadOnlySpan<byte> data, ulong crc = 0)
     {
         foreach (byte b in data) crc = s_crcTable[(byte)(crc ^ b)] ^ (crc >> 8);
         return crc;
@@ -235,13 +262,24 @@ internal static class KvDump
     private static ulong[] BuildCrcTable()
     {
         const ulong ReflectedPolynomial = 0x95ac9329ac4bc9b5; // 0xad93d23594c935a9 with its bits reversed
-        var table = new ulong[256];
+        var table = new ulong[8 * 256];
         for (uint i = 0; i < 256; i++)
         {
             ulong crc = i;
             for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ ReflectedPolynomial : crc >> 1;
             table[i] = crc;
         }
+
+        // table[k * 256 + b]: the CRC of byte b followed by k zero bytes (slicing-by-8).
+        for (int k = 1; k < 8; k++)
+        {
+            for (int i = 0; i < 256; i++)
+            {
+                ulong previous = table[(k - 1) * 256 + i];
+                table[k * 256 + i] = (previous >> 8) ^ table[(int)(previous & 0xFF)];
+            }
+        }
+
         return table;
     }
 }

@@ -193,6 +193,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     // toward MemoryReturn's full collections); the cron gives a large array back once the rounds no longer use it.
     private readonly ReplyBuffer _aofBuffer = new(64 * 1024) { KeepCapacity = AofBufferKeep };
     private const int AofBufferKeep = 16 << 20; // a round of 1024 requests of 16 pipelined 1 KB SETs
+    private const int AofEarlyWriteBytes = 128 * 1024; // a round's AOF bytes are written once this many are pending (everysec/no)
     private int _aofBufferPeak; // the most a round wrote into _aofBuffer since the last cron tick
     private readonly ReplyBuffer _aofPending = new(4096); // appended but not written: the disk refused it (retried)
     private string? _aofWriteError; // why the last write failed (strerror text); null when it succeeded
@@ -719,6 +720,23 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
 
             commands += RunRequest(store, request, now, aofSink);
+            if (aof is not null && _aofBuffer.WrittenCount >= AofEarlyWriteBytes && aof.Policy != FsyncPolicy.Always && _armedCrash == 0)
+            {
+                // A large round (pipelined 1 KB SETs: ~1 MB) is written in pieces as it is applied, while its bytes are
+                // still in the CPU's cache, instead of in one write at the end: the kernel's copy into the page cache
+                // then reads from cache rather than memory. Same bytes, same order, still before any reply of the
+                // round is released; under everysec/no a failed write is kept and retried exactly as at the end of the
+                // round (CommitAppend never throws for these policies). Not under always: there a failed write fails
+                // the round, which must happen after it is applied (its requests are told the outcome is unknown).
+                try
+                {
+                    CommitAppend(aof, syncAlways: false);
+                }
+                finally
+                {
+                    ResetAofBuffer();
+                }
+            }
         }
 
         CrashIfArmed(InjectedRoundCrash.BeforeAppend);
