@@ -323,8 +323,15 @@ public sealed partial class KvStore
     private void Exists(in Context ctx)
     {
         long n = 0;
+        KvDatabase db = ctx.Db;
         for (int i = 1; i < ctx.Count; i++)
-            if (Lookup(ctx, ctx[i]) is not null) n++;
+        {
+            // A live key by row (no KvEntry handle per key, issue 14); an expired one through Lookup, which removes it.
+            int row = db.RowOf(ctx[i]);
+            long expireAt;
+            if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt)) n++;
+            else if (row >= 0 && Lookup(ctx, ctx[i]) is not null) n++;
+        }
         ctx.Reply.WriteInteger(n);
     }
 
@@ -417,6 +424,19 @@ public sealed partial class KvStore
 
     private void Ttl(in Context ctx, bool milliseconds)
     {
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(ctx[1]);
+        long at;
+        if (row >= 0 && ((at = db.ExpireAtOf(row)) < 0 || ctx.Now <= at))
+        {
+            // A live key (the usual case): LookupRead's hit by row, the access recorded through the database's reused
+            // handle (no KvEntry per request, issue 14), as GET does.
+            KeyspaceHits++;
+            Touch(db.ReusedHandle(row));
+            ctx.Reply.WriteInteger(at < 0 ? -1 : milliseconds ? Math.Max(0, at - ctx.Now) : (Math.Max(0, at - ctx.Now) + 500) / 1000);
+            return;
+        }
+
         KvEntry? e = LookupRead(ctx, ctx[1]);
         if (e is null)
         {

@@ -57,6 +57,7 @@ internal sealed class KvConnectionSession
     private KvConnection.BlockedReadWatcher? _watcher; // created at the connection's first blocking wait
     private int _batchConsumed; // the receive buffer's bytes the batch parsed (consumed by EndBatch)
     private long _batchQueryBuffer; // CLIENT LIST qbuf as reported at the batch's end
+    private long _batchNowUnixMs; // the clock as the batch last read it (StoreRequest.BatchNowUnixMs)
     private bool _batchPipeline; // the batch held several commands and filled half the initial buffer or more
 
     /// <summary>Creates the session of a connection (registered in <see cref="KvServerContext.Clients"/> until
@@ -188,13 +189,22 @@ internal sealed class KvConnectionSession
                 }
 
                 n = _reader.BufferedCount - before;
-                bool close = await RunBatchAsync(); // completes without suspending unless a command needed a wait of its own
+                ValueTask<bool> batch = RunBatchAsync(); // completes without suspending unless a command needed a wait of its own
+                bool sameStep = batch.IsCompletedSuccessfully; // nothing awaited since the batch read the clock
+                bool close = await batch;
                 if (_request.Commands.Count > 0)
                 {
                     // The batch's data commands: the wait for the store (the queue hop) is awaited here, in this fiber's
                     // frame (allocated once per connection); in an async callee it cost that callee's frame and the
                     // continuation of the await on it, every batch (about 500 B per SET under an AOF).
                     AsyncQueue<StoreOutcome>? outcomes = KvConnection.BeginSubmit(ctx, _request); // null: run inline, no wait
+                    if (outcomes is null && sameStep)
+                    {
+                        // The inline round (FinishSubmitAsync, at once) runs at the batch's clock reading: nothing was
+                        // awaited since it was taken (the usual case).
+                        _request.BatchNowUnixMs = _batchNowUnixMs;
+                    }
+
                     StoreOutcome? taken = null;
                     if (outcomes is not null)
                     {
@@ -565,6 +575,7 @@ internal sealed class KvConnectionSession
         // The batch's last data commands (most batches: all of them) are left in _request: RunAsync submits them in its
         // own frame, then calls EndBatch.
         _batchConsumed = pos;
+        _batchNowUnixMs = nowUnixMs;
         _batchQueryBuffer = queryBuffer;
         _batchPipeline = commandsRead > 1 && length > InitialReadBuffer / 2;
         return close;

@@ -18,6 +18,12 @@ internal sealed class StoreRequest
     public int Protocol = 2;
     public KvSession Session = new(); // the connection's: SELECT in a batch changes it for the commands after it
 
+    /// <summary>The wall clock (Unix ms) the connection read for this batch, when nothing was awaited since (an inline
+    /// round runs its commands at that time instead of reading the clock again: one clock read per request less on the
+    /// unpipelined path); -1: the round reads the clock. Taken (reset to -1) by <see cref="StoreOwner.RunInline"/>;
+    /// a queued round ignores it (it runs later).</summary>
+    public long BatchNowUnixMs = -1;
+
     /// <summary>Resolved true when every command has run and its replies are durable; false when the request is parked
     /// on a blocking command (BLPOP...): then <see cref="EarlyReply"/> holds the replies before it and
     /// <see cref="BlockEvents"/> receives one completion event when the rest has run.</summary>
@@ -611,35 +617,52 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private void ApplyLiveConfig(KvStore store, AppendOnlyFile? aof)
     {
         KvServerConfig c = config;
-        if (!ReferenceEquals(store.Encodings, c.Encodings))
+        if (!ReferenceEquals(c, _appliedConfig) || !ReferenceEquals(store, _appliedStore) || !ReferenceEquals(aof, _appliedAof))
         {
-            store.Encodings = c.Encodings;
+            // What follows from the configuration alone, applied when it changed (CONFIG SET swaps in a new immutable
+            // record), or the store or the AOF did (a restart, a rewrite, appendonly toggled): not every round (issue 14,
+            // h81: the policy-name comparison, the fsync policy's parse and the tenacity's time limit were per request
+            // on the unpipelined path). Nothing else sets these on a served store (only this method does).
+            if (!ReferenceEquals(store.Encodings, c.Encodings))
+            {
+                store.Encodings = c.Encodings;
+            }
+
+            KvMemorySettings memory = store.MemorySettings;
+            if (memory.MaxMemory != c.MaxMemory || !string.Equals(c.MaxMemoryPolicy, PolicyName(memory.Policy), StringComparison.OrdinalIgnoreCase)
+                || memory.Samples != c.MaxMemorySamples || memory.LfuLogFactor != c.LfuLogFactor || memory.LfuDecayTime != c.LfuDecayTime)
+            {
+                store.MemorySettings = KvMemorySettings.From(c);
+            }
+
+            store.EvictionTimeLimit = c.EvictionTimeLimit; // maxmemory-eviction-tenacity (h50)
+            store.RdbCompression = c.RdbCompression;
+            if (aof is not null)
+            {
+                FsyncPolicy policy = AppendOnlyFile.ParsePolicy(c.AppendFsync);
+                if (policy != aof.Policy)
+                {
+                    aof.SetPolicy(policy);
+                }
+            }
+
+            _appliedConfig = c;
+            _appliedStore = store;
+            _appliedAof = aof;
         }
 
-        KvMemorySettings memory = store.MemorySettings;
-        if (memory.MaxMemory != c.MaxMemory || !string.Equals(c.MaxMemoryPolicy, PolicyName(memory.Policy), StringComparison.OrdinalIgnoreCase)
-            || memory.Samples != c.MaxMemorySamples || memory.LfuLogFactor != c.LfuLogFactor || memory.LfuDecayTime != c.LfuDecayTime)
-        {
-            store.MemorySettings = KvMemorySettings.From(c);
-        }
-
+        // What also follows from the server's state: every round.
         stats.ApplyStoreReset(store); // CONFIG RESETSTAT before the round's commands count (issue 13)
         store.ExternalMemoryBytes = stats.ClientMemoryBytes; // the clients' buffers as each connection last reported them
         store.ExternalMemoryClients = stats.ConnectedClients;
         // MISCONF first (Redis's processCommand checks the disk before min-replicas-to-write), then NOREPLICAS (h50).
         store.WritesDeniedError = stats.DiskWriteError(c) ?? (c.RefusesWritesForReplicas ? KvServerConfig.NoReplicasError : null);
-        store.EvictionTimeLimit = c.EvictionTimeLimit; // maxmemory-eviction-tenacity (h50)
-        store.RdbCompression = c.RdbCompression;
-
-        if (aof is not null)
-        {
-            FsyncPolicy policy = AppendOnlyFile.ParsePolicy(c.AppendFsync);
-            if (policy != aof.Policy)
-            {
-                aof.SetPolicy(policy);
-            }
-        }
     }
+
+    // The configuration, store and AOF ApplyLiveConfig last applied the configuration-only settings to.
+    private KvServerConfig? _appliedConfig;
+    private KvStore? _appliedStore;
+    private AppendOnlyFile? _appliedAof;
 
     private static string PolicyName(KvEvictionPolicy policy) => policy switch
     {
@@ -686,10 +709,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>Runs the round's requests and appends their AOF bytes; releases the replies (and returns false) unless
     /// the round waits for an fsync (<c>appendfsync always</c>): then the caller awaits <see cref="SyncRoundAsync"/> and
     /// calls <see cref="FinishRound"/>.</summary>
-    private bool CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
+    private bool CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink, long nowUnixMs = -1)
     {
         ApplyLiveConfig(store, aof);
-        long now = clock.Now.ToUnixTimeMilliseconds();
+        long now = nowUnixMs >= 0 ? nowUnixMs : clock.Now.ToUnixTimeMilliseconds();
         IAofSink? aofSink = aof is null ? null : sink;
         long commands = 0;
         _aofBuffer.ResetWrittenCount();
@@ -839,12 +862,14 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         AppendOnlyFile? aof = CurrentAof(store);
         request.Done = null;
         request.Reply.Limit = config.EffectiveReplyLimit;
+        long batchNow = request.BatchNowUnixMs; // the connection's clock read for the batch, when still current
+        request.BatchNowUnixMs = -1;
         _inlineRounds++;
         _round.Clear();
         _round.Add(request);
         try
         {
-            if (CommitRound(store, aof, _runSink!))
+            if (CommitRound(store, aof, _runSink!, batchNow))
             {
                 // Not reached: CanRunInline excludes appendfsync always (the only policy that syncs after the round).
                 throw new InvalidOperationException("an inline round cannot wait for an fsync");

@@ -401,4 +401,37 @@ public class KeyspaceTests
         }
         return string.Join(' ', r);
     }
+    /// <summary>EXISTS, TTL and PTTL of live keys go by row (no handle per key, issue 14): the same replies, statistics and
+    /// access records as through a lookup, and an expired key is still removed (counted, not found) on the way.</summary>
+    [Fact]
+    public void Exists_and_ttl_by_row_match_the_lookup_path()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "plain", "v");
+        h.Run("SET", "timed", "v", "PX", "10500");
+        h.Run("SET", "gone", "v", "PX", "100");
+        h.Run("RPUSH", "list", "a");
+        Assert.Equal(":4\r\n", h.Run("EXISTS", "plain", "plain", "timed", "list", "missing"));
+        Assert.Equal(0, h.Store.KeyspaceHits); // EXISTS counts no hit (Lookup, as before)
+        Assert.Equal(":-1\r\n", h.Run("TTL", "plain"));
+        Assert.Equal(":-1\r\n", h.Run("PTTL", "list"));
+        Assert.Equal(":11\r\n", h.Run("TTL", "timed")); // 10.5 s rounds to 11, as Redis
+        Assert.Equal(":10500\r\n", h.Run("PTTL", "timed"));
+        Assert.Equal(":-2\r\n", h.Run("TTL", "missing"));
+        Assert.Equal(4, h.Store.KeyspaceHits);
+        Assert.Equal(1, h.Store.KeyspaceMisses);
+        h.Now += 100; // "gone" expires at Now + 100: still live at that very millisecond
+        Assert.Equal(":0\r\n", h.Run("PTTL", "gone"));
+        Assert.Equal(":1\r\n", h.Run("EXISTS", "gone"));
+        h.Now += 1;
+        Assert.Equal(":1\r\n", h.Run("EXISTS", "gone", "plain"));
+        Assert.Equal(1, h.Store.ExpiredKeys);
+        Assert.Equal(":-2\r\n", h.Run("TTL", "gone"));
+        Assert.Equal(":3\r\n", h.Run("DBSIZE"));
+        Assert.Equal(":10399\r\n", h.Run("PTTL", "timed"));
+        h.Now += 10_400;
+        Assert.Equal(":-2\r\n", h.Run("PTTL", "timed")); // expired: through LookupRead (a miss, removed)
+        Assert.Equal(2, h.Store.ExpiredKeys);
+        Assert.Equal(3, h.Store.KeyspaceMisses);
+    }
 }
