@@ -297,6 +297,70 @@ public sealed class DurabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_round_whose_log_is_written_in_pieces_is_logged_whole_in_order_and_before_its_replies()
+    {
+        // Under everysec the store writes a round's AOF bytes as soon as 128 KiB are pending (rationale: "A large
+        // round's AOF bytes are written as the round is applied"). A 200 KB SET crosses that threshold on its own, so
+        // this one pipelined write makes the round write early at least once, then keep appending. SIGKILL right
+        // after the last reply: the page cache survives a killed process, so every acknowledged write must replay,
+        // once (a piece written twice would double the INCRs) and in order (the last SET of "big" wins, "gone" stays
+        // deleted).
+        using var dir = new TempDir();
+        string v1 = new('a', 200_000), v2 = new('b', 150_000), v3 = new('c', 300_000);
+        var pipeline = new MemoryStream();
+        pipeline.Write(Resp("SET", "big", v1));
+        pipeline.Write(Resp("SET", "gone", v3));
+        for (int i = 0; i < 100; i++)
+        {
+            pipeline.Write(Resp("INCR", "n"));
+            pipeline.Write(Resp("RPUSH", "order", S(i)));
+        }
+
+        pipeline.Write(Resp("MULTI"));
+        pipeline.Write(Resp("SET", "tx", v2));
+        pipeline.Write(Resp("INCRBY", "n", "1000"));
+        pipeline.Write(Resp("EXEC"));
+        pipeline.Write(Resp("SET", "big", v2));
+        pipeline.Write(Resp("DEL", "gone"));
+        pipeline.Write(Resp("INCR", "n"));
+        int replies = 2 + 200 + 4 + 3;
+        using (var server = KvServerProcess.StartIn(dir.DataDir, "--appendfsync", "everysec"))
+        {
+            using var c = new RespClient(server.Port, timeoutMs: 30_000);
+            c.Send(pipeline.ToArray());
+            var got = new List<string>();
+            for (int i = 0; i < replies; i++)
+            {
+                got.Add(c.ReadReply());
+            }
+
+            Assert.Equal("+OK", got[0]);
+            Assert.Equal(":1", got[2]);
+            Assert.Equal(":100", got[200]);
+            Assert.Equal("+QUEUED", got[204]);
+            Assert.StartsWith("*[", got[205]);
+            Assert.Equal(":1", got[207]);
+            Assert.Equal(":1101", got[208]);
+            server.Kill();
+        }
+
+        var check = CheckAof(dir.AofPath);
+        Assert.True(check.ExitCode == 0, check.Output);
+        using (var server = KvServerProcess.StartIn(dir.DataDir))
+        {
+            using var c = new RespClient(server.Port, timeoutMs: 30_000);
+            Assert.Equal("$1101", c.Call("GET", "n"));
+            Assert.Equal("$" + v2, c.Call("GET", "big"));
+            Assert.Equal("$" + v2, c.Call("GET", "tx"));
+            Assert.Equal(":0", c.Call("EXISTS", "gone"));
+            Assert.Equal(":100", c.Call("LLEN", "order"));
+            Assert.Equal("$0", c.Call("LINDEX", "order", "0"));
+            Assert.Equal("$99", c.Call("LINDEX", "order", "-1"));
+            Assert.Equal(":4", c.Call("DBSIZE")); // big, n, order, tx
+        }
+    }
+
+    [Fact]
     public void SIGTERM_is_not_held_up_by_clients_that_stopped_reading()
     {
         using var server = KvServerProcess.Start();
