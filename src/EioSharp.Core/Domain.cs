@@ -634,7 +634,7 @@ public sealed class Domain
     private async Task<T> StartMainFiberAsync<T>(Func<CancelContext, Task<T>> main)
     {
         var root = new CancelContext(this, null, isProtected: false);
-        var frame = new FiberInfo("main", root, null);
+        var frame = FiberInfo.Create("main", root, null);
         FiberFrame.Install(frame); // restored by this method's builder when it first suspends
         RunningFrame = frame;
         MainFiber = frame.Fiber;

@@ -293,7 +293,10 @@ public static class EioDiagnostics
         var all = new List<FiberInfo>();
         for (var f = sw.LiveFibers; f is not null && all.Count < MaxNodes; f = f.NextLive)
         {
-            all.Add(f);
+            if (!f.Finished) // a finished fiber may stay linked until the switch sweeps its list
+            {
+                all.Add(f);
+            }
         }
 
         all.Reverse(); // oldest first

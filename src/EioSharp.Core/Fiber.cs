@@ -68,7 +68,8 @@ public static partial class Fiber
     private static void RunForked(Switch sw, Func<Task> body, bool daemon, string? name)
     {
         var callerContext = ExecutionContext.Capture();
-        var frame = new FiberInfo(name, sw.CancelContext, sw) { Daemon = daemon };
+        var frame = FiberInfo.Create(name, sw.CancelContext, sw);
+        frame.Daemon = daemon;
         var callerSync = FiberFrame.Install(frame);
         try
         {
@@ -228,7 +229,7 @@ public static partial class Fiber
 
     private static async Task RunPromiseAsync<T>(Switch sw, Func<Task<T>> body, Resolver<T> resolver)
     {
-        var frame = new FiberInfo(null, sw.CancelContext, sw);
+        var frame = new FiberInfo(sw.CancelContext, sw);
         FiberFrame.Install(frame); // restored by this method's builder when it first suspends
         if (EioTrace.On)
         {
@@ -474,7 +475,7 @@ public static partial class Fiber
 
     /// <summary>A forked racer's fiber: a fiber that also knows its race, so that the end of its function needs no object of
     /// its own (issue 20). Its suspended function's task is kept in <see cref="FiberInfo.Body"/>.</summary>
-    private sealed class RacerFiber(CancelContext cancel, Switch? owner, IRaceGroup group) : FiberInfo(null, cancel, owner)
+    private sealed class RacerFiber(CancelContext cancel, Switch? owner, IRaceGroup group) : FiberInfo(cancel, owner)
     {
         internal IRaceGroup Group { get; } = group;
     }
@@ -814,7 +815,7 @@ public static partial class Fiber
         {
             var domain = _frame.Fiber.Domain;
             var owner = _frame.Switch;
-            var frame = racer ? new RacerFiber(Context, owner, this) : new FiberInfo(null, Context, owner);
+            var frame = racer ? new RacerFiber(Context, owner, this) : new FiberInfo(Context, owner);
             FiberFrame.Install(frame);
             if (EioTrace.On)
             {

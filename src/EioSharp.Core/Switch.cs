@@ -37,6 +37,10 @@ public sealed class Switch
     internal Switch? NextLive;
     internal FiberInfo? LiveFibers;
 
+    // LiveFibers is singly linked (issue 20: one link per fiber): how many more finished fibers may stay linked before the
+    // list is swept (see RemoveLive). One int: it fits the switch's padding, so a switch is no larger for it.
+    private int _sweepCredit;
+
     /// <summary>The fiber that runs the switch's body (for dumps).</summary>
     internal FiberInfo? BodyFiber;
 
@@ -494,38 +498,74 @@ public sealed class Switch
         PrevLive = NextLive = null;
     }
 
+    /// <summary>Links <paramref name="f"/>, a new fiber of this switch, at the head of <see cref="LiveFibers"/> (newest first).</summary>
     internal void AddLive(FiberInfo f)
     {
         f.NextLive = LiveFibers;
-        if (LiveFibers is not null)
-        {
-            LiveFibers.PrevLive = f;
-        }
-
         LiveFibers = f;
     }
 
+    /// <summary>Marks <paramref name="f"/> (linked by <see cref="AddLive"/>, removed once) finished and unlinks it: at once
+    /// when it is the newest linked fiber (a fiber that ends before any later fork, the usual case), together with any
+    /// finished fibers behind it; otherwise later, by a sweep of the list once as many fibers have finished behind the head
+    /// as were live at the previous sweep (at least 8): amortised O(1) per fiber, and at most about half the linked fibers
+    /// are finished ones (the list is singly linked, issue 20). Dumps skip finished fibers.</summary>
     internal void RemoveLive(FiberInfo f)
     {
         f.Finished = true;
-        if (f.PrevLive is null)
+        if (ReferenceEquals(LiveFibers, f))
         {
-            if (ReferenceEquals(LiveFibers, f))
+            var next = f.NextLive;
+            f.NextLive = null;
+            while (next is { Finished: true } done)
             {
-                LiveFibers = f.NextLive;
+                next = done.NextLive;
+                done.NextLive = null;
             }
-        }
-        else
-        {
-            f.PrevLive.NextLive = f.NextLive;
+
+            LiveFibers = next;
+            return;
         }
 
-        if (f.NextLive is not null)
+        if (--_sweepCredit < 0)
         {
-            f.NextLive.PrevLive = f.PrevLive;
+            SweepLive();
+        }
+    }
+
+    /// <summary>Unlinks every finished fiber from <see cref="LiveFibers"/>; the next sweep comes after as many deferred
+    /// removals as fibers remain (at least 8).</summary>
+    private void SweepLive()
+    {
+        int live = 0;
+        FiberInfo? previous = null;
+        var f = LiveFibers;
+        while (f is not null)
+        {
+            var next = f.NextLive;
+            if (f.Finished)
+            {
+                if (previous is null)
+                {
+                    LiveFibers = next;
+                }
+                else
+                {
+                    previous.NextLive = next;
+                }
+
+                f.NextLive = null;
+            }
+            else
+            {
+                previous = f;
+                live++;
+            }
+
+            f = next;
         }
 
-        f.PrevLive = f.NextLive = null;
+        _sweepCredit = Math.Max(8, live);
     }
 
     internal Exception ForkRefusal() =>
