@@ -434,7 +434,7 @@ public static partial class Fiber
             return FailedTask<T>(ex);
         }
 
-        return new ChildGroup<T>(frame, stopAtFirst: true) { All = all, Combine = combine }.Race(fs, f, g, count);
+        return ChildGroup<T>.RentRace(frame, all, combine).Race(fs, f, g, count);
     }
 
     /// <summary>A race of no function: waits until cancelled (Eio: <c>Fiber.any []</c>).</summary>
@@ -498,8 +498,15 @@ public static partial class Fiber
         /// <summary>The end of a race's last function, posted to the caller's fiber when it completed elsewhere.</summary>
         private static readonly SendOrPostCallback s_lastEndedPosted = static s => ((ChildGroup<T>)s!).LastEnded();
 
-        private readonly FiberFrame _frame;
-        private readonly bool _stopAtFirst;
+        /// <summary>A finished race's group, kept for the next race of this thread (issue 20: a race allocates no group in the
+        /// steady state). Nothing refers to a group once its race has finished (<see cref="Finish"/>): its racers and its last
+        /// function have all ended and been settled, and what a race hands out (its task, cancel context and frame) are
+        /// separate objects made per race.</summary>
+        [ThreadStatic]
+        private static ChildGroup<T>? t_spareRace;
+
+        private FiberFrame _frame;
+        private bool _stopAtFirst;
         private int _pending;
         private Waiter? _join;
 
@@ -517,7 +524,44 @@ public static partial class Fiber
             Context = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
         }
 
-        internal CancelContext Context { get; }
+        /// <summary>A group for a race (any mode) in <paramref name="frame"/>: this thread's spare one if there is one, with
+        /// a new cancel context.</summary>
+        internal static ChildGroup<T> RentRace(FiberFrame frame, List<T>? all, Func<T, T, T>? combine)
+        {
+            var group = t_spareRace;
+            if (group is null)
+            {
+                return new ChildGroup<T>(frame, stopAtFirst: true) { All = all, Combine = combine };
+            }
+
+            t_spareRace = null;
+            group._frame = frame;
+            group._stopAtFirst = true;
+            group.Context = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
+            group.All = all;
+            group.Combine = combine;
+            return group;
+        }
+
+        /// <summary>Clears a finished race's group and keeps it as this thread's spare (see <see cref="t_spareRace"/>).</summary>
+        private void ReturnRace()
+        {
+            Debug.Assert(_finished && _pending == 0 && _join is null && _last is null, "only a finished race's group is reused");
+            _frame = null!;
+            _result = default;
+            _raceFrame = null;
+            _racing = false;
+            _finished = false;
+            Context = null!;
+            Errors = null;
+            Successes = 0;
+            Value = default!;
+            All = null;
+            Combine = null;
+            t_spareRace = this;
+        }
+
+        internal CancelContext Context { get; private set; }
 
         internal List<Exception>? Errors { get; private set; }
 
@@ -526,9 +570,9 @@ public static partial class Fiber
         internal T Value { get; private set; } = default!;
 
         /// <summary>NAnyAsync: receives every success (the value is then unused).</summary>
-        internal List<T>? All { get; init; }
+        internal List<T>? All { get; private set; }
 
-        internal Func<T, T, T>? Combine { get; init; }
+        internal Func<T, T, T>? Combine { get; private set; }
 
         /// <summary>All mode (S10, as a switch): records a failure (once per exception object); the first cancels the group.</summary>
         internal void Record(Exception error)
@@ -555,6 +599,8 @@ public static partial class Fiber
         /// ended and been settled (S11, the join of a switch), with the (combined) value or the combined failure.</summary>
         internal Task<T> Race(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, int count)
         {
+            // Made now: Finish hands this group on for reuse before it completes the task, possibly before Race returns.
+            var task = _result.Task;
             var raceFrame = new InnerFrame(_frame.Fiber, Context, _frame.Switch);
             _raceFrame = raceFrame;
             _racing = true;
@@ -597,7 +643,7 @@ public static partial class Fiber
                         SynchronizationContext.SetSynchronizationContext(caller);
                     }
 
-                    return _result.Task;
+                    return task;
                 }
             }
             catch (Exception ex)
@@ -616,7 +662,7 @@ public static partial class Fiber
             }
 
             LastEnded(last, thrown);
-            return _result.Task;
+            return task;
         }
 
         /// <summary>Where .NET sends the end of a race's last function (<see cref="Race"/> registered it with this group as the
@@ -685,19 +731,18 @@ public static partial class Fiber
             _finished = true;
             Context.Detach();
             _raceFrame!.Exit();
+            Exception? error = null;
             if (Errors is { } errors)
             {
                 var combined = MultipleException.Combine(errors);
                 if (combined is not CancelledException || Successes == 0)
                 {
-                    _result.SetException(combined);
-                    return;
+                    error = combined;
                 }
             }
 
-            if (Successes == 0)
+            if (error is null && Successes == 0)
             {
-                Exception error;
                 try
                 {
                     _frame.Cancel.ThrowIfCancelled();
@@ -707,12 +752,21 @@ public static partial class Fiber
                 {
                     error = ex;
                 }
-
-                _result.SetException(error);
-                return;
             }
 
-            _result.SetResult(Value);
+            // The group is reused from here on (completing the task may run the caller's next race inline): keep what
+            // completes the task (the builder holds the task, made in Race) and the value first.
+            var result = _result;
+            var value = Value;
+            ReturnRace();
+            if (error is not null)
+            {
+                result.SetException(error);
+            }
+            else
+            {
+                result.SetResult(value);
+            }
         }
 
         /// <summary>Starts one function as a fiber at once, up to its first suspension (S12), then the caller continues.</summary>
