@@ -507,9 +507,10 @@ public sealed class Switch
 
     /// <summary>Marks <paramref name="f"/> (linked by <see cref="AddLive"/>, removed once) finished and unlinks it: at once
     /// when it is the newest linked fiber (a fiber that ends before any later fork, the usual case), together with any
-    /// finished fibers behind it; otherwise later, by a sweep of the list once as many fibers have finished behind the head
-    /// as were live at the previous sweep (at least 8): amortised O(1) per fiber, and at most about half the linked fibers
-    /// are finished ones (the list is singly linked, issue 20). Dumps skip finished fibers.</summary>
+    /// finished fibers behind it; otherwise later, by a sweep of the list once more fibers have finished behind the head than
+    /// were live at the previous sweep (at least 8): amortised O(1) per fiber, and the finished fibers still linked are never
+    /// more than the fibers live at the previous sweep, plus 9 (the list is singly linked, issue 20). Dumps skip finished
+    /// fibers.</summary>
     internal void RemoveLive(FiberInfo f)
     {
         f.Finished = true;
