@@ -172,6 +172,29 @@ public sealed class Domain
         }
     }
 
+    /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> for a woken fiber's continuation, recording
+    /// the wake-up in the trace (called only while tracing is on, instead of <c>EioTrace.Woken</c> then the enqueue).</summary>
+    /// <remarks>The thread-static current domain is read once for both (h90): on this domain's own thread the trace hook
+    /// is told so and reads no thread-static of its own. The wake-up is recorded before the continuation is queued (from
+    /// another thread, the woken fiber may run at once).</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)] // only while tracing: the off path's callers stay as they were
+    internal void EnqueueWoken(Action<object?> callback, object? state, FiberFrame? frame)
+    {
+        if (ReferenceEquals(t_current, this))
+        {
+            if (frame is not null)
+            {
+                EioTrace.WokenHere(this, frame);
+            }
+
+            _local.Enqueue(new WorkItem(callback, state, frame));
+            return;
+        }
+
+        EioTrace.Woken(frame);
+        Enqueue(new WorkItem(callback, state, frame));
+    }
+
     /// <summary>The number of times a post from another thread woke this domain from its wait (for tests and diagnostics).</summary>
     internal long WakeUps => Volatile.Read(ref _wakeUps);
 

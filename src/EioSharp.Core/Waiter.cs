@@ -176,7 +176,8 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         {
             if (EioTrace.On)
             {
-                EioTrace.Woken(_frame);
+                _owner.EnqueueWoken(c, _continuationState, _frame); // the wake-up's trace event, then the enqueue (h90)
+                return;
             }
 
             _owner.Enqueue(c, _continuationState, _frame);

@@ -398,13 +398,36 @@ public static class EioTrace
 
     // Hooks called by the kernel, each behind `if (EioTrace.On)`.
     /// <summary>A work item starts on <paramref name="domain"/> (called by its scheduler, on its thread).</summary>
+    /// <remarks>The usual case (a fiber's item, the session's ring, no EventSource listener, no fiber identity to store,
+    /// the time-stamp counter) is written here without any call but the clock's, so the method saves and restores almost
+    /// no registers (h90: its prologue and epilogue were a fixed cost at every fiber switch); the rest is
+    /// <see cref="ItemStartedGeneral"/>.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static unsafe void ItemStarted(Domain domain, FiberFrame? frame)
     {
-        // Written without calls where it can be (issue 17: this runs at every fiber switch; the clock routine is called
-        // directly, the record is packed and merged in TraceRing.WriteResumed).
+        // The clock first: only the arguments live across its call, so few registers are saved.
         var tsc = TraceClock.Tsc;
         long ts = tsc != null ? (long)tsc() : Stopwatch.GetTimestamp();
+        var ring = domain.TraceRing;
+        if (frame is not null && ring is not null && ring.Generation == s_generation && s_eventSourceListeners == 0)
+        {
+            var f = frame.Fiber;
+            if (f.Name is null || f.TraceCarried == ring.CarryEpoch)
+            {
+                ring.WriteResumed(ts, f.Id, null);
+                return;
+            }
+        }
+
+        ItemStartedGeneral(domain, frame, ts);
+    }
+
+    /// <summary><see cref="ItemStarted"/>'s general path, with the clock reading <paramref name="ts"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ItemStartedGeneral(Domain domain, FiberFrame? frame, long ts)
+    {
+        // Written without calls where it can be (issue 17: this runs at every fiber switch; the record is packed and
+        // merged in TraceRing.WriteResumed).
         var ring = domain.TraceRing;
         if (ring is null || ring.Generation != s_generation)
         {
@@ -431,11 +454,46 @@ public static class EioTrace
         }
     }
 
+    /// <summary>A fiber suspends for <paramref name="reason"/> (a yield, an I/O wait outside the waiters).</summary>
+    /// <param name="frame">The suspending code's frame (its callers took it from <see cref="FiberFrame.Require"/> just
+    /// before), or null: the current frame.</param>
+    /// <param name="reason">Why.</param>
+    /// <param name="arg">A detail (a file descriptor), or 0.</param>
+    /// <remarks>The ring is the fiber's domain's, found without the thread-static <see cref="Domain.Current"/> (h90: a TLS
+    /// helper call per suspension) when that domain is running this fiber (<see cref="Domain.RunningFrame"/>, written only
+    /// by the domain's own thread): fiber code runs only on its domain's thread. Otherwise (a frame awaited elsewhere,
+    /// a misuse) the current domain is read as before.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Suspended(FiberFrame? frame, TraceReason reason, long arg)
     {
+        // The usual case without a call (h90, as the waiter's Suspended).
+        if (frame is not null)
+        {
+            var f = frame.Fiber;
+            var d = f.Domain;
+            var ring = d.TraceRing;
+            if (ring is not null && ring.Generation == s_generation && ring.HasUnstampedRoom && s_eventSourceListeners == 0
+                && ReferenceEquals(d.RunningFrame?.Fiber, f) && (f.Name is null || f.TraceCarried == ring.CarryEpoch))
+            {
+                ring.WriteUnstampedNoData((f.Id & RawEvent.FiberMask) | RawEvent.SuspendedBits | ((long)reason << RawEvent.ReasonShift), 0, arg);
+                return;
+            }
+        }
+
+        SuspendedGeneral(frame, reason, arg);
+    }
+
+    /// <summary>The general path of <see cref="Suspended(FiberFrame?, TraceReason, long)"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void SuspendedGeneral(FiberFrame? frame, TraceReason reason, long arg)
+    {
         var fiber = (frame ?? FiberFrame.Current)?.Fiber;
-        var d = Domain.Current;
+        var d = fiber?.Domain;
+        if (d is null || !ReferenceEquals(d.RunningFrame?.Fiber, fiber))
+        {
+            d = Domain.Current;
+        }
+
         if (d is null)
         {
             Emit(TraceEventKind.FiberSuspended, fiber?.Id ?? 0, 0, arg, reason, FiberData(fiber));
@@ -470,13 +528,44 @@ public static class EioTrace
     /// the suspension (reason and argument from the waiter) and, for dumps, what the fiber is suspended on and since when
     /// (<see cref="FiberInfo.SuspendedAt"/>), so that tracing needs neither the watchdog's frame lookup (an
     /// <see cref="AsyncLocal{T}"/> read) nor a clock read per suspension.</summary>
-    /// <param name="frame">The suspending code's frame or fiber (null outside fiber code).</param>
+    /// <param name="frame">The suspending code's frame or fiber (null outside fiber code): always the code running on the
+    /// calling thread (the callers take it from <see cref="FiberFrame.CurrentFiber"/> or <see cref="FiberFrame.Current"/>,
+    /// which read it from the thread's synchronization context, installed only by the fiber's domain on its own thread).</param>
     /// <param name="w">The waiter.</param>
+    /// <remarks>The ring is therefore the fiber's domain's: no read of the thread-static <see cref="Domain.Current"/>
+    /// (h90: a TLS helper call per suspension); only code outside fibers (no frame) reads it.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Suspended(FiberFrame? frame, WaiterNode w)
     {
+        // The usual case without a call (h90, as ItemStarted): a fiber, the session's ring with room for one more event
+        // waiting for its time, no identity to store, no EventSource listener.
+        if (frame is not null)
+        {
+            var f = frame.Fiber;
+            var ring = f.Domain.TraceRing;
+            if (ring is not null && ring.Generation == s_generation && ring.HasUnstampedRoom && s_eventSourceListeners == 0
+                && (f.Name is null || f.TraceCarried == ring.CarryEpoch) && ring.LastStamp is var since && since > 0)
+            {
+                ring.WriteUnstampedNoData(
+                    (f.Id & RawEvent.FiberMask) | RawEvent.SuspendedBits | ((long)w.TraceReason << RawEvent.ReasonShift), 0, w.TraceArg);
+                // The dumps' record (as FiberInfo.SuspendedAt), last: the reference store's write barrier is then the
+                // method's only call, at its end.
+                f.SuspendedSince = ~since;
+                f.SuspendedOn = w;
+                return;
+            }
+        }
+
+        SuspendedGeneral(frame, w);
+    }
+
+    /// <summary>The general path of <see cref="Suspended(FiberFrame?, WaiterNode)"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void SuspendedGeneral(FiberFrame? frame, WaiterNode w)
+    {
         var fiber = frame?.Fiber;
-        var d = Domain.Current;
+        var d = fiber is not null ? fiber.Domain : Domain.Current;
+        Debug.Assert(fiber is null || ReferenceEquals(d, Domain.Current), "fiber code suspends on its own domain's thread");
         if (d is null)
         {
             fiber?.Suspended(w);
@@ -509,6 +598,9 @@ public static class EioTrace
         }
     }
 
+    /// <summary>The fiber of <paramref name="frame"/> is woken by the code running on the calling thread (any thread).</summary>
+    /// <remarks>Reads the thread-static <see cref="Domain.Current"/>: a waker that already knows it runs on the woken
+    /// fiber's domain calls <see cref="WokenHere"/> (see <c>Domain.EnqueueWoken</c>).</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Woken(FiberFrame? frame)
     {
@@ -526,6 +618,36 @@ public static class EioTrace
             return;
         }
 
+        WokenOn(d, frame);
+    }
+
+    /// <summary>As <see cref="Woken"/>, called on the thread of <paramref name="d"/> (the caller checked it: the domain's
+    /// enqueue reads the thread-static current domain once for both, h90), which will run the woken fiber.</summary>
+    /// <param name="d">The current domain.</param>
+    /// <param name="frame">The woken code's frame.</param>
+    [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
+    internal static void WokenHere(Domain d, FiberFrame frame)
+    {
+        var ring = d.TraceRing;
+        var woken = frame.Fiber;
+        if (ring is null || ring.Generation != s_generation || !ReferenceEquals(woken.Domain, d) || !ring.HasUnstampedRoom
+            || s_eventSourceListeners > 0)
+        {
+            WokenOn(d, frame); // a new ring, a fiber of another domain, a flush, or an EventSource listener: the general path
+            return;
+        }
+
+        // Woken on this domain: it cannot run before the waker's run ends, so the wake-up takes the time of this
+        // domain's next event (no clock read; the flow leaves from the waker's run either way). No call (h90).
+        long flow = ((long)(d.Id + 1) << 40) | ++ring.Flows;
+        long waker = d.RunningFrame is { } running ? running.Fiber.Id : 0;
+        ring.WriteUnstampedNoData((woken.Id & RawEvent.FiberMask) | RawEvent.WokenBits, waker, flow);
+    }
+
+    /// <summary><see cref="Woken"/> once the current domain <paramref name="d"/> is known.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void WokenOn(Domain d, FiberFrame frame)
+    {
         var ring = d.TraceRing;
         long flow = ring is not null ? ((long)(d.Id + 1) << 40) | ++ring.Flows : Interlocked.Increment(ref s_nextFlow);
         long waker = d.RunningFrame is { } running ? running.Fiber.Id : 0;
@@ -533,8 +655,6 @@ public static class EioTrace
         long id = woken.Id;
         if (ring is not null && ring.Generation == s_generation && ReferenceEquals(woken.Domain, d))
         {
-            // Woken on this domain: it cannot run before the waker's run ends, so the wake-up takes the time of this
-            // domain's next event (no clock read; the flow leaves from the waker's run either way).
             ring.WriteUnstamped((id & RawEvent.FiberMask) | RawEvent.WokenBits, waker, flow, null);
             if (s_eventSourceListeners > 0)
             {

@@ -267,6 +267,30 @@ internal sealed unsafe class TraceRing
         _unstamped = u + 1;
     }
 
+    /// <summary>True when one more event can wait for a time stamp without a flush (writer only): the switch hooks' fast
+    /// paths check it first, so that they make no call (h90).</summary>
+    public bool HasUnstampedRoom
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _unstamped < MaxUnstamped;
+    }
+
+    /// <summary>As <see cref="WriteUnstamped(long, long, long, object?)"/> for an event without an object, when
+    /// <see cref="HasUnstampedRoom"/> (the caller checked it): no call, no flush, no data flag.</summary>
+    /// <param name="head">The packed fiber id, kind and reason (<see cref="RawEvent"/>'s <c>...Bits</c> constants).</param>
+    /// <param name="other">The event's second fiber or id.</param>
+    /// <param name="arg">The event's argument.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void WriteUnstampedNoData(long head, long other, long arg)
+    {
+        int u = _unstamped;
+        var slot = _events + (int)((_written + u) & _mask);
+        slot->Other = other;
+        slot->Arg = arg;
+        slot->Head = head;
+        _unstamped = u + 1;
+    }
+
     /// <summary>Makes the events up to <paramref name="end"/> visible; kicks the file writer when a quarter boundary is crossed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish(long start, long end)

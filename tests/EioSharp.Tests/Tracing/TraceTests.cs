@@ -372,4 +372,61 @@ public class DumpTests
             Assert.InRange(fibers[name].GetProperty("suspendedMs").GetInt64(), 140, 600_000);
         }
     }
+
+    /// <summary>As <see cref="DumpWhileTracingShowsSuspensionsAndTheirDuration"/> for unnamed fibers and for a named
+    /// fiber's later suspensions: these take the suspension hook's fast path (h90: no fiber identity to store in the
+    /// ring), which must record the dumps' suspension as the general path does.</summary>
+    [Fact]
+    public void DumpWhileTracingShowsTheSuspensionsOfTheHooksFastPath()
+    {
+        string text = "", json = "";
+        EioTrace.Start();
+        try
+        {
+            MockMain.Run(async _ =>
+            {
+                await Switch.RunAsync(
+                    async sw =>
+                    {
+                        var q = new AsyncQueue<int>(0);
+                        var (p, r) = Promise.Create<int>();
+                        var (p2, r2) = Promise.Create<int>();
+                        Fiber.Fork(sw, async () => await q.TakeAsync()); // unnamed: the fast path from its first suspension
+                        Fiber.Fork(sw, async () => await p.AwaitAsync());
+                        Fiber.Fork(sw, async () =>
+                        {
+                            await Fiber.YieldAsync(); // its identity is stored with this first suspension (general path)
+                            await p2.AwaitAsync(); // then carried in this period: the fast path
+                        }, "again");
+                        await Fiber.YieldAsync();
+                        await Fiber.YieldAsync(); // "again" is suspended on its promise by now
+                        Thread.Sleep(150);
+                        text = sw.Dump();
+                        json = EioDiagnostics.DumpTreeJson();
+                        await q.AddAsync(1);
+                        r.Resolve(2);
+                        r2.Resolve(3);
+                    },
+                    "traced");
+            });
+        }
+        finally
+        {
+            EioTrace.Stop();
+        }
+
+        Assert.Matches(@"\n  fiber \d+: suspended on queue for \d+ ms, cancel context \d+ live\n", text);
+        Assert.Matches(@"\n  fiber \d+: suspended on promise for \d+ ms", text);
+        Assert.Matches(@"\n  fiber \d+ \(again\): suspended on promise for \d+ ms", text);
+        using var doc = JsonDocument.Parse(json);
+        var mock = doc.RootElement.GetProperty("domains").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "mock");
+        var fibers = mock.GetProperty("switches").EnumerateArray().Single().GetProperty("fibers").EnumerateArray().ToList();
+        Assert.Equal(3, fibers.Count);
+        Assert.Equal(["queue", "promise", "promise"], fibers.Select(f => f.GetProperty("reason").GetString()));
+        foreach (var f in fibers)
+        {
+            Assert.Equal("suspended", f.GetProperty("state").GetString());
+            Assert.InRange(f.GetProperty("suspendedMs").GetInt64(), 140, 600_000);
+        }
+    }
 }
