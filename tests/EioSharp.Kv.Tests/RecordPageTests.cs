@@ -137,3 +137,18 @@ public sealed class RecordPageTests
         Assert.Equal((0L, 0L), h.Store.Database(0).PageRecordBytes);
     }
 }
+
+/// <summary>MEMORY PURGE also trims the C heap (KvNativeHeap: glibc malloc_trim), and MALLOC-STATS reports the count.</summary>
+public sealed class NativeHeapTrimTests
+{
+    [Fact]
+    public void Memory_purge_trims_the_c_heap_and_malloc_stats_counts_it()
+    {
+        var h = new StoreHarness();
+        long before = KvNativeHeap.Trims;
+        Assert.Equal("+OK\r\n", h.Run("MEMORY", "PURGE"));
+        Assert.True(KvNativeHeap.Trims > before, $"trims {KvNativeHeap.Trims} after {before}");
+        string stats = h.Run("MEMORY", "MALLOC-STATS");
+        Assert.Contains("C heap trims (malloc_trim): ", stats);
+    }
+}
