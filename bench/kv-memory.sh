@@ -4,6 +4,7 @@
 #   bench/kv-memory.sh              # builds EioSharp.Kv (Release), prints a markdown table
 #
 # Environment (optional): STRING_KEYS=1000000  COLLECTIONS=10000  MEMBERS=100  NO_BUILD=1  TYPES="string hash set zset list"
+#   VALUE_BYTES=16  the string data set's value size (e.g. 100); COLLECTIONS=100000 MEMBERS=10 TYPES=hash: 100k hashes x 10
 #   KV_BIN=path  runs that native executable (a NativeAOT publication: scripts/publish-kv-aot.sh) instead of the JIT
 #                build with `dotnet`; KV_BIN=aot publishes it first (scripts/publish-kv-aot.sh, several minutes).
 #
@@ -13,7 +14,7 @@
 #
 # Data sets (each loaded into a fresh server with `redis-cli --pipe`, then RSS read from /proc/<pid>/status after the
 # server has been idle and its RSS unchanged for 1 s (6-24 s); for EioSharp.Kv a full GC is forced first with DEBUG GC when available):
-#   string: STRING_KEYS keys "key:<n>" with 16-byte values
+#   string: STRING_KEYS keys "key:<n>" with VALUE_BYTES-byte values (16 by default)
 #   hash/set/zset/list: COLLECTIONS keys of MEMBERS small members each ("m<n>" members, small integer values/scores)
 # Both servers run without persistence (redis: --save '' --appendonly no; EioSharp.Kv: --appendonly no).
 set -euo pipefail
@@ -23,6 +24,7 @@ STRING_KEYS="${STRING_KEYS:-1000000}"
 COLLECTIONS="${COLLECTIONS:-10000}"
 MEMBERS="${MEMBERS:-100}"
 TYPES="${TYPES:-string hash set zset list}"
+VALUE_BYTES="${VALUE_BYTES:-16}"
 KV_DLL="$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll"
 WORK="$(mktemp -d /tmp/kv-memory.XXXXXX)"
 PID=""
@@ -47,9 +49,9 @@ anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; } # private memory: R
 
 # gen <type> > file: the RESP commands that load the data set
 gen() {
-  python3 - "$1" "$STRING_KEYS" "$COLLECTIONS" "$MEMBERS" <<'PY'
+  python3 - "$1" "$STRING_KEYS" "$COLLECTIONS" "$MEMBERS" "$VALUE_BYTES" <<'PY'
 import sys
-t, nkeys, ncoll, nmem = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+t, nkeys, ncoll, nmem, vbytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 out = sys.stdout.buffer
 def cmd(*args):
     parts = [b"*%d\r\n" % len(args)]
@@ -59,7 +61,7 @@ def cmd(*args):
     out.write(b"".join(parts))
 if t == "string":
     for i in range(nkeys):
-        cmd("SET", "key:%d" % i, "v%015d" % i)  # 16-byte values
+        cmd("SET", "key:%d" % i, ("v%015d" % i * (vbytes // 16 + 1))[:vbytes])  # VALUE_BYTES-byte values
 else:
     for k in range(ncoll):
         key = "%s:%d" % (t, k)
@@ -110,7 +112,7 @@ for t in $TYPES; do
   gen "$t" >"$WORK/$t.resp"
   read -r r rbase rkeys ra rabase < <(measure redis "$t")
   read -r k kbase kkeys ka kabase < <(measure kv "$t")
-  if [ "$t" = string ]; then items=$STRING_KEYS; label="$STRING_KEYS strings (16 B)"; else items=$((COLLECTIONS * MEMBERS)); case $t in hash) plural=hashes;; *) plural=${t}s;; esac; label="$COLLECTIONS $plural x $MEMBERS"; fi
+  if [ "$t" = string ]; then items=$STRING_KEYS; label="$STRING_KEYS strings ($VALUE_BYTES B)"; else items=$((COLLECTIONS * MEMBERS)); case $t in hash) plural=hashes;; *) plural=${t}s;; esac; label="$COLLECTIONS $plural x $MEMBERS"; fi
   python3 - "$label" "$rkeys/$kkeys" "$r" "$k" "$rbase" "$kbase" "$items" "$ra" "$ka" <<'PY'
 import sys
 label, keys, r, k, rb, kb, items, ra, ka = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])

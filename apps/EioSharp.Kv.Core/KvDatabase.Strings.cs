@@ -14,8 +14,11 @@ internal sealed partial class KvDatabase
 
     /// <summary>Adds a new key holding the short string <paramref name="value"/> (at most
     /// <see cref="PackedValueMaxBytes"/> bytes), copied once into the packed row.</summary>
-    public KvEntry AddPackedString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAt) =>
-        AddItem(key, PackString(key, value), key.Length + value.Length, expireAt);
+    public KvEntry AddPackedString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAt)
+    {
+        byte[] page = WriteRecord(key, value, out int pos);
+        return AddItem(key, page, pos, key.Length + value.Length, expireAt);
+    }
 
     /// <summary>Replaces the value of a live key by the short string <paramref name="value"/> (at most
     /// <see cref="PackedValueMaxBytes"/> bytes); as <see cref="Replace"/> with a packable array, without the array.</summary>
@@ -37,10 +40,10 @@ internal sealed partial class KvDatabase
     {
         ref Row r = ref _rows[row];
         object old = r.Item!;
+        int oldPos = r.Pos;
         if (old is byte[] packed)
         {
-            int header = ReadLength(packed, out int keyLength);
-            Span<byte> current = packed.AsSpan(header + keyLength);
+            Span<byte> current = PackedValueBytes(packed, oldPos);
             if (current.Length == value.Length)
             {
                 value.CopyTo(current);
@@ -49,9 +52,10 @@ internal sealed partial class KvDatabase
                 return;
             }
         }
-        DataBytes += value.Length - ValueBytesOf(old);
+        DataBytes += value.Length - ValueBytesOf(old, oldPos);
         if (old is KvKeyedValue dropped) DataBytes -= dropped.Accounted;
-        r.Item = PackString(KeySpan(old), value);
+        r.Item = WriteRecord(KeySpan(old, oldPos), value, out r.Pos);
+        DropRecord(old, oldPos);
         r.Link &= ~(3u << EncodingShift);
     }
 
@@ -87,8 +91,10 @@ internal sealed partial class KvDatabase
         }
         else
         {
-            DataBytes += value.Length - ValueBytesOf(old);
-            r.Item = new KvKeyedValue(KeySpan(old).ToArray(), value.ToArray()) { OwnsString = true };
+            DataBytes += value.Length - ValueBytesOf(old, r.Pos);
+            r.Item = new KvKeyedValue(KeySpan(old, r.Pos).ToArray(), value.ToArray()) { OwnsString = true };
+            DropRecord(old, r.Pos);
+            r.Pos = 0;
         }
         r.Link &= ~(3u << EncodingShift);
     }
@@ -96,20 +102,11 @@ internal sealed partial class KvDatabase
     /// <summary>Adds a new key holding the string <paramref name="value"/>, longer than <see cref="PackedValueMaxBytes"/>
     /// bytes, in an array of the row's own (see <see cref="ReplaceLongString"/>).</summary>
     public KvEntry AddLongString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAt) =>
-        AddItem(key, new KvKeyedValue(key.ToArray(), value.ToArray()) { OwnsString = true }, key.Length + value.Length, expireAt);
+        AddItem(key, new KvKeyedValue(key.ToArray(), value.ToArray()) { OwnsString = true }, 0, key.Length + value.Length, expireAt);
 
     /// <summary>String values overwritten in place since the database was created (tests, DEBUG).</summary>
     public long InPlaceStringWrites { get; private set; }
 
-    private static byte[] PackString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
-    {
-        int header = LengthSize(key.Length);
-        var packed = new byte[header + key.Length + value.Length];
-        WriteLength(packed, key.Length);
-        key.CopyTo(packed.AsSpan(header));
-        value.CopyTo(packed.AsSpan(header + key.Length));
-        return packed;
-    }
 }
 
 internal sealed partial class KvEntry
@@ -120,5 +117,5 @@ internal sealed partial class KvEntry
     /// <summary>The string value in place (valid until the key is next written: read it within the command, never keep
     /// it); the entry must hold a string (<see cref="IsString"/>). Unlike <see cref="Value"/> it hands out no reference,
     /// so the row may still overwrite the bytes in place later.</summary>
-    public ReadOnlySpan<byte> StringSpan => Item is KvKeyedValue kv ? (byte[])kv.Value : KvDatabase.PackedValue((byte[])Item);
+    public ReadOnlySpan<byte> StringSpan => Item is KvKeyedValue kv ? (byte[])kv.Value : KvDatabase.PackedValue((byte[])Item, Pos);
 }

@@ -132,10 +132,12 @@ internal sealed partial class KvEntry
     private readonly KvDatabase _db;
     private int _row; // -1 once removed
     private object? _item; // the row's item, once removed
+    private int _pos; // the row's record position in _item, once removed
     private uint _link, _lru; // the row's bits, once removed
     private long _expireAt; // once removed
     private byte[]? _key;
-    private object? _valueOf; // the packed item _value was copied from
+    private object? _valueOf; // the packed item _value was copied from (with _valuePos)
+    private int _valuePos;
     private byte[]? _value;
 
     internal KvEntry(KvDatabase db, int row)
@@ -150,12 +152,14 @@ internal sealed partial class KvEntry
 
     private object Item => _row >= 0 ? _db.ItemAt(_row) : _item!;
 
+    private int Pos => _row >= 0 ? _db.PosAt(_row) : _pos;
+
     private uint Lru => _row >= 0 ? _db.LruAt(_row) : _lru;
 
     private uint Link => _row >= 0 ? _db.LinkAt(_row) : _link;
 
     /// <summary>The key (a copy for a packed string: do not modify).</summary>
-    public byte[] Key => _key ??= KvDatabase.KeyOf(Item);
+    public byte[] Key => _key ??= KvDatabase.KeyOf(Item, Pos);
 
     /// <summary><c>byte[]</c> for a string (a copy for a short string) or the <see cref="KvObject"/>. The array returned is
     /// never modified afterwards: taking it marks a long string as handed out, so the next write of the key allocates a
@@ -171,10 +175,12 @@ internal sealed partial class KvEntry
                 kv.OwnsString = false;
                 return kv.Value;
             }
-            if (!ReferenceEquals(item, _valueOf))
+            int pos = Pos;
+            if (!ReferenceEquals(item, _valueOf) || pos != _valuePos)
             {
-                _value = KvDatabase.PackedValue((byte[])item).ToArray();
+                _value = KvDatabase.PackedValue((byte[])item, pos).ToArray();
                 _valueOf = item;
+                _valuePos = pos;
             }
             return _value!;
         }
@@ -244,10 +250,11 @@ internal sealed partial class KvEntry
         _value = null;
     }
 
-    internal void Detach(object item, uint link, uint lru, long expireAt)
+    internal void Detach(object item, int pos, uint link, uint lru, long expireAt)
     {
-        _key ??= KvDatabase.KeyOf(item);
+        _key ??= KvDatabase.KeyOf(item, pos);
         _item = item;
+        _pos = pos; // a dropped record's bytes stay as they are: pages are appended to, never rewritten in place for another key
         _link = link;
         _lru = lru;
         _expireAt = expireAt;
@@ -292,7 +299,8 @@ internal sealed partial class KvDatabase
 
     private struct Row
     {
-        public object? Item; // packed byte[] or KvKeyedValue; null for a free row
+        public object? Item; // a record page (byte[], the record at Pos) or KvKeyedValue; null for a free row
+        public int Pos; // where the row's record starts in Item (a packed string; 0 otherwise)
         public uint Link;
         public uint Lru;
     }
@@ -392,11 +400,14 @@ internal sealed partial class KvDatabase
 
     public KvEntry Add(ReadOnlySpan<byte> key, object value, long expireAt) => Add(key, null, value, expireAt);
 
-    private KvEntry Add(ReadOnlySpan<byte> key, byte[]? keyArray, object value, long expireAt) =>
-        AddItem(key, MakeItem(key, keyArray, value), key.Length + ValueBytes(value), expireAt);
+    private KvEntry Add(ReadOnlySpan<byte> key, byte[]? keyArray, object value, long expireAt)
+    {
+        object item = MakeItem(key, keyArray, value, out int pos);
+        return AddItem(key, item, pos, key.Length + ValueBytes(value), expireAt);
+    }
 
-    // Links a new row holding item (its key is key) into the table; dataBytes: what it adds to DataBytes.
-    private KvEntry AddItem(ReadOnlySpan<byte> key, object item, long dataBytes, long expireAt)
+    // Links a new row holding item (its record at pos; its key is key) into the table; dataBytes: what it adds to DataBytes.
+    private KvEntry AddItem(ReadOnlySpan<byte> key, object item, int pos, long dataBytes, long expireAt)
     {
         int row;
         if (_freeHead != 0)
@@ -411,6 +422,7 @@ internal sealed partial class KvDatabase
         }
         ref Row r = ref _rows[row];
         r.Item = item;
+        r.Pos = pos;
         r.Lru = 0;
         int b = Hash(key) & (_buckets.Length - 1);
         r.Link = (uint)_buckets[b];
@@ -427,7 +439,7 @@ internal sealed partial class KvDatabase
         int row = e.Row;
         ref Row r = ref _rows[row];
         object old = r.Item!;
-        DataBytes += ValueBytes(value) - ValueBytesOf(old);
+        DataBytes += ValueBytes(value) - ValueBytesOf(old, r.Pos);
         if (old is KvKeyedValue kv && !IsPackable(value))
         {
             kv.Value = value;
@@ -437,7 +449,9 @@ internal sealed partial class KvDatabase
         else
         {
             if (old is KvKeyedValue dropped) DataBytes -= dropped.Accounted;
-            r.Item = MakeItem(KeySpan(old), (old as KvKeyedValue)?.Key, value);
+            int oldPos = r.Pos;
+            r.Item = MakeItem(KeySpan(old, oldPos), (old as KvKeyedValue)?.Key, value, out r.Pos);
+            DropRecord(old, oldPos); // after the copy of its key (a dropped record keeps its bytes)
             if (r.Item is KvKeyedValue { Value: KvObject } made) DataBytes += made.Reaccount();
         }
         r.Link &= ~(3u << EncodingShift);
@@ -473,10 +487,12 @@ internal sealed partial class KvDatabase
         int row = e.Row;
         ref Row r = ref _rows[row];
         object item = r.Item!;
-        e.Detach(item, r.Link, r.Lru, ExpireAtOf(row));
+        int pos = r.Pos;
+        e.Detach(item, pos, r.Link, r.Lru, ExpireAtOf(row));
         SetExpireRow(row, -1);
-        ReadOnlySpan<byte> key = KeySpan(item);
-        DataBytes -= key.Length + ValueBytesOf(item) + ((item as KvKeyedValue)?.Accounted ?? 0);
+        ReadOnlySpan<byte> key = KeySpan(item, pos);
+        DataBytes -= key.Length + ValueBytesOf(item, pos) + ((item as KvKeyedValue)?.Accounted ?? 0);
+        DropRecord(item, pos);
         int b = Hash(key) & (_buckets.Length - 1);
         uint next = r.Link & LinkMask;
         if (_buckets[b] == row + 1)
@@ -490,6 +506,7 @@ internal sealed partial class KvDatabase
             _rows[prev].Link = (_rows[prev].Link & ~LinkMask) | next;
         }
         r.Item = null;
+        r.Pos = 0;
         r.Lru = 0;
         r.Link = (uint)_freeHead;
         _freeHead = row + 1;
@@ -501,6 +518,9 @@ internal sealed partial class KvDatabase
         _rows = new Row[MinRows];
         _buckets = new int[MinRows];
         _used = _count = _freeHead = 0;
+        _page = null;
+        _pageUsed = 0;
+        _pageBytes = _deadBytes = 0;
         _expires.Clear();
         _volatileRows.Clear();
         Epoch = (Epoch + 1) & ((1L << (63 - ScanCursorIndexBits)) - 1);
@@ -511,6 +531,7 @@ internal sealed partial class KvDatabase
     // Compaction keeps the order of keys and bumps the epoch so that SCAN cursors restart. Between commands only.
     public void MaybeCompact()
     {
+        if (_deadBytes >= CompactPagesMinDeadBytes && _deadBytes * 2 >= _pageBytes) CompactPages();
         if (_used <= CompactMinSlots || (long)_count * 4 >= _used) return;
         int size = MinRows;
         while (size < _count * 2) size *= 2;
@@ -555,6 +576,9 @@ internal sealed partial class KvDatabase
 
     internal object ItemAt(int row) => _rows[row].Item!;
 
+    /// <summary>Where the packed record of <paramref name="row"/> starts in <see cref="ItemAt"/> (a packed string's page).</summary>
+    internal int PosAt(int row) => _rows[row].Pos;
+
     internal uint LruAt(int row) => _rows[row].Lru;
 
     internal uint LinkAt(int row) => _rows[row].Link;
@@ -570,65 +594,158 @@ internal sealed partial class KvDatabase
 
     internal long ExpireAtOf(int row) => (_rows[row].Link & VolatileBit) == 0 ? -1 : _expires[row].At;
 
-    /// <summary>The key of an item: a copy for a packed string.</summary>
-    internal static byte[] KeyOf(object item) => item is KvKeyedValue kv ? kv.Key : KeySpan(item).ToArray();
+    /// <summary>The key of an item (its record at <paramref name="pos"/>): a copy for a packed string.</summary>
+    internal static byte[] KeyOf(object item, int pos) => item is KvKeyedValue kv ? kv.Key : KeySpan(item, pos).ToArray();
 
-    internal static ReadOnlySpan<byte> KeySpan(object item)
+    internal static ReadOnlySpan<byte> KeySpan(object item, int pos)
     {
         if (item is KvKeyedValue kv) return kv.Key;
-        byte[] packed = (byte[])item;
-        int header = ReadLength(packed, out int keyLength);
-        return packed.AsSpan(header, keyLength);
+        byte[] page = (byte[])item;
+        int start = pos + ReadLength(page, pos, out int keyLength);
+        return page.AsSpan(start, keyLength);
     }
 
-    /// <summary>The value bytes of a packed string item.</summary>
-    internal static ReadOnlySpan<byte> PackedValue(byte[] packed)
+    /// <summary>The value bytes of the packed string record at <paramref name="pos"/> of <paramref name="page"/>.</summary>
+    internal static ReadOnlySpan<byte> PackedValue(byte[] page, int pos) => PackedValueBytes(page, pos);
+
+    private static Span<byte> PackedValueBytes(byte[] page, int pos)
     {
-        int header = ReadLength(packed, out int keyLength);
-        return packed.AsSpan(header + keyLength);
+        int at = pos + ReadLength(page, pos, out int keyLength) + keyLength;
+        at += ReadLength(page, at, out int valueLength);
+        return page.AsSpan(at, valueLength);
+    }
+
+    // ---------------------------------------------------------------- record pages
+
+    // A packed string is one record: varint key length, key, varint value length, value. Records are appended to
+    // shared pages (byte[] of PageSize, below the large-object threshold, so the GC moves them like any small array)
+    // instead of one array each: an array costs 24 bytes of header and up to 7 of padding, as much as a 10-byte key
+    // and a 16-byte value (1M such keys: 56 MB of arrays before, 28 MB of pages now). A record never moves while its
+    // row refers to it, except in CompactPages (between commands, like row compaction); a dropped record's bytes stay
+    // as they are until the page itself is dropped, so a removed handle (KvEntry.Detach) still reads them. A record
+    // bigger than StandaloneRecordBytes (a long key) gets an array of its own, at position 0.
+    internal const int PageSize = 64 * 1024 - 64;
+    private const int StandaloneRecordBytes = PageSize / 8;
+    private const long CompactPagesMinDeadBytes = 1L << 20; // pages are rewritten once this much (and half) is dead
+    private byte[]? _page; // the page records are appended to
+    private int _pageUsed;
+    private long _pageBytes; // bytes of the records in pages (live and dead)
+    private long _deadBytes; // of those, bytes of records no row refers to
+
+    /// <summary>Bytes of packed records in shared pages (live and dead), and of those the dead ones (tests, DEBUG).</summary>
+    internal (long Total, long Dead) PageRecordBytes => (_pageBytes, _deadBytes);
+
+    /// <summary>Number of times the pages were rewritten without their dead records (tests).</summary>
+    internal long PageCompactions { get; private set; }
+
+    private static int RecordSize(int keyLength, int valueLength) =>
+        LengthSize(keyLength) + keyLength + LengthSize(valueLength) + valueLength;
+
+    private static int RecordSizeAt(byte[] page, int pos)
+    {
+        int at = pos + ReadLength(page, pos, out int keyLength) + keyLength;
+        at += ReadLength(page, at, out int valueLength);
+        return at + valueLength - pos;
+    }
+
+    private static bool IsPage(byte[] array) => array.Length == PageSize;
+
+    // Room for a record of size bytes: a page and the position in it.
+    private byte[] AllocRecord(int size, out int pos)
+    {
+        if (size > StandaloneRecordBytes)
+        {
+            pos = 0;
+            return new byte[size == PageSize ? size + 1 : size]; // never PageSize long: IsPage tells them apart
+        }
+        if (_page is null || _pageUsed + size > PageSize)
+        {
+            _page = new byte[PageSize];
+            _pageUsed = 0;
+        }
+        pos = _pageUsed;
+        _pageUsed += size;
+        _pageBytes += size;
+        return _page;
+    }
+
+    // Writes the record of key and value into new room; returns its page (pos: where it starts).
+    private byte[] WriteRecord(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, out int pos)
+    {
+        byte[] page = AllocRecord(RecordSize(key.Length, value.Length), out pos);
+        int at = pos + WriteLength(page, pos, key.Length);
+        key.CopyTo(page.AsSpan(at));
+        at += key.Length;
+        at += WriteLength(page, at, value.Length);
+        value.CopyTo(page.AsSpan(at));
+        return page;
+    }
+
+    // A row stopped referring to item's record at pos (removed or replaced): counts its bytes as dead.
+    private void DropRecord(object item, int pos)
+    {
+        if (item is byte[] page && IsPage(page)) _deadBytes += RecordSizeAt(page, pos);
+    }
+
+    // Copies every live record into fresh pages (row order), dropping the dead ones; between commands only.
+    private void CompactPages()
+    {
+        _page = null;
+        _pageUsed = 0;
+        _pageBytes = _deadBytes = 0;
+        for (int row = 0; row < _used; row++)
+        {
+            ref Row r = ref _rows[row];
+            if (r.Item is not byte[] old || !IsPage(old)) continue;
+            int size = RecordSizeAt(old, r.Pos);
+            byte[] page = AllocRecord(size, out int pos);
+            old.AsSpan(r.Pos, size).CopyTo(page.AsSpan(pos));
+            r.Item = page;
+            r.Pos = pos;
+        }
+        PageCompactions++;
     }
 
     // ---------------------------------------------------------------- internals
 
     private static bool IsPackable(object value) => value is byte[] b && b.Length <= PackedValueMaxBytes;
 
-    private static object MakeItem(ReadOnlySpan<byte> key, byte[]? keyArray, object value)
+    private object MakeItem(ReadOnlySpan<byte> key, byte[]? keyArray, object value, out int pos)
     {
-        if (!IsPackable(value)) return new KvKeyedValue(keyArray ?? key.ToArray(), value);
-        byte[] v = (byte[])value;
-        int header = LengthSize(key.Length);
-        var packed = new byte[header + key.Length + v.Length];
-        WriteLength(packed, key.Length);
-        key.CopyTo(packed.AsSpan(header));
-        v.CopyTo(packed.AsSpan(header + key.Length));
-        return packed;
+        if (!IsPackable(value))
+        {
+            pos = 0;
+            return new KvKeyedValue(keyArray ?? key.ToArray(), value);
+        }
+        return WriteRecord(key, (byte[])value, out pos);
     }
 
-    private static long ValueBytesOf(object item) => item switch
+    private static long ValueBytesOf(object item, int pos) => item switch
     {
         KvKeyedValue kv => ValueBytes(kv.Value),
-        byte[] packed => PackedValue(packed).Length,
+        byte[] page => PackedValue(page, pos).Length,
         _ => 0,
     };
 
     private static int LengthSize(int length) => length < 0x80 ? 1 : length < 0x4000 ? 2 : length < 0x200000 ? 3 : length < 0x10000000 ? 4 : 5;
 
-    private static void WriteLength(byte[] target, int length)
+    private static int WriteLength(byte[] target, int start, int length)
     {
         uint v = (uint)length;
-        int i = 0;
+        int i = start;
         while (v >= 0x80)
         {
             target[i++] = (byte)(v | 0x80);
             v >>= 7;
         }
         target[i] = (byte)v;
+        return i + 1 - start;
     }
 
-    private static int ReadLength(byte[] source, out int length)
+    private static int ReadLength(byte[] source, int start, out int length)
     {
         uint v = 0;
-        int shift = 0, i = 0;
+        int shift = 0, i = start;
         byte b;
         do
         {
@@ -638,7 +755,7 @@ internal sealed partial class KvDatabase
         }
         while ((b & 0x80) != 0);
         length = (int)v;
-        return i;
+        return i - start;
     }
 
     private static int Hash(ReadOnlySpan<byte> key) => ByteArrayComparer.Instance.GetHashCode(key);
@@ -649,7 +766,7 @@ internal sealed partial class KvDatabase
         int row = _buckets[Hash(key) & (_buckets.Length - 1)] - 1;
         while (row >= 0)
         {
-            if (KeySpan(rows[row].Item!).SequenceEqual(key)) return row;
+            if (KeySpan(rows[row].Item!, rows[row].Pos).SequenceEqual(key)) return row;
             row = (int)(rows[row].Link & LinkMask) - 1;
         }
         return -1;
@@ -671,7 +788,7 @@ internal sealed partial class KvDatabase
         {
             ref Row r = ref _rows[row];
             if (r.Item is null) continue;
-            int b = Hash(KeySpan(r.Item)) & mask;
+            int b = Hash(KeySpan(r.Item, r.Pos)) & mask;
             r.Link = (r.Link & ~LinkMask) | (uint)_buckets[b];
             _buckets[b] = row + 1;
         }

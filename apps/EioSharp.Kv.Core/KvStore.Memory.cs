@@ -570,16 +570,18 @@ public sealed partial class KvStore
             sb.Append(CultureInfo.InvariantCulture, $"Generation {g}: size before {info.SizeBeforeBytes}, after {info.SizeAfterBytes}, fragmentation after {info.FragmentationAfterBytes}, collections {(g <= GC.MaxGeneration ? GC.CollectionCount(g) : 0)}\n");
         }
         sb.Append(CultureInfo.InvariantCulture, $"Process RSS: {Environment.WorkingSet}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"C heap trims (malloc_trim): {KvNativeHeap.Trims}\n");
         sb.Append("--- End .NET GC statistics ---\n");
         return sb.ToString();
     }
 
     /// <summary>MEMORY PURGE: Redis asks jemalloc to purge dirty pages; we ask for a blocking, compacting collection that
-    /// returns free memory to the system (pauses the process for about the heap's size; +OK).</summary>
+    /// returns free memory to the system, then for the C heap's free pages (<see cref="KvNativeHeap.Trim"/>) (pauses the process for about the heap's size; +OK).</summary>
     private static void MemoryPurge(in Context ctx)
     {
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        KvNativeHeap.Trim(); // and the C heap's free pages (the runtime's own malloc arenas)
         ctx.Reply.WriteOk();
     }
 }

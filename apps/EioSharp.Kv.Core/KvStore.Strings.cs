@@ -49,7 +49,7 @@ public sealed partial class KvStore
             // access recorded through the database's reused handle: no KvEntry per request), the value in place.
             KeyspaceHits++;
             Touch(db.ReusedHandle(row));
-            ctx.Reply.WriteBulkString(KvDatabase.PackedValue(packed));
+            ctx.Reply.WriteBulkString(KvDatabase.PackedValue(packed, db.PosAt(row)));
             return;
         }
 
@@ -326,7 +326,7 @@ public sealed partial class KvStore
         if (packedRow)
         {
             // A live key holding a packed string (the steady state of an INCR load): read by row, no KvEntry handle.
-            if (!RespNumbers.TryParseInt64(KvDatabase.PackedValue((byte[])db.ItemAt(row)), out current))
+            if (!RespNumbers.TryParseInt64(KvDatabase.PackedValue((byte[])db.ItemAt(row), db.PosAt(row)), out current))
             {
                 ctx.Reply.WriteError(KvErrors.NotInteger);
                 return;

@@ -51,6 +51,7 @@ internal static class MemoryReturn
         Interlocked.Exchange(ref s_released, 0);
         s_datasetPeak = datasetBytes;
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        KvNativeHeap.Trim();
         return true;
     }
 }

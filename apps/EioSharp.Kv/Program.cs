@@ -86,6 +86,7 @@ try
             // copies are garbage now: collect and give the memory back before serving, so an empty server's RSS stays
             // near redis-server's (issue 11's memory target; MemoryFootprintTests).
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            KvNativeHeap.Trim(); // and the C heap the start-up freed (KvNativeHeap)
             return KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true), signals: signals);
         }),
         new EioOptions { Backend = options.Backend });
