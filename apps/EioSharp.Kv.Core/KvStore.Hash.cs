@@ -57,7 +57,7 @@ public sealed partial class KvStore
         for (int j = 2; j < ctx.Count; j++) hash.ConvertForLength(ctx[j].Length, Encodings);
         long created = 0;
         for (int j = 2; j < ctx.Count; j += 2)
-            if (hash.Set(ctx.Command.ToArray(j), ctx.Command.ToArray(j + 1), Encodings)) created++;
+            if (hash.Set(ctx[j], ctx[j + 1], Encodings)) created++; // spans: copied once, into the hash
         ctx.LogSelf();
         Changed(ctx, key, KvEventClass.Hash, "hset");
         if (multi) ctx.Reply.WriteOk();

@@ -366,7 +366,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(ZErrIncrPair);
             return;
         }
-        var scores = new double[elements];
+        Span<double> scores = elements <= 32 ? stackalloc double[32] : new double[elements]; // no array per ZADD of a few pairs
         for (int j = 0; j < elements; j++)
         {
             if (!TryParseScore(ctx[scoreIndex + j * 2], out scores[j]))
