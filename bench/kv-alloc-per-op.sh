@@ -7,11 +7,12 @@
 #   bench/kv-alloc-per-op.sh [KV_DLL ...]    # default: apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll
 #
 # Environment: ROUNDS (pingpong round trips, 5000), MESSAGES (stream messages, 10000), CALLS (EVALSHA calls, 20000),
-# REPEATS (3; the median is printed), WORKLOADS ("pingpong stream evalsha").
+# REPEATS (3; the median is printed), WORKLOADS ("pingpong stream evalsha"; also rb-TEST: `redis-benchmark -c 10 -t TEST`
+# with REQUESTS requests, 20000, e.g. WORKLOADS="rb-lpush rb-sadd rb-hset"; no -r, so each test works on its one key).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ROUNDS="${ROUNDS:-5000}"; MESSAGES="${MESSAGES:-10000}"; CALLS="${CALLS:-20000}"; REPEATS="${REPEATS:-3}"
+ROUNDS="${ROUNDS:-5000}"; MESSAGES="${MESSAGES:-10000}"; CALLS="${CALLS:-20000}"; REQUESTS="${REQUESTS:-20000}"; REPEATS="${REPEATS:-3}"
 WORKLOADS="${WORKLOADS:-pingpong stream evalsha}"
 LOADGEN_DLL="${LOADGEN_DLL:-$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll}"
 DLLS=("$@"); [ ${#DLLS[@]} -gt 0 ] || DLLS=("$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll")
@@ -28,6 +29,7 @@ run() { # workload port n
     pingpong) dotnet "$LOADGEN_DLL" pingpong --port "$2" --rounds "$3" >/dev/null ;;
     stream) dotnet "$LOADGEN_DLL" stream --port "$2" --producers 2 --consumers 2 --count 10 --messages "$3" >/dev/null ;;
     evalsha) redis-benchmark -h 127.0.0.1 -p "$2" -c 50 -n "$3" -r 100000 -q EVALSHA "$SHA" 1 'key:__rand_int__' >/dev/null 2>&1 ;;
+    rb-*) redis-benchmark -h 127.0.0.1 -p "$2" -c 10 -n "$3" -q -t "${1#rb-}" >/dev/null 2>&1 ;; # e.g. rb-lpush: redis-benchmark -t lpush
   esac
 }
 
@@ -41,7 +43,7 @@ for dll in "${DLLS[@]}"; do
   for _ in $(seq 1 400); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
   SHA=$(redis-cli -p "$port" SCRIPT LOAD "$SCRIPT")
   for w in $WORKLOADS; do
-    case "$w" in pingpong) n=$ROUNDS ;; stream) n=$MESSAGES ;; evalsha) n=$CALLS ;; esac
+    case "$w" in pingpong) n=$ROUNDS ;; stream) n=$MESSAGES ;; evalsha) n=$CALLS ;; rb-*) n=$REQUESTS ;; esac
     run "$w" "$port" $((n / 5)) # warm-up (JIT, buffers)
     per=()
     for _ in $(seq 1 "$REPEATS"); do

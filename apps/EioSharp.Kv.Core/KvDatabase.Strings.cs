@@ -12,6 +12,10 @@ internal sealed partial class KvDatabase
     /// <summary>Clears the expiry of the key in <paramref name="row"/> (SET without KEEPTTL), as <see cref="SetExpire"/> with -1.</summary>
     internal void ClearExpireRow(int row) => SetExpireRow(row, -1);
 
+    /// <summary>Sets the expiry of the key in <paramref name="row"/> (-1: none), as <see cref="SetExpire"/> does through a
+    /// handle (EXPIRE by row, issue 14).</summary>
+    internal void SetExpireAtRow(int row, long expireAt) => SetExpireRow(row, expireAt);
+
     /// <summary>Adds a new key holding the short string <paramref name="value"/> (at most
     /// <see cref="PackedValueMaxBytes"/> bytes), copied once into the packed row.</summary>
     public KvEntry AddPackedString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAt)

@@ -486,9 +486,17 @@ internal sealed partial class KvDatabase
     {
         int row = e.Row;
         ref Row r = ref _rows[row];
+        e.Detach(r.Item!, r.Pos, r.Link, r.Lru, ExpireAtOf(row));
+        RemoveRow(row);
+    }
+
+    /// <summary>Removes the key of <paramref name="row"/> without a handle (DEL and UNLINK by row, issue 14); the row is
+    /// free afterwards.</summary>
+    internal void RemoveRow(int row)
+    {
+        ref Row r = ref _rows[row];
         object item = r.Item!;
         int pos = r.Pos;
-        e.Detach(item, pos, r.Link, r.Lru, ExpireAtOf(row));
         SetExpireRow(row, -1);
         ReadOnlySpan<byte> key = KeySpan(item, pos);
         DataBytes -= key.Length + ValueBytesOf(item, pos) + ((item as KvKeyedValue)?.Accounted ?? 0);

@@ -124,7 +124,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(KvErrors.Syntax);
             return;
         }
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         if (zset is null || !zset.TryGetScore(ctx[2], out double s1) || !zset.TryGetScore(ctx[3], out double s2))
         {
             ctx.Reply.WriteNullBulkString();
@@ -137,7 +137,7 @@ public sealed partial class KvStore
 
     private void GeoHashCommand(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         ctx.Reply.WriteArrayHeader(ctx.Count - 2);
         for (int j = 2; j < ctx.Count; j++)
         {
@@ -148,7 +148,7 @@ public sealed partial class KvStore
 
     private void GeoPos(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         ctx.Reply.WriteArrayHeader(ctx.Count - 2);
         for (int j = 2; j < ctx.Count; j++)
         {
@@ -187,7 +187,7 @@ public sealed partial class KvStore
     /// <summary>GEORADIUS, GEORADIUSBYMEMBER (and _RO), GEOSEARCH, GEOSEARCHSTORE: Redis's georadiusGeneric.</summary>
     private void GeoRadius(in Context ctx, int srcIndex, GeoFlags flags)
     {
-        if (!TryLookup(ctx, ctx[srcIndex], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[srcIndex], read: true, out KvZSet? zset)) return;
         byte[]? storeKey = null;
         bool storeDist = false;
         double lon = 0, lat = 0, radius = 0, width = 0, height = 0, conversion = 1;

@@ -35,7 +35,7 @@ public sealed partial class KvStore
     private bool TryGetOrCreateHash(in Context ctx, ReadOnlySpan<byte> key, out KvHash hash)
     {
         hash = null!;
-        if (!TryLookup(ctx, key, read: false, out KvEntry? _, out KvHash? found)) return false;
+        if (!TryLookupValue(ctx, key, read: false, out KvHash? found)) return false;
         if (found is null)
         {
             found = new KvHash();
@@ -57,7 +57,7 @@ public sealed partial class KvStore
         for (int j = 2; j < ctx.Count; j++) hash.ConvertForLength(ctx[j].Length, Encodings);
         long created = 0;
         for (int j = 2; j < ctx.Count; j += 2)
-            if (hash.Set(ctx.Command.ToArray(j), ctx.Command.ToArray(j + 1), Encodings)) created++;
+            if (hash.Set(ctx[j], ctx[j + 1], Encodings)) created++; // spans: copied once, into the hash
         ctx.LogSelf();
         Changed(ctx, key, KvEventClass.Hash, "hset");
         if (multi) ctx.Reply.WriteOk();
@@ -67,7 +67,7 @@ public sealed partial class KvStore
     private void HSetNx(in Context ctx)
     {
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? _, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, key, read: false, out KvHash? hash)) return;
         if (hash is not null && hash.Contains(ctx[2]))
         {
             ctx.Reply.WriteInteger(0);
@@ -88,7 +88,7 @@ public sealed partial class KvStore
 
     private void HGet(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvHash? hash)) return;
         byte[]? value = hash?.Get(ctx[2]);
         if (value is null) ctx.Reply.WriteNullBulkString();
         else ctx.Reply.WriteBulkString(value);
@@ -96,7 +96,7 @@ public sealed partial class KvStore
 
     private void HMGet(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvHash? hash)) return;
         ctx.Reply.WriteArrayHeader(ctx.Count - 2);
         for (int j = 2; j < ctx.Count; j++)
         {
@@ -108,7 +108,7 @@ public sealed partial class KvStore
 
     private void HDel(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: false, out KvEntry? e, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: false, out KvHash? hash)) return;
         long deleted = 0;
         if (hash is not null)
         {
@@ -122,33 +122,33 @@ public sealed partial class KvStore
         if (deleted > 0)
         {
             ctx.LogSelf();
-            Changed(ctx, e!.Key, KvEventClass.Hash, "hdel");
-            DeleteIfEmpty(ctx, e);
+            Changed(ctx, ctx[1], KvEventClass.Hash, "hdel");
+            DeleteIfEmpty(ctx, ctx[1], hash!);
         }
         ctx.Reply.WriteInteger(deleted);
     }
 
     private void HExists(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvHash? hash)) return;
         ctx.Reply.WriteInteger(hash is not null && hash.Contains(ctx[2]) ? 1 : 0);
     }
 
     private void HLen(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvHash? hash)) return;
         ctx.Reply.WriteInteger(hash?.Count ?? 0);
     }
 
     private void HStrLen(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvHash? hash)) return;
         ctx.Reply.WriteInteger(hash?.Get(ctx[2])?.Length ?? 0);
     }
 
     private void HGetAll(in Context ctx, bool keys, bool values)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvHash? hash)) return;
         int count = hash?.Count ?? 0;
         if (keys && values) ctx.Reply.WriteMapHeader(count);
         else ctx.Reply.WriteArrayHeader(count);
@@ -237,7 +237,7 @@ public sealed partial class KvStore
     {
         if (ctx.Count == 2)
         {
-            if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvHash? single)) return;
+            if (!TryLookupValue(ctx, ctx[1], read: true, out KvHash? single)) return;
             if (single is null) ctx.Reply.WriteNullBulkString();
             else ctx.Reply.WriteBulkString(single.Random(_random).Key);
             return;
@@ -258,7 +258,7 @@ public sealed partial class KvStore
                 return;
             }
         }
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvHash? hash)) return;
         if (hash is null || count == 0)
         {
             ctx.Reply.WriteArrayHeader(0);
@@ -366,7 +366,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(KvErrors.InvalidCursor);
             return;
         }
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvHash? hash)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvHash? hash)) return;
         if (hash is null)
         {
             WriteScanReply(ctx, 0, 0);

@@ -306,18 +306,43 @@ public sealed partial class KvStore
 
     private void Del(in Context ctx)
     {
-        List<byte[]>? deleted = null;
+        // A live key is removed by row (no KvEntry handle per key, issue 14); a missing or expired one goes through
+        // Lookup, which removes an expired key (expired count, notifications) and finds nothing to delete.
+        KvDatabase db = ctx.Db;
+        Span<bool> small = ctx.Count <= 256 ? stackalloc bool[ctx.Count] : default;
+        Span<bool> deleted = ctx.Count <= 256 ? small : new bool[ctx.Count];
+        int n = 0;
         for (int i = 1; i < ctx.Count; i++)
         {
-            KvEntry? e = Lookup(ctx, ctx[i]);
-            if (e is null) continue;
-            DeleteKey(ctx, e);
-            Changed(ctx, e.Key, KvEventClass.Generic, "del");
-            (deleted ??= [(byte[])[.. ctx[0]]]).Add(e.Key);
+            ReadOnlySpan<byte> key = ctx[i];
+            int row = db.RowOf(key);
+            long expireAt;
+            if (row < 0 || ((expireAt = db.ExpireAtOf(row)) >= 0 && ctx.Now > expireAt))
+            {
+                if (row >= 0) Lookup(ctx, key); // expired: removed as expired, not deleted
+                continue;
+            }
+            db.RemoveRow(row);
+            Changed(ctx, key, KvEventClass.Generic, "del");
+            deleted[i] = true;
+            n++;
         }
-        if (deleted is not null && ctx.Aof is not null)
-            ctx.Log(deleted.Count == ctx.Count ? ctx.Command : KvCommand.Create(deleted.ToArray()));
-        ctx.Reply.WriteInteger(deleted is null ? 0 : deleted.Count - 1);
+        if (n > 0 && ctx.Aof is not null)
+        {
+            if (n == ctx.Count - 1)
+            {
+                ctx.Log(ctx.Command);
+            }
+            else
+            {
+                // The keys deleted, in argument order (the log's effect), in the store's reused builder.
+                KvCommandBuilder logged = LogBuilder().Add(ctx[0]);
+                for (int i = 1; i < ctx.Count; i++)
+                    if (deleted[i]) logged.Add(ctx[i]);
+                ctx.Log(logged.Build());
+            }
+        }
+        ctx.Reply.WriteInteger(n);
     }
 
     private void Exists(in Context ctx)
@@ -383,13 +408,15 @@ public sealed partial class KvStore
         when += basetime;
 
         ReadOnlySpan<byte> key = ctx[1];
-        KvEntry? e = Lookup(ctx, key);
-        if (e is null)
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(key); // a live key by row, no KvEntry handle (issue 14)
+        long current;
+        if (row < 0 || ((current = db.ExpireAtOf(row)) >= 0 && ctx.Now > current))
         {
+            if (row >= 0) Lookup(ctx, key); // expired: removed here (expired count, notifications) as the lookup did
             ctx.Reply.WriteInteger(0);
             return;
         }
-        long current = e.ExpireAt;
         if (((flags & ExpireFlags.Nx) != 0 && current != -1) ||
             ((flags & ExpireFlags.Xx) != 0 && current == -1) ||
             ((flags & ExpireFlags.Gt) != 0 && (when <= current || current == -1)) ||
@@ -401,15 +428,15 @@ public sealed partial class KvStore
         if (when <= ctx.Now)
         {
             // Already expired: delete now and log a DEL, like Redis.
-            DeleteKey(ctx, e);
-            ctx.Log("DEL"u8.ToArray(), e.Key);
-            Changed(ctx, e.Key, KvEventClass.Generic, "del");
+            db.RemoveRow(row);
+            if (ctx.Aof is not null) ctx.Log(LogBuilder().Add("DEL"u8).Add(key).Build());
+            Changed(ctx, key, KvEventClass.Generic, "del");
         }
         else
         {
-            ctx.Db.SetExpire(e, when);
-            ctx.Log("PEXPIREAT"u8.ToArray(), e.Key, Bytes(when));
-            Changed(ctx, e.Key, KvEventClass.Generic, "expire");
+            db.SetExpireAtRow(row, when);
+            if (ctx.Aof is not null) ctx.Log(LogBuilder().Add("PEXPIREAT"u8).Add(key).Add(when).Build());
+            Changed(ctx, key, KvEventClass.Generic, "expire");
         }
         ctx.Reply.WriteInteger(1);
     }
@@ -454,15 +481,18 @@ public sealed partial class KvStore
 
     private void Persist(in Context ctx)
     {
-        KvEntry? e = Lookup(ctx, ctx[1]);
-        if (e is null || e.ExpireAt < 0)
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(ctx[1]); // a live key by row, no KvEntry handle (issue 14)
+        long current = row < 0 ? -1 : db.ExpireAtOf(row);
+        if (current < 0 || ctx.Now > current)
         {
+            if (current >= 0) Lookup(ctx, ctx[1]); // expired: removed as the lookup did
             ctx.Reply.WriteInteger(0);
             return;
         }
-        ctx.Db.SetExpire(e, -1);
+        db.ClearExpireRow(row);
         ctx.LogSelf();
-        Changed(ctx, e.Key, KvEventClass.Generic, "persist");
+        Changed(ctx, ctx[1], KvEventClass.Generic, "persist");
         ctx.Reply.WriteInteger(1);
     }
 

@@ -35,12 +35,11 @@ public sealed partial class KvStore
     /// (created when missing), in argument order, and reports <c>lpush</c>/<c>rpush</c>.</summary>
     /// <param name="ctx">The command.</param>
     /// <param name="key">The key.</param>
-    /// <param name="entry">The key's live entry holding <paramref name="list"/>, or null to create the list.</param>
-    /// <param name="list">The list, or null when <paramref name="entry"/> is null.</param>
+    /// <param name="list">The key's live list, or null to create the list.</param>
     /// <param name="left">Push at the head (each element becomes the new head, as LPUSH does).</param>
     /// <param name="firstArg">Index of the first element argument.</param>
     /// <returns>The list's new length.</returns>
-    internal long PushList(in Context ctx, ReadOnlySpan<byte> key, KvEntry? entry, KvList? list, bool left, int firstArg)
+    internal long PushList(in Context ctx, ReadOnlySpan<byte> key, KvList? list, bool left, int firstArg)
     {
         if (list is null)
         {
@@ -62,11 +61,12 @@ public sealed partial class KvStore
     /// <param name="withKey">Reply <c>[key, [elements]]</c> as LMPOP and BLMPOP do (needs <paramref name="count"/> of at least 1).</param>
     /// <returns>False when the key holds no list or an empty one (nothing replied, nothing changed); WRONGTYPE is
     /// the caller's to check.</returns>
-    /// <param name="entry">The key's live entry when the caller looked it up already (its value is read again), else null.</param>
-    internal bool TryPopList(in Context ctx, ReadOnlySpan<byte> key, bool left, long count, bool withKey, KvEntry? entry = null)
+    /// <param name="found">The key's live list when the caller looked it up already, else null (looked up here: by row
+    /// when live, else the general lookup, which expires the key).</param>
+    internal bool TryPopList(in Context ctx, ReadOnlySpan<byte> key, bool left, long count, bool withKey, KvList? found = null)
     {
-        KvEntry? e = entry ?? Lookup(ctx, key);
-        if (e?.Value is not KvList list || list.Count == 0) return false;
+        KvList? list = found ?? (TryFindLive(ctx, key, read: false, out KvList? live) ? live : Lookup(ctx, key)?.Value as KvList);
+        if (list is null || list.Count == 0) return false;
         int n = count < 1 ? 1 : (int)Math.Min(count, list.Count);
         if (withKey)
         {
@@ -89,8 +89,8 @@ public sealed partial class KvStore
             if (count >= 1 || withKey) logged.Add(n);
             ctx.Log(logged.Build());
         }
-        Changed(ctx, e.Key, KvEventClass.List, left ? "lpop" : "rpop");
-        DeleteIfEmpty(ctx, e);
+        Changed(ctx, key, KvEventClass.List, left ? "lpop" : "rpop");
+        DeleteIfEmpty(ctx, key, list);
         return true;
     }
 
@@ -107,9 +107,9 @@ public sealed partial class KvStore
     internal bool TryMoveListElement(in Context ctx, ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination, bool fromLeft, bool toLeft, out byte[]? value)
     {
         value = null;
-        if (!TryLookup(ctx, source, read: false, out KvEntry? se, out KvList? src)) return false;
-        if (se is null || src is null || src.Count == 0) return true;
-        if (!TryLookup(ctx, destination, read: false, out KvEntry? de, out KvList? dst)) return false;
+        if (!TryLookupValue(ctx, source, read: false, out KvList? src)) return false;
+        if (src is null || src.Count == 0) return true;
+        if (!TryLookupValue(ctx, destination, read: false, out KvList? dst)) return false;
         value = src.Pop(fromLeft);
         if (dst is null)
         {
@@ -118,8 +118,8 @@ public sealed partial class KvStore
         }
         dst.Push(value, toLeft);
         Changed(ctx, destination, KvEventClass.List, toLeft ? "lpush" : "rpush");
-        Changed(ctx, se.Key, KvEventClass.List, fromLeft ? "lpop" : "rpop");
-        DeleteIfEmpty(ctx, se);
+        Changed(ctx, source, KvEventClass.List, fromLeft ? "lpop" : "rpop");
+        DeleteIfEmpty(ctx, source, src);
         return true;
     }
 
@@ -128,13 +128,13 @@ public sealed partial class KvStore
     private void Push(in Context ctx, bool left, bool onlyExisting)
     {
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? e, out KvList? list)) return;
+        if (!TryLookupValue(ctx, key, read: false, out KvList? list)) return;
         if (onlyExisting && list is null)
         {
             ctx.Reply.WriteInteger(0);
             return;
         }
-        long length = PushList(ctx, key, e, list, left, 2);
+        long length = PushList(ctx, key, list, left, 2);
         ctx.LogSelf();
         ctx.Reply.WriteInteger(length);
     }
@@ -154,8 +154,8 @@ public sealed partial class KvStore
             return;
         }
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? e, out KvList? _)) return;
-        if (e is null)
+        if (!TryLookupValue(ctx, key, read: false, out KvList? list)) return;
+        if (list is null)
         {
             if (hasCount) ctx.Reply.WriteNullArray();
             else ctx.Reply.WriteNullBulkString();
@@ -166,12 +166,12 @@ public sealed partial class KvStore
             ctx.Reply.WriteArrayHeader(0);
             return;
         }
-        TryPopList(ctx, key, left, hasCount ? count : 0, withKey: false, e); // the entry found above: no second lookup
+        TryPopList(ctx, key, left, hasCount ? count : 0, withKey: false, list); // the list found above: no second lookup
     }
 
     private void LLen(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvList? list)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvList? list)) return;
         ctx.Reply.WriteInteger(list?.Count ?? 0);
     }
 
@@ -192,7 +192,7 @@ public sealed partial class KvStore
     private void LRange(in Context ctx)
     {
         if (!TryGetInt64(ctx, 2, out long start) || !TryGetInt64(ctx, 3, out long end)) return;
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvList? list)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvList? list)) return;
         if (list is null || !ClampRange(start, end, list.Count, out int from, out int to))
         {
             ctx.Reply.WriteArrayHeader(0);
@@ -204,7 +204,7 @@ public sealed partial class KvStore
 
     private void LIndex(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvList? list)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvList? list)) return;
         if (list is null)
         {
             ctx.Reply.WriteNullBulkString();
@@ -219,7 +219,7 @@ public sealed partial class KvStore
     private void LSet(in Context ctx)
     {
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? e, out KvList? list)) return;
+        if (!TryLookupValue(ctx, key, read: false, out KvList? list)) return;
         if (list is null)
         {
             ctx.Reply.WriteError(KvErrors.NoSuchKey);
@@ -249,7 +249,7 @@ public sealed partial class KvStore
             return;
         }
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? _, out KvList? list)) return;
+        if (!TryLookupValue(ctx, key, read: false, out KvList? list)) return;
         if (list is null)
         {
             ctx.Reply.WriteInteger(0);
@@ -280,8 +280,8 @@ public sealed partial class KvStore
     {
         if (!TryGetInt64(ctx, 2, out long count)) return;
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? e, out KvList? list)) return;
-        if (e is null || list is null)
+        if (!TryLookupValue(ctx, key, read: false, out KvList? list)) return;
+        if (list is null)
         {
             ctx.Reply.WriteInteger(0);
             return;
@@ -299,7 +299,7 @@ public sealed partial class KvStore
         {
             ctx.LogSelf();
             Changed(ctx, key, KvEventClass.List, "lrem");
-            DeleteIfEmpty(ctx, e);
+            DeleteIfEmpty(ctx, key, list);
         }
         ctx.Reply.WriteInteger(removed);
     }
@@ -308,8 +308,8 @@ public sealed partial class KvStore
     {
         if (!TryGetInt64(ctx, 2, out long start) || !TryGetInt64(ctx, 3, out long end)) return;
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? e, out KvList? list)) return;
-        if (e is null || list is null)
+        if (!TryLookupValue(ctx, key, read: false, out KvList? list)) return;
+        if (list is null)
         {
             ctx.Reply.WriteOk();
             return;
@@ -319,7 +319,7 @@ public sealed partial class KvStore
         else list.Keep(0, 0);
         if (list.Count != before) ctx.LogSelf();
         Changed(ctx, key, KvEventClass.List, "ltrim");
-        DeleteIfEmpty(ctx, e);
+        DeleteIfEmpty(ctx, key, list);
         ctx.Reply.WriteOk();
     }
 
@@ -362,7 +362,7 @@ public sealed partial class KvStore
             }
         }
         bool hasCount = count >= 0;
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvList? list)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvList? list)) return;
         if (list is null)
         {
             if (hasCount) ctx.Reply.WriteArrayHeader(0);
@@ -482,9 +482,9 @@ public sealed partial class KvStore
         if (!TryParseMPop(ctx, 1, out int numkeys, out bool left, out long count)) return;
         for (int i = 2; i < 2 + numkeys; i++)
         {
-            if (!TryLookup(ctx, ctx[i], read: false, out KvEntry? e, out KvList? _)) return;
-            if (e is null) continue;
-            if (TryPopList(ctx, ctx[i], left, count, withKey: true)) return;
+            if (!TryLookupValue(ctx, ctx[i], read: false, out KvList? list)) return;
+            if (list is null) continue;
+            if (TryPopList(ctx, ctx[i], left, count, withKey: true, list)) return;
         }
         ctx.Reply.WriteNullArray();
     }

@@ -35,7 +35,7 @@ public sealed partial class KvStore
     private void SAdd(in Context ctx)
     {
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? _, out KvSet? set)) return;
+        if (!TryLookupValue(ctx, key, read: false, out KvSet? set)) return;
         if (set is null)
         {
             set = KvSet.CreateFor(ctx[2]);
@@ -54,7 +54,7 @@ public sealed partial class KvStore
 
     private void SRem(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: false, out KvEntry? e, out KvSet? set)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: false, out KvSet? set)) return;
         long removed = 0;
         if (set is not null)
         {
@@ -68,15 +68,15 @@ public sealed partial class KvStore
         if (removed > 0)
         {
             ctx.LogSelf();
-            Changed(ctx, e!.Key, KvEventClass.Set, "srem");
-            DeleteIfEmpty(ctx, e);
+            Changed(ctx, ctx[1], KvEventClass.Set, "srem");
+            DeleteIfEmpty(ctx, ctx[1], set!);
         }
         ctx.Reply.WriteInteger(removed);
     }
 
     private void SMembers(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvSet? set)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvSet? set)) return;
         WriteSet(ctx, set);
     }
 
@@ -89,20 +89,20 @@ public sealed partial class KvStore
 
     private void SIsMember(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvSet? set)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvSet? set)) return;
         ctx.Reply.WriteInteger(set is not null && set.Contains(ctx[2]) ? 1 : 0);
     }
 
     private void SMIsMember(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvSet? set)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvSet? set)) return;
         ctx.Reply.WriteArrayHeader(ctx.Count - 2);
         for (int j = 2; j < ctx.Count; j++) ctx.Reply.WriteInteger(set is not null && set.Contains(ctx[j]) ? 1 : 0);
     }
 
     private void SCard(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvSet? set)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvSet? set)) return;
         ctx.Reply.WriteInteger(set?.Count ?? 0);
     }
 
@@ -116,7 +116,7 @@ public sealed partial class KvStore
         ReadOnlySpan<byte> key = ctx[1];
         if (ctx.Count == 2)
         {
-            if (!TryLookup(ctx, key, read: false, out KvEntry? e1, out KvSet? single)) return;
+            if (!TryLookupValue(ctx, key, read: false, out KvSet? single)) return;
             if (single is null)
             {
                 ctx.Reply.WriteNullBulkString();
@@ -124,9 +124,9 @@ public sealed partial class KvStore
             }
             byte[] member = single.Random(_random);
             single.Remove(member);
-            ctx.Log("SREM"u8.ToArray(), e1!.Key, member); // the effect, not the random command
+            if (ctx.Aof is not null) ctx.Log(LogBuilder().Add("SREM"u8).Add(key).Add(member).Build()); // the effect, not the random command
             Changed(ctx, key, KvEventClass.Set, "spop");
-            DeleteIfEmpty(ctx, e1);
+            DeleteIfEmpty(ctx, key, single);
             ctx.Reply.WriteBulkString(member);
             return;
         }
@@ -195,13 +195,13 @@ public sealed partial class KvStore
         }
         if (ctx.Count == 2)
         {
-            if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvSet? single)) return;
+            if (!TryLookupValue(ctx, ctx[1], read: true, out KvSet? single)) return;
             if (single is null) ctx.Reply.WriteNullBulkString();
             else ctx.Reply.WriteBulkString(single.Random(_random));
             return;
         }
         if (!TryGetRandomCount(ctx, 2, out long count)) return;
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvSet? set)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvSet? set)) return;
         if (set is null || count == 0)
         {
             ctx.Reply.WriteArrayHeader(0);
@@ -411,7 +411,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(KvErrors.InvalidCursor);
             return;
         }
-        if (!TryLookup(ctx, ctx[1], read: true, out KvEntry? _, out KvSet? set)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvSet? set)) return;
         if (set is null)
         {
             WriteScanReply(ctx, 0, 0);

@@ -284,11 +284,13 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(KvErrors.WrongArity(ctx.Name));
             return;
         }
+        KvDatabase db = ctx.Db;
         if (nx)
         {
             for (int i = 1; i < ctx.Count; i += 2)
             {
-                if (Lookup(ctx, ctx[i]) is not null)
+                int row = db.RowOf(ctx[i]); // a live key by row; an expired one through Lookup, which removes it
+                if (row >= 0 && (IsLiveRow(db, row, ctx.Now) || Lookup(ctx, ctx[i]) is not null))
                 {
                     ctx.Reply.WriteInteger(0);
                     return;
@@ -296,7 +298,21 @@ public sealed partial class KvStore
             }
         }
         for (int i = 1; i < ctx.Count; i += 2)
-            SetString(ctx, ctx[i], Lookup(ctx, ctx[i]), i + 1, -1, keepTtl: false);
+        {
+            ReadOnlySpan<byte> key = ctx[i];
+            int row;
+            if (!ctx.Command.HasOwnArray(i + 1) && ctx[i + 1].Length <= KvDatabase.PackedValueMaxBytes &&
+                (row = db.RowOf(key)) >= 0 && IsLiveRow(db, row, ctx.Now))
+            {
+                // A live key and a short value: SetString's effects by row, as SET's fast path (no KvEntry per key).
+                db.ReplacePackedStringRow(row, ctx[i + 1]);
+                db.ClearExpireRow(row);
+            }
+            else
+            {
+                SetString(ctx, key, Lookup(ctx, key), i + 1, -1, keepTtl: false);
+            }
+        }
         ctx.LogSelf();
         for (int i = 1; i < ctx.Count; i += 2) Changed(ctx, ctx[i], KvEventClass.String, "set");
         if (nx) ctx.Reply.WriteInteger(1);

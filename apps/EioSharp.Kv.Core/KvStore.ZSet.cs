@@ -291,18 +291,18 @@ public sealed partial class KvStore
     // ---------------------------------------------------------------- reusable primitives
 
     /// <summary>Removes up to <paramref name="count"/> entries with the lowest (or, with <paramref name="max"/>, highest)
-    /// scores from the sorted set of <paramref name="entry"/>: notifies zpopmin/zpopmax (and del when the key is left
+    /// scores from the sorted set <paramref name="zset"/>, the live value at <paramref name="key"/>: notifies zpopmin/zpopmax (and del when the key is left
     /// empty, which removes it) and logs <c>ZPOPMIN|ZPOPMAX key n</c> to the AOF. For ZPOPMIN/ZMPOP and the blocking pops.</summary>
     /// <returns>The removed entries, in pop order.</returns>
-    internal List<ZEntry> ZPopEntries(in Context ctx, KvEntry entry, KvZSet zset, bool max, long count)
+    internal List<ZEntry> ZPopEntries(in Context ctx, ReadOnlySpan<byte> key, KvZSet zset, bool max, long count)
     {
         long n = Math.Min(count, zset.Length);
         List<ZEntry> popped = max ? zset.RemoveRange(zset.Length - n, zset.Length - 1) : zset.RemoveRange(0, n - 1);
         if (max) popped.Reverse();
         if (popped.Count == 0) return popped;
-        ctx.Log(max ? "ZPOPMAX"u8.ToArray() : "ZPOPMIN"u8.ToArray(), entry.Key, Bytes(popped.Count));
-        Changed(ctx, entry.Key, KvEventClass.ZSet, max ? "zpopmax" : "zpopmin");
-        DeleteIfEmpty(ctx, entry);
+        if (ctx.Aof is not null) ctx.Log(LogBuilder().Add(max ? "ZPOPMAX"u8 : "ZPOPMIN"u8).Add(key).Add(popped.Count).Build());
+        Changed(ctx, key, KvEventClass.ZSet, max ? "zpopmax" : "zpopmin");
+        DeleteIfEmpty(ctx, key, zset);
         return popped;
     }
 
@@ -366,7 +366,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(ZErrIncrPair);
             return;
         }
-        var scores = new double[elements];
+        Span<double> scores = elements <= 32 ? stackalloc double[32] : new double[elements]; // no array per ZADD of a few pairs
         for (int j = 0; j < elements; j++)
         {
             if (!TryParseScore(ctx[scoreIndex + j * 2], out scores[j]))
@@ -376,7 +376,7 @@ public sealed partial class KvStore
             }
         }
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? entry, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, key, read: false, out KvZSet? zset)) return;
         long added = 0, updated = 0, processed = 0;
         double last = 0;
         if (zset is null)
@@ -388,7 +388,7 @@ public sealed partial class KvStore
                 return;
             }
             zset = KvZSet.Create(Encodings, ctx[scoreIndex + 1].Length);
-            entry = AddKey(ctx, key, zset);
+            AddKey(ctx, key, zset);
         }
         for (int j = 0; j < elements; j++)
         {
@@ -444,7 +444,7 @@ public sealed partial class KvStore
     private void ZRem(in Context ctx)
     {
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? entry, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, key, read: false, out KvZSet? zset)) return;
         if (zset is null)
         {
             ctx.Reply.WriteInteger(0);
@@ -460,14 +460,14 @@ public sealed partial class KvStore
         {
             ctx.LogSelf();
             Changed(ctx, key, KvEventClass.ZSet, "zrem");
-            DeleteIfEmpty(ctx, entry!);
+            DeleteIfEmpty(ctx, key, zset);
         }
         ctx.Reply.WriteInteger(deleted);
     }
 
     private void ZCard(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         ctx.Reply.WriteInteger(zset?.Length ?? 0);
     }
 
@@ -480,7 +480,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(lex ? KvErrors.MinOrMaxNotValidString : KvErrors.MinOrMaxNotFloat);
             return;
         }
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         if (zset is null)
         {
             ctx.Reply.WriteInteger(0);
@@ -493,14 +493,14 @@ public sealed partial class KvStore
 
     private void ZScore(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         if (zset is not null && zset.TryGetScore(ctx[2], out double score)) WriteScore(ctx.Reply, score);
         else ctx.Reply.WriteNullBulkString();
     }
 
     private void ZMScore(in Context ctx)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         ctx.Reply.WriteArrayHeader(ctx.Count - 2);
         for (int i = 2; i < ctx.Count; i++)
         {
@@ -511,7 +511,7 @@ public sealed partial class KvStore
 
     private void ZRank(in Context ctx, bool reverse)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         long rank = zset?.Rank(ctx[2]) ?? -1;
         if (rank < 0) ctx.Reply.WriteNullBulkString();
         else ctx.Reply.WriteInteger(reverse ? zset!.Length - 1 - rank : rank);
@@ -624,7 +624,7 @@ public sealed partial class KvStore
                 }
                 break;
         }
-        if (!TryLookup(ctx, ctx[keyIndex], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[keyIndex], read: true, out KvZSet? zset)) return;
         List<ZEntry> result = zset is null ? []
             : type switch
             {
@@ -670,7 +670,7 @@ public sealed partial class KvStore
             return;
         }
         ReadOnlySpan<byte> key = ctx[1];
-        if (!TryLookup(ctx, key, read: false, out KvEntry? entry, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, key, read: false, out KvZSet? zset)) return;
         if (zset is null)
         {
             ctx.Reply.WriteInteger(0);
@@ -708,7 +708,7 @@ public sealed partial class KvStore
             zset.RemoveRange(lo, hi - 1);
             ctx.LogSelf();
             Changed(ctx, key, KvEventClass.ZSet, type switch { ZRangeType.Rank => "zremrangebyrank", ZRangeType.Score => "zremrangebyscore", _ => "zremrangebylex" });
-            DeleteIfEmpty(ctx, entry!);
+            DeleteIfEmpty(ctx, key, zset);
         }
         ctx.Reply.WriteInteger(deleted);
     }
@@ -726,13 +726,13 @@ public sealed partial class KvStore
         if (ctx.Count == 3 && !TryGetRangeInt64(ctx, 2, 0, long.MaxValue, KvErrors.NotPositive, out count))
             return;
         bool nested = ctx.Reply.IsResp3 && count != -1;
-        if (!TryLookup(ctx, ctx[1], read: false, out KvEntry? entry, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: false, out KvZSet? zset)) return;
         if (zset is null || count == 0)
         {
             ctx.Reply.WriteArrayHeader(0);
             return;
         }
-        List<ZEntry> popped = ZPopEntries(ctx, entry!, zset, max, count == -1 ? 1 : count);
+        List<ZEntry> popped = ZPopEntries(ctx, ctx[1], zset, max, count == -1 ? 1 : count);
         ctx.Reply.WriteArrayHeader(nested ? popped.Count : popped.Count * 2);
         foreach (ZEntry e in popped)
         {
@@ -776,9 +776,9 @@ public sealed partial class KvStore
         if (count == -1) count = 1;
         for (int i = 2; i < 2 + numKeys; i++)
         {
-            if (!TryLookup(ctx, ctx[i], read: false, out KvEntry? entry, out KvZSet? zset)) return;
+            if (!TryLookupValue(ctx, ctx[i], read: false, out KvZSet? zset)) return;
             if (zset is null) continue;
-            List<ZEntry> popped = ZPopEntries(ctx, entry!, zset, max, count);
+            List<ZEntry> popped = ZPopEntries(ctx, ctx[i], zset, max, count);
             ctx.Reply.WriteArrayHeader(2);
             ctx.Reply.WriteBulkString(ctx[i]);
             ctx.Reply.WriteArrayHeader(popped.Count);
@@ -816,7 +816,7 @@ public sealed partial class KvStore
             ZRandMemberWithCount(ctx, l, withScores);
             return;
         }
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         if (zset is null)
         {
             ctx.Reply.WriteNullBulkString();
@@ -827,7 +827,7 @@ public sealed partial class KvStore
 
     private void ZRandMemberWithCount(in Context ctx, long count, bool withScores)
     {
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         if (zset is null || count == 0)
         {
             ctx.Reply.WriteArrayHeader(0);
@@ -1074,7 +1074,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(KvErrors.InvalidCursor);
             return;
         }
-        if (!TryLookup(ctx, ctx[1], read: true, out _, out KvZSet? zset)) return;
+        if (!TryLookupValue(ctx, ctx[1], read: true, out KvZSet? zset)) return;
         if (zset is null)
         {
             ctx.Reply.WriteArrayHeader(2);

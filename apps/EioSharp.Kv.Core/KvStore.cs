@@ -495,6 +495,13 @@ public sealed partial class KvStore
 
     internal static bool IsExpired(KvEntry e, long now) => e.ExpireAt >= 0 && now > e.ExpireAt;
 
+    /// <summary>Whether the key in <paramref name="row"/> (a row that holds a key) has not expired at <paramref name="now"/>.</summary>
+    internal static bool IsLiveRow(KvDatabase db, int row, long now)
+    {
+        long expireAt = db.ExpireAtOf(row);
+        return expireAt < 0 || now <= expireAt;
+    }
+
     private void ExpireNow(KvDatabase db, KvEntry e)
     {
         db.Remove(e);
@@ -587,6 +594,39 @@ public sealed partial class KvStore
         return true;
     }
 
+    /// <summary>The live <typeparamref name="T"/> at <paramref name="key"/>, found by its row without a <see cref="KvEntry"/>
+    /// handle (a lookup's handle was one ~56 B object per LPUSH, SADD, HSET, ZADD, ...); a read counts the hit and records
+    /// the access through the database's reused handle as <see cref="LookupRead"/> does. False, with nothing counted,
+    /// when the key is missing, expired or of another type: the caller then takes the general path
+    /// (<see cref="TryLookup{T}"/>), which expires the key
+    /// (notifications, expired count), counts the miss (keymiss event) or replies WRONGTYPE.</summary>
+    internal bool TryFindLive<T>(in Context ctx, ReadOnlySpan<byte> key, bool read, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? value) where T : KvObject
+    {
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(key);
+        long expireAt;
+        if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt) && db.ItemAt(row) is KvKeyedValue { Value: T found })
+        {
+            if (read)
+            {
+                KeyspaceHits++;
+                Touch(db.ReusedHandle(row));
+            }
+            value = found;
+            return true;
+        }
+        value = null;
+        return false;
+    }
+
+    /// <summary><see cref="TryLookup{T}"/> for a caller that
+    /// needs only the value: a live key of the right type is found by row (<see cref="TryFindLive{T}"/>, no handle);
+    /// anything else takes the general path (expiry, miss count, WRONGTYPE unchanged).</summary>
+    /// <returns>False when the key holds another type (WRONGTYPE written); true otherwise, <paramref name="value"/>
+    /// null when the key does not exist.</returns>
+    internal bool TryLookupValue<T>(in Context ctx, ReadOnlySpan<byte> key, bool read, out T? value) where T : KvObject =>
+        TryFindLive(ctx, key, read, out value) || TryLookup(ctx, key, read, out _, out value);
+
     /// <summary>Finds a key that must hold a string; writes WRONGTYPE and returns false when it holds another type.</summary>
     internal bool TryLookupString(in Context ctx, ReadOnlySpan<byte> key, bool read, out KvEntry? entry)
     {
@@ -636,6 +676,14 @@ public sealed partial class KvStore
     /// <summary>Removes the key when its collection has no elements left (Redis never keeps an empty collection);
     /// notifies <c>del</c> when it does.</summary>
     /// <returns>True when the key was removed.</returns>
+    /// <summary><see cref="DeleteIfEmpty(in Context, KvEntry)"/> for a caller that found <paramref name="value"/> (the live
+    /// value at <paramref name="key"/>) without a handle: the key is looked up again only when it must go.</summary>
+    internal bool DeleteIfEmpty(in Context ctx, ReadOnlySpan<byte> key, KvObject value)
+    {
+        if (value.Length > 0 || value.Type == KvType.Stream) return false;
+        return ctx.Db.Lookup.TryGetValue(key, out KvEntry? e) && DeleteIfEmpty(ctx, e);
+    }
+
     internal bool DeleteIfEmpty(in Context ctx, KvEntry e)
     {
         if (e.Value is not KvObject o || o.Length > 0 || o.Type == KvType.Stream) return false; // Redis keeps empty streams

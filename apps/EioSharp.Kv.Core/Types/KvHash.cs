@@ -48,6 +48,26 @@ internal sealed class KvHash : KvObject, IKvHashFields
     }
 
     /// <summary>Sets <paramref name="field"/>; true when it is new. Converts like Redis's hashTypeSet.</summary>
+    /// <summary><see cref="Set(byte[], byte[], KvEncodingLimits)"/> from spans (HSET's arguments): the listpack form
+    /// copies the bytes into the pack, so arrays are made only for the hashtable form (no two arrays per HSET of a small
+    /// hash).</summary>
+    public bool Set(ReadOnlySpan<byte> field, ReadOnlySpan<byte> value, KvEncodingLimits limits)
+    {
+        if (_table is null && (field.Length > limits.HashMaxListpackValue || value.Length > limits.HashMaxListpackValue)) ConvertToHashtable();
+        if (_table is not null) return _table.Set(field.ToArray(), value.ToArray());
+        int at = IndexOf(field);
+        if (at >= 0)
+        {
+            _pack.Replace(_pack.Skip(at), value);
+            return false;
+        }
+        _pack.Append(field);
+        _pack.Append(value);
+        _pairCount++;
+        if (_pairCount > limits.HashMaxListpackEntries) ConvertToHashtable();
+        return true;
+    }
+
     public bool Set(byte[] field, byte[] value, KvEncodingLimits limits)
     {
         if (_table is null && (field.Length > limits.HashMaxListpackValue || value.Length > limits.HashMaxListpackValue)) ConvertToHashtable();
