@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Instructions per BLPOP/LPUSH ping-pong round trip (issue 12) in the server process, counted by valgrind's callgrind
+# (every thread of the server; the load generator runs outside valgrind): a figure the machine's load does not move.
+#
+#   bench/kv-pingpong-instructions.sh TARGET ...   # TARGET: a directory or path of EioSharp.Kv.dll, or "redis"
+#
+# For each target the server starts under callgrind (counting from the start), answers a warm-up of WARMUP round trips,
+# then its counters are zeroed (callgrind_control -z), ROUNDS round trips run (bench/EioSharp.Kv.LoadGen pingpong), and
+# the counters are dumped (callgrind_control -d): instructions / ROUNDS is the figure. The same is then done for an idle
+# stretch as long as the measured one (timers: the cron, the block-timeout fiber, the runtime's own threads), and that
+# is subtracted ("net"). The whole is repeated REPEATS times per target, alternating targets; medians are printed.
+# As bench/trace-overhead-instructions.sh: FullOpts code without tiering (DOTNET_TieredCompilation=0,
+# DOTNET_JitEnableOptionalRelocs=0), no background GC (DOTNET_gcConcurrent=0), no W^X double mapping.
+# With TOP=N (default 0) the N functions with the highest self cost of the last measured dump of each target are printed,
+# managed ones named through the runtime's perf map (DOTNET_PerfMapEnabled=1).
+#
+# Environment: ROUNDS (2000), WARMUP (500), REPEATS (3), LOADGEN_DLL, KV_ARGS (extra server arguments), TOP (0).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROUNDS="${ROUNDS:-2000}"; WARMUP="${WARMUP:-500}"; REPEATS="${REPEATS:-3}"; TOP="${TOP:-0}"
+LOADGEN_DLL="${LOADGEN_DLL:-$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll}"
+KV_ARGS="${KV_ARGS:-}"
+command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
+[ $# -gt 0 ] || { sed -n '2,18p' "$0"; exit 2; }
+WORK="$(mktemp -d /tmp/kv-pp-instr.XXXXXX)"; SPID=""
+cleanup() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+total_ir() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
+
+# Waits until callgrind has written dump number $2 of process $1 (callgrind_control -d returns before the file is whole).
+wait_dump() {
+  local f="$WORK/callgrind.out.$1.$2"
+  for _ in $(seq 1 600); do
+    if [ -f "$f" ] && grep -q '^totals:\|^summary:' "$f"; then echo "$f"; return 0; fi
+    sleep 0.2
+  done
+  echo "no dump $f" >&2; return 1
+}
+
+measure() { # target run -> prints "target run ir_rounds ir_idle"
+  local target=$1 run=$2 port dir dll
+  port=$(free_port); dir="$WORK/data.$run"; rm -rf "$dir"; mkdir -p "$dir"
+  if [ "$target" = redis ]; then
+    (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
+      redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --save '' >"$WORK/server.log" 2>&1) &
+  else
+    dll=$target; [ -d "$dll" ] && dll="$dll/EioSharp.Kv.dll"
+    # shellcheck disable=SC2086
+    (cd "$WORK" && DOTNET_TieredCompilation=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
+      DOTNET_JitEnableOptionalRelocs=0 DOTNET_PerfMapEnabled=1 DOTNET_PerfMapIgnoreSignal=1 \
+      exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
+      dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir" $KV_ARGS >"$WORK/server.log" 2>&1) &
+  fi
+  SPID=$!
+  for _ in $(seq 1 1200); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.25; done
+  dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$WARMUP" --timeout 600 >/dev/null
+  callgrind_control -z "$SPID" >/dev/null
+  local t0 t1 secs f1 f2
+  t0=$(date +%s.%N)
+  dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$ROUNDS" --timeout 900 >/dev/null
+  t1=$(date +%s.%N)
+  callgrind_control -d "$SPID" >/dev/null
+  f1=$(wait_dump "$SPID" 1)
+  secs=$(python3 -c "print($t1 - $t0)")
+  callgrind_control -z "$SPID" >/dev/null
+  sleep "$secs"
+  callgrind_control -d "$SPID" >/dev/null
+  f2=$(wait_dump "$SPID" 2)
+  echo "$target $run $(total_ir "$f1") $(total_ir "$f2") $secs"
+  if [ "$TOP" -gt 0 ]; then
+    cp "$f1" "$WORK/last.$run.out"
+    [ -f "/tmp/perf-$SPID.map" ] && cp "/tmp/perf-$SPID.map" "$WORK/last.$run.map"
+  fi
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || kill "$SPID" 2>/dev/null || true
+  wait "$SPID" 2>/dev/null || true
+  SPID=""
+}
+
+: >"$WORK/runs.txt"
+run=0
+for rep in $(seq 1 "$REPEATS"); do
+  for t in "$@"; do
+    run=$((run + 1))
+    measure "$t" "$run" | tee -a "$WORK/runs.txt" >&2
+    if [ "$TOP" -gt 0 ] && [ "$rep" = "$REPEATS" ]; then
+      echo "== top $TOP self cost, $t (last run; instructions per round trip)"
+      python3 "$ROOT/bench/lib/callgrind-self.py" "$WORK/last.$run.out" "$WORK/last.$run.map" "$ROUNDS" "$TOP" || true
+    fi
+  done
+done
+python3 - "$WORK/runs.txt" "$ROUNDS" <<'PY'
+import statistics, sys
+rounds = int(sys.argv[2])
+rows = {}
+for line in open(sys.argv[1]):
+    t, run, ir, idle, secs = line.split()
+    rows.setdefault(t, []).append((int(ir) / rounds, (int(ir) - int(idle)) / rounds))
+print(f"| target | instructions per round trip (median) | net of idle (median) | runs (gross) |")
+print("|---|---:|---:|---|")
+for t, v in rows.items():
+    g = statistics.median(x for x, _ in v); n = statistics.median(y for _, y in v)
+    print(f"| {t} | {g:,.0f} | {n:,.0f} | {', '.join(f'{x:,.0f}' for x, _ in v)} |")
+PY
