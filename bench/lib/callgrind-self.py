@@ -105,7 +105,7 @@ def main():
             name = fn
             if fn.startswith("0x") or fn == "???" or "???" in obj:
                 addr = pos[positions.index("instr")] if "instr" in positions else None
-                name = (addr is not None and managed(addr)) or ("[jit/unknown] " + fn)
+                name = (addr is not None and managed(addr)) or (f"[{obj.rsplit('/', 1)[-1]}] " + fn)
             self_cost[name] = self_cost.get(name, 0) + ir
             continue
     print(f"total {total / divisor:,.0f} per unit ({total:,} instructions)")
