@@ -18,6 +18,9 @@
 # With TOP=N (default 0) the N functions with the highest self cost of the last measured dump of each target are printed,
 # managed ones named through the runtime's perf map (DOTNET_PerfMapEnabled=1).
 #
+# Known problem (session 14, load 50-120): three of five Kv servers under callgrind never finished starting (idle in
+# io_cqring_wait, no log line, after 30 s of CPU); the two that started were on the same backend (uring). If it
+# recurs, try KV_ARGS="--backend epoll" for every target of a comparison.
 # Environment: ROUNDS (500 per window), WINDOWS (3), WARMUP (1500), REPEATS (3), LOADGEN_DLL, KV_ARGS (extra server
 # arguments), TOP (0).
 set -euo pipefail
