@@ -105,6 +105,10 @@ public sealed class KvCommand
         _info = null;
     }
 
+    /// <summary>Takes <paramref name="other"/>'s table entry when it was looked up already (a copy of it with the same
+    /// name: no second lookup).</summary>
+    internal void ShareInfo(KvCommand other) => _info ??= Volatile.Read(ref other._info);
+
     /// <summary>Copies argument <paramref name="index"/> into a new array.</summary>
     public byte[] ToArray(int index) => this[index].ToArray();
 

@@ -3,42 +3,100 @@ using System.Buffers;
 namespace EioSharp.Kv;
 
 /// <summary>A connection's blocking command waiting for data (BLPOP and the like), as the store keeps it.</summary>
-/// <remarks>Created by <see cref="KvStore"/> when a blocking command finds nothing to serve; the server keeps the
-/// connection's request parked until <see cref="KvStore.TakeUnblocked()"/> hands the session back.</remarks>
+/// <remarks>Taken by <see cref="KvStore"/> from its pool of registrations when a blocking command finds nothing to serve;
+/// the server keeps the connection's request parked until <see cref="KvStore.TakeUnblocked()"/> hands the session back.
+/// A registration is recycled once its command ended (served, timed out, unblocked or cancelled): its properties describe
+/// the blocked command only while it is <see cref="KvSession.Blocked"/>. Each use has a new <see cref="Sequence"/> (a
+/// generation): a waiter node or a reference from an earlier use never matches it, so a stale registration is never
+/// served. Thread safety: none (the store owner).</remarks>
 public sealed class KvBlockedCommand
 {
-    internal KvBlockedCommand(KvCommand command, RespWriter reply, (int Db, byte[] Key)[] keys, long deadlineUnixMs, long sequence, KvBlockServe serve)
+    private const int KeepNodes = 16; // a pooled registration keeps at most this many waiter nodes (BLPOP k1 ... k16)
+
+    private readonly KvCommandBuilder _copy = new(); // the command's copy (a view over a receive buffer is overwritten), reused
+    private KvStore.BlockNode[] _nodes = [];
+
+    internal KvBlockedCommand()
     {
-        Command = command.ToOwned(); // kept until served: a view over the receive buffer would be overwritten
+        Command = null!;
+        Reply = null!;
+        Serve = null!;
+    }
+
+    /// <summary>Starts a use of this registration for <paramref name="command"/> (copied when it is a view over a receive
+    /// buffer; an owned command is immutable and kept as it is).</summary>
+    internal void Start(KvCommand command, RespWriter reply, long deadlineUnixMs, long sequence, KvBlockServe serve, Action<RespWriter>? timeoutReply)
+    {
+        if (command.IsView)
+        {
+            _copy.Start();
+            for (int i = 0; i < command.Count; i++) _copy.Add(command[i]);
+            KvCommand copy = _copy.Build();
+            copy.ShareInfo(command); // resolved already: no second table lookup
+            Command = copy;
+        }
+        else
+        {
+            Command = command;
+        }
         Reply = reply;
-        Keys = keys;
         DeadlineUnixMs = deadlineUnixMs;
         Sequence = sequence;
         Serve = serve;
+        TimeoutReply = timeoutReply;
+        Outcome = null;
+        NodeCount = 0;
     }
 
-    /// <summary>The blocking command.</summary>
-    public KvCommand Command { get; }
+    /// <summary>Ends a use: drops the references it held (the registration goes back to the store's pool).</summary>
+    internal void Clear()
+    {
+        _copy.Start(); // gives back a large argument's buffer
+        Command = null!;
+        Reply = null!;
+        Serve = null!;
+        TimeoutReply = null;
+        for (int i = 0; i < NodeCount; i++) _nodes[i].Clear();
+        if (_nodes.Length > KeepNodes) _nodes = [];
+        NodeCount = 0;
+    }
+
+    /// <summary>The blocking command (valid while it waits).</summary>
+    public KvCommand Command { get; private set; }
 
     /// <summary>Where its reply goes once it is served, times out or is unblocked.</summary>
-    internal RespWriter Reply { get; }
-
-    /// <summary>The keys it waits on, with their database.</summary>
-    internal (int Db, byte[] Key)[] Keys { get; }
+    internal RespWriter Reply { get; private set; }
 
     /// <summary>When it times out, in Unix milliseconds; -1: never.</summary>
-    public long DeadlineUnixMs { get; }
+    public long DeadlineUnixMs { get; private set; }
 
-    internal long Sequence { get; }
+    /// <summary>The generation of this use: the store's block counter when it blocked (orders timeouts; first blocked,
+    /// first served).</summary>
+    internal long Sequence { get; private set; }
 
-    internal KvBlockServe Serve { get; }
+    internal KvBlockServe Serve { get; private set; }
 
     /// <summary>Writes the reply when the command times out or CLIENT UNBLOCK ... TIMEOUT ends it (null: a nil array,
     /// as the blocking pops answer; WAIT answers the number of replicas that acknowledged, 0).</summary>
-    internal Action<RespWriter>? TimeoutReply { get; init; }
+    internal Action<RespWriter>? TimeoutReply { get; private set; }
 
-    /// <summary>How it ended (null while it waits).</summary>
+    /// <summary>How it ended (null while it waits; valid until the registration is used again).</summary>
     public KvUnblockReason? Outcome { get; internal set; }
+
+    /// <summary>Number of keys it waits on (its nodes in the keys' waiter lists: <see cref="Node"/>).</summary>
+    internal int NodeCount { get; private set; }
+
+    /// <summary>Node <paramref name="i"/> (below <see cref="NodeCount"/>).</summary>
+    internal KvStore.BlockNode Node(int i) => _nodes[i];
+
+    /// <summary>The next node, for one more key (reused from an earlier use when there is one).</summary>
+    internal KvStore.BlockNode AddNode()
+    {
+        if (NodeCount == _nodes.Length) Array.Resize(ref _nodes, Math.Max(2, _nodes.Length * 2));
+        KvStore.BlockNode node = _nodes[NodeCount] ??= new KvStore.BlockNode();
+        NodeCount++;
+        return node;
+    }
 }
 
 /// <summary>Why a blocked command stopped waiting.</summary>
@@ -62,7 +120,12 @@ public sealed partial class KvStore
     private const string TimeoutNotFloat = "ERR timeout is not a float or out of range";
     private const string TimeoutNegative = "ERR timeout is negative";
 
-    private readonly Dictionary<BlockKey, LinkedList<KvSession>> _blockedKeys = new(BlockKeyComparer.Instance);
+    private readonly Dictionary<BlockKey, BlockWaiters> _blockedKeys = new(BlockKeyComparer.Instance); // keys with waiters
+    // Waiter lists whose last waiter left, kept by key (up to IdleWaitersKept, keys up to IdleKeyBytes): a key blocked on
+    // again (each BLPOP/LPUSH ping-pong round) takes its list back instead of a new list and a copy of the key.
+    private readonly Dictionary<BlockKey, BlockWaiters> _idleWaiters = new(BlockKeyComparer.Instance);
+    private readonly Stack<KvBlockedCommand> _freeBlocked = new(); // ended registrations, reused (up to BlockedKept)
+    private const int IdleWaitersKept = 64, IdleKeyBytes = 256, BlockedKept = 256;
     private readonly List<BlockKey> _readyKeys = [];
     private readonly HashSet<BlockKey> _readySet = new(BlockKeyComparer.Instance);
     private readonly List<KvSession> _unblocked = [];
@@ -148,6 +211,7 @@ public sealed partial class KvStore
         KvBlockedCommand b = session.Blocked;
         RemoveBlocked(session);
         b.Outcome = KvUnblockReason.Cancelled;
+        Recycle(b);
         return true;
     }
 
@@ -289,39 +353,76 @@ public sealed partial class KvStore
         else ctx.Reply.WriteNullArray();
     }
 
-    /// <summary>Serves now when it can; otherwise blocks (or answers nil inside MULTI/scripts).</summary>
-    private void BlockOrServe(in Context ctx, (int, byte[])[] keys, long deadline, KvBlockServe serve, bool nilIsBulk)
+    /// <summary>Serves now when it can; otherwise blocks on the keys that are arguments <paramref name="firstKey"/> to
+    /// <paramref name="keyEnd"/> (exclusive) of the command (or answers nil inside MULTI/scripts).</summary>
+    private void BlockOrServe(in Context ctx, int firstKey, int keyEnd, long deadline, KvBlockServe serve, bool nilIsBulk)
     {
         if (serve(this, ctx)) return;
-        Block(ctx, keys, deadline, serve, nilIsBulk);
+        Block(ctx, firstKey, keyEnd, deadline, serve, nilIsBulk);
     }
 
-    /// <summary>Blocks after <paramref name="serve"/> found nothing (or answers nil inside MULTI/scripts).</summary>
-    private void Block(in Context ctx, (int, byte[])[] keys, long deadline, KvBlockServe serve, bool nilIsBulk, Action<RespWriter>? timeoutReply = null)
+    /// <summary>Blocks after <paramref name="serve"/> found nothing on the keys that are arguments <paramref name="firstKey"/>
+    /// to <paramref name="keyEnd"/> (exclusive) of the command, in the session's database (or answers nil inside
+    /// MULTI/scripts). Nothing is allocated for a key blocked on before (see <see cref="_idleWaiters"/>).</summary>
+    private void Block(in Context ctx, int firstKey, int keyEnd, long deadline, KvBlockServe serve, bool nilIsBulk, Action<RespWriter>? timeoutReply = null)
+    {
+        if (!StartBlock(ctx, deadline, serve, nilIsBulk, timeoutReply, out KvBlockedCommand? blocked)) return;
+        // The keys are read from the registration's copy of the command (the same arguments).
+        for (int i = firstKey; i < keyEnd; i++) AddWaiter(ctx.Session, blocked, ctx.Db.Index, blocked.Command[i]);
+    }
+
+    /// <summary>Blocks after <paramref name="serve"/> found nothing, waiting on <paramref name="keys"/> (or answers nil
+    /// inside MULTI/scripts).</summary>
+    private void Block(in Context ctx, (int Db, byte[] Key)[] keys, long deadline, KvBlockServe serve, bool nilIsBulk, Action<RespWriter>? timeoutReply = null)
+    {
+        if (!StartBlock(ctx, deadline, serve, nilIsBulk, timeoutReply, out KvBlockedCommand? blocked)) return;
+        foreach ((int db, byte[] key) in keys) AddWaiter(ctx.Session, blocked, db, key);
+    }
+
+    /// <summary>The part of a block common to its forms: nil when the command cannot block, else a registration taken
+    /// from the pool (a new generation) for the session.</summary>
+    private bool StartBlock(in Context ctx, long deadline, KvBlockServe serve, bool nilIsBulk, Action<RespWriter>? timeoutReply,
+        [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KvBlockedCommand? blocked)
     {
         if (!CanBlock(ctx))
         {
             if (timeoutReply is not null) timeoutReply(ctx.Reply);
             else if (nilIsBulk) ctx.Reply.WriteNullBulkString();
             else WriteNilArray(ctx);
-            return;
+            blocked = null;
+            return false;
         }
-        var blocked = new KvBlockedCommand(ctx.Command, ctx.Reply, keys, deadline, ++_blockSequence, serve) { TimeoutReply = timeoutReply };
+        blocked = _freeBlocked.TryPop(out KvBlockedCommand? free) ? free : new KvBlockedCommand();
+        blocked.Start(ctx.Command, ctx.Reply, deadline, ++_blockSequence, serve, timeoutReply);
         ctx.Session.Blocked = blocked;
         _blockedByClientId[ctx.Session.ClientId] = ctx.Session;
-        foreach ((int db, byte[] key) in keys)
-        {
-            var k = new BlockKey(db, key);
-            if (!_blockedKeys.TryGetValue(k, out LinkedList<KvSession>? list)) _blockedKeys[k] = list = new LinkedList<KvSession>();
-            if (!list.Contains(ctx.Session)) list.AddLast(ctx.Session);
-        }
+        return true;
     }
 
-    private (int, byte[])[] KeysOf(in Context ctx, int first, int lastExclusive)
+    /// <summary>Appends <paramref name="session"/> to the waiters of (<paramref name="db"/>, <paramref name="key"/>), once
+    /// (BLPOP k k 0 waits once on k), with a node of its registration.</summary>
+    private void AddWaiter(KvSession session, KvBlockedCommand blocked, int db, ReadOnlySpan<byte> key)
     {
-        var keys = new (int, byte[])[lastExclusive - first];
-        for (int i = first; i < lastExclusive; i++) keys[i - first] = (ctx.Db.Index, ctx.Command.ToArray(i));
-        return keys;
+        var span = new BlockKeySpan(db, key);
+        if (!_blockedKeys.GetAlternateLookup<BlockKeySpan>().TryGetValue(span, out BlockWaiters? waiters))
+        {
+            if (_idleWaiters.GetAlternateLookup<BlockKeySpan>().Remove(span, out BlockKey idleKey, out BlockWaiters? idle))
+            {
+                waiters = idle; // the key's list from an earlier block: no new list, no copy of the key
+                _blockedKeys.Add(idleKey, waiters);
+            }
+            else
+            {
+                var k = new BlockKey(db, key.ToArray(), BlockKeyComparer.Hash(db, key));
+                waiters = new BlockWaiters(k);
+                _blockedKeys.Add(k, waiters);
+            }
+        }
+        else if (waiters.Tail is { } tail && ReferenceEquals(tail.Session, session) && tail.Sequence == blocked.Sequence)
+        {
+            return; // the same key twice in the command: it waits once (nobody else blocks while this command does)
+        }
+        waiters.Append(blocked.AddNode(), session, blocked.Sequence);
     }
 
     // BLPOP/BRPOP key [key ...] timeout
@@ -336,9 +437,7 @@ public sealed partial class KvStore
                 return;
             }
         }
-        KvBlockServe serve = left ? s_serveBlpop : s_serveBrpop;
-        if (serve(this, ctx)) return; // served at once: no key list to build
-        Block(ctx, KeysOf(ctx, 1, ctx.Count - 1), deadline, serve, nilIsBulk: false);
+        BlockOrServe(ctx, 1, ctx.Count - 1, deadline, left ? s_serveBlpop : s_serveBrpop, nilIsBulk: false);
     }
 
     private static readonly byte[] s_lpop = "LPOP"u8.ToArray(), s_rpop = "RPOP"u8.ToArray();
@@ -388,7 +487,7 @@ public sealed partial class KvStore
         byte[][] args = timeoutIndex == 5
             ? [System.Text.Encoding.ASCII.GetBytes(nonBlocking), ctx.Command.ToArray(1), ctx.Command.ToArray(2), ctx.Command.ToArray(3), ctx.Command.ToArray(4)]
             : [System.Text.Encoding.ASCII.GetBytes(nonBlocking), ctx.Command.ToArray(1), ctx.Command.ToArray(2)];
-        BlockOrServe(ctx, KeysOf(ctx, 1, 2), deadline, (KvStore s, in Context c) =>
+        BlockOrServe(ctx, 1, 2, deadline, (KvStore s, in Context c) =>
         {
             KvEntry? e = s.Lookup(c, c[1]);
             if (e is null || e.Type != KvType.List) return false;
@@ -425,7 +524,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteRaw(first);
             return;
         }
-        BlockOrServe(ctx, KeysOf(ctx, 3, 3 + (int)numkeys), deadline, (KvStore s, in Context c) =>
+        BlockOrServe(ctx, 3, 3 + (int)numkeys, deadline, (KvStore s, in Context c) =>
         {
             byte[]? value = s.RunNested(c, args);
             if (value is null) return false;
@@ -448,7 +547,7 @@ public sealed partial class KvStore
             }
         }
         byte[] pop = System.Text.Encoding.ASCII.GetBytes(nonBlocking);
-        BlockOrServe(ctx, KeysOf(ctx, 1, ctx.Count - 1), deadline, (KvStore s, in Context c) =>
+        BlockOrServe(ctx, 1, ctx.Count - 1, deadline, (KvStore s, in Context c) =>
         {
             for (int i = 1; i < c.Count - 1; i++)
             {
@@ -485,14 +584,23 @@ public sealed partial class KvStore
             BlockKey k = _readyKeys[0];
             _readyKeys.RemoveAt(0);
             _readySet.Remove(k);
-            if (!_blockedKeys.TryGetValue(k, out LinkedList<KvSession>? waiters)) continue;
-            LinkedListNode<KvSession>? node = waiters.First;
+            if (!_blockedKeys.TryGetValue(k, out BlockWaiters? waiters)) continue;
+            BlockNode? node = waiters.Head;
             while (node is not null)
             {
-                LinkedListNode<KvSession>? nextNode = node.Next;
-                KvSession s = node.Value;
-                KvBlockedCommand b = s.Blocked!;
-                if (s.Closed)
+                BlockNode? nextNode = node.Next;
+                long nextSequence = nextNode?.Sequence ?? 0;
+                KvSession s = node.Session!;
+                KvBlockedCommand? b = s.Blocked;
+                if (b is null || b.Sequence != node.Sequence)
+                {
+                    // Not reached while every end of a block unlinks its nodes (RemoveBlocked): should a node of an
+                    // ended registration still be linked, it is dropped, never served (its generation is not the
+                    // session's current block).
+                    System.Diagnostics.Debug.Fail("a waiter of an ended blocked command was still linked");
+                    UnlinkWaiter(node);
+                }
+                else if (s.Closed)
                 {
                     CancelBlocked(s);
                 }
@@ -516,7 +624,9 @@ public sealed partial class KvStore
                     }
                     if (served) EndBlock(s, KvUnblockReason.Served, null);
                 }
-                if (!_blockedKeys.ContainsKey(k)) break; // the list of waiters went away with the last one
+                if (waiters.Count == 0) break; // the last waiter went (the list is idle now)
+                // The next waiter, unless it left meanwhile (its node then went back with its registration).
+                if (nextNode is null || nextNode.List != waiters || nextNode.Sequence != nextSequence) break;
                 node = nextNode;
             }
         }
@@ -535,6 +645,7 @@ public sealed partial class KvStore
             else WriteNilArrayTo(b.Reply);
         }
         _unblocked.Add(session);
+        Recycle(b);
     }
 
     private static void WriteNilArrayTo(RespWriter reply)
@@ -544,23 +655,89 @@ public sealed partial class KvStore
         else reply.WriteNullArray();
     }
 
+    /// <summary>Unlinks the session's blocked command from its keys' waiter lists (a list left empty goes idle, kept for
+    /// the key's next block) and from the blocked clients.</summary>
     private void RemoveBlocked(KvSession session)
     {
         KvBlockedCommand b = session.Blocked!;
-        foreach ((int db, byte[] key) in b.Keys)
-        {
-            var k = new BlockKey(db, key);
-            if (_blockedKeys.TryGetValue(k, out LinkedList<KvSession>? list))
-            {
-                list.Remove(session);
-                if (list.Count == 0) _blockedKeys.Remove(k);
-            }
-        }
+        for (int i = 0; i < b.NodeCount; i++) UnlinkWaiter(b.Node(i));
         _blockedByClientId.Remove(session.ClientId);
         session.Blocked = null;
     }
 
-    private readonly record struct BlockKey(int Db, byte[] Key);
+    private void UnlinkWaiter(BlockNode node)
+    {
+        if (node.List is not { } waiters) return;
+        waiters.Unlink(node);
+        if (waiters.Count == 0)
+        {
+            _blockedKeys.Remove(waiters.Key);
+            if (waiters.Key.Key.Length <= IdleKeyBytes && _idleWaiters.Count < IdleWaitersKept) _idleWaiters.TryAdd(waiters.Key, waiters);
+        }
+    }
+
+    /// <summary>An ended registration goes back to the pool (its outcome set, its reply written).</summary>
+    private void Recycle(KvBlockedCommand b)
+    {
+        b.Clear();
+        if (_freeBlocked.Count < BlockedKept) _freeBlocked.Push(b);
+    }
+
+    /// <summary>A blocked-on key with its database and its hash, computed once when the key's waiter list is made: the
+    /// ready set and the waiter dictionary hash it again on every write, serve and end of a block otherwise (a quarter of
+    /// a ping-pong round trip's instructions went to HashCode before, callgrind).</summary>
+    internal readonly record struct BlockKey(int Db, byte[] Key, int Hash);
+
+    /// <summary>The blocked commands waiting on one key, first blocked first (an intrusive list of their registrations'
+    /// nodes: nothing allocated per block).</summary>
+    internal sealed class BlockWaiters(BlockKey key)
+    {
+        public BlockKey Key { get; } = key;
+        public BlockNode? Head { get; private set; }
+        public BlockNode? Tail { get; private set; }
+        public int Count { get; private set; }
+
+        public void Append(BlockNode node, KvSession session, long sequence)
+        {
+            node.Session = session;
+            node.Sequence = sequence;
+            node.List = this;
+            node.Prev = Tail;
+            node.Next = null;
+            if (Tail is null) Head = node;
+            else Tail.Next = node;
+            Tail = node;
+            Count++;
+        }
+
+        public void Unlink(BlockNode node)
+        {
+            if (node.Prev is null) Head = node.Next;
+            else node.Prev.Next = node.Next;
+            if (node.Next is null) Tail = node.Prev;
+            else node.Next.Prev = node.Prev;
+            node.Clear();
+            Count--;
+        }
+    }
+
+    /// <summary>One blocked command in one key's <see cref="BlockWaiters"/>; owned by its <see cref="KvBlockedCommand"/>
+    /// and reused with it. <see cref="Sequence"/> is the registration's generation when it was linked.</summary>
+    internal sealed class BlockNode
+    {
+        internal KvSession? Session;
+        internal long Sequence;
+        internal BlockWaiters? List; // while linked, else null
+        internal BlockNode? Prev, Next;
+
+        internal void Clear()
+        {
+            Session = null;
+            List = null;
+            Prev = Next = null;
+            Sequence = 0;
+        }
+    }
 
     private readonly ref struct BlockKeySpan(int db, ReadOnlySpan<byte> key)
     {
@@ -572,14 +749,16 @@ public sealed partial class KvStore
     {
         public static readonly BlockKeyComparer Instance = new();
 
-        public bool Equals(BlockKey x, BlockKey y) => x.Db == y.Db && x.Key.AsSpan().SequenceEqual(y.Key);
+        public bool Equals(BlockKey x, BlockKey y) => x.Hash == y.Hash && x.Db == y.Db && x.Key.AsSpan().SequenceEqual(y.Key);
 
-        public int GetHashCode(BlockKey obj) => HashCode.Combine(obj.Db, ByteArrayComparer.Instance.GetHashCode(obj.Key));
+        public int GetHashCode(BlockKey obj) => obj.Hash;
 
         public bool Equals(BlockKeySpan alternate, BlockKey other) => alternate.Db == other.Db && alternate.Key.SequenceEqual(other.Key);
 
-        public int GetHashCode(BlockKeySpan alternate) => HashCode.Combine(alternate.Db, ByteArrayComparer.Instance.GetHashCode(alternate.Key));
+        public int GetHashCode(BlockKeySpan alternate) => Hash(alternate.Db, alternate.Key);
 
-        public BlockKey Create(BlockKeySpan alternate) => new(alternate.Db, alternate.Key.ToArray());
+        public static int Hash(int db, ReadOnlySpan<byte> key) => HashCode.Combine(db, ByteArrayComparer.Instance.GetHashCode(key));
+
+        public BlockKey Create(BlockKeySpan alternate) => new(alternate.Db, alternate.Key.ToArray(), Hash(alternate.Db, alternate.Key));
     }
 }

@@ -1,0 +1,169 @@
+using System.Buffers;
+using System.Text;
+using EioSharp.Kv;
+
+namespace EioSharp.Kv.Tests;
+
+/// <summary>The store's blocked-command registrations, which are pooled (issue 12, session 14): a registration and its
+/// waiter nodes are reused from one block to the next, each use a new generation; the command is copied out of the view
+/// it arrived in; a key's waiter list is kept idle for the key's next block. Order, once-only service and isolation
+/// between databases must hold across the reuse.</summary>
+public class BlockedRegistrationTests
+{
+    private sealed class Client
+    {
+        public Client(long id) => Session = new KvSession { ClientId = id };
+
+        public KvSession Session { get; }
+        public ArrayBufferWriter<byte> Output { get; } = new();
+        public RespWriter Writer => _writer ??= new RespWriter(Output);
+        private RespWriter? _writer;
+
+        public string Take()
+        {
+            string text = Encoding.UTF8.GetString(Output.WrittenSpan);
+            Output.ResetWrittenCount();
+            return text;
+        }
+    }
+
+    private static string Run(StoreHarness h, Client c, params string[] args)
+    {
+        h.Store.Execute(c.Session, KvCommand.Create(args), h.Now, c.Writer, h.Aof);
+        return c.Take();
+    }
+
+    private static string Pop(string key, string value) => $"*2\r\n${key.Length}\r\n{key}\r\n${value.Length}\r\n{value}\r\n";
+
+    [Fact]
+    public void A_reused_registration_serves_its_new_block_once_in_blocking_order_and_its_command_is_a_copy_of_the_view()
+    {
+        var h = new StoreHarness();
+        Client a = new(1), b = new(2), w = new(3);
+
+        // a blocks with a command that is a view over a reused buffer (as a connection's parsed command is).
+        var builder = new KvCommandBuilder();
+        KvCommand view = builder.Start().Add("BLPOP"u8).Add("k1"u8).Add("k2"u8).Add("0"u8).Build();
+        Assert.True(view.IsView);
+        h.Store.Execute(a.Session, view, h.Now, a.Writer, h.Aof);
+        Assert.Equal("", a.Take());
+        KvBlockedCommand first = a.Session.Blocked!;
+        Assert.NotNull(first);
+        long firstSequence = first.Sequence;
+        builder.Start().Add("LPUSH"u8).Add("zz"u8).Add("zz"u8).Add("9"u8).Build(); // overwrites the view's bytes
+        Assert.Equal("BLPOP k1 k2 0", string.Join(' ', Enumerable.Range(0, first.Command.Count).Select(i => Encoding.UTF8.GetString(first.Command[i]))));
+
+        Assert.Equal("", Run(h, b, "BLPOP", "k2", "0"));
+        Assert.Equal(2, h.Store.BlockedClients);
+
+        Assert.Equal(":1\r\n", Run(h, w, "LPUSH", "k2", "v1")); // a blocked first on k2
+        Assert.Equal(new[] { a.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k2", "v1"), a.Take());
+        Assert.Null(a.Session.Blocked);
+        Assert.Equal(KvUnblockReason.Served, first.Outcome);
+
+        // a blocks again: its registration comes back from the pool as a new generation.
+        Assert.Equal("", Run(h, a, "BLPOP", "k2", "0"));
+        Assert.Same(first, a.Session.Blocked);
+        Assert.NotEqual(firstSequence, a.Session.Blocked!.Sequence);
+
+        Assert.Equal(":1\r\n", Run(h, w, "CLIENT", "UNBLOCK", "2")); // b (blocked before a's second block) leaves
+        Assert.Equal(new[] { b.Session }, h.Store.TakeUnblocked());
+        Assert.Equal("*-1\r\n", b.Take());
+
+        Assert.Equal(":2\r\n", Run(h, w, "LPUSH", "k2", "v2", "v3"));
+        Assert.Equal(new[] { a.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k2", "v3"), a.Take()); // served once: one element popped
+        Assert.Equal(":1\r\n", Run(h, w, "LLEN", "k2"));
+        Assert.Equal(":1\r\n", Run(h, w, "LPUSH", "k1", "x")); // nobody waits on k1 any more
+        Assert.Empty(h.Store.TakeUnblocked());
+        Assert.Equal(":1\r\n", Run(h, w, "LLEN", "k1"));
+        Assert.Equal(0, h.Store.BlockedClients);
+        Assert.Equal("", a.Take() + b.Take());
+    }
+
+    [Fact]
+    public void A_key_given_twice_waits_once()
+    {
+        var h = new StoreHarness();
+        Client a = new(1), b = new(2), w = new(3);
+        Assert.Equal("", Run(h, a, "BLPOP", "k", "k", "0"));
+        Assert.Equal("", Run(h, b, "BRPOP", "k", "0"));
+        Assert.Equal(":3\r\n", Run(h, w, "RPUSH", "k", "x", "y", "z"));
+        Assert.Equal(new[] { a.Session, b.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k", "x"), a.Take());
+        Assert.Equal(Pop("k", "z"), b.Take());
+        Assert.Equal(":1\r\n", Run(h, w, "LLEN", "k"));
+        Assert.Equal(0, h.Store.BlockedClients);
+    }
+
+    [Fact]
+    public void A_key_blocked_on_again_in_another_database_is_not_served_by_the_first_database()
+    {
+        var h = new StoreHarness();
+        Client a = new(1), w = new(3);
+        Assert.Equal("", Run(h, a, "BLPOP", "k", "0"));
+        Assert.Equal(":1\r\n", Run(h, w, "LPUSH", "k", "v"));
+        Assert.Equal(new[] { a.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k", "v"), a.Take());
+
+        // The waiter list of (db 0, k) is idle now; a block on (db 1, k) must not take it.
+        Assert.Equal("+OK\r\n", Run(h, a, "SELECT", "1"));
+        Assert.Equal("", Run(h, a, "BLPOP", "k", "0"));
+        Assert.Equal(":1\r\n", Run(h, w, "LPUSH", "k", "db0"));
+        Assert.Empty(h.Store.TakeUnblocked());
+        Assert.Equal("+OK\r\n", Run(h, w, "SELECT", "1"));
+        Assert.Equal(":1\r\n", Run(h, w, "LPUSH", "k", "db1"));
+        Assert.Equal(new[] { a.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k", "db1"), a.Take());
+        Assert.Equal("+OK\r\n", Run(h, w, "SELECT", "0"));
+        Assert.Equal(":1\r\n", Run(h, w, "LLEN", "k"));
+    }
+
+    [Fact]
+    public void A_cancelled_block_is_never_served_and_its_registration_serves_the_next_block_of_another_client()
+    {
+        var h = new StoreHarness();
+        Client a = new(1), b = new(2), w = new(3);
+        Assert.Equal("", Run(h, a, "BLPOP", "k", "0"));
+        KvBlockedCommand reg = a.Session.Blocked!;
+        Assert.True(h.Store.CancelBlocked(a.Session)); // a's connection went away
+        Assert.Equal(KvUnblockReason.Cancelled, reg.Outcome);
+        Assert.Equal("", Run(h, b, "BLPOP", "k", "0"));
+        Assert.Same(reg, b.Session.Blocked); // the pool's registration, now b's
+
+        Assert.Equal(":1\r\n", Run(h, w, "LPUSH", "k", "v"));
+        Assert.Equal(new[] { b.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k", "v"), b.Take());
+        Assert.Equal("", a.Take());
+        Assert.Equal(":0\r\n", Run(h, w, "LLEN", "k"));
+    }
+
+    [Fact]
+    public void Timed_out_blocks_end_in_blocking_order_and_their_registrations_are_reused()
+    {
+        var h = new StoreHarness();
+        Client a = new(1), b = new(2), c = new(3), w = new(4);
+        Assert.Equal("", Run(h, b, "BLPOP", "k", "1"));
+        Assert.Equal("", Run(h, a, "BLMOVE", "src", "dst", "LEFT", "RIGHT", "1"));
+        Assert.Equal("", Run(h, c, "BZPOPMIN", "z", "0"));
+        Assert.Equal(2, h.Store.ExpireBlocked(h.Now + 1000));
+        Assert.Equal(new[] { b.Session, a.Session }, h.Store.TakeUnblocked());
+        Assert.Equal("*-1\r\n", a.Take());
+        Assert.Equal("*-1\r\n", b.Take());
+
+        // Both registrations are back in the pool; the next blocks take them and wait on their own keys only.
+        Assert.Equal("", Run(h, a, "BRPOP", "k2", "0"));
+        Assert.Equal("", Run(h, b, "BLPOP", "k3", "0"));
+        Assert.Equal(":1\r\n", Run(h, w, "LPUSH", "k", "x"));
+        Assert.Equal(":1\r\n", Run(h, w, "RPUSH", "src", "y"));
+        Assert.Empty(h.Store.TakeUnblocked());
+        Assert.Equal(":1\r\n", Run(h, w, "ZADD", "z", "1", "m"));
+        Assert.Equal(new[] { c.Session }, h.Store.TakeUnblocked());
+        Assert.Equal("*3\r\n$1\r\nz\r\n$1\r\nm\r\n$1\r\n1\r\n", c.Take());
+        Assert.Equal(":1\r\n", Run(h, w, "LPUSH", "k3", "v"));
+        Assert.Equal(new[] { b.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k3", "v"), b.Take());
+        Assert.Equal(1, h.Store.BlockedClients);
+    }
+}
