@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # User-space instructions per operation of a whole server process (EioSharp.Kv builds and redis-server 7.0.15) on the
 # issue-12 stream and EVALSHA workloads, counted by valgrind (cachegrind, no cache or branch simulation, every thread):
-# a figure the machine's load does not move (CPU time per op on the shared VM varies by +-30%).
+# steadier than CPU time per op on the shared VM (+-30%), but NOT fully load-independent: the server does work per unit
+# of wall time (timers, everysec fsync, statistics) and a run's wall time under valgrind depends on the load, so compare
+# builds with interleaved, repeated runs (session 14: single runs at different loads moved EVALSHA by +8%).
 # Each server runs twice under valgrind, with a workload of N and then 2N operations (start, workload, SHUTDOWN NOSAVE):
 # the difference of the two totals is N operations with start-up, JIT and shutdown removed. Kernel work (the syscalls'
 # own cost) is not counted: compare syscalls per op separately (strace -c -f).
