@@ -125,6 +125,57 @@ public class AofTests
         Assert.Equal("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nva\r\nl\r\n", Resp.Text(buffer.WrittenSpan));
     }
 
+    /// <summary>A buffer that hands out exactly the span asked for and counts the requests (WriteCommand's one-span
+    /// encoding must size the command exactly: a short span throws, and the request count shows which path ran).</summary>
+    private sealed class ExactWriter : IBufferWriter<byte>
+    {
+        private byte[] _data = new byte[64];
+        private int _written, _asked = -1;
+        public int Requests { get; private set; }
+        public ReadOnlySpan<byte> Written => _data.AsSpan(0, _written);
+        public Span<byte> GetSpan(int sizeHint = 0)
+        {
+            Requests++;
+            if (_written + sizeHint > _data.Length) Array.Resize(ref _data, Math.Max(_data.Length * 2, _written + sizeHint));
+            _asked = sizeHint;
+            return _data.AsSpan(_written, sizeHint);
+        }
+        public Memory<byte> GetMemory(int sizeHint = 0) => throw new NotSupportedException();
+        public void Advance(int count)
+        {
+            Assert.InRange(count, 0, _asked);
+            _written += count;
+            _asked = -1;
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(9, 3)]
+    [InlineData(10, 9)]
+    [InlineData(99, 10)]
+    [InlineData(100, 11)]
+    [InlineData(9999, 1)]
+    [InlineData(16 * 1024 - 40, 1)]
+    public void Commands_up_to_16_KiB_are_encoded_in_one_span_byte_for_byte_as_redis_aof(int valueLength, int extraArguments)
+    {
+        string[] args = ["XCLAIM", new string('v', valueLength), .. Enumerable.Range(0, extraArguments).Select(i => new string((char)('a' + i % 26), i))];
+        var writer = new ExactWriter();
+        AofWriter.WriteCommand(writer, KvCommand.Create(args));
+        Assert.Equal(Resp.Text(Resp.Encode(args)), Resp.Text(writer.Written));
+        Assert.Equal(1, writer.Requests);
+    }
+
+    [Fact]
+    public void A_command_over_16_KiB_is_encoded_piece_by_piece_with_the_same_bytes()
+    {
+        string[] args = ["SET", "k", new string('x', 20_000), "PX", "12345"];
+        var writer = new ExactWriter();
+        AofWriter.WriteCommand(writer, KvCommand.Create(args));
+        Assert.Equal(Resp.Text(Resp.Encode(args)), Resp.Text(writer.Written));
+        Assert.True(writer.Requests > 1);
+    }
+
     [Fact]
     public void Torn_tail_is_reported_with_the_offset_to_truncate_to()
     {

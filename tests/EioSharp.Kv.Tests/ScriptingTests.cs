@@ -37,6 +37,20 @@ public class ScriptingTests
     }
 
     [Fact]
+    public void Small_KEYS_and_ARGV_stay_set_after_EVAL_and_large_ones_are_dropped_each_script_seeing_only_its_own()
+    {
+        var h = new StoreHarness();
+        string big = new('x', 5000);
+        Assert.Equal("*2\r\n$1\r\nk\r\n$1\r\na\r\n", Eval(h, "return {KEYS[1], ARGV[1]}", "1", "k", "a"));
+        Assert.True(h.Store.Scripting.EvalArgumentsHeld); // as Redis: left until the next script
+        Assert.Equal(":5000\r\n", Eval(h, "return #ARGV[1]", "0", big));
+        Assert.False(h.Store.Scripting.EvalArgumentsHeld); // over 4 KiB: not held while no script runs
+        Assert.Equal("*2\r\n:0\r\n:0\r\n", Eval(h, "return {#KEYS, #ARGV}", "0"));
+        Assert.True(h.Store.Scripting.EvalArgumentsHeld);
+        Assert.Equal(":1\r\n", Eval(h, "return #KEYS", "1", "k2"));
+    }
+
+    [Fact]
     public void Replies_convert_to_Lua_values_like_Redis()
     {
         var h = new StoreHarness();

@@ -88,6 +88,18 @@ internal sealed unsafe class LuaSandbox : IDisposable
         l.Pop(1);
     }
 
+    /// <summary>Whether global <paramref name="name"/> of the real globals table is set (not nil); for tests.</summary>
+    internal bool HasRealGlobal(ReadOnlySpan<byte> name)
+    {
+        Lua l = State;
+        l.RawGetInteger(LuaRegistry.Index, _realGlobals);
+        PushBytes(l, name);
+        l.RawGet(-2);
+        bool set = !l.IsNil(-1);
+        l.Pop(2);
+        return set;
+    }
+
     /// <summary>Pushes a registered C# function.</summary>
     public void PushFunction(LuaFunction f) => State.PushCFunction(Keep(f));
 

@@ -334,9 +334,10 @@ internal sealed partial class ScriptHost : IDisposable
             WriteErrorReply(l, ctx.Reply, name);
         }
         l.SetTop(top);
-        if (isEval)
+        if (isEval && ArgumentBytes(ctx, 3) > KeepArgumentsMax)
         {
-            // Like Redis: KEYS and ARGV stay set until the next script; drop them so their memory is not held.
+            // KEYS and ARGV stay set until the next script, as in Redis (the next EVAL replaces both before its body
+            // runs, so no script sees another's); large ones are dropped at once so that their memory is not held.
             l.PushNil();
             sb.SetRealGlobal("KEYS"u8);
             l.PushNil();
@@ -348,6 +349,20 @@ internal sealed partial class ScriptHost : IDisposable
             Propagate(ctx, capture, aofDbBefore);
             capture.Clear();
         }
+    }
+
+    /// <summary>Whether the EVAL sandbox still holds the last script's ARGV (tests: small ones are kept, large ones
+    /// dropped).</summary>
+    internal bool EvalArgumentsHeld => _eval is not null && _eval.HasRealGlobal("ARGV"u8);
+
+    // KEYS and ARGV of at most this many bytes in all are left set after an EVAL (two table stores fewer per call).
+    private const int KeepArgumentsMax = 4096;
+
+    private static long ArgumentBytes(in KvStore.Context ctx, int first)
+    {
+        long bytes = 0;
+        for (int i = first; i < ctx.Count; i++) bytes += ctx[i].Length;
+        return bytes;
     }
 
     /// <summary>Logs a script's effects: each write by its own command, wrapped in MULTI/EXEC when there are several
