@@ -23,7 +23,7 @@ strace_row() { # NAME DLL BACKEND ENV -- syscalls per request under strace -c -f
   pid=$!
   for _ in $(seq 1 400); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
   redis-benchmark -p "$port" -n 20000 -r 100000 -t "$T" "$@" -q >/dev/null 2>&1
-  strace -c -f -p "$pid" -o "$d/strace" 2>/dev/null & local spid=$!
+  strace -c -f -p "$(ls /proc/"$pid"/task | tr '\n' ',' | sed 's/,$//')" -o "$d/strace" 2>/dev/null & local spid=$! # every thread
   sleep 1
   redis-benchmark -p "$port" -n "$N" -r 100000 -t "$T" "$@" -q >/dev/null 2>&1
   kill -INT $spid; wait $spid 2>/dev/null
