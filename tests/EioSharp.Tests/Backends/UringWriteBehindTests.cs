@@ -209,7 +209,9 @@ public class UringWriteBehindTests
         Assert.Equal(200, allWhole);
         Assert.True(parkedUnsent > 0, $"the send should wait for room in the socket (unsent {parkedUnsent})");
         Assert.True(parkedWhole);
-        Assert.Equal(fdsBefore, fdsAfter);
+        // Not equal: descriptors of an earlier test in this process may still be closing while "before" is counted; a
+        // descriptor leaked here (a send that never ended holding its socket) makes "after" larger.
+        Assert.True(fdsAfter <= fdsBefore, $"descriptors before {fdsBefore}, after {fdsAfter}");
     }
 
     [SkippableFact]
