@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
 using EioSharp.IO;
+using EioSharp.Net;
 using EioSharp.Sync;
 
 namespace EioSharp.Kv;
@@ -79,6 +80,7 @@ internal sealed class KvConnectionSession
         {
             RemoteAddress = unixSocket is null ? peer.ToString() ?? "?" : unixSocket + ":0", Admin = ctx.Admin, CommandStats = ctx.CommandStats,
             ScriptMonitor = ctx.ScriptMonitor, IsUnixSocket = unixSocket is not null,
+            UnsentOutput = conn is StreamSocket socket ? () => socket.UnsentBytes : null, // io_uring write-behind bytes
         };
 
         // CLIENT KILL and timeout close the connection from any domain: the kill promise fails the switch.

@@ -88,7 +88,29 @@ public sealed class StreamSocket : IFlowDuplex
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data) => _transport.WriteAsync(data);
 
     /// <inheritdoc/>
+    /// <remarks>On the io_uring backend a shutdown of the sending side first waits for a write-behind send in flight
+    /// (see <see cref="FlushAsync"/>), so that no byte already written is cut off.</remarks>
     public ValueTask ShutdownAsync(ShutdownCommand command) => _transport.ShutdownAsync(command);
+
+    /// <summary>
+    /// Bytes that <see cref="WriteAsync"/> has accepted and the kernel has not taken yet: on the io_uring backend a small
+    /// write is copied into a buffer of the socket and sent behind the writer (it returns before the send's completion);
+    /// 0 on the other backends, whose writes return only once the kernel holds every byte. Readable from any thread (for
+    /// a server's output accounting, such as Redis's CLIENT LIST <c>obl</c>).
+    /// </summary>
+    public long UnsentBytes => _transport.UnsentBytes;
+
+    /// <summary>
+    /// Waits until every byte accepted by <see cref="WriteAsync"/> has been taken by the kernel (io_uring write-behind
+    /// sends), and reports the error of such a send: a send that fails after its write returned is reported by the next
+    /// <see cref="WriteAsync"/>, <see cref="FlushAsync"/> or sending-side <see cref="ShutdownAsync"/>. Completes at once on
+    /// the backends without write-behind.
+    /// </summary>
+    /// <returns>An awaitable that completes when nothing accepted is left unsent.</returns>
+    /// <exception cref="NetException">A write-behind send failed (for example the peer reset the connection).</exception>
+    /// <exception cref="CancelledException">The fiber was cancelled while waiting; the send itself goes on.</exception>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    public ValueTask FlushAsync() => _transport.FlushAsync();
 
     /// <inheritdoc/>
     public void Close()

@@ -30,6 +30,14 @@ internal abstract class StreamTransport
 
     /// <summary>Closes the transport; true if this call closed it.</summary>
     public abstract bool Close();
+
+    /// <summary>Bytes accepted by <see cref="WriteAsync"/> that the kernel has not taken yet (a write-behind send in
+    /// flight, io_uring); 0 on transports whose writes return only once the kernel has every byte. Any thread.</summary>
+    public virtual long UnsentBytes => 0;
+
+    /// <summary>Waits until every byte accepted by <see cref="WriteAsync"/> is taken by the kernel, and throws the error of a
+    /// send that failed after its write returned; completes at once on transports without write-behind.</summary>
+    public virtual ValueTask FlushAsync() => ValueTask.CompletedTask;
 }
 
 /// <summary>The I/O under a <see cref="ListeningSocket"/>.</summary>

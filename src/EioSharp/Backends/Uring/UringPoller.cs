@@ -469,6 +469,44 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         return sqe;
     }
 
+    // Write-behind send buffers (UringStreamTransport.BehindSend): pinned arrays (the kernel reads them after the writer
+    // has gone on), by power-of-two size class from 2 KiB to UringStreamTransport.WriteBehindMaxBytes, kept per ring
+    // (domain thread only) so that a steady stream of small writes allocates nothing.
+    private const int SendBufferMinShift = 11;
+    private const int MaxPooledSendBuffers = 64; // per size class
+    private readonly Stack<byte[]>?[] _sendBuffers = new Stack<byte[]>?[8];
+
+    /// <summary>A pinned buffer of at least <paramref name="length"/> bytes (at most 64 KiB) for a write-behind send, from
+    /// this ring's pool or new (domain thread only).</summary>
+    internal byte[] RentSendBuffer(int length)
+    {
+        int cls = SendBufferClass(length);
+        if (_sendBuffers[cls] is { Count: > 0 } pool)
+        {
+            return pool.Pop();
+        }
+
+        SendBuffersCreated++;
+        return GC.AllocateUninitializedArray<byte>(1 << (cls + SendBufferMinShift), pinned: true);
+    }
+
+    /// <summary>Takes back a buffer of <see cref="RentSendBuffer"/> once its send's last completion has arrived (domain thread only).</summary>
+    internal void ReturnSendBuffer(byte[] buffer)
+    {
+        int cls = SendBufferClass(buffer.Length);
+        var pool = _sendBuffers[cls] ??= new Stack<byte[]>();
+        if (pool.Count < MaxPooledSendBuffers)
+        {
+            pool.Push(buffer);
+        }
+    }
+
+    private static int SendBufferClass(int length) =>
+        length <= 1 << SendBufferMinShift ? 0 : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)length - 1) - SendBufferMinShift;
+
+    /// <summary>Write-behind send buffers this ring has allocated (tests: the pool makes this stop growing).</summary>
+    internal int SendBuffersCreated { get; private set; }
+
     private const int MaxPooledOps = 1024;
     private readonly Stack<UringOp> _opPool = new();
 

@@ -48,6 +48,7 @@ internal sealed class UringFd : NativeSocketFd
 internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : StreamTransport
 {
     private const int MSG_NOSIGNAL = 0x4000;
+    private const int EPIPE = 32;
     private EndPoint? _local;
     private int _reading;
     private int _writing;
@@ -136,30 +137,13 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
 
             try
             {
-                int sent = 0;
-                if (DirectSend)
+                if (Volatile.Read(ref _behind) is not null || Volatile.Read(ref _behindError) is not null)
                 {
-                    // Opt-in (see DirectSend): one non-blocking send(2) first, as the epoll backend does: a reply nearly
-                    // always fits in the socket's buffer, and then the write is done here, with no SQE, no suspension and
-                    // no completion to reap. What does not fit (EAGAIN, or a partial send) goes through the ring as before.
-                    nint n = EpollIo.Send(fd.Fd, data.Span, out int errno, EpollIo.MSG_DONTWAIT);
-                    if (n == data.Length)
-                    {
-                        Volatile.Write(ref _writing, 0);
-                        fd.EndUse();
-                        return ValueTask.CompletedTask;
-                    }
-
-                    if (n < 0 && errno != EpollIo.EAGAIN)
-                    {
-                        throw EpollIo.Error(errno, "write");
-                    }
-
-                    sent = (int)Math.Max(0, n);
+                    // A write-behind send is still in flight (this write goes after it) or failed (reported here).
+                    return WriteAfterBehindAsync(frame, data);
                 }
 
-                var source = _writeSource ??= new WriteSource(this);
-                return source.Start(frame, data, sent);
+                return StartWrite(frame, data);
             }
             catch
             {
@@ -171,6 +155,263 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         catch (Exception ex)
         {
             return ValueTask.FromException(ex);
+        }
+    }
+
+    // The write proper, once no write-behind send is in flight; the caller holds _writing and a use, which this passes on
+    // (to the write-behind send, or to the WriteSource, or back when the write is done) or, when it throws, leaves to the
+    // caller.
+    private ValueTask StartWrite(FiberFrame frame, ReadOnlyMemory<byte> data)
+    {
+        int sent = 0;
+        if (DirectSend)
+        {
+            // Opt-in (see DirectSend): one non-blocking send(2) first, as the epoll backend does: a reply nearly
+            // always fits in the socket's buffer, and then the write is done here, with no SQE, no suspension and
+            // no completion to reap. What does not fit (EAGAIN, or a partial send) goes through the ring as before.
+            nint n = EpollIo.Send(fd.Fd, data.Span, out int errno, EpollIo.MSG_DONTWAIT);
+            if (n == data.Length)
+            {
+                Volatile.Write(ref _writing, 0);
+                fd.EndUse();
+                return ValueTask.CompletedTask;
+            }
+
+            if (n < 0 && errno != EpollIo.EAGAIN)
+            {
+                throw EpollIo.Error(errno, "write");
+            }
+
+            sent = (int)Math.Max(0, n);
+        }
+
+        if (WriteBehind && data.Length - sent <= WriteBehindMaxBytes)
+        {
+            // Write-behind: the bytes are copied into a buffer of the ring and sent by an SQE no fiber waits for;
+            // the send takes over this write's use of the fd (held until its completion) and the write is done.
+            var behind = _behindSend ??= new BehindSend(this);
+            behind.Start(UringOp.CurrentRing(), data.Span[sent..]);
+            Volatile.Write(ref _writing, 0);
+            return ValueTask.CompletedTask;
+        }
+
+        var source = _writeSource ??= new WriteSource(this);
+        return source.Start(frame, data, sent);
+    }
+
+    // A write while a write-behind send is in flight: waits for its completion first (bytes stay in order), then writes.
+    // The caller holds _writing and a use.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteAfterBehindAsync(FiberFrame frame, ReadOnlyMemory<byte> data)
+    {
+        bool handedOver = false;
+        try
+        {
+            await WaitBehindAsync(frame);
+            var write = StartWrite(frame, data);
+            handedOver = true; // from here the write (or the send behind it) releases _writing and the use
+            await write;
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                Volatile.Write(ref _writing, 0);
+                fd.EndUse();
+            }
+        }
+    }
+
+    // Waits until no write-behind send is in flight, then throws the error of one that failed, if any (kept: every later
+    // write fails the same way, as the connection's sending side is broken).
+    private async ValueTask WaitBehindAsync(FiberFrame frame)
+    {
+        while (Volatile.Read(ref _behind) is { } b && b.TryAddWaiter(frame) is { } waiter)
+        {
+            await waiter.VoidTask;
+        }
+
+        Volatile.Read(ref _behindError)?.Throw();
+    }
+
+    /// <inheritdoc/>
+    public override long UnsentBytes => Volatile.Read(ref _unsent);
+
+    /// <inheritdoc/>
+    public override ValueTask FlushAsync()
+    {
+        if (Volatile.Read(ref _behind) is null && Volatile.Read(ref _behindError) is null)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        return FlushSlowAsync();
+    }
+
+    private async ValueTask FlushSlowAsync()
+    {
+        var frame = fd.Begin("flush");
+        try
+        {
+            await WaitBehindAsync(frame);
+        }
+        finally
+        {
+            fd.EndUse();
+        }
+    }
+
+    /// <summary>Whether small writes are sent behind the writer (<see cref="BehindSend"/>): on by default; off with
+    /// <c>EIOSHARP_URING_WRITE_BEHIND=0</c> (read once; tests and benchmarks set it to compare).</summary>
+    internal static bool WriteBehind { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_WRITE_BEHIND") != "0";
+
+    /// <summary>The largest write sent behind the writer (bytes); a larger write waits for its sends as before (a copy of
+    /// it would cost more than the suspension it saves, and the socket's bound on unsent bytes stays one such buffer).</summary>
+    internal const int WriteBehindMaxBytes = 64 * 1024;
+
+    private BehindSend? _behind; // the write-behind send in flight, null when none (set by the writer, cleared by its completion)
+    private BehindSend? _behindSend; // this socket's write-behind state, reused by each such send (one at a time)
+    private ExceptionDispatchInfo? _behindError; // a write-behind send failed: reported by every later write and flush
+    private long _unsent; // bytes of the write-behind send not yet taken by the kernel (UnsentBytes)
+
+    /// <summary>
+    /// A write sent behind its writer: the bytes were copied into a pinned buffer of the ring (<see
+    /// cref="UringPoller.RentSendBuffer"/>) and queued as IORING_OP_SEND, which the ring submits with the round's other
+    /// SQEs (the connection's next receive among them: one io_uring_enter for both) while the writer goes on; no fiber
+    /// waits for the completion, which the ring dispatches here (a multishot-style registration, one completion). A short
+    /// send is continued from the completion; an error is kept for the socket's next write, flush or shutdown. The
+    /// send holds a use of the fd until its last completion, so a Close meanwhile closes the fd only once every byte was
+    /// taken by the kernel (or the send failed); the buffer goes back to the ring's pool only then. The ring's teardown
+    /// (its domain has ended) cancels a send still waiting for room in the socket.
+    /// </summary>
+    private sealed unsafe class BehindSend(UringStreamTransport owner) : IUringMultishot
+    {
+        private readonly object _lock = new();
+        private UringPoller? _ring;
+        private ulong _tag;
+        private byte[]? _buffer;
+        private int _length;
+        private int _sent;
+        private bool _cancelling;
+        private List<Waiter>? _waiters;
+
+        /// <summary>Copies <paramref name="data"/> and queues its send on <paramref name="ring"/> (its domain's thread); the
+        /// caller's use of the fd passes to this send.</summary>
+        public void Start(UringPoller ring, ReadOnlySpan<byte> data)
+        {
+            var buffer = ring.RentSendBuffer(data.Length);
+            data.CopyTo(buffer);
+            _ring = ring;
+            _length = data.Length;
+            _sent = 0;
+            _cancelling = false;
+            _buffer = buffer;
+            Volatile.Write(ref owner._unsent, data.Length);
+            Volatile.Write(ref owner._behind, this);
+            Submit();
+        }
+
+        private void Submit()
+        {
+            _tag = _ring!.TrackMultishot(this);
+            var sqe = _ring.NextSqe(Sys.IORING_OP_SEND, owner.SocketFd.Fd, _tag);
+            sqe->Addr = (ulong)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_buffer!)) + (ulong)_sent;
+            sqe->Len = (uint)(_length - _sent);
+            sqe->OpFlags = MSG_NOSIGNAL;
+        }
+
+        /// <summary>A waiter the calling fiber can await until this send has ended (cancellable: the send goes on), or
+        /// null when it has ended already (any thread).</summary>
+        public Waiter? TryAddWaiter(FiberFrame frame)
+        {
+            var waiter = new Waiter(Domain.Current!) { TraceReason = Tracing.TraceReason.IoWrite };
+            lock (_lock)
+            {
+                if (!ReferenceEquals(Volatile.Read(ref owner._behind), this))
+                {
+                    return null;
+                }
+
+                (_waiters ??= []).Add(waiter);
+            }
+
+            waiter.Attach(frame.Cancel);
+            return waiter;
+        }
+
+        public void OnCompletion(int res, uint flags)
+        {
+            if (res > 0)
+            {
+                _sent += res;
+                Volatile.Write(ref owner._unsent, _length - _sent);
+                if (_sent < _length && !_cancelling)
+                {
+                    Submit(); // a short send (the socket's buffer filled up): the rest, in order, before any later write
+                    return;
+                }
+            }
+
+            if (_sent < _length)
+            {
+                int errno = res < 0 ? -res : EPIPE;
+                var error = errno == Sys.ECANCELED
+                    ? new NetException("write: the send was cancelled as its domain ended, with bytes not sent.", SocketError.OperationAborted, null)
+                    : EpollIo.Error(errno, "write");
+                Volatile.Write(ref owner._behindError, ExceptionDispatchInfo.Capture(error));
+            }
+
+            End(returnBuffer: true);
+        }
+
+        private void End(bool returnBuffer)
+        {
+            var buffer = _buffer!;
+            var ring = _ring!;
+            _buffer = null;
+            _ring = null;
+            List<Waiter>? waiters;
+            lock (_lock)
+            {
+                waiters = _waiters;
+                _waiters = null;
+                Volatile.Write(ref owner._unsent, 0);
+                Volatile.Write(ref owner._behind, null);
+            }
+
+            if (returnBuffer)
+            {
+                ring.ReturnSendBuffer(buffer);
+            }
+
+            owner.SocketFd.EndUse();
+            if (waiters is not null)
+            {
+                foreach (var w in waiters)
+                {
+                    w.TryComplete(true); // a waiter whose fiber was cancelled has lost the race: dropped
+                }
+            }
+        }
+
+        public void RingClosing()
+        {
+            if (!_cancelling && _buffer is not null)
+            {
+                _cancelling = true;
+                _ring!.CancelOp(_tag);
+            }
+        }
+
+        public void Abandoned()
+        {
+            if (_buffer is not null)
+            {
+                // The ring was closed before the send's last completion: its buffer is not reused (the kernel may still
+                // hold it as it tears the request down); the GC takes it once nothing refers to it.
+                Volatile.Write(ref owner._behindError, ExceptionDispatchInfo.Capture(new NetException("write: the send was abandoned as its domain ended.", SocketError.OperationAborted, null)));
+                End(returnBuffer: false);
+            }
         }
     }
 
@@ -411,7 +652,33 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         }
     }
 
-    public override ValueTask ShutdownAsync(ShutdownCommand command) => fd.Shutdown(command);
+    public override ValueTask ShutdownAsync(ShutdownCommand command)
+    {
+        if (command != ShutdownCommand.Receive && Volatile.Read(ref _behind) is not null)
+        {
+            return ShutdownAfterBehindAsync(command); // shutting the sending side with bytes unsent would cut them off
+        }
+
+        return fd.Shutdown(command);
+    }
+
+    private async ValueTask ShutdownAfterBehindAsync(ShutdownCommand command)
+    {
+        var frame = fd.Begin("shutdown");
+        try
+        {
+            while (Volatile.Read(ref _behind) is { } b && b.TryAddWaiter(frame) is { } waiter)
+            {
+                await waiter.VoidTask;
+            }
+        }
+        finally
+        {
+            fd.EndUse();
+        }
+
+        await fd.Shutdown(command);
+    }
 
     public override bool Close()
     {
