@@ -72,6 +72,7 @@ public static partial class Fiber
         var callerSync = FiberFrame.Install(frame);
         try
         {
+            FiberFrame.DropInheritedFrame(); // restored with the caller's context below
             if (EioTrace.On)
             {
                 EioTrace.FiberCreated(frame, sw.Domain.RunningFrame); // the parent: still the running frame
@@ -230,6 +231,7 @@ public static partial class Fiber
     {
         var frame = new FiberInfo(null, sw.CancelContext, sw);
         FiberFrame.Install(frame); // restored by this method's builder when it first suspends
+        FiberFrame.DropInheritedFrame(); // so is the execution context
         if (EioTrace.On)
         {
             EioTrace.FiberCreated(frame, sw.Domain.RunningFrame); // the parent: still the running frame
@@ -816,6 +818,7 @@ public static partial class Fiber
             var owner = _frame.Switch;
             var frame = racer ? new RacerFiber(Context, owner, this) : new FiberInfo(null, Context, owner);
             FiberFrame.Install(frame);
+            FiberFrame.DropInheritedFrame(); // the caller restores its execution context (RunChildAsync's builder, StartRacer)
             if (EioTrace.On)
             {
                 EioTrace.FiberCreated(frame, domain.RunningFrame); // the parent: still the running frame
