@@ -73,6 +73,7 @@ public static partial class Fiber
         var callerSync = FiberFrame.Install(frame);
         try
         {
+            FiberFrame.DropInheritedFrame(); // restored with the caller's context below
             if (EioTrace.On)
             {
                 EioTrace.FiberCreated(frame, sw.Domain.RunningFrame); // the parent: still the running frame
@@ -231,6 +232,7 @@ public static partial class Fiber
     {
         var frame = new FiberInfo(sw.CancelContext, sw);
         FiberFrame.Install(frame); // restored by this method's builder when it first suspends
+        FiberFrame.DropInheritedFrame(); // so is the execution context
         if (EioTrace.On)
         {
             EioTrace.FiberCreated(frame, sw.Domain.RunningFrame); // the parent: still the running frame
@@ -871,6 +873,7 @@ public static partial class Fiber
             var owner = _frame.Switch;
             var frame = racer ? new RacerFiber(Context, owner, this) : new FiberInfo(Context, owner);
             FiberFrame.Install(frame);
+            FiberFrame.DropInheritedFrame(); // the caller restores its execution context (RunChildAsync's builder, StartRacer)
             if (EioTrace.On)
             {
                 EioTrace.FiberCreated(frame, domain.RunningFrame); // the parent: still the running frame

@@ -264,6 +264,51 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         }
     }
 
+    /// <summary>The execution context a fork last dropped its parent's inner frame from (<see cref="DropInheritedFrame"/>), and
+    /// the context without it: a one-entry cache per domain thread, so that a fork inside a sub-switch whose code also set
+    /// an <see cref="AsyncLocal{T}"/> of its own does not make a new execution context each time.</summary>
+    [ThreadStatic]
+    private static ExecutionContext? t_dropFrom;
+
+    [ThreadStatic]
+    private static ExecutionContext? t_dropTo;
+
+    /// <summary>Called by a fork with the new fiber installed, before its body runs, in a scope whose execution context the
+    /// caller restores afterwards (an async method's builder, or an explicit <see cref="ExecutionContext.Restore"/>): removes
+    /// the forking code's inner frame (a sub-switch, group or sub-context of the parent fiber) from the execution context the
+    /// child's code starts with (issue 20/14, session 14).</summary>
+    /// <remarks>A child never uses its parent's inner frames (<see cref="Current"/> walks only frames of the running fiber),
+    /// but without this every async method of the child captured the parent's non-default execution context, so every
+    /// resume of the child switched that context in and out (<c>ExecutionContext.RunInternal</c>; in a server every
+    /// connection fiber is forked inside a <c>Switch.RunAsync</c> body). With no other <see cref="AsyncLocal{T}"/> set,
+    /// the child now runs in the default context; users' own async locals (and <see cref="FiberLocal{T}"/> bindings) still
+    /// flow into the child unchanged.</remarks>
+    internal static void DropInheritedFrame()
+    {
+        if (s_nested.Value is null)
+        {
+            return;
+        }
+
+        var from = ExecutionContext.Capture();
+        if (from is null)
+        {
+            // Flow suppressed: the child's async methods capture no context, and a fork does not restore one it cannot
+            // capture, so leave the thread's context alone.
+            return;
+        }
+
+        if (ReferenceEquals(from, t_dropFrom) && t_dropTo is { } to)
+        {
+            ExecutionContext.Restore(to);
+            return;
+        }
+
+        s_nested.Value = null;
+        t_dropFrom = from;
+        t_dropTo = ExecutionContext.Capture();
+    }
+
     /// <summary>Makes <paramref name="frame"/> current on a domain thread running code that is in no fiber (a queued callback):
     /// installs its fiber and, for an inner frame, sets it in the execution context (without starting a new scope).</summary>
     internal static void Resume(FiberFrame frame)

@@ -68,7 +68,8 @@ internal class WaitList<T>
     /// <summary>The lock that protects the list: <paramref name="sync"/>, or the list itself when null.</summary>
     public static WaitList<T> Create(object? sync) => sync is null ? new WaitList<T>() : new WithLock(sync);
 
-    public virtual object Sync => this;
+    /// <summary>The lock (a type test, not a virtual call: read on every add, session 14).</summary>
+    public object Sync => this is WithLock withLock ? withLock.Lock : this;
 
     public bool IsEmpty => _head is null;
 
@@ -147,6 +148,6 @@ internal class WaitList<T>
 
     private sealed class WithLock(object sync) : WaitList<T>
     {
-        public override object Sync => sync;
+        internal object Lock { get; } = sync;
     }
 }

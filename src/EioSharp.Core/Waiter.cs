@@ -48,6 +48,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     private int _state;
     private short _version;
     private bool _pooled; // rented from a WaiterPool: recycled when consumed
+    private protected bool _recycleOnlyOnSuccess; // a timer: a cancelled one may still be in the heap (see CanRecycle)
     private T _result = default!;
     private Exception? _error;
     private Action<object?>? _continuation;
@@ -90,8 +91,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         TraceArg = 0;
     }
 
-    /// <summary>True if the consumed waiter may be reused (a timer overrides this: a cancelled timer may still be in the heap).</summary>
-    private protected virtual bool CanRecycle => true;
+    /// <summary>True if the consumed waiter may be reused: always, except a timer that did not fire (a cancelled timer may
+    /// still be in the heap). A flag rather than a virtual property (session 14: no virtual call per resume).</summary>
+    private bool CanRecycle => !_recycleOnlyOnSuccess || Succeeded;
 
     /// <summary>Puts a consumed, reset waiter back in its type's pool (pooled waiter types override this).</summary>
     private protected virtual void ReturnToPool()
@@ -314,14 +316,19 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         return s == 4 ? error! : null;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // on every GetStatus/OnCompleted/GetResult: the throw is out of line
     private void ValidateToken(short token)
     {
         if (token != _version)
         {
-            throw new InvalidOperationException(
-                "This ValueTask was already awaited: the operation it stood for has completed and its waiter may have been reused (a ValueTask may be awaited only once).");
+            ThrowStaleToken();
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowStaleToken() => throw new InvalidOperationException(
+        "This ValueTask was already awaited: the operation it stood for has completed and its waiter may have been reused (a ValueTask may be awaited only once).");
 
     void IValueTaskSource.GetResult(short token) => GetResult(token);
 }
@@ -369,6 +376,7 @@ internal sealed class TimerWaiter : Waiter<bool>
         : base(owner)
     {
         TraceReason = TraceReason.Sleep;
+        _recycleOnlyOnSuccess = true; // only a timer that fired is reused: see CanRecycle
     }
 
     internal long Deadline { get; private set; }
@@ -382,10 +390,8 @@ internal sealed class TimerWaiter : Waiter<bool>
         return w;
     }
 
-    /// <summary>Only a timer that fired is reused: the domain dequeued it before completing it. A cancelled one may still
-    /// sit in the heap (dropped later), so it is left to the garbage collector.</summary>
-    private protected override bool CanRecycle => Succeeded;
-
+    // Only a timer that fired is reused (_recycleOnlyOnSuccess): the domain dequeued it before completing it. A cancelled
+    // one may still sit in the heap (dropped later), so it is left to the garbage collector.
     private protected override void ReturnToPool() => WaiterPool<TimerWaiter>.Return(this);
 
     /// <summary>Counts the dead heap entry so the domain can compact its heap (runs on the owning domain).</summary>
@@ -395,7 +401,10 @@ internal sealed class TimerWaiter : Waiter<bool>
 /// <summary>
 /// A per-thread free list of consumed waiters of one type (each domain runs on one thread, and a waiter is consumed on
 /// its owning domain, so renting and returning need no synchronisation). Bounded, so a burst of suspensions does not
-/// keep its waiters forever. Free waiters are linked through <see cref="WaiterNode.Next"/>, unused while a waiter is free.
+/// keep its waiters forever. Free waiters are linked through <see cref="WaiterNode.Next"/>, unused while a waiter is free,
+/// and each free waiter's <see cref="WaiterNode.TraceArg"/> (also unused while it is free: a rent resets it) holds the
+/// length of the list from it down, so the pool has one thread-static field: in shared generic code (a waiter type is a
+/// reference type) each thread-static access is a lookup and a call, and a separate count field doubled them (session 14).
 /// </summary>
 /// <typeparam name="TW">The waiter type.</typeparam>
 internal static class WaiterPool<TW>
@@ -407,9 +416,6 @@ internal static class WaiterPool<TW>
     [ThreadStatic]
     private static TW? t_head;
 
-    [ThreadStatic]
-    private static int t_count;
-
     internal static TW? Rent()
     {
         var w = t_head;
@@ -417,7 +423,6 @@ internal static class WaiterPool<TW>
         {
             t_head = Unsafe.As<TW?>(w.Next);
             w.Next = null;
-            t_count--;
         }
 
         return w;
@@ -425,11 +430,13 @@ internal static class WaiterPool<TW>
 
     internal static void Return(TW w)
     {
-        if (t_count < MaxFree)
+        var head = t_head;
+        long depth = head is null ? 0 : head.TraceArg;
+        if (depth < MaxFree)
         {
-            w.Next = t_head;
+            w.TraceArg = depth + 1;
+            w.Next = head;
             t_head = w;
-            t_count++;
         }
     }
 }
