@@ -215,6 +215,51 @@ public class UringWriteBehindTests
     }
 
     [SkippableFact]
+    public void ASendParkedWhenItsSocketIsClosedIsCancelledAfterTheGraceAndReleasesTheSocket()
+    {
+        // A peer that never reads must not keep a closed socket's descriptor and buffer: after CloseGrace the parked send
+        // is cancelled (what the kernel took already is delivered, the rest dropped) and its fd use ends.
+        var saved = UringStreamTransport.CloseGrace;
+        UringStreamTransport.CloseGrace = TimeSpan.FromMilliseconds(100);
+        try
+        {
+            var (parkedAtClose, unsentAfterGrace, received, length) = Run(async env =>
+            {
+                long parked = -1, unsent = -1;
+                byte[] got = [];
+                var data = Pattern(UringStreamTransport.WriteBehindMaxBytes, 7);
+                await Switch.RunAsync(async sw =>
+                {
+                    var (writer, reader) = await SmallBufferPairAsync(env, sw);
+                    await writer.WriteAsync(data);
+                    await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(50));
+                    parked = writer.UnsentBytes;
+                    writer.Close();
+                    await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(400)); // the peer still does not read
+                    unsent = writer.UnsentBytes;
+                    try
+                    {
+                        got = await ReadToEndAsync(reader); // a prefix, then the end (or a reset) of the stream
+                    }
+                    catch (NetException)
+                    {
+                        got = [];
+                    }
+                });
+                return (parked, unsent, got, data.Length);
+            });
+            Assert.True(parkedAtClose > 0, $"the send should wait for room in the socket (unsent {parkedAtClose})");
+            Assert.Equal(0, unsentAfterGrace);
+            Assert.True(received.Length < length, $"received {received.Length} of {length}: the parked send was not cancelled");
+            Assert.True(received.AsSpan().SequenceEqual(Pattern(UringStreamTransport.WriteBehindMaxBytes, 7).AsSpan(0, received.Length)));
+        }
+        finally
+        {
+            UringStreamTransport.CloseGrace = saved;
+        }
+    }
+
+    [SkippableFact]
     public void AWriterWaitingBehindAParkedSendIsCancelledAndTheBytesBeforeItStillArrive()
     {
         var (cancelled, whole) = Run(async env =>

@@ -919,6 +919,7 @@ internal static unsafe partial class Sys
     public const byte IORING_OP_POLL_ADD = 6;
     public const byte IORING_OP_SENDMSG = 9;
     public const byte IORING_OP_RECVMSG = 10;
+    public const byte IORING_OP_TIMEOUT = 11;
     public const byte IORING_OP_ACCEPT = 13;
     public const byte IORING_OP_ASYNC_CANCEL = 14;
     public const byte IORING_OP_CONNECT = 16;
@@ -936,6 +937,7 @@ internal static unsafe partial class Sys
     public const int MAP_SHARED = 1;
     public const int MAP_POPULATE = 0x8000;
     public const int ECANCELED = 125;
+    public const int ETIME = 62;
     public const int EINTR = 4;
 
     /// <summary>glibc's <c>syscall(2)</c>; variadic in C, but on x64 the integer arguments travel in the same registers.</summary>

@@ -394,6 +394,82 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
             }
         }
 
+        /// <summary>The socket was closed (any thread): once <see cref="CloseGrace"/> has passed with this send still in
+        /// flight, it is cancelled (what the kernel took already is delivered; the rest is dropped, as a writer's pending
+        /// bytes are on the other backends when its socket is closed), and its fd use and buffer are released.</summary>
+        public void SocketClosed()
+        {
+            var ring = _ring;
+            if (ring is null)
+            {
+                return;
+            }
+
+            if (ring.Domain is { IsCurrent: true })
+            {
+                StartCloseTimer(ring);
+            }
+            else
+            {
+                ring.Post(static s => { var b = (BehindSend)s!; if (b._ring is { } r) b.StartCloseTimer(r); }, this);
+            }
+        }
+
+        // Domain thread: an IORING_OP_TIMEOUT whose expiry cancels this send if it is still the one in flight.
+        private void StartCloseTimer(UringPoller ring)
+        {
+            if (_buffer is null || _cancelling)
+            {
+                return;
+            }
+
+            new CloseTimer(this, ring, ++_closeTimers).Start(CloseGrace);
+        }
+
+        private int _closeTimers; // generation: a timer from an earlier send of this socket does nothing
+
+        private void CloseGraceExpired(UringPoller ring, int generation)
+        {
+            if (generation == _closeTimers && ReferenceEquals(_ring, ring) && _buffer is not null && !_cancelling)
+            {
+                _cancelling = true;
+                ring.CancelOp(_tag);
+            }
+        }
+
+        /// <summary>The grace timer of a closed socket's send: one relative IORING_OP_TIMEOUT (its timespec pinned until the
+        /// kernel has read it at submission); cancelled with the ring.</summary>
+        private sealed class CloseTimer(BehindSend send, UringPoller ring, int generation) : IUringMultishot
+        {
+            private readonly long[] _timespec = GC.AllocateArray<long>(2, pinned: true);
+            private ulong _tag;
+
+            public void Start(TimeSpan after)
+            {
+                long ns = Math.Max(1, (long)(after.TotalMilliseconds * 1_000_000));
+                _timespec[0] = ns / 1_000_000_000;
+                _timespec[1] = ns % 1_000_000_000;
+                _tag = ring.TrackMultishot(this);
+                var sqe = ring.NextSqe(Sys.IORING_OP_TIMEOUT, -1, _tag);
+                sqe->Addr = (ulong)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_timespec));
+                sqe->Len = 1;
+            }
+
+            public void OnCompletion(int res, uint flags)
+            {
+                if (res == -Sys.ETIME)
+                {
+                    send.CloseGraceExpired(ring, generation);
+                }
+            }
+
+            public void RingClosing() => ring.CancelOp(_tag);
+
+            public void Abandoned()
+            {
+            }
+        }
+
         public void RingClosing()
         {
             if (!_cancelling && _buffer is not null)
@@ -688,8 +764,14 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         }
 
         Volatile.Read(ref _recv)?.SocketClosed(); // the armed request holds the socket open: cancel it
+        Volatile.Read(ref _behind)?.SocketClosed(); // a send parked for room: bounded by CloseGrace, then cancelled
         return true;
     }
+
+    /// <summary>How long a write-behind send still in flight when its socket is closed may go on delivering its bytes
+    /// (a slow reader gets them all, as the kernel delivers what it has buffered after a close); after that it is
+    /// cancelled, so a peer that never reads cannot keep the closed socket's descriptor and buffer: 5 s (tests shorten it).</summary>
+    internal static TimeSpan CloseGrace { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Tests: this socket's multishot recv, if a read created one.</summary>
     internal UringMultishotRecv? MultishotRecv => _recv;
