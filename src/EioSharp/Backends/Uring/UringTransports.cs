@@ -261,9 +261,12 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         }
     }
 
-    /// <summary>Whether small writes are sent behind the writer (<see cref="BehindSend"/>): on by default; off with
-    /// <c>EIOSHARP_URING_WRITE_BEHIND=0</c> (read once; tests and benchmarks set it to compare).</summary>
-    internal static bool WriteBehind { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_WRITE_BEHIND") != "0";
+    /// <summary>Whether small writes are sent behind the writer (<see cref="BehindSend"/>): off by default; on with
+    /// <c>EIOSHARP_URING_WRITE_BEHIND=1</c> (read once; tests and benchmarks set it to compare). Off because on a quiet
+    /// machine (session 14, docs/BENCHMARKS.md) it showed no CPU or throughput gain on the KV rows (P1 SET 14.4 vs 15.5
+    /// µs/request, P1 GET 14.6 vs 13.2, -P16 SET 3.83 vs 3.77, GET 2.08 vs 2.33; medians of 3, within the spread) while it
+    /// changes what a write means (errors reported by the next operation, bytes held after the write returned).</summary>
+    internal static bool WriteBehind { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_WRITE_BEHIND") == "1";
 
     /// <summary>The largest write sent behind the writer (bytes); a larger write waits for its sends as before (a copy of
     /// it would cost more than the suspension it saves, and the socket's bound on unsent bytes stays one such buffer).</summary>
