@@ -354,29 +354,10 @@ public sealed partial class KvStore
         return args.Build();
     }
 
-    /// <summary>The live stream at <paramref name="key"/>, found by its row without a <see cref="KvEntry"/> handle (the
-    /// handle a lookup allocates was ~56 B per XADD, XREADGROUP and XACK); a read counts the hit and records the access
-    /// as <see cref="LookupRead"/> does. False, with nothing counted, when the key is missing, expired or of another type:
-    /// the caller then takes the general path (<see cref="TryLookup{T}"/>), which expires, counts the miss or replies
-    /// WRONGTYPE.</summary>
-    private bool TryFindLiveStream(in Context ctx, ReadOnlySpan<byte> key, bool read, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KvStream? s)
-    {
-        KvDatabase db = ctx.Db;
-        int row = db.RowOf(key);
-        long expireAt;
-        if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt) && db.ItemAt(row) is KvKeyedValue { Value: KvStream found })
-        {
-            if (read)
-            {
-                KeyspaceHits++;
-                Touch(db.ReusedHandle(row));
-            }
-            s = found;
-            return true;
-        }
-        s = null;
-        return false;
-    }
+    /// <summary>The live stream at <paramref name="key"/> by its row, no <see cref="KvEntry"/> handle: <see
+    /// cref="TryFindLive{T}"/> for streams (false, with nothing counted, when missing, expired or of another type).</summary>
+    private bool TryFindLiveStream(in Context ctx, ReadOnlySpan<byte> key, bool read, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KvStream? s) =>
+        TryFindLive(ctx, key, read, out s);
 
     /// <summary><see cref="TryLookup{T}"/> for a stream, without a handle when the key holds a live stream
     /// (<see cref="TryFindLiveStream"/>).</summary>

@@ -47,7 +47,6 @@ internal sealed class KvHash : KvObject, IKvHashFields
         if (_table is null && length > limits.HashMaxListpackValue) ConvertToHashtable();
     }
 
-    /// <summary>Sets <paramref name="field"/>; true when it is new. Converts like Redis's hashTypeSet.</summary>
     /// <summary><see cref="Set(byte[], byte[], KvEncodingLimits)"/> from spans (HSET's arguments): the listpack form
     /// copies the bytes into the pack, so arrays are made only for the hashtable form (no two arrays per HSET of a small
     /// hash).</summary>
@@ -68,21 +67,12 @@ internal sealed class KvHash : KvObject, IKvHashFields
         return true;
     }
 
+    /// <summary>Sets <paramref name="field"/>; true when it is new. Converts like Redis's hashTypeSet. The hashtable form
+    /// keeps the arrays given (no copy); the listpack form is the span overload's.</summary>
     public bool Set(byte[] field, byte[] value, KvEncodingLimits limits)
     {
         if (_table is null && (field.Length > limits.HashMaxListpackValue || value.Length > limits.HashMaxListpackValue)) ConvertToHashtable();
-        if (_table is not null) return _table.Set(field, value);
-        int at = IndexOf(field);
-        if (at >= 0)
-        {
-            _pack.Replace(_pack.Skip(at), value);
-            return false;
-        }
-        _pack.Append(field);
-        _pack.Append(value);
-        _pairCount++;
-        if (_pairCount > limits.HashMaxListpackEntries) ConvertToHashtable();
-        return true;
+        return _table is not null ? _table.Set(field, value) : Set((ReadOnlySpan<byte>)field, value, limits);
     }
 
     public bool Remove(ReadOnlySpan<byte> field)
