@@ -412,7 +412,7 @@ public static class EioTrace
         if (frame is not null && ring is not null && ring.Generation == s_generation && s_eventSourceListeners == 0)
         {
             var f = frame.Fiber;
-            if (f.Name is null || f.TraceCarried == ring.CarryEpoch)
+            if (!f.IsNamed || f.TraceCarried == ring.CarryEpoch)
             {
                 ring.WriteResumed(ts, f.Id, null);
                 return;
@@ -473,7 +473,7 @@ public static class EioTrace
             var d = f.Domain;
             var ring = d.TraceRing;
             if (ring is not null && ring.Generation == s_generation && ring.HasUnstampedRoom && s_eventSourceListeners == 0
-                && ReferenceEquals(d.RunningFrame?.Fiber, f) && (f.Name is null || f.TraceCarried == ring.CarryEpoch))
+                && ReferenceEquals(d.RunningFrame?.Fiber, f) && (!f.IsNamed || f.TraceCarried == ring.CarryEpoch))
             {
                 ring.WriteUnstampedNoData((f.Id & RawEvent.FiberMask) | RawEvent.SuspendedBits | ((long)reason << RawEvent.ReasonShift), 0, arg);
                 return;
@@ -544,7 +544,7 @@ public static class EioTrace
             var f = frame.Fiber;
             var ring = f.Domain.TraceRing;
             if (ring is not null && ring.Generation == s_generation && ring.HasUnstampedRoom && s_eventSourceListeners == 0
-                && (f.Name is null || f.TraceCarried == ring.CarryEpoch) && ring.LastStamp is var since && since > 0)
+                && (!f.IsNamed || f.TraceCarried == ring.CarryEpoch) && ring.LastStamp is var since && since > 0)
             {
                 ring.WriteUnstampedNoData(
                     (f.Id & RawEvent.FiberMask) | RawEvent.SuspendedBits | ((long)w.TraceReason << RawEvent.ReasonShift), 0, w.TraceArg);
@@ -680,12 +680,35 @@ public static class EioTrace
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     // Created and finished: on the fiber's own domain (a fork runs on the switch's domain, which the kernel checks; a fiber's
     // end runs there too), so its ring is written without reading the thread-static current domain (a TLS helper call).
-    internal static void FiberCreated(FiberFrame child, FiberFrame? parent)
+    internal static unsafe void FiberCreated(FiberFrame child, FiberFrame? parent)
+    {
+        // The clock first, as in ItemStarted: only the arguments live across its call. The creation keeps its own time
+        // (not the next event's): the child's first run, inline in its parent's, starts here.
+        var tsc = TraceClock.Tsc;
+        long ts = tsc != null ? (long)tsc() : Stopwatch.GetTimestamp();
+        // The usual case without a call (h94, as the switch hooks): an unnamed fiber whose switch is the one the ring's
+        // last carrier carried, recently, the session's ring, no EventSource listener.
+        var f = child.Fiber;
+        var owner = f.Owner;
+        var ring = f.Domain.TraceRing;
+        if (ring is not null && ring.Generation == s_generation && s_eventSourceListeners == 0 && !f.IsNamed && owner is not null
+            && ReferenceEquals(ring.LastOwner, owner) && ring.Written <= ring.LastOwnerUntil)
+        {
+            ring.WriteStampedNoData(
+                ts, (f.Id & RawEvent.FiberMask) | RawEvent.CreatedBits, parent is null ? 0 : parent.Fiber.Id, owner.TraceId);
+            return;
+        }
+
+        FiberCreatedGeneral(child, parent, ts);
+    }
+
+    /// <summary>The general path of <see cref="FiberCreated"/>, with the clock reading <paramref name="ts"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void FiberCreatedGeneral(FiberFrame child, FiberFrame? parent, long ts)
     {
         var f = child.Fiber;
         var owner = f.Owner;
         var d = f.Domain;
-        long ts = TraceClock.Now();
         var ring = d.TraceRing;
         if (ring is null || ring.Generation != s_generation)
         {
@@ -696,11 +719,11 @@ public static class EioTrace
         if (f.Name is null)
         {
             data = null;
-            if (owner is not null && (!ReferenceEquals(ring.LastOwner, owner) || ring.Written - ring.LastOwnerAt > ring.Capacity / 2))
+            if (owner is not null && (!ReferenceEquals(ring.LastOwner, owner) || ring.Written > ring.LastOwnerUntil))
             {
                 data = owner;
                 ring.LastOwner = owner;
-                ring.LastOwnerAt = ring.Written;
+                ring.LastOwnerUntil = ring.Written + ring.Capacity / 2;
             }
         }
 
@@ -718,6 +741,24 @@ public static class EioTrace
     /// that start's slot (a <see cref="RawEvent.SwitchedFinished"/> record).</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void FiberFinished(FiberFrame frame, Exception? error)
+    {
+        // The usual case without a call (h94, as the switch hooks): an unnamed fiber that returned, the session's ring with
+        // room for one more event waiting for its time, no EventSource listener.
+        var f = frame.Fiber;
+        var ring = f.Domain.TraceRing;
+        if (error is null && ring is not null && ring.Generation == s_generation && ring.HasUnstampedRoom
+            && s_eventSourceListeners == 0 && !f.IsNamed)
+        {
+            ring.WriteUnstampedNoData((f.Id & RawEvent.FiberMask) | RawEvent.FinishedBits, 0, (long)FiberOutcome.Ok);
+            return;
+        }
+
+        FiberFinishedGeneral(frame, error);
+    }
+
+    /// <summary>The general path of <see cref="FiberFinished"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void FiberFinishedGeneral(FiberFrame frame, Exception? error)
     {
         var f = frame.Fiber;
         var d = f.Domain;

@@ -90,12 +90,13 @@ internal sealed unsafe class TraceRing
     /// that it drains the ring before it wraps (a small ring stays in the CPU's cache; it must then be read often).</summary>
     public TraceFileWriter? Drainer { get; init; }
 
-    /// <summary>The switch the last unnamed fiber creation that carried one carried, and <see cref="Written"/> then
-    /// (writer only; see <see cref="EioTrace"/>'s <c>FiberCreated</c>).</summary>
+    /// <summary>The switch the last unnamed fiber creation that carried one carried, and the <see cref="Written"/> count
+    /// up to which creations in that switch need not carry it again (half a ring later; writer only; see
+    /// <see cref="EioTrace"/>'s <c>FiberCreated</c>).</summary>
     public object? LastOwner;
 
     /// <inheritdoc cref="LastOwner"/>
-    public long LastOwnerAt;
+    public long LastOwnerUntil;
 
     /// <summary>The session this ring belongs to (rings are replaced when a new session starts).</summary>
     /// <remarks>A field, not a property: it is read by every recording hook (issue 17: no call even in unoptimised code).</remarks>
@@ -222,6 +223,45 @@ internal sealed unsafe class TraceRing
 
         i++;
     Publish:
+        Volatile.Write(ref _written, i);
+        if (((start ^ i) >> _quarterShift) != 0)
+        {
+            KickDrainer();
+        }
+    }
+
+    /// <summary>As <see cref="Write"/> for an event without an object that no switch record absorbs (a fiber's creation):
+    /// stamps the events waiting for a time with <paramref name="timestamp"/>, writes the event, publishes them all, without
+    /// calls (h94: the fork hook's fixed cost).</summary>
+    /// <param name="timestamp">The clock reading for this event and the ones waiting for a time.</param>
+    /// <param name="head">The packed fiber id, kind and reason (<see cref="RawEvent"/>'s <c>...Bits</c> constants).</param>
+    /// <param name="other">The event's second fiber or id.</param>
+    /// <param name="arg">The event's argument.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void WriteStampedNoData(long timestamp, long head, long other, long arg)
+    {
+        long start = _written;
+        long i = start;
+        int u = _unstamped;
+        var events = _events;
+        int mask = _mask;
+        if (u != 0)
+        {
+            _unstamped = 0;
+            for (int j = 0; j < u; j++)
+            {
+                events[(int)((i + j) & mask)].Timestamp = timestamp;
+            }
+
+            i += u;
+        }
+
+        var slot = events + (int)(i & mask);
+        slot->Timestamp = timestamp;
+        slot->Head = head;
+        slot->Other = other;
+        slot->Arg = arg;
+        i++;
         Volatile.Write(ref _written, i);
         if (((start ^ i) >> _quarterShift) != 0)
         {
@@ -480,6 +520,9 @@ internal struct RawEvent
 
     /// <inheritdoc cref="ResumedBits"/>
     public const long FinishedBits = (long)TraceEventKind.FiberFinished << KindShift;
+
+    /// <inheritdoc cref="ResumedBits"/>
+    public const long CreatedBits = (long)TraceEventKind.FiberCreated << KindShift;
 
     /// <inheritdoc cref="ResumedBits"/>
     public const long WokenBits = (long)TraceEventKind.FiberWoken << KindShift;

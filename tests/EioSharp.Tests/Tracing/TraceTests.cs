@@ -429,4 +429,68 @@ public class DumpTests
             Assert.InRange(f.GetProperty("suspendedMs").GetInt64(), 140, 600_000);
         }
     }
+
+    /// <summary>Forks in a loop (the fork hooks' fast paths, h94: an unnamed fiber in the switch the ring's last carrier
+    /// carried, and an unnamed fiber that returns) record each fiber's creation, with its parent and switch, and its end
+    /// with its outcome, in order, as the general paths do (a named fiber and a failing one take those).</summary>
+    [Fact]
+    public void ForksInALoopRecordEachCreationWithParentAndSwitchAndEachEndWithItsOutcome()
+    {
+        EioTrace.Start();
+        try
+        {
+            MockMain.Run(async _ =>
+            {
+                await Assert.ThrowsAsync<InvalidOperationException>(() => Switch.RunAsync(
+                    async sw =>
+                    {
+                        for (int i = 0; i < 9; i++)
+                        {
+                            if (i == 4)
+                            {
+                                Fiber.Fork(sw, () => Task.CompletedTask, "named");
+                            }
+                            else if (i == 8)
+                            {
+                                Fiber.Fork(sw, () => Task.FromException(new InvalidOperationException("boom"))); // fails the switch: the last fork
+                            }
+                            else
+                            {
+                                Fiber.Fork(sw, () => Task.CompletedTask);
+                            }
+                        }
+
+                        await Task.CompletedTask;
+                    },
+                    "forks"));
+            });
+        }
+        finally
+        {
+            EioTrace.Stop();
+        }
+
+        var events = EioTrace.Snapshot().Where(e => e.DomainId >= 0).ToList();
+        var opened = events.Single(e => e.Kind == TraceEventKind.SwitchOpened && e.Data is Switch { Name: "forks" });
+        long parent = opened.Fiber, switchId = opened.Arg;
+        var created = events.Where(e => e.Kind == TraceEventKind.FiberCreated && e.Arg == switchId).ToList();
+        Assert.Equal(9, created.Count);
+        Assert.All(created, c => Assert.Equal(parent, c.Other));
+        Assert.Equal(9, created.Select(c => c.Fiber).Distinct().Count());
+        Assert.Equal("named", created[4].FiberName);
+        Assert.All(created.Where((_, i) => i != 4), c => Assert.Null(c.FiberName));
+        Assert.Equal("forks", created[0].SwitchPath); // the first creation in the switch carries it
+
+        // Each fiber ends (outcome in Arg) after its own creation and before the next fiber's creation.
+        int previousEnd = -1;
+        for (int i = 0; i < created.Count; i++)
+        {
+            int c = events.IndexOf(created[i]);
+            int end = events.FindIndex(e => e.Kind == TraceEventKind.FiberFinished && e.Fiber == created[i].Fiber);
+            Assert.True(c > previousEnd && end > c, $"fork {i}: created at {c}, finished at {end}, previous end {previousEnd}");
+            Assert.Equal((long)(i == 8 ? FiberOutcome.Failed : FiberOutcome.Ok), events[end].Arg);
+            Assert.True(events[end].Timestamp >= events[c].Timestamp);
+            previousEnd = end;
+        }
+    }
 }
