@@ -18,8 +18,19 @@
 # DOTNET_JitDisasmSummary=1 listed each such method [MinOpts]). With it, every method is [FullOpts] (checked with
 # DOTNET_JitDisasmSummary=1); the JIT then does not use rel32 for optional relocations (calls and static addresses may
 # take a longer encoding than in a normal run: counts are close to, not identical with, the code a normal run executes).
+# Same process state for both variants (h94, STEADY=1, the default): tracing on allocates its rings' object arrays (512 KB
+# each, the large-object heap) and so caused a garbage collection that the off run, which allocates little, never reached
+# before it ended; until a process's first collection .NET's GC write barrier takes a shorter path (7 instructions per
+# reference store in ForkJoin, against 12-14 after it), so every reference store of the kernel counted as dearer with
+# tracing on (ForkJoin: 60 of the 335 instructions tracing "added"). DOTNET_GCgen0size=0x400000 (4 MB) makes every run
+# collect at a steady rate, with tracing off and on. And each invocation is a new domain (EioMain.Run), whose ring comes
+# from a pool that fills only once 8 finished domains are kept (EioTrace: MaxRetiredKept): before that, each new ring
+# allocated its 512 KB object array on the large-object heap, and the extra invocation of the 2C run then also counted
+# that allocation and the full collections it brought (PromisePingPong on: 218 B/op instead of 192, a gen-2 collection in
+# the 2C run only). So every row warms up over 10 invocations, and the counted ones reuse rings, as a long run does.
+# STEADY=0 measures as session 14 did (no GCgen0size, each row's own warm-up).
 # Output: a table per row with the median (of ROUNDS) instructions per op off and on, and on / off.
-# Usage: bench/trace-overhead-instructions.sh      ROUNDS=3 OUT=bench/results/trace-instructions JOBS=2 NO_BUILD=1
+# Usage: bench/trace-overhead-instructions.sh      STEADY=1 ROUNDS=3 OUT=bench/results/trace-instructions JOBS=2 NO_BUILD=1
 #        DLL=path/to/EioSharp.Benchmarks.dll (default: this tree's Release build) ROWS='regex' (rows to run, by name)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +47,10 @@ fi
 mkdir -p "$OUT"
 export EIOSHARP_BENCH_JOB=cli DOTNET_TieredCompilation=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
   DOTNET_JitEnableOptionalRelocs=0
+STEADY=${STEADY:-1}
+if [ "$STEADY" = 1 ]; then
+  export DOTNET_GCgen0size=0x400000
+fi
 
 # "CLASS METHOD WARMUP C [Prop=Value]": WARMUP and C are invocations (each of OperationsPerInvoke operations).
 BENCHES=(
@@ -64,15 +79,19 @@ measure() { # trace class method warmup count [props]
     echo "$log" | tail -20 >&2
     return 1
   fi
+  # The loop's own line (its GC counts show whether both variants ran in the same GC state).
+  echo "trace=$trace count=$count $(grep ' ops=' <<<"$log")" >>"$OUT/loops.txt"
   echo "$ir $ops"
 }
 
 # All runs are independent (instruction counts do not depend on the load), so JOBS of them run at once.
 : >"$OUT/runs.txt"
+: >"$OUT/loops.txt"
 tasks=()
 for round in $(seq 1 "$ROUNDS"); do
   for b in "${BENCHES[@]}"; do
     read -r cls method warmup c props <<<"$b"
+    [ "$STEADY" = 1 ] && warmup=10
     grep -Eq "$ROWS" <<<"$cls.$method($props)" || continue
     for trace in 0 1; do
       for mult in 1 2; do
