@@ -23,7 +23,9 @@
 # before it ended; until a process's first collection .NET's GC write barrier takes a shorter path (7 instructions per
 # reference store in ForkJoin, against 12-14 after it), so every reference store of the kernel counted as dearer with
 # tracing on (ForkJoin: 60 of the 335 instructions tracing "added"). DOTNET_GCgen0size=0x400000 (4 MB) makes every run
-# collect at a steady rate, with tracing off and on. And each invocation is a new domain (EioMain.Run), whose ring comes
+# collect at a steady rate, with tracing off and on, and the loop driver collects once after the warm-up
+# (EIOSHARP_BENCH_GC_AFTER_WARMUP=1): a row that allocates nothing never reached a collection with tracing off, but did
+# with it on (FiberYield(1): the barrier path 42 instructions per op before the first collection, 128 after). And each invocation is a new domain (EioMain.Run), whose ring comes
 # from a pool that fills only once 8 finished domains are kept (EioTrace: MaxRetiredKept): before that, each new ring
 # allocated its 512 KB object array on the large-object heap, and the extra invocation of the 2C run then also counted
 # that allocation and the full collections it brought (PromisePingPong on: 218 B/op instead of 192, a gen-2 collection in
@@ -49,7 +51,14 @@ export EIOSHARP_BENCH_JOB=cli DOTNET_TieredCompilation=0 DOTNET_gcConcurrent=0 D
   DOTNET_JitEnableOptionalRelocs=0
 STEADY=${STEADY:-1}
 if [ "$STEADY" = 1 ]; then
-  export DOTNET_GCgen0size=0x400000
+  export DOTNET_GCgen0size=0x400000 EIOSHARP_BENCH_GC_AFTER_WARMUP=1
+  # The loop driver of a build before h94 ignores EIOSHARP_BENCH_GC_AFTER_WARMUP: its off rows would then count the
+  # shorter write barrier. Give it this tree's driver (only Program.cs differs): copy this tree's
+  # bench/EioSharp.Benchmarks/bin/Release/net10.0/EioSharp.Benchmarks.dll over the base build's.
+  if ! python3 -c 'import sys; sys.exit(0 if "EIOSHARP_BENCH_GC_AFTER_WARMUP".encode("utf-16-le") in open(sys.argv[1], "rb").read() else 1)' "$DLL"; then
+    echo "$DLL: its loop driver has no EIOSHARP_BENCH_GC_AFTER_WARMUP (a build before h94); copy this tree's EioSharp.Benchmarks.dll over it, or run with STEADY=0" >&2
+    exit 1
+  fi
 fi
 
 # "CLASS METHOD WARMUP C [Prop=Value]": WARMUP and C are invocations (each of OperationsPerInvoke operations).

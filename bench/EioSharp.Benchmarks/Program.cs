@@ -70,6 +70,15 @@ public static class Program
             run();
         }
 
+        if (Environment.GetEnvironmentVariable("EIOSHARP_BENCH_GC_AFTER_WARMUP") == "1")
+        {
+            // One collection before the counted calls (h94): until a process's first collection the GC write barrier
+            // takes a shorter path, so a variant that collected during its warm-up (tracing on: its rings' arrays) and
+            // one that never did (tracing off, a row that allocates nothing) would count the same kernel code differently.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
         using var allocTypes = Environment.GetEnvironmentVariable("EIOSHARP_BENCH_ALLOC_TYPES") == "1" ? new AllocationSampler() : null;
         var proc = Process.GetCurrentProcess();
         proc.Refresh();
