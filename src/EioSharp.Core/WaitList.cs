@@ -15,6 +15,9 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
     /// <summary>An item carried by the waiter (for example the value an adder offers).</summary>
     internal object? Payload;
 
+    /// <summary>The promise whose single-waiter slot this use was put in (instead of a list), or null.</summary>
+    internal Promise<T>? Slot;
+
     /// <summary>A waiter from the calling thread's pool (or a new one), recycled when its result is consumed.</summary>
     internal static QueuedWaiter<T> Rent(Domain owner, Tracing.TraceReason reason)
     {
@@ -29,16 +32,32 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
         WaiterPool<QueuedWaiter<T>>.Return(this);
     }
 
+    /// <summary>Returns a waiter that was rented but never handed out (no one else holds it) to the pool.</summary>
+    internal void ReturnUnused() => ReturnToPool();
+
     /// <summary>Clears the list fields of a consumed waiter (subclasses with their own pool call it from <see cref="ReturnToPool"/>).</summary>
     private protected void ResetQueued()
     {
         System.Diagnostics.Debug.Assert(List is null && QPrev is null && QNext is null, "a recycled waiter is still in a wait list");
         Payload = null;
         Sync = null;
+        Slot = null;
     }
 
     protected override void OnCancelled()
     {
+        if (Slot is { } promise)
+        {
+            // In a promise's slot (no list, no lock): take it back out. If a resolver took it first, it holds this waiter
+            // and may still call TryComplete (which fails: the cancellation won), so this object must not be reused.
+            if (!promise.TryTakeBack(this))
+            {
+                KeepOutOfPool();
+            }
+
+            return;
+        }
+
         // Always through the lock, even if a waker has already taken the waiter out of the list: that waker may still be
         // holding it (its TryComplete lost to this cancellation), and once this returns the waiter may be recycled.
         var sync = Sync;

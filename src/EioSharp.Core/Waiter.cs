@@ -26,7 +26,9 @@ namespace EioSharp;
 /// <item>A pooled waiter (see <see cref="WaiterPool{TW}"/>) goes back to its domain thread's pool in
 /// <see cref="GetResult(short)"/>, after it was unlinked from its cancel context. This is safe only because every
 /// other holder has dropped it by then: wait structures complete a waiter only while holding the lock of the list they
-/// removed it from (a cancellation that wins unlinks under the same lock), the timer heap drops a timer before firing
+/// removed it from (a cancellation that wins unlinks under the same lock), or, for a promise's single-waiter slot (no
+/// lock), take it out of the slot with an atomic exchange, and a cancellation that wins but finds the slot no longer holding
+/// it keeps the waiter out of the pool (<c>QueuedWaiter.OnCancelled</c>), the timer heap drops a timer before firing
 /// it (a cancelled timer is never recycled: its heap entry may still be there), and an fd slot is cleared before
 /// the fiber continues. A waker that lost the race (its <c>TryComplete</c> returned false) must drop the waiter, and one that won
 /// must not read it afterwards (read a carried item before completing: the woken consumer may already have recycled it).</item>
@@ -94,6 +96,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <summary>True if the consumed waiter may be reused: always, except a timer that did not fire (a cancelled timer may
     /// still be in the heap). A flag rather than a virtual property (session 14: no virtual call per resume).</summary>
     private bool CanRecycle => !_recycleOnlyOnSuccess || Succeeded;
+
+    /// <summary>Keeps this waiter out of the pool once consumed (a waker may still hold it: see <c>QueuedWaiter.OnCancelled</c>).</summary>
+    private protected void KeepOutOfPool() => _pooled = false;
 
     /// <summary>Puts a consumed, reset waiter back in its type's pool (pooled waiter types override this).</summary>
     private protected virtual void ReturnToPool()
