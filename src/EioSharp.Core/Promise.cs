@@ -133,6 +133,9 @@ public sealed class Promise<T>
         return w.Task;
     }
 
+    /// <summary>Takes the waiter out of the single-waiter slot (the resolver, after publishing the state), or null.</summary>
+    internal QueuedWaiter<T>? TakeFirst() => Volatile.Read(ref _first) is null ? null : Interlocked.Exchange(ref _first, null);
+
     /// <summary>Takes <paramref name="w"/> back out of the single-waiter slot (its cancellation won); false if a resolver has
     /// already taken it (and may still try to complete it).</summary>
     internal bool TryTakeBack(QueuedWaiter<T> w) => ReferenceEquals(Interlocked.CompareExchange(ref _first, null, w), w);
@@ -168,7 +171,7 @@ public sealed class Promise<T>
 #pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
         Interlocked.Exchange(ref _state, error is null ? 1 : 2);
 #pragma warning restore CS0420
-        if (Volatile.Read(ref _first) is not null && Interlocked.Exchange(ref _first, null) is { } first)
+        if (TakeFirst() is { } first)
         {
             // The slot's waiter, without a lock: a cancellation that won and finds the slot empty keeps the waiter from
             // being reused, so this completion (which then fails) cannot reach a later use of it.
