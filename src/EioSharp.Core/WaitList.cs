@@ -4,6 +4,9 @@ namespace EioSharp;
 /// <remarks>When cancellation wins, the waiter unlinks itself under the list's lock, so cancelled waiters never pile up.</remarks>
 internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
 {
+    [ThreadStatic]
+    private static QueuedWaiter<T>? t_free;
+
     internal WaitList<T>? List;
 
     /// <summary>The lock of the list this use was added to; kept after removal (until recycled) so that a cancellation
@@ -21,7 +24,7 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
     /// <summary>A waiter from the calling thread's pool (or a new one), recycled when its result is consumed.</summary>
     internal static QueuedWaiter<T> Rent(Domain owner, Tracing.TraceReason reason)
     {
-        var w = WaiterPool<QueuedWaiter<T>>.Rent() ?? new QueuedWaiter<T>(owner);
+        var w = WaiterPool.Rent(ref t_free) ?? new QueuedWaiter<T>(owner);
         w.PrepareRented(owner, reason);
         return w;
     }
@@ -29,7 +32,7 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
     private protected override void ReturnToPool()
     {
         ResetQueued();
-        WaiterPool<QueuedWaiter<T>>.Return(this);
+        WaiterPool.Return(ref t_free, this);
     }
 
     /// <summary>Returns a waiter that was rented but never handed out (no one else holds it) to the pool.</summary>
