@@ -45,8 +45,8 @@ public sealed class Promise<T>
     // Waiters (issue 20, session 15: the common case is one awaiter, which needs no list and no lock): the first waiter
     // goes into the slot _first by a CAS from null, while _waiters is still null; any other goes into the list _waiters,
     // created by the first fiber that needs it, which doubles as the lock. Once the list exists every later waiter joins
-    // it, so the slot's waiter (if any) is older than every listed one, and the resolver wakes the slot first, then the
-    // list in order. The resolver publishes the state (a full fence), then takes the slot with an exchange and the list
+    // it, so the slot's waiter (if any) is older than every listed one (among awaiters on one domain; concurrent awaiters
+    // on different domains have no order to keep), and the resolver wakes the slot first, then the list in order. The resolver publishes the state (a full fence), then takes the slot with an exchange and the list
     // under its lock; a waiter stores the slot (a full fence) and then reads the state, or checks the state under the
     // list's lock, so no waiter is missed (one of the two sides sees the other's store). A slot waiter whose cancellation
     // wins takes itself back out of the slot with a CAS; if that fails, the resolver has taken it and may still call
