@@ -203,20 +203,26 @@ public sealed class CancelContext
 
     internal void CheckDomain() => _domain.CheckCurrent("This cancel context");
 
+    // The suspended operations, oldest first, linked through WaiterNode.Prev/Next: _waitersHead is the first, and
+    // _waitersTail the last only while there are two or more (null with one: issue 20, session 15). A context usually has
+    // one operation suspended at a time, and this way adding it stores two references and removing it stores only nulls
+    // (no write barrier), where a head and a tail for one node cost four and two.
+
     internal void AddWaiter(WaiterNode node)
     {
         node.Context = this;
-        node.Prev = _waitersTail;
         node.Next = null;
-        if (_waitersTail is null)
+        var head = _waitersHead;
+        if (head is null)
         {
+            node.Prev = null;
             _waitersHead = node;
-        }
-        else
-        {
-            _waitersTail.Next = node;
+            return;
         }
 
+        var tail = _waitersTail ?? head;
+        node.Prev = tail;
+        tail.Next = node;
         _waitersTail = node;
     }
 
@@ -224,6 +230,15 @@ public sealed class CancelContext
     {
         if (!ReferenceEquals(node.Context, this))
         {
+            return;
+        }
+
+        node.Context = null;
+        if (_waitersTail is null)
+        {
+            // The only one.
+            System.Diagnostics.Debug.Assert(ReferenceEquals(_waitersHead, node) && node.Prev is null && node.Next is null, "a lone waiter is the head");
+            _waitersHead = null;
             return;
         }
 
@@ -246,7 +261,10 @@ public sealed class CancelContext
         }
 
         node.Prev = node.Next = null;
-        node.Context = null;
+        if (ReferenceEquals(_waitersHead, _waitersTail))
+        {
+            _waitersTail = null; // one left
+        }
     }
 
     /// <summary>Removes this finished context from its parent so it can be collected.</summary>

@@ -31,6 +31,12 @@ public sealed class Domain
 
     private Queue<WorkItem> _local = new(); // only this domain's thread, only while its loop runs (RunLoop swaps it)
     private readonly ConcurrentQueue<WorkItem> _remote = new();
+
+    /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that then
+    /// drains the inbox (issue 20, session 15): a round with nothing posted from elsewhere reads one field instead of
+    /// calling <see cref="ConcurrentQueue{T}.TryDequeue"/> and <see cref="ConcurrentQueue{T}.IsEmpty"/>. A hint only: the
+    /// sleep protocol still looks at the queue itself.</summary>
+    private volatile int _remotePosted;
     private readonly IDomainPoller _poller;
     private readonly PriorityQueue<TimerWaiter, (long Deadline, long Seq)> _timers = new();
     private readonly ITimeSource _time;
@@ -155,6 +161,7 @@ public sealed class Domain
         else
         {
             _remote.Enqueue(item);
+            _remotePosted = 1; // after the enqueue: a round that sees it (and clears it) drains this item
             var sender = t_current;
             if (sender is not null)
             {
@@ -265,8 +272,9 @@ public sealed class Domain
         }
     }
 
-    /// <summary>Runs the scheduler loop on the calling thread until <paramref name="isDone"/> returns true after a round.</summary>
-    internal void RunLoop(Action start, Func<bool> isDone)
+    /// <summary>Runs the scheduler loop on the calling thread until the task <paramref name="start"/> returned has completed
+    /// (checked after each round).</summary>
+    internal void RunLoop(Func<Task> start)
     {
         var previousDomain = t_current;
         var previousContext = SynchronizationContext.Current;
@@ -287,34 +295,39 @@ public sealed class Domain
             // watchdog sees a stall in it and busy time counts it.
             long awakeSince = Stopwatch.GetTimestamp();
             Volatile.Write(ref _currentItem, ++_itemsRun);
-            start();
+            var done = start();
             Volatile.Write(ref _currentItem, 0);
             while (true)
             {
+                // A round leaves the context of its last item installed (issue 20, session 15: no reset per round when the
+                // next round follows at once); the domain's own context is put back before any other work below.
                 RunRound();
                 if (_crash is not null)
                 {
+                    SynchronizationContext.SetSynchronizationContext(_syncContext);
                     var crash = _crash;
                     _crash = null;
                     System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(crash).Throw();
                 }
 
-                if (isDone())
+                if (done.IsCompleted)
                 {
                     return;
                 }
 
-                if (_local.Count > 0 || !_remote.IsEmpty)
+                if (_local.Count > 0 || _remotePosted != 0)
                 {
                     if (_poller.HasRegistrations)
                     {
                         // Busy: still gather ready I/O once per round (no blocking), so a queue that never drains cannot starve it.
+                        SynchronizationContext.SetSynchronizationContext(_syncContext);
                         _poller.PollNow();
                     }
 
                     continue;
                 }
 
+                SynchronizationContext.SetSynchronizationContext(_syncContext);
                 if (FireDueTimers())
                 {
                     continue;
@@ -357,19 +370,31 @@ public sealed class Domain
         }
     }
 
+    /// <summary>One round: the inbox moved to the run queue, due timers fired, then the continuations queued at this point
+    /// run (the ones they queue wait for the next round). Leaves the last item's synchronization context installed (the
+    /// caller puts the domain's back before it does anything but another round).</summary>
     private void RunRound()
     {
-        if (_remote.TryDequeue(out var r))
+        if (_remotePosted != 0)
         {
-            _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
-            do
+            Interlocked.Exchange(ref _remotePosted, 0); // a full fence: a post whose flag this clears is seen by the drain below
+            if (_remote.TryDequeue(out var r))
             {
-                _local.Enqueue(r);
+                _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
+                do
+                {
+                    _local.Enqueue(r);
+                }
+                while (_remote.TryDequeue(out r));
             }
-            while (_remote.TryDequeue(out r));
         }
 
-        FireDueTimers();
+        if (_timers.Count != 0)
+        {
+            SynchronizationContext.SetSynchronizationContext(_syncContext); // timers fire outside any fiber's item
+            FireDueTimers();
+        }
+
         int n = _local.Count;
         if (n == 0)
         {
@@ -400,7 +425,6 @@ public sealed class Domain
 
         Volatile.Write(ref _currentItem, 0);
         RunningFrame = null;
-        SynchronizationContext.SetSynchronizationContext(_syncContext);
     }
 
     private bool _inNestedRound; // ProcessEventsWhileBlocked is running (it does not nest)
@@ -650,7 +674,7 @@ public sealed class Domain
     internal T RunMain<T>(Func<CancelContext, Task<T>> main)
     {
         Task<T>? task = null;
-        RunLoop(() => task = StartMainFiberAsync(main), () => task!.IsCompleted);
+        RunLoop(() => task = StartMainFiberAsync(main));
         return task!.GetAwaiter().GetResult();
     }
 

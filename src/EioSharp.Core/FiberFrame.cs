@@ -223,7 +223,7 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     {
         get
         {
-            var fiber = SynchronizationContext.Current as FiberInfo ?? t_foreign;
+            var fiber = AsFiber(SynchronizationContext.Current) ?? t_foreign;
             if (fiber is null)
             {
                 return null;
@@ -251,7 +251,21 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     }
 
     /// <summary>The fiber of the code running on this thread (not its inner frame), or null: a thread-static read only.</summary>
-    internal static FiberInfo? CurrentFiber => SynchronizationContext.Current as FiberInfo ?? t_foreign;
+    internal static FiberInfo? CurrentFiber => AsFiber(SynchronizationContext.Current) ?? t_foreign;
+
+    /// <summary><paramref name="context"/> as a fiber, or null. The two common exact types are tested inline first (issue 20,
+    /// session 15): <see cref="FiberInfo"/> is not sealed, so a plain cast of a <see cref="NamedFiber"/> (a domain's main
+    /// fiber) called the runtime's cast helper on every read of the current fiber.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static FiberInfo? AsFiber(SynchronizationContext? context)
+    {
+        if (context is not null && (context.GetType() == typeof(FiberInfo) || context.GetType() == typeof(NamedFiber)))
+        {
+            return Unsafe.As<FiberInfo>(context);
+        }
+
+        return context as FiberInfo;
+    }
 
     /// <summary>Installs <paramref name="fiber"/> as the running fiber of this thread (its first frame), without touching
     /// the execution context. The caller restores the previous context (see <see cref="Install"/>'s return) when it returns

@@ -41,10 +41,19 @@ public static class Promise
 public sealed class Promise<T>
 {
     // Invariants: _state goes 0 (unresolved) -> 3 (claimed by the one resolver) -> 1 (value) or 2 (error); _value/_error
-    // are written only by the claimer, before the final state is published. The waiter list is created by the first
-    // fiber that has to wait and doubles as the lock; a resolver that publishes takes the list (if any) under that lock,
-    // and a waiter checks the state under the same lock, so no waiter is missed.
+    // are written only by the claimer, before the final state is published.
+    // Waiters (issue 20, session 15: the common case is one awaiter, which needs no list and no lock): the first waiter
+    // goes into the slot _first by a CAS from null, while _waiters is still null; any other goes into the list _waiters,
+    // created by the first fiber that needs it, which doubles as the lock. Once the list exists every later waiter joins
+    // it, so the slot's waiter (if any) is older than every listed one (among awaiters on one domain; concurrent awaiters
+    // on different domains have no order to keep), and the resolver wakes the slot first, then the list in order. The resolver publishes the state (a full fence), then takes the slot with an exchange and the list
+    // under its lock; a waiter stores the slot (a full fence) and then reads the state, or checks the state under the
+    // list's lock, so no waiter is missed (one of the two sides sees the other's store). A slot waiter whose cancellation
+    // wins takes itself back out of the slot with a CAS; if that fails, the resolver has taken it and may still call
+    // TryComplete on it (which fails), so that use is not recycled (QueuedWaiter.OnCancelled): the slot's substitute for
+    // the list's lock.
     private volatile int _state;
+    private QueuedWaiter<T>? _first;
     private WaitList<T>? _waiters;
     private T _value = default!;
     private Exception? _error;
@@ -87,22 +96,49 @@ public sealed class Promise<T>
 
         var frame = FiberFrame.Require();
         frame.Cancel.ThrowIfCancelled();
-        QueuedWaiter<T> w;
+        QueuedWaiter<T> w = QueuedWaiter<T>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Promise);
+        if (Volatile.Read(ref _waiters) is null)
+        {
+            w.Slot = this;
+            if (Interlocked.CompareExchange(ref _first, w, null) is null)
+            {
+                // In the slot. A resolver that published before that store may have read the slot empty: read the state
+                // again, and if it is resolved take the waiter back, unless the resolver already has it (then it completes it).
+                if (IsResolved && ReferenceEquals(Interlocked.CompareExchange(ref _first, null, w), w))
+                {
+                    w.ReturnUnused();
+                    return Completed();
+                }
+
+                w.Attach(frame.Cancel);
+                return w.Task;
+            }
+
+            w.Slot = null; // another waiter has the slot: join the list
+        }
+
         var list = _waiters ?? Interlocked.CompareExchange(ref _waiters, WaitList<T>.Create(null), null) ?? _waiters!;
         lock (list.Sync)
         {
             if (IsResolved)
             {
+                w.ReturnUnused();
                 return Completed();
             }
 
-            w = QueuedWaiter<T>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Promise);
             list.Add(w);
         }
 
         w.Attach(frame.Cancel);
         return w.Task;
     }
+
+    /// <summary>Takes the waiter out of the single-waiter slot (the resolver, after publishing the state), or null.</summary>
+    internal QueuedWaiter<T>? TakeFirst() => Volatile.Read(ref _first) is null ? null : Interlocked.Exchange(ref _first, null);
+
+    /// <summary>Takes <paramref name="w"/> back out of the single-waiter slot (its cancellation won); false if a resolver has
+    /// already taken it (and may still try to complete it).</summary>
+    internal bool TryTakeBack(QueuedWaiter<T> w) => ReferenceEquals(Interlocked.CompareExchange(ref _first, null, w), w);
 
     private ValueTask<T> Completed()
     {
@@ -124,7 +160,10 @@ public sealed class Promise<T>
         }
 
         _value = value;
-        _error = error;
+        if (error is not null)
+        {
+            _error = error; // only when set: a null store would still pay a write barrier on every resolution
+        }
 
         // A full fence between publishing the state and reading the waiter list (a waiter does the opposite: creates the
         // list with a CAS, then reads the state): with a plain volatile write the store could be reordered after the
@@ -132,6 +171,20 @@ public sealed class Promise<T>
 #pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
         Interlocked.Exchange(ref _state, error is null ? 1 : 2);
 #pragma warning restore CS0420
+        if (TakeFirst() is { } first)
+        {
+            // The slot's waiter, without a lock: a cancellation that won and finds the slot empty keeps the waiter from
+            // being reused, so this completion (which then fails) cannot reach a later use of it.
+            if (error is null)
+            {
+                first.TryComplete(value);
+            }
+            else
+            {
+                first.TryFail(error);
+            }
+        }
+
         var list = Volatile.Read(ref _waiters);
         if (list is null)
         {

@@ -4,6 +4,9 @@ namespace EioSharp;
 /// <remarks>When cancellation wins, the waiter unlinks itself under the list's lock, so cancelled waiters never pile up.</remarks>
 internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
 {
+    [ThreadStatic]
+    private static QueuedWaiter<T>? t_free;
+
     internal WaitList<T>? List;
 
     /// <summary>The lock of the list this use was added to; kept after removal (until recycled) so that a cancellation
@@ -15,10 +18,13 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
     /// <summary>An item carried by the waiter (for example the value an adder offers).</summary>
     internal object? Payload;
 
+    /// <summary>The promise whose single-waiter slot this use was put in (instead of a list), or null.</summary>
+    internal Promise<T>? Slot;
+
     /// <summary>A waiter from the calling thread's pool (or a new one), recycled when its result is consumed.</summary>
     internal static QueuedWaiter<T> Rent(Domain owner, Tracing.TraceReason reason)
     {
-        var w = WaiterPool<QueuedWaiter<T>>.Rent() ?? new QueuedWaiter<T>(owner);
+        var w = WaiterPool.Rent(ref t_free) ?? new QueuedWaiter<T>(owner);
         w.PrepareRented(owner, reason);
         return w;
     }
@@ -26,8 +32,11 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
     private protected override void ReturnToPool()
     {
         ResetQueued();
-        WaiterPool<QueuedWaiter<T>>.Return(this);
+        WaiterPool.Return(ref t_free, this);
     }
+
+    /// <summary>Returns a waiter that was rented but never handed out (no one else holds it) to the pool.</summary>
+    internal void ReturnUnused() => ReturnToPool();
 
     /// <summary>Clears the list fields of a consumed waiter (subclasses with their own pool call it from <see cref="ReturnToPool"/>).</summary>
     private protected void ResetQueued()
@@ -35,10 +44,23 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
         System.Diagnostics.Debug.Assert(List is null && QPrev is null && QNext is null, "a recycled waiter is still in a wait list");
         Payload = null;
         Sync = null;
+        Slot = null;
     }
 
     protected override void OnCancelled()
     {
+        if (Slot is { } promise)
+        {
+            // In a promise's slot (no list, no lock): take it back out. If a resolver took it first, it holds this waiter
+            // and may still call TryComplete (which fails: the cancellation won), so this object must not be reused.
+            if (!promise.TryTakeBack(this))
+            {
+                KeepOutOfPool();
+            }
+
+            return;
+        }
+
         // Always through the lock, even if a waker has already taken the waiter out of the list: that waker may still be
         // holding it (its TryComplete lost to this cancellation), and once this returns the waiter may be recycled.
         var sync = Sync;

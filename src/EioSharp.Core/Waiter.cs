@@ -23,10 +23,12 @@ namespace EioSharp;
 /// <item>Each use has a version (the <see cref="ValueTask"/> token); <see cref="GetResult(short)"/> consumes the use and
 /// bumps the version, so a second await of the same <see cref="ValueTask"/> (the classic misuse) throws
 /// <see cref="InvalidOperationException"/> instead of resuming the fiber twice or reading a later use's result.</item>
-/// <item>A pooled waiter (see <see cref="WaiterPool{TW}"/>) goes back to its domain thread's pool in
+/// <item>A pooled waiter (see <see cref="WaiterPool"/>) goes back to its domain thread's pool in
 /// <see cref="GetResult(short)"/>, after it was unlinked from its cancel context. This is safe only because every
 /// other holder has dropped it by then: wait structures complete a waiter only while holding the lock of the list they
-/// removed it from (a cancellation that wins unlinks under the same lock), the timer heap drops a timer before firing
+/// removed it from (a cancellation that wins unlinks under the same lock), or, for a promise's single-waiter slot (no
+/// lock), take it out of the slot with an atomic exchange, and a cancellation that wins but finds the slot no longer holding
+/// it keeps the waiter out of the pool (<c>QueuedWaiter.OnCancelled</c>), the timer heap drops a timer before firing
 /// it (a cancelled timer is never recycled: its heap entry may still be there), and an fd slot is cleared before
 /// the fiber continues. A waker that lost the race (its <c>TryComplete</c> returned false) must drop the waiter, and one that won
 /// must not read it afterwards (read a carried item before completing: the woken consumer may already have recycled it).</item>
@@ -94,6 +96,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <summary>True if the consumed waiter may be reused: always, except a timer that did not fire (a cancelled timer may
     /// still be in the heap). A flag rather than a virtual property (session 14: no virtual call per resume).</summary>
     private bool CanRecycle => !_recycleOnlyOnSuccess || Succeeded;
+
+    /// <summary>Keeps this waiter out of the pool once consumed (a waker may still hold it: see <c>QueuedWaiter.OnCancelled</c>).</summary>
+    private protected void KeepOutOfPool() => _pooled = false;
 
     /// <summary>Puts a consumed, reset waiter back in its type's pool (pooled waiter types override this).</summary>
     private protected virtual void ReturnToPool()
@@ -353,6 +358,9 @@ internal abstract class WaiterNode
 /// <summary>A waiter with no result value.</summary>
 internal class Waiter : Waiter<bool>
 {
+    [ThreadStatic]
+    private static Waiter? t_free;
+
     internal Waiter(Domain owner)
         : base(owner)
     {
@@ -361,17 +369,20 @@ internal class Waiter : Waiter<bool>
     /// <summary>A waiter from the calling thread's pool (or a new one), recycled when its result is consumed.</summary>
     internal static Waiter Rent(Domain owner, TraceReason reason)
     {
-        var w = WaiterPool<Waiter>.Rent() ?? new Waiter(owner);
+        var w = WaiterPool.Rent(ref t_free) ?? new Waiter(owner);
         w.PrepareRented(owner, reason);
         return w;
     }
 
-    private protected override void ReturnToPool() => WaiterPool<Waiter>.Return(this);
+    private protected override void ReturnToPool() => WaiterPool.Return(ref t_free, this);
 }
 
 /// <summary>A sleeping fiber in the domain's timer heap.</summary>
 internal sealed class TimerWaiter : Waiter<bool>
 {
+    [ThreadStatic]
+    private static TimerWaiter? t_free;
+
     private TimerWaiter(Domain owner)
         : base(owner)
     {
@@ -384,7 +395,7 @@ internal sealed class TimerWaiter : Waiter<bool>
     /// <summary>A timer waiter for <paramref name="deadline"/> from the calling thread's pool (or a new one).</summary>
     internal static TimerWaiter Rent(Domain owner, long deadline)
     {
-        var w = WaiterPool<TimerWaiter>.Rent() ?? new TimerWaiter(owner);
+        var w = WaiterPool.Rent(ref t_free) ?? new TimerWaiter(owner);
         w.PrepareRented(owner, TraceReason.Sleep);
         w.Deadline = deadline;
         return w;
@@ -392,51 +403,56 @@ internal sealed class TimerWaiter : Waiter<bool>
 
     // Only a timer that fired is reused (_recycleOnlyOnSuccess): the domain dequeued it before completing it. A cancelled
     // one may still sit in the heap (dropped later), so it is left to the garbage collector.
-    private protected override void ReturnToPool() => WaiterPool<TimerWaiter>.Return(this);
+    private protected override void ReturnToPool() => WaiterPool.Return(ref t_free, this);
 
     /// <summary>Counts the dead heap entry so the domain can compact its heap (runs on the owning domain).</summary>
     protected override void OnCancelled() => Owner.TimerCancelled();
 }
 
 /// <summary>
-/// A per-thread free list of consumed waiters of one type (each domain runs on one thread, and a waiter is consumed on
-/// its owning domain, so renting and returning need no synchronisation). Bounded, so a burst of suspensions does not
+/// Per-thread free lists of consumed waiters, one per waiter type (each domain runs on one thread, and a waiter is consumed
+/// on its owning domain, so renting and returning need no synchronisation). Bounded, so a burst of suspensions does not
 /// keep its waiters forever. Free waiters are linked through <see cref="WaiterNode.Next"/>, unused while a waiter is free,
 /// and each free waiter's <see cref="WaiterNode.TraceArg"/> (also unused while it is free: a rent resets it) holds the
-/// length of the list from it down, so the pool has one thread-static field: in shared generic code (a waiter type is a
-/// reference type) each thread-static access is a lookup and a call, and a separate count field doubled them (session 14).
+/// length of the list from it down, so a list is one thread-static field.
 /// </summary>
-/// <typeparam name="TW">The waiter type.</typeparam>
-internal static class WaiterPool<TW>
-    where TW : WaiterNode
+/// <remarks>Each waiter type keeps its own list head in a <c>[ThreadStatic]</c> field of its own and passes it here by
+/// reference (issue 20, session 15): a thread-static of a generic class instantiated over a reference type (the
+/// <c>WaiterPool&lt;TW&gt;</c> this replaces) is reached through a generic lookup and a helper call on every rent and
+/// return, where a field of a non-generic class, or of a generic one over a value type (<c>QueuedWaiter&lt;int&gt;</c>), is
+/// read inline.</remarks>
+internal static class WaiterPool
 {
     /// <summary>The most free waiters kept per thread and type.</summary>
     internal const int MaxFree = 256;
 
-    [ThreadStatic]
-    private static TW? t_head;
-
-    internal static TW? Rent()
+    /// <summary>Takes a free waiter from the list at <paramref name="head"/>, or returns null when it is empty.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TW? Rent<TW>(ref TW? head)
+        where TW : WaiterNode
     {
-        var w = t_head;
+        var w = head;
         if (w is not null)
         {
-            t_head = Unsafe.As<TW?>(w.Next);
+            head = Unsafe.As<TW?>(w.Next);
             w.Next = null;
         }
 
         return w;
     }
 
-    internal static void Return(TW w)
+    /// <summary>Puts the consumed, reset waiter <paramref name="w"/> on the list at <paramref name="head"/>, unless it is full.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Return<TW>(ref TW? head, TW w)
+        where TW : WaiterNode
     {
-        var head = t_head;
-        long depth = head is null ? 0 : head.TraceArg;
+        var first = head;
+        long depth = first is null ? 0 : first.TraceArg;
         if (depth < MaxFree)
         {
             w.TraceArg = depth + 1;
-            w.Next = head;
-            t_head = w;
+            w.Next = first;
+            head = w;
         }
     }
 }

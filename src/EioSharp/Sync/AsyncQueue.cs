@@ -266,11 +266,14 @@ public sealed class AsyncQueue<T>
 
     private sealed class AddWaiter(Domain owner) : QueuedWaiter<bool>(owner)
     {
+        [ThreadStatic]
+        private static AddWaiter? t_free;
+
         public T Item { get; private set; } = default!;
 
         internal static AddWaiter Rent(Domain owner, T item)
         {
-            var w = WaiterPool<AddWaiter>.Rent() ?? new AddWaiter(owner);
+            var w = WaiterPool.Rent(ref t_free) ?? new AddWaiter(owner);
             w.PrepareRented(owner, Tracing.TraceReason.Queue);
             w.Item = item;
             return w;
@@ -280,7 +283,7 @@ public sealed class AsyncQueue<T>
         {
             Item = default!;
             ResetQueued();
-            WaiterPool<AddWaiter>.Return(this);
+            WaiterPool.Return(ref t_free, this);
         }
     }
 }

@@ -1,0 +1,184 @@
+using EioSharp.Tracing;
+using static EioSharp.Tests.Core.Scenario;
+using static EioSharp.Tests.Core.SwitchTests;
+
+namespace EioSharp.Tests.Core;
+
+/// <summary>A promise's first waiter sits in a lock-free slot, the others in a list (issue 20, session 15); a cancel context
+/// links its lone suspended operation without a tail. Order, cancellation and reuse must be as with one list.</summary>
+public class PromiseSlotTests
+{
+    // The first awaiter is in the slot, the second in the list. The first is cancelled (its slot is emptied); a third
+    // awaiter must then join the list behind the second, not take the free slot: awaiters are woken in the order they
+    // started waiting (S12), so the second is woken before the third.
+    [Theory, BothBackends]
+    public void S19_AwaitersWokenInOrderAfterTheFirstIsCancelled(Backend b) => Expect(b, """
+        +w1: Cancelled: TestFailure: stop w1
+        +w2 got 5
+        +w3 got 5
+        +w4 got 5
+
+        """, async env =>
+        {
+            var (p, r) = Promise.Create<int>();
+            CancelContext? w1Context = null;
+            await Switch.RunAsync(async sw =>
+            {
+                Fiber.Fork(sw, () => Describe("w1", () => Cancel.SubAsync(async c =>
+                {
+                    w1Context = c;
+                    TraceLog.Line($"w1 got {await p.AwaitAsync()}");
+                })));
+                Fiber.Fork(sw, async () => TraceLog.Line($"w2 got {await p.AwaitAsync()}"));
+                w1Context!.Cancel(new TestFailure("stop w1"));
+                await Fiber.YieldAsync(); // w1 runs its cancellation
+                Fiber.Fork(sw, async () => TraceLog.Line($"w3 got {await p.AwaitAsync()}"));
+                Fiber.Fork(sw, async () => TraceLog.Line($"w4 got {await p.AwaitAsync()}"));
+                r.Resolve(5);
+            });
+        });
+
+    // A lone awaiter that was cancelled leaves the slot free: the next awaiter of the same promise takes it and is woken.
+    [Theory, BothBackends]
+    public void S19_SlotIsFreeAgainAfterItsWaiterIsCancelled(Backend b) => Expect(b, """
+        +first: Cancelled: TestFailure: stop
+        +second got 8
+
+        """, async env =>
+        {
+            var (p, r) = Promise.Create<int>();
+            await Describe("first", () => Cancel.SubAsync(async c =>
+            {
+                await Switch.RunAsync(async sw =>
+                {
+                    Fiber.Fork(sw, async () => await p.AwaitAsync());
+                    c.Cancel(new TestFailure("stop"));
+                    await Task.CompletedTask;
+                });
+            }));
+            await Switch.RunAsync(async sw =>
+            {
+                Fiber.Fork(sw, async () => TraceLog.Line($"second got {await p.AwaitAsync()}"));
+                r.Resolve(8);
+                await Task.CompletedTask;
+            });
+        });
+
+    // Fibers of one switch share its cancel context, which wakes their suspensions oldest first (S13). a (the first in the
+    // context's list) and c (in the middle) resume and suspend again, so they are now the newest: cancelling wakes b, d,
+    // a, c. The context keeps a lone suspension without a tail; this walks it through head, middle and tail changes.
+    [Theory, BothBackends]
+    public void S13_CancellationWakesSuspensionsOldestFirst(Backend b) => Expect(b, """
+        +b cancelled
+        +d cancelled
+        +a cancelled
+        +c cancelled
+        +sub: ok
+
+        """, async env =>
+        {
+            var (pa, ra) = Promise.Create<int>();
+            var (pc, rc) = Promise.Create<int>();
+            var (pb, _) = Promise.Create<int>();
+            var (pd, _) = Promise.Create<int>();
+            var (never, _) = Promise.Create<int>();
+            await Describe("sub", () => Cancel.SubAsync(async c =>
+            {
+                await Switch.RunAsync(async sw =>
+                {
+                    foreach (var (name, first) in new[] { ("a", pa), ("b", pb), ("c", pc), ("d", pd) })
+                    {
+                        Fiber.Fork(sw, async () =>
+                        {
+                            try
+                            {
+                                await first.AwaitAsync();
+                                await never.AwaitAsync();
+                            }
+                            catch (CancelledException)
+                            {
+                                TraceLog.Line($"{name} cancelled");
+                            }
+                        });
+                    }
+
+                    ra.Resolve(1);
+                    rc.Resolve(1);
+                    await Fiber.YieldAsync(); // a and c resume and suspend again
+                    c.Cancel(new TestFailure("stop"));
+                });
+            }));
+        });
+
+    // The race the slot has instead of a lock: a resolver (on another thread) has taken the waiter out of the slot but not
+    // completed it yet when the awaiting fiber's cancellation wins. The resolver still holds the waiter and will call
+    // TryComplete on it, so that waiter must never be reused: a later suspension would be completed by this stale resolver.
+    [Fact]
+    public void CancelledSlotWaiterHeldByAResolverIsNotReused() => EioMain.Run(async _ =>
+    {
+        var (p, _) = Promise.Create<int>();
+        CancelContext? context = null;
+        string outcome = "none";
+        QueuedWaiter<int>? held = null;
+        await Switch.RunAsync(async sw =>
+        {
+            Fiber.Fork(sw, async () =>
+            {
+                try
+                {
+                    await Cancel.SubAsync(async c =>
+                    {
+                        context = c;
+                        await p.AwaitAsync();
+                    });
+                }
+                catch (CancelledException)
+                {
+                    outcome = "cancelled";
+                }
+            });
+            held = p.TakeFirst(); // what TryResolve does right after publishing the state, before completing the waiter
+            Assert.NotNull(held);
+            context!.Cancel(new TestFailure("stop")); // the cancellation wins the waiter's state
+            await Fiber.YieldAsync(); // the fiber resumes and consumes its cancelled use
+        });
+        Assert.Equal("cancelled", outcome);
+
+        // The waiter did not go back to this thread's pool: renting more than the pool can hold never returns it.
+        for (int i = 0; i <= WaiterPool.MaxFree; i++)
+        {
+            Assert.NotSame(held, QueuedWaiter<int>.Rent(Domain.Current!, TraceReason.Other));
+        }
+
+        Assert.False(held!.TryComplete(1)); // the resolver's late completion does nothing
+    });
+
+    // Resolvers on the thread pool race the awaiting fiber's cancellation (a race against a yield) many times over, with
+    // pooled waiters reused from one round to the next: every await that returns gets its own promise's value. A stale
+    // completion of a reused waiter would hand a later round an earlier round's value.
+    [Fact]
+    public void ResolveRacingCancellationNeverCompletesALaterUse() => EioMain.Run(async _ =>
+    {
+        const int Rounds = 5_000;
+        for (int i = 0; i < Rounds; i++)
+        {
+            var (p, r) = Promise.Create<int>();
+            var (q, s) = Promise.Create<int>();
+            ThreadPool.UnsafeQueueUserWorkItem(static st => st.Resolve(st.Promise.GetHashCode()), r, preferLocal: false);
+            int got = await Fiber.FirstAsync(async () => await p.AwaitAsync(), async () =>
+            {
+                await Fiber.YieldAsync();
+                return -1;
+            });
+            if (got != -1)
+            {
+                Assert.Equal(p.GetHashCode(), got);
+            }
+
+            // A suspension right after (on a pooled waiter, perhaps the one just used), completed here: it must get its own value.
+            var pending = q.AwaitAsync();
+            s.Resolve(i);
+            Assert.Equal(i, await pending);
+        }
+    });
+}
