@@ -766,7 +766,9 @@ internal sealed partial class KvDatabase
         return i - start;
     }
 
-    private static int Hash(ReadOnlySpan<byte> key) => ByteArrayComparer.Instance.GetHashCode(key);
+    private readonly KeyHashMemo _hashMemo = new(); // the last key hashed: a command finds, accounts and removes one key in a row
+
+    private int Hash(ReadOnlySpan<byte> key) => _hashMemo.Hash(key);
 
     private int FindRow(ReadOnlySpan<byte> key)
     {
@@ -796,7 +798,7 @@ internal sealed partial class KvDatabase
         {
             ref Row r = ref _rows[row];
             if (r.Item is null) continue;
-            int b = Hash(KeySpan(r.Item, r.Pos)) & mask;
+            int b = ByteArrayComparer.Instance.GetHashCode(KeySpan(r.Item, r.Pos)) & mask; // every key once: not through the memo
             r.Link = (r.Link & ~LinkMask) | (uint)_buckets[b];
             _buckets[b] = row + 1;
         }

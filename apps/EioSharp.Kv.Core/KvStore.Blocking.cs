@@ -120,14 +120,15 @@ public sealed partial class KvStore
     private const string TimeoutNotFloat = "ERR timeout is not a float or out of range";
     private const string TimeoutNegative = "ERR timeout is negative";
 
-    private readonly Dictionary<BlockKey, BlockWaiters> _blockedKeys = new(BlockKeyComparer.Instance); // keys with waiters
+    // The three sets share this store's comparer, which remembers the last key it hashed (KeyHashMemo).
+    private readonly Dictionary<BlockKey, BlockWaiters> _blockedKeys; // keys with waiters (made in the constructor: InitBlocking)
     // Waiter lists whose last waiter left, kept by key (up to IdleWaitersKept, keys up to IdleKeyBytes): a key blocked on
     // again (each BLPOP/LPUSH ping-pong round) takes its list back instead of a new list and a copy of the key.
-    private readonly Dictionary<BlockKey, BlockWaiters> _idleWaiters = new(BlockKeyComparer.Instance);
+    private readonly Dictionary<BlockKey, BlockWaiters> _idleWaiters;
     private readonly Stack<KvBlockedCommand> _freeBlocked = new(); // ended registrations, reused (up to BlockedKept)
     private const int IdleWaitersKept = 64, IdleKeyBytes = 256, BlockedKept = 256;
     private readonly List<BlockKey> _readyKeys = [];
-    private readonly HashSet<BlockKey> _readySet = new(BlockKeyComparer.Instance);
+    private readonly HashSet<BlockKey> _readySet;
     private readonly List<KvSession> _unblocked = [];
     private readonly Dictionary<long, KvSession> _blockedByClientId = [];
     private long _blockSequence;
@@ -138,12 +139,12 @@ public sealed partial class KvStore
     [
         KvCommandTable.Data("blpop", -3, W, 1, -2, 1, static (s, in c) => s.BlockingPop(c, left: true)),
         KvCommandTable.Data("brpop", -3, W, 1, -2, 1, static (s, in c) => s.BlockingPop(c, left: false)),
-        KvCommandTable.Data("brpoplpush", 4, W, 1, 2, 1, static (s, in c) => s.BlockingMove(c, "RPOPLPUSH", 3)),
-        KvCommandTable.Data("blmove", 6, W, 1, 2, 1, static (s, in c) => s.BlockingMove(c, "LMOVE", 5)),
-        KvCommandTable.Data("blmpop", -5, W, 0, 0, 0, static (s, in c) => s.BlockingMultiPop(c, "LMPOP")),
-        KvCommandTable.Data("bzpopmin", -3, W, 1, -2, 1, static (s, in c) => s.BlockingZPop(c, "ZPOPMIN")),
-        KvCommandTable.Data("bzpopmax", -3, W, 1, -2, 1, static (s, in c) => s.BlockingZPop(c, "ZPOPMAX")),
-        KvCommandTable.Data("bzmpop", -5, W, 0, 0, 0, static (s, in c) => s.BlockingMultiPop(c, "ZMPOP")),
+        KvCommandTable.Data("brpoplpush", 4, W, 1, 2, 1, static (s, in c) => s.BlockingMove(c, lmove: false)),
+        KvCommandTable.Data("blmove", 6, W, 1, 2, 1, static (s, in c) => s.BlockingMove(c, lmove: true)),
+        KvCommandTable.Data("blmpop", -5, W, 0, 0, 0, static (s, in c) => s.BlockingMultiPop(c, list: true)),
+        KvCommandTable.Data("bzpopmin", -3, W, 1, -2, 1, static (s, in c) => s.BlockingZPop(c, min: true)),
+        KvCommandTable.Data("bzpopmax", -3, W, 1, -2, 1, static (s, in c) => s.BlockingZPop(c, min: false)),
+        KvCommandTable.Data("bzmpop", -5, W, 0, 0, 0, static (s, in c) => s.BlockingMultiPop(c, list: false)),
     ];
 
     /// <summary>Number of connections blocked on keys (INFO blocked_clients).</summary>
@@ -413,7 +414,7 @@ public sealed partial class KvStore
             }
             else
             {
-                var k = new BlockKey(db, key.ToArray(), BlockKeyComparer.Hash(db, key));
+                var k = new BlockKey(db, key.ToArray(), ((BlockKeyComparer)_blockedKeys.Comparer).Hash(db, key));
                 waiters = new BlockWaiters(k);
                 _blockedKeys.Add(k, waiters);
             }
@@ -465,9 +466,64 @@ public sealed partial class KvStore
         return false;
     }
 
-    // BRPOPLPUSH source destination timeout / BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
-    private void BlockingMove(in Context ctx, string nonBlocking, int timeoutIndex)
+    // The serves of BLMOVE, BRPOPLPUSH, BLMPOP, BZMPOP and BZPOPMIN/MAX: static, reading their arguments from the command
+    // being served (the blocked registration's copy), so that a call allocates no closure and no argument arrays.
+    private static readonly byte[] s_lmove = "LMOVE"u8.ToArray(), s_rpoplpush = "RPOPLPUSH"u8.ToArray(), s_lmpop = "LMPOP"u8.ToArray(),
+        s_zmpop = "ZMPOP"u8.ToArray(), s_zpopmin = "ZPOPMIN"u8.ToArray(), s_zpopmax = "ZPOPMAX"u8.ToArray();
+    private static readonly KvBlockServe s_serveLmove = static (s, in c) => ServeMove(s, c, s_lmove);
+    private static readonly KvBlockServe s_serveRpoplpush = static (s, in c) => ServeMove(s, c, s_rpoplpush);
+    private static readonly KvBlockServe s_serveLmpop = static (s, in c) => s.ServeNested(c, s_lmpop, 2, c.Count);
+    private static readonly KvBlockServe s_serveZmpop = static (s, in c) => s.ServeNested(c, s_zmpop, 2, c.Count);
+    private static readonly KvBlockServe s_serveZpopmin = static (s, in c) => ServeZPop(s, c, s_zpopmin);
+    private static readonly KvBlockServe s_serveZpopmax = static (s, in c) => ServeZPop(s, c, s_zpopmax);
+
+    /// <summary>Runs <paramref name="name"/> with the arguments <paramref name="first"/> to <paramref name="end"/>
+    /// (exclusive) of the command being served as a nested command, built in the store's reused builder; when its reply
+    /// is not a nil, writes it as the reply and returns true.</summary>
+    private bool ServeNested(in Context c, byte[] name, int first, int end)
     {
+        KvCommandBuilder builder = _nestedBuilder ?? new KvCommandBuilder(); // taken while it runs (see ServeListPop)
+        _nestedBuilder = null;
+        builder.Start().Add(name);
+        for (int i = first; i < end; i++) builder.Add(c[i]);
+        bool served = RunNestedInto(c, builder.Build(), out ReadOnlySpan<byte> value);
+        _nestedBuilder = builder;
+        if (served) c.Reply.WriteRaw(value);
+        return served;
+    }
+
+    // BLMOVE/BRPOPLPUSH's serve: LMOVE src dst LEFT|RIGHT LEFT|RIGHT / RPOPLPUSH src dst (the arguments before the timeout).
+    private static bool ServeMove(KvStore s, in Context c, byte[] name)
+    {
+        if (s.LiveType(c, c[1]) != KvType.List) return false;
+        return s.ServeNested(c, name, 1, c.Count - 1);
+    }
+
+    // BZPOPMIN/BZPOPMAX's serve: ZPOPMIN/ZPOPMAX on the first non-empty sorted set; the reply gets the key in front.
+    private static bool ServeZPop(KvStore s, in Context c, byte[] pop)
+    {
+        for (int i = 1; i < c.Count - 1; i++)
+        {
+            if (s.LiveType(c, c[i]) != KvType.ZSet) continue;
+            KvCommandBuilder builder = s._nestedBuilder ?? new KvCommandBuilder();
+            s._nestedBuilder = null;
+            bool popped = s.RunNestedInto(c, builder.Start().Add(pop).Add(c[i]).Build(), out ReadOnlySpan<byte> value);
+            s._nestedBuilder = builder;
+            if (!popped || value.SequenceEqual("*0\r\n"u8)) continue;
+            // ZPOPMIN's reply is [member, score]; BZPOPMIN's is [key, member, score].
+            int header = value.IndexOf("\r\n"u8) + 2;
+            c.Reply.WriteArrayHeader(3);
+            c.Reply.WriteBulkString(c[i]);
+            c.Reply.WriteRaw(value[header..]);
+            return true;
+        }
+        return false;
+    }
+
+    // BRPOPLPUSH source destination timeout / BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+    private void BlockingMove(in Context ctx, bool lmove)
+    {
+        int timeoutIndex = lmove ? 5 : 3;
         if (timeoutIndex == 5)
         {
             bool Side(ReadOnlySpan<byte> a) => Is(a, "LEFT"u8) || Is(a, "RIGHT"u8);
@@ -478,28 +534,16 @@ public sealed partial class KvStore
             }
         }
         if (!TryGetBlockDeadline(ctx, timeoutIndex, milliseconds: false, out long deadline)) return;
-        KvEntry? src = Lookup(ctx, ctx[1]);
-        if (src is not null && src.Type != KvType.List)
+        if (LiveType(ctx, ctx[1]) is { } type && type != KvType.List)
         {
             ctx.Reply.WriteError(KvErrors.WrongType);
             return;
         }
-        byte[][] args = timeoutIndex == 5
-            ? [System.Text.Encoding.ASCII.GetBytes(nonBlocking), ctx.Command.ToArray(1), ctx.Command.ToArray(2), ctx.Command.ToArray(3), ctx.Command.ToArray(4)]
-            : [System.Text.Encoding.ASCII.GetBytes(nonBlocking), ctx.Command.ToArray(1), ctx.Command.ToArray(2)];
-        BlockOrServe(ctx, 1, 2, deadline, (KvStore s, in Context c) =>
-        {
-            KvEntry? e = s.Lookup(c, c[1]);
-            if (e is null || e.Type != KvType.List) return false;
-            byte[]? value = s.RunNested(c, args);
-            if (value is null) return false;
-            c.Reply.WriteRaw(value);
-            return true;
-        }, nilIsBulk: true);
+        BlockOrServe(ctx, 1, 2, deadline, lmove ? s_serveLmove : s_serveRpoplpush, nilIsBulk: true);
     }
 
     // BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count] / BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
-    private void BlockingMultiPop(in Context ctx, string nonBlocking)
+    private void BlockingMultiPop(in Context ctx, bool list)
     {
         if (!TryGetBlockDeadline(ctx, 1, milliseconds: false, out long deadline)) return;
         // Validate the rest by running the non-blocking command's checks on an empty database view: simplest is to
@@ -514,56 +558,25 @@ public sealed partial class KvStore
             ctx.Reply.WriteError(KvErrors.Syntax);
             return;
         }
-        var args = new byte[ctx.Count - 1][];
-        args[0] = System.Text.Encoding.ASCII.GetBytes(nonBlocking);
-        for (int i = 2; i < ctx.Count; i++) args[i - 1] = ctx.Command.ToArray(i);
-        // A first run reports syntax errors and WRONGTYPE exactly as the non-blocking command does.
-        byte[]? first = RunNested(ctx, args);
-        if (first is not null)
-        {
-            ctx.Reply.WriteRaw(first);
-            return;
-        }
-        BlockOrServe(ctx, 3, 3 + (int)numkeys, deadline, (KvStore s, in Context c) =>
-        {
-            byte[]? value = s.RunNested(c, args);
-            if (value is null) return false;
-            c.Reply.WriteRaw(value);
-            return true;
-        }, nilIsBulk: false);
+        // A first run (LMPOP/ZMPOP with the arguments after the timeout) reports syntax errors and WRONGTYPE exactly as the
+        // non-blocking command does, or serves.
+        if (ServeNested(ctx, list ? s_lmpop : s_zmpop, 2, ctx.Count)) return;
+        Block(ctx, 3, 3 + (int)numkeys, deadline, list ? s_serveLmpop : s_serveZmpop, nilIsBulk: false);
     }
 
     // BZPOPMIN/BZPOPMAX key [key ...] timeout
-    private void BlockingZPop(in Context ctx, string nonBlocking)
+    private void BlockingZPop(in Context ctx, bool min)
     {
         if (!TryGetBlockDeadline(ctx, ctx.Count - 1, milliseconds: false, out long deadline)) return;
         for (int i = 1; i < ctx.Count - 1; i++)
         {
-            KvEntry? e = Lookup(ctx, ctx[i]);
-            if (e is not null && e.Type != KvType.ZSet)
+            if (LiveType(ctx, ctx[i]) is { } type && type != KvType.ZSet)
             {
                 ctx.Reply.WriteError(KvErrors.WrongType);
                 return;
             }
         }
-        byte[] pop = System.Text.Encoding.ASCII.GetBytes(nonBlocking);
-        BlockOrServe(ctx, 1, ctx.Count - 1, deadline, (KvStore s, in Context c) =>
-        {
-            for (int i = 1; i < c.Count - 1; i++)
-            {
-                KvEntry? e = s.Lookup(c, c[i]);
-                if (e is null || e.Type != KvType.ZSet) continue;
-                byte[]? value = s.RunNested(c, pop, c.Command.ToArray(i));
-                if (value is null || value.AsSpan().SequenceEqual("*0\r\n"u8)) continue;
-                // ZPOPMIN's reply is [member, score]; BZPOPMIN's is [key, member, score].
-                int header = value.AsSpan().IndexOf("\r\n"u8) + 2;
-                c.Reply.WriteArrayHeader(3);
-                c.Reply.WriteBulkString(c[i]);
-                c.Reply.WriteRaw(value.AsSpan(header));
-                return true;
-            }
-            return false;
-        }, nilIsBulk: false);
+        BlockOrServe(ctx, 1, ctx.Count - 1, deadline, min ? s_serveZpopmin : s_serveZpopmax, nilIsBulk: false);
     }
 
     /// <summary>Marks a key as possibly able to serve blocked clients (called on every change).</summary>
@@ -745,9 +758,12 @@ public sealed partial class KvStore
         public ReadOnlySpan<byte> Key { get; } = key;
     }
 
+    /// <summary>Compares blocked-on keys; looks them up by span (<see cref="BlockKeySpan"/>) with the key bytes' hash
+    /// remembered from the last lookup (a write signals its key, then the serve and the end of the block look it up again).
+    /// One per store (its memo is the store owner's).</summary>
     private sealed class BlockKeyComparer : IEqualityComparer<BlockKey>, IAlternateEqualityComparer<BlockKeySpan, BlockKey>
     {
-        public static readonly BlockKeyComparer Instance = new();
+        private readonly KeyHashMemo _memo = new();
 
         public bool Equals(BlockKey x, BlockKey y) => x.Hash == y.Hash && x.Db == y.Db && x.Key.AsSpan().SequenceEqual(y.Key);
 
@@ -757,7 +773,7 @@ public sealed partial class KvStore
 
         public int GetHashCode(BlockKeySpan alternate) => Hash(alternate.Db, alternate.Key);
 
-        public static int Hash(int db, ReadOnlySpan<byte> key) => HashCode.Combine(db, ByteArrayComparer.Instance.GetHashCode(key));
+        public int Hash(int db, ReadOnlySpan<byte> key) => HashCode.Combine(db, _memo.Hash(key));
 
         public BlockKey Create(BlockKeySpan alternate) => new(alternate.Db, alternate.Key.ToArray(), Hash(alternate.Db, alternate.Key));
     }

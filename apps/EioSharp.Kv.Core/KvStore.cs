@@ -160,6 +160,10 @@ public sealed partial class KvStore
         _random = random ?? new Random();
         _dbs = new KvDatabase[databases];
         for (int i = 0; i < databases; i++) _dbs[i] = new KvDatabase(i, _snapshotEpochs);
+        var blockKeys = new BlockKeyComparer(); // one per store: it remembers the last key it hashed (KeyHashMemo)
+        _blockedKeys = new(blockKeys);
+        _idleWaiters = new(blockKeys);
+        _readySet = new(blockKeys);
     }
 
     private readonly KvSnapshotEpochs _snapshotEpochs = new();

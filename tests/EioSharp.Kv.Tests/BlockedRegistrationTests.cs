@@ -166,4 +166,76 @@ public class BlockedRegistrationTests
         Assert.Equal(Pop("k3", "v"), b.Take());
         Assert.Equal(1, h.Store.BlockedClients);
     }
+
+    private static void BlockWithView(StoreHarness h, Client c, KvCommandBuilder builder, params string[] args)
+    {
+        builder.Start();
+        foreach (string a in args) builder.Add(Encoding.UTF8.GetBytes(a));
+        KvCommand view = builder.Build();
+        Assert.True(view.IsView);
+        h.Store.Execute(c.Session, view, h.Now, c.Writer, h.Aof);
+        Assert.Equal("", c.Take());
+        Assert.NotNull(c.Session.Blocked);
+    }
+
+    [Fact]
+    public void Blocked_moves_multi_pops_and_sorted_set_pops_are_served_from_the_registrations_copy_of_their_command()
+    {
+        var h = new StoreHarness();
+        Client a = new(1), b = new(2), c = new(3), d = new(4), e = new(5), w = new(6);
+        var builder = new KvCommandBuilder(); // each block's view is overwritten by the next one
+        BlockWithView(h, a, builder, "BLMOVE", "src", "dst", "LEFT", "RIGHT", "0");
+        BlockWithView(h, b, builder, "BRPOPLPUSH", "src", "dst2", "0");
+        BlockWithView(h, c, builder, "BLMPOP", "0", "2", "none", "src", "RIGHT", "COUNT", "2");
+        BlockWithView(h, d, builder, "BZPOPMIN", "z1", "z2", "0");
+        BlockWithView(h, e, builder, "BZMPOP", "0", "1", "z2", "MAX");
+        builder.Start().Add("XXXXXX"u8).Add("yyy"u8).Add("zzzz"u8).Add("wwww"u8).Add("vvvvv"u8).Add("u"u8).Add("tt"u8).Build();
+
+        Assert.Equal(":4\r\n", Run(h, w, "RPUSH", "src", "a", "b", "c", "d"));
+        Assert.Equal(new[] { a.Session, b.Session, c.Session }, h.Store.TakeUnblocked());
+        Assert.Equal("$1\r\na\r\n", a.Take()); // LMOVE src dst LEFT RIGHT
+        Assert.Equal("$1\r\nd\r\n", b.Take()); // RPOPLPUSH src dst2
+        Assert.Equal("*2\r\n$3\r\nsrc\r\n*2\r\n$1\r\nc\r\n$1\r\nb\r\n", c.Take()); // LMPOP 2 none src RIGHT COUNT 2
+        Assert.Equal("*1\r\n$1\r\na\r\n", Run(h, w, "LRANGE", "dst", "0", "-1"));
+        Assert.Equal("*1\r\n$1\r\nd\r\n", Run(h, w, "LRANGE", "dst2", "0", "-1"));
+        Assert.Equal(":0\r\n", Run(h, w, "EXISTS", "src"));
+
+        Assert.Equal(":2\r\n", Run(h, w, "ZADD", "z2", "1", "m1", "2", "m2"));
+        Assert.Equal(new[] { d.Session, e.Session }, h.Store.TakeUnblocked());
+        Assert.Equal("*3\r\n$2\r\nz2\r\n$2\r\nm1\r\n$1\r\n1\r\n", d.Take()); // [key, member, score]
+        Assert.Equal("*2\r\n$2\r\nz2\r\n*1\r\n*2\r\n$2\r\nm2\r\n$1\r\n2\r\n", e.Take()); // ZMPOP 1 z2 MAX
+        Assert.Equal(0, h.Store.BlockedClients);
+    }
+
+    [Theory]
+    [InlineData("BLMOVE", "src", "dst", "LEFT", "RIGHT", "0")]
+    [InlineData("BRPOPLPUSH", "src", "dst", "0")]
+    [InlineData("BLMPOP", "0", "1", "src", "LEFT")]
+    [InlineData("BZPOPMIN", "src", "0")]
+    [InlineData("BZMPOP", "0", "1", "src", "MIN")]
+    public void A_block_of_a_move_or_multi_pop_allocates_no_serve_closure_or_argument_arrays(params string[] args)
+    {
+        var h = new StoreHarness();
+        Client a = new(1), w = new(2);
+        KvCommand command = KvCommand.Create(args);
+        bool zset = args[0].StartsWith("BZ", StringComparison.Ordinal);
+        long allocated = 0;
+        for (int round = 0; round < 4; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            h.Store.Execute(a.Session, command, h.Now, a.Writer, h.Aof); // blocks (a pooled registration after the first)
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.NotNull(a.Session.Blocked);
+            Assert.Equal(":1\r\n", zset ? Run(h, w, "ZADD", "src", "1", "m") : Run(h, w, "RPUSH", "src", "x"));
+            Assert.Equal(new[] { a.Session }, h.Store.TakeUnblocked());
+            Assert.NotEqual("", a.Take());
+            Assert.Equal(":0\r\n", Run(h, w, "EXISTS", "src"));
+            Run(h, w, "DEL", "dst");
+        }
+
+        // Before: a closure over the command's arguments (and for BLMOVE/BRPOPLPUSH/BLMPOP/BZMPOP their copies as arrays),
+        // 120 B (BZPOPMIN) to 560 B (BLMPOP) per block, measured on the old code. The registration, its waiter node and
+        // the key's waiter list are reused from the first round on.
+        Assert.Equal(0, allocated);
+    }
 }
