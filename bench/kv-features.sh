@@ -17,15 +17,22 @@
 #   NO_BUILD=1       skip `dotnet build`
 #   KV_DLL=path      another EioSharp.Kv build to measure (e.g. a copy of an older bin/ folder, for before/after)
 #   WARMUP=1         one unrecorded run per workload and server first, at a fifth of the size (0 to skip)
-#   REDIS_ARGS=...   extra redis-server arguments, e.g. "--appendonly yes" to compare both servers with an AOF
-#                    (appendfsync everysec is the default of both)
-#   KV_ARGS=...      extra EioSharp.Kv arguments, e.g. "--appendonly no"
+#   KV_BASE_DLL=path another EioSharp.Kv build run as a third server in the same run (runs alternate redis, kv-base,
+#                    kv): base vs new vs redis-server from one run
+#   DURABILITY=aof   the persistence both servers run with (the same for both, so that the comparison is fair):
+#                      aof      (default) appendonly yes + appendfsync everysec, no RDB save points, on both: EioSharp.Kv's
+#                               default configuration and Redis's recommended durable one; every write is encoded and
+#                               written to the AOF by both servers
+#                      none     appendonly no and no save points on both: the in-memory cost alone
+#                      defaults each server with its own defaults (redis-server: appendonly no + RDB save rules
+#                               `3600 1 300 100 60 10000`; EioSharp.Kv: appendonly yes + everysec, save ""): the unequal
+#                               setting sessions 13-14 measured (Kv's figures include AOF work that redis skips)
+#   REDIS_ARGS=...   extra redis-server arguments (after DURABILITY's)
+#   KV_ARGS=...      extra EioSharp.Kv arguments (after DURABILITY's)
 #
-# Both servers run with their defaults: redis-server with no config file (appendonly no; RDB snapshots by its default
-# `save 3600 1 300 100 60 10000`), EioSharp.Kv with its defaults (appendonly yes, appendfsync everysec); each gets its
-# own empty --dir. CPU per op is the server process's user+system time (utime+stime+cutime+cstime from /proc/<pid>/stat,
-# so redis's snapshot children count too) over the run, divided by the run's ops: steadier than ops/s when other work
-# shares the machine.
+# Each server gets its own empty --dir. CPU per op is the server process's user+system time (utime+stime+cutime+cstime
+# from /proc/<pid>/stat, so the AOF's fsync threads and redis's snapshot children count too) over the run, divided by
+# the run's ops: steadier than ops/s when other work shares the machine.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +40,14 @@ REPEATS="${REPEATS:-3}"
 N_SCALE="${N_SCALE:-1}"
 WORKLOADS="${WORKLOADS:-pubsub-P1 pubsub-P16 pingpong stream evalsha}"
 KV_DLL="${KV_DLL:-$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll}"
+KV_BASE_DLL="${KV_BASE_DLL:-}"
+DURABILITY="${DURABILITY:-aof}"
+case "$DURABILITY" in
+  aof) DURABLE_ARGS=(--appendonly yes --appendfsync everysec --save ""); DURABLE_TEXT='--appendonly yes --appendfsync everysec --save ""' ;;
+  none) DURABLE_ARGS=(--appendonly no --save ""); DURABLE_TEXT='--appendonly no --save ""' ;;
+  defaults) DURABLE_ARGS=(); DURABLE_TEXT="their own defaults" ;;
+  *) echo "DURABILITY is aof, none or defaults" >&2; exit 1 ;;
+esac
 WARMUP="${WARMUP:-1}"
 LOADGEN_DLL="$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll"
 WORK="$(mktemp -d /tmp/kv-features.XXXXXX)"
@@ -73,19 +88,31 @@ cpu_ticks() { # pid -> utime+stime+cutime+cstime (clock ticks)
 
 scale() { python3 -c "print(max(100, int($1 * $N_SCALE)))"; }
 
-mkdir -p "$WORK/redis" "$WORK/kv"
+start_kv() { # name dll -> PORT_OF[name], PID_OF[name]
+  local name=$1 dll=$2 port pid
+  mkdir -p "$WORK/$name"; port=$(free_port)
+  # shellcheck disable=SC2086
+  dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$WORK/$name/data" "${DURABLE_ARGS[@]}" ${KV_ARGS:-} >"$WORK/$name/log" 2>&1 &
+  pid=$!; PIDS+=("$pid"); wait_ping "$port"
+  PORT_OF[$name]=$port; PID_OF[$name]=$pid
+}
+
+declare -A PORT_OF PID_OF
+mkdir -p "$WORK/redis"
 RPORT=$(free_port)
 # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
-redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK/redis" --daemonize no --logfile "$WORK/redis/log" ${REDIS_ARGS:-} &
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK/redis" --daemonize no --logfile "$WORK/redis/log" "${DURABLE_ARGS[@]}" ${REDIS_ARGS:-} &
 RPID=$!; PIDS+=("$RPID"); wait_ping "$RPORT"
-KPORT=$(free_port)
-# shellcheck disable=SC2086
-dotnet "$KV_DLL" --port "$KPORT" --bind 127.0.0.1 --dir "$WORK/kv/data" ${KV_ARGS:-} >"$WORK/kv/log" 2>&1 &
-KPID=$!; PIDS+=("$KPID"); wait_ping "$KPORT"
+PORT_OF[redis]=$RPORT; PID_OF[redis]=$RPID
+SERVERS=(redis)
+if [ -n "$KV_BASE_DLL" ]; then start_kv kvbase "$KV_BASE_DLL"; SERVERS+=(kvbase); fi
+start_kv kv "$KV_DLL"; SERVERS+=(kv)
 
 SCRIPT="local n = redis.call('INCR', KEYS[1]) redis.call('SET', KEYS[1] .. ':v', n) return redis.call('GET', KEYS[1] .. ':v')"
 SHA=$(redis-cli -p "$RPORT" SCRIPT LOAD "$SCRIPT")
-[ "$(redis-cli -p "$KPORT" SCRIPT LOAD "$SCRIPT")" = "$SHA" ] || { echo "SCRIPT LOAD differs" >&2; exit 1; }
+for server in "${SERVERS[@]}"; do
+  [ "$(redis-cli -p "${PORT_OF[$server]}" SCRIPT LOAD "$SCRIPT")" = "$SHA" ] || { echo "SCRIPT LOAD differs on $server" >&2; exit 1; }
+done
 
 # run_one <workload> <port> -> prints "ops ops_per_s"
 run_one() {
@@ -111,12 +138,12 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for w in $WORKLOADS; do
   if [ "$WARMUP" = 1 ]; then # JIT and connection warm-up for both servers, not recorded
     N_SCALE_SAVED=$N_SCALE; N_SCALE=$(python3 -c "print($N_SCALE / 5)")
-    run_one "$w" "$RPORT" >/dev/null; run_one "$w" "$KPORT" >/dev/null
+    for server in "${SERVERS[@]}"; do run_one "$w" "${PORT_OF[$server]}" >/dev/null; done
     N_SCALE=$N_SCALE_SAVED
   fi
   for rep in $(seq 1 "$REPEATS"); do
-    for server in redis kv; do
-      if [ "$server" = redis ]; then port=$RPORT; pid=$RPID; else port=$KPORT; pid=$KPID; fi
+    for server in "${SERVERS[@]}"; do
+      port=${PORT_OF[$server]}; pid=${PID_OF[$server]}
       before=$(cpu_ticks "$pid")
       read -r ops rate < <(run_one "$w" "$port")
       after=$(cpu_ticks "$pid")
@@ -126,23 +153,22 @@ for w in $WORKLOADS; do
     echo "  $w run $rep/$REPEATS done ($(( $(date +%s) - start_time )) s)" >&2
   done
 done
-kill -0 "$RPID" && kill -0 "$KPID" || { echo "a server died during the run" >&2; exit 1; }
+for server in "${SERVERS[@]}"; do kill -0 "${PID_OF[$server]}" || { echo "$server died during the run" >&2; exit 1; }; done
 
 echo
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), dotnet $(dotnet --version)"
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews ops/s more than CPU/op)."
-echo "Median of $REPEATS runs per server (runs alternate redis, kv). Servers with their defaults: redis-server appendonly no"
-echo "(RDB save rules on), EioSharp.Kv appendonly yes + appendfsync everysec. CPU/op: server process user+system µs per op."
+echo "Median of $REPEATS runs per server (runs alternate ${SERVERS[*]}). DURABILITY=$DURABILITY: both servers with"
+echo "$DURABLE_TEXT. CPU/op: server process user+system µs per op."
 echo "Extra arguments: redis-server '${REDIS_ARGS:-}', EioSharp.Kv '${KV_ARGS:-}'."
 echo
-echo "| workload | redis-server ops/s | EioSharp.Kv ops/s | ratio | redis CPU µs/op | Kv CPU µs/op | CPU ratio (redis/Kv) |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
 python3 - "$RESULTS" <<'EOF'
 import sys, statistics, collections
-rate = collections.defaultdict(list); cpu = collections.defaultdict(list); order = []
+rate = collections.defaultdict(list); cpu = collections.defaultdict(list); order = []; servers = []
 for line in open(sys.argv[1]):
     w, server, r, c = line.split()
     if w not in order: order.append(w)
+    if server not in servers: servers.append(server)
     rate[(w, server)].append(float(r)); cpu[(w, server)].append(float(c))
 labels = {
     "pubsub-P1": "PUBLISH to 100 subscribers, unpipelined (deliveries/s)",
@@ -151,10 +177,18 @@ labels = {
     "stream": "XADD + XREADGROUP + XACK, 2+2 clients (messages/s)",
     "evalsha": "EVALSHA INCR+SET+GET, 50 clients (calls/s)",
 }
+names = {"redis": "redis-server", "kvbase": "Kv base", "kv": "EioSharp.Kv"}
+kvs = [s for s in servers if s != "redis"]
+head = ("| workload | redis-server ops/s | " + " | ".join(f"{names[s]} ops/s (vs redis)" for s in kvs)
+        + " | redis CPU µs/op | " + " | ".join(f"{names[s]} CPU µs/op" for s in kvs) + " | "
+        + " | ".join(f"CPU ratio redis/{names[s]}" for s in kvs) + " |")
+print(head)
+print("|---|" + "---:|" * (head.count("|") - 2))
 for w in order:
-    r, k = statistics.median(rate[(w, "redis")]), statistics.median(rate[(w, "kv")])
-    rc, kc = statistics.median(cpu[(w, "redis")]), statistics.median(cpu[(w, "kv")])
-    print(f"| {labels.get(w, w)} | {r:,.0f} | {k:,.0f} | {k / r:.2f}x | {rc:.2f} | {kc:.2f} | {rc / kc:.2f}x |")
+    r = statistics.median(rate[(w, "redis")]); rc = statistics.median(cpu[(w, "redis")])
+    ks = [statistics.median(rate[(w, s)]) for s in kvs]; kc = [statistics.median(cpu[(w, s)]) for s in kvs]
+    print(f"| {labels.get(w, w)} | {r:,.0f} | " + " | ".join(f"{k:,.0f} ({k / r:.2f}x)" for k in ks)
+          + f" | {rc:.2f} | " + " | ".join(f"{c:.2f}" for c in kc) + " | " + " | ".join(f"{rc / c:.2f}x" for c in kc) + " |")
 EOF
 echo
 echo "Raw runs (workload server ops/s cpu_us_per_op):"

@@ -10,6 +10,30 @@ internal static partial class LuaLibraries
     /// <summary>__newindex of read-only tables: "Attempt to modify a readonly table".</summary>
     public static readonly LuaFunction ReadonlyError = static s => LuaSandbox.RaiseWithWhere(Lua.FromIntPtr(s), "Attempt to modify a readonly table");
 
+    /// <summary><c>rawset</c> of the sandbox: Lua's, except on the read-only tables (the globals, the libraries, the
+    /// string metatable; registry <c>kv_protected</c>), where it fails as Redis 7.0's does ("Attempt to modify a readonly
+    /// table", no position prefix). Without it a script could store a function into <c>_G</c> or a library that every
+    /// later script would see (and run without the count hook: <see cref="LuaBytecode"/>).</summary>
+    public static readonly LuaFunction RawSet = static s =>
+    {
+        Lua l = Lua.FromIntPtr(s);
+        l.CheckType(1, LuaType.Table);
+        l.CheckAny(2);
+        l.CheckAny(3);
+        l.SetTop(3);
+        l.GetField((int)LuaRegistry.Index, "kv_protected");
+        l.PushCopy(1);
+        bool isProtected = l.RawGet(-2) != LuaType.Nil;
+        l.Pop(2);
+        if (isProtected)
+        {
+            l.PushString("Attempt to modify a readonly table");
+            return l.Error();
+        }
+        l.RawSet(1);
+        return 1;
+    };
+
     /// <summary>__index of the globals: reading a global that does not exist is an error, as in Redis.</summary>
     public static readonly LuaFunction NonexistentGlobal = static s =>
     {
@@ -26,6 +50,10 @@ internal static partial class LuaLibraries
         l.SetGlobal("__kv_readonly_error");
         sb.PushFunction(NonexistentGlobal);
         l.SetGlobal("__kv_nonexistent_global");
+        sb.PushFunction(RawSet);
+        l.SetGlobal("__kv_rawset");
+        sb.PushFunction(sb.ArmHookFunction);
+        l.SetGlobal("__kv_arm_hook");
 
         l.NewTable();
         sb.SetFunction("tobit", s => BitUnary(s, static x => x));

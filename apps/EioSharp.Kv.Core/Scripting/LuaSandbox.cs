@@ -141,14 +141,89 @@ internal sealed unsafe class LuaSandbox : IDisposable
         return null;
     }
 
-    /// <summary>Installs a count hook; <paramref name="hook"/> runs every 100,000 instructions. The caller keeps the
-    /// delegate alive.</summary>
+    /// <summary>Installs a count hook; <paramref name="hook"/> runs every 100,000 instructions (null: removes any
+    /// hook). The caller keeps the delegate alive.</summary>
+    /// <remarks>While a count hook is set, Lua 5.4's VM calls <c>luaG_traceexec</c> before every instruction (5.1, which
+    /// Redis runs, only decremented a counter): ~12 native instructions each, whatever the count. A script that cannot
+    /// run long in Lua runs without it (<see cref="SetHookOnDemand"/>).</remarks>
     public void SetHook(LuaHookFunction? hook)
     {
         // lua_sethook directly, with the delegate's function pointer looked up once (KeraLua's SetHook looks it up on
         // every call, and this runs twice per script call).
-        if (hook is null) lua_sethook(State.Handle, IntPtr.Zero, 0, 0);
-        else lua_sethook(State.Handle, HookPointer(hook), (int)LuaHookMask.Count, HookInstructionCount);
+        _onDemandHook = null;
+        if (hook is null)
+        {
+            lua_sethook(State.Handle, IntPtr.Zero, 0, 0);
+            _hookSet = false;
+        }
+        else
+        {
+            lua_sethook(State.Handle, HookPointer(hook), (int)LuaHookMask.Count, HookInstructionCount);
+            _hookSet = true;
+        }
+    }
+
+    /// <summary>For a script whose own code is straight-line (<see cref="LuaBytecode.MayLoop"/> false): no hook now;
+    /// <paramref name="hook"/> is installed as the count hook only if the script compiles code at run time
+    /// (<c>load</c>, <c>loadstring</c>: the sandbox's shims arm it before compiling), since only such code, or a
+    /// function of the script itself, can loop. <see cref="ClearHook"/> ends it.</summary>
+    public void SetHookOnDemand(LuaHookFunction hook)
+    {
+        _onDemandHook = hook;
+        HookPointer(hook);
+    }
+
+    /// <summary>Removes the hook after a script (one native call only when a hook was installed).</summary>
+    public void ClearHook()
+    {
+        _onDemandHook = null;
+        if (_hookSet) SetHook(null);
+    }
+
+    /// <summary>Whether a hook is installed now (tests: a straight-line script runs without one).</summary>
+    internal bool HookSet => _hookSet;
+
+    private bool _hookSet; // a hook (count or line) is installed on the state
+    private LuaHookFunction? _onDemandHook; // the running straight-line script's hook, installed by ArmHookNow
+    private LuaFunction? _armHook;
+
+    /// <summary>The sandbox's <c>arm_hook</c> (called by the load/loadstring shims): installs the pending on-demand hook.</summary>
+    internal LuaFunction ArmHookFunction => _armHook ??= Keep<LuaFunction>(ArmHookNow);
+
+    private int ArmHookNow(IntPtr state)
+    {
+        if (_onDemandHook is { } hook)
+        {
+            _onDemandHook = null;
+            // The main state (where the script runs), and the calling thread when it is another (new coroutines
+            // inherit the hook of the thread that creates them).
+            lua_sethook(State.Handle, HookPointer(hook), (int)LuaHookMask.Count, HookInstructionCount);
+            if (state != State.Handle) lua_sethook(state, HookPointer(hook), (int)LuaHookMask.Count, HookInstructionCount);
+            _hookSet = true;
+        }
+        return 0;
+    }
+
+    /// <summary>Whether the function on top of the stack may run long in Lua by itself (a loop, a backward jump, a
+    /// nested function: <see cref="LuaBytecode.MayLoop"/> of its <c>string.dump</c>); true when it cannot be dumped.</summary>
+    public bool TopMayLoop()
+    {
+        Lua l = State;
+        l.RawGetInteger(LuaRegistry.Index, _realGlobals);
+        l.GetField(-1, "string"); // the read-only proxy; its __index is the real library
+        l.GetField(-1, "dump");
+        l.Remove(-2);
+        l.Remove(-2);
+        l.PushCopy(-2);
+        l.PushBoolean(true); // strip: no debug information
+        if (l.PCall(2, 1, 0) != LuaStatus.OK)
+        {
+            l.Pop(1);
+            return true;
+        }
+        byte[]? dump = l.ToBuffer(-1, false);
+        l.Pop(1);
+        return dump is null || LuaBytecode.MayLoop(dump);
     }
 
     private IntPtr HookPointer(LuaHookFunction hook)
@@ -169,7 +244,11 @@ internal sealed unsafe class LuaSandbox : IDisposable
 
     /// <summary>Makes every new line raise (after a kill, as Redis does: a pcall in the script cannot swallow it for
     /// long). The caller keeps the delegate alive.</summary>
-    public void SetLineHook(LuaHookFunction hook) => State.SetHook(hook, LuaHookMask.Line, 0);
+    public void SetLineHook(LuaHookFunction hook)
+    {
+        State.SetHook(hook, LuaHookMask.Line, 0);
+        _hookSet = true;
+    }
 
     /// <summary>Raises a Redis error from a C# function, as Redis 7.0's redis.call does: the Lua error value is the
     /// error text ("-CODE msg" keeps CODE, "msg" gets ERR) as a string, which a pcall in the script receives; the message
@@ -488,16 +567,21 @@ internal sealed unsafe class LuaSandbox : IDisposable
         local G = _G
         local dbg = debug
         local readonly_error, nonexistent_global = __kv_readonly_error, __kv_nonexistent_global
-        G.__kv_readonly_error, G.__kv_nonexistent_global = nil, nil
+        local kv_rawset, arm_hook = __kv_rawset, __kv_arm_hook
+        G.__kv_readonly_error, G.__kv_nonexistent_global, G.__kv_rawset, G.__kv_arm_hook = nil, nil, nil, nil
 
         -- Lua 5.1 names Redis scripts use.
         G.unpack = table.unpack
         local load54 = load
+        -- Code compiled at run time may loop: the running script gets its count hook first (a straight-line script
+        -- runs without it, see LuaBytecode).
         G.loadstring = function(s, chunkname)
           if type(s) ~= 'string' then error("bad argument #1 to 'loadstring' (string expected)", 2) end
+          arm_hook()
           return load54(s, chunkname, 't', G._G)
         end
         G.load = function(chunk, chunkname, mode, env)
+          arm_hook()
           return load54(chunk, chunkname, 't', env or G._G)
         end
         G.gcinfo = function() return math.floor(collectgarbage('count')) end
@@ -556,18 +640,28 @@ internal sealed unsafe class LuaSandbox : IDisposable
           return err
         end
 
+        -- The read-only tables (proxies): rawset refuses them too (kv_rawset), as Redis 7.0's readonly tables.
+        local protected = setmetatable({}, {__mode = 'k'})
+        registry.kv_protected = protected
         local function protect(t)
-          return setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false,
+          local proxy = setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false,
             __pairs = function() return next, t, nil end, __len = function() return #t end})
+          protected[proxy] = true
+          return proxy
         end
         for _, name in ipairs({'string', 'table', 'math', 'coroutine', 'cjson', 'cmsgpack', 'struct', 'bit'}) do
           if G[name] then G[name] = protect(G[name]) end
         end
-        -- Strings' methods stay those of the real string library.
+        -- Strings' methods stay those of the real string library; getmetatable('') gives a read-only view whose
+        -- __index is the read-only string library (Redis 7.0: "Attempt to modify a readonly table").
+        local string_meta = getmetatable('')
+        string_meta.__metatable = protect({__index = G.string})
         local P = setmetatable({}, {__index = G, __newindex = readonly_error, __metatable = false,
           __pairs = function() return next, G, nil end})
+        protected[P] = true
         setmetatable(G, {__index = nonexistent_global, __metatable = false})
         G._G = P
+        G.rawset = kv_rawset
         dbg.getregistry().kv_protect = protect
         """;
 }

@@ -58,7 +58,9 @@ internal sealed partial class ScriptHost : IDisposable
 
     private KvScriptMonitor Monitor => _store.ScriptMonitor;
 
-    private sealed record CachedScript(byte[] Body, int Ref, bool HasFlags, bool NoWrites, bool AllowOom);
+    // MayLoop: the script's code may loop (LuaBytecode.MayLoop): it runs with the count hook; false: without one unless
+    // it compiles code at run time (LuaSandbox.SetHookOnDemand).
+    private sealed record CachedScript(byte[] Body, int Ref, bool HasFlags, bool NoWrites, bool AllowOom, bool MayLoop);
 
     /// <summary>The running script's state; one instance, reused by every script (scripts do not nest).</summary>
     private sealed class RunContext
@@ -126,8 +128,9 @@ internal sealed partial class ScriptHost : IDisposable
         LuaSandbox sb = EvalSandbox;
         error = sb.Compile(body[shebangLength..]);
         if (error is not null) return "ERR Error compiling script (new function): " + error;
+        bool mayLoop = sb.TopMayLoop();
         int reference = sb.State.Ref(LuaRegistry.Index);
-        _scripts[sha] = new CachedScript(body.ToArray(), reference, hasFlags, noWrites, allowOom);
+        _scripts[sha] = new CachedScript(body.ToArray(), reference, hasFlags, noWrites, allowOom, mayLoop);
         return null;
     }
 
@@ -175,7 +178,7 @@ internal sealed partial class ScriptHost : IDisposable
             ctx.Reply.WriteError("ERR Can not execute a script with write flag using *_ro command.");
             return;
         }
-        Run(ctx, EvalSandbox, script.Ref, numKeys, isEval: true, sha, readOnlyCommand || script.NoWrites, script.AllowOom);
+        Run(ctx, EvalSandbox, script.Ref, numKeys, isEval: true, sha, readOnlyCommand || script.NoWrites, script.AllowOom, script.MayLoop);
     }
 
     /// <summary>Whether an EVAL/EVALSHA/FCALL (and _RO) command is denyoom (Redis's evalGetCommandFlags and
@@ -284,7 +287,12 @@ internal sealed partial class ScriptHost : IDisposable
 
     /// <summary>Runs the function in registry slot <paramref name="reference"/> with the keys and arguments after
     /// argument <c>2</c> (numkeys) and writes its converted result, or its error, as the reply.</summary>
-    private void Run(in KvStore.Context ctx, LuaSandbox sb, int reference, int numKeys, bool isEval, string name, bool readOnly, bool allowOom)
+    /// <remarks>The count hook (busy-reply-threshold, SCRIPT KILL) is installed for the run when the function may loop
+    /// (<paramref name="mayLoop"/>); a straight-line script executes each of its instructions at most once and can reach
+    /// no function that loops except through code it compiles (load, loadstring: they install the hook first), since no
+    /// script can leave a function behind for another (the globals, libraries and string metatable are read-only, rawset
+    /// included). Redis's hook fires every 100,000 instructions; such a script never reaches that many of its own.</remarks>
+    private void Run(in KvStore.Context ctx, LuaSandbox sb, int reference, int numKeys, bool isEval, string name, bool readOnly, bool allowOom, bool mayLoop = true)
     {
         Lua l = sb.State;
         int top = l.GetTop();
@@ -311,7 +319,8 @@ internal sealed partial class ScriptHost : IDisposable
         run.Begin(ctx.Session, ctx.Now, readOnly, isEval, name, sb, capture, allowOom);
         _run = run;
         Monitor.Started(isEval);
-        sb.SetHook(_countHook);
+        if (mayLoop) sb.SetHook(_countHook);
+        else sb.SetHookOnDemand(_countHook);
         LuaStatus status;
         try
         {
@@ -319,7 +328,7 @@ internal sealed partial class ScriptHost : IDisposable
         }
         finally
         {
-            sb.SetHook(null);
+            sb.ClearHook();
             Monitor.Ended();
             _run = null;
         }
@@ -350,6 +359,9 @@ internal sealed partial class ScriptHost : IDisposable
             capture.Clear();
         }
     }
+
+    /// <summary>Whether the EVAL sandbox has a hook installed now (tests: none is left after a script).</summary>
+    internal bool EvalHookSet => _eval is not null && _eval.HookSet;
 
     /// <summary>Whether the EVAL sandbox still holds the last script's ARGV (tests: small ones are kept, large ones
     /// dropped).</summary>
