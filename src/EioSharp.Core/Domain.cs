@@ -95,6 +95,10 @@ public sealed class Domain
 
     internal bool IsCurrent => ReferenceEquals(t_current, this);
 
+    /// <summary>Whether a work item is queued (locally or posted from another thread): a poller's wait that reaped only
+    /// its own bookkeeping completions can tell from this that it has nothing to return for (domain thread only).</summary>
+    internal bool HasQueuedWork => _local.Count > 0 || !_remote.IsEmpty;
+
     /// <summary>When the currently running work item started (Stopwatch ticks), or 0 when idle; read by the watchdog.</summary>
     internal long CurrentItem => Volatile.Read(ref _currentItem);
 
