@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Work per request of one server on one backend (issue 15, session 15): fiber resumes (the domains' work items, the
-# EioSharp meter's eiosharp.domain.work_items read by dotnet-counters) and CPU per request in a plain run, then, in a
+# EioSharp meter's eiosharp.domain.work_items read by dotnet-counters), the domains' idle waits (eiosharp.domain.idle_waits,
+# new in session 15: n/a on older builds; a round that ran nothing shows here as one wait more) and CPU per request in a
+# plain run, then, in a
 # second run under `strace -c -f` attached to EVERY thread of the server (the session-14 script's strace missed the I/O
 # threads: its SIGINT was ignored by the backgrounded strace, which then never wrote its summary), syscalls per request.
 # strace slows the server and so changes batching: its counts are for "what calls does a request make", not for time.
@@ -61,13 +63,13 @@ start_server
 w0=$(date +%s.%N)
 client $(( N / 5 )) >/dev/null # warm-up
 w1=$(date +%s.%N)
-resumes=n/a
+resumes=n/a; idle=n/a
 if command -v dotnet-counters >/dev/null; then
   # It writes its file only when its --duration ends (neither SIGINT nor a "q" on a redirected stdin stops it cleanly
   # here): the duration covers the measured run, estimated at 3x the warm-up's time per request plus 8 s of margin;
   # the intervals after the run are idle and only add the background rate, which is subtracted.
   dur=$(awk -v a="$w0" -v b="$w1" 'BEGIN { s = int((b-a)*5*3) + 8; printf "00:00:%02d:%02d", s/60, s%60 }')
-  dotnet-counters collect -p "$PID" --counters 'EioSharp[eiosharp.domain.work_items]' --refresh-interval 1 --format csv \
+  dotnet-counters collect -p "$PID" --counters 'EioSharp[eiosharp.domain.work_items,eiosharp.domain.idle_waits]' --refresh-interval 1 --format csv \
     -o "$D/counters.csv" --duration "$dur" </dev/null >/dev/null 2>&1 & CPID=$!
   sleep 3 # session start, then at least one idle interval
 fi
@@ -78,7 +80,9 @@ if [ -n "${CPID:-}" ]; then
   wait "$CPID" 2>/dev/null
   # Rates per interval (work items per second, per domain): the sum over all intervals and domains is the items run
   # while the session was open; the idle intervals' rate (the smallest interval total) is the background subtracted.
-  resumes=$(awk -F, -v n="$N" 'NR>1 && $3 ~ /work_items/ { t[$1]+=$NF } END { min=-1; s=0; k=0; for (i in t) { s+=t[i]; k++; if (min<0||t[i]<min) min=t[i] } if (k==0) { print "n/a"; exit } printf "%.3f", (s - min*k)/n }' "$D/counters.csv")
+  per_req() { awk -F, -v n="$N" -v c="$1" 'NR>1 && $3 ~ c { t[$1]+=$NF } END { min=-1; s=0; k=0; for (i in t) { s+=t[i]; k++; if (min<0||t[i]<min) min=t[i] } if (k==0) { print "n/a"; exit } printf "%.3f", (s - min*k)/n }' "$D/counters.csv"; }
+  resumes=$(per_req work_items)
+  idle=$(per_req idle_waits) # eiosharp.domain.idle_waits: builds from session 15 on
 fi
 stop_server
 cpu=$(awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.2f", (b-a)/t*1e6/n }')
@@ -96,4 +100,4 @@ if [ "${STRACE:-1}" = 1 ]; then
   stop_server
   sys=$(awk -v n="$N" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" { c[$NF]=$4; tot+=$4 } END { printf "syscalls/req=%.3f", tot/n; for (k in c) if (c[k]/n >= 0.005) printf " %s=%.3f", k, c[k]/n }' "$D/strace")
 fi
-echo "$MODE $BE $(basename "$(dirname "$DLL")") n=$N rps=$rps cpu_us/req=$cpu resumes/req=$resumes $sys load=$(cut -d' ' -f1 /proc/loadavg)"
+echo "$MODE $BE $(basename "$(dirname "$DLL")") n=$N rps=$rps cpu_us/req=$cpu resumes/req=$resumes idle_waits/req=$idle $sys load=$(cut -d' ' -f1 /proc/loadavg)"

@@ -335,4 +335,38 @@ public class UringWriteBehindTests : IDisposable
         Assert.True(quiet >= 1, $"quiet waits: {quiet}");
         Assert.Equal("ping"u8.ToArray(), got);
     }
+
+    [SkippableFact]
+    public void WithQuietWaitsOffTheSameWaitReturnsAtItsFirstCompletion()
+    {
+        bool saved = UringPoller.QuietWaitDisabled;
+        UringPoller.QuietWaitDisabled = true;
+        try
+        {
+            var (quiet, got) = Run(async env =>
+            {
+                long quietWaits = 0;
+                byte[] received = [];
+                await Switch.RunAsync(async sw =>
+                {
+                    var listener = env.Net.Listen(sw, Loopback0);
+                    var (client, server) = await PairAsync(env, sw, listener);
+                    var ring = UringOp.CurrentRing();
+                    long before = ring.QuietWaits;
+                    await server.WriteAsync("ping"u8.ToArray());
+                    await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(30));
+                    quietWaits = ring.QuietWaits - before;
+                    var buf = new byte[16];
+                    received = buf[..await client.ReadAsync(buf)];
+                });
+                return (quietWaits, received);
+            });
+            Assert.Equal(0, quiet);
+            Assert.Equal("ping"u8.ToArray(), got);
+        }
+        finally
+        {
+            UringPoller.QuietWaitDisabled = saved;
+        }
+    }
 }
