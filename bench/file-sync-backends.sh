@@ -15,7 +15,7 @@ dir=${4:-bench/.file-sync}
 variants=${5:-raw portable epoll uring}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-dll=bench/EioSharp.Benchmarks/bin/Release/net10.0/EioSharp.Benchmarks.dll
+dll=${DLL:-bench/EioSharp.Benchmarks/bin/Release/net10.0/EioSharp.Benchmarks.dll} # DLL=... to run another build
 for r in $(seq 1 "$runs"); do
   for s in $variants; do
     echo "run=$r $(dotnet "$dll" file-sync "$s" "$count" "$size" "$dir")"

@@ -4,7 +4,7 @@
 # Usage: server_cpu_run BACKEND "WARM-UP CLIENT ARGS" "MEASURED CLIENT ARGS"   (client args after the port, e.g.
 #   "echo-client" -> `dotnet DLL echo-client PORT ...`: give the client command as the first word)
 # Sets SERVER_CPU_SECONDS (utime+stime from /proc/PID/stat, in seconds) and CLIENT_OUTPUT (the measured run's output).
-dll=bench/EioSharp.Benchmarks/bin/Release/net10.0/EioSharp.Benchmarks.dll
+dll=${DLL:-bench/EioSharp.Benchmarks/bin/Release/net10.0/EioSharp.Benchmarks.dll} # DLL=... to run another build
 tck=$(getconf CLK_TCK)
 server_cpu_ticks() { awk '{print $14+$15}' /proc/$1/stat; }
 server_cpu_run() {

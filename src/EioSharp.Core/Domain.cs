@@ -101,6 +101,10 @@ public sealed class Domain
 
     internal bool IsCurrent => ReferenceEquals(t_current, this);
 
+    /// <summary>Whether a work item is queued (locally or posted from another thread): a poller's wait that reaped only
+    /// its own bookkeeping completions can tell from this that it has nothing to return for (domain thread only).</summary>
+    internal bool HasQueuedWork => _local.Count > 0 || !_remote.IsEmpty;
+
     /// <summary>When the currently running work item started (Stopwatch ticks), or 0 when idle; read by the watchdog.</summary>
     internal long CurrentItem => Volatile.Read(ref _currentItem);
 
@@ -566,6 +570,11 @@ public sealed class Domain
     private int _spinBackoff = 1; // idle transitions to skip after the next failed spin (doubles per failure)
     private int _spinSkip; // idle transitions left to skip before the next spin
     private long _spins; // spins started (written by the domain's thread)
+    private long _idleWaits; // sleeps in the poller (written by the domain's thread)
+
+    /// <summary>How many times this domain, finding nothing to run, waited in its poller (an idle transition; for
+    /// diagnostics and benchmarks: with the run queue's work items, it tells how many rounds a request costs).</summary>
+    internal long IdleWaits => Volatile.Read(ref _idleWaits);
 
     /// <summary>The number of times this domain spun for a post before sleeping (for tests and diagnostics).</summary>
     internal long Spins => Volatile.Read(ref _spins);
@@ -666,6 +675,7 @@ public sealed class Domain
             timeoutMs = (int)Math.Min(int.MaxValue - 1, (delta + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond);
         }
 
+        Volatile.Write(ref _idleWaits, _idleWaits + 1);
         _poller.Wait(timeoutMs);
         Volatile.Write(ref _sleeping, 0);
     }

@@ -84,6 +84,11 @@ internal static class DomainMetrics
             static () => Each(static d => d.WorkItemsRun),
             unit: "{item}",
             description: "Work items each domain has run.");
+        meter.CreateObservableCounter(
+            "eiosharp.domain.idle_waits",
+            static () => Each(static d => d.IdleWaits),
+            unit: "{wait}",
+            description: "Times each domain found nothing to run and waited in its poller (its idle transitions).");
         meter.CreateObservableUpDownCounter(
             "eiosharp.domains.live",
             static () => DomainRegistry.Snapshot.Length,

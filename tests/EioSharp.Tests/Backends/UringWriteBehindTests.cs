@@ -303,4 +303,70 @@ public class UringWriteBehindTests : IDisposable
         Assert.True(cancelled);
         Assert.True(whole);
     }
+
+    // Session 15 (h99): a write-behind send completes inline in the io_uring_enter that submits it, so the wait of the
+    // round that follows found a completion at once and returned an empty round to the scheduler, which then waited again.
+    // The poller's wait now goes on waiting (for the time left) when a completion made nothing runnable. Checked here: a
+    // fiber that writes and then sleeps leaves the domain waiting with only the send's completion coming, which the wait
+    // swallows (QuietWaits counts it; before the change it stayed 0), the sleep still ends on time's own account (a wait
+    // that lost its deadline would never return: nothing else is coming), and the bytes arrive.
+    [SkippableFact]
+    public void AWaitWokenOnlyByASendCompletionGoesOnWaitingAndStillEndsAtItsTimeout()
+    {
+        var (quiet, got) = Run(async env =>
+        {
+            long quietWaits = 0;
+            byte[] received = [];
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var (client, server) = await PairAsync(env, sw, listener);
+                var ring = UringOp.CurrentRing();
+                long before = ring.QuietWaits;
+                await server.WriteAsync("ping"u8.ToArray()); // returns at once: the send is only queued
+                await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(30)); // the domain waits; the send completes meanwhile
+                quietWaits = ring.QuietWaits - before;
+                var buf = new byte[16];
+                int n = await client.ReadAsync(buf);
+                received = buf[..n];
+            });
+            return (quietWaits, received);
+        });
+        Assert.True(quiet >= 1, $"quiet waits: {quiet}");
+        Assert.Equal("ping"u8.ToArray(), got);
+    }
+
+    [SkippableFact]
+    public void WithQuietWaitsOffTheSameWaitReturnsAtItsFirstCompletion()
+    {
+        bool saved = UringPoller.QuietWaitDisabled;
+        UringPoller.QuietWaitDisabled = true;
+        try
+        {
+            var (quiet, got) = Run(async env =>
+            {
+                long quietWaits = 0;
+                byte[] received = [];
+                await Switch.RunAsync(async sw =>
+                {
+                    var listener = env.Net.Listen(sw, Loopback0);
+                    var (client, server) = await PairAsync(env, sw, listener);
+                    var ring = UringOp.CurrentRing();
+                    long before = ring.QuietWaits;
+                    await server.WriteAsync("ping"u8.ToArray());
+                    await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(30));
+                    quietWaits = ring.QuietWaits - before;
+                    var buf = new byte[16];
+                    received = buf[..await client.ReadAsync(buf)];
+                });
+                return (quietWaits, received);
+            });
+            Assert.Equal(0, quiet);
+            Assert.Equal("ping"u8.ToArray(), got);
+        }
+        finally
+        {
+            UringPoller.QuietWaitDisabled = saved;
+        }
+    }
 }

@@ -289,5 +289,25 @@ public class WatchdogTests
         Assert.True(seen.ContainsKey("eiosharp.domain.run_queue_length"));
         Assert.True(seen.ContainsKey("eiosharp.domain.busy_time"));
         Assert.True(seen["eiosharp.domain.work_items"] >= 1);
+        Assert.True(seen.ContainsKey("eiosharp.domain.idle_waits"));
+    }
+
+    [Fact]
+    public void IdleWaitsCountEachSleepInThePoller()
+    {
+        long waits = EioMain.Run(async env =>
+        {
+            var domain = Domain.Current!;
+            long before = domain.IdleWaits;
+            for (int i = 0; i < 3; i++)
+            {
+                await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(20)); // nothing else to run: the domain waits
+            }
+
+            return domain.IdleWaits - before;
+        });
+        // At least one: a sleep whose deadline has already passed when the round ends (a slow round on a loaded machine)
+        // fires without a wait, so not necessarily three.
+        Assert.True(waits >= 1, $"idle waits: {waits}");
     }
 }

@@ -600,8 +600,51 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             return;
         }
 
-        Enter(1, timeoutMs);
+        // A wait ends with the first completion in the ring, and that may be one of the ring's own bookkeeping completions
+        // that makes nothing runnable: a write-behind send's (it completes inline in the very io_uring_enter that submits
+        // it with the round's receives, so the wait would return at once), a close's, a cancel's. Returning then costs
+        // the domain an empty scheduler round before it waits again; instead the wait goes on here, for the time left,
+        // until a completion queued work, a wake-up or a post came, or the time is up.
+        if (QuietWaitDisabled)
+        {
+            Enter(1, timeoutMs);
+            return;
+        }
+
+        long deadline = timeoutMs < 0 ? long.MaxValue : Environment.TickCount64 + timeoutMs;
+        while (true)
+        {
+            _wokeOrPosted = false;
+            Enter(1, timeoutMs);
+            if (_wokeOrPosted || Domain is not { } domain || domain.HasQueuedWork || Volatile.Read(ref _disposed) != 0)
+            {
+                return;
+            }
+
+            if (timeoutMs >= 0)
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                {
+                    return;
+                }
+
+                timeoutMs = (int)left;
+            }
+
+            QuietWaits++;
+        }
     }
+
+    /// <summary>Benchmarks and tests: every wait returns after its first entry, as before session 15
+    /// (<c>EIOSHARP_URING_QUIET_WAIT=0</c>, read once), to count what the quiet wait saves in the same binary.</summary>
+    internal static bool QuietWaitDisabled { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_QUIET_WAIT") == "0";
+
+    private bool _wokeOrPosted; // the last entry reaped a wake-up or ran posted work (domain thread only)
+
+    /// <summary>How many times a wait reaped only bookkeeping completions (nothing runnable) and went on waiting instead of
+    /// returning an empty round to the scheduler (for tests and benchmarks).</summary>
+    internal long QuietWaits { get; private set; }
 
     public void PollNow() => Enter(0, 0);
 
@@ -661,6 +704,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         Reap();
         if (_hasPosted)
         {
+            _wokeOrPosted = true;
             RunPosted();
         }
     }
@@ -676,6 +720,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             head++;
             if (cqe.UserData == WakeTag)
             {
+                _wokeOrPosted = true;
                 if (++_wakesSinceDrain >= WakeDrainInterval)
                 {
                     _wakesSinceDrain = 0;
@@ -696,6 +741,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             }
             else if ((cqe.UserData & WatchBit) != 0)
             {
+                _wokeOrPosted = true; // a watch's owner may act on another thread's behalf: always ends the wait
                 FireWatch((int)(cqe.UserData & ~WatchBit), cqe.Res);
             }
             else if ((cqe.UserData & MultiBit) != 0)
