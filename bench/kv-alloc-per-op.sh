@@ -8,7 +8,9 @@
 #
 # Environment: ROUNDS (pingpong round trips, 5000), MESSAGES (stream messages, 10000), CALLS (EVALSHA calls, 20000),
 # REPEATS (3; the median is printed), WORKLOADS ("pingpong stream evalsha"; also rb-TEST: `redis-benchmark -c 10 -t TEST`
-# with REQUESTS requests, 20000, e.g. WORKLOADS="rb-lpush rb-sadd rb-hset"; no -r, so each test works on its one key).
+# with REQUESTS requests, 20000, e.g. WORKLOADS="rb-lpush rb-sadd rb-hset"; no -r, so each test works on its one key;
+# get1k: GET of a live 1 KiB string; mget10: MGET of ten live 16-byte strings; both REQUESTS requests, 10 clients).
+# Note: about 34 kB are allocated per connection (buffers), ~20 B per request of a 20,000-request, 10-client run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +31,8 @@ run() { # workload port n
     pingpong) dotnet "$LOADGEN_DLL" pingpong --port "$2" --rounds "$3" >/dev/null ;;
     stream) dotnet "$LOADGEN_DLL" stream --port "$2" --producers 2 --consumers 2 --count 10 --messages "$3" >/dev/null ;;
     evalsha) redis-benchmark -h 127.0.0.1 -p "$2" -c 50 -n "$3" -r 100000 -q EVALSHA "$SHA" 1 'key:__rand_int__' >/dev/null 2>&1 ;;
+    get1k) redis-benchmark -h 127.0.0.1 -p "$2" -c 10 -n "$3" -q -d 1024 -t get >/dev/null 2>&1 ;; # a live 1 KiB string (not packed)
+    mget10) redis-benchmark -h 127.0.0.1 -p "$2" -c 10 -n "$3" -q MGET k:0 k:1 k:2 k:3 k:4 k:5 k:6 k:7 k:8 k:9 >/dev/null 2>&1 ;; # ten live keys
     rb-*) redis-benchmark -h 127.0.0.1 -p "$2" -c 10 -n "$3" -q -t "${1#rb-}" >/dev/null 2>&1 ;; # e.g. rb-lpush: redis-benchmark -t lpush
   esac
 }
@@ -43,7 +47,11 @@ for dll in "${DLLS[@]}"; do
   for _ in $(seq 1 400); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
   SHA=$(redis-cli -p "$port" SCRIPT LOAD "$SCRIPT")
   for w in $WORKLOADS; do
-    case "$w" in pingpong) n=$ROUNDS ;; stream) n=$MESSAGES ;; evalsha) n=$CALLS ;; rb-*) n=$REQUESTS ;; esac
+    case "$w" in pingpong) n=$ROUNDS ;; stream) n=$MESSAGES ;; evalsha) n=$CALLS ;; rb-*|get1k|mget10) n=$REQUESTS ;; esac
+    case "$w" in # the keys these read
+      get1k) redis-cli -p "$port" SET key:__rand_int__ "$(head -c 1024 /dev/zero | tr '\0' x)" >/dev/null ;;
+      mget10) for i in 0 1 2 3 4 5 6 7 8 9; do redis-cli -p "$port" SET "k:$i" vvvvvvvvvvvvvvvv >/dev/null; done ;;
+    esac
     run "$w" "$port" $((n / 5)) # warm-up (JIT, buffers)
     per=()
     for _ in $(seq 1 "$REPEATS"); do

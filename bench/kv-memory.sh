@@ -5,6 +5,8 @@
 #
 # Environment (optional): STRING_KEYS=1000000  COLLECTIONS=10000  MEMBERS=100  NO_BUILD=1  TYPES="string hash set zset list"
 #   VALUE_BYTES=16  the string data set's value size (e.g. 100); COLLECTIONS=100000 MEMBERS=10 TYPES=hash: 100k hashes x 10
+#   SMAPS_DIR=dir  also saves each server's /proc/PID/smaps and status at the reading (dir/<redis|kv>-<type>.smaps):
+#                where a difference in RSS is (compare two builds with a per-mapping diff)
 #   KV_BIN=path  runs that native executable (a NativeAOT publication: scripts/publish-kv-aot.sh) instead of the JIT
 #                build with `dotnet`; KV_BIN=aot publishes it first (scripts/publish-kv-aot.sh, several minutes).
 #
@@ -102,6 +104,7 @@ measure() {
   local rss; rss=$(rss_kb "$PID")
   local anon; anon=$(anon_kb "$PID")
   local keys; keys=$(redis-cli -p "$port" dbsize)
+  if [ -n "${SMAPS_DIR:-}" ]; then mkdir -p "$SMAPS_DIR"; cat "/proc/$PID/smaps" >"$SMAPS_DIR/$1-$2.smaps"; cat "/proc/$PID/status" >"$SMAPS_DIR/$1-$2.status"; fi
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
   echo "$rss $base $keys $anon $abase"; [ -n "${VERBOSE:-}" ] && echo "$1 $2 rss=$rss base=$base" >&2
 }

@@ -300,8 +300,8 @@ public sealed partial class KvStore
 
     private void TypeCommand(in Context ctx)
     {
-        KvEntry? e = Lookup(ctx, ctx[1]);
-        ctx.Reply.WriteSimpleString(e is null ? "none" : TypeName(e.Type));
+        KvType? type = LiveType(ctx, ctx[1]); // by row, no handle (issue 14); an expired key removed as Lookup does
+        ctx.Reply.WriteSimpleString(type is null ? "none" : TypeName(type.Value));
     }
 
     private void Del(in Context ctx)
@@ -443,10 +443,11 @@ public sealed partial class KvStore
 
     private void ExpireTime(in Context ctx, bool milliseconds)
     {
-        KvEntry? e = Lookup(ctx, ctx[1]);
-        if (e is null) ctx.Reply.WriteInteger(-2);
-        else if (e.ExpireAt < 0) ctx.Reply.WriteInteger(-1);
-        else ctx.Reply.WriteInteger(milliseconds ? e.ExpireAt : (e.ExpireAt + 500) / 1000);
+        int row = LiveRow(ctx, ctx[1], read: false); // by row, no handle (issue 14)
+        if (row < 0) Lookup(ctx, ctx[1]); // missing, or expired: removed as the lookup did
+        long at = row < 0 ? -2 : ctx.Db.ExpireAtOf(row);
+        if (at < 0) ctx.Reply.WriteInteger(at);
+        else ctx.Reply.WriteInteger(milliseconds ? at : (at + 500) / 1000);
     }
 
     private void Ttl(in Context ctx, bool milliseconds)

@@ -40,22 +40,12 @@ public sealed partial class KvStore
 
     private void Get(in Context ctx)
     {
-        KvDatabase db = ctx.Db;
-        int row = db.RowOf(ctx[1]);
-        long expireAt;
-        if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt) && db.ItemAt(row) is byte[] packed)
-        {
-            // A live key holding a packed string (the steady state of a GET load): LookupRead's hit, by row (the
-            // access recorded through the database's reused handle: no KvEntry per request), the value in place.
-            KeyspaceHits++;
-            Touch(db.ReusedHandle(row));
-            ctx.Reply.WriteBulkString(KvDatabase.PackedValue(packed, db.PosAt(row)));
-            return;
-        }
-
-        if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
-        if (e is null) ctx.Reply.WriteNullBulkString();
-        else ctx.Reply.WriteBulkString(e.StringSpan); // in place: no copy of a packed value
+        // A live string key by row (the steady state of a GET load): LookupRead's hit, the access recorded through the
+        // database's reused handle, the value in place (packed in its page or a long string's own array): no KvEntry
+        // per request (issue 14). A missing, expired or other-type key: the general path's counts and replies.
+        if (!TryReadString(ctx, ctx[1], read: true, out bool exists, out ReadOnlySpan<byte> value)) return;
+        if (!exists) ctx.Reply.WriteNullBulkString();
+        else ctx.Reply.WriteBulkString(value);
     }
 
     private void GetEx(in Context ctx)
@@ -269,11 +259,22 @@ public sealed partial class KvStore
     private void MGet(in Context ctx)
     {
         ctx.Reply.WriteArrayHeader(ctx.Count - 1);
+        KvDatabase db = ctx.Db;
         for (int i = 1; i < ctx.Count; i++)
         {
-            KvEntry? e = LookupRead(ctx, ctx[i]);
-            if (e is not null && e.IsString) ctx.Reply.WriteBulkString(e.StringSpan); // in place: no copy
-            else ctx.Reply.WriteNullBulkString();
+            // A live key by row (a hit, of any type, as LookupRead counts it), no handle per key (issue 14); a missing or
+            // expired one through LookupRead (expiry, miss), which finds nothing.
+            int row = LiveRow(ctx, ctx[i], read: true);
+            if (row < 0)
+            {
+                LookupRead(ctx, ctx[i]);
+                ctx.Reply.WriteNullBulkString();
+                continue;
+            }
+            object item = db.ItemAt(row);
+            if (item is not KvKeyedValue kv) ctx.Reply.WriteBulkString(KvDatabase.PackedValue((byte[])item, db.PosAt(row))); // in place
+            else if (kv.Value is byte[] s) ctx.Reply.WriteBulkString(s);
+            else ctx.Reply.WriteNullBulkString(); // another type: nil, as Redis
         }
     }
 
@@ -443,20 +444,19 @@ public sealed partial class KvStore
 
     private void StrLen(in Context ctx)
     {
-        if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
-        ctx.Reply.WriteInteger(e is null ? 0 : e.StringSpan.Length);
+        if (!TryReadString(ctx, ctx[1], read: true, out bool exists, out ReadOnlySpan<byte> value)) return;
+        ctx.Reply.WriteInteger(exists ? value.Length : 0);
     }
 
     private void GetRange(in Context ctx)
     {
         if (!TryGetInt64(ctx, 2, out long start) || !TryGetInt64(ctx, 3, out long end)) return;
-        if (!TryLookupString(ctx, ctx[1], read: true, out KvEntry? e)) return;
-        if (e is null)
+        if (!TryReadString(ctx, ctx[1], read: true, out bool exists, out ReadOnlySpan<byte> value)) return;
+        if (!exists)
         {
             ctx.Reply.WriteBulkString([]);
             return;
         }
-        ReadOnlySpan<byte> value = e.StringSpan;
         long length = value.Length;
         if (start < 0 && end < 0 && start > end)
         {

@@ -631,6 +631,69 @@ public sealed partial class KvStore
     internal bool TryLookupValue<T>(in Context ctx, ReadOnlySpan<byte> key, bool read, out T? value) where T : KvObject =>
         TryFindLive(ctx, key, read, out value) || TryLookup(ctx, key, read, out _, out value);
 
+    /// <summary>The row of the live key <paramref name="key"/>, found without a <see cref="KvEntry"/> handle; a read counts
+    /// the hit and records the access through the database's reused handle, as <see cref="LookupRead"/> does for a live
+    /// key of any type. -1, with nothing counted, when the key is missing or expired: the caller then takes the general
+    /// path (<see cref="Lookup(in Context, ReadOnlySpan{byte})"/> or <see cref="LookupRead"/>), which removes an expired
+    /// key (notifications, expired count) and counts a read's miss (keymiss event).</summary>
+    internal int LiveRow(in Context ctx, ReadOnlySpan<byte> key, bool read)
+    {
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(key);
+        long expireAt;
+        if (row < 0 || ((expireAt = db.ExpireAtOf(row)) >= 0 && ctx.Now > expireAt)) return -1;
+        if (read)
+        {
+            KeyspaceHits++;
+            Touch(db.ReusedHandle(row));
+        }
+        return row;
+    }
+
+    /// <summary><see cref="TryLookupString"/> for a caller that only reads the string within the command (no handle,
+    /// no reference to the value kept): a live key by row (<see cref="LiveRow"/>), its bytes in place (a packed value in
+    /// its page, a long one in its own array); a missing or expired key takes the general lookup (expiry, miss count,
+    /// keymiss event), which then finds nothing. A key of another type: WRONGTYPE after the hit a read counts, as the
+    /// general path.</summary>
+    /// <param name="ctx">The command.</param>
+    /// <param name="key">The key.</param>
+    /// <param name="read">True for a read (hit/miss statistics, access record).</param>
+    /// <param name="exists">True when the key holds a string (<paramref name="value"/> is its bytes, valid until the
+    /// key is next written).</param>
+    /// <param name="value">The string's bytes when <paramref name="exists"/>; empty otherwise.</param>
+    /// <returns>False when the key holds another type (WRONGTYPE written).</returns>
+    internal bool TryReadString(in Context ctx, ReadOnlySpan<byte> key, bool read, out bool exists, out ReadOnlySpan<byte> value)
+    {
+        KvDatabase db = ctx.Db;
+        int row = LiveRow(ctx, key, read);
+        if (row < 0)
+        {
+            if (read) LookupRead(ctx, key);
+            else Lookup(ctx, key);
+            exists = false;
+            value = default;
+            return true;
+        }
+        object item = db.ItemAt(row);
+        if (item is KvKeyedValue kv)
+        {
+            if (kv.Value is not byte[] s)
+            {
+                ctx.Reply.WriteError(KvErrors.WrongType);
+                exists = false;
+                value = default;
+                return false;
+            }
+            value = s;
+        }
+        else
+        {
+            value = KvDatabase.PackedValue((byte[])item, db.PosAt(row));
+        }
+        exists = true;
+        return true;
+    }
+
     /// <summary>Finds a key that must hold a string; writes WRONGTYPE and returns false when it holds another type.</summary>
     internal bool TryLookupString(in Context ctx, ReadOnlySpan<byte> key, bool read, out KvEntry? entry)
     {

@@ -252,4 +252,68 @@ public sealed class LookupByRowTests
             "set:z", "expire:z", "expired:z", "set:fresh", "set:z",
         ], events.Events);
     }
+
+    [Fact]
+    public void String_reads_type_and_expiretime_by_row_match_the_lookup_path()
+    {
+        var (h, events) = NewHarness();
+        string big = new('x', 600); // longer than a packed value: its own array
+        h.Run("SET", "k", "hello");
+        h.Run("SET", "big", big);
+        h.Run("RPUSH", "l", "a");
+        h.Run("SET", "e", "v", "PX", "100");
+        h.Run("SET", "f", "v", "PX", "100");
+        h.Run("SET", "g", "v", "PX", "100");
+        h.Run("SET", "t", "v", "PX", "100");
+        h.Run("SET", "u", "v", "PX", "5000");
+
+        Assert.Equal("$5\r\nhello\r\n", h.Run("GET", "k")); // live packed: a hit, the access recorded
+        Assert.Equal(6, Freq(h, "k"));
+        Assert.Equal($"$600\r\n{big}\r\n", h.Run("GET", "big")); // live long string
+        Assert.Equal(6, Freq(h, "big"));
+        Assert.Equal("$-1\r\n", h.Run("GET", "missing"));
+        Assert.Equal(WrongType, h.Run("GET", "l")); // a hit, then WRONGTYPE
+        AssertCounters(h, hits: 3, misses: 1, expired: 0);
+        Assert.Equal(6, Freq(h, "l")); // the WRONGTYPE read recorded the access too
+        Assert.Equal("*5\r\n$5\r\nhello\r\n$600\r\n" + big + "\r\n$-1\r\n$-1\r\n$5\r\nhello\r\n",
+            h.Run("MGET", "k", "big", "l", "missing", "k")); // another type: nil, still a hit
+        AssertCounters(h, hits: 7, misses: 2, expired: 0);
+        Assert.Equal(":5\r\n", h.Run("STRLEN", "k"));
+        Assert.Equal(":600\r\n", h.Run("STRLEN", "big"));
+        Assert.Equal(":0\r\n", h.Run("STRLEN", "missing"));
+        Assert.Equal(WrongType, h.Run("STRLEN", "l"));
+        Assert.Equal("$3\r\nell\r\n", h.Run("GETRANGE", "k", "1", "3"));
+        Assert.Equal("$2\r\nxx\r\n", h.Run("GETRANGE", "big", "-2", "-1"));
+        Assert.Equal("$0\r\n\r\n", h.Run("GETRANGE", "missing", "0", "-1"));
+        Assert.Equal(WrongType, h.Run("GETRANGE", "l", "0", "1"));
+        AssertCounters(h, hits: 13, misses: 4, expired: 0);
+        // TYPE and EXPIRETIME count no hit or miss and record no access (as before).
+        Assert.Equal("+string\r\n", h.Run("TYPE", "k"));
+        Assert.Equal("+list\r\n", h.Run("TYPE", "l"));
+        Assert.Equal("+none\r\n", h.Run("TYPE", "missing"));
+        Assert.Equal(":-1\r\n", h.Run("EXPIRETIME", "k"));
+        Assert.Equal($":{(h.Now + 5000 + 500) / 1000}\r\n", h.Run("EXPIRETIME", "u"));
+        Assert.Equal($":{h.Now + 5000}\r\n", h.Run("PEXPIRETIME", "u"));
+        Assert.Equal(":-2\r\n", h.Run("PEXPIRETIME", "missing"));
+        AssertCounters(h, hits: 13, misses: 4, expired: 0);
+        Assert.Equal(5, Freq(h, "u"));
+
+        // Expired keys: removed as expired (count, event); a read also counts the miss.
+        h.Now += 101;
+        Assert.Equal("$-1\r\n", h.Run("GET", "e"));
+        AssertCounters(h, hits: 13, misses: 5, expired: 1);
+        Assert.Equal("*2\r\n$-1\r\n$5\r\nhello\r\n", h.Run("MGET", "f", "k"));
+        AssertCounters(h, hits: 14, misses: 6, expired: 2);
+        Assert.Equal(":0\r\n", h.Run("STRLEN", "g"));
+        AssertCounters(h, hits: 14, misses: 7, expired: 3);
+        Assert.Equal("+none\r\n", h.Run("TYPE", "t"));
+        AssertCounters(h, hits: 14, misses: 7, expired: 4);
+        h.Run("SET", "w", "v", "PX", "100");
+        h.Now += 101;
+        Assert.Equal(":-2\r\n", h.Run("EXPIRETIME", "w"));
+        AssertCounters(h, hits: 14, misses: 7, expired: 5);
+        Assert.Equal(":4\r\n", h.Run("DBSIZE")); // k, big, l, u
+        Assert.Equal(["expired:e", "expired:f", "expired:g", "expired:t", "set:w", "expire:w", "expired:w"],
+            events.Events.Skip(events.Events.IndexOf("expired:e")).ToArray());
+    }
 }

@@ -61,6 +61,37 @@ public class TrimExcessTests
         Assert.Equal(Replies.Int(299), h.Run("SCARD", "sbig"));
     }
 
+    [Fact]
+    public void Trim_cuts_the_rows_slack_and_keys_expiries_cursors_and_later_growth_stay_right()
+    {
+        var h = new StoreHarness();
+        for (int i = 0; i < 600; i++) h.Run("SET", $"k{i}", $"v{i}"); // the rows array doubled to 1,024
+        h.Run("RPUSH", "list", "a", "b");
+        h.Run("PEXPIRE", "k7", "100000");
+        h.Run("PEXPIRE", "k599", "50");
+        h.Run("DEL", "k3"); // a free row inside the used range stays free (reused by a later key)
+        KvDatabase db = h.Store.Database(0);
+        Assert.Equal(1024, db.RowCapacity);
+        string cursor = CursorOf(h.Run("SCAN", "0", "COUNT", "100"));
+        string rest = h.Run("SCAN", cursor, "COUNT", "10000");
+
+        h.Store.TrimExcess();
+
+        Assert.Equal(640, db.RowCapacity); // 601 rows handed out, rounded up to 64
+        Assert.Equal(rest, h.Run("SCAN", cursor, "COUNT", "10000")); // a cursor from before goes on where it was
+        Assert.Equal(Replies.Int(600), h.Run("DBSIZE"));
+        Assert.Equal(Replies.Int(100000), h.Run("PTTL", "k7"));
+        Assert.Equal(Replies.Bulk("a"), h.Run("LINDEX", "list", "0"));
+        // Later keys: the free row first, then past the trimmed end (the array grows back to the bucket count).
+        for (int i = 600; i < 1500; i++) h.Run("SET", $"k{i}", $"v{i}");
+        Assert.True(db.RowCapacity >= 1501, $"capacity {db.RowCapacity}");
+        for (int i = 0; i < 1500; i++) Assert.Equal(i == 3 ? "$-1\r\n" : Replies.Bulk($"v{i}"), h.Run("GET", $"k{i}"));
+        h.Now += 51;
+        Assert.Equal("$-1\r\n", h.Run("GET", "k599")); // its expiry kept its row through trim and growth
+        Assert.Equal(Replies.Int(100000 - 51), h.Run("PTTL", "k7"));
+        Assert.Equal(Replies.Int(1499), h.Run("DBSIZE"));
+    }
+
     private static string CursorOf(string sscanReply)
     {
         string[] lines = sscanReply.Split("\r\n");
