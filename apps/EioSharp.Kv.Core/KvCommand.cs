@@ -22,6 +22,10 @@ public sealed class KvCommand
     // pairs in the connection's arena over its receive buffer); _count arguments. _count == 0: an owned command.
     private int _first;
     private int _count;
+    // A view parsed whole from a multibulk request: its bytes as received (_data[_rawStart..][.._rawLength]), which are
+    // its AOF encoding (the parser takes only Redis's canonical form: see TryGetEncoded). 0: none (owned, or not whole).
+    private int _rawStart;
+    private int _rawLength;
     private static readonly object s_unknown = new(); // _info value for "looked up, not a command"
     private object? _info; // null: not looked up yet; one reference write publishes the result safely
 
@@ -34,12 +38,14 @@ public sealed class KvCommand
 
     /// <summary>A view over a receive buffer (see <see cref="KvCommandArena"/>): valid only until the connection's batch
     /// is done; whoever keeps the command longer keeps <see cref="ToOwned"/> instead.</summary>
-    internal KvCommand(byte[] buffer, int[] positions, int first, int count)
+    internal KvCommand(byte[] buffer, int[] positions, int first, int count, int rawStart = 0, int rawLength = 0)
     {
         _data = buffer;
         _offsets = positions;
         _first = first;
         _count = count;
+        _rawStart = rawStart;
+        _rawLength = rawLength;
     }
 
     /// <summary>True when the command is a view over a connection's receive buffer (valid during its batch only).</summary>
@@ -96,13 +102,31 @@ public sealed class KvCommand
     }
 
     /// <summary>Points a pooled view at new arguments (the arena's recycling; the name is looked up again).</summary>
-    internal void Reset(byte[] buffer, int[] positions, int first, int count)
+    internal void Reset(byte[] buffer, int[] positions, int first, int count, int rawStart = 0, int rawLength = 0)
     {
         _data = buffer;
         _offsets = positions;
         _first = first;
         _count = count;
+        _rawStart = rawStart;
+        _rawLength = rawLength;
         _info = null;
+    }
+
+    /// <summary>The command's bytes as received, when it is a view parsed whole from a multibulk request: then they are
+    /// exactly its AOF encoding (<c>*N\r\n</c>, then <c>$len\r\nbytes\r\n</c> per argument), because the parser
+    /// accepts only that canonical form (Redis's string2ll rules: no sign, no leading zero, <c>\r\n</c> after each
+    /// line), so <see cref="AofWriter.WriteCommand"/> copies them instead of encoding the arguments again. False for an
+    /// owned command and an inline one. For a view: valid during its batch only.</summary>
+    internal bool TryGetEncoded(out ReadOnlySpan<byte> encoded)
+    {
+        if (_rawLength > 0 && _count > 0)
+        {
+            encoded = _data.AsSpan(_rawStart, _rawLength);
+            return true;
+        }
+        encoded = default;
+        return false;
     }
 
     /// <summary>Takes <paramref name="other"/>'s table entry when it was looked up already (a copy of it with the same
@@ -267,16 +291,18 @@ public sealed class KvCommandArena
 
     internal int[] Positions => _positions;
 
-    /// <summary>A view of the <paramref name="count"/> arguments whose pairs start at <paramref name="first"/>.</summary>
-    internal KvCommand View(int first, int count)
+    /// <summary>A view of the <paramref name="count"/> arguments whose pairs start at <paramref name="first"/>; with
+    /// <paramref name="rawLength"/> &gt; 0, the command's whole request (canonical multibulk form) is
+    /// <see cref="Buffer"/>[<paramref name="rawStart"/>..][..<paramref name="rawLength"/>] (<see cref="KvCommand.TryGetEncoded"/>).</summary>
+    internal KvCommand View(int first, int count, int rawStart = 0, int rawLength = 0)
     {
         if (_usedViews < _views.Count)
         {
             var v = _views[_usedViews++];
-            v.Reset(Buffer, _positions, first, count);
+            v.Reset(Buffer, _positions, first, count, rawStart, rawLength);
             return v;
         }
-        var created = new KvCommand(Buffer, _positions, first, count);
+        var created = new KvCommand(Buffer, _positions, first, count, rawStart, rawLength);
         _views.Add(created);
         _usedViews++;
         return created;

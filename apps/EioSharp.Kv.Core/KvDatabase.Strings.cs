@@ -75,9 +75,14 @@ internal sealed partial class KvDatabase
     /// snapshot (<see cref="KvStore.CreateSnapshotLease"/>: BGSAVE, the AOF rewrite) only marks the array with its epoch:
     /// the array is left alone while that snapshot (or a later one) runs, and is overwritten in place again once they
     /// ended (<see cref="KvSnapshotEpochs"/>).</remarks>
-    public void ReplaceLongString(KvEntry e, ReadOnlySpan<byte> value)
+    public void ReplaceLongString(KvEntry e, ReadOnlySpan<byte> value) => ReplaceLongStringRow(e.Row, value);
+
+    /// <summary><see cref="ReplaceLongString"/> by row, for a caller that holds no handle on the key (SET's plain path
+    /// with a value longer than <see cref="PackedValueMaxBytes"/>: no <see cref="KvEntry"/> per request, ~86 B of a 1 KB
+    /// SET's); <paramref name="row"/> holds a live key.</summary>
+    internal void ReplaceLongStringRow(int row, ReadOnlySpan<byte> value)
     {
-        ref Row r = ref _rows[e.Row];
+        ref Row r = ref _rows[row];
         object old = r.Item!;
         if (old is KvKeyedValue { OwnsString: true, Value: byte[] owned } same && owned.Length == value.Length
             && same.SnapshotEpoch < Epochs.OldestLive)

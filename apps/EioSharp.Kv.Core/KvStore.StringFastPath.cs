@@ -14,12 +14,13 @@ public sealed partial class KvStore
         KvDatabase db = ctx.Db;
         int row;
         long expireAt;
-        if (!ctx.Command.HasOwnArray(2) && ctx[2].Length <= KvDatabase.PackedValueMaxBytes && (row = db.RowOf(key)) >= 0 &&
-            ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt))
+        if (!ctx.Command.HasOwnArray(2) && (row = db.RowOf(key)) >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt))
         {
-            // A live key and a short value (the steady state of a SET load): SetString's effects, by row (no KvEntry
-            // handle per request; in place when the length is the same).
-            db.ReplacePackedStringRow(row, ctx[2]);
+            // A live key (the steady state of a SET load): SetString's effects, by row (no KvEntry handle per request;
+            // in place when the length is the same), for a short value (packed) and a long one (its own array) alike.
+            ReadOnlySpan<byte> value = ctx[2];
+            if (value.Length <= KvDatabase.PackedValueMaxBytes) db.ReplacePackedStringRow(row, value);
+            else db.ReplaceLongStringRow(row, value);
             db.ClearExpireRow(row);
         }
         else

@@ -436,7 +436,10 @@ internal sealed class KvConnectionSession
                 break;
             }
 
-            if (command.Info?.Id == KvCommandId.Debug)
+            // The table entry once (each Info read was a volatile read and a type check, five per command here).
+            KvCommandInfo? info = command.Info;
+            KvCommandId id = info?.Id ?? KvCommandId.Data; // Data: none of the ids tested below
+            if (id == KvCommandId.Debug)
             {
                 // Server-level: answer what came before first, so that replies stay in order.
                 await SubmitAsync();
@@ -444,7 +447,7 @@ internal sealed class KvConnectionSession
                 continue;
             }
 
-            if (command.Info?.Id == KvCommandId.Shutdown)
+            if (id == KvCommandId.Shutdown)
             {
                 // The final RDB save first, on the store owner: if it fails, SHUTDOWN is refused (Redis's prepareForShutdown).
                 await SubmitAsync();
@@ -454,7 +457,7 @@ internal sealed class KvConnectionSession
                 }
             }
 
-            if (command.Info?.Id == KvCommandId.Migrate)
+            if (id == KvCommandId.Migrate)
             {
                 // Network I/O: the replies before it are sent first; it waits on this connection only (KvMigrate).
                 await SubmitAsync();
@@ -474,7 +477,7 @@ internal sealed class KvConnectionSession
                 continue;
             }
 
-            if (request.Commands.Count > 0 && command.Info?.Id is KvCommandId.Publish or KvCommandId.SPublish)
+            if (request.Commands.Count > 0 && id is KvCommandId.Publish or KvCommandId.SPublish)
             {
                 // PUBLISH runs here, on the connection: the writes pipelined before it must have happened first
                 // (a subscriber sees their notifications, or the value they pushed, before the message).
@@ -482,10 +485,10 @@ internal sealed class KvConnectionSession
             }
 
             // CLIENT PAUSE: commands it covers wait here (the ones before them are answered first).
-            if (ctx.Clients.IsPaused(command.Info, nowUnixMs))
+            if (ctx.Clients.IsPaused(info, nowUnixMs))
             {
                 await SubmitAsync();
-                while (ctx.Clients.IsPaused(command.Info, ctx.Clock.Now.ToUnixTimeMilliseconds()))
+                while (ctx.Clients.IsPaused(info, ctx.Clock.Now.ToUnixTimeMilliseconds()))
                 {
                     await ctx.Clock.SleepAsync(TimeSpan.FromMilliseconds(10));
                 }

@@ -90,6 +90,45 @@ public sealed class KvCommandArenaTests(ITestOutputHelper output)
         Assert.True(reader.TryRead(buffer, out _, out KvCommand? command)); // the span overload: no buffer to point into
         Assert.False(command.IsView);
     }
+
+    /// <summary>A view parsed whole in place is logged to the AOF as its received bytes (KvCommand.TryGetEncoded): the
+    /// bytes must be exactly what encoding its arguments gives (Redis's AOF form), for every command of a buffer that
+    /// starts with other bytes (the view's range is an offset into the receive array), lower-case names, an empty and a
+    /// binary argument; an inline command and an owned copy are encoded from their arguments.</summary>
+    [Fact]
+    public void A_view_parsed_whole_is_logged_as_the_bytes_received()
+    {
+        byte[] requests = Encoding.ASCII.GetBytes(
+            "*3\r\n$3\r\nset\r\n$2\r\nk1\r\n$0\r\n\r\n" +
+            "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$5\r\na\r\nb\0\r\n" +
+            "SET inline \"a b\"\r\n" +
+            "*1\r\n$4\r\nPING\r\n");
+        byte[] buffer = [.. "garbage before"u8, .. requests]; // the batch's bytes start inside the receive array
+        int start = buffer.Length - requests.Length;
+        var arena = new KvCommandArena();
+        arena.Reset(buffer);
+        var reader = new RespRequestReader(new RespParser(RespLimits.Default)) { Arena = arena };
+        int pos = start;
+        var encodedAsReceived = new List<bool>();
+        while (reader.TryRead(buffer.AsSpan(pos), pos, out int consumed, out KvCommand? command))
+        {
+            var logged = new System.Buffers.ArrayBufferWriter<byte>();
+            AofWriter.WriteCommand(logged, command);
+            var expected = new System.Buffers.ArrayBufferWriter<byte>();
+            AofWriter.WriteArrayHeader(expected, command.Count);
+            for (int i = 0; i < command.Count; i++) AofWriter.WriteBulkString(expected, command[i]);
+            Assert.Equal(Encoding.ASCII.GetString(expected.WrittenSpan), Encoding.ASCII.GetString(logged.WrittenSpan));
+            var owned = new System.Buffers.ArrayBufferWriter<byte>();
+            AofWriter.WriteCommand(owned, command.ToOwned());
+            Assert.Equal(expected.WrittenSpan.ToArray(), owned.WrittenSpan.ToArray());
+            encodedAsReceived.Add(command.TryGetEncoded(out ReadOnlySpan<byte> raw) && raw.SequenceEqual(buffer.AsSpan(pos, consumed)));
+            Assert.False(command.ToOwned().TryGetEncoded(out _));
+            pos += consumed;
+        }
+
+        Assert.Equal(buffer.Length, pos);
+        Assert.Equal([true, true, false, true], encodedAsReceived); // the inline command is not
+    }
 }
 
 /// <summary>The store's reused command buffer (<see cref="KvCommandBuilder"/>): the nested LPOP of a blocked pop, the

@@ -160,6 +160,11 @@ public class RespParserTests
     [InlineData("*1\r\n$\r\n", "Protocol error: invalid bulk length")]
     [InlineData("*1\r\n$536870913\r\n", "Protocol error: invalid bulk length")]
     [InlineData("*1\r\n$999999999999\r\n", "Protocol error: invalid bulk length")]
+    [InlineData("*1\r\n$01\r\n", "Protocol error: invalid bulk length")]
+    [InlineData("*1\r\n$+1\r\n", "Protocol error: invalid bulk length")]
+    [InlineData("*1\r\n$1\rX", "Protocol error: invalid bulk length")]
+    [InlineData("*1\r\n$1 \r\n", "Protocol error: invalid bulk length")]
+    [InlineData("*1\r\n$1234567890123456789\r\n", "Protocol error: invalid bulk length")]
     [InlineData("*1\r\n$3\r\nabcXY", "Protocol error: expected '\\r\\n' after bulk string")]
     [InlineData("*1\r\n$3\r\nabc\rX", "Protocol error: expected '\\r\\n' after bulk string")]
     public void Malformed_multibulk(string input, string message)
