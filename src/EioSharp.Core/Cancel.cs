@@ -35,7 +35,8 @@ public sealed class CancelContext
     private CancellationTokenSource? _tokenSource;
 
     /// <summary>The two flags and the trace id in one field (issue 20: 8 B less per context; ids from
-    /// <see cref="EioTrace.NewId"/> stay far below 2^61).</summary>
+    /// <see cref="EioTrace.NewId"/> stay far below 2^61). Bits are only ever added, atomically (a dump on another
+    /// thread may give the trace id while the domain detaches the context).</summary>
     private long _bits;
 
     internal CancelContext(Domain domain, CancelContext? parent, bool isProtected)
@@ -64,14 +65,28 @@ public sealed class CancelContext
     {
         get
         {
-            long id = _bits >> TraceIdShift;
-            if (id == 0)
+            long bits = Volatile.Read(ref _bits);
+            if ((bits >> TraceIdShift) != 0)
             {
-                id = EioTrace.NewId();
-                _bits |= id << TraceIdShift;
+                return bits >> TraceIdShift;
             }
 
-            return id;
+            // A dump thread may ask while the domain detaches the context or also asks: set the id once, losing no flag.
+            long fresh = EioTrace.NewId();
+            while (true)
+            {
+                long seen = Interlocked.CompareExchange(ref _bits, bits | (fresh << TraceIdShift), bits);
+                if (seen == bits)
+                {
+                    return fresh;
+                }
+
+                bits = seen;
+                if ((bits >> TraceIdShift) != 0)
+                {
+                    return bits >> TraceIdShift;
+                }
+            }
         }
     }
 
@@ -289,7 +304,7 @@ public sealed class CancelContext
             return;
         }
 
-        _bits |= DetachedBit;
+        Interlocked.Or(ref _bits, DetachedBit);
         _parent?._children?.Remove(this);
         _tokenSource?.Dispose();
         _tokenSource = null;
