@@ -310,6 +310,44 @@ public class CoreFirst : CoreBench
         return 1;
     }
 
+    /// <summary>The like-for-like .NET form of <see cref="FirstAsync"/> (session 15): both sides are async lambdas, as in
+    /// the EioSharp row, so the loser is an async method that ends cancelled (in <see cref="WhenAnyLinkedCts"/> the loser
+    /// is <see cref="Task.Delay(int, CancellationToken)"/> itself, which ends cancelled without a throw or an async frame).</summary>
+    [Benchmark(OperationsPerInvoke = Races)]
+    public void WhenAnyLinkedCtsAsyncLambdas() => Task.Run(async () =>
+    {
+        using var outer = new CancellationTokenSource();
+        Func<Task<int>> fastFn = async () =>
+        {
+            await Task.Yield();
+            return 1;
+        };
+        for (int i = 0; i < Races; i++)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(outer.Token);
+            var token = cts.Token;
+            var fast = fastFn();
+            var slow = SlowAsync(token);
+            await Task.WhenAny(fast, slow);
+            await cts.CancelAsync();
+            try
+            {
+                await slow;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            _ = await fast;
+        }
+    }).Wait();
+
+    private static async Task<int> SlowAsync(CancellationToken token)
+    {
+        await Task.Delay(Timeout.Infinite, token);
+        return 0;
+    }
+
     [Benchmark(OperationsPerInvoke = Races)]
     public void FirstAsync() => EioMain.Run(async _ =>
     {

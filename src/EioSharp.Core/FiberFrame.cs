@@ -402,7 +402,16 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     }
 
     /// <summary>Resumes after a yield: throws <see cref="CancelledException"/> if this frame's context was cancelled meanwhile (S13).</summary>
-    void IValueTaskSource.GetResult(short token) => Cancel.ThrowIfCancelled();
+    /// <remarks>Thrown here rather than by <see cref="CancelContext.ThrowIfCancelled"/>: one frame less on the exception's
+    /// stack trace, which .NET grows by doubling (see <c>Waiter&lt;T&gt;.GetResultCore</c>; issue 20).</remarks>
+    void IValueTaskSource.GetResult(short token)
+    {
+        var cancel = Cancel;
+        if (cancel.IsCancelled)
+        {
+            throw cancel.MakeCancelled();
+        }
+    }
 
     /// <summary>The current frame; throws when called outside a fiber or from a thread that is not the fiber's domain.</summary>
     public static FiberFrame Require()
