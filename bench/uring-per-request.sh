@@ -13,7 +13,8 @@
 #   MODE get|set: DLL = apps/EioSharp.Kv's dll (Kv defaults: appendonly yes, everysec); redis-benchmark -t MODE -c 50
 #                 -d 16 -r 100000 -n N (P1; PIPELINE=16 for -P 16).
 #   e.g. bash bench/uring-per-request.sh get /tmp/s15-base/kv/EioSharp.Kv.dll uring 100000
-# Needs dotnet-counters (`dotnet tool install -g dotnet-counters`; ~/.dotnet/tools on PATH) for the resume count; without it
+# Needs dotnet-counters for the resume count: one on PATH, else the script installs 10.0.750501 into bench/.tools (gitignored,
+# like kv-vs-redis.sh's Garnet); without it
 # the resumes column says n/a. Loopback only, free ports; every process started here is stopped by its pid.
 set -u
 cd "$(dirname "$0")/.."
@@ -64,12 +65,18 @@ w0=$(date +%s.%N)
 client $(( N / 5 )) >/dev/null # warm-up
 w1=$(date +%s.%N)
 resumes=n/a; idle=n/a
-if command -v dotnet-counters >/dev/null; then
+COUNTERS=$(command -v dotnet-counters || true)
+if [ -z "$COUNTERS" ]; then
+  TOOLS="$(cd "$(dirname "$0")" && pwd)/.tools"
+  [ -x "$TOOLS/dotnet-counters" ] || dotnet tool install dotnet-counters --version 10.0.750501 --tool-path "$TOOLS" >/dev/null 2>&1 || true
+  [ -x "$TOOLS/dotnet-counters" ] && COUNTERS="$TOOLS/dotnet-counters"
+fi
+if [ -n "$COUNTERS" ]; then
   # It writes its file only when its --duration ends (neither SIGINT nor a "q" on a redirected stdin stops it cleanly
   # here): the duration covers the measured run, estimated at 3x the warm-up's time per request plus 8 s of margin;
   # the intervals after the run are idle and only add the background rate, which is subtracted.
   dur=$(awk -v a="$w0" -v b="$w1" 'BEGIN { s = int((b-a)*5*3) + 8; printf "00:00:%02d:%02d", s/60, s%60 }')
-  dotnet-counters collect -p "$PID" --counters 'EioSharp[eiosharp.domain.work_items,eiosharp.domain.idle_waits]' --refresh-interval 1 --format csv \
+  "$COUNTERS" collect -p "$PID" --counters 'EioSharp[eiosharp.domain.work_items,eiosharp.domain.idle_waits]' --refresh-interval 1 --format csv \
     -o "$D/counters.csv" --duration "$dur" </dev/null >/dev/null 2>&1 & CPID=$!
   sleep 3 # session start, then at least one idle interval
 fi
