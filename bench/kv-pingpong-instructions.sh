@@ -106,18 +106,4 @@ for rep in $(seq 1 "$REPEATS"); do
     fi
   done
 done
-python3 - "$WORK/runs.txt" "$ROUNDS" <<'PY'
-import statistics, sys
-rounds = int(sys.argv[2])
-rows = {}
-for line in open(sys.argv[1]):
-    t, run, idle, secs, *windows = line.split()
-    best = min(int(w) for w in windows)
-    # idle: the timers' instructions over as long as the last window took
-    rows.setdefault(t, []).append((best / rounds, (best - int(idle)) / rounds, [int(w) / rounds for w in windows]))
-print("| target | instructions per round trip (median of runs' lowest window) | net of idle | runs (windows) |")
-print("|---|---:|---:|---|")
-for t, v in rows.items():
-    g = statistics.median(x for x, _, _ in v); n = statistics.median(y for _, y, _ in v)
-    print(f"| {t} | {g:,.0f} | {n:,.0f} | {'; '.join(' '.join(f'{w:,.0f}' for w in ws) for _, _, ws in v)} |")
-PY
+python3 "$ROOT/bench/lib/callgrind-windows-summary.py" "$WORK/runs.txt" "$ROUNDS" "round trip"
