@@ -177,7 +177,7 @@ internal static class JobsServer
                 await Switch.RunAsync(
                     jobs => Fiber.FirstAsync(
                         () => ReadRequestsAsync(jobs, conn, options, pool, stats, replies, inFlight),
-                        async () => await stop.AwaitAsync()),
+                        async () => await stop.AwaitAsync()).AsTask(),
                     "jobs-connection");
                 replies.Close();
             }, "jobs-connection-writer");

@@ -191,7 +191,7 @@ internal sealed class StatsdFilterServer(Stdenv env, StatsdFilterOptions options
             {
                 () => Fiber.FirstAsync(
                     () => Fiber.AllAsync(Enumerable.Range(0, options.Fibers).Select(_ => (Func<Task>)(() => ReceiveLoopAsync(udp, processor)))),
-                    async () => await stop.AwaitAsync()),
+                    async () => await stop.AwaitAsync()).AsTask(),
             };
             if (listener is not null)
             {

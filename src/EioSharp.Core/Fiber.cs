@@ -354,40 +354,43 @@ public static partial class Fiber
     /// <param name="f">Runs first.</param>
     /// <param name="g">Runs next.</param>
     /// <param name="combine">Merges a late second success into the first (default: keep the first).</param>
-    /// <returns>The winner's value.</returns>
+    /// <returns>The winner's value, as a <see cref="ValueTask{TResult}"/> to be awaited once (issue 20: a race in the steady
+    /// state makes no result task; use <see cref="ValueTask{TResult}.AsTask"/> to await it more than once or combine it).</returns>
     /// <exception cref="Exception">A real failure of either function (it replaces any success).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="f"/> or <paramref name="g"/> is null (thrown synchronously).</exception>
-    /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
-    public static Task<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null)
+    /// <remarks>Eio: <c>Fiber.first</c> (which returns the value itself). The awaiting code resumes on its own fiber.</remarks>
+    public static ValueTask<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null)
     {
         ArgumentNullException.ThrowIfNull(f);
         ArgumentNullException.ThrowIfNull(g);
-        return RaceAsync<T>(null, f, g, null, combine);
+        return RaceAsync<T>(null, f, g, null, combine).AsValueTask();
     }
 
     /// <summary>Runs <paramref name="f"/> and <paramref name="g"/> concurrently; the first to finish cancels the other (S11).</summary>
     /// <param name="f">Runs first.</param>
     /// <param name="g">Runs next.</param>
-    /// <returns>A task that completes when the race is over.</returns>
+    /// <returns>A <see cref="ValueTask"/> (to be awaited once; see <see cref="FirstAsync{T}"/>) that completes when the race is over.</returns>
+    /// <exception cref="Exception">A real failure of either function.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="f"/> or <paramref name="g"/> is null (thrown synchronously).</exception>
     /// <remarks>Eio: <c>Fiber.first</c>.</remarks>
-    public static Task FirstAsync(Func<Task> f, Func<Task> g)
+    public static ValueTask FirstAsync(Func<Task> f, Func<Task> g)
     {
         ArgumentNullException.ThrowIfNull(f);
         ArgumentNullException.ThrowIfNull(g);
-        return RaceAsync<bool>(null, f, g, null, null);
+        var race = RaceAsync<bool>(null, f, g, null, null);
+        return race.Source is { } group ? new ValueTask(group, race.Token) : new ValueTask(race.Task!);
     }
 
     /// <summary>Races the functions; the first success cancels the rest (S11).</summary>
     /// <typeparam name="T">The result type.</typeparam>
     /// <param name="fs">The functions, started in order.</param>
     /// <param name="combine">Merges later successes into the first (default: keep the first).</param>
-    /// <returns>The (combined) winning value. With no functions, waits until cancelled.</returns>
+    /// <returns>The (combined) winning value, to be awaited once (see <see cref="FirstAsync{T}"/>). With no functions, waits until cancelled.</returns>
     /// <exception cref="Exception">A real failure of any function (replaces any success; several are combined).</exception>
     /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
     /// <remarks>Eio: <c>Fiber.any</c>.</remarks>
-    public static Task<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null) => RaceAsync<T>(fs, null, null, null, combine);
+    public static ValueTask<T> AnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs, Func<T, T, T>? combine = null) => RaceAsync<T>(fs, null, null, null, combine).AsValueTask();
 
     /// <summary>Races the functions like <see cref="AnyAsync{T}(IReadOnlyList{Func{Task{T}}}, Func{T, T, T}?)"/> but keeps every success.</summary>
     /// <typeparam name="T">The result type.</typeparam>
@@ -398,7 +401,7 @@ public static partial class Fiber
     public static async Task<List<T>> NAnyAsync<T>(IReadOnlyList<Func<Task<T>>> fs)
     {
         var all = new List<T>();
-        await RaceAsync<T>(fs, null, null, all, null);
+        await RaceAsync<T>(fs, null, null, all, null).AsValueTask();
         return all;
     }
 
@@ -409,7 +412,7 @@ public static partial class Fiber
     /// <paramref name="g"/> of <c>FirstAsync</c>, without an array for them (issue 20).
     /// <para>Not an async method (issue 20): the race's group is its own continuation (<see cref="ChildGroup{T}.Race"/>), and
     /// a failure before the race starts is returned as the task's, as an async method would.</para></remarks>
-    private static Task<T> RaceAsync<T>(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, List<T>? all, Func<T, T, T>? combine)
+    private static RaceResult<T> RaceAsync<T>(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, List<T>? all, Func<T, T, T>? combine)
     {
         FiberFrame frame;
         int count;
@@ -424,7 +427,7 @@ public static partial class Fiber
             frame = FiberFrame.Require();
             if (count == 0)
             {
-                return RaceNothingAsync<T>();
+                return new(RaceNothingAsync<T>());
             }
 
             // A light race (issue 20): a cancel sub-context and a join counter, no sub-switch (like Eio's Fiber.any). The
@@ -433,10 +436,35 @@ public static partial class Fiber
         }
         catch (Exception ex)
         {
-            return FailedTask<T>(ex);
+            return new(FailedTask<T>(ex));
         }
 
         return ChildGroup<T>.RentRace(frame, all, combine).Race(fs, f, g, count);
+    }
+
+    /// <summary>What a race returns: its group as the source of a value task (with the group's token), or a task (a race that
+    /// ended before it started: no function, a failure before the race). Not a <see cref="ValueTask{TResult}"/> itself so that
+    /// the value-less <see cref="FirstAsync(Func{Task}, Func{Task})"/> can make a <see cref="ValueTask"/> of the same source.</summary>
+    private readonly struct RaceResult<T>
+    {
+        internal RaceResult(Task<T> task)
+        {
+            Task = task;
+        }
+
+        internal RaceResult(ChildGroup<T> source, short token)
+        {
+            Source = source;
+            Token = token;
+        }
+
+        internal Task<T>? Task { get; }
+
+        internal ChildGroup<T>? Source { get; }
+
+        internal short Token { get; }
+
+        internal ValueTask<T> AsValueTask() => Source is { } group ? new ValueTask<T>(group, Token) : new ValueTask<T>(Task!);
     }
 
     /// <summary>A race of no function: waits until cancelled (Eio: <c>Fiber.any []</c>).</summary>
@@ -491,7 +519,7 @@ public static partial class Fiber
     /// function counts as pending like the forked racers, the group is the synchronization context its end is registered
     /// under (see <see cref="Post"/>), and whichever end brings the count to 0 settles the race's task. A group is never
     /// installed as a thread's context.</remarks>
-    private sealed class ChildGroup<T> : SynchronizationContext, IRaceGroup
+    private sealed class ChildGroup<T> : SynchronizationContext, IRaceGroup, IValueTaskSource<T>, IValueTaskSource
     {
         /// <summary>The action registered on a race's last function's task under this group as the captured context: never
         /// run, since the group is never the installed context (see <see cref="Post"/>).</summary>
@@ -512,8 +540,19 @@ public static partial class Fiber
         private int _pending;
         private Waiter? _join;
 
-        // A race's own state (Race): its task, its frame, its last function's task while it runs, whether it has ended.
-        private AsyncTaskMethodBuilder<T> _result;
+        /// <summary>Runs the awaiting code's continuation posted to its context (<see cref="Complete"/>).</summary>
+        private static readonly SendOrPostCallback s_continuationPosted = static s => ((ChildGroup<T>)s!).RunContinuation();
+
+        // A race's own state (Race): the value task's version, outcome and continuation (the group is the source of the race's
+        // value task, issue 20: no result task), its frame, its last function's task while it runs, whether it has ended.
+        private short _version;
+        private bool _completed;
+        private Exception? _error;
+        private T _resultValue = default!;
+        private Action<object?>? _continuation;
+        private object? _continuationState;
+        private object? _continuationContext; // the awaiter's SynchronizationContext or TaskScheduler, when it asked for it
+        private ExecutionContext? _continuationFlow;
         private InnerFrame? _raceFrame;
         private Task? _last;
         private bool _racing;
@@ -548,9 +587,21 @@ public static partial class Fiber
         /// <summary>Clears a finished race's group and keeps it as this thread's spare (see <see cref="t_spareRace"/>).</summary>
         private void ReturnRace()
         {
-            Debug.Assert(_finished && _pending == 0 && _join is null && _last is null, "only a finished race's group is reused");
+            Debug.Assert(_finished && _completed && _pending == 0 && _join is null && _last is null, "only a finished race's group is reused");
+            var domainThread = _frame.Fiber.Domain.IsCurrent;
             _frame = null!;
-            _result = default;
+            unchecked
+            {
+                _version++; // a stale ValueTask of the finished race now fails its token check instead of reading the next race
+            }
+
+            _completed = false;
+            _error = null;
+            _resultValue = default!;
+            _continuation = null;
+            _continuationState = null;
+            _continuationContext = null;
+            _continuationFlow = null;
             _raceFrame = null;
             _racing = false;
             _finished = false;
@@ -560,7 +611,10 @@ public static partial class Fiber
             Value = default!;
             All = null;
             Combine = null;
-            t_spareRace = this;
+            if (domainThread)
+            {
+                t_spareRace = this; // not when the outcome was read off the domain (a ConfigureAwait(false) awaiter)
+            }
         }
 
         internal CancelContext Context { get; private set; }
@@ -599,10 +653,10 @@ public static partial class Fiber
         /// but the last is forked as a racer (S12); the last runs on the caller's fiber, as a switch's body would, in the race's
         /// frame (restored to the caller's execution context before this returns). The task completes when every function has
         /// ended and been settled (S11, the join of a switch), with the (combined) value or the combined failure.</summary>
-        internal Task<T> Race(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, int count)
+        internal RaceResult<T> Race(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, int count)
         {
-            // Made now: Finish hands this group on for reuse before it completes the task, possibly before Race returns.
-            var task = _result.Task;
+            // Taken now: the group is reused once the awaiter has read the outcome (GetResult), which may be before Race returns.
+            var task = new RaceResult<T>(this, _version);
             var raceFrame = new InnerFrame(_frame.Fiber, Context, _frame.Switch);
             _raceFrame = raceFrame;
             _racing = true;
@@ -653,7 +707,7 @@ public static partial class Fiber
                 // Forking failed: the race ends with the failure, as its async frame did (forked racers end on their own).
                 _finished = true;
                 raceFrame.Exit();
-                return FailedTask<T>(ex);
+                return new(FailedTask<T>(ex));
             }
             finally
             {
@@ -756,20 +810,140 @@ public static partial class Fiber
                 }
             }
 
-            // The group is reused from here on (completing the task may run the caller's next race inline): keep what
-            // completes the task (the builder holds the task, made in Race) and the value first.
-            var result = _result;
-            var value = Value;
-            ReturnRace();
-            if (error is not null)
+            Complete(error, Value);
+        }
+
+        /// <summary>Completes the race's value task: runs the awaiting code's continuation, if it is waiting, inline when its
+        /// context is the one running (as .NET runs a task's continuation under a synchronization context), otherwise posted
+        /// there. The group must not be touched afterwards: the continuation reads the outcome, which hands the group on for
+        /// the next race (<see cref="GetResult"/>).</summary>
+        private void Complete(Exception? error, T value)
+        {
+            _error = error;
+            _resultValue = value;
+            _completed = true;
+            if (_continuation is null)
             {
-                result.SetException(error);
+                return; // not awaited yet: the awaiter finds it complete
+            }
+
+            switch (_continuationContext)
+            {
+                case SynchronizationContext sc when ReferenceEquals(sc, SynchronizationContext.Current):
+                    RunContinuation();
+                    break;
+                case SynchronizationContext sc:
+                    sc.Post(s_continuationPosted, this);
+                    break;
+                case TaskScheduler scheduler:
+                    Task.Factory.StartNew(static s => ((ChildGroup<T>)s!).RunContinuation(), this, CancellationToken.None, TaskCreationOptions.DenyChildAttach, scheduler);
+                    break;
+            }
+        }
+
+        private void RunContinuation()
+        {
+            var continuation = _continuation!;
+            var state = _continuationState;
+            if (_continuationFlow is { } flow)
+            {
+                ExecutionContext.Run(flow, static s => { var (c, st) = ((Action<object?>, object?))s!; c(st); }, (continuation, state));
             }
             else
             {
-                result.SetResult(value);
+                continuation(state);
             }
         }
+
+        private void CheckToken(short token)
+        {
+            if (token != _version)
+            {
+                throw new InvalidOperationException("A race's ValueTask was awaited after its result had been read (await it once, or use AsTask).");
+            }
+        }
+
+        /// <inheritdoc/>
+        public ValueTaskSourceStatus GetStatus(short token)
+        {
+            CheckToken(token);
+            if (!_completed)
+            {
+                return ValueTaskSourceStatus.Pending;
+            }
+
+            return _error is null ? ValueTaskSourceStatus.Succeeded
+                : _error is OperationCanceledException ? ValueTaskSourceStatus.Canceled : ValueTaskSourceStatus.Faulted;
+        }
+
+        /// <inheritdoc/>
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        {
+            ArgumentNullException.ThrowIfNull(continuation);
+            CheckToken(token);
+            if (_continuation is not null)
+            {
+                throw new InvalidOperationException("A race's ValueTask was awaited twice (await it once, or use AsTask).");
+            }
+
+            object? context = null;
+            if ((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0)
+            {
+                var sc = SynchronizationContext.Current;
+                if (sc is not null && sc.GetType() != typeof(SynchronizationContext))
+                {
+                    context = sc;
+                }
+                else if (TaskScheduler.Current is { } ts && ts != TaskScheduler.Default)
+                {
+                    context = ts;
+                }
+            }
+
+            // No context asked for (ConfigureAwait(false) in fiber code): the caller's fiber, as a pooled waiter resumes its
+            // awaiting code (the race ends in a racer's code, whose fiber the continuation must not run as).
+            context ??= _frame.Fiber;
+
+            _continuationFlow = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
+            _continuationContext = context;
+            _continuationState = state;
+            _continuation = continuation;
+            if (_completed)
+            {
+                // Completed in between (not on one domain thread; kept for safety): never inline inside OnCompleted.
+                if (context is SynchronizationContext sc)
+                {
+                    sc.Post(s_continuationPosted, this);
+                }
+                else
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(static s => ((ChildGroup<T>)s!).RunContinuation(), this, preferLocal: true);
+                }
+            }
+        }
+
+        /// <summary>Reads the race's outcome (once: the group is then handed on to this thread's next race).</summary>
+        public T GetResult(short token)
+        {
+            CheckToken(token);
+            if (!_completed)
+            {
+                throw new InvalidOperationException("A race's ValueTask was read before it completed (await it, or use AsTask).");
+            }
+
+            var error = _error;
+            var value = _resultValue;
+            ReturnRace();
+            if (error is not null)
+            {
+                ExceptionDispatchInfo.Throw(error);
+            }
+
+            return value;
+        }
+
+        /// <inheritdoc/>
+        void IValueTaskSource.GetResult(short token) => GetResult(token);
 
         /// <summary>Starts one function as a fiber at once, up to its first suspension (S12), then the caller continues.</summary>
         internal void Fork(Func<Task>? action, Func<Task>? race)

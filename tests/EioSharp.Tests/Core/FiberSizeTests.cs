@@ -20,7 +20,7 @@ public class FiberSizeTests
     public void SuccessiveRacesReuseOneGroupAndStartClean() => EioMain.Run(async _ =>
     {
         var boom = new InvalidOperationException("boom");
-        var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => Fiber.FirstAsync<int>(
+        var failed = await Assert.ThrowsAsync<InvalidOperationException>(async () => await Fiber.FirstAsync<int>(
             async () =>
             {
                 await Fiber.YieldAsync();

@@ -109,7 +109,7 @@ public class FiberTests
 
         """, async env =>
         {
-            await Describe("any", () => Fiber.AnyAsync<int>(
+            await Describe("any", async () => await Fiber.AnyAsync<int>(
             [
                 async () =>
                 {
@@ -135,7 +135,7 @@ public class FiberTests
 
         """, async env =>
         {
-            await Describe("first", () => Fiber.FirstAsync<int>(
+            await Describe("first", async () => await Fiber.FirstAsync<int>(
                 async () =>
                 {
                     await Traced("other", () => Fiber.AwaitCancelAsync());
@@ -160,7 +160,7 @@ public class FiberTests
             {
                 Fiber.Fork(sw, async () =>
                 {
-                    await Describe("race", () => Fiber.FirstAsync(
+                    await Describe("race", async () => await Fiber.FirstAsync(
                         () => Fiber.AwaitCancelAsync(),
                         async () => await env.MonoClock.SleepAsync(TimeSpan.FromHours(1))));
                 });
@@ -220,7 +220,7 @@ public class FiberTests
                     return "fast";
                 });
             TraceLog.Line($"first = {v}");
-            await Describe("any", () => Fiber.AnyAsync<int>(
+            await Describe("any", async () => await Fiber.AnyAsync<int>(
             [
                 async () =>
                 {
@@ -251,7 +251,7 @@ public class FiberTests
 
         """, async env =>
         {
-            await Describe("first", () => Fiber.FirstAsync<int>(
+            await Describe("first", async () => await Fiber.FirstAsync<int>(
                 async () =>
                 {
                     await Traced("other", () => Fiber.AwaitCancelAsync());

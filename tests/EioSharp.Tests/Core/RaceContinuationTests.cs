@@ -112,20 +112,20 @@ public class RaceContinuationTests
                 await Fiber.AwaitCancelAsync();
                 return 0;
             },
-            () => throw boom);
+            () => throw boom).AsTask();
         Assert.Same(boom, await Assert.ThrowsAsync<InvalidOperationException>(() => thrown));
 
         Task<int>? cancelled = null;
         await Cancel.SubAsync(async ctx =>
         {
             ctx.Cancel(new TimeoutException("stop"));
-            cancelled = Fiber.FirstAsync(() => Task.FromResult(1), () => Task.FromResult(2));
+            cancelled = Fiber.FirstAsync(() => Task.FromResult(1), () => Task.FromResult(2)).AsTask();
             await Task.CompletedTask;
         });
         Assert.True(cancelled!.IsCanceled);
         await Assert.ThrowsAsync<CancelledException>(() => cancelled);
 
-        Task<int> none = Fiber.AnyAsync<int>(null!);
+        Task<int> none = Fiber.AnyAsync<int>(null!).AsTask();
         await Assert.ThrowsAsync<ArgumentNullException>(() => none);
     });
 
