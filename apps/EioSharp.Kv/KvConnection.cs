@@ -149,8 +149,19 @@ internal static class KvConnection
     private static bool IsOutputLimit(Exception ex) =>
         ex is OutputBufferLimitExceededException || (ex is MultipleException m && m.InnerExceptions.Any(IsOutputLimit));
 
+    /// <remarks>The session's loop runs as a fiber forked on the connection's switch, not as the switch's body: a switch
+    /// body runs in the switch's inner frame, which the kernel carries in an <see cref="AsyncLocal{T}"/>, so each of the
+    /// body's awaits captured that non-default execution context and each resume switched it in and out
+    /// (<c>ExecutionContext.RunInternal</c> restoring a changed context, twice per resume). A forked fiber finds its frame
+    /// through its synchronization context and runs in the default context (rationale §90): same cancellation (the
+    /// switch's), same failure (the switch records it and cancels the daemons), one fiber more per connection.</remarks>
     private static Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, string? unixSocket) =>
-        Switch.RunAsync(sw => new KvConnectionSession(ctx, conn, peer, conn.LocalEndPoint?.ToString() ?? "?", sw, unixSocket).RunAsync(), "kv-connection");
+        Switch.RunAsync(sw =>
+        {
+            var session = new KvConnectionSession(ctx, conn, peer, conn.LocalEndPoint?.ToString() ?? "?", sw, unixSocket);
+            Fiber.Fork(sw, session.RunAsync, "kv-connection-loop");
+            return Task.CompletedTask;
+        }, "kv-connection");
 
     /// <summary>The writer of a connection that has subscribed: sends the queued chunks (replies and messages) in order.</summary>
     internal static async Task WritePushesAsync(KvServerContext ctx, IFlowSink conn, KvPushOutput output)

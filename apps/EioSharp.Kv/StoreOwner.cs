@@ -510,34 +510,45 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private async Task ServeAsync(KvStore store)
     {
         var sink = new AofBufferSink(_aofBuffer);
-        await Switch.RunAsync(async sw =>
+        await Switch.RunAsync(sw =>
         {
             Fiber.ForkDaemon(sw, () => CronAsync(store, sink), "kv-cron");
             Fiber.ForkDaemon(sw, () => BlockTimeoutsAsync(store, sink), "kv-block-timeouts");
-            _runStore = store;
-            _runSink = sink;
-            _storeDomain = Domain.Current;
-            try
-            {
-                await ServeQueueAsync(store, sink);
-            }
-            finally
-            {
-                _awaitingRequest = false;
-                _storeDomain = null;
-                _runStore = null;
-                _runSink = null;
-            }
-
-            Rdb?.SaveAtExit(store); // the queue was closed and drained: the server is stopping (SHUTDOWN, SIGTERM)
-
-            // Stop the supervisor (rather than return, which a permanent child would be restarted for), and wait for
-            // it to cancel this run; the finally then does the final fsync.
-            _stopping = true;
-            _supervisor?.RequestStop();
-            var (never, _) = Promise.Create<bool>();
-            await never.AwaitAsync();
+            // The store loop is a fiber forked on the switch, not its body: a switch body runs in the switch's inner frame
+            // (an AsyncLocal in the execution context), which every resume of the loop (one per queued round) switched
+            // in and out; a forked fiber runs in the default context (rationale §90). It fails and is cancelled as the
+            // body was (the switch records its failure).
+            Fiber.Fork(sw, () => ServeLoopAsync(store, sink), "kv-store-loop");
+            return Task.CompletedTask;
         }, "kv-store");
+    }
+
+    /// <summary>The store loop's fiber (<see cref="ServeAsync"/>): serves the queue, then saves at exit and stops.</summary>
+    private async Task ServeLoopAsync(KvStore store, AofBufferSink sink)
+    {
+        _runStore = store;
+        _runSink = sink;
+        _storeDomain = Domain.Current;
+        try
+        {
+            await ServeQueueAsync(store, sink);
+        }
+        finally
+        {
+            _awaitingRequest = false;
+            _storeDomain = null;
+            _runStore = null;
+            _runSink = null;
+        }
+
+        Rdb?.SaveAtExit(store); // the queue was closed and drained: the server is stopping (SHUTDOWN, SIGTERM)
+
+        // Stop the supervisor (rather than return, which a permanent child would be restarted for), and wait for
+        // it to cancel this run; the finally then does the final fsync.
+        _stopping = true;
+        _supervisor?.RequestStop();
+        var (never, _) = Promise.Create<bool>();
+        await never.AwaitAsync();
     }
 
     /// <summary>The store loop: takes the queued requests round by round until the queue is closed and drained.</summary>
