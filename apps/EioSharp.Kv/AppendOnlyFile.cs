@@ -153,6 +153,11 @@ internal sealed class AppendOnlyFile : IDisposable
     /// <summary>fsyncs done since start (any thread).</summary>
     public long Fsyncs => Interlocked.Read(ref _fsyncs);
 
+    /// <summary>Successful <see cref="Append"/> calls with data (the file writes of commands: one per store round, or per
+    /// held cycle of rounds; a <c>#TS</c> annotation's extra write not counted); owner's domain only. For tests and
+    /// diagnostics.</summary>
+    public long Appends { get; private set; }
+
     /// <summary>fsyncs skipped because a rewrite was running under no-appendfsync-on-rewrite.</summary>
     public long FsyncsSkippedForRewrite { get; private set; }
 
@@ -731,6 +736,7 @@ internal sealed class AppendOnlyFile : IDisposable
 
         _incrLength += data.Length;
         _dirty = true;
+        Appends++;
     }
 
     /// <summary>Whether the file accepts a write now: writes a byte past the end and cuts it off again (used to find out

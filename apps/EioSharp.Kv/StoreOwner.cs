@@ -232,6 +232,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         Idle,
         Applying,
         Committing,
+
+        /// <summary>A round of the store loop was applied and its AOF bytes appended to the buffer; the write and the
+        /// replies wait for the end of the domain's cycle (<see cref="GatherHeldRoundsAsync"/>).</summary>
+        Held,
     }
 
     private volatile bool _rewriteRequested;
@@ -596,12 +600,16 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
             AppendOnlyFile? aof = CurrentAof(store);
 
-            if (CommitRound(store, aof, sink))
+            if (CommitRound(store, aof, sink, hold: CanHoldRound(aof)))
             {
                 // appendfsync always: the round is appended; its fsync runs on the library's system-thread pool while
                 // this domain's connection fibers go on reading and queueing (they form the next group commit).
                 // Protected: a crash injected meanwhile (CrashChildAsync) still lands between rounds.
                 await SyncAndFinishRoundAsync(store, aof!);
+            }
+            else if (_phase == RoundPhase.Held)
+            {
+                await GatherHeldRoundsAsync(store, aof!, sink);
             }
 
             // Timer work that found the store busy (in a round, or waiting for its fsync) runs now, between rounds:
@@ -618,6 +626,101 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 ExpireBlockedRound(store, CurrentAof(store), sink);
             }
         }
+    }
+
+    /// <summary>The most times the store loop lets the domain's other ready fibers run while it holds a round's replies
+    /// (<see cref="GatherHeldRoundsAsync"/>): bounds the delay a held reply can get under a load that never lets the
+    /// domain go idle.</summary>
+    private const int MaxHeldYields = 8;
+
+    private static readonly Func<Task> s_yield = static async () => await Fiber.YieldAsync();
+
+    /// <summary>Whether a queued round's AOF write (and its replies) may be held for the rounds that follow in the same
+    /// cycle of the store's domain (<see cref="GatherHeldRoundsAsync"/>): an AOF under <c>everysec</c> or <c>no</c>, and no
+    /// crash armed (the DEBUG round-crash points are per round). <c>always</c> keeps its group commit per round.</summary>
+    private bool CanHoldRound(AppendOnlyFile? aof) =>
+        HoldRounds && aof is not null && aof.Policy != FsyncPolicy.Always && _armedCrash == 0;
+
+    /// <summary>Whether the store loop gathers the AOF bytes of the rounds it runs in one cycle of its domain into one
+    /// write (<see cref="GatherHeldRoundsAsync"/>); false: one write per round, as before session 16 (tests compare).</summary>
+    public bool HoldRounds { get; init; } = true;
+
+    /// <summary>Rounds of the store loop whose AOF write joined an earlier round's (held), and the AOF writes of held
+    /// rounds: for tests and diagnostics.</summary>
+    public long HeldRoundCount => _heldRounds;
+
+    private long _heldRounds;
+
+    /// <summary>The round just applied is held (<see cref="RoundPhase.Held"/>): its AOF bytes are in <see cref="_aofBuffer"/>
+    /// and its replies unreleased. As Redis writes <c>aof_buf</c> once per event-loop iteration in <c>beforeSleep</c>,
+    /// before any reply of the iteration goes out: while the store's domain has other fibers ready (connections resumed
+    /// by the same poll, which will queue requests), the loop lets them run and serves what they queued as further rounds
+    /// appended to the same buffer; when nothing else is ready (the domain is about to poll or sleep), or a timer's work
+    /// is due, or after <see cref="MaxHeldYields"/> yields, it writes the bytes once and releases every held reply. No
+    /// reply is released before its bytes are handed to <c>write(2)</c>, as before; a request taken in a later round of
+    /// the cycle is answered after the same write.</summary>
+    private async Task GatherHeldRoundsAsync(KvStore store, AppendOnlyFile aof, AofBufferSink sink)
+    {
+        int yields = 0;
+        while (true)
+        {
+            // Not across a change of the AOF (CONFIG SET appendonly no closes it between rounds: after the write).
+            int start = _round.Count;
+            if (config.AppendOnly && CanHoldRound(aof) && start < MaxRequestsPerRound && queue.TryTakeMany(_round, MaxRequestsPerRound - start) > 0)
+            {
+                _queuedRounds++;
+                _heldRounds++;
+                long limit = config.EffectiveReplyLimit;
+                for (int i = start; i < _round.Count; i++)
+                {
+                    _round[i].Reply.Limit = limit;
+                }
+
+                if (CommitRound(store, aof, sink, start: start, hold: true))
+                {
+                    await SyncAndFinishRoundAsync(store, aof); // CONFIG SET appendfsync always in the cycle: all of it synced
+                    return;
+                }
+
+                if (_phase != RoundPhase.Held)
+                {
+                    return; // written and released (the round could not be held)
+                }
+
+                continue;
+            }
+
+            if (yields >= MaxHeldYields || _cronDue || _blockTimeoutsDue || _round.Count >= MaxRequestsPerRound || !config.AppendOnly
+                || !CanHoldRound(aof) || _storeDomain is not { } domain || domain.RunQueueLength == 0)
+            {
+                break;
+            }
+
+            yields++;
+            // Protected: an injected crash (CrashChildAsync) still lands between rounds, after the write and release.
+            await Cancel.ProtectAsync(s_yield);
+        }
+
+        CommitHeld(store, aof);
+    }
+
+    /// <summary>The end of a held cycle: writes the gathered AOF bytes (one write) and releases every held reply.</summary>
+    private void CommitHeld(KvStore store, AppendOnlyFile aof)
+    {
+        if (_aofBuffer.WrittenCount > 0)
+        {
+            _phase = RoundPhase.Committing;
+            try
+            {
+                CommitAppend(aof, syncAlways: false);
+            }
+            finally
+            {
+                ResetAofBuffer();
+            }
+        }
+
+        FinishRound(store, aof);
     }
 
     /// <summary>The end of a round that waits for its fsync (<c>appendfsync always</c>), protected from cancellation.</summary>
@@ -724,20 +827,30 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         _phase = RoundPhase.Idle;
     }
 
-    /// <summary>Runs the round's requests and appends their AOF bytes; releases the replies (and returns false) unless
-    /// the round waits for an fsync (<c>appendfsync always</c>): then the caller awaits <see cref="SyncRoundAsync"/> and
-    /// calls <see cref="FinishRound"/>.</summary>
-    private bool CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink, long nowUnixMs = -1)
+    /// <summary>Runs the round's requests (<see cref="_round"/> from <paramref name="start"/>) and appends their AOF
+    /// bytes; releases the replies (and returns false) unless the round waits for an fsync (<c>appendfsync always</c>):
+    /// then the caller awaits <see cref="SyncRoundAsync"/> and calls <see cref="FinishRound"/>. With
+    /// <paramref name="hold"/>, a round that appended bytes is left <see cref="RoundPhase.Held"/> instead (bytes in the
+    /// buffer, replies unreleased) for <see cref="GatherHeldRoundsAsync"/>; a round after a held one
+    /// (<paramref name="start"/> &gt; 0) appends to the held bytes, and its commit writes and releases them all.</summary>
+    private bool CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink, long nowUnixMs = -1, int start = 0, bool hold = false)
     {
         ApplyLiveConfig(store, aof);
         long now = nowUnixMs >= 0 ? nowUnixMs : clock.Now.ToUnixTimeMilliseconds();
         IAofSink? aofSink = aof is null ? null : sink;
         long commands = 0;
-        _aofBuffer.ResetWrittenCount();
-        _phase = RoundPhase.Applying;
-        _finished.Clear();
-        foreach (var request in _round)
+        if (start == 0)
         {
+            _aofBuffer.ResetWrittenCount();
+            _finished.Clear();
+            _roundCommands = 0;
+            _roundWritten = false;
+        }
+
+        _phase = RoundPhase.Applying;
+        for (int i = start; i < _round.Count; i++)
+        {
+            StoreRequest request = _round[i];
             if (request.CancelBlock)
             {
                 if (store.CancelBlocked(request.Session) && _parked.Remove(request.Session, out var parked))
@@ -769,6 +882,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 // round is released; under everysec/no a failed write is kept and retried exactly as at the end of the
                 // round (CommitAppend never throws for these policies). Not under always: there a failed write fails
                 // the round, which must happen after it is applied (its requests are told the outcome is unknown).
+                _roundWritten = true;
                 try
                 {
                     CommitAppend(aof, syncAlways: false);
@@ -781,7 +895,13 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
 
         CrashIfArmed(InjectedRoundCrash.BeforeAppend);
-        _roundCommands = commands;
+        _roundCommands += commands;
+
+        if (hold && aof is not null && _aofBuffer.WrittenCount > 0 && aof.Policy != FsyncPolicy.Always && _armedCrash == 0)
+        {
+            _phase = RoundPhase.Held; // written (with the rounds that follow in this cycle) by GatherHeldRoundsAsync
+            return false;
+        }
 
         if (aof is not null && _aofBuffer.WrittenCount > 0)
         {
@@ -808,7 +928,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         return false;
     }
 
-    private long _roundCommands; // commands run by the round being committed
+    private long _roundCommands; // commands run by the round being committed (and the held rounds before it)
+    private bool _roundWritten; // some of the round's (or the held rounds') AOF bytes were written before it ended
 
     /// <summary>Whether connections may run their batches inline (<see cref="CanRunInline"/>); false: every batch goes
     /// through the queue, as before issue 14 (tests compare the two).</summary>
@@ -896,7 +1017,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         catch (Exception ex)
         {
             // As when a round of the store loop throws: its run fails, the supervisor restarts it (reloading the AOF).
-            string reply = _phase == RoundPhase.Applying && _aof is not null ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
+            string reply = _phase == RoundPhase.Applying && _aof is not null && !_roundWritten ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
             log($"WARNING: an inline round failed: {ex.GetType().Name}: {ex.Message}; restarting the store owner.");
             bool crashed = false;
             try
@@ -1492,7 +1613,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         if (_round.Count > 0)
         {
-            string reply = _phase == RoundPhase.Applying && !noAof ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
+            string reply = _phase == RoundPhase.Applying && !noAof && !_roundWritten ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
             foreach (var r in _round)
             {
                 r.ResolveError(new StoreRestartedException(reply));
@@ -1501,8 +1622,20 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             log($"WARNING: the store owner stopped in the middle of a round of {_round.Count} request(s); they were answered: {reply}");
         }
 
+        foreach (var r in _finished)
+        {
+            if (r.Parked)
+            {
+                // Unblocked by the interrupted round (or a held one): its blocked command was served in memory only.
+                r.Parked = false;
+                r.SignalCompletion(new StoreRestartedException(StoreRestartedException.Unknown));
+            }
+        }
+
+        _finished.Clear();
         _round.Clear();
         _aofBuffer.ResetWrittenCount();
+        _roundWritten = false;
         _phase = RoundPhase.Idle;
     }
 
