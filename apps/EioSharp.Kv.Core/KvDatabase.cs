@@ -605,6 +605,9 @@ internal sealed partial class KvDatabase
 
     internal object ItemAt(int row) => _rows[row].Item!;
 
+    /// <summary>Whether <paramref name="row"/> (in [0, <see cref="SlotCount"/>)) holds a key (<c>Slots[row]</c> without a handle).</summary>
+    internal bool HasRow(int row) => _rows[row].Item is not null;
+
     /// <summary>Where the packed record of <paramref name="row"/> starts in <see cref="ItemAt"/> (a packed string's page).</summary>
     internal int PosAt(int row) => _rows[row].Pos;
 

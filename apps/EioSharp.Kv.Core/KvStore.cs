@@ -335,22 +335,27 @@ public sealed partial class KvStore
     /// <summary>Leased snapshots not disposed yet (tests, DEBUG).</summary>
     internal int LiveSnapshotLeases => _snapshotEpochs.LiveCount;
 
+    // One pass over the rows with one reused handle per database (no KvEntry per key) into an array of the final size
+    // (no list growth, no copy at the end): on the store's domain, so its cost stalls every connection (issue 14, h106).
     private KvSnapshotEntry[] TakeSnapshot(long nowUnixMs, int epoch)
     {
-        var list = new List<KvSnapshotEntry>(Count);
-        if (FunctionsSnapshotEntry() is { } functions) list.Add(functions); // the FUNCTION libraries (KvStore.Scripting.cs)
+        KvSnapshotEntry? functions = FunctionsSnapshotEntry(); // the FUNCTION libraries (KvStore.Scripting.cs)
+        var entries = new KvSnapshotEntry[Count + (functions is null ? 0 : 1)];
+        int n = 0;
+        if (functions is { } f) entries[n++] = f;
         foreach (KvDatabase db in _dbs)
         {
             for (int i = 0; i < db.SlotCount; i++)
             {
-                KvEntry? e = db.Slots[i];
-                if (e is null || IsExpired(e, nowUnixMs)) continue;
+                if (!db.HasRow(i) || !IsLiveRow(db, i, nowUnixMs)) continue;
+                KvEntry e = db.ReusedHandle(i); // read within this step, handed to nobody
                 object value = e.SnapshotValue(epoch);
                 if (value is KvObject o) value = o.Clone();
-                list.Add(new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt));
+                entries[n++] = new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt);
             }
         }
-        return [.. list];
+        if (n < entries.Length) Array.Resize(ref entries, n); // expired keys not removed yet were left out
+        return entries;
     }
 
     /// <summary>Forgets which database the AOF is in, so the next logged command is preceded by SELECT (call when a

@@ -269,6 +269,42 @@ public class StringInPlaceTests
     }
 
     [Fact]
+    public void A_snapshot_takes_every_live_key_of_every_database_and_leaves_out_expired_ones_not_removed_yet()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "long", Value('a'));
+        h.Run("SET", "short", "s");
+        h.Run("RPUSH", "list", "1", "2");
+        h.Run("SET", "gone", Value('g'), "PX", "10"); // expired below, still in its row (nothing touched it)
+        h.Run("SET", "gone2", "g", "PX", "10");
+        h.Run("SELECT", "3");
+        h.Run("SET", "other", Value('o'), "PX", "100000");
+        h.Run("SELECT", "0");
+        h.Now += 1000;
+        Assert.Equal(6, h.Store.Count); // the expired keys still count
+        KvSnapshotEntry[] snapshot = h.Store.CreateSnapshot(h.Now);
+        Assert.Equal(
+            ["0 list KvList -1", "0 long " + Value('a') + " -1", "0 short s -1", "3 other " + Value('o') + " " + (h.Now - 1000 + 100000)],
+            snapshot.Select(e => $"{e.Db} {Encoding.UTF8.GetString(e.Key)} {(e.Value is byte[] b ? Encoding.UTF8.GetString(b) : e.Value.GetType().Name)} {e.ExpireAtUnixMs}").Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void A_snapshot_allocates_its_entries_and_no_object_per_key()
+    {
+        var h = new StoreHarness();
+        const int Keys = 2000;
+        for (int i = 0; i < Keys; i++) h.Run("SET", "key:" + i, Value('v'));
+        h.Store.CreateSnapshotLease(h.Now).Dispose(); // compiled once
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        using KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(Keys, lease.Entries.Length);
+        // The entries' array (32 B an entry) and the lease; a handle per key (72 B each) or a list copied into the
+        // array at the end would at least double it.
+        Assert.InRange(allocated, Keys * 32, Keys * 32 + 1024);
+    }
+
+    [Fact]
     public void Overlapping_leases_free_an_array_only_when_every_lease_holding_it_ended()
     {
         var h = new StoreHarness();
