@@ -20,6 +20,11 @@
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
 #   NO_BUILD=1       skip `dotnet build`;  NO_MEMORY=1  skip the 1M-key RSS table
+#   WARMUP=0.2       before a workload's measured runs, every server gets one unmeasured pass of each of its tests
+#                    with this fraction of the requests (0: none, as before session 16). A fresh JIT server (EioSharp.Kv,
+#                    Garnet) compiles its hot code during its first requests: EioSharp.Kv's tiered JIT thread took
+#                    ~1.0 us/request of the first 1M -P 16 SETs (~1 s of CPU, docs/BENCHMARKS.md, session 16 h107), a
+#                    start-up cost that a cold first run charged to that row (and, through the median, to the next).
 #   KV_BIN=path      run that native EioSharp.Kv executable (NativeAOT: scripts/publish-kv-aot.sh) instead of the JIT
 #                    build; KV_BIN=aot publishes it first
 #
@@ -42,6 +47,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPEATS="${REPEATS:-3}"
 N_SCALE="${N_SCALE:-1}"
+WARMUP="${WARMUP:-0.2}"
 SERVERS="${SERVERS:-redis garnet kv}"
 KV_DLL="${KV_DLL:-$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll}"
 KV_BASE_DLL="${KV_BASE_DLL:-}" # server "kvbase": another build of EioSharp.Kv (e.g. before a change), same arguments
@@ -163,6 +169,15 @@ for spec in "${ALL_WORKLOADS[@]}"; do
   # Fresh servers per workload; runs alternate between them so drift on the shared machine hits all alike.
   declare -A SPORT=() SPID=()
   for s in $SERVERS; do start "$s" "$s-$name" "$durable"; SPORT[$s]=$PORT; SPID[$s]=$PID; done
+  if python3 -c "import sys; sys.exit(0 if float('$WARMUP') > 0 else 1)"; then
+    warm_n=$(python3 -c "print(max(1000, int($n * $WARMUP)))")
+    for t in ${tests//,/ }; do
+      for s in $SERVERS; do
+        # shellcheck disable=SC2086
+        bench "${SPORT[$s]}" "${SPID[$s]}" "$warm_n" "$t" $args >/dev/null # not recorded
+      done
+    done
+  fi
   for rep in $(seq 1 "$REPEATS"); do
     for t in ${tests//,/ }; do
       for s in $SERVERS; do
@@ -205,6 +220,7 @@ echo
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), garnet-server $GARNET_VERSION, dotnet $(dotnet --version)"
 echo "Arguments: REDIS_ARGS='${REDIS_ARGS:-}' KV_ARGS='${KV_ARGS:-}' GARNET_ARGS='${GARNET_ARGS:-}'"
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)."
+echo "Warm-up: one unmeasured pass of each test per server and workload with WARMUP=$WARMUP of the requests."
 echo "Median of $REPEATS runs; ops/s from redis-benchmark -r 100000 --csv; CPU = server utime+stime+cutime+cstime per request (us)."
 echo
 python3 - "$RESULTS" "$MEM" "$SERVERS" <<'EOF'

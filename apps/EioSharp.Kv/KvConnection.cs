@@ -70,6 +70,18 @@ internal sealed class KvServerContext(KvLiveConfig live, KvServerStats stats, As
 
     public long NextClientId() => Interlocked.Increment(ref _nextClientId);
 
+    /// <summary>The most buffers of one size <see cref="ConnectionBuffers"/> keeps (so at most this many closed
+    /// connections' worth: 1,024 x (16 KiB receive + 2 x 4 KiB reply) = 24 MiB).</summary>
+    public const int PooledConnectionBuffers = 1024;
+
+    /// <summary>The receive and reply buffers of the first size of closed connections, handed to new ones (a connect +
+    /// PING + close allocated 24 KiB of buffers before): bounded (<see cref="PooledConnectionBuffers"/> of each size;
+    /// beyond that a returned buffer is dropped) and safe across domains (a lock per size, taken at connect and close).
+    /// A buffer goes back only from a session that ended without one of its buffers in another owner's hands (see
+    /// <see cref="KvConnectionSession.ReleaseBuffers"/>).</summary>
+    public ArrayPool<byte> ConnectionBuffers { get; init; } =
+        ArrayPool<byte>.Create(KvConnectionSession.InitialReadBuffer, PooledConnectionBuffers);
+
     /// <summary>Where the server's log lines go (standard output or the logfile).</summary>
     public Action<string> Log { get; init; } = Console.Out.WriteLine;
 }
@@ -149,19 +161,30 @@ internal static class KvConnection
     private static bool IsOutputLimit(Exception ex) =>
         ex is OutputBufferLimitExceededException || (ex is MultipleException m && m.InnerExceptions.Any(IsOutputLimit));
 
+    private static Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, string? unixSocket) =>
+        ServeSessionAsync(ctx, conn, peer, conn.LocalEndPoint?.ToString() ?? "?", unixSocket);
+
+    /// <summary>Runs a connection's session in a switch of its own, then gives its buffers back to
+    /// <see cref="KvServerContext.ConnectionBuffers"/> (<see cref="KvConnectionSession.ReleaseBuffers"/>).</summary>
     /// <remarks>The session's loop runs as a fiber forked on the connection's switch, not as the switch's body: a switch
     /// body runs in the switch's inner frame, which the kernel carries in an <see cref="AsyncLocal{T}"/>, so each of the
     /// body's awaits captured that non-default execution context and each resume switched it in and out
     /// (<c>ExecutionContext.RunInternal</c> restoring a changed context, twice per resume). A forked fiber finds its frame
     /// through its synchronization context and runs in the default context (rationale §90): same cancellation (the
     /// switch's), same failure (the switch records it and cancels the daemons), one fiber more per connection.</remarks>
-    private static Task ServeAsync(KvServerContext ctx, StreamSocket conn, EndPoint peer, string? unixSocket) =>
-        Switch.RunAsync(sw =>
+    internal static async Task ServeSessionAsync(KvServerContext ctx, IFlowDuplex conn, EndPoint peer, string localAddress, string? unixSocket = null)
+    {
+        KvConnectionSession? session = null;
+        await Switch.RunAsync(sw =>
         {
-            var session = new KvConnectionSession(ctx, conn, peer, conn.LocalEndPoint?.ToString() ?? "?", sw, unixSocket);
+            session = new KvConnectionSession(ctx, conn, peer, localAddress, sw, unixSocket);
             Fiber.Fork(sw, session.RunAsync, "kv-connection-loop");
             return Task.CompletedTask;
         }, "kv-connection");
+
+        // Every fiber of the connection has finished (the switch is over): its buffers can go to the next connection.
+        session?.ReleaseBuffers();
+    }
 
     /// <summary>The writer of a connection that has subscribed: sends the queued chunks (replies and messages) in order.</summary>
     internal static async Task WritePushesAsync(KvServerContext ctx, IFlowSink conn, KvPushOutput output)

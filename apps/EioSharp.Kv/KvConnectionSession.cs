@@ -30,6 +30,9 @@ internal sealed class KvConnectionSession
     /// received (up to <see cref="MaxReadBuffer"/>) and goes back to this size once drained.</summary>
     public const int InitialReadBuffer = 16 * 1024;
 
+    /// <summary>The first size of the output buffer and of the request's reply buffer, in bytes.</summary>
+    public const int OutputBuffer = 4096;
+
     /// <summary>The most the receive buffer grows to (an inline line is at most 64 KiB, an argument kept in it under 32 KiB).</summary>
     public const int MaxReadBuffer = 4 * 1024 * 1024;
 
@@ -47,7 +50,7 @@ internal sealed class KvConnectionSession
     private readonly RespRequestReader _commands;
     private readonly KvCommandArena _arena = new();
     private readonly BufferedReader _reader;
-    private readonly ReplyBuffer _output = new(4096);
+    private readonly ReplyBuffer _output;
     private readonly RespWriter _outWriter;
     private readonly ArrayBufferWriter<byte> _scratch = new(256);
     private readonly RespWriter _scratchWriter;
@@ -60,6 +63,7 @@ internal sealed class KvConnectionSession
     private long _batchQueryBuffer; // CLIENT LIST qbuf as reported at the batch's end
     private long _batchNowUnixMs; // the clock as the batch last read it (StoreRequest.BatchNowUnixMs)
     private bool _batchPipeline; // the batch held several commands and filled half the initial buffer or more
+    private bool _endedCleanly; // RunAsync returned (client closed, QUIT, protocol error): no batch in the store's hands
 
     /// <summary>Creates the session of a connection (registered in <see cref="KvServerContext.Clients"/> until
     /// <see cref="RunAsync"/> ends).</summary>
@@ -90,9 +94,10 @@ internal sealed class KvConnectionSession
         {
             LocalAddress = unixSocket is null ? localAddress : unixSocket + ":0",
         };
-        _request = new StoreRequest { Session = _state.Session };
+        _request = new StoreRequest(ctx.ConnectionBuffers) { Session = _state.Session };
+        _output = new ReplyBuffer(OutputBuffer, ctx.ConnectionBuffers);
         _commands = new RespRequestReader(ctx.Parser) { Arena = _arena };
-        _reader = new BufferedReader(new SessionSource(this), MaxReadBuffer, InitialReadBuffer);
+        _reader = new BufferedReader(new SessionSource(this), MaxReadBuffer, InitialReadBuffer, ctx.ConnectionBuffers);
         _outWriter = new RespWriter(_output);
         _scratchWriter = new RespWriter(_scratch);
         _watcherFactory = Watcher;
@@ -170,6 +175,7 @@ internal sealed class KvConnectionSession
                     n = await _reader.ReadIntoAsync(direct);
                     if (n == 0)
                     {
+                        _endedCleanly = true;
                         return;
                     }
 
@@ -182,6 +188,7 @@ internal sealed class KvConnectionSession
                 int before = _reader.BufferedCount;
                 if (!await _reader.FillAsync())
                 {
+                    _endedCleanly = true;
                     return;
                 }
 
@@ -319,6 +326,7 @@ internal sealed class KvConnectionSession
                 ctx.Stats.OnNetworkTraffic(n, 0); // counted as the old loop did, when the batch is done
                 if (close)
                 {
+                    _endedCleanly = true;
                     return;
                 }
             }
@@ -344,6 +352,24 @@ internal sealed class KvConnectionSession
                 }
             }
         }
+    }
+
+    /// <summary>Gives the receive and output buffers back to <see cref="KvServerContext.ConnectionBuffers"/> (those of
+    /// the first size; grown ones are left to the garbage collector), once <see cref="RunAsync"/> returned and every fiber
+    /// of the connection's switch has finished. Only after a clean end (the client closed, QUIT, a protocol error) of a
+    /// connection that never subscribed: then no batch is in the store owner's hands (a parked blocking command, a
+    /// request being answered while shutting down keep the request's reply buffer) and no writer fiber sends from them.
+    /// After any other end (killed, reset, cancelled) the buffers are left to the garbage collector, as before.</summary>
+    internal void ReleaseBuffers()
+    {
+        if (!_endedCleanly || _push is not null || _request.Parked)
+        {
+            return;
+        }
+
+        _reader.Release();
+        _output.Release();
+        _request.Reply.Release();
     }
 
     /// <summary>Whether the read that filled the receive buffer stopped in the middle of a command (its last byte is not

@@ -23,6 +23,7 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     public const int ShrinkAbove = 256 * 1024;
 
     private readonly int _initialCapacity;
+    private readonly ArrayPool<byte>? _pool;
     private byte[] _buffer;
     private int _count;
     private byte[]? _scratch;
@@ -32,6 +33,36 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     {
         _initialCapacity = initialCapacity;
         _buffer = new byte[initialCapacity];
+    }
+
+    /// <summary>Creates an empty buffer whose array of <paramref name="initialCapacity"/> bytes comes from
+    /// <paramref name="pool"/> (and goes back to it on <see cref="Release"/>); a connection's output buffers.</summary>
+    /// <param name="initialCapacity">The array's size: the pool must hand out arrays of exactly this length (a pool
+    /// of <see cref="ArrayPool{T}.Create(int, int)"/> does for a power of two).</param>
+    /// <param name="pool">Where the array of the first size comes from; a grown array is never put into it.</param>
+    public ReplyBuffer(int initialCapacity, ArrayPool<byte> pool)
+    {
+        _initialCapacity = initialCapacity;
+        _pool = pool;
+        _buffer = pool.Rent(initialCapacity);
+    }
+
+    /// <summary>Gives the array back to the pool the buffer was created with when it has the first size (whichever
+    /// buffer it came from: <see cref="SwapContents"/> exchanges arrays of two buffers), else leaves it to the garbage
+    /// collector; the buffer is empty and holds no array afterwards (a later write allocates one, not pooled).</summary>
+    /// <remarks>Only when nobody else can touch the array any more: no write in flight from it, and no other owner
+    /// (the store owner) holding the buffer.</remarks>
+    public void Release()
+    {
+        var buffer = _buffer;
+        _buffer = [];
+        _count = 0;
+        _scratch = null;
+        Overflowed = false;
+        if (_pool is not null && buffer.Length == _initialCapacity)
+        {
+            _pool.Return(buffer);
+        }
     }
 
     /// <summary>The largest array (bytes) <see cref="Shrink()"/> keeps; <see cref="ShrinkAbove"/> unless set. At least
@@ -94,7 +125,7 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
                 MemoryReturn.Note(_buffer.Length);
             }
 
-            _buffer = new byte[_initialCapacity];
+            _buffer = _pool?.Rent(_initialCapacity) ?? new byte[_initialCapacity];
         }
     }
 

@@ -14,7 +14,14 @@ namespace EioSharp.Kv;
 internal sealed class StoreRequest
 {
     public readonly List<KvCommand> Commands = new(16);
-    public readonly ReplyBuffer Reply = new(4096); // bounded by the owner (client-output-buffer-limit): see ReplyBuffer
+    public readonly ReplyBuffer Reply; // bounded by the owner (client-output-buffer-limit): see ReplyBuffer
+
+    /// <summary>A request of its own (a store-side or one-off request): its reply buffer is allocated.</summary>
+    public StoreRequest() => Reply = new ReplyBuffer(4096);
+
+    /// <summary>A connection's request: its reply buffer's array comes from <paramref name="pool"/> (and goes back to it
+    /// when the connection ends, <see cref="KvConnectionSession.ReleaseBuffers"/>).</summary>
+    public StoreRequest(ArrayPool<byte> pool) => Reply = new ReplyBuffer(KvConnectionSession.OutputBuffer, pool);
     public int Protocol = 2;
     public KvSession Session = new(); // the connection's: SELECT in a batch changes it for the commands after it
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Tasks.Sources;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -42,6 +43,10 @@ public sealed partial class BufferedReader
     public const int DefaultInitialSize = 4096;
 
     private readonly IFlowSource _source;
+    private readonly ArrayPool<byte>? _pool; // where the buffer of the first size comes from and goes back to (Release)
+    private readonly int _pooledSize; // the size asked of _pool
+    private readonly int _rentedLength; // the length of the array _pool gave: only an array of that length goes back
+    private bool _released;
     private FillSource? _fill;
     private byte[] _buf;
     private int _start;
@@ -67,6 +72,59 @@ public sealed partial class BufferedReader
         _source = source;
         MaxSize = maxSize;
         _buf = GC.AllocateUninitializedArray<byte>(Math.Min(initialSize, maxSize));
+    }
+
+    /// <summary>Creates a reader over <paramref name="source"/> whose buffer of the first size is rented from
+    /// <paramref name="pool"/> and given back by <see cref="Release"/>: a server with many short connections then does
+    /// not allocate a receive buffer per connection.</summary>
+    /// <param name="source">Where bytes come from.</param>
+    /// <param name="maxSize">The most bytes the reader will ever buffer; at least 1.</param>
+    /// <param name="initialSize">The first buffer's size in bytes (at least 1; clamped to <paramref name="maxSize"/>),
+    /// rented from <paramref name="pool"/>, which may hand out a larger array (then <see cref="Capacity"/> is its length).</param>
+    /// <param name="pool">The pool of first buffers. A buffer grown past the first size is allocated as usual and never
+    /// put into the pool; <see cref="TrimExcess"/> back to the first size rents from the pool again.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="source"/> or <paramref name="pool"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSize"/> or <paramref name="initialSize"/> is less than 1.</exception>
+    /// <remarks>Not in Eio (whose <c>Buf_read.of_flow</c> allocates its buffer; OCaml's GC makes a pool less useful).
+    /// <para><b>Ownership</b>: the reader owns the rented array until <see cref="Release"/>; the caller must not keep a
+    /// span or memory taken from the reader past that call (the array goes to the next renter).</para></remarks>
+    public BufferedReader(IFlowSource source, int maxSize, int initialSize, ArrayPool<byte> pool)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(initialSize, 1);
+        _source = source;
+        MaxSize = maxSize;
+        _pool = pool;
+        _pooledSize = Math.Min(initialSize, maxSize);
+        _buf = pool.Rent(_pooledSize);
+        _rentedLength = _buf.Length;
+    }
+
+    /// <summary>Gives the buffer back to the pool the reader was created with (when it is still an array of the first
+    /// size: one grown past it is left to the garbage collector) and ends the reader: it holds no bytes afterwards, and
+    /// every later read throws <see cref="ObjectDisposedException"/>. Does nothing the second time, or for a reader
+    /// created without a pool but end it.</summary>
+    /// <remarks>Call it once nothing reads the reader's buffer any more: no span, memory or parsed view over it is kept,
+    /// and no read into it is pending (the fiber that reads has finished). Not in Eio.</remarks>
+    public void Release()
+    {
+        if (_released)
+        {
+            return;
+        }
+
+        _released = true;
+        _eof = true;
+        var buf = _buf;
+        _consumedBase += _start;
+        _buf = [];
+        _start = _end = _scanEnd = 0;
+        if (_pool is not null && buf.Length == _rentedLength)
+        {
+            _pool.Return(buf);
+        }
     }
 
     /// <summary>The most bytes the reader buffers, as given to the constructor.</summary>
@@ -118,6 +176,7 @@ public sealed partial class BufferedReader
     {
         if (_eof)
         {
+            ObjectDisposedException.ThrowIf(_released, this);
             return new ValueTask<bool>(false);
         }
 
@@ -184,6 +243,7 @@ public sealed partial class BufferedReader
 
         if (_eof)
         {
+            ObjectDisposedException.ThrowIf(_released, this);
             return new ValueTask<int>(0);
         }
 
@@ -221,7 +281,8 @@ public sealed partial class BufferedReader
             return;
         }
 
-        var smaller = GC.AllocateUninitializedArray<byte>(capacity);
+        // Back to the first size: from the pool again (the grown array is left to the garbage collector).
+        var smaller = _pool is not null && capacity == _pooledSize ? _pool.Rent(capacity) : GC.AllocateUninitializedArray<byte>(capacity);
         Buffer.BlockCopy(_buf, _start, smaller, 0, count);
         Shift(_start);
         _buf = smaller;

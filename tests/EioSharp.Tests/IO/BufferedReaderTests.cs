@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using EioSharp.IO;
 using EioSharp.Mock;
@@ -471,5 +472,63 @@ public class BufferedReaderTests
             return $"{line.Length},{grown > 100},{trimmed},{rest}";
         });
         Assert.Equal("100,True,8,tail", got);
+    }
+
+    /// <summary>An <see cref="ArrayPool{T}"/> that records what it hands out and gets back (arrays of exactly the asked size).</summary>
+    private sealed class RecordingPool : ArrayPool<byte>
+    {
+        public readonly List<byte[]> Rented = [];
+        public readonly List<byte[]> Returned = [];
+
+        public override byte[] Rent(int minimumLength)
+        {
+            var a = new byte[minimumLength];
+            Rented.Add(a);
+            return a;
+        }
+
+        public override void Return(byte[] array, bool clearArray = false)
+        {
+            Assert.DoesNotContain(Returned, r => ReferenceEquals(r, array)); // never twice
+            Returned.Add(array);
+        }
+    }
+
+    [Fact]
+    public void A_pooled_reader_returns_its_first_buffer_on_release_and_can_no_longer_be_read()
+    {
+        var pool = new RecordingPool();
+        var got = Run(async () =>
+        {
+            var r = new BufferedReader(new BufferSource("PING\r\nrest"u8.ToArray()), 1024, 16, pool);
+            string line = await r.ReadLineAsync();
+            byte[] first = pool.Rented.Single();
+            r.Release();
+            r.Release(); // the second time: nothing
+            var afterRelease = $"{r.BufferedCount},{r.Capacity},{r.Buffered.Length}";
+            await Assert.ThrowsAsync<ObjectDisposedException>(async () => await r.FillAsync());
+            await Assert.ThrowsAsync<ObjectDisposedException>(async () => await r.ReadIntoAsync(new byte[4]));
+            return $"{line},{ReferenceEquals(pool.Returned.Single(), first)},{first.Length},{afterRelease}";
+        });
+        Assert.Equal("PING,True,16,0,0,0", got);
+    }
+
+    [Fact]
+    public void A_pooled_reader_that_grew_leaves_the_grown_buffer_out_of_the_pool_and_trims_back_into_a_rented_one()
+    {
+        var pool = new RecordingPool();
+        var got = Run(async () =>
+        {
+            var r = new BufferedReader(new BufferSource(Encoding.ASCII.GetBytes(new string('x', 100) + "\n")), 1024, 16, pool);
+            var grownReader = new BufferedReader(new BufferSource(Encoding.ASCII.GetBytes(new string('y', 100) + "\n")), 1024, 16, pool);
+            await r.ReadLineAsync(); // grows past 16 bytes: the rented array is dropped, not returned while views may hold it
+            await grownReader.ReadLineAsync();
+            int returnedWhileGrowing = pool.Returned.Count;
+            r.TrimExcess(16); // back to the first size: rented again
+            r.Release(); // returns the re-rented array
+            grownReader.Release(); // still grown: nothing goes back
+            return $"{returnedWhileGrowing},{pool.Rented.Count},{pool.Returned.Count},{ReferenceEquals(pool.Returned.Single(), pool.Rented[2])}";
+        });
+        Assert.Equal("0,3,1,True", got);
     }
 }
