@@ -41,6 +41,9 @@ internal static unsafe partial class TraceClock
     /// clock in the same unit, so it is Stopwatch ticks as is (checked against the stopwatch when set up).</remarks>
     public static readonly delegate* unmanaged[SuppressGCTransition]<int, Timespec*, int> Monotonic;
 
+    /// <summary>True when <see cref="Monotonic"/> is set (for tests and diagnostics).</summary>
+    public static bool IsDirectMonotonic => Monotonic != null;
+
     /// <summary>The <c>struct timespec</c> of x64/arm64 Linux.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct Timespec
