@@ -406,8 +406,7 @@ public static class EioTrace
     internal static unsafe void ItemStarted(Domain domain, FiberFrame? frame)
     {
         // The clock first: only the arguments live across its call, so few registers are saved.
-        var tsc = TraceClock.Tsc;
-        long ts = tsc != null ? (long)tsc() : Stopwatch.GetTimestamp();
+        long ts = TraceClock.Now();
         var ring = domain.TraceRing;
         if (frame is not null && ring is not null && ring.Generation == s_generation && s_eventSourceListeners == 0)
         {
@@ -684,8 +683,7 @@ public static class EioTrace
     {
         // The clock first, as in ItemStarted: only the arguments live across its call. The creation keeps its own time
         // (not the next event's): the child's first run, inline in its parent's, starts here.
-        var tsc = TraceClock.Tsc;
-        long ts = tsc != null ? (long)tsc() : Stopwatch.GetTimestamp();
+        long ts = TraceClock.Now();
         // The usual case without a call (h94, as the switch hooks): an unnamed fiber whose switch is the one the ring's
         // last carrier carried, recently, the session's ring, no EventSource listener.
         var f = child.Fiber;

@@ -28,8 +28,34 @@ internal static unsafe partial class TraceClock
     /// (issue 17: one call less than <see cref="Now"/> where the JIT does not inline).</summary>
     public static readonly delegate* unmanaged[SuppressGCTransition]<ulong> Tsc;
 
-    /// <summary>True when <see cref="Now"/> reads the time-stamp counter (else it is <see cref="Stopwatch.GetTimestamp"/>).</summary>
+    /// <summary>True when <see cref="Now"/> reads the time-stamp counter (else it is <see cref="Monotonic"/> or <see cref="Stopwatch.GetTimestamp"/>).</summary>
     public static readonly bool IsTsc;
+
+    /// <summary>When the time-stamp counter is not used: <c>clock_gettime</c> itself (the vDSO's <c>__vdso_clock_gettime</c>,
+    /// else libc's), called through an unmanaged function pointer without a GC transition, on Linux where
+    /// <see cref="Stopwatch"/> counts nanoseconds of <c>CLOCK_MONOTONIC</c>; else null (the stopwatch is called).</summary>
+    /// <remarks>Issue 17 (h102): where the kernel's clock source is not the TSC (a KVM guest's <c>kvm-clock</c>, a
+    /// <c>tsc=unstable</c> boot), every fiber switch read <see cref="Stopwatch.GetTimestamp"/>: a call to the runtime's
+    /// <c>SystemNative_GetTimestamp</c> (21 instructions counted by valgrind) and from it to libc's <c>clock_gettime</c>
+    /// (10 more) and from that to the vDSO. Calling the vDSO's entry directly skips both wrappers; the reading is the same
+    /// clock in the same unit, so it is Stopwatch ticks as is (checked against the stopwatch when set up).</remarks>
+    public static readonly delegate* unmanaged[SuppressGCTransition]<int, Timespec*, int> Monotonic;
+
+    /// <summary>True when <see cref="Monotonic"/> is set (for tests and diagnostics).</summary>
+    public static bool IsDirectMonotonic => Monotonic != null;
+
+    /// <summary>The <c>struct timespec</c> of x64/arm64 Linux.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Timespec
+    {
+        /// <summary>Seconds.</summary>
+        public long Sec;
+
+        /// <summary>Nanoseconds (0-999,999,999).</summary>
+        public long Nsec;
+    }
+
+    private const int ClockMonotonic = 1; // CLOCK_MONOTONIC on Linux
 
     private static readonly long s_tscAnchor;
     private static readonly long s_swAnchor;
@@ -49,6 +75,15 @@ internal static unsafe partial class TraceClock
 
         if (s_rdtsc is null)
         {
+            try
+            {
+                Monotonic = TryFindClockGettime();
+            }
+            catch (Exception)
+            {
+                Monotonic = null; // the stopwatch it is
+            }
+
             return;
         }
 
@@ -68,8 +103,27 @@ internal static unsafe partial class TraceClock
     }
 
     /// <summary>The current raw reading (time-stamp counts or stopwatch ticks); convert with <see cref="ToStopwatch"/>.</summary>
+    /// <remarks>Inlined into the hooks that read the clock: with the clock's fields read-only statics initialised before
+    /// the hooks are compiled, the JIT keeps only the branch of the clock in use.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static long Now() => IsTsc ? (long)s_rdtsc() : Stopwatch.GetTimestamp();
+    public static long Now()
+    {
+        var tsc = Tsc;
+        if (tsc != null)
+        {
+            return (long)tsc();
+        }
+
+        var mono = Monotonic;
+        if (mono != null)
+        {
+            Timespec t;
+            mono(ClockMonotonic, &t);
+            return (t.Sec * 1_000_000_000) + t.Nsec;
+        }
+
+        return Stopwatch.GetTimestamp();
+    }
 
     /// <summary>Converts a raw reading of <see cref="Now"/> to <see cref="Stopwatch"/> ticks.</summary>
     public static long ToStopwatch(long raw) =>
@@ -97,6 +151,53 @@ internal static unsafe partial class TraceClock
             double midSw = (sw + sw2) / 2.0;
             Volatile.Write(ref s_ticksPerCount, (midSw - s_swAnchor) / (tsc - s_tscAnchor));
         }
+    }
+
+    /// <summary>The vDSO's or libc's <c>clock_gettime</c> when a reading of <c>CLOCK_MONOTONIC</c> in nanoseconds is a
+    /// <see cref="Stopwatch"/> timestamp (Linux: the runtime's <c>SystemNative_GetTimestamp</c> reads that clock), else null.</summary>
+    private static delegate* unmanaged[SuppressGCTransition]<int, Timespec*, int> TryFindClockGettime()
+    {
+        if (!OperatingSystem.IsLinux() || Stopwatch.Frequency != 1_000_000_000
+            || (RuntimeInformation.ProcessArchitecture != Architecture.X64 && RuntimeInformation.ProcessArchitecture != Architecture.Arm64)
+            || Environment.GetEnvironmentVariable("EIOSHARP_TRACE_CLOCK") == "stopwatch")
+        {
+            return null;
+        }
+
+        // The vDSO is loaded in every Linux process (not under valgrind, which hides it: then libc's entry, which makes
+        // the system call).
+        nint f = 0;
+        if (NativeLibrary.TryLoad("linux-vdso.so.1", out var vdso))
+        {
+            NativeLibrary.TryGetExport(vdso, "__vdso_clock_gettime", out f);
+        }
+
+        if (f == 0 && NativeLibrary.TryLoad("libc.so.6", out var libc))
+        {
+            NativeLibrary.TryGetExport(libc, "clock_gettime", out f);
+        }
+
+        if (f == 0)
+        {
+            return null;
+        }
+
+        // The same clock as the stopwatch's: a reading lies between two stopwatch readings taken around it.
+        var p = (delegate* unmanaged[SuppressGCTransition]<int, Timespec*, int>)f;
+        for (int i = 0; i < 3; i++)
+        {
+            Timespec t;
+            long before = Stopwatch.GetTimestamp();
+            int rc = p(ClockMonotonic, &t);
+            long after = Stopwatch.GetTimestamp();
+            long v = (t.Sec * 1_000_000_000) + t.Nsec;
+            if (rc == 0 && before <= v && v <= after)
+            {
+                return p;
+            }
+        }
+
+        return null;
     }
 
     private static delegate* unmanaged[SuppressGCTransition]<ulong> TryMakeRdtsc()

@@ -46,6 +46,29 @@ public class TraceClockTests
         }
     }
 
+    [Fact]
+    public void Without_the_tsc_on_linux_the_clock_is_clock_gettime_called_directly()
+    {
+        // h102: where the TSC is not used (a kvm-clock guest, as the build machines), the hooks call the vDSO's (or
+        // libc's) clock_gettime through a function pointer instead of the stopwatch's two native wrappers; its readings
+        // are Stopwatch ticks as they are (no conversion: ToStopwatch is the identity).
+        if (TraceClock.IsTsc || !OperatingSystem.IsLinux() || Stopwatch.Frequency != 1_000_000_000
+            || Environment.GetEnvironmentVariable("EIOSHARP_TRACE_CLOCK") == "stopwatch")
+        {
+            return;
+        }
+
+        Assert.True(TraceClock.IsDirectMonotonic);
+        for (int i = 0; i < 5; i++)
+        {
+            long before = Stopwatch.GetTimestamp();
+            long raw = TraceClock.Now();
+            long after = Stopwatch.GetTimestamp();
+            Assert.InRange(raw, before, after);
+            Assert.Equal(raw, TraceClock.ToStopwatch(raw));
+        }
+    }
+
     [Theory]
     [InlineData(0L, TraceEventKind.FiberCreated, TraceReason.None, false)]
     [InlineData(1L, TraceEventKind.FiberSuspended, TraceReason.Other, true)]
