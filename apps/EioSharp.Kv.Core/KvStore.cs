@@ -596,9 +596,10 @@ public sealed partial class KvStore
     {
         // Redis's updateLFU: decay by the minutes since the last access, then the logarithmic increment (the more hits,
         // the less likely another one; lfu-log-factor). KvStore.Memory.cs.
-        int counter = LfuDecrAndReturn(e);
+        uint now = AccessClock; // read once (a clock read per touch: every write now touches its key)
+        int counter = LfuDecrAndReturn(e, now);
         e.Frequency = (byte)LfuLogIncr(counter);
-        e.AccessClock = AccessClock;
+        e.AccessClock = now;
     }
 
     /// <summary>Idle seconds of a key (OBJECT IDLETIME).</summary>
