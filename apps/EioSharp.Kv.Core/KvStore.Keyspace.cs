@@ -195,7 +195,9 @@ public sealed partial class KvStore
             SubcommandArity(ctx, "object");
             return;
         }
-        KvEntry? e = Lookup(ctx, ctx[2]); // OBJECT does not count as an access (LOOKUP_NOTOUCH)
+        // Redis's objectCommandLookup: a hit or a miss counted, no access recorded (LOOKUP_NOTOUCH), no keymiss event
+        // (LOOKUP_NONOTIFY).
+        KvEntry? e = LookupNoTouch(ctx, ctx[2], notifyMiss: false);
         if (e is null)
         {
             ctx.Reply.WriteNullBulkString();
@@ -270,7 +272,7 @@ public sealed partial class KvStore
                 return;
             }
         }
-        KvEntry? e = Lookup(ctx, ctx[2]);
+        KvEntry? e = Lookup(ctx.Db, ctx[2], ctx.Now); // Redis's dictFind: no statistics, no access recorded
         if (e is null)
         {
             ctx.Reply.WriteNullBulkString();
@@ -301,6 +303,9 @@ public sealed partial class KvStore
     private void TypeCommand(in Context ctx)
     {
         KvType? type = LiveType(ctx, ctx[1]); // by row, no handle (issue 14); an expired key removed as Lookup does
+        // lookupKeyReadWithFlags(LOOKUP_NOTOUCH): a hit or a miss (keymiss event), no access recorded.
+        if (type is null) CountMiss(ctx, ctx[1]);
+        else KeyspaceHits++;
         ctx.Reply.WriteSimpleString(type is null ? "none" : TypeName(type.Value));
     }
 
@@ -354,8 +359,15 @@ public sealed partial class KvStore
             // A live key by row (no KvEntry handle per key, issue 14); an expired one through Lookup, which removes it.
             int row = db.RowOf(ctx[i]);
             long expireAt;
-            if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt)) n++;
-            else if (row >= 0 && Lookup(ctx, ctx[i]) is not null) n++;
+            // lookupKeyReadWithFlags(LOOKUP_NOTOUCH): a hit or a miss (keymiss event) per key, no access recorded.
+            if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt))
+            {
+                n++;
+                KeyspaceHits++;
+                continue;
+            }
+            if (row >= 0) Lookup(db, ctx[i], ctx.Now); // expired: removed as the lookup does
+            CountMiss(ctx, ctx[i]);
         }
         ctx.Reply.WriteInteger(n);
     }
@@ -417,6 +429,7 @@ public sealed partial class KvStore
             ctx.Reply.WriteInteger(0);
             return;
         }
+        TouchRow(db, row); // lookupKeyWrite records the access, whatever the flags then decide
         if (((flags & ExpireFlags.Nx) != 0 && current != -1) ||
             ((flags & ExpireFlags.Xx) != 0 && current == -1) ||
             ((flags & ExpireFlags.Gt) != 0 && (when <= current || current == -1)) ||
@@ -443,8 +456,17 @@ public sealed partial class KvStore
 
     private void ExpireTime(in Context ctx, bool milliseconds)
     {
-        int row = LiveRow(ctx, ctx[1], read: false); // by row, no handle (issue 14)
-        if (row < 0) Lookup(ctx, ctx[1]); // missing, or expired: removed as the lookup did
+        // lookupKeyReadWithFlags(LOOKUP_NOTOUCH): a hit or a miss (keymiss event), no access recorded; by row, no
+        // handle (issue 14).
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(ctx[1]);
+        if (row >= 0 && !IsLiveRow(db, row, ctx.Now))
+        {
+            Lookup(db, ctx[1], ctx.Now); // expired: removed as the lookup does
+            row = -1;
+        }
+        if (row < 0) CountMiss(ctx, ctx[1]);
+        else KeyspaceHits++;
         long at = row < 0 ? -2 : ctx.Db.ExpireAtOf(row);
         if (at < 0) ctx.Reply.WriteInteger(at);
         else ctx.Reply.WriteInteger(milliseconds ? at : (at + 500) / 1000);
@@ -457,10 +479,9 @@ public sealed partial class KvStore
         long at;
         if (row >= 0 && ((at = db.ExpireAtOf(row)) < 0 || ctx.Now <= at))
         {
-            // A live key (the usual case): LookupRead's hit by row, the access recorded through the database's reused
-            // handle (no KvEntry per request, issue 14), as GET does.
+            // A live key (the usual case): the hit counted by row (no KvEntry per request, issue 14) and no access
+            // recorded (Redis's lookupKeyReadWithFlags(LOOKUP_NOTOUCH)).
             KeyspaceHits++;
-            Touch(db.ReusedHandle(row));
             ctx.Reply.WriteInteger(at < 0 ? -1 : milliseconds ? Math.Max(0, at - ctx.Now) : (Math.Max(0, at - ctx.Now) + 500) / 1000);
             return;
         }
@@ -485,9 +506,15 @@ public sealed partial class KvStore
         KvDatabase db = ctx.Db;
         int row = db.RowOf(ctx[1]); // a live key by row, no KvEntry handle (issue 14)
         long current = row < 0 ? -1 : db.ExpireAtOf(row);
-        if (current < 0 || ctx.Now > current)
+        if (row < 0 || (current >= 0 && ctx.Now > current))
         {
             if (current >= 0) Lookup(ctx, ctx[1]); // expired: removed as the lookup did
+            ctx.Reply.WriteInteger(0);
+            return;
+        }
+        TouchRow(db, row); // lookupKeyWrite records the access, with or without a TTL to remove
+        if (current < 0)
+        {
             ctx.Reply.WriteInteger(0);
             return;
         }

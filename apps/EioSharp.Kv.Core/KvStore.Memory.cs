@@ -379,12 +379,14 @@ public sealed partial class KvStore
     }
 
     /// <summary>Redis's LFUDecrAndReturn: the LFU counter decayed by the minutes since the last access (lfu-decay-time).</summary>
-    internal int LfuDecrAndReturn(KvEntry e)
+    internal int LfuDecrAndReturn(KvEntry e) => LfuDecrAndReturn(e, AccessClock);
+
+    private int LfuDecrAndReturn(KvEntry e, uint now)
     {
         int counter = e.Frequency;
         int decay = _memory.LfuDecayTime;
         if (decay <= 0) return counter;
-        long periods = IdleSeconds(e) / 60 / decay;
+        long periods = ((now - e.AccessClock) & KvDatabase.ClockMask) / 60 / decay; // IdleSeconds at now
         return periods > counter ? 0 : counter - (int)periods;
     }
 

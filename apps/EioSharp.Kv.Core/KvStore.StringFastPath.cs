@@ -19,6 +19,7 @@ public sealed partial class KvStore
             // A live key (the steady state of a SET load): SetString's effects, by row (no KvEntry handle per request;
             // in place when the length is the same), for a short value (packed) and a long one (its own array) alike.
             ReadOnlySpan<byte> value = ctx[2];
+            TouchRow(db, row); // setKey's lookupKeyWrite records the access (rationale: a key only written is not evicted first)
             if (value.Length <= KvDatabase.PackedValueMaxBytes) db.ReplacePackedStringRow(row, value);
             else db.ReplaceLongStringRow(row, value);
             db.ClearExpireRow(row);

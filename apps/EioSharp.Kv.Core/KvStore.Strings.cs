@@ -148,6 +148,7 @@ public sealed partial class KvStore
         if (get)
         {
             if (!TryLookupString(ctx, key, read: true, out e)) return;
+            if (e is not null) Touch(e); // Redis reads (getGenericCommand), then looks the key up for the write: two accesses
         }
         else
         {
@@ -233,6 +234,7 @@ public sealed partial class KvStore
     {
         ReadOnlySpan<byte> key = ctx[1];
         if (!TryLookupString(ctx, key, read: true, out KvEntry? e)) return;
+        if (e is not null) Touch(e); // getGenericCommand's access, then setKey's lookupKeyWrite: two, as in Redis
         byte[]? old = (byte[]?)e?.Value;
         byte[] value = ctx.Command.ToSharedArray(2);
         SetKey(ctx, key, e, value, -1, keepTtl: false);
@@ -293,6 +295,7 @@ public sealed partial class KvStore
                 int row = db.RowOf(ctx[i]); // a live key by row; an expired one through Lookup, which removes it
                 if (row >= 0 && (IsLiveRow(db, row, ctx.Now) || Lookup(ctx, ctx[i]) is not null))
                 {
+                    TouchRow(db, row); // lookupKeyWrite found it: the access is recorded
                     ctx.Reply.WriteInteger(0);
                     return;
                 }
@@ -306,6 +309,7 @@ public sealed partial class KvStore
                 (row = db.RowOf(key)) >= 0 && IsLiveRow(db, row, ctx.Now))
             {
                 // A live key and a short value: SetString's effects by row, as SET's fast path (no KvEntry per key).
+                TouchRow(db, row); // setKey's lookupKeyWrite records the access
                 db.ReplacePackedStringRow(row, ctx[i + 1]);
                 db.ClearExpireRow(row);
             }
@@ -342,7 +346,9 @@ public sealed partial class KvStore
         bool packedRow = row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt) && db.ItemAt(row) is byte[];
         if (packedRow)
         {
-            // A live key holding a packed string (the steady state of an INCR load): read by row, no KvEntry handle.
+            // A live key holding a packed string (the steady state of an INCR load): read by row, no KvEntry handle;
+            // the access recorded (lookupKeyWrite).
+            TouchRow(db, row);
             if (!RespNumbers.TryParseInt64(KvDatabase.PackedValue((byte[])db.ItemAt(row), db.PosAt(row)), out current))
             {
                 ctx.Reply.WriteError(KvErrors.NotInteger);

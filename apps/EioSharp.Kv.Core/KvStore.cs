@@ -530,8 +530,39 @@ public sealed partial class KvStore
         return e;
     }
 
-    /// <summary>Finds a live key for a write (no hit/miss statistics).</summary>
-    internal KvEntry? Lookup(in Context ctx, ReadOnlySpan<byte> key) => Lookup(ctx.Db, key, ctx.Now);
+    /// <summary>Finds a live key for a write (no hit/miss statistics) and records the access, as Redis's lookupKeyWrite
+    /// (a write updates the key's LRU clock / LFU counter: a key only ever written is not the first evicted under
+    /// allkeys-lru/lfu). A lookup that is no access in Redis (dictFind: MEMORY USAGE, DEL) uses
+    /// <see cref="Lookup(KvDatabase, ReadOnlySpan{byte}, long)"/>; one with statistics and no access record
+    /// (LOOKUP_NOTOUCH: OBJECT, TTL, EXISTS, TYPE, EXPIRETIME) <see cref="LookupNoTouch"/>.</summary>
+    internal KvEntry? Lookup(in Context ctx, ReadOnlySpan<byte> key)
+    {
+        KvEntry? e = Lookup(ctx.Db, key, ctx.Now);
+        if (e is not null) Touch(e);
+        return e;
+    }
+
+    /// <summary>Redis's lookupKeyReadWithFlags(..., LOOKUP_NOTOUCH): counts a hit or a miss (the keymiss event only when
+    /// <paramref name="notifyMiss"/>: OBJECT also passes LOOKUP_NONOTIFY) and records no access. Expires the key as
+    /// <see cref="Lookup(in Context, ReadOnlySpan{byte})"/> does.</summary>
+    internal KvEntry? LookupNoTouch(in Context ctx, ReadOnlySpan<byte> key, bool notifyMiss)
+    {
+        KvEntry? e = Lookup(ctx.Db, key, ctx.Now);
+        if (e is null) CountMiss(ctx, key, notifyMiss);
+        else KeyspaceHits++;
+        return e;
+    }
+
+    /// <summary>A read's miss: keyspace_misses and, when <paramref name="notify"/>, the keymiss event ('m').</summary>
+    internal void CountMiss(in Context ctx, ReadOnlySpan<byte> key, bool notify = true)
+    {
+        KeyspaceMisses++;
+        if (notify) _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.KeyMiss, "keymiss", key, ctx.Db.Index); // 'm' (KvStore.Transactions.cs)
+    }
+
+    /// <summary>Records an access to the live key at <paramref name="row"/> through the database's reused handle (no
+    /// <see cref="KvEntry"/> per request, issue 14): a by-row write path's lookupKeyWrite.</summary>
+    internal void TouchRow(KvDatabase db, int row) => Touch(db.ReusedHandle(row));
 
     /// <summary>The type of a live key, or null when there is none: as <c>Lookup(ctx, key)?.Type</c> (an expired key is
     /// removed the same way), without a handle per call (the blocking pops check their keys' types on every try).</summary>
@@ -555,8 +586,7 @@ public sealed partial class KvStore
         KvEntry? e = Lookup(ctx.Db, key, ctx.Now);
         if (e is null)
         {
-            KeyspaceMisses++;
-            _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.KeyMiss, "keymiss", key, ctx.Db.Index); // 'm' (KvStore.Transactions.cs)
+            CountMiss(ctx, key);
         }
         else
         {
@@ -571,9 +601,10 @@ public sealed partial class KvStore
     {
         // Redis's updateLFU: decay by the minutes since the last access, then the logarithmic increment (the more hits,
         // the less likely another one; lfu-log-factor). KvStore.Memory.cs.
-        int counter = LfuDecrAndReturn(e);
+        uint now = AccessClock; // read once (a clock read per touch: every write now touches its key)
+        int counter = LfuDecrAndReturn(e, now);
         e.Frequency = (byte)LfuLogIncr(counter);
-        e.AccessClock = AccessClock;
+        e.AccessClock = now;
     }
 
     /// <summary>Idle seconds of a key (OBJECT IDLETIME).</summary>
@@ -604,8 +635,9 @@ public sealed partial class KvStore
     }
 
     /// <summary>The live <typeparamref name="T"/> at <paramref name="key"/>, found by its row without a <see cref="KvEntry"/>
-    /// handle (a lookup's handle was one ~56 B object per LPUSH, SADD, HSET, ZADD, ...); a read counts the hit and records
-    /// the access through the database's reused handle as <see cref="LookupRead"/> does. False, with nothing counted,
+    /// handle (a lookup's handle was one ~56 B object per LPUSH, SADD, HSET, ZADD, ...); a read counts the hit, and a read or
+    /// a write records the access through the database's reused handle as <see cref="LookupRead"/> and
+    /// <see cref="Lookup(in Context, ReadOnlySpan{byte})"/> do. False, with nothing counted,
     /// when the key is missing, expired or of another type: the caller then takes the general path
     /// (<see cref="TryLookup{T}"/>), which expires the key
     /// (notifications, expired count), counts the miss (keymiss event) or replies WRONGTYPE.</summary>
@@ -616,11 +648,8 @@ public sealed partial class KvStore
         long expireAt;
         if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt) && db.ItemAt(row) is KvKeyedValue { Value: T found })
         {
-            if (read)
-            {
-                KeyspaceHits++;
-                Touch(db.ReusedHandle(row));
-            }
+            if (read) KeyspaceHits++;
+            Touch(db.ReusedHandle(row)); // a read's access and a write's (lookupKeyWrite) alike
             value = found;
             return true;
         }
@@ -637,8 +666,8 @@ public sealed partial class KvStore
         TryFindLive(ctx, key, read, out value) || TryLookup(ctx, key, read, out _, out value);
 
     /// <summary>The row of the live key <paramref name="key"/>, found without a <see cref="KvEntry"/> handle; a read counts
-    /// the hit and records the access through the database's reused handle, as <see cref="LookupRead"/> does for a live
-    /// key of any type. -1, with nothing counted, when the key is missing or expired: the caller then takes the general
+    /// the hit, and a read or a write records the access through the database's reused handle, as
+    /// <see cref="LookupRead"/> and <see cref="Lookup(in Context, ReadOnlySpan{byte})"/> do for a live key of any type. -1, with nothing counted, when the key is missing or expired: the caller then takes the general
     /// path (<see cref="Lookup(in Context, ReadOnlySpan{byte})"/> or <see cref="LookupRead"/>), which removes an expired
     /// key (notifications, expired count) and counts a read's miss (keymiss event).</summary>
     internal int LiveRow(in Context ctx, ReadOnlySpan<byte> key, bool read)
@@ -647,11 +676,8 @@ public sealed partial class KvStore
         int row = db.RowOf(key);
         long expireAt;
         if (row < 0 || ((expireAt = db.ExpireAtOf(row)) >= 0 && ctx.Now > expireAt)) return -1;
-        if (read)
-        {
-            KeyspaceHits++;
-            Touch(db.ReusedHandle(row));
-        }
+        if (read) KeyspaceHits++;
+        Touch(db.ReusedHandle(row)); // a read's access and a write's (lookupKeyWrite) alike
         return row;
     }
 

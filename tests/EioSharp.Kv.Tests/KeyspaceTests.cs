@@ -412,14 +412,15 @@ public class KeyspaceTests
         h.Run("SET", "gone", "v", "PX", "100");
         h.Run("RPUSH", "list", "a");
         Assert.Equal(":4\r\n", h.Run("EXISTS", "plain", "plain", "timed", "list", "missing"));
-        Assert.Equal(0, h.Store.KeyspaceHits); // EXISTS counts no hit (Lookup, as before)
+        Assert.Equal(4, h.Store.KeyspaceHits); // EXISTS counts a hit or a miss per key (Redis's LOOKUP_NOTOUCH)
+        Assert.Equal(1, h.Store.KeyspaceMisses);
         Assert.Equal(":-1\r\n", h.Run("TTL", "plain"));
         Assert.Equal(":-1\r\n", h.Run("PTTL", "list"));
         Assert.Equal(":11\r\n", h.Run("TTL", "timed")); // 10.5 s rounds to 11, as Redis
         Assert.Equal(":10500\r\n", h.Run("PTTL", "timed"));
         Assert.Equal(":-2\r\n", h.Run("TTL", "missing"));
-        Assert.Equal(4, h.Store.KeyspaceHits);
-        Assert.Equal(1, h.Store.KeyspaceMisses);
+        Assert.Equal(8, h.Store.KeyspaceHits);
+        Assert.Equal(2, h.Store.KeyspaceMisses);
         h.Now += 100; // "gone" expires at Now + 100: still live at that very millisecond
         Assert.Equal(":0\r\n", h.Run("PTTL", "gone"));
         Assert.Equal(":1\r\n", h.Run("EXISTS", "gone"));
@@ -432,6 +433,6 @@ public class KeyspaceTests
         h.Now += 10_400;
         Assert.Equal(":-2\r\n", h.Run("PTTL", "timed")); // expired: through LookupRead (a miss, removed)
         Assert.Equal(2, h.Store.ExpiredKeys);
-        Assert.Equal(3, h.Store.KeyspaceMisses);
+        Assert.Equal(5, h.Store.KeyspaceMisses); // and EXISTS gone's (expired)
     }
 }

@@ -22,6 +22,9 @@ public sealed class LookupByRowTests
     // The LFU counter of a key (5 when created; the first recorded access makes it 6, with probability 1).
     private static byte Freq(StoreHarness h, string key) => h.Store.Database(0).Map[Encoding.UTF8.GetBytes(key)].Frequency;
 
+    // Puts a key's LFU counter back to 5, so that the next recorded access shows for sure (6).
+    private static void ResetFreq(StoreHarness h, string key) => h.Store.Database(0).Map[Encoding.UTF8.GetBytes(key)].Frequency = 5;
+
     private static void AssertCounters(StoreHarness h, long hits, long misses, long expired)
     {
         Assert.Equal(hits, h.Store.KeyspaceHits);
@@ -35,8 +38,9 @@ public sealed class LookupByRowTests
         var (h, events) = NewHarness();
         Assert.Equal(":3\r\n", h.Run("RPUSH", "l", "a", "b", "c")); // missing: created
         Assert.Equal(5, Freq(h, "l"));
-        Assert.Equal(":4\r\n", h.Run("LPUSH", "l", "z")); // live: by row; a write records no access
-        Assert.Equal(5, Freq(h, "l"));
+        Assert.Equal(":4\r\n", h.Run("LPUSH", "l", "z")); // live: by row; a write records the access (lookupKeyWrite)
+        Assert.Equal(6, Freq(h, "l"));
+        ResetFreq(h, "l");
         Assert.Equal("*4\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", h.Run("LRANGE", "l", "0", "-1"));
         Assert.Equal(6, Freq(h, "l")); // a read records the access
         AssertCounters(h, hits: 1, misses: 0, expired: 0);
@@ -56,7 +60,7 @@ public sealed class LookupByRowTests
         h.Run("PEXPIRE", "t", "100");
         h.Now += 101;
         Assert.Equal(":1\r\n", h.Run("LPUSH", "t", "w")); // expired: removed as expired, a new list
-        AssertCounters(h, hits: 2, misses: 1, expired: 1);
+        AssertCounters(h, hits: 2, misses: 2, expired: 1); // EXISTS l counted a miss
         Assert.Equal(":-1\r\n", h.Run("TTL", "t"));
 
         h.Run("RPUSH", "m", "1", "2", "3");
@@ -64,7 +68,7 @@ public sealed class LookupByRowTests
         Assert.Equal("*2\r\n$1\r\nm\r\n*2\r\n$1\r\n2\r\n$1\r\n3\r\n", h.Run("LMPOP", "2", "missing", "m", "LEFT", "COUNT", "5"));
         Assert.Equal(":1\r\n", h.Run("LREM", "n", "0", "1"));
         Assert.Equal(":2\r\n", h.Run("DBSIZE")); // s and t are left
-        AssertCounters(h, hits: 3, misses: 1, expired: 1);
+        AssertCounters(h, hits: 3, misses: 2, expired: 1);
         Assert.Equal([
             "rpush:l", "lpush:l", "set:s", "lpop:l", "rpop:l", "lpop:l", "del:l",
             "rpush:t", "expire:t", "expired:t", "lpush:t",
@@ -81,7 +85,8 @@ public sealed class LookupByRowTests
         var (h, events) = NewHarness();
         Assert.Equal(":1\r\n", h.Run("HSET", "h", "a", "1"));
         Assert.Equal(":1\r\n", h.Run("HSET", "h", "b", "2")); // live: by row
-        Assert.Equal(5, Freq(h, "h"));
+        Assert.Equal(6, Freq(h, "h")); // the write recorded the access
+        ResetFreq(h, "h");
         Assert.Equal("$1\r\n2\r\n", h.Run("HGET", "h", "b"));
         Assert.Equal(6, Freq(h, "h"));
         Assert.Equal("$-1\r\n", h.Run("HGET", "h", "zz")); // a live key, a missing field: still a keyspace hit
@@ -101,7 +106,7 @@ public sealed class LookupByRowTests
         h.Run("PEXPIRE", "t", "100");
         h.Now += 101;
         Assert.Equal(":0\r\n", h.Run("HLEN", "t")); // expired: removed, a miss
-        AssertCounters(h, hits: 3, misses: 2, expired: 1);
+        AssertCounters(h, hits: 3, misses: 3, expired: 1); // and EXISTS h's
         Assert.Equal(":1\r\n", h.Run("HSET", "t", "f", "v"));
         Assert.Equal(":-1\r\n", h.Run("PTTL", "t"));
         Assert.Equal([
@@ -116,7 +121,8 @@ public sealed class LookupByRowTests
         var (h, events) = NewHarness();
         Assert.Equal(":2\r\n", h.Run("SADD", "s", "a", "b"));
         Assert.Equal(":1\r\n", h.Run("SADD", "s", "c", "a")); // live: by row
-        Assert.Equal(5, Freq(h, "s"));
+        Assert.Equal(6, Freq(h, "s")); // the write recorded the access
+        ResetFreq(h, "s");
         Assert.Equal(":1\r\n", h.Run("SISMEMBER", "s", "c"));
         Assert.Equal(6, Freq(h, "s"));
         Assert.Equal(":0\r\n", h.Run("SISMEMBER", "missing", "c"));
@@ -140,7 +146,7 @@ public sealed class LookupByRowTests
         h.Run("PEXPIRE", "t", "100");
         h.Now += 101;
         Assert.Equal(":0\r\n", h.Run("SISMEMBER", "t", "x")); // expired: removed, a miss
-        AssertCounters(h, hits: 3, misses: 2, expired: 1);
+        AssertCounters(h, hits: 3, misses: 3, expired: 1); // and EXISTS s's
         h.Run("SADD", "u", "only");
         Assert.Equal("$4\r\nonly\r\n", h.Run("SPOP", "u")); // emptied by SPOP: removed
         Assert.Equal(":0\r\n", h.Run("EXISTS", "u"));
@@ -156,7 +162,8 @@ public sealed class LookupByRowTests
         var (h, events) = NewHarness();
         Assert.Equal(":2\r\n", h.Run("ZADD", "z", "1", "a", "2", "b"));
         Assert.Equal(":1\r\n", h.Run("ZADD", "z", "3", "c", "5", "a")); // live: by row
-        Assert.Equal(5, Freq(h, "z"));
+        Assert.Equal(6, Freq(h, "z")); // the write recorded the access
+        ResetFreq(h, "z");
         Assert.Equal("$1\r\n5\r\n", h.Run("ZSCORE", "z", "a"));
         Assert.Equal(6, Freq(h, "z"));
         Assert.Equal("*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n", h.Run("ZRANGE", "z", "0", "-1"));
@@ -179,7 +186,7 @@ public sealed class LookupByRowTests
         h.Run("PEXPIRE", "t", "100");
         h.Now += 101;
         Assert.Equal(":0\r\n", h.Run("ZCARD", "t")); // expired: removed, a miss
-        AssertCounters(h, hits: 3, misses: 2, expired: 1);
+        AssertCounters(h, hits: 3, misses: 4, expired: 1); // and EXISTS z's and r's
         Assert.Equal([
             "zadd:z", "zadd:z", "set:s", "zpopmin:z", "zrem:z", "zpopmax:z", "del:z",
             "zadd:r", "zremrangebyscore:r", "del:r", "zadd:t", "expire:t", "expired:t",
@@ -226,7 +233,7 @@ public sealed class LookupByRowTests
         h.Now += 101;
         Assert.Equal(":0\r\n", h.Run("EXPIRE", "e", "10")); // expired: removed as expired
         Assert.Equal(":0\r\n", h.Run("PERSIST", "p"));
-        AssertCounters(h, hits: 2, misses: 0, expired: 3);
+        AssertCounters(h, hits: 2, misses: 1, expired: 3); // PTTL and TTL hits, EXISTS k's miss
 
         // MSET and MSETNX: a live key by row (TTL dropped), a new one, an expired one, a key of another type.
         h.Run("SET", "x", "old", "PX", "5000");
@@ -251,6 +258,62 @@ public sealed class LookupByRowTests
             "set:x", "expire:x", "set:y", "expire:y", "rpush:list", "expired:y", "set:x", "set:new", "set:y", "set:list", "set:x",
             "set:z", "expire:z", "expired:z", "set:fresh", "set:z",
         ], events.Events);
+    }
+
+    [Fact]
+    public void Writes_by_row_record_the_access_and_notouch_reads_do_not()
+    {
+        // Redis's lookupKeyWrite records an access (LRU clock / LFU counter) for every write on a live key; TTL, PTTL,
+        // EXISTS, TYPE, (P)EXPIRETIME and OBJECT look up with LOOKUP_NOTOUCH: counted, not recorded.
+        var (h, _) = NewHarness();
+        var wrong = new List<string>(); // every command checked, all failures reported at once
+        void Written(string key, params string[] command)
+        {
+            ResetFreq(h, key);
+            h.Run(command);
+            if (Freq(h, key) != 6) wrong.Add(string.Join(' ', command) + " recorded no access");
+        }
+        void NotTouched(string key, params string[] command)
+        {
+            ResetFreq(h, key);
+            h.Run(command);
+            if (Freq(h, key) != 5) wrong.Add(string.Join(' ', command) + " recorded an access");
+        }
+        h.Run("SET", "k", "v");
+        h.Run("SET", "n", "1");
+        h.Run("SET", "big", new string('x', 600));
+        Written("k", "SET", "k", "w"); // SET's fast path by row
+        Written("big", "SET", "big", new string('y', 600)); // a long value by row
+        Written("k", "SET", "k", "w", "NX"); // the general path, nothing written
+        Written("k", "MSET", "k", "u", "m", "1"); // MSET by row
+        Written("k", "MSETNX", "zz", "1", "k", "2"); // MSETNX finds k
+        Written("n", "INCR", "n"); // INCR by row
+        Written("k", "APPEND", "k", "x");
+        Written("k", "EXPIRE", "k", "100");
+        Written("k", "EXPIRE", "k", "100", "NX"); // refused by its flag, still looked up
+        Written("k", "PERSIST", "k");
+        Written("k", "PERSIST", "k"); // no TTL to remove, still looked up
+        Written("k", "SETNX", "k", "z");
+        h.Run("PEXPIRE", "k", "100000");
+        NotTouched("k", "TTL", "k");
+        NotTouched("k", "PTTL", "k");
+        NotTouched("k", "EXISTS", "k");
+        NotTouched("k", "TYPE", "k");
+        NotTouched("k", "EXPIRETIME", "k");
+        NotTouched("k", "PEXPIRETIME", "k");
+        NotTouched("k", "OBJECT", "ENCODING", "k");
+        NotTouched("k", "MEMORY", "USAGE", "k");
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+        long hits = h.Store.KeyspaceHits, misses = h.Store.KeyspaceMisses;
+        foreach (string command in new[] { "TTL", "PTTL", "EXISTS", "TYPE", "EXPIRETIME", "PEXPIRETIME" })
+        {
+            h.Run(command, "k");
+            h.Run(command, "missing");
+        }
+        h.Run("OBJECT", "FREQ", "k"); // refused (no LFU policy), after the lookup: a hit, as Redis
+        h.Run("OBJECT", "ENCODING", "missing");
+        h.Run("MEMORY", "USAGE", "k"); // dictFind: not counted
+        AssertCounters(h, hits: hits + 7, misses: misses + 7, expired: 0);
     }
 
     [Fact]
@@ -287,7 +350,7 @@ public sealed class LookupByRowTests
         Assert.Equal("$0\r\n\r\n", h.Run("GETRANGE", "missing", "0", "-1"));
         Assert.Equal(WrongType, h.Run("GETRANGE", "l", "0", "1"));
         AssertCounters(h, hits: 13, misses: 4, expired: 0);
-        // TYPE and EXPIRETIME count no hit or miss and record no access (as before).
+        // TYPE and EXPIRETIME count a hit or a miss and record no access (Redis's LOOKUP_NOTOUCH).
         Assert.Equal("+string\r\n", h.Run("TYPE", "k"));
         Assert.Equal("+list\r\n", h.Run("TYPE", "l"));
         Assert.Equal("+none\r\n", h.Run("TYPE", "missing"));
@@ -295,23 +358,23 @@ public sealed class LookupByRowTests
         Assert.Equal($":{(h.Now + 5000 + 500) / 1000}\r\n", h.Run("EXPIRETIME", "u"));
         Assert.Equal($":{h.Now + 5000}\r\n", h.Run("PEXPIRETIME", "u"));
         Assert.Equal(":-2\r\n", h.Run("PEXPIRETIME", "missing"));
-        AssertCounters(h, hits: 13, misses: 4, expired: 0);
+        AssertCounters(h, hits: 18, misses: 6, expired: 0);
         Assert.Equal(5, Freq(h, "u"));
 
         // Expired keys: removed as expired (count, event); a read also counts the miss.
         h.Now += 101;
         Assert.Equal("$-1\r\n", h.Run("GET", "e"));
-        AssertCounters(h, hits: 13, misses: 5, expired: 1);
+        AssertCounters(h, hits: 18, misses: 7, expired: 1);
         Assert.Equal("*2\r\n$-1\r\n$5\r\nhello\r\n", h.Run("MGET", "f", "k"));
-        AssertCounters(h, hits: 14, misses: 6, expired: 2);
+        AssertCounters(h, hits: 19, misses: 8, expired: 2);
         Assert.Equal(":0\r\n", h.Run("STRLEN", "g"));
-        AssertCounters(h, hits: 14, misses: 7, expired: 3);
+        AssertCounters(h, hits: 19, misses: 9, expired: 3);
         Assert.Equal("+none\r\n", h.Run("TYPE", "t"));
-        AssertCounters(h, hits: 14, misses: 7, expired: 4);
+        AssertCounters(h, hits: 19, misses: 10, expired: 4);
         h.Run("SET", "w", "v", "PX", "100");
         h.Now += 101;
         Assert.Equal(":-2\r\n", h.Run("EXPIRETIME", "w"));
-        AssertCounters(h, hits: 14, misses: 7, expired: 5);
+        AssertCounters(h, hits: 19, misses: 11, expired: 5);
         Assert.Equal(":4\r\n", h.Run("DBSIZE")); // k, big, l, u
         Assert.Equal(["expired:e", "expired:f", "expired:g", "expired:t", "set:w", "expire:w", "expired:w"],
             events.Events.Skip(events.Events.IndexOf("expired:e")).ToArray());
