@@ -648,6 +648,42 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
     public void PollNow() => Enter(0, 0);
 
+    /// <summary>
+    /// The idle pre-pass (issue 15, session 16): called by the domain when its run queue is empty, before it counts an idle
+    /// transition and sleeps in <see cref="Wait"/>. The round that just ended queued its receives and sends as SQEs that
+    /// would reach the kernel only with the sleeping <c>io_uring_enter</c>; a receive whose data is already there then
+    /// completes inline in that very call, and the "sleep" returns at once, after an idle transition that did no waiting.
+    /// Here they are submitted first without waiting (min_complete 0; with DEFER_TASKRUN the completions' task work runs
+    /// in the same call): when that makes work runnable, the domain runs another busy round instead (true). Costs no
+    /// syscall when nothing is queued and no task work is pending (the CQ is read in memory); otherwise one
+    /// <c>io_uring_enter</c>, which the sleep that follows, if any, no longer needs for the submission.
+    /// <c>EIOSHARP_URING_IDLE_PREPASS=0</c> (read once) turns it off, to count what it changes in the same binary.
+    /// </summary>
+    public bool TryIdle(Domain domain, bool haveTimer, long nextDeadline)
+    {
+        if (IdlePrePassDisabled || Volatile.Read(ref _disposed) != 0)
+        {
+            return false;
+        }
+
+        Enter(0, 0);
+        if (domain.HasQueuedWork)
+        {
+            IdlePrePassHits++;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>Benchmarks and tests: no idle pre-pass (<see cref="TryIdle"/>), as before session 16
+    /// (<c>EIOSHARP_URING_IDLE_PREPASS=0</c>, read once).</summary>
+    internal static bool IdlePrePassDisabled { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_IDLE_PREPASS") == "0";
+
+    /// <summary>How many times the idle pre-pass made work runnable, so the domain ran another round instead of waiting
+    /// (domain thread only; for tests and benchmarks).</summary>
+    internal long IdlePrePassHits { get; private set; }
+
     /// <summary>Submits what is queued and reaps completions until <paramref name="done"/> holds or <paramref name="limit"/>
     /// has passed (domain thread only; completions only enqueue continuations, so this is safe inside a fiber).</summary>
     internal void SubmitAndReapUntil(Func<object?, bool> done, object? state, TimeSpan limit)
