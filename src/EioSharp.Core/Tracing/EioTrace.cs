@@ -403,6 +403,7 @@ public static class EioTrace
     /// no registers (h90: its prologue and epilogue were a fixed cost at every fiber switch); the rest is
     /// <see cref="ItemStartedGeneral"/>.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
+    [SkipLocalsInit] // the clock's timespec is written by clock_gettime before it is read: no zeroing (issue 17, h110)
     internal static unsafe void ItemStarted(Domain domain, FiberFrame? frame)
     {
         // The clock first: only the arguments live across its call, so few registers are saved.
@@ -465,14 +466,19 @@ public static class EioTrace
     [MethodImpl(MethodImplOptions.NoInlining)] // the off path stays one test and a cold call in the kernel
     internal static void Suspended(FiberFrame? frame, TraceReason reason, long arg)
     {
-        // The usual case without a call (h90, as the waiter's Suspended).
+        // The usual case without a call (h90, as the waiter's Suspended). The domain is the frame's context's (an inner
+        // frame's context is its fiber's domain's too), and the domain must be running this very frame (a yield's
+        // continuation is posted with its frame, so a yield loop finds it there): one compare, where testing the running
+        // frame's fiber cost a null test, the inner-frame type test and a load (issue 17, h110). It implies the old test
+        // (same frame, same fiber); any other case (an inner frame's suspension resumed as another frame, a misuse) takes
+        // the general path, which tests the fiber.
         if (frame is not null)
         {
-            var f = frame.Fiber;
-            var d = f.Domain;
+            var d = frame.Cancel.Domain;
             var ring = d.TraceRing;
-            if (ring is not null && ring.Generation == s_generation && ring.HasUnstampedRoom && s_eventSourceListeners == 0
-                && ReferenceEquals(d.RunningFrame?.Fiber, f) && (!f.IsNamed || f.TraceCarried == ring.CarryEpoch))
+            if (ring is not null && ReferenceEquals(d.RunningFrame, frame) && ring.Generation == s_generation
+                && ring.HasUnstampedRoom && s_eventSourceListeners == 0
+                && frame.Fiber is var f && (!f.IsNamed || f.TraceCarried == ring.CarryEpoch))
             {
                 ring.WriteUnstampedNoData((f.Id & RawEvent.FiberMask) | RawEvent.SuspendedBits | ((long)reason << RawEvent.ReasonShift), 0, arg);
                 return;

@@ -106,6 +106,7 @@ internal static unsafe partial class TraceClock
     /// <remarks>Inlined into the hooks that read the clock: with the clock's fields read-only statics initialised before
     /// the hooks are compiled, the JIT keeps only the branch of the clock in use.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [SkipLocalsInit] // the timespec is written by clock_gettime before it is read (issue 17, h110)
     public static long Now()
     {
         var tsc = Tsc;
