@@ -430,10 +430,15 @@ public sealed partial class KvStore
     private void BlockingPop(in Context ctx, bool left)
     {
         if (!TryGetBlockDeadline(ctx, ctx.Count - 1, milliseconds: false, out long deadline)) return;
+        // Redis's blockingPopGenericCommand: the keys in order, up to the first list (never empty: served from it, and
+        // its LPOP/RPOP records the one access); a key of another type before it is looked up (an access) and refused.
         for (int i = 1; i < ctx.Count - 1; i++)
         {
-            if (LiveType(ctx, ctx[i]) is { } type && type != KvType.List)
+            KvType? type = LiveType(ctx, ctx[i]);
+            if (type == KvType.List) break;
+            if (type is not null)
             {
+                LiveType(ctx, ctx[i], touch: true);
                 ctx.Reply.WriteError(KvErrors.WrongType);
                 return;
             }
@@ -480,7 +485,11 @@ public sealed partial class KvStore
     /// <summary>Runs <paramref name="name"/> with the arguments <paramref name="first"/> to <paramref name="end"/>
     /// (exclusive) of the command being served as a nested command, built in the store's reused builder; when its reply
     /// is not a nil, writes it as the reply and returns true.</summary>
-    private bool ServeNested(in Context c, byte[] name, int first, int end)
+    private bool ServeNested(in Context c, byte[] name, int first, int end) => ServeNested(c, name, first, end, out _);
+
+    /// <summary>As <see cref="ServeNested(in Context, byte[], int, int)"/>; <paramref name="error"/>: the reply written
+    /// was an error.</summary>
+    private bool ServeNested(in Context c, byte[] name, int first, int end, out bool error)
     {
         KvCommandBuilder builder = _nestedBuilder ?? new KvCommandBuilder(); // taken while it runs (see ServeListPop)
         _nestedBuilder = null;
@@ -488,6 +497,7 @@ public sealed partial class KvStore
         for (int i = first; i < end; i++) builder.Add(c[i]);
         bool served = RunNestedInto(c, builder.Build(), out ReadOnlySpan<byte> value);
         _nestedBuilder = builder;
+        error = served && (value.IsEmpty || value[0] == (byte)'-'); // empty: RunNestedInto wrote an error itself
         if (served) c.Reply.WriteRaw(value);
         return served;
     }
@@ -534,7 +544,8 @@ public sealed partial class KvStore
             }
         }
         if (!TryGetBlockDeadline(ctx, timeoutIndex, milliseconds: false, out long deadline)) return;
-        if (LiveType(ctx, ctx[1]) is { } type && type != KvType.List)
+        // Redis's blmoveGenericCommand looks the source up (an access) before LMOVE looks it up again.
+        if (LiveType(ctx, ctx[1], touch: true) is { } type && type != KvType.List)
         {
             ctx.Reply.WriteError(KvErrors.WrongType);
             return;
@@ -560,7 +571,19 @@ public sealed partial class KvStore
         }
         // A first run (LMPOP/ZMPOP with the arguments after the timeout) reports syntax errors and WRONGTYPE exactly as the
         // non-blocking command does, or serves.
-        if (ServeNested(ctx, list ? s_lmpop : s_zmpop, 2, ctx.Count)) return;
+        // BZMPOP: Redis's blockingGenericZpopCommand looks the first existing key up before ZMPOP does (a second access
+        // to the sorted set served from; the first one in order: ZMPOP serves from it, or refuses its type itself).
+        int served = -1;
+        if (!list)
+        {
+            for (int i = 3; i < 3 + (int)numkeys && served < 0; i++)
+                if (LiveType(ctx, ctx[i]) is { } type) served = type == KvType.ZSet ? i : int.MaxValue;
+        }
+        if (ServeNested(ctx, list ? s_lmpop : s_zmpop, 2, ctx.Count, out bool error))
+        {
+            if (served is >= 0 and < int.MaxValue && !error) LiveType(ctx, ctx[served], touch: true); // gone if emptied: no access to see
+            return;
+        }
         Block(ctx, 3, 3 + (int)numkeys, deadline, list ? s_serveLmpop : s_serveZmpop, nilIsBulk: false);
     }
 
@@ -568,9 +591,13 @@ public sealed partial class KvStore
     private void BlockingZPop(in Context ctx, bool min)
     {
         if (!TryGetBlockDeadline(ctx, ctx.Count - 1, milliseconds: false, out long deadline)) return;
+        // Redis's blockingGenericZpopCommand: the keys in order, each looked up (an access) up to the first sorted set
+        // (never empty: served from it by ZPOPMIN/MAX, whose own lookup is a second access) or a key of another type.
         for (int i = 1; i < ctx.Count - 1; i++)
         {
-            if (LiveType(ctx, ctx[i]) is { } type && type != KvType.ZSet)
+            KvType? type = LiveType(ctx, ctx[i], touch: true);
+            if (type == KvType.ZSet) break;
+            if (type is not null)
             {
                 ctx.Reply.WriteError(KvErrors.WrongType);
                 return;
