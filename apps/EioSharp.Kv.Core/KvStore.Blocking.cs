@@ -478,7 +478,7 @@ public sealed partial class KvStore
     private static readonly KvBlockServe s_serveLmove = static (s, in c) => ServeMove(s, c, s_lmove);
     private static readonly KvBlockServe s_serveRpoplpush = static (s, in c) => ServeMove(s, c, s_rpoplpush);
     private static readonly KvBlockServe s_serveLmpop = static (s, in c) => s.ServeNested(c, s_lmpop, 2, c.Count);
-    private static readonly KvBlockServe s_serveZmpop = static (s, in c) => s.ServeNested(c, s_zmpop, 2, c.Count);
+    private static readonly KvBlockServe s_serveZmpop = ServeZmpop;
     private static readonly KvBlockServe s_serveZpopmin = static (s, in c) => ServeZPop(s, c, s_zpopmin);
     private static readonly KvBlockServe s_serveZpopmax = static (s, in c) => ServeZPop(s, c, s_zpopmax);
 
@@ -502,6 +502,22 @@ public sealed partial class KvStore
         return served;
     }
 
+    // BZMPOP's serve: ZMPOP timeout-less. Redis looks the sorted set up before ZMPOP does (blockingGenericZpopCommand,
+    // or handleClientsBlockedOnKeys after blocking): a second access to the set served from, the first existing key in
+    // order (ZMPOP serves from it, or refuses its type itself); recorded after the pop (gone if emptied: nothing to see).
+    private static bool ServeZmpop(KvStore s, in Context c)
+    {
+        int first = -1;
+        if (RespNumbers.TryParseInt64(c[2], out long numkeys) && numkeys > 0 && numkeys <= c.Count - 3)
+        {
+            for (int i = 3; i < 3 + (int)numkeys && first < 0; i++)
+                if (s.LiveType(c, c[i]) is { } type) first = type == KvType.ZSet ? i : int.MaxValue;
+        }
+        if (!s.ServeNested(c, s_zmpop, 2, c.Count, out bool error)) return false;
+        if (first is >= 0 and < int.MaxValue && !error) s.LiveType(c, c[first], touch: true);
+        return true;
+    }
+
     // BLMOVE/BRPOPLPUSH's serve: LMOVE src dst LEFT|RIGHT LEFT|RIGHT / RPOPLPUSH src dst (the arguments before the timeout).
     private static bool ServeMove(KvStore s, in Context c, byte[] name)
     {
@@ -515,6 +531,9 @@ public sealed partial class KvStore
         for (int i = 1; i < c.Count - 1; i++)
         {
             if (s.LiveType(c, c[i]) != KvType.ZSet) continue;
+            // Redis looks the sorted set up before ZPOPMIN/MAX does (an access each): blockingGenericZpopCommand on the
+            // first try, handleClientsBlockedOnKeys when served after blocking (there once per ready key, not per client).
+            s.LiveType(c, c[i], touch: true);
             KvCommandBuilder builder = s._nestedBuilder ?? new KvCommandBuilder();
             s._nestedBuilder = null;
             bool popped = s.RunNestedInto(c, builder.Start().Add(pop).Add(c[i]).Build(), out ReadOnlySpan<byte> value);
@@ -571,19 +590,7 @@ public sealed partial class KvStore
         }
         // A first run (LMPOP/ZMPOP with the arguments after the timeout) reports syntax errors and WRONGTYPE exactly as the
         // non-blocking command does, or serves.
-        // BZMPOP: Redis's blockingGenericZpopCommand looks the first existing key up before ZMPOP does (a second access
-        // to the sorted set served from; the first one in order: ZMPOP serves from it, or refuses its type itself).
-        int served = -1;
-        if (!list)
-        {
-            for (int i = 3; i < 3 + (int)numkeys && served < 0; i++)
-                if (LiveType(ctx, ctx[i]) is { } type) served = type == KvType.ZSet ? i : int.MaxValue;
-        }
-        if (ServeNested(ctx, list ? s_lmpop : s_zmpop, 2, ctx.Count, out bool error))
-        {
-            if (served is >= 0 and < int.MaxValue && !error) LiveType(ctx, ctx[served], touch: true); // gone if emptied: no access to see
-            return;
-        }
+        if (list ? ServeNested(ctx, s_lmpop, 2, ctx.Count) : ServeZmpop(this, ctx)) return;
         Block(ctx, 3, 3 + (int)numkeys, deadline, list ? s_serveLmpop : s_serveZmpop, nilIsBulk: false);
     }
 
@@ -591,14 +598,15 @@ public sealed partial class KvStore
     private void BlockingZPop(in Context ctx, bool min)
     {
         if (!TryGetBlockDeadline(ctx, ctx.Count - 1, milliseconds: false, out long deadline)) return;
-        // Redis's blockingGenericZpopCommand: the keys in order, each looked up (an access) up to the first sorted set
-        // (never empty: served from it by ZPOPMIN/MAX, whose own lookup is a second access) or a key of another type.
+        // Redis's blockingGenericZpopCommand: the keys in order up to the first sorted set (never empty: served from it,
+        // ServeZPop records its lookup) or a key of another type, looked up (an access) and refused.
         for (int i = 1; i < ctx.Count - 1; i++)
         {
-            KvType? type = LiveType(ctx, ctx[i], touch: true);
+            KvType? type = LiveType(ctx, ctx[i]);
             if (type == KvType.ZSet) break;
             if (type is not null)
             {
+                LiveType(ctx, ctx[i], touch: true);
                 ctx.Reply.WriteError(KvErrors.WrongType);
                 return;
             }

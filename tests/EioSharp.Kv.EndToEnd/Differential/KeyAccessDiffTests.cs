@@ -106,9 +106,50 @@ public sealed class KeyAccessDiffTests
         return seen;
     }
 
-    private static long Stat(RespConnection c, string name)
+    // Served after blocking: Redis's handleClientsBlockedOnKeys looks the ready key up (an access) before serving; a
+    // list is then popped from without another lookup, a sorted set by ZPOPMIN/ZMPOP's own lookup (a second access).
+    private static readonly (string[] Block, string[] Push)[] WakeCases =
+    [
+        (["BLPOP", "l", "0"], ["RPUSH", "l", "a", "b"]), (["BLMPOP", "0", "1", "l", "LEFT"], ["RPUSH", "l", "a", "b"]),
+        (["BLMOVE", "l", "l2", "LEFT", "RIGHT", "0"], ["RPUSH", "l", "a", "b"]), (["BRPOPLPUSH", "l", "l", "0"], ["RPUSH", "l", "a", "b"]),
+        (["BZPOPMIN", "z", "0"], ["ZADD", "z", "1", "a", "2", "b"]), (["BZMPOP", "0", "2", "nokey", "z", "MAX"], ["ZADD", "z", "1", "a", "2", "b"]),
+    ];
+
+    private static List<string> AccessCountedAfterBlocking(int port)
     {
-        string info = c.Call("INFO", "stats").Text!;
+        var seen = new List<string>();
+        using var c = new RespConnection(port);
+        using var blocked = new RespConnection(port);
+        c.Call("FLUSHALL");
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu").Text);
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-log-factor", "0").Text);
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-decay-time", "0").Text);
+        try
+        {
+            foreach ((string[] block, string[] push) in WakeCases)
+            {
+                blocked.Send(RespConnection.Encode(block));
+                for (int i = 0; i < 2000 && Stat(c, "blocked_clients", "clients") != 1; i++) Thread.Sleep(5);
+                c.Call(push);
+                Resp reply = blocked.Read();
+                IEnumerable<string> freqs = new[] { "l", "l2", "z" }.Select(k => k + "=" +
+                    (c.Call("OBJECT", "FREQ", k) is { Kind: ':' } f ? f.Text : "none"));
+                seen.Add($"{string.Join(' ', block)} / {string.Join(' ', push)} ({reply.Kind}): {string.Join(' ', freqs.ToList())}");
+                c.Call("FLUSHALL");
+            }
+        }
+        finally
+        {
+            c.Call("CONFIG", "SET", "lfu-log-factor", "10");
+            c.Call("CONFIG", "SET", "lfu-decay-time", "1");
+            c.Call("CONFIG", "SET", "maxmemory-policy", "noeviction");
+        }
+        return seen;
+    }
+
+    private static long Stat(RespConnection c, string name, string section = "stats")
+    {
+        string info = c.Call("INFO", section).Text!;
         string line = info.Split("\r\n").First(l => l.StartsWith(name + ":", StringComparison.Ordinal));
         return long.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
     }
@@ -183,6 +224,14 @@ public sealed class KeyAccessDiffTests
         using var redis = RedisServerProcess.Start();
         using var kv = KvServerProcess.Start("--appendonly", "no");
         AssertSame(AccessCounted(redis.Port), AccessCounted(kv.Port));
+    }
+
+    [Fact]
+    public void Blocking_pops_served_after_blocking_count_accesses_like_redis()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        AssertSame(AccessCountedAfterBlocking(redis.Port), AccessCountedAfterBlocking(kv.Port));
     }
 
     [Fact]
