@@ -430,10 +430,15 @@ public sealed partial class KvStore
     private void BlockingPop(in Context ctx, bool left)
     {
         if (!TryGetBlockDeadline(ctx, ctx.Count - 1, milliseconds: false, out long deadline)) return;
+        // Redis's blockingPopGenericCommand: the keys in order, up to the first list (never empty: served from it, and
+        // its LPOP/RPOP records the one access); a key of another type before it is looked up (an access) and refused.
         for (int i = 1; i < ctx.Count - 1; i++)
         {
-            if (LiveType(ctx, ctx[i]) is { } type && type != KvType.List)
+            KvType? type = LiveType(ctx, ctx[i]);
+            if (type == KvType.List) break;
+            if (type is not null)
             {
+                LiveType(ctx, ctx[i], touch: true);
                 ctx.Reply.WriteError(KvErrors.WrongType);
                 return;
             }
@@ -473,14 +478,18 @@ public sealed partial class KvStore
     private static readonly KvBlockServe s_serveLmove = static (s, in c) => ServeMove(s, c, s_lmove);
     private static readonly KvBlockServe s_serveRpoplpush = static (s, in c) => ServeMove(s, c, s_rpoplpush);
     private static readonly KvBlockServe s_serveLmpop = static (s, in c) => s.ServeNested(c, s_lmpop, 2, c.Count);
-    private static readonly KvBlockServe s_serveZmpop = static (s, in c) => s.ServeNested(c, s_zmpop, 2, c.Count);
+    private static readonly KvBlockServe s_serveZmpop = ServeZmpop;
     private static readonly KvBlockServe s_serveZpopmin = static (s, in c) => ServeZPop(s, c, s_zpopmin);
     private static readonly KvBlockServe s_serveZpopmax = static (s, in c) => ServeZPop(s, c, s_zpopmax);
 
     /// <summary>Runs <paramref name="name"/> with the arguments <paramref name="first"/> to <paramref name="end"/>
     /// (exclusive) of the command being served as a nested command, built in the store's reused builder; when its reply
     /// is not a nil, writes it as the reply and returns true.</summary>
-    private bool ServeNested(in Context c, byte[] name, int first, int end)
+    private bool ServeNested(in Context c, byte[] name, int first, int end) => ServeNested(c, name, first, end, out _);
+
+    /// <summary>As <see cref="ServeNested(in Context, byte[], int, int)"/>; <paramref name="error"/>: the reply written
+    /// was an error.</summary>
+    private bool ServeNested(in Context c, byte[] name, int first, int end, out bool error)
     {
         KvCommandBuilder builder = _nestedBuilder ?? new KvCommandBuilder(); // taken while it runs (see ServeListPop)
         _nestedBuilder = null;
@@ -488,8 +497,25 @@ public sealed partial class KvStore
         for (int i = first; i < end; i++) builder.Add(c[i]);
         bool served = RunNestedInto(c, builder.Build(), out ReadOnlySpan<byte> value);
         _nestedBuilder = builder;
+        error = served && (value.IsEmpty || value[0] == (byte)'-'); // empty: RunNestedInto wrote an error itself
         if (served) c.Reply.WriteRaw(value);
         return served;
+    }
+
+    // BZMPOP's serve: ZMPOP timeout-less. Redis looks the sorted set up before ZMPOP does (blockingGenericZpopCommand,
+    // or handleClientsBlockedOnKeys after blocking): a second access to the set served from, the first existing key in
+    // order (ZMPOP serves from it, or refuses its type itself); recorded after the pop (gone if emptied: nothing to see).
+    private static bool ServeZmpop(KvStore s, in Context c)
+    {
+        int first = -1;
+        if (RespNumbers.TryParseInt64(c[2], out long numkeys) && numkeys > 0 && numkeys <= c.Count - 3)
+        {
+            for (int i = 3; i < 3 + (int)numkeys && first < 0; i++)
+                if (s.LiveType(c, c[i]) is { } type) first = type == KvType.ZSet ? i : int.MaxValue;
+        }
+        if (!s.ServeNested(c, s_zmpop, 2, c.Count, out bool error)) return false;
+        if (first is >= 0 and < int.MaxValue && !error) s.LiveType(c, c[first], touch: true);
+        return true;
     }
 
     // BLMOVE/BRPOPLPUSH's serve: LMOVE src dst LEFT|RIGHT LEFT|RIGHT / RPOPLPUSH src dst (the arguments before the timeout).
@@ -505,6 +531,9 @@ public sealed partial class KvStore
         for (int i = 1; i < c.Count - 1; i++)
         {
             if (s.LiveType(c, c[i]) != KvType.ZSet) continue;
+            // Redis looks the sorted set up before ZPOPMIN/MAX does (an access each): blockingGenericZpopCommand on the
+            // first try, handleClientsBlockedOnKeys when served after blocking (there once per ready key, not per client).
+            s.LiveType(c, c[i], touch: true);
             KvCommandBuilder builder = s._nestedBuilder ?? new KvCommandBuilder();
             s._nestedBuilder = null;
             bool popped = s.RunNestedInto(c, builder.Start().Add(pop).Add(c[i]).Build(), out ReadOnlySpan<byte> value);
@@ -534,7 +563,8 @@ public sealed partial class KvStore
             }
         }
         if (!TryGetBlockDeadline(ctx, timeoutIndex, milliseconds: false, out long deadline)) return;
-        if (LiveType(ctx, ctx[1]) is { } type && type != KvType.List)
+        // Redis's blmoveGenericCommand looks the source up (an access) before LMOVE looks it up again.
+        if (LiveType(ctx, ctx[1], touch: true) is { } type && type != KvType.List)
         {
             ctx.Reply.WriteError(KvErrors.WrongType);
             return;
@@ -560,7 +590,7 @@ public sealed partial class KvStore
         }
         // A first run (LMPOP/ZMPOP with the arguments after the timeout) reports syntax errors and WRONGTYPE exactly as the
         // non-blocking command does, or serves.
-        if (ServeNested(ctx, list ? s_lmpop : s_zmpop, 2, ctx.Count)) return;
+        if (list ? ServeNested(ctx, s_lmpop, 2, ctx.Count) : ServeZmpop(this, ctx)) return;
         Block(ctx, 3, 3 + (int)numkeys, deadline, list ? s_serveLmpop : s_serveZmpop, nilIsBulk: false);
     }
 
@@ -568,10 +598,15 @@ public sealed partial class KvStore
     private void BlockingZPop(in Context ctx, bool min)
     {
         if (!TryGetBlockDeadline(ctx, ctx.Count - 1, milliseconds: false, out long deadline)) return;
+        // Redis's blockingGenericZpopCommand: the keys in order up to the first sorted set (never empty: served from it,
+        // ServeZPop records its lookup) or a key of another type, looked up (an access) and refused.
         for (int i = 1; i < ctx.Count - 1; i++)
         {
-            if (LiveType(ctx, ctx[i]) is { } type && type != KvType.ZSet)
+            KvType? type = LiveType(ctx, ctx[i]);
+            if (type == KvType.ZSet) break;
+            if (type is not null)
             {
+                LiveType(ctx, ctx[i], touch: true);
                 ctx.Reply.WriteError(KvErrors.WrongType);
                 return;
             }

@@ -395,7 +395,7 @@ public sealed partial class KvStore
             result.Set(p.Member, storeDist ? p.Distance / conversion : p.Score, Encodings);
         }
         result.ShrinkIfFits(Encodings);
-        bool existed = Lookup(ctx, storeKey) is not null;
+        bool existed = Lookup(ctx.Db, storeKey, ctx.Now) is not null; // no access: ZStoreResult's lookup is the one (setKey)
         ZStoreResult(ctx, storeKey, result, search ? "geosearchstore" : "georadiusstore");
         if (returned > 0 || existed) ctx.LogSelf();
         ctx.Reply.WriteInteger(returned);

@@ -152,6 +152,7 @@ public sealed partial class KvStore
         KvEntry? target = Lookup(dst, newKey, ctx.Now);
         if (target is not null)
         {
+            Touch(target); // Redis's copyCommand: lookupKeyWrite on the destination (seen when it stays: no REPLACE)
             if (!replace)
             {
                 ctx.Reply.WriteInteger(0);

@@ -101,8 +101,15 @@ public sealed partial class KvStore
         ReadOnlySpan<byte> key = ctx[1];
         KvEntry? e = Lookup(ctx, key);
         KvDatabase dst = _dbs[target];
-        if (e is null || Lookup(dst, key, ctx.Now) is not null)
+        if (e is null)
         {
+            ctx.Reply.WriteInteger(0);
+            return;
+        }
+        // Redis's moveCommand looks the key up in the target database with lookupKeyWrite: an access to a key found there.
+        if (Lookup(dst, key, ctx.Now) is { } there)
+        {
+            Touch(there);
             ctx.Reply.WriteInteger(0);
             return;
         }

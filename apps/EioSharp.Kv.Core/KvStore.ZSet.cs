@@ -641,7 +641,7 @@ public sealed partial class KvStore
         // that exceeds the listpack limit (so -0 survives); score and lex ranges start compact and convert on the way.
         KvZSet stored = type == ZRangeType.Rank && result.Count > Encodings.ZSetMaxListpackEntries ? KvZSet.CreateSkipList() : KvZSet.Create(Encodings, 0);
         foreach (ZEntry e in result) stored.Set(e.Member, e.Score, Encodings);
-        bool existed = Lookup(ctx, dest) is not null;
+        bool existed = Lookup(ctx.Db, dest, ctx.Now) is not null; // no access: ZStoreResult's lookup is the one (setKey)
         ZStoreResult(ctx, dest, stored, "zrangestore");
         if (result.Count > 0 || existed) ctx.LogSelf();
         ctx.Reply.WriteInteger(result.Count);
@@ -1059,7 +1059,7 @@ public sealed partial class KvStore
         }
         ReadOnlySpan<byte> dest = ctx[1];
         result.ShrinkIfFits(Encodings);
-        bool existed = Lookup(ctx, dest) is not null;
+        bool existed = Lookup(ctx.Db, dest, ctx.Now) is not null; // no access: ZStoreResult's lookup is the one (setKey)
         ZStoreResult(ctx, dest, result, op switch { ZSetOp.Union => "zunionstore", ZSetOp.Inter => "zinterstore", _ => "zdiffstore" });
         if (result.Length > 0 || existed) ctx.LogSelf();
         ctx.Reply.WriteInteger(result.Length);

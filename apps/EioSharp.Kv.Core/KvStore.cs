@@ -566,7 +566,12 @@ public sealed partial class KvStore
 
     /// <summary>The type of a live key, or null when there is none: as <c>Lookup(ctx, key)?.Type</c> (an expired key is
     /// removed the same way), without a handle per call (the blocking pops check their keys' types on every try).</summary>
-    internal KvType? LiveType(in Context ctx, ReadOnlySpan<byte> key)
+    internal KvType? LiveType(in Context ctx, ReadOnlySpan<byte> key) => LiveType(ctx, key, touch: false);
+
+    /// <summary>As <see cref="LiveType(in Context, ReadOnlySpan{byte})"/>; with <paramref name="touch"/>, a live key's
+    /// access is recorded by row (<see cref="TouchRow"/>): Redis's lookupKeyWrite in the blocking pops' first try
+    /// (blockingPopGenericCommand, blockingGenericZpopCommand, blmoveGenericCommand), also on a key of the wrong type.</summary>
+    internal KvType? LiveType(in Context ctx, ReadOnlySpan<byte> key, bool touch)
     {
         KvDatabase db = ctx.Db;
         int row = db.RowOf(key);
@@ -577,6 +582,7 @@ public sealed partial class KvStore
             Lookup(db, key, ctx.Now); // expires it (notifications) as Lookup does
             return null;
         }
+        if (touch) TouchRow(db, row);
         return db.ItemAt(row) is KvKeyedValue { Value: KvObject o } ? o.Type : KvType.String;
     }
 

@@ -37,9 +37,119 @@ public sealed class KeyAccessDiffTests
         ["INCR", "s"], ["SET", "cnt", "1"], ["RENAME", "s", "s9"],
     ];
 
-    private static long Stat(RespConnection c, string name)
+    // Counted exactly (lfu-log-factor 0: every access increments, lfu-decay-time 0: no decay): the blocking pops' own
+    // lookups (a second access to a sorted set or a BLMOVE source; a key of the wrong type), MOVE's and COPY's lookup of
+    // the destination, and the *STORE destinations (setKey: one lookupKeyWrite, then dbOverwrite keeps the old counter).
+    // "dst" was read twice (7) so that a kept counter (8), a fresh one (5) and a second access (9) differ.
+    private static readonly string[][] CounterSetup =
+    [
+        ["SET", "s", "v"], ["SET", "dst", "old"], ["GET", "dst"], ["GET", "dst"], ["RPUSH", "l", "3", "1", "2"], ["RPUSH", "l2", "9"],
+        ["ZADD", "z", "1", "x", "2", "y"], ["SADD", "st", "1", "2"], ["GEOADD", "g", "13.36", "38.11", "p"],
+        ["SELECT", "1"], ["SET", "s", "other"], ["SET", "dst", "x"], ["SELECT", "0"],
+    ];
+
+    private static readonly string[] CounterKeys = ["s", "dst", "l", "l2", "z", "st", "g", "1:s", "1:dst"];
+
+    private static readonly string[][] CounterCases =
+    [
+        ["BLPOP", "l", "0"], ["BRPOP", "nokey", "l", "0"], ["BLPOP", "l", "s", "0"], ["BLPOP", "s", "l", "0"], ["BLPOP", "nokey", "s", "0"],
+        ["BLMOVE", "l", "l2", "LEFT", "RIGHT", "0"], ["BLMOVE", "l", "l", "LEFT", "RIGHT", "0"], ["BRPOPLPUSH", "l", "l2", "0"],
+        ["BLMOVE", "s", "l2", "LEFT", "RIGHT", "0"], ["BRPOPLPUSH", "l", "s", "0"], ["BLMPOP", "0", "2", "nokey", "l", "LEFT"],
+        ["BLMPOP", "0", "2", "s", "l", "LEFT"], ["BLMPOP", "0", "1", "l", "RIGHT", "COUNT", "5"],
+        ["BZPOPMIN", "z", "0"], ["BZPOPMAX", "nokey", "z", "0"], ["BZPOPMIN", "z", "s", "0"], ["BZPOPMIN", "s", "z", "0"],
+        ["BZMPOP", "0", "1", "z", "MIN"], ["BZMPOP", "0", "2", "nokey", "z", "MAX", "COUNT", "1"], ["BZMPOP", "0", "2", "s", "z", "MIN"],
+        ["BZMPOP", "0", "2", "z", "s", "MIN"], ["BZMPOP", "0", "1", "z", "BAD"], ["BZMPOP", "0", "1", "z", "MIN", "COUNT", "5"],
+        ["MOVE", "s", "1"], ["MOVE", "dst", "1"], ["MOVE", "l", "1"], ["MOVE", "nokey", "1"],
+        ["COPY", "s", "dst"], ["COPY", "s", "dst", "REPLACE"], ["COPY", "s", "dst", "DB", "1"], ["COPY", "s", "s", "DB", "1"],
+        ["COPY", "l", "l2"], ["RENAME", "s", "dst"], ["RENAMENX", "s", "dst"],
+        ["SINTERSTORE", "dst", "st", "st"], ["SUNIONSTORE", "dst", "st"], ["SDIFFSTORE", "dst", "st", "nokey"], ["SINTERSTORE", "st", "st"],
+        ["ZUNIONSTORE", "dst", "1", "z"], ["ZINTERSTORE", "dst", "2", "z", "z"], ["ZDIFFSTORE", "dst", "1", "z"],
+        ["ZRANGESTORE", "dst", "z", "0", "-1"], ["ZRANGESTORE", "z", "z", "0", "0"], ["ZINTERSTORE", "z", "1", "z"],
+        ["ZUNIONSTORE", "dst", "1", "nokey"], ["ZUNIONSTORE", "dst", "2", "z", "dst"], ["SORT", "l", "STORE", "dst"],
+        ["GEOSEARCHSTORE", "dst", "g", "FROMLONLAT", "13.36", "38.11", "BYRADIUS", "10", "km"],
+        ["GEOSEARCHSTORE", "dst", "g", "FROMLONLAT", "13.36", "38.11", "BYRADIUS", "10", "km", "STOREDIST"],
+        ["GEORADIUS", "g", "13.36", "38.11", "10", "km", "STORE", "dst"], ["GEOSEARCHSTORE", "dst", "g", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"],
+    ];
+
+    private static List<string> AccessCounted(int port)
     {
-        string info = c.Call("INFO", "stats").Text!;
+        var seen = new List<string>();
+        using var c = new RespConnection(port);
+        c.Call("FLUSHALL");
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu").Text);
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-log-factor", "0").Text);
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-decay-time", "0").Text);
+        try
+        {
+            foreach (string[] command in CounterCases)
+            {
+                foreach (string[] u in CounterSetup) c.Call(u);
+                Resp reply = c.Call(command);
+                string answer = reply.Kind == '-' ? "error " + reply.Text : reply.Kind.ToString();
+                IEnumerable<string> freqs = CounterKeys.Select(k =>
+                {
+                    string[] at = k.Split(':');
+                    c.Call("SELECT", at.Length == 2 ? at[0] : "0");
+                    return k + "=" + (c.Call("OBJECT", "FREQ", at[^1]) is { Kind: ':' } f ? f.Text : "none");
+                });
+                seen.Add($"{string.Join(' ', command)} ({answer}): {string.Join(' ', freqs.ToList())}");
+                c.Call("SELECT", "0");
+                c.Call("FLUSHALL");
+            }
+        }
+        finally
+        {
+            c.Call("CONFIG", "SET", "lfu-log-factor", "10");
+            c.Call("CONFIG", "SET", "lfu-decay-time", "1");
+            c.Call("CONFIG", "SET", "maxmemory-policy", "noeviction");
+        }
+        return seen;
+    }
+
+    // Served after blocking: Redis's handleClientsBlockedOnKeys looks the ready key up (an access) before serving; a
+    // list is then popped from without another lookup, a sorted set by ZPOPMIN/ZMPOP's own lookup (a second access).
+    private static readonly (string[] Block, string[] Push)[] WakeCases =
+    [
+        (["BLPOP", "l", "0"], ["RPUSH", "l", "a", "b"]), (["BLMPOP", "0", "1", "l", "LEFT"], ["RPUSH", "l", "a", "b"]),
+        (["BLMOVE", "l", "l2", "LEFT", "RIGHT", "0"], ["RPUSH", "l", "a", "b"]), (["BRPOPLPUSH", "l", "l", "0"], ["RPUSH", "l", "a", "b"]),
+        (["BZPOPMIN", "z", "0"], ["ZADD", "z", "1", "a", "2", "b"]), (["BZMPOP", "0", "2", "nokey", "z", "MAX"], ["ZADD", "z", "1", "a", "2", "b"]),
+    ];
+
+    private static List<string> AccessCountedAfterBlocking(int port)
+    {
+        var seen = new List<string>();
+        using var c = new RespConnection(port);
+        using var blocked = new RespConnection(port);
+        c.Call("FLUSHALL");
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu").Text);
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-log-factor", "0").Text);
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-decay-time", "0").Text);
+        try
+        {
+            foreach ((string[] block, string[] push) in WakeCases)
+            {
+                blocked.Send(RespConnection.Encode(block));
+                for (int i = 0; i < 2000 && Stat(c, "blocked_clients", "clients") != 1; i++) Thread.Sleep(5);
+                c.Call(push);
+                Resp reply = blocked.Read();
+                IEnumerable<string> freqs = new[] { "l", "l2", "z" }.Select(k => k + "=" +
+                    (c.Call("OBJECT", "FREQ", k) is { Kind: ':' } f ? f.Text : "none"));
+                seen.Add($"{string.Join(' ', block)} / {string.Join(' ', push)} ({reply.Kind}): {string.Join(' ', freqs.ToList())}");
+                c.Call("FLUSHALL");
+            }
+        }
+        finally
+        {
+            c.Call("CONFIG", "SET", "lfu-log-factor", "10");
+            c.Call("CONFIG", "SET", "lfu-decay-time", "1");
+            c.Call("CONFIG", "SET", "maxmemory-policy", "noeviction");
+        }
+        return seen;
+    }
+
+    private static long Stat(RespConnection c, string name, string section = "stats")
+    {
+        string info = c.Call("INFO", section).Text!;
         string line = info.Split("\r\n").First(l => l.StartsWith(name + ":", StringComparison.Ordinal));
         return long.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
     }
@@ -106,6 +216,22 @@ public sealed class KeyAccessDiffTests
         using var redis = RedisServerProcess.Start();
         using var kv = KvServerProcess.Start("--appendonly", "no");
         AssertSame(HitsAndMisses(redis.Port), HitsAndMisses(kv.Port));
+    }
+
+    [Fact]
+    public void Blocking_pops_move_copy_and_store_destinations_count_accesses_like_redis()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        AssertSame(AccessCounted(redis.Port), AccessCounted(kv.Port));
+    }
+
+    [Fact]
+    public void Blocking_pops_served_after_blocking_count_accesses_like_redis()
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        AssertSame(AccessCountedAfterBlocking(redis.Port), AccessCountedAfterBlocking(kv.Port));
     }
 
     [Fact]
