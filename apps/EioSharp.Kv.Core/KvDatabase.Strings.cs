@@ -85,7 +85,7 @@ internal sealed partial class KvDatabase
         ref Row r = ref _rows[row];
         object old = r.Item!;
         if (old is KvKeyedValue { OwnsString: true, Value: byte[] owned } same && owned.Length == value.Length
-            && same.SnapshotEpoch < Epochs.OldestLive)
+            && Epochs.MayOverwrite(same.SnapshotEpoch, same.SnapshotIndex))
         {
             value.CopyTo(owned);
             InPlaceStringWrites++;
@@ -96,6 +96,7 @@ internal sealed partial class KvDatabase
             kv.Value = value.ToArray();
             kv.OwnsString = true;
             kv.SnapshotEpoch = 0;
+            kv.SnapshotIndex = 0;
             DataBytes += kv.Reaccount(); // drops a collection's account (SET overwrites any type)
         }
         else

@@ -74,13 +74,30 @@ internal sealed class KvKeyedValue(byte[] key, object value)
     /// reference to it was handed out since (<see cref="KvEntry.Value"/> clears it): only then may a write overwrite the
     /// bytes in place (<see cref="KvDatabase.ReplaceLongString"/>). False for an array that came from elsewhere (a
     /// command's own argument, COPY, RESTORE, a load, APPEND...), which others may still hold.</summary>
-    public bool OwnsString;
+    public bool OwnsString
+    {
+        get => (int)_ownsAndIndex < 0;
+        set => _ownsAndIndex = value ? _ownsAndIndex | OwnsBit : _ownsAndIndex & ~OwnsBit;
+    }
 
     /// <summary>The epoch of the last leased snapshot (<see cref="KvStore.CreateSnapshotLease"/>) that took a reference to
     /// the owned string array, or 0. While a snapshot of that epoch or a later one is running
-    /// (<see cref="KvSnapshotEpochs.OldestLive"/>), the array is not overwritten in place; once every such snapshot
+    /// (<see cref="KvSnapshotEpochs.OldestLive"/>), the array is not overwritten in place unless that snapshot's writer
+    /// has passed <see cref="SnapshotIndex"/> (<see cref="KvSnapshotEpochs.MayOverwrite"/>); once every such snapshot
     /// ended, it is the row's own again.</summary>
     public int SnapshotEpoch;
+
+    /// <summary>The array's index in the entries of the snapshot of <see cref="SnapshotEpoch"/> (0 when none).</summary>
+    public int SnapshotIndex
+    {
+        get => (int)(_ownsAndIndex & ~OwnsBit);
+        set => _ownsAndIndex = (_ownsAndIndex & OwnsBit) | ((uint)value & ~OwnsBit);
+    }
+
+    // OwnsString (bit 31) and SnapshotIndex (bits 0-30) in one field: the object stays 64 bytes (2 references, 3 longs,
+    // 2 ints), as it was with a bool beside the epoch.
+    private const uint OwnsBit = 1u << 31;
+    private uint _ownsAndIndex;
 
     // The used-memory account of a collection value (docs/kv.md, "Memory limits"): bytes counted in the database's
     // DataBytes for it, and the last full estimate with the element count it was taken at.
@@ -187,12 +204,14 @@ internal sealed partial class KvEntry
     }
 
     /// <summary>The value for a snapshot: as <see cref="Value"/>, except that a long string the row owns stays the row's
-    /// own once the snapshot of epoch <paramref name="epoch"/> ended (it is only marked with the epoch) instead of being
+    /// own once the snapshot of epoch <paramref name="epoch"/> ended or passed the entry at <paramref name="index"/> (it
+    /// is only marked with the epoch and the index) instead of being
     /// handed out for good. <paramref name="epoch"/> 0: handed out for good (a snapshot nobody releases).</summary>
-    internal object SnapshotValue(int epoch)
+    internal object SnapshotValue(int epoch, int index = 0)
     {
         if (epoch == 0 || Item is not KvKeyedValue { OwnsString: true } kv) return Value;
         kv.SnapshotEpoch = epoch;
+        kv.SnapshotIndex = index;
         return kv.Value;
     }
 

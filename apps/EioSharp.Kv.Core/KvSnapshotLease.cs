@@ -15,43 +15,79 @@ public sealed class KvSnapshotLease : IDisposable
 {
     private readonly KvSnapshotEpochs _epochs;
     private int _epoch;
+    private volatile int _passed;
 
-    internal KvSnapshotLease(KvSnapshotEpochs epochs, int epoch, KvSnapshotEntry[] entries)
+    internal KvSnapshotLease(KvSnapshotEpochs epochs, int epoch)
     {
         _epochs = epochs;
         _epoch = epoch;
-        Entries = entries;
+        Id = epoch;
     }
 
     /// <summary>Every live key, value and expiry, in database order (as <see cref="KvStore.CreateSnapshot"/>).</summary>
-    public KvSnapshotEntry[] Entries { get; }
+    public KvSnapshotEntry[] Entries { get; internal set; } = [];
 
-    /// <summary>The snapshot's epoch (1, 2, ... in the order the store took its leased snapshots).</summary>
+    /// <summary>The snapshot's epoch (1, 2, ... in the order the store took its leased snapshots); 0 once disposed.</summary>
     public int Epoch => _epoch;
+
+    /// <summary>The epoch the lease was taken with (kept after <see cref="Dispose"/>).</summary>
+    internal int Id { get; }
+
+    /// <summary>How many of <see cref="Entries"/>, from the first, the writer is done with (<see cref="MarkWritten"/>).</summary>
+    public int WrittenCount => _passed;
+
+    /// <summary>Tells the store that the reader is done with <see cref="Entries"/>[0 .. <paramref name="count"/>): their
+    /// string arrays may be overwritten in place from now on, while the lease still protects the rest (issue 14: an
+    /// AOF rewrite or BGSAVE of a keyspace being overwritten then allocates a new array only for the keys it has not
+    /// written yet). Call it from the writer's thread only once it no longer reads those arrays (their bytes were copied
+    /// into its own buffer or handed to a synchronous sink), with counts that never decrease; a smaller count than
+    /// before is ignored.</summary>
+    /// <param name="count">The number of entries written, from the first (at most <see cref="Entries"/>' length).</param>
+    /// <remarks>A volatile write: what the writer read from the arrays before it happens before the store's next
+    /// in-place write of one of them (which reads the count with a volatile read).</remarks>
+    public void MarkWritten(int count)
+    {
+        if (count > _passed) _passed = count;
+    }
 
     /// <summary>Ends the lease: the string arrays in <see cref="Entries"/> may be overwritten in place from now on.</summary>
     public void Dispose()
     {
         int epoch = Interlocked.Exchange(ref _epoch, 0);
-        if (epoch != 0) _epochs.End(epoch);
+        if (epoch != 0) _epochs.End(this);
     }
 }
 
 /// <summary>The leased snapshots of one store that are still running (<see cref="KvSnapshotLease"/>), shared by its
 /// databases: a long string array marked with epoch <c>e</c> (<see cref="KvKeyedValue.SnapshotEpoch"/>) may be overwritten
-/// in place only when <c>e &lt; </c><see cref="OldestLive"/>.</summary>
-/// <remarks>Why that suffices: every leased snapshot marks every owned array it takes with its own epoch, and epochs
-/// grow, so an array a running snapshot <c>L</c> holds carries an epoch of at least <c>L</c> (a later snapshot may
-/// re-mark it higher, never lower). Begin and end take a lock (rare); the write path reads one volatile field.</remarks>
+/// in place only when <c>e &lt; </c><see cref="OldestLive"/>, or when <c>e</c> is the oldest running snapshot and its
+/// writer has passed the array's entry (<see cref="MayOverwrite"/>).</summary>
+/// <remarks>Why that suffices: every leased snapshot marks every owned array it takes with its own epoch and its index in
+/// the snapshot, and epochs grow, so an array a running snapshot <c>L</c> holds carries an epoch of at least <c>L</c> (a
+/// later snapshot may re-mark it higher, never lower); snapshots later than the mark did not take it. Begin and end take
+/// a lock (rare); the write path reads one volatile reference and one volatile int.</remarks>
 internal sealed class KvSnapshotEpochs
 {
     private readonly Lock _gate = new();
-    private readonly List<int> _live = [];
+    private readonly List<KvSnapshotLease> _live = [];
     private int _last;
-    private volatile int _oldestLive = int.MaxValue;
+    private volatile KvSnapshotLease? _oldest;
 
     /// <summary>The epoch of the oldest running leased snapshot, or <see cref="int.MaxValue"/> when none runs.</summary>
-    public int OldestLive => _oldestLive;
+    public int OldestLive => _oldest?.Id ?? int.MaxValue;
+
+    /// <summary>Whether a long string array marked with <paramref name="epoch"/> at <paramref name="index"/>
+    /// (<see cref="KvKeyedValue.SnapshotEpoch"/>, <see cref="KvKeyedValue.SnapshotIndex"/>) may be overwritten in place:
+    /// every running snapshot that may hold it ended, or the only one left (the oldest running, of that very epoch:
+    /// snapshots older than it took the array too or an older one, later ones re-mark what they take) has written the
+    /// entry at <paramref name="index"/> (<see cref="KvSnapshotLease.MarkWritten"/>).</summary>
+    public bool MayOverwrite(int epoch, int index)
+    {
+        KvSnapshotLease? oldest = _oldest;
+        if (oldest is null) return true;
+        int id = oldest.Id;
+        return epoch < id || (epoch == id && index < oldest.WrittenCount);
+    }
 
     /// <summary>Number of leased snapshots running (tests, DEBUG).</summary>
     public int LiveCount
@@ -62,28 +98,31 @@ internal sealed class KvSnapshotEpochs
         }
     }
 
-    /// <summary>Starts a snapshot: returns its epoch, already counted as running.</summary>
-    public int Begin()
+    /// <summary>Starts a snapshot: returns its lease (without entries yet), already counted as running.</summary>
+    public KvSnapshotLease Begin()
     {
         lock (_gate)
         {
             if (_last == int.MaxValue - 1) throw new InvalidOperationException("Snapshot epochs exhausted.");
-            int epoch = ++_last;
-            _live.Add(epoch);
-            if (_live.Count == 1) _oldestLive = epoch;
-            return epoch;
+            var lease = new KvSnapshotLease(this, ++_last);
+            _live.Add(lease);
+            if (_live.Count == 1) _oldest = lease;
+            return lease;
         }
     }
 
-    /// <summary>Ends the snapshot of <paramref name="epoch"/>.</summary>
-    public void End(int epoch)
+    /// <summary>Ends the snapshot of <paramref name="lease"/>.</summary>
+    public void End(KvSnapshotLease lease)
     {
         lock (_gate)
         {
-            _live.Remove(epoch);
-            int oldest = int.MaxValue;
-            foreach (int e in _live) oldest = Math.Min(oldest, e);
-            _oldestLive = oldest;
+            _live.Remove(lease);
+            KvSnapshotLease? oldest = null;
+            foreach (KvSnapshotLease l in _live)
+            {
+                if (oldest is null || l.Id < oldest.Id) oldest = l;
+            }
+            _oldest = oldest;
         }
     }
 }

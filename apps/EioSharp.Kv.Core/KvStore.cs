@@ -320,14 +320,15 @@ public sealed partial class KvStore
     /// overwritten in place.</remarks>
     public KvSnapshotLease CreateSnapshotLease(long nowUnixMs)
     {
-        int epoch = _snapshotEpochs.Begin();
+        KvSnapshotLease lease = _snapshotEpochs.Begin();
         try
         {
-            return new KvSnapshotLease(_snapshotEpochs, epoch, TakeSnapshot(nowUnixMs, epoch));
+            lease.Entries = TakeSnapshot(nowUnixMs, lease.Id);
+            return lease;
         }
         catch
         {
-            _snapshotEpochs.End(epoch);
+            lease.Dispose();
             throw;
         }
     }
@@ -349,7 +350,7 @@ public sealed partial class KvStore
             {
                 if (!db.HasRow(i) || !IsLiveRow(db, i, nowUnixMs)) continue;
                 KvEntry e = db.ReusedHandle(i); // read within this step, handed to nobody
-                object value = e.SnapshotValue(epoch);
+                object value = e.SnapshotValue(epoch, n);
                 if (value is KvObject o) value = o.Clone();
                 entries[n++] = new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt);
             }

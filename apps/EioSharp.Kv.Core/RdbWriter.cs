@@ -61,8 +61,16 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     /// <param name="usedMemory">The <c>used-mem</c> AUX field.</param>
     /// <param name="cancel">Checked between keys.</param>
     /// <param name="aofBase">The <c>aof-base</c> AUX field: 1 for the base file of a multi-part AOF (RDBFLAGS_AOF_PREAMBLE), else 0.</param>
-    public void WriteAll(IReadOnlyList<KvSnapshotEntry> snapshot, string redisVersion, long nowUnixMs, long usedMemory, CancellationToken cancel = default, bool aofBase = false)
+    /// <param name="lease">When <paramref name="snapshot"/> is this lease's <see cref="KvSnapshotLease.Entries"/>: told
+    /// after each key that the writer is done with it (<see cref="KvSnapshotLease.MarkWritten"/>), so the store may
+    /// overwrite that key's string in place again while the rest is written.</param>
+    public void WriteAll(IReadOnlyList<KvSnapshotEntry> snapshot, string redisVersion, long nowUnixMs, long usedMemory, CancellationToken cancel = default,
+        bool aofBase = false, KvSnapshotLease? lease = null)
     {
+        if (lease is not null && !ReferenceEquals(lease.Entries, snapshot))
+        {
+            throw new ArgumentException("The lease's entries must be the snapshot written.", nameof(lease));
+        }
         WriteRaw("REDIS"u8);
         WriteRaw(Encoding.ASCII.GetBytes(Rdb.Version.ToString("D4", CultureInfo.InvariantCulture)));
         Aux("redis-ver", Encoding.ASCII.GetBytes(redisVersion));
@@ -112,7 +120,8 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
                 KvSnapshotEntry e = snapshot[i];
                 if (e.Value is KvFunctionLibraries) continue;
                 if ((i & 1023) == 0) cancel.ThrowIfCancellationRequested();
-                WriteKey(e);
+                WriteKey(e); // copies the value's bytes into the buffer (or its LZF form): done with the array
+                lease?.MarkWritten(i + 1);
             }
         }
         WriteByte(Rdb.OpEof);
@@ -569,13 +578,19 @@ public static class KvRdb
     /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was cancelled.</exception>
     /// <exception cref="Exception">Whatever <paramref name="sink"/> throws.</exception>
     /// <param name="aofBase">Write <c>aof-base 1</c>, as redis does for the base file of its multi-part AOF.</param>
+    /// <param name="lease">The lease whose <see cref="KvSnapshotLease.Entries"/> <paramref name="snapshot"/> is, or null:
+    /// after each key is written (its bytes copied out) the writer calls <see cref="KvSnapshotLease.MarkWritten"/>, so a
+    /// key overwritten during the rest of the write is overwritten in place instead of in a new array (issue 14). Pass it
+    /// only when the snapshot is written once (a second pass would read overwritten bytes).</param>
+    /// <exception cref="ArgumentException"><paramref name="lease"/>'s entries are not <paramref name="snapshot"/>.</exception>
     public static long Write(IReadOnlyList<KvSnapshotEntry> snapshot, Action<ReadOnlySpan<byte>> sink, string redisVersion, long nowUnixMs,
-        long usedMemory, CancellationToken cancel = default, bool aofBase = false, bool compression = true, bool checksum = true)
+        long usedMemory, CancellationToken cancel = default, bool aofBase = false, bool compression = true, bool checksum = true,
+        KvSnapshotLease? lease = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(sink);
         var writer = new RdbWriter(sink, compression, checksum);
-        writer.WriteAll(snapshot, redisVersion, nowUnixMs, usedMemory, cancel, aofBase);
+        writer.WriteAll(snapshot, redisVersion, nowUnixMs, usedMemory, cancel, aofBase, lease);
         return writer.Written;
     }
 

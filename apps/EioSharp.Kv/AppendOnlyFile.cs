@@ -530,9 +530,11 @@ internal sealed class AppendOnlyFile : IDisposable
 
     /// <summary>Writes a base file from a snapshot (blocking; on a system thread): RDB under aof-use-rdb-preamble, else AOF
     /// commands after a <c>#TS</c> annotation under aof-timestamp-enabled; fsyncs every 4 MB under
-    /// aof-rewrite-incremental-fsync, and at the end.</summary>
+    /// aof-rewrite-incremental-fsync, and at the end. <paramref name="lease"/>, when given (its entries are <paramref name="snapshot"/>), learns after each key or chunk
+    /// of keys that the writer is done with them (<see cref="KvSnapshotLease.MarkWritten"/>), so the store overwrites
+    /// those keys in place again during the rest of the rewrite (issue 14).</summary>
     private static long WriteBase(FileWriter target, KvSnapshotEntry[] snapshot, KvServerConfig c, long nowUnixMs, long usedMemory,
-        CancellationToken token, out long incrementalFsyncs)
+        CancellationToken token, out long incrementalFsyncs, KvSnapshotLease? lease = null)
     {
         long offset = 0, syncedAt = 0, fsyncs = 0;
         bool incremental = c.AofRewriteIncrementalFsync;
@@ -564,7 +566,7 @@ internal sealed class AppendOnlyFile : IDisposable
 
         if (c.AofUseRdbPreamble)
         {
-            KvRdb.Write(snapshot, Sink, c.Version, nowUnixMs, usedMemory, token, aofBase: true);
+            KvRdb.Write(snapshot, Sink, c.Version, nowUnixMs, usedMemory, token, aofBase: true, lease: lease);
         }
         else
         {
@@ -579,7 +581,9 @@ internal sealed class AppendOnlyFile : IDisposable
             for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
             {
                 token.ThrowIfCancellationRequested();
-                db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, Math.Min(KeysPerChunk, snapshot.Length - i)), chunk, db);
+                int count = Math.Min(KeysPerChunk, snapshot.Length - i);
+                db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, count), chunk, db);
+                lease?.MarkWritten(i + count); // the values were copied into the chunk
                 Sink(chunk.WrittenSpan);
                 chunk.ResetWrittenCount();
             }
@@ -1011,7 +1015,7 @@ internal sealed class AppendOnlyFile : IDisposable
                         long written = await Systhread.RunAsync(token =>
                         {
                             HoldForTest(token);
-                            long w = WriteBase(target, entries, c, now, usedMemory, token, out long f);
+                            long w = WriteBase(target, entries, c, now, usedMemory, token, out long f, lease);
                             fsyncs = f;
                             return w;
                         });

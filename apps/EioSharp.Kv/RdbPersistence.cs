@@ -170,7 +170,8 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
                                     synced = offset;
                                     fsyncs++;
                                 }
-                            }, config.Version, nowUnixMs, usedMemory, token, config.RdbCompression, config.RdbChecksum);
+                            }, config.Version, nowUnixMs, usedMemory, token, compression: config.RdbCompression, checksum: config.RdbChecksum,
+                                lease: lease);
                             file.Sync();
                             return offset;
                         });

@@ -383,6 +383,143 @@ public class StringInPlaceTests
         Assert.Equal(afterLease + 1, InPlace(h));
     }
 
+    /// <summary>The writer of a leased snapshot hands each key back once it has copied its bytes (issue 14, h113): while
+    /// it is paused in its sink (the owner's turn, deterministic here on one thread), every key it has passed is
+    /// overwritten in place and every key still ahead gets a new array; the file holds the values of the snapshot's time
+    /// and the store the new ones.</summary>
+    [Fact]
+    public void A_rewrite_writer_hands_back_the_keys_it_has_written_and_keeps_the_rest_frozen()
+    {
+        var h = new StoreHarness();
+        const int Keys = 3000; // 3 MB of values uncompressed: the sink is called at about 1 MB, 2 MB and the end
+        for (int i = 0; i < Keys; i++)
+        {
+            h.Run("SET", $"k{i}", Value((char)('a' + i % 26), 1000));
+            h.Run("SET", $"k{i}", Value((char)('a' + i % 26), 1000)); // the row's own array now
+        }
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        var rdb = new MemoryStream();
+        var passed = new List<int>();
+        var inPlace = new List<long>();
+        int round = 0;
+        KvRdb.Write(lease.Entries, span =>
+        {
+            rdb.Write(span);
+            if (round == 2) return; // two rounds of writes are enough
+            round++;
+            passed.Add(lease.WrittenCount);
+            long before = InPlace(h);
+            for (int i = 0; i < Keys; i++) h.Run("SET", $"k{i}", Value((char)('A' + (i + round) % 26), 1000));
+            inPlace.Add(InPlace(h) - before);
+        }, "7.0.15", h.Now, 0, compression: false, lease: lease);
+        Assert.Equal(Keys, lease.WrittenCount);
+        lease.Dispose();
+
+        Assert.Equal(2, passed.Count);
+        Assert.InRange(passed[0], 1, Keys - 1); // the first 1 MB is about a third of the keys
+        Assert.Equal(passed[0], inPlace[0]); // exactly the keys written so far went in place
+        Assert.Equal(Keys, inPlace[1]); // the rest got arrays of their own in round 1: in place now too
+        var loaded = new KvStore(random: new Random(1));
+        rdb.Position = 0;
+        KvRdb.Load(rdb, rdb.Length, loaded, h.Now);
+        var check = new StoreHarness(loaded);
+        for (int i = 0; i < Keys; i++)
+        {
+            Assert.Equal(Bulk(Value((char)('a' + i % 26), 1000)), check.Run("GET", $"k{i}"));
+            Assert.Equal(Bulk(Value((char)('A' + (i + 2) % 26), 1000)), h.Run("GET", $"k{i}"));
+        }
+    }
+
+    /// <summary>Once the writer has passed every key, overwriting them all while the lease is still alive allocates
+    /// nothing; the same overwrites under a lease whose writer has not started allocate a new array per key.</summary>
+    [Fact]
+    public void Keys_a_rewrite_has_written_are_overwritten_in_place_again_without_allocating()
+    {
+        var h = new StoreHarness();
+        const int Keys = 500;
+        var sets = new KvCommand[Keys];
+        for (int i = 0; i < Keys; i++)
+        {
+            h.Run("SET", $"k{i}", Value('a'));
+            h.Run("SET", $"k{i}", Value('a'));
+            sets[i] = KvCommand.Create("SET", $"k{i}", Value('b'));
+        }
+        var output = new ArrayBufferWriter<byte>(64 * 1024);
+        var writer = new RespWriter(output);
+
+        KvSnapshotLease notWritten = h.Store.CreateSnapshotLease(h.Now);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (KvCommand set in sets) h.Store.Execute(set, h.Now, writer, null);
+        long frozen = GC.GetAllocatedBytesForCurrentThread() - before;
+        notWritten.Dispose();
+        Assert.True(frozen >= Keys * 1024L, $"{frozen} B: every key needed a new array");
+
+        KvSnapshotLease written = h.Store.CreateSnapshotLease(h.Now);
+        KvRdb.Write(written.Entries, static _ => { }, "7.0.15", h.Now, 0, lease: written);
+        long inPlaceBefore = InPlace(h);
+        output.ResetWrittenCount();
+        before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (KvCommand set in sets) h.Store.Execute(set, h.Now, writer, null);
+        long handedBack = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(1, h.Store.LiveSnapshotLeases); // still alive: only the writer's progress freed the arrays
+        written.Dispose();
+        Assert.Equal(0, handedBack);
+        Assert.Equal(inPlaceBefore + Keys, InPlace(h));
+    }
+
+    /// <summary>A restart after a rewrite taken while the keys were overwritten (random, incompressible values: LZF is
+    /// tried and given up on): the rewritten file alone loads the values of the snapshot's time, and the file plus the
+    /// commands logged since (the new incremental file) rebuild the live store exactly.</summary>
+    [Fact]
+    public void A_restart_loads_a_rewrite_taken_while_the_keys_were_overwritten()
+    {
+        var h = new StoreHarness();
+        var random = new Random(14);
+        const int Keys = 1500;
+        byte[] RandomValue()
+        {
+            var v = new byte[1024];
+            random.NextBytes(v);
+            return v;
+        }
+        var atSnapshot = new byte[Keys][];
+        for (int i = 0; i < Keys; i++)
+        {
+            atSnapshot[i] = RandomValue();
+            RunBytes(h, "SET"u8.ToArray(), Resp.Bytes($"k{i}"), atSnapshot[i]);
+            RunBytes(h, "SET"u8.ToArray(), Resp.Bytes($"k{i}"), atSnapshot[i]);
+        }
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        int logged = h.Aof.Commands.Count; // the rewrite's cut: what follows goes to the new incremental file
+        var rdb = new MemoryStream();
+        bool overwritten = false;
+        KvRdb.Write(lease.Entries, span =>
+        {
+            rdb.Write(span);
+            if (overwritten) return;
+            overwritten = true;
+            Assert.InRange(lease.WrittenCount, 1, Keys - 1);
+            for (int i = 0; i < Keys; i += 2) RunBytes(h, "SET"u8.ToArray(), Resp.Bytes($"k{i}"), RandomValue());
+        }, "7.0.15", h.Now, 0, aofBase: true, lease: lease);
+        lease.Dispose();
+        Assert.True(overwritten);
+
+        var restarted = new KvStore(random: new Random(1));
+        rdb.Position = 0;
+        KvRdb.Load(rdb, rdb.Length, restarted, h.Now);
+        var check = new StoreHarness(restarted);
+        for (int i = 0; i < Keys; i++)
+        {
+            Assert.Equal(atSnapshot[i], RunBytes(check, "GET"u8.ToArray(), Resp.Bytes($"k{i}")).AsSpan(7)[..1024].ToArray());
+        }
+        var reply = new RespWriter(new ArrayBufferWriter<byte>());
+        foreach (KvCommand command in h.Aof.Commands.Skip(logged)) restarted.Execute(command, h.Now, reply, null);
+        for (int i = 0; i < Keys; i++)
+        {
+            Assert.Equal(RunBytes(h, "GET"u8.ToArray(), Resp.Bytes($"k{i}")), RunBytes(check, "GET"u8.ToArray(), Resp.Bytes($"k{i}")));
+        }
+    }
+
     [Fact]
     public void Set_with_options_setex_mset_and_setnx_write_in_place_with_the_same_effects()
     {
