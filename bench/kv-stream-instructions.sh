@@ -19,7 +19,8 @@
 # With TOP=N the N functions with the highest self cost of the last run's lowest window are printed (managed ones named
 # through the runtime's perf map). Requests per message of the last window (INFO commandstats) are printed per run.
 # Environment: WORKLOAD (seq), MESSAGES (1000 per window), WINDOWS (3), WARMUP (3000), REPEATS (2), LOADGEN_DLL,
-# SERVER_ARGS, KV_ARGS (extra EioSharp.Kv arguments, e.g. "--backend epoll"), TOP (0), KEEP (a directory: the last
+# SERVER_ARGS, KV_ARGS (extra EioSharp.Kv arguments; use "--backend epoll": under valgrind 3.19 the io_uring backend
+# hung before its first reply in session 17 too, as kv-server-instructions.sh says), TOP (0), KEEP (a directory: the last
 # run's dumps and perf maps are copied there, for callgrind_annotate --inclusive=yes).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,7 +30,7 @@ LOADGEN_DLL="${LOADGEN_DLL:-$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/
 SERVER_ARGS="${SERVER_ARGS:---appendonly yes --appendfsync everysec --save ''}"
 KV_ARGS="${KV_ARGS:-}"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-[ $# -gt 0 ] || { sed -n '2,22p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,23p' "$0"; exit 2; }
 WORK="$(mktemp -d /tmp/kv-stream-instr.XXXXXX)"; SPID=""
 cleanup() { [ -n "$SPID" ] && kill -KILL "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT INT TERM
