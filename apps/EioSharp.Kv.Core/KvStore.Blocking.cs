@@ -76,6 +76,10 @@ public sealed class KvBlockedCommand
 
     internal KvBlockServe Serve { get; private set; }
 
+    /// <summary>A blocked XREAD/XREADGROUP's parsed request (set by the store when it blocks one; kept with the
+    /// registration and overwritten by its next such use, so a block allocates no request).</summary>
+    internal StreamReadRequest? StreamRead { get; set; }
+
     /// <summary>Writes the reply when the command times out or CLIENT UNBLOCK ... TIMEOUT ends it (null: a nil array,
     /// as the blocking pops answer; WAIT answers the number of replicas that acknowledged, 0).</summary>
     internal Action<RespWriter>? TimeoutReply { get; private set; }

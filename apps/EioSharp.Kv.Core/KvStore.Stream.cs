@@ -8,7 +8,8 @@ namespace EioSharp.Kv;
 /// <remarks>Keys, group and consumer are argument indexes into the command it was parsed from, which is the command
 /// every serve runs with (a blocked client's own copy). <see cref="Ids"/> are resolved at parse time: <c>$</c> is the
 /// stream's last ID then, <c>&gt;</c> is <see cref="StreamId.Max"/> (entries never delivered to the group). The store
-/// parses every call into one reused request and copies it (<see cref="Copy"/>) only when the client blocks.</remarks>
+/// parses every call into one reused request and copies it (<see cref="CopyFrom"/>) only when the client blocks, into the
+/// request its blocked registration keeps for its uses (<see cref="KvBlockedCommand.StreamRead"/>).</remarks>
 internal sealed class StreamReadRequest
 {
     public int KeysIndex; // argument index of the first key; the IDs follow the keys
@@ -22,11 +23,18 @@ internal sealed class StreamReadRequest
 
     public bool IsGroup => GroupIndex >= 0;
 
-    public StreamReadRequest Copy() => new()
+    /// <summary>Makes this request a copy of <paramref name="other"/> (reusing this one's ID array when it is large enough).</summary>
+    public void CopyFrom(StreamReadRequest other)
     {
-        KeysIndex = KeysIndex, StreamCount = StreamCount, Ids = Ids.AsSpan(0, StreamCount).ToArray(), GroupIndex = GroupIndex,
-        Count = Count, NoAck = NoAck, BlockUntil = BlockUntil,
-    };
+        if (Ids.Length < other.StreamCount) Ids = new StreamId[Math.Max(other.StreamCount, 4)];
+        other.Ids.AsSpan(0, other.StreamCount).CopyTo(Ids);
+        KeysIndex = other.KeysIndex;
+        StreamCount = other.StreamCount;
+        GroupIndex = other.GroupIndex;
+        Count = other.Count;
+        NoAck = other.NoAck;
+        BlockUntil = other.BlockUntil;
+    }
 }
 
 public sealed partial class KvStore
@@ -565,7 +573,7 @@ public sealed partial class KvStore
             }
             // BLOCK with nothing to serve now: park until a key changes (KvStore.Blocking.cs retries TryReadStreams
             // with the IDs resolved now: '$' means "after what was last when I blocked"), with a copy of the request.
-            BlockRead(ctx, request.Copy());
+            BlockRead(ctx, request);
         }
         finally
         {
@@ -573,12 +581,18 @@ public sealed partial class KvStore
         }
     }
 
+    // A blocked XREAD/XREADGROUP's serve: its registration's copy of the parsed request, against its copy of the command.
+    private static readonly KvBlockServe s_serveStreamRead = static (s, in c) => s.TryReadStreams(c, c.Session.Blocked!.StreamRead!);
+
+    /// <summary>Blocks an XREAD/XREADGROUP on its keys. The request is copied into the one its registration keeps (reused
+    /// with the registration) and the keys are read from the registration's copy of the command, so that a block
+    /// allocates no key copies, no request, no closure: a consumer blocks each time it drains its stream.</summary>
     private void BlockRead(in Context ctx, StreamReadRequest request)
     {
-        var keys = new (int, byte[])[request.StreamCount];
-        for (int i = 0; i < keys.Length; i++) keys[i] = (ctx.Db.Index, ctx.Command.ToArray(request.KeysIndex + i));
-        Block(ctx, keys, request.BlockUntil == 0 ? -1 : request.BlockUntil,
-            (KvStore store, in Context c) => store.TryReadStreams(c, request), nilIsBulk: false);
+        if (!StartBlock(ctx, request.BlockUntil == 0 ? -1 : request.BlockUntil, s_serveStreamRead, nilIsBulk: false, null,
+            out KvBlockedCommand? blocked)) return;
+        (blocked.StreamRead ??= new StreamReadRequest()).CopyFrom(request);
+        for (int i = 0; i < request.StreamCount; i++) AddWaiter(ctx.Session, blocked, ctx.Db.Index, blocked.Command[request.KeysIndex + i]);
     }
 
     /// <summary>Parses XREAD/XREADGROUP with Redis's checks and order (options, then per stream: type, group, ID);
