@@ -45,9 +45,9 @@ measure() { # target run -> prints "target run ir_rounds ir_idle"
   else
     dll=$target; [ -d "$dll" ] && dll="$dll/EioSharp.Kv.dll"
     # shellcheck disable=SC2086
-    (cd "$WORK" && env $PGO_ENV ${KV_ENV:-} DOTNET_TC_CallCountingDelayMs=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
+    (cd "$WORK" && exec env $PGO_ENV ${KV_ENV:-} DOTNET_TC_CallCountingDelayMs=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
       DOTNET_JitEnableOptionalRelocs=0 DOTNET_PerfMapEnabled=1 DOTNET_PerfMapIgnoreSignal=1 \
-      exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
+      valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
       dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir" $KV_ARGS >"$WORK/server.log" 2>&1) &
   fi
   SPID=$!
