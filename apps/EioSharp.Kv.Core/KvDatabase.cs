@@ -290,6 +290,27 @@ internal sealed partial class KvEntry
     public override int GetHashCode() => HashCode.Combine(_db, _row);
 }
 
+/// <summary>Sums over the databases of one store, kept as the databases change (issue 14): the owner publishes the
+/// keyspace statistics after every round (<c>KvServerStats.UpdateFrom</c>) and the used memory is read around writes,
+/// so these must not walk the 16 databases each time.</summary>
+/// <remarks>Owned by the store owner (no thread safety). A plain class shared by reference: the counters are value
+/// fields, so maintaining them stores no reference (no write barrier).</remarks>
+internal sealed class KvKeyspaceTotals
+{
+    /// <summary>Keys in every database.</summary>
+    public long Keys;
+
+    /// <summary>Keys with an expiry in every database.</summary>
+    public long Expiring;
+
+    /// <summary><see cref="KvDatabase.DataBytes"/> summed over the databases.</summary>
+    public long DataBytes;
+
+    /// <summary>Bumped whenever a database's key count or expiring count changes, or databases swap (SWAPDB): while it
+    /// stands still the per-database counts (INFO keyspace) are what they were.</summary>
+    public long Changes;
+}
+
 /// <summary>One of the numbered databases (SELECT): the key table, plus the expiry side table that active expiry samples.</summary>
 /// <remarks>
 /// <para><b>Layout</b> (docs/kv.md, "Memory"): keys live in rows, an array of structs (24 bytes each: the item
@@ -338,19 +359,35 @@ internal sealed partial class KvDatabase
     private readonly Dictionary<int, VolatileSlot> _expires = [];
     private readonly List<int> _volatileRows = []; // rows with an expiry, for active expiry sampling
     public long Epoch; // bumped when the rows are compacted; SCAN cursors from older epochs restart
-    public long DataBytes; // key and string value bytes
+    private long _dataBytes;
 
-    public KvDatabase(int index) : this(index, new KvSnapshotEpochs())
+    /// <summary>Key and string value bytes (collections: their last account). Every change is added to
+    /// <see cref="Totals"/> as well, so that the store's sums need no walk over the databases.</summary>
+    public long DataBytes
+    {
+        get => _dataBytes;
+        set
+        {
+            Totals.DataBytes += value - _dataBytes;
+            _dataBytes = value;
+        }
+    }
+
+    public KvDatabase(int index) : this(index, new KvSnapshotEpochs(), new KvKeyspaceTotals())
     {
     }
 
     /// <summary>A database whose in-place string writes respect the running snapshots of <paramref name="epochs"/>
-    /// (shared by all the databases of a store).</summary>
-    public KvDatabase(int index, KvSnapshotEpochs epochs)
+    /// and whose counts are summed into <paramref name="totals"/> (both shared by all the databases of a store).</summary>
+    public KvDatabase(int index, KvSnapshotEpochs epochs, KvKeyspaceTotals totals)
     {
         Index = index;
         Epochs = epochs;
+        Totals = totals;
     }
+
+    /// <summary>The sums over the store's databases that this database adds to (<see cref="KvKeyspaceTotals"/>).</summary>
+    public KvKeyspaceTotals Totals { get; }
 
     /// <summary>The store's running leased snapshots (see <see cref="ReplaceLongString"/>).</summary>
     public KvSnapshotEpochs Epochs { get; }
@@ -447,6 +484,8 @@ internal sealed partial class KvDatabase
         r.Link = (uint)_buckets[b];
         _buckets[b] = row + 1;
         _count++;
+        Totals.Keys++;
+        Totals.Changes++;
         DataBytes += dataBytes;
         if (r.Item is KvKeyedValue { Value: KvObject } added) DataBytes += added.Reaccount();
         if (expireAt >= 0) SetExpireRow(row, expireAt);
@@ -538,10 +577,15 @@ internal sealed partial class KvDatabase
         r.Link = (uint)_freeHead;
         _freeHead = row + 1;
         _count--;
+        Totals.Keys--;
+        Totals.Changes++;
     }
 
     public void Clear()
     {
+        Totals.Keys -= _count;
+        Totals.Expiring -= _volatileRows.Count;
+        Totals.Changes++;
         _rows = new Row[MinRows];
         _buckets = new int[MinRows];
         _used = _count = _freeHead = 0;
@@ -865,6 +909,8 @@ internal sealed partial class KvDatabase
                 CollectionsMarshalRef(moved).Index = slot.Index;
             }
             _volatileRows.RemoveAt(last);
+            Totals.Expiring--;
+            Totals.Changes++;
             r.Link &= ~VolatileBit;
             return;
         }
@@ -875,6 +921,8 @@ internal sealed partial class KvDatabase
         }
         _expires[row] = new VolatileSlot { At = expireAt, Index = _volatileRows.Count };
         _volatileRows.Add(row);
+        Totals.Expiring++;
+        Totals.Changes++;
         r.Link |= VolatileBit;
     }
 

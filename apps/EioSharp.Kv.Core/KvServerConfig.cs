@@ -439,6 +439,8 @@ public sealed partial class KvServerStats
 
     private (long Keys, long Expires)[] _keysPerDatabase = [];
     private int _keysPerDatabaseVersion; // odd while UpdateFrom rewrites _keysPerDatabase in place (a sequence lock)
+    private KvStore? _keysPerDatabaseStore; // the store and its KeyspaceCountsVersion when UpdateFrom last compared
+    private long _keysPerDatabaseSeen;
 
     /// <summary>Keys and keys with an expiry, per database (INFO keyspace): a consistent copy (safe from any thread).</summary>
     /// <remarks><see cref="UpdateFrom"/> runs after every round and the counts change in most rounds that create or
@@ -467,6 +469,7 @@ public sealed partial class KvServerStats
             Interlocked.Increment(ref _keysPerDatabaseVersion);
             Volatile.Write(ref _keysPerDatabase, ((long, long)[])value.Clone());
             Interlocked.Increment(ref _keysPerDatabaseVersion);
+            _keysPerDatabaseStore = null; // the next UpdateFrom compares every database again
         }
     }
 
@@ -585,9 +588,17 @@ public sealed partial class KvServerStats
             KeysPerDatabase = new (long, long)[store.DatabaseCount];
             perDb = _keysPerDatabase;
         }
+        // The walk over the databases only when a count may have moved since the last call on this store (issue 14: a
+        // GET round, or a SET that overwrites, moves none).
+        long version = store.KeyspaceCountsVersion;
         bool changed = false;
-        for (int db = 0; db < perDb.Length && !changed; db++)
-            changed = perDb[db] != (store.CountIn(db), store.ExpiringCountIn(db));
+        if (!ReferenceEquals(store, _keysPerDatabaseStore) || version != _keysPerDatabaseSeen)
+        {
+            if (!ReferenceEquals(store, _keysPerDatabaseStore)) _keysPerDatabaseStore = store;
+            _keysPerDatabaseSeen = version;
+            for (int db = 0; db < perDb.Length && !changed; db++)
+                changed = perDb[db] != (store.CountIn(db), store.ExpiringCountIn(db));
+        }
         if (changed)
         {
             // In place, under the sequence lock: a reader on another domain copies a whole, consistent set (the getter).

@@ -136,7 +136,7 @@ public sealed partial class KvStore
 {
     private const int ActiveExpireKeysPerLoop = 20; // Redis ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP
     private const int ActiveExpireAcceptableStalePercent = 10; // Redis ACTIVE_EXPIRE_CYCLE_ACCEPTABLE_STALE
-    private const int EntryOverheadBytes = 48; // rough per-key cost of the row, bucket and array header (KvDatabase), for INFO
+    internal const int EntryOverheadBytes = 48; // rough per-key cost of the row, bucket and array header (KvDatabase), for INFO
 
     private KvDatabase[] _dbs;
     private readonly Random _random;
@@ -159,7 +159,7 @@ public sealed partial class KvStore
         Encodings = encodings ?? new KvEncodingLimits();
         _random = random ?? new Random();
         _dbs = new KvDatabase[databases];
-        for (int i = 0; i < databases; i++) _dbs[i] = new KvDatabase(i, _snapshotEpochs);
+        for (int i = 0; i < databases; i++) _dbs[i] = new KvDatabase(i, _snapshotEpochs, _totals);
         var blockKeys = new BlockKeyComparer(); // one per store: it remembers the last key it hashed (KeyHashMemo)
         _blockedKeys = new(blockKeys);
         _idleWaiters = new(blockKeys);
@@ -167,6 +167,12 @@ public sealed partial class KvStore
     }
 
     private readonly KvSnapshotEpochs _snapshotEpochs = new();
+    private readonly KvKeyspaceTotals _totals = new(); // the databases' sums, kept as they change (issue 14)
+
+    /// <summary>Changes as often as a database's key count or expiring-key count may have changed (or databases were
+    /// swapped): while it stands still, <see cref="CountIn"/> and <see cref="ExpiringCountIn"/> of every database are
+    /// what they were (the owner's statistics skip the per-database walk then).</summary>
+    internal long KeyspaceCountsVersion => _totals.Changes;
 
     /// <summary>The limits in force.</summary>
     public RespLimits Limits { get; }
@@ -197,25 +203,11 @@ public sealed partial class KvStore
 
     /// <summary>Number of keys in every database, including expired keys not yet removed.</summary>
     public int Count
-    {
-        get
-        {
-            int n = 0;
-            foreach (KvDatabase db in _dbs) n += db.Count;
-            return n;
-        }
-    }
+        => (int)_totals.Keys;
 
     /// <summary>Number of keys with an expiry, in every database.</summary>
     public int ExpiringCount
-    {
-        get
-        {
-            int n = 0;
-            foreach (KvDatabase db in _dbs) n += db.Volatile.Count;
-            return n;
-        }
-    }
+        => (int)_totals.Expiring;
 
     /// <summary>Number of keys in database <paramref name="db"/> (DBSIZE).</summary>
     public int CountIn(int db) => _dbs[db].Count;
@@ -225,14 +217,7 @@ public sealed partial class KvStore
 
     /// <summary>Approximate memory held by keys and string values, in bytes (collections are estimated per key by MEMORY USAGE).</summary>
     public long UsedBytes
-    {
-        get
-        {
-            long n = 0;
-            foreach (KvDatabase db in _dbs) n += db.DataBytes + (long)db.Count * EntryOverheadBytes;
-            return n;
-        }
-    }
+        => _totals.DataBytes + _totals.Keys * EntryOverheadBytes; // kept as the databases change: no walk (issue 14)
 
     /// <summary>Whether the owner's cron runs <see cref="ActiveExpireCycle"/> (DEBUG SET-ACTIVE-EXPIRE 0|1); true by default.</summary>
     public bool ActiveExpireEnabled { get; set; } = true;
