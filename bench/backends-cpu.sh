@@ -11,8 +11,11 @@
 #          appendonly yes everysec; redis-server 7 with the same durability: --appendonly yes --appendfsync everysec
 #          --save ''), one fresh server per (server, round) running the four rows after a 20,000-request warm-up;
 #   file:  CPU and wall µs per "write 4 KB + fsync" (FILE_N iterations, bench/EioSharp.Benchmarks file-sync) on
-#          FILE_VARIANTS (default "raw uring"; raw = RandomAccess.Write + FileStream.Flush(true) on a plain thread), in
-#          FILE_DIR (default bench/.file-sync, on the checkout's disk: fsync is free on a tmpfs).
+#          FILE_VARIANTS (default "raw portable epoll uring"; raw = RandomAccess.Write + FileStream.Flush(true) on a plain
+#          thread; the backends FileWriter.WriteAtAsync + SyncAsync in a fiber), in FILE_DIR (default bench/.file-sync, on
+#          the checkout's disk: fsync is free on a tmpfs). No mock column: the mock backend has no filesystem (MockMain's
+#          env.Fs throws: real file operations complete outside its virtual time). Context switches per iteration, the
+#          count behind these rows: bash bench/file-sync-backends.sh (file-sync prints switches_per_op).
 #   Every row: ROUNDS rounds (servers alternating within a round), then a summary of the medians and the ratios
 #   io_uring/epoll and epoll/raw (echo, file) or epoll/redis (kv) in CPU per operation (lower is better).
 #   A variant may carry environment settings for its server: NAME:ENV=VALUE[,ENV=VALUE], e.g.
@@ -27,7 +30,7 @@ if [ "${1:-}" = table ]; then
   BENCH_DLL=${BENCH_DLL:-bench/EioSharp.Benchmarks/bin/Release/net10.0/EioSharp.Benchmarks.dll}
   ECHO_SERVERS=${ECHO_SERVERS:-raw epoll uring}; ECHO_RT=${ECHO_RT:-1000}
   KV_SERVERS=${KV_SERVERS:-epoll uring redis}; KV_N1=${KV_N1:-100000}; KV_N16=${KV_N16:-400000}
-  FILE_VARIANTS=${FILE_VARIANTS:-raw uring}; FILE_N=${FILE_N:-2000}; FILE_DIR=${FILE_DIR:-bench/.file-sync}
+  FILE_VARIANTS=${FILE_VARIANTS:-raw portable epoll uring}; FILE_N=${FILE_N:-2000}; FILE_DIR=${FILE_DIR:-bench/.file-sync}
   out=$(mktemp /tmp/backends-table.XXXXXX) # "section row variant round cpu_us rate"
   tck=$(getconf CLK_TCK)
   ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
@@ -92,6 +95,7 @@ for (sec, row), vs in rows.items():
     if "uring" in med and "epoll" in med: ratios.append(f"uring/epoll {med['uring'][0] / med['epoll'][0]:.2f}")
     if "epoll" in med and ref in med: ratios.append(f"epoll/{ref} {med['epoll'][0] / med[ref][0]:.2f}")
     if "uring" in med and ref in med: ratios.append(f"uring/{ref} {med['uring'][0] / med[ref][0]:.2f}")
+    if "portable" in med and ref in med: ratios.append(f"portable/{ref} {med['portable'][0] / med[ref][0]:.2f}")
     print(f"{sec:4} {row:12} {cells}  | {', '.join(ratios)}")
 PY
   rm -f "$out"

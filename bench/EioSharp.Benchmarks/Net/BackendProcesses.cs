@@ -22,7 +22,8 @@ namespace EioSharp.Benchmarks.Net;
 /// IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN; <c>uring-recvmulti</c> (echo-server): multishot recv with provided buffers on
 /// (off by default: it measured slower); <c>uring-recv1</c>: the default, named for comparisons.</item>
 /// <item><c>file-sync portable|epoll|uring|raw COUNT SIZE DIR</c>: COUNT times, write SIZE bytes at the end of a new file
-/// in DIR and fsync it; prints CPU and wall time per iteration. <c>raw</c> is <see cref="RandomAccess.Write(Microsoft.Win32.SafeHandles.SafeFileHandle, ReadOnlySpan{byte}, long)"/>
+/// in DIR and fsync it; prints CPU and wall time and context switches (all the process's threads, io_uring's io-wq
+/// workers included) per iteration. <c>raw</c> is <see cref="RandomAccess.Write(Microsoft.Win32.SafeHandles.SafeFileHandle, ReadOnlySpan{byte}, long)"/>
 /// plus <see cref="FileStream.Flush(bool)"/> on the calling thread; the backends use <see cref="FileWriter.WriteAtAsync"/> and
 /// <see cref="FileWriter.SyncAsync"/> in a fiber. Suffixes (any variant, in this order): <c>-linked</c> uses
 /// <see cref="FileWriter.WriteAtAndSyncAsync"/> (on io_uring a WRITE linked to an FSYNC), or <c>-inline</c> a blocking
@@ -229,6 +230,7 @@ public static class BackendProcesses
         string path = Path.Combine(dir, $"file-sync-{backend}-{Environment.ProcessId}.bin");
         var proc = Process.GetCurrentProcess();
         TimeSpan cpu0 = default, cpu1 = default;
+        long switches0 = 0, switches1 = 0;
         var wall = new Stopwatch();
         bool linked = backend.Contains("-linked"), inline = backend.Contains("-inline"), dataOnly = backend.Contains("-datasync");
         if (backend.StartsWith("raw", StringComparison.Ordinal))
@@ -239,6 +241,7 @@ public static class BackendProcesses
             {
                 if (i == Warmup(count))
                 {
+                    switches0 = ContextSwitches(); // read before the CPU time: the reading is not counted
                     proc.Refresh();
                     cpu0 = proc.TotalProcessorTime;
                     wall.Start();
@@ -262,6 +265,7 @@ public static class BackendProcesses
             wall.Stop();
             proc.Refresh();
             cpu1 = proc.TotalProcessorTime;
+            switches1 = ContextSwitches();
         }
         else
         {
@@ -281,6 +285,7 @@ public static class BackendProcesses
                     {
                         if (i == Warmup(count))
                         {
+                            switches0 = ContextSwitches(); // read before the CPU time: the reading is not counted
                             proc.Refresh();
                             cpu0 = proc.TotalProcessorTime;
                             wall.Start();
@@ -307,6 +312,7 @@ public static class BackendProcesses
                     wall.Stop();
                     proc.Refresh();
                     cpu1 = proc.TotalProcessorTime;
+                    switches1 = ContextSwitches();
                 });
             }, new EioOptions { Backend = Backend(backend) });
         }
@@ -314,7 +320,39 @@ public static class BackendProcesses
         File.Delete(path);
         Console.WriteLine(
             $"{backend} n={count} size={size} cpu_us_per_op={(cpu1 - cpu0).TotalMicroseconds / count:F2} " +
-            $"wall_us_per_op={wall.Elapsed.TotalMicroseconds / count:F2}");
+            $"wall_us_per_op={wall.Elapsed.TotalMicroseconds / count:F2} switches_per_op={(switches1 - switches0) / (double)count:F2}");
+    }
+
+    /// <summary>Voluntary plus involuntary context switches of the process's threads now alive (io_uring's iou-wrk workers
+    /// included: they are threads of the process), from /proc/self/task/*/status; 0 where there is no /proc.</summary>
+    private static long ContextSwitches()
+    {
+        long total = 0;
+        if (!Directory.Exists("/proc/self/task"))
+        {
+            return 0;
+        }
+
+        foreach (string task in Directory.GetDirectories("/proc/self/task"))
+        {
+            try
+            {
+                foreach (string line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
+                        || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                    {
+                        total += long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim());
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // the thread ended meanwhile
+            }
+        }
+
+        return total;
     }
 
     private static int Warmup(int count) => Math.Max(10, count / 10);

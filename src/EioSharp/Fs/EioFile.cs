@@ -1,3 +1,4 @@
+using EioSharp.Backends.Native;
 using EioSharp.Backends.Uring;
 using EioSharp.IO;
 using Microsoft.Win32.SafeHandles;
@@ -19,6 +20,8 @@ namespace EioSharp.Fs;
 /// FSYNC, STATX; each falls back to the portable way when the kernel's probe lacks its opcode), as Eio_linux does. On the
 /// other backends reads and writes use <see cref="RandomAccess"/> (the calling fiber awaits them and resumes on its
 /// domain), and <c>fstat</c>, <c>fsync</c> run on the blocking offload; <c>ftruncate</c> runs there on every backend.
+/// Exception: on io_uring and epoll a write of at most 64 KiB to a regular file is a blocking <c>pwrite</c> on the domain's
+/// thread (into the page cache; as Eio_posix does), since a hand-off to another thread costs more than the copy.
 /// Every operation checks the fiber's cancellation when it starts and throws <see cref="CancelledException"/> without
 /// touching the file. On the portable and epoll backends an operation that has started completes and returns its result.
 /// On io_uring a fiber cancelled during an operation asks the kernel to cancel it (IORING_OP_ASYNC_CANCEL) and resumes
@@ -84,6 +87,26 @@ public abstract class EioFile : IClosable
         }
 
         return target;
+    }
+
+    private int _regular; // 0: not known yet, 1: a regular file, 2: something else (pipe, device, ...)
+
+    /// <summary>Whether the open file is a regular file (one <c>fstat</c> on the first call, then cached; call inside a use).</summary>
+    /// <remarks>On io_uring and epoll, small writes of regular files are blocking <c>pwrite</c>s on the domain
+    /// (<see cref="InlineFileWrites"/>); a pipe or a device may block for long, so their writes keep the other path.</remarks>
+    private protected bool IsRegularFile
+    {
+        get
+        {
+            int r = Volatile.Read(ref _regular);
+            if (r == 0)
+            {
+                r = NativeFs.Stat(Handle).Kind == FileKind.RegularFile ? 1 : 2;
+                Volatile.Write(ref _regular, r);
+            }
+
+            return r == 1;
+        }
     }
 
     /// <summary>The path the file was opened with, for error messages.</summary>
@@ -358,6 +381,13 @@ public sealed class FileWriter : EioFile, IFlowSink
         var cancel = Begin();
         try
         {
+            if (InlineFileWrites.Applies(data.Length) && IsRegularFile)
+            {
+                // io_uring or epoll, a small write of a regular file: into the page cache on this thread (no hand-off).
+                InlineFileWrites.Write(Handle, data.Span, AppendOffset(fileOffset), DisplayPath);
+                return;
+            }
+
             if (UringFiles.Ring(Sys.IORING_OP_WRITE) is not null)
             {
                 await UringFiles.WriteAsync(Handle, data, AppendOffset(fileOffset), DisplayPath);
@@ -392,9 +422,11 @@ public sealed class FileWriter : EioFile, IFlowSink
     /// <exception cref="IOException">The kernel reported an error for the write (for example <c>ENOSPC</c>) or the sync
     /// (for example <c>EIO</c>); <see cref="Exception.HResult"/> carries the errno.</exception>
     /// <remarks>
-    /// Not in Eio (<c>File.pwrite_all</c> then <c>File.sync</c>, which it equals in effect). On the io_uring backend an
-    /// IORING_OP_WRITE linked (IOSQE_IO_LINK) to an IORING_OP_FSYNC: one submission, and the kernel starts the sync only
-    /// after the whole write; elsewhere both calls run in one job on the blocking offload (one hop instead of two).
+    /// Not in Eio (<c>File.pwrite_all</c> then <c>File.sync</c>, which it equals in effect). On the io_uring backend, for
+    /// a write of at most 64 KiB to a regular file, a blocking <c>pwrite</c> on the domain then an IORING_OP_FSYNC (one
+    /// hand-off to a kernel worker); for larger writes or other files an IORING_OP_WRITE linked (IOSQE_IO_LINK) to an
+    /// IORING_OP_FSYNC: one submission, and the kernel starts the sync only after the whole write. On epoll the same small
+    /// write then the sync on the blocking offload; elsewhere both calls run in one job on the blocking offload.
     /// </remarks>
     public async ValueTask WriteAtAndSyncAsync(long fileOffset, ReadOnlyMemory<byte> data, bool dataOnly = false)
     {
@@ -402,7 +434,23 @@ public sealed class FileWriter : EioFile, IFlowSink
         Begin();
         try
         {
-            if (UringFiles.Ring(Sys.IORING_OP_WRITE) is not null && UringFiles.Ring(Sys.IORING_OP_FSYNC) is not null)
+            if (InlineFileWrites.Applies(data.Length) && IsRegularFile)
+            {
+                // io_uring or epoll, a small write of a regular file: the write on this thread, then only the sync handed off.
+                InlineFileWrites.Write(Handle, data.Span, AppendOffset(fileOffset), DisplayPath);
+                if (UringFiles.SyncRing() is not null)
+                {
+                    await UringFiles.SyncAsync(Handle, dataOnly, DisplayPath);
+                }
+                else
+                {
+                    await BlockingOffload.RunAsync(() => SyncCore(dataOnly));
+                }
+
+                return;
+            }
+
+            if (UringFiles.Ring(Sys.IORING_OP_WRITE) is not null && UringFiles.SyncRing() is not null)
             {
                 await UringFiles.WriteThenSyncAsync(Handle, data, AppendOffset(fileOffset), dataOnly, DisplayPath);
                 return;
@@ -411,19 +459,24 @@ public sealed class FileWriter : EioFile, IFlowSink
             await BlockingOffload.RunAsync(() =>
             {
                 RandomAccess.Write(Handle, data.Span, AppendOffset(fileOffset));
-                if (dataOnly)
-                {
-                    NativeFs.DataSync(Handle);
-                }
-                else
-                {
-                    NativeFs.Sync(Handle);
-                }
+                SyncCore(dataOnly);
             });
         }
         finally
         {
             EndUse();
+        }
+    }
+
+    private void SyncCore(bool dataOnly)
+    {
+        if (dataOnly)
+        {
+            NativeFs.DataSync(Handle);
+        }
+        else
+        {
+            NativeFs.Sync(Handle);
         }
     }
 
@@ -438,7 +491,7 @@ public sealed class FileWriter : EioFile, IFlowSink
         Begin();
         try
         {
-            if (UringFiles.Ring(Sys.IORING_OP_FSYNC) is not null)
+            if (UringFiles.SyncRing() is not null)
             {
                 await UringFiles.SyncAsync(Handle, dataOnly: false, DisplayPath);
                 return;
@@ -463,7 +516,7 @@ public sealed class FileWriter : EioFile, IFlowSink
         Begin();
         try
         {
-            if (UringFiles.Ring(Sys.IORING_OP_FSYNC) is not null)
+            if (UringFiles.SyncRing() is not null)
             {
                 await UringFiles.SyncAsync(Handle, dataOnly: true, DisplayPath);
                 return;

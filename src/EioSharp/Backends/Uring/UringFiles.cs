@@ -41,9 +41,23 @@ internal static class UringFiles
     /// <summary>Linked WRITE+FSYNC pairs submitted so far in the process (tests: <see cref="WriteThenSyncAsync"/> links them).</summary>
     internal static long LinkedWriteSyncs => Interlocked.Read(ref s_linkedWriteSyncs);
 
+    /// <summary>Whether fsync/fdatasync of files run on the blocking offload (a system thread) instead of IORING_OP_FSYNC
+    /// (<c>EIOSHARP_URING_FILE_SYNC=offload</c>, read once; for measuring the two in one binary). Default false: the ring.</summary>
+    internal static bool SyncOnOffload { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_FILE_SYNC") == "offload";
+
+    /// <summary>Whether file WRITE and FSYNC SQEs carry IOSQE_ASYNC (straight to io-wq, no non-blocking attempt first;
+    /// <c>EIOSHARP_URING_FILE_ASYNC=1</c>, read once; for measuring). Default false.</summary>
+    internal static bool ForceAsync { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_FILE_ASYNC") == "1";
+
+    private static byte FileSqeFlags => ForceAsync ? Sys.IOSQE_ASYNC : (byte)0;
+
     /// <summary>The calling fiber's ring when its domain runs the io_uring backend and the kernel supports <paramref name="opcode"/>; else null.</summary>
     public static UringPoller? Ring(byte opcode) =>
         FiberFrame.Current is not null && Domain.Current?.Poller is UringPoller ring && ring.Supports(opcode) ? ring : null;
+
+    /// <summary>The ring for a file's fsync/fdatasync: <see cref="Ring"/> of IORING_OP_FSYNC, or null when
+    /// <see cref="SyncOnOffload"/> asks for the blocking offload.</summary>
+    public static UringPoller? SyncRing() => SyncOnOffload ? null : Ring(Sys.IORING_OP_FSYNC);
 
     /// <summary>One IORING_OP_READ of up to <c>buffer.Length</c> bytes at <paramref name="offset"/> (pread).</summary>
     /// <returns>The bytes read; 0 at or past the end of the file.</returns>
@@ -100,7 +114,7 @@ internal static class UringFiles
             {
                 var pin = data.Pin();
                 Interlocked.Increment(ref s_operations);
-                var op = UringOp.Start(frame, Sys.IORING_OP_WRITE, Fd(file), pin, UringIo.Addr(pin), (uint)data.Length, 0, (ulong)offset);
+                var op = UringOp.Start(frame, Sys.IORING_OP_WRITE, Fd(file), pin, UringIo.Addr(pin), (uint)data.Length, 0, (ulong)offset, FileSqeFlags);
                 int res = await op.Task;
                 if (res > 0)
                 {
@@ -146,7 +160,7 @@ internal static class UringFiles
                 var pin = data.Pin();
                 Interlocked.Increment(ref s_operations);
                 Interlocked.Increment(ref s_linkedWriteSyncs);
-                var op = UringOp.StartWriteThenSync(frame, Fd(file), pin, UringIo.Addr(pin), (uint)data.Length, (ulong)offset, fsyncFlags);
+                var op = UringOp.StartWriteThenSync(frame, Fd(file), pin, UringIo.Addr(pin), (uint)data.Length, (ulong)offset, fsyncFlags, FileSqeFlags);
                 long pair = await op.PairTask;
                 int written = (int)pair, synced = (int)(pair >> 32);
                 if (written == data.Length)
@@ -201,7 +215,7 @@ internal static class UringFiles
             while (true)
             {
                 Interlocked.Increment(ref s_operations);
-                var op = UringOp.Start(frame, Sys.IORING_OP_FSYNC, Fd(file), default, 0, 0, dataOnly ? Sys.IORING_FSYNC_DATASYNC : 0);
+                var op = UringOp.Start(frame, Sys.IORING_OP_FSYNC, Fd(file), default, 0, 0, dataOnly ? Sys.IORING_FSYNC_DATASYNC : 0, 0, FileSqeFlags);
                 int res = await op.Task;
                 if (res >= 0)
                 {

@@ -58,7 +58,8 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
         ?? throw new InvalidOperationException("An io_uring-backend socket can only be used on a domain of the io_uring backend.");
 
     /// <summary>Starts an operation (queues its SQE); <paramref name="pin"/> stays pinned until the completion arrives.</summary>
-    public static unsafe UringOp Start(FiberFrame frame, byte opcode, int fd, MemoryHandle pin, ulong addr, uint len, uint opFlags, ulong off = 0)
+    /// <remarks><paramref name="sqeFlags"/>: IOSQE_* flags of the SQE (the files' IOSQE_ASYNC switch, <see cref="UringFiles.ForceAsync"/>).</remarks>
+    public static unsafe UringOp Start(FiberFrame frame, byte opcode, int fd, MemoryHandle pin, ulong addr, uint len, uint opFlags, ulong off = 0, byte sqeFlags = 0)
     {
         // A loop of operations (a write sent in parts, an accept retried) starts each one here: an operation started by a
         // fiber that is already cancelled would never be cancelled (the cancellation has been delivered), so refuse it.
@@ -79,6 +80,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
         sqe->Len = len;
         sqe->OpFlags = opFlags;
         sqe->Off = off;
+        sqe->Flags |= sqeFlags;
         frame.Cancel.AddWaiter(op);
         return op;
     }
@@ -92,7 +94,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
     /// (Not IOSQE_CQE_SKIP_SUCCESS on the write: tried, it saved no context switch in the file-sync benchmark, and with it
     /// a failed write also suppresses the fsync's completion, REQ_F_SKIP_LINK_CQES, which needs its own bookkeeping.)
     /// </summary>
-    public static unsafe UringOp StartWriteThenSync(FiberFrame frame, int fd, MemoryHandle pin, ulong addr, uint len, ulong off, uint fsyncFlags)
+    public static unsafe UringOp StartWriteThenSync(FiberFrame frame, int fd, MemoryHandle pin, ulong addr, uint len, ulong off, uint fsyncFlags, byte sqeFlags = 0)
     {
         if (frame.Cancel.IsCancelled)
         {
@@ -110,12 +112,13 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
         op._tag2 = ring.Track(op);
         ring.ReserveSqes(2); // both in the same submission, else the link would be cut
         var write = ring.NextSqe(Sys.IORING_OP_WRITE, fd, op._tag);
-        write->Flags = Sys.IOSQE_IO_LINK;
+        write->Flags = (byte)(Sys.IOSQE_IO_LINK | sqeFlags);
         write->Addr = addr;
         write->Len = len;
         write->Off = off;
         var sync = ring.NextSqe(Sys.IORING_OP_FSYNC, fd, op._tag2);
         sync->OpFlags = fsyncFlags;
+        sync->Flags |= sqeFlags;
         frame.Cancel.AddWaiter(op);
         return op;
     }

@@ -1014,6 +1014,7 @@ internal static unsafe partial class Sys
     public const byte IORING_OP_OPENAT2 = 28;
     public const uint IORING_FSYNC_DATASYNC = 1;
     public const byte IOSQE_IO_LINK = 1 << 2;
+    public const byte IOSQE_ASYNC = 1 << 4;
     public const int PROT_READ = 1;
     public const int PROT_WRITE = 2;
     public const int MAP_SHARED = 1;
