@@ -18,18 +18,24 @@
 # With TOP=N (default 0) the N functions with the highest self cost of the last measured dump of each target are printed,
 # managed ones named through the runtime's perf map (DOTNET_PerfMapEnabled=1).
 #
-# Known problem (session 14, load 50-120): three of five Kv servers under callgrind never finished starting (idle in
-# io_cqring_wait, no log line, after 30 s of CPU); the two that started were on the same backend (uring). If it
-# recurs, try KV_ARGS="--backend epoll" for every target of a comparison.
-# Environment: ROUNDS (500 per window), WINDOWS (3), WARMUP (1500), REPEATS (3), LOADGEN_DLL, KV_ARGS (extra server
-# arguments), TOP (0).
+# Kv servers run on the epoll backend here (BACKEND, default epoll), not on auto's io_uring: valgrind 3.19 does not
+# mark io_uring_enter as a blocking syscall, so a thread waiting in it keeps valgrind's one-thread-at-a-time lock and
+# every other thread of the process (the runtime's tiered compiler, finalizer, timers, sockets, signal handler) waits
+# for it (anon_pipe_read) until the ring's wait ends. Start-up then crawled or never finished (sessions 14 and 16:
+# "idle in io_cqring_wait, no log line"; session 17 reproduced the lock with a 20-line C program: a second thread never
+# runs while the first waits in io_uring_enter under valgrind, and SIGTERM is not delivered either). epoll_wait
+# releases the lock. Use the same BACKEND for every target of a comparison; BACKEND=uring is at your own risk.
+# Start-up is checked: the server must answer PING within READY_SECS (1800) and still be running, else the script
+# stops with the server log's tail.
+# Environment: ROUNDS (500 per window), WINDOWS (3), WARMUP (1500), REPEATS (3), LOADGEN_DLL, BACKEND (epoll), KV_ARGS
+# (extra server arguments), TOP (0), READY_SECS (1800).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${ROUNDS:-500}"; WARMUP="${WARMUP:-1500}"; REPEATS="${REPEATS:-3}"; TOP="${TOP:-0}"; WINDOWS="${WINDOWS:-3}"
 LOADGEN_DLL="${LOADGEN_DLL:-$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll}"
-KV_ARGS="${KV_ARGS:-}"
+KV_ARGS="${KV_ARGS:-}"; BACKEND="${BACKEND:-epoll}"; READY_SECS="${READY_SECS:-1800}"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-[ $# -gt 0 ] || { sed -n '2,18p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,/^set -euo/p' "$0" | grep '^#'; exit 2; }
 WORK="$(mktemp -d /tmp/kv-pp-instr.XXXXXX)"; SPID=""
 cleanup() { [ -n "$SPID" ] && kill -KILL "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT INT TERM
@@ -58,10 +64,23 @@ measure() { # target run -> prints "target run ir_rounds ir_idle"
     (cd "$WORK" && DOTNET_TieredPGO=0 DOTNET_TC_CallCountingDelayMs=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
       DOTNET_JitEnableOptionalRelocs=0 DOTNET_PerfMapEnabled=1 DOTNET_PerfMapIgnoreSignal=1 \
       exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
-      dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir" $KV_ARGS >"$WORK/server.log" 2>&1) &
+      dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir" --backend "$BACKEND" $KV_ARGS >"$WORK/server.log" 2>&1) &
   fi
   SPID=$!
-  for _ in $(seq 1 2400); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.5; done
+  local t_start ready=""
+  t_start=$(date +%s)
+  while [ $(($(date +%s) - t_start)) -lt "$READY_SECS" ]; do
+    if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then ready=1; break; fi
+    kill -0 "$SPID" 2>/dev/null || break
+    sleep 1
+  done
+  if [ -z "$ready" ]; then
+    echo "server ($target) not ready after $(($(date +%s) - t_start)) s (pid $SPID); its log:" >&2
+    grep -v '^==' "$WORK/server.log" | tail -20 >&2
+    kill -KILL "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null || true
+    return 1
+  fi
+  echo "# $target ready in $(($(date +%s) - t_start)) s" >&2
   dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$WARMUP" --timeout 600 >/dev/null
   local t0 t1 secs f w=0 windows=""
   # Consecutive windows of ROUNDS round trips: tier-1 compiles still running in the first ones show as a higher count;

@@ -20,25 +20,29 @@ public class YieldAllocationTests
     {
         const int Calls = 10_000;
         var domain = Domain.Current!;
-        long yieldBytes = 0, waiterBytes = 0;
-        for (int round = 0; round < 2; round++) // the first round warms up (code tiered up, pools filled)
+        // The fewest bytes of each over warm rounds (round 0 tiers the code up and fills the pools).
+        var yields = new AllocationMeter();
+        var waits = new AllocationMeter();
+        while (yields.NextRound() & waits.NextRound())
         {
-            long before = GC.GetAllocatedBytesForCurrentThread();
+            yields.Start();
             for (int i = 0; i < Calls; i++)
             {
                 await YieldOnce();
             }
 
-            yieldBytes = GC.GetAllocatedBytesForCurrentThread() - before;
+            yields.Stop();
 
-            before = GC.GetAllocatedBytesForCurrentThread();
+            waits.Start();
             for (int i = 0; i < Calls; i++)
             {
                 await WaitOnce(domain);
             }
 
-            waiterBytes = GC.GetAllocatedBytesForCurrentThread() - before;
+            waits.Stop();
         }
+
+        long yieldBytes = yields.Fewest, waiterBytes = waits.Fewest;
 
         Assert.True(
             yieldBytes <= waiterBytes + (Calls * 8L),
@@ -103,7 +107,7 @@ public class YieldAllocationTests
             $"a fork of a yielding child: {yielding / Forks} B, of a child that finishes at once: {plain / Forks} B, the child's box: {box / Forks} B");
     });
 
-    /// <summary>Bytes allocated on this thread (third of three rounds, in fiber code) by <paramref name="forks"/> forks of a
+    /// <summary>Bytes allocated on this thread (the fewest of warm rounds, in fiber code) by <paramref name="forks"/> forks of a
     /// child that finishes at once, by as many forks of a child that yields once, and by as many plain calls of that child
     /// (its box alone).</summary>
     internal static async Task<(long Plain, long Yielding, long Box)> MeasureForksAsync(int forks)
@@ -115,46 +119,48 @@ public class YieldAllocationTests
         };
         Func<Task> yieldingBody = YieldOnceBody;
         var tasks = new Task[forks];
-        long plain = 0, yielding = 0, box = 0;
-        for (int round = 0; round < 3; round++)
+        var plain = new AllocationMeter();
+        var yielding = new AllocationMeter();
+        var box = new AllocationMeter();
+        while (plain.NextRound() & yielding.NextRound() & box.NextRound()) // round 0 warms up; then the fewest of each
         {
             await Switch.RunAsync(sw =>
             {
-                long b = GC.GetAllocatedBytesForCurrentThread();
+                plain.Start();
                 for (int i = 0; i < forks; i++)
                 {
                     Fiber.Fork(sw, plainBody);
                 }
 
-                plain = GC.GetAllocatedBytesForCurrentThread() - b;
+                plain.Stop();
                 return Task.CompletedTask;
             });
             await Switch.RunAsync(sw =>
             {
-                long b = GC.GetAllocatedBytesForCurrentThread();
+                yielding.Start();
                 for (int i = 0; i < forks; i++)
                 {
                     Fiber.Fork(sw, yieldingBody);
                 }
 
-                yielding = GC.GetAllocatedBytesForCurrentThread() - b;
+                yielding.Stop();
                 return Task.CompletedTask;
             });
 
-            long before = GC.GetAllocatedBytesForCurrentThread();
+            box.Start();
             for (int i = 0; i < forks; i++)
             {
                 tasks[i] = YieldOnceBody(); // the box alone: plain async calls in this fiber
             }
 
-            box = GC.GetAllocatedBytesForCurrentThread() - before;
+            box.Stop();
             foreach (var t in tasks)
             {
                 await t;
             }
         }
 
-        return (plain, yielding, box);
+        return (plain.Fewest, yielding.Fewest, box.Fewest);
     }
 
     [Fact]
@@ -165,16 +171,18 @@ public class YieldAllocationTests
         int ran = 0;
         SendOrPostCallback callback = static s => ((StrongBox<int>)s!).Value++;
         var box = new StrongBox<int>();
-        long allocated = 0;
-        for (int round = 1; round <= 2; round++) // the first round makes the adapter and grows the run queue
+        var meter = new AllocationMeter(); // round 0 makes the adapter and grows the run queue; then the fewest bytes
+        while (meter.NextRound())
         {
-            long before = GC.GetAllocatedBytesForCurrentThread();
+            int round = meter.Round + 1;
+            meter.Start();
             for (int i = 0; i < Posts; i++)
             {
                 context.Post(callback, box);
             }
 
-            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            meter.Stop();
+            ran = 0;
             while (box.Value < round * Posts && ran++ < 100)
             {
                 await Fiber.YieldAsync(); // the posts run in the next round, in order, each with its state
@@ -182,6 +190,8 @@ public class YieldAllocationTests
 
             Assert.Equal(round * Posts, box.Value);
         }
+
+        long allocated = meter.Fewest;
 
         Assert.True(allocated < Posts, $"{allocated} bytes allocated for {Posts} posts");
     });
