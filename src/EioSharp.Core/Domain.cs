@@ -408,7 +408,7 @@ public sealed class Domain
         for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
         {
             RunningFrame = item.Frame;
-            SynchronizationContext.SetSynchronizationContext(item.Frame is { } frame ? frame.Fiber : _syncContext);
+            SynchronizationContext.SetSynchronizationContext(item.Frame ?? (SynchronizationContext)_syncContext); // the item's frame (h117)
             Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
             if (EioTrace.On)
             {
@@ -474,7 +474,7 @@ public sealed class Domain
             for (; ran < n && domain._local.TryDequeue(out var item); ran++)
             {
                 domain.RunningFrame = item.Frame;
-                SynchronizationContext.SetSynchronizationContext(item.Frame is { } frame ? frame.Fiber : domain._syncContext);
+                SynchronizationContext.SetSynchronizationContext(item.Frame ?? (SynchronizationContext)domain._syncContext);
                 Volatile.Write(ref domain._currentItem, ++domain._itemsRun);
                 try
                 {

@@ -73,7 +73,6 @@ public static partial class Fiber
         var callerSync = FiberFrame.Install(frame);
         try
         {
-            FiberFrame.DropInheritedFrame(); // restored with the caller's context below
             if (EioTrace.On)
             {
                 EioTrace.FiberCreated(frame, sw.Domain.RunningFrame); // the parent: still the running frame
@@ -232,7 +231,6 @@ public static partial class Fiber
     {
         var frame = new FiberInfo(sw.CancelContext, sw);
         FiberFrame.Install(frame); // restored by this method's builder when it first suspends
-        FiberFrame.DropInheritedFrame(); // so is the execution context
         if (EioTrace.On)
         {
             EioTrace.FiberCreated(frame, sw.Domain.RunningFrame); // the parent: still the running frame
@@ -662,6 +660,7 @@ public static partial class Fiber
             _racing = true;
             _pending++; // the last function: settled by LastEnded
             var callerContext = ExecutionContext.Capture();
+            var callerFrame = SynchronizationContext.Current; // the race's frame is installed below; the caller's is put back
             Task? last = null;
             Exception? thrown = null;
             FiberFrame.Enter(raceFrame);
@@ -711,6 +710,7 @@ public static partial class Fiber
             }
             finally
             {
+                SynchronizationContext.SetSynchronizationContext(callerFrame);
                 if (callerContext is not null)
                 {
                     ExecutionContext.Restore(callerContext);
@@ -728,9 +728,9 @@ public static partial class Fiber
         public override void Post(SendOrPostCallback d, object? state)
         {
             var fiber = _frame.Fiber;
-            if (ReferenceEquals(SynchronizationContext.Current, fiber))
+            if (ReferenceEquals(FiberFrame.CurrentFiber, fiber))
             {
-                LastEnded();
+                LastEnded(); // in the race's frame (the last function's code): Finish puts the caller's frame back
             }
             else
             {
@@ -902,7 +902,7 @@ public static partial class Fiber
 
             // No context asked for (ConfigureAwait(false) in fiber code): the caller's fiber, as a pooled waiter resumes its
             // awaiting code (the race ends in a racer's code, whose fiber the continuation must not run as).
-            context ??= _frame.Fiber;
+            context ??= _frame;
 
             _continuationFlow = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
             _continuationContext = context;
@@ -1047,7 +1047,6 @@ public static partial class Fiber
             var owner = _frame.Switch;
             var frame = racer ? new RacerFiber(Context, owner, this) : new FiberInfo(Context, owner);
             FiberFrame.Install(frame);
-            FiberFrame.DropInheritedFrame(); // the caller restores its execution context (RunChildAsync's builder, StartRacer)
             if (EioTrace.On)
             {
                 EioTrace.FiberCreated(frame, domain.RunningFrame); // the parent: still the running frame

@@ -90,14 +90,6 @@ internal class FiberInfo : FiberFrame
     /// <summary>True for a daemon fiber (S8).</summary>
     internal bool Daemon;
 
-    /// <summary>How many inner frames of this fiber's code have been entered and not yet exited
-    /// (<see cref="FiberFrame.Enter"/>, <see cref="InnerFrame.Exit"/>). While it is 0 the fiber's first frame is its current
-    /// frame and <see cref="FiberFrame.Current"/> returns it without reading the <see cref="AsyncLocal{T}"/> (issue 20: most
-    /// fiber code runs in no inner frame). A ushort that saturates: at <see cref="ushort.MaxValue"/> it stays there (the slow
-    /// path, always right), so it is never 0 while a frame is live; with <see cref="TraceCarried"/> and the two flags above it
-    /// fits the object's padding (two ints did not: the fiber grew by 8 B).</summary>
-    internal ushort LiveInnerFrames;
-
     internal void Suspended(WaiterNode w)
     {
         SuspendedSince = Environment.TickCount64;
@@ -169,19 +161,23 @@ internal sealed class NamedFiber : FiberInfo
 /// What flows with a fiber's code: the fiber and its current cancel context and switch.
 /// </summary>
 /// <remarks>
-/// <para><b>Where the current frame is kept</b> (issue 20: no <see cref="ExecutionContext"/> per fork). The running fiber is
-/// the <see cref="SynchronizationContext"/> installed on its domain's thread: a <see cref="FiberInfo"/> is one. The domain's
-/// run loop installs the fiber of every item it runs (each item carries the frame it was queued for), forking installs the
-/// child while its body runs up to its first suspension and puts the parent back, and an <c>await</c> in fiber code
-/// captures its fiber, so a continuation of fiber A runs inline only inside fiber A's own code; completed by any other
-/// code (another fiber, another thread), it is posted to A (<see cref="Post"/>) and runs from the run queue with A
-/// installed. Code off the domain (the thread pool after <c>ConfigureAwait(false)</c>, a system thread) has no fiber
-/// installed, so it cannot see a stale one.</para>
-/// <para>Frames inside a fiber (a sub-switch, sub-context, race, protect: <see cref="Enter"/>) are still carried by an
-/// <see cref="AsyncLocal{T}"/>, so they are scoped to the async call that set them, as before; such a frame counts only for
-/// its own fiber (a child forked inside it starts in its own first frame) and only until its scope has ended
-/// (<see cref="InnerFrame.Exit"/>: an inlined continuation whose async method has no execution context of its own runs in the one
-/// of the code that completed it, which may still hold an ended frame of the same fiber).</para>
+/// <para><b>Where the current frame is kept</b> (issue 20: no <see cref="ExecutionContext"/> per fork, nor per frame). The
+/// running frame is the <see cref="SynchronizationContext"/> installed on its domain's thread: a fiber's first frame
+/// (<see cref="FiberInfo"/>) or one of its inner frames (<see cref="InnerFrame"/>) is one. The domain's run loop installs
+/// the frame of every item it runs (each item carries the frame it was queued for), forking installs the child while its
+/// body runs up to its first suspension and puts the caller's frame back, and an <c>await</c> in fiber code captures the
+/// installed frame, so a continuation of fiber A's code runs inline only where that same frame is installed; completed by
+/// any other code (another fiber, another frame, another thread), it is posted to the frame (<see cref="Post"/>) and runs
+/// from the run queue with that frame installed. Code off the domain (the thread pool after <c>ConfigureAwait(false)</c>,
+/// a system thread) has no frame installed, so it cannot see a stale one.</para>
+/// <para><b>Inner frames</b> (a sub-switch, sub-context, race, group, protect: <see cref="Enter"/>) are installed the same
+/// way (issue 20, session 17: they were carried by an <see cref="AsyncLocal{T}"/>, so every resume of code in a switch body
+/// ran in a non-default execution context). They keep the async local's scope: .NET's async method builder puts back the
+/// caller's synchronization context when the method's synchronous part returns (as it puts back its execution context),
+/// and each await captures the context installed where it suspends, so a frame entered by an async method counts for that
+/// method and the code it calls, not for its caller nor for code that runs concurrently with it in the same fiber
+/// (<c>Task.WhenAll(a(), b())</c>: docs/SEMANTICS-frames.md). <see cref="InnerFrame.Exit"/> puts the enclosing frame back
+/// when the exited frame is installed, so the awaiting caller's continuation runs inline as before.</para>
 /// <para>A frame is also the source behind <c>Fiber.YieldAsync</c>'s awaiter (issue 20): a yield has no state of its own
 /// (the continuation goes straight to the run queue, and resuming only checks the frame's cancellation), so the frame
 /// serves every yield of its code, with token 0, and a yield allocates nothing.</para>
@@ -194,13 +190,10 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         ExecutionContext.Run(context, static x => { var (c, st) = ((Action<object?>, object?))x!; c(st); }, (continuation, state));
     };
 
-    /// <summary>The innermost frame set inside a fiber's code by <see cref="Enter"/> (null in a fiber's first frame).</summary>
-    private static readonly AsyncLocal<InnerFrame?> s_nested = new();
-
-    /// <summary>The fiber whose continuation runs on this thread with no synchronization context installed (see
+    /// <summary>The frame whose continuation runs on this thread with no synchronization context installed (see
     /// <c>Waiter.InlineForeignContinuations</c>): a .NET consumer's <c>ConfigureAwait(false)</c> chain run inline on the domain.</summary>
     [ThreadStatic]
-    private static FiberInfo? t_foreign;
+    private static FiberFrame? t_foreign;
 
     /// <summary>A frame: a fiber's first (<see cref="FiberInfo"/>) or an inner one (<see cref="InnerFrame"/>), the only two kinds.</summary>
     private protected FiberFrame(CancelContext cancel, Switch? sw)
@@ -218,53 +211,43 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     public Switch? Switch { get; }
 
     /// <summary>The frame of the code running on this thread, or null outside fiber code (including fiber code that left
-    /// its domain). A thread-static read and, inside a fiber, one <see cref="AsyncLocal{T}"/> read.</summary>
+    /// its domain): the installed synchronization context (a thread-static read and a type test), or, when that is an inner
+    /// frame whose scope has ended, the innermost enclosing frame still live.</summary>
     public static new FiberFrame? Current
     {
         get
         {
-            var fiber = AsFiber(SynchronizationContext.Current) ?? t_foreign;
-            if (fiber is null)
+            var frame = AsFrame(SynchronizationContext.Current) ?? t_foreign;
+            if (frame is InnerFrame { Exited: true } inner)
             {
-                return null;
+                // An inlined continuation of code whose frame has ended (it ran on after its switch, e.g. an async method
+                // that was not awaited): the enclosing frame of the same fiber that is still live.
+                return inner.Live();
             }
 
-            if (fiber.LiveInnerFrames == 0)
-            {
-                // No inner frame of this fiber is live, so the walk below would end at the fiber: skip the AsyncLocal read.
-                return fiber;
-            }
-
-            FiberFrame? f = s_nested.Value;
-            while (f is InnerFrame inner && ReferenceEquals(inner.Owner, fiber))
-            {
-                if (!inner.Exited)
-                {
-                    return inner;
-                }
-
-                f = inner.Parent;
-            }
-
-            return fiber;
+            return frame;
         }
     }
 
-    /// <summary>The fiber of the code running on this thread (not its inner frame), or null: a thread-static read only.</summary>
-    internal static FiberInfo? CurrentFiber => AsFiber(SynchronizationContext.Current) ?? t_foreign;
+    /// <summary>The fiber of the code running on this thread (not its inner frame), or null.</summary>
+    internal static FiberInfo? CurrentFiber => (AsFrame(SynchronizationContext.Current) ?? t_foreign)?.Fiber;
 
-    /// <summary><paramref name="context"/> as a fiber, or null. The two common exact types are tested inline first (issue 20,
+    /// <summary><paramref name="context"/> as a frame, or null. The three common exact types are tested inline first (issue 20,
     /// session 15): <see cref="FiberInfo"/> is not sealed, so a plain cast of a <see cref="NamedFiber"/> (a domain's main
-    /// fiber) called the runtime's cast helper on every read of the current fiber.</summary>
+    /// fiber) called the runtime's cast helper on every read of the current frame.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static FiberInfo? AsFiber(SynchronizationContext? context)
+    private static FiberFrame? AsFrame(SynchronizationContext? context)
     {
-        if (context is not null && (context.GetType() == typeof(FiberInfo) || context.GetType() == typeof(NamedFiber)))
+        if (context is not null)
         {
-            return Unsafe.As<FiberInfo>(context);
+            var type = context.GetType();
+            if (type == typeof(FiberInfo) || type == typeof(InnerFrame) || type == typeof(NamedFiber))
+            {
+                return Unsafe.As<FiberFrame>(context);
+            }
         }
 
-        return context as FiberInfo;
+        return context as FiberFrame;
     }
 
     /// <summary>Installs <paramref name="fiber"/> as the running fiber of this thread (its first frame), without touching
@@ -279,83 +262,28 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     }
 
     /// <summary>Makes <paramref name="frame"/> (a frame of the current fiber's code) current for the rest of the calling async
-    /// method and the code it calls (an <see cref="AsyncLocal{T}"/>: one execution context per call). The caller must call
-    /// <see cref="InnerFrame.Exit"/> when its scope ends, before its task completes.</summary>
+    /// method and the code it calls: installs it as the synchronization context, which the method's builder replaces with
+    /// the caller's when the method first returns, and which its awaits capture. The caller must call
+    /// <see cref="InnerFrame.Exit"/> when its scope ends, before its task completes; a caller that is not an async method
+    /// must put its caller's context back itself before it returns.</summary>
     internal static void Enter(InnerFrame frame)
     {
         frame.Parent = Current;
-        s_nested.Value = frame;
-        frame.Entered = true;
-        if (frame.Owner.LiveInnerFrames != ushort.MaxValue)
-        {
-            frame.Owner.LiveInnerFrames++;
-        }
-    }
-
-    /// <summary>The execution context a fork last dropped its parent's inner frame from (<see cref="DropInheritedFrame"/>), and
-    /// the context without it: a one-entry cache per domain thread, so that a fork inside a sub-switch whose code also set
-    /// an <see cref="AsyncLocal{T}"/> of its own does not make a new execution context each time.</summary>
-    [ThreadStatic]
-    private static ExecutionContext? t_dropFrom;
-
-    [ThreadStatic]
-    private static ExecutionContext? t_dropTo;
-
-    /// <summary>Called by a fork with the new fiber installed, before its body runs, in a scope whose execution context the
-    /// caller restores afterwards (an async method's builder, or an explicit <see cref="ExecutionContext.Restore"/>): removes
-    /// the forking code's inner frame (a sub-switch, group or sub-context of the parent fiber) from the execution context the
-    /// child's code starts with (issue 20/14, session 14).</summary>
-    /// <remarks>A child never uses its parent's inner frames (<see cref="Current"/> walks only frames of the running fiber),
-    /// but without this every async method of the child captured the parent's non-default execution context, so every
-    /// resume of the child switched that context in and out (<c>ExecutionContext.RunInternal</c>; in a server every
-    /// connection fiber is forked inside a <c>Switch.RunAsync</c> body). With no other <see cref="AsyncLocal{T}"/> set,
-    /// the child now runs in the default context; users' own async locals (and <see cref="FiberLocal{T}"/> bindings) still
-    /// flow into the child unchanged.</remarks>
-    internal static void DropInheritedFrame()
-    {
-        if (s_nested.Value is null)
-        {
-            return;
-        }
-
-        var from = ExecutionContext.Capture();
-        if (from is null)
-        {
-            // Flow suppressed: the child's async methods capture no context, and a fork does not restore one it cannot
-            // capture, so leave the thread's context alone.
-            return;
-        }
-
-        if (ReferenceEquals(from, t_dropFrom) && t_dropTo is { } to)
-        {
-            ExecutionContext.Restore(to);
-            return;
-        }
-
-        s_nested.Value = null;
-        t_dropFrom = from;
-        t_dropTo = ExecutionContext.Capture();
+        SynchronizationContext.SetSynchronizationContext(frame);
     }
 
     /// <summary>Makes <paramref name="frame"/> current on a domain thread running code that is in no fiber (a queued callback):
-    /// installs its fiber and, for an inner frame, sets it in the execution context (without starting a new scope).</summary>
-    internal static void Resume(FiberFrame frame)
-    {
-        SynchronizationContext.SetSynchronizationContext(frame.Fiber);
-        if (frame is InnerFrame inner)
-        {
-            s_nested.Value = inner;
-        }
-    }
+    /// installs it (an async caller's builder restores the previous context).</summary>
+    internal static void Resume(FiberFrame frame) => SynchronizationContext.SetSynchronizationContext(frame);
 
     /// <summary>Runs <paramref name="continuation"/> with no synchronization context installed but as code of
-    /// <paramref name="fiber"/> (see <see cref="t_foreign"/>).</summary>
-    internal static void RunForeign(FiberInfo? fiber, Action<object?> continuation, object? state)
+    /// <paramref name="frame"/> (see <see cref="t_foreign"/>).</summary>
+    internal static void RunForeign(FiberFrame? frame, Action<object?> continuation, object? state)
     {
         var context = SynchronizationContext.Current;
         var outer = t_foreign;
         SynchronizationContext.SetSynchronizationContext(null);
-        t_foreign = fiber;
+        t_foreign = frame;
         try
         {
             continuation(state);
@@ -367,8 +295,8 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         }
     }
 
-    /// <summary>Posts <paramref name="d"/> to the run queue of this frame's domain, to run as this frame's fiber (an await
-    /// in this fiber's code of a task completed elsewhere resumes through here).</summary>
+    /// <summary>Posts <paramref name="d"/> to the run queue of this frame's domain, to run in this frame (an await in this
+    /// frame's code of a task completed elsewhere resumes through here).</summary>
     public override void Post(SendOrPostCallback d, object? state) => Fiber.Domain.Post(d, state, this);
 
     /// <summary>Runs <paramref name="d"/> at once on the fiber's own domain thread; from another thread it would block the
@@ -419,12 +347,6 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         var f = Current;
         if (f is null)
         {
-            if (s_nested.Value is { } flowed && !flowed.Owner.Domain.IsCurrent)
-            {
-                throw new InvalidOperationException(
-                    $"Fiber code for domain {flowed.Fiber.Domain.Id} is running on another thread; was ConfigureAwait(false) used in fiber code?");
-            }
-
             throw new InvalidOperationException(
                 "This operation must be called from a fiber (inside EioMain.Run or a fiber it started).");
         }
@@ -456,22 +378,34 @@ internal sealed class InnerFrame : FiberFrame
     /// <summary>The frame in which this one was entered (<see cref="FiberFrame.Enter"/>): the same fiber's.</summary>
     internal FiberFrame? Parent { get; set; }
 
-    /// <summary>True once <see cref="FiberFrame.Enter"/> made this frame current (counted in <see cref="FiberInfo.LiveInnerFrames"/>).</summary>
-    internal bool Entered { get; set; }
-
     /// <summary>True once this frame's scope has ended (<see cref="Exit"/>).</summary>
     internal bool Exited { get; private set; }
 
+    /// <summary>This frame if its scope has not ended, else the innermost enclosing frame whose scope has not ended (or the
+    /// fiber's first frame).</summary>
+    internal FiberFrame Live()
+    {
+        FiberFrame f = this;
+        while (f is InnerFrame { Exited: true } inner)
+        {
+            f = inner.Parent ?? inner.Owner;
+        }
+
+        return f;
+    }
+
     /// <summary>Ends the scope of this frame: it no longer counts as current anywhere (its async call calls this before its
-    /// task completes). Idempotent.</summary>
+    /// task completes). When it is the installed synchronization context, the enclosing live frame is installed instead,
+    /// so that the task's completion runs the awaiting caller's continuation inline (its await captured that frame).
+    /// Idempotent.</summary>
     internal void Exit()
     {
         if (!Exited)
         {
             Exited = true;
-            if (Entered && Owner.LiveInnerFrames != ushort.MaxValue)
+            if (ReferenceEquals(SynchronizationContext.Current, this))
             {
-                Owner.LiveInnerFrames--;
+                SynchronizationContext.SetSynchronizationContext(Live());
             }
         }
     }

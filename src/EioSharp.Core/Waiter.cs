@@ -43,7 +43,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     private static readonly Action<object?> s_runWithoutContext = static s =>
     {
         var (continuation, state) = ((Action<object?>, object?))s!;
-        FiberFrame.RunForeign(SynchronizationContext.Current as FiberInfo, continuation, state);
+        FiberFrame.RunForeign(FiberFrame.Current, continuation, state);
     };
 
     private Domain _owner;
@@ -55,7 +55,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     private Exception? _error;
     private Action<object?>? _continuation;
     private object? _continuationState;
-    private FiberFrame? _frame; // the awaiting code's fiber (its frame while a watchdog runs): the run loop installs the fiber to run the continuation
+    private FiberFrame? _frame; // the awaiting code's frame: the run loop installs it to run the continuation
 
     internal Waiter(Domain owner)
     {
@@ -224,25 +224,14 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         }
 
         _continuationState = state;
-        if (Volatile.Read(ref Domain.WatchdogsRunning) == 0)
+        _frame = FiberFrame.Current; // the run loop installs it to run the continuation (inner frames included: issue 20, h117)
+        if (EioTrace.On)
         {
-            _frame = FiberFrame.CurrentFiber; // enough for the run loop to install the fiber; the inner frame flows in the execution context
-            if (EioTrace.On)
-            {
-                EioTrace.Suspended(_frame, this); // the trace event and the dumps' record of the suspension (no clock read)
-            }
+            EioTrace.Suspended(_frame, this); // the trace event and the dumps' record of the suspension (no clock read)
         }
-        else
+        else if (Volatile.Read(ref Domain.WatchdogsRunning) != 0 && _frame is { } f)
         {
-            _frame = FiberFrame.Current; // a watchdog reports the inner frame
-            if (EioTrace.On)
-            {
-                EioTrace.Suspended(_frame, this);
-            }
-            else if (_frame is { } f)
-            {
-                f.Fiber.Suspended(this);
-            }
+            f.Fiber.Suspended(this);
         }
 
         var previous = Interlocked.CompareExchange(ref _continuation, continuation, null);

@@ -206,7 +206,7 @@ internal sealed class FlowStream : Stream
     private static SynchronizationContext? EnterFiberContext()
     {
         var current = SynchronizationContext.Current;
-        SynchronizationContext? fiberContext = FiberFrame.Current?.Fiber ?? Domain.Current?.SyncContext; // null off any domain: the flow call reports that itself
+        SynchronizationContext? fiberContext = FiberFrame.Current ?? Domain.Current?.SyncContext; // null off any domain: the flow call reports that itself
         if (fiberContext is not null && !ReferenceEquals(current, fiberContext))
         {
             SynchronizationContext.SetSynchronizationContext(fiberContext);

@@ -72,11 +72,11 @@ public class ForkEndTests
     [Fact]
     public void ABodyThatChangesTheInstalledContextStillEnds() => EioMain.Run(async _ =>
     {
-        var parentContext = SynchronizationContext.Current;
         var (p, r) = Promise.Create<int>();
         int got = 0;
         await Switch.RunAsync(async sw =>
         {
+            var parentContext = SynchronizationContext.Current; // the switch body's frame (h117: an inner frame is the context)
             var tcs = new TaskCompletionSource<int>();
             Fiber.Fork(sw, () =>
             {

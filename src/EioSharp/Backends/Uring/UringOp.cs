@@ -296,14 +296,14 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
         _continuationState = state;
         if (ReferenceEquals(_continuation, s_done))
         {
-            _domain.Enqueue(continuation, state, FiberFrame.CurrentFiber);
+            _domain.Enqueue(continuation, state, FiberFrame.Current);
             return;
         }
 
         if (Tracing.EioTrace.On)
         {
             // Visible to traces and dumps as "suspended on io", as the other backends' waits (one hook records both).
-            _frame = Volatile.Read(ref Domain.WatchdogsRunning) != 0 ? FiberFrame.Current : FiberFrame.CurrentFiber;
+            _frame = FiberFrame.Current;
             Tracing.EioTrace.Suspended(_frame, this);
         }
         else if (Volatile.Read(ref Domain.WatchdogsRunning) != 0)
@@ -317,7 +317,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
             // The run loop installs this fiber to run the continuation (as Waiter does), so that the awaiting code may be
             // fiber code itself (a transport's read source, BufferedReader's fill) rather than an async method whose Task
             // posts back to the fiber.
-            _frame = FiberFrame.CurrentFiber;
+            _frame = FiberFrame.Current;
         }
 
         _continuation = continuation;

@@ -671,7 +671,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
             _continuationState = state;
             if (_done)
             {
-                Domain.Current!.Enqueue(continuation, state, FiberFrame.CurrentFiber);
+                Domain.Current!.Enqueue(continuation, state, FiberFrame.Current);
                 return;
             }
 
