@@ -132,7 +132,10 @@ internal static class RespReplyParser
                 int n = int.Parse(line);
                 if (n < 0) return null;
                 // Lengths are in bytes; tests use ASCII payloads except where stated.
-                string body = Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(s[pos..])[..n]);
+                // An ASCII body is its n characters (linear); otherwise re-encode the rest (quadratic, rare).
+                string body = pos + n <= s.Length && Encoding.UTF8.GetByteCount(s.AsSpan(pos, n)) == n
+                    ? s.Substring(pos, n)
+                    : Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(s[pos..])[..n]);
                 pos += body.Length + 2;
                 return body;
             }
