@@ -85,19 +85,21 @@ public sealed class CommandTests(SharedServer shared) : IClassFixture<SharedServ
         Assert.Equal("\"2\"", R("SET", "s:a", "3", "GET"));
         Assert.Equal("\"3\"", R("GET", "s:a"));
         Assert.Equal("OK", R("SET", "s:ex", "v", "EX", "100"));
-        Assert.InRange(TtlOf("s:ex"), 98, 100);
+        // TTL bounds leave 10 s: every R() is a redis-cli process, which can take seconds to start on a loaded machine
+        // (CI saw PTTL 97,315 ms two calls after PSETEX 100000); a TTL in the wrong unit still fails them.
+        Assert.InRange(TtlOf("s:ex"), 90, 100);
         Assert.Equal("OK", R("SET", "s:ex", "w", "KEEPTTL"));
-        Assert.InRange(TtlOf("s:ex"), 98, 100);
+        Assert.InRange(TtlOf("s:ex"), 90, 100);
         Assert.Equal("OK", R("SET", "s:ex", "x"));
         Assert.Equal("(integer) -1", R("TTL", "s:ex"));
         Assert.Equal("OK", R("SET", "s:px", "v", "PX", "100000"));
-        Assert.InRange(PttlOf("s:px"), 98_000, 100_000);
+        Assert.InRange(PttlOf("s:px"), 90_000, 100_000);
         long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         Assert.Equal("OK", R("SET", "s:exat", "v", "EXAT", (now + 200).ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        Assert.InRange(TtlOf("s:exat"), 197, 200);
+        Assert.InRange(TtlOf("s:exat"), 190, 200);
         long nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         Assert.Equal("OK", R("SET", "s:pxat", "v", "PXAT", (nowMs + 300_000).ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        Assert.InRange(PttlOf("s:pxat"), 295_000, 300_000);
+        Assert.InRange(PttlOf("s:pxat"), 290_000, 300_000);
         Assert.Equal("OK", R("SET", "s:short", "v", "PX", "50"));
         Thread.Sleep(150);
         Assert.Equal("(nil)", R("GET", "s:short"));
@@ -115,9 +117,9 @@ public sealed class CommandTests(SharedServer shared) : IClassFixture<SharedServ
         Assert.Equal("(integer) 1", R("SETNX", "v:a", "1"));
         Assert.Equal("(integer) 0", R("SETNX", "v:a", "2"));
         Assert.Equal("OK", R("SETEX", "v:b", "100", "x"));
-        Assert.InRange(TtlOf("v:b"), 98, 100);
+        Assert.InRange(TtlOf("v:b"), 90, 100);
         Assert.Equal("OK", R("PSETEX", "v:c", "100000", "y"));
-        Assert.InRange(PttlOf("v:c"), 98_000, 100_000);
+        Assert.InRange(PttlOf("v:c"), 90_000, 100_000);
         Assert.Equal("(error) ERR invalid expire time in 'setex' command", R("SETEX", "v:b", "-1", "x"));
         Assert.Equal("\"1\"", R("GETSET", "v:a", "9"));
         Assert.Equal("\"9\"", R("GETDEL", "v:a"));
@@ -180,13 +182,13 @@ public sealed class CommandTests(SharedServer shared) : IClassFixture<SharedServ
         Assert.Equal("(integer) -2", R("TTL", "e:none"));
         Assert.Equal("(integer) -2", R("PTTL", "e:none"));
         Assert.Equal("(integer) 1", R("EXPIRE", "e:a", "100"));
-        Assert.InRange(TtlOf("e:a"), 98, 100);
+        Assert.InRange(TtlOf("e:a"), 90, 100);
         Assert.Equal("(integer) 0", R("EXPIRE", "e:none", "100"));
         Assert.Equal("(integer) 1", R("PEXPIRE", "e:a", "200000"));
-        Assert.InRange(PttlOf("e:a"), 198_000, 200_000);
+        Assert.InRange(PttlOf("e:a"), 190_000, 200_000);
         long at = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 500;
         Assert.Equal("(integer) 1", R("EXPIREAT", "e:a", at.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        Assert.InRange(TtlOf("e:a"), 497, 500);
+        Assert.InRange(TtlOf("e:a"), 490, 500);
         Assert.Equal("(integer) 0", R("EXPIRE", "e:a", "10", "NX"));
         Assert.Equal("(integer) 1", R("EXPIRE", "e:a", "1000", "GT"));
         Assert.Equal("(integer) 1", R("PERSIST", "e:a"));

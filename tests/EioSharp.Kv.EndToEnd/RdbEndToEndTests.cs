@@ -229,6 +229,27 @@ public sealed class RdbEndToEndTests
         }
     }
 
+    /// <summary>BGSAVE's file follows <c>rdbcompression</c> and carries <c>aof-base 0</c>, as SAVE's and redis-server's do:
+    /// a BGSAVE once passed its settings by position, so <c>rdbcompression</c> set the aof-base field and <c>rdbchecksum</c>
+    /// switched compression.</summary>
+    [Theory]
+    [InlineData("no")]
+    [InlineData("yes")]
+    public void BGSAVE_follows_rdbcompression_and_writes_aof_base_0(string compression)
+    {
+        using var kv = KvServerProcess.Start("--appendonly", "no", "--rdbcompression", compression, "--rdbchecksum", "no");
+        using var c = new RespConnection(kv.Port);
+        string value = new('z', 5000);
+        Assert.Equal("+OK", c.Call("SET", "k", value).ToString());
+        Assert.Equal("+Background saving started", c.Call("BGSAVE").ToString());
+        WaitFor(() => Info(c, "rdb_saves") == "1", "the BGSAVE");
+        Assert.Equal("ok", Info(c, "rdb_last_bgsave_status"));
+        byte[] file = File.ReadAllBytes(Path.Combine(kv.DataDir, "dump.rdb"));
+        bool rawRun = file.AsSpan().IndexOf(System.Text.Encoding.ASCII.GetBytes(value)) >= 0;
+        Assert.True(rawRun == (compression == "no"), $"rdbcompression {compression}: the 5000-byte run is {(rawRun ? "" : "not ")}in the file");
+        Assert.True(file.AsSpan().IndexOf((byte[])[.. "aof-base"u8, 0xC0, 0x00]) >= 0, "aof-base 0 (an 8-bit integer 0) in the file");
+    }
+
     [Fact]
     public void BGSAVE_while_an_AOF_rewrite_runs_is_refused_or_scheduled()
     {
