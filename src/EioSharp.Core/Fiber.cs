@@ -649,7 +649,7 @@ public static partial class Fiber
 
         /// <summary>Any mode: runs the race of <paramref name="count"/> functions (at least 1) and returns its task. Every function
         /// but the last is forked as a racer (S12); the last runs on the caller's fiber, as a switch's body would, in the race's
-        /// frame (restored to the caller's execution context before this returns). The task completes when every function has
+        /// frame (the caller's frame is installed again before this returns). The task completes when every function has
         /// ended and been settled (S11, the join of a switch), with the (combined) value or the combined failure.</summary>
         internal RaceResult<T> Race(IReadOnlyList<Func<Task>>? fs, Func<Task>? f, Func<Task>? g, int count)
         {
@@ -985,7 +985,7 @@ public static partial class Fiber
 
         /// <summary>Any mode: starts one racer as a fiber of the group, without an async frame of its own (issue 20): the
         /// racer's task is settled from its state when it completes, by a continuation registered like
-        /// <see cref="Fiber.Fork(Switch, Func{Task})"/>'s. The caller's execution context is restored before this returns.</summary>
+        /// <see cref="Fiber.Fork(Switch, Func{Task})"/>'s. The caller's frame is installed again before this returns.</summary>
         private void StartRacer(Func<Task> race)
         {
             var callerContext = ExecutionContext.Capture();

@@ -176,7 +176,7 @@ internal sealed class NamedFiber : FiberInfo
 /// caller's synchronization context when the method's synchronous part returns (as it puts back its execution context),
 /// and each await captures the context installed where it suspends, so a frame entered by an async method counts for that
 /// method and the code it calls, not for its caller nor for code that runs concurrently with it in the same fiber
-/// (<c>Task.WhenAll(a(), b())</c>: docs/SEMANTICS-frames.md). <see cref="InnerFrame.Exit"/> puts the enclosing frame back
+/// (<c>Task.WhenAll(a(), b())</c>: rule S17b in docs/semantics.md). <see cref="InnerFrame.Exit"/> puts the enclosing frame back
 /// when the exited frame is installed, so the awaiting caller's continuation runs inline as before.</para>
 /// <para>A frame is also the source behind <c>Fiber.YieldAsync</c>'s awaiter (issue 20): a yield has no state of its own
 /// (the continuation goes straight to the run queue, and resuming only checks the frame's cancellation), so the frame
