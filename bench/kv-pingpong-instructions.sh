@@ -36,21 +36,9 @@ LOADGEN_DLL="${LOADGEN_DLL:-$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/
 KV_ARGS="${KV_ARGS:-}"; BACKEND="${BACKEND:-epoll}"; READY_SECS="${READY_SECS:-1800}"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 [ $# -gt 0 ] || { sed -n '2,/^set -euo/p' "$0" | grep '^#'; exit 2; }
-WORK="$(mktemp -d /tmp/kv-pp-instr.XXXXXX)"; SPID=""
-cleanup() { [ -n "$SPID" ] && kill -KILL "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-total_ir() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
-
-# Waits until callgrind has written dump number $2 of process $1 (callgrind_control -d returns before the file is whole).
-wait_dump() {
-  local f="$WORK/callgrind.out.$1.$2"
-  for _ in $(seq 1 600); do
-    if [ -f "$f" ] && grep -q '^totals:\|^summary:' "$f"; then echo "$f"; return 0; fi
-    sleep 0.2
-  done
-  echo "no dump $f" >&2; return 1
-}
+# shellcheck source=bench/lib/callgrind-windows.sh
+. "$ROOT/bench/lib/callgrind-windows.sh"
+cgw_init kv-pp-instr
 
 measure() { # target run -> prints "target run ir_rounds ir_idle"
   local target=$1 run=$2 port dir dll
@@ -67,62 +55,9 @@ measure() { # target run -> prints "target run ir_rounds ir_idle"
       dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir" --backend "$BACKEND" $KV_ARGS >"$WORK/server.log" 2>&1) &
   fi
   SPID=$!
-  local t_start ready=""
-  t_start=$(date +%s)
-  while [ $(($(date +%s) - t_start)) -lt "$READY_SECS" ]; do
-    if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then ready=1; break; fi
-    kill -0 "$SPID" 2>/dev/null || break
-    sleep 1
-  done
-  if [ -z "$ready" ]; then
-    echo "server ($target) not ready after $(($(date +%s) - t_start)) s (pid $SPID); its log:" >&2
-    grep -v '^==' "$WORK/server.log" | tail -20 >&2
-    kill -KILL "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null || true
-    return 1
-  fi
-  echo "# $target ready in $(($(date +%s) - t_start)) s" >&2
+  cgw_wait_ready "$port" "$READY_SECS" || return 1
   dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$WARMUP" --timeout 600 >/dev/null
-  local t0 t1 secs f w=0 windows=""
-  # Consecutive windows of ROUNDS round trips: tier-1 compiles still running in the first ones show as a higher count;
-  # the summary takes each run's lowest window (the settled code).
-  for w in $(seq 1 "$WINDOWS"); do
-    callgrind_control -z "$SPID" >/dev/null
-    t0=$(date +%s.%N)
-    dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$ROUNDS" --timeout 900 >/dev/null
-    t1=$(date +%s.%N)
-    callgrind_control -d "$SPID" >/dev/null
-    f=$(wait_dump "$SPID" "$w")
-    windows="$windows $(total_ir "$f")"
-  done
-  secs=$(python3 -c "print($t1 - $t0)")
-  callgrind_control -z "$SPID" >/dev/null
-  sleep "$secs"
-  callgrind_control -d "$SPID" >/dev/null
-  local idle
-  idle=$(total_ir "$(wait_dump "$SPID" $((WINDOWS + 1)))")
-  echo "$target $run $idle $secs$windows"
-  if [ "$TOP" -gt 0 ]; then
-    # the lowest window's dump
-    local best=1 bestv="" i=0
-    for v in $windows; do i=$((i + 1)); if [ -z "$bestv" ] || [ "$v" -lt "$bestv" ]; then bestv=$v; best=$i; fi; done
-    cp "$WORK/callgrind.out.$SPID.$best" "$WORK/last.$run.out"
-    [ -f "/tmp/perf-$SPID.map" ] && cp "/tmp/perf-$SPID.map" "$WORK/last.$run.map"
-  fi
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || kill "$SPID" 2>/dev/null || true
-  wait "$SPID" 2>/dev/null || true
-  SPID=""
+  cgw_windows "$target" "$run" "$port" dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$ROUNDS" --timeout 900
 }
 
-: >"$WORK/runs.txt"
-run=0
-for rep in $(seq 1 "$REPEATS"); do
-  for t in "$@"; do
-    run=$((run + 1))
-    measure "$t" "$run" | tee -a "$WORK/runs.txt" >&2
-    if [ "$TOP" -gt 0 ] && [ "$rep" = "$REPEATS" ]; then
-      echo "== top $TOP self cost, $t (last run; instructions per round trip)"
-      python3 "$ROOT/bench/lib/callgrind-self.py" "$WORK/last.$run.out" "$WORK/last.$run.map" "$ROUNDS" "$TOP" || true
-    fi
-  done
-done
-python3 "$ROOT/bench/lib/callgrind-windows-summary.py" "$WORK/runs.txt" "$ROUNDS" "round trip"
+cgw_run_all "$ROUNDS" "round trip" "$@"

@@ -31,20 +31,9 @@ SERVER_ARGS="${SERVER_ARGS:---appendonly yes --appendfsync everysec --save ''}"
 KV_ARGS="${KV_ARGS:-}"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 [ $# -gt 0 ] || { sed -n '2,23p' "$0"; exit 2; }
-WORK="$(mktemp -d /tmp/kv-stream-instr.XXXXXX)"; SPID=""
-cleanup() { [ -n "$SPID" ] && kill -KILL "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-total_ir() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
-
-wait_dump() { # pid n -> path of dump n once whole
-  local f="$WORK/callgrind.out.$1.$2"
-  for _ in $(seq 1 600); do
-    if [ -f "$f" ] && grep -q '^totals:\|^summary:' "$f"; then echo "$f"; return 0; fi
-    sleep 0.2
-  done
-  echo "no dump $f" >&2; return 1
-}
+# shellcheck source=bench/lib/callgrind-windows.sh
+. "$ROOT/bench/lib/callgrind-windows.sh"
+cgw_init kv-stream-instr
 
 workload() { # port messages
   case "$WORKLOAD" in
@@ -57,6 +46,10 @@ workload() { # port messages
 requests() { # port -> "xadd=N xreadgroup=N xack=N" (calls since the last CONFIG RESETSTAT)
   redis-cli -p "$1" INFO commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_(xadd|xreadgroup|xack):/ { sub("cmdstat_", "", $1); printf "%s=%s ", $1, $3 }'
 }
+
+cgw_before_window() { redis-cli -p "$1" CONFIG RESETSTAT >/dev/null; }
+cgw_after_window() { LAST_REQS=$(requests "$1"); }
+cgw_window_note() { echo "  ($1 run $2, last window: ${LAST_REQS:-}; load $(cut -d' ' -f1-3 /proc/loadavg))" >&2; }
 
 measure() { # target run -> prints "target run ir_idle secs ir_window..."
   local target=$1 run=$2 port dir dll
@@ -74,53 +67,10 @@ measure() { # target run -> prints "target run ir_idle secs ir_window..."
       dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir/data" "$SERVER_ARGS" $KV_ARGS >"$WORK/server.log" 2>&1) &
   fi
   SPID=$!
-  for _ in $(seq 1 2400); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.5; done
+  cgw_wait_ready "$port" || return 1
   workload "$port" "$WARMUP"
-  local t0 t1 secs f w windows="" reqs=""
-  for w in $(seq 1 "$WINDOWS"); do
-    redis-cli -p "$port" CONFIG RESETSTAT >/dev/null
-    callgrind_control -z "$SPID" >/dev/null
-    t0=$(date +%s.%N)
-    workload "$port" "$MESSAGES"
-    t1=$(date +%s.%N)
-    callgrind_control -d "$SPID" >/dev/null
-    f=$(wait_dump "$SPID" "$w")
-    windows="$windows $(total_ir "$f")"
-    reqs=$(requests "$port")
-  done
-  secs=$(python3 -c "print($t1 - $t0)")
-  callgrind_control -z "$SPID" >/dev/null
-  sleep "$secs"
-  callgrind_control -d "$SPID" >/dev/null
-  local idle
-  idle=$(total_ir "$(wait_dump "$SPID" $((WINDOWS + 1)))")
-  echo "$target $run $idle $secs$windows"
-  echo "  ($target run $run, last window: $reqs; load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  local best=1 bestv="" i=0
-  for v in $windows; do i=$((i + 1)); if [ -z "$bestv" ] || [ "$v" -lt "$bestv" ]; then bestv=$v; best=$i; fi; done
-  cp "$WORK/callgrind.out.$SPID.$best" "$WORK/last.$run.out"
-  [ -f "/tmp/perf-$SPID.map" ] && cp "/tmp/perf-$SPID.map" "$WORK/last.$run.map"
-  if [ -n "$KEEP" ]; then
-    mkdir -p "$KEEP"; cp "$WORK/last.$run.out" "$KEEP/run$run.out"
-    [ -f "$WORK/last.$run.map" ] && cp "$WORK/last.$run.map" "$KEEP/run$run.map"
-  fi
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || kill "$SPID" 2>/dev/null || true
-  wait "$SPID" 2>/dev/null || true
-  rm -f "/tmp/perf-$SPID.map" "/tmp/perfinfo-$SPID.map"
-  SPID=""
+  cgw_windows "$target" "$run" "$port" workload "$port" "$MESSAGES"
 }
 
-: >"$WORK/runs.txt"
-run=0
 echo "workload $WORKLOAD, $MESSAGES messages per window; load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-for rep in $(seq 1 "$REPEATS"); do
-  for t in "$@"; do
-    run=$((run + 1))
-    measure "$t" "$run" | tee -a "$WORK/runs.txt" >&2
-    if [ "$TOP" -gt 0 ] && [ "$rep" = "$REPEATS" ]; then
-      echo "== top $TOP self cost, $t (last run; instructions per message)"
-      python3 "$ROOT/bench/lib/callgrind-self.py" "$WORK/last.$run.out" "$WORK/last.$run.map" "$MESSAGES" "$TOP" || true
-    fi
-  done
-done
-python3 "$ROOT/bench/lib/callgrind-windows-summary.py" "$WORK/runs.txt" "$MESSAGES" "message"
+cgw_run_all "$MESSAGES" message "$@"
