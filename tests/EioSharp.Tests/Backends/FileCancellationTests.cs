@@ -22,19 +22,17 @@ public class FileCancellationTests
 
     private const int FileSize = 1 << 20;
 
-    private static T InSandbox<T>(EioBackend backend, Func<Stdenv, EioPath, FsSandbox, Task<T>> body)
-    {
-        using var s = new FsSandbox();
-        var data = new byte[FileSize];
-        for (int i = 0; i < data.Length; i++)
+    private static T InSandbox<T>(EioBackend backend, Func<Stdenv, EioPath, FsSandbox, Task<T>> body) =>
+        FsSandbox.RunOn(backend, body, s =>
         {
-            data[i] = (byte)('a' + (i % 26));
-        }
+            var data = new byte[FileSize];
+            for (int i = 0; i < data.Length; i++)
+            {
+                data[i] = (byte)('a' + (i % 26));
+            }
 
-        File.WriteAllBytes(s.InRoot("data"), data);
-        return NetConformanceTests.RunOn(backend, env =>
-            Switch.RunAsync(async sw => await body(env, await (env.Fs / s.Root).OpenSubtreeAsync(sw), s)));
-    }
+            File.WriteAllBytes(s.InRoot("data"), data);
+        });
 
     [SkippableTheory]
     [MemberData(nameof(Backends))]

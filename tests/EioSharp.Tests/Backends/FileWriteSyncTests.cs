@@ -22,12 +22,7 @@ public class FileWriteSyncTests
 
     private static readonly UnixFileMode Rw = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
-    private static T InSandbox<T>(EioBackend backend, Func<Stdenv, EioPath, FsSandbox, Task<T>> body)
-    {
-        using var s = new FsSandbox();
-        return NetConformanceTests.RunOn(backend, env =>
-            Switch.RunAsync(async sw => await body(env, await (env.Fs / s.Root).OpenSubtreeAsync(sw), s)));
-    }
+    private static T InSandbox<T>(EioBackend backend, Func<Stdenv, EioPath, FsSandbox, Task<T>> body) => FsSandbox.RunOn(backend, body);
 
     private static byte[] Block(int i, int size) => Enumerable.Repeat((byte)('a' + (i % 26)), size).ToArray();
 

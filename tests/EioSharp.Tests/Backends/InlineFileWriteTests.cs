@@ -21,12 +21,7 @@ public class InlineFileWriteTests
 
     private static readonly UnixFileMode Rw = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
-    private static T InSandbox<T>(EioBackend backend, Func<Stdenv, EioPath, FsSandbox, Task<T>> body)
-    {
-        using var s = new FsSandbox();
-        return NetConformanceTests.RunOn(backend, env =>
-            Switch.RunAsync(async sw => await body(env, await (env.Fs / s.Root).OpenSubtreeAsync(sw), s)));
-    }
+    private static T InSandbox<T>(EioBackend backend, Func<Stdenv, EioPath, FsSandbox, Task<T>> body) => FsSandbox.RunOn(backend, body);
 
     [SkippableTheory]
     [MemberData(nameof(Backends))]

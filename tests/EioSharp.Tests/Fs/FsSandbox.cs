@@ -1,5 +1,7 @@
 using System.Runtime.Versioning;
+using EioSharp.Backends;
 using EioSharp.Fs;
+using EioSharp.Tests.Backends;
 
 namespace EioSharp.Tests.Fs;
 
@@ -22,6 +24,17 @@ internal sealed class FsSandbox : IDisposable
         Sentinel = Path.Combine(Outside, "sentinel");
         File.WriteAllText(Sentinel, SentinelContents);
         Dir = DirectoryHandle.OpenRoot(Root, resolution);
+    }
+
+    /// <summary>Runs <paramref name="body"/> on <paramref name="backend"/> (<see cref="NetConformanceTests.RunOn"/>) with a
+    /// fresh sandbox's root opened as a subtree of <c>env.Fs</c> in a switch; <paramref name="prepare"/> fills the
+    /// sandbox first. The shared set-up of the per-backend file tests.</summary>
+    public static T RunOn<T>(EioBackend backend, Func<Stdenv, EioPath, FsSandbox, Task<T>> body, Action<FsSandbox>? prepare = null)
+    {
+        using var s = new FsSandbox();
+        prepare?.Invoke(s);
+        return NetConformanceTests.RunOn(backend, env =>
+            Switch.RunAsync(async sw => await body(env, await (env.Fs / s.Root).OpenSubtreeAsync(sw), s)));
     }
 
     public string Base { get; }
