@@ -62,6 +62,7 @@ public sealed class Domain
         IsMain = isMain;
         _syncContext = new DomainSynchronizationContext(this);
         TaskScheduler = new DomainTaskScheduler(this);
+        EioEventSource.EnsureCreated(); // a listener (dotnet-trace) can see and enable the source (issue 17, h122)
     }
 
     /// <summary>A process-unique number for this domain (the first domain created is 0).</summary>

@@ -18,6 +18,13 @@ public sealed class EioEventSource : EventSource
 
     private bool _counted;
 
+    /// <summary>Creates the source if it was not yet (called when the first domain is made).</summary>
+    /// <remarks>Issue 17 (h122): the tracing hooks touch <see cref="Log"/> only while a listener is attached, and a listener
+    /// is counted only when the source, once created, is enabled; with nothing else creating it, an
+    /// <see cref="EventListener"/> made before any use of the source (or <c>dotnet-trace</c> attached to a process that
+    /// never named it) saw no event and never turned tracing on.</remarks>
+    internal static void EnsureCreated() => GC.KeepAlive(Log);
+
     private EioEventSource()
         : base(EventSourceSettings.EtwSelfDescribingEventFormat)
     {

@@ -308,6 +308,42 @@ public class TraceOptionsTests
     }
 
     [Fact]
+    public void EventListenerSeesTheEventsOfUnnamedFibersThatTheHooksFastPathsWrite()
+    {
+        // The switch hooks' fast paths (unnamed fibers: resume, yield, fork, end) write the ring without telling the
+        // EventSource; they are taken only while no listener is attached, so that every event goes through the general
+        // paths, which tell it (issue 17, h116's open test).
+        using var listener = new FiberEventListener();
+        EioMain.Run(async _ =>
+        {
+            await Switch.RunAsync(
+                sw =>
+                {
+                    for (int i = 0; i < 3; i++)
+                    {
+                        Fiber.Fork(sw, async () =>
+                        {
+                            await Fiber.YieldAsync();
+                            await Fiber.YieldAsync();
+                        });
+                    }
+
+                    return Task.CompletedTask;
+                },
+                "unnamed");
+        });
+        listener.Dispose();
+        lock (listener.Seen)
+        {
+            string seen = string.Join(", ", listener.Seen);
+            Assert.True(listener.Seen.Count(s => s.Kind == "FiberCreated") >= 3, seen);
+            Assert.True(listener.Seen.Count(s => s.Kind == "FiberSuspended" && s.Reason == "Yield") >= 6, seen);
+            Assert.True(listener.Seen.Count(s => s.Kind == "FiberResumed") >= 6, seen);
+            Assert.True(listener.Seen.Count(s => s.Kind == "FiberFinished" && s.Text.Length == 0) >= 3, seen);
+        }
+    }
+
+    [Fact]
     public void MeterCountersAreSeenThroughTheMetricsEventSource()
     {
         // What dotnet-counters does: enable System.Diagnostics.Metrics with the meter's name and read the published values.
@@ -327,7 +363,7 @@ public class TraceOptionsTests
 
     private sealed class FiberEventListener : EventListener
     {
-        public List<(string Kind, string Text)> Seen { get; } = [];
+        public List<(string Kind, string Text, string Reason)> Seen { get; } = [];
 
         protected override void OnEventSourceCreated(EventSource eventSource)
         {
@@ -343,7 +379,7 @@ public class TraceOptionsTests
             {
                 lock (Seen)
                 {
-                    Seen.Add(((string)p[0]!, (string)p[6]!));
+                    Seen.Add(((string)p[0]!, (string)p[6]!, (string)p[1]!));
                 }
             }
         }
