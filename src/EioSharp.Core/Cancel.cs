@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using EioSharp.Tracing;
 
@@ -31,8 +32,11 @@ public sealed class CancelContext
     /// more form a circular doubly linked list through <see cref="WaiterNode.Next"/>/<see cref="WaiterNode.Prev"/> (the
     /// head's <c>Prev</c> is the tail), so the context keeps no tail field (issue 20: a context is 72 B, was 88).</summary>
     private WaiterNode? _waitersHead;
-    private List<CancelContext>? _children;
-    private CancellationTokenSource? _tokenSource;
+
+    /// <summary>The rarely used parts, in one field (issue 20, h121: a context is 64 B, was 72): null, the child contexts
+    /// (a <see cref="List{T}"/> of exactly that type), the token's source (<see cref="CancellationTokenSource"/>), or both
+    /// (<see cref="ChildrenAndToken"/>). A race's or switch's context usually has neither.</summary>
+    private object? _more;
 
     /// <summary>The two flags and the trace id in one field (issue 20: 8 B less per context; ids from
     /// <see cref="EioTrace.NewId"/> stay far below 2^61). Bits are only ever added, atomically (a dump on another
@@ -47,7 +51,7 @@ public sealed class CancelContext
         if (parent is not null)
         {
             parent.CheckDomain();
-            (parent._children ??= new List<CancelContext>()).Add(this);
+            parent.AddChild(this);
             if (!isProtected && parent._reason is { } r)
             {
                 _reason = r;
@@ -112,16 +116,24 @@ public sealed class CancelContext
         get
         {
             CheckDomain();
-            if (_tokenSource is null)
+            var source = TokenSource;
+            if (source is null)
             {
-                _tokenSource = new CancellationTokenSource();
+                source = new CancellationTokenSource();
                 if (_reason is not null)
                 {
-                    _tokenSource.Cancel();
+                    source.Cancel();
                 }
+
+                _more = _more switch
+                {
+                    null => source,
+                    ChildrenAndToken both => both.WithToken(source),
+                    var children => new ChildrenAndToken((List<CancelContext>)children, source),
+                };
             }
 
-            return _tokenSource.Token;
+            return source.Token;
         }
     }
 
@@ -219,14 +231,14 @@ public sealed class CancelContext
             while (n is not null && !ReferenceEquals(n, head));
         }
 
-        if (_tokenSource is not null)
+        if (TokenSource is { } source)
         {
-            (found.Tokens ??= new List<CancellationTokenSource>()).Add(_tokenSource);
+            (found.Tokens ??= new List<CancellationTokenSource>()).Add(source);
         }
 
-        if (_children is not null)
+        if (Children is { } children)
         {
-            foreach (var c in _children)
+            foreach (var c in children)
             {
                 if (!c.IsProtected)
                 {
@@ -322,9 +334,78 @@ public sealed class CancelContext
         }
 
         Interlocked.Or(ref _bits, DetachedBit);
-        _parent?._children?.Remove(this);
-        _tokenSource?.Dispose();
-        _tokenSource = null;
+        _parent?.Children?.Remove(this);
+        switch (_more)
+        {
+            case CancellationTokenSource source:
+                source.Dispose();
+                _more = null;
+                break;
+            case ChildrenAndToken both:
+                both.Token?.Dispose();
+                _more = both.Children;
+                break;
+        }
+    }
+
+    /// <summary>This context's children, or null (see <see cref="_more"/>).</summary>
+    private List<CancelContext>? Children
+    {
+        get
+        {
+            var more = _more;
+            if (more is null || more.GetType() == typeof(List<CancelContext>))
+            {
+                return Unsafe.As<List<CancelContext>>(more); // the usual case: one type compare, no cast helper
+            }
+
+            return (more as ChildrenAndToken)?.Children;
+        }
+    }
+
+    /// <summary>This context's token source, or null (see <see cref="_more"/>).</summary>
+    private CancellationTokenSource? TokenSource => _more switch
+    {
+        CancellationTokenSource source => source,
+        ChildrenAndToken both => both.Token,
+        _ => null,
+    };
+
+    private void AddChild(CancelContext child)
+    {
+        var more = _more;
+        if (more is not null && more.GetType() == typeof(List<CancelContext>))
+        {
+            Unsafe.As<List<CancelContext>>(more).Add(child); // the usual case: one type compare, no cast helper
+            return;
+        }
+
+        switch (more)
+        {
+            case null:
+                _more = new List<CancelContext> { child };
+                break;
+            case ChildrenAndToken both:
+                both.Children.Add(child);
+                break;
+            default:
+                _more = new ChildrenAndToken(new List<CancelContext> { child }, (CancellationTokenSource)more);
+                break;
+        }
+    }
+
+    /// <summary>A context with both children and a token source (see <see cref="_more"/>).</summary>
+    private sealed class ChildrenAndToken(List<CancelContext> children, CancellationTokenSource? token)
+    {
+        internal List<CancelContext> Children { get; } = children;
+
+        internal CancellationTokenSource? Token { get; private set; } = token;
+
+        internal ChildrenAndToken WithToken(CancellationTokenSource source)
+        {
+            Token = source;
+            return this;
+        }
     }
 }
 

@@ -484,47 +484,20 @@ public static partial class Fiber
     /// <summary>The reason every race cancels its losers with: never thrown, so one object serves every race.</summary>
     private static readonly NotFirstException s_notFirst = new();
 
-    /// <summary>The end of every forked racer whose function suspended (see <see cref="s_bodyEnded"/>: it finds its racer as
-    /// the installed context), settling it in its race.</summary>
-    private static readonly Action s_racerEnded = static () =>
-    {
-        var racer = (RacerFiber)ContinuationFiber();
-        var task = racer.Body;
-        racer.Body = null;
-        racer.Group.FinishRacer(racer, task, null);
-    };
-
-    /// <summary>What a racer's end calls on its race (a <see cref="ChildGroup{T}"/> of any result type).</summary>
-    private interface IRaceGroup
-    {
-        /// <summary>Settles the racer <paramref name="fiber"/> once its function has finished, and leaves the group.</summary>
-        void FinishRacer(FiberInfo fiber, Task? task, Exception? thrown);
-    }
-
-    /// <summary>A forked racer's fiber: a fiber that also knows its race, so that the end of its function needs no object of
-    /// its own (issue 20). Its suspended function's task is kept in <see cref="FiberInfo.Body"/>.</summary>
-    private sealed class RacerFiber(CancelContext cancel, Switch? owner, IRaceGroup group) : FiberInfo(cancel, owner)
-    {
-        internal IRaceGroup Group { get; } = group;
-    }
-
     /// <summary>
     /// The structured part of a sub-switch that <see cref="AllAsync"/> and the races need, without the switch: a cancel
     /// sub-context, the functions forked as fibers of the enclosing switch's scope (for dumps and traces), a join count
     /// and the errors. Lives on the caller's domain; everything runs there.
     /// </summary>
     /// <remarks>A race (<see cref="Race"/>) is also its own continuation and result (issue 20: no async frame): the last
-    /// function counts as pending like the forked racers, the group is the synchronization context its end is registered
-    /// under (see <see cref="Post"/>), and whichever end brings the count to 0 settles the race's task. A group is never
-    /// installed as a thread's context.</remarks>
-    private sealed class ChildGroup<T> : SynchronizationContext, IRaceGroup, IValueTaskSource<T>, IValueTaskSource
+    /// function counts as pending like the forked racers, the group is the synchronization context the ends of the last
+    /// function and of every suspended racer are registered under (see <see cref="Post"/>), and whichever end brings the
+    /// count to 0 settles the race's task. A group is never installed as a thread's context.</remarks>
+    private sealed class ChildGroup<T> : SynchronizationContext, IValueTaskSource<T>, IValueTaskSource
     {
-        /// <summary>The action registered on a race's last function's task under this group as the captured context: never
-        /// run, since the group is never the installed context (see <see cref="Post"/>).</summary>
-        private static readonly Action s_lastEndedMarker = static () => throw new InvalidOperationException("A race's end ran outside its group (a bug in EioSharp's scheduling).");
-
-        /// <summary>The end of a race's last function, posted to the caller's fiber when it completed elsewhere.</summary>
-        private static readonly SendOrPostCallback s_lastEndedPosted = static s => ((ChildGroup<T>)s!).LastEnded();
+        /// <summary>Forked racers' ends kept with a pooled group (<see cref="ReturnRace"/>); a race with more suspended racers
+        /// makes the rest for itself.</summary>
+        private const int KeptRacerEnds = 16;
 
         /// <summary>A finished race's group, kept for the next race of this thread (issue 20: a race allocates no group in the
         /// steady state). Nothing refers to a group once its race has finished (<see cref="Finish"/>): its racers and its last
@@ -537,6 +510,16 @@ public static partial class Fiber
         private bool _stopAtFirst;
         private int _pending;
         private Waiter? _join;
+
+        /// <summary>The end of this race's last function: the action registered on its task with this group as the captured
+        /// context (see <see cref="Post"/>). Made once per race group (races' groups are pooled), so a race makes none; null in
+        /// a group of <see cref="AllAsync"/>, which does not use it.</summary>
+        private readonly Action? _lastEnd;
+
+        /// <summary>The ends of the forked racers whose functions suspended, in the order they were registered in this race
+        /// (<see cref="_racerEndsUsed"/> of them); made once per group and kept with it, like <see cref="_lastEnd"/>.</summary>
+        private RacerEnd[]? _racerEnds;
+        private int _racerEndsUsed;
 
         /// <summary>Runs the awaiting code's continuation posted to its context (<see cref="Complete"/>).</summary>
         private static readonly SendOrPostCallback s_continuationPosted = static s => ((ChildGroup<T>)s!).RunContinuation();
@@ -560,6 +543,7 @@ public static partial class Fiber
         {
             _frame = frame;
             _stopAtFirst = stopAtFirst;
+            _lastEnd = stopAtFirst ? LastEnded : null;
             Context = new CancelContext(frame.Fiber.Domain, frame.Cancel, isProtected: false);
         }
 
@@ -586,6 +570,7 @@ public static partial class Fiber
         private void ReturnRace()
         {
             Debug.Assert(_finished && _completed && _pending == 0 && _join is null && _last is null, "only a finished race's group is reused");
+            Debug.Assert(_racerEnds is null || Array.TrueForAll(_racerEnds, e => e is null || e.Fiber is null), "every racer's end has run");
             var domainThread = _frame.Fiber.Domain.IsCurrent;
             _frame = null!;
             unchecked
@@ -609,6 +594,12 @@ public static partial class Fiber
             Value = default!;
             All = null;
             Combine = null;
+            _racerEndsUsed = 0;
+            if (_racerEnds is { Length: > KeptRacerEnds })
+            {
+                Array.Resize(ref _racerEnds, KeptRacerEnds);
+            }
+
             if (domainThread)
             {
                 t_spareRace = this; // not when the outcome was read off the domain (a ConfigureAwait(false) awaiter)
@@ -685,19 +676,9 @@ public static partial class Fiber
                 if (last is { IsCompleted: false })
                 {
                     // Its end: registered with this group as the captured context, so .NET posts it here (Post), which runs it
-                    // inline when it completes in the caller fiber's own code, as an await would (40 B, .NET's continuation).
+                    // inline when it completes in the caller fiber's own code, as an await would (48 B, .NET's continuation).
                     _last = last;
-                    var caller = SynchronizationContext.Current;
-                    SynchronizationContext.SetSynchronizationContext(this);
-                    try
-                    {
-                        last.GetAwaiter().UnsafeOnCompleted(s_lastEndedMarker);
-                    }
-                    finally
-                    {
-                        SynchronizationContext.SetSynchronizationContext(caller);
-                    }
-
+                    RegisterEnd(last, _lastEnd!);
                     return task;
                 }
             }
@@ -721,20 +702,59 @@ public static partial class Fiber
             return task;
         }
 
-        /// <summary>Where .NET sends the end of a race's last function (<see cref="Race"/> registered it with this group as the
-        /// captured context, and the group is never installed, so .NET always posts): run at once when the caller's fiber is
-        /// the installed context (the task completed in the caller's own code, where an await would have run inline),
-        /// otherwise posted to the caller's fiber. <paramref name="d"/> and <paramref name="state"/> are .NET's and unused.</summary>
+        /// <summary>Registers <paramref name="end"/> (<see cref="_lastEnd"/> or a racer's <see cref="RacerEnd.Ended"/>) to run
+        /// when <paramref name="task"/> completes, with this group as the captured synchronization context: .NET then hands
+        /// the end to <see cref="Post"/> wherever the task completes (the group is never installed), and Post runs it at once
+        /// or posts it to the domain. What .NET makes per registration: its 48 B
+        /// <c>SynchronizationContextAwaitTaskContinuation</c>. (Not a context-free registration: .NET runs such an action
+        /// inline only where no custom context is installed, and on a domain one always is: it would go through the thread
+        /// pool, in a 40 B continuation of its own; h121 checked it.) The caller's context is put back.</summary>
+        private void RegisterEnd(Task task, Action end)
+        {
+            var caller = SynchronizationContext.Current;
+            SynchronizationContext.SetSynchronizationContext(this);
+            try
+            {
+                task.GetAwaiter().UnsafeOnCompleted(end);
+            }
+            finally
+            {
+                SynchronizationContext.SetSynchronizationContext(caller);
+            }
+        }
+
+        /// <summary>Where .NET sends the end of one of this race's functions (registered by <see cref="RegisterEnd"/>), with
+        /// <paramref name="state"/> the end itself and <paramref name="d"/> the callback that runs it. The end of the last
+        /// function runs at once when the caller's fiber is running (the task completed in the caller's own code, where an
+        /// await would have run inline), a forked racer's when that racer's fiber is the installed context (where .NET runs
+        /// an await's continuation inline); otherwise, and when the stack is deep (as .NET would not inline), the end is
+        /// posted to the domain to run in that fiber's frame: never on a foreign thread.</summary>
         public override void Post(SendOrPostCallback d, object? state)
         {
-            var fiber = _frame.Fiber;
-            if (ReferenceEquals(FiberFrame.CurrentFiber, fiber))
+            FiberFrame frame;
+            bool here;
+            if (ReferenceEquals(state, _lastEnd))
             {
-                LastEnded(); // in the race's frame (the last function's code): Finish puts the caller's frame back
+                frame = _frame; // the caller's: the last function's end puts the caller's frame back (Finish)
+                here = ReferenceEquals(FiberFrame.CurrentFiber, frame.Fiber);
+            }
+            else if (state is Action { Target: RacerEnd { Fiber: { } racer } })
+            {
+                frame = racer;
+                here = ReferenceEquals(SynchronizationContext.Current, racer);
             }
             else
             {
-                fiber.Domain.Post(s_lastEndedPosted, this, _frame);
+                throw new InvalidOperationException("A race's group was asked to run something that is not one of its ends (a bug in EioSharp's scheduling).");
+            }
+
+            if (here && RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            {
+                d(state);
+            }
+            else
+            {
+                frame.Fiber.Domain.Post(d, state, frame);
             }
         }
 
@@ -746,6 +766,7 @@ public static partial class Fiber
 
         private void LastEnded()
         {
+            Debug.Assert(_frame.Fiber.Domain.IsCurrent, "a race's end runs on its domain");
             var last = _last!;
             _last = null;
             LastEnded(last, null);
@@ -966,7 +987,7 @@ public static partial class Fiber
         /// <summary>All mode: one function as a fiber of the group.</summary>
         private async Task RunChildAsync(Func<Task> action)
         {
-            var frame = EnterChild(racer: false);
+            var frame = EnterChild();
             Exception? failure = null;
             try
             {
@@ -984,15 +1005,15 @@ public static partial class Fiber
         }
 
         /// <summary>Any mode: starts one racer as a fiber of the group, without an async frame of its own (issue 20): the
-        /// racer's task is settled from its state when it completes, by a continuation registered like
-        /// <see cref="Fiber.Fork(Switch, Func{Task})"/>'s. The caller's frame is installed again before this returns.</summary>
+        /// racer's task is settled from its state when it completes, by one of the group's kept ends (<see cref="RacerEnd"/>,
+        /// registered by <see cref="RegisterEnd"/>). The caller's frame is installed again before this returns.</summary>
         private void StartRacer(Func<Task> race)
         {
             var callerContext = ExecutionContext.Capture();
             var callerSync = SynchronizationContext.Current;
             try
             {
-                var fiber = (RacerFiber)EnterChild(racer: true);
+                var fiber = EnterChild();
                 Task? task = null;
                 Exception? thrown = null;
                 try
@@ -1006,10 +1027,13 @@ public static partial class Fiber
 
                 if (task is { IsCompleted: false })
                 {
-                    // The end finds the racer (and through it this group and the task) as the installed context when it
-                    // runs: one static delegate for every racer (issue 20: before, a racer object and a delegate, 104 B).
-                    fiber.Body = task;
-                    RegisterFiberContinuation(fiber, task, s_racerEnded);
+                    // Its end: one of the group's kept ends, registered with the group as the captured context (Post), like
+                    // the last function's (issue 20, h121: before, the racer fiber was the captured context and a subclass
+                    // that knew its group, 8 B more per racer; before that, a racer object and a delegate, 104 B).
+                    var end = RentRacerEnd();
+                    end.Fiber = fiber;
+                    end.Task = task;
+                    RegisterEnd(task, end.Ended);
                     return;
                 }
 
@@ -1025,7 +1049,54 @@ public static partial class Fiber
             }
         }
 
-        void IRaceGroup.FinishRacer(FiberInfo fiber, Task? task, Exception? thrown) => FinishRacer(fiber, task, thrown);
+        /// <summary>The next of the group's racer ends for this race: a kept one, else a new one (kept with the group when it
+        /// is among the first <see cref="KeptRacerEnds"/>).</summary>
+        private RacerEnd RentRacerEnd()
+        {
+            int i = _racerEndsUsed++;
+            if (_racerEnds is null || i >= _racerEnds.Length)
+            {
+                Array.Resize(ref _racerEnds, Math.Max(4, (_racerEnds?.Length ?? 0) * 2));
+            }
+
+            var end = _racerEnds[i] ??= new RacerEnd(this);
+            Debug.Assert(end.Fiber is null, "a racer's end is not reused before it has run");
+            return end;
+        }
+
+        /// <summary>The end of one suspended forked racer: which racer and task (set for one race, cleared when it runs), and
+        /// the delegate registered on the task (made once; <see cref="Post"/> tells the ends apart by it).</summary>
+        /// <remarks>Reuse is safe without a version: an end is set when its racer's task is registered and runs exactly once,
+        /// when that task completes; the group is reused only after the awaiting code has read the outcome
+        /// (<see cref="GetResult"/>), which completes only when every function has ended (<see cref="_pending"/> is 0), so
+        /// every registered end has run before its group serves another race.</remarks>
+        private sealed class RacerEnd
+        {
+            private readonly ChildGroup<T> _group;
+
+            internal RacerEnd(ChildGroup<T> group)
+            {
+                _group = group;
+                Ended = End;
+            }
+
+            /// <summary>The action registered on the racer's task.</summary>
+            internal Action Ended { get; }
+
+            internal FiberInfo? Fiber;
+            internal Task? Task;
+
+            /// <summary>Settles the racer, on its domain (run by <see cref="Post"/> at once or from the run queue).</summary>
+            private void End()
+            {
+                var fiber = Fiber!;
+                var task = Task;
+                Debug.Assert(fiber.Domain.IsCurrent, "a racer's end runs on its domain");
+                Fiber = null; // free before the racer is settled: settling may end the race and hand the group on
+                Task = null;
+                _group.FinishRacer(fiber, task, null);
+            }
+        }
 
         private void FinishRacer(FiberInfo fiber, Task? task, Exception? thrown)
         {
@@ -1041,11 +1112,11 @@ public static partial class Fiber
         }
 
         /// <summary>Installs the child fiber (the caller restores its own: an async method's builder, or StartRacer) and registers it.</summary>
-        private FiberInfo EnterChild(bool racer)
+        private FiberInfo EnterChild()
         {
             var domain = _frame.Fiber.Domain;
             var owner = _frame.Switch;
-            var frame = racer ? new RacerFiber(Context, owner, this) : new FiberInfo(Context, owner);
+            var frame = new FiberInfo(Context, owner);
             FiberFrame.Install(frame);
             if (EioTrace.On)
             {

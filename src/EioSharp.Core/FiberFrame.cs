@@ -7,9 +7,9 @@ namespace EioSharp;
 /// <summary>Identity of one fiber (for names, tracing and the watchdog), which is also the fiber's first frame: the frame
 /// its code starts in (issue 20: one object per fiber rather than an identity and a frame).</summary>
 /// <remarks>The fiber's domain is its first cancel context's domain, and its owner is that frame's switch. Not sealed: a
-/// forked racer is a subclass that also knows its race (<c>Fiber.RacerFiber</c>, issue 20), and a named fiber is a
-/// <see cref="NamedFiber"/> (issue 20: most fibers have no name, so the field is not in every fiber; make fibers with
-/// <see cref="Create"/>).</remarks>
+/// named fiber is a <see cref="NamedFiber"/> (issue 20: most fibers have no name, so the field is not in every fiber; make
+/// fibers with <see cref="Create"/>). A forked racer is a plain fiber (h121: its end is kept by its race's group, so it
+/// no longer needs a subclass that knows the group).</remarks>
 internal class FiberInfo : FiberFrame
 {
     /// <summary>Ids handed to a thread at a time (issue 20: no interlocked operation, nor a shared cache line, per fork).</summary>
