@@ -8,27 +8,34 @@ namespace EioSharp.Kv;
 /// <remarks>The command returned by <see cref="Build"/> is valid until the next <see cref="Start"/>; whoever keeps it
 /// longer keeps <see cref="KvCommand.ToOwned"/> (the AOF sinks encode or copy it at once). A builder serves one command
 /// at a time: code that may run while a built command is still in use takes a builder of its own.
-/// <para><b>Encoding</b>: the arguments are laid out as their RESP multibulk encoding (<c>$len\r\n</c>, the bytes,
-/// <c>\r\n</c> each; <see cref="Build"/> writes the <c>*N\r\n</c> header into room kept before them), so the view's
+/// <para><b>Encoded</b> (a builder made with <c>encoded: true</c>: the store's log builder, whose commands all go to the
+/// AOF): the arguments are laid out as their RESP multibulk encoding (<c>$len\r\n</c>, the bytes, <c>\r\n</c> each;
+/// <see cref="Build"/> writes the <c>*N\r\n</c> header into room kept before them), so the view's
 /// <see cref="KvCommand.TryGetEncoded"/> gives the AOF entry as it is, as for a request parsed whole: the AOF copies it
-/// instead of sizing and formatting every argument again (an XREADGROUP delivery logs an XCLAIM of 15 arguments).</para>
+/// instead of sizing and formatting every argument again (an XREADGROUP delivery logs an XCLAIM of 14 arguments).
+/// The other builders (a command the store runs: a nested LPOP, redis.call's command, a blocked command's copy) do not
+/// format what may never be logged.</para>
 /// Thread safety: none (the store owner).</remarks>
 internal sealed class KvCommandBuilder
 {
     private const int KeepBytes = 64 * 1024; // a larger buffer (a big argument) is dropped at the next Start
     private const int HeaderRoom = 16; // before the first argument: room for the "*N\r\n" header (at most 13 bytes)
 
+    private readonly bool _encoded;
     private byte[] _data = new byte[256];
     private int[] _positions = new int[32]; // (start, length) pairs
     private int _length;
     private int _count;
     private KvCommand? _view;
 
+    /// <summary>A builder; <paramref name="encoded"/>: lay the arguments out as their AOF encoding (see the remarks).</summary>
+    public KvCommandBuilder(bool encoded = false) => _encoded = encoded;
+
     /// <summary>Forgets the previous command and starts a new one.</summary>
     public KvCommandBuilder Start()
     {
         if (_data.Length > KeepBytes) _data = new byte[256];
-        _length = HeaderRoom;
+        _length = _encoded ? HeaderRoom : 0;
         _count = 0;
         return this;
     }
@@ -63,6 +70,13 @@ internal sealed class KvCommandBuilder
     public KvCommand Build()
     {
         if (_count == 0) throw new InvalidOperationException("A command needs at least its name.");
+        if (!_encoded)
+        {
+            if (_view is null) _view = new KvCommand(_data, _positions, 0, _count);
+            else _view.Reset(_data, _positions, 0, _count);
+            return _view;
+        }
+
         // The header goes right before the first argument's "$len" line: the encoding is one contiguous range.
         Span<byte> header = stackalloc byte[HeaderRoom];
         header[0] = (byte)'*';
@@ -76,8 +90,21 @@ internal sealed class KvCommandBuilder
         return _view;
     }
 
-    // Appends "$length\r\n", room for the argument's bytes (returned, for the caller to fill) and "\r\n".
     private Span<byte> Reserve(int length)
+    {
+        if (_encoded) return ReserveEncoded(length);
+        if (_length + length > _data.Length) Array.Resize(ref _data, Math.Max(_length + length, _data.Length * 2));
+        if (2 * _count + 2 > _positions.Length) Array.Resize(ref _positions, _positions.Length * 2);
+        _positions[2 * _count] = _length;
+        _positions[2 * _count + 1] = length;
+        _count++;
+        Span<byte> span = _data.AsSpan(_length, length);
+        _length += length;
+        return span;
+    }
+
+    // Appends "$length\r\n", room for the argument's bytes (returned, for the caller to fill) and "\r\n".
+    private Span<byte> ReserveEncoded(int length)
     {
         int digits = 1;
         for (uint v = (uint)length; v >= 10; v /= 10) digits++;

@@ -188,9 +188,9 @@ public sealed class KvCommandBuilderTests
     [InlineData(100, 100)]
     [InlineData(3, 70_000)] // past the kept size: the buffer grows in Reserve
     [InlineData(1_000, 1)] // a four-digit header
-    public void A_built_command_is_its_own_AOF_encoding(int count, int length)
+    public void A_log_builders_command_is_its_own_AOF_encoding(int count, int length)
     {
-        var builder = new KvCommandBuilder();
+        var builder = new KvCommandBuilder(encoded: true); // the store's log builder
         for (int round = 0; round < 2; round++) // the second round reuses the (possibly grown, then dropped) buffer
         {
             builder.Start().Add("XCLAIM"u8);
@@ -211,6 +211,16 @@ public sealed class KvCommandBuilderTests
             Assert.True(copied.WrittenSpan.SequenceEqual(expected.WrittenSpan));
             Assert.Equal(count, built.Count);
         }
+    }
+
+    [Fact]
+    public void A_builder_for_commands_the_store_runs_formats_no_encoding()
+    {
+        KvCommand built = new KvCommandBuilder().Start().Add("LPOP"u8).Add("key"u8).Build(); // a nested LPOP, redis.call
+        Assert.False(built.TryGetEncoded(out _));
+        var encoded = new System.Buffers.ArrayBufferWriter<byte>();
+        AofWriter.WriteCommand(encoded, built); // logged all the same, argument by argument
+        Assert.Equal("*2\r\n$4\r\nLPOP\r\n$3\r\nkey\r\n", Encoding.ASCII.GetString(encoded.WrittenSpan));
     }
 
     [Fact]
