@@ -814,7 +814,7 @@ public sealed partial class KvStore
         Observer?.OnDatabaseChanged(db);
     }
 
-    private readonly KvCommandBuilder _logBuilder = new();
+    private readonly KvCommandBuilder _logBuilder = new(encoded: true); // its commands go to the AOF: laid out as their encoding
 
     /// <summary>The store's reused builder for a command it logs as an effect (started empty): build, then pass the
     /// command to <see cref="Context.Log(KvCommand)"/> at once (the AOF sinks encode or copy it).</summary>

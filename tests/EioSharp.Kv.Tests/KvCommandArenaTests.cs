@@ -180,6 +180,49 @@ public sealed class KvCommandBuilderTests
         Assert.Equal(0, allocated);
     }
 
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(9, 9)]
+    [InlineData(10, 10)]
+    [InlineData(15, 99)]
+    [InlineData(100, 100)]
+    [InlineData(3, 70_000)] // past the kept size: the buffer grows in Reserve
+    [InlineData(1_000, 1)] // a four-digit header
+    public void A_log_builders_command_is_its_own_AOF_encoding(int count, int length)
+    {
+        var builder = new KvCommandBuilder(encoded: true); // the store's log builder
+        for (int round = 0; round < 2; round++) // the second round reuses the (possibly grown, then dropped) buffer
+        {
+            builder.Start().Add("XCLAIM"u8);
+            for (int i = 1; i < count; i++)
+            {
+                if (i % 3 == 1) builder.Add(Encoding.ASCII.GetBytes(new string((char)('a' + i % 26), length)));
+                else if (i % 3 == 2) builder.Add((long)i * -7919 - length);
+                else builder.Add(new StreamId((ulong)(1700000000000 + i), (ulong)length));
+            }
+
+            KvCommand built = builder.Build();
+            Assert.True(built.TryGetEncoded(out ReadOnlySpan<byte> encoded));
+            var expected = new System.Buffers.ArrayBufferWriter<byte>();
+            AofWriter.WriteCommand(expected, built.ToOwned()); // an owned command is encoded argument by argument
+            Assert.Equal(Encoding.ASCII.GetString(expected.WrittenSpan), Encoding.ASCII.GetString(encoded));
+            var copied = new System.Buffers.ArrayBufferWriter<byte>();
+            AofWriter.WriteCommand(copied, built);
+            Assert.True(copied.WrittenSpan.SequenceEqual(expected.WrittenSpan));
+            Assert.Equal(count, built.Count);
+        }
+    }
+
+    [Fact]
+    public void A_builder_for_commands_the_store_runs_formats_no_encoding()
+    {
+        KvCommand built = new KvCommandBuilder().Start().Add("LPOP"u8).Add("key"u8).Build(); // a nested LPOP, redis.call
+        Assert.False(built.TryGetEncoded(out _));
+        var encoded = new System.Buffers.ArrayBufferWriter<byte>();
+        AofWriter.WriteCommand(encoded, built); // logged all the same, argument by argument
+        Assert.Equal("*2\r\n$4\r\nLPOP\r\n$3\r\nkey\r\n", Encoding.ASCII.GetString(encoded.WrittenSpan));
+    }
+
     [Fact]
     public void A_command_needs_its_name()
     {
