@@ -22,7 +22,7 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 400); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
 bench() { redis-benchmark -h 127.0.0.1 -p "$port" -n "$1" -r 100000 -t set -c 50 -P 16 -d 1024 --csv 2>/dev/null | tail -1; }
 snap() {
-  for t in /proc/$pid/task/*; do c=$(tr ' ' _ <"$t/comm" 2>/dev/null) || continue
+  for t in /proc/$pid/task/*; do c=$(tr ' ' _ 2>/dev/null <"$t/comm") || continue
     st=$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $12, $13}') || continue
     [ -n "$st" ] && echo "$(basename "$t") $c $st"; done
   echo "process all $(sed 's/.*) //' /proc/$pid/stat | awk '{print $12+$14, $13+$15}')"
