@@ -1,5 +1,8 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace EioSharp.Kv;
@@ -303,6 +306,12 @@ internal static class RdbBlobs
         public readonly int[] Table = new int[1 << LzfHashLog];
         public int Base;
         public byte[] Scratch = new byte[256];
+
+        /// <summary>The trigram bitset of <see cref="LzfCannotFit"/> (grown to the largest size used, cleared per call).</summary>
+        public ulong[] Seen = [];
+
+        /// <summary>Calls that <see cref="LzfCannotFit"/> answered without running the compressor (tests, benchmarks).</summary>
+        public long QuickGiveUps;
     }
 
     private const int LzfHashLog = 16, LzfMaxLiteral = 1 << 5, LzfMaxOffset = 1 << 13, LzfMaxReference = (1 << 8) + (1 << 3);
@@ -313,12 +322,215 @@ internal static class RdbBlobs
     /// never set in the current call holds an offset from an earlier call, used only if the bytes there match, so redis's
     /// output for one string may in rare cases depend on what it compressed before; this table starts empty (what a
     /// fresh table gives), and every output, redis's or ours, decompresses to the same string.</summary>
+    /// <remarks>The AOF rewrite's RDB preamble and BGSAVE run this over every string value of more than 20 bytes
+    /// (rdbcompression yes), also over values that do not compress (random bytes: the whole value is hashed, then given
+    /// up): it was half of a rewrite's CPU on the 1 KB SET row (issue 14). So the loops index through references without
+    /// bounds checks (every index is within the input, the table or the scratch buffer by the algorithm's own limits,
+    /// argued at each access); <see cref="LzfCompressReference"/> is the bounds-checked form it is tested against.</remarks>
     /// <param name="input">The bytes to compress.</param>
     /// <param name="output">Receives the compressed bytes; its length is lzf's <c>out_len</c> (redis passes the input's
     /// length less 4: compression must save at least 4 bytes).</param>
     /// <param name="state">The hash table and scratch buffer, reused between calls (not shared between threads).</param>
     /// <returns>The compressed length, or 0 when the output did not fit in <paramref name="output"/>.</returns>
     public static int LzfCompress(ReadOnlySpan<byte> input, Span<byte> output, LzfState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        int inLen = input.Length, outEnd = output.Length;
+        if (inLen == 0 || outEnd == 0) return 0;
+        if (inLen < 3) return LzfCompressReference(input, output, state); // no hashed position: literals only
+        int[] tableArray = state.Table;
+        if (state.Base > int.MaxValue - inLen - 2)
+        {
+            Array.Clear(tableArray);
+            state.Base = 0;
+        }
+        int tableBase = state.Base;
+        state.Base = tableBase + inLen + 1;
+        if (inLen >= LzfQuickGiveUpMinLength && LzfCannotFit(input, outEnd, state))
+        {
+            state.QuickGiveUps++;
+            return 0; // what the loops below would return, without them (the table's entries of this call are never read)
+        }
+        if (state.Scratch.Length < outEnd + 4) state.Scratch = new byte[Math.Max(outEnd + 4, 2 * state.Scratch.Length)];
+        // Bounds: `input` is read at indexes < inLen (the hash reads ip + 2 with ip < inLen - 2; a match compares at most
+        // maxlen <= inLen - ip - 2 bytes past ip, and the reference is before ip); the table at a slot masked to 16 bits
+        // (its length is 1 << 16); the scratch buffer (outEnd + 4 bytes) at op < outEnd for a literal, at most op + 3 <
+        // outEnd + 3 for a back-reference (checked before it is written, as lzf does), and at op - lit - 1 >= 0 for a
+        // run's header (the byte reserved when the run started).
+        ref byte inp = ref MemoryMarshal.GetReference(input);
+        ref byte buf = ref MemoryMarshal.GetArrayDataReference(state.Scratch);
+        ref int table = ref MemoryMarshal.GetArrayDataReference(tableArray);
+        int ip = 0, op = 1, inEnd = inLen, lit = 0; // op = 1: the first literal run's header
+        int hashEnd = inEnd - 2;
+        uint hval = (uint)((inp << 8) | Unsafe.Add(ref inp, 1));
+        while (ip < hashEnd)
+        {
+            hval = (hval << 8) | Unsafe.Add(ref inp, ip + 2);
+            ref int entry = ref Unsafe.Add(ref table, (int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1)));
+            int reference = entry - tableBase;
+            entry = tableBase + ip;
+            int off;
+            if (reference > 0 && reference < ip && (off = ip - reference - 1) < LzfMaxOffset
+                && Unsafe.Add(ref inp, reference + 2) == Unsafe.Add(ref inp, ip + 2)
+                && Unsafe.Add(ref inp, reference) == Unsafe.Add(ref inp, ip)
+                && Unsafe.Add(ref inp, reference + 1) == Unsafe.Add(ref inp, ip + 1))
+            {
+                int len = 2;
+                int maxlen = inEnd - ip - len;
+                maxlen = maxlen > LzfMaxReference ? LzfMaxReference : maxlen;
+                if (op + 3 + 1 >= outEnd && op - (lit == 0 ? 1 : 0) + 3 + 1 >= outEnd) return 0;
+                Unsafe.Add(ref buf, op - lit - 1) = (byte)(lit - 1); // stop run
+                op -= lit == 0 ? 1 : 0; // undo run if length is zero
+                bool mismatch = false;
+                if (maxlen > 16)
+                {
+                    for (int k = 0; k < 16; k++)
+                    {
+                        len++;
+                        if (Unsafe.Add(ref inp, reference + len) != Unsafe.Add(ref inp, ip + len))
+                        {
+                            mismatch = true;
+                            break;
+                        }
+                    }
+                }
+                if (!mismatch)
+                {
+                    do
+                    {
+                        len++;
+                    }
+                    while (len < maxlen && Unsafe.Add(ref inp, reference + len) == Unsafe.Add(ref inp, ip + len));
+                }
+                len -= 2; // octets - 2
+                ip++;
+                if (len < 7)
+                {
+                    Unsafe.Add(ref buf, op++) = (byte)((off >> 8) + (len << 5));
+                }
+                else
+                {
+                    Unsafe.Add(ref buf, op++) = (byte)((off >> 8) + (7 << 5));
+                    Unsafe.Add(ref buf, op++) = (byte)(len - 7);
+                }
+                Unsafe.Add(ref buf, op++) = (byte)off;
+                lit = 0;
+                op++; // start run
+                ip += len + 1;
+                if (ip >= hashEnd) break;
+                // VERY_FAST: hash the two positions before the new one.
+                ip -= 2;
+                hval = (uint)((Unsafe.Add(ref inp, ip) << 8) | Unsafe.Add(ref inp, ip + 1));
+                hval = (hval << 8) | Unsafe.Add(ref inp, ip + 2);
+                Unsafe.Add(ref table, (int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))) = tableBase + ip;
+                ip++;
+                hval = (hval << 8) | Unsafe.Add(ref inp, ip + 2);
+                Unsafe.Add(ref table, (int)(((hval >> (3 * 8 - LzfHashLog)) - hval * 5) & ((1 << LzfHashLog) - 1))) = tableBase + ip;
+                ip++;
+            }
+            else
+            {
+                if (op >= outEnd) return 0;
+                lit++;
+                Unsafe.Add(ref buf, op++) = Unsafe.Add(ref inp, ip++);
+                if (lit == LzfMaxLiteral)
+                {
+                    Unsafe.Add(ref buf, op - lit - 1) = (byte)(lit - 1); // stop run
+                    lit = 0;
+                    op++; // start run
+                }
+            }
+        }
+        if (op + 3 > outEnd) return 0; // at most 3 bytes can be missing here
+        while (ip < inEnd)
+        {
+            lit++;
+            Unsafe.Add(ref buf, op++) = Unsafe.Add(ref inp, ip++);
+            if (lit == LzfMaxLiteral)
+            {
+                Unsafe.Add(ref buf, op - lit - 1) = (byte)(lit - 1);
+                lit = 0;
+                op++;
+            }
+        }
+        Unsafe.Add(ref buf, op - lit - 1) = (byte)(lit - 1); // end run
+        op -= lit == 0 ? 1 : 0;
+        state.Scratch.AsSpan(0, op).CopyTo(output);
+        return op;
+    }
+
+    private const int LzfQuickGiveUpMinLength = 64, LzfSeenMinLog = 12, LzfSeenMaxLog = 20;
+
+    /// <summary>True when <see cref="LzfCompress"/> is certain to return 0 (its output cannot fit in
+    /// <paramref name="outEnd"/> bytes), decided from a bound instead of by running it: the exact give-up for values that
+    /// do not compress (issue 14: random values, such as redis-benchmark's, made LZF half of an AOF rewrite's CPU, hashed
+    /// byte by byte and then given up).</summary>
+    /// <remarks>
+    /// <para>The bound. lzf's output is literal runs (at most 32 bytes each, one header byte per run) and
+    /// back-references (2 or 3 bytes each, covering len &gt;= 3 input bytes that equal the bytes off + 1 &lt;= 8192
+    /// positions earlier). In a back-reference of len bytes, the len - 2 positions whose trigram (the 3 bytes from
+    /// there) lies inside it each repeat a trigram seen at most 8192 positions before. So with R = the number of
+    /// positions whose trigram occurred earlier, the k back-references cover M bytes with M - 2k &lt;= R and M &lt;= 3R,
+    /// and the output has at least (n - M) + ceil((n - M) / 32) + 2k &gt;= n - R + ceil(max(0, n - 3R) / 32) bytes. lzf
+    /// never returns an output longer than out_len (it checks before each write), so when that bound exceeds
+    /// <paramref name="outEnd"/> it returns 0: this method returns true only then.</para>
+    /// <para>R is over-counted, never under-counted (which keeps the bound a lower bound): a position counts when its
+    /// trigram's hash bit (64 bits per input byte, 4 Ki to 1 Mi bits) was already set by any earlier position, whatever
+    /// the distance or a hash collision. The scan stops, answering false, once the count (compared every 64 positions)
+    /// is past the largest R that still proves the give-up (then the compressor runs as before). Each position is
+    /// hashed from an unaligned 4-byte load (no chain through a rolling hash) into a bitset that stays in the
+    /// first-level cache for values of a few KB: 21 instructions a position in the tier-1 code, against 48 for a
+    /// literal in lzf's loop (its 64 Ki-entry hash table written at every position).</para>
+    /// </remarks>
+    private static bool LzfCannotFit(ReadOnlySpan<byte> input, int outEnd, LzfState state)
+    {
+        if (!BitConverter.IsLittleEndian) return false; // the 4-byte load below takes the trigram as its low 3 bytes
+        long n = input.Length;
+        // The largest R for which n - R + ceil(max(0, n - 3R) / 32) > outEnd (non-increasing in R); none: no proof.
+        static long Bound(long n, long r) => n - r + (Math.Max(0, n - 3 * r) + 31) / 32;
+        if (Bound(n, 0) <= outEnd) return false;
+        long lo = 0, hi = n; // Bound(lo) > outEnd; find the last such R
+        while (lo < hi)
+        {
+            long mid = (lo + hi + 1) / 2;
+            if (Bound(n, mid) > outEnd) lo = mid;
+            else hi = mid - 1;
+        }
+        int maxRepeats = (int)lo;
+        int log = Math.Clamp(64 - BitOperations.LeadingZeroCount((ulong)(64 * n - 1)), LzfSeenMinLog, LzfSeenMaxLog);
+        int words = 1 << (log - 6);
+        if (state.Seen.Length < words) state.Seen = new ulong[words];
+        Span<ulong> seenSpan = state.Seen.AsSpan(0, words);
+        seenSpan.Clear();
+        ref ulong seen = ref MemoryMarshal.GetReference(seenSpan);
+        ref byte inp = ref MemoryMarshal.GetReference(input);
+        int shift = 32 - log, repeats = 0, last = input.Length - 3; // trigram positions 0 .. last
+        int p = 0;
+        while (p < last)
+        {
+            // Blocks of 64 positions, then one compare with the largest count that still proves the give-up. Every
+            // position p < last has 4 readable bytes from p; the trigram is the low 3 (little-endian).
+            int blockEnd = Math.Min(last, p + 64);
+            for (; p < blockEnd; p++)
+            {
+                uint h = ((Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref inp, p)) & 0xFFFFFF) * 2654435761u) >> shift; // < 2^log
+                ref ulong word = ref Unsafe.Add(ref seen, (int)(h >> 6));
+                ulong w = word;
+                repeats += (int)((w >> (int)h) & 1); // a shift of a ulong takes the count's low 6 bits: h & 63
+                word = w | (1UL << (int)h);
+            }
+            if (repeats > maxRepeats) return false;
+        }
+        // The last position (its 3 bytes end the input).
+        uint lastTrigram = (uint)(Unsafe.Add(ref inp, last) | (Unsafe.Add(ref inp, last + 1) << 8) | (Unsafe.Add(ref inp, last + 2) << 16));
+        uint hl = (lastTrigram * 2654435761u) >> shift;
+        repeats += (int)((Unsafe.Add(ref seen, (int)(hl >> 6)) >> (int)hl) & 1);
+        return repeats <= maxRepeats;
+    }
+
+    /// <summary>The same compressor as <see cref="LzfCompress"/>, written with bounds-checked spans (the reference the
+    /// fast form is tested against: the same output and the same give-up for every input).</summary>
+    internal static int LzfCompressReference(ReadOnlySpan<byte> input, Span<byte> output, LzfState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         int inLen = input.Length, outEnd = output.Length;

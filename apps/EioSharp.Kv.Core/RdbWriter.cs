@@ -39,7 +39,9 @@ internal static class Rdb
 /// <param name="sink">Receives the file's bytes in order.</param>
 /// <param name="compress">Redis's <c>rdbcompression</c>: LZF-compress strings over 20 bytes.</param>
 /// <param name="checksum">Redis's <c>rdbchecksum</c>: false writes 0 as the CRC-64 footer (and computes none).</param>
-internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress = true, bool checksum = true)
+/// <param name="bufferBytes">The buffer's first size: a whole file's writer (<see cref="KvRdb.Write"/>) takes its chunk
+/// size, 1 MiB, so the buffer never grows (it flushes before a piece that does not fit); DUMP's one value, 64 KiB.</param>
+internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress = true, bool checksum = true, int bufferBytes = 64 * 1024)
 {
     private const int ChunkBytes = 1 << 20;
     private const int MinCompressLength = 21; // rdbSaveRawString: "under 20 bytes it's unable to compress even aaaaaaaaaaaaaaaaaa"
@@ -47,7 +49,12 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     private RdbBlobs.LzfState? _lzf;
     private byte[]? _lzfOutput;
 
-    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+    internal const int FileChunkBytes = ChunkBytes;
+
+    // Grown only by a piece larger than its whole capacity (a DUMP of a value over 64 KiB): a file's writer flushes
+    // before a piece that does not fit (issue 14: growing 64 KiB -> 2 MiB by doubling cost every AOF rewrite ~4 MB of
+    // large-object arrays, ~80 B per 1 KB key).
+    private readonly ArrayBufferWriter<byte> _buffer = new(bufferBytes);
     private ulong _crc;
 
     /// <summary>Bytes handed to the sink so far.</summary>
@@ -418,6 +425,7 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
         while (!data.IsEmpty)
         {
             int n = Math.Min(data.Length, ChunkBytes);
+            if (_buffer.FreeCapacity < n && _buffer.WrittenCount > 0) Flush(); // the sink takes what is buffered; no growth
             data[..n].CopyTo(_buffer.GetSpan(n));
             _buffer.Advance(n);
             data = data[n..];
@@ -589,7 +597,7 @@ public static class KvRdb
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(sink);
-        var writer = new RdbWriter(sink, compression, checksum);
+        var writer = new RdbWriter(sink, compression, checksum, RdbWriter.FileChunkBytes);
         writer.WriteAll(snapshot, redisVersion, nowUnixMs, usedMemory, cancel, aofBase, lease);
         return writer.Written;
     }

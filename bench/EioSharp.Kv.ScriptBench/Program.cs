@@ -3,12 +3,16 @@ using System.Diagnostics;
 using System.Text;
 using EioSharp.Kv;
 
-// Usage: EioSharp.Kv.ScriptBench evalsha|lua-tables|stream [ops=200000] [rounds=5]
+// Usage: EioSharp.Kv.ScriptBench evalsha|lua-tables|stream|rdb-write [ops=200000] [rounds=5]
 // Prints one line per round: CPU microseconds per op (process user+system time) and managed bytes allocated per op
 // (this thread), then the medians. A warm-up of ops/4 runs first (JIT tiers, tables grown).
+// rdb-write (issue 14, the AOF rewrite's RDB preamble): ops keys of 1,024 bytes filled as redis-benchmark -d 1024 fills
+// them, one snapshot; each round writes the whole RDB file (LZF tried on every value, CRC-64) into a sink that drops
+// the bytes; an op is a key (the warm-up is one whole write).
 string workload = args.Length > 0 ? args[0] : "evalsha";
 int ops = args.Length > 1 ? int.Parse(args[1]) : 200_000;
 int rounds = args.Length > 2 ? int.Parse(args[2]) : 5;
+if (workload == "rdb-write") return RdbWriteBench.Run(ops, rounds);
 
 var store = new KvStore(random: new Random(1));
 var buffer = new ArrayBufferWriter<byte>(4096);
@@ -105,3 +109,57 @@ for (int r = 0; r < rounds; r++)
 static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
 Console.WriteLine($"{workload} ops={ops} (x{perOp} commands) median cpu_us_per_op={Median(cpu):F3} bytes_per_op={Median(bytes):F1}");
 return 0;
+
+static class RdbWriteBench
+{
+    // redis-benchmark's value for -d N (genBenchmarkRandomData): '0' + 6 bits of a linear congruential generator per byte.
+    private static byte[] BenchmarkValue(int size)
+    {
+        byte[] data = new byte[size];
+        uint state = 1234;
+        for (int i = 0; i < size; i++)
+        {
+            state = state * 1103515245 + 12345;
+            data[i] = (byte)('0' + ((state >> 16) & 63));
+        }
+        return data;
+    }
+
+    public static int Run(int keys, int rounds)
+    {
+        var store = new KvStore(random: new Random(1));
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        var writer = new RespWriter(buffer, 2);
+        long now = 1_700_000_000_000;
+        byte[] value = BenchmarkValue(1024);
+        for (int i = 0; i < keys; i++)
+        {
+            buffer.ResetWrittenCount();
+            store.Execute(KvCommand.Create("SET"u8.ToArray(), Encoding.ASCII.GetBytes("key:" + i.ToString("D12", System.Globalization.CultureInfo.InvariantCulture)), value), now, writer, null);
+        }
+        KvSnapshotEntry[] snapshot = store.CreateSnapshot(now);
+        long sunk = 0;
+        void Sink(ReadOnlySpan<byte> data) => sunk += data.Length;
+        KvRdb.Write(snapshot, Sink, "7.0.15", now, 0); // warm-up: tier-1 code for the loops
+        var cpu = new List<double>();
+        var bytes = new List<double>();
+        Process self = Process.GetCurrentProcess();
+        long fileBytes = 0;
+        for (int r = 0; r < rounds; r++)
+        {
+            self.Refresh();
+            TimeSpan t0 = self.TotalProcessorTime;
+            long a0 = GC.GetAllocatedBytesForCurrentThread();
+            fileBytes = KvRdb.Write(snapshot, Sink, "7.0.15", now, 0);
+            long a1 = GC.GetAllocatedBytesForCurrentThread();
+            self.Refresh();
+            TimeSpan t1 = self.TotalProcessorTime;
+            cpu.Add((t1 - t0).TotalMicroseconds / keys);
+            bytes.Add((double)(a1 - a0) / keys);
+            Console.WriteLine($"round {r + 1}: cpu_us_per_op={cpu[^1]:F3} bytes_per_op={bytes[^1]:F1}");
+        }
+        static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
+        Console.WriteLine($"rdb-write keys={keys} file={fileBytes} bytes median cpu_us_per_op={Median(cpu):F3} bytes_per_op={Median(bytes):F1}");
+        return 0;
+    }
+}

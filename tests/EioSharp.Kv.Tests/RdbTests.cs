@@ -242,6 +242,153 @@ public class RdbTests
         Assert.Equal("016161E05700016161", Convert.ToHexString(a100, 0, n100));
     }
 
+    // The fast LzfCompress (references without bounds checks, issue 14) against the bounds-checked reference: the same
+    // length, the same bytes and the same give-up for inputs that compress well, barely, or not at all (redis-benchmark's
+    // 6-bit values, random bytes), for every output budget around the input's length and with tables carried over calls.
+    [Fact]
+    public void Lzf_compress_gives_the_reference_output_for_every_kind_of_input_and_budget()
+    {
+        var r = new Random(123);
+        var fast = new RdbBlobs.LzfState();
+        var reference = new RdbBlobs.LzfState();
+        int compressed = 0, givenUp = 0;
+        for (int i = 0; i < 3000; i++)
+        {
+            int n = (i % 3) switch { 0 => r.Next(2, 64), 1 => r.Next(64, 2048), _ => r.Next(2048, 20_000) };
+            byte[] input = new byte[n];
+            switch (r.Next(5))
+            {
+                case 0: // a small alphabet: long matches
+                    int alphabet = r.Next(1, 5);
+                    for (int j = 0; j < n; j++) input[j] = (byte)r.Next(alphabet);
+                    break;
+                case 1: // repeated chunks with noise: matches near and far (offsets past 8 KB are not references)
+                    byte[] chunk = new byte[r.Next(3, 300)];
+                    r.NextBytes(chunk);
+                    for (int j = 0; j < n; j++) input[j] = r.Next(50) == 0 ? (byte)r.Next(256) : chunk[j % chunk.Length];
+                    break;
+                case 2: // redis-benchmark's -d values: 64 symbols, a few chance 3-byte repeats, given up
+                    uint state = (uint)r.Next();
+                    for (int j = 0; j < n; j++)
+                    {
+                        state = state * 1103515245 + 12345;
+                        input[j] = (byte)('0' + ((state >> 16) & 63));
+                    }
+                    break;
+                case 3: // random bytes
+                    r.NextBytes(input);
+                    break;
+                default: // text-like: words from a small vocabulary
+                    string[] words = ["set", "key", "value", "redis", "eio", " ", "\r\n", "0123", "lzf"];
+                    int k = 0;
+                    while (k < n)
+                    {
+                        foreach (char c in words[r.Next(words.Length)])
+                        {
+                            if (k < n) input[k++] = (byte)c;
+                        }
+                    }
+                    break;
+            }
+            int budget = r.Next(4) switch { 0 => Math.Max(1, n - 4), 1 => Math.Max(1, n / 2), 2 => n + 64, _ => r.Next(1, n + 8) };
+            byte[] a = new byte[budget], b = new byte[budget];
+            int la = RdbBlobs.LzfCompress(input, a, fast);
+            int lb = RdbBlobs.LzfCompressReference(input, b, reference);
+            Assert.Equal(lb, la);
+            Assert.Equal(b.AsSpan(0, lb).ToArray(), a.AsSpan(0, la).ToArray());
+            if (la == 0)
+            {
+                givenUp++;
+                continue;
+            }
+            compressed++;
+            Assert.Equal(input, RdbBlobs.LzfDecompress(a.AsSpan(0, la), n));
+        }
+        Assert.True(compressed > 500 && givenUp > 500, $"{compressed} compressed, {givenUp} given up");
+        Assert.True(fast.QuickGiveUps > 200, $"{fast.QuickGiveUps} of {givenUp} give-ups decided by the bound");
+        Assert.Equal(0, reference.QuickGiveUps);
+
+        // Near the bound: bytes without a repeated trigram compress to literals only, n + ceil(n / 32) bytes (lzf's
+        // checks need one byte of room more at the end); around that budget the fast form answers as the reference,
+        // and one byte under it the bound proves the give-up whenever the bitset saw no hash collision among the
+        // positions (most 64-byte inputs, not all).
+        int tightGiveUps = 0, inputs = 0;
+        for (int i = 0; i < 200; i++)
+        {
+            byte[] distinct = new byte[64];
+            r.NextBytes(distinct);
+            var trigrams = new HashSet<int>();
+            bool repeats = false;
+            for (int j = 0; j + 2 < distinct.Length; j++) repeats |= !trigrams.Add(distinct[j] | distinct[j + 1] << 8 | distinct[j + 2] << 16);
+            if (repeats) continue;
+            inputs++;
+            int literalOnly = distinct.Length + (distinct.Length + 31) / 32;
+            for (int budget = literalOnly - 2; budget <= literalOnly + 2; budget++)
+            {
+                byte[] a = new byte[budget], b = new byte[budget];
+                long before = fast.QuickGiveUps;
+                int la = RdbBlobs.LzfCompress(distinct, a, fast);
+                int lb = RdbBlobs.LzfCompressReference(distinct, b, reference);
+                Assert.Equal(lb, la);
+                Assert.Equal(b, a);
+                if (budget == literalOnly - 1) tightGiveUps += (int)(fast.QuickGiveUps - before);
+                if (budget == literalOnly + 2) Assert.Equal(literalOnly, la);
+            }
+        }
+        Assert.InRange(tightGiveUps, inputs / 5, inputs - 1);
+        long quickBefore = fast.QuickGiveUps;
+
+        // redis-benchmark's 1 KB value (the AOF rewrite's case) is given up by the bound, as lzf gives it up.
+        byte[] benchmarkValue = new byte[1024];
+        uint lcg = 1234;
+        for (int j = 0; j < benchmarkValue.Length; j++)
+        {
+            lcg = lcg * 1103515245 + 12345;
+            benchmarkValue[j] = (byte)('0' + ((lcg >> 16) & 63));
+        }
+        Assert.Equal(0, RdbBlobs.LzfCompressReference(benchmarkValue, new byte[1020], reference));
+        Assert.Equal(0, RdbBlobs.LzfCompress(benchmarkValue, new byte[1020], fast));
+        Assert.Equal(quickBefore + 1, fast.QuickGiveUps);
+
+        // A table whose stamps are about to wrap is cleared first, in both.
+        fast.Base = reference.Base = int.MaxValue - 100;
+        byte[] text = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("the same words again ", 20)));
+        byte[] x = new byte[text.Length - 4], y = new byte[text.Length - 4];
+        int lx = RdbBlobs.LzfCompress(text, x, fast), ly = RdbBlobs.LzfCompressReference(text, y, reference);
+        Assert.True(lx > 0);
+        Assert.Equal(y.AsSpan(0, ly).ToArray(), x.AsSpan(0, lx).ToArray());
+        Assert.Equal(fast.Base, reference.Base);
+    }
+
+    // A whole file's writer keeps one 1 MiB buffer and flushes before a piece that does not fit (issue 14): growing it
+    // from 64 KiB by doubling cost every AOF rewrite ~4 MB of large-object arrays. A 3 MB file of 1 KB values (each
+    // chunk boundary falls inside a value) loads back to the same keyspace, checksum included.
+    [Fact]
+    public void A_file_is_written_through_one_chunk_buffer_without_growing_it()
+    {
+        var a = new StoreHarness { Now = Now };
+        var r = new Random(5);
+        for (int i = 0; i < 3000; i++)
+        {
+            a.Run("SET", "key:" + i, new string(Enumerable.Range(0, 1024).Select(_ => (char)('0' + r.Next(64))).ToArray()));
+        }
+        KvSnapshotEntry[] snapshot = a.Store.CreateSnapshot(a.Now);
+        var file = new ArrayBufferWriter<byte>(4 << 20);
+        KvRdb.Write(snapshot, span => file.Write(span), "7.0.15", a.Now, 0); // warm-up (tier-1 code, the sink's buffer)
+        file.ResetWrittenCount();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        long written = KvRdb.Write(snapshot, span => file.Write(span), "7.0.15", a.Now, 0);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(file.WrittenCount, written);
+        Assert.True(written > 3_000_000, $"{written} bytes");
+        // The chunk buffer (1 MiB) and LZF's state (a 256 KiB table, its scratch and bitset); growing the buffer by
+        // doubling to 2 MiB allocated 4 MB.
+        Assert.True(allocated < 1_600_000, $"{allocated} bytes allocated for a {written}-byte file");
+        byte[] bytes = file.WrittenSpan.ToArray();
+        Assert.Equal(KvDump.Crc64(bytes.AsSpan(0, bytes.Length - 8)), BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(bytes.Length - 8)));
+        Assert.Equal(Canonical(a), Canonical(Load(bytes, a.Now).Harness));
+    }
+
     [Fact]
     public void Rdbcompression_no_writes_raw_strings_and_both_files_load_the_same()
     {
