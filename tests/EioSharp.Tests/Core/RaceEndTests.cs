@@ -6,17 +6,9 @@ namespace EioSharp.Tests.Core;
 /// fiber is running, posted otherwise), and a group's kept ends are reused only after they have run.</summary>
 public class RaceEndTests
 {
-    private static async Task<int> FastAsync()
-    {
-        await Fiber.YieldAsync();
-        return 1;
-    }
+    private static Task<int> FastAsync() => RaceLoop.FastAsync();
 
-    private static async Task<int> SlowAsync()
-    {
-        await Fiber.AwaitCancelAsync();
-        return 0;
-    }
+    private static Task<int> SlowAsync() => RaceLoop.SlowAsync();
 
     // The loop shape of bench CoreFirst.FirstAsync (a forked racer that wins after a yield, the last function cancelled). A
     // race under the test host costs 1,632 B with h121 (fewest of 5 warm rounds, per race; the bench's loop driver: 1,016.4);
@@ -25,21 +17,7 @@ public class RaceEndTests
     [Fact]
     public void ARaceInTheSteadyStateAllocatesNoMoreThanItsFibersContextAndFrame() => EioMain.Run(async _ =>
     {
-        const int Races = 2_000;
-        var meter = new AllocationMeter();
-        while (meter.NextRound())
-        {
-            meter.Start();
-            for (int i = 0; i < Races; i++)
-            {
-                int v = await Fiber.FirstAsync(FastAsync, SlowAsync);
-                Assert.Equal(1, v);
-            }
-
-            meter.Stop();
-        }
-
-        double perRace = meter.Fewest / (double)Races;
+        double perRace = await RaceLoop.BytesPerRaceAsync(races: 2_000);
         Assert.True(perRace <= RaceBytesBound, $"{perRace} B per race");
     });
 

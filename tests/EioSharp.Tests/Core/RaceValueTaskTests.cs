@@ -5,56 +5,21 @@ namespace EioSharp.Tests.Core;
 /// again after its result was read) fails instead of reading a later race that reuses the group.</summary>
 public class RaceValueTaskTests
 {
-    private static async Task<int> FastAsync()
-    {
-        await Fiber.YieldAsync();
-        return 1;
-    }
+    private static Task<int> FastAsync() => RaceLoop.FastAsync();
 
-    private static async Task<int> SlowAsync()
-    {
-        await Fiber.AwaitCancelAsync();
-        return 0;
-    }
+    private static Task<int> SlowAsync() => RaceLoop.SlowAsync();
 
     // The loop shape of bench CoreFirst.FirstAsync: one side wins after a yield, the other is cancelled and awaited. Under the
-    // test host a race costs 1,720 B (the loser's exception is dearer here than in the bench's 1,130 B); the session-15 code
+    // test host a race cost 1,720 B in session 16 (1,632 B after session 18's h121; the loser's exception is dearer here than in the bench); the session-15 code
     // made a result task (72 B) and the caller's await of it a synchronization-context continuation (48 B) on top, 1,840 B.
     // The bound sits between the two. The same races awaited through AsTask (a task behind the value task, as before) must
     // cost at least 100 B more per race.
     [Fact]
     public void ARaceInTheSteadyStateAllocatesNoResultTask() => EioMain.Run(async _ =>
     {
-        const int Races = 2_000;
         // The fewest bytes over warm rounds (round 0 tiers the code up and puts the spare group in place).
-        var meter = new AllocationMeter();
-        while (meter.NextRound())
-        {
-            meter.Start();
-            for (int i = 0; i < Races; i++)
-            {
-                int v = await Fiber.FirstAsync(FastAsync, SlowAsync);
-                Assert.Equal(1, v);
-            }
-
-            meter.Stop();
-        }
-
-        long perRace = meter.Fewest / Races;
-        var asTask = new AllocationMeter(rounds: 3);
-        while (asTask.NextRound())
-        {
-            asTask.Start();
-            for (int i = 0; i < Races; i++)
-            {
-                int v = await Fiber.FirstAsync(FastAsync, SlowAsync).AsTask();
-                Assert.Equal(1, v);
-            }
-
-            asTask.Stop();
-        }
-
-        long perRaceAsTask = asTask.Fewest / Races;
+        double perRace = await RaceLoop.BytesPerRaceAsync(races: 2_000);
+        double perRaceAsTask = await RaceLoop.BytesPerRaceAsync(races: 2_000, asTask: true, rounds: 3);
 
         Assert.True(perRace <= 1_780, $"{perRace} B per race");
         Assert.True(perRaceAsTask - perRace >= 100, $"{perRace} B per race, {perRaceAsTask} B through AsTask");
