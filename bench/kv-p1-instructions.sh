@@ -23,25 +23,14 @@ command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1
 # shellcheck source=bench/lib/callgrind-windows.sh
 . "$ROOT/bench/lib/callgrind-windows.sh"
 cgw_init kv-p1-instr
+CGW_REDIS_ARGS=(--save ''); KV_ENV="$PGO_ENV ${KV_ENV:-}"
 
 measure() { # target run -> prints "target run ir_rounds ir_idle"
-  local target=$1 run=$2 port dir dll
-  port=$(free_port); dir="$WORK/data.$run"; rm -rf "$dir"; mkdir -p "$dir"
-  if [ "$target" = redis ]; then
-    (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
-      redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --save '' >"$WORK/server.log" 2>&1) &
-  else
-    dll=$target; [ -d "$dll" ] && dll="$dll/EioSharp.Kv.dll"
-    # shellcheck disable=SC2086
-    (cd "$WORK" && exec env $PGO_ENV ${KV_ENV:-} DOTNET_TC_CallCountingDelayMs=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
-      DOTNET_JitEnableOptionalRelocs=0 DOTNET_PerfMapEnabled=1 DOTNET_PerfMapIgnoreSignal=1 \
-      valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
-      dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir" $KV_ARGS >"$WORK/server.log" 2>&1) &
-  fi
-  SPID=$!
-  cgw_wait_ready "$port" || return 1
-  load "$port" "$WARMUP"; sleep 3 # tier-1 compiles queued by the warm-up
-  cgw_windows "$target" "$run" "$port" load "$port" "$ROUNDS"
+  local target=$1 run=$2
+  cgw_start "$target" "$run" --appendonly yes
+  cgw_wait_ready "$PORT" || return 1
+  load "$PORT" "$WARMUP"; sleep 3 # tier-1 compiles queued by the warm-up
+  cgw_windows "$target" "$run" "$PORT" load "$PORT" "$ROUNDS"
 }
 
 cgw_run_all "$ROUNDS" request "$@"

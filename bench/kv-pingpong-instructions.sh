@@ -39,25 +39,14 @@ command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1
 # shellcheck source=bench/lib/callgrind-windows.sh
 . "$ROOT/bench/lib/callgrind-windows.sh"
 cgw_init kv-pp-instr
+CGW_REDIS_ARGS=(--save ''); KV_ARGS="--backend $BACKEND $KV_ARGS"
 
 measure() { # target run -> prints "target run ir_rounds ir_idle"
-  local target=$1 run=$2 port dir dll
-  port=$(free_port); dir="$WORK/data.$run"; rm -rf "$dir"; mkdir -p "$dir"
-  if [ "$target" = redis ]; then
-    (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
-      redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --save '' >"$WORK/server.log" 2>&1) &
-  else
-    dll=$target; [ -d "$dll" ] && dll="$dll/EioSharp.Kv.dll"
-    # shellcheck disable=SC2086
-    (cd "$WORK" && DOTNET_TieredPGO=0 DOTNET_TC_CallCountingDelayMs=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
-      DOTNET_JitEnableOptionalRelocs=0 DOTNET_PerfMapEnabled=1 DOTNET_PerfMapIgnoreSignal=1 \
-      exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
-      dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir" --backend "$BACKEND" $KV_ARGS >"$WORK/server.log" 2>&1) &
-  fi
-  SPID=$!
-  cgw_wait_ready "$port" "$READY_SECS" || return 1
-  dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$WARMUP" --timeout 600 >/dev/null
-  cgw_windows "$target" "$run" "$port" dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$ROUNDS" --timeout 900
+  local target=$1 run=$2
+  cgw_start "$target" "$run" --appendonly yes
+  cgw_wait_ready "$PORT" "$READY_SECS" || return 1
+  dotnet "$LOADGEN_DLL" pingpong --port "$PORT" --rounds "$WARMUP" --timeout 600 >/dev/null
+  cgw_windows "$target" "$run" "$PORT" dotnet "$LOADGEN_DLL" pingpong --port "$PORT" --rounds "$ROUNDS" --timeout 900
 }
 
 cgw_run_all "$ROUNDS" "round trip" "$@"

@@ -27,29 +27,18 @@ command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1
 # shellcheck source=bench/lib/callgrind-windows.sh
 . "$ROOT/bench/lib/callgrind-windows.sh"
 cgw_init kv-set-instr
+CGW_REDIS_ARGS=(--save '')
 
 bench_set() { # port requests
   redis-benchmark -h 127.0.0.1 -p "$1" -c "$CLIENTS" -P "$PIPELINE" -d "$SIZE" -r "$KEYSPACE" -n "$2" -t set -q >/dev/null 2>&1
 }
 
 measure() { # target run -> prints "target run ir_rounds ir_idle"
-  local target=$1 run=$2 port dir dll
-  port=$(free_port); dir="$WORK/data.$run"; rm -rf "$dir"; mkdir -p "$dir"
-  if [ "$target" = redis ]; then
-    (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
-      redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --appendfsync everysec --auto-aof-rewrite-percentage 0 --save '' >"$WORK/server.log" 2>&1) &
-  else
-    dll=$target; [ -d "$dll" ] && dll="$dll/EioSharp.Kv.dll"
-    # shellcheck disable=SC2086
-    (cd "$WORK" && DOTNET_TieredPGO=0 DOTNET_TC_CallCountingDelayMs=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
-      DOTNET_JitEnableOptionalRelocs=0 DOTNET_PerfMapEnabled=1 DOTNET_PerfMapIgnoreSignal=1 \
-      exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
-      dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --appendfsync everysec --auto-aof-rewrite-percentage 0 $KV_ARGS >"$WORK/server.log" 2>&1) &
-  fi
-  SPID=$!
-  cgw_wait_ready "$port" || return 1
-  bench_set "$port" "$WARMUP"
-  cgw_windows "$target" "$run" "$port" bench_set "$port" "$ROUNDS"
+  local target=$1 run=$2
+  cgw_start "$target" "$run" --appendonly yes --appendfsync everysec --auto-aof-rewrite-percentage 0
+  cgw_wait_ready "$PORT" || return 1
+  bench_set "$PORT" "$WARMUP"
+  cgw_windows "$target" "$run" "$PORT" bench_set "$PORT" "$ROUNDS"
 }
 
 cgw_run_all "$ROUNDS" request "$@"

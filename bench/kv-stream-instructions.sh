@@ -52,24 +52,13 @@ cgw_after_window() { LAST_REQS=$(requests "$1"); }
 cgw_window_note() { echo "  ($1 run $2, last window: ${LAST_REQS:-}; load $(cut -d' ' -f1-3 /proc/loadavg))" >&2; }
 
 measure() { # target run -> prints "target run ir_idle secs ir_window..."
-  local target=$1 run=$2 port dir dll
-  port=$(free_port); dir="$WORK/data.$run"; rm -rf "$dir"; mkdir -p "$dir"
-  if [ "$target" = redis ]; then
-    # shellcheck disable=SC2086
-    (cd "$WORK" && eval exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
-      redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" "$SERVER_ARGS" >"$WORK/server.log" 2>&1) &
-  else
-    dll=$target; [ -d "$dll" ] && dll="$dll/EioSharp.Kv.dll"
-    # shellcheck disable=SC2086
-    (cd "$WORK" && DOTNET_TieredPGO=0 DOTNET_TC_CallCountingDelayMs=0 DOTNET_gcConcurrent=0 DOTNET_EnableWriteXorExecute=0 \
-      DOTNET_JitEnableOptionalRelocs=0 DOTNET_PerfMapEnabled=1 DOTNET_PerfMapIgnoreSignal=1 \
-      eval exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
-      dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir/data" "$SERVER_ARGS" $KV_ARGS >"$WORK/server.log" 2>&1) &
-  fi
-  SPID=$!
-  cgw_wait_ready "$port" || return 1
-  workload "$port" "$WARMUP"
-  cgw_windows "$target" "$run" "$port" workload "$port" "$MESSAGES"
+  local target=$1 run=$2
+  local -a args
+  eval "args=($SERVER_ARGS)"
+  cgw_start "$target" "$run" "${args[@]}"
+  cgw_wait_ready "$PORT" || return 1
+  workload "$PORT" "$WARMUP"
+  cgw_windows "$target" "$run" "$PORT" workload "$PORT" "$MESSAGES"
 }
 
 echo "workload $WORKLOAD, $MESSAGES messages per window; load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -4,13 +4,14 @@
 # the lowest window is the settled code's), then an idle stretch as long as the last window ("net" subtracts it), and
 # cgw_run_all alternates the targets REPEATS times and prints the medians. Sourced, not run.
 #
-# The sourcing script sets ROOT, WINDOWS, REPEATS, TOP before calling these; cgw_init sets WORK and SPID.
+# The sourcing script sets ROOT, WINDOWS, REPEATS, TOP before calling these; cgw_init sets WORK and SPID, cgw_start PORT
+# and SPID.
 # Optional hooks a script may define: cgw_before_window PORT, cgw_after_window PORT (e.g. CONFIG RESETSTAT and reading
 # INFO commandstats), cgw_window_note TARGET RUN PORT (an extra stderr line per run); KEEP=DIR keeps each run's lowest dump.
 
 # cgw_init PREFIX: a work directory /tmp/PREFIX.XXXXXX, removed (and the server killed) on exit.
 cgw_init() {
-  WORK="$(mktemp -d "/tmp/$1.XXXXXX")"; SPID=""
+  WORK="$(mktemp -d "/tmp/$1.XXXXXX")"; SPID=""; PORT=""; CGW_REDIS_ARGS=()
   trap cgw_cleanup EXIT INT TERM
 }
 
@@ -30,6 +31,29 @@ wait_dump() {
     sleep 0.2
   done
   echo "no dump $f" >&2; return 1
+}
+
+# cgw_start TARGET RUN ARGS...: starts TARGET ("redis", or a directory or path of EioSharp.Kv.dll) under callgrind, on a
+# free port (PORT) with the data directory $WORK/data.RUN, passing ARGS (Redis's option names, which both servers take),
+# plus the array CGW_REDIS_ARGS for redis-server only and KV_ARGS for EioSharp.Kv only; sets SPID. The Kv server runs
+# tiered without PGO and with call counting from the first call, no background GC, no W^X double mapping, FullOpts
+# relocations under valgrind, and the perf map for naming JIT code (the scripts' headers say why); KV_ENV (e.g.
+# "DOTNET_TieredPGO=1") overrides or adds environment settings.
+cgw_start() {
+  local target=$1 run=$2 dir dll; shift 2
+  PORT=$(free_port); dir="$WORK/data.$run"; rm -rf "$dir"; mkdir -p "$dir"
+  if [ "$target" = redis ]; then
+    (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
+      redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" "$@" "${CGW_REDIS_ARGS[@]}" >"$WORK/server.log" 2>&1) &
+  else
+    dll=$target; [ -d "$dll" ] && dll="$dll/EioSharp.Kv.dll"
+    # shellcheck disable=SC2086
+    (cd "$WORK" && exec env DOTNET_TieredPGO=0 DOTNET_TC_CallCountingDelayMs=0 DOTNET_gcConcurrent=0 \
+      DOTNET_EnableWriteXorExecute=0 DOTNET_JitEnableOptionalRelocs=0 DOTNET_PerfMapEnabled=1 DOTNET_PerfMapIgnoreSignal=1 \
+      ${KV_ENV:-} valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
+      dotnet "$dll" --port "$PORT" --bind 127.0.0.1 --dir "$dir" "$@" ${KV_ARGS:-} >"$WORK/server.log" 2>&1) &
+  fi
+  SPID=$!
 }
 
 # cgw_wait_ready PORT [SECONDS=1200]: waits for PONG from the server $SPID; on a timeout or its exit prints its log's tail
