@@ -8,22 +8,7 @@ public class ForkExecutionContextTests
 {
     private static readonly AsyncLocal<string?> s_user = new();
 
-    /// <summary>The execution context of code with no async local set: <c>ExecutionContext.Default</c>, what
-    /// <see cref="ExecutionContext.Capture"/> returns on a new thread started with flow suppressed.</summary>
-    private static ExecutionContext DefaultContext()
-    {
-        ExecutionContext? captured = null;
-        Thread t;
-        using (ExecutionContext.SuppressFlow())
-        {
-            t = new Thread(() => captured = ExecutionContext.Capture());
-            t.Start();
-        }
-
-        t.Join();
-        Assert.NotNull(captured);
-        return captured!;
-    }
+    private static ExecutionContext DefaultContext() => ExecutionContexts.Default();
 
     [Fact]
     public void AFiberForkedInASwitchBodyRunsInTheDefaultContextBeforeAndAfterItsFirstSuspension()

@@ -6,20 +6,7 @@ namespace EioSharp.Tests.Core;
 /// (<c>Task.WhenAll(a(), b())</c>, S17b) keeps the frames of its own async calls, as the async local gave.</summary>
 public class InnerFrameContextTests
 {
-    /// <summary>The execution context of code with no async local set (see <c>ForkExecutionContextTests</c>).</summary>
-    private static ExecutionContext DefaultContext()
-    {
-        ExecutionContext? captured = null;
-        Thread t;
-        using (ExecutionContext.SuppressFlow())
-        {
-            t = new Thread(() => captured = ExecutionContext.Capture());
-            t.Start();
-        }
-
-        t.Join();
-        return captured!;
-    }
+    private static ExecutionContext DefaultContext() => ExecutionContexts.Default();
 
     // Every kind of inner frame: its code runs in the default execution context before and after it suspends (a yield, a
     // promise, a task completed by another fiber), and sees the frame's own cancel context each time.
