@@ -76,10 +76,7 @@ public sealed class KeyAccessDiffTests
         var seen = new List<string>();
         using var c = new RespConnection(port);
         c.Call("FLUSHALL");
-        Assert.Equal("OK", c.Call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu").Text);
-        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-log-factor", "0").Text);
-        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-decay-time", "0").Text);
-        try
+        WithLfu(c, exactCounter: true, () =>
         {
             foreach (string[] command in CounterCases)
             {
@@ -96,13 +93,7 @@ public sealed class KeyAccessDiffTests
                 c.Call("SELECT", "0");
                 c.Call("FLUSHALL");
             }
-        }
-        finally
-        {
-            c.Call("CONFIG", "SET", "lfu-log-factor", "10");
-            c.Call("CONFIG", "SET", "lfu-decay-time", "1");
-            c.Call("CONFIG", "SET", "maxmemory-policy", "noeviction");
-        }
+        });
         return seen;
     }
 
@@ -121,10 +112,7 @@ public sealed class KeyAccessDiffTests
         using var c = new RespConnection(port);
         using var blocked = new RespConnection(port);
         c.Call("FLUSHALL");
-        Assert.Equal("OK", c.Call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu").Text);
-        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-log-factor", "0").Text);
-        Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-decay-time", "0").Text);
-        try
+        WithLfu(c, exactCounter: true, () =>
         {
             foreach ((string[] block, string[] push) in WakeCases)
             {
@@ -137,13 +125,7 @@ public sealed class KeyAccessDiffTests
                 seen.Add($"{string.Join(' ', block)} / {string.Join(' ', push)} ({reply.Kind}): {string.Join(' ', freqs.ToList())}");
                 c.Call("FLUSHALL");
             }
-        }
-        finally
-        {
-            c.Call("CONFIG", "SET", "lfu-log-factor", "10");
-            c.Call("CONFIG", "SET", "lfu-decay-time", "1");
-            c.Call("CONFIG", "SET", "maxmemory-policy", "noeviction");
-        }
+        });
         return seen;
     }
 
@@ -181,8 +163,7 @@ public sealed class KeyAccessDiffTests
         var seen = new List<string>();
         using var c = new RespConnection(port);
         c.Call("FLUSHALL");
-        Assert.Equal("OK", c.Call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu").Text);
-        try
+        WithLfu(c, exactCounter: false, () =>
         {
             foreach (string[] command in Cases)
             {
@@ -194,16 +175,48 @@ public sealed class KeyAccessDiffTests
                 seen.Add($"{string.Join(' ', command)}: {string.Join(' ', freqs)}");
                 c.Call("FLUSHALL");
             }
+        });
+        return seen;
+    }
+
+    // Runs body with maxmemory-policy allkeys-lfu (so OBJECT FREQ answers); with exactCounter, lfu-log-factor 0 and
+    // lfu-decay-time 0 make the counter count every access. The defaults are restored afterwards, on both servers.
+    private static void WithLfu(RespConnection c, bool exactCounter, Action body)
+    {
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu").Text);
+        if (exactCounter)
+        {
+            Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-log-factor", "0").Text);
+            Assert.Equal("OK", c.Call("CONFIG", "SET", "lfu-decay-time", "0").Text);
+        }
+
+        try
+        {
+            body();
         }
         finally
         {
+            if (exactCounter)
+            {
+                c.Call("CONFIG", "SET", "lfu-log-factor", "10");
+                c.Call("CONFIG", "SET", "lfu-decay-time", "1");
+            }
+
             c.Call("CONFIG", "SET", "maxmemory-policy", "noeviction");
         }
-        return seen;
+    }
+
+    // The same run against redis-server and EioSharp.Kv (no AOF), each started here and stopped by its process id.
+    private static void AssertSameAsRedis(Func<int, List<string>> run)
+    {
+        using var redis = RedisServerProcess.Start();
+        using var kv = KvServerProcess.Start("--appendonly", "no");
+        AssertSame(run(redis.Port), run(kv.Port));
     }
 
     private static void AssertSame(List<string> expected, List<string> actual)
     {
+        Assert.NotEmpty(expected);
         Assert.Equal(expected.Count, actual.Count);
         var differences = expected.Zip(actual).Where(p => p.First != p.Second)
             .Select(p => $"  redis-server: {p.First}\n  EioSharp.Kv:  {p.Second}").ToList();
@@ -212,33 +225,17 @@ public sealed class KeyAccessDiffTests
 
     [Fact]
     public void Keyspace_hits_and_misses_count_like_redis()
-    {
-        using var redis = RedisServerProcess.Start();
-        using var kv = KvServerProcess.Start("--appendonly", "no");
-        AssertSame(HitsAndMisses(redis.Port), HitsAndMisses(kv.Port));
-    }
+        => AssertSameAsRedis(HitsAndMisses);
 
     [Fact]
     public void Blocking_pops_move_copy_and_store_destinations_count_accesses_like_redis()
-    {
-        using var redis = RedisServerProcess.Start();
-        using var kv = KvServerProcess.Start("--appendonly", "no");
-        AssertSame(AccessCounted(redis.Port), AccessCounted(kv.Port));
-    }
+        => AssertSameAsRedis(AccessCounted);
 
     [Fact]
     public void Blocking_pops_served_after_blocking_count_accesses_like_redis()
-    {
-        using var redis = RedisServerProcess.Start();
-        using var kv = KvServerProcess.Start("--appendonly", "no");
-        AssertSame(AccessCountedAfterBlocking(redis.Port), AccessCountedAfterBlocking(kv.Port));
-    }
+        => AssertSameAsRedis(AccessCountedAfterBlocking);
 
     [Fact]
     public void Reads_and_writes_record_key_access_like_redis()
-    {
-        using var redis = RedisServerProcess.Start();
-        using var kv = KvServerProcess.Start("--appendonly", "no");
-        AssertSame(AccessRecorded(redis.Port), AccessRecorded(kv.Port));
-    }
+        => AssertSameAsRedis(AccessRecorded);
 }
