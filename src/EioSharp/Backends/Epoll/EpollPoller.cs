@@ -36,16 +36,23 @@ internal sealed unsafe class EpollPoller : IDomainPoller, IReadyWatcher
     // Readiness watches without a waiting fiber (a child's pidfd): level-triggered one-shot, data = a GCHandle to the entry.
     private readonly HashSet<EpollWatchEntry> _watches = [];
 
-    private EpollPoller(int epfd, EventFdWaker waker)
+    private EpollPoller(EioBackendOptions options, int epfd, EventFdWaker waker)
     {
+        Options = options;
+        SpinTicks = options.SpinStopwatchTicks;
         _epfd = epfd;
         _waker = waker;
         _epoll = new SafeFileHandle(epfd, ownsHandle: true);
         _events = (EpollEvent*)NativeMemory.Alloc(MaxEvents, (nuint)sizeof(EpollEvent));
     }
 
-    /// <summary>Creates a poller, or returns null with the reason when epoll is unavailable (not Linux, syscall failed).</summary>
-    public static EpollPoller? TryCreate(out string? error)
+    /// <summary>The run's tuning (fixed when the poller is made).</summary>
+    internal EioBackendOptions Options { get; }
+
+    public long SpinTicks { get; }
+
+    /// <summary>Creates a poller with <paramref name="options"/>, or returns null with the reason when epoll is unavailable (not Linux, syscall failed).</summary>
+    public static EpollPoller? TryCreate(EioBackendOptions options, out string? error)
     {
         error = null;
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
@@ -82,7 +89,7 @@ internal sealed unsafe class EpollPoller : IDomainPoller, IReadyWatcher
                 return null;
             }
 
-            return new EpollPoller(ep, waker);
+            return new EpollPoller(options, ep, waker);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {

@@ -64,8 +64,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private readonly Stack<int> _freeMultiSlots = new();
     private int _multiCount;
 
-    private UringPoller(int ringFd, EventFdWaker waker, bool[] supported, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
+    private UringPoller(EioBackendOptions options, int ringFd, EventFdWaker waker, bool[] supported, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
     {
+        Options = options;
+        SpinTicks = options.SpinStopwatchTicks;
         _ringFd = ringFd;
         _deferTaskRun = (p.Flags & Sys.IORING_SETUP_DEFER_TASKRUN) != 0;
         _needsEnable = (p.Flags & Sys.IORING_SETUP_R_DISABLED) != 0;
@@ -101,8 +103,13 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         [Sys.IORING_OP_POLL_ADD, Sys.IORING_OP_ACCEPT, Sys.IORING_OP_ASYNC_CANCEL, Sys.IORING_OP_CONNECT, Sys.IORING_OP_SEND, Sys.IORING_OP_RECV,
          Sys.IORING_OP_SENDMSG, Sys.IORING_OP_RECVMSG];
 
-    /// <summary>Creates a ring, or returns null with the reason (not Linux x64, io_uring refused or too old, an opcode missing).</summary>
-    public static UringPoller? TryCreate(out string? error)
+    /// <summary>The run's tuning, which this ring and the operations on it follow (fixed when the ring is made).</summary>
+    internal EioBackendOptions Options { get; }
+
+    public long SpinTicks { get; }
+
+    /// <summary>Creates a ring with <paramref name="options"/>, or returns null with the reason (not Linux x64, io_uring refused or too old, an opcode missing).</summary>
+    public static UringPoller? TryCreate(EioBackendOptions options, out string? error)
     {
         error = null;
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
@@ -185,7 +192,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
                 return null;
             }
 
-            return new UringPoller(fd, waker, supported, p, ring, ringSize, ring, 0, sqes, sqesSize);
+            return new UringPoller(options, fd, waker, supported, p, ring, ringSize, ring, 0, sqes, sqesSize);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -605,7 +612,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         // it with the round's receives, so the wait would return at once), a close's, a cancel's. Returning then costs
         // the domain an empty scheduler round before it waits again; instead the wait goes on here, for the time left,
         // until a completion queued work, a wake-up or a post came, or the time is up.
-        if (QuietWaitDisabled)
+        if (!Options.UringQuietWait)
         {
             Enter(1, timeoutMs);
             return;
@@ -636,10 +643,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         }
     }
 
-    /// <summary>Benchmarks and tests: every wait returns after its first entry, as before session 15
-    /// (<c>EIOSHARP_URING_QUIET_WAIT=0</c>, read once), to count what the quiet wait saves in the same binary.</summary>
-    internal static bool QuietWaitDisabled { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_QUIET_WAIT") == "0";
-
     private bool _wokeOrPosted; // the last entry reaped a wake-up or ran posted work (domain thread only)
 
     /// <summary>How many times a wait reaped only bookkeeping completions (nothing runnable) and went on waiting instead of
@@ -657,11 +660,11 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// in the same call): when that makes work runnable, the domain runs another busy round instead (true). Costs no
     /// syscall when nothing is queued and no task work is pending (the CQ is read in memory); otherwise one
     /// <c>io_uring_enter</c>, which the sleep that follows, if any, no longer needs for the submission.
-    /// <c>EIOSHARP_URING_IDLE_PREPASS=0</c> (read once) turns it off, to count what it changes in the same binary.
+    /// <see cref="EioBackendOptions.UringIdlePrePass"/> false turns it off, to count what it changes in the same binary.
     /// </summary>
     public bool TryIdle(Domain domain, bool haveTimer, long nextDeadline)
     {
-        if (IdlePrePassDisabled || Volatile.Read(ref _disposed) != 0)
+        if (!Options.UringIdlePrePass || Volatile.Read(ref _disposed) != 0)
         {
             return false;
         }
@@ -675,10 +678,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
         return false;
     }
-
-    /// <summary>Benchmarks and tests: no idle pre-pass (<see cref="TryIdle"/>), as before session 16
-    /// (<c>EIOSHARP_URING_IDLE_PREPASS=0</c>, read once).</summary>
-    internal static bool IdlePrePassDisabled { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_IDLE_PREPASS") == "0";
 
     /// <summary>How many times the idle pre-pass made work runnable, so the domain ran another round instead of waiting
     /// (domain thread only; for tests and benchmarks).</summary>
