@@ -45,6 +45,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private bool _needsEnable;
     private uint _localTail;
     private uint _unsubmitted;
+    private uint _unsubmittedSyncs; // of those, FSYNC SQEs (never complete at submission); 0 when unsure (see TryIdle)
     private int _inflight;
     private int _pendingCloses;
     private int _disposed;
@@ -473,6 +474,11 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         _localTail++;
         Volatile.Write(ref *_sqTail, _localTail);
         _unsubmitted++;
+        if (opcode == Sys.IORING_OP_FSYNC)
+        {
+            _unsubmittedSyncs++;
+        }
+
         return sqe;
     }
 
@@ -661,6 +667,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// syscall when nothing is queued and no task work is pending (the CQ is read in memory); otherwise one
     /// <c>io_uring_enter</c>, which the sleep that follows, if any, no longer needs for the submission.
     /// <see cref="EioBackendOptions.UringIdlePrePass"/> false turns it off, to count what it changes in the same binary.
+    /// <para>Session 19: when every queued SQE is a file FSYNC (and the ring's own wake poll) and no task work is pending,
+    /// the entry is skipped (<see cref="IdlePrePassSkips"/>): io_uring never completes an fsync at submission (it always
+    /// goes to an io-wq worker), so the entry could make nothing runnable and the sleeping entry submits the SQE anyway.
+    /// Completions already in the CQ are still reaped (in memory, no syscall).</para>
     /// </summary>
     public bool TryIdle(Domain domain, bool haveTimer, long nextDeadline)
     {
@@ -669,7 +679,17 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             return false;
         }
 
-        Enter(0, 0);
+        if (_unsubmittedSyncs > 0 && _unsubmitted == _unsubmittedSyncs + (_wakeArmQueued ? 1u : 0u) &&
+            !(_deferTaskRun && (Volatile.Read(ref *_sqFlags) & Sys.IORING_SQ_TASKRUN) != 0))
+        {
+            IdlePrePassSkips++;
+            ReapAndRunPosted();
+        }
+        else
+        {
+            Enter(0, 0);
+        }
+
         if (domain.HasQueuedWork)
         {
             IdlePrePassHits++;
@@ -682,6 +702,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>How many times the idle pre-pass made work runnable, so the domain ran another round instead of waiting
     /// (domain thread only; for tests and benchmarks).</summary>
     internal long IdlePrePassHits { get; private set; }
+
+    /// <summary>How many idle pre-passes skipped their entry because only FSYNC SQEs were queued (domain thread only; for
+    /// tests and benchmarks).</summary>
+    internal long IdlePrePassSkips { get; private set; }
 
     /// <summary>Submits what is queued and reaps completions until <paramref name="done"/> holds or <paramref name="limit"/>
     /// has passed (domain thread only; completions only enqueue continuations, so this is safe inside a fiber).</summary>
@@ -727,6 +751,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             if (r >= 0)
             {
                 _unsubmitted -= (uint)Math.Min(r, _unsubmitted);
+                _unsubmittedSyncs = 0; // all submitted, or a part: then which are left is not known (0 only disables a skip)
                 if (_unsubmitted == 0)
                 {
                     _wakeArmQueued = false;
@@ -736,6 +761,11 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             // Errors (EINTR, ETIME, EBUSY while the CQ overflows) leave the SQEs queued: the next round submits them.
         }
 
+        ReapAndRunPosted();
+    }
+
+    private void ReapAndRunPosted()
+    {
         Reap();
         if (_hasPosted)
         {
