@@ -57,7 +57,7 @@ internal sealed class EpollDatagramTransport(Socket socket) : NativeDatagramTran
         {
             while (true)
             {
-                await Fd.WaitAsync(write: true, frame);
+                await Fd.WaitAsync(write: true, frame, shared: true);
                 nint n = EpollIo.SendTo(Fd.Fd, datagram.Span, sa, out int errno);
                 if (n >= 0)
                 {
@@ -103,7 +103,7 @@ internal sealed class EpollDatagramTransport(Socket socket) : NativeDatagramTran
         {
             while (true)
             {
-                await Fd.WaitAsync(write: false, frame);
+                await Fd.WaitAsync(write: false, frame, shared: true);
                 nint n = EpollIo.RecvFrom(Fd.Fd, buffer.Span, sa, out int len, out int errno);
                 if (n >= 0)
                 {

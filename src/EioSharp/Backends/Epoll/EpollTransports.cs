@@ -83,8 +83,9 @@ internal sealed class EpollFd : NativeSocketFd
         }
     }
 
-    /// <summary>Waits (holding a use) until the fd may be readable or writable, in the calling domain's epoll.</summary>
-    public ValueTask WaitAsync(bool write, FiberFrame frame)
+    /// <summary>Waits (holding a use) until the fd may be readable or writable, in the calling domain's epoll;
+    /// <paramref name="shared"/> (datagram sockets) lets several fibers wait at once.</summary>
+    public ValueTask WaitAsync(bool write, FiberFrame frame, bool shared = false)
     {
         var poller = Domain.Current?.Poller as EpollPoller
             ?? throw new InvalidOperationException("An epoll-backend socket can only wait on a domain of the epoll backend.");
@@ -98,7 +99,7 @@ internal sealed class EpollFd : NativeSocketFd
             }
         }
 
-        return reg.WaitAsync(write, frame.Cancel);
+        return reg.WaitAsync(write, frame.Cancel, shared);
     }
 
     private FdRegistration Registration(EpollPoller poller, out bool added)
