@@ -124,5 +124,5 @@ internal sealed class EpollDatagramTransport(Socket socket) : NativeDatagramTran
 
     private static EndPoint Sender(ReadOnlySpan<byte> sa, int len) => EpollIo.Parse(sa[..Math.Min(len, sa.Length)]) ?? EpollIo.Unnamed;
 
-    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => Fd.ReceiveAsync(buffer, "receive");
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => Fd.ReceiveAsync(buffer, "receive", shared: true);
 }
