@@ -92,9 +92,9 @@ try
         new EioOptions { Backend = options.Backend });
     return 0;
 }
-catch (ArgumentException e) when (e.ParamName == "EIOSHARP_BACKEND")
+catch (ArgumentException e) when (e.ParamName?.StartsWith("EIOSHARP_", StringComparison.Ordinal) == true)
 {
-    // EioMain.Run: the environment override names no backend.
+    // EioMain.Run: the environment override names no backend, or a tuning variable has an invalid value (EioBackendOptions).
     Console.Error.WriteLine(e.Message);
     return 2;
 }

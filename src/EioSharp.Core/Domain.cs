@@ -559,14 +559,6 @@ public sealed class Domain
         return !_remote.IsEmpty;
     }
 
-    private static readonly bool s_spinBeforeSleep =
-        Environment.ProcessorCount > 1 && Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_SPIN") != "0";
-
-    /// <summary>The longest (Stopwatch ticks) an idle domain with recent cross-domain traffic spins for the next post before
-    /// it sleeps: 5 µs by default, <c>EIOSHARP_DOMAIN_SPIN_US</c> to change it (0: no spin).</summary>
-    private static readonly long s_spinTicks = Stopwatch.Frequency *
-        (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_SPIN_US"), out int us) && us >= 0 ? us : 5) / 1_000_000;
-
     private bool _remoteArrived; // a round since the last sleep ran work posted from another thread (domain thread only)
     private int _spinBackoff = 1; // idle transitions to skip after the next failed spin (doubles per failure)
     private int _spinSkip; // idle transitions left to skip before the next spin
@@ -583,7 +575,7 @@ public sealed class Domain
     /// <summary>The most idle transitions a domain skips the spin for after failed spins.</summary>
     private const int MaxSpinBackoff = 1024;
 
-    /// <summary>Spins up to <see cref="s_spinTicks"/> for a post from another thread, adaptively; true when one arrived.</summary>
+    /// <summary>Spins up to the poller's <see cref="IDomainPoller.SpinTicks"/> (the run's <c>EioBackendOptions.DomainSpin</c>) for a post from another thread, adaptively; true when one arrived.</summary>
     /// <remarks>
     /// Called only when the busy stretch that just ended exchanged work with another domain (ran a post from another
     /// thread, or posted to another domain): the next post usually follows within microseconds, while sleeping costs a
@@ -605,7 +597,7 @@ public sealed class Domain
         }
 
         Volatile.Write(ref _spins, _spins + 1);
-        long until = Stopwatch.GetTimestamp() + s_spinTicks;
+        long until = Stopwatch.GetTimestamp() + _poller.SpinTicks;
         int i = 0;
         do
         {
@@ -650,7 +642,7 @@ public sealed class Domain
         bool crossDomain = _postedToOther || _remoteArrived;
         _postedToOther = false;
         _remoteArrived = false;
-        if (crossDomain && s_spinBeforeSleep && s_spinTicks > 0 && _poller.SpinBeforeSleep && SpinForRemote())
+        if (crossDomain && _poller.SpinTicks > 0 && _poller.SpinBeforeSleep && SpinForRemote())
         {
             return;
         }

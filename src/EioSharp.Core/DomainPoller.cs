@@ -14,6 +14,10 @@ internal interface IDomainPoller
     /// must not be delayed (the mock) or while the poller holds work that only <see cref="Wait"/> hands to the OS.</summary>
     bool SpinBeforeSleep { get; }
 
+    /// <summary>The longest such a spin lasts, in <see cref="System.Diagnostics.Stopwatch"/> ticks (0: never spin): the
+    /// run's <c>EioBackendOptions.DomainSpin</c>, fixed when the poller is made.</summary>
+    long SpinTicks { get; }
+
     /// <summary>True when <see cref="PollNow"/> may find something (some fd is registered).</summary>
     bool HasRegistrations { get; }
 
@@ -49,11 +53,22 @@ internal interface IDomainPoller
 }
 
 /// <summary>The default poller: a <see cref="ManualResetEventSlim"/>; I/O completions arrive as posts from .NET's threads.</summary>
-internal sealed class EventPoller : IDomainPoller
+internal sealed class EventPoller(long spinTicks) : IDomainPoller
 {
+    /// <summary>The default spin budget (5 µs, <c>EioBackendOptions.DomainSpin</c>'s default) in Stopwatch ticks; 0 on one core.</summary>
+    internal static long DefaultSpinTicks => Environment.ProcessorCount > 1 ? System.Diagnostics.Stopwatch.Frequency * 5 / 1_000_000 : 0;
+
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
 
+    /// <summary>A poller with the default spin budget.</summary>
+    public EventPoller()
+        : this(DefaultSpinTicks)
+    {
+    }
+
     public bool SpinBeforeSleep => true;
+
+    public long SpinTicks => spinTicks;
 
     public bool HasRegistrations => false;
 

@@ -30,18 +30,23 @@ internal sealed class VirtualTimeSource : ITimeSource
 /// it waits <see cref="DeadlockGrace"/> of real time for a post from another thread, then throws <see cref="DeadlockDetectedException"/>.
 /// </summary>
 /// <remarks>Eio: <c>Eio_mock.Backend</c>'s scheduler loop (which raises <c>Deadlock_detected</c>).</remarks>
-internal sealed class MockPoller(VirtualTimeSource time) : IDomainPoller
+internal sealed class MockPoller(VirtualTimeSource time, TimeSpan deadlockGrace) : IDomainPoller
 {
-    /// <summary>How long the mock backend waits for work posted from other threads before it reports a deadlock.</summary>
-    /// <remarks>5 s by default: a thread pool starved by a busy machine (parallel test runs) can take more than a second to
-    /// run a timer callback such as <c>Task.Delay</c>'s. Set <c>EIOSHARP_MOCK_DEADLOCK_GRACE_MS</c> to change it.</remarks>
-    internal static readonly TimeSpan DeadlockGrace = TimeSpan.FromMilliseconds(
-        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_MOCK_DEADLOCK_GRACE_MS"), out int ms) && ms >= 0 ? ms : 5000);
+    /// <summary>How long the mock backend waits by default for work posted from other threads before it reports a
+    /// deadlock: 5 s, because a thread pool starved by a busy machine (parallel test runs) can take more than a second to
+    /// run a timer callback such as <c>Task.Delay</c>'s. <see cref="MockMain.Run{T}(Func{Stdenv, Task{T}}, MockNet?, TimeSpan?)"/>
+    /// takes another value.</summary>
+    internal static readonly TimeSpan DefaultDeadlockGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>This run's grace (see <see cref="DefaultDeadlockGrace"/>).</summary>
+    internal TimeSpan DeadlockGrace { get; } = deadlockGrace;
 
     private readonly EventPoller _events = new();
 
     // Spinning for cross-thread posts buys nothing in a deterministic single-domain run.
     public bool SpinBeforeSleep => false;
+
+    public long SpinTicks => 0;
 
     public bool HasRegistrations => false;
 

@@ -9,8 +9,8 @@ namespace EioSharp.Mock;
 /// <remarks>
 /// Eio: <c>Eio_mock.Backend.run</c>. Virtual time starts at 0 (the Unix epoch for the wall clock) and, when no fiber can
 /// run, jumps to the next timer's deadline, so sleeps take no real time. When nothing can run and no timer is pending
-/// while the main fiber is unfinished, the run fails with <see cref="DeadlockDetectedException"/> (after waiting one second of
-/// real time for work posted by ordinary .NET tasks the fibers may be awaiting, such as <c>Task.Run</c> or <c>Task.Delay</c>).
+/// while the main fiber is unfinished, the run fails with <see cref="DeadlockDetectedException"/> (after waiting a grace of
+/// real time, 5 s unless <c>deadlockGrace</c> says otherwise, for work posted by ordinary .NET tasks the fibers may be awaiting, such as <c>Task.Run</c> or <c>Task.Delay</c>).
 /// <see cref="TraceLog.Line(string)"/> lines start with <c>+</c>, as in Eio's transcripts.
 /// <para><b>Domains</b>: <see cref="Stdenv.DomainManager"/> runs its function in a new fiber of the same domain (as Eio_mock's
 /// domain manager does), so tests stay deterministic.</para>
@@ -30,12 +30,16 @@ public static class MockMain
     /// <param name="main">The test body.</param>
     /// <param name="net">The network <see cref="Stdenv.Net"/> returns (a scripted <see cref="MockNet"/>); null: none, and
     /// <see cref="Stdenv.Net"/> throws <see cref="NotSupportedException"/>.</param>
+    /// <param name="deadlockGrace">How long (real time) an idle run with no timer waits for work posted by other threads
+    /// before it reports a deadlock; null: 5 s (a thread pool starved by a busy machine can take over a second to run a
+    /// <c>Task.Delay</c> callback). Applies to this run only.</param>
     /// <exception cref="DeadlockDetectedException">Nothing can run and the main fiber has not finished.</exception>
     /// <exception cref="Exception">Whatever <paramref name="main"/> throws.</exception>
-    public static void Run(Func<Stdenv, Task> main, MockNet? net = null)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="deadlockGrace"/> is negative.</exception>
+    public static void Run(Func<Stdenv, Task> main, MockNet? net = null, TimeSpan? deadlockGrace = null)
     {
         ArgumentNullException.ThrowIfNull(main);
-        Run<bool>(async env => { await main(env); return true; }, net);
+        Run<bool>(async env => { await main(env); return true; }, net, deadlockGrace);
     }
 
     /// <summary>Runs <paramref name="main"/> on the mock backend and returns its result.</summary>
@@ -43,13 +47,22 @@ public static class MockMain
     /// <param name="main">The test body.</param>
     /// <param name="net">The network <see cref="Stdenv.Net"/> returns (a scripted <see cref="MockNet"/>); null: none, and
     /// <see cref="Stdenv.Net"/> throws <see cref="NotSupportedException"/>.</param>
+    /// <param name="deadlockGrace">How long (real time) an idle run with no timer waits for work posted by other threads
+    /// before it reports a deadlock; null: 5 s (a thread pool starved by a busy machine can take over a second to run a
+    /// <c>Task.Delay</c> callback). Applies to this run only.</param>
     /// <returns>What <paramref name="main"/> returned.</returns>
     /// <exception cref="DeadlockDetectedException">Nothing can run and the main fiber has not finished.</exception>
-    public static T Run<T>(Func<Stdenv, Task<T>> main, MockNet? net = null)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="deadlockGrace"/> is negative.</exception>
+    public static T Run<T>(Func<Stdenv, Task<T>> main, MockNet? net = null, TimeSpan? deadlockGrace = null)
     {
         ArgumentNullException.ThrowIfNull(main);
+        if (deadlockGrace < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(deadlockGrace), deadlockGrace, "a duration >= 0");
+        }
+
         var time = new VirtualTimeSource();
-        var domain = new Domain("mock", time, poller: new MockPoller(time));
+        var domain = new Domain("mock", time, poller: new MockPoller(time, deadlockGrace ?? MockPoller.DefaultDeadlockGrace));
         var env = new Stdenv(
             new VirtualClock(time), new VirtualMonoClock(time), new MockDomainManager(), "mock",
             new BufferSource(ReadOnlyMemory<byte>.Empty), new MockFlow("stdout"), new MockFlow("stderr"), new SeededRandomSource(0),

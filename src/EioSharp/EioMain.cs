@@ -17,6 +17,9 @@ namespace EioSharp;
 /// server on another backend); otherwise <c>Auto</c> or the default <c>Portable</c>. An unknown name in
 /// <c>EIOSHARP_BACKEND</c> is an <see cref="ArgumentException"/>. A backend that cannot run here falls back (uring → epoll →
 /// portable) with one note on stderr; <see cref="Stdenv.Backend"/> names the backend in use. See docs/backends.md.</para>
+/// <para><b>Tuning</b>: <see cref="EioOptions.BackendOptions"/> (null: <see cref="EioBackendOptions.Default"/>) is handed to
+/// every domain of the run; the <c>EIOSHARP_*</c> tuning variables listed on <see cref="EioBackendOptions"/>, when set,
+/// override single settings of it (read here, once per run); an invalid value is an <see cref="ArgumentException"/>.</para>
 /// <para><b>Scheduling</b>: returns when the main fiber finishes. Fibers must be owned by switches inside it, so nothing
 /// started by the program outlives <see cref="Run(Func{Stdenv, Task})"/>.</para>
 /// </remarks>
@@ -58,7 +61,8 @@ public static class EioMain
     /// <param name="options">The backend and tracing settings; null for the defaults.</param>
     /// <returns>What <paramref name="main"/> returned.</returns>
     /// <exception cref="InvalidOperationException">The calling thread is already a domain.</exception>
-    /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend (and the options leave the choice to it).</exception>
+    /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend (and the options leave the choice to it),
+    /// or a tuning variable (<see cref="EioBackendOptions"/>) has an invalid value.</exception>
     /// <exception cref="IOException">The trace file of <see cref="EioOptions.TraceFile"/> cannot be created or written.</exception>
     /// <remarks>With <see cref="EioOptions.TraceFile"/>, tracing starts before the main fiber and stops when it returns or
     /// throws; the file (Chrome/Perfetto JSON, streamed while the program runs) is complete when this returns, also when
@@ -91,14 +95,21 @@ public static class EioMain
         }
     }
 
-    /// <summary>Runs on exactly <paramref name="backend"/> (after fallback), ignoring <c>EIOSHARP_BACKEND</c>. For tests and tools.</summary>
-    internal static T Run<T>(EioBackend backend, Func<Stdenv, Task<T>> main) =>
-        Run(BackendChoice.Resolve(backend, noteFallback: true), main);
+    /// <summary>Runs on exactly <paramref name="backend"/> (after fallback), ignoring <c>EIOSHARP_BACKEND</c> and the tuning
+    /// variables: <paramref name="tuning"/> as given (null: the defaults). For tests and tools.</summary>
+    internal static T Run<T>(EioBackend backend, Func<Stdenv, Task<T>> main, EioBackendOptions? tuning = null) =>
+        Run(BackendChoice.Resolve(backend, tuning ?? EioBackendOptions.Default, noteFallback: true), main);
 
-    /// <summary>The one place the backend is decided and <c>EIOSHARP_BACKEND</c> is read (see the class remarks).</summary>
-    /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend (<see cref="ArgumentException.ParamName"/> is the variable's name).</exception>
-    internal static BackendChoice ResolveBackend(EioOptions? options) =>
-        BackendChoice.Resolve(ChooseBackend(options?.Backend, Environment.GetEnvironmentVariable(BackendVariable)), noteFallback: true);
+    /// <summary>The one place the backend is decided and the environment is read: <c>EIOSHARP_BACKEND</c> and the tuning
+    /// overrides (<see cref="EioBackendOptions.ApplyOverrides"/>); see the class remarks.</summary>
+    /// <exception cref="ArgumentException"><c>EIOSHARP_BACKEND</c> names no backend, or a tuning variable has an invalid
+    /// value (<see cref="ArgumentException.ParamName"/> is the variable's name).</exception>
+    internal static BackendChoice ResolveBackend(EioOptions? options)
+    {
+        var kind = ChooseBackend(options?.Backend, Environment.GetEnvironmentVariable(BackendVariable));
+        var tuning = EioBackendOptions.ApplyOverrides(options?.BackendOptions ?? EioBackendOptions.Default, Environment.GetEnvironmentVariable);
+        return BackendChoice.Resolve(kind, tuning, noteFallback: true);
+    }
 
     /// <summary>The precedence rule alone: a specific <paramref name="requested"/> backend wins, else a set <paramref name="environmentOverride"/>, else Auto or Portable.</summary>
     /// <exception cref="ArgumentException"><paramref name="environmentOverride"/> is consulted and names no backend.</exception>

@@ -11,6 +11,11 @@ public sealed class EioOptions
     /// environment variable names one (see <see cref="EioMain"/> for the precedence).</summary>
     public EioBackend? Backend { get; init; }
 
+    /// <summary>The backends' tuning for this run (given to every domain it creates); <c>null</c> (the default) means
+    /// <see cref="EioBackendOptions.Default"/>. The <c>EIOSHARP_*</c> variables listed on <see cref="EioBackendOptions"/>'s
+    /// properties, when set, override single settings (read once per run by <see cref="EioMain"/>).</summary>
+    public EioBackendOptions? BackendOptions { get; init; }
+
     /// <summary>When not null, tracing starts before the main fiber and the trace is written to this file (Chrome/Perfetto JSON) when it returns.</summary>
     public string? TraceFile { get; init; }
 

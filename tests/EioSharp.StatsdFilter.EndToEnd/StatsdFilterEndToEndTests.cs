@@ -417,4 +417,34 @@ public class StatsdFilterFileDescriptorTests
         clients.Dispose();
         Assert.Equal(0, await filter.TerminateAsync(Patience));
     }
+
+    // Issue 15: the proxy runs on the backend asked for. scripts/test.sh runs this project once more per backend with
+    // EIOSHARP_BACKEND set (it overrides the proxy's default --backend auto); without it, auto takes io_uring or epoll on
+    // Linux x64. The ready output names the backend in use; a run that silently fell back would fail here.
+    [Fact]
+    public async Task The_proxy_runs_on_the_backend_asked_for()
+    {
+        string? asked = Environment.GetEnvironmentVariable("EIOSHARP_BACKEND")?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "auto" => null,
+            "io_uring" or "io-uring" => "uring",
+            var name => name,
+        };
+        using var upstream = new UdpCapture();
+        using FilterProcess filter = await FilterProcess.StartAsync(
+            "--listen-port", "0", "--target-host", "127.0.0.1", "--target-port", upstream.Port.ToString(CultureInfo.InvariantCulture));
+        bool said = await Poll.UntilAsync(() => filter.StandardOutput.Contains("statsd-filter: EioSharp backend: ", StringComparison.Ordinal), Patience);
+        Assert.True(said, $"no backend line in:\n{filter.StandardOutput}");
+        string used = Regex.Match(filter.StandardOutput, "statsd-filter: EioSharp backend: (\\w+)").Groups[1].Value;
+        if (asked is not null)
+        {
+            Assert.Equal(asked, used);
+        }
+        else if (OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64)
+        {
+            Assert.Contains(used, new[] { "uring", "epoll" });
+        }
+
+        Assert.Equal(0, await filter.TerminateAsync(Patience));
+    }
 }

@@ -5,8 +5,9 @@ namespace EioSharp.Backends;
 /// <summary>A backend resolved for this process: its name, its network and how each of its domains waits.</summary>
 /// <param name="Kind">The backend in use (never <see cref="EioBackend.Auto"/>).</param>
 /// <param name="Net">The network capability handed to the program.</param>
-/// <param name="PollerFactory">Makes each domain's poller (null: the portable event poller).</param>
-internal sealed record BackendChoice(EioBackend Kind, NetworkCapability Net, Func<IDomainPoller>? PollerFactory)
+/// <param name="PollerFactory">Makes each domain's poller; every domain of the run (the main one and those its domain
+/// manager starts) gets one, with the run's <see cref="EioBackendOptions"/>.</param>
+internal sealed record BackendChoice(EioBackend Kind, NetworkCapability Net, Func<IDomainPoller> PollerFactory)
 {
     /// <summary>The lower-case name <see cref="Stdenv.Backend"/> reports.</summary>
     public string Name => Kind switch
@@ -16,19 +17,25 @@ internal sealed record BackendChoice(EioBackend Kind, NetworkCapability Net, Fun
         _ => "portable",
     };
 
-    public static readonly BackendChoice Portable = new(EioBackend.Portable, PortableNetwork.Instance, null);
+    /// <summary>The portable backend with <paramref name="options"/> (of which it uses <see cref="EioBackendOptions.DomainSpin"/>).</summary>
+    public static BackendChoice Portable(EioBackendOptions options)
+    {
+        long spin = options.SpinStopwatchTicks;
+        return new(EioBackend.Portable, PortableNetwork.Instance, () => new EventPoller(spin));
+    }
 
     private static int s_fallbackNoted;
 
     /// <summary>Resolves <paramref name="requested"/> to a backend that works here, falling back uring → epoll → portable.</summary>
     /// <param name="requested">The backend asked for.</param>
+    /// <param name="options">The run's tuning, handed to each domain's poller.</param>
     /// <param name="noteFallback">When true, a fallback is noted on stderr (once per process).</param>
-    public static BackendChoice Resolve(EioBackend requested, bool noteFallback)
+    public static BackendChoice Resolve(EioBackend requested, EioBackendOptions options, bool noteFallback)
     {
         var reasons = new List<string>();
         if (requested is EioBackend.Uring or EioBackend.Auto)
         {
-            var uring = UringBackend.TryCreate(out string? error);
+            var uring = UringBackend.TryCreate(options, out string? error);
             if (uring is not null)
             {
                 return uring;
@@ -39,7 +46,7 @@ internal sealed record BackendChoice(EioBackend Kind, NetworkCapability Net, Fun
 
         if (requested is EioBackend.Uring or EioBackend.Epoll or EioBackend.Auto)
         {
-            var epoll = EpollBackend.TryCreate(out string? error);
+            var epoll = EpollBackend.TryCreate(options, out string? error);
             if (epoll is not null)
             {
                 Note(requested, epoll, reasons, noteFallback);
@@ -49,8 +56,9 @@ internal sealed record BackendChoice(EioBackend Kind, NetworkCapability Net, Fun
             reasons.Add($"epoll: {error}");
         }
 
-        Note(requested, Portable, reasons, noteFallback);
-        return Portable;
+        var portable = Portable(options);
+        Note(requested, portable, reasons, noteFallback);
+        return portable;
     }
 
     private static void Note(EioBackend requested, BackendChoice chosen, List<string> reasons, bool noteFallback)

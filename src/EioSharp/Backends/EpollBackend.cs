@@ -6,15 +6,15 @@ namespace EioSharp.Backends;
 internal static class EpollBackend
 {
     /// <summary>The backend, or null with the reason when epoll cannot be used here.</summary>
-    public static BackendChoice? TryCreate(out string? error)
+    public static BackendChoice? TryCreate(EioBackendOptions options, out string? error)
     {
-        var probe = EpollPoller.TryCreate(out error);
+        var probe = EpollPoller.TryCreate(options, out error);
         if (probe is null)
         {
             return null;
         }
 
         probe.Dispose();
-        return new BackendChoice(EioBackend.Epoll, EpollNetwork.Instance, static () => (IDomainPoller?)EpollPoller.TryCreate(out _) ?? new EventPoller());
+        return new BackendChoice(EioBackend.Epoll, EpollNetwork.Instance, () => (IDomainPoller?)EpollPoller.TryCreate(options, out _) ?? new EventPoller(options.SpinStopwatchTicks));
     }
 }

@@ -7,13 +7,13 @@ internal static class UringBackend
 {
     private static readonly Lazy<string?> s_unavailable = new(() =>
     {
-        var probe = UringPoller.TryCreate(out string? error);
+        var probe = UringPoller.TryCreate(EioBackendOptions.Default, out string? error);
         probe?.Dispose();
         return probe is null ? error : null;
     });
 
     /// <summary>The backend, or null with the reason when io_uring cannot be used here (checked once per process).</summary>
-    public static BackendChoice? TryCreate(out string? error)
+    public static BackendChoice? TryCreate(EioBackendOptions options, out string? error)
     {
         error = s_unavailable.Value;
         if (error is not null)
@@ -21,6 +21,6 @@ internal static class UringBackend
             return null;
         }
 
-        return new BackendChoice(EioBackend.Uring, UringNetwork.Instance, static () => (IDomainPoller?)UringPoller.TryCreate(out _) ?? new EventPoller());
+        return new BackendChoice(EioBackend.Uring, UringNetwork.Instance, () => (IDomainPoller?)UringPoller.TryCreate(options, out _) ?? new EventPoller(options.SpinStopwatchTicks));
     }
 }

@@ -94,7 +94,7 @@ public sealed class StreamSocket : IFlowDuplex
 
     /// <summary>
     /// Bytes that <see cref="WriteAsync"/> has accepted and the kernel has not taken yet: on the io_uring backend with
-    /// write-behind sends on (<c>EIOSHARP_URING_WRITE_BEHIND=1</c>; off by default) a small write is copied into a buffer of
+    /// write-behind sends on (<see cref="EioBackendOptions.UringWriteBehind"/>; off by default) a small write is copied into a buffer of
     /// the socket and sent behind the writer (it returns before the send's completion); otherwise 0, as writes return only
     /// once the kernel holds every byte. Readable from any thread (for a server's output accounting, such as Redis's
     /// CLIENT LIST <c>obl</c>). No Eio counterpart (Eio's flows return once the kernel took the bytes).

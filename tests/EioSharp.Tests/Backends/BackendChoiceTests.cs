@@ -52,9 +52,9 @@ public class BackendChoiceTests
     [Fact]
     public void AutoPicksTheBestAvailableBackend()
     {
-        var auto = BackendChoice.Resolve(EioBackend.Auto, noteFallback: false);
-        var expected = UringBackend.TryCreate(out _) is not null ? EioBackend.Uring
-            : EpollBackend.TryCreate(out _) is not null ? EioBackend.Epoll
+        var auto = BackendChoice.Resolve(EioBackend.Auto, EioBackendOptions.Default, noteFallback: false);
+        var expected = UringBackend.TryCreate(EioBackendOptions.Default, out _) is not null ? EioBackend.Uring
+            : EpollBackend.TryCreate(EioBackendOptions.Default, out _) is not null ? EioBackend.Epoll
             : EioBackend.Portable;
         Assert.Equal(expected, auto.Kind);
         Assert.NotEqual(EioBackend.Auto, auto.Kind);
@@ -66,6 +66,6 @@ public class BackendChoiceTests
         string name = EioMain.Run(env => Task.FromResult(env.Backend), new EioOptions { Backend = EioBackend.Portable });
         Assert.Equal("portable", name);
         string epoll = EioMain.Run(env => Task.FromResult(env.Backend), new EioOptions { Backend = EioBackend.Epoll });
-        Assert.Equal(EpollBackend.TryCreate(out _) is not null ? "epoll" : "portable", epoll);
+        Assert.Equal(EpollBackend.TryCreate(EioBackendOptions.Default, out _) is not null ? "epoll" : "portable", epoll);
     }
 }

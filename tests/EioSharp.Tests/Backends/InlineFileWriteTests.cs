@@ -9,7 +9,7 @@ namespace EioSharp.Tests.Backends;
 
 /// <summary>
 /// <see cref="InlineFileWrites"/> (issue 15, branch h115): on io_uring and epoll a write of at most
-/// <see cref="InlineFileWrites.MaxBytes"/> to a regular file is a blocking <c>pwrite</c> on the domain (no io-wq or thread
+/// <see cref="EioBackendOptions.InlineWriteMaxBytes"/> to a regular file is a blocking <c>pwrite</c> on the domain (no io-wq or thread
 /// pool hand-off); a device's write, a larger write, and every write on the portable backend keep their old path. In the
 /// FdCount collection: alone, so that the process-wide counters and the size limit set here see only this class.
 /// </summary>
@@ -40,7 +40,7 @@ public class InlineFileWriteTests
                 ringOps = UringFiles.Operations - ops; // io_uring: only the fdatasync
 
                 before = InlineFileWrites.Count;
-                var big = new byte[InlineFileWrites.MaxBytes + 1];
+                var big = new byte[EioBackendOptions.Default.InlineWriteMaxBytes + 1];
                 Array.Fill(big, (byte)'z');
                 await w.WriteAtAsync(13, big);
                 await w.WriteAtAndSyncAsync(13 + big.Length, big);
@@ -50,7 +50,7 @@ public class InlineFileWriteTests
             return (small, large, ringOps, System.Text.Encoding.ASCII.GetString(bytes, 0, 13) + $" {bytes.Length} {bytes[^1]}");
         });
 
-        Assert.Equal($"hello, inline {13 + (2 * (InlineFileWrites.MaxBytes + 1))} {(int)'z'}", contents);
+        Assert.Equal($"hello, inline {13 + (2 * (EioBackendOptions.Default.InlineWriteMaxBytes + 1))} {(int)'z'}", contents);
         Assert.Equal(backend == EioBackend.Portable ? 0 : 2, small);
         Assert.Equal(0, large);
         if (backend == EioBackend.Uring)
@@ -82,15 +82,13 @@ public class InlineFileWriteTests
         Assert.Equal(0, inline);
     }
 
-    /// <summary>With the limit at 0 (<c>EIOSHARP_INLINE_WRITE_MAX=0</c>) io_uring links a WRITE to its FSYNC again.</summary>
+    /// <summary>With the limit at 0 (<see cref="EioBackendOptions.InlineWriteMaxBytes"/>, <c>EIOSHARP_INLINE_WRITE_MAX=0</c>)
+    /// io_uring links a WRITE to its FSYNC again.</summary>
     [SkippableFact]
     public void WithTheLimitAtZeroIoUringLinksTheWriteToItsSync()
     {
-        int saved = InlineFileWrites.MaxBytes;
-        InlineFileWrites.MaxBytes = 0;
-        try
         {
-            (long linked, long inline, string contents) = InSandbox(EioBackend.Uring, async (_, root, s) =>
+            (long linked, long inline, string contents) = FsSandbox.RunOn(EioBackend.Uring, async (_, root, s) =>
             {
                 long linked = UringFiles.LinkedWriteSyncs, inline = InlineFileWrites.Count;
                 await Switch.RunAsync(async sw =>
@@ -100,14 +98,10 @@ public class InlineFileWriteTests
                     await w.WriteAtAsync(6, "!"u8.ToArray());
                 });
                 return (UringFiles.LinkedWriteSyncs - linked, InlineFileWrites.Count - inline, File.ReadAllText(s.InRoot("log")));
-            });
+            }, tuning: new EioBackendOptions { InlineWriteMaxBytes = 0 });
             Assert.Equal("linked!", contents);
             Assert.Equal(1, linked);
             Assert.Equal(0, inline);
-        }
-        finally
-        {
-            InlineFileWrites.MaxBytes = saved;
         }
     }
 }

@@ -26,13 +26,14 @@ public class NetConformanceTests
 
     private static T Run<T>(EioBackend backend, Func<Stdenv, Task<T>> main) => RunOn(backend, main);
 
-    /// <summary>Runs <paramref name="main"/> on <paramref name="backend"/>, or skips (with the reason) when the machine cannot run it.</summary>
-    internal static T RunOn<T>(EioBackend backend, Func<Stdenv, Task<T>> main)
+    /// <summary>Runs <paramref name="main"/> on <paramref name="backend"/> with <paramref name="tuning"/> (null: the
+    /// defaults), or skips (with the reason) when the machine cannot run it.</summary>
+    internal static T RunOn<T>(EioBackend backend, Func<Stdenv, Task<T>> main, EioBackendOptions? tuning = null)
     {
         string? unavailable = backend switch
         {
-            EioBackend.Epoll => EpollBackend.TryCreate(out string? e) is null ? e : null,
-            EioBackend.Uring => UringBackend.TryCreate(out string? e) is null ? e : null,
+            EioBackend.Epoll => EpollBackend.TryCreate(EioBackendOptions.Default, out string? e) is null ? e : null,
+            EioBackend.Uring => UringBackend.TryCreate(EioBackendOptions.Default, out string? e) is null ? e : null,
             _ => null,
         };
         Skip.If(unavailable is not null, $"the {backend} backend is unavailable here: {unavailable}");
@@ -40,7 +41,7 @@ public class NetConformanceTests
         {
             Assert.Equal(backend.ToString().ToLowerInvariant(), env.Backend);
             return await main(env);
-        });
+        }, tuning);
     }
 
     [SkippableTheory]

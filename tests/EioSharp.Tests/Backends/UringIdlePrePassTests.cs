@@ -23,9 +23,6 @@ public class UringIdlePrePassTests
     // server's receive (the bytes are there by then). Returns the domain's idle transitions and the pre-pass's hits over them.
     private static (long IdleWaits, long Hits, bool Ok) Exchange(bool prePass)
     {
-        bool saved = UringPoller.IdlePrePassDisabled;
-        UringPoller.IdlePrePassDisabled = !prePass;
-        try
         {
             return NetConformanceTests.RunOn(EioBackend.Uring, async env =>
             {
@@ -50,11 +47,7 @@ public class UringIdlePrePassTests
                     result = (domain.IdleWaits - idle0, ring.IdlePrePassHits - hits0, ok);
                 });
                 return result;
-            });
-        }
-        finally
-        {
-            UringPoller.IdlePrePassDisabled = saved;
+            }, new EioBackendOptions { UringIdlePrePass = prePass });
         }
     }
 

@@ -15,18 +15,15 @@ namespace EioSharp.Tests.Backends;
 /// In the FdCount collection because of the /proc/self/fd counts.
 /// </summary>
 [Collection("FdCount")]
-public class UringWriteBehindTests : IDisposable
+public class UringWriteBehindTests
 {
-    private readonly bool _savedWriteBehind = UringStreamTransport.WriteBehind;
-
     // Off by default since session 14 (no measured gain): these tests turn it on for their own runs.
-    public UringWriteBehindTests() => UringStreamTransport.WriteBehind = true;
-
-    public void Dispose() => UringStreamTransport.WriteBehind = _savedWriteBehind;
+    private static readonly EioBackendOptions WriteBehind = new() { UringWriteBehind = true };
 
     private static readonly IPEndPoint Loopback0 = new(IPAddress.Loopback, 0);
 
-    private static T Run<T>(Func<Stdenv, Task<T>> main) => NetConformanceTests.RunOn(EioBackend.Uring, main);
+    private static T Run<T>(Func<Stdenv, Task<T>> main, EioBackendOptions? tuning = null) =>
+        NetConformanceTests.RunOn(EioBackend.Uring, main, tuning ?? WriteBehind);
 
     private static int OpenFds() => Directory.GetFiles("/proc/self/fd").Length;
 
@@ -315,16 +312,7 @@ public class UringWriteBehindTests : IDisposable
     [SkippableFact]
     public void AWaitWokenOnlyByASendCompletionGoesOnWaitingAndStillEndsAtItsTimeout()
     {
-        bool savedPrePass = UringPoller.IdlePrePassDisabled;
-        UringPoller.IdlePrePassDisabled = true;
-        try
-        {
-            AWaitWokenOnlyByASendCompletion();
-        }
-        finally
-        {
-            UringPoller.IdlePrePassDisabled = savedPrePass;
-        }
+        AWaitWokenOnlyByASendCompletion();
     }
 
     private static void AWaitWokenOnlyByASendCompletion()
@@ -347,7 +335,7 @@ public class UringWriteBehindTests : IDisposable
                 received = buf[..n];
             });
             return (quietWaits, received);
-        });
+        }, new EioBackendOptions { UringWriteBehind = true, UringIdlePrePass = false });
         Assert.True(quiet >= 1, $"quiet waits: {quiet}");
         Assert.Equal("ping"u8.ToArray(), got);
     }
@@ -355,10 +343,6 @@ public class UringWriteBehindTests : IDisposable
     [SkippableFact]
     public void WithQuietWaitsOffTheSameWaitReturnsAtItsFirstCompletion()
     {
-        bool saved = UringPoller.QuietWaitDisabled, savedPrePass = UringPoller.IdlePrePassDisabled;
-        UringPoller.QuietWaitDisabled = true;
-        UringPoller.IdlePrePassDisabled = true;
-        try
         {
             var (quiet, got) = Run(async env =>
             {
@@ -377,14 +361,9 @@ public class UringWriteBehindTests : IDisposable
                     received = buf[..await client.ReadAsync(buf)];
                 });
                 return (quietWaits, received);
-            });
+            }, new EioBackendOptions { UringWriteBehind = true, UringQuietWait = false, UringIdlePrePass = false });
             Assert.Equal(0, quiet);
             Assert.Equal("ping"u8.ToArray(), got);
-        }
-        finally
-        {
-            UringPoller.QuietWaitDisabled = saved;
-            UringPoller.IdlePrePassDisabled = savedPrePass;
         }
     }
 }

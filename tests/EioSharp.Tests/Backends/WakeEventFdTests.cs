@@ -27,7 +27,7 @@ public class WakeEventFdTests
     [SkippableFact]
     public void Epoll_EveryWakeUpEndsTheWaitWithoutReadingTheCounter()
     {
-        var poller = EpollPoller.TryCreate(out string? error);
+        var poller = EpollPoller.TryCreate(EioBackendOptions.Default, out string? error);
         Skip.If(poller is null, $"epoll unavailable: {error}");
         try
         {
@@ -43,7 +43,7 @@ public class WakeEventFdTests
     [SkippableFact]
     public void Uring_EveryWakeUpEndsTheWaitWithOneMultishotPoll()
     {
-        var poller = UringPoller.TryCreate(out string? error);
+        var poller = UringPoller.TryCreate(EioBackendOptions.Default, out string? error);
         Skip.If(poller is null, $"io_uring unavailable: {error}");
         try
         {

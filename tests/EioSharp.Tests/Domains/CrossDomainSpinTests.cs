@@ -4,9 +4,9 @@ namespace EioSharp.Tests.Domains;
 /// through a domain's synchronization context allocates nothing.</summary>
 public class CrossDomainSpinTests
 {
+    // The run's spin after the environment overrides EioMain applies (EIOSHARP_DOMAIN_SPIN[_US]), as EioMain reads them.
     private static bool SpinsHere =>
-        Environment.ProcessorCount > 1 && Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_SPIN") != "0" &&
-        Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_SPIN_US") != "0";
+        EioBackendOptions.ApplyOverrides(EioBackendOptions.Default, Environment.GetEnvironmentVariable).SpinStopwatchTicks > 0;
 
     // A domain whose only events are its own timers (no post from another thread, nothing posted to another domain)
     // sleeps without spinning: an idle server burns no CPU between its timer ticks.

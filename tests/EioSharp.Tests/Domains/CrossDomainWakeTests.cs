@@ -20,6 +20,8 @@ public class CrossDomainWakeTests
 
         public bool SpinBeforeSleep => false;
 
+        public long SpinTicks => 0;
+
         public bool HasRegistrations => false;
 
         public void Wait(int timeoutMs)

@@ -29,12 +29,12 @@ internal sealed class FsSandbox : IDisposable
     /// <summary>Runs <paramref name="body"/> on <paramref name="backend"/> (<see cref="NetConformanceTests.RunOn"/>) with a
     /// fresh sandbox's root opened as a subtree of <c>env.Fs</c> in a switch; <paramref name="prepare"/> fills the
     /// sandbox first. The shared set-up of the per-backend file tests.</summary>
-    public static T RunOn<T>(EioBackend backend, Func<Stdenv, EioPath, FsSandbox, Task<T>> body, Action<FsSandbox>? prepare = null)
+    public static T RunOn<T>(EioBackend backend, Func<Stdenv, EioPath, FsSandbox, Task<T>> body, Action<FsSandbox>? prepare = null, EioBackendOptions? tuning = null)
     {
         using var s = new FsSandbox();
         prepare?.Invoke(s);
         return NetConformanceTests.RunOn(backend, env =>
-            Switch.RunAsync(async sw => await body(env, await (env.Fs / s.Root).OpenSubtreeAsync(sw), s)));
+            Switch.RunAsync(async sw => await body(env, await (env.Fs / s.Root).OpenSubtreeAsync(sw), s)), tuning);
     }
 
     public string Base { get; }

@@ -11,13 +11,13 @@ public class NetUringTests : NetTests
     public void TheBackendReportsUringWhereTheKernelAllowsIt()
     {
         string backend = RunEio(env => Task.FromResult(env.Backend));
-        Assert.Equal(UringBackend.TryCreate(out _) is not null ? "uring" : EpollBackend.TryCreate(out _) is not null ? "epoll" : "portable", backend);
+        Assert.Equal(UringBackend.TryCreate(EioBackendOptions.Default, out _) is not null ? "uring" : EpollBackend.TryCreate(EioBackendOptions.Default, out _) is not null ? "epoll" : "portable", backend);
     }
 
     [Fact]
     public void AFinishedReadCannotBeAwaitedAgain()
     {
-        if (UringBackend.TryCreate(out _) is null)
+        if (UringBackend.TryCreate(EioBackendOptions.Default, out _) is null)
         {
             return;
         }

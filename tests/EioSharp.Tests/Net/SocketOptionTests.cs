@@ -19,8 +19,8 @@ public class SocketOptionTests
     {
         string? unavailable = backend switch
         {
-            EioBackend.Epoll => EpollBackend.TryCreate(out string? e) is null ? e : null,
-            EioBackend.Uring => UringBackend.TryCreate(out string? e) is null ? e : null,
+            EioBackend.Epoll => EpollBackend.TryCreate(EioBackendOptions.Default, out string? e) is null ? e : null,
+            EioBackend.Uring => UringBackend.TryCreate(EioBackendOptions.Default, out string? e) is null ? e : null,
             _ => null,
         };
         Skip.If(unavailable is not null, $"the {backend} backend is unavailable here: {unavailable}");

@@ -57,7 +57,7 @@ internal sealed class EpollDatagramTransport(Socket socket) : NativeDatagramTran
         {
             while (true)
             {
-                await Fd.WaitAsync(write: true, frame);
+                await Fd.WaitAsync(write: true, frame, shared: true);
                 nint n = EpollIo.SendTo(Fd.Fd, datagram.Span, sa, out int errno);
                 if (n >= 0)
                 {
@@ -103,7 +103,7 @@ internal sealed class EpollDatagramTransport(Socket socket) : NativeDatagramTran
         {
             while (true)
             {
-                await Fd.WaitAsync(write: false, frame);
+                await Fd.WaitAsync(write: false, frame, shared: true);
                 nint n = EpollIo.RecvFrom(Fd.Fd, buffer.Span, sa, out int len, out int errno);
                 if (n >= 0)
                 {
@@ -124,5 +124,5 @@ internal sealed class EpollDatagramTransport(Socket socket) : NativeDatagramTran
 
     private static EndPoint Sender(ReadOnlySpan<byte> sa, int len) => EpollIo.Parse(sa[..Math.Min(len, sa.Length)]) ?? EpollIo.Unnamed;
 
-    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => Fd.ReceiveAsync(buffer, "receive");
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => Fd.ReceiveAsync(buffer, "receive", shared: true);
 }

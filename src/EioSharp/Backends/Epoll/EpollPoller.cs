@@ -36,16 +36,23 @@ internal sealed unsafe class EpollPoller : IDomainPoller, IReadyWatcher
     // Readiness watches without a waiting fiber (a child's pidfd): level-triggered one-shot, data = a GCHandle to the entry.
     private readonly HashSet<EpollWatchEntry> _watches = [];
 
-    private EpollPoller(int epfd, EventFdWaker waker)
+    private EpollPoller(EioBackendOptions options, int epfd, EventFdWaker waker)
     {
+        Options = options;
+        SpinTicks = options.SpinStopwatchTicks;
         _epfd = epfd;
         _waker = waker;
         _epoll = new SafeFileHandle(epfd, ownsHandle: true);
         _events = (EpollEvent*)NativeMemory.Alloc(MaxEvents, (nuint)sizeof(EpollEvent));
     }
 
-    /// <summary>Creates a poller, or returns null with the reason when epoll is unavailable (not Linux, syscall failed).</summary>
-    public static EpollPoller? TryCreate(out string? error)
+    /// <summary>The run's tuning (fixed when the poller is made).</summary>
+    internal EioBackendOptions Options { get; }
+
+    public long SpinTicks { get; }
+
+    /// <summary>Creates a poller with <paramref name="options"/>, or returns null with the reason when epoll is unavailable (not Linux, syscall failed).</summary>
+    public static EpollPoller? TryCreate(EioBackendOptions options, out string? error)
     {
         error = null;
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
@@ -82,7 +89,7 @@ internal sealed unsafe class EpollPoller : IDomainPoller, IReadyWatcher
                 return null;
             }
 
-            return new EpollPoller(ep, waker);
+            return new EpollPoller(options, ep, waker);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -286,11 +293,17 @@ internal sealed class EpollWatchEntry
 }
 
 /// <summary>One fd registered in one domain's epoll; holds the fibers waiting for it to become readable or writable there.</summary>
-/// <remarks>At most one reader and one writer wait on one registration at a time (a second would be a usage error).</remarks>
+/// <remarks>For a stream, at most one reader and one writer wait on one registration at a time (a second is a usage
+/// error, as on io_uring). A datagram socket may have several fibers receiving (or sending) at once, as on the other
+/// backends (the StatsD proxy's receive fibers share one socket): those past the first wait in a list, touched only on
+/// the domain's thread, and readiness wakes them all (each tries its call again; an edge-triggered registration must not
+/// leave a waiter asleep while data is queued).</remarks>
 internal sealed class FdRegistration
 {
     private Waiter? _reader;
     private Waiter? _writer;
+    private List<Waiter>? _moreReaders; // shared waits past the first (domain thread only)
+    private List<Waiter>? _moreWriters;
     private int _freed;
 
     internal FdRegistration(int fd, EpollPoller poller, bool oneShot)
@@ -316,24 +329,51 @@ internal sealed class FdRegistration
         if ((events & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
         {
             Interlocked.Exchange(ref _reader, null)?.TryComplete(true);
+            WakeAll(_moreReaders);
         }
 
         if ((events & (Libc.EPOLLOUT | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
         {
             Interlocked.Exchange(ref _writer, null)?.TryComplete(true);
+            WakeAll(_moreWriters);
+        }
+    }
+
+    // Completing a waiter only enqueues its fiber's continuation, so the list is not changed under the loop.
+    private static void WakeAll(List<Waiter>? waiters)
+    {
+        if (waiters is { Count: > 0 })
+        {
+            foreach (var w in waiters)
+            {
+                w.TryComplete(true);
+            }
+
+            waiters.Clear();
         }
     }
 
     /// <summary>Suspends the calling fiber until the fd may be readable (<paramref name="write"/> false) or writable.</summary>
+    /// <param name="write">Wait for writability (else readability).</param>
+    /// <param name="cancel">The fiber's cancel context.</param>
+    /// <param name="shared">True for a datagram socket: other fibers may wait the same way at the same time.</param>
     /// <remarks>Cancellation (S13/S14): the waiter is attached to the fiber's cancel context and the one atomic winner decides;
-    /// either way the slot is cleared before the fiber continues, so no stale waiter stays behind.</remarks>
-    internal async ValueTask WaitAsync(bool write, CancelContext cancel)
+    /// either way the slot (or the list entry) is cleared before the fiber continues, so no stale waiter stays behind.</remarks>
+    /// <exception cref="InvalidOperationException">Not <paramref name="shared"/>, and another fiber already waits this way.</exception>
+    internal async ValueTask WaitAsync(bool write, CancelContext cancel, bool shared = false)
     {
         var waiter = Waiter.Rent(Poller.Domain!, write ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead);
         waiter.TraceArg = Fd;
+        List<Waiter>? more = null;
         if (Interlocked.CompareExchange(ref write ? ref _writer : ref _reader, waiter, null) is not null)
         {
-            throw new InvalidOperationException(write ? "Another fiber is already writing to this socket." : "Another fiber is already reading from this socket.");
+            if (!shared)
+            {
+                throw new InvalidOperationException(write ? "Another fiber is already writing to this socket." : "Another fiber is already reading from this socket.");
+            }
+
+            more = write ? (_moreWriters ??= []) : (_moreReaders ??= []);
+            more.Add(waiter);
         }
 
         waiter.Attach(cancel);
@@ -343,7 +383,14 @@ internal sealed class FdRegistration
         }
         finally
         {
-            Interlocked.CompareExchange(ref write ? ref _writer : ref _reader, null, waiter);
+            if (more is null)
+            {
+                Interlocked.CompareExchange(ref write ? ref _writer : ref _reader, null, waiter);
+            }
+            else
+            {
+                more.Remove(waiter);
+            }
         }
     }
 

@@ -35,11 +35,12 @@ internal sealed class EpollFd : NativeSocketFd
     {
     }
 
-    /// <summary>recv(2) on the calling fiber: the syscall first, then on EAGAIN a wait in the calling domain's epoll and a retry; <paramref name="what"/> names the operation in errors.</summary>
+    /// <summary>recv(2) on the calling fiber: the syscall first, then on EAGAIN a wait in the calling domain's epoll and a retry; <paramref name="what"/> names the operation in errors;
+    /// <paramref name="shared"/> (datagram sockets) lets other fibers receive at the same time.</summary>
     /// <exception cref="NetException">The socket failed.</exception>
     /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
     /// <exception cref="CancelledException">The fiber was cancelled while waiting (nothing was read).</exception>
-    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, string what)
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, string what, bool shared = false)
     {
         var frame = Begin(what);
         nint n = EpollIo.Recv(Fd, buffer.Span, out int errno);
@@ -51,20 +52,20 @@ internal sealed class EpollFd : NativeSocketFd
 
         if (errno == EpollIo.EAGAIN)
         {
-            return ReceiveSlowAsync(buffer, frame, what);
+            return ReceiveSlowAsync(buffer, frame, what, shared);
         }
 
         EndUse();
         throw EpollIo.Error(errno, what);
     }
 
-    private async ValueTask<int> ReceiveSlowAsync(Memory<byte> buffer, FiberFrame frame, string what)
+    private async ValueTask<int> ReceiveSlowAsync(Memory<byte> buffer, FiberFrame frame, string what, bool shared)
     {
         try
         {
             while (true)
             {
-                await WaitAsync(write: false, frame);
+                await WaitAsync(write: false, frame, shared);
                 nint n = EpollIo.Recv(Fd, buffer.Span, out int errno);
                 if (n >= 0)
                 {
@@ -83,8 +84,9 @@ internal sealed class EpollFd : NativeSocketFd
         }
     }
 
-    /// <summary>Waits (holding a use) until the fd may be readable or writable, in the calling domain's epoll.</summary>
-    public ValueTask WaitAsync(bool write, FiberFrame frame)
+    /// <summary>Waits (holding a use) until the fd may be readable or writable, in the calling domain's epoll;
+    /// <paramref name="shared"/> (datagram sockets) lets several fibers wait at once.</summary>
+    public ValueTask WaitAsync(bool write, FiberFrame frame, bool shared = false)
     {
         var poller = Domain.Current?.Poller as EpollPoller
             ?? throw new InvalidOperationException("An epoll-backend socket can only wait on a domain of the epoll backend.");
@@ -98,7 +100,7 @@ internal sealed class EpollFd : NativeSocketFd
             }
         }
 
-        return reg.WaitAsync(write, frame.Cancel);
+        return reg.WaitAsync(write, frame.Cancel, shared);
     }
 
     private FdRegistration Registration(EpollPoller poller, out bool added)

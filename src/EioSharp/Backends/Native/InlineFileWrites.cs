@@ -21,7 +21,7 @@ namespace EioSharp.Backends.Native;
 /// </para>
 /// <para>
 /// Cost: the domain's other fibers wait for the write (a page-cache copy; longer if the kernel throttles a writer with
-/// too many dirty pages). Writes over <see cref="MaxBytes"/> keep the old path. Cancellation: checked when the write
+/// too many dirty pages). Writes over <see cref="EioBackendOptions.InlineWriteMaxBytes"/> keep the old path. Cancellation: checked when the write
 /// starts, as before; the write itself does not suspend, so it cannot be cancelled half-way.
 /// </para>
 /// </remarks>
@@ -32,25 +32,16 @@ internal static partial class InlineFileWrites
     /// <summary>Writes done by <see cref="Write"/> so far in the process (tests: the path is taken).</summary>
     internal static long Count => Interlocked.Read(ref s_count);
 
-    /// <summary>
-    /// The largest write, in bytes, done inline (0: none). Default 64 KiB; <c>EIOSHARP_INLINE_WRITE_MAX=N</c> (read once)
-    /// sets it, so that one binary measures both ways; tests set it.
-    /// </summary>
-    internal static int MaxBytes { get; set; } = ReadMaxBytes();
-
-    private static int ReadMaxBytes()
-    {
-        string? v = Environment.GetEnvironmentVariable("EIOSHARP_INLINE_WRITE_MAX");
-        return v is null ? 64 << 10
-            : int.TryParse(v, out int n) && n >= 0 ? n
-            : throw new ArgumentException($"EIOSHARP_INLINE_WRITE_MAX must be a byte count >= 0, not '{v}'");
-    }
-
     /// <summary>Whether a write of <paramref name="length"/> bytes from the calling fiber should be done by
-    /// <see cref="Write"/>: its domain runs the io_uring or epoll backend and 0 &lt; length &lt;= <see cref="MaxBytes"/>.
-    /// The caller also checks that the file is a regular file.</summary>
+    /// <see cref="Write"/>: its domain runs the io_uring or epoll backend and 0 &lt; length &lt;= the run's
+    /// <see cref="EioBackendOptions.InlineWriteMaxBytes"/>. The caller also checks that the file is a regular file.</summary>
     public static bool Applies(int length) =>
-        length <= MaxBytes && length > 0 && FiberFrame.Current is not null && Domain.Current?.Poller is UringPoller or EpollPoller;
+        length > 0 && FiberFrame.Current is not null && Domain.Current?.Poller switch
+        {
+            UringPoller ring => length <= ring.Options.InlineWriteMaxBytes,
+            EpollPoller epoll => length <= epoll.Options.InlineWriteMaxBytes,
+            _ => false,
+        };
 
     /// <summary>All of <paramref name="data"/> written at <paramref name="offset"/> by <c>pwrite</c> on the calling thread
     /// (again after a short write or EINTR).</summary>

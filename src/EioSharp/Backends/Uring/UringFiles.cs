@@ -41,23 +41,18 @@ internal static class UringFiles
     /// <summary>Linked WRITE+FSYNC pairs submitted so far in the process (tests: <see cref="WriteThenSyncAsync"/> links them).</summary>
     internal static long LinkedWriteSyncs => Interlocked.Read(ref s_linkedWriteSyncs);
 
-    /// <summary>Whether fsync/fdatasync of files run on the blocking offload (a system thread) instead of IORING_OP_FSYNC
-    /// (<c>EIOSHARP_URING_FILE_SYNC=offload</c>, read once; for measuring the two in one binary). Default false: the ring.</summary>
-    internal static bool SyncOnOffload { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_FILE_SYNC") == "offload";
-
-    /// <summary>Whether file WRITE and FSYNC SQEs carry IOSQE_ASYNC (straight to io-wq, no non-blocking attempt first;
-    /// <c>EIOSHARP_URING_FILE_ASYNC=1</c>, read once; for measuring). Default false.</summary>
-    internal static bool ForceAsync { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_FILE_ASYNC") == "1";
-
-    private static byte FileSqeFlags => ForceAsync ? Sys.IOSQE_ASYNC : (byte)0;
+    /// <summary>The IOSQE_* flags of the calling domain's ring's file WRITE and FSYNC SQEs: IOSQE_ASYNC when its run asked
+    /// for <see cref="EioBackendOptions.UringFileForceAsync"/>.</summary>
+    private static byte FileSqeFlags => UringOp.CurrentRing().Options.UringFileForceAsync ? Sys.IOSQE_ASYNC : (byte)0;
 
     /// <summary>The calling fiber's ring when its domain runs the io_uring backend and the kernel supports <paramref name="opcode"/>; else null.</summary>
     public static UringPoller? Ring(byte opcode) =>
         FiberFrame.Current is not null && Domain.Current?.Poller is UringPoller ring && ring.Supports(opcode) ? ring : null;
 
-    /// <summary>The ring for a file's fsync/fdatasync: <see cref="Ring"/> of IORING_OP_FSYNC, or null when
-    /// <see cref="SyncOnOffload"/> asks for the blocking offload.</summary>
-    public static UringPoller? SyncRing() => SyncOnOffload ? null : Ring(Sys.IORING_OP_FSYNC);
+    /// <summary>The ring for a file's fsync/fdatasync: <see cref="Ring"/> of IORING_OP_FSYNC, or null when the run's
+    /// <see cref="EioBackendOptions.UringFileSyncOnOffload"/> asks for the blocking offload.</summary>
+    public static UringPoller? SyncRing() =>
+        Ring(Sys.IORING_OP_FSYNC) is { } ring && !ring.Options.UringFileSyncOnOffload ? ring : null;
 
     /// <summary>One IORING_OP_READ of up to <c>buffer.Length</c> bytes at <paramref name="offset"/> (pread).</summary>
     /// <returns>The bytes read; 0 at or past the end of the file.</returns>

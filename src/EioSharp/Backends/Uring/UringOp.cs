@@ -58,7 +58,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
         ?? throw new InvalidOperationException("An io_uring-backend socket can only be used on a domain of the io_uring backend.");
 
     /// <summary>Starts an operation (queues its SQE); <paramref name="pin"/> stays pinned until the completion arrives.</summary>
-    /// <remarks><paramref name="sqeFlags"/>: IOSQE_* flags of the SQE (the files' IOSQE_ASYNC switch, <see cref="UringFiles.ForceAsync"/>).</remarks>
+    /// <remarks><paramref name="sqeFlags"/>: IOSQE_* flags of the SQE (the files' IOSQE_ASYNC switch, <see cref="EioBackendOptions.UringFileForceAsync"/>).</remarks>
     public static unsafe UringOp Start(FiberFrame frame, byte opcode, int fd, MemoryHandle pin, ulong addr, uint len, uint opFlags, ulong off = 0, byte sqeFlags = 0)
     {
         // A loop of operations (a write sent in parts, an accept retried) starts each one here: an operation started by a

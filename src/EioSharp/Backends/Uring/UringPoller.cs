@@ -45,6 +45,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private bool _needsEnable;
     private uint _localTail;
     private uint _unsubmitted;
+    private uint _unsubmittedSyncs; // of those, FSYNC SQEs (never complete at submission); 0 when unsure (see TryIdle)
     private int _inflight;
     private int _pendingCloses;
     private int _disposed;
@@ -64,8 +65,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private readonly Stack<int> _freeMultiSlots = new();
     private int _multiCount;
 
-    private UringPoller(int ringFd, EventFdWaker waker, bool[] supported, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
+    private UringPoller(EioBackendOptions options, int ringFd, EventFdWaker waker, bool[] supported, in IoUringParams p, byte* sqRing, nint sqRingSize, byte* cqRing, nint cqRingSize, IoUringSqe* sqes, nint sqesSize)
     {
+        Options = options;
+        SpinTicks = options.SpinStopwatchTicks;
         _ringFd = ringFd;
         _deferTaskRun = (p.Flags & Sys.IORING_SETUP_DEFER_TASKRUN) != 0;
         _needsEnable = (p.Flags & Sys.IORING_SETUP_R_DISABLED) != 0;
@@ -101,8 +104,13 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         [Sys.IORING_OP_POLL_ADD, Sys.IORING_OP_ACCEPT, Sys.IORING_OP_ASYNC_CANCEL, Sys.IORING_OP_CONNECT, Sys.IORING_OP_SEND, Sys.IORING_OP_RECV,
          Sys.IORING_OP_SENDMSG, Sys.IORING_OP_RECVMSG];
 
-    /// <summary>Creates a ring, or returns null with the reason (not Linux x64, io_uring refused or too old, an opcode missing).</summary>
-    public static UringPoller? TryCreate(out string? error)
+    /// <summary>The run's tuning, which this ring and the operations on it follow (fixed when the ring is made).</summary>
+    internal EioBackendOptions Options { get; }
+
+    public long SpinTicks { get; }
+
+    /// <summary>Creates a ring with <paramref name="options"/>, or returns null with the reason (not Linux x64, io_uring refused or too old, an opcode missing).</summary>
+    public static UringPoller? TryCreate(EioBackendOptions options, out string? error)
     {
         error = null;
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
@@ -185,7 +193,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
                 return null;
             }
 
-            return new UringPoller(fd, waker, supported, p, ring, ringSize, ring, 0, sqes, sqesSize);
+            return new UringPoller(options, fd, waker, supported, p, ring, ringSize, ring, 0, sqes, sqesSize);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -466,6 +474,11 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         _localTail++;
         Volatile.Write(ref *_sqTail, _localTail);
         _unsubmitted++;
+        if (opcode == Sys.IORING_OP_FSYNC)
+        {
+            _unsubmittedSyncs++;
+        }
+
         return sqe;
     }
 
@@ -605,7 +618,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         // it with the round's receives, so the wait would return at once), a close's, a cancel's. Returning then costs
         // the domain an empty scheduler round before it waits again; instead the wait goes on here, for the time left,
         // until a completion queued work, a wake-up or a post came, or the time is up.
-        if (QuietWaitDisabled)
+        if (!Options.UringQuietWait)
         {
             Enter(1, timeoutMs);
             return;
@@ -636,10 +649,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         }
     }
 
-    /// <summary>Benchmarks and tests: every wait returns after its first entry, as before session 15
-    /// (<c>EIOSHARP_URING_QUIET_WAIT=0</c>, read once), to count what the quiet wait saves in the same binary.</summary>
-    internal static bool QuietWaitDisabled { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_QUIET_WAIT") == "0";
-
     private bool _wokeOrPosted; // the last entry reaped a wake-up or ran posted work (domain thread only)
 
     /// <summary>How many times a wait reaped only bookkeeping completions (nothing runnable) and went on waiting instead of
@@ -657,16 +666,30 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// in the same call): when that makes work runnable, the domain runs another busy round instead (true). Costs no
     /// syscall when nothing is queued and no task work is pending (the CQ is read in memory); otherwise one
     /// <c>io_uring_enter</c>, which the sleep that follows, if any, no longer needs for the submission.
-    /// <c>EIOSHARP_URING_IDLE_PREPASS=0</c> (read once) turns it off, to count what it changes in the same binary.
+    /// <see cref="EioBackendOptions.UringIdlePrePass"/> false turns it off, to count what it changes in the same binary.
+    /// <para>Session 19: when every queued SQE is a file FSYNC (and the ring's own wake poll) and no task work is pending,
+    /// the entry is skipped (<see cref="IdlePrePassSkips"/>): io_uring never completes an fsync at submission (it always
+    /// goes to an io-wq worker), so the entry could make nothing runnable and the sleeping entry submits the SQE anyway.
+    /// Completions already in the CQ are still reaped (in memory, no syscall).</para>
     /// </summary>
     public bool TryIdle(Domain domain, bool haveTimer, long nextDeadline)
     {
-        if (IdlePrePassDisabled || Volatile.Read(ref _disposed) != 0)
+        if (!Options.UringIdlePrePass || Volatile.Read(ref _disposed) != 0)
         {
             return false;
         }
 
-        Enter(0, 0);
+        if (_unsubmittedSyncs > 0 && _unsubmitted == _unsubmittedSyncs + (_wakeArmQueued ? 1u : 0u) &&
+            !(_deferTaskRun && (Volatile.Read(ref *_sqFlags) & Sys.IORING_SQ_TASKRUN) != 0))
+        {
+            IdlePrePassSkips++;
+            ReapAndRunPosted();
+        }
+        else
+        {
+            Enter(0, 0);
+        }
+
         if (domain.HasQueuedWork)
         {
             IdlePrePassHits++;
@@ -676,13 +699,13 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         return false;
     }
 
-    /// <summary>Benchmarks and tests: no idle pre-pass (<see cref="TryIdle"/>), as before session 16
-    /// (<c>EIOSHARP_URING_IDLE_PREPASS=0</c>, read once).</summary>
-    internal static bool IdlePrePassDisabled { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_IDLE_PREPASS") == "0";
-
     /// <summary>How many times the idle pre-pass made work runnable, so the domain ran another round instead of waiting
     /// (domain thread only; for tests and benchmarks).</summary>
     internal long IdlePrePassHits { get; private set; }
+
+    /// <summary>How many idle pre-passes skipped their entry because only FSYNC SQEs were queued (domain thread only; for
+    /// tests and benchmarks).</summary>
+    internal long IdlePrePassSkips { get; private set; }
 
     /// <summary>Submits what is queued and reaps completions until <paramref name="done"/> holds or <paramref name="limit"/>
     /// has passed (domain thread only; completions only enqueue continuations, so this is safe inside a fiber).</summary>
@@ -728,6 +751,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             if (r >= 0)
             {
                 _unsubmitted -= (uint)Math.Min(r, _unsubmitted);
+                _unsubmittedSyncs = 0; // all submitted, or a part: then which are left is not known (0 only disables a skip)
                 if (_unsubmitted == 0)
                 {
                     _wakeArmQueued = false;
@@ -737,6 +761,11 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             // Errors (EINTR, ETIME, EBUSY while the CQ overflows) leave the SQEs queued: the next round submits them.
         }
 
+        ReapAndRunPosted();
+    }
+
+    private void ReapAndRunPosted()
+    {
         Reap();
         if (_hasPosted)
         {

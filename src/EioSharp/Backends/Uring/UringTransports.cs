@@ -164,9 +164,10 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
     private ValueTask StartWrite(FiberFrame frame, ReadOnlyMemory<byte> data)
     {
         int sent = 0;
-        if (DirectSend)
+        var options = UringOp.CurrentRing().Options;
+        if (options.UringDirectSend)
         {
-            // Opt-in (see DirectSend): one non-blocking send(2) first, as the epoll backend does: a reply nearly
+            // Opt-in (EioBackendOptions.UringDirectSend): one non-blocking send(2) first, as the epoll backend does: a reply nearly
             // always fits in the socket's buffer, and then the write is done here, with no SQE, no suspension and
             // no completion to reap. What does not fit (EAGAIN, or a partial send) goes through the ring as before.
             nint n = EpollIo.Send(fd.Fd, data.Span, out int errno, EpollIo.MSG_DONTWAIT);
@@ -185,7 +186,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
             sent = (int)Math.Max(0, n);
         }
 
-        if (WriteBehind && data.Length - sent <= WriteBehindMaxBytes)
+        if (options.UringWriteBehind && data.Length - sent <= WriteBehindMaxBytes)
         {
             // Write-behind: the bytes are copied into a buffer of the ring and sent by an SQE no fiber waits for;
             // the send takes over this write's use of the fd (held until its completion) and the write is done.
@@ -260,13 +261,6 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
             fd.EndUse();
         }
     }
-
-    /// <summary>Whether small writes are sent behind the writer (<see cref="BehindSend"/>): off by default; on with
-    /// <c>EIOSHARP_URING_WRITE_BEHIND=1</c> (read once; tests and benchmarks set it to compare). Off because on a quiet
-    /// machine (session 14, docs/BENCHMARKS.md) it showed no CPU or throughput gain on the KV rows (P1 SET 14.4 vs 15.5
-    /// µs/request, P1 GET 14.6 vs 13.2, -P16 SET 3.83 vs 3.77, GET 2.08 vs 2.33; medians of 3, within the spread) while it
-    /// changes what a write means (errors reported by the next operation, bytes held after the write returned).</summary>
-    internal static bool WriteBehind { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_WRITE_BEHIND") == "1";
 
     /// <summary>The largest write sent behind the writer (bytes); a larger write waits for its sends as before (a copy of
     /// it would cost more than the suspension it saves, and the socket's bound on unsent bytes stays one such buffer).</summary>
@@ -494,15 +488,6 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         }
     }
 
-    /// <summary>Whether a write tries one non-blocking send(2) before it goes through the ring (off by default; on with
-    /// <c>EIOSHARP_URING_DIRECT_SEND=1</c>, read once). Measured in session 13 (docs/BENCHMARKS.md, loaded machine): it cut
-    /// the KV's -P 16 rows' CPU per request (SET 4.9 vs 7.6 µs, GET 2.7 vs 3.9 µs, medians of 3) as the writer no longer
-    /// suspends for a send completion (one scheduler round and one io_uring_enter less per reply), but raised the
-    /// unpipelined rows' (SET 32 vs 16 µs): each send(2) on loopback wakes the waiting client at once, which then preempts
-    /// the server (involuntary context switches went from ~5 to 60-130 per 1,000 requests, epoll's figure), where the
-    /// ring's one io_uring_enter for all the round's sends wakes the clients together. Hence off until a write path keeps
-    /// both (e.g. sends queued without the writer waiting for their completion).</summary>
-    internal static bool DirectSend { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_DIRECT_SEND") == "1";
 
     // This socket's multishot recv on the calling domain's ring (created by the first read), or null when reads are one
     // IORING_OP_RECV each (multishot recv off, or the kernel refused it or the buffer ring).

@@ -1,0 +1,161 @@
+namespace EioSharp;
+
+/// <summary>
+/// Tuning of the real backends (portable, epoll, io_uring), given by value in <see cref="EioOptions.BackendOptions"/> and
+/// handed to every domain of that run (each domain's poller or ring keeps its own copy: two runs in one process may use
+/// different settings). Each default is the setting measured best or safest so far (docs/rationale.md §119 says why); the
+/// others exist so one binary can measure both ways. Options that concern another backend than the one in use are ignored.
+/// </summary>
+/// <remarks>
+/// Eio has no such knobs by value (its backends take a few settings as optional arguments of <c>Eio_linux.run</c>, such
+/// as <c>queue_depth</c>); this is the same idea. <see cref="EioMain"/> applies the environment overrides the benchmark
+/// scripts use (one variable per option, listed on each property) on top of this value, in one place; a variable with an
+/// invalid value is an <see cref="ArgumentException"/>, as an unknown backend name is.
+/// </remarks>
+public sealed class EioBackendOptions
+{
+    /// <summary>The defaults (what a null <see cref="EioOptions.BackendOptions"/> means).</summary>
+    public static EioBackendOptions Default { get; } = new();
+
+    private readonly int _inlineWriteMaxBytes = 64 * 1024;
+    private readonly TimeSpan _domainSpin = TimeSpan.FromTicks(50);
+
+    /// <summary>
+    /// The largest write to a regular file, in bytes, that the io_uring and epoll backends do inline: a blocking
+    /// <c>pwrite</c> into the page cache on the domain's own thread instead of a hand-off to an io-wq worker or the
+    /// thread pool (0: none, every write is handed off). Default 65,536 (64 KiB): context switches per file write+fsync
+    /// iteration went from 8.5 to 6.1 on io_uring and from 79 to 10.6 on epoll (session 17, h115, §112); the cap bounds how
+    /// long one write holds the domain's other fibers. Override: <c>EIOSHARP_INLINE_WRITE_MAX=N</c>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a negative value.</exception>
+    public int InlineWriteMaxBytes
+    {
+        get => _inlineWriteMaxBytes;
+        init => _inlineWriteMaxBytes = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(InlineWriteMaxBytes), value, "a byte count >= 0");
+    }
+
+    /// <summary>
+    /// The longest an idle domain whose last busy stretch exchanged work with another domain spins for the next
+    /// cross-domain post before it sleeps (every real backend; <see cref="TimeSpan.Zero"/>: never spin; a machine with
+    /// one core never spins). Default 5 µs: long enough for a reply from a domain running at the same time, short enough
+    /// that an oversubscribed machine loses little (§71: a fixed 50 µs spin made the ping-pong benchmark 10x slower at
+    /// load 40). Overrides: <c>EIOSHARP_DOMAIN_SPIN_US=N</c> (microseconds), <c>EIOSHARP_DOMAIN_SPIN=0</c> (no spin).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a negative duration.</exception>
+    public TimeSpan DomainSpin
+    {
+        get => _domainSpin;
+        init => _domainSpin = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(DomainSpin), value, "a duration >= 0");
+    }
+
+    /// <summary>
+    /// io_uring: file fsync/fdatasync run on the blocking offload (a system thread) instead of IORING_OP_FSYNC. Default
+    /// false: the ring (ext4 has no non-blocking fsync, so the ring hands it to an io-wq worker: 5.8 context switches per
+    /// write+fsync iteration vs 10.5 on the offload; session 17, §112). Override: <c>EIOSHARP_URING_FILE_SYNC=offload|ring</c>.
+    /// </summary>
+    public bool UringFileSyncOnOffload { get; init; }
+
+    /// <summary>
+    /// io_uring: file WRITE and FSYNC SQEs carry IOSQE_ASYNC (straight to an io-wq worker, no non-blocking attempt first).
+    /// Default false: it saved nothing (9.3 switches per write+fsync iteration vs 8.5 without; session 17, §112). Override:
+    /// <c>EIOSHARP_URING_FILE_ASYNC=0|1</c>.
+    /// </summary>
+    public bool UringFileForceAsync { get; init; }
+
+    /// <summary>
+    /// io_uring: a small socket write (up to 64 KiB) is copied into a buffer of the ring and sent by an SQE no fiber waits
+    /// for, so the writer does not suspend (errors surface on the next operation). Default false: on a quiet machine
+    /// (session 14) it showed no CPU or throughput gain on the KV rows while it changes what a write means. Override:
+    /// <c>EIOSHARP_URING_WRITE_BEHIND=0|1</c>.
+    /// </summary>
+    public bool UringWriteBehind { get; init; }
+
+    /// <summary>
+    /// io_uring: a socket write first tries one non-blocking <c>send(2)</c>, as the epoll backend does. Default false: in
+    /// session 13 it cut the pipelined KV rows' CPU per request but doubled the unpipelined rows' (each send wakes the
+    /// client at once, which then preempts the server). Override: <c>EIOSHARP_URING_DIRECT_SEND=0|1</c>.
+    /// </summary>
+    public bool UringDirectSend { get; init; }
+
+    /// <summary>
+    /// io_uring: a wait that reaped only the ring's bookkeeping completions (nothing runnable) goes on waiting instead of
+    /// returning an empty scheduler round. Default true: it cut idle transitions per round trip (echo 0.107 → 0.070, P1
+    /// GET 0.279 → 0.117; session 15, §95) with no syscall more. Override: <c>EIOSHARP_URING_QUIET_WAIT=0|1</c>.
+    /// </summary>
+    public bool UringQuietWait { get; init; } = true;
+
+    /// <summary>
+    /// io_uring: before an idle domain sleeps, what the round queued is submitted without waiting, and if that makes work
+    /// runnable the domain runs another round instead of sleeping. Default true: idle transitions per P1 GET 0.377 → 0.046,
+    /// syscalls per echo round trip 0.135 → 0.109 (session 16, §106).
+    /// Override: <c>EIOSHARP_URING_IDLE_PREPASS=0|1</c>.
+    /// </summary>
+    public bool UringIdlePrePass { get; init; } = true;
+
+    /// <summary>The spin budget in Stopwatch ticks (0: none), as the domains use it.</summary>
+    internal long SpinStopwatchTicks => Environment.ProcessorCount > 1
+        ? (long)(DomainSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)
+        : 0;
+
+    /// <summary>A copy with the same settings, to change some with <c>with</c>-like init (used by the overrides).</summary>
+    internal EioBackendOptions Copy(
+        int? inlineWriteMaxBytes = null, TimeSpan? domainSpin = null, bool? uringFileSyncOnOffload = null,
+        bool? uringFileForceAsync = null, bool? uringWriteBehind = null, bool? uringDirectSend = null,
+        bool? uringQuietWait = null, bool? uringIdlePrePass = null) => new()
+    {
+        InlineWriteMaxBytes = inlineWriteMaxBytes ?? InlineWriteMaxBytes,
+        DomainSpin = domainSpin ?? DomainSpin,
+        UringFileSyncOnOffload = uringFileSyncOnOffload ?? UringFileSyncOnOffload,
+        UringFileForceAsync = uringFileForceAsync ?? UringFileForceAsync,
+        UringWriteBehind = uringWriteBehind ?? UringWriteBehind,
+        UringDirectSend = uringDirectSend ?? UringDirectSend,
+        UringQuietWait = uringQuietWait ?? UringQuietWait,
+        UringIdlePrePass = uringIdlePrePass ?? UringIdlePrePass,
+    };
+
+    /// <summary>
+    /// The one place the backend tuning variables are read: <paramref name="options"/> with each set variable's value
+    /// applied on top (a set variable wins; an empty one counts as unset).
+    /// </summary>
+    /// <param name="options">The options given by value.</param>
+    /// <param name="variable">Reads an environment variable (tests pass their own).</param>
+    /// <returns><paramref name="options"/> itself when no variable is set, else a copy with the overrides.</returns>
+    /// <exception cref="ArgumentException">A variable has an invalid value (<see cref="ArgumentException.ParamName"/> is its name).</exception>
+    internal static EioBackendOptions ApplyOverrides(EioBackendOptions options, Func<string, string?> variable)
+    {
+        int? inlineMax = Count(variable, "EIOSHARP_INLINE_WRITE_MAX");
+        int? spinUs = Count(variable, "EIOSHARP_DOMAIN_SPIN_US");
+        bool? spin = Flag(variable, "EIOSHARP_DOMAIN_SPIN", "1", "0");
+        bool? syncOffload = Flag(variable, "EIOSHARP_URING_FILE_SYNC", "offload", "ring");
+        bool? forceAsync = Flag(variable, "EIOSHARP_URING_FILE_ASYNC", "1", "0");
+        bool? writeBehind = Flag(variable, "EIOSHARP_URING_WRITE_BEHIND", "1", "0");
+        bool? directSend = Flag(variable, "EIOSHARP_URING_DIRECT_SEND", "1", "0");
+        bool? quietWait = Flag(variable, "EIOSHARP_URING_QUIET_WAIT", "1", "0");
+        bool? prePass = Flag(variable, "EIOSHARP_URING_IDLE_PREPASS", "1", "0");
+        TimeSpan? domainSpin = spin == false ? TimeSpan.Zero : spinUs is int us ? TimeSpan.FromMicroseconds(us) : null;
+        if (inlineMax is null && domainSpin is null && syncOffload is null && forceAsync is null && writeBehind is null &&
+            directSend is null && quietWait is null && prePass is null)
+        {
+            return options;
+        }
+
+        return options.Copy(inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass);
+    }
+
+    private static int? Count(Func<string, string?> variable, string name)
+    {
+        string? v = variable(name);
+        return string.IsNullOrWhiteSpace(v) ? null
+            : int.TryParse(v.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n
+            : throw new ArgumentException($"{name} must be a whole number >= 0, not '{v}'.", name);
+    }
+
+    private static bool? Flag(Func<string, string?> variable, string name, string on, string off)
+    {
+        string? v = variable(name)?.Trim();
+        return string.IsNullOrEmpty(v) ? null
+            : string.Equals(v, on, StringComparison.OrdinalIgnoreCase) ? true
+            : string.Equals(v, off, StringComparison.OrdinalIgnoreCase) ? false
+            : throw new ArgumentException($"{name} must be {on} or {off}, not '{v}'.", name);
+    }
+}
