@@ -1334,9 +1334,10 @@ public static partial class Fiber
     /// <see cref="TaskStatus.Canceled"/> with that very exception) and to a <see cref="ValueTask"/>, for code that needs one.</returns>
     /// <exception cref="InvalidOperationException">Not called from a fiber (thrown at once).</exception>
     /// <exception cref="CancelledException">When awaited, once the fiber is cancelled.</exception>
-    /// <remarks>Eio: <c>Fiber.await_cancel</c>. Awaited directly, the wait is a pooled waiter of the domain (issue 20): no task,
-    /// no continuation object and no exception stored in a task; before, a <see cref="Task"/> that the awaiting fiber paid a
-    /// synchronization-context continuation and a rethrow for.</remarks>
+    /// <remarks>Eio: <c>Fiber.await_cancel</c>. Awaited directly, the wait is a pooled waiter of the domain (issue 20): no task
+    /// and no exception stored in a task; before, a <see cref="Task"/> that the awaiting fiber paid a synchronization-context
+    /// continuation and a rethrow for. Its awaiter (<see cref="CancelAwaiter"/>) throws the cancellation from the awaiting
+    /// method itself (a one-frame stack trace), for the awaiting method's <c>MoveNextAction</c> delegate.</remarks>
     public static CancelAwaitable AwaitCancelAsync() => new(FiberFrame.Require());
 
     /// <summary>The awaitable returned by <see cref="AwaitCancelAsync"/>: waits on the fiber frame it was made in.</summary>
@@ -1348,10 +1349,15 @@ public static partial class Fiber
 
         internal CancelAwaitable(FiberFrame frame) => _frame = frame;
 
-        /// <summary>An awaiter over a pooled waiter registered with the frame's cancel context.</summary>
-        /// <returns>The awaiter; its <c>GetResult</c> throws the <see cref="CancelledException"/> of the cancellation.</returns>
+        /// <summary>An awaiter over a pooled waiter registered with the frame's cancel context (a new wait each call).</summary>
+        /// <returns>The awaiter; its <see cref="CancelAwaiter.GetResult"/> throws the <see cref="CancelledException"/> of the
+        /// cancellation.</returns>
         /// <exception cref="InvalidOperationException">The awaitable was made by <c>default</c>, not by <see cref="AwaitCancelAsync"/>.</exception>
-        public ValueTaskAwaiter GetAwaiter() => Wait().GetAwaiter();
+        public CancelAwaiter GetAwaiter()
+        {
+            var w = Rent();
+            return new CancelAwaiter(w, w.Version);
+        }
 
         /// <summary>The wait as a task: it ends <see cref="TaskStatus.Canceled"/> and rethrows the very
         /// <see cref="CancelledException"/> its context delivered (one task, completed without a throw).</summary>
@@ -1380,6 +1386,98 @@ public static partial class Fiber
             // Only cancellation completes this waiter (it is in no wait structure), so the wait can only end cancelled.
             w.Attach(frame.Cancel);
             return w;
+        }
+    }
+
+    /// <summary>The awaiter of <see cref="CancelAwaitable"/>: one wait on a pooled waiter of the domain, registered with the
+    /// awaiting code's cancel context; it completes only by that context's cancellation.</summary>
+    /// <remarks>Not a <see cref="ValueTaskAwaiter"/> (issue 20, session 19): that awaiter reads the outcome through
+    /// <c>IValueTaskSource.GetResult</c>, an interface call the JIT does not inline, so the cancellation was thrown one frame
+    /// below the awaiting method, and .NET grows a thrown exception's stack-trace array frame by frame (72 B for one frame,
+    /// then 104 B more for two). This awaiter's <see cref="GetResult"/> is inlined, so the cancellation is thrown from the
+    /// awaiting method itself: a one-frame trace. The price is the awaiting method's <c>MoveNextAction</c> delegate, which .NET
+    /// makes (once per async call) for an awaiter it does not know: 64 B, against the 104 B saved.</remarks>
+    public readonly struct CancelAwaiter : ICriticalNotifyCompletion
+    {
+        private static readonly Action<object?> s_invoke = static s => ((Action)s!)();
+
+        private static readonly Action<object?> s_runInContext = static s =>
+        {
+            var (continuation, flow) = ((Action, ExecutionContext))s!;
+            ExecutionContext.Run(flow, static c => ((Action)c!)(), continuation);
+        };
+
+        private readonly Waiter _waiter;
+        private readonly short _token;
+
+        internal CancelAwaiter(Waiter waiter, short token)
+        {
+            _waiter = waiter;
+            _token = token;
+        }
+
+        /// <summary>The wait's waiter; a <c>default</c> awaiter (not from <see cref="CancelAwaitable.GetAwaiter"/>) fails clearly.</summary>
+        private Waiter Source
+        {
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            get => _waiter ?? ThrowNotMade();
+        }
+
+        [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static Waiter ThrowNotMade() => throw new InvalidOperationException("This CancelAwaiter was not made by Fiber.AwaitCancelAsync().GetAwaiter().");
+
+        /// <summary>True once the wait has ended (at once when the context was already cancelled).</summary>
+        /// <exception cref="InvalidOperationException">The wait was already consumed (this awaiter was awaited twice), or the
+        /// awaiter is <c>default</c>.</exception>
+        public bool IsCompleted => Source.GetStatus(_token) != ValueTaskSourceStatus.Pending;
+
+        /// <summary>Runs <paramref name="continuation"/> in the awaiting code's frame, on its domain, when the wait ends, in
+        /// the execution context captured here (its async locals).</summary>
+        /// <param name="continuation">The continuation.</param>
+        /// <exception cref="InvalidOperationException">The wait is already awaited, or was consumed.</exception>
+        public void OnCompleted(Action continuation)
+        {
+            ArgumentNullException.ThrowIfNull(continuation);
+            if (ExecutionContext.Capture() is { } flow)
+            {
+                Source.OnCompleted(s_runInContext, (continuation, flow), _token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+            }
+            else
+            {
+                UnsafeOnCompleted(continuation);
+            }
+        }
+
+        /// <summary>As <see cref="OnCompleted"/>, without asking for the execution context to flow (what an async method's
+        /// builder calls: the method's box restores its own).</summary>
+        /// <param name="continuation">The continuation.</param>
+        /// <exception cref="InvalidOperationException">The wait is already awaited, or was consumed.</exception>
+        public void UnsafeOnCompleted(Action continuation)
+        {
+            ArgumentNullException.ThrowIfNull(continuation);
+            Source.OnCompleted(s_invoke, continuation, _token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+        }
+
+        /// <summary>Ends the wait: throws the <see cref="CancelledException"/> the context delivered (a fresh one, thrown from
+        /// here, which is the awaiting method once inlined); the waiter goes back to its pool.</summary>
+        /// <exception cref="CancelledException">Always, once the wait has ended: the fiber's context was cancelled.</exception>
+        /// <exception cref="InvalidOperationException">The wait has not ended, or was already consumed (awaited twice).</exception>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void GetResult()
+        {
+            var error = Source.Consume(_token, out _);
+            if (error is CancelledException { StackTrace: null } cancelled)
+            {
+                throw cancelled;
+            }
+
+            if (error is not null)
+            {
+                // Not reached today (only the context's fresh cancellation ends this wait); as Waiter's GetResult does, a
+                // failure that was already thrown keeps its trace.
+                ExceptionDispatchInfo.Throw(error);
+            }
         }
     }
 

@@ -369,17 +369,27 @@ internal sealed class InnerFrame : FiberFrame
     internal InnerFrame(FiberInfo fiber, CancelContext cancel, Switch? sw)
         : base(cancel, sw)
     {
-        Owner = fiber;
+        _owner = fiber;
     }
 
-    /// <summary>The fiber (as <see cref="FiberFrame.Fiber"/>, without its type test).</summary>
-    internal FiberInfo Owner { get; }
+    /// <summary>The fiber while this frame's scope is live; null once it has ended (<see cref="Exit"/>), which is how an ended
+    /// frame is told (issue 20, h125: no flag field, so a frame is 56 B, was 64; an ended frame finds its fiber through
+    /// <see cref="Parent"/>, which <see cref="Exit"/> makes non-null).</summary>
+    private FiberInfo? _owner;
+
+    /// <summary>The fiber (as <see cref="FiberFrame.Fiber"/>, without its type test); for an ended frame, the fiber of the
+    /// enclosing live frame, the same fiber.</summary>
+    internal FiberInfo Owner
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Volatile.Read(ref _owner) ?? Live().Fiber;
+    }
 
     /// <summary>The frame in which this one was entered (<see cref="FiberFrame.Enter"/>): the same fiber's.</summary>
     internal FiberFrame? Parent { get; set; }
 
     /// <summary>True once this frame's scope has ended (<see cref="Exit"/>).</summary>
-    internal bool Exited { get; private set; }
+    internal bool Exited => Volatile.Read(ref _owner) is null;
 
     /// <summary>This frame if its scope has not ended, else the innermost enclosing frame whose scope has not ended (or the
     /// fiber's first frame).</summary>
@@ -388,7 +398,7 @@ internal sealed class InnerFrame : FiberFrame
         FiberFrame f = this;
         while (f is InnerFrame { Exited: true } inner)
         {
-            f = inner.Parent ?? inner.Owner;
+            f = inner.Parent!; // set before the frame was marked ended (Exit)
         }
 
         return f;
@@ -400,9 +410,10 @@ internal sealed class InnerFrame : FiberFrame
     /// Idempotent.</summary>
     internal void Exit()
     {
-        if (!Exited)
+        if (_owner is { } owner)
         {
-            Exited = true;
+            Parent ??= owner; // a frame never entered: its fiber's first frame encloses it
+            Volatile.Write(ref _owner, null); // after Parent: a reader that sees the frame ended finds its fiber
             if (ReferenceEquals(SynchronizationContext.Current, this))
             {
                 SynchronizationContext.SetSynchronizationContext(Live());

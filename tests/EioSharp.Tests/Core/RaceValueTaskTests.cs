@@ -10,7 +10,7 @@ public class RaceValueTaskTests
     private static Task<int> SlowAsync() => RaceLoop.SlowAsync();
 
     // The loop shape of bench CoreFirst.FirstAsync: one side wins after a yield, the other is cancelled and awaited. Under the
-    // test host a race cost 1,720 B in session 16 (1,632 B after session 18's h121; the loser's exception is dearer here than in the bench); the session-15 code
+    // test host a race cost 1,720 B in session 16 (1,632 B after session 18's h121, 1,528 B after session 19's h125; the loser's exception is dearer here than in the bench); the session-15 code
     // made a result task (72 B) and the caller's await of it a synchronization-context continuation (48 B) on top, 1,840 B.
     // The bound sits between the two. The same races awaited through AsTask (a task behind the value task, as before) must
     // cost at least 100 B more per race.
