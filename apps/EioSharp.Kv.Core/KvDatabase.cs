@@ -309,6 +309,22 @@ internal sealed class KvKeyspaceTotals
     /// <summary>Bumped whenever a database's key count or expiring count changes, or databases swap (SWAPDB): while it
     /// stands still the per-database counts (INFO keyspace) are what they were.</summary>
     public long Changes;
+
+    /// <summary>The databases whose counts ever changed, one bit per database index when the change happened (bit
+    /// <c>i</c> for database <c>i</c> below 63, bit 63 for 63 and up); set with every <see cref="Changes"/> bump and never
+    /// cleared, so any number of readers may use it: a database whose bit is clear has held no key since the store
+    /// began, and INFO keyspace's walk skips it (<see cref="KvServerStats.UpdateFrom"/>).</summary>
+    public ulong ChangedDatabases;
+
+    /// <summary>The bit of database <paramref name="index"/> in <see cref="ChangedDatabases"/>.</summary>
+    public static ulong DatabaseBit(int index) => 1UL << Math.Min(index, 63);
+
+    /// <summary>Records that the counts of database <paramref name="index"/> changed.</summary>
+    public void CountsChanged(int index)
+    {
+        Changes++;
+        ChangedDatabases |= DatabaseBit(index);
+    }
 }
 
 /// <summary>One of the numbered databases (SELECT): the key table, plus the expiry side table that active expiry samples.</summary>
@@ -485,7 +501,7 @@ internal sealed partial class KvDatabase
         _buckets[b] = row + 1;
         _count++;
         Totals.Keys++;
-        Totals.Changes++;
+        Totals.CountsChanged(Index);
         DataBytes += dataBytes;
         if (r.Item is KvKeyedValue { Value: KvObject } added) DataBytes += added.Reaccount();
         if (expireAt >= 0) SetExpireRow(row, expireAt);
@@ -578,14 +594,14 @@ internal sealed partial class KvDatabase
         _freeHead = row + 1;
         _count--;
         Totals.Keys--;
-        Totals.Changes++;
+        Totals.CountsChanged(Index);
     }
 
     public void Clear()
     {
         Totals.Keys -= _count;
         Totals.Expiring -= _volatileRows.Count;
-        Totals.Changes++;
+        Totals.CountsChanged(Index);
         _rows = new Row[MinRows];
         _buckets = new int[MinRows];
         _used = _count = _freeHead = 0;
@@ -910,7 +926,7 @@ internal sealed partial class KvDatabase
             }
             _volatileRows.RemoveAt(last);
             Totals.Expiring--;
-            Totals.Changes++;
+            Totals.CountsChanged(Index);
             r.Link &= ~VolatileBit;
             return;
         }
@@ -922,7 +938,7 @@ internal sealed partial class KvDatabase
         _expires[row] = new VolatileSlot { At = expireAt, Index = _volatileRows.Count };
         _volatileRows.Add(row);
         Totals.Expiring++;
-        Totals.Changes++;
+        Totals.CountsChanged(Index);
         r.Link |= VolatileBit;
     }
 

@@ -590,20 +590,27 @@ public sealed partial class KvServerStats
         }
         // The walk over the databases only when a count may have moved since the last call on this store (issue 14: a
         // GET round, or a SET that overwrites, moves none).
+        // Only the databases whose counts ever changed (a bit each; every one for a store not seen before): the others
+        // still hold no key, as the array's fresh entries say (a ping-pong on database 0: one database, not 16).
         long version = store.KeyspaceCountsVersion;
         bool changed = false;
+        ulong walked = 0;
         if (!ReferenceEquals(store, _keysPerDatabaseStore) || version != _keysPerDatabaseSeen)
         {
+            walked = ReferenceEquals(store, _keysPerDatabaseStore) ? store.KeyspaceChangedDatabases : ulong.MaxValue;
             if (!ReferenceEquals(store, _keysPerDatabaseStore)) _keysPerDatabaseStore = store;
             _keysPerDatabaseSeen = version;
             for (int db = 0; db < perDb.Length && !changed; db++)
-                changed = perDb[db] != (store.CountIn(db), store.ExpiringCountIn(db));
+                changed = (walked & KvKeyspaceTotals.DatabaseBit(db)) != 0 && perDb[db] != (store.CountIn(db), store.ExpiringCountIn(db));
         }
         if (changed)
         {
             // In place, under the sequence lock: a reader on another domain copies a whole, consistent set (the getter).
             Interlocked.Increment(ref _keysPerDatabaseVersion);
-            for (int db = 0; db < perDb.Length; db++) perDb[db] = (store.CountIn(db), store.ExpiringCountIn(db));
+            for (int db = 0; db < perDb.Length; db++)
+            {
+                if ((walked & KvKeyspaceTotals.DatabaseBit(db)) != 0) perDb[db] = (store.CountIn(db), store.ExpiringCountIn(db));
+            }
             Interlocked.Increment(ref _keysPerDatabaseVersion);
         }
         ExpiringKeys = store.ExpiringCount;

@@ -450,26 +450,24 @@ public sealed partial class KvStore
         BlockOrServe(ctx, 1, ctx.Count - 1, deadline, left ? s_serveBlpop : s_serveBrpop, nilIsBulk: false);
     }
 
-    private static readonly byte[] s_lpop = "LPOP"u8.ToArray(), s_rpop = "RPOP"u8.ToArray();
-    private static readonly KvBlockServe s_serveBlpop = static (s, in c) => ServeListPop(s, c, s_lpop);
-    private static readonly KvBlockServe s_serveBrpop = static (s, in c) => ServeListPop(s, c, s_rpop);
+    private static readonly KvBlockServe s_serveBlpop = static (s, in c) => ServeListPop(s, c, left: true);
+    private static readonly KvBlockServe s_serveBrpop = static (s, in c) => ServeListPop(s, c, left: false);
 
-    // BLPOP/BRPOP's serve: LPOP/RPOP (run as a nested command: notifications, AOF effect) on the first non-empty key.
-    private static bool ServeListPop(KvStore s, in Context c, byte[] pop)
+    // BLPOP/BRPOP's serve: on the first key holding a list, the pop LPOP/RPOP key does, run directly rather than as a
+    // nested command (no LPOP command built, looked up in the command table and dispatched; its element written
+    // straight into the reply instead of a nested buffer, then copied): the same lookup (TryFindLive, a write's access,
+    // as LPOP's TryLookupValue) and the same effects (TryPopList: the AOF's LPOP/RPOP, the lpop/rpop and del events,
+    // WATCH and the keys made ready), as Redis's serveClientBlockedOnList pops and propagates LPOP/RPOP itself.
+    private static bool ServeListPop(KvStore s, in Context c, bool left)
     {
         for (int i = 1; i < c.Count - 1; i++)
         {
-            if (s.LiveType(c, c[i]) != KvType.List) continue; // no handle per try
-            // The LPOP/RPOP is built in a reused buffer (no arrays, no command object per pop); taken while it runs.
-            // (An exception leaves it taken: the next serve makes a new one.)
-            KvCommandBuilder builder = s._nestedBuilder ?? new KvCommandBuilder();
-            s._nestedBuilder = null;
-            bool popped = s.RunNestedInto(c, builder.Start().Add(pop).Add(c[i]).Build(), out ReadOnlySpan<byte> value);
-            s._nestedBuilder = builder;
-            if (!popped) continue;
+            ReadOnlySpan<byte> key = c[i];
+            if (s.LiveType(c, key) != KvType.List) continue; // no handle per try
+            if (!s.TryFindLive(c, key, read: false, out KvList? list) || list.Count == 0) continue;
             c.Reply.WriteArrayHeader(2);
-            c.Reply.WriteBulkString(c[i]);
-            c.Reply.WriteRaw(value);
+            c.Reply.WriteBulkString(key);
+            s.TryPopList(c, key, left, count: 0, withKey: false, list); // the element as a bulk string
             return true;
         }
         return false;

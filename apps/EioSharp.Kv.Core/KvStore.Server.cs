@@ -143,7 +143,8 @@ public sealed partial class KvStore
         {
             TouchWatchedKeysInDb((int)a, (int)b); // WATCH (KvStore.Transactions.cs)
             TouchWatchedKeysInDb((int)b, (int)a);
-            _totals.Changes++; // the per-database counts swap (INFO keyspace)
+            _totals.CountsChanged((int)a); // the per-database counts swap (INFO keyspace)
+            _totals.CountsChanged((int)b);
             (_dbs[a], _dbs[b]) = (_dbs[b], _dbs[a]);
             _dbs[a].Index = (int)a;
             _dbs[b].Index = (int)b;

@@ -174,6 +174,10 @@ public sealed partial class KvStore
     /// what they were (the owner's statistics skip the per-database walk then).</summary>
     internal long KeyspaceCountsVersion => _totals.Changes;
 
+    /// <summary>The databases whose counts ever changed (<see cref="KvKeyspaceTotals.ChangedDatabases"/>): a database
+    /// whose bit is clear still has no key and no expiring key.</summary>
+    internal ulong KeyspaceChangedDatabases => _totals.ChangedDatabases;
+
     /// <summary>The limits in force.</summary>
     public RespLimits Limits { get; }
 

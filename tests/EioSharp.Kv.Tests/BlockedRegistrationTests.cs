@@ -82,6 +82,44 @@ public class BlockedRegistrationTests
         Assert.Equal("", a.Take() + b.Take());
     }
 
+    /// <summary>BLPOP/BRPOP's serve pops directly (not as a nested LPOP/RPOP command, session 19): each blocked client
+    /// gets its own end of the list, as <c>[key, element]</c>, the pops are logged as Redis propagates them (LPOP/RPOP
+    /// key), the key a serve empties is deleted, and a client blocked on several keys is served from the first one that
+    /// holds a list.</summary>
+    [Fact]
+    public void A_served_blpop_or_brpop_pops_its_own_end_logs_lpop_or_rpop_and_deletes_the_emptied_key()
+    {
+        var h = new StoreHarness();
+        Client a = new(1), b = new(2), c = new(3), w = new(4);
+        Assert.Equal("", Run(h, a, "BLPOP", "nokey", "k", "0"));
+        Assert.Equal("", Run(h, b, "BRPOP", "k", "0"));
+        Assert.Equal("", Run(h, c, "BRPOP", "s", "k2", "0"));
+        Assert.Equal("+OK\r\n", Run(h, w, "SET", "s", "string")); // a key of another type is skipped, not an error
+        h.Aof.Commands.Clear();
+
+        Assert.Equal(":3\r\n", Run(h, w, "RPUSH", "k", "x", "y", "z"));
+        Assert.Equal(new[] { a.Session, b.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k", "x"), a.Take());
+        Assert.Equal(Pop("k", "z"), b.Take());
+        Assert.Equal(["RPUSH k x y z", "LPOP k", "RPOP k"], h.Logged);
+        Assert.Equal("*1\r\n$1\r\ny\r\n", Run(h, w, "LRANGE", "k", "0", "-1"));
+
+        Assert.Equal(":2\r\n", Run(h, w, "LPUSH", "k2", "p", "q"));
+        Assert.Equal(new[] { c.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k2", "p"), c.Take());
+        Assert.Equal("RPOP k2", h.Logged[^1]);
+        Assert.Equal(":1\r\n", Run(h, w, "LLEN", "k2"));
+
+        Assert.Equal("", Run(h, a, "BLPOP", "k3", "0"));
+        Assert.Equal(":1\r\n", Run(h, w, "RPUSH", "k3", "only"));
+        Assert.Equal(new[] { a.Session }, h.Store.TakeUnblocked());
+        Assert.Equal(Pop("k3", "only"), a.Take());
+        Assert.Equal(["RPUSH k3 only", "LPOP k3"], h.Logged[^2..]);
+        Assert.Equal(":0\r\n", Run(h, w, "EXISTS", "k3")); // emptied by the serve: deleted
+        Assert.Equal(0, h.Store.BlockedClients);
+        Assert.Equal("", a.Take() + b.Take() + c.Take());
+    }
+
     [Fact]
     public void A_key_given_twice_waits_once()
     {
