@@ -7,6 +7,7 @@
 #
 #   bash bench/kv-1k-set-profile.sh kv /tmp/s18-base/kv/EioSharp.Kv.dll [Kv arguments]
 #   bash bench/kv-1k-set-profile.sh redis - [redis-server arguments, after --save '' --appendonly no]
+#   (DOTNET_JitStdOutFile=F DOTNET_JitDisasmSummary=1: also counts the methods the JIT compiled in the measured run; F is kept)
 #   N=400000 WARM=200000 PROFILE=none|strace|perf OUT=dir (keeps the perf/strace output there)
 set -euo pipefail
 which=$1; dll=$2; shift 2
@@ -30,6 +31,7 @@ snap() {
     redis-cli -p "$port" memory malloc-stats | grep -E "^Allocated since|^Generation [012]:" | sed 's/^/stat /'
   fi
   redis-cli -p "$port" info persistence | grep -E "aof_rewrites:" | sed 's/^/stat /'
+  if [ -n "${DOTNET_JitStdOutFile:-}" ]; then echo "stat jitted: $(wc -l <"$DOTNET_JitStdOutFile" 2>/dev/null || echo 0)"; fi
 }
 bench "$warm" >/dev/null
 sleep 1
@@ -57,6 +59,7 @@ def parse(f):
             m = re.match(r'Generation (\d).*collections (\d+)', s)
             if m: st['gc' + m.group(1)] = int(m.group(2))
             if s.startswith('aof_rewrites:'): st['rewrites'] = int(s.split(':')[1])
+            if s.startswith('jitted:'): st['jitted'] = int(s.split(':')[1])
         else:
             th[p[0]] = (p[1], int(p[2]), int(p[3]))
     return th, st
@@ -76,6 +79,7 @@ if gone[0] + gone[1]: print(f"  {'(threads ended in the run)':28s} user {us(gone
 if 'alloc' in sa:
     print(f"allocated {(sa['alloc'] - sb['alloc']) / n:.1f} B/req, GCs gen0/1/2 {sa['gc0'] - sb['gc0']}/{sa['gc1'] - sb['gc1']}/{sa['gc2'] - sb['gc2']}")
 if 'rewrites' in sa: print(f"AOF rewrites {sa['rewrites'] - sb['rewrites']}")
+if 'jitted' in sa: print(f"methods jitted in the run {sa['jitted'] - sb['jitted']} (lines {sb['jitted'] + 1}-{sa['jitted']} of DOTNET_JitStdOutFile)")
 PY
 if [ "$profile" = strace ]; then
   python3 - "$out/strace.txt" "$n" <<'PY'

@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace EioSharp.Kv;
 
@@ -228,10 +230,30 @@ internal static class KvDump
     }
 
     /// <summary>CRC-64/Jones (reflected, polynomial 0xad93d23594c935a9, initial value 0, no final xor), as Redis's crc64.</summary>
-    /// <remarks>Sliced by 8 (redis's crcspeed does the same): eight table lookups per 8-byte word instead of one per byte,
-    /// about five times faster than <see cref="Crc64Bytewise"/>, which gives the same value. The AOF rewrite's RDB preamble,
-    /// BGSAVE/SAVE, RDB and AOF loading and DUMP/RESTORE checksum every byte they write or read with it.</remarks>
+    /// <remarks>On x86 with PCLMULQDQ, a span of at least <see cref="FoldMinBytes"/> bytes is folded 64 bytes a step by
+    /// carry-less multiplication (<see cref="Crc64Folded"/>, ~8x the table's speed: the AOF rewrite's RDB preamble checksums
+    /// every byte of every value); the rest, and every span elsewhere, goes through <see cref="Crc64Sliced"/>. Both give the
+    /// same value for every input (tested against each other and <see cref="Crc64Bytewise"/>). The AOF rewrite's RDB
+    /// preamble, BGSAVE/SAVE, RDB and AOF loading and DUMP/RESTORE checksum every byte they write or read with it.</remarks>
     public static ulong Crc64(ReadOnlySpan<byte> data, ulong crc = 0)
+    {
+        if (data.Length >= FoldMinBytes && Pclmulqdq.IsSupported)
+        {
+            int folded = data.Length & ~15;
+            crc = Crc64Folded(data[..folded], crc);
+            data = data[folded..];
+        }
+
+        return Crc64Sliced(data, crc);
+    }
+
+    /// <summary>Spans shorter than this are left to the table (the folding's set-up and its 16-byte tail through the table
+    /// cost about as much as 64 bytes of table lookups).</summary>
+    internal const int FoldMinBytes = 128;
+
+    /// <summary>The same CRC as <see cref="Crc64"/> by slicing-by-8 tables (redis's crcspeed does the same): eight table
+    /// lookups per 8-byte word instead of one per byte, about five times faster than <see cref="Crc64Bytewise"/>.</summary>
+    internal static ulong Crc64Sliced(ReadOnlySpan<byte> data, ulong crc = 0)
     {
         ref ulong t = ref MemoryMarshal.GetArrayDataReference(s_crcTable); // 8 tables of 256, s_crcTable[k * 256 + b]
         while (data.Length >= 8)
@@ -250,6 +272,66 @@ internal static class KvDump
 
         foreach (byte b in data) crc = Unsafe.Add(ref t, (int)((crc ^ b) & 0xFF)) ^ (crc >> 8);
         return crc;
+    }
+
+    // The CRC as polynomial arithmetic (init 0, no final xor: crc(M) = M(x) * x^64 mod P). A 16-byte block loaded little
+    // endian is a 128-bit value whose bit k is the coefficient of x^(127-k) (the first byte's bit 0 the highest), its low
+    // lane H (bytes 0-7) and high lane L (bytes 8-15): S = H*x^64 + L. Moving S d bits further (S * x^d mod P, kept
+    // within 128 bits) is H * (x^(d+64) mod P) + L * (x^d mod P); a carry-less product of two such reflected 64-bit
+    // values is their product times x (bit i of each is x^(63-i), bit i+j of the product x^(126-i-j), read as x^(127-k)),
+    // so the constants are x^(d+63) and x^(d-1) mod P. Four accumulators take every fourth block (d = 512); at the end
+    // they fold into one (d = 384, 256, 128), further blocks fold in by d = 128, and the CRC of the last 128-bit value,
+    // which is congruent to the whole prefix mod P at the same position, is the table's CRC of its 16 bytes. An initial
+    // crc is xor-ed into the first 8 bytes (the table's first step does exactly that).
+    private static readonly Vector128<ulong> s_fold512 = FoldConstants(512);
+    private static readonly Vector128<ulong> s_fold384 = FoldConstants(384);
+    private static readonly Vector128<ulong> s_fold256 = FoldConstants(256);
+    private static readonly Vector128<ulong> s_fold128 = FoldConstants(128);
+
+    /// <summary>The CRC of <paramref name="data"/> (a multiple of 16 bytes, at least 64) by PCLMULQDQ folding (callers check
+    /// <see cref="Pclmulqdq.IsSupported"/>).</summary>
+    internal static ulong Crc64Folded(ReadOnlySpan<byte> data, ulong crc)
+    {
+        System.Diagnostics.Debug.Assert(data.Length >= 64 && data.Length % 16 == 0);
+        ref byte p = ref MemoryMarshal.GetReference(data);
+        nuint n = (nuint)data.Length;
+        Vector128<ulong> s0 = Vector128.LoadUnsafe(ref p).AsUInt64() ^ Vector128.CreateScalar(crc);
+        Vector128<ulong> s1 = Vector128.LoadUnsafe(ref p, 16).AsUInt64();
+        Vector128<ulong> s2 = Vector128.LoadUnsafe(ref p, 32).AsUInt64();
+        Vector128<ulong> s3 = Vector128.LoadUnsafe(ref p, 48).AsUInt64();
+        nuint i = 64;
+        Vector128<ulong> k = s_fold512;
+        for (; i + 64 <= n; i += 64)
+        {
+            s0 = Fold(s0, k) ^ Vector128.LoadUnsafe(ref p, i).AsUInt64();
+            s1 = Fold(s1, k) ^ Vector128.LoadUnsafe(ref p, i + 16).AsUInt64();
+            s2 = Fold(s2, k) ^ Vector128.LoadUnsafe(ref p, i + 32).AsUInt64();
+            s3 = Fold(s3, k) ^ Vector128.LoadUnsafe(ref p, i + 48).AsUInt64();
+        }
+
+        Vector128<ulong> s = Fold(s0, s_fold384) ^ Fold(s1, s_fold256) ^ Fold(s2, s_fold128) ^ s3;
+        for (; i < n; i += 16) s = Fold(s, s_fold128) ^ Vector128.LoadUnsafe(ref p, i).AsUInt64();
+        Span<byte> last = stackalloc byte[16];
+        s.AsByte().StoreUnsafe(ref MemoryMarshal.GetReference(last));
+        return Crc64Sliced(last);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<ulong> Fold(Vector128<ulong> s, Vector128<ulong> k) =>
+        Pclmulqdq.CarrylessMultiply(s, k, 0x00) ^ Pclmulqdq.CarrylessMultiply(s, k, 0x11);
+
+    // (x^(d+63) mod P, x^(d-1) mod P), each bit-reversed (bit i the coefficient of x^(63-i)).
+    private static Vector128<ulong> FoldConstants(int d) => Vector128.Create(XPowerModReflected(d + 63), XPowerModReflected(d - 1));
+
+    /// <summary>x^n mod P (P = x^64 + 0xad93d23594c935a9) with its bits reversed.</summary>
+    internal static ulong XPowerModReflected(int n)
+    {
+        const ulong Polynomial = 0xad93d23594c935a9;
+        ulong r = 1;
+        for (int i = 0; i < n; i++) r = (r << 1) ^ ((r >> 63) != 0 ? Polynomial : 0);
+        ulong reversed = 0;
+        for (int b = 0; b < 64; b++) reversed |= ((r >> b) & 1) << (63 - b);
+        return reversed;
     }
 
     /// <summary>The same CRC as <see cref="Crc64"/>, one table lookup per byte (the reference the sliced form is tested against).</summary>
