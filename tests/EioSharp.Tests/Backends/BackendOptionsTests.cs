@@ -3,6 +3,7 @@ using EioSharp.Backends.Epoll;
 using EioSharp.Backends.Native;
 using EioSharp.Backends.Uring;
 using EioSharp.Fs;
+using EioSharp.Tests.Domains;
 using EioSharp.Tests.Fs;
 
 namespace EioSharp.Tests.Backends;
@@ -151,35 +152,11 @@ public class BackendOptionsTests
     [Fact]
     public void ADomainSpinGivenByValueTakesEffectOnThatRunOnly()
     {
-        long Spins(EioBackendOptions tuning) => EioMain.Run(async env =>
-        {
-            const int Rounds = 2000;
-            var domain = Domain.Current!;
-            long start = domain.Spins;
-            var pings = Enumerable.Range(0, Rounds).Select(_ => Promise.Create<int>()).ToArray();
-            var pongs = Enumerable.Range(0, Rounds).Select(_ => Promise.Create<int>()).ToArray();
-            await Fiber.BothAsync(
-                () => env.DomainManager.RunAsync(async () =>
-                {
-                    for (int i = 0; i < Rounds; i++)
-                    {
-                        pongs[i].Resolver.Resolve(await pings[i].Promise.AwaitAsync());
-                    }
-                }),
-                async () =>
-                {
-                    for (int i = 0; i < Rounds; i++)
-                    {
-                        pings[i].Resolver.Resolve(i);
-                        await pongs[i].Promise.AwaitAsync();
-                    }
-                });
-            return domain.Spins - start;
-        }, new EioOptions { BackendOptions = tuning });
+        long Spins(EioBackendOptions tuning) =>
+            EioMain.Run(env => CrossDomainSpinTests.SpinsDuringPingPongAsync(env, 2000), new EioOptions { BackendOptions = tuning });
 
         Assert.Equal(0, Spins(new EioBackendOptions { DomainSpin = TimeSpan.Zero }));
-        if (Environment.ProcessorCount > 1 &&
-            EioBackendOptions.ApplyOverrides(EioBackendOptions.Default, Environment.GetEnvironmentVariable).SpinStopwatchTicks > 0)
+        if (CrossDomainSpinTests.SpinsHere)
         {
             Assert.True(Spins(EioBackendOptions.Default) > 0, "no spin with the default options");
         }

@@ -5,7 +5,7 @@ namespace EioSharp.Tests.Domains;
 public class CrossDomainSpinTests
 {
     // The run's spin after the environment overrides EioMain applies (EIOSHARP_DOMAIN_SPIN[_US]), as EioMain reads them.
-    private static bool SpinsHere =>
+    internal static bool SpinsHere =>
         EioBackendOptions.ApplyOverrides(EioBackendOptions.Default, Environment.GetEnvironmentVariable).SpinStopwatchTicks > 0;
 
     // A domain whose only events are its own timers (no post from another thread, nothing posted to another domain)
@@ -36,32 +36,7 @@ public class CrossDomainSpinTests
     [Fact]
     public void PingPongSpins()
     {
-        const int Rounds = 5000;
-        var pings = Enumerable.Range(0, Rounds).Select(_ => Promise.Create<int>()).ToArray();
-        var pongs = Enumerable.Range(0, Rounds).Select(_ => Promise.Create<int>()).ToArray();
-        long spinsDuring = -1;
-        EioMain.Run(async env =>
-        {
-            var domain = Domain.Current!;
-            long start = domain.Spins;
-            await Fiber.BothAsync(
-                () => env.DomainManager.RunAsync(async () =>
-                {
-                    for (int i = 0; i < Rounds; i++)
-                    {
-                        pongs[i].Resolver.Resolve(await pings[i].Promise.AwaitAsync());
-                    }
-                }),
-                async () =>
-                {
-                    for (int i = 0; i < Rounds; i++)
-                    {
-                        pings[i].Resolver.Resolve(i);
-                        await pongs[i].Promise.AwaitAsync();
-                    }
-                });
-            spinsDuring = domain.Spins - start;
-        });
+        long spinsDuring = EioMain.Run(env => SpinsDuringPingPongAsync(env, 5000));
         if (SpinsHere)
         {
             Assert.True(spinsDuring > 0, "no spin during a 5000-round cross-domain ping-pong");
@@ -70,6 +45,33 @@ public class CrossDomainSpinTests
         {
             Assert.Equal(0, spinsDuring);
         }
+    }
+
+    /// <summary>Runs <paramref name="rounds"/> promise round trips between this domain and a new one and returns how many
+    /// times this domain spun meanwhile (shared with BackendOptionsTests).</summary>
+    internal static async Task<long> SpinsDuringPingPongAsync(Stdenv env, int rounds)
+    {
+        var pings = Enumerable.Range(0, rounds).Select(_ => Promise.Create<int>()).ToArray();
+        var pongs = Enumerable.Range(0, rounds).Select(_ => Promise.Create<int>()).ToArray();
+        var domain = Domain.Current!;
+        long start = domain.Spins;
+        await Fiber.BothAsync(
+            () => env.DomainManager.RunAsync(async () =>
+            {
+                for (int i = 0; i < rounds; i++)
+                {
+                    pongs[i].Resolver.Resolve(await pings[i].Promise.AwaitAsync());
+                }
+            }),
+            async () =>
+            {
+                for (int i = 0; i < rounds; i++)
+                {
+                    pings[i].Resolver.Resolve(i);
+                    await pongs[i].Promise.AwaitAsync();
+                }
+            });
+        return domain.Spins - start;
     }
 
     private static readonly SendOrPostCallback s_first = static s => Interlocked.Increment(ref ((Counter)s!).Value);
