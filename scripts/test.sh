@@ -42,14 +42,15 @@ echo "KV end-to-end tests (${kv_binary:-JIT build}): $(( $(date +%s) - kv_start 
 [ "$kv_rc" = 0 ] || test_rc=$kv_rc
 [ -f "$results/kv-memory.txt" ] && cat "$results/kv-memory.txt"
 
-# Issue 15: the library's network, I/O and file tests (and the backend conformance suite) once more per extra backend. The
-# default run above uses the library default (portable) for them, while the servers' end-to-end tests already run on the
-# servers' default (--backend auto: io_uring here, else epoll). EIOSHARP_BACKEND overrides every EioMain.Run that names no
-# backend. About 1 min per backend on the shared 2-core machine. EIOSHARP_EXTRA_BACKENDS="" skips them.
+# Issue 15: the whole default suite once more per extra backend (every test project but the KV end-to-end tests, which
+# follow below). The default run above uses the library default (portable) for every EioMain.Run that names no backend,
+# while the servers' end-to-end tests start the servers on their default (--backend auto: io_uring here, else epoll).
+# EIOSHARP_BACKEND overrides every EioMain.Run that names no backend and the StatsD proxy's --backend auto. About 2-3 min
+# per backend on the shared 2-core machine. EIOSHARP_EXTRA_BACKENDS="" skips them.
 for backend in ${EIOSHARP_EXTRA_BACKENDS-epoll uring}; do
-  EIOSHARP_BACKEND="$backend" dotnet test tests/EioSharp.Tests/EioSharp.Tests.csproj -c Release --no-build \
-    --filter "(FullyQualifiedName~EioSharp.Tests.Net|FullyQualifiedName~EioSharp.Tests.IO|FullyQualifiedName~EioSharp.Tests.Fs|FullyQualifiedName~EioSharp.Tests.Backends)&Category!=Stress&Category!=Quarantine" \
-    --blame-hang-timeout 5m --logger "trx;LogFileName=backend-$backend.trx" --results-directory "$results" -v quiet -nologo
+  EIOSHARP_BACKEND="$backend" dotnet test EioSharp.slnx -c Release --no-build \
+    --filter "Category!=Stress&Category!=Quarantine&Category!=Memory&FullyQualifiedName!~EioSharp.Kv.EndToEnd." \
+    --blame-hang-timeout 10m --logger "trx;LogFileName=suite-$backend.trx" --results-directory "$results" -v quiet -nologo
   backend_rc=$?
   [ "$backend_rc" = 0 ] || test_rc=$backend_rc
 done
@@ -72,9 +73,11 @@ EIOSHARP_TRACE_CLOCK=tsc dotnet test tests/EioSharp.Tests/EioSharp.Tests.csproj 
 trace_tsc_rc=$?
 [ "$trace_tsc_rc" = 0 ] || test_rc=$trace_tsc_rc
 
-# Issue 15: a representative subset of the KV server's end-to-end tests once more per other backend (the default run above
-# starts the servers on --backend auto: io_uring here). EIOSHARP_KV_BACKEND makes every KvServerProcess pass --backend;
-# BackendSelectionTests fails if the server ran on another backend. EIOSHARP_KV_EXTRA_BACKENDS="" skips them.
+# Issue 15: a representative subset of the KV server's end-to-end tests once more per other backend (the run above starts
+# the servers on --backend auto: io_uring here). EIOSHARP_KV_BACKEND makes every KvServerProcess pass --backend;
+# BackendSelectionTests fails if the server ran on another backend. EIOSHARP_KV_EXTRA_BACKENDS="" skips them. (Session
+# 19: the whole KV end-to-end suite on epoll and portable fails in the busy-script tests with the store on the
+# connections' domain and, on portable, in two trace tests that expect io waits: see docs/rationale.md.)
 for backend in ${EIOSHARP_KV_EXTRA_BACKENDS-epoll portable}; do
   EIOSHARP_KV_BACKEND="$backend" dotnet test tests/EioSharp.Kv.EndToEnd/EioSharp.Kv.EndToEnd.csproj -c Release --no-build \
     --filter "(FullyQualifiedName~BackendSelectionTests|FullyQualifiedName~CommandTests|FullyQualifiedName~BlockingTests|FullyQualifiedName~TransactionPubSubEndToEndTests|FullyQualifiedName~ProtocolRobustnessTests)&Category!=Stress&Category!=Quarantine" \
@@ -83,22 +86,13 @@ for backend in ${EIOSHARP_KV_EXTRA_BACKENDS-epoll portable}; do
   [ "$backend_rc" = 0 ] || test_rc=$backend_rc
 done
 
-# Issue 15 (session 19): the other servers once more per other backend, as the KV ones above. The StatsD proxy's
-# end-to-end tests start the proxy with --backend auto (io_uring here in the default run), which EIOSHARP_BACKEND overrides
-# (The_proxy_runs_on_the_backend_asked_for fails if it ran on another backend); the Jobs server's tests run it in-process
-# under EioMain.Run with no backend named (portable in the default run). About 20 s each. EIOSHARP_SERVER_EXTRA_BACKENDS=""
-# skips them.
-for backend in ${EIOSHARP_SERVER_EXTRA_BACKENDS-epoll portable}; do
+# Issue 15 (session 19): the StatsD proxy's end-to-end tests on portable too (auto and epoll ran above: the default run
+# and the epoll suite). The_proxy_runs_on_the_backend_asked_for fails if it ran on another backend. About 20 s.
+# EIOSHARP_SERVER_EXTRA_BACKENDS="" skips it.
+for backend in ${EIOSHARP_SERVER_EXTRA_BACKENDS-portable}; do
   EIOSHARP_BACKEND="$backend" dotnet test tests/EioSharp.StatsdFilter.EndToEnd/EioSharp.StatsdFilter.EndToEnd.csproj -c Release --no-build \
     --filter "Category!=Stress&Category!=Quarantine" \
     --blame-hang-timeout 5m --logger "trx;LogFileName=statsd-backend-$backend.trx" --results-directory "$results" -v quiet -nologo
-  backend_rc=$?
-  [ "$backend_rc" = 0 ] || test_rc=$backend_rc
-done
-for backend in ${EIOSHARP_SERVER_EXTRA_BACKENDS-epoll uring}; do
-  EIOSHARP_BACKEND="$backend" dotnet test tests/EioSharp.Jobs.Tests/EioSharp.Jobs.Tests.csproj -c Release --no-build \
-    --filter "(FullyQualifiedName~ServerTests|FullyQualifiedName~ProcessTests)&Category!=Stress&Category!=Quarantine" \
-    --blame-hang-timeout 5m --logger "trx;LogFileName=jobs-backend-$backend.trx" --results-directory "$results" -v quiet -nologo
   backend_rc=$?
   [ "$backend_rc" = 0 ] || test_rc=$backend_rc
 done
