@@ -13,16 +13,20 @@ public class RaceValueTaskTests
     // test host a race cost 1,720 B in session 16 (1,632 B after session 18's h121, 1,528 B after session 19's h125; the loser's exception is dearer here than in the bench); the session-15 code
     // made a result task (72 B) and the caller's await of it a synchronization-context continuation (48 B) on top, 1,840 B.
     // The bound sits between the two. The same races awaited through AsTask (a task behind the value task, as before) must
-    // cost at least 100 B more per race.
+    // cost at least 60 B more per race: the task behind the value task is 72 B; the caller's continuation (48 B) was also
+    // there in most runs, but not in every one (CI, session 19: 1,207 B vs 1,280 B through AsTask), so only the task is
+    // required. The race alone is measured again after the AsTask rounds and the fewer bytes taken, so that a tier-up
+    // during the AsTask rounds (which makes the loser's cancellation cheaper) cannot shrink the difference.
     [Fact]
     public void ARaceInTheSteadyStateAllocatesNoResultTask() => EioMain.Run(async _ =>
     {
         // The fewest bytes over warm rounds (round 0 tiers the code up and puts the spare group in place).
         double perRace = await RaceLoop.BytesPerRaceAsync(races: 2_000);
         double perRaceAsTask = await RaceLoop.BytesPerRaceAsync(races: 2_000, asTask: true, rounds: 3);
+        perRace = Math.Min(perRace, await RaceLoop.BytesPerRaceAsync(races: 2_000));
 
         Assert.True(perRace <= 1_780, $"{perRace} B per race");
-        Assert.True(perRaceAsTask - perRace >= 100, $"{perRace} B per race, {perRaceAsTask} B through AsTask");
+        Assert.True(perRaceAsTask - perRace >= 60, $"{perRace} B per race, {perRaceAsTask} B through AsTask");
     });
 
     // A race's value task read twice: the second read fails (its token is stale), both when the group is idle and when a
