@@ -232,6 +232,12 @@ public sealed class ListeningSocket : IClosable
     {
         try
         {
+            // The handler starts in a work item of its own, not inside the accept loop's (Fork runs a child at once): the
+            // loop first goes back to waiting for the next connection (re-arms the epoll listener's one-shot readiness,
+            // issues the Portable backend's next .NET accept). A handler that then holds the domain synchronously (a Lua
+            // script past busy-reply-threshold, calling Domain.ProcessEventsWhileBlocked) leaves the accept loop able to
+            // take the next client in the nested rounds; inline, it held the loop mid-iteration and no client was accepted.
+            await Fiber.YieldAsync();
             await handler(conn, peer);
         }
         catch (CancelledException)

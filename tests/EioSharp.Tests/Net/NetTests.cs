@@ -630,4 +630,68 @@ public partial class NetTests
         });
         Assert.Equal(["conn 0", "conn 1", "conn 2"], replies);
     }
+    /// <summary>A connection handler that holds the domain synchronously and calls <see cref="Domain.ProcessEventsWhileBlocked"/>
+    /// in a loop (the Kv server's Lua script past busy-reply-threshold) must leave the server able to accept and serve the
+    /// next client inside those nested rounds. Before issue 12/15 (session 19) the handler ran inline in the accept loop's
+    /// work item, so the loop never went back to its accept: on epoll the listener's one-shot readiness was not re-armed,
+    /// on Portable no .NET accept was pending, on io_uring the loop's fiber was on the stack, and the second client hung.</summary>
+    [Fact]
+    public async Task A_handler_blocked_in_ProcessEventsWhileBlocked_lets_the_server_accept_and_serve_another_client()
+    {
+        bool servedWhileBlocked = false;
+        var timeout = TimeSpan.FromSeconds(10);
+        Task<string>? client = null;
+        RunEio(async env =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var (stop, stopper) = Promise.Create<bool>();
+                int handlers = 0;
+                bool secondServed = false;
+                Fiber.Fork(sw, () => listener.RunServerAsync(
+                    async (conn, peer) =>
+                    {
+                        if (++handlers == 1)
+                        {
+                            // Blocks its domain without suspending, running the ready work of the others meanwhile.
+                            var clock = System.Diagnostics.Stopwatch.StartNew();
+                            while (!secondServed && clock.Elapsed < timeout)
+                            {
+                                Domain.ProcessEventsWhileBlocked();
+                            }
+
+                            servedWhileBlocked = secondServed;
+                            stopper.TryResolve(true);
+                            return;
+                        }
+
+                        var buf = new byte[64];
+                        int n = await conn.ReadAsync(buf);
+                        await conn.WriteAsync(buf.AsMemory(0, n));
+                        secondServed = true;
+                    },
+                    ex => throw ex,
+                    stop: stop));
+
+                var endPoint = (IPEndPoint)listener.ListeningEndPoint;
+                // The clients are plain blocking sockets on a pool thread: the domain is held by the first handler.
+                client = Task.Run(() =>
+                {
+                    using var first = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    first.Connect(endPoint);
+                    Thread.Sleep(200); // the first handler is blocking by now
+                    using var second = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 30_000 };
+                    second.Connect(endPoint);
+                    second.Send("ping"u8);
+                    var buf = new byte[64];
+                    int n = second.Receive(buf);
+                    return Encoding.ASCII.GetString(buf, 0, n);
+                });
+                await stop.AwaitAsync();
+            });
+        });
+        Assert.True(servedWhileBlocked, "the second client was not accepted and served while the first handler held the domain");
+        Assert.Equal("ping", await client!);
+    }
 }
