@@ -63,10 +63,7 @@ internal sealed class StreamFlow : IFlowDuplex
         var frame = FiberFrame.Require();
         var domain = frame.Fiber.Domain;
         domain.BeginExternal();
-        if (Tracing.EioTrace.On && !pending.IsCompleted)
-        {
-            Tracing.EioTrace.Suspended(frame, Tracing.TraceReason.Io, 0);
-        }
+        bool recorded = !pending.IsCompleted && ExternalIoWait.Begin(frame); // traces and dumps: suspended on io
 
         try
         {
@@ -78,6 +75,11 @@ internal sealed class StreamFlow : IFlowDuplex
         }
         finally
         {
+            if (recorded)
+            {
+                ExternalIoWait.End(frame);
+            }
+
             domain.EndExternal();
         }
     }
@@ -87,10 +89,7 @@ internal sealed class StreamFlow : IFlowDuplex
         var frame = FiberFrame.Require();
         var domain = frame.Fiber.Domain;
         domain.BeginExternal();
-        if (Tracing.EioTrace.On && !pending.IsCompleted)
-        {
-            Tracing.EioTrace.Suspended(frame, Tracing.TraceReason.Io, 0);
-        }
+        bool recorded = !pending.IsCompleted && ExternalIoWait.Begin(frame); // traces and dumps: suspended on io
 
         try
         {
@@ -102,6 +101,11 @@ internal sealed class StreamFlow : IFlowDuplex
         }
         finally
         {
+            if (recorded)
+            {
+                ExternalIoWait.End(frame);
+            }
+
             domain.EndExternal();
         }
     }

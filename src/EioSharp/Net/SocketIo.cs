@@ -33,6 +33,8 @@ internal static class SocketIo
 
     public static async ValueTask<T> Finish<T>(ValueTask<T> op, SocketHandle handle, FiberFrame frame, string what)
     {
+        // Traces and dumps show the fiber as suspended on io while .NET runs the operation (ExternalIoWait).
+        bool recorded = !op.IsCompleted && ExternalIoWait.Begin(frame);
         try
         {
             return await op;
@@ -43,6 +45,11 @@ internal static class SocketIo
         }
         finally
         {
+            if (recorded)
+            {
+                ExternalIoWait.End(frame);
+            }
+
             handle.EndUse();
         }
     }

@@ -694,4 +694,44 @@ public partial class NetTests
         Assert.True(servedWhileBlocked, "the second client was not accepted and served while the first handler held the domain");
         Assert.Equal("ping", await client!);
     }
+
+    /// <summary>A fiber waiting for a socket read shows in dumps as suspended on io on every backend: on epoll and io_uring
+    /// the wait is a waiter of the backend's (io-read); on Portable .NET runs the read and <c>ExternalIoWait</c> marks it
+    /// (before session 20 such a fiber showed as "runnable (or awaiting an ordinary .NET task)", and the Kv server's
+    /// DEBUG FIBERS and trace tests failed on Portable). Once the read completes the mark is gone.</summary>
+    [Fact]
+    public void A_fiber_waiting_for_a_read_shows_in_dumps_as_suspended_on_io()
+    {
+        string during = "", after = "";
+        using (EioDiagnostics.TrackFibers())
+        {
+            RunEio(async env =>
+            {
+                await Switch.RunAsync(async sw =>
+                {
+                    var listener = env.Net.Listen(sw, Loopback0);
+                    var client = await env.Net.ConnectAsync(sw, listener.ListeningEndPoint);
+                    var (server, _) = await listener.AcceptAsync(sw);
+                    var (read, reader) = Promise.Create<int>();
+                    Fiber.Fork(sw, async () => reader.TryResolve(await server.ReadAsync(new byte[16])), "reader");
+                    for (int i = 0; i < 200 && !System.Text.RegularExpressions.Regex.IsMatch(during, @"\(reader\): suspended on io"); i++)
+                    {
+                        await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(5));
+                        during = sw.Dump();
+                    }
+
+                    await client.WriteAsync("x"u8.ToArray());
+                    Assert.Equal(1, await read.AwaitAsync());
+                    await Fiber.YieldAsync();
+                    after = sw.Dump();
+                    client.Close();
+                    server.Close();
+                    listener.Close();
+                });
+            });
+        }
+
+        Assert.Matches(@"\(reader\): suspended on io(-read)? (fd \d+ )?for \d+ ms", during);
+        Assert.DoesNotMatch(@"\(reader\): suspended on io", after);
+    }
 }
