@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Net;
 using System.Text;
 using EioSharp.IO;
-using EioSharp.Sync;
 using Xunit.Abstractions;
 
 namespace EioSharp.Kv.Tests;
@@ -40,77 +39,10 @@ public sealed class ConnectionBufferPoolTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>A duplex flow whose reads return the given chunks one per read, then end of input; writes are kept.</summary>
-    private sealed class ChunkFlow(params byte[][] chunks) : IFlowDuplex
-    {
-        private readonly BufferSource _source = new(chunks.Select(c => (ReadOnlyMemory<byte>)c).ToArray());
-
-        public BufferSink Sink { get; } = new();
-
-        public ValueTask<int> ReadAsync(Memory<byte> buffer) => _source.ReadAsync(buffer);
-
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data) => Sink.WriteAsync(data);
-
-        public ValueTask ShutdownAsync(ShutdownCommand command) => ValueTask.CompletedTask;
-
-        public void Close()
-        {
-        }
-    }
-
-    /// <summary>A duplex flow fed chunk by chunk by the test (an empty chunk: end of input).</summary>
-    private sealed class QueueFlow : IFlowDuplex
-    {
-        public AsyncQueue<byte[]> Input { get; } = new(AsyncQueue<byte[]>.Unbounded);
-
-        public BufferSink Sink { get; } = new();
-
-        public async ValueTask<int> ReadAsync(Memory<byte> buffer)
-        {
-            byte[] chunk = await Input.TakeAsync();
-            chunk.CopyTo(buffer);
-            return chunk.Length;
-        }
-
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data) => Sink.WriteAsync(data);
-
-        public ValueTask ShutdownAsync(ShutdownCommand command) => ValueTask.CompletedTask;
-
-        public void Close()
-        {
-        }
-    }
-
     private static readonly byte[] Ping = "*1\r\n$4\r\nPING\r\n"u8.ToArray();
 
-    private static void WithServer(RecordingPool pool, Func<KvServerContext, KvServerStats, Task> body)
-    {
-        EioMain.Run(async env =>
-        {
-            var config = new KvServerConfig();
-            var live = new KvLiveConfig(config);
-            var stats = new KvServerStats { StartTimeUnixMs = env.Clock.Now.ToUnixTimeMilliseconds() };
-            var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
-            var queue = new AsyncQueue<StoreRequest>(64);
-            var ctx = new KvServerContext(live, stats, queue, env.Clock) { ScriptMonitor = store.ScriptMonitor, ConnectionBuffers = pool };
-            var owner = new StoreOwner(store, null, queue, stats, live, env.Clock, env.MonoClock, _ => { });
-            ctx.Store = owner;
-            await Switch.RunAsync(async sw =>
-            {
-                var (ready, readyResolver) = Promise.Create<bool>();
-                Fiber.Fork(sw, () => owner.RunSupervisedAsync(() => readyResolver.TryResolve(true)), "kv-store");
-                await ready.AwaitAsync();
-                try
-                {
-                    await body(ctx, stats);
-                }
-                finally
-                {
-                    queue.Close();
-                }
-            });
-        });
-    }
+    private static void WithServer(RecordingPool pool, Func<KvServerContext, KvServerStats, Task> body) =>
+        SessionTestServer.Run(server => body(server.Context, server.Stats), buffers: pool);
 
     private static Task ServeAsync(KvServerContext ctx, IFlowDuplex flow) =>
         KvConnection.ServeSessionAsync(ctx, flow, new IPEndPoint(IPAddress.Loopback, 40000), "127.0.0.1:6379");

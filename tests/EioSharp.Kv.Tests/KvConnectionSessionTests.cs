@@ -1,7 +1,5 @@
-using System.Net;
 using System.Text;
 using EioSharp.IO;
-using EioSharp.Sync;
 
 namespace EioSharp.Kv.Tests;
 
@@ -12,24 +10,6 @@ public sealed class KvConnectionSessionTests
 {
     private static readonly byte[] Crlf = "\r\n"u8.ToArray();
 
-    /// <summary>A duplex flow whose reads return the given chunks one per read, then end of input; writes are kept.</summary>
-    private sealed class ChunkFlow(IEnumerable<byte[]> chunks) : IFlowDuplex
-    {
-        private readonly BufferSource _source = new(chunks.Select(c => (ReadOnlyMemory<byte>)c).ToArray());
-
-        public BufferSink Sink { get; } = new();
-
-        public ValueTask<int> ReadAsync(Memory<byte> buffer) => _source.ReadAsync(buffer);
-
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data) => Sink.WriteAsync(data);
-
-        public ValueTask ShutdownAsync(ShutdownCommand command) => ValueTask.CompletedTask;
-
-        public void Close()
-        {
-        }
-    }
-
     /// <summary>Runs <paramref name="body"/> with a function that serves one connection (its chunks) to its end and
     /// returns the flow (replies in <see cref="ChunkFlow.Sink"/>).</summary>
     private static void WithServer(Func<Func<IEnumerable<byte[]>, Task<ChunkFlow>>, Task> body) =>
@@ -37,40 +17,8 @@ public sealed class KvConnectionSessionTests
 
     /// <summary>As above, with the store owner (its round counters); <paramref name="inline"/> false: every batch goes
     /// through the queue (<see cref="StoreOwner.InlineRounds"/>).</summary>
-    private static void WithServer(Func<Func<IEnumerable<byte[]>, Task<ChunkFlow>>, StoreOwner, Task> body, bool inline = true)
-    {
-        EioMain.Run(async env =>
-        {
-            var config = new KvServerConfig();
-            var live = new KvLiveConfig(config);
-            var stats = new KvServerStats { StartTimeUnixMs = env.Clock.Now.ToUnixTimeMilliseconds() };
-            var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
-            var queue = new AsyncQueue<StoreRequest>(64);
-            var ctx = new KvServerContext(live, stats, queue, env.Clock) { ScriptMonitor = store.ScriptMonitor };
-            var owner = new StoreOwner(store, null, queue, stats, live, env.Clock, env.MonoClock, _ => { }) { InlineRounds = inline };
-            ctx.Store = owner;
-            await Switch.RunAsync(async sw =>
-            {
-                var (ready, readyResolver) = Promise.Create<bool>();
-                Fiber.Fork(sw, () => owner.RunSupervisedAsync(() => readyResolver.TryResolve(true)), "kv-store");
-                await ready.AwaitAsync();
-                try
-                {
-                    await body(async chunks =>
-                    {
-                        var flow = new ChunkFlow(chunks);
-                        await Switch.RunAsync(csw =>
-                            new KvConnectionSession(ctx, flow, new IPEndPoint(IPAddress.Loopback, 40000), "127.0.0.1:6379", csw).RunAsync());
-                        return flow;
-                    }, owner);
-                }
-                finally
-                {
-                    queue.Close(); // the owner serves what is queued, then stops
-                }
-            });
-        });
-    }
+    private static void WithServer(Func<Func<IEnumerable<byte[]>, Task<ChunkFlow>>, StoreOwner, Task> body, bool inline = true) =>
+        SessionTestServer.Run(server => body(chunks => server.ServeAsync(new ChunkFlow(chunks)), server.Owner), inline);
 
     private static byte[] Resp(params string[] args)
     {
@@ -321,29 +269,6 @@ public sealed class KvConnectionSessionTests
         });
     }
 
-    /// <summary>A duplex flow whose reads wait for chunks the test adds (an empty chunk: end of input); writes are kept.</summary>
-    private sealed class QueueFlow : IFlowDuplex
-    {
-        public AsyncQueue<byte[]> Input { get; } = new(AsyncQueue<byte[]>.Unbounded);
-
-        public BufferSink Sink { get; } = new();
-
-        public async ValueTask<int> ReadAsync(Memory<byte> buffer)
-        {
-            byte[] chunk = await Input.TakeAsync();
-            chunk.CopyTo(buffer);
-            return chunk.Length;
-        }
-
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data) => Sink.WriteAsync(data);
-
-        public ValueTask ShutdownAsync(ShutdownCommand command) => ValueTask.CompletedTask;
-
-        public void Close()
-        {
-        }
-    }
-
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -351,63 +276,41 @@ public sealed class KvConnectionSessionTests
     {
         // BLPOP blocks (its watcher starts a read that waits); LPUSH from another connection serves it; the next command
         // arrives only after the reply, through the read the wait left pending (awaited by the session's next read).
-        EioMain.Run(async env =>
-        {
-            var config = new KvServerConfig();
-            var live = new KvLiveConfig(config);
-            var stats = new KvServerStats { StartTimeUnixMs = env.Clock.Now.ToUnixTimeMilliseconds() };
-            var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
-            var queue = new AsyncQueue<StoreRequest>(64);
-            var ctx = new KvServerContext(live, stats, queue, env.Clock) { ScriptMonitor = store.ScriptMonitor };
-            var owner = new StoreOwner(store, null, queue, stats, live, env.Clock, env.MonoClock, _ => { }) { InlineRounds = inline };
-            ctx.Store = owner;
-            var blocked = new QueueFlow();
-
-            async Task UntilAsync(Func<bool> condition)
+        SessionTestServer.Run(
+            async server =>
             {
-                for (int i = 0; !condition(); i++)
+                var blocked = new QueueFlow();
+
+                async Task UntilAsync(Func<bool> condition)
                 {
-                    Assert.True(i < 100_000, "the condition never held");
-                    await Fiber.YieldAsync();
+                    for (int i = 0; !condition(); i++)
+                    {
+                        Assert.True(i < 100_000, "the condition never held");
+                        await Fiber.YieldAsync();
+                    }
                 }
-            }
 
-            await Switch.RunAsync(async sw =>
-            {
-                var (ready, readyResolver) = Promise.Create<bool>();
-                Fiber.Fork(sw, () => owner.RunSupervisedAsync(() => readyResolver.TryResolve(true)), "kv-store");
-                await ready.AwaitAsync();
-                try
-                {
-                    await Fiber.BothAsync(
-                        () => Switch.RunAsync(csw =>
-                            new KvConnectionSession(ctx, blocked, new IPEndPoint(IPAddress.Loopback, 40000), "127.0.0.1:6379", csw).RunAsync()),
-                        async () =>
+                await Fiber.BothAsync(
+                    () => server.ServeAsync(blocked),
+                    async () =>
+                    {
+                        for (int round = 0; round < 3; round++)
                         {
-                            for (int round = 0; round < 3; round++)
-                            {
-                                string before = Text(blocked.Sink);
-                                blocked.Input.TryAdd(Resp("BLPOP", "q", "0"));
-                                await UntilAsync(() => stats.BlockedClients == 1);
-                                var pusher = new ChunkFlow([Resp("LPUSH", "q", "v" + round)]);
-                                await Switch.RunAsync(csw =>
-                                    new KvConnectionSession(ctx, pusher, new IPEndPoint(IPAddress.Loopback, 40001), "127.0.0.1:6379", csw).RunAsync());
-                                Assert.Equal(":1\r\n", Text(pusher));
-                                string popped = $"*2\r\n$1\r\nq\r\n$2\r\nv{round}\r\n";
-                                await UntilAsync(() => Text(blocked.Sink) == before + popped);
-                                blocked.Input.TryAdd(Resp("ECHO", "after" + round));
-                                await UntilAsync(() => Text(blocked.Sink) == before + popped + $"$6\r\nafter{round}\r\n");
-                            }
+                            string before = Text(blocked.Sink);
+                            blocked.Input.TryAdd(Resp("BLPOP", "q", "0"));
+                            await UntilAsync(() => server.Stats.BlockedClients == 1);
+                            var pusher = await server.ServeAsync(new ChunkFlow([Resp("LPUSH", "q", "v" + round)]), port: 40001);
+                            Assert.Equal(":1\r\n", Text(pusher));
+                            string popped = $"*2\r\n$1\r\nq\r\n$2\r\nv{round}\r\n";
+                            await UntilAsync(() => Text(blocked.Sink) == before + popped);
+                            blocked.Input.TryAdd(Resp("ECHO", "after" + round));
+                            await UntilAsync(() => Text(blocked.Sink) == before + popped + $"$6\r\nafter{round}\r\n");
+                        }
 
-                            blocked.Input.TryAdd([]); // end of input: the session ends
-                        });
-                }
-                finally
-                {
-                    queue.Close();
-                }
-            });
-        });
+                        blocked.Input.TryAdd([]); // end of input: the session ends
+                    });
+            },
+            inline);
     }
 
     private static string Text(BufferSink sink) => Encoding.UTF8.GetString(sink.ToArray());
