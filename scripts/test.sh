@@ -13,6 +13,18 @@ bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 
 
 results=TestResults
 rm -rf "$results"
+
+# run_tests NAME PROJECT FILTER HANG_TIMEOUT [VAR=VALUE...]: one `dotnet test` of the Release build with the given
+# environment, its results in $results/NAME.trx (counted below); a failure sets test_rc.
+run_tests() {
+  local name=$1 project=$2 filter=$3 hang=$4
+  shift 4
+  env "$@" dotnet test "$project" -c Release --no-build --filter "$filter" --blame-hang-timeout "$hang" \
+    --logger "trx;LogFileName=$name.trx" --results-directory "$results" -v quiet -nologo
+  local rc=$?
+  [ "$rc" = 0 ] || test_rc=$rc
+}
+
 dotnet build EioSharp.slnx -c Release --no-restore -v quiet -nologo || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 dotnet test EioSharp.slnx -c Release --no-build \
   --filter "Category!=Stress&Category!=Quarantine&Category!=Memory&FullyQualifiedName!~EioSharp.Kv.EndToEnd." --blame-hang-timeout 10m \
@@ -47,63 +59,45 @@ echo "KV end-to-end tests (${kv_binary:-JIT build}): $(( $(date +%s) - kv_start 
 # while the servers' end-to-end tests start the servers on their default (--backend auto: io_uring here, else epoll).
 # EIOSHARP_BACKEND overrides every EioMain.Run that names no backend and the StatsD proxy's --backend auto. About 2-3 min
 # per backend on the shared 2-core machine. EIOSHARP_EXTRA_BACKENDS="" skips them.
+default_filter="Category!=Stress&Category!=Quarantine&Category!=Memory&FullyQualifiedName!~EioSharp.Kv.EndToEnd."
 for backend in ${EIOSHARP_EXTRA_BACKENDS-epoll uring}; do
-  EIOSHARP_BACKEND="$backend" dotnet test EioSharp.slnx -c Release --no-build \
-    --filter "Category!=Stress&Category!=Quarantine&Category!=Memory&FullyQualifiedName!~EioSharp.Kv.EndToEnd." \
-    --blame-hang-timeout 10m --logger "trx;LogFileName=suite-$backend.trx" --results-directory "$results" -v quiet -nologo
-  backend_rc=$?
-  [ "$backend_rc" = 0 ] || test_rc=$backend_rc
+  run_tests "suite-$backend" EioSharp.slnx "$default_filter" 10m EIOSHARP_BACKEND="$backend"
 done
 
 # Issue 16: the path, file and capability tests (and the backends' env.Fs conformance cases, and the process tests, whose
 # cwd goes through the filesystem layer) once more on the portable filesystem layer (what macOS and Windows use;
 # EIOSHARP_FS=portable forces it here). The NativeFs-level conformance suite already runs against it in the default run
 # (PortableFsConformanceTests); the NativeFs* classes test the Linux layer itself and are left out. About 20-30 s.
-EIOSHARP_FS=portable dotnet test tests/EioSharp.Tests/EioSharp.Tests.csproj -c Release --no-build \
-  --filter "(FullyQualifiedName~EioSharp.Tests.Fs|FullyQualifiedName~FsConformanceTests|FullyQualifiedName~EioSharp.Tests.Processes)&FullyQualifiedName!~NativeFs&FullyQualifiedName!~PortableFs&Category!=Stress&Category!=Quarantine" \
-  --blame-hang-timeout 5m --logger "trx;LogFileName=fs-portable.trx" --results-directory "$results" -v quiet -nologo
-fs_portable_rc=$?
-[ "$fs_portable_rc" = 0 ] || test_rc=$fs_portable_rc
+run_tests fs-portable tests/EioSharp.Tests/EioSharp.Tests.csproj \
+  "(FullyQualifiedName~EioSharp.Tests.Fs|FullyQualifiedName~FsConformanceTests|FullyQualifiedName~EioSharp.Tests.Processes)&FullyQualifiedName!~NativeFs&FullyQualifiedName!~PortableFs&Category!=Stress&Category!=Quarantine" \
+  5m EIOSHARP_FS=portable
 
 # Issue 17: the trace clock reads EIOSHARP_TRACE_CLOCK once per process, so its tests run once more with the TSC opt-in
 # set (the opt-in's own test is skipped in the default run). A few seconds.
-EIOSHARP_TRACE_CLOCK=tsc dotnet test tests/EioSharp.Tests/EioSharp.Tests.csproj -c Release --no-build \
-  --filter "FullyQualifiedName~EioSharp.Tests.Tracing.TraceClockTests" \
-  --blame-hang-timeout 5m --logger "trx;LogFileName=trace-clock-tsc.trx" --results-directory "$results" -v quiet -nologo
-trace_tsc_rc=$?
-[ "$trace_tsc_rc" = 0 ] || test_rc=$trace_tsc_rc
+run_tests trace-clock-tsc tests/EioSharp.Tests/EioSharp.Tests.csproj "FullyQualifiedName~EioSharp.Tests.Tracing.TraceClockTests" 5m \
+  EIOSHARP_TRACE_CLOCK=tsc
 
-# Issue 15: a representative subset of the KV server's end-to-end tests once more per other backend (the run above starts
-# the servers on --backend auto: io_uring here). EIOSHARP_KV_BACKEND makes every KvServerProcess pass --backend;
-# BackendSelectionTests fails if the server ran on another backend. EIOSHARP_KV_EXTRA_BACKENDS="" skips them. (Session
-# 19: the whole KV end-to-end suite on epoll and portable fails in the busy-script tests with the store on the
-# connections' domain and, on portable, in two trace tests that expect io waits: see docs/rationale.md.)
+# Issue 15: the whole KV end-to-end suite once more per other backend (the run above starts the servers on --backend
+# auto: io_uring here), against the same executable (NativeAOT when it was published). EIOSHARP_KV_BACKEND makes every
+# KvServerProcess pass --backend; BackendSelectionTests fails if the server ran on another backend. The memory check ran
+# above and is not repeated. About 3-4 min per backend. EIOSHARP_KV_EXTRA_BACKENDS="" skips them.
 for backend in ${EIOSHARP_KV_EXTRA_BACKENDS-epoll portable}; do
-  EIOSHARP_KV_BACKEND="$backend" dotnet test tests/EioSharp.Kv.EndToEnd/EioSharp.Kv.EndToEnd.csproj -c Release --no-build \
-    --filter "(FullyQualifiedName~BackendSelectionTests|FullyQualifiedName~CommandTests|FullyQualifiedName~BlockingTests|FullyQualifiedName~TransactionPubSubEndToEndTests|FullyQualifiedName~ProtocolRobustnessTests)&Category!=Stress&Category!=Quarantine" \
-    --blame-hang-timeout 5m --logger "trx;LogFileName=kv-backend-$backend.trx" --results-directory "$results" -v quiet -nologo
-  backend_rc=$?
-  [ "$backend_rc" = 0 ] || test_rc=$backend_rc
+  run_tests "kv-backend-$backend" tests/EioSharp.Kv.EndToEnd/EioSharp.Kv.EndToEnd.csproj \
+    "Category!=Stress&Category!=Quarantine&Category!=Memory" 10m EIOSHARP_KV_BACKEND="$backend" EIOSHARP_KV_BINARY="$kv_binary"
 done
 
 # Issue 15 (session 19): the StatsD proxy's end-to-end tests on portable too (auto and epoll ran above: the default run
 # and the epoll suite). The_proxy_runs_on_the_backend_asked_for fails if it ran on another backend. About 20 s.
 # EIOSHARP_SERVER_EXTRA_BACKENDS="" skips it.
 for backend in ${EIOSHARP_SERVER_EXTRA_BACKENDS-portable}; do
-  EIOSHARP_BACKEND="$backend" dotnet test tests/EioSharp.StatsdFilter.EndToEnd/EioSharp.StatsdFilter.EndToEnd.csproj -c Release --no-build \
-    --filter "Category!=Stress&Category!=Quarantine" \
-    --blame-hang-timeout 5m --logger "trx;LogFileName=statsd-backend-$backend.trx" --results-directory "$results" -v quiet -nologo
-  backend_rc=$?
-  [ "$backend_rc" = 0 ] || test_rc=$backend_rc
+  run_tests "statsd-backend-$backend" tests/EioSharp.StatsdFilter.EndToEnd/EioSharp.StatsdFilter.EndToEnd.csproj \
+    "Category!=Stress&Category!=Quarantine" 5m EIOSHARP_BACKEND="$backend"
 done
 
 stress_seconds="${EIOSHARP_STRESS_SECONDS:-25}"
 if [ "$stress_seconds" != 0 ]; then
   # Kernel and scheduler races surface under sustained load: run the stress tests too, each bounded in time.
-  EIOSHARP_STRESS_SECONDS="$stress_seconds" dotnet test tests/EioSharp.Tests/EioSharp.Tests.csproj -c Release --no-build \
-    --filter "Category=Stress" --blame-hang-timeout 5m --logger "trx;LogFileName=stress.trx" --results-directory "$results" -v quiet -nologo
-  stress_rc=$?
-  [ "$stress_rc" = 0 ] || test_rc=$stress_rc
+  run_tests stress tests/EioSharp.Tests/EioSharp.Tests.csproj "Category=Stress" 5m EIOSHARP_STRESS_SECONDS="$stress_seconds"
 fi
 
 # Packaging counts as one test: pack the libraries into a local folder, build and run a sample against it.
