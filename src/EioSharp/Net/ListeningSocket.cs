@@ -280,6 +280,12 @@ public sealed class ListeningSocket : IClosable
     /// again, so it serves again as soon as connections close. Connections the kernel queued meanwhile wait in the backlog.
     /// A peer that reset its connection before the accept is skipped. Any other accept error stops the server.
     /// </para>
+    /// <para>
+    /// <b>Scheduling</b>: each connection's handler runs in a fiber of its own that starts after the accept loop has gone
+    /// back to waiting for the next connection (one yield, not at once inside the loop's work item as a plain fork would
+    /// run it), so a handler that holds its domain (e.g. in <see cref="Domain.ProcessEventsWhileBlocked"/>) cannot keep the
+    /// server from accepting other clients.
+    /// </para>
     /// </remarks>
     public async Task RunServerAsync(
         Func<StreamSocket, EndPoint, Task> handler,

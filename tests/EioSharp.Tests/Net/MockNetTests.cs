@@ -53,9 +53,10 @@ public class MockNetTests
     [Fact]
     public void S22_RunServerServesTwoScriptedClientsThenStopsGracefully()
     {
-        // S12: each handler is forked and runs at once up to its first suspension; scripted reads that finish at once let
-        // client1 be served completely before the accept loop takes client2. The loop then waits for a third client until
-        // the stop promise is resolved at 5 s of virtual time.
+        // Each handler is forked and starts once the accept loop has gone back to its next accept (rationale §123: a
+        // handler that held its domain must not keep the loop from accepting), so both scripted accepts happen first; then
+        // client1 is served completely (its scripted read finishes at once) before client2. The loop then waits for a
+        // third client until the stop promise is resolved at 5 s of virtual time.
         var net = new MockNet();
         var t = MockMain.Trace(
             async env =>
@@ -85,10 +86,10 @@ public class MockNetTests
         Assert.Equal("""
             +mocknet: listen on tcp:127.0.0.1:80
             +tcp/80: accepted connection from tcp:127.0.0.1:37568
+            +tcp/80: accepted connection from tcp:127.0.0.1:37569
             +client1: read "one\n"
             +client1: wrote "one\n"
             +client1: closed
-            +tcp/80: accepted connection from tcp:127.0.0.1:37569
             +client2: read "two\n"
             +client2: wrote "two\n"
             +client2: read "three\n"
