@@ -2,7 +2,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace EioSharp.Fs;
 
-/// <summary>The filesystem layer over .NET's file APIs only, for macOS and Windows (and Linux with <c>EIOSHARP_FS=portable</c>).</summary>
+/// <summary>The filesystem layer over .NET's file APIs only, for macOS and Windows (and Linux in a run with <see cref="EioFileSystem.Portable"/> or <c>EIOSHARP_FS=portable</c>).</summary>
 /// <remarks>
 /// <para>
 /// Same contract as <see cref="NativeFs"/> (which forwards here for a <see cref="DirectoryHandle.IsPortable"/> handle):
@@ -130,7 +130,7 @@ internal static class PortableFs
         };
     }
 
-    /// <summary>As <see cref="NativeFs.Stat(SafeFileHandle)"/>, from .NET's handle-based metadata calls.</summary>
+    /// <summary>As <see cref="NativeFs.Stat(SafeFileHandle, bool)"/>, from .NET's handle-based metadata calls.</summary>
     /// <exception cref="ObjectDisposedException"><paramref name="file"/> was closed.</exception>
     /// <exception cref="IOException">The system reported an error.</exception>
     public static FileStat Stat(SafeFileHandle file)
