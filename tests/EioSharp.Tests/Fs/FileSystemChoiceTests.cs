@@ -93,4 +93,29 @@ public class FileSystemChoiceTests
         Assert.Equal(Portable, EioMain.Run(EioBackend.Portable, env => ObserveAsync(env, s.Root), fileSystem: EioFileSystem.Portable));
         Assert.Equal(Native, EioMain.Run(EioBackend.Portable, env => ObserveAsync(env, s.Root), fileSystem: EioFileSystem.Native));
     }
+
+    [SkippableFact]
+    public void AFifoIsAFifoNativelyAndUnknownWithoutALengthOnThePortableLayer()
+    {
+        using var s = new FsSandbox();
+        using (var mk = System.Diagnostics.Process.Start("mkfifo", s.InRoot("fifo")))
+        {
+            mk.WaitForExit();
+            Skip.If(mk.ExitCode != 0, "mkfifo failed");
+        }
+
+        // O_RDWR: a FIFO opens without waiting for the other end. Before, the portable fstat threw NotSupportedException
+        // (RandomAccess.GetLength of an unseekable handle), so a portable run's first write to a FIFO failed.
+        using var portableDir = DirectoryHandle.OpenRoot(s.Root, PathResolution.Portable);
+        using (var f = NativeFs.Open(portableDir, "fifo", OpenFlags.ReadWrite))
+        {
+            var st = NativeFs.Stat(f, portable: true);
+            Assert.Equal((FileKind.Unknown, 0L), (st.Kind, st.Size));
+        }
+
+        using (var f = NativeFs.Open(s.Dir, "fifo", OpenFlags.ReadWrite))
+        {
+            Assert.Equal(FileKind.Fifo, NativeFs.Stat(f).Kind);
+        }
+    }
 }
