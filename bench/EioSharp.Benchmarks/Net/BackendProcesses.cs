@@ -230,7 +230,7 @@ public static class BackendProcesses
         string path = Path.Combine(dir, $"file-sync-{backend}-{Environment.ProcessId}.bin");
         var proc = Process.GetCurrentProcess();
         TimeSpan cpu0 = default, cpu1 = default;
-        long switches0 = 0, switches1 = 0;
+        long switches0 = 0, switches1 = 0, voluntary0 = 0, voluntary1 = 0;
         var wall = new Stopwatch();
         bool linked = backend.Contains("-linked"), inline = backend.Contains("-inline"), dataOnly = backend.Contains("-datasync");
         if (backend.StartsWith("raw", StringComparison.Ordinal))
@@ -241,7 +241,7 @@ public static class BackendProcesses
             {
                 if (i == Warmup(count))
                 {
-                    switches0 = ContextSwitches(); // read before the CPU time: the reading is not counted
+                    switches0 = ContextSwitches(out voluntary0); // read before the CPU time: the reading is not counted
                     proc.Refresh();
                     cpu0 = proc.TotalProcessorTime;
                     wall.Start();
@@ -265,7 +265,7 @@ public static class BackendProcesses
             wall.Stop();
             proc.Refresh();
             cpu1 = proc.TotalProcessorTime;
-            switches1 = ContextSwitches();
+            switches1 = ContextSwitches(out voluntary1);
         }
         else
         {
@@ -285,7 +285,7 @@ public static class BackendProcesses
                     {
                         if (i == Warmup(count))
                         {
-                            switches0 = ContextSwitches(); // read before the CPU time: the reading is not counted
+                            switches0 = ContextSwitches(out voluntary0); // read before the CPU time: the reading is not counted
                             proc.Refresh();
                             cpu0 = proc.TotalProcessorTime;
                             wall.Start();
@@ -312,7 +312,7 @@ public static class BackendProcesses
                     wall.Stop();
                     proc.Refresh();
                     cpu1 = proc.TotalProcessorTime;
-                    switches1 = ContextSwitches();
+                    switches1 = ContextSwitches(out voluntary1);
                 });
             }, new EioOptions { Backend = Backend(backend) });
         }
@@ -320,14 +320,18 @@ public static class BackendProcesses
         File.Delete(path);
         Console.WriteLine(
             $"{backend} n={count} size={size} cpu_us_per_op={(cpu1 - cpu0).TotalMicroseconds / count:F2} " +
-            $"wall_us_per_op={wall.Elapsed.TotalMicroseconds / count:F2} switches_per_op={(switches1 - switches0) / (double)count:F2}");
+            $"wall_us_per_op={wall.Elapsed.TotalMicroseconds / count:F2} switches_per_op={(switches1 - switches0) / (double)count:F2} " +
+            $"voluntary_per_op={(voluntary1 - voluntary0) / (double)count:F2}");
     }
 
     /// <summary>Voluntary plus involuntary context switches of the process's threads now alive (io_uring's iou-wrk workers
-    /// included: they are threads of the process), from /proc/self/task/*/status; 0 where there is no /proc.</summary>
-    private static long ContextSwitches()
+    /// included: they are threads of the process), from /proc/self/task/*/status; 0 where there is no /proc.
+    /// <paramref name="voluntary"/>: the voluntary ones alone (a thread that blocked), which a loaded machine's preemptions
+    /// do not inflate.</summary>
+    private static long ContextSwitches(out long voluntary)
     {
         long total = 0;
+        voluntary = 0;
         if (!Directory.Exists("/proc/self/task"))
         {
             return 0;
@@ -342,7 +346,9 @@ public static class BackendProcesses
                     if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
                         || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
                     {
-                        total += long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim());
+                        long n = long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim());
+                        total += n;
+                        voluntary += line[0] == 'v' ? n : 0;
                     }
                 }
             }

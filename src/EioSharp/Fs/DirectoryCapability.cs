@@ -48,12 +48,16 @@ internal sealed class DirectoryCapability
     public DirectoryHandle Handle => _handle.Value;
 
     /// <summary>Creates <c>env.Fs</c>: the process's current directory, unconfined (absolute paths allowed).</summary>
-    public static DirectoryCapability CreateFs() =>
-        new(new Lazy<DirectoryHandle>(DirectoryHandle.CurrentDirectoryUnconfined), "fs", isRoot: true) { IsUnconfined = true };
+    /// <param name="portable">The run's filesystem layer (<see cref="FsPlatform"/>): <see cref="PortableFs"/> when true,
+    /// <see cref="NativeFs"/> otherwise; every subtree and file opened from it keeps that layer.</param>
+    public static DirectoryCapability CreateFs(bool portable) =>
+        new(new Lazy<DirectoryHandle>(() => DirectoryHandle.CurrentDirectoryUnconfined(portable)), "fs", isRoot: true) { IsUnconfined = true };
 
     /// <summary>Creates <c>env.Cwd</c>: the current directory at the time of first use, confined beneath it.</summary>
-    public static DirectoryCapability CreateCwd() =>
-        new(new Lazy<DirectoryHandle>(() => DirectoryHandle.OpenRoot(Environment.CurrentDirectory, PathResolution.Beneath)), "cwd", isRoot: true);
+    /// <param name="portable">The run's filesystem layer, as for <see cref="CreateFs"/>.</param>
+    public static DirectoryCapability CreateCwd(bool portable) =>
+        new(new Lazy<DirectoryHandle>(() => DirectoryHandle.OpenRoot(Environment.CurrentDirectory, portable ? PathResolution.Portable : PathResolution.Beneath)),
+            "cwd", isRoot: true);
 
     /// <summary>Wraps a subtree handle and makes <paramref name="sw"/> own it.</summary>
     /// <exception cref="InvalidOperationException">The switch has finished (the handle has then been closed) or belongs to another domain.</exception>

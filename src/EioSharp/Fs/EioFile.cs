@@ -40,9 +40,10 @@ public abstract class EioFile : IClosable
     private readonly string _display;
     private readonly FileFd _fd;
 
-    private protected EioFile(Switch sw, SafeFileHandle handle, string display)
+    private protected EioFile(Switch sw, SafeFileHandle handle, string display, bool portable)
     {
         Handle = handle;
+        IsPortable = portable;
         _fd = new FileFd(handle);
         _display = display;
         _ownerDomain = Domain.Current ?? throw new InvalidOperationException("Files must be opened inside a fiber.");
@@ -56,6 +57,11 @@ public abstract class EioFile : IClosable
 
     /// <summary>Gets the handle.</summary>
     private protected SafeFileHandle Handle { get; }
+
+    /// <summary>Gets whether the file was opened by the portable filesystem layer (its directory's
+    /// <see cref="DirectoryHandle.IsPortable"/>, the run's <see cref="EioFileSystem"/>): its <c>fstat</c> and <c>fsync</c>
+    /// then go through .NET (<see cref="PortableFs"/>) and appends are emulated.</summary>
+    internal bool IsPortable { get; }
 
     /// <summary>The position a <c>Seek</c> from <paramref name="position"/> moves to (Eio's <c>File.seek</c> rules, shared by
     /// the reader and the writer); <see cref="SeekOrigin.End"/> reads the file's length.</summary>
@@ -101,7 +107,7 @@ public abstract class EioFile : IClosable
             int r = Volatile.Read(ref _regular);
             if (r == 0)
             {
-                r = NativeFs.Stat(Handle).Kind == FileKind.RegularFile ? 1 : 2;
+                r = NativeFs.Stat(Handle, IsPortable).Kind == FileKind.RegularFile ? 1 : 2;
                 Volatile.Write(ref _regular, r);
             }
 
@@ -217,7 +223,7 @@ public abstract class EioFile : IClosable
                 return await UringFiles.StatAsync(Handle, _display);
             }
 
-            return await BlockingOffload.RunAsync(() => NativeFs.Stat(Handle));
+            return await BlockingOffload.RunAsync(() => NativeFs.Stat(Handle, IsPortable));
         }
         finally
         {
@@ -279,8 +285,8 @@ public sealed class FileReader : EioFile, IFlowSource
 {
     private long _position;
 
-    internal FileReader(Switch sw, SafeFileHandle handle, string display)
-        : base(sw, handle, display)
+    internal FileReader(Switch sw, SafeFileHandle handle, string display, bool portable = false)
+        : base(sw, handle, display, portable)
     {
     }
 
@@ -325,11 +331,11 @@ public sealed class FileWriter : EioFile, IFlowSink
 
     private readonly bool _emulateAppend;
 
-    internal FileWriter(Switch sw, SafeFileHandle handle, string display, bool append, bool emulateAppend = false)
-        : base(sw, handle, display)
+    internal FileWriter(Switch sw, SafeFileHandle handle, string display, bool append, bool portable = false)
+        : base(sw, handle, display, portable)
     {
         IsAppend = append;
-        _emulateAppend = append && emulateAppend;
+        _emulateAppend = append && portable;
     }
 
     /// <summary>Gets whether every write goes to the end of the file (<c>O_APPEND</c>).</summary>
@@ -472,11 +478,11 @@ public sealed class FileWriter : EioFile, IFlowSink
     {
         if (dataOnly)
         {
-            NativeFs.DataSync(Handle);
+            NativeFs.DataSync(Handle, IsPortable);
         }
         else
         {
-            NativeFs.Sync(Handle);
+            NativeFs.Sync(Handle, IsPortable);
         }
     }
 
@@ -497,7 +503,7 @@ public sealed class FileWriter : EioFile, IFlowSink
                 return;
             }
 
-            await BlockingOffload.RunAsync(() => NativeFs.Sync(Handle));
+            await BlockingOffload.RunAsync(() => NativeFs.Sync(Handle, IsPortable));
         }
         finally
         {
@@ -522,7 +528,7 @@ public sealed class FileWriter : EioFile, IFlowSink
                 return;
             }
 
-            await BlockingOffload.RunAsync(() => NativeFs.DataSync(Handle));
+            await BlockingOffload.RunAsync(() => NativeFs.DataSync(Handle, IsPortable));
         }
         finally
         {
@@ -568,7 +574,7 @@ public sealed class FileWriter : EioFile, IFlowSink
         Use();
         try
         {
-            NativeFs.Sync(Handle);
+            NativeFs.Sync(Handle, IsPortable);
         }
         finally
         {
@@ -586,7 +592,7 @@ public sealed class FileWriter : EioFile, IFlowSink
     public void DataSync()
     {
         ObjectDisposedException.ThrowIf(IsClosed, this);
-        NativeFs.DataSync(Handle);
+        NativeFs.DataSync(Handle, IsPortable);
     }
 
     /// <summary>Sets the file's size (<c>ftruncate</c>) on the calling thread, blocking it (and so its domain) until the kernel returns.</summary>

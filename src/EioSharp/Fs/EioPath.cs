@@ -132,7 +132,7 @@ public sealed class EioPath : IClosable
     /// <remarks>
     /// Eio: <c>Path.open_dir ~sw</c>; S28 calls it <c>OpenSubtree</c>. On Linux the new directory is pinned by its
     /// descriptor: renaming it later does not change what it names. Symlinks inside it are followed only while they stay
-    /// inside. On the portable filesystem layer (macOS, Windows, or <c>EIOSHARP_FS=portable</c>) there is no descriptor: the
+    /// inside. On the portable filesystem layer (macOS, Windows, or a run with <see cref="EioFileSystem.Portable"/>) there is no descriptor: the
     /// directory is named by its absolute path (renaming it changes what it names) and each operation checks its path
     /// component by component just before using it, so a concurrent change between the check and the use is not
     /// excluded (docs/backends.md, macOS and Windows).
@@ -468,7 +468,8 @@ public sealed class EioPath : IClosable
     {
         ArgumentNullException.ThrowIfNull(sw);
         var handle = await OpenFileAsync(OpenFlags.Read, UnixFileMode.None, (d, p) => NativeFs.OpenForReading(d, p));
-        return Own(handle, h => new FileReader(sw, h, ToString()));
+        bool portable = _dir.Handle.IsPortable;
+        return Own(handle, h => new FileReader(sw, h, ToString(), portable));
     }
 
     /// <summary>Opens the file at this path for writing (and positional reading); <paramref name="sw"/> owns it.</summary>
@@ -492,8 +493,8 @@ public sealed class EioPath : IClosable
         var handle = await OpenFileAsync(
             OpenFlags.ReadWrite | create.ToOpenFlags() | (append ? OpenFlags.Append : 0), create.Permissions,
             (d, p) => NativeFs.OpenForWriting(d, p, create, append));
-        bool emulateAppend = _dir.Handle.IsPortable;
-        return Own(handle, h => new FileWriter(sw, h, ToString(), append, emulateAppend));
+        bool portable = _dir.Handle.IsPortable;
+        return Own(handle, h => new FileWriter(sw, h, ToString(), append, portable));
     }
 
     /// <summary>Opens the file for reading, runs <paramref name="body"/> with it and closes it, also when the body throws.</summary>
@@ -744,7 +745,7 @@ public sealed class EioPath : IClosable
             using (handle)
             {
                 RandomAccess.Write(handle, data, 0);
-                NativeFs.Sync(handle);
+                NativeFs.Sync(handle, dir.IsPortable);
             }
 
             NativeFs.Rename(dir, temp, dir, path);

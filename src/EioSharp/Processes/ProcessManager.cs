@@ -169,7 +169,7 @@ public sealed class ProcessManager
                 dir = NativeFs.OpenSubdirectory(cwd.Directory.Handle, cwd.RelativePath);
                 if (dir.IsPortable)
                 {
-                    // EIOSHARP_FS=portable: the directory was resolved (and confined) by path; fchdir needs a descriptor.
+                    // The portable filesystem layer (EioFileSystem.Portable): the directory was resolved (and confined) by path; fchdir needs a descriptor.
                     var portable = dir;
                     dir = null;
                     portable.Dispose();

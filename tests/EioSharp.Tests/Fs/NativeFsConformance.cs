@@ -124,20 +124,32 @@ public sealed class PortableFsConformanceTests : NativeFsConformance
     }
 
     [Theory]
-    [InlineData(null, true, false)]
-    [InlineData(null, false, true)]
-    [InlineData("", true, false)]
-    [InlineData("portable", true, true)]
-    [InlineData(" Portable ", true, true)]
-    [InlineData("native", true, false)]
-    public void TheImplementationIsChosenByPlatformAndVariable(string? value, bool isLinux, bool portable) =>
-        Assert.Equal(portable, FsPlatform.Choose(value, isLinux));
+    [InlineData(null, null, true, false)]
+    [InlineData(null, null, false, true)]
+    [InlineData(null, "", true, false)]
+    [InlineData(null, "portable", true, true)]
+    [InlineData(null, " Portable ", true, true)]
+    [InlineData(null, "native", true, false)]
+    [InlineData(EioFileSystem.Auto, null, true, false)]
+    [InlineData(EioFileSystem.Auto, null, false, true)]
+    [InlineData(EioFileSystem.Auto, "portable", true, true)]
+    [InlineData(EioFileSystem.Portable, null, true, true)]
+    [InlineData(EioFileSystem.Portable, "native", true, true)]
+    [InlineData(EioFileSystem.Native, "portable", true, false)]
+    [InlineData(EioFileSystem.Native, "nonsense", true, false)]
+    public void TheLayerIsChosenByValueThenVariableThenPlatform(EioFileSystem? requested, string? variable, bool isLinux, bool portable) =>
+        Assert.Equal(portable, FsPlatform.ChoosePortable(requested, variable, isLinux));
 
     [Fact]
     public void AnUnknownOrImpossibleChoiceIsAnError()
     {
-        Assert.Throws<ArgumentException>(() => FsPlatform.Choose("portabel", isLinux: true));
-        Assert.Throws<PlatformNotSupportedException>(() => FsPlatform.Choose("native", isLinux: false));
+        var typo = Assert.Throws<ArgumentException>(() => FsPlatform.ChoosePortable(null, "portabel", isLinux: true));
+        Assert.Equal("EIOSHARP_FS", typo.ParamName);
+        Assert.Contains("'portabel'", typo.Message, StringComparison.Ordinal);
+        Assert.Equal("EIOSHARP_FS", Assert.Throws<ArgumentException>(() => FsPlatform.ChoosePortable(EioFileSystem.Auto, "nfs", isLinux: true)).ParamName);
+        Assert.Equal("EIOSHARP_FS", Assert.Throws<ArgumentException>(() => FsPlatform.ChoosePortable(null, "native", isLinux: false)).ParamName);
+        Assert.Throws<PlatformNotSupportedException>(() => FsPlatform.ChoosePortable(EioFileSystem.Native, null, isLinux: false));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FsPlatform.ChoosePortable((EioFileSystem)7, null, isLinux: true));
     }
 }
 
@@ -535,7 +547,7 @@ public abstract class NativeFsConformance
         Assert.True(!HasInodes || st.Inode != link.Inode);
 
         using var f = NativeFs.OpenForReading(s.Dir, "f.txt");
-        var byHandle = NativeFs.Stat(f);
+        var byHandle = NativeFs.Stat(f, s.Dir.IsPortable);
         Assert.True(!HasInodes || st.Inode == byHandle.Inode);
         Assert.Equal(5, byHandle.Size);
     }
@@ -774,12 +786,12 @@ public abstract class NativeFsConformance
         using var s = NewSandbox();
         var f = NativeFs.OpenForWriting(s.Dir, "s.txt", FileCreate.IfMissing(Perm644));
         RandomAccess.Write(f, "durable"u8, 0);
-        NativeFs.Sync(f);
-        NativeFs.DataSync(f);
+        NativeFs.Sync(f, s.Dir.IsPortable);
+        NativeFs.DataSync(f, s.Dir.IsPortable);
         f.Dispose();
         Assert.Equal("durable", File.ReadAllText(s.InRoot("s.txt")));
-        Assert.Throws<ObjectDisposedException>(() => NativeFs.Sync(f));
-        Assert.Throws<ObjectDisposedException>(() => NativeFs.DataSync(f));
+        Assert.Throws<ObjectDisposedException>(() => NativeFs.Sync(f, s.Dir.IsPortable));
+        Assert.Throws<ObjectDisposedException>(() => NativeFs.DataSync(f, s.Dir.IsPortable));
     }
 
     private static string ReadAll(SafeFileHandle file)

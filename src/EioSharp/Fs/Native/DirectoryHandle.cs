@@ -60,7 +60,8 @@ internal sealed class DirectoryHandle : IDisposable
 
     /// <summary>Opens the directory at <paramref name="absolutePath"/> (following symlinks) as a root.</summary>
     /// <param name="absolutePath">An absolute path to an existing directory.</param>
-    /// <param name="resolution">How paths below the root are resolved; confined by default.</param>
+    /// <param name="resolution">How paths below the root are resolved; confined by default. <see cref="PathResolution.Portable"/>
+    /// gives a <see cref="PortableFs"/> handle (no descriptor); every other value a native one (Linux).</param>
     /// <returns>A handle the caller must dispose.</returns>
     /// <exception cref="ArgumentException">The path is not absolute or contains NUL.</exception>
     /// <exception cref="DirectoryNotFoundException">The directory does not exist or a component is not a directory.</exception>
@@ -69,14 +70,9 @@ internal sealed class DirectoryHandle : IDisposable
     public static DirectoryHandle OpenRoot(string absolutePath, PathResolution resolution = PathResolution.Beneath)
     {
         ArgumentNullException.ThrowIfNull(absolutePath);
-        if (resolution == PathResolution.Portable || (FsPlatform.UsePortable && resolution != PathResolution.Unconfined))
+        if (resolution == PathResolution.Portable)
         {
             return OpenPortableRoot(absolutePath, PathResolution.Portable);
-        }
-
-        if (FsPlatform.UsePortable)
-        {
-            return OpenPortableRoot(absolutePath, PathResolution.Unconfined);
         }
 
         if (!absolutePath.StartsWith('/'))
@@ -89,12 +85,14 @@ internal sealed class DirectoryHandle : IDisposable
     }
 
     /// <summary>Returns an unconfined handle for the process's current directory (<c>AT_FDCWD</c>), as the base of <c>env.Fs</c>.</summary>
+    /// <param name="portable">Whether the handle is served by <see cref="PortableFs"/> (the run's layer, <see cref="FsPlatform"/>);
+    /// by default a native <c>AT_FDCWD</c> handle.</param>
     /// <remarks>
     /// Relative paths follow later <c>chdir</c> calls; absolute paths are used as they are. Disposing it
     /// closes nothing.
     /// </remarks>
-    public static DirectoryHandle CurrentDirectoryUnconfined() =>
-        FsPlatform.UsePortable
+    public static DirectoryHandle CurrentDirectoryUnconfined(bool portable = false) =>
+        portable
             ? new DirectoryHandle(portableRoot: null, ".", PathResolution.Unconfined)
             : new(new SafeDirectoryFd(LinuxInterop.AtFdCwd, ownsHandle: false), ".", PathResolution.Unconfined);
 

@@ -87,7 +87,8 @@ internal static unsafe class NativeFs
     }
 
     /// <summary>Opens <paramref name="path"/> with plain <c>openat</c>, relative to <paramref name="dir"/> or the current directory.</summary>
-    /// <param name="dir">The base directory, or <see langword="null"/> for the current directory (<c>AT_FDCWD</c>).</param>
+    /// <param name="dir">The base directory (a portable one opens through <see cref="PortableFs"/>), or <see langword="null"/>
+    /// for the current directory (<c>AT_FDCWD</c>, native).</param>
     /// <param name="path">Any path; absolute paths ignore <paramref name="dir"/>.</param>
     /// <param name="flags">Access and creation flags.</param>
     /// <param name="mode">Permissions of a created file.</param>
@@ -96,11 +97,6 @@ internal static unsafe class NativeFs
     public static SafeFileHandle OpenUnconfined(DirectoryHandle? dir, string path, OpenFlags flags, UnixFileMode mode = UnixFileMode.None)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (dir is null && FsPlatform.UsePortable)
-        {
-            dir = DirectoryHandle.CurrentDirectoryUnconfined();
-        }
-
         if (dir is { IsPortable: true })
         {
             var unconfined = dir.IsConfined ? DirectoryHandle.Portable(dir.PortableRoot!, dir.DisplayPath, PathResolution.Unconfined) : dir;
@@ -166,12 +162,15 @@ internal static unsafe class NativeFs
     }
 
     /// <summary>Returns the metadata of an open file. Eio: <c>File.stat</c>.</summary>
+    /// <param name="file">The open file.</param>
+    /// <param name="portable">Whether the file was opened by the portable layer (<see cref="DirectoryHandle.IsPortable"/> of
+    /// its directory): then .NET's handle-based calls answer (<see cref="PortableFs.Stat(SafeFileHandle)"/>), else <c>fstat</c>.</param>
     /// <exception cref="IOException">The kernel reported an error.</exception>
     /// <exception cref="ObjectDisposedException"><paramref name="file"/> was closed.</exception>
-    public static FileStat Stat(SafeFileHandle file)
+    public static FileStat Stat(SafeFileHandle file, bool portable = false)
     {
         ArgumentNullException.ThrowIfNull(file);
-        if (FsPlatform.UsePortable)
+        if (portable)
         {
             return PortableFs.Stat(file);
         }
@@ -668,12 +667,14 @@ internal static unsafe class NativeFs
     // ---------------------------------------------------------------- open files
 
     /// <summary>Flushes the file's data and metadata to the device (<c>fsync</c>). Eio: <c>File.sync</c>.</summary>
+    /// <param name="file">The open file.</param>
+    /// <param name="portable">Whether the file was opened by the portable layer: then <see cref="PortableFs.Sync"/>, else <c>fsync</c>.</param>
     /// <exception cref="IOException">The kernel reported an error (e.g. <c>EIO</c>).</exception>
     /// <exception cref="ObjectDisposedException"><paramref name="file"/> was closed.</exception>
-    public static void Sync(SafeFileHandle file)
+    public static void Sync(SafeFileHandle file, bool portable = false)
     {
         ArgumentNullException.ThrowIfNull(file);
-        if (FsPlatform.UsePortable)
+        if (portable)
         {
             PortableFs.Sync(file);
             return;
@@ -689,12 +690,15 @@ internal static unsafe class NativeFs
     }
 
     /// <summary>Flushes the file's data, and only the metadata needed to read it back, to the device (<c>fdatasync</c>).</summary>
+    /// <param name="file">The open file.</param>
+    /// <param name="portable">Whether the file was opened by the portable layer: then <see cref="PortableFs.Sync"/> (.NET has no
+    /// fdatasync), else <c>fdatasync</c>.</param>
     /// <exception cref="IOException">The kernel reported an error (e.g. <c>EIO</c>).</exception>
     /// <exception cref="ObjectDisposedException"><paramref name="file"/> was closed.</exception>
-    public static void DataSync(SafeFileHandle file)
+    public static void DataSync(SafeFileHandle file, bool portable = false)
     {
         ArgumentNullException.ThrowIfNull(file);
-        if (FsPlatform.UsePortable)
+        if (portable)
         {
             PortableFs.Sync(file);
             return;

@@ -19,7 +19,7 @@ internal enum PathResolution
     /// <summary>
     /// Confined by <see cref="PortableFs"/>: .NET file APIs only, no Linux system calls; paths are resolved component by
     /// component in user space under the same rules as <see cref="ComponentWise"/>, then the resulting path string is
-    /// used. The default off Linux, and on Linux when <c>EIOSHARP_FS=portable</c> (see <see cref="FsPlatform"/>).
+    /// used. The default off Linux, and on Linux for a run with <see cref="EioFileSystem.Portable"/> (or <c>EIOSHARP_FS=portable</c>; see <see cref="FsPlatform"/>).
     /// Limits: a directory is named by its path, not pinned by a descriptor, so a symlink swapped in between the check and
     /// the use (a race with another process) can still redirect an operation; see <see cref="PortableFs"/>.
     /// </summary>

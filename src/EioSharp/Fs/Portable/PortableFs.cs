@@ -2,7 +2,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace EioSharp.Fs;
 
-/// <summary>The filesystem layer over .NET's file APIs only, for macOS and Windows (and Linux with <c>EIOSHARP_FS=portable</c>).</summary>
+/// <summary>The filesystem layer over .NET's file APIs only, for macOS and Windows (and Linux in a run with <see cref="EioFileSystem.Portable"/> or <c>EIOSHARP_FS=portable</c>).</summary>
 /// <remarks>
 /// <para>
 /// Same contract as <see cref="NativeFs"/> (which forwards here for a <see cref="DirectoryHandle.IsPortable"/> handle):
@@ -130,7 +130,9 @@ internal static class PortableFs
         };
     }
 
-    /// <summary>As <see cref="NativeFs.Stat(SafeFileHandle)"/>, from .NET's handle-based metadata calls.</summary>
+    /// <summary>As <see cref="NativeFs.Stat(SafeFileHandle, bool)"/>, from .NET's handle-based metadata calls.</summary>
+    /// <remarks>A file that cannot seek (a FIFO, a socket, a device) is <see cref="FileKind.Unknown"/> with size 0: .NET's
+    /// handle-based calls do not tell those kinds apart (so <see cref="EioFile"/> never writes one inline).</remarks>
     /// <exception cref="ObjectDisposedException"><paramref name="file"/> was closed.</exception>
     /// <exception cref="IOException">The system reported an error.</exception>
     public static FileStat Stat(SafeFileHandle file)
@@ -142,10 +144,25 @@ internal static class PortableFs
             ? WindowsPermissions(attributes, isDirectory)
             : File.GetUnixFileMode(file);
         var modified = new DateTimeOffset(File.GetLastWriteTimeUtc(file));
+        var kind = isDirectory ? FileKind.Directory : FileKind.RegularFile;
+        long size = 0;
+        if (!isDirectory)
+        {
+            try
+            {
+                size = RandomAccess.GetLength(file);
+            }
+            catch (NotSupportedException)
+            {
+                // Not seekable (a FIFO, a socket, a character device): .NET cannot say which, and it has no length.
+                kind = FileKind.Unknown;
+            }
+        }
+
         return new FileStat(
-            isDirectory ? FileKind.Directory : FileKind.RegularFile,
+            kind,
             permissions,
-            isDirectory ? 0 : RandomAccess.GetLength(file),
+            size,
             Inode: 0,
             Device: 0,
             LinkCount: 1,
