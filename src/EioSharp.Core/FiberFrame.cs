@@ -31,12 +31,13 @@ internal class FiberInfo : FiberFrame
     {
     }
 
-    /// <summary>Makes a fiber, named (a <see cref="NamedFiber"/>) when <paramref name="name"/> is not null.</summary>
+    /// <summary>Makes a forked fiber (a <see cref="ForkedFiber"/>, or a <see cref="NamedFiber"/> when
+    /// <paramref name="name"/> is not null, which is one too).</summary>
     /// <param name="name">A name for traces and dumps, or null.</param>
     /// <param name="cancel">The fiber's first cancel context; its domain is the fiber's.</param>
-    /// <param name="owner">The switch that owns the fiber (null for a domain's main fiber, or a group with no switch).</param>
-    internal static FiberInfo Create(string? name, CancelContext cancel, Switch? owner) =>
-        name is null ? new FiberInfo(cancel, owner) : new NamedFiber(name, cancel, owner);
+    /// <param name="owner">The switch that owns the fiber (null for a domain's main fiber).</param>
+    internal static ForkedFiber Create(string? name, CancelContext cancel, Switch? owner) =>
+        name is null ? new ForkedFiber(cancel, owner) : new NamedFiber(name, cancel, owner);
 
     /// <summary>The bit of <see cref="_idAndFlags"/> that is <see cref="Finished"/>.</summary>
     private const long FinishedBit = 1L << 62;
@@ -91,10 +92,6 @@ internal class FiberInfo : FiberFrame
     /// hook, the bitwise complement of a trace clock reading (negative; see <see cref="SuspendedAt"/>). Read it with
     /// <see cref="SuspendedForMs"/>.</summary>
     internal long SuspendedSince;
-
-    /// <summary>A forked fiber's body while the fiber waits for it to end (see <c>Fiber.Fork</c>; null otherwise). Kept here so
-    /// that the end-of-fiber continuation needs no object of its own (issue 20).</summary>
-    internal Task? Body;
 
     /// <summary>True once the fiber has finished (set on its domain, never cleared).</summary>
     internal bool Finished
@@ -167,9 +164,26 @@ internal class FiberInfo : FiberFrame
     }
 }
 
+/// <summary>A fiber started by <c>Fiber.Fork</c>/<c>ForkDaemon</c> (made by <see cref="FiberInfo.Create"/>): a fiber with the
+/// field its end needs, <see cref="Body"/>. A separate type so that the fibers whose end is kept elsewhere (a race's or
+/// group's functions, a promise's fiber) do not carry it (issue 20, h130: a racer's fiber is 72 B, a forked one 80).</summary>
+internal class ForkedFiber : FiberInfo
+{
+    /// <summary>Makes an unnamed forked fiber (see <see cref="FiberInfo(CancelContext, Switch?)"/>).</summary>
+    internal ForkedFiber(CancelContext cancel, Switch? owner)
+        : base(cancel, owner)
+    {
+    }
+
+    /// <summary>The fiber's body while the fiber waits for it to end (see <c>Fiber.Fork</c>; null otherwise). Kept here so
+    /// that the end-of-fiber continuation needs no object of its own (issue 20).</summary>
+    internal Task? Body;
+}
+
 /// <summary>A fiber with a name (for traces, dumps and the watchdog): a separate type so that the name is not a field of every
-/// fiber (issue 20: an unnamed fiber is 8 B smaller). Made by <see cref="FiberInfo.Create"/>.</summary>
-internal sealed class NamedFiber : FiberInfo
+/// fiber (issue 20: an unnamed fiber is 8 B smaller). Made by <see cref="FiberInfo.Create"/>: a forked fiber, or a domain's
+/// main fiber (which does not use <see cref="ForkedFiber.Body"/>: 8 B once per domain).</summary>
+internal sealed class NamedFiber : ForkedFiber
 {
     internal NamedFiber(string name, CancelContext cancel, Switch? owner)
         : base(cancel, owner)
@@ -262,16 +276,17 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     /// <summary>The fiber of the code running on this thread (not its inner frame), or null.</summary>
     internal static FiberInfo? CurrentFiber => (AsFrame(SynchronizationContext.Current) ?? t_foreign)?.Fiber;
 
-    /// <summary><paramref name="context"/> as a frame, or null. The three common exact types are tested inline first (issue 20,
+    /// <summary><paramref name="context"/> as a frame, or null. The four exact types are tested inline first (issue 20,
     /// session 15): <see cref="FiberInfo"/> is not sealed, so a plain cast of a <see cref="NamedFiber"/> (a domain's main
-    /// fiber) called the runtime's cast helper on every read of the current frame.</summary>
+    /// fiber) called the runtime's cast helper on every read of the current frame. A forked fiber first (h130: the most
+    /// common frame once forked fibers became <see cref="ForkedFiber"/>s).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static FiberFrame? AsFrame(SynchronizationContext? context)
     {
         if (context is not null)
         {
             var type = context.GetType();
-            if (type == typeof(FiberInfo) || type == typeof(InnerFrame) || type == typeof(NamedFiber))
+            if (type == typeof(ForkedFiber) || type == typeof(InnerFrame) || type == typeof(FiberInfo) || type == typeof(NamedFiber))
             {
                 return Unsafe.As<FiberFrame>(context);
             }
