@@ -9,7 +9,8 @@ namespace EioSharp;
 /// <remarks>The fiber's domain is its first cancel context's domain, and its owner is that frame's switch. Not sealed: a
 /// named fiber is a <see cref="NamedFiber"/> (issue 20: most fibers have no name, so the field is not in every fiber; make
 /// fibers with <see cref="Create"/>). A forked racer is a plain fiber (h121: its end is kept by its race's group, so it
-/// no longer needs a subclass that knows the group).</remarks>
+/// no longer needs a subclass that knows the group); a fiber of <c>Fiber.Fork</c> is a <see cref="ForkedFiber"/>, which
+/// keeps its body's task (h130: a plain fiber is 72 B, a forked one 80).</remarks>
 internal class FiberInfo : FiberFrame
 {
     /// <summary>Ids handed to a thread at a time (issue 20: no interlocked operation, nor a shared cache line, per fork).</summary>
