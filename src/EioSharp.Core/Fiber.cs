@@ -120,7 +120,7 @@ public static partial class Fiber
     private static readonly Action s_bodyEnded = static () => ContinuationFiber().BodyCompleted();
 
     /// <summary>Makes the end of <paramref name="fiber"/> run when <paramref name="body"/>, its suspended body, completes.</summary>
-    private static void RegisterBodyEnd(FiberInfo fiber, Task body)
+    private static void RegisterBodyEnd(ForkedFiber fiber, Task body)
     {
         fiber.Body = body;
         RegisterFiberContinuation(fiber, body, s_bodyEnded);
@@ -147,14 +147,14 @@ public static partial class Fiber
 
     /// <summary>The fiber of a continuation registered by <see cref="RegisterFiberContinuation"/>: the installed context.
     /// (Not generic: a generic method over reference types would look its type up at run time in shared code.)</summary>
-    private static FiberInfo ContinuationFiber() =>
-        SynchronizationContext.Current as FiberInfo
+    private static ForkedFiber ContinuationFiber() =>
+        SynchronizationContext.Current as ForkedFiber
         ?? throw new InvalidOperationException("A fiber's end ran without its fiber installed (a bug in EioSharp's scheduling).");
 
     /// <summary>The end of <paramref name="fiber"/>'s suspended body, once it has completed. Always on the fiber's domain: a
     /// body that left its domain (<c>ConfigureAwait(false)</c> in fiber code) completes elsewhere, and .NET then posts the
     /// continuation through the fiber (see <see cref="s_bodyEnded"/>).</summary>
-    private static void BodyCompleted(this FiberInfo fiber)
+    private static void BodyCompleted(this ForkedFiber fiber)
     {
         Debug.Assert(fiber.Domain.IsCurrent, "a fiber's end runs on its domain");
         var task = fiber.Body!;

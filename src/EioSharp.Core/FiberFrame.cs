@@ -9,7 +9,8 @@ namespace EioSharp;
 /// <remarks>The fiber's domain is its first cancel context's domain, and its owner is that frame's switch. Not sealed: a
 /// named fiber is a <see cref="NamedFiber"/> (issue 20: most fibers have no name, so the field is not in every fiber; make
 /// fibers with <see cref="Create"/>). A forked racer is a plain fiber (h121: its end is kept by its race's group, so it
-/// no longer needs a subclass that knows the group).</remarks>
+/// no longer needs a subclass that knows the group); a fiber of <c>Fiber.Fork</c> is a <see cref="ForkedFiber"/>, which
+/// keeps its body's task (h130: a plain fiber is 72 B, a forked one 80).</remarks>
 internal class FiberInfo : FiberFrame
 {
     /// <summary>Ids handed to a thread at a time (issue 20: no interlocked operation, nor a shared cache line, per fork).</summary>
@@ -31,14 +32,32 @@ internal class FiberInfo : FiberFrame
     {
     }
 
-    /// <summary>Makes a fiber, named (a <see cref="NamedFiber"/>) when <paramref name="name"/> is not null.</summary>
+    /// <summary>Makes a forked fiber (a <see cref="ForkedFiber"/>, or a <see cref="NamedFiber"/> when
+    /// <paramref name="name"/> is not null, which is one too).</summary>
     /// <param name="name">A name for traces and dumps, or null.</param>
     /// <param name="cancel">The fiber's first cancel context; its domain is the fiber's.</param>
-    /// <param name="owner">The switch that owns the fiber (null for a domain's main fiber, or a group with no switch).</param>
-    internal static FiberInfo Create(string? name, CancelContext cancel, Switch? owner) =>
-        name is null ? new FiberInfo(cancel, owner) : new NamedFiber(name, cancel, owner);
+    /// <param name="owner">The switch that owns the fiber (null for a domain's main fiber).</param>
+    internal static ForkedFiber Create(string? name, CancelContext cancel, Switch? owner) =>
+        name is null ? new ForkedFiber(cancel, owner) : new NamedFiber(name, cancel, owner);
 
-    public long Id { get; } = NewId();
+    /// <summary>The bit of <see cref="_idAndFlags"/> that is <see cref="Finished"/>.</summary>
+    private const long FinishedBit = 1L << 62;
+
+    /// <summary>The bit of <see cref="_idAndFlags"/> that is <see cref="Daemon"/>.</summary>
+    private const long DaemonBit = 1L << 61;
+
+    /// <summary>The bits of <see cref="_idAndFlags"/> that are <see cref="Id"/> (ids reach 2^61 after 73 years at 10^9
+    /// forks a second).</summary>
+    private const long IdMask = DaemonBit - 1;
+
+    /// <summary>The id, with the <see cref="Finished"/> and <see cref="Daemon"/> flags in two high bits (issue 20, h130: the
+    /// flags were two bool fields, which with the trace carry epoch, now <see cref="NamedFiber"/>'s, took 6 B past an 8 B
+    /// boundary: an unnamed fiber is 80 B, was 88). Written on the fiber's domain only; read racily by dumps (one 8 B
+    /// load, and the id bits never change).</summary>
+    private long _idAndFlags = NewId();
+
+    /// <summary>A process-unique id, increasing on each thread, from 1.</summary>
+    public long Id => _idAndFlags & IdMask;
 
     public Domain Domain => Cancel.Domain;
 
@@ -75,20 +94,23 @@ internal class FiberInfo : FiberFrame
     /// <see cref="SuspendedForMs"/>.</summary>
     internal long SuspendedSince;
 
-    /// <summary>A forked fiber's body while the fiber waits for it to end (see <c>Fiber.Fork</c>; null otherwise). Kept here so
-    /// that the end-of-fiber continuation needs no object of its own (issue 20).</summary>
-    internal Task? Body;
+    /// <summary>True once the fiber has finished (set on its domain, never cleared).</summary>
+    internal bool Finished
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (_idAndFlags & FinishedBit) != 0;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        set => _idAndFlags = value ? _idAndFlags | FinishedBit : _idAndFlags & ~FinishedBit;
+    }
 
-    /// <summary>The trace ring period (<see cref="Tracing.TraceRing.CarryEpoch"/>) in which this named fiber's identity
-    /// was last stored with one of its events (written by the ring's writer; see <c>EioTrace</c>'s <c>CarriedData</c>).
-    /// An int: it fits the padding after the flags, so a fiber is no larger for it.</summary>
-    internal int TraceCarried;
-
-    /// <summary>True once the fiber has finished.</summary>
-    internal bool Finished;
-
-    /// <summary>True for a daemon fiber (S8).</summary>
-    internal bool Daemon;
+    /// <summary>True for a daemon fiber (S8; set once, as the fiber is forked).</summary>
+    internal bool Daemon
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (_idAndFlags & DaemonBit) != 0;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        set => _idAndFlags = value ? _idAndFlags | DaemonBit : _idAndFlags & ~DaemonBit;
+    }
 
     internal void Suspended(WaiterNode w)
     {
@@ -143,9 +165,26 @@ internal class FiberInfo : FiberFrame
     }
 }
 
+/// <summary>A fiber started by <c>Fiber.Fork</c>/<c>ForkDaemon</c> (made by <see cref="FiberInfo.Create"/>): a fiber with the
+/// field its end needs, <see cref="Body"/>. A separate type so that the fibers whose end is kept elsewhere (a race's or
+/// group's functions, a promise's fiber) do not carry it (issue 20, h130: a racer's fiber is 72 B, a forked one 80).</summary>
+internal class ForkedFiber : FiberInfo
+{
+    /// <summary>Makes an unnamed forked fiber (see <see cref="FiberInfo(CancelContext, Switch?)"/>).</summary>
+    internal ForkedFiber(CancelContext cancel, Switch? owner)
+        : base(cancel, owner)
+    {
+    }
+
+    /// <summary>The fiber's body while the fiber waits for it to end (see <c>Fiber.Fork</c>; null otherwise). Kept here so
+    /// that the end-of-fiber continuation needs no object of its own (issue 20).</summary>
+    internal Task? Body;
+}
+
 /// <summary>A fiber with a name (for traces, dumps and the watchdog): a separate type so that the name is not a field of every
-/// fiber (issue 20: an unnamed fiber is 8 B smaller). Made by <see cref="FiberInfo.Create"/>.</summary>
-internal sealed class NamedFiber : FiberInfo
+/// fiber (issue 20: an unnamed fiber is 8 B smaller). Made by <see cref="FiberInfo.Create"/>: a forked fiber, or a domain's
+/// main fiber (which does not use <see cref="ForkedFiber.Body"/>: 8 B once per domain).</summary>
+internal sealed class NamedFiber : ForkedFiber
 {
     internal NamedFiber(string name, CancelContext cancel, Switch? owner)
         : base(cancel, owner)
@@ -155,6 +194,12 @@ internal sealed class NamedFiber : FiberInfo
 
     /// <summary>The name (<see cref="FiberInfo.Name"/>).</summary>
     internal string FiberName { get; }
+
+    /// <summary>The trace ring period (<see cref="Tracing.TraceRing.CarryEpoch"/>) in which this named fiber's identity
+    /// was last stored with one of its events (written by the ring's writer; see <c>EioTrace</c>'s <c>CarriedData</c>).
+    /// Only a named fiber's identity is carried, so only a named fiber has the field (issue 20, h130: in every fiber it
+    /// took 4 of the 6 B that made an unnamed fiber 88 B).</summary>
+    internal int TraceCarried;
 }
 
 /// <summary>
@@ -232,16 +277,17 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     /// <summary>The fiber of the code running on this thread (not its inner frame), or null.</summary>
     internal static FiberInfo? CurrentFiber => (AsFrame(SynchronizationContext.Current) ?? t_foreign)?.Fiber;
 
-    /// <summary><paramref name="context"/> as a frame, or null. The three common exact types are tested inline first (issue 20,
+    /// <summary><paramref name="context"/> as a frame, or null. The four exact types are tested inline first (issue 20,
     /// session 15): <see cref="FiberInfo"/> is not sealed, so a plain cast of a <see cref="NamedFiber"/> (a domain's main
-    /// fiber) called the runtime's cast helper on every read of the current frame.</summary>
+    /// fiber) called the runtime's cast helper on every read of the current frame. A forked fiber first (h130: the most
+    /// common frame once forked fibers became <see cref="ForkedFiber"/>s).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static FiberFrame? AsFrame(SynchronizationContext? context)
     {
         if (context is not null)
         {
             var type = context.GetType();
-            if (type == typeof(FiberInfo) || type == typeof(InnerFrame) || type == typeof(NamedFiber))
+            if (type == typeof(ForkedFiber) || type == typeof(InnerFrame) || type == typeof(FiberInfo) || type == typeof(NamedFiber))
             {
                 return Unsafe.As<FiberFrame>(context);
             }

@@ -381,18 +381,18 @@ public static class EioTrace
     [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each hook (a cold call for the kernel)
     private static object? CarriedData(TraceRing ring, FiberInfo? f)
     {
-        if (f?.Name is null)
+        if (f is not NamedFiber named)
         {
             return null;
         }
 
         int epoch = ring.CarryEpoch;
-        if (f.TraceCarried == epoch)
+        if (named.TraceCarried == epoch)
         {
             return null;
         }
 
-        f.TraceCarried = epoch;
+        named.TraceCarried = epoch;
         return f;
     }
 
@@ -412,7 +412,7 @@ public static class EioTrace
         if (frame is not null && ring is not null && ring.Generation == s_generation && s_eventSourceListeners == 0)
         {
             var f = frame.Fiber;
-            if (!f.IsNamed || f.TraceCarried == ring.CarryEpoch)
+            if (!f.IsNamed || Unsafe.As<NamedFiber>(f).TraceCarried == ring.CarryEpoch)
             {
                 ring.WriteResumed(ts, f.Id, null);
                 return;
@@ -478,7 +478,7 @@ public static class EioTrace
             var ring = d.TraceRing;
             if (ring is not null && ReferenceEquals(d.RunningFrame, frame) && ring.Generation == s_generation
                 && ring.HasUnstampedRoom && s_eventSourceListeners == 0
-                && frame.Fiber is var f && (!f.IsNamed || f.TraceCarried == ring.CarryEpoch))
+                && frame.Fiber is var f && (!f.IsNamed || Unsafe.As<NamedFiber>(f).TraceCarried == ring.CarryEpoch))
             {
                 ring.WriteUnstampedNoData((f.Id & RawEvent.FiberMask) | RawEvent.SuspendedBits | ((long)reason << RawEvent.ReasonShift), 0, arg);
                 return;
@@ -549,7 +549,7 @@ public static class EioTrace
             var f = frame.Fiber;
             var ring = f.Domain.TraceRing;
             if (ring is not null && ring.Generation == s_generation && ring.HasUnstampedRoom && s_eventSourceListeners == 0
-                && (!f.IsNamed || f.TraceCarried == ring.CarryEpoch) && ring.LastStamp is var since && since > 0)
+                && (!f.IsNamed || Unsafe.As<NamedFiber>(f).TraceCarried == ring.CarryEpoch) && ring.LastStamp is var since && since > 0)
             {
                 ring.WriteUnstampedNoData(
                     (f.Id & RawEvent.FiberMask) | RawEvent.SuspendedBits | ((long)w.TraceReason << RawEvent.ReasonShift), 0, w.TraceArg);

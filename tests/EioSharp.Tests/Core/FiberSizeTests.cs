@@ -177,9 +177,79 @@ public class FiberSizeTests
         Assert.IsType<NamedFiber>(named);
         Assert.Equal("worker", named!.Name);
         Assert.Contains("(worker)", named.ToString());
-        Assert.IsType<FiberInfo>(plain);
+        Assert.IsType<ForkedFiber>(plain);
         Assert.Null(plain!.Name);
         Assert.Equal("main", FiberFrame.CurrentFiber!.Name);
         return Task.CompletedTask;
     }));
+
+    /// <summary>Bytes per object made by <paramref name="make"/>, over 1,000 of them kept alive (an exact count: the
+    /// allocation is the objects' own, the array is made first).</summary>
+    private static long BytesPerObject(Func<object> make)
+    {
+        var keep = new object[1000];
+        make(); // once before counting: the constructor and id block are set up
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < keep.Length; i++)
+        {
+            keep[i] = make();
+        }
+
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        GC.KeepAlive(keep);
+        return bytes / keep.Length;
+    }
+
+    // Issue 20, h130: the fiber objects' sizes, exact (a layout, not a timing: the same on every backend and tier). A racer's
+    // (or group child's, or promise's) fiber is a plain FiberInfo of 72 B: no Body (a forked fiber's field), no flag bytes
+    // (two bits of the id) and no trace carry epoch (a named fiber's field). A forked fiber is 80 B, a named one 96. One
+    // more field of 8 B, or the two flags as bools again, makes the fiber 8 B larger and fails this.
+    [Fact]
+    public void FibersAre72BytesPlain80Forked96Named() => EioMain.Run(_ =>
+    {
+        var cancel = FiberFrame.Current!.Cancel;
+        Assert.Equal(72, BytesPerObject(() => new FiberInfo(cancel, null)));
+        Assert.Equal(80, BytesPerObject(() => new ForkedFiber(cancel, null)));
+        Assert.Equal(96, BytesPerObject(() => new NamedFiber("n", cancel, null)));
+        return Task.CompletedTask;
+    });
+
+    // The flags kept in the id's high bits (h130) do not change the id, nor each other: a daemon is not finished, a finished
+    // fiber keeps its id and its daemon flag, and ids still increase on a thread.
+    [Fact]
+    public void FiberFlagsDoNotDisturbTheIdNorEachOther() => EioMain.Run(async _ =>
+    {
+        FiberInfo? daemon = null;
+        FiberInfo? plain = null;
+        long daemonId = 0;
+        var (stop, stopResolver) = Promise.Create<bool>();
+        await Switch.RunAsync(async sw =>
+        {
+            Fiber.ForkDaemon(sw, async () =>
+            {
+                daemon = FiberFrame.CurrentFiber;
+                daemonId = daemon!.Id;
+                await stop.AwaitAsync();
+            });
+            Fiber.Fork(sw, () =>
+            {
+                plain = FiberFrame.CurrentFiber;
+                return Task.CompletedTask;
+            });
+            Assert.True(daemon!.Daemon);
+            Assert.False(daemon.Finished);
+            Assert.False(plain!.Daemon);
+            Assert.True(plain.Finished);
+            Assert.Equal(daemonId + 1, plain.Id); // the next id on this thread: the daemon bit is not part of the id
+            Assert.InRange(daemonId, 1, long.MaxValue >> 4);
+            stopResolver.Resolve(true);
+            await Fiber.YieldAsync();
+        });
+
+        Assert.True(daemon!.Finished);
+        Assert.True(daemon.Daemon);
+        Assert.Equal(daemonId, daemon.Id);
+        Assert.False(FiberFrame.CurrentFiber!.Finished);
+        Assert.False(FiberFrame.CurrentFiber.Daemon);
+    });
 }
