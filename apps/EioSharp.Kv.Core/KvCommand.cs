@@ -133,6 +133,10 @@ public sealed class KvCommand
     /// name: no second lookup).</summary>
     internal void ShareInfo(KvCommand other) => _info ??= Volatile.Read(ref other._info);
 
+    /// <summary>Sets the table entry of a view whose name the caller has looked up already (it must be the entry
+    /// <see cref="KvCommandTable.Find(ReadOnlySpan{byte})"/> gives for <see cref="Name"/>); a later <c>Reset</c> clears it.</summary>
+    internal void SetInfo(KvCommandInfo info) => Volatile.Write(ref _info, info);
+
     /// <summary>Copies argument <paramref name="index"/> into a new array.</summary>
     public byte[] ToArray(int index) => this[index].ToArray();
 

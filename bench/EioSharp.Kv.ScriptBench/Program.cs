@@ -3,7 +3,9 @@ using System.Diagnostics;
 using System.Text;
 using EioSharp.Kv;
 
-// Usage: EioSharp.Kv.ScriptBench evalsha|lua-tables|stream|rdb-write [ops=200000] [rounds=5]
+// Usage: EioSharp.Kv.ScriptBench evalsha|evalsha-aof|lua-tables|stream|rdb-write [ops=200000] [rounds=5]
+// evalsha-aof: evalsha with an AOF sink (an AofBufferSink over a buffer emptied every 1,024 calls), as the server runs it
+// with appendonly yes: the script's effects are captured and written as MULTI/INCR/SET/EXEC.
 // Prints one line per round: CPU microseconds per op (process user+system time) and managed bytes allocated per op
 // (this thread), then the medians. A warm-up of ops/4 runs first (JIT tiers, tables grown).
 // rdb-write (issue 14, the AOF rewrite's RDB preamble): ops keys of 1,024 bytes filled as redis-benchmark -d 1024 fills
@@ -35,6 +37,7 @@ int perOp;
 switch (workload)
 {
     case "evalsha":
+    case "evalsha-aof":
         sha = Run("SCRIPT", "LOAD", Script)[^42..^2];
         commands = Enumerable.Range(0, 4096).Select(i => KvCommand.Create("EVALSHA", sha, "1", "key:" + (i * 7919 % 100_000))).ToArray();
         perOp = 1;
@@ -50,7 +53,7 @@ switch (workload)
         perOp = 3;
         break;
     default:
-        Console.Error.WriteLine("workload: evalsha | lua-tables | stream");
+        Console.Error.WriteLine("workload: evalsha | evalsha-aof | lua-tables | stream");
         return 2;
 }
 
@@ -70,10 +73,14 @@ if (workload == "stream")
 }
 
 int next = 0;
+var aofBuffer = new ArrayBufferWriter<byte>(1 << 20);
+AofBufferSink? aof = workload == "evalsha-aof" ? new AofBufferSink(aofBuffer) : null;
+int calls = 0;
 void Execute(KvCommand command)
 {
     buffer.ResetWrittenCount();
-    store.Execute(command, now, writer, null);
+    if (aof is not null && (++calls & 1023) == 0) aofBuffer.ResetWrittenCount();
+    store.Execute(command, now, writer, aof);
     if (buffer.WrittenSpan[0] == (byte)'-') throw new InvalidOperationException(Encoding.UTF8.GetString(buffer.WrittenSpan));
 }
 

@@ -254,4 +254,59 @@ public class ScriptingTests
         Assert.Contains("not enough memory", reply, StringComparison.Ordinal);
         Assert.Equal(":3\r\n", Eval(h, "return 1 + 2", "0"));
     }
+
+    [Fact]
+    public void A_command_name_made_at_run_time_runs_what_it_names_though_another_name_held_its_address_before()
+    {
+        // redis.call keeps the table entry of a command name by the Lua string's address. ARGV[1] is a new string per call,
+        // freed by the collection at the start of the next call, so the next name is likely made in the same block: the
+        // cached entry must be compared with the bytes, not trusted by address (this test failed with that comparison
+        // removed), and a denied command stays denied however it was found.
+        var h = new StoreHarness();
+        string sha = h.Run("SCRIPT", "LOAD", "collectgarbage('collect') return redis.call(ARGV[1], KEYS[1])")[5..^2];
+        long count = 0;
+        for (int i = 0; i < 60; i++)
+        {
+            switch (i % 4)
+            {
+                case 0:
+                    Assert.Equal($":{++count}\r\n", h.Run("EVALSHA", sha, "1", "n", "incr"));
+                    break;
+                case 1:
+                    Assert.Equal($"${count.ToString().Length}\r\n{count}\r\n", h.Run("EVALSHA", sha, "1", "n", "get"));
+                    break;
+                case 2:
+                    Assert.StartsWith("-ERR This Redis command is not allowed from script", h.Run("EVALSHA", sha, "1", "n", "watch"));
+                    break;
+                default:
+                    Assert.Equal($":{count.ToString().Length}\r\n", h.Run("EVALSHA", sha, "1", "n", "STRLEN"));
+                    break;
+            }
+        }
+    }
+
+    [Fact]
+    public void A_denied_command_named_by_a_constant_is_refused_on_every_call()
+    {
+        // The second call finds the name's entry cached with its string: it must carry the denial too.
+        var h = new StoreHarness();
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.StartsWith("-ERR This Redis command is not allowed from script", Eval(h, "return redis.call('watch', KEYS[1])", "1", "k"));
+            Assert.Equal("$21\r\nThis Redis command is\r\n", Eval(h, "return string.sub(redis.pcall('WATCH', KEYS[1]).err, 5, 25)", "1", "k"));
+        }
+    }
+
+    [Fact]
+    public void Redis_call_inside_a_coroutine_reads_the_coroutines_own_arguments()
+    {
+        // redis.call reuses the sandbox's Lua object for calls from the main thread only; a coroutine is another thread
+        // whose stack holds the arguments (redis-server 7.0.15: true, 1 and then 2).
+        var h = new StoreHarness();
+        const string script = "local co = coroutine.create(function(k) return redis.call('incr', k) end) " +
+            "local ok, v = coroutine.resume(co, KEYS[1]) return {tostring(ok), v}";
+        Assert.Equal("*2\r\n$4\r\ntrue\r\n:1\r\n", Eval(h, script, "1", "c"));
+        Assert.Equal("*2\r\n$4\r\ntrue\r\n:2\r\n", Eval(h, script, "1", "c"));
+        Assert.Contains("incr c", h.Logged);
+    }
 }

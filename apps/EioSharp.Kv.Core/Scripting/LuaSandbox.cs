@@ -47,7 +47,22 @@ internal sealed unsafe class LuaSandbox : IDisposable
         RunSetup(SetupCode);
         l.GetGlobal("__redis__err__handler");
         _errorHandler = l.Ref(LuaRegistry.Index);
+        PushBytes(l, "KEYS"u8);
+        _keysName = l.Ref(LuaRegistry.Index);
+        PushBytes(l, "ARGV"u8);
+        _argvName = l.Ref(LuaRegistry.Index);
     }
+
+    private readonly int _keysName, _argvName; // registry refs of the strings "KEYS" and "ARGV" (set on every EVAL)
+
+    /// <summary>Pushes the real globals table (not the scripts' read-only proxy).</summary>
+    public void PushRealGlobals() => State.RawGetInteger(LuaRegistry.Index, _realGlobals);
+
+    /// <summary>Pushes the string <c>KEYS</c>, kept in the registry (not hashed and interned again per call).</summary>
+    public void PushKeysName() => State.RawGetInteger(LuaRegistry.Index, _keysName);
+
+    /// <summary>Pushes the string <c>ARGV</c>, kept in the registry.</summary>
+    public void PushArgvName() => State.RawGetInteger(LuaRegistry.Index, _argvName);
 
     /// <summary>The chunk name of compiled scripts (with its '@').</summary>
     public string ChunkName { get; }
@@ -281,7 +296,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
     public static void PushErrorTable(Lua l, string message)
     {
         string text = ErrorText(message);
-        l.NewTable();
+        l.CreateTable(0, 1); // sized for its one field
         l.PushString("err");
         PushBytes(l, Encoding.UTF8.GetBytes(text));
         l.RawSet(-3);

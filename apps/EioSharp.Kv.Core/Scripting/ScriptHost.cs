@@ -299,14 +299,25 @@ internal sealed partial class ScriptHost : IDisposable
         sb.PushErrorHandler();
         int handler = l.GetTop();
         l.RawGetInteger(LuaRegistry.Index, reference);
-        PushArgs(l, ctx, 3, numKeys);
-        PushArgs(l, ctx, 3 + numKeys, ctx.Count - 3 - numKeys);
         int nargs = 2;
         if (isEval)
         {
-            sb.SetRealGlobal("ARGV"u8);
-            sb.SetRealGlobal("KEYS"u8);
+            // KEYS and ARGV set straight into the real globals, their names pushed from the registry (no string hashed
+            // or interned, no stack rotations per call).
+            sb.PushRealGlobals();
+            sb.PushKeysName();
+            PushArgs(l, ctx, 3, numKeys);
+            l.RawSet(-3);
+            sb.PushArgvName();
+            PushArgs(l, ctx, 3 + numKeys, ctx.Count - 3 - numKeys);
+            l.RawSet(-3);
+            l.Pop(1);
             nargs = 0;
+        }
+        else
+        {
+            PushArgs(l, ctx, 3, numKeys);
+            PushArgs(l, ctx, 3 + numKeys, ctx.Count - 3 - numKeys);
         }
         EffectCapture? capture = null;
         if (ctx.Aof is not null)
@@ -388,9 +399,18 @@ internal sealed partial class ScriptHost : IDisposable
         if (writes == 0) return;
         int first = 0;
         if (writes > 1 && effects.SelectDb(0) >= 0) LogEffect(aof, effects, first++);
-        if (writes > 1) _store.LogRaw(aof, s_multi);
+        if (writes > 1) LogWrapper(aof, s_multi, "*1\r\n$5\r\nMULTI\r\n"u8);
         for (int i = first; i < effects.Count; i++) LogEffect(aof, effects, i);
-        if (writes > 1) _store.LogRaw(aof, s_exec);
+        if (writes > 1) LogWrapper(aof, s_exec, "*1\r\n$4\r\nEXEC\r\n"u8);
+    }
+
+    /// <summary>Logs the MULTI or EXEC around a script's effects: its constant encoding copied into the server's AOF buffer
+    /// (no formatting per script call), or the command for another sink. Neither is a SELECT, so the AOF's database
+    /// (<see cref="KvStore.AofDatabase"/>, current for this sink since <see cref="Propagate"/> began) stays as it is.</summary>
+    private void LogWrapper(IAofSink aof, KvCommand command, ReadOnlySpan<byte> encoded)
+    {
+        if (aof is AofBufferSink buffer) buffer.AppendEncoded(encoded);
+        else _store.LogRaw(aof, command);
     }
 
     /// <summary>Logs effect <paramref name="i"/>: its encoded bytes as they are into the server's AOF buffer (a SELECT
@@ -724,7 +744,7 @@ internal sealed partial class ScriptHost : IDisposable
         switch (type)
         {
             case (byte)'+':
-                l.NewTable();
+                l.CreateTable(0, 1); // sized for its one field: no rehash when "ok" is set
                 LuaSandbox.PushBytes(l, "ok"u8);
                 LuaSandbox.PushBytes(l, line);
                 l.RawSet(-3);
@@ -860,12 +880,14 @@ internal sealed partial class ScriptHost : IDisposable
     /// <summary>redis.call (raise: true) and redis.pcall (raise: false).</summary>
     private int Call(IntPtr state, bool raise)
     {
-        Lua l = Lua.FromIntPtr(state);
         RunContext? run = _run;
-        if (run is null) return LuaSandbox.RaiseError(l, "redis.call/pcall can only be called inside a script invocation");
+        if (run is null) return LuaSandbox.RaiseError(Lua.FromIntPtr(state), "redis.call/pcall can only be called inside a script invocation");
+        // The running sandbox's state object when the call comes from its main thread (KeraLua's FromIntPtr looks the
+        // object up on every call); a coroutine's thread gets its own.
+        Lua l = run.Sandbox is { } running && running.State.Handle == state ? running.State : Lua.FromIntPtr(state);
         int argc = lua_gettop(state);
         if (argc == 0) return Fail(l, "Please specify at least one argument for this redis lib call", raise);
-        KvCommand? command = CommandFromStack(l, argc);
+        KvCommand? command = CommandFromStack(l, argc, logged: run.Capture is not null && (run.Repl & 1) != 0, out bool denied);
         if (command is null) return Fail(l, "Lua redis lib command arguments must be strings or integers", raise);
         KvCommandInfo? info = command.Info;
         bool ping = info?.Id == KvCommandId.Ping, echo = info?.Id == KvCommandId.Echo;
@@ -883,7 +905,7 @@ internal sealed partial class ScriptHost : IDisposable
             return Fail(l, "Unknown Redis command called from script", raise); // Redis's lookup finds no such subcommand
         }
         if (!info.AcceptsArgumentCount(command.Count)) return Fail(l, "Wrong number of args calling Redis command from script", raise);
-        if (s_deniedInfos.Contains(info) || (info.Handler is null && !ping && !echo && !publish && !stateless && !lolwut && !migrate)) return Fail(l, "This Redis command is not allowed from script", raise);
+        if (denied || (info.Handler is null && !ping && !echo && !publish && !stateless && !lolwut && !migrate)) return Fail(l, "This Redis command is not allowed from script", raise);
         if (!run.AclUnrestricted && run.Caller is { } caller && KvConnectionState.ScriptAclError(caller, command, run.Now) is { } aclError) return Fail(l, aclError, raise);
         if (run.ReadOnly && info.IsWrite) return Fail(l, "Write commands are not allowed from read-only scripts.", raise);
         // Redis's scriptVerifyWriteCommandAllow: while the AOF cannot be written, writes fail with the disk error.
@@ -943,11 +965,21 @@ internal sealed partial class ScriptHost : IDisposable
     /// <summary>The arguments of redis.call/pcall (stack slots 1..<paramref name="argc"/>) as one command, copied once
     /// from the Lua strings into the host's reused command buffer (no array per argument, no command object per call);
     /// null when an argument is neither a string nor a number. Numbers are formatted as Redis 7 formats them
-    /// (<see cref="NumberArgument"/>). The command is valid until the next redis.call (the AOF capture copies it).</summary>
-    private unsafe KvCommand? CommandFromStack(Lua l, int argc)
+    /// (<see cref="NumberArgument"/>). The command is valid until the next redis.call (the AOF capture copies it).
+    /// When <paramref name="logged"/> (the script's effects are captured for the AOF) a write command is built as its AOF
+    /// encoding; a command named by a string gets its table entry from <see cref="LookUpName"/>.</summary>
+    private unsafe KvCommand? CommandFromStack(Lua l, int argc, bool logged, out bool denied)
     {
         IntPtr state = l.Handle;
-        KvCommandBuilder args = _callArgs.Start();
+        KvCommandInfo? info = null;
+        denied = false;
+        if (lua_type(state, 1) == LuaTypeString)
+        {
+            UIntPtr nameLength;
+            byte* name = lua_tolstring(state, 1, &nameLength);
+            info = LookUpName(name, (int)nameLength, out denied);
+        }
+        KvCommandBuilder args = (logged && info is { IsWrite: true } ? _loggedCallArgs : _callArgs).Start();
         for (int i = 1; i <= argc; i++)
         {
             int type = lua_type(state, i);
@@ -967,10 +999,45 @@ internal sealed partial class ScriptHost : IDisposable
                 return null;
             }
         }
-        return args.Build();
+        KvCommand command = args.Build();
+        if (info is not null) command.SetInfo(info);
+        else if (command.Info is { } found) denied = s_deniedInfos.Contains(found); // a name given as a number
+        return command;
     }
 
+    /// <summary>The table entry of the command named by the Lua string at <paramref name="name"/> (null: unknown). A
+    /// script's command names are constants of its code, so the same string object comes back on every call: the
+    /// entry found for a string's address is kept and reused after comparing the bytes with the
+    /// entry's name, which also covers a string collected and another made at the same address (16 slots by address).
+    /// <paramref name="denied"/>:
+    /// the command is one scripts may not call (kept with the entry).</summary>
+    private unsafe KvCommandInfo? LookUpName(byte* name, int length, out bool denied)
+    {
+        ReadOnlySpan<byte> bytes = new(name, length);
+        // Fibonacci hashing of the address: Lua's strings sit at 8- or 16-byte steps, often a power of two apart.
+        ref NameSlot slot = ref _nameSlots[(int)((ulong)name * 0x9E3779B97F4A7C15UL >> (64 - NameSlotBits))];
+        if (slot.Address == (nint)name && slot.Info is { } cached && Ascii.EqualsIgnoreCase(bytes, cached.Name))
+        {
+            denied = slot.Denied;
+            return cached;
+        }
+        KvCommandInfo? info = KvCommandTable.Find(bytes);
+        denied = info is not null && s_deniedInfos.Contains(info);
+        if (info is not null && Ascii.EqualsIgnoreCase(bytes, info.Name)) slot = new NameSlot((nint)name, info, denied);
+        return info;
+    }
+
+    private const int NameSlotBits = 4;
+    private readonly NameSlot[] _nameSlots = new NameSlot[1 << NameSlotBits];
+
+    private readonly record struct NameSlot(nint Address, KvCommandInfo? Info, bool Denied);
+
     private readonly KvCommandBuilder _callArgs = new(); // redis.call's command, reused (a call does not nest in another)
+
+    // redis.call's command while the script's effects are captured for the AOF: laid out as its AOF encoding as it is
+    // built, so that a write's captured effect (EffectCapture.Append -> AofWriter.WriteCommand) is one copy instead of
+    // sizing and formatting every argument again.
+    private readonly KvCommandBuilder _loggedCallArgs = new(encoded: true);
 
     private const int LuaTypeNumber = 3, LuaTypeString = 4; // LUA_TNUMBER, LUA_TSTRING
 
