@@ -325,6 +325,9 @@ public sealed partial class KvStore
     /// <summary>Leased snapshots not disposed yet (tests, DEBUG).</summary>
     internal int LiveSnapshotLeases => _snapshotEpochs.LiveCount;
 
+    /// <summary>The string arrays writes left to running leased snapshots, recycled (tests, MEMORY MALLOC-STATS).</summary>
+    internal KvCopyOnWriteArrays CopyOnWriteArrays => _snapshotEpochs.CopyOnWrite;
+
     // One pass over the rows with one reused handle per database (no KvEntry per key) into an array of the final size
     // (no list growth, no copy at the end): on the store's domain, so its cost stalls every connection (issue 14, h106).
     private KvSnapshotEntry[] TakeSnapshot(long nowUnixMs, int epoch)
