@@ -73,12 +73,21 @@ internal sealed class KvCopyOnWriteArrays
     /// <see cref="KvKeyedValue.SnapshotIndex"/>): it is reused once that snapshot's writer has passed it or ended.</summary>
     public void Retire(byte[] array, int epoch, int index) => _waiting.Enqueue(array, ((long)epoch << 32) | (uint)index);
 
-    /// <summary>Drops the free arrays (MEMORY PURGE); the ones snapshots still hold stay until they are released.</summary>
-    public void DropFree()
+    /// <summary>Drops the free arrays (MEMORY PURGE, the server's idle trim), those no snapshot reads any more included;
+    /// the ones snapshots still hold stay until they are released.</summary>
+    /// <returns>The bytes of the arrays dropped.</returns>
+    public long DropFree()
     {
-        Release();
+        long dropped = 0;
+        while (_waiting.TryPeek(out byte[]? array, out long key) && _epochs.MayOverwrite((int)(key >> 32), (int)(uint)key))
+        {
+            _waiting.Dequeue();
+            dropped += array.Length;
+        }
+        dropped += _freeBytes;
         _free.Clear();
         _freeBytes = 0;
+        return dropped;
     }
 
     // Moves the arrays no snapshot reads any more from the head of the queue to the free lists.

@@ -163,6 +163,28 @@ public class CopyOnWriteRecycleTests
         Assert.Equal(Bulk(Value('c')), h.Run("GET", "k49"));
     }
 
+    /// <summary>The server's idle trim (before its compacting collection) gives the free arrays back too.</summary>
+    [Fact]
+    public void The_idle_trim_drops_the_free_arrays()
+    {
+        StoreHarness h = Keys(40, 'a');
+        KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        for (int i = 0; i < 40; i++) h.Run("SET", $"k{i}", Value('b'));
+        lease.Dispose();
+        h.Run("SET", "other", "x"); // no copy-on-write: the 40 arrays are still queued, released by the trim
+        Assert.Equal(40, cow.Waiting);
+        Assert.True(h.Store.TrimExcess() >= 40 * 1024);
+        Assert.Equal(0, cow.FreeBytes);
+        Assert.Equal(0, cow.Waiting);
+        Assert.Equal(0, h.Store.TrimExcess());
+        lease = h.Store.CreateSnapshotLease(h.Now);
+        h.Run("SET", "k0", Value('c'));
+        lease.Dispose();
+        Assert.Equal(0, cow.Recycled); // nothing left to recycle after the trim
+        Assert.Equal(41, cow.Allocated);
+    }
+
     /// <summary>The BGSAVE / AOF rewrite shape, three times over: each snapshot is written on another thread (marking its
     /// progress) while the owner keeps overwriting every key with values of the same length; each file holds exactly the
     /// values of its snapshot's time, and the later rounds run on recycled arrays.</summary>
