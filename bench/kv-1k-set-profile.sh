@@ -2,7 +2,7 @@
 # Where the 1 KB -P16 SET row's CPU goes (issue 14, h123): one fresh server, a warm-up, then one measured run of
 # `redis-benchmark -c 50 -P 16 -d 1024 -r 100000 -t set -n N`; prints per-thread CPU (user/sys us per request, from
 # /proc/PID/task/*/stat, threads that came and went in the run counted from the process's totals), and for Kv the
-# allocated bytes, GCs and AOF rewrites per run (MEMORY MALLOC-STATS, INFO); PROFILE=strace adds `strace -c -f`
+# allocated bytes, GCs, AOF rewrites and copy-on-write arrays (new / recycled, h132) per run (MEMORY MALLOC-STATS, INFO); PROFILE=strace adds `strace -c -f`
 # syscall counts per request over the measured run, PROFILE=perf a `perf record -e cpu-clock -g` report by thread.
 #
 #   bash bench/kv-1k-set-profile.sh kv /tmp/s18-base/kv/EioSharp.Kv.dll [Kv arguments]
@@ -28,7 +28,7 @@ snap() {
     [ -n "$st" ] && echo "$(basename "$t") $c $st"; done
   echo "process all $(sed 's/.*) //' /proc/$pid/stat | awk '{print $12+$14, $13+$15}')"
   if [ "$which" = kv ]; then
-    redis-cli -p "$port" memory malloc-stats | grep -E "^Allocated since|^Generation [012]:" | sed 's/^/stat /'
+    redis-cli -p "$port" memory malloc-stats | grep -E "^Allocated since|^Generation [012]:|^Copy-on-write" | sed 's/^/stat /'
   fi
   redis-cli -p "$port" info persistence | grep -E "aof_rewrites:" | sed 's/^/stat /'
   if [ -n "${DOTNET_JitStdOutFile:-}" ]; then echo "stat jitted: $(wc -l <"$DOTNET_JitStdOutFile" 2>/dev/null || echo 0)"; fi
@@ -59,6 +59,8 @@ def parse(f):
             m = re.match(r'Generation (\d).*collections (\d+)', s)
             if m: st['gc' + m.group(1)] = int(m.group(2))
             if s.startswith('aof_rewrites:'): st['rewrites'] = int(s.split(':')[1])
+            m = re.match(r'Copy-on-write string arrays: allocated (\d+), recycled (\d+)', s)
+            if m: st['cow_new'], st['cow_recycled'] = int(m.group(1)), int(m.group(2))
             if s.startswith('jitted:'): st['jitted'] = int(s.split(':')[1])
         else:
             th[p[0]] = (p[1], int(p[2]), int(p[3]))
@@ -79,6 +81,8 @@ if gone[0] + gone[1]: print(f"  {'(threads ended in the run)':28s} user {us(gone
 if 'alloc' in sa:
     print(f"allocated {(sa['alloc'] - sb['alloc']) / n:.1f} B/req, GCs gen0/1/2 {sa['gc0'] - sb['gc0']}/{sa['gc1'] - sb['gc1']}/{sa['gc2'] - sb['gc2']}")
 if 'rewrites' in sa: print(f"AOF rewrites {sa['rewrites'] - sb['rewrites']}")
+if 'cow_new' in sa:
+    print(f"copy-on-write arrays (a snapshot held the key's array): new {sa['cow_new'] - sb['cow_new']}, recycled {sa['cow_recycled'] - sb['cow_recycled']}")
 if 'jitted' in sa: print(f"methods jitted in the run {sa['jitted'] - sb['jitted']} (lines {sb['jitted'] + 1}-{sa['jitted']} of DOTNET_JitStdOutFile)")
 PY
 if [ "$profile" = strace ]; then

@@ -74,7 +74,8 @@ internal sealed partial class KvDatabase
     /// deferred AOF command), the next write allocates a new array, so the holder keeps seeing the old bytes. A leased
     /// snapshot (<see cref="KvStore.CreateSnapshotLease"/>: BGSAVE, the AOF rewrite) only marks the array with its epoch:
     /// the array is left alone while that snapshot (or a later one) runs, and is overwritten in place again once they
-    /// ended (<see cref="KvSnapshotEpochs"/>).</remarks>
+    /// ended (<see cref="KvSnapshotEpochs"/>); a same-length write meanwhile moves the row to an array recycled from an
+    /// earlier such write when one is free (<see cref="KvCopyOnWriteArrays"/>) and leaves the old one to be recycled.</remarks>
     public void ReplaceLongString(KvEntry e, ReadOnlySpan<byte> value) => ReplaceLongStringRow(e.Row, value);
 
     /// <summary><see cref="ReplaceLongString"/> by row, for a caller that holds no handle on the key (SET's plain path
@@ -84,11 +85,25 @@ internal sealed partial class KvDatabase
     {
         ref Row r = ref _rows[row];
         object old = r.Item!;
-        if (old is KvKeyedValue { OwnsString: true, Value: byte[] owned } same && owned.Length == value.Length
-            && Epochs.MayOverwrite(same.SnapshotEpoch, same.SnapshotIndex))
+        if (old is KvKeyedValue { OwnsString: true, Value: byte[] owned } same && owned.Length == value.Length)
         {
-            value.CopyTo(owned);
-            InPlaceStringWrites++;
+            if (Epochs.MayOverwrite(same.SnapshotEpoch, same.SnapshotIndex))
+            {
+                value.CopyTo(owned);
+                InPlaceStringWrites++;
+            }
+            else
+            {
+                // A running snapshot's writer has not passed this array yet: the row takes another of the same length
+                // (recycled from an earlier copy-on-write when one is free) and leaves this one to the snapshot, to be
+                // recycled once the writer is done with it (KvCopyOnWriteArrays). Same length: DataBytes is unchanged.
+                byte[] fresh = Epochs.CopyOnWrite.Rent(value.Length);
+                value.CopyTo(fresh);
+                Epochs.CopyOnWrite.Retire(owned, same.SnapshotEpoch, same.SnapshotIndex);
+                same.Value = fresh;
+                same.SnapshotEpoch = 0;
+                same.SnapshotIndex = 0;
+            }
         }
         else if (old is KvKeyedValue kv)
         {

@@ -73,6 +73,11 @@ internal sealed class KvSnapshotEpochs
     private int _last;
     private volatile KvSnapshotLease? _oldest;
 
+    public KvSnapshotEpochs() => CopyOnWrite = new KvCopyOnWriteArrays(this);
+
+    /// <summary>The arrays writes leave to running snapshots, recycled (the store's owner only).</summary>
+    public KvCopyOnWriteArrays CopyOnWrite { get; }
+
     /// <summary>The epoch of the oldest running leased snapshot, or <see cref="int.MaxValue"/> when none runs.</summary>
     public int OldestLive => _oldest?.Id ?? int.MaxValue;
 

@@ -556,8 +556,9 @@ public sealed partial class KvStore
         return sb.ToString();
     }
 
-    /// <summary>MEMORY MALLOC-STATS: Redis prints its allocator's statistics; ours are the .NET GC's (GCMemoryInfo).</summary>
-    private static string MallocStatsReport()
+    /// <summary>MEMORY MALLOC-STATS: Redis prints its allocator's statistics; ours are the .NET GC's (GCMemoryInfo), and the
+    /// arrays of the store's copy-on-write (<paramref name="copyOnWrite"/>).</summary>
+    private static string MallocStatsReport(KvCopyOnWriteArrays copyOnWrite)
     {
         GCMemoryInfo gc = GC.GetGCMemoryInfo();
         var sb = new StringBuilder("___ Begin .NET GC statistics ___\n");
@@ -573,14 +574,17 @@ public sealed partial class KvStore
         }
         sb.Append(CultureInfo.InvariantCulture, $"Process RSS: {Environment.WorkingSet}\n");
         sb.Append(CultureInfo.InvariantCulture, $"C heap trims (malloc_trim): {KvNativeHeap.Trims}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Copy-on-write string arrays: allocated {copyOnWrite.Allocated}, recycled {copyOnWrite.Recycled}, waiting for a snapshot {copyOnWrite.Waiting}, free {copyOnWrite.FreeBytes} bytes\n");
         sb.Append("--- End .NET GC statistics ---\n");
         return sb.ToString();
     }
 
     /// <summary>MEMORY PURGE: Redis asks jemalloc to purge dirty pages; we ask for a blocking, compacting collection that
-    /// returns free memory to the system, then for the C heap's free pages (<see cref="KvNativeHeap.Trim"/>) (pauses the process for about the heap's size; +OK).</summary>
+    /// returns free memory to the system, then for the C heap's free pages (<see cref="KvNativeHeap.Trim"/>) (pauses the process for about the heap's size; +OK).
+    /// The free arrays kept for the copy-on-write of the next snapshot are dropped first (<see cref="KvCopyOnWriteArrays.DropFree"/>).</summary>
     private static void MemoryPurge(in Context ctx)
     {
+        ctx.Store._snapshotEpochs.CopyOnWrite.DropFree();
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         KvNativeHeap.Trim(); // and the C heap's free pages (the runtime's own malloc arenas)

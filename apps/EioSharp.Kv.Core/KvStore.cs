@@ -195,14 +195,15 @@ public sealed partial class KvStore
     public int DatabaseCount => _dbs.Length;
 
     /// <summary>Drops the growth slack of every collection in every database (listpacks, intsets and slot arrays
-    /// shrink to their contents; docs/kv.md "Memory"). The server runs it when idle, before its compacting collection;
+    /// shrink to their contents; docs/kv.md "Memory"), and the free string arrays kept for the copy-on-write of the next
+    /// snapshot (docs/rationale.md §125). The server runs it when idle, before its compacting collection;
     /// O(keys). Contents, encodings and SCAN cursors are unchanged.</summary>
     /// <returns>Bytes released (approximately).</returns>
     public long TrimExcess()
     {
         long released = 0;
         foreach (KvDatabase db in _dbs) released += db.TrimExcess();
-        return released;
+        return released + _snapshotEpochs.CopyOnWrite.DropFree();
     }
 
     /// <summary>Number of keys in every database, including expired keys not yet removed.</summary>
@@ -324,6 +325,9 @@ public sealed partial class KvStore
 
     /// <summary>Leased snapshots not disposed yet (tests, DEBUG).</summary>
     internal int LiveSnapshotLeases => _snapshotEpochs.LiveCount;
+
+    /// <summary>The string arrays writes left to running leased snapshots, recycled (tests, MEMORY MALLOC-STATS).</summary>
+    internal KvCopyOnWriteArrays CopyOnWriteArrays => _snapshotEpochs.CopyOnWrite;
 
     // One pass over the rows with one reused handle per database (no KvEntry per key) into an array of the final size
     // (no list growth, no copy at the end): on the store's domain, so its cost stalls every connection (issue 14, h106).

@@ -1,0 +1,256 @@
+using System.Buffers;
+using System.Text;
+using EioSharp.Kv;
+
+namespace EioSharp.Kv.Tests;
+
+/// <summary>The arrays a same-length SET leaves to a running leased snapshot are recycled once the snapshot is done with
+/// them (issue 14, h132, KvCopyOnWriteArrays): a later copy-on-write takes one instead of allocating, never one a running
+/// snapshot still reads, and every snapshot still sees the values of its own time.</summary>
+public class CopyOnWriteRecycleTests
+{
+    private static string Value(char c, int length = 1024) => new(c, length);
+
+    private static string Bulk(string s) => $"${Encoding.UTF8.GetByteCount(s)}\r\n{s}\r\n";
+
+    private static string SnapValue(KvSnapshotLease lease, string key) =>
+        Encoding.UTF8.GetString((byte[])lease.Entries.Single(e => Encoding.UTF8.GetString(e.Key) == key).Value);
+
+    // K keys, each in an array of its row's own (the second SET), with value c.
+    private static StoreHarness Keys(int count, char c)
+    {
+        var h = new StoreHarness();
+        for (int i = 0; i < count; i++)
+        {
+            h.Run("SET", $"k{i}", Value(c));
+            h.Run("SET", $"k{i}", Value(c));
+        }
+        return h;
+    }
+
+    private static KvCommand[] Sets(int count, char c) =>
+        Enumerable.Range(0, count).Select(i => KvCommand.Create("SET", $"k{i}", Value(c))).ToArray();
+
+    [Fact]
+    public void Arrays_left_to_an_ended_snapshot_are_reused_by_the_next_one_without_allocating()
+    {
+        const int Count = 300;
+        StoreHarness h = Keys(Count, 'a');
+        KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        var writer = new RespWriter(new ArrayBufferWriter<byte>(64 * 1024));
+
+        KvSnapshotLease first = h.Store.CreateSnapshotLease(h.Now);
+        foreach (KvCommand set in Sets(Count, 'b')) h.Store.Execute(set, h.Now, writer, null);
+        Assert.Equal(Count, cow.Allocated); // nothing to recycle yet: one new array per key
+        Assert.Equal(0, cow.Recycled);
+        Assert.Equal(Count, cow.Waiting); // the old arrays, still the snapshot's
+        for (int i = 0; i < Count; i++) Assert.Equal(Value('a'), SnapValue(first, $"k{i}"));
+        first.Dispose();
+
+        // The next snapshots' overwrites take the arrays the previous one gave back, and that snapshot's values stay
+        // intact. From the second on (the queue and the free list have their capacity) they allocate nothing at all.
+        KvSnapshotLease second = first;
+        for (int round = 1; round <= 3; round++)
+        {
+            second = h.Store.CreateSnapshotLease(h.Now);
+            char old = (char)('a' + round), now = (char)('b' + round);
+            KvCommand[] sets = Sets(Count, now);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            foreach (KvCommand set in sets) h.Store.Execute(set, h.Now, writer, null);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (round > 1) Assert.Equal(0, allocated);
+            else Assert.True(allocated < Count * 64, $"{allocated} B"); // the free list's growth, no array of 1 KB
+            Assert.Equal(Count, cow.Allocated);
+            Assert.Equal(round * Count, cow.Recycled);
+            for (int i = 0; i < Count; i++)
+            {
+                Assert.Equal(Value(old), SnapValue(second, $"k{i}"));
+                Assert.Equal(Bulk(Value(now)), h.Run("GET", $"k{i}"));
+            }
+            if (round < 3) second.Dispose();
+        }
+        second.Dispose();
+        cow.DropFree();
+        Assert.Equal(0, cow.FreeBytes);
+        Assert.Equal(0, cow.Waiting);
+    }
+
+    /// <summary>Two snapshots run at once (a BGSAVE during an AOF rewrite): the arrays the older one still reads are not
+    /// handed to the overwrites the newer one causes; they are reused only once the older one's writer passed them.</summary>
+    [Fact]
+    public void An_array_a_running_snapshot_still_reads_is_never_handed_out()
+    {
+        const int Count = 200;
+        StoreHarness h = Keys(Count, 'a');
+        KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        var writer = new RespWriter(new ArrayBufferWriter<byte>(64 * 1024));
+
+        KvSnapshotLease older = h.Store.CreateSnapshotLease(h.Now);
+        foreach (KvCommand set in Sets(Count, 'b')) h.Store.Execute(set, h.Now, writer, null); // 'a' arrays wait for `older`
+        KvSnapshotLease newer = h.Store.CreateSnapshotLease(h.Now); // takes the 'b' arrays
+        foreach (KvCommand set in Sets(Count, 'c')) h.Store.Execute(set, h.Now, writer, null); // 'b' arrays wait for `newer`
+        Assert.Equal(2 * Count, cow.Allocated); // `older` has written nothing: none of its arrays could be reused
+        Assert.Equal(0, cow.Recycled);
+        for (int i = 0; i < Count; i++)
+        {
+            Assert.Equal(Value('a'), SnapValue(older, $"k{i}"));
+            Assert.Equal(Value('b'), SnapValue(newer, $"k{i}"));
+        }
+
+        // `older`'s writer passes the first half: those arrays are free for the next copy-on-writes (a third snapshot's).
+        older.MarkWritten(Count / 2);
+        KvSnapshotLease third = h.Store.CreateSnapshotLease(h.Now); // takes the 'c' arrays
+        foreach (KvCommand set in Sets(Count, 'd')) h.Store.Execute(set, h.Now, writer, null);
+        Assert.Equal(Count / 2, cow.Recycled);
+        Assert.Equal(2 * Count + (Count / 2), cow.Allocated);
+        for (int i = 0; i < Count; i++)
+        {
+            int index = Array.FindIndex(older.Entries, e => Encoding.UTF8.GetString(e.Key) == $"k{i}");
+            if (index >= Count / 2) Assert.Equal(Value('a'), SnapValue(older, $"k{i}")); // not passed yet: intact
+            Assert.Equal(Value('b'), SnapValue(newer, $"k{i}"));
+            Assert.Equal(Value('c'), SnapValue(third, $"k{i}"));
+            Assert.Equal(Bulk(Value('d')), h.Run("GET", $"k{i}"));
+        }
+        older.Dispose();
+        newer.Dispose();
+        third.Dispose();
+        foreach (KvCommand set in Sets(Count, 'e')) h.Store.Execute(set, h.Now, writer, null); // every lease ended: in place
+        Assert.Equal(2 * Count + (Count / 2), cow.Allocated);
+        Assert.Equal(Count / 2, cow.Recycled);
+    }
+
+    /// <summary>Free arrays of another length are not used, and the free lists stop growing at their bound.</summary>
+    [Fact]
+    public void Only_arrays_of_the_same_length_are_reused()
+    {
+        StoreHarness h = Keys(50, 'a');
+        KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        for (int i = 0; i < 50; i++) h.Run("SET", $"k{i}", Value('b'));
+        lease.Dispose();
+        h.Run("SET", "l", Value('x', 2000));
+        h.Run("SET", "l", Value('x', 2000));
+        lease = h.Store.CreateSnapshotLease(h.Now);
+        h.Run("SET", "l", Value('y', 2000));
+        Assert.Equal(51, cow.Allocated); // the 1024-byte arrays are free, but not of this length
+        Assert.Equal(0, cow.Recycled);
+        h.Run("SET", "k0", Value('c'));
+        Assert.Equal(1, cow.Recycled);
+        lease.Dispose();
+        Assert.Equal(Bulk(Value('y', 2000)), h.Run("GET", "l"));
+        Assert.Equal(Bulk(Value('c')), h.Run("GET", "k0"));
+        Assert.True(cow.FreeBytes <= KvCopyOnWriteArrays.MaxFreeBytes);
+    }
+
+    [Fact]
+    public void Free_arrays_beyond_the_bound_are_left_to_the_garbage_collector()
+    {
+        StoreHarness h = Keys(50, 'a');
+        KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        cow.FreeLimit = 10 * 1024;
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        for (int i = 0; i < 50; i++) h.Run("SET", $"k{i}", Value('b'));
+        lease.Dispose();
+        lease = h.Store.CreateSnapshotLease(h.Now);
+        for (int i = 0; i < 50; i++) h.Run("SET", $"k{i}", Value('c'));
+        lease.Dispose();
+        Assert.Equal(10, cow.Recycled); // 10 of the 50 released arrays were kept
+        Assert.Equal(90, cow.Allocated);
+        Assert.Equal(0, cow.FreeBytes); // the 10 were taken again
+        cow.DropFree(); // releases the second lease's 50: 10 kept... and dropped
+        Assert.Equal(0, cow.FreeBytes);
+        Assert.Equal(0, cow.Waiting);
+        Assert.Equal(Bulk(Value('c')), h.Run("GET", "k49"));
+    }
+
+    /// <summary>The server's idle trim (before its compacting collection) gives the free arrays back too.</summary>
+    [Fact]
+    public void The_idle_trim_drops_the_free_arrays()
+    {
+        StoreHarness h = Keys(40, 'a');
+        KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        for (int i = 0; i < 40; i++) h.Run("SET", $"k{i}", Value('b'));
+        lease.Dispose();
+        h.Run("SET", "other", "x"); // no copy-on-write: the 40 arrays are still queued, released by the trim
+        Assert.Equal(40, cow.Waiting);
+        Assert.True(h.Store.TrimExcess() >= 40 * 1024);
+        Assert.Equal(0, cow.FreeBytes);
+        Assert.Equal(0, cow.Waiting);
+        Assert.Equal(0, h.Store.TrimExcess());
+        lease = h.Store.CreateSnapshotLease(h.Now);
+        h.Run("SET", "k0", Value('c'));
+        lease.Dispose();
+        Assert.Equal(0, cow.Recycled); // nothing left to recycle after the trim
+        Assert.Equal(41, cow.Allocated);
+    }
+
+    /// <summary>The BGSAVE / AOF rewrite shape, three times over: each snapshot is written on another thread (marking its
+    /// progress) while the owner keeps overwriting every key with values of the same length; each file holds exactly the
+    /// values of its snapshot's time, and the later rounds run on recycled arrays.</summary>
+    [Fact]
+    public async Task Successive_snapshots_written_while_the_keys_are_overwritten_hold_the_values_of_their_time()
+    {
+        const int Count = 1500;
+        var h = new StoreHarness();
+        var random = new Random(132);
+        byte[] RandomValue()
+        {
+            var v = new byte[1024];
+            random.NextBytes(v);
+            return v;
+        }
+        void Set(int i, byte[] value)
+        {
+            h.Store.Execute(KvCommand.Create([Encoding.ASCII.GetBytes("SET"), Encoding.ASCII.GetBytes($"k{i}"), value]), h.Now,
+                new RespWriter(new ArrayBufferWriter<byte>()), null);
+        }
+        var current = new byte[Count][];
+        for (int i = 0; i < Count; i++)
+        {
+            current[i] = RandomValue();
+            Set(i, current[i]);
+            Set(i, current[i]);
+        }
+        KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        for (int round = 0; round < 3; round++)
+        {
+            byte[][] atSnapshot = (byte[][])current.Clone();
+            KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+            var rdb = new MemoryStream();
+            using var ownerPassed = new ManualResetEventSlim();
+            // The writer's first piece (~1 MiB of the ~1.5 MiB) waits for one pass of the owner over every key, so that
+            // each round overwrites keys the writer has not reached (copy-on-write) as well as keys it has passed.
+            Task writer = Task.Run(() => KvRdb.Write(lease.Entries, span => { ownerPassed.Wait(); rdb.Write(span); }, "7.0.15",
+                h.Now, 0, compression: false, lease: lease));
+            while (!writer.IsCompleted)
+            {
+                for (int i = 0; i < Count; i++)
+                {
+                    current[i] = RandomValue();
+                    Set(i, current[i]);
+                }
+                ownerPassed.Set();
+            }
+            await writer;
+            lease.Dispose();
+            var loaded = new KvStore(random: new Random(1));
+            rdb.Position = 0;
+            KvRdb.Load(rdb, rdb.Length, loaded, h.Now);
+            Assert.Equal(Count, loaded.Count);
+            KvSnapshotEntry[] file = loaded.CreateSnapshot(h.Now);
+            foreach (KvSnapshotEntry e in file)
+            {
+                int i = int.Parse(Encoding.ASCII.GetString(e.Key.AsSpan(1)));
+                Assert.Equal(atSnapshot[i], (byte[])e.Value);
+            }
+        }
+        Assert.True(cow.Recycled > 0, $"recycled {cow.Recycled}, allocated {cow.Allocated}");
+        for (int i = 0; i < Count; i++)
+        {
+            var reply = new ArrayBufferWriter<byte>();
+            h.Store.Execute(KvCommand.Create("GET", $"k{i}"), h.Now, new RespWriter(reply), null);
+            Assert.Equal(current[i], reply.WrittenSpan.Slice(7, 1024).ToArray()); // after "$1024\r\n"
+        }
+    }
+}
