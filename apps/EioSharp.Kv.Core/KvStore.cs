@@ -196,7 +196,7 @@ public sealed partial class KvStore
 
     /// <summary>Drops the growth slack of every collection in every database (listpacks, intsets and slot arrays
     /// shrink to their contents; docs/kv.md "Memory"), and the free string arrays kept for the copy-on-write of the next
-    /// snapshot (docs/rationale.md §125). The server runs it when idle, before its compacting collection;
+    /// snapshot (docs/rationale.md §129). The server runs it when idle, before its compacting collection;
     /// O(keys). Contents, encodings and SCAN cursors are unchanged.</summary>
     /// <returns>Bytes released (approximately).</returns>
     public long TrimExcess()
