@@ -275,8 +275,9 @@ public class ProcessTests
                 int winner = await Fiber.FirstAsync(async () => { await child.AwaitAsync(); return 1; }, () => Task.FromResult(2));
                 Assert.Equal(2, winner);
 
-                // The reaper still reaps it when it exits: /proc/pid goes away without any await.
-                for (int i = 0; i < 1000 && ProcExists(p); i++)
+                // The reaper still reaps it when it exits: /proc/pid goes away without any await, and the child learns it
+                // (the exit reaches the child's domain just after the reap: ci40 once checked in between).
+                for (int i = 0; i < 1000 && (ProcExists(p) || !child.HasExited); i++)
                 {
                     await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(20));
                 }
