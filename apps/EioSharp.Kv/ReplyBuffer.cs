@@ -96,6 +96,16 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
         Overflowed = false;
     }
 
+    /// <summary>Drops the first <paramref name="count"/> bytes kept; the rest moves to the front (the overflow flag stays).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative or more than <see cref="WrittenCount"/>.</exception>
+    public void RemovePrefix(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _count);
+        _buffer.AsSpan(count, _count - count).CopyTo(_buffer);
+        _count -= count;
+    }
+
     /// <summary>Exchanges the content (array and bytes kept) with <paramref name="other"/>, without copying: a batch's
     /// replies, written by the store into the request's buffer, become the connection's output when that was empty.
     /// Limits stay with each buffer; neither may be <see cref="Overflowed"/>.</summary>

@@ -441,6 +441,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     {
         if (_aof is { } aof && !config.AppendOnly)
         {
+            FlushDeferredAof(); // the rounds answered before the CONFIG SET's own round: into the file being closed
             _aofHasDataset = false;
             _aof = null;
             _aofWaitRewrite = false;
@@ -540,12 +541,15 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         _runStore = store;
         _runSink = sink;
         _storeDomain = Domain.Current;
+        _deferWrites = DeferAofWrites && _storeDomain is { DefersOutput: true };
         try
         {
             await ServeQueueAsync(store, sink);
         }
         finally
         {
+            FlushDeferredAof(); // the run's last answered rounds, before the file is closed
+            _deferWrites = false;
             _awaitingRequest = false;
             _storeDomain = null;
             _runStore = null;
@@ -595,6 +599,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 _heldRequest = null;
             }
 
+            // Inline rounds answered since the domain last submitted its output: their bytes go first (a round of the
+            // queue, its timer work or a change of the file must find the buffer empty).
+            FlushDeferredAof();
             _round.Clear();
             _round.Add(first);
             _queuedRounds++;
@@ -814,6 +821,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             return;
         }
 
+        FlushDeferredAof();
         _aofBuffer.ResetWrittenCount();
         _phase = RoundPhase.Applying;
         store.PerformEvictions(now, aof is null ? null : sink);
@@ -840,7 +848,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <paramref name="hold"/>, a round that appended bytes is left <see cref="RoundPhase.Held"/> instead (bytes in the
     /// buffer, replies unreleased) for <see cref="GatherHeldRoundsAsync"/>; a round after a held one
     /// (<paramref name="start"/> &gt; 0) appends to the held bytes, and its commit writes and releases them all.</summary>
-    private bool CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink, long nowUnixMs = -1, int start = 0, bool hold = false)
+    private bool CommitRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink, long nowUnixMs = -1, int start = 0, bool hold = false,
+        bool defer = false)
     {
         ApplyLiveConfig(store, aof);
         long now = nowUnixMs >= 0 ? nowUnixMs : clock.Now.ToUnixTimeMilliseconds();
@@ -848,7 +857,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         long commands = 0;
         if (start == 0)
         {
-            _aofBuffer.ResetWrittenCount();
+            if (_deferredLength == 0)
+            {
+                _aofBuffer.ResetWrittenCount(); // (else an inline round appends after the answered rounds' bytes)
+            }
+
             _finished.Clear();
             _roundCommands = 0;
             _roundWritten = false;
@@ -910,6 +923,23 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             return false;
         }
 
+        if (defer && aof is not null && _aofBuffer.WrittenCount > 0 && aof.Policy != FsyncPolicy.Always && _armedCrash == 0 && _deferWrites)
+        {
+            // An inline round on a domain that sends only when it enters its ring: the round's replies are released now
+            // (queued as sends, which the kernel cannot see yet) and its bytes are written by FlushDeferredAof just
+            // before the domain next submits, in one write with every round answered meanwhile (Redis's beforeSleep).
+            _deferredLength = _aofBuffer.WrittenCount;
+            if (!_deferArmed)
+            {
+                _deferArmed = true;
+                _storeDomain!.RunBeforeOutput(_flushDeferred ??= OnBeforeOutput);
+            }
+
+            _deferredRounds++;
+            FinishRound(store, aof);
+            return false;
+        }
+
         if (aof is not null && _aofBuffer.WrittenCount > 0)
         {
             _phase = RoundPhase.Committing;
@@ -933,6 +963,86 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         FinishRound(store, aof);
         return false;
+    }
+
+    /// <summary>Whether inline rounds that append to the AOF may leave their write to the moment the store's domain next
+    /// hands its output to the kernel (<see cref="Domain.RunBeforeOutput"/>; only where the domain
+    /// <see cref="Domain.DefersOutput"/>, io_uring): every reply then goes out after the write, as Redis's
+    /// <c>beforeSleep</c>, and a write batch runs inline even while other work is ready (its bytes share the write of
+    /// every round answered before that moment). Set it only when every client connection is served on the store's domain
+    /// (one connection domain, the store on it): a reply sent by another domain would not wait for the write.
+    /// False: such a batch is queued while other work is ready (group commit through the store loop), as before.</summary>
+    public bool DeferAofWrites { get; init; }
+
+    /// <summary>Inline rounds whose AOF write was left to the domain's next submission, and the writes that made them
+    /// (<see cref="FlushDeferredAof"/>): for tests and diagnostics.</summary>
+    public long DeferredRoundCount => _deferredRounds;
+
+    /// <inheritdoc cref="DeferredRoundCount"/>
+    public long DeferredWriteCount => _deferredWrites;
+
+    private long _deferredRounds, _deferredWrites;
+    private bool _deferWrites; // DeferAofWrites, and the run's domain defers its output
+    private int _deferredLength; // bytes at the start of _aofBuffer of answered inline rounds, not written yet
+    private bool _deferArmed; // OnBeforeOutput is registered with the domain for its next submission
+    private Action? _flushDeferred; // OnBeforeOutput as a delegate, made once
+
+    /// <summary>The domain is about to hand its queued output to the kernel (<see cref="Domain.RunBeforeOutput"/>).</summary>
+    private void OnBeforeOutput()
+    {
+        _deferArmed = false;
+        try
+        {
+            FlushDeferredAof();
+        }
+        catch (Exception ex)
+        {
+            // Not an I/O error (those are kept and retried): a bug, or the file closed under the write. The action must
+            // not throw (it would stop the domain, and every client with it): the store's run fails instead.
+            log($"WARNING: writing the answered rounds' AOF bytes failed: {ex.GetType().Name}: {ex.Message}; restarting the store owner.");
+            try
+            {
+                _ = _supervisor?.CrashChildAsync(ChildId, ex);
+            }
+            catch (SupervisorNotRunningException)
+            {
+                // Stopping anyway.
+            }
+        }
+    }
+
+    /// <summary>Writes the AOF bytes of the inline rounds answered since the last write (<see cref="_deferredLength"/>):
+    /// from the domain's before-output hook, and before anything else touches the buffer or the file (a queued round,
+    /// the cron, block timeouts, the file closed, a failed run). Never throws for an I/O error (<c>everysec</c>/<c>no</c>:
+    /// a refused write is kept and retried, writes are refused with -MISCONF meanwhile, as for any round).</summary>
+    private void FlushDeferredAof()
+    {
+        int length = _deferredLength;
+        if (length == 0)
+        {
+            return;
+        }
+
+        _deferredLength = 0;
+        if (_aof is not { } aof)
+        {
+            _aofBuffer.RemovePrefix(length); // unreachable: closing the file flushes first
+            return;
+        }
+
+        _deferredWrites++;
+        AppendOrKeep(aof, _aofBuffer.WrittenSpan[..length]);
+        if (_aofBuffer.WrittenCount == length)
+        {
+            ResetAofBuffer();
+        }
+        else
+        {
+            // A round is being applied (a busy script let the domain poll, or it failed): its bytes stay, alone.
+            _aofBuffer.RemovePrefix(length);
+        }
+
+        PublishAofStatus(aof);
     }
 
     private long _roundCommands; // commands run by the round being committed (and the held rounds before it)
@@ -968,7 +1078,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     public bool CanRunInline(StoreRequest request) =>
         InlineRounds && _awaitingRequest && _phase == RoundPhase.Idle && !_cronDue && !_blockTimeoutsDue && _armedCrash == 0 &&
         _runStore is not null && ReferenceEquals(Domain.Current, _storeDomain) &&
-        (_aof is null || (config.AppendFsync != "always" && (!MayAppend(request) || _storeDomain!.RunQueueLength == 0))); // the policy the round will apply, not the file's yet
+        (_aof is null || (config.AppendFsync != "always" && (_deferWrites || !MayAppend(request) || _storeDomain!.RunQueueLength == 0))); // the policy the round will apply, not the file's yet
 
     private static readonly KvCommandInfo s_exec = KvCommandTable.Find("exec"u8)!; // compared by reference (one table entry per name)
 
@@ -1015,7 +1125,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         _round.Add(request);
         try
         {
-            if (CommitRound(store, aof, _runSink!, batchNow))
+            if (CommitRound(store, aof, _runSink!, batchNow, defer: true))
             {
                 // Not reached: CanRunInline excludes appendfsync always (the only policy that syncs after the round).
                 throw new InvalidOperationException("an inline round cannot wait for an fsync");
@@ -1025,6 +1135,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             // As when a round of the store loop throws: its run fails, the supervisor restarts it (reloading the AOF).
             string reply = _phase == RoundPhase.Applying && _aof is not null && !_roundWritten ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
+            FlushDeferredAof(); // the rounds answered before this one (their bytes only: this round's are dropped with the run)
             log($"WARNING: an inline round failed: {ex.GetType().Name}: {ex.Message}; restarting the store owner.");
             bool crashed = false;
             try
@@ -1061,6 +1172,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         _aofBufferPeak = Math.Max(_aofBufferPeak, _aofBuffer.WrittenCount);
         _aofBuffer.ResetWrittenCount();
         _aofBuffer.Shrink();
+        _deferredLength = 0; // written with the rest
     }
 
     /// <summary>Cron: gives back a large AOF buffer that no round since the last tick filled to a quarter.</summary>
@@ -1136,21 +1248,28 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             return;
         }
 
+        AppendOrKeep(aof, _aofBuffer.WrittenSpan);
+    }
+
+    /// <summary>The <c>everysec</c>/<c>no</c> write of <paramref name="bytes"/>: a failed write keeps them (and what was
+    /// refused before) in <see cref="_aofPending"/>, retried in order; never throws for an I/O error.</summary>
+    private void AppendOrKeep(AppendOnlyFile aof, ReadOnlySpan<byte> bytes)
+    {
         if (_aofPending.WrittenCount > 0)
         {
-            _aofPending.Write(_aofBuffer.WrittenSpan); // after what is already waiting
+            _aofPending.Write(bytes); // after what is already waiting
             TryWritePending(aof);
             return;
         }
 
         try
         {
-            aof.Append(_aofBuffer.WrittenSpan);
+            aof.Append(bytes);
             NoteWriteOk();
         }
         catch (IOException ex)
         {
-            _aofPending.Write(_aofBuffer.WrittenSpan);
+            _aofPending.Write(bytes);
             NoteWriteError(ex);
         }
     }
@@ -1321,6 +1440,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// as a round of its own (called by the block-timeout fiber between rounds).</summary>
     private void ExpireBlockedRound(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
     {
+        FlushDeferredAof();
         long now = clock.Now.ToUnixTimeMilliseconds();
         List<KvSession>? gone = null;
         foreach (var s in _parked.Keys)
@@ -1510,6 +1630,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>One cron tick (see <see cref="CronAsync"/>); only between rounds.</summary>
     private void CronTick(KvStore store, AppendOnlyFile? aof, AofBufferSink sink)
     {
+        FlushDeferredAof(); // (before a rewrite switches files, the buffer is reused, or the file is closed)
         ApplyLiveConfig(store, aof);
         long now = clock.Now.ToUnixTimeMilliseconds();
         if (store.ActiveExpireEnabled)
@@ -1595,6 +1716,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>A run ended: answer the requests of an interrupted round (the queue itself survives for the next run).</summary>
     private void FailRound(bool noAof)
     {
+        FlushDeferredAof(); // answered rounds before the failed one: their replies are queued, their bytes go to the file
         foreach (var r in _parked.Values)
         {
             // Its blocking command never got data; the keyspace it waited on is gone with this run.

@@ -432,6 +432,73 @@ public sealed class Domain
         RunningFrame = null;
     }
 
+    private readonly List<Action> _beforeOutput = []; // RunBeforeOutput's actions not run yet (domain thread only)
+
+    /// <summary>Whether this domain's backend hands its fibers' output (socket sends) to the kernel only when the domain
+    /// submits its queued I/O (between scheduler rounds, and before it sleeps), so that <see cref="RunBeforeOutput"/> can
+    /// order work before it: true on the io_uring backend (unless <c>EioBackendOptions.UringDirectSend</c> is on); false
+    /// on the epoll and portable backends and the mock, whose sends reach the kernel inside the write call.</summary>
+    /// <remarks>[ext] No Eio equivalent: the property a server needs to write its log Redis's way (see
+    /// <see cref="RunBeforeOutput"/>). Fixed for the domain's life.</remarks>
+    public bool DefersOutput => _poller.DefersOutput;
+
+    /// <summary>Runs <paramref name="action"/> once, on this domain's thread, before the domain next hands queued I/O to the
+    /// kernel: before any socket send queued from now on (by any fiber of the domain) can leave, and before the domain
+    /// sleeps. Only on a domain that <see cref="DefersOutput"/>.</summary>
+    /// <param name="action">The work: it runs outside any fiber (it must not suspend) and must not throw (an exception
+    /// stops the domain, as a throwing continuation does). It may call <see cref="RunBeforeOutput"/> again (then it runs
+    /// before the next submission after this one).</param>
+    /// <exception cref="InvalidOperationException">Called from another thread than this domain's, or the domain does not
+    /// defer its output (<see cref="DefersOutput"/> false: the caller must do the work at once instead).</exception>
+    /// <remarks>
+    /// [ext] No Eio equivalent: Redis's <c>beforeSleep</c>, which writes the append-only file's buffer
+    /// (<c>flushAppendOnlyFile</c>) before it writes the replies of the event loop's iteration
+    /// (<c>handleClientsWithPendingWrites</c>), so that no client sees a reply before the write it acknowledges is in the
+    /// file. Here a fiber queues its reply as usual and goes on (no wait of its own); the action (one <c>write</c> for
+    /// every reply queued in the meantime) runs when the domain next enters its ring, before the kernel sees those sends.
+    /// Actions run in the order they were given; the same action given twice runs twice.
+    /// </remarks>
+    public void RunBeforeOutput(Action action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        if (!IsCurrent)
+        {
+            throw new InvalidOperationException("RunBeforeOutput is called from the domain's own thread only.");
+        }
+
+        if (!_poller.DefersOutput)
+        {
+            throw new InvalidOperationException("This domain's backend sends output at once (Domain.DefersOutput is false).");
+        }
+
+        _beforeOutput.Add(action);
+        BeforeOutputPending = true;
+    }
+
+    /// <summary>Some <see cref="RunBeforeOutput"/> action waits: the poller calls <see cref="RunBeforeOutputActions"/>
+    /// before it next submits (domain thread only).</summary>
+    internal bool BeforeOutputPending;
+
+    /// <summary>Runs the actions given to <see cref="RunBeforeOutput"/> (the poller, before it submits; domain thread only).
+    /// Actions given while these run are run too.</summary>
+    internal void RunBeforeOutputActions()
+    {
+        BeforeOutputPending = false;
+        var actions = _beforeOutput;
+        try
+        {
+            for (int i = 0; i < actions.Count; i++)
+            {
+                actions[i]();
+            }
+        }
+        finally
+        {
+            actions.Clear();
+            BeforeOutputPending = false;
+        }
+    }
+
     private bool _inNestedRound; // ProcessEventsWhileBlocked is running (it does not nest)
 
     /// <summary>Runs, on the calling domain and from inside a work item that cannot suspend, the work that is ready now:

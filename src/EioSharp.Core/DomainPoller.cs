@@ -42,6 +42,12 @@ internal interface IDomainPoller
     /// <exception cref="Exception">Whatever the backend reports (the mock: its deadlock exception), thrown out of the domain's run.</exception>
     bool TryIdle(Domain domain, bool haveTimer, long nextDeadline) => false;
 
+    /// <summary>True when the sends of the domain's fibers reach the kernel only when this poller submits its queued
+    /// operations (<see cref="PollNow"/>, <see cref="Wait"/>, <see cref="TryIdle"/>): then it runs the domain's
+    /// <see cref="Domain.RunBeforeOutput"/> actions before each such submission (<see cref="Domain.BeforeOutputPending"/>).
+    /// False (the default) for a backend that sends inside the write call.</summary>
+    bool DefersOutput => false;
+
     /// <summary>The prefix of <c>TraceLog</c> lines written on this backend's domains (null: the default by domain name).</summary>
     string? TraceLinePrefix => null;
 

@@ -385,7 +385,17 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         }
     }
 
-    public void Attach(Domain domain) => Domain = domain;
+    public void Attach(Domain domain)
+    {
+        Domain = domain;
+        _beforeOutputDomain = DefersOutput ? domain : null;
+    }
+
+    private Domain? _beforeOutputDomain; // the domain whose RunBeforeOutput actions this ring runs (null: none, direct sends)
+
+    /// <summary>True unless <see cref="EioBackendOptions.UringDirectSend"/> is on: every socket send is an SQE, which the
+    /// kernel sees only when <see cref="Enter"/> submits it.</summary>
+    public bool DefersOutput => !Options.UringDirectSend;
 
     // Work other threads post to this ring's thread (a multishot recv's hand-over to another domain, or its socket closed
     // there), run by the ring itself after its next reap rather than through the domain's run queue: a domain that has
@@ -722,6 +732,14 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>Submits what is queued and, when <paramref name="minComplete"/> is 1, waits up to <paramref name="timeoutMs"/> (-1: no limit) for a completion; then dispatches the completions.</summary>
     private void Enter(uint minComplete, int timeoutMs)
     {
+        if (_beforeOutputDomain is { BeforeOutputPending: true } before && (_unsubmitted > 0 || minComplete > 0))
+        {
+            // Domain.RunBeforeOutput: the domain's actions run before the kernel sees the sends queued since (the KV
+            // server's AOF write before its replies, as Redis's beforeSleep). Not before a busy round's poll that submits
+            // nothing: the sends queued by the next rounds join the same action.
+            before.RunBeforeOutputActions();
+        }
+
         if (_needsEnable)
         {
             // The first entry, on the thread that will submit from now on (SINGLE_ISSUER binds the ring to it).
