@@ -545,43 +545,47 @@ internal static class RdbBlobs
         ref byte inp = ref MemoryMarshal.GetReference(input);
         int shift = 32 - log, repeats = 0, last = n - 3; // trigram positions 0 .. last
         int p = 0;
+        if (scan == LzfScan.Auto) scan = Avx2.IsSupported ? LzfScan.Avx2 : Vector128.IsHardwareAccelerated ? LzfScan.Vector128 : LzfScan.Scalar;
+        bool avx2 = scan == LzfScan.Avx2 && Avx2.IsSupported;
         // Bounds: `seen` is indexed by a hash's high bits, h >> 6 < 2^log / 64 = words <= Seen.Length; `input` is read by
         // 4-byte loads at p < last (p + 3 < n) and 16-byte loads at p <= n - 16.
-        for (int tested = Math.Min(last, LzfTestedPositions); p < tested;)
+        Span<uint> index = stackalloc uint[8];
+        Span<ulong> mask = stackalloc ulong[8];
+        ref uint ix = ref MemoryMarshal.GetReference(index);
+        ref ulong mk = ref MemoryMarshal.GetReference(mask);
+        int tested = Math.Min(last, LzfTestedPositions);
+        if (avx2)
         {
-            // Blocks of 64 positions, then one compare with the count to stop above. The trigram is the 4-byte load's low 3
-            // bytes (little-endian).
-            int blockEnd = Math.Min(tested, p + 64);
-            for (; p < blockEnd; p++) repeats += Mark(ref seen, Hash(ref inp, p, shift));
-            if (repeats > stopAbove)
+            // Eight positions a step (Hash8), each tested and set; a compare with the count to stop above every 64.
+            for (int vectorEnd = n - 16; p + 8 <= tested && p <= vectorEnd;)
             {
-                state.Seen.AsSpan(0, words).Clear();
-                return repeats;
+                Hash8(ref inp, p, shift, ref ix, ref mk);
+                repeats += TestAndSet(ref seen, ix, mk) + TestAndSet(ref seen, Unsafe.Add(ref ix, 1), Unsafe.Add(ref mk, 1))
+                    + TestAndSet(ref seen, Unsafe.Add(ref ix, 2), Unsafe.Add(ref mk, 2)) + TestAndSet(ref seen, Unsafe.Add(ref ix, 3), Unsafe.Add(ref mk, 3))
+                    + TestAndSet(ref seen, Unsafe.Add(ref ix, 4), Unsafe.Add(ref mk, 4)) + TestAndSet(ref seen, Unsafe.Add(ref ix, 5), Unsafe.Add(ref mk, 5))
+                    + TestAndSet(ref seen, Unsafe.Add(ref ix, 6), Unsafe.Add(ref mk, 6)) + TestAndSet(ref seen, Unsafe.Add(ref ix, 7), Unsafe.Add(ref mk, 7));
+                p += 8;
+                if ((p & 63) == 0 && repeats > stopAbove) break;
             }
         }
-        if (scan == LzfScan.Auto) scan = Avx2.IsSupported ? LzfScan.Avx2 : Vector128.IsHardwareAccelerated ? LzfScan.Vector128 : LzfScan.Scalar;
-        if (scan == LzfScan.Avx2 && Avx2.IsSupported)
+        while (p < tested && repeats <= stopAbove)
         {
-            // Eight positions a step from the 16 bytes at p, in both 128-bit lanes: each position's trigram widened to a
-            // 32-bit lane by a byte shuffle (index 0x80 gives 0), hashed (multiply, shift); then each hash's word index
-            // (h >> 6) and its bit as a 64-bit mask (1 << (h & 63)): the scalar part is one OR into the bitset a position.
-            Span<uint> index = stackalloc uint[8];
-            Span<ulong> mask = stackalloc ulong[8];
-            ref uint ix = ref MemoryMarshal.GetReference(index);
-            ref ulong mk = ref MemoryMarshal.GetReference(mask);
-            Vector256<byte> trigrams = Vector256.Create((byte)0, 1, 2, 0x80, 1, 2, 3, 0x80, 2, 3, 4, 0x80, 3, 4, 5, 0x80,
-                4, 5, 6, 0x80, 5, 6, 7, 0x80, 6, 7, 8, 0x80, 7, 8, 9, 0x80);
-            Vector256<uint> multiplier = Vector256.Create(2654435761u), low6 = Vector256.Create(63u);
-            Vector128<uint> count = Vector128.CreateScalar((uint)shift);
+            // Blocks of up to 64 positions, then one compare with the count to stop above. The trigram is the 4-byte
+            // load's low 3 bytes (little-endian).
+            int blockEnd = Math.Min(tested, p + 64);
+            for (; p < blockEnd; p++) repeats += Mark(ref seen, Hash(ref inp, p, shift));
+        }
+        if (repeats > stopAbove)
+        {
+            state.Seen.AsSpan(0, words).Clear();
+            return repeats;
+        }
+        if (avx2)
+        {
+            // The rest only set: one OR into the bitset a position.
             for (int vectorEnd = n - 16; p <= vectorEnd; p += 8)
             {
-                Vector128<byte> bytes = Vector128.LoadUnsafe(ref inp, (nuint)p);
-                Vector256<uint> t = Avx2.Shuffle(Vector256.Create(bytes, bytes), trigrams).AsUInt32();
-                Vector256<uint> h = Avx2.ShiftRightLogical(Avx2.MultiplyLow(t, multiplier), count);
-                Avx2.ShiftRightLogical(h, 6).StoreUnsafe(ref ix);
-                Vector256<uint> bit = Avx2.And(h, low6);
-                Avx2.ShiftLeftLogicalVariable(Vector256<ulong>.One, Avx2.ConvertToVector256Int64(bit.GetLower()).AsUInt64()).StoreUnsafe(ref mk);
-                Avx2.ShiftLeftLogicalVariable(Vector256<ulong>.One, Avx2.ConvertToVector256Int64(bit.GetUpper()).AsUInt64()).StoreUnsafe(ref mk, (nuint)4);
+                Hash8(ref inp, p, shift, ref ix, ref mk);
                 Unsafe.Add(ref seen, (nint)ix) |= mk;
                 Unsafe.Add(ref seen, (nint)Unsafe.Add(ref ix, 1)) |= Unsafe.Add(ref mk, 1);
                 Unsafe.Add(ref seen, (nint)Unsafe.Add(ref ix, 2)) |= Unsafe.Add(ref mk, 2);
@@ -592,11 +596,11 @@ internal static class RdbBlobs
                 Unsafe.Add(ref seen, (nint)Unsafe.Add(ref ix, 7)) |= Unsafe.Add(ref mk, 7);
             }
         }
-        else if (scan != LzfScan.Scalar && Vector128.IsHardwareAccelerated)
+        else if (scan == LzfScan.Vector128 && Vector128.IsHardwareAccelerated)
         {
-            // The same in two 128-bit vectors of four hashes (portable: pshufb/pmulld on x86, tbl/mul on Arm).
-            Span<uint> hashes = stackalloc uint[8];
-            ref uint hash = ref MemoryMarshal.GetReference(hashes);
+            // Eight hashes a step in two 128-bit vectors of four (portable: pshufb/pmulld on x86, tbl/mul on Arm); the
+            // trigram widened to a 32-bit lane by a byte shuffle (index 0xFF gives 0).
+            ref uint hash = ref ix;
             Vector128<uint> multiplier = Vector128.Create(2654435761u);
             for (int vectorEnd = n - 16; p <= vectorEnd; p += 8)
             {
@@ -614,15 +618,44 @@ internal static class RdbBlobs
         // The last position (its 3 bytes end the input).
         uint lastTrigram = (uint)(Unsafe.Add(ref inp, last) | (Unsafe.Add(ref inp, last + 1) << 8) | (Unsafe.Add(ref inp, last + 2) << 16));
         Set(ref seen, (lastTrigram * 2654435761u) >> shift);
-        // Distinct hashes = bits set; the words are cleared for the next call.
-        int bits = 0;
-        for (int w = 0; w < words; w += 4)
+        // Distinct hashes = bits set (four sums: no chain through one register); the words are cleared for the next call.
+        int b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+        for (nint w = 0; w < words; w += 4)
         {
-            bits += BitOperations.PopCount(Unsafe.Add(ref seen, w)) + BitOperations.PopCount(Unsafe.Add(ref seen, w + 1))
-                + BitOperations.PopCount(Unsafe.Add(ref seen, w + 2)) + BitOperations.PopCount(Unsafe.Add(ref seen, w + 3));
+            b0 += BitOperations.PopCount(Unsafe.Add(ref seen, w));
+            b1 += BitOperations.PopCount(Unsafe.Add(ref seen, w + 1));
+            b2 += BitOperations.PopCount(Unsafe.Add(ref seen, w + 2));
+            b3 += BitOperations.PopCount(Unsafe.Add(ref seen, w + 3));
         }
         state.Seen.AsSpan(0, words).Clear();
-        return last + 1 - bits;
+        return last + 1 - (b0 + b1 + b2 + b3);
+    }
+
+    // Eight positions from the 16 bytes at p (p + 16 <= n; positions p .. p + 7 read bytes up to p + 9), in both 128-bit
+    // lanes of one AVX2 vector: each trigram widened to a 32-bit lane by a byte shuffle (index 0x80 gives 0), hashed as
+    // Hash does (multiply, shift), then each hash's word index (h >> 6) into ix[0..8) and its bit as a 64-bit mask
+    // (1 << (h & 63)) into mk[0..8).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Hash8(ref byte inp, int p, int shift, ref uint ix, ref ulong mk)
+    {
+        Vector128<byte> bytes = Vector128.LoadUnsafe(ref inp, (nuint)p);
+        Vector256<uint> t = Avx2.Shuffle(Vector256.Create(bytes, bytes), Vector256.Create((byte)0, 1, 2, 0x80, 1, 2, 3, 0x80, 2, 3, 4, 0x80,
+            3, 4, 5, 0x80, 4, 5, 6, 0x80, 5, 6, 7, 0x80, 6, 7, 8, 0x80, 7, 8, 9, 0x80)).AsUInt32();
+        Vector256<uint> h = Avx2.ShiftRightLogical(Avx2.MultiplyLow(t, Vector256.Create(2654435761u)), Vector128.CreateScalar((uint)shift));
+        Avx2.ShiftRightLogical(h, 6).StoreUnsafe(ref ix);
+        Vector256<uint> bit = Avx2.And(h, Vector256.Create(63u));
+        Avx2.ShiftLeftLogicalVariable(Vector256<ulong>.One, Avx2.ConvertToVector256Int64(bit.GetLower()).AsUInt64()).StoreUnsafe(ref mk);
+        Avx2.ShiftLeftLogicalVariable(Vector256<ulong>.One, Avx2.ConvertToVector256Int64(bit.GetUpper()).AsUInt64()).StoreUnsafe(ref mk, (nuint)4);
+    }
+
+    // Sets the bit of mask in word index; 1 when it was already set.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int TestAndSet(ref ulong seen, uint index, ulong mask)
+    {
+        ref ulong word = ref Unsafe.Add(ref seen, (nint)index);
+        ulong w = word;
+        word = w | mask;
+        return (w & mask) != 0 ? 1 : 0;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
