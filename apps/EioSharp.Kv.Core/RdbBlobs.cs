@@ -478,11 +478,14 @@ internal static class RdbBlobs
     /// <paramref name="outEnd"/> it returns 0: this method returns true only then.</para>
     /// <para>R is over-counted, never under-counted (which keeps the bound a lower bound): a position counts when its
     /// trigram's hash bit (64 bits per input byte, 4 Ki to 1 Mi bits) was already set by any earlier position, whatever
-    /// the distance or a hash collision. The scan stops, answering false, once the count (compared every 64 positions)
-    /// is past the largest R that still proves the give-up (then the compressor runs as before). Each position is
-    /// hashed from an unaligned 4-byte load (no chain through a rolling hash) into a bitset that stays in the
-    /// first-level cache for values of a few KB: 21 instructions a position in the tier-1 code, against 48 for a
-    /// literal in lzf's loop (its 64 Ki-entry hash table written at every position).</para>
+    /// the distance or a hash collision. R is the number of positions less the bits set in the end
+    /// (<see cref="LzfRepeatedTrigrams"/>): its first 256 positions are tested and set one by one, and the scan stops
+    /// there, answering false, once the count is past the largest R that still proves the give-up (a value that
+    /// compresses from its start: then the compressor runs as before); the rest are only set, eight a step, hashed in
+    /// vectors, and counted by the bitset's population. Each position's hash is its 3 bytes times a constant; the
+    /// bitset stays in the first-level cache for values of a few KB. On redis-benchmark's 1 KB value this takes ~1.07 µs
+    /// against 1.5 µs for the one-by-one test-and-set it replaced (issue 14, session 21), against ~1.6 µs for lzf
+    /// compressing a 1 KB text.</para>
     /// </remarks>
     private static bool LzfCannotFit(ReadOnlySpan<byte> input, int outEnd, LzfState state)
     {
