@@ -241,6 +241,71 @@ public class RdbTests
         int n100 = RdbBlobs.LzfCompress(Enumerable.Repeat((byte)'a', 100).ToArray(), a100, table);
         Assert.Equal("016161E05700016161", Convert.ToHexString(a100, 0, n100));
     }
+    // The count behind LZF's early give-up (issue 14): every way of hashing the positions after the first
+    // LzfTestedPositions (scalar, two 128-bit vectors, one AVX2 vector with the bit masks) counts exactly what this test
+    // computes on its own (trigram positions less distinct hashes), for every length from 4 to 603 (all the ways a length
+    // splits into tested positions, vector steps, scalar positions and the last position) and for longer inputs of each
+    // kind; with a count to stop above, each stops past it or counts it all; the bitset is left zero for the next call.
+    [Fact]
+    public void Lzf_repeated_trigram_count_is_the_same_for_every_scan_and_by_a_set()
+    {
+        var r = new Random(14);
+        RdbBlobs.LzfScan[] scans = [RdbBlobs.LzfScan.Auto, RdbBlobs.LzfScan.Scalar, RdbBlobs.LzfScan.Vector128, RdbBlobs.LzfScan.Avx2];
+        RdbBlobs.LzfState[] states = scans.Select(_ => new RdbBlobs.LzfState()).ToArray();
+        static int BySet(byte[] input)
+        {
+            int n = input.Length;
+            int log = Math.Clamp(64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(64L * n - 1)), 12, 20);
+            var hashes = new HashSet<uint>();
+            int positions = 0;
+            for (int p = 0; p + 3 <= n; p++)
+            {
+                uint trigram = (uint)(input[p] | input[p + 1] << 8 | input[p + 2] << 16);
+                hashes.Add((trigram * 2654435761u) >> (32 - log));
+                positions++;
+            }
+            return positions - hashes.Count;
+        }
+        int withRepeats = 0, stoppedEarly = 0;
+        for (int i = 0; i < 2400; i++)
+        {
+            int n = i < 600 ? 4 + i : r.Next(600, 5000);
+            byte[] input = new byte[n];
+            switch (r.Next(4))
+            {
+                case 0:
+                    r.NextBytes(input);
+                    break;
+                case 1: // few symbols: many repeats
+                    int symbols = r.Next(1, 4) == 1 ? 2 : 64;
+                    for (int j = 0; j < n; j++) input[j] = (byte)r.Next(symbols);
+                    break;
+                case 2: // random, then a repeated tail (repeats only after the tested positions)
+                    r.NextBytes(input);
+                    for (int j = Math.Min(n, 300); j < n; j++) input[j] = (byte)(j % 7);
+                    break;
+                default:
+                    byte[] chunk = new byte[r.Next(3, 40)];
+                    r.NextBytes(chunk);
+                    for (int j = 0; j < n; j++) input[j] = r.Next(10) == 0 ? (byte)r.Next(256) : chunk[j % chunk.Length];
+                    break;
+            }
+            int expected = BySet(input);
+            if (expected > 0) withRepeats++;
+            int stop = r.Next(0, expected + 1);
+            for (int k = 0; k < scans.Length; k++)
+            {
+                Assert.Equal(expected, RdbBlobs.LzfRepeatedTrigrams(input, int.MaxValue, states[k], scans[k]));
+                int c = RdbBlobs.LzfRepeatedTrigrams(input, stop, states[k], scans[k]);
+                if (stop < expected) Assert.InRange(c, stop + 1, expected);
+                else Assert.Equal(expected, c);
+                if (c < expected) stoppedEarly++;
+                Assert.All(states[k].Seen, w => Assert.Equal(0UL, w));
+            }
+        }
+        Assert.True(withRepeats > 1200, $"{withRepeats} inputs with repeats");
+        Assert.True(stoppedEarly > 400, $"{stoppedEarly} counts stopped early");
+    }
 
     // The fast LzfCompress (references without bounds checks, issue 14) against the bounds-checked reference: the same
     // length, the same bytes and the same give-up for inputs that compress well, barely, or not at all (redis-benchmark's
