@@ -103,6 +103,7 @@ public static class EioTrace
                 return null;
             }
 
+            OpenRunsNotRecorded();
             s_sessionOn = false;
             UpdateOn();
             file = s_file;
@@ -257,18 +258,47 @@ public static class EioTrace
         {
             var ring = new TraceRing(d.Id, d.Name, TakeSlots()) { Generation = s_generation, Drainer = s_sessionOn ? s_file : null };
             s_rings.Add(ring);
-            d.TraceRing = ring;
             if (d.TraceOpenGeneration == s_generation)
             {
                 d.TraceOpenGeneration = 0;
                 if (inItem && d.RunningFrame is { } running && ReferenceEquals(Domain.Current, d))
                 {
-                    var f = running.Fiber;
-                    ring.Write(d.TraceOpenSince, TraceEventKind.FiberResumed, TraceReason.None, f.Id, 0, 0, f.Name is null ? null : CarriedData(ring, f));
+                    OpenRun(ring, d, running);
                 }
             }
 
+            d.TraceRing = ring;
             return ring;
+        }
+    }
+
+    /// <summary>Writes the resume of the run of <paramref name="running"/> that was in progress on <paramref name="d"/>
+    /// when the session began (under s_lock, before the ring is published to the domain).</summary>
+    private static void OpenRun(TraceRing ring, Domain d, FiberFrame running)
+    {
+        var f = running.Fiber;
+        ring.Write(d.TraceOpenSince, TraceEventKind.FiberResumed, TraceReason.None, f.Id, 0, 0, f.Name is null ? null : CarriedData(ring, f));
+    }
+
+    /// <summary>At <see cref="Stop"/> (under s_lock, recording still on): a domain that recorded no event in the whole
+    /// session while running a work item ran that item from before the start to now (a fiber that started the session
+    /// and stops it from a system thread, which may turn recording off before the fiber's own suspension is recorded:
+    /// issue 15). Its ring is made here with that run's resume, so that the run shows as a slice.</summary>
+    /// <remarks>The domain's thread may be in a hook that decided to make its ring: it waits for s_lock, then makes
+    /// another one (no second resume: the mark is cleared here); or it reads the ring published here and writes after
+    /// the resume written here.</remarks>
+    private static void OpenRunsNotRecorded()
+    {
+        foreach (var d in DomainRegistry.Snapshot)
+        {
+            if (d.TraceOpenGeneration == s_generation && d.RunningFrame is { } running)
+            {
+                d.TraceOpenGeneration = 0;
+                var ring = new TraceRing(d.Id, d.Name, TakeSlots()) { Generation = s_generation, Drainer = s_file };
+                s_rings.Add(ring);
+                OpenRun(ring, d, running);
+                Volatile.Write(ref d.TraceRing, ring);
+            }
         }
     }
 

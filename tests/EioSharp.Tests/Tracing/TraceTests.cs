@@ -308,6 +308,31 @@ public class TraceTests
         Assert.Contains(slices, x => Tid(x) == Tid(main) && x.GetProperty("args").TryGetProperty("name", out var n) && n.GetString() == "main");
     }
 
+    /// <summary>Issue 15: a fiber that starts a session and has it stopped by another thread before it records any event
+    /// (the KV server's DEBUG TRACE STOP runs on a system thread, which may turn recording off before the fiber's
+    /// suspension is recorded) still shows its run.</summary>
+    [Fact]
+    public void SessionStoppedByAnotherThreadBeforeTheRunningFiberRecordedShowsItsRun()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"eio-trace-{Guid.NewGuid():N}.json");
+        string? stopped = null;
+        EioMain.Run(_ =>
+        {
+            EioTrace.Start(path);
+            var stopper = new Thread(() => stopped = EioTrace.Stop());
+            stopper.Start();
+            stopper.Join(); // blocks the main fiber's run: nothing is recorded on its domain until the session stops
+            return Task.CompletedTask;
+        });
+
+        Assert.Equal(path, stopped);
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        File.Delete(path);
+        var all = doc.RootElement.GetProperty("traceEvents").EnumerateArray().ToList();
+        Assert.Contains(all, e => e.GetProperty("ph").GetString() == "X" && e.GetProperty("cat").GetString() == "fiber"
+            && e.GetProperty("args").TryGetProperty("name", out var n) && n.GetString() == "main");
+    }
+
     [Fact]
     public void OffByDefaultAndRecordsNothingWhenOff()
     {
