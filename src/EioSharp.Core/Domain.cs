@@ -128,6 +128,14 @@ public sealed class Domain
     /// <summary>This domain's trace ring (written only by the domain's thread; see <see cref="EioTrace"/>).</summary>
     internal TraceRing? TraceRing;
 
+    /// <summary>The trace generation (session) that began while this domain was alive, and when (a raw trace clock
+    /// reading): the domain's first ring of that generation opens the run in progress then, if any (see
+    /// <c>EioTrace.NewRing</c>). Written and read under the trace's lock.</summary>
+    internal int TraceOpenGeneration;
+
+    /// <inheritdoc cref="TraceOpenGeneration"/>
+    internal long TraceOpenSince;
+
     /// <summary>The live switches made on this domain (a list linked through <see cref="Switch"/>, for dumps).</summary>
     internal Switch? LiveSwitches;
 

@@ -103,6 +103,7 @@ public static class EioTrace
                 return null;
             }
 
+            OpenRunsNotRecorded();
             s_sessionOn = false;
             UpdateOn();
             file = s_file;
@@ -224,6 +225,16 @@ public static class EioTrace
 
         s_rings.Clear();
         s_retired.Clear();
+        // The domains alive now may be in the middle of a work item (the fiber that called Start is): that run's resume
+        // was not recorded, and the run may go on until after the session (a connection whose reads all find their data
+        // at once never suspends: issue 15). Each such domain opens it at this time in its first ring (NewRing).
+        long now = TraceClock.Now();
+        foreach (var d in DomainRegistry.Snapshot)
+        {
+            d.TraceOpenGeneration = s_generation;
+            d.TraceOpenSince = now;
+        }
+
         lock (s_externalLock)
         {
             s_external = new TraceRing(-1, "threads", TakeSlots()) { Generation = s_generation, Drainer = drainer };
@@ -231,14 +242,63 @@ public static class EioTrace
         }
     }
 
-    private static TraceRing NewRing(Domain d)
+    /// <summary>Makes the session's ring of <paramref name="d"/> (at the domain's first event of the session).</summary>
+    /// <param name="d">The domain.</param>
+    /// <param name="inItem">False when the event is the start of a work item (<see cref="ItemStarted"/>): no run is in progress.</param>
+    /// <remarks>A domain that was running a work item when the session began (the fiber that started it, or another
+    /// domain's fiber in the middle of a run) had that run's resume before the session: without one, the run would show
+    /// as no slice at all, and a fiber that does not suspend until the session stops (a KV connection whose reads all
+    /// find their data at once, issue 15) would leave a trace without a slice. The ring then starts with a resume of the
+    /// running fiber at the session's start, so that its run is a slice from there. Only for the domain's own thread, in
+    /// its first item of the session (<see cref="Domain.TraceOpenGeneration"/>: domains alive at the start; a domain made
+    /// since starts its runs with recorded events).</remarks>
+    private static TraceRing NewRing(Domain d, bool inItem = true)
     {
         lock (s_lock)
         {
             var ring = new TraceRing(d.Id, d.Name, TakeSlots()) { Generation = s_generation, Drainer = s_sessionOn ? s_file : null };
             s_rings.Add(ring);
+            if (d.TraceOpenGeneration == s_generation)
+            {
+                d.TraceOpenGeneration = 0;
+                if (inItem && d.RunningFrame is { } running && ReferenceEquals(Domain.Current, d))
+                {
+                    OpenRun(ring, d, running);
+                }
+            }
+
             d.TraceRing = ring;
             return ring;
+        }
+    }
+
+    /// <summary>Writes the resume of the run of <paramref name="running"/> that was in progress on <paramref name="d"/>
+    /// when the session began (under s_lock, before the ring is published to the domain).</summary>
+    private static void OpenRun(TraceRing ring, Domain d, FiberFrame running)
+    {
+        var f = running.Fiber;
+        ring.Write(d.TraceOpenSince, TraceEventKind.FiberResumed, TraceReason.None, f.Id, 0, 0, f.Name is null ? null : CarriedData(ring, f));
+    }
+
+    /// <summary>At <see cref="Stop"/> (under s_lock, recording still on): a domain that recorded no event in the whole
+    /// session while running a work item ran that item from before the start to now (a fiber that started the session
+    /// and stops it from a system thread, which may turn recording off before the fiber's own suspension is recorded:
+    /// issue 15). Its ring is made here with that run's resume, so that the run shows as a slice.</summary>
+    /// <remarks>The domain's thread may be in a hook that decided to make its ring: it waits for s_lock, then makes
+    /// another one (no second resume: the mark is cleared here); or it reads the ring published here and writes after
+    /// the resume written here.</remarks>
+    private static void OpenRunsNotRecorded()
+    {
+        foreach (var d in DomainRegistry.Snapshot)
+        {
+            if (d.TraceOpenGeneration == s_generation && d.RunningFrame is { } running)
+            {
+                d.TraceOpenGeneration = 0;
+                var ring = new TraceRing(d.Id, d.Name, TakeSlots()) { Generation = s_generation, Drainer = s_file };
+                s_rings.Add(ring);
+                OpenRun(ring, d, running);
+                Volatile.Write(ref d.TraceRing, ring);
+            }
         }
     }
 
@@ -431,7 +491,7 @@ public static class EioTrace
         var ring = domain.TraceRing;
         if (ring is null || ring.Generation != s_generation)
         {
-            ring = NewRing(domain);
+            ring = NewRing(domain, inItem: false);
         }
 
         long id = 0;

@@ -251,6 +251,88 @@ public class TraceTests
         Assert.Contains(all, e => Ph(e) == "i" && e.GetProperty("name").GetString() == "caught boom");
     }
 
+    /// <summary>Issue 15: a session started while fibers are in the middle of a run (the fiber that starts it, and a fiber of
+    /// another domain) shows those runs as slices from the start, even when they do not suspend before it stops (the KV
+    /// server's DEBUG TRACE START: a connection whose reads all found their data at once ran from START to STOP in one
+    /// run, and the trace held no slice at all).</summary>
+    [Fact]
+    public void SessionStartedDuringRunsShowsTheRunsInProgress()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"eio-trace-{Guid.NewGuid():N}.json");
+        using var workerRunning = new ManualResetEventSlim();
+        using var sessionOn = new ManualResetEventSlim();
+        using var workerLogged = new ManualResetEventSlim();
+        EioMain.Run(async env =>
+        {
+            await Switch.RunAsync(
+                sw =>
+                {
+                    Fiber.Fork(sw, () => env.DomainManager.RunAsync(() =>
+                    {
+                        // A run on another domain that is in progress when the session starts and ends without suspending.
+                        workerRunning.Set();
+                        Assert.True(sessionOn.Wait(TimeSpan.FromSeconds(30)));
+                        EioTrace.Log("worker after start");
+                        workerLogged.Set();
+                        return Task.CompletedTask;
+                    }, "worker"), "spawner");
+
+                    // The main fiber starts the session in the middle of its run and stops it before its run ends.
+                    Assert.True(workerRunning.Wait(TimeSpan.FromSeconds(30)));
+                    EioTrace.Start(path);
+                    EioTrace.Log("main after start");
+                    sessionOn.Set();
+                    Assert.True(workerLogged.Wait(TimeSpan.FromSeconds(30)));
+                    Assert.Equal(path, EioTrace.Stop());
+                    return Task.CompletedTask;
+                },
+                "work");
+        });
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        File.Delete(path);
+        var all = doc.RootElement.GetProperty("traceEvents").EnumerateArray().ToList();
+        string Ph(JsonElement e) => e.GetProperty("ph").GetString()!;
+        int Tid(JsonElement e) => e.GetProperty("tid").GetInt32();
+        double Ts(JsonElement e) => e.GetProperty("ts").GetDouble();
+        var slices = all.Where(e => Ph(e) == "X" && e.GetProperty("cat").GetString() == "fiber").ToList();
+        foreach (string label in new[] { "main after start", "worker after start" })
+        {
+            var l = Assert.Single(all, e => Ph(e) == "i" && e.GetProperty("name").GetString() == label);
+            Assert.True(
+                slices.Any(x => Tid(x) == Tid(l) && Ts(x) <= Ts(l) && Ts(l) <= Ts(x) + x.GetProperty("dur").GetDouble()),
+                $"no slice holds \"{label}\" on its track: {string.Join(", ", slices.Select(x => $"{x.GetProperty("name")}@{Tid(x)}"))}");
+        }
+
+        var main = all.Single(e => Ph(e) == "i" && e.GetProperty("name").GetString() == "main after start");
+        Assert.Contains(slices, x => Tid(x) == Tid(main) && x.GetProperty("args").TryGetProperty("name", out var n) && n.GetString() == "main");
+    }
+
+    /// <summary>Issue 15: a fiber that starts a session and has it stopped by another thread before it records any event
+    /// (the KV server's DEBUG TRACE STOP runs on a system thread, which may turn recording off before the fiber's
+    /// suspension is recorded) still shows its run.</summary>
+    [Fact]
+    public void SessionStoppedByAnotherThreadBeforeTheRunningFiberRecordedShowsItsRun()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"eio-trace-{Guid.NewGuid():N}.json");
+        string? stopped = null;
+        EioMain.Run(_ =>
+        {
+            EioTrace.Start(path);
+            var stopper = new Thread(() => stopped = EioTrace.Stop());
+            stopper.Start();
+            stopper.Join(); // blocks the main fiber's run: nothing is recorded on its domain until the session stops
+            return Task.CompletedTask;
+        });
+
+        Assert.Equal(path, stopped);
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        File.Delete(path);
+        var all = doc.RootElement.GetProperty("traceEvents").EnumerateArray().ToList();
+        Assert.Contains(all, e => e.GetProperty("ph").GetString() == "X" && e.GetProperty("cat").GetString() == "fiber"
+            && e.GetProperty("args").TryGetProperty("name", out var n) && n.GetString() == "main");
+    }
+
     [Fact]
     public void OffByDefaultAndRecordsNothingWhenOff()
     {
