@@ -209,10 +209,13 @@ public class ScriptingTests
     public void Crc64_matches_Redis() =>
         Assert.Equal(0xe9c6d914c4b8d9caUL, FunctionDump.Crc64(0, "123456789"u8));
 
-    [Fact]
-    public void The_Lua_small_block_pool_stays_bounded_and_keeps_the_memory_accounting_and_limit()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void The_Lua_small_block_pool_stays_bounded_and_keeps_the_memory_accounting_and_limit(bool nativeAllocator)
     {
-        var sb = new LuaSandbox("@user_script");
+        var sb = new LuaSandbox("@user_script", nativeAllocator: nativeAllocator);
+        Assert.Equal(nativeAllocator && LuaSandbox.NativeAllocatorAvailable, sb.UsesNativeAllocator);
         KeraLua.Lua l = sb.State;
         void Collect()
         {
@@ -242,8 +245,39 @@ public class ScriptingTests
         sb.MemoryLimit = LuaSandbox.DefaultMemoryLimit;
         Collect();
         Assert.Equal(KeraLua.LuaStatus.OK, RunChunk(Churn));
+        // Blocks that grow and shrink across the classes and past them keep their contents (arrays grown by realloc
+        // from 1 to 4096 slots and shrunk by a rehash, string buffers grown piecewise).
+        const string Grow = """
+            local t = {}
+            for i = 1, 4096 do t[i] = i * 3 end
+            local s = 0
+            for i = 1, 4096 do s = s + t[i] end
+            assert(s == 3 * 4096 * 4097 / 2, 'array contents')
+            for i = 4096, 9, -1 do t[i] = nil end
+            t.x = true -- a new key in a full hash part: the rehash shrinks the array to 8 slots
+            for i = 1, 8 do assert(t[i] == i * 3, 'shrunk contents') end
+            local parts = {}
+            for i = 1, 300 do parts[i] = string.char(65 + i % 26) end
+            local joined = table.concat(parts)
+            assert(#joined == 300 and joined:sub(1, 3) == 'BCD' and joined:sub(-2) == 'NO', 'buffer contents')
+            local r = string.rep('ab', 1000, ',')
+            assert(#r == 2999 and r:sub(-4) == 'b,ab', 'rep contents')
+            """;
+        Assert.Equal(KeraLua.LuaStatus.OK, RunChunk(Grow));
         sb.Dispose();
         Assert.Equal(0, sb.PooledBytes);
+    }
+
+    [Fact]
+    public void The_script_sandboxes_allocate_through_the_native_allocator_on_x64_linux()
+    {
+        // The native allocator (lua_alloc.c's machine code) is what keeps a Lua allocation free of a native->managed
+        // transition: on the platform the server ships for, losing it silently would cost every script call.
+        if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64) return;
+        Assert.True(LuaSandbox.NativeAllocatorAvailable);
+        var h = new StoreHarness();
+        Assert.Equal(":3\r\n", Eval(h, "return 1 + 2", "0"));
+        Assert.True(h.Store.Scripting.EvalUsesNativeAllocator);
     }
 
     [Fact]

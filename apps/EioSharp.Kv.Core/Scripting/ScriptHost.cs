@@ -374,6 +374,9 @@ internal sealed partial class ScriptHost : IDisposable
     /// <summary>Whether the EVAL sandbox has a hook installed now (tests: none is left after a script).</summary>
     internal bool EvalHookSet => _eval is not null && _eval.HookSet;
 
+    /// <summary>Whether the EVAL sandbox allocates through the native allocator (tests; false before the first EVAL).</summary>
+    internal bool EvalUsesNativeAllocator => _eval is not null && _eval.UsesNativeAllocator;
+
     /// <summary>Whether the EVAL sandbox still holds the last script's ARGV (tests: small ones are kept, large ones
     /// dropped).</summary>
     internal bool EvalArgumentsHeld => _eval is not null && _eval.HasRealGlobal("ARGV"u8);
@@ -730,6 +733,25 @@ internal sealed partial class ScriptHost : IDisposable
     // ------------------------------------------------------------------ RESP -> Lua
 
     /// <summary>Pushes the reply at <paramref name="pos"/> as a Lua value (Redis 7.0's redisProtocolToLuaType).</summary>
+    /// <summary>The index of the first CRLF at or after <paramref name="pos"/> (<c>pos - 1</c> when there is none): the first
+    /// CR found by a one-byte search, which in a reply line is the CRLF (simple strings and errors are written without CR
+    /// or LF); the two-byte search only if that CR is not followed by LF.</summary>
+    private static int LineEnd(ReadOnlySpan<byte> reply, int pos)
+    {
+        int cr = reply[pos..].IndexOf((byte)'\r');
+        if (cr >= 0 && pos + cr + 1 < reply.Length && reply[pos + cr + 1] == (byte)'\n') return pos + cr;
+        return reply[pos..].IndexOf("\r\n"u8) + pos;
+    }
+
+    /// <summary>A reply's integer (<c>:n</c>): Redis's canonical form parsed directly, anything else as before by
+    /// <see cref="long.Parse(ReadOnlySpan{byte}, IFormatProvider?)"/>.</summary>
+    private static long ReplyInt64(ReadOnlySpan<byte> line) =>
+        RespNumbers.TryParseInt64(line, out long v) ? v : long.Parse(line, CultureInfo.InvariantCulture);
+
+    /// <summary>A reply's length or count (<c>$n</c>, <c>*n</c>), as <see cref="ReplyInt64"/>.</summary>
+    private static int ReplyInt32(ReadOnlySpan<byte> line) =>
+        RespNumbers.TryParseInt64(line, out long v) && v is >= int.MinValue and <= int.MaxValue ? (int)v : int.Parse(line, CultureInfo.InvariantCulture);
+
     private static void PushReply(Lua l, ReadOnlySpan<byte> reply, ref int pos)
     {
         if (!l.CheckStack(6))
@@ -738,7 +760,7 @@ internal sealed partial class ScriptHost : IDisposable
             return;
         }
         byte type = reply[pos];
-        int lineEnd = reply[pos..].IndexOf("\r\n"u8) + pos;
+        int lineEnd = LineEnd(reply, pos);
         ReadOnlySpan<byte> line = reply[(pos + 1)..lineEnd];
         pos = lineEnd + 2;
         switch (type)
@@ -753,12 +775,12 @@ internal sealed partial class ScriptHost : IDisposable
                 LuaSandbox.PushErrorTable(l, "-" + Encoding.UTF8.GetString(line));
                 return;
             case (byte)':':
-                l.PushInteger(long.Parse(line, CultureInfo.InvariantCulture));
+                l.PushInteger(ReplyInt64(line));
                 return;
             case (byte)'$':
             case (byte)'=':
             {
-                int len = int.Parse(line, CultureInfo.InvariantCulture);
+                int len = ReplyInt32(line);
                 if (len < 0)
                 {
                     l.PushBoolean(false);
@@ -786,7 +808,7 @@ internal sealed partial class ScriptHost : IDisposable
             case (byte)'*':
             case (byte)'>':
             {
-                int n = int.Parse(line, CultureInfo.InvariantCulture);
+                int n = ReplyInt32(line);
                 if (n < 0)
                 {
                     l.PushBoolean(false);
