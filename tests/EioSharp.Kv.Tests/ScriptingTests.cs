@@ -269,6 +269,22 @@ public class ScriptingTests
     }
 
     [Fact]
+    public void A_redis_call_reply_line_ends_at_its_first_crlf_and_its_numbers_parse_as_before()
+    {
+        Assert.Equal(3, ScriptHost.LineEnd("+OK\r\n"u8, 0));
+        Assert.Equal(7, ScriptHost.LineEnd("$3\r\nabc\r\n"u8, 5)); // from a later position
+        Assert.Equal(5, ScriptHost.LineEnd("+a\rb\r\n"u8, 0)); // a lone CR is not the end
+        Assert.Equal(1, ScriptHost.LineEnd("xx+abc\r"u8, 2)); // none: pos - 1, as IndexOf + pos gave
+        Assert.Equal(-9223372036854775808, ScriptHost.ReplyInt64("-9223372036854775808"u8));
+        Assert.Equal(42, ScriptHost.ReplyInt64("42"u8));
+        Assert.Equal(0, ScriptHost.ReplyInt64("-0"u8)); // not Redis's canonical form: parsed as before
+        Assert.Equal(-1, ScriptHost.ReplyInt32("-1"u8));
+        Assert.Equal(17, ScriptHost.ReplyInt32("017"u8));
+        Assert.Throws<OverflowException>(() => ScriptHost.ReplyInt32("2147483648"u8));
+        Assert.Throws<FormatException>(() => ScriptHost.ReplyInt64("x"u8));
+    }
+
+    [Fact]
     public void The_script_sandboxes_allocate_through_the_native_allocator_on_x64_linux()
     {
         // The native allocator (lua_alloc.c's machine code) is what keeps a Lua allocation free of a native->managed

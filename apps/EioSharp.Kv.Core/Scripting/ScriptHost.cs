@@ -736,7 +736,7 @@ internal sealed partial class ScriptHost : IDisposable
     /// <summary>The index of the first CRLF at or after <paramref name="pos"/> (<c>pos - 1</c> when there is none): the first
     /// CR found by a one-byte search, which in a reply line is the CRLF (simple strings and errors are written without CR
     /// or LF); the two-byte search only if that CR is not followed by LF.</summary>
-    private static int LineEnd(ReadOnlySpan<byte> reply, int pos)
+    internal static int LineEnd(ReadOnlySpan<byte> reply, int pos)
     {
         int cr = reply[pos..].IndexOf((byte)'\r');
         if (cr >= 0 && pos + cr + 1 < reply.Length && reply[pos + cr + 1] == (byte)'\n') return pos + cr;
@@ -745,11 +745,11 @@ internal sealed partial class ScriptHost : IDisposable
 
     /// <summary>A reply's integer (<c>:n</c>): Redis's canonical form parsed directly, anything else as before by
     /// <see cref="long.Parse(ReadOnlySpan{byte}, IFormatProvider?)"/>.</summary>
-    private static long ReplyInt64(ReadOnlySpan<byte> line) =>
+    internal static long ReplyInt64(ReadOnlySpan<byte> line) =>
         RespNumbers.TryParseInt64(line, out long v) ? v : long.Parse(line, CultureInfo.InvariantCulture);
 
     /// <summary>A reply's length or count (<c>$n</c>, <c>*n</c>), as <see cref="ReplyInt64"/>.</summary>
-    private static int ReplyInt32(ReadOnlySpan<byte> line) =>
+    internal static int ReplyInt32(ReadOnlySpan<byte> line) =>
         RespNumbers.TryParseInt64(line, out long v) && v is >= int.MinValue and <= int.MaxValue ? (int)v : int.Parse(line, CultureInfo.InvariantCulture);
 
     private static void PushReply(Lua l, ReadOnlySpan<byte> reply, ref int pos)
