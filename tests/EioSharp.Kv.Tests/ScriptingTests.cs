@@ -273,7 +273,7 @@ public class ScriptingTests
     {
         Assert.Equal(3, ScriptHost.LineEnd("+OK\r\n"u8, 0));
         Assert.Equal(7, ScriptHost.LineEnd("$3\r\nabc\r\n"u8, 5)); // from a later position
-        Assert.Equal(5, ScriptHost.LineEnd("+a\rb\r\n"u8, 0)); // a lone CR is not the end
+        Assert.Equal(4, ScriptHost.LineEnd("+a\rb\r\n"u8, 0)); // a lone CR is not the end
         Assert.Equal(1, ScriptHost.LineEnd("xx+abc\r"u8, 2)); // none: pos - 1, as IndexOf + pos gave
         Assert.Equal(-9223372036854775808, ScriptHost.ReplyInt64("-9223372036854775808"u8));
         Assert.Equal(42, ScriptHost.ReplyInt64("42"u8));

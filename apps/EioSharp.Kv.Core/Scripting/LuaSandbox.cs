@@ -64,13 +64,23 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private readonly int _keysName, _argvName; // registry refs of the strings "KEYS" and "ARGV" (set on every EVAL)
 
     /// <summary>Pushes the real globals table (not the scripts' read-only proxy).</summary>
-    public void PushRealGlobals() => State.RawGetInteger(LuaRegistry.Index, _realGlobals);
+    public void PushRealGlobals() => PushRegistry(_realGlobals);
 
     /// <summary>Pushes the string <c>KEYS</c>, kept in the registry (not hashed and interned again per call).</summary>
-    public void PushKeysName() => State.RawGetInteger(LuaRegistry.Index, _keysName);
+    public void PushKeysName() => PushRegistry(_keysName);
 
     /// <summary>Pushes the string <c>ARGV</c>, kept in the registry.</summary>
-    public void PushArgvName() => State.RawGetInteger(LuaRegistry.Index, _argvName);
+    public void PushArgvName() => PushRegistry(_argvName);
+
+    /// <summary>Pushes registry slot <paramref name="reference"/> (a <c>luaL_ref</c>): a raw read, without the GC
+    /// transition of KeraLua's import (a script call makes five).</summary>
+    public void PushRegistry(int reference) => lua_rawgeti(State.Handle, (int)LuaRegistry.Index, reference);
+
+    // A raw read of a table slot: no allocation, no metamethod, no error, so nothing that could reach managed code or
+    // run long (the caller leaves room on the stack, as for KeraLua's RawGetInteger).
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern int lua_rawgeti(IntPtr luaState, int index, long n);
 
     /// <summary>The chunk name of compiled scripts (with its '@').</summary>
     public string ChunkName { get; }
@@ -143,7 +153,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
     }
 
     /// <summary>Pushes the message handler (<c>__redis__err__handler</c>).</summary>
-    public void PushErrorHandler() => State.RawGetInteger(LuaRegistry.Index, _errorHandler);
+    public void PushErrorHandler() => PushRegistry(_errorHandler);
 
     /// <summary>Compiles <paramref name="code"/> as a chunk (text only) whose environment is the read-only globals;
     /// leaves the function on the stack, or returns the error message (nothing left on the stack).</summary>

@@ -298,7 +298,7 @@ internal sealed partial class ScriptHost : IDisposable
         int top = l.GetTop();
         sb.PushErrorHandler();
         int handler = l.GetTop();
-        l.RawGetInteger(LuaRegistry.Index, reference);
+        sb.PushRegistry(reference);
         int nargs = 2;
         if (isEval)
         {
@@ -1317,7 +1317,8 @@ internal sealed partial class ScriptHost : IDisposable
     [SuppressGCTransition]
     private static extern unsafe long lua_tointegerx(IntPtr luaState, int index, int* isNumber);
 
-    // Allocates (through the sandbox's allocator, which calls back into managed code): no SuppressGCTransition.
+    // Allocates, so may run a GC step whose finalizers may call C# functions (and, where the native allocator is not
+    // used, the allocator itself is managed code): no SuppressGCTransition.
     [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
     private static extern unsafe IntPtr lua_pushlstring(IntPtr luaState, byte* s, UIntPtr length);
 
