@@ -336,6 +336,19 @@ public class ScriptingTests
     }
 
     [Fact]
+    public void Two_command_names_that_hash_to_one_slot_both_stay_cached()
+    {
+        // Which names share a slot depends on their addresses (ASLR); forced here: SET and GET in one slot.
+        var h = new StoreHarness();
+        h.Store.Scripting.ForcedNameSlot = 6;
+        string sha = h.Run("SCRIPT", "LOAD", "redis.call('SET', KEYS[1], 'v') return redis.call('GET', KEYS[1])")[5..^2];
+        Assert.Equal("$1\r\nv\r\n", h.Run("EVALSHA", sha, "1", "k"));
+        long misses = h.Store.Scripting.NameCacheMisses;
+        for (int i = 0; i < 10; i++) Assert.Equal("$1\r\nv\r\n", h.Run("EVALSHA", sha, "1", "k"));
+        Assert.Equal(misses, h.Store.Scripting.NameCacheMisses);
+    }
+
+    [Fact]
     public void A_denied_command_named_by_a_constant_is_refused_on_every_call()
     {
         // The second call finds the name's entry cached with its string: it must carry the denial too.
