@@ -298,7 +298,7 @@ internal sealed partial class ScriptHost : IDisposable
         int top = l.GetTop();
         sb.PushErrorHandler();
         int handler = l.GetTop();
-        l.RawGetInteger(LuaRegistry.Index, reference);
+        sb.PushRegistry(reference);
         int nargs = 2;
         if (isEval)
         {
@@ -373,6 +373,9 @@ internal sealed partial class ScriptHost : IDisposable
 
     /// <summary>Whether the EVAL sandbox has a hook installed now (tests: none is left after a script).</summary>
     internal bool EvalHookSet => _eval is not null && _eval.HookSet;
+
+    /// <summary>Whether the EVAL sandbox allocates through the native allocator (tests; false before the first EVAL).</summary>
+    internal bool EvalUsesNativeAllocator => _eval is not null && _eval.UsesNativeAllocator;
 
     /// <summary>Whether the EVAL sandbox still holds the last script's ARGV (tests: small ones are kept, large ones
     /// dropped).</summary>
@@ -730,6 +733,25 @@ internal sealed partial class ScriptHost : IDisposable
     // ------------------------------------------------------------------ RESP -> Lua
 
     /// <summary>Pushes the reply at <paramref name="pos"/> as a Lua value (Redis 7.0's redisProtocolToLuaType).</summary>
+    /// <summary>The index of the first CRLF at or after <paramref name="pos"/> (<c>pos - 1</c> when there is none): the first
+    /// CR found by a one-byte search, which in a reply line is the CRLF (simple strings and errors are written without CR
+    /// or LF); the two-byte search only if that CR is not followed by LF.</summary>
+    internal static int LineEnd(ReadOnlySpan<byte> reply, int pos)
+    {
+        int cr = reply[pos..].IndexOf((byte)'\r');
+        if (cr >= 0 && pos + cr + 1 < reply.Length && reply[pos + cr + 1] == (byte)'\n') return pos + cr;
+        return reply[pos..].IndexOf("\r\n"u8) + pos;
+    }
+
+    /// <summary>A reply's integer (<c>:n</c>): Redis's canonical form parsed directly, anything else as before by
+    /// <see cref="long.Parse(ReadOnlySpan{byte}, IFormatProvider?)"/>.</summary>
+    internal static long ReplyInt64(ReadOnlySpan<byte> line) =>
+        RespNumbers.TryParseInt64(line, out long v) ? v : long.Parse(line, CultureInfo.InvariantCulture);
+
+    /// <summary>A reply's length or count (<c>$n</c>, <c>*n</c>), as <see cref="ReplyInt64"/>.</summary>
+    internal static int ReplyInt32(ReadOnlySpan<byte> line) =>
+        RespNumbers.TryParseInt64(line, out long v) && v is >= int.MinValue and <= int.MaxValue ? (int)v : int.Parse(line, CultureInfo.InvariantCulture);
+
     private static void PushReply(Lua l, ReadOnlySpan<byte> reply, ref int pos)
     {
         if (!l.CheckStack(6))
@@ -738,7 +760,7 @@ internal sealed partial class ScriptHost : IDisposable
             return;
         }
         byte type = reply[pos];
-        int lineEnd = reply[pos..].IndexOf("\r\n"u8) + pos;
+        int lineEnd = LineEnd(reply, pos);
         ReadOnlySpan<byte> line = reply[(pos + 1)..lineEnd];
         pos = lineEnd + 2;
         switch (type)
@@ -753,12 +775,12 @@ internal sealed partial class ScriptHost : IDisposable
                 LuaSandbox.PushErrorTable(l, "-" + Encoding.UTF8.GetString(line));
                 return;
             case (byte)':':
-                l.PushInteger(long.Parse(line, CultureInfo.InvariantCulture));
+                l.PushInteger(ReplyInt64(line));
                 return;
             case (byte)'$':
             case (byte)'=':
             {
-                int len = int.Parse(line, CultureInfo.InvariantCulture);
+                int len = ReplyInt32(line);
                 if (len < 0)
                 {
                     l.PushBoolean(false);
@@ -786,7 +808,7 @@ internal sealed partial class ScriptHost : IDisposable
             case (byte)'*':
             case (byte)'>':
             {
-                int n = int.Parse(line, CultureInfo.InvariantCulture);
+                int n = ReplyInt32(line);
                 if (n < 0)
                 {
                     l.PushBoolean(false);
@@ -1014,18 +1036,40 @@ internal sealed partial class ScriptHost : IDisposable
     private unsafe KvCommandInfo? LookUpName(byte* name, int length, out bool denied)
     {
         ReadOnlySpan<byte> bytes = new(name, length);
-        // Fibonacci hashing of the address: Lua's strings sit at 8- or 16-byte steps, often a power of two apart.
-        ref NameSlot slot = ref _nameSlots[(int)((ulong)name * 0x9E3779B97F4A7C15UL >> (64 - NameSlotBits))];
+        // Fibonacci hashing of the address: Lua's strings sit at 8- or 16-byte steps, often a power of two apart. Two
+        // ways, the slot and its neighbour (index ^ 1): which names share a slot depends on where the process's heap
+        // lies (ASLR), and with one way a script's two names sharing one missed on every call in some processes.
+        int index = ForcedNameSlot >= 0 ? ForcedNameSlot : (int)((ulong)name * 0x9E3779B97F4A7C15UL >> (64 - NameSlotBits));
+        ref NameSlot slot = ref _nameSlots[index];
         if (slot.Address == (nint)name && slot.Info is { } cached && Ascii.EqualsIgnoreCase(bytes, cached.Name))
         {
             denied = slot.Denied;
             return cached;
         }
+        ref NameSlot pair = ref _nameSlots[index ^ 1];
+        if (pair.Address == (nint)name && pair.Info is { } cachedPair && Ascii.EqualsIgnoreCase(bytes, cachedPair.Name))
+        {
+            denied = pair.Denied;
+            return cachedPair;
+        }
+        NameCacheMisses++;
         KvCommandInfo? info = KvCommandTable.Find(bytes);
         denied = info is not null && s_deniedInfos.Contains(info);
-        if (info is not null && Ascii.EqualsIgnoreCase(bytes, info.Name)) slot = new NameSlot((nint)name, info, denied);
+        if (info is not null && Ascii.EqualsIgnoreCase(bytes, info.Name))
+        {
+            // Into the way that held this address already (a name since freed), else an empty one, else the first.
+            var entry = new NameSlot((nint)name, info, denied);
+            if (pair.Address == (nint)name || (slot.Address != (nint)name && slot.Info is not null && pair.Info is null)) pair = entry;
+            else slot = entry;
+        }
         return info;
     }
+
+    /// <summary>redis.call names looked up in the command table (not found in the cache); tests.</summary>
+    internal long NameCacheMisses { get; private set; }
+
+    /// <summary>Tests: every name hashes to this slot (-1: by address).</summary>
+    internal int ForcedNameSlot { get; set; } = -1;
 
     private const int NameSlotBits = 4;
     private readonly NameSlot[] _nameSlots = new NameSlot[1 << NameSlotBits];
@@ -1295,7 +1339,8 @@ internal sealed partial class ScriptHost : IDisposable
     [SuppressGCTransition]
     private static extern unsafe long lua_tointegerx(IntPtr luaState, int index, int* isNumber);
 
-    // Allocates (through the sandbox's allocator, which calls back into managed code): no SuppressGCTransition.
+    // Allocates, so may run a GC step whose finalizers may call C# functions (and, where the native allocator is not
+    // used, the allocator itself is managed code): no SuppressGCTransition.
     [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
     private static extern unsafe IntPtr lua_pushlstring(IntPtr luaState, byte* s, UIntPtr length);
 
