@@ -209,13 +209,10 @@ public class ScriptingTests
     public void Crc64_matches_Redis() =>
         Assert.Equal(0xe9c6d914c4b8d9caUL, FunctionDump.Crc64(0, "123456789"u8));
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void The_Lua_small_block_pool_stays_bounded_and_keeps_the_memory_accounting_and_limit(bool nativeAllocator)
+    [Fact]
+    public void The_Lua_small_block_pool_stays_bounded_and_keeps_the_memory_accounting_and_limit()
     {
-        var sb = new LuaSandbox("@user_script", nativeAllocator: nativeAllocator);
-        Assert.Equal(nativeAllocator && LuaSandbox.NativeAllocatorAvailable, sb.UsesNativeAllocator);
+        var sb = new LuaSandbox("@user_script");
         KeraLua.Lua l = sb.State;
         void Collect()
         {
@@ -282,18 +279,6 @@ public class ScriptingTests
         Assert.Equal(17, ScriptHost.ReplyInt32("017"u8));
         Assert.Throws<OverflowException>(() => ScriptHost.ReplyInt32("2147483648"u8));
         Assert.Throws<FormatException>(() => ScriptHost.ReplyInt64("x"u8));
-    }
-
-    [Fact]
-    public void The_script_sandboxes_allocate_through_the_native_allocator_on_x64_linux()
-    {
-        // The native allocator (lua_alloc.c's machine code) is what keeps a Lua allocation free of a native->managed
-        // transition: on the platform the server ships for, losing it silently would cost every script call.
-        if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64) return;
-        Assert.True(LuaSandbox.NativeAllocatorAvailable);
-        var h = new StoreHarness();
-        Assert.Equal(":3\r\n", Eval(h, "return 1 + 2", "0"));
-        Assert.True(h.Store.Scripting.EvalUsesNativeAllocator);
     }
 
     [Fact]

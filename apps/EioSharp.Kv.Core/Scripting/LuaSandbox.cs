@@ -30,23 +30,15 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private IntPtr _hookPointer;
 
     /// <summary>Creates a state whose chunks are named <paramref name="chunkName"/> (<c>@user_script</c> or <c>@user_function</c>).</summary>
-    /// <param name="chunkName">The chunk name of compiled scripts.</param>
-    /// <param name="memoryLimit">The allocation cap, in bytes.</param>
-    /// <param name="nativeAllocator">False: the managed allocator even where the native one is available (tests).</param>
-    public LuaSandbox(string chunkName, long memoryLimit = DefaultMemoryLimit, bool nativeAllocator = true)
+    public LuaSandbox(string chunkName, long memoryLimit = DefaultMemoryLimit)
     {
         ChunkName = chunkName;
         _account = (long*)NativeMemory.AllocZeroed(AccountLongs, sizeof(long));
-        _account[ReallocSlot] = (long)s_realloc;
-        _account[FreeSlot] = (long)s_free;
-        _account[MemcpySlot] = (long)s_memcpy;
         MemoryLimit = memoryLimit;
         State = new Lua(s_alloc, (IntPtr)_account);
-        // The same allocator without a delegate's reverse P/Invoke (Lua allocates on most operations; KeraLua only takes
-        // a delegate, so swap it in right after): lua_alloc.c's machine code where it is available (no native->managed
-        // transition at all), else the managed one through an unmanaged entry point.
-        if (nativeAllocator && s_nativeAlloc != null) lua_setallocf(State.Handle, s_nativeAlloc, (IntPtr)_account);
-        else lua_setallocf(State.Handle, &AllocateUnmanaged, (IntPtr)_account);
+        // The same allocator, called through an unmanaged entry point: a delegate's reverse P/Invoke costs far more
+        // per call, and Lua allocates on most operations (KeraLua only takes a delegate, so swap it in right after).
+        lua_setallocf(State.Handle, &AllocateUnmanaged, (IntPtr)_account);
         Lua l = State;
         l.OpenLibs();
         l.GetGlobal("_G");
@@ -275,17 +267,6 @@ internal sealed unsafe class LuaSandbox : IDisposable
     [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
     private static extern void lua_setallocf(IntPtr luaState, delegate* unmanaged[Cdecl]<IntPtr, IntPtr, UIntPtr, UIntPtr, IntPtr> allocator, IntPtr ud);
 
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    private static extern IntPtr lua_getallocf(IntPtr luaState, IntPtr* ud);
-
-    /// <summary>Whether this state allocates through lua_alloc.c's machine code (<see cref="LuaAllocatorCode"/>), not the
-    /// managed allocator (tests).</summary>
-    internal bool UsesNativeAllocator => s_nativeAlloc != null && lua_getallocf(State.Handle, null) == (IntPtr)s_nativeAlloc;
-
-    /// <summary>Whether the native allocator is available in this process (x86-64 Linux with libc's entry points and an
-    /// executable page; tests).</summary>
-    internal static bool NativeAllocatorAvailable => s_nativeAlloc != null;
-
     /// <summary>Makes every new line raise (after a kill, as Redis does: a pcall in the script cannot swallow it for
     /// long). The caller keeps the delegate alive.</summary>
     public void SetLineHook(LuaHookFunction hook)
@@ -421,20 +402,12 @@ internal sealed unsafe class LuaSandbox : IDisposable
     // Every small block of a pooled state is made by TakeSmall (never by libc's realloc to a small size): a block's real
     // size is always at least its class's, whichever class Lua's osize puts it in later. Lua's contract: osize is the
     // size last requested for the block; a shrink (nsize <= osize) must not fail (it keeps the larger block if needed).
-    //
-    // On x86-64 Linux the states allocate through the same code in C (lua_alloc.c; its machine code in LuaAllocatorCode,
-    // made by scripts/gen-lua-alloc.sh), which reads libc's realloc, free and memcpy from the account block's last slots:
-    // a managed callback costs a native->managed transition per call (~150 instructions, ~17 calls per EVALSHA). Both
-    // implementations share the account block's layout, so a state may start on one (lua_newstate goes through KeraLua's
-    // delegate) and continue on the other, and DrainPool empties the pool either made. Change them together.
 
     private const int SmallClasses = 16;
     private const int SmallMax = 24 + 16 * (SmallClasses - 1); // 264
     private const long PoolCapBytes = 256 * 1024;
-    private const int AccountLongs = 4 + SmallClasses + 3;
+    private const int AccountLongs = 4 + SmallClasses;
     private const int UsedSlot = 0, LimitSlot = 1, PooledSlot = 2, ClosingSlot = 3, HeadsSlot = 4;
-    // libc's realloc, free and memcpy for the native allocator (lua_alloc.c links nothing: it reads them here).
-    private const int ReallocSlot = HeadsSlot + SmallClasses, FreeSlot = ReallocSlot + 1, MemcpySlot = ReallocSlot + 2;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int SmallClass(nuint size) => size <= 24 ? 0 : (int)((size - 24 + 15) >> 4);
@@ -564,10 +537,6 @@ internal sealed unsafe class LuaSandbox : IDisposable
     // without the pool). Neither calls back into managed code nor blocks for long: safe without the GC transition.
     private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, nuint, void*> s_realloc;
     private static readonly delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, void> s_free;
-    private static readonly IntPtr s_memcpy; // libc's memcpy, for the native allocator only
-
-    // lua_alloc.c's kv_lua_alloc on an executable page of its own (x86-64 Linux), or null: then AllocateUnmanaged.
-    private static readonly delegate* unmanaged[Cdecl]<IntPtr, IntPtr, UIntPtr, UIntPtr, IntPtr> s_nativeAlloc;
 
     static LuaSandbox()
     {
@@ -576,33 +545,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
         {
             s_free = (delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, void>)free;
             s_realloc = (delegate* unmanaged[Cdecl, SuppressGCTransition]<void*, nuint, void*>)realloc;
-            s_nativeAlloc = MapNativeAllocator(libc, out s_memcpy);
         }
-    }
-
-    /// <summary>Copies <see cref="LuaAllocatorCode.X64"/> to a fresh page, makes it read+execute (never writable and
-    /// executable at once) and returns its entry; null off x86-64 or when libc refuses the mapping (the caller falls back
-    /// to the managed allocator). The page is never unmapped: states closed by finalizers may still call it.</summary>
-    private static delegate* unmanaged[Cdecl]<IntPtr, IntPtr, UIntPtr, UIntPtr, IntPtr> MapNativeAllocator(IntPtr libc, out IntPtr memcpy)
-    {
-        memcpy = IntPtr.Zero;
-        if (RuntimeInformation.ProcessArchitecture != Architecture.X64
-            || !NativeLibrary.TryGetExport(libc, "memcpy", out memcpy)
-            || !NativeLibrary.TryGetExport(libc, "mmap", out IntPtr mmapExport)
-            || !NativeLibrary.TryGetExport(libc, "mprotect", out IntPtr mprotectExport))
-        {
-            return null;
-        }
-        var mmap = (delegate* unmanaged[Cdecl]<IntPtr, nuint, int, int, int, long, IntPtr>)mmapExport;
-        var mprotect = (delegate* unmanaged[Cdecl]<IntPtr, nuint, int, int>)mprotectExport;
-        const int ProtRead = 1, ProtWrite = 2, ProtExec = 4, MapPrivate = 2, MapAnonymous = 0x20;
-        ReadOnlySpan<byte> code = LuaAllocatorCode.X64;
-        nuint length = (nuint)Math.Max(Environment.SystemPageSize, code.Length);
-        IntPtr page = mmap(IntPtr.Zero, length, ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
-        if (page == IntPtr.Zero || page == new IntPtr(-1)) return null;
-        code.CopyTo(new Span<byte>((void*)page, code.Length));
-        if (mprotect(page, length, ProtRead | ProtExec) != 0) return null; // the page stays mapped, unused
-        return (delegate* unmanaged[Cdecl]<IntPtr, IntPtr, UIntPtr, UIntPtr, IntPtr>)(page + LuaAllocatorCode.X64Entry);
     }
 
     // Without libc's entry points: NativeMemory, no pool.

@@ -374,9 +374,6 @@ internal sealed partial class ScriptHost : IDisposable
     /// <summary>Whether the EVAL sandbox has a hook installed now (tests: none is left after a script).</summary>
     internal bool EvalHookSet => _eval is not null && _eval.HookSet;
 
-    /// <summary>Whether the EVAL sandbox allocates through the native allocator (tests; false before the first EVAL).</summary>
-    internal bool EvalUsesNativeAllocator => _eval is not null && _eval.UsesNativeAllocator;
-
     /// <summary>Whether the EVAL sandbox still holds the last script's ARGV (tests: small ones are kept, large ones
     /// dropped).</summary>
     internal bool EvalArgumentsHeld => _eval is not null && _eval.HasRealGlobal("ARGV"u8);
@@ -732,7 +729,6 @@ internal sealed partial class ScriptHost : IDisposable
 
     // ------------------------------------------------------------------ RESP -> Lua
 
-    /// <summary>Pushes the reply at <paramref name="pos"/> as a Lua value (Redis 7.0's redisProtocolToLuaType).</summary>
     /// <summary>The index of the first CRLF at or after <paramref name="pos"/> (<c>pos - 1</c> when there is none): the first
     /// CR found by a one-byte search, which in a reply line is the CRLF (simple strings and errors are written without CR
     /// or LF); the two-byte search only if that CR is not followed by LF.</summary>
@@ -752,6 +748,7 @@ internal sealed partial class ScriptHost : IDisposable
     internal static int ReplyInt32(ReadOnlySpan<byte> line) =>
         RespNumbers.TryParseInt64(line, out long v) && v is >= int.MinValue and <= int.MaxValue ? (int)v : int.Parse(line, CultureInfo.InvariantCulture);
 
+    /// <summary>Pushes the reply at <paramref name="pos"/> as a Lua value (Redis 7.0's redisProtocolToLuaType).</summary>
     private static void PushReply(Lua l, ReadOnlySpan<byte> reply, ref int pos)
     {
         if (!l.CheckStack(6))
@@ -1339,8 +1336,7 @@ internal sealed partial class ScriptHost : IDisposable
     [SuppressGCTransition]
     private static extern unsafe long lua_tointegerx(IntPtr luaState, int index, int* isNumber);
 
-    // Allocates, so may run a GC step whose finalizers may call C# functions (and, where the native allocator is not
-    // used, the allocator itself is managed code): no SuppressGCTransition.
+    // Allocates (through the sandbox's allocator, which calls back into managed code): no SuppressGCTransition.
     [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
     private static extern unsafe IntPtr lua_pushlstring(IntPtr luaState, byte* s, UIntPtr length);
 
