@@ -1,6 +1,7 @@
 using System.Text;
 using EioSharp.Fs;
 using EioSharp.Sync;
+using static EioSharp.Kv.Tests.StoreRequests;
 
 namespace EioSharp.Kv.Tests;
 
@@ -12,17 +13,6 @@ namespace EioSharp.Kv.Tests;
 /// On a backend that sends at once (epoll, portable) the same rounds write before they return, as before.</summary>
 public sealed class DeferredAofWriteTests
 {
-    private static KvCommand Cmd(params string[] args) => KvCommand.Create(args.Select(Encoding.UTF8.GetBytes).ToArray());
-
-    private static StoreRequest Request(params KvCommand[] commands)
-    {
-        var r = new StoreRequest();
-        r.Commands.AddRange(commands);
-        return r;
-    }
-
-    private static string ReplyText(StoreRequest r) => Encoding.UTF8.GetString(r.Reply.WrittenSpan);
-
     /// <summary>Runs <paramref name="body"/> against a store owner (inline rounds on, deferral as <paramref name="defer"/>)
     /// with an AOF under <paramref name="fsync"/>; returns the incremental AOF's text after the owner stopped.</summary>
     /// <remarks>The backend is io_uring where the machine has it (<see cref="EioBackend.Auto"/>, unless

@@ -1,6 +1,7 @@
 using System.Text;
 using EioSharp.Fs;
 using EioSharp.Sync;
+using static EioSharp.Kv.Tests.StoreRequests;
 
 namespace EioSharp.Kv.Tests;
 
@@ -10,17 +11,6 @@ namespace EioSharp.Kv.Tests;
 /// directory, with requests queued directly (no connection).</summary>
 public sealed class HeldRoundTests
 {
-    private static KvCommand Cmd(params string[] args) => KvCommand.Create(args.Select(Encoding.UTF8.GetBytes).ToArray());
-
-    private static StoreRequest Request(params KvCommand[] commands)
-    {
-        var r = new StoreRequest();
-        r.Commands.AddRange(commands);
-        return r;
-    }
-
-    private static string ReplyText(StoreRequest r) => Encoding.UTF8.GetString(r.Reply.WrittenSpan);
-
     /// <summary>Runs <paramref name="body"/> against a store owner with an AOF (everysec unless <paramref name="fsync"/>)
     /// in a fresh directory; returns the AOF's text after the owner stopped.</summary>
     private static string WithOwner(bool hold, Func<StoreOwner, AsyncQueue<StoreRequest>, AppendOnlyFile, Task> body, string fsync = "everysec")
