@@ -18,50 +18,11 @@ public sealed class DeferredAofWriteTests
     /// <remarks>The backend is io_uring where the machine has it (<see cref="EioBackend.Auto"/>, unless
     /// <paramref name="backend"/> says otherwise): the library's default backend (portable) sends at once.</remarks>
     private static string WithOwner(bool defer, Func<StoreOwner, AsyncQueue<StoreRequest>, AppendOnlyFile, Func<Task>, Task> body, string fsync = "everysec",
-        EioBackend backend = EioBackend.Auto)
-    {
-        string dir = Path.Combine(Path.GetTempPath(), $"kv-deferred-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-        try
-        {
-            EioMain.Run(async env =>
-            {
-                var config = new KvServerConfig { Directory = dir, AppendOnly = true, AppendFsync = fsync };
-                var live = new KvLiveConfig(config);
-                var stats = new KvServerStats { StartTimeUnixMs = env.Clock.Now.ToUnixTimeMilliseconds() };
-                var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
-                var queue = new AsyncQueue<StoreRequest>(64);
-                await Switch.RunAsync(async sw =>
-                {
-                    var aof = await AppendOnlyFile.OpenAndLoadAsync(AofPaths.From(env.Fs, config), sw, AppendOnlyFile.ParsePolicy(fsync),
-                        () => live.Current, store, env.Clock.Now.ToUnixTimeMilliseconds(), config.Limits, _ => { });
-                    var owner = new StoreOwner(store, aof, queue, stats, live, env.Clock, env.MonoClock, _ => { })
-                    {
-                        DeferAofWrites = defer,
-                        Fs = env.Fs,
-                    };
-                    var (ready, readyResolver) = Promise.Create<bool>();
-                    Fiber.Fork(sw, () => owner.RunSupervisedAsync(() => readyResolver.TryResolve(true)), "kv-store");
-                    await ready.AwaitAsync();
-                    await Fiber.YieldAsync(); // the store loop waits for its first request
-                    try
-                    {
-                        await body(owner, queue, aof, async () => await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(20))); // the domain goes idle and comes back
-                    }
-                    finally
-                    {
-                        queue.Close();
-                    }
-                });
-            }, new EioOptions { Backend = backend });
-            string incr = Directory.GetFiles(Path.Combine(dir, "appendonlydir"), "*.incr.aof").Single();
-            return File.ReadAllText(incr);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+        EioBackend backend = EioBackend.Auto) =>
+        RunOwner("kv-deferred", inlineRounds: true, holdRounds: true, deferAofWrites: defer,
+            (owner, queue, aof, env) => body(owner, queue, aof,
+                async () => await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(20))), // the domain goes idle and comes back
+            fsync, new EioOptions { Backend = backend }, yieldBeforeBody: true); // the store loop waits for its first request
 
     [Theory]
     [InlineData(true, EioBackend.Auto)]

@@ -13,50 +13,8 @@ public sealed class HeldRoundTests
 {
     /// <summary>Runs <paramref name="body"/> against a store owner with an AOF (everysec unless <paramref name="fsync"/>)
     /// in a fresh directory; returns the AOF's text after the owner stopped.</summary>
-    private static string WithOwner(bool hold, Func<StoreOwner, AsyncQueue<StoreRequest>, AppendOnlyFile, Task> body, string fsync = "everysec")
-    {
-        string dir = Path.Combine(Path.GetTempPath(), $"kv-held-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-        try
-        {
-            EioMain.Run(async env =>
-            {
-                var config = new KvServerConfig { Directory = dir, AppendOnly = true, AppendFsync = fsync };
-                var live = new KvLiveConfig(config);
-                var stats = new KvServerStats { StartTimeUnixMs = env.Clock.Now.ToUnixTimeMilliseconds() };
-                var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
-                var queue = new AsyncQueue<StoreRequest>(64);
-                await Switch.RunAsync(async sw =>
-                {
-                    var aof = await AppendOnlyFile.OpenAndLoadAsync(AofPaths.From(env.Fs, config), sw, AppendOnlyFile.ParsePolicy(fsync),
-                        () => live.Current, store, env.Clock.Now.ToUnixTimeMilliseconds(), config.Limits, _ => { });
-                    var owner = new StoreOwner(store, aof, queue, stats, live, env.Clock, env.MonoClock, _ => { })
-                    {
-                        InlineRounds = false,
-                        HoldRounds = hold,
-                        Fs = env.Fs,
-                    };
-                    var (ready, readyResolver) = Promise.Create<bool>();
-                    Fiber.Fork(sw, () => owner.RunSupervisedAsync(() => readyResolver.TryResolve(true)), "kv-store");
-                    await ready.AwaitAsync();
-                    try
-                    {
-                        await body(owner, queue, aof);
-                    }
-                    finally
-                    {
-                        queue.Close();
-                    }
-                });
-            });
-            string incr = Directory.GetFiles(Path.Combine(dir, "appendonlydir"), "*.incr.aof").Single();
-            return File.ReadAllText(incr);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+    private static string WithOwner(bool hold, Func<StoreOwner, AsyncQueue<StoreRequest>, AppendOnlyFile, Task> body, string fsync = "everysec") =>
+        RunOwner("kv-held", inlineRounds: false, holdRounds: hold, deferAofWrites: false, (owner, queue, aof, _) => body(owner, queue, aof), fsync, options: null, yieldBeforeBody: false);
 
     [Theory]
     [InlineData(true)]
