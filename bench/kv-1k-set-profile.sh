@@ -2,7 +2,7 @@
 # Where the 1 KB -P16 SET row's CPU goes (issue 14, h123): one fresh server, a warm-up, then one measured run of
 # `redis-benchmark -c 50 -P 16 -d 1024 -r 100000 -t set -n N`; prints per-thread CPU (user/sys us per request, from
 # /proc/PID/task/*/stat, threads that came and went in the run counted from the process's totals), and for Kv the
-# allocated bytes, GCs, AOF rewrites and copy-on-write arrays (new / recycled, h132) per run (MEMORY MALLOC-STATS, INFO); PROFILE=strace adds `strace -c -f`
+# allocated bytes, GCs, AOF rewrites, copy-on-write arrays (new / recycled, h132) and incompressibility proofs (h140) per run (MEMORY MALLOC-STATS, INFO); PROFILE=strace adds `strace -c -f`
 # syscall counts per request over the measured run, PROFILE=perf a `perf record -e cpu-clock -g` report by thread.
 #
 #   bash bench/kv-1k-set-profile.sh kv /tmp/s18-base/kv/EioSharp.Kv.dll [Kv arguments]
@@ -28,7 +28,7 @@ snap() {
     [ -n "$st" ] && echo "$(basename "$t") $c $st"; done
   echo "process all $(sed 's/.*) //' /proc/$pid/stat | awk '{print $12+$14, $13+$15}')"
   if [ "$which" = kv ]; then
-    redis-cli -p "$port" memory malloc-stats | grep -E "^Allocated since|^Generation [012]:|^Copy-on-write" | sed 's/^/stat /'
+    redis-cli -p "$port" memory malloc-stats | grep -E "^Allocated since|^Generation [012]:|^Copy-on-write|^Snapshot strings" | sed 's/^/stat /'
   fi
   redis-cli -p "$port" info persistence | grep -E "aof_rewrites:" | sed 's/^/stat /'
   if [ -n "${DOTNET_JitStdOutFile:-}" ]; then echo "stat jitted: $(wc -l <"$DOTNET_JitStdOutFile" 2>/dev/null || echo 0)"; fi
@@ -62,6 +62,8 @@ def parse(f):
             m = re.match(r'Copy-on-write string arrays: allocated (\d+), recycled (\d+)', s)
             if m: st['cow_new'], st['cow_recycled'] = int(m.group(1)), int(m.group(2))
             if s.startswith('jitted:'): st['jitted'] = int(s.split(':')[1])
+            m = re.match(r'Snapshot strings proven incompressible: recorded (\d+), written raw without LZF (\d+)', s)
+            if m: st['proof_recorded'], st['proof_skipped'] = int(m.group(1)), int(m.group(2))
         else:
             th[p[0]] = (p[1], int(p[2]), int(p[3]))
     return th, st
@@ -83,6 +85,8 @@ if 'alloc' in sa:
 if 'rewrites' in sa: print(f"AOF rewrites {sa['rewrites'] - sb['rewrites']}")
 if 'cow_new' in sa:
     print(f"copy-on-write arrays (a snapshot held the key's array): new {sa['cow_new'] - sb['cow_new']}, recycled {sa['cow_recycled'] - sb['cow_recycled']}")
+if 'proof_recorded' in sa:
+    print(f"incompressible strings (h140): proofs recorded {sa['proof_recorded'] - sb.get('proof_recorded', 0)}, written raw on a proof {sa['proof_skipped'] - sb.get('proof_skipped', 0)}")
 if 'jitted' in sa: print(f"methods jitted in the run {sa['jitted'] - sb['jitted']} (lines {sb['jitted'] + 1}-{sa['jitted']} of DOTNET_JitStdOutFile)")
 PY
 if [ "$profile" = strace ]; then

@@ -89,6 +89,7 @@ internal sealed partial class KvDatabase
         {
             if (Epochs.MayOverwrite(same.SnapshotEpoch, same.SnapshotIndex))
             {
+                same.ResetSnapshotMark(); // before the bytes change: a late proof of the old bytes cannot land (h140)
                 value.CopyTo(owned);
                 InPlaceStringWrites++;
             }
@@ -100,18 +101,13 @@ internal sealed partial class KvDatabase
                 byte[] fresh = Epochs.CopyOnWrite.Rent(value.Length);
                 value.CopyTo(fresh);
                 Epochs.CopyOnWrite.Retire(owned, same.SnapshotEpoch, same.SnapshotIndex);
-                same.Value = fresh;
-                same.SnapshotEpoch = 0;
-                same.SnapshotIndex = 0;
+                same.SetValue(fresh, ownsString: true);
             }
         }
         else if (old is KvKeyedValue kv)
         {
             DataBytes += value.Length - ValueBytes(kv.Value);
-            kv.Value = value.ToArray();
-            kv.OwnsString = true;
-            kv.SnapshotEpoch = 0;
-            kv.SnapshotIndex = 0;
+            kv.SetValue(value.ToArray(), ownsString: true);
             DataBytes += kv.Reaccount(); // drops a collection's account (SET overwrites any type)
         }
         else

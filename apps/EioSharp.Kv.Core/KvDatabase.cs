@@ -68,7 +68,10 @@ internal enum KvStringEncoding : byte
 internal sealed class KvKeyedValue(byte[] key, object value)
 {
     public readonly byte[] Key = key;
-    public object Value = value; // byte[] (string) or KvObject
+
+    /// <summary>byte[] (string) or <see cref="KvObject"/>. Set it through <see cref="SetValue"/> (a new value drops the
+    /// snapshot mark and the incompressibility proof).</summary>
+    public object Value { get; private set; } = value;
 
     /// <summary>True while <see cref="Value"/> is a string array the database allocated for this row alone and no
     /// reference to it was handed out since (<see cref="KvEntry.Value"/> clears it): only then may a write overwrite the
@@ -76,8 +79,8 @@ internal sealed class KvKeyedValue(byte[] key, object value)
     /// command's own argument, COPY, RESTORE, a load, APPEND...), which others may still hold.</summary>
     public bool OwnsString
     {
-        get => (int)_ownsAndIndex < 0;
-        set => _ownsAndIndex = value ? _ownsAndIndex | OwnsBit : _ownsAndIndex & ~OwnsBit;
+        get => (_state & OwnsBit) != 0;
+        set => _state = (value ? _state | OwnsBit : _state & ~OwnsBit) & ~IncompressibleBit;
     }
 
     /// <summary>The epoch of the last leased snapshot (<see cref="KvStore.CreateSnapshotLease"/>) that took a reference to
@@ -85,19 +88,59 @@ internal sealed class KvKeyedValue(byte[] key, object value)
     /// (<see cref="KvSnapshotEpochs.OldestLive"/>), the array is not overwritten in place unless that snapshot's writer
     /// has passed <see cref="SnapshotIndex"/> (<see cref="KvSnapshotEpochs.MayOverwrite"/>); once every such snapshot
     /// ended, it is the row's own again.</summary>
-    public int SnapshotEpoch;
+    public int SnapshotEpoch => (int)((_state >> EpochShift) & IndexMask);
 
     /// <summary>The array's index in the entries of the snapshot of <see cref="SnapshotEpoch"/> (0 when none).</summary>
-    public int SnapshotIndex
+    public int SnapshotIndex => (int)(_state & IndexMask);
+
+    // One word (issue 14, h140), so that a snapshot's writer on another thread can add the proof below with one
+    // compare-and-swap against the mark it was given: SnapshotIndex (bits 0-30), OwnsString (bit 31), SnapshotEpoch
+    // (bits 32-62; epochs are positive ints), and bit 63: the owned array's current bytes were proven incompressible by
+    // LZF's bound (RdbBlobs.LzfCompress gives 0 for them with redis's budget, length - 4), so a later snapshot's writer
+    // writes them raw without trying again. The object stays 64 bytes (2 references, 3 longs, one word).
+    // Writes by the store's owner are plain whole-word stores; every one but the snapshot's mark (MarkSnapshot) clears
+    // the proof. The writer's CAS succeeds only while the word is exactly (its epoch, owned, its index): any change of
+    // the row's array or of its bytes by the owner first changes the epoch (SetValue, ResetSnapshotMark), and epochs are
+    // never reused, so a proof lands only on the bytes it was made for (docs/rationale.md, h140).
+    private const ulong OwnsBit = 1UL << 31, IndexMask = 0x7FFF_FFFF, IncompressibleBit = 1UL << 63;
+    private const int EpochShift = 32;
+    private ulong _state;
+
+    /// <summary>Replaces the value (the store's owner): the snapshot mark and the incompressibility proof are dropped in
+    /// the same store, before the new value is visible.</summary>
+    /// <param name="value">byte[] (string) or <see cref="KvObject"/>.</param>
+    /// <param name="ownsString">Whether the string array is the row's alone (<see cref="OwnsString"/>).</param>
+    public void SetValue(object value, bool ownsString)
     {
-        get => (int)(_ownsAndIndex & ~OwnsBit);
-        set => _ownsAndIndex = (_ownsAndIndex & OwnsBit) | ((uint)value & ~OwnsBit);
+        _state = ownsString ? OwnsBit : 0;
+        Value = value;
     }
 
-    // OwnsString (bit 31) and SnapshotIndex (bits 0-30) in one field: the object stays 64 bytes (2 references, 3 longs,
-    // 2 ints), as it was with a bool beside the epoch.
-    private const uint OwnsBit = 1u << 31;
-    private uint _ownsAndIndex;
+    /// <summary>Marks the owned array as taken by the leased snapshot <paramref name="epoch"/> at entry
+    /// <paramref name="index"/> (the store's owner, while taking the snapshot); a proof of the bytes is kept (they did
+    /// not change).</summary>
+    public void MarkSnapshot(int epoch, int index) =>
+        _state = (_state & (OwnsBit | IncompressibleBit)) | ((ulong)(uint)epoch << EpochShift) | ((ulong)(uint)index & IndexMask);
+
+    /// <summary>Forgets the snapshot mark and the proof (the store's owner, when it overwrites the owned array's bytes in
+    /// place: no running snapshot reads them any more, <see cref="KvSnapshotEpochs.MayOverwrite"/>).</summary>
+    public void ResetSnapshotMark() => _state &= OwnsBit;
+
+    /// <summary>Whether the array the leased snapshot <paramref name="epoch"/> took at entry <paramref name="index"/>
+    /// is still this row's, unchanged, and proven incompressible (any thread; the snapshot's writer).</summary>
+    public bool IsProvenIncompressible(int epoch, int index) => Volatile.Read(ref _state) == (Mark(epoch, index) | IncompressibleBit);
+
+    /// <summary>Records that the bytes the leased snapshot <paramref name="epoch"/> took at entry <paramref name="index"/>
+    /// are incompressible (the snapshot's writer, on its own thread): only if the row still holds that array with those
+    /// bytes (the word is exactly that mark); otherwise nothing.</summary>
+    /// <returns>Whether the proof was recorded.</returns>
+    public bool TryRecordIncompressible(int epoch, int index)
+    {
+        ulong mark = Mark(epoch, index);
+        return Interlocked.CompareExchange(ref _state, mark | IncompressibleBit, mark) == mark;
+    }
+
+    private static ulong Mark(int epoch, int index) => ((ulong)(uint)epoch << EpochShift) | OwnsBit | ((ulong)(uint)index & IndexMask);
 
     // The used-memory account of a collection value (docs/kv.md, "Memory limits"): bytes counted in the database's
     // DataBytes for it, and the last full estimate with the element count it was taken at.
@@ -207,11 +250,17 @@ internal sealed partial class KvEntry
     /// own once the snapshot of epoch <paramref name="epoch"/> ended or passed the entry at <paramref name="index"/> (it
     /// is only marked with the epoch and the index) instead of being
     /// handed out for good. <paramref name="epoch"/> 0: handed out for good (a snapshot nobody releases).</summary>
-    internal object SnapshotValue(int epoch, int index = 0)
+    internal object SnapshotValue(int epoch, int index = 0) => SnapshotValue(epoch, index, out _);
+
+    /// <summary>As <see cref="SnapshotValue(int, int)"/>; <paramref name="marked"/> is the row when it was marked (a long
+    /// string the row owns: the snapshot's writer may record a proof of its bytes there,
+    /// <see cref="KvKeyedValue.TryRecordIncompressible"/>), else null.</summary>
+    internal object SnapshotValue(int epoch, int index, out KvKeyedValue? marked)
     {
+        marked = null;
         if (epoch == 0 || Item is not KvKeyedValue { OwnsString: true } kv) return Value;
-        kv.SnapshotEpoch = epoch;
-        kv.SnapshotIndex = index;
+        kv.MarkSnapshot(epoch, index);
+        marked = kv;
         return kv.Value;
     }
 
@@ -516,8 +565,7 @@ internal sealed partial class KvDatabase
         DataBytes += ValueBytes(value) - ValueBytesOf(old, r.Pos);
         if (old is KvKeyedValue kv && !IsPackable(value))
         {
-            kv.Value = value;
-            kv.OwnsString = false; // the caller's array: it may hold it (or have logged it)
+            kv.SetValue(value, ownsString: false); // the caller's array: it may hold it (or have logged it)
             DataBytes += kv.Reaccount();
         }
         else

@@ -54,8 +54,54 @@ public sealed class KvSnapshotLease : IDisposable
     public void Dispose()
     {
         int epoch = Interlocked.Exchange(ref _epoch, 0);
-        if (epoch != 0) _epochs.End(this);
+        if (epoch != 0)
+        {
+            _epochs.End(this);
+            Interlocked.Add(ref _epochs.IncompressibleSkipped, _skipped);
+            Interlocked.Add(ref _epochs.IncompressibleRecorded, _recorded);
+            if (Rows is { } rows)
+            {
+                Rows = null;
+                _epochs.ReturnRows(rows);
+            }
+        }
     }
+
+    // ---- the incompressibility proofs of long strings (issue 14, h140) ----
+
+    /// <summary>For each entry whose long string array the snapshot marked (<see cref="KvKeyedValue.MarkSnapshot"/>), its
+    /// row; null elsewhere, or null when there is none. May be shorter or longer than <see cref="Entries"/>.</summary>
+    internal KvKeyedValue?[]? Rows { get; set; }
+
+    private long _skipped, _recorded; // the writer's thread only, added to the store's totals at Dispose
+
+    /// <summary>Whether the string of entry <paramref name="index"/> was proven incompressible by an earlier snapshot's
+    /// writer and is unchanged since (its row still holds the array this snapshot took, with the same bytes): the writer
+    /// may then write it raw without trying LZF, as the proof says LZF would give up (<see cref="RdbWriter"/>).</summary>
+    /// <remarks>Call it from the writer's thread before <see cref="MarkWritten"/> passes the entry.</remarks>
+    internal bool IsIncompressible(int index)
+    {
+        if (Rows is not { } rows || (uint)index >= (uint)rows.Length || rows[index] is not { } row) return false;
+        if (!row.IsProvenIncompressible(Id, index)) return false;
+        _skipped++;
+        return true;
+    }
+
+    /// <summary>Records that LZF's bound proved the string of entry <paramref name="index"/> incompressible (with redis's
+    /// budget, its length less 4), so that the next snapshot's writer may skip it while the row keeps those bytes.
+    /// Nothing when the row's array or bytes changed since the snapshot.</summary>
+    /// <remarks>Call it from the writer's thread, before <see cref="MarkWritten"/> passes the entry.</remarks>
+    internal void RecordIncompressible(int index)
+    {
+        if (Rows is not { } rows || (uint)index >= (uint)rows.Length || rows[index] is not { } row) return;
+        if (row.TryRecordIncompressible(Id, index)) _recorded++;
+    }
+
+    /// <summary>Entries written raw on an earlier proof (<see cref="IsIncompressible"/>) so far (tests).</summary>
+    internal long IncompressibleSkipped => _skipped;
+
+    /// <summary>Proofs recorded so far (<see cref="RecordIncompressible"/>) (tests).</summary>
+    internal long IncompressibleRecorded => _recorded;
 }
 
 /// <summary>The leased snapshots of one store that are still running (<see cref="KvSnapshotLease"/>), shared by its
@@ -77,6 +123,35 @@ internal sealed class KvSnapshotEpochs
 
     /// <summary>The arrays writes leave to running snapshots, recycled (the store's owner only).</summary>
     public KvCopyOnWriteArrays CopyOnWrite { get; }
+
+    /// <summary>Long strings that ended snapshots' writers wrote raw on an earlier proof that LZF gives up on them
+    /// (<see cref="KvSnapshotLease.IsIncompressible"/>), since the store began (MEMORY MALLOC-STATS).</summary>
+    public long IncompressibleSkipped;
+
+    /// <summary>Proofs of incompressibility ended snapshots' writers recorded in rows, since the store began.</summary>
+    public long IncompressibleRecorded;
+
+    // The rows array of the last ended snapshot (KvSnapshotLease.Rows), cleared, for the next one: one array of 8 bytes a
+    // key per snapshot would otherwise be large-object garbage every AOF rewrite.
+    private KvKeyedValue?[]? _spareRows;
+
+    /// <summary>An array of at least <paramref name="length"/> nulls for a snapshot's rows (the store's owner).</summary>
+    public KvKeyedValue?[] RentRows(int length)
+    {
+        KvKeyedValue?[]? rows = Interlocked.Exchange(ref _spareRows, null);
+        return rows is not null && rows.Length >= length && rows.Length <= 2 * length + 1024 ? rows : new KvKeyedValue?[length];
+    }
+
+    /// <summary>Drops the spare rows array (MEMORY PURGE, the idle trim).</summary>
+    /// <returns>Bytes released (approximately).</returns>
+    public long DropSpareRows() => 8L * (Interlocked.Exchange(ref _spareRows, null)?.Length ?? 0);
+
+    /// <summary>Gives back a snapshot's rows array once its writer is done (any thread).</summary>
+    public void ReturnRows(KvKeyedValue?[] rows)
+    {
+        Array.Clear(rows);
+        Volatile.Write(ref _spareRows, rows);
+    }
 
     /// <summary>The epoch of the oldest running leased snapshot, or <see cref="int.MaxValue"/> when none runs.</summary>
     public int OldestLive => _oldest?.Id ?? int.MaxValue;

@@ -240,7 +240,7 @@ public sealed partial class KvStore
             if (ctx.Count != 2) SubcommandArity(ctx, "memory");
             else if (stats) MemoryStats(ctx); // KvStore.Memory.cs
             else if (doctor) ctx.Reply.WriteVerbatimString(MemoryDoctorReport());
-            else if (malloc) ctx.Reply.WriteVerbatimString(MallocStatsReport(ctx.Store._snapshotEpochs.CopyOnWrite));
+            else if (malloc) ctx.Reply.WriteVerbatimString(MallocStatsReport(ctx.Store._snapshotEpochs));
             else MemoryPurge(ctx);
             return;
         }

@@ -557,9 +557,10 @@ public sealed partial class KvStore
     }
 
     /// <summary>MEMORY MALLOC-STATS: Redis prints its allocator's statistics; ours are the .NET GC's (GCMemoryInfo), and the
-    /// arrays of the store's copy-on-write (<paramref name="copyOnWrite"/>).</summary>
-    private static string MallocStatsReport(KvCopyOnWriteArrays copyOnWrite)
+    /// arrays of the store's copy-on-write and the snapshots' incompressibility proofs (<paramref name="epochs"/>).</summary>
+    private static string MallocStatsReport(KvSnapshotEpochs epochs)
     {
+        KvCopyOnWriteArrays copyOnWrite = epochs.CopyOnWrite;
         GCMemoryInfo gc = GC.GetGCMemoryInfo();
         var sb = new StringBuilder("___ Begin .NET GC statistics ___\n");
         sb.Append(CultureInfo.InvariantCulture, $"Server GC: {System.Runtime.GCSettings.IsServerGC}, concurrent: {gc.Concurrent}, latency mode: {System.Runtime.GCSettings.LatencyMode}\n");
@@ -575,6 +576,7 @@ public sealed partial class KvStore
         sb.Append(CultureInfo.InvariantCulture, $"Process RSS: {Environment.WorkingSet}\n");
         sb.Append(CultureInfo.InvariantCulture, $"C heap trims (malloc_trim): {KvNativeHeap.Trims}\n");
         sb.Append(CultureInfo.InvariantCulture, $"Copy-on-write string arrays: allocated {copyOnWrite.Allocated}, recycled {copyOnWrite.Recycled}, waiting for a snapshot {copyOnWrite.Waiting}, free {copyOnWrite.FreeBytes} bytes\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Snapshot strings proven incompressible: recorded {Interlocked.Read(ref epochs.IncompressibleRecorded)}, written raw without LZF {Interlocked.Read(ref epochs.IncompressibleSkipped)}\n");
         sb.Append("--- End .NET GC statistics ---\n");
         return sb.ToString();
     }
@@ -585,6 +587,7 @@ public sealed partial class KvStore
     private static void MemoryPurge(in Context ctx)
     {
         ctx.Store._snapshotEpochs.CopyOnWrite.DropFree();
+        ctx.Store._snapshotEpochs.DropSpareRows();
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         KvNativeHeap.Trim(); // and the C heap's free pages (the runtime's own malloc arenas)

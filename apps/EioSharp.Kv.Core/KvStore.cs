@@ -203,7 +203,7 @@ public sealed partial class KvStore
     {
         long released = 0;
         foreach (KvDatabase db in _dbs) released += db.TrimExcess();
-        return released + _snapshotEpochs.CopyOnWrite.DropFree();
+        return released + _snapshotEpochs.CopyOnWrite.DropFree() + _snapshotEpochs.DropSpareRows();
     }
 
     /// <summary>Number of keys in every database, including expired keys not yet removed.</summary>
@@ -298,7 +298,7 @@ public sealed partial class KvStore
     /// arrays it took allocate a new array on their next write), other values are deep copies, so the snapshot stays
     /// valid while the store changes. A snapshot with an end (BGSAVE, the AOF rewrite) takes
     /// <see cref="CreateSnapshotLease"/> instead, so that those keys are overwritten in place again after it.</remarks>
-    public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs) => TakeSnapshot(nowUnixMs, epoch: 0);
+    public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs) => TakeSnapshot(nowUnixMs, epoch: 0, out _);
 
     /// <summary>As <see cref="CreateSnapshot(long)"/>, but the long string arrays the snapshot shares with the store are
     /// only protected while the lease is alive: the store does not overwrite them in place until
@@ -313,7 +313,8 @@ public sealed partial class KvStore
         KvSnapshotLease lease = _snapshotEpochs.Begin();
         try
         {
-            lease.Entries = TakeSnapshot(nowUnixMs, lease.Id);
+            lease.Entries = TakeSnapshot(nowUnixMs, lease.Id, out KvKeyedValue?[]? rows);
+            lease.Rows = rows;
             return lease;
         }
         catch
@@ -326,13 +327,19 @@ public sealed partial class KvStore
     /// <summary>Leased snapshots not disposed yet (tests, DEBUG).</summary>
     internal int LiveSnapshotLeases => _snapshotEpochs.LiveCount;
 
+    /// <summary>The store's running leased snapshots and their totals (tests).</summary>
+    internal KvSnapshotEpochs SnapshotEpochs => _snapshotEpochs;
+
     /// <summary>The string arrays writes left to running leased snapshots, recycled (tests, MEMORY MALLOC-STATS).</summary>
     internal KvCopyOnWriteArrays CopyOnWriteArrays => _snapshotEpochs.CopyOnWrite;
 
     // One pass over the rows with one reused handle per database (no KvEntry per key) into an array of the final size
     // (no list growth, no copy at the end): on the store's domain, so its cost stalls every connection (issue 14, h106).
-    private KvSnapshotEntry[] TakeSnapshot(long nowUnixMs, int epoch)
+    // rows: for a leased snapshot, the row of each entry whose long string array it marked (null elsewhere; null when
+    // none): where its writer may record that the array's bytes are incompressible (h140).
+    private KvSnapshotEntry[] TakeSnapshot(long nowUnixMs, int epoch, out KvKeyedValue?[]? rows)
     {
+        rows = null;
         KvSnapshotEntry? functions = FunctionsSnapshotEntry(); // the FUNCTION libraries (KvStore.Scripting.cs)
         var entries = new KvSnapshotEntry[Count + (functions is null ? 0 : 1)];
         int n = 0;
@@ -343,7 +350,8 @@ public sealed partial class KvStore
             {
                 if (!db.HasRow(i) || !IsLiveRow(db, i, nowUnixMs)) continue;
                 KvEntry e = db.ReusedHandle(i); // read within this step, handed to nobody
-                object value = e.SnapshotValue(epoch, n);
+                object value = e.SnapshotValue(epoch, n, out KvKeyedValue? marked);
+                if (marked is not null) (rows ??= _snapshotEpochs.RentRows(entries.Length))[n] = marked;
                 if (value is KvObject o) value = o.Clone();
                 entries[n++] = new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt);
             }

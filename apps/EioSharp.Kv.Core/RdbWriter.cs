@@ -48,6 +48,7 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
 
     private RdbBlobs.LzfState? _lzf;
     private byte[]? _lzfOutput;
+    private bool _lastGaveUpByBound, _valueGaveUpByBound;
 
     internal const int FileChunkBytes = ChunkBytes;
 
@@ -127,8 +128,18 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
                 KvSnapshotEntry e = snapshot[i];
                 if (e.Value is KvFunctionLibraries) continue;
                 if ((i & 1023) == 0) cancel.ThrowIfCancellationRequested();
-                WriteKey(e); // copies the value's bytes into the buffer (or its LZF form): done with the array
-                lease?.MarkWritten(i + 1);
+                if (lease is null)
+                {
+                    WriteKey(e); // copies the value's bytes into the buffer (or its LZF form): done with the array
+                    continue;
+                }
+                // A long string an earlier snapshot's writer proved incompressible, unchanged since, is written raw
+                // without trying LZF again; one this writer proves is recorded for the next (issue 14, h140). Both
+                // before MarkWritten passes the entry (the row's bytes cannot change until then).
+                bool proven = compress && e.Value is byte[] { Length: >= MinCompressLength } && lease.IsIncompressible(i);
+                WriteEntry(e, proven);
+                if (_valueGaveUpByBound) lease.RecordIncompressible(i);
+                lease.MarkWritten(i + 1);
             }
         }
         WriteByte(Rdb.OpEof);
@@ -149,7 +160,12 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     }
 
     /// <summary>One key: its expiry (<c>RDB_OPCODE_EXPIRETIME_MS</c>), type, name and value.</summary>
-    public void WriteKey(in KvSnapshotEntry e)
+    public void WriteKey(in KvSnapshotEntry e) => WriteEntry(e, valueIncompressible: false);
+
+    // valueIncompressible: a string value LZF is known to give up on (a proof kept in its row, KvSnapshotLease): written
+    // raw without the attempt, the bytes the attempt would have given. After the call, _valueGaveUpByBound says whether
+    // the value is a string whose attempt was given up by LZF's bound (a proof of its bytes alone).
+    private void WriteEntry(in KvSnapshotEntry e, bool valueIncompressible)
     {
         if (e.ExpireAtUnixMs >= 0)
         {
@@ -158,7 +174,16 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
         }
         WriteByte(ObjectType(e.Value));
         WriteString(e.Key);
-        WriteValue(e.Value);
+        _valueGaveUpByBound = false;
+        if (e.Value is byte[] s)
+        {
+            WriteStringOrRaw(s, tryInteger: true, skipLzf: valueIncompressible);
+            _valueGaveUpByBound = _lastGaveUpByBound;
+        }
+        else
+        {
+            WriteValue(e.Value);
+        }
     }
 
     /// <summary>One value without a key, as redis's DUMP serializes it (rdbSaveObjectType, rdbSaveObject): its type byte
@@ -349,8 +374,13 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
 
     /// <summary>rdbSaveRawString without compression: a string of at most 11 bytes that is the canonical form of an
     /// integer fitting 32 bits goes in an integer encoding (as Redis's rdbTryIntegerEncoding).</summary>
-    public void WriteString(ReadOnlySpan<byte> s, bool tryInteger = true)
+    public void WriteString(ReadOnlySpan<byte> s, bool tryInteger = true) => WriteStringOrRaw(s, tryInteger, skipLzf: false);
+
+    // skipLzf: the caller knows LZF gives up on s (RdbBlobs.LzfCompress returns 0 with the budget s.Length - 4).
+    // _lastGaveUpByBound: LZF was tried on s and its bound gave up (RdbBlobs.LzfState.QuickGiveUps).
+    private void WriteStringOrRaw(ReadOnlySpan<byte> s, bool tryInteger, bool skipLzf)
     {
+        _lastGaveUpByBound = false;
         if (tryInteger && s.Length is > 0 and <= 11 && RespNumbers.TryParseInt64(s, out long v) && IsCanonical(s, v))
         {
             Span<byte> b = stackalloc byte[5];
@@ -376,7 +406,7 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
                 return;
             }
         }
-        if (compress && s.Length >= MinCompressLength && TryWriteLzf(s)) return;
+        if (compress && !skipLzf && s.Length >= MinCompressLength && TryWriteLzf(s)) return;
         WriteLength((ulong)s.Length);
         WriteRaw(s);
     }
@@ -390,8 +420,13 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
         {
             _lzfOutput = new byte[Math.Max(s.Length - 4, Math.Min(2 * (_lzfOutput?.Length ?? 0), ChunkBytes))];
         }
+        long quick = _lzf.QuickGiveUps;
         int n = RdbBlobs.LzfCompress(s, _lzfOutput.AsSpan(0, s.Length - 4), _lzf);
-        if (n == 0) return false;
+        if (n == 0)
+        {
+            _lastGaveUpByBound = _lzf.QuickGiveUps != quick;
+            return false;
+        }
         WriteRaw([0xC3]);
         WriteLength((ulong)n);
         WriteLength((ulong)s.Length);
