@@ -41,11 +41,7 @@ public sealed partial class KvStore
     /// <returns>The list's new length.</returns>
     internal long PushList(in Context ctx, ReadOnlySpan<byte> key, KvList? list, bool left, int firstArg)
     {
-        if (list is null)
-        {
-            list = new KvList();
-            AddKey(ctx, key, list);
-        }
+        list ??= AddListKey(ctx, key); // no handle; the holder of the list this key had a moment ago, when kept
         for (int i = firstArg; i < ctx.Count; i++) list.Push(ctx[i], left); // the small form copies the bytes: no array per element
         Changed(ctx, key, KvEventClass.List, left ? "lpush" : "rpush");
         return list.Count;
@@ -111,11 +107,7 @@ public sealed partial class KvStore
         if (src is null || src.Count == 0) return true;
         if (!TryLookupValue(ctx, destination, read: false, out KvList? dst)) return false;
         value = src.Pop(fromLeft);
-        if (dst is null)
-        {
-            dst = new KvList();
-            AddKey(ctx, destination, dst);
-        }
+        dst ??= AddListKey(ctx, destination); // (the source, not emptied yet, is another key: dst was missing)
         dst.Push(value, toLeft);
         Changed(ctx, destination, KvEventClass.List, toLeft ? "lpush" : "rpush");
         Changed(ctx, source, KvEventClass.List, fromLeft ? "lpop" : "rpop");

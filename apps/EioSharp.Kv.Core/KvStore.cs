@@ -752,6 +752,33 @@ public sealed partial class KvStore
         return OnKeyAdded(db, key, db.Add(key, value, expireAt));
     }
 
+    /// <summary>Adds a new key (it must not exist as a live key) holding a new, empty list, as
+    /// <c>AddKey(ctx, key, new KvList())</c> without a handle: the holder of the list this key held last, when it was
+    /// emptied by a command a moment ago (<see cref="KvDatabase.TakeSpareList"/>), is reused.</summary>
+    /// <returns>The key's list.</returns>
+    internal KvList AddListKey(in Context ctx, ReadOnlySpan<byte> key)
+    {
+        KvDatabase db = ctx.Db;
+        int stale = db.RowOf(key);
+        if (stale >= 0) db.RemoveRow(stale); // an expired entry nobody removed yet (as AddKey)
+        KvList list;
+        int row;
+        if (db.TakeSpareList(key) is { } kept)
+        {
+            list = (KvList)kept.Value;
+            row = db.AddKeptRow(key, kept, -1);
+        }
+        else
+        {
+            list = new KvList();
+            row = db.AddRow(key, list, -1);
+        }
+        // As OnKeyAdded: notification 'new'; the access clock and Redis's LFU_INIT_VAL (5) as the counter.
+        _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.New, "new", key, db.Index); // 'n' (KvStore.Transactions.cs)
+        db.SetLru(row, (AccessClock & KvDatabase.ClockMask) | (5u << 24));
+        return list;
+    }
+
     // A key was just added: notification 'new', access clock and LFU counter.
     private KvEntry OnKeyAdded(KvDatabase db, ReadOnlySpan<byte> key, KvEntry e)
     {
@@ -787,7 +814,16 @@ public sealed partial class KvStore
     internal bool DeleteIfEmpty(in Context ctx, ReadOnlySpan<byte> key, KvObject value)
     {
         if (value.Length > 0 || value.Type == KvType.Stream) return false;
-        return ctx.Db.Lookup.TryGetValue(key, out KvEntry? e) && DeleteIfEmpty(ctx, e);
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(key);
+        if (row >= 0 && db.ItemAt(row) is KvKeyedValue kv && ReferenceEquals(kv.Value, value))
+        {
+            // By row: no handle; an emptied list's holder is kept for the key's next list (KvDatabase.RemoveEmptiedRow).
+            db.RemoveEmptiedRow(row);
+            Changed(ctx, key, KvEventClass.Generic, "del");
+            return true;
+        }
+        return db.Lookup.TryGetValue(key, out KvEntry? e) && DeleteIfEmpty(ctx, e);
     }
 
     internal bool DeleteIfEmpty(in Context ctx, KvEntry e)

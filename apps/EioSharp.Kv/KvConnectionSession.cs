@@ -244,6 +244,7 @@ internal sealed class KvConnectionSession
                             // own frame (~190 B) and, completing, a continuation posted to the fiber's context and a
                             // run-queue hop: twice per BLPOP/LPUSH ping-pong round trip. The waits here are on the
                             // library's own sources, which resume this frame from the run queue with nothing allocated.
+                            _request.ServedParked = false; // (this batch's replies wait for its own blocked command)
                             try
                             {
                                 if (KvConnection.StartBlockedWait(_request, _output))
@@ -301,6 +302,20 @@ internal sealed class KvConnectionSession
                 if (EndBatch(close))
                 {
                     await KvConnection.WaitDrainedAsync(ctx, _push!);
+                }
+
+                if (_request.ServedParked)
+                {
+                    // The batch's round served a blocked client (this LPUSH completed its BLPOP): its fiber, queued by the
+                    // round, sends its reply before this one sends ours, as Redis writes the clients a command served
+                    // before the client that sent it (beforeSleep's clients_pending_write, newest first). On io_uring
+                    // both sends reach the kernel in one submission, in queue order, and each wakes its client: the
+                    // served client, whose next request the BLPOP/LPUSH ping-pong waits for, is woken first.
+                    _request.ServedParked = false;
+                    if (_push is null && _output.WrittenCount > 0)
+                    {
+                        await Fiber.YieldAsync();
+                    }
                 }
 
                 if (_push is null && _output.WrittenCount > 0)

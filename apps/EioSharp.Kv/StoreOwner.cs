@@ -94,6 +94,11 @@ internal sealed class StoreRequest
     /// <summary>A connection that went away while blocked: the owner cancels the session's blocked command (nothing else runs).</summary>
     public bool CancelBlock;
 
+    /// <summary>Set by <see cref="StoreOwner.RunInline"/> when this batch's round completed another connection's parked
+    /// request (its LPUSH served a blocked BLPOP): that connection's fiber is queued to send its reply, and this one lets it
+    /// go first (<see cref="KvConnectionSession"/>). The connection clears it.</summary>
+    public bool ServedParked;
+
     /// <summary>Work for the owner instead of <see cref="Commands"/> (DEBUG subcommands that act on the keyspace): run in
     /// the round with the store, the reply writer and the round's AOF sink (null without an AOF).</summary>
     public Action<KvStore, RespWriter, IAofSink?>? Direct;
@@ -1123,6 +1128,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         _inlineRounds++;
         _round.Clear();
         _round.Add(request);
+        _servedParked = false;
         try
         {
             if (CommitRound(store, aof, _runSink!, batchNow, defer: true))
@@ -1162,8 +1168,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             throw new StoreRestartedException(reply);
         }
 
+        request.ServedParked = _servedParked;
         return !request.Parked;
     }
+
+    private bool _servedParked; // the round being released signalled a parked request's completion (RunInline reads it)
 
     /// <summary>After a round's AOF bytes were written: empties the buffer, keeping its array (up to
     /// <see cref="AofBufferKeep"/>) for the next round; <see cref="ShrinkAofBufferIfUnused"/> releases it later.</summary>
@@ -1409,6 +1418,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 r.Parked = false;
                 r.SignalCompletion();
+                _servedParked = true;
             }
             else
             {
