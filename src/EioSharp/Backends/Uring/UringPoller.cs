@@ -831,6 +831,9 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private int _prePassBackoffLeft; // pre-passes still to skip
     private int _prePassBackoffNext = 1; // pre-passes to skip after the next miss
 
+    /// <summary>Whether the next idle pre-pass will be skipped (backing off; domain thread only; for tests).</summary>
+    internal bool PrePassBackingOff => _prePassBackoffLeft > 0;
+
     /// <summary>How many idle pre-passes were skipped while backing off after entries that made nothing runnable (domain
     /// thread only; for tests and benchmarks).</summary>
     internal long IdlePrePassBackoffs { get; private set; }
