@@ -65,8 +65,10 @@ public sealed class EioBackendOptions
     /// <summary>
     /// io_uring: a small socket write (up to 64 KiB) is copied into a buffer of the ring and sent by an SQE no fiber waits
     /// for, so the writer does not suspend (errors surface on the next operation). Default false: on a quiet machine
-    /// (session 14) it showed no CPU or throughput gain on the KV rows while it changes what a write means. Override:
-    /// <c>EIOSHARP_URING_WRITE_BEHIND=0|1</c>.
+    /// (session 14) it showed no CPU or throughput gain on the KV rows while it changes what a write means. Since session 22
+    /// a send that goes whole at submission posts no completion where the kernel can skip it (IORING_FEAT_CQE_SKIP), so a
+    /// request/response loop costs one <c>io_uring_enter</c> per round trip; the KV server turns it on for itself
+    /// (docs/rationale.md §136). Override: <c>EIOSHARP_URING_WRITE_BEHIND=0|1</c>.
     /// </summary>
     public bool UringWriteBehind { get; init; }
 

@@ -42,6 +42,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private readonly IoUringCqe* _cqes;
     private readonly uint* _sqFlags;
     private readonly bool _deferTaskRun;
+    private bool _cqeSkip; // IORING_FEAT_CQE_SKIP (5.17+): IOSQE_CQE_SKIP_SUCCESS honoured; cleared if a skipped send was refused
     private bool _needsEnable;
     private uint _localTail;
     private uint _unsubmitted;
@@ -71,6 +72,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         SpinTicks = options.SpinStopwatchTicks;
         _ringFd = ringFd;
         _deferTaskRun = (p.Flags & Sys.IORING_SETUP_DEFER_TASKRUN) != 0;
+        _cqeSkip = (p.Features & Sys.IORING_FEAT_CQE_SKIP) != 0;
         _needsEnable = (p.Flags & Sys.IORING_SETUP_R_DISABLED) != 0;
         _sqFlags = (uint*)(sqRing + p.SqOff.Flags);
         _waker = waker;
@@ -251,6 +253,19 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>Whether this ring runs its completions' task work only when its domain enters it (IORING_SETUP_DEFER_TASKRUN).</summary>
     internal bool DeferTaskRun => _deferTaskRun;
 
+    /// <summary>Whether write-behind sends on this ring first try a send that completes at submission without a completion
+    /// entry (IOSQE_CQE_SKIP_SUCCESS with MSG_DONTWAIT | MSG_WAITALL; see <see cref="QueueSkippedSend"/>): the kernel
+    /// reports IORING_FEAT_CQE_SKIP, no skipped send was refused (EINVAL), and tests have not turned it off.</summary>
+    internal bool CqeSkipWorks => _cqeSkip && !CqeSkipDisabled;
+
+    /// <summary>Tests and benchmarks: write-behind sends on every ring post a completion as before (as on a kernel without
+    /// IORING_FEAT_CQE_SKIP).</summary>
+    internal static bool CqeSkipDisabled { get; set; }
+
+    /// <summary>A skipped send was refused (EINVAL, a kernel that rejects the flags together): this ring's later
+    /// write-behind sends post completions as before. Feature detection on first use (domain thread only).</summary>
+    internal void CqeSkipRefused() => _cqeSkip = false;
+
     /// <summary>True once the ring is torn down (its domain has finished).</summary>
     internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
@@ -335,6 +350,85 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         }
 
         handler?.OnCompletion(res, flags);
+    }
+
+    /// <summary>Forgets a multishot registration whose last completion will never come (a skipped send that succeeded;
+    /// domain thread only).</summary>
+    internal void UntrackMultishot(ulong tag)
+    {
+        int slot = (int)(tag & ~MultiBit);
+        _multis[slot] = null;
+        _freeMultiSlots.Push(slot);
+        _multiCount--;
+    }
+
+    // Skipped sends (IOSQE_CQE_SKIP_SUCCESS) queued or submitted and not yet confirmed: each with the position of its SQE
+    // in the submission ring and the generation its owner gave it (domain thread only).
+    private readonly List<(uint Position, IUringSkippedSend Send, int Generation)> _skipped = [];
+    private readonly List<(IUringSkippedSend Send, int Generation)> _skippedDone = [];
+    private bool _confirmingSkipped;
+
+    /// <summary>
+    /// Registers the SQE just taken with <see cref="NextSqe"/> as a skipped send: IORING_OP_SEND with
+    /// IOSQE_CQE_SKIP_SUCCESS and MSG_DONTWAIT | MSG_WAITALL. MSG_DONTWAIT makes io_uring fail the request instead of
+    /// parking it (REQ_F_NOWAIT), and MSG_WAITALL makes a short send a failure, so the send either sends every byte as it
+    /// is submitted, inside the <c>io_uring_enter</c> that submits it, and posts nothing, or fails there and posts its
+    /// completion anyway (the kernel clears the skip on failure): the bytes sent so far (a short send) or the error
+    /// (-EAGAIN when the socket was full). So once an entry has consumed the SQE and its completions are reaped, a send
+    /// that posted none is done: the kernel no longer reads its buffer. <see cref="ConfirmSkippedSends"/> tells its owner
+    /// (<see cref="IUringSkippedSend.SkipSucceeded"/>) after that entry; a failed one is told by its completion as usual.
+    /// </summary>
+    internal void QueueSkippedSend(IUringSkippedSend send, int generation) => _skipped.Add((_localTail - 1, send, generation));
+
+    /// <summary>Skipped sends confirmed as sent whole without a completion (for tests and benchmarks).</summary>
+    internal long SkippedSendsConfirmed { get; private set; }
+
+    /// <summary>Completions reaped from the ring (for tests: a skipped send that succeeds adds none).</summary>
+    internal long CompletionsReaped { get; private set; }
+
+    // After an entry and its reap: every skipped send whose SQE the kernel has consumed and that posted no completion was
+    // sent whole. Not while the completion queue has overflowed (IORING_SQ_CQ_OVERFLOW): a failed send's completion may
+    // then wait in the kernel's overflow list, and the send is confirmed after a later entry has flushed it.
+    private void ConfirmSkippedSends()
+    {
+        if (_confirmingSkipped || (Volatile.Read(ref *_sqFlags) & Sys.IORING_SQ_CQ_OVERFLOW) != 0)
+        {
+            return; // re-entered from an owner's confirmation (a close queued, the ring full): the outer call goes on
+        }
+
+        _confirmingSkipped = true;
+        try
+        {
+            uint head = Volatile.Read(ref *_sqHead);
+            int kept = 0;
+            for (int i = 0; i < _skipped.Count; i++)
+            {
+                var entry = _skipped[i];
+                if ((int)(head - entry.Position) > 0)
+                {
+                    _skippedDone.Add((entry.Send, entry.Generation));
+                }
+                else
+                {
+                    _skipped[kept++] = entry;
+                }
+            }
+
+            _skipped.RemoveRange(kept, _skipped.Count - kept);
+            foreach (var (send, generation) in _skippedDone)
+            {
+                if (send.SkipSucceeded(generation))
+                {
+                    SkippedSendsConfirmed++;
+                }
+            }
+
+            _skippedDone.Clear();
+        }
+        finally
+        {
+            _confirmingSkipped = false;
+        }
     }
 
     /// <inheritdoc/>
@@ -689,10 +783,18 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             return false;
         }
 
-        if (_unsubmittedSyncs > 0 && _unsubmitted == _unsubmittedSyncs + (_wakeArmQueued ? 1u : 0u) &&
-            !(_deferTaskRun && (Volatile.Read(ref *_sqFlags) & Sys.IORING_SQ_TASKRUN) != 0))
+        bool taskWork = _deferTaskRun && (Volatile.Read(ref *_sqFlags) & Sys.IORING_SQ_TASKRUN) != 0;
+        long enters = Enters;
+        if (_unsubmittedSyncs > 0 && _unsubmitted == _unsubmittedSyncs + (_wakeArmQueued ? 1u : 0u) && !taskWork)
         {
             IdlePrePassSkips++;
+            ReapAndRunPosted();
+        }
+        else if (_prePassBackoffLeft > 0 && !taskWork)
+        {
+            // Backing off after entries that found nothing (see below): the sleeping entry submits the queue instead.
+            _prePassBackoffLeft--;
+            IdlePrePassBackoffs++;
             ReapAndRunPosted();
         }
         else
@@ -703,11 +805,41 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         if (domain.HasQueuedWork)
         {
             IdlePrePassHits++;
+            _prePassMisses = 0;
+            _prePassBackoffNext = 1;
             return true;
+        }
+
+        if (Enters != enters && ++_prePassMisses >= PrePassMissesBeforeBackoff)
+        {
+            // Session 22 (h141): an entry that made nothing runnable is one io_uring_enter more than the sleep needed (the
+            // sleeping entry submits the same SQEs, and returns at once if one completes at submission). With write-behind
+            // sends that post no completion, a lone client's round ends with its reply's send and its next receive queued,
+            // and the receive never has data yet: every pre-pass missed, two entries per request. After two misses in a
+            // row the next 1, 2, 4 ... 64 pre-passes are skipped (as the domain's spin backs off); a hit resets it. With
+            // sends that resume their writer (write-behind off), a hit comes every other pre-pass, so nothing changes.
+            _prePassBackoffLeft = _prePassBackoffNext;
+            _prePassBackoffNext = Math.Min(MaxPrePassBackoff, _prePassBackoffNext * 2);
         }
 
         return false;
     }
+
+    private const int PrePassMissesBeforeBackoff = 2;
+    private const int MaxPrePassBackoff = 64;
+    private int _prePassMisses; // pre-pass entries in a row that made nothing runnable (domain thread only)
+    private int _prePassBackoffLeft; // pre-passes still to skip
+    private int _prePassBackoffNext = 1; // pre-passes to skip after the next miss
+
+    /// <summary>Whether the next idle pre-pass will be skipped (backing off; domain thread only; for tests).</summary>
+    internal bool PrePassBackingOff => _prePassBackoffLeft > 0;
+
+    /// <summary>How many idle pre-passes were skipped while backing off after entries that made nothing runnable (domain
+    /// thread only; for tests and benchmarks).</summary>
+    internal long IdlePrePassBackoffs { get; private set; }
+
+    /// <summary>How many times this ring called <c>io_uring_enter</c> (domain thread only; for tests and benchmarks).</summary>
+    internal long Enters { get; private set; }
 
     /// <summary>How many times the idle pre-pass made work runnable, so the domain ran another round instead of waiting
     /// (domain thread only; for tests and benchmarks).</summary>
@@ -755,6 +887,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         {
             uint flags = minComplete > 0 || _deferTaskRun ? Sys.IORING_ENTER_GETEVENTS : 0;
             long r;
+            Enters++;
             if (minComplete > 0 && timeoutMs >= 0)
             {
                 var ts = new KernelTimespec { Sec = timeoutMs / 1000, Nsec = (timeoutMs % 1000) * 1_000_000L };
@@ -780,6 +913,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         }
 
         ReapAndRunPosted();
+        if (_skipped.Count > 0)
+        {
+            ConfirmSkippedSends();
+        }
     }
 
     private void ReapAndRunPosted()
@@ -801,6 +938,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         {
             var cqe = _cqes[head & _cqMask];
             head++;
+            CompletionsReaped++;
             if (cqe.UserData == WakeTag)
             {
                 _wokeOrPosted = true;
@@ -913,6 +1051,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             }
 
             _multiCount = 0;
+            _skipped.Clear(); // their owners were abandoned above (still registered) or have ended
             foreach (var (callback, state) in lastPosted ?? [])
             {
                 callback(state);
@@ -932,6 +1071,15 @@ internal interface IUringMultishot
 
     /// <summary>The ring was closed with the request still registered (its last completion never came): release what it held.</summary>
     void Abandoned();
+}
+
+/// <summary>A send queued with IOSQE_CQE_SKIP_SUCCESS (<see cref="UringPoller.QueueSkippedSend"/>).</summary>
+internal interface IUringSkippedSend
+{
+    /// <summary>The entry that submitted the send has returned and no completion came for it: every byte was sent and the
+    /// kernel is done with the buffer (domain thread). <paramref name="generation"/> is the one given at queueing; false
+    /// when it is stale (a completion came, the send went on as another request) and nothing was done.</summary>
+    bool SkipSucceeded(int generation);
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -1029,6 +1177,11 @@ internal static unsafe partial class Sys
     public const uint IORING_FEAT_SINGLE_MMAP = 1u << 0;
     public const uint IORING_FEAT_NODROP = 1u << 1;
     public const uint IORING_FEAT_EXT_ARG = 1u << 8;
+    public const uint IORING_FEAT_CQE_SKIP = 1u << 11;
+    public const uint IORING_SQ_CQ_OVERFLOW = 1u << 1;
+    public const byte IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_WAITALL = 0x100;
     public const uint IORING_ENTER_GETEVENTS = 1u << 0;
     public const uint IORING_CQE_F_MORE = 1u << 1;
     public const ushort IORING_ACCEPT_MULTISHOT = 1 << 0;

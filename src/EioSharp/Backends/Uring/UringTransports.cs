@@ -280,8 +280,16 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
     /// send holds a use of the fd until its last completion, so a Close meanwhile closes the fd only once every byte was
     /// taken by the kernel (or the send failed); the buffer goes back to the ring's pool only then. The ring's teardown
     /// (its domain has ended) cancels a send still waiting for room in the socket.
+    /// <para>Session 22 (h141): on a kernel with IORING_FEAT_CQE_SKIP the first send of each write is a skipped send
+    /// (<see cref="UringPoller.QueueSkippedSend"/>): it sends every byte in the entry that submits it and posts no
+    /// completion, so it no longer ends the domain's wait (a lone client's request then costs one io_uring_enter: the
+    /// reply's send and the next receive submitted, and the wait, in one call). The ring confirms it after that entry
+    /// (<see cref="SkipSucceeded"/>), which ends it as a completion did: buffer back to the pool, fd use released, later
+    /// writes free to go. When it cannot send everything at once (the socket is full: a short count or -EAGAIN) it
+    /// fails and posts its completion, and the rest goes as an ordinary send that waits for room; an error is kept for
+    /// the socket's next write, flush or shutdown, as before.</para>
     /// </summary>
-    private sealed unsafe class BehindSend(UringStreamTransport owner) : IUringMultishot
+    private sealed unsafe class BehindSend(UringStreamTransport owner) : IUringMultishot, IUringSkippedSend
     {
         private readonly object _lock = new();
         private UringPoller? _ring;
@@ -290,6 +298,8 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         private int _length;
         private int _sent;
         private bool _cancelling;
+        private bool _skipping; // the send in flight is a skipped send (no completion unless it fails)
+        private int _skipGeneration;
         private List<Waiter>? _waiters;
 
         /// <summary>Copies <paramref name="data"/> and queues its send on <paramref name="ring"/> (its domain's thread); the
@@ -305,23 +315,58 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
             _buffer = buffer;
             Volatile.Write(ref owner._unsent, data.Length);
             Volatile.Write(ref owner._behind, this);
-            Submit();
+            Submit(skip: ring.CqeSkipWorks);
         }
 
-        private void Submit()
+        private void Submit(bool skip = false)
         {
             _tag = _ring!.TrackMultishot(this);
             var sqe = _ring.NextSqe(Sys.IORING_OP_SEND, owner.SocketFd.Fd, _tag);
             sqe->Addr = (ulong)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_buffer!)) + (ulong)_sent;
             sqe->Len = (uint)(_length - _sent);
-            sqe->OpFlags = MSG_NOSIGNAL;
+            if (skip)
+            {
+                // All now or a completion: never parked (MSG_DONTWAIT), a short send fails (MSG_WAITALL).
+                sqe->Flags = Sys.IOSQE_CQE_SKIP_SUCCESS;
+                sqe->OpFlags = MSG_NOSIGNAL | Sys.MSG_DONTWAIT | Sys.MSG_WAITALL;
+                _skipping = true;
+                _ring.QueueSkippedSend(this, ++_skipGeneration);
+            }
+            else
+            {
+                sqe->OpFlags = MSG_NOSIGNAL;
+            }
+        }
+
+        /// <inheritdoc/>
+        public bool SkipSucceeded(int generation)
+        {
+            if (!_skipping || generation != _skipGeneration || _ring is not { } ring)
+            {
+                return false; // it failed and posted its completion (handled there), or it has ended
+            }
+
+            _skipping = false;
+            ring.UntrackMultishot(_tag);
+            _sent = _length;
+            End(returnBuffer: true);
+            return true;
         }
 
         /// <summary>A waiter the calling fiber can await until this send has ended (cancellable: the send goes on), or
         /// null when it has ended already (any thread).</summary>
         public Waiter? TryAddWaiter(FiberFrame frame)
         {
+            if (_skipping && _ring is { Domain.IsCurrent: true } own)
+            {
+                // A skipped send queued on this domain's ring ends only after the entry that submits it, and the next
+                // entry may be a sleep (the pre-pass backs off) that nothing else ends: submit it now instead, which
+                // ends it here unless the socket was full (then it goes on as an ordinary send, whose completion comes).
+                own.PollNow();
+            }
+
             var waiter = new Waiter(Domain.Current!) { TraceReason = Tracing.TraceReason.IoWrite };
+            UringPoller? ring;
             lock (_lock)
             {
                 if (!ReferenceEquals(Volatile.Read(ref owner._behind), this))
@@ -329,15 +374,53 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
                     return null;
                 }
 
+                ring = _ring;
                 (_waiters ??= []).Add(waiter);
             }
 
             waiter.Attach(frame.Cancel);
+            if (ring is not null && ring.Domain is not { IsCurrent: true })
+            {
+                // From another domain: a skipped send is confirmed only when its ring's entry returns, which may be a long
+                // sleep; a post wakes it (a send still waiting for room ends with its completion anyway).
+                ring.Post(static _ => { }, null);
+            }
+
             return waiter;
         }
 
         public void OnCompletion(int res, uint flags)
         {
+            if (_skipping)
+            {
+                // A skipped send failed (only then does it post): a short count (the socket filled up) or -EAGAIN (it
+                // was full) means the rest waits for room as an ordinary send; EINVAL, a kernel that refuses the flags
+                // together, turns skipped sends off on this ring and resends; any other error is the socket's (below).
+                _skipping = false;
+                if (res == -EpollIo.EAGAIN || res == -Sys.EINVAL)
+                {
+                    if (res == -Sys.EINVAL)
+                    {
+                        _ring!.CqeSkipRefused();
+                    }
+
+                    res = 0;
+                }
+
+                if (res >= 0 && _sent + res < _length && !_cancelling)
+                {
+                    _sent += res;
+                    Volatile.Write(ref owner._unsent, _length - _sent);
+                    Submit();
+                    if (owner.SocketFd.IsClosed)
+                    {
+                        StartCloseTimer(_ring!); // closed while it was a skipped send (no grace timer then): parked now
+                    }
+
+                    return;
+                }
+            }
+
             if (res > 0)
             {
                 _sent += res;
@@ -415,9 +498,10 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         // Domain thread: an IORING_OP_TIMEOUT whose expiry cancels this send if it is still the one in flight.
         private void StartCloseTimer(UringPoller ring)
         {
-            if (_buffer is null || _cancelling)
+            if (_buffer is null || _cancelling || _skipping)
             {
-                return;
+                return; // a skipped send never waits for room: it ends with the entry that submits it (or goes on as an
+                        // ordinary send, which starts the timer then)
             }
 
             new CloseTimer(this, ring, ++_closeTimers).Start(CloseGrace);
@@ -478,6 +562,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
 
         public void Abandoned()
         {
+            _skipping = false;
             if (_buffer is not null)
             {
                 // The ring was closed before the send's last completion: its buffer is not reused (the kernel may still
