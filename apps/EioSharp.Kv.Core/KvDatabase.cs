@@ -154,8 +154,7 @@ internal sealed class KvKeyedValue(byte[] key, object value)
         Accounted = 0;
         _baseBytes = 0;
         _baseLength = 0;
-        SnapshotEpoch = 0;
-        _ownsAndIndex = 0;
+        _state = 0; // no snapshot mark, no incompressibility proof, not owning a string
     }
 
     /// <summary>Brings <see cref="Accounted"/> up to date with the value and returns the change. A collection is
