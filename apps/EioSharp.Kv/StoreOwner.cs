@@ -560,6 +560,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             _runSink = null;
         }
 
+        LogSyncRounds();
         Rdb?.SaveAtExit(store); // the queue was closed and drained: the server is stopping (SHUTDOWN, SIGTERM)
 
         // Stop the supervisor (rather than return, which a permanent child would be restarted for), and wait for
@@ -793,6 +794,26 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     {
         long ticks = Math.Max(0, took.Ticks);
         _syncTicksAverage = _syncTicksAverage == 0 ? ticks : _syncTicksAverage + (ticks - _syncTicksAverage) / 8;
+        _syncRounds++;
+        _syncTicksTotal += ticks;
+    }
+
+    private long _syncRounds, _syncTicksTotal, _gatherTicksTotal; // for the log line at the end of a run (LogSyncRounds)
+
+    /// <summary>At the end of a run that fsynced rounds (<c>appendfsync always</c>): how many, their fsync's mean time, and
+    /// how many waited for writers (<see cref="GatherForSyncAsync"/>) and for how long on average: the numbers the
+    /// commit scheduling is judged by (docs/BENCHMARKS.md, session 22).</summary>
+    private void LogSyncRounds()
+    {
+        if (_syncRounds == 0)
+        {
+            return;
+        }
+
+        log($"appendfsync always: {_syncRounds} rounds fsynced, {TimeSpan.FromTicks(_syncTicksTotal / _syncRounds).TotalMicroseconds:F0} us each on average; " +
+            $"{_gatheredRounds} waited for writers ({_gatherTimeouts} until the time limit), " +
+            $"{(_gatheredRounds == 0 ? 0 : TimeSpan.FromTicks(_gatherTicksTotal / _gatheredRounds).TotalMicroseconds):F0} us each on average.");
+        _syncRounds = _syncTicksTotal = _gatherTicksTotal = 0;
     }
 
     /// <summary>Whether the round about to start may wait for more writers (<see cref="GatherForSyncAsync"/>): an AOF
@@ -824,6 +845,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     {
         _gatheredRounds++;
         _phase = RoundPhase.Gathering;
+        TimeSpan started = monoClock.Now;
         try
         {
             _gatherWant = Math.Min(_syncWant, MaxRequestsPerRound);
@@ -838,6 +860,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         finally
         {
             _phase = RoundPhase.Idle;
+            _gatherTicksTotal += (monoClock.Now - started).Ticks;
         }
     }
 
