@@ -6,7 +6,8 @@
 #     from INFO persistence aof_fsyncs;
 #   - a run of S requests under `strace -f -c` (attached to the running server): syscalls per request, by name;
 #   - a run of S requests under `strace -f -T -e trace=write,pwrite64,fdatasync,fsync`: every AOF write's size (so the
-#     requests per write, i.e. per round and fsync: one SET of redis-benchmark's is 59 bytes in the AOF) as a histogram,
+#     requests per write, i.e. per round and fsync: one SET of redis-benchmark's is 59 bytes in the AOF) as a histogram
+#     and in order (two cohorts of clients taking turns show as alternating sizes that sum to the clients),
 #     and, where the fsync is a system call (redis-server; Kv on epoll/portable, whose fsync runs on a system thread), the
 #     fsync's duration and the thread that ran it. On io_uring Kv's fsync is an IORING_OP_FSYNC run by an io-wq worker
 #     (no system call to trace): only its count (INFO).
@@ -70,6 +71,7 @@ tot = sum(reqs) or 1
 print(f"aof writes={len(sizes)} ({len(sizes)/s:.4f}/req) requests/write mean={tot/max(1,len(sizes)):.1f} "
       f"(write threads {len(write_tids)})")
 print("  requests by round size (<=N: share of requests): " + ", ".join(f"<={k}: {by_req[k]*100/tot:.0f}%" for k in sorted(hist)))
+print("  requests per write, in order (the first 60): " + " ".join(str(r) for r in reqs[:60]))
 if syncs:
     syncs.sort(); n = len(syncs)
     print(f"fsync calls={n} ({n/s:.4f}/req) duration us: median {syncs[n//2]*1e6:.0f}, p10 {syncs[n//10]*1e6:.0f}, "
