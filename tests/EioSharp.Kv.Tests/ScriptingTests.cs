@@ -357,4 +357,91 @@ public class ScriptingTests
         Assert.Equal("*2\r\n$4\r\ntrue\r\n:2\r\n", Eval(h, script, "1", "c"));
         Assert.Contains("incr c", h.Logged);
     }
+
+    // Reads KEYS and ARGV as a script sees them: entries counted with next (raw), lengths, metatables, keys beyond the
+    // arguments; fresh tables of one key k and one argument a give "1,1,1,1,nil,nil,nil,nil,nil,nil,k,a".
+    private const string ArgumentsReader =
+        "local n = 0 for _ in next, KEYS do n = n + 1 end local m = 0 for _ in next, ARGV do m = m + 1 end " +
+        "return table.concat({n, m, #KEYS, #ARGV, tostring(getmetatable(KEYS)), tostring(getmetatable(ARGV)), " +
+        "tostring(KEYS.extra), tostring(ARGV.extra), tostring(KEYS[2]), tostring(ARGV[2]), tostring(KEYS[1]), tostring(ARGV[1])}, ',')";
+
+    [Theory]
+    [InlineData("KEYS.extra = 'x' ARGV.extra = 'y'")]
+    [InlineData("setmetatable(KEYS, {__index = function() return 'meta' end}) setmetatable(ARGV, {__index = function() return 'meta' end})")]
+    [InlineData("rawset(KEYS, 2, 'z') rawset(ARGV, 2, 'z')")]
+    [InlineData("KEYS[3] = 'z' ARGV[4] = 'z'")]
+    [InlineData("KEYS[1] = nil ARGV[1] = nil")]
+    [InlineData("KEYS[0] = 'zero' ARGV[-1] = 'minus'")]
+    [InlineData("KEYS[1.5] = 1 ARGV['1'] = 1")]
+    [InlineData("KEYS[1] = 'changed' ARGV[1] = 1.5")]
+    [InlineData("table.insert(KEYS, 'y') table.remove(KEYS) ARGV.extra = 'y' ARGV.extra = nil")]
+    public void A_script_that_changes_KEYS_or_ARGV_does_not_change_what_the_next_call_sees(string change)
+    {
+        // The previous call's KEYS and ARGV tables are refilled when they are as new apart from their values; anything
+        // else a script did to them (keys added or removed, a metatable) must not reach the next call, which sees what a
+        // new table holds (as Redis, which makes new tables per call). Each script is called with one key and one argument,
+        // the shape the reader's tables have, so that the change is the only reason not to reuse them.
+        var h = new StoreHarness();
+        string reader = h.Run("SCRIPT", "LOAD", ArgumentsReader)[5..^2];
+        string changer = h.Run("SCRIPT", "LOAD", change + " return 1")[5..^2];
+        const string fresh = "$35\r\n1,1,1,1,nil,nil,nil,nil,nil,nil,k,a\r\n";
+        Assert.Equal(fresh, h.Run("EVALSHA", reader, "1", "k", "a"));
+        long reused = h.Store.Scripting.EvalReusedArgumentTables;
+        Assert.Equal(fresh, h.Run("EVALSHA", reader, "1", "k", "a"));
+        Assert.Equal(reused + 2, h.Store.Scripting.EvalReusedArgumentTables); // both tables refilled
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(":1\r\n", h.Run("EVALSHA", changer, "1", "k0", "a0"));
+            Assert.Equal(fresh, h.Run("EVALSHA", reader, "1", "k", "a"));
+        }
+        // Another shape gets tables of its own size, and the next call of the first shape sees its own again.
+        Assert.Equal("$37\r\n2,0,2,0,nil,nil,nil,nil,k2,nil,k1,nil\r\n", h.Run("EVALSHA", reader, "2", "k1", "k2"));
+        Assert.Equal("$37\r\n0,2,0,2,nil,nil,nil,nil,nil,a2,nil,a1\r\n", h.Run("EVALSHA", reader, "0", "a1", "a2"));
+        Assert.Equal(fresh, h.Run("EVALSHA", reader, "1", "k", "a"));
+    }
+
+    [Fact]
+    public void A_finalizer_that_changes_KEYS_while_the_next_call_sets_it_up_does_not_reach_that_call()
+    {
+        // Lua 5.4 runs a table's __gc during any allocation, so an earlier script's finalizer may change the KEYS table
+        // while the next EVAL pushes its arguments. Each finalizer here changes KEYS only while it still holds the
+        // changer's key ('mess'), i.e. before the reader's arguments are in it: the reader must never see the change.
+        // Its keys are long strings (allocated per call) so that GC steps, and finalizers, run while they are pushed.
+        var h = new StoreHarness();
+        string changer = h.Run("SCRIPT", "LOAD",
+            "for i = 1, 40 do setmetatable({}, {__gc = function() if KEYS[1] == 'mess' then KEYS.junk = i KEYS[1] = nil KEYS[7] = 'x' setmetatable(KEYS, {}) end end}) end return 1")[5..^2];
+        string reader = h.Run("SCRIPT", "LOAD",
+            "local a, b, j, s, mt = KEYS[1], KEYS[4], rawget(KEYS, 'junk'), rawget(KEYS, 7), getmetatable(KEYS) " +
+            "return {a, b, tostring(j), tostring(s), tostring(mt), #KEYS}")[5..^2];
+        string pad = new('p', 900);
+        for (int i = 0; i < 400; i++)
+        {
+            Assert.Equal(":1\r\n", h.Run("EVALSHA", changer, "4", "mess", "b", "c", "d"));
+            string first = $"r{i}a{pad}", last = $"r{i}d{pad}";
+            string expected = $"*6\r\n${first.Length}\r\n{first}\r\n${last.Length}\r\n{last}\r\n$3\r\nnil\r\n$3\r\nnil\r\n$3\r\nnil\r\n:4\r\n";
+            Assert.Equal(expected, h.Run("EVALSHA", reader, "4", first, $"r{i}b{pad}", $"r{i}c{pad}", last));
+        }
+    }
+
+    [Fact]
+    public void EVALSHA_finds_each_script_by_its_digest_in_either_case_and_none_after_SCRIPT_FLUSH()
+    {
+        // The last script EVALSHA found is kept for the next call: it must be the one the digest names, whatever came
+        // before, and it must go with SCRIPT FLUSH.
+        var h = new StoreHarness();
+        string a = h.Run("SCRIPT", "LOAD", "return 'a'")[5..^2];
+        string b = h.Run("SCRIPT", "LOAD", "return 'b'")[5..^2];
+        foreach (string sha in new[] { a, a, b, a.ToUpperInvariant(), b, b.ToUpperInvariant(), a })
+        {
+            Assert.Equal(sha.Equals(a, StringComparison.OrdinalIgnoreCase) ? "$1\r\na\r\n" : "$1\r\nb\r\n", h.Run("EVALSHA", sha, "0"));
+        }
+        Assert.Equal("-NOSCRIPT No matching script. Please use EVAL.\r\n", h.Run("EVALSHA", a[..39], "0"));
+        Assert.Equal("-NOSCRIPT No matching script. Please use EVAL.\r\n", h.Run("EVALSHA", a + "0", "0"));
+        Assert.Equal("$1\r\na\r\n", h.Run("EVALSHA", a, "0"));
+        Assert.Equal("+OK\r\n", h.Run("SCRIPT", "FLUSH"));
+        Assert.Equal("-NOSCRIPT No matching script. Please use EVAL.\r\n", h.Run("EVALSHA", a, "0"));
+        Assert.Equal(b, h.Run("SCRIPT", "LOAD", "return 'b'")[5..^2]);
+        Assert.Equal("$1\r\nb\r\n", h.Run("EVALSHA", b, "0"));
+        Assert.Equal("-NOSCRIPT No matching script. Please use EVAL.\r\n", h.Run("EVALSHA", a, "0"));
+    }
 }

@@ -113,6 +113,132 @@ internal sealed unsafe class LuaSandbox : IDisposable
         l.Pop(1);
     }
 
+    /// <summary>Most arguments for which <see cref="SetArgumentsGlobal"/> refills the previous call's table (its values
+    /// are pushed on the stack first); a larger KEYS or ARGV gets a new table.</summary>
+    internal const int ReusedArgumentsMax = 32;
+
+    /// <summary>Calls of <see cref="SetArgumentsGlobal"/> that refilled the previous call's table (tests).</summary>
+    internal long ReusedArgumentTables { get; private set; }
+
+    /// <summary>Sets global <c>KEYS</c> (<paramref name="argv"/> false) or <c>ARGV</c> of the real globals table, which is
+    /// on top of the stack (left there), to a table of arguments <paramref name="first"/> .. <paramref name="first"/> +
+    /// <paramref name="count"/> - 1 of <paramref name="command"/> (Redis's luaCreateArray + luaSetGlobalArray).</summary>
+    /// <remarks>What the script gets is what a new table would be. The table the global holds (the previous call's) is
+    /// refilled instead of replaced when it is, apart from its values, what a new one is: a table without a metatable
+    /// whose only keys are 1 .. <paramref name="count"/> (<see cref="HasOnlyKeysUpTo"/>). A script that added a key,
+    /// removed one, set a metatable or replaced the table gets a new one next time. The old table can be reused only
+    /// because no EVAL script can keep a reference to it past its own run: the globals, the libraries and the string
+    /// metatable are read-only (rawset included), and an EVAL chunk has no upvalue but its environment (FCALL passes its
+    /// tables as arguments and does not come here). A Lua finalizer (<c>__gc</c>) of an earlier script may still run
+    /// and change the table during any allocation, so the values are pushed first (they allocate), the table is checked
+    /// after the last allocation, and each value is then stored by <c>lua_rawseti</c> into a key that holds a value
+    /// already: no allocation, no metamethod, no error, so without the GC transition.</remarks>
+    public void SetArgumentsGlobal(bool argv, KvCommand command, int first, int count)
+    {
+        Lua l = State;
+        IntPtr s = l.Handle;
+        PushRegistry(argv ? _argvName : _keysName); // G name
+        if (count <= ReusedArgumentsMax)
+        {
+            lua_pushvalue(s, -1);
+            int table = lua_gettop(s);
+            if (lua_rawget(s, -3) == LuaTypeTable) // G name old
+            {
+                if (count > 0 && !l.CheckStack(count + 4)) throw new InvalidOperationException("Lua stack exhausted");
+                for (int i = 0; i < count; i++)
+                {
+                    ReadOnlySpan<byte> value = command[first + i];
+                    fixed (byte* p = value) lua_pushlstring(s, p, (UIntPtr)value.Length); // may run a GC step
+                }
+                if (HasOnlyKeysUpTo(s, table, count))
+                {
+                    for (int i = count; i >= 1; i--) lua_rawseti(s, table, i); // pops the value; the key holds one already
+                    lua_settop(s, table - 2); // G
+                    ReusedArgumentTables++;
+                    return;
+                }
+            }
+            lua_settop(s, table - 1); // G name
+        }
+        l.CreateTable(count, 0);
+        for (int i = 0; i < count; i++)
+        {
+            PushBytes(l, command[first + i]); // copied by Lua
+            l.RawSetInteger(-2, i + 1);
+        }
+        l.RawSet(-3); // G
+    }
+
+    /// <summary>Whether the value at <paramref name="table"/> is a table without a metatable whose keys (with non-nil
+    /// values) are exactly 1 .. <paramref name="count"/>; leaves the stack as it was. Reads only (lua_next over keys it
+    /// returned itself cannot fail).</summary>
+    private static bool HasOnlyKeysUpTo(IntPtr s, int table, int count)
+    {
+        if (lua_getmetatable(s, table) != 0)
+        {
+            lua_settop(s, -2);
+            return false;
+        }
+        int n = 0;
+        lua_pushnil(s);
+        while (lua_next(s, table) != 0) // key, value
+        {
+            if (lua_isinteger(s, -2) == 0 || (ulong)(lua_tointegerx(s, -2, null) - 1) >= (ulong)count)
+            {
+                lua_settop(s, -3);
+                return false;
+            }
+            n++; // keys are distinct: n == count means every one of 1..count
+            lua_settop(s, -2);
+        }
+        return n == count;
+    }
+
+    private const int LuaTypeTable = 5; // LUA_TTABLE
+
+    // The reads and stores of SetArgumentsGlobal: no allocation, no metamethod, no error, no call into managed code.
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern int lua_gettop(IntPtr luaState);
+
+    // Removes slots only (this host never marks a slot to-be-closed, so no __close runs).
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern void lua_settop(IntPtr luaState, int index);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern void lua_pushvalue(IntPtr luaState, int index);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern void lua_pushnil(IntPtr luaState);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern int lua_rawget(IntPtr luaState, int index);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern int lua_getmetatable(IntPtr luaState, int index);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern int lua_next(IntPtr luaState, int index);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern int lua_isinteger(IntPtr luaState, int index);
+
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern long lua_tointegerx(IntPtr luaState, int index, int* isNumber);
+
+    // Only into a key that holds a value: luaH_setint then finds its slot (no luaH_newkey, so no allocation).
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern void lua_rawseti(IntPtr luaState, int index, long n);
+
     /// <summary>Whether global <paramref name="name"/> of the real globals table is set (not nil); for tests.</summary>
     internal bool HasRealGlobal(ReadOnlySpan<byte> name)
     {

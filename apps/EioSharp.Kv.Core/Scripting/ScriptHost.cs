@@ -141,9 +141,16 @@ internal sealed partial class ScriptHost : IDisposable
     public void FlushScripts()
     {
         _scripts.Clear();
+        _lastSha = null;
+        _lastScript = null;
         _eval?.Dispose();
         _eval = null;
     }
+
+    // The script the last EVALSHA found, and its SHA1 (lower case): a client calling one script over and over skips the
+    // cache's hashing of the 40-character digest. Cleared with the cache (SCRIPT FLUSH; nothing else removes scripts).
+    private string? _lastSha;
+    private CachedScript? _lastScript;
 
     /// <summary>EVAL / EVALSHA / EVAL_RO / EVALSHA_RO.</summary>
     public void Eval(in KvStore.Context ctx, bool bySha, bool readOnlyCommand)
@@ -153,14 +160,25 @@ internal sealed partial class ScriptHost : IDisposable
         CachedScript? script;
         if (bySha)
         {
-            // Looked up by the lower-cased digest without building a string per call (the cache's keys are lower case).
+            // The script of the previous EVALSHA when the digest is its SHA1 (any case); else looked up by the lower-cased
+            // digest without building a string per call (the cache's keys are lower case).
             ReadOnlySpan<byte> digest = ctx[1];
-            Span<char> lower = stackalloc char[40];
-            if (digest.Length != 40 || Ascii.ToLower(digest, lower, out _) != System.Buffers.OperationStatus.Done
-                || !_scripts.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(lower, out sha!, out script))
+            if (_lastSha is not null && Ascii.EqualsIgnoreCase(digest, _lastSha))
             {
-                ctx.Reply.WriteError("NOSCRIPT No matching script. Please use EVAL.");
-                return;
+                sha = _lastSha;
+                script = _lastScript!;
+            }
+            else
+            {
+                Span<char> lower = stackalloc char[40];
+                if (digest.Length != 40 || Ascii.ToLower(digest, lower, out _) != System.Buffers.OperationStatus.Done
+                    || !_scripts.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(lower, out sha!, out script))
+                {
+                    ctx.Reply.WriteError("NOSCRIPT No matching script. Please use EVAL.");
+                    return;
+                }
+                _lastSha = sha;
+                _lastScript = script;
             }
         }
         else
@@ -295,23 +313,19 @@ internal sealed partial class ScriptHost : IDisposable
     private void Run(in KvStore.Context ctx, LuaSandbox sb, int reference, int numKeys, bool isEval, string name, bool readOnly, bool allowOom, bool mayLoop = true)
     {
         Lua l = sb.State;
-        int top = l.GetTop();
+        int top = lua_gettop(l.Handle);
         sb.PushErrorHandler();
-        int handler = l.GetTop();
+        int handler = top + 1;
         sb.PushRegistry(reference);
         int nargs = 2;
         if (isEval)
         {
             // KEYS and ARGV set straight into the real globals, their names pushed from the registry (no string hashed
-            // or interned, no stack rotations per call).
+            // or interned, no stack rotations per call); the previous call's tables refilled when they are as new.
             sb.PushRealGlobals();
-            sb.PushKeysName();
-            PushArgs(l, ctx, 3, numKeys);
-            l.RawSet(-3);
-            sb.PushArgvName();
-            PushArgs(l, ctx, 3 + numKeys, ctx.Count - 3 - numKeys);
-            l.RawSet(-3);
-            l.Pop(1);
+            sb.SetArgumentsGlobal(argv: false, ctx.Command, 3, numKeys);
+            sb.SetArgumentsGlobal(argv: true, ctx.Command, 3 + numKeys, ctx.Count - 3 - numKeys);
+            lua_settop(l.Handle, -2); // pops the globals
             nargs = 0;
         }
         else
@@ -353,7 +367,7 @@ internal sealed partial class ScriptHost : IDisposable
         {
             WriteErrorReply(l, ctx.Reply, name);
         }
-        l.SetTop(top);
+        lua_settop(l.Handle, top);
         if (isEval && ArgumentBytes(ctx, 3) > KeepArgumentsMax)
         {
             // KEYS and ARGV stay set until the next script, as in Redis (the next EVAL replaces both before its body
@@ -377,6 +391,9 @@ internal sealed partial class ScriptHost : IDisposable
     /// <summary>Whether the EVAL sandbox still holds the last script's ARGV (tests: small ones are kept, large ones
     /// dropped).</summary>
     internal bool EvalArgumentsHeld => _eval is not null && _eval.HasRealGlobal("ARGV"u8);
+
+    /// <summary>KEYS and ARGV tables the EVAL sandbox refilled instead of making new ones (tests).</summary>
+    internal long EvalReusedArgumentTables => _eval?.ReusedArgumentTables ?? 0;
 
     // KEYS and ARGV of at most this many bytes in all are left set after an EVAL (two table stores fewer per call).
     private const int KeepArgumentsMax = 4096;
@@ -558,7 +575,7 @@ internal sealed partial class ScriptHost : IDisposable
             w.WriteError("ERR reached lua stack limit");
             return;
         }
-        switch (l.Type(-1))
+        switch ((LuaType)lua_type(l.Handle, -1))
         {
             case LuaType.String:
                 w.WriteBulkString(LuaSandbox.StringSpan(l, -1)); // written before anything pops the string
@@ -772,7 +789,7 @@ internal sealed partial class ScriptHost : IDisposable
                 LuaSandbox.PushErrorTable(l, "-" + Encoding.UTF8.GetString(line));
                 return;
             case (byte)':':
-                l.PushInteger(ReplyInt64(line));
+                lua_pushinteger(l.Handle, ReplyInt64(line)); // no allocation
                 return;
             case (byte)'$':
             case (byte)'=':
@@ -1327,6 +1344,16 @@ internal sealed partial class ScriptHost : IDisposable
     [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
     [SuppressGCTransition]
     private static extern int lua_type(IntPtr luaState, int index);
+
+    // Removes slots only (this host never marks a slot to-be-closed, so no __close runs): Run's stack resets.
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern void lua_settop(IntPtr luaState, int index);
+
+    // Writes a stack slot only (redis.call's integer reply; the caller checked the stack's room).
+    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    private static extern void lua_pushinteger(IntPtr luaState, long n);
 
     [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
     [SuppressGCTransition]
