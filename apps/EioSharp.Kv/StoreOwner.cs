@@ -248,10 +248,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         /// <summary>A round of the store loop was applied and its AOF bytes appended to the buffer; the write and the
         /// replies wait for the end of the domain's cycle (<see cref="GatherHeldRoundsAsync"/>).</summary>
         Held,
-
-        /// <summary>A round under <c>appendfsync always</c> has taken requests and waits for the writers the previous
-        /// round answered before it runs (<see cref="GatherForSyncAsync"/>): nothing of it is applied yet.</summary>
-        Gathering,
     }
 
     private volatile bool _rewriteRequested;
@@ -565,7 +561,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             _runSink = null;
         }
 
-        LogSyncRounds();
         Rdb?.SaveAtExit(store); // the queue was closed and drained: the server is stopping (SHUTDOWN, SIGTERM)
 
         // Stop the supervisor (rather than return, which a permanent child would be restarted for), and wait for
@@ -616,11 +611,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             _round.Add(first);
             _queuedRounds++;
             queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
-            if (_round.Count < _syncWant && CanGatherForSync())
-            {
-                await GatherForSyncAsync(); // appendfsync always: wait (briefly) for the writers the last round answered
-            }
-
             long limit = config.EffectiveReplyLimit;
             foreach (var r in _round)
             {
@@ -759,146 +749,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private Task SyncAndFinishRoundAsync(KvStore store, AppendOnlyFile aof) =>
         Cancel.ProtectAsync(async () =>
         {
-            TimeSpan started = monoClock.Now;
             await SyncRoundAsync(aof);
-            NoteSyncTime(monoClock.Now - started);
-            int released = _finished.Count; // the requests whose replies this round releases (with those it unblocked)
             FinishRound(store, aof);
-            // The next round's expected size: the writers just answered (a closed loop sends its next request one
-            // round trip later) and those that queued during the fsync (GatherForSyncAsync).
-            _syncWant = GatherSyncRounds ? released + queue.Count : 0;
         });
-
-    /// <summary>Whether a round under <c>appendfsync always</c> waits, before it starts, for the writers the previous round
-    /// answered (<see cref="GatherForSyncAsync"/>); false: a round starts with whatever is queued, as before session 22
-    /// (tests compare the two).</summary>
-    public bool GatherSyncRounds { get; init; } = true;
-
-    /// <summary>Rounds that waited for the writers of the previous round before their fsync (<see cref="GatherForSyncAsync"/>),
-    /// and those of them whose wait ended at its time limit rather than with every expected writer: for tests and
-    /// diagnostics.</summary>
-    public long GatheredRoundCount => _gatheredRounds;
-
-    /// <inheritdoc cref="GatheredRoundCount"/>
-    public long GatherTimeoutCount => _gatherTimeouts;
-
-    private long _gatheredRounds, _gatherTimeouts;
-    private int _syncWant; // the requests the next always round expects: answered by the last one + queued at its release
-    private long _syncTicksAverage; // the rounds' fsync times (monotonic ticks), a moving average: the gather's time limit
-    private Func<Task<bool>>? _gatherBody; // GatherBodyAsync as a delegate, made once
-
-    /// <summary>The longest a round waits for the writers it expects (<see cref="GatherForSyncAsync"/>), whatever the fsync
-    /// takes: a slow disk's fsync (tens of ms) does not make every round wait as long.</summary>
-    private static readonly TimeSpan s_maxGather = TimeSpan.FromMilliseconds(2);
-
-    /// <summary>How long a round waits for the writers it expects (<see cref="GatherForSyncAsync"/>); null (the default):
-    /// the rounds' fsync time, a moving average, at most 2 ms. For tests, which must not depend on the disk's speed.</summary>
-    public TimeSpan? SyncGatherLimit { get; init; }
-
-    private void NoteSyncTime(TimeSpan took)
-    {
-        long ticks = Math.Max(0, took.Ticks);
-        _syncTicksAverage = _syncTicksAverage == 0 ? ticks : _syncTicksAverage + (ticks - _syncTicksAverage) / 8;
-        _syncRounds++;
-        _syncTicksTotal += ticks;
-    }
-
-    private long _syncRounds, _syncTicksTotal, _gatherTicksTotal; // for the log line at the end of a run (LogSyncRounds)
-
-    /// <summary>At the end of a run that fsynced rounds (<c>appendfsync always</c>): how many, their fsync's mean time, and
-    /// how many waited for writers (<see cref="GatherForSyncAsync"/>) and for how long on average: the numbers the
-    /// commit scheduling is judged by (docs/BENCHMARKS.md, session 22).</summary>
-    private void LogSyncRounds()
-    {
-        if (_syncRounds == 0)
-        {
-            return;
-        }
-
-        log($"appendfsync always: {_syncRounds} rounds fsynced, {TimeSpan.FromTicks(_syncTicksTotal / _syncRounds).TotalMicroseconds:F0} us each on average; " +
-            $"{_gatheredRounds} waited for writers ({_gatherTimeouts} until the time limit), " +
-            $"{(_gatheredRounds == 0 ? 0 : TimeSpan.FromTicks(_gatherTicksTotal / _gatheredRounds).TotalMicroseconds):F0} us each on average.");
-        _syncRounds = _syncTicksTotal = _gatherTicksTotal = 0;
-    }
-
-    /// <summary>Whether the round about to start may wait for more writers (<see cref="GatherForSyncAsync"/>): an AOF
-    /// under <c>always</c> whose fsync is not skipped (a rewrite under no-appendfsync-on-rewrite), no timer work due, no
-    /// crash armed (the DEBUG round-crash points are per round).</summary>
-    private bool CanGatherForSync() =>
-        GatherSyncRounds && config.AppendOnly && config.AppendFsync == "always" && _aof is { SkipFsyncForRewrite: false } &&
-        _armedCrash == 0 && !_cronDue && !_blockTimeoutsDue && _syncTicksAverage > 0;
-
-    /// <summary>Before a round under <c>appendfsync always</c> starts its write and fsync: while fewer requests are in the
-    /// round than the last round answered plus those that queued during its fsync (<see cref="_syncWant"/>), waits for
-    /// more, at most as long as a round's fsync takes (a moving average, at most <see cref="s_maxGather"/>; the domain's
-    /// timers have a resolution of 1 ms, so a wait that nobody ends lasts at least that).</summary>
-    /// <remarks>
-    /// Why: the fsync is the row's cost, and a round's requests share one. Starting a round at the first request queued
-    /// (as before) splits a closed loop of writers into two cohorts that take turns: the writers answered by one round
-    /// come back while the next round, started at once with whoever queued during the fsync, syncs; so every fsync
-    /// covered about half the writers (50 clients: rounds of 4 and 46, or 14 and 36, alternating, strace), twice
-    /// redis-server's fsyncs per request. redis-server blocks its loop in the fsync, sends the replies, then polls: its
-    /// rounds held all 50. Waiting one client round trip for the answered writers merges the cohorts. The wait costs the
-    /// queued requests that round trip; it saves each writer a whole fsync. It is bounded by the fsync's own time (a
-    /// wait longer than an fsync would cost more than the fsync it saves), and it expects only writers seen in the last
-    /// round, so a load that shrinks waits once, then expects the smaller round.
-    /// The contract is unchanged: nothing is applied or acknowledged before the round runs; the round still writes,
-    /// fsyncs, and only then releases its replies. The wait is protected from cancellation (an injected crash lands
-    /// after the round, as during its fsync); the cron and block timeouts find the store busy and run after the round.
-    /// </remarks>
-    private async Task GatherForSyncAsync()
-    {
-        _gatheredRounds++;
-        _phase = RoundPhase.Gathering;
-        TimeSpan started = monoClock.Now;
-        try
-        {
-            _gatherWant = Math.Min(_syncWant, MaxRequestsPerRound);
-            _gatherDeadline = monoClock.Now + (SyncGatherLimit ?? TimeSpan.FromTicks(Math.Min(_syncTicksAverage, s_maxGather.Ticks)));
-            var result = await Cancel.ProtectAsync(() => monoClock.TryWithTimeoutAsync(_gatherDeadline - monoClock.Now,
-                _gatherBody ??= GatherBodyAsync));
-            if (result.IsTimedOut || !result.Value)
-            {
-                _gatherTimeouts++;
-            }
-        }
-        finally
-        {
-            _phase = RoundPhase.Idle;
-            _gatherTicksTotal += (monoClock.Now - started).Ticks;
-        }
-    }
-
-    private int _gatherWant;
-    private TimeSpan _gatherDeadline;
-
-    /// <summary>The wait of <see cref="GatherForSyncAsync"/>: takes requests into the round as they are queued until it holds
-    /// <see cref="_gatherWant"/> (true), or the deadline passed at a wake-up (false). A take cancelled by the timeout
-    /// loses no request (<see cref="AsyncQueue{T}.TakeAsync"/>: it goes to the next take).</summary>
-    private async Task<bool> GatherBodyAsync()
-    {
-        while (_round.Count < _gatherWant)
-        {
-            StoreRequest request;
-            try
-            {
-                request = await queue.TakeAsync();
-            }
-            catch (StreamClosedException)
-            {
-                return true; // shutting down: the round runs with what it has; the store loop's next take ends it
-            }
-
-            _round.Add(request);
-            queue.TryTakeMany(_round, MaxRequestsPerRound - _round.Count);
-            if (_round.Count < _gatherWant && monoClock.Now >= _gatherDeadline)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
 
     /// <summary>Applies the settings CONFIG SET may have changed that the owner holds: the fsync policy and the encodings.</summary>
     private void ApplyLiveConfig(KvStore store, AppendOnlyFile? aof)
@@ -1899,7 +1752,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         if (_round.Count > 0)
         {
-            string reply = ((_phase == RoundPhase.Applying && !_roundWritten) || _phase == RoundPhase.Gathering) && !noAof ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
+            string reply = _phase == RoundPhase.Applying && !noAof && !_roundWritten ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
             foreach (var r in _round)
             {
                 r.ResolveError(new StoreRestartedException(reply));
