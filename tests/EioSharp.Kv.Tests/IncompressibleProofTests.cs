@@ -167,8 +167,11 @@ public class IncompressibleProofTests
                 if (wait) ownerPassed.Wait();
                 file.Write(span);
             }, "7.0.15", Now, 0, lease: lease));
+            // At most two passes: each leaves about half the keys alone, so some keep the proof the previous round's
+            // writer recorded whatever the threads' timing (an unbounded loop overwrote every key on a slow writer: CI,
+            // session 22).
             int passes = 0;
-            while (!writer.IsCompleted || passes == 0)
+            while ((!writer.IsCompleted || passes == 0) && passes < 2)
             {
                 for (int i = random.Next(2); i < Count; i += 1 + random.Next(3))
                 {
