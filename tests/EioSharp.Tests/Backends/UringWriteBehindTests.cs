@@ -327,6 +327,20 @@ public class UringWriteBehindTests
 
     private static void AWaitWokenOnlyByASendCompletion()
     {
+        // Which entry reaps the send's completion depends on scheduling: under heavy load another completion or a
+        // wake-up can end the same wait first (seen once in a CI-like run at load 30), so the scenario runs up to five
+        // times and one quiet wait among them is what it asks for; every run must still deliver the bytes.
+        long quiet = 0;
+        for (int attempt = 0; attempt < 5 && quiet == 0; attempt++)
+        {
+            quiet = QuietWaitsAroundOneSend();
+        }
+
+        Assert.True(quiet >= 1, $"quiet waits: {quiet} (in five runs)");
+    }
+
+    private static long QuietWaitsAroundOneSend()
+    {
         var (quiet, got) = Run(async env =>
         {
             long quietWaits = 0;
@@ -346,8 +360,8 @@ public class UringWriteBehindTests
             });
             return (quietWaits, received);
         }, new EioBackendOptions { UringWriteBehind = true, UringIdlePrePass = false });
-        Assert.True(quiet >= 1, $"quiet waits: {quiet}");
         Assert.Equal("ping"u8.ToArray(), got);
+        return quiet;
     }
 
     [SkippableFact]
