@@ -109,6 +109,40 @@ public sealed class BlockedReadAheadTests
     }
 
     [Fact]
+    public void A_read_that_completes_between_the_serve_and_the_next_read_does_not_disturb_the_next_block()
+    {
+        // The push and the next command arrive together: the blocked connection's pending read may complete after its
+        // command was served and before it reads again (its read event then waits in the queue, stale, and the next
+        // block must skip it, neither ending early nor taking it for a closed client).
+        SessionTestServer.Run(async server =>
+        {
+            var writes = new List<string>();
+            var blocked = new RecordingFlow("blocked", writes);
+            var pusher = new RecordingFlow("pusher", writes);
+            await Fiber.BothAsync(
+                () => Fiber.BothAsync(() => server.ServeAsync(blocked), () => server.ServeAsync(pusher, port: 40001)),
+                async () =>
+                {
+                    string expected = string.Empty;
+                    for (int round = 0; round < 5; round++)
+                    {
+                        blocked.Input.TryAdd(Resp("BLPOP", "q", "0"));
+                        await UntilAsync(() => server.Stats.BlockedClients == 1);
+                        pusher.Input.TryAdd(Resp("LPUSH", "q", "v" + round));
+                        blocked.Input.TryAdd(Resp("ECHO", "next" + round));
+                        expected += $"*2\r\n$1\r\nq\r\n$2\r\nv{round}\r\n$5\r\nnext{round}\r\n";
+                        await UntilAsync(() => Of(writes, "blocked").Length >= expected.Length);
+                        Assert.Equal(expected, Of(writes, "blocked"));
+                    }
+
+                    Assert.Equal(string.Concat(Enumerable.Repeat(":1\r\n", 5)), Of(writes, "pusher"));
+                    blocked.Input.TryAdd([]);
+                    pusher.Input.TryAdd([]);
+                });
+        });
+    }
+
+    [Fact]
     public void A_client_that_closes_while_blocked_is_unblocked_and_a_later_push_keeps_its_element()
     {
         SessionTestServer.Run(async server =>
