@@ -5,8 +5,10 @@
 # warmed with WARM round trips, then `DEBUG TRACE START` .. N round trips (bench/EioSharp.Kv.LoadGen pingpong) ..
 # `DEBUG TRACE STOP`; the trace's fiber run slices ("X", cat fiber: one per resume of a fiber) and suspensions are
 # counted per round trip (four requests: A LPUSH ping, BLPOP pong; B BLPOP ping, LPUSH pong), by fiber name and by
-# reason. A count of scheduler work, not of time: the machine's load does not move it much (tracing slows the server,
-# so how often a BLPOP finds its list already filled may differ a little from an untraced run).
+# reason ("blocks" = BLPOPs that blocked: from the blocked-read watcher fiber's two runs per block in builds before
+# session 23, from the connection's queue waits since h144, whose watcher has no fiber). A count of scheduler work,
+# not of time: the machine's load does not move it much (tracing slows the server, so how often a BLPOP finds its list
+# already filled may differ a little from an untraced run).
 #
 #   bash bench/kv-pingpong-trace-counts.sh TARGET ...
 #
@@ -17,7 +19,7 @@ set -u
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 N=${N:-600}; WARM=${WARM:-5000}; REPEATS=${REPEATS:-1}
 LOADGEN_DLL="${LOADGEN_DLL:-$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll}"
-[ $# -gt 0 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,18p' "$0"; exit 2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 for rep in $(seq 1 "$REPEATS"); do
 for target in "$@"; do
@@ -44,7 +46,10 @@ for e in events:
 total = sum(runs.values())
 top = ", ".join(f"{k} {v / n:.3f}" for k, v in runs.most_common(8))
 s = ", ".join(f"{k} {v / n:.3f}" for k, v in susp.most_common(8))
-blocks = runs.get("kv-connection-blocked-read", 0) / 2 / n
+if "kv-connection-blocked-read" in runs:
+    blocks = runs["kv-connection-blocked-read"] / 2 / n  # builds before h144: the watcher fiber runs twice per block
+else:
+    blocks = susp.get("queue", 0) / n  # h144 on: the connection's wait on its block events is the only queue wait
 print(f"{sys.argv[3]}: blocks/round trip {blocks:.2f}, fiber runs/round trip {total / n:.3f} [{top}] suspensions/round trip [{s}]")
 PY
   kill "$PID"; wait "$PID" 2>/dev/null; rm -rf "$D"

@@ -380,7 +380,8 @@ internal static class KvConnection
                         break;
                     }
 
-                    if (blockedWatcher.OnReadEvent(e, early) == 0)
+                    int read = blockedWatcher.OnReadEvent(e, early);
+                    if (read == 0)
                     {
                         gone = true;
                         break;
@@ -620,69 +621,76 @@ internal static class KvConnection
     /// <summary>One wake-up of a blocked connection: its blocked command completed, or the watcher's read returned.</summary>
     internal readonly record struct WatchEvent(bool Completion, int Bytes, ExceptionDispatchInfo? Error);
 
-    /// <summary>Watches the socket of a connection whose blocking command waits (created at its first block): one
-    /// daemon fiber reads on request into its own chunk; read results and the command's completion (which the store
-    /// owner adds itself: <see cref="StoreRequest.SignalCompletion"/>) arrive in order as <see cref="Events"/>. A read
-    /// still pending when the command completes is not cancelled: the connection's next read takes its result
-    /// (<see cref="ReadPending"/>).</summary>
+    /// <summary>Watches the socket of a connection whose blocking command waits (created at its first block): the
+    /// connection's own fiber starts a read into the watcher's chunk (<see cref="ReadAhead"/>: no fiber of its own) and
+    /// goes on waiting for <see cref="Events"/>; a read that completes meanwhile adds a read event there, and the
+    /// command's completion (which the store owner adds itself: <see cref="StoreRequest.SignalCompletion"/>) arrives in the
+    /// same queue. A read still pending when the command completes is not cancelled: the connection's next read takes its
+    /// result (<see cref="ReadPending"/>), resumed by the read's own completion.</summary>
+    /// <remarks>Session 23 (h144): a daemon fiber held the read before, which cost three runs of the scheduler per block
+    /// (the fiber started its read, got its result, and its event woke the connection).</remarks>
     internal sealed class BlockedReadWatcher
     {
-        private readonly IFlowSource _conn;
-        private readonly AsyncQueue<bool> _readRequests = new(AsyncQueue<bool>.Unbounded);
+        private static readonly WatchEvent ReadEvent = new(false, 0, null);
         private readonly byte[] _chunk = new byte[4096];
+        private readonly ReadAhead _read;
 
-        /// <summary>Starts the read fiber in <paramref name="sw"/>; <paramref name="events"/> is the connection's request's
+        /// <summary>A watcher of <paramref name="conn"/>; <paramref name="events"/> is the connection's request's
         /// <see cref="StoreRequest.BlockEvents"/>.</summary>
-        public BlockedReadWatcher(Switch sw, IFlowSource conn, AsyncQueue<WatchEvent> events)
+        public BlockedReadWatcher(IFlowSource conn, AsyncQueue<WatchEvent> events)
         {
-            _conn = conn;
             Events = events;
-            Fiber.ForkDaemon(sw, ReadLoopAsync, "kv-connection-blocked-read");
+            _read = new ReadAhead(conn, () => events.TryAdd(ReadEvent));
         }
 
         public AsyncQueue<WatchEvent> Events { get; }
 
-        /// <summary>A read was requested and its result not yet taken.</summary>
-        public bool ReadPending { get; private set; }
+        /// <summary>A read was started and its result not yet taken.</summary>
+        public bool ReadPending => _read.IsPending;
 
+        /// <summary>Starts a read unless one is pending (called by the connection's fiber: the read is its own).</summary>
         public void StartRead()
         {
-            if (!ReadPending)
+            if (!_read.IsPending && _read.Start(_chunk))
             {
-                ReadPending = true;
-                _readRequests.TryAdd(true);
+                Events.TryAdd(ReadEvent); // completed at once: reported as one that completed later
             }
         }
 
-        /// <summary>Appends a read event's bytes to <paramref name="into"/>; returns them (0: the client closed).</summary>
+        /// <summary>Appends a read event's bytes to <paramref name="into"/>; returns them (0: the client closed; -1: the
+        /// event is stale, its read's result was taken already by the connection's next read).</summary>
         public int OnReadEvent(WatchEvent e, ArrayBufferWriter<byte> into)
         {
-            ReadPending = false;
             e.Error?.Throw();
-            into.Write(_chunk.AsSpan(0, e.Bytes));
-            return e.Bytes;
+            if (!_read.TryTake(out int n))
+            {
+                return -1;
+            }
+
+            into.Write(_chunk.AsSpan(0, n));
+            return n;
         }
 
-        private async Task ReadLoopAsync()
+        /// <summary>The pending read's result when it has completed (its bytes appended to <paramref name="into"/>, as
+        /// <see cref="OnReadEvent"/>); false while it is in flight.</summary>
+        public bool TryTakeRead(ArrayBufferWriter<byte> into, out int n)
         {
-            while (true)
+            if (!_read.TryTake(out n))
             {
-                await _readRequests.TakeAsync();
-                try
-                {
-                    int n = await _conn.ReadAsync(_chunk);
-                    Events.TryAdd(new WatchEvent(false, n, null));
-                }
-                catch (CancelledException)
-                {
-                    throw; // the connection is closing
-                }
-                catch (Exception ex)
-                {
-                    Events.TryAdd(new WatchEvent(false, 0, ExceptionDispatchInfo.Capture(ex)));
-                    return;
-                }
+                return false;
             }
+
+            into.Write(_chunk.AsSpan(0, n));
+            return true;
         }
+
+        /// <summary>The pending read's byte count when it completes (its bytes then in <see cref="Chunk"/>).</summary>
+        public ValueTask<int> TakeReadAsync() => _read.TakeAsync();
+
+        /// <summary>Where the pending read's bytes are.</summary>
+        public ReadOnlySpan<byte> Chunk(int n) => _chunk.AsSpan(0, n);
+
+        /// <summary>Cancels a read in flight (the connection ends: the read must not hold the socket open).</summary>
+        public void Cancel() => _read.Cancel();
     }
 }

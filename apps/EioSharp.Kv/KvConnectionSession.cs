@@ -128,7 +128,7 @@ internal sealed class KvConnectionSession
     public long MemoryBytes => _reader.Capacity + _commands.BufferedBytes + _early.Capacity + _output.Capacity +
                                _request.Reply.Capacity + PendingReplyBytes;
 
-    private KvConnection.BlockedReadWatcher Watcher() => _watcher ??= new KvConnection.BlockedReadWatcher(_sw, _conn, _request.BlockEvents!);
+    private KvConnection.BlockedReadWatcher Watcher() => _watcher ??= new KvConnection.BlockedReadWatcher(_conn, _request.BlockEvents!);
 
     private bool Direct => _push is null;
 
@@ -269,7 +269,8 @@ internal sealed class KvConnectionSession
                                         break;
                                     }
 
-                                    if (watcher.OnReadEvent(e, _early) == 0)
+                                    int read = watcher.OnReadEvent(e, _early); // -1: a stale event (see OnReadEvent)
+                                    if (read == 0)
                                     {
                                         gone = true;
                                         break;
@@ -348,6 +349,7 @@ internal sealed class KvConnectionSession
         }
         finally
         {
+            _watcher?.Cancel(); // a read a blocking wait left pending (QUIT pipelined after BLPOP) must not keep the socket open
             _state.ReleaseMemory(); // its part of used_memory goes with it
             ctx.Clients.Remove(_entry);
             _state.RemoveSubscriptions();
@@ -675,16 +677,34 @@ internal sealed class KvConnectionSession
                 return session._conn.ReadAsync(buffer); // the usual case: no blocking command ran
             }
 
-            // The read a blocking wait left pending: its result is the watcher's next event (the wait took the completion).
-            var pending = watcher.Events.TakeAsync();
-            return pending.IsCompletedSuccessfully
-                ? new ValueTask<int>(OnPendingRead(pending.Result, buffer.Span))
-                : (_pendingRead ??= new PendingReadSource(this)).Start(pending, buffer);
+            // The read a blocking wait left pending: taken at once when it has completed, else awaited (its completion
+            // resumes this fiber directly). A read event it may have left in the watcher's queue is skipped by the next wait.
+            if (watcher.TryTakeRead(session._early, out int n))
+            {
+                return new ValueTask<int>(n == 0 ? 0 : TakeEarly(buffer.Span));
+            }
+
+            return (_pendingRead ??= new PendingReadSource(this)).Start(watcher.TakeReadAsync(), buffer);
         }
 
         /// <summary>The pending read's bytes go through the early buffer (0: the read found the end of the stream).</summary>
-        private int OnPendingRead(KvConnection.WatchEvent e, Span<byte> buffer) =>
-            session._watcher!.OnReadEvent(e, session._early) == 0 ? 0 : TakeEarly(buffer);
+        private int OnPendingRead(int n, Span<byte> buffer)
+        {
+            if (n == 0)
+            {
+                return 0;
+            }
+
+            var chunk = session._watcher!.Chunk(n);
+            if (n <= buffer.Length)
+            {
+                chunk.CopyTo(buffer); // the usual case: the client's next request, straight into the receive buffer
+                return n;
+            }
+
+            session._early.Write(chunk);
+            return TakeEarly(buffer);
+        }
 
         private int TakeEarly(Span<byte> buffer)
         {
@@ -705,20 +725,20 @@ internal sealed class KvConnectionSession
             return n;
         }
 
-        /// <summary>The pending read as the reader's <see cref="ValueTask{TResult}"/>: relays the watcher's event
-        /// (a library waiter, which resumes from the run queue) and copies its bytes when the reader takes the result
+        /// <summary>The pending read as the reader's <see cref="ValueTask{TResult}"/>: relays the watcher's read
+        /// (<see cref="ReadAhead.TakeAsync"/>, resumed by the read's completion) and copies its bytes when the reader takes the result
         /// (the library's <see cref="ValueTaskRelay{TPending, TResult}"/>: a second await fails).</summary>
-        private sealed class PendingReadSource(SessionSource source) : ValueTaskRelay<KvConnection.WatchEvent, int>
+        private sealed class PendingReadSource(SessionSource source) : ValueTaskRelay<int, int>
         {
             private Memory<byte> _buffer;
 
-            public ValueTask<int> Start(ValueTask<KvConnection.WatchEvent> pending, Memory<byte> buffer)
+            public ValueTask<int> Start(ValueTask<int> pending, Memory<byte> buffer)
             {
                 _buffer = buffer;
                 return StartRelay(pending);
             }
 
-            protected override int Complete(KvConnection.WatchEvent result)
+            protected override int Complete(int result)
             {
                 var buffer = _buffer;
                 _buffer = default;
