@@ -25,6 +25,13 @@
 #                    Garnet) compiles its hot code during its first requests: EioSharp.Kv's tiered JIT thread took
 #                    ~1.0 us/request of the first 1M -P 16 SETs (~1 s of CPU, docs/BENCHMARKS.md, session 16 h107), a
 #                    start-up cost that a cold first run charged to that row (and, through the median, to the next).
+#   WARMUP_SECONDS=0 repeat that warm-up pass (every server, alternating, the same requests each) until this many seconds
+#                    have passed for the workload. The runtime's tiered JIT works by time (a 100 ms call-counting delay
+#                    after each burst of new methods, then a background thread), not by requests: in the durable row
+#                    after WARMUP=0.2's 4,000 requests EioSharp.Kv's JIT thread took 23.5 us/request of the next 20,000
+#                    and 6 of the 20,000 after (1,492 and 342 methods compiled), and at load 18-20 it was still compiling
+#                    (4-6 us/request) 40,000 requests in (docs/BENCHMARKS.md, session 23, h147). redis-server has no JIT:
+#                    the extra passes change nothing for it. Suggested for the durable row: WARMUP_SECONDS=10.
 #   KV_BIN=path      run that native EioSharp.Kv executable (NativeAOT: scripts/publish-kv-aot.sh) instead of the JIT
 #                    build; KV_BIN=aot publishes it first
 #
@@ -171,11 +178,15 @@ for spec in "${ALL_WORKLOADS[@]}"; do
   for s in $SERVERS; do start "$s" "$s-$name" "$durable"; SPORT[$s]=$PORT; SPID[$s]=$PID; done
   if python3 -c "import sys; sys.exit(0 if float('$WARMUP') > 0 else 1)"; then
     warm_n=$(python3 -c "print(max(1000, int($n * $WARMUP)))")
-    for t in ${tests//,/ }; do
-      for s in $SERVERS; do
-        # shellcheck disable=SC2086
-        bench "${SPORT[$s]}" "${SPID[$s]}" "$warm_n" "$t" $args >/dev/null # not recorded
+    warm_start=$(date +%s)
+    while true; do
+      for t in ${tests//,/ }; do
+        for s in $SERVERS; do
+          # shellcheck disable=SC2086
+          bench "${SPORT[$s]}" "${SPID[$s]}" "$warm_n" "$t" $args >/dev/null # not recorded
+        done
       done
+      [ $(( $(date +%s) - warm_start )) -ge "${WARMUP_SECONDS:-0}" ] && break
     done
   fi
   for rep in $(seq 1 "$REPEATS"); do
@@ -220,7 +231,7 @@ echo
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), garnet-server $GARNET_VERSION, dotnet $(dotnet --version)"
 echo "Arguments: REDIS_ARGS='${REDIS_ARGS:-}' KV_ARGS='${KV_ARGS:-}' GARNET_ARGS='${GARNET_ARGS:-}'"
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)."
-echo "Warm-up: one unmeasured pass of each test per server and workload with WARMUP=$WARMUP of the requests."
+echo "Warm-up: unmeasured passes of each test per server and workload with WARMUP=$WARMUP of the requests, repeated for WARMUP_SECONDS=${WARMUP_SECONDS:-0} s (at least one)."
 echo "Median of $REPEATS runs; ops/s from redis-benchmark -r 100000 --csv; CPU = server utime+stime+cutime+cstime per request (us)."
 echo
 python3 - "$RESULTS" "$MEM" "$SERVERS" <<'EOF'
