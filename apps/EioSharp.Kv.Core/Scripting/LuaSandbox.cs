@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using KeraLua;
+using static EioSharp.Kv.Scripting.LuaNative;
 
 namespace EioSharp.Kv.Scripting;
 
@@ -67,12 +68,6 @@ internal sealed unsafe class LuaSandbox : IDisposable
     /// <summary>Pushes registry slot <paramref name="reference"/> (a <c>luaL_ref</c>): a raw read, without the GC
     /// transition of KeraLua's import (a script call makes five).</summary>
     public void PushRegistry(int reference) => lua_rawgeti(State.Handle, (int)LuaRegistry.Index, reference);
-
-    // A raw read of a table slot: no allocation, no metamethod, no error, so nothing that could reach managed code or
-    // run long (the caller leaves room on the stack, as for KeraLua's RawGetInteger).
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern int lua_rawgeti(IntPtr luaState, int index, long n);
 
     /// <summary>The chunk name of compiled scripts (with its '@').</summary>
     public string ChunkName { get; }
@@ -195,49 +190,6 @@ internal sealed unsafe class LuaSandbox : IDisposable
     }
 
     private const int LuaTypeTable = 5; // LUA_TTABLE
-
-    // The reads and stores of SetArgumentsGlobal: no allocation, no metamethod, no error, no call into managed code.
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern int lua_gettop(IntPtr luaState);
-
-    // Removes slots only (this host never marks a slot to-be-closed, so no __close runs).
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern void lua_settop(IntPtr luaState, int index);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern void lua_pushvalue(IntPtr luaState, int index);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern void lua_pushnil(IntPtr luaState);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern int lua_rawget(IntPtr luaState, int index);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern int lua_getmetatable(IntPtr luaState, int index);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern int lua_next(IntPtr luaState, int index);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern int lua_isinteger(IntPtr luaState, int index);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern long lua_tointegerx(IntPtr luaState, int index, int* isNumber);
-
-    // Only into a key that holds a value: luaH_setint then finds its slot (no luaH_newkey, so no allocation).
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern void lua_rawseti(IntPtr luaState, int index, long n);
 
     /// <summary>Whether global <paramref name="name"/> of the real globals table is set (not nil); for tests.</summary>
     internal bool HasRealGlobal(ReadOnlySpan<byte> name)
@@ -387,12 +339,6 @@ internal sealed unsafe class LuaSandbox : IDisposable
         return _hookPointer;
     }
 
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    private static extern void lua_sethook(IntPtr luaState, IntPtr hook, int mask, int count);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    private static extern void lua_setallocf(IntPtr luaState, delegate* unmanaged[Cdecl]<IntPtr, IntPtr, UIntPtr, UIntPtr, IntPtr> allocator, IntPtr ud);
-
     /// <summary>Makes every new line raise (after a kill, as Redis does: a pcall in the script cannot swallow it for
     /// long). The caller keeps the delegate alive.</summary>
     public void SetLineHook(LuaHookFunction hook)
@@ -455,15 +401,6 @@ internal sealed unsafe class LuaSandbox : IDisposable
         byte* p = lua_tolstring(l.Handle, index, &len);
         return p == null ? default : new ReadOnlySpan<byte>(p, checked((int)len));
     }
-
-    // Allocates (may run the GC and raise a memory error): with the GC transition.
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    private static extern IntPtr lua_pushlstring(IntPtr luaState, byte* s, UIntPtr length);
-
-    // Only called on strings: reads, no allocation.
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern byte* lua_tolstring(IntPtr luaState, int index, UIntPtr* length);
 
     /// <summary>Raises a plain string error prefixed with the position of the calling Lua code (luaL_error).</summary>
     public static int RaiseWithWhere(Lua l, string message)

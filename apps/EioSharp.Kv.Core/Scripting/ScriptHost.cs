@@ -6,6 +6,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using KeraLua;
+using static EioSharp.Kv.Scripting.LuaNative;
 
 namespace EioSharp.Kv.Scripting;
 
@@ -1327,50 +1328,6 @@ internal sealed partial class ScriptHost : IDisposable
 
     private static ScriptHost FromUpvalue(IntPtr state) =>
         (ScriptHost)GCHandle.FromIntPtr(lua_touserdata(state, Lua.UpValueIndex(1))).Target!; // the host owns the state, so it is alive
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    private static extern unsafe void lua_pushcclosure(IntPtr luaState, delegate* unmanaged[Cdecl]<IntPtr, int> function, int upvalues);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern IntPtr lua_touserdata(IntPtr luaState, int index);
-
-    // The hot path of redis.call: plain reads of the stack (no allocation, no callback into managed code), so without
-    // the GC transition KeraLua's imports pay on each call.
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern int lua_gettop(IntPtr luaState);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern int lua_type(IntPtr luaState, int index);
-
-    // Removes slots only (this host never marks a slot to-be-closed, so no __close runs): Run's stack resets.
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern void lua_settop(IntPtr luaState, int index);
-
-    // Writes a stack slot only (redis.call's integer reply; the caller checked the stack's room).
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern void lua_pushinteger(IntPtr luaState, long n);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern int lua_isinteger(IntPtr luaState, int index);
-
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern unsafe long lua_tointegerx(IntPtr luaState, int index, int* isNumber);
-
-    // Allocates (through the sandbox's allocator, which calls back into managed code): no SuppressGCTransition.
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    private static extern unsafe IntPtr lua_pushlstring(IntPtr luaState, byte* s, UIntPtr length);
-
-    // Only called on strings (type checked first): lua_tolstring converts numbers in place, which may allocate.
-    [DllImport("lua54", CallingConvention = CallingConvention.Cdecl)]
-    [SuppressGCTransition]
-    private static extern unsafe byte* lua_tolstring(IntPtr luaState, int index, UIntPtr* length);
 
     public void Dispose()
     {
