@@ -62,7 +62,7 @@ public class PrefetchKeysTests
             h.Run("SELECT", db);
             foreach (string key in h.Run("KEYS", "*").Split("\r\n").Where(l => l.Length > 0 && l[0] != '*' && l[0] != '$').Order())
             {
-                state.Append(db).Append(' ').Append(key).Append(' ').Append(h.Run("TYPE", key)).Append(h.Run("DUMP", key));
+                state.Append(db).Append(' ').Append(key).Append(' ').Append(h.Run("TYPE", key)).Append(h.Run("DUMP", key)).Append(h.Run("OBJECT", "IDLETIME", key));
             }
         }
         state.Append($"hits {h.Store.KeyspaceHits} misses {h.Store.KeyspaceMisses} expired {h.Store.ExpiredKeys}");
@@ -86,12 +86,18 @@ public class PrefetchKeysTests
         var h = new StoreHarness();
         for (int i = 0; i < 15; i++) h.Run("SET", $"k{i}", $"v{i}"); // 16 buckets: chains
         string before = string.Concat(Enumerable.Range(0, 15).Select(i => h.Run("GET", $"k{i}")));
+        // Each row's access clock and LFU counter as stored (no clock read, no decay): an access recorded, or a row
+        // written, by the prefetch would show.
+        string Access() => string.Join(",", Enumerable.Range(0, 15).Select(i =>
+            h.Store.Database(0).Lookup.TryGetValue(Encoding.UTF8.GetBytes($"k{i}"), out KvEntry? e) ? $"{e!.AccessClock}/{e.Frequency}" : "none"));
+        string access = Access();
         var session = new KvSession();
         KvCommand[] commands = [.. Enumerable.Range(0, 20).Select(i => KvCommand.Create("GET", $"k{i}")), KvCommand.Create("DBSIZE"), KvCommand.Create("DBSIZE")];
         h.Store.PrefetchKeys(session, commands);
         h.Store.PrefetchKeys(session, commands.AsSpan(20)); // no key among them
         h.Store.PrefetchKeys(session, commands.AsSpan(0, 1)); // one command: nothing
         h.Store.PrefetchKeys(new KvSession { Db = 15 }, commands); // an empty database
+        Assert.Equal(access, Access());
         Assert.Equal(before, string.Concat(Enumerable.Range(0, 15).Select(i => h.Run("GET", $"k{i}"))));
         Assert.Equal(":15\r\n", h.Run("DBSIZE"));
         Assert.Equal(30, h.Store.KeyspaceHits); // the GETs above only: the prefetch counted none
