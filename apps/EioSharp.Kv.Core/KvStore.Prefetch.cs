@@ -8,9 +8,10 @@ public sealed partial class KvStore
     /// <summary>The most commands of a batch whose keys <see cref="PrefetchKeys"/> prefetches at once.</summary>
     public const int PrefetchGroup = 16;
 
-    /// <summary>Whether <see cref="PrefetchKeys"/> does anything (tests and benchmarks compare; default true where the
-    /// processor has prefetch instructions).</summary>
-    public static bool PrefetchEnabled { get; set; } = Sse.IsSupported;
+    /// <summary>Whether <see cref="PrefetchKeys"/> does anything (tests and benchmarks compare; the server's
+    /// <c>EIOSHARP_KV_PREFETCH=0</c> sets it false). Default true; without the x86 prefetch instructions
+    /// (<see cref="Sse.IsSupported"/> false) it has no effect.</summary>
+    public static bool PrefetchEnabled { get; set; } = true;
 
     /// <summary>Prefetches the rows of the first key of each of the first <see cref="PrefetchGroup"/> commands of
     /// <paramref name="commands"/> (a connection's pipelined batch, about to run in order through
@@ -25,7 +26,7 @@ public sealed partial class KvStore
     /// <param name="commands">The batch's commands still to run, in order.</param>
     public void PrefetchKeys(KvSession session, ReadOnlySpan<KvCommand> commands)
     {
-        if (commands.Length < 2 || !PrefetchEnabled || (uint)session.Db >= (uint)_dbs.Length) return;
+        if (commands.Length < 2 || !Sse.IsSupported || !PrefetchEnabled || (uint)session.Db >= (uint)_dbs.Length) return;
         KvDatabase db = _dbs[session.Db];
         Span<int> hashes = stackalloc int[PrefetchGroup];
         int count = 0;
