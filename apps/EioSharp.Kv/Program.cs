@@ -87,6 +87,9 @@ try
             // near redis-server's (issue 11's memory target; MemoryFootprintTests).
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             KvNativeHeap.Trim(); // and the C heap the start-up freed (KvNativeHeap)
+            // A pipelined batch's keys are prefetched together (KvStore.PrefetchKeys, h146); EIOSHARP_KV_PREFETCH=0 turns
+            // it off (A/B of one build).
+            if (Environment.GetEnvironmentVariable("EIOSHARP_KV_PREFETCH") == "0") KvStore.PrefetchEnabled = false;
             return KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true), signals: signals);
         }),
         // Write-behind sends on io_uring (session 22, h141, docs/rationale.md): a reply's write returns at once and its

@@ -1604,8 +1604,16 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             var r = pending.Dequeue();
             var all = CollectionsMarshal.AsSpan(r.Commands);
+            int prefetchAt = r.Next;
             while (r.Next < all.Length)
             {
+                if (r.Next == prefetchAt)
+                {
+                    // A pipelined batch: its next keys' rows are fetched from memory together (KvStore.PrefetchKeys, h146).
+                    store.PrefetchKeys(r.Session, all[r.Next..]);
+                    prefetchAt += KvStore.PrefetchGroup;
+                }
+
                 store.ExecuteBatch(r.Session, all.Slice(r.Next, 1), now, r.Writer!, aofSink);
                 r.Next++;
                 commands++;

@@ -11,10 +11,17 @@ using EioSharp.Kv;
 // rdb-write (issue 14, the AOF rewrite's RDB preamble): ops keys of 1,024 bytes filled as redis-benchmark -d 1024 fills
 // them, one snapshot; each round writes the whole RDB file (LZF tried on every value, CRC-64) into a sink that drops
 // the bytes; an op is a key (the warm-up is one whole write).
+// set-batch [ops] [rounds] [value bytes=1024] [modes=off,on] (issue 14, h146: the 1 KB -P16 SET row's store work):
+// 100,000 keys of redis-benchmark's value, then batches of 16 SETs of random keys as the server runs a pipelined
+// request (views over one receive buffer whose bytes are their AOF encoding, one command at a time through
+// ExecuteBatch, an AOF sink, the replies), with KvStore.PrefetchKeys before each batch or not; every round runs every
+// mode in turn (off, on = up to 1 KB of the value prefetched, on0 = none, on256, onall = the whole value, noaof = off without the AOF
+// sink: what the AOF record costs the store), CPU us per SET.
 string workload = args.Length > 0 ? args[0] : "evalsha";
 int ops = args.Length > 1 ? int.Parse(args[1]) : 200_000;
 int rounds = args.Length > 2 ? int.Parse(args[2]) : 5;
 if (workload == "rdb-write") return RdbWriteBench.Run(ops, rounds);
+if (workload == "set-batch") return SetBatchBench.Run(ops, rounds, args.Length > 3 ? int.Parse(args[3]) : 1024, args.Length > 4 ? args[4] : "off,on");
 
 var store = new KvStore(random: new Random(1));
 var buffer = new ArrayBufferWriter<byte>(4096);
@@ -167,6 +174,103 @@ static class RdbWriteBench
         }
         static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
         Console.WriteLine($"rdb-write keys={keys} file={fileBytes} bytes median cpu_us_per_op={Median(cpu):F3} bytes_per_op={Median(bytes):F1}");
+        return 0;
+    }
+}
+
+static class SetBatchBench
+{
+    public static int Run(int ops, int rounds, int valueSize, string modeList)
+    {
+        const int Keys = 100_000, Batch = 16;
+        var store = new KvStore(random: new Random(1));
+        var replies = new ArrayBufferWriter<byte>(4096);
+        var writer = new RespWriter(replies, 2);
+        long now = 1_700_000_000_000;
+        byte[] value = new byte[valueSize];
+        uint state = 1234;
+        for (int i = 0; i < valueSize; i++)
+        {
+            state = state * 1103515245 + 12345;
+            value[i] = (byte)('0' + ((state >> 16) & 63));
+        }
+        for (int i = 0; i < Keys; i++)
+        {
+            replies.ResetWrittenCount();
+            store.Execute(KvCommand.Create("SET"u8.ToArray(), Encoding.ASCII.GetBytes("key:" + i.ToString("D12", System.Globalization.CultureInfo.InvariantCulture)), value), now, writer, null);
+        }
+
+        // One receive buffer holding 16 SETs (*3 $3 SET $16 key:NNNNNNNNNNNN $len value), and views over it.
+        byte[] one = Encoding.ASCII.GetBytes($"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000000\r\n${valueSize}\r\n");
+        int commandBytes = one.Length + valueSize + 2;
+        byte[] receive = new byte[commandBytes * Batch];
+        int[] positions = new int[Batch * 6];
+        var views = new KvCommand[Batch];
+        int keyDigits = one.Length - $"\r\n${valueSize}\r\n".Length - 12;
+        for (int b = 0; b < Batch; b++)
+        {
+            int at = b * commandBytes;
+            one.CopyTo(receive, at);
+            value.CopyTo(receive, at + one.Length);
+            receive[at + commandBytes - 2] = (byte)'\r';
+            receive[at + commandBytes - 1] = (byte)'\n';
+            positions[6 * b] = at + 8; positions[6 * b + 1] = 3;
+            positions[6 * b + 2] = at + keyDigits - 4; positions[6 * b + 3] = 16;
+            positions[6 * b + 4] = at + one.Length; positions[6 * b + 5] = valueSize;
+            views[b] = new KvCommand(receive, positions, 6 * b, 3, at, commandBytes);
+        }
+        var session = new KvSession();
+        var aofBuffer = new ArrayBufferWriter<byte>(1 << 16);
+        var aof = new AofBufferSink(aofBuffer);
+        ulong rng = 88172645463325252UL;
+        IAofSink? sink = aof;
+
+        void RunBatches(int sets)
+        {
+            for (int done = 0; done < sets; done += Batch)
+            {
+                for (int b = 0; b < Batch; b++)
+                {
+                    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+                    int key = (int)(rng % Keys);
+                    Span<byte> digits = receive.AsSpan(b * commandBytes + keyDigits, 12);
+                    for (int d = 11; d >= 0; d--, key /= 10) digits[d] = (byte)('0' + key % 10);
+                }
+                replies.ResetWrittenCount();
+                aofBuffer.ResetWrittenCount();
+                store.PrefetchKeys(session, views);
+                for (int b = 0; b < Batch; b++) store.ExecuteBatch(session, views.AsSpan(b, 1), now, writer, sink);
+                if (replies.WrittenCount != 5 * Batch) throw new InvalidOperationException(Encoding.UTF8.GetString(replies.WrittenSpan));
+            }
+        }
+
+        string[] modes = modeList.Split(',');
+        void SetMode(string mode)
+        {
+            KvStore.PrefetchEnabled = mode is not "off" and not "noaof";
+            sink = mode == "noaof" ? null : aof;
+            KvDatabase.PrefetchValueBytes = mode switch { "on0" => 0, "on256" => 256, "onall" => valueSize, _ => 1024 };
+        }
+        foreach (string mode in modes)
+        {
+            SetMode(mode);
+            RunBatches(ops / 4); // warm-up: tier-1 code of each mode's path
+        }
+        var cpu = modes.ToDictionary(m => m, _ => new List<double>());
+        for (int r = 0; r < rounds; r++)
+        {
+            foreach (string mode in modes)
+            {
+                SetMode(mode);
+                TimeSpan t0 = Process.GetCurrentProcess().TotalProcessorTime;
+                RunBatches(ops);
+                TimeSpan t1 = Process.GetCurrentProcess().TotalProcessorTime;
+                cpu[mode].Add((t1 - t0).TotalMicroseconds / ops);
+            }
+            Console.WriteLine($"round {r + 1}: " + string.Join(" ", modes.Select(m => $"{m}={cpu[m][^1]:F3}")) + $" (load {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
+        }
+        static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
+        Console.WriteLine($"set-batch ops={ops} value={valueSize} B median cpu_us_per_set: " + string.Join(" ", modes.Select(m => $"{m}={Median(cpu[m]):F3}")));
         return 0;
     }
 }
