@@ -62,6 +62,7 @@ public sealed class Domain
         IsMain = isMain;
         _syncContext = new DomainSynchronizationContext(this);
         TaskScheduler = new DomainTaskScheduler(this);
+        Yields = new YieldSource(this);
         EioEventSource.EnsureCreated(); // a listener (dotnet-trace) can see and enable the source (issue 17, h122)
     }
 
@@ -99,6 +100,9 @@ public sealed class Domain
     internal ITimeSource Time => _time;
 
     internal SynchronizationContext SyncContext => _syncContext;
+
+    /// <summary>The source of the yields awaited on this domain's thread (<c>Fiber.YieldAsync</c>; issue 20, h143).</summary>
+    internal YieldSource Yields { get; }
 
     internal bool IsCurrent => ReferenceEquals(t_current, this);
 

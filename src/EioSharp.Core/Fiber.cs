@@ -1309,7 +1309,7 @@ public static partial class Fiber
     /// <returns>An awaitable.</returns>
     /// <exception cref="CancelledException">The fiber was cancelled (checked when it resumes, S13).</exception>
     /// <remarks>Eio: <c>Fiber.yield</c>.</remarks>
-    public static YieldAwaitable YieldAsync() => new(FiberFrame.Require());
+    public static YieldAwaitable YieldAsync() => new(FiberFrame.RequireInFiber());
 
     /// <summary>Throws <see cref="CancelledException"/> if the current fiber is cancelled.</summary>
     /// <exception cref="CancelledException">The fiber's cancel context is cancelled.</exception>
@@ -1525,10 +1525,12 @@ public static partial class Fiber
     private sealed class NotFirstException() : Exception("Another fiber finished first.");
 
     /// <summary>The awaitable returned by <see cref="YieldAsync"/>.</summary>
-    /// <remarks>Its awaiter is a <see cref="ValueTaskAwaiter"/> over the yielding code's fiber frame (issue 20): an async
-    /// method awaiting it hands its state machine box to the frame directly, so a yield allocates nothing, not even the
-    /// method's <c>MoveNextAction</c> delegate that a custom awaiter costs on the first suspension of every async method.
-    /// Each <see cref="GetAwaiter"/> is a new yield, so the awaitable may be awaited more than once, as before.</remarks>
+    /// <remarks>Its awaiter is a <see cref="ValueTaskAwaiter"/> over the domain's yield source (issue 20; awaited off the
+    /// domain, over the yielding code's fiber frame): an async method awaiting it hands its state machine box to the source
+    /// directly, so a yield allocates nothing, not even the method's <c>MoveNextAction</c> delegate that a custom awaiter
+    /// costs on the first suspension of every async method. Each <see cref="GetAwaiter"/> is a new yield, so the awaitable
+    /// may be awaited more than once, as before; await the awaiter it returns at once (an awaiter registered after a
+    /// later yield of the domain was made is queued with the frame installed when it registers).</remarks>
     public readonly struct YieldAwaitable
     {
         private readonly FiberFrame _frame;
@@ -1539,6 +1541,23 @@ public static partial class Fiber
         /// checks cancellation.</summary>
         /// <returns>The awaiter; its <c>IsCompleted</c> is always false (yielding always suspends), its <c>GetResult</c>
         /// throws <see cref="CancelledException"/> if the fiber was cancelled meanwhile (S13).</returns>
-        public ValueTaskAwaiter GetAwaiter() => new ValueTask(_frame, 0).GetAwaiter();
+        public ValueTaskAwaiter GetAwaiter()
+        {
+            var frame = _frame;
+            if (frame is not null)
+            {
+                // On the fiber's own domain (the usual case), the domain's yield source (issue 20, h143: a source with a
+                // short chain of base types for ValueTask's casts); elsewhere (the awaitable was carried off the domain),
+                // the frame itself, which posts the continuation back to the domain.
+                var domain = frame.Cancel.Domain;
+                if (domain.IsCurrent)
+                {
+                    var source = domain.Yields;
+                    return new ValueTask(source, source.Arm(frame)).GetAwaiter();
+                }
+            }
+
+            return new ValueTask(frame!, 0).GetAwaiter(); // a default awaitable: a completed ValueTask, as before
+        }
     }
 }

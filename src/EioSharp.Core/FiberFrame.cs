@@ -223,9 +223,10 @@ internal sealed class NamedFiber : ForkedFiber
 /// method and the code it calls, not for its caller nor for code that runs concurrently with it in the same fiber
 /// (<c>Task.WhenAll(a(), b())</c>: rule S17b in docs/semantics.md). <see cref="InnerFrame.Exit"/> puts the enclosing frame back
 /// when the exited frame is installed, so the awaiting caller's continuation runs inline as before.</para>
-/// <para>A frame is also the source behind <c>Fiber.YieldAsync</c>'s awaiter (issue 20): a yield has no state of its own
-/// (the continuation goes straight to the run queue, and resuming only checks the frame's cancellation), so the frame
-/// serves every yield of its code, with token 0, and a yield allocates nothing.</para>
+/// <para>A frame is also the source behind <c>Fiber.YieldAsync</c>'s awaiter when the yield is awaited off its domain
+/// (issue 20): a yield has no state of its own (the continuation goes straight to the run queue, and resuming only checks
+/// the frame's cancellation), so the frame serves every such yield of its code, with token 0, and a yield allocates
+/// nothing. On the domain's own thread the domain's <see cref="YieldSource"/> serves instead (h143: cheaper casts).</para>
 /// </remarks>
 internal class FiberFrame : SynchronizationContext, IValueTaskSource
 {
@@ -258,20 +259,21 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     /// <summary>The frame of the code running on this thread, or null outside fiber code (including fiber code that left
     /// its domain): the installed synchronization context (a thread-static read and a type test), or, when that is an inner
     /// frame whose scope has ended, the innermost enclosing frame still live.</summary>
-    public static new FiberFrame? Current
-    {
-        get
-        {
-            var frame = AsFrame(SynchronizationContext.Current) ?? t_foreign;
-            if (frame is InnerFrame { Exited: true } inner)
-            {
-                // An inlined continuation of code whose frame has ended (it ran on after its switch, e.g. an async method
-                // that was not awaited): the enclosing frame of the same fiber that is still live.
-                return inner.Live();
-            }
+    public static new FiberFrame? Current => CurrentCore();
 
-            return frame;
+    /// <summary><see cref="Current"/>, inlined where it is asked for.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static FiberFrame? CurrentCore()
+    {
+        var frame = AsFrame(SynchronizationContext.Current) ?? t_foreign;
+        if (frame is InnerFrame { Exited: true } inner)
+        {
+            // An inlined continuation of code whose frame has ended (it ran on after its switch, e.g. an async method
+            // that was not awaited): the enclosing frame of the same fiber that is still live.
+            return inner.Live();
         }
+
+        return frame;
     }
 
     /// <summary>The fiber of the code running on this thread (not its inner frame), or null.</summary>
@@ -284,13 +286,13 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static FiberFrame? AsFrame(SynchronizationContext? context)
     {
-        if (context is not null)
+        // Each test written as `context.GetType() == typeof(T)`, which the JIT turns into one method-table compare (h143:
+        // with the type read into a local first, Tier-1 code called Object.GetType on every read of the current frame).
+        if (context is not null
+            && (context.GetType() == typeof(ForkedFiber) || context.GetType() == typeof(InnerFrame)
+                || context.GetType() == typeof(FiberInfo) || context.GetType() == typeof(NamedFiber)))
         {
-            var type = context.GetType();
-            if (type == typeof(ForkedFiber) || type == typeof(InnerFrame) || type == typeof(FiberInfo) || type == typeof(NamedFiber))
-            {
-                return Unsafe.As<FiberFrame>(context);
-            }
+            return Unsafe.As<FiberFrame>(context);
         }
 
         return context as FiberFrame;
@@ -387,14 +389,21 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         }
     }
 
+    /// <summary>The current frame; throws when called outside a fiber. Unlike <see cref="Require"/>, it does not check that
+    /// the thread is the fiber's domain (issue 20, h143: one thread-static read less per yield): for callers that do the
+    /// thread check later themselves (<c>Fiber.YieldAsync</c>'s awaiter).</summary>
+    internal static FiberFrame RequireInFiber() => CurrentCore() ?? throw NotInFiber();
+
+    private static InvalidOperationException NotInFiber() =>
+        new("This operation must be called from a fiber (inside EioMain.Run or a fiber it started).");
+
     /// <summary>The current frame; throws when called outside a fiber or from a thread that is not the fiber's domain.</summary>
     public static FiberFrame Require()
     {
         var f = Current;
         if (f is null)
         {
-            throw new InvalidOperationException(
-                "This operation must be called from a fiber (inside EioMain.Run or a fiber it started).");
+            throw NotInFiber();
         }
 
         if (!f.Fiber.Domain.IsCurrent)

@@ -1,0 +1,108 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
+using EioSharp.Tracing;
+
+namespace EioSharp;
+
+/// <summary>The source behind the yields awaited on a domain's own thread (<c>Fiber.YieldAsync</c>'s awaiter): one per
+/// domain, a class with no base but <see cref="object"/>.</summary>
+/// <remarks>
+/// <para><b>Why not the frame</b> (issue 20, h143). .NET's <see cref="ValueTask"/> asks <c>obj is Task</c> of its source
+/// three times per await (<c>IsCompleted</c>, the await's registration, <c>GetResult</c>); for a source that is not a task
+/// the runtime's cast helper walks the source's whole chain of base types. A fiber frame (a <see cref="ForkedFiber"/>:
+/// <c>FiberInfo</c>, <c>FiberFrame</c>, <see cref="SynchronizationContext"/>, <see cref="object"/>) cost 111 instructions of
+/// the 873 of a yield in those casts; this class has one base type to walk.</para>
+/// <para><b>Invariants.</b> Only the domain's own thread arms it (<see cref="Arm"/>, called by the yield's <c>GetAwaiter</c>
+/// after checking the thread; an await off the domain uses its frame as the source instead). <see cref="_frame"/> is the
+/// frame of the last armed yield and <see cref="_token"/> its number: an async method's await calls <c>GetAwaiter</c> and
+/// then <c>OnCompleted</c> with nothing between them, so the frame read there is the yielding code's. An awaiter used after
+/// a later yield was armed (a hand-written awaiter kept across awaits) sees another number and falls back to the frame
+/// installed when it registers. At resume, the continuation runs as a work item queued with the yielding frame, so the
+/// domain's <see cref="Domain.RunningFrame"/> is that frame when <c>GetResult</c> checks its cancellation (S13).</para>
+/// </remarks>
+internal sealed class YieldSource : IValueTaskSource
+{
+    private static readonly Action<object?> s_runWithContext = static s =>
+    {
+        var (continuation, state, context) = ((Action<object?>, object?, ExecutionContext))s!;
+        ExecutionContext.Run(context, static x => { var (c, st) = ((Action<object?>, object?))x!; c(st); }, (continuation, state));
+    };
+
+    private readonly Domain _domain;
+
+    /// <summary>The frame of the last yield armed on this domain (written by its thread only).</summary>
+    private FiberFrame? _frame;
+
+    /// <summary>The number of the last armed yield (its <see cref="ValueTask"/>'s token; wraps).</summary>
+    private short _token;
+
+    internal YieldSource(Domain domain) => _domain = domain;
+
+    /// <summary>Arms a yield of <paramref name="frame"/>'s code (on the domain's thread only).</summary>
+    /// <returns>The yield's token.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal short Arm(FiberFrame frame)
+    {
+        _frame = frame;
+        return ++_token;
+    }
+
+    /// <summary>A yield is never complete before it is awaited: it always suspends.</summary>
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => ValueTaskSourceStatus.Pending;
+
+    /// <summary>Yields: queues <paramref name="continuation"/> at the back of the domain's run queue as code of the yielding
+    /// frame (in any scheduling context: fiber code resumes on its domain).</summary>
+    /// <exception cref="InvalidOperationException">The awaiter was armed for another yield and is used off the fiber's domain.</exception>
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        var frame = _frame;
+        if (token != _token || frame is null)
+        {
+            frame = NotLastArmed();
+        }
+
+        if (EioTrace.On)
+        {
+            EioTrace.Suspended(frame, TraceReason.Yield, 0);
+        }
+
+        // An async method's await hands over its state machine box, which restores its own execution context; only a bare
+        // awaiter.OnCompleted(Action) asks for the context to flow.
+        if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 && ExecutionContext.Capture() is { } context)
+        {
+            state = (continuation, state, context);
+            continuation = s_runWithContext;
+        }
+
+        _domain.Enqueue(continuation, state, frame);
+    }
+
+    /// <summary>Resumes after a yield: throws <see cref="CancelledException"/> if the yielding frame's context was cancelled
+    /// meanwhile (S13). The frame is the running item's (the continuation was queued with it).</summary>
+    void IValueTaskSource.GetResult(short token)
+    {
+        var frame = _domain.RunningFrame;
+        if (frame is not null)
+        {
+            var cancel = frame.Cancel;
+            if (cancel.IsCancelled)
+            {
+                throw cancel.MakeCancelled();
+            }
+        }
+    }
+
+    /// <summary>The frame of a yield whose awaiter registers after a later yield was armed: the frame installed now.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FiberFrame NotLastArmed()
+    {
+        var frame = FiberFrame.Current;
+        if (frame is null || !ReferenceEquals(frame.Cancel.Domain, _domain) || !_domain.IsCurrent)
+        {
+            throw new InvalidOperationException(
+                "A Fiber.YieldAsync awaiter was registered off its fiber after another yield; await each yield where it is made.");
+        }
+
+        return frame;
+    }
+}
