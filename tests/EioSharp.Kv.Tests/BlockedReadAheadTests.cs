@@ -1,6 +1,7 @@
 using System.Text;
 using EioSharp.IO;
 using EioSharp.Sync;
+using static EioSharp.Kv.Tests.SessionTestRequests;
 
 namespace EioSharp.Kv.Tests;
 
@@ -11,59 +12,10 @@ namespace EioSharp.Kv.Tests;
 /// waits below count rounds, not time).</summary>
 public sealed class BlockedReadAheadTests
 {
-    private static byte[] Resp(params string[] args)
-    {
-        var sb = new StringBuilder().Append('*').Append(args.Length).Append("\r\n");
-        foreach (string a in args)
-        {
-            sb.Append('$').Append(Encoding.UTF8.GetByteCount(a)).Append("\r\n").Append(a).Append("\r\n");
-        }
-
-        return Encoding.UTF8.GetBytes(sb.ToString());
-    }
-
-    /// <summary>A flow fed by the test (an empty chunk: end of input) whose writes are recorded, in order across flows,
-    /// as "name:bytes"; <see cref="Reads"/> counts the chunks taken.</summary>
-    private sealed class RecordingFlow(string name, List<string> writes) : IFlowDuplex
-    {
-        public AsyncQueue<byte[]> Input { get; } = new(AsyncQueue<byte[]>.Unbounded);
-
-        public int Reads { get; private set; }
-
-        public async ValueTask<int> ReadAsync(Memory<byte> buffer)
-        {
-            byte[] chunk = await Input.TakeAsync();
-            Reads++;
-            chunk.CopyTo(buffer);
-            return chunk.Length;
-        }
-
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data)
-        {
-            writes.Add(name + ":" + Encoding.UTF8.GetString(data.Span));
-            return ValueTask.CompletedTask;
-        }
-
-        public ValueTask ShutdownAsync(ShutdownCommand command) => ValueTask.CompletedTask;
-
-        public void Close()
-        {
-        }
-    }
-
     // What one flow was sent, its writes joined (the two connections' writes interleave in an order that depends on
     // which fiber the scheduler runs first; each connection's own are in order).
     private static string Of(List<string> writes, string name) =>
         string.Concat(writes.Where(w => w.StartsWith(name + ":", StringComparison.Ordinal)).Select(w => w[(name.Length + 1)..]));
-
-    private static async Task UntilAsync(Func<bool> condition)
-    {
-        for (int i = 0; !condition(); i++)
-        {
-            Assert.True(i < 100_000, "the condition never held");
-            await Fiber.YieldAsync();
-        }
-    }
 
     [Fact]
     public void Commands_sent_while_blocked_and_after_the_serve_run_in_order()

@@ -1,5 +1,6 @@
 using System.Text;
 using EioSharp.IO;
+using static EioSharp.Kv.Tests.SessionTestRequests;
 
 namespace EioSharp.Kv.Tests;
 
@@ -19,17 +20,6 @@ public sealed class KvConnectionSessionTests
     /// through the queue (<see cref="StoreOwner.InlineRounds"/>).</summary>
     private static void WithServer(Func<Func<IEnumerable<byte[]>, Task<ChunkFlow>>, StoreOwner, Task> body, bool inline = true) =>
         SessionTestServer.Run(server => body(chunks => server.ServeAsync(new ChunkFlow(chunks)), server.Owner), inline);
-
-    private static byte[] Resp(params string[] args)
-    {
-        var sb = new StringBuilder().Append('*').Append(args.Length).Append("\r\n");
-        foreach (string a in args)
-        {
-            sb.Append('$').Append(Encoding.UTF8.GetByteCount(a)).Append("\r\n").Append(a).Append("\r\n");
-        }
-
-        return Encoding.UTF8.GetBytes(sb.ToString());
-    }
 
     private static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();
 

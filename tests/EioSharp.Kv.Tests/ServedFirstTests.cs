@@ -1,6 +1,7 @@
 using System.Text;
 using EioSharp.IO;
 using EioSharp.Sync;
+using static EioSharp.Kv.Tests.SessionTestRequests;
 
 namespace EioSharp.Kv.Tests;
 
@@ -9,52 +10,6 @@ namespace EioSharp.Kv.Tests;
 /// BLPOP/LPUSH ping-pong the served client's next request is what the round trip waits for.</summary>
 public sealed class ServedFirstTests
 {
-    private static byte[] Resp(params string[] args)
-    {
-        var sb = new StringBuilder().Append('*').Append(args.Length).Append("\r\n");
-        foreach (string a in args)
-        {
-            sb.Append('$').Append(Encoding.UTF8.GetByteCount(a)).Append("\r\n").Append(a).Append("\r\n");
-        }
-
-        return Encoding.UTF8.GetBytes(sb.ToString());
-    }
-
-    /// <summary>A flow fed by the test (an empty chunk: end of input) whose writes are recorded, in the order they happen
-    /// across flows, as "name:bytes".</summary>
-    private sealed class RecordingFlow(string name, List<string> writes) : IFlowDuplex
-    {
-        public AsyncQueue<byte[]> Input { get; } = new(AsyncQueue<byte[]>.Unbounded);
-
-        public async ValueTask<int> ReadAsync(Memory<byte> buffer)
-        {
-            byte[] chunk = await Input.TakeAsync();
-            chunk.CopyTo(buffer);
-            return chunk.Length;
-        }
-
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data)
-        {
-            writes.Add(name + ":" + Encoding.UTF8.GetString(data.Span));
-            return ValueTask.CompletedTask;
-        }
-
-        public ValueTask ShutdownAsync(ShutdownCommand command) => ValueTask.CompletedTask;
-
-        public void Close()
-        {
-        }
-    }
-
-    private static async Task UntilAsync(Func<bool> condition)
-    {
-        for (int i = 0; !condition(); i++)
-        {
-            Assert.True(i < 100_000, "the condition never held");
-            await Fiber.YieldAsync();
-        }
-    }
-
     [Fact]
     public void The_served_clients_reply_is_written_before_the_pushers()
     {

@@ -97,3 +97,60 @@ internal sealed record SessionTestServer(KvServerContext Context, StoreOwner Own
         return flow;
     }
 }
+
+/// <summary>A duplex flow fed by the test through <see cref="Input"/> (an empty chunk: end of input) whose writes are
+/// recorded, in the order they happen across flows, as "name:bytes" in the shared list; <see cref="Reads"/> counts the
+/// chunks taken.</summary>
+internal sealed class RecordingFlow(string name, List<string> writes) : IFlowDuplex
+{
+    public AsyncQueue<byte[]> Input { get; } = new(AsyncQueue<byte[]>.Unbounded);
+
+    public int Reads { get; private set; }
+
+    public async ValueTask<int> ReadAsync(Memory<byte> buffer)
+    {
+        byte[] chunk = await Input.TakeAsync();
+        Reads++;
+        chunk.CopyTo(buffer);
+        return chunk.Length;
+    }
+
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    {
+        writes.Add(name + ":" + System.Text.Encoding.UTF8.GetString(data.Span));
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask ShutdownAsync(ShutdownCommand command) => ValueTask.CompletedTask;
+
+    public void Close()
+    {
+    }
+}
+
+/// <summary>Helpers of the session tests over in-memory flows.</summary>
+internal static class SessionTestRequests
+{
+    /// <summary>A RESP array of bulk strings: the request a client sends for <paramref name="args"/>.</summary>
+    public static byte[] Resp(params string[] args)
+    {
+        var sb = new System.Text.StringBuilder().Append('*').Append(args.Length).Append("\r\n");
+        foreach (string a in args)
+        {
+            sb.Append('$').Append(System.Text.Encoding.UTF8.GetByteCount(a)).Append("\r\n").Append(a).Append("\r\n");
+        }
+
+        return System.Text.Encoding.UTF8.GetBytes(sb.ToString());
+    }
+
+    /// <summary>Yields until <paramref name="condition"/> holds (the one-domain scheduler is deterministic: this counts
+    /// rounds, not time); fails after 100,000 rounds.</summary>
+    public static async Task UntilAsync(Func<bool> condition)
+    {
+        for (int i = 0; !condition(); i++)
+        {
+            Assert.True(i < 100_000, "the condition never held");
+            await Fiber.YieldAsync();
+        }
+    }
+}
