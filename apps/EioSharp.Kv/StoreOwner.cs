@@ -785,12 +785,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <inheritdoc cref="GatheredRoundCount"/>
     public long GatherSkippedCount => _gatherSkipped;
 
-    /// <summary>Waits (<see cref="GatherForSyncAsync"/>) ended by a connection whose queued request completed the round
-    /// (<see cref="NoteQueued"/>), not by the timer: for tests and diagnostics.</summary>
-    public long GatherArrivalRingCount => Interlocked.Read(ref _gatherArrivalRings);
-
-    private long _gatherArrivalRings;
-
     private long _gatheredRounds, _gatherTimeouts, _gatherSkipped;
     private int _syncWant; // the requests the next always round expects: answered by the last one + queued at its release
     private long _syncTicksAverage; // the rounds' fsync times (TimeSpan ticks), a moving average: the gather's time limit
@@ -870,31 +864,18 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// wait at once).</summary>
     internal void NoteQueued()
     {
-        if (Volatile.Read(ref _gatherWaiting) != 0)
+        if (Volatile.Read(ref _gatherWaiting) != 0 && (queue.Count >= Volatile.Read(ref _gatherNeed) || monoClock.Now.Ticks >= Volatile.Read(ref _gatherDeadline) || queue.IsClosed))
         {
-            if (queue.Count >= Volatile.Read(ref _gatherNeed))
-            {
-                if (RingGatherBell())
-                {
-                    Interlocked.Increment(ref _gatherArrivalRings);
-                }
-            }
-            else if (monoClock.Now.Ticks >= Volatile.Read(ref _gatherDeadline) || queue.IsClosed)
-            {
-                RingGatherBell();
-            }
+            RingGatherBell();
         }
     }
 
-    private bool RingGatherBell()
+    private void RingGatherBell()
     {
-        if (Interlocked.Exchange(ref _gatherWaiting, 0) == 0)
+        if (Interlocked.Exchange(ref _gatherWaiting, 0) != 0)
         {
-            return false;
+            _gatherBell.TryAdd(true);
         }
-
-        _gatherBell.TryAdd(true);
-        return true;
     }
 
     /// <summary>The gather's time limit (a fiber of the run's switch, on the store's domain): armed by each wait
