@@ -295,7 +295,6 @@ internal static class KvConnection
         if (outcomes is not null)
         {
             await ctx.Queue.AddAsync(request);
-            ctx.Store?.NoteQueued(); // may end the store's wait for this round's writers (appendfsync always)
         }
 
         await FinishSubmitAsync(ctx, conn, request, state, output, early, direct, watcher, outcomes, null);

@@ -218,7 +218,6 @@ internal sealed class KvConnectionSession
                     if (outcomes is not null)
                     {
                         await ctx.Queue.AddAsync(_request);
-                        ctx.Store?.NoteQueued(); // may end the store's wait for this round's writers (appendfsync always)
                         try
                         {
                             taken = await outcomes.TakeAsync();

@@ -236,7 +236,6 @@ internal static class KvServer
             finally
             {
                 queue.Close(); // the owner serves what is queued, then stops its supervisor, and fsyncs
-                owner?.NoteQueued(); // a round waiting for more writers (appendfsync always) runs now
                 if (owner is null && aof is not null)
                 {
                     aof.Dispose();

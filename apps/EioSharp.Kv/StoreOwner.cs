@@ -248,10 +248,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         /// <summary>A round of the store loop was applied and its AOF bytes appended to the buffer; the write and the
         /// replies wait for the end of the domain's cycle (<see cref="GatherHeldRoundsAsync"/>).</summary>
         Held,
-
-        /// <summary>A round under <c>appendfsync always</c> has taken requests and waits for the writers the previous
-        /// round answered before it runs (<see cref="GatherForSyncAsync"/>): nothing of it is applied yet.</summary>
-        Gathering,
     }
 
     private volatile bool _rewriteRequested;
@@ -535,7 +531,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             Fiber.ForkDaemon(sw, () => CronAsync(store, sink), "kv-cron");
             Fiber.ForkDaemon(sw, () => BlockTimeoutsAsync(store, sink), "kv-block-timeouts");
-            Fiber.ForkDaemon(sw, GatherTimerAsync, "kv-sync-gather-timer");
             // The store loop is a fiber forked on the switch, not its body: a switch body runs in the switch's inner frame
             // (an AsyncLocal in the execution context), which every resume of the loop (one per queued round) switched
             // in and out; a forked fiber runs in the default context (rationale §90). It fails and is cancelled as the
@@ -559,7 +554,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         finally
         {
             FlushDeferredAof(); // the run's last answered rounds, before the file is closed
-            LogSyncRounds();
             _deferWrites = false;
             _awaitingRequest = false;
             _storeDomain = null;
@@ -617,11 +611,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             _round.Add(first);
             _queuedRounds++;
             queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
-            if (_round.Count < _syncWant && CanGatherForSync())
-            {
-                await GatherForSyncAsync(); // appendfsync always: wait (briefly) for the writers the last round answered
-            }
-
             long limit = config.EffectiveReplyLimit;
             foreach (var r in _round)
             {
@@ -760,220 +749,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private Task SyncAndFinishRoundAsync(KvStore store, AppendOnlyFile aof) =>
         Cancel.ProtectAsync(async () =>
         {
-            TimeSpan started = monoClock.Now;
             await SyncRoundAsync(aof);
-            NoteSyncTime(monoClock.Now - started);
-            int released = _finished.Count; // the requests whose replies this round releases (with those it unblocked)
             FinishRound(store, aof);
-            // The next round's expected size: the writers just answered (a closed loop sends its next request one
-            // round trip later) and those that queued during the fsync (GatherForSyncAsync).
-            _syncWant = GatherSyncRounds ? released + queue.Count : 0;
         });
-
-    /// <summary>Whether a round under <c>appendfsync always</c> waits, before it starts, for the writers the previous round
-    /// answered (<see cref="GatherForSyncAsync"/>); false: a round starts with whatever is queued (tests compare the two).</summary>
-    public bool GatherSyncRounds { get; init; } = true;
-
-    /// <summary>Rounds that waited for the writers of the previous round before their fsync (<see cref="GatherForSyncAsync"/>),
-    /// those of them whose wait ended at its time limit rather than with every expected writer, and rounds that did not
-    /// wait because the gather was backing off (<see cref="GatherSkippedCount"/>): for tests and diagnostics.</summary>
-    public long GatheredRoundCount => _gatheredRounds;
-
-    /// <inheritdoc cref="GatheredRoundCount"/>
-    public long GatherTimeoutCount => _gatherTimeouts;
-
-    /// <inheritdoc cref="GatheredRoundCount"/>
-    public long GatherSkippedCount => _gatherSkipped;
-
-    private long _gatheredRounds, _gatherTimeouts, _gatherSkipped;
-    private int _syncWant; // the requests the next always round expects: answered by the last one + queued at its release
-    private long _syncTicksAverage; // the rounds' fsync times (TimeSpan ticks), a moving average: the gather's time limit
-
-    /// <summary>The longest a round waits for the writers it expects (<see cref="GatherForSyncAsync"/>), whatever the fsync
-    /// takes: a slow disk's fsync (tens of ms) does not make every round wait as long.</summary>
-    private static readonly TimeSpan s_maxGather = TimeSpan.FromMilliseconds(2);
-
-    /// <summary>How long a round waits for the writers it expects (<see cref="GatherForSyncAsync"/>); null (the default):
-    /// the rounds' fsync time, a moving average, at most 2 ms. For tests, which must not depend on the disk's speed.</summary>
-    public TimeSpan? SyncGatherLimit { get; init; }
-
-    // The wait's hand-offs. _gatherWaiting is 1 while the store loop waits on _gatherBell for _gatherNeed queued requests
-    // or _gatherDeadline; whoever sees the condition first (a connection that queued: NoteQueued; the timer fiber:
-    // GatherTimerAsync; the loop itself) swaps it to 0 and rings the bell once. Connections of other domains read these
-    // fields too (with several connection domains), hence the volatile reads and the exchange.
-    private int _gatherWaiting;
-    private int _gatherNeed;
-    private long _gatherDeadline; // monoClock ticks
-    private readonly AsyncQueue<bool> _gatherBell = new(1);
-    private readonly AsyncQueue<bool> _gatherTimerArm = new(1);
-    private Func<Task>? _gatherBellTake; // the protected take of the bell, made once
-    private int _gatherMisses; // gathers in a row that ended at the time limit with fewer than half the writers they awaited
-    private int _gatherSkipLeft; // rounds still to run without a gather (backing off after misses)
-    private int _gatherSkipNext = 1; // rounds to skip after the next misses
-
-    private void NoteSyncTime(TimeSpan took)
-    {
-        long ticks = Math.Max(0, took.Ticks);
-        _syncTicksAverage = _syncTicksAverage == 0 ? ticks : _syncTicksAverage + (ticks - _syncTicksAverage) / 8;
-        _syncRounds++;
-        _syncTicksTotal += ticks;
-    }
-
-    private long _syncRounds, _syncTicksTotal, _gatherTicksTotal; // for the log line at the end of a run (LogSyncRounds)
-
-    /// <summary>At the end of a run that fsynced rounds (<c>appendfsync always</c>): how many, their fsync's mean time, and
-    /// how many waited for writers (<see cref="GatherForSyncAsync"/>) and for how long on average: the numbers the
-    /// commit scheduling is judged by (docs/BENCHMARKS.md, sessions 22-23).</summary>
-    private void LogSyncRounds()
-    {
-        if (_syncRounds == 0)
-        {
-            return;
-        }
-
-        log($"appendfsync always: {_syncRounds} rounds fsynced, {TimeSpan.FromTicks(_syncTicksTotal / _syncRounds).TotalMicroseconds:F0} us each on average; " +
-            $"{_gatheredRounds} waited for writers ({_gatherTimeouts} until the time limit, {_gatherSkipped} rounds skipped the wait while backing off), " +
-            $"{(_gatheredRounds == 0 ? 0 : TimeSpan.FromTicks(_gatherTicksTotal / _gatheredRounds).TotalMicroseconds):F0} us each on average.");
-        _syncRounds = _syncTicksTotal = _gatherTicksTotal = 0;
-    }
-
-    /// <summary>Whether the round about to start may wait for more writers (<see cref="GatherForSyncAsync"/>): an AOF
-    /// under <c>always</c> whose fsync is not skipped (a rewrite under no-appendfsync-on-rewrite), no timer work due, no
-    /// crash armed (the DEBUG round-crash points are per round), and the gather not backing off.</summary>
-    private bool CanGatherForSync()
-    {
-        if (!GatherSyncRounds || !config.AppendOnly || config.AppendFsync != "always" || _aof is not { SkipFsyncForRewrite: false } ||
-            _armedCrash != 0 || _cronDue || _blockTimeoutsDue || _syncTicksAverage == 0)
-        {
-            return false;
-        }
-
-        if (_gatherSkipLeft > 0)
-        {
-            _gatherSkipLeft--;
-            _gatherSkipped++;
-            return false;
-        }
-
-        return true;
-    }
-
-    /// <summary>A connection queued a request (<see cref="AsyncQueue{T}.AddAsync"/> on the store's queue): ends a gather
-    /// (<see cref="GatherForSyncAsync"/>) that now has every writer it waits for, or whose time is up. Costs two field
-    /// reads when no round is gathering. Safe from any domain; also called after the queue is closed (shutdown ends a
-    /// wait at once).</summary>
-    internal void NoteQueued()
-    {
-        if (Volatile.Read(ref _gatherWaiting) != 0 && (queue.Count >= Volatile.Read(ref _gatherNeed) || monoClock.Now.Ticks >= Volatile.Read(ref _gatherDeadline) || queue.IsClosed))
-        {
-            RingGatherBell();
-        }
-    }
-
-    private void RingGatherBell()
-    {
-        if (Interlocked.Exchange(ref _gatherWaiting, 0) != 0)
-        {
-            _gatherBell.TryAdd(true);
-        }
-    }
-
-    /// <summary>The gather's time limit (a fiber of the run's switch, on the store's domain): armed by each wait
-    /// (<see cref="_gatherTimerArm"/>), it sleeps until the wait's deadline and ends the wait if nobody did before. A
-    /// wait ended early leaves it asleep until that deadline (no cancellation: one spurious wake-up per round instead of
-    /// an exception); a wait armed meanwhile is served by the same sleep's loop.</summary>
-    private async Task GatherTimerAsync()
-    {
-        while (true)
-        {
-            await _gatherTimerArm.TakeAsync();
-            while (Volatile.Read(ref _gatherWaiting) != 0)
-            {
-                long left = Volatile.Read(ref _gatherDeadline) - monoClock.Now.Ticks;
-                if (left <= 0)
-                {
-                    RingGatherBell();
-                    break;
-                }
-
-                await monoClock.SleepAsync(TimeSpan.FromTicks(left));
-            }
-        }
-    }
-
-    /// <summary>Before a round under <c>appendfsync always</c> starts its write and fsync: while fewer requests are in the
-    /// round than the last round answered plus those that queued during its fsync (<see cref="_syncWant"/>), waits for
-    /// more, at most as long as a round's fsync takes (a moving average, at most <see cref="s_maxGather"/>).</summary>
-    /// <remarks>
-    /// Why (rationale §137, §140): a round that starts at the first request queued splits a closed loop of writers into
-    /// two cohorts that take turns, each fsync covering about half of them. Waiting one client round trip for the
-    /// writers just answered merges them. h142's first form of this wait raced a queue take against a timer
-    /// (<c>TryWithTimeoutAsync</c>: two forked fibers and a wake-up of the store loop per batch of arrivals) and cost more
-    /// CPU than the fsyncs it saved; this one wakes the store loop once: the connection whose request completes the round
-    /// rings a bell (<see cref="NoteQueued"/>), and a timer fiber rings it at the deadline if nobody did. A request that
-    /// arrives after the deadline also ends the wait, so the timer (1 ms resolution) only bounds a wait nobody ends. A
-    /// wait that ended at its limit with fewer than half the writers it awaited is a miss; after two misses in a row the
-    /// next 1, 2, 4 ... 64 rounds do not wait (writers that do not come back, e.g. an open-loop load, cost nothing but
-    /// those misses); a wait that got every writer resets it.
-    /// The contract is unchanged: nothing is applied or acknowledged before the round runs; the round still writes,
-    /// fsyncs, and only then releases its replies. The wait is protected from cancellation (an injected crash lands
-    /// after the round, as during its fsync); the cron and block timeouts find the store busy and run after the round.
-    /// </remarks>
-    private async Task GatherForSyncAsync()
-    {
-        _gatheredRounds++;
-        _phase = RoundPhase.Gathering;
-        TimeSpan started = monoClock.Now;
-        int before = _round.Count;
-        int want = Math.Min(_syncWant, MaxRequestsPerRound);
-        bool full = false;
-        try
-        {
-            TimeSpan limit = SyncGatherLimit ?? TimeSpan.FromTicks(Math.Min(_syncTicksAverage, s_maxGather.Ticks));
-            Volatile.Write(ref _gatherDeadline, (started + limit).Ticks);
-            while (true)
-            {
-                queue.TryTakeMany(_round, MaxRequestsPerRound - _round.Count);
-                if (_round.Count >= want)
-                {
-                    full = true;
-                    break;
-                }
-
-                if (monoClock.Now.Ticks >= _gatherDeadline || queue.IsClosed)
-                {
-                    break;
-                }
-
-                Volatile.Write(ref _gatherNeed, want - _round.Count);
-                Volatile.Write(ref _gatherWaiting, 1);
-                _gatherTimerArm.TryAdd(true);
-                NoteQueued(); // a request queued since the take above: ring at once (the take below then does not suspend)
-                await Cancel.ProtectAsync(_gatherBellTake ??= async () => await _gatherBell.TakeAsync());
-            }
-        }
-        finally
-        {
-            Volatile.Write(ref _gatherWaiting, 0);
-            _phase = RoundPhase.Idle;
-            _gatherTicksTotal += (monoClock.Now - started).Ticks;
-        }
-
-        if (full)
-        {
-            _gatherMisses = 0;
-            _gatherSkipNext = 1;
-            return;
-        }
-
-        _gatherTimeouts++;
-        if ((_round.Count - before) * 2 < want - before && ++_gatherMisses >= 2)
-        {
-            _gatherMisses = 0;
-            _gatherSkipLeft = _gatherSkipNext;
-            _gatherSkipNext = Math.Min(64, _gatherSkipNext * 2);
-        }
-    }
 
     /// <summary>Applies the settings CONFIG SET may have changed that the owner holds: the fsync policy and the encodings.</summary>
     private void ApplyLiveConfig(KvStore store, AppendOnlyFile? aof)
@@ -1982,7 +1760,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         if (_round.Count > 0)
         {
-            string reply = ((_phase == RoundPhase.Applying && !_roundWritten) || _phase == RoundPhase.Gathering) && !noAof ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
+            string reply = _phase == RoundPhase.Applying && !noAof && !_roundWritten ? StoreRestartedException.NotExecuted : StoreRestartedException.Unknown;
             foreach (var r in _round)
             {
                 r.ResolveError(new StoreRestartedException(reply));

@@ -32,11 +32,9 @@ internal static class StoreRequests
     /// <param name="fsync">appendfsync.</param>
     /// <param name="options">The run's options (null: EioMain.Run's defaults).</param>
     /// <param name="yieldBeforeBody">Yield once after the owner is ready, so that its loop waits for its first request.</param>
-    /// <param name="gatherSyncRounds">StoreOwner.GatherSyncRounds (its default: true).</param>
-    /// <param name="syncGatherLimit">StoreOwner.SyncGatherLimit (its default: null, the rounds' fsync time).</param>
     public static string RunOwner(string dirPrefix, bool inlineRounds, bool holdRounds, bool deferAofWrites,
         Func<StoreOwner, AsyncQueue<StoreRequest>, AppendOnlyFile, Stdenv, Task> body, string fsync, EioOptions? options,
-        bool yieldBeforeBody, bool gatherSyncRounds = true, TimeSpan? syncGatherLimit = null)
+        bool yieldBeforeBody)
     {
         string dir = Path.Combine(Path.GetTempPath(), $"{dirPrefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
@@ -58,8 +56,6 @@ internal static class StoreRequests
                         InlineRounds = inlineRounds,
                         HoldRounds = holdRounds,
                         DeferAofWrites = deferAofWrites,
-                        GatherSyncRounds = gatherSyncRounds,
-                        SyncGatherLimit = syncGatherLimit,
                         Fs = env.Fs,
                     };
                     var (ready, readyResolver) = Promise.Create<bool>();
