@@ -15,12 +15,14 @@ results=TestResults
 rm -rf "$results"
 
 # run_tests NAME PROJECT FILTER HANG_TIMEOUT [VAR=VALUE...]: one `dotnet test` of the Release build with the given
-# environment, its results in $results/NAME.trx (counted below); a failure sets test_rc.
+# environment, its results in $results/NAME_<framework>_<time>.trx, one file per test project (counted below; with a
+# fixed LogFileName every project of a solution-wide run wrote the same file, so only the last project's results were
+# counted and a failure elsewhere showed only as "1 failed" without its message); a failure sets test_rc.
 run_tests() {
   local name=$1 project=$2 filter=$3 hang=$4
   shift 4
   env "$@" dotnet test "$project" -c Release --no-build --filter "$filter" --blame-hang-timeout "$hang" \
-    --logger "trx;LogFileName=$name.trx" --results-directory "$results" -v quiet -nologo
+    --logger "trx;LogFilePrefix=$name" --results-directory "$results" -v quiet -nologo
   local rc=$?
   [ "$rc" = 0 ] || test_rc=$rc
 }
