@@ -21,25 +21,9 @@ case "$DURABILITY" in
   none) DURABLE_ARGS=(--appendonly no --save "") ;;
   *) echo "DURABILITY is aof or none" >&2; exit 1 ;;
 esac
-WORK="$(mktemp -d /tmp/kv-evalsha-sides.XXXXXX)"
-PIDS=()
-CLK_TCK=$(getconf CLK_TCK)
-cleanup() {
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+# WORK, PIDS, CLK_TCK, the cleanup trap, free_port, wait_ping
+source "$(dirname "${BASH_SOURCE[0]}")/lib/servers.sh" kv-evalsha-sides
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_ping() {
-  for _ in $(seq 1 400); do
-    [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ] && return 0
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2; exit 1
-}
 cpu() { awk '{ print $14, $15 }' "/proc/$1/stat"; } # utime stime (ticks)
 ctxsw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt/ { v += $2 } /^nonvoluntary_ctxt/ { i += $2 } END { print v + 0, i + 0 }'; }
 

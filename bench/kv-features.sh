@@ -50,17 +50,8 @@ case "$DURABILITY" in
 esac
 WARMUP="${WARMUP:-1}"
 LOADGEN_DLL="$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll"
-WORK="$(mktemp -d /tmp/kv-features.XXXXXX)"
-PIDS=()
-CLK_TCK=$(getconf CLK_TCK)
-
-cleanup() {
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+# WORK, PIDS, CLK_TCK, the cleanup trap, free_port, wait_ping
+source "$ROOT/bench/lib/servers.sh" kv-features
 
 for tool in redis-server redis-benchmark redis-cli dotnet python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup.sh installs redis-tools redis-server)" >&2; exit 1; }
@@ -70,17 +61,6 @@ if [ -z "${NO_BUILD:-}" ]; then
   dotnet build "$ROOT/apps/EioSharp.Kv" -c Release -v q -nologo >/dev/null
   dotnet build "$ROOT/bench/EioSharp.Kv.LoadGen" -c Release -v q -nologo >/dev/null
 fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-
-wait_ping() { # port
-  for _ in $(seq 1 400); do
-    [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ] && return 0
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2
-  exit 1
-}
 
 cpu_ticks() { # pid -> utime+stime+cutime+cstime (clock ticks)
   awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"

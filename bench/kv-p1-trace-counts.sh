@@ -12,6 +12,7 @@
 # Environment: N (5000 requests per row), WARM (40000), PIPELINE (1: redis-benchmark -P), ROWS ("50 1": client counts),
 # TESTS ("set get"), KV_ARGS, KV_ENV.
 set -u
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 N=${N:-5000}; WARM=${WARM:-40000}; PIPELINE=${PIPELINE:-1}; ROWS=${ROWS:-50 1}; TESTS=${TESTS:-set get}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 for target in "$@"; do
@@ -28,21 +29,7 @@ for target in "$@"; do
       redis-cli -p "$PORT" DEBUG TRACE START "$D/t.$c.$t.json" >/dev/null
       redis-benchmark -p "$PORT" -n "$N" -r 100000 -d 16 -c "$c" -P "$PIPELINE" -t "$t" -q >/dev/null 2>&1
       redis-cli -p "$PORT" DEBUG TRACE STOP >/dev/null
-      python3 - "$D/t.$c.$t.json" "$N" "$target c$c P$PIPELINE $t" <<'PY'
-import json, sys, collections, re
-events = json.load(open(sys.argv[1]))["traceEvents"]
-n = int(sys.argv[2])
-runs = collections.Counter(); susp = collections.Counter()
-for e in events:
-    if e.get("ph") == "X" and e.get("cat") == "fiber":
-        runs[re.sub(r" #\d+$", "", e["name"])] += 1
-    elif e.get("ph") == "b" and e.get("cat") == "suspended":
-        susp[e["args"].get("reason", "?")] += 1
-total = sum(runs.values())
-top = ", ".join(f"{k} {v / n:.3f}" for k, v in runs.most_common(6))
-s = ", ".join(f"{k} {v / n:.3f}" for k, v in susp.most_common(5))
-print(f"{sys.argv[3]}: fiber runs/req {total / n:.3f} [{top}] suspensions/req [{s}]")
-PY
+      python3 "$ROOT/bench/lib/trace-counts.py" "$D/t.$c.$t.json" "$N" "$target c$c P$PIPELINE $t"
     done
   done
   kill "$PID"; wait "$PID" 2>/dev/null; rm -rf "$D"

@@ -33,25 +33,7 @@ for target in "$@"; do
   redis-cli -p "$PORT" DEBUG TRACE START "$D/t.json" >/dev/null
   dotnet "$LOADGEN_DLL" pingpong --port "$PORT" --rounds "$N" --timeout 600 >/dev/null
   redis-cli -p "$PORT" DEBUG TRACE STOP >/dev/null
-  python3 - "$D/t.json" "$N" "$target pingpong" <<'PY'
-import json, sys, collections, re
-events = json.load(open(sys.argv[1]))["traceEvents"]
-n = int(sys.argv[2])
-runs = collections.Counter(); susp = collections.Counter()
-for e in events:
-    if e.get("ph") == "X" and e.get("cat") == "fiber":
-        runs[re.sub(r" #\d+$", "", e["name"])] += 1
-    elif e.get("ph") == "b" and e.get("cat") == "suspended":
-        susp[e["args"].get("reason", "?")] += 1
-total = sum(runs.values())
-top = ", ".join(f"{k} {v / n:.3f}" for k, v in runs.most_common(8))
-s = ", ".join(f"{k} {v / n:.3f}" for k, v in susp.most_common(8))
-if "kv-connection-blocked-read" in runs:
-    blocks = runs["kv-connection-blocked-read"] / 2 / n  # builds before h144: the watcher fiber runs twice per block
-else:
-    blocks = susp.get("queue", 0) / n  # h144 on: the connection's wait on its block events is the only queue wait
-print(f"{sys.argv[3]}: blocks/round trip {blocks:.2f}, fiber runs/round trip {total / n:.3f} [{top}] suspensions/round trip [{s}]")
-PY
+  python3 "$ROOT/bench/lib/trace-counts.py" "$D/t.json" "$N" "$target pingpong" --unit "round trip" --top 8 8 --blocks
   kill "$PID"; wait "$PID" 2>/dev/null; rm -rf "$D"
 done
 done

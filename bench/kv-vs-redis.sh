@@ -61,17 +61,8 @@ KV_BASE_DLL="${KV_BASE_DLL:-}" # server "kvbase": another build of EioSharp.Kv (
 TOOLS="$ROOT/bench/.tools"
 GARNET="$TOOLS/garnet-server"
 GARNET_VERSION=2.2.8
-WORK="$(mktemp -d /tmp/kv-vs-redis.XXXXXX)"
-PIDS=()
-CLK_TCK=$(getconf CLK_TCK)
-
-cleanup() {
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+# WORK, PIDS, CLK_TCK, the cleanup trap, free_port, wait_ping
+source "$ROOT/bench/lib/servers.sh" kv-vs-redis
 
 for tool in redis-server redis-benchmark redis-cli dotnet python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup.sh installs redis-tools redis-server)" >&2; exit 1; }
@@ -87,17 +78,6 @@ if [[ " $SERVERS " == *" garnet "* ]] && { [ ! -x "$GARNET" ] || ! "$GARNET" --v
   dotnet tool install garnet-server --version "$GARNET_VERSION" --tool-path "$TOOLS" >/dev/null
 fi
 KV_CMD=(dotnet "$KV_DLL"); [ -n "$KV_BIN" ] && KV_CMD=("$KV_BIN")
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-
-wait_ping() { # port
-  for _ in $(seq 1 400); do
-    [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ] && return 0
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2
-  exit 1
-}
 
 # start <server: redis|garnet|kv> <dir> <durable: no|always>  -> sets PORT, PID
 start() {

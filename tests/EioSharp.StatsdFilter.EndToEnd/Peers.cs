@@ -51,22 +51,7 @@ internal sealed partial class FilterProcess : IDisposable
     /// <summary>Starts the proxy, optionally under an RLIMIT_NOFILE of <paramref name="fileDescriptorLimit"/>.</summary>
     public static Task<FilterProcess> StartAsync(IReadOnlyDictionary<string, string>? environment, int? fileDescriptorLimit, params string[] args)
     {
-        var variables = new Dictionary<string, string?>();
-        foreach (string variable in new[] { "num_threads", "listen_port", "target_host", "target_port", "blocklist", "blocklist_syntax" })
-        {
-            variables[variable] = null;
-        }
-
-        foreach ((string variable, string value) in environment ?? new Dictionary<string, string>())
-        {
-            variables[variable] = value;
-        }
-
-        var info = new ServerStartInfo(Paths.FilterDll, args, ListeningLine())
-        {
-            Environment = variables,
-            FileDescriptorLimit = fileDescriptorLimit,
-        };
+        ServerStartInfo info = StartInfo(environment, fileDescriptorLimit, args);
         return Task.Run(() =>
         {
             // With --listen-port 0 the kernel picks a free UDP port and the proxy listens on TCP on the same number, which
@@ -82,6 +67,27 @@ internal sealed partial class FilterProcess : IDisposable
                 }
             }
         });
+    }
+
+    /// <summary>How to start the proxy (<see cref="StartAsync(IReadOnlyDictionary{string, string}?, int?, string[])"/>, without its retries).</summary>
+    public static ServerStartInfo StartInfo(IReadOnlyDictionary<string, string>? environment, int? fileDescriptorLimit, params string[] args)
+    {
+        var variables = new Dictionary<string, string?>();
+        foreach (string variable in new[] { "num_threads", "listen_port", "target_host", "target_port", "blocklist", "blocklist_syntax" })
+        {
+            variables[variable] = null;
+        }
+
+        foreach ((string variable, string value) in environment ?? new Dictionary<string, string>())
+        {
+            variables[variable] = value;
+        }
+
+        return new ServerStartInfo(Paths.FilterDll, args, ListeningLine())
+        {
+            Environment = variables,
+            FileDescriptorLimit = fileDescriptorLimit,
+        };
     }
 
     /// <summary>Sends SIGTERM and waits for the process to exit.</summary>

@@ -130,7 +130,15 @@ public sealed partial class ServerProcess : IDisposable
         }
         catch (Exception e) when (e is AggregateException or TimeoutException)
         {
-            server._process.WaitForExit(5000);
+            // Process.WaitForExit(timeout) returns at the exit without waiting for the redirected output to be read (only
+            // WaitForExit() and WaitForExitAsync wait for it): under load the server's last line, its reason to exit, was
+            // then missing from the message, and a caller that retries on it ("Address already in use": the StatsD
+            // end-to-end tests) failed instead (3 of 60 starts at load 23; the likely cause of ci48's lost failure).
+            if (server._process.WaitForExit(5000))
+            {
+                server.WaitForOutputEnd(TimeSpan.FromSeconds(30));
+            }
+
             string log = server.Log;
             server.Dispose();
             throw new InvalidOperationException($"{(e as AggregateException)?.InnerException?.Message ?? e.Message} Output:\n{log}", e);
@@ -227,6 +235,21 @@ public sealed partial class ServerProcess : IDisposable
 
         _process.WaitForExit(); // drains the output
         return _process.ExitCode;
+    }
+
+    /// <summary>After the exit, waits up to <paramref name="timeout"/> for standard output and error to be read to their end
+    /// (WaitForExitAsync waits for both; a descendant that inherited them could hold them open).</summary>
+    private void WaitForOutputEnd(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            _process.WaitForExitAsync(cts.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            // The output is still open: the message has what was read.
+        }
     }
 
     /// <summary>SIGKILL to the server's process id (the crash case), and wait for it to go.</summary>

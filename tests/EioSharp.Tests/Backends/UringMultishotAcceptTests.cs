@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
-using EioSharp.Backends;
 using EioSharp.Backends.Uring;
 using EioSharp.Net;
+using static EioSharp.Tests.Backends.UringSockets;
 
 namespace EioSharp.Tests.Backends;
 
@@ -15,13 +15,7 @@ namespace EioSharp.Tests.Backends;
 [Collection("FdCount")]
 public class UringMultishotAcceptTests
 {
-    private static readonly IPEndPoint Loopback0 = new(IPAddress.Loopback, 0);
-
-    private static T Run<T>(Func<Stdenv, Task<T>> main) => NetConformanceTests.RunOn(EioBackend.Uring, main);
-
     private static UringListenerTransport Uring(ListeningSocket listener) => Assert.IsType<UringListenerTransport>(listener.Transport);
-
-    private static int OpenFds() => Directory.GetFiles("/proc/self/fd").Length;
 
     /// <summary>Yields (letting the ring reap) until <paramref name="done"/> or 10 s.</summary>
     private static async Task UntilAsync(Func<bool> done)

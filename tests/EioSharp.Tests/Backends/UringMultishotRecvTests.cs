@@ -1,7 +1,6 @@
-using System.Net;
-using EioSharp.Backends;
 using EioSharp.Backends.Uring;
 using EioSharp.Net;
+using static EioSharp.Tests.Backends.UringSockets;
 
 namespace EioSharp.Tests.Backends;
 
@@ -22,20 +21,7 @@ public class UringMultishotRecvTests : IDisposable
 
     public void Dispose() => UringPoller.MultishotRecvDisabled = true;
 
-    private static readonly IPEndPoint Loopback0 = new(IPAddress.Loopback, 0);
-
-    private static T Run<T>(Func<Stdenv, Task<T>> main) => NetConformanceTests.RunOn(EioBackend.Uring, main);
-
     private static UringStreamTransport Uring(StreamSocket socket) => Assert.IsType<UringStreamTransport>(socket.Transport);
-
-    private static int OpenFds() => Directory.GetFiles("/proc/self/fd").Length;
-
-    private static async Task<(StreamSocket Client, StreamSocket Server)> PairAsync(Stdenv env, Switch sw, ListeningSocket listener)
-    {
-        var client = await env.Net.ConnectAsync(sw, listener.ListeningEndPoint);
-        var (server, _) = await listener.AcceptAsync(sw);
-        return (client, server);
-    }
 
     private static async Task ReadExactlyAsync(StreamSocket s, Memory<byte> into)
     {

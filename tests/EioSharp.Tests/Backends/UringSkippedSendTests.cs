@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
-using EioSharp.Backends;
 using EioSharp.Backends.Uring;
 using EioSharp.Net;
+using static EioSharp.Tests.Backends.UringSockets;
 
 namespace EioSharp.Tests.Backends;
 
@@ -19,20 +19,7 @@ namespace EioSharp.Tests.Backends;
 [Collection("FdCount")]
 public class UringSkippedSendTests
 {
-    private static readonly EioBackendOptions WriteBehind = new() { UringWriteBehind = true };
-
-    private static readonly IPEndPoint Loopback0 = new(IPAddress.Loopback, 0);
-
-    private static T Run<T>(Func<Stdenv, Task<T>> main, EioBackendOptions? tuning = null) =>
-        NetConformanceTests.RunOn(EioBackend.Uring, main, tuning ?? WriteBehind);
-
-    private static async Task<(StreamSocket Client, StreamSocket Server)> PairAsync(Stdenv env, Switch sw)
-    {
-        var listener = env.Net.Listen(sw, Loopback0);
-        var client = await env.Net.ConnectAsync(sw, listener.ListeningEndPoint);
-        var (server, _) = await listener.AcceptAsync(sw);
-        return (client, server);
-    }
+    // Write-behind is off by default: every run here turns it on (RunWriteBehind).
 
     private static async Task<byte[]> ReadAtLeastAsync(StreamSocket s, int count)
     {
@@ -68,7 +55,7 @@ public class UringSkippedSendTests
     // arrived whole and in order.
     private static (long Completions, long Confirmed, bool Whole) QuietWrites(int writes)
     {
-        return Run(async env =>
+        return RunWriteBehind(async env =>
         {
             (long, long, bool) result = default;
             await Switch.RunAsync(async sw =>
@@ -122,13 +109,13 @@ public class UringSkippedSendTests
         }
     }
 
-    private static bool KernelSkips() => Run(env => Task.FromResult(UringOp.CurrentRing().CqeSkipWorks));
+    private static bool KernelSkips() => RunWriteBehind(env => Task.FromResult(UringOp.CurrentRing().CqeSkipWorks));
 
     [SkippableFact]
     public void ASkippedSendThatFailsIsReportedByTheNextFlushAndWrite()
     {
         Skip.IfNot(KernelSkips(), "the kernel lacks IORING_FEAT_CQE_SKIP");
-        var (firstOk, flushError, nextError, confirmed) = Run(async env =>
+        var (firstOk, flushError, nextError, confirmed) = RunWriteBehind(async env =>
         {
             bool ok = false;
             Exception? flush = null, next = null;
@@ -175,7 +162,7 @@ public class UringSkippedSendTests
     [SkippableFact]
     public void ASocketThatFillsUpGetsTheRestByAnOrdinarySendAndLaterWritesStayInOrder()
     {
-        var (parked, whole) = Run(async env =>
+        var (parked, whole) = RunWriteBehind(async env =>
         {
             long unsent = -1;
             bool ok = false;
@@ -209,7 +196,7 @@ public class UringSkippedSendTests
     // With splitReply, the reply is two writes whenever the pre-pass is backing off, and Backoffs is the count of those.
     private static (double EntersPerRoundTrip, long Backoffs, bool Ok) PingPong(int roundTrips, bool splitReply = false)
     {
-        return Run(async env =>
+        return RunWriteBehind(async env =>
         {
             (double, long, bool) result = default;
             await Switch.RunAsync(async sw =>

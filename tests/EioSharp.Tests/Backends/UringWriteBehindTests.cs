@@ -1,7 +1,7 @@
-using System.Net;
 using EioSharp.Backends;
 using EioSharp.Backends.Uring;
 using EioSharp.Net;
+using static EioSharp.Tests.Backends.UringSockets;
 
 namespace EioSharp.Tests.Backends;
 
@@ -17,22 +17,8 @@ namespace EioSharp.Tests.Backends;
 [Collection("FdCount")]
 public class UringWriteBehindTests
 {
-    // Off by default since session 14 (no measured gain): these tests turn it on for their own runs.
-    private static readonly EioBackendOptions WriteBehind = new() { UringWriteBehind = true };
-
-    private static readonly IPEndPoint Loopback0 = new(IPAddress.Loopback, 0);
-
-    private static T Run<T>(Func<Stdenv, Task<T>> main, EioBackendOptions? tuning = null) =>
-        NetConformanceTests.RunOn(EioBackend.Uring, main, tuning ?? WriteBehind);
-
-    private static int OpenFds() => Directory.GetFiles("/proc/self/fd").Length;
-
-    private static async Task<(StreamSocket Client, StreamSocket Server)> PairAsync(Stdenv env, Switch sw, ListeningSocket listener)
-    {
-        var client = await env.Net.ConnectAsync(sw, listener.ListeningEndPoint);
-        var (server, _) = await listener.AcceptAsync(sw);
-        return (client, server);
-    }
+    // Write-behind is off by default since session 14 (no measured gain): these tests turn it on for their own runs
+    // (RunWriteBehind, or Run with tuning that has it on).
 
     // A writer whose sends soon wait for room: its send buffer is small, and so is its peer's receive buffer (set on the
     // listener before the connection, so that the window the peer advertises from the start is small).
@@ -76,7 +62,7 @@ public class UringWriteBehindTests
     [SkippableFact]
     public void SmallWritesReturnBeforeTheirSendsAndArriveWholeAndInOrder()
     {
-        var (same, unsentAfterWrite, unsentAfterFlush, buffers) = Run(async env =>
+        var (same, unsentAfterWrite, unsentAfterFlush, buffers) = RunWriteBehind(async env =>
         {
             bool equal = false;
             long afterWrite = -1, afterFlush = -1;
@@ -121,7 +107,7 @@ public class UringWriteBehindTests
     [SkippableFact]
     public void ASendThatFailsAfterItsWriteReturnedIsReportedByTheNextWriteAndFlush()
     {
-        var (firstWriteOk, flushError, nextWriteError) = Run(async env =>
+        var (firstWriteOk, flushError, nextWriteError) = RunWriteBehind(async env =>
         {
             bool ok = false;
             Exception? flush = null, next = null;
@@ -164,7 +150,7 @@ public class UringWriteBehindTests
     [SkippableFact]
     public void CloseWithSendsInFlightLosesNoByteAndLeaksNoFd()
     {
-        var (allWhole, parkedUnsent, parkedWhole, fdsBefore, fdsAfter) = Run(async env =>
+        var (allWhole, parkedUnsent, parkedWhole, fdsBefore, fdsAfter) = RunWriteBehind(async env =>
         {
             int before = OpenFds(), after = -1; // inside the run: the ring's own descriptors are open in both counts
             int whole = 0;
@@ -227,7 +213,7 @@ public class UringWriteBehindTests
         UringStreamTransport.CloseGrace = TimeSpan.FromMilliseconds(100);
         try
         {
-            var (parkedAtClose, unsentAfterGrace, received, length) = Run(async env =>
+            var (parkedAtClose, unsentAfterGrace, received, length) = RunWriteBehind(async env =>
             {
                 long parked = -1, unsent = -1;
                 byte[] got = [];
@@ -266,7 +252,7 @@ public class UringWriteBehindTests
     [SkippableFact]
     public void AWriterWaitingBehindAParkedSendIsCancelledAndTheBytesBeforeItStillArrive()
     {
-        var (cancelled, whole) = Run(async env =>
+        var (cancelled, whole) = RunWriteBehind(async env =>
         {
             bool wasCancelled = false, ok = false;
             await Switch.RunAsync(async sw =>
