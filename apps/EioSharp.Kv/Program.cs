@@ -96,14 +96,7 @@ try
         // send, which posts no completion where the kernel can skip it, goes with the connection's next receive and the
         // wait in one io_uring_enter (one client: 2.0 -> 1.0 entries per request). Ignored by the other backends;
         // EIOSHARP_URING_WRITE_BEHIND=0 turns it off.
-        // No idle pre-pass (session 24, h148): with sends that post no completion, the pre-pass's entry without waiting
-        // can only find a receive whose bytes are already there, which the sleeping entry returns at once for anyway.
-        // EIOSHARP_URING_IDLE_PREPASS=1 turns it back on.
-        new EioOptions
-        {
-            Backend = options.Backend,
-            BackendOptions = new EioBackendOptions { UringWriteBehind = true, UringIdlePrePass = false },
-        });
+        new EioOptions { Backend = options.Backend, BackendOptions = new EioBackendOptions { UringWriteBehind = true } });
     return 0;
 }
 catch (ArgumentException e) when (e.ParamName?.StartsWith("EIOSHARP_", StringComparison.Ordinal) == true)
