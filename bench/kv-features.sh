@@ -29,6 +29,8 @@
 #                               setting sessions 13-14 measured (Kv's figures include AOF work that redis skips)
 #   REDIS_ARGS=...   extra redis-server arguments (after DURABILITY's)
 #   KV_ARGS=...      extra EioSharp.Kv arguments (after DURABILITY's)
+#   KV_ENV="V=x ..." / KV_BASE_ENV="V=x ..."   environment for the kv / kvbase server only (e.g. one build twice, with
+#                    KV_BASE_DLL=KV_DLL and KV_ENV=EIOSHARP_URING_IDLE_PREPASS=0: a backend switch A/B in one run)
 #
 # Each server gets its own empty --dir. CPU per op is the server process's user+system time (utime+stime+cutime+cstime
 # from /proc/<pid>/stat, so the AOF's fsync threads and redis's snapshot children count too) over the run, divided by
@@ -72,7 +74,8 @@ start_kv() { # name dll -> PORT_OF[name], PID_OF[name]
   local name=$1 dll=$2 port pid
   mkdir -p "$WORK/$name"; port=$(free_port)
   # shellcheck disable=SC2086
-  dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$WORK/$name/data" "${DURABLE_ARGS[@]}" ${KV_ARGS:-} >"$WORK/$name/log" 2>&1 &
+  local envs=${KV_ENV:-}; [ "$name" = kvbase ] && envs=${KV_BASE_ENV:-}
+  env $envs dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$WORK/$name/data" "${DURABLE_ARGS[@]}" ${KV_ARGS:-} >"$WORK/$name/log" 2>&1 &
   pid=$!; PIDS+=("$pid"); wait_ping "$port"
   PORT_OF[$name]=$port; PID_OF[$name]=$pid
 }

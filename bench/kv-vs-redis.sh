@@ -18,6 +18,8 @@
 #                    against the backend its ready line names; e.g. the per-backend rows of issue 15:
 #                    SERVERS="redis kv-portable kv-epoll kv-uring" WORKLOADS_ONLY="c50 c50-P16" NO_MEMORY=1)
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
+#   KV_ENV="V=x ..." / KV_BASE_ENV="V=x ..."   environment for the kv (and kv-*) / kvbase servers only: one build twice
+#                    (KV_BASE_DLL=KV_DLL) with a backend switch on one side, e.g. KV_ENV=EIOSHARP_URING_IDLE_PREPASS=0
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
 #   NO_BUILD=1       skip `dotnet build`;  NO_MEMORY=1  skip the 1M-key RSS table
 #   WARMUP=0.2       before a workload's measured runs, every server gets one unmeasured pass of each of its tests
@@ -104,8 +106,9 @@ start() {
       [[ "$1" == kv-* ]] && extra+=(--backend "${1#kv-}")
       [ -n "${KV_DOMAINS:-}" ] && extra+=(--domains "$KV_DOMAINS")
       [ "$3" = always ] && extra+=(--appendfsync always)
+      local envs=${KV_ENV:-}; [ "$1" = kvbase ] && envs=${KV_BASE_ENV:-}
       # shellcheck disable=SC2086
-      "${cmd[@]}" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" ${KV_ARGS:-} >"$dir/log" 2>&1 & ;;
+      env $envs "${cmd[@]}" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" ${KV_ARGS:-} >"$dir/log" 2>&1 & ;;
   esac
   PID=$!; PIDS+=("$PID"); wait_ping "$PORT"
   if [[ "$1" == kv-* ]] && ! grep -q "backend ${1#kv-}" "$dir/log"; then
