@@ -429,7 +429,11 @@ public sealed class Domain
 
             for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
             {
-                RunningFrame = item.Frame;
+                if (!ReferenceEquals(RunningFrame, item.Frame))
+                {
+                    RunningFrame = item.Frame; // the same fiber again (a folded round of one yielding fiber): no write barrier (h151)
+                }
+
                 SynchronizationContext.SetSynchronizationContext(item.Frame ?? (SynchronizationContext)_syncContext); // the item's frame (h117)
                 Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
                 if (EioTrace.On)
