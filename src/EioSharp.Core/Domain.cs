@@ -318,7 +318,7 @@ public sealed class Domain
             {
                 // A round leaves the context of its last item installed (issue 20, session 15: no reset per round when the
                 // next round follows at once); the domain's own context is put back before any other work below.
-                RunRound(done);
+                RunRound();
                 if (_crash is not null)
                 {
                     SynchronizationContext.SetSynchronizationContext(_syncContext);
@@ -388,75 +388,55 @@ public sealed class Domain
     }
 
     /// <summary>One round: the inbox moved to the run queue, due timers fired, then the continuations queued at this point
-    /// run (the ones they queue wait for the next round); then the next rounds while <see cref="RunLoop"/> would start
-    /// them at once. Leaves the last item's synchronization context installed (the caller puts the domain's back before it
-    /// does anything but another round).</summary>
-    /// <param name="done">The loop's task: when it has completed, the loop returns after this round.</param>
-    /// <remarks>Consecutive rounds are folded here (issue 20, h151): after a round, if no item crashed, the loop's task has
-    /// not completed, the poller has nothing registered (so <see cref="RunLoop"/> would not poll) and work is queued or
-    /// posted, <see cref="RunLoop"/> would call this method again at once and do nothing else first, so the next round
-    /// starts here without the return, the call, and the running item's reset in between. The rounds, their order and what
-    /// each one drains and fires are those of the loop; only the bookkeeping between two of them is gone.</remarks>
-    private void RunRound(Task done)
+    /// run (the ones they queue wait for the next round). Leaves the last item's synchronization context installed (the
+    /// caller puts the domain's back before it does anything but another round).</summary>
+    private void RunRound()
     {
-        while (true)
+        if (_remotePosted != 0)
         {
-            if (_remotePosted != 0)
+            Interlocked.Exchange(ref _remotePosted, 0); // a full fence: a post whose flag this clears is seen by the drain below
+            if (_remote.TryDequeue(out var r))
             {
-                Interlocked.Exchange(ref _remotePosted, 0); // a full fence: a post whose flag this clears is seen by the drain below
-                if (_remote.TryDequeue(out var r))
+                _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
+                do
                 {
-                    _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
-                    do
-                    {
-                        _local.Enqueue(r);
-                    }
-                    while (_remote.TryDequeue(out r));
+                    _local.Enqueue(r);
                 }
+                while (_remote.TryDequeue(out r));
+            }
+        }
+
+        if (_timers.Count != 0)
+        {
+            SynchronizationContext.SetSynchronizationContext(_syncContext); // timers fire outside any fiber's item
+            FireDueTimers();
+        }
+
+        int n = _local.Count;
+        if (n == 0)
+        {
+            return;
+        }
+
+        for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
+        {
+            RunningFrame = item.Frame;
+            SynchronizationContext.SetSynchronizationContext(item.Frame ?? (SynchronizationContext)_syncContext); // the item's frame (h117)
+            Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
+            if (EioTrace.On)
+            {
+                EioTrace.ItemStarted(this, item.Frame);
             }
 
-            if (_timers.Count != 0)
+            try
             {
-                SynchronizationContext.SetSynchronizationContext(_syncContext); // timers fire outside any fiber's item
-                FireDueTimers();
+                item.Run();
             }
-
-            int n = _local.Count;
-            if (n == 0)
+            catch (Exception ex)
             {
-                break;
-            }
-
-            for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
-            {
-                if (!ReferenceEquals(RunningFrame, item.Frame))
-                {
-                    RunningFrame = item.Frame; // the same fiber again (a folded round of one yielding fiber): no write barrier (h151)
-                }
-
-                SynchronizationContext.SetSynchronizationContext(item.Frame ?? (SynchronizationContext)_syncContext); // the item's frame (h117)
-                Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
-                if (EioTrace.On)
-                {
-                    EioTrace.ItemStarted(this, item.Frame);
-                }
-
-                try
-                {
-                    item.Run();
-                }
-                catch (Exception ex)
-                {
-                    // Fiber continuations never throw (async methods capture exceptions); a throwing
-                    // posted callback is a bug in foreign code: stop the domain and report it.
-                    _crash ??= ex;
-                }
-            }
-
-            // RunLoop's own test for going straight into the next round, in the same order (h151: folded here).
-            if (_crash is not null || done.IsCompleted || (_local.Count == 0 && _remotePosted == 0) || _poller.HasRegistrations)
-            {
-                break;
+                // Fiber continuations never throw (async methods capture exceptions); a throwing
+                // posted callback is a bug in foreign code: stop the domain and report it.
+                _crash ??= ex;
             }
         }
 
