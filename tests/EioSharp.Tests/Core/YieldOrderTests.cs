@@ -3,8 +3,8 @@ namespace EioSharp.Tests.Core;
 /// <summary>Issue 20 (h151): what a yield must keep even when the run queue is empty, and what a fiber spinning on
 /// <c>Fiber.YieldAsync</c> must still let in. The first two are why a yield cannot complete synchronously when "nothing
 /// else can run" (the code that would run next is on the stack, not in the run queue; rationale §144); the last two pin
-/// the number of yields after which work already waiting (a post from another thread, a due timer) has run, which the
-/// folded rounds of <c>Domain.RunRound</c> must keep. Counts, not times: each spin starts after the work is in place.</summary>
+/// the number of yields after which work already waiting (a post from another thread, a due timer) has run, which any
+/// change to the run loop's rounds must keep. Counts, not times: each spin starts after the work is in place.</summary>
 public class YieldOrderTests
 {
     // S12: Fork runs the child up to its first suspension, then the parent goes on. The parent is not in the run queue while
