@@ -1308,7 +1308,10 @@ public static partial class Fiber
     /// <summary>Lets other fibers run: the caller goes to the back of the run queue.</summary>
     /// <returns>An awaitable.</returns>
     /// <exception cref="CancelledException">The fiber was cancelled (checked when it resumes, S13).</exception>
-    /// <remarks>Eio: <c>Fiber.yield</c>.</remarks>
+    /// <remarks>Eio: <c>Fiber.yield</c>. It always suspends, also when nothing else is queued on the domain: the code that
+    /// runs next may be below the yielding method on the stack rather than in the run queue (a parent whose <c>Fork</c>
+    /// is running the child up to its first suspension, S12, or a caller that has not awaited the yielding method yet),
+    /// and it runs first, as after <see cref="Task.Yield"/>.</remarks>
     public static YieldAwaitable YieldAsync() => new(FiberFrame.RequireInFiber());
 
     /// <summary>Throws <see cref="CancelledException"/> if the current fiber is cancelled.</summary>

@@ -43,7 +43,11 @@ internal sealed class YieldSource : IValueTaskSource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal short Arm(FiberFrame frame)
     {
-        _frame = frame;
+        if (!ReferenceEquals(_frame, frame))
+        {
+            _frame = frame; // a fiber yielding again (the one-fiber loop) stores nothing: no write barrier (h151)
+        }
+
         return ++_token;
     }
 
