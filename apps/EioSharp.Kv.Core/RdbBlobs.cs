@@ -540,6 +540,10 @@ internal static class RdbBlobs
     /// <param name="vectorCount">Count the bits set with <see cref="PopCountAndClear"/>'s vector pass where the machine
     /// has one (false: one word at a time; tests compare them).</param>
     /// <returns>The count, or a count above <paramref name="stopAbove"/> (not more than the whole count) when it stopped early.</returns>
+    // Fully optimized from its first call (issue 14, h150): it runs once per value of every rewrite, and its loops are
+    // too short for on-stack replacement, so under tiering its first calls of each run ran at tier 0 (the vector code
+    // as calls) until call counting and the background compile caught up, most of a server's first rewrite.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int LzfRepeatedTrigrams(ReadOnlySpan<byte> input, int stopAbove, LzfState state, LzfScan scan = LzfScan.Auto,
         bool vectorCount = true)
     {
@@ -634,6 +638,7 @@ internal static class RdbBlobs
     /// (<c>vpshufb</c>, both nibbles), summed per 8 bytes into 64-bit lanes (<c>vpsadbw</c>), and the vector stored back
     /// as zero, instead of a <c>popcnt</c> a word and a second pass to clear (.NET 10 exposes no <c>vpopcntq</c>). A 1 KB
     /// value's bitset is 1,024 words (8 KB) (issue 14, h150). The same count either way (tested).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // as LzfRepeatedTrigrams
     internal static int PopCountAndClear(ref ulong seen, int words, bool vector = true)
     {
         ref byte bytes = ref Unsafe.As<ulong, byte>(ref seen);
