@@ -634,10 +634,13 @@ internal static class RdbBlobs
 
     /// <summary>The bits set in the <paramref name="words"/> words from <paramref name="seen"/> (a multiple of 8, as
     /// every bitset of <see cref="LzfRepeatedTrigrams"/> is), which are zero afterwards.</summary>
-    /// <remarks>With AVX-512BW (or AVX2), 64 (32) bytes a step: each byte's count from a 16-entry table of nibble counts
-    /// (<c>vpshufb</c>, both nibbles), summed per 8 bytes into 64-bit lanes (<c>vpsadbw</c>), and the vector stored back
-    /// as zero, instead of a <c>popcnt</c> a word and a second pass to clear (.NET 10 exposes no <c>vpopcntq</c>). A 1 KB
-    /// value's bitset is 1,024 words (8 KB) (issue 14, h150). The same count either way (tested).</remarks>
+    /// <remarks>With AVX-512BW, 64 bytes a step: each byte's count from a 16-entry table of nibble counts (<c>vpshufb</c>,
+    /// both nibbles), summed per 8 bytes into 64-bit lanes (<c>vpsadbw</c>), and the vector stored back as zero, instead
+    /// of a <c>popcnt</c> a word and a second pass to clear (.NET 10 exposes no <c>vpopcntq</c>). A 1 KB value's bitset
+    /// is 1,024 words (8 KB): the whole bound 1,339 -> 1,216 ns a value (ScriptBench lzf-bound, issue 14, h150).
+    /// Elsewhere the word loop: the same loop in 256-bit vectors ran more instructions than it (callgrind, which hides
+    /// AVX-512: 56.6k against 55.4k a key of ScriptBench rdb-write) and was not timed on an AVX2-only machine. The
+    /// same count either way (tested).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // as LzfRepeatedTrigrams
     internal static int PopCountAndClear(ref ulong seen, int words, bool vector = true)
     {
@@ -657,21 +660,6 @@ internal static class RdbBlobs
                 Vector512<byte>.Zero.StoreUnsafe(ref bytes, i);
             }
             return (int)Vector512.Sum(sum);
-        }
-        if (vector && Avx2.IsSupported)
-        {
-            Vector256<byte> table = Vector256.Create(NibbleCounts128());
-            Vector256<byte> nibble = Vector256.Create((byte)0x0F);
-            Vector256<ulong> sum = Vector256<ulong>.Zero;
-            for (nuint i = 0; i < length; i += 32)
-            {
-                Vector256<byte> v = Vector256.LoadUnsafe(ref bytes, i);
-                Vector256<byte> counts = Avx2.Shuffle(table, v & nibble)
-                    + Avx2.Shuffle(table, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & nibble);
-                sum += Avx2.SumAbsoluteDifferences(counts, Vector256<byte>.Zero).AsUInt64();
-                Vector256<byte>.Zero.StoreUnsafe(ref bytes, i);
-            }
-            return (int)Vector256.Sum(sum);
         }
         // Four sums: no chain through one register.
         int b0 = 0, b1 = 0, b2 = 0, b3 = 0;

@@ -309,7 +309,7 @@ public class RdbTests
         Assert.True(stoppedEarly > 400, $"{stoppedEarly} counts stopped early");
     }
 
-    // The population count behind LzfRepeatedTrigrams (issue 14, h150): the vector pass (AVX-512BW or AVX2 here, nibble
+    // The population count behind LzfRepeatedTrigrams (issue 14, h150): the vector pass (AVX-512BW where present, nibble
     // table lookups summed per 8 bytes) counts what BitOperations.PopCount counts word by word, for bitsets of every size
     // the bound uses (64 words to 16 Ki words) and every density from empty to full, and leaves every word zero.
     [Fact]
