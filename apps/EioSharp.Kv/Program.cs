@@ -90,6 +90,20 @@ try
             // A pipelined batch's keys are prefetched together (KvStore.PrefetchKeys, h146); EIOSHARP_KV_PREFETCH=0 turns
             // it off (A/B of one build).
             if (Environment.GetEnvironmentVariable("EIOSHARP_KV_PREFETCH") == "0") KvStore.PrefetchEnabled = false;
+            // appendfsync always: where a round's fdatasync runs (StoreOwner.AlwaysSync, session 24 h149): the default
+            // "domainwait" (on the store's domain, then one wake-up when the writers are back; io_uring only, else "ring");
+            // EIOSHARP_KV_ALWAYS_SYNC=ring (an IORING_OP_FSYNC or the blocking offload, as before) or =domain (blocking,
+            // no wait hint) for an A/B of one build; EIOSHARP_KV_ALWAYS_WAIT_US the hinted wait's base limit (1000).
+            StoreOwner.AlwaysSync = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_SYNC") switch
+            {
+                "domain" => AlwaysSyncMode.Domain,
+                "ring" => AlwaysSyncMode.Ring,
+                _ => AlwaysSyncMode.DomainWait,
+            };
+            if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_WAIT_US"), out int waitUs) && waitUs > 0)
+            {
+                StoreOwner.AlwaysSyncWait = TimeSpan.FromMicroseconds(waitUs);
+            }
             return KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true), signals: signals);
         }),
         // Write-behind sends on io_uring (session 22, h141, docs/rationale.md): a reply's write returns at once and its

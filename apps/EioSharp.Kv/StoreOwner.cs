@@ -31,6 +31,10 @@ internal sealed class StoreRequest
     /// a queued round ignores it (it runs later).</summary>
     public long BatchNowUnixMs = -1;
 
+    /// <summary>The store's writer epoch in which this connection last had a request in a round that appended under
+    /// <c>appendfsync always</c> (<see cref="StoreOwner.AlwaysSync"/>); -1: never.</summary>
+    public long WriterEpoch = -1;
+
     /// <summary>Resolved true when every command has run and its replies are durable; false when the request is parked
     /// on a blocking command (BLPOP...): then <see cref="EarlyReply"/> holds the replies before it and
     /// <see cref="BlockEvents"/> receives one completion event when the rest has run.</summary>
@@ -166,6 +170,21 @@ internal enum InjectedRoundCrash
 
     /// <summary>After the round was appended (and fsynced under <c>always</c>), before any reply was released.</summary>
     AfterAppend = 2,
+}
+
+/// <summary>Where the fsync of an <c>appendfsync always</c> round runs (session 24, h149; docs/rationale.md §148).</summary>
+internal enum AlwaysSyncMode
+{
+    /// <summary>FileWriter.DataSyncAsync: IORING_OP_FSYNC (an io-wq worker) on io_uring, the blocking offload elsewhere; the
+    /// store loop awaits it while the domain's connections read and queue the next round (before session 24).</summary>
+    Ring,
+
+    /// <summary>fdatasync on the store's domain thread, blocking it (Redis's order).</summary>
+    Domain,
+
+    /// <summary>As <see cref="Domain"/>, and the domain's next sleep lasts until the round's writers are back
+    /// (<see cref="EioSharp.Domain.HintNextWait"/>); only where the domain defers its output (io_uring), else <see cref="Ring"/>.</summary>
+    DomainWait,
 }
 
 /// <summary>The failure <c>DEBUG CRASH-STORE</c> injects into the store owner (fault injection for tests).</summary>
@@ -547,6 +566,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         _runSink = sink;
         _storeDomain = Domain.Current;
         _deferWrites = DeferAofWrites && _storeDomain is { DefersOutput: true };
+        _syncOnDomain = AlwaysSync == AlwaysSyncMode.Domain || (AlwaysSync == AlwaysSyncMode.DomainWait && _storeDomain is { DefersOutput: true });
         try
         {
             await ServeQueueAsync(store, sink);
@@ -584,6 +604,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
             catch (StreamClosedException)
             {
+                if (HintedRounds > 0)
+                {
+                    log($"h149: {HintedRounds} hinted rounds, {HintMisses} misses, wait limit {_waitLimit.TotalMicroseconds:F0} us, expected writers {_expectedWriters}");
+                }
+
                 break; // Shutdown: every request queued before Close has been served.
             }
             finally
@@ -611,6 +636,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             _round.Add(first);
             _queuedRounds++;
             queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
+            NoteHintOutcome(_round.Count);
             long limit = config.EffectiveReplyLimit;
             foreach (var r in _round)
             {
@@ -948,7 +974,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         if (aof is not null && _aofBuffer.WrittenCount > 0)
         {
             _phase = RoundPhase.Committing;
-            bool syncLater = aof.Policy == FsyncPolicy.Always;
+            bool syncLater = aof.Policy == FsyncPolicy.Always && !_syncOnDomain;
             try
             {
                 CommitAppend(aof, syncAlways: !syncLater);
@@ -964,10 +990,90 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
 
             CrashIfArmed(InjectedRoundCrash.AfterAppend);
+            if (_syncOnDomain && AlwaysSync == AlwaysSyncMode.DomainWait && aof.Policy == FsyncPolicy.Always && _storeDomain is { } hinted)
+            {
+                // The domain's next sleep lasts until the writers are back (one wake-up, as Redis's epoll_wait finds
+                // them all): the connections that had a request in a round of the last writer epoch, at most the
+                // connected clients, or until the adaptive limit.
+                NoteWriters();
+                int expect = (int)Math.Min(_expectedWriters, stats.ConnectedClients);
+                _hintedExpect = expect;
+                _hintedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                hinted.HintNextWait(expect, _waitLimit);
+            }
         }
 
         FinishRound(store, aof);
         return false;
+    }
+
+    /// <summary>Where a round's fsync under <c>appendfsync always</c> runs (process-wide; Program sets it from
+    /// <c>EIOSHARP_KV_ALWAYS_SYNC</c> for an A/B of one build).</summary>
+    public static AlwaysSyncMode AlwaysSync { get; set; } = AlwaysSyncMode.DomainWait;
+
+    /// <summary>The base limit of <see cref="AlwaysSyncMode.DomainWait"/>'s wait for the writers (it adapts between 0.5 ms
+    /// and 8 times this; <c>EIOSHARP_KV_ALWAYS_WAIT_US</c>).</summary>
+    public static TimeSpan AlwaysSyncWait { get; set; } = TimeSpan.FromMilliseconds(1);
+
+    private bool _syncOnDomain; // the run fsyncs always rounds on its domain (AlwaysSync Domain, or DomainWait on io_uring)
+    private long _writerEpoch; // DomainWait: the current writer epoch (8 rounds)
+    private int _epochRounds, _epochWriters;
+    private long _expectedWriters = 1;
+    private int _hintedExpect; // the last hint's count (0: none pending)
+    private long _hintedAt; // Stopwatch ticks when it was given
+    private TimeSpan _waitLimit = AlwaysSyncWait;
+    /// <summary>DomainWait rounds that followed a hinted wait, and those whose wait ended at its limit short of the
+    /// writers it expected (for diagnostics; the run logs them at its end).</summary>
+    public long HintedRounds, HintMisses;
+
+    /// <summary>Counts the round's distinct connections into the writer epoch; every 8 rounds the epoch's count becomes the
+    /// writers the next waits expect (a closed loop's cohorts all show within 8 rounds; a connection that stopped writing
+    /// drops out at the next epoch).</summary>
+    private void NoteWriters()
+    {
+        foreach (var r in _round)
+        {
+            if (r.WriterEpoch != _writerEpoch)
+            {
+                r.WriterEpoch = _writerEpoch;
+                _epochWriters++;
+            }
+        }
+
+        if (++_epochRounds >= 8)
+        {
+            _expectedWriters = Math.Max(1, _epochWriters);
+            _writerEpoch++;
+            _epochRounds = 0;
+            _epochWriters = 0;
+        }
+    }
+
+    /// <summary>At a round's start, whether the hinted wait got its writers; adapts the limit: a wait
+    /// that got them sets it to twice its length (at least 0.5 ms); one that did not doubles it (at most the configured
+    /// limit x 8).</summary>
+    private void NoteHintOutcome(int roundSize)
+    {
+        if (_hintedExpect <= 1)
+        {
+            return;
+        }
+
+        HintedRounds++;
+        var waited = System.Diagnostics.Stopwatch.GetElapsedTime(_hintedAt);
+        if (roundSize >= _hintedExpect)
+        {
+            var next = waited * 2;
+            _waitLimit = next < TimeSpan.FromMicroseconds(500) ? TimeSpan.FromMicroseconds(500) : next > AlwaysSyncWait * 8 ? AlwaysSyncWait * 8 : next;
+        }
+        else if (waited >= _waitLimit)
+        {
+            HintMisses++;
+            var next = _waitLimit * 2;
+            _waitLimit = next > AlwaysSyncWait * 8 ? AlwaysSyncWait * 8 : next;
+        }
+
+        _hintedExpect = 0;
     }
 
     /// <summary>Whether inline rounds that append to the AOF may leave their write to the moment the store's domain next

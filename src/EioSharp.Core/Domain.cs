@@ -487,6 +487,19 @@ public sealed class Domain
         BeforeOutputPending = true;
     }
 
+    /// <summary>Asks the domain's next sleep to last until <paramref name="completions"/> I/O completions have arrived or
+    /// <paramref name="maxWait"/> has passed, whichever comes first, rather than until the first one: N receives then cost
+    /// one wake-up of the domain's thread instead of up to N (io_uring: <c>io_uring_enter</c>'s min_complete; the other
+    /// backends ignore the hint). Until that sleep the domain's polls between busy rounds submit its I/O without
+    /// collecting completions (a domain that stays busy drops the hint after 64 of them). Work posted from another thread
+    /// is run when the sleep ends. A later call replaces the hint; the sleep consumes it.</summary>
+    /// <param name="completions">Completions to wait for (at most 1: no effect).</param>
+    /// <param name="maxWait">The longest the sleep may then last (the domain's next timer still bounds it).</param>
+    /// <remarks>Not in Eio (the scheduler's wait is internal there). For a server that knows how many replies' senders will
+    /// come back before it has anything to do (the KV server's <c>appendfsync always</c> rounds: the writers it just
+    /// answered), as Redis's event loop gets them in one <c>epoll_wait</c>.</remarks>
+    public void HintNextWait(int completions, TimeSpan maxWait) => _poller.HintNextWait(completions, maxWait.Ticks * 100);
+
     /// <summary>Some <see cref="RunBeforeOutput"/> action waits: the poller calls <see cref="RunBeforeOutputActions"/>
     /// before it next submits (domain thread only).</summary>
     internal bool BeforeOutputPending;

@@ -48,6 +48,12 @@ internal interface IDomainPoller
     /// False (the default) for a backend that sends inside the write call.</summary>
     bool DefersOutput => false;
 
+    /// <summary><see cref="Domain.HintNextWait"/>: the next <see cref="Wait"/> waits for <paramref name="completions"/> completions or
+    /// <paramref name="maxNanoseconds"/>, whichever first (io_uring's min_complete); a no-op where unsupported.</summary>
+    void HintNextWait(int completions, long maxNanoseconds)
+    {
+    }
+
     /// <summary>The prefix of <c>TraceLog</c> lines written on this backend's domains (null: the default by domain name).</summary>
     string? TraceLinePrefix => null;
 

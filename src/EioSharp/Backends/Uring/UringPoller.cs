@@ -717,6 +717,26 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             return;
         }
 
+        if (_hintCount > 1)
+        {
+            // HintNextWait: one entry that waits for the hinted number of completions (or the hinted time).
+            uint n = _hintCount;
+            long ns = _hintNs;
+            _hintCount = 0;
+            if (timeoutMs >= 0)
+            {
+                ns = Math.Min(ns, timeoutMs * 1_000_000L);
+            }
+
+            HintedWaits++;
+            _wokeOrPosted = false;
+            EnterNs(n, ns);
+            if (_wokeOrPosted || Domain is not { } hinted || hinted.HasQueuedWork || Volatile.Read(ref _disposed) != 0)
+            {
+                return;
+            }
+        }
+
         // A wait ends with the first completion in the ring, and that may be one of the ring's own bookkeeping completions
         // that makes nothing runnable: a write-behind send's (it completes inline in the very io_uring_enter that submits
         // it with the round's receives, so the wait would return at once), a close's, a cancel's. Returning then costs
@@ -759,7 +779,80 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// returning an empty round to the scheduler (for tests and benchmarks).</summary>
     internal long QuietWaits { get; private set; }
 
-    public void PollNow() => Enter(0, 0);
+    public void PollNow()
+    {
+        if (_hintCount > 1 && ++_hintPolls <= MaxHintPolls)
+        {
+            SubmitOnly(); // a hinted wait is pending: the completions are left for it
+            return;
+        }
+
+        _hintCount = 0; // a domain that stays busy reaps as before
+
+        Enter(0, 0);
+    }
+
+    /// <summary>Submits the queued SQEs without reaping (no GETEVENTS: with DEFER_TASKRUN the completions
+    /// stay as task work for the next waiting entry).</summary>
+    private void SubmitOnly()
+    {
+        if (_unsubmitted == 0)
+        {
+            return;
+        }
+
+        if (_beforeOutputDomain is { BeforeOutputPending: true } before)
+        {
+            before.RunBeforeOutputActions();
+        }
+
+        if (_needsEnable || !_deferTaskRun)
+        {
+            Enter(0, 0);
+            return;
+        }
+
+        Enters++;
+        long r = Sys.syscall(Sys.SYS_io_uring_enter, _ringFd, _unsubmitted, 0, 0, 0, 0);
+        if (r >= 0)
+        {
+            _unsubmitted -= (uint)Math.Min(r, _unsubmitted);
+            _unsubmittedSyncs = 0;
+            if (_unsubmitted == 0)
+            {
+                _wakeArmQueued = false;
+            }
+        }
+
+        if (_skipped.Count > 0)
+        {
+            ConfirmSkippedSends();
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Domain.HintNextWait"/> (session 24, h149): the next <see cref="Wait"/> enters the ring once with
+    /// min_complete <paramref name="completions"/> and a limit of <paramref name="maxNanoseconds"/> (less if the domain's
+    /// next timer is sooner). With DEFER_TASKRUN the kernel wakes the waiting thread only when that many completions are
+    /// pending, so N receives cost one wake-up instead of up to N. Until that wait, the domain's busy polls
+    /// (<see cref="PollNow"/>) submit without reaping (at most <see cref="MaxHintPolls"/> of them, then the hint is
+    /// dropped) and the idle pre-pass is skipped, so the completions are left for the wait. A cross-thread post still
+    /// counts as one completion: it is run when the wait ends (at the count or the limit).
+    /// </summary>
+    public void HintNextWait(int completions, long maxNanoseconds)
+    {
+        _hintCount = (uint)Math.Max(0, completions);
+        _hintNs = maxNanoseconds;
+        _hintPolls = 0;
+    }
+
+    private uint _hintCount; // the next wait's min_complete (0/1: none; domain thread only)
+    private long _hintNs; // and its limit
+    private int _hintPolls; // busy polls that left completions for the hinted wait
+    private const int MaxHintPolls = 64;
+
+    /// <summary>Waits that used a <see cref="HintNextWait"/> hint (domain thread only; for tests and benchmarks).</summary>
+    internal long HintedWaits { get; private set; }
 
     /// <summary>
     /// The idle pre-pass (issue 15, session 16): called by the domain when its run queue is empty, before it counts an idle
@@ -778,6 +871,11 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// </summary>
     public bool TryIdle(Domain domain, bool haveTimer, long nextDeadline)
     {
+        if (_hintCount > 1)
+        {
+            return false; // the hinted wait submits and waits in one entry
+        }
+
         if (!Options.UringIdlePrePass || Volatile.Read(ref _disposed) != 0)
         {
             return false;
@@ -862,7 +960,9 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     }
 
     /// <summary>Submits what is queued and, when <paramref name="minComplete"/> is 1, waits up to <paramref name="timeoutMs"/> (-1: no limit) for a completion; then dispatches the completions.</summary>
-    private void Enter(uint minComplete, int timeoutMs)
+    private void Enter(uint minComplete, int timeoutMs) => EnterNs(minComplete, timeoutMs < 0 ? -1L : timeoutMs * 1_000_000L);
+
+    private void EnterNs(uint minComplete, long timeoutNs)
     {
         if (_beforeOutputDomain is { BeforeOutputPending: true } before && (_unsubmitted > 0 || minComplete > 0))
         {
@@ -888,9 +988,9 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             uint flags = minComplete > 0 || _deferTaskRun ? Sys.IORING_ENTER_GETEVENTS : 0;
             long r;
             Enters++;
-            if (minComplete > 0 && timeoutMs >= 0)
+            if (minComplete > 0 && timeoutNs >= 0)
             {
-                var ts = new KernelTimespec { Sec = timeoutMs / 1000, Nsec = (timeoutMs % 1000) * 1_000_000L };
+                var ts = new KernelTimespec { Sec = timeoutNs / 1_000_000_000L, Nsec = timeoutNs % 1_000_000_000L };
                 var arg = new IoUringGeteventsArg { Ts = (ulong)(&ts) };
                 r = Sys.syscall(Sys.SYS_io_uring_enter, _ringFd, _unsubmitted, minComplete, flags | Sys.IORING_ENTER_EXT_ARG, (nint)(&arg), sizeof(IoUringGeteventsArg));
             }
