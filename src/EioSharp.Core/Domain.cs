@@ -498,7 +498,16 @@ public sealed class Domain
     /// <remarks>Not in Eio (the scheduler's wait is internal there). For a server that knows how many replies' senders will
     /// come back before it has anything to do (the KV server's <c>appendfsync always</c> rounds: the writers it just
     /// answered), as Redis's event loop gets them in one <c>epoll_wait</c>.</remarks>
-    public void HintNextWait(int completions, TimeSpan maxWait) => _poller.HintNextWait(completions, maxWait.Ticks * 100);
+    /// <exception cref="InvalidOperationException">Called from another thread than this domain's.</exception>
+    public void HintNextWait(int completions, TimeSpan maxWait)
+    {
+        if (!IsCurrent)
+        {
+            throw new InvalidOperationException("HintNextWait is called from the domain's own thread only.");
+        }
+
+        _poller.HintNextWait(completions, maxWait.Ticks * 100);
+    }
 
     /// <summary>Some <see cref="RunBeforeOutput"/> action waits: the poller calls <see cref="RunBeforeOutputActions"/>
     /// before it next submits (domain thread only).</summary>

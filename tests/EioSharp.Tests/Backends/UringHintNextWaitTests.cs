@@ -84,4 +84,30 @@ public class UringHintNextWaitTests
         Assert.Equal(1, hinted);
         Assert.All(idleAtResume, v => Assert.Equal(idleAtResume[0], v)); // every reader resumed after the same sleep
     }
+    [Fact]
+    public void HintNextWaitFromAnotherThreadThrows()
+    {
+        var (onDomain, fromOther) = NetConformanceTests.RunOn(EioBackend.Portable, env =>
+        {
+            var domain = Domain.Current!;
+            domain.HintNextWait(2, TimeSpan.FromMilliseconds(1)); // the domain's own thread: accepted (ignored here)
+            Exception? caught = null;
+            var other = new Thread(() =>
+            {
+                try
+                {
+                    domain.HintNextWait(2, TimeSpan.FromMilliseconds(1));
+                }
+                catch (Exception e)
+                {
+                    caught = e;
+                }
+            });
+            other.Start();
+            other.Join();
+            return Task.FromResult((true, caught));
+        });
+        Assert.True(onDomain);
+        Assert.IsType<InvalidOperationException>(fromOther);
+    }
 }
