@@ -100,16 +100,6 @@ try
                 "ring" => AlwaysSyncMode.Ring,
                 _ => AlwaysSyncMode.DomainWait,
             };
-            if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_GATHER"), out int gather))
-            {
-                StoreOwner.AlwaysGather = gather;
-            }
-
-            if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_COHORTS"), out int cohorts))
-            {
-                StoreOwner.AlwaysCohorts = cohorts;
-            }
-
             if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_WAIT_US"), out int waitUs) && waitUs > 0)
             {
                 StoreOwner.AlwaysSyncWait = TimeSpan.FromMicroseconds(waitUs);

@@ -636,36 +636,26 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             _round.Add(first);
             _queuedRounds++;
             queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
-            AppendOnlyFile? aof = CurrentAof(store);
-            _gatheringAlways = CanGatherAlways(aof);
-            if (!_gatheringAlways)
-            {
-                NoteHintOutcome(_round.Count);
-            }
-
+            NoteHintOutcome(_round.Count);
             long limit = config.EffectiveReplyLimit;
             foreach (var r in _round)
             {
                 r.Reply.Limit = limit;
             }
 
-            if (CommitRound(store, aof, sink, hold: CanHoldRound(aof) || _gatheringAlways))
+            AppendOnlyFile? aof = CurrentAof(store);
+
+            if (CommitRound(store, aof, sink, hold: CanHoldRound(aof)))
             {
                 // appendfsync always: the round is appended; its fsync runs on the library's system-thread pool while
                 // this domain's connection fibers go on reading and queueing (they form the next group commit).
                 // Protected: a crash injected meanwhile (CrashChildAsync) still lands between rounds.
                 await SyncAndFinishRoundAsync(store, aof!);
             }
-            else if (_phase == RoundPhase.Held && _gatheringAlways)
-            {
-                await GatherAlwaysAsync(store, aof!, sink);
-            }
             else if (_phase == RoundPhase.Held)
             {
                 await GatherHeldRoundsAsync(store, aof!, sink);
             }
-
-            _gatheringAlways = false;
 
             // Timer work that found the store busy (in a round, or waiting for its fsync) runs now, between rounds:
             // under a constant durable load the store is almost never idle when the timers fire.
@@ -958,7 +948,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         CrashIfArmed(InjectedRoundCrash.BeforeAppend);
         _roundCommands += commands;
 
-        if (hold && aof is not null && _aofBuffer.WrittenCount > 0 && (aof.Policy != FsyncPolicy.Always || _gatheringAlways) && _armedCrash == 0)
+        if (hold && aof is not null && _aofBuffer.WrittenCount > 0 && aof.Policy != FsyncPolicy.Always && _armedCrash == 0)
         {
             _phase = RoundPhase.Held; // written (with the rounds that follow in this cycle) by GatherHeldRoundsAsync
             return false;
@@ -1007,14 +997,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 // connected clients, or until the adaptive limit.
                 NoteWriters();
                 int expect = (int)Math.Min(_expectedWriters, stats.ConnectedClients);
-                if (AlwaysCohorts > 1 && AlwaysGather <= 1)
-                {
-                    expect = Math.Max(2, expect / AlwaysCohorts);
-                }
-
                 _hintedExpect = expect;
                 _hintedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-                hinted.HintNextWait(AlwaysGather > 1 ? Math.Max(2, expect / AlwaysGather) : expect, _waitLimit);
+                hinted.HintNextWait(expect, _waitLimit);
             }
         }
 
@@ -1029,99 +1014,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>The base limit of <see cref="AlwaysSyncMode.DomainWait"/>'s wait for the writers (it adapts between 0.5 ms
     /// and 8 times this; <c>EIOSHARP_KV_ALWAYS_WAIT_US</c>).</summary>
     public static TimeSpan AlwaysSyncWait { get; set; } = TimeSpan.FromMilliseconds(1);
-
-    /// <summary>Experiment (h153, <c>EIOSHARP_KV_ALWAYS_GATHER</c>): 0/1 off; k &gt; 1: under DomainWait the domain wakes when
-    /// 1/k of the expected writers are back, applies their requests (bytes and replies held, as Redis applies each command
-    /// before its beforeSleep fsync), and waits for the rest (or the limit) before the round's one write and fsync.</summary>
-    public static int AlwaysGather { get; set; }
-
-    /// <summary>Experiment (h153, <c>EIOSHARP_KV_ALWAYS_COHORTS</c>): k &gt; 1: the hinted wait expects 1/k of the writers and the
-    /// round is what came (k cohorts, each with its own fsync, as Redis's partial epoll batches).</summary>
-    public static int AlwaysCohorts { get; set; }
-
-    private bool _gatheringAlways;
-
-    private bool CanGatherAlways(AppendOnlyFile? aof) =>
-        AlwaysGather > 1 && _syncOnDomain && AlwaysSync == AlwaysSyncMode.DomainWait && aof is { Policy: FsyncPolicy.Always }
-        && _armedCrash == 0 && _hintedExpect > 1 && config.AppendOnly && _storeDomain is not null;
-
-    /// <summary>The gather of <see cref="AlwaysGather"/>: takes and applies (held) what is queued until the expected writers
-    /// are in the round or the hinted wait's limit has passed, then writes and fsyncs once and releases every reply.</summary>
-    private async Task GatherAlwaysAsync(KvStore store, AppendOnlyFile aof, AofBufferSink sink)
-    {
-        int expect = _hintedExpect;
-        long deadline = _hintedAt + (long)(_waitLimit.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
-        while (true)
-        {
-            int start = _round.Count;
-            if (start < MaxRequestsPerRound && queue.TryTakeMany(_round, MaxRequestsPerRound - start) > 0)
-            {
-                _queuedRounds++;
-                _heldRounds++;
-                long limit = config.EffectiveReplyLimit;
-                for (int i = start; i < _round.Count; i++)
-                {
-                    _round[i].Reply.Limit = limit;
-                }
-
-                CommitRound(store, aof, sink, start: start, hold: true);
-                if (_phase != RoundPhase.Held)
-                {
-                    return;
-                }
-
-                continue;
-            }
-
-            long now = System.Diagnostics.Stopwatch.GetTimestamp();
-            if (_round.Count >= expect || _round.Count >= MaxRequestsPerRound || _cronDue || _blockTimeoutsDue || now >= deadline
-                || !config.AppendOnly || aof.Policy != FsyncPolicy.Always || _armedCrash != 0)
-            {
-                break;
-            }
-
-            var left = TimeSpan.FromSeconds((double)(deadline - now) / System.Diagnostics.Stopwatch.Frequency);
-            _storeDomain!.HintNextWait(expect - _round.Count, left);
-            StoreRequest? next;
-            try
-            {
-                next = await Fiber.FirstAsync<StoreRequest?>(
-                    async () => await queue.TakeAsync(),
-                    async () =>
-                    {
-                        await monoClock.SleepAsync(left);
-                        return null;
-                    },
-                    static (a, b) => a ?? b);
-            }
-            catch (StreamClosedException)
-            {
-                break;
-            }
-
-            if (next is null)
-            {
-                break;
-            }
-
-            int at = _round.Count;
-            _round.Add(next);
-            _queuedRounds++;
-            next.Reply.Limit = config.EffectiveReplyLimit;
-            CommitRound(store, aof, sink, start: at, hold: true);
-            if (_phase != RoundPhase.Held)
-            {
-                return;
-            }
-        }
-
-        NoteHintOutcome(_round.Count);
-        _gatheringAlways = false;
-        if (CommitRound(store, aof, sink, start: _round.Count, hold: false))
-        {
-            await SyncAndFinishRoundAsync(store, aof);
-        }
-    }
 
     private bool _syncOnDomain; // the run fsyncs always rounds on its domain (AlwaysSync Domain, or DomainWait on io_uring)
     private long _writerEpoch; // DomainWait: the current writer epoch (8 rounds)
