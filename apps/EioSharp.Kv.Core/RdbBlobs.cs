@@ -537,15 +537,8 @@ internal static class RdbBlobs
     /// <param name="stopAbove">The count past which the scan may stop.</param>
     /// <param name="state">Holds the bitset (all zero between calls), reused between calls.</param>
     /// <param name="scan">How the positions after the tested ones are hashed (tests compare them).</param>
-    /// <param name="vectorCount">Count the bits set with <see cref="PopCountAndClear"/>'s vector pass where the machine
-    /// has one (false: one word at a time; tests compare them).</param>
     /// <returns>The count, or a count above <paramref name="stopAbove"/> (not more than the whole count) when it stopped early.</returns>
-    // Fully optimized from its first call (issue 14, h150): it runs once per value of every rewrite, and its loops are
-    // too short for on-stack replacement, so under tiering its first calls of each run ran at tier 0 (the vector code
-    // as calls) until call counting and the background compile caught up, most of a server's first rewrite.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static int LzfRepeatedTrigrams(ReadOnlySpan<byte> input, int stopAbove, LzfState state, LzfScan scan = LzfScan.Auto,
-        bool vectorCount = true)
+    internal static int LzfRepeatedTrigrams(ReadOnlySpan<byte> input, int stopAbove, LzfState state, LzfScan scan = LzfScan.Auto)
     {
         int n = input.Length;
         int log = Math.Clamp(64 - BitOperations.LeadingZeroCount((ulong)(64L * n - 1)), LzfSeenMinLog, LzfSeenMaxLog);
@@ -628,40 +621,7 @@ internal static class RdbBlobs
         // The last position (its 3 bytes end the input).
         uint lastTrigram = (uint)(Unsafe.Add(ref inp, last) | (Unsafe.Add(ref inp, last + 1) << 8) | (Unsafe.Add(ref inp, last + 2) << 16));
         Set(ref seen, (lastTrigram * 2654435761u) >> shift);
-        // Distinct hashes = bits set; the words are cleared for the next call in the same pass.
-        return last + 1 - PopCountAndClear(ref seen, words, vectorCount);
-    }
-
-    /// <summary>The bits set in the <paramref name="words"/> words from <paramref name="seen"/> (a multiple of 8, as
-    /// every bitset of <see cref="LzfRepeatedTrigrams"/> is), which are zero afterwards.</summary>
-    /// <remarks>With AVX-512BW, 64 bytes a step: each byte's count from a 16-entry table of nibble counts (<c>vpshufb</c>,
-    /// both nibbles), summed per 8 bytes into 64-bit lanes (<c>vpsadbw</c>), and the vector stored back as zero, instead
-    /// of a <c>popcnt</c> a word and a second pass to clear (.NET 10 exposes no <c>vpopcntq</c>). A 1 KB value's bitset
-    /// is 1,024 words (8 KB): the whole bound 1,339 -> 1,216 ns a value (ScriptBench lzf-bound, issue 14, h150).
-    /// Elsewhere the word loop: the same loop in 256-bit vectors ran more instructions than it (callgrind, which hides
-    /// AVX-512: 56.6k against 55.4k a key of ScriptBench rdb-write) and was not timed on an AVX2-only machine. The
-    /// same count either way (tested).</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // as LzfRepeatedTrigrams
-    internal static int PopCountAndClear(ref ulong seen, int words, bool vector = true)
-    {
-        ref byte bytes = ref Unsafe.As<ulong, byte>(ref seen);
-        nuint length = (nuint)words * 8;
-        if (vector && Avx512BW.IsSupported)
-        {
-            Vector512<byte> table = Vector512.Create(NibbleCounts128());
-            Vector512<byte> nibble = Vector512.Create((byte)0x0F);
-            Vector512<ulong> sum = Vector512<ulong>.Zero;
-            for (nuint i = 0; i < length; i += 64)
-            {
-                Vector512<byte> v = Vector512.LoadUnsafe(ref bytes, i);
-                Vector512<byte> counts = Avx512BW.Shuffle(table, v & nibble)
-                    + Avx512BW.Shuffle(table, Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & nibble);
-                sum += Avx512BW.SumAbsoluteDifferences(counts, Vector512<byte>.Zero).AsUInt64();
-                Vector512<byte>.Zero.StoreUnsafe(ref bytes, i);
-            }
-            return (int)Vector512.Sum(sum);
-        }
-        // Four sums: no chain through one register.
+        // Distinct hashes = bits set (four sums: no chain through one register); the words are cleared for the next call.
         int b0 = 0, b1 = 0, b2 = 0, b3 = 0;
         for (nint w = 0; w < words; w += 4)
         {
@@ -670,13 +630,9 @@ internal static class RdbBlobs
             b2 += BitOperations.PopCount(Unsafe.Add(ref seen, w + 2));
             b3 += BitOperations.PopCount(Unsafe.Add(ref seen, w + 3));
         }
-        MemoryMarshal.CreateSpan(ref seen, words).Clear();
-        return b0 + b1 + b2 + b3;
+        state.Seen.AsSpan(0, words).Clear();
+        return last + 1 - (b0 + b1 + b2 + b3);
     }
-
-    // The bits set in each nibble value 0..15, for one 128-bit lane (vpshufb looks up within each lane).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<byte> NibbleCounts128() => Vector128.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
 
     // Eight positions from the 16 bytes at p (p + 16 <= n; positions p .. p + 7 read bytes up to p + 9), in both 128-bit
     // lanes of one AVX2 vector: each trigram widened to a 32-bit lane by a byte shuffle (index 0x80 gives 0), hashed as
