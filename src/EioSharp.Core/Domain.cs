@@ -499,8 +499,12 @@ public sealed class Domain
     /// come back before it has anything to do (the KV server's <c>appendfsync always</c> rounds: the writers it just
     /// answered), as Redis's event loop gets them in one <c>epoll_wait</c>.</remarks>
     /// <exception cref="InvalidOperationException">Called from another thread than this domain's.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="completions"/> or <paramref name="maxWait"/> is
+    /// negative (a negative limit would make the hinted sleep unbounded).</exception>
     public void HintNextWait(int completions, TimeSpan maxWait)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(completions);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxWait, TimeSpan.Zero);
         if (!IsCurrent)
         {
             throw new InvalidOperationException("HintNextWait is called from the domain's own thread only.");

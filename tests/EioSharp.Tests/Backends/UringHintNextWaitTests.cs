@@ -110,4 +110,18 @@ public class UringHintNextWaitTests
         Assert.True(onDomain);
         Assert.IsType<InvalidOperationException>(fromOther);
     }
+
+    [Fact]
+    public void HintNextWaitRejectsANegativeCountOrLimit()
+    {
+        var (count, limit) = NetConformanceTests.RunOn(EioBackend.Portable, env =>
+        {
+            var domain = Domain.Current!;
+            Exception? c = Record.Exception(() => domain.HintNextWait(-1, TimeSpan.FromMilliseconds(1)));
+            Exception? l = Record.Exception(() => domain.HintNextWait(2, TimeSpan.FromMilliseconds(-1)));
+            return Task.FromResult((c, l));
+        });
+        Assert.IsType<ArgumentOutOfRangeException>(count);
+        Assert.IsType<ArgumentOutOfRangeException>(limit);
+    }
 }
