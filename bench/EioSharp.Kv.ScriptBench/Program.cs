@@ -21,11 +21,19 @@ using EioSharp.Kv;
 // over 16 values of 1,024 bytes made as redis-benchmark -d 1024 makes its value (different seeds), each mode in turn
 // every round: avx2 = AVX2 hashing, v128 = 128-bit hashing with scalar bit setting, scalar; CPU ns per value, medians.
 // (h150's AVX-512 population count and its avx2w mode were taken out by the lead in session 24: rationale §147.)
+// longjmp-stress [seconds=60] [script threads=4] [gc threads=2] [errors|errors:I,J..|ok] (session 25, h155: the CI's rare Kv.Tests host crash,
+// suspect 1): script threads, each with its own KvStore and script host, run EVALs whose C# callbacks raise Lua errors
+// (lua_error longjmps over managed frames: redis.call errors, bit/cjson/cmsgpack/struct argument errors, nonexistent
+// globals, readonly tables, pcall loops) and loops the count hook kills (SCRIPT KILL through the busy monitor), while GC
+// threads force blocking compacting collections and one thread churns allocations. A line every 10 s and a summary;
+// exit 0: no wrong reply, no exception; a crash ends the process (run it under DOTNET_DbgEnableMiniDump=1 etc.).
+// errors:I,J runs only those scripts (indexes printed at the start); "ok" is the control: the same callbacks and hooked loops, nothing raising. Try DOTNET_gcServer=0|1 and DOTNET_TieredCompilation=0. bench/longjmp-stress.sh runs it several times and counts crashes.
 string workload = args.Length > 0 ? args[0] : "evalsha";
 int ops = args.Length > 1 ? int.Parse(args[1]) : 200_000;
 int rounds = args.Length > 2 ? int.Parse(args[2]) : 5;
 if (workload == "rdb-write") return RdbWriteBench.Run(ops, rounds);
 if (workload == "lzf-bound") return LzfBoundBench.Run(ops, rounds, args.Length > 3 ? args[3] : "avx2,v128,scalar");
+if (workload == "longjmp-stress") return LongjmpStress.Run(args);
 if (workload == "set-batch") return SetBatchBench.Run(ops, rounds, args.Length > 3 ? int.Parse(args[3]) : 1024, args.Length > 4 ? args[4] : "off,on");
 
 var store = new KvStore(random: new Random(1));
@@ -325,5 +333,199 @@ static class LzfBoundBench
             Console.WriteLine($"lzf-bound {m}: median {v[v.Count / 2]:F0} ns a 1 KB value (rounds: {string.Join(" ", ns[m].Select(x => x.ToString("F0")))})");
         }
         return sink == 42 ? 1 : 0;
+    }
+}
+
+/// <summary>longjmp-stress (issue N, h155): the CI's rare Kv.Tests host crash, suspect 1 (rationale §147): Lua errors
+/// raised by C# callbacks (<c>lua_error</c> longjmps over their managed frames) and by the managed count hook (SCRIPT
+/// KILL of <c>while true do end</c>), on several threads at once, each with its own store and script host as the unit
+/// tests make them, while other threads allocate and force blocking compacting gen-2 collections. Prints a line every
+/// 10 s and a summary; exit 0 = no crash, no wrong reply, no exception (a crash ends the process: the caller counts it).</summary>
+static class LongjmpStress
+{
+    // Each script raises at least once through a C# function (or the count hook); the reply must be an error.
+    private static readonly string[] ErrorScripts =
+    [
+        "return redis.call('nosuchcommand')",                      // redis.call raising a command error
+        "return redis.call('GET')",                                // wrong arity
+        "return redis.call('INCR', KEYS[1] .. ':s')",              // INCR on a string (set below): WRONGTYPE-like error
+        "return bit.band('x')",                                    // luaL_checknumber from a C# callback
+        "return cjson.decode('{')",                                // cjson error
+        "return cjson.decode('[1,2,' .. string.rep('[', 2000))",   // deep/invalid JSON
+        "return cmsgpack.unpack()",                                // msgpack argument error
+        "return cmsgpack.pack()",                                  // "MessagePack pack needs input."
+        "return struct.pack('y', 1)",                              // invalid format option
+        "return struct.pack('i17', 1)",                            // integral size too large
+        "return no_such_global_name",                              // __index of the globals (C#) raising
+        "no_such_global_name = 1",                                 // __newindex: readonly table
+        "rawset(_G, 'x', 1)",                                      // sandbox rawset raising
+        "return redis.setresp(7)",                                 // RESP version error
+        "return redis.log()",                                      // redis.log() requires two arguments
+        "return string.rep('x', 300 * 1024 * 1024)",               // the memory cap (allocator returns NULL)
+        "local n = 0 for i = 1, 200 do if not pcall(redis.call, 'nosuch') then n = n + 1 end " +
+            "if not pcall(bit.bor, {}) then n = n + 1 end if not pcall(cjson.decode, '[') then n = n + 1 end end " +
+            "return redis.error_reply('pcalled ' .. n)",           // many longjmps caught by pcall inside one script
+        "local t = {} for i = 1, 100 do t[i] = string.rep('v', 1000) .. i end " +
+            "redis.call('SET', KEYS[1], table.concat(t)) return redis.call('nosuch')", // managed allocation, then raise
+    ];
+
+    // The control (kind "ok"): the same C# callbacks and loops, none raising (a loop long enough for the count hook to run).
+    private static readonly string[] OkScripts =
+    [
+        "return redis.call('SET', KEYS[1], 'v')",
+        "return type(redis.pcall('nosuchcommand'))",               // redis.pcall returns the error table: no raise
+        "return bit.band(7, 3)",
+        "return cjson.encode(cjson.decode('[1,2,{\"a\":3}]'))",
+        "return cmsgpack.unpack(cmsgpack.pack(1, 2, 3))",
+        "return struct.pack('i', 1)",
+        "return redis.sha1hex('x')",
+        "local t = {} for i = 1, 100 do t[i] = string.rep('v', 1000) .. i end redis.call('SET', KEYS[1], table.concat(t)) return 1",
+        "local n = 0 for i = 1, 300000 do n = n + 1 end return n",
+    ];
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "gettid")]
+    private static extern int GetTid();
+
+    private const string LoopScript = "while true do end";                                  // killed by the count hook
+    private const string PcallLoopScript = "while true do pcall(redis.call, 'nosuch') end"; // killed; the kill raises again each line
+
+    public static int Run(string[] args)
+    {
+        double seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 60;
+        int scriptThreads = args.Length > 2 ? int.Parse(args[2]) : 4;
+        int gcThreads = args.Length > 3 ? int.Parse(args[3]) : 2;
+        string kind = args.Length > 4 ? args[4] : "errors";
+        bool raising = kind != "ok";
+        // errors:I,J,...: only those of the raising scripts (0-based indexes into ErrorScripts, then the two killed loops).
+        string[] pool = [.. ErrorScripts, LoopScript, PcallLoopScript];
+        if (raising) for (int i = 0; i < pool.Length; i++) Console.WriteLine($"script {i}: {pool[i]}");
+        if (kind.StartsWith("errors:", StringComparison.Ordinal))
+        {
+            string[] all = pool;
+            pool = [.. kind["errors:".Length..].Split(',').Select(i => all[int.Parse(i)])];
+            Console.WriteLine("only scripts " + kind["errors:".Length..]);
+        }
+        Console.WriteLine($"longjmp-stress: {seconds} s, {scriptThreads} script threads ({(raising ? "raising errors" : "control: nothing raises")}), {gcThreads} GC threads + 1 allocation thread; " +
+            $"server GC={System.Runtime.GCSettings.IsServerGC} concurrent={System.Runtime.GCSettings.LatencyMode} " +
+            $"tiered={Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") ?? "default"} pid={Environment.ProcessId}");
+        var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        long scripts = 0, errors = 0, kills = 0, wrong = 0, collections = 0, allocated = 0;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var threads = new List<Thread>();
+        for (int t = 0; t < scriptThreads; t++)
+        {
+            int id = t;
+            threads.Add(new Thread(() =>
+            {
+                Console.WriteLine($"script-{id} tid={GetTid()}");
+                try
+                {
+                    var store = new KvStore(random: new Random(id));
+                    var buffer = new ArrayBufferWriter<byte>(4096);
+                    var writer = new RespWriter(buffer, 2);
+                    KvScriptMonitor monitor = store.ScriptMonitor;
+                    monitor.BusyReplyThresholdMs = 0; // every count-hook call runs WhileBusy
+                    bool kill = false;
+                    var killReply = new RespWriter(new ArrayBufferWriter<byte>(), 2);
+                    KvCommand scriptKill = KvCommand.Create("SCRIPT", "KILL");
+                    monitor.WhileBusy = () =>
+                    {
+                        if (kill) monitor.AnswerWhileBusy(scriptKill, killReply);
+                    };
+                    string key = "k" + id;
+                    long now = 1_700_000_000_000;
+                    string Exec(params string[] a)
+                    {
+                        buffer.ResetWrittenCount();
+                        store.Execute(KvCommand.Create(a), now, writer, null);
+                        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+                    }
+                    Exec("SET", key + ":s", "text");
+                    var rng = new Random(id);
+                    while (!stop.IsCancellationRequested)
+                    {
+                        string script;
+                        if (raising)
+                        {
+                            script = pool[rng.Next(pool.Length)];
+                            kill = script is LoopScript or PcallLoopScript;
+                        }
+                        else
+                        {
+                            script = OkScripts[rng.Next(OkScripts.Length)];
+                        }
+                        // EVAL (compiled each time after the first through the script cache) and, now and then, a new body.
+                        string body = rng.Next(8) == 0 ? script + " -- " + rng.Next(1000) : script;
+                        string reply = Exec("EVAL", body, "1", key);
+                        Interlocked.Increment(ref scripts);
+                        if (!raising)
+                        {
+                            if (reply.StartsWith('-')) { Interlocked.Increment(ref wrong); failures.Enqueue($"thread {id}: {script} -> {reply[..Math.Min(reply.Length, 200)]}"); }
+                        }
+                        else if (!reply.StartsWith('-'))
+                        {
+                            Interlocked.Increment(ref wrong);
+                            failures.Enqueue($"thread {id}: {script} -> {reply[..Math.Min(reply.Length, 200)]}");
+                        }
+                        else if (kill)
+                        {
+                            if (reply.StartsWith("-ERR Script killed", StringComparison.Ordinal)) Interlocked.Increment(ref kills);
+                            else { Interlocked.Increment(ref wrong); failures.Enqueue($"thread {id}: {script} -> {reply[..Math.Min(reply.Length, 200)]}"); }
+                        }
+                        else Interlocked.Increment(ref errors);
+                        if (rng.Next(64) == 0) Exec("SCRIPT", "FLUSH"); // closes and rebuilds the Lua state
+                    }
+                }
+                catch (Exception e)
+                {
+                    failures.Enqueue($"thread {id}: {e}");
+                    Interlocked.Increment(ref wrong);
+                }
+            }) { Name = "script-" + t, IsBackground = true });
+        }
+        for (int t = 0; t < gcThreads; t++)
+        {
+            int id = t;
+            threads.Add(new Thread(() =>
+            {
+                Console.WriteLine($"gc-{id} tid={GetTid()}");
+                var keep = new object[1024];
+                var rng = new Random(100 + id);
+                while (!stop.IsCancellationRequested)
+                {
+                    for (int i = 0; i < 256; i++) keep[rng.Next(keep.Length)] = new byte[rng.Next(16, 4096)];
+                    if (id % 2 == 0) GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                    else GC.Collect(rng.Next(3), GCCollectionMode.Forced, blocking: rng.Next(2) == 0);
+                    Interlocked.Increment(ref collections);
+                }
+            }) { Name = "gc-" + t, IsBackground = true });
+        }
+        threads.Add(new Thread(() =>
+        {
+            // Allocation churn: short- and long-lived objects, some on the large-object heap.
+            Console.WriteLine($"alloc tid={GetTid()}");
+            var live = new List<object>();
+            var rng = new Random(7);
+            while (!stop.IsCancellationRequested)
+            {
+                object o = rng.Next(100) == 0 ? new byte[rng.Next(85_000, 300_000)] : new string('x', rng.Next(1, 200)) + rng.Next();
+                if (live.Count < 20_000) live.Add(o); else live[rng.Next(live.Count)] = o;
+                Interlocked.Increment(ref allocated);
+            }
+        }) { Name = "alloc", IsBackground = true });
+        foreach (Thread t in threads) t.Start();
+        var clock = Stopwatch.StartNew();
+        while (!stop.IsCancellationRequested)
+        {
+            stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(10));
+            Console.WriteLine($"{clock.Elapsed.TotalSeconds:F0} s: scripts={Interlocked.Read(ref scripts)} errors={Interlocked.Read(ref errors)} kills={Interlocked.Read(ref kills)} " +
+                $"wrong={Interlocked.Read(ref wrong)} forced_gcs={Interlocked.Read(ref collections)} gen2={GC.CollectionCount(2)} gen0={GC.CollectionCount(0)} " +
+                $"load={File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+        }
+        foreach (Thread t in threads) t.Join();
+        foreach (string f in failures.Take(20)) Console.WriteLine("FAILURE " + f);
+        Console.WriteLine($"longjmp-stress done: {clock.Elapsed.TotalSeconds:F0} s scripts={scripts} errors={errors} kills={kills} wrong={wrong} forced_gcs={collections} " +
+            $"gen2={GC.CollectionCount(2)} allocations={allocated}: {(wrong == 0 ? "no crash, no wrong reply" : "WRONG REPLIES")}");
+        return wrong == 0 ? 0 : 3;
     }
 }
