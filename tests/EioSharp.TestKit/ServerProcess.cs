@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
-using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
 namespace EioSharp.TestKit;
@@ -23,10 +22,12 @@ public sealed record ServerStartInfo(string Dll, IReadOnlyList<string> Arguments
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
-/// <summary>A server started as a child process on loopback, its output captured, stopped by process id.</summary>
+/// <summary>A server started as a child process on loopback, its output captured, signalled through a pidfd.</summary>
 /// <remarks>The server is asked to listen on port 0 by its arguments and prints the port it got, so ports never collide
-/// between tests running at the same time. <see cref="Dispose"/> kills it if it still runs.</remarks>
-public sealed partial class ServerProcess : IDisposable
+/// between tests running at the same time. <see cref="Dispose"/> kills it if it still runs. Every signal goes through
+/// <see cref="ChildSignals"/> (a pidfd opened right after the start): once the server has exited and been reaped, a
+/// signal reaches nobody, never a process that got its id since (session 25, h155).</remarks>
+public sealed class ServerProcess : IDisposable
 {
     private const int SigKill = 9;
     private const int SigTerm = 15;
@@ -36,6 +37,8 @@ public sealed partial class ServerProcess : IDisposable
     private readonly List<string> _stderr = [];
     private readonly Regex _readyLine;
     private readonly TaskCompletionSource<int> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ChildSignals _signals;
+    private bool _disposed;
 
     private ServerProcess(ServerStartInfo info)
     {
@@ -89,6 +92,7 @@ public sealed partial class ServerProcess : IDisposable
         _process.ErrorDataReceived += (_, e) => OnLine(e.Data, _stderr);
         _process.Exited += (_, _) => _ready.TrySetException(new InvalidOperationException("The server exited before it was ready."));
         _process.Start();
+        _signals = ChildSignals.Open(_process);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
     }
@@ -182,16 +186,13 @@ public sealed partial class ServerProcess : IDisposable
         return _process.ExitCode;
     }
 
-    /// <summary>Sends SIGTERM to the server's process id and waits for it to exit.</summary>
+    /// <summary>Sends SIGTERM to the server (if it still runs) and waits for it to exit.</summary>
     /// <param name="timeout">How long to wait; default 30 seconds.</param>
     /// <returns>The exit code.</returns>
     /// <exception cref="TimeoutException">The server still ran after <paramref name="timeout"/>.</exception>
     public int Terminate(TimeSpan? timeout = null)
     {
-        if (!_process.HasExited)
-        {
-            _ = SysKill(_process.Id, SigTerm);
-        }
+        _ = _signals.TrySend(SigTerm);
 
         TimeSpan wait = timeout ?? TimeSpan.FromSeconds(30);
         if (!_process.WaitForExit(wait))
@@ -209,10 +210,7 @@ public sealed partial class ServerProcess : IDisposable
     /// <exception cref="TimeoutException">The server still ran after <paramref name="timeout"/>.</exception>
     public async Task<int> TerminateAsync(TimeSpan timeout)
     {
-        if (!_process.HasExited)
-        {
-            _ = SysKill(_process.Id, SigTerm);
-        }
+        _ = _signals.TrySend(SigTerm);
 
         return await WaitForExitAsync(timeout);
     }
@@ -252,26 +250,20 @@ public sealed partial class ServerProcess : IDisposable
         }
     }
 
-    /// <summary>SIGKILL to the server's process id (the crash case), and wait for it to go.</summary>
+    /// <summary>SIGKILL to the server if it still runs (the crash case), and wait for it to go.</summary>
     public void Kill()
     {
-        if (!_process.HasExited)
+        if (_signals.TrySend(SigKill))
         {
-            _ = SysKill(_process.Id, SigKill);
             _process.WaitForExit(10_000);
         }
     }
 
-    /// <summary>Sends <paramref name="signal"/> (a Linux signal number, e.g. 10 for SIGUSR1) to the server by process id.</summary>
+    /// <summary>Sends <paramref name="signal"/> (a Linux signal number, e.g. 10 for SIGUSR1) to the server.</summary>
     /// <param name="signal">The signal number.</param>
-    /// <exception cref="InvalidOperationException">kill(2) failed (e.g. the server has exited and been reaped).</exception>
-    public void Signal(int signal)
-    {
-        if (SysKill(_process.Id, signal) != 0)
-        {
-            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-    }
+    /// <exception cref="InvalidOperationException">The server has exited and been reaped (the signal reached nobody), or
+    /// the system call failed.</exception>
+    public void Signal(int signal) => _signals.Send(signal);
 
     /// <summary>The number of file descriptors the server has open (<c>/proc/PID/fd</c>).</summary>
     /// <returns>The count.</returns>
@@ -295,11 +287,23 @@ public sealed partial class ServerProcess : IDisposable
     /// <summary>Kills the server if it still runs.</summary>
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         try
         {
-            if (!_process.HasExited)
+            // SIGKILL through the pidfd (no server the kit starts has children of its own: prlimit execs the server);
+            // without pidfds, Process.Kill of the whole tree after its own exit check, as before.
+            if (_signals.UsesPidfd ? _signals.TrySend(SigKill) : !_process.HasExited)
             {
-                _process.Kill(entireProcessTree: true);
+                if (!_signals.UsesPidfd)
+                {
+                    _process.Kill(entireProcessTree: true);
+                }
+
                 _process.WaitForExit(10_000);
             }
         }
@@ -308,6 +312,7 @@ public sealed partial class ServerProcess : IDisposable
             // Never started or already reaped.
         }
 
+        _signals.Dispose();
         _process.Dispose();
     }
 
@@ -342,9 +347,6 @@ public sealed partial class ServerProcess : IDisposable
             _ready.TrySetResult(int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int SysKill(int pid, int signal);
 }
 
 /// <summary>Where the repository's built apps are.</summary>

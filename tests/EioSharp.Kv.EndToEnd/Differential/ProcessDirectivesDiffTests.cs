@@ -235,6 +235,7 @@ public sealed partial class ProcessDirectivesDiffTests
             int port = RedisServerProcess.FreePort();
             var psi = KvStartInfo(["--port", port.ToString(CultureInfo.InvariantCulture), "--dir", dir.DataDir, "--logfile", logFile]);
             using var process = Process.Start(psi)!;
+            using var signals = ChildSignals.Open(process);
             var stdout = new StringBuilder();
             process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
             process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
@@ -257,7 +258,7 @@ public sealed partial class ProcessDirectivesDiffTests
             }
             finally
             {
-                if (!process.HasExited) process.Kill();
+                signals.TrySend(9); // SIGKILL if it still runs
             }
 
             string text = File.ReadAllText(logFile);
@@ -430,6 +431,7 @@ public sealed partial class ProcessDirectivesDiffTests
             foreach (string a in args) psi.ArgumentList.Add(a);
             psi.Environment["UPSTART_JOB"] = "kv-test";
             using var process = Process.Start(psi)!;
+            using var signals = ChildSignals.Open(process); // SIGCONT reaches this child or nobody (never a reused PID)
             process.OutputDataReceived += (_, _) => { };
             process.ErrorDataReceived += (_, _) => { };
             process.BeginOutputReadLine();
@@ -437,7 +439,7 @@ public sealed partial class ProcessDirectivesDiffTests
             try
             {
                 Assert.True(Poll.Until(() => ProcessState(process.Id) == 'T', TimeSpan.FromSeconds(30)), $"{server} did not stop itself");
-                Tools.Run("kill", ["-CONT", process.Id.ToString(CultureInfo.InvariantCulture)]);
+                signals.Send(18); // SIGCONT
                 Assert.True(Poll.Until(() =>
                 {
                     try
@@ -454,7 +456,7 @@ public sealed partial class ProcessDirectivesDiffTests
             }
             finally
             {
-                if (!process.HasExited) process.Kill();
+                signals.TrySend(9); // SIGKILL if it still runs
             }
         }
     }
@@ -475,10 +477,12 @@ public sealed partial class ProcessDirectivesDiffTests
         foreach (var (signal, args, saved) in cases)
         {
             using var redis = RedisServerProcess.Start(args);
+            // redis-server's pidfd, opened while it runs (it just answered PING): the signal reaches it or nobody.
+            using var redisSignals = ChildSignals.Open(redis.Pid, () => redis.HasExited);
             using var kv = KvServerProcess.Start(["--appendonly", "no", .. args]);
             Assert.Equal("OK", Tools.Cli(redis.Port, "SET", "k", "v").Trim());
             Assert.Equal("OK", Tools.Cli(kv.Port, "SET", "k", "v").Trim());
-            Tools.Run("kill", [$"-{signal}", redis.Pid.ToString(CultureInfo.InvariantCulture)]);
+            redisSignals.Send(signal);
             kv.Process.Signal(signal);
             Assert.NotNull(redis.WaitForExit(TimeSpan.FromSeconds(20)));
             int? kvExit = kv.WaitForExit(TimeSpan.FromSeconds(20));
