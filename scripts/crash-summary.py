@@ -8,7 +8,8 @@ import json
 import os
 import sys
 
-MAX_FRAMES = 40
+MAX_FRAMES = 30
+MAX_LINE = 240
 
 
 def frame_text(f):
@@ -46,7 +47,7 @@ def summarise(path):
         print(f"   CRASHED thread {t.get('native_thread_id')}" + (f" managed exception {exc}: {t.get('managed_exception_message', '')}" if exc else ""))
         frames = t.get("stack_frames", [])
         for f in frames[:MAX_FRAMES]:
-            print("     " + frame_text(f))
+            print(("     " + frame_text(f))[:MAX_LINE])
         if len(frames) > MAX_FRAMES:
             print(f"     ... {len(frames) - MAX_FRAMES} more frames")
     for t in threads:
@@ -54,7 +55,7 @@ def summarise(path):
             continue
         top = managed_top(t.get("stack_frames", []))
         if top:
-            print(f"   thread {t.get('native_thread_id')}: {top}")
+            print(f"   thread {t.get('native_thread_id')}: {top}"[:MAX_LINE * 2])
 
 
 def main():

@@ -19,6 +19,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if ! command -v clang >/dev/null 2>&1 && [ -z "$(compgen -c clang- | grep -E '^clang-[0-9]+$' | head -1)" ]; then need_apt+=(clang); fi
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 dpkg -s libc6-dev >/dev/null 2>&1 || need_apt+=(libc6-dev)
+# scripts/test.sh prints failed tests' messages and .NET crash reports' summaries (scripts/crash-summary.py) with python3.
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi

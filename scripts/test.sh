@@ -14,6 +14,19 @@ bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 
 results=TestResults
 rm -rf "$results"
 
+# Session 25 (h155): a crashing .NET process (the test hosts, and the servers the end-to-end tests start from their JIT
+# builds) writes .NET's crash report: a mini dump (DbgMiniDumpType=1: modules, threads, all stacks; ~10-60 MB) and
+# <dump>.crashreport.json (every thread's managed and native frames), in $results/crash (TestResults/ is not in git).
+# The end prints a summary of each report (scripts/crash-summary.py: the crashing thread's frames, then the top managed
+# frames of every other thread) and deletes dumps over 512 MB. Background: "The active test run was aborted. Reason:
+# Test host process crashed" in ci51/ci53 left no stack; bench/longjmp-stress.sh reproduces such a crash (rationale).
+# createdump's own log (the crashing thread and signal, also when it fails to write the dump) goes to createdump.log.
+# A normal run writes nothing there and costs nothing: createdump runs only when a process crashes.
+crash_dir="$PWD/$results/crash"
+mkdir -p "$crash_dir"
+export DOTNET_DbgEnableMiniDump=1 DOTNET_DbgMiniDumpType=1 DOTNET_EnableCrashReport=1
+export DOTNET_DbgMiniDumpName="$crash_dir/%e.%p.dmp" DOTNET_CreateDumpLogToFile="$crash_dir/createdump.log"
+
 # run_tests NAME PROJECT FILTER HANG_TIMEOUT [VAR=VALUE...]: one `dotnet test` of the Release build with the given
 # environment, its results in $results/NAME_<framework>_<time>.trx, one file per test project (counted below; with a
 # fixed LogFileName every project of a solution-wide run wrote the same file, so only the last project's results were
@@ -136,6 +149,15 @@ for f in glob.glob(sys.argv[1] + "/*.trx"):
         if msg:
             print("  " + html.unescape(msg.group(1))[:2000].replace("\n", "\n  "))
 PY
+fi
+
+# Crash reports (see crash_dir above): a summary of each, in the log; the big dumps go.
+if compgen -G "$crash_dir/*" >/dev/null; then
+  echo "=== crash reports in $crash_dir:"
+  ls -la "$crash_dir"
+  [ -f "$crash_dir/createdump.log" ] && head -c 4000 "$crash_dir/createdump.log"
+  python3 scripts/crash-summary.py "$crash_dir" || true
+  find "$crash_dir" -name '*.dmp' -size +512M -print -delete
 fi
 
 if [ "$found" = 0 ] || { [ "$test_rc" != 0 ] && [ "$failed" = 0 ]; }; then
