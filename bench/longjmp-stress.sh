@@ -7,8 +7,9 @@
 #
 # Environment: SCRIPTBENCH_DLL (default: this tree's build, built first; NO_BUILD=1 skips the build), OUT (a new
 # /tmp/longjmp-stress.XXXXXX), KEEP_DUMPS=1 keeps the .dmp files; anything else (DOTNET_gcServer=1,
-# DOTNET_TieredCompilation=0, DOTNET_gcConcurrent=0) passes through. Prints "crashes=C wrong=W of RUNS runs" (wrong: the
-# program exited 3, a script gave an unexpected reply). Exit 0.
+# DOTNET_TieredCompilation=0, DOTNET_gcConcurrent=0) passes through. Prints "crashes=C wrong=W stuck=S of RUNS runs" (wrong:
+# the program exited 3, a script gave an unexpected reply; stuck: exit 4, a script thread had not returned 30 s after
+# the end; crashes: any other exit, including the timeout's SIGKILL 120 s after the end). Exit 0.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${1:-5}"; SECONDS_EACH="${2:-60}"; SCRIPT_THREADS="${3:-4}"; GC_THREADS="${4:-2}"; KIND="${5:-errors}"
@@ -19,6 +20,7 @@ fi
 OUT="${OUT:-$(mktemp -d /tmp/longjmp-stress.XXXXXX)}"; mkdir -p "$OUT"
 crashes=0
 wrong=0
+stuck=0
 for r in $(seq 1 "$RUNS"); do
   DOTNET_DbgEnableMiniDump=1 DOTNET_DbgMiniDumpType=1 DOTNET_EnableCrashReport=1 DOTNET_DbgMiniDumpName="$OUT/run$r.%p.dmp" \
     timeout -s KILL $((SECONDS_EACH + 120)) dotnet "$DLL" longjmp-stress "$SECONDS_EACH" "$SCRIPT_THREADS" "$GC_THREADS" "$KIND" \
@@ -26,6 +28,10 @@ for r in $(seq 1 "$RUNS"); do
   rc=$?
   if [ "$rc" = 0 ]; then
     echo "run $r: ok: $(tail -1 "$OUT/run$r.log")"
+  elif [ "$rc" = 4 ]; then
+    stuck=$((stuck + 1))
+    echo "run $r: STUCK (exit 4): $(grep -E '^STUCK' "$OUT/run$r.log" | head -4 | tr '\n' ' ')"
+    grep "^FAILURE" "$OUT/run$r.log" | head -5
   elif [ "$rc" = 3 ]; then
     wrong=$((wrong + 1))
     echo "run $r: WRONG REPLIES (exit 3): $(tail -1 "$OUT/run$r.log")"
@@ -38,4 +44,4 @@ for r in $(seq 1 "$RUNS"); do
   fi
   [ "${KEEP_DUMPS:-0}" = 1 ] || rm -f "$OUT"/run$r.*.dmp
 done
-echo "longjmp-stress $KIND: crashes=$crashes wrong=$wrong of $RUNS runs of ${SECONDS_EACH} s ($SCRIPT_THREADS script threads, $GC_THREADS GC threads; gcServer=${DOTNET_gcServer:-default} TieredCompilation=${DOTNET_TieredCompilation:-default} gcConcurrent=${DOTNET_gcConcurrent:-default}; logs in $OUT)"
+echo "longjmp-stress $KIND: crashes=$crashes wrong=$wrong stuck=$stuck of $RUNS runs of ${SECONDS_EACH} s ($SCRIPT_THREADS script threads, $GC_THREADS GC threads; gcServer=${DOTNET_gcServer:-default} TieredCompilation=${DOTNET_TieredCompilation:-default} gcConcurrent=${DOTNET_gcConcurrent:-default}; logs in $OUT)"

@@ -26,7 +26,7 @@ using EioSharp.Kv;
 // (lua_error longjmps over managed frames: redis.call errors, bit/cjson/cmsgpack/struct argument errors, nonexistent
 // globals, readonly tables, pcall loops) and loops the count hook kills (SCRIPT KILL through the busy monitor), while GC
 // threads force blocking compacting collections and one thread churns allocations. A line every 10 s and a summary;
-// exit 0: no wrong reply, no exception; a crash ends the process (run it under DOTNET_DbgEnableMiniDump=1 etc.).
+// exit 0: no wrong reply, no exception; 3: a wrong reply; 4: a script thread stuck 30 s after the end; a crash ends the process (run it under DOTNET_DbgEnableMiniDump=1 etc.).
 // errors:I,J runs only those scripts (indexes printed at the start); "ok" is the control: the same callbacks and hooked loops, nothing raising. Try DOTNET_gcServer=0|1 and DOTNET_TieredCompilation=0. bench/longjmp-stress.sh runs it several times and counts crashes.
 string workload = args.Length > 0 ? args[0] : "evalsha";
 int ops = args.Length > 1 ? int.Parse(args[1]) : 200_000;
@@ -355,7 +355,7 @@ static class LongjmpStress
         "return cmsgpack.unpack()",                                // msgpack argument error
         "return cmsgpack.pack()",                                  // "MessagePack pack needs input."
         "return struct.pack('y', 1)",                              // invalid format option
-        "return struct.pack('i17', 1)",                            // integral size too large
+        "return struct.pack('i33', 1)",                            // integral size over 32 (Redis's limit)
         "return no_such_global_name",                              // __index of the globals (C#) raising
         "no_such_global_name = 1",                                 // __newindex: readonly table
         "rawset(_G, 'x', 1)",                                      // sandbox rawset raising
@@ -410,7 +410,12 @@ static class LongjmpStress
             $"tiered={Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") ?? "default"} pid={Environment.ProcessId}");
         var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         long scripts = 0, errors = 0, kills = 0, wrong = 0, collections = 0, allocated = 0;
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        int failuresPrinted = 0;
+        void Fail(string what)
+        {
+            if (Interlocked.Increment(ref failuresPrinted) <= 20) Console.WriteLine("FAILURE " + what);
+        }
+        var running = new string?[scriptThreads]; // each script thread's script while it runs (null between scripts)
         var threads = new List<Thread>();
         for (int t = 0; t < scriptThreads; t++)
         {
@@ -456,21 +461,23 @@ static class LongjmpStress
                         }
                         // EVAL (compiled each time after the first through the script cache) and, now and then, a new body.
                         string body = rng.Next(8) == 0 ? script + " -- " + rng.Next(1000) : script;
+                        Volatile.Write(ref running[id], body);
                         string reply = Exec("EVAL", body, "1", key);
+                        Volatile.Write(ref running[id], null);
                         Interlocked.Increment(ref scripts);
                         if (!raising)
                         {
-                            if (reply.StartsWith('-')) { Interlocked.Increment(ref wrong); failures.Enqueue($"thread {id}: {script} -> {reply[..Math.Min(reply.Length, 200)]}"); }
+                            if (reply.StartsWith('-')) { Interlocked.Increment(ref wrong); Fail($"thread {id}: {script} -> {reply[..Math.Min(reply.Length, 200)]}"); }
                         }
                         else if (!reply.StartsWith('-'))
                         {
                             Interlocked.Increment(ref wrong);
-                            failures.Enqueue($"thread {id}: {script} -> {reply[..Math.Min(reply.Length, 200)]}");
+                            Fail($"thread {id}: {script} -> {reply[..Math.Min(reply.Length, 200)]}");
                         }
                         else if (kill)
                         {
                             if (reply.StartsWith("-ERR Script killed", StringComparison.Ordinal)) Interlocked.Increment(ref kills);
-                            else { Interlocked.Increment(ref wrong); failures.Enqueue($"thread {id}: {script} -> {reply[..Math.Min(reply.Length, 200)]}"); }
+                            else { Interlocked.Increment(ref wrong); Fail($"thread {id}: {script} -> {reply[..Math.Min(reply.Length, 200)]}"); }
                         }
                         else Interlocked.Increment(ref errors);
                         if (rng.Next(64) == 0) Exec("SCRIPT", "FLUSH"); // closes and rebuilds the Lua state
@@ -478,7 +485,7 @@ static class LongjmpStress
                 }
                 catch (Exception e)
                 {
-                    failures.Enqueue($"thread {id}: {e}");
+                    Fail($"thread {id}: {e}");
                     Interlocked.Increment(ref wrong);
                 }
             }) { Name = "script-" + t, IsBackground = true });
@@ -522,10 +529,26 @@ static class LongjmpStress
                 $"wrong={Interlocked.Read(ref wrong)} forced_gcs={Interlocked.Read(ref collections)} gen2={GC.CollectionCount(2)} gen0={GC.CollectionCount(0)} " +
                 $"load={File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         }
-        foreach (Thread t in threads) t.Join();
-        foreach (string f in failures.Take(20)) Console.WriteLine("FAILURE " + f);
+        // A thread still running 30 s after the end is stuck (a script never returning: e.g. a kill that did not end it).
+        int stuck = 0;
+        var joinBy = Stopwatch.StartNew();
+        foreach (Thread t in threads)
+        {
+            if (!t.Join(TimeSpan.FromSeconds(Math.Max(0, 30 - joinBy.Elapsed.TotalSeconds))))
+            {
+                stuck++;
+                int id = t.Name!.StartsWith("script-", StringComparison.Ordinal) ? int.Parse(t.Name["script-".Length..]) : -1;
+                Console.WriteLine($"STUCK {t.Name}" + (id >= 0 ? $" in: {Volatile.Read(ref running[id])}" : ""));
+            }
+        }
         Console.WriteLine($"longjmp-stress done: {clock.Elapsed.TotalSeconds:F0} s scripts={scripts} errors={errors} kills={kills} wrong={wrong} forced_gcs={collections} " +
-            $"gen2={GC.CollectionCount(2)} allocations={allocated}: {(wrong == 0 ? "no crash, no wrong reply" : "WRONG REPLIES")}");
+            $"gen2={GC.CollectionCount(2)} allocations={allocated}: {(stuck > 0 ? "STUCK THREADS" : wrong == 0 ? "no crash, no wrong reply" : "WRONG REPLIES")}");
+        if (stuck > 0)
+        {
+            Console.WriteLine($"longjmp-stress: {stuck} threads stuck");
+            Console.Out.Flush();
+            Environment.Exit(4); // now, whatever the stuck threads do
+        }
         return wrong == 0 ? 0 : 3;
     }
 }
