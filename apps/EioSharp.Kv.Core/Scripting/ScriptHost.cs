@@ -387,6 +387,16 @@ internal sealed partial class ScriptHost : IDisposable
         }
     }
 
+    /// <summary>The EVAL sandbox's memory cap in bytes (tests: a small one makes callbacks cross it).</summary>
+    internal long EvalMemoryLimit
+    {
+        get => EvalSandbox.MemoryLimit;
+        set => EvalSandbox.MemoryLimit = value;
+    }
+
+    /// <summary>Bytes the EVAL sandbox holds now (tests).</summary>
+    internal long EvalMemoryUsed => EvalSandbox.MemoryUsed;
+
     /// <summary>Whether the EVAL sandbox has a hook installed now (tests: none is left after a script).</summary>
     internal bool EvalHookSet => _eval is not null && _eval.HookSet;
 
