@@ -49,6 +49,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
         // The same allocator, called through an unmanaged entry point: a delegate's reverse P/Invoke costs far more
         // per call, and Lua allocates on most operations (KeraLua only takes a delegate, so swap it in right after).
         lua_setallocf(State.Handle, &AllocateUnmanaged, (IntPtr)_account);
+        _account[MainStateSlot] = State.Handle;
         Lua l = State;
         l.OpenLibs();
         l.GetGlobal("_G");
@@ -326,19 +327,18 @@ internal sealed unsafe class LuaSandbox : IDisposable
 
     private static long s_unwoundCallbacks;
 
-    /// <summary>Marks a C# callback as running on <paramref name="state"/>: the allocator does not fail (it records
-    /// that the limit was crossed) and the collector is stopped (no finalizer, so no Lua code, runs inside the
-    /// callback). Pair with <see cref="Exit"/>; returns the account block.</summary>
+    /// <summary>Marks a C# callback as running on <paramref name="state"/>: the allocator does not fail for it (it records
+    /// that the limit was crossed). Pair with <see cref="Exit"/>; returns the account block.</summary>
+    /// <remarks>The collector keeps running: stopping it for the callback (<c>LUA_GCSTOP</c>/<c>LUA_GCRESTART</c>) was
+    /// tried and cost 7.6x on EVALSHA (the restart zeroes the GC debt, so every callback was followed by a GC step).
+    /// A finalizer may therefore run inside a callback (at an allocation's GC step): its errors stay inside its own
+    /// protected call, and its allocations over the limit fail there (<see cref="OverLimit"/>).</remarks>
     internal static long* Enter(IntPtr state)
     {
         long* account;
         lua_getallocf(state, (IntPtr*)&account);
         account[SequenceSlot]++;
-        if (account[DepthSlot]++ == 0 && lua_gc_flag(state, GcIsRunning) != 0)
-        {
-            lua_gc_flag(state, GcStop);
-            account[GcStoppedSlot] = 1;
-        }
+        account[DepthSlot]++;
         return account;
     }
 
@@ -348,19 +348,14 @@ internal sealed unsafe class LuaSandbox : IDisposable
     /// restarted. Returns the number of results.</summary>
     internal static int Exit(IntPtr state, long* account, int results)
     {
-        if (account[DepthSlot] == 1)
+        if (account[DepthSlot] == 1 && account[OverSlot] != 0)
         {
-            if (account[OverSlot] != 0 && account[UsedSlot] > account[LimitSlot])
+            if (account[UsedSlot] > account[LimitSlot])
             {
                 account[DepthSlot] = 0; // finalizers may fail to allocate: inside their own protected calls
                 lua_gc_collect(state, GcCollect);
                 account[DepthSlot] = 1;
                 if (account[UsedSlot] > account[LimitSlot]) results = Pend(Lua.FromIntPtr(state), "not enough memory"u8, callError: false);
-            }
-            if (account[GcStoppedSlot] != 0)
-            {
-                account[GcStoppedSlot] = 0;
-                lua_gc_flag(state, GcRestart);
             }
             account[OverSlot] = 0;
         }
@@ -383,11 +378,6 @@ internal sealed unsafe class LuaSandbox : IDisposable
         Interlocked.Increment(ref s_unwoundCallbacks);
         _account[DepthSlot] = 0;
         _account[OverSlot] = 0;
-        if (_account[GcStoppedSlot] != 0)
-        {
-            _account[GcStoppedSlot] = 0;
-            lua_gc_flag(State.Handle, GcRestart);
-        }
     }
 
     /// <summary>A managed exception caught in a callback: logged, and returned as a script error.</summary>
@@ -902,14 +892,14 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private const int SmallClasses = 16;
     private const int SmallMax = 24 + 16 * (SmallClasses - 1); // 264
     private const long PoolCapBytes = 256 * 1024;
-    // The callbacks' state (Enter, Exit, Pend): [4] callbacks running, [5] 1 when one went past the limit, [6] 1 when
-    // Enter stopped the collector, [7] callbacks entered (a sequence number), [8] 1 while an error is pending, [9] the
-    // sequence number of its callback, [10] its function (lua_topointer), [11..13] the thread's hook, mask and count
-    // before it; the pool's heads from [16].
+    // The callbacks' state (Enter, Exit, Pend): [4] callbacks running, [5] 1 when one went past the limit, [7]
+    // callbacks entered (a sequence number), [8] 1 while an error is pending, [9] the sequence number of its callback,
+    // [10] its function (lua_topointer), [11..13] the thread's hook, mask and count before it, [14] the main state;
+    // the pool's heads from [16].
     private const int AccountLongs = 16 + SmallClasses;
-    private const int UsedSlot = 0, LimitSlot = 1, PooledSlot = 2, ClosingSlot = 3, DepthSlot = 4, OverSlot = 5, GcStoppedSlot = 6;
+    private const int UsedSlot = 0, LimitSlot = 1, PooledSlot = 2, ClosingSlot = 3, DepthSlot = 4, OverSlot = 5;
     private const int SequenceSlot = 7, PendingSlot = 8, PendingSequenceSlot = 9, PendingFunctionSlot = 10;
-    private const int PrevHookSlot = 11, PrevMaskSlot = 12, PrevCountSlot = 13, HeadsSlot = 16;
+    private const int PrevHookSlot = 11, PrevMaskSlot = 12, PrevCountSlot = 13, MainStateSlot = 14, HeadsSlot = 16;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int SmallClass(nuint size) => size <= 24 ? 0 : (int)((size - 24 + 15) >> 4);
@@ -985,10 +975,12 @@ internal sealed unsafe class LuaSandbox : IDisposable
     }
 
     // An allocation past the limit: refused (Lua raises its memory error from native code), except while a C# callback
-    // runs, where the error would unwind the callback's frames: then granted and recorded (Exit reports it).
+    // runs, where the error would unwind the callback's frames: then granted and recorded (Exit reports it). A finalizer
+    // running inside a callback (lua_gc answers -1 while one runs) is refused: its error stays in its protected call.
     private static bool OverLimit(long* account)
     {
         if (account[DepthSlot] == 0) return true;
+        if (lua_gc_flag((IntPtr)account[MainStateSlot], GcIsRunning) < 0) return true;
         account[OverSlot] = 1;
         return false;
     }
