@@ -55,6 +55,23 @@ public class ScriptCallbackSafetyTests
         Assert.Equal(unwound, LuaSandbox.UnwoundCallbacks);
     }
 
+    [Theory]
+    [InlineData("local t = setmetatable({}, {__gc = function() bit.tobit('x') end}) t = nil collectgarbage() return bit.tobit(5)", ":5\r\n")]
+    [InlineData("local t = setmetatable({}, {__gc = function() redis.call('nosuch') end}) t = nil collectgarbage() return redis.call('ping').ok", "$4\r\nPONG\r\n")]
+    [InlineData("local t = setmetatable({}, {__gc = function() bit.tobit('x') end}) t = nil collectgarbage()\nreturn 7", ":7\r\n")]
+    public void An_error_in_a_finalizer_stays_there_as_in_Lua(string script, string expected)
+    {
+        // Hooks do not run inside a finalizer, so its pending error is never raised; the next return drops it (it is not
+        // for the function returning) and the script goes on, as Lua ignores a finalizer's error.
+        long unwound = LuaSandbox.UnwoundCallbacks;
+        var h = new StoreHarness();
+        Assert.Equal(expected, h.Run("EVAL", script, "0"));
+        Assert.StartsWith("-ERR user_script:1: bad argument #1 to 'tobit'", h.Run("EVAL", "return bit.tobit('z')", "0"));
+        Assert.Equal(":1\r\n", h.Run("EVAL", "return 1", "0"));
+        Assert.False(h.Store.Scripting.EvalHookSet);
+        Assert.Equal(unwound, LuaSandbox.UnwoundCallbacks);
+    }
+
     [Fact]
     public void The_error_paths_run_while_another_thread_forces_collections()
     {

@@ -18,8 +18,8 @@ namespace EioSharp.Kv.Scripting;
 /// which raises it with <c>error</c>, as if the C function had raised it (a pcall catches it; the message handler skips
 /// the hook's frames). A callback calls no Lua API function that can raise: the checks are non-raising
 /// (<see cref="CheckNumber"/>, <see cref="CheckInteger"/>, <see cref="CheckString"/>), table access raw; while it runs the
-/// allocator never fails and the collector is stopped (no finalizer, so no Lua code, runs inside it), and a callback
-/// that took the state past its memory limit ends with Lua's own "not enough memory" error; a managed exception becomes
+/// allocator never fails for it (a finalizer running inside it still can, inside the finalizer's own protected call), and
+/// a callback that took the state past its memory limit ends with Lua's own "not enough memory" error; a managed exception becomes
 /// a script error. The count hook is that same native hook: the Lua hook function asks C# (<see cref="HookCheck"/>) and
 /// raises from Lua. <b>Thread safety</b>: none; the store owner only.</remarks>
 internal sealed unsafe class LuaSandbox : IDisposable
@@ -344,8 +344,8 @@ internal sealed unsafe class LuaSandbox : IDisposable
 
     /// <summary>Ends a callback begun by <see cref="Enter"/>: when the callback took the state past its memory limit and
     /// a full collection does not bring it back, its results are dropped and Lua's "not enough memory" is made its error
-    /// (raised as if the allocation had failed: <c>error</c> of that string is Lua's memory error); the collector is
-    /// restarted. Returns the number of results.</summary>
+    /// (raised as if the allocation had failed: <c>error</c> of that string is Lua's memory error). Returns the number of
+    /// results.</summary>
     internal static int Exit(IntPtr state, long* account, int results)
     {
         if (account[DepthSlot] == 1 && account[OverSlot] != 0)
@@ -426,14 +426,14 @@ internal sealed unsafe class LuaSandbox : IDisposable
         lua_settop(s, 0);
         // The function to raise for (TakePending checks it is the one returning).
         IntPtr function = FunctionAt(s, 0);
-        if (account[PendingSlot] == 0)
-        {
-            account[PrevHookSlot] = (long)lua_gethook(s);
-            account[PrevMaskSlot] = lua_gethookmask(s);
-            account[PrevCountSlot] = lua_gethookcount(s);
-        }
+        // The thread's hook as it is without the return mask (only Pend sets that: a stale arming is not kept).
+        int mask = lua_gethookmask(s) & ~MaskReturn;
+        account[PrevHookSlot] = mask == 0 ? 0 : (long)lua_gethook(s);
+        account[PrevMaskSlot] = mask;
+        account[PrevCountSlot] = lua_gethookcount(s);
         account[PendingSlot] = 1;
         account[PendingSequenceSlot] = account[SequenceSlot];
+        account[PendingDepthSlot] = account[DepthSlot];
         account[PendingFunctionSlot] = (long)function;
         lua_sethook(s, s_nativeHook, (int)account[PrevMaskSlot] | MaskReturn, (int)account[PrevCountSlot]);
         return 0;
@@ -466,8 +466,8 @@ internal sealed unsafe class LuaSandbox : IDisposable
         lua_sethook(state, (IntPtr)account[PrevHookSlot], (int)account[PrevMaskSlot], (int)account[PrevCountSlot]);
         Lua l = Lua.FromIntPtr(state);
         // Level 0: this function; 1: the Lua hook function; 2: the function returning. No other callback since Pend
-        // (this one's Enter counted once).
-        bool current = account[PendingSequenceSlot] + 1 == account[SequenceSlot]
+        // (this one's Enter counted once), and not raised inside another callback (a finalizer run by its allocation).
+        bool current = account[PendingSequenceSlot] + 1 == account[SequenceSlot] && account[PendingDepthSlot] == 1
             && FunctionAt(state, 2) == (IntPtr)account[PendingFunctionSlot];
         l.GetField((int)LuaRegistry.Index, "kv_pending");
         lua_pushnil(state);
@@ -894,12 +894,12 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private const long PoolCapBytes = 256 * 1024;
     // The callbacks' state (Enter, Exit, Pend): [4] callbacks running, [5] 1 when one went past the limit, [7]
     // callbacks entered (a sequence number), [8] 1 while an error is pending, [9] the sequence number of its callback,
-    // [10] its function (lua_topointer), [11..13] the thread's hook, mask and count before it, [14] the main state;
-    // the pool's heads from [16].
+    // [10] its function (lua_topointer), [11..13] the thread's hook, mask and count before it, [14] the main state,
+    // [15] the callback depth when it was made; the pool's heads from [16].
     private const int AccountLongs = 16 + SmallClasses;
     private const int UsedSlot = 0, LimitSlot = 1, PooledSlot = 2, ClosingSlot = 3, DepthSlot = 4, OverSlot = 5;
     private const int SequenceSlot = 7, PendingSlot = 8, PendingSequenceSlot = 9, PendingFunctionSlot = 10;
-    private const int PrevHookSlot = 11, PrevMaskSlot = 12, PrevCountSlot = 13, MainStateSlot = 14, HeadsSlot = 16;
+    private const int PrevHookSlot = 11, PrevMaskSlot = 12, PrevCountSlot = 13, MainStateSlot = 14, PendingDepthSlot = 15, HeadsSlot = 16;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int SmallClass(nuint size) => size <= 24 ? 0 : (int)((size - 24 + 15) >> 4);
