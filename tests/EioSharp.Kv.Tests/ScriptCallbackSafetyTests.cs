@@ -37,6 +37,27 @@ public class ScriptCallbackSafetyTests
     }
 
     [Fact]
+    public void Arguments_over_the_memory_cap_fail_the_script_not_the_server()
+    {
+        // KEYS and ARGV are pushed by the host outside the script's protected call: a memory error there would reach
+        // Lua's panic handler and abort the process. The push is allowed past the cap; the script then fails at its
+        // first allocation (or runs, if it makes none).
+        long unwound = LuaSandbox.UnwoundCallbacks;
+        var h = new StoreHarness();
+        Assert.Equal(":1\r\n", h.Run("EVAL", "return 1", "0"));
+        ScriptHost scripting = h.Store.Scripting;
+        scripting.EvalMemoryLimit = scripting.EvalMemoryUsed + (1 << 20);
+        string big = new('x', 3 << 20);
+        string reply = h.Run("EVAL", "return #ARGV[1]", "0", big);
+        Assert.True(reply == ":3145728\r\n" || reply.Contains("not enough memory", StringComparison.Ordinal), reply);
+        Assert.Contains("not enough memory", h.Run("EVAL", "return #(ARGV[1] .. 'y')", "0", big), StringComparison.Ordinal);
+        Assert.Equal(":3\r\n", h.Run("EVAL", "return 1 + 2", "0"));
+        scripting.EvalMemoryLimit = LuaSandbox.DefaultMemoryLimit;
+        Assert.Equal(":3145729\r\n", h.Run("EVAL", "return #(ARGV[1] .. 'y')", "0", big));
+        Assert.Equal(unwound, LuaSandbox.UnwoundCallbacks);
+    }
+
+    [Fact]
     public void A_managed_exception_in_a_callback_is_a_script_error_and_is_logged()
     {
         long unwound = LuaSandbox.UnwoundCallbacks;

@@ -363,6 +363,31 @@ internal sealed unsafe class LuaSandbox : IDisposable
         return results;
     }
 
+    /// <summary>Begins a section of the host's own Lua API calls outside any protected call (pushing KEYS and ARGV,
+    /// <c>luaL_ref</c> of a compiled script, converting the result): no allocation fails in it, since a memory error there
+    /// would reach Lua's panic handler (which aborts the process). A script started over the cap fails at its first
+    /// allocation, inside its protected call. Dispose it before the protected call.</summary>
+    internal HostScope Host() => new(_account);
+
+    /// <summary>See <see cref="Host"/>; disposing twice is harmless.</summary>
+    internal ref struct HostScope
+    {
+        private long* _account;
+
+        public HostScope(long* account)
+        {
+            _account = account;
+            account[DepthSlot]++;
+        }
+
+        public void Dispose()
+        {
+            if (_account == null) return;
+            if (--_account[DepthSlot] == 0) _account[OverSlot] = 0;
+            _account = null;
+        }
+    }
+
     /// <summary>After a protected call of a script returned: a callback still entered means a Lua error unwound its frames
     /// (counted in <see cref="UnwoundCallbacks"/>); an error still pending (raised by a function called where hooks do
     /// not run: a finalizer) is dropped. The state is put right.</summary>

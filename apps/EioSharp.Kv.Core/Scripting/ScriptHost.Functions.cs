@@ -88,17 +88,20 @@ internal sealed partial class ScriptHost
         LuaSandbox sb = FunctionSandbox;
         Lua l = sb.State;
         int top = l.GetTop();
+        LuaSandbox.HostScope host = sb.Host(); // the host's own calls outside the protected call: no allocation fails
         sb.PushErrorHandler();
         string? compileError = sb.Compile(code.AsSpan(end));
         if (compileError is not null)
         {
             l.SetTop(top);
+            host.Dispose();
             return "ERR Error compiling function: " + compileError;
         }
         var loading = new LoadContext();
         _loading = loading;
         l.RawGetInteger(LuaRegistry.Index, _loadRedisTable);
         sb.SetRealGlobal("redis");
+        host.Dispose();
         sb.SetHook(true);
         LuaStatus status;
         try
@@ -110,6 +113,7 @@ internal sealed partial class ScriptHost
             sb.CheckNoCallbackUnwound();
             sb.SetHook(false);
             _loading = null;
+            host = sb.Host();
             l.RawGetInteger(LuaRegistry.Index, _runRedisTable);
             sb.SetRealGlobal("redis");
         }
@@ -135,6 +139,7 @@ internal sealed partial class ScriptHost
             }
         }
         l.SetTop(top);
+        host.Dispose();
         if (error is not null)
         {
             foreach (var f in loading.Registered) l.Unref(LuaRegistry.Index, f.Ref);

@@ -127,6 +127,7 @@ internal sealed partial class ScriptHost : IDisposable
         string? error = ParseShebang(body, out int shebangLength, out bool hasFlags, out bool noWrites, out bool allowOom);
         if (error is not null) return error;
         LuaSandbox sb = EvalSandbox;
+        using LuaSandbox.HostScope host = sb.Host();
         error = sb.Compile(body[shebangLength..]);
         if (error is not null) return "ERR Error compiling script (new function): " + error;
         bool mayLoop = sb.TopMayLoop();
@@ -315,6 +316,7 @@ internal sealed partial class ScriptHost : IDisposable
     {
         Lua l = sb.State;
         int top = lua_gettop(l.Handle);
+        LuaSandbox.HostScope host = sb.Host(); // the pushes before the protected call: no allocation fails
         sb.PushErrorHandler();
         int handler = top + 1;
         sb.PushRegistry(reference);
@@ -334,6 +336,7 @@ internal sealed partial class ScriptHost : IDisposable
             PushArgs(l, ctx, 3, numKeys);
             PushArgs(l, ctx, 3 + numKeys, ctx.Count - 3 - numKeys);
         }
+        host.Dispose();
         EffectCapture? capture = null;
         if (ctx.Aof is not null)
         {
@@ -361,6 +364,7 @@ internal sealed partial class ScriptHost : IDisposable
         }
         int resp = run.Resp;
         run.End();
+        host = sb.Host(); // converting the result, dropping KEYS/ARGV: no allocation fails
         if (status == LuaStatus.OK)
         {
             WriteReply(l, ctx.Reply, resp, 0);
@@ -379,6 +383,7 @@ internal sealed partial class ScriptHost : IDisposable
             l.PushNil();
             sb.SetRealGlobal("ARGV"u8);
         }
+        host.Dispose();
         if (status != LuaStatus.OK || sb.MemoryUsed > sb.MemoryLimit / 2) l.GarbageCollector(LuaGC.Collect, 0);
         if (capture is not null)
         {
