@@ -350,11 +350,18 @@ internal sealed unsafe class LuaSandbox : IDisposable
     {
         if (account[DepthSlot] == 1 && account[OverSlot] != 0)
         {
-            if (account[UsedSlot] > account[LimitSlot])
+            // (A callback that returns an error already has it raised: no collection for it.)
+            if (account[UsedSlot] > account[LimitSlot] && account[PendingSlot] == 0)
             {
                 account[DepthSlot] = 0; // finalizers may fail to allocate: inside their own protected calls
                 lua_gc_collect(state, GcCollect);
                 account[DepthSlot] = 1;
+                if (account[PendingSlot] != 0)
+                {
+                    // A finalizer's error (hooks do not run in finalizers): dropped, as Lua drops it.
+                    account[PendingSlot] = 0;
+                    lua_sethook(state, (IntPtr)account[PrevHookSlot], (int)account[PrevMaskSlot], (int)account[PrevCountSlot]);
+                }
                 if (account[UsedSlot] > account[LimitSlot]) results = Pend(Lua.FromIntPtr(state), "not enough memory"u8, callError: false);
             }
             account[OverSlot] = 0;
