@@ -72,7 +72,7 @@ internal static partial class LuaLibraries
         return (size - (len & (size - 1))) & (size - 1);
     }
 
-    /// <summary>luaL_error: the message gets the position of the calling script (returned through the marker).</summary>
+    /// <summary>luaL_error: the message gets the position of the calling script (returned: raised as the function returns).</summary>
     private static int LuaError(Lua l, string message) => LuaSandbox.RaiseWithWhere(l, message);
 
     private static void PutInteger(List<byte> output, ulong value, bool bigEndian, int size)

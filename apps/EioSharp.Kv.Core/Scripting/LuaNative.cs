@@ -125,13 +125,13 @@ internal static unsafe class LuaNative
     [SuppressGCTransition]
     internal static extern int lua_rawequal(IntPtr luaState, int index1, int index2);
 
-    /// <summary><c>lua_gc</c> for <see cref="GcStop"/>, <see cref="GcRestart"/> and <see cref="GcIsRunning"/> only:
-    /// each sets or reads a flag of the collector (no collection, no allocation, no error).</summary>
+    /// <summary><c>lua_gc</c> for <see cref="GcIsRunning"/> only: reads a flag of the collector (no collection, no
+    /// allocation, no error); -1 while a finalizer runs or the state is closing. Called from the allocator.</summary>
     [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "lua_gc")]
     [SuppressGCTransition]
     internal static extern int lua_gc_flag(IntPtr luaState, int what);
 
-    internal const int GcStop = 0, GcRestart = 1, GcCollect = 2, GcIsRunning = 9; // LUA_GCSTOP, LUA_GCRESTART, LUA_GCCOLLECT, LUA_GCISRUNNING
+    internal const int GcCollect = 2, GcIsRunning = 9; // LUA_GCCOLLECT, LUA_GCISRUNNING
 
     /// <summary>The hook mask of a thread: a read.</summary>
     [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]

@@ -863,7 +863,8 @@ internal sealed unsafe class LuaSandbox : IDisposable
         return p == null ? default : new ReadOnlySpan<byte>(p, checked((int)len));
     }
 
-    /// <summary>A plain string error prefixed with the position of the calling Lua code (luaL_error), through the marker.</summary>
+    /// <summary>A plain string error prefixed with the position of the calling Lua code (luaL_error), raised as the
+    /// function returns.</summary>
     public static int RaiseWithWhere(Lua l, string message) => ReturnError(l, Where(l) + message);
 
     /// <summary>Formats a Lua number as Lua 5.1 did (<c>%.14g</c>), integers as integers: what Redis sends for a number argument.</summary>
