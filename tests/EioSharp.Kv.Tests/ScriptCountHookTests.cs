@@ -100,6 +100,11 @@ public class ScriptCountHookTests
     [InlineData("local co = coroutine.create(function() while true do end end) coroutine.resume(co)\nreturn 'done'")]
     [InlineData("local f = coroutine.wrap(function() while true do end end) pcall(f)\nreturn 'done'")]
     [InlineData("local f = coroutine.wrap(function() local co = coroutine.wrap(function() while true do end end) co() end) pcall(f)\nreturn 'done'")]
+    // A loop whose C# functions keep failing: each pending error re-arms the hook (restarting its count), so the kill is
+    // also checked where the error is made (the server froze on the first one before that, and aborted before h154).
+    [InlineData("while true do pcall(redis.call, 'nosuch') end")]
+    [InlineData("local i = 0 while true do i = i + 1 if i % 1000 == 0 then pcall(bit.band, 'x') end end")]
+    [InlineData("while true do pcall(cjson.decode, '{') pcall(struct.pack, 'y', 1) end")]
     public void Every_way_to_loop_can_be_killed(string script)
     {
         long unwound = LuaSandbox.UnwoundCallbacks;

@@ -38,6 +38,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private readonly int _realGlobals; // registry ref of the real globals table (scripts see a read-only proxy)
     private readonly int _errorHandler; // registry ref of __redis__err__handler
     private bool _disposed;
+    private GCHandle _self; // weak, in the account's SelfSlot: Pend reaches HookCheck through it
 
     /// <summary>Creates a state whose chunks are named <paramref name="chunkName"/> (<c>@user_script</c> or <c>@user_function</c>).</summary>
     public LuaSandbox(string chunkName, long memoryLimit = DefaultMemoryLimit)
@@ -50,6 +51,8 @@ internal sealed unsafe class LuaSandbox : IDisposable
         // per call, and Lua allocates on most operations (KeraLua only takes a delegate, so swap it in right after).
         lua_setallocf(State.Handle, &AllocateUnmanaged, (IntPtr)_account);
         _account[MainStateSlot] = State.Handle;
+        _self = GCHandle.Alloc(this, GCHandleType.Weak);
+        _account[SelfSlot] = (long)GCHandle.ToIntPtr(_self);
         Lua l = State;
         l.OpenLibs();
         l.GetGlobal("_G");
@@ -267,6 +270,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private static IntPtr s_nativeHook;
 
     private const int MaskReturn = 2; // LUA_MASKRET
+    private const int MaskLine = 4, MaskCount = 8; // LUA_MASKLINE, LUA_MASKCOUNT
 
     // coroutine.create and coroutine.wrap as lcorolib's, and each new coroutine gets the sandbox's Lua hook function
     // (it inherits the native hook from the thread that creates it, not the Lua function the hook calls). They replace
@@ -437,6 +441,17 @@ internal sealed unsafe class LuaSandbox : IDisposable
         IntPtr s = l.Handle;
         long* account;
         lua_getallocf(s, (IntPtr*)&account);
+        // Every lua_sethook (this one's and TakePending's) restarts the count hook's countdown, so a loop that keeps
+        // failing in C# functions more often than every 100,000 instructions would never reach its count hook (the
+        // server froze on `while true do pcall(redis.call, 'nosuch') end`): under a count or line hook, ask here what
+        // the hook would ask, and raise its error (a timeout past busy-reply-threshold answers -BUSY to others; a kill
+        // stops the script) instead of this one.
+        if ((lua_gethookmask(s) & (MaskCount | MaskLine)) != 0 && account[SelfSlot] != 0
+            && GCHandle.FromIntPtr((IntPtr)account[SelfSlot]).Target is LuaSandbox self && self.HookCheck?.Invoke() is { } stop)
+        {
+            text = Encoding.UTF8.GetBytes(ErrorText(stop));
+            callError = true;
+        }
         lua_settop(s, 0);
         PushBytes(s, text);
         if (callError)
@@ -931,6 +946,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
     // [15] the callback depth when it was made; the pool's heads from [16].
     private const int AccountLongs = 16 + SmallClasses;
     private const int UsedSlot = 0, LimitSlot = 1, PooledSlot = 2, ClosingSlot = 3, DepthSlot = 4, OverSlot = 5;
+    private const int SelfSlot = 6; // a weak GCHandle of the sandbox (Pend asks its HookCheck)
     private const int SequenceSlot = 7, PendingSlot = 8, PendingSequenceSlot = 9, PendingFunctionSlot = 10;
     private const int PrevHookSlot = 11, PrevMaskSlot = 12, PrevCountSlot = 13, MainStateSlot = 14, PendingDepthSlot = 15, HeadsSlot = 16;
 
@@ -1112,13 +1128,20 @@ internal sealed unsafe class LuaSandbox : IDisposable
         _disposed = true;
         GC.SuppressFinalize(this);
         _account[ClosingSlot] = 1; // lua_close's frees go straight to libc
+        _account[SelfSlot] = 0;
+        if (_self.IsAllocated) _self.Free();
         State.Dispose();
         DrainPool(_account);
     }
 
     /// <summary>A sandbox never disposed (the store does not dispose its script host): KeraLua's own finalizer closes the
     /// state, before or after this one runs; either way the pool ends empty and stops caching.</summary>
-    ~LuaSandbox() => DrainPool(_account);
+    ~LuaSandbox()
+    {
+        _account[SelfSlot] = 0;
+        if (_self.IsAllocated) _self.Free();
+        DrainPool(_account);
+    }
 
     // Runs first, with TakePending and HookCheckNow as its arguments: the hook's Lua side, called by the debug library's
     // native hook. A return event: the pending error of the C# function returning (Pend), raised from here; a count or
