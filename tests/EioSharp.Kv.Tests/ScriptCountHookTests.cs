@@ -90,8 +90,24 @@ public class ScriptCountHookTests
     [InlineData("local f = load('for i = 1, 3000000 do end') local co = coroutine.create(f) coroutine.resume(co)\nreturn 'done'")] // the kill raises again on the next line
     [InlineData("for i = 1, 3000000 do end return 'done'")]
     [InlineData("local function f() for i = 1, 3000000 do end end f() return 'done'")]
+    // The hook raises from Lua, never from a managed frame (h154): also where Lua cannot yield (a C function calling back
+    // into the script), inside the script's pcall, and in the script's coroutines.
+    [InlineData("table.sort({3, 2, 1}, function(a, b) while true do end end) return 'done'")]
+    [InlineData("for i = 1, 100 do pcall(function() while true do end end) end return 'done'")]
+    [InlineData("local ok = pcall(function() while true do end end)\nreturn 'done'")]
+    [InlineData("string.gsub('abc', '%w', function() while true do end end) return 'done'")]
+    [InlineData("return tostring(setmetatable({}, {__tostring = function() while true do end end}))")]
+    [InlineData("local co = coroutine.create(function() while true do end end) coroutine.resume(co)\nreturn 'done'")]
+    [InlineData("local f = coroutine.wrap(function() while true do end end) pcall(f)\nreturn 'done'")]
+    [InlineData("local f = coroutine.wrap(function() local co = coroutine.wrap(function() while true do end end) co() end) pcall(f)\nreturn 'done'")]
+    // A loop whose C# functions keep failing: each pending error re-arms the hook (restarting its count), so the kill is
+    // also checked where the error is made (the server froze on the first one before that, and aborted before h154).
+    [InlineData("while true do pcall(redis.call, 'nosuch') end")]
+    [InlineData("local i = 0 while true do i = i + 1 if i % 1000 == 0 then pcall(bit.band, 'x') end end")]
+    [InlineData("while true do pcall(cjson.decode, '{') pcall(struct.pack, 'y', 1) end")]
     public void Every_way_to_loop_can_be_killed(string script)
     {
+        long unwound = LuaSandbox.UnwoundCallbacks;
         var (h, _) = BusyHarness(kill: true);
         string reply = h.Run("EVAL", script, "0");
         Assert.StartsWith("-ERR Script killed by user with SCRIPT KILL", reply);
@@ -99,6 +115,20 @@ public class ScriptCountHookTests
         // The state is usable afterwards, with no hook left.
         Assert.Equal(":1\r\n", h.Run("EVAL", "return 1", "0"));
         Assert.False(h.Store.Scripting.EvalHookSet);
+        Assert.Equal(unwound, LuaSandbox.UnwoundCallbacks);
+    }
+
+    [Fact]
+    public void A_FUNCTION_LOAD_body_that_never_returns_is_stopped_and_the_functions_state_keeps_working()
+    {
+        long unwound = LuaSandbox.UnwoundCallbacks;
+        var h = new StoreHarness();
+        // FUNCTION LOAD's own limit (500 ms, as Redis's), whatever busy-reply-threshold says; no time is asserted.
+        Assert.Equal("-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n",
+            h.Run("FUNCTION", "LOAD", "#!lua name=spin\nlocal co = coroutine.wrap(function() while true do end end) pcall(co) while true do end"));
+        Assert.Equal("$2\r\nok\r\n", h.Run("FUNCTION", "LOAD", "#!lua name=ok\nredis.register_function('f', function() return 'x' end)"));
+        Assert.Equal("$1\r\nx\r\n", h.Run("FCALL", "f", "0"));
+        Assert.Equal(unwound, LuaSandbox.UnwoundCallbacks);
     }
 
     [Fact]

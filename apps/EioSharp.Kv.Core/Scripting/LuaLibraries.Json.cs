@@ -15,7 +15,7 @@ internal static partial class LuaLibraries
     private static int CJsonEncode(IntPtr s)
     {
         Lua l = Lua.FromIntPtr(s);
-        if (l.GetTop() != 1) return l.ArgumentError(1, "expected 1 argument");
+        if (l.GetTop() != 1) return LuaSandbox.ArgError(l, 1, "expected 1 argument");
         var sb = new List<byte>(64);
         string? error = JsonEncode(l, sb, 0);
         if (error is not null) return LuaError(l, error);
@@ -160,9 +160,8 @@ internal static partial class LuaLibraries
     private static int CJsonDecode(IntPtr s)
     {
         Lua l = Lua.FromIntPtr(s);
-        if (l.GetTop() != 1) return l.ArgumentError(1, "expected 1 argument");
-        l.CheckString(1);
-        byte[] json = l.ToBuffer(1, false) ?? [];
+        if (l.GetTop() != 1) return LuaSandbox.ArgError(l, 1, "expected 1 argument");
+        if (!LuaSandbox.CheckBytes(l, 1, out byte[] json, out int argError)) return argError;
         var p = new JsonParser(l, json);
         string? error = p.ParseDocument();
         if (error is not null) return LuaError(l, error);

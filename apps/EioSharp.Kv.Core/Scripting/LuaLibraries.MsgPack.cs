@@ -162,9 +162,10 @@ internal static partial class LuaLibraries
     private static int MsgPackUnpack(IntPtr s, bool one)
     {
         Lua l = Lua.FromIntPtr(s);
-        l.CheckString(1);
-        byte[] data = l.ToBuffer(1, false) ?? [];
-        int pos = one ? (int)Math.Max(0, l.OptInteger(2, 0)) : 0;
+        if (!LuaSandbox.CheckBytes(l, 1, out byte[] data, out int error)) return error;
+        long offset = 0;
+        if (one && !LuaSandbox.OptInteger(l, 2, 0, out offset, out error)) return error;
+        int pos = (int)Math.Max(0, offset);
         int top = l.GetTop();
         int n = 0;
         if (one) l.PushNil(); // replaced by the next offset
@@ -172,6 +173,7 @@ internal static partial class LuaLibraries
         {
             if (!l.CheckStack(2)) return LuaError(l, "too many values to unpack");
             string? e = MsgPackDecode(l, data, ref pos, 0);
+            if (e == NaNKey) return LuaSandbox.ReturnError(l, e); // what lua_rawset raised, without a position
             if (e is not null) return LuaError(l, e);
             n++;
             if (one) break;
@@ -184,6 +186,8 @@ internal static partial class LuaLibraries
         }
         return n;
     }
+
+    private const string NaNKey = "table index is NaN";
 
     private static string? MsgPackDecode(Lua l, byte[] d, ref int pos, int depth)
     {
@@ -275,6 +279,7 @@ internal static partial class LuaLibraries
                 l.Pop(2); // a nil key cannot be stored
                 continue;
             }
+            if (IsNaNKey(l, -2)) return NaNKey; // lua_rawset would raise
             l.RawSet(-3);
         }
         return null;

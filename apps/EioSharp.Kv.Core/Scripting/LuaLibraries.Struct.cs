@@ -28,9 +28,11 @@ internal static partial class LuaLibraries
         return a;
     }
 
-    /// <summary>Reads one option; returns its size (0 for options without one); raises on bad options.</summary>
-    private static int StructOption(Lua l, string fmt, ref int i, ref StructHeader h, out char opt)
+    /// <summary>Reads one option; returns its size (0 for options without one); a bad option sets
+    /// <paramref name="error"/> (luaL_error's text, without the position).</summary>
+    private static int StructOption(string fmt, ref int i, ref StructHeader h, out char opt, out string? error)
     {
+        error = null;
         opt = fmt[i++];
         switch (opt)
         {
@@ -44,7 +46,7 @@ internal static partial class LuaLibraries
             case 'I':
             {
                 int sz = ReadNumber(fmt, ref i, 4);
-                if (sz > StructMaxIntSize) LuaError(l, $"integral size {sz} is larger than limit of {StructMaxIntSize}");
+                if (sz > StructMaxIntSize) error = $"integral size {sz} is larger than limit of {StructMaxIntSize}";
                 return sz;
             }
             case 's': case ' ': return 0;
@@ -53,12 +55,12 @@ internal static partial class LuaLibraries
             case '!':
             {
                 int a = ReadNumber(fmt, ref i, StructDefaultAlign);
-                if (a == 0 || (a & (a - 1)) != 0) LuaError(l, $"alignment {a} is not a power of 2");
+                if (a == 0 || (a & (a - 1)) != 0) error = $"alignment {a} is not a power of 2";
                 h.Align = a;
                 return 0;
             }
             default:
-                LuaError(l, $"invalid format option '{opt}'");
+                error = $"invalid format option '{opt}'";
                 return 0;
         }
     }
@@ -70,7 +72,7 @@ internal static partial class LuaLibraries
         return (size - (len & (size - 1))) & (size - 1);
     }
 
-    /// <summary>luaL_error: the message gets the position of the calling script.</summary>
+    /// <summary>luaL_error: the message gets the position of the calling script (returned: raised as the function returns).</summary>
     private static int LuaError(Lua l, string message) => LuaSandbox.RaiseWithWhere(l, message);
 
     private static void PutInteger(List<byte> output, ulong value, bool bigEndian, int size)
@@ -87,14 +89,15 @@ internal static partial class LuaLibraries
     private static int StructPack(IntPtr s)
     {
         Lua l = Lua.FromIntPtr(s);
-        string fmt = l.CheckString(1);
+        if (!LuaSandbox.CheckString(l, 1, out string fmt, out int error)) return error;
         var h = new StructHeader { Align = 1 };
         int arg = 2;
         var output = new List<byte>();
         int i = 0;
         while (i < fmt.Length)
         {
-            int size = StructOption(l, fmt, ref i, ref h, out char opt);
+            int size = StructOption(fmt, ref i, ref h, out char opt, out string? optionError);
+            if (optionError is not null) return LuaError(l, optionError);
             int toAlign = StructGetToAlign(output.Count, h, opt, size);
             for (int k = 0; k < toAlign; k++) output.Add(0);
             switch (opt)
@@ -110,7 +113,7 @@ internal static partial class LuaLibraries
                     {
                         // struct.c casts the double: (long)n when negative, (unsigned long)n otherwise; x86-64 gives
                         // 0x8000000000000000 for what does not fit (C# saturates instead).
-                        double n = l.CheckNumber(arg);
+                        if (!LuaSandbox.CheckNumber(l, arg, out double n, out error)) return error;
                         v = n < 0 ? (ulong)CInt64(n) : n < 1.8446744073709552E19 ? (ulong)n : 0x8000000000000000UL;
                     }
                     arg++;
@@ -123,7 +126,8 @@ internal static partial class LuaLibraries
                 case 'f':
                 {
                     Span<byte> b = stackalloc byte[4];
-                    float f = (float)l.CheckNumber(arg++);
+                    if (!LuaSandbox.CheckNumber(l, arg++, out double fd, out error)) return error;
+                    float f = (float)fd;
                     if (h.BigEndian) BinaryPrimitives.WriteSingleBigEndian(b, f);
                     else BinaryPrimitives.WriteSingleLittleEndian(b, f);
                     output.AddRange(b);
@@ -132,7 +136,7 @@ internal static partial class LuaLibraries
                 case 'd':
                 {
                     Span<byte> b = stackalloc byte[8];
-                    double d = l.CheckNumber(arg++);
+                    if (!LuaSandbox.CheckNumber(l, arg++, out double d, out error)) return error;
                     if (h.BigEndian) BinaryPrimitives.WriteDoubleBigEndian(b, d);
                     else BinaryPrimitives.WriteDoubleLittleEndian(b, d);
                     output.AddRange(b);
@@ -141,11 +145,10 @@ internal static partial class LuaLibraries
                 case 'c':
                 case 's':
                 {
-                    l.CheckString(arg);
-                    byte[] str = l.ToBuffer(arg, false) ?? [];
+                    if (!LuaSandbox.CheckBytes(l, arg, out byte[] str, out error)) return error;
                     int len = str.Length;
                     if (size == 0) size = len;
-                    if (len < size) return l.ArgumentError(arg, "string too short");
+                    if (len < size) return LuaSandbox.ArgError(l, arg, "string too short");
                     output.AddRange(str.AsSpan(0, size));
                     if (opt == 's')
                     {
@@ -164,21 +167,21 @@ internal static partial class LuaLibraries
     private static int StructUnpack(IntPtr s)
     {
         Lua l = Lua.FromIntPtr(s);
-        string fmt = l.CheckString(1);
-        l.CheckString(2);
-        byte[] data = l.ToBuffer(2, false) ?? [];
-        long init = l.OptInteger(3, 1);
-        if (init < 1) return l.ArgumentError(3, "offset must be 1 or greater");
+        if (!LuaSandbox.CheckString(l, 1, out string fmt, out int error)) return error;
+        if (!LuaSandbox.CheckBytes(l, 2, out byte[] data, out error)) return error;
+        if (!LuaSandbox.OptInteger(l, 3, 1, out long init, out error)) return error;
+        if (init < 1) return LuaSandbox.ArgError(l, 3, "offset must be 1 or greater");
         int pos = (int)Math.Min(init - 1, int.MaxValue);
         var h = new StructHeader { Align = 1 };
         int n = 0;
         int i = 0;
         while (i < fmt.Length)
         {
-            int size = StructOption(l, fmt, ref i, ref h, out char opt);
+            int size = StructOption(fmt, ref i, ref h, out char opt, out string? optionError);
+            if (optionError is not null) return LuaError(l, optionError);
             pos += StructGetToAlign(pos, h, opt, size);
-            if ((long)pos + size > data.Length) return l.ArgumentError(2, "data string too short");
-            l.CheckStack(2);
+            if ((long)pos + size > data.Length) return LuaSandbox.ArgError(l, 2, "data string too short");
+            if (!l.CheckStack(2)) return LuaError(l, "stack overflow (too many results)"); // luaL_checkstack's text
             n++;
             switch (opt)
             {
@@ -228,7 +231,7 @@ internal static partial class LuaLibraries
                         size = (int)l.ToInteger(-1);
                         l.Pop(1);
                         n--;
-                        if ((long)pos + size > data.Length) return l.ArgumentError(2, "data string too short");
+                        if ((long)pos + size > data.Length) return LuaSandbox.ArgError(l, 2, "data string too short");
                     }
                     l.PushBuffer(data.AsSpan(pos, size).ToArray());
                     break;
@@ -236,7 +239,7 @@ internal static partial class LuaLibraries
                 case 's':
                 {
                     int e = Array.IndexOf(data, (byte)0, pos);
-                    if (e < 0) return l.ArgumentError(2, "unfinished string in data");
+                    if (e < 0) return LuaSandbox.ArgError(l, 2, "unfinished string in data");
                     size = e - pos + 1;
                     l.PushBuffer(data.AsSpan(pos, size - 1).ToArray());
                     break;
@@ -254,15 +257,16 @@ internal static partial class LuaLibraries
     private static int StructSize(IntPtr s)
     {
         Lua l = Lua.FromIntPtr(s);
-        string fmt = l.CheckString(1);
+        if (!LuaSandbox.CheckString(l, 1, out string fmt, out int error)) return error;
         var h = new StructHeader { Align = 1 };
         long pos = 0;
         int i = 0;
         while (i < fmt.Length)
         {
-            int size = StructOption(l, fmt, ref i, ref h, out char opt);
+            int size = StructOption(fmt, ref i, ref h, out char opt, out string? optionError);
+            if (optionError is not null) return LuaError(l, optionError);
             pos += StructGetToAlign((int)pos, h, opt, size);
-            if (opt == 's' || (opt == 'c' && size == 0)) return l.ArgumentError(1, "options 'c0' - 's' have undefined sizes");
+            if (opt == 's' || (opt == 'c' && size == 0)) return LuaSandbox.ArgError(l, 1, "options 'c0' - 's' have undefined sizes");
             pos += size;
         }
         l.PushInteger(pos);

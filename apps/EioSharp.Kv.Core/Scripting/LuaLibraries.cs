@@ -17,28 +17,30 @@ internal static partial class LuaLibraries
     public static readonly LuaFunction RawSet = static s =>
     {
         Lua l = Lua.FromIntPtr(s);
-        l.CheckType(1, LuaType.Table);
-        l.CheckAny(2);
-        l.CheckAny(3);
+        if (l.Type(1) != LuaType.Table) return LuaSandbox.TypeError(l, 1, "table");
+        if (l.Type(2) == LuaType.None) return LuaSandbox.ArgError(l, 2, "value expected");
+        if (l.Type(3) == LuaType.None) return LuaSandbox.ArgError(l, 3, "value expected");
         l.SetTop(3);
-        l.GetField((int)LuaRegistry.Index, "kv_protected");
+        l.GetField((int)LuaRegistry.Index, "kv_protected"); // the registry has no metatable
         l.PushCopy(1);
         bool isProtected = l.RawGet(-2) != LuaType.Nil;
         l.Pop(2);
-        if (isProtected)
-        {
-            l.PushString("Attempt to modify a readonly table");
-            return l.Error();
-        }
+        if (isProtected) return LuaSandbox.ReturnError(l, "Attempt to modify a readonly table");
+        // What lua_rawset would raise (luaH_newkey), returned instead.
+        if (l.Type(2) == LuaType.Nil) return LuaSandbox.ReturnError(l, "table index is nil");
+        if (IsNaNKey(l, 2)) return LuaSandbox.ReturnError(l, "table index is NaN");
         l.RawSet(1);
         return 1;
     };
+
+    /// <summary>Whether the value at <paramref name="index"/> is a float NaN (a table key Lua refuses).</summary>
+    internal static bool IsNaNKey(Lua l, int index) => l.Type(index) == LuaType.Number && !l.IsInteger(index) && double.IsNaN(l.ToNumber(index));
 
     /// <summary>__index of the globals: reading a global that does not exist is an error, as in Redis.</summary>
     public static readonly LuaFunction NonexistentGlobal = static s =>
     {
         Lua l = Lua.FromIntPtr(s);
-        string name = l.IsStringOrNumber(2) ? l.ToString(2) ?? "" : "?";
+        string name = l.IsStringOrNumber(2) ? l.ToString(2, false) ?? "" : "?";
         return LuaSandbox.RaiseWithWhere(l, $"Script attempted to access nonexistent global variable '{name}'");
     };
 
@@ -105,28 +107,41 @@ internal static partial class LuaLibraries
 
     // ------------------------------------------------------------------ bit (LuaBitOp semantics: 32-bit, signed results)
 
-    private static int ToBit(Lua l, int index)
+    /// <summary>Argument <paramref name="index"/> as LuaBitOp's 32-bit value; false with the type error pushed
+    /// (<c>return error</c>).</summary>
+    private static bool ToBit(Lua l, int index, out int value, out int error)
     {
-        if (l.IsInteger(index)) return unchecked((int)l.ToInteger(index));
-        double d = l.CheckNumber(index);
+        error = 0;
+        if (l.IsInteger(index))
+        {
+            value = unchecked((int)l.ToInteger(index));
+            return true;
+        }
+        value = 0;
+        if (!LuaSandbox.CheckNumber(l, index, out double d, out error)) return false;
         // LuaBitOp: x + 2^52 + 2^51 keeps the low 32 bits of x rounded to nearest even.
         double r = Math.Round(d, MidpointRounding.ToEven);
-        if (double.IsNaN(r) || double.IsInfinity(r)) return int.MinValue;
-        return unchecked((int)(long)Math.IEEERemainder(r, 4294967296.0));
+        value = double.IsNaN(r) || double.IsInfinity(r) ? int.MinValue : unchecked((int)(long)Math.IEEERemainder(r, 4294967296.0));
+        return true;
     }
 
     private static int BitUnary(IntPtr s, Func<int, int> f)
     {
         Lua l = Lua.FromIntPtr(s);
-        l.PushInteger(f(ToBit(l, 1)));
+        if (!ToBit(l, 1, out int x, out int error)) return error;
+        l.PushInteger(f(x));
         return 1;
     }
 
     private static int BitFold(IntPtr s, Func<int, int, int> f)
     {
         Lua l = Lua.FromIntPtr(s);
-        int acc = ToBit(l, 1);
-        for (int i = 2; i <= l.GetTop(); i++) acc = f(acc, ToBit(l, i));
+        if (!ToBit(l, 1, out int acc, out int error)) return error;
+        for (int i = 2; i <= l.GetTop(); i++)
+        {
+            if (!ToBit(l, i, out int v, out error)) return error;
+            acc = f(acc, v);
+        }
         l.PushInteger(acc);
         return 1;
     }
@@ -134,17 +149,18 @@ internal static partial class LuaLibraries
     private static int BitShift(IntPtr s, Func<int, int, int> f)
     {
         Lua l = Lua.FromIntPtr(s);
-        int x = ToBit(l, 1);
-        int n = ToBit(l, 2) & 31;
-        l.PushInteger(f(x, n));
+        if (!ToBit(l, 1, out int x, out int error) || !ToBit(l, 2, out int n, out error)) return error;
+        l.PushInteger(f(x, n & 31));
         return 1;
     }
 
     private static int BitToHex(IntPtr s)
     {
         Lua l = Lua.FromIntPtr(s);
-        uint x = (uint)ToBit(l, 1);
-        int n = l.IsNoneOrNil(2) ? 8 : ToBit(l, 2);
+        if (!ToBit(l, 1, out int xs, out int error)) return error;
+        uint x = (uint)xs;
+        int n = 8;
+        if (!l.IsNoneOrNil(2) && !ToBit(l, 2, out n, out error)) return error;
         bool upper = n < 0;
         if (upper) n = -n;
         if (n > 8) n = 8;

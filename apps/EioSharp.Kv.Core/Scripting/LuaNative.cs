@@ -60,6 +60,12 @@ internal static unsafe class LuaNative
     [SuppressGCTransition]
     internal static extern long lua_tointegerx(IntPtr luaState, int index, int* isNumber);
 
+    /// <summary>A slot's number value, a numeric string converted (no allocation); <paramref name="isNumber"/> may be
+    /// null: a read.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    internal static extern double lua_tonumberx(IntPtr luaState, int index, int* isNumber);
+
     /// <summary>The bytes of the string in a slot. Call it only on strings: on a number it converts the slot in place,
     /// which allocates.</summary>
     [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
@@ -99,6 +105,49 @@ internal static unsafe class LuaNative
     [SuppressGCTransition]
     internal static extern int lua_next(IntPtr luaState, int index);
 
+    /// <summary>Pushes a light userdata: writes a stack slot only (the caller leaves room on the stack).</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    internal static extern void lua_pushlightuserdata(IntPtr luaState, IntPtr p);
+
+    /// <summary>The state's allocator and its user data (the sandbox's account block): a read.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    internal static extern IntPtr lua_getallocf(IntPtr luaState, IntPtr* ud);
+
+    /// <summary>The installed hook function: a read.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    internal static extern IntPtr lua_gethook(IntPtr luaState);
+
+    /// <summary>Whether two slots hold the same value without metamethods: a read.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    internal static extern int lua_rawequal(IntPtr luaState, int index1, int index2);
+
+    /// <summary><c>lua_gc</c> for <see cref="GcIsRunning"/> only: reads a flag of the collector (no collection, no
+    /// allocation, no error); -1 while a finalizer runs or the state is closing. Called from the allocator.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "lua_gc")]
+    [SuppressGCTransition]
+    internal static extern int lua_gc_flag(IntPtr luaState, int what);
+
+    internal const int GcCollect = 2, GcIsRunning = 9; // LUA_GCCOLLECT, LUA_GCISRUNNING
+
+    /// <summary>The hook mask of a thread: a read.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    internal static extern int lua_gethookmask(IntPtr luaState);
+
+    /// <summary>The hook count of a thread: a read.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    internal static extern int lua_gethookcount(IntPtr luaState);
+
+    /// <summary>A slot's value as a pointer (functions, tables, threads): a read, for identity only.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    [SuppressGCTransition]
+    internal static extern IntPtr lua_topointer(IntPtr luaState, int index);
+
     // ---------------------------------------------------------------- with the GC transition
 
     /// <summary>Pushes a copy of <paramref name="length"/> bytes as a string: allocates through the state's allocator
@@ -117,4 +166,36 @@ internal static unsafe class LuaNative
     /// <summary>Replaces the state's allocator.</summary>
     [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
     internal static extern void lua_setallocf(IntPtr luaState, delegate* unmanaged[Cdecl]<IntPtr, IntPtr, UIntPtr, UIntPtr, IntPtr> allocator, IntPtr ud);
+
+    /// <summary>A full collection (<see cref="GcCollect"/>): may run finalizers (Lua code, each in its own protected
+    /// call: an error in one is not raised here).</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "lua_gc")]
+    internal static extern int lua_gc_collect(IntPtr luaState, int what);
+
+    /// <summary>Pushes a new thread and returns it: allocates.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    internal static extern IntPtr lua_newthread(IntPtr luaState);
+
+    /// <summary>Moves <paramref name="n"/> values from one thread's stack to another's (same state).</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    internal static extern void lua_xmove(IntPtr from, IntPtr to, int n);
+
+    /// <summary>Pushes the thread itself; returns 1 on the main thread.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    internal static extern int lua_pushthread(IntPtr luaState);
+
+    /// <summary>A raw store of the value on top at the key below it into the table at <paramref name="index"/>: may
+    /// allocate (the callers store only non-nil, non-NaN keys).</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    internal static extern void lua_rawset(IntPtr luaState, int index);
+
+    /// <summary>Fills the private part of <paramref name="ar"/> (a lua_Debug) for stack level <paramref name="level"/>;
+    /// 0 when there is no such level: a read.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    internal static extern int lua_getstack(IntPtr luaState, int level, byte* ar);
+
+    /// <summary>Fills <paramref name="ar"/>'s fields named by <paramref name="what"/> (ASCII, NUL-terminated); "f" pushes
+    /// the function.</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    internal static extern int lua_getinfo(IntPtr luaState, byte* what, byte* ar);
 }

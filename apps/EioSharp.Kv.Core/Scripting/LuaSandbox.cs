@@ -9,8 +9,19 @@ namespace EioSharp.Kv.Scripting;
 /// <summary>One Lua 5.4 state (KeraLua) set up like Redis 7.0's script environment: Lua 5.1 names shimmed, os/io/
 /// package/debug/loadfile/dofile/print removed, globals and libraries read-only, cjson/cmsgpack/struct/bit loaded, a
 /// memory cap and an instruction-count hook.</summary>
-/// <remarks><b>Errors</b>: C# callbacks raise Lua errors with <c>lua_error</c>, which unwinds (longjmp) through their
-/// frames: they must not rely on <c>finally</c> blocks or hold locks. <b>Thread safety</b>: none; the store owner only.</remarks>
+/// <remarks><b>Errors</b>: no Lua error ever unwinds (longjmp) over a managed frame: on Linux that is undefined behaviour in
+/// .NET (dotnet/runtime#1445). A C# function the scripts call (<see cref="PushFunction"/>, redis.call/pcall) reports an
+/// error by <i>returning</i> (<see cref="RaiseError"/>, <see cref="RaiseWithWhere"/>, <see cref="ArgError"/>,
+/// <see cref="TypeError"/>, <see cref="ReturnError"/>): the error value, with the position computed while the caller's
+/// frame is there, is kept as pending and a return hook is armed on the thread; when the function's return is
+/// processed (native code, the C# frame gone) the debug library's native hook calls the sandbox's Lua hook function,
+/// which raises it with <c>error</c>, as if the C function had raised it (a pcall catches it; the message handler skips
+/// the hook's frames). A callback calls no Lua API function that can raise: the checks are non-raising
+/// (<see cref="CheckNumber"/>, <see cref="CheckInteger"/>, <see cref="CheckString"/>), table access raw; while it runs the
+/// allocator never fails for it (a finalizer running inside it still can, inside the finalizer's own protected call), and
+/// a callback that took the state past its memory limit ends with Lua's own "not enough memory" error; a managed exception becomes
+/// a script error. The count hook is that same native hook: the Lua hook function asks C# (<see cref="HookCheck"/>) and
+/// raises from Lua. <b>Thread safety</b>: none; the store owner only.</remarks>
 internal sealed unsafe class LuaSandbox : IDisposable
 {
     /// <summary>Most bytes a state may allocate: a script allocating without bound fails with "not enough memory".</summary>
@@ -27,8 +38,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private readonly int _realGlobals; // registry ref of the real globals table (scripts see a read-only proxy)
     private readonly int _errorHandler; // registry ref of __redis__err__handler
     private bool _disposed;
-    private LuaHookFunction? _hook; // the last hook set, and its function pointer
-    private IntPtr _hookPointer;
+    private GCHandle _self; // weak, in the account's SelfSlot: Pend reaches HookCheck through it
 
     /// <summary>Creates a state whose chunks are named <paramref name="chunkName"/> (<c>@user_script</c> or <c>@user_function</c>).</summary>
     public LuaSandbox(string chunkName, long memoryLimit = DefaultMemoryLimit)
@@ -40,10 +50,26 @@ internal sealed unsafe class LuaSandbox : IDisposable
         // The same allocator, called through an unmanaged entry point: a delegate's reverse P/Invoke costs far more
         // per call, and Lua allocates on most operations (KeraLua only takes a delegate, so swap it in right after).
         lua_setallocf(State.Handle, &AllocateUnmanaged, (IntPtr)_account);
+        _account[MainStateSlot] = State.Handle;
+        _self = GCHandle.Alloc(this, GCHandleType.Weak);
+        _account[SelfSlot] = (long)GCHandle.ToIntPtr(_self);
         Lua l = State;
         l.OpenLibs();
         l.GetGlobal("_G");
         _realGlobals = l.Ref(LuaRegistry.Index);
+        // The hook's Lua side first (HookCode): the debug library's native hook (hookf) calls the Lua function
+        // debug.sethook recorded for the thread; HookCode records it for the main thread with a count too large to
+        // fire, the native hook's address is read, and the hook itself is installed per script (SetHook) and to raise
+        // a pending error (Pend).
+        if (l.LoadString(HookCode, "=kv") != LuaStatus.OK) throw new InvalidOperationException("Lua sandbox setup failed: " + l.ToString(-1, false));
+        PushFunction(TakePending);
+        PushFunction(HookCheckNow);
+        if (l.PCall(2, 0, 0) != LuaStatus.OK) throw new InvalidOperationException("Lua sandbox setup failed: " + l.ToString(-1, false));
+        IntPtr nativeHook = lua_gethook(l.Handle);
+        if (nativeHook == IntPtr.Zero) throw new InvalidOperationException("Lua sandbox setup failed: no native hook");
+        s_nativeHook = nativeHook;
+        lua_sethook(l.Handle, IntPtr.Zero, 0, 0);
+        RegisterCoroutineFunctions();
         LuaLibraries.Register(this);
         RunSetup(SetupCode);
         l.GetGlobal("__redis__err__handler");
@@ -203,14 +229,297 @@ internal sealed unsafe class LuaSandbox : IDisposable
         return set;
     }
 
-    /// <summary>Pushes a registered C# function.</summary>
-    public void PushFunction(LuaFunction f) => State.PushCFunction(Keep(f));
+    /// <summary>Pushes a C# function for the scripts: guarded (<see cref="Enter"/>/<see cref="Exit"/>, managed exceptions
+    /// turned into script errors). It reports an error by returning what <see cref="RaiseError"/> and the other error
+    /// helpers return, and calls no Lua API function that can raise.</summary>
+    public void PushFunction(LuaFunction f)
+    {
+        LuaFunction guarded = s => Invoke(f, s);
+        State.PushCFunction(Keep(guarded));
+    }
 
-    /// <summary>Sets field <paramref name="name"/> of the table on top of the stack to a C# function.</summary>
+    private int Invoke(LuaFunction f, IntPtr state)
+    {
+        long* account = Enter(state);
+        int results;
+        try
+        {
+            results = f(state);
+        }
+        catch (Exception e)
+        {
+            results = Fault(state, e, Log);
+        }
+        return Exit(state, account, results);
+    }
+
+    /// <summary>Where a managed exception caught in a callback is logged (null: standard error).</summary>
+    public Action<string>? Log { get; set; }
+
+    /// <summary>Sets field <paramref name="name"/> of the table on top of the stack to a C# function (see
+    /// <see cref="PushFunction"/>).</summary>
     public void SetFunction(string name, LuaFunction f)
     {
         PushFunction(f);
         State.SetField(-2, name);
+    }
+
+    // ------------------------------------------------------------------ callbacks: no error raised over a managed frame
+
+    // The debug library's native hook function (ldblib.c hookf), the same in every state of the library.
+    private static IntPtr s_nativeHook;
+
+    private const int MaskReturn = 2; // LUA_MASKRET
+    private const int MaskLine = 4, MaskCount = 8; // LUA_MASKLINE, LUA_MASKCOUNT
+
+    // coroutine.create and coroutine.wrap as lcorolib's, and each new coroutine gets the sandbox's Lua hook function
+    // (it inherits the native hook from the thread that creates it, not the Lua function the hook calls). They replace
+    // the originals in the real coroutine table (package.loaded's, so error messages name them as before).
+    private void RegisterCoroutineFunctions()
+    {
+        Lua l = State;
+        l.GetGlobal("coroutine");
+        l.GetField(-1, "wrap");
+        l.SetField((int)LuaRegistry.Index, "kv_cowrap");
+        SetFunction("create", CoroutineCreate);
+        SetFunction("wrap", CoroutineWrap);
+        l.Pop(1);
+    }
+
+    private const int LuaTypeFunction = 6; // LUA_TFUNCTION
+
+    private static int CoroutineCreate(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        if (lua_type(state, 1) != LuaTypeFunction) return TypeError(l, 1, "function");
+        IntPtr thread = lua_newthread(state);
+        lua_pushvalue(state, 1);
+        lua_xmove(state, thread, 1);
+        RecordThreadHook(l);
+        return 1;
+    }
+
+    private static int CoroutineWrap(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        if (lua_type(state, 1) != LuaTypeFunction) return TypeError(l, 1, "function");
+        lua_settop(state, 1);
+        l.GetField((int)LuaRegistry.Index, "kv_cowrap");
+        lua_pushvalue(state, 1);
+        if (l.PCall(1, 1, 0) != LuaStatus.OK) return ReturnError(l, l.ToString(-1, false) ?? "?"); // lcorolib's wrap: a C function, no Lua code
+        l.GetUpValue(-1, 1); // its coroutine
+        RecordThreadHook(l);
+        lua_settop(state, -2);
+        return 1;
+    }
+
+    // hooks[thread on top] = kv_hook (the debug library's table, weak keys); leaves the stack as it was.
+    private static void RecordThreadHook(Lua l)
+    {
+        IntPtr s = l.Handle;
+        int thread = lua_gettop(s);
+        l.GetField((int)LuaRegistry.Index, "_HOOKKEY");
+        lua_pushvalue(s, thread);
+        l.GetField((int)LuaRegistry.Index, "kv_hook");
+        lua_rawset(s, -3);
+        lua_settop(s, thread);
+    }
+
+    /// <summary>Callbacks whose frames a Lua error unwound since the process started (a callback still entered when its
+    /// script's protected call returned): 0 unless the no-longjmp rule is broken (tests).</summary>
+    internal static long UnwoundCallbacks => Interlocked.Read(ref s_unwoundCallbacks);
+
+    private static long s_unwoundCallbacks;
+
+    /// <summary>Marks a C# callback as running on <paramref name="state"/>: the allocator does not fail for it (it records
+    /// that the limit was crossed). Pair with <see cref="Exit"/>; returns the account block.</summary>
+    /// <remarks>The collector keeps running: stopping it for the callback (<c>LUA_GCSTOP</c>/<c>LUA_GCRESTART</c>) was
+    /// tried and cost 7.6x on EVALSHA (the restart zeroes the GC debt, so every callback was followed by a GC step).
+    /// A finalizer may therefore run inside a callback (at an allocation's GC step): its errors stay inside its own
+    /// protected call, and its allocations over the limit fail there (<see cref="OverLimit"/>).</remarks>
+    internal static long* Enter(IntPtr state)
+    {
+        long* account;
+        lua_getallocf(state, (IntPtr*)&account);
+        account[SequenceSlot]++;
+        account[DepthSlot]++;
+        return account;
+    }
+
+    /// <summary>Ends a callback begun by <see cref="Enter"/>: when the callback took the state past its memory limit and
+    /// a full collection does not bring it back, its results are dropped and Lua's "not enough memory" is made its error
+    /// (raised as if the allocation had failed: <c>error</c> of that string is Lua's memory error). Returns the number of
+    /// results.</summary>
+    internal static int Exit(IntPtr state, long* account, int results)
+    {
+        if (account[DepthSlot] == 1 && account[OverSlot] != 0)
+        {
+            // (A callback that returns an error already has it raised: no collection for it.)
+            if (account[UsedSlot] > account[LimitSlot] && account[PendingSlot] == 0)
+            {
+                account[DepthSlot] = 0; // finalizers may fail to allocate: inside their own protected calls
+                lua_gc_collect(state, GcCollect);
+                account[DepthSlot] = 1;
+                if (account[PendingSlot] != 0)
+                {
+                    // A finalizer's error (hooks do not run in finalizers): dropped, as Lua drops it.
+                    account[PendingSlot] = 0;
+                    lua_sethook(state, (IntPtr)account[PrevHookSlot], (int)account[PrevMaskSlot], (int)account[PrevCountSlot]);
+                }
+                if (account[UsedSlot] > account[LimitSlot]) results = Pend(Lua.FromIntPtr(state), "not enough memory"u8, callError: false);
+            }
+            account[OverSlot] = 0;
+        }
+        account[DepthSlot]--;
+        return results;
+    }
+
+    /// <summary>Begins a section of the host's own Lua API calls outside any protected call (pushing KEYS and ARGV,
+    /// <c>luaL_ref</c> of a compiled script, converting the result): no allocation fails in it, since a memory error there
+    /// would reach Lua's panic handler (which aborts the process). A script started over the cap fails at its first
+    /// allocation, inside its protected call. Dispose it before the protected call.</summary>
+    internal HostScope Host() => new(_account);
+
+    /// <summary>See <see cref="Host"/>; disposing twice is harmless.</summary>
+    internal ref struct HostScope
+    {
+        private long* _account;
+
+        public HostScope(long* account)
+        {
+            _account = account;
+            account[DepthSlot]++;
+        }
+
+        public void Dispose()
+        {
+            if (_account == null) return;
+            if (--_account[DepthSlot] == 0) _account[OverSlot] = 0;
+            _account = null;
+        }
+    }
+
+    /// <summary>After a protected call of a script returned: a callback still entered means a Lua error unwound its frames
+    /// (counted in <see cref="UnwoundCallbacks"/>); an error still pending (raised by a function called where hooks do
+    /// not run: a finalizer) is dropped. The state is put right.</summary>
+    internal void CheckNoCallbackUnwound()
+    {
+        if (_account[PendingSlot] != 0)
+        {
+            _account[PendingSlot] = 0;
+            lua_sethook(State.Handle, IntPtr.Zero, 0, 0);
+            _hookSet = false;
+        }
+        if (_account[DepthSlot] == 0) return;
+        Interlocked.Increment(ref s_unwoundCallbacks);
+        _account[DepthSlot] = 0;
+        _account[OverSlot] = 0;
+    }
+
+    /// <summary>A managed exception caught in a callback: logged, and returned as a script error.</summary>
+    internal static int Fault(IntPtr state, Exception e, Action<string>? log)
+    {
+        string line = "script callback failed: " + e;
+        try
+        {
+            if (log is not null) log(line);
+            else Console.Error.WriteLine(line);
+        }
+        catch (Exception)
+        {
+            // the log itself failed: the script error is still returned
+        }
+        return RaiseError(Lua.FromIntPtr(state), "Internal error in a script library call: " + e.GetType().Name + ": " + e.Message);
+    }
+
+    /// <summary>Makes <paramref name="text"/> the error of the running C# function (level 0): kept in registry
+    /// <c>kv_pending</c> (and <c>kv_call_error</c> when <paramref name="callError"/>), with a return hook armed on the
+    /// thread; the stack is cleared. The hook raises it when the function's return is processed (see the class remarks).
+    /// Returns 0 (the function's result count).</summary>
+    private static int Pend(Lua l, ReadOnlySpan<byte> text, bool callError)
+    {
+        IntPtr s = l.Handle;
+        long* account;
+        lua_getallocf(s, (IntPtr*)&account);
+        // Every lua_sethook (this one's and TakePending's) restarts the count hook's countdown, so a loop that keeps
+        // failing in C# functions more often than every 100,000 instructions would never reach its count hook (the
+        // server froze on `while true do pcall(redis.call, 'nosuch') end`): under a count or line hook, ask here what
+        // the hook would ask, and raise its error (a timeout past busy-reply-threshold answers -BUSY to others; a kill
+        // stops the script) instead of this one.
+        if ((lua_gethookmask(s) & (MaskCount | MaskLine)) != 0 && account[SelfSlot] != 0
+            && GCHandle.FromIntPtr((IntPtr)account[SelfSlot]).Target is LuaSandbox self && self.HookCheck?.Invoke() is { } stop)
+        {
+            text = Encoding.UTF8.GetBytes(ErrorText(stop));
+            callError = true;
+        }
+        lua_settop(s, 0);
+        PushBytes(s, text);
+        if (callError)
+        {
+            lua_pushvalue(s, -1);
+            l.SetField((int)LuaRegistry.Index, "kv_call_error"); // the registry has no metatable: raw stores
+        }
+        l.SetField((int)LuaRegistry.Index, "kv_pending");
+        // The thread's hook function (coroutines made by the script have theirs already, see CoroutineCreate).
+        l.GetField((int)LuaRegistry.Index, "_HOOKKEY");
+        lua_pushthread(s);
+        if (lua_rawget(s, -2) == 0)
+        {
+            lua_settop(s, -2);
+            lua_pushthread(s);
+            l.GetField((int)LuaRegistry.Index, "kv_hook");
+            lua_rawset(s, -3);
+        }
+        lua_settop(s, 0);
+        // The function to raise for (TakePending checks it is the one returning).
+        IntPtr function = FunctionAt(s, 0);
+        // The thread's hook as it is without the return mask (only Pend sets that: a stale arming is not kept).
+        int mask = lua_gethookmask(s) & ~MaskReturn;
+        account[PrevHookSlot] = mask == 0 ? 0 : (long)lua_gethook(s);
+        account[PrevMaskSlot] = mask;
+        account[PrevCountSlot] = lua_gethookcount(s);
+        account[PendingSlot] = 1;
+        account[PendingSequenceSlot] = account[SequenceSlot];
+        account[PendingDepthSlot] = account[DepthSlot];
+        account[PendingFunctionSlot] = (long)function;
+        lua_sethook(s, s_nativeHook, (int)account[PrevMaskSlot] | MaskReturn, (int)account[PrevCountSlot]);
+        return 0;
+    }
+
+    // The identity (lua_topointer) of the function at stack level <level>, or zero; the stack is left as it was.
+    private static IntPtr FunctionAt(IntPtr s, int level)
+    {
+        byte* ar = stackalloc byte[DebugRecordBytes];
+        if (lua_getstack(s, level, ar) == 0) return IntPtr.Zero;
+        byte* f = stackalloc byte[] { (byte)'f', 0 };
+        lua_getinfo(s, f, ar);
+        IntPtr function = lua_topointer(s, -1);
+        lua_settop(s, -2);
+        return function;
+    }
+
+    // HookCode's take, on a return event: the thread's hook as it was before Pend, and the pending error (nothing when
+    // it is not for the function returning now: one called where hooks do not run, such as a finalizer, left it).
+    private static int TakePending(IntPtr state)
+    {
+        long* account;
+        lua_getallocf(state, (IntPtr*)&account);
+        if (account[PendingSlot] == 0)
+        {
+            lua_sethook(state, lua_gethook(state), lua_gethookmask(state) & ~MaskReturn, lua_gethookcount(state));
+            return 0;
+        }
+        account[PendingSlot] = 0;
+        lua_sethook(state, (IntPtr)account[PrevHookSlot], (int)account[PrevMaskSlot], (int)account[PrevCountSlot]);
+        Lua l = Lua.FromIntPtr(state);
+        // Level 0: this function; 1: the Lua hook function; 2: the function returning. No other callback since Pend
+        // (this one's Enter counted once), and not raised inside another callback (a finalizer run by its allocation).
+        bool current = account[PendingSequenceSlot] + 1 == account[SequenceSlot] && account[PendingDepthSlot] == 1
+            && FunctionAt(state, 2) == (IntPtr)account[PendingFunctionSlot];
+        l.GetField((int)LuaRegistry.Index, "kv_pending");
+        lua_pushnil(state);
+        l.SetField((int)LuaRegistry.Index, "kv_pending");
+        return current ? 1 : 0;
     }
 
     /// <summary>Replaces the table on top of the stack with a read-only proxy of it.</summary>
@@ -244,67 +553,79 @@ internal sealed unsafe class LuaSandbox : IDisposable
         return null;
     }
 
-    /// <summary>Installs a count hook; <paramref name="hook"/> runs every 100,000 instructions (null: removes any
-    /// hook). The caller keeps the delegate alive.</summary>
+    /// <summary>What the count hook asks every 100,000 instructions (and the line hook on every line after a kill): the
+    /// error text to stop the script with (as <see cref="RaiseError"/> takes it), or null to go on. Runs inside the
+    /// hook, on the store owner.</summary>
+    public Func<string?>? HookCheck { get; set; }
+
+    /// <summary>Installs (<paramref name="on"/>) the count hook, every 100,000 instructions, or removes any hook.</summary>
     /// <remarks>While a count hook is set, Lua 5.4's VM calls <c>luaG_traceexec</c> before every instruction (5.1, which
     /// Redis runs, only decremented a counter): ~12 native instructions each, whatever the count. A script that cannot
-    /// run long in Lua runs without it (<see cref="SetHookOnDemand"/>).</remarks>
-    public void SetHook(LuaHookFunction? hook)
+    /// run long in Lua runs without it (<see cref="SetHookOnDemand"/>). The hook is the debug library's native one,
+    /// which calls the sandbox's Lua hook function; that asks <see cref="HookCheck"/> (a wrapped C# function) and raises
+    /// from Lua, so no error is raised from a managed hook.</remarks>
+    public void SetHook(bool on)
     {
-        // lua_sethook directly, with the delegate's function pointer looked up once (KeraLua's SetHook looks it up on
-        // every call, and this runs twice per script call).
-        _onDemandHook = null;
-        if (hook is null)
+        _onDemand = false;
+        if (!on)
         {
             lua_sethook(State.Handle, IntPtr.Zero, 0, 0);
             _hookSet = false;
         }
         else
         {
-            lua_sethook(State.Handle, HookPointer(hook), (int)LuaHookMask.Count, HookInstructionCount);
+            lua_sethook(State.Handle, s_nativeHook, (int)LuaHookMask.Count, HookInstructionCount);
             _hookSet = true;
         }
     }
 
-    /// <summary>For a script whose own code is straight-line (<see cref="LuaBytecode.MayLoop"/> false): no hook now;
-    /// <paramref name="hook"/> is installed as the count hook only if the script compiles code at run time
-    /// (<c>load</c>, <c>loadstring</c>: the sandbox's shims arm it before compiling), since only such code, or a
-    /// function of the script itself, can loop. <see cref="ClearHook"/> ends it.</summary>
-    public void SetHookOnDemand(LuaHookFunction hook)
-    {
-        _onDemandHook = hook;
-        HookPointer(hook);
-    }
+    /// <summary>For a script whose own code is straight-line (<see cref="LuaBytecode.MayLoop"/> false): no hook now; the
+    /// count hook is installed only if the script compiles code at run time (<c>load</c>, <c>loadstring</c>: the
+    /// sandbox's shims arm it before compiling), since only such code, or a function of the script itself, can loop.
+    /// <see cref="ClearHook"/> ends it.</summary>
+    public void SetHookOnDemand() => _onDemand = true;
 
     /// <summary>Removes the hook after a script (one native call only when a hook was installed).</summary>
     public void ClearHook()
     {
-        _onDemandHook = null;
-        if (_hookSet) SetHook(null);
+        _onDemand = false;
+        if (_hookSet) SetHook(false);
     }
 
     /// <summary>Whether a hook is installed now (tests: a straight-line script runs without one).</summary>
     internal bool HookSet => _hookSet;
 
     private bool _hookSet; // a hook (count or line) is installed on the state
-    private LuaHookFunction? _onDemandHook; // the running straight-line script's hook, installed by ArmHookNow
-    private LuaFunction? _armHook;
+    private bool _onDemand; // the running straight-line script gets the count hook from ArmHookNow
 
     /// <summary>The sandbox's <c>arm_hook</c> (called by the load/loadstring shims): installs the pending on-demand hook.</summary>
-    internal LuaFunction ArmHookFunction => _armHook ??= Keep<LuaFunction>(ArmHookNow);
+    internal LuaFunction ArmHookFunction => ArmHookNow;
 
     private int ArmHookNow(IntPtr state)
     {
-        if (_onDemandHook is { } hook)
+        if (_onDemand)
         {
-            _onDemandHook = null;
+            _onDemand = false;
             // The main state (where the script runs), and the calling thread when it is another (new coroutines
-            // inherit the hook of the thread that creates them).
-            lua_sethook(State.Handle, HookPointer(hook), (int)LuaHookMask.Count, HookInstructionCount);
-            if (state != State.Handle) lua_sethook(state, HookPointer(hook), (int)LuaHookMask.Count, HookInstructionCount);
+            // inherit the hook of the thread that creates them; the sandbox's coroutine.create records its Lua side).
+            lua_sethook(State.Handle, s_nativeHook, (int)LuaHookMask.Count, HookInstructionCount);
+            if (state != State.Handle) lua_sethook(state, s_nativeHook, (int)LuaHookMask.Count, HookInstructionCount);
             _hookSet = true;
         }
         return 0;
+    }
+
+    // The C# side of the count/line hook (HookCode's check): nothing, or the error to stop the script with (as
+    // RaiseError words it, registered as a redis.call-style error); the Lua hook function raises it.
+    private int HookCheckNow(IntPtr state)
+    {
+        string? error = HookCheck?.Invoke();
+        if (error is null) return 0;
+        Lua l = Lua.FromIntPtr(state);
+        PushBytes(l, Encoding.UTF8.GetBytes(ErrorText(error)));
+        lua_pushvalue(state, -1);
+        l.SetField((int)LuaRegistry.Index, "kv_call_error");
+        return 1;
     }
 
     /// <summary>Whether the function on top of the stack may run long in Lua by itself (a loop, a backward jump, a
@@ -329,33 +650,186 @@ internal sealed unsafe class LuaSandbox : IDisposable
         return dump is null || LuaBytecode.MayLoop(dump);
     }
 
-    private IntPtr HookPointer(LuaHookFunction hook)
+    /// <summary>Makes the hook run on every new line (after a kill, as Redis does: a pcall in the script cannot swallow
+    /// it for long); <see cref="HookCheck"/> then stops the script again.</summary>
+    public void SetLineHook()
     {
-        if (!ReferenceEquals(hook, _hook))
-        {
-            _hookPointer = Marshal.GetFunctionPointerForDelegate(hook);
-            _hook = hook; // the caller keeps the delegate alive (as with KeraLua's SetHook)
-        }
-        return _hookPointer;
-    }
-
-    /// <summary>Makes every new line raise (after a kill, as Redis does: a pcall in the script cannot swallow it for
-    /// long). The caller keeps the delegate alive.</summary>
-    public void SetLineHook(LuaHookFunction hook)
-    {
-        State.SetHook(hook, LuaHookMask.Line, 0);
+        lua_sethook(State.Handle, s_nativeHook, (int)LuaHookMask.Line, 0);
         _hookSet = true;
     }
 
-    /// <summary>Raises a Redis error from a C# function, as Redis 7.0's redis.call does: the Lua error value is the
-    /// error text ("-CODE msg" keeps CODE, "msg" gets ERR) as a string, which a pcall in the script receives; the message
-    /// handler recognises it (registry <c>kv_call_error</c>) and does not prefix it with ERR again.</summary>
-    public static int RaiseError(Lua l, string message)
+    /// <summary>A Redis error from a C# function, as Redis 7.0's redis.call raises it: the Lua error value is the error
+    /// text ("-CODE msg" keeps CODE, "msg" gets ERR) as a string, which a pcall in the script receives; the message handler
+    /// recognises it (registry <c>kv_call_error</c>) and does not prefix it with ERR again. Raised when the function
+    /// returns (<see cref="Pend"/>): <c>return RaiseError(...)</c>.</summary>
+    public static int RaiseError(Lua l, string message) => Pend(l, Encoding.UTF8.GetBytes(ErrorText(message)), callError: true);
+
+    /// <summary>A plain Lua error value <paramref name="text"/> (no position, no ERR: the message handler adds ERR), as
+    /// <c>lua_error</c> of a string raised it; raised when the function returns: <c>return ReturnError(...)</c>.</summary>
+    public static int ReturnError(Lua l, string text) => Pend(l, Encoding.UTF8.GetBytes(text), callError: false);
+
+    /// <summary><c>luaL_argerror</c> without raising: "bad argument #n to 'name' (extra)" with the position of the
+    /// calling script, the name the one the script called the function by.</summary>
+    public static int ArgError(Lua l, int arg, string extra) => ReturnError(l, Where(l) + ArgErrorText(l, arg, extra));
+
+    /// <summary><c>luaL_typeerror</c> without raising: "bad argument #n to 'name' (T expected, got U)".</summary>
+    public static int TypeError(Lua l, int arg, string expected) => ArgError(l, arg, expected + " expected, got " + TypeNameForError(l, arg));
+
+    /// <summary><c>luaL_checknumber</c> without raising: false when argument <paramref name="arg"/> is not a number (or
+    /// a string that converts to one), with the type error pushed: <c>return error</c>.</summary>
+    public static bool CheckNumber(Lua l, int arg, out double value, out int error)
     {
-        PushBytes(l, Encoding.UTF8.GetBytes(ErrorText(message)));
-        l.PushCopy(-1);
-        l.SetField((int)LuaRegistry.Index, "kv_call_error");
-        return l.Error();
+        int isNumber;
+        value = lua_tonumberx(l.Handle, arg, &isNumber);
+        error = isNumber != 0 ? 0 : TypeError(l, arg, "number");
+        return isNumber != 0;
+    }
+
+    /// <summary><c>luaL_checkinteger</c> without raising (a float without an integer value: "number has no integer
+    /// representation").</summary>
+    public static bool CheckInteger(Lua l, int arg, out long value, out int error)
+    {
+        int isNumber;
+        value = lua_tointegerx(l.Handle, arg, &isNumber);
+        if (isNumber != 0)
+        {
+            error = 0;
+            return true;
+        }
+        error = l.IsNumber(arg) ? ArgError(l, arg, "number has no integer representation") : TypeError(l, arg, "number");
+        return false;
+    }
+
+    /// <summary><c>luaL_optinteger</c> without raising.</summary>
+    public static bool OptInteger(Lua l, int arg, long defaultValue, out long value, out int error)
+    {
+        if (lua_type(l.Handle, arg) <= 0) // LUA_TNONE, LUA_TNIL
+        {
+            value = defaultValue;
+            error = 0;
+            return true;
+        }
+        return CheckInteger(l, arg, out value, out error);
+    }
+
+    /// <summary><c>luaL_checkstring</c> without raising: a number argument is converted in place, as Lua does.</summary>
+    public static bool CheckString(Lua l, int arg, out string value, out int error)
+    {
+        if (!l.IsStringOrNumber(arg))
+        {
+            value = "";
+            error = TypeError(l, arg, "string");
+            return false;
+        }
+        value = l.ToString(arg, false) ?? "";
+        error = 0;
+        return true;
+    }
+
+    /// <summary>As <see cref="CheckString"/>, the bytes (copied).</summary>
+    public static bool CheckBytes(Lua l, int arg, out byte[] value, out int error)
+    {
+        if (!l.IsStringOrNumber(arg))
+        {
+            value = [];
+            error = TypeError(l, arg, "string");
+            return false;
+        }
+        value = l.ToBuffer(arg, false) ?? [];
+        error = 0;
+        return true;
+    }
+
+    /// <summary><c>luaL_where(L, 1)</c>: the position of the code that called the function, "" when that is not Lua code
+    /// with a line.</summary>
+    private static string Where(Lua l)
+    {
+        l.Where(1); // pushes a string; allocates only (the allocator does not fail inside a callback)
+        string where = l.ToString(-1, false) ?? "";
+        lua_settop(l.Handle, -2);
+        return where;
+    }
+
+    // luaL_argerror's text, for the running C function (level 0). The lua_Debug is read directly (name and namewhat,
+    // its second and third fields): KeraLua's LuaDebug does not give namewhat with this Lua build.
+    private static string ArgErrorText(Lua l, int arg, string extra)
+    {
+        IntPtr s = l.Handle;
+        byte* ar = stackalloc byte[DebugRecordBytes];
+        new Span<byte>(ar, DebugRecordBytes).Clear();
+        if (lua_getstack(s, 0, ar) == 0) return $"bad argument #{arg} ({extra})";
+        byte* n = stackalloc byte[] { (byte)'n', 0 };
+        lua_getinfo(s, n, ar);
+        string? name = Marshal.PtrToStringUTF8(*(IntPtr*)(ar + IntPtr.Size));
+        string? nameWhat = Marshal.PtrToStringUTF8(*(IntPtr*)(ar + 2 * IntPtr.Size));
+        if (nameWhat == "method")
+        {
+            arg--;
+            if (arg == 0) return $"calling '{name}' on bad self ({extra})";
+        }
+        name ??= GlobalFunctionName(l, ar) ?? "?";
+        return $"bad argument #{arg} to '{name}' ({extra})";
+    }
+
+    private const int DebugRecordBytes = 512; // more than sizeof(lua_Debug) (~200 bytes on 64-bit)
+
+    // lauxlib's pushglobalfuncname: "lib.name" of the function at ar among the loaded modules (two levels deep), "_G."
+    // dropped; null when not found.
+    private static string? GlobalFunctionName(Lua l, byte* ar)
+    {
+        int top = l.GetTop();
+        if (!l.CheckStack(8)) return null;
+        byte* f = stackalloc byte[] { (byte)'f', 0 };
+        lua_getinfo(l.Handle, f, ar); // pushes the function: top + 1
+        l.GetField((int)LuaRegistry.Index, "_LOADED");
+        string? name = FindField(l, top + 1, 2);
+        lua_settop(l.Handle, top);
+        if (name is not null && name.StartsWith("_G.", StringComparison.Ordinal)) name = name[3..];
+        return name;
+    }
+
+    // lauxlib's findfield over the table on top (raw traversal, string keys only); leaves the stack as it was.
+    private static string? FindField(Lua l, int function, int level)
+    {
+        if (level == 0 || l.Type(-1) != LuaType.Table) return null;
+        l.PushNil();
+        while (l.Next(-2))
+        {
+            if (l.Type(-2) == LuaType.String)
+            {
+                if (lua_rawequal(l.Handle, function, -1) != 0)
+                {
+                    string key = l.ToString(-2, false) ?? "";
+                    l.Pop(2);
+                    return key;
+                }
+                string? inner = FindField(l, function, level - 1);
+                if (inner is not null)
+                {
+                    string key = l.ToString(-2, false) ?? "";
+                    l.Pop(2);
+                    return key + "." + inner;
+                }
+            }
+            l.Pop(1);
+        }
+        return null;
+    }
+
+    // luaL_typeerror's "got" part: the __name metafield (raw), "light userdata", or the type's name ("no value").
+    private static string TypeNameForError(Lua l, int arg)
+    {
+        IntPtr s = l.Handle;
+        if (lua_getmetatable(s, arg) != 0)
+        {
+            PushBytes(l, "__name"u8);
+            bool named = lua_rawget(s, -2) == 4; // LUA_TSTRING
+            string? name = named ? l.ToString(-1, false) : null;
+            lua_settop(s, -3);
+            if (name is not null) return name;
+        }
+        if (l.Type(arg) == LuaType.LightUserData) return "light userdata";
+        return l.TypeName(l.Type(arg));
     }
 
     /// <summary>The <c>err</c> text Redis's luaPushErrorBuff makes of <paramref name="message"/>.</summary>
@@ -385,11 +859,13 @@ internal sealed unsafe class LuaSandbox : IDisposable
     }
 
     /// <summary>Pushes a binary-safe string (copied by Lua; no managed copy).</summary>
-    public static void PushBytes(Lua l, ReadOnlySpan<byte> bytes)
+    public static void PushBytes(Lua l, ReadOnlySpan<byte> bytes) => PushBytes(l.Handle, bytes);
+
+    private static void PushBytes(IntPtr state, ReadOnlySpan<byte> bytes)
     {
         fixed (byte* p = bytes)
         {
-            lua_pushlstring(l.Handle, p, (UIntPtr)bytes.Length);
+            lua_pushlstring(state, p, (UIntPtr)bytes.Length);
         }
     }
 
@@ -402,14 +878,9 @@ internal sealed unsafe class LuaSandbox : IDisposable
         return p == null ? default : new ReadOnlySpan<byte>(p, checked((int)len));
     }
 
-    /// <summary>Raises a plain string error prefixed with the position of the calling Lua code (luaL_error).</summary>
-    public static int RaiseWithWhere(Lua l, string message)
-    {
-        l.Where(1);
-        l.PushString(message);
-        l.Concat(2);
-        return l.Error();
-    }
+    /// <summary>A plain string error prefixed with the position of the calling Lua code (luaL_error), raised as the
+    /// function returns.</summary>
+    public static int RaiseWithWhere(Lua l, string message) => ReturnError(l, Where(l) + message);
 
     /// <summary>Formats a Lua number as Lua 5.1 did (<c>%.14g</c>), integers as integers: what Redis sends for a number argument.</summary>
     public static string NumberToString(Lua l, int index)
@@ -469,8 +940,15 @@ internal sealed unsafe class LuaSandbox : IDisposable
     private const int SmallClasses = 16;
     private const int SmallMax = 24 + 16 * (SmallClasses - 1); // 264
     private const long PoolCapBytes = 256 * 1024;
-    private const int AccountLongs = 4 + SmallClasses;
-    private const int UsedSlot = 0, LimitSlot = 1, PooledSlot = 2, ClosingSlot = 3, HeadsSlot = 4;
+    // The callbacks' state (Enter, Exit, Pend): [4] callbacks running, [5] 1 when one went past the limit, [7]
+    // callbacks entered (a sequence number), [8] 1 while an error is pending, [9] the sequence number of its callback,
+    // [10] its function (lua_topointer), [11..13] the thread's hook, mask and count before it, [14] the main state,
+    // [15] the callback depth when it was made; the pool's heads from [16].
+    private const int AccountLongs = 16 + SmallClasses;
+    private const int UsedSlot = 0, LimitSlot = 1, PooledSlot = 2, ClosingSlot = 3, DepthSlot = 4, OverSlot = 5;
+    private const int SelfSlot = 6; // a weak GCHandle of the sandbox (Pend asks its HookCheck)
+    private const int SequenceSlot = 7, PendingSlot = 8, PendingSequenceSlot = 9, PendingFunctionSlot = 10;
+    private const int PrevHookSlot = 11, PrevMaskSlot = 12, PrevCountSlot = 13, MainStateSlot = 14, PendingDepthSlot = 15, HeadsSlot = 16;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int SmallClass(nuint size) => size <= 24 ? 0 : (int)((size - 24 + 15) >> 4);
@@ -511,7 +989,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
             return null;
         }
         long delta = (long)nsize - (long)oldSize;
-        if (delta > 0 && account[UsedSlot] + delta > account[LimitSlot]) return null; // Lua raises "not enough memory"; shrinking never fails
+        if (delta > 0 && account[UsedSlot] + delta > account[LimitSlot] && OverLimit(account)) return null; // Lua raises "not enough memory"; shrinking never fails
         void* result;
         if (nsize <= SmallMax)
         {
@@ -543,6 +1021,17 @@ internal sealed unsafe class LuaSandbox : IDisposable
         }
         account[UsedSlot] += delta;
         return result;
+    }
+
+    // An allocation past the limit: refused (Lua raises its memory error from native code), except while a C# callback
+    // runs, where the error would unwind the callback's frames: then granted and recorded (Exit reports it). A finalizer
+    // running inside a callback (lua_gc answers -1 while one runs) is refused: its error stays in its protected call.
+    private static bool OverLimit(long* account)
+    {
+        if (account[DepthSlot] == 0) return true;
+        if (lua_gc_flag((IntPtr)account[MainStateSlot], GcIsRunning) < 0) return true;
+        account[OverSlot] = 1;
+        return false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -626,7 +1115,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
             return IntPtr.Zero;
         }
         long delta = (long)(ulong)nsize - oldSize;
-        if (delta > 0 && account[UsedSlot] + delta > account[LimitSlot]) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
+        if (delta > 0 && account[UsedSlot] + delta > account[LimitSlot] && OverLimit(account)) return IntPtr.Zero; // Lua raises "not enough memory"; shrinking never fails
         void* result = NativeMemory.Realloc((void*)ptr, nsize);
         if (result == null) return IntPtr.Zero;
         account[UsedSlot] += delta;
@@ -639,13 +1128,42 @@ internal sealed unsafe class LuaSandbox : IDisposable
         _disposed = true;
         GC.SuppressFinalize(this);
         _account[ClosingSlot] = 1; // lua_close's frees go straight to libc
+        _account[SelfSlot] = 0;
+        if (_self.IsAllocated) _self.Free();
         State.Dispose();
         DrainPool(_account);
     }
 
     /// <summary>A sandbox never disposed (the store does not dispose its script host): KeraLua's own finalizer closes the
     /// state, before or after this one runs; either way the pool ends empty and stops caching.</summary>
-    ~LuaSandbox() => DrainPool(_account);
+    ~LuaSandbox()
+    {
+        _account[SelfSlot] = 0;
+        if (_self.IsAllocated) _self.Free();
+        DrainPool(_account);
+    }
+
+    // Runs first, with TakePending and HookCheckNow as its arguments: the hook's Lua side, called by the debug library's
+    // native hook. A return event: the pending error of the C# function returning (Pend), raised from here; a count or
+    // line event: C# decides whether to stop the script (HookCheck). Chunk "=kv": the message handler skips these
+    // frames.
+    private const string HookCode = """
+        local take, check = ...
+        local error = error
+        local function kv_hook(event)
+          if event == 'return' then
+            local e = take()
+            if e ~= nil then error(e, 0) end
+            return
+          end
+          local e = check()
+          if e ~= nil then error(e, 0) end
+        end
+        local registry = debug.getregistry()
+        registry.kv_hook = kv_hook
+        registry.kv_pending = false
+        debug.sethook(kv_hook, '', 0x7fffffff)
+        """;
 
     // Runs once per state with the full libraries, then removes what Redis removes. The globals table G stays the real
     // one (the registry's LUA_RIDX_GLOBALS); scripts get a proxy P as _ENV: P reads through to G, any write to P raises
@@ -709,9 +1227,14 @@ internal sealed unsafe class LuaSandbox : IDisposable
         end
 
         local registry = dbg.getregistry()
+        -- An error raised by the sandbox's hook function (chunk "=kv": a C# function's error as its return is processed,
+        -- or a kill) is placed where the hook fired: the frames of error and the hook function are skipped.
         G.__redis__err__handler = function(err)
-          local i = dbg.getinfo(2, 'nSl')
-          if i and i.what == 'C' then i = dbg.getinfo(3, 'nSl') end
+          local level = 2
+          local h = dbg.getinfo(3, 'S')
+          if h and h.source == '=kv' then level = 4 end
+          local i = dbg.getinfo(level, 'nSl')
+          if i and i.what == 'C' then i = dbg.getinfo(level + 1, 'nSl') end
           if type(err) ~= 'table' then
             if err == registry.kv_call_error then
               err = {err = err}

@@ -88,18 +88,21 @@ internal sealed partial class ScriptHost
         LuaSandbox sb = FunctionSandbox;
         Lua l = sb.State;
         int top = l.GetTop();
+        LuaSandbox.HostScope host = sb.Host(); // the host's own calls outside the protected call: no allocation fails
         sb.PushErrorHandler();
         string? compileError = sb.Compile(code.AsSpan(end));
         if (compileError is not null)
         {
             l.SetTop(top);
+            host.Dispose();
             return "ERR Error compiling function: " + compileError;
         }
         var loading = new LoadContext();
         _loading = loading;
         l.RawGetInteger(LuaRegistry.Index, _loadRedisTable);
         sb.SetRealGlobal("redis");
-        sb.SetHook(_countHook);
+        host.Dispose();
+        sb.SetHook(true);
         LuaStatus status;
         try
         {
@@ -107,8 +110,10 @@ internal sealed partial class ScriptHost
         }
         finally
         {
-            sb.SetHook(null);
+            sb.CheckNoCallbackUnwound();
+            sb.SetHook(false);
             _loading = null;
+            host = sb.Host();
             l.RawGetInteger(LuaRegistry.Index, _runRedisTable);
             sb.SetRealGlobal("redis");
         }
@@ -134,6 +139,7 @@ internal sealed partial class ScriptHost
             }
         }
         l.SetTop(top);
+        host.Dispose();
         if (error is not null)
         {
             foreach (var f in loading.Registered) l.Unref(LuaRegistry.Index, f.Ref);
@@ -232,16 +238,16 @@ internal sealed partial class ScriptHost
             while (l.Next(1))
             {
                 if (l.Type(-2) != LuaType.String) return LuaSandbox.RaiseError(l, "named argument key given to redis.register_function is not a string");
-                string key = l.ToString(-2) ?? "";
+                string key = l.ToString(-2, false) ?? "";
                 switch (key)
                 {
                     case "function_name":
                         if (l.Type(-1) != LuaType.String) return LuaSandbox.RaiseError(l, "function_name argument given to redis.register_function must be a string");
-                        name = l.ToString(-1);
+                        name = l.ToString(-1, false);
                         break;
                     case "description":
                         if (l.Type(-1) != LuaType.String) return LuaSandbox.RaiseError(l, "description argument given to redis.register_function must be a string");
-                        description = l.ToString(-1);
+                        description = l.ToString(-1, false);
                         break;
                     case "callback":
                         if (l.Type(-1) != LuaType.Function) return LuaSandbox.RaiseError(l, "callback argument given to redis.register_function must be a function");
@@ -251,7 +257,7 @@ internal sealed partial class ScriptHost
                         if (l.Type(-1) != LuaType.Table) return LuaSandbox.RaiseError(l, "flags argument to redis.register_function must be a table representing function flags");
                         for (int i = 1; l.RawGetInteger(-1, i) != LuaType.Nil; i++)
                         {
-                            string? flag = l.Type(-1) == LuaType.String ? l.ToString(-1) : null;
+                            string? flag = l.Type(-1) == LuaType.String ? l.ToString(-1, false) : null;
                             if (flag is not ("no-writes" or "allow-oom" or "allow-stale" or "no-cluster" or "allow-cross-slot-keys")) return LuaSandbox.RaiseError(l, "unknown flag given");
                             flags.Add(flag);
                             l.Pop(1);
@@ -265,13 +271,14 @@ internal sealed partial class ScriptHost
             }
             if (name is null) return LuaSandbox.RaiseError(l, "redis.register_function must get a function name argument");
             if (!hasCallback) return LuaSandbox.RaiseError(l, "redis.register_function must get a callback argument");
-            l.GetField(1, "callback");
+            l.PushString("callback"); // present (the traversal found it): a raw read, no metamethod
+            l.RawGet(1);
         }
         else if (argc == 2)
         {
             if (l.Type(1) != LuaType.String) return LuaSandbox.RaiseError(l, "first argument to redis.register_function must be a string");
             if (l.Type(2) != LuaType.Function) return LuaSandbox.RaiseError(l, "second argument to redis.register_function must be a function");
-            name = l.ToString(1);
+            name = l.ToString(1, false);
             l.PushCopy(2);
         }
         else

@@ -30,13 +30,13 @@ internal sealed partial class ScriptHost : IDisposable
     private LoadContext? _loading;
     private ulong _rand48 = (0UL << 16) | 0x330E; // Redis's redisSrand48(0)
 
-    private readonly LuaHookFunction _countHook; // one delegate, alive as long as the host (native code holds it)
+    private readonly Func<string?> _hookCheck; // the count hook's decision (LuaSandbox.HookCheck), one delegate
     private GCHandle _self; // weak: the upvalue of redis.call/pcall (PushCallFunctions)
 
     public ScriptHost(KvStore store)
     {
         _store = store;
-        _countHook = CountHook;
+        _hookCheck = CountHookCheck;
         _callWriter = new RespWriter(_callReply);
     }
 
@@ -127,6 +127,7 @@ internal sealed partial class ScriptHost : IDisposable
         string? error = ParseShebang(body, out int shebangLength, out bool hasFlags, out bool noWrites, out bool allowOom);
         if (error is not null) return error;
         LuaSandbox sb = EvalSandbox;
+        using LuaSandbox.HostScope host = sb.Host();
         error = sb.Compile(body[shebangLength..]);
         if (error is not null) return "ERR Error compiling script (new function): " + error;
         bool mayLoop = sb.TopMayLoop();
@@ -315,6 +316,7 @@ internal sealed partial class ScriptHost : IDisposable
     {
         Lua l = sb.State;
         int top = lua_gettop(l.Handle);
+        LuaSandbox.HostScope host = sb.Host(); // the pushes before the protected call: no allocation fails
         sb.PushErrorHandler();
         int handler = top + 1;
         sb.PushRegistry(reference);
@@ -334,6 +336,7 @@ internal sealed partial class ScriptHost : IDisposable
             PushArgs(l, ctx, 3, numKeys);
             PushArgs(l, ctx, 3 + numKeys, ctx.Count - 3 - numKeys);
         }
+        host.Dispose();
         EffectCapture? capture = null;
         if (ctx.Aof is not null)
         {
@@ -345,8 +348,8 @@ internal sealed partial class ScriptHost : IDisposable
         run.Begin(ctx.Session, ctx.Now, readOnly, isEval, name, sb, capture, allowOom);
         _run = run;
         Monitor.Started(isEval);
-        if (mayLoop) sb.SetHook(_countHook);
-        else sb.SetHookOnDemand(_countHook);
+        if (mayLoop) sb.SetHook(true);
+        else sb.SetHookOnDemand();
         LuaStatus status;
         try
         {
@@ -354,12 +357,14 @@ internal sealed partial class ScriptHost : IDisposable
         }
         finally
         {
+            sb.CheckNoCallbackUnwound();
             sb.ClearHook();
             Monitor.Ended();
             _run = null;
         }
         int resp = run.Resp;
         run.End();
+        host = sb.Host(); // converting the result, dropping KEYS/ARGV: no allocation fails
         if (status == LuaStatus.OK)
         {
             WriteReply(l, ctx.Reply, resp, 0);
@@ -378,6 +383,7 @@ internal sealed partial class ScriptHost : IDisposable
             l.PushNil();
             sb.SetRealGlobal("ARGV"u8);
         }
+        host.Dispose();
         if (status != LuaStatus.OK || sb.MemoryUsed > sb.MemoryLimit / 2) l.GarbageCollector(LuaGC.Collect, 0);
         if (capture is not null)
         {
@@ -385,6 +391,16 @@ internal sealed partial class ScriptHost : IDisposable
             capture.Clear();
         }
     }
+
+    /// <summary>The EVAL sandbox's memory cap in bytes (tests: a small one makes callbacks cross it).</summary>
+    internal long EvalMemoryLimit
+    {
+        get => EvalSandbox.MemoryLimit;
+        set => EvalSandbox.MemoryLimit = value;
+    }
+
+    /// <summary>Bytes the EVAL sandbox holds now (tests).</summary>
+    internal long EvalMemoryUsed => EvalSandbox.MemoryUsed;
 
     /// <summary>Whether the EVAL sandbox has a hook installed now (tests: none is left after a script).</summary>
     internal bool EvalHookSet => _eval is not null && _eval.HookSet;
@@ -519,24 +535,21 @@ internal sealed partial class ScriptHost : IDisposable
         }
     }
 
-    private void CountHook(IntPtr state, IntPtr ar)
+    /// <summary>The count hook's decision (every 100,000 instructions, and every line after a kill): the error that
+    /// stops the script, or null. It does not raise: the sandbox's Lua hook function raises what it returns.</summary>
+    private string? CountHookCheck()
     {
-        Lua l = Lua.FromIntPtr(state);
-        if (_loading is not null && Environment.TickCount64 - _loading.StartTicks > FunctionLoadTimeoutMs)
-        {
-            LuaSandbox.RaiseError(l, "FUNCTION LOAD timeout");
-            return;
-        }
+        if (_loading is not null && Environment.TickCount64 - _loading.StartTicks > FunctionLoadTimeoutMs) return "FUNCTION LOAD timeout";
         RunContext? run = _run;
-        if (run is null) return;
+        if (run is null) return null;
         // Past busy-reply-threshold: let the connections sharing this thread answer -BUSY (or take a SCRIPT KILL)
         // before deciding whether to go on (Redis's processEventsWhileBlocked from its script hook).
         if (!run.Killed && Monitor.IsBusy) Monitor.ProcessEventsWhileBusy();
-        if (!(run.Killed || Monitor.KillRequested)) return;
+        if (!(run.Killed || Monitor.KillRequested)) return null;
         run.Killed = true;
-        // Raise on every line from now on, so that a pcall in the script cannot catch the kill and go on.
-        run.Sandbox!.SetLineHook(_countHook);
-        LuaSandbox.RaiseError(l, KilledError);
+        // Stop on every line from now on, so that a pcall in the script cannot catch the kill and go on.
+        run.Sandbox!.SetLineHook();
+        return KilledError;
     }
 
     /// <summary>Writes the error a failed script left on the stack (Redis 7.0's luaCallFunction).</summary>
@@ -766,14 +779,12 @@ internal sealed partial class ScriptHost : IDisposable
     internal static int ReplyInt32(ReadOnlySpan<byte> line) =>
         RespNumbers.TryParseInt64(line, out long v) && v is >= int.MinValue and <= int.MaxValue ? (int)v : int.Parse(line, CultureInfo.InvariantCulture);
 
-    /// <summary>Pushes the reply at <paramref name="pos"/> as a Lua value (Redis 7.0's redisProtocolToLuaType).</summary>
-    private static void PushReply(Lua l, ReadOnlySpan<byte> reply, ref int pos)
+    /// <summary>Pushes the reply at <paramref name="pos"/> as a Lua value (Redis 7.0's redisProtocolToLuaType); null,
+    /// or the error to return instead of raising it: "reached lua stack limit" (<see cref="StackLimitError"/>: a reply
+    /// nested too deep), or what <c>lua_rawset</c> raised for a RESP3 map or set key Lua cannot store (nil, NaN).</summary>
+    private static string? PushReply(Lua l, ReadOnlySpan<byte> reply, ref int pos)
     {
-        if (!l.CheckStack(6))
-        {
-            LuaSandbox.RaiseError(l, "reached lua stack limit");
-            return;
-        }
+        if (!l.CheckStack(6)) return StackLimitError;
         byte type = reply[pos];
         int lineEnd = LineEnd(reply, pos);
         ReadOnlySpan<byte> line = reply[(pos + 1)..lineEnd];
@@ -785,13 +796,13 @@ internal sealed partial class ScriptHost : IDisposable
                 LuaSandbox.PushBytes(l, "ok"u8);
                 LuaSandbox.PushBytes(l, line);
                 l.RawSet(-3);
-                return;
+                return null;
             case (byte)'-':
                 LuaSandbox.PushErrorTable(l, "-" + Encoding.UTF8.GetString(line));
-                return;
+                return null;
             case (byte)':':
                 lua_pushinteger(l.Handle, ReplyInt64(line)); // no allocation
-                return;
+                return null;
             case (byte)'$':
             case (byte)'=':
             {
@@ -799,14 +810,14 @@ internal sealed partial class ScriptHost : IDisposable
                 if (len < 0)
                 {
                     l.PushBoolean(false);
-                    return;
+                    return null;
                 }
                 ReadOnlySpan<byte> body = reply.Slice(pos, len);
                 pos += len + 2;
                 if (type == '$')
                 {
                     LuaSandbox.PushBytes(l, body);
-                    return;
+                    return null;
                 }
                 l.NewTable();
                 l.PushString("verbatim_string");
@@ -818,7 +829,7 @@ internal sealed partial class ScriptHost : IDisposable
                 l.PushBuffer(body[4..].ToArray());
                 l.RawSet(-3);
                 l.RawSet(-3);
-                return;
+                return null;
             }
             case (byte)'*':
             case (byte)'>':
@@ -827,15 +838,15 @@ internal sealed partial class ScriptHost : IDisposable
                 if (n < 0)
                 {
                     l.PushBoolean(false);
-                    return;
+                    return null;
                 }
                 l.CreateTable(n, 0);
                 for (int i = 1; i <= n; i++)
                 {
-                    PushReply(l, reply, ref pos);
+                    if (PushReply(l, reply, ref pos) is { } e) return e;
                     l.RawSetInteger(-2, i);
                 }
-                return;
+                return null;
             }
             case (byte)'%':
             case (byte)'~':
@@ -847,20 +858,28 @@ internal sealed partial class ScriptHost : IDisposable
                 l.CreateTable(0, n);
                 for (int i = 0; i < n; i++)
                 {
-                    PushReply(l, reply, ref pos);
-                    if (map) PushReply(l, reply, ref pos);
-                    else l.PushBoolean(true);
+                    if (PushReply(l, reply, ref pos) is { } keyError) return keyError;
+                    if (map)
+                    {
+                        if (PushReply(l, reply, ref pos) is { } valueError) return valueError;
+                    }
+                    else
+                    {
+                        l.PushBoolean(true);
+                    }
+                    if (l.IsNil(-2)) return "table index is nil"; // what lua_rawset raises
+                    if (LuaLibraries.IsNaNKey(l, -2)) return "table index is NaN";
                     l.RawSet(-3);
                 }
                 l.RawSet(-3);
-                return;
+                return null;
             }
             case (byte)'_':
                 l.PushNil();
-                return;
+                return null;
             case (byte)'#':
                 l.PushBoolean(line.Length > 0 && line[0] == 't');
-                return;
+                return null;
             case (byte)',':
             {
                 l.NewTable();
@@ -875,31 +894,35 @@ internal sealed partial class ScriptHost : IDisposable
                 };
                 l.PushNumber(d);
                 l.RawSet(-3);
-                return;
+                return null;
             }
             case (byte)'(':
                 l.NewTable();
                 l.PushString("big_number");
                 l.PushBuffer(line.ToArray());
                 l.RawSet(-3);
-                return;
+                return null;
             case (byte)'|':
             {
                 // An attribute: skip it, the reply follows.
                 int n = int.Parse(line, CultureInfo.InvariantCulture);
                 int top = l.GetTop();
-                for (int i = 0; i < 2 * n; i++) PushReply(l, reply, ref pos);
+                for (int i = 0; i < 2 * n; i++)
+                {
+                    if (PushReply(l, reply, ref pos) is { } e) return e;
+                }
                 l.SetTop(top);
-                PushReply(l, reply, ref pos);
-                return;
+                return PushReply(l, reply, ref pos);
             }
             default:
                 l.PushNil();
-                return;
+                return null;
         }
     }
 
     // ------------------------------------------------------------------ redis.*
+
+    private const string StackLimitError = "reached lua stack limit";
 
     private static readonly HashSet<string> s_deniedInScripts = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -995,7 +1018,10 @@ internal sealed partial class ScriptHost : IDisposable
         ReadOnlySpan<byte> reply = _callReply.WrittenSpan;
         if (raise && reply[0] == '-') return LuaSandbox.RaiseError(l, Encoding.UTF8.GetString(reply[..^2]));
         int pos = 0;
-        PushReply(l, reply, ref pos);
+        if (PushReply(l, reply, ref pos) is { } error)
+        {
+            return ReferenceEquals(error, StackLimitError) ? LuaSandbox.RaiseError(l, error) : LuaSandbox.ReturnError(l, error);
+        }
         return 1;
     }
 
@@ -1146,7 +1172,7 @@ internal sealed partial class ScriptHost : IDisposable
     {
         Lua l = Lua.FromIntPtr(state);
         if (l.GetTop() != 1) return LuaSandbox.RaiseError(l, "wrong number of arguments");
-        byte[] s = l.IsStringOrNumber(1) ? l.ToBuffer(1) ?? [] : [];
+        byte[] s = l.IsStringOrNumber(1) ? l.ToBuffer(1, false) ?? [] : [];
         l.PushString(Sha1Hex(s));
         return 1;
     }
@@ -1191,7 +1217,7 @@ internal sealed partial class ScriptHost : IDisposable
         for (int i = 2; i <= argc; i++)
         {
             if (i > 2) sb.Append(' ');
-            if (l.IsStringOrNumber(i)) sb.Append(Encoding.UTF8.GetString(l.ToBuffer(i) ?? []));
+            if (l.IsStringOrNumber(i)) sb.Append(Encoding.UTF8.GetString(l.ToBuffer(i, false) ?? []));
         }
         string line = "script log: " + sb;
         if (Log is { } log) log(line);
@@ -1203,7 +1229,7 @@ internal sealed partial class ScriptHost : IDisposable
     {
         Lua l = Lua.FromIntPtr(state);
         if (l.GetTop() < 1 || !l.IsStringOrNumber(1)) return LuaSandbox.RaiseError(l, "Please specify at least one argument for this redis lib call");
-        if (KvCommandTable.Find(l.ToBuffer(1) ?? []) is null) return LuaSandbox.RaiseError(l, "Invalid command passed to redis.acl_check_cmd()");
+        if (KvCommandTable.Find(l.ToBuffer(1, false) ?? []) is null) return LuaSandbox.RaiseError(l, "Invalid command passed to redis.acl_check_cmd()");
         l.PushBoolean(true);
         return 1;
     }
@@ -1222,14 +1248,14 @@ internal sealed partial class ScriptHost : IDisposable
                 return 1;
             case 1:
             {
-                long u = l.CheckInteger(1);
+                if (!LuaSandbox.CheckInteger(l, 1, out long u, out int error)) return error;
                 if (u < 1) return LuaSandbox.RaiseWithWhere(l, "bad argument #1 to 'random' (interval is empty)");
                 l.PushInteger((long)Math.Floor(r * u) + 1);
                 return 1;
             }
             case 2:
             {
-                long lo = l.CheckInteger(1), up = l.CheckInteger(2);
+                if (!LuaSandbox.CheckInteger(l, 1, out long lo, out int error) || !LuaSandbox.CheckInteger(l, 2, out long up, out error)) return error;
                 if (lo > up) return LuaSandbox.RaiseWithWhere(l, "bad argument #2 to 'random' (interval is empty)");
                 l.PushInteger((long)Math.Floor(r * (up - lo + 1)) + lo);
                 return 1;
@@ -1242,17 +1268,18 @@ internal sealed partial class ScriptHost : IDisposable
     private int MathRandomSeed(IntPtr state)
     {
         Lua l = Lua.FromIntPtr(state);
-        int seed = (int)l.CheckInteger(1);
+        if (!LuaSandbox.CheckInteger(l, 1, out long seedArgument, out int error)) return error;
+        int seed = (int)seedArgument;
         _rand48 = ((ulong)(uint)seed << 16) | 0x330E;
         return 0;
     }
 
     private LuaSandbox CreateSandbox(string chunkName, bool forFunctions)
     {
-        var sb = new LuaSandbox(chunkName);
+        var sb = new LuaSandbox(chunkName) { HookCheck = _hookCheck, Log = line => (Log ?? Console.Error.WriteLine)(line) };
         Lua l = sb.State;
         l.NewTable();
-        PushCallFunctions(l);
+        PushCallFunctions(sb);
         AddCommonRedisFields(sb);
         sb.SetFunction("setresp", SetResp);
         sb.SetFunction("set_repl", SetRepl);
@@ -1309,8 +1336,9 @@ internal sealed partial class ScriptHost : IDisposable
     /// <summary>Sets <c>call</c> and <c>pcall</c> in the table on top of the stack: unmanaged entry points (the hot path
     /// of every script) with this host, through a weak handle, as their upvalue; a delegate's reverse P/Invoke costs
     /// several times more per call.</summary>
-    private unsafe void PushCallFunctions(Lua l)
+    private unsafe void PushCallFunctions(LuaSandbox sb)
     {
+        Lua l = sb.State;
         if (!_self.IsAllocated) _self = GCHandle.Alloc(this, GCHandleType.Weak);
         l.PushLightUserData(GCHandle.ToIntPtr(_self));
         lua_pushcclosure(l.Handle, &CallEntry, 1);
@@ -1321,10 +1349,28 @@ internal sealed partial class ScriptHost : IDisposable
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int CallEntry(IntPtr state) => FromUpvalue(state).Call(state, raise: true);
+    private static int CallEntry(IntPtr state) => GuardedCall(state, raise: true);
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int PCallEntry(IntPtr state) => FromUpvalue(state).Call(state, raise: false);
+    private static int PCallEntry(IntPtr state) => GuardedCall(state, raise: false);
+
+    // redis.call/pcall inside LuaSandbox.Enter/Exit, a managed exception turned into a script error (see LuaSandbox).
+    private static unsafe int GuardedCall(IntPtr state, bool raise)
+    {
+        long* account = LuaSandbox.Enter(state);
+        int results;
+        ScriptHost? host = null;
+        try
+        {
+            host = FromUpvalue(state);
+            results = host.Call(state, raise);
+        }
+        catch (Exception e)
+        {
+            results = LuaSandbox.Fault(state, e, host?.Log);
+        }
+        return LuaSandbox.Exit(state, account, results);
+    }
 
     private static ScriptHost FromUpvalue(IntPtr state) =>
         (ScriptHost)GCHandle.FromIntPtr(lua_touserdata(state, Lua.UpValueIndex(1))).Target!; // the host owns the state, so it is alive

@@ -80,4 +80,32 @@ public sealed class BusyScriptDiffTests
                 $"reply {i} differs\n  redis-server: {(i < expected.Count ? expected[i] : "(none)")}\n  EioSharp.Kv:  {(i < actual.Count ? actual[i] : "(none)")}");
         }
     }
+    /// <summary>A busy script whose library calls keep failing inside pcall: 988b787 aborted (a Lua error longjmp'd over
+    /// the C# callback's frames), h154's first version froze (each failure re-armed the hook and restarted its count).
+    /// Other clients get -BUSY, SCRIPT KILL stops it, the server answers afterwards: as redis-server.</summary>
+    [Theory]
+    [InlineData("while true do pcall(redis.call, 'nosuch') end")]
+    [InlineData("local i = 0 while true do i = i + 1 if i % 1000 == 0 then pcall(bit.band, 'x') end end")]
+    public void A_busy_script_whose_calls_keep_failing_is_killed_like_redis(string script)
+    {
+        static List<string> Run(int port, string script)
+        {
+            var seen = new List<string>();
+            using var runner = new RespConnection(port, 30_000);
+            runner.Send(RespConnection.Encode(["EVAL", script, "0"]));
+            Thread.Sleep(700); // past the 200 ms threshold on both servers
+            using (var other = new RespConnection(port, 30_000))
+            {
+                seen.Add("PING => " + other.Call("PING"));
+                seen.Add("SCRIPT KILL => " + other.Call("SCRIPT", "KILL"));
+            }
+            seen.Add("runner => " + System.Text.RegularExpressions.Regex.Replace(runner.Read().ToString(), "script: [0-9a-f]{40}", "script: SHA"));
+            seen.Add("PING after => " + runner.Call("PING"));
+            return seen;
+        }
+
+        using var redis = RedisServerProcess.Start("--busy-reply-threshold", "200");
+        using var kv = KvServerProcess.Start("--busy-reply-threshold", "200", "--appendonly", "no");
+        Assert.Equal(Run(redis.Port, script), Run(kv.Port, script));
+    }
 }
