@@ -1102,6 +1102,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// session 25 h156; <c>EIOSHARP_KV_ALWAYS_COHORTS=0</c> turns it off, for an A/B of one build).</summary>
     public static bool AlwaysCohortsEnabled { get; set; } = true;
 
+    /// <summary>Two cohorts whatever the fsync's and the wait's times (<c>EIOSHARP_KV_ALWAYS_COHORTS=1</c>; tests and A/B).</summary>
+    public static bool AlwaysCohortsForced { get; set; }
+
     /// <summary>Fewer writers than this (the writer epoch's count) keep one cohort (h149's wait for all of them).</summary>
     internal const int MinCohortWriters = 8;
 
@@ -1148,7 +1151,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private bool UsesCohorts(AppendOnlyFile? aof) =>
         AlwaysCohortsEnabled && _syncOnDomain && AlwaysSync == AlwaysSyncMode.DomainWait && _storeDomain is { DefersOutput: true } &&
         aof is { Policy: FsyncPolicy.Always } && _expectedWriters >= MinCohortWriters && _armedCrash == 0 &&
-        _oneWaitTicks > 0 && _fsyncTicks < _oneWaitTicks;
+        (AlwaysCohortsForced || (_oneWaitTicks > 0 && _fsyncTicks < _oneWaitTicks));
 
     private long _fsyncTicks; // average time (Stopwatch ticks) of an always round's write and fdatasync on the domain
     private long _oneWaitTicks; // average one-cohort hinted wait that got its writers (Stopwatch ticks); 0: none yet
