@@ -100,10 +100,6 @@ try
                 "ring" => AlwaysSyncMode.Ring,
                 _ => AlwaysSyncMode.DomainWait,
             };
-            // Two cohorts of writers under DomainWait (session 25, h156): EIOSHARP_KV_ALWAYS_COHORTS=0 keeps one, =1 uses two
-            // whatever the fsync's time (A/B of one build).
-            if (Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_COHORTS") == "0") StoreOwner.AlwaysCohortsEnabled = false;
-            if (Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_COHORTS") == "1") StoreOwner.AlwaysCohortsForced = true;
             if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_WAIT_US"), out int waitUs) && waitUs > 0)
             {
                 StoreOwner.AlwaysSyncWait = TimeSpan.FromMicroseconds(waitUs);

@@ -35,15 +35,6 @@ internal sealed class StoreRequest
     /// <c>appendfsync always</c> (<see cref="StoreOwner.AlwaysSync"/>); -1: never.</summary>
     public long WriterEpoch = -1;
 
-    /// <summary>The store's round (<see cref="StoreOwner"/>'s cohort count) that last answered a write of this connection under
-    /// <c>appendfsync always</c> with two cohorts (session 25, h156): the next round holds a write of the connection back
-    /// (<see cref="AlwaysCohorts"/>); -1: never.</summary>
-    internal long CohortRound = -1;
-
-    /// <summary>Set by the store when it takes the request in a two-cohort round: the batch may append (a write, a script,
-    /// EXEC), so it joins a cohort and may be held back.</summary>
-    internal bool CohortWriter;
-
     /// <summary>Resolved true when every command has run and its replies are durable; false when the request is parked
     /// on a blocking command (BLPOP...): then <see cref="EarlyReply"/> holds the replies before it and
     /// <see cref="BlockEvents"/> receives one completion event when the rest has run.</summary>
@@ -605,54 +596,27 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     {
         while (true)
         {
-            StoreRequest? first = null;
-            bool closing = false;
-            if (_cohorts.Held.Count > 0 && _cohortExpect == 0)
+            StoreRequest first;
+            _awaitingRequest = true; // idle: a connection of this domain may run its batch inline (CanRunInline)
+            try
             {
-                // Two cohorts (appendfsync always): writes are held back and no writer of the other cohort is still
-                // expected, so the held ones run next, without a wait (once the replies just released are sent).
-                await SendReleasedRepliesAsync();
+                first = await queue.TakeAsync();
             }
-            else
+            catch (StreamClosedException)
             {
-                _awaitingRequest = true; // idle: a connection of this domain may run its batch inline (CanRunInline)
-                try
+                if (HintedRounds > 0)
                 {
-                    ValueTask<StoreRequest> take = queue.TakeAsync();
-                    if (take.IsCompleted && _cohortRound)
-                    {
-                        // The next cohort is queued already: the replies the last round released go to the kernel first.
-                        first = take.Result;
-                        _awaitingRequest = false;
-                        await SendReleasedRepliesAsync();
-                    }
-                    else
-                    {
-                        first = await take;
-                    }
+                    log($"h149: {HintedRounds} hinted rounds, {HintMisses} misses, wait limit {_waitLimit.TotalMicroseconds:F0} us, expected writers {_expectedWriters}");
                 }
-                catch (StreamClosedException)
-                {
-                    if (_cohorts.Held.Count == 0)
-                    {
-                        if (HintedRounds > 0)
-                        {
-                            log($"h149: {HintedRounds} hinted rounds, {HintMisses} misses, wait limit {_waitLimit.TotalMicroseconds:F0} us, expected writers {_expectedWriters}; " +
-                                $"h156: {_cohorts.Rounds} cohort rounds, {_cohorts.HeldWrites} writes held, {_cohortYieldRounds} rounds without a wait, fsync {System.Diagnostics.Stopwatch.GetElapsedTime(0, _fsyncTicks).TotalMicroseconds:F0} us, one-cohort wait {System.Diagnostics.Stopwatch.GetElapsedTime(0, _oneWaitTicks).TotalMicroseconds:F0} us");
-                        }
 
-                        break; // Shutdown: every request queued before Close has been served.
-                    }
-
-                    closing = true; // the held requests are served first, without cohorts
-                }
-                finally
-                {
-                    _awaitingRequest = false;
-                }
+                break; // Shutdown: every request queued before Close has been served.
+            }
+            finally
+            {
+                _awaitingRequest = false;
             }
 
-            if (first is not null && _phase != RoundPhase.Idle)
+            if (_phase != RoundPhase.Idle)
             {
                 // A connection's inline round is running a busy script, whose hook (Domain.ProcessEventsWhileBlocked)
                 // resumed this fiber: the round must end first. The request is held (answered if the run fails).
@@ -669,41 +633,17 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             // queue, its timer work or a change of the file must find the buffer empty).
             FlushDeferredAof();
             _round.Clear();
+            _round.Add(first);
             _queuedRounds++;
-            AppendOnlyFile? aof = CurrentAof(store);
-            int arrived;
-            _cohortExpect = 0;
-            _cohortRound = !closing && UsesCohorts(aof);
-            if (_cohortRound)
-            {
-                _arrivals.Clear();
-                if (first is not null)
-                {
-                    _arrivals.Add(first);
-                }
-
-                queue.TryTakeMany(_arrivals, MaxRequestsPerRound - _arrivals.Count);
-                arrived = _arrivals.Count;
-                _cohorts.Take(_round, _arrivals, (int)((_expectedWriters + 1) / 2), s_mayAppend);
-                _arrivals.Clear();
-            }
-            else
-            {
-                _cohorts.TakeWithout(_round); // held requests (cohorts just turned off, or stopping) go first
-                if (first is not null)
-                {
-                    _round.Add(first);
-                }
-
-                arrived = (first is null ? 0 : 1) + queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
-            }
-
-            NoteHintOutcome(arrived);
+            queue.TryTakeMany(_round, MaxRequestsPerRound - 1);
+            NoteHintOutcome(_round.Count);
             long limit = config.EffectiveReplyLimit;
             foreach (var r in _round)
             {
                 r.Reply.Limit = limit;
             }
+
+            AppendOnlyFile? aof = CurrentAof(store);
 
             if (CommitRound(store, aof, sink, hold: CanHoldRound(aof)))
             {
@@ -1035,14 +975,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             _phase = RoundPhase.Committing;
             bool syncLater = aof.Policy == FsyncPolicy.Always && !_syncOnDomain;
-            long syncStart = aof.Policy == FsyncPolicy.Always && _syncOnDomain ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             try
             {
                 CommitAppend(aof, syncAlways: !syncLater);
-                if (syncStart != 0)
-                {
-                    NoteFsync(System.Diagnostics.Stopwatch.GetTimestamp() - syncStart);
-                }
             }
             finally
             {
@@ -1055,22 +990,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             }
 
             CrashIfArmed(InjectedRoundCrash.AfterAppend);
-            if (_cohortRound && _storeDomain is { } cohortDomain)
-            {
-                // Two cohorts: the next round waits for the other cohort's writers that are not back yet (none: it runs
-                // the held writes at once).
-                NoteWriters();
-                int expect = (int)Math.Min(_cohorts.EndRound(_round), stats.ConnectedClients);
-                _cohortExpect = expect;
-                _hintOneCohort = false;
-                if (expect > 1)
-                {
-                    _hintedExpect = expect;
-                    _hintedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-                    cohortDomain.HintNextWait(expect, _waitLimit);
-                }
-            }
-            else if (_syncOnDomain && AlwaysSync == AlwaysSyncMode.DomainWait && aof.Policy == FsyncPolicy.Always && _storeDomain is { } hinted)
+            if (_syncOnDomain && AlwaysSync == AlwaysSyncMode.DomainWait && aof.Policy == FsyncPolicy.Always && _storeDomain is { } hinted)
             {
                 // The domain's next sleep lasts until the writers are back (one wake-up, as Redis's epoll_wait finds
                 // them all): the connections that had a request in a round of the last writer epoch, at most the
@@ -1078,7 +998,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 NoteWriters();
                 int expect = (int)Math.Min(_expectedWriters, stats.ConnectedClients);
                 _hintedExpect = expect;
-                _hintOneCohort = true;
                 _hintedAt = System.Diagnostics.Stopwatch.GetTimestamp();
                 hinted.HintNextWait(expect, _waitLimit);
             }
@@ -1097,67 +1016,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     public static TimeSpan AlwaysSyncWait { get; set; } = TimeSpan.FromMilliseconds(1);
 
     private bool _syncOnDomain; // the run fsyncs always rounds on its domain (AlwaysSync Domain, or DomainWait on io_uring)
-
-    /// <summary>Whether <see cref="AlwaysSyncMode.DomainWait"/> runs two cohorts of writers (<see cref="AlwaysCohorts"/>,
-    /// session 25 h156; <c>EIOSHARP_KV_ALWAYS_COHORTS=0</c> turns it off, for an A/B of one build).</summary>
-    public static bool AlwaysCohortsEnabled { get; set; } = true;
-
-    /// <summary>Two cohorts whatever the fsync's and the wait's times (<c>EIOSHARP_KV_ALWAYS_COHORTS=1</c>; tests and A/B).</summary>
-    public static bool AlwaysCohortsForced { get; set; }
-
-    /// <summary>Fewer writers than this (the writer epoch's count) keep one cohort (h149's wait for all of them).</summary>
-    internal const int MinCohortWriters = 8;
-
-    private readonly AlwaysCohorts _cohorts = new(); // survives a run: a failed run answers its held requests (FailRound)
-    private readonly List<StoreRequest> _arrivals = new(MaxRequestsPerRound);
-    private bool _cohortRound; // the round in progress was taken with cohorts
-    private int _cohortExpect; // writers of the other cohort the next round waits for (0: none, run the held ones at once)
-    private static readonly Func<StoreRequest, bool> s_mayAppend = MayAppend;
-
-    /// <summary>Before a round of two cohorts that follows the last one without a wait (the next cohort was queued or
-    /// held already): the replies the last round released must reach the kernel first, or they would wait for this round's
-    /// fdatasync on the domain (and the two cohorts' clients would answer together). Yields until the connection fibers
-    /// have run (they queue their sends; a resumed fiber may take more than one hop), then once more, so that the domain's
-    /// busy poll between two runs of its queue submits the sends before this fiber goes on.</summary>
-    private async Task SendReleasedRepliesAsync()
-    {
-        int yields = 0;
-        do
-        {
-            await Fiber.YieldAsync();
-        }
-        while (++yields < MaxHeldYields && _storeDomain is { RunQueueLength: > 0 });
-
-        await Fiber.YieldAsync();
-        _cohortYieldRounds++;
-    }
-
-    private long _cohortYieldRounds;
-
-    /// <summary>Cohort rounds and writes held back in them (<see cref="AlwaysCohorts"/>; for tests and diagnostics).</summary>
-    public long CohortRounds => _cohorts.Rounds;
-
-    /// <inheritdoc cref="CohortRounds"/>
-    public long CohortHeldWrites => _cohorts.HeldWrites;
-
-    /// <summary>Whether the next round is taken with two cohorts: appendfsync always with the fsync on the store's domain and
-    /// the hinted wait (io_uring), at least <see cref="MinCohortWriters"/> writers in the last writer epoch, and the
-    /// round's fsync shorter than the clients' turn for all the writers (one cohort's hinted wait). Two cohorts overlap the
-    /// clients' turn for one half with the server's round for the other, at one more fsync per cycle: per cycle of all the
-    /// writers, one cohort takes apply + fsync + turn, two take 2 x max(apply/2 + fsync, turn/2), which is shorter exactly
-    /// when the fsync is shorter than the turn (quiet: ~0.2 ms against ~0.7 ms; on a loaded disk the fsync takes
-    /// milliseconds and one cohort is faster). Both are averages (1/8 weight per round); the turn is measured only with one
-    /// cohort (the first epoch's rounds, and whenever the fsync outgrew it), the fsync always.</summary>
-    private bool UsesCohorts(AppendOnlyFile? aof) =>
-        AlwaysCohortsEnabled && _syncOnDomain && AlwaysSync == AlwaysSyncMode.DomainWait && _storeDomain is { DefersOutput: true } &&
-        aof is { Policy: FsyncPolicy.Always } && _expectedWriters >= MinCohortWriters && _armedCrash == 0 &&
-        (AlwaysCohortsForced || (_oneWaitTicks > 0 && _fsyncTicks < _oneWaitTicks));
-
-    private long _fsyncTicks; // average time (Stopwatch ticks) of an always round's write and fdatasync on the domain
-    private long _oneWaitTicks; // average one-cohort hinted wait that got its writers (Stopwatch ticks); 0: none yet
-    private bool _hintOneCohort; // the pending hint is one cohort's (h149), not two cohorts'
-
-    private void NoteFsync(long ticks) => _fsyncTicks = _fsyncTicks == 0 ? ticks : _fsyncTicks + (ticks - _fsyncTicks) / 8;
     private long _writerEpoch; // DomainWait: the current writer epoch (8 rounds)
     private int _epochRounds, _epochWriters;
     private long _expectedWriters = 1;
@@ -1205,14 +1063,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         var waited = System.Diagnostics.Stopwatch.GetElapsedTime(_hintedAt);
         if (roundSize >= _hintedExpect)
         {
-            if (_hintOneCohort && waited <= _waitLimit)
-            {
-                // One cohort: the wait is the clients' turn for all the writers (what two cohorts would overlap); not a
-                // wait that ended at its limit and then idled until the writers came (a pause of the clients).
-                long ticks = System.Diagnostics.Stopwatch.GetTimestamp() - _hintedAt;
-                _oneWaitTicks = _oneWaitTicks == 0 ? ticks : _oneWaitTicks + (ticks - _oneWaitTicks) / 8;
-            }
-
             var next = waited * 2;
             _waitLimit = next < TimeSpan.FromMicroseconds(500) ? TimeSpan.FromMicroseconds(500) : next > AlwaysSyncWait * 8 ? AlwaysSyncWait * 8 : next;
         }
@@ -1349,7 +1199,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// unpipelined SET: 0.07 <c>pwrite64</c> per request queued, 1.00 inline; strace -c, docs/BENCHMARKS.md), and a reply
     /// is never sent before its bytes are written, as in Redis. Only a heuristic: an inline round that does append still
     /// writes its bytes before its replies are released.</summary>
-    internal static bool MayAppend(StoreRequest request)
+    private static bool MayAppend(StoreRequest request)
     {
         foreach (KvCommand command in CollectionsMarshal.AsSpan(request.Commands))
         {
@@ -2007,14 +1857,6 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         }
 
         _parked.Clear();
-        foreach (var r in _cohorts.TakeHeld())
-        {
-            // Held back for the next round (two cohorts): nothing of it ran.
-            r.ResolveError(new StoreRestartedException(StoreRestartedException.NotExecuted));
-        }
-
-        _cohortExpect = 0;
-        _cohortRound = false;
         if (_heldRequest is { } held)
         {
             // Taken from the queue while an inline round ran (ServeQueueAsync): nothing of it ran.
