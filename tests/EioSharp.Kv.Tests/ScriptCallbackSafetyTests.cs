@@ -128,4 +128,24 @@ public class ScriptCallbackSafetyTests
         }
         Assert.Equal(unwound, LuaSandbox.UnwoundCallbacks);
     }
+
+    /// <summary>A table's <c>__gc</c> does nothing, as in Lua 5.1 (Redis): Lua 5.4 would run the finalizer with hooks off,
+    /// where a loop could never be stopped (the server froze before this). The metatable keeps its identity and its
+    /// <c>__gc</c> field; setmetatable's argument errors are 5.1's texts (compared with redis-server 7.0.15 by hand).</summary>
+    [Theory]
+    [InlineData("setmetatable({}, {__gc = function() while true do end end}) collectgarbage() collectgarbage() return 1", ":1\r\n")]
+    [InlineData("local n = 0 setmetatable({}, {__gc = function() n = n + 1 end}) collectgarbage() collectgarbage() return n", ":0\r\n")]
+    [InlineData("local mt = {__gc = function() end} local t = setmetatable({}, mt) return {getmetatable(t) == mt and 1 or 0, type(mt.__gc)}", "*2\r\n:1\r\n$8\r\nfunction\r\n")]
+    [InlineData("local t = setmetatable({}, {__index = function(t, k) return k .. '!' end}) return t.x", "$2\r\nx!\r\n")]
+    [InlineData("return setmetatable({}, 1)", "-ERR user_script:1: bad argument #2 to 'setmetatable' (nil or table expected) script: edfb36201dfdaf2c684477466ddae43ab9ff3c77, on @user_script:1.\r\n")]
+    [InlineData("return setmetatable(1, {})", "-ERR user_script:1: bad argument #1 to 'setmetatable' (table expected, got number) script: cde81fee4cf25bd0b7dc3685af446d862fd43845, on @user_script:1.\r\n")]
+    [InlineData("local t = setmetatable({}, {__metatable = 1}) return setmetatable(t, {})", "-ERR user_script:1: cannot change a protected metatable script: d533e8892b806a0a111e949c42a0264d92c37fc1, on @user_script:1.\r\n")]
+    public void A_tables_gc_metamethod_does_nothing_as_in_Lua_5_1(string script, string expected)
+    {
+        long unwound = LuaSandbox.UnwoundCallbacks;
+        var h = new StoreHarness();
+        Assert.Equal(expected, h.Run("EVAL", script, "0"));
+        Assert.Equal(":1\r\n", h.Run("EVAL", "return 1", "0"));
+        Assert.Equal(unwound, LuaSandbox.UnwoundCallbacks);
+    }
 }

@@ -94,6 +94,11 @@ internal static unsafe class LuaNative
     [SuppressGCTransition]
     internal static extern void lua_rawseti(IntPtr luaState, int index, long n);
 
+    /// <summary>Pops a table (or nil) and makes it the metatable of the value at <paramref name="index"/>; raises no
+    /// error (it may free dead objects through the allocator while the collector sweeps: no SuppressGCTransition).</summary>
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+    internal static extern int lua_setmetatable(IntPtr luaState, int index);
+
     /// <summary>Pushes a slot's metatable, if it has one: a read.</summary>
     [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
     [SuppressGCTransition]

@@ -70,6 +70,7 @@ internal sealed unsafe class LuaSandbox : IDisposable
         s_nativeHook = nativeHook;
         lua_sethook(l.Handle, IntPtr.Zero, 0, 0);
         RegisterCoroutineFunctions();
+        RegisterSetMetatable();
         LuaLibraries.Register(this);
         RunSetup(SetupCode);
         l.GetGlobal("__redis__err__handler");
@@ -287,6 +288,63 @@ internal sealed unsafe class LuaSandbox : IDisposable
     }
 
     private const int LuaTypeFunction = 6; // LUA_TFUNCTION
+    private const int LuaTypeNil = 0; // LUA_TNIL
+
+    // setmetatable as Lua 5.1's (Redis's): a table's __gc does nothing. Lua 5.4 runs a table's finalizer, with hooks off,
+    // so `setmetatable({}, {__gc = function() while true do end end}) collectgarbage()` could never be stopped (the
+    // server froze: no -BUSY, no SCRIPT KILL); redis-server returns. The metatable is set with its __gc field hidden
+    // (Lua marks an object for finalization only when its metatable has __gc at setmetatable time) and then put back,
+    // so the metatable keeps its identity and fields. Replaces the original in the real globals table (error messages
+    // name it as before); the argument errors are 5.1's texts.
+    private void RegisterSetMetatable()
+    {
+        Lua l = State;
+        l.PushGlobalTable();
+        SetFunction("setmetatable", SetMetatable);
+        l.Pop(1);
+    }
+
+    private static int SetMetatable(IntPtr state)
+    {
+        Lua l = Lua.FromIntPtr(state);
+        int t = lua_type(state, 2);
+        if (lua_type(state, 1) != LuaTypeTable) return TypeError(l, 1, "table");
+        if (t != LuaTypeNil && t != LuaTypeTable) return ArgError(l, 2, "nil or table expected");
+        if (lua_getmetatable(state, 1) != 0)
+        {
+            PushBytes(l, "__metatable"u8);
+            bool isProtected = lua_rawget(state, -2) != LuaTypeNil;
+            lua_settop(state, -3);
+            if (isProtected) return RaiseWithWhere(l, "cannot change a protected metatable");
+        }
+        lua_settop(state, 2);
+        bool hidGc = false;
+        if (t == LuaTypeTable)
+        {
+            PushBytes(l, "__gc"u8);
+            if (lua_rawget(state, 2) != LuaTypeNil)
+            {
+                hidGc = true; // stack: t, mt, gc
+                PushBytes(l, "__gc"u8);
+                lua_pushnil(state);
+                lua_rawset(state, 2);
+            }
+            else
+            {
+                lua_settop(state, 2);
+            }
+        }
+        lua_pushvalue(state, 2);
+        lua_setmetatable(state, 1);
+        if (hidGc)
+        {
+            PushBytes(l, "__gc"u8);
+            lua_pushvalue(state, 3);
+            lua_rawset(state, 2);
+        }
+        lua_settop(state, 1);
+        return 1;
+    }
 
     private static int CoroutineCreate(IntPtr state)
     {
