@@ -351,11 +351,14 @@ public static partial class Fiber
     /// <typeparam name="T">The result type.</typeparam>
     /// <param name="f">Runs first.</param>
     /// <param name="g">Runs next.</param>
-    /// <param name="combine">Merges a late second success into the first (default: keep the first).</param>
+    /// <param name="combine">Merges a late second success into the first (default: keep the first, and drop the second's
+    /// value). Both may succeed: a loser may complete before its cancellation reaches it. Give one when a value must not
+    /// be lost, such as an item a loser took from an <c>AsyncQueue</c> (<c>(a, b) =&gt; a ?? b</c>; docs/semantics.md S11).</param>
     /// <returns>The winner's value, as a <see cref="ValueTask{TResult}"/> to be awaited once (issue 20: a race in the steady
     /// state makes no result task; use <see cref="ValueTask{TResult}.AsTask"/> to await it more than once or combine it).</returns>
     /// <exception cref="Exception">A real failure of either function (it replaces any success).</exception>
-    /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded.</exception>
+    /// <exception cref="CancelledException">The caller was cancelled and nothing succeeded, or a function succeeded only
+    /// after the caller's cancellation had ended the other (its value is dropped, as in Eio).</exception>
     /// <exception cref="ArgumentNullException"><paramref name="f"/> or <paramref name="g"/> is null (thrown synchronously).</exception>
     /// <remarks>Eio: <c>Fiber.first</c> (which returns the value itself). The awaiting code resumes on its own fiber.</remarks>
     public static ValueTask<T> FirstAsync<T>(Func<Task<T>> f, Func<Task<T>> g, Func<T, T, T>? combine = null)
