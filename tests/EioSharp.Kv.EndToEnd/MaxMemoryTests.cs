@@ -53,14 +53,24 @@ public sealed class MaxMemoryTests
         pipeline.Clear();
         for (int i = 200; i < 1000; i++) pipeline.Add(["EXISTS", "k:" + i]);
         int cold = c.Pipeline(pipeline).Count(r => r.Text == "1");
+        pipeline.Clear();
+        for (int round = 0; round < 6; round++)
+        {
+            for (int i = 0; i < 100; i++) pipeline.Add(["EXISTS", $"n:{round}:{i}"]);
+        }
+        int fresh = c.Pipeline(pipeline).Count(r => r.Text == "1");
         long evicted = InfoField(c, "stats", "evicted_keys");
         // About 600, plus the keys that make room for this connection's read buffer, grown for the 100 KB pipelines (used
         // memory counts the clients' buffers: up to ~110 KB more than when the limit was taken, ~100 keys).
         Assert.InRange(evicted, 570, 720);
+        // Every eviction is one of the keys counted here; one made while the counting pipelines ran (they grow the read
+        // buffer a little) may have removed a key already counted as there.
+        Assert.InRange(evicted - ((200 - hot) + (800 - cold) + (600 - fresh)), 0, 20);
         // Sampled LRU (5 keys per round, a pool of 16): the 200 keys read a second later survive while older ones are
-        // there to evict; a few may go when a round samples only recent keys.
-        Assert.True(hot >= 190, $"{hot} of the 200 recently read keys left ({cold} of the 800 others)");
-        Assert.InRange(cold, 800 - evicted, 800 - evicted + 10);
+        // there to evict; a few may go when a round samples only recent keys (the clock's one-second resolution ties the
+        // 200 read keys with the 600 new ones: ci57 saw 13 of them go, the old bound of 10 flaked).
+        Assert.True(hot >= 180, $"{hot} of the 200 recently read keys left ({cold} of the 800 others, {fresh} of the 600 new)");
+        Assert.True((200 - hot) + (600 - fresh) <= 40, $"{200 - hot} read and {600 - fresh} new keys evicted of {evicted} ({cold} of the 800 old left)");
 
         WriteRounds(6, 20); // in all, twice the limit written
         // Eviction runs before each command: after one, memory is over the limit by at most that command's value.
