@@ -222,6 +222,9 @@ internal static class KvRedisCommands
         return parent?.SubcommandsByName.GetValueOrDefault(name[(bar + 1)..].ToLowerInvariant());
     }
 
+    // KvCommandInfo.RedisSpec's markers: the entry has no Redis command of its name; the entry is not in KvCommandTable.All.
+    private static readonly object s_noSpec = new(), s_notInTable = new();
+
     // Each command of this server's table with Redis's entry for its name (null: not a Redis command), by reference.
     private static readonly Lazy<FrozenDictionary<KvCommandInfo, RedisCommandSpec?>> s_byInfo = new(() =>
     {
@@ -235,7 +238,14 @@ internal static class KvRedisCommands
     /// without subcommands costs a dictionary probe by reference (no string of its name per command).</summary>
     public static RedisCommandSpec? Lookup(KvCommand command, KvCommandInfo info)
     {
-        if (!s_byInfo.Value.TryGetValue(info, out RedisCommandSpec? cmd)) return Lookup(command);
+        object? slot = Volatile.Read(ref info.RedisSpec.Value); // the probe below once per table entry, not per command
+        if (slot is null)
+        {
+            slot = s_byInfo.Value.TryGetValue(info, out RedisCommandSpec? found) ? (object?)found ?? s_noSpec : s_notInTable;
+            Volatile.Write(ref info.RedisSpec.Value, slot);
+        }
+        if (ReferenceEquals(slot, s_notInTable)) return Lookup(command);
+        var cmd = slot as RedisCommandSpec; // s_noSpec: null
         if (cmd is null || cmd.Subcommands.Length == 0 || command.Count < 2) return cmd;
         return cmd.SubcommandsByName.GetValueOrDefault(command.GetString(1).ToLowerInvariant());
     }

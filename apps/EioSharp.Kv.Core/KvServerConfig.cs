@@ -576,6 +576,14 @@ public sealed partial class KvServerStats
         if (Interlocked.Exchange(ref _storeResetRequested, 0) == 1) store.ResetStats();
     }
 
+    /// <summary>The databases the lowest bit set in <paramref name="bits"/> stands for (<see cref="KvKeyspaceTotals.DatabaseBit"/>:
+    /// bit 63 for database 63 and every later one), as [first, end) within <paramref name="databases"/>.</summary>
+    private static (int First, int End) DatabasesOfBit(ulong bits, int databases)
+    {
+        int bit = System.Numerics.BitOperations.TrailingZeroCount(bits);
+        return (bit, bit == 63 ? databases : Math.Min(bit + 1, databases));
+    }
+
     /// <summary>Copies the store's numbers; call on the store owner.</summary>
     public void UpdateFrom(KvStore store)
     {
@@ -600,16 +608,21 @@ public sealed partial class KvServerStats
             walked = ReferenceEquals(store, _keysPerDatabaseStore) ? store.KeyspaceChangedDatabases : ulong.MaxValue;
             if (!ReferenceEquals(store, _keysPerDatabaseStore)) _keysPerDatabaseStore = store;
             _keysPerDatabaseSeen = version;
-            for (int db = 0; db < perDb.Length && !changed; db++)
-                changed = (walked & KvKeyspaceTotals.DatabaseBit(db)) != 0 && perDb[db] != (store.CountIn(db), store.ExpiringCountIn(db));
+            // By the bits set (a SET of a new key on database 0: one database visited, not a test of each of 16; session 26).
+            for (ulong bits = walked; bits != 0 && !changed; bits &= bits - 1)
+            {
+                (int first, int end) = DatabasesOfBit(bits, perDb.Length);
+                for (int db = first; db < end && !changed; db++) changed = perDb[db] != (store.CountIn(db), store.ExpiringCountIn(db));
+            }
         }
         if (changed)
         {
             // In place, under the sequence lock: a reader on another domain copies a whole, consistent set (the getter).
             Interlocked.Increment(ref _keysPerDatabaseVersion);
-            for (int db = 0; db < perDb.Length; db++)
+            for (ulong bits = walked; bits != 0; bits &= bits - 1)
             {
-                if ((walked & KvKeyspaceTotals.DatabaseBit(db)) != 0) perDb[db] = (store.CountIn(db), store.ExpiringCountIn(db));
+                (int first, int end) = DatabasesOfBit(bits, perDb.Length);
+                for (int db = first; db < end; db++) perDb[db] = (store.CountIn(db), store.ExpiringCountIn(db));
             }
             Interlocked.Increment(ref _keysPerDatabaseVersion);
         }

@@ -454,7 +454,31 @@ internal static class KvConnection
     /// <summary>The end of a submit whose commands all ran: appends the replies to <paramref name="output"/> (or sends a
     /// large one directly, or flushes a large output); disconnects a client over its output limit. Completes without
     /// suspending unless it writes to the socket.</summary>
-    internal static async ValueTask CompleteSubmitAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request, KvConnectionState state,
+    internal static ValueTask CompleteSubmitAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request, KvConnectionState state,
+        ReplyBuffer output, bool direct)
+    {
+        // The usual batch (replies under 64 KiB, within the limit) without an async method: its builder, state machine
+        // and the execution context's capture cost ~70 instructions per batch (session 26). Same steps, same order.
+        if (request.Reply.Overflowed || (direct && output.WrittenCount == 0 && request.Reply.WrittenCount >= DirectWriteAt) ||
+            (direct && output.WrittenCount + request.Reply.WrittenCount >= FlushAt))
+        {
+            return CompleteSubmitSlowAsync(ctx, conn, request, state, output, direct);
+        }
+
+        request.Commands.Clear();
+        if (output.WrittenCount == 0)
+        {
+            output.SwapContents(request.Reply); // the batch's replies become the output: no copy
+        }
+        else
+        {
+            output.Write(request.Reply.WrittenSpan);
+        }
+
+        return default;
+    }
+
+    private static async ValueTask CompleteSubmitSlowAsync(KvServerContext ctx, IFlowSink conn, StoreRequest request, KvConnectionState state,
         ReplyBuffer output, bool direct)
     {
         request.Commands.Clear();

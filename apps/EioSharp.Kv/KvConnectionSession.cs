@@ -323,15 +323,44 @@ internal sealed class KvConnectionSession
                 {
                     // The batch's replies, sent here rather than in RunBatchAsync: this fiber's frame is allocated once
                     // per connection, an async call's frame once per call that waits (every socket write does).
-                    ctx.Stats.OnNetworkTraffic(0, _output.WrittenCount);
-                    KvConnection.StartCountedWrite(_state, _output.WrittenCount); // CLIENT LIST obl/omem while it waits
-                    try
+                    int length = _output.WrittenCount;
+                    ctx.Stats.OnNetworkTraffic(0, length);
+                    if (length > KvConnectionState.ReplyChunkBytes)
                     {
-                        await _conn.WriteAsync(_output.WrittenMemory);
+                        KvConnection.StartCountedWrite(_state, length); // CLIENT LIST obl/omem while it waits
+                        try
+                        {
+                            await _conn.WriteAsync(_output.WrittenMemory);
+                        }
+                        finally
+                        {
+                            _state.OutputPendingBytes = 0;
+                        }
                     }
-                    finally
+                    else
                     {
-                        _state.OutputPendingBytes = 0;
+                        // Replies that fit Redis's reply chunk, the usual case: shown as pending output (and reported in
+                        // used_memory, twice) only when the write waits. One that the socket took at once was never
+                        // pending, as in Redis, where they sit in the client's fixed buffer (counted whether full or
+                        // not) until written; this saved two compare-exchanges and adds per request (session 26).
+                        _state.ReplyBufferSizing.OnRepliesWritten(length, Environment.TickCount64); // CLIENT LIST rbs/rbp
+                        ValueTask write = _conn.WriteAsync(_output.WrittenMemory);
+                        if (write.IsCompletedSuccessfully)
+                        {
+                            await write; // (its result taken: a pooled source is reset by it)
+                        }
+                        else
+                        {
+                            _state.OutputPendingBytes = length; // CLIENT LIST obl/omem while it waits
+                            try
+                            {
+                                await write;
+                            }
+                            finally
+                            {
+                                _state.OutputPendingBytes = 0;
+                            }
+                        }
                     }
 
                     _output.ResetWrittenCount();

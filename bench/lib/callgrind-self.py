@@ -60,7 +60,7 @@ def main():
             events = line.split()[1:]
             cost_index = events.index("Ir") if "Ir" in events else 0
             continue
-        m = re.match(r"^(c?fn|c?obj|c?fi|c?fe|fl|fi|fe)=(?:\((\d+)\))?\s*(.*)$", line)
+        m = re.match(r"^(c?fn|c?ob|c?fi|c?fe|fl|fi|fe)=(?:\((\d+)\))?\s*(.*)$", line)
         if m:
             kind, ident, name = m.group(1), m.group(2), m.group(3)
             base = kind.lstrip("c")
@@ -74,7 +74,7 @@ def main():
                 name = names.get(key, "?")
             if kind == "fn":
                 fn = name
-            elif kind == "obj":
+            elif kind == "ob":
                 obj = name
             continue
         if line.startswith("calls="):

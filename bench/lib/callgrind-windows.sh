@@ -76,6 +76,24 @@ cgw_wait_ready() {
   return 1
 }
 
+# cgw_wait_jit_idle [QUIET_SECONDS=5] [MAX_SECONDS=300]: for a Kv server, waits until the runtime's perf map
+# (/tmp/perf-$SPID.map, one line per method the JIT compiled) has not grown for QUIET_SECONDS: under callgrind a warm-up's
+# tier-1 backlog takes minutes to compile, and a fixed sleep left the JIT in the first windows and in the idle stretch
+# (session 26: windows of 71,666 / 56,507 / 14,536 / 9,219 instructions per request after a 3 s sleep). Prints how long
+# it waited to stderr. Does nothing for redis-server.
+cgw_wait_jit_idle() {
+  local quiet=${1:-5} max=${2:-300} map="/tmp/perf-$SPID.map" size last="" same=0 t_start
+  [ -f "$map" ] || return 0
+  t_start=$(date +%s)
+  while [ $(($(date +%s) - t_start)) -lt "$max" ]; do
+    size=$(stat -c %s "$map" 2>/dev/null || echo 0)
+    if [ "$size" = "$last" ]; then same=$((same + 1)); else same=0; last=$size; fi
+    [ "$same" -ge "$quiet" ] && break
+    sleep 1
+  done
+  echo "# JIT idle after $(($(date +%s) - t_start)) s (perf map $last bytes)" >&2
+}
+
 # cgw_windows TARGET RUN PORT LOAD...: counts WINDOWS windows of the command LOAD... (run once per window, its output
 # discarded), then the idle
 # stretch; prints "TARGET RUN IR_IDLE SECS IR_WINDOW..." (the line callgrind-windows-summary.py reads), keeps the lowest

@@ -87,6 +87,31 @@ public sealed class KeyspaceTotalsTests
     }
 
     [Fact]
+    public void Info_keyspace_follows_databases_past_the_last_bit()
+    {
+        // UpdateFrom visits the databases by the bits set in the changed-database mask; bit 63 stands for database 63 and
+        // every later one (session 26).
+        var h = new StoreHarness(new KvStore(random: new Random(1), databases: 70));
+        var stats = new KvServerStats();
+        AssertTotalsMatchWalk(h.Store, stats, "nothing");
+        foreach (int db in new[] { 1, 62, 63, 64, 69 })
+        {
+            h.Run("SET", "k" + db, "v", "EX", "100");
+            AssertTotalsMatchWalk(h.Store, stats, "SET k" + db);
+            h.Run("MOVE", "k" + db, db.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            AssertTotalsMatchWalk(h.Store, stats, "MOVE k" + db);
+        }
+        h.Run("SWAPDB", "69", "2");
+        AssertTotalsMatchWalk(h.Store, stats, "SWAPDB 69 2");
+        h.Run("SWAPDB", "64", "65");
+        AssertTotalsMatchWalk(h.Store, stats, "SWAPDB 64 65");
+        Assert.Equal((1L, 1L), stats.KeysPerDatabase[65]);
+        Assert.Equal((1L, 1L), stats.KeysPerDatabase[2]);
+        h.Run("FLUSHALL");
+        AssertTotalsMatchWalk(h.Store, stats, "FLUSHALL");
+    }
+
+    [Fact]
     public void A_new_store_is_walked_even_when_its_version_equals_the_last_one()
     {
         var stats = new KvServerStats();

@@ -360,6 +360,7 @@ internal sealed class FdRegistration
     /// <remarks>Cancellation (S13/S14): the waiter is attached to the fiber's cancel context and the one atomic winner decides;
     /// either way the slot (or the list entry) is cleared before the fiber continues, so no stale waiter stays behind.</remarks>
     /// <exception cref="InvalidOperationException">Not <paramref name="shared"/>, and another fiber already waits this way.</exception>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))] // pooled: one wait per unpipelined request (session 26)
     internal async ValueTask WaitAsync(bool write, CancelContext cancel, bool shared = false)
     {
         var waiter = Waiter.Rent(Poller.Domain!, write ? Tracing.TraceReason.IoWrite : Tracing.TraceReason.IoRead);

@@ -59,6 +59,9 @@ internal sealed class EpollFd : NativeSocketFd
         throw EpollIo.Error(errno, what);
     }
 
+    // Pooled state machine (as the io_uring transports' slow paths): every unpipelined request waits here, and each wait
+    // allocated its box (session 26: ~130 B per one-client SET).
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReceiveSlowAsync(Memory<byte> buffer, FiberFrame frame, string what, bool shared)
     {
         try
