@@ -97,12 +97,13 @@ public sealed class EioBackendOptions
     /// <summary>
     /// io_uring: an idle domain whose pre-pass found nothing runnable spins up to <see cref="DomainSpin"/> (5 µs by
     /// default) before it sleeps, watching the SQ ring's <c>IORING_SQ_TASKRUN</c> flag (the kernel sets it when a
-    /// completion's task work waits for the domain's thread: reading it costs no syscall) and its cross-thread queue, and
-    /// yielding the core every fourth pause loop, so a peer on the same core can run; a spin that finds nothing makes the
-    /// next 1, 2, 4 ... 64 idle transitions sleep at once, a spin that finds work resets that. Needs DEFER_TASKRUN (kernel
-    /// 6.1+), more than one core, a spin budget above zero and <see cref="UringIdlePrePass"/>, else nothing spins. Default false (the library's idle domains sleep at once); the KV
-    /// server turns it on: in the BLPOP/LPUSH ping-pong it cut the domain thread's sleeps per round trip 1.74 → 0.37 and
-    /// its CPU per round trip 73.2 → 60.0 µs (session 26, docs/rationale.md). Override: <c>EIOSHARP_URING_IDLE_SPIN=0|1</c>.
+    /// completion's task work waits for the domain's thread: reading it costs no syscall) and its cross-thread queue
+    /// between pause loops (no yield); once two spins in a row found nothing, the next 1, 2, 4 ... 64 idle transitions
+    /// sleep at once, and a spin that finds work resets that. Needs DEFER_TASKRUN (kernel 6.1+), more than one core, a
+    /// spin budget above zero and <see cref="UringIdlePrePass"/>, else nothing spins. Default false (the library's idle
+    /// domains sleep at once); the KV server turns it on: in the BLPOP/LPUSH ping-pong it cut the domain thread's sleeps
+    /// per round trip 1.35-1.59 → 0.39-0.78 and its CPU per round trip 54.0 → 50.2 µs (load 8) and 67.0 → 55.0 µs (load
+    /// 12-21) (session 26, docs/rationale.md §154). Override: <c>EIOSHARP_URING_IDLE_SPIN=0|1</c>.
     /// </summary>
     public bool UringIdleSpin { get; init; }
 
