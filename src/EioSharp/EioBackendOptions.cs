@@ -94,6 +94,19 @@ public sealed class EioBackendOptions
     /// </summary>
     public bool UringIdlePrePass { get; init; } = true;
 
+    /// <summary>
+    /// io_uring: an idle domain whose pre-pass found nothing runnable spins up to <see cref="DomainSpin"/> (5 µs by
+    /// default) before it sleeps, watching the SQ ring's <c>IORING_SQ_TASKRUN</c> flag (the kernel sets it when a
+    /// completion's task work waits for the domain's thread: reading it costs no syscall) and its cross-thread queue
+    /// between pause loops (no yield); once two spins in a row found nothing, the next 1, 2, 4 ... 64 idle transitions
+    /// sleep at once, and a spin that finds work resets that. Needs DEFER_TASKRUN (kernel 6.1+), more than one core, a
+    /// spin budget above zero and <see cref="UringIdlePrePass"/>, else nothing spins. Default false (the library's idle
+    /// domains sleep at once); the KV server turns it on: in the BLPOP/LPUSH ping-pong it cut the domain thread's sleeps
+    /// per round trip 1.35-1.59 → 0.39-0.78 and its CPU per round trip 54.0 → 50.2 µs (load 8) and 67.0 → 55.0 µs (load
+    /// 12-21) (session 26, docs/rationale.md §156). Override: <c>EIOSHARP_URING_IDLE_SPIN=0|1</c>.
+    /// </summary>
+    public bool UringIdleSpin { get; init; }
+
     /// <summary>The spin budget in Stopwatch ticks (0: none), as the domains use it.</summary>
     internal long SpinStopwatchTicks => Environment.ProcessorCount > 1
         ? (long)(DomainSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)
@@ -103,7 +116,7 @@ public sealed class EioBackendOptions
     internal EioBackendOptions Copy(
         int? inlineWriteMaxBytes = null, TimeSpan? domainSpin = null, bool? uringFileSyncOnOffload = null,
         bool? uringFileForceAsync = null, bool? uringWriteBehind = null, bool? uringDirectSend = null,
-        bool? uringQuietWait = null, bool? uringIdlePrePass = null) => new()
+        bool? uringQuietWait = null, bool? uringIdlePrePass = null, bool? uringIdleSpin = null) => new()
     {
         InlineWriteMaxBytes = inlineWriteMaxBytes ?? InlineWriteMaxBytes,
         DomainSpin = domainSpin ?? DomainSpin,
@@ -113,6 +126,7 @@ public sealed class EioBackendOptions
         UringDirectSend = uringDirectSend ?? UringDirectSend,
         UringQuietWait = uringQuietWait ?? UringQuietWait,
         UringIdlePrePass = uringIdlePrePass ?? UringIdlePrePass,
+        UringIdleSpin = uringIdleSpin ?? UringIdleSpin,
     };
 
     /// <summary>
@@ -134,14 +148,15 @@ public sealed class EioBackendOptions
         bool? directSend = Flag(variable, "EIOSHARP_URING_DIRECT_SEND", "1", "0");
         bool? quietWait = Flag(variable, "EIOSHARP_URING_QUIET_WAIT", "1", "0");
         bool? prePass = Flag(variable, "EIOSHARP_URING_IDLE_PREPASS", "1", "0");
+        bool? idleSpin = Flag(variable, "EIOSHARP_URING_IDLE_SPIN", "1", "0");
         TimeSpan? domainSpin = spin == false ? TimeSpan.Zero : spinUs is int us ? TimeSpan.FromMicroseconds(us) : null;
         if (inlineMax is null && domainSpin is null && syncOffload is null && forceAsync is null && writeBehind is null &&
-            directSend is null && quietWait is null && prePass is null)
+            directSend is null && quietWait is null && prePass is null && idleSpin is null)
         {
             return options;
         }
 
-        return options.Copy(inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass);
+        return options.Copy(inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass, idleSpin);
     }
 
     private static int? Count(Func<string, string?> variable, string name)

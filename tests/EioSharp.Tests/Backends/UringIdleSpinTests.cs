@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Sockets;
+using EioSharp.Backends.Uring;
+using static EioSharp.Tests.Backends.UringSockets;
+
+namespace EioSharp.Tests.Backends;
+
+/// <summary>
+/// <see cref="EioBackendOptions.UringIdleSpin"/> (session 26, h159, issue 12): an idle io_uring domain whose pre-pass
+/// found nothing spins up to the domain spin budget for a completion's task work before it sleeps, and backs off after
+/// spins that find nothing. Checked here by counts, never by time: off, nothing spins; on, a domain that only sleeps on
+/// timers spins a handful of times over 200 sleeps (the backoff), not once per sleep; a request/response loop against a
+/// peer thread stays correct and its idle transitions spin. In the FdCount collection with the other io_uring tests that
+/// read the ring's counters.
+/// </summary>
+[Collection("FdCount")]
+public class UringIdleSpinTests
+{
+    private static readonly EioBackendOptions Spin = new() { UringWriteBehind = true, UringIdleSpin = true };
+
+    private static (long Spins, long Hits, bool Deferred) TimerSleeps(EioBackendOptions options, int sleeps) =>
+        Run(async env =>
+        {
+            var ring = UringOp.CurrentRing();
+            long spins0 = ring.IdleSpins, hits0 = ring.IdleSpinHits;
+            for (int i = 0; i < sleeps; i++)
+            {
+                await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(1));
+            }
+
+            return (ring.IdleSpins - spins0, ring.IdleSpinHits - hits0, ring.DeferTaskRun);
+        }, options);
+
+    [SkippableFact]
+    public void WithTheSpinOffAnIdleDomainNeverSpins()
+    {
+        var (spins, _, _) = TimerSleeps(WriteBehind, 50);
+        Assert.Equal(0, spins);
+    }
+
+    [SkippableFact]
+    public void ADomainThatOnlySleepsOnTimersBacksOffItsSpin()
+    {
+        Skip.If(Environment.ProcessorCount == 1, "one core: the domains never spin");
+        var (spins, hits, deferred) = TimerSleeps(Spin, 200);
+        Skip.IfNot(deferred, "the ring has no DEFER_TASKRUN (kernel < 6.1): it never spins");
+        // Two misses, then 1, 2, 4 ... 64 idle transitions skipped after each miss: 200 sleeps leave at most ~12 spins
+        // (a hit, e.g. a completion of the runtime's own, only resets the backoff: it is counted as a spin too).
+        Assert.True(spins >= 2, $"spins: {spins}");
+        Assert.True(spins <= 12 + 3 * hits, $"spins: {spins}, hits: {hits} over 200 timer sleeps");
+    }
+
+    [SkippableFact]
+    public void ARequestResponseLoopWithTheSpinStaysCorrectAndSpins()
+    {
+        const int roundTrips = 300;
+        var (ok, spins, deferred) = Run(async env =>
+        {
+            (bool, long, bool) result = default;
+            await Switch.RunAsync(async sw =>
+            {
+                var listener = env.Net.Listen(sw, Loopback0);
+                var endpoint = (IPEndPoint)listener.ListeningEndPoint;
+                bool clientOk = false;
+                var thread = new Thread(() =>
+                {
+                    try
+                    {
+                        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 10000 };
+                        s.Connect(endpoint);
+                        var reply = new byte[8];
+                        bool good = true;
+                        for (int i = 0; i < roundTrips; i++)
+                        {
+                            s.Send(BitConverter.GetBytes(i));
+                            int got = 0;
+                            while (got < 8)
+                            {
+                                int n = s.Receive(reply, got, 8 - got, SocketFlags.None);
+                                if (n == 0)
+                                {
+                                    return;
+                                }
+
+                                got += n;
+                            }
+
+                            good &= BitConverter.ToInt32(reply, 0) == i && BitConverter.ToInt32(reply, 4) == i * 2;
+                        }
+
+                        clientOk = good;
+                    }
+                    catch (SocketException)
+                    {
+                        // clientOk stays false
+                    }
+                })
+                { IsBackground = true };
+                thread.Start();
+                var (server, _) = await listener.AcceptAsync(sw);
+                var ring = UringOp.CurrentRing();
+                long spins0 = ring.IdleSpins;
+                var buf = new byte[4];
+                bool serverOk = true;
+                for (int i = 0; i < roundTrips && serverOk; i++)
+                {
+                    int got = 0;
+                    while (got < 4)
+                    {
+                        int n = await server.ReadAsync(buf.AsMemory(got, 4 - got));
+                        if (n == 0)
+                        {
+                            serverOk = false;
+                            break;
+                        }
+
+                        got += n;
+                    }
+
+                    int v = BitConverter.ToInt32(buf, 0);
+                    serverOk &= v == i;
+                    var reply = new byte[8];
+                    BitConverter.TryWriteBytes(reply.AsSpan(0, 4), v);
+                    BitConverter.TryWriteBytes(reply.AsSpan(4, 4), v * 2);
+                    await server.WriteAsync(reply);
+                }
+
+                await server.FlushAsync();
+                thread.Join();
+                server.Close();
+                result = (clientOk && serverOk, ring.IdleSpins - spins0, ring.DeferTaskRun);
+            });
+            return result;
+        }, Spin);
+        Assert.True(ok);
+        Skip.If(Environment.ProcessorCount == 1, "one core: the domains never spin");
+        Skip.IfNot(deferred, "the ring has no DEFER_TASKRUN (kernel < 6.1): it never spins");
+        Assert.True(spins >= 1, $"idle spins over {roundTrips} round trips: {spins}");
+    }
+}
