@@ -25,11 +25,11 @@ public sealed class Domain
     /// queue regrows its array, e.g. 10,000 forks cost 84 B each in growth). Only a queue of at most
     /// <see cref="SpareQueueMaxCapacity"/> items is kept, so a thread holds at most that much (24 B per item).</summary>
     [ThreadStatic]
-    private static Queue<WorkItem>? t_spareQueue;
+    private static RunQueue? t_spareQueue;
 
     private const int SpareQueueMaxCapacity = 1 << 16;
 
-    private Queue<WorkItem> _local = new(); // only this domain's thread, only while its loop runs (RunLoop swaps it)
+    private RunQueue _local = new(); // only this domain's thread, only while its loop runs (RunLoop swaps it)
     private readonly ConcurrentQueue<WorkItem> _remote = new();
 
     /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that then
@@ -378,11 +378,11 @@ public sealed class Domain
             RunningFrame = null;
             t_current = previousDomain;
             SynchronizationContext.SetSynchronizationContext(previousContext);
-            if (_local.Count == 0 && _local.EnsureCapacity(0) <= SpareQueueMaxCapacity)
+            if (_local.Count == 0 && _local.Capacity <= SpareQueueMaxCapacity)
             {
                 // No more local items can come (t_current is no longer this domain): the array goes to the next domain.
                 t_spareQueue = _local;
-                _local = new Queue<WorkItem>();
+                _local = new RunQueue();
             }
         }
     }
@@ -418,10 +418,24 @@ public sealed class Domain
             return;
         }
 
+        // The thread's context, read and written through its field (h161): an item whose context is the one installed (a
+        // fiber resuming after the item before it, e.g. the last item of the round before) stores nothing, and no item
+        // reads the thread-static current thread. An item may change the context itself (a frame entered and left), so
+        // the field, not the last item's frame, is what the next item's context is compared with.
+        ref SynchronizationContext? installed = ref s_threadContextField ? ref ThreadContext(_thread!) : ref Unsafe.NullRef<SynchronizationContext?>();
         for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
         {
             RunningFrame = item.Frame;
-            SynchronizationContext.SetSynchronizationContext(item.Frame ?? (SynchronizationContext)_syncContext); // the item's frame (h117)
+            var context = item.Frame ?? (SynchronizationContext)_syncContext; // the item's frame (h117)
+            if (Unsafe.IsNullRef(ref installed))
+            {
+                SynchronizationContext.SetSynchronizationContext(context);
+            }
+            else if (!ReferenceEquals(installed, context))
+            {
+                installed = context;
+            }
+
             Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
             if (EioTrace.On)
             {
@@ -442,6 +456,34 @@ public sealed class Domain
 
         Volatile.Write(ref _currentItem, 0);
         RunningFrame = null;
+    }
+
+    /// <summary>The field behind <see cref="SynchronizationContext.Current"/> of <paramref name="thread"/> (CoreLib's
+    /// <c>Thread._synchronizationContext</c>: <c>SetSynchronizationContext</c> stores into it, <c>Current</c> reads it).</summary>
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_synchronizationContext")]
+    private static extern ref SynchronizationContext? ThreadContext(Thread thread);
+
+    /// <summary>Whether <see cref="ThreadContext"/> is there (and is the field <c>SetSynchronizationContext</c> writes) in
+    /// the runtime that runs; when not, a round installs each item's context through the public API.</summary>
+    private static readonly bool s_threadContextField = ProbeThreadContextField();
+
+    private static bool ProbeThreadContextField()
+    {
+        var previous = SynchronizationContext.Current;
+        try
+        {
+            var probe = new SynchronizationContext();
+            SynchronizationContext.SetSynchronizationContext(probe);
+            return ReferenceEquals(ThreadContext(Thread.CurrentThread), probe);
+        }
+        catch (MissingFieldException)
+        {
+            return false;
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
     }
 
     private readonly List<Action> _beforeOutput = []; // RunBeforeOutput's actions not run yet (domain thread only)
@@ -845,6 +887,79 @@ public sealed class Domain
             {
                 Unsafe.As<SendOrPostCallback>(Callback)(State);
             }
+        }
+    }
+
+    /// <summary>The domain's local run queue (issue 20, h161): a FIFO ring of <see cref="WorkItem"/>s whose capacity is a
+    /// power of two, used by the domain's own thread only (<see cref="Count"/> may be read racily, for diagnostics).</summary>
+    /// <remarks>What <see cref="Queue{T}"/> did, without its version stamp and its separate tail index: an enqueue stores the
+    /// item and the count, a dequeue copies the item out, clears its slot (no reference kept for the collector; clearing
+    /// needs no write barrier) and moves the head.</remarks>
+    private sealed class RunQueue
+    {
+        private const int FirstCapacity = 16;
+
+        private WorkItem[] _items = [];
+        private int _head;
+        private int _count;
+
+        /// <summary>The number of queued items.</summary>
+        internal int Count => _count;
+
+        /// <summary>The length of the ring's array.</summary>
+        internal int Capacity => _items.Length;
+
+        /// <summary>Queues <paramref name="item"/> at the back.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal void Enqueue(in WorkItem item)
+        {
+            var items = _items;
+            int count = _count;
+            if ((uint)count >= (uint)items.Length)
+            {
+                Grow(item);
+                return;
+            }
+
+            items[(_head + count) & (items.Length - 1)] = item;
+            _count = count + 1;
+        }
+
+        /// <summary>Takes the item at the front, if any.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal bool TryDequeue(out WorkItem item)
+        {
+            int count = _count;
+            if (count == 0)
+            {
+                item = default;
+                return false;
+            }
+
+            var items = _items;
+            int head = _head;
+            ref var slot = ref items[head];
+            item = slot;
+            slot = default;
+            _head = (head + 1) & (items.Length - 1);
+            _count = count - 1;
+            return true;
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private void Grow(in WorkItem item)
+        {
+            var old = _items;
+            var grown = new WorkItem[Math.Max(FirstCapacity, old.Length * 2)];
+            for (int i = 0; i < _count; i++)
+            {
+                grown[i] = old[(_head + i) & (old.Length - 1)];
+            }
+
+            grown[_count] = item;
+            _items = grown;
+            _head = 0;
+            _count++;
         }
     }
 
