@@ -25,11 +25,11 @@ public sealed class Domain
     /// queue regrows its array, e.g. 10,000 forks cost 84 B each in growth). Only a queue of at most
     /// <see cref="SpareQueueMaxCapacity"/> items is kept, so a thread holds at most that much (24 B per item).</summary>
     [ThreadStatic]
-    private static RunQueue? t_spareQueue;
+    private static Queue<WorkItem>? t_spareQueue;
 
     private const int SpareQueueMaxCapacity = 1 << 16;
 
-    private RunQueue _local = new(); // only this domain's thread, only while its loop runs (RunLoop swaps it)
+    private Queue<WorkItem> _local = new(); // only this domain's thread, only while its loop runs (RunLoop swaps it)
     private readonly ConcurrentQueue<WorkItem> _remote = new();
 
     /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that then
@@ -378,11 +378,11 @@ public sealed class Domain
             RunningFrame = null;
             t_current = previousDomain;
             SynchronizationContext.SetSynchronizationContext(previousContext);
-            if (_local.Count == 0 && _local.Capacity <= SpareQueueMaxCapacity)
+            if (_local.Count == 0 && _local.EnsureCapacity(0) <= SpareQueueMaxCapacity)
             {
                 // No more local items can come (t_current is no longer this domain): the array goes to the next domain.
                 t_spareQueue = _local;
-                _local = new RunQueue();
+                _local = new Queue<WorkItem>();
             }
         }
     }
@@ -887,79 +887,6 @@ public sealed class Domain
             {
                 Unsafe.As<SendOrPostCallback>(Callback)(State);
             }
-        }
-    }
-
-    /// <summary>The domain's local run queue (issue 20, h161): a FIFO ring of <see cref="WorkItem"/>s whose capacity is a
-    /// power of two, used by the domain's own thread only (<see cref="Count"/> may be read racily, for diagnostics).</summary>
-    /// <remarks>What <see cref="Queue{T}"/> did, without its version stamp and its separate tail index: an enqueue stores the
-    /// item and the count, a dequeue copies the item out, clears its slot (no reference kept for the collector; clearing
-    /// needs no write barrier) and moves the head.</remarks>
-    private sealed class RunQueue
-    {
-        private const int FirstCapacity = 16;
-
-        private WorkItem[] _items = [];
-        private int _head;
-        private int _count;
-
-        /// <summary>The number of queued items.</summary>
-        internal int Count => _count;
-
-        /// <summary>The length of the ring's array.</summary>
-        internal int Capacity => _items.Length;
-
-        /// <summary>Queues <paramref name="item"/> at the back.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        internal void Enqueue(in WorkItem item)
-        {
-            var items = _items;
-            int count = _count;
-            if ((uint)count >= (uint)items.Length)
-            {
-                Grow(item);
-                return;
-            }
-
-            items[(_head + count) & (items.Length - 1)] = item;
-            _count = count + 1;
-        }
-
-        /// <summary>Takes the item at the front, if any.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        internal bool TryDequeue(out WorkItem item)
-        {
-            int count = _count;
-            if (count == 0)
-            {
-                item = default;
-                return false;
-            }
-
-            var items = _items;
-            int head = _head;
-            ref var slot = ref items[head];
-            item = slot;
-            slot = default;
-            _head = (head + 1) & (items.Length - 1);
-            _count = count - 1;
-            return true;
-        }
-
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private void Grow(in WorkItem item)
-        {
-            var old = _items;
-            var grown = new WorkItem[Math.Max(FirstCapacity, old.Length * 2)];
-            for (int i = 0; i < _count; i++)
-            {
-                grown[i] = old[(_head + i) & (old.Length - 1)];
-            }
-
-            grown[_count] = item;
-            _items = grown;
-            _head = 0;
-            _count++;
         }
     }
 
