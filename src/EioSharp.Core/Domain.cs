@@ -418,10 +418,24 @@ public sealed class Domain
             return;
         }
 
+        // The thread's context, read and written through its field (h161): an item whose context is the one installed (a
+        // fiber resuming after the item before it, e.g. the last item of the round before) stores nothing, and no item
+        // reads the thread-static current thread. An item may change the context itself (a frame entered and left), so
+        // the field, not the last item's frame, is what the next item's context is compared with.
+        ref SynchronizationContext? installed = ref s_threadContextField ? ref ThreadContext(_thread!) : ref Unsafe.NullRef<SynchronizationContext?>();
         for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
         {
             RunningFrame = item.Frame;
-            SynchronizationContext.SetSynchronizationContext(item.Frame ?? (SynchronizationContext)_syncContext); // the item's frame (h117)
+            var context = item.Frame ?? (SynchronizationContext)_syncContext; // the item's frame (h117)
+            if (Unsafe.IsNullRef(ref installed))
+            {
+                SynchronizationContext.SetSynchronizationContext(context);
+            }
+            else if (!ReferenceEquals(installed, context))
+            {
+                installed = context;
+            }
+
             Volatile.Write(ref _currentItem, ++_itemsRun); // a sequence number, not a timestamp: no clock read per item
             if (EioTrace.On)
             {
@@ -442,6 +456,34 @@ public sealed class Domain
 
         Volatile.Write(ref _currentItem, 0);
         RunningFrame = null;
+    }
+
+    /// <summary>The field behind <see cref="SynchronizationContext.Current"/> of <paramref name="thread"/> (CoreLib's
+    /// <c>Thread._synchronizationContext</c>: <c>SetSynchronizationContext</c> stores into it, <c>Current</c> reads it).</summary>
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_synchronizationContext")]
+    private static extern ref SynchronizationContext? ThreadContext(Thread thread);
+
+    /// <summary>Whether <see cref="ThreadContext"/> is there (and is the field <c>SetSynchronizationContext</c> writes) in
+    /// the runtime that runs; when not, a round installs each item's context through the public API.</summary>
+    private static readonly bool s_threadContextField = ProbeThreadContextField();
+
+    private static bool ProbeThreadContextField()
+    {
+        var previous = SynchronizationContext.Current;
+        try
+        {
+            var probe = new SynchronizationContext();
+            SynchronizationContext.SetSynchronizationContext(probe);
+            return ReferenceEquals(ThreadContext(Thread.CurrentThread), probe);
+        }
+        catch (MissingFieldException)
+        {
+            return false;
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
     }
 
     private readonly List<Action> _beforeOutput = []; // RunBeforeOutput's actions not run yet (domain thread only)
