@@ -109,10 +109,10 @@ try
         // Write-behind sends on io_uring (session 22, h141, docs/rationale.md): a reply's write returns at once and its
         // send, which posts no completion where the kernel can skip it, goes with the connection's next receive and the
         // wait in one io_uring_enter (one client: 2.0 -> 1.0 entries per request). Ignored by the other backends;
-        // EIOSHARP_URING_WRITE_BEHIND=0 turns it off. The idle spin (session 26, h159): before the domain sleeps it spins up
-        // to EioBackendOptions.DomainSpin (5 µs) for the next request's completion, adaptively (the BLPOP/LPUSH
-        // ping-pong: the domain thread's sleeps per round trip 1.74 -> 0.37); EIOSHARP_URING_IDLE_SPIN=0 turns it off.
-        new EioOptions { Backend = options.Backend, BackendOptions = new EioBackendOptions { UringWriteBehind = true, UringIdleSpin = true } });
+        // EIOSHARP_URING_WRITE_BEHIND=0 turns it off. The idle spin (EioBackendOptions.UringIdleSpin, session 26, h159) stays
+        // off: it cut the ping-pong's sleeps under load, but a quiet A/B showed no gain (docs/rationale.md §156);
+        // EIOSHARP_URING_IDLE_SPIN=1 turns it on.
+        new EioOptions { Backend = options.Backend, BackendOptions = new EioBackendOptions { UringWriteBehind = true } });
     return 0;
 }
 catch (ArgumentException e) when (e.ParamName?.StartsWith("EIOSHARP_", StringComparison.Ordinal) == true)

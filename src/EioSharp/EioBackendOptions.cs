@@ -101,9 +101,11 @@ public sealed class EioBackendOptions
     /// between pause loops (no yield); once two spins in a row found nothing, the next 1, 2, 4 ... 64 idle transitions
     /// sleep at once, and a spin that finds work resets that. Needs DEFER_TASKRUN (kernel 6.1+), more than one core, a
     /// spin budget above zero and <see cref="UringIdlePrePass"/>, else nothing spins. Default false (the library's idle
-    /// domains sleep at once); the KV server turns it on: in the BLPOP/LPUSH ping-pong it cut the domain thread's sleeps
-    /// per round trip 1.35-1.59 → 0.39-0.78 and its CPU per round trip 54.0 → 50.2 µs (load 8) and 67.0 → 55.0 µs (load
-    /// 12-21) (session 26, docs/rationale.md §156). Override: <c>EIOSHARP_URING_IDLE_SPIN=0|1</c>.
+    /// domains sleep at once), in the KV server too: in the BLPOP/LPUSH ping-pong under load it cut the domain thread's
+    /// sleeps per round trip 1.35-1.59 → 0.39-0.78 and its CPU per round trip 54.0 → 50.2 µs (load 8) and 67.0 → 55.0 µs
+    /// (load 12-21), but on a quiet machine it made no difference (0.98x vs 0.97x redis-server's round trips, 79.5 vs
+    /// 77.5 µs), and a spinning thread takes the core a client on the same core needs (session 26, docs/rationale.md §156).
+    /// Override: <c>EIOSHARP_URING_IDLE_SPIN=0|1</c>.
     /// </summary>
     public bool UringIdleSpin { get; init; }
 
