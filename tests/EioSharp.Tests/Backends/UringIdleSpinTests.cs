@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using EioSharp.Backends.Uring;
+using EioSharp.IO;
 using static EioSharp.Tests.Backends.UringSockets;
 
 namespace EioSharp.Tests.Backends;
@@ -104,17 +105,14 @@ public class UringIdleSpinTests
                 bool serverOk = true;
                 for (int i = 0; i < roundTrips && serverOk; i++)
                 {
-                    int got = 0;
-                    while (got < 4)
+                    try
                     {
-                        int n = await server.ReadAsync(buf.AsMemory(got, 4 - got));
-                        if (n == 0)
-                        {
-                            serverOk = false;
-                            break;
-                        }
-
-                        got += n;
+                        await server.ReadExactlyAsync(buf);
+                    }
+                    catch (EndOfStreamException)
+                    {
+                        serverOk = false;
+                        break;
                     }
 
                     int v = BitConverter.ToInt32(buf, 0);
