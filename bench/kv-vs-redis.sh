@@ -34,6 +34,12 @@
 #                    and 6 of the 20,000 after (1,492 and 342 methods compiled), and at load 18-20 it was still compiling
 #                    (4-6 us/request) 40,000 requests in (docs/BENCHMARKS.md, session 23, h147). redis-server has no JIT:
 #                    the extra passes change nothing for it. Suggested for the durable row: WARMUP_SECONDS=10.
+#   C1_WARMUP_SECONDS=10  the same for the one-client workload (c1) when WARMUP_SECONDS is not set: its warm-up pass is
+#                    8,000 requests, ~0.3-0.5 s at one client, and the JIT's tiering works by time: with one pass the
+#                    `.NET Tiered Compilation Worker` took 2.81 / 1.10 / 0.44 us per SET and 4.63 / 1.77 / 0.38 per GET
+#                    of the three measured runs (the main thread ran 14.3-17.0 us per SET on not yet optimized code),
+#                    with 10 s of passes 0.02-0.38 and 0.02-0.09 (main thread 13.0-14.0): docs/BENCHMARKS.md, session 27,
+#                    h165. C1_WARMUP_SECONDS=0 gives the old protocol.
 #   KV_BIN=path      run that native EioSharp.Kv executable (NativeAOT: scripts/publish-kv-aot.sh) instead of the JIT
 #                    build; KV_BIN=aot publishes it first
 #
@@ -169,7 +175,9 @@ for spec in "${ALL_WORKLOADS[@]}"; do
           bench "${SPORT[$s]}" "${SPID[$s]}" "$warm_n" "$t" $args >/dev/null # not recorded
         done
       done
-      [ $(( $(date +%s) - warm_start )) -ge "${WARMUP_SECONDS:-0}" ] && break
+      warm_seconds=${WARMUP_SECONDS:-0}
+      [ "$name" = c1 ] && [ -z "${WARMUP_SECONDS:-}" ] && warm_seconds=${C1_WARMUP_SECONDS:-10}
+      [ $(( $(date +%s) - warm_start )) -ge "$warm_seconds" ] && break
     done
   fi
   for rep in $(seq 1 "$REPEATS"); do
@@ -214,7 +222,7 @@ echo
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(redis-server --version | awk '{print $1, $2, $3}'), garnet-server $GARNET_VERSION, dotnet $(dotnet --version)"
 echo "Arguments: REDIS_ARGS='${REDIS_ARGS:-}' KV_ARGS='${KV_ARGS:-}' GARNET_ARGS='${GARNET_ARGS:-}'"
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)."
-echo "Warm-up: unmeasured passes of each test per server and workload with WARMUP=$WARMUP of the requests, repeated for WARMUP_SECONDS=${WARMUP_SECONDS:-0} s (at least one)."
+echo "Warm-up: unmeasured passes of each test per server and workload with WARMUP=$WARMUP of the requests, repeated for WARMUP_SECONDS=${WARMUP_SECONDS:-0} s (at least one; the one-client workload C1_WARMUP_SECONDS=${C1_WARMUP_SECONDS:-10} s unless WARMUP_SECONDS is set)."
 echo "Median of $REPEATS runs; ops/s from redis-benchmark -r 100000 --csv; CPU = server utime+stime+cutime+cstime per request (us)."
 echo
 python3 - "$RESULTS" "$MEM" "$SERVERS" <<'EOF'
