@@ -105,11 +105,6 @@ internal sealed class KvConnectionSession
     }
 
     private readonly Func<StoreRequest, bool> _sendServed; // SendServedReply as a delegate, made once
-
-    /// <summary>Whether a serving round may send a blocked client's reply (<see cref="SendServedReply"/>); the environment
-    /// variable <c>EIOSHARP_KV_SEND_SERVED=0</c> turns it off (the path before session 27: the completion wakes the
-    /// connection's fiber, which sends), for a one-binary A/B.</summary>
-    private static readonly bool s_sendServedOn = Environment.GetEnvironmentVariable("EIOSHARP_KV_SEND_SERVED") != "0";
     private Domain? _domain; // the domain the connection's fiber runs on (set when it starts)
     private bool _inputEnded; // a quietly served wait's read found the end of the input: the next read returns 0
 
@@ -313,7 +308,7 @@ internal sealed class KvConnectionSession
                                     // While suspended here (not writing, on this domain), the round that serves the blocked
                                     // command may send its reply itself, with no event (SendServedReply): the reply goes
                                     // out with the push that served it, and this fiber learns it at its next wake-up.
-                                    _request.SendServed = s_sendServedOn ? _sendServed : null;
+                                    _request.SendServed = _sendServed;
                                     KvConnection.WatchEvent e;
                                     try
                                     {
