@@ -115,9 +115,7 @@ internal sealed class KvConnectionSession
     /// bookkeeping is the usual send's. False: nothing written (the completion wakes the fiber, which sends as before).</summary>
     private bool SendServedReply(StoreRequest request)
     {
-        // Not when the client sent more while it waited (_early): its fiber must run to serve that input after the reply.
-        if (!ReferenceEquals(Domain.Current, _domain) || _output.WrittenCount != 0 || _early.WrittenCount != 0
-            || request.Reply.WrittenCount > KvConnectionState.ReplyChunkBytes)
+        if (!ReferenceEquals(Domain.Current, _domain) || _output.WrittenCount != 0 || request.Reply.WrittenCount > KvConnectionState.ReplyChunkBytes)
         {
             return false;
         }

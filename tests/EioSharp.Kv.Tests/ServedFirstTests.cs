@@ -110,35 +110,6 @@ public sealed class ServedFirstTests
         });
     }
 
-    /// <summary>A client that sent more while it waited (kept for after the wait) gets the served reply from its own
-    /// fiber, which then serves that input: the serving round does not send it (the fiber must run anyway).</summary>
-    [Fact]
-    public void Input_sent_while_blocked_keeps_the_reply_with_the_clients_fiber()
-    {
-        SessionTestServer.Run(async server =>
-        {
-            var writes = new List<string>();
-            var blocked = new ImmediateRecordingFlow("blocked", writes);
-            var pusher = new RecordingFlow("pusher", writes);
-            await Fiber.BothAsync(
-                () => Fiber.BothAsync(() => server.ServeAsync(blocked), () => server.ServeAsync(pusher, port: 40001)),
-                async () =>
-                {
-                    blocked.Input.TryAdd(Resp("BLPOP", "q", "0"));
-                    await UntilAsync(() => server.Stats.BlockedClients == 1);
-                    blocked.Input.TryAdd(Resp("SET", "k", "1"));
-                    await UntilAsync(() => blocked.ReadsStarted == 3); // the SET read while blocked, and the next read started
-                    pusher.Input.TryAdd(Resp("LPUSH", "q", "v"));
-                    await UntilAsync(() => writes.Count == 3);
-                    Assert.Equal(["blocked:*2\r\n$1\r\nq\r\n$1\r\nv\r\n", "blocked:+OK\r\n"], writes.Where(w => w.StartsWith("blocked", StringComparison.Ordinal)));
-                    Assert.Contains("pusher::1\r\n", writes);
-                    Assert.Equal(0, blocked.ImmediateWrites);
-                    blocked.Input.TryAdd([]);
-                    pusher.Input.TryAdd([]);
-                });
-        });
-    }
-
     /// <summary>A client that closes its connection after its reply was sent by the serving round ends cleanly: nothing
     /// is left blocked, and the list keeps only what was not popped.</summary>
     [Fact]
@@ -190,11 +161,8 @@ internal sealed class ImmediateRecordingFlow(string name, List<string> writes) :
         return true;
     }
 
-    public int ReadsStarted { get; private set; }
-
     public async ValueTask<int> ReadAsync(Memory<byte> buffer)
     {
-        ReadsStarted++;
         byte[] chunk = await Input.TakeAsync();
         chunk.CopyTo(buffer);
         return chunk.Length;
