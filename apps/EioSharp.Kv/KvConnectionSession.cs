@@ -101,46 +101,6 @@ internal sealed class KvConnectionSession
         _outWriter = new RespWriter(_output);
         _scratchWriter = new RespWriter(_scratch);
         _watcherFactory = Watcher;
-        _sendServed = SendServedReply;
-    }
-
-    private readonly Func<StoreRequest, bool> _sendServed; // SendServedReply as a delegate, made once
-    private Domain? _domain; // the domain the connection's fiber runs on (set when it starts)
-    private bool _inputEnded; // a quietly served wait's read found the end of the input: the next read returns 0
-
-    /// <summary>The store's round served this connection's blocked command while its fiber waits for the completion
-    /// (<see cref="StoreRequest.SendServed"/>, set only then: nothing of this connection is being written): the reply goes
-    /// to the socket now, from the serving round, when the socket takes it without suspending
-    /// (<see cref="StreamSocket.TryWrite"/>: io_uring write-behind), and the caller is on this connection's domain. Its
-    /// bookkeeping is the usual send's. False: nothing written (the completion wakes the fiber, which sends as before).</summary>
-    private bool SendServedReply(StoreRequest request)
-    {
-        if (!ReferenceEquals(Domain.Current, _domain) || _output.WrittenCount != 0 || request.Reply.WrittenCount > KvConnectionState.ReplyChunkBytes)
-        {
-            return false;
-        }
-
-        int length = request.Reply.WrittenCount;
-        bool written = _conn switch
-        {
-            StreamSocket socket => socket.TryWrite(request.Reply.WrittenSpan),
-            IImmediateWrite flow => flow.TryWrite(request.Reply.WrittenSpan), // in-memory flows of the tests
-            _ => false,
-        };
-        if (!written)
-        {
-            return false;
-        }
-
-        request.Reply.ResetWrittenCount();
-        _ctx.Stats.OnNetworkTraffic(0, length);
-        _state.ReplyBufferSizing.OnRepliesWritten(length, Environment.TickCount64); // CLIENT LIST rbs/rbp
-        if (request.Session.Connection?.Entry is { } entry)
-        {
-            entry.Blocked = false; // answered: no longer blocked (flag b in CLIENT LIST; timeout applies again)
-        }
-
-        return true;
     }
 
     /// <summary>The connection's protocol state (authentication, database, subscriptions...).</summary>
@@ -179,7 +139,6 @@ internal sealed class KvConnectionSession
     public async Task RunAsync()
     {
         var ctx = _ctx;
-        _domain = Domain.Current;
         ctx.Clients.Add(_entry);
         _state.ReportQueryBuffer(0, _reader.Capacity, 0); // counted in used_memory from the start (an idle client too)
         var killed = _killed;
@@ -303,20 +262,7 @@ internal sealed class KvConnectionSession
                                         watcher.StartRead(); // no-op while a read is pending; over the limit TCP flow control holds the rest back
                                     }
 
-                                    // While suspended here (not writing, on this domain), the round that serves the blocked
-                                    // command may send its reply itself, with no event (SendServedReply): the reply goes
-                                    // out with the push that served it, and this fiber learns it at its next wake-up.
-                                    _request.SendServed = _sendServed;
-                                    KvConnection.WatchEvent e;
-                                    try
-                                    {
-                                        e = await watcher.Events.TakeAsync();
-                                    }
-                                    finally
-                                    {
-                                        _request.SendServed = null;
-                                    }
-
+                                    var e = await watcher.Events.TakeAsync();
                                     if (e.Completion)
                                     {
                                         e.Error?.Throw();
@@ -324,16 +270,6 @@ internal sealed class KvConnectionSession
                                     }
 
                                     int read = watcher.OnReadEvent(e, _early); // -1: a stale event (see OnReadEvent)
-                                    if (_request.ServedQuietly)
-                                    {
-                                        // Served and answered already: these bytes are the client's next request, read
-                                        // as any bytes that came while it waited; or its end, which the next read returns
-                                        // (the client left after its reply: a clean end, nothing to cancel).
-                                        _request.ServedQuietly = false;
-                                        _inputEnded = read == 0;
-                                        break;
-                                    }
-
                                     if (read == 0)
                                     {
                                         gone = true;
@@ -765,11 +701,6 @@ internal sealed class KvConnectionSession
                 return new ValueTask<int>(TakeEarly(buffer.Span));
             }
 
-            if (session._inputEnded)
-            {
-                return new ValueTask<int>(0);
-            }
-
             if (session._watcher is not { ReadPending: true } watcher)
             {
                 return session._conn.ReadAsync(buffer); // the usual case: no blocking command ran
@@ -844,13 +775,4 @@ internal sealed class KvConnectionSession
             }
         }
     }
-}
-
-/// <summary>A flow that can take bytes whole without suspending, or none (as <see cref="StreamSocket.TryWrite"/>): the
-/// connection session sends a served blocked command's reply through it from the round that served it. Implemented by
-/// the tests' in-memory flows; the server's sockets are <see cref="StreamSocket"/>s.</summary>
-internal interface IImmediateWrite
-{
-    /// <summary>Writes all of <paramref name="data"/> now (true) or nothing (false).</summary>
-    bool TryWrite(ReadOnlySpan<byte> data);
 }

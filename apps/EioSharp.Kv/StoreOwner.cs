@@ -103,17 +103,6 @@ internal sealed class StoreRequest
     /// go first (<see cref="KvConnectionSession"/>). The connection clears it.</summary>
     public bool ServedParked;
 
-    /// <summary>Set by the connection (<see cref="KvConnectionSession"/>) while its fiber waits for its parked request's
-    /// completion with nothing of its own being written: sends the served blocked command's reply from the round that
-    /// served it (<see cref="StoreOwner"/>'s release), on the connection's domain, without waking the connection's fiber
-    /// (<see cref="StoreRequest.TrySendServed"/>). Null: not possible now (the completion is signalled as before).</summary>
-    internal Func<StoreRequest, bool>? SendServed;
-
-    /// <summary>The parked request's reply was sent by the round that served it (<see cref="SendServed"/>) and no
-    /// completion event was added: the connection's fiber learns it at its next wake-up (the client's next bytes) and
-    /// goes on as after a completion. The connection clears it.</summary>
-    internal bool ServedQuietly;
-
     /// <summary>Work for the owner instead of <see cref="Commands"/> (DEBUG subcommands that act on the keyspace): run in
     /// the round with the store, the reply writer and the round's AOF sink (null without an AOF).</summary>
     public Action<KvStore, RespWriter, IAofSink?>? Direct;
@@ -136,23 +125,6 @@ internal sealed class StoreRequest
     {
         BlockEvents ??= new AsyncQueue<KvConnection.WatchEvent>(AsyncQueue<KvConnection.WatchEvent>.Unbounded);
         _completionPending = true;
-    }
-
-    /// <summary>The round that served this parked request (its blocked command's reply is the whole of <see cref="Reply"/>:
-    /// nothing pipelined after it) hands the reply to the connection's socket itself when the connection allows it
-    /// (<see cref="SendServed"/>: its fiber waits on this domain, not writing), and ends the completion without an event:
-    /// no wake-up of the connection's fiber just to send it (rationale §158). False: nothing done; signal the completion.</summary>
-    internal bool TrySendServed()
-    {
-        if (!_completionPending || SendServed is not { } send || Push is not null || Reply.Overflowed || Reply.WrittenCount == 0
-            || BlockedReplyEnd != Reply.WrittenCount || !send(this))
-        {
-            return false;
-        }
-
-        _completionPending = false;
-        ServedQuietly = true;
-        return true;
     }
 
     /// <summary>Signals the parked request's completion (its blocked command was served, cancelled, or the run failed
@@ -1559,11 +1531,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             if (r.Parked)
             {
                 r.Parked = false;
-                if (!r.TrySendServed())
-                {
-                    r.SignalCompletion();
-                    _servedParked = true; // its fiber sends the reply: the pusher lets it go first
-                }
+                r.SignalCompletion();
+                _servedParked = true;
             }
             else
             {

@@ -87,25 +87,6 @@ public sealed class StreamSocket : IFlowDuplex
     /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data) => _transport.WriteAsync(data);
 
-    /// <summary>
-    /// Writes <paramref name="data"/> whole without suspending the caller when the backend can promise it, or writes
-    /// nothing: true when every byte was accepted (as a completed <see cref="WriteAsync"/>: on the io_uring backend with
-    /// write-behind sends, <see cref="EioBackendOptions.UringWriteBehind"/>, the bytes are copied into a buffer of the ring
-    /// and their send goes in the ring's next submission; an error of that send is reported by the next
-    /// <see cref="WriteAsync"/>, <see cref="FlushAsync"/> or sending-side <see cref="ShutdownAsync"/>); false when nothing
-    /// was written: the backend has no such write (epoll, portable, mock), write-behind is off, the bytes exceed a
-    /// write-behind buffer (64 KiB), a write or a write-behind send is still in flight, an earlier send failed, the socket
-    /// is closed, or the caller is not on a domain of the socket's backend. Never throws for those; the caller then
-    /// writes with <see cref="WriteAsync"/>.
-    /// </summary>
-    /// <param name="data">The bytes (copied before this returns true; not referenced afterwards).</param>
-    /// <returns>True: all of <paramref name="data"/> was accepted; false: none of it.</returns>
-    /// <remarks>Needs no fiber of its own and does not check the caller's cancellation: a server can write a reply for a
-    /// connection whose own fiber is suspended elsewhere (waiting to read), as long as that fiber is not writing; the
-    /// one-writer-at-a-time rule of the socket still holds (a write in progress makes this return false). No Eio
-    /// counterpart (Eio's <c>Flow.write</c> always may suspend).</remarks>
-    public bool TryWrite(ReadOnlySpan<byte> data) => data.IsEmpty || _transport.TryWriteNow(data);
-
     /// <inheritdoc/>
     /// <remarks>On the io_uring backend a shutdown of the sending side first waits for a write-behind send in flight
     /// (see <see cref="FlushAsync"/>), so that no byte already written is cut off.</remarks>

@@ -38,10 +38,6 @@ internal abstract class StreamTransport
     /// <summary>Waits until every byte accepted by <see cref="WriteAsync"/> is taken by the kernel, and throws the error of a
     /// send that failed after its write returned; completes at once on transports without write-behind.</summary>
     public virtual ValueTask FlushAsync() => ValueTask.CompletedTask;
-
-    /// <summary>Writes <paramref name="data"/> whole without suspending, or writes nothing and returns false (the default:
-    /// a transport that cannot promise it). Called on the domain the socket is used from, with no write in progress.</summary>
-    public virtual bool TryWriteNow(ReadOnlySpan<byte> data) => false;
 }
 
 /// <summary>The I/O under a <see cref="ListeningSocket"/>.</summary>

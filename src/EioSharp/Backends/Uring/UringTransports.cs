@@ -158,46 +158,6 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         }
     }
 
-    /// <summary>A write-behind send started without a fiber frame (<see cref="StreamSocket.TryWrite"/>): only when it is
-    /// certain to complete at once, as <see cref="WriteAsync"/> completes with nothing in flight and write-behind on.</summary>
-    public override bool TryWriteNow(ReadOnlySpan<byte> data)
-    {
-        if (data.Length > WriteBehindMaxBytes || Domain.Current?.Poller is not UringPoller ring || !ring.Options.UringWriteBehind
-            || Volatile.Read(ref _behind) is not null || Volatile.Read(ref _behindError) is not null)
-        {
-            return false;
-        }
-
-        if (!fd.TryUse())
-        {
-            return false;
-        }
-
-        if (Interlocked.Exchange(ref _writing, 1) != 0)
-        {
-            fd.EndUse();
-            return false;
-        }
-
-        try
-        {
-            // As StartWrite's write-behind branch: the send takes over this use of the fd.
-            var behind = _behindSend ??= new BehindSend(this);
-            behind.Start(ring, data);
-        }
-        catch
-        {
-            fd.EndUse();
-            throw;
-        }
-        finally
-        {
-            Volatile.Write(ref _writing, 0);
-        }
-
-        return true;
-    }
-
     // The write proper, once no write-behind send is in flight; the caller holds _writing and a use, which this passes on
     // (to the write-behind send, or to the WriteSource, or back when the write is done) or, when it throws, leaves to the
     // caller.
