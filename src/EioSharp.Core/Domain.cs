@@ -167,6 +167,14 @@ public sealed class Domain
     /// <summary>Enqueues a continuation of the fiber running in <paramref name="frame"/> (if known, for the watchdog); safe from any thread.</summary>
     internal void Enqueue(Action<object?> callback, object? state, FiberFrame? frame) => Enqueue(new WorkItem(callback, state, frame));
 
+    /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> from this domain's own thread (the caller has
+    /// checked: a waiter's wake-up by a fiber of its own domain, h163).</summary>
+    internal void EnqueueHere(Action<object?> callback, object? state, FiberFrame? frame)
+    {
+        Debug.Assert(ReferenceEquals(t_current, this), "EnqueueHere off the domain's thread");
+        _local.Enqueue(new WorkItem(callback, state, frame));
+    }
+
     /// <summary>Enqueues <paramref name="item"/> at the back of the run queue; from another thread, wakes the domain if this
     /// post is the first since it armed its sleep (one wake-up per batch).</summary>
     private void Enqueue(in WorkItem item)

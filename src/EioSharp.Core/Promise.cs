@@ -177,7 +177,7 @@ public sealed class Promise<T>
             // being reused, so this completion (which then fails) cannot reach a later use of it.
             if (error is null)
             {
-                first.TryComplete(value);
+                first.TryCompleteTaken(value);
             }
             else
             {
@@ -198,7 +198,7 @@ public sealed class Promise<T>
             {
                 if (error is null)
                 {
-                    w.TryComplete(value);
+                    w.TryCompleteTaken(value);
                 }
                 else
                 {

@@ -87,7 +87,12 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     private protected void PrepareRented(Domain owner, TraceReason reason)
     {
         Debug.Assert(_state == 0 && _continuation is null && Context is null, "a pooled waiter was returned while still in use");
-        _owner = owner;
+        if (!ReferenceEquals(_owner, owner))
+        {
+            _owner = owner; // only when it changes (issue 20, h163): a waiter goes back to its owner's thread's pool, so
+                            // the owner is almost always the same, and the store would pay a write barrier on every rent
+        }
+
         _pooled = true;
         TraceReason = reason;
         TraceArg = 0;
@@ -138,6 +143,33 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         return true;
     }
 
+    /// <summary><see cref="TryComplete(T)"/> for a waker that holds this waiter exclusively: it took it out of a promise's
+    /// single-waiter slot by an atomic exchange, or out of a wait list under the list's lock (so no other waker can
+    /// complete this use).</summary>
+    /// <remarks>On the owning domain's thread nothing else can change the state between the check and the writes: the only
+    /// other party, a cancellation, runs on the owning domain too (S17), so the state needs no compare-exchange there (issue
+    /// 20, h163: one locked instruction less per wake-up of a fiber by a fiber of its own domain). Elsewhere it is
+    /// <see cref="TryComplete(T)"/>.</remarks>
+    /// <param name="value">The result.</param>
+    /// <returns>False if the use was already cancelled (then the waker must drop the waiter).</returns>
+    internal bool TryCompleteTaken(T value)
+    {
+        if (!_owner.IsCurrent)
+        {
+            return TryComplete(value);
+        }
+
+        if (_state != 0)
+        {
+            return false;
+        }
+
+        _result = value;
+        Volatile.Write(ref _state, 3);
+        Signal(here: true);
+        return true;
+    }
+
     internal bool TryFail(Exception error)
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
@@ -176,14 +208,35 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     {
     }
 
-    private void Signal()
+    /// <summary>Hands the continuation (if registered) to the owning domain's run queue; <paramref name="here"/>: the caller
+    /// is on the owning domain's thread (checked already: the enqueue does not read the thread's domain again).</summary>
+    private void Signal(bool here = false)
     {
-        var c = Interlocked.Exchange(ref _continuation, s_completedSentinel);
+        // Only the awaiter's OnCompleted (a compare-exchange from null) and this swap (once per use, by the winner) write
+        // the continuation, so once a continuation is registered nothing else writes it and the sentinel can be stored
+        // plainly (issue 20, h163: a fiber woken after it suspended, the usual case, costs no locked instruction here);
+        // while none is, the awaiter may be registering one right now, on any thread, and the swap must be atomic.
+        var c = Volatile.Read(ref _continuation);
+        if (c is null)
+        {
+            c = Interlocked.Exchange(ref _continuation, s_completedSentinel);
+        }
+        else
+        {
+            Volatile.Write(ref _continuation, s_completedSentinel);
+        }
+
         if (c is not null && !ReferenceEquals(c, s_completedSentinel))
         {
             if (EioTrace.On)
             {
                 _owner.EnqueueWoken(c, _continuationState, _frame); // the wake-up's trace event, then the enqueue (h90)
+                return;
+            }
+
+            if (here)
+            {
+                _owner.EnqueueHere(c, _continuationState, _frame);
                 return;
             }
 

@@ -211,7 +211,7 @@ public sealed class AsyncQueue<T>
     {
         while (_takers.TakeFirst() is { } taker)
         {
-            if (taker.TryComplete(item))
+            if (taker.TryCompleteTaken(item))
             {
                 return true;
             }
@@ -240,7 +240,7 @@ public sealed class AsyncQueue<T>
             {
                 // The item is read before the adder is woken: once woken, its waiter may be consumed and reused (pooled).
                 var added = a.Item;
-                if (a.TryComplete(true))
+                if (a.TryCompleteTaken(true))
                 {
                     _items.Enqueue(added);
                     break;
@@ -253,7 +253,7 @@ public sealed class AsyncQueue<T>
         while (_adders.TakeFirst() is AddWaiter a)
         {
             var added = a.Item; // read before waking the adder (see above)
-            if (a.TryComplete(true))
+            if (a.TryCompleteTaken(true))
             {
                 item = added;
                 return true;

@@ -151,6 +151,7 @@ public class PromiseSlotTests
         }
 
         Assert.False(held!.TryComplete(1)); // the resolver's late completion does nothing
+        Assert.False(held.TryCompleteTaken(1)); // nor does it by the owning domain's plain path (h163)
     });
 
     // Resolvers on the thread pool race the awaiting fiber's cancellation (a race against a yield) many times over, with
