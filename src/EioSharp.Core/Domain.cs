@@ -199,6 +199,11 @@ public sealed class Domain
         }
     }
 
+    /// <summary>Enqueues the yield carried by <paramref name="source"/> (its continuation, state and frame are in it; domain
+    /// thread only): the run queue's slot holds the one reference (h162).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void EnqueueCarried(YieldSource source) => _local.EnqueueCarried(source);
+
     /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> for a woken fiber's continuation, recording
     /// the wake-up in the trace (called only while tracing is on, instead of <c>EioTrace.Woken</c> then the enqueue).</summary>
     /// <remarks>The thread-static current domain is read once for both (h90): on this domain's own thread the trace hook
@@ -360,6 +365,7 @@ public sealed class Domain
                     EioTrace.DomainIdle();
                 }
 
+                Yields.ReleaseCarried();
                 WaitForWork();
                 awakeSince = Stopwatch.GetTimestamp();
                 if (EioTrace.On)
@@ -935,7 +941,23 @@ public sealed class Domain
             _count = count + 1;
         }
 
-        /// <summary>Takes the item at the front, if any.</summary>
+        /// <summary>Queues the yield carried by <paramref name="source"/>: one reference stored (h162).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal void EnqueueCarried(YieldSource source)
+        {
+            var items = _items;
+            int count = _count;
+            if ((uint)count >= (uint)items.Length)
+            {
+                Grow(source, null, null);
+                return;
+            }
+
+            Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1)).Callback = source;
+            _count = count + 1;
+        }
+
+        /// <summary>Takes the item at the front, if any (a carried yield is taken out of its source).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         internal bool TryDequeue(out WorkItem item)
         {
@@ -949,15 +971,26 @@ public sealed class Domain
             var items = _items;
             int head = _head;
             ref var slot = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), head);
-            item = new WorkItem(slot.Callback!, slot.State, slot.Frame);
-            slot = default;
+            var callback = slot.Callback!;
+            if (callback.GetType() == typeof(YieldSource))
+            {
+                Unsafe.As<YieldSource>(callback).TakeCarried(out var continuation, out var state, out var frame);
+                item = new WorkItem(continuation, state, frame);
+                slot.Callback = null;
+            }
+            else
+            {
+                item = new WorkItem(Unsafe.As<Delegate>(callback), slot.State, slot.Frame);
+                slot = default;
+            }
+
             _head = (head + 1) & (items.Length - 1);
             _count = count - 1;
             return true;
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private void Grow(Delegate callback, object? state, FiberFrame? frame)
+        private void Grow(object callback, object? state, FiberFrame? frame)
         {
             var old = _items;
             var grown = new Slot[Math.Max(FirstCapacity, old.Length * 2)];
@@ -975,7 +1008,9 @@ public sealed class Domain
         /// <summary>A queued item's references, written one by one (see the class remarks).</summary>
         private struct Slot
         {
-            public Delegate? Callback;
+            /// <summary>The item's <see cref="WorkItem.Callback"/>, or a <see cref="YieldSource"/> whose carried yield the
+            /// item is (then <see cref="State"/> and <see cref="Frame"/> are null).</summary>
+            public object? Callback;
             public object? State;
             public FiberFrame? Frame;
         }

@@ -78,7 +78,70 @@ internal sealed class YieldSource : IValueTaskSource
             continuation = s_runWithContext;
         }
 
+        if (!_queued && _domain.IsCurrent)
+        {
+            // The one-reference item (h162): this source carries the continuation, and the run queue's slot holds only this
+            // source. A fiber that yields again from the same method (the one-fiber loop) stores nothing here: only the
+            // slot's reference is written (one write barrier per yield instead of three).
+            _queued = true;
+            if (!ReferenceEquals(_queuedContinuation, continuation))
+            {
+                _queuedContinuation = continuation;
+            }
+
+            if (!ReferenceEquals(_queuedState, state))
+            {
+                _queuedState = state;
+            }
+
+            if (!ReferenceEquals(_queuedFrame, frame))
+            {
+                _queuedFrame = frame;
+            }
+
+            _domain.EnqueueCarried(this);
+            return;
+        }
+
         _domain.Enqueue(continuation, state, frame);
+    }
+
+    /// <summary>Whether the carried continuation (<see cref="_queuedContinuation"/>, <see cref="_queuedState"/>,
+    /// <see cref="_queuedFrame"/>) is in the run queue (domain thread only). At most one yield at a time is carried; the
+    /// others are queued as three-reference items, as any continuation.</summary>
+    private bool _queued;
+
+    /// <summary>The carried yield's continuation (kept after it runs, so that the next yield from the same code stores
+    /// nothing; released when the domain goes idle, see <see cref="ReleaseCarried"/>).</summary>
+    private Action<object?>? _queuedContinuation;
+
+    /// <inheritdoc cref="_queuedContinuation"/>
+    private object? _queuedState;
+
+    /// <inheritdoc cref="_queuedContinuation"/>
+    private FiberFrame? _queuedFrame;
+
+    /// <summary>Takes the carried continuation out of a run-queue slot that held this source (domain thread only): the
+    /// source can carry the next yield from now on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void TakeCarried(out Action<object?> continuation, out object? state, out FiberFrame? frame)
+    {
+        _queued = false;
+        continuation = _queuedContinuation!;
+        state = _queuedState;
+        frame = _queuedFrame;
+    }
+
+    /// <summary>Drops the references of the last carried continuation once it has run (the domain, before it sleeps): an
+    /// idle domain keeps no async method's state alive through its yield source.</summary>
+    internal void ReleaseCarried()
+    {
+        if (!_queued)
+        {
+            _queuedContinuation = null;
+            _queuedState = null;
+            _queuedFrame = null;
+        }
     }
 
     /// <summary>Resumes after a yield: throws <see cref="CancelledException"/> if the yielding frame's context was cancelled
