@@ -74,7 +74,7 @@ internal sealed class YieldSource : IValueTaskSource
         // awaiter.OnCompleted(Action) asks for the context to flow.
         if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 && ExecutionContext.Capture() is { } context)
         {
-            state = (continuation, state, context);
+            state = WithContext(continuation, state, context); // out of line: its tuple kept no stack frame to clear here
             continuation = s_runWithContext;
         }
 
@@ -158,6 +158,12 @@ internal sealed class YieldSource : IValueTaskSource
             }
         }
     }
+
+    /// <summary>The state of <see cref="s_runWithContext"/>: <paramref name="continuation"/> and <paramref name="state"/> to
+    /// run in <paramref name="context"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static object WithContext(Action<object?> continuation, object? state, ExecutionContext context) =>
+        (continuation, state, context);
 
     /// <summary>The frame of a yield whose awaiter registers after a later yield was armed: the frame installed now.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
