@@ -107,6 +107,13 @@ public sealed class Domain
 
     internal bool IsCurrent => ReferenceEquals(t_current, this);
 
+    /// <summary>Whether the calling thread is the one running this domain's loop (as <see cref="IsCurrent"/> but through
+    /// <see cref="Thread.CurrentThread"/>: in fiber code that has just read <see cref="SynchronizationContext.Current"/>, the
+    /// JIT reads the thread once for both; h162). Also true on that thread inside another domain run nested in one of this
+    /// domain's work items, where <see cref="IsCurrent"/> is false: a caller that then touches the run queue checks
+    /// <see cref="IsCurrent"/> there (<see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> does).</summary>
+    internal bool IsCurrentThread => ReferenceEquals(_thread, Thread.CurrentThread);
+
     /// <summary>Whether a work item is queued (locally or posted from another thread): a poller's wait that reaped only
     /// its own bookkeeping completions can tell from this that it has nothing to return for (domain thread only).</summary>
     internal bool HasQueuedWork => _local.Count > 0 || !_remote.IsEmpty;
@@ -385,6 +392,7 @@ public sealed class Domain
             _poller.Dispose();
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
+            _thread = null; // a finished domain's yields are not armed on its source (IsCurrentThread)
             t_current = previousDomain;
             SynchronizationContext.SetSynchronizationContext(previousContext);
             if (_local.Count == 0 && _local.Capacity <= SpareQueueMaxCapacity)
