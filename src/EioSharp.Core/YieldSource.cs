@@ -19,6 +19,16 @@ namespace EioSharp;
 /// a later yield was armed (a hand-written awaiter kept across awaits) sees another number and falls back to the frame
 /// installed when it registers. At resume, the continuation runs as a work item queued with the yielding frame, so the
 /// domain's <see cref="Domain.RunningFrame"/> is that frame when <c>GetResult</c> checks its cancellation (S13).</para>
+/// <para><b>The carried yield</b> (h162, rationale §158). A yield registered on the domain's own thread while no other is
+/// carried is queued as one reference, this source: the continuation, its state and its frame wait in
+/// <see cref="_queuedContinuation"/>, <see cref="_queuedState"/> and <see cref="_queuedFrame"/>, and the run queue's slot
+/// holds only the source (one write barrier per yield instead of three; the fields are compared first, so a fiber that
+/// yields again from the same method stores nothing in them). The run queue takes them out when it dequeues the slot
+/// (<see cref="TakeCarried"/>), which frees the source for the next yield; a yield registered while one is carried, or
+/// from another thread, is queued as any continuation (three references, or the remote queue). The order of the run
+/// queue is the same either way (S12). The fields keep their references after the item ran until the next carried
+/// yield replaces them or the domain goes idle (<see cref="ReleaseCarried"/>): a finished method's state machine is kept
+/// alive at most that long. All of it is touched by the domain's thread only.</para>
 /// </remarks>
 internal sealed class YieldSource : IValueTaskSource
 {
