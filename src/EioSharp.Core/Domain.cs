@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using EioSharp.Tracing;
 
 namespace EioSharp;
@@ -25,11 +26,11 @@ public sealed class Domain
     /// queue regrows its array, e.g. 10,000 forks cost 84 B each in growth). Only a queue of at most
     /// <see cref="SpareQueueMaxCapacity"/> items is kept, so a thread holds at most that much (24 B per item).</summary>
     [ThreadStatic]
-    private static Queue<WorkItem>? t_spareQueue;
+    private static RunQueue? t_spareQueue;
 
     private const int SpareQueueMaxCapacity = 1 << 16;
 
-    private Queue<WorkItem> _local = new(); // only this domain's thread, only while its loop runs (RunLoop swaps it)
+    private RunQueue _local = new(); // only this domain's thread, only while its loop runs (RunLoop swaps it)
     private readonly ConcurrentQueue<WorkItem> _remote = new();
 
     /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that then
@@ -106,6 +107,13 @@ public sealed class Domain
 
     internal bool IsCurrent => ReferenceEquals(t_current, this);
 
+    /// <summary>Whether the calling thread is the one running this domain's loop (as <see cref="IsCurrent"/> but through
+    /// <see cref="Thread.CurrentThread"/>: in fiber code that has just read <see cref="SynchronizationContext.Current"/>, the
+    /// JIT reads the thread once for both; h162). Also true on that thread inside another domain run nested in one of this
+    /// domain's work items, where <see cref="IsCurrent"/> is false: a caller that then touches the run queue checks
+    /// <see cref="IsCurrent"/> there (<see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> does).</summary>
+    internal bool IsCurrentThread => ReferenceEquals(_thread, Thread.CurrentThread);
+
     /// <summary>Whether a work item is queued (locally or posted from another thread): a poller's wait that reaped only
     /// its own bookkeeping completions can tell from this that it has nothing to return for (domain thread only).</summary>
     internal bool HasQueuedWork => _local.Count > 0 || !_remote.IsEmpty;
@@ -165,27 +173,29 @@ public sealed class Domain
     internal void Enqueue(Action<object?> callback, object? state) => Enqueue(callback, state, null);
 
     /// <summary>Enqueues a continuation of the fiber running in <paramref name="frame"/> (if known, for the watchdog); safe from any thread.</summary>
-    internal void Enqueue(Action<object?> callback, object? state, FiberFrame? frame) => Enqueue(new WorkItem(callback, state, frame));
+    internal void Enqueue(Action<object?> callback, object? state, FiberFrame? frame) => EnqueueItem(callback, state, frame);
 
     /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> from this domain's own thread (the caller has
     /// checked: a waiter's wake-up by a fiber of its own domain, h163).</summary>
     internal void EnqueueHere(Action<object?> callback, object? state, FiberFrame? frame)
     {
         Debug.Assert(ReferenceEquals(t_current, this), "EnqueueHere off the domain's thread");
-        _local.Enqueue(new WorkItem(callback, state, frame));
+        _local.Enqueue(callback, state, frame);
     }
 
-    /// <summary>Enqueues <paramref name="item"/> at the back of the run queue; from another thread, wakes the domain if this
-    /// post is the first since it armed its sleep (one wake-up per batch).</summary>
-    private void Enqueue(in WorkItem item)
+    /// <summary>Enqueues an item at the back of the run queue; from another thread, wakes the domain if this post is the
+    /// first since it armed its sleep (one wake-up per batch).</summary>
+    /// <remarks>The item's three references are passed as they are (not as a <see cref="WorkItem"/>): the local queue stores
+    /// them field by field (see <see cref="RunQueue.Enqueue"/>).</remarks>
+    private void EnqueueItem(Delegate callback, object? state, FiberFrame? frame)
     {
         if (ReferenceEquals(t_current, this))
         {
-            _local.Enqueue(item);
+            _local.Enqueue(callback, state, frame);
         }
         else
         {
-            _remote.Enqueue(item);
+            _remote.Enqueue(new WorkItem(callback, state, frame));
             _remotePosted = 1; // after the enqueue: a round that sees it (and clears it) drains this item
             var sender = t_current;
             if (sender is not null)
@@ -204,6 +214,11 @@ public sealed class Domain
         }
     }
 
+    /// <summary>Enqueues the yield carried by <paramref name="source"/> (its continuation, state and frame are in it; domain
+    /// thread only): the run queue's slot holds the one reference (h162).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void EnqueueCarried(YieldSource source) => _local.EnqueueCarried(source);
+
     /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> for a woken fiber's continuation, recording
     /// the wake-up in the trace (called only while tracing is on, instead of <c>EioTrace.Woken</c> then the enqueue).</summary>
     /// <remarks>The thread-static current domain is read once for both (h90): on this domain's own thread the trace hook
@@ -219,12 +234,12 @@ public sealed class Domain
                 EioTrace.WokenHere(this, frame);
             }
 
-            _local.Enqueue(new WorkItem(callback, state, frame));
+            _local.Enqueue(callback, state, frame);
             return;
         }
 
         EioTrace.Woken(frame);
-        Enqueue(new WorkItem(callback, state, frame));
+        EnqueueItem(callback, state, frame);
     }
 
     /// <summary>The number of times a post from another thread woke this domain from its wait (for tests and diagnostics).</summary>
@@ -365,6 +380,7 @@ public sealed class Domain
                     EioTrace.DomainIdle();
                 }
 
+                Yields.ReleaseCarried();
                 WaitForWork();
                 awakeSince = Stopwatch.GetTimestamp();
                 if (EioTrace.On)
@@ -384,13 +400,14 @@ public sealed class Domain
             _poller.Dispose();
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
+            _thread = null; // a finished domain's yields are not armed on its source (IsCurrentThread)
             t_current = previousDomain;
             SynchronizationContext.SetSynchronizationContext(previousContext);
-            if (_local.Count == 0 && _local.EnsureCapacity(0) <= SpareQueueMaxCapacity)
+            if (_local.Count == 0 && _local.Capacity <= SpareQueueMaxCapacity)
             {
                 // No more local items can come (t_current is no longer this domain): the array goes to the next domain.
                 t_spareQueue = _local;
-                _local = new Queue<WorkItem>();
+                _local = new RunQueue();
             }
         }
     }
@@ -408,7 +425,7 @@ public sealed class Domain
                 _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
                 do
                 {
-                    _local.Enqueue(r);
+                    _local.Enqueue(r.Callback, r.State, r.Frame);
                 }
                 while (_remote.TryDequeue(out r));
             }
@@ -622,7 +639,7 @@ public sealed class Domain
 
             while (domain._remote.TryDequeue(out var r))
             {
-                domain._local.Enqueue(r);
+                domain._local.Enqueue(r.Callback, r.State, r.Frame);
             }
 
             domain.FireDueTimers();
@@ -898,13 +915,130 @@ public sealed class Domain
         }
     }
 
+    /// <summary>The domain's local run queue (issue 20, h162): a FIFO ring whose capacity is a power of two, used by the
+    /// domain's own thread only (<see cref="Count"/> may be read racily, for diagnostics).</summary>
+    /// <remarks>What <see cref="Queue{T}"/> of <see cref="WorkItem"/> did, but an item's three references are stored field
+    /// by field, each with the plain write barrier (<c>CORINFO_HELP_ASSIGN_REF</c>): <see cref="Queue{T}"/> copies its
+    /// struct argument into the array with the by-reference barrier (<c>CORINFO_HELP_ASSIGN_BYREF</c>) per reference, ~23
+    /// instructions each against ~8 (callgrind, FiberYield(1): 69 of a yield's 75 barrier instructions were the item's
+    /// three). A dequeue copies the item out and clears its slot (no reference kept for the collector; storing nulls needs
+    /// no barrier).</remarks>
+    private sealed class RunQueue
+    {
+        private const int FirstCapacity = 16;
+
+        private Slot[] _items = [];
+        private int _head;
+        private int _count;
+
+        /// <summary>The number of queued items.</summary>
+        internal int Count => _count;
+
+        /// <summary>The length of the ring's array.</summary>
+        internal int Capacity => _items.Length;
+
+        /// <summary>Queues an item at the back.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal void Enqueue(Delegate callback, object? state, FiberFrame? frame)
+        {
+            var items = _items;
+            int count = _count;
+            if ((uint)count >= (uint)items.Length)
+            {
+                Grow(callback, state, frame);
+                return;
+            }
+
+            // In range: the length is a power of two (0 took the branch above).
+            ref var slot = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1));
+            slot.Callback = callback;
+            slot.State = state;
+            slot.Frame = frame;
+            _count = count + 1;
+        }
+
+        /// <summary>Queues the yield carried by <paramref name="source"/>: one reference stored (h162).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal void EnqueueCarried(YieldSource source)
+        {
+            var items = _items;
+            int count = _count;
+            if ((uint)count >= (uint)items.Length)
+            {
+                Grow(source, null, null);
+                return;
+            }
+
+            Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1)).Callback = source;
+            _count = count + 1;
+        }
+
+        /// <summary>Takes the item at the front, if any (a carried yield is taken out of its source).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal bool TryDequeue(out WorkItem item)
+        {
+            int count = _count;
+            if (count == 0)
+            {
+                item = default;
+                return false;
+            }
+
+            var items = _items;
+            int head = _head;
+            ref var slot = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), head);
+            var callback = slot.Callback!;
+            if (callback.GetType() == typeof(YieldSource))
+            {
+                Unsafe.As<YieldSource>(callback).TakeCarried(out var continuation, out var state, out var frame);
+                item = new WorkItem(continuation, state, frame);
+                slot.Callback = null;
+            }
+            else
+            {
+                item = new WorkItem(Unsafe.As<Delegate>(callback), slot.State, slot.Frame);
+                slot = default;
+            }
+
+            _head = (head + 1) & (items.Length - 1);
+            _count = count - 1;
+            return true;
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private void Grow(object callback, object? state, FiberFrame? frame)
+        {
+            var old = _items;
+            var grown = new Slot[Math.Max(FirstCapacity, old.Length * 2)];
+            for (int i = 0; i < _count; i++)
+            {
+                grown[i] = old[(_head + i) & (old.Length - 1)];
+            }
+
+            grown[_count] = new Slot { Callback = callback, State = state, Frame = frame };
+            _items = grown;
+            _head = 0;
+            _count++;
+        }
+
+        /// <summary>A queued item's references, written one by one (see the class remarks).</summary>
+        private struct Slot
+        {
+            /// <summary>The item's <see cref="WorkItem.Callback"/>, or a <see cref="YieldSource"/> whose carried yield the
+            /// item is (then <see cref="State"/> and <see cref="Frame"/> are null).</summary>
+            public object? Callback;
+            public object? State;
+            public FiberFrame? Frame;
+        }
+    }
+
     /// <summary>Queues <paramref name="d"/> to run on this domain as code of <paramref name="frame"/>'s fiber (null: as code
     /// in no fiber); safe from any thread.</summary>
     /// <remarks>Allocates nothing (issue 20): the queue item carries the <see cref="SendOrPostCallback"/> and its state as
     /// they are (.NET posts an awaiting method's continuation with one of a few static callbacks and the method as the
     /// state). Before, a cached adapter delegate was kept for the last callback only, so two callbacks posted in turn (a
     /// task continuation and a value-task source's) allocated a delegate and its adapter per post.</remarks>
-    internal void Post(SendOrPostCallback d, object? state, FiberFrame? frame) => Enqueue(new WorkItem(d, state, frame));
+    internal void Post(SendOrPostCallback d, object? state, FiberFrame? frame) => EnqueueItem(d, state, frame);
 
     /// <summary>The domain's context, installed while it runs code that is in no fiber (fiber code runs with its fiber
     /// installed instead: see <see cref="FiberFrame"/>).</summary>

@@ -1556,7 +1556,7 @@ public static partial class Fiber
                 // short chain of base types for ValueTask's casts); elsewhere (the awaitable was carried off the domain),
                 // the frame itself, which posts the continuation back to the domain.
                 var domain = frame.Cancel.Domain;
-                if (domain.IsCurrent)
+                if (domain.IsCurrentThread)
                 {
                     var source = domain.Yields;
                     return new ValueTask(source, source.Arm(frame)).GetAwaiter();

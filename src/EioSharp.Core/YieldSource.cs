@@ -19,6 +19,16 @@ namespace EioSharp;
 /// a later yield was armed (a hand-written awaiter kept across awaits) sees another number and falls back to the frame
 /// installed when it registers. At resume, the continuation runs as a work item queued with the yielding frame, so the
 /// domain's <see cref="Domain.RunningFrame"/> is that frame when <c>GetResult</c> checks its cancellation (S13).</para>
+/// <para><b>The carried yield</b> (h162, rationale §161). A yield registered on the domain's own thread while no other is
+/// carried is queued as one reference, this source: the continuation, its state and its frame wait in
+/// <see cref="_queuedContinuation"/>, <see cref="_queuedState"/> and <see cref="_queuedFrame"/>, and the run queue's slot
+/// holds only the source (one write barrier per yield instead of three; the fields are compared first, so a fiber that
+/// yields again from the same method stores nothing in them). The run queue takes them out when it dequeues the slot
+/// (<see cref="TakeCarried"/>), which frees the source for the next yield; a yield registered while one is carried, or
+/// from another thread, is queued as any continuation (three references, or the remote queue). The order of the run
+/// queue is the same either way (S12). The fields keep their references after the item ran until the next carried
+/// yield replaces them or the domain goes idle (<see cref="ReleaseCarried"/>): a finished method's state machine is kept
+/// alive at most that long. All of it is touched by the domain's thread only.</para>
 /// </remarks>
 internal sealed class YieldSource : IValueTaskSource
 {
@@ -74,11 +84,74 @@ internal sealed class YieldSource : IValueTaskSource
         // awaiter.OnCompleted(Action) asks for the context to flow.
         if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 && ExecutionContext.Capture() is { } context)
         {
-            state = (continuation, state, context);
+            state = WithContext(continuation, state, context); // out of line: its tuple kept no stack frame to clear here
             continuation = s_runWithContext;
         }
 
+        if (!_queued && _domain.IsCurrent)
+        {
+            // The one-reference item (h162): this source carries the continuation, and the run queue's slot holds only this
+            // source. A fiber that yields again from the same method (the one-fiber loop) stores nothing here: only the
+            // slot's reference is written (one write barrier per yield instead of three).
+            _queued = true;
+            if (!ReferenceEquals(_queuedContinuation, continuation))
+            {
+                _queuedContinuation = continuation;
+            }
+
+            if (!ReferenceEquals(_queuedState, state))
+            {
+                _queuedState = state;
+            }
+
+            if (!ReferenceEquals(_queuedFrame, frame))
+            {
+                _queuedFrame = frame;
+            }
+
+            _domain.EnqueueCarried(this);
+            return;
+        }
+
         _domain.Enqueue(continuation, state, frame);
+    }
+
+    /// <summary>Whether the carried continuation (<see cref="_queuedContinuation"/>, <see cref="_queuedState"/>,
+    /// <see cref="_queuedFrame"/>) is in the run queue (domain thread only). At most one yield at a time is carried; the
+    /// others are queued as three-reference items, as any continuation.</summary>
+    private bool _queued;
+
+    /// <summary>The carried yield's continuation (kept after it runs, so that the next yield from the same code stores
+    /// nothing; released when the domain goes idle, see <see cref="ReleaseCarried"/>).</summary>
+    private Action<object?>? _queuedContinuation;
+
+    /// <inheritdoc cref="_queuedContinuation"/>
+    private object? _queuedState;
+
+    /// <inheritdoc cref="_queuedContinuation"/>
+    private FiberFrame? _queuedFrame;
+
+    /// <summary>Takes the carried continuation out of a run-queue slot that held this source (domain thread only): the
+    /// source can carry the next yield from now on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void TakeCarried(out Action<object?> continuation, out object? state, out FiberFrame? frame)
+    {
+        _queued = false;
+        continuation = _queuedContinuation!;
+        state = _queuedState;
+        frame = _queuedFrame;
+    }
+
+    /// <summary>Drops the references of the last carried continuation once it has run (the domain, before it sleeps): an
+    /// idle domain keeps no async method's state alive through its yield source.</summary>
+    internal void ReleaseCarried()
+    {
+        if (!_queued)
+        {
+            _queuedContinuation = null;
+            _queuedState = null;
+            _queuedFrame = null;
+        }
     }
 
     /// <summary>Resumes after a yield: throws <see cref="CancelledException"/> if the yielding frame's context was cancelled
@@ -95,6 +168,12 @@ internal sealed class YieldSource : IValueTaskSource
             }
         }
     }
+
+    /// <summary>The state of <see cref="s_runWithContext"/>: <paramref name="continuation"/> and <paramref name="state"/> to
+    /// run in <paramref name="context"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static object WithContext(Action<object?> continuation, object? state, ExecutionContext context) =>
+        (continuation, state, context);
 
     /// <summary>The frame of a yield whose awaiter registers after a later yield was armed: the frame installed now.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
