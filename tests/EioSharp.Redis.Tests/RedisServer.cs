@@ -28,22 +28,36 @@ public sealed class RedisServer : IDisposable
 
     public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
 
-    public static RedisServer Start(params string[] extraArgs)
-    {
-        var s = new RedisServer(FreePort(), extraArgs);
-        s.Run();
-        return s;
-    }
+    public static RedisServer Start(params string[] extraArgs) => StartOnFreePort(() => new RedisServer(FreePort(), extraArgs));
 
     private string[]? _sentinelConf;
 
     /// <summary>Starts a Redis Sentinel (redis-server --sentinel with a config file in its own directory).</summary>
     /// <param name="confLines">Config lines after port/bind/dir (e.g. <c>sentinel monitor m 127.0.0.1 6379 1</c>).</param>
-    public static RedisServer StartSentinel(params string[] confLines)
+    public static RedisServer StartSentinel(params string[] confLines) =>
+        StartOnFreePort(() => new RedisServer(FreePort(), []) { _sentinelConf = confLines });
+
+    /// <summary>Starts a server made by <paramref name="make"/> (a fresh free port each time), again on a new port if the
+    /// process exited before it answered PING (ci67 saw "Connection refused" once in RedisClusterTests): the port is free
+    /// when <see cref="FreePort"/> returns but another process (the CI runs the test projects side by side) can bind it, or
+    /// its cluster bus port (the port + 10000), before redis-server does; and with <c>--cluster-enabled yes</c> redis-server
+    /// refuses a port over 55535 (about a fifth of this machine's ephemeral range, 32768-60999) and exits. Up to ten
+    /// attempts.</summary>
+    private static RedisServer StartOnFreePort(Func<RedisServer> make)
     {
-        var s = new RedisServer(FreePort(), []) { _sentinelConf = confLines };
-        s.Run();
-        return s;
+        for (int attempt = 1; ; attempt++)
+        {
+            var s = make();
+            try
+            {
+                s.Run();
+                return s;
+            }
+            catch (Exception e) when (attempt < 10 && e is SocketException or IOException && s._process is { HasExited: true })
+            {
+                s.Dispose();
+            }
+        }
     }
 
     private string WriteSentinelConf()
