@@ -13,18 +13,28 @@ public sealed class RedisClusterTests : IDisposable
     public RedisClusterTests()
     {
         _nodes = new RedisServer[3];
-        for (int i = 0; i < 3; i++)
+        try
         {
-            _nodes[i] = RedisServer.Start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000");
-        }
+            for (int i = 0; i < 3; i++)
+            {
+                _nodes[i] = RedisServer.Start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000");
+            }
 
-        var create = Run("redis-cli", ["--cluster", "create", .. _nodes.Select(n => "127.0.0.1:" + n.Port), "--cluster-replicas", "0", "--cluster-yes"]);
-        Assert.True(create.Code == 0, create.Output);
-        var sw = Stopwatch.StartNew();
-        while (!_nodes.All(n => n.Call("CLUSTER", "INFO").Contains("cluster_state:ok", StringComparison.Ordinal)))
+            var create = Run("redis-cli", ["--cluster", "create", .. _nodes.Select(n => "127.0.0.1:" + n.Port), "--cluster-replicas", "0", "--cluster-yes"]);
+            Assert.True(create.Code == 0, create.Output);
+            var sw = Stopwatch.StartNew();
+            while (!_nodes.All(n => n.Call("CLUSTER", "INFO").Contains("cluster_state:ok", StringComparison.Ordinal)))
+            {
+                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), "the cluster did not reach state ok");
+                Thread.Sleep(100);
+            }
+        }
+        catch
         {
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), "the cluster did not reach state ok");
-            Thread.Sleep(100);
+            // xUnit does not call Dispose when the constructor throws: stop the nodes started so far, or their
+            // redis-server processes outlive the test run.
+            Dispose();
+            throw;
         }
     }
 
@@ -32,7 +42,7 @@ public sealed class RedisClusterTests : IDisposable
     {
         foreach (var n in _nodes)
         {
-            n.Dispose();
+            n?.Dispose();
         }
     }
 
