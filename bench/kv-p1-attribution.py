@@ -11,7 +11,7 @@ the label becomes `_`).
 All servers start first (127.0.0.1, free ports, fresh directories) and are warmed with WARM runs of every row; then
 REPEATS rounds run every row on every server in turn (alternating, so the machine's drift hits all alike). Per run:
   - ops/s (redis-benchmark -r 100000 -d 16 --csv; rows c1-set, c1-get: -c 1, N_C1 requests; c50-set, c50-get: -c 50,
-    N_C50 requests);
+    N_C50 requests; c1000-set, c1000-get: -c 1000, N_C1000 requests (200000));
   - CPU per request from every thread's /proc/PID/task/TID/schedstat (nanoseconds run, not clock ticks: a one-client
     run of 40,000 requests is ~0.5 s of CPU, which 10 ms ticks would read to +-2%), split into user and system time in
     the proportion of the threads' utime/stime ticks;
@@ -33,7 +33,8 @@ import time
 
 ROWS = os.environ.get('ROWS', 'c1-set c1-get c50-set').split()
 REPEATS = int(os.environ.get('REPEATS', 5))
-N = {'c1': int(os.environ.get('N_C1', 40000)), 'c50': int(os.environ.get('N_C50', 200000))}
+N = {'c1': int(os.environ.get('N_C1', 40000)), 'c50': int(os.environ.get('N_C50', 200000)),
+     'c1000': int(os.environ.get('N_C1000', 200000))}
 WARM = int(os.environ.get('WARM', 2))
 
 

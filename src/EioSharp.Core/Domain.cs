@@ -41,6 +41,10 @@ public sealed class Domain
     private readonly IDomainPoller _poller;
     private readonly PriorityQueue<TimerWaiter, (long Deadline, long Seq)> _timers = new();
     private readonly ITimeSource _time;
+
+    /// <summary>Whether <see cref="_time"/> is <see cref="StopwatchTimeSource"/>: the loop's own <see cref="Stopwatch"/>
+    /// readings (on waking, on going idle) then give the timers' time too, without a clock read of their own (h169).</summary>
+    private readonly bool _realTime;
     private readonly DomainSynchronizationContext _syncContext;
     private long _timerSeq;
     private int _deadTimers; // cancelled timers still in _timers (approximate: pruning may also remove them)
@@ -60,6 +64,7 @@ public sealed class Domain
         Id = Interlocked.Increment(ref s_nextId) - 1;
         Name = name ?? (isMain ? "main" : $"domain-{Id}");
         _time = time;
+        _realTime = time is StopwatchTimeSource;
         IsMain = isMain;
         _syncContext = new DomainSynchronizationContext(this);
         TaskScheduler = new DomainTaskScheduler(this);
@@ -333,15 +338,22 @@ public sealed class Domain
         {
             // The start (the main fiber up to its first suspension) is a work item like any other: timed, so the
             // watchdog sees a stall in it and busy time counts it.
+            //
+            // The loop's clock reads (issue 14, h169): one on waking (awakeSince, which also serves the first round's due
+            // timers) and one on going idle (idleAt: the busy time, the due timers and the wait's timeout), two per sleep
+            // instead of five; a round that follows a busy round at once reads the clock only if a timer is armed. A
+            // reading taken a little before it is used only makes a timer fire or a wait end later, never earlier.
             long awakeSince = Stopwatch.GetTimestamp();
             Volatile.Write(ref _currentItem, ++_itemsRun);
             var done = start();
             Volatile.Write(ref _currentItem, 0);
+            long roundStamp = 0; // a Stopwatch reading taken just before the next round, for its timers (0: none)
             while (true)
             {
                 // A round leaves the context of its last item installed (issue 20, session 15: no reset per round when the
                 // next round follows at once); the domain's own context is put back before any other work below.
-                RunRound();
+                RunRound(roundStamp);
+                roundStamp = 0;
                 if (_crash is not null)
                 {
                     SynchronizationContext.SetSynchronizationContext(_syncContext);
@@ -368,21 +380,24 @@ public sealed class Domain
                 }
 
                 SynchronizationContext.SetSynchronizationContext(_syncContext);
-                if (FireDueTimers())
+                long idleAt = Stopwatch.GetTimestamp();
+                if (FireDueTimers(idleAt))
                 {
+                    roundStamp = idleAt; // the round that runs them checks the timers against the same reading
                     continue;
                 }
 
                 // Busy time is taken when the domain goes idle (two clock reads per sleep, none per round or item).
-                Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - awakeSince);
+                Interlocked.Add(ref _busyTicks, idleAt - awakeSince);
                 if (EioTrace.On)
                 {
                     EioTrace.DomainIdle();
                 }
 
                 Yields.ReleaseCarried();
-                WaitForWork();
+                WaitForWork(idleAt);
                 awakeSince = Stopwatch.GetTimestamp();
+                roundStamp = awakeSince;
                 if (EioTrace.On)
                 {
                     EioTrace.DomainBusy();
@@ -415,7 +430,9 @@ public sealed class Domain
     /// <summary>One round: the inbox moved to the run queue, due timers fired, then the continuations queued at this point
     /// run (the ones they queue wait for the next round). Leaves the last item's synchronization context installed (the
     /// caller puts the domain's back before it does anything but another round).</summary>
-    private void RunRound()
+    /// <param name="stamp">A <see cref="Stopwatch"/> reading taken just before this round (on waking), which the due
+    /// timers are checked against; 0: they read the clock themselves (only when a timer is armed).</param>
+    private void RunRound(long stamp)
     {
         if (_remotePosted != 0)
         {
@@ -434,7 +451,7 @@ public sealed class Domain
         if (_timers.Count != 0)
         {
             SynchronizationContext.SetSynchronizationContext(_syncContext); // timers fire outside any fiber's item
-            FireDueTimers();
+            FireDueTimers(stamp);
         }
 
         int n = _local.Count;
@@ -642,7 +659,7 @@ public sealed class Domain
                 domain._local.Enqueue(r.Callback, r.State, r.Frame);
             }
 
-            domain.FireDueTimers();
+            domain.FireDueTimers(0);
             int n = Math.Min(domain._local.Count, maxItems);
             for (; ran < n && domain._local.TryDequeue(out var item); ran++)
             {
@@ -670,7 +687,13 @@ public sealed class Domain
         return ran;
     }
 
-    private bool FireDueTimers()
+    /// <summary>The timers' time (<see cref="ITimeSource.Now"/>): from <paramref name="stamp"/>, a <see cref="Stopwatch"/>
+    /// reading the caller took, when the domain runs on real time and there is one; otherwise read from the source.</summary>
+    private long TimeAt(long stamp) => _realTime && stamp != 0 ? StopwatchTimeSource.FromTimestamp(stamp) : _time.Now;
+
+    /// <summary>Completes the timers whose deadline has come; true if one woke a fiber.</summary>
+    /// <param name="stamp">A <see cref="Stopwatch"/> reading taken just before (0: none; the clock is read when a timer is armed).</param>
+    private bool FireDueTimers(long stamp)
     {
         bool fired = false;
         if (_timers.Count == 0)
@@ -678,7 +701,7 @@ public sealed class Domain
             return false;
         }
 
-        long now = _time.Now;
+        long now = TimeAt(stamp);
         while (_timers.TryPeek(out var w, out var key))
         {
             if (w.IsDone)
@@ -801,7 +824,9 @@ public sealed class Domain
         return false;
     }
 
-    private void WaitForWork()
+    /// <param name="idleAt">The <see cref="Stopwatch"/> reading taken when the domain went idle: the wait's timeout is
+    /// measured from it (the wait then ends no earlier than the next deadline, at most the time since that reading later).</param>
+    private void WaitForWork(long idleAt)
     {
         PruneTimers();
         bool haveTimer = _timers.TryPeek(out _, out var next);
@@ -814,9 +839,18 @@ public sealed class Domain
         bool crossDomain = _postedToOther || _remoteArrived;
         _postedToOther = false;
         _remoteArrived = false;
-        if (crossDomain && _poller.SpinTicks > 0 && _poller.SpinBeforeSleep && SpinForRemote())
+        if (crossDomain && _poller.SpinTicks > 0 && _poller.SpinBeforeSleep)
         {
-            return;
+            long spins = _spins;
+            if (SpinForRemote())
+            {
+                return;
+            }
+
+            if (_spins != spins)
+            {
+                idleAt = 0; // the spin took time: the timeout below reads the clock again
+            }
         }
 
         // The wake-pending flag: only the first post after this point wakes the domain (see Enqueue).
@@ -830,7 +864,7 @@ public sealed class Domain
         int timeoutMs = -1;
         if (haveTimer)
         {
-            long delta = next.Deadline - _time.Now;
+            long delta = next.Deadline - TimeAt(idleAt);
             if (delta <= 0)
             {
                 Volatile.Write(ref _sleeping, 0);
@@ -1093,4 +1127,7 @@ internal sealed class StopwatchTimeSource : ITimeSource
     private static readonly long s_origin = Stopwatch.GetTimestamp();
 
     public long Now => Stopwatch.GetElapsedTime(s_origin).Ticks;
+
+    /// <summary>The <see cref="Now"/> of a <see cref="Stopwatch.GetTimestamp"/> reading (arithmetic only, no clock read).</summary>
+    public static long FromTimestamp(long timestamp) => Stopwatch.GetElapsedTime(s_origin, timestamp).Ticks;
 }

@@ -133,4 +133,51 @@ public class TimeTests
                 TraceLog.Line($"heap after 20000 cancelled sleeps is small={domain.TimerCount < 3000}");
             });
         }, RealCheck.SameLines);
+    // A sleep never ends before its deadline by the domain's own clock, whether the domain slept in its poller until the
+    // deadline or stayed busy (a fiber yielding meanwhile, so that the timers are checked between rounds): the loop's
+    // clock readings on waking and on going idle serve the due timers and the wait's timeout (issue 14, h169), and a
+    // reading is only ever older than its use. A lower bound that holds on every run, not a timing threshold.
+    [Theory, BothBackends]
+    public void S13_SleepsNeverEndBeforeTheirDeadline(Backend b) => Expect(b, """
+        +idle: early wakes 0 of 150
+        +busy: early wakes 0 of 150
+
+        """, async env =>
+        {
+            async Task<int> SleepsAsync()
+            {
+                int early = 0;
+                for (int i = 0; i < 150; i++)
+                {
+                    var d = TimeSpan.FromTicks(i % 7 * 3_000); // 0 .. 1.8 ms
+                    var start = env.MonoClock.Now;
+                    await env.MonoClock.SleepAsync(d);
+                    if (env.MonoClock.Now - start < d)
+                    {
+                        early++;
+                    }
+                }
+
+                return early;
+            }
+
+            TraceLog.Line($"idle: early wakes {await SleepsAsync()} of 150");
+            await Switch.RunAsync(async sw =>
+            {
+                bool done = false;
+                if (b == Backend.Real) // the mock's virtual time moves only when nothing can run
+                {
+                    Fiber.Fork(sw, async () =>
+                    {
+                        while (!Volatile.Read(ref done))
+                        {
+                            await Fiber.YieldAsync();
+                        }
+                    });
+                }
+                int early = await SleepsAsync();
+                Volatile.Write(ref done, true);
+                TraceLog.Line($"busy: early wakes {early} of 150");
+            });
+        });
 }
