@@ -124,9 +124,12 @@ public sealed class Domain
     /// <summary>The fiber frame of the work item that is running (best effort, for the watchdog).</summary>
     /// <remarks>
     /// Written only by the domain's thread, read racily by the watchdog. Set from <see cref="WorkItem.Frame"/> when an item
-    /// starts (free: the frame travels with the item), by <see cref="Fiber.Fork(Switch, Func{Task})"/> while a child runs up to
-    /// its first suspension, and by the main fiber. Waiters record their fiber's frame only while a watchdog runs
-    /// (<see cref="WatchdogsRunning"/>), so the hot path pays one static read when none does.
+    /// starts (free: the frame travels with the item; stored only when it is another frame, h167), by
+    /// <see cref="Fiber.Fork(Switch, Func{Task})"/> while a child runs up to its first suspension, and by the main fiber. Waiters record their fiber's frame only while a watchdog runs
+    /// (<see cref="WatchdogsRunning"/>), so the hot path pays one static read when none does. Between rounds that follow
+    /// each other at once it keeps the last item's frame (h167: a fiber resuming in the next round stores nothing); the
+    /// loop clears it before it does anything else (timers, I/O, sleeping), so a wake-up from there is attributed to no
+    /// fiber, and a reader on another thread tells a running item from <see cref="CurrentItem"/> (0 between items).
     /// </remarks>
     internal volatile FiberFrame? RunningFrame;
 
@@ -340,11 +343,13 @@ public sealed class Domain
             while (true)
             {
                 // A round leaves the context of its last item installed (issue 20, session 15: no reset per round when the
-                // next round follows at once); the domain's own context is put back before any other work below.
+                // next round follows at once) and its frame running (h167); the domain's own context is put back, and the
+                // running frame cleared, before any other work below.
                 RunRound();
                 if (_crash is not null)
                 {
                     SynchronizationContext.SetSynchronizationContext(_syncContext);
+                    RunningFrame = null;
                     var crash = _crash;
                     _crash = null;
                     System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(crash).Throw();
@@ -361,6 +366,7 @@ public sealed class Domain
                     {
                         // Busy: still gather ready I/O once per round (no blocking), so a queue that never drains cannot starve it.
                         SynchronizationContext.SetSynchronizationContext(_syncContext);
+                        RunningFrame = null;
                         _poller.PollNow();
                     }
 
@@ -368,6 +374,7 @@ public sealed class Domain
                 }
 
                 SynchronizationContext.SetSynchronizationContext(_syncContext);
+                RunningFrame = null;
                 if (FireDueTimers())
                 {
                     continue;
@@ -413,8 +420,9 @@ public sealed class Domain
     }
 
     /// <summary>One round: the inbox moved to the run queue, due timers fired, then the continuations queued at this point
-    /// run (the ones they queue wait for the next round). Leaves the last item's synchronization context installed (the
-    /// caller puts the domain's back before it does anything but another round).</summary>
+    /// run (the ones they queue wait for the next round). Leaves the last item's synchronization context installed and
+    /// its frame in <see cref="RunningFrame"/> (the caller puts the domain's context back and clears the frame before it
+    /// does anything but another round).</summary>
     private void RunRound()
     {
         if (_remotePosted != 0)
@@ -434,6 +442,7 @@ public sealed class Domain
         if (_timers.Count != 0)
         {
             SynchronizationContext.SetSynchronizationContext(_syncContext); // timers fire outside any fiber's item
+            RunningFrame = null;
             FireDueTimers();
         }
 
@@ -450,7 +459,11 @@ public sealed class Domain
         ref SynchronizationContext? installed = ref s_threadContextField ? ref ThreadContext(_thread!) : ref Unsafe.NullRef<SynchronizationContext?>();
         for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
         {
-            RunningFrame = item.Frame;
+            if (!ReferenceEquals(RunningFrame, item.Frame))
+            {
+                RunningFrame = item.Frame; // a fiber resuming after its own item (the one-fiber loop) stores nothing (h167)
+            }
+
             var context = item.Frame ?? (SynchronizationContext)_syncContext; // the item's frame (h117)
             if (Unsafe.IsNullRef(ref installed))
             {
@@ -480,7 +493,6 @@ public sealed class Domain
         }
 
         Volatile.Write(ref _currentItem, 0);
-        RunningFrame = null;
     }
 
     /// <summary>The field behind <see cref="SynchronizationContext.Current"/> of <paramref name="thread"/> (CoreLib's
