@@ -443,13 +443,45 @@ public sealed class Domain
             return;
         }
 
+        // One try per round, not per item (h167): a local that lives across a handler is kept on the stack, so with the
+        // try in the loop its counters and the context's field were loaded and stored per item. An item that throws ends
+        // the try; the round goes on with the items after it, so each of the round's items runs, as before.
+        while (true)
+        {
+            try
+            {
+                RunItems(n);
+                break;
+            }
+            catch (Exception ex)
+            {
+                // Fiber continuations never throw (async methods capture exceptions); a throwing
+                // posted callback is a bug in foreign code: stop the domain and report it.
+                _crash ??= ex;
+                n = _roundLeft;
+                if (n == 0)
+                {
+                    break;
+                }
+            }
+        }
+
+        Volatile.Write(ref _currentItem, 0);
+    }
+
+    /// <summary>Runs the first <paramref name="count"/> queued items (fewer if the queue empties first): the body of a
+    /// round. When one throws, <see cref="_roundLeft"/> is the number of them not yet started.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RunItems(int count)
+    {
         // The thread's context, read and written through its field (h161): an item whose context is the one installed (a
         // fiber resuming after the item before it, e.g. the last item of the round before) stores nothing, and no item
         // reads the thread-static current thread. An item may change the context itself (a frame entered and left), so
         // the field, not the last item's frame, is what the next item's context is compared with.
         ref SynchronizationContext? installed = ref s_threadContextField ? ref ThreadContext(_thread!) : ref Unsafe.NullRef<SynchronizationContext?>();
-        for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
+        while (count > 0 && _local.TryDequeue(out var item))
         {
+            _roundLeft = --count;
             if (!ReferenceEquals(RunningFrame, item.Frame))
             {
                 RunningFrame = item.Frame; // a fiber resuming after its own item (the one-fiber loop) stores nothing (h167)
@@ -471,20 +503,13 @@ public sealed class Domain
                 EioTrace.ItemStarted(this, item.Frame);
             }
 
-            try
-            {
-                item.Run();
-            }
-            catch (Exception ex)
-            {
-                // Fiber continuations never throw (async methods capture exceptions); a throwing
-                // posted callback is a bug in foreign code: stop the domain and report it.
-                _crash ??= ex;
-            }
+            item.Run();
         }
-
-        Volatile.Write(ref _currentItem, 0);
     }
+
+    /// <summary>The number of the running round's items not yet started (written before each item runs, read by the round
+    /// when one throws; domain thread only).</summary>
+    private int _roundLeft;
 
     /// <summary>Moves the items posted from other threads to the run queue (the start of a round that saw the flag).</summary>
     /// <remarks>Out of line (h167): its item, a struct of references on the stack, made every round's prolog clear 24 bytes
