@@ -412,7 +412,9 @@ public sealed class Domain
             SynchronizationContext.SetSynchronizationContext(previousContext);
             if (_local.Count == 0 && _local.Capacity <= SpareQueueMaxCapacity)
             {
-                // No more local items can come (t_current is no longer this domain): the array goes to the next domain.
+                // No more local items can come (t_current is no longer this domain): the array goes to the next domain,
+                // without the yield source its slots may still hold (it would keep this domain alive).
+                _local.ClearSlots();
                 t_spareQueue = _local;
                 _local = new RunQueue();
             }
@@ -968,7 +970,9 @@ public sealed class Domain
     /// struct argument into the array with the by-reference barrier (<c>CORINFO_HELP_ASSIGN_BYREF</c>) per reference, ~23
     /// instructions each against ~8 (callgrind, FiberYield(1): 69 of a yield's 75 barrier instructions were the item's
     /// three). A dequeue copies the item out and clears its slot (no reference kept for the collector; storing nulls needs
-    /// no barrier).</remarks>
+    /// no barrier), except the slot of a carried yield, which keeps the domain's own yield source so that the next carried
+    /// yield queued there stores nothing (h167); an empty queue handed to the next domain is cleared first
+    /// (<see cref="ClearSlots"/>).</remarks>
     private sealed class RunQueue
     {
         private const int FirstCapacity = 16;
@@ -1015,7 +1019,14 @@ public sealed class Domain
                 return;
             }
 
-            Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1)).Callback = source;
+            // A slot that carried a yield before still holds the source (the dequeue leaves it): then nothing is stored, no
+            // write barrier (h167). The one-fiber loop goes round the ring with every slot holding it.
+            ref var callback = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1)).Callback;
+            if (!ReferenceEquals(callback, source))
+            {
+                callback = source;
+            }
+
             _count = count + 1;
         }
 
@@ -1036,9 +1047,10 @@ public sealed class Domain
             var callback = slot.Callback!;
             if (callback.GetType() == typeof(YieldSource))
             {
+                // The slot keeps the source (the domain's own, alive as long as the domain): the next carried yield queued
+                // in this slot stores nothing. Slots outside the queued range are never read.
                 Unsafe.As<YieldSource>(callback).TakeCarried(out var continuation, out var state, out var frame);
                 item = new WorkItem(continuation, state, frame);
-                slot.Callback = null;
             }
             else
             {
@@ -1049,6 +1061,14 @@ public sealed class Domain
             _head = (head + 1) & (items.Length - 1);
             _count = count - 1;
             return true;
+        }
+
+        /// <summary>Clears every slot of an empty queue (the references a carried yield's slot keeps, see
+        /// <see cref="EnqueueCarried"/>).</summary>
+        internal void ClearSlots()
+        {
+            Debug.Assert(_count == 0, "ClearSlots on a queue with items");
+            Array.Clear(_items);
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
