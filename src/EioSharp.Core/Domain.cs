@@ -129,9 +129,12 @@ public sealed class Domain
     /// <summary>The fiber frame of the work item that is running (best effort, for the watchdog).</summary>
     /// <remarks>
     /// Written only by the domain's thread, read racily by the watchdog. Set from <see cref="WorkItem.Frame"/> when an item
-    /// starts (free: the frame travels with the item), by <see cref="Fiber.Fork(Switch, Func{Task})"/> while a child runs up to
-    /// its first suspension, and by the main fiber. Waiters record their fiber's frame only while a watchdog runs
-    /// (<see cref="WatchdogsRunning"/>), so the hot path pays one static read when none does.
+    /// starts (free: the frame travels with the item; stored only when it is another frame, h167), by
+    /// <see cref="Fiber.Fork(Switch, Func{Task})"/> while a child runs up to its first suspension, and by the main fiber. Waiters record their fiber's frame only while a watchdog runs
+    /// (<see cref="WatchdogsRunning"/>), so the hot path pays one static read when none does. Between rounds that follow
+    /// each other at once it keeps the last item's frame (h167: a fiber resuming in the next round stores nothing); the
+    /// loop clears it before it does anything else (timers, I/O, sleeping), so a wake-up from there is attributed to no
+    /// fiber, and a reader on another thread tells a running item from <see cref="CurrentItem"/> (0 between items).
     /// </remarks>
     internal volatile FiberFrame? RunningFrame;
 
@@ -351,12 +354,14 @@ public sealed class Domain
             while (true)
             {
                 // A round leaves the context of its last item installed (issue 20, session 15: no reset per round when the
-                // next round follows at once); the domain's own context is put back before any other work below.
+                // next round follows at once) and its frame running (h167); the domain's own context is put back, and the
+                // running frame cleared, before any other work below.
                 RunRound(roundStamp);
                 roundStamp = 0;
                 if (_crash is not null)
                 {
                     SynchronizationContext.SetSynchronizationContext(_syncContext);
+                    RunningFrame = null;
                     var crash = _crash;
                     _crash = null;
                     System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(crash).Throw();
@@ -373,6 +378,7 @@ public sealed class Domain
                     {
                         // Busy: still gather ready I/O once per round (no blocking), so a queue that never drains cannot starve it.
                         SynchronizationContext.SetSynchronizationContext(_syncContext);
+                        RunningFrame = null;
                         _poller.PollNow();
                     }
 
@@ -380,6 +386,7 @@ public sealed class Domain
                 }
 
                 SynchronizationContext.SetSynchronizationContext(_syncContext);
+                RunningFrame = null;
                 long idleAt = Stopwatch.GetTimestamp();
                 if (FireDueTimers(idleAt))
                 {
@@ -420,7 +427,9 @@ public sealed class Domain
             SynchronizationContext.SetSynchronizationContext(previousContext);
             if (_local.Count == 0 && _local.Capacity <= SpareQueueMaxCapacity)
             {
-                // No more local items can come (t_current is no longer this domain): the array goes to the next domain.
+                // No more local items can come (t_current is no longer this domain): the array goes to the next domain,
+                // without the yield source its slots may still hold (it would keep this domain alive).
+                _local.ClearSlots();
                 t_spareQueue = _local;
                 _local = new RunQueue();
             }
@@ -428,29 +437,22 @@ public sealed class Domain
     }
 
     /// <summary>One round: the inbox moved to the run queue, due timers fired, then the continuations queued at this point
-    /// run (the ones they queue wait for the next round). Leaves the last item's synchronization context installed (the
-    /// caller puts the domain's back before it does anything but another round).</summary>
+    /// run (the ones they queue wait for the next round). Leaves the last item's synchronization context installed and
+    /// its frame in <see cref="RunningFrame"/> (the caller puts the domain's context back and clears the frame before it
+    /// does anything but another round).</summary>
     /// <param name="stamp">A <see cref="Stopwatch"/> reading taken just before this round (on waking), which the due
     /// timers are checked against; 0: they read the clock themselves (only when a timer is armed).</param>
     private void RunRound(long stamp)
     {
         if (_remotePosted != 0)
         {
-            Interlocked.Exchange(ref _remotePosted, 0); // a full fence: a post whose flag this clears is seen by the drain below
-            if (_remote.TryDequeue(out var r))
-            {
-                _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
-                do
-                {
-                    _local.Enqueue(r.Callback, r.State, r.Frame);
-                }
-                while (_remote.TryDequeue(out r));
-            }
+            DrainRemote();
         }
 
         if (_timers.Count != 0)
         {
             SynchronizationContext.SetSynchronizationContext(_syncContext); // timers fire outside any fiber's item
+            RunningFrame = null;
             FireDueTimers(stamp);
         }
 
@@ -460,14 +462,50 @@ public sealed class Domain
             return;
         }
 
+        // One try per round, not per item (h167): a local that lives across a handler is kept on the stack, so with the
+        // try in the loop its counters and the context's field were loaded and stored per item. An item that throws ends
+        // the try; the round goes on with the items after it, so each of the round's items runs, as before.
+        while (true)
+        {
+            try
+            {
+                RunItems(n);
+                break;
+            }
+            catch (Exception ex)
+            {
+                // Fiber continuations never throw (async methods capture exceptions); a throwing
+                // posted callback is a bug in foreign code: stop the domain and report it.
+                _crash ??= ex;
+                n = _roundLeft;
+                if (n == 0)
+                {
+                    break;
+                }
+            }
+        }
+
+        Volatile.Write(ref _currentItem, 0);
+    }
+
+    /// <summary>Runs the first <paramref name="count"/> queued items (fewer if the queue empties first): the body of a
+    /// round. When one throws, <see cref="_roundLeft"/> is the number of them not yet started.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RunItems(int count)
+    {
         // The thread's context, read and written through its field (h161): an item whose context is the one installed (a
         // fiber resuming after the item before it, e.g. the last item of the round before) stores nothing, and no item
         // reads the thread-static current thread. An item may change the context itself (a frame entered and left), so
         // the field, not the last item's frame, is what the next item's context is compared with.
         ref SynchronizationContext? installed = ref s_threadContextField ? ref ThreadContext(_thread!) : ref Unsafe.NullRef<SynchronizationContext?>();
-        for (int i = 0; i < n && _local.TryDequeue(out var item); i++)
+        while (count > 0 && _local.TryDequeue(out var item))
         {
-            RunningFrame = item.Frame;
+            _roundLeft = --count;
+            if (!ReferenceEquals(RunningFrame, item.Frame))
+            {
+                RunningFrame = item.Frame; // a fiber resuming after its own item (the one-fiber loop) stores nothing (h167)
+            }
+
             var context = item.Frame ?? (SynchronizationContext)_syncContext; // the item's frame (h117)
             if (Unsafe.IsNullRef(ref installed))
             {
@@ -484,20 +522,30 @@ public sealed class Domain
                 EioTrace.ItemStarted(this, item.Frame);
             }
 
-            try
-            {
-                item.Run();
-            }
-            catch (Exception ex)
-            {
-                // Fiber continuations never throw (async methods capture exceptions); a throwing
-                // posted callback is a bug in foreign code: stop the domain and report it.
-                _crash ??= ex;
-            }
+            item.Run();
         }
+    }
 
-        Volatile.Write(ref _currentItem, 0);
-        RunningFrame = null;
+    /// <summary>The number of the running round's items not yet started (written before each item runs, read by the round
+    /// when one throws; domain thread only).</summary>
+    private int _roundLeft;
+
+    /// <summary>Moves the items posted from other threads to the run queue (the start of a round that saw the flag).</summary>
+    /// <remarks>Out of line (h167): its item, a struct of references on the stack, made every round's prolog clear 24 bytes
+    /// of stack.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DrainRemote()
+    {
+        Interlocked.Exchange(ref _remotePosted, 0); // a full fence: a post whose flag this clears is seen by the drain below
+        if (_remote.TryDequeue(out var r))
+        {
+            _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
+            do
+            {
+                _local.Enqueue(r.Callback, r.State, r.Frame);
+            }
+            while (_remote.TryDequeue(out r));
+        }
     }
 
     /// <summary>The field behind <see cref="SynchronizationContext.Current"/> of <paramref name="thread"/> (CoreLib's
@@ -956,7 +1004,9 @@ public sealed class Domain
     /// struct argument into the array with the by-reference barrier (<c>CORINFO_HELP_ASSIGN_BYREF</c>) per reference, ~23
     /// instructions each against ~8 (callgrind, FiberYield(1): 69 of a yield's 75 barrier instructions were the item's
     /// three). A dequeue copies the item out and clears its slot (no reference kept for the collector; storing nulls needs
-    /// no barrier).</remarks>
+    /// no barrier), except the slot of a carried yield, which keeps the domain's own yield source so that the next carried
+    /// yield queued there stores nothing (h167); an empty queue handed to the next domain is cleared first
+    /// (<see cref="ClearSlots"/>).</remarks>
     private sealed class RunQueue
     {
         private const int FirstCapacity = 16;
@@ -1003,7 +1053,14 @@ public sealed class Domain
                 return;
             }
 
-            Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1)).Callback = source;
+            // A slot that carried a yield before still holds the source (the dequeue leaves it): then nothing is stored, no
+            // write barrier (h167). The one-fiber loop goes round the ring with every slot holding it.
+            ref var callback = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1)).Callback;
+            if (!ReferenceEquals(callback, source))
+            {
+                callback = source;
+            }
+
             _count = count + 1;
         }
 
@@ -1024,9 +1081,10 @@ public sealed class Domain
             var callback = slot.Callback!;
             if (callback.GetType() == typeof(YieldSource))
             {
+                // The slot keeps the source (the domain's own, alive as long as the domain): the next carried yield queued
+                // in this slot stores nothing. Slots outside the queued range are never read.
                 Unsafe.As<YieldSource>(callback).TakeCarried(out var continuation, out var state, out var frame);
                 item = new WorkItem(continuation, state, frame);
-                slot.Callback = null;
             }
             else
             {
@@ -1037,6 +1095,14 @@ public sealed class Domain
             _head = (head + 1) & (items.Length - 1);
             _count = count - 1;
             return true;
+        }
+
+        /// <summary>Clears every slot of an empty queue (the references a carried yield's slot keeps, see
+        /// <see cref="EnqueueCarried"/>).</summary>
+        internal void ClearSlots()
+        {
+            Debug.Assert(_count == 0, "ClearSlots on a queue with items");
+            Array.Clear(_items);
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]

@@ -1563,7 +1563,14 @@ public static partial class Fiber
                 }
             }
 
-            return new ValueTask(frame!, 0).GetAwaiter(); // a default awaitable: a completed ValueTask, as before
+            return OffDomain(frame);
         }
+
+        /// <summary>The awaiter of a yield awaited off its fiber's domain: over the frame, which posts the continuation back
+        /// to the domain (a default awaitable: as <c>new ValueTask(null, 0)</c>, as before).</summary>
+        /// <remarks>Out of line (h167): the call on a <see cref="ValueTask"/> made the fast path's temporary an
+        /// address-taken local of the awaiting method, cleared and copied through the stack on every yield.</remarks>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static ValueTaskAwaiter OffDomain(FiberFrame? frame) => new ValueTask(frame!, 0).GetAwaiter();
     }
 }
