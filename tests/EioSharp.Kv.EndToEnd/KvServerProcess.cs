@@ -187,6 +187,11 @@ public sealed partial class KvServerProcess : IDisposable
     public static KvServerProcess StartIn(string dataDir, params string[] extraArgs) =>
         new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs)));
 
+    /// <summary>Starts a server on <paramref name="dataDir"/> (kept on dispose) with these environment variables added and
+    /// waits until it listens.</summary>
+    public static KvServerProcess StartIn(string dataDir, IReadOnlyDictionary<string, string?> environment, params string[] extraArgs) =>
+        new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs) with { Environment = environment }));
+
     /// <summary>Starts a server on <paramref name="dataDir"/> whose AOF replay is delayed by <paramref name="loadDelay"/>
     /// (EIOSHARP_KV_TEST_LOAD_DELAY_MS) and returns as soon as it listens, while it is still loading.</summary>
     public static KvServerProcess StartLoading(string dataDir, TimeSpan loadDelay, params string[] extraArgs) =>
