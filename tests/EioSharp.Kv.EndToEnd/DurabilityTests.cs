@@ -382,10 +382,12 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             server.Kill();
         }
 
-        var check = CheckAof(dir.AofPath);
-        Assert.True(check.ExitCode == 0, check.Output);
+        // The killed server's incremental file ends in its mapped tail's zeros (session 28), which redis-check-aof calls a
+        // format error: the restart cuts them, and the file is checked then (nothing is appended by the reads below).
         using (var server = KvServerProcess.StartIn(dir.DataDir))
         {
+            var check = CheckAof(dir.AofPath);
+            Assert.True(check.ExitCode == 0, check.Output);
             using var c = new RespClient(server.Port, timeoutMs: 30_000);
             Assert.Equal("$1101", c.Call("GET", "n"));
             Assert.Equal("$" + v2, c.Call("GET", "big"));

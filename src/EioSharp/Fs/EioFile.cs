@@ -363,7 +363,7 @@ public sealed class FileWriter : EioFile, IFlowSink
     /// <param name="chunkBytes">How much of the file one mapping covers (and one <c>fallocate</c> reserves ahead), in
     /// bytes; rounded up to the page size; at least 64 KiB, or 0 for no mapping at all (every append a <c>pwrite</c>, as
     /// the fallback: for comparisons and tests). An append longer than a chunk less one page is written by
-    /// <c>pwrite</c>.</param>
+    /// <c>pwrite</c>, and so is one longer than <see cref="MappedTailAppender.MaxStoreBytes"/>.</param>
     /// <returns>The appender; the writer has at most one open at a time, and closing the writer closes it first.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative or <paramref name="chunkBytes"/>
     /// is negative or between 1 and 64 KiB - 1.</exception>

@@ -10,8 +10,8 @@ namespace EioSharp.Fs;
 /// (<see cref="ChunkBytes"/>), and that chunk is mapped <c>MAP_SHARED</c>; <see cref="Append"/> copies the bytes into the
 /// mapping and advances <see cref="Length"/>, which the appender keeps (the file's size on disk is the end of the
 /// reservation). When an append does not fit in the mapped chunk, the chunk is unmapped and the next one, starting at the
-/// page that holds <see cref="Length"/>, reserved and mapped. Appends of more than a chunk less one page are written by
-/// <c>pwrite</c> at <see cref="Length"/>.</para>
+/// page that holds <see cref="Length"/>, reserved and mapped. Appends longer than <see cref="MaxStoreBytes"/> (or than a
+/// chunk less one page) are written by <c>pwrite</c> at <see cref="Length"/>.</para>
 /// <para><b>Visibility and durability</b>: a copied byte is in the file's page cache at once, the same pages a
 /// <c>read</c> of the file from any descriptor or process sees, exactly as after a <c>pwrite</c>; a process killed
 /// after <see cref="Append"/> returned loses nothing. For the device, sync the writer as before
@@ -78,6 +78,23 @@ public sealed unsafe class MappedTailAppender : IDisposable
     /// the page size).</summary>
     public int ChunkBytes => _chunk;
 
+    /// <summary>Gets or sets the longest append, in bytes, that is stored through the mapping (default 4,096); longer ones
+    /// are written by <c>pwrite</c> at <see cref="Length"/> (into the same reserved region). A store takes a page fault
+    /// for every page it is the first to dirty since the page was last written back, which for long appends costs more
+    /// than the kernel's copy in <c>pwrite</c>; for short records the system call is the larger cost.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a negative value.</exception>
+    public int MaxStoreBytes
+    {
+        get => _maxStore;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            _maxStore = value;
+        }
+    }
+
+    private int _maxStore = 4096;
+
     /// <summary>Gets how many chunks were reserved and mapped so far (tests, diagnostics).</summary>
     public long Extensions { get; private set; }
 
@@ -97,7 +114,7 @@ public sealed unsafe class MappedTailAppender : IDisposable
         }
 
         long end = _length + data.Length;
-        if (_mapped && (end <= _mapStart + _mapLength && _map is not null || MapFor(data.Length)))
+        if (_mapped && data.Length <= _maxStore && (end <= _mapStart + _mapLength && _map is not null || MapFor(data.Length)))
         {
             data.CopyTo(new Span<byte>(_map + (_length - _mapStart), data.Length));
             _length = end;

@@ -139,6 +139,33 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
         Assert.Equal(expected.ToArray(), viaMap);
     }
 
+    /// <summary>Appends longer than <see cref="MappedTailAppender.MaxStoreBytes"/> are pwrites into the same region; a
+    /// mapping is made only for the short ones.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void LongAppendsArePwrites(EioBackend backend)
+    {
+        (long extensionsLong, long extensionsShort, byte[] contents) = FsSandbox.RunOn(backend, async (_, root, s) =>
+        {
+            long extensionsLong = -1, extensionsShort = -1;
+            await Switch.RunAsync(async sw =>
+            {
+                var w = await (root / "log").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                using var tail = w.OpenMappedTail(0, Chunk);
+                tail.MaxStoreBytes = 100;
+                tail.Append(new byte[1000]);
+                tail.Append(Record(1)[..101]);
+                extensionsLong = tail.Extensions;
+                tail.Append("short\n"u8);
+                extensionsShort = tail.Extensions;
+            });
+            return (extensionsLong, extensionsShort, File.ReadAllBytes(s.InRoot("log")));
+        });
+        Assert.Equal(0, extensionsLong);
+        Assert.Equal(1, extensionsShort);
+        Assert.Equal([.. new byte[1000], .. Record(1)[..101], .. "short\n"u8.ToArray()], contents);
+    }
+
     /// <summary>Opened at the end of a file that has content: appends go after it; a second appender is refused while
     /// one is open; a closed appender throws.</summary>
     [SkippableTheory]
