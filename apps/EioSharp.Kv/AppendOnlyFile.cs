@@ -823,6 +823,11 @@ internal sealed class AppendOnlyFile : IDisposable
     internal static int TailChunkBytes { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_CHUNK_KB"), out int kb) && kb >= 0 ? kb * 1024 : MappedTailAppender.DefaultChunkBytes;
 
+    /// <summary>The longest round's append stored through the mapping (EIOSHARP_KV_AOF_TAIL_STORE_MAX, bytes); longer ones
+    /// are pwrites into the reserved region.</summary>
+    internal static int TailMaxStoreBytes { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_STORE_MAX"), out int b) && b >= 0 ? b : 4096;
+
     /// <summary>The incremental file's appender: a store into a <c>fallocate</c>d shared mapping of its tail (no system
     /// call per round; the record is in the page cache before the reply, as after a pwrite), which the library turns into
     /// a pwrite where the filesystem cannot (<see cref="MappedTailAppender"/>). Closed (the file cut to its logical
@@ -834,7 +839,9 @@ internal sealed class AppendOnlyFile : IDisposable
     private static MappedTailAppender OpenTail(FileWriter file, long length, FsyncPolicy policy)
     {
         int chunk = policy == FsyncPolicy.Always ? 0 : TailChunkBytes is > 0 and < 64 * 1024 ? 64 * 1024 : TailChunkBytes;
-        return file.OpenMappedTail(length, chunk);
+        var tail = file.OpenMappedTail(length, chunk);
+        tail.MaxStoreBytes = TailMaxStoreBytes;
+        return tail;
     }
 
     private void CloseTail(MappedTailAppender tail, string name)

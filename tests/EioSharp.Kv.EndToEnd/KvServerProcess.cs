@@ -86,6 +86,14 @@ public static class AofFiles
     /// <summary>The manifest when the server has written one (redis-check-aof checks every file it names), else the pre-7 file.</summary>
     public static string CheckPath(string dataDir) => File.Exists(Manifest(dataDir)) ? Manifest(dataDir) : Legacy(dataDir);
 
+    /// <summary>The length of <paramref name="path"/> without the zero bytes at its end: a live server's incremental file
+    /// is appended through a mapped tail and ends in the zeros reserved ahead (session 28); this is its logical length.</summary>
+    public static long CommandBytes(string path)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        return bytes.AsSpan().LastIndexOfAnyExcept((byte)0) + 1;
+    }
+
     /// <summary>The base and incremental files concatenated, as Latin-1 text (an RDB base shows its strings raw).</summary>
     public static string Text(string dataDir) => System.Text.Encoding.Latin1.GetString(Bytes(dataDir));
 
