@@ -826,7 +826,7 @@ internal sealed class AppendOnlyFile : IDisposable
     /// <summary>The longest round's append stored through the mapping (EIOSHARP_KV_AOF_TAIL_STORE_MAX, bytes); longer ones
     /// are pwrites into the reserved region.</summary>
     internal static int TailMaxStoreBytes { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_STORE_MAX"), out int b) && b >= 0 ? b : 4096;
+        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_STORE_MAX"), out int b) && b >= 0 ? b : MappedTailAppender.DefaultMaxStoreBytes;
 
     /// <summary>The incremental file's appender: a store into a <c>fallocate</c>d shared mapping of its tail (no system
     /// call per round; the record is in the page cache before the reply, as after a pwrite), which the library turns into

@@ -41,6 +41,10 @@ public sealed unsafe class MappedTailAppender : IDisposable
     /// <summary>The default <see cref="ChunkBytes"/>: 1 MiB.</summary>
     public const int DefaultChunkBytes = 1 << 20;
 
+    /// <summary>The default <see cref="MaxStoreBytes"/>: 512 bytes. Measured with the KV's AOF (1 KB values, 50 clients
+    /// -P 16 SET, rounds of 1-16 KB): 4,096 cost 1.09x the CPU per request of <c>pwrite</c> appends, 512 0.95x.</summary>
+    public const int DefaultMaxStoreBytes = 512;
+
     private const int ENOSPC = 28;
     private const int EDQUOT = 122;
     private const int EOPNOTSUPP = 95;
@@ -78,7 +82,8 @@ public sealed unsafe class MappedTailAppender : IDisposable
     /// the page size).</summary>
     public int ChunkBytes => _chunk;
 
-    /// <summary>Gets or sets the longest append, in bytes, that is stored through the mapping (default 4,096); longer ones
+    /// <summary>Gets or sets the longest append, in bytes, that is stored through the mapping (default
+    /// <see cref="DefaultMaxStoreBytes"/>); longer ones
     /// are written by <c>pwrite</c> at <see cref="Length"/> (into the same reserved region). A store takes a page fault
     /// for every page it is the first to dirty since the page was last written back, which for long appends costs more
     /// than the kernel's copy in <c>pwrite</c>; for short records the system call is the larger cost.</summary>
@@ -93,7 +98,7 @@ public sealed unsafe class MappedTailAppender : IDisposable
         }
     }
 
-    private int _maxStore = 4096;
+    private int _maxStore = DefaultMaxStoreBytes;
 
     /// <summary>Gets how many chunks were reserved and mapped so far (tests, diagnostics).</summary>
     public long Extensions { get; private set; }
