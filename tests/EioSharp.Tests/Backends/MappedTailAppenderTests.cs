@@ -45,6 +45,7 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
                 {
                     var w = await (root / "log").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
                     var tail = w.OpenMappedTail(0, Chunk);
+                    tail.MaxStoreBytes = Chunk; // every record but the long one stored through the mapping
                     for (int i = 0; i < 200; i++)
                     {
                         byte[] r = i == 100 ? new byte[Chunk + 10] : Record(i); // one longer than a chunk: a pwrite
