@@ -84,6 +84,7 @@ internal sealed class AppendOnlyFile : IDisposable
     private readonly Action<string> _log;
     private AofManifest _manifest;
     private FileWriter _file; // the last incremental file (or the temporary one while waiting for the first rewrite)
+    private MappedTailAppender _tail; // appends to _file: stores into a mapping of its tail (see OpenTail)
     private string _fileName;
     private long _incrLength; // bytes in _file (aof_last_incr_size)
     private long _otherLength; // bytes in the base and the earlier incremental files
@@ -120,6 +121,7 @@ internal sealed class AppendOnlyFile : IDisposable
         _policy = policy;
         _manifest = manifest;
         _file = file;
+        _tail = OpenTail(file, incrLength, policy);
         _fileName = fileName;
         _incrLength = incrLength;
         _otherLength = otherLength;
@@ -196,7 +198,15 @@ internal sealed class AppendOnlyFile : IDisposable
             }
         }
 
+        bool wasAlways = _policy == FsyncPolicy.Always;
         _policy = policy;
+        if (wasAlways != (policy == FsyncPolicy.Always) && !_disposed)
+        {
+            // The appender for the new policy (see OpenTail): the old one cut to the logical length first.
+            long length = _tail.Length;
+            CloseTail(_tail, _fileName);
+            _tail = OpenTail(_file, length, policy);
+        }
     }
 
     public static FsyncPolicy ParsePolicy(string text) => text switch
@@ -459,10 +469,13 @@ internal sealed class AppendOnlyFile : IDisposable
             }
         }
 
+        // An incremental file appended through a mapped tail and not closed cleanly (a crash) ends in the zeros reserved
+        // ahead of its last record: a record always ends with '\n', so they are cut off before the commands are read.
+        long end = part.Type == AofFileType.Base ? fileLength : ZeroTailStart(file, fileLength);
         AofLoadResult result;
         try
         {
-            result = AofLoader.Load(new EioFileReadStream(file, start), store, nowUnixMs, limits);
+            result = AofLoader.Load(new EioFileReadStream(file, start, end), store, nowUnixMs, limits);
         }
         catch (AofCorruptException e)
         {
@@ -472,7 +485,7 @@ internal sealed class AppendOnlyFile : IDisposable
         long valid = start + result.ValidLength;
         if (result.IsTruncated)
         {
-            long total = start + result.TotalLength;
+            long total = fileLength;
             if (!isLast)
             {
                 throw new AofCorruptException(valid, $"{name} is truncated and it is not the last file (Fatal error: the truncated file is not the last file)");
@@ -503,8 +516,55 @@ internal sealed class AppendOnlyFile : IDisposable
             writer.Sync();
             log($"AOF {name} loaded anyway because aof-load-truncated is enabled");
         }
+        else if (end < fileLength)
+        {
+            // Not a torn record: the reserved tail of a server that did not close the file (cut whatever aof-load-truncated says).
+            log($"!!! Warning: short read while loading the AOF file {name}!!!");
+            log($"The append-only file {name} ends with {fileLength - end} zero bytes after its last command at offset {end} " +
+                "(the space reserved ahead of a mapped tail; the server was not shut down cleanly).");
+            if (isLast && file is FileWriter writer)
+            {
+                log($"!!! Truncating the AOF {name} at offset {end} !!!");
+                writer.SetLength(end);
+                writer.Sync();
+            }
+        }
 
         return valid;
+    }
+
+    /// <summary>Where the zero bytes at the end of <paramref name="file"/> start (<paramref name="fileLength"/> when it does
+    /// not end in zero): one past its last non-zero byte, read backwards in 64 KiB blocks. Blocking (the loader's system thread).</summary>
+    internal static long ZeroTailStart(EioFile file, long fileLength)
+    {
+        byte[] block = new byte[64 * 1024];
+        long end = fileLength;
+        while (end > 0)
+        {
+            int n = (int)Math.Min(block.Length, end);
+            long from = end - n;
+            int read = 0;
+            while (read < n)
+            {
+                int r = file.ReadAt(from + read, block.AsSpan(read, n - read));
+                if (r == 0)
+                {
+                    return fileLength; // shorter than its size said: leave it to the loader
+                }
+
+                read += r;
+            }
+
+            int last = block.AsSpan(0, n).LastIndexOfAnyExcept((byte)0);
+            if (last >= 0)
+            {
+                return from + last + 1;
+            }
+
+            end = from;
+        }
+
+        return 0;
     }
 
     /// <summary>Writes the keyspace as the first base at start (Redis's rewriteAppendOnlyFile from aofOpenIfNeededOnServerStart):
@@ -720,13 +780,13 @@ internal sealed class AppendOnlyFile : IDisposable
                 if (_currentTimestamp < now)
                 {
                     byte[] ts = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"#TS:{now}\r\n"));
-                    _file.WriteAt(_incrLength, ts);
+                    _tail.Append(ts);
                     _incrLength += ts.Length;
                     _currentTimestamp = now;
                 }
             }
 
-            _file.WriteAt(_incrLength, data);
+            _tail.Append(data);
         }
         catch (IOException)
         {
@@ -750,7 +810,7 @@ internal sealed class AppendOnlyFile : IDisposable
     {
         try
         {
-            _file.WriteAt(_incrLength, "\n"u8);
+            _tail.Append("\n"u8);
         }
         finally
         {
@@ -758,11 +818,50 @@ internal sealed class AppendOnlyFile : IDisposable
         }
     }
 
+    /// <summary>Chunk of the incremental file's mapped tail (EIOSHARP_KV_AOF_TAIL_CHUNK_KB; 0 appends by pwrite, for A/B
+    /// measurements and tests).</summary>
+    internal static int TailChunkBytes { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_CHUNK_KB"), out int kb) && kb >= 0 ? kb * 1024 : MappedTailAppender.DefaultChunkBytes;
+
+    /// <summary>The longest round's append stored through the mapping (EIOSHARP_KV_AOF_TAIL_STORE_MAX, bytes); longer ones
+    /// are pwrites into the reserved region.</summary>
+    internal static int TailMaxStoreBytes { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_STORE_MAX"), out int b) && b >= 0 ? b : MappedTailAppender.DefaultMaxStoreBytes;
+
+    /// <summary>The incremental file's appender: a store into a <c>fallocate</c>d shared mapping of its tail (no system
+    /// call per round; the record is in the page cache before the reply, as after a pwrite), which the library turns into
+    /// a pwrite where the filesystem cannot (<see cref="MappedTailAppender"/>). Closed (the file cut to its logical
+    /// length) at a rewrite's switch and at <see cref="Dispose"/>; a crash leaves zeros past the last record, which the
+    /// loader cuts off (<see cref="ZeroTailStart"/>).</summary>
+    /// <remarks>Under <c>appendfsync always</c> the appends are <c>pwrite</c>s past the end, as before: the round's
+    /// fdatasync dominates, and a store into a reserved (unwritten) extent costs that fdatasync the extent's conversion
+    /// (measured: the 50-client durable SET row took 1.5x the CPU with the mapping).</remarks>
+    private static MappedTailAppender OpenTail(FileWriter file, long length, FsyncPolicy policy)
+    {
+        int chunk = policy == FsyncPolicy.Always ? 0 : TailChunkBytes is > 0 and < 64 * 1024 ? 64 * 1024 : TailChunkBytes;
+        var tail = file.OpenMappedTail(length, chunk);
+        tail.MaxStoreBytes = TailMaxStoreBytes;
+        return tail;
+    }
+
+    private void CloseTail(MappedTailAppender tail, string name)
+    {
+        try
+        {
+            tail.Close();
+        }
+        catch (IOException ex)
+        {
+            _log($"WARNING: could not cut the append-only file {name} to its length ({tail.Length} bytes): {ex.Message}; " +
+                "its reserved zero bytes stay until the next start.");
+        }
+    }
+
     private void TryTruncate(long length)
     {
         try
         {
-            _file.SetLength(length);
+            _tail.Truncate(length);
         }
         catch (IOException ex)
         {
@@ -921,7 +1020,7 @@ internal sealed class AppendOnlyFile : IDisposable
         {
             try
             {
-                _file.SetLength(0);
+                _tail.Truncate(0);
             }
             catch (IOException ex)
             {
@@ -958,8 +1057,10 @@ internal sealed class AppendOnlyFile : IDisposable
 
             _log($"Creating AOF incr file {_nextIncrName} on background rewrite");
             var old = _file;
+            CloseTail(_tail, _fileName);
             _manifest = manifest;
             _file = next;
+            _tail = OpenTail(next, 0, _policy);
             _fileName = _nextIncrName!;
             _otherLength += _incrLength;
             _incrLength = 0;
@@ -1356,6 +1457,7 @@ internal sealed class AppendOnlyFile : IDisposable
 
         try
         {
+            CloseTail(_tail, _fileName); // cut to its logical length, then synced with it
             Sync();
         }
         finally

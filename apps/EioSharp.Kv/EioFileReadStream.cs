@@ -3,8 +3,9 @@ using EioSharp.Fs;
 namespace EioSharp.Kv;
 
 /// <summary>A read-only, forward-only <see cref="Stream"/> over a library file from <paramref name="start"/> (default 0),
-/// read with blocking <see cref="EioFile.ReadAt"/> calls: what the AOF and RDB loaders read from (they run on a system thread).</summary>
-internal sealed class EioFileReadStream(EioFile file, long start = 0) : Stream
+/// read with blocking <see cref="EioFile.ReadAt"/> calls: what the AOF and RDB loaders read from (they run on a system thread).
+/// Reads end at <paramref name="end"/> (default: the file's end).</summary>
+internal sealed class EioFileReadStream(EioFile file, long start = 0, long end = long.MaxValue) : Stream
 {
     private long _position = start;
 
@@ -22,6 +23,16 @@ internal sealed class EioFileReadStream(EioFile file, long start = 0) : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        if (_position >= end)
+        {
+            return 0;
+        }
+
+        if (end - _position < buffer.Length)
+        {
+            buffer = buffer[..(int)(end - _position)];
+        }
+
         int n = file.ReadAt(_position, buffer);
         _position += n;
         return n;

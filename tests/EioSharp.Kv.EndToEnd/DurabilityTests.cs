@@ -108,11 +108,26 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         }
 
         Assert.True(acked.Count > 50, $"only {acked.Count} acknowledged SETs");
+        // The AOF is appended through a mapped tail (session 28): a killed server leaves the zeros reserved past its last
+        // record, which redis-check-aof calls a format error and the next start cuts off before it appends.
+        string lastPart = AofFiles.LastPart(dir.DataDir);
+        long killedLength = new FileInfo(lastPart).Length;
+        bool zeroTail = killedLength > 0 && EndsInZero(lastPart);
         bool tornTail = CheckAof(dir.AofPath).ExitCode != 0;
-        output.WriteLine($"{acked.Count} SETs and {lastCounter.Values.Sum()} INCRs acknowledged before SIGKILL; {rewritesDone} rewrites; torn tail: {tornTail}");
+        output.WriteLine($"{acked.Count} SETs and {lastCounter.Values.Sum()} INCRs acknowledged before SIGKILL; {rewritesDone} rewrites; " +
+            $"zero tail: {zeroTail} ({lastPart}, {killedLength} bytes); check failed: {tornTail}");
         using (var server = KvServerProcess.StartIn(dir.DataDir, serverArgs))
         {
-            if (tornTail)
+            if (zeroTail)
+            {
+                Assert.Contains("zero bytes after its last command", server.Log);
+                Assert.Contains("!!! Truncating the AOF", server.Log);
+                Assert.False(EndsInZero(lastPart), "the zero tail is still there after the restart");
+                Assert.True(new FileInfo(lastPart).Length < killedLength);
+                var checkedAfterStart = CheckAof(dir.AofPath); // nothing appended yet: the file is cut to its last record
+                Assert.True(checkedAfterStart.ExitCode == 0, checkedAfterStart.Output);
+            }
+            else if (tornTail)
             {
                 Assert.Contains("torn write", server.Log);
                 Assert.Contains("truncating it from", server.Log);
@@ -145,6 +160,18 @@ public sealed class DurabilityTests(ITestOutputHelper output)
 
         var check = CheckAof(dir.AofPath);
         Assert.True(check.ExitCode == 0, check.Output);
+    }
+
+    private static bool EndsInZero(string path)
+    {
+        using var f = File.OpenRead(path);
+        if (f.Length == 0)
+        {
+            return false;
+        }
+
+        f.Seek(-1, SeekOrigin.End);
+        return f.ReadByte() == 0;
     }
 
     [Fact]
@@ -355,10 +382,12 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             server.Kill();
         }
 
-        var check = CheckAof(dir.AofPath);
-        Assert.True(check.ExitCode == 0, check.Output);
+        // The killed server's incremental file ends in its mapped tail's zeros (session 28), which redis-check-aof calls a
+        // format error: the restart cuts them, and the file is checked then (nothing is appended by the reads below).
         using (var server = KvServerProcess.StartIn(dir.DataDir))
         {
+            var check = CheckAof(dir.AofPath);
+            Assert.True(check.ExitCode == 0, check.Output);
             using var c = new RespClient(server.Port, timeoutMs: 30_000);
             Assert.Equal("$1101", c.Call("GET", "n"));
             Assert.Equal("$" + v2, c.Call("GET", "big"));

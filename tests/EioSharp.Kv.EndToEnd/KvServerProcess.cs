@@ -86,6 +86,14 @@ public static class AofFiles
     /// <summary>The manifest when the server has written one (redis-check-aof checks every file it names), else the pre-7 file.</summary>
     public static string CheckPath(string dataDir) => File.Exists(Manifest(dataDir)) ? Manifest(dataDir) : Legacy(dataDir);
 
+    /// <summary>The length of <paramref name="path"/> without the zero bytes at its end: a live server's incremental file
+    /// is appended through a mapped tail and ends in the zeros reserved ahead (session 28); this is its logical length.</summary>
+    public static long CommandBytes(string path)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        return bytes.AsSpan().LastIndexOfAnyExcept((byte)0) + 1;
+    }
+
     /// <summary>The base and incremental files concatenated, as Latin-1 text (an RDB base shows its strings raw).</summary>
     public static string Text(string dataDir) => System.Text.Encoding.Latin1.GetString(Bytes(dataDir));
 
@@ -186,6 +194,11 @@ public sealed partial class KvServerProcess : IDisposable
     /// <summary>Starts a server on <paramref name="dataDir"/> (kept on dispose) and waits until it listens.</summary>
     public static KvServerProcess StartIn(string dataDir, params string[] extraArgs) =>
         new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs)));
+
+    /// <summary>Starts a server on <paramref name="dataDir"/> (kept on dispose) with these environment variables added and
+    /// waits until it listens.</summary>
+    public static KvServerProcess StartIn(string dataDir, IReadOnlyDictionary<string, string?> environment, params string[] extraArgs) =>
+        new(dataDir, null, ServerProcess.Start(Info(dataDir, extraArgs) with { Environment = environment }));
 
     /// <summary>Starts a server on <paramref name="dataDir"/> whose AOF replay is delayed by <paramref name="loadDelay"/>
     /// (EIOSHARP_KV_TEST_LOAD_DELAY_MS) and returns as soon as it listens, while it is still loading.</summary>

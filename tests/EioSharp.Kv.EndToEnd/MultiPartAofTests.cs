@@ -60,7 +60,7 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
         Assert.Contains("after", File.ReadAllText(AofFiles.LastPart(kv.DataDir)), StringComparison.Ordinal);
         Assert.DoesNotContain("k1", File.ReadAllText(AofFiles.LastPart(kv.DataDir)), StringComparison.Ordinal); // the keys before are in the base only
         Assert.Equal("1", Info(c, "aof_rewrites"));
-        long onDisk = new FileInfo(baseFile).Length + new FileInfo(AofFiles.LastPart(kv.DataDir)).Length;
+        long onDisk = new FileInfo(baseFile).Length + AofFiles.CommandBytes(AofFiles.LastPart(kv.DataDir)); // without the mapped tail's zeros
         Assert.Equal(onDisk.ToString(CultureInfo.InvariantCulture), WaitValue(c, "aof_current_size", onDisk));
         Assert.Equal(0, kv.Terminate());
         var check = CheckAof(AofFiles.Manifest(kv.DataDir));
@@ -190,6 +190,100 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
             Assert.Equal(valid, new FileInfo(last).Length);
             Assert.Equal("\"2\"", Cli(kv.Port, "GET", "b"));
             Assert.Equal("(integer) 0", Cli(kv.Port, "EXISTS", "c"));
+        }
+    }
+
+    /// <summary>Session 28: the incremental file is appended through a mapped tail (stores into a fallocate'd mapping;
+    /// the file is longer than its records until it is closed). A cleanly shut down server's files, a rewrite's switch to
+    /// a new incremental file included, are byte for byte what the pwrite path writes (EIOSHARP_KV_AOF_TAIL_CHUNK_KB=0).</summary>
+    [Fact]
+    public void A_cleanly_closed_mapped_aof_is_byte_for_byte_the_pwrite_one()
+    {
+        var files = new List<Dictionary<string, byte[]>>();
+        foreach (string chunkKb in new[] { "0", "64" })
+        {
+            using var dir = new TempDir();
+            var env = new Dictionary<string, string?> { ["EIOSHARP_KV_AOF_TAIL_CHUNK_KB"] = chunkKb };
+            string[] args = ["--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "no"];
+            using (var kv = KvServerProcess.StartIn(dir.DataDir, env, args))
+            {
+                using var c = new RespClient(kv.Port);
+                for (int i = 0; i < 300; i++)
+                {
+                    Assert.Equal("+OK", c.Call("SET", $"k{i}", new string((char)('a' + (i % 26)), 1 + (i * 37 % 900))));
+                }
+
+                Assert.StartsWith("+", c.Call("BGREWRITEAOF"), StringComparison.Ordinal);
+                WaitFor(() => c.Call("INFO", "persistence").Contains("aof_rewrite_in_progress:0", StringComparison.Ordinal)
+                    && Manifest(kv.DataDir).Contains(".2.incr.", StringComparison.Ordinal), "the rewrite");
+                for (int i = 0; i < 300; i++)
+                {
+                    Assert.Equal(":" + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), c.Call("RPUSH", "list", new string('x', 1 + (i * 13 % 2000))));
+                }
+
+                Assert.Equal(0, kv.Terminate());
+            }
+
+            files.Add(Directory.GetFiles(AofFiles.Dir(dir.DataDir)).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes));
+        }
+
+        Assert.Equal(files[0].Keys.Order(), files[1].Keys.Order());
+        foreach (var (name, bytes) in files[0])
+        {
+            output.WriteLine($"{name}: {bytes.Length} bytes");
+            Assert.True(bytes.AsSpan().SequenceEqual(files[1][name]), $"{name}: {bytes.Length} bytes by pwrite, {files[1][name].Length} mapped");
+        }
+    }
+
+    /// <summary>A killed server's last incremental file ends in the zeros reserved ahead of its mapped tail (here written
+    /// by hand, a whole chunk of them): the next start cuts them off before appending, whatever aof-load-truncated says
+    /// (it is no torn command), with Redis's short-read lines; a zero tail on an earlier incremental file (a kill between
+    /// a rewrite's new manifest and the old file's truncation) is skipped.</summary>
+    [Fact]
+    public void A_zero_tail_left_by_a_killed_server_is_cut_at_the_next_start()
+    {
+        using var dir = new TempDir();
+        using (var kv = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes", "--appendfsync", "always"))
+        {
+            Assert.Equal("OK", Cli(kv.Port, "SET", "a", "1"));
+            Assert.Equal("OK", Cli(kv.Port, "SET", "b", "2"));
+            Assert.Equal(0, kv.Terminate());
+        }
+
+        string last = AofFiles.LastPart(dir.DataDir);
+        long valid = new FileInfo(last).Length;
+        File.AppendAllBytes(last, new byte[1 << 20]);
+        using (var kv = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes", "--aof-load-truncated", "no"))
+        {
+            Assert.Contains("!!! Warning: short read while loading the AOF file appendonly.aof.1.incr.aof!!!", kv.Log, StringComparison.Ordinal);
+            Assert.Contains($"ends with {1 << 20} zero bytes after its last command at offset {valid}", kv.Log, StringComparison.Ordinal);
+            Assert.Contains($"!!! Truncating the AOF appendonly.aof.1.incr.aof at offset {valid} !!!", kv.Log, StringComparison.Ordinal);
+            Assert.Equal(valid, new FileInfo(last).Length);
+            Assert.Equal("\"2\"", Cli(kv.Port, "GET", "b"));
+            Assert.Equal("OK", Cli(kv.Port, "SET", "c", "3"));
+            Assert.Equal(0, kv.Terminate());
+        }
+
+        // Killed while a rewrite writes its base: the manifest lists two incremental files; the second ends in its mapped
+        // tail's zeros (the kill), the first is given a zero tail by hand (as a kill right after the switch would leave).
+        using (var kv = KvServerProcess.StartWithRewriteDelay(dir.DataDir, TimeSpan.FromSeconds(60), "--appendonly", "yes"))
+        {
+            using var c = new RespClient(kv.Port);
+            Assert.StartsWith("+", c.Call("BGREWRITEAOF"), StringComparison.Ordinal);
+            WaitFor(() => Manifest(kv.DataDir).Contains(".2.incr.", StringComparison.Ordinal), "the switch to the next incr file");
+            Assert.Equal("+OK", c.Call("SET", "d", "4"));
+            kv.Kill();
+        }
+
+        var incr = AofFiles.Listed(dir.DataDir).Where(l => l.Type == 'i').Select(l => Path.Combine(AofFiles.Dir(dir.DataDir), l.Name)).ToArray();
+        output.WriteLine(Manifest(dir.DataDir));
+        Assert.Equal(2, incr.Length);
+        File.AppendAllBytes(incr[0], new byte[4096]);
+        using (var kv = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes", "--aof-load-truncated", "no"))
+        {
+            Assert.Equal("\"4\"", Cli(kv.Port, "GET", "d"));
+            Assert.Equal("\"3\"", Cli(kv.Port, "GET", "c"));
+            Assert.Contains("zero bytes after its last command", kv.Log, StringComparison.Ordinal);
         }
     }
 

@@ -238,6 +238,11 @@ public abstract class EioFile : IClosable
     /// the domain's next round; its result, like <c>close</c>'s elsewhere, is not reported), else by <c>close</c>.</remarks>
     public void Close()
     {
+        if (!_fd.IsClosed)
+        {
+            BeforeClose();
+        }
+
         if (!_fd.Close())
         {
             return;
@@ -247,6 +252,12 @@ public abstract class EioFile : IClosable
         {
             _hook?.Remove();
         }
+    }
+
+    /// <summary>Runs once before the descriptor is closed by <see cref="Close"/> (the file is still usable): a subclass
+    /// finishes what it keeps beside the descriptor (the writer's mapped tail). Must not throw.</summary>
+    private protected virtual void BeforeClose()
+    {
     }
 
     /// <summary>Describes the file by the path it was opened with.</summary>
@@ -340,6 +351,89 @@ public sealed class FileWriter : EioFile, IFlowSink
 
     /// <summary>Gets whether every write goes to the end of the file (<c>O_APPEND</c>).</summary>
     public bool IsAppend { get; }
+
+    private MappedTailAppender? _tail;
+
+    /// <summary>Starts appending to the file through a shared memory mapping of its tail (<c>mmap</c> <c>MAP_SHARED</c>,
+    /// the region ahead reserved with <c>fallocate</c>) instead of a <c>pwrite</c> per append; see
+    /// <see cref="MappedTailAppender"/>.</summary>
+    /// <param name="length">The logical length of the file, in bytes: the first append goes there. Normally the file's
+    /// size; bytes of the file past it are overwritten by appends and cut off at <see cref="MappedTailAppender.Close"/>.
+    /// Must not be negative.</param>
+    /// <param name="chunkBytes">How much of the file one mapping covers (and one <c>fallocate</c> reserves ahead), in
+    /// bytes; rounded up to the page size; at least 64 KiB, or 0 for no mapping at all (every append a <c>pwrite</c>, as
+    /// the fallback: for comparisons and tests). An append longer than a chunk less one page is written by
+    /// <c>pwrite</c>, and so is one longer than <see cref="MappedTailAppender.MaxStoreBytes"/>.</param>
+    /// <returns>The appender; the writer has at most one open at a time, and closing the writer closes it first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative or <paramref name="chunkBytes"/>
+    /// is negative or between 1 and 64 KiB - 1.</exception>
+    /// <exception cref="InvalidOperationException">An appender of this writer is open.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <exception cref="IOException">The file's size could not be read (<c>fstat</c>).</exception>
+    /// <remarks>Not in Eio (which has no <c>mmap</c>): it mirrors a log writer's <c>write(2)</c> of its records, as Redis's
+    /// AOF, with the record reaching the page cache by a store instead of a system call. The appender falls back to
+    /// <c>pwrite</c> (<see cref="MappedTailAppender.IsMapped"/> false) for files of the portable filesystem layer, files
+    /// opened in append mode, files that are not regular, off Linux, and when <c>fallocate</c> or <c>mmap</c> is refused
+    /// (a filesystem without <c>fallocate</c>: <c>EOPNOTSUPP</c>). Behaves the same on every backend (the mapping does
+    /// not involve the domain's poller). Does not check the fiber's cancellation; no system call is made except the
+    /// <c>fstat</c>.</remarks>
+    public MappedTailAppender OpenMappedTail(long length, int chunkBytes = MappedTailAppender.DefaultChunkBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfNegative(chunkBytes);
+        if (chunkBytes is > 0 and < 64 * 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chunkBytes), chunkBytes, "a chunk is at least 64 KiB (or 0: no mapping)");
+        }
+        if (_tail is not null)
+        {
+            throw new InvalidOperationException($"{this} already has an open mapped tail");
+        }
+
+        Use();
+        try
+        {
+            bool mappable = chunkBytes > 0 && OperatingSystem.IsLinux() && !IsPortable && !IsAppend && IsRegularFile;
+            long size = RandomAccess.GetLength(Handle);
+            var tail = new MappedTailAppender(this, length, size, Math.Max(chunkBytes, 64 * 1024), mappable);
+            _tail = tail;
+            return tail;
+        }
+        finally
+        {
+            EndUse();
+        }
+    }
+
+    /// <summary>The handle, for the mapped tail's system calls.</summary>
+    internal SafeFileHandle FileHandle => Handle;
+
+    /// <summary>Takes a use of the descriptor (for the mapped tail); end it with <see cref="EndFileUse"/>.</summary>
+    internal void BeginFileUse() => Use();
+
+    /// <summary>Ends a use taken by <see cref="BeginFileUse"/>.</summary>
+    internal void EndFileUse() => EndUse();
+
+    /// <summary>The mapped tail closed: the writer may open another.</summary>
+    internal void TailClosed(MappedTailAppender tail)
+    {
+        if (ReferenceEquals(_tail, tail))
+        {
+            _tail = null;
+        }
+    }
+
+    private protected override void BeforeClose()
+    {
+        try
+        {
+            _tail?.Close();
+        }
+        catch (IOException)
+        {
+            // Like close(2)'s own result, not reported: the file keeps its reserved zeros past the logical end.
+        }
+    }
 
     /// <summary>Gets the offset, in bytes, of the next sequential <see cref="WriteAsync"/> (meaningless in append mode).</summary>
     public long Position => _position;

@@ -210,6 +210,26 @@ internal static unsafe partial class LinuxInterop
     [LibraryImport(LibC, EntryPoint = "fdatasync", SetLastError = true)]
     public static partial int FDataSync(SafeHandle fd);
 
+    /// <summary><c>fallocate(fd, mode, offset, len)</c>; mode 0 allocates the range and extends the file's size over it.</summary>
+    [LibraryImport(LibC, EntryPoint = "fallocate", SetLastError = true)]
+    public static partial int FAllocate(int fd, int mode, long offset, long length);
+
+    /// <summary><c>mmap</c>; returns <see cref="MapFailed"/> on failure.</summary>
+    [LibraryImport(LibC, EntryPoint = "mmap", SetLastError = true)]
+    public static partial nint MMap(nint address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport(LibC, EntryPoint = "munmap", SetLastError = true)]
+    public static partial int MUnmap(nint address, nuint length);
+
+    /// <summary><c>MAP_FAILED</c>.</summary>
+    public const nint MapFailed = -1;
+
+    /// <summary><c>PROT_READ | PROT_WRITE</c>.</summary>
+    public const int ProtReadWrite = 0x1 | 0x2;
+
+    /// <summary><c>MAP_SHARED</c>.</summary>
+    public const int MapShared = 0x01;
+
     /// <summary>Encodes <paramref name="path"/> as NUL-terminated UTF-8.</summary>
     /// <exception cref="ArgumentException">The path contains a NUL character.</exception>
     public static byte[] ToNative(string path)

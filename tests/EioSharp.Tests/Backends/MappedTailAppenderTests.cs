@@ -1,0 +1,268 @@
+using System.Runtime.Versioning;
+using EioSharp.Backends;
+using EioSharp.Fs;
+using EioSharp.Tests.Fs;
+using Xunit.Abstractions;
+
+namespace EioSharp.Tests.Backends;
+
+/// <summary>
+/// <see cref="FileWriter.OpenMappedTail"/> on every backend with a filesystem (the mock has none): appends stored into a
+/// <c>fallocate</c>d <c>MAP_SHARED</c> mapping of the file's tail, chunk after chunk, read back through another descriptor
+/// (in the page cache at once, and after <c>fdatasync</c>), the file cut to its logical length at close (the appender's
+/// or the writer's), <see cref="MappedTailAppender.Truncate"/>, the <c>pwrite</c> fallback (chunk 0, append mode), and a
+/// full disk found at a chunk's reservation as ENOSPC (on a small tmpfs, as root).
+/// </summary>
+[SupportedOSPlatform("linux")]
+public class MappedTailAppenderTests(ITestOutputHelper output)
+{
+    public static TheoryData<EioBackend> Backends => NetConformanceTests.Backends;
+
+    private static readonly UnixFileMode Rw = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    private const int Chunk = 64 * 1024;
+
+    /// <summary>Record <paramref name="i"/>: 1..4,000 bytes of one letter, ending in '\n' (as a log's record).</summary>
+    private static byte[] Record(int i)
+    {
+        int len = 1 + (i * 7919 % 4000);
+        var r = Enumerable.Repeat((byte)('a' + (i % 26)), len).ToArray();
+        r[^1] = (byte)'\n';
+        return r;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void AppendsAcrossChunksReadBackAndCloseToTheLogicalLength(EioBackend backend)
+    {
+        var expected = new MemoryStream();
+        (bool mapped, long extensions, long sizeWhileOpen, long lengthWhileOpen, bool visibleAtOnce, bool visibleAfterSync, byte[] closed) =
+            FsSandbox.RunOn(backend, async (_, root, s) =>
+            {
+                bool mapped = false, visibleAtOnce = true, visibleAfterSync = false;
+                long extensions = 0, sizeWhileOpen = 0, lengthWhileOpen = 0;
+                await Switch.RunAsync(async sw =>
+                {
+                    var w = await (root / "log").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                    var tail = w.OpenMappedTail(0, Chunk);
+                    tail.MaxStoreBytes = Chunk; // every record but the long one stored through the mapping
+                    for (int i = 0; i < 200; i++)
+                    {
+                        byte[] r = i == 100 ? new byte[Chunk + 10] : Record(i); // one longer than a chunk: a pwrite
+                        if (i == 100)
+                        {
+                            r.AsSpan().Fill((byte)'L');
+                        }
+
+                        tail.Append(r);
+                        expected.Write(r);
+                        if (i % 50 == 0)
+                        {
+                            // Another descriptor sees the bytes at once (the same page cache as a pwrite).
+                            byte[] seen = ReadPrefix(s.InRoot("log"), expected.Length);
+                            visibleAtOnce &= seen.AsSpan().SequenceEqual(expected.ToArray());
+                        }
+                    }
+
+                    w.DataSync();
+                    visibleAfterSync = ReadPrefix(s.InRoot("log"), expected.Length).AsSpan().SequenceEqual(expected.ToArray());
+                    mapped = tail.IsMapped;
+                    extensions = tail.Extensions;
+                    lengthWhileOpen = tail.Length;
+                    sizeWhileOpen = new FileInfo(s.InRoot("log")).Length;
+                    tail.Close();
+                    Assert.Equal(tail.Length, (await w.StatAsync()).Size);
+                });
+                return (mapped, extensions, sizeWhileOpen, lengthWhileOpen, visibleAtOnce, visibleAfterSync, File.ReadAllBytes(s.InRoot("log")));
+            });
+
+        output.WriteLine($"{backend}: mapped {mapped}, {extensions} chunks, size while open {sizeWhileOpen}, length {lengthWhileOpen}");
+        Assert.True(mapped);
+        Assert.True(extensions > 3, $"{extensions} chunks for {lengthWhileOpen} bytes in {Chunk}-byte chunks");
+        Assert.Equal(expected.Length, lengthWhileOpen);
+        Assert.True(sizeWhileOpen > lengthWhileOpen, $"the reservation ahead: size {sizeWhileOpen}, length {lengthWhileOpen}");
+        Assert.True(visibleAtOnce);
+        Assert.True(visibleAfterSync);
+        Assert.Equal(expected.ToArray(), closed);
+    }
+
+    /// <summary>The same appends by the pwrite fallback (chunk 0) and through the mapping give the same file, and closing
+    /// the writer (here: its switch finishing) closes its appender first, cutting the file.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void TheFallbackWritesTheSameFileAndTheWritersCloseCutsTheTail(EioBackend backend)
+    {
+        (byte[] viaMap, byte[] viaPwrite, bool fallbackMapped, bool appendModeMapped) = FsSandbox.RunOn(backend, async (_, root, s) =>
+        {
+            bool fallbackMapped = true, appendModeMapped = true;
+            foreach ((string name, int chunk) in new[] { ("map", Chunk), ("pwrite", 0) })
+            {
+                await Switch.RunAsync(async sw =>
+                {
+                    var w = await (root / name).OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                    var tail = w.OpenMappedTail(0, chunk);
+                    for (int i = 0; i < 120; i++)
+                    {
+                        tail.Append(Record(i));
+                    }
+
+                    tail.Truncate(tail.Length - Record(119).Length); // the last record cut off again
+                    tail.Append("end\n"u8);
+                    if (chunk == 0)
+                    {
+                        fallbackMapped = tail.IsMapped;
+                    }
+
+                    // The switch closes the writer, which closes the appender: no tail.Close() here.
+                });
+            }
+
+            await Switch.RunAsync(async sw =>
+            {
+                var w = await (root / "appended").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw), append: true);
+                using var tail = w.OpenMappedTail(0);
+                tail.Append("x\n"u8);
+                appendModeMapped = tail.IsMapped;
+            });
+            return (File.ReadAllBytes(s.InRoot("map")), File.ReadAllBytes(s.InRoot("pwrite")), fallbackMapped, appendModeMapped);
+        });
+
+        Assert.False(fallbackMapped);
+        Assert.False(appendModeMapped);
+        var expected = new MemoryStream();
+        for (int i = 0; i < 119; i++)
+        {
+            expected.Write(Record(i));
+        }
+
+        expected.Write("end\n"u8);
+        Assert.Equal(expected.ToArray(), viaPwrite);
+        Assert.Equal(expected.ToArray(), viaMap);
+    }
+
+    /// <summary>Appends longer than <see cref="MappedTailAppender.MaxStoreBytes"/> are pwrites into the same region; a
+    /// mapping is made only for the short ones.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void LongAppendsArePwrites(EioBackend backend)
+    {
+        (long extensionsLong, long extensionsShort, byte[] contents) = FsSandbox.RunOn(backend, async (_, root, s) =>
+        {
+            long extensionsLong = -1, extensionsShort = -1;
+            await Switch.RunAsync(async sw =>
+            {
+                var w = await (root / "log").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                using var tail = w.OpenMappedTail(0, Chunk);
+                tail.MaxStoreBytes = 100;
+                tail.Append(new byte[1000]);
+                tail.Append(Record(1)[..101]);
+                extensionsLong = tail.Extensions;
+                tail.Append("short\n"u8);
+                extensionsShort = tail.Extensions;
+            });
+            return (extensionsLong, extensionsShort, File.ReadAllBytes(s.InRoot("log")));
+        });
+        Assert.Equal(0, extensionsLong);
+        Assert.Equal(1, extensionsShort);
+        Assert.Equal([.. new byte[1000], .. Record(1)[..101], .. "short\n"u8.ToArray()], contents);
+    }
+
+    /// <summary>Opened at the end of a file that has content: appends go after it; a second appender is refused while
+    /// one is open; a closed appender throws.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void AppendsAfterExistingContent(EioBackend backend)
+    {
+        string contents = FsSandbox.RunOn(backend, async (_, root, s) =>
+        {
+            await Switch.RunAsync(async sw =>
+            {
+                var w = await (root / "log").OpenWriteAsync(sw, FileCreate.Never);
+                var tail = w.OpenMappedTail((await w.StatAsync()).Size);
+                Assert.Throws<InvalidOperationException>(() => w.OpenMappedTail(0));
+                tail.Append("two\n"u8);
+                tail.Close();
+                Assert.Throws<ObjectDisposedException>(() => tail.Append("three\n"u8));
+                using var again = w.OpenMappedTail(tail.Length);
+                again.Append("three\n"u8);
+            });
+            return File.ReadAllText(s.InRoot("log"));
+        }, s => s.WriteFile("log", "one\n"));
+        Assert.Equal("one\ntwo\nthree\n", contents);
+    }
+
+    /// <summary>A full disk is found when a chunk is reserved: <see cref="MappedTailAppender.Append"/> throws ENOSPC and
+    /// writes nothing; what was appended before is all there; once space is freed appends go on. On a 1 MiB tmpfs the
+    /// test mounts (as the KV's disk-full end-to-end test does), so only as root.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void AFullDiskIsFoundAtTheReservationAsEnospc(EioBackend backend)
+    {
+        Skip.IfNot(Environment.IsPrivilegedProcess, "mounting a small tmpfs needs root (CI runs as root)");
+        string mount = Path.Combine(Path.GetTempPath(), "eiosharp-tail-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(mount);
+        var mounted = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount]);
+        mounted.WaitForExit();
+        Skip.If(mounted.ExitCode != 0, "mount -t tmpfs failed");
+        try
+        {
+            string filler = Path.Combine(mount, "filler");
+            File.WriteAllBytes(filler, new byte[512 * 1024]);
+            (int errno, long acked, long lengthAfter, byte[] contents, bool resumed) = NetConformanceTests.RunOn(backend, async env =>
+            {
+                int errno = 0;
+                long acked = 0, lengthAfter = 0;
+                bool resumed = false;
+                await Switch.RunAsync(async sw =>
+                {
+                    var w = await (env.Fs / Path.Combine(mount, "log")).OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                    var tail = w.OpenMappedTail(0, 256 * 1024);
+                    byte[] record = new byte[3000];
+                    record.AsSpan().Fill((byte)'r');
+                    record[^1] = (byte)'\n';
+                    for (int i = 0; i < 1000 && errno == 0; i++)
+                    {
+                        try
+                        {
+                            tail.Append(record);
+                            acked = tail.Length;
+                        }
+                        catch (IOException e)
+                        {
+                            errno = e.HResult & 0xFFFF;
+                            lengthAfter = tail.Length;
+                        }
+                    }
+
+                    File.Delete(filler); // space again
+                    tail.Append(record);
+                    resumed = tail.Length == acked + record.Length;
+                    tail.Truncate(acked); // so that the file is the acknowledged appends only
+                    tail.Close();
+                });
+                return (errno, acked, lengthAfter, File.ReadAllBytes(Path.Combine(mount, "log")), resumed);
+            });
+
+            output.WriteLine($"{backend}: {acked} bytes appended before errno {errno}");
+            Assert.Equal(28, errno); // ENOSPC
+            Assert.True(acked > 0);
+            Assert.Equal(acked, lengthAfter);
+            Assert.Equal(acked, contents.Length);
+            Assert.True(contents.All(b => b is (byte)'r' or (byte)'\n'));
+            Assert.True(resumed);
+        }
+        finally
+        {
+            System.Diagnostics.Process.Start("umount", [mount]).WaitForExit();
+            Directory.Delete(mount, recursive: true);
+        }
+    }
+
+    private static byte[] ReadPrefix(string path, long length)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var buffer = new byte[length];
+        f.ReadExactly(buffer);
+        return buffer;
+    }
+}
