@@ -94,7 +94,7 @@ public sealed class Promise<T>
             return Completed();
         }
 
-        var frame = FiberFrame.Require();
+        var frame = FiberFrame.RequireInline();
         frame.Cancel.ThrowIfCancelled();
         QueuedWaiter<T> w = QueuedWaiter<T>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Promise);
         if (Volatile.Read(ref _waiters) is null)
