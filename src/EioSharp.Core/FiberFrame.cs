@@ -398,6 +398,9 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         new("This operation must be called from a fiber (inside EioMain.Run or a fiber it started).");
 
     /// <summary>The current frame; throws when called outside a fiber or from a thread that is not the fiber's domain.</summary>
+    /// <remarks>Not inlined (h168): inlined into <c>AsyncQueue</c>'s takes (another assembly, inside a lock) the JIT reached
+    /// the thread statics through its generic helper, which cost more than the call.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public static FiberFrame Require() => RequireInline();
 
     /// <summary><see cref="Require"/>, inlined into the suspensions that pay for it on every call (issue 20, h168: no call,

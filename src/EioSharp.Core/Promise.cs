@@ -96,7 +96,7 @@ public sealed class Promise<T>
 
         var frame = FiberFrame.RequireInline();
         frame.Cancel.ThrowIfCancelled();
-        QueuedWaiter<T> w = QueuedWaiter<T>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Promise);
+        QueuedWaiter<T> w = QueuedWaiter<T>.RentInline(frame.Fiber.Domain, Tracing.TraceReason.Promise);
         if (Volatile.Read(ref _waiters) is null)
         {
             w.Slot = this;

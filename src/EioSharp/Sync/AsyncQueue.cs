@@ -90,7 +90,7 @@ public sealed class AsyncQueue<T>
                 return ValueTask.CompletedTask;
             }
 
-            frame = FiberFrame.RequireInline(); // inlined with the pool's rent: one thread-static base read (h168)
+            frame = FiberFrame.Require();
             frame.Cancel.ThrowIfCancelled();
             w = AddWaiter.Rent(frame.Fiber.Domain, item);
             _adders.Add(w);
@@ -139,7 +139,7 @@ public sealed class AsyncQueue<T>
                 throw new StreamClosedException();
             }
 
-            frame = FiberFrame.RequireInline(); // inlined with the pool's rent: one thread-static base read (h168)
+            frame = FiberFrame.Require();
             frame.Cancel.ThrowIfCancelled();
             w = QueuedWaiter<T>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Queue);
             _takers.Add(w);
@@ -271,7 +271,6 @@ public sealed class AsyncQueue<T>
 
         public T Item { get; private set; } = default!;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         internal static AddWaiter Rent(Domain owner, T item)
         {
             var w = WaiterPool.Rent(ref t_free) ?? new AddWaiter(owner);
