@@ -398,22 +398,44 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         new("This operation must be called from a fiber (inside EioMain.Run or a fiber it started).");
 
     /// <summary>The current frame; throws when called outside a fiber or from a thread that is not the fiber's domain.</summary>
-    public static FiberFrame Require()
+    /// <remarks>Not inlined (h168): inlined into <c>AsyncQueue</c>'s takes (another assembly, inside a lock) the JIT reached
+    /// the thread statics through its generic helper, which cost more than the call.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static FiberFrame Require() => RequireInline();
+
+    /// <summary><see cref="Require"/>, inlined into the suspensions that pay for it on every call (issue 20, h168: no call,
+    /// and one <c>__tls_get_addr</c> call for the frame and the thread check, where there were two).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static FiberFrame RequireInline()
     {
-        var f = Current;
+        var f = CurrentCore();
         if (f is null)
         {
-            throw NotInFiber();
+            ThrowNotInFiber();
         }
 
-        if (!f.Fiber.Domain.IsCurrent)
+        // The domain's loop thread, through Thread.CurrentThread: the frame read above read it already, so the JIT reads
+        // the thread once for both (h162's Domain.IsCurrentThread; the t_current test was a second __tls_get_addr call).
+        // It differs from IsCurrent only inside another domain run nested in one of this domain's work items on its own
+        // thread, where this domain is blocked in that work item: its fiber's code touches nothing another thread uses,
+        // and a wake-up from there takes the cross-thread path (Waiter.TryCompleteTaken and Domain.Enqueue test IsCurrent).
+        var domain = f.Fiber.Domain;
+        if (!domain.IsCurrentThread)
         {
-            throw new InvalidOperationException(
-                $"Fiber code for domain {f.Fiber.Domain.Id} is running on another thread; was ConfigureAwait(false) used in fiber code?");
+            ThrowWrongThread(domain);
         }
 
         return f;
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowNotInFiber() => throw NotInFiber();
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowWrongThread(Domain domain) => throw new InvalidOperationException(
+        $"Fiber code for domain {domain.Id} is running on another thread; was ConfigureAwait(false) used in fiber code?");
 }
 
 /// <summary>A frame of a fiber's code in another cancel context or switch than the code around it (a sub-switch,

@@ -64,7 +64,7 @@ public static partial class Fiber
 
                 (reply, replies[0]) = Promise.Create<(bool Has, T Item)>();
                 yield return item;
-                request!.Resolve(true);
+                request!.Value.Resolve(true);
             }
         }
         finally

@@ -94,9 +94,9 @@ public sealed class Promise<T>
             return Completed();
         }
 
-        var frame = FiberFrame.Require();
+        var frame = FiberFrame.RequireInline();
         frame.Cancel.ThrowIfCancelled();
-        QueuedWaiter<T> w = QueuedWaiter<T>.Rent(frame.Fiber.Domain, Tracing.TraceReason.Promise);
+        QueuedWaiter<T> w = QueuedWaiter<T>.RentInline(frame.Fiber.Domain, Tracing.TraceReason.Promise);
         if (Volatile.Read(ref _waiters) is null)
         {
             w.Slot = this;
@@ -219,22 +219,32 @@ public sealed class Promise<T>
     };
 }
 
-/// <summary>The write end of a <see cref="Promise{T}"/>.</summary>
+/// <summary>The write end of a <see cref="Promise{T}"/>: a view over its promise, with no state of its own.</summary>
 /// <typeparam name="T">The value type.</typeparam>
-/// <remarks>Eio: <c>Promise.u</c>. <b>Thread safety</b>: may be used from any thread, including non-domain threads.</remarks>
-public sealed class Resolver<T>
+/// <remarks>
+/// Eio: <c>Promise.u</c>. <b>Thread safety</b>: may be used from any thread, including non-domain threads.
+/// <para>A value type holding only a reference to its promise (issue 20: creating a promise allocates one object, not
+/// two), so copies of a resolver resolve the same promise, and two resolvers are equal when they resolve the same
+/// promise. Get one from <see cref="EioSharp.Promise.Create{T}"/>; <c>default(Resolver&lt;T&gt;)</c> resolves nothing: every
+/// member of it throws <see cref="InvalidOperationException"/>.</para>
+/// </remarks>
+public readonly struct Resolver<T> : IEquatable<Resolver<T>>
 {
+    private readonly Promise<T>? _promise;
+
     internal Resolver(Promise<T> promise)
     {
-        Promise = promise;
+        _promise = promise;
     }
 
     /// <summary>The promise this resolver resolves.</summary>
-    public Promise<T> Promise { get; }
+    /// <exception cref="InvalidOperationException">This is <c>default(Resolver&lt;T&gt;)</c>.</exception>
+    public Promise<T> Promise => _promise ?? throw NoPromise();
 
     /// <summary>Resolves the promise with <paramref name="value"/>, waking every awaiter.</summary>
     /// <param name="value">The value.</param>
-    /// <exception cref="InvalidOperationException">The promise was already resolved.</exception>
+    /// <exception cref="InvalidOperationException">The promise was already resolved, or this is
+    /// <c>default(Resolver&lt;T&gt;)</c>.</exception>
     /// <remarks>Eio: <c>Promise.resolve</c>.</remarks>
     public void Resolve(T value)
     {
@@ -247,12 +257,15 @@ public sealed class Resolver<T>
     /// <summary>Resolves the promise if it is still unresolved.</summary>
     /// <param name="value">The value.</param>
     /// <returns>False if the promise was already resolved.</returns>
+    /// <exception cref="InvalidOperationException">This is <c>default(Resolver&lt;T&gt;)</c>.</exception>
     /// <remarks>Eio: <c>Promise.try_resolve</c>.</remarks>
-    public bool TryResolve(T value) => Promise.TryResolve(value, null);
+    public bool TryResolve(T value) => (_promise ?? throw NoPromise()).TryResolve(value, null);
 
     /// <summary>Resolves the promise with an error that every awaiter will get.</summary>
     /// <param name="error">The exception to rethrow to awaiters.</param>
-    /// <exception cref="InvalidOperationException">The promise was already resolved.</exception>
+    /// <exception cref="InvalidOperationException">The promise was already resolved, or this is
+    /// <c>default(Resolver&lt;T&gt;)</c>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="error"/> is null.</exception>
     /// <remarks>Eio: <c>Promise.resolve_error</c>.</remarks>
     public void ResolveError(Exception error)
     {
@@ -265,9 +278,40 @@ public sealed class Resolver<T>
     /// <summary>Resolves the promise with an error if it is still unresolved.</summary>
     /// <param name="error">The exception to rethrow to awaiters.</param>
     /// <returns>False if the promise was already resolved.</returns>
+    /// <exception cref="InvalidOperationException">This is <c>default(Resolver&lt;T&gt;)</c>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="error"/> is null.</exception>
     public bool TryResolveError(Exception error)
     {
         ArgumentNullException.ThrowIfNull(error);
-        return Promise.TryResolve(default!, error);
+        return (_promise ?? throw NoPromise()).TryResolve(default!, error);
     }
+
+    /// <summary>True when both resolve the same promise (two defaults are equal).</summary>
+    /// <param name="other">The other resolver.</param>
+    /// <returns>Whether both resolve the same promise.</returns>
+    public bool Equals(Resolver<T> other) => ReferenceEquals(_promise, other._promise);
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => obj is Resolver<T> other && Equals(other);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => _promise is null ? 0 : System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(_promise);
+
+    /// <inheritdoc/>
+    public override string ToString() => _promise is null ? "Resolver (default)" : "Resolver of " + _promise;
+
+    /// <summary>True when both resolve the same promise.</summary>
+    /// <param name="left">A resolver.</param>
+    /// <param name="right">Another.</param>
+    /// <returns>Whether both resolve the same promise.</returns>
+    public static bool operator ==(Resolver<T> left, Resolver<T> right) => left.Equals(right);
+
+    /// <summary>True when they resolve different promises.</summary>
+    /// <param name="left">A resolver.</param>
+    /// <param name="right">Another.</param>
+    /// <returns>Whether they resolve different promises.</returns>
+    public static bool operator !=(Resolver<T> left, Resolver<T> right) => !left.Equals(right);
+
+    private static InvalidOperationException NoPromise() =>
+        new("default(Resolver<T>) resolves no promise: get a resolver from Promise.Create<T>().");
 }

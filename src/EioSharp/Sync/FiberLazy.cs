@@ -76,9 +76,9 @@ public sealed class FiberLazy<T>
                 p = _promise;
             }
 
-            if (mine is not null)
+            if (mine is { } resolver)
             {
-                return await ComputeAsync(p, mine);
+                return await ComputeAsync(p, resolver);
             }
 
             try

@@ -121,4 +121,29 @@ public class PromiseTests
                 TraceLog.Line($"got {v} on the same thread={Environment.CurrentManagedThreadId == thread}");
             });
         });
+
+    // A resolver is a view over its promise (a value type): copies resolve the same promise and are equal; a default one
+    // resolves nothing and says so.
+    [Fact]
+    public void ResolverIsAViewOverItsPromise()
+    {
+        var (p, r) = Promise.Create<int>();
+        var copy = r;
+        Assert.Same(p, copy.Promise);
+        Assert.True(copy == r);
+        Assert.Equal(r.GetHashCode(), copy.GetHashCode());
+        Assert.False(r == Promise.Create<int>().Resolver);
+        Assert.True(copy.TryResolve(5));
+        Assert.False(r.TryResolve(6));
+        Assert.True(p.TryPeek(out int v) && v == 5);
+
+        var none = default(Resolver<int>);
+        Assert.NotEqual(r, none);
+        Assert.Contains("Promise.Create", Assert.Throws<InvalidOperationException>(() => none.Promise).Message);
+        Assert.Throws<InvalidOperationException>(() => none.Resolve(1));
+        Assert.Throws<InvalidOperationException>(() => none.TryResolve(1));
+        Assert.Throws<InvalidOperationException>(() => none.ResolveError(new FormatException()));
+        Assert.Throws<InvalidOperationException>(() => none.TryResolveError(new FormatException()));
+        Assert.Throws<ArgumentNullException>(() => r.TryResolveError(null!));
+    }
 }
