@@ -168,18 +168,7 @@ public class PromiseFloor : CoreBench
             }
         }
 
-        private void Grow()
-        {
-            var items = new (Action<object?>, object?)[_items.Length * 2];
-            for (int i = 0; i < _items.Length; i++)
-            {
-                items[i] = _items[(_head + i) & (_items.Length - 1)];
-            }
-
-            _tail -= _head;
-            _head = 0;
-            _items = items;
-        }
+        private void Grow() => FloorRing.Grow(ref _items, ref _head, ref _tail);
     }
 
     /// <summary>A reusable waiter: a version token per use, back on the loop's free list once its result is read.</summary>

@@ -183,18 +183,7 @@ public class YieldFloor : CoreBench
             main.GetAwaiter().GetResult();
         }
 
-        private void Grow()
-        {
-            var items = new (Action<object?>, object?)[_items.Length * 2];
-            for (int i = 0; i < _items.Length; i++)
-            {
-                items[i] = _items[(_head + i) & (_items.Length - 1)];
-            }
-
-            _tail -= _head;
-            _head = 0;
-            _items = items;
-        }
+        private void Grow() => FloorRing.Grow(ref _items, ref _head, ref _tail);
     }
 
     /// <summary>Which of EioSharp's per-yield costs a <see cref="StepLoop{TPolicy}"/> adds (cumulative).</summary>
