@@ -161,10 +161,10 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
         return n;
     }
 
-    [Fact]
-    public void Aof_load_truncated_no_refuses_a_torn_last_incr_file_and_yes_cuts_it()
+    /// <summary>Starts a server in <paramref name="dir"/> with the AOF on (appendfsync always), sets a=1 and b=2, stops it
+    /// cleanly; returns the last incremental file and its length (every byte a whole command).</summary>
+    private static (string Last, long Valid) WriteTwoKeysAndStop(TempDir dir)
     {
-        using var dir = new TempDir();
         using (var kv = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes", "--appendfsync", "always"))
         {
             Assert.Equal("OK", Cli(kv.Port, "SET", "a", "1"));
@@ -173,7 +173,14 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
         }
 
         string last = AofFiles.LastPart(dir.DataDir);
-        long valid = new FileInfo(last).Length;
+        return (last, new FileInfo(last).Length);
+    }
+
+    [Fact]
+    public void Aof_load_truncated_no_refuses_a_torn_last_incr_file_and_yes_cuts_it()
+    {
+        using var dir = new TempDir();
+        var (last, valid) = WriteTwoKeysAndStop(dir);
         const string Torn = "*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$5\r\nhal";
         File.AppendAllText(last, Torn);
         var (exit, log) = KvServerProcess.RunExpectingExit(dir.DataDir, TimeSpan.FromSeconds(30), "--appendonly", "yes", "--aof-load-truncated", "no");
@@ -243,15 +250,7 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
     public void A_zero_tail_left_by_a_killed_server_is_cut_at_the_next_start()
     {
         using var dir = new TempDir();
-        using (var kv = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes", "--appendfsync", "always"))
-        {
-            Assert.Equal("OK", Cli(kv.Port, "SET", "a", "1"));
-            Assert.Equal("OK", Cli(kv.Port, "SET", "b", "2"));
-            Assert.Equal(0, kv.Terminate());
-        }
-
-        string last = AofFiles.LastPart(dir.DataDir);
-        long valid = new FileInfo(last).Length;
+        var (last, valid) = WriteTwoKeysAndStop(dir);
         File.AppendAllBytes(last, new byte[1 << 20]);
         using (var kv = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes", "--aof-load-truncated", "no"))
         {
