@@ -123,7 +123,9 @@ public class ClockLazyHookTests
             {
                 int me = ++runs;
                 TraceLog.Line($"run {me} starts");
-                await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(300)); // outlasts the cancel below, even under load
+                // Run 1 is cancelled one yield after it starts: its sleep is long enough that no stall of a loaded machine
+                // lets it end first (the cancel ends it at once, so it costs nothing). Run 2 is never cancelled.
+                await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(me == 1 ? 60_000 : 300));
                 TraceLog.Line($"run {me} done");
                 return me;
             }, LazyCancelMode.Restart);
@@ -160,7 +162,8 @@ public class ClockLazyHookTests
             var lazy = new FiberLazy<int>(async () =>
             {
                 TraceLog.Line($"run {++runs} starts");
-                await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(300)); // outlasts the cancel below, even under load
+                // Cancelled one yield after it starts; long enough that no stall of a loaded machine lets it end first.
+                await env.MonoClock.SleepAsync(TimeSpan.FromSeconds(60));
                 return 1;
             }, LazyCancelMode.Record);
             await Switch.RunAsync(async sw =>
