@@ -187,6 +187,21 @@ public sealed class BlockingDiffTests(DiffServers servers) : IClassFixture<DiffS
                     // Let the short timeout expire now, on both servers, before any other step can race with it.
                     Note("wait 200 ms (the short timeout expires)");
                     Thread.Sleep(200);
+                    if (blocked[client])
+                    {
+                        // On a loaded machine a 100 ms timeout may take longer than 200 ms to fire: wait (bounded) until
+                        // both servers have answered the client, so that CompareServed sees the same moment on both.
+                        foreach (var s in sides)
+                        {
+                            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+                            while (!s.Clients[client].HasData())
+                            {
+                                if (DateTime.UtcNow > deadline) Fail($"client {client}'s short timeout never fired");
+                                Thread.Sleep(2);
+                            }
+                        }
+                    }
+
                     CompareServed("the short timeout");
                 }
                 continue;
