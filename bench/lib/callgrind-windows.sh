@@ -38,21 +38,19 @@ wait_dump() {
 # plus the array CGW_REDIS_ARGS for redis-server only and KV_ARGS for EioSharp.Kv only; sets SPID. The Kv server runs
 # tiered without PGO and with call counting from the first call, no background GC, no W^X double mapping, FullOpts
 # relocations under valgrind, and the perf map for naming JIT code (the scripts' headers say why); KV_ENV (e.g.
-# "DOTNET_TieredPGO=1") overrides or adds environment settings; CGW_TOOL_ARGS adds callgrind options (e.g.
-# "--cache-sim=yes", bench/kv-c1000-cache.sh).
+# "DOTNET_TieredPGO=1") overrides or adds environment settings.
 cgw_start() {
   local target=$1 run=$2 dir dll; shift 2
   PORT=$(free_port); dir="$WORK/data.$run"; rm -rf "$dir"; mkdir -p "$dir"
   if [ "$target" = redis ]; then
-    # shellcheck disable=SC2086
-    (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes ${CGW_TOOL_ARGS:-} \
+    (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
       redis-server --port "$PORT" --bind 127.0.0.1 --dir "$dir" "$@" "${CGW_REDIS_ARGS[@]}" >"$WORK/server.log" 2>&1) &
   else
     dll=$target; [ -d "$dll" ] && dll="$dll/EioSharp.Kv.dll"
     # shellcheck disable=SC2086
     (cd "$WORK" && exec env DOTNET_TieredPGO=0 DOTNET_TC_CallCountingDelayMs=0 DOTNET_gcConcurrent=0 \
       DOTNET_EnableWriteXorExecute=0 DOTNET_JitEnableOptionalRelocs=0 DOTNET_PerfMapEnabled=1 DOTNET_PerfMapIgnoreSignal=1 \
-      ${KV_ENV:-} valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes ${CGW_TOOL_ARGS:-} \
+      ${KV_ENV:-} valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" --dump-instr=yes \
       dotnet "$dll" --port "$PORT" --bind 127.0.0.1 --dir "$dir" "$@" ${KV_ARGS:-} >"$WORK/server.log" 2>&1) &
   fi
   SPID=$!
