@@ -24,7 +24,7 @@ namespace EioSharp.Kv;
 /// <para><b>Thread safety</b>: one fiber (the connection's); the numbers for CLIENT LIST (<see cref="InputBufferLength"/>
 /// ...) are plain reads that another fiber of the same domain may take at any time.</para>
 /// </remarks>
-internal sealed class KvConnectionSession : IFlowSource
+internal sealed class KvConnectionSession
 {
     /// <summary>The receive buffer's first size in bytes; it grows for a long inline line or a small argument still being
     /// received (up to <see cref="MaxReadBuffer"/>) and goes back to this size once drained.</summary>
@@ -48,18 +48,17 @@ internal sealed class KvConnectionSession : IFlowSource
     private readonly KvClientEntry _entry;
     private readonly StoreRequest _request;
     private readonly RespRequestReader _commands;
-    private readonly KvCommandArena _arena;
+    private readonly KvCommandArena _arena = new();
     private readonly BufferedReader _reader;
     private readonly ReplyBuffer _output;
     private readonly RespWriter _outWriter;
-    private readonly ArrayBufferWriter<byte> _scratch;
+    private readonly ArrayBufferWriter<byte> _scratch = new(256);
     private readonly RespWriter _scratchWriter;
-    private readonly ArrayBufferWriter<byte> _early; // bytes read while a blocking command waited (pipelined after it)
+    private readonly ArrayBufferWriter<byte> _early = new(1); // bytes read while a blocking command waited (pipelined after it)
     private readonly Promise<bool> _killed;
     private readonly Func<KvConnection.BlockedReadWatcher> _watcherFactory; // Watcher as a delegate, made once (not per batch)
     private KvPushOutput? _push;
     private KvConnection.BlockedReadWatcher? _watcher; // created at the connection's first blocking wait
-    private PendingReadSource? _pendingRead; // created at the first read a blocking wait left pending
     private int _batchConsumed; // the receive buffer's bytes the batch parsed (consumed by EndBatch)
     private long _batchQueryBuffer; // CLIENT LIST qbuf as reported at the batch's end
     private long _batchNowUnixMs; // the clock as the batch last read it (StoreRequest.BatchNowUnixMs)
@@ -88,17 +87,6 @@ internal sealed class KvConnectionSession : IFlowSource
             UnsentOutput = conn is StreamSocket socket ? () => socket.UnsentBytes : null, // io_uring write-behind bytes
         };
 
-        // The objects every request touches, allocated one after the other (adjacent in the heap, and kept in that order
-        // when the collector compacts them): at 1000 clients each request finds its connection's objects cold, and fewer
-        // cache lines between them are fewer misses (session 29). The arrays they hold come from the pool.
-        _request = new StoreRequest(ctx.ConnectionBuffers, _state.Session);
-        _output = new ReplyBuffer(OutputBuffer, ctx.ConnectionBuffers);
-        _outWriter = new RespWriter(_output);
-        _arena = new KvCommandArena();
-        _commands = new RespRequestReader(ctx.Parser) { Arena = _arena };
-        _reader = new BufferedReader(this, MaxReadBuffer, InitialReadBuffer, ctx.ConnectionBuffers);
-        _early = new ArrayBufferWriter<byte>(1);
-
         // CLIENT KILL and timeout close the connection from any domain: the kill promise fails the switch.
         var (killed, killer) = Promise.Create<bool>();
         _killed = killed;
@@ -106,7 +94,11 @@ internal sealed class KvConnectionSession : IFlowSource
         {
             LocalAddress = unixSocket is null ? localAddress : unixSocket + ":0",
         };
-        _scratch = new ArrayBufferWriter<byte>(256);
+        _request = new StoreRequest(ctx.ConnectionBuffers) { Session = _state.Session };
+        _output = new ReplyBuffer(OutputBuffer, ctx.ConnectionBuffers);
+        _commands = new RespRequestReader(ctx.Parser) { Arena = _arena };
+        _reader = new BufferedReader(new SessionSource(this), MaxReadBuffer, InitialReadBuffer, ctx.ConnectionBuffers);
+        _outWriter = new RespWriter(_output);
         _scratchWriter = new RespWriter(_scratch);
         _watcherFactory = Watcher;
     }
@@ -693,90 +685,94 @@ internal sealed class KvConnectionSession : IFlowSource
         return false;
     }
 
-    /// <summary>The receive side as the reader sees it (the session is the reader's source itself: one object less per read
-    /// than a source object of its own, session 29): bytes read while a blocking command waited come first (and a read
+    /// <summary>The receive side as the reader sees it: bytes read while a blocking command waited come first (and a read
     /// the wait left pending is taken), then the connection itself.</summary>
     /// <remarks>No async method here: a read that waits is either the connection's own or the pending read of the
     /// blocked-read watcher, awaited through one reused <see cref="PendingReadSource"/> (an async method awaited by the
     /// reader resumed it through a post to the fiber's context: a delegate, an adapter and a run-queue hop per block).</remarks>
-    ValueTask<int> IFlowSource.ReadAsync(Memory<byte> buffer)
+    private sealed class SessionSource(KvConnectionSession session) : IFlowSource
     {
-        if (_early.WrittenCount > 0)
+        private PendingReadSource? _pendingRead;
+
+        public ValueTask<int> ReadAsync(Memory<byte> buffer)
         {
-            return new ValueTask<int>(TakeEarly(buffer.Span));
+            if (session._early.WrittenCount > 0)
+            {
+                return new ValueTask<int>(TakeEarly(buffer.Span));
+            }
+
+            if (session._watcher is not { ReadPending: true } watcher)
+            {
+                return session._conn.ReadAsync(buffer); // the usual case: no blocking command ran
+            }
+
+            // The read a blocking wait left pending: taken at once when it has completed, else awaited (its completion
+            // resumes this fiber directly). A read event it may have left in the watcher's queue is skipped by the next wait.
+            if (watcher.TryTakeRead(session._early, out int n))
+            {
+                return new ValueTask<int>(n == 0 ? 0 : TakeEarly(buffer.Span));
+            }
+
+            return (_pendingRead ??= new PendingReadSource(this)).Start(watcher.TakeReadAsync(), buffer);
         }
 
-        if (_watcher is not { ReadPending: true } watcher)
+        /// <summary>The pending read's bytes go through the early buffer (0: the read found the end of the stream).</summary>
+        private int OnPendingRead(int n, Span<byte> buffer)
         {
-            return _conn.ReadAsync(buffer); // the usual case: no blocking command ran
+            if (n == 0)
+            {
+                return 0;
+            }
+
+            var chunk = session._watcher!.Chunk(n);
+            if (n <= buffer.Length)
+            {
+                chunk.CopyTo(buffer); // the usual case: the client's next request, straight into the receive buffer
+                return n;
+            }
+
+            session._early.Write(chunk);
+            return TakeEarly(buffer);
         }
 
-        // The read a blocking wait left pending: taken at once when it has completed, else awaited (its completion
-        // resumes this fiber directly). A read event it may have left in the watcher's queue is skipped by the next wait.
-        if (watcher.TryTakeRead(_early, out int n))
+        private int TakeEarly(Span<byte> buffer)
         {
-            return new ValueTask<int>(n == 0 ? 0 : TakeEarly(buffer.Span));
-        }
+            var early = session._early;
+            int n = Math.Min(early.WrittenCount, buffer.Length);
+            early.WrittenSpan[..n].CopyTo(buffer);
+            if (n == early.WrittenCount)
+            {
+                early.ResetWrittenCount();
+            }
+            else
+            {
+                byte[] rest = early.WrittenSpan[n..].ToArray();
+                early.ResetWrittenCount();
+                early.Write(rest);
+            }
 
-        return (_pendingRead ??= new PendingReadSource(this)).Start(watcher.TakeReadAsync(), buffer);
-    }
-
-    /// <summary>The pending read's bytes go through the early buffer (0: the read found the end of the stream).</summary>
-    private int OnPendingRead(int n, Span<byte> buffer)
-    {
-        if (n == 0)
-        {
-            return 0;
-        }
-
-        var chunk = _watcher!.Chunk(n);
-        if (n <= buffer.Length)
-        {
-            chunk.CopyTo(buffer); // the usual case: the client's next request, straight into the receive buffer
             return n;
         }
 
-        _early.Write(chunk);
-        return TakeEarly(buffer);
-    }
-
-    private int TakeEarly(Span<byte> buffer)
-    {
-        var early = _early;
-        int n = Math.Min(early.WrittenCount, buffer.Length);
-        early.WrittenSpan[..n].CopyTo(buffer);
-        if (n == early.WrittenCount)
+        /// <summary>The pending read as the reader's <see cref="ValueTask{TResult}"/>: relays the watcher's read
+        /// (<see cref="ReadAhead.TakeAsync"/>, resumed by the read's completion) and copies its bytes when the reader takes the result
+        /// (the library's <see cref="ValueTaskRelay{TPending, TResult}"/>: a second await fails).</summary>
+        private sealed class PendingReadSource(SessionSource source) : ValueTaskRelay<int, int>
         {
-            early.ResetWrittenCount();
-        }
-        else
-        {
-            byte[] rest = early.WrittenSpan[n..].ToArray();
-            early.ResetWrittenCount();
-            early.Write(rest);
-        }
+            private Memory<byte> _buffer;
 
-        return n;
-    }
+            public ValueTask<int> Start(ValueTask<int> pending, Memory<byte> buffer)
+            {
+                _buffer = buffer;
+                return StartRelay(pending);
+            }
 
-    /// <summary>The pending read as the reader's <see cref="ValueTask{TResult}"/>: relays the watcher's read
-    /// (<see cref="ReadAhead.TakeAsync"/>, resumed by the read's completion) and copies its bytes when the reader takes the result
-    /// (the library's <see cref="ValueTaskRelay{TPending, TResult}"/>: a second await fails).</summary>
-    private sealed class PendingReadSource(KvConnectionSession session) : ValueTaskRelay<int, int>
-    {
-        private Memory<byte> _buffer;
-
-        public ValueTask<int> Start(ValueTask<int> pending, Memory<byte> buffer)
-        {
-            _buffer = buffer;
-            return StartRelay(pending);
-        }
-
-        protected override int Complete(int result)
-        {
-            var buffer = _buffer;
-            _buffer = default;
-            return session.OnPendingRead(result, buffer.Span);
+            protected override int Complete(int result)
+            {
+                var buffer = _buffer;
+                _buffer = default;
+                return source.OnPendingRead(result, buffer.Span);
+            }
         }
     }
 }

@@ -17,26 +17,13 @@ internal sealed class StoreRequest
     public readonly ReplyBuffer Reply; // bounded by the owner (client-output-buffer-limit): see ReplyBuffer
 
     /// <summary>A request of its own (a store-side or one-off request): its reply buffer is allocated.</summary>
-    public StoreRequest()
-    {
-        Reply = new ReplyBuffer(4096);
-        Session = new KvSession();
-    }
+    public StoreRequest() => Reply = new ReplyBuffer(4096);
 
     /// <summary>A connection's request: its reply buffer's array comes from <paramref name="pool"/> (and goes back to it
     /// when the connection ends, <see cref="KvConnectionSession.ReleaseBuffers"/>).</summary>
-    /// <param name="pool">Where the reply buffer's array comes from.</param>
-    /// <param name="session">The connection's session (<see cref="Session"/>): no session of the request's own is made
-    /// and dropped.</param>
-    public StoreRequest(ArrayPool<byte> pool, KvSession session)
-    {
-        Reply = new ReplyBuffer(KvConnectionSession.OutputBuffer, pool);
-        Writer = new RespWriter(Reply); // made here, next to the buffer, rather than at the first round (session 29)
-        Session = session;
-    }
-
+    public StoreRequest(ArrayPool<byte> pool) => Reply = new ReplyBuffer(KvConnectionSession.OutputBuffer, pool);
     public int Protocol = 2;
-    public KvSession Session; // the connection's: SELECT in a batch changes it for the commands after it
+    public KvSession Session = new(); // the connection's: SELECT in a batch changes it for the commands after it
 
     /// <summary>The wall clock (Unix ms) the connection read for this batch, when nothing was awaited since (an inline
     /// round runs its commands at that time instead of reading the clock again: one clock read per request less on the
