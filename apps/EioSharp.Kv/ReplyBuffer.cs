@@ -26,7 +26,6 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     private readonly ArrayPool<byte>? _pool;
     private byte[] _buffer;
     private int _count;
-    private int _capacity; // _buffer.Length, kept here: the per-request checks (Shrink, Fit) do not touch the array's header
     private byte[]? _scratch;
 
     /// <summary>Creates an empty buffer of <paramref name="initialCapacity"/> bytes, unlimited.</summary>
@@ -34,7 +33,6 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     {
         _initialCapacity = initialCapacity;
         _buffer = new byte[initialCapacity];
-        _capacity = initialCapacity;
     }
 
     /// <summary>Creates an empty buffer whose array of <paramref name="initialCapacity"/> bytes comes from
@@ -47,7 +45,6 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
         _initialCapacity = initialCapacity;
         _pool = pool;
         _buffer = pool.Rent(initialCapacity);
-        _capacity = _buffer.Length;
     }
 
     /// <summary>Gives the array back to the pool the buffer was created with when it has the first size (whichever
@@ -59,7 +56,6 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     {
         var buffer = _buffer;
         _buffer = [];
-        _capacity = 0;
         _count = 0;
         _scratch = null;
         Overflowed = false;
@@ -85,7 +81,7 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     public int WrittenCount => _count;
 
     /// <summary>Size of the current array.</summary>
-    public int Capacity => _capacity;
+    public int Capacity => _buffer.Length;
 
     /// <summary>The bytes kept.</summary>
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _count);
@@ -122,7 +118,6 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
         }
 
         (_buffer, other._buffer) = (other._buffer, _buffer);
-        (_capacity, other._capacity) = (other._capacity, _capacity);
         (_count, other._count) = (other._count, _count);
     }
 
@@ -130,47 +125,34 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
     public void Shrink() => Shrink(KeepCapacity);
 
     /// <summary>If empty and its array grew past <paramref name="keepCapacity"/> bytes, goes back to a small array.</summary>
-    /// <remarks>Reads only the buffer's own fields, not its array (whose header is a cache line of its own: after a
-    /// swap, <see cref="SwapContents"/>, the request's buffer holds the array sent a request ago, cold again at 1000
-    /// clients; session 29).</remarks>
     public void Shrink(int keepCapacity)
     {
-        if (_scratch is not null)
+        _scratch = null;
+        if (_count == 0 && _buffer.Length > keepCapacity && _buffer.Length > _initialCapacity)
         {
-            _scratch = null;
-        }
-
-        if (_count == 0 && _capacity > keepCapacity && _capacity > _initialCapacity)
-        {
-            if (_capacity >= 1 << 20)
+            if (_buffer.Length >= 1 << 20)
             {
-                MemoryReturn.Note(_capacity);
+                MemoryReturn.Note(_buffer.Length);
             }
 
-            SetBuffer(_pool?.Rent(_initialCapacity) ?? new byte[_initialCapacity]);
+            _buffer = _pool?.Rent(_initialCapacity) ?? new byte[_initialCapacity];
         }
-    }
-
-    private void SetBuffer(byte[] buffer)
-    {
-        _buffer = buffer;
-        _capacity = buffer.Length;
     }
 
     /// <inheritdoc/>
     public void Reserve(int bytes)
     {
         long needed = (long)_count + bytes;
-        if (Overflowed || needed <= _capacity || needed > Limit || needed > Array.MaxLength)
+        if (Overflowed || needed <= _buffer.Length || needed > Limit || needed > Array.MaxLength)
         {
             return;
         }
 
         // Exactly what is needed when that is more than a doubling (one large value); else the usual doubling.
-        long size = Math.Max(needed, Math.Min(Math.Min((long)_capacity * 2, Array.MaxLength), Limit));
+        long size = Math.Max(needed, Math.Min(Math.Min((long)_buffer.Length * 2, Array.MaxLength), Limit));
         var bigger = new byte[size];
         _buffer.AsSpan(0, _count).CopyTo(bigger);
-        SetBuffer(bigger);
+        _buffer = bigger;
     }
 
     /// <inheritdoc/>
@@ -181,7 +163,7 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
             return;
         }
 
-        if (count < 0 || count > _capacity - _count)
+        if (count < 0 || count > _buffer.Length - _count)
         {
             throw new ArgumentOutOfRangeException(nameof(count));
         }
@@ -210,9 +192,9 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
             return false;
         }
 
-        if (needed > _capacity)
+        if (needed > _buffer.Length)
         {
-            long size = Math.Max(needed, Math.Min((long)_capacity * 2, Array.MaxLength));
+            long size = Math.Max(needed, Math.Min((long)_buffer.Length * 2, Array.MaxLength));
             if (size > Limit)
             {
                 size = Math.Max(needed, Limit);
@@ -220,7 +202,7 @@ internal sealed class ReplyBuffer : IBufferWriter<byte>, IReservingBufferWriter
 
             var bigger = new byte[size];
             _buffer.AsSpan(0, _count).CopyTo(bigger);
-            SetBuffer(bigger);
+            _buffer = bigger;
         }
 
         return true;

@@ -65,45 +65,4 @@ public class ReplyBufferTests
         buffer.Shrink(ReplyBuffer.ShrinkAbove);
         Assert.Equal(512 * 1024, buffer.Capacity);
     }
-
-    /// <summary>The buffer keeps its array's length in a field of its own (so that the per-request <c>Shrink</c> does not
-    /// read the array): it follows the array through growth, <see cref="ReplyBuffer.Reserve"/>, a swap and a release.</summary>
-    [Fact]
-    public void Capacity_follows_the_array_through_growth_swap_and_release()
-    {
-        var pool = System.Buffers.ArrayPool<byte>.Create(4096, 16);
-        var request = new ReplyBuffer(4096, pool);
-        var output = new ReplyBuffer(4096, pool);
-        Assert.Equal(4096, request.Capacity);
-
-        Fill(request, 1 << 20); // a large reply: grown past ShrinkAbove
-        int grown = request.Capacity;
-        Assert.True(grown >= 1 << 20);
-        Assert.Equal(request.WrittenSpan.Length, request.WrittenCount);
-
-        output.SwapContents(request); // the large reply becomes the output; the request gets the small array
-        Assert.Equal(grown, output.Capacity);
-        Assert.Equal(4096, request.Capacity);
-        request.Shrink(); // small and empty: kept
-        Assert.Equal(4096, request.Capacity);
-        output.Shrink(); // not while it holds the reply
-        Assert.Equal(grown, output.Capacity);
-
-        output.ResetWrittenCount();
-        output.Shrink(); // sent: back to the first size
-        Assert.Equal(4096, output.Capacity);
-        Fill(output, 4096); // the new array is the buffer's: a full first-size write needs no growth
-        Assert.Equal(4096, output.Capacity);
-        Assert.Throws<ArgumentOutOfRangeException>(() => output.Advance(1)); // full: the capacity field bounds Advance
-
-        request.Reserve(10_000);
-        Assert.Equal(10_000, request.Capacity); // more than a doubling: exactly what is needed
-        Assert.Equal(10_000, request.GetSpan(10_000).Length);
-
-        request.Release();
-        Assert.Equal(0, request.Capacity);
-        Fill(request, 100); // a write after the release allocates
-        Assert.True(request.Capacity >= 100);
-        Assert.Equal(100, request.WrittenCount);
-    }
 }
