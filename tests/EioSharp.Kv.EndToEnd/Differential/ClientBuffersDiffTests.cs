@@ -199,19 +199,26 @@ public sealed partial class ClientBuffersDiffTests
         Assert.Equal(expected, ObserveReplyBuffer(kv.Port));
     }
 
-    /// <summary>Reads what the socket has within <paramref name="ms"/> (a subscriber draining its pushed messages).</summary>
-    private static int Drain(Socket s, int ms)
+    /// <summary>Reads what a subscriber is pushed: waits (up to 10 s, for a loaded machine) for the first bytes, then reads
+    /// until nothing more comes for <paramref name="quietMs"/>. Every caller expects bytes.</summary>
+    private static int Drain(Socket s, int quietMs)
     {
         var buf = new byte[1 << 16];
         int total = 0;
-        var deadline = DateTime.UtcNow.AddMilliseconds(ms);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)
         {
-            if (!s.Poll(20_000, SelectMode.SelectRead)) continue;
+            if (!s.Poll(total == 0 ? 20_000 : quietMs * 1000, SelectMode.SelectRead))
+            {
+                if (total > 0) break;
+                continue;
+            }
+
             int n = s.Receive(buf);
             if (n == 0) break;
             total += n;
         }
+
         return total;
     }
 
