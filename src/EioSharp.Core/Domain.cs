@@ -1033,11 +1033,14 @@ public sealed class Domain
                 return;
             }
 
-            // In range: the length is a power of two (0 took the branch above).
-            ref var slot = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1));
-            slot.Callback = callback;
-            slot.State = state;
-            slot.Frame = frame;
+            // In range: the length is a power of two (0 took the branch above). Stored through the array's element, not a
+            // byref from Unsafe.Add: the JIT then knows the target is on the heap and calls the plain write barrier
+            // (CORINFO_HELP_ASSIGN_REF) instead of the checked one, which first tests that the target is in the heap
+            // (h173: ~13 instructions less per reference; the bounds check the element access adds is two).
+            int i = (_head + count) & (items.Length - 1);
+            items[i].Callback = callback;
+            items[i].State = state;
+            items[i].Frame = frame;
             _count = count + 1;
         }
 

@@ -133,8 +133,10 @@ public sealed class Promise<T>
         return w.Task;
     }
 
-    /// <summary>Takes the waiter out of the single-waiter slot (the resolver, after publishing the state), or null.</summary>
-    internal QueuedWaiter<T>? TakeFirst() => Volatile.Read(ref _first) is null ? null : Interlocked.Exchange(ref _first, null);
+    /// <summary>Takes the waiter out of the single-waiter slot, or null (the resolver, after storing the state). Always an
+    /// exchange, also when the slot looks empty: it is the full fence between the state's store and the reads of the slot
+    /// and the list that TryResolve needs (h173: it was the state's own exchange, a third locked instruction).</summary>
+    internal QueuedWaiter<T>? TakeFirst() => Interlocked.Exchange(ref _first, null);
 
     /// <summary>Takes <paramref name="w"/> back out of the single-waiter slot (its cancellation won); false if a resolver has
     /// already taken it (and may still try to complete it).</summary>
@@ -165,12 +167,11 @@ public sealed class Promise<T>
             _error = error; // only when set: a null store would still pay a write barrier on every resolution
         }
 
-        // A full fence between publishing the state and reading the waiter list (a waiter does the opposite: creates the
-        // list with a CAS, then reads the state): with a plain volatile write the store could be reordered after the
-        // load, both sides would miss each other, and the waiter would never wake.
-#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
-        Interlocked.Exchange(ref _state, error is null ? 1 : 2);
-#pragma warning restore CS0420
+        // The state is stored plainly (a release); the slot's exchange right after (TakeFirst) is the full fence between
+        // publishing it and reading the slot and the list (a waiter does the opposite: stores itself into the slot or creates
+        // the list with a CAS, then reads the state; without the fence the loads could pass the store, both sides would miss
+        // each other, and the waiter would never wake). Two locked instructions per resolution, was three (h173).
+        _state = error is null ? 1 : 2;
         if (TakeFirst() is { } first)
         {
             // The slot's waiter, without a lock: a cancellation that won and finds the slot empty keeps the waiter from

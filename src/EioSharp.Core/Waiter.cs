@@ -166,6 +166,12 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 
         _result = value;
         Volatile.Write(ref _state, 3);
+
+        // Out of the cancel context now, not when the fiber consumes the use (h173): a completed use can no longer be
+        // cancelled, and on this domain (the context's) the list is free to change. Fibers that share a context (a switch's
+        // children) then find it empty when they suspend next: a lone waiter is linked with two stores, not four more
+        // into its neighbours, and unlinked with no store of a reference.
+        Context?.RemoveWaiter(this);
         Signal(here: true);
         return true;
     }

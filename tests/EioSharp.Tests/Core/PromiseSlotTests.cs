@@ -110,6 +110,39 @@ public class PromiseSlotTests
             }));
         });
 
+    // A use completed by a fiber of its own domain leaves its cancel context at once (h173), not when its fiber resumes.
+    // w1 and w2 share one context; w1's promise is resolved, w2 suspends after that (the context's list then holds w2
+    // alone), and the context is cancelled before w1 runs: w1's completion won (it gets its value, and its next
+    // suspension is cancelled), and w2 is cancelled.
+    [Theory, BothBackends]
+    public void CompletedUseLeavesItsCancelContextBeforeItsFiberResumes(Backend b) => Expect(b, """
+        +w1 got 5
+        +w1 then: Cancelled: TestFailure: stop
+        +w2: Cancelled: TestFailure: stop
+        +sub: ok
+
+        """, async env =>
+        {
+            var (p, r) = Promise.Create<int>();
+            var (q, _) = Promise.Create<int>();
+            var (never, _) = Promise.Create<int>();
+            await Describe("sub", () => Cancel.SubAsync(async c =>
+            {
+                await Switch.RunAsync(async inner =>
+                {
+                    Fiber.Fork(inner, async () =>
+                    {
+                        TraceLog.Line($"w1 got {await p.AwaitAsync()}");
+                        await Describe("w1 then", async () => await never.AwaitAsync());
+                    });
+                    Fiber.Fork(inner, () => Describe("w2", async () => await q.AwaitAsync()));
+                    r.Resolve(5); // w1's use completed here, on its domain: out of the context already
+                    c.Cancel(new TestFailure("stop")); // before w1 runs: cancels w2 and w1's next suspension
+                    await Task.CompletedTask;
+                });
+            }));
+        });
+
     // The race the slot has instead of a lock: a resolver (on another thread) has taken the waiter out of the slot but not
     // completed it yet when the awaiting fiber's cancellation wins. The resolver still holds the waiter and will call
     // TryComplete on it, so that waiter must never be reused: a later suspension would be completed by this stale resolver.
