@@ -673,7 +673,7 @@ internal sealed class AppendOnlyFile : IDisposable
         long written;
         try
         {
-            written = await Systhread.RunAsync(token => WriteBase(file, snapshot, c, nowUnixMs, usedMemory, token, out _), BackgroundWriterNiceness);
+            written = await Systhread.RunAsync(token => WriteBase(file, snapshot, c, nowUnixMs, usedMemory, token, out _));
         }
         catch
         {
@@ -817,13 +817,6 @@ internal sealed class AppendOnlyFile : IDisposable
             TryTruncate(_incrLength);
         }
     }
-
-    /// <summary>The Linux nice value of the system threads that write a background rewrite's base file and a BGSAVE's
-    /// RDB file while the server serves (<see cref="Systhread.RunAsync{T}(Func{CancellationToken, T}, int)"/>): 10, so
-    /// that on a busy machine they take the CPU the store's domain and the clients leave idle instead of time-slicing
-    /// with them (EIOSHARP_KV_REWRITE_NICE, 0-19; 0 runs them on the normal pool, for A/B measurements).</summary>
-    internal static int BackgroundWriterNiceness { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_REWRITE_NICE"), out int nice) && nice is >= 0 and <= Systhread.MaxNiceness ? nice : 10;
 
     /// <summary>Chunk of the incremental file's mapped tail (EIOSHARP_KV_AOF_TAIL_CHUNK_KB; 0 appends by pwrite, for A/B
     /// measurements and tests).</summary>
@@ -1131,7 +1124,7 @@ internal sealed class AppendOnlyFile : IDisposable
                             long w = WriteBase(target, entries, c, now, usedMemory, token, out long f, lease);
                             fsyncs = f;
                             return w;
-                        }, BackgroundWriterNiceness);
+                        });
                         file.Close();
                         file = null;
                         _rewriteWritten = written;

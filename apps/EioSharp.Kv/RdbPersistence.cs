@@ -174,7 +174,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
                                 lease: lease);
                             file.Sync();
                             return offset;
-                        }, AppendOnlyFile.BackgroundWriterNiceness);
+                        });
                     }
                     finally
                     {

@@ -70,53 +70,10 @@ public static class Systhread
         return RunCoreAsync<bool>(blocking, static (f, _) => { ((Action)f)(); return true; }, withToken: false);
     }
 
-    /// <summary>The highest <c>niceness</c> <see cref="RunAsync{T}(Func{CancellationToken, T}, int)"/> takes: Linux's
-    /// lowest CPU priority.</summary>
-    public const int MaxNiceness = 19;
-
-    /// <summary>Runs <paramref name="blocking"/> on a system thread of lower CPU priority (a Linux nice value), for long
-    /// background work that should take the CPU the process's other threads leave idle rather than compete with them,
-    /// such as a server's snapshot or log rewrite; otherwise as <see cref="RunAsync{T}(Func{CancellationToken, T})"/>.</summary>
-    /// <typeparam name="T">The result type.</typeparam>
-    /// <param name="blocking">The blocking call; receives the fiber's cancellation token.</param>
-    /// <param name="niceness">0 (the normal pool, the same as the overload without it) to <see cref="MaxNiceness"/>: the
-    /// call runs on a thread of a separate pool (one per value, started on demand, threads exit when idle as the normal
-    /// pool's do) whose threads set their own nice value to this one when they start (<c>setpriority(PRIO_PROCESS,
-    /// tid, niceness)</c>), or keep their inherited one when it is already higher. Under Linux's scheduler a thread at
-    /// nice 10 gets about a tenth of a CPU that a nice-0 thread also wants (weights 110 and 1024), at 19 about 1.5%; on an
-    /// idle CPU it runs at full speed, so the call still finishes, later when every CPU is busy. A hint: off Linux, or
-    /// when the kernel refuses the change, the thread runs at the process's priority and the call behaves the same.</param>
-    /// <returns>What <paramref name="blocking"/> returned.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="blocking"/> is null.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="niceness"/> is negative or above <see cref="MaxNiceness"/>
-    /// (raising a thread's priority needs privileges a library should not assume).</exception>
-    /// <exception cref="CancelledException">The fiber was cancelled, before the call started or while it ran and the call
-    /// stopped with an <see cref="OperationCanceledException"/>.</exception>
-    /// <exception cref="Exception">Whatever <paramref name="blocking"/> threw.</exception>
-    /// <remarks>Eio: <c>Eio_unix.run_in_systhread</c>, plus [ext] a thread priority (Eio has none; Redis runs its AOF rewrite
-    /// and BGSAVE in a forked child at the parent's priority and offers only CPU affinity lists for it,
-    /// <c>aof_rewrite_cpulist</c>/<c>bgsave_cpulist</c>). A pool per value rather than a priority set per call: an
-    /// unprivileged thread may lower its priority but not raise it back, so a lowered thread never serves the normal pool.</remarks>
-    public static Task<T> RunAsync<T>(Func<CancellationToken, T> blocking, int niceness)
-    {
-        ArgumentNullException.ThrowIfNull(blocking);
-        ArgumentOutOfRangeException.ThrowIfNegative(niceness);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(niceness, MaxNiceness);
-        return RunCoreAsync(blocking, static (f, token) => ((Func<CancellationToken, T>)f)(token), withToken: true, SysthreadPool.ForNiceness(niceness));
-    }
-
-    /// <summary>The number of system threads alive now (busy or idle) in the normal pool.</summary>
+    /// <summary>The number of system threads alive now (busy or idle).</summary>
     public static int ThreadCount => SysthreadPool.Shared.ThreadCount;
 
-    /// <summary>The nice value of the calling thread (Linux: <c>getpriority(PRIO_PROCESS, tid)</c>), or null off Linux
-    /// or when it cannot be read; for diagnostics and tests of <see cref="RunAsync{T}(Func{CancellationToken, T}, int)"/>.</summary>
-    /// <returns>-20 to 19, or null.</returns>
-    public static int? CurrentThreadNiceness() => SysthreadPool.GetOwnNiceness();
-
-    private static Task<T> RunCoreAsync<T>(object fn, Func<object, CancellationToken, T> invoke, bool withToken) =>
-        RunCoreAsync(fn, invoke, withToken, SysthreadPool.Shared);
-
-    private static async Task<T> RunCoreAsync<T>(object fn, Func<object, CancellationToken, T> invoke, bool withToken, SysthreadPool pool)
+    private static async Task<T> RunCoreAsync<T>(object fn, Func<object, CancellationToken, T> invoke, bool withToken)
     {
         var frame = FiberFrame.Require();
         var context = frame.Cancel;
@@ -126,7 +83,7 @@ public static class Systhread
         var waiter = new Waiter<T>(domain) { TraceReason = Tracing.TraceReason.Systhread }; // not attached to the cancel context: the call cannot be interrupted
         long fiberId = frame.Fiber.Id;
         domain.BeginExternal();
-        pool.Post(
+        SysthreadPool.Shared.Post(
             ExecutionContext.Capture(),
             () =>
             {
@@ -182,60 +139,6 @@ internal sealed class SysthreadPool
 {
     public static readonly SysthreadPool Shared = new(Systhread.MaxThreads, Systhread.IdleTimeout);
 
-    private static readonly SysthreadPool?[] s_byNiceness = new SysthreadPool?[Systhread.MaxNiceness + 1];
-
-    /// <summary>The pool whose threads run at <paramref name="niceness"/> (0: <see cref="Shared"/>), made on first use.</summary>
-    public static SysthreadPool ForNiceness(int niceness)
-    {
-        if (niceness == 0)
-        {
-            return Shared;
-        }
-
-        var pool = Volatile.Read(ref s_byNiceness[niceness]);
-        if (pool is null)
-        {
-            Interlocked.CompareExchange(ref s_byNiceness[niceness], new SysthreadPool(Systhread.MaxThreads, Systhread.IdleTimeout, niceness), null);
-            pool = s_byNiceness[niceness]!;
-        }
-
-        return pool;
-    }
-
-    internal static int? GetOwnNiceness()
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return null;
-        }
-
-        try
-        {
-            System.Runtime.InteropServices.Marshal.SetLastPInvokeError(0);
-            int nice = Fs.LinuxInterop.GetPriority(Fs.LinuxInterop.PrioProcess, Fs.LinuxInterop.GetTid()); // -1 is a valid nice value: errno tells an error apart
-            return nice == -1 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != 0 ? null : nice;
-        }
-        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return null;
-        }
-    }
-
-    // Lowers the calling thread's priority to nice `niceness` (never raises it: a thread already nicer keeps its value).
-    private static void LowerOwnPriority(int niceness)
-    {
-        if (GetOwnNiceness() is int current && current < niceness)
-        {
-            try
-            {
-                Fs.LinuxInterop.SetPriority(Fs.LinuxInterop.PrioProcess, Fs.LinuxInterop.GetTid(), niceness); // a hint: a refusal leaves the thread as it was
-            }
-            catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
-            {
-            }
-        }
-    }
-
     // An idle thread waits on the lock's monitor (Monitor.Wait), which blocks at once: the BlockingCollection used before
     // spun with sched_yield (about 35 calls) every time a thread ran out of work, which under appendfsync always (one
     // offloaded fdatasync per round) cost more CPU than the fsync calls themselves (issue 14).
@@ -243,16 +146,14 @@ internal sealed class SysthreadPool
     private readonly object _lock = new();
     private readonly int _maxThreads;
     private readonly int _idleTimeoutMs;
-    private readonly int _niceness; // 0: the threads keep the process's priority
     private int _threads;
     private int _idle; // threads waiting for work (under _lock)
     private int _nextId;
 
-    public SysthreadPool(int maxThreads, TimeSpan idleTimeout, int niceness = 0)
+    public SysthreadPool(int maxThreads, TimeSpan idleTimeout)
     {
         _maxThreads = maxThreads;
         _idleTimeoutMs = (int)idleTimeout.TotalMilliseconds;
-        _niceness = niceness;
     }
 
     public int ThreadCount => Volatile.Read(ref _threads);
@@ -292,18 +193,13 @@ internal sealed class SysthreadPool
         var t = new Thread(Loop)
         {
             IsBackground = true,
-            Name = (_niceness == 0 ? "eio systhread " : "eio systhread n" + _niceness + " ") + Interlocked.Increment(ref _nextId),
+            Name = "eio systhread " + Interlocked.Increment(ref _nextId),
         };
         t.UnsafeStart();
     }
 
     private void Loop()
     {
-        if (_niceness != 0)
-        {
-            LowerOwnPriority(_niceness);
-        }
-
         while (true)
         {
             (ExecutionContext? Context, Action Work) item;

@@ -140,31 +140,4 @@ public class SysthreadTests
         });
         Assert.Equal(200 * 201 / 2, sum);
     }
-
-    /// <summary>A call with a niceness runs on a thread of that value's pool, which has lowered its own Linux nice value
-    /// to it (or kept a higher inherited one); the normal pool's threads are untouched; out-of-range values are refused.</summary>
-    [Fact]
-    public void ANicenessRunsTheCallOnAThreadAtThatNiceValue()
-    {
-        var r = EioMain.Run(async env =>
-        {
-            int? domainNice = Systhread.CurrentThreadNiceness();
-            var niced = await Systhread.RunAsync(_ => (Thread.CurrentThread, Systhread.CurrentThreadNiceness(), Thread.CurrentThread.Name), 7);
-            var normal = await Systhread.RunAsync(_ => (Thread.CurrentThread, Systhread.CurrentThreadNiceness()), 0);
-            var plain = await Systhread.RunAsync(() => Systhread.CurrentThreadNiceness());
-            Assert.Throws<ArgumentOutOfRangeException>(() => { _ = Systhread.RunAsync(_ => 1, -1); });
-            Assert.Throws<ArgumentOutOfRangeException>(() => { _ = Systhread.RunAsync(_ => 1, Systhread.MaxNiceness + 1); });
-            return (domainNice, niced, normal, plain, back: Systhread.CurrentThreadNiceness());
-        });
-        Assert.NotSame(r.niced.Item1, r.normal.Item1);
-        Assert.StartsWith("eio systhread n7 ", r.niced.Item3);
-        Assert.Equal(r.domainNice, r.back); // the domain's thread keeps its priority
-        if (OperatingSystem.IsLinux())
-        {
-            Assert.NotNull(r.domainNice);
-            Assert.Equal(Math.Max(7, r.domainNice!.Value), r.niced.Item2);
-            Assert.True(r.normal.Item2 < 7 || r.domainNice >= 7, $"a normal-pool thread at nice {r.normal.Item2}");
-            Assert.True(r.plain < 7 || r.domainNice >= 7, $"a normal-pool thread at nice {r.plain}");
-        }
-    }
 }

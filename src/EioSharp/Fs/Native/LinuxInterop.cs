@@ -221,21 +221,6 @@ internal static unsafe partial class LinuxInterop
     [LibraryImport(LibC, EntryPoint = "munmap", SetLastError = true)]
     public static partial int MUnmap(nint address, nuint length);
 
-    /// <summary><c>PRIO_PROCESS</c> for <c>setpriority</c>/<c>getpriority</c> (with a thread id: that thread).</summary>
-    public const int PrioProcess = 0;
-
-    /// <summary><c>setpriority(which, who, prio)</c>: a thread's nice value when <c>which</c> is <see cref="PrioProcess"/> and <c>who</c> a thread id.</summary>
-    [LibraryImport(LibC, EntryPoint = "setpriority", SetLastError = true)]
-    public static partial int SetPriority(int which, uint who, int prio);
-
-    /// <summary><c>getpriority(which, who)</c>; -1 is also a valid nice value (clear errno first).</summary>
-    [LibraryImport(LibC, EntryPoint = "getpriority", SetLastError = true)]
-    public static partial int GetPriority(int which, uint who);
-
-    /// <summary><c>gettid()</c>: the calling thread's kernel id.</summary>
-    [LibraryImport(LibC, EntryPoint = "gettid")]
-    public static partial uint GetTid();
-
     /// <summary><c>MAP_FAILED</c>.</summary>
     public const nint MapFailed = -1;
 
