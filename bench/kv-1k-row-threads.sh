@@ -13,7 +13,8 @@
 #     arguments: e.g. `redis --appendonly yes --appendfsync everysec` for the same persistence as Kv's defaults)
 #
 # Environment: RUNS (3), N (400000), WARM (80000: kv-vs-redis.sh's WARMUP=0.2), WARMUP_SECONDS (10), JITLOG (0),
-# KV_ENV (e.g. "DOTNET_TieredCompilation=0"), TESTS ("set get").
+# KV_ENV (e.g. "DOTNET_TieredCompilation=0"), TESTS ("set get"), REWRITE_LOG=1 (print the server log's rewrite lines with
+# their times at the end: how long each rewrite took, h171).
 set -u
 target=$1; shift
 RUNS=${RUNS:-3}; N=${N:-400000}; WARM=${WARM:-80000}; WARMUP_SECONDS=${WARMUP_SECONDS:-10}; TESTS=${TESTS:-set get}
@@ -32,7 +33,7 @@ else
 fi
 PID=$!
 t_start=$(date +%s.%N)
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$D"' EXIT
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; if [ "${REWRITE_LOG:-0}" = 1 ]; then grep -iE "rewrit" "$D/log" | sed "s/^/log: /"; fi; rm -rf "$D"' EXIT
 for _ in $(seq 1 1200); do [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
 startup="start-up: first PONG after $(python3 -c "import time; print(round(time.time() - $t_start, 2))") s, CPU $(awk '{print ($14 + $15) * 10}' "/proc/$PID/stat") ms"
 rb() { redis-benchmark -h 127.0.0.1 -p "$PORT" -n "$2" -r 100000 -c 50 -P 16 -d 1024 -t "$1" --csv 2>/dev/null |

@@ -828,6 +828,10 @@ internal sealed class AppendOnlyFile : IDisposable
     internal static int TailMaxStoreBytes { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_STORE_MAX"), out int b) && b >= 0 ? b : MappedTailAppender.DefaultMaxStoreBytes;
 
+    /// <summary>Whether a round's append too long to store (a pwrite) first reserves the tail's next chunk, so that it is
+    /// written into allocated blocks (EIOSHARP_KV_AOF_TAIL_RESERVE_WRITES=0 turns it off, for A/B measurements).</summary>
+    internal static bool TailReserveForWrites { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_RESERVE_WRITES") != "0";
+
     /// <summary>The incremental file's appender: a store into a <c>fallocate</c>d shared mapping of its tail (no system
     /// call per round; the record is in the page cache before the reply, as after a pwrite), which the library turns into
     /// a pwrite where the filesystem cannot (<see cref="MappedTailAppender"/>). Closed (the file cut to its logical
@@ -841,6 +845,7 @@ internal sealed class AppendOnlyFile : IDisposable
         int chunk = policy == FsyncPolicy.Always ? 0 : TailChunkBytes is > 0 and < 64 * 1024 ? 64 * 1024 : TailChunkBytes;
         var tail = file.OpenMappedTail(length, chunk);
         tail.MaxStoreBytes = TailMaxStoreBytes;
+        tail.ReserveForWrites = TailReserveForWrites;
         return tail;
     }
 

@@ -11,7 +11,8 @@ namespace EioSharp.Fs;
 /// mapping and advances <see cref="Length"/>, which the appender keeps (the file's size on disk is the end of the
 /// reservation). When an append does not fit in the mapped chunk, the chunk is unmapped and the next one, starting at the
 /// page that holds <see cref="Length"/>, reserved and mapped. Appends longer than <see cref="MaxStoreBytes"/> (or than a
-/// chunk less one page) are written by <c>pwrite</c> at <see cref="Length"/>.</para>
+/// chunk less one page) are written by <c>pwrite</c> at <see cref="Length"/>, into a region reserved the same way when
+/// they would go past the reserved one (<see cref="ReserveForWrites"/>).</para>
 /// <para><b>Visibility and durability</b>: a copied byte is in the file's page cache at once, the same pages a
 /// <c>read</c> of the file from any descriptor or process sees, exactly as after a <c>pwrite</c>; a process killed
 /// after <see cref="Append"/> returned loses nothing. For the device, sync the writer as before
@@ -84,7 +85,7 @@ public sealed unsafe class MappedTailAppender : IDisposable
 
     /// <summary>Gets or sets the longest append, in bytes, that is stored through the mapping (default
     /// <see cref="DefaultMaxStoreBytes"/>); longer ones
-    /// are written by <c>pwrite</c> at <see cref="Length"/> (into the same reserved region). A store takes a page fault
+    /// are written by <c>pwrite</c> at <see cref="Length"/> (into the same reserved region, see <see cref="ReserveForWrites"/>). A store takes a page fault
     /// for every page it is the first to dirty since the page was last written back, which for long appends costs more
     /// than the kernel's copy in <c>pwrite</c>; for short records the system call is the larger cost.</summary>
     /// <exception cref="ArgumentOutOfRangeException">Set to a negative value.</exception>
@@ -126,9 +127,60 @@ public sealed unsafe class MappedTailAppender : IDisposable
             return;
         }
 
+        if (_mapped && _reserveWrites && end > _size)
+        {
+            ReserveAhead(end);
+        }
+
         _file.WriteAt(_length, data);
         _length = end;
         _size = Math.Max(_size, end);
+    }
+
+    /// <summary>Gets or sets whether a <c>pwrite</c> append (longer than <see cref="MaxStoreBytes"/>) that goes past the
+    /// reserved region first reserves, with <c>fallocate</c> as a store's chunk is, a chunk from the page holding
+    /// <see cref="Length"/> (or up to the append's end when that is further), so that the write lands in
+    /// allocated blocks (ext4: no delayed-allocation reservation per page in the write, no block allocation at writeback)
+    /// rather than past the file's end (default true). Only while the appender is mapped (<see cref="IsMapped"/>); a
+    /// failed reservation is not an error here: the <c>pwrite</c> then goes past the end as without it (and a filesystem
+    /// without <c>fallocate</c> turns it off for good).</summary>
+    /// <remarks>Measured with the KV's AOF (1 KB values, 50 clients -P 16 SET: every round a ~17 KB <c>pwrite</c>): the
+    /// store thread's time in <c>pwrite64</c> 0.39-0.45 -> 0.36-0.40 µs a request, ext4's delayed-allocation step
+    /// (<c>ext4_da_get_block_prep</c>) in it 0.10-0.11 -> 0.02; in C, 17.2 KB appends 11.1-11.9 -> 8.6-9.0 µs each. A
+    /// reserved (unwritten) extent is converted at writeback by the kernel's end-of-I/O worker, outside the process.
+    /// As with stores, the file ends in zeros up to a chunk while open and after a crash (see the class remarks).</remarks>
+    public bool ReserveForWrites
+    {
+        get => _reserveWrites;
+        set => _reserveWrites = value;
+    }
+
+    private bool _reserveWrites = true;
+
+    // Reserves from the page holding Length (where a store's MapFor would map) a chunk, or up to `end` when that is
+    // further, without mapping it.
+    private void ReserveAhead(long end)
+    {
+        long start = _length & ~(long)(s_page - 1);
+        long length = Math.Max(_chunk, RoundUp(end - start));
+        _file.BeginFileUse();
+        try
+        {
+            int fd = (int)_file.FileHandle.DangerousGetHandle();
+            int errno = Reserve(fd, start, length);
+            if (errno == 0)
+            {
+                _size = Math.Max(_size, start + length);
+            }
+            else if (errno is EOPNOTSUPP or NativeErrors.ENOSYS or NativeErrors.EINVAL or ENODEV)
+            {
+                _reserveWrites = false; // the filesystem cannot: plain pwrites from now on
+            }
+        }
+        finally
+        {
+            _file.EndFileUse();
+        }
     }
 
     /// <summary>Sets the logical length back to <paramref name="length"/> and cuts the file there (<c>ftruncate</c>), for

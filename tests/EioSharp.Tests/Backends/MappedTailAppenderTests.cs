@@ -167,6 +167,60 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
         Assert.Equal([.. new byte[1000], .. Record(1)[..101], .. "short\n"u8.ToArray()], contents);
     }
 
+    /// <summary>A pwrite append that goes past the reserved region first reserves the next chunk (ReserveForWrites, the
+    /// default): the file grows by a chunk at a time while open, with no mapping made, and is cut to the appended bytes at
+    /// close; without it the file grows by each write. An append longer than a chunk reserves up to its end.
+    /// On a backend whose files cannot be mapped (portable) nothing is reserved.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void LongAppendsReserveTheNextChunkBeforeTheirPwrite(EioBackend backend)
+    {
+        var r = FsSandbox.RunOn(backend, async (_, root, s) =>
+        {
+            bool mapped = false;
+            long[] reservedSizes = new long[3], plainSizes = new long[2];
+            long extensions = -1;
+            await Switch.RunAsync(async sw =>
+            {
+                var w = await (root / "log").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                using var tail = w.OpenMappedTail(0, Chunk);
+                tail.MaxStoreBytes = 100;
+                mapped = tail.IsMapped;
+                tail.Append(Record(1)[..1000]);
+                reservedSizes[0] = new FileInfo(s.InRoot("log")).Length;
+                tail.Append(new byte[Chunk - 1000 + 10]); // crosses the chunk's end: the next one is reserved
+                reservedSizes[1] = new FileInfo(s.InRoot("log")).Length;
+                tail.Append(new byte[Chunk + 1]); // longer than a chunk: reserved up to its end
+                reservedSizes[2] = new FileInfo(s.InRoot("log")).Length;
+                extensions = tail.Extensions;
+                var plain = await (root / "plain").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                using var plainTail = plain.OpenMappedTail(0, Chunk);
+                plainTail.MaxStoreBytes = 100;
+                plainTail.ReserveForWrites = false;
+                plainTail.Append(Record(1)[..1000]);
+                plainSizes[0] = new FileInfo(s.InRoot("plain")).Length;
+                plainTail.Append(Record(2)[..1000]);
+                plainSizes[1] = new FileInfo(s.InRoot("plain")).Length;
+            });
+            return (mapped, reservedSizes, plainSizes, extensions, File.ReadAllBytes(s.InRoot("log")), File.ReadAllBytes(s.InRoot("plain")));
+        });
+        long page = Environment.SystemPageSize;
+        output.WriteLine($"mapped {r.mapped}, sizes while open {string.Join(", ", r.reservedSizes)}, unreserved {string.Join(", ", r.plainSizes)}");
+        Assert.Equal(0, r.extensions); // no store: nothing was mapped
+        if (r.mapped)
+        {
+            Assert.Equal([Chunk, Chunk + page, 2 * Chunk + page], r.reservedSizes); // from the page holding the length, whole pages
+        }
+        else
+        {
+            Assert.Equal([1000, Chunk + 10, 2 * Chunk + 11], r.reservedSizes);
+        }
+
+        Assert.Equal([1000, 2000], r.plainSizes);
+        Assert.Equal([.. Record(1)[..1000], .. new byte[Chunk - 1000 + 10], .. new byte[Chunk + 1]], r.Item5);
+        Assert.Equal([.. Record(1)[..1000], .. Record(2)[..1000]], r.Item6);
+    }
+
     /// <summary>Opened at the end of a file that has content: appends go after it; a second appender is refused while
     /// one is open; a closed appender throws.</summary>
     [SkippableTheory]
