@@ -1,7 +1,7 @@
 namespace EioSharp.Benchmarks;
 
 /// <summary>The growth step shared by the floor benchmarks' run-queue rings (<see cref="PromiseFloor"/>,
-/// <see cref="YieldFloor"/>): a power-of-two array indexed by free-running head and tail counters.</summary>
+/// <see cref="YieldFloor"/>, and YieldFloor's action loop): a power-of-two array indexed by free-running head and tail counters.</summary>
 internal static class FloorRing
 {
     /// <summary>Doubles <paramref name="items"/>, copying the queued items (head to tail) to the start of the new array.</summary>

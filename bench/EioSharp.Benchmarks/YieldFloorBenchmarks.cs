@@ -490,15 +490,7 @@ public class YieldFloor : CoreBench
         {
             if (_tail - _head == _items.Length)
             {
-                var items = new Action[_items.Length * 2];
-                for (int i = 0; i < _items.Length; i++)
-                {
-                    items[i] = _items[(_head + i) & (_items.Length - 1)];
-                }
-
-                _tail -= _head;
-                _head = 0;
-                _items = items;
+                FloorRing.Grow(ref _items, ref _head, ref _tail);
             }
 
             _items[_tail++ & (_items.Length - 1)] = continuation;
