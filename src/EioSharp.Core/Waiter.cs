@@ -16,10 +16,16 @@ namespace EioSharp;
 /// <list type="number">
 /// <item><c>_state</c> goes 0 (pending) → 1 (claimed by the winner) → 3 (succeeded) or 4 (failed); only the thread that
 /// moved it 0→1 writes <c>_result</c>/<c>_error</c>.</item>
-/// <item>The winner then swaps <c>_continuation</c> to the completed sentinel (<see cref="Signal"/>); the consumer sees the
-/// waiter as completed (<see cref="GetStatus(short)"/>, <see cref="GetResult(short)"/>) only once the sentinel is there, so
-/// the winner never touches the waiter after the consumer may have consumed it, except to post the continuation it
-/// took out (which is what makes the consumer run).</item>
+/// <item>The continuation's hand-over is the int <c>_signal</c>: 0 (none) → 1 (registered: the awaiter's
+/// <see cref="OnCompleted"/> stored the continuation, its state and frame plainly, then moved it 0→1 by a compare-exchange)
+/// → 2 (completed: the winner's <see cref="Signal"/>, after the final state). Exactly one of the two compare-exchanges
+/// from 0 wins: the awaiter's (then the winner finds 1, reads the continuation and posts it) or the winner's (then the
+/// awaiter finds 2 and posts its own continuation). Once it is 1 only the winner writes it, so the winner's 1→2 is a
+/// plain store (issue 20, h163's rule kept: a fiber woken after it suspended costs no locked instruction there; h175: an int,
+/// where it was an object compare-exchange and exchange, runtime helpers of ~40 instructions each). The consumer sees the
+/// waiter as completed (<see cref="GetStatus(short)"/>, <see cref="GetResult(short)"/>) only at 2, so the winner never
+/// touches the waiter after the consumer may have consumed it, except to post the continuation it read before storing 2
+/// (which is what makes the consumer run).</item>
 /// <item>Each use has a version (the <see cref="ValueTask"/> token); <see cref="GetResult(short)"/> consumes the use and
 /// bumps the version, so a second await of the same <see cref="ValueTask"/> (the classic misuse) throws
 /// <see cref="InvalidOperationException"/> instead of resuming the fiber twice or reading a later use's result.</item>
@@ -36,7 +42,10 @@ namespace EioSharp;
 /// </remarks>
 internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 {
-    private static readonly Action<object?> s_completedSentinel = static _ => { };
+    // _signal's values (invariant 2).
+    private const int SignalNone = 0;
+    private const int SignalRegistered = 1;
+    private const int SignalCompleted = 2;
 
     // Run from the run queue, which installed the awaiting fiber: the continuation runs without a synchronization context
     // but still as that fiber's code (see InlineForeignContinuations).
@@ -48,12 +57,13 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 
     private Domain _owner;
     private int _state;
+    private int _signal; // SignalNone -> SignalRegistered (OnCompleted) -> SignalCompleted (Signal): invariant 2
     private short _version;
     private bool _pooled; // rented from a WaiterPool: recycled when consumed
     private protected bool _recycleOnlyOnSuccess; // a timer: a cancelled one may still be in the heap (see CanRecycle)
     private T _result = default!;
     private Exception? _error;
-    private Action<object?>? _continuation;
+    private Action<object?>? _continuation; // stored by OnCompleted before it publishes SignalRegistered
     private object? _continuationState;
     private FiberFrame? _frame; // the awaiting code's frame: the run loop installs it to run the continuation
 
@@ -86,7 +96,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <summary>Readies a waiter taken from a pool (or just made for one) for a new suspension on <paramref name="owner"/>.</summary>
     private protected void PrepareRented(Domain owner, TraceReason reason)
     {
-        Debug.Assert(_state == 0 && _continuation is null && Context is null, "a pooled waiter was returned while still in use");
+        Debug.Assert(_state == 0 && _signal == SignalNone && _continuation is null && Context is null, "a pooled waiter was returned while still in use");
         if (!ReferenceEquals(_owner, owner))
         {
             _owner = owner; // only when it changes (issue 20, h163): a waiter goes back to its owner's thread's pool, so
@@ -218,42 +228,46 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// is on the owning domain's thread (checked already: the enqueue does not read the thread's domain again).</summary>
     private void Signal(bool here = false)
     {
-        // Only the awaiter's OnCompleted (a compare-exchange from null) and this swap (once per use, by the winner) write
-        // the continuation, so once a continuation is registered nothing else writes it and the sentinel can be stored
-        // plainly (issue 20, h163: a fiber woken after it suspended, the usual case, costs no locked instruction here);
-        // while none is, the awaiter may be registering one right now, on any thread, and the swap must be atomic.
-        var c = Volatile.Read(ref _continuation);
-        if (c is null)
+        // Only the awaiter's OnCompleted (a compare-exchange from SignalNone) and this method (once per use, by the winner)
+        // write _signal, so once a continuation is registered nothing else writes it and SignalCompleted is stored plainly
+        // (issue 20, h163: a fiber woken after it suspended, the usual case, costs no locked instruction here); while none
+        // is, the awaiter may be registering one right now, on any thread, and the change must be a compare-exchange.
+        int s = Volatile.Read(ref _signal);
+        if (s == SignalNone)
         {
-            c = Interlocked.Exchange(ref _continuation, s_completedSentinel);
-        }
-        else
-        {
-            Volatile.Write(ref _continuation, s_completedSentinel);
-        }
-
-        if (c is not null && !ReferenceEquals(c, s_completedSentinel))
-        {
-            if (EioTrace.On)
+            s = Interlocked.CompareExchange(ref _signal, SignalCompleted, SignalNone);
+            if (s == SignalNone)
             {
-                _owner.EnqueueWoken(c, _continuationState, _frame); // the wake-up's trace event, then the enqueue (h90)
-                return;
+                return; // nobody awaits yet: OnCompleted will find SignalCompleted and post its own continuation
             }
-
-            if (here)
-            {
-                _owner.EnqueueHere(c, _continuationState, _frame);
-                return;
-            }
-
-            _owner.Enqueue(c, _continuationState, _frame);
         }
+
+        Debug.Assert(s == SignalRegistered, "a use signalled twice");
+
+        // Read before SignalCompleted is published: from then on a consumer may consume the use (invariant 2).
+        var c = _continuation!;
+        var state = _continuationState;
+        var frame = _frame;
+        Volatile.Write(ref _signal, SignalCompleted);
+        if (EioTrace.On)
+        {
+            _owner.EnqueueWoken(c, state, frame); // the wake-up's trace event, then the enqueue (h90)
+            return;
+        }
+
+        if (here)
+        {
+            _owner.EnqueueHere(c, state, frame);
+            return;
+        }
+
+        _owner.Enqueue(c, state, frame);
     }
 
     public ValueTaskSourceStatus GetStatus(short token)
     {
         ValidateToken(token);
-        if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completedSentinel))
+        if (Volatile.Read(ref _signal) != SignalCompleted)
         {
             return ValueTaskSourceStatus.Pending; // not complete, or the winner has not finished signalling (invariant 2)
         }
@@ -269,10 +283,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         ValidateToken(token);
-        var registered = Volatile.Read(ref _continuation);
-        if (registered is not null && !ReferenceEquals(registered, s_completedSentinel))
+        if (Volatile.Read(ref _signal) == SignalRegistered)
         {
-            // Checked before the state is overwritten: the first awaiter's continuation must still get its own state.
+            // Checked before the fields are overwritten: the first awaiter's continuation must still run with its own state.
             throw new InvalidOperationException("This operation is already being awaited (a ValueTask may be awaited only once).");
         }
 
@@ -282,6 +295,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             continuation = s_runWithoutContext;
         }
 
+        // Stored plainly, then published by the compare-exchange of _signal (invariant 2; h175: the continuation was itself
+        // the compare-exchanged field, an object compare-exchange, a runtime helper of ~40 instructions with its barrier).
+        _continuation = continuation;
         _continuationState = state;
         _frame = FiberFrame.Current; // the run loop installs it to run the continuation (inner frames included: issue 20, h117)
         if (EioTrace.On)
@@ -293,12 +309,12 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             f.Fiber.Suspended(this);
         }
 
-        var previous = Interlocked.CompareExchange(ref _continuation, continuation, null);
-        if (ReferenceEquals(previous, s_completedSentinel))
+        int previous = Interlocked.CompareExchange(ref _signal, SignalRegistered, SignalNone);
+        if (previous == SignalCompleted)
         {
-            _owner.Enqueue(continuation, state, _frame);
+            _owner.Enqueue(continuation, state, _frame); // completed before the registration: nobody else will post it
         }
-        else if (previous is not null)
+        else if (previous != SignalNone)
         {
             throw new InvalidOperationException("This operation is already being awaited (a ValueTask may be awaited only once).");
         }
@@ -344,7 +360,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     internal Exception? Consume(short token, out T result)
     {
         ValidateToken(token);
-        if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completedSentinel))
+        if (Volatile.Read(ref _signal) != SignalCompleted)
         {
             throw new InvalidOperationException("The operation has not completed.");
         }
@@ -352,7 +368,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         Context?.RemoveWaiter(this);
         _frame?.Fiber.Resumed(this);
         int s = Volatile.Read(ref _state);
-        Debug.Assert(s is 3 or 4, "the sentinel is published only after the final state");
+        Debug.Assert(s is 3 or 4, "SignalCompleted is published only after the final state");
         result = _result;
         var error = _error;
 
@@ -366,7 +382,8 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             _error = null;
             _continuationState = null;
             _frame = null;
-            Volatile.Write(ref _continuation, null);
+            _continuation = null;
+            _signal = SignalNone;
             ReturnToPool();
         }
 
