@@ -430,7 +430,7 @@ internal abstract class WaiterNode
 internal class Waiter : Waiter<bool>
 {
     [ThreadStatic]
-    private static Waiter? t_free;
+    private static WaiterPool? t_free;
 
     internal Waiter(Domain owner)
         : base(owner)
@@ -440,7 +440,7 @@ internal class Waiter : Waiter<bool>
     /// <summary>A waiter from the calling thread's pool (or a new one), recycled when its result is consumed.</summary>
     internal static Waiter Rent(Domain owner, TraceReason reason)
     {
-        var w = WaiterPool.Rent(ref t_free) ?? new Waiter(owner);
+        var w = WaiterPool.Rent<Waiter>(t_free) ?? new Waiter(owner);
         w.PrepareRented(owner, reason);
         return w;
     }
@@ -452,7 +452,7 @@ internal class Waiter : Waiter<bool>
 internal sealed class TimerWaiter : Waiter<bool>
 {
     [ThreadStatic]
-    private static TimerWaiter? t_free;
+    private static WaiterPool? t_free;
 
     private TimerWaiter(Domain owner)
         : base(owner)
@@ -466,7 +466,7 @@ internal sealed class TimerWaiter : Waiter<bool>
     /// <summary>A timer waiter for <paramref name="deadline"/> from the calling thread's pool (or a new one).</summary>
     internal static TimerWaiter Rent(Domain owner, long deadline)
     {
-        var w = WaiterPool.Rent(ref t_free) ?? new TimerWaiter(owner);
+        var w = WaiterPool.Rent<TimerWaiter>(t_free) ?? new TimerWaiter(owner);
         w.PrepareRented(owner, TraceReason.Sleep);
         w.Deadline = deadline;
         return w;
@@ -481,49 +481,102 @@ internal sealed class TimerWaiter : Waiter<bool>
 }
 
 /// <summary>
-/// Per-thread free lists of consumed waiters, one per waiter type (each domain runs on one thread, and a waiter is consumed
-/// on its owning domain, so renting and returning need no synchronisation). Bounded, so a burst of suspensions does not
-/// keep its waiters forever. Free waiters are linked through <see cref="WaiterNode.Next"/>, unused while a waiter is free,
-/// and each free waiter's <see cref="WaiterNode.TraceArg"/> (also unused while it is free: a rent resets it) holds the
-/// length of the list from it down, so a list is one thread-static field.
+/// A per-thread free list of consumed waiters of one waiter type (each domain runs on one thread, and a waiter is consumed
+/// on its owning domain, so renting and returning need no synchronisation). Bounded (<see cref="MaxFree"/>), so a burst of
+/// suspensions does not keep its waiters forever.
 /// </summary>
-/// <remarks>Each waiter type keeps its own list head in a <c>[ThreadStatic]</c> field of its own and passes it here by
-/// reference (issue 20, session 15): a thread-static of a generic class instantiated over a reference type (the
-/// <c>WaiterPool&lt;TW&gt;</c> this replaces) is reached through a generic lookup and a helper call on every rent and
-/// return, where a field of a non-generic class, or of a generic one over a value type (<c>QueuedWaiter&lt;int&gt;</c>), is
-/// read inline.</remarks>
-internal static class WaiterPool
+/// <remarks>
+/// <para>Each waiter type keeps its own pool in a <c>[ThreadStatic]</c> field of its own and passes it here (issue 20,
+/// session 15): a thread-static of a generic class instantiated over a reference type is reached through a generic lookup
+/// and a helper call on every rent and return, where a field of a non-generic class, or of a generic one over a value type
+/// (<c>QueuedWaiter&lt;int&gt;</c>), is read inline.</para>
+/// <para>A stack in an array (issue 20, h175), not a list linked through the waiters: a rent only lowers the count (the slot
+/// keeps its reference: slots at or above the count are dead and never read), and a return stores the waiter into its slot
+/// only when the slot holds another one. A fiber that suspends and resumes over and over gets the same waiter back from the
+/// same slot, so neither side stores a reference (the linked list paid a write barrier on a rent and two on a return, one
+/// of them the checked barrier of a store through a reference to the thread static). A dead slot may name a waiter that is
+/// in use or was kept out of the pool; it is overwritten by the next return there, and keeps nothing alive that the
+/// waiter does not.</para>
+/// </remarks>
+internal sealed class WaiterPool
 {
     /// <summary>The most free waiters kept per thread and type.</summary>
     internal const int MaxFree = 256;
 
-    /// <summary>Takes a free waiter from the list at <paramref name="head"/>, or returns null when it is empty.</summary>
+    private Slot[] _items = new Slot[8];
+    private int _count;
+
+    /// <summary>Takes a free waiter from <paramref name="pool"/> (null: none made yet on this thread), or returns null when it
+    /// is empty.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static TW? Rent<TW>(ref TW? head)
+    internal static TW? Rent<TW>(WaiterPool? pool)
         where TW : WaiterNode
     {
-        var w = head;
-        if (w is not null)
+        if (pool is not null)
         {
-            head = Unsafe.As<TW?>(w.Next);
-            w.Next = null;
+            int c = pool._count - 1;
+            var items = pool._items;
+            if ((uint)c < (uint)items.Length)
+            {
+                pool._count = c;
+                return Unsafe.As<TW>(items[c].Waiter);
+            }
         }
 
-        return w;
+        return null;
     }
 
-    /// <summary>Puts the consumed, reset waiter <paramref name="w"/> on the list at <paramref name="head"/>, unless it is full.</summary>
+    /// <summary>Puts the consumed, reset waiter <paramref name="w"/> into the pool at <paramref name="pool"/> (made on the
+    /// first return), unless it is full.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Return<TW>(ref TW? head, TW w)
+    internal static void Return<TW>(ref WaiterPool? pool, TW w)
         where TW : WaiterNode
     {
-        var first = head;
-        long depth = first is null ? 0 : first.TraceArg;
-        if (depth < MaxFree)
+        var p = pool;
+        if (p is not null)
         {
-            w.TraceArg = depth + 1;
-            w.Next = first;
-            head = w;
+            int c = p._count;
+            var items = p._items;
+            if ((uint)c < (uint)items.Length)
+            {
+                ref var slot = ref items[c].Waiter;
+                if (!ReferenceEquals(slot, w))
+                {
+                    slot = w;
+                }
+
+                p._count = c + 1;
+                return;
+            }
         }
+
+        ReturnSlow(ref pool, w);
+    }
+
+    /// <summary>The first return on a thread, or one into a full array: makes the pool, or doubles the array up to
+    /// <see cref="MaxFree"/>, or drops the waiter.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ReturnSlow(ref WaiterPool? pool, WaiterNode w)
+    {
+        var p = pool ??= new WaiterPool();
+        int c = p._count;
+        if (c == p._items.Length)
+        {
+            if (c >= MaxFree)
+            {
+                return;
+            }
+
+            Array.Resize(ref p._items, c * 2);
+        }
+
+        p._items[c].Waiter = w;
+        p._count = c + 1;
+    }
+
+    /// <summary>An array element (a struct: a store into it is not type-checked as one into a <c>WaiterNode[]</c> would be).</summary>
+    private struct Slot
+    {
+        internal WaiterNode? Waiter;
     }
 }
