@@ -419,7 +419,10 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         // It differs from IsCurrent only inside another domain run nested in one of this domain's work items on its own
         // thread, where this domain is blocked in that work item: its fiber's code touches nothing another thread uses,
         // and a wake-up from there takes the cross-thread path (Waiter.TryCompleteTaken and Domain.Enqueue test IsCurrent).
-        var domain = f.Fiber.Domain;
+        // The frame's cancel context's domain is its fiber's (S17; h175: one field load, where f.Fiber.Domain tests the
+        // frame's type first).
+        var domain = f.Cancel.Domain;
+        System.Diagnostics.Debug.Assert(ReferenceEquals(domain, f.Fiber.Domain), "a frame's cancel context is on its fiber's domain");
         if (!domain.IsCurrentThread)
         {
             ThrowWrongThread(domain);

@@ -95,8 +95,14 @@ public sealed class Promise<T>
         }
 
         var frame = FiberFrame.RequireInline();
-        frame.Cancel.ThrowIfCancelled();
-        QueuedWaiter<T> w = QueuedWaiter<T>.RentInline(frame.Fiber.Domain, Tracing.TraceReason.Promise);
+        var cancel = frame.Cancel;
+        if (cancel.IsCancelled)
+        {
+            ThrowCancelled(cancel);
+        }
+
+        // The cancel context's domain is the fiber's (S17): one field load, where frame.Fiber.Domain tests the frame's type.
+        QueuedWaiter<T> w = QueuedWaiter<T>.RentInline(cancel.Domain, Tracing.TraceReason.Promise);
         if (Volatile.Read(ref _waiters) is null)
         {
             w.Slot = this;
@@ -110,13 +116,23 @@ public sealed class Promise<T>
                     return Completed();
                 }
 
-                w.Attach(frame.Cancel);
+                // Linked straight into the context (not Attach, h175): it was found not cancelled above, and a context is
+                // cancelled only on its own domain (S17), this thread, which has run nothing else since.
+                cancel.AddWaiter(w);
                 return w.Task;
             }
 
             w.Slot = null; // another waiter has the slot: join the list
         }
 
+        return AwaitListed(w, cancel);
+    }
+
+    /// <summary><see cref="AwaitAsync"/>'s second and later waiters: into the list, under its lock. Out of line (h175): the
+    /// lock's locals made every await clear and save more of the stack.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private ValueTask<T> AwaitListed(QueuedWaiter<T> w, CancelContext cancel)
+    {
         var list = _waiters ?? Interlocked.CompareExchange(ref _waiters, WaitList<T>.Create(null), null) ?? _waiters!;
         lock (list.Sync)
         {
@@ -129,9 +145,13 @@ public sealed class Promise<T>
             list.Add(w);
         }
 
-        w.Attach(frame.Cancel);
+        w.Attach(cancel);
         return w.Task;
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void ThrowCancelled(CancelContext cancel) => throw cancel.MakeCancelled();
 
     /// <summary>Takes the waiter out of the single-waiter slot, or null (the resolver, after storing the state). Always an
     /// exchange, also when the slot looks empty: it is the full fence between the state's store and the reads of the slot

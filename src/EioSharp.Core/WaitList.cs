@@ -5,7 +5,7 @@ namespace EioSharp;
 internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
 {
     [ThreadStatic]
-    private static QueuedWaiter<T>? t_free;
+    private static WaiterPool? t_free;
 
     internal WaitList<T>? List;
 
@@ -31,7 +31,7 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     internal static QueuedWaiter<T> RentInline(Domain owner, Tracing.TraceReason reason)
     {
-        var w = WaiterPool.Rent(ref t_free) ?? new QueuedWaiter<T>(owner);
+        var w = WaiterPool.Rent<QueuedWaiter<T>>(t_free) ?? new QueuedWaiter<T>(owner);
         w.PrepareRented(owner, reason);
         return w;
     }

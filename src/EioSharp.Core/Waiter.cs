@@ -16,10 +16,16 @@ namespace EioSharp;
 /// <list type="number">
 /// <item><c>_state</c> goes 0 (pending) → 1 (claimed by the winner) → 3 (succeeded) or 4 (failed); only the thread that
 /// moved it 0→1 writes <c>_result</c>/<c>_error</c>.</item>
-/// <item>The winner then swaps <c>_continuation</c> to the completed sentinel (<see cref="Signal"/>); the consumer sees the
-/// waiter as completed (<see cref="GetStatus(short)"/>, <see cref="GetResult(short)"/>) only once the sentinel is there, so
-/// the winner never touches the waiter after the consumer may have consumed it, except to post the continuation it
-/// took out (which is what makes the consumer run).</item>
+/// <item>The continuation's hand-over is the int <c>_signal</c>: 0 (none) → 1 (registered: the awaiter's
+/// <see cref="OnCompleted"/> stored the continuation, its state and frame plainly, then moved it 0→1 by a compare-exchange)
+/// → 2 (completed: the winner's <see cref="Signal"/>, after the final state). Exactly one of the two compare-exchanges
+/// from 0 wins: the awaiter's (then the winner finds 1, reads the continuation and posts it) or the winner's (then the
+/// awaiter finds 2 and posts its own continuation). Once it is 1 only the winner writes it, so the winner's 1→2 is a
+/// plain store (issue 20, h163's rule kept: a fiber woken after it suspended costs no locked instruction there; h175: an int,
+/// where it was an object compare-exchange and exchange, runtime helpers of ~40 instructions each). The consumer sees the
+/// waiter as completed (<see cref="GetStatus(short)"/>, <see cref="GetResult(short)"/>) only at 2, so the winner never
+/// touches the waiter after the consumer may have consumed it, except to post the continuation it read before storing 2
+/// (which is what makes the consumer run).</item>
 /// <item>Each use has a version (the <see cref="ValueTask"/> token); <see cref="GetResult(short)"/> consumes the use and
 /// bumps the version, so a second await of the same <see cref="ValueTask"/> (the classic misuse) throws
 /// <see cref="InvalidOperationException"/> instead of resuming the fiber twice or reading a later use's result.</item>
@@ -36,7 +42,10 @@ namespace EioSharp;
 /// </remarks>
 internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 {
-    private static readonly Action<object?> s_completedSentinel = static _ => { };
+    // _signal's values (invariant 2).
+    private const int SignalNone = 0;
+    private const int SignalRegistered = 1;
+    private const int SignalCompleted = 2;
 
     // Run from the run queue, which installed the awaiting fiber: the continuation runs without a synchronization context
     // but still as that fiber's code (see InlineForeignContinuations).
@@ -48,12 +57,13 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 
     private Domain _owner;
     private int _state;
+    private int _signal; // SignalNone -> SignalRegistered (OnCompleted) -> SignalCompleted (Signal): invariant 2
     private short _version;
     private bool _pooled; // rented from a WaiterPool: recycled when consumed
     private protected bool _recycleOnlyOnSuccess; // a timer: a cancelled one may still be in the heap (see CanRecycle)
     private T _result = default!;
     private Exception? _error;
-    private Action<object?>? _continuation;
+    private Action<object?>? _continuation; // stored by OnCompleted before it publishes SignalRegistered
     private object? _continuationState;
     private FiberFrame? _frame; // the awaiting code's frame: the run loop installs it to run the continuation
 
@@ -86,7 +96,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <summary>Readies a waiter taken from a pool (or just made for one) for a new suspension on <paramref name="owner"/>.</summary>
     private protected void PrepareRented(Domain owner, TraceReason reason)
     {
-        Debug.Assert(_state == 0 && _continuation is null && Context is null, "a pooled waiter was returned while still in use");
+        Debug.Assert(_state == 0 && _signal == SignalNone && _continuation is null && Context is null, "a pooled waiter was returned while still in use");
         if (!ReferenceEquals(_owner, owner))
         {
             _owner = owner; // only when it changes (issue 20, h163): a waiter goes back to its owner's thread's pool, so
@@ -218,42 +228,46 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// is on the owning domain's thread (checked already: the enqueue does not read the thread's domain again).</summary>
     private void Signal(bool here = false)
     {
-        // Only the awaiter's OnCompleted (a compare-exchange from null) and this swap (once per use, by the winner) write
-        // the continuation, so once a continuation is registered nothing else writes it and the sentinel can be stored
-        // plainly (issue 20, h163: a fiber woken after it suspended, the usual case, costs no locked instruction here);
-        // while none is, the awaiter may be registering one right now, on any thread, and the swap must be atomic.
-        var c = Volatile.Read(ref _continuation);
-        if (c is null)
+        // Only the awaiter's OnCompleted (a compare-exchange from SignalNone) and this method (once per use, by the winner)
+        // write _signal, so once a continuation is registered nothing else writes it and SignalCompleted is stored plainly
+        // (issue 20, h163: a fiber woken after it suspended, the usual case, costs no locked instruction here); while none
+        // is, the awaiter may be registering one right now, on any thread, and the change must be a compare-exchange.
+        int s = Volatile.Read(ref _signal);
+        if (s == SignalNone)
         {
-            c = Interlocked.Exchange(ref _continuation, s_completedSentinel);
-        }
-        else
-        {
-            Volatile.Write(ref _continuation, s_completedSentinel);
-        }
-
-        if (c is not null && !ReferenceEquals(c, s_completedSentinel))
-        {
-            if (EioTrace.On)
+            s = Interlocked.CompareExchange(ref _signal, SignalCompleted, SignalNone);
+            if (s == SignalNone)
             {
-                _owner.EnqueueWoken(c, _continuationState, _frame); // the wake-up's trace event, then the enqueue (h90)
-                return;
+                return; // nobody awaits yet: OnCompleted will find SignalCompleted and post its own continuation
             }
-
-            if (here)
-            {
-                _owner.EnqueueHere(c, _continuationState, _frame);
-                return;
-            }
-
-            _owner.Enqueue(c, _continuationState, _frame);
         }
+
+        Debug.Assert(s == SignalRegistered, "a use signalled twice");
+
+        // Read before SignalCompleted is published: from then on a consumer may consume the use (invariant 2).
+        var c = _continuation!;
+        var state = _continuationState;
+        var frame = _frame;
+        Volatile.Write(ref _signal, SignalCompleted);
+        if (EioTrace.On)
+        {
+            _owner.EnqueueWoken(c, state, frame); // the wake-up's trace event, then the enqueue (h90)
+            return;
+        }
+
+        if (here)
+        {
+            _owner.EnqueueHere(c, state, frame);
+            return;
+        }
+
+        _owner.Enqueue(c, state, frame);
     }
 
     public ValueTaskSourceStatus GetStatus(short token)
     {
         ValidateToken(token);
-        if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completedSentinel))
+        if (Volatile.Read(ref _signal) != SignalCompleted)
         {
             return ValueTaskSourceStatus.Pending; // not complete, or the winner has not finished signalling (invariant 2)
         }
@@ -269,10 +283,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         ValidateToken(token);
-        var registered = Volatile.Read(ref _continuation);
-        if (registered is not null && !ReferenceEquals(registered, s_completedSentinel))
+        if (Volatile.Read(ref _signal) == SignalRegistered)
         {
-            // Checked before the state is overwritten: the first awaiter's continuation must still get its own state.
+            // Checked before the fields are overwritten: the first awaiter's continuation must still run with its own state.
             throw new InvalidOperationException("This operation is already being awaited (a ValueTask may be awaited only once).");
         }
 
@@ -282,6 +295,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             continuation = s_runWithoutContext;
         }
 
+        // Stored plainly, then published by the compare-exchange of _signal (invariant 2; h175: the continuation was itself
+        // the compare-exchanged field, an object compare-exchange, a runtime helper of ~40 instructions with its barrier).
+        _continuation = continuation;
         _continuationState = state;
         _frame = FiberFrame.Current; // the run loop installs it to run the continuation (inner frames included: issue 20, h117)
         if (EioTrace.On)
@@ -293,12 +309,12 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             f.Fiber.Suspended(this);
         }
 
-        var previous = Interlocked.CompareExchange(ref _continuation, continuation, null);
-        if (ReferenceEquals(previous, s_completedSentinel))
+        int previous = Interlocked.CompareExchange(ref _signal, SignalRegistered, SignalNone);
+        if (previous == SignalCompleted)
         {
-            _owner.Enqueue(continuation, state, _frame);
+            _owner.Enqueue(continuation, state, _frame); // completed before the registration: nobody else will post it
         }
-        else if (previous is not null)
+        else if (previous != SignalNone)
         {
             throw new InvalidOperationException("This operation is already being awaited (a ValueTask may be awaited only once).");
         }
@@ -344,7 +360,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     internal Exception? Consume(short token, out T result)
     {
         ValidateToken(token);
-        if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completedSentinel))
+        if (Volatile.Read(ref _signal) != SignalCompleted)
         {
             throw new InvalidOperationException("The operation has not completed.");
         }
@@ -352,7 +368,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         Context?.RemoveWaiter(this);
         _frame?.Fiber.Resumed(this);
         int s = Volatile.Read(ref _state);
-        Debug.Assert(s is 3 or 4, "the sentinel is published only after the final state");
+        Debug.Assert(s is 3 or 4, "SignalCompleted is published only after the final state");
         result = _result;
         var error = _error;
 
@@ -366,7 +382,8 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             _error = null;
             _continuationState = null;
             _frame = null;
-            Volatile.Write(ref _continuation, null);
+            _continuation = null;
+            _signal = SignalNone;
             ReturnToPool();
         }
 
@@ -413,7 +430,7 @@ internal abstract class WaiterNode
 internal class Waiter : Waiter<bool>
 {
     [ThreadStatic]
-    private static Waiter? t_free;
+    private static WaiterPool? t_free;
 
     internal Waiter(Domain owner)
         : base(owner)
@@ -423,7 +440,7 @@ internal class Waiter : Waiter<bool>
     /// <summary>A waiter from the calling thread's pool (or a new one), recycled when its result is consumed.</summary>
     internal static Waiter Rent(Domain owner, TraceReason reason)
     {
-        var w = WaiterPool.Rent(ref t_free) ?? new Waiter(owner);
+        var w = WaiterPool.Rent<Waiter>(t_free) ?? new Waiter(owner);
         w.PrepareRented(owner, reason);
         return w;
     }
@@ -435,7 +452,7 @@ internal class Waiter : Waiter<bool>
 internal sealed class TimerWaiter : Waiter<bool>
 {
     [ThreadStatic]
-    private static TimerWaiter? t_free;
+    private static WaiterPool? t_free;
 
     private TimerWaiter(Domain owner)
         : base(owner)
@@ -449,7 +466,7 @@ internal sealed class TimerWaiter : Waiter<bool>
     /// <summary>A timer waiter for <paramref name="deadline"/> from the calling thread's pool (or a new one).</summary>
     internal static TimerWaiter Rent(Domain owner, long deadline)
     {
-        var w = WaiterPool.Rent(ref t_free) ?? new TimerWaiter(owner);
+        var w = WaiterPool.Rent<TimerWaiter>(t_free) ?? new TimerWaiter(owner);
         w.PrepareRented(owner, TraceReason.Sleep);
         w.Deadline = deadline;
         return w;
@@ -464,49 +481,102 @@ internal sealed class TimerWaiter : Waiter<bool>
 }
 
 /// <summary>
-/// Per-thread free lists of consumed waiters, one per waiter type (each domain runs on one thread, and a waiter is consumed
-/// on its owning domain, so renting and returning need no synchronisation). Bounded, so a burst of suspensions does not
-/// keep its waiters forever. Free waiters are linked through <see cref="WaiterNode.Next"/>, unused while a waiter is free,
-/// and each free waiter's <see cref="WaiterNode.TraceArg"/> (also unused while it is free: a rent resets it) holds the
-/// length of the list from it down, so a list is one thread-static field.
+/// A per-thread free list of consumed waiters of one waiter type (each domain runs on one thread, and a waiter is consumed
+/// on its owning domain, so renting and returning need no synchronisation). Bounded (<see cref="MaxFree"/>), so a burst of
+/// suspensions does not keep its waiters forever.
 /// </summary>
-/// <remarks>Each waiter type keeps its own list head in a <c>[ThreadStatic]</c> field of its own and passes it here by
-/// reference (issue 20, session 15): a thread-static of a generic class instantiated over a reference type (the
-/// <c>WaiterPool&lt;TW&gt;</c> this replaces) is reached through a generic lookup and a helper call on every rent and
-/// return, where a field of a non-generic class, or of a generic one over a value type (<c>QueuedWaiter&lt;int&gt;</c>), is
-/// read inline.</remarks>
-internal static class WaiterPool
+/// <remarks>
+/// <para>Each waiter type keeps its own pool in a <c>[ThreadStatic]</c> field of its own and passes it here (issue 20,
+/// session 15): a thread-static of a generic class instantiated over a reference type is reached through a generic lookup
+/// and a helper call on every rent and return, where a field of a non-generic class, or of a generic one over a value type
+/// (<c>QueuedWaiter&lt;int&gt;</c>), is read inline.</para>
+/// <para>A stack in an array (issue 20, h175), not a list linked through the waiters: a rent only lowers the count (the slot
+/// keeps its reference: slots at or above the count are dead and never read), and a return stores the waiter into its slot
+/// only when the slot holds another one. A fiber that suspends and resumes over and over gets the same waiter back from the
+/// same slot, so neither side stores a reference (the linked list paid a write barrier on a rent and two on a return, one
+/// of them the checked barrier of a store through a reference to the thread static). A dead slot may name a waiter that is
+/// in use or was kept out of the pool; it is overwritten by the next return there, and keeps nothing alive that the
+/// waiter does not.</para>
+/// </remarks>
+internal sealed class WaiterPool
 {
     /// <summary>The most free waiters kept per thread and type.</summary>
     internal const int MaxFree = 256;
 
-    /// <summary>Takes a free waiter from the list at <paramref name="head"/>, or returns null when it is empty.</summary>
+    private Slot[] _items = new Slot[8];
+    private int _count;
+
+    /// <summary>Takes a free waiter from <paramref name="pool"/> (null: none made yet on this thread), or returns null when it
+    /// is empty.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static TW? Rent<TW>(ref TW? head)
+    internal static TW? Rent<TW>(WaiterPool? pool)
         where TW : WaiterNode
     {
-        var w = head;
-        if (w is not null)
+        if (pool is not null)
         {
-            head = Unsafe.As<TW?>(w.Next);
-            w.Next = null;
+            int c = pool._count - 1;
+            var items = pool._items;
+            if ((uint)c < (uint)items.Length)
+            {
+                pool._count = c;
+                return Unsafe.As<TW>(items[c].Waiter);
+            }
         }
 
-        return w;
+        return null;
     }
 
-    /// <summary>Puts the consumed, reset waiter <paramref name="w"/> on the list at <paramref name="head"/>, unless it is full.</summary>
+    /// <summary>Puts the consumed, reset waiter <paramref name="w"/> into the pool at <paramref name="pool"/> (made on the
+    /// first return), unless it is full.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Return<TW>(ref TW? head, TW w)
+    internal static void Return<TW>(ref WaiterPool? pool, TW w)
         where TW : WaiterNode
     {
-        var first = head;
-        long depth = first is null ? 0 : first.TraceArg;
-        if (depth < MaxFree)
+        var p = pool;
+        if (p is not null)
         {
-            w.TraceArg = depth + 1;
-            w.Next = first;
-            head = w;
+            int c = p._count;
+            var items = p._items;
+            if ((uint)c < (uint)items.Length)
+            {
+                ref var slot = ref items[c].Waiter;
+                if (!ReferenceEquals(slot, w))
+                {
+                    slot = w;
+                }
+
+                p._count = c + 1;
+                return;
+            }
         }
+
+        ReturnSlow(ref pool, w);
+    }
+
+    /// <summary>The first return on a thread, or one into a full array: makes the pool, or doubles the array up to
+    /// <see cref="MaxFree"/>, or drops the waiter.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ReturnSlow(ref WaiterPool? pool, WaiterNode w)
+    {
+        var p = pool ??= new WaiterPool();
+        int c = p._count;
+        if (c == p._items.Length)
+        {
+            if (c >= MaxFree)
+            {
+                return;
+            }
+
+            Array.Resize(ref p._items, c * 2);
+        }
+
+        p._items[c].Waiter = w;
+        p._count = c + 1;
+    }
+
+    /// <summary>An array element (a struct: a store into it is not type-checked as one into a <c>WaiterNode[]</c> would be).</summary>
+    private struct Slot
+    {
+        internal WaiterNode? Waiter;
     }
 }

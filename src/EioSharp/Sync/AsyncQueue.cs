@@ -267,13 +267,13 @@ public sealed class AsyncQueue<T>
     private sealed class AddWaiter(Domain owner) : QueuedWaiter<bool>(owner)
     {
         [ThreadStatic]
-        private static AddWaiter? t_free;
+        private static WaiterPool? t_free;
 
         public T Item { get; private set; } = default!;
 
         internal static AddWaiter Rent(Domain owner, T item)
         {
-            var w = WaiterPool.Rent(ref t_free) ?? new AddWaiter(owner);
+            var w = WaiterPool.Rent<AddWaiter>(t_free) ?? new AddWaiter(owner);
             w.PrepareRented(owner, Tracing.TraceReason.Queue);
             w.Item = item;
             return w;

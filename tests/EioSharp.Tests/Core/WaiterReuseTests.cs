@@ -119,4 +119,72 @@ public class WaiterReuseTests
         Assert.Equal(Total * (Total - 1) / 2, sum);
         Assert.True(allocated < Items, $"{allocated} bytes allocated for {Items} items");
     });
+
+    // h175: the continuation's hand-over is an int (none -> registered -> completed). A continuation registered before the
+    // completion is posted by the completion (off the owning domain's path, and on it: TryCompleteTaken), one registered
+    // after it by the registration itself; each runs once, with its own state, and a second registration of the same use
+    // throws without touching the first one's continuation or state.
+    [Fact]
+    public void S14_AContinuationRunsOnceWhetherRegisteredBeforeOrAfterTheCompletion() => EioMain.Run(async _ =>
+    {
+        var domain = Domain.Current!;
+        var runs = new List<string>();
+        Action<object?> record = s => runs.Add((string)s!);
+        foreach (var how in new[] { "before", "before-taken", "after" })
+        {
+            var w = Waiter.Rent(domain, TraceReason.Other);
+            System.Threading.Tasks.Sources.IValueTaskSource source = w;
+            short token = w.Version;
+            if (how != "after")
+            {
+                source.OnCompleted(record, how, token, System.Threading.Tasks.Sources.ValueTaskSourceOnCompletedFlags.None);
+                Assert.Throws<InvalidOperationException>(() => source.OnCompleted(
+                    record, "second " + how, token, System.Threading.Tasks.Sources.ValueTaskSourceOnCompletedFlags.None));
+                Assert.Equal(System.Threading.Tasks.Sources.ValueTaskSourceStatus.Pending, source.GetStatus(token));
+            }
+
+            Assert.True(how == "before-taken" ? w.TryCompleteTaken(true) : w.TryComplete(true));
+            Assert.False(w.TryComplete(true));
+            Assert.Equal(System.Threading.Tasks.Sources.ValueTaskSourceStatus.Succeeded, source.GetStatus(token));
+            if (how == "after")
+            {
+                source.OnCompleted(record, how, token, System.Threading.Tasks.Sources.ValueTaskSourceOnCompletedFlags.None);
+            }
+
+            await Fiber.YieldAsync(); // the posted continuation runs before the yield's
+            await Fiber.YieldAsync();
+            source.GetResult(token);
+            Assert.Throws<InvalidOperationException>(() => source.GetResult(token));
+        }
+
+        Assert.Equal(new[] { "before", "before-taken", "after" }, runs);
+    });
+
+    // h175: the per-thread pool is a stack in an array: last returned, first rented; bounded by MaxFree (a return past it
+    // drops the waiter); a rented slot keeps its reference but is never rented again until a return fills it.
+    [Fact]
+    public void WaiterPoolIsABoundedStackThatRentsOnlyReturnedWaiters()
+    {
+        WaiterPool? pool = null;
+        Assert.Null(WaiterPool.Rent<QueuedWaiter<int>>(pool));
+        var waiters = new QueuedWaiter<int>[WaiterPool.MaxFree + 10];
+        for (int i = 0; i < waiters.Length; i++)
+        {
+            waiters[i] = new QueuedWaiter<int>(null!);
+            WaiterPool.Return(ref pool, waiters[i]);
+        }
+
+        for (int i = WaiterPool.MaxFree - 1; i >= 0; i--)
+        {
+            Assert.Same(waiters[i], WaiterPool.Rent<QueuedWaiter<int>>(pool));
+        }
+
+        Assert.Null(WaiterPool.Rent<QueuedWaiter<int>>(pool));
+        var other = new QueuedWaiter<int>(null!);
+        WaiterPool.Return(ref pool, other);
+        WaiterPool.Return(ref pool, waiters[5]);
+        Assert.Same(waiters[5], WaiterPool.Rent<QueuedWaiter<int>>(pool));
+        Assert.Same(other, WaiterPool.Rent<QueuedWaiter<int>>(pool));
+        Assert.Null(WaiterPool.Rent<QueuedWaiter<int>>(pool));
+    }
 }
