@@ -49,6 +49,26 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     private RdbBlobs.LzfState? _lzf;
     private byte[]? _lzfOutput;
     private bool _lastGaveUpByBound, _valueGaveUpByBound;
+    private LzfOutcome _lastLzf;
+
+    // Adaptive compression of string values (issue 14, h176; what btrfs and ZFS do for blocks): after
+    // LzfMissesBeforeSampling tries in a row that LZF gave up on, the next values are written raw without trying, LzfFirstSkip
+    // of them, then one is tried (a probe); each probe LZF gives up on doubles the run written raw, up to LzfMaxSkip; a
+    // value that compresses (a probe or any try) ends the sampling. Values an earlier snapshot proved incompressible
+    // (KvSnapshotLease) neither count nor end it. EIOSHARP_KV_RDB_LZF_SAMPLING=0 turns it off (A/B measurements).
+    internal const int LzfMissesBeforeSampling = 16, LzfFirstSkip = 16, LzfMaxSkip = 128;
+    private int _lzfMisses, _lzfSkip, _lzfSkipLeft;
+
+    /// <summary>The default of <see cref="LzfSampling"/>: on unless EIOSHARP_KV_RDB_LZF_SAMPLING=0.</summary>
+    internal static readonly bool DefaultLzfSampling = Environment.GetEnvironmentVariable("EIOSHARP_KV_RDB_LZF_SAMPLING") != "0";
+
+    /// <summary>Whether this writer samples LZF on string values once the tries give up (<see cref="LzfSampledOut"/>).</summary>
+    internal bool LzfSampling { get; init; } = DefaultLzfSampling;
+
+    /// <summary>String values written raw without trying LZF because the tries before them gave up (adaptive compression).</summary>
+    public long LzfSampledOut { get; private set; }
+
+    private enum LzfOutcome : byte { NotTried, Compressed, GaveUp }
 
     internal const int FileChunkBytes = ChunkBytes;
 
@@ -137,8 +157,10 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
                 // without trying LZF again; one this writer proves is recorded for the next (issue 14, h140). Both
                 // before MarkWritten passes the entry (the row's bytes cannot change until then).
                 bool proven = compress && e.Value is byte[] { Length: >= MinCompressLength } && lease.IsIncompressible(i);
+                long sampledOut = LzfSampledOut;
                 WriteEntry(e, proven);
                 if (_valueGaveUpByBound) lease.RecordIncompressible(i);
+                if (LzfSampledOut != sampledOut) lease.CountSampledOut();
                 lease.MarkWritten(i + 1);
             }
         }
@@ -177,8 +199,26 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
         _valueGaveUpByBound = false;
         if (e.Value is byte[] s)
         {
-            WriteStringOrRaw(s, tryInteger: true, skipLzf: valueIncompressible);
+            bool sampledOut = false;
+            if (!valueIncompressible && _lzfSkipLeft > 0 && compress && s.Length >= MinCompressLength)
+            {
+                _lzfSkipLeft--;
+                LzfSampledOut++;
+                sampledOut = true;
+            }
+            WriteStringOrRaw(s, tryInteger: true, skipLzf: valueIncompressible || sampledOut);
             _valueGaveUpByBound = _lastGaveUpByBound;
+            if (_lastLzf == LzfOutcome.Compressed)
+            {
+                _lzfMisses = 0;
+                _lzfSkip = 0;
+                _lzfSkipLeft = 0;
+            }
+            else if (_lastLzf == LzfOutcome.GaveUp && ++_lzfMisses >= LzfMissesBeforeSampling && LzfSampling)
+            {
+                _lzfSkip = _lzfSkip == 0 ? LzfFirstSkip : Math.Min(2 * _lzfSkip, LzfMaxSkip);
+                _lzfSkipLeft = _lzfSkip;
+            }
         }
         else
         {
@@ -381,6 +421,7 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     private void WriteStringOrRaw(ReadOnlySpan<byte> s, bool tryInteger, bool skipLzf)
     {
         _lastGaveUpByBound = false;
+        _lastLzf = LzfOutcome.NotTried;
         if (tryInteger && s.Length is > 0 and <= 11 && RespNumbers.TryParseInt64(s, out long v) && IsCanonical(s, v))
         {
             Span<byte> b = stackalloc byte[5];
@@ -425,8 +466,10 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
         if (n == 0)
         {
             _lastGaveUpByBound = _lzf.QuickGiveUps != quick;
+            _lastLzf = LzfOutcome.GaveUp;
             return false;
         }
+        _lastLzf = LzfOutcome.Compressed;
         WriteRaw([0xC3]);
         WriteLength((ulong)n);
         WriteLength((ulong)s.Length);
@@ -632,7 +675,15 @@ public static class KvRdb
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(sink);
-        var writer = new RdbWriter(sink, compression, checksum, RdbWriter.FileChunkBytes);
+        return WriteWithSampling(snapshot, sink, redisVersion, nowUnixMs, usedMemory, cancel, aofBase, compression, checksum, lease, RdbWriter.DefaultLzfSampling);
+    }
+
+    /// <summary><see cref="Write"/> with the writer's adaptive compression chosen (<see cref="RdbWriter.LzfSampling"/>; tests that compare files
+    /// byte for byte with LZF tried on every string turn it off).</summary>
+    internal static long WriteWithSampling(IReadOnlyList<KvSnapshotEntry> snapshot, Action<ReadOnlySpan<byte>> sink, string redisVersion, long nowUnixMs,
+        long usedMemory, CancellationToken cancel, bool aofBase, bool compression, bool checksum, KvSnapshotLease? lease, bool lzfSampling)
+    {
+        var writer = new RdbWriter(sink, compression, checksum, RdbWriter.FileChunkBytes) { LzfSampling = lzfSampling };
         writer.WriteAll(snapshot, redisVersion, nowUnixMs, usedMemory, cancel, aofBase, lease);
         return writer.Written;
     }
