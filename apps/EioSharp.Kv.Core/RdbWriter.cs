@@ -29,7 +29,8 @@ internal static class Rdb
 /// <remarks>
 /// <para><b>Encodings</b>: strings as Redis saves them (integers of at most 11 characters that fit 32 bits in the integer
 /// encodings; with <c>rdbcompression</c> strings over 20 bytes LZF-compressed when that saves at least 4 bytes, as
-/// rdbSaveRawString with redis's own lzf_compress; other strings raw); lists, sets and hashes in the
+/// rdbSaveRawString with redis's own lzf_compress, string values sampled once LZF gave up on 16 in a row
+/// (<see cref="LzfSampling"/>); other strings raw); lists, sets and hashes in the
 /// plain encodings (<c>RDB_TYPE_LIST</c>, <c>RDB_TYPE_SET</c>, <c>RDB_TYPE_HASH</c>: a length and the elements, which
 /// redis-server 7.0 still loads and converts to its compact encodings itself); sorted sets as <c>RDB_TYPE_ZSET_2</c>
 /// (binary doubles); streams as <c>RDB_TYPE_STREAM_LISTPACKS_2</c> with Redis's listpack nodes, consumer groups, the
@@ -658,7 +659,10 @@ public static class KvRdb
     /// <param name="usedMemory">The <c>used-mem</c> AUX field, in bytes.</param>
     /// <param name="cancel">Checked every 1024 keys.</param>
     /// <param name="compression">Redis's <c>rdbcompression</c>: strings over 20 bytes LZF-compressed when that saves at
-    /// least 4 bytes (Redis's own lzf_compress, so the same bytes as redis-server writes).</param>
+    /// least 4 bytes (Redis's own lzf_compress, so the same bytes as redis-server writes), except that string values are
+    /// sampled once 16 in a row did not compress: runs of up to 128 are then written raw without trying, one tried between
+    /// runs, until one compresses (adaptive compression; a file is never larger than with <c>rdbcompression no</c>;
+    /// docs/kv.md, "RDB files"; EIOSHARP_KV_RDB_LZF_SAMPLING=0 tries every value).</param>
     /// <param name="checksum">Redis's <c>rdbchecksum</c>: false writes 0 as the CRC-64 (loaders then check nothing).</param>
     /// <returns>The file's length in bytes.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was cancelled.</exception>
