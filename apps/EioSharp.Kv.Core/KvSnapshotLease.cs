@@ -59,6 +59,7 @@ public sealed class KvSnapshotLease : IDisposable
             _epochs.End(this);
             Interlocked.Add(ref _epochs.IncompressibleSkipped, _skipped);
             Interlocked.Add(ref _epochs.IncompressibleRecorded, _recorded);
+            Interlocked.Add(ref _epochs.LzfSampledOut, _sampledOut);
             if (Rows is { } rows)
             {
                 Rows = null;
@@ -73,7 +74,14 @@ public sealed class KvSnapshotLease : IDisposable
     /// row; null elsewhere, or null when there is none. May be shorter or longer than <see cref="Entries"/>.</summary>
     internal KvKeyedValue?[]? Rows { get; set; }
 
-    private long _skipped, _recorded; // the writer's thread only, added to the store's totals at Dispose
+    private long _skipped, _recorded, _sampledOut; // the writer's thread only, added to the store's totals at Dispose
+
+    /// <summary>Counts a string the writer wrote raw without trying LZF, by its adaptive compression (the tries before it
+    /// gave up: <see cref="RdbWriter.LzfSampledOut"/>). The writer's thread.</summary>
+    internal void CountSampledOut() => _sampledOut++;
+
+    /// <summary>Strings written raw by the writer's adaptive compression so far (tests).</summary>
+    internal long SampledOut => _sampledOut;
 
     /// <summary>Whether the string of entry <paramref name="index"/> was proven incompressible by an earlier snapshot's
     /// writer and is unchanged since (its row still holds the array this snapshot took, with the same bytes): the writer
@@ -130,6 +138,10 @@ internal sealed class KvSnapshotEpochs
 
     /// <summary>Proofs of incompressibility ended snapshots' writers recorded in rows, since the store began.</summary>
     public long IncompressibleRecorded;
+
+    /// <summary>Long strings that ended snapshots' writers wrote raw without trying LZF because the tries before them had
+    /// given up (adaptive compression, <see cref="RdbWriter.LzfSampledOut"/>), since the store began.</summary>
+    public long LzfSampledOut;
 
     // The rows array of the last ended snapshot (KvSnapshotLease.Rows), cleared, for the next one: one array of 8 bytes a
     // key per snapshot would otherwise be large-object garbage every AOF rewrite.

@@ -577,6 +577,7 @@ public sealed partial class KvStore
         sb.Append(CultureInfo.InvariantCulture, $"C heap trims (malloc_trim): {KvNativeHeap.Trims}\n");
         sb.Append(CultureInfo.InvariantCulture, $"Copy-on-write string arrays: allocated {copyOnWrite.Allocated}, recycled {copyOnWrite.Recycled}, waiting for a snapshot {copyOnWrite.Waiting}, free {copyOnWrite.FreeBytes} bytes\n");
         sb.Append(CultureInfo.InvariantCulture, $"Snapshot strings proven incompressible: recorded {Interlocked.Read(ref epochs.IncompressibleRecorded)}, written raw without LZF {Interlocked.Read(ref epochs.IncompressibleSkipped)}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Snapshot strings written raw by sampling (the tries before them incompressible): {Interlocked.Read(ref epochs.LzfSampledOut)}\n");
         sb.Append("--- End .NET GC statistics ---\n");
         return sb.ToString();
     }

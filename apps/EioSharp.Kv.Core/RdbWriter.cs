@@ -29,7 +29,8 @@ internal static class Rdb
 /// <remarks>
 /// <para><b>Encodings</b>: strings as Redis saves them (integers of at most 11 characters that fit 32 bits in the integer
 /// encodings; with <c>rdbcompression</c> strings over 20 bytes LZF-compressed when that saves at least 4 bytes, as
-/// rdbSaveRawString with redis's own lzf_compress; other strings raw); lists, sets and hashes in the
+/// rdbSaveRawString with redis's own lzf_compress, string values sampled once LZF gave up on 16 in a row
+/// (<see cref="LzfSampling"/>); other strings raw); lists, sets and hashes in the
 /// plain encodings (<c>RDB_TYPE_LIST</c>, <c>RDB_TYPE_SET</c>, <c>RDB_TYPE_HASH</c>: a length and the elements, which
 /// redis-server 7.0 still loads and converts to its compact encodings itself); sorted sets as <c>RDB_TYPE_ZSET_2</c>
 /// (binary doubles); streams as <c>RDB_TYPE_STREAM_LISTPACKS_2</c> with Redis's listpack nodes, consumer groups, the
@@ -49,6 +50,26 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     private RdbBlobs.LzfState? _lzf;
     private byte[]? _lzfOutput;
     private bool _lastGaveUpByBound, _valueGaveUpByBound;
+    private LzfOutcome _lastLzf;
+
+    // Adaptive compression of string values (issue 14, h176; what btrfs and ZFS do for blocks): after
+    // LzfMissesBeforeSampling tries in a row that LZF gave up on, the next values are written raw without trying, LzfFirstSkip
+    // of them, then one is tried (a probe); each probe LZF gives up on doubles the run written raw, up to LzfMaxSkip; a
+    // value that compresses (a probe or any try) ends the sampling. Values an earlier snapshot proved incompressible
+    // (KvSnapshotLease) neither count nor end it. EIOSHARP_KV_RDB_LZF_SAMPLING=0 turns it off (A/B measurements).
+    internal const int LzfMissesBeforeSampling = 16, LzfFirstSkip = 16, LzfMaxSkip = 128;
+    private int _lzfMisses, _lzfSkip, _lzfSkipLeft;
+
+    /// <summary>The default of <see cref="LzfSampling"/>: on unless EIOSHARP_KV_RDB_LZF_SAMPLING=0.</summary>
+    internal static readonly bool DefaultLzfSampling = Environment.GetEnvironmentVariable("EIOSHARP_KV_RDB_LZF_SAMPLING") != "0";
+
+    /// <summary>Whether this writer samples LZF on string values once the tries give up (<see cref="LzfSampledOut"/>).</summary>
+    internal bool LzfSampling { get; init; } = DefaultLzfSampling;
+
+    /// <summary>String values written raw without trying LZF because the tries before them gave up (adaptive compression).</summary>
+    public long LzfSampledOut { get; private set; }
+
+    private enum LzfOutcome : byte { NotTried, Compressed, GaveUp }
 
     internal const int FileChunkBytes = ChunkBytes;
 
@@ -137,8 +158,10 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
                 // without trying LZF again; one this writer proves is recorded for the next (issue 14, h140). Both
                 // before MarkWritten passes the entry (the row's bytes cannot change until then).
                 bool proven = compress && e.Value is byte[] { Length: >= MinCompressLength } && lease.IsIncompressible(i);
+                long sampledOut = LzfSampledOut;
                 WriteEntry(e, proven);
                 if (_valueGaveUpByBound) lease.RecordIncompressible(i);
+                if (LzfSampledOut != sampledOut) lease.CountSampledOut();
                 lease.MarkWritten(i + 1);
             }
         }
@@ -177,8 +200,26 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
         _valueGaveUpByBound = false;
         if (e.Value is byte[] s)
         {
-            WriteStringOrRaw(s, tryInteger: true, skipLzf: valueIncompressible);
+            bool sampledOut = false;
+            if (!valueIncompressible && _lzfSkipLeft > 0 && compress && s.Length >= MinCompressLength)
+            {
+                _lzfSkipLeft--;
+                LzfSampledOut++;
+                sampledOut = true;
+            }
+            WriteStringOrRaw(s, tryInteger: true, skipLzf: valueIncompressible || sampledOut);
             _valueGaveUpByBound = _lastGaveUpByBound;
+            if (_lastLzf == LzfOutcome.Compressed)
+            {
+                _lzfMisses = 0;
+                _lzfSkip = 0;
+                _lzfSkipLeft = 0;
+            }
+            else if (_lastLzf == LzfOutcome.GaveUp && ++_lzfMisses >= LzfMissesBeforeSampling && LzfSampling)
+            {
+                _lzfSkip = _lzfSkip == 0 ? LzfFirstSkip : Math.Min(2 * _lzfSkip, LzfMaxSkip);
+                _lzfSkipLeft = _lzfSkip;
+            }
         }
         else
         {
@@ -381,6 +422,7 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     private void WriteStringOrRaw(ReadOnlySpan<byte> s, bool tryInteger, bool skipLzf)
     {
         _lastGaveUpByBound = false;
+        _lastLzf = LzfOutcome.NotTried;
         if (tryInteger && s.Length is > 0 and <= 11 && RespNumbers.TryParseInt64(s, out long v) && IsCanonical(s, v))
         {
             Span<byte> b = stackalloc byte[5];
@@ -425,8 +467,10 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
         if (n == 0)
         {
             _lastGaveUpByBound = _lzf.QuickGiveUps != quick;
+            _lastLzf = LzfOutcome.GaveUp;
             return false;
         }
+        _lastLzf = LzfOutcome.Compressed;
         WriteRaw([0xC3]);
         WriteLength((ulong)n);
         WriteLength((ulong)s.Length);
@@ -615,7 +659,10 @@ public static class KvRdb
     /// <param name="usedMemory">The <c>used-mem</c> AUX field, in bytes.</param>
     /// <param name="cancel">Checked every 1024 keys.</param>
     /// <param name="compression">Redis's <c>rdbcompression</c>: strings over 20 bytes LZF-compressed when that saves at
-    /// least 4 bytes (Redis's own lzf_compress, so the same bytes as redis-server writes).</param>
+    /// least 4 bytes (Redis's own lzf_compress, so the same bytes as redis-server writes), except that string values are
+    /// sampled once 16 in a row did not compress: runs of up to 128 are then written raw without trying, one tried between
+    /// runs, until one compresses (adaptive compression; a file is never larger than with <c>rdbcompression no</c>;
+    /// docs/kv.md, "RDB files"; EIOSHARP_KV_RDB_LZF_SAMPLING=0 tries every value).</param>
     /// <param name="checksum">Redis's <c>rdbchecksum</c>: false writes 0 as the CRC-64 (loaders then check nothing).</param>
     /// <returns>The file's length in bytes.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was cancelled.</exception>
@@ -632,7 +679,15 @@ public static class KvRdb
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(sink);
-        var writer = new RdbWriter(sink, compression, checksum, RdbWriter.FileChunkBytes);
+        return WriteWithSampling(snapshot, sink, redisVersion, nowUnixMs, usedMemory, cancel, aofBase, compression, checksum, lease, RdbWriter.DefaultLzfSampling);
+    }
+
+    /// <summary><see cref="Write"/> with the writer's adaptive compression chosen (<see cref="RdbWriter.LzfSampling"/>; tests that compare files
+    /// byte for byte with LZF tried on every string turn it off).</summary>
+    internal static long WriteWithSampling(IReadOnlyList<KvSnapshotEntry> snapshot, Action<ReadOnlySpan<byte>> sink, string redisVersion, long nowUnixMs,
+        long usedMemory, CancellationToken cancel, bool aofBase, bool compression, bool checksum, KvSnapshotLease? lease, bool lzfSampling)
+    {
+        var writer = new RdbWriter(sink, compression, checksum, RdbWriter.FileChunkBytes) { LzfSampling = lzfSampling };
         writer.WriteAll(snapshot, redisVersion, nowUnixMs, usedMemory, cancel, aofBase, lease);
         return writer.Written;
     }
