@@ -111,15 +111,8 @@ try
         // wait in one io_uring_enter (one client: 2.0 -> 1.0 entries per request). Ignored by the other backends;
         // EIOSHARP_URING_WRITE_BEHIND=0 turns it off. The idle spin (EioBackendOptions.UringIdleSpin, session 26, h159) stays
         // off: it cut the ping-pong's sleeps under load, but a quiet A/B showed no gain (docs/rationale.md §156);
-        // EIOSHARP_URING_IDLE_SPIN=1 turns it on. The first reply of a busy stretch goes by a direct send(2) (UringDirectSendFirst,
-        // session 30, h177: the BLPOP/LPUSH ping-pong's served client is woken before the pusher's reply is written, and
-        // the domain's thread is preempted by it instead of sleeping; docs/rationale.md §170); EIOSHARP_URING_DIRECT_SEND_FIRST=0
-        // turns it off.
-        new EioOptions
-        {
-            Backend = options.Backend,
-            BackendOptions = new EioBackendOptions { UringWriteBehind = true, UringDirectSendFirst = true },
-        });
+        // EIOSHARP_URING_IDLE_SPIN=1 turns it on.
+        new EioOptions { Backend = options.Backend, BackendOptions = new EioBackendOptions { UringWriteBehind = true } });
     return 0;
 }
 catch (ArgumentException e) when (e.ParamName?.StartsWith("EIOSHARP_", StringComparison.Ordinal) == true)

@@ -109,15 +109,6 @@ public sealed class EioBackendOptions
     /// </summary>
     public bool UringIdleSpin { get; init; }
 
-    /// <summary>
-    /// io_uring: a socket write first tries one non-blocking <c>send(2)</c> (as <see cref="UringDirectSend"/>) when no
-    /// send is queued in the ring yet and the domain has more work queued: the first reply of a busy stretch wakes its
-    /// client at once, before the domain runs its other work, and the rest go in one submission as before. A write that
-    /// is the domain's last work before it goes idle, or that follows a queued send, goes through the ring unchanged.
-    /// Default false. Override: <c>EIOSHARP_URING_DIRECT_SEND_FIRST=0|1</c>.
-    /// </summary>
-    public bool UringDirectSendFirst { get; init; }
-
     /// <summary>The spin budget in Stopwatch ticks (0: none), as the domains use it.</summary>
     internal long SpinStopwatchTicks => Environment.ProcessorCount > 1
         ? (long)(DomainSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)
@@ -127,7 +118,7 @@ public sealed class EioBackendOptions
     internal EioBackendOptions Copy(
         int? inlineWriteMaxBytes = null, TimeSpan? domainSpin = null, bool? uringFileSyncOnOffload = null,
         bool? uringFileForceAsync = null, bool? uringWriteBehind = null, bool? uringDirectSend = null,
-        bool? uringQuietWait = null, bool? uringIdlePrePass = null, bool? uringIdleSpin = null, bool? uringDirectSendFirst = null) => new()
+        bool? uringQuietWait = null, bool? uringIdlePrePass = null, bool? uringIdleSpin = null) => new()
     {
         InlineWriteMaxBytes = inlineWriteMaxBytes ?? InlineWriteMaxBytes,
         DomainSpin = domainSpin ?? DomainSpin,
@@ -138,7 +129,6 @@ public sealed class EioBackendOptions
         UringQuietWait = uringQuietWait ?? UringQuietWait,
         UringIdlePrePass = uringIdlePrePass ?? UringIdlePrePass,
         UringIdleSpin = uringIdleSpin ?? UringIdleSpin,
-        UringDirectSendFirst = uringDirectSendFirst ?? UringDirectSendFirst,
     };
 
     /// <summary>
@@ -161,15 +151,14 @@ public sealed class EioBackendOptions
         bool? quietWait = Flag(variable, "EIOSHARP_URING_QUIET_WAIT", "1", "0");
         bool? prePass = Flag(variable, "EIOSHARP_URING_IDLE_PREPASS", "1", "0");
         bool? idleSpin = Flag(variable, "EIOSHARP_URING_IDLE_SPIN", "1", "0");
-        bool? sendFirst = Flag(variable, "EIOSHARP_URING_DIRECT_SEND_FIRST", "1", "0");
         TimeSpan? domainSpin = spin == false ? TimeSpan.Zero : spinUs is int us ? TimeSpan.FromMicroseconds(us) : null;
         if (inlineMax is null && domainSpin is null && syncOffload is null && forceAsync is null && writeBehind is null &&
-            directSend is null && quietWait is null && prePass is null && idleSpin is null && sendFirst is null)
+            directSend is null && quietWait is null && prePass is null && idleSpin is null)
         {
             return options;
         }
 
-        return options.Copy(inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass, idleSpin, sendFirst);
+        return options.Copy(inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass, idleSpin);
     }
 
     private static int? Count(Func<string, string?> variable, string name)

@@ -583,32 +583,9 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         {
             _unsubmittedSyncs++;
         }
-        else if (opcode == Sys.IORING_OP_SEND)
-        {
-            _sendQueued = true;
-        }
 
         return sqe;
     }
-
-    private bool _sendQueued; // a send SQE was queued, or a direct send made, since the last entry that submitted (domain thread only)
-
-    /// <summary>Whether a send SQE was queued, or a direct send made (<see cref="MarkDirectSend"/>), since the last entry
-    /// that submitted (<see cref="EioBackendOptions.UringDirectSendFirst"/>: only the first write of a busy stretch goes
-    /// direct).</summary>
-    internal bool SendQueued => _sendQueued;
-
-    /// <summary>Counts a write sent whole by a direct <c>send(2)</c>, which counts as this entry's send for
-    /// <see cref="SendQueued"/> (domain thread only).</summary>
-    internal void MarkDirectSend()
-    {
-        DirectSends++;
-        _sendQueued = true;
-    }
-
-    /// <summary>Socket writes sent whole by a direct <c>send(2)</c> (<see cref="EioBackendOptions.UringDirectSend"/>,
-    /// <see cref="EioBackendOptions.UringDirectSendFirst"/>; domain thread only; for tests and benchmarks).</summary>
-    internal long DirectSends { get; private set; }
 
     // Write-behind send buffers (UringStreamTransport.BehindSend): pinned arrays (the kernel reads them after the writer
     // has gone on), by power-of-two size class from 2 KiB to UringStreamTransport.WriteBehindMaxBytes, kept per ring
@@ -842,7 +819,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         {
             _unsubmitted -= (uint)Math.Min(r, _unsubmitted);
             _unsubmittedSyncs = 0;
-            _sendQueued = false;
             if (_unsubmitted == 0)
             {
                 _wakeArmQueued = false;
@@ -1119,7 +1095,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             {
                 _unsubmitted -= (uint)Math.Min(r, _unsubmitted);
                 _unsubmittedSyncs = 0; // all submitted, or a part: then which are left is not known (0 only disables a skip)
-                _sendQueued = false;
                 if (_unsubmitted == 0)
                 {
                     _wakeArmQueued = false;

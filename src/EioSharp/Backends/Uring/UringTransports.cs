@@ -164,22 +164,15 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
     private ValueTask StartWrite(FiberFrame frame, ReadOnlyMemory<byte> data)
     {
         int sent = 0;
-        var ring = UringOp.CurrentRing();
-        var options = ring.Options;
-        if (options.UringDirectSend
-            || (options.UringDirectSendFirst && !ring.SendQueued && ring.Domain is { HasQueuedWork: true }))
+        var options = UringOp.CurrentRing().Options;
+        if (options.UringDirectSend)
         {
             // Opt-in (EioBackendOptions.UringDirectSend): one non-blocking send(2) first, as the epoll backend does: a reply nearly
             // always fits in the socket's buffer, and then the write is done here, with no SQE, no suspension and
             // no completion to reap. What does not fit (EAGAIN, or a partial send) goes through the ring as before.
-            // EioBackendOptions.UringDirectSendFirst (session 30, h177): only the first write while no send is queued and
-            // the domain has other work queued, so its client is woken before that work runs (the domain's thread
-            // returns to user mode after the send, where the woken client may preempt it, as redis-server's write(2));
-            // the writes after it still go in one submission.
             nint n = EpollIo.Send(fd.Fd, data.Span, out int errno, EpollIo.MSG_DONTWAIT);
             if (n == data.Length)
             {
-                ring.MarkDirectSend();
                 Volatile.Write(ref _writing, 0);
                 fd.EndUse();
                 return ValueTask.CompletedTask;
