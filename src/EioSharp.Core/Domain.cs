@@ -335,6 +335,7 @@ public sealed class Domain
 
         t_current = this;
         _thread = Thread.CurrentThread;
+        Yields.EnterLoop(LoopStackMark()); // the yield's registration tells this thread by a stack address (h174)
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         DomainRegistry.Register(this);
         try
@@ -423,6 +424,7 @@ public sealed class Domain
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
             _thread = null; // a finished domain's yields are not armed on its source (IsCurrentThread)
+            Yields.LeaveLoop(); // before the run queue can go to the thread's next domain (below)
             t_current = previousDomain;
             SynchronizationContext.SetSynchronizationContext(previousContext);
             if (_local.Count == 0 && _local.Capacity <= SpareQueueMaxCapacity)
@@ -434,6 +436,24 @@ public sealed class Domain
                 _local = new RunQueue();
             }
         }
+    }
+
+    /// <summary>An address in this thread's stack just below <see cref="RunLoop"/>'s frame, with at least
+    /// <see cref="YieldSource.LoopStackWindow"/> of this thread's own stack below it; 0 when the thread has less stack left
+    /// (then no registration is told by its stack address: <see cref="YieldSource.EnterLoop"/>).</summary>
+    /// <remarks><see cref="RuntimeHelpers.TryEnsureSufficientExecutionStack"/> is true when at least 128 KB (64-bit; 64 KB
+    /// on 32-bit) of the thread's stack is left below the caller, so the window (32 KB) below the returned address is this
+    /// thread's stack and no other thread's.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static unsafe nuint LoopStackMark()
+    {
+        if (!RuntimeHelpers.TryEnsureSufficientExecutionStack())
+        {
+            return 0;
+        }
+
+        byte mark = 0;
+        return (nuint)(&mark);
     }
 
     /// <summary>One round: the inbox moved to the run queue, due timers fired, then the continuations queued at this point

@@ -67,7 +67,8 @@ internal sealed class YieldSource : IValueTaskSource
     /// <summary>Yields: queues <paramref name="continuation"/> at the back of the domain's run queue as code of the yielding
     /// frame (in any scheduling context: fiber code resumes on its domain).</summary>
     /// <exception cref="InvalidOperationException">The awaiter was armed for another yield and is used off the fiber's domain.</exception>
-    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    [SkipLocalsInit]
+    unsafe void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         var frame = _frame;
         if (token != _token || frame is null)
@@ -88,7 +89,11 @@ internal sealed class YieldSource : IValueTaskSource
             continuation = s_runWithContext;
         }
 
-        if (!_queued && _domain.IsCurrent)
+        // On the domain's thread (h174): the registration's own stack address within the window below the domain loop's
+        // frame (see EnterLoop) proves it without a thread-static read; otherwise (a deep stack, the loop not running, another
+        // thread) the thread-static test decides, as before.
+        byte probe; // only its address is used (the method skips the zeroing of its locals)
+        if (!_queued && (_loopStack - (nuint)(&probe) < LoopStackWindow || _domain.IsCurrent))
         {
             // The one-reference item (h162): this source carries the continuation, and the run queue's slot holds only this
             // source. A fiber that yields again from the same method (the one-fiber loop) stores nothing here: only the
@@ -115,6 +120,29 @@ internal sealed class YieldSource : IValueTaskSource
 
         _domain.Enqueue(continuation, state, frame);
     }
+
+    /// <summary>How far below <see cref="_loopStack"/> a registration's stack address proves that it runs on the domain's
+    /// thread (bytes). Deeper registrations take the thread-static test.</summary>
+    internal const nuint LoopStackWindow = 32 * 1024;
+
+    /// <summary>An address in the domain thread's stack just below its loop's frame while the loop runs (0 otherwise), with
+    /// at least <see cref="LoopStackWindow"/> of that thread's own stack below it (h174).</summary>
+    /// <remarks>Every frame the loop calls is below it on that thread's stack, and no other thread's stack overlaps the
+    /// window below it, so a registration whose local lies in the window runs on the domain's thread, inside its loop: one
+    /// subtraction and one compare instead of the thread-static read of <see cref="Domain.IsCurrent"/> (on Linux a
+    /// <c>__tls_get_addr</c> call). A false answer only sends the registration to that thread-static test. On the domain's
+    /// thread inside another domain run nested in one of its work items, the test is true where <see cref="Domain.IsCurrent"/>
+    /// is not: the yield is then queued on this domain's run queue directly rather than through its inbox, from the one
+    /// thread that touches that queue, and runs when the work item that holds the nested domain has returned, as
+    /// before.</remarks>
+    private nuint _loopStack;
+
+    /// <summary>The domain's loop starts on its thread (<paramref name="mark"/>: see <see cref="_loopStack"/>; 0 when the
+    /// thread has too little stack left).</summary>
+    internal void EnterLoop(nuint mark) => _loopStack = mark;
+
+    /// <summary>The domain's loop has ended: no registration is told by its stack address any more.</summary>
+    internal void LeaveLoop() => _loopStack = 0;
 
     /// <summary>Whether the carried continuation (<see cref="_queuedContinuation"/>, <see cref="_queuedState"/>,
     /// <see cref="_queuedFrame"/>) is in the run queue (domain thread only). At most one yield at a time is carried; the
