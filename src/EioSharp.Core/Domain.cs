@@ -1077,14 +1077,14 @@ public sealed class Domain
             }
 
             // A slot that carried a yield before still holds the source (the dequeue leaves it): then nothing is stored, no
-            // write barrier (h167). The one-fiber loop goes round the ring with every slot holding it.
+            // write barrier (h167). The one-fiber loop goes round the ring with every slot holding it. The count is stored
+            // first, so that nothing is live after the barrier's call (h174: the caller's fast path saves no register).
             ref var callback = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1)).Callback;
+            _count = count + 1;
             if (!ReferenceEquals(callback, source))
             {
                 callback = source;
             }
-
-            _count = count + 1;
         }
 
         /// <summary>Takes the item at the front, if any (a carried yield is taken out of its source).</summary>

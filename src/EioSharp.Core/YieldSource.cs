@@ -70,6 +70,36 @@ internal sealed class YieldSource : IValueTaskSource
     [SkipLocalsInit]
     unsafe void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
+        // The common case first, with no call on its path (h174: the method then saves no registers): an async method's
+        // await of the last armed yield, on the domain's thread (told by the registration's stack address, see
+        // _loopStack), while no yield is carried and no trace runs. Everything else takes Register, which decides as before.
+        byte probe; // only its address is used (the method skips the zeroing of its locals)
+        var frame = _frame;
+        if (token == _token && frame is not null && !_queued && !EioTrace.On
+            && (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) == 0
+            && _loopStack - (nuint)(&probe) < LoopStackWindow)
+        {
+            if (ReferenceEquals(_queuedContinuation, continuation) && ReferenceEquals(_queuedState, state)
+                && ReferenceEquals(_queuedFrame, frame))
+            {
+                // The same method yielding again (the one-fiber loop): only the flag and the queue's count are written.
+                _queued = true;
+                _domain.EnqueueCarried(this);
+                return;
+            }
+
+            Carry(continuation, state, frame); // out of line: its write barriers kept registers saved on this path
+            return;
+        }
+
+        Register(continuation, state, token, flags);
+    }
+
+    /// <summary><see cref="IValueTaskSource.OnCompleted"/>'s general case: a stale token, tracing, a flowing execution
+    /// context, a yield already carried, a deep stack or another thread.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private unsafe void Register(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
         var frame = _frame;
         if (token != _token || frame is null)
         {
@@ -90,35 +120,41 @@ internal sealed class YieldSource : IValueTaskSource
         }
 
         // On the domain's thread (h174): the registration's own stack address within the window below the domain loop's
-        // frame (see EnterLoop) proves it without a thread-static read; otherwise (a deep stack, the loop not running, another
-        // thread) the thread-static test decides, as before.
-        byte probe; // only its address is used (the method skips the zeroing of its locals)
+        // frame (see _loopStack) proves it without a thread-static read; otherwise (a deep stack, the loop not running,
+        // another thread) the thread-static test decides, as before.
+        byte probe;
         if (!_queued && (_loopStack - (nuint)(&probe) < LoopStackWindow || _domain.IsCurrent))
         {
-            // The one-reference item (h162): this source carries the continuation, and the run queue's slot holds only this
-            // source. A fiber that yields again from the same method (the one-fiber loop) stores nothing here: only the
-            // slot's reference is written (one write barrier per yield instead of three).
-            _queued = true;
-            if (!ReferenceEquals(_queuedContinuation, continuation))
-            {
-                _queuedContinuation = continuation;
-            }
-
-            if (!ReferenceEquals(_queuedState, state))
-            {
-                _queuedState = state;
-            }
-
-            if (!ReferenceEquals(_queuedFrame, frame))
-            {
-                _queuedFrame = frame;
-            }
-
-            _domain.EnqueueCarried(this);
+            Carry(continuation, state, frame);
             return;
         }
 
         _domain.Enqueue(continuation, state, frame);
+    }
+
+    /// <summary>Queues the yield as the one-reference item (h162): this source carries the continuation, and the run queue's
+    /// slot holds only this source (domain thread only, no yield carried). A fiber that yields again from the same method
+    /// (the one-fiber loop) stores nothing here, and nothing in the slot either (h167).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Carry(Action<object?> continuation, object? state, FiberFrame frame)
+    {
+        _queued = true;
+        if (!ReferenceEquals(_queuedContinuation, continuation))
+        {
+            _queuedContinuation = continuation;
+        }
+
+        if (!ReferenceEquals(_queuedState, state))
+        {
+            _queuedState = state;
+        }
+
+        if (!ReferenceEquals(_queuedFrame, frame))
+        {
+            _queuedFrame = frame;
+        }
+
+        _domain.EnqueueCarried(this);
     }
 
     /// <summary>How far below <see cref="_loopStack"/> a registration's stack address proves that it runs on the domain's
