@@ -191,6 +191,12 @@ public sealed class Domain
         _local.Enqueue(callback, state, frame);
     }
 
+    /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> from this domain's thread while its loop runs,
+    /// which the caller has proved by a stack address (<see cref="YieldSource"/>'s registration, h174): no thread-static
+    /// test. Also right on that thread inside another domain run nested in one of this domain's work items: the one thread
+    /// that touches this run queue queues the item, which runs when the work item has returned.</summary>
+    internal void EnqueueOnLoopThread(Action<object?> callback, object? state, FiberFrame? frame) => _local.Enqueue(callback, state, frame);
+
     /// <summary>Enqueues an item at the back of the run queue; from another thread, wakes the domain if this post is the
     /// first since it armed its sleep (one wake-up per batch).</summary>
     /// <remarks>The item's three references are passed as they are (not as a <see cref="WorkItem"/>): the local queue stores

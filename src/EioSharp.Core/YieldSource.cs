@@ -123,9 +123,18 @@ internal sealed class YieldSource : IValueTaskSource
         // frame (see _loopStack) proves it without a thread-static read; otherwise (a deep stack, the loop not running,
         // another thread) the thread-static test decides, as before.
         byte probe;
-        if (!_queued && (_loopStack - (nuint)(&probe) < LoopStackWindow || _domain.IsCurrent))
+        bool onLoop = _loopStack - (nuint)(&probe) < LoopStackWindow;
+        if (!_queued && (onLoop || _domain.IsCurrent))
         {
             Carry(continuation, state, frame);
+            return;
+        }
+
+        if (onLoop)
+        {
+            // Another yield is carried (many fibers yielding in one round): a three-reference item, queued without the
+            // thread-static test the general enqueue makes (the stack address has proved the thread).
+            _domain.EnqueueOnLoopThread(continuation, state, frame);
             return;
         }
 
