@@ -191,6 +191,12 @@ public sealed class Domain
         _local.Enqueue(callback, state, frame);
     }
 
+    /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> from this domain's thread while its loop runs,
+    /// which the caller has proved by a stack address (<see cref="YieldSource"/>'s registration, h174): no thread-static
+    /// test. Also right on that thread inside another domain run nested in one of this domain's work items: the one thread
+    /// that touches this run queue queues the item, which runs when the work item has returned.</summary>
+    internal void EnqueueOnLoopThread(Action<object?> callback, object? state, FiberFrame? frame) => _local.Enqueue(callback, state, frame);
+
     /// <summary>Enqueues an item at the back of the run queue; from another thread, wakes the domain if this post is the
     /// first since it armed its sleep (one wake-up per batch).</summary>
     /// <remarks>The item's three references are passed as they are (not as a <see cref="WorkItem"/>): the local queue stores
@@ -335,6 +341,7 @@ public sealed class Domain
 
         t_current = this;
         _thread = Thread.CurrentThread;
+        Yields.EnterLoop(LoopStackMark()); // the yield's registration tells this thread by a stack address (h174)
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         DomainRegistry.Register(this);
         try
@@ -423,6 +430,7 @@ public sealed class Domain
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
             _thread = null; // a finished domain's yields are not armed on its source (IsCurrentThread)
+            Yields.LeaveLoop(); // before the run queue can go to the thread's next domain (below)
             t_current = previousDomain;
             SynchronizationContext.SetSynchronizationContext(previousContext);
             if (_local.Count == 0 && _local.Capacity <= SpareQueueMaxCapacity)
@@ -434,6 +442,24 @@ public sealed class Domain
                 _local = new RunQueue();
             }
         }
+    }
+
+    /// <summary>An address in this thread's stack just below <see cref="RunLoop"/>'s frame, with at least
+    /// <see cref="YieldSource.LoopStackWindow"/> of this thread's own stack below it; 0 when the thread has less stack left
+    /// (then no registration is told by its stack address: <see cref="YieldSource.EnterLoop"/>).</summary>
+    /// <remarks><see cref="RuntimeHelpers.TryEnsureSufficientExecutionStack"/> is true when at least 128 KB (64-bit; 64 KB
+    /// on 32-bit) of the thread's stack is left below the caller, so the window (32 KB) below the returned address is this
+    /// thread's stack and no other thread's.</remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static unsafe nuint LoopStackMark()
+    {
+        if (!RuntimeHelpers.TryEnsureSufficientExecutionStack())
+        {
+            return 0;
+        }
+
+        byte mark = 0;
+        return (nuint)(&mark);
     }
 
     /// <summary>One round: the inbox moved to the run queue, due timers fired, then the continuations queued at this point
@@ -1057,14 +1083,14 @@ public sealed class Domain
             }
 
             // A slot that carried a yield before still holds the source (the dequeue leaves it): then nothing is stored, no
-            // write barrier (h167). The one-fiber loop goes round the ring with every slot holding it.
+            // write barrier (h167). The one-fiber loop goes round the ring with every slot holding it. The count is stored
+            // first, so that nothing is live after the barrier's call (h174: the caller's fast path saves no register).
             ref var callback = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), (_head + count) & (items.Length - 1)).Callback;
+            _count = count + 1;
             if (!ReferenceEquals(callback, source))
             {
                 callback = source;
             }
-
-            _count = count + 1;
         }
 
         /// <summary>Takes the item at the front, if any (a carried yield is taken out of its source).</summary>

@@ -67,7 +67,38 @@ internal sealed class YieldSource : IValueTaskSource
     /// <summary>Yields: queues <paramref name="continuation"/> at the back of the domain's run queue as code of the yielding
     /// frame (in any scheduling context: fiber code resumes on its domain).</summary>
     /// <exception cref="InvalidOperationException">The awaiter was armed for another yield and is used off the fiber's domain.</exception>
-    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    [SkipLocalsInit]
+    unsafe void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        // The common case first, with no call on its path (h174: the method then saves no registers): an async method's
+        // await of the last armed yield, on the domain's thread (told by the registration's stack address, see
+        // _loopStack), while no yield is carried and no trace runs. Everything else takes Register, which decides as before.
+        byte probe; // only its address is used (the method skips the zeroing of its locals)
+        var frame = _frame;
+        if (token == _token && frame is not null && !_queued && !EioTrace.On
+            && (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) == 0
+            && _loopStack - (nuint)(&probe) < LoopStackWindow)
+        {
+            if (ReferenceEquals(_queuedContinuation, continuation) && ReferenceEquals(_queuedState, state)
+                && ReferenceEquals(_queuedFrame, frame))
+            {
+                // The same method yielding again (the one-fiber loop): only the flag and the queue's count are written.
+                _queued = true;
+                _domain.EnqueueCarried(this);
+                return;
+            }
+
+            Carry(continuation, state, frame); // out of line: its write barriers kept registers saved on this path
+            return;
+        }
+
+        Register(continuation, state, token, flags);
+    }
+
+    /// <summary><see cref="IValueTaskSource.OnCompleted"/>'s general case: a stale token, tracing, a flowing execution
+    /// context, a yield already carried, a deep stack or another thread.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private unsafe void Register(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         var frame = _frame;
         if (token != _token || frame is null)
@@ -88,33 +119,75 @@ internal sealed class YieldSource : IValueTaskSource
             continuation = s_runWithContext;
         }
 
-        if (!_queued && _domain.IsCurrent)
+        // On the domain's thread (h174): the registration's own stack address within the window below the domain loop's
+        // frame (see _loopStack) proves it without a thread-static read; otherwise (a deep stack, the loop not running,
+        // another thread) the thread-static test decides, as before.
+        byte probe;
+        bool onLoop = _loopStack - (nuint)(&probe) < LoopStackWindow;
+        if (!_queued && (onLoop || _domain.IsCurrent))
         {
-            // The one-reference item (h162): this source carries the continuation, and the run queue's slot holds only this
-            // source. A fiber that yields again from the same method (the one-fiber loop) stores nothing here: only the
-            // slot's reference is written (one write barrier per yield instead of three).
-            _queued = true;
-            if (!ReferenceEquals(_queuedContinuation, continuation))
-            {
-                _queuedContinuation = continuation;
-            }
+            Carry(continuation, state, frame);
+            return;
+        }
 
-            if (!ReferenceEquals(_queuedState, state))
-            {
-                _queuedState = state;
-            }
-
-            if (!ReferenceEquals(_queuedFrame, frame))
-            {
-                _queuedFrame = frame;
-            }
-
-            _domain.EnqueueCarried(this);
+        if (onLoop)
+        {
+            // Another yield is carried (many fibers yielding in one round): a three-reference item, queued without the
+            // thread-static test the general enqueue makes (the stack address has proved the thread).
+            _domain.EnqueueOnLoopThread(continuation, state, frame);
             return;
         }
 
         _domain.Enqueue(continuation, state, frame);
     }
+
+    /// <summary>Queues the yield as the one-reference item (h162): this source carries the continuation, and the run queue's
+    /// slot holds only this source (domain thread only, no yield carried). A fiber that yields again from the same method
+    /// (the one-fiber loop) stores nothing here, and nothing in the slot either (h167).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Carry(Action<object?> continuation, object? state, FiberFrame frame)
+    {
+        _queued = true;
+        if (!ReferenceEquals(_queuedContinuation, continuation))
+        {
+            _queuedContinuation = continuation;
+        }
+
+        if (!ReferenceEquals(_queuedState, state))
+        {
+            _queuedState = state;
+        }
+
+        if (!ReferenceEquals(_queuedFrame, frame))
+        {
+            _queuedFrame = frame;
+        }
+
+        _domain.EnqueueCarried(this);
+    }
+
+    /// <summary>How far below <see cref="_loopStack"/> a registration's stack address proves that it runs on the domain's
+    /// thread (bytes). Deeper registrations take the thread-static test.</summary>
+    internal const nuint LoopStackWindow = 32 * 1024;
+
+    /// <summary>An address in the domain thread's stack just below its loop's frame while the loop runs (0 otherwise), with
+    /// at least <see cref="LoopStackWindow"/> of that thread's own stack below it (h174).</summary>
+    /// <remarks>Every frame the loop calls is below it on that thread's stack, and no other thread's stack overlaps the
+    /// window below it, so a registration whose local lies in the window runs on the domain's thread, inside its loop: one
+    /// subtraction and one compare instead of the thread-static read of <see cref="Domain.IsCurrent"/> (on Linux a
+    /// <c>__tls_get_addr</c> call). A false answer only sends the registration to that thread-static test. On the domain's
+    /// thread inside another domain run nested in one of its work items, the test is true where <see cref="Domain.IsCurrent"/>
+    /// is not: the yield is then queued on this domain's run queue directly rather than through its inbox, from the one
+    /// thread that touches that queue, and runs when the work item that holds the nested domain has returned, as
+    /// before.</remarks>
+    private nuint _loopStack;
+
+    /// <summary>The domain's loop starts on its thread (<paramref name="mark"/>: see <see cref="_loopStack"/>; 0 when the
+    /// thread has too little stack left).</summary>
+    internal void EnterLoop(nuint mark) => _loopStack = mark;
+
+    /// <summary>The domain's loop has ended: no registration is told by its stack address any more.</summary>
+    internal void LeaveLoop() => _loopStack = 0;
 
     /// <summary>Whether the carried continuation (<see cref="_queuedContinuation"/>, <see cref="_queuedState"/>,
     /// <see cref="_queuedFrame"/>) is in the run queue (domain thread only). At most one yield at a time is carried; the
