@@ -147,12 +147,8 @@ public sealed class RdbEndToEndTests
         Apply(k, Dataset(seed));
         Assert.Equal("+OK", k.Call("SAVE").ToString());
         string file = Path.Combine(kv.DataDir, "dump.rdb");
-        var check = Tools.Run("redis-check-rdb", [file], timeout: s_wait);
-        Assert.True(check.ExitCode == 0 && check.Output.Contains("RDB looks OK", StringComparison.Ordinal), check.Output);
-
         using var dir = new TempDir();
-        File.Copy(file, Path.Combine(dir.Path, "dump.rdb"));
-        using var redis = RedisServerProcess.Start("--dir", dir.Path, "--dbfilename", "dump.rdb");
+        using var redis = CheckAndLoadInRedis(file, dir);
         using var r = new RespConnection(redis.Port);
         Assert.NotEqual("0", r.Call("DBSIZE").ToString().TrimStart(':'));
         Compare(r, k, $"redis-server loading EioSharp.Kv's dump.rdb (seed {seed})");
@@ -184,15 +180,21 @@ public sealed class RdbEndToEndTests
         WaitFor(() => System.Text.RegularExpressions.Regex.IsMatch(k.Call("MEMORY", "MALLOC-STATS").Text ?? "",
             @"written raw by sampling \(the tries before them incompressible\): [1-9]"), "values written raw by sampling");
         string file = Path.Combine(kv.DataDir, "dump.rdb");
-        var check = Tools.Run("redis-check-rdb", [file], timeout: s_wait);
-        Assert.True(check.ExitCode == 0 && check.Output.Contains("RDB looks OK", StringComparison.Ordinal), check.Output);
-
         using var dir = new TempDir();
-        File.Copy(file, Path.Combine(dir.Path, "dump.rdb"));
-        using var redis = RedisServerProcess.Start("--dir", dir.Path, "--dbfilename", "dump.rdb");
+        using var redis = CheckAndLoadInRedis(file, dir);
         using var r = new RespConnection(redis.Port);
         Assert.Equal(":1500", r.Call("DBSIZE").ToString());
         Compare(r, k, "redis-server loading EioSharp.Kv's dump.rdb with sampled LZF");
+    }
+
+    /// <summary>redis-check-rdb accepts <paramref name="file"/> (an RDB file Kv wrote), and a redis-server 7.0 started on a
+    /// copy of it in <paramref name="dir"/> (the caller disposes both).</summary>
+    private static RedisServerProcess CheckAndLoadInRedis(string file, TempDir dir)
+    {
+        var check = Tools.Run("redis-check-rdb", [file], timeout: s_wait);
+        Assert.True(check.ExitCode == 0 && check.Output.Contains("RDB looks OK", StringComparison.Ordinal), check.Output);
+        File.Copy(file, Path.Combine(dir.Path, "dump.rdb"));
+        return RedisServerProcess.Start("--dir", dir.Path, "--dbfilename", "dump.rdb");
     }
 
     [Theory]

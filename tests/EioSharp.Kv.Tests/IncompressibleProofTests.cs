@@ -12,16 +12,9 @@ public class IncompressibleProofTests
 {
     private const long Now = 1_700_000_000_000;
 
-    private static byte[] RandomValue(Random random, int length = 1024)
-    {
-        var v = new byte[length];
-        random.NextBytes(v);
-        return v;
-    }
+    private static byte[] RandomValue(Random random, int length = 1024) => LzfTestValues.Random(random, length);
 
-    // Compresses well (LZF runs and succeeds).
-    private static byte[] TextValue(int seed, int length = 1024) =>
-        Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat($"value {seed} of a key, ", length)))[..length];
+    private static byte[] TextValue(int seed, int length = 1024) => LzfTestValues.Text(seed, length);
 
     private static void Set(StoreHarness h, string key, byte[] value) =>
         h.Store.Execute(KvCommand.Create([Encoding.ASCII.GetBytes("SET"), Encoding.ASCII.GetBytes(key), value]), h.Now,

@@ -13,15 +13,9 @@ public class LzfSamplingTests
 {
     private const long Now = 1_700_000_000_000;
 
-    private static byte[] RandomValue(Random random, int length = 1024)
-    {
-        var v = new byte[length];
-        random.NextBytes(v);
-        return v;
-    }
+    private static byte[] RandomValue(Random random, int length = 1024) => LzfTestValues.Random(random, length);
 
-    private static byte[] TextValue(int seed, int length = 1024) =>
-        Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat($"value {seed} of a key, ", length)))[..length];
+    private static byte[] TextValue(int seed, int length = 1024) => LzfTestValues.Text(seed, length);
 
     private static KvSnapshotEntry[] Entries(IEnumerable<byte[]> values) =>
         values.Select((v, i) => new KvSnapshotEntry(0, Encoding.ASCII.GetBytes("key:" + i), v, -1)).ToArray();
