@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using EioSharp.Kv;
+using static EioSharp.Kv.Tests.LzfTestValues;
 
 namespace EioSharp.Kv.Tests;
 
@@ -11,10 +12,6 @@ namespace EioSharp.Kv.Tests;
 public class IncompressibleProofTests
 {
     private const long Now = 1_700_000_000_000;
-
-    private static byte[] RandomValue(Random random, int length = 1024) => LzfTestValues.Random(random, length);
-
-    private static byte[] TextValue(int seed, int length = 1024) => LzfTestValues.Text(seed, length);
 
     private static void Set(StoreHarness h, string key, byte[] value) =>
         h.Store.Execute(KvCommand.Create([Encoding.ASCII.GetBytes("SET"), Encoding.ASCII.GetBytes(key), value]), h.Now,

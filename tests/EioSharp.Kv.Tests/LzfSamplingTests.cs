@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using EioSharp.Kv;
+using static EioSharp.Kv.Tests.LzfTestValues;
 
 namespace EioSharp.Kv.Tests;
 
@@ -12,10 +13,6 @@ namespace EioSharp.Kv.Tests;
 public class LzfSamplingTests
 {
     private const long Now = 1_700_000_000_000;
-
-    private static byte[] RandomValue(Random random, int length = 1024) => LzfTestValues.Random(random, length);
-
-    private static byte[] TextValue(int seed, int length = 1024) => LzfTestValues.Text(seed, length);
 
     private static KvSnapshotEntry[] Entries(IEnumerable<byte[]> values) =>
         values.Select((v, i) => new KvSnapshotEntry(0, Encoding.ASCII.GetBytes("key:" + i), v, -1)).ToArray();

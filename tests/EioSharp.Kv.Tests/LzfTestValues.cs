@@ -7,7 +7,7 @@ namespace EioSharp.Kv.Tests;
 internal static class LzfTestValues
 {
     /// <summary><paramref name="length"/> random bytes from <paramref name="random"/>.</summary>
-    public static byte[] Random(Random random, int length = 1024)
+    public static byte[] RandomValue(Random random, int length = 1024)
     {
         var v = new byte[length];
         random.NextBytes(v);
@@ -15,6 +15,6 @@ internal static class LzfTestValues
     }
 
     /// <summary><paramref name="length"/> bytes of text repeating a phrase that names <paramref name="seed"/>.</summary>
-    public static byte[] Text(int seed, int length = 1024) =>
+    public static byte[] TextValue(int seed, int length = 1024) =>
         Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat($"value {seed} of a key, ", length)))[..length];
 }
