@@ -687,7 +687,6 @@ public sealed partial class KvStore
         KvBlockedCommand b = session.Blocked!;
         RemoveBlocked(session);
         b.Outcome = reason;
-        session.ServedStreamRead = reason == KvUnblockReason.Served && ReferenceEquals(b.Serve, s_serveStreamRead);
         if (reason != KvUnblockReason.Served)
         {
             session.HoldPushes?.Invoke(true);

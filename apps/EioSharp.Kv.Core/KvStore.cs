@@ -28,12 +28,6 @@ public sealed partial class KvSession
     /// <summary>The blocking command this connection waits on (BLPOP...), or null.</summary>
     public KvBlockedCommand? Blocked { get; internal set; }
 
-    /// <summary>Whether the last blocked command of this connection that ended was an XREAD or XREADGROUP served with
-    /// entries (set by the store when the block ends; false after any other end). The server then sends the reply of the
-    /// command that served it first (a producer's XADD): a stream reader takes entries in batches, and the producer's
-    /// next XADD is what a job queue's throughput waits for (docs/rationale.md §174).</summary>
-    public bool ServedStreamRead { get; internal set; }
-
     /// <summary>Set by a connection with an ordered push output (subscribed): the store calls it with true just before it
     /// writes the reply of this session's blocked command (served, timed out or unblocked), so that messages pushed from
     /// then on are queued after that reply; with false when a serve attempt wrote nothing after all. Called on the store

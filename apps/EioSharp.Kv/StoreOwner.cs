@@ -100,8 +100,7 @@ internal sealed class StoreRequest
 
     /// <summary>Set by <see cref="StoreOwner.RunInline"/> when this batch's round completed another connection's parked
     /// request (its LPUSH served a blocked BLPOP): that connection's fiber is queued to send its reply, and this one lets it
-    /// go first (<see cref="KvConnectionSession"/>). Not set for a served XREAD/XREADGROUP (<see cref="KvSession.ServedStreamRead"/>):
-    /// the XADD's reply goes first. The connection clears it.</summary>
+    /// go first (<see cref="KvConnectionSession"/>). The connection clears it.</summary>
     public bool ServedParked;
 
     /// <summary>Work for the owner instead of <see cref="Commands"/> (DEBUG subcommands that act on the keyspace): run in
@@ -1533,10 +1532,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 r.Parked = false;
                 r.SignalCompletion();
-                // A served XREAD/XREADGROUP's reply goes after the reply of the command that served it (§174): the
-                // producer is woken first; its reader takes what arrives meanwhile with its next read. A served
-                // BLPOP... goes first (§135).
-                _servedParked |= !r.Session.ServedStreamRead;
+                _servedParked = true;
             }
             else
             {
