@@ -16,7 +16,9 @@ namespace EioSharp.Kv.LoadGen;
 /// <item><c>pingpong</c>: two clients; A: LPUSH ping, BLPOP pong 0; B: BLPOP ping 0, LPUSH pong. op = one round trip.</item>
 /// <item><c>stream</c>: XGROUP CREATE ... MKSTREAM; <c>--producers</c> clients XADD <c>--messages</c> in total (one reply
 /// awaited per XADD); <c>--consumers</c> clients loop XREADGROUP GROUP g cN COUNT <c>--count</c> BLOCK 1000 STREAMS s &gt;
-/// then XACK the ids they got. op = one message added, read and acknowledged; the clock stops at the last XACK.</item>
+/// then XACK the ids they got. op = one message added, read and acknowledged; the clock stops at the last XACK. Also
+/// prints the load generator's own CPU time per op (all its threads, from the clock's start to the threads' end) and the
+/// XREADGROUP replies with entries per op.</item>
 /// </list>
 /// Common options: <c>--host</c> (127.0.0.1), <c>--port</c>, <c>--timeout</c> seconds (120; exit code 1 when exceeded).
 /// </summary>
@@ -237,7 +239,9 @@ internal static class Program
 
         long acked = 0;
         long done = 0; // Stopwatch ticks when the last message was acknowledged
+        long reads = 0; // XREADGROUP replies with entries
         Exception? failure = null;
+        TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         var threads = new List<Thread>();
         for (int p = 0; p < producers; p++)
@@ -286,6 +290,7 @@ internal static class Program
                             continue; // BLOCK timed out (nil)
                         }
 
+                        Interlocked.Increment(ref reads);
                         ack.Clear();
                         ack.AddRange(["XACK", key, "g"]);
                         var entries = (List<object?>)((List<object?>)streams[0]!)[1]!;
@@ -323,6 +328,7 @@ internal static class Program
             t.Join();
         }
 
+        double cpuUs = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalMicroseconds;
         if (failure is not null)
         {
             throw new InvalidDataException("a stream client failed: " + failure.Message);
@@ -334,7 +340,8 @@ internal static class Program
         }
 
         return Result("stream", messages, TimeSpan.FromTicks(done),
-            string.Create(CultureInfo.InvariantCulture, $" producers={producers} consumers={consumers} count={count}"));
+            string.Create(CultureInfo.InvariantCulture,
+                $" producers={producers} consumers={consumers} count={count} client_cpu_us_per_op={cpuUs / messages:F2} reads_per_op={(double)reads / messages:F3}"));
     }
 
     private sealed class Options
