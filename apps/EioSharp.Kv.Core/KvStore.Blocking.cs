@@ -436,10 +436,15 @@ public sealed partial class KvStore
         if (!TryGetBlockDeadline(ctx, ctx.Count - 1, milliseconds: false, out long deadline)) return;
         // Redis's blockingPopGenericCommand: the keys in order, up to the first list (never empty: served from it, and
         // its LPOP/RPOP records the one access); a key of another type before it is looked up (an access) and refused.
+        bool anyList = false;
         for (int i = 1; i < ctx.Count - 1; i++)
         {
             KvType? type = LiveType(ctx, ctx[i]);
-            if (type == KvType.List) break;
+            if (type == KvType.List)
+            {
+                anyList = true;
+                break;
+            }
             if (type is not null)
             {
                 LiveType(ctx, ctx[i], touch: true);
@@ -447,7 +452,11 @@ public sealed partial class KvStore
                 return;
             }
         }
-        BlockOrServe(ctx, 1, ctx.Count - 1, deadline, left ? s_serveBlpop : s_serveBrpop, nilIsBulk: false);
+        KvBlockServe serve = left ? s_serveBlpop : s_serveBrpop;
+        // No key holds a list (each was looked up just now, an expired one removed): the serve would look every key up
+        // again to find nothing, so it blocks at once (the ping-pong's blocking BLPOP: one lookup of its key, not two).
+        if (anyList) BlockOrServe(ctx, 1, ctx.Count - 1, deadline, serve, nilIsBulk: false);
+        else Block(ctx, 1, ctx.Count - 1, deadline, serve, nilIsBulk: false);
     }
 
     private static readonly KvBlockServe s_serveBlpop = static (s, in c) => ServeListPop(s, c, left: true);
@@ -463,8 +472,9 @@ public sealed partial class KvStore
         for (int i = 1; i < c.Count - 1; i++)
         {
             ReadOnlySpan<byte> key = c[i];
-            if (s.LiveType(c, key) != KvType.List) continue; // no handle per try
-            if (!s.TryFindLive(c, key, read: false, out KvList? list) || list.Count == 0) continue;
+            // One lookup per try: a live list (its access recorded, as LPOP's lookup) is served; a missing key, another
+            // type or an empty list is skipped; an expired key is removed (notifications) as LiveType does.
+            if (!s.TryFindLiveList(c, key, out KvList? list) || list.Count == 0) continue;
             c.Reply.WriteArrayHeader(2);
             c.Reply.WriteBulkString(key);
             s.TryPopList(c, key, left, count: 0, withKey: false, list); // the element as a bulk string

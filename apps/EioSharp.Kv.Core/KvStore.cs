@@ -665,6 +665,28 @@ public sealed partial class KvStore
         return false;
     }
 
+    /// <summary><see cref="LiveType(in Context, ReadOnlySpan{byte})"/> and <see cref="TryFindLive{T}"/> of a write in one
+    /// lookup, for the blocked pops' serve: the live list at <paramref name="key"/> with its access recorded (by row, as
+    /// <see cref="TryFindLive{T}"/>); false, with nothing recorded, when the key is missing or holds another type; an
+    /// expired key is removed first, as <see cref="LiveType(in Context, ReadOnlySpan{byte})"/> removes it.</summary>
+    internal bool TryFindLiveList(in Context ctx, ReadOnlySpan<byte> key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KvList? list)
+    {
+        KvDatabase db = ctx.Db;
+        int row = db.RowOf(key);
+        list = null;
+        if (row < 0) return false;
+        long expireAt = db.ExpireAtOf(row);
+        if (expireAt >= 0 && ctx.Now > expireAt)
+        {
+            Lookup(db, key, ctx.Now); // expires it (notifications) as LiveType does
+            return false;
+        }
+        if (db.ItemAt(row) is not KvKeyedValue { Value: KvList found }) return false;
+        Touch(db.ReusedHandle(row)); // a write's access (lookupKeyWrite), as TryFindLive records it
+        list = found;
+        return true;
+    }
+
     /// <summary><see cref="TryLookup{T}"/> for a caller that
     /// needs only the value: a live key of the right type is found by row (<see cref="TryFindLive{T}"/>, no handle);
     /// anything else takes the general path (expiry, miss count, WRONGTYPE unchanged).</summary>

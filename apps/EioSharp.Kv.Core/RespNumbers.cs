@@ -51,6 +51,19 @@ public static class RespNumbers
     {
         value = 0;
         if (text.Length == 0 || text.Length > 5000) return false;
+        if (text.Length <= 15)
+        {
+            // Plain digits (a blocking command's timeout "0", an integer score): below 10^15 < 2^53 the integer is the
+            // double exactly, as double.TryParse would give it, without the general number parser.
+            long digits = 0;
+            int i = 0;
+            for (; i < text.Length && (uint)(text[i] - '0') <= 9; i++) digits = digits * 10 + (text[i] - '0');
+            if (i == text.Length)
+            {
+                value = digits;
+                return true;
+            }
+        }
         if (IsSpace(text[0]) || IsSpace(text[^1])) return false;
         if (!double.TryParse(text, NumberStyles.Float & ~(NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite), CultureInfo.InvariantCulture, out value))
         {
