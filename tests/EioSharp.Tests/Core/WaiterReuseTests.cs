@@ -176,6 +176,15 @@ public class WaiterReuseTests
             threads.Add(domain.IsCurrent);
         };
         var none = System.Threading.Tasks.Sources.ValueTaskSourceOnCompletedFlags.None;
+
+        // On a thread of its own (a task waited for could be run inline, on the domain's thread).
+        static void OnOtherThread(Action action)
+        {
+            var t = new Thread(() => action());
+            t.Start();
+            t.Join();
+        }
+
         foreach (var how in new[] { "remote-completion-first", "registered-then-remote-completion", "remote-registration-first", "completed-then-remote-registration" })
         {
             var w = Waiter.Rent(domain, TraceReason.Other);
@@ -184,21 +193,25 @@ public class WaiterReuseTests
             switch (how)
             {
                 case "remote-completion-first":
-                    Assert.True(Task.Run(() => w.TryComplete(true)).Result);
+                    bool won = false;
+                    OnOtherThread(() => won = w.TryComplete(true));
+                    Assert.True(won);
                     Assert.Equal(System.Threading.Tasks.Sources.ValueTaskSourceStatus.Pending, source.GetStatus(token)); // the domain has not signalled yet
                     source.OnCompleted(record, how, token, none);
                     break;
                 case "registered-then-remote-completion":
                     source.OnCompleted(record, how, token, none);
-                    Assert.True(Task.Run(() => w.TryComplete(true)).Result);
+                    bool won2 = false;
+                    OnOtherThread(() => won2 = w.TryComplete(true));
+                    Assert.True(won2);
                     break;
                 case "remote-registration-first":
-                    Task.Run(() => source.OnCompleted(record, how, token, none)).Wait();
+                    OnOtherThread(() => source.OnCompleted(record, how, token, none));
                     Assert.True(w.TryComplete(true));
                     break;
                 default:
                     Assert.True(w.TryComplete(true));
-                    Task.Run(() => source.OnCompleted(record, how, token, none)).Wait();
+                    OnOtherThread(() => source.OnCompleted(record, how, token, none));
                     break;
             }
 
