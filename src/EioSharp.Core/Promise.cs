@@ -40,18 +40,36 @@ public static class Promise
 /// </remarks>
 public sealed class Promise<T>
 {
-    // Invariants: _state goes 0 (unresolved) -> 3 (claimed by the one resolver) -> 1 (value) or 2 (error); _value/_error
-    // are written only by the claimer, before the final state is published.
-    // Waiters (issue 20, session 15: the common case is one awaiter, which needs no list and no lock): the first waiter
-    // goes into the slot _first by a CAS from null, while _waiters is still null; any other goes into the list _waiters,
-    // created by the first fiber that needs it, which doubles as the lock. Once the list exists every later waiter joins
-    // it, so the slot's waiter (if any) is older than every listed one (among awaiters on one domain; concurrent awaiters
-    // on different domains have no order to keep), and the resolver wakes the slot first, then the list in order. The resolver publishes the state (a full fence), then takes the slot with an exchange and the list
-    // under its lock; a waiter stores the slot (a full fence) and then reads the state, or checks the state under the
-    // list's lock, so no waiter is missed (one of the two sides sees the other's store). A slot waiter whose cancellation
-    // wins takes itself back out of the slot with a CAS; if that fails, the resolver has taken it and may still call
-    // TryComplete on it (which fails), so that use is not recycled (QueuedWaiter.OnCancelled): the slot's substitute for
-    // the list's lock.
+    // Invariants (issue 20, h178: one int for the resolution and the slot, so a resolution pays one locked instruction and
+    // an awaiter one compare-exchange of an int):
+    // - _state's low two bits are the resolution: Unresolved (0) -> Claimed (3, by the one resolver, whose compare-exchange
+    //   moved them from 0) -> HasValue (1) or HasError (2). _value/_error are written only by the claimer, between its claim
+    //   and its store of the final resolution (a release: a reader that sees it sees them). Only the claimer writes _state
+    //   after the claim (every other writer compare-exchanges from an unclaimed value and fails).
+    // - SlotTaken (4) says the single-waiter slot _first belongs to a waiter (the common case is one awaiter, which needs no
+    //   list and no lock: issue 20, session 15). An awaiter takes it by a compare-exchange of _state from 0 to SlotTaken and
+    //   then stores itself into _first (plainly); the claim keeps the bit, so the claimer knows there is a slot waiter, and
+    //   reads _first, waiting the few instructions until the awaiter's store is there if it raced it (an awaiter on another
+    //   thread). While SlotTaken is set _first is null or that waiter (a waiter taken back clears it before it gives the bit
+    //   back, and puts it back if a claim beat it).
+    // - Any other awaiter goes into the list _waiters, created by the first fiber that needs it, which doubles as the lock;
+    //   once the list exists every later waiter joins it, so the slot's waiter (if any) is older than every listed one
+    //   (among awaiters on one domain; concurrent awaiters on different domains have no order to keep), and the resolver wakes
+    //   the slot first, then the list in order. The claim (a full fence) comes before the resolver's read of _waiters, and a
+    //   listed awaiter reads the resolution under the lock after creating or finding the list: either the resolver finds the
+    //   list (and drains it under the lock, after publishing), or the awaiter sees the claim (and does not join).
+    // - An awaiter that finds the promise claimed but not yet resolved (a resolver on another thread between its claim and
+    //   its store of the result: straight-line code) waits for the store (AwaitPublished).
+    // - A slot waiter whose cancellation wins takes itself back (TryTakeBack: SlotTaken -> 0); if a claim came first, the
+    //   resolver holds the waiter and may still call TryComplete on it (which fails), so that use is not recycled
+    //   (QueuedWaiter.OnCancelled): the slot's substitute for the list's lock.
+    private const int Unresolved = 0;
+    private const int HasValue = 1;
+    private const int HasError = 2;
+    private const int Claimed = 3;
+    private const int ResolutionMask = 3;
+    private const int SlotTaken = 4;
+
     private volatile int _state;
     private QueuedWaiter<T>? _first;
     private WaitList<T>? _waiters;
@@ -63,7 +81,7 @@ public sealed class Promise<T>
     }
 
     /// <summary>True once the promise has a value or an error.</summary>
-    public bool IsResolved => _state is 1 or 2;
+    public bool IsResolved => IsFinal(_state);
 
     /// <summary>Gets the value if the promise was resolved with one.</summary>
     /// <param name="value">The value, when this returns true.</param>
@@ -71,7 +89,7 @@ public sealed class Promise<T>
     /// <remarks>Eio: <c>Promise.peek</c>.</remarks>
     public bool TryPeek(out T value)
     {
-        if (_state == 1)
+        if ((_state & ResolutionMask) == HasValue)
         {
             value = _value;
             return true;
@@ -89,7 +107,8 @@ public sealed class Promise<T>
     /// <remarks>Eio: <c>Promise.await</c>. <b>Scheduling</b>: a fiber woken by resolution is queued at the back of its domain's run queue.</remarks>
     public ValueTask<T> AwaitAsync()
     {
-        if (IsResolved)
+        int s = _state;
+        if (IsFinal(s))
         {
             return Completed();
         }
@@ -103,68 +122,122 @@ public sealed class Promise<T>
 
         // The cancel context's domain is the fiber's (S17): one field load, where frame.Fiber.Domain tests the frame's type.
         QueuedWaiter<T> w = QueuedWaiter<T>.RentInline(cancel.Domain, Tracing.TraceReason.Promise);
-        if (Volatile.Read(ref _waiters) is null)
+#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
+        if (s == Unresolved && Volatile.Read(ref _waiters) is null && Interlocked.CompareExchange(ref _state, SlotTaken, Unresolved) == Unresolved)
+#pragma warning restore CS0420
         {
+            // The slot is this waiter's: a resolver that claims from now on sees SlotTaken and reads it from _first (h178:
+            // no second read of the state, no object compare-exchange). Linked straight into the context (not Attach, h175):
+            // it was found not cancelled above, and a context is cancelled only on its own domain (S17), this thread,
+            // which has run nothing else since.
+            _first = w;
             w.Slot = this;
-            if (Interlocked.CompareExchange(ref _first, w, null) is null)
-            {
-                // In the slot. A resolver that published before that store may have read the slot empty: read the state
-                // again, and if it is resolved take the waiter back, unless the resolver already has it (then it completes it).
-                if (IsResolved && ReferenceEquals(Interlocked.CompareExchange(ref _first, null, w), w))
-                {
-                    w.ReturnUnused();
-                    return Completed();
-                }
-
-                // Linked straight into the context (not Attach, h175): it was found not cancelled above, and a context is
-                // cancelled only on its own domain (S17), this thread, which has run nothing else since.
-                cancel.AddWaiter(w);
-                return w.Task;
-            }
-
-            w.Slot = null; // another waiter has the slot: join the list
+            cancel.AddWaiter(w);
+            return w.Task;
         }
 
-        return AwaitListed(w, cancel);
+        return AwaitContended(w, cancel);
     }
 
-    /// <summary><see cref="AwaitAsync"/>'s second and later waiters: into the list, under its lock. Out of line (h175): the
-    /// lock's locals made every await clear and save more of the stack.</summary>
+    /// <summary><see cref="AwaitAsync"/> when the slot was not there for the taking: the promise was resolved or claimed in
+    /// the meantime, the slot is taken (the list, under its lock), or it was freed again. Out of line (h175): the lock's locals
+    /// made every await clear and save more of the stack.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private ValueTask<T> AwaitListed(QueuedWaiter<T> w, CancelContext cancel)
+    private ValueTask<T> AwaitContended(QueuedWaiter<T> w, CancelContext cancel)
     {
-        var list = _waiters ?? Interlocked.CompareExchange(ref _waiters, WaitList<T>.Create(null), null) ?? _waiters!;
-        lock (list.Sync)
+        while (true)
         {
-            if (IsResolved)
+            int s = _state;
+            if ((s & ResolutionMask) != Unresolved)
             {
                 w.ReturnUnused();
-                return Completed();
+                return AwaitPublished();
             }
 
-            list.Add(w);
+            var list = Volatile.Read(ref _waiters);
+            if (list is null && s == Unresolved)
+            {
+#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
+                if (Interlocked.CompareExchange(ref _state, SlotTaken, Unresolved) == Unresolved)
+#pragma warning restore CS0420
+                {
+                    _first = w;
+                    w.Slot = this;
+                    cancel.AddWaiter(w);
+                    return w.Task;
+                }
+
+                continue; // resolved, claimed or the slot taken since: look again
+            }
+
+            list ??= Interlocked.CompareExchange(ref _waiters, WaitList<T>.Create(null), null) ?? _waiters!;
+            bool added = false;
+            lock (list.Sync)
+            {
+                // Under the lock (a full fence after the list was created or found): unresolved here means the claim, if any,
+                // comes later, and that resolver will find the list (invariants).
+                if ((_state & ResolutionMask) == Unresolved)
+                {
+                    list.Add(w);
+                    added = true;
+                }
+            }
+
+            if (!added)
+            {
+                w.ReturnUnused();
+                return AwaitPublished();
+            }
+
+            w.Attach(cancel);
+            return w.Task;
+        }
+    }
+
+    /// <summary>The promise's result once its resolver has stored it: at once when it has, else (a resolver on another thread
+    /// between its claim and its store, a few instructions) after spinning until it has.</summary>
+    private ValueTask<T> AwaitPublished()
+    {
+        if ((_state & ResolutionMask) == Claimed)
+        {
+            var spin = default(SpinWait);
+            while ((_state & ResolutionMask) == Claimed)
+            {
+                spin.SpinOnce();
+            }
         }
 
-        w.Attach(cancel);
-        return w.Task;
+        return Completed();
     }
+
+    private static bool IsFinal(int state) => (state & ResolutionMask) is HasValue or HasError;
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static void ThrowCancelled(CancelContext cancel) => throw cancel.MakeCancelled();
 
-    /// <summary>Takes the waiter out of the single-waiter slot, or null (the resolver, after storing the state). Always an
-    /// exchange, also when the slot looks empty: it is the full fence between the state's store and the reads of the slot
-    /// and the list that TryResolve needs (h173: it was the state's own exchange, a third locked instruction).</summary>
-    internal QueuedWaiter<T>? TakeFirst() => Interlocked.Exchange(ref _first, null);
+    /// <summary>Takes <paramref name="w"/> back out of the single-waiter slot (its cancellation won; on its domain); false if a
+    /// resolver has claimed the promise first (it holds the waiter, or is about to read it, and may still try to complete
+    /// it).</summary>
+    internal bool TryTakeBack(QueuedWaiter<T> w)
+    {
+        // _first is cleared before the bit is given back (a new awaiter may take the slot at once and store itself), and put
+        // back if a claim came first (its resolver may be waiting to read it: invariants).
+        _first = null;
+#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
+        if (Interlocked.CompareExchange(ref _state, Unresolved, SlotTaken) == SlotTaken)
+#pragma warning restore CS0420
+        {
+            return true;
+        }
 
-    /// <summary>Takes <paramref name="w"/> back out of the single-waiter slot (its cancellation won); false if a resolver has
-    /// already taken it (and may still try to complete it).</summary>
-    internal bool TryTakeBack(QueuedWaiter<T> w) => ReferenceEquals(Interlocked.CompareExchange(ref _first, null, w), w);
+        _first = w;
+        return false;
+    }
 
     private ValueTask<T> Completed()
     {
-        if (_state == 1)
+        if ((_state & ResolutionMask) == HasValue)
         {
             return new ValueTask<T>(_value);
         }
@@ -174,27 +247,14 @@ public sealed class Promise<T>
 
     internal bool TryResolve(T value, Exception? error)
     {
-#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
-        if (Interlocked.CompareExchange(ref _state, 3, 0) != 0)
-#pragma warning restore CS0420
+        if (!TryClaimAndStore(value, error, out var first))
         {
             return false;
         }
 
-        _value = value;
-        if (error is not null)
+        if (first is not null)
         {
-            _error = error; // only when set: a null store would still pay a write barrier on every resolution
-        }
-
-        // The state is stored plainly (a release); the slot's exchange right after (TakeFirst) is the full fence between
-        // publishing it and reading the slot and the list (a waiter does the opposite: stores itself into the slot or creates
-        // the list with a CAS, then reads the state; without the fence the loads could pass the store, both sides would miss
-        // each other, and the waiter would never wake). Two locked instructions per resolution, was three (h173).
-        _state = error is null ? 1 : 2;
-        if (TakeFirst() is { } first)
-        {
-            // The slot's waiter, without a lock: a cancellation that won and finds the slot empty keeps the waiter from
+            // The slot's waiter, without a lock: a cancellation that won and finds the slot claimed keeps the waiter from
             // being reused, so this completion (which then fails) cannot reach a later use of it.
             if (error is null)
             {
@@ -231,11 +291,72 @@ public sealed class Promise<T>
         return true;
     }
 
-    /// <inheritdoc/>
-    public override string ToString() => _state switch
+    /// <summary>The resolution up to the slot's waiter (what <see cref="TryResolve"/> does before it completes that waiter
+    /// and the list): claims the promise (the one locked instruction of a resolution: h178), stores the result and its
+    /// final state, and takes the slot's waiter, if any.</summary>
+    /// <returns>False if the promise was already claimed.</returns>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal bool TryClaimAndStore(T value, Exception? error, out QueuedWaiter<T>? first)
     {
-        0 or 3 => "Promise (unresolved)",
-        1 => $"Promise ({_value})",
+        int s = _state;
+        while (true)
+        {
+            if ((s & ResolutionMask) != Unresolved)
+            {
+                first = null;
+                return false;
+            }
+
+#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
+            int seen = Interlocked.CompareExchange(ref _state, s | Claimed, s);
+#pragma warning restore CS0420
+            if (seen == s)
+            {
+                break;
+            }
+
+            s = seen; // an awaiter took or gave back the slot meanwhile
+        }
+
+        _value = value;
+        if (error is not null)
+        {
+            _error = error; // only when set: a null store would still pay a write barrier on every resolution
+        }
+
+        // The final state, stored plainly (a release: whoever sees it sees the result). The claim was the full fence between
+        // this resolution and the reads of the slot and the list below (invariants); no one else writes _state any more.
+        _state = (s & SlotTaken) | (error is null ? HasValue : HasError);
+        first = null;
+        if ((s & SlotTaken) != 0)
+        {
+            first = Volatile.Read(ref _first) ?? WaitForSlotWaiter();
+            _first = null;
+        }
+
+        return true;
+    }
+
+    /// <summary>The slot's waiter when the claim raced its awaiter (on another thread) between the awaiter's taking of the
+    /// slot and its store of itself, or its taking back after a cancellation (a few instructions).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private QueuedWaiter<T> WaitForSlotWaiter()
+    {
+        var spin = default(SpinWait);
+        QueuedWaiter<T>? w;
+        while ((w = Volatile.Read(ref _first)) is null)
+        {
+            spin.SpinOnce();
+        }
+
+        return w;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => (_state & ResolutionMask) switch
+    {
+        Unresolved or Claimed => "Promise (unresolved)",
+        HasValue => $"Promise ({_value})",
         _ => $"Promise (error: {_error!.Message})",
     };
 }

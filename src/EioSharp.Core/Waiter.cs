@@ -17,15 +17,17 @@ namespace EioSharp;
 /// <item><c>_state</c> goes 0 (pending) → 1 (claimed by the winner) → 3 (succeeded) or 4 (failed); only the thread that
 /// moved it 0→1 writes <c>_result</c>/<c>_error</c>.</item>
 /// <item>The continuation's hand-over is the int <c>_signal</c>: 0 (none) → 1 (registered: the awaiter's
-/// <see cref="OnCompleted"/> stored the continuation, its state and frame plainly, then moved it 0→1 by a compare-exchange)
-/// → 2 (completed: the winner's <see cref="Signal"/>, after the final state). Exactly one of the two compare-exchanges
-/// from 0 wins: the awaiter's (then the winner finds 1, reads the continuation and posts it) or the winner's (then the
-/// awaiter finds 2 and posts its own continuation). Once it is 1 only the winner writes it, so the winner's 1→2 is a
-/// plain store (issue 20, h163's rule kept: a fiber woken after it suspended costs no locked instruction there; h175: an int,
-/// where it was an object compare-exchange and exchange, runtime helpers of ~40 instructions each). The consumer sees the
-/// waiter as completed (<see cref="GetStatus(short)"/>, <see cref="GetResult(short)"/>) only at 2, so the winner never
-/// touches the waiter after the consumer may have consumed it, except to post the continuation it read before storing 2
-/// (which is what makes the consumer run).</item>
+/// <see cref="OnCompleted"/> stored the continuation, its state and frame) → 2 (completed: the winner's signal, after the
+/// final state). <c>_signal</c> is written only on the owning domain's thread (issue 20, h178), so every change of it is a
+/// plain store and neither side pays a locked instruction: a registration on that thread (the usual case: fiber code
+/// awaits where it runs) stores it directly, a winner on that thread (a fiber of the same domain, a cancellation, the
+/// domain's own I/O) signals directly, and a winner or a registration on another thread posts the step to the owning
+/// domain (<see cref="Domain.Enqueue(Action{object?}, object?, FiberFrame?)"/>) and touches nothing else of the waiter. A
+/// winner's post carries the frame it read (a racy read: null, or this use's frame), and when that is the registered
+/// frame the posted item runs the continuation itself (it is the item that the winner used to post with that frame:
+/// same place in the queue, same context installed); otherwise it queues it. Before, both sides raced with a
+/// compare-exchange from 0 (one locked instruction per suspension, h163/h175). The consumer sees the use completed
+/// (<see cref="GetStatus(short)"/>, <see cref="GetResult(short)"/>) only at 2.</item>
 /// <item>Each use has a version (the <see cref="ValueTask"/> token); <see cref="GetResult(short)"/> consumes the use and
 /// bumps the version, so a second await of the same <see cref="ValueTask"/> (the classic misuse) throws
 /// <see cref="InvalidOperationException"/> instead of resuming the fiber twice or reading a later use's result.</item>
@@ -182,7 +184,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         // children) then find it empty when they suspend next: a lone waiter is linked with two stores, not four more
         // into its neighbours, and unlinked with no store of a reference.
         Context?.RemoveWaiter(this);
-        Signal(here: true);
+        SignalHere();
         return true;
     }
 
@@ -224,44 +226,88 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     {
     }
 
-    /// <summary>Hands the continuation (if registered) to the owning domain's run queue; <paramref name="here"/>: the caller
-    /// is on the owning domain's thread (checked already: the enqueue does not read the thread's domain again).</summary>
-    private void Signal(bool here = false)
+    /// <summary>The winner's hand-over of the continuation (after the final state): on the owning domain's thread at once,
+    /// from anywhere else through an item posted to that domain (invariant 2).</summary>
+    private void Signal()
     {
-        // Only the awaiter's OnCompleted (a compare-exchange from SignalNone) and this method (once per use, by the winner)
-        // write _signal, so once a continuation is registered nothing else writes it and SignalCompleted is stored plainly
-        // (issue 20, h163: a fiber woken after it suspended, the usual case, costs no locked instruction here); while none
-        // is, the awaiter may be registering one right now, on any thread, and the change must be a compare-exchange.
-        int s = Volatile.Read(ref _signal);
+        if (_owner.IsCurrent)
+        {
+            SignalHere();
+            return;
+        }
+
+        SignalFromOtherThread();
+    }
+
+    /// <summary><see cref="Signal"/> on the owning domain's thread (the caller checked): <c>_signal</c> is written only
+    /// here, so plain reads and stores (invariant 2).</summary>
+    private void SignalHere()
+    {
+        int s = _signal;
         if (s == SignalNone)
         {
-            s = Interlocked.CompareExchange(ref _signal, SignalCompleted, SignalNone);
-            if (s == SignalNone)
-            {
-                return; // nobody awaits yet: OnCompleted will find SignalCompleted and post its own continuation
-            }
+            _signal = SignalCompleted; // nobody awaits yet: OnCompleted will find it and queue its own continuation
+            return;
         }
 
         Debug.Assert(s == SignalRegistered, "a use signalled twice");
 
-        // Read before SignalCompleted is published: from then on a consumer may consume the use (invariant 2).
+        // Read before SignalCompleted is stored: from then on a consumer may consume the use (invariant 2).
         var c = _continuation!;
         var state = _continuationState;
         var frame = _frame;
-        Volatile.Write(ref _signal, SignalCompleted);
+        _signal = SignalCompleted;
         if (EioTrace.On)
         {
             _owner.EnqueueWoken(c, state, frame); // the wake-up's trace event, then the enqueue (h90)
             return;
         }
 
-        if (here)
+        _owner.EnqueueHere(c, state, frame);
+    }
+
+    /// <summary><see cref="Signal"/> on any other thread: posts <see cref="s_signalPosted"/> to the owning domain with the
+    /// frame registered so far (a racy read: null while none is, else this use's: the waiter cannot be reused before the
+    /// posted item has run), and touches the waiter no more. Out of line: cross-thread wake-ups only.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void SignalFromOtherThread()
+    {
+        var frame = Volatile.Read(ref _frame);
+        if (EioTrace.On)
         {
-            _owner.EnqueueHere(c, state, frame);
+            EioTrace.Woken(frame); // the wake-up's trace event on the waker's side, as before (h90)
+        }
+
+        _owner.Enqueue(s_signalPosted, this, frame);
+    }
+
+    // The owning domain's side of a signal from another thread (an item posted there by SignalFromOtherThread).
+    private static readonly Action<object?> s_signalPosted = static s => Unsafe.As<Waiter<T>>(s!).SignalPosted();
+
+    /// <summary>Runs on the owning domain as the item a winner on another thread posted (invariant 2).</summary>
+    private void SignalPosted()
+    {
+        int s = _signal;
+        if (s == SignalNone)
+        {
+            _signal = SignalCompleted; // registered later: OnCompleted finds it and queues its continuation
             return;
         }
 
-        _owner.Enqueue(c, state, frame);
+        Debug.Assert(s == SignalRegistered, "a use signalled twice");
+        var c = _continuation!;
+        var state = _continuationState;
+        var frame = _frame;
+        _signal = SignalCompleted;
+        if (ReferenceEquals(frame, _owner.RunningFrame))
+        {
+            // This item was posted with the continuation's frame (the winner read it after the registration), so it runs
+            // with that frame installed, where the winner's post of the continuation itself used to run: run it here.
+            c(state);
+            return;
+        }
+
+        _owner.EnqueueHere(c, state, frame); // registered while the winner posted: a run of its own, next round
     }
 
     public ValueTaskSourceStatus GetStatus(short token)
@@ -283,7 +329,8 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         ValidateToken(token);
-        if (Volatile.Read(ref _signal) == SignalRegistered)
+        int s = _signal; // on another thread than the owning domain's a racy read: the check below is then best effort
+        if (s == SignalRegistered)
         {
             // Checked before the fields are overwritten: the first awaiter's continuation must still run with its own state.
             throw new InvalidOperationException("This operation is already being awaited (a ValueTask may be awaited only once).");
@@ -295,29 +342,92 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             continuation = s_runWithoutContext;
         }
 
-        // Stored plainly, then published by the compare-exchange of _signal (invariant 2; h175: the continuation was itself
-        // the compare-exchanged field, an object compare-exchange, a runtime helper of ~40 instructions with its barrier).
+        var frame = FiberFrame.Current; // the run loop installs it to run the continuation (inner frames included: issue 20, h117)
+        if (!_owner.IsCurrentThread)
+        {
+            RegisterFromOtherThread(continuation, state, frame);
+            return;
+        }
+
+        // On the owning domain's thread, the only one that writes _signal (invariant 2; h178): no compare-exchange, and the
+        // value read above is still its value (nothing between there and here completes a waiter).
         _continuation = continuation;
         _continuationState = state;
-        _frame = FiberFrame.Current; // the run loop installs it to run the continuation (inner frames included: issue 20, h117)
+        _frame = frame;
         if (EioTrace.On)
         {
-            EioTrace.Suspended(_frame, this); // the trace event and the dumps' record of the suspension (no clock read)
+            EioTrace.Suspended(frame, this); // the trace event and the dumps' record of the suspension (no clock read)
         }
-        else if (Volatile.Read(ref Domain.WatchdogsRunning) != 0 && _frame is { } f)
+        else if (Volatile.Read(ref Domain.WatchdogsRunning) != 0 && frame is { } f)
         {
             f.Fiber.Suspended(this);
         }
 
-        int previous = Interlocked.CompareExchange(ref _signal, SignalRegistered, SignalNone);
-        if (previous == SignalCompleted)
+        if (s == SignalNone)
         {
-            _owner.Enqueue(continuation, state, _frame); // completed before the registration: nobody else will post it
+            _signal = SignalRegistered;
+            return;
         }
-        else if (previous != SignalNone)
+
+        _owner.Enqueue(continuation, state, frame); // completed before the registration: nobody else will post it
+    }
+
+    /// <summary>A registration on another thread than the owning domain's (a <see cref="ValueTask"/> handed to other code
+    /// before it was awaited): recorded as on the owning thread, then posted there, where <c>_signal</c> is written
+    /// (invariant 2). A second registration racing this one on the owning thread loses its continuation (as a concurrent
+    /// double await could before); one after another throws above.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RegisterFromOtherThread(Action<object?> continuation, object? state, FiberFrame? frame)
+    {
+        if (EioTrace.On)
         {
-            throw new InvalidOperationException("This operation is already being awaited (a ValueTask may be awaited only once).");
+            EioTrace.Suspended(frame, this);
         }
+        else if (Volatile.Read(ref Domain.WatchdogsRunning) != 0 && frame is { } f)
+        {
+            f.Fiber.Suspended(this);
+        }
+
+        _owner.Enqueue(s_registerPosted, new PostedRegistration(this, continuation, state, frame), null);
+    }
+
+    private static readonly Action<object?> s_registerPosted = static s =>
+    {
+        var r = Unsafe.As<PostedRegistration>(s!);
+        r.Waiter.RegisterPosted(r.Continuation, r.State, r.Frame);
+    };
+
+    /// <summary>Runs on the owning domain as the item <see cref="RegisterFromOtherThread"/> posted.</summary>
+    private void RegisterPosted(Action<object?> continuation, object? state, FiberFrame? frame)
+    {
+        int s = _signal;
+        if (s == SignalRegistered)
+        {
+            return; // a racing second registration won (a misuse): its continuation stays the one
+        }
+
+        _continuation = continuation;
+        _continuationState = state;
+        _frame = frame;
+        if (s == SignalNone)
+        {
+            _signal = SignalRegistered;
+            return;
+        }
+
+        _owner.EnqueueHere(continuation, state, frame); // completed first: nobody else will post it
+    }
+
+    /// <summary>A registration posted to the owning domain (<see cref="RegisterFromOtherThread"/>).</summary>
+    private sealed class PostedRegistration(Waiter<T> waiter, Action<object?> continuation, object? state, FiberFrame? frame)
+    {
+        internal Waiter<T> Waiter { get; } = waiter;
+
+        internal Action<object?> Continuation { get; } = continuation;
+
+        internal object? State { get; } = state;
+
+        internal FiberFrame? Frame { get; } = frame;
     }
 
     public T GetResult(short token) => GetResultCore(token);

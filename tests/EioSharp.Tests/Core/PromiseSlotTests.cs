@@ -170,7 +170,8 @@ public class PromiseSlotTests
                     outcome = "cancelled";
                 }
             });
-            held = p.TakeFirst(); // what TryResolve does right after publishing the state, before completing the waiter
+            // What TryResolve does before it completes the slot's waiter: claim, store the value, take the waiter (h178).
+            Assert.True(p.TryClaimAndStore(7, null, out held));
             Assert.NotNull(held);
             context!.Cancel(new TestFailure("stop")); // the cancellation wins the waiter's state
             await Fiber.YieldAsync(); // the fiber resumes and consumes its cancelled use

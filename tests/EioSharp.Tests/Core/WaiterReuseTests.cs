@@ -160,6 +160,76 @@ public class WaiterReuseTests
         Assert.Equal(new[] { "before", "before-taken", "after" }, runs);
     });
 
+    // h178: a waiter's _signal is written only on its domain's thread. A completion on another thread posts the signal to
+    // the domain (before or after the awaiter's registration there), and a registration on another thread posts the
+    // registration (before or after the completion): in each order the continuation runs once, on the domain, with its
+    // own state, and the use reads as completed only once the domain has taken the step.
+    [Fact]
+    public void S14_CrossThreadCompletionOrRegistrationRunsTheContinuationOnceOnTheDomain() => EioMain.Run(async _ =>
+    {
+        var domain = Domain.Current!;
+        var runs = new List<string>();
+        var threads = new List<bool>();
+        Action<object?> record = s =>
+        {
+            runs.Add((string)s!);
+            threads.Add(domain.IsCurrent);
+        };
+        var none = System.Threading.Tasks.Sources.ValueTaskSourceOnCompletedFlags.None;
+
+        // On a thread of its own (a task waited for could be run inline, on the domain's thread).
+        static void OnOtherThread(Action action)
+        {
+            var t = new Thread(() => action());
+            t.Start();
+            t.Join();
+        }
+
+        foreach (var how in new[] { "remote-completion-first", "registered-then-remote-completion", "remote-registration-first", "completed-then-remote-registration" })
+        {
+            var w = Waiter.Rent(domain, TraceReason.Other);
+            System.Threading.Tasks.Sources.IValueTaskSource source = w;
+            short token = w.Version;
+            switch (how)
+            {
+                case "remote-completion-first":
+                    bool won = false;
+                    OnOtherThread(() => won = w.TryComplete(true));
+                    Assert.True(won);
+                    Assert.Equal(System.Threading.Tasks.Sources.ValueTaskSourceStatus.Pending, source.GetStatus(token)); // the domain has not signalled yet
+                    source.OnCompleted(record, how, token, none);
+                    break;
+                case "registered-then-remote-completion":
+                    source.OnCompleted(record, how, token, none);
+                    bool won2 = false;
+                    OnOtherThread(() => won2 = w.TryComplete(true));
+                    Assert.True(won2);
+                    break;
+                case "remote-registration-first":
+                    OnOtherThread(() => source.OnCompleted(record, how, token, none));
+                    Assert.True(w.TryComplete(true));
+                    break;
+                default:
+                    Assert.True(w.TryComplete(true));
+                    OnOtherThread(() => source.OnCompleted(record, how, token, none));
+                    break;
+            }
+
+            Assert.False(w.TryComplete(true));
+            for (int i = 0; i < 3; i++)
+            {
+                await Fiber.YieldAsync(); // the posted step, then the continuation it queues
+            }
+
+            Assert.Equal(System.Threading.Tasks.Sources.ValueTaskSourceStatus.Succeeded, source.GetStatus(token));
+            source.GetResult(token);
+            Assert.Throws<InvalidOperationException>(() => source.GetResult(token));
+        }
+
+        Assert.Equal(new[] { "remote-completion-first", "registered-then-remote-completion", "remote-registration-first", "completed-then-remote-registration" }, runs);
+        Assert.All(threads, Assert.True);
+    });
+
     // h175: the per-thread pool is a stack in an array: last returned, first rented; bounded by MaxFree (a return past it
     // drops the waiter); a rented slot keeps its reference but is never rented again until a return fills it.
     [Fact]
