@@ -17,7 +17,8 @@
 #   timeout), and the interrupts taken in its context (reschedule IPIs, function-call IPIs, the local timer);
 # then a plain run of N requests: ops/s and CPU per request (utime+stime of every thread, /proc/PID/stat).
 # Printed: per request, events at or above 0.0005. Environment: TESTS ("get set"), N (40000), WARM_SECONDS (10),
-# REPEATS (1; targets alternate within a repeat).
+# REPEATS (1; targets alternate within a repeat), CLIENTS (1: the same counts for another row, e.g. 50),
+# PIPELINE (1: redis-benchmark -P), DATA (16: -d, the value size).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/bench/lib/servers.sh" kv-c1-kernel-counts
@@ -25,6 +26,9 @@ TESTS=${TESTS:-get set}
 N=${N:-40000}
 WARM_SECONDS=${WARM_SECONDS:-10}
 REPEATS=${REPEATS:-1}
+CLIENTS=${CLIENTS:-1}
+PIPELINE=${PIPELINE:-1}
+DATA=${DATA:-16}
 EVENTS='raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_read,syscalls:sys_enter_write'
 EVENTS+=',syscalls:sys_enter_epoll_wait,syscalls:sys_enter_pwrite64,sched:sched_switch,sched:sched_wakeup'
 EVENTS+=',io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_task_add'
@@ -37,7 +41,7 @@ cpu_ticks() { # pid -> utime+stime of the whole process
   awk '{print $14 + $15}' "/proc/$1/stat"
 }
 run_c1() { # port test n -> ops/s
-  redis-benchmark -p "$1" -n "$3" -r 100000 -c 1 -d 16 -t "$2" --csv 2>/dev/null | awk -F'","' 'NR==2 {gsub(/"/, "", $2); print $2}'
+  redis-benchmark -p "$1" -n "$3" -r 100000 -c "$CLIENTS" -P "$PIPELINE" -d "$DATA" -t "$2" --csv 2>/dev/null | awk -F'","' 'NR==2 {gsub(/"/, "", $2); print $2}'
 }
 
 for rep in $(seq 1 "$REPEATS"); do
@@ -68,7 +72,7 @@ for rep in $(seq 1 "$REPEATS"); do
       after=$(cpu_ticks "$pid")
       counts=$(awk -F, -v n="$N" '$1 ~ /^[0-9]+$/ { name = $3; sub(/^[a-z_]+:/, "", name); sub(/^sys_enter_/, "", name);
         sub(/^io_uring_/, "u_", name); if (name == "sys_enter") name = "SYSCALLS"; if ($1 / n >= 0.0005) printf "%s %.3f  ", name, $1 / n }' "$dir/perf.$test")
-      printf '%s c1-%s rep %d: ops/s %s cpu %.2f us/req | %s| load %s\n' "$label" "$test" "$rep" "$rate" \
+      printf '%s c%s-%s rep %d: ops/s %s cpu %.2f us/req | %s| load %s\n' "$label" "$CLIENTS" "$test" "$rep" "$rate" \
         "$(python3 -c "print(($after - $before) / $CLK_TCK * 1e6 / $N)")" "$counts" "$(cut -d' ' -f1 /proc/loadavg)"
     done
     kill "$pid"; wait "$pid" 2>/dev/null || true

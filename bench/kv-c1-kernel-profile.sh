@@ -52,7 +52,7 @@ for target in "$@"; do
       { s = $1; tot += s; if ($2 == "[k]") ks += s; else us += s
         sym = ""; for (i = 3; i <= NF; i++) sym = sym " " $i; printf "%9.3f %s%s\n", s * p / 1000 / n, $2, sym }
       END { printf "%9.3f total us/req: kernel %.2f, user %.2f\n", tot * p / 1000 / n + 1e6, ks * p / 1000 / n, us * p / 1000 / n }' |
-      sort -rn | head -n $((TOP + 1)) | sed 's/^ *1[0-9]\{6\}\.[0-9]* total/  total/'
+      sort -rn | head -n $((TOP + 1)) | sed 's/^ *1[0-9]\{6\}\.[0-9]* total/  total/'  || true
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
