@@ -111,8 +111,10 @@ try
         // wait in one io_uring_enter (one client: 2.0 -> 1.0 entries per request). Ignored by the other backends;
         // EIOSHARP_URING_WRITE_BEHIND=0 turns it off. The idle spin (EioBackendOptions.UringIdleSpin, session 26, h159) stays
         // off: it cut the ping-pong's sleeps under load, but a quiet A/B showed no gain (docs/rationale.md §156);
-        // EIOSHARP_URING_IDLE_SPIN=1 turns it on.
-        new EioOptions { Backend = options.Backend, BackendOptions = new EioBackendOptions { UringWriteBehind = true } });
+        // EIOSHARP_URING_IDLE_SPIN=1 turns it on. A read after one that drained its socket arms the kernel's wait for data at
+        // once (EioBackendOptions.UringRecvPollFirst, session 31, h180): a lone client's next request is never there when
+        // the reply goes out; EIOSHARP_URING_RECV_POLL_FIRST=0 turns it off.
+        new EioOptions { Backend = options.Backend, BackendOptions = new EioBackendOptions { UringWriteBehind = true, UringRecvPollFirst = true } });
     return 0;
 }
 catch (ArgumentException e) when (e.ParamName?.StartsWith("EIOSHARP_", StringComparison.Ordinal) == true)

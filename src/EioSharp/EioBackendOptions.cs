@@ -109,6 +109,16 @@ public sealed class EioBackendOptions
     /// </summary>
     public bool UringIdleSpin { get; init; }
 
+    /// <summary>
+    /// io_uring: a socket read whose previous read on the same socket came back short (fewer bytes than its buffer: the
+    /// socket was drained) is submitted with IORING_RECVSEND_POLL_FIRST, so the kernel arms the wait for data at once
+    /// instead of first trying a receive that finds nothing (a lone client's next request is never there when the reply
+    /// goes out: that try was one failed <c>tcp_recvmsg</c> per request before the wait was armed anyway). A read after a
+    /// full one, or the first read of a socket, tries at once as before. Needs DEFER_TASKRUN (kernel 6.1+; the flag is
+    /// 5.19+), else ignored. Default false. Override: <c>EIOSHARP_URING_RECV_POLL_FIRST=0|1</c>.
+    /// </summary>
+    public bool UringRecvPollFirst { get; init; }
+
     /// <summary>The spin budget in Stopwatch ticks (0: none), as the domains use it.</summary>
     internal long SpinStopwatchTicks => Environment.ProcessorCount > 1
         ? (long)(DomainSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)
@@ -118,7 +128,8 @@ public sealed class EioBackendOptions
     internal EioBackendOptions Copy(
         int? inlineWriteMaxBytes = null, TimeSpan? domainSpin = null, bool? uringFileSyncOnOffload = null,
         bool? uringFileForceAsync = null, bool? uringWriteBehind = null, bool? uringDirectSend = null,
-        bool? uringQuietWait = null, bool? uringIdlePrePass = null, bool? uringIdleSpin = null) => new()
+        bool? uringQuietWait = null, bool? uringIdlePrePass = null, bool? uringIdleSpin = null,
+        bool? uringRecvPollFirst = null) => new()
     {
         InlineWriteMaxBytes = inlineWriteMaxBytes ?? InlineWriteMaxBytes,
         DomainSpin = domainSpin ?? DomainSpin,
@@ -129,6 +140,7 @@ public sealed class EioBackendOptions
         UringQuietWait = uringQuietWait ?? UringQuietWait,
         UringIdlePrePass = uringIdlePrePass ?? UringIdlePrePass,
         UringIdleSpin = uringIdleSpin ?? UringIdleSpin,
+        UringRecvPollFirst = uringRecvPollFirst ?? UringRecvPollFirst,
     };
 
     /// <summary>
@@ -151,14 +163,15 @@ public sealed class EioBackendOptions
         bool? quietWait = Flag(variable, "EIOSHARP_URING_QUIET_WAIT", "1", "0");
         bool? prePass = Flag(variable, "EIOSHARP_URING_IDLE_PREPASS", "1", "0");
         bool? idleSpin = Flag(variable, "EIOSHARP_URING_IDLE_SPIN", "1", "0");
+        bool? recvPollFirst = Flag(variable, "EIOSHARP_URING_RECV_POLL_FIRST", "1", "0");
         TimeSpan? domainSpin = spin == false ? TimeSpan.Zero : spinUs is int us ? TimeSpan.FromMicroseconds(us) : null;
         if (inlineMax is null && domainSpin is null && syncOffload is null && forceAsync is null && writeBehind is null &&
-            directSend is null && quietWait is null && prePass is null && idleSpin is null)
+            directSend is null && quietWait is null && prePass is null && idleSpin is null && recvPollFirst is null)
         {
             return options;
         }
 
-        return options.Copy(inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass, idleSpin);
+        return options.Copy(inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass, idleSpin, recvPollFirst);
     }
 
     private static int? Count(Func<string, string?> variable, string name)

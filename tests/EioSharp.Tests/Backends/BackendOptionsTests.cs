@@ -38,6 +38,7 @@ public class BackendOptionsTests
         Assert.False(d.UringDirectSend);
         Assert.True(d.UringQuietWait);
         Assert.True(d.UringIdlePrePass);
+        Assert.False(d.UringRecvPollFirst);
     }
 
     [Fact]
@@ -55,7 +56,7 @@ public class BackendOptionsTests
         var o = Apply(given,
             ("EIOSHARP_INLINE_WRITE_MAX", "0"), ("EIOSHARP_DOMAIN_SPIN_US", "7"), ("EIOSHARP_URING_FILE_SYNC", "offload"),
             ("EIOSHARP_URING_FILE_ASYNC", "1"), ("EIOSHARP_URING_DIRECT_SEND", "1"), ("EIOSHARP_URING_QUIET_WAIT", "0"),
-            ("EIOSHARP_URING_IDLE_PREPASS", "0"));
+            ("EIOSHARP_URING_IDLE_PREPASS", "0"), ("EIOSHARP_URING_RECV_POLL_FIRST", "1"));
         Assert.Equal(0, o.InlineWriteMaxBytes);
         Assert.Equal(TimeSpan.FromMicroseconds(7), o.DomainSpin);
         Assert.True(o.UringFileSyncOnOffload);
@@ -64,6 +65,7 @@ public class BackendOptionsTests
         Assert.True(o.UringDirectSend);
         Assert.False(o.UringQuietWait);
         Assert.False(o.UringIdlePrePass);
+        Assert.True(o.UringRecvPollFirst);
         Assert.Equal(100, given.InlineWriteMaxBytes); // the given value is not changed
 
         var back = Apply(o, ("EIOSHARP_URING_WRITE_BEHIND", "0"), ("EIOSHARP_URING_FILE_SYNC", "ring"), ("EIOSHARP_DOMAIN_SPIN", "0"));
@@ -84,6 +86,7 @@ public class BackendOptionsTests
     [InlineData("EIOSHARP_URING_DIRECT_SEND", "2")]
     [InlineData("EIOSHARP_URING_QUIET_WAIT", "off")]
     [InlineData("EIOSHARP_URING_IDLE_PREPASS", "O")]
+    [InlineData("EIOSHARP_URING_RECV_POLL_FIRST", "on")]
     public void AnInvalidOverrideIsAnErrorNamingItsVariable(string name, string value)
     {
         var e = Assert.Throws<ArgumentException>(() => Apply(EioBackendOptions.Default, (name, value)));

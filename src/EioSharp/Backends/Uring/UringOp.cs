@@ -59,7 +59,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
 
     /// <summary>Starts an operation (queues its SQE); <paramref name="pin"/> stays pinned until the completion arrives.</summary>
     /// <remarks><paramref name="sqeFlags"/>: IOSQE_* flags of the SQE (the files' IOSQE_ASYNC switch, <see cref="EioBackendOptions.UringFileForceAsync"/>).</remarks>
-    public static unsafe UringOp Start(FiberFrame frame, byte opcode, int fd, MemoryHandle pin, ulong addr, uint len, uint opFlags, ulong off = 0, byte sqeFlags = 0)
+    public static unsafe UringOp Start(FiberFrame frame, byte opcode, int fd, MemoryHandle pin, ulong addr, uint len, uint opFlags, ulong off = 0, byte sqeFlags = 0, ushort ioPrio = 0)
     {
         // A loop of operations (a write sent in parts, an accept retried) starts each one here: an operation started by a
         // fiber that is already cancelled would never be cancelled (the cancellation has been delivered), so refuse it.
@@ -81,6 +81,7 @@ internal sealed class UringOp : WaiterNode, IValueTaskSource<int>, IValueTaskSou
         sqe->OpFlags = opFlags;
         sqe->Off = off;
         sqe->Flags |= sqeFlags;
+        sqe->IoPrio = ioPrio;
         frame.Cancel.AddWaiter(op);
         return op;
     }

@@ -1028,6 +1028,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// thread only; for tests and benchmarks).</summary>
     internal long IdlePrePassBackoffs { get; private set; }
 
+    /// <summary>Socket reads submitted with IORING_RECVSEND_POLL_FIRST (<see cref="EioBackendOptions.UringRecvPollFirst"/>;
+    /// domain thread only; for tests and benchmarks).</summary>
+    internal long RecvPollFirsts { get; set; }
+
     /// <summary>How many times this ring called <c>io_uring_enter</c> (domain thread only; for tests and benchmarks).</summary>
     internal long Enters { get; private set; }
 
@@ -1380,6 +1384,7 @@ internal static unsafe partial class Sys
     public const int EINVAL = 22;
     public const int ENOBUFS = 105;
     public const int IORING_REGISTER_PBUF_RING = 22;
+    public const ushort IORING_RECVSEND_POLL_FIRST = 1 << 0;
     public const ushort IORING_RECV_MULTISHOT = 1 << 1;
     public const byte IOSQE_BUFFER_SELECT = 1 << 5;
     public const uint IORING_CQE_F_BUFFER = 1u << 0;

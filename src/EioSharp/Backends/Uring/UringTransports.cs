@@ -640,11 +640,23 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
         private UringOp? _op;
         private short _opVersion;
         private short _version;
+        private int _length; // the read's buffer length
+        private bool _lastShort; // the last read returned data but less than its buffer (the socket was drained)
 
         public ValueTask<int> Start(FiberFrame frame, Memory<byte> buffer)
         {
             var pin = buffer.Pin();
-            _op = UringOp.Start(frame, Sys.IORING_OP_RECV, owner.SocketFd.Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0);
+            ushort ioPrio = 0;
+            if (_lastShort && UringOp.CurrentRing() is { DeferTaskRun: true } ring && ring.Options.UringRecvPollFirst)
+            {
+                // EioBackendOptions.UringRecvPollFirst: the last read drained the socket, so a receive tried now would most
+                // likely find nothing and arm the wait anyway; arm it at once (no failed tcp_recvmsg first).
+                ioPrio = Sys.IORING_RECVSEND_POLL_FIRST;
+                ring.RecvPollFirsts++;
+            }
+
+            _length = buffer.Length;
+            _op = UringOp.Start(frame, Sys.IORING_OP_RECV, owner.SocketFd.Fd, pin, UringIo.Addr(pin), (uint)buffer.Length, 0, ioPrio: ioPrio);
             _opVersion = _op.Version;
             return new ValueTask<int>(this, _version);
         }
@@ -673,6 +685,7 @@ internal sealed class UringStreamTransport(UringFd fd, EndPoint? remote) : Strea
                 owner.SocketFd.EndUse();
             }
 
+            _lastShort = res > 0 && res < _length;
             return res >= 0 ? res : throw EpollIo.Error(-res, "read");
         }
     }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Kernel events per request of a one-client (unpipelined) redis-benchmark row, the same tracepoints on every server
+# (issue 14, session 31, h180): what a one-client request costs the kernel on redis-server (epoll + read + write) and on
+# EioSharp.Kv (io_uring, or --backend epoll), counted rather than timed, so the machine's load moves them little.
+#
+#   bash bench/kv-c1-kernel-counts.sh LABEL=SPEC ...
+#
+# SPEC: `redis` (redis-server --save '' --appendonly no, as bench/kv-vs-redis.sh runs it) or `PATH/EioSharp.Kv.dll` with
+# more server arguments after `|` (e.g. `/tmp/s31-base/kv/EioSharp.Kv.dll|--backend|epoll`); environment for one Kv
+# target: `V=x,W=y@SPEC`. For each target and each TEST (get set): a fresh server on 127.0.0.1 (Kv with its defaults, AOF
+# everysec), WARM_SECONDS of unmeasured one-client passes (the JIT's tiering is timed: docs/BENCHMARKS.md session 27),
+# then one run of N requests under `perf stat -p PID` (every thread of the server) of:
+#   system calls (all, io_uring_enter, read, write, epoll_wait, pwrite64), the server's switches out (sched_switch: a
+#   sleep or a preemption) and the wake-ups it makes (sched_wakeup in its context), io_uring's submissions, poll arms,
+#   task-work adds and runs, completions and waits, the socket layer's receives and sends (sock_recv_length counts
+#   failed tries as well: a receive tried before its data is there), hrtimer starts and cancels (a sleep with a
+#   timeout), and the interrupts taken in its context (reschedule IPIs, function-call IPIs, the local timer);
+# then a plain run of N requests: ops/s and CPU per request (utime+stime of every thread, /proc/PID/stat).
+# Printed: per request, events at or above 0.0005. Environment: TESTS ("get set"), N (40000), WARM_SECONDS (10),
+# REPEATS (1; targets alternate within a repeat), CLIENTS (1: the same counts for another row, e.g. 50),
+# PIPELINE (1: redis-benchmark -P), DATA (16: -d, the value size).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/bench/lib/servers.sh" kv-c1-kernel-counts
+TESTS=${TESTS:-get set}
+N=${N:-40000}
+WARM_SECONDS=${WARM_SECONDS:-10}
+REPEATS=${REPEATS:-1}
+CLIENTS=${CLIENTS:-1}
+PIPELINE=${PIPELINE:-1}
+DATA=${DATA:-16}
+EVENTS='raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_read,syscalls:sys_enter_write'
+EVENTS+=',syscalls:sys_enter_epoll_wait,syscalls:sys_enter_pwrite64,sched:sched_switch,sched:sched_wakeup'
+EVENTS+=',io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_task_add'
+EVENTS+=',io_uring:io_uring_local_work_run,io_uring:io_uring_task_work_run,io_uring:io_uring_complete'
+EVENTS+=',io_uring:io_uring_cqring_wait,io_uring:io_uring_queue_async_work,sock:sock_recv_length,sock:sock_send_length'
+EVENTS+=',timer:hrtimer_start,timer:hrtimer_cancel,timer:timer_start,irq_vectors:reschedule_entry'
+EVENTS+=',irq_vectors:call_function_single_entry,irq_vectors:local_timer_entry'
+
+cpu_ticks() { # pid -> utime+stime of the whole process
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+run_c1() { # port test n -> ops/s
+  redis-benchmark -p "$1" -n "$3" -r 100000 -c "$CLIENTS" -P "$PIPELINE" -d "$DATA" -t "$2" --csv 2>/dev/null | awk -F'","' 'NR==2 {gsub(/"/, "", $2); print $2}'
+}
+
+for rep in $(seq 1 "$REPEATS"); do
+  for target in "$@"; do
+    label=${target%%=*}; spec=${target#*=}; envs=""
+    if [[ $spec == *@* ]]; then envs=$(echo "${spec%%@*}" | tr ',' ' '); spec=${spec#*@}; fi
+    IFS='|' read -r -a parts <<<"$spec"
+    port=$(free_port); dir=$(mktemp -d "$WORK/srv.XXXXXX")
+    if [ "${parts[0]}" = redis ]; then
+      redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly no --save '' --daemonize no \
+        --logfile "$dir/log" "${parts[@]:1}" &
+    else
+      # shellcheck disable=SC2086
+      env $envs dotnet "${parts[0]}" --port "$port" --bind 127.0.0.1 --dir "$dir/data" "${parts[@]:1}" >"$dir/log" 2>&1 &
+    fi
+    pid=$!; PIDS+=("$pid")
+    wait_ping "$port"
+    end=$((SECONDS + WARM_SECONDS))
+    run_c1 "$port" set 8000 >/dev/null; run_c1 "$port" get 8000 >/dev/null
+    while [ $SECONDS -lt $end ]; do run_c1 "$port" set 8000 >/dev/null; run_c1 "$port" get 8000 >/dev/null; done
+    for test in $TESTS; do
+      perf stat -x, -o "$dir/perf.$test" -e "$EVENTS" -p "$pid" &
+      pp=$!; sleep 0.5
+      run_c1 "$port" "$test" "$N" >/dev/null
+      kill -INT $pp; wait $pp 2>/dev/null || true
+      before=$(cpu_ticks "$pid")
+      rate=$(run_c1 "$port" "$test" "$N")
+      after=$(cpu_ticks "$pid")
+      counts=$(awk -F, -v n="$N" '$1 ~ /^[0-9]+$/ { name = $3; sub(/^[a-z_]+:/, "", name); sub(/^sys_enter_/, "", name);
+        sub(/^io_uring_/, "u_", name); if (name == "sys_enter") name = "SYSCALLS"; if ($1 / n >= 0.0005) printf "%s %.3f  ", name, $1 / n }' "$dir/perf.$test")
+      printf '%s c%s-%s rep %d: ops/s %s cpu %.2f us/req | %s| load %s\n' "$label" "$CLIENTS" "$test" "$rep" "$rate" \
+        "$(python3 -c "print(($after - $before) / $CLK_TCK * 1e6 / $N)")" "$counts" "$(cut -d' ' -f1 /proc/loadavg)"
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+done
