@@ -1,6 +1,6 @@
-using System.Buffers;
 using System.Text;
 using EioSharp.Kv;
+using static EioSharp.Kv.Tests.StoreClient;
 
 namespace EioSharp.Kv.Tests;
 
@@ -10,36 +10,11 @@ namespace EioSharp.Kv.Tests;
 /// between databases must hold across the reuse.</summary>
 public class BlockedRegistrationTests
 {
-    private sealed class Client
-    {
-        public Client(long id) => Session = new KvSession { ClientId = id };
-
-        public KvSession Session { get; }
-        public ArrayBufferWriter<byte> Output { get; } = new();
-        public RespWriter Writer => _writer ??= new RespWriter(Output);
-        private RespWriter? _writer;
-
-        public string Take()
-        {
-            string text = Encoding.UTF8.GetString(Output.WrittenSpan);
-            Output.ResetWrittenCount();
-            return text;
-        }
-    }
-
-    private static string Run(StoreHarness h, Client c, params string[] args)
-    {
-        h.Store.Execute(c.Session, KvCommand.Create(args), h.Now, c.Writer, h.Aof);
-        return c.Take();
-    }
-
-    private static string Pop(string key, string value) => $"*2\r\n${key.Length}\r\n{key}\r\n${value.Length}\r\n{value}\r\n";
-
     [Fact]
     public void A_reused_registration_serves_its_new_block_once_in_blocking_order_and_its_command_is_a_copy_of_the_view()
     {
         var h = new StoreHarness();
-        Client a = new(1), b = new(2), w = new(3);
+        StoreClient a = new(1), b = new(2), w = new(3);
 
         // a blocks with a command that is a view over a reused buffer (as a connection's parsed command is).
         var builder = new KvCommandBuilder();
@@ -90,7 +65,7 @@ public class BlockedRegistrationTests
     public void A_served_blpop_or_brpop_pops_its_own_end_logs_lpop_or_rpop_and_deletes_the_emptied_key()
     {
         var h = new StoreHarness();
-        Client a = new(1), b = new(2), c = new(3), w = new(4);
+        StoreClient a = new(1), b = new(2), c = new(3), w = new(4);
         Assert.Equal("", Run(h, a, "BLPOP", "nokey", "k", "0"));
         Assert.Equal("", Run(h, b, "BRPOP", "k", "0"));
         Assert.Equal("", Run(h, c, "BRPOP", "s", "k2", "0"));
@@ -124,7 +99,7 @@ public class BlockedRegistrationTests
     public void A_key_given_twice_waits_once()
     {
         var h = new StoreHarness();
-        Client a = new(1), b = new(2), w = new(3);
+        StoreClient a = new(1), b = new(2), w = new(3);
         Assert.Equal("", Run(h, a, "BLPOP", "k", "k", "0"));
         Assert.Equal("", Run(h, b, "BRPOP", "k", "0"));
         Assert.Equal(":3\r\n", Run(h, w, "RPUSH", "k", "x", "y", "z"));
@@ -139,7 +114,7 @@ public class BlockedRegistrationTests
     public void A_key_blocked_on_again_in_another_database_is_not_served_by_the_first_database()
     {
         var h = new StoreHarness();
-        Client a = new(1), w = new(3);
+        StoreClient a = new(1), w = new(3);
         Assert.Equal("", Run(h, a, "BLPOP", "k", "0"));
         Assert.Equal(":1\r\n", Run(h, w, "LPUSH", "k", "v"));
         Assert.Equal(new[] { a.Session }, h.Store.TakeUnblocked());
@@ -162,7 +137,7 @@ public class BlockedRegistrationTests
     public void A_cancelled_block_is_never_served_and_its_registration_serves_the_next_block_of_another_client()
     {
         var h = new StoreHarness();
-        Client a = new(1), b = new(2), w = new(3);
+        StoreClient a = new(1), b = new(2), w = new(3);
         Assert.Equal("", Run(h, a, "BLPOP", "k", "0"));
         KvBlockedCommand reg = a.Session.Blocked!;
         Assert.True(h.Store.CancelBlocked(a.Session)); // a's connection went away
@@ -181,7 +156,7 @@ public class BlockedRegistrationTests
     public void Timed_out_blocks_end_in_blocking_order_and_their_registrations_are_reused()
     {
         var h = new StoreHarness();
-        Client a = new(1), b = new(2), c = new(3), w = new(4);
+        StoreClient a = new(1), b = new(2), c = new(3), w = new(4);
         Assert.Equal("", Run(h, b, "BLPOP", "k", "1"));
         Assert.Equal("", Run(h, a, "BLMOVE", "src", "dst", "LEFT", "RIGHT", "1"));
         Assert.Equal("", Run(h, c, "BZPOPMIN", "z", "0"));
@@ -205,7 +180,7 @@ public class BlockedRegistrationTests
         Assert.Equal(1, h.Store.BlockedClients);
     }
 
-    private static void BlockWithView(StoreHarness h, Client c, KvCommandBuilder builder, params string[] args)
+    private static void BlockWithView(StoreHarness h, StoreClient c, KvCommandBuilder builder, params string[] args)
     {
         builder.Start();
         foreach (string a in args) builder.Add(Encoding.UTF8.GetBytes(a));
@@ -220,7 +195,7 @@ public class BlockedRegistrationTests
     public void Blocked_moves_multi_pops_and_sorted_set_pops_are_served_from_the_registrations_copy_of_their_command()
     {
         var h = new StoreHarness();
-        Client a = new(1), b = new(2), c = new(3), d = new(4), e = new(5), w = new(6);
+        StoreClient a = new(1), b = new(2), c = new(3), d = new(4), e = new(5), w = new(6);
         var builder = new KvCommandBuilder(); // each block's view is overwritten by the next one
         BlockWithView(h, a, builder, "BLMOVE", "src", "dst", "LEFT", "RIGHT", "0");
         BlockWithView(h, b, builder, "BRPOPLPUSH", "src", "dst2", "0");
@@ -254,7 +229,7 @@ public class BlockedRegistrationTests
     public void A_block_of_a_move_or_multi_pop_allocates_no_serve_closure_or_argument_arrays(params string[] args)
     {
         var h = new StoreHarness();
-        Client a = new(1), w = new(2);
+        StoreClient a = new(1), w = new(2);
         KvCommand command = KvCommand.Create(args);
         bool zset = args[0].StartsWith("BZ", StringComparison.Ordinal);
         var meter = new AllocationMeter(); // the fewest bytes of a block over warm rounds
@@ -281,7 +256,7 @@ public class BlockedRegistrationTests
     public void A_blocked_xreadgroup_allocates_no_request_copy_key_copies_or_serve_closure()
     {
         var h = new StoreHarness();
-        Client a = new(1), w = new(2);
+        StoreClient a = new(1), w = new(2);
         Assert.Equal("+OK\r\n", Run(h, w, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"));
         KvCommand read = KvCommand.Create("XREADGROUP", "GROUP", "g", "c1", "COUNT", "10", "BLOCK", "0", "STREAMS", "s", ">");
         long allocated = 0;
@@ -309,7 +284,7 @@ public class BlockedRegistrationTests
     public void A_reused_registration_serves_a_stream_read_with_its_own_keys_ids_and_count()
     {
         var h = new StoreHarness();
-        Client a = new(1), b = new(2), w = new(3);
+        StoreClient a = new(1), b = new(2), w = new(3);
         Assert.Equal("$3\r\n1-1\r\n", Run(h, w, "XADD", "s1", "1-1", "f", "v"));
         Assert.Equal("", Run(h, a, "XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", "s1", "$")); // $ = 1-1
         KvBlockedCommand reg = a.Session.Blocked!;

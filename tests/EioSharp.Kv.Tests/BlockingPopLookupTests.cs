@@ -1,7 +1,7 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
 using EioSharp.Kv;
+using static EioSharp.Kv.Tests.StoreClient;
 
 namespace EioSharp.Kv.Tests;
 
@@ -10,36 +10,11 @@ namespace EioSharp.Kv.Tests;
 /// skipped, an expired key removed as before). The replies, the AOF and the keyspace must be as with two lookups.</summary>
 public class BlockingPopLookupTests
 {
-    private sealed class Client
-    {
-        public Client(long id) => Session = new KvSession { ClientId = id };
-
-        public KvSession Session { get; }
-        public ArrayBufferWriter<byte> Output { get; } = new();
-        public RespWriter Writer => _writer ??= new RespWriter(Output);
-        private RespWriter? _writer;
-
-        public string Take()
-        {
-            string text = Encoding.UTF8.GetString(Output.WrittenSpan);
-            Output.ResetWrittenCount();
-            return text;
-        }
-    }
-
-    private static string Run(StoreHarness h, Client c, params string[] args)
-    {
-        h.Store.Execute(c.Session, KvCommand.Create(args), h.Now, c.Writer, h.Aof);
-        return c.Take();
-    }
-
-    private static string Pop(string key, string value) => $"*2\r\n${key.Length}\r\n{key}\r\n${value.Length}\r\n{value}\r\n";
-
     [Fact]
     public void A_pop_on_missing_keys_blocks_and_is_served_from_the_first_key_that_gets_a_list()
     {
         var h = new StoreHarness();
-        Client a = new(1), w = new(2);
+        StoreClient a = new(1), w = new(2);
         Assert.Equal("", Run(h, a, "BLPOP", "k1", "k2", "0"));
         Assert.Equal(1, h.Store.BlockedClients);
         Assert.Equal(":1\r\n", Run(h, w, "RPUSH", "k2", "x"));
@@ -53,7 +28,7 @@ public class BlockingPopLookupTests
     public void A_pop_whose_later_key_holds_a_list_is_served_at_once_past_a_missing_key()
     {
         var h = new StoreHarness();
-        Client a = new(1), w = new(2);
+        StoreClient a = new(1), w = new(2);
         Assert.Equal(":2\r\n", Run(h, w, "RPUSH", "k2", "x", "y"));
         Assert.Equal(Pop("k2", "y"), Run(h, a, "BRPOP", "k1", "k2", "0"));
         Assert.Equal(0, h.Store.BlockedClients);
@@ -63,7 +38,7 @@ public class BlockingPopLookupTests
     public void A_key_of_another_type_before_any_list_is_refused_and_one_after_the_list_is_not_reached()
     {
         var h = new StoreHarness();
-        Client a = new(1), w = new(2);
+        StoreClient a = new(1), w = new(2);
         Assert.Equal("+OK\r\n", Run(h, w, "SET", "s", "v"));
         Assert.StartsWith("-WRONGTYPE", Run(h, a, "BLPOP", "k1", "s", "0"));
         Assert.Equal(0, h.Store.BlockedClients);
@@ -75,7 +50,7 @@ public class BlockingPopLookupTests
     public void A_blocked_pop_is_not_served_by_its_key_turning_into_another_type_and_is_served_once_it_holds_a_list()
     {
         var h = new StoreHarness();
-        Client a = new(1), w = new(2);
+        StoreClient a = new(1), w = new(2);
         Assert.Equal("", Run(h, a, "BLPOP", "k", "0"));
         Assert.Equal("+OK\r\n", Run(h, w, "SET", "k", "v")); // signals k: the serve finds a string and waits on
         Assert.Empty(h.Store.TakeUnblocked());
@@ -91,7 +66,7 @@ public class BlockingPopLookupTests
     public void An_expired_list_is_removed_by_the_pop_that_finds_it_and_the_pop_blocks()
     {
         var h = new StoreHarness();
-        Client a = new(1), w = new(2);
+        StoreClient a = new(1), w = new(2);
         Assert.Equal(":1\r\n", Run(h, w, "RPUSH", "k", "old"));
         Assert.Equal(":1\r\n", Run(h, w, "PEXPIRE", "k", "10"));
         h.Now += 100;

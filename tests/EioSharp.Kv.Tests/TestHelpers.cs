@@ -48,3 +48,37 @@ internal sealed class StoreHarness
 
     public List<string> Logged => Aof.Commands.Select(c => c.ToString()).ToList();
 }
+
+/// <summary>A client of a <see cref="StoreHarness"/> with a session of its own (blocking commands, per-client state): its
+/// replies collect in <see cref="Output"/> until taken, so a blocked client's later reply shows up when another client's
+/// write serves it.</summary>
+internal sealed class StoreClient
+{
+    private RespWriter? _writer;
+
+    public StoreClient(long id) => Session = new KvSession { ClientId = id };
+
+    public KvSession Session { get; }
+
+    public ArrayBufferWriter<byte> Output { get; } = new();
+
+    public RespWriter Writer => _writer ??= new RespWriter(Output);
+
+    /// <summary>The replies written since the last take, as text.</summary>
+    public string Take()
+    {
+        string text = Encoding.UTF8.GetString(Output.WrittenSpan);
+        Output.ResetWrittenCount();
+        return text;
+    }
+
+    /// <summary>Runs one command as <paramref name="c"/> and returns what it answered at once ("" for a command that blocked).</summary>
+    public static string Run(StoreHarness h, StoreClient c, params string[] args)
+    {
+        h.Store.Execute(c.Session, KvCommand.Create(args), h.Now, c.Writer, h.Aof);
+        return c.Take();
+    }
+
+    /// <summary>A blocking pop's reply: the key and the element, as a two-element array.</summary>
+    public static string Pop(string key, string value) => $"*2\r\n${key.Length}\r\n{key}\r\n${value.Length}\r\n{value}\r\n";
+}

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using EioSharp.Backends.Uring;
 using EioSharp.IO;
 using static EioSharp.Tests.Backends.UringSockets;
@@ -62,42 +61,7 @@ public class UringIdleSpinTests
             {
                 var listener = env.Net.Listen(sw, Loopback0);
                 var endpoint = (IPEndPoint)listener.ListeningEndPoint;
-                bool clientOk = false;
-                var thread = new Thread(() =>
-                {
-                    try
-                    {
-                        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 10000 };
-                        s.Connect(endpoint);
-                        var reply = new byte[8];
-                        bool good = true;
-                        for (int i = 0; i < roundTrips; i++)
-                        {
-                            s.Send(BitConverter.GetBytes(i));
-                            int got = 0;
-                            while (got < 8)
-                            {
-                                int n = s.Receive(reply, got, 8 - got, SocketFlags.None);
-                                if (n == 0)
-                                {
-                                    return;
-                                }
-
-                                got += n;
-                            }
-
-                            good &= BitConverter.ToInt32(reply, 0) == i && BitConverter.ToInt32(reply, 4) == i * 2;
-                        }
-
-                        clientOk = good;
-                    }
-                    catch (SocketException)
-                    {
-                        // clientOk stays false
-                    }
-                })
-                { IsBackground = true };
-                thread.Start();
+                var peer = StartRequestResponsePeer(endpoint, roundTrips, 2);
                 var (server, _) = await listener.AcceptAsync(sw);
                 var ring = UringOp.CurrentRing();
                 long spins0 = ring.IdleSpins;
@@ -124,7 +88,7 @@ public class UringIdleSpinTests
                 }
 
                 await server.FlushAsync();
-                thread.Join();
+                bool clientOk = peer();
                 server.Close();
                 result = (clientOk && serverOk, ring.IdleSpins - spins0, ring.DeferTaskRun);
             });

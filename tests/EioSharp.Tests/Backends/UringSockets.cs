@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using EioSharp.Backends;
 using EioSharp.Net;
 
@@ -39,4 +40,53 @@ internal static class UringSockets
     /// <summary>A connected pair through a new listener on <see cref="Loopback0"/> (all three belong to <paramref name="sw"/>).</summary>
     public static Task<(StreamSocket Client, StreamSocket Server)> PairAsync(Stdenv env, Switch sw) =>
         PairAsync(env, sw, env.Net.Listen(sw, Loopback0));
+
+    /// <summary>Starts a peer thread for a request/response loop: it connects to <paramref name="endpoint"/> and sends
+    /// <paramref name="rounds"/> 4-byte requests (the round's number), each after reading the 8-byte reply to the previous
+    /// one, which must be the number and the number times <paramref name="factor"/>. The returned function joins the thread
+    /// and says whether every reply was right (false too when the connection failed or closed early).</summary>
+    public static Func<bool> StartRequestResponsePeer(IPEndPoint endpoint, int rounds, int factor)
+    {
+        bool ok = false;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 10000 };
+                s.Connect(endpoint);
+                var reply = new byte[8];
+                bool good = true;
+                for (int i = 0; i < rounds; i++)
+                {
+                    s.Send(BitConverter.GetBytes(i));
+                    int got = 0;
+                    while (got < 8)
+                    {
+                        int n = s.Receive(reply, got, 8 - got, SocketFlags.None);
+                        if (n == 0)
+                        {
+                            return;
+                        }
+
+                        got += n;
+                    }
+
+                    good &= BitConverter.ToInt32(reply, 0) == i && BitConverter.ToInt32(reply, 4) == i * factor;
+                }
+
+                ok = good;
+            }
+            catch (SocketException)
+            {
+                // ok stays false
+            }
+        })
+        { IsBackground = true };
+        thread.Start();
+        return () =>
+        {
+            thread.Join();
+            return ok;
+        };
+    }
 }
