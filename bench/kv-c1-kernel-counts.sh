@@ -46,19 +46,9 @@ run_c1() { # port test n -> ops/s
 
 for rep in $(seq 1 "$REPEATS"); do
   for target in "$@"; do
-    label=${target%%=*}; spec=${target#*=}; envs=""
-    if [[ $spec == *@* ]]; then envs=$(echo "${spec%%@*}" | tr ',' ' '); spec=${spec#*@}; fi
-    IFS='|' read -r -a parts <<<"$spec"
-    port=$(free_port); dir=$(mktemp -d "$WORK/srv.XXXXXX")
-    if [ "${parts[0]}" = redis ]; then
-      redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly no --save '' --daemonize no \
-        --logfile "$dir/log" "${parts[@]:1}" &
-    else
-      # shellcheck disable=SC2086
-      env $envs dotnet "${parts[0]}" --port "$port" --bind 127.0.0.1 --dir "$dir/data" "${parts[@]:1}" >"$dir/log" 2>&1 &
-    fi
-    pid=$!; PIDS+=("$pid")
-    wait_ping "$port"
+    label=${target%%=*}
+    start_server "${target#*=}"
+    port=$SERVER_PORT; dir=$SERVER_DIR; pid=$SERVER_PID
     end=$((SECONDS + WARM_SECONDS))
     run_c1 "$port" set 8000 >/dev/null; run_c1 "$port" get 8000 >/dev/null
     while [ $SECONDS -lt $end ]; do run_c1 "$port" set 8000 >/dev/null; run_c1 "$port" get 8000 >/dev/null; done

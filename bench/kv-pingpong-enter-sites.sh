@@ -15,16 +15,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=${ROUNDS:-3000}; WARM=${WARM:-20000}
 LG=${LOADGEN_DLL:-$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll}
 [ $# -gt 0 ] || { sed -n '2,11p' "$0"; exit 2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+source "$ROOT/bench/lib/servers.sh" kv-pp-sites
 for target in "$@"; do
-  port=$(free_port); dir=$(mktemp -d /tmp/kv-pp-sites.XXXXXX)
-  envs=""; dll=$target
-  case "$target" in *@*) envs=${target%@*}; envs=${envs//,/ }; dll=${target##*@} ;; esac
-  # shellcheck disable=SC2086
-  env DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 $envs dotnet "$dll" --port "$port" --bind 127.0.0.1 \
-    --dir "$dir/data" --appendonly yes --appendfsync everysec --save "" >"$dir/log" 2>&1 &
-  pid=$!
-  for _ in $(seq 400); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
+  start_server "$target" DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 -- --appendonly yes --appendfsync everysec --save ""
+  port=$SERVER_PORT; dir=$SERVER_DIR; pid=$SERVER_PID
   dotnet "$LG" pingpong --port "$port" --rounds "$WARM" >/dev/null
   perf record -q -g -e syscalls:sys_enter_io_uring_enter -t "$pid" -o "$dir/perf.data" 2>/dev/null &
   pp=$!; sleep 0.5

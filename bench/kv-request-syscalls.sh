@@ -8,17 +8,13 @@
 #
 # Environment: CLIENTS (50), N (100000).
 set -u
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLIENTS=${CLIENTS:-50}; N=${N:-100000}
 [ $# -gt 0 ] || { sed -n '2,8p' "$0"; exit 2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+source "$ROOT/bench/lib/servers.sh" kv-req-sys
 for target in "$@"; do
-  port=$(free_port); dir=$(mktemp -d /tmp/kv-req-sys.XXXXXX)
-  envs=""; dll=$target
-  case "$target" in *@*) envs=${target%@*}; envs=${envs//,/ }; dll=${target##*@} ;; esac
-  # shellcheck disable=SC2086
-  env $envs dotnet "$dll" --port "$port" --bind 127.0.0.1 --dir "$dir/data" >"$dir/log" 2>&1 &
-  pid=$!
-  for _ in $(seq 400); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
+  start_server "$target"
+  port=$SERVER_PORT; dir=$SERVER_DIR; pid=$SERVER_PID
   redis-benchmark -p "$port" -c "$CLIENTS" -n "$N" -r 100000 -t set,get -q >/dev/null
   strace -f -c -p "$pid" -o "$dir/st" 2>/dev/null &
   sp=$!; sleep 1
