@@ -109,6 +109,11 @@ public class DomainsPingPongBenchmarks
         pong.Join();
     }
 
+    /// <summary>With <c>EIOSHARP_BENCH_DOMAIN_COUNTERS=1</c>, <see cref="PromiseAcrossDomains"/> prints each domain's idle
+    /// handling per round trip to standard error after every invocation (issue 20, h182): spins started, spins that found
+    /// the post, the spins' <see cref="Thread.Yield"/> calls, sleeps in the poller, wake-ups written to it.</summary>
+    private static readonly bool s_printDomainCounters = Environment.GetEnvironmentVariable("EIOSHARP_BENCH_DOMAIN_COUNTERS") == "1";
+
     [Benchmark(OperationsPerInvoke = Rounds)]
     public void PromiseAcrossDomains() => EioMain.Run(async env =>
     {
@@ -120,13 +125,21 @@ public class DomainsPingPongBenchmarks
             pongs[i] = Promise.Create<int>();
         }
 
+        Domain main = Domain.Current!, other = main;
+        var before = s_printDomainCounters ? DomainCounters.Read(main) : default;
+        var otherBefore = default(DomainCounters);
+        var otherAfter = default(DomainCounters);
         await Fiber.BothAsync(
             () => env.DomainManager.RunAsync(async () =>
             {
+                other = Domain.Current!;
+                otherBefore = s_printDomainCounters ? DomainCounters.Read(other) : default;
                 for (int i = 0; i < Rounds; i++)
                 {
                     pongs[i].R.Resolve(await pings[i].P.AwaitAsync());
                 }
+
+                otherAfter = s_printDomainCounters ? DomainCounters.Read(other) : default;
             }),
             async () =>
             {
@@ -136,7 +149,20 @@ public class DomainsPingPongBenchmarks
                     await pongs[i].P.AwaitAsync();
                 }
             });
+        if (s_printDomainCounters)
+        {
+            Console.Error.WriteLine($"main  {DomainCounters.Read(main).PerOp(before, Rounds)}");
+            Console.Error.WriteLine($"other {otherAfter.PerOp(otherBefore, Rounds)}");
+        }
     });
+
+    private readonly record struct DomainCounters(long Spins, long SpinHits, long SpinYields, long IdleWaits, long WakeUps)
+    {
+        public static DomainCounters Read(Domain d) => new(d.Spins, d.SpinHits, d.SpinYields, d.IdleWaits, d.WakeUps);
+
+        public string PerOp(DomainCounters b, int ops) => FormattableString.Invariant(
+            $"spins={(double)(Spins - b.Spins) / ops:F3} hits={(double)(SpinHits - b.SpinHits) / ops:F3} yields={(double)(SpinYields - b.SpinYields) / ops:F3} sleeps={(double)(IdleWaits - b.IdleWaits) / ops:F3} woken={(double)(WakeUps - b.WakeUps) / ops:F3}");
+    }
 }
 
 /// <summary>A dedicated thread that runs an async method and every continuation posted to its

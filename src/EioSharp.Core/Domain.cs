@@ -832,6 +832,8 @@ public sealed class Domain
     private int _spinBackoff = 1; // idle transitions to skip after the next failed spin (doubles per failure)
     private int _spinSkip; // idle transitions left to skip before the next spin
     private long _spins; // spins started (written by the domain's thread)
+    private long _spinHits; // spins that found a post (written by the domain's thread)
+    private long _spinYields; // Thread.Yield calls in spins (written by the domain's thread)
     private long _idleWaits; // sleeps in the poller (written by the domain's thread)
 
     /// <summary>How many times this domain, finding nothing to run, waited in its poller (an idle transition; for
@@ -840,6 +842,13 @@ public sealed class Domain
 
     /// <summary>The number of times this domain spun for a post before sleeping (for tests and diagnostics).</summary>
     internal long Spins => Volatile.Read(ref _spins);
+
+    /// <summary>The number of this domain's spins that found a post (for tests, diagnostics and benchmarks).</summary>
+    internal long SpinHits => Volatile.Read(ref _spinHits);
+
+    /// <summary>The number of times this domain's spins gave up the core (<see cref="Thread.Yield"/>; for diagnostics and
+    /// benchmarks).</summary>
+    internal long SpinYields => Volatile.Read(ref _spinYields);
 
     /// <summary>The most idle transitions a domain skips the spin for after failed spins.</summary>
     private const int MaxSpinBackoff = 1024;
@@ -873,11 +882,13 @@ public sealed class Domain
             if (!_remote.IsEmpty)
             {
                 _spinBackoff = 1;
+                Volatile.Write(ref _spinHits, _spinHits + 1);
                 return true;
             }
 
             if ((++i & 3) == 0)
             {
+                Volatile.Write(ref _spinYields, _spinYields + 1);
                 Thread.Yield();
             }
             else
@@ -890,6 +901,7 @@ public sealed class Domain
         if (!_remote.IsEmpty)
         {
             _spinBackoff = 1;
+            Volatile.Write(ref _spinHits, _spinHits + 1);
             return true;
         }
 
