@@ -74,6 +74,118 @@ public class CrossDomainSpinTests
         return domain.Spins - start;
     }
 
+    /// <summary>A poller that spins with the budget it is given and counts its wake-up calls and waits.</summary>
+    private sealed class CountingPoller(long spinTicks) : IDomainPoller
+    {
+        private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
+
+        public int Wakes;
+
+        public int Waits;
+
+        public bool SpinBeforeSleep => true;
+
+        public long SpinTicks => spinTicks;
+
+        public bool HasRegistrations => false;
+
+        public void Wait(int timeoutMs)
+        {
+            Interlocked.Increment(ref Waits);
+            _wake.Wait(timeoutMs);
+            _wake.Reset();
+        }
+
+        public void PollNow()
+        {
+        }
+
+        public void Wake()
+        {
+            Interlocked.Increment(ref Wakes);
+            _wake.Set();
+        }
+
+        public void Attach(Domain domain)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    // A post to a domain that is spinning for one (h182) is found by the spin: no wake-up call, no sleep, and the spin
+    // found it in its pure half, without yielding the core. The spin's budget is a minute, so the domain, which ran a post
+    // from this thread in its last busy stretch, is spinning when the test sees its spin count move, and still is when
+    // the test posts. Ten round trips; each one's post is made only once the domain has started its next spin.
+    [Fact]
+    public void PostToASpinningDomainIsFoundWithoutAWakeUpOrAYield()
+    {
+        const int Rounds = 10;
+        var poller = new CountingPoller(System.Diagnostics.Stopwatch.Frequency * 60);
+        var domain = Domain.CreateReal("spin-test", pollerFactory: () => poller);
+        var context = new TaskCompletionSource<SynchronizationContext>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        int ran = 0;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                domain.RunMain(async _ =>
+                {
+                    context.SetResult(SynchronizationContext.Current!);
+                    var promise = Promise.Create<bool>();
+                    _ = done.Task.ContinueWith(_ => promise.Resolver.Resolve(true), TaskScheduler.Default);
+                    return await promise.Promise.AwaitAsync();
+                });
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        var ctx = context.Task.Result;
+        long spins0 = domain.Spins; // no spin before the first post: nothing crossed domains yet
+        long hits0 = domain.SpinHits;
+        ctx.Post(_ => Interlocked.Increment(ref ran), null); // wakes the domain; after it runs, the domain spins
+        long wakes0 = -1, waits0 = -1, yields0 = -1;
+        for (int i = 0; i < Rounds; i++)
+        {
+            var spin = default(SpinWait);
+            while (domain.Spins != spins0 + i + 1 || Volatile.Read(ref ran) != i + 1)
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+
+            if (i == 0)
+            {
+                wakes0 = Volatile.Read(ref poller.Wakes);
+                waits0 = Volatile.Read(ref poller.Waits);
+                yields0 = domain.SpinYields;
+            }
+
+            Assert.Equal(hits0 + i, domain.SpinHits); // the spin started after the last post is still looking
+            ctx.Post(_ => Interlocked.Increment(ref ran), null);
+        }
+
+        var last = default(SpinWait);
+        while (Volatile.Read(ref ran) != Rounds + 1)
+        {
+            last.SpinOnce(sleep1Threshold: -1);
+        }
+
+        Assert.Equal(wakes0, Volatile.Read(ref poller.Wakes));
+        Assert.Equal(waits0, Volatile.Read(ref poller.Waits));
+        Assert.Equal(yields0, domain.SpinYields);
+        Assert.Equal(hits0 + Rounds, domain.SpinHits);
+        done.SetResult(true);
+        Assert.True(thread.Join(TimeSpan.FromSeconds(60)), "the domain did not finish");
+        Assert.Null(failure);
+    }
+
     private static readonly SendOrPostCallback s_first = static s => Interlocked.Increment(ref ((Counter)s!).Value);
     private static readonly SendOrPostCallback s_second = static s => Interlocked.Add(ref ((Counter)s!).Value, 2);
 
