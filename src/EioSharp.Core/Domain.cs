@@ -831,8 +831,6 @@ public sealed class Domain
     private bool _remoteArrived; // a round since the last sleep ran work posted from another thread (domain thread only)
     private int _spinBackoff = 1; // idle transitions to skip after the next failed spin (doubles per failure)
     private int _spinSkip; // idle transitions left to skip before the next spin
-    private int _pureBackoff = 1; // spins to yield from their start after the next pure half that finds nothing (doubles)
-    private int _pureSkip; // spins left that yield from their start (no pure half)
     private long _spins; // spins started (written by the domain's thread)
     private long _spinHits; // spins that found a post (written by the domain's thread)
     private long _spinYields; // Thread.Yield calls in spins (written by the domain's thread)
@@ -861,18 +859,12 @@ public sealed class Domain
     /// thread, or posted to another domain): the next post usually follows within microseconds, while sleeping costs a
     /// futex or eventfd wait here, a wake-up call in the sender and the OS's wake-up latency. .NET's thread pool workers
     /// spin the same way before they block. An idle domain (no cross-domain traffic since its last sleep) does not spin,
-    /// so an idle server uses no CPU. The spin reads the inbox's posted flag between short pause loops and yields the core
-    /// every few of them (<see cref="Thread.Yield"/>), so on a machine with more runnable threads than cores the thread it
-    /// waits for can run. It adapts as glibc's adaptive mutexes do: after a spin that found nothing, the next 1, 2, 4 ... 1024
+    /// so an idle server uses no CPU. The spin checks the inbox between short pause loops and yields the core every few
+    /// of them (<see cref="Thread.Yield"/>), so on a machine with more runnable threads than cores the thread it waits
+    /// for can run. It adapts as glibc's adaptive mutexes do: after a spin that found nothing, the next 1, 2, 4 ... 1024
     /// chances are skipped (a spin only pays when the other thread runs at the same time); a spin that found a post resets
     /// the backoff. Every backend spins: the epoll and io_uring pollers gather I/O in their wait, which the spin delays by
     /// at most its budget.
-    /// <para>The first half of the budget is a pure spin (issue 20, h182), as .NET's <see cref="SpinWait"/> spins before it
-    /// yields: a <c>sched_yield</c> costs about 1.2 µs on this machine's VM even when nothing else is runnable, and a post
-    /// that lands during it is seen only when it returns; with the other domain running on the other core, its answer comes
-    /// within that half. When the pure half passes without a post (the other domain's thread was not running: it shares
-    /// this core, and only a yield lets it run), the next 1, 2, 4 ... 64 spins yield from their start; a post found in the
-    /// pure half resets that.</para>
     /// </remarks>
     private bool SpinForRemote()
     {
@@ -883,31 +875,18 @@ public sealed class Domain
         }
 
         Volatile.Write(ref _spins, _spins + 1);
-        long now = Stopwatch.GetTimestamp();
-        long until = now + _poller.SpinTicks;
-        long pureUntil = now;
-        if (_pureSkip > 0)
-        {
-            _pureSkip--;
-        }
-        else
-        {
-            pureUntil += _poller.SpinTicks / 2;
-        }
-
-        bool pure = pureUntil != now;
+        long until = Stopwatch.GetTimestamp() + _poller.SpinTicks;
         int i = 0;
         do
         {
-            // The posted flag (set by every post after its enqueue), not the queue: one field the poster writes once, where
-            // the queue's head, tail and slot are lines the poster's enqueue then has to take back from this core.
-            if (_remotePosted != 0)
+            if (!_remote.IsEmpty)
             {
-                SpinHit(pure, now < pureUntil);
+                _spinBackoff = 1;
+                Volatile.Write(ref _spinHits, _spinHits + 1);
                 return true;
             }
 
-            if (now >= pureUntil && (++i & 3) == 0)
+            if ((++i & 3) == 0)
             {
                 Volatile.Write(ref _spinYields, _spinYields + 1);
                 Thread.Yield();
@@ -916,52 +895,20 @@ public sealed class Domain
             {
                 Thread.SpinWait(10);
             }
-
-            now = Stopwatch.GetTimestamp();
         }
-        while (now < until);
+        while (Stopwatch.GetTimestamp() < until);
 
         if (!_remote.IsEmpty)
         {
-            SpinHit(pure, false);
+            _spinBackoff = 1;
+            Volatile.Write(ref _spinHits, _spinHits + 1);
             return true;
-        }
-
-        if (pure)
-        {
-            PureSpinMissed();
         }
 
         _spinSkip = _spinBackoff;
         _spinBackoff = Math.Min(MaxSpinBackoff, _spinBackoff * 2);
         return false;
     }
-
-    /// <summary>A spin found a post: <paramref name="inPureHalf"/>, in the pure half of a spin that had one
-    /// (<paramref name="pure"/>).</summary>
-    private void SpinHit(bool pure, bool inPureHalf)
-    {
-        _spinBackoff = 1;
-        Volatile.Write(ref _spinHits, _spinHits + 1);
-        if (inPureHalf)
-        {
-            _pureBackoff = 1;
-        }
-        else if (pure)
-        {
-            PureSpinMissed();
-        }
-    }
-
-    /// <summary>A spin's pure half found nothing: the next spins yield from their start (1, 2, 4 ... 64 of them).</summary>
-    private void PureSpinMissed()
-    {
-        _pureSkip = _pureBackoff;
-        _pureBackoff = Math.Min(MaxPureSpinBackoff, _pureBackoff * 2);
-    }
-
-    /// <summary>The most spins that yield from their start after pure halves that found nothing.</summary>
-    private const int MaxPureSpinBackoff = 64;
 
     /// <param name="idleAt">The <see cref="Stopwatch"/> reading taken when the domain went idle: the wait's timeout is
     /// measured from it (the wait then ends no earlier than the next deadline, at most the time since that reading later).</param>
