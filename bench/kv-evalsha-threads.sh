@@ -6,7 +6,10 @@
 #     (redis-benchmark, /usr/bin/time) user, system and switches per call;
 #   - a counted run of the same size (perf stat -p of the server, every thread): syscalls per call (io_uring_enter,
 #     epoll_wait, read, write, pwrite64, sendto/recvfrom, all syscalls), and sched_switch per call; and the client's
-#     syscalls (epoll_wait, read, write) per call, perf stat of redis-benchmark itself.
+#     syscalls (epoll_wait, epoll_ctl, read, write, sendto, recvfrom) per call, perf stat of redis-benchmark itself;
+#   - in the plain run, the shares of the wall time (bench/lib/schedstat-split.py, /proc/PID/schedstat sampled every 20
+#     ms) the client and the server's main thread (Kv: its domain; redis-server: its event loop) spent running, waiting
+#     for a CPU and asleep: a client asleep is waiting for replies, whatever the machine's load.
 # Counts do not move with the machine's load as calls/s does; CPU per call moves less than calls/s.
 #
 #   bash bench/kv-evalsha-threads.sh TARGET ...   # TARGET: `redis`, a path of EioSharp.Kv.dll, or "V=x,W=y@path" (that
@@ -59,9 +62,11 @@ for rep in $(seq 1 "$REPEATS"); do
   for j in "${!PORT[@]}"; do
     pid=${PID[$j]}; port=${PORT[$j]}
     snap "$pid" >"$WORK/a"
-    rate=$(/usr/bin/time -f "%U %S %w %c" -o "$WORK/time" bash -c "$(declare -f bench); SHA=$SHA; bench $port $N")
+    rate=$(python3 "$ROOT/bench/lib/schedstat-split.py" "$pid" -- /usr/bin/time -f "%U %S %w %c" -o "$WORK/time" \
+      redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$N" -r 100000 --csv EVALSHA "$SHA" 1 'key:__rand_int__' 2>"$WORK/sched" |
+      awk -F'","' 'NR == 2 { gsub(/"/, "", $2); print $2 }')
     snap "$pid" >"$WORK/b"
-    python3 - "$j" "$rate" "$N" "$CLK_TCK" "$WORK/a" "$WORK/b" "$WORK/time" >>"$RES" <<'EOF'
+    python3 - "$j" "$rate" "$N" "$CLK_TCK" "$WORK/a" "$WORK/b" "$WORK/time" "$WORK/sched" >>"$RES" <<'EOF'
 import sys
 j, rate, n, tck = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 def load(p):
@@ -71,7 +76,15 @@ def load(p):
     return d
 a, b = load(sys.argv[5]), load(sys.argv[6])
 cu, cs, cv, ci = map(float, open(sys.argv[7]).read().split()[-4:])
-out = [f"plain {j} rate {rate} client {cu*1e6/n:.3f} {cs*1e6/n:.3f} {cv/n:.4f} {ci/n:.4f}"]
+sched = [l.split()[1:] for l in open(sys.argv[8]) if l.startswith("SCHED ")]
+fr, cur = {}, "client"
+for f in (sched[0] if sched else []):  # "client run=.. runq=.. sleep=.. server:TID run=.. ..."
+    if "=" not in f:
+        cur = "client" if f == "client" else "server"
+    else:
+        fr[cur + " " + f.split("=")[0]] = f.split("=")[1]
+sp = " ".join(fr.get(k, "nan") for k in ("client run", "client runq", "client sleep", "server run", "server runq", "server sleep"))
+out = [f"plain {j} rate {rate} client {cu*1e6/n:.3f} {cs*1e6/n:.3f} {cv/n:.4f} {ci/n:.4f} sched {sp}"]
 for tid, (comm, u, s, v, i) in b.items():
     u0, s0, v0, i0 = a.get(tid, (comm, 0, 0, 0, 0))[1:]
     du, ds, dv, di = u - u0, s - s0, v - v0, i - i0
@@ -110,6 +123,9 @@ for line in open(sys.argv[1]):
         parts = line.strip().split(" | ")
         h = parts[0].split(); j = h[1]
         row = {"calls/s": float(h[3]), "client user": float(h[5]), "client sys": float(h[6]), "client vol": float(h[7]), "client invol": float(h[8])}
+        if len(h) >= 16:  # shares of the wall time (schedstat): running, waiting for a CPU, asleep
+            for k, v in zip(("client run", "client runq", "client sleep", "server main run", "server main runq", "server main sleep"), h[10:16]):
+                row[k + " share"] = float(v)
         threads = collections.defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
         for p in parts[1:]:
             name, *v = p.split(); comm = re.sub(r":\d+$", "", name)
