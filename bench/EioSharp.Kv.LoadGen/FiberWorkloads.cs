@@ -34,8 +34,8 @@ internal static class FiberWorkloads
             var a = await FiberRespConnection.ConnectAsync(env, sw, host, port);
             var b = await FiberRespConnection.ConnectAsync(env, sw, host, port);
             // A push is sent only after the other client's pop of that list was sent (a token per pop): every pop is
-            // written to the server before the push that serves it, so every BLPOP blocks, on both servers alike. (With a
-            // thread per client the two sends of a phase raced: the pop blocked in ~1.6-1.7 of the 2 phases, h181.)
+            // written to the server before the push that serves it, in the same order for both servers. (With a thread
+            // per client the two sends of a phase raced: the pop blocked in ~1.6-1.7 of the 2 phases, h181.)
             var pingPopSent = new AsyncQueue<bool>(AsyncQueue<bool>.Unbounded);
             var pongPopSent = new AsyncQueue<bool>(AsyncQueue<bool>.Unbounded);
             var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
