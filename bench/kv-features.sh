@@ -6,7 +6,12 @@
 #   stream                  2 producers XADD, 2 consumers XREADGROUP COUNT 10 BLOCK 1000 + XACK in one group
 #                           (op = one message added, read and acknowledged)
 #   evalsha                 redis-benchmark -c 50: EVALSHA of a script doing INCR + SET + GET (op = one EVALSHA)
-# The first four are driven by bench/EioSharp.Kv.LoadGen, the last by redis-benchmark.
+# The first four are driven by bench/EioSharp.Kv.LoadGen, the last by redis-benchmark. The measuring instrument changed
+# in session 32 (h184, rationale §180): pingpong's and stream's clients are fibers of one EioSharp domain in the load
+# generator (`--client eio`: one thread, io_uring, replies checked in place), where sessions 20-31 ran a thread per
+# client on blocking .NET sockets (`--client threads`, LOADGEN_CLIENT=threads), which used as much CPU per stream message
+# as either server on the two shared cores. Same clients, commands, blocking and reply checks; ratios read before and
+# after the change are not comparable (docs/BENCHMARKS.md, session 32, has both in the same runs).
 #
 #   bench/kv-features.sh            # builds EioSharp.Kv and the load generator (Release), prints a markdown table
 #
@@ -17,6 +22,8 @@
 #   NO_BUILD=1       skip `dotnet build`
 #   KV_DLL=path      another EioSharp.Kv build to measure (e.g. a copy of an older bin/ folder, for before/after)
 #   WARMUP=1         one unrecorded run per workload and server first, at a fifth of the size (0 to skip)
+#   LOADGEN_CLIENT=eio|threads   the load generator's clients for pingpong and stream (default eio; see above)
+#   LOADGEN_DLL=path another EioSharp.Kv.LoadGen build (an older one ignores LOADGEN_CLIENT and runs threads)
 #   KV_BASE_DLL=path another EioSharp.Kv build run as a third server in the same run (runs alternate redis, kv-base,
 #                    kv): base vs new vs redis-server from one run
 #   DURABILITY=aof   the persistence both servers run with (the same for both, so that the comparison is fair):
@@ -34,7 +41,8 @@
 #
 # Each server gets its own empty --dir. CPU per op is the server process's user+system time (utime+stime+cutime+cstime
 # from /proc/<pid>/stat, so the AOF's fsync threads and redis's snapshot children count too) over the run, divided by
-# the run's ops: steadier than ops/s when other work shares the machine.
+# the run's ops: steadier than ops/s when other work shares the machine. The load generator's own CPU per op (its
+# `client_cpu_us_per_op`, pingpong and stream only) is in the raw runs' last column ("-" where it prints none).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,7 +59,8 @@ case "$DURABILITY" in
   *) echo "DURABILITY is aof, none or defaults" >&2; exit 1 ;;
 esac
 WARMUP="${WARMUP:-1}"
-LOADGEN_DLL="$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll"
+LOADGEN_DLL="${LOADGEN_DLL:-$ROOT/bench/EioSharp.Kv.LoadGen/bin/Release/net10.0/EioSharp.Kv.LoadGen.dll}"
+LOADGEN_CLIENT="${LOADGEN_CLIENT:-eio}"
 # WORK, PIDS, CLK_TCK, the cleanup trap, free_port, wait_ping
 source "$ROOT/bench/lib/servers.sh" kv-features
 
@@ -97,14 +106,14 @@ for server in "${SERVERS[@]}"; do
   [ "$(redis-cli -p "${PORT_OF[$server]}" SCRIPT LOAD "$SCRIPT")" = "$SHA" ] || { echo "SCRIPT LOAD differs on $server" >&2; exit 1; }
 done
 
-# run_one <workload> <port> -> prints "ops ops_per_s"
+# run_one <workload> <port> -> prints "ops ops_per_s client_cpu_us_per_op" (the last "-" when not printed)
 run_one() {
   local w=$1 port=$2 out
   case "$w" in
     pubsub-P1) out=$(dotnet "$LOADGEN_DLL" pubsub --port "$port" --subscribers 100 --pipeline 1 --messages "$(scale 20000)") ;;
     pubsub-P16) out=$(dotnet "$LOADGEN_DLL" pubsub --port "$port" --subscribers 100 --pipeline 16 --messages "$(scale 40000)") ;;
-    pingpong) out=$(dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$(scale 20000)") ;;
-    stream) out=$(dotnet "$LOADGEN_DLL" stream --port "$port" --producers 2 --consumers 2 --count 10 --messages "$(scale 30000)") ;;
+    pingpong) out=$(dotnet "$LOADGEN_DLL" pingpong --port "$port" --rounds "$(scale 20000)" --client "$LOADGEN_CLIENT") ;;
+    stream) out=$(dotnet "$LOADGEN_DLL" stream --port "$port" --producers 2 --consumers 2 --count 10 --messages "$(scale 30000)" --client "$LOADGEN_CLIENT") ;;
     evalsha)
       local n; n=$(scale 200000)
       out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$n" -r 100000 --csv EVALSHA "$SHA" 1 'key:__rand_int__' 2>/dev/null |
@@ -112,7 +121,7 @@ run_one() {
       ;;
     *) echo "unknown workload $w" >&2; exit 1 ;;
   esac
-  echo "$out" | awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["ops"], v["ops_per_s"] }'
+  echo "$out" | awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["ops"], v["ops_per_s"], (("client_cpu_us_per_op" in v) ? v["client_cpu_us_per_op"] : "-") }'
 }
 
 RESULTS="$WORK/results"; : >"$RESULTS"
@@ -128,10 +137,10 @@ for w in $WORKLOADS; do
     for server in "${SERVERS[@]}"; do
       port=${PORT_OF[$server]}; pid=${PID_OF[$server]}
       before=$(cpu_ticks "$pid")
-      read -r ops rate < <(run_one "$w" "$port")
+      read -r ops rate client_cpu < <(run_one "$w" "$port")
       after=$(cpu_ticks "$pid")
       [ -n "${rate:-}" ] || { echo "$w on $server produced no result" >&2; exit 1; }
-      echo "$w $server $rate $(python3 -c "print(($after - $before) / $CLK_TCK * 1e6 / $ops)")" >>"$RESULTS"
+      echo "$w $server $rate $(python3 -c "print(($after - $before) / $CLK_TCK * 1e6 / $ops)") $client_cpu" >>"$RESULTS"
     done
     echo "  $w run $rep/$REPEATS done ($(( $(date +%s) - start_time )) s)" >&2
   done
@@ -143,13 +152,13 @@ echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews ops/s more than CPU/op)."
 echo "Median of $REPEATS runs per server (runs alternate ${SERVERS[*]}). DURABILITY=$DURABILITY: both servers with"
 echo "$DURABLE_TEXT. CPU/op: server process user+system µs per op."
-echo "Extra arguments: redis-server '${REDIS_ARGS:-}', EioSharp.Kv '${KV_ARGS:-}'."
+echo "Extra arguments: redis-server '${REDIS_ARGS:-}', EioSharp.Kv '${KV_ARGS:-}'. Load generator: $LOADGEN_DLL, --client $LOADGEN_CLIENT."
 echo
 python3 - "$RESULTS" <<'EOF'
 import sys, statistics, collections
 rate = collections.defaultdict(list); cpu = collections.defaultdict(list); order = []; servers = []
 for line in open(sys.argv[1]):
-    w, server, r, c = line.split()
+    w, server, r, c = line.split()[:4]
     if w not in order: order.append(w)
     if server not in servers: servers.append(server)
     rate[(w, server)].append(float(r)); cpu[(w, server)].append(float(c))
@@ -172,8 +181,17 @@ for w in order:
     ks = [statistics.median(rate[(w, s)]) for s in kvs]; kc = [statistics.median(cpu[(w, s)]) for s in kvs]
     print(f"| {labels.get(w, w)} | {r:,.0f} | " + " | ".join(f"{k:,.0f} ({k / r:.2f}x)" for k in ks)
           + f" | {rc:.2f} | " + " | ".join(f"{c:.2f}" for c in kc) + " | " + " | ".join(f"{rc / c:.2f}x" for c in kc) + " |")
+client = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) > 4 and f[4] != "-": client[(f[0], f[1])].append(float(f[4]))
+if client:
+    print()
+    print("Load generator CPU µs/op (medians): " + "; ".join(
+        f"{w} " + ", ".join(f"{names[s]} {statistics.median(client[(w, s)]):.2f}" for s in servers if client[(w, s)])
+        for w in order if any(client[(w, s)] for s in servers)))
 EOF
 echo
-echo "Raw runs (workload server ops/s cpu_us_per_op):"
+echo "Raw runs (workload server ops/s cpu_us_per_op client_cpu_us_per_op):"
 sed 's/^/    /' "$RESULTS"
 echo "Total time: $(( $(date +%s) - start_time )) s"

@@ -20,7 +20,9 @@ namespace EioSharp.Kv.LoadGen;
 /// prints the load generator's own CPU time per op (all its threads, from the clock's start to the threads' end) and the
 /// XREADGROUP replies with entries per op.</item>
 /// </list>
-/// Common options: <c>--host</c> (127.0.0.1), <c>--port</c>, <c>--timeout</c> seconds (120; exit code 1 when exceeded).
+/// Common options: <c>--host</c> (127.0.0.1), <c>--port</c>, <c>--timeout</c> seconds (120; exit code 1 when exceeded),
+/// <c>--client eio|threads</c> for pingpong and stream (<see cref="Options.Client"/>; both print <c>client=</c> and
+/// <c>client_cpu_us_per_op</c>, the load generator's own CPU per op over the measured stretch).
 /// </summary>
 internal static class Program
 {
@@ -62,6 +64,10 @@ internal static class Program
     private static string Result(string workload, long ops, TimeSpan elapsed, string extra = "") =>
         string.Create(CultureInfo.InvariantCulture,
             $"RESULT workload={workload} ops={ops} seconds={elapsed.TotalSeconds:F3} ops_per_s={ops / elapsed.TotalSeconds:F0}{extra}");
+
+    /// <summary>The client fields of a result: the client kind and the load generator's CPU µs per op (all threads).</summary>
+    private static string ClientFields(string client, double cpuUs, long ops) =>
+        string.Create(CultureInfo.InvariantCulture, $" client={client} client_cpu_us_per_op={cpuUs / ops:F2}");
 
     private static string UniqueName(string prefix) => $"{prefix}:{Environment.ProcessId}:{Stopwatch.GetTimestamp()}";
 
@@ -166,6 +172,12 @@ internal static class Program
     {
         int rounds = o.Int("rounds", 20_000);
         string ping = UniqueName("bench-ping"), pong = UniqueName("bench-pong");
+        if (o.Client == "eio")
+        {
+            var (took, cpuUs) = FiberWorkloads.PingPong(o.Host, o.Port, rounds, ping, pong);
+            return Result("pingpong", rounds, took, ClientFields("eio", cpuUs, rounds));
+        }
+
         using var a = new RespConnection(o.Host, o.Port);
         using var b = new RespConnection(o.Host, o.Port);
         byte[] pushPing = RespConnection.Encode("LPUSH", ping, "x");
@@ -173,6 +185,7 @@ internal static class Program
         byte[] pushPong = RespConnection.Encode("LPUSH", pong, "x");
         byte[] popPing = RespConnection.Encode("BLPOP", ping, "0");
         Exception? failure = null;
+        TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         var responder = new Thread(() =>
         {
             try
@@ -206,12 +219,13 @@ internal static class Program
 
         responder.Join();
         var elapsed = clock.Elapsed;
+        double threadsCpuUs = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalMicroseconds;
         if (failure is not null)
         {
             throw new InvalidDataException("responder failed: " + failure.Message);
         }
 
-        return Result("pingpong", rounds, elapsed);
+        return Result("pingpong", rounds, elapsed, ClientFields("threads", threadsCpuUs, rounds));
     }
 
     private static void ExpectPopped(object? reply, string key)
@@ -229,6 +243,19 @@ internal static class Program
         int consumers = o.Int("consumers", 2);
         int count = o.Int("count", 10);
         string key = UniqueName("bench-stream");
+        if (o.Client == "eio")
+        {
+            var (took, fiberCpuUs, fiberReads) = FiberWorkloads.Stream(o.Host, o.Port, messages, producers, consumers, count, key);
+            using (var cleanup = new RespConnection(o.Host, o.Port))
+            {
+                cleanup.Call("DEL", key);
+            }
+
+            return Result("stream", messages, took,
+                string.Create(CultureInfo.InvariantCulture,
+                    $" producers={producers} consumers={consumers} count={count}{ClientFields("eio", fiberCpuUs, messages)} reads_per_op={(double)fiberReads / messages:F3}"));
+        }
+
         using (var setup = new RespConnection(o.Host, o.Port))
         {
             if ((string?)setup.Call("XGROUP", "CREATE", key, "g", "$", "MKSTREAM") != "OK")
@@ -341,16 +368,25 @@ internal static class Program
 
         return Result("stream", messages, TimeSpan.FromTicks(done),
             string.Create(CultureInfo.InvariantCulture,
-                $" producers={producers} consumers={consumers} count={count} client_cpu_us_per_op={cpuUs / messages:F2} reads_per_op={(double)reads / messages:F3}"));
+                $" producers={producers} consumers={consumers} count={count}{ClientFields("threads", cpuUs, messages)} reads_per_op={(double)reads / messages:F3}"));
     }
 
-    private sealed class Options
+    internal sealed class Options
     {
         private readonly Dictionary<string, string> _values = [];
 
         public string Host => _values.GetValueOrDefault("host", "127.0.0.1");
 
         public int Port => Int("port", 6379);
+
+        /// <summary><c>--client eio</c> (default: fibers of one EioSharp domain) or <c>threads</c> (a thread per client,
+        /// blocking .NET sockets: the generator of sessions 20-31); pubsub always uses its own clients.</summary>
+        public string Client => _values.GetValueOrDefault("client", "eio") switch
+        {
+            "eio" => "eio",
+            "threads" => "threads",
+            _ => throw new ArgumentException("--client is eio or threads"),
+        };
 
         public int Int(string name, int fallback) =>
             _values.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;

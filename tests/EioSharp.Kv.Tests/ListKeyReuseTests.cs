@@ -137,4 +137,50 @@ public sealed class ListKeyReuseTests
         Assert.Equal(Db(fresh).DataBytes, Db(h).DataBytes);
         Assert.Equal(fresh.Store.UsedMemory, h.Store.UsedMemory);
     }
+
+    [Fact]
+    public void A_kept_lists_first_small_push_reuses_its_listpack_array_and_a_new_lists_allocates_one()
+    {
+        // Session 32 (h184): the ping-pong's LPUSH into its kept list allocated the listpack's 16-byte array every time
+        // (~80 B per round trip, the server's whole allocation on that row).
+        var kept = new KvList();
+        kept.Push("x"u8, left: true);
+        Assert.Equal("x", Encoding.UTF8.GetString(kept.Pop(left: true)));
+        Assert.True(kept.TryResetForReuse());
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        kept.Push("y"u8, left: true);
+        long keptBytes = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        var fresh = new KvList();
+        before = GC.GetAllocatedBytesForCurrentThread();
+        fresh.Push("y"u8, left: true);
+        long freshBytes = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, keptBytes);
+        Assert.True(freshBytes > 0); // the control: the measure sees the array a new list allocates
+        Assert.Equal(fresh.EstimateBytes(), kept.EstimateBytes());
+        Assert.Equal(["y"], kept.Elements.Select(Encoding.UTF8.GetString));
+    }
+
+    [Theory]
+    [InlineData(1)] // fits the kept 16-byte array: used as it is
+    [InlineData(12)] // 13 bytes with its length byte: a new list's first array is still 16 bytes
+    [InlineData(13)] // 14 bytes: a new list's would be 17 bytes, so the kept array is not used
+    [InlineData(40)]
+    public void A_kept_list_reads_as_a_new_one_in_memory_usage_whatever_its_first_elements_size(int length)
+    {
+        var h = new StoreHarness();
+        var fresh = new StoreHarness();
+        string element = new('e', length);
+        Assert.Equal(":1\r\n", h.Run("RPUSH", "k", "x"));
+        Assert.Equal("$1\r\nx\r\n", h.Run("LPOP", "k"));
+        Assert.Equal(1, Db(h).SpareListCount);
+        Assert.Equal(":1\r\n", h.Run("RPUSH", "k", element));
+        Assert.Equal(0, Db(h).SpareListCount);
+        Assert.Equal(":1\r\n", fresh.Run("RPUSH", "k", element));
+        Assert.Equal(fresh.Run("MEMORY", "USAGE", "k"), h.Run("MEMORY", "USAGE", "k"));
+        Assert.Equal(fresh.Store.UsedMemory, h.Store.UsedMemory);
+        Assert.Equal(":3\r\n", h.Run("LPUSH", "k", "a", "b"));
+        Assert.Equal($"*3\r\n$1\r\nb\r\n$1\r\na\r\n${length}\r\n{element}\r\n", h.Run("LRANGE", "k", "0", "-1"));
+    }
 }

@@ -353,13 +353,14 @@ internal sealed class KvList : KvObject, IKvElements
 
     private bool FitsPacked(byte[] value, int adding) => value.Length <= PackedMaxElementBytes && _count + adding <= PackedMaxCount;
 
-    /// <summary>An emptied list in its small form goes back to the state of <c>new KvList()</c> (its listpack array
-    /// dropped, so that it grows and is estimated exactly as a new list's), to be reused for its key's next list
+    /// <summary>An emptied list in its small form goes back to the state of <c>new KvList()</c> (its listpack emptied: an
+    /// array of the smallest size is kept and used only where a new list's would be that size, so that it grows and is
+    /// estimated exactly as a new list's), to be reused for its key's next list
     /// (<see cref="KvDatabase.RemoveEmptiedRow"/>); false (unchanged) for a list in its ring form or not empty.</summary>
     internal bool TryResetForReuse()
     {
         if (!_packed || _count != 0) return false;
-        _pack = new Listpack(0);
+        _pack.Clear(); // a one-element list's 16-byte array stays: the ping-pong's push allocates nothing (session 32)
         _head = 0;
         ResetCache();
         return true;

@@ -63,6 +63,15 @@ internal struct Listpack
         if (_data.Length > 64 && _used * 2 < _data.Length) Array.Resize(ref _data, Math.Max(MinCapacity, _used + _used / 4));
     }
 
+    /// <summary>Empties the listpack for reuse as a new one (a kept list, <see cref="KvList.TryResetForReuse"/>): an array of
+    /// the smallest capacity stays for the next insert, which uses it only where a new listpack's first insert would
+    /// allocate that size (so the capacity, and MEMORY USAGE, read as a new listpack's); a bigger one is dropped.</summary>
+    public void Clear()
+    {
+        if (_data.Length != MinCapacity) _data = [];
+        _used = 0;
+    }
+
     /// <summary>Drops the growth slack: the array becomes exactly <see cref="Used"/> bytes (run when the server is idle).</summary>
     /// <returns>Bytes released.</returns>
     public int TrimExcess()
@@ -93,7 +102,8 @@ internal struct Listpack
     private void Splice(int offset, int remove, int insert)
     {
         int used = _used - remove + insert;
-        if (used > _data.Length)
+        // An empty listpack's kept array (Clear) is used only at the capacity a new listpack would allocate here.
+        if (used > _data.Length || (_used == 0 && used > 0 && _data.Length != Math.Max(MinCapacity, used + (long)used / 4)))
         {
             long capacity = Math.Max(MinCapacity, used + (long)used / 4);
             if (capacity > Array.MaxLength) capacity = Math.Max(used, Array.MaxLength);
