@@ -22,6 +22,7 @@
 #                    (KV_BASE_DLL=KV_DLL) with a backend switch on one side, e.g. KV_ENV=EIOSHARP_URING_IDLE_PREPASS=0
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
 #   NO_BUILD=1       skip `dotnet build`;  NO_MEMORY=1  skip the 1M-key RSS table
+#   RESULTS_COPY=F   copy the per-run results ("workload test server ops/s cpu_us", one line a run) to F at the end
 #   WARMUP=0.2       before a workload's measured runs, every server gets one unmeasured pass of each of its tests
 #                    with this fraction of the requests (0: none, as before session 16). A fresh JIT server (EioSharp.Kv,
 #                    Garnet) compiles its hot code during its first requests: EioSharp.Kv's tiered JIT thread took
@@ -261,4 +262,5 @@ if mem:
     for s, e, f, k in mem: print(f"| {names[s]} | {int(e)/1024:.0f} | {int(f)/1024:.0f} | {k} |")
 EOF
 echo
+[ -n "${RESULTS_COPY:-}" ] && cp "$RESULTS" "$RESULTS_COPY" # every run's "workload test server ops/s cpu" line
 echo "Total time: $(( $(date +%s) - start_time )) s"

@@ -567,6 +567,10 @@ internal sealed class AppendOnlyFile : IDisposable
         return 0;
     }
 
+    /// <summary>Whether a base file is written past the page cache (<see cref="UncachedWriter"/>, where the filesystem
+    /// allows it): EIOSHARP_KV_AOF_BASE_DIRECT=0 turns it off (A/B measurements, tests).</summary>
+    internal static bool BaseDirect { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_BASE_DIRECT") != "0";
+
     /// <summary>Writes the keyspace as the first base at start (Redis's rewriteAppendOnlyFile from aofOpenIfNeededOnServerStart):
     /// to the temporary file, fsynced, renamed into the directory.</summary>
     private static async Task<long> WriteBaseAtStartAsync(AofPaths paths, Switch sw, string baseName, KvServerConfig c, KvStore store, long nowUnixMs)
@@ -598,21 +602,40 @@ internal sealed class AppendOnlyFile : IDisposable
     {
         long offset = 0, syncedAt = 0, fsyncs = 0;
         bool incremental = c.AofRewriteIncrementalFsync;
+        // The base is written past the page cache (O_DIRECT, whole 1 MiB blocks; the last partial block through it) where
+        // the filesystem allows: the kernel's copy into page-cache pages, their writeback and their release when the
+        // file is replaced at the next rewrite cost several times the writer's own work on some machines (issue 14,
+        // rationale §181). Same bytes; EIOSHARP_KV_AOF_BASE_DIRECT=0 writes through the page cache (A/B, tests).
+        using UncachedWriter? direct = BaseDirect ? target.OpenUncached(0) : null;
+        void Write(ReadOnlySpan<byte> piece)
+        {
+            if (direct is not null)
+            {
+                direct.Write(piece);
+            }
+            else
+            {
+                target.WriteAt(offset, piece);
+            }
+        }
+
         void Sink(ReadOnlySpan<byte> data)
         {
             token.ThrowIfCancellationRequested();
             if (!incremental)
             {
-                target.WriteAt(offset, data);
+                Write(data);
                 offset += data.Length;
                 return;
             }
 
             while (!data.IsEmpty)
             {
-                // rioSetAutoSync: an fdatasync each time 4 MB more have been written (bounded dirty pages during the rewrite).
+                // rioSetAutoSync: an fdatasync each time 4 MB more have been written (bounded dirty pages during the
+                // rewrite; past the page cache it only flushes the device's cache: what was given to the direct writer
+                // but still sits in its buffer, less than a block, is not written yet).
                 int piece = (int)Math.Min(data.Length, IncrementalFsyncBytes - (offset - syncedAt));
-                target.WriteAt(offset, data[..piece]);
+                Write(data[..piece]);
                 offset += piece;
                 data = data[piece..];
                 if (offset - syncedAt >= IncrementalFsyncBytes)
@@ -651,6 +674,7 @@ internal sealed class AppendOnlyFile : IDisposable
             Sink(chunk.WrittenSpan);
         }
 
+        direct?.Complete();
         target.Sync();
         incrementalFsyncs = fsyncs;
         return offset;

@@ -405,6 +405,36 @@ public sealed class FileWriter : EioFile, IFlowSink
         }
     }
 
+    /// <summary>Starts writing the file sequentially from <paramref name="offset"/> past the page cache (<c>O_DIRECT</c>,
+    /// through an aligned buffer); see <see cref="UncachedWriter"/>.</summary>
+    /// <param name="offset">Where the first byte goes, in bytes; direct writes need a multiple of
+    /// <see cref="UncachedWriter.Alignment"/> (otherwise the writer writes through the page cache). Must not be negative.</param>
+    /// <param name="bufferBytes">The buffer's size, in bytes (rounded up to <see cref="UncachedWriter.Alignment"/>): the
+    /// size of each write. Must be positive.</param>
+    /// <returns>The writer (native memory: dispose it); call <see cref="UncachedWriter.Complete"/> to write its last bytes.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> is negative or <paramref name="bufferBytes"/>
+    /// is not positive.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
+    /// <remarks>Not in Eio. For a large file written once on a system thread (a snapshot, a log's rewritten base); blocking,
+    /// no fiber suspension or cancellation check. Falls back to writes through the page cache for files of the portable
+    /// filesystem layer, files opened in append mode or that are not regular, off Linux, and where the filesystem refuses
+    /// <c>O_DIRECT</c> (<see cref="UncachedWriter.IsDirect"/> false).</remarks>
+    public UncachedWriter OpenUncached(long offset = 0, int bufferBytes = UncachedWriter.DefaultBufferBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bufferBytes);
+        Use();
+        try
+        {
+            bool directable = OperatingSystem.IsLinux() && !IsPortable && !IsAppend && IsRegularFile;
+            return new UncachedWriter(this, offset, bufferBytes, directable);
+        }
+        finally
+        {
+            EndUse();
+        }
+    }
+
     /// <summary>The handle, for the mapped tail's system calls.</summary>
     internal SafeFileHandle FileHandle => Handle;
 

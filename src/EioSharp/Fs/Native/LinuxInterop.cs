@@ -54,6 +54,12 @@ internal static unsafe partial class LinuxInterop
     /// <summary><c>O_NOFOLLOW</c> for the running architecture.</summary>
     public static readonly int ONoFollow;
 
+    /// <summary><c>O_DIRECT</c> for the running architecture.</summary>
+    public static readonly int ODirect;
+
+    /// <summary><c>F_GETFL</c>, <c>F_SETFL</c>.</summary>
+    public const int FGetFl = 3, FSetFl = 4;
+
     /// <summary><c>RESOLVE_NO_MAGICLINKS</c>: refuse procfs-style magic links.</summary>
     public const ulong ResolveNoMagicLinks = 0x02;
 
@@ -74,6 +80,7 @@ internal static unsafe partial class LinuxInterop
             case Architecture.X64:
                 ODirectory = 0x10000;
                 ONoFollow = 0x20000;
+                ODirect = 0x4000;
                 SysOpenAt2 = 437;
                 SysStatx = 332;
                 SysGetDents64 = 217;
@@ -81,6 +88,7 @@ internal static unsafe partial class LinuxInterop
             case Architecture.Arm64:
                 ODirectory = 0x4000;
                 ONoFollow = 0x8000;
+                ODirect = 0x10000;
                 SysOpenAt2 = 437;
                 SysStatx = 291;
                 SysGetDents64 = 61;
@@ -89,6 +97,7 @@ internal static unsafe partial class LinuxInterop
                 // Unsupported: every syscall below fails with ENOSYS, which callers report as IOException.
                 ODirectory = 0x10000;
                 ONoFollow = 0x20000;
+                ODirect = 0x4000;
                 SysOpenAt2 = -1;
                 SysStatx = -1;
                 SysGetDents64 = -1;
@@ -213,6 +222,14 @@ internal static unsafe partial class LinuxInterop
     /// <summary><c>fallocate(fd, mode, offset, len)</c>; mode 0 allocates the range and extends the file's size over it.</summary>
     [LibraryImport(LibC, EntryPoint = "fallocate", SetLastError = true)]
     public static partial int FAllocate(int fd, int mode, long offset, long length);
+
+    /// <summary><c>fcntl(fd, cmd, arg)</c> with an int argument (<c>F_GETFL</c>, <c>F_SETFL</c>).</summary>
+    [LibraryImport(LibC, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int cmd, int arg);
+
+    /// <summary><c>pwrite(fd, buf, count, offset)</c>.</summary>
+    [LibraryImport(LibC, EntryPoint = "pwrite", SetLastError = true)]
+    public static partial nint PWrite(int fd, byte* buffer, nuint count, long offset);
 
     /// <summary><c>mmap</c>; returns <see cref="MapFailed"/> on failure.</summary>
     [LibraryImport(LibC, EntryPoint = "mmap", SetLastError = true)]
