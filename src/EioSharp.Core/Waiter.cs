@@ -98,7 +98,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <summary>Readies a waiter taken from a pool (or just made for one) for a new suspension on <paramref name="owner"/>.</summary>
     private protected void PrepareRented(Domain owner, TraceReason reason)
     {
-        Debug.Assert(_state == 0 && _signal == SignalNone && _continuation is null && Context is null, "a pooled waiter was returned while still in use");
+        Debug.Assert(_state == 0 && _signal == SignalNone && _frame is null && Context is null, "a pooled waiter was returned while still in use");
         if (!ReferenceEquals(_owner, owner))
         {
             _owner = owner; // only when it changes (issue 20, h163): a waiter goes back to its owner's thread's pool, so
@@ -350,8 +350,13 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         }
 
         // On the owning domain's thread, the only one that writes _signal (invariant 2; h178): no compare-exchange, and the
-        // value read above is still its value (nothing between there and here completes a waiter).
-        _continuation = continuation;
+        // value read above is still its value (nothing between there and here completes a waiter). The continuation is
+        // stored only when it changes (see Consume: it is kept across uses).
+        if (!ReferenceEquals(_continuation, continuation))
+        {
+            _continuation = continuation;
+        }
+
         _continuationState = state;
         _frame = frame;
         if (EioTrace.On)
@@ -406,7 +411,11 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             return; // a racing second registration won (a misuse): its continuation stays the one
         }
 
-        _continuation = continuation;
+        if (!ReferenceEquals(_continuation, continuation))
+        {
+            _continuation = continuation;
+        }
+
         _continuationState = state;
         _frame = frame;
         if (s == SignalNone)
@@ -492,7 +501,12 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             _error = null;
             _continuationState = null;
             _frame = null;
-            _continuation = null;
+
+            // _continuation is kept for the next use (issue 20, h186), which stores it only when it differs: on every await
+            // of compiled async code it is the same static delegate (CoreLib's box-invoking one; ValueTaskAwaiter's for an
+            // Action; s_runWithoutContext), whose state carries the awaiting code, so a free waiter keeps nothing alive
+            // that the runtime does not, and a suspension pays one write barrier less. The state and the frame (which name
+            // the awaiting fiber) are cleared as before (h163's reason).
             _signal = SignalNone;
             ReturnToPool();
         }
