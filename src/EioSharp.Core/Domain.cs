@@ -112,6 +112,30 @@ public sealed class Domain
 
     internal bool IsCurrent => ReferenceEquals(t_current, this);
 
+    /// <summary>An address in the domain thread's stack just below its loop's frame while the loop runs (0 otherwise): the
+    /// mark <see cref="YieldSource"/> keeps too (h174), here for <see cref="OnLoopStack"/>.</summary>
+    private nuint _loopStack;
+
+    /// <summary>True when the caller's stack address lies in the window below the domain loop's frame (see
+    /// <see cref="YieldSource.LoopStackWindow"/>): it runs on this domain's thread, inside its loop (h174's test, for the
+    /// waiter's wake-up and registration: issue 20, h186). One subtraction and one compare instead of a thread-static read
+    /// (on Linux a <c>__tls_get_addr</c> call); a false answer is not conclusive (a deep stack, the loop not running, another
+    /// thread) and the caller then takes the thread-static test. Like <see cref="IsCurrentThread"/> it is also true on
+    /// that thread inside another domain run nested in one of this domain's work items, where this domain is blocked in
+    /// that item: the one thread that touches this domain's run queue and waiters queues the item, which runs when the
+    /// work item has returned.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal unsafe bool OnLoopStack()
+    {
+        byte probe;
+        return _loopStack - (nuint)(&probe) < YieldSource.LoopStackWindow;
+    }
+
+    /// <summary>The synchronization context installed on this domain's thread, read through its thread's field when the
+    /// caller has proved it runs there (<see cref="OnLoopStack"/>): no thread-static read.</summary>
+    internal SynchronizationContext? LoopThreadContext =>
+        s_threadContextField ? ThreadContext(_thread!) : SynchronizationContext.Current;
+
     /// <summary>Whether the calling thread is the one running this domain's loop (as <see cref="IsCurrent"/> but through
     /// <see cref="Thread.CurrentThread"/>: in fiber code that has just read <see cref="SynchronizationContext.Current"/>, the
     /// JIT reads the thread once for both; h162). Also true on that thread inside another domain run nested in one of this
@@ -187,7 +211,7 @@ public sealed class Domain
     /// checked: a waiter's wake-up by a fiber of its own domain, h163).</summary>
     internal void EnqueueHere(Action<object?> callback, object? state, FiberFrame? frame)
     {
-        Debug.Assert(ReferenceEquals(t_current, this), "EnqueueHere off the domain's thread");
+        Debug.Assert(ReferenceEquals(t_current, this) || OnLoopStack(), "EnqueueHere off the domain's thread");
         _local.Enqueue(callback, state, frame);
     }
 
@@ -341,7 +365,9 @@ public sealed class Domain
 
         t_current = this;
         _thread = Thread.CurrentThread;
-        Yields.EnterLoop(LoopStackMark()); // the yield's registration tells this thread by a stack address (h174)
+        var mark = LoopStackMark();
+        Yields.EnterLoop(mark); // the yield's registration tells this thread by a stack address (h174)
+        _loopStack = mark; // and so do a waiter's wake-up and registration (h186)
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         DomainRegistry.Register(this);
         try
@@ -429,6 +455,7 @@ public sealed class Domain
             _poller.Dispose();
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
+            _loopStack = 0; // before the thread: OnLoopStack's callers read it (LoopThreadContext)
             _thread = null; // a finished domain's yields are not armed on its source (IsCurrentThread)
             Yields.LeaveLoop(); // before the run queue can go to the thread's next domain (below)
             t_current = previousDomain;

@@ -276,6 +276,20 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         return frame;
     }
 
+    /// <summary><see cref="Current"/> from <paramref name="context"/>, the synchronization context installed on the calling
+    /// thread (read by a caller that knows its thread: <see cref="Domain.LoopThreadContext"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static FiberFrame? CurrentIn(SynchronizationContext? context)
+    {
+        var frame = AsFrame(context) ?? t_foreign;
+        if (frame is InnerFrame { Exited: true } inner)
+        {
+            return inner.Live();
+        }
+
+        return frame;
+    }
+
     /// <summary>The fiber of the code running on this thread (not its inner frame), or null.</summary>
     internal static FiberInfo? CurrentFiber => (AsFrame(SynchronizationContext.Current) ?? t_foreign)?.Fiber;
 

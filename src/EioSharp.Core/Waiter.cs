@@ -166,7 +166,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <returns>False if the use was already cancelled (then the waker must drop the waiter).</returns>
     internal bool TryCompleteTaken(T value)
     {
-        if (!_owner.IsCurrent)
+        // The owning domain's thread told by a stack address first (h186): no thread-static read on a wake-up by a fiber of
+        // the same domain.
+        if (!_owner.OnLoopStack() && !_owner.IsCurrent)
         {
             return TryComplete(value);
         }
@@ -342,11 +344,21 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             continuation = s_runWithoutContext;
         }
 
-        var frame = FiberFrame.Current; // the run loop installs it to run the continuation (inner frames included: issue 20, h117)
-        if (!_owner.IsCurrentThread)
+        // The frame: the run loop installs it to run the continuation (inner frames included: issue 20, h117). On the owning
+        // domain's loop, told by a stack address (h186), it is read through the domain's thread: no thread-static read.
+        FiberFrame? frame;
+        if (_owner.OnLoopStack())
         {
-            RegisterFromOtherThread(continuation, state, frame);
-            return;
+            frame = FiberFrame.CurrentIn(_owner.LoopThreadContext);
+        }
+        else
+        {
+            frame = FiberFrame.Current;
+            if (!_owner.IsCurrentThread)
+            {
+                RegisterFromOtherThread(continuation, state, frame);
+                return;
+            }
         }
 
         // On the owning domain's thread, the only one that writes _signal (invariant 2; h178): no compare-exchange, and the
