@@ -215,6 +215,15 @@ public sealed class Domain
         _local.Enqueue(callback, state, frame);
     }
 
+    /// <summary>Queues the wake-up of <paramref name="waiter"/>, whose continuation, state and frame stay in it until the item
+    /// is dequeued (<see cref="WaiterNode.TakeQueued"/>): one reference stored into the run queue, not three (issue 20, h186).
+    /// From this domain's own thread only (the caller has checked, as for <see cref="EnqueueHere"/>).</summary>
+    internal void EnqueueWaiterHere(WaiterNode waiter)
+    {
+        Debug.Assert(ReferenceEquals(t_current, this) || OnLoopStack(), "EnqueueWaiterHere off the domain's thread");
+        _local.EnqueueWaiter(waiter);
+    }
+
     /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> from this domain's thread while its loop runs,
     /// which the caller has proved by a stack address (<see cref="YieldSource"/>'s registration, h174): no thread-static
     /// test. Also right on that thread inside another domain run nested in one of this domain's work items: the one thread
@@ -1120,7 +1129,27 @@ public sealed class Domain
             }
         }
 
-        /// <summary>Takes the item at the front, if any (a carried yield is taken out of its source).</summary>
+        /// <summary>Queues the wake-up carried by <paramref name="waiter"/> (its continuation, state and frame stay in it until
+        /// the dequeue): one reference stored, not three (h186).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal void EnqueueWaiter(WaiterNode waiter)
+        {
+            var items = _items;
+            int count = _count;
+            if ((uint)count >= (uint)items.Length)
+            {
+                Grow(waiter, null, null, isWaiter: true);
+                return;
+            }
+
+            int i = (_head + count) & (items.Length - 1);
+            items[i].Callback = waiter;
+            items[i].IsWaiter = true; // the slot's other fields are clear: a dequeue clears them (below)
+            _count = count + 1;
+        }
+
+        /// <summary>Takes the item at the front, if any (a carried yield is taken out of its source, a carried wake-up out of its
+        /// waiter).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         internal bool TryDequeue(out WorkItem item)
         {
@@ -1135,7 +1164,13 @@ public sealed class Domain
             int head = _head;
             ref var slot = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), head);
             var callback = slot.Callback!;
-            if (callback.GetType() == typeof(YieldSource))
+            if (slot.IsWaiter)
+            {
+                Unsafe.As<WaiterNode>(callback).TakeQueued(out var continuation, out var state, out var frame);
+                item = new WorkItem(continuation, state, frame);
+                slot = default;
+            }
+            else if (callback.GetType() == typeof(YieldSource))
             {
                 // The slot keeps the source (the domain's own, alive as long as the domain): the next carried yield queued
                 // in this slot stores nothing. Slots outside the queued range are never read.
@@ -1162,7 +1197,7 @@ public sealed class Domain
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private void Grow(object callback, object? state, FiberFrame? frame)
+        private void Grow(object callback, object? state, FiberFrame? frame, bool isWaiter = false)
         {
             var old = _items;
             var grown = new Slot[Math.Max(FirstCapacity, old.Length * 2)];
@@ -1171,7 +1206,7 @@ public sealed class Domain
                 grown[i] = old[(_head + i) & (old.Length - 1)];
             }
 
-            grown[_count] = new Slot { Callback = callback, State = state, Frame = frame };
+            grown[_count] = new Slot { Callback = callback, State = state, Frame = frame, IsWaiter = isWaiter };
             _items = grown;
             _head = 0;
             _count++;
@@ -1185,6 +1220,11 @@ public sealed class Domain
             public object? Callback;
             public object? State;
             public FiberFrame? Frame;
+
+            /// <summary>True when <see cref="Callback"/> is a <see cref="WaiterNode"/> whose wake-up the item is (then
+            /// <see cref="State"/> and <see cref="Frame"/> are null; h186). Cleared with the slot by the dequeue, so an
+            /// enqueue of anything else finds it false.</summary>
+            public bool IsWaiter;
         }
     }
 

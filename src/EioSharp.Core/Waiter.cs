@@ -62,6 +62,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     private int _signal; // SignalNone -> SignalRegistered (OnCompleted) -> SignalCompleted (Signal): invariant 2
     private short _version;
     private bool _pooled; // rented from a WaiterPool: recycled when consumed
+    private bool _queued; // its wake-up is in the run queue, not yet taken (SignalHere, TakeQueued): not recycled until then
     private protected bool _recycleOnlyOnSuccess; // a timer: a cancelled one may still be in the heap (see CanRecycle)
     private T _result = default!;
     private Exception? _error;
@@ -98,7 +99,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <summary>Readies a waiter taken from a pool (or just made for one) for a new suspension on <paramref name="owner"/>.</summary>
     private protected void PrepareRented(Domain owner, TraceReason reason)
     {
-        Debug.Assert(_state == 0 && _signal == SignalNone && _frame is null && Context is null, "a pooled waiter was returned while still in use");
+        Debug.Assert(_state == 0 && _signal == SignalNone && !_queued && _frame is null && Context is null, "a pooled waiter was returned while still in use");
         if (!ReferenceEquals(_owner, owner))
         {
             _owner = owner; // only when it changes (issue 20, h163): a waiter goes back to its owner's thread's pool, so
@@ -254,18 +255,34 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 
         Debug.Assert(s == SignalRegistered, "a use signalled twice");
 
-        // Read before SignalCompleted is stored: from then on a consumer may consume the use (invariant 2).
-        var c = _continuation!;
-        var state = _continuationState;
-        var frame = _frame;
-        _signal = SignalCompleted;
         if (EioTrace.On)
         {
+            // Read before SignalCompleted is stored: from then on a consumer may consume the use (invariant 2).
+            var c = _continuation!;
+            var state = _continuationState;
+            var frame = _frame;
+            _signal = SignalCompleted;
             _owner.EnqueueWoken(c, state, frame); // the wake-up's trace event, then the enqueue (h90)
             return;
         }
 
-        _owner.EnqueueHere(c, state, frame);
+        // The run queue's slot holds this waiter, which keeps the continuation, state and frame until the dequeue takes them
+        // (TakeQueued; issue 20, h186): one reference stored there, not three. _queued is set before SignalCompleted is
+        // published (a release): until the dequeue the use is not recycled even if a consumer consumes it first (a misuse:
+        // Consume checks _queued), so the item still runs this use's continuation, which then finds its token stale.
+        _queued = true;
+        Volatile.Write(ref _signal, SignalCompleted);
+        _owner.EnqueueWaiterHere(this);
+    }
+
+    /// <summary>The run queue's dequeue of the wake-up <see cref="SignalHere"/> queued: this use's continuation, state and
+    /// frame (domain thread only).</summary>
+    internal override void TakeQueued(out Action<object?> continuation, out object? state, out FiberFrame? frame)
+    {
+        continuation = _continuation!;
+        state = _continuationState;
+        frame = _frame;
+        _queued = false;
     }
 
     /// <summary><see cref="Signal"/> on any other thread: posts <see cref="s_signalPosted"/> to the owning domain with the
@@ -505,7 +522,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 
         // Consume this use: the token of any copy of this ValueTask is now stale (invariant 3).
         _version++;
-        if (_pooled && CanRecycle)
+        if (_pooled && CanRecycle && !_queued)
         {
             Debug.Assert(Context is null && Prev is null && Next is null, "a recycled waiter is still linked to a cancel context");
             _state = 0;
@@ -560,6 +577,12 @@ internal abstract class WaiterNode
     internal long TraceArg;
 
     internal abstract bool TryCancel(CancelledException error);
+
+    /// <summary>Takes the continuation, state and frame of the wake-up queued with this waiter (the run queue's dequeue of an
+    /// item queued by <see cref="Domain.EnqueueWaiterHere"/>; domain thread only).</summary>
+    /// <remarks>Only <see cref="Waiter{T}"/> queues itself so; other nodes never reach here.</remarks>
+    internal virtual void TakeQueued(out Action<object?> continuation, out object? state, out FiberFrame? frame) =>
+        throw new InvalidOperationException("This wait does not queue its own wake-up.");
 }
 
 /// <summary>A waiter with no result value.</summary>
