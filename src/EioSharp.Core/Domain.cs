@@ -216,9 +216,9 @@ public sealed class Domain
     }
 
     /// <summary>Queues the wake-up of <paramref name="waiter"/>, whose continuation, state and frame stay in it until the item
-    /// is dequeued (<see cref="WaiterNode.TakeQueued"/>): one reference stored into the run queue, not three (issue 20, h186).
+    /// is dequeued (the dequeue reads them from it): one reference stored into the run queue, not three (issue 20, h186).
     /// From this domain's own thread only (the caller has checked, as for <see cref="EnqueueHere"/>).</summary>
-    internal void EnqueueWaiterHere(WaiterNode waiter)
+    internal void EnqueueWaiterHere(SuspensionNode waiter)
     {
         Debug.Assert(ReferenceEquals(t_current, this) || OnLoopStack(), "EnqueueWaiterHere off the domain's thread");
         _local.EnqueueWaiter(waiter);
@@ -1132,7 +1132,7 @@ public sealed class Domain
         /// <summary>Queues the wake-up carried by <paramref name="waiter"/> (its continuation, state and frame stay in it until
         /// the dequeue): one reference stored, not three (h186).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        internal void EnqueueWaiter(WaiterNode waiter)
+        internal void EnqueueWaiter(SuspensionNode waiter)
         {
             var items = _items;
             int count = _count;
@@ -1166,8 +1166,9 @@ public sealed class Domain
             var callback = slot.Callback!;
             if (slot.IsWaiter)
             {
-                Unsafe.As<WaiterNode>(callback).TakeQueued(out var continuation, out var state, out var frame);
-                item = new WorkItem(continuation, state, frame);
+                var waiter = Unsafe.As<SuspensionNode>(callback);
+                item = new WorkItem(waiter.Continuation!, waiter.ContinuationState, waiter.Frame);
+                waiter.Queued = false;
                 slot = default;
             }
             else if (callback.GetType() == typeof(YieldSource))
@@ -1221,7 +1222,7 @@ public sealed class Domain
             public object? State;
             public FiberFrame? Frame;
 
-            /// <summary>True when <see cref="Callback"/> is a <see cref="WaiterNode"/> whose wake-up the item is (then
+            /// <summary>True when <see cref="Callback"/> is a <see cref="SuspensionNode"/> whose wake-up the item is (then
             /// <see cref="State"/> and <see cref="Frame"/> are null; h186). Cleared with the slot by the dequeue, so an
             /// enqueue of anything else finds it false.</summary>
             public bool IsWaiter;
