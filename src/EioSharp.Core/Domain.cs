@@ -131,6 +131,12 @@ public sealed class Domain
         return _loopStack - (nuint)(&probe) < YieldSource.LoopStackWindow;
     }
 
+    /// <summary>The domain whose loop started last (any thread; cleared when that loop ends): a guess at the calling thread's
+    /// domain that <see cref="OnLoopStack"/> confirms without a thread-static read (<c>FiberFrame.RequireInline</c>: issue
+    /// 20, h186). Stack windows of different threads never overlap, so a confirmed guess is the calling thread's domain
+    /// whatever other threads do; a wrong or stale one only sends the caller to the thread-static test.</summary>
+    internal static Domain? LastLoop;
+
     /// <summary>The synchronization context installed on this domain's thread, read through its thread's field when the
     /// caller has proved it runs there (<see cref="OnLoopStack"/>): no thread-static read.</summary>
     internal SynchronizationContext? LoopThreadContext =>
@@ -377,6 +383,7 @@ public sealed class Domain
         var mark = LoopStackMark();
         Yields.EnterLoop(mark); // the yield's registration tells this thread by a stack address (h174)
         _loopStack = mark; // and so do a waiter's wake-up and registration (h186)
+        LastLoop = this;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         DomainRegistry.Register(this);
         try
@@ -465,6 +472,7 @@ public sealed class Domain
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
             _loopStack = 0; // before the thread: OnLoopStack's callers read it (LoopThreadContext)
+            Interlocked.CompareExchange(ref LastLoop, null, this); // a finished domain is not kept alive by the guess
             _thread = null; // a finished domain's yields are not armed on its source (IsCurrentThread)
             Yields.LeaveLoop(); // before the run queue can go to the thread's next domain (below)
             t_current = previousDomain;
