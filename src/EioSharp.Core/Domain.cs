@@ -112,6 +112,36 @@ public sealed class Domain
 
     internal bool IsCurrent => ReferenceEquals(t_current, this);
 
+    /// <summary>An address in the domain thread's stack just below its loop's frame while the loop runs (0 otherwise): the
+    /// mark <see cref="YieldSource"/> keeps too (h174), here for <see cref="OnLoopStack"/>.</summary>
+    private nuint _loopStack;
+
+    /// <summary>True when the caller's stack address lies in the window below the domain loop's frame (see
+    /// <see cref="YieldSource.LoopStackWindow"/>): it runs on this domain's thread, inside its loop (h174's test, for the
+    /// waiter's wake-up and registration: issue 20, h186). One subtraction and one compare instead of a thread-static read
+    /// (on Linux a <c>__tls_get_addr</c> call); a false answer is not conclusive (a deep stack, the loop not running, another
+    /// thread) and the caller then takes the thread-static test. Like <see cref="IsCurrentThread"/> it is also true on
+    /// that thread inside another domain run nested in one of this domain's work items, where this domain is blocked in
+    /// that item: the one thread that touches this domain's run queue and waiters queues the item, which runs when the
+    /// work item has returned.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal unsafe bool OnLoopStack()
+    {
+        byte probe;
+        return _loopStack - (nuint)(&probe) < YieldSource.LoopStackWindow;
+    }
+
+    /// <summary>The domain whose loop started last (any thread; cleared when that loop ends): a guess at the calling thread's
+    /// domain that <see cref="OnLoopStack"/> confirms without a thread-static read (<c>FiberFrame.RequireInline</c>: issue
+    /// 20, h186). Stack windows of different threads never overlap, so a confirmed guess is the calling thread's domain
+    /// whatever other threads do; a wrong or stale one only sends the caller to the thread-static test.</summary>
+    internal static Domain? LastLoop;
+
+    /// <summary>The synchronization context installed on this domain's thread, read through its thread's field when the
+    /// caller has proved it runs there (<see cref="OnLoopStack"/>): no thread-static read.</summary>
+    internal SynchronizationContext? LoopThreadContext =>
+        s_threadContextField ? ThreadContext(_thread!) : SynchronizationContext.Current;
+
     /// <summary>Whether the calling thread is the one running this domain's loop (as <see cref="IsCurrent"/> but through
     /// <see cref="Thread.CurrentThread"/>: in fiber code that has just read <see cref="SynchronizationContext.Current"/>, the
     /// JIT reads the thread once for both; h162). Also true on that thread inside another domain run nested in one of this
@@ -187,8 +217,17 @@ public sealed class Domain
     /// checked: a waiter's wake-up by a fiber of its own domain, h163).</summary>
     internal void EnqueueHere(Action<object?> callback, object? state, FiberFrame? frame)
     {
-        Debug.Assert(ReferenceEquals(t_current, this), "EnqueueHere off the domain's thread");
+        Debug.Assert(ReferenceEquals(t_current, this) || OnLoopStack(), "EnqueueHere off the domain's thread");
         _local.Enqueue(callback, state, frame);
+    }
+
+    /// <summary>Queues the wake-up of <paramref name="waiter"/>, whose continuation, state and frame stay in it until the item
+    /// is dequeued (the dequeue reads them from it): one reference stored into the run queue, not three (issue 20, h186).
+    /// From this domain's own thread only (the caller has checked, as for <see cref="EnqueueHere"/>).</summary>
+    internal void EnqueueWaiterHere(SuspensionNode waiter)
+    {
+        Debug.Assert(ReferenceEquals(t_current, this) || OnLoopStack(), "EnqueueWaiterHere off the domain's thread");
+        _local.EnqueueWaiter(waiter);
     }
 
     /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> from this domain's thread while its loop runs,
@@ -341,7 +380,10 @@ public sealed class Domain
 
         t_current = this;
         _thread = Thread.CurrentThread;
-        Yields.EnterLoop(LoopStackMark()); // the yield's registration tells this thread by a stack address (h174)
+        var mark = LoopStackMark();
+        Yields.EnterLoop(mark); // the yield's registration tells this thread by a stack address (h174)
+        _loopStack = mark; // and so do a waiter's wake-up and registration (h186)
+        LastLoop = this;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         DomainRegistry.Register(this);
         try
@@ -429,6 +471,8 @@ public sealed class Domain
             _poller.Dispose();
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
+            _loopStack = 0; // before the thread: OnLoopStack's callers read it (LoopThreadContext)
+            Interlocked.CompareExchange(ref LastLoop, null, this); // a finished domain is not kept alive by the guess
             _thread = null; // a finished domain's yields are not armed on its source (IsCurrentThread)
             Yields.LeaveLoop(); // before the run queue can go to the thread's next domain (below)
             t_current = previousDomain;
@@ -1105,7 +1149,27 @@ public sealed class Domain
             }
         }
 
-        /// <summary>Takes the item at the front, if any (a carried yield is taken out of its source).</summary>
+        /// <summary>Queues the wake-up carried by <paramref name="waiter"/> (its continuation, state and frame stay in it until
+        /// the dequeue): one reference stored, not three (h186).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal void EnqueueWaiter(SuspensionNode waiter)
+        {
+            var items = _items;
+            int count = _count;
+            if ((uint)count >= (uint)items.Length)
+            {
+                Grow(waiter, null, null, isWaiter: true);
+                return;
+            }
+
+            int i = (_head + count) & (items.Length - 1);
+            items[i].Callback = waiter;
+            items[i].IsWaiter = true; // the slot's other fields are clear: a dequeue clears them (below)
+            _count = count + 1;
+        }
+
+        /// <summary>Takes the item at the front, if any (a carried yield is taken out of its source, a carried wake-up out of its
+        /// waiter).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         internal bool TryDequeue(out WorkItem item)
         {
@@ -1120,7 +1184,14 @@ public sealed class Domain
             int head = _head;
             ref var slot = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(items), head);
             var callback = slot.Callback!;
-            if (callback.GetType() == typeof(YieldSource))
+            if (slot.IsWaiter)
+            {
+                var waiter = Unsafe.As<SuspensionNode>(callback);
+                item = new WorkItem(waiter.Continuation!, waiter.ContinuationState, waiter.Frame);
+                waiter.Queued = false;
+                slot = default;
+            }
+            else if (callback.GetType() == typeof(YieldSource))
             {
                 // The slot keeps the source (the domain's own, alive as long as the domain): the next carried yield queued
                 // in this slot stores nothing. Slots outside the queued range are never read.
@@ -1147,7 +1218,7 @@ public sealed class Domain
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private void Grow(object callback, object? state, FiberFrame? frame)
+        private void Grow(object callback, object? state, FiberFrame? frame, bool isWaiter = false)
         {
             var old = _items;
             var grown = new Slot[Math.Max(FirstCapacity, old.Length * 2)];
@@ -1156,7 +1227,7 @@ public sealed class Domain
                 grown[i] = old[(_head + i) & (old.Length - 1)];
             }
 
-            grown[_count] = new Slot { Callback = callback, State = state, Frame = frame };
+            grown[_count] = new Slot { Callback = callback, State = state, Frame = frame, IsWaiter = isWaiter };
             _items = grown;
             _head = 0;
             _count++;
@@ -1170,6 +1241,11 @@ public sealed class Domain
             public object? Callback;
             public object? State;
             public FiberFrame? Frame;
+
+            /// <summary>True when <see cref="Callback"/> is a <see cref="SuspensionNode"/> whose wake-up the item is (then
+            /// <see cref="State"/> and <see cref="Frame"/> are null; h186). Cleared with the slot by the dequeue, so an
+            /// enqueue of anything else finds it false.</summary>
+            public bool IsWaiter;
         }
     }
 

@@ -276,6 +276,20 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
         return frame;
     }
 
+    /// <summary><see cref="Current"/> from <paramref name="context"/>, the synchronization context installed on the calling
+    /// thread (read by a caller that knows its thread: <see cref="Domain.LoopThreadContext"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static FiberFrame? CurrentIn(SynchronizationContext? context)
+    {
+        var frame = AsFrame(context) ?? t_foreign;
+        if (frame is InnerFrame { Exited: true } inner)
+        {
+            return inner.Live();
+        }
+
+        return frame;
+    }
+
     /// <summary>The fiber of the code running on this thread (not its inner frame), or null.</summary>
     internal static FiberInfo? CurrentFiber => (AsFrame(SynchronizationContext.Current) ?? t_foreign)?.Fiber;
 
@@ -408,6 +422,15 @@ internal class FiberFrame : SynchronizationContext, IValueTaskSource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static FiberFrame RequireInline()
     {
+        // The last domain to start its loop, confirmed by a stack address (h186): on its loop thread the frame is read
+        // through that thread's field, and a frame of that domain needs no thread test, so no thread-static read. Anything
+        // else (another domain's thread, a nested domain run, no fiber) takes the thread-static path below, as before.
+        if (Domain.LastLoop is { } loop && loop.OnLoopStack() && CurrentIn(loop.LoopThreadContext) is { } lf
+            && ReferenceEquals(lf.Cancel.Domain, loop))
+        {
+            return lf;
+        }
+
         var f = CurrentCore();
         if (f is null)
         {

@@ -42,7 +42,7 @@ namespace EioSharp;
 /// must not read it afterwards (read a carried item before completing: the woken consumer may already have recycled it).</item>
 /// </list>
 /// </remarks>
-internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
+internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
 {
     // _signal's values (invariant 2).
     private const int SignalNone = 0;
@@ -65,9 +65,6 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     private protected bool _recycleOnlyOnSuccess; // a timer: a cancelled one may still be in the heap (see CanRecycle)
     private T _result = default!;
     private Exception? _error;
-    private Action<object?>? _continuation; // stored by OnCompleted before it publishes SignalRegistered
-    private object? _continuationState;
-    private FiberFrame? _frame; // the awaiting code's frame: the run loop installs it to run the continuation
 
     internal Waiter(Domain owner)
     {
@@ -98,7 +95,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <summary>Readies a waiter taken from a pool (or just made for one) for a new suspension on <paramref name="owner"/>.</summary>
     private protected void PrepareRented(Domain owner, TraceReason reason)
     {
-        Debug.Assert(_state == 0 && _signal == SignalNone && _continuation is null && Context is null, "a pooled waiter was returned while still in use");
+        Debug.Assert(_state == 0 && _signal == SignalNone && !Queued && Frame is null && Context is null, "a pooled waiter was returned while still in use");
         if (!ReferenceEquals(_owner, owner))
         {
             _owner = owner; // only when it changes (issue 20, h163): a waiter goes back to its owner's thread's pool, so
@@ -166,7 +163,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     /// <returns>False if the use was already cancelled (then the waker must drop the waiter).</returns>
     internal bool TryCompleteTaken(T value)
     {
-        if (!_owner.IsCurrent)
+        // The owning domain's thread told by a stack address first (h186): no thread-static read on a wake-up by a fiber of
+        // the same domain.
+        if (!_owner.OnLoopStack() && !_owner.IsCurrent)
         {
             return TryComplete(value);
         }
@@ -212,7 +211,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         _error = error;
         if (EioTrace.On)
         {
-            EioTrace.Cancelled(_frame);
+            EioTrace.Cancelled(Frame);
         }
 
         OnCancelled();
@@ -252,19 +251,26 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 
         Debug.Assert(s == SignalRegistered, "a use signalled twice");
 
-        // Read before SignalCompleted is stored: from then on a consumer may consume the use (invariant 2).
-        var c = _continuation!;
-        var state = _continuationState;
-        var frame = _frame;
-        _signal = SignalCompleted;
         if (EioTrace.On)
         {
+            // Read before SignalCompleted is stored: from then on a consumer may consume the use (invariant 2).
+            var c = Continuation!;
+            var state = ContinuationState;
+            var frame = Frame;
+            _signal = SignalCompleted;
             _owner.EnqueueWoken(c, state, frame); // the wake-up's trace event, then the enqueue (h90)
             return;
         }
 
-        _owner.EnqueueHere(c, state, frame);
+        // The run queue's slot holds this waiter, which keeps the continuation, state and frame until the dequeue takes them
+        // (Domain.RunQueue.TryDequeue; issue 20, h186): one reference stored there, not three. Queued is set before SignalCompleted is
+        // published (a release): until the dequeue the use is not recycled even if a consumer consumes it first (a misuse:
+        // Consume checks Queued), so the item still runs this use's continuation, which then finds its token stale.
+        Queued = true;
+        Volatile.Write(ref _signal, SignalCompleted);
+        _owner.EnqueueWaiterHere(this);
     }
+
 
     /// <summary><see cref="Signal"/> on any other thread: posts <see cref="s_signalPosted"/> to the owning domain with the
     /// frame registered so far (a racy read: null while none is, else this use's: the waiter cannot be reused before the
@@ -272,7 +278,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void SignalFromOtherThread()
     {
-        var frame = Volatile.Read(ref _frame);
+        var frame = Volatile.Read(ref Frame);
         if (EioTrace.On)
         {
             EioTrace.Woken(frame); // the wake-up's trace event on the waker's side, as before (h90)
@@ -295,9 +301,9 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         }
 
         Debug.Assert(s == SignalRegistered, "a use signalled twice");
-        var c = _continuation!;
-        var state = _continuationState;
-        var frame = _frame;
+        var c = Continuation!;
+        var state = ContinuationState;
+        var frame = Frame;
         _signal = SignalCompleted;
         if (ReferenceEquals(frame, _owner.RunningFrame))
         {
@@ -342,18 +348,33 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             continuation = s_runWithoutContext;
         }
 
-        var frame = FiberFrame.Current; // the run loop installs it to run the continuation (inner frames included: issue 20, h117)
-        if (!_owner.IsCurrentThread)
+        // The frame: the run loop installs it to run the continuation (inner frames included: issue 20, h117). On the owning
+        // domain's loop, told by a stack address (h186), it is read through the domain's thread: no thread-static read.
+        FiberFrame? frame;
+        if (_owner.OnLoopStack())
         {
-            RegisterFromOtherThread(continuation, state, frame);
-            return;
+            frame = FiberFrame.CurrentIn(_owner.LoopThreadContext);
+        }
+        else
+        {
+            frame = FiberFrame.Current;
+            if (!_owner.IsCurrentThread)
+            {
+                RegisterFromOtherThread(continuation, state, frame);
+                return;
+            }
         }
 
         // On the owning domain's thread, the only one that writes _signal (invariant 2; h178): no compare-exchange, and the
-        // value read above is still its value (nothing between there and here completes a waiter).
-        _continuation = continuation;
-        _continuationState = state;
-        _frame = frame;
+        // value read above is still its value (nothing between there and here completes a waiter). The continuation is
+        // stored only when it changes (see Consume: it is kept across uses).
+        if (!ReferenceEquals(Continuation, continuation))
+        {
+            Continuation = continuation;
+        }
+
+        ContinuationState = state;
+        Frame = frame;
         if (EioTrace.On)
         {
             EioTrace.Suspended(frame, this); // the trace event and the dumps' record of the suspension (no clock read)
@@ -406,9 +427,13 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
             return; // a racing second registration won (a misuse): its continuation stays the one
         }
 
-        _continuation = continuation;
-        _continuationState = state;
-        _frame = frame;
+        if (!ReferenceEquals(Continuation, continuation))
+        {
+            Continuation = continuation;
+        }
+
+        ContinuationState = state;
+        Frame = frame;
         if (s == SignalNone)
         {
             _signal = SignalRegistered;
@@ -476,7 +501,7 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
         }
 
         Context?.RemoveWaiter(this);
-        _frame?.Fiber.Resumed(this);
+        Frame?.Fiber.Resumed(this);
         int s = Volatile.Read(ref _state);
         Debug.Assert(s is 3 or 4, "SignalCompleted is published only after the final state");
         result = _result;
@@ -484,15 +509,20 @@ internal class Waiter<T> : WaiterNode, IValueTaskSource<T>, IValueTaskSource
 
         // Consume this use: the token of any copy of this ValueTask is now stale (invariant 3).
         _version++;
-        if (_pooled && CanRecycle)
+        if (_pooled && CanRecycle && !Queued)
         {
             Debug.Assert(Context is null && Prev is null && Next is null, "a recycled waiter is still linked to a cancel context");
             _state = 0;
             _result = default!;
             _error = null;
-            _continuationState = null;
-            _frame = null;
-            _continuation = null;
+            ContinuationState = null;
+            Frame = null;
+
+            // Continuation is kept for the next use (issue 20, h186), which stores it only when it differs: on every await
+            // of compiled async code it is the same static delegate (CoreLib's box-invoking one; ValueTaskAwaiter's for an
+            // Action; s_runWithoutContext), whose state carries the awaiting code, so a free waiter keeps nothing alive
+            // that the runtime does not, and a suspension pays one write barrier less. The state and the frame (which name
+            // the awaiting fiber) are cleared as before (h163's reason).
             _signal = SignalNone;
             ReturnToPool();
         }
@@ -534,6 +564,25 @@ internal abstract class WaiterNode
     internal long TraceArg;
 
     internal abstract bool TryCancel(CancelledException error);
+
+}
+
+/// <summary>The part of a waiter that holds its registered continuation (non-generic, so that the run queue reads it
+/// directly when it dequeues a wake-up queued with the waiter itself: <see cref="Domain.EnqueueWaiterHere"/>; issue 20,
+/// h186). Written by the waiter on its owning domain's thread (invariant 2 of <see cref="Waiter{T}"/>).</summary>
+internal abstract class SuspensionNode : WaiterNode
+{
+    /// <summary>The continuation: stored by <c>OnCompleted</c> before it publishes the registration, kept across uses.</summary>
+    internal Action<object?>? Continuation;
+
+    /// <summary>The continuation's state (cleared when the use is recycled).</summary>
+    internal object? ContinuationState;
+
+    /// <summary>The awaiting code's frame: the run loop installs it to run the continuation (cleared when recycled).</summary>
+    internal FiberFrame? Frame;
+
+    /// <summary>The waiter's wake-up is in the run queue and not yet taken: the use is not recycled until then.</summary>
+    internal bool Queued;
 }
 
 /// <summary>A waiter with no result value.</summary>

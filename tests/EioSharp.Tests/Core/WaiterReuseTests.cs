@@ -40,6 +40,32 @@ public class WaiterReuseTests
         Assert.Throws<InvalidOperationException>(() => secondTask.GetAwaiter().GetResult()); // consumed twice
     });
 
+    // A wake-up on the waiter's own domain queues the waiter itself (issue 20, h186: its continuation, state and frame stay
+    // in it until the run queue takes them). A use consumed before that item runs (a misuse: GetResult while awaited) must
+    // not send the waiter back to the pool, or the item would run a later use's continuation (or a cleared one): the item
+    // still runs this use's continuation, exactly once, and the next rent gets another waiter.
+    [Fact]
+    public void S14_AQueuedWakeUpRunsItsOwnUsesContinuationWhenTheUseIsConsumedFirst() => EioMain.Run(async _ =>
+    {
+        var domain = Domain.Current!;
+        var w = Waiter.Rent(domain, TraceReason.Other);
+        var vt = w.VoidTask;
+        int ran = 0;
+        vt.GetAwaiter().OnCompleted(() => ran++);
+        Assert.True(w.TryCompleteTaken(true)); // on the domain: the wake-up is queued, not run
+        Assert.Equal(0, ran);
+        vt.GetAwaiter().GetResult(); // the misuse: consumed while its continuation is queued
+
+        var next = Waiter.Rent(domain, TraceReason.Other);
+        Assert.NotSame(w, next); // not recycled while its wake-up is queued
+        Assert.True(next.TryComplete(true));
+        next.VoidTask.GetAwaiter().GetResult();
+
+        await Fiber.YieldAsync(); // the queued wake-up runs in this round
+        Assert.Equal(1, ran);
+        Assert.Throws<InvalidOperationException>(() => vt.GetAwaiter().GetResult()); // consumed once already
+    });
+
     // Same misuse through a public API: a second await of a queue take's ValueTask after the fiber took another item
     // (which reused the waiter) throws instead of returning the other item again.
     [Fact]
