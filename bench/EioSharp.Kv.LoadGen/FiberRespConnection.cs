@@ -94,17 +94,7 @@ internal sealed class FiberRespConnection
     /// <summary>Receives more bytes into the buffer (after <see cref="TryTakeFrame"/> returned false); pass the result to <see cref="Received"/>.</summary>
     public ValueTask<int> ReceiveAsync()
     {
-        if (_start > 0)
-        {
-            Buffer.BlockCopy(_in, _start, _in, 0, _end - _start);
-            _end -= _start;
-            _start = 0;
-        }
-
-        if (_end == _in.Length)
-        {
-            Array.Resize(ref _in, _in.Length * 2);
-        }
+        RespConnection.MakeRoom(ref _in, ref _start, ref _end);
 
         return _socket.ReadAsync(_in.AsMemory(_end));
     }

@@ -165,19 +165,26 @@ internal sealed class RespConnection : IDisposable
         }
     }
 
-    private void Fill()
+    /// <summary>Moves the unread bytes <c>[start, end)</c> of a receive buffer to its front and doubles the buffer when it
+    /// is still full, so that a receive has room after them (both connection kinds' refill step).</summary>
+    internal static void MakeRoom(ref byte[] buffer, ref int start, ref int end)
     {
-        if (_start > 0)
+        if (start > 0)
         {
-            Buffer.BlockCopy(_in, _start, _in, 0, _end - _start);
-            _end -= _start;
-            _start = 0;
+            Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+            end -= start;
+            start = 0;
         }
 
-        if (_end == _in.Length)
+        if (end == buffer.Length)
         {
-            Array.Resize(ref _in, _in.Length * 2);
+            Array.Resize(ref buffer, buffer.Length * 2);
         }
+    }
+
+    private void Fill()
+    {
+        RespConnection.MakeRoom(ref _in, ref _start, ref _end);
 
         int n = _socket.Receive(_in, _end, _in.Length - _end, SocketFlags.None);
         if (n == 0)
