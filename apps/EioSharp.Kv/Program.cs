@@ -100,6 +100,9 @@ try
                 "ring" => AlwaysSyncMode.Ring,
                 _ => AlwaysSyncMode.DomainWait,
             };
+            // EIOSHARP_KV_ALWAYS_OVERLAP=1 (session 33, h189, off by default): the domainwait round's wait expects the other
+            // cohort of writers, not all of them, so the store's round and the clients' turn overlap (StoreOwner.AlwaysOverlap).
+            StoreOwner.AlwaysOverlap = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_OVERLAP") == "1";
             if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_WAIT_US"), out int waitUs) && waitUs > 0)
             {
                 StoreOwner.AlwaysSyncWait = TimeSpan.FromMicroseconds(waitUs);

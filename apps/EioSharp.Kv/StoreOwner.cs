@@ -606,7 +606,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             {
                 if (HintedRounds > 0)
                 {
-                    log($"h149: {HintedRounds} hinted rounds, {HintMisses} misses, wait limit {_waitLimit.TotalMicroseconds:F0} us, expected writers {_expectedWriters}");
+                    log($"h149: {HintedRounds} hinted rounds, {HintMisses} misses, wait limit {_waitLimit.TotalMicroseconds:F0} us, expected writers {_expectedWriters}" +
+                        (OverlapRounds > 0 ? $"; h189: {OverlapRounds} overlapped rounds" : ""));
                 }
 
                 break; // Shutdown: every request queued before Close has been served.
@@ -997,6 +998,23 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 // connected clients, or until the adaptive limit.
                 NoteWriters();
                 int expect = (int)Math.Min(_expectedWriters, stats.ConnectedClients);
+                if (AlwaysOverlap && expect >= MinOverlapWriters)
+                {
+                    // Overlap (session 33, h189): wake when the other cohort is back, not every writer, so the store
+                    // applies and fsyncs one cohort while the clients answer the other (redis-server's rounds of ~30).
+                    if (OverlapRounds++ == 0)
+                    {
+                        log($"appendfsync always: overlapped rounds (EIOSHARP_KV_ALWAYS_OVERLAP): a round's wait expects the other cohort, {OverlapExpect(expect, _round.Count)} of {expect} writers");
+                    }
+
+                    expect = OverlapExpect(expect, _round.Count);
+                    _hintedOverlap = true;
+                }
+                else
+                {
+                    _hintedOverlap = false;
+                }
+
                 _hintedExpect = expect;
                 _hintedAt = System.Diagnostics.Stopwatch.GetTimestamp();
                 hinted.HintNextWait(expect, _waitLimit);
@@ -1016,10 +1034,33 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     public static TimeSpan AlwaysSyncWait { get; set; } = TimeSpan.FromMilliseconds(1);
 
     private bool _syncOnDomain; // the run fsyncs always rounds on its domain (AlwaysSync Domain, or DomainWait on io_uring)
+
+    /// <summary>Under <see cref="AlwaysSyncMode.DomainWait"/>, whether a round's hinted wait expects only the other cohort
+    /// (<see cref="OverlapExpect"/>) instead of every writer of the epoch (session 33, h189; docs/rationale.md §183;
+    /// <c>EIOSHARP_KV_ALWAYS_OVERLAP=1</c>, off by default): the store applies and fsyncs one cohort while the clients
+    /// answer the other, as redis-server's event loop does with its rounds of ~30, at up to twice the fsyncs per request.
+    /// The contract is unchanged: a round's replies are released only after its fdatasync.</summary>
+    public static bool AlwaysOverlap { get; set; }
+
+    /// <summary>Fewer writers than this (the writer epoch's count, at most the connected clients) keep one cohort (the
+    /// wait for every writer) under <see cref="AlwaysOverlap"/>.</summary>
+    internal const int MinOverlapWriters = 8;
+
+    /// <summary>Rounds whose hinted wait expected the other cohort (<see cref="AlwaysOverlap"/>; for diagnostics).</summary>
+    public long OverlapRounds;
+
+    /// <summary>The completions the next hinted wait expects under <see cref="AlwaysOverlap"/>, after a round of
+    /// <paramref name="roundSize"/> requests with <paramref name="writers"/> writers: those not in the round (the cohort
+    /// answered one round earlier, whose requests may be queued in the ring already: then the wait ends at once), and at
+    /// least half of the writers, so that a small round (a cohort split unevenly, or a request that missed its cohort)
+    /// is followed by one that waits for half (the early returns of the large cohort join it) and the two cohorts even
+    /// out instead of taking turns as 4 and 46.</summary>
+    internal static int OverlapExpect(int writers, int roundSize) => Math.Max(writers - roundSize, (writers + 1) / 2);
     private long _writerEpoch; // DomainWait: the current writer epoch (8 rounds)
     private int _epochRounds, _epochWriters;
     private long _expectedWriters = 1;
     private int _hintedExpect; // the last hint's count (0: none pending)
+    private bool _hintedOverlap; // the last hint expected the other cohort (AlwaysOverlap)
     private long _hintedAt; // Stopwatch ticks when it was given
     private TimeSpan _waitLimit = AlwaysSyncWait;
     /// <summary>DomainWait rounds that followed a hinted wait, and those whose wait ended at its limit short of the
@@ -1064,6 +1105,15 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         if (roundSize >= _hintedExpect)
         {
             var next = waited * 2;
+            if (_hintedOverlap && next < _waitLimit * 0.75)
+            {
+                // Overlapped rounds: the other cohort is often back before the wait starts (it ends at once), which says
+                // nothing about how long the clients take to answer; the limit decays by a quarter instead of falling to
+                // the floor, so that the next wait for a cohort still answering does not end at it (a 7/43 split of the
+                // rounds under load with the plain rule, h189).
+                next = _waitLimit * 0.75;
+            }
+
             _waitLimit = next < TimeSpan.FromMicroseconds(500) ? TimeSpan.FromMicroseconds(500) : next > AlwaysSyncWait * 8 ? AlwaysSyncWait * 8 : next;
         }
         else if (waited >= _waitLimit)

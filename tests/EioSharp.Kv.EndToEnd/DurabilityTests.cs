@@ -26,21 +26,33 @@ public sealed class DurabilityTests(ITestOutputHelper output)
     [InlineData(true)]
     public void Every_acknowledged_write_survives_SIGKILL_with_appendfsync_everysec(bool rewrites) => AcknowledgedWritesSurviveSigkill("everysec", rewrites);
 
-    private void AcknowledgedWritesSurviveSigkill(string fsync, bool rewrites)
+    /// <summary>The same under always with overlapped rounds (session 33, h189: <c>EIOSHARP_KV_ALWAYS_OVERLAP=1</c>, the hinted
+    /// wait expects only the other cohort of writers): 16 writers, at least the 8 the overlap needs, so that rounds follow
+    /// each other without waiting for every writer; a reply still leaves only after its round's fdatasync. On io_uring
+    /// (the only backend whose rounds wait with a hint) the server's log must show the overlap engaged.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Every_acknowledged_write_survives_SIGKILL_with_appendfsync_always_overlapped(bool rewrites) =>
+        AcknowledgedWritesSurviveSigkill("always", rewrites, writers: 16,
+            environment: new Dictionary<string, string?> { ["EIOSHARP_KV_ALWAYS_OVERLAP"] = "1" }, expectLog: "overlapped rounds");
+
+    private void AcknowledgedWritesSurviveSigkill(string fsync, bool rewrites, int writers = 6, IReadOnlyDictionary<string, string?>? environment = null,
+        string? expectLog = null)
     {
         using var dir = new TempDir();
         string[] serverArgs = rewrites
             ? ["--appendfsync", fsync, "--auto-aof-rewrite-min-size", "16kb", "--auto-aof-rewrite-percentage", "50"]
             : ["--appendfsync", fsync];
+        environment ??= new Dictionary<string, string?>();
         var acked = new ConcurrentDictionary<string, string>();
         var lastCounter = new ConcurrentDictionary<int, long>();
-        const int Writers = 6;
         int rewritesDone = 0;
-        using (var server = KvServerProcess.StartIn(dir.DataDir, serverArgs))
+        using (var server = KvServerProcess.StartIn(dir.DataDir, environment, serverArgs))
         {
             int port = server.Port;
-            using var started = new CountdownEvent(Writers);
-            var writers = Enumerable.Range(0, Writers).Select(w => new Thread(() =>
+            using var started = new CountdownEvent(writers);
+            var threads = Enumerable.Range(0, writers).Select(w => new Thread(() =>
             {
                 bool signalled = false;
                 try
@@ -83,7 +95,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
                     }
                 }
             })).ToList();
-            writers.ForEach(t => t.Start());
+            threads.ForEach(t => t.Start());
             Assert.True(started.Wait(TimeSpan.FromSeconds(20)));
             Thread.Sleep(1000); // load in full swing
             if (rewrites)
@@ -97,8 +109,13 @@ public sealed class DurabilityTests(ITestOutputHelper output)
                 }
             }
 
+            if (expectLog is not null && System.Text.RegularExpressions.Regex.Match(server.Log, @"backend (\w+)").Groups[1].Value == "uring")
+            {
+                Assert.Contains(expectLog, server.Log); // the path under test ran before the kill
+            }
+
             server.Kill(); // SIGKILL, mid-write
-            writers.ForEach(t => t.Join(TimeSpan.FromSeconds(20)));
+            threads.ForEach(t => t.Join(TimeSpan.FromSeconds(20)));
             rewritesDone = System.Text.RegularExpressions.Regex.Matches(server.Log, "Background AOF rewrite finished").Count;
         }
 
