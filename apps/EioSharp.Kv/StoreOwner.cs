@@ -607,7 +607,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 if (HintedRounds > 0)
                 {
                     log($"h149: {HintedRounds} hinted rounds, {HintMisses} misses, wait limit {_waitLimit.TotalMicroseconds:F0} us, expected writers {_expectedWriters}" +
-                        (OverlapRounds > 0 ? $"; h189: {OverlapRounds} overlapped rounds" : ""));
+                        (OverlapRounds > 0 ? $"; h189: {OverlapRounds} overlapped rounds, {OverlapYields} yields before a round" : ""));
                 }
 
                 break; // Shutdown: every request queued before Close has been served.
@@ -625,6 +625,23 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 while (_phase != RoundPhase.Idle)
                 {
                     await monoClock.SleepAsync(TimeSpan.FromMilliseconds(1));
+                }
+
+                _heldRequest = null;
+            }
+
+            if (AlwaysOverlap && _syncOnDomain && AlwaysSync == AlwaysSyncMode.DomainWait && _storeDomain is { RunQueueLength: > 0 } overlapDomain
+                && _aof is { Policy: FsyncPolicy.Always })
+            {
+                // Overlapped rounds (h189): the first request woke this loop while fibers resumed by the same wake-up are
+                // still to run (a connection whose read needs another hop queues its request after this loop took its
+                // round, and then waits a whole fsync for a round of its own): let them queue first (bounded). The
+                // request is held meanwhile (answered if the run fails).
+                _heldRequest = first;
+                for (int i = 0; i < MaxHeldYields && overlapDomain.RunQueueLength > 0; i++)
+                {
+                    await Cancel.ProtectAsync(s_yield);
+                    OverlapYields++;
                 }
 
                 _heldRequest = null;
@@ -1046,8 +1063,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// wait for every writer) under <see cref="AlwaysOverlap"/>.</summary>
     internal const int MinOverlapWriters = 8;
 
-    /// <summary>Rounds whose hinted wait expected the other cohort (<see cref="AlwaysOverlap"/>; for diagnostics).</summary>
-    public long OverlapRounds;
+    /// <summary>Rounds whose hinted wait expected the other cohort (<see cref="AlwaysOverlap"/>; for diagnostics), and
+    /// the yields the store loop made before taking a round so that the fibers woken with it could queue first.</summary>
+    public long OverlapRounds, OverlapYields;
 
     /// <summary>The completions the next hinted wait expects under <see cref="AlwaysOverlap"/>, after a round of
     /// <paramref name="roundSize"/> requests with <paramref name="writers"/> writers: those not in the round (the cohort
