@@ -842,10 +842,19 @@ internal sealed class AppendOnlyFile : IDisposable
         }
     }
 
-    /// <summary>Chunk of the incremental file's mapped tail (EIOSHARP_KV_AOF_TAIL_CHUNK_KB; 0 appends by pwrite, for A/B
-    /// measurements and tests).</summary>
+    /// <summary>The incremental file's tail chunk under <c>everysec</c>/<c>no</c>: 8 MiB, reserved (<c>fallocate</c>) and
+    /// mapped at a time, 8x the library's default. A reservation's cost is mostly per call (ext4's block allocator scans
+    /// its groups and inserts an extent once a call), and a long round (1 KB values, 50 clients -P 16: ~450 MB of AOF a
+    /// second) reserved a 1 MiB chunk every ~1,000 SETs: the store thread's <c>fallocate</c> took 1.28-1.33% of its
+    /// samples with 1 MiB chunks and 0.23-0.29% with 8 MiB, its <c>pwrite</c>s unchanged (docs/BENCHMARKS.md, session 33,
+    /// h191). The price: up to 8 MiB of zeros past the last record while the file is open and after a crash (the loader
+    /// cuts them), and of disk space held per open incremental file (a disk with less room reserves what an append needs).</summary>
+    internal const int DefaultTailChunkBytes = 8 << 20;
+
+    /// <summary>Chunk of the incremental file's mapped tail (EIOSHARP_KV_AOF_TAIL_CHUNK_KB; default
+    /// <see cref="DefaultTailChunkBytes"/>; 0 appends by pwrite, for A/B measurements and tests).</summary>
     internal static int TailChunkBytes { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_CHUNK_KB"), out int kb) && kb >= 0 ? kb * 1024 : MappedTailAppender.DefaultChunkBytes;
+        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_TAIL_CHUNK_KB"), out int kb) && kb >= 0 ? kb * 1024 : DefaultTailChunkBytes;
 
     /// <summary>The longest round's append stored through the mapping (EIOSHARP_KV_AOF_TAIL_STORE_MAX, bytes); longer ones
     /// are pwrites into the reserved region.</summary>

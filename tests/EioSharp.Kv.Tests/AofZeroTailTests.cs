@@ -60,6 +60,7 @@ public class AofZeroTailTests
     [InlineData(false, 1)]
     [InlineData(true, 1)]
     [InlineData(false, 200 * 1024)] // zeros over more than one of the backward scan's 64 KiB blocks
+    [InlineData(true, AppendOnlyFile.DefaultTailChunkBytes)] // a whole reserved chunk, as a SIGKILL right after it leaves
     public void A_zero_tail_is_cut_whatever_aof_load_truncated_says(bool loadTruncated, int zeros)
     {
         byte[] valid = Commands(["SET", "a", "1"], ["SET", "b", "with\0zero\0bytes\0"], ["RPUSH", "l", "x"]);
@@ -98,5 +99,45 @@ public class AofZeroTailTests
         (keys, size, _, _) = Load(new byte[70 * 1024], loadTruncated: false);
         Assert.Equal(0, keys);
         Assert.Equal(0, size);
+    }
+
+    /// <summary>Session 33 (h191): under everysec the incremental file's tail is reserved 8 MiB at a time
+    /// (<see cref="AppendOnlyFile.DefaultTailChunkBytes"/>; it was the library's 1 MiB): the open file is that long after
+    /// its first append, and a clean close cuts it to its commands.</summary>
+    [Fact]
+    public void The_tail_is_reserved_8_MiB_at_a_time_and_cut_at_close()
+    {
+        Assert.Equal(8 << 20, AppendOnlyFile.DefaultTailChunkBytes);
+        Assert.Equal(AppendOnlyFile.DefaultTailChunkBytes, AppendOnlyFile.TailChunkBytes); // (no EIOSHARP_KV_AOF_TAIL_CHUNK_KB here)
+        string dir = Path.Combine(Path.GetTempPath(), $"kv-zero-tail-{Guid.NewGuid():N}");
+        string aofDir = Path.Combine(dir, "appendonlydir");
+        Directory.CreateDirectory(aofDir);
+        try
+        {
+            byte[] valid = Commands(["SET", "a", "1"]);
+            byte[] more = Commands(["SET", "b", "2"]);
+            File.WriteAllText(Path.Combine(aofDir, "appendonly.aof.manifest"), "file appendonly.aof.1.incr.aof seq 1 type i\n");
+            string incrPath = Path.Combine(aofDir, "appendonly.aof.1.incr.aof");
+            File.WriteAllBytes(incrPath, valid);
+            long sizeOpen = 0;
+            EioMain.Run(async env =>
+            {
+                var config = new KvServerConfig { Directory = dir, AppendOnly = true };
+                var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
+                await Switch.RunAsync(async sw =>
+                {
+                    using var aof = await AppendOnlyFile.OpenAndLoadAsync(AofPaths.From(env.Fs, config), sw, FsyncPolicy.EverySecond,
+                        () => config, store, env.Clock.Now.ToUnixTimeMilliseconds(), config.Limits, _ => { });
+                    aof.Append(more);
+                    sizeOpen = new FileInfo(incrPath).Length;
+                });
+            });
+            Assert.Equal(AppendOnlyFile.DefaultTailChunkBytes, sizeOpen); // reserved from the page holding the end (offset 0)
+            Assert.Equal([.. valid, .. more], File.ReadAllBytes(incrPath));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
