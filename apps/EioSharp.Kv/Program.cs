@@ -104,14 +104,6 @@ try
             {
                 StoreOwner.AlwaysSyncWait = TimeSpan.FromMicroseconds(waitUs);
             }
-            if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_BATCH_WAIT"), out int batchWait) && batchWait >= 0)
-            {
-                KvBatchWait.MaxRequests = batchWait;
-            }
-            if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_BATCH_WAIT_US"), out int batchWaitUs) && batchWaitUs > 0)
-            {
-                KvBatchWait.Limit = TimeSpan.FromMicroseconds(batchWaitUs);
-            }
             return KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true), signals: signals);
         }),
         // Write-behind sends on io_uring (session 22, h141, docs/rationale.md): a reply's write returns at once and its
