@@ -13,6 +13,9 @@
 #   - with PERF_CLIENT=1, one more run per row and target with redis-benchmark itself under `perf stat` (its epoll_wait,
 #     recvfrom, sendto, read, write calls, context switches and task-clock per request): whether a server's way of
 #     sending its replies changes what the client pays per request (the client is the row's other half on 2 cores);
+#   - with PER_CONNECTION=R, R more rounds (alternated) of `redis-benchmark -c 1000 -n 1000 -t set` (one request per
+#     client): the server's user and system CPU per connection (accept, session, one SET, close), from /proc/PID/stat
+#     ticks (10 ms over 1000 connections: 10 us resolution);
 #   - with PERF_RECORD=1, one more run per row and target under `perf record -e cpu-clock -g` (Kv started with
 #     DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0, so that the JIT map names its code); the reports (by symbol, no children) go to OUT (default /tmp/kv-c1000-counts-out).
 # Rows: c1000-set, c1000-get (-c 1000, N_C1000 requests), c50-set, c50-get (-c 50, N_C50 requests).
@@ -22,7 +25,7 @@
 #
 # TARGET: `label=SPEC` or `redis`; SPEC as bench/lib/servers.sh's start_server takes it (`V=x,W=y@PATH|--arg|value`).
 # Kv and redis-server both get --maxclients 10000 (as bench/kv-vs-redis.sh). Environment: ROWS, REPEATS (3), WARM (1),
-# N_C1000 (200000), N_C50 (200000), PERF_STAT (0), PERF_CLIENT (0), PERF_RECORD (0), OUT.
+# N_C1000 (200000), N_C50 (200000), PERF_STAT (0), PERF_CLIENT (0), PER_CONNECTION (0), PERF_RECORD (0), OUT.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/bench/lib/servers.sh" kv-c1000-counts
@@ -110,6 +113,16 @@ if [ "${PERF_CLIENT:-0}" = 1 ]; then
     done
   done
 fi
+
+for rep in $(seq 1 "${PER_CONNECTION:-0}"); do
+  for l in "${LABELS[@]}"; do
+    pid=${TPID[$l]}
+    read -r u0 s0 < <(ticks "$pid")
+    redis-benchmark -h 127.0.0.1 -p "${TPORT[$l]}" -c 1000 -n 1000 -r 100000 -d 16 -t set -q >/dev/null 2>&1
+    read -r u1 s1 < <(ticks "$pid")
+    echo "connection $l $rep: user $(( (u1 - u0) * 1000000 / CLK_TCK / 1000 )) sys $(( (s1 - s0) * 1000000 / CLK_TCK / 1000 )) us per connection, load $(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RES"
+  done
+done
 
 if [ "${PERF_RECORD:-0}" = 1 ]; then
   for row in $ROWS; do
