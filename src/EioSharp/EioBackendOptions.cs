@@ -40,7 +40,9 @@ public sealed class EioBackendOptions
     /// cross-domain post before it sleeps (every real backend; <see cref="TimeSpan.Zero"/>: never spin; a machine with
     /// one core never spins). Default 5 µs: long enough for a reply from a domain running at the same time, short enough
     /// that an oversubscribed machine loses little (§71: a fixed 50 µs spin made the ping-pong benchmark 10x slower at
-    /// load 40). Overrides: <c>EIOSHARP_DOMAIN_SPIN_US=N</c> (microseconds), <c>EIOSHARP_DOMAIN_SPIN=0</c> (no spin).
+    /// load 40). After a busy stretch whose post had to wake the domain it went to, the spin lasts up to
+    /// <see cref="DomainWakeSpin"/> instead. Overrides: <c>EIOSHARP_DOMAIN_SPIN_US=N</c> (microseconds),
+    /// <c>EIOSHARP_DOMAIN_SPIN=0</c> (no spin).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Set to a negative duration.</exception>
     public TimeSpan DomainSpin
@@ -53,9 +55,10 @@ public sealed class EioBackendOptions
     /// The longest an idle domain spins for the next cross-domain post when its last busy stretch posted to a domain that
     /// was asleep, so that the post had to wake it (instead of <see cref="DomainSpin"/>; the longer of the two counts; no
     /// effect when <see cref="DomainSpin"/> is zero). An answer to such a post cannot come before the other domain's
-    /// thread is woken and runs, which takes longer than <see cref="DomainSpin"/> here (futex or eventfd wake-up to running:
-    /// ~MEASURED µs on a quiet machine); a spin that stopped sooner would sleep too, the answer would have to wake this
-    /// domain in turn, and both would sleep once per hand-off from then on (§183). Default 50 µs; the spin yields the core
+    /// thread is woken and runs, which often takes longer than <see cref="DomainSpin"/> (a hand-off to a sleeping domain
+    /// took 12-15 µs on this project's quiet 2-core VM; a bare futex wake-up 2.7 µs at the median, over 35 µs in its slowest
+    /// tenth); a spin that stopped sooner would sleep too, the answer would have to wake this domain in turn, and both
+    /// would sleep once per hand-off from then on (docs/rationale.md §183). Default 50 µs; the spin yields the core
     /// as the short one does and backs off the same way when it finds nothing. <see cref="TimeSpan.Zero"/>: the short spin
     /// after every post. Override: <c>EIOSHARP_DOMAIN_WAKE_SPIN_US=N</c> (microseconds).
     /// </summary>
