@@ -51,6 +51,7 @@ public sealed class Domain
     private int _sleeping;
     private long _wakeUps;
     private bool _postedToOther; // this domain posted to another domain since it last slept (written by its own thread)
+    private bool _wokeOther; // one of those posts found its domain asleep and woke it (written by this domain's own thread)
     private int _externalOperations;
     private Thread? _thread;
     private Exception? _crash;
@@ -263,6 +264,11 @@ public sealed class Domain
             {
                 Interlocked.Increment(ref _wakeUps);
                 _poller.Wake();
+                if (sender is not null)
+                {
+                    // Its answer cannot come before this domain's thread has woken: the sender's next spin waits that long.
+                    sender._wokeOther = true;
+                }
             }
         }
     }
@@ -878,6 +884,7 @@ public sealed class Domain
     private long _spins; // spins started (written by the domain's thread)
     private long _spinHits; // spins that found a post (written by the domain's thread)
     private long _spinYields; // Thread.Yield calls in spins (written by the domain's thread)
+    private long _wakeSpins; // spins started with the wake budget, after a post that woke its target (domain's thread)
     private long _idleWaits; // sleeps in the poller (written by the domain's thread)
 
     /// <summary>How many times this domain, finding nothing to run, waited in its poller (an idle transition; for
@@ -894,10 +901,18 @@ public sealed class Domain
     /// benchmarks).</summary>
     internal long SpinYields => Volatile.Read(ref _spinYields);
 
+    /// <summary>The number of this domain's spins that had the longer budget (<see cref="IDomainPoller.WakeSpinTicks"/>)
+    /// because its busy stretch woke the domain it posted to (for tests, diagnostics and benchmarks).</summary>
+    internal long WakeSpins => Volatile.Read(ref _wakeSpins);
+
     /// <summary>The most idle transitions a domain skips the spin for after failed spins.</summary>
     private const int MaxSpinBackoff = 1024;
 
-    /// <summary>Spins up to the poller's <see cref="IDomainPoller.SpinTicks"/> (the run's <c>EioBackendOptions.DomainSpin</c>) for a post from another thread, adaptively; true when one arrived.</summary>
+    /// <summary>Spins up to <paramref name="budget"/> for a post from another thread, adaptively; true when one arrived.</summary>
+    /// <param name="budget">The longest the spin lasts, in <see cref="Stopwatch"/> ticks: the poller's
+    /// <see cref="IDomainPoller.SpinTicks"/> (the run's <c>EioBackendOptions.DomainSpin</c>), or its
+    /// <see cref="IDomainPoller.WakeSpinTicks"/> (<c>DomainWakeSpin</c>) when the busy stretch that just ended woke the
+    /// domain it posted to.</param>
     /// <remarks>
     /// Called only when the busy stretch that just ended exchanged work with another domain (ran a post from another
     /// thread, or posted to another domain): the next post usually follows within microseconds, while sleeping costs a
@@ -909,8 +924,15 @@ public sealed class Domain
     /// chances are skipped (a spin only pays when the other thread runs at the same time); a spin that found a post resets
     /// the backoff. Every backend spins: the epoll and io_uring pollers gather I/O in their wait, which the spin delays by
     /// at most its budget.
+    /// <para><b>After a post that woke its target</b> (issue 20, §187) the budget is the wake budget: the answer cannot
+    /// come before the woken thread runs, which takes longer than the short budget, so a short spin would always miss,
+    /// this domain would sleep, and the answer would have to wake it in turn: both domains then sleep once per hand-off
+    /// and the misses keep the backoff high (a state a ping-pong fell into and rarely left). The side that woke the other
+    /// stays awake until the answer comes instead; the answer then finds it spinning (no wake-up), so the other side's
+    /// next spin is a short one that the next post meets. A wake spin that finds nothing counts as a miss like any
+    /// other, so a domain whose posts go one way to a sleeping domain spins a bounded number of times.</para>
     /// </remarks>
-    private bool SpinForRemote()
+    private bool SpinForRemote(long budget)
     {
         if (_spinSkip > 0)
         {
@@ -919,7 +941,7 @@ public sealed class Domain
         }
 
         Volatile.Write(ref _spins, _spins + 1);
-        long until = Stopwatch.GetTimestamp() + _poller.SpinTicks;
+        long until = Stopwatch.GetTimestamp() + budget;
         int i = 0;
         do
         {
@@ -967,12 +989,21 @@ public sealed class Domain
         }
 
         bool crossDomain = _postedToOther || _remoteArrived;
+        bool wokeOther = _wokeOther;
         _postedToOther = false;
         _remoteArrived = false;
+        _wokeOther = false;
         if (crossDomain && _poller.SpinTicks > 0 && _poller.SpinBeforeSleep)
         {
             long spins = _spins;
-            if (SpinForRemote())
+            long budget = _poller.SpinTicks;
+            if (wokeOther && _spinSkip == 0)
+            {
+                budget = _poller.WakeSpinTicks;
+                Volatile.Write(ref _wakeSpins, _wakeSpins + 1);
+            }
+
+            if (SpinForRemote(budget))
             {
                 return;
             }

@@ -18,6 +18,11 @@ internal interface IDomainPoller
     /// run's <c>EioBackendOptions.DomainSpin</c>, fixed when the poller is made.</summary>
     long SpinTicks { get; }
 
+    /// <summary>The longest the spin lasts after a busy stretch whose post had to wake the domain it went to, in
+    /// <see cref="System.Diagnostics.Stopwatch"/> ticks (at least <see cref="SpinTicks"/>; 0 when that is 0): the run's
+    /// <c>EioBackendOptions.DomainWakeSpin</c>, fixed when the poller is made.</summary>
+    long WakeSpinTicks => SpinTicks;
+
     /// <summary>True when <see cref="PollNow"/> may find something (some fd is registered).</summary>
     bool HasRegistrations { get; }
 
@@ -65,22 +70,28 @@ internal interface IDomainPoller
 }
 
 /// <summary>The default poller: a <see cref="ManualResetEventSlim"/>; I/O completions arrive as posts from .NET's threads.</summary>
-internal sealed class EventPoller(long spinTicks) : IDomainPoller
+internal sealed class EventPoller(long spinTicks, long wakeSpinTicks) : IDomainPoller
 {
     /// <summary>The default spin budget (5 µs, <c>EioBackendOptions.DomainSpin</c>'s default) in Stopwatch ticks; 0 on one core.</summary>
     internal static long DefaultSpinTicks => Environment.ProcessorCount > 1 ? System.Diagnostics.Stopwatch.Frequency * 5 / 1_000_000 : 0;
+
+    /// <summary>The default spin budget after a post that woke its target (50 µs, <c>EioBackendOptions.DomainWakeSpin</c>'s
+    /// default) in Stopwatch ticks; 0 on one core.</summary>
+    internal static long DefaultWakeSpinTicks => Environment.ProcessorCount > 1 ? System.Diagnostics.Stopwatch.Frequency * 50 / 1_000_000 : 0;
 
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
 
     /// <summary>A poller with the default spin budget.</summary>
     public EventPoller()
-        : this(DefaultSpinTicks)
+        : this(DefaultSpinTicks, DefaultWakeSpinTicks)
     {
     }
 
     public bool SpinBeforeSleep => true;
 
     public long SpinTicks => spinTicks;
+
+    public long WakeSpinTicks => wakeSpinTicks;
 
     public bool HasRegistrations => false;
 

@@ -19,6 +19,7 @@ public sealed class EioBackendOptions
 
     private readonly int _inlineWriteMaxBytes = 64 * 1024;
     private readonly TimeSpan _domainSpin = TimeSpan.FromTicks(50);
+    private readonly TimeSpan _domainWakeSpin = TimeSpan.FromMicroseconds(50);
 
     /// <summary>
     /// The largest write to a regular file, in bytes, that the io_uring and epoll backends do inline: a blocking
@@ -39,13 +40,33 @@ public sealed class EioBackendOptions
     /// cross-domain post before it sleeps (every real backend; <see cref="TimeSpan.Zero"/>: never spin; a machine with
     /// one core never spins). Default 5 µs: long enough for a reply from a domain running at the same time, short enough
     /// that an oversubscribed machine loses little (§71: a fixed 50 µs spin made the ping-pong benchmark 10x slower at
-    /// load 40). Overrides: <c>EIOSHARP_DOMAIN_SPIN_US=N</c> (microseconds), <c>EIOSHARP_DOMAIN_SPIN=0</c> (no spin).
+    /// load 40). After a busy stretch whose post had to wake the domain it went to, the spin lasts up to
+    /// <see cref="DomainWakeSpin"/> instead. Overrides: <c>EIOSHARP_DOMAIN_SPIN_US=N</c> (microseconds),
+    /// <c>EIOSHARP_DOMAIN_SPIN=0</c> (no spin).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Set to a negative duration.</exception>
     public TimeSpan DomainSpin
     {
         get => _domainSpin;
         init => _domainSpin = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(DomainSpin), value, "a duration >= 0");
+    }
+
+    /// <summary>
+    /// The longest an idle domain spins for the next cross-domain post when its last busy stretch posted to a domain that
+    /// was asleep, so that the post had to wake it (instead of <see cref="DomainSpin"/>; the longer of the two counts; no
+    /// effect when <see cref="DomainSpin"/> is zero). An answer to such a post cannot come before the other domain's
+    /// thread is woken and runs, which often takes longer than <see cref="DomainSpin"/> (a hand-off to a sleeping domain
+    /// took 12-15 µs on this project's quiet 2-core VM; a bare futex wake-up 2.7 µs at the median, over 35 µs in its slowest
+    /// tenth); a spin that stopped sooner would sleep too, the answer would have to wake this domain in turn, and both
+    /// would sleep once per hand-off from then on (docs/rationale.md §187). Default 50 µs; the spin yields the core
+    /// as the short one does and backs off the same way when it finds nothing. <see cref="TimeSpan.Zero"/>: the short spin
+    /// after every post. Override: <c>EIOSHARP_DOMAIN_WAKE_SPIN_US=N</c> (microseconds).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a negative duration.</exception>
+    public TimeSpan DomainWakeSpin
+    {
+        get => _domainWakeSpin;
+        init => _domainWakeSpin = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(DomainWakeSpin), value, "a duration >= 0");
     }
 
     /// <summary>
@@ -124,15 +145,22 @@ public sealed class EioBackendOptions
         ? (long)(DomainSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)
         : 0;
 
+    /// <summary>The spin budget after a post that woke its target, in Stopwatch ticks (0: none): the longer of
+    /// <see cref="DomainWakeSpin"/> and <see cref="DomainSpin"/>, none where <see cref="SpinStopwatchTicks"/> is none.</summary>
+    internal long WakeSpinStopwatchTicks => SpinStopwatchTicks is > 0 and var spin
+        ? Math.Max(spin, (long)(DomainWakeSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency))
+        : 0;
+
     /// <summary>A copy with the same settings, to change some with <c>with</c>-like init (used by the overrides).</summary>
     internal EioBackendOptions Copy(
         int? inlineWriteMaxBytes = null, TimeSpan? domainSpin = null, bool? uringFileSyncOnOffload = null,
         bool? uringFileForceAsync = null, bool? uringWriteBehind = null, bool? uringDirectSend = null,
         bool? uringQuietWait = null, bool? uringIdlePrePass = null, bool? uringIdleSpin = null,
-        bool? uringRecvPollFirst = null) => new()
+        bool? uringRecvPollFirst = null, TimeSpan? domainWakeSpin = null) => new()
     {
         InlineWriteMaxBytes = inlineWriteMaxBytes ?? InlineWriteMaxBytes,
         DomainSpin = domainSpin ?? DomainSpin,
+        DomainWakeSpin = domainWakeSpin ?? DomainWakeSpin,
         UringFileSyncOnOffload = uringFileSyncOnOffload ?? UringFileSyncOnOffload,
         UringFileForceAsync = uringFileForceAsync ?? UringFileForceAsync,
         UringWriteBehind = uringWriteBehind ?? UringWriteBehind,
@@ -156,6 +184,7 @@ public sealed class EioBackendOptions
         int? inlineMax = Count(variable, "EIOSHARP_INLINE_WRITE_MAX");
         int? spinUs = Count(variable, "EIOSHARP_DOMAIN_SPIN_US");
         bool? spin = Flag(variable, "EIOSHARP_DOMAIN_SPIN", "1", "0");
+        int? wakeSpinUs = Count(variable, "EIOSHARP_DOMAIN_WAKE_SPIN_US");
         bool? syncOffload = Flag(variable, "EIOSHARP_URING_FILE_SYNC", "offload", "ring");
         bool? forceAsync = Flag(variable, "EIOSHARP_URING_FILE_ASYNC", "1", "0");
         bool? writeBehind = Flag(variable, "EIOSHARP_URING_WRITE_BEHIND", "1", "0");
@@ -166,12 +195,15 @@ public sealed class EioBackendOptions
         bool? recvPollFirst = Flag(variable, "EIOSHARP_URING_RECV_POLL_FIRST", "1", "0");
         TimeSpan? domainSpin = spin == false ? TimeSpan.Zero : spinUs is int us ? TimeSpan.FromMicroseconds(us) : null;
         if (inlineMax is null && domainSpin is null && syncOffload is null && forceAsync is null && writeBehind is null &&
-            directSend is null && quietWait is null && prePass is null && idleSpin is null && recvPollFirst is null)
+            directSend is null && quietWait is null && prePass is null && idleSpin is null && recvPollFirst is null &&
+            wakeSpinUs is null)
         {
             return options;
         }
 
-        return options.Copy(inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass, idleSpin, recvPollFirst);
+        return options.Copy(
+            inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass, idleSpin, recvPollFirst,
+            wakeSpinUs is int wakeUs ? TimeSpan.FromMicroseconds(wakeUs) : null);
     }
 
     private static int? Count(Func<string, string?> variable, string name)

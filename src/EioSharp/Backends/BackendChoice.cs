@@ -17,11 +17,11 @@ internal sealed record BackendChoice(EioBackend Kind, NetworkCapability Net, Fun
         _ => "portable",
     };
 
-    /// <summary>The portable backend with <paramref name="options"/> (of which it uses <see cref="EioBackendOptions.DomainSpin"/>).</summary>
+    /// <summary>The portable backend with <paramref name="options"/> (of which it uses <see cref="EioBackendOptions.DomainSpin"/> and <see cref="EioBackendOptions.DomainWakeSpin"/>).</summary>
     public static BackendChoice Portable(EioBackendOptions options)
     {
-        long spin = options.SpinStopwatchTicks;
-        return new(EioBackend.Portable, PortableNetwork.Instance, () => new EventPoller(spin));
+        long spin = options.SpinStopwatchTicks, wakeSpin = options.WakeSpinStopwatchTicks;
+        return new(EioBackend.Portable, PortableNetwork.Instance, () => new EventPoller(spin, wakeSpin));
     }
 
     private static int s_fallbackNoted;

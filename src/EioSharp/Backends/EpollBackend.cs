@@ -15,6 +15,6 @@ internal static class EpollBackend
         }
 
         probe.Dispose();
-        return new BackendChoice(EioBackend.Epoll, EpollNetwork.Instance, () => (IDomainPoller?)EpollPoller.TryCreate(options, out _) ?? new EventPoller(options.SpinStopwatchTicks));
+        return new BackendChoice(EioBackend.Epoll, EpollNetwork.Instance, () => (IDomainPoller?)EpollPoller.TryCreate(options, out _) ?? new EventPoller(options.SpinStopwatchTicks, options.WakeSpinStopwatchTicks));
     }
 }

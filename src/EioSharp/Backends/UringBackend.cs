@@ -21,6 +21,6 @@ internal static class UringBackend
             return null;
         }
 
-        return new BackendChoice(EioBackend.Uring, UringNetwork.Instance, () => (IDomainPoller?)UringPoller.TryCreate(options, out _) ?? new EventPoller(options.SpinStopwatchTicks));
+        return new BackendChoice(EioBackend.Uring, UringNetwork.Instance, () => (IDomainPoller?)UringPoller.TryCreate(options, out _) ?? new EventPoller(options.SpinStopwatchTicks, options.WakeSpinStopwatchTicks));
     }
 }

@@ -32,6 +32,7 @@ public class BackendOptionsTests
         var d = EioBackendOptions.Default;
         Assert.Equal(64 * 1024, d.InlineWriteMaxBytes);
         Assert.Equal(TimeSpan.FromMicroseconds(5), d.DomainSpin);
+        Assert.Equal(TimeSpan.FromMicroseconds(50), d.DomainWakeSpin);
         Assert.False(d.UringFileSyncOnOffload);
         Assert.False(d.UringFileForceAsync);
         Assert.False(d.UringWriteBehind);
@@ -56,9 +57,14 @@ public class BackendOptionsTests
         var o = Apply(given,
             ("EIOSHARP_INLINE_WRITE_MAX", "0"), ("EIOSHARP_DOMAIN_SPIN_US", "7"), ("EIOSHARP_URING_FILE_SYNC", "offload"),
             ("EIOSHARP_URING_FILE_ASYNC", "1"), ("EIOSHARP_URING_DIRECT_SEND", "1"), ("EIOSHARP_URING_QUIET_WAIT", "0"),
-            ("EIOSHARP_URING_IDLE_PREPASS", "0"), ("EIOSHARP_URING_RECV_POLL_FIRST", "1"));
+            ("EIOSHARP_URING_IDLE_PREPASS", "0"), ("EIOSHARP_URING_RECV_POLL_FIRST", "1"), ("EIOSHARP_DOMAIN_WAKE_SPIN_US", "3"));
         Assert.Equal(0, o.InlineWriteMaxBytes);
         Assert.Equal(TimeSpan.FromMicroseconds(7), o.DomainSpin);
+        Assert.Equal(TimeSpan.FromMicroseconds(3), o.DomainWakeSpin);
+        if (o.SpinStopwatchTicks > 0)
+        {
+            Assert.Equal(o.SpinStopwatchTicks, o.WakeSpinStopwatchTicks); // the longer of the two budgets
+        }
         Assert.True(o.UringFileSyncOnOffload);
         Assert.True(o.UringFileForceAsync);
         Assert.True(o.UringWriteBehind); // not overridden: the given value stays
@@ -73,6 +79,7 @@ public class BackendOptionsTests
         Assert.False(back.UringFileSyncOnOffload);
         Assert.Equal(TimeSpan.Zero, back.DomainSpin);
         Assert.Equal(0, back.SpinStopwatchTicks);
+        Assert.Equal(0, back.WakeSpinStopwatchTicks); // no spin at all, whatever the wake budget
     }
 
     [Theory]
@@ -80,6 +87,7 @@ public class BackendOptionsTests
     [InlineData("EIOSHARP_INLINE_WRITE_MAX", "64k")]
     [InlineData("EIOSHARP_DOMAIN_SPIN_US", "five")]
     [InlineData("EIOSHARP_DOMAIN_SPIN", "no")]
+    [InlineData("EIOSHARP_DOMAIN_WAKE_SPIN_US", "-5")]
     [InlineData("EIOSHARP_URING_FILE_SYNC", "1")]
     [InlineData("EIOSHARP_URING_FILE_ASYNC", "yes")]
     [InlineData("EIOSHARP_URING_WRITE_BEHIND", "true")]
@@ -99,6 +107,7 @@ public class BackendOptionsTests
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new EioBackendOptions { InlineWriteMaxBytes = -1 });
         Assert.Throws<ArgumentOutOfRangeException>(() => new EioBackendOptions { DomainSpin = TimeSpan.FromTicks(-1) });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new EioBackendOptions { DomainWakeSpin = TimeSpan.FromTicks(-1) });
     }
 
     // The options of a run reach its main domain's poller and the domains its domain manager starts; the next run in

@@ -74,8 +74,8 @@ public class CrossDomainSpinTests
         return domain.Spins - start;
     }
 
-    /// <summary>A poller that spins with the budget it is given and counts its wake-up calls and waits.</summary>
-    private sealed class CountingPoller(long spinTicks) : IDomainPoller
+    /// <summary>A poller that spins with the budgets it is given and counts its wake-up calls and waits.</summary>
+    private sealed class CountingPoller(long spinTicks, long wakeSpinTicks = -1) : IDomainPoller
     {
         private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
 
@@ -83,16 +83,32 @@ public class CrossDomainSpinTests
 
         public int Waits;
 
+        /// <summary>True from the start of a wait (the domain has armed its wake-up: a post now wakes it) to its end.</summary>
+        public volatile bool Sleeping;
+
         public bool SpinBeforeSleep => true;
 
         public long SpinTicks => spinTicks;
 
+        public long WakeSpinTicks => wakeSpinTicks < 0 ? spinTicks : wakeSpinTicks;
+
         public bool HasRegistrations => false;
+
+        /// <summary>When set, a woken wait returns only once this holds (checked between short spins): the domain's thread
+        /// then runs on only after whatever the test waits for has happened.</summary>
+        public Func<bool>? HoldAfterWake;
 
         public void Wait(int timeoutMs)
         {
             Interlocked.Increment(ref Waits);
+            Sleeping = true;
             _wake.Wait(timeoutMs);
+            if (HoldAfterWake is { } hold)
+            {
+                WaitUntil(hold);
+            }
+
+            Sleeping = false;
             _wake.Reset();
         }
 
@@ -181,6 +197,157 @@ public class CrossDomainSpinTests
         }
 
         Assert.Null(failure);
+    }
+
+    /// <summary>A domain with its own poller, run by a thread of its own until <see cref="Stop"/>; its main fiber runs
+    /// <c>body</c> (null: waits for the stop).</summary>
+    private sealed class DomainThread
+    {
+        private readonly (Promise<bool> Promise, Resolver<bool> Resolver) _stop = Promise.Create<bool>();
+        private readonly Thread _thread;
+        private readonly ManualResetEventSlim _started = new(false);
+        private Exception? _failure;
+
+        public DomainThread(string name, CountingPoller poller, Func<Task>? body = null)
+        {
+            Poller = poller;
+            Domain = Domain.CreateReal(name, pollerFactory: () => poller);
+            _thread = new Thread(() =>
+            {
+                try
+                {
+                    Domain.RunMain(async root =>
+                    {
+                        Context = SynchronizationContext.Current;
+                        _started.Set();
+                        if (body is not null)
+                        {
+                            await body();
+                        }
+
+                        return await _stop.Promise.AwaitAsync();
+                    });
+                }
+                catch (Exception e)
+                {
+                    _failure = e;
+                }
+            });
+            _thread.Start();
+            Assert.True(_started.Wait(TimeSpan.FromSeconds(60)), $"{name} did not start");
+        }
+
+        public Domain Domain { get; }
+
+        public CountingPoller Poller { get; }
+
+        public SynchronizationContext? Context { get; private set; }
+
+        public void Stop()
+        {
+            _stop.Resolver.TryResolve(true);
+            Assert.True(_thread.Join(TimeSpan.FromSeconds(60)), $"{Domain.Name} did not finish");
+            Assert.Null(_failure);
+        }
+    }
+
+    // §187, the trap of a ping-pong in which both domains sleep once per hand-off: a domain whose post woke its target
+    // waits for the answer with the wake budget (here a minute), so the answer finds it spinning: no sleep and no wake-up
+    // of its own per round trip. The peer never spins (budget 0) and is asleep before each post (the test waits for
+    // that), so every post wakes it; woken, the peer runs on only once the tested domain has gone idle after the post (it
+    // started a spin or a sleep), as a thread woken from the kernel answers late. With the short budget (1 tick) for every
+    // spin, as before §187, the answer came after the spin had given up: the domain slept once per round trip (or skipped
+    // the spin after such misses) and the peer's answers woke it.
+    [Fact]
+    public void APostThatWokeItsTargetIsAnsweredWithoutASleep()
+    {
+        const int Rounds = 20;
+        var pings = Enumerable.Range(0, Rounds).Select(_ => Promise.Create<int>()).ToArray();
+        var pongs = Enumerable.Range(0, Rounds).Select(_ => Promise.Create<int>()).ToArray();
+        var poller = new CountingPoller(1, System.Diagnostics.Stopwatch.Frequency * 60);
+        Domain? self = null;
+        long idleMark = long.MaxValue; // the tested domain's spins + sleeps when it posted
+        var peerPoller = new CountingPoller(0) { HoldAfterWake = () => self!.Spins + Volatile.Read(ref poller.Waits) > Volatile.Read(ref idleMark) };
+        var peer = new DomainThread("wake-peer", peerPoller, async () =>
+        {
+            for (int i = 0; i < Rounds; i++)
+            {
+                pongs[i].Resolver.Resolve(await pings[i].Promise.AwaitAsync());
+            }
+        });
+        long waits = -1, wakes = -1, hits = -1, wakeSpins = -1, peerWakes = -1;
+        var tested = new DomainThread("wake-spinner", poller, async () =>
+        {
+            self = Domain.Current!;
+            for (int i = 0; i < Rounds; i++)
+            {
+                // The peer is asleep (its wake-up armed): this resolution's post wakes it. Blocking this domain's thread here
+                // is deliberate: it is busy, not idle, while it waits.
+                WaitUntil(() => peer.Poller.Sleeping);
+                if (i == 1)
+                {
+                    // From the second round on: the first one's idle transition may follow the start-up's posts.
+                    waits = Volatile.Read(ref poller.Waits);
+                    wakes = Volatile.Read(ref poller.Wakes);
+                    hits = self.SpinHits;
+                    wakeSpins = self.WakeSpins;
+                    peerWakes = Volatile.Read(ref peer.Poller.Wakes);
+                }
+
+                Volatile.Write(ref idleMark, self.Spins + Volatile.Read(ref poller.Waits));
+                pings[i].Resolver.Resolve(i);
+                Assert.Equal(i, await pongs[i].Promise.AwaitAsync());
+            }
+
+            Assert.Equal(Rounds - 1, Volatile.Read(ref peer.Poller.Wakes) - peerWakes); // every post woke the peer
+            Assert.Equal(Rounds - 1, self.WakeSpins - wakeSpins); // so every spin after it had the wake budget
+            Assert.Equal(Rounds - 1, self.SpinHits - hits); // and found the answer
+            Assert.Equal(waits, Volatile.Read(ref poller.Waits)); // without a sleep
+            Assert.Equal(wakes, Volatile.Read(ref poller.Wakes)); // or a wake-up
+        });
+        tested.Stop();
+        peer.Stop();
+    }
+
+    // The wake budget's spin backs off like the short one: a domain whose posts go one way to a sleeping domain (no
+    // answer comes; the domain is woken later by a plain thread) spins after its 1st idle transition, then after the 3rd,
+    // 6th, 11th ... (each miss doubles the transitions skipped): at most 1 + log2 of them, here 7 of 64.
+    [Fact]
+    public void WakeSpinsThatFindNothingBackOff()
+    {
+        const int Rounds = 64;
+        var peer = new DomainThread("quiet-peer", new CountingPoller(0));
+        var poller = new CountingPoller(1, System.Diagnostics.Stopwatch.Frequency / 10_000); // a 100 µs wake budget
+        var resumes = Enumerable.Range(0, Rounds).Select(_ => Promise.Create<bool>()).ToArray();
+        int ran = 0, posted = 0;
+        long spins = -1, wakeSpins = -1;
+        var tested = new DomainThread("one-way", poller, async () =>
+        {
+            var self = Domain.Current!;
+            long spins0 = self.Spins, wakeSpins0 = self.WakeSpins;
+            for (int i = 0; i < Rounds; i++)
+            {
+                // The peer ran the last post and sleeps again (read in that order: the flag is then not the old sleep's).
+                WaitUntil(() => Volatile.Read(ref ran) == i && peer.Poller.Sleeping);
+                peer.Context!.Post(_ => Interlocked.Increment(ref ran), null); // wakes the peer
+                Volatile.Write(ref posted, i + 1);
+                await resumes[i].Promise.AwaitAsync(); // idle: resolved by the test's thread once this domain sleeps
+            }
+
+            spins = self.Spins - spins0;
+            wakeSpins = self.WakeSpins - wakeSpins0;
+        });
+        for (int i = 0; i < Rounds; i++)
+        {
+            int round = i + 1;
+            WaitUntil(() => Volatile.Read(ref posted) == round && poller.Sleeping); // it sleeps after this round's post
+            resumes[i].Resolver.Resolve(true);
+        }
+
+        tested.Stop();
+        peer.Stop();
+        Assert.InRange(wakeSpins, 1, 7);
+        Assert.Equal(wakeSpins, spins); // every spin followed a post that woke the peer
     }
 
     /// <summary>Spins until <paramref name="condition"/> holds; fails after a minute (a liveness bound, not a measurement).</summary>

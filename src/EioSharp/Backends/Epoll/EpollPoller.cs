@@ -40,6 +40,7 @@ internal sealed unsafe class EpollPoller : IDomainPoller, IReadyWatcher
     {
         Options = options;
         SpinTicks = options.SpinStopwatchTicks;
+        WakeSpinTicks = options.WakeSpinStopwatchTicks;
         _epfd = epfd;
         _waker = waker;
         _epoll = new SafeFileHandle(epfd, ownsHandle: true);
@@ -50,6 +51,8 @@ internal sealed unsafe class EpollPoller : IDomainPoller, IReadyWatcher
     internal EioBackendOptions Options { get; }
 
     public long SpinTicks { get; }
+
+    public long WakeSpinTicks { get; }
 
     /// <summary>Creates a poller with <paramref name="options"/>, or returns null with the reason when epoll is unavailable (not Linux, syscall failed).</summary>
     public static EpollPoller? TryCreate(EioBackendOptions options, out string? error)

@@ -71,6 +71,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     {
         Options = options;
         SpinTicks = options.SpinStopwatchTicks;
+        WakeSpinTicks = options.WakeSpinStopwatchTicks;
         _ringFd = ringFd;
         _deferTaskRun = (p.Flags & Sys.IORING_SETUP_DEFER_TASKRUN) != 0;
         _cqeSkip = (p.Features & Sys.IORING_FEAT_CQE_SKIP) != 0;
@@ -111,6 +112,8 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     internal EioBackendOptions Options { get; }
 
     public long SpinTicks { get; }
+
+    public long WakeSpinTicks { get; }
 
     /// <summary>Creates a ring with <paramref name="options"/>, or returns null with the reason (not Linux x64, io_uring refused or too old, an opcode missing).</summary>
     public static UringPoller? TryCreate(EioBackendOptions options, out string? error)
