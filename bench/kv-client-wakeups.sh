@@ -93,19 +93,7 @@ for w in $WORKLOADS; do
       perf stat -x, -o "$WORK/cperf" -e "$CEV" -- redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$N" -r 100000 \
         "${THREAD_ARGS[@]}" --csv "${CMD[@]}" >/dev/null 2>&1
       kill -INT $pp; wait $pp 2>/dev/null || true
-      python3 - "$w" "$j" "$N" "$WORK/sperf" "$WORK/cperf" >>"$RES" <<'EOF'
-import sys
-w, j, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def counts(p):
-    d = {}
-    for line in open(p):
-        f = line.strip().split(",")
-        if len(f) > 2 and f[0].isdigit():
-            d[f[2].split(":")[1].replace("sys_enter_", "")] = int(f[0]) / n
-    return d
-s, c = counts(sys.argv[4]), counts(sys.argv[5])
-print(f"counts {w} {j} server " + " ".join(f"{k}={v:.4f}" for k, v in s.items()) + " | client " + " ".join(f"{k}={v:.4f}" for k, v in c.items()))
-EOF
+      python3 "$ROOT/bench/lib/perf-stat-counts.py" "$w $j" "$N" "$WORK/sperf" "$WORK/cperf" >>"$RES"
       if [ "$RECORD" = 1 ]; then
         perf record -q -e syscalls:sys_exit_epoll_wait -o "$WORK/rec" -- redis-benchmark -h 127.0.0.1 -p "$port" -c 50 \
           -n "$N" -r 100000 "${THREAD_ARGS[@]}" --csv "${CMD[@]}" >/dev/null 2>&1

@@ -96,19 +96,7 @@ EOF
       perf stat -x, -o "$WORK/sperf" -e "$SEV" -p "$pid" & pp=$!; sleep 0.3
       perf stat -x, -o "$WORK/cperf" -e "$CEV" -- bash -c "$(declare -f bench); SHA=$SHA; bench $port $N" >/dev/null
       kill -INT $pp; wait $pp 2>/dev/null || true
-      python3 - "$j" "$N" "$WORK/sperf" "$WORK/cperf" >>"$RES" <<'EOF'
-import sys
-j, n = sys.argv[1], int(sys.argv[2])
-def counts(p):
-    d = {}
-    for line in open(p):
-        f = line.strip().split(",")
-        if len(f) > 2 and f[0].isdigit():
-            d[f[2].split(":")[1].replace("sys_enter_", "")] = int(f[0]) / n
-    return d
-s, c = counts(sys.argv[3]), counts(sys.argv[4])
-print(f"counts {j} server " + " ".join(f"{k}={v:.4f}" for k, v in s.items()) + " | client " + " ".join(f"{k}={v:.4f}" for k, v in c.items()))
-EOF
+      python3 "$ROOT/bench/lib/perf-stat-counts.py" "$j" "$N" "$WORK/sperf" "$WORK/cperf" >>"$RES"
     fi
   done
   echo "  round $rep/$REPEATS done, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
