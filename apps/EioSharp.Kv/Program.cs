@@ -100,9 +100,10 @@ try
                 "ring" => AlwaysSyncMode.Ring,
                 _ => AlwaysSyncMode.DomainWait,
             };
-            // EIOSHARP_KV_ALWAYS_OVERLAP=1 (session 33, h189, off by default): the domainwait round's wait expects the other
-            // cohort of writers, not all of them, so the store's round and the clients' turn overlap (StoreOwner.AlwaysOverlap).
-            StoreOwner.AlwaysOverlap = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_OVERLAP") == "1";
+            // Overlapped always rounds (session 33, h189; on by default since the lead's quiet A/B, rationale §183): the
+            // domainwait round's wait expects the other cohort of writers, not all of them, so the store's round and the
+            // clients' turn overlap (StoreOwner.AlwaysOverlap). EIOSHARP_KV_ALWAYS_OVERLAP=0 turns it off.
+            StoreOwner.AlwaysOverlap = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_OVERLAP") != "0";
             if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_WAIT_US"), out int waitUs) && waitUs > 0)
             {
                 StoreOwner.AlwaysSyncWait = TimeSpan.FromMicroseconds(waitUs);

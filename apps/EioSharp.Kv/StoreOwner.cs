@@ -1054,7 +1054,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
     /// <summary>Under <see cref="AlwaysSyncMode.DomainWait"/>, whether a round's hinted wait expects only the other cohort
     /// (<see cref="OverlapExpect"/>) instead of every writer of the epoch (session 33, h189; docs/rationale.md §183;
-    /// <c>EIOSHARP_KV_ALWAYS_OVERLAP=1</c>, off by default): the store applies and fsyncs one cohort while the clients
+    /// the server sets it unless <c>EIOSHARP_KV_ALWAYS_OVERLAP=0</c>; false in an embedded store until set): the store applies and fsyncs one cohort while the clients
     /// answer the other, as redis-server's event loop does with its rounds of ~30, at up to twice the fsyncs per request.
     /// The contract is unchanged: a round's replies are released only after its fdatasync.</summary>
     public static bool AlwaysOverlap { get; set; }
