@@ -115,6 +115,10 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             }
 
             server.Kill(); // SIGKILL, mid-write
+            // Kill waits up to 10 s for the exit; a process in an uninterruptible write or fsync on a busy disk can take
+            // longer to go, and until it has gone a finishing rewrite may still replace the manifest and remove the file
+            // the assertions below read (ci85: the manifest's last part was gone between two reads). Bounded.
+            Assert.NotNull(server.WaitForExit(TimeSpan.FromSeconds(60)));
             threads.ForEach(t => t.Join(TimeSpan.FromSeconds(20)));
             rewritesDone = System.Text.RegularExpressions.Regex.Matches(server.Log, "Background AOF rewrite finished").Count;
         }
