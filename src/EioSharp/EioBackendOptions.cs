@@ -131,28 +131,6 @@ public sealed class EioBackendOptions
     public bool UringIdleSpin { get; init; }
 
     /// <summary>
-    /// io_uring: the longest an idle domain spins for the next request while requests are arriving from several peers
-    /// (<see cref="TimeSpan.Zero"/>, the default: never). After the idle pre-pass (<see cref="UringIdlePrePass"/>) found
-    /// nothing runnable, the domain spins (no yield, no syscall: it watches the SQ ring's <c>IORING_SQ_TASKRUN</c> flag and
-    /// its cross-thread queue) for up to twice the average of its recent idle gaps (the time from going idle to the next
-    /// work, sleeps included), at most this long, and only when that average is under this budget and its recent busy
-    /// stretches each reaped at least three completions on average (several clients' requests, not a lone client's: a
-    /// one-client exchange and an idle or timer-driven domain never spin, so an idle server stays at ~0% CPU). Why: on a
-    /// virtual machine whose idle vCPUs halt, a peer's <c>send</c> that wakes a sleeping domain pays an inter-processor
-    /// interrupt (a VM exit) in its own system call; a 50-client redis-benchmark's core is the row's bottleneck (issue 12,
-    /// docs/rationale.md §188). Needs DEFER_TASKRUN (kernel 6.1+) and more than one core, else nothing spins; independent
-    /// of <see cref="UringIdleSpin"/>. Override: <c>EIOSHARP_URING_ARRIVAL_SPIN_US=N</c> (microseconds; 0: off).
-    /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to a negative duration.</exception>
-    public TimeSpan UringArrivalSpin
-    {
-        get => _uringArrivalSpin;
-        init => _uringArrivalSpin = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(UringArrivalSpin), value, "a duration >= 0");
-    }
-
-    private readonly TimeSpan _uringArrivalSpin;
-
-    /// <summary>
     /// io_uring: a socket read whose previous read on the same socket came back short (fewer bytes than its buffer: the
     /// socket was drained) is submitted with IORING_RECVSEND_POLL_FIRST, so the kernel arms the wait for data at once
     /// instead of first trying a receive that finds nothing (a lone client's next request is never there when the reply
@@ -173,17 +151,12 @@ public sealed class EioBackendOptions
         ? Math.Max(spin, (long)(DomainWakeSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency))
         : 0;
 
-    /// <summary>The arrival spin's budget in Stopwatch ticks (0: none; none on one core), as the io_uring poller uses it.</summary>
-    internal long ArrivalSpinStopwatchTicks => Environment.ProcessorCount > 1
-        ? (long)(UringArrivalSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)
-        : 0;
-
     /// <summary>A copy with the same settings, to change some with <c>with</c>-like init (used by the overrides).</summary>
     internal EioBackendOptions Copy(
         int? inlineWriteMaxBytes = null, TimeSpan? domainSpin = null, bool? uringFileSyncOnOffload = null,
         bool? uringFileForceAsync = null, bool? uringWriteBehind = null, bool? uringDirectSend = null,
         bool? uringQuietWait = null, bool? uringIdlePrePass = null, bool? uringIdleSpin = null,
-        bool? uringRecvPollFirst = null, TimeSpan? domainWakeSpin = null, TimeSpan? uringArrivalSpin = null) => new()
+        bool? uringRecvPollFirst = null, TimeSpan? domainWakeSpin = null) => new()
     {
         InlineWriteMaxBytes = inlineWriteMaxBytes ?? InlineWriteMaxBytes,
         DomainSpin = domainSpin ?? DomainSpin,
@@ -196,7 +169,6 @@ public sealed class EioBackendOptions
         UringIdlePrePass = uringIdlePrePass ?? UringIdlePrePass,
         UringIdleSpin = uringIdleSpin ?? UringIdleSpin,
         UringRecvPollFirst = uringRecvPollFirst ?? UringRecvPollFirst,
-        UringArrivalSpin = uringArrivalSpin ?? UringArrivalSpin,
     };
 
     /// <summary>
@@ -221,19 +193,17 @@ public sealed class EioBackendOptions
         bool? prePass = Flag(variable, "EIOSHARP_URING_IDLE_PREPASS", "1", "0");
         bool? idleSpin = Flag(variable, "EIOSHARP_URING_IDLE_SPIN", "1", "0");
         bool? recvPollFirst = Flag(variable, "EIOSHARP_URING_RECV_POLL_FIRST", "1", "0");
-        int? arrivalSpinUs = Count(variable, "EIOSHARP_URING_ARRIVAL_SPIN_US");
         TimeSpan? domainSpin = spin == false ? TimeSpan.Zero : spinUs is int us ? TimeSpan.FromMicroseconds(us) : null;
         if (inlineMax is null && domainSpin is null && syncOffload is null && forceAsync is null && writeBehind is null &&
             directSend is null && quietWait is null && prePass is null && idleSpin is null && recvPollFirst is null &&
-            wakeSpinUs is null && arrivalSpinUs is null)
+            wakeSpinUs is null)
         {
             return options;
         }
 
         return options.Copy(
             inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass, idleSpin, recvPollFirst,
-            wakeSpinUs is int wakeUs ? TimeSpan.FromMicroseconds(wakeUs) : null,
-            arrivalSpinUs is int arrivalUs ? TimeSpan.FromMicroseconds(arrivalUs) : null);
+            wakeSpinUs is int wakeUs ? TimeSpan.FromMicroseconds(wakeUs) : null);
     }
 
     private static int? Count(Func<string, string?> variable, string name)

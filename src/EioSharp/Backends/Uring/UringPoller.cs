@@ -72,7 +72,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         Options = options;
         SpinTicks = options.SpinStopwatchTicks;
         WakeSpinTicks = options.WakeSpinStopwatchTicks;
-        _arrivalGaps = new ArrivalGaps(options.ArrivalSpinStopwatchTicks);
         _ringFd = ringFd;
         _deferTaskRun = (p.Flags & Sys.IORING_SETUP_DEFER_TASKRUN) != 0;
         _cqeSkip = (p.Features & Sys.IORING_FEAT_CQE_SKIP) != 0;
@@ -716,15 +715,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
     public void Wait(int timeoutMs)
     {
-        WaitCore(timeoutMs);
-        if (_arrivalIdleSince != 0)
-        {
-            EndArrivalGap();
-        }
-    }
-
-    private void WaitCore(int timeoutMs)
-    {
         if (timeoutMs == 0)
         {
             PollNow();
@@ -885,7 +875,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// </summary>
     public bool TryIdle(Domain domain, bool haveTimer, long nextDeadline)
     {
-        _arrivalIdleSince = 0; // a gap the domain ended without a wait here (a cross-domain spin's hit) is not measured
         if (_hintCount > 1)
         {
             return false; // the hinted wait submits and waits in one entry
@@ -920,11 +909,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             IdlePrePassHits++;
             _prePassMisses = 0;
             _prePassBackoffNext = 1;
-            return true;
-        }
-
-        if (_arrivalGaps.Enabled && _deferTaskRun && SpinForArrival(domain))
-        {
             return true;
         }
 
@@ -1010,86 +994,6 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
         return false;
     }
-
-    /// <summary>
-    /// <see cref="EioBackendOptions.UringArrivalSpin"/> (session 34, h194, issue 12): the idle pre-pass found nothing
-    /// runnable; when the recent idle gaps were short and the recent busy stretches reaped several completions each
-    /// (<see cref="ArrivalGaps"/>), spin up to twice the average gap for a completion's task work or a post, else sleep. The
-    /// gap that ends here (a hit) or at the end of the sleep that follows (<see cref="Wait"/>) is what the next decision
-    /// reads, so a domain whose peers stop sending stops spinning after one long sleep.
-    /// </summary>
-    private bool SpinForArrival(Domain domain)
-    {
-        long now = Stopwatch.GetTimestamp();
-        long reaped = CompletionsReaped;
-        long budget = _arrivalGaps.StretchEnded(reaped - _arrivalReapedAtIdle);
-        _arrivalReapedAtIdle = reaped;
-        _arrivalIdleSince = now;
-        if (budget <= 0)
-        {
-            return false;
-        }
-
-        if (_unsubmitted > 0)
-        {
-            Enter(0, 0); // the round's sends first (the pre-pass may have been backing off)
-            if (domain.HasQueuedWork)
-            {
-                EndArrivalGap();
-                return true;
-            }
-        }
-
-        ArrivalSpins++;
-        long until = now + budget;
-        do
-        {
-            if (domain.HasRemoteWork)
-            {
-                break;
-            }
-
-            if ((Volatile.Read(ref *_sqFlags) & Sys.IORING_SQ_TASKRUN) != 0)
-            {
-                Enter(0, 0);
-                if (domain.HasQueuedWork)
-                {
-                    break;
-                }
-            }
-
-            Thread.SpinWait(20); // no yield, as SpinForTaskWork
-        }
-        while (Stopwatch.GetTimestamp() < until && Volatile.Read(ref _disposed) == 0);
-
-        if (domain.HasRemoteWork || domain.HasQueuedWork)
-        {
-            ArrivalSpinHits++;
-            EndArrivalGap();
-            return true;
-        }
-
-        return false; // the sleep that follows ends the gap
-    }
-
-    private void EndArrivalGap()
-    {
-        _arrivalGaps.GapEnded(Stopwatch.GetTimestamp() - _arrivalIdleSince);
-        _arrivalIdleSince = 0;
-    }
-
-    private ArrivalGaps _arrivalGaps;
-    private long _arrivalIdleSince; // Stopwatch reading when the domain went idle past the pre-pass (0: no gap open)
-    private long _arrivalReapedAtIdle; // CompletionsReaped then: the next busy stretch's completions are counted from it
-
-    /// <summary>Arrival spins started (<see cref="EioBackendOptions.UringArrivalSpin"/>; domain thread only; for tests and benchmarks).</summary>
-    internal long ArrivalSpins { get; private set; }
-
-    /// <summary>Arrival spins that found work, so the domain ran another round instead of sleeping (domain thread only).</summary>
-    internal long ArrivalSpinHits { get; private set; }
-
-    /// <summary>The arrival spin's estimator (a copy; for tests).</summary>
-    internal ArrivalGaps ArrivalGapState => _arrivalGaps;
 
     private bool SpinHit()
     {
