@@ -84,7 +84,7 @@ public sealed class Domain
     public TaskScheduler TaskScheduler { get; }
 
     /// <summary>The number of work items waiting in the run queue (approximate when read from another thread).</summary>
-    public int RunQueueLength => _local.Count + _remote.Count + (HasMail ? 1 : 0);
+    public int RunQueueLength => _local.Count + _remote.Count;
 
     /// <summary>Total time this domain has spent awake (running work items and scheduling), not waiting for events.</summary>
     /// <remarks>Accumulated each time the domain goes idle, so it lags by the current busy stretch.</remarks>
@@ -150,7 +150,7 @@ public sealed class Domain
 
     /// <summary>Whether a work item is queued (locally or posted from another thread): a poller's wait that reaped only
     /// its own bookkeeping completions can tell from this that it has nothing to return for (domain thread only).</summary>
-    internal bool HasQueuedWork => _local.Count > 0 || HasMail || !_remote.IsEmpty;
+    internal bool HasQueuedWork => _local.Count > 0 || !_remote.IsEmpty;
 
     /// <summary>When the currently running work item started (Stopwatch ticks), or 0 when idle; read by the watchdog.</summary>
     internal long CurrentItem => Volatile.Read(ref _currentItem);
@@ -247,21 +247,8 @@ public sealed class Domain
         }
         else
         {
-            ref var inbox = ref _inbox;
-            if (inbox.Queue.IsEmpty && Interlocked.CompareExchange(ref inbox.Mail, MailWriting, MailEmpty) == MailEmpty)
-            {
-                // The mailbox (h192): the item travels in the inbox line itself. Only while the queue is empty, so that
-                // every post that finds the mailbox taken, queued behind it, is drained after it (DrainRemote).
-                inbox.MailCallback = callback;
-                inbox.MailState = state;
-                inbox.MailFrame = frame;
-                Volatile.Write(ref inbox.Mail, MailFull);
-            }
-            else
-            {
-                inbox.Queue.Enqueue(new WorkItem(callback, state, frame));
-                Volatile.Write(ref inbox.Posted, 1); // after the enqueue: a round that sees it (and clears it) drains this item
-            }
+            _inbox.Queue.Enqueue(new WorkItem(callback, state, frame));
+            Volatile.Write(ref _inbox.Posted, 1); // after the enqueue: a round that sees it (and clears it) drains this item
             var sender = t_current;
             if (sender is not null)
             {
@@ -271,7 +258,7 @@ public sealed class Domain
 
             // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
             // sleeps again) only enqueue, and the domain drains its whole inbox in its next round.
-            if (Volatile.Read(ref inbox.Sleeping) == 1 && Interlocked.Exchange(ref inbox.Sleeping, 0) == 1)
+            if (Volatile.Read(ref _inbox.Sleeping) == 1 && Interlocked.Exchange(ref _inbox.Sleeping, 0) == 1)
             {
                 Interlocked.Increment(ref _wakeUps);
                 _poller.Wake();
@@ -331,7 +318,7 @@ public sealed class Domain
     internal bool HasExternalOperations => Volatile.Read(ref _externalOperations) != 0;
 
     /// <summary>True when work posted from other threads waits in the run queue.</summary>
-    internal bool HasRemoteWork => HasMail || !_remote.IsEmpty;
+    internal bool HasRemoteWork => !_remote.IsEmpty;
 
     internal long Now => _time.Now;
 
@@ -438,7 +425,7 @@ public sealed class Domain
                     return;
                 }
 
-                if (_local.Count > 0 || HasPostHint())
+                if (_local.Count > 0 || Volatile.Read(ref _inbox.Posted) != 0)
                 {
                     if (_poller.HasRegistrations)
                     {
@@ -531,7 +518,7 @@ public sealed class Domain
     /// timers are checked against; 0: they read the clock themselves (only when a timer is armed).</param>
     private void RunRound(long stamp)
     {
-        if (HasPostHint())
+        if (Volatile.Read(ref _inbox.Posted) != 0)
         {
             DrainRemote();
         }
@@ -617,107 +604,22 @@ public sealed class Domain
     /// when one throws; domain thread only).</summary>
     private int _roundLeft;
 
-    private const int MailEmpty = 0;
-    private const int MailWriting = 1; // a poster has claimed the mailbox and is storing its item
-    private const int MailFull = 2;
-    private const int MailDraining = 3; // the domain's thread holds the mailbox while it drains the queue
-
-    /// <summary>Whether something was posted from another thread and not yet drained: the mailbox is not empty or the queue's
-    /// flag is set (one read of the inbox line's word that holds both). A hint: a post between its enqueue and its flag
-    /// is not seen (the sleep protocol looks at the queue itself).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool HasPostHint() => Volatile.Read(ref Unsafe.As<int, long>(ref _inbox.Posted)) != 0;
-
-    /// <summary>Whether the mailbox holds (or is being given) an item.</summary>
-    private bool HasMail => Volatile.Read(ref _inbox.Mail) is MailWriting or MailFull;
-
-    /// <summary>Moves the items posted from other threads to the run queue (the start of a round that saw the hint; also
-    /// <see cref="ProcessEventsWhileBlocked"/>): the mailbox's item first, then the queue's.</summary>
+    /// <summary>Moves the items posted from other threads to the run queue (the start of a round that saw the flag).</summary>
     /// <remarks>Out of line (h167): its item, a struct of references on the stack, made every round's prolog clear 24 bytes
-    /// of stack.
-    /// <para><b>Order</b> (h192): a post goes to the mailbox only when it finds the queue empty and the mailbox empty, so a
-    /// post that finds the mailbox taken is queued behind it; the mailbox's item is moved first. While the queue is drained
-    /// the mailbox is held (<see cref="MailDraining"/>): a post meanwhile goes to the queue, behind the ones being drained,
-    /// never into a mailbox that the next round would take before them. So the items of one poster run in the order it
-    /// posted them, as with the queue alone.</para></remarks>
+    /// of stack.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void DrainRemote(bool drainQueue = false)
+    private void DrainRemote()
     {
-        ref var inbox = ref _inbox;
-        bool held = TakeMail(ref inbox);
-        if (held)
+        Interlocked.Exchange(ref _inbox.Posted, 0); // a full fence: a post whose flag this clears is seen by the drain below
+        if (_remote.TryDequeue(out var r))
         {
             _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
-        }
-
-        if (drainQueue || Volatile.Read(ref inbox.Posted) != 0)
-        {
-            if (!held)
-            {
-                // Hold the mailbox (taking an item that arrives meanwhile): no post may land there while the queue drains.
-                while (true)
-                {
-                    if (Interlocked.CompareExchange(ref inbox.Mail, MailDraining, MailEmpty) == MailEmpty)
-                    {
-                        break;
-                    }
-
-                    if (TakeMail(ref inbox))
-                    {
-                        _remoteArrived = true;
-                        break;
-                    }
-                }
-            }
-
-            Interlocked.Exchange(ref inbox.Posted, 0); // a full fence: a post whose flag this clears is seen by the drain below
-            if (_remote.TryDequeue(out var r))
-            {
-                _remoteArrived = true;
-                do
-                {
-                    _local.Enqueue(r.Callback, r.State, r.Frame);
-                }
-                while (_remote.TryDequeue(out r));
-            }
-
-            held = true;
-        }
-
-        if (held)
-        {
-            Volatile.Write(ref inbox.Mail, MailEmpty);
-        }
-    }
-
-    /// <summary>Moves the mailbox's item to the run queue if it holds one (waiting out a poster that is storing it); true when
-    /// it did: the mailbox is then held by this thread (<see cref="MailFull"/> until the caller stores
-    /// <see cref="MailEmpty"/> or <see cref="MailDraining"/>).</summary>
-    private bool TakeMail(ref InboxLine inbox)
-    {
-        int m = Volatile.Read(ref inbox.Mail);
-        if (m == MailWriting)
-        {
-            var spinner = default(SpinWait);
             do
             {
-                spinner.SpinOnce(sleep1Threshold: -1); // the poster is between its claim and its three stores
-                m = Volatile.Read(ref inbox.Mail);
+                _local.Enqueue(r.Callback, r.State, r.Frame);
             }
-            while (m == MailWriting);
+            while (_remote.TryDequeue(out r));
         }
-
-        if (m != MailFull)
-        {
-            return false;
-        }
-
-        // Only this thread moves the mailbox on from MailFull: the item is ours.
-        _local.Enqueue(inbox.MailCallback!, inbox.MailState, inbox.MailFrame);
-        inbox.MailCallback = null;
-        inbox.MailState = null;
-        inbox.MailFrame = null;
-        return true;
     }
 
     /// <summary>The field behind <see cref="SynchronizationContext.Current"/> of <paramref name="thread"/> (CoreLib's
@@ -874,7 +776,10 @@ public sealed class Domain
                 domain._poller.PollNow();
             }
 
-            domain.DrainRemote(drainQueue: true);
+            while (domain._remote.TryDequeue(out var r))
+            {
+                domain._local.Enqueue(r.Callback, r.State, r.Frame);
+            }
 
             domain.FireDueTimers(0);
             int n = Math.Min(domain._local.Count, maxItems);
@@ -956,7 +861,7 @@ public sealed class Domain
         // A wake-up comes only from a post to _remote, so "woken" is "_remote is not empty", whatever the poller; a stale
         // wake (an earlier post already run) only makes it wait again for the rest of the grace.
         long start = Stopwatch.GetTimestamp();
-        while (!HasMail && _remote.IsEmpty)
+        while (_remote.IsEmpty)
         {
             double left = (timeout - Stopwatch.GetElapsedTime(start)).TotalMilliseconds;
             if (left <= 0)
@@ -968,7 +873,7 @@ public sealed class Domain
         }
 
         Volatile.Write(ref _inbox.Sleeping, 0);
-        return HasMail || !_remote.IsEmpty;
+        return !_remote.IsEmpty;
     }
 
     private bool _remoteArrived; // a round since the last sleep ran work posted from another thread (domain thread only)
@@ -1038,7 +943,7 @@ public sealed class Domain
         int i = 0;
         do
         {
-            if (HasPostHint())
+            if (!_remote.IsEmpty)
             {
                 _spinBackoff = 1;
                 Volatile.Write(ref _spinHits, _spinHits + 1);
@@ -1057,7 +962,7 @@ public sealed class Domain
         }
         while (Stopwatch.GetTimestamp() < until);
 
-        if (HasPostHint() || !_remote.IsEmpty)
+        if (!_remote.IsEmpty)
         {
             _spinBackoff = 1;
             Volatile.Write(ref _spinHits, _spinHits + 1);
@@ -1109,7 +1014,7 @@ public sealed class Domain
 
         // The wake-pending flag: only the first post after this point wakes the domain (see Enqueue).
         Interlocked.Exchange(ref _inbox.Sleeping, 1);
-        if (HasMail || !_remote.IsEmpty)
+        if (!_remote.IsEmpty)
         {
             Volatile.Write(ref _inbox.Sleeping, 0);
             return;
@@ -1207,7 +1112,7 @@ public sealed class Domain
     /// 20, h192): 128 bytes of nothing either side, so whatever 8-byte boundary the object starts on, no other field of the
     /// domain (the owner's counters, <see cref="_currentItem"/>, <see cref="RunningFrame"/>, ...) shares a 64-byte line, or
     /// the 128-byte pair a line is fetched with, with them.</summary>
-    [StructLayout(LayoutKind.Explicit, Size = 304)]
+    [StructLayout(LayoutKind.Explicit, Size = 264)]
     private struct InboxLine
     {
         /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that
@@ -1222,29 +1127,10 @@ public sealed class Domain
         [FieldOffset(136)]
         public int Posted;
 
-        /// <summary>The mailbox's state (<see cref="MailEmpty"/>, <see cref="MailWriting"/>, <see cref="MailFull"/> or
-        /// <see cref="MailDraining"/>); read with <see cref="Posted"/> as one word by <see cref="HasPostHint"/>.</summary>
-        [FieldOffset(140)]
-        public int Mail;
-
         /// <summary>1 while the domain has armed its sleep (the wake-pending flag: the first post after it wakes the domain,
         /// see <see cref="EnqueueItem"/>).</summary>
-        [FieldOffset(144)]
+        [FieldOffset(140)]
         public int Sleeping;
-
-        /// <summary>The mailbox's item (valid while <see cref="Mail"/> is <see cref="MailFull"/>): the one post the domain's
-        /// inbox line carries itself, so that a post to an idle (spinning) domain moves this one line between the cores
-        /// instead of the queue's tail, its slot and <see cref="Posted"/> (h192).</summary>
-        [FieldOffset(152)]
-        public Delegate? MailCallback;
-
-        /// <inheritdoc cref="MailCallback"/>
-        [FieldOffset(160)]
-        public object? MailState;
-
-        /// <inheritdoc cref="MailCallback"/>
-        [FieldOffset(168)]
-        public FiberFrame? MailFrame;
     }
 
     /// <summary>The domain's local run queue (issue 20, h162): a FIFO ring whose capacity is a power of two, used by the
