@@ -33,9 +33,11 @@ public sealed class Domain
     private RunQueue _local = new(); // only this domain's thread, only while its loop runs (RunLoop swaps it)
     private readonly ConcurrentQueue<WorkItem> _remote = new();
 
-    /// <summary>The words other threads write on every post (<see cref="InboxLine.Posted"/>, <see cref="InboxLine.Sleeping"/>),
-    /// on a cache line of their own (issue 20, h192): see <see cref="InboxLine"/>.</summary>
-    private InboxLine _inbox;
+    /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that then
+    /// drains the inbox (issue 20, session 15): a round with nothing posted from elsewhere reads one field instead of
+    /// calling <see cref="ConcurrentQueue{T}.TryDequeue"/> and <see cref="ConcurrentQueue{T}.IsEmpty"/>. A hint only: the
+    /// sleep protocol still looks at the queue itself.</summary>
+    private volatile int _remotePosted;
     private readonly IDomainPoller _poller;
     private readonly PriorityQueue<TimerWaiter, (long Deadline, long Seq)> _timers = new();
     private readonly ITimeSource _time;
@@ -46,6 +48,7 @@ public sealed class Domain
     private readonly DomainSynchronizationContext _syncContext;
     private long _timerSeq;
     private int _deadTimers; // cancelled timers still in _timers (approximate: pruning may also remove them)
+    private int _sleeping;
     private long _wakeUps;
     private bool _postedToOther; // this domain posted to another domain since it last slept (written by its own thread)
     private bool _wokeOther; // one of those posts found its domain asleep and woke it (written by this domain's own thread)
@@ -58,7 +61,6 @@ public sealed class Domain
         PollerFactory = pollerFactory;
         _poller = poller ?? pollerFactory?.Invoke() ?? new EventPoller();
         _poller.Attach(this);
-        _inbox.Queue = _remote;
 
         Id = Interlocked.Increment(ref s_nextId) - 1;
         Name = name ?? (isMain ? "main" : $"domain-{Id}");
@@ -247,8 +249,8 @@ public sealed class Domain
         }
         else
         {
-            _inbox.Queue.Enqueue(new WorkItem(callback, state, frame));
-            Volatile.Write(ref _inbox.Posted, 1); // after the enqueue: a round that sees it (and clears it) drains this item
+            _remote.Enqueue(new WorkItem(callback, state, frame));
+            _remotePosted = 1; // after the enqueue: a round that sees it (and clears it) drains this item
             var sender = t_current;
             if (sender is not null)
             {
@@ -258,7 +260,7 @@ public sealed class Domain
 
             // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
             // sleeps again) only enqueue, and the domain drains its whole inbox in its next round.
-            if (Volatile.Read(ref _inbox.Sleeping) == 1 && Interlocked.Exchange(ref _inbox.Sleeping, 0) == 1)
+            if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
             {
                 Interlocked.Increment(ref _wakeUps);
                 _poller.Wake();
@@ -425,7 +427,7 @@ public sealed class Domain
                     return;
                 }
 
-                if (_local.Count > 0 || Volatile.Read(ref _inbox.Posted) != 0)
+                if (_local.Count > 0 || _remotePosted != 0)
                 {
                     if (_poller.HasRegistrations)
                     {
@@ -518,7 +520,7 @@ public sealed class Domain
     /// timers are checked against; 0: they read the clock themselves (only when a timer is armed).</param>
     private void RunRound(long stamp)
     {
-        if (Volatile.Read(ref _inbox.Posted) != 0)
+        if (_remotePosted != 0)
         {
             DrainRemote();
         }
@@ -610,7 +612,7 @@ public sealed class Domain
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void DrainRemote()
     {
-        Interlocked.Exchange(ref _inbox.Posted, 0); // a full fence: a post whose flag this clears is seen by the drain below
+        Interlocked.Exchange(ref _remotePosted, 0); // a full fence: a post whose flag this clears is seen by the drain below
         if (_remote.TryDequeue(out var r))
         {
             _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
@@ -857,7 +859,7 @@ public sealed class Domain
     /// <summary>Sleeps in the poller up to <paramref name="timeout"/> of real time until work is posted from another thread; true if some was.</summary>
     internal bool WaitForRemote(TimeSpan timeout)
     {
-        Interlocked.Exchange(ref _inbox.Sleeping, 1);
+        Interlocked.Exchange(ref _sleeping, 1);
         // A wake-up comes only from a post to _remote, so "woken" is "_remote is not empty", whatever the poller; a stale
         // wake (an earlier post already run) only makes it wait again for the rest of the grace.
         long start = Stopwatch.GetTimestamp();
@@ -872,7 +874,7 @@ public sealed class Domain
             _poller.Wait((int)Math.Min(int.MaxValue - 1, Math.Ceiling(left)));
         }
 
-        Volatile.Write(ref _inbox.Sleeping, 0);
+        Volatile.Write(ref _sleeping, 0);
         return !_remote.IsEmpty;
     }
 
@@ -1013,10 +1015,10 @@ public sealed class Domain
         }
 
         // The wake-pending flag: only the first post after this point wakes the domain (see Enqueue).
-        Interlocked.Exchange(ref _inbox.Sleeping, 1);
+        Interlocked.Exchange(ref _sleeping, 1);
         if (!_remote.IsEmpty)
         {
-            Volatile.Write(ref _inbox.Sleeping, 0);
+            Volatile.Write(ref _sleeping, 0);
             return;
         }
 
@@ -1026,7 +1028,7 @@ public sealed class Domain
             long delta = next.Deadline - TimeAt(idleAt);
             if (delta <= 0)
             {
-                Volatile.Write(ref _inbox.Sleeping, 0);
+                Volatile.Write(ref _sleeping, 0);
                 return;
             }
 
@@ -1035,7 +1037,7 @@ public sealed class Domain
 
         Volatile.Write(ref _idleWaits, _idleWaits + 1);
         _poller.Wait(timeoutMs);
-        Volatile.Write(ref _inbox.Sleeping, 0);
+        Volatile.Write(ref _sleeping, 0);
     }
 
     /// <summary>Runs <paramref name="main"/> as this domain's main fiber on the calling thread, with a root cancel context, until it finishes.</summary>
@@ -1106,31 +1108,6 @@ public sealed class Domain
                 Unsafe.As<SendOrPostCallback>(Callback)(State);
             }
         }
-    }
-
-    /// <summary>The words of a domain that other threads read and write on every post, padded to a cache line of their own (issue
-    /// 20, h192): 128 bytes of nothing either side, so whatever 8-byte boundary the object starts on, no other field of the
-    /// domain (the owner's counters, <see cref="_currentItem"/>, <see cref="RunningFrame"/>, ...) shares a 64-byte line, or
-    /// the 128-byte pair a line is fetched with, with them.</summary>
-    [StructLayout(LayoutKind.Explicit, Size = 264)]
-    private struct InboxLine
-    {
-        /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that
-        /// then drains the inbox (issue 20, session 15): a round with nothing posted from elsewhere reads one field instead
-        /// of calling <see cref="ConcurrentQueue{T}.TryDequeue"/> and <see cref="ConcurrentQueue{T}.IsEmpty"/>. A hint only:
-        /// the sleep protocol still looks at the queue itself.</summary>
-        /// <summary>The domain's <see cref="_remote"/> (the same queue), read here by the posting thread: the field of the
-        /// domain itself may share a line with fields the owner writes.</summary>
-        [FieldOffset(128)]
-        public ConcurrentQueue<WorkItem> Queue;
-
-        [FieldOffset(136)]
-        public int Posted;
-
-        /// <summary>1 while the domain has armed its sleep (the wake-pending flag: the first post after it wakes the domain,
-        /// see <see cref="EnqueueItem"/>).</summary>
-        [FieldOffset(140)]
-        public int Sleeping;
     }
 
     /// <summary>The domain's local run queue (issue 20, h162): a FIFO ring whose capacity is a power of two, used by the
