@@ -34,3 +34,111 @@ public sealed class AlwaysOverlapTests
         }
     }
 }
+
+/// <summary>The guard of overlapped rounds (session 34, h195, <see cref="AlwaysOverlapGuard"/>): it keeps the schedule
+/// (overlap or one cohort) whose rounds served requests faster, probing the other one between exploit windows; driven here
+/// by a closed loop of rounds on a test clock (1 tick = 1 µs), with each schedule's time per round given.</summary>
+public sealed class AlwaysOverlapGuardTests
+{
+    private const long TicksPerSecond = 1_000_000;
+
+    /// <summary>Runs <paramref name="rounds"/> rounds of 50 writers: an overlapped round serves 25 requests in
+    /// <paramref name="overlapRoundUs"/>, a one-cohort round 50 in <paramref name="oneCohortRoundUs"/>. Returns the share of
+    /// the rounds run overlapped over the last half.</summary>
+    private static double Run(AlwaysOverlapGuard guard, int rounds, Func<int, long> overlapRoundUs, Func<int, long> oneCohortRoundUs,
+        ref long now)
+    {
+        int overlapped = 0;
+        for (int i = 0; i < rounds; i++)
+        {
+            bool overlap = guard.Overlap;
+            guard.OnRound(overlap ? 25 : 50, now);
+            if (i >= rounds / 2 && overlap)
+            {
+                overlapped++;
+            }
+
+            now += overlap ? overlapRoundUs(i) : oneCohortRoundUs(i);
+        }
+
+        return overlapped / (double)(rounds - rounds / 2);
+    }
+
+    [Fact]
+    public void Quietly_the_overlap_is_kept_and_one_cohort_is_only_probed()
+    {
+        // The lead's quiet reading: overlap ~44,700 requests/s (25 in 560 µs), one cohort ~29,900 (50 in 1,670 µs).
+        var guard = new AlwaysOverlapGuard(overlap: true, TicksPerSecond);
+        long now = 1;
+        double share = Run(guard, 20_000, _ => 560, _ => 1670, ref now);
+        Assert.True(guard.Overlap);
+        Assert.Equal(0, guard.Switches);
+        Assert.True(guard.Probes > 0);
+        Assert.True(share > 0.95, $"overlapped share {share}");
+    }
+
+    [Fact]
+    public void Under_load_it_falls_back_to_one_cohort_and_keeps_it()
+    {
+        // h189's loaded readings: overlap 0.67-0.78x of one cohort (here 25 in 6,000 µs against 50 in 8,000 µs).
+        var guard = new AlwaysOverlapGuard(overlap: true, TicksPerSecond);
+        long now = 1;
+        double share = Run(guard, 20_000, _ => 6000, _ => 8000, ref now);
+        Assert.False(guard.Overlap);
+        Assert.Equal(1, guard.Switches); // the first probe of one cohort was kept; every later probe of the overlap lost
+        Assert.True(share < 0.1, $"overlapped share {share}");
+    }
+
+    [Fact]
+    public void When_the_load_goes_away_the_overlap_comes_back()
+    {
+        var guard = new AlwaysOverlapGuard(overlap: true, TicksPerSecond);
+        long now = 1;
+        Run(guard, 10_000, _ => 6000, _ => 8000, ref now);
+        Assert.False(guard.Overlap);
+        double share = Run(guard, 40_000, _ => 560, _ => 1670, ref now);
+        Assert.True(guard.Overlap);
+        Assert.True(share > 0.95, $"overlapped share {share}");
+    }
+
+    [Fact]
+    public void A_probe_within_the_margin_does_not_switch()
+    {
+        // The schedules serve within 3% of each other (SwitchMargin is 5%): the starting schedule stays.
+        foreach (bool start in new[] { true, false })
+        {
+            var guard = new AlwaysOverlapGuard(start, TicksPerSecond);
+            long now = 1;
+            Run(guard, 20_000, _ => 1000, _ => 1000 * 2 * 100 / 103, ref now);
+            Assert.Equal(start, guard.Overlap);
+            Assert.Equal(0, guard.Switches);
+        }
+    }
+
+    [Fact]
+    public void A_pause_of_the_clients_is_not_measured()
+    {
+        // The overlap is faster, but the clients pause (200 ms) every 300 rounds, most often in one-cohort rounds (a
+        // pause there would make a window measured across it make one cohort look 10x slower, and one in the overlap's
+        // exploit window would make the probe of one cohort win): a pause restarts the window, so the decisions are
+        // made on the rounds between pauses only.
+        var guard = new AlwaysOverlapGuard(overlap: true, TicksPerSecond);
+        long now = 1;
+        Run(guard, 60_000, i => i % 300 == 299 ? 200_000 : 560, i => i % 300 == 299 ? 200_000 : 1670, ref now);
+        Assert.True(guard.Overlap);
+        Assert.True(guard.Gaps > 100);
+        Assert.True(guard.Probes > 0);
+        Assert.Equal(0, guard.Switches);
+    }
+
+    [Fact]
+    public void The_exploit_window_doubles_while_probes_confirm_it()
+    {
+        // With the overlap confirmed each time, probes get rarer: windows of 5,000, 10,000, 20,000, 40,000, 40,000...
+        // requests, so 1,000,000 requests see at most ~30 probes rather than 200.
+        var guard = new AlwaysOverlapGuard(overlap: true, TicksPerSecond);
+        long now = 1;
+        Run(guard, 40_000, _ => 560, _ => 1670, ref now);
+        Assert.InRange(guard.Probes, 20, 35);
+    }
+}
