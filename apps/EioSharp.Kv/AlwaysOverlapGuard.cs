@@ -14,21 +14,23 @@ namespace EioSharp.Kv;
 /// it), then probes the other schedule for <see cref="ProbeRequests"/> requests, and keeps the probed one only if it
 /// served at least <see cref="SwitchMargin"/> times the exploited window's rate (then the exploit window starts again at
 /// its minimum). The first <see cref="SettleRounds"/> rounds after each change of schedule (the cohorts re-forming) are
-/// not measured; nor is a gap (no round for <see cref="GapMilliseconds"/>: the clients paused, e.g. between two
-/// benchmark runs): the window keeps what it measured before the gap and goes on after it.</para>
+/// not measured; nor is a gap (a wait for the clients longer than <see cref="GapMilliseconds"/>: they paused, e.g. between
+/// two benchmark runs; a long fsync is the store's own time and is measured): the window keeps what it measured before
+/// the gap and goes on after it.</para>
 /// <para><b>Thread safety.</b> None: the store loop's, called on its domain.</para>
 /// </remarks>
 internal sealed class AlwaysOverlapGuard
 {
-    /// <summary>Requests a probe of the other schedule measures: with 50 writers, 40 overlapped rounds of 25 or 20 rounds
-    /// of one cohort; 25-35 ms quietly, 0.1-0.3 s under load.</summary>
-    public const int ProbeRequests = 1000;
+    /// <summary>Requests a probe of the other schedule measures: with 50 writers, 80 overlapped rounds of 25 or 40 rounds
+    /// of one cohort; 45-70 ms quietly, 0.2-0.7 s under load (a loaded disk's fsyncs vary from 0.3 to 10 ms and more: a
+    /// shorter window decides by a few of them).</summary>
+    public const int ProbeRequests = 2000;
 
     /// <summary>The first exploit window after a change of schedule (requests).</summary>
     public const int MinExploitRequests = 5000;
 
     /// <summary>The longest exploit window (requests): with a probe of <see cref="ProbeRequests"/> after each, at most
-    /// about 2.5% of the requests (and, when the probed schedule is the slower one by a third, ~1% of the throughput) go to
+    /// about 5% of the requests (and, when the probed schedule is the slower one by a third, ~2% of the throughput) go to
     /// confirming the decision.</summary>
     public const int MaxExploitRequests = 40000;
 
@@ -40,8 +42,8 @@ internal sealed class AlwaysOverlapGuard
     /// vary by a few percent from one window to the next.</summary>
     public const double SwitchMargin = 1.05;
 
-    /// <summary>A round that starts this long after the previous one (the clients paused: the end of a benchmark, a burst)
-    /// ends a gap, which the window being measured leaves out.</summary>
+    /// <summary>A wait for the clients this long (they paused: the end of a benchmark, a burst) is a gap, which the window
+    /// being measured leaves out.</summary>
     public const int GapMilliseconds = 100;
 
     private readonly long _ticksPerSecond, _gapTicks;
@@ -71,18 +73,21 @@ internal sealed class AlwaysOverlapGuard
     public double OverlapRate, OneCohortRate;
 
     /// <summary>Notes the start of a round the guard governs (one that follows a hinted wait of the always path), of
-    /// <paramref name="size"/> requests at <paramref name="now"/> (ticks); may change <see cref="Overlap"/>, which then
-    /// applies from this round's wait on.</summary>
-    public void OnRound(int size, long now)
+    /// <paramref name="size"/> requests at <paramref name="now"/> (ticks), after a wait for the clients of
+    /// <paramref name="waitedTicks"/> (from the previous round's replies to now); may change <see cref="Overlap"/>, which
+    /// then applies from this round's wait on.</summary>
+    public void OnRound(int size, long now, long waitedTicks)
     {
-        if (_lastRoundAt >= 0 && now - _lastRoundAt > _gapTicks)
+        if (_lastRoundAt >= 0 && waitedTicks > _gapTicks)
         {
-            // The clients paused: the window keeps what it measured up to the last round's start (that round's requests,
-            // whose end is unknown, are not counted) and goes on after settling.
+            // The clients paused (the store's own time, a long fsync included, is never a gap: it is what the schedules
+            // differ in): the window keeps what it measured up to the previous round's replies, that round included,
+            // and goes on after settling.
             Gaps++;
             if (_settle == 0)
             {
-                _windowTicks += _lastRoundAt - _segmentStart;
+                _windowTicks += now - waitedTicks - _segmentStart;
+                _windowRequests += _previousSize;
             }
 
             _settle = SettleRounds;

@@ -1141,7 +1141,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         var waited = System.Diagnostics.Stopwatch.GetElapsedTime(_hintedAt, now);
         if (_hintGuarded)
         {
-            _overlapGuard.OnRound(roundSize, now);
+            _overlapGuard.OnRound(roundSize, now, now - _hintedAt);
             if (_overlapGuard.Overlap)
             {
                 GuardOverlapRounds++;
