@@ -1077,6 +1077,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
     private readonly AlwaysOverlapGuard _overlapGuard = new();
     private bool _hintGuarded; // the last hint's round was one the guard governs (enough writers to overlap)
+    private TimeSpan _otherWaitLimit = AlwaysSyncWait; // the wait limit of the schedule the guard does not run now
 
     /// <summary>Rounds whose hinted wait expected the other cohort (<see cref="AlwaysOverlap"/>; for diagnostics), and
     /// the yields the store loop made before taking a round so that the fibers woken with it could queue first.</summary>
@@ -1141,7 +1142,15 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         var waited = System.Diagnostics.Stopwatch.GetElapsedTime(_hintedAt, now);
         if (_hintGuarded)
         {
+            bool overlapBefore = _overlapGuard.Overlap;
             _overlapGuard.OnRound(roundSize, now, now - _hintedAt);
+            if (_overlapGuard.Overlap != overlapBefore)
+            {
+                // Each schedule keeps its own wait limit: one cohort's waits for every writer push it up under load (to 8
+                // ms), and the overlap's probe would then wait that long for each straggler of a cohort.
+                (_waitLimit, _otherWaitLimit) = (_otherWaitLimit, _waitLimit);
+            }
+
             if (_overlapGuard.Overlap)
             {
                 GuardOverlapRounds++;
