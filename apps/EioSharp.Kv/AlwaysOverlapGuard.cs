@@ -78,7 +78,20 @@ internal sealed class AlwaysOverlapGuard
     /// then applies from this round's wait on.</summary>
     public void OnRound(int size, long now, long waitedTicks)
     {
-        if (_lastRoundAt >= 0 && waitedTicks > _gapTicks)
+        if (_interrupted)
+        {
+            // Rounds the guard does not govern ran since its last (a benchmark's clients connecting or leaving: fewer
+            // writers than overlap needs): the window keeps what it measured up to the last governed round's start.
+            _interrupted = false;
+            Gaps++;
+            if (_settle == 0)
+            {
+                _windowTicks += _lastRoundAt - _segmentStart;
+            }
+
+            _settle = SettleRounds;
+        }
+        else if (_lastRoundAt >= 0 && waitedTicks > _gapTicks)
         {
             // The clients paused (the store's own time, a long fsync included, is never a gap: it is what the schedules
             // differ in): the window keeps what it measured up to the previous round's replies, that round included,
@@ -141,6 +154,18 @@ internal sealed class AlwaysOverlapGuard
         Overlap = !Overlap;
         _settle = SettleRounds;
     }
+
+    /// <summary>Notes a round the guard does not govern (too few writers, no append, another policy): the time until the
+    /// next governed round is left out of the window, as a gap.</summary>
+    public void Interrupt()
+    {
+        if (_lastRoundAt >= 0)
+        {
+            _interrupted = true;
+        }
+    }
+
+    private bool _interrupted;
 
     private void NoteRate(double perSecond)
     {

@@ -1132,6 +1132,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// limit x 8).</summary>
     private void NoteHintOutcome(int roundSize)
     {
+        if (AlwaysOverlapGuarded && (_hintedExpect <= 1 || !_hintGuarded))
+        {
+            _overlapGuard.Interrupt(); // a round the guard does not govern: its time is not measured
+        }
+
         if (_hintedExpect <= 1)
         {
             return;

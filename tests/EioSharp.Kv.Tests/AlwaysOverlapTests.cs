@@ -164,6 +164,34 @@ public sealed class AlwaysOverlapGuardTests
     }
 
     [Fact]
+    public void Rounds_it_does_not_govern_are_left_out()
+    {
+        // Every 250 rounds the clients reconnect: 30 ms of rounds with too few writers (not governed), which must not
+        // count against whichever schedule's window they fall in (the overlap's long exploit windows meet most of them).
+        var guard = new AlwaysOverlapGuard(overlap: true, TicksPerSecond);
+        long now = 1, waited = 0;
+        for (int i = 0; i < 60_000; i++)
+        {
+            if (i % 250 == 249)
+            {
+                guard.Interrupt();
+                now += 30_000;
+                waited = 500;
+            }
+
+            bool overlap = guard.Overlap;
+            guard.OnRound(overlap ? 25 : 50, now, waited);
+            long round = overlap ? 560 : 1670;
+            waited = round - round / 3;
+            now += round;
+        }
+
+        Assert.True(guard.Overlap);
+        Assert.Equal(0, guard.Switches);
+        Assert.True(guard.Gaps > 200);
+    }
+
+    [Fact]
     public void The_exploit_window_doubles_while_probes_confirm_it()
     {
         // With the overlap confirmed each time, probes get rarer: windows of 5,000, 10,000, 20,000, 40,000, 40,000...
