@@ -11,6 +11,8 @@
 #     and, where the fsync is a system call (redis-server; Kv on epoll/portable, whose fsync runs on a system thread), the
 #     fsync's duration and the thread that ran it. On io_uring Kv's fsync is an IORING_OP_FSYNC run by an io-wq worker
 #     (no system call to trace): only its count (INFO).
+# A Kv server's own summary at exit (its `h149:` line: hinted rounds, waits that ended at the limit, the overlap's
+# rounds and, since h195, its guard's decisions and the fsync and turn it measured) follows each Kv target's counts.
 # The load of a shared machine moves the CPU and ops/s figures; the counts are what to compare.
 #
 #   bash bench/kv-durable-counts.sh TARGET ...
@@ -81,5 +83,7 @@ else:
 PY
   python3 -c "print('$name c$C set rps=$rps cpu_us=%.2f fsyncs/req=%s syscalls/req=$tot [$sc] load=$(cut -d' ' -f1 /proc/loadavg)' % (($c1-$c0)*1e6/$(getconf CLK_TCK)/$N, ('%.4f' % (($f1-$f0)/$N)) if $f0 >= 0 else 'n/a'))"
   sed 's/^/  /' "$D/summary"
-  kill "$PID"; wait "$PID" 2>/dev/null; rm -rf "$D"
+  kill "$PID"; wait "$PID" 2>/dev/null
+  grep -h 'h149:' "$D/log" 2>/dev/null | sed 's/^/  server: /'
+  rm -rf "$D"
 done

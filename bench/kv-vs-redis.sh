@@ -18,6 +18,7 @@
 #                    against the backend its ready line names; e.g. the per-backend rows of issue 15:
 #                    SERVERS="redis kv-portable kv-epoll kv-uring" WORKLOADS_ONLY="c50 c50-P16" NO_MEMORY=1)
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
+#   PRINT_RUNS=1     print each run's ops/s and CPU per request (stderr) as it ends
 #   KV_ENV="V=x ..." / KV_BASE_ENV="V=x ..."   environment for the kv (and kv-*) / kvbase servers only: one build twice
 #                    (KV_BASE_DLL=KV_DLL) with a backend switch on one side, e.g. KV_ENV=EIOSHARP_URING_IDLE_PREPASS=0
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
@@ -187,11 +188,14 @@ for spec in "${ALL_WORKLOADS[@]}"; do
         # shellcheck disable=SC2086
         read -r rps cpu < <(bench "${SPORT[$s]}" "${SPID[$s]}" "$n" "$t" $args)
         echo "$name $t $s $rps $cpu" >>"$RESULTS"
+        [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req (load $(cut -d' ' -f1 /proc/loadavg))" >&2
       done
     done
     echo "  $name run $rep/$REPEATS done ($(( $(date +%s) - start_time )) s, load $(cut -d' ' -f1 /proc/loadavg))" >&2
   done
   for s in $SERVERS; do stop "${SPID[$s]}"; done
+  # A Kv server's summary at exit (its `h149:` line: the always path's hinted rounds, the overlap and its guard, h195).
+  for s in $SERVERS; do [[ $s == kv* ]] && grep -h 'h149:' "$WORK/$s-$name/log" 2>/dev/null | sed "s/^/  $s: /" >&2; done
 done
 
 # 1M keys: RSS after loading (each server fresh, no persistence where it has a switch).

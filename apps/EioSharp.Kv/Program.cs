@@ -103,7 +103,11 @@ try
             // Overlapped always rounds (session 33, h189; on by default since the lead's quiet A/B, rationale §183): the
             // domainwait round's wait expects the other cohort of writers, not all of them, so the store's round and the
             // clients' turn overlap (StoreOwner.AlwaysOverlap). EIOSHARP_KV_ALWAYS_OVERLAP=0 turns it off.
-            StoreOwner.AlwaysOverlap = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_OVERLAP") != "0";
+            // Its guard (session 34, h195, rationale §191) falls back to one cohort while that serves faster (a loaded
+            // machine); EIOSHARP_KV_ALWAYS_OVERLAP=1 overlaps unguarded.
+            string? overlap = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_OVERLAP");
+            StoreOwner.AlwaysOverlap = overlap != "0";
+            StoreOwner.AlwaysOverlapGuarded = overlap is not ("0" or "1");
             if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_WAIT_US"), out int waitUs) && waitUs > 0)
             {
                 StoreOwner.AlwaysSyncWait = TimeSpan.FromMicroseconds(waitUs);

@@ -607,7 +607,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 if (HintedRounds > 0)
                 {
                     log($"h149: {HintedRounds} hinted rounds, {HintMisses} misses, wait limit {_waitLimit.TotalMicroseconds:F0} us, expected writers {_expectedWriters}" +
-                        (OverlapRounds > 0 ? $"; h189: {OverlapRounds} overlapped rounds, {OverlapYields} yields before a round" : ""));
+                        (OverlapRounds > 0 ? $"; h189: {OverlapRounds} overlapped rounds, {OverlapYields} yields before a round" : "") +
+                        (AlwaysOverlapGuarded && AlwaysOverlap
+                            ? $"; h195 guard: {GuardOverlapRounds} of {HintedRounds} rounds overlapped, {_overlapGuard.Probes} probes, {_overlapGuard.Switches} kept, {_overlapGuard.Gaps} gaps, " +
+                              $"last rates overlap {_overlapGuard.OverlapRate:F0}/s one cohort {_overlapGuard.OneCohortRate:F0}/s, now {(_overlapGuard.Overlap ? "overlap" : "one cohort")}"
+                            : ""));
                 }
 
                 break; // Shutdown: every request queued before Close has been served.
@@ -1015,7 +1019,8 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 // connected clients, or until the adaptive limit.
                 NoteWriters();
                 int expect = (int)Math.Min(_expectedWriters, stats.ConnectedClients);
-                if (AlwaysOverlap && expect >= MinOverlapWriters)
+                _hintGuarded = AlwaysOverlap && AlwaysOverlapGuarded && expect >= MinOverlapWriters;
+                if (AlwaysOverlap && expect >= MinOverlapWriters && (!AlwaysOverlapGuarded || _overlapGuard.Overlap))
                 {
                     // Overlap (session 33, h189): wake when the other cohort is back, not every writer, so the store
                     // applies and fsyncs one cohort while the clients answer the other (redis-server's rounds of ~30).
@@ -1063,6 +1068,17 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// wait for every writer) under <see cref="AlwaysOverlap"/>.</summary>
     internal const int MinOverlapWriters = 8;
 
+    /// <summary>Under <see cref="AlwaysOverlap"/>, whether a guard (<see cref="AlwaysOverlapGuard"/>, session 34, h195;
+    /// docs/rationale.md §191) chooses between the overlap and one cohort by the rate each served requests at in recent
+    /// rounds, so that a loaded machine, where one cohort is the faster schedule, falls back to it by itself. The server
+    /// sets it unless <c>EIOSHARP_KV_ALWAYS_OVERLAP</c> is <c>0</c> (no overlap) or <c>1</c> (the overlap, unguarded);
+    /// false in an embedded store until set.</summary>
+    public static bool AlwaysOverlapGuarded { get; set; }
+
+    private readonly AlwaysOverlapGuard _overlapGuard = new();
+    private bool _hintGuarded; // the last hint's round was one the guard governs (enough writers to overlap)
+    private TimeSpan _otherWaitLimit = AlwaysSyncWait; // the wait limit of the schedule the guard does not run now
+
     /// <summary>Rounds whose hinted wait expected the other cohort (<see cref="AlwaysOverlap"/>; for diagnostics), and
     /// the yields the store loop made before taking a round so that the fibers woken with it could queue first.</summary>
     public long OverlapRounds, OverlapYields;
@@ -1084,6 +1100,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>DomainWait rounds that followed a hinted wait, and those whose wait ended at its limit short of the
     /// writers it expected (for diagnostics; the run logs them at its end).</summary>
     public long HintedRounds, HintMisses;
+
+    /// <summary>Rounds the guard (<see cref="AlwaysOverlapGuarded"/>) started with the overlap chosen (diagnostics).</summary>
+    public long GuardOverlapRounds;
 
     /// <summary>Counts the round's distinct connections into the writer epoch; every 8 rounds the epoch's count becomes the
     /// writers the next waits expect (a closed loop's cohorts all show within 8 rounds; a connection that stopped writing
@@ -1113,13 +1132,36 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// limit x 8).</summary>
     private void NoteHintOutcome(int roundSize)
     {
+        if (AlwaysOverlapGuarded && (_hintedExpect <= 1 || !_hintGuarded))
+        {
+            _overlapGuard.Interrupt(); // a round the guard does not govern: its time is not measured
+        }
+
         if (_hintedExpect <= 1)
         {
             return;
         }
 
         HintedRounds++;
-        var waited = System.Diagnostics.Stopwatch.GetElapsedTime(_hintedAt);
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var waited = System.Diagnostics.Stopwatch.GetElapsedTime(_hintedAt, now);
+        if (_hintGuarded)
+        {
+            bool overlapBefore = _overlapGuard.Overlap;
+            _overlapGuard.OnRound(roundSize, now, now - _hintedAt);
+            if (_overlapGuard.Overlap != overlapBefore)
+            {
+                // Each schedule keeps its own wait limit: one cohort's waits for every writer push it up under load (to 8
+                // ms), and the overlap's probe would then wait that long for each straggler of a cohort.
+                (_waitLimit, _otherWaitLimit) = (_otherWaitLimit, _waitLimit);
+            }
+
+            if (_overlapGuard.Overlap)
+            {
+                GuardOverlapRounds++;
+            }
+        }
+
         if (roundSize >= _hintedExpect)
         {
             var next = waited * 2;
