@@ -112,4 +112,87 @@ public class UncachedWriterTests(ITestOutputHelper output)
         Assert.Equal(head.Concat(data).ToArray(), file);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{backend}: {file.Length} bytes"));
     }
+    /// <summary>Session 35 (h200): <see cref="UncachedWriter.Flush"/> after every piece (an append-only log's rounds): after
+    /// each one the file, read through another descriptor, holds every byte given so far followed by zeros up to the next
+    /// block (the last partial block zero-padded, written again by the next flush over the same prefix); a crash's file is
+    /// that. <see cref="UncachedWriter.Complete"/> cuts the padding.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void Each_flush_leaves_every_byte_so_far_then_zeros_to_the_block_and_complete_cuts_them(EioBackend backend)
+    {
+        var expected = new MemoryStream();
+        (bool direct, int flushes, byte[] file) = FsSandbox.RunOn(backend, async (_, root, s) =>
+        {
+            bool direct = false;
+            int flushes = 0;
+            await Switch.RunAsync(async sw =>
+            {
+                var w = await (root / "log").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                var random = new Random(35);
+                using (UncachedWriter u = w.OpenUncached(0, 64 * 1024))
+                {
+                    for (int i = 0; i < 60; i++)
+                    {
+                        byte[] p = Piece(i, random);
+                        for (int j = 0; j < p.Length; j++)
+                        {
+                            p[j] |= 1; // no zero byte, so the padding is told apart
+                        }
+
+                        u.Write(p);
+                        expected.Write(p);
+                        Assert.Equal(expected.Length, u.Flush());
+                        flushes++;
+                        byte[] now = File.ReadAllBytes(s.InRoot("log"));
+                        long padded = (expected.Length + UncachedWriter.Alignment - 1) / UncachedWriter.Alignment * UncachedWriter.Alignment;
+                        Assert.Equal(padded, now.Length);
+                        Assert.Equal(expected.ToArray(), now[..(int)expected.Length]);
+                        Assert.All(now[(int)expected.Length..], b => Assert.Equal(0, b));
+                        Assert.Equal(expected.Length / UncachedWriter.Alignment * UncachedWriter.Alignment, u.WrittenPosition);
+                    }
+
+                    direct = u.IsDirect;
+                    Assert.Equal(u.Flush(), u.Position); // nothing new: no write
+                    Assert.Equal(expected.Length, u.Complete());
+                }
+
+                w.Close();
+            });
+            return (direct, flushes, File.ReadAllBytes(s.InRoot("log")));
+        });
+
+        output.WriteLine($"{backend}: direct {direct}, {flushes} flushes, {file.Length} bytes");
+        Assert.True(direct);
+        Assert.Equal(expected.ToArray(), file);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void A_flush_after_the_fallback_writes_through_the_page_cache_without_padding(EioBackend backend)
+    {
+        byte[] head = "0123456789"u8.ToArray();
+        byte[] data = "abcdefghij"u8.ToArray();
+        (bool direct, long sizeAfterFlush, byte[] file) = FsSandbox.RunOn(backend, async (_, root, s) =>
+        {
+            bool direct = true;
+            long size = 0;
+            await Switch.RunAsync(async sw =>
+            {
+                var w = await (root / "f").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                w.WriteAt(0, head);
+                using UncachedWriter u = w.OpenUncached(head.Length, 8192); // unaligned: falls back
+                direct = u.IsDirect;
+                u.Write(data);
+                Assert.Equal(head.Length + data.Length, u.Flush());
+                size = new FileInfo(s.InRoot("f")).Length;
+                Assert.Equal(head.Length + data.Length, u.Complete());
+                w.Close();
+            });
+            return (direct, size, File.ReadAllBytes(s.InRoot("f")));
+        });
+
+        Assert.False(direct);
+        Assert.Equal(head.Length + data.Length, sizeAfterFlush);
+        Assert.Equal(head.Concat(data).ToArray(), file);
+    }
 }
