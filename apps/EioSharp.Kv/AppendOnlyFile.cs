@@ -84,7 +84,7 @@ internal sealed class AppendOnlyFile : IDisposable
     private readonly Action<string> _log;
     private AofManifest _manifest;
     private FileWriter _file; // the last incremental file (or the temporary one while waiting for the first rewrite)
-    private AofTail _tail; // appends to _file: stores into a mapping of its tail, or past the page cache (see OpenTail)
+    private MappedTailAppender _tail; // appends to _file: stores into a mapping of its tail (see OpenTail)
     private string _fileName;
     private long _incrLength; // bytes in _file (aof_last_incr_size)
     private long _otherLength; // bytes in the base and the earlier incremental files
@@ -127,10 +127,6 @@ internal sealed class AppendOnlyFile : IDisposable
         _otherLength = otherLength;
         _rewriteBaseSize = baseSize;
         _log = log;
-        if (_tail.IsDirect)
-        {
-            log($"AOF: {fileName} is appended to past the page cache (O_DIRECT, EIOSHARP_KV_AOF_DIRECT=1).");
-        }
     }
 
     /// <summary>The AOF directory (for the log).</summary>
@@ -808,7 +804,7 @@ internal sealed class AppendOnlyFile : IDisposable
                 if (_currentTimestamp < now)
                 {
                     byte[] ts = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"#TS:{now}\r\n"));
-                    _tail.Append(ts, more: true);
+                    _tail.Append(ts);
                     _incrLength += ts.Length;
                     _currentTimestamp = now;
                 }
@@ -877,20 +873,16 @@ internal sealed class AppendOnlyFile : IDisposable
     /// <remarks>Under <c>appendfsync always</c> the appends are <c>pwrite</c>s past the end, as before: the round's
     /// fdatasync dominates, and a store into a reserved (unwritten) extent costs that fdatasync the extent's conversion
     /// (measured: the 50-client durable SET row took 1.5x the CPU with the mapping).</remarks>
-    private static AofTail OpenTail(FileWriter file, long length, FsyncPolicy policy)
+    private static MappedTailAppender OpenTail(FileWriter file, long length, FsyncPolicy policy)
     {
         int chunk = policy == FsyncPolicy.Always ? 0 : TailChunkBytes is > 0 and < 64 * 1024 ? 64 * 1024 : TailChunkBytes;
-        return AofTail.Open(file, length, Direct && policy != FsyncPolicy.Always, chunk, TailMaxStoreBytes, TailReserveForWrites);
+        var tail = file.OpenMappedTail(length, chunk);
+        tail.MaxStoreBytes = TailMaxStoreBytes;
+        tail.ReserveForWrites = TailReserveForWrites;
+        return tail;
     }
 
-    /// <summary>Whether the incremental file's appends under <c>everysec</c>/<c>no</c> go past the page cache
-    /// (<see cref="AofTail"/>; EIOSHARP_KV_AOF_DIRECT=1; off by default: session 35, h200, docs/BENCHMARKS.md).</summary>
-    internal static bool Direct { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_DIRECT") == "1";
-
-    /// <summary>Whether the incremental file is appended to past the page cache now (tests, the log).</summary>
-    internal bool TailIsDirect => _tail.IsDirect;
-
-    private void CloseTail(AofTail tail, string name)
+    private void CloseTail(MappedTailAppender tail, string name)
     {
         try
         {

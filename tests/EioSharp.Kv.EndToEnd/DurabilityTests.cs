@@ -26,17 +26,6 @@ public sealed class DurabilityTests(ITestOutputHelper output)
     [InlineData(true)]
     public void Every_acknowledged_write_survives_SIGKILL_with_appendfsync_everysec(bool rewrites) => AcknowledgedWritesSurviveSigkill("everysec", rewrites);
 
-    /// <summary>The same under everysec with the incremental file appended to past the page cache (session 35, h200:
-    /// <c>EIOSHARP_KV_AOF_DIRECT=1</c>, every append an <c>O_DIRECT</c> write whose last partial block, zero-padded, the
-    /// next append writes again): a killed server's file ends in up to a block of zeros, which the loader cuts, and every
-    /// acknowledged write is in it.</summary>
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Every_acknowledged_write_survives_SIGKILL_with_appendfsync_everysec_direct(bool rewrites) =>
-        AcknowledgedWritesSurviveSigkill("everysec", rewrites,
-            environment: new Dictionary<string, string?> { ["EIOSHARP_KV_AOF_DIRECT"] = "1" }, expectLog: "past the page cache");
-
     /// <summary>The same under always with overlapped rounds (session 33, h189: <c>EIOSHARP_KV_ALWAYS_OVERLAP=1</c>, the hinted
     /// wait expects only the other cohort of writers): 16 writers, at least the 8 the overlap needs, so that rounds follow
     /// each other without waiting for every writer; a reply still leaves only after its round's fdatasync. On io_uring

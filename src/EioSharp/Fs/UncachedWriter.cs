@@ -50,7 +50,6 @@ public sealed unsafe class UncachedWriter : IDisposable
     private long _offset; // where the buffer's first byte goes
     private bool _direct;
     private bool _completed;
-    private long _paddedEnd; // the end of the last zero-padded direct write (Flush): the file may be this long
 
     internal UncachedWriter(FileWriter file, long offset, int bufferBytes, bool directable)
     {
@@ -97,53 +96,6 @@ public sealed unsafe class UncachedWriter : IDisposable
         }
     }
 
-    /// <summary>Writes every byte given so far now, past the page cache where <see cref="IsDirect"/>: the whole blocks,
-    /// and the last partial block zero-padded to <see cref="Alignment"/>, in one write that returns once the device has
-    /// them (in its volatile cache: sync the file for durability). The partial block stays buffered: the next
-    /// <see cref="Flush"/> (or <see cref="Complete"/>) writes it again, with the bytes given after it, over the same
-    /// prefix, so a write torn there by a crash leaves bytes that were already written, or zeros, never others. For an
-    /// append-only log whose every append must reach the file before it is acknowledged (an AOF's rounds), without the
-    /// page cache's copy, writeback and release.</summary>
-    /// <returns>The file offset just past the last byte given (<see cref="Position"/>), all of it written.</returns>
-    /// <remarks>Until <see cref="Complete"/>, which cuts it back to <see cref="Position"/>, the file may extend up to
-    /// <see cref="Alignment"/> - 1 zero bytes past <see cref="Position"/> (a reader of a file left so by a crash must treat
-    /// trailing zeros as not written). Each call is a system call that waits for the device (tens to hundreds of µs on
-    /// a virtual disk): call it per batch, not per small record. After the fallback (<see cref="IsDirect"/> false) the
-    /// bytes are written through the page cache (<see cref="FileWriter.WriteAt"/>), none again.</remarks>
-    /// <exception cref="InvalidOperationException"><see cref="Complete"/> was called.</exception>
-    /// <exception cref="ObjectDisposedException">The writer or its file is closed.</exception>
-    /// <exception cref="IOException">A write failed (its errno as HResult); the bytes stay buffered.</exception>
-    public long Flush()
-    {
-        ThrowIfDone();
-        if (_count == 0)
-        {
-            return _offset;
-        }
-
-        int whole = _count & ~(Alignment - 1);
-        if (_direct)
-        {
-            int padded = (_count + Alignment - 1) & ~(Alignment - 1);
-            new Span<byte>(_buffer + _count, padded - _count).Clear();
-            if (WriteDirect(padded))
-            {
-                _paddedEnd = Math.Max(_paddedEnd, _offset + padded);
-                _offset += whole;
-                _count -= whole;
-                if (whole > 0 && _count > 0)
-                {
-                    Buffer.MemoryCopy(_buffer + whole, _buffer, _capacity, _count);
-                }
-
-                return Position;
-            }
-        }
-
-        WriteBuffered(_count); // (the fallback: through the page cache, all of it)
-        return _offset;
-    }
-
     /// <summary>Writes everything still buffered (the whole blocks past the page cache, the last partial block through
     /// it) and clears <c>O_DIRECT</c> on the descriptor; the writer takes no more bytes afterwards. Sync the file
     /// (<see cref="FileWriter.Sync"/>) for durability.</summary>
@@ -168,11 +120,6 @@ public sealed unsafe class UncachedWriter : IDisposable
         if (_count > 0)
         {
             WriteBuffered(_count);
-        }
-
-        if (_paddedEnd > _offset)
-        {
-            _file.SetLength(_offset); // a Flush's zero padding past the last byte
         }
 
         _completed = true;
@@ -216,9 +163,47 @@ public sealed unsafe class UncachedWriter : IDisposable
     // Writes the buffer's first `length` bytes at _offset and moves the rest to the front.
     private void WriteBuffered(int length)
     {
-        if (!_direct || !WriteDirect(length))
+        int done = 0;
+        if (_direct)
         {
-            _file.WriteAt(_offset, new ReadOnlySpan<byte>(_buffer, length));
+            _file.BeginFileUse();
+            try
+            {
+                int fd = (int)_file.FileHandle.DangerousGetHandle();
+                while (done < length && _direct)
+                {
+                    nint n = LinuxInterop.PWrite(fd, _buffer + done, (nuint)(length - done), _offset + done);
+                    if (n > 0)
+                    {
+                        done += (int)n;
+                        continue;
+                    }
+
+                    int errno = n == 0 ? EIO : Marshal.GetLastPInvokeError();
+                    if (errno == EINTR)
+                    {
+                        continue;
+                    }
+
+                    if (errno != EINVAL)
+                    {
+                        throw NativeErrors.FromErrno(errno, _file.ToString());
+                    }
+
+                    // The filesystem refuses direct writes after all, or this one's alignment (a short write left the
+                    // offset unaligned): the page cache from here on.
+                    StopDirectCore(fd);
+                }
+            }
+            finally
+            {
+                _file.EndFileUse();
+            }
+        }
+
+        if (done < length)
+        {
+            _file.WriteAt(_offset + done, new ReadOnlySpan<byte>(_buffer + done, length - done));
         }
 
         _offset += length;
@@ -226,50 +211,6 @@ public sealed unsafe class UncachedWriter : IDisposable
         if (_count > 0)
         {
             Buffer.MemoryCopy(_buffer + length, _buffer, _capacity, _count);
-        }
-    }
-
-    // Writes the buffer's first `length` bytes (a multiple of Alignment) at _offset past the page cache; false when the
-    // filesystem refused (the writer has fallen back: nothing of it counts as written, the caller writes it all through
-    // the page cache, which overwrites what a short direct write left).
-    private bool WriteDirect(int length)
-    {
-        int done = 0;
-        _file.BeginFileUse();
-        try
-        {
-            int fd = (int)_file.FileHandle.DangerousGetHandle();
-            while (done < length)
-            {
-                nint n = LinuxInterop.PWrite(fd, _buffer + done, (nuint)(length - done), _offset + done);
-                if (n > 0)
-                {
-                    done += (int)n;
-                    continue;
-                }
-
-                int errno = n == 0 ? EIO : Marshal.GetLastPInvokeError();
-                if (errno == EINTR)
-                {
-                    continue;
-                }
-
-                if (errno != EINVAL)
-                {
-                    throw NativeErrors.FromErrno(errno, _file.ToString());
-                }
-
-                // The filesystem refuses direct writes after all, or this one's alignment (a short write left the
-                // offset unaligned): the page cache from here on.
-                StopDirectCore(fd);
-                return false;
-            }
-
-            return true;
-        }
-        finally
-        {
-            _file.EndFileUse();
         }
     }
 
