@@ -9,6 +9,9 @@
 #
 #   KV_DLL=apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll ROUNDS=5 N=400000 bash bench/kv-aof-direct-ab.sh
 #
+# The switch exists only in commit 91d581b (reverted: docs/rationale.md §192): build that commit for KV_DLL; on a build
+# without it both sides run the same code (the "on" server's log then lacks the "past the page cache" line printed here).
+#
 # Environment: KV_DLL (this tree's Release build), ROUNDS (5), N (400000), WARMUP_SECONDS (10), TEST (set), DATA (1024),
 # PIPELINE (16), CLIENTS (50), SIDES ("off on": which settings, in this order each round), KV_ARGS (more server arguments).
 set -euo pipefail
