@@ -25,7 +25,7 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
       grep -E "redis-benchmark|^process|^  dotnet |eio_sys|AOF rewrites|allocated|copy-on-write|entry arrays"
     perf script -i "$d/perf.data" --comm dotnet -F comm,ip,sym 2>/dev/null >"$d/script.txt"
     python3 "$root/bench/lib/perf-thread-classes.py" dotnet <"$d/script.txt" | cut -c1-64
-    python3 "$root/bench/lib/perf-gc-clear.py" <"$d/script.txt" | head -4
+    python3 "$root/bench/lib/perf-gc-clear.py" <"$d/script.txt"
     rm -f "$d/perf.data"
   done
 done

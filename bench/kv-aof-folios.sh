@@ -27,10 +27,10 @@ for ino, pages in by_ino.most_common(4): print(f"  inode 0x{ino} {pages * 4096:,
 for spec in "$@"; do
   start_server "$spec"
   redis-benchmark -h 127.0.0.1 -p "$SERVER_PORT" -n "$warm" -r 100000 -t set -c 50 -P 16 -d 1024 -q >/dev/null 2>&1
-  perf record -e filemap:mm_filemap_add_to_page_cache -p "$SERVER_PID" -o "$WORK/folios.data" >/dev/null 2>&1 & rec=$!
+  perf record -e filemap:mm_filemap_add_to_page_cache -p "$SERVER_PID" -o "$WORK/folios.data" >"$WORK/perf.log" 2>&1 & rec=$!
   sleep 1
   redis-benchmark -h 127.0.0.1 -p "$SERVER_PORT" -n "$n" -r 100000 -t set -c 50 -P 16 -d 1024 -q 2>/dev/null | tr '\r' '\n' | tail -1
-  kill -INT "$rec"; wait "$rec" 2>/dev/null || true
+  kill -INT "$rec" 2>/dev/null || cat "$WORK/perf.log"; wait "$rec" 2>/dev/null || true
   echo "== $spec: $n SETs, $(( n * 1069 / 1048576 )) MB appended, load $(cut -d' ' -f1 /proc/loadavg)"
   orders "$WORK/folios.data"
   for f in "$SERVER_DIR"/data/*/* "$SERVER_DIR"/data/*; do [ -f "$f" ] && printf '  %s inode 0x%x\n' "$f" "$(stat -c %i "$f")"; done
