@@ -28,7 +28,7 @@ snap() {
     [ -n "$st" ] && echo "$(basename "$t") $c $st"; done
   echo "process all $(sed 's/.*) //' /proc/$pid/stat | awk '{print $12+$14, $13+$15}')"
   if [ "$which" = kv ]; then
-    redis-cli -p "$port" memory malloc-stats | grep -E "^Allocated since|^Generation [012]:|^Copy-on-write|^Snapshot strings" | sed 's/^/stat /'
+    redis-cli -p "$port" memory malloc-stats | grep -E "^Allocated since|^Generation [012]:|^Copy-on-write|^Snapshot strings|^Snapshot entry" | sed 's/^/stat /'
   fi
   redis-cli -p "$port" info persistence | grep -E "aof_rewrites:" | sed 's/^/stat /'
   if [ -n "${DOTNET_JitStdOutFile:-}" ]; then echo "stat jitted: $(wc -l <"$DOTNET_JitStdOutFile" 2>/dev/null || echo 0)"; fi
@@ -59,6 +59,8 @@ def parse(f):
             m = re.match(r'Generation (\d).*collections (\d+)', s)
             if m: st['gc' + m.group(1)] = int(m.group(2))
             if s.startswith('aof_rewrites:'): st['rewrites'] = int(s.split(':')[1])
+            m = re.match(r'Snapshot entry arrays reused: (\d+)', s)
+            if m: st['entries_reused'] = int(m.group(1))
             m = re.match(r'Copy-on-write string arrays: allocated (\d+), recycled (\d+)', s)
             if m: st['cow_new'], st['cow_recycled'] = int(m.group(1)), int(m.group(2))
             if s.startswith('jitted:'): st['jitted'] = int(s.split(':')[1])
@@ -85,6 +87,8 @@ if 'alloc' in sa:
 if 'rewrites' in sa: print(f"AOF rewrites {sa['rewrites'] - sb['rewrites']}")
 if 'cow_new' in sa:
     print(f"copy-on-write arrays (a snapshot held the key's array): new {sa['cow_new'] - sb['cow_new']}, recycled {sa['cow_recycled'] - sb['cow_recycled']}")
+if 'entries_reused' in sa:
+    print(f"snapshot entry arrays reused (h197) {sa['entries_reused'] - sb.get('entries_reused', 0)}")
 if 'proof_recorded' in sa:
     print(f"incompressible strings (h140): proofs recorded {sa['proof_recorded'] - sb.get('proof_recorded', 0)}, written raw on a proof {sa['proof_skipped'] - sb.get('proof_skipped', 0)}")
 if 'jitted' in sa: print(f"methods jitted in the run {sa['jitted'] - sb['jitted']} (lines {sb['jitted'] + 1}-{sa['jitted']} of DOTNET_JitStdOutFile)")

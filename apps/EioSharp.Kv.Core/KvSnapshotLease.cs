@@ -65,8 +65,18 @@ public sealed class KvSnapshotLease : IDisposable
                 Rows = null;
                 _epochs.ReturnRows(rows);
             }
+            if (PooledEntries)
+            {
+                KvSnapshotEntry[] entries = Entries;
+                Entries = []; // a reader after Dispose (against the contract) sees no entries, not the next snapshot's
+                _epochs.ReturnEntries(entries);
+            }
         }
     }
+
+    /// <summary>Whether <see cref="Entries"/> came from the store's spare array and goes back to it at
+    /// <see cref="Dispose"/> (<see cref="KvSnapshotEpochs.RentEntries"/>).</summary>
+    internal bool PooledEntries { get; set; }
 
     // ---- the incompressibility proofs of long strings (issue 14, h140) ----
 
@@ -147,6 +157,78 @@ internal sealed class KvSnapshotEpochs
     // key per snapshot would otherwise be large-object garbage every AOF rewrite.
     private KvKeyedValue?[]? _spareRows;
 
+    // The entries array of the last ended leased snapshot (KvSnapshotLease.Entries), cleared, for the next one of the same
+    // length (issue 14, h197): 32 bytes a key of fresh large-object memory per AOF rewrite otherwise (3.2 MB per 100,000
+    // keys, cleared by the GC and faulted in on the store's thread while it stalls every connection).
+    private KvSnapshotEntry[]? _spareEntries;
+
+    /// <summary>How long, in ms, the store keeps what it may reuse for its next leased snapshot (the free copy-on-write
+    /// arrays, the spare rows and entries arrays) after the last one ended: 60 s by default, EIOSHARP_KV_SNAPSHOT_SPARES_MS
+    /// (0: the idle trim drops them at once, as before h197).</summary>
+    /// <remarks>Why: the server's idle trim (a second without writes) dropped them, so an AOF rewrite after a pause of
+    /// writes (every run of a benchmark, h193) allocated its copy-on-write arrays and its entries array again: fresh
+    /// memory the GC clears and the kernel faults in on the store's thread. Rewrites that recur within the window reuse
+    /// them; once none ran for the window the cron drops them (<see cref="KvStore.ReleaseStaleSnapshotSpares"/>), so an
+    /// idle server holds nothing extra.</remarks>
+    internal static readonly long DefaultSpareRetentionMs =
+        long.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_SNAPSHOT_SPARES_MS"), out long ms) && ms >= 0 ? ms : 60_000;
+
+    /// <summary>The retention in force (<see cref="DefaultSpareRetentionMs"/>; tests change it).</summary>
+    internal long SpareRetentionMs { get; set; } = DefaultSpareRetentionMs;
+
+    /// <summary>The clock of the retention, in ms (<see cref="Environment.TickCount64"/>; tests replace it).</summary>
+    internal Func<long> Clock { get; set; } = static () => Environment.TickCount64;
+
+    private long _lastEndedMs = long.MinValue; // Clock() when the last leased snapshot ended; MinValue: none ended yet
+
+    /// <summary>Whether the spares are kept: a leased snapshot runs, or the last one ended less than
+    /// <see cref="SpareRetentionMs"/> ago (the store's owner).</summary>
+    public bool RetainsSpares
+    {
+        get
+        {
+            if (_oldest is not null) return true;
+            long ended = Interlocked.Read(ref _lastEndedMs);
+            return ended != long.MinValue && Clock() - ended < SpareRetentionMs;
+        }
+    }
+
+    /// <summary>Whether anything is kept for the next snapshot (free or waiting copy-on-write arrays, a spare array).</summary>
+    public bool HoldsSpares =>
+        CopyOnWrite.FreeBytes > 0 || CopyOnWrite.Waiting > 0 || Volatile.Read(ref _spareRows) is not null ||
+        Volatile.Read(ref _spareEntries) is not null;
+
+    /// <summary>Entries arrays a leased snapshot took from the last one instead of allocating (since the store began).</summary>
+    public long EntriesReused { get; private set; }
+
+    /// <summary>An array of exactly <paramref name="length"/> entries for a leased snapshot (the store's owner): the last
+    /// ended one's, cleared, when it has that length, else a new one (a spare of another length is dropped: the key
+    /// count moved, and the new array becomes the spare).</summary>
+    public KvSnapshotEntry[] RentEntries(int length)
+    {
+        KvSnapshotEntry[]? entries = Interlocked.Exchange(ref _spareEntries, null);
+        if (entries is not null && entries.Length == length)
+        {
+            EntriesReused++;
+            return entries;
+        }
+        return new KvSnapshotEntry[length];
+    }
+
+    /// <summary>Gives back a leased snapshot's entries array once its writer is done (any thread): cleared here, so the
+    /// spare holds no key or value alive and the store's thread does not pay the pass.</summary>
+    public void ReturnEntries(KvSnapshotEntry[] entries)
+    {
+        if (entries.Length == 0) return;
+        Array.Clear(entries);
+        Volatile.Write(ref _spareEntries, entries);
+    }
+
+    /// <summary>Drops the spare entries array (MEMORY PURGE, the stale spares' release).</summary>
+    /// <returns>Bytes released (approximately).</returns>
+    public long DropSpareEntries() =>
+        System.Runtime.CompilerServices.Unsafe.SizeOf<KvSnapshotEntry>() * (long)(Interlocked.Exchange(ref _spareEntries, null)?.Length ?? 0);
+
     /// <summary>An array of at least <paramref name="length"/> nulls for a snapshot's rows (the store's owner).</summary>
     public KvKeyedValue?[] RentRows(int length)
     {
@@ -208,6 +290,7 @@ internal sealed class KvSnapshotEpochs
     {
         lock (_gate)
         {
+            Interlocked.Exchange(ref _lastEndedMs, Clock());
             _live.Remove(lease);
             KvSnapshotLease? oldest = null;
             foreach (KvSnapshotLease l in _live)

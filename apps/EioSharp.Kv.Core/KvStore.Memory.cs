@@ -576,6 +576,7 @@ public sealed partial class KvStore
         sb.Append(CultureInfo.InvariantCulture, $"Process RSS: {Environment.WorkingSet}\n");
         sb.Append(CultureInfo.InvariantCulture, $"C heap trims (malloc_trim): {KvNativeHeap.Trims}\n");
         sb.Append(CultureInfo.InvariantCulture, $"Copy-on-write string arrays: allocated {copyOnWrite.Allocated}, recycled {copyOnWrite.Recycled}, waiting for a snapshot {copyOnWrite.Waiting}, free {copyOnWrite.FreeBytes} bytes\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Snapshot entry arrays reused: {epochs.EntriesReused}, spares kept: {(epochs.HoldsSpares ? 1 : 0)}, retained: {(epochs.RetainsSpares ? 1 : 0)}\n");
         sb.Append(CultureInfo.InvariantCulture, $"Snapshot strings proven incompressible: recorded {Interlocked.Read(ref epochs.IncompressibleRecorded)}, written raw without LZF {Interlocked.Read(ref epochs.IncompressibleSkipped)}\n");
         sb.Append(CultureInfo.InvariantCulture, $"Snapshot strings written raw by sampling (the tries before them incompressible): {Interlocked.Read(ref epochs.LzfSampledOut)}\n");
         sb.Append("--- End .NET GC statistics ---\n");
@@ -584,11 +585,11 @@ public sealed partial class KvStore
 
     /// <summary>MEMORY PURGE: Redis asks jemalloc to purge dirty pages; we ask for a blocking, compacting collection that
     /// returns free memory to the system, then for the C heap's free pages (<see cref="KvNativeHeap.Trim"/>) (pauses the process for about the heap's size; +OK).
-    /// The free arrays kept for the copy-on-write of the next snapshot are dropped first (<see cref="KvCopyOnWriteArrays.DropFree"/>).</summary>
+    /// What the store keeps for its next snapshot is dropped first (<see cref="DropSnapshotSpares"/>: the free copy-on-write
+    /// arrays, the spare rows and entries arrays, retained or not).</summary>
     private static void MemoryPurge(in Context ctx)
     {
-        ctx.Store._snapshotEpochs.CopyOnWrite.DropFree();
-        ctx.Store._snapshotEpochs.DropSpareRows();
+        ctx.Store.DropSnapshotSpares();
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         KvNativeHeap.Trim(); // and the C heap's free pages (the runtime's own malloc arenas)

@@ -195,16 +195,32 @@ public sealed partial class KvStore
     public int DatabaseCount => _dbs.Length;
 
     /// <summary>Drops the growth slack of every collection in every database (listpacks, intsets and slot arrays
-    /// shrink to their contents; docs/kv.md "Memory"), and the free string arrays kept for the copy-on-write of the next
-    /// snapshot (docs/rationale.md §129). The server runs it when idle, before its compacting collection;
-    /// O(keys). Contents, encodings and SCAN cursors are unchanged.</summary>
+    /// shrink to their contents; docs/kv.md "Memory"), and what the store keeps for its next leased snapshot (the free
+    /// string arrays of the copy-on-write, docs/rationale.md §129, and the spare rows and entries arrays) unless a leased
+    /// snapshot ended less than the retention ago (<see cref="ReleaseStaleSnapshotSpares"/>: then the rewrites recur, and
+    /// the next one reuses them). The server runs it when idle, before its compacting collection; O(keys). Contents,
+    /// encodings and SCAN cursors are unchanged.</summary>
     /// <returns>Bytes released (approximately).</returns>
     public long TrimExcess()
     {
         long released = 0;
         foreach (KvDatabase db in _dbs) released += db.TrimExcess();
-        return released + _snapshotEpochs.CopyOnWrite.DropFree() + _snapshotEpochs.DropSpareRows();
+        return released + (_snapshotEpochs.RetainsSpares ? 0 : DropSnapshotSpares());
     }
+
+    /// <summary>Drops what the store keeps for its next leased snapshot once none ran for the retention (60 s by default,
+    /// EIOSHARP_KV_SNAPSHOT_SPARES_MS; issue 14, h197): the free copy-on-write arrays and the spare rows and entries
+    /// arrays, so that a server whose rewrites stopped holds nothing extra. The server's cron calls it every tick; O(1)
+    /// when there is nothing to drop.</summary>
+    /// <returns>Bytes released (approximately); 0 while a snapshot runs or ended within the retention, or nothing is
+    /// kept.</returns>
+    public long ReleaseStaleSnapshotSpares() =>
+        _snapshotEpochs.RetainsSpares || !_snapshotEpochs.HoldsSpares ? 0 : DropSnapshotSpares();
+
+    /// <summary>Drops what the store keeps for its next leased snapshot now (MEMORY PURGE, the stale spares).</summary>
+    /// <returns>Bytes released (approximately).</returns>
+    internal long DropSnapshotSpares() =>
+        _snapshotEpochs.CopyOnWrite.DropFree() + _snapshotEpochs.DropSpareRows() + _snapshotEpochs.DropSpareEntries();
 
     /// <summary>Number of keys in every database, including expired keys not yet removed.</summary>
     public int Count
@@ -298,7 +314,7 @@ public sealed partial class KvStore
     /// arrays it took allocate a new array on their next write), other values are deep copies, so the snapshot stays
     /// valid while the store changes. A snapshot with an end (BGSAVE, the AOF rewrite) takes
     /// <see cref="CreateSnapshotLease"/> instead, so that those keys are overwritten in place again after it.</remarks>
-    public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs) => TakeSnapshot(nowUnixMs, epoch: 0, out _);
+    public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs) => TakeSnapshot(nowUnixMs, epoch: 0, out _, out _);
 
     /// <summary>As <see cref="CreateSnapshot(long)"/>, but the long string arrays the snapshot shares with the store are
     /// only protected while the lease is alive: the store does not overwrite them in place until
@@ -313,7 +329,8 @@ public sealed partial class KvStore
         KvSnapshotLease lease = _snapshotEpochs.Begin();
         try
         {
-            lease.Entries = TakeSnapshot(nowUnixMs, lease.Id, out KvKeyedValue?[]? rows);
+            lease.Entries = TakeSnapshot(nowUnixMs, lease.Id, out KvKeyedValue?[]? rows, out bool pooled);
+            lease.PooledEntries = pooled;
             lease.Rows = rows;
             return lease;
         }
@@ -337,11 +354,15 @@ public sealed partial class KvStore
     // (no list growth, no copy at the end): on the store's domain, so its cost stalls every connection (issue 14, h106).
     // rows: for a leased snapshot, the row of each entry whose long string array it marked (null elsewhere; null when
     // none): where its writer may record that the array's bytes are incompressible (h140).
-    private KvSnapshotEntry[] TakeSnapshot(long nowUnixMs, int epoch, out KvKeyedValue?[]? rows)
+    // pooled: a leased snapshot's entries array, of the exact length, from the last one (KvSnapshotEpochs.RentEntries,
+    // h197) and given back when the lease ends; not when expired keys shortened it (a copy then) or for CreateSnapshot.
+    private KvSnapshotEntry[] TakeSnapshot(long nowUnixMs, int epoch, out KvKeyedValue?[]? rows, out bool pooled)
     {
         rows = null;
         KvSnapshotEntry? functions = FunctionsSnapshotEntry(); // the FUNCTION libraries (KvStore.Scripting.cs)
-        var entries = new KvSnapshotEntry[Count + (functions is null ? 0 : 1)];
+        int length = Count + (functions is null ? 0 : 1);
+        pooled = epoch != 0 && length > 0;
+        KvSnapshotEntry[] entries = pooled ? _snapshotEpochs.RentEntries(length) : new KvSnapshotEntry[length];
         int n = 0;
         if (functions is { } f) entries[n++] = f;
         foreach (KvDatabase db in _dbs)
@@ -356,7 +377,13 @@ public sealed partial class KvStore
                 entries[n++] = new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt);
             }
         }
-        if (n < entries.Length) Array.Resize(ref entries, n); // expired keys not removed yet were left out
+        if (n < entries.Length)
+        {
+            KvSnapshotEntry[] full = entries;
+            Array.Resize(ref entries, n); // expired keys not removed yet were left out
+            if (pooled) _snapshotEpochs.ReturnEntries(full); // a copy of the first n goes out; this one stays the spare
+            pooled = false;
+        }
         return entries;
     }
 

@@ -1780,11 +1780,28 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         if (allocated - _allocatedAtCompaction < IdleCompactionMinAllocatedBytes &&
             (datasetChange < IdleCompactionMinDatasetChange || datasetChange < Math.Max(dataset, _datasetAtCompaction) / 8)) return;
         store.TrimExcess(); // listpacks and slot arrays lose their growth slack; the collection below returns it
+        CompactHeap(dataset);
+    }
+
+    // The idle compaction's collection (MaybeCompactHeap, ReleaseStaleSnapshotSpares).
+    private void CompactHeap(long dataset)
+    {
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         KvNativeHeap.Trim(); // the runtime's freed C heap (JIT arenas of the first requests): 6-7 MB on the JIT build
         _allocatedAtCompaction = GC.GetTotalAllocatedBytes();
         _datasetAtCompaction = dataset;
+    }
+
+    /// <summary>Once no leased snapshot (AOF rewrite, BGSAVE) ran for the store's retention (60 s by default), drops
+    /// what the store kept for the next one (<see cref="KvStore.ReleaseStaleSnapshotSpares"/>: the idle trim leaves it
+    /// while rewrites recur, issue 14, h197) and, when that was at least a megabyte and no write came for a second,
+    /// compacts the heap as the idle compaction does, so that an idle server's RSS holds nothing extra; under writes the
+    /// next collections take it.</summary>
+    private void ReleaseStaleSnapshotSpares(KvStore store)
+    {
+        long dropped = store.ReleaseStaleSnapshotSpares();
+        if (dropped >= IdleCompactionMinDatasetChange && _quietTicks >= IdleCompactionTicks) CompactHeap(stats.DatasetBytes);
     }
 
     /// <summary>Background work every 100 ms: active expiry, INFO numbers, AOF rewrite start and finish.</summary>
@@ -1883,6 +1900,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         {
             MaybeCompactHeap(store);
         }
+        ReleaseStaleSnapshotSpares(store);
         if (aof is not null)
         {
             TryWritePending(aof);

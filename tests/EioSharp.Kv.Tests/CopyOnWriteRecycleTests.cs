@@ -163,12 +163,14 @@ public class CopyOnWriteRecycleTests
         Assert.Equal(Bulk(Value('c')), h.Run("GET", "k49"));
     }
 
-    /// <summary>The server's idle trim (before its compacting collection) gives the free arrays back too.</summary>
+    /// <summary>The server's idle trim (before its compacting collection) gives the free arrays back too when no
+    /// snapshot is retained (retention 0: EIOSHARP_KV_SNAPSHOT_SPARES_MS=0, the behaviour before h197).</summary>
     [Fact]
     public void The_idle_trim_drops_the_free_arrays()
     {
         StoreHarness h = Keys(40, 'a');
         KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        h.Store.SnapshotEpochs.SpareRetentionMs = 0;
         KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
         for (int i = 0; i < 40; i++) h.Run("SET", $"k{i}", Value('b'));
         lease.Dispose();
@@ -183,6 +185,133 @@ public class CopyOnWriteRecycleTests
         lease.Dispose();
         Assert.Equal(0, cow.Recycled); // nothing left to recycle after the trim
         Assert.Equal(41, cow.Allocated);
+    }
+
+    /// <summary>While leased snapshots recur (one ended less than the retention ago), the idle trim keeps what the next
+    /// one reuses: the free copy-on-write arrays and the spare rows and entries arrays (h197); once none ran for the
+    /// retention the cron's release drops them all, and MEMORY PURGE drops them at any time.</summary>
+    [Fact]
+    public void The_idle_trim_keeps_the_spares_while_snapshots_recur_and_the_stale_release_drops_them()
+    {
+        StoreHarness h = Keys(40, 'a');
+        KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        KvSnapshotEpochs epochs = h.Store.SnapshotEpochs;
+        long clock = 1_000_000;
+        epochs.Clock = () => clock;
+        epochs.SpareRetentionMs = 60_000;
+        Assert.False(epochs.RetainsSpares); // no snapshot yet
+        Assert.Equal(0, h.Store.ReleaseStaleSnapshotSpares());
+
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        KvSnapshotEntry[] entries = lease.Entries;
+        for (int i = 0; i < 40; i++) h.Run("SET", $"k{i}", Value('b')); // 40 copy-on-writes
+        Assert.True(epochs.RetainsSpares); // running
+        lease.Dispose();
+        Assert.Empty(lease.Entries); // the array went back to the store
+        Assert.True(epochs.HoldsSpares);
+
+        clock += 1_000; // the idle trim a second later: the arrays stay for the next rewrite
+        h.Store.TrimExcess();
+        Assert.Equal(40, cow.Waiting);
+        clock += 58_999;
+        Assert.Equal(0, h.Store.ReleaseStaleSnapshotSpares()); // still within the retention
+
+        lease = h.Store.CreateSnapshotLease(h.Now); // the next rewrite: reuses the entries array and the 40 arrays
+        Assert.Same(entries, lease.Entries);
+        Assert.Equal(1, epochs.EntriesReused);
+        for (int i = 0; i < 40; i++) h.Run("SET", $"k{i}", Value('c'));
+        Assert.Equal(40, cow.Allocated);
+        Assert.Equal(40, cow.Recycled);
+        for (int i = 0; i < 40; i++) Assert.Equal(Value('b'), SnapValue(lease, $"k{i}"));
+        lease.Dispose();
+
+        clock += 59_999;
+        h.Store.TrimExcess();
+        Assert.Equal(0, h.Store.ReleaseStaleSnapshotSpares());
+        Assert.True(epochs.HoldsSpares);
+        clock += 1; // the retention passed since the last snapshot's end: everything goes
+        Assert.True(h.Store.ReleaseStaleSnapshotSpares() >= (40 * 1024) + (32 * 40));
+        Assert.False(epochs.HoldsSpares);
+        Assert.Equal(0, cow.Waiting);
+        Assert.Equal(0, cow.FreeBytes);
+        Assert.Equal(0, h.Store.ReleaseStaleSnapshotSpares());
+
+        lease = h.Store.CreateSnapshotLease(h.Now); // nothing left to reuse
+        Assert.NotSame(entries, lease.Entries);
+        h.Run("SET", "k0", Value('d'));
+        Assert.Equal(41, cow.Allocated);
+        lease.Dispose();
+        Assert.True(epochs.HoldsSpares);
+        Assert.Equal("+OK\r\n", h.Run("MEMORY", "PURGE")); // within the retention, but purged all the same
+        Assert.False(epochs.HoldsSpares);
+    }
+
+    /// <summary>A leased snapshot takes the last one's entries array when the key count matches (h197), and that array,
+    /// cleared and written over, holds exactly the keys, values and expiries of the second snapshot's time: none of the
+    /// first one's (a key deleted, one added, values overwritten in place and by copy-on-write, a collection changed).
+    /// A count that moved gets a new array; expired keys not removed yet shorten the snapshot to a copy.</summary>
+    [Fact]
+    public void A_second_snapshot_in_the_first_ones_entries_array_holds_the_values_of_its_own_time()
+    {
+        const int Count = 200;
+        StoreHarness h = Keys(Count, 'a');
+        h.Run("SET", "small", "s1");
+        h.Run("HSET", "hash", "f", "v1");
+        h.Run("SET", "gone", "x");
+        h.Run("SET", "ttl", "t", "PX", "100000");
+        KvSnapshotEpochs epochs = h.Store.SnapshotEpochs;
+
+        KvSnapshotLease first = h.Store.CreateSnapshotLease(h.Now);
+        KvSnapshotEntry[] array = first.Entries;
+        Assert.Equal(Count + 4, array.Length);
+        for (int i = 0; i < Count / 2; i++) h.Run("SET", $"k{i}", Value('b')); // copy-on-write: the first still holds 'a'
+        for (int i = 0; i < Count; i++) Assert.Equal(Value('a'), SnapValue(first, $"k{i}"));
+        first.Dispose();
+        Assert.All(array, e => Assert.Null(e.Key)); // cleared on its way back
+
+        for (int i = Count / 2; i < Count; i++) h.Run("SET", $"k{i}", Value('c')); // in place now
+        h.Run("SET", "small", "s2");
+        h.Run("HSET", "hash", "f", "v2");
+        h.Run("DEL", "gone");
+        h.Run("SET", "new", "n");
+        KvSnapshotLease second = h.Store.CreateSnapshotLease(h.Now);
+        Assert.Same(array, second.Entries);
+        KvSnapshotEntry[] reference = h.Store.CreateSnapshot(h.Now); // a fresh array, never pooled
+        Assert.NotSame(array, reference);
+        Assert.Equal(Describe(reference), Describe(second.Entries));
+        for (int i = 0; i < Count; i++) Assert.Equal(Value(i < Count / 2 ? 'b' : 'c'), SnapValue(second, $"k{i}"));
+        Assert.Equal("s2", SnapValue(second, "small"));
+        Assert.DoesNotContain(second.Entries, e => Encoding.UTF8.GetString(e.Key) == "gone");
+        Assert.Equal(h.Now + 100000, second.Entries.Single(e => Encoding.UTF8.GetString(e.Key) == "ttl").ExpireAtUnixMs);
+        for (int i = 0; i < Count; i++) h.Run("SET", $"k{i}", Value('d')); // after the second: its values stay
+        Assert.Equal(Describe(reference), Describe(second.Entries));
+        second.Dispose();
+
+        h.Run("SET", "another", "x"); // the count moved: a new array
+        KvSnapshotLease third = h.Store.CreateSnapshotLease(h.Now);
+        Assert.NotSame(array, third.Entries);
+        Assert.Equal(Describe(h.Store.CreateSnapshot(h.Now)), Describe(third.Entries));
+        KvSnapshotEntry[] thirdArray = third.Entries;
+        third.Dispose();
+
+        h.Now += 200_000; // "ttl" expired, not removed yet: the snapshot leaves it out, in a copy of the right length
+        KvSnapshotLease fourth = h.Store.CreateSnapshotLease(h.Now); // (it took the third's array, of the count's length)
+        Assert.NotSame(thirdArray, fourth.Entries);
+        Assert.Equal(Count + 4, fourth.Entries.Length);
+        Assert.Equal(Describe(h.Store.CreateSnapshot(h.Now)), Describe(fourth.Entries));
+        fourth.Dispose();
+        Assert.Equal(2, epochs.EntriesReused); // the second's and the fourth's
+    }
+
+    // Every entry as text (database, key, value or the collection's contents, expiry), in order.
+    private static string Describe(KvSnapshotEntry[] entries) => string.Join("\n", entries.Select(e =>
+        $"{e.Db} {Encoding.UTF8.GetString(e.Key)} {(e.Value is byte[] b ? Encoding.UTF8.GetString(b) : e.Value.GetType().Name + ":" + ObjectText(e.Value))} {e.ExpireAtUnixMs}"));
+
+    private static string ObjectText(object value)
+    {
+        var rdb = new MemoryStream();
+        KvRdb.Write([new KvSnapshotEntry(0, "o"u8.ToArray(), value, -1)], span => rdb.Write(span), "7.0.15", 0, 0);
+        return Convert.ToHexString(rdb.ToArray());
     }
 
     /// <summary>The BGSAVE / AOF rewrite shape, three times over: each snapshot is written on another thread (marking its
@@ -246,6 +375,7 @@ public class CopyOnWriteRecycleTests
             }
         }
         Assert.True(cow.Recycled > 0, $"recycled {cow.Recycled}, allocated {cow.Allocated}");
+        Assert.Equal(2, h.Store.SnapshotEpochs.EntriesReused); // rounds 2 and 3 wrote into round 1's entries array (h197)
         for (int i = 0; i < Count; i++)
         {
             var reply = new ArrayBufferWriter<byte>();
