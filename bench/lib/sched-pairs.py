@@ -42,7 +42,7 @@ tot = collections.Counter()
 for B in sorted(peers, key=lambda x: span[x][0]):
     s0, s1 = span[B]
     if s1 - s0 < 0.02: continue
-    st = collections.Counter(); wake = collections.Counter(); mig = collections.Counter()
+    st = collections.Counter(); wake = collections.Counter(); mig = collections.Counter(); others = collections.Counter()
     cur = [None, None]; rq = {}
     prev = None
     for t, cpu, tid, name, tr in ev:
@@ -57,7 +57,8 @@ for B in sorted(peers, key=lambda x: span[x][0]):
                 if cur[c] == A: st[f'A{c}'] += dt
                 elif cur[c] == B: st[f'B{c}'] += dt
                 elif cur[c] == 0: st[f'idle{c}'] += dt
-                elif cur[c] is not None: st[f'other{c}'] += dt
+                elif cur[c] is not None:
+                    st[f'other{c}'] += dt; others[(comm.get(cur[c], '?'), c)] += dt
         prev = t
         if name == 'sched_switch':
             pp = int(re.search(r'prev_pid=(\d+)', tr)[1]); np_ = int(re.search(r'next_pid=(\d+)', tr)[1])
@@ -85,5 +86,6 @@ for B in sorted(peers, key=lambda x: span[x][0]):
     print(f"{comm.get(B)} ({B}): {d*1e3:.0f} ms; both at once {st['both']/d*100:.0f}%, sharing one CPU {st['shared']/d*100:.0f}%; "
           f"A cpu0/cpu1 {ms('A0')}/{ms('A1')} ms, B {ms('B0')}/{ms('B1')} ms; idle {ms('idle0')}/{ms('idle1')}, other tasks {ms('other0')}/{ms('other1')} ms; "
           f"direct switches {st['direct']} ({st['direct_R']} runnable)")
+    if others: print("   other tasks: " + '; '.join(f"{k[0]}@cpu{k[1]} {v*1e3:.1f} ms" for k, v in others.most_common(4)))
     if wake: print("   wake-ups (whom, where, the other cpu, by): " + '; '.join(f"{'/'.join(k)} {v}" for k, v in sorted(wake.items(), key=lambda kv: -kv[1])))
     if mig: print("   migrations: " + '; '.join(f"{k[0]} {k[1]} {v}" for k, v in sorted(mig.items(), key=lambda kv: -kv[1])))
