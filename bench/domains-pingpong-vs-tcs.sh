@@ -7,10 +7,11 @@
 # last iteration's sleeps per round trip), the spins' yields per round trip (the larger domain's), and NEW's shared-CPU
 # spins (h196's counter, `sharedcpu=`, when the build prints it).
 # Usage: bash bench/domains-pingpong-vs-tcs.sh OUT N BASE_DIR NEW_DIR [VAR=VALUE...]
-#   PREFIX="taskset -c 0" (then also DOTNET_PROCESSOR_COUNT=2 so the spin stays on) or PREFIX="chrt -f 10"; ITERS=3.
+#   PREFIX="taskset -c 0" (then also DOTNET_PROCESSOR_COUNT=2 so the spin stays on) or PREFIX="chrt -f 10"; ITERS=3;
+#   WARMUP=1 (untimed calls first: the JIT's tiering thread runs during the first ~10 calls and takes a CPU meanwhile).
 set -euo pipefail
 OUT=$1; N=$2; BASE=$3; NEW=$4; shift 4
-ITERS=${ITERS:-3}; PREFIX=${PREFIX:-}
+ITERS=${ITERS:-3}; PREFIX=${PREFIX:-}; WARMUP=${WARMUP:-1}
 : > "$OUT"
 for i in $(seq 1 "$N"); do
   for b in base new tcs; do
@@ -20,7 +21,7 @@ for i in $(seq 1 "$N"); do
     echo "=== $b run $i $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)" >> "$OUT"
     # shellcheck disable=SC2086
     env "$@" EIOSHARP_BENCH_DOMAIN_COUNTERS=1 EIOSHARP_BENCH_JOB=cli timeout 300 $PREFIX dotnet "$d/EioSharp.Benchmarks.dll" \
-      loop DomainsPingPongBenchmarks $m 1 "$ITERS" 2>&1 | grep -E '^main|^other|cpu_ns_per_op' >> "$OUT" || true
+      loop DomainsPingPongBenchmarks $m "$WARMUP" "$ITERS" 2>&1 | grep -E '^main|^other|cpu_ns_per_op' >> "$OUT" || true
   done
 done
 python3 - "$OUT" <<'PY'
