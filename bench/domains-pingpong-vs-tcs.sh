@@ -8,7 +8,7 @@
 # spins (h196's counter, `sharedcpu=`, when the build prints it).
 # Usage: bash bench/domains-pingpong-vs-tcs.sh OUT N BASE_DIR NEW_DIR [VAR=VALUE...]
 #   PREFIX="taskset -c 0" (then also DOTNET_PROCESSOR_COUNT=2 so the spin stays on) or PREFIX="chrt -f 10"; ITERS=3;
-#   WARMUP=1 (untimed calls first: the JIT's tiering thread runs during the first ~10 calls and takes a CPU meanwhile).
+#   WARMUP=1 (untimed calls first: with one, the JIT's tiering thread was seen taking a CPU for ~90 ms of a timed call).
 set -euo pipefail
 OUT=$1; N=$2; BASE=$3; NEW=$4; shift 4
 ITERS=${ITERS:-3}; PREFIX=${PREFIX:-}; WARMUP=${WARMUP:-1}
