@@ -350,6 +350,89 @@ public class CrossDomainSpinTests
         Assert.Equal(wakeSpins, spins); // every spin followed a post that woke the peer
     }
 
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sched_getaffinity")]
+    private static extern int SchedGetAffinity(int pid, nint size, ref ulong mask);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sched_setaffinity")]
+    private static extern int SchedSetAffinity(int pid, nint size, ref ulong mask);
+
+    /// <summary>The lowest CPU this process may run on (Linux).</summary>
+    private static int FirstAllowedCpu()
+    {
+        ulong mask = 0;
+        Assert.Equal(0, SchedGetAffinity(0, sizeof(ulong), ref mask));
+        Assert.NotEqual(0UL, mask);
+        return System.Numerics.BitOperations.TrailingZeroCount(mask);
+    }
+
+    /// <summary>Pins the calling thread to <paramref name="cpu"/> (Linux; the thread is a test domain's own).</summary>
+    private static void PinTo(int cpu)
+    {
+        ulong mask = 1UL << cpu;
+        Assert.Equal(0, SchedSetAffinity(0, sizeof(ulong), ref mask));
+    }
+
+    /// <summary>Runs <paramref name="rounds"/> promise round trips from a domain with a 1 s spin to a peer with the
+    /// given spin budget, both threads pinned to one CPU, and returns the tested domain's spins and shared-CPU spins
+    /// over them.</summary>
+    private static (long Spins, long SharedCpuSpins) PingPongOnOneCpu(int rounds, long peerSpinTicks)
+    {
+        int cpu = FirstAllowedCpu();
+        var pings = Enumerable.Range(0, rounds).Select(_ => Promise.Create<int>()).ToArray();
+        var pongs = Enumerable.Range(0, rounds).Select(_ => Promise.Create<int>()).ToArray();
+        var peer = new DomainThread("cpu-peer", new CountingPoller(peerSpinTicks), async () =>
+        {
+            PinTo(cpu);
+            for (int i = 0; i < rounds; i++)
+            {
+                pongs[i].Resolver.Resolve(await pings[i].Promise.AwaitAsync());
+            }
+        });
+        long spins = -1, shared = -1;
+        var tested = new DomainThread("cpu-spinner", new CountingPoller(System.Diagnostics.Stopwatch.Frequency), async () =>
+        {
+            PinTo(cpu);
+            var self = Domain.Current!;
+            long spins0 = self.Spins, shared0 = self.SharedCpuSpins;
+            for (int i = 0; i < rounds; i++)
+            {
+                pings[i].Resolver.Resolve(i);
+                Assert.Equal(i, await pongs[i].Promise.AwaitAsync());
+            }
+
+            spins = self.Spins - spins0;
+            shared = self.SharedCpuSpins - shared0;
+        });
+        tested.Stop();
+        peer.Stop();
+        return (spins, shared);
+    }
+
+    // h196 (after h192's side branch): a domain whose peer last spun on the same CPU yields right after its spin's first check.
+    // Both domains' threads pinned to one CPU, both spinning: the tested domain's spins after its first few posts (once
+    // the peer has spun there and a post has read it) are shared-CPU spins.
+    [SkippableFact]
+    public void APeerThatSpunOnThisCpuIsYieldedToAfterTheFirstCheck()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "thread affinity by sched_setaffinity");
+        var (spins, shared) = PingPongOnOneCpu(200, System.Diagnostics.Stopwatch.Frequency);
+        Assert.True(spins > 0, "no spin");
+        Assert.True(shared > 0, $"none of {spins} spins took the peer for one on this CPU");
+    }
+
+    // A peer that never spun has no CPU to compare with: it reads as unknown, not as CPU 0 (h192's side branch read an
+    // unset field, 0, so a domain on CPU 0 took every such peer for one on its own CPU). The peer here never spins
+    // (budget 0); both threads are on the lowest allowed CPU (0 on most machines), so the tested domain's spins are never
+    // shared-CPU spins.
+    [SkippableFact]
+    public void APeerThatNeverSpunIsNotTakenForOneOnThisCpu()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "thread affinity by sched_setaffinity");
+        var (spins, shared) = PingPongOnOneCpu(50, 0);
+        Assert.True(spins > 0, "no spin");
+        Assert.Equal(0, shared);
+    }
+
     /// <summary>Spins until <paramref name="condition"/> holds; fails after a minute (a liveness bound, not a measurement).</summary>
     private static void WaitUntil(Func<bool> condition)
     {
