@@ -112,8 +112,7 @@ public class DomainsPingPongBenchmarks
     /// <summary>With <c>EIOSHARP_BENCH_DOMAIN_COUNTERS=1</c>, <see cref="PromiseAcrossDomains"/> prints each domain's idle
     /// handling per round trip to standard error after every invocation (issue 20, h182): spins started, spins that found
     /// the post, the spins' <see cref="Thread.Yield"/> calls, sleeps in the poller, wake-ups written to it, and (h187) the
-    /// spins that had the wake budget because the domain's post had woken the other, and (h196) the spins that yielded at
-    /// every check because the other domain last spun on the same CPU.</summary>
+    /// spins that had the wake budget because the domain's post had woken the other.</summary>
     private static readonly bool s_printDomainCounters = Environment.GetEnvironmentVariable("EIOSHARP_BENCH_DOMAIN_COUNTERS") == "1";
 
     [Benchmark(OperationsPerInvoke = Rounds)]
@@ -158,12 +157,12 @@ public class DomainsPingPongBenchmarks
         }
     });
 
-    private readonly record struct DomainCounters(long Spins, long SpinHits, long SpinYields, long IdleWaits, long WakeUps, long WakeSpins, long SharedCpuSpins)
+    private readonly record struct DomainCounters(long Spins, long SpinHits, long SpinYields, long IdleWaits, long WakeUps, long WakeSpins)
     {
-        public static DomainCounters Read(Domain d) => new(d.Spins, d.SpinHits, d.SpinYields, d.IdleWaits, d.WakeUps, d.WakeSpins, d.SharedCpuSpins);
+        public static DomainCounters Read(Domain d) => new(d.Spins, d.SpinHits, d.SpinYields, d.IdleWaits, d.WakeUps, d.WakeSpins);
 
         public string PerOp(DomainCounters b, int ops) => FormattableString.Invariant(
-            $"spins={(double)(Spins - b.Spins) / ops:F3} hits={(double)(SpinHits - b.SpinHits) / ops:F3} yields={(double)(SpinYields - b.SpinYields) / ops:F3} sleeps={(double)(IdleWaits - b.IdleWaits) / ops:F3} woken={(double)(WakeUps - b.WakeUps) / ops:F3} wakespins={(double)(WakeSpins - b.WakeSpins) / ops:F3} sharedcpu={(double)(SharedCpuSpins - b.SharedCpuSpins) / ops:F3}");
+            $"spins={(double)(Spins - b.Spins) / ops:F3} hits={(double)(SpinHits - b.SpinHits) / ops:F3} yields={(double)(SpinYields - b.SpinYields) / ops:F3} sleeps={(double)(IdleWaits - b.IdleWaits) / ops:F3} woken={(double)(WakeUps - b.WakeUps) / ops:F3} wakespins={(double)(WakeSpins - b.WakeSpins) / ops:F3}");
     }
 }
 
