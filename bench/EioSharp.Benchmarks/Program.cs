@@ -85,10 +85,18 @@ public static class Program
         var cpu0 = proc.TotalProcessorTime;
         long gc0 = GC.CollectionCount(0), gc1 = GC.CollectionCount(1), gc2 = GC.CollectionCount(2);
         long allocated0 = GC.GetTotalAllocatedBytes(precise: true);
+        // With EIOSHARP_BENCH_PER_CALL=1 each timed call's wall time per operation goes to standard error too (h196: whether
+        // a process's calls differ, e.g. the cross-domain round trip's modes, per call or per process).
+        bool perCall = Environment.GetEnvironmentVariable("EIOSHARP_BENCH_PER_CALL") == "1";
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < count; i++)
         {
+            long callStart = perCall ? Stopwatch.GetTimestamp() : 0;
             run();
+            if (perCall)
+            {
+                Console.Error.WriteLine(FormattableString.Invariant($"call {i} wall_ns_per_op={Stopwatch.GetElapsedTime(callStart).TotalNanoseconds / opsPerInvoke:F1}"));
+            }
         }
 
         sw.Stop();
