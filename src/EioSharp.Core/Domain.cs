@@ -52,19 +52,6 @@ public sealed class Domain
     private long _wakeUps;
     private bool _postedToOther; // this domain posted to another domain since it last slept (written by its own thread)
     private bool _wokeOther; // one of those posts found its domain asleep and woke it (written by this domain's own thread)
-    private int _wakerCpu = -1; // experiment (h199): the CPU of the domain thread whose post last woke this domain (written by that poster before its wake-up)
-    private long _apartMoves; // experiment (h199): times this domain, woken onto its waker's CPU, stepped off it (domain's thread)
-
-    /// <summary>Experiment (issue 20, h199; <c>EIOSHARP_DOMAIN_WAKE_APART=1</c>): a domain woken by another domain's post
-    /// onto that domain's CPU steps off it once (<see cref="CpuPlacement.StepOff"/>).</summary>
-    private static readonly bool s_wakeApart = Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_WAKE_APART") is "1" or "2";
-
-    /// <summary>Experiment (h199; <c>EIOSHARP_DOMAIN_WAKE_APART=2</c>): step off only when the machine has no more runnable
-    /// tasks than the two domains (<c>/proc/loadavg</c>), so the other CPU is idle.</summary>
-    private static readonly bool s_wakeApartIfIdle = Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_WAKE_APART") == "2";
-
-    /// <summary>Experiment (h199): how many times this domain stepped off its waker's CPU (for benchmarks).</summary>
-    internal long ApartMoves => Volatile.Read(ref _apartMoves);
     private int _externalOperations;
     private Thread? _thread;
     private Exception? _crash;
@@ -276,11 +263,6 @@ public sealed class Domain
             if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
             {
                 Interlocked.Increment(ref _wakeUps);
-                if (s_wakeApart && sender is not null)
-                {
-                    _wakerCpu = CpuPlacement.CurrentCpu();
-                }
-
                 _poller.Wake();
                 if (sender is not null)
                 {
@@ -1056,15 +1038,6 @@ public sealed class Domain
         Volatile.Write(ref _idleWaits, _idleWaits + 1);
         _poller.Wait(timeoutMs);
         Volatile.Write(ref _sleeping, 0);
-        if (s_wakeApart)
-        {
-            int waker = Interlocked.Exchange(ref _wakerCpu, -1);
-            if (waker >= 0 && CpuPlacement.CurrentCpu() == waker && (!s_wakeApartIfIdle || (uint)CpuPlacement.RunnableTasks() <= 2)
-                && CpuPlacement.StepOff(waker))
-            {
-                Volatile.Write(ref _apartMoves, _apartMoves + 1);
-            }
-        }
     }
 
     /// <summary>Runs <paramref name="main"/> as this domain's main fiber on the calling thread, with a root cancel context, until it finishes.</summary>
