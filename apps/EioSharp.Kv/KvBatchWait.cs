@@ -13,7 +13,8 @@ namespace EioSharp.Kv;
 /// <para>Per domain thread (each connection domain runs on one thread). Connections in flight are counted per epoch of
 /// <see cref="EpochBatches"/> batches: the distinct connections that ran a batch in the last epoch. The hint is given
 /// after a batch's replies are queued, only when that count is at least <see cref="MinConnections"/> (a lone client,
-/// the ping-pong's two and small pools sleep as before), not under <c>appendfsync always</c> (the store owner hints
+/// the ping-pong's two and small pools sleep as before) and the batch was one command (a pipelining client's send brings
+/// many: its batches sleep as before), not under <c>appendfsync always</c> (the store owner hints
 /// its own wait there, and a later hint would replace it) and only on the store owner's own domain (the default on two
 /// cores): a connection domain whose batches wait for another domain's answer would hold that answer's wake-up back
 /// until N completions or the limit.</para>
@@ -41,6 +42,7 @@ internal sealed class KvBatchWait
     private int _epochBatches;
     private int _epochConnections;
     private int _inFlight;
+    private bool _hintPending; // a hint was given since the last batch that gave none
 
     /// <summary>The most requests a hinted sleep waits for (0 or 1: off). <c>EIOSHARP_KV_BATCH_WAIT=N</c>.</summary>
     public static int MaxRequests { get; set; } = DefaultMaxRequests;
@@ -51,7 +53,7 @@ internal sealed class KvBatchWait
     /// <summary>The distinct connections that ran a batch in the last complete epoch.</summary>
     public int InFlight => _inFlight;
 
-    /// <summary>Hints given by <see cref="OnBatch(ref long, KvServerContext)"/> on this thread (tests).</summary>
+    /// <summary>Hints given by <see cref="OnBatch(ref long, int, KvServerContext)"/> on this thread (tests).</summary>
     public long Hints { get; private set; }
 
     /// <summary>The calling thread's counter (null before its first batch; tests).</summary>
@@ -98,12 +100,14 @@ internal sealed class KvBatchWait
 
     /// <summary>The completions a connection domain's next sleep waits for, or 0: no hint.</summary>
     /// <param name="inFlight">The connections in flight (<see cref="Count"/>).</param>
+    /// <param name="commands">The commands of the batch that just ended: a pipelined batch (more than one) is not
+    /// hinted (its client's send already brought several requests; the P16 rows read no gain, session 35).</param>
     /// <param name="maxRequests">The most requests the sleep may wait for (<see cref="MaxRequests"/>).</param>
     /// <param name="always">The fsync policy is <c>always</c>.</param>
     /// <param name="storeHere">The store owner runs on this domain.</param>
-    public static int Decide(int inFlight, int maxRequests, bool always, bool storeHere)
+    public static int Decide(int inFlight, int commands, int maxRequests, bool always, bool storeHere)
     {
-        if (inFlight < MinConnections || maxRequests <= 1 || always || !storeHere)
+        if (inFlight < MinConnections || commands > 1 || maxRequests <= 1 || always || !storeHere)
         {
             return 0;
         }
@@ -115,8 +119,9 @@ internal sealed class KvBatchWait
     /// <summary>Called by a session after its batch's replies were queued, on the connection's domain thread: counts the
     /// batch and, when <see cref="Decide"/> says so, hints the domain's next sleep.</summary>
     /// <param name="sessionEpoch">The session's mark: the epoch it was last counted in.</param>
+    /// <param name="commands">The commands the batch read.</param>
     /// <param name="ctx">The server's shared context (its configuration: the fsync policy; the store owner).</param>
-    public static void OnBatch(ref long sessionEpoch, KvServerContext ctx)
+    public static void OnBatch(ref long sessionEpoch, int commands, KvServerContext ctx)
     {
         int max = MaxRequests;
         if (max <= 1)
@@ -131,11 +136,17 @@ internal sealed class KvBatchWait
             return; // a small pool: counted, nothing else read
         }
 
-        int n = Decide(inFlight, max, ctx.Config.AppendFsync == "always", ctx.Store is { IsOnCurrentDomain: true });
+        int n = Decide(inFlight, commands, max, ctx.Config.AppendFsync == "always", ctx.Store is { IsOnCurrentDomain: true });
         if (n > 1 && Domain.Current is { } domain)
         {
             w.Hints++;
+            w._hintPending = true;
             domain.HintNextWait(n, Limit);
+        }
+        else if (w._hintPending && Domain.Current is { } other)
+        {
+            w._hintPending = false;
+            other.HintNextWait(0, TimeSpan.Zero); // a pipelined batch after a hinted one: the sleep waits for the first again
         }
     }
 }

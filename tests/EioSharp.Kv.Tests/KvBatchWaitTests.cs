@@ -78,14 +78,22 @@ public sealed class KvBatchWaitTests
     [InlineData(50, 0, 0)] // EIOSHARP_KV_BATCH_WAIT=0: off
     [InlineData(50, 1, 0)] // a wait for one completion is no hint
     public void The_hint_is_a_quarter_of_the_connections_in_flight_at_most_N_from_8_of_them(int inFlight, int max, int expected) =>
-        Assert.Equal(expected, KvBatchWait.Decide(inFlight, max, always: false, storeHere: true));
+        Assert.Equal(expected, KvBatchWait.Decide(inFlight, 1, max, always: false, storeHere: true));
 
     [Fact]
     public void No_hint_under_appendfsync_always_nor_on_a_domain_without_the_store()
     {
-        Assert.Equal(0, KvBatchWait.Decide(50, 8, always: true, storeHere: true)); // the store owner hints its own wait there
-        Assert.Equal(0, KvBatchWait.Decide(50, 8, always: false, storeHere: false)); // its answers' wake-ups would wait
-        Assert.Equal(8, KvBatchWait.Decide(50, 8, always: false, storeHere: true));
+        Assert.Equal(0, KvBatchWait.Decide(50, 1, 8, always: true, storeHere: true)); // the store owner hints its own wait there
+        Assert.Equal(0, KvBatchWait.Decide(50, 1, 8, always: false, storeHere: false)); // its answers' wake-ups would wait
+        Assert.Equal(8, KvBatchWait.Decide(50, 1, 8, always: false, storeHere: true));
+    }
+
+    [Fact]
+    public void A_pipelined_batch_is_not_hinted()
+    {
+        Assert.Equal(0, KvBatchWait.Decide(50, 2, 8, always: false, storeHere: true));
+        Assert.Equal(0, KvBatchWait.Decide(50, 16, 8, always: false, storeHere: true));
+        Assert.Equal(8, KvBatchWait.Decide(50, 1, 8, always: false, storeHere: true));
     }
 
     [Fact]
