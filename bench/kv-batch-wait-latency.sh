@@ -22,7 +22,7 @@ ROWS=${ROWS:-c50-set c50-get sparse-200 sparse-1000 sparse-3000}
 SPARSE_CLIENTS=${SPARSE_CLIENTS:-16}; SPARSE_SECONDS=${SPARSE_SECONDS:-8}
 [ $# -gt 0 ] || { sed -n '2,17p' "$0"; exit 2; }
 source "$ROOT/bench/lib/servers.sh" kv-bw-latency
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
 declare -a PORT PID
 i=0
 for target in "$@"; do

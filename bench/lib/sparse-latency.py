@@ -20,7 +20,7 @@ import time
 
 port, clients, rate, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 warm = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
-REQ = b"*2\r\n$3\r\nGET\r\n$12\r\nsparse:absent\r\n"
+REQ = b"*2\r\n$3\r\nGET\r\n$13\r\nsparse:absent\r\n"
 REPLY = b"$-1\r\n"
 rng = random.Random(1)
 ep = select.epoll()
