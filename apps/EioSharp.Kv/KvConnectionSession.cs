@@ -63,6 +63,8 @@ internal sealed class KvConnectionSession
     private long _batchQueryBuffer; // CLIENT LIST qbuf as reported at the batch's end
     private long _batchNowUnixMs; // the clock as the batch last read it (StoreRequest.BatchNowUnixMs)
     private bool _batchPipeline; // the batch held several commands and filled half the initial buffer or more
+    private long _batchWaitEpoch; // KvBatchWait: the epoch this connection was last counted in flight
+    private int _batchCommands; // the commands the batch read (KvBatchWait: a pipelined batch is not hinted)
     private bool _endedCleanly; // RunAsync returned (client closed, QUIT, protocol error): no batch in the store's hands
 
     /// <summary>Creates the session of a connection (registered in <see cref="KvServerContext.Clients"/> until
@@ -364,6 +366,7 @@ internal sealed class KvConnectionSession
                     }
 
                     _output.ResetWrittenCount();
+                    KvBatchWait.OnBatch(ref _batchWaitEpoch, _batchCommands, ctx); // the domain's next sleep: wait for company (many in flight)
                 }
 
                 _output.Shrink();
@@ -655,6 +658,7 @@ internal sealed class KvConnectionSession
         _batchNowUnixMs = nowUnixMs;
         _batchQueryBuffer = queryBuffer;
         _batchPipeline = commandsRead > 1 && length > InitialReadBuffer / 2;
+        _batchCommands = commandsRead;
         return close;
     }
 

@@ -1281,6 +1281,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
     private long _inlineRounds, _queuedRounds;
 
+    /// <summary>Whether the calling thread is the store loop's domain's (the connections there reach the store without a
+    /// cross-thread hop; <see cref="KvBatchWait"/> hints only their sleeps). False before the store loop starts.</summary>
+    public bool IsOnCurrentDomain => _storeDomain is { } domain && ReferenceEquals(Domain.Current, domain);
+
     // The inline path (RunInline): what the running store loop serves with, and whether it is idle.
     private KvStore? _runStore;
     private AofBufferSink? _runSink;
