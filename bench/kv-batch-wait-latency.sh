@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hinted sleep's latency guard (issues 12 and 14, session 35, h198, rationale §192): what KvBatchWait's wait for
+# The hinted sleep's latency guard (issues 12 and 14, session 35, h198, rationale §196): what KvBatchWait's wait for
 # company (at most 100 µs) adds to a request. For each TARGET (`redis`, a path of EioSharp.Kv.dll, or `V=x,W=y@path` for
 # that Kv with that environment; bench/lib/servers.sh's spec), one server started once (redis-server: --appendonly no,
 # as bench/kv-vs-redis.sh runs it; Kv: its defaults, AOF everysec), then REPEATS rounds, targets alternating within a

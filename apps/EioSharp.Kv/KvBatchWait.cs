@@ -2,7 +2,7 @@ namespace EioSharp.Kv;
 
 /// <summary>
 /// A connection domain's sleep while many clients have requests in flight (session 33, h188; made the default in session
-/// 35, h198; issues 12 and 14; docs/rationale.md §185 and §192): the domain's next sleep waits for several requests
+/// 35, h198; issues 12 and 14; docs/rationale.md §185 and §196): the domain's next sleep waits for several requests
 /// (<see cref="Domain.HintNextWait"/>) or a short limit, rather than for the first. Why: on io_uring with DEFER_TASKRUN a
 /// client's <c>send</c> that completes a sleeping domain's armed receive wakes its thread inside the client's own system
 /// call (and, when the domain's CPU is halted, with an inter-processor interrupt: quietly, 0.27 per EVALSHA against Kv vs

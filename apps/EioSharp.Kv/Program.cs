@@ -114,7 +114,7 @@ try
             }
             // A connection domain's sleep while 8 or more connections are in flight waits for several requests
             // (Domain.HintNextWait, at most EIOSHARP_KV_BATCH_WAIT=8, 100 µs or EIOSHARP_KV_BATCH_WAIT_US) rather than
-            // for the first (KvBatchWait; session 35, h198, rationale §192): EIOSHARP_KV_BATCH_WAIT=0 turns it off.
+            // for the first (KvBatchWait; session 35, h198, rationale §196): EIOSHARP_KV_BATCH_WAIT=0 turns it off.
             KvBatchWait.Configure(Environment.GetEnvironmentVariable("EIOSHARP_KV_BATCH_WAIT"), Environment.GetEnvironmentVariable("EIOSHARP_KV_BATCH_WAIT_US"));
             return KvServer.RunAsync(env, options, stop, Log, requestStop: () => stopper.TryResolve(true), signals: signals);
         }),
