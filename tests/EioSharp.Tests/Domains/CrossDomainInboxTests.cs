@@ -79,6 +79,114 @@ public class CrossDomainInboxTests
         Assert.All(last, l => Assert.Equal(PerPoster - 1, l));
     }
 
+    // A fiber suspended on a promise is woken from another thread between that thread's posts (issue 20, h204: the round's
+    // drain queues the waiter itself where the posted wake-up was): the fiber runs after the posts made before the
+    // resolution and before the ones made after it.
+    [Fact]
+    public void AWakeUpFromAnotherThreadRunsInItsPostersOrder()
+    {
+        var order = new List<string>();
+        var p = Promise.Create<int>();
+        var finish = Promise.Create<bool>();
+        RunFiber(
+            async () =>
+            {
+                int v = await p.AwaitAsync();
+                order.Add("W" + v);
+                await finish.Promise.AwaitAsync();
+            },
+            (domain, ctx) =>
+            {
+                using var inside = new ManualResetEventSlim(false);
+                using var release = new ManualResetEventSlim(false);
+                ctx.Post(_ =>
+                {
+                    inside.Set(); // the main fiber has suspended on the promise before this item runs
+                    release.Wait();
+                }, null);
+                Assert.True(inside.Wait(TimeSpan.FromSeconds(60)), "the domain did not run the holding item");
+                for (int i = 0; i < 10; i++)
+                {
+                    if (i == 5)
+                    {
+                        p.Resolver.Resolve(7);
+                    }
+
+                    ctx.Post(s => order.Add(((int)s!).ToString(System.Globalization.CultureInfo.InvariantCulture)), i);
+                }
+
+                release.Set();
+                using var done = new ManualResetEventSlim(false);
+                ctx.Post(_ => done.Set(), null);
+                Assert.True(done.Wait(TimeSpan.FromSeconds(60)), "the domain did not run the posts");
+                finish.Resolver.Resolve(true);
+            });
+        Assert.Equal(["0", "1", "2", "3", "4", "W7", "5", "6", "7", "8", "9"], order);
+    }
+
+    // The promise is resolved from another thread after the fiber took its ValueTask but before it awaits it, so the wake-up
+    // reaches the domain's drain with no continuation registered (h204: the drain marks the use completed and queues
+    // nothing); the later await finds the value at once.
+    [Fact]
+    public void AWakeUpFromAnotherThreadBeforeTheAwaitIsNotLost()
+    {
+        var p = Promise.Create<int>();
+        using var resolveNow = new ManualResetEventSlim(false);
+        using var resolved = new ManualResetEventSlim(false);
+        int got = 0;
+        var resolver = new Thread(() =>
+        {
+            resolveNow.Wait();
+            p.Resolver.Resolve(7);
+            resolved.Set();
+        });
+        resolver.Start();
+        RunFiber(
+            async () =>
+            {
+                var pending = p.AwaitAsync();
+                Assert.False(pending.IsCompleted);
+                resolveNow.Set();
+                Assert.True(resolved.Wait(TimeSpan.FromSeconds(60)), "the resolver did not resolve");
+                await Fiber.YieldAsync(); // the next round drains the posted wake-up before this fiber awaits
+                got = await pending;
+            },
+            (domain, ctx) => { });
+        Assert.True(resolver.Join(TimeSpan.FromSeconds(60)));
+        Assert.Equal(7, got);
+    }
+
+    /// <summary>Runs <paramref name="main"/> as the main fiber of a real domain on a thread of its own, calls
+    /// <paramref name="test"/> on the calling thread with the domain and its own synchronization context once the fiber has
+    /// started, then waits for the domain to end (the fiber's end ends it).</summary>
+    private static void RunFiber(Func<Task> main, Action<Domain, SynchronizationContext> test)
+    {
+        var domain = Domain.CreateReal("inbox-test");
+        using var started = new ManualResetEventSlim(false);
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                domain.RunMain(async root =>
+                {
+                    started.Set();
+                    await main();
+                    return true;
+                });
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        Assert.True(started.Wait(TimeSpan.FromSeconds(60)), "the domain did not start");
+        test(domain, domain.SyncContext);
+        Assert.True(thread.Join(TimeSpan.FromSeconds(60)), "the domain did not finish");
+        Assert.Null(failure);
+    }
+
     /// <summary>Runs a real domain on a thread of its own, calls <paramref name="test"/> on the calling thread with the domain
     /// and its synchronization context, then ends the domain.</summary>
     private static void RunDomain(Action<Domain, SynchronizationContext> test)
