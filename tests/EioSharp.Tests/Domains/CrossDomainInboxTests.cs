@@ -91,7 +91,7 @@ public class CrossDomainInboxTests
         RunFiber(
             async () =>
             {
-                int v = await p.AwaitAsync();
+                int v = await p.Promise.AwaitAsync();
                 order.Add("W" + v);
                 await finish.Promise.AwaitAsync();
             },
@@ -144,7 +144,7 @@ public class CrossDomainInboxTests
         RunFiber(
             async () =>
             {
-                var pending = p.AwaitAsync();
+                var pending = p.Promise.AwaitAsync();
                 Assert.False(pending.IsCompleted);
                 resolveNow.Set();
                 Assert.True(resolved.Wait(TimeSpan.FromSeconds(60)), "the resolver did not resolve");
