@@ -1,8 +1,8 @@
 // The AOF's mapped tail at one client (session 36, h203): N appends of LEN bytes into MAP_SHARED mappings of
 // fallocate-reserved 8 MiB chunks, an fdatasync every SYNC bytes (timed apart), CPU per append (RUSAGE_THREAD, read
-// every BATCH appends). MODE 2: a store faults each page in (as MappedTailAppender); MODE 4: when an append enters a
+// around each fdatasync). MODE 2: a store faults each page in (as MappedTailAppender); MODE 4: when an append enters a
 // new WIN-byte window, MADV_POPULATE_WRITE of the next window first (one call per window, no fault per page);
-// MODE 1: pwrite of each append into the reserved chunks. Also the page faults of the process (minor) per append.
+// MODE 1: pwrite of each append into the reserved chunks. Also the thread's minor faults per append (MADV_POPULATE_WRITE's count too).
 //   gcc -O2 -o /tmp/mapwin bench/aof-tail-write/mapwin.c && /tmp/mapwin FILE N LEN MODE SYNC [WIN]   (docs/BENCHMARKS.md session 36)
 #define _GNU_SOURCE
 #include <fcntl.h>
