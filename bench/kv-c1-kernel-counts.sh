@@ -15,7 +15,8 @@
 #   task-work adds and runs, completions and waits, the socket layer's receives and sends (sock_recv_length counts
 #   failed tries as well: a receive tried before its data is there), hrtimer starts and cancels (a sleep with a
 #   timeout), and the interrupts taken in its context (reschedule IPIs, function-call IPIs, the local timer);
-# then a plain run of N requests: ops/s and CPU per request (utime+stime of every thread, /proc/PID/stat).
+# then a plain run of N requests: ops/s and CPU per request (utime+stime of every thread, /proc/PID/stat), and each
+# thread's CPU per request over that run (threads with at least 0.005 µs; /proc/PID/task/TID/schedstat, nanoseconds).
 # Printed: per request, events at or above 0.0005. Environment: TESTS ("get set"), N (40000), WARM_SECONDS (10),
 # REPEATS (1; targets alternate within a repeat), CLIENTS (1: the same counts for another row, e.g. 50),
 # PIPELINE (1: redis-benchmark -P), DATA (16: -d, the value size).
@@ -36,9 +37,19 @@ EVENTS+=',io_uring:io_uring_local_work_run,io_uring:io_uring_task_work_run,io_ur
 EVENTS+=',io_uring:io_uring_cqring_wait,io_uring:io_uring_queue_async_work,sock:sock_recv_length,sock:sock_send_length'
 EVENTS+=',timer:hrtimer_start,timer:hrtimer_cancel,timer:timer_start,irq_vectors:reschedule_entry'
 EVENTS+=',irq_vectors:call_function_single_entry,irq_vectors:local_timer_entry'
+EVENTS+=',exceptions:page_fault_user,exceptions:page_fault_kernel,syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync'
+EVENTS+=',syscalls:sys_enter_madvise,syscalls:sys_enter_futex'
 
 cpu_ticks() { # pid -> utime+stime of the whole process
   awk '{print $14 + $15}' "/proc/$1/stat"
+}
+thread_ticks() { # pid -> "tid comm runtime_ns" per thread (schedstat: nanoseconds, not 10 ms ticks)
+  local t comm ns
+  for t in /proc/"$1"/task/*; do
+    comm=$(tr ' ' _ <"$t/comm" 2>/dev/null) || continue
+    read -r ns _ <"$t/schedstat" 2>/dev/null || continue
+    echo "${t##*/} $comm $ns"
+  done
 }
 run_c1() { # port test n -> ops/s
   redis-benchmark -p "$1" -n "$3" -r 100000 -c "$CLIENTS" -P "$PIPELINE" -d "$DATA" -t "$2" --csv 2>/dev/null | awk -F'","' 'NR==2 {gsub(/"/, "", $2); print $2}'
@@ -57,13 +68,19 @@ for rep in $(seq 1 "$REPEATS"); do
       pp=$!; sleep 0.5
       run_c1 "$port" "$test" "$N" >/dev/null
       kill -INT $pp; wait $pp 2>/dev/null || true
+      thread_ticks "$pid" >"$dir/threads.before"
       before=$(cpu_ticks "$pid")
       rate=$(run_c1 "$port" "$test" "$N")
       after=$(cpu_ticks "$pid")
+      thread_ticks "$pid" >"$dir/threads.after"
+      threads=$(awk -v n="$N" 'NR == FNR { r[$1] = $3; next }
+        { d = $3 - r[$1]; if (d / n >= 5) printf "%s %.2f  ", $2, d / 1000 / n }' \
+        "$dir/threads.before" "$dir/threads.after")
       counts=$(awk -F, -v n="$N" '$1 ~ /^[0-9]+$/ { name = $3; sub(/^[a-z_]+:/, "", name); sub(/^sys_enter_/, "", name);
         sub(/^io_uring_/, "u_", name); if (name == "sys_enter") name = "SYSCALLS"; if ($1 / n >= 0.0005) printf "%s %.3f  ", name, $1 / n }' "$dir/perf.$test")
       printf '%s c%s-%s rep %d: ops/s %s cpu %.2f us/req | %s| load %s\n' "$label" "$CLIENTS" "$test" "$rep" "$rate" \
         "$(python3 -c "print(($after - $before) / $CLK_TCK * 1e6 / $N)")" "$counts" "$(cut -d' ' -f1 /proc/loadavg)"
+      printf '%s c%s-%s rep %d threads (µs/req, schedstat): %s\n' "$label" "$CLIENTS" "$test" "$rep" "$threads"
     done
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done

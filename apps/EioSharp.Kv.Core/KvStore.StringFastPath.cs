@@ -12,9 +12,10 @@ public sealed partial class KvStore
     {
         ReadOnlySpan<byte> key = ctx[1];
         KvDatabase db = ctx.Db;
-        int row;
+        int row = -1;
         long expireAt;
-        if (!ctx.Command.HasOwnArray(2) && (row = db.RowOf(key)) >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt))
+        bool ownArray = ctx.Command.HasOwnArray(2);
+        if (!ownArray && (row = db.RowOf(key)) >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt))
         {
             // A live key (the steady state of a SET load): SetString's effects, by row (no KvEntry handle per request;
             // in place when the length is the same), for a short value (packed) and a long one (its own array) alike.
@@ -23,6 +24,14 @@ public sealed partial class KvStore
             if (value.Length <= KvDatabase.PackedValueMaxBytes) db.ReplacePackedStringRow(row, value);
             else db.ReplaceLongStringRow(row, value);
             db.ClearExpireRow(row);
+        }
+        else if (!ownArray && row < 0)
+        {
+            // No row for the key, live or expired (a new key: a fresh server's SET load, -r 100000, is mostly these):
+            // SetString's effects for a missing entry without its two lookups that would find nothing again (Lookup and
+            // the stale-entry check; session 36, h203): one probe before the insert, as Redis's lookupKeyWrite + dbAdd.
+            ReadOnlySpan<byte> value = ctx[2];
+            OnKeyAdded(db, key, value.Length <= KvDatabase.PackedValueMaxBytes ? db.AddPackedString(key, value, -1) : db.AddLongString(key, value, -1));
         }
         else
         {

@@ -196,6 +196,36 @@ public sealed class LookupByRowTests
     }
 
     [Fact]
+    public void Set_of_a_new_key_an_expired_key_and_a_live_key_match_the_general_path()
+    {
+        // SET's plain path has three cases (session 36): a live key by row, a key with no row (a new key: one probe, then
+        // the insert), a key whose row expired (the general path: removed as expired, then added). Each must leave what
+        // the general path (SET ... NX / XX through SetString) leaves: the value, no TTL, the LFU counter of a new key
+        // (5) and no keyspace hit or miss (a write's lookup counts neither), the AOF record, the events.
+        var (h, events) = NewHarness();
+        Assert.Equal("+OK\r\n", h.Run("SET", "new", "v1")); // no row
+        Assert.Equal(5, Freq(h, "new"));
+        Assert.Equal("SET new v1", h.Logged[^1]);
+        Assert.Equal("+OK\r\n", h.Run("SET", "long", new string('x', 600))); // no row, a long value (its own array)
+        Assert.Equal(5, Freq(h, "long"));
+        Assert.Equal("+OK\r\n", h.Run("SET", "gen", "v1", "NX")); // the general path, for comparison
+        Assert.Equal(5, Freq(h, "gen"));
+        h.Run("SET", "exp", "old", "PX", "100");
+        h.Now += 101;
+        Assert.Equal("+OK\r\n", h.Run("SET", "exp", "v2")); // a row, expired: removed as expired, then a new key
+        Assert.Equal(5, Freq(h, "exp"));
+        Assert.Equal("+OK\r\n", h.Run("SET", "new", "v3")); // a live row: in place, the access recorded
+        Assert.Equal(6, Freq(h, "new"));
+        AssertCounters(h, hits: 0, misses: 0, expired: 1);
+        Assert.Equal("$2\r\nv3\r\n", h.Run("GET", "new"));
+        Assert.Equal("$600\r\n" + new string('x', 600) + "\r\n", h.Run("GET", "long"));
+        Assert.Equal("$2\r\nv2\r\n", h.Run("GET", "exp"));
+        Assert.Equal(":-1\r\n", h.Run("PTTL", "exp"));
+        Assert.Equal(":4\r\n", h.Run("DBSIZE"));
+        Assert.Equal(["set:new", "set:long", "set:gen", "set:exp", "expire:exp", "expired:exp", "set:exp", "set:new"], events.Events);
+    }
+
+    [Fact]
     public void Del_expire_persist_and_mset_by_row_match_the_lookup_path()
     {
         var (h, events) = NewHarness();
