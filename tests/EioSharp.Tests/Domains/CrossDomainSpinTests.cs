@@ -350,6 +350,108 @@ public class CrossDomainSpinTests
         Assert.Equal(wakeSpins, spins); // every spin followed a post that woke the peer
     }
 
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sched_getaffinity")]
+    private static extern int SchedGetAffinity(int pid, nint size, ref ulong mask);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sched_setaffinity")]
+    private static extern int SchedSetAffinity(int pid, nint size, ref ulong mask);
+
+    /// <summary>The CPUs this process may run on, lowest first (Linux).</summary>
+    private static int[] AllowedCpus()
+    {
+        ulong mask = 0;
+        Assert.Equal(0, SchedGetAffinity(0, sizeof(ulong), ref mask));
+        Assert.NotEqual(0UL, mask);
+        return Enumerable.Range(0, 64).Where(c => (mask & (1UL << c)) != 0).ToArray();
+    }
+
+    /// <summary>Pins the calling thread to <paramref name="cpu"/> (Linux; the thread is a test domain's own).</summary>
+    private static void PinTo(int cpu)
+    {
+        ulong mask = 1UL << cpu;
+        Assert.Equal(0, SchedSetAffinity(0, sizeof(ulong), ref mask));
+    }
+
+    /// <summary>Runs <paramref name="rounds"/> promise round trips from a domain with a 1 s spin pinned to
+    /// <paramref name="cpu"/> to a peer with the given spin budget pinned to <paramref name="peerCpu"/>, and returns the
+    /// tested domain's spins, shared-CPU spins and apart spins over them.</summary>
+    private static (long Spins, long SharedCpuSpins, long ApartSpins) PingPongPinned(int rounds, long peerSpinTicks, int cpu, int peerCpu)
+    {
+        var pings = Enumerable.Range(0, rounds).Select(_ => Promise.Create<int>()).ToArray();
+        var pongs = Enumerable.Range(0, rounds).Select(_ => Promise.Create<int>()).ToArray();
+        var peer = new DomainThread("cpu-peer", new CountingPoller(peerSpinTicks), async () =>
+        {
+            PinTo(peerCpu);
+            for (int i = 0; i < rounds; i++)
+            {
+                pongs[i].Resolver.Resolve(await pings[i].Promise.AwaitAsync());
+            }
+        });
+        long spins = -1, shared = -1, apart = -1;
+        var tested = new DomainThread("cpu-spinner", new CountingPoller(System.Diagnostics.Stopwatch.Frequency), async () =>
+        {
+            PinTo(cpu);
+            var self = Domain.Current!;
+            long spins0 = self.Spins, shared0 = self.SharedCpuSpins, apart0 = self.ApartSpins;
+            for (int i = 0; i < rounds; i++)
+            {
+                pings[i].Resolver.Resolve(i);
+                Assert.Equal(i, await pongs[i].Promise.AwaitAsync());
+            }
+
+            spins = self.Spins - spins0;
+            shared = self.SharedCpuSpins - shared0;
+            apart = self.ApartSpins - apart0;
+        });
+        tested.Stop();
+        peer.Stop();
+        return (spins, shared, apart);
+    }
+
+    // h196 (after h192's side branch): a domain whose peer last spun on the same CPU yields at every check of its spin.
+    // Both domains' threads pinned to one CPU, both spinning: the tested domain's spins after its first few posts (once
+    // the peer has spun there and a post has read it) are shared-CPU spins.
+    [SkippableFact]
+    public void APeerThatSpunOnThisCpuIsYieldedToAtEveryCheck()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "thread affinity by sched_setaffinity");
+        int cpu = AllowedCpus()[0];
+        var (spins, shared, apart) = PingPongPinned(200, System.Diagnostics.Stopwatch.Frequency, cpu, cpu);
+        Assert.True(spins > 0, "no spin");
+        Assert.True(shared > 0, $"none of {spins} spins took the peer for one on this CPU");
+        Assert.Equal(0, apart);
+    }
+
+    // h205: a domain whose peer last spun on another CPU yields only every sixteenth check (the answer comes while it
+    // spins; a yield would only delay seeing it). The two threads pinned to two CPUs, both spinning: the tested domain's
+    // spins after its first few posts are apart spins, never shared-CPU ones.
+    [SkippableFact]
+    public void APeerThatSpunOnAnotherCpuIsNotYieldedToAtEveryCheck()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "thread affinity by sched_setaffinity");
+        var cpus = AllowedCpus();
+        Skip.If(cpus.Length < 2, "needs two CPUs");
+        var (spins, shared, apart) = PingPongPinned(200, System.Diagnostics.Stopwatch.Frequency, cpus[0], cpus[1]);
+        Assert.True(spins > 0, "no spin");
+        Assert.True(apart > 0, $"none of {spins} spins took the peer for one on another CPU");
+        Assert.Equal(0, shared);
+    }
+
+    // A peer that never spun has no CPU to compare with: it reads as unknown, not as CPU 0 (h192's side branch read an
+    // unset field, 0, so a domain on CPU 0 took every such peer for one on its own CPU). The peer here never spins
+    // (budget 0); both threads are on the lowest allowed CPU (0 on most machines), so the tested domain's spins are
+    // neither shared-CPU nor apart spins: they yield every fourth check, as before.
+    [SkippableFact]
+    public void APeerThatNeverSpunIsNotTakenForOneOnThisCpu()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "thread affinity by sched_setaffinity");
+        int cpu = AllowedCpus()[0];
+        var (spins, shared, apart) = PingPongPinned(50, 0, cpu, cpu);
+        Assert.True(spins > 0, "no spin");
+        Assert.Equal(0, shared);
+        Assert.Equal(0, apart);
+    }
+
     /// <summary>Spins until <paramref name="condition"/> holds; fails after a minute (a liveness bound, not a measurement).</summary>
     private static void WaitUntil(Func<bool> condition)
     {
