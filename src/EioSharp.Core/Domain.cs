@@ -900,7 +900,6 @@ public sealed class Domain
     private long _spinYields; // Thread.Yield calls in spins (written by the domain's thread)
     private long _wakeSpins; // spins started with the wake budget, after a post that woke its target (domain's thread)
     private long _sharedCpuSpins; // spins that yielded at every check: the domain posted to last spun on this CPU
-    private long _apartSpins; // spins that yielded every sixteenth check: the domain posted to last spun on another CPU
     private int _ownSpinCpu = -1; // this thread's copy of _spinCpu (read here instead of the line other threads read)
     private long _idleWaits; // sleeps in the poller (written by the domain's thread)
 
@@ -925,10 +924,6 @@ public sealed class Domain
     /// <summary>The number of this domain's spins that gave up the core at every check, not every fourth, because the
     /// domain it last posted to last spun on the same CPU (for tests, diagnostics and benchmarks; h196).</summary>
     internal long SharedCpuSpins => Volatile.Read(ref _sharedCpuSpins);
-
-    /// <summary>The number of this domain's spins that gave up the core only every sixteenth check, not every fourth,
-    /// because the domain it last posted to last spun on another CPU (for tests, diagnostics and benchmarks; h205).</summary>
-    internal long ApartSpins => Volatile.Read(ref _apartSpins);
 
     /// <summary>The most idle transitions a domain skips the spin for after failed spins.</summary>
     private const int MaxSpinBackoff = 1024;
@@ -962,12 +957,9 @@ public sealed class Domain
     /// (<see cref="_spinCpu"/>, written when it changes); a post reads its target's beside the sleeping flag it reads
     /// anyway, and the poster's next spin compares it with its own CPU. A domain that has not spun yet reads as unknown
     /// (never the same CPU).</para>
-    /// <para><b>When the other domain last spun on another CPU</b> (h205) the spin yields only every sixteenth check: the
-    /// answer comes while this thread spins, and a yield there is a system call that returns to the same thread, so it
-    /// only delays seeing the answer; the yield every sixteenth check still lets a third thread waiting for this CPU in
-    /// within a few microseconds. With no other domain to post to (a single-domain program, whose cross-thread posts
-    /// come from threads that are not domains) or a peer that has not spun yet, the spin yields every fourth check, as
-    /// it always did.</para>
+    /// <para>Only domain-to-domain posts tell a domain where its peer spun: a program with one domain (the KV server's
+    /// default on two cores), whose cross-thread posts come from threads that are not domains, spins as before (h205:
+    /// the KV BLPOP/LPUSH ping-pong's server makes the same system calls per round trip with and without the rule).</para>
     /// </remarks>
     private bool SpinForRemote(long budget)
     {
@@ -987,24 +979,13 @@ public sealed class Domain
         }
 
         // The domain this one last posted to last spun on this CPU: its answer can come only once this thread gives up the
-        // core, so the pause loops between the checks cannot succeed and each check yields. On another CPU: its answer
-        // comes while this thread spins, and a yield (a system call) only delays seeing it, so the spin yields every
-        // sixteenth check (a third thread waiting for this CPU is not kept from it for long). Unknown (no peer domain, or
-        // one that has not spun yet): every fourth, as before.
+        // core, so the pause loops between the checks cannot succeed and each check yields. Otherwise (another CPU, no
+        // peer domain, or one that has not spun yet) every fourth check yields, as before.
         int yieldMask = 3;
-        int peerCpu = _peerSpinCpu;
-        if (cpu >= 0 && peerCpu >= 0)
+        if (cpu >= 0 && _peerSpinCpu == cpu)
         {
-            if (peerCpu == cpu)
-            {
-                yieldMask = 0;
-                Volatile.Write(ref _sharedCpuSpins, _sharedCpuSpins + 1);
-            }
-            else
-            {
-                yieldMask = 15;
-                Volatile.Write(ref _apartSpins, _apartSpins + 1);
-            }
+            yieldMask = 0;
+            Volatile.Write(ref _sharedCpuSpins, _sharedCpuSpins + 1);
         }
 
         int i = 0;

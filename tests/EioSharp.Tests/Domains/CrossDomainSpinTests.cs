@@ -374,8 +374,8 @@ public class CrossDomainSpinTests
 
     /// <summary>Runs <paramref name="rounds"/> promise round trips from a domain with a 1 s spin pinned to
     /// <paramref name="cpu"/> to a peer with the given spin budget pinned to <paramref name="peerCpu"/>, and returns the
-    /// tested domain's spins, shared-CPU spins and apart spins over them.</summary>
-    private static (long Spins, long SharedCpuSpins, long ApartSpins) PingPongPinned(int rounds, long peerSpinTicks, int cpu, int peerCpu)
+    /// tested domain's spins and shared-CPU spins over them.</summary>
+    private static (long Spins, long SharedCpuSpins) PingPongPinned(int rounds, long peerSpinTicks, int cpu, int peerCpu)
     {
         var pings = Enumerable.Range(0, rounds).Select(_ => Promise.Create<int>()).ToArray();
         var pongs = Enumerable.Range(0, rounds).Select(_ => Promise.Create<int>()).ToArray();
@@ -387,12 +387,12 @@ public class CrossDomainSpinTests
                 pongs[i].Resolver.Resolve(await pings[i].Promise.AwaitAsync());
             }
         });
-        long spins = -1, shared = -1, apart = -1;
+        long spins = -1, shared = -1;
         var tested = new DomainThread("cpu-spinner", new CountingPoller(System.Diagnostics.Stopwatch.Frequency), async () =>
         {
             PinTo(cpu);
             var self = Domain.Current!;
-            long spins0 = self.Spins, shared0 = self.SharedCpuSpins, apart0 = self.ApartSpins;
+            long spins0 = self.Spins, shared0 = self.SharedCpuSpins;
             for (int i = 0; i < rounds; i++)
             {
                 pings[i].Resolver.Resolve(i);
@@ -401,11 +401,10 @@ public class CrossDomainSpinTests
 
             spins = self.Spins - spins0;
             shared = self.SharedCpuSpins - shared0;
-            apart = self.ApartSpins - apart0;
         });
         tested.Stop();
         peer.Stop();
-        return (spins, shared, apart);
+        return (spins, shared);
     }
 
     // h196 (after h192's side branch): a domain whose peer last spun on the same CPU yields at every check of its spin.
@@ -416,40 +415,38 @@ public class CrossDomainSpinTests
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "thread affinity by sched_setaffinity");
         int cpu = AllowedCpus()[0];
-        var (spins, shared, apart) = PingPongPinned(200, System.Diagnostics.Stopwatch.Frequency, cpu, cpu);
+        var (spins, shared) = PingPongPinned(200, System.Diagnostics.Stopwatch.Frequency, cpu, cpu);
         Assert.True(spins > 0, "no spin");
         Assert.True(shared > 0, $"none of {spins} spins took the peer for one on this CPU");
-        Assert.Equal(0, apart);
     }
 
-    // h205: a domain whose peer last spun on another CPU yields only every sixteenth check (the answer comes while it
-    // spins; a yield would only delay seeing it). The two threads pinned to two CPUs, both spinning: the tested domain's
-    // spins after its first few posts are apart spins, never shared-CPU ones.
+    // h205: a domain whose peer last spun on another CPU spins as before (a yield every fourth check). The two threads
+    // pinned to two CPUs, both spinning: the tested domain's spins are not all shared-CPU spins, so a peer's CPU is
+    // compared, not merely known (not "none": Thread.GetCurrentProcessorId may read a cached CPU for a few calls after
+    // the pinning moved the thread).
     [SkippableFact]
     public void APeerThatSpunOnAnotherCpuIsNotYieldedToAtEveryCheck()
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "thread affinity by sched_setaffinity");
         var cpus = AllowedCpus();
         Skip.If(cpus.Length < 2, "needs two CPUs");
-        var (spins, shared, apart) = PingPongPinned(200, System.Diagnostics.Stopwatch.Frequency, cpus[0], cpus[1]);
+        var (spins, shared) = PingPongPinned(200, System.Diagnostics.Stopwatch.Frequency, cpus[0], cpus[1]);
         Assert.True(spins > 0, "no spin");
-        Assert.True(apart > 0, $"none of {spins} spins took the peer for one on another CPU");
-        Assert.Equal(0, shared);
+        Assert.True(shared < spins, $"all {spins} spins took a peer on another CPU for one on this CPU");
     }
 
     // A peer that never spun has no CPU to compare with: it reads as unknown, not as CPU 0 (h192's side branch read an
     // unset field, 0, so a domain on CPU 0 took every such peer for one on its own CPU). The peer here never spins
     // (budget 0); both threads are on the lowest allowed CPU (0 on most machines), so the tested domain's spins are
-    // neither shared-CPU nor apart spins: they yield every fourth check, as before.
+    // never shared-CPU spins: they yield every fourth check, as before.
     [SkippableFact]
     public void APeerThatNeverSpunIsNotTakenForOneOnThisCpu()
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "thread affinity by sched_setaffinity");
         int cpu = AllowedCpus()[0];
-        var (spins, shared, apart) = PingPongPinned(50, 0, cpu, cpu);
+        var (spins, shared) = PingPongPinned(50, 0, cpu, cpu);
         Assert.True(spins > 0, "no spin");
         Assert.Equal(0, shared);
-        Assert.Equal(0, apart);
     }
 
     /// <summary>Spins until <paramref name="condition"/> holds; fails after a minute (a liveness bound, not a measurement).</summary>
