@@ -30,9 +30,9 @@ runs, cur = {}, None
 for line in open(sys.argv[1]):
     m = re.match(r'=== (\w+) run (\d+) \S+ load (\S+)', line)
     if m:
-        cur = {'load': m[3], 'sl': [], 'y': [], 'sh': [], 'ap': []}; runs.setdefault(m[1], []).append(cur); continue
+        cur = {'load': m[3], 'sl': [], 'y': [], 'sh': []}; runs.setdefault(m[1], []).append(cur); continue
     if cur is None: continue
-    for key, rx in (('sl', r'sleeps=([\d.]+)'), ('y', r'yields=([\d.]+)'), ('sh', r'sharedcpu=([\d.]+)'), ('ap', r'apart=([\d.]+)')):
+    for key, rx in (('sl', r'sleeps=([\d.]+)'), ('y', r'yields=([\d.]+)'), ('sh', r'sharedcpu=([\d.]+)')):
         m = re.search(rx, line)
         if m: cur[key].append(float(m[1]))
     m = re.search(r'cpu_ns_per_op=([\d.]+) wall_ns_per_op=([\d.]+)', line)
@@ -59,7 +59,5 @@ for b, rs in runs.items():
         print("  yields (last iteration, larger domain): " + ' '.join(f"{max(r['y'][-2:]):.2f}" for r in rs))
         if all(r['sh'] for r in rs):
             print("  shared-CPU spins (last iteration, larger domain): " + ' '.join(f"{max(r['sh'][-2:]):.2f}" for r in rs))
-        if all(r['ap'] for r in rs):
-            print("  apart spins (last iteration, larger domain): " + ' '.join(f"{max(r['ap'][-2:]):.2f}" for r in rs))
     print("  load:  " + ' '.join(r['load'] for r in rs))
 PY

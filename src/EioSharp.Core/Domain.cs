@@ -49,16 +49,9 @@ public sealed class Domain
     private long _timerSeq;
     private int _deadTimers; // cancelled timers still in _timers (approximate: pruning may also remove them)
     private int _sleeping;
-
-    /// <summary>The CPU this domain's thread ran on when it last started a spin (<see cref="Thread.GetCurrentProcessorId"/>;
-    /// -1 until its first spin), written by that thread only when it changes. Declared after <see cref="_sleeping"/> so
-    /// that it lies beside it: a post reads it from the line it has just read the sleeping flag from, so the domains' CPUs
-    /// cost the hand-off no extra moved line (issue 20, h196).</summary>
-    private int _spinCpu = -1;
     private long _wakeUps;
     private bool _postedToOther; // this domain posted to another domain since it last slept (written by its own thread)
     private bool _wokeOther; // one of those posts found its domain asleep and woke it (written by this domain's own thread)
-    private int _peerSpinCpu = -1; // the _spinCpu of the domain this one last posted to, as that post read it (own thread)
     private int _externalOperations;
     private Thread? _thread;
     private Exception? _crash;
@@ -263,13 +256,6 @@ public sealed class Domain
             {
                 // Written by the sender's own thread: it now expects an answer soon (see WaitForWork).
                 sender._postedToOther = true;
-
-                // Where this domain last spun, for the sender's spin (SpinForRemote): on the line of the flag read below.
-                int cpu = _spinCpu;
-                if (sender._peerSpinCpu != cpu)
-                {
-                    sender._peerSpinCpu = cpu;
-                }
             }
 
             // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
@@ -899,8 +885,6 @@ public sealed class Domain
     private long _spinHits; // spins that found a post (written by the domain's thread)
     private long _spinYields; // Thread.Yield calls in spins (written by the domain's thread)
     private long _wakeSpins; // spins started with the wake budget, after a post that woke its target (domain's thread)
-    private long _sharedCpuSpins; // spins that yielded at every check: the domain posted to last spun on this CPU
-    private int _ownSpinCpu = -1; // this thread's copy of _spinCpu (read here instead of the line other threads read)
     private long _idleWaits; // sleeps in the poller (written by the domain's thread)
 
     /// <summary>How many times this domain, finding nothing to run, waited in its poller (an idle transition; for
@@ -920,10 +904,6 @@ public sealed class Domain
     /// <summary>The number of this domain's spins that had the longer budget (<see cref="IDomainPoller.WakeSpinTicks"/>)
     /// because its busy stretch woke the domain it posted to (for tests, diagnostics and benchmarks).</summary>
     internal long WakeSpins => Volatile.Read(ref _wakeSpins);
-
-    /// <summary>The number of this domain's spins that gave up the core at every check, not every fourth, because the
-    /// domain it last posted to last spun on the same CPU (for tests, diagnostics and benchmarks; h196).</summary>
-    internal long SharedCpuSpins => Volatile.Read(ref _sharedCpuSpins);
 
     /// <summary>The most idle transitions a domain skips the spin for after failed spins.</summary>
     private const int MaxSpinBackoff = 1024;
@@ -951,15 +931,6 @@ public sealed class Domain
     /// stays awake until the answer comes instead; the answer then finds it spinning (no wake-up), so the other side's
     /// next spin is a short one that the next post meets. A wake spin that finds nothing counts as a miss like any
     /// other, so a domain whose posts go one way to a sleeping domain spins a bounded number of times.</para>
-    /// <para><b>When the other domain shares this thread's CPU</b> (issue 20, h196, after h192's side branch) the spin
-    /// yields at every check, not every fourth: the answer can come only once the other thread has had the core, so the
-    /// pause loops between checks would only delay it. Each domain notes the CPU its thread is on when a spin starts
-    /// (<see cref="_spinCpu"/>, written when it changes); a post reads its target's beside the sleeping flag it reads
-    /// anyway, and the poster's next spin compares it with its own CPU. A domain that has not spun yet reads as unknown
-    /// (never the same CPU).</para>
-    /// <para>Only domain-to-domain posts tell a domain where its peer spun: a program with one domain (the KV server's
-    /// default on two cores), whose cross-thread posts come from threads that are not domains, spins as before (h205:
-    /// the KV BLPOP/LPUSH ping-pong's server makes the same system calls per round trip with and without the rule).</para>
     /// </remarks>
     private bool SpinForRemote(long budget)
     {
@@ -971,23 +942,6 @@ public sealed class Domain
 
         Volatile.Write(ref _spins, _spins + 1);
         long until = Stopwatch.GetTimestamp() + budget;
-        int cpu = Thread.GetCurrentProcessorId();
-        if (cpu != _ownSpinCpu)
-        {
-            _ownSpinCpu = cpu;
-            Volatile.Write(ref _spinCpu, cpu);
-        }
-
-        // The domain this one last posted to last spun on this CPU: its answer can come only once this thread gives up the
-        // core, so the pause loops between the checks cannot succeed and each check yields. Otherwise (another CPU, no
-        // peer domain, or one that has not spun yet) every fourth check yields, as before.
-        int yieldMask = 3;
-        if (cpu >= 0 && _peerSpinCpu == cpu)
-        {
-            yieldMask = 0;
-            Volatile.Write(ref _sharedCpuSpins, _sharedCpuSpins + 1);
-        }
-
         int i = 0;
         do
         {
@@ -998,7 +952,7 @@ public sealed class Domain
                 return true;
             }
 
-            if ((++i & yieldMask) == 0)
+            if ((++i & 3) == 0)
             {
                 Volatile.Write(ref _spinYields, _spinYields + 1);
                 Thread.Yield();
