@@ -135,7 +135,8 @@ for l in open(sys.argv[5], errors='replace'):
     kind = 'start' if 'rewriting started' in text else 'end' if 'temporary AOF base file' in text else None
     if not kind: continue
     t = int(datetime.datetime.strptime(m.group(1), '%d %b %Y %H:%M:%S.%f').timestamp() * 1000)
-    if t0 - 1000 <= t <= t1: ev.append(f"{kind}@{(t - t0) / 1000:+.2f}s")
+    snap = re.search(r'snapshot taken in ([0-9.]+ ms(?:, CPU [0-9.]+ ms, \d+ collections)?)', text)
+    if t0 - 1000 <= t <= t1: ev.append(f"{kind}@{(t - t0) / 1000:+.2f}s" + (f"(snapshot {snap.group(1)})" if snap else ""))
 busy = int(sys.argv[6]) * 1e6 / os.sysconf('SC_CLK_TCK') / int(sys.argv[7])
 print(f"    state: gc0/1/2 +{d[0]}/+{d[1]}/+{d[2]} heap {int(b[3]) / 1e6:.0f} MB, cow arrays +{d[4]}, keys {a[5]}, aof {int(a[6]) / 1e6:.0f} MB (base {int(a[7]) / 1e6:.1f} MB) at start, run {(t1 - t0) / 1000:.2f} s, machine busy {busy:.2f} us/req; rewrites: {' '.join(ev) or '-'}")
 PY
