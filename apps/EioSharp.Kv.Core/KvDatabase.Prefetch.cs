@@ -65,14 +65,6 @@ internal sealed partial class KvDatabase
     /// 1.019-1.150); beyond it the hardware's stream prefetcher follows the copy.</summary>
     internal static int PrefetchValueBytes = 1024;
 
-    /// <summary>The item of <paramref name="row"/> (in [0, <see cref="SlotCount"/>)), prefetched without reading it (no
-    /// type test: its first line, whatever it is): a pass over the rows (a snapshot) issues it some rows ahead.</summary>
-    internal unsafe void PrefetchRowItem(int row)
-    {
-        object? item = _rows[row].Item;
-        if (item is not null) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.As<RawObject>(item).Data));
-    }
-
     private int FirstRow(int hash)
     {
         int[] buckets = _buckets;

@@ -356,13 +356,6 @@ public sealed partial class KvStore
     // none): where its writer may record that the array's bytes are incompressible (h140).
     // pooled: a leased snapshot's entries array, of the exact length, from the last one (KvSnapshotEpochs.RentEntries,
     // h197) and given back when the lease ends; not when expired keys shortened it (a copy then) or for CreateSnapshot.
-    // The rows' items are prefetched this many rows ahead (issue 14, h202): each row's item is a heap object of its own
-    // (a KvKeyedValue ~1 KB away from the last one, its value array between them), so the pass is a cache miss per key
-    // on the store's thread, which stalls every connection meanwhile; the prefetch overlaps them. 0: none (A/B: the
-    // ScriptBench `snapshot` workload; EIOSHARP_KV_SNAPSHOT_PREFETCH=0 in a server).
-    internal static int SnapshotPrefetchRows =
-        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_SNAPSHOT_PREFETCH"), out int rows) && rows >= 0 ? rows : 16;
-
     private KvSnapshotEntry[] TakeSnapshot(long nowUnixMs, int epoch, out KvKeyedValue?[]? rows, out bool pooled)
     {
         rows = null;
@@ -372,13 +365,10 @@ public sealed partial class KvStore
         KvSnapshotEntry[] entries = pooled ? _snapshotEpochs.RentEntries(length) : new KvSnapshotEntry[length];
         int n = 0;
         if (functions is { } f) entries[n++] = f;
-        int ahead = SnapshotPrefetchRows;
         foreach (KvDatabase db in _dbs)
         {
-            int slots = db.SlotCount;
-            for (int i = 0; i < slots; i++)
+            for (int i = 0; i < db.SlotCount; i++)
             {
-                if (ahead > 0 && i + ahead < slots) db.PrefetchRowItem(i + ahead);
                 if (!db.HasRow(i) || !IsLiveRow(db, i, nowUnixMs)) continue;
                 KvEntry e = db.ReusedHandle(i); // read within this step, handed to nobody
                 object value = e.SnapshotValue(epoch, n, out KvKeyedValue? marked);

@@ -17,10 +17,6 @@ using EioSharp.Kv;
 // ExecuteBatch, an AOF sink, the replies), with KvStore.PrefetchKeys before each batch or not; every round runs every
 // mode in turn (off, on = up to 1 KB of the value prefetched, on0 = none, on256, onall = the whole value, noaof = off without the AOF
 // sink: what the AOF record costs the store), CPU us per SET.
-// snapshot [keys=100000] [rounds] [prefetch distances=0,8] (issue 14, h202: the AOF rewrite's snapshot on the store's
-// thread): keys of redis-benchmark's 1 KB value set in random order and overwritten 6x over (as -r keys after the row's
-// warm-up), a compacting collection (the idle compaction), then per round and distance a 64 MB read (cold caches, as after the SETs between two rewrites) and one leased
-// snapshot (KvStore.CreateSnapshotLease, as a rewrite takes it) and its Dispose; the thread's CPU ns per key, medians.
 // lzf-bound [calls] [rounds] [modes=avx2,v128,scalar] (issue 14, h150): LZF's give-up bound (RdbBlobs.LzfRepeatedTrigrams)
 // over 16 values of 1,024 bytes made as redis-benchmark -d 1024 makes its value (different seeds), each mode in turn
 // every round: avx2 = AVX2 hashing, v128 = 128-bit hashing with scalar bit setting, scalar; CPU ns per value, medians.
@@ -38,7 +34,6 @@ int rounds = args.Length > 2 ? int.Parse(args[2]) : 5;
 if (workload == "rdb-write") return RdbWriteBench.Run(ops, rounds);
 if (workload == "lzf-bound") return LzfBoundBench.Run(ops, rounds, args.Length > 3 ? args[3] : "avx2,v128,scalar");
 if (workload == "longjmp-stress") return LongjmpStress.Run(args);
-if (workload == "snapshot") return SnapshotBench.Run(ops, rounds, args.Length > 3 ? args[3] : "0,8");
 if (workload == "set-batch") return SetBatchBench.Run(ops, rounds, args.Length > 3 ? int.Parse(args[3]) : 1024, args.Length > 4 ? args[4] : "off,on");
 
 var store = new KvStore(random: new Random(1));
@@ -141,73 +136,6 @@ for (int r = 0; r < rounds; r++)
 static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
 Console.WriteLine($"{workload} ops={ops} (x{perOp} commands) median cpu_us_per_op={Median(cpu):F3} bytes_per_op={Median(bytes):F1}");
 return 0;
-
-static class SnapshotBench
-{
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out Timespec ts);
-
-    private struct Timespec
-    {
-        public long Sec, Nsec;
-    }
-
-    private static long ThreadCpuNs()
-    {
-        ClockGetTime(3, out Timespec ts); // CLOCK_THREAD_CPUTIME_ID: preemption on the shared machine not counted
-        return ts.Sec * 1_000_000_000 + ts.Nsec;
-    }
-
-    public static int Run(int keys, int rounds, string distances)
-    {
-        var store = new KvStore(random: new Random(1));
-        var buffer = new ArrayBufferWriter<byte>(4096);
-        var writer = new RespWriter(buffer, 2);
-        long now = 1_700_000_000_000;
-        byte[] value = RdbWriteBench.BenchmarkValue(1024);
-        var random = new Random(7);
-        byte[] set = "SET"u8.ToArray();
-        for (int i = 0; i < keys * 6; i++)
-        {
-            buffer.ResetWrittenCount();
-            int k = random.Next(keys);
-            store.Execute(KvCommand.Create(set, Encoding.ASCII.GetBytes("key:" + k.ToString("D12", System.Globalization.CultureInfo.InvariantCulture)), value), now, writer, null);
-        }
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        int[] ds = distances.Split(',').Select(int.Parse).ToArray();
-        byte[] evict = new byte[64 << 20];
-        Random.Shared.NextBytes(evict);
-        var results = ds.ToDictionary(d => d, _ => new List<double>());
-        int count = 0;
-        for (int r = -1; r < rounds; r++) // round -1: warm-up (tier-1 code)
-        {
-            foreach (int d in ds)
-            {
-                KvStore.SnapshotPrefetchRows = d;
-                Evict();
-                long t0 = ThreadCpuNs();
-                KvSnapshotLease lease = store.CreateSnapshotLease(now);
-                long t1 = ThreadCpuNs();
-                count = lease.Entries.Length;
-                lease.Dispose();
-                if (r < 0) continue;
-                double ns = (double)(t1 - t0) / count;
-                results[d].Add(ns);
-                Console.WriteLine($"round {r + 1} prefetch={d}: {ns:F1} ns/key (thread CPU)");
-            }
-        }
-        static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
-        // Between leases, 64 MB read (a server's SETs between two rewrites go through ~100 MB of values and their rows).
-        void Evict()
-        {
-            long sum = 0;
-            for (int i = 0; i < evict.Length; i += 64) sum += evict[i];
-            GC.KeepAlive(sum);
-        }
-        Console.WriteLine($"snapshot keys={count} " + string.Join(" ", ds.Select(d => $"prefetch={d}: median {Median(results[d]):F1} ns/key")));
-        return 0;
-    }
-}
 
 static class RdbWriteBench
 {

@@ -304,45 +304,6 @@ public class CopyOnWriteRecycleTests
     }
 
     // Every entry as text (database, key, value or the collection's contents, expiry), in order.
-    /// <summary>The snapshot's pass prefetches the rows' items some rows ahead (h202): a hint that must not change what
-    /// it takes, over long strings (rows of their own), short ones (packed records), collections, freed rows (holes), an
-    /// expired key and distances shorter than, equal to and longer than the rows.</summary>
-    [Fact]
-    public void A_snapshot_with_the_rows_prefetched_at_any_distance_equals_one_without()
-    {
-        const int Count = 120;
-        StoreHarness h = Keys(Count, 'a');
-        for (int i = 0; i < 30; i++) h.Run("SET", $"short{i}", $"v{i}");
-        h.Run("HSET", "hash", "f", "v");
-        h.Run("RPUSH", "list", "a", "b");
-        h.Run("SET", "ttl", "t", "PX", "1000");
-        for (int i = 0; i < Count; i += 7) h.Run("DEL", $"k{i}");
-        for (int i = 0; i < 30; i += 4) h.Run("DEL", $"short{i}");
-        h.Now += 5000; // "ttl" expired, not removed yet
-        int saved = KvStore.SnapshotPrefetchRows;
-        try
-        {
-            KvStore.SnapshotPrefetchRows = 0;
-            KvSnapshotLease without = h.Store.CreateSnapshotLease(h.Now);
-            string expected = Describe(without.Entries);
-            without.Dispose();
-            Assert.Contains("k1", expected, StringComparison.Ordinal);
-            Assert.DoesNotContain("ttl", expected, StringComparison.Ordinal);
-            foreach (int distance in new[] { 1, 3, 16, Count + 40, 100_000 })
-            {
-                KvStore.SnapshotPrefetchRows = distance;
-                KvSnapshotLease with = h.Store.CreateSnapshotLease(h.Now);
-                Assert.Equal(expected, Describe(with.Entries));
-                with.Dispose();
-                Assert.Equal(expected, Describe(h.Store.CreateSnapshot(h.Now)));
-            }
-        }
-        finally
-        {
-            KvStore.SnapshotPrefetchRows = saved;
-        }
-    }
-
     private static string Describe(KvSnapshotEntry[] entries) => string.Join("\n", entries.Select(e =>
         $"{e.Db} {Encoding.UTF8.GetString(e.Key)} {(e.Value is byte[] b ? Encoding.UTF8.GetString(b) : e.Value.GetType().Name + ":" + ObjectText(e.Value))} {e.ExpireAtUnixMs}"));
 
