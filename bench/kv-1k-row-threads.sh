@@ -15,6 +15,14 @@
 # Environment: RUNS (3), N (400000), WARM (80000: kv-vs-redis.sh's WARMUP=0.2), WARMUP_SECONDS (10), JITLOG (0),
 # KV_ENV (e.g. "DOTNET_TieredCompilation=0"), TESTS ("set get"), REWRITE_LOG=1 (print the server log's rewrite lines with
 # their times at the end: how long each rewrite took, h171).
+# Session 36 (h202): PEER=redis runs a redis-server (`--appendonly no`) beside the target and gives it the same passes
+# and runs right after the target's, as kv-vs-redis.sh alternates its servers (the target idles while the peer runs);
+# MIN_PASSES=N makes the warm-up at least N passes (the row's 10 s give a quiet machine's Kv about 5-6 passes of 80k
+# SETs; a loaded machine's fewer, so the first run would still be filling the keyspace);
+# each measured run of a Kv target also prints a "state" line: the GC's collections by generation in the run and its
+# heap at the last collection (MEMORY MALLOC-STATS), the copy-on-write arrays allocated in the run, the keys, the AOF's
+# size and base size at the run's start, and each rewrite that started or finished in the run with its time from the
+# run's start (the server's log), plus the whole machine's busy CPU per request (/proc/stat) beside the process's.
 set -u
 target=$1; shift
 RUNS=${RUNS:-3}; N=${N:-400000}; WARM=${WARM:-80000}; WARMUP_SECONDS=${WARMUP_SECONDS:-10}; TESTS=${TESTS:-set get}
@@ -32,12 +40,31 @@ else
     >"$D/log" 2>&1 &
 fi
 PID=$!
+PEER_PID=
+if [ "${PEER:-}" = redis ]; then
+  PEER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  redis-server --port "$PEER_PORT" --bind 127.0.0.1 --dir "$D" --save '' --appendonly no --daemonize no \
+    --logfile "$D/peer.log" --maxclients 10000 &
+  PEER_PID=$!
+fi
 t_start=$(date +%s.%N)
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; if [ "${REWRITE_LOG:-0}" = 1 ]; then grep -iE "rewrit" "$D/log" | sed "s/^/log: /"; fi; rm -rf "$D"' EXIT
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; [ -n "$PEER_PID" ] && { kill $PEER_PID 2>/dev/null; wait $PEER_PID 2>/dev/null; }; if [ "${REWRITE_LOG:-0}" = 1 ]; then grep -iE "rewrit" "$D/log" | sed "s/^/log: /"; fi; rm -rf "$D"' EXIT
 for _ in $(seq 1 1200); do [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
 startup="start-up: first PONG after $(python3 -c "import time; print(round(time.time() - $t_start, 2))") s, CPU $(awk '{print ($14 + $15) * 10}' "/proc/$PID/stat") ms"
-rb() { redis-benchmark -h 127.0.0.1 -p "$PORT" -n "$2" -r 100000 -c 50 -P 16 -d 1024 -t "$1" --csv 2>/dev/null |
+rb() { redis-benchmark -h 127.0.0.1 -p "${3:-$PORT}" -n "$2" -r 100000 -c 50 -P 16 -d 1024 -t "$1" --csv 2>/dev/null |
   awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'; }
+peer() { [ -n "$PEER_PID" ] && rb "$1" "$2" "$PEER_PORT" >/dev/null; return 0; } # the peer's pass or run after the target's
+if [ -n "$PEER_PID" ]; then
+  for _ in $(seq 1 200); do [ "$(redis-cli -p "$PEER_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
+fi
+# state: gen0 gen1 gen2 heap cow_allocated keys aof_current aof_base (Kv only; redis: zeros)
+state() {
+  local m i
+  m=$(redis-cli -p "$PORT" memory malloc-stats 2>/dev/null | tr -d '\r')
+  i=$(redis-cli -p "$PORT" info persistence 2>/dev/null | tr -d '\r')
+  echo "$(echo "$m" | awk '/^Generation [012]:/ {printf "%s ", $NF}') $(echo "$m" | awk '/^Heap size at last GC:/ {gsub(",","",$6); print $6+0; f=1} END {if (!f) print 0}') $(echo "$m" | awk '/^Copy-on-write string arrays:/ {gsub(",","",$5); print $5+0; f=1} END {if (!f) print 0}') $(redis-cli -p "$PORT" dbsize 2>/dev/null | tr -d '\r') $(echo "$i" | awk -F: '/^aof_current_size:/ {print $2+0; f=1} END {if (!f) print 0}') $(echo "$i" | awk -F: '/^aof_base_size:/ {print $2+0; f=1} END {if (!f) print 0}')"
+}
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 snap() { # tid comm utime stime
   local task c st
   for task in /proc/"$PID"/task/*; do
@@ -52,17 +79,17 @@ jitcount() { [ -f "$D/jit.txt" ] && wc -l <"$D/jit.txt" || echo 0; }
 echo "target=$target args='$*' runs=$RUNS n=$N warm=$WARM warmup_seconds=$WARMUP_SECONDS KV_ENV='${KV_ENV:-}' load=$(cut -d' ' -f1 /proc/loadavg)"
 w0=$(date +%s); passes=0
 while true; do
-  for t in $TESTS; do rb "$t" "$WARM" >/dev/null; done
+  for t in $TESTS; do rb "$t" "$WARM" >/dev/null; peer "$t" "$WARM"; done
   passes=$((passes + 1))
-  [ $(( $(date +%s) - w0 )) -ge "$WARMUP_SECONDS" ] && break
+  [ $(( $(date +%s) - w0 )) -ge "$WARMUP_SECONDS" ] && [ "$passes" -ge "${MIN_PASSES:-1}" ] && break
 done
 echo "$startup"
 echo "warm-up: $passes passes in $(( $(date +%s) - w0 )) s, rewrites $(rewrites), methods jitted $(jitcount)"
 for run in $(seq 1 "$RUNS"); do
   for t in $TESTS; do
-    snap >"$D/before"; r0=$(rewrites); j0=$(jitcount)
+    s0=$(state); snap >"$D/before"; r0=$(rewrites); j0=$(jitcount); b0=$(busy); ms0=$(date +%s%3N)
     rps=$(rb "$t" "$N")
-    snap >"$D/after"; r1=$(rewrites); j1=$(jitcount)
+    ms1=$(date +%s%3N); b1=$(busy); snap >"$D/after"; r1=$(rewrites); j1=$(jitcount); s1=$(state)
     [ -f "$D/jit.txt" ] && sed -n "$((j0 + 1)),${j1}p" "$D/jit.txt" >"$D/jit.run" || : >"$D/jit.run"
     python3 - "$D/before" "$D/after" "$N" "$run $t" "$rps" "$((r1 - r0))" "$D/jit.run" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
 import sys, os, re, collections
@@ -95,6 +122,26 @@ for k, (u, s) in sorted(agg.items(), key=lambda x: -(x[1][0] + x[1][1])):
     if u + s:
         print(f"    {k:20s} user {us(u):6.3f} sys {us(s):6.3f} us/req")
 PY
+    if [ "$target" != redis ]; then
+      python3 - "$s0" "$s1" "$ms0" "$ms1" "$D/log" "$((b1 - b0))" "$N" <<'PY'
+import sys, re, datetime, os
+a = sys.argv[1].split(); b = sys.argv[2].split(); t0, t1 = int(sys.argv[3]), int(sys.argv[4])
+d = [int(y) - int(x) for x, y in zip(a, b)]
+ev = []
+for l in open(sys.argv[5], errors='replace'):
+    m = re.match(r'\d+:M (\d\d \w{3} \d{4} \d\d:\d\d:\d\d\.\d{3}) . (.*)', l)
+    if not m: continue
+    text = m.group(2)
+    kind = 'start' if 'rewriting started' in text else 'end' if 'temporary AOF base file' in text else None
+    if not kind: continue
+    t = int(datetime.datetime.strptime(m.group(1), '%d %b %Y %H:%M:%S.%f').timestamp() * 1000)
+    snap = re.search(r'snapshot taken in ([0-9.]+ ms(?:, CPU [0-9.]+ ms, \d+ collections)?)', text)
+    if t0 - 1000 <= t <= t1: ev.append(f"{kind}@{(t - t0) / 1000:+.2f}s" + (f"(snapshot {snap.group(1)})" if snap else ""))
+busy = int(sys.argv[6]) * 1e6 / os.sysconf('SC_CLK_TCK') / int(sys.argv[7])
+print(f"    state: gc0/1/2 +{d[0]}/+{d[1]}/+{d[2]} heap {int(b[3]) / 1e6:.0f} MB, cow arrays +{d[4]}, keys {a[5]}, aof {int(a[6]) / 1e6:.0f} MB (base {int(a[7]) / 1e6:.1f} MB) at start, run {(t1 - t0) / 1000:.2f} s, machine busy {busy:.2f} us/req; rewrites: {' '.join(ev) or '-'}")
+PY
+    fi
+    peer "$t" "$N"
     if [ -f "$D/jit.run" ] && [ -s "$D/jit.run" ] && [ -n "${JITKEEP:-}" ]; then cp "$D/jit.run" "$JITKEEP.$run.$t"; fi
   done
 done
