@@ -18,7 +18,8 @@
 #                    against the backend its ready line names; e.g. the per-backend rows of issue 15:
 #                    SERVERS="redis kv-portable kv-epoll kv-uring" WORKLOADS_ONLY="c50 c50-P16" NO_MEMORY=1)
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
-#   PRINT_RUNS=1     print each run's ops/s and CPU per request (stderr) as it ends
+#   PRINT_RUNS=1     print each run's ops/s and CPU per request (stderr) as it ends (a Kv server's fsyncs per request
+#                    too, from INFO aof_fsyncs)
 #   KV_ENV="V=x ..." / KV_BASE_ENV="V=x ..."   environment for the kv (and kv-*) / kvbase servers only: one build twice
 #                    (KV_BASE_DLL=KV_DLL) with a backend switch on one side, e.g. KV_ENV=EIOSHARP_URING_IDLE_PREPASS=0
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
@@ -145,6 +146,13 @@ bench() {
   python3 -c "print('${rps:-0}', ($after - $before) * 1e6 / $CLK_TCK / $n)"
 }
 
+# aof_fsyncs <port> <server>  -> a Kv server's INFO aof_fsyncs (the durable row's fsyncs per request in PRINT_RUNS'
+# lines, session 36, h201); -1 for the others and when INFO does not say
+aof_fsyncs() {
+  if [[ $2 != kv* ]]; then echo -1; return; fi
+  { redis-cli -p "$1" info persistence 2>/dev/null || true; } | awk -F: '/^aof_fsyncs:/ {print $2+0; f=1} END {if (!f) print -1}' | tr -d '\r'
+}
+
 scale() { python3 -c "print(max(1000, int($1 * $N_SCALE)))"; }
 
 # name | n | tests | durable | redis-benchmark args
@@ -186,9 +194,12 @@ for spec in "${ALL_WORKLOADS[@]}"; do
     for t in ${tests//,/ }; do
       for s in $SERVERS; do
         # shellcheck disable=SC2086
+        f0=$(aof_fsyncs "${SPORT[$s]}" "$s")
         read -r rps cpu < <(bench "${SPORT[$s]}" "${SPID[$s]}" "$n" "$t" $args)
+        f1=$(aof_fsyncs "${SPORT[$s]}" "$s")
         echo "$name $t $s $rps $cpu" >>"$RESULTS"
-        [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+        fs=""; [ "$f0" -ge 0 ] && [ "$f1" -ge 0 ] && fs=", $(python3 -c "print('%.4f' % (($f1 - $f0) / $n))") fsyncs/req"
+        [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req$fs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
       done
     done
     echo "  $name run $rep/$REPEATS done ($(( $(date +%s) - start_time )) s, load $(cut -d' ' -f1 /proc/loadavg))" >&2
