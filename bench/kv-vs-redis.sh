@@ -19,7 +19,7 @@
 #                    SERVERS="redis kv-portable kv-epoll kv-uring" WORKLOADS_ONLY="c50 c50-P16" NO_MEMORY=1)
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
 #   PRINT_RUNS=1     print each run's ops/s and CPU per request (stderr) as it ends (a Kv server's fsyncs per request
-#                    too, from INFO aof_fsyncs)
+#                    too, from INFO aof_fsyncs, and under fsync always its rounds overlapped and guard probes in the run)
 #   KV_ENV="V=x ..." / KV_BASE_ENV="V=x ..."   environment for the kv (and kv-*) / kvbase servers only: one build twice
 #                    (KV_BASE_DLL=KV_DLL) with a backend switch on one side, e.g. KV_ENV=EIOSHARP_URING_IDLE_PREPASS=0
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
@@ -146,11 +146,15 @@ bench() {
   python3 -c "print('${rps:-0}', ($after - $before) * 1e6 / $CLK_TCK / $n)"
 }
 
-# aof_fsyncs <port> <server>  -> a Kv server's INFO aof_fsyncs (the durable row's fsyncs per request in PRINT_RUNS'
-# lines, session 36, h201); -1 for the others and when INFO does not say
-aof_fsyncs() {
+# aof_counts <port> <server>  -> a Kv server's INFO aof_fsyncs and, under appendfsync always, its aof_always_* counts
+# (hinted rounds, overlapped rounds, guard probes and kept switches), for PRINT_RUNS' lines (session 36, h201); "-1" for
+# the others and when INFO does not say
+aof_counts() {
   if [[ $2 != kv* ]]; then echo -1; return; fi
-  { redis-cli -p "$1" info persistence 2>/dev/null || true; } | awk -F: '/^aof_fsyncs:/ {print $2+0; f=1} END {if (!f) print -1}' | tr -d '\r'
+  { redis-cli -p "$1" info persistence 2>/dev/null || true; } | tr -d '\r' | awk -F: '
+    /^aof_fsyncs:/ {f=$2+0; ok=1} /^aof_always_hinted_rounds:/ {h=$2+0} /^aof_always_overlap_rounds:/ {o=$2+0}
+    /^aof_always_guard_probes:/ {p=$2+0} /^aof_always_guard_switches:/ {w=$2+0}
+    END {if (!ok) print -1; else print f+0, h+0, o+0, p+0, w+0}'
 }
 
 scale() { python3 -c "print(max(1000, int($1 * $N_SCALE)))"; }
@@ -193,12 +197,15 @@ for spec in "${ALL_WORKLOADS[@]}"; do
   for rep in $(seq 1 "$REPEATS"); do
     for t in ${tests//,/ }; do
       for s in $SERVERS; do
+        a0=$(aof_counts "${SPORT[$s]}" "$s")
         # shellcheck disable=SC2086
-        f0=$(aof_fsyncs "${SPORT[$s]}" "$s")
         read -r rps cpu < <(bench "${SPORT[$s]}" "${SPID[$s]}" "$n" "$t" $args)
-        f1=$(aof_fsyncs "${SPORT[$s]}" "$s")
+        a1=$(aof_counts "${SPORT[$s]}" "$s")
         echo "$name $t $s $rps $cpu" >>"$RESULTS"
-        fs=""; [ "$f0" -ge 0 ] && [ "$f1" -ge 0 ] && fs=", $(python3 -c "print('%.4f' % (($f1 - $f0) / $n))") fsyncs/req"
+        fs=""; [ "$a0" != -1 ] && [ "$a1" != -1 ] && fs=$(python3 -c "
+a, b, n = [int(x) for x in '$a0'.split()], [int(x) for x in '$a1'.split()], $n
+d = [y - x for x, y in zip(a, b)]
+print(', %.4f fsyncs/req' % (d[0] / n) + (', %d of %d hinted rounds overlapped, %d probes (%d kept)' % (d[2], d[1], d[3], d[4]) if d[1] else ''))")
         [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req$fs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
       done
     done
