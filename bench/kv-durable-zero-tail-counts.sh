@@ -7,7 +7,11 @@
 # (block:block_rq_issue), bios queued, ext4_mark_inode_dirty, block_dirty_buffer; printed per fsync (INFO aof_fsyncs)
 # with ops/s and CPU per request (utime+stime from /proc) and per fsync, then each mode's medians.
 #
-#   DLL=path/EioSharp.Kv.dll [REPEATS=5] [N=40000] [WARM_SECONDS=5] bash bench/kv-durable-zero-tail-counts.sh
+#   DLL=path/EioSharp.Kv.dll [REPEATS=5] [N=40000] [WARM_SECONDS=5] [EXTRA_ENV="V=x ..."] bash bench/kv-durable-zero-tail-counts.sh
+#
+# EXTRA_ENV: environment for both servers, e.g. EIOSHARP_KV_ALWAYS_OVERLAP=1 (or =0) to fix the schedule on both sides:
+# the guard's choice moves with the fsync's length (a shorter fsync makes the overlap, with up to twice the fsyncs per
+# request, win more often), which mixes the schedule into an off/on comparison.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/bench/lib/servers.sh" kv-durable-zero-tail-counts
@@ -16,7 +20,8 @@ MODES="off on"
 declare -A PORT=() PID=()
 for m in $MODES; do
   v=0; [ "$m" = on ] && v=1
-  start_server "$DLL" EIOSHARP_KV_ALWAYS_ZERO_TAIL=$v -- --appendfsync always --maxclients 10000
+  # shellcheck disable=SC2086
+  start_server "$DLL" EIOSHARP_KV_ALWAYS_ZERO_TAIL=$v ${EXTRA_ENV:-} -- --appendfsync always --maxclients 10000
   PORT[$m]=$SERVER_PORT; PID[$m]=$SERVER_PID
 done
 rb() { redis-benchmark -h 127.0.0.1 -p "$1" -n "$2" -r 100000 -d 16 -c 50 -t set --csv 2>/dev/null | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'; }
