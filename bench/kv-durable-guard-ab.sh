@@ -6,8 +6,8 @@
 #   overlap  EIOSHARP_KV_ALWAYS_OVERLAP=1   overlapped rounds, unguarded (session 33's default)
 #   guard    (unset)                        the overlap behind its guard (h195's default)
 #   zero     EIOSHARP_KV_ALWAYS_ZERO_TAIL=1 the guard's schedule with the AOF's tail prepared ahead with written zeros
-#            (a data-only fdatasync per round; session 36, h201; the switch is on branch h201-zero-tail, not merged:
-#            rationale §197, so DLL must be a build of that branch); zero0: the same with it =0 (off)
+#            (a data-only fdatasync per round; session 36, h201, rationale §197); zero0: the same with it =0 (off,
+#            the default)
 #   redis    redis-server --appendonly yes --appendfsync always
 # Each run: N SETs; prints ops/s, server CPU (utime+stime from /proc) per request, fsyncs per request (INFO aof_fsyncs),
 # then per schedule the medians. At the end each Kv server's summary at exit (its `h149:` line: the guard's probes and

@@ -6,8 +6,7 @@
 # threads: the store's domain, whose round fdatasyncs, and the system thread that fills the zeros): block requests issued
 # (block:block_rq_issue), bios queued, ext4_mark_inode_dirty, block_dirty_buffer; printed per fsync (INFO aof_fsyncs)
 # with ops/s and CPU per request (utime+stime from /proc) and per fsync, then each mode's medians.
-# The switch is on branch h201-zero-tail (not merged: rationale §197); a build of it is what DLL must name. Built and run
-# there, /tmp/h201/kv2 in session 36.
+# (The switch is off by default: rationale §197.)
 #
 #   DLL=path/EioSharp.Kv.dll [REPEATS=5] [N=40000] [WARM_SECONDS=5] [EXTRA_ENV="V=x ..."] bash bench/kv-durable-zero-tail-counts.sh
 #
