@@ -5,12 +5,15 @@
 #   off      EIOSHARP_KV_ALWAYS_OVERLAP=0   one cohort (the wait expects every writer)
 #   overlap  EIOSHARP_KV_ALWAYS_OVERLAP=1   overlapped rounds, unguarded (session 33's default)
 #   guard    (unset)                        the overlap behind its guard (h195's default)
+#   zero     EIOSHARP_KV_ALWAYS_ZERO_TAIL=1 the guard's schedule with the AOF's tail prepared ahead with written zeros
+#            (a data-only fdatasync per round; session 36, h201, rationale §201); zero0: the same with it =0 (off,
+#            the default)
 #   redis    redis-server --appendonly yes --appendfsync always
 # Each run: N SETs; prints ops/s, server CPU (utime+stime from /proc) per request, fsyncs per request (INFO aof_fsyncs),
 # then per schedule the medians. At the end each Kv server's summary at exit (its `h149:` line: the guard's probes and
 # decisions). Run it under bench/with-load.sh for a controlled load.
 #
-#   DLL=path/EioSharp.Kv.dll [MODES="off overlap guard"] [REPEATS=5] [N=40000] [WARM_SECONDS=5] bash bench/kv-durable-guard-ab.sh
+#   DLL=path/EioSharp.Kv.dll [MODES="off overlap guard"] (or e.g. MODES="guard zero redis") [REPEATS=5] [N=40000] [WARM_SECONDS=5] bash bench/kv-durable-guard-ab.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/bench/lib/servers.sh" kv-durable-guard-ab
@@ -22,6 +25,8 @@ for m in $MODES; do
     off) start_server "$DLL" EIOSHARP_KV_ALWAYS_OVERLAP=0 -- --appendfsync always --maxclients 10000 ;;
     overlap) start_server "$DLL" EIOSHARP_KV_ALWAYS_OVERLAP=1 -- --appendfsync always --maxclients 10000 ;;
     guard) start_server "$DLL" -- --appendfsync always --maxclients 10000 ;;
+    zero) start_server "$DLL" EIOSHARP_KV_ALWAYS_ZERO_TAIL=1 -- --appendfsync always --maxclients 10000 ;;
+    zero0) start_server "$DLL" EIOSHARP_KV_ALWAYS_ZERO_TAIL=0 -- --appendfsync always --maxclients 10000 ;;
     redis) start_server redis -- --appendonly yes --appendfsync always ;;
     *) echo "unknown mode $m" >&2; exit 2 ;;
   esac

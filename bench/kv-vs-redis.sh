@@ -18,7 +18,8 @@
 #                    against the backend its ready line names; e.g. the per-backend rows of issue 15:
 #                    SERVERS="redis kv-portable kv-epoll kv-uring" WORKLOADS_ONLY="c50 c50-P16" NO_MEMORY=1)
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
-#   PRINT_RUNS=1     print each run's ops/s and CPU per request (stderr) as it ends
+#   PRINT_RUNS=1     print each run's ops/s and CPU per request (stderr) as it ends (a Kv server's fsyncs per request
+#                    too, from INFO aof_fsyncs, and under fsync always its rounds overlapped and guard probes in the run)
 #   KV_ENV="V=x ..." / KV_BASE_ENV="V=x ..."   environment for the kv (and kv-*) / kvbase servers only: one build twice
 #                    (KV_BASE_DLL=KV_DLL) with a backend switch on one side, e.g. KV_ENV=EIOSHARP_URING_IDLE_PREPASS=0
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
@@ -151,6 +152,17 @@ bench() {
   python3 -c "print('${rps:-0}', ($after - $before) * 1e6 / $CLK_TCK / $n)"
 }
 
+# aof_counts <port> <server>  -> a Kv server's INFO aof_fsyncs and, under appendfsync always, its aof_always_* counts
+# (hinted rounds, overlapped rounds, guard probes and kept switches), for PRINT_RUNS' lines (session 36, h201); "-1" for
+# the others and when INFO does not say
+aof_counts() {
+  if [[ $2 != kv* ]]; then echo -1; return; fi
+  { redis-cli -p "$1" info persistence 2>/dev/null || true; } | tr -d '\r' | awk -F: '
+    /^aof_fsyncs:/ {f=$2+0; ok=1} /^aof_always_hinted_rounds:/ {h=$2+0} /^aof_always_overlap_rounds:/ {o=$2+0}
+    /^aof_always_guard_probes:/ {p=$2+0} /^aof_always_guard_switches:/ {w=$2+0}
+    END {if (!ok) print -1; else print f+0, h+0, o+0, p+0, w+0}'
+}
+
 scale() { python3 -c "print(max(1000, int($1 * $N_SCALE)))"; }
 
 # name | n | tests | durable | redis-benchmark args
@@ -204,10 +216,16 @@ for spec in "${ALL_WORKLOADS[@]}"; do
   for rep in $(seq 1 "$REPEATS"); do
     for t in ${tests//,/ }; do
       for s in $SERVERS; do
+        a0=$(aof_counts "${SPORT[$s]}" "$s")
         # shellcheck disable=SC2086
         read -r rps cpu < <(bench "${SPORT[$s]}" "${SPID[$s]}" "$n" "$t" $args)
+        a1=$(aof_counts "${SPORT[$s]}" "$s")
         echo "$name $t $s $rps $cpu" >>"$RESULTS"
-        [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+        fs=""; [ "$a0" != -1 ] && [ "$a1" != -1 ] && fs=$(python3 -c "
+a, b, n = [int(x) for x in '$a0'.split()], [int(x) for x in '$a1'.split()], $n
+d = [y - x for x, y in zip(a, b)]
+print(', %.4f fsyncs/req' % (d[0] / n) + (', %d of %d hinted rounds overlapped, %d probes (%d kept)' % (d[2], d[1], d[3], d[4]) if d[1] else ''))")
+        [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req$fs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
       done
     done
     echo "  $name run $rep/$REPEATS done ($(( $(date +%s) - start_time )) s, load $(cut -d' ' -f1 /proc/loadavg))" >&2

@@ -642,6 +642,14 @@ public sealed partial class KvConnectionState
             Line("aof_base_size", s.AofBaseSize);
             Line("aof_fsync_policy", _config.AppendFsync);
             Line("aof_fsyncs", s.AofFsyncs);
+            if (s.AofAlwaysHintedRounds > 0)
+            {
+                Line("aof_always_hinted_rounds", s.AofAlwaysHintedRounds);
+                Line("aof_always_hint_misses", s.AofAlwaysHintMisses);
+                Line("aof_always_overlap_rounds", s.AofAlwaysOverlapRounds);
+                Line("aof_always_guard_probes", s.AofAlwaysGuardProbes);
+                Line("aof_always_guard_switches", s.AofAlwaysGuardSwitches);
+            }
         }
         if (sections.Contains("stats"))
         {

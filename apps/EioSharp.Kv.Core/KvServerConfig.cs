@@ -541,6 +541,23 @@ public sealed partial class KvServerStats
     /// <summary>fsync calls performed.</summary>
     public long AofFsyncs { get; set; }
 
+    /// <summary>appendfsync always: rounds whose sleep waited for their writers (hinted), hinted waits that ended at their
+    /// limit, rounds that expected the other cohort (the overlap), and the overlap guard's probes and kept switches
+    /// (INFO persistence's <c>aof_always_*</c> lines, Kv only: the durable row's schedule per benchmark run; session 36, h201).</summary>
+    public long AofAlwaysHintedRounds { get; set; }
+
+    /// <summary>See <see cref="AofAlwaysHintedRounds"/>.</summary>
+    public long AofAlwaysHintMisses { get; set; }
+
+    /// <summary>See <see cref="AofAlwaysHintedRounds"/>.</summary>
+    public long AofAlwaysOverlapRounds { get; set; }
+
+    /// <summary>See <see cref="AofAlwaysHintedRounds"/>.</summary>
+    public long AofAlwaysGuardProbes { get; set; }
+
+    /// <summary>See <see cref="AofAlwaysHintedRounds"/>.</summary>
+    public long AofAlwaysGuardSwitches { get; set; }
+
     private long _memoryPeak;
 
     /// <summary>Records a used_memory reading and returns the peak so far (INFO used_memory_peak).</summary>

@@ -875,12 +875,25 @@ internal sealed class AppendOnlyFile : IDisposable
     /// (measured: the 50-client durable SET row took 1.5x the CPU with the mapping).</remarks>
     private static MappedTailAppender OpenTail(FileWriter file, long length, FsyncPolicy policy)
     {
-        int chunk = policy == FsyncPolicy.Always ? 0 : TailChunkBytes is > 0 and < 64 * 1024 ? 64 * 1024 : TailChunkBytes;
+        bool zeroTail = policy == FsyncPolicy.Always && AlwaysZeroTail;
+        int chunk = zeroTail ? AlwaysZeroTailChunkBytes : policy == FsyncPolicy.Always ? 0 : TailChunkBytes is > 0 and < 64 * 1024 ? 64 * 1024 : TailChunkBytes;
         var tail = file.OpenMappedTail(length, chunk);
         tail.MaxStoreBytes = TailMaxStoreBytes;
         tail.ReserveForWrites = TailReserveForWrites;
+        tail.ZeroFillAhead = zeroTail;
         return tail;
     }
+
+    /// <summary>Under <c>appendfsync always</c>, whether the incremental file's tail is prepared ahead with written zeros
+    /// (<see cref="MappedTailAppender.ZeroFillAhead"/>: a chunk written and fdatasynced on the library's system-thread
+    /// offload before the appends reach it), so that a round's <c>fdatasync</c> writes only its data, not the inode's new
+    /// size (ext4 without a journal writes that inode block synchronously in every appending <c>fdatasync</c>).
+    /// EIOSHARP_KV_ALWAYS_ZERO_TAIL=1 turns it on (session 36, h201).</summary>
+    internal static bool AlwaysZeroTail { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_ZERO_TAIL") == "1";
+
+    /// <summary>The zero-filled chunk under <see cref="AlwaysZeroTail"/> (EIOSHARP_KV_ALWAYS_ZERO_TAIL_KB, default 1 MiB).</summary>
+    internal static int AlwaysZeroTailChunkBytes { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_ZERO_TAIL_KB"), out int zkb) && zkb >= 64 ? zkb * 1024 : 1 << 20;
 
     private void CloseTail(MappedTailAppender tail, string name)
     {

@@ -1958,6 +1958,11 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             stats.AofCurrentSize = aof.Length;
             stats.AofBaseSize = aof.BaseSize;
             stats.AofFsyncs = aof.Fsyncs;
+            stats.AofAlwaysHintedRounds = HintedRounds;
+            stats.AofAlwaysHintMisses = HintMisses;
+            stats.AofAlwaysOverlapRounds = OverlapRounds;
+            stats.AofAlwaysGuardProbes = _overlapGuard.Probes;
+            stats.AofAlwaysGuardSwitches = _overlapGuard.Switches;
         }
 
         else if (_rewriteRequested && !config.AppendOnly && !_offRewriteRunning && _runSwitch is { } sw && Fs is { } fs)

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using EioSharp.Domains;
 
 namespace EioSharp.Fs;
 
@@ -101,7 +102,8 @@ public sealed unsafe class MappedTailAppender : IDisposable
 
     private int _maxStore = DefaultMaxStoreBytes;
 
-    /// <summary>Gets how many chunks were reserved and mapped so far (tests, diagnostics).</summary>
+    /// <summary>Gets how many chunks were reserved and mapped so far, or zero-filled (<see cref="ZeroFillAhead"/>: fills
+    /// started) (tests, diagnostics).</summary>
     public long Extensions { get; private set; }
 
     /// <summary>Appends <paramref name="data"/> at <see cref="Length"/> and advances it.</summary>
@@ -120,6 +122,12 @@ public sealed unsafe class MappedTailAppender : IDisposable
         }
 
         long end = _length + data.Length;
+        if (_zeroFill)
+        {
+            AppendIntoZeros(data, end);
+            return;
+        }
+
         if (_mapped && data.Length <= _maxStore && (end <= _mapStart + _mapLength && _map is not null || MapFor(data.Length)))
         {
             data.CopyTo(new Span<byte>(_map + (_length - _mapStart), data.Length));
@@ -183,6 +191,146 @@ public sealed unsafe class MappedTailAppender : IDisposable
         }
     }
 
+    /// <summary>Gets or sets whether the region ahead of <see cref="Length"/> is prepared with written, synced zeros
+    /// instead of reserved with <c>fallocate</c>, so that a sync after an append writes only the data (default false).</summary>
+    /// <remarks>
+    /// <para><b>What for</b>: a log synced after every append (Redis's <c>appendfsync always</c>). An append past the
+    /// file's end changes its size, so the next <c>fdatasync</c> must also write the inode (and, after delayed
+    /// allocation, the allocation's metadata); an append into a <c>fallocate</c>d region costs the sync the conversion
+    /// of an unwritten extent. An append into blocks that are already written, inside a size that is already on the
+    /// device, leaves the sync only the data pages. In this mode every append is a <c>pwrite</c> (no store through a
+    /// mapping) into such a region.</para>
+    /// <para><b>Scheduling</b>: a chunk (<see cref="ChunkBytes"/>) of zeros is written and <c>fdatasync</c>ed on the
+    /// library's system-thread offload when less than half a chunk of prepared zeros is left ahead of
+    /// <see cref="Length"/>, and at once when the property is set; the owner appends below it meanwhile and takes the
+    /// new region only once the fill's sync has returned (nothing is appended where the size is not yet durable). An
+    /// append that goes past the prepared region while no fill runs is a <c>pwrite</c> past the end, as without this
+    /// mode (its sync then writes the size); one that would go past it while a fill runs first waits for the fill,
+    /// blocking the calling thread, as do <see cref="Truncate"/> and <see cref="Close"/>. No fiber is suspended and no
+    /// cancellation is checked.</para>
+    /// <para><b>Costs</b>: the device receives every chunk twice (zeros, then the data); the file ends in up to one and
+    /// a half chunks of zeros while open and after a crash, as with <c>fallocate</c> (see the class remarks).</para>
+    /// <para><b>Errors</b>: a failed fill (a full disk) is not reported here: no further chunk is filled by this
+    /// appender, and appends past the prepared region are <c>pwrite</c>s past the end, where a full disk fails them as
+    /// without this mode.</para>
+    /// <para><b>Where</b>: only while the appender can map (<see cref="IsMapped"/>: regular files on Linux, not the
+    /// portable layer); elsewhere setting it changes nothing and it reads false. Measured with the KV's AOF under
+    /// <c>appendfsync always</c> in docs/BENCHMARKS.md (session 36, h201).</para>
+    /// <para><b>Thread safety</b>: set it on the owner's thread, as <see cref="Append"/>.</para>
+    /// </remarks>
+    /// <exception cref="ObjectDisposedException">Set on a closed appender.</exception>
+    public bool ZeroFillAhead
+    {
+        get => _zeroFill;
+        set
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            if (value == _zeroFill || !_mapped && value)
+            {
+                return;
+            }
+
+            if (!value)
+            {
+                CollectFill(wait: true);
+                _zeroFill = false;
+                return;
+            }
+
+            Unmap(); // appends are pwrites from now on
+            _zeroFill = true;
+            _zeroFilled = true;
+            _fillDone ??= new ManualResetEventSlim(false);
+            StartFillIfLow();
+        }
+    }
+
+    private bool _zeroFill;
+    private bool _zeroFilled; // the mode was on at some point: the file may hold zeros past _size (Close cuts it)
+    private ManualResetEventSlim? _fillDone;
+    private bool _filling; // a fill runs (owner's view; the fill thread sets _fillDone when it is done)
+    private long _fillEnd; // where the running fill ends
+    private Exception? _fillError; // written by the fill thread before _fillDone is set
+    private bool _fillFailed; // a fill failed: no more for this appender
+    private static byte[]? s_zeros;
+
+    private void AppendIntoZeros(ReadOnlySpan<byte> data, long end)
+    {
+        CollectFill(wait: end > _size);
+        _file.WriteAt(_length, data);
+        _length = end;
+        _size = Math.Max(_size, end);
+        StartFillIfLow();
+    }
+
+    // Takes a finished fill's result (waiting for a running one when `wait`): the prepared region grows to its end.
+    private void CollectFill(bool wait)
+    {
+        if (!_filling)
+        {
+            return;
+        }
+
+        if (!_fillDone!.IsSet)
+        {
+            if (!wait)
+            {
+                return;
+            }
+
+            _fillDone.Wait();
+        }
+
+        _filling = false;
+        _fillDone.Reset();
+        if (_fillError is null)
+        {
+            _size = Math.Max(_size, _fillEnd);
+        }
+        else
+        {
+            _fillError = null;
+            _fillFailed = true; // a full disk (or another error): no more fills; pwrites past the end, which report it
+        }
+    }
+
+    private void StartFillIfLow()
+    {
+        if (!_zeroFill || _filling || _fillFailed || _size - _length >= _chunk / 2)
+        {
+            return;
+        }
+
+        long start = _size;
+        long end = start + _chunk;
+        _fillEnd = end;
+        _filling = true;
+        Extensions++;
+        var file = _file;
+        var done = _fillDone!;
+        byte[] zeros = s_zeros ??= new byte[256 * 1024];
+        SysthreadPool.Shared.Post(null, () =>
+        {
+            try
+            {
+                for (long at = start; at < end; at += zeros.Length)
+                {
+                    file.WriteAt(at, zeros.AsSpan(0, (int)Math.Min(zeros.Length, end - at)));
+                }
+
+                file.DataSync(); // the blocks and the new size on the device before any append goes there
+            }
+            catch (Exception ex)
+            {
+                _fillError = ex;
+            }
+            finally
+            {
+                done.Set();
+            }
+        });
+    }
+
     /// <summary>Sets the logical length back to <paramref name="length"/> and cuts the file there (<c>ftruncate</c>), for
     /// example to drop a record whose write failed half-way; the next append reserves and maps again.</summary>
     /// <param name="length">The new length in bytes: 0 to <see cref="Length"/>.</param>
@@ -196,6 +344,7 @@ public sealed unsafe class MappedTailAppender : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, _length);
         Unmap(); // before the file shrinks under the mapping
+        CollectFill(wait: true); // nor under a running fill
         _length = length;
         _file.SetLength(length);
         _size = length;
@@ -218,7 +367,10 @@ public sealed unsafe class MappedTailAppender : IDisposable
         try
         {
             Unmap();
-            if (_size != _length && !_file.IsClosed)
+            CollectFill(wait: true);
+            _fillDone?.Dispose();
+            _zeroFill = false;
+            if ((_size != _length || _zeroFilled) && !_file.IsClosed)
             {
                 _file.SetLength(_length);
                 _size = _length;

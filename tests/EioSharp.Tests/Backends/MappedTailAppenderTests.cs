@@ -221,6 +221,69 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
         Assert.Equal([.. Record(1)[..1000], .. Record(2)[..1000]], r.Item6);
     }
 
+    /// <summary><see cref="MappedTailAppender.ZeroFillAhead"/>: every append is a pwrite into zeros written ahead (a
+    /// chunk at a time, on a system thread), the file reads as the appends followed by zeros only while open (what a
+    /// crash leaves, which a log's reader cuts), a truncation and a re-append in between work, and the close cuts the
+    /// file to the appended bytes. On a backend whose files cannot be mapped (portable) the mode stays off (plain
+    /// pwrites, the same file).</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void ZeroFillAheadAppendsIntoWrittenZerosAndClosesToTheLogicalLength(EioBackend backend)
+    {
+        var expected = new MemoryStream();
+        var r = FsSandbox.RunOn(backend, async (_, root, s) =>
+        {
+            bool mapped = false, zeroFill = false, zerosPastLength = true, prefixOk = true;
+            long extensions = -1, length = 0;
+            await Switch.RunAsync(async sw =>
+            {
+                var w = await (root / "log").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                var tail = w.OpenMappedTail(0, Chunk);
+                tail.ZeroFillAhead = true;
+                mapped = tail.IsMapped;
+                zeroFill = tail.ZeroFillAhead;
+                for (int i = 0; i < 300; i++)
+                {
+                    byte[] rec = Record(i);
+                    tail.Append(rec);
+                    expected.Write(rec);
+                    if (i % 60 == 59)
+                    {
+                        w.DataSync();
+                        byte[] all = File.ReadAllBytes(s.InRoot("log"));
+                        prefixOk &= all.Length >= expected.Length && all.AsSpan(0, (int)expected.Length).SequenceEqual(expected.ToArray());
+                        zerosPastLength &= all.AsSpan((int)Math.Min(all.Length, expected.Length)).IndexOfAnyExcept((byte)0) < 0;
+                    }
+
+                    if (i == 150)
+                    {
+                        tail.Truncate(tail.Length - rec.Length); // cut off again, then the same record once more
+                        tail.Append(rec);
+                    }
+                }
+
+                extensions = tail.Extensions;
+                length = tail.Length;
+                tail.Close();
+            });
+            return (mapped, zeroFill, zerosPastLength, prefixOk, extensions, length, File.ReadAllBytes(s.InRoot("log")));
+        });
+        output.WriteLine($"{backend}: mapped {r.mapped}, zero fill {r.zeroFill}, {r.extensions} fills for {r.length} bytes in {Chunk}-byte chunks");
+        Assert.Equal(r.mapped, r.zeroFill);
+        Assert.True(r.prefixOk);
+        Assert.True(r.zerosPastLength);
+        Assert.Equal(expected.Length, r.length);
+        Assert.Equal(expected.ToArray(), r.Item7);
+        if (r.mapped)
+        {
+            Assert.True(r.extensions > 3, $"{r.extensions} fills for {r.length} bytes");
+        }
+        else
+        {
+            Assert.Equal(0, r.extensions);
+        }
+    }
+
     /// <summary>Opened at the end of a file that has content: appends go after it; a second appender is refused while
     /// one is open; a closed appender throws.</summary>
     [SkippableTheory]
