@@ -243,43 +243,32 @@ public sealed class Domain
     /// them field by field (see <see cref="RunQueue.Enqueue"/>).</remarks>
     private void EnqueueItem(Delegate callback, object? state, FiberFrame? frame)
     {
-        var current = t_current; // read once (h204): the post below is told the sender
-        if (ReferenceEquals(current, this))
+        if (ReferenceEquals(t_current, this))
         {
             _local.Enqueue(callback, state, frame);
         }
         else
         {
-            PostFrom(current, callback, state, frame);
-        }
-    }
-
-    /// <summary>Posts an item to this domain's inbox from another thread, whose domain the caller has read
-    /// (<paramref name="sender"/>: <see cref="Current"/> there, not this domain; null on a thread that is not a domain), and
-    /// wakes this domain if the post is the first since it armed its sleep (one wake-up per batch).</summary>
-    /// <remarks>A waiter's cross-thread signal calls this directly with the domain its caller already read (issue 20, h204:
-    /// one thread-static read per cross-domain wake-up instead of three).</remarks>
-    internal void PostFrom(Domain? sender, Delegate callback, object? state, FiberFrame? frame)
-    {
-        Debug.Assert(ReferenceEquals(sender, t_current) && !ReferenceEquals(sender, this), "PostFrom with another sender than the calling thread's domain");
-        _remote.Enqueue(new WorkItem(callback, state, frame));
-        _remotePosted = 1; // after the enqueue: a round that sees it (and clears it) drains this item
-        if (sender is not null)
-        {
-            // Written by the sender's own thread: it now expects an answer soon (see WaitForWork).
-            sender._postedToOther = true;
-        }
-
-        // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
-        // sleeps again) only enqueue, and the domain drains its whole inbox in its next round.
-        if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
-        {
-            Interlocked.Increment(ref _wakeUps);
-            _poller.Wake();
+            _remote.Enqueue(new WorkItem(callback, state, frame));
+            _remotePosted = 1; // after the enqueue: a round that sees it (and clears it) drains this item
+            var sender = t_current;
             if (sender is not null)
             {
-                // Its answer cannot come before this domain's thread has woken: the sender's next spin waits that long.
-                sender._wokeOther = true;
+                // Written by the sender's own thread: it now expects an answer soon (see WaitForWork).
+                sender._postedToOther = true;
+            }
+
+            // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
+            // sleeps again) only enqueue, and the domain drains its whole inbox in its next round.
+            if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+            {
+                Interlocked.Increment(ref _wakeUps);
+                _poller.Wake();
+                if (sender is not null)
+                {
+                    // Its answer cannot come before this domain's thread has woken: the sender's next spin waits that long.
+                    sender._wokeOther = true;
+                }
             }
         }
     }
@@ -461,9 +450,7 @@ public sealed class Domain
                 }
 
                 // Busy time is taken when the domain goes idle (two clock reads per sleep, none per round or item).
-                // Written only by this thread (h204: a plain store, no locked add per idle transition); BusyTime reads it
-                // with Volatile.Read (a 64-bit read is atomic).
-                Volatile.Write(ref _busyTicks, _busyTicks + (idleAt - awakeSince));
+                Interlocked.Add(ref _busyTicks, idleAt - awakeSince);
                 if (EioTrace.On)
                 {
                     EioTrace.DomainIdle();
@@ -631,20 +618,7 @@ public sealed class Domain
             _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
             do
             {
-                if (ReferenceEquals(r.Callback, SuspensionNode.PostedSignal))
-                {
-                    // A waiter's signal from another thread (h204): the waiter itself is queued here, where the item would
-                    // have run its continuation in place, or nothing is when no continuation is registered yet.
-                    var waiter = Unsafe.As<SuspensionNode>(r.State!);
-                    if (waiter.TakePostedSignal())
-                    {
-                        _local.EnqueueWaiter(waiter);
-                    }
-                }
-                else
-                {
-                    _local.Enqueue(r.Callback, r.State, r.Frame);
-                }
+                _local.Enqueue(r.Callback, r.State, r.Frame);
             }
             while (_remote.TryDequeue(out r));
         }

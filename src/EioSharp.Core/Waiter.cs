@@ -44,6 +44,11 @@ namespace EioSharp;
 /// </remarks>
 internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
 {
+    // _signal's values (invariant 2).
+    private const int SignalNone = 0;
+    private const int SignalRegistered = 1;
+    private const int SignalCompleted = 2;
+
     // Run from the run queue, which installed the awaiting fiber: the continuation runs without a synchronization context
     // but still as that fiber's code (see InlineForeignContinuations).
     private static readonly Action<object?> s_runWithoutContext = static s =>
@@ -54,6 +59,7 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
 
     private Domain _owner;
     private int _state;
+    private int _signal; // SignalNone -> SignalRegistered (OnCompleted) -> SignalCompleted (Signal): invariant 2
     private short _version;
     private bool _pooled; // rented from a WaiterPool: recycled when consumed
     private protected bool _recycleOnlyOnSuccess; // a timer: a cancelled one may still be in the heap (see CanRecycle)
@@ -146,24 +152,6 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
         return true;
     }
 
-    /// <summary><see cref="TryComplete(T)"/> from a thread whose domain the caller has read (<paramref name="current"/>, not
-    /// the owner: null on a thread that is not a domain): the signal is posted to the owner without reading the thread's
-    /// domain again (issue 20, h204: one thread-static read per cross-domain wake-up, was three).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TryCompleteFrom(Domain? current, T value)
-    {
-        Debug.Assert(!ReferenceEquals(current, _owner), "TryCompleteFrom on the owning domain's thread");
-        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
-        {
-            return false;
-        }
-
-        _result = value;
-        Volatile.Write(ref _state, 3);
-        SignalFromOtherThread(current);
-        return true;
-    }
-
     /// <summary><see cref="TryComplete(T)"/> for a waker that holds this waiter exclusively: it took it out of a promise's
     /// single-waiter slot by an atomic exchange, or out of a wait list under the list's lock (so no other waker can
     /// complete this use).</summary>
@@ -177,13 +165,9 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
     {
         // The owning domain's thread told by a stack address first (h186): no thread-static read on a wake-up by a fiber of
         // the same domain.
-        if (!_owner.OnLoopStack())
+        if (!_owner.OnLoopStack() && !_owner.IsCurrent)
         {
-            var current = Domain.Current;
-            if (!ReferenceEquals(current, _owner))
-            {
-                return TryCompleteFrom(current, value);
-            }
+            return TryComplete(value);
         }
 
         if (_state != 0)
@@ -251,7 +235,7 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
             return;
         }
 
-        SignalFromOtherThread(Domain.Current);
+        SignalFromOtherThread();
     }
 
     /// <summary><see cref="Signal"/> on the owning domain's thread (the caller checked): <c>_signal</c> is written only
@@ -288,13 +272,11 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
     }
 
 
-    /// <summary><see cref="Signal"/> on any other thread: posts <see cref="SuspensionNode.PostedSignal"/> to the owning
-    /// domain with the frame registered so far (a racy read: null while none is, else this use's: the waiter cannot be
-    /// reused before the posted item has run), and touches the waiter no more. Out of line: cross-thread wake-ups only.</summary>
-    /// <param name="sender">The calling thread's domain (null on a thread that is not a domain), when the caller has read
-    /// it: the post then reads no thread-static of its own (issue 20, h204).</param>
+    /// <summary><see cref="Signal"/> on any other thread: posts <see cref="s_signalPosted"/> to the owning domain with the
+    /// frame registered so far (a racy read: null while none is, else this use's: the waiter cannot be reused before the
+    /// posted item has run), and touches the waiter no more. Out of line: cross-thread wake-ups only.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void SignalFromOtherThread(Domain? sender)
+    private void SignalFromOtherThread()
     {
         var frame = Volatile.Read(ref Frame);
         if (EioTrace.On)
@@ -302,13 +284,14 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
             EioTrace.Woken(frame); // the wake-up's trace event on the waker's side, as before (h90)
         }
 
-        _owner.PostFrom(sender, PostedSignal, this, frame);
+        _owner.Enqueue(s_signalPosted, this, frame);
     }
 
-    /// <summary>Runs on the owning domain as the item a winner on another thread posted, when it is run as an item (a
-    /// nested round, <see cref="Domain.ProcessEventsWhileBlocked"/>); a round's drain of the inbox takes it as
-    /// <see cref="SuspensionNode.TakePostedSignal"/> instead (invariant 2).</summary>
-    internal override void RunPostedSignal()
+    // The owning domain's side of a signal from another thread (an item posted there by SignalFromOtherThread).
+    private static readonly Action<object?> s_signalPosted = static s => Unsafe.As<Waiter<T>>(s!).SignalPosted();
+
+    /// <summary>Runs on the owning domain as the item a winner on another thread posted (invariant 2).</summary>
+    private void SignalPosted()
     {
         int s = _signal;
         if (s == SignalNone)
@@ -600,49 +583,6 @@ internal abstract class SuspensionNode : WaiterNode
 
     /// <summary>The waiter's wake-up is in the run queue and not yet taken: the use is not recycled until then.</summary>
     internal bool Queued;
-
-    // _signal's values (invariant 2 of Waiter<T>).
-    private protected const int SignalNone = 0;
-    private protected const int SignalRegistered = 1;
-    private protected const int SignalCompleted = 2;
-
-    /// <summary>The continuation's hand-over: <see cref="SignalNone"/> → <see cref="SignalRegistered"/> (the awaiter's
-    /// <c>OnCompleted</c>) → <see cref="SignalCompleted"/> (the winner's signal); written only on the owning domain's thread
-    /// (invariant 2 of <see cref="Waiter{T}"/>). Here, not in the generic waiter, so that the inbox's drain takes a posted
-    /// signal without a virtual call (<see cref="TakePostedSignal"/>).</summary>
-    private protected int _signal;
-
-    /// <summary>The item a winner on another thread posts to the owning domain (state: the waiter). One delegate for every
-    /// waiter type, so that a round's drain of the inbox recognises it by reference (issue 20, h204) and queues the waiter
-    /// itself (<see cref="TakePostedSignal"/>); run as an item (a nested round) it is <see cref="RunPostedSignal"/>.</summary>
-    internal static readonly Action<object?> PostedSignal = static s => Unsafe.As<SuspensionNode>(s!).RunPostedSignal();
-
-    /// <summary>The owning domain's side of a posted signal run as an item (invariant 2 of <see cref="Waiter{T}"/>).</summary>
-    internal abstract void RunPostedSignal();
-
-    /// <summary>The owning domain's side of a posted signal, taken by the round's drain of the inbox (domain thread only):
-    /// true when the continuation is registered, and the caller then queues this waiter where the posted item would have
-    /// been (the run queue's waiter slot: the dequeue runs the continuation with its frame installed, as the
-    /// posted item ran it in place); false when none is registered yet (the registration queues it when it comes).</summary>
-    /// <remarks>What <see cref="RunPostedSignal"/> does when the item runs with the registered frame installed, done when
-    /// the item is drained instead of when it runs: the registration cannot change in between (the awaiting fiber is
-    /// suspended; a registration still to come finds the use completed either way). The item's three references are not
-    /// copied into the run queue and read back, and no delegate and no call run the signal (issue 20, h204).</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TakePostedSignal()
-    {
-        int s = _signal;
-        if (s == SignalNone)
-        {
-            _signal = SignalCompleted; // registered later: OnCompleted finds it and queues its continuation
-            return false;
-        }
-
-        Debug.Assert(s == SignalRegistered, "a use signalled twice");
-        Queued = true; // before SignalCompleted, as in SignalHere: the use is not recycled until the dequeue
-        Volatile.Write(ref _signal, SignalCompleted);
-        return true;
-    }
 }
 
 /// <summary>A waiter with no result value.</summary>
