@@ -13,7 +13,8 @@
 #                    with the same persistence (the default run gives Kv its AOF and redis-server none); not used by
 #                    the durable workload (its --appendfsync always would be overridden): run that one without it
 #   GARNET_ARGS=     more garnet-server arguments
-#   SERVERS="redis garnet kv"   which servers to run (add "kvbase" with KV_BASE_DLL=path/EioSharp.Kv.dll to compare builds;
+#   SERVERS="redis garnet kv"   which servers to run (add "kvbase" with KV_BASE_DLL=path/EioSharp.Kv.dll, or
+#                    KV_BASE_BIN=path/EioSharp.Kv for a NativeAOT executable, to compare builds;
 #                    "kv-portable", "kv-epoll", "kv-uring": EioSharp.Kv with --backend portable|epoll|uring, checked
 #                    against the backend its ready line names; e.g. the per-backend rows of issue 15:
 #                    SERVERS="redis kv-portable kv-epoll kv-uring" WORKLOADS_ONLY="c50 c50-P16" NO_MEMORY=1)
@@ -75,6 +76,7 @@ WARMUP="${WARMUP:-0.2}"
 SERVERS="${SERVERS:-redis garnet kv}"
 KV_DLL="${KV_DLL:-$ROOT/apps/EioSharp.Kv/bin/Release/net10.0/EioSharp.Kv.dll}"
 KV_BASE_DLL="${KV_BASE_DLL:-}" # server "kvbase": another build of EioSharp.Kv (e.g. before a change), same arguments
+KV_BASE_BIN="${KV_BASE_BIN:-}" # or another native (NativeAOT) executable as "kvbase" (takes precedence over KV_BASE_DLL)
 TOOLS="$ROOT/bench/.tools"
 GARNET="$TOOLS/garnet-server"
 GARNET_VERSION=2.2.8
@@ -116,7 +118,7 @@ start() {
       # shellcheck disable=SC2086
       "$GARNET" --port "$PORT" --bind 127.0.0.1 "${extra[@]}" ${GARNET_ARGS:-} >"$dir/log" 2>&1 & ;;
     kv|kvbase|kv-*)
-      local cmd=("${KV_CMD[@]}"); [ "$1" = kvbase ] && cmd=(dotnet "$KV_BASE_DLL")
+      local cmd=("${KV_CMD[@]}"); [ "$1" = kvbase ] && { cmd=(dotnet "$KV_BASE_DLL"); [ -n "$KV_BASE_BIN" ] && cmd=("$KV_BASE_BIN"); }
       local extra=()
       [[ "$1" == kv-* ]] && extra+=(--backend "${1#kv-}")
       [ -n "${KV_DOMAINS:-}" ] && extra+=(--domains "$KV_DOMAINS")
