@@ -19,7 +19,8 @@
 # thread's CPU per request over that run (threads with at least 0.005 µs; /proc/PID/task/TID/schedstat, nanoseconds).
 # Printed: per request, events at or above 0.0005. Environment: TESTS ("get set"), N (40000), WARM_SECONDS (10),
 # REPEATS (1; targets alternate within a repeat), CLIENTS (1: the same counts for another row, e.g. 50),
-# PIPELINE (1: redis-benchmark -P), DATA (16: -d, the value size).
+# PIPELINE (1: redis-benchmark -P), DATA (16: -d, the value size), EXTRA_EVENTS (more tracepoints, comma-separated,
+# e.g. tlb:tlb_flush,irq_vectors:call_function_entry).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/bench/lib/servers.sh" kv-c1-kernel-counts
@@ -39,6 +40,7 @@ EVENTS+=',timer:hrtimer_start,timer:hrtimer_cancel,timer:timer_start,irq_vectors
 EVENTS+=',irq_vectors:call_function_single_entry,irq_vectors:local_timer_entry'
 EVENTS+=',exceptions:page_fault_user,exceptions:page_fault_kernel,syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync'
 EVENTS+=',syscalls:sys_enter_madvise,syscalls:sys_enter_futex'
+[ -n "${EXTRA_EVENTS:-}" ] && EVENTS+=",$EXTRA_EVENTS"
 
 cpu_ticks() { # pid -> utime+stime of the whole process
   awk '{print $14 + $15}' "/proc/$1/stat"

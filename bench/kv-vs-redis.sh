@@ -8,6 +8,8 @@
 #   N_SCALE=1        multiply every request count (-n) by this (e.g. 0.2 for a smoke run)
 #   KV_DOMAINS=      --domains for EioSharp.Kv (default: the server's own default)
 #   KV_ARGS=         more EioSharp.Kv arguments (e.g. "--store-domain own")
+#   KV_BASE_ARGS=    more arguments for the kvbase server only, after KV_ARGS (one build twice with a server setting on one
+#                    side: KV_BASE_DLL=KV_DLL KV_BASE_ARGS="--appendonly no")
 #   REDIS_ARGS=      more redis-server arguments, after the script's own (so they win): e.g. REDIS_ARGS="--appendonly yes
 #                    --appendfsync everysec" with KV_ARGS="--appendonly yes --appendfsync everysec" runs both servers
 #                    with the same persistence (the default run gives Kv its AOF and redis-server none); not used by
@@ -125,7 +127,9 @@ start() {
       [ "$3" = always ] && extra+=(--appendfsync always)
       local envs=${KV_ENV:-}; [ "$1" = kvbase ] && envs=${KV_BASE_ENV:-}
       # shellcheck disable=SC2086
-      env $envs "${cmd[@]}" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" ${KV_ARGS:-} >"$dir/log" 2>&1 & ;;
+      local more=${KV_ARGS:-}; [ "$1" = kvbase ] && more="$more ${KV_BASE_ARGS:-}"
+      # shellcheck disable=SC2086
+      env $envs "${cmd[@]}" --port "$PORT" --bind 127.0.0.1 --dir "$dir/data" --maxclients 10000 "${extra[@]}" $more >"$dir/log" 2>&1 & ;;
   esac
   PID=$!; PIDS+=("$PID"); wait_ping "$PORT"
   if [[ "$1" == kv-* ]] && ! grep -q "backend ${1#kv-}" "$dir/log"; then

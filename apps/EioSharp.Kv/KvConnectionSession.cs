@@ -55,7 +55,8 @@ internal sealed class KvConnectionSession
     private readonly ArrayBufferWriter<byte> _scratch = new(256);
     private readonly RespWriter _scratchWriter;
     private readonly ArrayBufferWriter<byte> _early = new(1); // bytes read while a blocking command waited (pipelined after it)
-    private readonly Promise<bool> _killed;
+    private readonly Promise<bool> _killed; // true: CLIENT KILL or timeout; false: the session ended by itself (RunAsync)
+    private readonly Resolver<bool> _killer;
     private readonly Func<KvConnection.BlockedReadWatcher> _watcherFactory; // Watcher as a delegate, made once (not per batch)
     private KvPushOutput? _push;
     private KvConnection.BlockedReadWatcher? _watcher; // created at the connection's first blocking wait
@@ -92,6 +93,7 @@ internal sealed class KvConnectionSession
         // CLIENT KILL and timeout close the connection from any domain: the kill promise fails the switch.
         var (killed, killer) = Promise.Create<bool>();
         _killed = killed;
+        _killer = killer;
         _entry = new KvClientEntry(_state, ctx.Clock.Now.ToUnixTimeMilliseconds(), () => killer.TryResolve(true))
         {
             LocalAddress = unixSocket is null ? localAddress : unixSocket + ":0",
@@ -146,8 +148,13 @@ internal sealed class KvConnectionSession
         var killed = _killed;
         Fiber.ForkDaemon(_sw, async () =>
         {
-            await killed.AwaitAsync();
-            throw new KvConnection.ClientKilledException();
+            // False: the session ended by itself and said so on its way out (the finally below), so that this daemon ends
+            // as a normal return. Left to the switch's cancellation of its daemons, its await threw a CancelledException
+            // and the fiber's end threw it again: two exceptions thrown and caught at every connection's end.
+            if (await killed.AwaitAsync())
+            {
+                throw new KvConnection.ClientKilledException();
+            }
         }, "kv-connection-kill");
         _state.SubscriberFactory = s =>
         {
@@ -381,6 +388,7 @@ internal sealed class KvConnectionSession
         }
         finally
         {
+            _killer.TryResolve(false); // the kill daemon ends without being cancelled (a kill that came first stays a kill)
             _watcher?.Cancel(); // a read a blocking wait left pending (QUIT pipelined after BLPOP) must not keep the socket open
             _state.ReleaseMemory(); // its part of used_memory goes with it
             ctx.Clients.Remove(_entry);

@@ -303,5 +303,45 @@ public sealed class KvConnectionSessionTests
             inline);
     }
 
+    [Fact]
+    public void A_session_that_ends_by_itself_throws_no_exception()
+    {
+        // The client closes after its requests: the session's end, its kill daemon's end and the switch's are normal returns
+        // (before: the switch cancelled the kill daemon, whose await threw a CancelledException that the fiber's end threw
+        // again, at every connection's end). Counted on this domain's thread only (tests run in parallel).
+        WithServer(async serve =>
+        {
+            await serve([Resp("PING")]); // the first session's one-time work (type loads, the JIT) out of the count
+            int thread = Environment.CurrentManagedThreadId;
+            var thrown = new List<string>();
+            EventHandler<System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs> onThrow = (_, e) =>
+            {
+                if (Environment.CurrentManagedThreadId == thread)
+                {
+                    lock (thrown)
+                    {
+                        thrown.Add(e.Exception.GetType().Name + ": " + e.Exception.Message);
+                    }
+                }
+            };
+            AppDomain.CurrentDomain.FirstChanceException += onThrow;
+            ChunkFlow flow;
+            try
+            {
+                flow = await serve([Resp("SET", "k", "v"), Resp("GET", "k")]);
+            }
+            finally
+            {
+                AppDomain.CurrentDomain.FirstChanceException -= onThrow;
+            }
+
+            Assert.Equal("+OK\r\n$1\r\nv\r\n", Text(flow));
+            lock (thrown)
+            {
+                Assert.True(thrown.Count == 0, string.Join("; ", thrown));
+            }
+        });
+    }
+
     private static string Text(BufferSink sink) => Encoding.UTF8.GetString(sink.ToArray());
 }
