@@ -25,9 +25,9 @@ PEER=${PEER:-redis}; SETTLE=${SETTLE:-0.15}; QUIET_PASSES=${QUIET_PASSES:-1}
 [ $# -ge 1 ] || { echo "usage: $0 TARGET..." >&2; exit 2; }
 RES="$WORK/runs"; : >"$RES"
 
-rb() { # port n -> ops/s
+rb() { # port n -> ops/s (a failed redis-benchmark prints nothing)
   redis-benchmark -h 127.0.0.1 -p "$1" -n "$2" -r 100000 -c 50 -d 16 -t set --csv 2>/dev/null |
-    awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }'
+    awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }' || true
 }
 cpu() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
 counts() { # port -> fsyncs hinted overlapped probes kept

@@ -12,7 +12,7 @@
 thread_snap() {
   local task c st
   for task in /proc/"$1"/task/*; do
-    c=$(tr ' ' _ <"$task/comm" 2>/dev/null) || continue
+    c=$(tr ' ' _ 2>/dev/null <"$task/comm") || continue
     st=$(sed 's/.*) //' "$task/stat" 2>/dev/null | awk '{print $12, $13}')
     [ -n "$st" ] && echo "$(basename "$task") ${c:-?} $st"
   done
