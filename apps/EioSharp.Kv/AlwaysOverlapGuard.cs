@@ -11,14 +11,9 @@ namespace EioSharp.Kv;
 /// one round's start to the start of the round after the window's last.</para>
 /// <para><b>Schedule of the decision.</b> The guard exploits its current schedule for a window of
 /// <see cref="MinExploitRequests"/> requests (doubling, up to <see cref="MaxExploitRequests"/>, each time a probe confirms
-/// it), then probes the other schedule for <see cref="ProbeRequests"/> requests. A probe that served at least
-/// <see cref="SwitchMargin"/> times the exploited window's rate is checked once more before it is kept: the exploited
-/// schedule runs again for <see cref="ProbeRequests"/> requests (a recheck), and the probed schedule is kept only if it
-/// also beat that window by the margin (then the exploit window starts again at its minimum); otherwise the exploited
-/// schedule stays, as after a lost probe. The recheck is what the probe is compared against when the server or the load
-/// changed during the exploit window: a window measured while the JIT was still tiering up the server's code (a
-/// benchmark's first run) or under a heavier load made the probe look faster, and the probe was kept and then undone
-/// by the next probe, each time in the slower schedule (session 37, h207, issue 14). The first <see cref="SettleRounds"/> rounds after each change of schedule (the cohorts re-forming) are
+/// it), then probes the other schedule for <see cref="ProbeRequests"/> requests, and keeps the probed one only if it
+/// served at least <see cref="SwitchMargin"/> times the exploited window's rate (then the exploit window starts again at
+/// its minimum). The first <see cref="SettleRounds"/> rounds after each change of schedule (the cohorts re-forming) are
 /// not measured; nor is a gap (a wait for the clients longer than <see cref="GapMilliseconds"/>: they paused, e.g. between
 /// two benchmark runs; a long fsync is the store's own time and is measured): the window keeps what it measured before
 /// the gap and goes on after it.</para>
@@ -52,8 +47,7 @@ internal sealed class AlwaysOverlapGuard
     public const int GapMilliseconds = 100;
 
     private readonly long _ticksPerSecond, _gapTicks;
-    private bool _probing, _rechecking;
-    private double _probeRate;
+    private bool _probing;
     private long _exploitTarget = MinExploitRequests;
     private int _settle = SettleRounds;
     private long _segmentStart, _windowTicks, _windowRequests, _lastRoundAt = -1;
@@ -74,10 +68,6 @@ internal sealed class AlwaysOverlapGuard
 
     /// <summary>Probes started, probes whose schedule was kept, and windows restarted by a gap (diagnostics).</summary>
     public long Probes, Switches, Gaps;
-
-    /// <summary>Probes that beat the exploited window and were rechecked (diagnostics): <see cref="Switches"/> of them were
-    /// kept, the others lost to the recheck.</summary>
-    public long Rechecks;
 
     /// <summary>The rates (requests per second) of the last exploited window of each schedule, for diagnostics; 0: none yet.</summary>
     public double OverlapRate, OneCohortRate;
@@ -130,7 +120,7 @@ internal sealed class AlwaysOverlapGuard
 
         _windowRequests += _previousSize; // the previous round's requests were served between its start and now
         _previousSize = size;
-        if (_windowRequests < (_probing || _rechecking ? ProbeRequests : _exploitTarget))
+        if (_windowRequests < (_probing ? ProbeRequests : _exploitTarget))
         {
             return;
         }
@@ -140,28 +130,6 @@ internal sealed class AlwaysOverlapGuard
         _windowRequests = 0;
         _windowTicks = 0;
         _segmentStart = now;
-        if (_rechecking)
-        {
-            // The exploited schedule measured again after a probe that beat it: the probe is kept only if it beats this
-            // window too (the better of the two, so that a window slowed by a change that has since passed decides
-            // nothing).
-            _rechecking = false;
-            NoteRate(perSecond);
-            if (_probeRate >= Math.Max(_exploitRate, rate) * SwitchMargin)
-            {
-                Switches++;
-                _exploitTarget = MinExploitRequests; // the probed schedule runs from now on: confirm it again soon
-                Overlap = !Overlap;
-                _settle = SettleRounds;
-            }
-            else
-            {
-                _exploitTarget = Math.Min(_exploitTarget * 2, MaxExploitRequests); // the exploited schedule stays (no settling)
-            }
-
-            return;
-        }
-
         if (!_probing)
         {
             _exploitRate = rate;
@@ -173,14 +141,13 @@ internal sealed class AlwaysOverlapGuard
             _probing = false;
             if (rate >= _exploitRate * SwitchMargin)
             {
-                _probeRate = rate; // back to the exploited schedule for a recheck before the probe is kept
-                _rechecking = true;
-                Rechecks++;
+                Switches++;
+                _exploitTarget = MinExploitRequests; // the probed schedule stays (no settling): confirm it again soon
+                NoteRate(perSecond);
+                return;
             }
-            else
-            {
-                _exploitTarget = Math.Min(_exploitTarget * 2, MaxExploitRequests);
-            }
+
+            _exploitTarget = Math.Min(_exploitTarget * 2, MaxExploitRequests);
         }
 
         NoteRate(perSecond);

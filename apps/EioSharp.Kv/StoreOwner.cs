@@ -609,7 +609,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                     log($"h149: {HintedRounds} hinted rounds, {HintMisses} misses, wait limit {_waitLimit.TotalMicroseconds:F0} us, expected writers {_expectedWriters}" +
                         (OverlapRounds > 0 ? $"; h189: {OverlapRounds} overlapped rounds, {OverlapYields} yields before a round" : "") +
                         (AlwaysOverlapGuarded && AlwaysOverlap
-                            ? $"; h195 guard: {GuardOverlapRounds} of {HintedRounds} rounds overlapped, {_overlapGuard.Probes} probes, {_overlapGuard.Rechecks} rechecked, {_overlapGuard.Switches} kept, {_overlapGuard.Gaps} gaps, " +
+                            ? $"; h195 guard: {GuardOverlapRounds} of {HintedRounds} rounds overlapped, {_overlapGuard.Probes} probes, {_overlapGuard.Switches} kept, {_overlapGuard.Gaps} gaps, " +
                               $"last rates overlap {_overlapGuard.OverlapRate:F0}/s one cohort {_overlapGuard.OneCohortRate:F0}/s, now {(_overlapGuard.Overlap ? "overlap" : "one cohort")}"
                             : ""));
                 }
