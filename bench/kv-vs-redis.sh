@@ -43,8 +43,8 @@
 #                    the extra passes change nothing for it. Suggested for the durable row: WARMUP_SECONDS=10.
 #   WARMUP_MIN_PASSES=1  and repeat it at least this many times (every server, alternating), whatever WARMUP_SECONDS says.
 #                    The durable row's 4,000-request passes run at redis-server's fsync rate, and a cold Garnet's or a cold
-#                    Kv's first pass takes seconds: in the quiet table of session 37 Kv got ONE pass (~140 hinted rounds)
-#                    in its 10 s, and its first measured run then paid the JIT's tier-up of ~730 methods (the `.NET
+#                    Kv's first pass takes seconds: in the quiet table of session 37 Kv got about one pass (~140 hinted rounds
+#                    outside its measured runs) in its 10 s, and its first measured run then paid the JIT's tier-up of ~730 methods (the `.NET
 #                    Tiered Compilation` thread 21 us/request; docs/BENCHMARKS.md, session 37, h207). A count rather
 #                    than a time is what the tiering needs: 30 calls of each method after a 100 ms call-counting delay.
 #   C1_WARMUP_SECONDS=10  the same for the one-client workload (c1) when WARMUP_SECONDS is not set: its warm-up pass is

@@ -13,7 +13,7 @@ thread_snap() {
   local task c st
   for task in /proc/"$1"/task/*; do
     c=$(tr ' ' _ 2>/dev/null <"$task/comm") || continue
-    st=$(sed 's/.*) //' "$task/stat" 2>/dev/null | awk '{print $12, $13}')
+    st=$(sed 's/.*) //' "$task/stat" 2>/dev/null | awk '{print $12, $13}') || continue # ended meanwhile
     [ -n "$st" ] && echo "$(basename "$task") ${c:-?} $st"
   done
   echo "process - $(sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $14, $13 + $15}')"
