@@ -23,6 +23,10 @@
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
 #   PRINT_RUNS=1     print each run's ops/s and CPU per request (stderr) as it ends (a Kv server's fsyncs per request
 #                    too, from INFO aof_fsyncs, and under fsync always its rounds overlapped and guard probes in the run)
+#   PRINT_THREADS=1  with PRINT_RUNS, also each Kv run's CPU per request by thread kind (/proc/PID/task/*/stat, the
+#                    comm's trailing number dropped; threads that ended in the run as "(ended)") and the GC's
+#                    collections by generation in the run (MEMORY MALLOC-STATS): what a run pays beside its requests
+#                    (the JIT's tiering thread, the GC, the system-thread offload; issue 14, session 37, h207)
 #   KV_ENV="V=x ..." / KV_BASE_ENV="V=x ..."   environment for the kv (and kv-*) / kvbase servers only: one build twice
 #                    (KV_BASE_DLL=KV_DLL) with a backend switch on one side, e.g. KV_ENV=EIOSHARP_URING_IDLE_PREPASS=0
 #   WORKLOADS_ONLY=  space-separated workload names to run (default: all)
@@ -40,6 +44,12 @@
 #                    and 6 of the 20,000 after (1,492 and 342 methods compiled), and at load 18-20 it was still compiling
 #                    (4-6 us/request) 40,000 requests in (docs/BENCHMARKS.md, session 23, h147). redis-server has no JIT:
 #                    the extra passes change nothing for it. Suggested for the durable row: WARMUP_SECONDS=10.
+#   WARMUP_MIN_PASSES=1  and repeat it at least this many times (every server, alternating), whatever WARMUP_SECONDS says.
+#                    The durable row's 4,000-request passes run at redis-server's fsync rate, and a cold Garnet's or a cold
+#                    Kv's first pass takes seconds: in the quiet table of session 37 Kv got about one pass (~140 hinted rounds
+#                    outside its measured runs) in its 10 s, and its first measured run then paid the JIT's tier-up of ~730 methods (the `.NET
+#                    Tiered Compilation` thread 21 us/request; docs/BENCHMARKS.md, session 37, h207). A count rather
+#                    than a time is what the tiering needs: 30 calls of each method after a 100 ms call-counting delay.
 #   C1_WARMUP_SECONDS=10  the same for the one-client workload (c1) when WARMUP_SECONDS is not set: its warm-up pass is
 #                    8,000 requests, ~0.3-0.5 s at one client, and the JIT's tiering works by time: with one pass the
 #                    `.NET Tiered Compilation Worker` took 2.81 / 1.10 / 0.44 us per SET and 4.63 / 1.77 / 0.38 per GET
@@ -84,6 +94,8 @@ GARNET="$TOOLS/garnet-server"
 GARNET_VERSION=2.2.8
 # WORK, PIDS, CLK_TCK, the cleanup trap, free_port, wait_ping
 source "$ROOT/bench/lib/servers.sh" kv-vs-redis
+# thread_snap, thread_diff (PRINT_THREADS)
+source "$ROOT/bench/lib/thread-cpu.sh"
 
 for tool in redis-server redis-benchmark redis-cli dotnet python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup.sh installs redis-tools redis-server)" >&2; exit 1; }
@@ -206,8 +218,9 @@ for spec in "${ALL_WORKLOADS[@]}"; do
         done
       done
     fi
-    warm_start=$(date +%s)
+    warm_start=$(date +%s); warm_passes=0
     while true; do
+      warm_passes=$((warm_passes + 1))
       for t in ${tests//,/ }; do
         for s in $SERVERS; do
           # shellcheck disable=SC2086
@@ -216,15 +229,17 @@ for spec in "${ALL_WORKLOADS[@]}"; do
       done
       warm_seconds=${WARMUP_SECONDS:-0}
       [ "$name" = c1 ] && [ -z "${WARMUP_SECONDS:-}" ] && warm_seconds=${C1_WARMUP_SECONDS:-10}
-      [ $(( $(date +%s) - warm_start )) -ge "$warm_seconds" ] && break
+      [ $(( $(date +%s) - warm_start )) -ge "$warm_seconds" ] && [ "$warm_passes" -ge "${WARMUP_MIN_PASSES:-1}" ] && break
     done
   fi
   for rep in $(seq 1 "$REPEATS"); do
     for t in ${tests//,/ }; do
       for s in $SERVERS; do
         a0=$(aof_counts "${SPORT[$s]}" "$s")
+        [ -n "${PRINT_THREADS:-}" ] && [[ $s == kv* ]] && thread_snap "${SPID[$s]}" "$s" "${SPORT[$s]}" >"$WORK/threads.before"
         # shellcheck disable=SC2086
         read -r rps cpu < <(bench "${SPORT[$s]}" "${SPID[$s]}" "$n" "$t" $args)
+        [ -n "${PRINT_THREADS:-}" ] && [[ $s == kv* ]] && thread_snap "${SPID[$s]}" "$s" "${SPORT[$s]}" >"$WORK/threads.after"
         a1=$(aof_counts "${SPORT[$s]}" "$s")
         echo "$name $t $s $rps $cpu" >>"$RESULTS"
         fs=""; [ "$a0" != -1 ] && [ "$a1" != -1 ] && fs=$(python3 -c "
@@ -232,6 +247,9 @@ a, b, n = [int(x) for x in '$a0'.split()], [int(x) for x in '$a1'.split()], $n
 d = [y - x for x, y in zip(a, b)]
 print(', %.4f fsyncs/req' % (d[0] / n) + (', %d of %d hinted rounds overlapped, %d probes (%d kept)' % (d[2], d[1], d[3], d[4]) if d[1] else ''))")
         [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req$fs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+        if [ -n "${PRINT_RUNS:-}" ] && [ -n "${PRINT_THREADS:-}" ] && [[ $s == kv* ]]; then
+          thread_diff "$WORK/threads.before" "$WORK/threads.after" "$n" >&2
+        fi
       done
     done
     echo "  $name run $rep/$REPEATS done ($(( $(date +%s) - start_time )) s, load $(cut -d' ' -f1 /proc/loadavg))" >&2
