@@ -8,10 +8,13 @@
 # spins (h196's counter, `sharedcpu=`, when the build prints it).
 # Usage: bash bench/domains-pingpong-vs-tcs.sh OUT N BASE_DIR NEW_DIR [VAR=VALUE...]
 #   PREFIX="taskset -c 0" (then also DOTNET_PROCESSOR_COUNT=2 so the spin stays on) or PREFIX="chrt -f 10"; ITERS=3;
-#   WARMUP=1 (untimed calls first: with one, the JIT's tiering thread was seen taking a CPU for ~90 ms of a timed call).
+#   WARMUP=1 (untimed calls first: with one, the JIT's tiering thread was seen taking a CPU for ~90 ms of a timed call);
+#   PIN=apart|shared (issue 20, h206): every process's two sides pin their own threads, apart to CPUs 0 and 1, shared
+#   both to CPU 0 (the benchmark's Pin property: both builds' bench DLLs must have it; the process keeps seeing two CPUs).
 set -euo pipefail
 OUT=$1; N=$2; BASE=$3; NEW=$4; shift 4
-ITERS=${ITERS:-3}; PREFIX=${PREFIX:-}; WARMUP=${WARMUP:-1}
+ITERS=${ITERS:-3}; PREFIX=${PREFIX:-}; WARMUP=${WARMUP:-1}; PIN=${PIN:-}
+PIN_ARG=(); [ -n "$PIN" ] && PIN_ARG=("Pin=$PIN")
 : > "$OUT"
 for i in $(seq 1 "$N"); do
   for b in base new tcs; do
@@ -21,7 +24,7 @@ for i in $(seq 1 "$N"); do
     echo "=== $b run $i $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)" >> "$OUT"
     # shellcheck disable=SC2086
     env "$@" EIOSHARP_BENCH_DOMAIN_COUNTERS=1 EIOSHARP_BENCH_JOB=cli timeout 300 $PREFIX dotnet "$d/EioSharp.Benchmarks.dll" \
-      loop DomainsPingPongBenchmarks $m "$WARMUP" "$ITERS" 2>&1 | grep -E '^main|^other|cpu_ns_per_op' >> "$OUT" || true
+      loop DomainsPingPongBenchmarks $m "$WARMUP" "$ITERS" "${PIN_ARG[@]}" 2>&1 | grep -E '^main|^other|cpu_ns_per_op' >> "$OUT" || true
   done
 done
 python3 - "$OUT" <<'PY'

@@ -15,6 +15,23 @@ public class DomainsPingPongBenchmarks
 {
     private const int Rounds = 20_000;
 
+    /// <summary>Where the two sides' threads run (issue 20, h206; the loop driver's <c>Pin=...</c>, not a BenchmarkDotNet
+    /// parameter): <c>none</c> (the scheduler's choice), <c>apart</c> (the first side on CPU 0, the second on CPU 1) or
+    /// <c>shared</c> (both on CPU 0). Each side pins its own thread with <c>sched_setaffinity</c> when it starts and the
+    /// main thread gets its previous affinity back at the end; the process still sees two processors (the domains' spin stays
+    /// on, unlike under <c>taskset -c 0</c>). For <see cref="TaskCompletionSourceTwoThreads"/> and
+    /// <see cref="PromiseAcrossDomains"/>: the ratio read in the same placement.</summary>
+    public string Pin { get; set; } = "none";
+
+    private int FirstCpu => Pin is "apart" or "shared" ? 0 : -1;
+
+    private int SecondCpu => Pin switch
+    {
+        "apart" => 1,
+        "shared" => 0,
+        _ => -1,
+    };
+
     [Benchmark(Baseline = true, OperationsPerInvoke = Rounds)]
     public async Task TaskCompletionSourceThreadPool()
     {
@@ -56,21 +73,31 @@ public class DomainsPingPongBenchmarks
             pongs[i] = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
+        int second = SecondCpu;
         var other = new Thread(() =>
         {
+            _ = CpuPin.PinCurrentThread(second);
             for (int i = 0; i < Rounds; i++)
             {
                 pongs[i].SetResult(pings[i].Task.Result);
             }
         });
-        other.Start();
-        for (int i = 0; i < Rounds; i++)
+        ulong previous = CpuPin.PinCurrentThread(FirstCpu);
+        try
         {
-            pings[i].SetResult(i);
-            pongs[i].Task.Wait();
-        }
+            other.Start();
+            for (int i = 0; i < Rounds; i++)
+            {
+                pings[i].SetResult(i);
+                pongs[i].Task.Wait();
+            }
 
-        other.Join();
+            other.Join();
+        }
+        finally
+        {
+            CpuPin.Restore(previous);
+        }
     }
 
     /// <summary>The honest two-thread baseline (session 13): the same async ping-pong as
@@ -116,7 +143,20 @@ public class DomainsPingPongBenchmarks
     private static readonly bool s_printDomainCounters = Environment.GetEnvironmentVariable("EIOSHARP_BENCH_DOMAIN_COUNTERS") == "1";
 
     [Benchmark(OperationsPerInvoke = Rounds)]
-    public void PromiseAcrossDomains() => EioMain.Run(async env =>
+    public void PromiseAcrossDomains()
+    {
+        ulong previous = CpuPin.PinCurrentThread(FirstCpu); // the main domain runs on this thread
+        try
+        {
+            RunPromiseAcrossDomains(SecondCpu);
+        }
+        finally
+        {
+            CpuPin.Restore(previous);
+        }
+    }
+
+    private static void RunPromiseAcrossDomains(int secondCpu) => EioMain.Run(async env =>
     {
         var pings = new (Promise<int> P, Resolver<int> R)[Rounds];
         var pongs = new (Promise<int> P, Resolver<int> R)[Rounds];
@@ -133,6 +173,7 @@ public class DomainsPingPongBenchmarks
         await Fiber.BothAsync(
             () => env.DomainManager.RunAsync(async () =>
             {
+                _ = CpuPin.PinCurrentThread(secondCpu); // a new thread per call: not restored
                 other = Domain.Current!;
                 otherBefore = s_printDomainCounters ? DomainCounters.Read(other) : default;
                 for (int i = 0; i < Rounds; i++)
@@ -164,6 +205,54 @@ public class DomainsPingPongBenchmarks
         public string PerOp(DomainCounters b, int ops) => FormattableString.Invariant(
             $"spins={(double)(Spins - b.Spins) / ops:F3} hits={(double)(SpinHits - b.SpinHits) / ops:F3} yields={(double)(SpinYields - b.SpinYields) / ops:F3} sleeps={(double)(IdleWaits - b.IdleWaits) / ops:F3} woken={(double)(WakeUps - b.WakeUps) / ops:F3} wakespins={(double)(WakeSpins - b.WakeSpins) / ops:F3}");
     }
+}
+
+/// <summary>Pins the calling thread to one CPU (<c>sched_setaffinity</c> with pid 0: the calling thread; Linux only, for the
+/// benchmarks' placement option <see cref="DomainsPingPongBenchmarks.Pin"/>).</summary>
+internal static class CpuPin
+{
+    /// <summary>Pins the calling thread to <paramref name="cpu"/> (nothing for a negative one).</summary>
+    /// <returns>The thread's affinity mask before (0 when nothing was done), for <see cref="Restore"/>.</returns>
+    /// <exception cref="InvalidOperationException">The call failed (no such CPU, or not Linux).</exception>
+    public static ulong PinCurrentThread(int cpu)
+    {
+        if (cpu < 0)
+        {
+            return 0;
+        }
+
+        ulong previous = 0;
+        if (sched_getaffinity(0, sizeof(ulong), ref previous) != 0)
+        {
+            throw new InvalidOperationException($"sched_getaffinity failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
+
+        Set(1UL << cpu);
+        return previous;
+    }
+
+    /// <summary>Gives the calling thread back the affinity <see cref="PinCurrentThread"/> returned (nothing for 0).</summary>
+    public static void Restore(ulong previous)
+    {
+        if (previous != 0)
+        {
+            Set(previous);
+        }
+    }
+
+    private static void Set(ulong mask)
+    {
+        if (sched_setaffinity(0, sizeof(ulong), ref mask) != 0)
+        {
+            throw new InvalidOperationException($"sched_setaffinity({mask:x}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int sched_setaffinity(int pid, nint cpusetsize, ref ulong mask);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int sched_getaffinity(int pid, nint cpusetsize, ref ulong mask);
 }
 
 /// <summary>A dedicated thread that runs an async method and every continuation posted to its

@@ -33,11 +33,9 @@ public sealed class Domain
     private RunQueue _local = new(); // only this domain's thread, only while its loop runs (RunLoop swaps it)
     private readonly ConcurrentQueue<WorkItem> _remote = new();
 
-    /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that then
-    /// drains the inbox (issue 20, session 15): a round with nothing posted from elsewhere reads one field instead of
-    /// calling <see cref="ConcurrentQueue{T}.TryDequeue"/> and <see cref="ConcurrentQueue{T}.IsEmpty"/>. A hint only: the
-    /// sleep protocol still looks at the queue itself.</summary>
-    private volatile int _remotePosted;
+    /// <summary>The words other threads write on every post (<see cref="InboxLine.Posted"/>, <see cref="InboxLine.Sleeping"/>),
+    /// on a cache line of their own (issue 20, h192): see <see cref="InboxLine"/>.</summary>
+    private InboxLine _inbox;
     private readonly IDomainPoller _poller;
     private readonly PriorityQueue<TimerWaiter, (long Deadline, long Seq)> _timers = new();
     private readonly ITimeSource _time;
@@ -48,7 +46,6 @@ public sealed class Domain
     private readonly DomainSynchronizationContext _syncContext;
     private long _timerSeq;
     private int _deadTimers; // cancelled timers still in _timers (approximate: pruning may also remove them)
-    private int _sleeping;
     private long _wakeUps;
     private bool _postedToOther; // this domain posted to another domain since it last slept (written by its own thread)
     private bool _wokeOther; // one of those posts found its domain asleep and woke it (written by this domain's own thread)
@@ -61,6 +58,7 @@ public sealed class Domain
         PollerFactory = pollerFactory;
         _poller = poller ?? pollerFactory?.Invoke() ?? new EventPoller();
         _poller.Attach(this);
+        _inbox.Queue = _remote;
 
         Id = Interlocked.Increment(ref s_nextId) - 1;
         Name = name ?? (isMain ? "main" : $"domain-{Id}");
@@ -86,7 +84,7 @@ public sealed class Domain
     public TaskScheduler TaskScheduler { get; }
 
     /// <summary>The number of work items waiting in the run queue (approximate when read from another thread).</summary>
-    public int RunQueueLength => _local.Count + _remote.Count;
+    public int RunQueueLength => _local.Count + _remote.Count + (HasMail ? 1 : 0);
 
     /// <summary>Total time this domain has spent awake (running work items and scheduling), not waiting for events.</summary>
     /// <remarks>Accumulated each time the domain goes idle, so it lags by the current busy stretch.</remarks>
@@ -113,10 +111,6 @@ public sealed class Domain
 
     internal bool IsCurrent => ReferenceEquals(t_current, this);
 
-    /// <summary>An address in the domain thread's stack just below its loop's frame while the loop runs (0 otherwise): the
-    /// mark <see cref="YieldSource"/> keeps too (h174), here for <see cref="OnLoopStack"/>.</summary>
-    private nuint _loopStack;
-
     /// <summary>True when the caller's stack address lies in the window below the domain loop's frame (see
     /// <see cref="YieldSource.LoopStackWindow"/>): it runs on this domain's thread, inside its loop (h174's test, for the
     /// waiter's wake-up and registration: issue 20, h186). One subtraction and one compare instead of a thread-static read
@@ -129,7 +123,7 @@ public sealed class Domain
     internal unsafe bool OnLoopStack()
     {
         byte probe;
-        return _loopStack - (nuint)(&probe) < YieldSource.LoopStackWindow;
+        return _inbox.LoopStack - (nuint)(&probe) < YieldSource.LoopStackWindow;
     }
 
     /// <summary>The domain whose loop started last (any thread; cleared when that loop ends): a guess at the calling thread's
@@ -152,7 +146,7 @@ public sealed class Domain
 
     /// <summary>Whether a work item is queued (locally or posted from another thread): a poller's wait that reaped only
     /// its own bookkeeping completions can tell from this that it has nothing to return for (domain thread only).</summary>
-    internal bool HasQueuedWork => _local.Count > 0 || !_remote.IsEmpty;
+    internal bool HasQueuedWork => _local.Count > 0 || HasMail || !_remote.IsEmpty;
 
     /// <summary>When the currently running work item started (Stopwatch ticks), or 0 when idle; read by the watchdog.</summary>
     internal long CurrentItem => Volatile.Read(ref _currentItem);
@@ -249,8 +243,27 @@ public sealed class Domain
         }
         else
         {
-            _remote.Enqueue(new WorkItem(callback, state, frame));
-            _remotePosted = 1; // after the enqueue: a round that sees it (and clears it) drains this item
+            ref var inbox = ref _inbox;
+            if (Volatile.Read(ref Unsafe.As<int, long>(ref inbox.Posted)) == 0
+                && Interlocked.CompareExchange(ref inbox.Mail, MailWriting, MailEmpty) == MailEmpty)
+            {
+                // The mailbox (h192): the item travels in the inbox line itself. Only while the queue's flag is clear and
+                // the mailbox empty (one read of the line's word that holds both, h206: not the queue's own lines, which a
+                // busy domain's dequeues keep moving), so that every post that finds the mailbox taken, queued behind it,
+                // is drained after it (DrainRemote). A clear flag with an item in the queue is another poster's enqueue
+                // still before its flag (no order between two posters to keep), or the round that cleared it holding the
+                // mailbox while it drains (MailDraining: the CAS fails); a poster's own earlier queued item has its flag
+                // set before this post reads it.
+                inbox.MailCallback = callback;
+                inbox.MailState = state;
+                inbox.MailFrame = frame;
+                Volatile.Write(ref inbox.Mail, MailFull);
+            }
+            else
+            {
+                inbox.Queue.Enqueue(new WorkItem(callback, state, frame));
+                Volatile.Write(ref inbox.Posted, 1); // after the enqueue: a round that sees it (and clears it) drains this item
+            }
             var sender = t_current;
             if (sender is not null)
             {
@@ -260,7 +273,7 @@ public sealed class Domain
 
             // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
             // sleeps again) only enqueue, and the domain drains its whole inbox in its next round.
-            if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+            if (Volatile.Read(ref inbox.Sleeping) == 1 && Interlocked.Exchange(ref inbox.Sleeping, 0) == 1)
             {
                 Interlocked.Increment(ref _wakeUps);
                 _poller.Wake();
@@ -320,7 +333,7 @@ public sealed class Domain
     internal bool HasExternalOperations => Volatile.Read(ref _externalOperations) != 0;
 
     /// <summary>True when work posted from other threads waits in the run queue.</summary>
-    internal bool HasRemoteWork => !_remote.IsEmpty;
+    internal bool HasRemoteWork => HasMail || !_remote.IsEmpty;
 
     internal long Now => _time.Now;
 
@@ -388,7 +401,7 @@ public sealed class Domain
         _thread = Thread.CurrentThread;
         var mark = LoopStackMark();
         Yields.EnterLoop(mark); // the yield's registration tells this thread by a stack address (h174)
-        _loopStack = mark; // and so do a waiter's wake-up and registration (h186)
+        _inbox.LoopStack = mark; // and so do a waiter's wake-up and registration (h186)
         LastLoop = this;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         DomainRegistry.Register(this);
@@ -427,7 +440,7 @@ public sealed class Domain
                     return;
                 }
 
-                if (_local.Count > 0 || _remotePosted != 0)
+                if (_local.Count > 0 || HasPostHint())
                 {
                     if (_poller.HasRegistrations)
                     {
@@ -477,7 +490,7 @@ public sealed class Domain
             _poller.Dispose();
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
-            _loopStack = 0; // before the thread: OnLoopStack's callers read it (LoopThreadContext)
+            _inbox.LoopStack = 0; // before the thread: OnLoopStack's callers read it (LoopThreadContext)
             Interlocked.CompareExchange(ref LastLoop, null, this); // a finished domain is not kept alive by the guess
             _thread = null; // a finished domain's yields are not armed on its source (IsCurrentThread)
             Yields.LeaveLoop(); // before the run queue can go to the thread's next domain (below)
@@ -520,7 +533,7 @@ public sealed class Domain
     /// timers are checked against; 0: they read the clock themselves (only when a timer is armed).</param>
     private void RunRound(long stamp)
     {
-        if (_remotePosted != 0)
+        if (HasPostHint())
         {
             DrainRemote();
         }
@@ -606,22 +619,107 @@ public sealed class Domain
     /// when one throws; domain thread only).</summary>
     private int _roundLeft;
 
-    /// <summary>Moves the items posted from other threads to the run queue (the start of a round that saw the flag).</summary>
+    private const int MailEmpty = 0;
+    private const int MailWriting = 1; // a poster has claimed the mailbox and is storing its item
+    private const int MailFull = 2;
+    private const int MailDraining = 3; // the domain's thread holds the mailbox while it drains the queue
+
+    /// <summary>Whether something was posted from another thread and not yet drained: the mailbox is not empty or the queue's
+    /// flag is set (one read of the inbox line's word that holds both). A hint: a post between its enqueue and its flag
+    /// is not seen (the sleep protocol looks at the queue itself).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool HasPostHint() => Volatile.Read(ref Unsafe.As<int, long>(ref _inbox.Posted)) != 0;
+
+    /// <summary>Whether the mailbox holds (or is being given) an item.</summary>
+    private bool HasMail => Volatile.Read(ref _inbox.Mail) is MailWriting or MailFull;
+
+    /// <summary>Moves the items posted from other threads to the run queue (the start of a round that saw the hint; also
+    /// <see cref="ProcessEventsWhileBlocked"/>): the mailbox's item first, then the queue's.</summary>
     /// <remarks>Out of line (h167): its item, a struct of references on the stack, made every round's prolog clear 24 bytes
-    /// of stack.</remarks>
+    /// of stack.
+    /// <para><b>Order</b> (h192): a post goes to the mailbox only when it finds the queue empty and the mailbox empty, so a
+    /// post that finds the mailbox taken is queued behind it; the mailbox's item is moved first. While the queue is drained
+    /// the mailbox is held (<see cref="MailDraining"/>): a post meanwhile goes to the queue, behind the ones being drained,
+    /// never into a mailbox that the next round would take before them. So the items of one poster run in the order it
+    /// posted them, as with the queue alone.</para></remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void DrainRemote()
+    private void DrainRemote(bool drainQueue = false)
     {
-        Interlocked.Exchange(ref _remotePosted, 0); // a full fence: a post whose flag this clears is seen by the drain below
-        if (_remote.TryDequeue(out var r))
+        ref var inbox = ref _inbox;
+        bool held = TakeMail(ref inbox);
+        if (held)
         {
             _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
+        }
+
+        if (drainQueue || Volatile.Read(ref inbox.Posted) != 0)
+        {
+            if (!held)
+            {
+                // Hold the mailbox (taking an item that arrives meanwhile): no post may land there while the queue drains.
+                while (true)
+                {
+                    if (Interlocked.CompareExchange(ref inbox.Mail, MailDraining, MailEmpty) == MailEmpty)
+                    {
+                        break;
+                    }
+
+                    if (TakeMail(ref inbox))
+                    {
+                        _remoteArrived = true;
+                        break;
+                    }
+                }
+            }
+
+            Interlocked.Exchange(ref inbox.Posted, 0); // a full fence: a post whose flag this clears is seen by the drain below
+            if (_remote.TryDequeue(out var r))
+            {
+                _remoteArrived = true;
+                do
+                {
+                    _local.Enqueue(r.Callback, r.State, r.Frame);
+                }
+                while (_remote.TryDequeue(out r));
+            }
+
+            held = true;
+        }
+
+        if (held)
+        {
+            Volatile.Write(ref inbox.Mail, MailEmpty);
+        }
+    }
+
+    /// <summary>Moves the mailbox's item to the run queue if it holds one (waiting out a poster that is storing it); true when
+    /// it did: the mailbox is then held by this thread (<see cref="MailFull"/> until the caller stores
+    /// <see cref="MailEmpty"/> or <see cref="MailDraining"/>).</summary>
+    private bool TakeMail(ref InboxLine inbox)
+    {
+        int m = Volatile.Read(ref inbox.Mail);
+        if (m == MailWriting)
+        {
+            var spinner = default(SpinWait);
             do
             {
-                _local.Enqueue(r.Callback, r.State, r.Frame);
+                spinner.SpinOnce(sleep1Threshold: -1); // the poster is between its claim and its three stores
+                m = Volatile.Read(ref inbox.Mail);
             }
-            while (_remote.TryDequeue(out r));
+            while (m == MailWriting);
         }
+
+        if (m != MailFull)
+        {
+            return false;
+        }
+
+        // Only this thread moves the mailbox on from MailFull: the item is ours.
+        _local.Enqueue(inbox.MailCallback!, inbox.MailState, inbox.MailFrame);
+        inbox.MailCallback = null;
+        inbox.MailState = null;
+        inbox.MailFrame = null;
+        return true;
     }
 
     /// <summary>The field behind <see cref="SynchronizationContext.Current"/> of <paramref name="thread"/> (CoreLib's
@@ -778,10 +876,7 @@ public sealed class Domain
                 domain._poller.PollNow();
             }
 
-            while (domain._remote.TryDequeue(out var r))
-            {
-                domain._local.Enqueue(r.Callback, r.State, r.Frame);
-            }
+            domain.DrainRemote(drainQueue: true);
 
             domain.FireDueTimers(0);
             int n = Math.Min(domain._local.Count, maxItems);
@@ -859,11 +954,11 @@ public sealed class Domain
     /// <summary>Sleeps in the poller up to <paramref name="timeout"/> of real time until work is posted from another thread; true if some was.</summary>
     internal bool WaitForRemote(TimeSpan timeout)
     {
-        Interlocked.Exchange(ref _sleeping, 1);
+        Interlocked.Exchange(ref _inbox.Sleeping, 1);
         // A wake-up comes only from a post to _remote, so "woken" is "_remote is not empty", whatever the poller; a stale
         // wake (an earlier post already run) only makes it wait again for the rest of the grace.
         long start = Stopwatch.GetTimestamp();
-        while (_remote.IsEmpty)
+        while (!HasMail && _remote.IsEmpty)
         {
             double left = (timeout - Stopwatch.GetElapsedTime(start)).TotalMilliseconds;
             if (left <= 0)
@@ -874,8 +969,8 @@ public sealed class Domain
             _poller.Wait((int)Math.Min(int.MaxValue - 1, Math.Ceiling(left)));
         }
 
-        Volatile.Write(ref _sleeping, 0);
-        return !_remote.IsEmpty;
+        Volatile.Write(ref _inbox.Sleeping, 0);
+        return HasMail || !_remote.IsEmpty;
     }
 
     private bool _remoteArrived; // a round since the last sleep ran work posted from another thread (domain thread only)
@@ -945,7 +1040,7 @@ public sealed class Domain
         int i = 0;
         do
         {
-            if (!_remote.IsEmpty)
+            if (HasPostHint())
             {
                 _spinBackoff = 1;
                 Volatile.Write(ref _spinHits, _spinHits + 1);
@@ -964,7 +1059,7 @@ public sealed class Domain
         }
         while (Stopwatch.GetTimestamp() < until);
 
-        if (!_remote.IsEmpty)
+        if (HasPostHint() || !_remote.IsEmpty)
         {
             _spinBackoff = 1;
             Volatile.Write(ref _spinHits, _spinHits + 1);
@@ -1015,10 +1110,10 @@ public sealed class Domain
         }
 
         // The wake-pending flag: only the first post after this point wakes the domain (see Enqueue).
-        Interlocked.Exchange(ref _sleeping, 1);
-        if (!_remote.IsEmpty)
+        Interlocked.Exchange(ref _inbox.Sleeping, 1);
+        if (HasMail || !_remote.IsEmpty)
         {
-            Volatile.Write(ref _sleeping, 0);
+            Volatile.Write(ref _inbox.Sleeping, 0);
             return;
         }
 
@@ -1028,7 +1123,7 @@ public sealed class Domain
             long delta = next.Deadline - TimeAt(idleAt);
             if (delta <= 0)
             {
-                Volatile.Write(ref _sleeping, 0);
+                Volatile.Write(ref _inbox.Sleeping, 0);
                 return;
             }
 
@@ -1037,7 +1132,7 @@ public sealed class Domain
 
         Volatile.Write(ref _idleWaits, _idleWaits + 1);
         _poller.Wait(timeoutMs);
-        Volatile.Write(ref _sleeping, 0);
+        Volatile.Write(ref _inbox.Sleeping, 0);
     }
 
     /// <summary>Runs <paramref name="main"/> as this domain's main fiber on the calling thread, with a root cancel context, until it finishes.</summary>
@@ -1108,6 +1203,58 @@ public sealed class Domain
                 Unsafe.As<SendOrPostCallback>(Callback)(State);
             }
         }
+    }
+
+    /// <summary>The words of a domain that other threads read and write on every post, padded to a cache line of their own (issue
+    /// 20, h192): 128 bytes of nothing either side, so whatever 8-byte boundary the object starts on, no other field of the
+    /// domain (the owner's counters, <see cref="_currentItem"/>, <see cref="RunningFrame"/>, ...) shares a 64-byte line, or
+    /// the 128-byte pair a line is fetched with, with them.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 320)]
+    private struct InboxLine
+    {
+        /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that
+        /// then drains the inbox (issue 20, session 15): a round with nothing posted from elsewhere reads one field instead
+        /// of calling <see cref="ConcurrentQueue{T}.TryDequeue"/> and <see cref="ConcurrentQueue{T}.IsEmpty"/>. A hint only:
+        /// the sleep protocol still looks at the queue itself.</summary>
+        /// <summary>The domain's <see cref="_remote"/> (the same queue), read here by the posting thread: the field of the
+        /// domain itself may share a line with fields the owner writes.</summary>
+        [FieldOffset(128)]
+        public ConcurrentQueue<WorkItem> Queue;
+
+        [FieldOffset(136)]
+        public int Posted;
+
+        /// <summary>The mailbox's state (<see cref="MailEmpty"/>, <see cref="MailWriting"/>, <see cref="MailFull"/> or
+        /// <see cref="MailDraining"/>); read with <see cref="Posted"/> as one word by <see cref="HasPostHint"/>.</summary>
+        [FieldOffset(140)]
+        public int Mail;
+
+        /// <summary>1 while the domain has armed its sleep (the wake-pending flag: the first post after it wakes the domain,
+        /// see <see cref="EnqueueItem"/>).</summary>
+        [FieldOffset(144)]
+        public int Sleeping;
+
+        /// <summary>The mailbox's item (valid while <see cref="Mail"/> is <see cref="MailFull"/>): the one post the domain's
+        /// inbox line carries itself, so that a post to an idle (spinning) domain moves this one line between the cores
+        /// instead of the queue's tail, its slot and <see cref="Posted"/> (h192).</summary>
+        [FieldOffset(152)]
+        public Delegate? MailCallback;
+
+        /// <inheritdoc cref="MailCallback"/>
+        [FieldOffset(160)]
+        public object? MailState;
+
+        /// <inheritdoc cref="MailCallback"/>
+        [FieldOffset(168)]
+        public FiberFrame? MailFrame;
+
+        /// <summary>An address in the domain thread's stack just below its loop's frame while the loop runs (0 otherwise): the
+        /// mark <see cref="YieldSource"/> keeps too (h174), here for <see cref="OnLoopStack"/>. Written when the loop starts
+        /// and ends; read by every waker of one of the domain's waiters (<c>Waiter.TryCompleteTaken</c>), on another thread
+        /// too, which then posts to this line (h206: the line it reads is the one the post needs next, not a line of the
+        /// domain's own bookkeeping first).</summary>
+        [FieldOffset(176)]
+        public nuint LoopStack;
     }
 
     /// <summary>The domain's local run queue (issue 20, h162): a FIFO ring whose capacity is a power of two, used by the
