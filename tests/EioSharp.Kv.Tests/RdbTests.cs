@@ -206,7 +206,7 @@ public class RdbTests
 
         // Loads with its checksum verified; keys the load leaves out (empty collections, expired keys) are counted.
         var (b, result) = Load(file.WrittenSpan.ToArray(), a.Now);
-        Assert.Equal(a.Store.Count, result.KeysLoaded + result.ExpiredSkipped + result.EmptySkipped);
+        Assert.Equal(snapshot.Length, result.KeysLoaded + result.ExpiredSkipped + result.EmptySkipped); // the snapshot leaves out keys expired but not removed yet
         Assert.Equal(result.KeysLoaded, b.Store.Count);
     }
 
