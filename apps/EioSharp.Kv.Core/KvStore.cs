@@ -350,8 +350,9 @@ public sealed partial class KvStore
     /// <summary>The string arrays writes left to running leased snapshots, recycled (tests, MEMORY MALLOC-STATS).</summary>
     internal KvCopyOnWriteArrays CopyOnWriteArrays => _snapshotEpochs.CopyOnWrite;
 
-    // One pass over the rows with one reused handle per database (no KvEntry per key) into an array of the final size
-    // (no list growth, no copy at the end): on the store's domain, so its cost stalls every connection (issue 14, h106).
+    // One pass over the rows of each database (KvDatabase.SnapshotInto: no KvEntry per key, h208; one reused handle per
+    // database before) into an array of the final size (no list growth, no copy at the end): on the store's domain, so
+    // its cost stalls every connection (issue 14, h106).
     // rows: for a leased snapshot, the row of each entry whose long string array it marked (null elsewhere; null when
     // none): where its writer may record that the array's bytes are incompressible (h140).
     // pooled: a leased snapshot's entries array, of the exact length, from the last one (KvSnapshotEpochs.RentEntries,
@@ -365,18 +366,7 @@ public sealed partial class KvStore
         KvSnapshotEntry[] entries = pooled ? _snapshotEpochs.RentEntries(length) : new KvSnapshotEntry[length];
         int n = 0;
         if (functions is { } f) entries[n++] = f;
-        foreach (KvDatabase db in _dbs)
-        {
-            for (int i = 0; i < db.SlotCount; i++)
-            {
-                if (!db.HasRow(i) || !IsLiveRow(db, i, nowUnixMs)) continue;
-                KvEntry e = db.ReusedHandle(i); // read within this step, handed to nobody
-                object value = e.SnapshotValue(epoch, n, out KvKeyedValue? marked);
-                if (marked is not null) (rows ??= _snapshotEpochs.RentRows(entries.Length))[n] = marked;
-                if (value is KvObject o) value = o.Clone();
-                entries[n++] = new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt);
-            }
-        }
+        foreach (KvDatabase db in _dbs) n = db.SnapshotInto(entries, n, epoch, nowUnixMs, ref rows); // by row (h208)
         if (n < entries.Length)
         {
             KvSnapshotEntry[] full = entries;

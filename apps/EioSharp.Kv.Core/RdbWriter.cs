@@ -76,8 +76,47 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     // Grown only by a piece larger than its whole capacity (a DUMP of a value over 64 KiB): a file's writer flushes
     // before a piece that does not fit (issue 14: growing 64 KiB -> 2 MiB by doubling cost every AOF rewrite ~4 MB of
     // large-object arrays, ~80 B per 1 KB key).
-    private readonly ArrayBufferWriter<byte> _buffer = new(bufferBytes);
+    // A whole file's writer (bufferBytes of a chunk or more) gathers its bytes in a pinned buffer whose first byte is
+    // aligned to a block (4 KiB) and hands the sink whole blocks only, keeping the last partial block for the next
+    // chunk (the end of the file excepted): the AOF rewrite's direct writer (UncachedWriter) then writes them to the
+    // device straight from this buffer, without copying the whole base into its own (issue 14, h208).
+    private const int BlockBytes = 4096;
+    private readonly bool _blocks = bufferBytes >= ChunkBytes;
+    private byte[] _buf = bufferBytes >= ChunkBytes
+        ? GC.AllocateUninitializedArray<byte>(ChunkBytes + 2 * BlockBytes, pinned: true)
+        : new byte[Math.Max(1, bufferBytes)];
+    private int _start = -1; // the aligned offset of the buffer's first byte in _buf (0 unless _blocks); -1: not known yet
+    private int _capacity;
+    private int _length; // bytes buffered
+    private int _crcLength; // of them, the first ones already in _crc
     private ulong _crc;
+
+    private Span<byte> Buffered => _buf.AsSpan(Start, _length);
+
+    private int Start
+    {
+        get
+        {
+            if (_start < 0)
+            {
+                if (_blocks)
+                {
+                    unsafe
+                    {
+                        nuint address = (nuint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_buf));
+                        _start = (int)((BlockBytes - (address & (BlockBytes - 1))) & (BlockBytes - 1));
+                    }
+                    _capacity = ChunkBytes + BlockBytes;
+                }
+                else
+                {
+                    _start = 0;
+                    _capacity = _buf.Length;
+                }
+            }
+            return _start;
+        }
+    }
 
     /// <summary>Bytes handed to the sink so far.</summary>
     public long Written { get; private set; }
@@ -504,22 +543,44 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
         while (!data.IsEmpty)
         {
             int n = Math.Min(data.Length, ChunkBytes);
-            if (_buffer.FreeCapacity < n && _buffer.WrittenCount > 0) Flush(); // the sink takes what is buffered; no growth
-            data[..n].CopyTo(_buffer.GetSpan(n));
-            _buffer.Advance(n);
+            int start = Start;
+            if (_capacity - _length < n && _length > 0) Flush(all: !_blocks); // the sink takes what is buffered; no growth
+            if (_capacity - _length < n) start = Grow(_length + n); // a piece over the whole buffer (a DUMP's large value)
+            data[..n].CopyTo(_buf.AsSpan(start + _length, n));
+            _length += n;
             data = data[n..];
-            if (_buffer.WrittenCount >= ChunkBytes) Flush();
+            if (_length >= ChunkBytes) Flush(all: !_blocks);
         }
     }
 
-    /// <summary>Hands the buffered bytes to the sink.</summary>
-    public void Flush()
+    // Returns the new start (0: a grown buffer is a plain array).
+    private int Grow(int capacity)
     {
-        if (_buffer.WrittenCount == 0) return;
-        if (checksum) _crc = KvDump.Crc64(_buffer.WrittenSpan, _crc);
-        sink(_buffer.WrittenSpan);
-        Written += _buffer.WrittenCount;
-        _buffer.ResetWrittenCount();
+        var bigger = new byte[capacity];
+        Buffered.CopyTo(bigger);
+        _buf = bigger;
+        _start = 0;
+        _capacity = capacity;
+        return 0;
+    }
+
+    /// <summary>Hands the buffered bytes to the sink.</summary>
+    public void Flush() => Flush(all: true);
+
+    // all: false hands the sink whole blocks only and keeps the rest (less than a block) at the buffer's start.
+    private void Flush(bool all)
+    {
+        if (_length == 0) return;
+        Span<byte> buffered = Buffered;
+        if (checksum && _crcLength < _length) _crc = KvDump.Crc64(buffered[_crcLength..], _crc);
+        _crcLength = _length;
+        int give = all ? _length : _length & ~(BlockBytes - 1);
+        if (give == 0) return;
+        sink(buffered[..give]);
+        Written += give;
+        _length -= give;
+        if (_length > 0) buffered[give..].CopyTo(buffered);
+        _crcLength = _length;
     }
 }
 

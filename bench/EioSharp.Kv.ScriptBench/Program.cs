@@ -17,6 +17,17 @@ using EioSharp.Kv;
 // ExecuteBatch, an AOF sink, the replies), with KvStore.PrefetchKeys before each batch or not; every round runs every
 // mode in turn (off, on = up to 1 KB of the value prefetched, on0 = none, on256, onall = the whole value, noaof = off without the AOF
 // sink: what the AOF record costs the store), CPU us per SET.
+// snapshot [keys=100000] [rounds=9] [modes=old,notouch,new] [scatter=4] (issue 14, h208: the AOF rewrite's snapshot on the store's
+// thread, ~300 ns a key in the server against 47 in h202's isolated pass): keys of redis-benchmark's 1 KB value set in
+// random order and overwritten 6x over (as -r keys after the row's warm-up); then `scatter` rounds of a leased snapshot
+// during which `keys` random SETs run (the copy-on-write moves the rows they hit to recycled or new arrays, as the
+// writes during a server's rewrites do: a value's array no longer sits next to its row's KvKeyedValue) and its Dispose;
+// a compacting collection; then per round and mode a 64 MB read (cold caches) and one leased snapshot
+// and its Dispose; the thread's CPU ns per key, medians. new = KvStore.CreateSnapshotLease (the pass by row,
+// KvDatabase.SnapshotInto, h208); old = a copy of the pass before h208 (through the database's reused handle, with a
+// type check of every value: an owned string's array header read) into a lease taken the same way; notouch = that copy
+// without the type check of a marked (owned) string's value; fresh = new with the last snapshot's entries array dropped
+// first (a new 3.2 MB array, as in a server whose key count moved since its last rewrite).
 // lzf-bound [calls] [rounds] [modes=avx2,v128,scalar] (issue 14, h150): LZF's give-up bound (RdbBlobs.LzfRepeatedTrigrams)
 // over 16 values of 1,024 bytes made as redis-benchmark -d 1024 makes its value (different seeds), each mode in turn
 // every round: avx2 = AVX2 hashing, v128 = 128-bit hashing with scalar bit setting, scalar; CPU ns per value, medians.
@@ -34,6 +45,7 @@ int rounds = args.Length > 2 ? int.Parse(args[2]) : 5;
 if (workload == "rdb-write") return RdbWriteBench.Run(ops, rounds);
 if (workload == "lzf-bound") return LzfBoundBench.Run(ops, rounds, args.Length > 3 ? args[3] : "avx2,v128,scalar");
 if (workload == "longjmp-stress") return LongjmpStress.Run(args);
+if (workload == "snapshot") return SnapshotBench.Run(ops, rounds, args.Length > 3 ? args[3] : "old,notouch,new", args.Length > 4 ? int.Parse(args[4]) : 4);
 if (workload == "set-batch") return SetBatchBench.Run(ops, rounds, args.Length > 3 ? int.Parse(args[3]) : 1024, args.Length > 4 ? args[4] : "off,on");
 
 var store = new KvStore(random: new Random(1));
@@ -136,6 +148,106 @@ for (int r = 0; r < rounds; r++)
 static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
 Console.WriteLine($"{workload} ops={ops} (x{perOp} commands) median cpu_us_per_op={Median(cpu):F3} bytes_per_op={Median(bytes):F1}");
 return 0;
+
+static class SnapshotBench
+{
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out Timespec ts);
+
+    private struct Timespec
+    {
+        public long Sec, Nsec;
+    }
+
+    private static long ThreadCpuNs()
+    {
+        ClockGetTime(3, out Timespec ts); // CLOCK_THREAD_CPUTIME_ID: preemption on the shared machine not counted
+        return ts.Sec * 1_000_000_000 + ts.Nsec;
+    }
+
+    public static int Run(int keys, int rounds, string modes, int scatter)
+    {
+        var store = new KvStore(random: new Random(1));
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        var writer = new RespWriter(buffer, 2);
+        long now = 1_700_000_000_000;
+        byte[] value = RdbWriteBench.BenchmarkValue(1024);
+        var random = new Random(7);
+        byte[] set = "SET"u8.ToArray();
+        byte[][] names = new byte[keys][];
+        for (int k = 0; k < keys; k++) names[k] = Encoding.ASCII.GetBytes("key:" + k.ToString("D12", System.Globalization.CultureInfo.InvariantCulture));
+        void Set(int k)
+        {
+            buffer.ResetWrittenCount();
+            store.Execute(KvCommand.Create(set, names[k], value), now, writer, null);
+        }
+        for (int i = 0; i < keys * 6; i++) Set(random.Next(keys));
+        for (int s = 0; s < scatter; s++)
+        {
+            KvSnapshotLease lease = store.CreateSnapshotLease(now);
+            for (int i = 0; i < keys; i++) Set(random.Next(keys));
+            lease.Dispose();
+        }
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        string[] ms = modes.Split(',');
+        byte[] evict = new byte[64 << 20];
+        Random.Shared.NextBytes(evict);
+        var results = ms.ToDictionary(m => m, _ => new List<double>());
+        int count = 0;
+        for (int r = -1; r < rounds; r++) // round -1: warm-up
+        {
+            foreach (string m in ms)
+            {
+                if (m == "fresh") store.SnapshotEpochs.DropSpareEntries(); // a new entries array, as when the key count moved
+                Evict();
+                long t0 = ThreadCpuNs();
+                KvSnapshotLease lease = m is "new" or "fresh" ? store.CreateSnapshotLease(now) : OldLease(store, now, touch: m == "old");
+                long t1 = ThreadCpuNs();
+                count = lease.Entries.Length;
+                lease.Dispose();
+                if (r < 0) continue;
+                double ns = (double)(t1 - t0) / count;
+                results[m].Add(ns);
+                Console.WriteLine($"round {r + 1} {m}: {ns:F1} ns/key (thread CPU)");
+            }
+        }
+        static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
+        // Between leases, 64 MB read (a server's SETs between two rewrites go through ~100 MB of values and their rows).
+        void Evict()
+        {
+            long sum = 0;
+            for (int i = 0; i < evict.Length; i += 64) sum += evict[i];
+            GC.KeepAlive(sum);
+        }
+        Console.WriteLine($"snapshot keys={count} scatter={scatter} " + string.Join(" ", ms.Select(m => $"{m}: median {Median(results[m]):F1} ns/key")));
+        return 0;
+    }
+
+    // KvStore.CreateSnapshotLease as it was before h208 (database 0 only: the bench's keys are there), through the
+    // database's reused handle; touch: false leaves out the type check of a marked value (an owned string's array).
+    private static KvSnapshotLease OldLease(KvStore store, long now, bool touch)
+    {
+        KvSnapshotEpochs epochs = store.SnapshotEpochs;
+        KvSnapshotLease lease = epochs.Begin();
+        KvDatabase db = store.Database(0);
+        KvSnapshotEntry[] entries = epochs.RentEntries(store.Count);
+        KvKeyedValue?[]? rows = null;
+        int n = 0;
+        for (int i = 0; i < db.SlotCount; i++)
+        {
+            if (!db.HasRow(i) || !KvStore.IsLiveRow(db, i, now)) continue;
+            KvEntry e = db.ReusedHandle(i);
+            object value = e.SnapshotValue(lease.Id, n, out KvKeyedValue? marked);
+            if (marked is not null) (rows ??= epochs.RentRows(entries.Length))[n] = marked;
+            if ((touch || marked is null) && value is KvObject o) value = o.Clone();
+            entries[n++] = new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt);
+        }
+        lease.Entries = entries;
+        lease.PooledEntries = true;
+        lease.Rows = rows;
+        return lease;
+    }
+}
 
 static class RdbWriteBench
 {

@@ -289,6 +289,66 @@ public class StringInPlaceTests
             snapshot.Select(e => $"{e.Db} {Encoding.UTF8.GetString(e.Key)} {(e.Value is byte[] b ? Encoding.UTF8.GetString(b) : e.Value.GetType().Name)} {e.ExpireAtUnixMs}").Order(StringComparer.Ordinal));
     }
 
+    /// <summary>The snapshot's pass by row (h208, <c>KvDatabase.SnapshotInto</c>): a leased snapshot shares each owned long
+    /// string's array and marks its row with the lease's epoch and the entry's index (and records the row for the writer's
+    /// proofs), hands out a string that is not the row's own as it is, copies packed strings, clones collections and keeps
+    /// expiries; a snapshot without a lease hands the owned arrays out for good.</summary>
+    [Fact]
+    public void A_leased_snapshot_marks_each_owned_long_string_with_its_entry_and_records_its_row()
+    {
+        var h = new StoreHarness();
+        h.Run("SET", "own1", Value('a'));
+        h.Run("SET", "own1", Value('a'));
+        h.Run("SET", "short", "s");
+        h.Run("RPUSH", "list", "1", "2");
+        h.Run("SET", "own2", Value('b'));
+        h.Run("SET", "own2", Value('b'));
+        h.Run("PEXPIRE", "own2", "100000");
+        h.Run("SELECT", "2");
+        h.Run("SET", "own3", Value('c'));
+        h.Run("SET", "own3", Value('c'));
+        h.Run("SELECT", "0");
+        KvDatabase db0 = h.Store.Database(0), db2 = h.Store.Database(2);
+        KvKeyedValue Row(KvDatabase db, string key) => (KvKeyedValue)db.ItemAt(db.RowOf(Encoding.UTF8.GetBytes(key)));
+        int IndexOf(KvSnapshotEntry[] entries, string key) => Array.FindIndex(entries, e => Encoding.UTF8.GetString(e.Key) == key);
+
+        using (KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now))
+        {
+            KvSnapshotEntry[] entries = lease.Entries;
+            Assert.Equal(
+                ["0 list KvList -1", "0 own1 " + Value('a') + " -1", "0 own2 " + Value('b') + " " + (h.Now + 100000), "0 short s -1", "2 own3 " + Value('c') + " -1"],
+                entries.Select(e => $"{e.Db} {Encoding.UTF8.GetString(e.Key)} {(e.Value is byte[] b ? Encoding.UTF8.GetString(b) : e.Value.GetType().Name)} {e.ExpireAtUnixMs}").Order(StringComparer.Ordinal));
+            Assert.Equal(4, IndexOf(entries, "own3")); // database order
+            foreach ((KvDatabase db, string key) in new[] { (db0, "own1"), (db0, "own2"), (db2, "own3") })
+            {
+                KvKeyedValue row = Row(db, key);
+                int i = IndexOf(entries, key);
+                Assert.Same(row.Value, entries[i].Value); // shared, not copied
+                Assert.Same(row.Key, entries[i].Key);
+                Assert.True(row.OwnsString); // still the row's: overwritten in place once the writer passed it
+                Assert.Equal(lease.Id, row.SnapshotEpoch);
+                Assert.Equal(i, row.SnapshotIndex);
+                Assert.Same(row, lease.Rows![i]);
+            }
+            Assert.Null(lease.Rows![IndexOf(entries, "short")]);
+            Assert.Null(lease.Rows![IndexOf(entries, "list")]);
+            Assert.NotSame(Row(db0, "list").Value, entries[IndexOf(entries, "list")].Value); // a clone
+            Assert.Equal(2, ((KvObject)entries[IndexOf(entries, "list")].Value).Length);
+        }
+
+        KvSnapshotEntry[] forGood = h.Store.CreateSnapshot(h.Now);
+        Assert.False(Row(db0, "own1").OwnsString);
+        Assert.False(Row(db2, "own3").OwnsString);
+        Assert.Same(Row(db0, "own1").Value, forGood[IndexOf(forGood, "own1")].Value);
+
+        // Arrays handed out for good are not the rows' own: a later lease shares them without marking or recording them.
+        using KvSnapshotLease later = h.Store.CreateSnapshotLease(h.Now);
+        KvKeyedValue own1 = Row(db0, "own1");
+        Assert.Same(own1.Value, later.Entries[IndexOf(later.Entries, "own1")].Value);
+        Assert.NotEqual(later.Id, own1.SnapshotEpoch); // not marked by this lease
+        Assert.True(later.Rows is null || later.Rows[IndexOf(later.Entries, "own1")] is null);
+    }
+
     [Fact]
     public void A_snapshot_allocates_its_entries_and_no_object_per_key()
     {

@@ -112,4 +112,55 @@ public class UncachedWriterTests(ITestOutputHelper output)
         Assert.Equal(head.Concat(data).ToArray(), file);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{backend}: {file.Length} bytes"));
     }
+
+    /// <summary>Bytes given from an aligned address while nothing is buffered are written straight from the caller's
+    /// buffer (their whole blocks: no copy into the writer's, h208); the rest of such a piece and every later piece while
+    /// something is buffered are copied as before; the file is byte for byte the pieces.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void Whole_blocks_from_an_aligned_buffer_are_written_without_a_copy(EioBackend backend)
+    {
+        const int A = UncachedWriter.Alignment;
+        byte[] pinned = GC.AllocateUninitializedArray<byte>((1 << 20) + 16 * A, pinned: true);
+        nint address = System.Runtime.CompilerServices.Unsafe.ByteOffset(
+            ref System.Runtime.CompilerServices.Unsafe.NullRef<byte>(), ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinned));
+        int start = (int)((A - (address & (A - 1))) & (A - 1));
+        new Random(9).NextBytes(pinned);
+        var expected = new MemoryStream();
+        (bool direct, long copied, byte[] file) = FsSandbox.RunOn(backend, async (_, root, s) =>
+        {
+            bool direct = false;
+            long copied = 0;
+            await Switch.RunAsync(async sw =>
+            {
+                var w = await (root / "aligned").OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                using (UncachedWriter u = w.OpenUncached(0, 64 * 1024))
+                {
+                    void Give(int offset, int length)
+                    {
+                        ReadOnlySpan<byte> piece = pinned.AsSpan(start + offset, length);
+                        u.Write(piece);
+                        expected.Write(piece);
+                        Assert.Equal(expected.Length, u.Position);
+                    }
+
+                    Give(0, 1 << 19); // aligned, nothing buffered: straight
+                    Give(0, 2 * A + 100); // the same, then 100 bytes copied
+                    Give(0, A); // something is buffered: copied
+                    direct = u.IsDirect;
+                    copied = u.BytesCopied;
+                    u.Complete();
+                }
+
+                w.Sync();
+                w.Close();
+            });
+            return (direct, copied, File.ReadAllBytes(s.InRoot("aligned")));
+        });
+
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{backend}: direct {direct}, copied {copied} of {expected.Length}"));
+        Assert.True(direct);
+        Assert.Equal(100 + A, copied);
+        Assert.Equal(expected.ToArray(), file);
+    }
 }
