@@ -1212,15 +1212,15 @@ public sealed class Domain
     [StructLayout(LayoutKind.Explicit, Size = 320)]
     private struct InboxLine
     {
-        /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that
-        /// then drains the inbox (issue 20, session 15): a round with nothing posted from elsewhere reads one field instead
-        /// of calling <see cref="ConcurrentQueue{T}.TryDequeue"/> and <see cref="ConcurrentQueue{T}.IsEmpty"/>. A hint only:
-        /// the sleep protocol still looks at the queue itself.</summary>
         /// <summary>The domain's <see cref="_remote"/> (the same queue), read here by the posting thread: the field of the
         /// domain itself may share a line with fields the owner writes.</summary>
         [FieldOffset(128)]
         public ConcurrentQueue<WorkItem> Queue;
 
+        /// <summary>Set to 1 by every post to <see cref="_remote"/> after its enqueue, and exchanged to 0 by the round that
+        /// then drains the inbox (issue 20, session 15): a round with nothing posted from elsewhere reads one field instead
+        /// of calling <see cref="ConcurrentQueue{T}.TryDequeue"/> and <see cref="ConcurrentQueue{T}.IsEmpty"/>. A hint only:
+        /// the sleep protocol still looks at the queue itself.</summary>
         [FieldOffset(136)]
         public int Posted;
 
