@@ -27,7 +27,8 @@ using EioSharp.Kv;
 // KvDatabase.SnapshotInto, h208); old = a copy of the pass before h208 (through the database's reused handle, with a
 // type check of every value: an owned string's array header read) into a lease taken the same way; notouch = that copy
 // without the type check of a marked (owned) string's value; fresh = new with the last snapshot's entries array dropped
-// first (a new 3.2 MB array, as in a server whose key count moved since its last rewrite).
+// first (a new 3.2 MB array, as in a server whose key count moved since its last rewrite before §207); moved = new after
+// one more key (the count moved by one since the last lease: h197's same-length spare was not reused, §207's is).
 // lzf-bound [calls] [rounds] [modes=avx2,v128,scalar] (issue 14, h150): LZF's give-up bound (RdbBlobs.LzfRepeatedTrigrams)
 // over 16 values of 1,024 bytes made as redis-benchmark -d 1024 makes its value (different seeds), each mode in turn
 // every round: avx2 = AVX2 hashing, v128 = 128-bit hashing with scalar bit setting, scalar; CPU ns per value, medians.
@@ -199,11 +200,12 @@ static class SnapshotBench
             foreach (string m in ms)
             {
                 if (m == "fresh") store.SnapshotEpochs.DropSpareEntries(); // a new entries array, as when the key count moved
+                if (m == "moved") store.SetValue(Encoding.ASCII.GetBytes($"moved:{r}"), "v"u8); // one key more than the last lease
                 Evict();
                 long t0 = ThreadCpuNs();
-                KvSnapshotLease lease = m is "new" or "fresh" ? store.CreateSnapshotLease(now) : OldLease(store, now, touch: m == "old");
+                KvSnapshotLease lease = m is "new" or "fresh" or "moved" ? store.CreateSnapshotLease(now) : OldLease(store, now, touch: m == "old");
                 long t1 = ThreadCpuNs();
-                count = lease.Entries.Length;
+                count = lease.Entries.Count;
                 lease.Dispose();
                 if (r < 0) continue;
                 double ns = (double)(t1 - t0) / count;
@@ -242,7 +244,7 @@ static class SnapshotBench
             if ((touch || marked is null) && value is KvObject o) value = o.Clone();
             entries[n++] = new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt);
         }
-        lease.Entries = entries;
+        lease.Entries = new ArraySegment<KvSnapshotEntry>(entries, 0, n);
         lease.PooledEntries = true;
         lease.Rows = rows;
         return lease;
