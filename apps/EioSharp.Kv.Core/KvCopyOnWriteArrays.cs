@@ -16,9 +16,7 @@ namespace EioSharp.Kv;
 /// snapshots read it. It is handed out again only once <see cref="KvSnapshotEpochs.MayOverwrite"/> holds for the epoch
 /// and index it was marked with: the very condition under which the row itself would have overwritten it in place. That
 /// condition never turns false again (epochs and writers' counts only grow), so arrays retired earlier in (epoch, index)
-/// order are free first: they wait by epoch, in buckets of 256 indices, and are released a bucket at a time as the
-/// writer passes it (the bucket it is in array by array), a whole epoch once its snapshot ended (§207: a priority queue
-/// by the pair before).</para>
+/// order are free first: they wait in a priority queue by that pair and are released from its head.</para>
 /// <para><b>Memory</b>: arrays waiting for a snapshot are what the old code left as garbage for the next gen2 collection
 /// (they were referenced by the snapshot anyway). Free arrays are kept, by length, up to <see cref="MaxFreeBytes"/>
 /// (beyond it they are dropped to the GC): the next rewrite's early writes reuse them. They are not counted in
@@ -37,30 +35,14 @@ internal sealed class KvCopyOnWriteArrays
     internal long FreeLimit { get; set; } = MaxFreeBytes;
 
     private readonly KvSnapshotEpochs _epochs;
+    private readonly PriorityQueue<byte[], long> _waiting = new();
     private readonly Dictionary<int, Stack<byte[]>> _free = [];
     private long _freeBytes;
-
-    // The arrays waiting, by the epoch they were marked with (ascending: one group per running snapshot that left arrays,
-    // rarely more than one), each group in buckets of BucketSize snapshot indices (§207: a priority queue by (epoch,
-    // index) sifted log n levels per array released on the store's thread before, ~25,000 a rewrite in the 1 KB row).
-    private const int BucketShift = 8, BucketSize = 1 << BucketShift;
-
-    private sealed class EpochGroup(int epoch)
-    {
-        public readonly int Epoch = epoch;
-        public List<(byte[] Array, int Index)>?[] Buckets = new List<(byte[] Array, int Index)>?[16];
-        public int Next; // the buckets below it were released
-        public int ScannedAt = -1; // the writer's count when the bucket at Next was last released array by array
-    }
-
-    private readonly List<EpochGroup> _groups = [];
-    private readonly Stack<List<(byte[] Array, int Index)>> _spareBuckets = new();
-    private int _waiting;
 
     internal KvCopyOnWriteArrays(KvSnapshotEpochs epochs) => _epochs = epochs;
 
     /// <summary>Arrays retired and still read by a running snapshot.</summary>
-    public int Waiting => _waiting;
+    public int Waiting => _waiting.Count;
 
     /// <summary>Bytes of free arrays kept for reuse.</summary>
     public long FreeBytes => _freeBytes;
@@ -75,7 +57,7 @@ internal sealed class KvCopyOnWriteArrays
     /// a recycled one if one is free (its old bytes still in it: the caller overwrites all of them), else a new one.</summary>
     public byte[] Rent(int length)
     {
-        if (_groups.Count > 0) Release(keep: true);
+        Release();
         if (_free.TryGetValue(length, out Stack<byte[]>? stack) && stack.TryPop(out byte[]? array))
         {
             _freeBytes -= length;
@@ -89,98 +71,35 @@ internal sealed class KvCopyOnWriteArrays
     /// <summary>Takes <paramref name="array"/>, which the row has just let go of and the snapshot of
     /// <paramref name="epoch"/> still holds at <paramref name="index"/> (its <see cref="KvKeyedValue.SnapshotEpoch"/> and
     /// <see cref="KvKeyedValue.SnapshotIndex"/>): it is reused once that snapshot's writer has passed it or ended.</summary>
-    public void Retire(byte[] array, int epoch, int index)
-    {
-        EpochGroup? group = null;
-        int at = _groups.Count;
-        while (at > 0 && _groups[at - 1].Epoch >= epoch)
-        {
-            if (_groups[at - 1].Epoch == epoch)
-            {
-                group = _groups[at - 1];
-                break;
-            }
-            at--;
-        }
-        if (group is null) _groups.Insert(at, group = new EpochGroup(epoch));
-        int b = index >> BucketShift;
-        if (b < group.Next)
-        {
-            // The writer passed the whole bucket after the row looked (another thread): the array is free already.
-            Keep(array);
-            return;
-        }
-        if (b >= group.Buckets.Length) Array.Resize(ref group.Buckets, Math.Max(b + 1, group.Buckets.Length * 2));
-        (group.Buckets[b] ??= _spareBuckets.TryPop(out var list) ? list : new List<(byte[] Array, int Index)>()).Add((array, index));
-        _waiting++;
-    }
+    public void Retire(byte[] array, int epoch, int index) => _waiting.Enqueue(array, ((long)epoch << 32) | (uint)index);
 
     /// <summary>Drops the free arrays (MEMORY PURGE, the server's idle trim), those no snapshot reads any more included;
     /// the ones snapshots still hold stay until they are released.</summary>
     /// <returns>The bytes of the arrays dropped.</returns>
     public long DropFree()
     {
-        long dropped = Release(keep: false);
+        long dropped = 0;
+        while (_waiting.TryPeek(out byte[]? array, out long key) && _epochs.MayOverwrite((int)(key >> 32), (int)(uint)key))
+        {
+            _waiting.Dequeue();
+            dropped += array.Length;
+        }
         dropped += _freeBytes;
         _free.Clear();
         _freeBytes = 0;
         return dropped;
     }
 
-    // Moves the arrays no snapshot reads any more to the free lists (keep) or drops them; returns the bytes dropped.
-    private long Release(bool keep)
+    // Moves the arrays no snapshot reads any more from the head of the queue to the free lists.
+    private void Release()
     {
-        long dropped = 0;
-        while (_groups.Count > 0)
+        while (_waiting.TryPeek(out byte[]? array, out long key) && _epochs.MayOverwrite((int)(key >> 32), (int)(uint)key))
         {
-            EpochGroup g = _groups[0];
-            int passed = _epochs.PassedBound(g.Epoch); // indices below it may be overwritten
-            if (passed <= 0) break;
-            int full = passed == int.MaxValue ? g.Buckets.Length : Math.Min(passed >> BucketShift, g.Buckets.Length);
-            for (; g.Next < full; g.Next++)
-            {
-                if (g.Buckets[g.Next] is not { } bucket) continue;
-                foreach ((byte[] array, _) in bucket) dropped += Free(array, keep);
-                _waiting -= bucket.Count;
-                g.Buckets[g.Next] = null;
-                bucket.Clear();
-                _spareBuckets.Push(bucket);
-            }
-            if (passed == int.MaxValue)
-            {
-                _groups.RemoveAt(0); // the snapshot ended: every array of its epoch is free
-                continue;
-            }
-            // The oldest running snapshot: the bucket its writer is in, array by array, when its count moved.
-            if (g.Next < g.Buckets.Length && g.ScannedAt != passed && g.Buckets[g.Next] is { } current)
-            {
-                g.ScannedAt = passed;
-                for (int i = current.Count - 1; i >= 0; i--)
-                {
-                    if (current[i].Index >= passed) continue;
-                    dropped += Free(current[i].Array, keep);
-                    current[i] = current[^1];
-                    current.RemoveAt(current.Count - 1);
-                    _waiting--;
-                }
-            }
-            break;
+            _waiting.Dequeue();
+            if (_freeBytes + array.Length > FreeLimit) continue;
+            if (!_free.TryGetValue(array.Length, out Stack<byte[]>? stack)) _free[array.Length] = stack = new Stack<byte[]>();
+            stack.Push(array);
+            _freeBytes += array.Length;
         }
-        return dropped;
-    }
-
-    private long Free(byte[] array, bool keep)
-    {
-        if (!keep) return array.Length;
-        Keep(array);
-        return 0;
-    }
-
-    private void Keep(byte[] array)
-    {
-        if (_freeBytes + array.Length > FreeLimit) return;
-        if (!_free.TryGetValue(array.Length, out Stack<byte[]>? stack)) _free[array.Length] = stack = new Stack<byte[]>();
-        stack.Push(array);
-        _freeBytes += array.Length;
     }
 }

@@ -278,17 +278,6 @@ internal sealed class KvSnapshotEpochs
         return epoch < id || (epoch == id && index < oldest.WrittenCount);
     }
 
-    /// <summary>How far the long string arrays marked with <paramref name="epoch"/> may be overwritten in place
-    /// (<see cref="MayOverwrite"/>): those at an index below the result; <see cref="int.MaxValue"/> when every snapshot
-    /// that may hold them ended, 0 when none may be (a later snapshot than the oldest running one).</summary>
-    public int PassedBound(int epoch)
-    {
-        KvSnapshotLease? oldest = _oldest;
-        if (oldest is null) return int.MaxValue;
-        int id = oldest.Id;
-        return epoch < id ? int.MaxValue : epoch == id ? oldest.WrittenCount : 0;
-    }
-
     /// <summary>Number of leased snapshots running (tests, DEBUG).</summary>
     public int LiveCount
     {
