@@ -24,8 +24,12 @@ public sealed class KvSnapshotLease : IDisposable
         Id = epoch;
     }
 
-    /// <summary>Every live key, value and expiry, in database order (as <see cref="KvStore.CreateSnapshot"/>).</summary>
-    public KvSnapshotEntry[] Entries { get; internal set; } = [];
+    /// <summary>Every live key, value and expiry, in database order (as <see cref="KvStore.CreateSnapshot"/>): a segment
+    /// of <see cref="ArraySegment{T}.Count"/> entries at the start of an array that may be longer (the store's spare
+    /// array with room for a key count that moves between snapshots, rationale §207); empty once disposed.</summary>
+    /// <remarks>Read it through the segment (its count, indexer or enumerator), never through
+    /// <see cref="ArraySegment{T}.Array"/>'s length: the array's entries past the count are empty (null keys).</remarks>
+    public ArraySegment<KvSnapshotEntry> Entries { get; internal set; } = ArraySegment<KvSnapshotEntry>.Empty;
 
     /// <summary>The snapshot's epoch (1, 2, ... in the order the store took its leased snapshots); 0 once disposed.</summary>
     public int Epoch => _epoch;
@@ -67,9 +71,9 @@ public sealed class KvSnapshotLease : IDisposable
             }
             if (PooledEntries)
             {
-                KvSnapshotEntry[] entries = Entries;
-                Entries = []; // a reader after Dispose (against the contract) sees no entries, not the next snapshot's
-                _epochs.ReturnEntries(entries);
+                ArraySegment<KvSnapshotEntry> entries = Entries;
+                Entries = ArraySegment<KvSnapshotEntry>.Empty; // a reader after Dispose (against the contract) sees no entries, not the next snapshot's
+                _epochs.ReturnEntries(entries.Array!, entries.Count);
             }
         }
     }
@@ -157,9 +161,11 @@ internal sealed class KvSnapshotEpochs
     // key per snapshot would otherwise be large-object garbage every AOF rewrite.
     private KvKeyedValue?[]? _spareRows;
 
-    // The entries array of the last ended leased snapshot (KvSnapshotLease.Entries), cleared, for the next one of the same
-    // length (issue 14, h197): 32 bytes a key of fresh large-object memory per AOF rewrite otherwise (3.2 MB per 100,000
-    // keys, cleared by the GC and faulted in on the store's thread while it stalls every connection).
+    // The entries array of the last ended leased snapshot (KvSnapshotLease.Entries), cleared, for the next one (issue 14,
+    // h197): 32 bytes a key of fresh large-object memory per AOF rewrite otherwise (3.2 MB per 100,000 keys, cleared by
+    // the GC and faulted in on the store's thread while it stalls every connection). Allocated with room
+    // (EntriesCapacity) and reused for any count up to its length (§207): h197 reused it only for the same count, which
+    // a keyspace being written almost never keeps from one rewrite to the next.
     private KvSnapshotEntry[]? _spareEntries;
 
     /// <summary>How long, in ms, the store keeps what it may reuse for its next leased snapshot (the free copy-on-write
@@ -201,26 +207,35 @@ internal sealed class KvSnapshotEpochs
     /// <summary>Entries arrays a leased snapshot took from the last one instead of allocating (since the store began).</summary>
     public long EntriesReused { get; private set; }
 
-    /// <summary>An array of exactly <paramref name="length"/> entries for a leased snapshot (the store's owner): the last
-    /// ended one's, cleared, when it has that length, else a new one (a spare of another length is dropped: the key
-    /// count moved, and the new array becomes the spare).</summary>
+    /// <summary>The length of a new entries array for a snapshot of <paramref name="length"/> entries: an eighth more and
+    /// 256, so that the next snapshots reuse it while the key count moves by less than that (§207).</summary>
+    internal static int EntriesCapacity(int length) => (int)Math.Min(Array.MaxLength, length + (long)(length >> 3) + 256);
+
+    /// <summary>An array of at least <paramref name="length"/> empty entries for a leased snapshot (the store's owner):
+    /// the last ended one's, cleared, when it is long enough and not longer than a new one for half as many keys more, else
+    /// a new one of <see cref="EntriesCapacity"/> (the spare is dropped; the new array becomes the next spare).</summary>
+    /// <remarks>Why room: a keyspace being written (the 1 KB -P16 SET row's 100,000 random keys) moves its count by a few
+    /// keys between nearly every two rewrites, and an array of the exact count (h197) was then new memory each time:
+    /// ~10-15 ms of the store's thread per rewrite at 100,000 keys, the GC's clearing and the kernel's page faults
+    /// (h208, §205; rationale §207).</remarks>
     public KvSnapshotEntry[] RentEntries(int length)
     {
         KvSnapshotEntry[]? entries = Interlocked.Exchange(ref _spareEntries, null);
-        if (entries is not null && entries.Length == length)
+        if (entries is not null && entries.Length >= length && entries.Length <= EntriesCapacity(length + (length >> 1)))
         {
             EntriesReused++;
             return entries;
         }
-        return new KvSnapshotEntry[length];
+        return new KvSnapshotEntry[EntriesCapacity(length)];
     }
 
-    /// <summary>Gives back a leased snapshot's entries array once its writer is done (any thread): cleared here, so the
-    /// spare holds no key or value alive and the store's thread does not pay the pass.</summary>
-    public void ReturnEntries(KvSnapshotEntry[] entries)
+    /// <summary>Gives back a leased snapshot's entries array once its writer is done (any thread): its first
+    /// <paramref name="used"/> entries (the rest were never written) are cleared here, so the spare holds no key or value
+    /// alive and the store's thread does not pay the pass.</summary>
+    public void ReturnEntries(KvSnapshotEntry[] entries, int used)
     {
         if (entries.Length == 0) return;
-        Array.Clear(entries);
+        Array.Clear(entries, 0, used);
         Volatile.Write(ref _spareEntries, entries);
     }
 

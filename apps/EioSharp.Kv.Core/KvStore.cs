@@ -314,7 +314,7 @@ public sealed partial class KvStore
     /// arrays it took allocate a new array on their next write), other values are deep copies, so the snapshot stays
     /// valid while the store changes. A snapshot with an end (BGSAVE, the AOF rewrite) takes
     /// <see cref="CreateSnapshotLease"/> instead, so that those keys are overwritten in place again after it.</remarks>
-    public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs) => TakeSnapshot(nowUnixMs, epoch: 0, out _, out _);
+    public KvSnapshotEntry[] CreateSnapshot(long nowUnixMs) => TakeSnapshot(nowUnixMs, epoch: 0, out _, out _).Array!;
 
     /// <summary>As <see cref="CreateSnapshot(long)"/>, but the long string arrays the snapshot shares with the store are
     /// only protected while the lease is alive: the store does not overwrite them in place until
@@ -355,9 +355,10 @@ public sealed partial class KvStore
     // its cost stalls every connection (issue 14, h106).
     // rows: for a leased snapshot, the row of each entry whose long string array it marked (null elsewhere; null when
     // none): where its writer may record that the array's bytes are incompressible (h140).
-    // pooled: a leased snapshot's entries array, of the exact length, from the last one (KvSnapshotEpochs.RentEntries,
-    // h197) and given back when the lease ends; not when expired keys shortened it (a copy then) or for CreateSnapshot.
-    private KvSnapshotEntry[] TakeSnapshot(long nowUnixMs, int epoch, out KvKeyedValue?[]? rows, out bool pooled)
+    // pooled: a leased snapshot's entries array, from the last one (KvSnapshotEpochs.RentEntries, h197) or new with room
+    // (§207), given back when the lease ends; the snapshot is its first n entries (expired keys not removed yet shorten
+    // it: no copy). CreateSnapshot's array is new and of the exact count.
+    private ArraySegment<KvSnapshotEntry> TakeSnapshot(long nowUnixMs, int epoch, out KvKeyedValue?[]? rows, out bool pooled)
     {
         rows = null;
         KvSnapshotEntry? functions = FunctionsSnapshotEntry(); // the FUNCTION libraries (KvStore.Scripting.cs)
@@ -367,14 +368,8 @@ public sealed partial class KvStore
         int n = 0;
         if (functions is { } f) entries[n++] = f;
         foreach (KvDatabase db in _dbs) n = db.SnapshotInto(entries, n, epoch, nowUnixMs, ref rows); // by row (h208)
-        if (n < entries.Length)
-        {
-            KvSnapshotEntry[] full = entries;
-            Array.Resize(ref entries, n); // expired keys not removed yet were left out
-            if (pooled) _snapshotEpochs.ReturnEntries(full); // a copy of the first n goes out; this one stays the spare
-            pooled = false;
-        }
-        return entries;
+        if (!pooled && n < entries.Length) Array.Resize(ref entries, n); // expired keys not removed yet were left out
+        return new ArraySegment<KvSnapshotEntry>(entries, 0, n);
     }
 
     /// <summary>Forgets which database the AOF is in, so the next logged command is preceded by SELECT (call when a

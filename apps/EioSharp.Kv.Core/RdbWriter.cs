@@ -135,7 +135,7 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     public void WriteAll(IReadOnlyList<KvSnapshotEntry> snapshot, string redisVersion, long nowUnixMs, long usedMemory, CancellationToken cancel = default,
         bool aofBase = false, KvSnapshotLease? lease = null)
     {
-        if (lease is not null && !ReferenceEquals(lease.Entries, snapshot))
+        if (lease is not null && !(snapshot is ArraySegment<KvSnapshotEntry> segment && segment.Equals(lease.Entries))) // the same array, offset and count
         {
             throw new ArgumentException("The lease's entries must be the snapshot written.", nameof(lease));
         }

@@ -598,7 +598,7 @@ internal sealed class AppendOnlyFile : IDisposable
     /// aof-rewrite-incremental-fsync, and at the end. <paramref name="lease"/>, when given (its entries are <paramref name="snapshot"/>), learns after each key or chunk
     /// of keys that the writer is done with them (<see cref="KvSnapshotLease.MarkWritten"/>), so the store overwrites
     /// those keys in place again during the rest of the rewrite (issue 14).</summary>
-    private static long WriteBase(FileWriter target, KvSnapshotEntry[] snapshot, KvServerConfig c, long nowUnixMs, long usedMemory,
+    private static long WriteBase(FileWriter target, ArraySegment<KvSnapshotEntry> snapshot, KvServerConfig c, long nowUnixMs, long usedMemory,
         CancellationToken token, out long incrementalFsyncs, KvSnapshotLease? lease = null)
     {
         long offset = 0, syncedAt = 0, fsyncs = 0;
@@ -664,11 +664,11 @@ internal sealed class AppendOnlyFile : IDisposable
 
             const int KeysPerChunk = 4096;
             int db = -1;
-            for (int i = 0; i < snapshot.Length; i += KeysPerChunk)
+            for (int i = 0; i < snapshot.Count; i += KeysPerChunk)
             {
                 token.ThrowIfCancellationRequested();
-                int count = Math.Min(KeysPerChunk, snapshot.Length - i);
-                db = AofRewriter.Write(new ArraySegment<KvSnapshotEntry>(snapshot, i, count), chunk, db);
+                int count = Math.Min(KeysPerChunk, snapshot.Count - i);
+                db = AofRewriter.Write(snapshot.Slice(i, count), chunk, db);
                 lease?.MarkWritten(i + count); // the values were copied into the chunk
                 Sink(chunk.WrittenSpan);
                 chunk.ResetWrittenCount();
@@ -690,7 +690,7 @@ internal sealed class AppendOnlyFile : IDisposable
     /// failure or a crash leaves the directory as it was (a temporary file aside, removed at the next start).</summary>
     /// <returns>The bytes written to the base file.</returns>
     /// <exception cref="IOException">Writing or renaming failed (the caller reports aof_last_bgrewrite_status:err).</exception>
-    public static async Task<long> RewriteWhileOffAsync(AofPaths paths, Switch sw, KvServerConfig c, KvSnapshotEntry[] snapshot, long nowUnixMs,
+    public static async Task<long> RewriteWhileOffAsync(AofPaths paths, Switch sw, KvServerConfig c, ArraySegment<KvSnapshotEntry> snapshot, long nowUnixMs,
         long usedMemory, Action<string> log)
     {
         await paths.Dir.MakeDirectoriesAsync(KvServer.DataDirectoryPermissions, existsOk: true);
@@ -1140,11 +1140,11 @@ internal sealed class AppendOnlyFile : IDisposable
         long cpuNs = ThreadCpuNs() - cpuStart;
         int gcs = GC.CollectionCount(0) - gcStart;
         double snapshotMs = System.Diagnostics.Stopwatch.GetElapsedTime(snapshotStart).TotalMilliseconds;
-        KvSnapshotEntry[] entries = lease.Entries;
+        ArraySegment<KvSnapshotEntry> entries = lease.Entries;
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var temp = _paths.RewriteTemp;
         _log(string.Create(CultureInfo.InvariantCulture,
-            $"Background append only file rewriting started ({entries.Length} keys, snapshot taken in {snapshotMs:F1} ms, CPU {cpuNs / 1e6:F1} ms, {gcs} collections)."));
+            $"Background append only file rewriting started ({entries.Count} keys, snapshot taken in {snapshotMs:F1} ms, CPU {cpuNs / 1e6:F1} ms, {gcs} collections)."));
         try
         {
             Fiber.ForkDaemon(sw, async () =>

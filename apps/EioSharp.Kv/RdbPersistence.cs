@@ -73,7 +73,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         try
         {
             using KvSnapshotLease lease = store.CreateSnapshotLease(nowUnixMs); // written before this returns
-            KvSnapshotEntry[] snapshot = lease.Entries;
+            ArraySegment<KvSnapshotEntry> snapshot = lease.Entries;
             var buffer = new ArrayBufferWriter<byte>(64 * 1024);
             KvServerConfig config = Config;
             KvRdb.Write(snapshot, span => buffer.Write(span), config.Version, nowUnixMs, stats.UsedMemory,
@@ -83,7 +83,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
             stats.LastSaveUnixSeconds = nowUnixMs / 1000;
             stats.RdbLastBgSaveOk = true;
             stats.RdbSaves++;
-            log($"DB saved on disk ({snapshot.Length} keys, {buffer.WrittenCount} bytes, {Target}).");
+            log($"DB saved on disk ({snapshot.Count} keys, {buffer.WrittenCount} bytes, {Target}).");
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or OutOfMemoryException or ObjectDisposedException)
@@ -129,7 +129,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
 
         long dirty = store.Dirty;
         KvSnapshotLease lease = store.CreateSnapshotLease(nowUnixMs); // ended when the writer has returned
-        KvSnapshotEntry[] snapshot = lease.Entries;
+        ArraySegment<KvSnapshotEntry> snapshot = lease.Entries;
         KvServerConfig config = Config;
         EioPath target = Target;
         EioPath directory = fs / config.Directory;
@@ -138,7 +138,7 @@ internal sealed class RdbPersistence(EioPath fs, KvLiveConfig live, KvServerStat
         stats.RdbBgSaveInProgress = true;
         stats.RdbBgSaveStartUnixMs = nowUnixMs;
         _lastBgSaveTryMs = nowUnixMs;
-        log($"Background saving started ({snapshot.Length} keys).");
+        log($"Background saving started ({snapshot.Count} keys).");
         try
         {
             Fiber.ForkDaemon(sw, async () =>

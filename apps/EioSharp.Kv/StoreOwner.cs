@@ -1848,7 +1848,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
         stats.AofRewriteInProgress = true;
         KvServerConfig c = config;
         KvSnapshotLease lease = store.CreateSnapshotLease(now);
-        KvSnapshotEntry[] snapshot = lease.Entries;
+        ArraySegment<KvSnapshotEntry> snapshot = lease.Entries;
         long used = stats.UsedMemory;
         log("Background append only file rewriting started (appendonly no: a base file only).");
         Fiber.Fork(sw, async () =>

@@ -27,7 +27,12 @@ using EioSharp.Kv;
 // KvDatabase.SnapshotInto, h208); old = a copy of the pass before h208 (through the database's reused handle, with a
 // type check of every value: an owned string's array header read) into a lease taken the same way; notouch = that copy
 // without the type check of a marked (owned) string's value; fresh = new with the last snapshot's entries array dropped
-// first (a new 3.2 MB array, as in a server whose key count moved since its last rewrite).
+// first (a new 3.2 MB array, as in a server whose key count moved since its last rewrite before §207); moved = new after
+// one more key (the count moved by one since the last lease: h197's same-length spare was not reused, §207's is).
+// cow [keys=100000] [rounds=9] (issue 14, §207: the copy-on-write arrays' waiting and release on the store's thread): keys
+// of the 1 KB value, owned (each SET twice); per round a leased snapshot, then `keys` random SETs with the snapshot's
+// writer passing its entries at the same pace (MarkWritten every 64 SETs, as the AOF rewrite's writer does by chunk),
+// then its Dispose; the thread's CPU ns per SET and the copy-on-write arrays allocated, medians.
 // lzf-bound [calls] [rounds] [modes=avx2,v128,scalar] (issue 14, h150): LZF's give-up bound (RdbBlobs.LzfRepeatedTrigrams)
 // over 16 values of 1,024 bytes made as redis-benchmark -d 1024 makes its value (different seeds), each mode in turn
 // every round: avx2 = AVX2 hashing, v128 = 128-bit hashing with scalar bit setting, scalar; CPU ns per value, medians.
@@ -46,6 +51,7 @@ if (workload == "rdb-write") return RdbWriteBench.Run(ops, rounds);
 if (workload == "lzf-bound") return LzfBoundBench.Run(ops, rounds, args.Length > 3 ? args[3] : "avx2,v128,scalar");
 if (workload == "longjmp-stress") return LongjmpStress.Run(args);
 if (workload == "snapshot") return SnapshotBench.Run(ops, rounds, args.Length > 3 ? args[3] : "old,notouch,new", args.Length > 4 ? int.Parse(args[4]) : 4);
+if (workload == "cow") return SnapshotBench.RunCopyOnWrite(ops, rounds);
 if (workload == "set-batch") return SetBatchBench.Run(ops, rounds, args.Length > 3 ? int.Parse(args[3]) : 1024, args.Length > 4 ? args[4] : "off,on");
 
 var store = new KvStore(random: new Random(1));
@@ -199,11 +205,12 @@ static class SnapshotBench
             foreach (string m in ms)
             {
                 if (m == "fresh") store.SnapshotEpochs.DropSpareEntries(); // a new entries array, as when the key count moved
+                if (m == "moved") store.SetValue(Encoding.ASCII.GetBytes($"moved:{r}"), "v"u8); // one key more than the last lease
                 Evict();
                 long t0 = ThreadCpuNs();
-                KvSnapshotLease lease = m is "new" or "fresh" ? store.CreateSnapshotLease(now) : OldLease(store, now, touch: m == "old");
+                KvSnapshotLease lease = m is "new" or "fresh" or "moved" ? store.CreateSnapshotLease(now) : OldLease(store, now, touch: m == "old");
                 long t1 = ThreadCpuNs();
-                count = lease.Entries.Length;
+                count = lease.Entries.Count;
                 lease.Dispose();
                 if (r < 0) continue;
                 double ns = (double)(t1 - t0) / count;
@@ -220,6 +227,52 @@ static class SnapshotBench
             GC.KeepAlive(sum);
         }
         Console.WriteLine($"snapshot keys={count} scatter={scatter} " + string.Join(" ", ms.Select(m => $"{m}: median {Median(results[m]):F1} ns/key")));
+        return 0;
+    }
+
+    public static int RunCopyOnWrite(int keys, int rounds)
+    {
+        var store = new KvStore(random: new Random(1));
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        var writer = new RespWriter(buffer, 2);
+        long now = 1_700_000_000_000;
+        byte[] value = RdbWriteBench.BenchmarkValue(1024);
+        byte[] set = "SET"u8.ToArray();
+        byte[][] names = new byte[keys][];
+        for (int k = 0; k < keys; k++) names[k] = Encoding.ASCII.GetBytes("key:" + k.ToString("D12", System.Globalization.CultureInfo.InvariantCulture));
+        KvCommand[] commands = names.Select(n => KvCommand.Create(set, n, value)).ToArray();
+        void Set(int k)
+        {
+            buffer.ResetWrittenCount();
+            store.Execute(commands[k], now, writer, null);
+        }
+        for (int k = 0; k < keys; k++) Set(k);
+        for (int k = 0; k < keys; k++) Set(k); // owned: overwritten in place from now on
+        var random = new Random(7);
+        int[] order = new int[keys];
+        var cpu = new List<double>();
+        for (int r = -2; r < rounds; r++) // two warm-up rounds
+        {
+            for (int i = 0; i < keys; i++) order[i] = random.Next(keys);
+            long allocated = store.CopyOnWriteArrays.Allocated;
+            long t0 = ThreadCpuNs();
+            KvSnapshotLease lease = store.CreateSnapshotLease(now);
+            long t1 = ThreadCpuNs();
+            int total = lease.Entries.Count;
+            for (int i = 0; i < keys; i++)
+            {
+                Set(order[i]);
+                if ((i & 63) == 63) lease.MarkWritten((int)((long)total * (i + 1) / keys));
+            }
+            lease.Dispose();
+            Set(order[0]); // the release after the end
+            long t2 = ThreadCpuNs();
+            if (r < 0) continue;
+            double ns = (double)(t2 - t1) / keys;
+            cpu.Add(ns);
+            Console.WriteLine($"round {r + 1}: {ns:F1} ns/SET (thread CPU), snapshot {(t1 - t0) / 1e6:F1} ms, cow arrays allocated {store.CopyOnWriteArrays.Allocated - allocated}, recycled total {store.CopyOnWriteArrays.Recycled}");
+        }
+        Console.WriteLine($"cow keys={keys} median {cpu.Order().ElementAt(cpu.Count / 2):F1} ns/SET");
         return 0;
     }
 
@@ -242,7 +295,7 @@ static class SnapshotBench
             if ((touch || marked is null) && value is KvObject o) value = o.Clone();
             entries[n++] = new KvSnapshotEntry(db.Index, e.Key, value, e.ExpireAt);
         }
-        lease.Entries = entries;
+        lease.Entries = new ArraySegment<KvSnapshotEntry>(entries, 0, n);
         lease.PooledEntries = true;
         lease.Rows = rows;
         return lease;

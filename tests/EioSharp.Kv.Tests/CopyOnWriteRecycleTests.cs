@@ -105,7 +105,7 @@ public class CopyOnWriteRecycleTests
         Assert.Equal(2 * Count + (Count / 2), cow.Allocated);
         for (int i = 0; i < Count; i++)
         {
-            int index = Array.FindIndex(older.Entries, e => Encoding.UTF8.GetString(e.Key) == $"k{i}");
+            int index = older.Entries.ToList().FindIndex(e => Encoding.UTF8.GetString(e.Key) == $"k{i}");
             if (index >= Count / 2) Assert.Equal(Value('a'), SnapValue(older, $"k{i}")); // not passed yet: intact
             Assert.Equal(Value('b'), SnapValue(newer, $"k{i}"));
             Assert.Equal(Value('c'), SnapValue(third, $"k{i}"));
@@ -203,11 +203,11 @@ public class CopyOnWriteRecycleTests
         Assert.Equal(0, h.Store.ReleaseStaleSnapshotSpares());
 
         KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
-        KvSnapshotEntry[] entries = lease.Entries;
+        KvSnapshotEntry[] entries = lease.Entries.Array!;
         for (int i = 0; i < 40; i++) h.Run("SET", $"k{i}", Value('b')); // 40 copy-on-writes
         Assert.True(epochs.RetainsSpares); // running
         lease.Dispose();
-        Assert.Empty(lease.Entries); // the array went back to the store
+        Assert.Equal(0, lease.Entries.Count); // the array went back to the store
         Assert.True(epochs.HoldsSpares);
 
         clock += 1_000; // the idle trim a second later: the arrays stay for the next rewrite
@@ -217,7 +217,7 @@ public class CopyOnWriteRecycleTests
         Assert.Equal(0, h.Store.ReleaseStaleSnapshotSpares()); // still within the retention
 
         lease = h.Store.CreateSnapshotLease(h.Now); // the next rewrite: reuses the entries array and the 40 arrays
-        Assert.Same(entries, lease.Entries);
+        Assert.Same(entries, lease.Entries.Array);
         Assert.Equal(1, epochs.EntriesReused);
         for (int i = 0; i < 40; i++) h.Run("SET", $"k{i}", Value('c'));
         Assert.Equal(40, cow.Allocated);
@@ -237,7 +237,7 @@ public class CopyOnWriteRecycleTests
         Assert.Equal(0, h.Store.ReleaseStaleSnapshotSpares());
 
         lease = h.Store.CreateSnapshotLease(h.Now); // nothing left to reuse
-        Assert.NotSame(entries, lease.Entries);
+        Assert.NotSame(entries, lease.Entries.Array);
         h.Run("SET", "k0", Value('d'));
         Assert.Equal(41, cow.Allocated);
         lease.Dispose();
@@ -246,10 +246,11 @@ public class CopyOnWriteRecycleTests
         Assert.False(epochs.HoldsSpares);
     }
 
-    /// <summary>A leased snapshot takes the last one's entries array when the key count matches (h197), and that array,
-    /// cleared and written over, holds exactly the keys, values and expiries of the second snapshot's time: none of the
-    /// first one's (a key deleted, one added, values overwritten in place and by copy-on-write, a collection changed).
-    /// A count that moved gets a new array; expired keys not removed yet shorten the snapshot to a copy.</summary>
+    /// <summary>A leased snapshot takes the last one's entries array (h197) while the key count fits in it (an array with
+    /// room, §207), and that array, cleared and written over, holds exactly the keys, values and expiries of the second
+    /// snapshot's time: none of the first one's (a key deleted, one added, values overwritten in place and by
+    /// copy-on-write, a collection changed); its entries past the snapshot's count are empty. A count that moved by a key
+    /// and expired keys not removed yet take the same array (no copy); a count past its room gets a new array.</summary>
     [Fact]
     public void A_second_snapshot_in_the_first_ones_entries_array_holds_the_values_of_its_own_time()
     {
@@ -262,11 +263,15 @@ public class CopyOnWriteRecycleTests
         KvSnapshotEpochs epochs = h.Store.SnapshotEpochs;
 
         KvSnapshotLease first = h.Store.CreateSnapshotLease(h.Now);
-        KvSnapshotEntry[] array = first.Entries;
-        Assert.Equal(Count + 4, array.Length);
+        KvSnapshotEntry[] array = first.Entries.Array!;
+        Assert.Equal(Count + 4, first.Entries.Count);
+        Assert.Equal(0, first.Entries.Offset);
+        Assert.Equal(KvSnapshotEpochs.EntriesCapacity(Count + 4), array.Length); // room for a count that moves (§207)
+        Assert.All(array.Skip(Count + 4), e => Assert.Null(e.Key));
         for (int i = 0; i < Count / 2; i++) h.Run("SET", $"k{i}", Value('b')); // copy-on-write: the first still holds 'a'
         for (int i = 0; i < Count; i++) Assert.Equal(Value('a'), SnapValue(first, $"k{i}"));
         first.Dispose();
+        Assert.Equal(0, first.Entries.Count);
         Assert.All(array, e => Assert.Null(e.Key)); // cleared on its way back
 
         for (int i = Count / 2; i < Count; i++) h.Run("SET", $"k{i}", Value('c')); // in place now
@@ -275,9 +280,10 @@ public class CopyOnWriteRecycleTests
         h.Run("DEL", "gone");
         h.Run("SET", "new", "n");
         KvSnapshotLease second = h.Store.CreateSnapshotLease(h.Now);
-        Assert.Same(array, second.Entries);
-        KvSnapshotEntry[] reference = h.Store.CreateSnapshot(h.Now); // a fresh array, never pooled
+        Assert.Same(array, second.Entries.Array);
+        KvSnapshotEntry[] reference = h.Store.CreateSnapshot(h.Now); // a fresh array of the exact count, never pooled
         Assert.NotSame(array, reference);
+        Assert.Equal(Count + 4, reference.Length);
         Assert.Equal(Describe(reference), Describe(second.Entries));
         for (int i = 0; i < Count; i++) Assert.Equal(Value(i < Count / 2 ? 'b' : 'c'), SnapValue(second, $"k{i}"));
         Assert.Equal("s2", SnapValue(second, "small"));
@@ -287,24 +293,40 @@ public class CopyOnWriteRecycleTests
         Assert.Equal(Describe(reference), Describe(second.Entries));
         second.Dispose();
 
-        h.Run("SET", "another", "x"); // the count moved: a new array
+        h.Run("SET", "another", "x"); // the count moved: the same array all the same (h197 allocated one here)
         KvSnapshotLease third = h.Store.CreateSnapshotLease(h.Now);
-        Assert.NotSame(array, third.Entries);
+        Assert.Same(array, third.Entries.Array);
+        Assert.Equal(Count + 5, third.Entries.Count);
         Assert.Equal(Describe(h.Store.CreateSnapshot(h.Now)), Describe(third.Entries));
-        KvSnapshotEntry[] thirdArray = third.Entries;
         third.Dispose();
 
-        h.Now += 200_000; // "ttl" expired, not removed yet: the snapshot leaves it out, in a copy of the right length
-        KvSnapshotLease fourth = h.Store.CreateSnapshotLease(h.Now); // (it took the third's array, of the count's length)
-        Assert.NotSame(thirdArray, fourth.Entries);
-        Assert.Equal(Count + 4, fourth.Entries.Length);
+        h.Now += 200_000; // "ttl" expired, not removed yet: the snapshot leaves it out, in the same array (no copy)
+        KvSnapshotLease fourth = h.Store.CreateSnapshotLease(h.Now);
+        Assert.Same(array, fourth.Entries.Array);
+        Assert.Equal(Count + 4, fourth.Entries.Count);
+        Assert.All(array.Skip(Count + 4), e => Assert.Null(e.Key)); // past the snapshot: empty
         Assert.Equal(Describe(h.Store.CreateSnapshot(h.Now)), Describe(fourth.Entries));
         fourth.Dispose();
-        Assert.Equal(2, epochs.EntriesReused); // the second's and the fourth's
+        Assert.Equal(3, epochs.EntriesReused); // the second's, the third's and the fourth's
+
+        for (int i = 0; i < array.Length; i++) h.Run("SET", $"more{i}", "m"); // past the array's room: a new one
+        KvSnapshotLease fifth = h.Store.CreateSnapshotLease(h.Now);
+        Assert.NotSame(array, fifth.Entries.Array);
+        Assert.True(fifth.Entries.Array!.Length >= fifth.Entries.Count + (fifth.Entries.Count / 8)); // with room again
+        Assert.Equal(Describe(h.Store.CreateSnapshot(h.Now)), Describe(fifth.Entries));
+        KvSnapshotEntry[] larger = fifth.Entries.Array;
+        fifth.Dispose();
+        Assert.Equal(3, epochs.EntriesReused);
+
+        for (int i = 0; i < array.Length; i++) h.Run("DEL", $"more{i}"); // far under its length: a new one (no spare held much larger than the keyspace)
+        KvSnapshotLease sixth = h.Store.CreateSnapshotLease(h.Now);
+        Assert.NotSame(larger, sixth.Entries.Array);
+        Assert.Equal(Describe(h.Store.CreateSnapshot(h.Now)), Describe(sixth.Entries));
+        sixth.Dispose();
     }
 
     // Every entry as text (database, key, value or the collection's contents, expiry), in order.
-    private static string Describe(KvSnapshotEntry[] entries) => string.Join("\n", entries.Select(e =>
+    private static string Describe(IEnumerable<KvSnapshotEntry> entries) => string.Join("\n", entries.Select(e =>
         $"{e.Db} {Encoding.UTF8.GetString(e.Key)} {(e.Value is byte[] b ? Encoding.UTF8.GetString(b) : e.Value.GetType().Name + ":" + ObjectText(e.Value))} {e.ExpireAtUnixMs}"));
 
     private static string ObjectText(object value)

@@ -24,7 +24,7 @@ public class IncompressibleProofTests
         Set(h, key, value);
     }
 
-    private static byte[] Write(KvSnapshotEntry[] entries, KvSnapshotLease? lease)
+    private static byte[] Write(IReadOnlyList<KvSnapshotEntry> entries, KvSnapshotLease? lease)
     {
         var file = new MemoryStream();
         // LZF tried on every string (no adaptive sampling, h176): the files compared are then the same bytes.
@@ -33,7 +33,7 @@ public class IncompressibleProofTests
     }
 
     // The file a writer without proofs makes of the same entries with the given values (the values' own arrays).
-    private static byte[] Reference(KvSnapshotEntry[] entries, Func<KvSnapshotEntry, object>? valueOf = null) =>
+    private static byte[] Reference(IEnumerable<KvSnapshotEntry> entries, Func<KvSnapshotEntry, object>? valueOf = null) =>
         Write(entries.Select(e => e with { Value = valueOf?.Invoke(e) ?? ((byte[])e.Value).ToArray() }).ToArray(), lease: null);
 
     [Fact]

@@ -231,7 +231,7 @@ public class StringInPlaceTests
         Assert.All(handedOut, b => Assert.Equal(0, b));
         Assert.All((byte[])l.Value, b => Assert.Equal(7, b));
     }
-    private static string SnapValue(KvSnapshotEntry[] entries, string key) =>
+    private static string SnapValue(IEnumerable<KvSnapshotEntry> entries, string key) =>
         Encoding.UTF8.GetString((byte[])entries.Single(e => Encoding.UTF8.GetString(e.Key) == key).Value);
 
     [Fact]
@@ -310,11 +310,11 @@ public class StringInPlaceTests
         h.Run("SELECT", "0");
         KvDatabase db0 = h.Store.Database(0), db2 = h.Store.Database(2);
         KvKeyedValue Row(KvDatabase db, string key) => (KvKeyedValue)db.ItemAt(db.RowOf(Encoding.UTF8.GetBytes(key)));
-        int IndexOf(KvSnapshotEntry[] entries, string key) => Array.FindIndex(entries, e => Encoding.UTF8.GetString(e.Key) == key);
+        int IndexOf(IEnumerable<KvSnapshotEntry> entries, string key) => entries.ToList().FindIndex(e => Encoding.UTF8.GetString(e.Key) == key);
 
         using (KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now))
         {
-            KvSnapshotEntry[] entries = lease.Entries;
+            ArraySegment<KvSnapshotEntry> entries = lease.Entries;
             Assert.Equal(
                 ["0 list KvList -1", "0 own1 " + Value('a') + " -1", "0 own2 " + Value('b') + " " + (h.Now + 100000), "0 short s -1", "2 own3 " + Value('c') + " -1"],
                 entries.Select(e => $"{e.Db} {Encoding.UTF8.GetString(e.Key)} {(e.Value is byte[] b ? Encoding.UTF8.GetString(b) : e.Value.GetType().Name)} {e.ExpireAtUnixMs}").Order(StringComparer.Ordinal));
@@ -362,7 +362,7 @@ public class StringInPlaceTests
             meter.Start();
             using KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
             meter.Stop();
-            Assert.Equal(Keys, lease.Entries.Length);
+            Assert.Equal(Keys, lease.Entries.Count);
         }
 
         // The lease alone: the entries' array is the last ended lease's (same key count, h197).
