@@ -79,10 +79,12 @@ public class UringRingTimerTests
     [SkippableFact]
     public void WaitsThatShareADeadlineArmItOnce()
     {
-        const int rounds = 200;
+        const int rounds = 1000;
         var (ok, c) = ExchangesUnderOneDeadline(null, rounds);
         Assert.True(ok);
-        Assert.True(c.IdleWaits >= 20, $"idle waits: {c.IdleWaits}"); // the exchanges did wait (most of them, unloaded)
+        // The exchanges did wait, several times at least (how often depends on the machine: 7 in 200 rounds at load 34,
+        // when the peer's next request was often there before the domain slept).
+        Assert.True(c.IdleWaits >= 5, $"idle waits: {c.IdleWaits}");
         // The daemon's deadline was armed before the exchanges began (at the accept's wait); a stray move is allowed
         // for a wait that some other deadline ended (none is expected here), not one per wait.
         Assert.True(c.Arms + c.Moves <= 2, $"arms {c.Arms}, moves {c.Moves} over {c.IdleWaits} idle waits");

@@ -849,6 +849,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>How many times the ring timer expired (its -ETIME completion; domain thread only; for tests and benchmarks).</summary>
     internal long RingTimerExpiries { get; private set; }
 
+    /// <summary>Completions of the ring timer's SQEs reaped (its expiries, and moves that failed; domain thread only; for
+    /// tests that count the ring's other completions).</summary>
+    internal long RingTimerCompletions { get; private set; }
+
     /// <summary>Whether waits use the ring timer (<see cref="EioBackendOptions.UringRingTimer"/>, and the kernel took it).</summary>
     internal bool RingTimerOn => _ringTimer;
 
@@ -977,6 +981,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     // A completion of the ring timer's TIMEOUT (its expiry, or its end with the ring) or of a move that failed.
     private void CompleteRingTimer(ulong tag, int res)
     {
+        RingTimerCompletions++;
         bool current = (tag & TimerGenerationMask) == _timerGeneration;
         if ((tag & TimerMoveBit) == 0)
         {
