@@ -140,6 +140,18 @@ public sealed class EioBackendOptions
     /// </summary>
     public bool UringRecvPollFirst { get; init; }
 
+    /// <summary>
+    /// io_uring: an idle domain's next timer deadline is one absolute IORING_OP_TIMEOUT kept armed in its ring across
+    /// waits, moved (IORING_TIMEOUT_UPDATE, in the same <c>io_uring_enter</c> as the wait) only when the deadline changes,
+    /// so that a wait whose deadline is the last one's sleeps with no timeout argument and the kernel starts no timer for
+    /// it; false: every sleeping <c>io_uring_enter</c> passes the deadline as its own timeout (IORING_ENTER_EXT_ARG),
+    /// which arms and cancels a kernel timer per sleep. The wait ends at the deadline itself (the timeout is absolute on
+    /// CLOCK_MONOTONIC, <see cref="System.Diagnostics.Stopwatch"/>'s clock), not rounded up to a millisecond. Needs
+    /// IORING_OP_TIMEOUT and IORING_OP_TIMEOUT_REMOVE (5.11+ for the update), else ignored. Default true (docs/rationale.md
+    /// §208). Override: <c>EIOSHARP_URING_RING_TIMER=0|1</c>.
+    /// </summary>
+    public bool UringRingTimer { get; init; } = true;
+
     /// <summary>The spin budget in Stopwatch ticks (0: none), as the domains use it.</summary>
     internal long SpinStopwatchTicks => Environment.ProcessorCount > 1
         ? (long)(DomainSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)
@@ -156,7 +168,7 @@ public sealed class EioBackendOptions
         int? inlineWriteMaxBytes = null, TimeSpan? domainSpin = null, bool? uringFileSyncOnOffload = null,
         bool? uringFileForceAsync = null, bool? uringWriteBehind = null, bool? uringDirectSend = null,
         bool? uringQuietWait = null, bool? uringIdlePrePass = null, bool? uringIdleSpin = null,
-        bool? uringRecvPollFirst = null, TimeSpan? domainWakeSpin = null) => new()
+        bool? uringRecvPollFirst = null, TimeSpan? domainWakeSpin = null, bool? uringRingTimer = null) => new()
     {
         InlineWriteMaxBytes = inlineWriteMaxBytes ?? InlineWriteMaxBytes,
         DomainSpin = domainSpin ?? DomainSpin,
@@ -169,6 +181,7 @@ public sealed class EioBackendOptions
         UringIdlePrePass = uringIdlePrePass ?? UringIdlePrePass,
         UringIdleSpin = uringIdleSpin ?? UringIdleSpin,
         UringRecvPollFirst = uringRecvPollFirst ?? UringRecvPollFirst,
+        UringRingTimer = uringRingTimer ?? UringRingTimer,
     };
 
     /// <summary>
@@ -193,17 +206,18 @@ public sealed class EioBackendOptions
         bool? prePass = Flag(variable, "EIOSHARP_URING_IDLE_PREPASS", "1", "0");
         bool? idleSpin = Flag(variable, "EIOSHARP_URING_IDLE_SPIN", "1", "0");
         bool? recvPollFirst = Flag(variable, "EIOSHARP_URING_RECV_POLL_FIRST", "1", "0");
+        bool? ringTimer = Flag(variable, "EIOSHARP_URING_RING_TIMER", "1", "0");
         TimeSpan? domainSpin = spin == false ? TimeSpan.Zero : spinUs is int us ? TimeSpan.FromMicroseconds(us) : null;
         if (inlineMax is null && domainSpin is null && syncOffload is null && forceAsync is null && writeBehind is null &&
             directSend is null && quietWait is null && prePass is null && idleSpin is null && recvPollFirst is null &&
-            wakeSpinUs is null)
+            wakeSpinUs is null && ringTimer is null)
         {
             return options;
         }
 
         return options.Copy(
             inlineMax, domainSpin, syncOffload, forceAsync, writeBehind, directSend, quietWait, prePass, idleSpin, recvPollFirst,
-            wakeSpinUs is int wakeUs ? TimeSpan.FromMicroseconds(wakeUs) : null);
+            wakeSpinUs is int wakeUs ? TimeSpan.FromMicroseconds(wakeUs) : null, ringTimer);
     }
 
     private static int? Count(Func<string, string?> variable, string name)

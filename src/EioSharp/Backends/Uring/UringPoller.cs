@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using EioSharp.Backends.Epoll;
 using EioSharp.Backends.Native;
@@ -9,8 +10,9 @@ namespace EioSharp.Backends.Uring;
 /// <summary>
 /// The io_uring backend's poller: one ring per domain, set up with raw syscalls (no native library). Operations queue SQEs
 /// without a syscall; the domain submits them once per scheduler round (<see cref="PollNow"/> while busy) or together with its
-/// wait (<see cref="Wait"/>: <c>io_uring_enter</c> with GETEVENTS and a timeout), and dispatches the completions on its own
-/// thread (each completion only enqueues the waiting fiber's continuation: no fiber code runs inside the poller).
+/// wait (<see cref="Wait"/>: <c>io_uring_enter</c> with GETEVENTS; the domain's next timer deadline is an absolute
+/// IORING_OP_TIMEOUT kept armed in the ring across waits, §208), and dispatches the completions on its own thread (each
+/// completion only enqueues the waiting fiber's continuation: no fiber code runs inside the poller).
 /// </summary>
 /// <remarks>
 /// Eio: the ring of <c>Eio_linux</c>'s scheduler. Cross-thread wake-ups: an eventfd watched by a one-shot POLL_ADD in the
@@ -24,6 +26,9 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     private const ulong CloseTag = ulong.MaxValue - 1;
     private const ulong WatchBit = 1UL << 62; // tag of a ReadyWatch's POLL_ADD: WatchBit | its slot in _watches
     private const ulong MultiBit = 1UL << 61; // tag of a multishot request: MultiBit | its slot in _multis
+    private const ulong TimerBit = 1UL << 60; // tag of the ring timer's TIMEOUT (§208): TimerBit | its generation
+    private const ulong TimerMoveBit = 1UL << 59; // tag of the TIMEOUT_REMOVE that moves it: TimerBit | TimerMoveBit | generation
+    private const ulong TimerGenerationMask = TimerMoveBit - 1;
 
     private readonly int _ringFd;
     private readonly EventFdWaker _waker;
@@ -100,6 +105,8 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         _cqMask = *(uint*)(cqRing + p.CqOff.RingMask);
         _cqes = (IoUringCqe*)(cqRing + p.CqOff.Cqes);
         _localTail = Volatile.Read(ref *_sqTail);
+        _ringTimer = options.UringRingTimer && Stopwatch.Frequency == 1_000_000_000
+            && supported[Sys.IORING_OP_TIMEOUT] && supported[Sys.IORING_OP_TIMEOUT_REMOVE];
         ArmWake();
     }
 
@@ -489,6 +496,30 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         _beforeOutputDomain = DefersOutput ? domain : null;
     }
 
+    // Once, at the domain's first idle transition (Attach is too early: the domain sets its time source after it): the
+    // Stopwatch reading of the domain's time 0 (the first one at which StopwatchTimeSource.FromTimestamp reads 0, give
+    // or take its rounding, which DeadlineTimestamp checks), so that a timer deadline in the domain's ticks (100 ns) is
+    // a CLOCK_MONOTONIC instant in nanoseconds; none for a domain on another time source.
+    private void ReadDomainTime(Domain domain)
+    {
+        _domainTimeRead = true;
+        if (domain.Time is not StopwatchTimeSource)
+        {
+            return;
+        }
+
+        long now = Stopwatch.GetTimestamp();
+        long ticks = StopwatchTimeSource.FromTimestamp(now);
+        long origin = now - (ticks * TimestampsPerTick);
+        for (int i = 0; i < TimestampsPerTick && StopwatchTimeSource.FromTimestamp(origin + (ticks * TimestampsPerTick) - 1) >= ticks; i++)
+        {
+            origin--;
+        }
+
+        _domainTimeOrigin = origin;
+        _domainTimeKnown = true;
+    }
+
     private Domain? _beforeOutputDomain; // the domain whose RunBeforeOutput actions this ring runs (null: none, direct sends)
 
     /// <summary>True unless <see cref="EioBackendOptions.UringDirectSend"/> is on: every socket send is an SQE, which the
@@ -746,6 +777,13 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         // it with the round's receives, so the wait would return at once), a close's, a cancel's. Returning then costs
         // the domain an empty scheduler round before it waits again; instead the wait goes on here, for the time left,
         // until a completion queued work, a wake-up or a post came, or the time is up.
+        if (_ringTimer)
+        {
+            WaitOnRingTimer(timeoutMs);
+            return;
+        }
+
+        _idleDeadlineKnown = false;
         if (!Options.UringQuietWait)
         {
             Enter(1, timeoutMs);
@@ -782,6 +820,214 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>How many times a wait reaped only bookkeeping completions (nothing runnable) and went on waiting instead of
     /// returning an empty round to the scheduler (for tests and benchmarks).</summary>
     internal long QuietWaits { get; private set; }
+
+    // The ring timer (EioBackendOptions.UringRingTimer, §208): the domain's next timer deadline as one absolute
+    // IORING_OP_TIMEOUT kept armed across waits (domain thread only).
+    private bool _ringTimer; // on (the option, the opcodes, nanosecond Stopwatch ticks); off for good if the kernel refuses it
+    private bool _timerArmed; // a TIMEOUT of generation _timerGeneration is queued or armed, ending at _timerAt
+    private ulong _timerGeneration;
+    private long _timerAt; // a Stopwatch reading (CLOCK_MONOTONIC nanoseconds)
+    private bool _timerSqeQueued; // the last TIMEOUT or TIMEOUT_REMOVE SQE, at SQ position _timerSqePosition, may still be
+    private uint _timerSqePosition; // unread by the kernel (then its time is changed in place)
+    private bool _timerSqeIsMove;
+    private readonly long[] _timerTimespecs = GC.AllocateArray<long>(4, pinned: true); // the arm's [0..1], the move's [2..3]
+    private bool _idleDeadlineKnown; // TryIdle saw the domain's next deadline, _idleDeadlineAt, for the Wait that follows it
+    private long _idleDeadlineAt;
+    private bool _domainTimeRead; // ReadDomainTime has run
+    private bool _domainTimeKnown; // the domain runs on StopwatchTimeSource: its deadlines convert to Stopwatch readings
+    private long _domainTimeOrigin;
+    private const long TimestampsPerTick = 100; // Stopwatch ticks (ns) per TimeSpan tick, when _ringTimer is on
+
+    /// <summary>How many times the ring timer was armed (a TIMEOUT queued, after the last one ended; domain thread only;
+    /// for tests and benchmarks).</summary>
+    internal long RingTimerArms { get; private set; }
+
+    /// <summary>How many times the armed ring timer was moved to another deadline (a TIMEOUT_REMOVE with
+    /// IORING_TIMEOUT_UPDATE; domain thread only; for tests and benchmarks).</summary>
+    internal long RingTimerMoves { get; private set; }
+
+    /// <summary>How many times the ring timer expired (its -ETIME completion; domain thread only; for tests and benchmarks).</summary>
+    internal long RingTimerExpiries { get; private set; }
+
+    /// <summary>Completions of the ring timer's SQEs reaped (its expiries, and moves that failed; domain thread only; for
+    /// tests that count the ring's other completions).</summary>
+    internal long RingTimerCompletions { get; private set; }
+
+    /// <summary>Whether waits use the ring timer (<see cref="EioBackendOptions.UringRingTimer"/>, and the kernel took it).</summary>
+    internal bool RingTimerOn => _ringTimer;
+
+    /// <summary>
+    /// The wait with the ring timer (§208): the wait ends at the domain's next timer deadline, read by
+    /// <see cref="TryIdle"/> just before (or <paramref name="timeoutMs"/> from now, if sooner or if there was none), and
+    /// that deadline is the armed IORING_OP_TIMEOUT's: when it is the one already armed (the common case: a server's
+    /// next deadline is its 100 ms or 1 s housekeeping timer, the same for thousands of waits) the sleeping
+    /// <c>io_uring_enter</c> has no timeout argument, so the kernel starts no timer for it; otherwise the timeout is armed
+    /// or moved by an SQE submitted by that same entry. Its -ETIME completion is bookkeeping (it queues no work): the wait
+    /// returns after it because its time is up, and a stale one (a deadline since moved later) only continues the quiet wait.
+    /// </summary>
+    private void WaitOnRingTimer(int timeoutMs)
+    {
+        long until = long.MaxValue;
+        if (timeoutMs >= 0)
+        {
+            long now = Stopwatch.GetTimestamp();
+            until = now + (timeoutMs * 1_000_000L); // Stopwatch ticks are nanoseconds here (_ringTimer)
+            if (_idleDeadlineKnown && _idleDeadlineAt < until)
+            {
+                until = _idleDeadlineAt; // the deadline itself: the caller's milliseconds are rounded up
+            }
+
+            if (until <= now)
+            {
+                _idleDeadlineKnown = false;
+                Enter(0, 0);
+                return;
+            }
+        }
+
+        _idleDeadlineKnown = false;
+        while (true)
+        {
+            _wokeOrPosted = false;
+            if (until == long.MaxValue || ArmRingTimer(until))
+            {
+                EnterNs(1, -1);
+            }
+            else
+            {
+                EnterNs(1, Math.Max(0, until - Stopwatch.GetTimestamp()));
+            }
+
+            if (!Options.UringQuietWait || _wokeOrPosted || Domain is not { } domain || domain.HasQueuedWork || Volatile.Read(ref _disposed) != 0)
+            {
+                return;
+            }
+
+            if (until != long.MaxValue && Stopwatch.GetTimestamp() >= until)
+            {
+                return;
+            }
+
+            QuietWaits++;
+        }
+    }
+
+    /// <summary>Makes the ring timer end at <paramref name="at"/> (a Stopwatch reading): nothing when it already does,
+    /// else a TIMEOUT (none armed) or a TIMEOUT_REMOVE with IORING_TIMEOUT_UPDATE (one armed) queued for the next entry,
+    /// or the time of such an SQE not yet read by the kernel changed in place. False when the ring timer is off (the
+    /// caller passes the timeout to its entry instead).</summary>
+    private bool ArmRingTimer(long at)
+    {
+        if (!_ringTimer)
+        {
+            return false;
+        }
+
+        if (_timerArmed && _timerAt == at)
+        {
+            return true;
+        }
+
+        if (_timerSqeQueued && (int)(Volatile.Read(ref *_sqHead) - _timerSqePosition) <= 0 && (_timerArmed || !_timerSqeIsMove))
+        {
+            // The last arm or move is still queued: the kernel reads its time only when it is submitted.
+            SetTimespec(_timerSqeIsMove ? 2 : 0, at);
+            _timerAt = at;
+            _timerArmed = true;
+            return true;
+        }
+
+        IoUringSqe* sqe;
+        if (_timerArmed)
+        {
+            SetTimespec(2, at);
+            sqe = NextSqe(Sys.IORING_OP_TIMEOUT_REMOVE, -1, TimerBit | TimerMoveBit | _timerGeneration);
+            sqe->Addr = TimerBit | _timerGeneration;
+            sqe->Off = (ulong)Unsafe.AsPointer(ref _timerTimespecs[2]);
+            sqe->OpFlags = Sys.IORING_TIMEOUT_UPDATE | Sys.IORING_TIMEOUT_ABS;
+            if (CqeSkipWorks)
+            {
+                sqe->Flags = Sys.IOSQE_CQE_SKIP_SUCCESS; // a failure (it had already expired) still posts, and ends the wait
+            }
+
+            _timerSqeIsMove = true;
+            RingTimerMoves++;
+        }
+        else
+        {
+            SetTimespec(0, at);
+            _timerGeneration = (_timerGeneration + 1) & TimerGenerationMask;
+            sqe = NextSqe(Sys.IORING_OP_TIMEOUT, -1, TimerBit | _timerGeneration);
+            sqe->Addr = (ulong)Unsafe.AsPointer(ref _timerTimespecs[0]);
+            sqe->Len = 1;
+            sqe->OpFlags = Sys.IORING_TIMEOUT_ABS; // off 0: a pure timer, not a count of completions
+            _timerSqeIsMove = false;
+            _timerArmed = true;
+            RingTimerArms++;
+        }
+
+        _timerSqePosition = _localTail - 1;
+        _timerSqeQueued = true;
+        _timerAt = at;
+        return true;
+    }
+
+    private void SetTimespec(int index, long at)
+    {
+        _timerTimespecs[index] = at / 1_000_000_000L;
+        _timerTimespecs[index + 1] = at % 1_000_000_000L;
+    }
+
+    // A completion of the ring timer's TIMEOUT (its expiry, or its end with the ring) or of a move that failed.
+    private void CompleteRingTimer(ulong tag, int res)
+    {
+        RingTimerCompletions++;
+        bool current = (tag & TimerGenerationMask) == _timerGeneration;
+        if ((tag & TimerMoveBit) == 0)
+        {
+            if (res == -Sys.ETIME)
+            {
+                RingTimerExpiries++;
+            }
+            else if (res != -Sys.ECANCELED)
+            {
+                _ringTimer = false; // refused (an old kernel): a timeout per entry from now on
+            }
+        }
+        else if (res >= 0)
+        {
+            return; // moved (a kernel that posts it anyway)
+        }
+        else if (res == -Sys.EINVAL)
+        {
+            _ringTimer = false; // no IORING_TIMEOUT_UPDATE (before 5.11): a timeout per entry from now on
+        }
+
+        // The TIMEOUT is gone (expired, or expired before the move reached it: -ENOENT/-EALREADY): the next wait arms one.
+        // A stale generation's is ignored: a newer one is armed.
+        if (current)
+        {
+            _timerArmed = false;
+        }
+    }
+
+    /// <summary>The Stopwatch reading at which a domain timer of deadline <paramref name="ticks"/> (the domain's time) is
+    /// due (the first at which <see cref="StopwatchTimeSource.FromTimestamp"/> reaches it), or long.MaxValue if none fits.</summary>
+    private long DeadlineTimestamp(long ticks)
+    {
+        if (ticks > (long.MaxValue - _domainTimeOrigin) / TimestampsPerTick - 1)
+        {
+            return long.MaxValue;
+        }
+
+        long at = _domainTimeOrigin + (ticks * TimestampsPerTick);
+        while (StopwatchTimeSource.FromTimestamp(at) < ticks)
+        {
+            at++;
+        }
+
+        return at;
+    }
 
     public void PollNow()
     {
@@ -875,6 +1121,18 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// </summary>
     public bool TryIdle(Domain domain, bool haveTimer, long nextDeadline)
     {
+        // For the Wait that follows (the ring timer's deadline, §208): at its own unit, not the caller's milliseconds.
+        if (!_domainTimeRead)
+        {
+            ReadDomainTime(domain);
+        }
+
+        _idleDeadlineKnown = _ringTimer && haveTimer && _domainTimeKnown;
+        if (_idleDeadlineKnown)
+        {
+            _idleDeadlineAt = DeadlineTimestamp(nextDeadline);
+        }
+
         if (_hintCount > 1)
         {
             return false; // the hinted wait submits and waits in one entry
@@ -1168,6 +1426,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             {
                 CompleteMultishot((int)(cqe.UserData & ~MultiBit), cqe.Res, cqe.Flags);
             }
+            else if ((cqe.UserData & TimerBit) != 0)
+            {
+                CompleteRingTimer(cqe.UserData, cqe.Res); // bookkeeping: queues no work
+            }
             else
             {
                 int slot = (int)cqe.UserData;
@@ -1402,6 +1664,9 @@ internal static unsafe partial class Sys
     public const byte IORING_OP_SENDMSG = 9;
     public const byte IORING_OP_RECVMSG = 10;
     public const byte IORING_OP_TIMEOUT = 11;
+    public const byte IORING_OP_TIMEOUT_REMOVE = 12;
+    public const uint IORING_TIMEOUT_ABS = 1u << 0;
+    public const uint IORING_TIMEOUT_UPDATE = 1u << 1;
     public const byte IORING_OP_ACCEPT = 13;
     public const byte IORING_OP_ASYNC_CANCEL = 14;
     public const byte IORING_OP_CONNECT = 16;
