@@ -225,6 +225,37 @@ public sealed class Domain
         _local.EnqueueWaiter(waiter);
     }
 
+    /// <summary>Runs <paramref name="continuation"/> now, inside the work item that is running (one posted from another thread
+    /// with no frame), as code of <paramref name="frame"/>'s fiber: the frame becomes the running frame and the thread's
+    /// context, as if it had been the item's own (<see cref="RunItems"/> compares the next item's with the thread's field,
+    /// so an item may change them). For a waiter completed by an item that its waker posted without reading the waiter
+    /// (§209, issue 20, h212): the continuation runs where the waker's post is in the queue, as its posted continuation
+    /// used to. Domain thread only.</summary>
+    internal void RunPostedContinuation(Action<object?> continuation, object? state, FiberFrame? frame)
+    {
+        Debug.Assert(ReferenceEquals(t_current, this), "RunPostedContinuation off the domain's thread");
+        if (!ReferenceEquals(RunningFrame, frame))
+        {
+            RunningFrame = frame;
+        }
+
+        var context = frame ?? (SynchronizationContext)_syncContext;
+        if (s_threadContextField)
+        {
+            ref var installed = ref ThreadContext(_thread!);
+            if (!ReferenceEquals(installed, context))
+            {
+                installed = context;
+            }
+        }
+        else
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+
+        continuation(state);
+    }
+
     /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> from this domain's thread while its loop runs,
     /// which the caller has proved by a stack address (<see cref="YieldSource"/>'s registration, h174): no thread-static
     /// test. Also right on that thread inside another domain run nested in one of this domain's work items: the one thread
