@@ -280,7 +280,10 @@ public sealed class Promise<T>
                 // promise's line, and the waiter is not touched here: that domain completes it (QueuedWaiter.SlotResolved,
                 // with no compare-exchange: a cancellation runs there too) and reads the value from this promise. The
                 // waiter's lines never leave the awaiting domain's CPU; the post is the promise's line, then the inbox's.
-                firstDomain.Enqueue(QueuedWaiter<T>.SlotResolved, first, null);
+                if (!CarriesValue || !firstDomain.TryPostCompletion(QueuedWaiter<T>.SlotResolvedInDrain, first, ValueBits(value)))
+                {
+                    firstDomain.Enqueue(QueuedWaiter<T>.SlotResolved, first, null);
+                }
             }
             else
             {
@@ -311,6 +314,18 @@ public sealed class Promise<T>
         }
 
         return true;
+    }
+
+    /// <summary>Whether a value of <typeparamref name="T"/> travels in the awaiting domain's inbox line (8 bytes or less, no
+    /// references: §209); a JIT-time constant.</summary>
+    private static bool CarriesValue => !RuntimeHelpers.IsReferenceOrContainsReferences<T>() && Unsafe.SizeOf<T>() <= sizeof(long);
+
+    /// <summary>The bits of <paramref name="value"/> in a long (<see cref="CarriesValue"/> types only).</summary>
+    private static long ValueBits(T value)
+    {
+        long bits = 0;
+        Unsafe.As<long, T>(ref bits) = value;
+        return bits;
     }
 
     /// <summary>The value of a promise resolved with one, read by the slot's waiter on its own domain when the resolver

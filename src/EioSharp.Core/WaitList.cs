@@ -62,6 +62,19 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
     /// out of the pool (<see cref="OnCancelled"/>), so the waiter this item names is still this use.</summary>
     internal static readonly Action<object?> SlotResolved = static s => Unsafe.As<QueuedWaiter<T>>(s!).CompleteSlotResolved();
 
+    /// <summary>As <see cref="SlotResolved"/>, run by the awaiting domain's drain with the value in
+    /// <see cref="Domain.DrainedValue"/> (<see cref="Domain.TryPostCompletion"/>; a small unmanaged <typeparamref name="T"/>
+    /// only): the promise is not read. Completes the use and queues its continuation (no user code in the drain).</summary>
+    internal static readonly Action<object?> SlotResolvedInDrain = static s =>
+    {
+        var w = Unsafe.As<QueuedWaiter<T>>(s!);
+        if (!w.IsDone)
+        {
+            long bits = w.Owner.DrainedValue;
+            w.TryCompleteTakenHere(Unsafe.As<long, T>(ref bits));
+        }
+    };
+
     private void CompleteSlotResolved()
     {
         if (IsDone)
