@@ -225,6 +225,37 @@ public sealed class Domain
         _local.EnqueueWaiter(waiter);
     }
 
+    /// <summary>Runs <paramref name="continuation"/> now, inside the work item that is running (one posted from another thread
+    /// with no frame), as code of <paramref name="frame"/>'s fiber: the frame becomes the running frame and the thread's
+    /// context, as if it had been the item's own (<see cref="RunItems"/> compares the next item's with the thread's field,
+    /// so an item may change them). For a waiter completed by an item that its waker posted without reading the waiter
+    /// (§209, issue 20, h212): the continuation runs where the waker's post is in the queue, as its posted continuation
+    /// used to. Domain thread only.</summary>
+    internal void RunPostedContinuation(Action<object?> continuation, object? state, FiberFrame? frame)
+    {
+        Debug.Assert(ReferenceEquals(t_current, this), "RunPostedContinuation off the domain's thread");
+        if (!ReferenceEquals(RunningFrame, frame))
+        {
+            RunningFrame = frame;
+        }
+
+        var context = frame ?? (SynchronizationContext)_syncContext;
+        if (s_threadContextField)
+        {
+            ref var installed = ref ThreadContext(_thread!);
+            if (!ReferenceEquals(installed, context))
+            {
+                installed = context;
+            }
+        }
+        else
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+
+        continuation(state);
+    }
+
     /// <summary>As <see cref="Enqueue(Action{object?}, object?, FiberFrame?)"/> from this domain's thread while its loop runs,
     /// which the caller has proved by a stack address (<see cref="YieldSource"/>'s registration, h174): no thread-static
     /// test. Also right on that thread inside another domain run nested in one of this domain's work items: the one thread
@@ -264,24 +295,60 @@ public sealed class Domain
                 inbox.Queue.Enqueue(new WorkItem(callback, state, frame));
                 Volatile.Write(ref inbox.Posted, 1); // after the enqueue: a round that sees it (and clears it) drains this item
             }
-            var sender = t_current;
+
+            AfterPost(ref inbox);
+        }
+    }
+
+    /// <summary>The value bits of the mailbox completion being run by the drain (<see cref="TryPostCompletion"/>; domain
+    /// thread only, read by the completion).</summary>
+    internal long DrainedValue;
+
+    /// <summary>Posts, from another thread, a completion that carries an 8-byte value, through the mailbox only: the drain
+    /// runs <paramref name="completion"/> itself with <paramref name="target"/>, <see cref="DrainedValue"/> holding
+    /// <paramref name="value"/>, instead of queuing it (§209: the woken domain reads the value from its inbox line, not from
+    /// the line of the object it came from). The completion must not run user code: it completes a waiter and queues its
+    /// continuation. False when the mailbox is not free (the caller posts an ordinary item instead).</summary>
+    internal bool TryPostCompletion(Action<object?> completion, object target, long value)
+    {
+        ref var inbox = ref _inbox;
+        if (Volatile.Read(ref Unsafe.As<int, long>(ref inbox.Posted)) != 0
+            || Interlocked.CompareExchange(ref inbox.Mail, MailWriting, MailEmpty) != MailEmpty)
+        {
+            return false;
+        }
+
+        inbox.MailCallback = completion;
+        inbox.MailState = target;
+        inbox.MailValue = value;
+        inbox.MailInDrain = 1;
+        Volatile.Write(ref inbox.Mail, MailFull);
+        AfterPost(ref inbox);
+        return true;
+    }
+
+    /// <summary>What a post from another thread does after its item is in (<see cref="EnqueueItem"/>): the sender's own
+    /// marks, and the wake-up of a sleeping domain.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AfterPost(ref InboxLine inbox)
+    {
+        var sender = t_current;
+        if (sender is not null)
+        {
+            // Written by the sender's own thread: it now expects an answer soon (see WaitForWork).
+            sender._postedToOther = true;
+        }
+
+        // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
+        // sleeps again) only enqueue, and the domain drains its whole inbox in its next round.
+        if (Volatile.Read(ref inbox.Sleeping) == 1 && Interlocked.Exchange(ref inbox.Sleeping, 0) == 1)
+        {
+            Interlocked.Increment(ref _wakeUps);
+            _poller.Wake();
             if (sender is not null)
             {
-                // Written by the sender's own thread: it now expects an answer soon (see WaitForWork).
-                sender._postedToOther = true;
-            }
-
-            // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
-            // sleeps again) only enqueue, and the domain drains its whole inbox in its next round.
-            if (Volatile.Read(ref inbox.Sleeping) == 1 && Interlocked.Exchange(ref inbox.Sleeping, 0) == 1)
-            {
-                Interlocked.Increment(ref _wakeUps);
-                _poller.Wake();
-                if (sender is not null)
-                {
-                    // Its answer cannot come before this domain's thread has woken: the sender's next spin waits that long.
-                    sender._wokeOther = true;
-                }
+                // Its answer cannot come before this domain's thread has woken: the sender's next spin waits that long.
+                sender._wokeOther = true;
             }
         }
     }
@@ -715,6 +782,20 @@ public sealed class Domain
         }
 
         // Only this thread moves the mailbox on from MailFull: the item is ours.
+        if (inbox.MailInDrain != 0)
+        {
+            // A completion that carries its value (§209): run here, it completes its waiter and queues the continuation
+            // where the item would have been queued (no user code runs in the drain).
+            inbox.MailInDrain = 0;
+            DrainedValue = inbox.MailValue;
+            var completion = Unsafe.As<Action<object?>>(inbox.MailCallback!);
+            var target = inbox.MailState;
+            inbox.MailCallback = null;
+            inbox.MailState = null;
+            completion(target);
+            return true;
+        }
+
         _local.Enqueue(inbox.MailCallback!, inbox.MailState, inbox.MailFrame);
         inbox.MailCallback = null;
         inbox.MailState = null;
@@ -1255,6 +1336,16 @@ public sealed class Domain
         /// domain's own bookkeeping first).</summary>
         [FieldOffset(176)]
         public nuint LoopStack;
+
+        /// <summary>1 when the mailbox's item is a completion to run in the drain itself (<see cref="TryPostCompletion"/>,
+        /// §209), with <see cref="MailValue"/> its value's bits; 0 for an ordinary item (valid while <see cref="Mail"/> is
+        /// <see cref="MailFull"/>).</summary>
+        [FieldOffset(148)]
+        public int MailInDrain;
+
+        /// <summary>The value a completion in the mailbox carries (<see cref="MailInDrain"/>).</summary>
+        [FieldOffset(184)]
+        public long MailValue;
     }
 
     /// <summary>The domain's local run queue (issue 20, h162): a FIFO ring whose capacity is a power of two, used by the

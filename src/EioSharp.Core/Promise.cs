@@ -1,4 +1,7 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
+using EioSharp.Tracing;
 
 namespace EioSharp;
 
@@ -63,6 +66,11 @@ public sealed class Promise<T>
     // - A slot waiter whose cancellation wins takes itself back (TryTakeBack: SlotTaken -> 0); if a claim came first, the
     //   resolver holds the waiter and may still call TryComplete on it (which fails), so that use is not recycled
     //   (QueuedWaiter.OnCancelled): the slot's substitute for the list's lock.
+    // - _errorOrDomain (§209, issue 20, h212): until the claim, the domain of the slot's waiter (stored by the awaiter before
+    //   _first, read by the claimer after it sees _first), so that a resolver on another thread finds where to post the
+    //   wake-up in the promise's own line, without reading the waiter (whose line then stays on the awaiting domain's CPU);
+    //   after a claim with an error, that error; after a claim with a value, null (the domain is not kept alive). Only the
+    //   slot's awaiter writes it before the claim, only the claimer after it.
     private const int Unresolved = 0;
     private const int HasValue = 1;
     private const int HasError = 2;
@@ -74,7 +82,7 @@ public sealed class Promise<T>
     private QueuedWaiter<T>? _first;
     private WaitList<T>? _waiters;
     private T _value = default!;
-    private Exception? _error;
+    private object? _errorOrDomain;
 
     internal Promise()
     {
@@ -129,8 +137,9 @@ public sealed class Promise<T>
             // The slot is this waiter's: a resolver that claims from now on sees SlotTaken and reads it from _first (h178:
             // no second read of the state, no object compare-exchange). Linked straight into the context (not Attach, h175):
             // it was found not cancelled above, and a context is cancelled only on its own domain (S17), this thread,
-            // which has run nothing else since.
-            _first = w;
+            // which has run nothing else since. The waiter's domain first, for the claimer (invariants, §209).
+            _errorOrDomain = cancel.Domain;
+            Volatile.Write(ref _first, w);
             w.Slot = this;
             cancel.AddWaiter(w);
             return w.Task;
@@ -161,7 +170,8 @@ public sealed class Promise<T>
                 if (Interlocked.CompareExchange(ref _state, SlotTaken, Unresolved) == Unresolved)
 #pragma warning restore CS0420
                 {
-                    _first = w;
+                    _errorOrDomain = cancel.Domain;
+                    Volatile.Write(ref _first, w);
                     w.Slot = this;
                     cancel.AddWaiter(w);
                     return w.Task;
@@ -242,12 +252,12 @@ public sealed class Promise<T>
             return new ValueTask<T>(_value);
         }
 
-        return ValueTask.FromException<T>(_error!);
+        return ValueTask.FromException<T>(Unsafe.As<Exception>(_errorOrDomain!));
     }
 
     internal bool TryResolve(T value, Exception? error)
     {
-        if (!TryClaimAndStore(value, error, out var first))
+        if (!TryClaimAndStore(value, error, out var first, out var firstDomain))
         {
             return false;
         }
@@ -256,13 +266,28 @@ public sealed class Promise<T>
         {
             // The slot's waiter, without a lock: a cancellation that won and finds the slot claimed keeps the waiter from
             // being reused, so this completion (which then fails) cannot reach a later use of it.
-            if (error is null)
+            if (error is not null)
             {
-                first.TryCompleteTaken(value);
+                first.TryFail(error);
+            }
+            else if (firstDomain!.OnLoopStack() || firstDomain.IsCurrent)
+            {
+                first.TryCompleteTakenHere(value);
+            }
+            else if (!EioTrace.On)
+            {
+                // From another thread (§209, issue 20, h212): the wake-up is posted to the waiter's domain, found in this
+                // promise's line, and the waiter is not touched here: that domain completes it (QueuedWaiter.SlotResolved,
+                // with no compare-exchange: a cancellation runs there too) and reads the value from this promise. The
+                // waiter's lines never leave the awaiting domain's CPU; the post is the promise's line, then the inbox's.
+                if (!CarriesValue || !firstDomain.TryPostCompletion(QueuedWaiter<T>.SlotResolvedInDrain, first, ValueBits(value)))
+                {
+                    firstDomain.Enqueue(QueuedWaiter<T>.SlotResolved, first, null);
+                }
             }
             else
             {
-                first.TryFail(error);
+                first.TryComplete(value); // tracing: the waker's side records the wake-up (Waiter.SignalFromOtherThread)
             }
         }
 
@@ -291,12 +316,36 @@ public sealed class Promise<T>
         return true;
     }
 
+    /// <summary>Whether a value of <typeparamref name="T"/> travels in the awaiting domain's inbox line (8 bytes or less, no
+    /// references: §209); a JIT-time constant.</summary>
+    private static bool CarriesValue => !RuntimeHelpers.IsReferenceOrContainsReferences<T>() && Unsafe.SizeOf<T>() <= sizeof(long);
+
+    /// <summary>The bits of <paramref name="value"/> in a long (<see cref="CarriesValue"/> types only).</summary>
+    private static long ValueBits(T value)
+    {
+        long bits = 0;
+        Unsafe.As<long, T>(ref bits) = value;
+        return bits;
+    }
+
+    /// <summary>The value of a promise resolved with one, read by the slot's waiter on its own domain when the resolver
+    /// posted its wake-up from another thread (<see cref="TryResolve"/>): the post was made after the final state was
+    /// stored, so the domain that runs it sees the value.</summary>
+    internal T ResolvedValue
+    {
+        get
+        {
+            Debug.Assert((_state & ResolutionMask) == HasValue, "a slot's posted wake-up before the value");
+            return _value;
+        }
+    }
+
     /// <summary>The resolution up to the slot's waiter (what <see cref="TryResolve"/> does before it completes that waiter
-    /// and the list): claims the promise (the one locked instruction of a resolution: h178), stores the result and its
-    /// final state, and takes the slot's waiter, if any.</summary>
+    /// and the list): claims the promise (the one locked instruction of a resolution: h178), takes the slot's waiter, if
+    /// any, and its domain (§209), and stores the result and its final state.</summary>
     /// <returns>False if the promise was already claimed.</returns>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    internal bool TryClaimAndStore(T value, Exception? error, out QueuedWaiter<T>? first)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryClaimAndStore(T value, Exception? error, out QueuedWaiter<T>? first, out Domain? firstDomain)
     {
         int s = _state;
         while (true)
@@ -304,6 +353,7 @@ public sealed class Promise<T>
             if ((s & ResolutionMask) != Unresolved)
             {
                 first = null;
+                firstDomain = null;
                 return false;
             }
 
@@ -318,22 +368,32 @@ public sealed class Promise<T>
             s = seen; // an awaiter took or gave back the slot meanwhile
         }
 
-        _value = value;
-        if (error is not null)
-        {
-            _error = error; // only when set: a null store would still pay a write barrier on every resolution
-        }
-
-        // The final state, stored plainly (a release: whoever sees it sees the result). The claim was the full fence between
-        // this resolution and the reads of the slot and the list below (invariants); no one else writes _state any more.
-        _state = (s & SlotTaken) | (error is null ? HasValue : HasError);
+        // The claim was the full fence between this resolution and the reads of the slot and the list (invariants). The
+        // slot's waiter and its domain are read before the error is stored over the domain (§209); the awaiter stored the
+        // domain before the waiter, so once the waiter is seen, so is its domain.
         first = null;
+        firstDomain = null;
         if ((s & SlotTaken) != 0)
         {
             first = Volatile.Read(ref _first) ?? WaitForSlotWaiter();
+            firstDomain = Unsafe.As<Domain>(_errorOrDomain);
             _first = null;
         }
 
+        _value = value;
+
+        // The error when there is one; otherwise the slot's domain is dropped (a constant null: no write barrier).
+        if (error is not null)
+        {
+            _errorOrDomain = error;
+        }
+        else
+        {
+            _errorOrDomain = null;
+        }
+
+        // The final state, stored plainly (a release: whoever sees it sees the result); no one else writes _state any more.
+        _state = (s & SlotTaken) | (error is null ? HasValue : HasError);
         return true;
     }
 
@@ -357,7 +417,7 @@ public sealed class Promise<T>
     {
         Unresolved or Claimed => "Promise (unresolved)",
         HasValue => $"Promise ({_value})",
-        _ => $"Promise (error: {_error!.Message})",
+        _ => $"Promise (error: {Unsafe.As<Exception>(_errorOrDomain!).Message})",
     };
 }
 

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace EioSharp;
 
 /// <summary>A waiter that can sit in a <see cref="WaitList{T}"/> of a wait structure (promise, queue, semaphore...).</summary>
@@ -52,6 +54,35 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
         Payload = null;
         Sync = null;
         Slot = null;
+    }
+
+    /// <summary>The item a promise's resolver on another thread posts to this waiter's domain instead of completing the waiter
+    /// (§209, issue 20, h212): the waiter, still pending unless a cancellation won meanwhile, is completed there with the
+    /// value read from its promise (<see cref="Slot"/>). A cancellation that won found the slot claimed and kept the waiter
+    /// out of the pool (<see cref="OnCancelled"/>), so the waiter this item names is still this use.</summary>
+    internal static readonly Action<object?> SlotResolved = static s => Unsafe.As<QueuedWaiter<T>>(s!).CompleteSlotResolved();
+
+    /// <summary>As <see cref="SlotResolved"/>, run by the awaiting domain's drain with the value in
+    /// <see cref="Domain.DrainedValue"/> (<see cref="Domain.TryPostCompletion"/>; a small unmanaged <typeparamref name="T"/>
+    /// only): the promise is not read. Completes the use and queues its continuation (no user code in the drain).</summary>
+    internal static readonly Action<object?> SlotResolvedInDrain = static s =>
+    {
+        var w = Unsafe.As<QueuedWaiter<T>>(s!);
+        if (!w.IsDone)
+        {
+            long bits = w.Owner.DrainedValue;
+            w.TryCompleteTakenHere(Unsafe.As<long, T>(ref bits));
+        }
+    };
+
+    private void CompleteSlotResolved()
+    {
+        if (IsDone)
+        {
+            return; // cancelled since the claim: the awaiting fiber has its cancellation; the promise keeps its value
+        }
+
+        CompletePosted(Slot!.ResolvedValue);
     }
 
     protected override void OnCancelled()

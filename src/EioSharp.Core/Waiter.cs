@@ -26,7 +26,9 @@ namespace EioSharp;
 /// winner's post carries the frame it read (a racy read: null, or this use's frame), and when that is the registered
 /// frame the posted item runs the continuation itself (it is the item that the winner used to post with that frame:
 /// same place in the queue, same context installed); otherwise it queues it. Before, both sides raced with a
-/// compare-exchange from 0 (one locked instruction per suspension, h163/h175). The consumer sees the use completed
+/// compare-exchange from 0 (one locked instruction per suspension, h163/h175). A promise's resolver on another thread
+/// does not even complete its slot's waiter: it posts the waiter itself to the owning domain, found in the promise
+/// (<c>QueuedWaiter.SlotResolved</c>), which completes it there (§209). The consumer sees the use completed
 /// (<see cref="GetStatus(short)"/>, <see cref="GetResult(short)"/>) only at 2.</item>
 /// <item>Each use has a version (the <see cref="ValueTask"/> token); <see cref="GetResult(short)"/> consumes the use and
 /// bumps the version, so a second await of the same <see cref="ValueTask"/> (the classic misuse) throws
@@ -170,6 +172,15 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
             return TryComplete(value);
         }
 
+        return TryCompleteTakenHere(value);
+    }
+
+    /// <summary><see cref="TryCompleteTaken(T)"/> when the caller has found that it runs on the owning domain's thread (a
+    /// promise's resolver, which reads the domain of its slot's waiter from the promise: §209).</summary>
+    /// <param name="value">The result.</param>
+    /// <returns>False if the use was already cancelled (then the waker must drop the waiter).</returns>
+    internal bool TryCompleteTakenHere(T value)
+    {
         if (_state != 0)
         {
             return false;
@@ -314,6 +325,40 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
         }
 
         _owner.EnqueueHere(c, state, frame); // registered while the winner posted: a run of its own, next round
+    }
+
+    /// <summary>Completes this use with <paramref name="value"/> on its owning domain's thread, as the item that a waker on
+    /// another thread, which holds the waiter exclusively, posted there instead of completing it itself (a promise's slot
+    /// waiter: §209, issue 20, h212), so that the waker does not touch the waiter at all. The caller has checked that the
+    /// use is still pending (<see cref="IsDone"/>): a cancellation, the only other party, runs on this thread too, so
+    /// plain stores (as in <see cref="TryCompleteTakenHere"/>). A registered continuation runs here, inside the posted
+    /// item, with its frame installed (<see cref="Domain.RunPostedContinuation"/>), where the winner's posted continuation
+    /// used to run.</summary>
+    private protected void CompletePosted(T value)
+    {
+        Debug.Assert(_state == 0 && _owner.IsCurrent, "a posted completion of a use that is not pending, or off its domain");
+        _result = value;
+        Volatile.Write(ref _state, 3);
+        Context?.RemoveWaiter(this);
+        int s = _signal;
+        if (s == SignalNone)
+        {
+            _signal = SignalCompleted; // registered later: OnCompleted finds it and queues its continuation
+            return;
+        }
+
+        Debug.Assert(s == SignalRegistered, "a use signalled twice");
+        var c = Continuation!;
+        var state = ContinuationState;
+        var frame = Frame;
+        _signal = SignalCompleted;
+        if (EioTrace.On)
+        {
+            _owner.EnqueueWoken(c, state, frame); // the wake-up's trace event, then a run of its own (as SignalHere)
+            return;
+        }
+
+        _owner.RunPostedContinuation(c, state, frame);
     }
 
     public ValueTaskSourceStatus GetStatus(short token)

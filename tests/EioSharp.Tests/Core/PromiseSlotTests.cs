@@ -171,8 +171,9 @@ public class PromiseSlotTests
                 }
             });
             // What TryResolve does before it completes the slot's waiter: claim, store the value, take the waiter (h178).
-            Assert.True(p.TryClaimAndStore(7, null, out held));
+            Assert.True(p.TryClaimAndStore(7, null, out held, out var heldDomain));
             Assert.NotNull(held);
+            Assert.Same(Domain.Current, heldDomain); // the slot's domain, read from the promise (§209)
             context!.Cancel(new TestFailure("stop")); // the cancellation wins the waiter's state
             await Fiber.YieldAsync(); // the fiber resumes and consumes its cancelled use
         });
@@ -186,6 +187,13 @@ public class PromiseSlotTests
 
         Assert.False(held!.TryComplete(1)); // the resolver's late completion does nothing
         Assert.False(held.TryCompleteTaken(1)); // nor does it by the owning domain's plain path (h163)
+
+        // Nor the wake-up a resolver on another thread posts instead (§209): the posted item finds the use cancelled.
+        Domain.Current!.Enqueue(QueuedWaiter<int>.SlotResolved, held, null);
+        await Fiber.YieldAsync();
+        await Fiber.YieldAsync();
+        Assert.True(held.IsDone);
+        Assert.Equal("cancelled", outcome);
     });
 
     // Resolvers on the thread pool race the awaiting fiber's cancellation (a race against a yield) many times over, with

@@ -143,18 +143,73 @@ public class CrossDomainSyncTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void S14_PromisesResolvedOnOneDomainAwaitedAndCancelledOnAnother()
+    public void S14_PromisesResolvedOnOneDomainAwaitedAndCancelledOnAnother() => PromisesAcrossDomains(10_000);
+
+    /// <summary><see cref="S14_PromisesResolvedOnOneDomainAwaitedAndCancelledOnAnother"/> in rounds of 20,000 promises until
+    /// <c>EIOSHARP_STRESS_SECONDS</c> have passed (one round without it): a resolver on another domain posts the slot
+    /// waiter's wake-up without touching the waiter, and the awaiting domain completes it unless its cancellation won
+    /// (§209).</summary>
+    [Fact]
+    [Trait("Category", "Stress")]
+    public void S14_PromisesAcrossDomainsWithCancellationStress()
     {
-        const int N = 10_000;
+        string? seconds = Environment.GetEnvironmentVariable("EIOSHARP_STRESS_SECONDS");
+        var budget = TimeSpan.FromSeconds(seconds is null ? 0 : double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int rounds = 0;
+        do
+        {
+            PromisesAcrossDomains(20_000);
+            rounds++;
+        }
+        while (clock.Elapsed < budget);
+        output.WriteLine($"{rounds} round(s) of 20,000 promises in {clock.Elapsed.TotalSeconds:F1}s");
+    }
+
+    /// <summary>A promise's slot waiter resolved from another thread before its fiber awaits the value task (§209: the
+    /// resolver posts the wake-up and the awaiting domain completes the waiter with no continuation registered yet; the
+    /// later await finds it completed), and again with the fiber suspended, each on the awaiting domain.</summary>
+    [Fact]
+    public void SlotWaiterResolvedFromAnotherThreadBeforeAndAfterItsAwait() => EioMain.Run(async _ =>
+    {
+        var me = Domain.Current;
+        var (p, r) = Promise.Create<int>();
+        var t = p.AwaitAsync();
+        Assert.False(t.IsCompleted);
+        var resolver = new Thread(() => r.Resolve(7));
+        resolver.Start();
+        resolver.Join();
+        for (int i = 0; i < 100 && !t.IsCompleted; i++)
+        {
+            await Fiber.YieldAsync(); // the posted completion runs in a round of its own
+        }
+
+        Assert.True(t.IsCompleted);
+        Assert.Equal(7, await t);
+
+        var (p2, r2) = Promise.Create<string>();
+        var later = new Thread(() =>
+        {
+            Thread.Sleep(20);
+            r2.Resolve("x");
+        });
+        later.Start();
+        Assert.Equal("x", await p2.AwaitAsync());
+        Assert.Same(me, Domain.Current);
+        later.Join();
+    });
+
+    private void PromisesAcrossDomains(int n)
+    {
         long values = 0, cancels = 0, wrong = 0;
         int progress = -1;
         EioMain.Run(async env =>
         {
-            var pairs = Enumerable.Range(0, N).Select(_ => Promise.Create<int>()).ToArray();
+            var pairs = Enumerable.Range(0, n).Select(_ => Promise.Create<int>()).ToArray();
             await Fiber.BothAsync(
                 () => env.DomainManager.RunAsync(async () =>
                 {
-                    for (int i = 0; i < N; i++)
+                    for (int i = 0; i < n; i++)
                     {
                         while (Volatile.Read(ref progress) < i)
                         {
@@ -169,7 +224,7 @@ public class CrossDomainSyncTests(ITestOutputHelper output)
                 {
                     var me = Domain.Current;
                     var rnd = new Random(1);
-                    for (int i = 0; i < N; i++)
+                    for (int i = 0; i < n; i++)
                     {
                         try
                         {
@@ -202,7 +257,7 @@ public class CrossDomainSyncTests(ITestOutputHelper output)
                 }));
         });
         output.WriteLine($"values {values}, cancelled awaits {cancels}");
-        Assert.Equal(N, values + cancels);
+        Assert.Equal(n, values + cancels);
         Assert.Equal(0, wrong);
     }
 
