@@ -209,8 +209,10 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         // size to the base file's size only), a server restarted on a large incremental file rewrites at its first cron
         // tick, and that rewrite removes the very file the checks below read (ci85: the last part was gone between
         // two reads after the restart). Rewrites under load are what the killed run tested.
+        // The restart prepares no zero tail of its own (EIOSHARP_KV_ALWAYS_ZERO_TAIL=0; under always the default since §210
+        // fills a chunk at once), so that the file read below is what the loader left.
         string[] restartArgs = ["--appendfsync", fsync];
-        using (var server = KvServerProcess.StartIn(dir.DataDir, restartArgs))
+        using (var server = KvServerProcess.StartIn(dir.DataDir, new Dictionary<string, string?> { ["EIOSHARP_KV_ALWAYS_ZERO_TAIL"] = "0" }, restartArgs))
         {
             if (zeroTail)
             {

@@ -429,7 +429,11 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
     [InlineData("no", 42)]
     public void Kv_appendonlydir_loads_in_redis_server_with_the_same_data(string preamble, int seed)
     {
-        using var kv = KvServerProcess.Start("--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", preamble);
+        // The directory is checked and copied while the server runs: without the zero tail that appendfsync always
+        // prepares by default since §210 (a live or killed server's incremental file then ends in zeros, which
+        // redis-check-aof and redis-server refuse until `redis-check-aof --fix`, as under everysec's mapped tail).
+        using var kv = KvServerProcess.StartWithEnvironment(new Dictionary<string, string?> { ["EIOSHARP_KV_ALWAYS_ZERO_TAIL"] = "0" },
+            "--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", preamble);
         using var k = new RespConnection(kv.Port);
         RdbEndToEndTests.Apply(k, RdbEndToEndTests.Dataset(seed));
         Rewrite(k, kv.DataDir, 2);
