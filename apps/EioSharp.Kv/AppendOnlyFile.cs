@@ -321,6 +321,12 @@ internal sealed class AppendOnlyFile : IDisposable
                     last = await path.OpenWriteAsync(sw, FileCreate.Never);
                     readers.Add(last);
                 }
+                else if (parts[i].Type == AofFileType.Incr)
+                {
+                    // Writable so that a zero tail a kill left on it (between a rewrite's manifest and the old file's
+                    // cut) can be cut as the last file's is (§210): redis-check-aof and redis-server refuse it otherwise.
+                    readers.Add(await path.OpenWriteAsync(sw, FileCreate.Never));
+                }
                 else
                 {
                     readers.Add(await path.OpenReadAsync(sw));
@@ -523,7 +529,7 @@ internal sealed class AppendOnlyFile : IDisposable
             log($"!!! Warning: short read while loading the AOF file {name}!!!");
             log($"The append-only file {name} ends with {fileLength - end} zero bytes after its last command at offset {end} " +
                 "(the space reserved ahead of a mapped tail; the server was not shut down cleanly).");
-            if (isLast && file is FileWriter writer)
+            if (file is FileWriter writer) // the last file, or an earlier incremental one (§210)
             {
                 log($"!!! Truncating the AOF {name} at offset {end} !!!");
                 writer.SetLength(end);
