@@ -6,8 +6,9 @@
 #   overlap  EIOSHARP_KV_ALWAYS_OVERLAP=1   overlapped rounds, unguarded (session 33's default)
 #   guard    (unset)                        the overlap behind its guard (h195's default)
 #   zero     EIOSHARP_KV_ALWAYS_ZERO_TAIL=1 the guard's schedule with the AOF's tail prepared ahead with written zeros
-#            (a data-only fdatasync per round; session 36, h201, rationale §201); zero0: the same with it =0 (off,
-#            the default)
+#            (a data-only fdatasync per round; session 36, h201, rationale §201); zero0: the same with it =0 (off)
+#   (since session 38, h213, §210, the zero tail is the server's default: off, overlap and guard have it too; a build
+#   before that has it only with =1)
 #   redis    redis-server --appendonly yes --appendfsync always
 # Each run: N SETs; prints ops/s, server CPU (utime+stime from /proc) per request, fsyncs per request (INFO aof_fsyncs),
 # then per schedule the medians. At the end each Kv server's summary at exit (its `h149:` line: the guard's probes and

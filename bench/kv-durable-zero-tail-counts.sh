@@ -6,7 +6,8 @@
 # threads: the store's domain, whose round fdatasyncs, and the system thread that fills the zeros): block requests issued
 # (block:block_rq_issue), bios queued, ext4_mark_inode_dirty, block_dirty_buffer; printed per fsync (INFO aof_fsyncs)
 # with ops/s and CPU per request (utime+stime from /proc) and per fsync, then each mode's medians.
-# (The switch is off by default: rationale §201.)
+# (The switch was off by default until session 38 and is on since (h213, rationale §210); "off" sets it =0, "on" =1, so
+# the script reads the same on a build from before or after the flip.)
 #
 #   DLL=path/EioSharp.Kv.dll [REPEATS=5] [N=40000] [WARM_SECONDS=5] [EXTRA_ENV="V=x ..."] bash bench/kv-durable-zero-tail-counts.sh
 #

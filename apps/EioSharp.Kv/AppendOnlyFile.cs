@@ -321,6 +321,12 @@ internal sealed class AppendOnlyFile : IDisposable
                     last = await path.OpenWriteAsync(sw, FileCreate.Never);
                     readers.Add(last);
                 }
+                else if (parts[i].Type == AofFileType.Incr)
+                {
+                    // Writable so that a zero tail a kill left on it (between a rewrite's manifest and the old file's
+                    // cut) can be cut as the last file's is (§210): redis-check-aof and redis-server refuse it otherwise.
+                    readers.Add(await path.OpenWriteAsync(sw, FileCreate.Never));
+                }
                 else
                 {
                     readers.Add(await path.OpenReadAsync(sw));
@@ -523,7 +529,7 @@ internal sealed class AppendOnlyFile : IDisposable
             log($"!!! Warning: short read while loading the AOF file {name}!!!");
             log($"The append-only file {name} ends with {fileLength - end} zero bytes after its last command at offset {end} " +
                 "(the space reserved ahead of a mapped tail; the server was not shut down cleanly).");
-            if (isLast && file is FileWriter writer)
+            if (file is FileWriter writer) // the last file, or an earlier incremental one (§210)
             {
                 log($"!!! Truncating the AOF {name} at offset {end} !!!");
                 writer.SetLength(end);
@@ -873,9 +879,12 @@ internal sealed class AppendOnlyFile : IDisposable
     /// a pwrite where the filesystem cannot (<see cref="MappedTailAppender"/>). Closed (the file cut to its logical
     /// length) at a rewrite's switch and at <see cref="Dispose"/>; a crash leaves zeros past the last record, which the
     /// loader cuts off (<see cref="ZeroTailStart"/>).</summary>
-    /// <remarks>Under <c>appendfsync always</c> the appends are <c>pwrite</c>s past the end, as before: the round's
-    /// fdatasync dominates, and a store into a reserved (unwritten) extent costs that fdatasync the extent's conversion
-    /// (measured: the 50-client durable SET row took 1.5x the CPU with the mapping).</remarks>
+    /// <remarks>Under <c>appendfsync always</c> nothing is stored through the mapping and nothing is reserved with
+    /// <c>fallocate</c>: the round's fdatasync dominates, and a store into a reserved (unwritten) extent costs that
+    /// fdatasync the extent's conversion (measured: the 50-client durable SET row took 1.5x the CPU with the mapping,
+    /// §164). Instead the tail is prepared ahead with written zeros (<see cref="AlwaysZeroTail"/>, the default since
+    /// §210) and the rounds are <c>pwrite</c>s into them, or, with <c>EIOSHARP_KV_ALWAYS_ZERO_TAIL=0</c>, <c>pwrite</c>s
+    /// past the end as before session 38.</remarks>
     private static MappedTailAppender OpenTail(FileWriter file, long length, FsyncPolicy policy)
     {
         bool zeroTail = policy == FsyncPolicy.Always && AlwaysZeroTail;
@@ -891,8 +900,13 @@ internal sealed class AppendOnlyFile : IDisposable
     /// (<see cref="MappedTailAppender.ZeroFillAhead"/>: a chunk written and fdatasynced on the library's system-thread
     /// offload before the appends reach it), so that a round's <c>fdatasync</c> writes only its data, not the inode's new
     /// size (ext4 without a journal writes that inode block synchronously in every appending <c>fdatasync</c>).
-    /// EIOSHARP_KV_ALWAYS_ZERO_TAIL=1 turns it on (session 36, h201).</summary>
-    internal static bool AlwaysZeroTail { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_ZERO_TAIL") == "1";
+    /// On by default since session 38 (h213, §210; built in session 36 by h201, §201: 0.48-0.70x the block requests per
+    /// fsync, quietly 1.13x ops/s at 0.87x the CPU per request); <c>EIOSHARP_KV_ALWAYS_ZERO_TAIL=0</c> turns it off
+    /// (appends past the end, no zero tail under <c>always</c>). The price: a killed server leaves up to 1.5 chunks of
+    /// zeros after its last command, which the next start cuts (<see cref="ZeroTailStart"/>) and redis-server refuses
+    /// until <c>redis-check-aof --fix</c> (docs/kv.md); every chunk reaches the device twice (zeros, then data). Where the
+    /// file cannot be mapped (the portable layer) the appender ignores it.</summary>
+    internal static bool AlwaysZeroTail { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_ZERO_TAIL") != "0";
 
     /// <summary>The zero-filled chunk under <see cref="AlwaysZeroTail"/> (EIOSHARP_KV_ALWAYS_ZERO_TAIL_KB, default 1 MiB).</summary>
     internal static int AlwaysZeroTailChunkBytes { get; set; } =

@@ -120,4 +120,104 @@ public class DiskFullTests(ITestOutputHelper output)
             Tools.Run("umount", ["-l", mount]);
         }
     }
+
+    /// <summary>The disk fills up under <c>appendfsync always</c>, with the AOF's tail prepared ahead with written zeros
+    /// (the default since session 38, §210: the zeros' fills fail at some point, the appends go on into what was filled
+    /// and then past the end) and with it off (<c>EIOSHARP_KV_ALWAYS_ZERO_TAIL=0</c>): nothing is acknowledged that is
+    /// not in the file (the failed round's requests are answered with an error, the store owner's run restarts and
+    /// reloads the file, writes are refused until a probe write succeeds), and once the disk has room writes resume by
+    /// themselves; after a clean shutdown the file has no zeros, redis-check-aof accepts it and a restart has every
+    /// acknowledged key. Runs on a small tmpfs the test mounts, so only as root.</summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("0")]
+    public void A_full_disk_under_appendfsync_always_acknowledges_only_what_was_written_and_recovers(string? zeroTail)
+    {
+        if (!Environment.IsPrivilegedProcess)
+        {
+            output.WriteLine("SKIPPED: mounting a small tmpfs needs root; this test runs as root in CI.");
+            return;
+        }
+
+        using var dir = new TempDir();
+        string mount = Path.Combine(dir.Path, "tmpfs");
+        Directory.CreateDirectory(mount);
+        var mounted = Tools.Run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mount]);
+        if (mounted.ExitCode != 0)
+        {
+            output.WriteLine($"SKIPPED: mount -t tmpfs failed ({mounted.Output.Trim()}); no way to fill a disk safely here.");
+            return;
+        }
+
+        try
+        {
+            string data = Path.Combine(mount, "data");
+            Directory.CreateDirectory(data);
+            string filler = Path.Combine(mount, "filler");
+            File.WriteAllBytes(filler, new byte[5 << 20]);
+            string value = new('v', 256 * 1024);
+            var acked = new List<string>();
+            var environment = new Dictionary<string, string?> { ["EIOSHARP_KV_ALWAYS_ZERO_TAIL"] = zeroTail };
+            using (var server = KvServerProcess.StartIn(data, environment, "--appendfsync", "always"))
+            {
+                var c = new RespClient(server.Port);
+                string refused = "";
+                for (int i = 0; i < 64 && refused.Length == 0; i++)
+                {
+                    string reply = c.Call("SET", $"k{i}", value);
+                    if (reply == "+OK")
+                    {
+                        acked.Add($"k{i}");
+                    }
+                    else
+                    {
+                        refused = reply;
+                    }
+                }
+
+                output.WriteLine($"zero tail {zeroTail ?? "(default)"}: {acked.Count} writes acknowledged before: {refused}");
+                Assert.NotEqual("", refused);
+                Assert.True(acked.Count >= 2, $"{acked.Count} writes fit");
+                Assert.True(server.WaitForLog("Error writing to the AOF file: No space left on device", TimeSpan.FromSeconds(10)), server.Log);
+
+                // The disk gets room again: writes resume without anyone touching the server.
+                File.Delete(filler);
+                string after = "";
+                Assert.True(Poll.Until(() =>
+                {
+                    try
+                    {
+                        return (after = c.Call("SET", "after", "1")) == "+OK";
+                    }
+                    catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or EndOfStreamException or InvalidDataException)
+                    {
+                        c.Dispose();
+                        c = new RespClient(server.Port);
+                        return false;
+                    }
+                }, TimeSpan.FromSeconds(20)), after);
+                acked.Add("after");
+                Assert.Equal("+OK", c.Call("SET", "after2", "2"));
+                acked.Add("after2");
+                Assert.False(server.HasExited);
+                c.Dispose();
+                Assert.Equal(0, server.Terminate());
+            }
+
+            var check = Tools.CheckAof(AofFiles.CheckPath(data));
+            Assert.True(check.ExitCode == 0, check.Output);
+            using (var server = KvServerProcess.StartIn(data))
+            {
+                using var c = new RespClient(server.Port);
+                foreach (string key in acked)
+                {
+                    Assert.Equal(":1", c.Call("EXISTS", key));
+                }
+            }
+        }
+        finally
+        {
+            Tools.Run("umount", ["-l", mount]);
+        }
+    }
 }

@@ -245,7 +245,8 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
     /// <summary>A killed server's last incremental file ends in the zeros reserved ahead of its mapped tail (here written
     /// by hand, a whole chunk of them): the next start cuts them off before appending, whatever aof-load-truncated says
     /// (it is no torn command), with Redis's short-read lines; a zero tail on an earlier incremental file (a kill between
-    /// a rewrite's new manifest and the old file's truncation) is skipped.</summary>
+    /// a rewrite's new manifest and the old file's truncation) is read up to them and cut as well (§210: redis-check-aof
+    /// accepts the directory after the start).</summary>
     [Fact]
     public void A_zero_tail_left_by_a_killed_server_is_cut_at_the_next_start()
     {
@@ -277,12 +278,16 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
         var incr = AofFiles.Listed(dir.DataDir).Where(l => l.Type == 'i').Select(l => Path.Combine(AofFiles.Dir(dir.DataDir), l.Name)).ToArray();
         output.WriteLine(Manifest(dir.DataDir));
         Assert.Equal(2, incr.Length);
+        long firstValid = AofFiles.CommandBytes(incr[0]);
         File.AppendAllBytes(incr[0], new byte[4096]);
         using (var kv = KvServerProcess.StartIn(dir.DataDir, "--appendonly", "yes", "--aof-load-truncated", "no"))
         {
             Assert.Equal("\"4\"", Cli(kv.Port, "GET", "d"));
             Assert.Equal("\"3\"", Cli(kv.Port, "GET", "c"));
             Assert.Contains("zero bytes after its last command", kv.Log, StringComparison.Ordinal);
+            Assert.Equal(firstValid, new FileInfo(incr[0]).Length); // the earlier file's zeros are cut too (§210)
+            var check = CheckAof(AofFiles.Manifest(dir.DataDir)); // so redis-check-aof accepts the directory at once
+            Assert.True(check.ExitCode == 0, check.Output);
         }
     }
 
@@ -429,7 +434,11 @@ public sealed class MultiPartAofTests(ITestOutputHelper output)
     [InlineData("no", 42)]
     public void Kv_appendonlydir_loads_in_redis_server_with_the_same_data(string preamble, int seed)
     {
-        using var kv = KvServerProcess.Start("--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", preamble);
+        // The directory is checked and copied while the server runs: without the zero tail that appendfsync always
+        // prepares by default since §210 (a live or killed server's incremental file then ends in zeros, which
+        // redis-check-aof and redis-server refuse until `redis-check-aof --fix`, as under everysec's mapped tail).
+        using var kv = KvServerProcess.StartWithEnvironment(new Dictionary<string, string?> { ["EIOSHARP_KV_ALWAYS_ZERO_TAIL"] = "0" },
+            "--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", preamble);
         using var k = new RespConnection(kv.Port);
         RdbEndToEndTests.Apply(k, RdbEndToEndTests.Dataset(seed));
         Rewrite(k, kv.DataDir, 2);

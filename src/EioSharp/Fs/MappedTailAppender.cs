@@ -210,9 +210,13 @@ public sealed unsafe class MappedTailAppender : IDisposable
     /// cancellation is checked.</para>
     /// <para><b>Costs</b>: the device receives every chunk twice (zeros, then the data); the file ends in up to one and
     /// a half chunks of zeros while open and after a crash, as with <c>fallocate</c> (see the class remarks).</para>
-    /// <para><b>Errors</b>: a failed fill (a full disk) is not reported here: no further chunk is filled by this
-    /// appender, and appends past the prepared region are <c>pwrite</c>s past the end, where a full disk fails them as
+    /// <para><b>Errors</b>: a failed fill (a full disk) is not reported here: the zeros it wrote before it failed stay
+    /// (appends go into them: a fill never takes space an append would have had), no further chunk is filled until the
+    /// next <see cref="Truncate"/> (a log writer's cut after a failed append, the way it finds the disk's room again),
+    /// and meanwhile appends past the prepared region are <c>pwrite</c>s past the end, where a full disk fails them as
     /// without this mode.</para>
+    /// <para><b>Memory</b>: one static 256 KiB array of zeros for every appender in the process (the fills' source),
+    /// allocated at the first fill; the chunk itself is page cache, not the process's memory.</para>
     /// <para><b>Where</b>: only while the appender can map (<see cref="IsMapped"/>: regular files on Linux, not the
     /// portable layer); elsewhere setting it changes nothing and it reads false. Measured with the KV's AOF under
     /// <c>appendfsync always</c> in docs/BENCHMARKS.md (session 36, h201).</para>
@@ -251,7 +255,7 @@ public sealed unsafe class MappedTailAppender : IDisposable
     private bool _filling; // a fill runs (owner's view; the fill thread sets _fillDone when it is done)
     private long _fillEnd; // where the running fill ends
     private Exception? _fillError; // written by the fill thread before _fillDone is set
-    private bool _fillFailed; // a fill failed: no more for this appender
+    private bool _fillFailed; // a fill failed: no more until the next Truncate
     private static byte[]? s_zeros;
 
     private void AppendIntoZeros(ReadOnlySpan<byte> data, long end)
@@ -290,7 +294,7 @@ public sealed unsafe class MappedTailAppender : IDisposable
         else
         {
             _fillError = null;
-            _fillFailed = true; // a full disk (or another error): no more fills; pwrites past the end, which report it
+            _fillFailed = true; // a full disk (or another error): no more fills until a Truncate; pwrites past the end, which report it
         }
     }
 
@@ -332,7 +336,8 @@ public sealed unsafe class MappedTailAppender : IDisposable
     }
 
     /// <summary>Sets the logical length back to <paramref name="length"/> and cuts the file there (<c>ftruncate</c>), for
-    /// example to drop a record whose write failed half-way; the next append reserves and maps again.</summary>
+    /// example to drop a record whose write failed half-way; the next append reserves and maps again (under
+    /// <see cref="ZeroFillAhead"/>: fills again, also after a failed fill).</summary>
     /// <param name="length">The new length in bytes: 0 to <see cref="Length"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative or past <see cref="Length"/>.</exception>
     /// <exception cref="ObjectDisposedException">The appender or its writer is closed.</exception>
@@ -345,6 +350,7 @@ public sealed unsafe class MappedTailAppender : IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, _length);
         Unmap(); // before the file shrinks under the mapping
         CollectFill(wait: true); // nor under a running fill
+        _fillFailed = false; // the owner's recovery step (a full disk's failed append cut off): the next append fills again (§210)
         _length = length;
         _file.SetLength(length);
         _size = length;
