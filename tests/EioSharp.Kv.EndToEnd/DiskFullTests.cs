@@ -36,88 +36,72 @@ public class DiskFullTests(ITestOutputHelper output)
     [Fact]
     public void A_full_disk_refuses_writes_serves_reads_and_recovers_by_itself()
     {
-        if (!Environment.IsPrivilegedProcess)
+        using var tmpfs = SmallTmpfs.TryMount(output);
+        if (tmpfs is null)
         {
-            output.WriteLine("SKIPPED: mounting a small tmpfs needs root; this test runs as root in CI.");
             return;
         }
 
-        using var dir = new TempDir();
-        string mount = Path.Combine(dir.Path, "tmpfs");
-        Directory.CreateDirectory(mount);
-        var mounted = Tools.Run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mount]);
-        if (mounted.ExitCode != 0)
+        string mount = tmpfs.Path;
+        string data = Path.Combine(mount, "data");
+        Directory.CreateDirectory(data);
+        string filler = Path.Combine(mount, "filler");
+        File.WriteAllBytes(filler, new byte[5 << 20]); // takes most of the space; deleted later to "free the disk"
+        string value = new('v', 256 * 1024);
+        var acked = new List<string>();
+        using (var server = KvServerProcess.StartIn(data, "--appendfsync", "everysec"))
         {
-            output.WriteLine($"SKIPPED: mount -t tmpfs failed ({mounted.Output.Trim()}); no way to fill a disk safely here.");
-            return;
-        }
-
-        try
-        {
-            string data = Path.Combine(mount, "data");
-            Directory.CreateDirectory(data);
-            string filler = Path.Combine(mount, "filler");
-            File.WriteAllBytes(filler, new byte[5 << 20]); // takes most of the space; deleted later to "free the disk"
-            string value = new('v', 256 * 1024);
-            var acked = new List<string>();
-            using (var server = KvServerProcess.StartIn(data, "--appendfsync", "everysec"))
+            using var c = new RespClient(server.Port);
+            string refused = "";
+            for (int i = 0; i < 64 && refused.Length == 0; i++)
             {
-                using var c = new RespClient(server.Port);
-                string refused = "";
-                for (int i = 0; i < 64 && refused.Length == 0; i++)
+                string reply = c.Call("SET", $"k{i}", value);
+                if (reply == "+OK")
                 {
-                    string reply = c.Call("SET", $"k{i}", value);
-                    if (reply == "+OK")
-                    {
-                        acked.Add($"k{i}");
-                    }
-                    else
-                    {
-                        refused = reply;
-                    }
+                    acked.Add($"k{i}");
                 }
-
-                output.WriteLine($"{acked.Count} writes acknowledged before: {refused}");
-                Assert.Equal(Misconf, refused);
-                Assert.True(acked.Count >= 2, $"{acked.Count} writes fit");
-                Assert.Equal(Misconf, c.Call("DEL", "k0"));
-                Assert.Equal(Misconf, c.Call("PING")); // as Redis 7.0 (PING is refused like a write)
-
-                // Reads go on.
-                Assert.Equal($":{value.Length}", c.Call("STRLEN", "k0"));
-                Assert.Equal("$nil", c.Call("GET", "missing"));
-                Assert.Contains("aof_last_write_status:err\r\n", c.Call("INFO", "persistence"));
-                Assert.True(server.WaitForLog("Error writing to the AOF file: No space left on device", TimeSpan.FromSeconds(5)), server.Log);
-
-                // The disk gets room again: writes resume without anyone touching the server.
-                File.Delete(filler);
-                string after = "";
-                Assert.True(Poll.Until(() => (after = c.Call("SET", "after", "1")) == "+OK", TimeSpan.FromSeconds(10)), after);
-                acked.Add("after");
-                Assert.Contains("aof_last_write_status:ok\r\n", c.Call("INFO", "persistence"));
-                Assert.Equal("+PONG", c.Call("PING"));
-                Assert.True(server.WaitForLog("AOF write error looks solved", TimeSpan.FromSeconds(5)), server.Log);
-                Assert.False(server.HasExited);
-                Assert.Equal(0, server.Terminate());
+                else
+                {
+                    refused = reply;
+                }
             }
 
-            // Every acknowledged write is in the file, which redis-check-aof accepts.
-            var check = Tools.CheckAof(AofFiles.CheckPath(data));
-            Assert.True(check.ExitCode == 0, check.Output);
-            using (var server = KvServerProcess.StartIn(data))
-            {
-                using var c = new RespClient(server.Port);
-                foreach (string key in acked)
-                {
-                    Assert.Equal(":1", c.Call("EXISTS", key));
-                }
+            output.WriteLine($"{acked.Count} writes acknowledged before: {refused}");
+            Assert.Equal(Misconf, refused);
+            Assert.True(acked.Count >= 2, $"{acked.Count} writes fit");
+            Assert.Equal(Misconf, c.Call("DEL", "k0"));
+            Assert.Equal(Misconf, c.Call("PING")); // as Redis 7.0 (PING is refused like a write)
 
-                Assert.Equal("+OK", c.Call("SET", "later", "x"));
-            }
+            // Reads go on.
+            Assert.Equal($":{value.Length}", c.Call("STRLEN", "k0"));
+            Assert.Equal("$nil", c.Call("GET", "missing"));
+            Assert.Contains("aof_last_write_status:err\r\n", c.Call("INFO", "persistence"));
+            Assert.True(server.WaitForLog("Error writing to the AOF file: No space left on device", TimeSpan.FromSeconds(5)), server.Log);
+
+            // The disk gets room again: writes resume without anyone touching the server.
+            File.Delete(filler);
+            string after = "";
+            Assert.True(Poll.Until(() => (after = c.Call("SET", "after", "1")) == "+OK", TimeSpan.FromSeconds(10)), after);
+            acked.Add("after");
+            Assert.Contains("aof_last_write_status:ok\r\n", c.Call("INFO", "persistence"));
+            Assert.Equal("+PONG", c.Call("PING"));
+            Assert.True(server.WaitForLog("AOF write error looks solved", TimeSpan.FromSeconds(5)), server.Log);
+            Assert.False(server.HasExited);
+            Assert.Equal(0, server.Terminate());
         }
-        finally
+
+        // Every acknowledged write is in the file, which redis-check-aof accepts.
+        var check = Tools.CheckAof(AofFiles.CheckPath(data));
+        Assert.True(check.ExitCode == 0, check.Output);
+        using (var server = KvServerProcess.StartIn(data))
         {
-            Tools.Run("umount", ["-l", mount]);
+            using var c = new RespClient(server.Port);
+            foreach (string key in acked)
+            {
+                Assert.Equal(":1", c.Call("EXISTS", key));
+            }
+
+            Assert.Equal("+OK", c.Call("SET", "later", "x"));
         }
     }
 
@@ -133,91 +117,122 @@ public class DiskFullTests(ITestOutputHelper output)
     [InlineData("0")]
     public void A_full_disk_under_appendfsync_always_acknowledges_only_what_was_written_and_recovers(string? zeroTail)
     {
-        if (!Environment.IsPrivilegedProcess)
+        using var tmpfs = SmallTmpfs.TryMount(output);
+        if (tmpfs is null)
         {
-            output.WriteLine("SKIPPED: mounting a small tmpfs needs root; this test runs as root in CI.");
             return;
         }
 
-        using var dir = new TempDir();
-        string mount = Path.Combine(dir.Path, "tmpfs");
-        Directory.CreateDirectory(mount);
-        var mounted = Tools.Run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mount]);
-        if (mounted.ExitCode != 0)
+        string mount = tmpfs.Path;
+        string data = Path.Combine(mount, "data");
+        Directory.CreateDirectory(data);
+        string filler = Path.Combine(mount, "filler");
+        File.WriteAllBytes(filler, new byte[5 << 20]);
+        string value = new('v', 256 * 1024);
+        var acked = new List<string>();
+        var environment = new Dictionary<string, string?> { ["EIOSHARP_KV_ALWAYS_ZERO_TAIL"] = zeroTail };
+        using (var server = KvServerProcess.StartIn(data, environment, "--appendfsync", "always"))
         {
-            output.WriteLine($"SKIPPED: mount -t tmpfs failed ({mounted.Output.Trim()}); no way to fill a disk safely here.");
-            return;
-        }
-
-        try
-        {
-            string data = Path.Combine(mount, "data");
-            Directory.CreateDirectory(data);
-            string filler = Path.Combine(mount, "filler");
-            File.WriteAllBytes(filler, new byte[5 << 20]);
-            string value = new('v', 256 * 1024);
-            var acked = new List<string>();
-            var environment = new Dictionary<string, string?> { ["EIOSHARP_KV_ALWAYS_ZERO_TAIL"] = zeroTail };
-            using (var server = KvServerProcess.StartIn(data, environment, "--appendfsync", "always"))
+            var c = new RespClient(server.Port);
+            string refused = "";
+            for (int i = 0; i < 64 && refused.Length == 0; i++)
             {
-                var c = new RespClient(server.Port);
-                string refused = "";
-                for (int i = 0; i < 64 && refused.Length == 0; i++)
+                string reply = c.Call("SET", $"k{i}", value);
+                if (reply == "+OK")
                 {
-                    string reply = c.Call("SET", $"k{i}", value);
-                    if (reply == "+OK")
-                    {
-                        acked.Add($"k{i}");
-                    }
-                    else
-                    {
-                        refused = reply;
-                    }
+                    acked.Add($"k{i}");
                 }
-
-                output.WriteLine($"zero tail {zeroTail ?? "(default)"}: {acked.Count} writes acknowledged before: {refused}");
-                Assert.NotEqual("", refused);
-                Assert.True(acked.Count >= 2, $"{acked.Count} writes fit");
-                Assert.True(server.WaitForLog("Error writing to the AOF file: No space left on device", TimeSpan.FromSeconds(10)), server.Log);
-
-                // The disk gets room again: writes resume without anyone touching the server.
-                File.Delete(filler);
-                string after = "";
-                Assert.True(Poll.Until(() =>
+                else
                 {
-                    try
-                    {
-                        return (after = c.Call("SET", "after", "1")) == "+OK";
-                    }
-                    catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or EndOfStreamException or InvalidDataException)
-                    {
-                        c.Dispose();
-                        c = new RespClient(server.Port);
-                        return false;
-                    }
-                }, TimeSpan.FromSeconds(20)), after);
-                acked.Add("after");
-                Assert.Equal("+OK", c.Call("SET", "after2", "2"));
-                acked.Add("after2");
-                Assert.False(server.HasExited);
-                c.Dispose();
-                Assert.Equal(0, server.Terminate());
-            }
-
-            var check = Tools.CheckAof(AofFiles.CheckPath(data));
-            Assert.True(check.ExitCode == 0, check.Output);
-            using (var server = KvServerProcess.StartIn(data))
-            {
-                using var c = new RespClient(server.Port);
-                foreach (string key in acked)
-                {
-                    Assert.Equal(":1", c.Call("EXISTS", key));
+                    refused = reply;
                 }
             }
+
+            output.WriteLine($"zero tail {zeroTail ?? "(default)"}: {acked.Count} writes acknowledged before: {refused}");
+            Assert.NotEqual("", refused);
+            Assert.True(acked.Count >= 2, $"{acked.Count} writes fit");
+            Assert.True(server.WaitForLog("Error writing to the AOF file: No space left on device", TimeSpan.FromSeconds(10)), server.Log);
+
+            // The disk gets room again: writes resume without anyone touching the server.
+            File.Delete(filler);
+            string after = "";
+            Assert.True(Poll.Until(() =>
+            {
+                try
+                {
+                    return (after = c.Call("SET", "after", "1")) == "+OK";
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or EndOfStreamException or InvalidDataException)
+                {
+                    c.Dispose();
+                    c = new RespClient(server.Port);
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(20)), after);
+            acked.Add("after");
+            Assert.Equal("+OK", c.Call("SET", "after2", "2"));
+            acked.Add("after2");
+            Assert.False(server.HasExited);
+            c.Dispose();
+            Assert.Equal(0, server.Terminate());
         }
-        finally
+
+        var check = Tools.CheckAof(AofFiles.CheckPath(data));
+        Assert.True(check.ExitCode == 0, check.Output);
+        using (var server = KvServerProcess.StartIn(data))
         {
-            Tools.Run("umount", ["-l", mount]);
+            using var c = new RespClient(server.Port);
+            foreach (string key in acked)
+            {
+                Assert.Equal(":1", c.Call("EXISTS", key));
+            }
+        }
+    }
+
+    /// <summary>An 8 MiB tmpfs mounted under a temporary directory, so that the server's disk can be filled safely;
+    /// disposing unmounts it (lazily, in case a killed server's files are still open) and removes the directory.</summary>
+    private sealed class SmallTmpfs : IDisposable
+    {
+        private readonly TempDir _dir;
+
+        private SmallTmpfs(TempDir dir, string path)
+        {
+            _dir = dir;
+            Path = path;
+        }
+
+        /// <summary>The mount point.</summary>
+        public string Path { get; }
+
+        /// <summary>Mounts it; null, with the reason written to <paramref name="output"/> as SKIPPED, when the process is
+        /// not root or <c>mount</c> fails.</summary>
+        public static SmallTmpfs? TryMount(ITestOutputHelper output)
+        {
+            if (!Environment.IsPrivilegedProcess)
+            {
+                output.WriteLine("SKIPPED: mounting a small tmpfs needs root; this test runs as root in CI.");
+                return null;
+            }
+
+            var dir = new TempDir();
+            string mount = System.IO.Path.Combine(dir.Path, "tmpfs");
+            Directory.CreateDirectory(mount);
+            var mounted = Tools.Run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mount]);
+            if (mounted.ExitCode != 0)
+            {
+                output.WriteLine($"SKIPPED: mount -t tmpfs failed ({mounted.Output.Trim()}); no way to fill a disk safely here.");
+                dir.Dispose();
+                return null;
+            }
+
+            return new SmallTmpfs(dir, mount);
+        }
+
+        /// <summary>Unmounts the tmpfs and removes the temporary directory.</summary>
+        public void Dispose()
+        {
+            Tools.Run("umount", ["-l", Path]);
+            _dir.Dispose();
         }
     }
 }
