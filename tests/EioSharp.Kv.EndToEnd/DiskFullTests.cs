@@ -91,16 +91,9 @@ public class DiskFullTests(ITestOutputHelper output)
         }
 
         // Every acknowledged write is in the file, which redis-check-aof accepts.
-        var check = Tools.CheckAof(AofFiles.CheckPath(data));
-        Assert.True(check.ExitCode == 0, check.Output);
-        using (var server = KvServerProcess.StartIn(data))
+        using (var server = CheckAofAndRestartWithEvery(data, acked))
         {
             using var c = new RespClient(server.Port);
-            foreach (string key in acked)
-            {
-                Assert.Equal(":1", c.Call("EXISTS", key));
-            }
-
             Assert.Equal("+OK", c.Call("SET", "later", "x"));
         }
     }
@@ -177,15 +170,30 @@ public class DiskFullTests(ITestOutputHelper output)
             Assert.Equal(0, server.Terminate());
         }
 
+        using var restarted = CheckAofAndRestartWithEvery(data, acked);
+    }
+
+    /// <summary>redis-check-aof accepts the AOF in <paramref name="data"/>, and a server started on it has every key in
+    /// <paramref name="acked"/>; returns that server (the caller disposes it).</summary>
+    private static KvServerProcess CheckAofAndRestartWithEvery(string data, List<string> acked)
+    {
         var check = Tools.CheckAof(AofFiles.CheckPath(data));
         Assert.True(check.ExitCode == 0, check.Output);
-        using (var server = KvServerProcess.StartIn(data))
+        var server = KvServerProcess.StartIn(data);
+        try
         {
             using var c = new RespClient(server.Port);
             foreach (string key in acked)
             {
                 Assert.Equal(":1", c.Call("EXISTS", key));
             }
+
+            return server;
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
         }
     }
 
