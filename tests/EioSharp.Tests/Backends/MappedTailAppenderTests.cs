@@ -315,75 +315,51 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
     [MemberData(nameof(Backends))]
     public void AFullDiskIsFoundAtTheReservationAsEnospc(EioBackend backend)
     {
-        Skip.IfNot(Environment.IsPrivilegedProcess, "mounting a small tmpfs needs root (CI runs as root)");
-        string mount = Path.Combine(Path.GetTempPath(), "eiosharp-tail-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(mount);
-        var mounted = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount]);
-        mounted.WaitForExit();
-        Skip.If(mounted.ExitCode != 0, "mount -t tmpfs failed");
-        try
+        using var tmpfs = SmallTmpfs.Mount("1m");
+        string mount = tmpfs.Path;
+        tmpfs.Fill(512 * 1024);
+        (int errno, long acked, long lengthAfter, byte[] contents, bool resumed) = NetConformanceTests.RunOn(backend, async env =>
         {
-            string filler = Path.Combine(mount, "filler");
-            File.WriteAllBytes(filler, new byte[512 * 1024]);
-            (int errno, long acked, long lengthAfter, byte[] contents, bool resumed) = NetConformanceTests.RunOn(backend, async env =>
+            int errno = 0;
+            long acked = 0, lengthAfter = 0;
+            bool resumed = false;
+            await Switch.RunAsync(async sw =>
             {
-                int errno = 0;
-                long acked = 0, lengthAfter = 0;
-                bool resumed = false;
-                await Switch.RunAsync(async sw =>
+                var w = await (env.Fs / Path.Combine(mount, "log")).OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                var tail = w.OpenMappedTail(0, 256 * 1024);
+                byte[] record = new byte[3000];
+                record.AsSpan().Fill((byte)'r');
+                record[^1] = (byte)'\n';
+                for (int i = 0; i < 1000 && errno == 0; i++)
                 {
-                    var w = await (env.Fs / Path.Combine(mount, "log")).OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
-                    var tail = w.OpenMappedTail(0, 256 * 1024);
-                    byte[] record = new byte[3000];
-                    record.AsSpan().Fill((byte)'r');
-                    record[^1] = (byte)'\n';
-                    for (int i = 0; i < 1000 && errno == 0; i++)
+                    try
                     {
-                        try
-                        {
-                            tail.Append(record);
-                            acked = tail.Length;
-                        }
-                        catch (IOException e)
-                        {
-                            errno = e.HResult & 0xFFFF;
-                            lengthAfter = tail.Length;
-                        }
+                        tail.Append(record);
+                        acked = tail.Length;
                     }
-
-                    File.Delete(filler); // space again
-                    // The filler's blocks come back when its last reference goes. ci89 saw the append below hit ENOSPC
-                    // once with the filler deleted (not reproduced since); a likely holder is a child process another
-                    // test forked while the filler was open, which keeps a copy of its descriptor until its exec. Wait,
-                    // bounded, until the file system reports a chunk free, so that a failure below is the appender's.
-                    var spaceAgain = System.Diagnostics.Stopwatch.StartNew();
-                    while (new DriveInfo(mount).AvailableFreeSpace < 256 * 1024 && spaceAgain.Elapsed < TimeSpan.FromSeconds(10))
+                    catch (IOException e)
                     {
-                        Thread.Sleep(10);
+                        errno = e.HResult & 0xFFFF;
+                        lengthAfter = tail.Length;
                     }
+                }
 
-                    Assert.True(new DriveInfo(mount).AvailableFreeSpace >= 256 * 1024, "the deleted filler's space never came back");
-                    tail.Append(record);
-                    resumed = tail.Length == acked + record.Length;
-                    tail.Truncate(acked); // so that the file is the acknowledged appends only
-                    tail.Close();
-                });
-                return (errno, acked, lengthAfter, File.ReadAllBytes(Path.Combine(mount, "log")), resumed);
+                tmpfs.FreeFillerAndWaitForSpace(256 * 1024); // space again (bounded wait; names who holds the filler)
+                tail.Append(record);
+                resumed = tail.Length == acked + record.Length;
+                tail.Truncate(acked); // so that the file is the acknowledged appends only
+                tail.Close();
             });
+            return (errno, acked, lengthAfter, File.ReadAllBytes(Path.Combine(mount, "log")), resumed);
+        });
 
-            output.WriteLine($"{backend}: {acked} bytes appended before errno {errno}");
-            Assert.Equal(28, errno); // ENOSPC
-            Assert.True(acked > 0);
-            Assert.Equal(acked, lengthAfter);
-            Assert.Equal(acked, contents.Length);
-            Assert.True(contents.All(b => b is (byte)'r' or (byte)'\n'));
-            Assert.True(resumed);
-        }
-        finally
-        {
-            System.Diagnostics.Process.Start("umount", [mount]).WaitForExit();
-            Directory.Delete(mount, recursive: true);
-        }
+        output.WriteLine($"{backend}: {acked} bytes appended before errno {errno}");
+        Assert.Equal(28, errno); // ENOSPC
+        Assert.True(acked > 0);
+        Assert.Equal(acked, lengthAfter);
+        Assert.Equal(acked, contents.Length);
+        Assert.True(contents.All(b => b is (byte)'r' or (byte)'\n'));
+        Assert.True(resumed);
     }
 
     /// <summary><see cref="MappedTailAppender.ZeroFillAhead"/> on a disk that fills up (§210, the KV's <c>always</c>
@@ -396,91 +372,71 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
     [MemberData(nameof(Backends))]
     public void ZeroFillAheadOnAFullDiskFailsAnAppendAsEnospcAndFillsAgainOnceThereIsRoom(EioBackend backend)
     {
-        Skip.IfNot(Environment.IsPrivilegedProcess, "mounting a small tmpfs needs root (CI runs as root)");
-        string mount = Path.Combine(Path.GetTempPath(), "eiosharp-tail-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(mount);
-        var mounted = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount]);
-        mounted.WaitForExit();
-        Skip.If(mounted.ExitCode != 0, "mount -t tmpfs failed");
-        try
+        using var tmpfs = SmallTmpfs.Mount("1m");
+        string mount = tmpfs.Path;
+        tmpfs.Fill(512 * 1024);
+        var r = NetConformanceTests.RunOn(backend, async env =>
         {
-            string filler = Path.Combine(mount, "filler");
-            File.WriteAllBytes(filler, new byte[512 * 1024]);
-            var r = NetConformanceTests.RunOn(backend, async env =>
+            int errno = 0;
+            long acked = 0, lengthAfter = 0, fillsBefore = 0, fillsAfter = 0, sizeOpen = 0;
+            bool zeroFill = false, resumed = false;
+            byte[] record = new byte[3000];
+            record.AsSpan().Fill((byte)'r');
+            record[^1] = (byte)'\n';
+            await Switch.RunAsync(async sw =>
             {
-                int errno = 0;
-                long acked = 0, lengthAfter = 0, fillsBefore = 0, fillsAfter = 0, sizeOpen = 0;
-                bool zeroFill = false, resumed = false;
-                byte[] record = new byte[3000];
-                record.AsSpan().Fill((byte)'r');
-                record[^1] = (byte)'\n';
-                await Switch.RunAsync(async sw =>
+                var w = await (env.Fs / Path.Combine(mount, "log")).OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
+                var tail = w.OpenMappedTail(0, 128 * 1024);
+                tail.ZeroFillAhead = true;
+                zeroFill = tail.ZeroFillAhead;
+                for (int i = 0; i < 1000 && errno == 0; i++)
                 {
-                    var w = await (env.Fs / Path.Combine(mount, "log")).OpenWriteAsync(sw, FileCreate.OrTruncate(Rw));
-                    var tail = w.OpenMappedTail(0, 128 * 1024);
-                    tail.ZeroFillAhead = true;
-                    zeroFill = tail.ZeroFillAhead;
-                    for (int i = 0; i < 1000 && errno == 0; i++)
-                    {
-                        try
-                        {
-                            tail.Append(record);
-                            acked = tail.Length;
-                        }
-                        catch (IOException e)
-                        {
-                            errno = e.HResult & 0xFFFF;
-                            lengthAfter = tail.Length;
-                        }
-                    }
-
-                    tail.Truncate(acked); // what a log writer does after a failed append (the KV's AppendOnlyFile)
-                    fillsBefore = tail.Extensions;
-                    File.Delete(filler); // space again (see AFullDiskIsFoundAtTheReservationAsEnospc for the wait)
-                    var spaceAgain = System.Diagnostics.Stopwatch.StartNew();
-                    while (new DriveInfo(mount).AvailableFreeSpace < 256 * 1024 && spaceAgain.Elapsed < TimeSpan.FromSeconds(10))
-                    {
-                        Thread.Sleep(10);
-                    }
-
-                    Assert.True(new DriveInfo(mount).AvailableFreeSpace >= 256 * 1024, "the deleted filler's space never came back");
-                    for (int i = 0; i < 10; i++)
+                    try
                     {
                         tail.Append(record);
+                        acked = tail.Length;
                     }
-
-                    resumed = tail.Length == acked + 10 * record.Length;
-                    fillsAfter = tail.Extensions;
-                    var filled = System.Diagnostics.Stopwatch.StartNew(); // the fill's zeros past the data, while open
-                    while ((sizeOpen = new FileInfo(Path.Combine(mount, "log")).Length) <= tail.Length && filled.Elapsed < TimeSpan.FromSeconds(10))
+                    catch (IOException e)
                     {
-                        Thread.Sleep(5);
+                        errno = e.HResult & 0xFFFF;
+                        lengthAfter = tail.Length;
                     }
+                }
 
-                    tail.Truncate(acked); // so that the file is the appends before the full disk only
-                    tail.Close();
-                });
-                return (errno, acked, lengthAfter, File.ReadAllBytes(Path.Combine(mount, "log")), resumed, zeroFill, fillsBefore, fillsAfter, sizeOpen);
+                tail.Truncate(acked); // what a log writer does after a failed append (the KV's AppendOnlyFile)
+                fillsBefore = tail.Extensions;
+                tmpfs.FreeFillerAndWaitForSpace(256 * 1024); // space again
+                for (int i = 0; i < 10; i++)
+                {
+                    tail.Append(record);
+                }
+
+                resumed = tail.Length == acked + 10 * record.Length;
+                fillsAfter = tail.Extensions;
+                var filled = System.Diagnostics.Stopwatch.StartNew(); // the fill's zeros past the data, while open
+                while ((sizeOpen = new FileInfo(Path.Combine(mount, "log")).Length) <= tail.Length && filled.Elapsed < TimeSpan.FromSeconds(10))
+                {
+                    Thread.Sleep(5);
+                }
+
+                tail.Truncate(acked); // so that the file is the appends before the full disk only
+                tail.Close();
             });
+            return (errno, acked, lengthAfter, File.ReadAllBytes(Path.Combine(mount, "log")), resumed, zeroFill, fillsBefore, fillsAfter, sizeOpen);
+        });
 
-            output.WriteLine($"{backend}: zero fill {r.zeroFill}, {r.acked} bytes appended before errno {r.errno}, fills {r.fillsBefore} then {r.fillsAfter}, size while open {r.sizeOpen}");
-            Assert.Equal(28, r.errno); // ENOSPC
-            Assert.True(r.acked > 0);
-            Assert.Equal(r.acked, r.lengthAfter);
-            Assert.Equal(r.acked, r.Item4.Length);
-            Assert.True(r.Item4.All(b => b is (byte)'r' or (byte)'\n'));
-            Assert.True(r.resumed);
-            if (r.zeroFill)
-            {
-                Assert.True(r.fillsBefore >= 1);
-                Assert.True(r.fillsAfter > r.fillsBefore, $"no fill after the truncation: {r.fillsBefore} -> {r.fillsAfter}");
-                Assert.True(r.sizeOpen > r.acked + 10 * 3000, $"no zeros past the appends once there was room: {r.sizeOpen}");
-            }
-        }
-        finally
+        output.WriteLine($"{backend}: zero fill {r.zeroFill}, {r.acked} bytes appended before errno {r.errno}, fills {r.fillsBefore} then {r.fillsAfter}, size while open {r.sizeOpen}");
+        Assert.Equal(28, r.errno); // ENOSPC
+        Assert.True(r.acked > 0);
+        Assert.Equal(r.acked, r.lengthAfter);
+        Assert.Equal(r.acked, r.Item4.Length);
+        Assert.True(r.Item4.All(b => b is (byte)'r' or (byte)'\n'));
+        Assert.True(r.resumed);
+        if (r.zeroFill)
         {
-            System.Diagnostics.Process.Start("umount", [mount]).WaitForExit();
-            Directory.Delete(mount, recursive: true);
+            Assert.True(r.fillsBefore >= 1);
+            Assert.True(r.fillsAfter > r.fillsBefore, $"no fill after the truncation: {r.fillsBefore} -> {r.fillsAfter}");
+            Assert.True(r.sizeOpen > r.acked + 10 * 3000, $"no zeros past the appends once there was room: {r.sizeOpen}");
         }
     }
 
