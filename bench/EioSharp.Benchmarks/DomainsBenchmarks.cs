@@ -198,12 +198,12 @@ public class DomainsPingPongBenchmarks
         }
     });
 
-    private readonly record struct DomainCounters(long Spins, long SpinHits, long SpinYields, long IdleWaits, long WakeUps, long WakeSpins, int InboxOffset = 0)
+    private readonly record struct DomainCounters(long Spins, long SpinHits, long SpinYields, long IdleWaits, long WakeUps, long WakeSpins)
     {
-        public static DomainCounters Read(Domain d) => new(d.Spins, d.SpinHits, d.SpinYields, d.IdleWaits, d.WakeUps, d.WakeSpins, d.InboxLineOffset);
+        public static DomainCounters Read(Domain d) => new(d.Spins, d.SpinHits, d.SpinYields, d.IdleWaits, d.WakeUps, d.WakeSpins);
 
         public string PerOp(DomainCounters b, int ops) => FormattableString.Invariant(
-            $"spins={(double)(Spins - b.Spins) / ops:F3} hits={(double)(SpinHits - b.SpinHits) / ops:F3} yields={(double)(SpinYields - b.SpinYields) / ops:F3} sleeps={(double)(IdleWaits - b.IdleWaits) / ops:F3} woken={(double)(WakeUps - b.WakeUps) / ops:F3} wakespins={(double)(WakeSpins - b.WakeSpins) / ops:F3} inbox64={InboxOffset}");
+            $"spins={(double)(Spins - b.Spins) / ops:F3} hits={(double)(SpinHits - b.SpinHits) / ops:F3} yields={(double)(SpinYields - b.SpinYields) / ops:F3} sleeps={(double)(IdleWaits - b.IdleWaits) / ops:F3} woken={(double)(WakeUps - b.WakeUps) / ops:F3} wakespins={(double)(WakeSpins - b.WakeSpins) / ops:F3}");
     }
 }
 

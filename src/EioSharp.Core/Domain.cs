@@ -59,7 +59,6 @@ public sealed class Domain
         _poller = poller ?? pollerFactory?.Invoke() ?? new EventPoller();
         _poller.Attach(this);
         _inbox.Queue = _remote;
-        _inbox.SpinCpu = -1; // unknown until the domain's first spin (§211)
 
         Id = Interlocked.Increment(ref s_nextId) - 1;
         Name = name ?? (isMain ? "main" : $"domain-{Id}");
@@ -338,15 +337,6 @@ public sealed class Domain
         {
             // Written by the sender's own thread: it now expects an answer soon (see WaitForWork).
             sender._postedToOther = true;
-            if (s_peerCpuSpin)
-            {
-                // The CPU its target last spun on (§211): in the line this post has just written, so no other line is read.
-                int peerCpu = inbox.SpinCpu;
-                if (sender._peerSpinCpu != peerCpu)
-                {
-                    sender._peerSpinCpu = peerCpu;
-                }
-            }
         }
 
         // Batched wake-up: only the post that finds the domain asleep wakes it; the posts after it (until the domain
@@ -502,11 +492,6 @@ public sealed class Domain
                 // next round follows at once) and its frame running (h167); the domain's own context is put back, and the
                 // running frame cleared, before any other work below.
                 RunRound(roundStamp);
-                if (_mailTaken)
-                {
-                    ReleaseTakenMail(); // §211: off the path of the round's claims and posts
-                }
-
                 roundStamp = 0;
                 if (_crash is not null)
                 {
@@ -712,10 +697,8 @@ public sealed class Domain
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool HasPostHint() => Volatile.Read(ref Unsafe.As<int, long>(ref _inbox.Posted)) != 0;
 
-    /// <summary>Whether the mailbox holds (or is being given) an item not yet taken (a taken one stays in the mailbox until
-    /// the round that took it ends: <see cref="_mailTaken"/>, §211; read racily from other threads for
-    /// <see cref="RunQueueLength"/>).</summary>
-    private bool HasMail => !_mailTaken && Volatile.Read(ref _inbox.Mail) is MailWriting or MailFull;
+    /// <summary>Whether the mailbox holds (or is being given) an item.</summary>
+    private bool HasMail => Volatile.Read(ref _inbox.Mail) is MailWriting or MailFull;
 
     /// <summary>Moves the items posted from other threads to the run queue (the start of a round that saw the hint; also
     /// <see cref="ProcessEventsWhileBlocked"/>): the mailbox's item first, then the queue's.</summary>
@@ -730,10 +713,9 @@ public sealed class Domain
     private void DrainRemote(bool drainQueue = false)
     {
         ref var inbox = ref _inbox;
-        bool held = _mailTaken; // a nested drain (ProcessEventsWhileBlocked) in a round that took the mailbox's item
-        if (!held && TakeMail(ref inbox))
+        bool held = TakeMail(ref inbox);
+        if (held)
         {
-            held = true;
             _remoteArrived = true; // cross-domain traffic in this busy stretch: spin a little before the next sleep
         }
 
@@ -768,56 +750,13 @@ public sealed class Domain
                 while (_remote.TryDequeue(out r));
             }
 
-            _mailTaken = false;
-            ReleaseMail(ref inbox); // the flag's exchange has taken the line already: empty the mailbox now
-            return;
+            held = true;
         }
 
         if (held)
         {
-            if (s_mailReleasedAfterRound)
-            {
-                // §211: the mailbox is emptied at the end of the round (ReleaseTakenMail), not here. A store to the inbox
-                // line now would wait for the line to come back from the poster's CPU, and the round's next locked
-                // instruction (the claim of the promise its fiber resolves in answer) would wait for that store; at the
-                // round's end the store's wait overlaps this domain's spin. Until then the mailbox stays full (only this
-                // thread moves it on from MailFull), so a post meanwhile goes to the queue, behind the item taken.
-                _mailTaken = true;
-            }
-            else
-            {
-                ReleaseMail(ref inbox);
-            }
+            Volatile.Write(ref inbox.Mail, MailEmpty);
         }
-    }
-
-    /// <summary>Whether this round took the mailbox's item and left the mailbox full, to be emptied when the round ends
-    /// (<see cref="ReleaseTakenMail"/>; §211). Domain thread only.</summary>
-    private bool _mailTaken;
-
-    /// <summary>Where a taken mailbox is emptied (§211): at the end of the round that took it (true, the default), off
-    /// the path of the round's claims and posts, or in the drain itself (<c>EIOSHARP_DOMAIN_MAIL_RELEASE=drain</c>, as
-    /// before §211; for measurements).</summary>
-    private static readonly bool s_mailReleasedAfterRound = Environment.GetEnvironmentVariable("EIOSHARP_DOMAIN_MAIL_RELEASE") != "drain";
-
-    /// <summary>Empties the mailbox this round took (<see cref="_mailTaken"/>): called when the round has run its items.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ReleaseTakenMail()
-    {
-        _mailTaken = false;
-        ReleaseMail(ref _inbox);
-    }
-
-    /// <summary>Clears the mailbox held by this thread (a taken item's references, its in-drain mark) and marks it empty:
-    /// the next post may take it.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ReleaseMail(ref InboxLine inbox)
-    {
-        inbox.MailInDrain = 0;
-        inbox.MailCallback = null;
-        inbox.MailState = null;
-        inbox.MailFrame = null;
-        Volatile.Write(ref inbox.Mail, MailEmpty);
     }
 
     /// <summary>Moves the mailbox's item to the run queue if it holds one (waiting out a poster that is storing it); true when
@@ -842,18 +781,25 @@ public sealed class Domain
             return false;
         }
 
-        // Only this thread moves the mailbox on from MailFull: the item is ours. Read only: the line is written when the
-        // mailbox is emptied (ReleaseMail: at the end of the round, §211).
+        // Only this thread moves the mailbox on from MailFull: the item is ours.
         if (inbox.MailInDrain != 0)
         {
             // A completion that carries its value (§209): run here, it completes its waiter and queues the continuation
             // where the item would have been queued (no user code runs in the drain).
+            inbox.MailInDrain = 0;
             DrainedValue = inbox.MailValue;
-            Unsafe.As<Action<object?>>(inbox.MailCallback!)(inbox.MailState);
+            var completion = Unsafe.As<Action<object?>>(inbox.MailCallback!);
+            var target = inbox.MailState;
+            inbox.MailCallback = null;
+            inbox.MailState = null;
+            completion(target);
             return true;
         }
 
         _local.Enqueue(inbox.MailCallback!, inbox.MailState, inbox.MailFrame);
+        inbox.MailCallback = null;
+        inbox.MailState = null;
+        inbox.MailFrame = null;
         return true;
     }
 
@@ -1171,12 +1117,6 @@ public sealed class Domain
         }
 
         Volatile.Write(ref _spins, _spins + 1);
-        int yieldEvery = DefaultSpinYieldEvery;
-        if (s_peerCpuSpin)
-        {
-            yieldEvery = PeerCpuYieldEvery();
-        }
-
         long until = Stopwatch.GetTimestamp() + budget;
         int i = 0;
         do
@@ -1188,9 +1128,8 @@ public sealed class Domain
                 return true;
             }
 
-            if (++i == yieldEvery)
+            if ((++i & 3) == 0)
             {
-                i = 0;
                 Volatile.Write(ref _spinYields, _spinYields + 1);
                 Thread.Yield();
             }
@@ -1211,45 +1150,6 @@ public sealed class Domain
         _spinSkip = _spinBackoff;
         _spinBackoff = Math.Min(MaxSpinBackoff, _spinBackoff * 2);
         return false;
-    }
-
-    /// <summary>How often a spin yields the core: every <see cref="DefaultSpinYieldEvery"/>th check of the inbox (each check
-    /// followed by <c>Thread.SpinWait(10)</c> otherwise).</summary>
-    private const int DefaultSpinYieldEvery = 4;
-
-    /// <summary>Every how many checks a spin yields when the domain it last posted to last spun on another CPU
-    /// (<c>EIOSHARP_DOMAIN_SPIN_YIELD_APART=N</c>, 0: never) or on this thread's CPU
-    /// (<c>EIOSHARP_DOMAIN_SPIN_YIELD_SHARED=N</c>); <see cref="DefaultSpinYieldEvery"/> when unset (§211, issue 20).</summary>
-    private static readonly int s_spinYieldApart = ReadSpinYieldEvery("EIOSHARP_DOMAIN_SPIN_YIELD_APART");
-
-    /// <inheritdoc cref="s_spinYieldApart"/>
-    private static readonly int s_spinYieldShared = ReadSpinYieldEvery("EIOSHARP_DOMAIN_SPIN_YIELD_SHARED");
-
-    /// <summary>Whether spins tell a peer on another CPU from one on this CPU (<see cref="s_spinYieldApart"/> or
-    /// <see cref="s_spinYieldShared"/> set to something else than the default): each spin then reads its CPU and
-    /// publishes it in the inbox line (<see cref="InboxLine.SpinCpu"/>), and each post from a domain copies its target's.</summary>
-    private static readonly bool s_peerCpuSpin = s_spinYieldApart != DefaultSpinYieldEvery || s_spinYieldShared != DefaultSpinYieldEvery;
-
-    private static int ReadSpinYieldEvery(string variable) =>
-        int.TryParse(Environment.GetEnvironmentVariable(variable), out int n) && n >= 0 ? n : DefaultSpinYieldEvery;
-
-    private int _ownSpinCpu = -1; // the CPU this domain's thread last published in InboxLine.SpinCpu (domain thread only)
-    private int _peerSpinCpu = -1; // the CPU the domain this one last posted to last spun on (written by this domain's thread)
-
-    /// <summary>The spin's yield interval by where the peer runs (§211): publishes this thread's CPU when it changed, and
-    /// compares it with the CPU of the domain this one last posted to.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private int PeerCpuYieldEvery()
-    {
-        int cpu = Thread.GetCurrentProcessorId();
-        if (cpu != _ownSpinCpu)
-        {
-            _ownSpinCpu = cpu;
-            Volatile.Write(ref _inbox.SpinCpu, (short)cpu);
-        }
-
-        int peer = _peerSpinCpu;
-        return peer < 0 ? DefaultSpinYieldEvery : peer == cpu ? s_spinYieldShared : s_spinYieldApart;
     }
 
     /// <param name="idleAt">The <see cref="Stopwatch"/> reading taken when the domain went idle: the wait's timeout is
@@ -1360,22 +1260,8 @@ public sealed class Domain
     /// <param name="name">The domain's name, or null for a default one.</param>
     /// <param name="isMain">True for the main domain of <c>EioMain.Run</c>.</param>
     /// <param name="pollerFactory">Makes the domain's poller (null: the default event poller of the Portable backend).</param>
-    internal static Domain CreateReal(string? name, bool isMain = false, Func<IDomainPoller>? pollerFactory = null)
-    {
-        if (s_diagAllocPad >= 0)
-        {
-            s_diagPadSink = new object[s_diagAllocPad]; // §211 diagnostics: moves the domain's address by 24 + 8n bytes
-        }
-
-        return new(name, StopwatchTimeSource.Instance, isMain: isMain, pollerFactory: pollerFactory);
-    }
-
-    private static readonly int s_diagAllocPad = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_DIAG_DOMAIN_PAD"), out int pad) ? pad : -1;
-    private static object? s_diagPadSink;
-
-    /// <summary>Where the inbox line's struct starts within a 64-byte cache line (its address modulo 64, now: the object
-    /// may move), for measurements (§211: its hot words span one or two lines depending on it).</summary>
-    internal unsafe int InboxLineOffset => (int)((nuint)Unsafe.AsPointer(ref _inbox) & 63);
+    internal static Domain CreateReal(string? name, bool isMain = false, Func<IDomainPoller>? pollerFactory = null) =>
+        new(name, StopwatchTimeSource.Instance, isMain: isMain, pollerFactory: pollerFactory);
 
     /// <inheritdoc/>
     public override string ToString() => $"Domain {Id} ({Name})";
@@ -1455,13 +1341,7 @@ public sealed class Domain
         /// §209), with <see cref="MailValue"/> its value's bits; 0 for an ordinary item (valid while <see cref="Mail"/> is
         /// <see cref="MailFull"/>).</summary>
         [FieldOffset(148)]
-        public byte MailInDrain;
-
-        /// <summary>The CPU the domain's thread was on when it last started a spin (-1: not yet), written by that thread only
-        /// when it changed; read by every post from another domain, which keeps it as its peer's CPU (§211: with
-        /// <c>EIOSHARP_DOMAIN_SPIN_YIELD_APART</c>/<c>_SHARED</c> only).</summary>
-        [FieldOffset(150)]
-        public short SpinCpu;
+        public int MailInDrain;
 
         /// <summary>The value a completion in the mailbox carries (<see cref="MailInDrain"/>).</summary>
         [FieldOffset(184)]
