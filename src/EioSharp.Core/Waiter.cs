@@ -304,18 +304,11 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
     /// <summary>Runs on the owning domain as the item a winner on another thread posted (invariant 2).</summary>
     private void SignalPosted()
     {
-        int s = _signal;
-        if (s == SignalNone)
+        if (!TakeSignalledContinuation(out var c, out var state, out var frame))
         {
-            _signal = SignalCompleted; // registered later: OnCompleted finds it and queues its continuation
             return;
         }
 
-        Debug.Assert(s == SignalRegistered, "a use signalled twice");
-        var c = Continuation!;
-        var state = ContinuationState;
-        var frame = Frame;
-        _signal = SignalCompleted;
         if (ReferenceEquals(frame, _owner.RunningFrame))
         {
             // This item was posted with the continuation's frame (the winner read it after the registration), so it runs
@@ -325,6 +318,31 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
         }
 
         _owner.EnqueueHere(c, state, frame); // registered while the winner posted: a run of its own, next round
+    }
+
+    /// <summary>The owning domain's side of a completion signalled from another thread (<see cref="SignalPosted"/>,
+    /// <see cref="CompletePosted"/>; domain thread only, plain stores): marks the use signalled and, when a continuation is
+    /// registered, hands it over with its state and frame (true); false when none is registered yet (then
+    /// <c>OnCompleted</c> finds the mark and queues the continuation itself).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TakeSignalledContinuation(out Action<object?> continuation, out object? state, out FiberFrame? frame)
+    {
+        int s = _signal;
+        if (s == SignalNone)
+        {
+            _signal = SignalCompleted; // registered later: OnCompleted finds it and queues its continuation
+            continuation = null!;
+            state = null;
+            frame = null;
+            return false;
+        }
+
+        Debug.Assert(s == SignalRegistered, "a use signalled twice");
+        continuation = Continuation!;
+        state = ContinuationState;
+        frame = Frame;
+        _signal = SignalCompleted;
+        return true;
     }
 
     /// <summary>Completes this use with <paramref name="value"/> on its owning domain's thread, as the item that a waker on
@@ -340,18 +358,11 @@ internal class Waiter<T> : SuspensionNode, IValueTaskSource<T>, IValueTaskSource
         _result = value;
         Volatile.Write(ref _state, 3);
         Context?.RemoveWaiter(this);
-        int s = _signal;
-        if (s == SignalNone)
+        if (!TakeSignalledContinuation(out var c, out var state, out var frame))
         {
-            _signal = SignalCompleted; // registered later: OnCompleted finds it and queues its continuation
             return;
         }
 
-        Debug.Assert(s == SignalRegistered, "a use signalled twice");
-        var c = Continuation!;
-        var state = ContinuationState;
-        var frame = Frame;
-        _signal = SignalCompleted;
         if (EioTrace.On)
         {
             _owner.EnqueueWoken(c, state, frame); // the wake-up's trace event, then a run of its own (as SignalHere)

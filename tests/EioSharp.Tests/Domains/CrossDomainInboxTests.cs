@@ -35,6 +35,51 @@ public class CrossDomainInboxTests
         Assert.Equal(Enumerable.Range(0, 10), order);
     }
 
+    // §211: an item that came through the mailbox (the first post to an idle domain) holds its domain while the same
+    // thread posts five more (counted once each, whether the mailbox was emptied when its item was taken or is emptied
+    // only when the round ends, as §211's measured and reverted version did); a nested drain inside that item
+    // (ProcessEventsWhileBlocked) runs them in order, and the posts after it are taken (through the mailbox again) and
+    // run in order: nothing lost, nothing run twice.
+    [Fact]
+    public void PostsWhileAMailboxItemRunsQueueBehindItAndANestedDrainRunsThem()
+    {
+        var order = new List<int>();
+        int nested = -1;
+        RunDomain((domain, ctx) =>
+        {
+            using var inside = new ManualResetEventSlim(false);
+            using var release = new ManualResetEventSlim(false);
+            WaitUntil(() => domain.RunQueueLength == 0); // idle: the next post goes to the mailbox
+            ctx.Post(_ =>
+            {
+                inside.Set();
+                release.Wait();
+                nested = Domain.ProcessEventsWhileBlocked();
+            }, null);
+            Assert.True(inside.Wait(TimeSpan.FromSeconds(60)), "the domain did not run the holding item");
+            for (int i = 0; i < 5; i++)
+            {
+                ctx.Post(s => order.Add((int)s!), i);
+            }
+
+            Assert.Equal(5, domain.RunQueueLength);
+            release.Set();
+            WaitUntil(() => Volatile.Read(ref nested) >= 0);
+            for (int i = 5; i < 10; i++)
+            {
+                using var ran = new ManualResetEventSlim(false);
+                ctx.Post(s =>
+                {
+                    order.Add((int)s!);
+                    ran.Set();
+                }, i);
+                Assert.True(ran.Wait(TimeSpan.FromSeconds(60)), "a post after the nested drain did not run");
+            }
+        });
+        Assert.Equal(5, nested);
+        Assert.Equal(Enumerable.Range(0, 10), order);
+    }
+
     // Three threads post 20,000 numbered items each while the domain runs them (and sometimes a short busy item): every
     // poster's items run in its order while the domain drains, and none is lost or run twice.
     [Fact]
