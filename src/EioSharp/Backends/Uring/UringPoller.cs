@@ -308,7 +308,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// multishot recv with provided buffers (<see cref="UringMultishotRecv"/>). Off by default because it measured slower:
     /// the echo ping-pong cost 1.37x the server CPU per round trip (docs/BENCHMARKS.md, session 12); tests and the
     /// benchmarks' <c>uring-recvmulti</c> variant turn it on.</summary>
-    internal static bool MultishotRecvDisabled { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_URING_MULTISHOT_RECV") != "1"; // §214: a lab switch
+    internal static bool MultishotRecvDisabled { get; set; } = true;
 
     private UringBufferRing? _recvBuffers;
     private bool _recvBuffersTried;
