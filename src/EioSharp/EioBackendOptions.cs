@@ -155,7 +155,7 @@ public sealed class EioBackendOptions
     /// <summary>
     /// io_uring: each domain's ring is registered in its thread's io_uring context at the ring's first
     /// <c>io_uring_enter</c> (IORING_REGISTER_RING_FDS, 5.18+), and its entries name it by that index
-    /// (IORING_ENTER_REGISTERED_RING), so the kernel takes and drops no reference on the ring's file per entry: ~55-80 ns
+    /// (IORING_ENTER_REGISTERED_RING), so the kernel takes and drops no reference on the ring's file per entry: ~30-80 ns
     /// less per <c>io_uring_enter</c> on the machine it was measured on (docs/rationale.md §214). The ring is unregistered
     /// when its domain ends; entries from any other thread name it by its fd. A kernel that refuses the registration, or a
     /// ring made without SINGLE_ISSUER | DEFER_TASKRUN (before 6.1), enters by fd. Default true. Override:
