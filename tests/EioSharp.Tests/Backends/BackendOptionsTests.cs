@@ -41,6 +41,7 @@ public class BackendOptionsTests
         Assert.True(d.UringIdlePrePass);
         Assert.False(d.UringRecvPollFirst);
         Assert.True(d.UringRingTimer);
+        Assert.True(d.UringRegisteredRing);
     }
 
     [Fact]
@@ -59,7 +60,7 @@ public class BackendOptionsTests
             ("EIOSHARP_INLINE_WRITE_MAX", "0"), ("EIOSHARP_DOMAIN_SPIN_US", "7"), ("EIOSHARP_URING_FILE_SYNC", "offload"),
             ("EIOSHARP_URING_FILE_ASYNC", "1"), ("EIOSHARP_URING_DIRECT_SEND", "1"), ("EIOSHARP_URING_QUIET_WAIT", "0"),
             ("EIOSHARP_URING_IDLE_PREPASS", "0"), ("EIOSHARP_URING_RECV_POLL_FIRST", "1"), ("EIOSHARP_DOMAIN_WAKE_SPIN_US", "3"),
-            ("EIOSHARP_URING_RING_TIMER", "0"));
+            ("EIOSHARP_URING_RING_TIMER", "0"), ("EIOSHARP_URING_REGISTERED_RING", "0"));
         Assert.Equal(0, o.InlineWriteMaxBytes);
         Assert.Equal(TimeSpan.FromMicroseconds(7), o.DomainSpin);
         Assert.Equal(TimeSpan.FromMicroseconds(3), o.DomainWakeSpin);
@@ -75,6 +76,7 @@ public class BackendOptionsTests
         Assert.False(o.UringIdlePrePass);
         Assert.True(o.UringRecvPollFirst);
         Assert.False(o.UringRingTimer);
+        Assert.False(o.UringRegisteredRing);
         Assert.Equal(100, given.InlineWriteMaxBytes); // the given value is not changed
 
         var back = Apply(o, ("EIOSHARP_URING_WRITE_BEHIND", "0"), ("EIOSHARP_URING_FILE_SYNC", "ring"), ("EIOSHARP_DOMAIN_SPIN", "0"));
@@ -99,6 +101,7 @@ public class BackendOptionsTests
     [InlineData("EIOSHARP_URING_IDLE_PREPASS", "O")]
     [InlineData("EIOSHARP_URING_RECV_POLL_FIRST", "on")]
     [InlineData("EIOSHARP_URING_RING_TIMER", "sqe")]
+    [InlineData("EIOSHARP_URING_REGISTERED_RING", "yes")]
     public void AnInvalidOverrideIsAnErrorNamingItsVariable(string name, string value)
     {
         var e = Assert.Throws<ArgumentException>(() => Apply(EioBackendOptions.Default, (name, value)));

@@ -1,4 +1,3 @@
-using System.Net;
 using EioSharp.Backends.Uring;
 using EioSharp.IO;
 using static EioSharp.Tests.Backends.UringSockets;
@@ -59,38 +58,10 @@ public class UringIdleSpinTests
             (bool, long, bool) result = default;
             await Switch.RunAsync(async sw =>
             {
-                var listener = env.Net.Listen(sw, Loopback0);
-                var endpoint = (IPEndPoint)listener.ListeningEndPoint;
-                var peer = StartRequestResponsePeer(endpoint, roundTrips, 2);
-                var (server, _) = await listener.AcceptAsync(sw);
-                var ring = UringOp.CurrentRing();
-                long spins0 = ring.IdleSpins;
-                var buf = new byte[4];
-                bool serverOk = true;
-                for (int i = 0; i < roundTrips && serverOk; i++)
-                {
-                    try
-                    {
-                        await server.ReadExactlyAsync(buf);
-                    }
-                    catch (EndOfStreamException)
-                    {
-                        serverOk = false;
-                        break;
-                    }
-
-                    int v = BitConverter.ToInt32(buf, 0);
-                    serverOk &= v == i;
-                    var reply = new byte[8];
-                    BitConverter.TryWriteBytes(reply.AsSpan(0, 4), v);
-                    BitConverter.TryWriteBytes(reply.AsSpan(4, 4), v * 2);
-                    await server.WriteAsync(reply);
-                }
-
-                await server.FlushAsync();
-                bool clientOk = peer();
-                server.Close();
-                result = (clientOk && serverOk, ring.IdleSpins - spins0, ring.DeferTaskRun);
+                UringPoller? ring = null;
+                long spins0 = 0;
+                bool served = await ServeRequestResponseAsync(env, sw, roundTrips, 2, r => (ring, spins0) = (r, r.IdleSpins));
+                result = (served, ring!.IdleSpins - spins0, ring.DeferTaskRun);
             });
             return result;
         }, Spin);

@@ -1,4 +1,3 @@
-using System.Net;
 using EioSharp.Backends.Uring;
 using EioSharp.IO;
 using static EioSharp.Tests.Backends.UringSockets;
@@ -26,41 +25,10 @@ public class UringRecvPollFirstTests
             (bool, long, bool) result = default;
             await Switch.RunAsync(async sw =>
             {
-                var listener = env.Net.Listen(sw, Loopback0);
-                var endpoint = (IPEndPoint)listener.ListeningEndPoint;
-                var peer = StartRequestResponsePeer(endpoint, rounds, 3);
-                var (server, _) = await listener.AcceptAsync(sw);
-                var ring = UringOp.CurrentRing();
-                long pollFirsts0 = ring.RecvPollFirsts;
-                var buf = new byte[64];
-                bool serverOk = true;
-                for (int i = 0; i < rounds && serverOk; i++)
-                {
-                    int got = 0;
-                    while (got < 4)
-                    {
-                        int n = await server.ReadAsync(buf.AsMemory(got));
-                        if (n == 0)
-                        {
-                            serverOk = false;
-                            break;
-                        }
-
-                        got += n;
-                    }
-
-                    int v = BitConverter.ToInt32(buf, 0);
-                    serverOk &= got == 4 && v == i;
-                    var reply = new byte[8];
-                    BitConverter.TryWriteBytes(reply.AsSpan(0, 4), v);
-                    BitConverter.TryWriteBytes(reply.AsSpan(4, 4), v * 3);
-                    await server.WriteAsync(reply);
-                }
-
-                await server.FlushAsync();
-                bool clientOk = peer();
-                server.Close();
-                result = (clientOk && serverOk, ring.RecvPollFirsts - pollFirsts0, ring.DeferTaskRun);
+                UringPoller? ring = null;
+                long pollFirsts0 = 0;
+                bool served = await ServeRequestResponseAsync(env, sw, rounds, 3, r => (ring, pollFirsts0) = (r, r.RecvPollFirsts));
+                result = (served, ring!.RecvPollFirsts - pollFirsts0, ring.DeferTaskRun);
             });
             return result;
         }, options);

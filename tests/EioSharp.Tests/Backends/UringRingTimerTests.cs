@@ -37,41 +37,10 @@ public class UringRingTimerTests
             await Switch.RunAsync(async sw =>
             {
                 Fiber.ForkDaemon(sw, async () => await env.MonoClock.SleepAsync(TimeSpan.FromSeconds(10)));
-                var listener = env.Net.Listen(sw, Loopback0);
-                var peer = StartRequestResponsePeer((IPEndPoint)listener.ListeningEndPoint, rounds, 5);
-                var (server, _) = await listener.AcceptAsync(sw);
-                var ring = UringOp.CurrentRing();
-                var before = Counts.Of(ring);
-                var buf = new byte[64];
-                bool serverOk = true;
-                for (int i = 0; i < rounds && serverOk; i++)
-                {
-                    int got = 0;
-                    while (got < 4)
-                    {
-                        int n = await server.ReadAsync(buf.AsMemory(got));
-                        if (n == 0)
-                        {
-                            serverOk = false;
-                            break;
-                        }
-
-                        got += n;
-                    }
-
-                    int v = BitConverter.ToInt32(buf, 0);
-                    serverOk &= v == i;
-                    var reply = new byte[8];
-                    BitConverter.TryWriteBytes(reply.AsSpan(0, 4), v);
-                    BitConverter.TryWriteBytes(reply.AsSpan(4, 4), v * 5);
-                    await server.WriteAsync(reply);
-                }
-
-                await server.FlushAsync();
-                var counts = Counts.Of(ring).Since(before);
-                bool clientOk = peer();
-                server.Close();
-                result = (clientOk && serverOk, counts);
+                UringPoller? ring = null;
+                Counts before = default;
+                bool served = await ServeRequestResponseAsync(env, sw, rounds, 5, r => (ring, before) = (r, Counts.Of(r)));
+                result = (served, Counts.Of(ring!).Since(before));
             });
             return result;
         }, options);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using EioSharp.Backends;
+using EioSharp.Backends.Uring;
 using EioSharp.Net;
 
 namespace EioSharp.Tests.Backends;
@@ -40,6 +41,50 @@ internal static class UringSockets
     /// <summary>A connected pair through a new listener on <see cref="Loopback0"/> (all three belong to <paramref name="sw"/>).</summary>
     public static Task<(StreamSocket Client, StreamSocket Server)> PairAsync(Stdenv env, Switch sw) =>
         PairAsync(env, sw, env.Net.Listen(sw, Loopback0));
+
+    /// <summary>The server side of <see cref="StartRequestResponsePeer"/>'s loop, on the calling io_uring domain: listens on
+    /// <see cref="Loopback0"/>, starts the peer, accepts it, calls <paramref name="accepted"/> with the domain's ring (to
+    /// read its counters before the first request), then answers <paramref name="rounds"/> 4-byte requests, each read into a
+    /// 64-byte buffer (a short read) until its 4 bytes are there, with the 8-byte reply (the number and the number times
+    /// <paramref name="factor"/>), flushes, joins the peer and closes the connection. True when both sides saw the right
+    /// bytes (every request read as exactly 4 bytes). Shared by the ring's wait tests (<see cref="UringRingTimerTests"/>,
+    /// <see cref="UringRecvPollFirstTests"/>, <see cref="UringIdleSpinTests"/>), which read the ring's counters around it.</summary>
+    public static async Task<bool> ServeRequestResponseAsync(Stdenv env, Switch sw, int rounds, int factor, Action<UringPoller>? accepted = null)
+    {
+        var listener = env.Net.Listen(sw, Loopback0);
+        var peer = StartRequestResponsePeer((IPEndPoint)listener.ListeningEndPoint, rounds, factor);
+        var (server, _) = await listener.AcceptAsync(sw);
+        accepted?.Invoke(UringOp.CurrentRing());
+        var buf = new byte[64];
+        bool serverOk = true;
+        for (int i = 0; i < rounds && serverOk; i++)
+        {
+            int got = 0;
+            while (got < 4)
+            {
+                int n = await server.ReadAsync(buf.AsMemory(got));
+                if (n == 0)
+                {
+                    serverOk = false;
+                    break;
+                }
+
+                got += n;
+            }
+
+            int v = BitConverter.ToInt32(buf, 0);
+            serverOk &= got == 4 && v == i;
+            var reply = new byte[8];
+            BitConverter.TryWriteBytes(reply.AsSpan(0, 4), v);
+            BitConverter.TryWriteBytes(reply.AsSpan(4, 4), v * factor);
+            await server.WriteAsync(reply);
+        }
+
+        await server.FlushAsync();
+        bool clientOk = peer();
+        server.Close();
+        return clientOk && serverOk;
+    }
 
     /// <summary>Starts a peer thread for a request/response loop: it connects to <paramref name="endpoint"/> and sends
     /// <paramref name="rounds"/> 4-byte requests (the round's number), each after reading the 8-byte reply to the previous

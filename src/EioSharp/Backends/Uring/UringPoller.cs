@@ -1063,7 +1063,8 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
         }
 
         Enters++;
-        long r = Sys.syscall_noerrno(Sys.SYS_io_uring_enter, _ringFd, _unsubmitted, 0, 0, 0, 0);
+        uint submitFlags = 0;
+        long r = Sys.syscall_noerrno(Sys.SYS_io_uring_enter, EnterFd(ref submitFlags), _unsubmitted, 0, submitFlags, 0, 0);
         if (r >= 0)
         {
             _unsubmitted -= (uint)Math.Min(r, _unsubmitted);
@@ -1319,6 +1320,53 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
     /// <summary>Submits what is queued and, when <paramref name="minComplete"/> is 1, waits up to <paramref name="timeoutMs"/> (-1: no limit) for a completion; then dispatches the completions.</summary>
     private void Enter(uint minComplete, int timeoutMs) => EnterNs(minComplete, timeoutMs < 0 ? -1L : timeoutMs * 1_000_000L);
 
+    // The registered ring (§214, EioBackendOptions.UringRegisteredRing): the ring's fd registered in its domain thread's
+    // io_uring context (IORING_REGISTER_RING_FDS, 5.18+) at the first entry, so that each io_uring_enter names it by that
+    // index with IORING_ENTER_REGISTERED_RING and the kernel takes no reference on the ring's file per entry (fget/fput:
+    // two atomic operations on the file's count, as the process has several threads). The index means this ring only
+    // on the thread that registered it (another thread's index may name another ring): any other thread enters by fd. The
+    // teardown (on the domain's thread, as the first entry) unregisters it; one torn down elsewhere would stay referenced
+    // by the registering thread's context until that thread ends.
+    private int _registeredIndex = -1; // the ring's index in _registeredThread's registered rings, -1 when not registered
+    private int _registeredThread; // the managed id of the thread that registered it
+
+    /// <summary>Whether this ring's entries name it by its registered index (tests and benchmarks).</summary>
+    internal bool RingRegistered => _registeredIndex >= 0;
+
+    private void RegisterRingFd()
+    {
+        var update = new IoUringRsrcUpdate { Offset = uint.MaxValue, Data = (ulong)_ringFd }; // offset -1: the kernel picks
+        if (Sys.syscall(Sys.SYS_io_uring_register, _ringFd, Sys.IORING_REGISTER_RING_FDS, (nint)(&update), 1, 0, 0) == 1)
+        {
+            _registeredIndex = (int)update.Offset;
+            _registeredThread = Environment.CurrentManagedThreadId;
+        }
+    }
+
+    private void UnregisterRingFd()
+    {
+        if (_registeredIndex >= 0 && _registeredThread == Environment.CurrentManagedThreadId)
+        {
+            var update = new IoUringRsrcUpdate { Offset = (uint)_registeredIndex };
+            Sys.syscall(Sys.SYS_io_uring_register, _ringFd, Sys.IORING_UNREGISTER_RING_FDS, (nint)(&update), 1, 0, 0);
+        }
+
+        _registeredIndex = -1;
+    }
+
+    // io_uring_enter's first argument: the registered index (and its flag) on the registering thread, else the fd.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int EnterFd(ref uint flags)
+    {
+        if (_registeredIndex >= 0 && _registeredThread == Environment.CurrentManagedThreadId)
+        {
+            flags |= Sys.IORING_ENTER_REGISTERED_RING;
+            return _registeredIndex;
+        }
+
+        return _ringFd;
+    }
+
     private void EnterNs(uint minComplete, long timeoutNs)
     {
         if (_beforeOutputDomain is { BeforeOutputPending: true } before && (_unsubmitted > 0 || minComplete > 0))
@@ -1334,6 +1382,10 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             // The first entry, on the thread that will submit from now on (SINGLE_ISSUER binds the ring to it).
             _needsEnable = false;
             Sys.syscall(Sys.SYS_io_uring_register, _ringFd, Sys.IORING_REGISTER_ENABLE_RINGS, 0, 0, 0, 0);
+            if (Options.UringRegisteredRing)
+            {
+                RegisterRingFd();
+            }
         }
 
         // DEFER_TASKRUN: completed operations wait as task work until the ring is entered with GETEVENTS; the kernel says
@@ -1349,11 +1401,11 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
             {
                 var ts = new KernelTimespec { Sec = timeoutNs / 1_000_000_000L, Nsec = timeoutNs % 1_000_000_000L };
                 var arg = new IoUringGeteventsArg { Ts = (ulong)(&ts) };
-                r = Sys.syscall_noerrno(Sys.SYS_io_uring_enter, _ringFd, _unsubmitted, minComplete, flags | Sys.IORING_ENTER_EXT_ARG, (nint)(&arg), sizeof(IoUringGeteventsArg));
+                r = Sys.syscall_noerrno(Sys.SYS_io_uring_enter, EnterFd(ref flags), _unsubmitted, minComplete, flags | Sys.IORING_ENTER_EXT_ARG, (nint)(&arg), sizeof(IoUringGeteventsArg));
             }
             else
             {
-                r = Sys.syscall_noerrno(Sys.SYS_io_uring_enter, _ringFd, _unsubmitted, minComplete, flags, 0, 0);
+                r = Sys.syscall_noerrno(Sys.SYS_io_uring_enter, EnterFd(ref flags), _unsubmitted, minComplete, flags, 0, 0);
             }
 
             if (r >= 0)
@@ -1491,6 +1543,7 @@ internal sealed unsafe class UringPoller : IDomainPoller, IReadyWatcher
 
             // Closing the ring cancels what is still in flight (the wake poll, and the polls of watches left: the
             // domain's fibers have all finished); the watches' owners then watch them some other way.
+            UnregisterRingFd();
             Sys.munmap(_sqes, _sqesSize);
             Sys.munmap(_sqRing, _sqRingSize);
             Libc.close(_ringFd);
@@ -1608,6 +1661,14 @@ internal struct IoUringProbeOp
     public uint Resv2;
 }
 
+/// <summary>struct io_uring_rsrc_update (IORING_REGISTER_RING_FDS and its unregistration).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct IoUringRsrcUpdate
+{
+    public uint Offset, Resv;
+    public ulong Data;
+}
+
 [StructLayout(LayoutKind.Sequential)]
 internal struct KernelTimespec
 {
@@ -1635,6 +1696,9 @@ internal static unsafe partial class Sys
     public const uint IORING_SETUP_DEFER_TASKRUN = 1u << 13;
     public const uint IORING_SQ_TASKRUN = 1u << 2;
     public const int IORING_REGISTER_ENABLE_RINGS = 12;
+    public const int IORING_REGISTER_RING_FDS = 20;
+    public const int IORING_UNREGISTER_RING_FDS = 21;
+    public const uint IORING_ENTER_REGISTERED_RING = 1u << 4;
     public const uint IORING_FEAT_SINGLE_MMAP = 1u << 0;
     public const uint IORING_FEAT_NODROP = 1u << 1;
     public const uint IORING_FEAT_EXT_ARG = 1u << 8;
