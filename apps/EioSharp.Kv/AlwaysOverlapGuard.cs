@@ -12,8 +12,7 @@ namespace EioSharp.Kv;
 /// <para><b>Schedule of the decision.</b> The guard exploits its current schedule for a window of
 /// <see cref="MinExploitRequests"/> requests (doubling, up to <see cref="MaxExploitRequests"/>, each time a probe confirms
 /// it), then probes the other schedule for <see cref="ProbeRequests"/> requests, and keeps the probed one only if it
-/// served at least <see cref="CohortSwitchMargin"/> (a probed one cohort) or <see cref="OverlapSwitchMargin"/> (a probed
-/// overlap) times the exploited window's rate (then the exploit window starts again at
+/// served at least <see cref="SwitchMargin"/> times the exploited window's rate (then the exploit window starts again at
 /// its minimum). The first <see cref="SettleRounds"/> rounds after each change of schedule (the cohorts re-forming) are
 /// not measured; nor is a gap (a wait for the clients longer than <see cref="GapMilliseconds"/>: they paused, e.g. between
 /// two benchmark runs; a long fsync is the store's own time and is measured): the window keeps what it measured before
@@ -39,33 +38,15 @@ internal sealed class AlwaysOverlapGuard
     /// first of the new schedule, and two cohorts even out within two rounds more (<see cref="StoreOwner.OverlapExpect"/>).</summary>
     public const int SettleRounds = 3;
 
-    /// <summary>§191's margin: how much faster (ratio of rates) a probed schedule must serve to be kept: measurements of a
-    /// loaded machine vary by a few percent from one window to the next.</summary>
+    /// <summary>How much faster (ratio of rates) a probed schedule must serve to be kept: measurements of a loaded machine
+    /// vary by a few percent from one window to the next.</summary>
     public const double SwitchMargin = 1.05;
-
-    /// <summary>How much faster (ratio of rates) a probed one cohort must serve than the overlap to be kept (session 39,
-    /// h215, §212; process-wide, the server sets it from <c>EIOSHARP_KV_ALWAYS_COHORT_MARGIN</c>, percent).</summary>
-    public static double CohortSwitchMargin { get; set; } = DefaultCohortSwitchMargin;
-
-    /// <summary>The default of <see cref="CohortSwitchMargin"/>.</summary>
-    public const double DefaultCohortSwitchMargin = SwitchMargin;
-
-    /// <summary>How much faster (ratio of rates) a probed overlap must serve than one cohort to be kept (session 39, h215,
-    /// §212): the overlap pays up to one more fsync per request cohort (~2x the fsyncs per request, more CPU per request),
-    /// so it must win by more than the windows' noise; where the two schedules serve within it (a loaded machine) the
-    /// guard settles in one cohort instead of switching at every other probe. Process-wide (the server sets it from
-    /// <c>EIOSHARP_KV_ALWAYS_OVERLAP_MARGIN</c>, percent; <see cref="SwitchMargin"/> gives §191's symmetric guard).</summary>
-    public static double OverlapSwitchMargin { get; set; } = DefaultOverlapSwitchMargin;
-
-    /// <summary>The default of <see cref="OverlapSwitchMargin"/>.</summary>
-    public const double DefaultOverlapSwitchMargin = 1.10;
 
     /// <summary>A wait for the clients this long (they paused: the end of a benchmark, a burst) is a gap, which the window
     /// being measured leaves out.</summary>
     public const int GapMilliseconds = 100;
 
     private readonly long _ticksPerSecond, _gapTicks;
-    private readonly double _overlapMargin, _cohortMargin;
     private bool _probing;
     private long _exploitTarget = MinExploitRequests;
     private int _settle = SettleRounds;
@@ -74,14 +55,10 @@ internal sealed class AlwaysOverlapGuard
     private double _exploitRate;
 
     /// <summary>A guard that starts with <paramref name="overlap"/> (the schedule before any measurement), on a clock of
-    /// <paramref name="ticksPerSecond"/> ticks (Stopwatch's, or a test's);
-    /// <paramref name="overlapMargin"/> and <paramref name="cohortMargin"/>: the margins a probed overlap and a probed one
-    /// cohort must win by (0: <see cref="OverlapSwitchMargin"/>, <see cref="CohortSwitchMargin"/>).</summary>
-    public AlwaysOverlapGuard(bool overlap = true, long ticksPerSecond = 0, double overlapMargin = 0, double cohortMargin = 0)
+    /// <paramref name="ticksPerSecond"/> ticks (Stopwatch's, or a test's).</summary>
+    public AlwaysOverlapGuard(bool overlap = true, long ticksPerSecond = 0)
     {
         Overlap = overlap;
-        _overlapMargin = overlapMargin > 0 ? overlapMargin : OverlapSwitchMargin;
-        _cohortMargin = cohortMargin > 0 ? cohortMargin : CohortSwitchMargin;
         _ticksPerSecond = ticksPerSecond > 0 ? ticksPerSecond : System.Diagnostics.Stopwatch.Frequency;
         _gapTicks = _ticksPerSecond * GapMilliseconds / 1000;
     }
@@ -162,7 +139,7 @@ internal sealed class AlwaysOverlapGuard
         else
         {
             _probing = false;
-            if (rate >= _exploitRate * (Overlap ? _overlapMargin : _cohortMargin))
+            if (rate >= _exploitRate * SwitchMargin)
             {
                 Switches++;
                 _exploitTarget = MinExploitRequests; // the probed schedule stays (no settling): confirm it again soon

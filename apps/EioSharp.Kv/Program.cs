@@ -108,18 +108,6 @@ try
             string? overlap = Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_OVERLAP");
             StoreOwner.AlwaysOverlap = overlap != "0";
             StoreOwner.AlwaysOverlapGuarded = overlap is not ("0" or "1");
-            // The margins a probed overlap (EIOSHARP_KV_ALWAYS_OVERLAP_MARGIN) and a probed one cohort
-            // (EIOSHARP_KV_ALWAYS_COHORT_MARGIN) must beat the exploited schedule by (session 39, h215, rationale §212;
-            // percent; 105 and 105 are §191's symmetric guard), for an A/B of one build.
-            if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_OVERLAP_MARGIN"), out int marginPercent) && marginPercent >= 100)
-            {
-                AlwaysOverlapGuard.OverlapSwitchMargin = marginPercent / 100.0;
-            }
-
-            if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_COHORT_MARGIN"), out int cohortPercent) && cohortPercent >= 100)
-            {
-                AlwaysOverlapGuard.CohortSwitchMargin = cohortPercent / 100.0;
-            }
             if (int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_ALWAYS_WAIT_US"), out int waitUs) && waitUs > 0)
             {
                 StoreOwner.AlwaysSyncWait = TimeSpan.FromMicroseconds(waitUs);
