@@ -1044,9 +1044,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                     // A round that followed a hinted wait: its own time, from its start (the wait's end) to this hint
                     // (its requests applied, written and fdatasynced; the replies not yet released) (§212).
                     AlwaysRoundTicks += _hintedAt - _roundStartedAt;
+                    AlwaysFsyncTicks += _roundFsyncTicks;
                     AlwaysTimedRounds++;
                     _roundStartedAt = 0;
                 }
+
+                _roundFsyncTicks = 0;
                 hinted.HintNextWait(expect, _waitLimit);
             }
         }
@@ -1105,11 +1108,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private bool _hintedOverlap; // the last hint expected the other cohort (AlwaysOverlap)
     private long _hintedAt; // Stopwatch ticks when it was given
     private long _roundStartedAt; // Stopwatch ticks when the current round started after a hinted wait (0: it did not)
+    private long _roundFsyncTicks; // the current round's fdatasync (Stopwatch ticks)
 
     /// <summary>The always path's time split per round (session 39, h215, §212; INFO's <c>aof_always_round_us</c>,
     /// <c>aof_always_fsync_us</c>, <c>aof_always_wait_us</c>): <see cref="AlwaysTimedRounds"/> rounds that followed a hinted
     /// wait and hinted again, and their own time (from the wait's end to the next hint: the requests queued, applied,
-    /// written and fdatasynced) in Stopwatch ticks; the round fdatasyncs' time on the store's domain (within it); and the
+    /// written and fdatasynced) in Stopwatch ticks; those rounds' fdatasyncs' time on the store's domain (within it); and the
     /// hinted waits' time (from a hint to the next round's start: the clients' part, and the replies' release; only the
     /// <see cref="AlwaysTimedWaits"/> waits of at most 100 ms, a longer one being a pause of the clients). Whether
     /// the schedule is bound by the store (waits near zero) or by the clients (waits longer) is read from these.</summary>
@@ -1494,7 +1498,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 {
                     long syncStart = System.Diagnostics.Stopwatch.GetTimestamp();
                     aof.SyncForPolicy(); // skipped while a rewrite writes under no-appendfsync-on-rewrite
-                    AlwaysFsyncTicks += System.Diagnostics.Stopwatch.GetTimestamp() - syncStart;
+                    _roundFsyncTicks = System.Diagnostics.Stopwatch.GetTimestamp() - syncStart; // counted if the round is timed
                 }
             }
             catch (IOException ex)
