@@ -1997,9 +1997,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             stats.AofAlwaysGuardProbes = _overlapGuard.Probes;
             stats.AofAlwaysGuardSwitches = _overlapGuard.Switches;
             stats.AofAlwaysTimedRounds = AlwaysTimedRounds;
-            stats.AofAlwaysRoundMicros = AlwaysRoundTicks * 1_000_000 / System.Diagnostics.Stopwatch.Frequency;
-            stats.AofAlwaysFsyncMicros = AlwaysFsyncTicks * 1_000_000 / System.Diagnostics.Stopwatch.Frequency;
-            stats.AofAlwaysWaitMicros = AlwaysWaitTicks * 1_000_000 / System.Diagnostics.Stopwatch.Frequency;
+            double microsPerTick = 1_000_000.0 / System.Diagnostics.Stopwatch.Frequency; // (ticks * 1e6 overflows a long after ~2.5 h of ns ticks)
+            stats.AofAlwaysRoundMicros = (long)(AlwaysRoundTicks * microsPerTick);
+            stats.AofAlwaysFsyncMicros = (long)(AlwaysFsyncTicks * microsPerTick);
+            stats.AofAlwaysWaitMicros = (long)(AlwaysWaitTicks * microsPerTick);
             stats.AofAlwaysTimedWaits = AlwaysTimedWaits;
         }
 
