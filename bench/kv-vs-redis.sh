@@ -174,14 +174,17 @@ bench() {
 }
 
 # aof_counts <port> <server>  -> a Kv server's INFO aof_fsyncs and, under appendfsync always, its aof_always_* counts
-# (hinted rounds, overlapped rounds, guard probes and kept switches), for PRINT_RUNS' lines (session 36, h201); "-1" for
+# (hinted rounds, overlapped rounds, guard probes and kept switches; since session 39, h215, §212, the rounds' own time,
+# their fdatasyncs' and the hinted waits', in µs), for PRINT_RUNS' lines (session 36, h201); "-1" for
 # the others and when INFO does not say
 aof_counts() {
   if [[ $2 != kv* ]]; then echo -1; return; fi
   { redis-cli -p "$1" info persistence 2>/dev/null || true; } | tr -d '\r' | awk -F: '
     /^aof_fsyncs:/ {f=$2+0; ok=1} /^aof_always_hinted_rounds:/ {h=$2+0} /^aof_always_overlap_rounds:/ {o=$2+0}
     /^aof_always_guard_probes:/ {p=$2+0} /^aof_always_guard_switches:/ {w=$2+0}
-    END {if (!ok) print -1; else print f+0, h+0, o+0, p+0, w+0}'
+    /^aof_always_timed_rounds:/ {tr=$2+0} /^aof_always_round_us:/ {ru=$2+0} /^aof_always_fsync_us:/ {fu=$2+0}
+    /^aof_always_wait_us:/ {wu=$2+0} /^aof_always_timed_waits:/ {tw=$2+0}
+    END {if (!ok) print -1; else print f+0, h+0, o+0, p+0, w+0, tr+0, ru+0, fu+0, wu+0, tw+0}'
 }
 
 scale() { python3 -c "print(max(1000, int($1 * $N_SCALE)))"; }
@@ -250,7 +253,8 @@ for spec in "${ALL_WORKLOADS[@]}"; do
         fs=""; [ "$a0" != -1 ] && [ "$a1" != -1 ] && fs=$(python3 -c "
 a, b, n = [int(x) for x in '$a0'.split()], [int(x) for x in '$a1'.split()], $n
 d = [y - x for x, y in zip(a, b)]
-print(', %.4f fsyncs/req' % (d[0] / n) + (', %d of %d hinted rounds overlapped, %d probes (%d kept)' % (d[2], d[1], d[3], d[4]) if d[1] else ''))")
+print(', %.4f fsyncs/req' % (d[0] / n) + (', %d of %d hinted rounds overlapped, %d probes (%d kept)' % (d[2], d[1], d[3], d[4]) if d[1] else '')
+      + (', per hinted round %.0f us own (fdatasync %.0f), wait %.0f us' % (d[6] / d[5], d[7] / d[5], d[8] / d[9]) if d[5] > 0 and d[9] > 0 else ''))")
         [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req$fs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
         if [ -n "${PRINT_RUNS:-}" ] && [ -n "${PRINT_THREADS:-}" ] && [[ $s == kv* ]]; then
           thread_diff "$WORK/threads.before" "$WORK/threads.after" "$n" >&2

@@ -649,6 +649,11 @@ public sealed partial class KvConnectionState
                 Line("aof_always_overlap_rounds", s.AofAlwaysOverlapRounds);
                 Line("aof_always_guard_probes", s.AofAlwaysGuardProbes);
                 Line("aof_always_guard_switches", s.AofAlwaysGuardSwitches);
+                Line("aof_always_timed_rounds", s.AofAlwaysTimedRounds);
+                Line("aof_always_round_us", s.AofAlwaysRoundMicros);
+                Line("aof_always_fsync_us", s.AofAlwaysFsyncMicros);
+                Line("aof_always_timed_waits", s.AofAlwaysTimedWaits);
+                Line("aof_always_wait_us", s.AofAlwaysWaitMicros);
             }
         }
         if (sections.Contains("stats"))

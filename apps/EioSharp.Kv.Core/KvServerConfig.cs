@@ -558,6 +558,26 @@ public sealed partial class KvServerStats
     /// <summary>See <see cref="AofAlwaysHintedRounds"/>.</summary>
     public long AofAlwaysGuardSwitches { get; set; }
 
+    /// <summary>appendfsync always: the rounds that followed a hinted wait and hinted again, their own time (µs: from the
+    /// wait's end to the next hint, the requests applied, written and fdatasynced), the round fdatasyncs' time (µs, on
+    /// the store's domain) and the hinted waits' time (µs, from a hint to the next round: the clients' part; waits of at
+    /// most 100 ms) (INFO persistence's <c>aof_always_timed_rounds</c>, <c>aof_always_round_us</c>, <c>aof_always_fsync_us</c>,
+    /// <c>aof_always_timed_waits</c>, <c>aof_always_wait_us</c>, Kv only; session 39, h215, docs/rationale.md §212).</summary>
+    public long AofAlwaysTimedRounds { get; set; }
+
+    /// <summary>See <see cref="AofAlwaysTimedRounds"/>.</summary>
+    public long AofAlwaysRoundMicros { get; set; }
+
+    /// <summary>See <see cref="AofAlwaysTimedRounds"/>.</summary>
+    public long AofAlwaysFsyncMicros { get; set; }
+
+    /// <summary>See <see cref="AofAlwaysTimedRounds"/>.</summary>
+    public long AofAlwaysWaitMicros { get; set; }
+
+    /// <summary>The hinted waits <see cref="AofAlwaysWaitMicros"/> sums (those of at most 100 ms; a longer one is a pause of
+    /// the clients) (INFO's <c>aof_always_timed_waits</c>).</summary>
+    public long AofAlwaysTimedWaits { get; set; }
+
     private long _memoryPeak;
 
     /// <summary>Records a used_memory reading and returns the peak so far (INFO used_memory_peak).</summary>

@@ -1039,6 +1039,17 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
                 _hintedExpect = expect;
                 _hintedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (_roundStartedAt != 0)
+                {
+                    // A round that followed a hinted wait: its own time, from its start (the wait's end) to this hint
+                    // (its requests applied, written and fdatasynced; the replies not yet released) (§212).
+                    AlwaysRoundTicks += _hintedAt - _roundStartedAt;
+                    AlwaysFsyncTicks += _roundFsyncTicks;
+                    AlwaysTimedRounds++;
+                    _roundStartedAt = 0;
+                }
+
+                _roundFsyncTicks = 0;
                 hinted.HintNextWait(expect, _waitLimit);
             }
         }
@@ -1096,6 +1107,17 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     private int _hintedExpect; // the last hint's count (0: none pending)
     private bool _hintedOverlap; // the last hint expected the other cohort (AlwaysOverlap)
     private long _hintedAt; // Stopwatch ticks when it was given
+    private long _roundStartedAt; // Stopwatch ticks when the current round started after a hinted wait (0: it did not)
+    private long _roundFsyncTicks; // the current round's fdatasync (Stopwatch ticks)
+
+    /// <summary>The always path's time split per round (session 39, h215, §212; INFO's <c>aof_always_round_us</c>,
+    /// <c>aof_always_fsync_us</c>, <c>aof_always_wait_us</c>): <see cref="AlwaysTimedRounds"/> rounds that followed a hinted
+    /// wait and hinted again, and their own time (from the wait's end to the next hint: the requests queued, applied,
+    /// written and fdatasynced) in Stopwatch ticks; those rounds' fdatasyncs' time on the store's domain (within it); and the
+    /// hinted waits' time (from a hint to the next round's start: the clients' part, and the replies' release; only the
+    /// <see cref="AlwaysTimedWaits"/> waits of at most 100 ms, a longer one being a pause of the clients). Whether
+    /// the schedule is bound by the store (waits near zero) or by the clients (waits longer) is read from these.</summary>
+    public long AlwaysTimedRounds, AlwaysRoundTicks, AlwaysFsyncTicks, AlwaysTimedWaits, AlwaysWaitTicks;
     private TimeSpan _waitLimit = AlwaysSyncWait;
     /// <summary>DomainWait rounds that followed a hinted wait, and those whose wait ended at its limit short of the
     /// writers it expected (for diagnostics; the run logs them at its end).</summary>
@@ -1139,12 +1161,21 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         if (_hintedExpect <= 1)
         {
+            _roundStartedAt = 0;
             return;
         }
 
         HintedRounds++;
         long now = System.Diagnostics.Stopwatch.GetTimestamp();
         var waited = System.Diagnostics.Stopwatch.GetElapsedTime(_hintedAt, now);
+        _roundStartedAt = now;
+        if (now - _hintedAt <= System.Diagnostics.Stopwatch.Frequency / 10)
+        {
+            // A wait of the clients' turn; a longer one is a pause of theirs (between two benchmark runs, as the guard's
+            // gaps), left out.
+            AlwaysWaitTicks += now - _hintedAt;
+            AlwaysTimedWaits++;
+        }
         if (_hintGuarded)
         {
             bool overlapBefore = _overlapGuard.Overlap;
@@ -1465,7 +1496,9 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                 aof.Append(_aofBuffer.WrittenSpan);
                 if (syncAlways)
                 {
+                    long syncStart = System.Diagnostics.Stopwatch.GetTimestamp();
                     aof.SyncForPolicy(); // skipped while a rewrite writes under no-appendfsync-on-rewrite
+                    _roundFsyncTicks = System.Diagnostics.Stopwatch.GetTimestamp() - syncStart; // counted if the round is timed
                 }
             }
             catch (IOException ex)
@@ -1963,6 +1996,12 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             stats.AofAlwaysOverlapRounds = OverlapRounds;
             stats.AofAlwaysGuardProbes = _overlapGuard.Probes;
             stats.AofAlwaysGuardSwitches = _overlapGuard.Switches;
+            stats.AofAlwaysTimedRounds = AlwaysTimedRounds;
+            double microsPerTick = 1_000_000.0 / System.Diagnostics.Stopwatch.Frequency; // (ticks * 1e6 overflows a long after ~2.5 h of ns ticks)
+            stats.AofAlwaysRoundMicros = (long)(AlwaysRoundTicks * microsPerTick);
+            stats.AofAlwaysFsyncMicros = (long)(AlwaysFsyncTicks * microsPerTick);
+            stats.AofAlwaysWaitMicros = (long)(AlwaysWaitTicks * microsPerTick);
+            stats.AofAlwaysTimedWaits = AlwaysTimedWaits;
         }
 
         else if (_rewriteRequested && !config.AppendOnly && !_offRewriteRunning && _runSwitch is { } sw && Fs is { } fs)

@@ -44,7 +44,8 @@ public sealed class DurabilityTests(ITestOutputHelper output)
 
     /// <summary>INFO persistence counts the always path's schedule (session 36, h201): with 8 clients writing at once on
     /// io_uring, the rounds whose sleep waited for their writers (<c>aof_always_hinted_rounds</c>), and the lines for the
-    /// misses, the overlapped rounds and the guard's probes and kept switches beside it; on the other backends (no
+    /// misses, the overlapped rounds and the guard's probes and kept switches beside it, and (session 39, h215, §212) the
+    /// rounds' own time, their fdatasyncs' and the hinted waits'; on the other backends (no
     /// hinted wait) the lines are absent, as before any hinted round.</summary>
     [Fact]
     public void Info_counts_the_always_rounds_that_waited_for_their_writers()
@@ -71,13 +72,26 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         using var admin = new RespClient(server.Port);
         string info = admin.Call("INFO", "persistence");
         output.WriteLine($"backend {backend}: {info}");
-        string[] lines = ["aof_always_hinted_rounds:", "aof_always_hint_misses:", "aof_always_overlap_rounds:", "aof_always_guard_probes:", "aof_always_guard_switches:"];
+        string[] lines = ["aof_always_hinted_rounds:", "aof_always_hint_misses:", "aof_always_overlap_rounds:", "aof_always_guard_probes:", "aof_always_guard_switches:",
+            "aof_always_timed_rounds:", "aof_always_round_us:", "aof_always_fsync_us:", "aof_always_timed_waits:", "aof_always_wait_us:"];
         if (backend == "uring")
         {
             var hinted = System.Text.RegularExpressions.Regex.Match(info, @"aof_always_hinted_rounds:(\d+)");
             Assert.True(hinted.Success, info);
             Assert.True(long.Parse(hinted.Groups[1].Value, CultureInfo.InvariantCulture) > 0, info);
             Assert.All(lines, l => Assert.Contains(l, info, StringComparison.Ordinal));
+            // Session 39, h215 (§212): the rounds' time split: timed rounds, their own time and their fdatasyncs' (> 0),
+            // the fdatasyncs within the rounds' own time.
+            long Counter(string name)
+            {
+                var m = System.Text.RegularExpressions.Regex.Match(info, name + @":(\d+)");
+                Assert.True(m.Success, name + " in " + info);
+                return long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+            }
+
+            Assert.True(Counter("aof_always_timed_rounds") > 0, info);
+            Assert.True(Counter("aof_always_fsync_us") > 0, info);
+            Assert.InRange(Counter("aof_always_fsync_us"), 1, Counter("aof_always_round_us"));
         }
         else
         {
