@@ -80,6 +80,13 @@ public static class AofFiles
     /// <summary>The file being appended to (the last incremental file).</summary>
     public static string LastPart(string dataDir) => Parts(dataDir)[^1];
 
+    /// <summary>The last incremental file with any bytes in it: the file a killed server was appending to, or, when a
+    /// rewrite had just opened a new incremental file and nothing reached it yet (0 bytes), the one before it, whose
+    /// reserved zeros the next start cuts too (§210). The last part when every incremental file is empty.</summary>
+    public static string LastWrittenPart(string dataDir) =>
+        Listed(dataDir).Where(l => l.Type == 'i').Select(l => Path.Combine(Dir(dataDir), l.Name))
+            .LastOrDefault(p => new FileInfo(p).Length > 0) ?? LastPart(dataDir);
+
     /// <summary>The base file.</summary>
     public static string BasePart(string dataDir) => Path.Combine(Dir(dataDir), Listed(dataDir).Single(l => l.Type == 'b').Name);
 
