@@ -108,6 +108,8 @@ internal sealed class AppendOnlyFile : IDisposable
     private long _rewriteWritten;
     private long _rewriteIncrementalFsyncs;
     private long _rewriteWriterCpuNs; // the writer thread's CPU time for the last rewrite's base, for its log line (h208)
+    private long _rewriteWriterUserNs, _rewriteWriterSystemNs; // its user and system parts (h216, §213)
+    private double _rewriteWriterWallMs; // and the base's wall time: the copy-on-write window of the store's SETs (§213)
     private string? _rewriteError;
     private CancelContext? _rewriteCancel;
     private bool _rewriteAbandoned;
@@ -1195,8 +1197,14 @@ internal sealed class AppendOnlyFile : IDisposable
                         {
                             HoldForTest(token);
                             long cpu0 = ThreadCpuNs();
+                            ThreadTimes(out long user0, out long system0);
+                            long wall0 = System.Diagnostics.Stopwatch.GetTimestamp();
                             long w = WriteBase(target, entries, c, now, usedMemory, token, out long f, lease);
                             writerCpuNs = ThreadCpuNs() - cpu0;
+                            ThreadTimes(out long user1, out long system1);
+                            _rewriteWriterUserNs = user1 - user0;
+                            _rewriteWriterSystemNs = system1 - system0;
+                            _rewriteWriterWallMs = System.Diagnostics.Stopwatch.GetElapsedTime(wall0).TotalMilliseconds;
                             fsyncs = f;
                             return w;
                         });
@@ -1249,6 +1257,30 @@ internal sealed class AppendOnlyFile : IDisposable
 
     // The calling thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID), 0 where it cannot be read.
     private static long ThreadCpuNs() => ClockGetTime(3, out Timespec t) == 0 ? t.Sec * 1_000_000_000 + t.Nsec : 0;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getrusage")]
+    private static extern int GetRusage(int who, out Rusage usage);
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential, Size = 144)]
+    private struct Rusage
+    {
+        public long UserSec, UserUsec, SystemSec, SystemUsec; // ru_utime, ru_stime (struct timeval); 14 longs follow
+    }
+
+    // The calling thread's user and system CPU time in ns (getrusage RUSAGE_THREAD, tick-grained), 0 where it cannot be
+    // read: the rewrite's log line splits the writer's CPU into its own work and the kernel's (h216, §213).
+    private static void ThreadTimes(out long userNs, out long systemNs)
+    {
+        if (GetRusage(1, out Rusage u) == 0)
+        {
+            userNs = u.UserSec * 1_000_000_000 + u.UserUsec * 1_000;
+            systemNs = u.SystemSec * 1_000_000_000 + u.SystemUsec * 1_000;
+        }
+        else
+        {
+            userNs = systemNs = 0;
+        }
+    }
 
     /// <summary>fsyncs the previous incremental file and closes it, off the store's domain (Redis's aof_background_fsync_and_close).</summary>
     private void BackgroundSyncAndClose(FileWriter old)
@@ -1380,7 +1412,7 @@ internal sealed class AppendOnlyFile : IDisposable
         Rewrites++;
         _log($"Background AOF rewrite terminated with success: {before} -> {Length} bytes (base {baseName}, {_rewriteWritten} bytes" +
             (_config().AofRewriteIncrementalFsync ? $", {_rewriteIncrementalFsyncs} incremental fsyncs)." : ")."));
-        _log(string.Create(CultureInfo.InvariantCulture, $"The AOF rewrite's base took the writer's thread {_rewriteWriterCpuNs / 1e6:F1} ms of CPU."));
+        _log(string.Create(CultureInfo.InvariantCulture, $"The AOF rewrite's base took the writer's thread {_rewriteWriterCpuNs / 1e6:F1} ms of CPU (user {_rewriteWriterUserNs / 1e6:F0} ms, system {_rewriteWriterSystemNs / 1e6:F0} ms) in {_rewriteWriterWallMs:F0} ms."));
         _log($"Background AOF rewrite finished: {before} -> {Length} bytes.");
         DeleteHistoryFiles();
         return true;

@@ -32,7 +32,8 @@ using EioSharp.Kv;
 // cow [keys=100000] [rounds=9] (issue 14, §207: the copy-on-write arrays' waiting and release on the store's thread): keys
 // of the 1 KB value, owned (each SET twice); per round a leased snapshot, then `keys` random SETs with the snapshot's
 // writer passing its entries at the same pace (MarkWritten every 64 SETs, as the AOF rewrite's writer does by chunk),
-// then its Dispose; the thread's CPU ns per SET and the copy-on-write arrays allocated, medians.
+// then its Dispose; the thread's CPU ns per SET and the copy-on-write arrays allocated, medians. A fourth argument
+// `inplace` runs the same SETs with no snapshot (every SET in place): the copy-on-write's extra per SET (h216, §213).
 // lzf-bound [calls] [rounds] [modes=avx2,v128,scalar] (issue 14, h150): LZF's give-up bound (RdbBlobs.LzfRepeatedTrigrams)
 // over 16 values of 1,024 bytes made as redis-benchmark -d 1024 makes its value (different seeds), each mode in turn
 // every round: avx2 = AVX2 hashing, v128 = 128-bit hashing with scalar bit setting, scalar; CPU ns per value, medians.
@@ -51,7 +52,7 @@ if (workload == "rdb-write") return RdbWriteBench.Run(ops, rounds);
 if (workload == "lzf-bound") return LzfBoundBench.Run(ops, rounds, args.Length > 3 ? args[3] : "avx2,v128,scalar");
 if (workload == "longjmp-stress") return LongjmpStress.Run(args);
 if (workload == "snapshot") return SnapshotBench.Run(ops, rounds, args.Length > 3 ? args[3] : "old,notouch,new", args.Length > 4 ? int.Parse(args[4]) : 4);
-if (workload == "cow") return SnapshotBench.RunCopyOnWrite(ops, rounds);
+if (workload == "cow") return SnapshotBench.RunCopyOnWrite(ops, rounds, args.Length > 3 ? args[3] : "lease");
 if (workload == "set-batch") return SetBatchBench.Run(ops, rounds, args.Length > 3 ? int.Parse(args[3]) : 1024, args.Length > 4 ? args[4] : "off,on");
 
 var store = new KvStore(random: new Random(1));
@@ -230,8 +231,9 @@ static class SnapshotBench
         return 0;
     }
 
-    public static int RunCopyOnWrite(int keys, int rounds)
+    public static int RunCopyOnWrite(int keys, int rounds, string mode = "lease")
     {
+        bool leased = mode != "inplace"; // inplace: the same SETs with no snapshot running (every one in place, h216 §213)
         var store = new KvStore(random: new Random(1));
         var buffer = new ArrayBufferWriter<byte>(4096);
         var writer = new RespWriter(buffer, 2);
@@ -256,15 +258,15 @@ static class SnapshotBench
             for (int i = 0; i < keys; i++) order[i] = random.Next(keys);
             long allocated = store.CopyOnWriteArrays.Allocated;
             long t0 = ThreadCpuNs();
-            KvSnapshotLease lease = store.CreateSnapshotLease(now);
+            KvSnapshotLease? lease = leased ? store.CreateSnapshotLease(now) : null;
             long t1 = ThreadCpuNs();
-            int total = lease.Entries.Count;
+            int total = lease?.Entries.Count ?? 0;
             for (int i = 0; i < keys; i++)
             {
                 Set(order[i]);
-                if ((i & 63) == 63) lease.MarkWritten((int)((long)total * (i + 1) / keys));
+                if ((i & 63) == 63) lease?.MarkWritten((int)((long)total * (i + 1) / keys));
             }
-            lease.Dispose();
+            lease?.Dispose();
             Set(order[0]); // the release after the end
             long t2 = ThreadCpuNs();
             if (r < 0) continue;
@@ -272,7 +274,7 @@ static class SnapshotBench
             cpu.Add(ns);
             Console.WriteLine($"round {r + 1}: {ns:F1} ns/SET (thread CPU), snapshot {(t1 - t0) / 1e6:F1} ms, cow arrays allocated {store.CopyOnWriteArrays.Allocated - allocated}, recycled total {store.CopyOnWriteArrays.Recycled}");
         }
-        Console.WriteLine($"cow keys={keys} median {cpu.Order().ElementAt(cpu.Count / 2):F1} ns/SET");
+        Console.WriteLine($"cow {mode} keys={keys} median {cpu.Order().ElementAt(cpu.Count / 2):F1} ns/SET");
         return 0;
     }
 
