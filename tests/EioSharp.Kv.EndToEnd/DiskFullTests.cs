@@ -52,19 +52,7 @@ public class DiskFullTests(ITestOutputHelper output)
         using (var server = KvServerProcess.StartIn(data, "--appendfsync", "everysec"))
         {
             using var c = new RespClient(server.Port);
-            string refused = "";
-            for (int i = 0; i < 64 && refused.Length == 0; i++)
-            {
-                string reply = c.Call("SET", $"k{i}", value);
-                if (reply == "+OK")
-                {
-                    acked.Add($"k{i}");
-                }
-                else
-                {
-                    refused = reply;
-                }
-            }
+            string refused = SetUntilRefused(c, value, acked);
 
             output.WriteLine($"{acked.Count} writes acknowledged before: {refused}");
             Assert.Equal(Misconf, refused);
@@ -127,19 +115,7 @@ public class DiskFullTests(ITestOutputHelper output)
         using (var server = KvServerProcess.StartIn(data, environment, "--appendfsync", "always"))
         {
             var c = new RespClient(server.Port);
-            string refused = "";
-            for (int i = 0; i < 64 && refused.Length == 0; i++)
-            {
-                string reply = c.Call("SET", $"k{i}", value);
-                if (reply == "+OK")
-                {
-                    acked.Add($"k{i}");
-                }
-                else
-                {
-                    refused = reply;
-                }
-            }
+            string refused = SetUntilRefused(c, value, acked);
 
             output.WriteLine($"zero tail {zeroTail ?? "(default)"}: {acked.Count} writes acknowledged before: {refused}");
             Assert.NotEqual("", refused);
@@ -171,6 +147,24 @@ public class DiskFullTests(ITestOutputHelper output)
         }
 
         using var restarted = CheckAofAndRestartWithEvery(data, acked);
+    }
+
+    /// <summary>SETs <c>k0</c>, <c>k1</c>, ... to <paramref name="value"/> (at most 64) until one is refused; adds each
+    /// acknowledged key to <paramref name="acked"/> and returns the refusal ("" when all 64 were acknowledged).</summary>
+    private static string SetUntilRefused(RespClient c, string value, List<string> acked)
+    {
+        for (int i = 0; i < 64; i++)
+        {
+            string reply = c.Call("SET", $"k{i}", value);
+            if (reply != "+OK")
+            {
+                return reply;
+            }
+
+            acked.Add($"k{i}");
+        }
+
+        return "";
     }
 
     /// <summary>redis-check-aof accepts the AOF in <paramref name="data"/>, and a server started on it has every key in

@@ -308,6 +308,28 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
         Assert.Equal("one\ntwo\nthree\n", contents);
     }
 
+    /// <summary>Appends <paramref name="record"/> (at most 1000 times) until an append fails with an
+    /// <see cref="IOException"/>: its errno (0 when none failed), the length after the last acknowledged append, and
+    /// the appender's length after the failure.</summary>
+    private static (int Errno, long Acked, long LengthAfter) AppendUntilFull(MappedTailAppender tail, byte[] record)
+    {
+        long acked = 0;
+        for (int i = 0; i < 1000; i++)
+        {
+            try
+            {
+                tail.Append(record);
+                acked = tail.Length;
+            }
+            catch (IOException e)
+            {
+                return (e.HResult & 0xFFFF, acked, tail.Length);
+            }
+        }
+
+        return (0, acked, 0);
+    }
+
     /// <summary>A full disk is found when a chunk is reserved: <see cref="MappedTailAppender.Append"/> throws ENOSPC and
     /// writes nothing; what was appended before is all there; once space is freed appends go on. On a 1 MiB tmpfs the
     /// test mounts (as the KV's disk-full end-to-end test does), so only as root.</summary>
@@ -330,19 +352,7 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
                 byte[] record = new byte[3000];
                 record.AsSpan().Fill((byte)'r');
                 record[^1] = (byte)'\n';
-                for (int i = 0; i < 1000 && errno == 0; i++)
-                {
-                    try
-                    {
-                        tail.Append(record);
-                        acked = tail.Length;
-                    }
-                    catch (IOException e)
-                    {
-                        errno = e.HResult & 0xFFFF;
-                        lengthAfter = tail.Length;
-                    }
-                }
+                (errno, acked, lengthAfter) = AppendUntilFull(tail, record);
 
                 tmpfs.FreeFillerAndWaitForSpace(256 * 1024); // space again (bounded wait; names who holds the filler)
                 tail.Append(record);
@@ -389,19 +399,7 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
                 var tail = w.OpenMappedTail(0, 128 * 1024);
                 tail.ZeroFillAhead = true;
                 zeroFill = tail.ZeroFillAhead;
-                for (int i = 0; i < 1000 && errno == 0; i++)
-                {
-                    try
-                    {
-                        tail.Append(record);
-                        acked = tail.Length;
-                    }
-                    catch (IOException e)
-                    {
-                        errno = e.HResult & 0xFFFF;
-                        lengthAfter = tail.Length;
-                    }
-                }
+                (errno, acked, lengthAfter) = AppendUntilFull(tail, record);
 
                 tail.Truncate(acked); // what a log writer does after a failed append (the KV's AppendOnlyFile)
                 fillsBefore = tail.Extensions;
