@@ -333,16 +333,11 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
     /// <summary>A full disk is found when a chunk is reserved: <see cref="MappedTailAppender.Append"/> throws ENOSPC and
     /// writes nothing; what was appended before is all there; once space is freed appends go on. On a 1 MiB tmpfs the
     /// test mounts (as the KV's disk-full end-to-end test does), so only as root.</summary>
-    // Quarantined (session 39): failed in CI's whole-suite passes in ci89, ci95 and ci98 (one backend's case each time,
-    // never when run alone here), and CI keeps no assertion message; run it with
-    // --filter "FullyQualifiedName~AFullDiskIsFoundAtTheReservationAsEnospc". An open defect, not a pass: the next
-    // session finds which assertion fails (SmallTmpfs now names the filler's holders) and takes it out of quarantine.
-    [Trait("Category", "Quarantine")]
     [SkippableTheory]
     [MemberData(nameof(Backends))]
     public void AFullDiskIsFoundAtTheReservationAsEnospc(EioBackend backend)
     {
-        using var tmpfs = SmallTmpfs.Mount("1m");
+        using var tmpfs = SmallTmpfs.Mount("1m", output);
         string mount = tmpfs.Path;
         tmpfs.Fill(512 * 1024);
         (int errno, long acked, long lengthAfter, byte[] contents, bool resumed) = NetConformanceTests.RunOn(backend, async env =>
@@ -387,7 +382,7 @@ public class MappedTailAppenderTests(ITestOutputHelper output)
     [MemberData(nameof(Backends))]
     public void ZeroFillAheadOnAFullDiskFailsAnAppendAsEnospcAndFillsAgainOnceThereIsRoom(EioBackend backend)
     {
-        using var tmpfs = SmallTmpfs.Mount("1m");
+        using var tmpfs = SmallTmpfs.Mount("1m", output);
         string mount = tmpfs.Path;
         tmpfs.Fill(512 * 1024);
         var r = NetConformanceTests.RunOn(backend, async env =>
