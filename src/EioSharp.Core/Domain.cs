@@ -1111,6 +1111,10 @@ public sealed class Domain
     /// <summary>The most idle transitions a domain skips the spin for after failed spins.</summary>
     private const int MaxSpinBackoff = 1024;
 
+    // EXPERIMENT (h218, not to be kept): the spin's pause between checks and its yield cadence.
+    private static readonly int s_expPause = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_EXP_SPIN_PAUSE"), out int p) ? p : 10;
+    private static readonly int s_expYieldMask = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_EXP_SPIN_YIELD_MASK"), out int m) ? m : 3;
+
     /// <summary>Spins up to <paramref name="budget"/> for a post from another thread, adaptively; true when one arrived.</summary>
     /// <param name="budget">The longest the spin lasts, in <see cref="Stopwatch"/> ticks: the poller's
     /// <see cref="IDomainPoller.SpinTicks"/> (the run's <c>EioBackendOptions.DomainSpin</c>), or its
@@ -1179,17 +1183,14 @@ public sealed class Domain
                 return true;
             }
 
-            // Short pauses between checks (§215: SpinWait(3), where it was 10, so a polled promise's resolution or a post is
-            // seen sooner), and the core given up after 7 of them (it was 3 of the longer ones: about as soon), for a peer
-            // that shares this CPU.
-            if ((++i & 7) == 0)
+            if ((++i & s_expYieldMask) == 0)
             {
                 Volatile.Write(ref _spinYields, _spinYields + 1);
                 Thread.Yield();
             }
             else
             {
-                Thread.SpinWait(3);
+                Thread.SpinWait(s_expPause);
             }
         }
         while (Stopwatch.GetTimestamp() < until);
