@@ -1111,10 +1111,6 @@ public sealed class Domain
     /// <summary>The most idle transitions a domain skips the spin for after failed spins.</summary>
     private const int MaxSpinBackoff = 1024;
 
-    // EXPERIMENT (h218, not to be kept): the spin's pause between checks and its yield cadence.
-    private static readonly int s_expPause = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_EXP_SPIN_PAUSE"), out int p) ? p : 10;
-    private static readonly int s_expYieldMask = int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_EXP_SPIN_YIELD_MASK"), out int m) ? m : 3;
-
     /// <summary>Spins up to <paramref name="budget"/> for a post from another thread, adaptively; true when one arrived.</summary>
     /// <param name="budget">The longest the spin lasts, in <see cref="Stopwatch"/> ticks: the poller's
     /// <see cref="IDomainPoller.SpinTicks"/> (the run's <c>EioBackendOptions.DomainSpin</c>), or its
@@ -1183,14 +1179,14 @@ public sealed class Domain
                 return true;
             }
 
-            if ((++i & s_expYieldMask) == 0)
+            if ((++i & 3) == 0)
             {
                 Volatile.Write(ref _spinYields, _spinYields + 1);
                 Thread.Yield();
             }
             else
             {
-                Thread.SpinWait(s_expPause);
+                Thread.SpinWait(10);
             }
         }
         while (Stopwatch.GetTimestamp() < until);
