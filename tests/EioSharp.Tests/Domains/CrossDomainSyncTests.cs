@@ -270,6 +270,25 @@ public class CrossDomainSyncTests(ITestOutputHelper output)
     [Fact]
     public void S14_SpinningAwaiterRacesResolveSleepAndCancellation() => SpinningAwaiterRace(6_000);
 
+    /// <summary><see cref="S14_SpinningAwaiterRacesResolveSleepAndCancellation"/> in rounds of 6,000 until
+    /// <c>EIOSHARP_STRESS_SECONDS</c> have passed (one round without it).</summary>
+    [Fact]
+    [Trait("Category", "Stress")]
+    public void S14_SpinningAwaiterStress()
+    {
+        string? seconds = Environment.GetEnvironmentVariable("EIOSHARP_STRESS_SECONDS");
+        var budget = TimeSpan.FromSeconds(seconds is null ? 0 : double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int rounds = 0;
+        do
+        {
+            SpinningAwaiterRace(6_000);
+            rounds++;
+        }
+        while (clock.Elapsed < budget);
+        output.WriteLine($"{rounds} round(s) of 6,000 awaits in {clock.Elapsed.TotalSeconds:F1}s");
+    }
+
     private void SpinningAwaiterRace(int n)
     {
         long values = 0, cancels = 0, wrong = 0, polled = 0;
