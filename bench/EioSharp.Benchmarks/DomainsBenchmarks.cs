@@ -142,11 +142,6 @@ public class DomainsPingPongBenchmarks
     /// spins that had the wake budget because the domain's post had woken the other.</summary>
     private static readonly bool s_printDomainCounters = Environment.GetEnvironmentVariable("EIOSHARP_BENCH_DOMAIN_COUNTERS") == "1";
 
-    /// <summary>With <c>EIOSHARP_BENCH_PROMISE_SPACER=1</c>, <see cref="PromiseAcrossDomains"/> allocates an 80-byte array after
-    /// each promise (§215, h218: a diagnostic), so that no two of its 48-byte promises share a cache line: whether the
-    /// round trip's call-to-call spread is the promises' placement against the lines.</summary>
-    private static readonly bool s_promiseSpacer = Environment.GetEnvironmentVariable("EIOSHARP_BENCH_PROMISE_SPACER") == "1";
-
     [Benchmark(OperationsPerInvoke = Rounds)]
     public void PromiseAcrossDomains()
     {
@@ -165,20 +160,10 @@ public class DomainsPingPongBenchmarks
     {
         var pings = new (Promise<int> P, Resolver<int> R)[Rounds];
         var pongs = new (Promise<int> P, Resolver<int> R)[Rounds];
-        var spacers = s_promiseSpacer ? new object[2 * Rounds] : null;
         for (int i = 0; i < Rounds; i++)
         {
             pings[i] = Promise.Create<int>();
-            if (spacers is not null)
-            {
-                spacers[2 * i] = new byte[56]; // 80 B: the next promise starts 128 B after this one (no shared line)
-            }
-
             pongs[i] = Promise.Create<int>();
-            if (spacers is not null)
-            {
-                spacers[(2 * i) + 1] = new byte[56];
-            }
         }
 
         Domain main = Domain.Current!, other = main;
