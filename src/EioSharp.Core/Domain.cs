@@ -558,6 +558,7 @@ public sealed class Domain
             Volatile.Write(ref _currentItem, 0);
             RunningFrame = null;
             _inbox.LoopStack = 0; // before the thread: OnLoopStack's callers read it (LoopThreadContext)
+            _spinCandidate = null; // a finished domain keeps no waiter (§215)
             Interlocked.CompareExchange(ref LastLoop, null, this); // a finished domain is not kept alive by the guess
             _thread = null; // a finished domain's yields are not armed on its source (IsCurrentThread)
             Yields.LeaveLoop(); // before the run queue can go to the thread's next domain (below)
@@ -1055,6 +1056,32 @@ public sealed class Domain
     }
 
     private bool _remoteArrived; // a round since the last sleep ran work posted from another thread (domain thread only)
+
+    /// <summary>The waiter of the last promise slot a fiber of this domain awaited in a busy stretch with cross-domain traffic
+    /// (§215): the one the next spin marks and polls (<see cref="SuspensionNode.TrySpinMark"/>). Taken (cleared) by each
+    /// idle transition; domain thread only.</summary>
+    private SuspensionNode? _spinCandidate;
+
+    private long _spinPollHits; // spins ended by the polled promise's resolution (written by the domain's thread)
+
+    /// <summary>Notes that a fiber of this domain has just put <paramref name="waiter"/> into a promise's single-waiter slot
+    /// (<c>Promise.AwaitAsync</c>; domain thread only): if the domain goes idle next and spins, it marks that promise
+    /// "awaiter spinning" and polls it beside its inbox, and a resolver on another thread that finds the mark posts nothing
+    /// (§215, issue 20, h218). Only while the busy stretch exchanged work with another domain (when the domain will spin):
+    /// a same-domain await pays two reads of this domain's own flags and a branch, no store.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void NoteSlotAwait(SuspensionNode waiter)
+    {
+        if (_postedToOther | _remoteArrived)
+        {
+            _spinCandidate = waiter;
+        }
+    }
+
+    /// <summary>The number of this domain's spins that ended because the promise they polled was resolved (§215; for tests,
+    /// diagnostics and benchmarks): hand-offs that came without a post.</summary>
+    internal long SpinPollHits => Volatile.Read(ref _spinPollHits);
+
     private int _spinBackoff = 1; // idle transitions to skip after the next failed spin (doubles per failure)
     private int _spinSkip; // idle transitions left to skip before the next spin
     private long _spins; // spins started (written by the domain's thread)
@@ -1089,6 +1116,8 @@ public sealed class Domain
     /// <see cref="IDomainPoller.SpinTicks"/> (the run's <c>EioBackendOptions.DomainSpin</c>), or its
     /// <see cref="IDomainPoller.WakeSpinTicks"/> (<c>DomainWakeSpin</c>) when the busy stretch that just ended woke the
     /// domain it posted to.</param>
+    /// <param name="candidate">The waiter of the promise slot a fiber of this domain last awaited (<see cref="NoteSlotAwait"/>),
+    /// or null: marked and polled while the spin lasts (§215).</param>
     /// <remarks>
     /// Called only when the busy stretch that just ended exchanged work with another domain (ran a post from another
     /// thread, or posted to another domain): the next post usually follows within microseconds, while sleeping costs a
@@ -1108,7 +1137,7 @@ public sealed class Domain
     /// next spin is a short one that the next post meets. A wake spin that finds nothing counts as a miss like any
     /// other, so a domain whose posts go one way to a sleeping domain spins a bounded number of times.</para>
     /// </remarks>
-    private bool SpinForRemote(long budget)
+    private bool SpinForRemote(long budget, SuspensionNode? candidate)
     {
         if (_spinSkip > 0)
         {
@@ -1117,13 +1146,35 @@ public sealed class Domain
         }
 
         Volatile.Write(ref _spins, _spins + 1);
+
+        // §215: the promise a fiber of this domain awaits, marked "awaiter spinning" (a compare-exchange of a line this
+        // thread wrote when it took the slot) and polled with the inbox: a resolver that finds the mark stores its result
+        // and posts nothing. Not while tracing (the resolver's side records the wake-up there).
+        var polled = candidate is not null && !EioTrace.On && candidate.TrySpinMark() ? candidate : null;
         long until = Stopwatch.GetTimestamp() + budget;
         int i = 0;
         do
         {
             if (HasPostHint())
             {
+                if (polled is not null)
+                {
+                    EndSpinPoll(polled);
+                }
+
                 _spinBackoff = 1;
+                Volatile.Write(ref _spinHits, _spinHits + 1);
+                return true;
+            }
+
+            if (polled is not null && polled.SpinResolved)
+            {
+                // The resolver saw the mark: it posted nothing, and the waiter is this domain's to complete (it queues the
+                // fiber's continuation). Counted as cross-domain traffic, as a drained post is (the next idle spins).
+                polled.CompleteSpun();
+                _remoteArrived = true;
+                _spinBackoff = 1;
+                Volatile.Write(ref _spinPollHits, _spinPollHits + 1);
                 Volatile.Write(ref _spinHits, _spinHits + 1);
                 return true;
             }
@@ -1142,7 +1193,23 @@ public sealed class Domain
 
         if (HasPostHint() || !_remote.IsEmpty)
         {
+            if (polled is not null)
+            {
+                EndSpinPoll(polled);
+            }
+
             _spinBackoff = 1;
+            Volatile.Write(ref _spinHits, _spinHits + 1);
+            return true;
+        }
+
+        // The mark is taken back before the domain arms its sleep: the resolver's claim and this compare-exchange are on the
+        // same word, so either the claim saw the mark (this fails, and the waiter is completed here) or it will not see it
+        // and posts (waking the domain as before).
+        if (polled is not null && EndSpinPoll(polled))
+        {
+            _spinBackoff = 1;
+            Volatile.Write(ref _spinPollHits, _spinPollHits + 1);
             Volatile.Write(ref _spinHits, _spinHits + 1);
             return true;
         }
@@ -1152,10 +1219,30 @@ public sealed class Domain
         return false;
     }
 
+    /// <summary>Takes back the mark of a polled promise (§215) when the spin ends for another reason; true when a resolver
+    /// had claimed the promise first (it saw the mark and posts nothing): the waiter was completed here and its continuation
+    /// queued.</summary>
+    private bool EndSpinPoll(SuspensionNode polled)
+    {
+        if (polled.TrySpinUnmark())
+        {
+            return false;
+        }
+
+        _remoteArrived = true;
+        return true;
+    }
+
     /// <param name="idleAt">The <see cref="Stopwatch"/> reading taken when the domain went idle: the wait's timeout is
     /// measured from it (the wait then ends no earlier than the next deadline, at most the time since that reading later).</param>
     private void WaitForWork(long idleAt)
     {
+        var candidate = _spinCandidate; // taken by every idle transition (§215): only a spin may use it, and only this one
+        if (candidate is not null)
+        {
+            _spinCandidate = null;
+        }
+
         PruneTimers();
         bool haveTimer = _timers.TryPeek(out _, out var next);
         // The backend may handle idleness itself (the mock: virtual time jumps to the next timer, or a deadlock is reported).
@@ -1179,7 +1266,7 @@ public sealed class Domain
                 Volatile.Write(ref _wakeSpins, _wakeSpins + 1);
             }
 
-            if (SpinForRemote(budget))
+            if (SpinForRemote(budget, candidate))
             {
                 return;
             }

@@ -78,6 +78,15 @@ public sealed class Promise<T>
     private const int ResolutionMask = 3;
     private const int SlotTaken = 4;
 
+    // - AwaiterSpinning (8; §215, issue 20, h218): set with SlotTaken, unresolved, by the slot waiter's domain while it spins
+    //   idle polling this promise (TryMarkAwaiterSpinning: a compare-exchange from exactly SlotTaken), taken back by it
+    //   before it does anything else (TryUnmarkAwaiterSpinning: from exactly SlotTaken | AwaiterSpinning). A claim that sees
+    //   it (the claim's compare-exchange keeps it until the final state, which drops it) neither completes nor posts the
+    //   slot's waiter: the polling domain sees the final state, or fails to take the mark back, and completes the waiter
+    //   on its own thread (CompleteSpunWaiter). Both sides change the one word by compare-exchange, so exactly one of "the
+    //   claim saw the mark" and "the mark was taken back first" holds: no wake-up is lost and none is posted twice.
+    private const int AwaiterSpinning = 8;
+
     private volatile int _state;
     private QueuedWaiter<T>? _first;
     private WaitList<T>? _waiters;
@@ -142,6 +151,7 @@ public sealed class Promise<T>
             Volatile.Write(ref _first, w);
             w.Slot = this;
             cancel.AddWaiter(w);
+            cancel.Domain.NoteSlotAwait(w); // the domain's next spin may poll this promise (§215)
             return w.Task;
         }
 
@@ -174,6 +184,7 @@ public sealed class Promise<T>
                     Volatile.Write(ref _first, w);
                     w.Slot = this;
                     cancel.AddWaiter(w);
+                    cancel.Domain.NoteSlotAwait(w);
                     return w.Task;
                 }
 
@@ -221,6 +232,58 @@ public sealed class Promise<T>
     }
 
     private static bool IsFinal(int state) => (state & ResolutionMask) is HasValue or HasError;
+
+    /// <summary>Marks the promise "awaiter spinning" (§215) if it is unresolved with <paramref name="w"/> in its slot and not
+    /// marked; on the slot waiter's domain thread, while that domain spins idle.</summary>
+    /// <returns>True when marked: a resolver from now on stores its result and posts nothing, and the caller must poll
+    /// <see cref="IsResolved"/> and end with <see cref="TryUnmarkAwaiterSpinning"/> or <see cref="CompleteSpunWaiter"/>.</returns>
+    internal bool TryMarkAwaiterSpinning(QueuedWaiter<T> w)
+    {
+#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
+        return _state == SlotTaken && ReferenceEquals(_first, w)
+            && Interlocked.CompareExchange(ref _state, SlotTaken | AwaiterSpinning, SlotTaken) == SlotTaken;
+#pragma warning restore CS0420
+    }
+
+    /// <summary>The waiter in the single-waiter slot, if any (for tests of §215's protocol).</summary>
+    internal QueuedWaiter<T>? SlotWaiter => Volatile.Read(ref _first);
+
+    /// <summary>Takes the mark of <see cref="TryMarkAwaiterSpinning"/> back (the slot waiter's domain, before it does anything
+    /// but spin); false when a resolver claimed first (it saw the mark: the caller completes the waiter,
+    /// <see cref="CompleteSpunWaiter"/>).</summary>
+    internal bool TryUnmarkAwaiterSpinning()
+    {
+#pragma warning disable CS0420 // a volatile field passed by reference: Interlocked gives the needed ordering
+        return Interlocked.CompareExchange(ref _state, SlotTaken, SlotTaken | AwaiterSpinning) == (SlotTaken | AwaiterSpinning);
+#pragma warning restore CS0420
+    }
+
+    /// <summary>Completes the slot's waiter <paramref name="w"/> on its own domain's thread with the resolution of a claim
+    /// that saw the mark (§215: that resolver neither completed nor posted it), waiting out the resolver's few stores after
+    /// its claim. A cancellation, the only other party, runs on this thread and cannot have run while the domain spun, so
+    /// the use is pending: plain completion (<see cref="Waiter{T}.TryCompleteTakenHere"/>), or its failure.</summary>
+    internal void CompleteSpunWaiter(QueuedWaiter<T> w)
+    {
+        int s = _state;
+        if (!IsFinal(s))
+        {
+            var spin = default(SpinWait);
+            while (!IsFinal(s = _state))
+            {
+                spin.SpinOnce(sleep1Threshold: -1); // the resolver is between its claim and its final state
+            }
+        }
+
+        Debug.Assert(!w.IsDone, "a spinning awaiter's use completed by someone else");
+        if ((s & ResolutionMask) == HasValue)
+        {
+            w.TryCompleteTakenHere(_value);
+        }
+        else
+        {
+            w.TryFail(Unsafe.As<Exception>(_errorOrDomain!));
+        }
+    }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
@@ -373,7 +436,13 @@ public sealed class Promise<T>
         // domain before the waiter, so once the waiter is seen, so is its domain.
         first = null;
         firstDomain = null;
-        if ((s & SlotTaken) != 0)
+        if ((s & AwaiterSpinning) != 0)
+        {
+            // The slot waiter's domain is spinning on this promise (§215): it completes the waiter when it sees the final
+            // state below (or fails to take its mark back); nothing is returned to complete or post.
+            _first = null;
+        }
+        else if ((s & SlotTaken) != 0)
         {
             first = Volatile.Read(ref _first) ?? WaitForSlotWaiter();
             firstDomain = Unsafe.As<Domain>(_errorOrDomain);

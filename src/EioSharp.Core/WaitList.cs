@@ -85,6 +85,28 @@ internal class QueuedWaiter<T>(Domain owner) : Waiter<T>(owner)
         CompletePosted(Slot!.ResolvedValue);
     }
 
+    /// <inheritdoc/>
+    internal override bool TrySpinMark() => Slot is { } promise && !IsDone && promise.TryMarkAwaiterSpinning(this);
+
+    /// <inheritdoc/>
+    internal override bool SpinResolved => Slot!.IsResolved;
+
+    /// <inheritdoc/>
+    internal override bool TrySpinUnmark()
+    {
+        var promise = Slot!;
+        if (promise.TryUnmarkAwaiterSpinning())
+        {
+            return true;
+        }
+
+        promise.CompleteSpunWaiter(this);
+        return false;
+    }
+
+    /// <inheritdoc/>
+    internal override void CompleteSpun() => Slot!.CompleteSpunWaiter(this);
+
     protected override void OnCancelled()
     {
         if (Slot is { } promise)

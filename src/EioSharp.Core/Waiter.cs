@@ -639,6 +639,27 @@ internal abstract class SuspensionNode : WaiterNode
 
     /// <summary>The waiter's wake-up is in the run queue and not yet taken: the use is not recycled until then.</summary>
     internal bool Queued;
+
+    // The spinning awaiter (§215, issue 20, h218): a domain that goes idle and spins with a fiber suspended on a promise's
+    // single-waiter slot marks that promise and polls it beside its inbox (Domain.SpinForRemote). These run on the owning
+    // domain's thread only, while it spins (no fiber code runs, so the use cannot be cancelled or consumed meanwhile).
+
+    /// <summary>Marks the promise whose slot this pending use holds "awaiter spinning" (a resolver then posts nothing); false
+    /// when this use is not in a promise's slot, is done, or the promise was claimed (then nothing is marked).</summary>
+    internal virtual bool TrySpinMark() => false;
+
+    /// <summary>Whether the marked promise has its final resolution (read while spinning, after <see cref="TrySpinMark"/>).</summary>
+    internal virtual bool SpinResolved => false;
+
+    /// <summary>Takes the mark back; false when a resolver claimed the promise first (it saw the mark and will post nothing):
+    /// the use is then completed here (<see cref="CompleteSpun"/>).</summary>
+    internal virtual bool TrySpinUnmark() => true;
+
+    /// <summary>Completes the use from its marked promise's resolution (waiting out the resolver's few stores if it is still
+    /// between its claim and its final state) and queues its continuation: the resolver saw the mark and posted nothing.</summary>
+    internal virtual void CompleteSpun()
+    {
+    }
 }
 
 /// <summary>A waiter with no result value.</summary>

@@ -224,4 +224,79 @@ public class PromiseSlotTests
             Assert.Equal(i, await pending);
         }
     });
+
+    // §215's protocol step by step on one domain, the spin's calls made by the test (what Domain.SpinForRemote does), the
+    // resolver on another thread: a resolver that finds the "awaiter spinning" mark posts nothing and the marking domain
+    // completes the waiter; a mark taken back first leaves the resolver's post as before; a claim between the mark and its
+    // taking back makes the taking back fail and complete the waiter; an error travels the same way; a completed use is
+    // not marked.
+    [Fact]
+    public void SpinningAwaiterMarkDecidesWhoCompletesTheSlotWaiter() => EioMain.Run(async _ =>
+    {
+        var me = Domain.Current!;
+
+        // Marked, then resolved elsewhere: no post; the poll sees the resolution and the domain completes the waiter.
+        var (p1, r1) = Promise.Create<int>();
+        var t1 = p1.AwaitAsync();
+        var w1 = p1.SlotWaiter!;
+        Assert.True(w1.TrySpinMark());
+        Assert.False(w1.TrySpinMark()); // marked once
+        Assert.False(w1.SpinResolved);
+        Elsewhere(() => r1.Resolve(11));
+        Assert.False(me.HasRemoteWork); // the resolver posted nothing
+        Assert.True(w1.SpinResolved);
+        Assert.False(t1.IsCompleted);
+        w1.CompleteSpun();
+        Assert.True(t1.IsCompleted);
+        Assert.Equal(11, await t1);
+
+        // Marked and taken back, then resolved elsewhere: the resolver posts the wake-up (§209's path).
+        var (p2, r2) = Promise.Create<int>();
+        var t2 = p2.AwaitAsync();
+        var w2 = p2.SlotWaiter!;
+        Assert.True(w2.TrySpinMark());
+        Assert.True(w2.TrySpinUnmark());
+        Elsewhere(() => r2.Resolve(22));
+        Assert.True(me.HasRemoteWork);
+        Assert.False(t2.IsCompleted);
+        Assert.Equal(22, await t2);
+
+        // Marked, resolved elsewhere, then the mark taken back: that fails, and completes the waiter.
+        var (p3, r3) = Promise.Create<int>();
+        var t3 = p3.AwaitAsync();
+        var w3 = p3.SlotWaiter!;
+        Assert.True(w3.TrySpinMark());
+        Elsewhere(() => r3.Resolve(33));
+        Assert.False(w3.TrySpinUnmark());
+        Assert.False(me.HasRemoteWork);
+        Assert.True(t3.IsCompleted);
+        Assert.Equal(33, await t3);
+
+        // An error, marked: the same way, and the awaiter gets the error.
+        var (p4, r4) = Promise.Create<string>();
+        var t4 = p4.AwaitAsync();
+        var w4 = p4.SlotWaiter!;
+        Assert.True(w4.TrySpinMark());
+        Elsewhere(() => r4.ResolveError(new TestFailure("boom")));
+        Assert.False(me.HasRemoteWork);
+        Assert.True(w4.SpinResolved);
+        w4.CompleteSpun();
+        Assert.Equal("boom", (await Assert.ThrowsAsync<TestFailure>(async () => await t4)).Message);
+
+        // A use completed on its own domain is not marked, and a resolved promise keeps no slot waiter.
+        var (p5, r5) = Promise.Create<int>();
+        var t5 = p5.AwaitAsync();
+        var w5 = p5.SlotWaiter!;
+        r5.Resolve(55);
+        Assert.Null(p5.SlotWaiter);
+        Assert.False(w5.TrySpinMark());
+        Assert.Equal(55, await t5);
+
+        static void Elsewhere(Action action)
+        {
+            var thread = new Thread(() => action());
+            thread.Start();
+            thread.Join();
+        }
+    });
 }

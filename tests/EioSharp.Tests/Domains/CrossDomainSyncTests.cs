@@ -261,6 +261,112 @@ public class CrossDomainSyncTests(ITestOutputHelper output)
         Assert.Equal(0, wrong);
     }
 
+    /// <summary>The spinning awaiter (§215) against everything that may come at once, many times over, with pooled waiters
+    /// reused from one round to the next: a domain answers each promise it awaits (a ping-pong, so it spins and marks the
+    /// promise it awaits next), and its resolver resolves at once, after a random spin (at the awaiter's spin's end, where it
+    /// takes its mark back) or after a timer (the awaiter asleep: the resolver must post and wake it); every fourth await
+    /// races a timer of its own (the awaiter's cancellation on its domain, after its mark is taken back). Every await that
+    /// returns gets its own promise's value, a cancelled one finds the promise unaffected, and nothing is lost or doubled.</summary>
+    [Fact]
+    public void S14_SpinningAwaiterRacesResolveSleepAndCancellation() => SpinningAwaiterRace(6_000);
+
+    /// <summary><see cref="S14_SpinningAwaiterRacesResolveSleepAndCancellation"/> in rounds of 6,000 until
+    /// <c>EIOSHARP_STRESS_SECONDS</c> have passed (one round without it).</summary>
+    [Fact]
+    [Trait("Category", "Stress")]
+    public void S14_SpinningAwaiterStress()
+    {
+        string? seconds = Environment.GetEnvironmentVariable("EIOSHARP_STRESS_SECONDS");
+        var budget = TimeSpan.FromSeconds(seconds is null ? 0 : double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int rounds = 0;
+        do
+        {
+            SpinningAwaiterRace(6_000);
+            rounds++;
+        }
+        while (clock.Elapsed < budget);
+        output.WriteLine($"{rounds} round(s) of 6,000 awaits in {clock.Elapsed.TotalSeconds:F1}s");
+    }
+
+    private void SpinningAwaiterRace(int n)
+    {
+        long values = 0, cancels = 0, wrong = 0, polled = 0;
+        EioMain.Run(async env =>
+        {
+            var pings = Enumerable.Range(0, n).Select(_ => Promise.Create<int>()).ToArray();
+            var pongs = Enumerable.Range(0, n).Select(_ => Promise.Create<int>()).ToArray();
+            await Fiber.BothAsync(
+                () => env.DomainManager.RunAsync(async () =>
+                {
+                    var rnd = new Random(5);
+                    for (int i = 0; i < n; i++)
+                    {
+                        switch (rnd.Next(16))
+                        {
+                            case < 8:
+                                break;
+                            case < 15:
+                                Thread.SpinWait(rnd.Next(400)); // about the awaiter's spin (5 µs) and its end
+                                break;
+                            default:
+                                await env.MonoClock.SleepAsync(TimeSpan.FromMicroseconds(rnd.Next(300))); // the awaiter sleeps
+                                break;
+                        }
+
+                        pings[i].Resolver.Resolve(i);
+                        Assert.Equal(-i, await pongs[i].Promise.AwaitAsync());
+                    }
+                }),
+                () => env.DomainManager.RunAsync(async () =>
+                {
+                    var me = Domain.Current!;
+                    long polledBefore = me.SpinPollHits;
+                    var rnd = new Random(6);
+                    for (int i = 0; i < n; i++)
+                    {
+                        var p = pings[i].Promise;
+                        int v;
+                        if (i % 4 == 3)
+                        {
+                            var limit = TimeSpan.FromMicroseconds(rnd.Next(200));
+                            v = await Fiber.FirstAsync(async () => await p.AwaitAsync(), async () =>
+                            {
+                                await env.MonoClock.SleepAsync(limit);
+                                return -1;
+                            });
+                        }
+                        else
+                        {
+                            v = await p.AwaitAsync();
+                        }
+
+                        if (v == -1)
+                        {
+                            cancels++;
+                            v = await p.AwaitAsync(); // the promise itself is unaffected
+                        }
+                        else
+                        {
+                            values++;
+                        }
+
+                        if (v != i || !ReferenceEquals(me, Domain.Current))
+                        {
+                            wrong++;
+                        }
+
+                        pongs[i].Resolver.Resolve(-i);
+                    }
+
+                    polled = me.SpinPollHits - polledBefore;
+                }));
+        });
+        output.WriteLine($"values {values}, timed out {cancels}, hand-offs found by the spin's poll {polled}");
+        Assert.Equal(n, values + cancels);
+        Assert.Equal(0, wrong);
+    }
+
     [Fact]
     public void S14_SemaphorePermitsAreConservedUnderCrossDomainCancellation()
     {
