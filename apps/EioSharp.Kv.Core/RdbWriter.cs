@@ -195,8 +195,7 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
                     // The key, the value and the row of the entry `ahead` keys on, asked for now: their misses overlap
                     // the copies of the keys before it instead of stalling the loop one after another (h216, §213).
                     ref readonly KvSnapshotEntry next = ref entries[i + ahead];
-                    if (PrefetchLines > 1 && next.Value is byte[] bytes) PrefetchArray(bytes, PrefetchLines);
-                    else Prefetch(next.Value);
+                    Prefetch(next.Value);
                     Prefetch(next.Key);
                     if (rows is not null && (uint)(i + ahead) < (uint)rows.Length) Prefetch(rows[i + ahead]);
                 }
@@ -229,22 +228,6 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     /// (EIOSHARP_KV_RDB_PREFETCH, default 8; 0: none; §213).</summary>
     internal static int PrefetchDistance { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_RDB_PREFETCH"), out int d) && d >= 0 ? d : 8;
-
-    /// <summary>How many cache lines of a string value the key loop asks for ahead (EIOSHARP_KV_RDB_PREFETCH_LINES, default
-    /// 1: its first line, its header; up to the whole array; §216).</summary>
-    internal static int PrefetchLines { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_RDB_PREFETCH_LINES"), out int l) && l >= 1 ? l : 1;
-
-    // The first `lines` cache lines of the array (its header and data), at most the whole array.
-    private static unsafe void PrefetchArray(byte[] array, int lines)
-    {
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
-        byte* start = (byte*)System.Runtime.CompilerServices.Unsafe.As<byte[], nint>(ref array);
-        int total = array.Length + 2 * sizeof(nint); // the header (method table, length) and the bytes
-        int bytes = Math.Min(lines * 64, total);
-        for (int at = 0; at < bytes; at += 64) System.Runtime.Intrinsics.X86.Sse.Prefetch0(start + at);
-        if (bytes == total) System.Runtime.Intrinsics.X86.Sse.Prefetch0(start + total - 1); // the last line when unaligned
-    }
 
     // A hint that the object's first cache line (its header, a string's length and first bytes) is read soon; a stale
     // address (the object moved meanwhile) costs nothing but the wasted line.
