@@ -278,6 +278,19 @@ internal sealed class KvSnapshotEpochs
         return epoch < id || (epoch == id && index < oldest.WrittenCount);
     }
 
+    /// <summary>How many indices, from 0, of the arrays marked with <paramref name="epoch"/> may be overwritten in place
+    /// now, up to <paramref name="count"/>: <see cref="MayOverwrite"/>(<paramref name="epoch"/>, i) holds exactly for
+    /// every i below the result (all <paramref name="count"/> once no snapshot that may hold them runs, the oldest running
+    /// snapshot's <see cref="KvSnapshotLease.WrittenCount"/> for its own epoch, none for a later epoch). The copy-on-write
+    /// arrays' release by index (§216).</summary>
+    public int OverwritableBelow(int epoch, int count)
+    {
+        KvSnapshotLease? oldest = _oldest;
+        if (oldest is null) return count;
+        int id = oldest.Id;
+        return epoch < id ? count : epoch == id ? Math.Min(oldest.WrittenCount, count) : 0;
+    }
+
     /// <summary>Number of leased snapshots running (tests, DEBUG).</summary>
     public int LiveCount
     {

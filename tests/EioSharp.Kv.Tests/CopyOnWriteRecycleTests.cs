@@ -119,6 +119,59 @@ public class CopyOnWriteRecycleTests
         Assert.Equal(Count / 2, cow.Recycled);
     }
 
+    /// <summary>The arrays one snapshot leaves wait by their index in it and are released exactly as far as its writer
+    /// has passed (§216: slots and a cursor instead of a priority queue): an overwrite under the snapshot recycles only
+    /// arrays of entries below <see cref="KvSnapshotLease.WrittenCount"/>, the entries at or past it keep their values,
+    /// and once the slots have grown nothing more is allocated for them.</summary>
+    [Fact]
+    public void Arrays_wait_by_their_snapshot_index_and_are_released_as_far_as_the_writer_passed()
+    {
+        const int Count = 400;
+        StoreHarness h = Keys(Count, 'a');
+        KvCopyOnWriteArrays cow = h.Store.CopyOnWriteArrays;
+        var writer = new RespWriter(new ArrayBufferWriter<byte>(64 * 1024));
+        KvSnapshotLease lease = h.Store.CreateSnapshotLease(h.Now);
+        List<string> order = lease.Entries.Select(e => Encoding.UTF8.GetString(e.Key)).ToList();
+
+        // The first half of the snapshot's order overwritten: each leaves its 'a' array in the slots.
+        foreach (string key in order.Take(Count / 2)) h.Store.Execute(KvCommand.Create("SET", key, Value('b')), h.Now, writer, null);
+        Assert.Equal(Count / 2, cow.Allocated);
+        Assert.Equal(Count / 2, cow.Waiting);
+
+        // The writer passes the first quarter: the second half's overwrites recycle exactly those arrays, then allocate.
+        lease.MarkWritten(Count / 4);
+        foreach (string key in order.Skip(Count / 2)) h.Store.Execute(KvCommand.Create("SET", key, Value('c')), h.Now, writer, null);
+        Assert.Equal(Count / 4, cow.Recycled);
+        Assert.Equal(Count / 2 + Count / 4, cow.Allocated);
+        Assert.Equal(Count / 2 + Count / 4, cow.Waiting); // the first half's second quarter and the whole second half
+        for (int i = Count / 4; i < Count; i++) Assert.Equal(Value('a'), SnapValue(lease, order[i])); // not passed: intact
+
+        // The writer passes everything and ends; as many overwrites under the next snapshot as arrays wait take recycled
+        // arrays only (no array of 1 KB, no new slots array).
+        lease.MarkWritten(Count);
+        lease.Dispose();
+        KvSnapshotLease next = h.Store.CreateSnapshotLease(h.Now);
+        List<string> nextOrder = next.Entries.Select(e => Encoding.UTF8.GetString(e.Key)).ToList();
+        const int Waited = Count / 2 + Count / 4;
+        KvCommand[] sets = nextOrder.Take(Waited).Select(key => KvCommand.Create("SET", key, Value('d'))).ToArray();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (KvCommand set in sets) h.Store.Execute(set, h.Now, writer, null);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < Count * 64, $"{allocated} B"); // the free list's growth at most; Allocated says no 1 KB array
+        Assert.Equal(Waited, cow.Allocated);
+        Assert.Equal(Count / 4 + Waited, cow.Recycled);
+        Assert.Equal(Waited, cow.Waiting);
+        for (int i = 0; i < Count; i++)
+        {
+            Assert.Equal(Value(order.IndexOf(nextOrder[i]) < Count / 2 ? 'b' : 'c'), SnapValue(next, nextOrder[i]));
+            Assert.Equal(Bulk(Value(i < Waited ? 'd' : order.IndexOf(nextOrder[i]) < Count / 2 ? 'b' : 'c')), h.Run("GET", nextOrder[i]));
+        }
+        next.Dispose();
+        cow.DropFree();
+        Assert.Equal(0, cow.Waiting);
+        Assert.Equal(0, cow.FreeBytes);
+    }
+
     /// <summary>Free arrays of another length are not used, and the free lists stop growing at their bound.</summary>
     [Fact]
     public void Only_arrays_of_the_same_length_are_reused()
