@@ -16,14 +16,15 @@
 # windows, a one-off cost of ~15% that lands in whichever window it falls).
 # Environment: REQUESTS (32000), WINDOWS (2), WARMUP (64000), REPEATS (1), CLIENTS (50), PIPELINE (16), SIZE (16),
 # KEYSPACE (10000),
-# KV_ARGS (extra server arguments, e.g. "--backend epoll"), TOP (0).
+# KV_ARGS (extra server arguments, e.g. "--backend epoll"), TOP (0), AOF (yes; "no": both servers run with
+# --appendonly no, the request side alone: session 40, h220, §217).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${REQUESTS:-32000}"; WARMUP="${WARMUP:-64000}"; REPEATS="${REPEATS:-1}"; TOP="${TOP:-0}"; WINDOWS="${WINDOWS:-2}"
 CLIENTS="${CLIENTS:-50}"; PIPELINE="${PIPELINE:-16}"; SIZE="${SIZE:-16}"; KEYSPACE="${KEYSPACE:-10000}"
-KV_ARGS="${KV_ARGS:-}"
+KV_ARGS="${KV_ARGS:-}"; AOF="${AOF:-yes}"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-[ $# -gt 0 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,18p' "$0"; exit 2; }
 # shellcheck source=bench/lib/callgrind-windows.sh
 . "$ROOT/bench/lib/callgrind-windows.sh"
 cgw_init kv-set-instr
@@ -35,7 +36,11 @@ bench_set() { # port requests
 
 measure() { # target run -> prints "target run ir_rounds ir_idle"
   local target=$1 run=$2
-  cgw_start "$target" "$run" --appendonly yes --appendfsync everysec --auto-aof-rewrite-percentage 0
+  if [ "$AOF" = no ]; then
+    cgw_start "$target" "$run" --appendonly no
+  else
+    cgw_start "$target" "$run" --appendonly yes --appendfsync everysec --auto-aof-rewrite-percentage 0
+  fi
   cgw_wait_ready "$PORT" || return 1
   bench_set "$PORT" "$WARMUP"
   cgw_windows "$target" "$run" "$PORT" bench_set "$PORT" "$ROUNDS"

@@ -1617,6 +1617,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
             var r = pending.Dequeue();
             var all = CollectionsMarshal.AsSpan(r.Commands);
             int prefetchAt = r.Next;
+            long clock = 0; // INFO commandstats' clock, carried from one command's end to the next one's start (§217)
             while (r.Next < all.Length)
             {
                 if (r.Next == prefetchAt)
@@ -1624,9 +1625,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
                     // A pipelined batch: its next keys' rows are fetched from memory together (KvStore.PrefetchKeys, h146).
                     store.PrefetchKeys(r.Session, all[r.Next..]);
                     prefetchAt += KvStore.PrefetchGroup;
+                    clock = 0; // (not counted in the next command's time)
                 }
 
-                store.ExecuteBatch(r.Session, all.Slice(r.Next, 1), now, r.Writer!, aofSink);
+                store.ExecuteBatch(r.Session, all.Slice(r.Next, 1), now, r.Writer!, aofSink, ref clock);
                 r.Next++;
                 commands++;
                 if (r.Session.Blocked is not null)
