@@ -140,4 +140,55 @@ public class AofZeroTailTests
             Directory.Delete(dir, recursive: true);
         }
     }
+    /// <summary>Session 41 (h221, §218): after each everysec fsync the flusher drops the incremental file's synced pages
+    /// from the page cache, up to 2 MiB behind the synced length (never the page the next append writes), and the file
+    /// keeps every command.</summary>
+    [Fact]
+    public void The_everysec_flusher_drops_the_synced_pages_behind_the_end_and_the_file_keeps_its_commands()
+    {
+        Assert.True(AppendOnlyFile.DropSyncedPages); // (no EIOSHARP_KV_AOF_DROP_SYNCED here)
+        string dir = Path.Combine(Path.GetTempPath(), $"kv-drop-synced-{Guid.NewGuid():N}");
+        string aofDir = Path.Combine(dir, "appendonlydir");
+        Directory.CreateDirectory(aofDir);
+        try
+        {
+            File.WriteAllText(Path.Combine(aofDir, "appendonly.aof.manifest"), "file appendonly.aof.1.incr.aof seq 1 type i\n");
+            string incrPath = Path.Combine(aofDir, "appendonly.aof.1.incr.aof");
+            File.WriteAllBytes(incrPath, []);
+            var expected = new MemoryStream();
+            long dropped = 0, length = 0;
+            EioMain.Run(async env =>
+            {
+                var config = new KvServerConfig { Directory = dir, AppendOnly = true };
+                var store = new KvStore(config.Limits, databases: config.Databases, encodings: config.Encodings);
+                await Switch.RunAsync(async sw =>
+                {
+                    using var aof = await AppendOnlyFile.OpenAndLoadAsync(AofPaths.From(env.Fs, config), sw, FsyncPolicy.EverySecond,
+                        () => config, store, env.Clock.Now.ToUnixTimeMilliseconds(), config.Limits, _ => { });
+                    aof.Start(sw, env.MonoClock);
+                    for (int i = 0; i < 8000; i++) // ~8.3 MB of 1 KB SETs
+                    {
+                        byte[] c = Commands(["SET", $"key:{i:D12}", new string((char)('a' + (i % 26)), 1000)]);
+                        aof.Append(c);
+                        expected.Write(c);
+                    }
+
+                    length = aof.Length;
+                    for (int i = 0; i < 400 && aof.DroppedCacheBytes == 0; i++)
+                    {
+                        await env.MonoClock.SleepAsync(TimeSpan.FromMilliseconds(50)); // the flusher's tick is a second
+                    }
+
+                    dropped = aof.DroppedCacheBytes;
+                });
+            });
+            Assert.True(dropped >= AppendOnlyFile.DropMarginBytes, $"dropped {dropped} of {length}");
+            Assert.True(dropped <= (length & ~(AppendOnlyFile.DropMarginBytes - 1)) - AppendOnlyFile.DropMarginBytes, $"dropped {dropped} of {length}");
+            Assert.True(File.ReadAllBytes(incrPath).AsSpan().SequenceEqual(expected.ToArray()));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
