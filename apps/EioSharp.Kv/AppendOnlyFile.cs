@@ -1429,7 +1429,7 @@ internal sealed class AppendOnlyFile : IDisposable
         Rewrites++;
         _log($"Background AOF rewrite terminated with success: {before} -> {Length} bytes (base {baseName}, {_rewriteWritten} bytes" +
             (_config().AofRewriteIncrementalFsync ? $", {_rewriteIncrementalFsyncs} incremental fsyncs)." : ")."));
-        _log(string.Create(CultureInfo.InvariantCulture, $"The AOF rewrite's base took the writer's thread {_rewriteWriterCpuNs / 1e6:F1} ms of CPU (user {_rewriteWriterUserNs / 1e6:F0} ms, system {_rewriteWriterSystemNs / 1e6:F0} ms) in {_rewriteWriterWallMs:F0} ms; synced pages dropped from the page cache so far {DroppedCacheBytes >> 20} MB (§218)."));
+        _log(string.Create(CultureInfo.InvariantCulture, $"The AOF rewrite's base took the writer's thread {_rewriteWriterCpuNs / 1e6:F1} ms of CPU (user {_rewriteWriterUserNs / 1e6:F0} ms, system {_rewriteWriterSystemNs / 1e6:F0} ms) in {_rewriteWriterWallMs:F0} ms."));
         _log($"Background AOF rewrite finished: {before} -> {Length} bytes.");
         DeleteHistoryFiles();
         return true;
@@ -1538,16 +1538,12 @@ internal sealed class AppendOnlyFile : IDisposable
                     throw new IOException("Input/output error (injected by DEBUG FAIL-FSYNC)", 5);
                 }
 
-                var syncedFile = _file;
-                long synced = _incrLength; // the sync covers at least this much of syncedFile
                 await SyncAsync();
                 if (Volatile.Read(ref _fsyncError) is not null)
                 {
                     Volatile.Write(ref _fsyncError, null);
                     _log("Background AOF fsync succeeded again: writes are accepted.");
                 }
-
-                await DropSyncedPagesAsync(syncedFile, synced);
             }
             catch (Exception ex) when (ex is IOException)
             {
@@ -1569,61 +1565,6 @@ internal sealed class AppendOnlyFile : IDisposable
 
                 _dirty = true; // the file was swapped by a rewrite meanwhile: sync the new one next time
             }
-        }
-    }
-
-    /// <summary>Whether the everysec flusher gives the page cache back the incremental file's pages its fsync has
-    /// written (<see cref="FileWriter.DropCachedPagesAsync"/>, <c>posix_fadvise(POSIX_FADV_DONTNEED)</c> on the
-    /// library's offload), up to <see cref="DropMarginBytes"/> behind the synced length; EIOSHARP_KV_AOF_DROP_SYNCED=0
-    /// keeps them, as before session 41 (§218).</summary>
-    /// <remarks>Nothing reads the incremental file while the server runs (a restart or DEBUG LOADAOF reads the device), and
-    /// its pages stayed cached only until the rewrite after next removed the file. The appends' new page-cache pages then
-    /// come from memory that sat free since; with them given back each second, the next second's appends take pages just
-    /// freed. On this VM (a balloon that reports free memory to the host) a page that sat free is a host fault at its next
-    /// first touch: measured in docs/BENCHMARKS.md, session 41, h221.</remarks>
-    internal static bool DropSyncedPages { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_KV_AOF_DROP_SYNCED") != "0";
-
-    /// <summary>How far behind the synced length the dropped range ends, and the least that is dropped at once: 2 MiB, so
-    /// that the page holding the file's end (which the next append writes again) is never dropped and read back.</summary>
-    internal const long DropMarginBytes = 2 << 20;
-
-    private FileWriter? _dropFile; // the incremental file whose synced pages were last dropped
-    private long _droppedUpTo; // in it, the end of what was dropped
-
-    /// <summary>Bytes of the incremental files' page cache the flusher asked the kernel to drop (the rewrite's log line, tests).</summary>
-    public long DroppedCacheBytes { get; private set; }
-
-    private async Task DropSyncedPagesAsync(FileWriter file, long synced)
-    {
-        if (!DropSyncedPages)
-        {
-            return;
-        }
-
-        if (!ReferenceEquals(file, _dropFile) || synced < _droppedUpTo) // another file, or this one cut back (the first rewrite's truncation)
-        {
-            _dropFile = file;
-            _droppedUpTo = 0;
-        }
-
-        long to = (synced & ~(DropMarginBytes - 1)) - DropMarginBytes;
-        long from = _droppedUpTo;
-        if (to - from < DropMarginBytes)
-        {
-            return;
-        }
-
-        _droppedUpTo = to;
-        try
-        {
-            if (await file.DropCachedPagesAsync(from, to - from))
-            {
-                DroppedCacheBytes += to - from;
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-            // A rewrite's switch closed the file meanwhile: its pages go with it when it is removed.
         }
     }
 

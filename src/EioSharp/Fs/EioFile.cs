@@ -719,47 +719,6 @@ public sealed class FileWriter : EioFile, IFlowSink
         NativeFs.DataSync(Handle, IsPortable);
     }
 
-    /// <summary>Asks the kernel to drop the file's cached pages in a range that is already on the device
-    /// (<c>posix_fadvise(POSIX_FADV_DONTNEED)</c>), on the library's blocking offload.</summary>
-    /// <param name="fileOffset">Where the range starts, in bytes; must not be negative.</param>
-    /// <param name="length">Its length in bytes; must not be negative (0: to the end of the file).</param>
-    /// <returns>A task that completes when the kernel has returned; true if it took the advice, false where it cannot
-    /// (files of the portable filesystem layer, off Linux) or refused it (the error is not reported).</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fileOffset"/> or <paramref name="length"/> is negative.</exception>
-    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
-    /// <exception cref="CancelledException">The fiber was cancelled before the call started.</exception>
-    /// <remarks>
-    /// Not in Eio. For a log that is written once and not read back while it is open (an append-only file after its
-    /// sync): the pages it leaves in the page cache are freed now, so that the next appends' new pages are ones just freed
-    /// rather than memory that sat free (on a VM whose balloon reports free pages to the host, a page that sat free is a
-    /// host page fault at its next first touch; docs/rationale.md §218). The contents of the file never change: the kernel
-    /// drops only clean pages, and skips dirty, locked or mapped ones; for dirty pages in the range it starts their
-    /// writeback (without waiting), so call it after <see cref="DataSyncAsync"/> for a range that the sync covered. A
-    /// later read of the range reads the device. Redis 7.2 does the same for the RDB files it writes
-    /// (<c>reclaimFilePageCache</c> after each incremental fsync).
-    /// </remarks>
-    public async Task<bool> DropCachedPagesAsync(long fileOffset, long length)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(fileOffset);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        Begin();
-        try
-        {
-            if (IsPortable || !OperatingSystem.IsLinux())
-            {
-                return false;
-            }
-
-            // The use taken above keeps the descriptor open until the offload's call has returned.
-            return await BlockingOffload.RunAsync(() =>
-                LinuxInterop.PosixFadvise((int)Handle.DangerousGetHandle(), fileOffset, length, LinuxInterop.FadviseDontNeed) == 0);
-        }
-        finally
-        {
-            EndUse();
-        }
-    }
-
     /// <summary>Sets the file's size (<c>ftruncate</c>) on the calling thread, blocking it (and so its domain) until the kernel returns.</summary>
     /// <param name="length">The new size in bytes; must not be negative.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative.</exception>

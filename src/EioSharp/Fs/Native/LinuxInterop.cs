@@ -223,13 +223,6 @@ internal static unsafe partial class LinuxInterop
     [LibraryImport(LibC, EntryPoint = "fallocate", SetLastError = true)]
     public static partial int FAllocate(int fd, int mode, long offset, long length);
 
-    /// <summary><c>posix_fadvise(fd, offset, len, advice)</c>; returns 0 or the error number (it does not set errno).</summary>
-    [LibraryImport(LibC, EntryPoint = "posix_fadvise")]
-    public static partial int PosixFadvise(int fd, long offset, long length, int advice);
-
-    /// <summary><c>POSIX_FADV_DONTNEED</c> on Linux.</summary>
-    public const int FadviseDontNeed = 4;
-
     /// <summary><c>fcntl(fd, cmd, arg)</c> with an int argument (<c>F_GETFL</c>, <c>F_SETFL</c>).</summary>
     [LibraryImport(LibC, EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(int fd, int cmd, int arg);
