@@ -8,7 +8,7 @@
 #   bash bench/kv-1k-set-profile.sh kv /tmp/s18-base/kv/EioSharp.Kv.dll [Kv arguments]
 #   bash bench/kv-1k-set-profile.sh redis - [redis-server arguments, after --save '' --appendonly no]
 #   (DOTNET_JitStdOutFile=F DOTNET_JitDisasmSummary=1: also counts the methods the JIT compiled in the measured run; F is kept)
-#   N=400000 WARM=200000 PROFILE=none|strace|perf OUT=dir (keeps the perf/strace output there)
+#   IDLE_SECONDS=1 (pause before the measured run) N=400000 WARM=200000 PROFILE=none|strace|perf OUT=dir (keeps the perf/strace output there)
 set -euo pipefail
 which=$1; dll=$2; shift 2
 n=${N:-400000}; warm=${WARM:-200000}; profile=${PROFILE:-none}
@@ -34,7 +34,7 @@ snap() {
   if [ -n "${DOTNET_JitStdOutFile:-}" ]; then echo "stat jitted: $(wc -l <"$DOTNET_JitStdOutFile" 2>/dev/null || echo 0)"; fi
 }
 bench "$warm" >/dev/null
-sleep 1
+sleep "${IDLE_SECONDS:-1}" # IDLE_SECONDS: the pause between the warm-up and the measured run (h221, §218: freed memory is reported to the host after ~2 s)
 snap >"$dir/s0"
 case $profile in
   strace) strace -c -f -p "$pid" -o "$out/strace.txt" & tracer=$! ;;
