@@ -28,9 +28,9 @@
 #                    and the rest of the machine's busy time over the run in cores ("outside": other work on the
 #                    machine); the client's share decides a pipelined row's ops/s on two cores (session 41, h223, §220)
 #   ORDER=alternate  every second run of a workload goes through SERVERS in the reverse order (the servers of a round
-#                    run one after the other, and in the -P 16 GET row the second place read 1.25x the third for either
-#                    Kv build at load 4-33, docs/BENCHMARKS.md session 41 h223, §220; bench/kv-ab-rounds.sh swaps places
-#                    between rounds of fresh servers)
+#                    run one after the other in a fixed order, the last Kv column last; at load 4-33 no place effect
+#                    showed on the -P 16 rows, one set 1.25x for the second place, the A/A set 0.86x: docs/BENCHMARKS.md
+#                    session 41 h223, §220; bench/kv-ab-rounds.sh swaps places between rounds of fresh servers)
 #   PRINT_THREADS=1  with PRINT_RUNS, also each Kv run's CPU per request by thread kind (/proc/PID/task/*/stat, the
 #                    comm's trailing number dropped; threads that ended in the run as "(ended)") and the GC's
 #                    collections by generation in the run (MEMORY MALLOC-STATS): what a run pays beside its requests
