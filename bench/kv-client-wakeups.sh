@@ -18,7 +18,9 @@
 #
 # Workloads (WORKLOADS, default "evalsha set"): evalsha = bench/kv-features.sh's EVALSHA row (redis-benchmark -c 50,
 # EVALSHA of INCR + SET + GET; both servers appendonly yes + everysec, no save points); set = bench/kv-vs-redis.sh's c50
-# SET row (redis-benchmark -c 50 -d 16 -t set; redis-server --appendonly no, EioSharp.Kv its defaults, AOF everysec).
+# SET row (redis-benchmark -c 50 -d 16 -t set; redis-server --appendonly no, EioSharp.Kv its defaults, AOF everysec);
+# p16get / p16set = the c50-P16 rows (-c 50 -P 16), c1get / c1set = the one-client rows (-c 1), servers as for set (the
+# GET rows after 400,000 -P 16 SETs on every server, so that they read the keys; session 41, h223, §220).
 # Environment: N (200000 requests per run), REPEATS (5), WARM (50000), THREADS (empty; N: redis-benchmark --threads N),
 # RECORD (1; 0 skips the recorded run), QUIET (empty; a fraction such as 0.8: before each target's runs, wait until
 # both CPUs were idle that share of a 2-second sample, up to QUIET_WAIT seconds (600), so that runs land in quiet windows
@@ -62,8 +64,8 @@ for w in $WORKLOADS; do
     case "$w:$target" in
       evalsha:redis) start_server redis -- --appendonly yes --appendfsync everysec --save "" ;;
       evalsha:*) start_server "$target" -- --appendonly yes --appendfsync everysec --save "" ;;
-      set:redis) start_server redis ;;
-      set:*) start_server "$target" ;;
+      set:redis|p16get:redis|p16set:redis|c1get:redis|c1set:redis) start_server redis ;;
+      set:*|p16get:*|p16set:*|c1get:*|c1set:*) start_server "$target" ;;
       *) echo "unknown workload $w" >&2; exit 2 ;;
     esac
     PORT[$i]=$SERVER_PORT; PID[$i]=$SERVER_PID; i=$((i + 1))
@@ -72,12 +74,22 @@ for w in $WORKLOADS; do
     SCRIPT="local n = redis.call('INCR', KEYS[1]) redis.call('SET', KEYS[1] .. ':v', n) return redis.call('GET', KEYS[1] .. ':v')"
     SHA=$(redis-cli -p "${PORT[0]}" SCRIPT LOAD "$SCRIPT")
     for j in "${!PORT[@]}"; do redis-cli -p "${PORT[$j]}" SCRIPT LOAD "$SCRIPT" >/dev/null; done
-    CMD=(EVALSHA "$SHA" 1 'key:__rand_int__')
+    CMD=(-c 50 EVALSHA "$SHA" 1 'key:__rand_int__')
   else
-    CMD=(-t set -d 16)
+    case $w in
+      set) CMD=(-c 50 -t set -d 16) ;;
+      p16get) CMD=(-c 50 -P 16 -t get -d 16) ;;
+      p16set) CMD=(-c 50 -P 16 -t set -d 16) ;;
+      c1get) CMD=(-c 1 -t get -d 16) ;;
+      c1set) CMD=(-c 1 -t set -d 16) ;;
+    esac
+    # a GET row reads the keys a SET pass wrote first (kv-vs-redis.sh runs SET before GET)
+    if [[ $w == *get ]]; then
+      for j in "${!PORT[@]}"; do redis-benchmark -h 127.0.0.1 -p "${PORT[$j]}" -c 50 -P 16 -n 400000 -r 100000 -t set -d 16 -q >/dev/null 2>&1; done
+    fi
   fi
   bench() { # port n -> requests/s (the client may run under a wrapper given before)
-    "${@:3}" redis-benchmark -h 127.0.0.1 -p "$1" -c 50 -n "$2" -r 100000 "${THREAD_ARGS[@]}" --csv "${CMD[@]}" 2>/dev/null |
+    "${@:3}" redis-benchmark -h 127.0.0.1 -p "$1" -n "$2" -r 100000 "${THREAD_ARGS[@]}" --csv "${CMD[@]}" 2>/dev/null |
       awk -F'","' 'NR == 2 { gsub(/"/, "", $2); print $2 }'
   }
   for j in "${!PORT[@]}"; do bench "${PORT[$j]}" "$WARM" >/dev/null; done
@@ -90,12 +102,12 @@ for w in $WORKLOADS; do
       b=$(snap "$pid")
       echo "plain $w $j $rate $N $CLK_TCK $a $b $(tail -1 "$WORK/time") $(cut -d' ' -f1 /proc/loadavg) $idle" >>"$RES"
       perf stat -x, -o "$WORK/sperf" -e "$SEV" -p "$pid" & pp=$!; sleep 0.3
-      perf stat -x, -o "$WORK/cperf" -e "$CEV" -- redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$N" -r 100000 \
+      perf stat -x, -o "$WORK/cperf" -e "$CEV" -- redis-benchmark -h 127.0.0.1 -p "$port" -n "$N" -r 100000 \
         "${THREAD_ARGS[@]}" --csv "${CMD[@]}" >/dev/null 2>&1
       kill -INT $pp; wait $pp 2>/dev/null || true
       python3 "$ROOT/bench/lib/perf-stat-counts.py" "$w $j" "$N" "$WORK/sperf" "$WORK/cperf" >>"$RES"
       if [ "$RECORD" = 1 ]; then
-        perf record -q -e syscalls:sys_exit_epoll_wait -o "$WORK/rec" -- redis-benchmark -h 127.0.0.1 -p "$port" -c 50 \
+        perf record -q -e syscalls:sys_exit_epoll_wait -o "$WORK/rec" -- redis-benchmark -h 127.0.0.1 -p "$port" \
           -n "$N" -r 100000 "${THREAD_ARGS[@]}" --csv "${CMD[@]}" >/dev/null 2>&1
         perf script -i "$WORK/rec" -F trace 2>/dev/null | python3 -c '
 import sys, statistics

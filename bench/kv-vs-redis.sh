@@ -23,6 +23,14 @@
 #   KV_DLL=          the EioSharp.Kv build to run (default: this tree's Release build)
 #   PRINT_RUNS=1     print each run's ops/s and CPU per request (stderr) as it ends (a Kv server's fsyncs per request
 #                    too, from INFO aof_fsyncs, and under fsync always its rounds overlapped and guard probes in the run)
+#                    Also per run: the client's CPU per request (redis-benchmark's user+system, /usr/bin/time), the CPU
+#                    per request the workload's other servers took during it (a server still busy after its own run),
+#                    and the rest of the machine's busy time over the run in cores ("outside": other work on the
+#                    machine); the client's share decides a pipelined row's ops/s on two cores (session 41, h223, §220)
+#   ORDER=alternate  every second run of a workload goes through SERVERS in the reverse order (the servers of a round
+#                    run one after the other in a fixed order, the last Kv column last; at load 4-33 no place effect
+#                    showed on the -P 16 rows, one set 1.25x for the second place, the A/A set 0.86x: docs/BENCHMARKS.md
+#                    session 41 h223, §220; bench/kv-ab-rounds.sh swaps places between rounds of fresh servers)
 #   PRINT_THREADS=1  with PRINT_RUNS, also each Kv run's CPU per request by thread kind (/proc/PID/task/*/stat, the
 #                    comm's trailing number dropped; threads that ended in the run as "(ended)") and the GC's
 #                    collections by generation in the run (MEMORY MALLOC-STATS): what a run pays beside its requests
@@ -162,14 +170,37 @@ stop() { # pid
 # child, EioSharp.Kv on a thread of its own process; neither starts other children here).
 cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
 
+# others_ticks <pid>  -> the CPU ticks (as cpu_ticks) of this workload's other servers, summed
+others_ticks() {
+  local s t=0
+  for s in "${!SPID[@]}"; do [ "${SPID[$s]}" != "$1" ] && t=$((t + $(cpu_ticks "${SPID[$s]}"))); done
+  echo "$t"
+}
+# machine_ticks  -> "busy total" jiffies summed over the CPUs (/proc/stat: busy = all but idle and iowait)
+machine_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit}' /proc/stat; }
+
 # bench <port> <pid> <n> <test> <extra redis-benchmark args...>  -> prints "rps cpu_us_per_request"
+# (and writes "client_us others_us outside_cores" for the run to $WORK/bench.side: the client's user+system CPU per
+# request (/usr/bin/time), the CPU per request this workload's other servers took meanwhile (an idle server that is
+# still busy after its own run), and the rest of the machine's busy time over the run in cores: what else ran; session
+# 41, h223, §220)
 bench() {
   local port=$1 pid=$2 n=$3 test=$4; shift 4
-  local before after rps
+  local before after rps o0 o1 m0 m1
+  o0=$(others_ticks "$pid"); m0=$(machine_ticks)
   before=$(cpu_ticks "$pid")
-  rps=$(redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" -r 100000 -t "$test" --csv "$@" 2>/dev/null |
-    awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }')
+  rps=$(/usr/bin/time -f "%U %S" -o "$WORK/bench.time" redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" -r 100000 \
+    -t "$test" --csv "$@" 2>/dev/null | awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }')
   after=$(cpu_ticks "$pid")
+  o1=$(others_ticks "$pid"); m1=$(machine_ticks)
+  python3 -c "
+u, s = [float(x) for x in open('$WORK/bench.time').read().split()[-2:]]
+m0, m1 = '$m0'.split(), '$m1'.split()
+busy, total = int(m1[0]) - int(m0[0]), int(m1[1]) - int(m0[1])
+ncpu, tck, n = $(nproc), $CLK_TCK, $n
+server, others, client = $after - $before, $o1 - $o0, (u + s) * tck
+outside = (busy - server - others - client) / max(1, total / ncpu)  # in cores
+print('%.3f %.3f %.2f' % (client * 1e6 / tck / n, others * 1e6 / tck / n, outside))" >"$WORK/bench.side"
   python3 -c "print('${rps:-0}', ($after - $before) * 1e6 / $CLK_TCK / $n)"
 }
 
@@ -241,8 +272,10 @@ for spec in "${ALL_WORKLOADS[@]}"; do
     done
   fi
   for rep in $(seq 1 "$REPEATS"); do
+    order=$SERVERS # ORDER=alternate: every second run in the reverse order (a server's place in the round matters, §220)
+    [ "${ORDER:-}" = alternate ] && [ $((rep % 2)) = 0 ] && order=$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')
     for t in ${tests//,/ }; do
-      for s in $SERVERS; do
+      for s in $order; do
         a0=$(aof_counts "${SPORT[$s]}" "$s")
         [ -n "${PRINT_THREADS:-}" ] && [[ $s == kv* ]] && thread_snap "${SPID[$s]}" "$s" "${SPORT[$s]}" >"$WORK/threads.before"
         # shellcheck disable=SC2086
@@ -255,7 +288,8 @@ a, b, n = [int(x) for x in '$a0'.split()], [int(x) for x in '$a1'.split()], $n
 d = [y - x for x, y in zip(a, b)]
 print(', %.4f fsyncs/req' % (d[0] / n) + (', %d of %d hinted rounds overlapped, %d probes (%d kept)' % (d[2], d[1], d[3], d[4]) if d[1] else '')
       + (', per hinted round %.0f us own (fdatasync %.0f), wait %.0f us' % (d[6] / d[5], d[7] / d[5], d[8] / d[9]) if d[5] > 0 and d[9] > 0 else ''))")
-        [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req$fs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+        side=$(awk '{printf ", client %s us/req, other servers %s us/req, outside %s cores", $1, $2, $3}' "$WORK/bench.side")
+        [ -n "${PRINT_RUNS:-}" ] && echo "    $name $t $s $rps ops/s $cpu us/req$fs$side (load $(cut -d' ' -f1 /proc/loadavg))" >&2
         if [ -n "${PRINT_RUNS:-}" ] && [ -n "${PRINT_THREADS:-}" ] && [[ $s == kv* ]]; then
           thread_diff "$WORK/threads.before" "$WORK/threads.after" "$n" >&2
         fi
