@@ -224,7 +224,13 @@ internal sealed partial class KvEntry
 
     private int Pos => _row >= 0 ? _db.PosAt(_row) : _pos;
 
-    private uint Lru => _row >= 0 ? _db.LruAt(_row) : _lru;
+    /// <summary>The access clock (the low 24 bits) and the LFU counter (the top 8) as one word: a touch reads and writes
+    /// it once (§219).</summary>
+    internal uint Lru
+    {
+        get => _row >= 0 ? _db.LruAt(_row) : _lru;
+        set => SetLru(value);
+    }
 
     private uint Link => _row >= 0 ? _db.LinkAt(_row) : _link;
 
@@ -277,7 +283,8 @@ internal sealed partial class KvEntry
     /// <summary>Absolute expiry in Unix ms, or -1.</summary>
     public long ExpireAt => _row >= 0 ? _db.ExpireAtOf(_row) : _expireAt;
 
-    /// <summary>Seconds since the store started, at the last access, modulo 2^24 (like Redis's 24-bit LRU clock).</summary>
+    /// <summary>The access clock at the last access: the Unix seconds of the command's time, modulo 2^24 (Redis's 24-bit
+    /// LRU clock).</summary>
     public uint AccessClock
     {
         get => Lru & KvDatabase.ClockMask;
