@@ -656,11 +656,15 @@ public sealed partial class KvStore
     internal void Touch(KvEntry e) => e.Lru = TouchedLru(e.Lru);
 
     // A key's access clock and LFU counter after an access, from the word before it (KvEntry.Lru, one read and one write
-    // a touch, §219): Redis's updateLFU, the counter decayed by the minutes since the last access, then the logarithmic
-    // increment (the more hits, the less likely another one; lfu-log-factor; KvStore.Memory.cs), and the clock now.
+    // a touch, §219). Under an LFU policy, Redis's updateLFU: the counter decayed by the minutes since the last access,
+    // then the logarithmic increment (the more hits, the less likely another one; lfu-log-factor; KvStore.Memory.cs).
+    // Under any other policy the counter is not read, decayed or incremented (no random draw: Redis's lookupKey sets only
+    // the LRU clock then), and only the clock moves; a counter kept from before a switch to an LFU policy decays from
+    // that access on.
     private uint TouchedLru(uint lru)
     {
         uint now = AccessClock;
+        if (!LfuPolicy) return (now & KvDatabase.ClockMask) | (lru & ~KvDatabase.ClockMask);
         int counter = LfuDecrAndReturn((byte)(lru >> 24), lru, now);
         return (now & KvDatabase.ClockMask) | ((uint)LfuLogIncr(counter) << 24);
     }
