@@ -1040,7 +1040,21 @@ internal sealed partial class KvDatabase
         return i + 1 - start;
     }
 
+    // A packed record's key or value length (a varint): one byte for a length under 128, the case of every 16-byte key
+    // and value, read inline (§219: the loop took ~26 instructions a call, two or three calls a SET or GET).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static int ReadLength(byte[] source, int start, out int length)
+    {
+        byte first = source[start];
+        if (first < 0x80)
+        {
+            length = first;
+            return 1;
+        }
+        return ReadLongLength(source, start, out length);
+    }
+
+    private static int ReadLongLength(byte[] source, int start, out int length)
     {
         uint v = 0;
         int shift = 0, i = start;
