@@ -53,6 +53,21 @@ public class AccessClockTests
     }
 
     [Fact]
+    public void Under_a_policy_other_than_lfu_an_access_moves_the_clock_and_leaves_the_lfu_counter()
+    {
+        var h = new StoreHarness(new KvStore(random: new Random(1)));
+        h.Run("SET", "k", "v");
+        for (int i = 0; i < 50; i++) h.Run("GET", "k"); // under LFU, 50 hits would take the counter past 5
+        h.Now += 30_000;
+        h.Run("GET", "k");
+        Assert.Equal(Replies.Int(0), h.Run("OBJECT", "IDLETIME", "k"));
+        h.Store.MemorySettings = new KvMemorySettings(0, KvEvictionPolicy.AllKeysLfu);
+        Assert.Equal(Replies.Int(5), h.Run("OBJECT", "FREQ", "k")); // LFU_INIT_VAL: nothing counted under noeviction
+        h.Run("GET", "k"); // now counted: at LFU_INIT_VAL the increment is certain
+        Assert.Equal(Replies.Int(6), h.Run("OBJECT", "FREQ", "k"));
+    }
+
+    [Fact]
     public void Keys_hash_alike_as_arrays_and_spans_and_spread_over_a_power_of_two_table()
     {
         ByteArrayComparer c = ByteArrayComparer.Instance;
