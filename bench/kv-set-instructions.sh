@@ -17,21 +17,22 @@
 # Environment: REQUESTS (32000), WINDOWS (2), WARMUP (64000), REPEATS (1), CLIENTS (50), PIPELINE (16), SIZE (16),
 # KEYSPACE (10000),
 # KV_ARGS (extra server arguments, e.g. "--backend epoll"), TOP (0), AOF (yes; "no": both servers run with
-# --appendonly no, the request side alone: session 40, h220, §217).
+# --appendonly no, the request side alone: session 40, h220, §217), OP (set; "get": the warm-up's SETs fill the keyspace,
+# WARMUP GETs follow them, and the windows count GETs of those keys: session 41, h222, §219).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${REQUESTS:-32000}"; WARMUP="${WARMUP:-64000}"; REPEATS="${REPEATS:-1}"; TOP="${TOP:-0}"; WINDOWS="${WINDOWS:-2}"
 CLIENTS="${CLIENTS:-50}"; PIPELINE="${PIPELINE:-16}"; SIZE="${SIZE:-16}"; KEYSPACE="${KEYSPACE:-10000}"
-KV_ARGS="${KV_ARGS:-}"; AOF="${AOF:-yes}"
+KV_ARGS="${KV_ARGS:-}"; AOF="${AOF:-yes}"; OP="${OP:-set}"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-[ $# -gt 0 ] || { sed -n '2,18p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,21p' "$0"; exit 2; }
 # shellcheck source=bench/lib/callgrind-windows.sh
 . "$ROOT/bench/lib/callgrind-windows.sh"
 cgw_init kv-set-instr
 CGW_REDIS_ARGS=(--save '')
 
-bench_set() { # port requests
-  redis-benchmark -h 127.0.0.1 -p "$1" -c "$CLIENTS" -P "$PIPELINE" -d "$SIZE" -r "$KEYSPACE" -n "$2" -t set -q >/dev/null 2>&1
+bench_set() { # port requests [command: set]
+  redis-benchmark -h 127.0.0.1 -p "$1" -c "$CLIENTS" -P "$PIPELINE" -d "$SIZE" -r "$KEYSPACE" -n "$2" -t "${3:-set}" -q >/dev/null 2>&1
 }
 
 measure() { # target run -> prints "target run ir_rounds ir_idle"
@@ -43,7 +44,8 @@ measure() { # target run -> prints "target run ir_rounds ir_idle"
   fi
   cgw_wait_ready "$PORT" || return 1
   bench_set "$PORT" "$WARMUP"
-  cgw_windows "$target" "$run" "$PORT" bench_set "$PORT" "$ROUNDS"
+  [ "$OP" = set ] || bench_set "$PORT" "$WARMUP" "$OP"
+  cgw_windows "$target" "$run" "$PORT" bench_set "$PORT" "$ROUNDS" "$OP"
 }
 
 cgw_run_all "$ROUNDS" request "$@"

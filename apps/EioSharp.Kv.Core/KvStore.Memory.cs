@@ -379,14 +379,14 @@ public sealed partial class KvStore
     }
 
     /// <summary>Redis's LFUDecrAndReturn: the LFU counter decayed by the minutes since the last access (lfu-decay-time).</summary>
-    internal int LfuDecrAndReturn(KvEntry e) => LfuDecrAndReturn(e, AccessClock);
+    internal int LfuDecrAndReturn(KvEntry e) => LfuDecrAndReturn(e.Frequency, e.AccessClock, AccessClock);
 
-    private int LfuDecrAndReturn(KvEntry e, uint now)
+    // counter: the key's LFU counter; accessClock: its access clock (bits above the 24th ignored); now: the clock now.
+    private int LfuDecrAndReturn(int counter, uint accessClock, uint now)
     {
-        int counter = e.Frequency;
         int decay = _memory.LfuDecayTime;
         if (decay <= 0) return counter;
-        long periods = ((now - e.AccessClock) & KvDatabase.ClockMask) / 60 / decay; // IdleSeconds at now
+        long periods = ((now - accessClock) & KvDatabase.ClockMask) / 60 / decay; // IdleSeconds at now
         return periods > counter ? 0 : counter - (int)periods;
     }
 

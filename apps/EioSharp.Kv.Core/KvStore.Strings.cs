@@ -41,7 +41,7 @@ public sealed partial class KvStore
     private void Get(in Context ctx)
     {
         // A live string key by row (the steady state of a GET load): LookupRead's hit, the access recorded through the
-        // database's reused handle, the value in place (packed in its page or a long string's own array): no KvEntry
+        // row (TouchRow), the value in place (packed in its page or a long string's own array): no KvEntry
         // per request (issue 14). A missing, expired or other-type key: the general path's counts and replies.
         if (!TryReadString(ctx, ctx[1], read: true, out bool exists, out ReadOnlySpan<byte> value)) return;
         if (!exists) ctx.Reply.WriteNullBulkString();

@@ -141,7 +141,12 @@ public sealed partial class KvStore
     private KvDatabase[] _dbs;
     private readonly Random _random;
     private readonly KvSession _defaultSession = new();
-    private readonly long _startTicks = Environment.TickCount64;
+    // The access clock (OBJECT IDLETIME, LRU and LFU, §219): Redis's LRU clock, the Unix seconds of the time a command
+    // runs at (the nowUnixMs each command is executed with) modulo 2^24, kept in a field that Execute updates when the
+    // time passed in changes; a touch reads the field (it read Environment.TickCount64, ~51 instructions a command).
+    // Starts at the wall clock's, so keys loaded before the first command are not idle.
+    private uint _accessClock = (uint)(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000);
+    private long _accessClockMs = long.MinValue; // the nowUnixMs _accessClock was computed from
     private IAofSink? _aofSinkSeen; // the sink the last command was logged to
     private int _aofDb = -1; // the database the last logged command ran in (-1: unknown, SELECT before the next one)
     private int _expireCursor; // next database for the active expire cycle
@@ -268,7 +273,16 @@ public sealed partial class KvStore
     /// <summary>Whether the command named <paramref name="name"/> modifies data (routing and durability).</summary>
     public static bool IsWriteCommand(ReadOnlySpan<byte> name) => KvCommandTable.IsWrite(name);
 
-    private uint AccessClock => (uint)((Environment.TickCount64 - _startTicks) / 1000);
+    private uint AccessClock => _accessClock;
+
+    /// <summary>Sets the access clock to the seconds of <paramref name="nowUnixMs"/> (a compare when the time is the one
+    /// the clock was last set from: every command of a request runs at its request's time).</summary>
+    private void SetAccessClock(long nowUnixMs)
+    {
+        if (nowUnixMs == _accessClockMs) return;
+        _accessClockMs = nowUnixMs;
+        _accessClock = (uint)(nowUnixMs / 1000);
+    }
 
     // ---------------------------------------------------------------- direct access (tests, loaders)
 
@@ -394,6 +408,7 @@ public sealed partial class KvStore
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(reply);
+        SetAccessClock(nowUnixMs);
         if (session.ClientId != 0) TrackingSourceClientId = session.ClientId; // scripts run with a session of id 0: keep the caller
         KvCommandInfo? info = command.Info;
         if (info?.Handler is null && info?.Id == KvCommandId.Client && command.Count >= 2 && Is(command[1], "UNBLOCK"u8))
@@ -595,9 +610,9 @@ public sealed partial class KvStore
         if (notify) _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.KeyMiss, "keymiss", key, ctx.Db.Index); // 'm' (KvStore.Transactions.cs)
     }
 
-    /// <summary>Records an access to the live key at <paramref name="row"/> through the database's reused handle (no
-    /// <see cref="KvEntry"/> per request, issue 14): a by-row write path's lookupKeyWrite.</summary>
-    internal void TouchRow(KvDatabase db, int row) => Touch(db.ReusedHandle(row));
+    /// <summary>Records an access to the live key at <paramref name="row"/> by its row (no <see cref="KvEntry"/> per
+    /// request, issue 14; the row's access word read and written once, §219): a by-row path's lookupKeyRead/Write.</summary>
+    internal void TouchRow(KvDatabase db, int row) => db.SetLru(row, TouchedLru(db.LruAt(row)));
 
     /// <summary>The type of a live key, or null when there is none: as <c>Lookup(ctx, key)?.Type</c> (an expired key is
     /// removed the same way), without a handle per call (the blocking pops check their keys' types on every try).</summary>
@@ -638,14 +653,20 @@ public sealed partial class KvStore
     }
 
     /// <summary>Records an access (OBJECT IDLETIME, OBJECT FREQ).</summary>
-    internal void Touch(KvEntry e)
+    internal void Touch(KvEntry e) => e.Lru = TouchedLru(e.Lru);
+
+    // A key's access clock and LFU counter after an access, from the word before it (KvEntry.Lru, one read and one write
+    // a touch, §219). Under an LFU policy, Redis's updateLFU: the counter decayed by the minutes since the last access,
+    // then the logarithmic increment (the more hits, the less likely another one; lfu-log-factor; KvStore.Memory.cs).
+    // Under any other policy the counter is not read, decayed or incremented (no random draw: Redis's lookupKey sets only
+    // the LRU clock then), and only the clock moves; a counter kept from before a switch to an LFU policy decays from
+    // that access on.
+    private uint TouchedLru(uint lru)
     {
-        // Redis's updateLFU: decay by the minutes since the last access, then the logarithmic increment (the more hits,
-        // the less likely another one; lfu-log-factor). KvStore.Memory.cs.
-        uint now = AccessClock; // read once (a clock read per touch: every write now touches its key)
-        int counter = LfuDecrAndReturn(e, now);
-        e.Frequency = (byte)LfuLogIncr(counter);
-        e.AccessClock = now;
+        uint now = AccessClock;
+        if (!LfuPolicy) return (now & KvDatabase.ClockMask) | (lru & ~KvDatabase.ClockMask);
+        int counter = LfuDecrAndReturn((byte)(lru >> 24), lru, now);
+        return (now & KvDatabase.ClockMask) | ((uint)LfuLogIncr(counter) << 24);
     }
 
     /// <summary>Idle seconds of a key (OBJECT IDLETIME).</summary>
@@ -677,7 +698,7 @@ public sealed partial class KvStore
 
     /// <summary>The live <typeparamref name="T"/> at <paramref name="key"/>, found by its row without a <see cref="KvEntry"/>
     /// handle (a lookup's handle was one ~56 B object per LPUSH, SADD, HSET, ZADD, ...); a read counts the hit, and a read or
-    /// a write records the access through the database's reused handle as <see cref="LookupRead"/> and
+    /// a write records the access by row (<see cref="TouchRow"/>) as <see cref="LookupRead"/> and
     /// <see cref="Lookup(in Context, ReadOnlySpan{byte})"/> do. False, with nothing counted,
     /// when the key is missing, expired or of another type: the caller then takes the general path
     /// (<see cref="TryLookup{T}"/>), which expires the key
@@ -690,7 +711,7 @@ public sealed partial class KvStore
         if (row >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt) && db.ItemAt(row) is KvKeyedValue { Value: T found })
         {
             if (read) KeyspaceHits++;
-            Touch(db.ReusedHandle(row)); // a read's access and a write's (lookupKeyWrite) alike
+            TouchRow(db, row); // a read's access and a write's (lookupKeyWrite) alike
             value = found;
             return true;
         }
@@ -715,7 +736,7 @@ public sealed partial class KvStore
             return false;
         }
         if (db.ItemAt(row) is not KvKeyedValue { Value: KvList found }) return false;
-        Touch(db.ReusedHandle(row)); // a write's access (lookupKeyWrite), as TryFindLive records it
+        TouchRow(db, row); // a write's access (lookupKeyWrite), as TryFindLive records it
         list = found;
         return true;
     }
@@ -729,7 +750,7 @@ public sealed partial class KvStore
         TryFindLive(ctx, key, read, out value) || TryLookup(ctx, key, read, out _, out value);
 
     /// <summary>The row of the live key <paramref name="key"/>, found without a <see cref="KvEntry"/> handle; a read counts
-    /// the hit, and a read or a write records the access through the database's reused handle, as
+    /// the hit, and a read or a write records the access by row (<see cref="TouchRow"/>), as
     /// <see cref="LookupRead"/> and <see cref="Lookup(in Context, ReadOnlySpan{byte})"/> do for a live key of any type. -1, with nothing counted, when the key is missing or expired: the caller then takes the general
     /// path (<see cref="Lookup(in Context, ReadOnlySpan{byte})"/> or <see cref="LookupRead"/>), which removes an expired
     /// key (notifications, expired count) and counts a read's miss (keymiss event).</summary>
@@ -740,7 +761,7 @@ public sealed partial class KvStore
         long expireAt;
         if (row < 0 || ((expireAt = db.ExpireAtOf(row)) >= 0 && ctx.Now > expireAt)) return -1;
         if (read) KeyspaceHits++;
-        Touch(db.ReusedHandle(row)); // a read's access and a write's (lookupKeyWrite) alike
+        TouchRow(db, row); // a read's access and a write's (lookupKeyWrite) alike
         return row;
     }
 

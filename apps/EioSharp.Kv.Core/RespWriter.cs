@@ -75,7 +75,23 @@ public sealed class RespWriter
     /// <summary>Writes a bulk string <c>$len\r\nbytes\r\n</c>.</summary>
     public void WriteBulkString(ReadOnlySpan<byte> value)
     {
-        if (value.Length > LargeWrite && Output is IReservingBufferWriter reserving)
+        if (value.Length <= LargeWrite)
+        {
+            // The whole reply in one span (§219): one GetSpan and one Advance of the output instead of three of each
+            // (the header, the bytes, the CRLF: ~250 instructions of a 16-byte GET's ~4,300, callgrind).
+            Span<byte> span = Output.GetSpan(value.Length + MaxBulkHeader + 2);
+            span[0] = (byte)'$';
+            System.Buffers.Text.Utf8Formatter.TryFormat(value.Length, span[1..], out int digits);
+            span[1 + digits] = (byte)'\r';
+            span[2 + digits] = (byte)'\n';
+            value.CopyTo(span[(3 + digits)..]);
+            int end = 3 + digits + value.Length;
+            span[end] = (byte)'\r';
+            span[end + 1] = (byte)'\n';
+            Output.Advance(end + 2);
+            return;
+        }
+        if (Output is IReservingBufferWriter reserving)
         {
             reserving.Reserve(value.Length + 32); // one growth to the right size, not a chain of doublings left as garbage
         }
@@ -84,6 +100,8 @@ public sealed class RespWriter
         WriteRaw(value);
         WriteRaw(s_crlf);
     }
+
+    private const int MaxBulkHeader = 13; // "$" + int.MaxValue's 10 digits + CRLF
 
     /// <summary>Writes a bulk string from UTF-8 encoded text.</summary>
     public void WriteBulkString(string value) => WriteBulkString(Encoding.UTF8.GetBytes(value));

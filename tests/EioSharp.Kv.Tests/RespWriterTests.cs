@@ -60,6 +60,25 @@ public class RespWriterTests
         new RespWriter(buffer).WriteBulkString(big);
         Assert.Equal(100_000 + 11, buffer.WrittenCount);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(9)]
+    [InlineData(10)]
+    [InlineData(1024)]
+    [InlineData(256 * 1024)] // the last length written in one span of the output (§219)
+    [InlineData(256 * 1024 + 1)] // the first written in pieces
+    public void A_bulk_string_is_its_length_line_its_bytes_and_crlf_whichever_way_it_is_written(int length)
+    {
+        byte[] value = new byte[length];
+        for (int i = 0; i < length; i++) value[i] = (byte)('a' + i % 26);
+        var buffer = new ArrayBufferWriter<byte>(16); // grows as the writer asks
+        var writer = new RespWriter(buffer);
+        writer.WriteBulkString(value);
+        byte[] expected = [.. System.Text.Encoding.ASCII.GetBytes($"${length}\r\n"), .. value, (byte)'\r', (byte)'\n'];
+        Assert.Equal(expected, buffer.WrittenSpan.ToArray());
+        Assert.Equal(0, writer.ItemsWritten); // as before §219: a bulk string is not counted
+    }
 }
 
 public class GlobPatternTests
