@@ -257,13 +257,6 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
     // the value is a string whose attempt was given up by LZF's bound (a proof of its bytes alone).
     private void WriteEntry(in KvSnapshotEntry e, bool valueIncompressible)
     {
-        if (e.ExpireAtUnixMs >= 0)
-        {
-            WriteByte(Rdb.OpExpireTimeMs);
-            WriteInt64LittleEndian(e.ExpireAtUnixMs);
-        }
-        WriteByte(ObjectType(e.Value));
-        WriteString(e.Key);
         _valueGaveUpByBound = false;
         if (e.Value is byte[] s)
         {
@@ -274,7 +267,19 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
                 LzfSampledOut++;
                 sampledOut = true;
             }
-            WriteStringOrRaw(s, tryInteger: true, skipLzf: valueIncompressible || sampledOut);
+            bool skipLzf = valueIncompressible || sampledOut;
+            if (OneHeader && IsPlainShortString(e.Key) && IsWrittenRawWithoutTry(s, skipLzf))
+            {
+                WriteStringEntryHeader(e, s.Length); // the expiry, type, key and the value's length in one piece (§223)
+                WriteRaw(s);
+                _lastGaveUpByBound = false;
+                _lastLzf = LzfOutcome.NotTried;
+            }
+            else
+            {
+                WriteEntryHeaderPieces(e);
+                WriteStringOrRaw(s, tryInteger: true, skipLzf: skipLzf);
+            }
             _valueGaveUpByBound = _lastGaveUpByBound;
             if (_lastLzf == LzfOutcome.Compressed)
             {
@@ -290,8 +295,83 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
         }
         else
         {
+            WriteEntryHeaderPieces(e);
             WriteValue(e.Value);
         }
+    }
+
+    private void WriteEntryHeaderPieces(in KvSnapshotEntry e)
+    {
+        if (e.ExpireAtUnixMs >= 0)
+        {
+            WriteByte(Rdb.OpExpireTimeMs);
+            WriteInt64LittleEndian(e.ExpireAtUnixMs);
+        }
+        WriteByte(ObjectType(e.Value));
+        WriteString(e.Key);
+    }
+
+    /// <summary>Whether a string key's entry header and its value's length go into the buffer as one piece
+    /// (EIOSHARP_KV_RDB_ONE_HEADER=0: five pieces, as before §223; the same bytes either way).</summary>
+    internal static bool OneHeader { get; set; } = Environment.GetEnvironmentVariable("EIOSHARP_KV_RDB_ONE_HEADER") != "0";
+
+    // The longest header WriteStringEntryHeader writes: the expiry (1 + 8), the type, the key's length (at most 1 byte
+    // for a key under MinCompressLength) and the key, the value's length (at most 9).
+    private const int MaxOneHeader = 9 + 1 + 1 + (MinCompressLength - 1) + 9;
+
+    // A key WriteString would write as its length and bytes: shorter than LZF's minimum (so never tried) and not an
+    // integer's canonical form (no integer encoding).
+    private bool IsPlainShortString(ReadOnlySpan<byte> key) =>
+        key.Length < MinCompressLength && !(key.Length is > 0 and <= 11 && RespNumbers.TryParseInt64(key, out long v) && IsCanonical(key, v));
+
+    // A value WriteStringOrRaw(s, tryInteger: true, skipLzf) would write as its length and bytes without trying LZF.
+    private bool IsWrittenRawWithoutTry(byte[] s, bool skipLzf) =>
+        (s.Length > 11 || !(s.Length > 0 && RespNumbers.TryParseInt64(s, out long v) && IsCanonical(s, v))) &&
+        (!compress || skipLzf || s.Length < MinCompressLength);
+
+    // The entry of a string key up to its value's bytes, as WriteEntryHeaderPieces and WriteStringOrRaw write it for a
+    // plain short key and a value written raw: one reservation and one copy instead of five (§223).
+    private void WriteStringEntryHeader(in KvSnapshotEntry e, int valueLength)
+    {
+        Span<byte> h = Reserve(MaxOneHeader);
+        int n = 0;
+        if (e.ExpireAtUnixMs >= 0)
+        {
+            h[0] = Rdb.OpExpireTimeMs;
+            BinaryPrimitives.WriteInt64LittleEndian(h[1..], e.ExpireAtUnixMs);
+            n = 9;
+        }
+        h[n++] = Rdb.TypeString;
+        h[n++] = (byte)e.Key.Length; // under 64: rdbSaveLen's 6-bit form
+        e.Key.CopyTo(h[n..]);
+        n += e.Key.Length;
+        n += EncodeLength(h[n..], (ulong)valueLength);
+        Commit(n);
+    }
+
+    // rdbSaveLen into b; returns the bytes written (WriteLength's encodings).
+    private static int EncodeLength(Span<byte> b, ulong length)
+    {
+        if (length < 1 << 6)
+        {
+            b[0] = (byte)length;
+            return 1;
+        }
+        if (length < 1 << 14)
+        {
+            b[0] = (byte)(0x40 | (length >> 8));
+            b[1] = (byte)length;
+            return 2;
+        }
+        if (length <= uint.MaxValue)
+        {
+            b[0] = 0x80;
+            BinaryPrimitives.WriteUInt32BigEndian(b[1..], (uint)length);
+            return 5;
+        }
+        b[0] = 0x81;
+        BinaryPrimitives.WriteUInt64BigEndian(b[1..], length);
+        return 9;
     }
 
     /// <summary>One value without a key, as redis's DUMP serializes it (rdbSaveObjectType, rdbSaveObject): its type byte
@@ -578,7 +658,40 @@ internal sealed class RdbWriter(Action<ReadOnlySpan<byte>> sink, bool compress =
             _length += n;
             data = data[n..];
             if (_length >= ChunkBytes) Flush(all: !_blocks);
+            else if (_length - _crcLength >= CrcStepBytes && checksum) ChecksumStep(start);
         }
+    }
+
+    /// <summary>How many bytes the buffer gathers before they are checksummed, while they are still in the core's first
+    /// cache (EIOSHARP_KV_RDB_CRC_STEP, default 4 KiB; 0: when the buffer is handed to the sink, as before §223, by
+    /// then ~1 MiB written since, half of it pushed out to the L3 by the values read meanwhile).</summary>
+    internal static int CrcStepBytes { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("EIOSHARP_KV_RDB_CRC_STEP"), out int step) && step >= 0 ? (step == 0 ? int.MaxValue : step) : 4096;
+
+    // Checksums the buffered bytes not in _crc yet, whole 256-byte steps of the fold (the rest waits for the next step or
+    // the flush; the CRC of a sequence is the same however it is cut).
+    private void ChecksumStep(int start)
+    {
+        int take = (_length - _crcLength) & ~255;
+        _crc = KvDump.Crc64(_buf.AsSpan(start + _crcLength, take), _crc);
+        _crcLength += take;
+    }
+
+    // Room for n more bytes at the buffer's end (n at most a block): what WriteRaw does before its copy. Commit says how
+    // many were written.
+    private Span<byte> Reserve(int n)
+    {
+        int start = Start;
+        if (_capacity - _length < n && _length > 0) Flush(all: !_blocks);
+        if (_capacity - _length < n) start = Grow(_length + n);
+        return _buf.AsSpan(start + _length, n);
+    }
+
+    private void Commit(int n)
+    {
+        _length += n;
+        if (_length >= ChunkBytes) Flush(all: !_blocks);
+        else if (_length - _crcLength >= CrcStepBytes && checksum) ChecksumStep(Start);
     }
 
     // Returns the new start (0: a grown buffer is a plain array).

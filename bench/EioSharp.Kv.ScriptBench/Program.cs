@@ -49,6 +49,7 @@ string workload = args.Length > 0 ? args[0] : "evalsha";
 int ops = args.Length > 1 ? int.Parse(args[1]) : 200_000;
 int rounds = args.Length > 2 ? int.Parse(args[2]) : 5;
 if (workload == "rdb-write") return RdbWriteBench.Run(ops, rounds);
+if (workload == "crc") return CrcBench.Run(ops, rounds);
 if (workload == "lzf-bound") return LzfBoundBench.Run(ops, rounds, args.Length > 3 ? args[3] : "avx2,v128,scalar");
 if (workload == "longjmp-stress") return LongjmpStress.Run(args);
 if (workload == "snapshot") return SnapshotBench.Run(ops, rounds, args.Length > 3 ? args[3] : "old,notouch,new", args.Length > 4 ? int.Parse(args[4]) : 4);
@@ -156,6 +157,37 @@ static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Co
 Console.WriteLine($"{workload} ops={ops} (x{perOp} commands) median cpu_us_per_op={Median(cpu):F3} bytes_per_op={Median(bytes):F1}");
 return 0;
 
+// crc [mb=256] [rounds=7] (issue 14, h226, §223): the thread CPU per MiB of KvDump's CRC-64 over a 1 MiB buffer (in the
+// core's L2), by the 128-bit PCLMULQDQ fold and by the 512-bit VPCLMULQDQ fold, alternated within each round.
+static class CrcBench
+{
+    public static int Run(int mb, int rounds)
+    {
+        byte[] data = new byte[1 << 20];
+        new Random(223).NextBytes(data);
+        var modes = new List<(string Name, Func<ReadOnlySpan<byte>, ulong, ulong> F)> { ("v128", KvDump.Crc64Folded) };
+        if (System.Runtime.Intrinsics.X86.Pclmulqdq.V512.IsSupported) modes.Add(("v512", KvDump.Crc64FoldedWide));
+        var results = modes.ToDictionary(m => m.Name, _ => new List<double>());
+        ulong check = 0;
+        foreach (var m in modes) check ^= m.F(data, 0) ^ KvDump.Crc64Sliced(data, 0); // 0 when they agree; also warms up
+        for (int r = 0; r < rounds + 1; r++)
+        {
+            foreach (var m in modes)
+            {
+                long t0 = SnapshotBench.ThreadCpuNs();
+                ulong crc = 0;
+                for (int i = 0; i < mb; i++) crc = m.F(data, crc);
+                long t1 = SnapshotBench.ThreadCpuNs();
+                if (r > 0) results[m.Name].Add((t1 - t0) / 1e3 / mb);
+                check += crc & 1;
+            }
+        }
+        static double Median(List<double> v) { var s = v.Order().ToList(); return s[s.Count / 2]; }
+        Console.WriteLine($"crc mb={mb} " + string.Join(" ", results.Select(kv => $"{kv.Key}: median {Median(kv.Value):F1} us/MiB ({string.Join(" ", kv.Value.Select(x => x.ToString("F1")))})")) + $" check={check}");
+        return 0;
+    }
+}
+
 static class SnapshotBench
 {
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
@@ -166,7 +198,7 @@ static class SnapshotBench
         public long Sec, Nsec;
     }
 
-    private static long ThreadCpuNs()
+    internal static long ThreadCpuNs()
     {
         ClockGetTime(3, out Timespec ts); // CLOCK_THREAD_CPUTIME_ID: preemption on the shared machine not counted
         return ts.Sec * 1_000_000_000 + ts.Nsec;

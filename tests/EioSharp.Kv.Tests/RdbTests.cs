@@ -210,6 +210,67 @@ public class RdbTests
         Assert.Equal(result.KeysLoaded, b.Store.Count);
     }
 
+    /// <summary>§223: a string key's entry header (expiry, type, key, the value's length) written as one piece gives the
+    /// bytes the five pieces gave, for keys and values around every encoding's edge (integers, LZF's minimum, a
+    /// compressible and an incompressible value, a proof, the adaptive compression's runs) and the store's other types.</summary>
+    [Fact]
+    public void A_string_entry_header_in_one_piece_writes_the_same_bytes_as_in_pieces()
+    {
+        var a = new StoreHarness { Now = Now };
+        Fill(a, 2);
+        var entries = new List<KvSnapshotEntry>(a.Store.CreateSnapshot(a.Now));
+        var r = new Random(223);
+        string[] keys = ["", "1", "-5", "007", "12345678901", "123456789012", "key:000000012345", "k", "abcdefghijklmnopqrst", "abcdefghijklmnopqrstu", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"];
+        for (int i = 0; i < 400; i++)
+        {
+            byte[] value = (i % 7) switch
+            {
+                0 => Encoding.ASCII.GetBytes((i * 7919 - 1000).ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                1 => new byte[i % 30],
+                2 => Encoding.ASCII.GetBytes(new string('x', 21 + i % 50)),
+                3 => Encoding.ASCII.GetBytes("0" + i),
+                _ => RandomBytes(r, 20 + i % 1100),
+            };
+            string key = keys[i % keys.Length] + (i >= keys.Length ? i.ToString(System.Globalization.CultureInfo.InvariantCulture) : "");
+            entries.Add(new KvSnapshotEntry(5, Encoding.ASCII.GetBytes(key), value, i % 3 == 0 ? Now + i : -1));
+        }
+
+        KvSnapshotEntry[] snapshot = [.. entries.OrderBy(e => e.Db)];
+        byte[] Write(bool oneHeader, bool sampling, bool compress)
+        {
+            bool before = RdbWriter.OneHeader;
+            RdbWriter.OneHeader = oneHeader;
+            try
+            {
+                var file = new ArrayBufferWriter<byte>();
+                var writer = new RdbWriter(span => file.Write(span), compress, checksum: true, RdbWriter.FileChunkBytes) { LzfSampling = sampling };
+                writer.WriteAll(snapshot, "7.0.15", Now, 1234, aofBase: true);
+                return file.WrittenSpan.ToArray();
+            }
+            finally
+            {
+                RdbWriter.OneHeader = before;
+            }
+        }
+
+        foreach (bool sampling in new[] { true, false })
+        {
+            foreach (bool compress in new[] { true, false })
+            {
+                Assert.Equal(Write(oneHeader: false, sampling, compress), Write(oneHeader: true, sampling, compress));
+            }
+        }
+        var (b, result) = Load(Write(oneHeader: true, sampling: true, compress: true), a.Now);
+        Assert.Equal(result.KeysLoaded, b.Store.Count);
+
+        static byte[] RandomBytes(Random r, int n)
+        {
+            byte[] v = new byte[n];
+            r.NextBytes(v);
+            return v;
+        }
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
