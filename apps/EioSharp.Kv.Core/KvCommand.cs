@@ -58,19 +58,28 @@ public sealed class KvCommand
     public int Count => _count > 0 ? _count : _offsets.Length - 1;
 
     /// <summary>Argument <paramref name="index"/> (0 is the command name).</summary>
+    /// <exception cref="IndexOutOfRangeException"><paramref name="index"/> is not below <see cref="Count"/>.</exception>
     public ReadOnlySpan<byte> this[int index]
     {
+        // A view's argument inline (the request path reads several a command: §221); an owned command's in a call.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
             if (_count > 0)
             {
-                if ((uint)index >= (uint)_count) throw new IndexOutOfRangeException();
+                if ((uint)index >= (uint)_count) ThrowIndexOutOfRange();
                 int k = _first + 2 * index;
-                return _data.AsSpan(_offsets[k], _offsets[k + 1]);
+                int[] offsets = _offsets;
+                return _data.AsSpan(offsets[k], offsets[k + 1]);
             }
-            return _own?[index] is { } own ? own : _data.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
+            return OwnedArgument(index);
         }
     }
+
+    private ReadOnlySpan<byte> OwnedArgument(int index) =>
+        _own?[index] is { } own ? own : _data.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
+
+    private static void ThrowIndexOutOfRange() => throw new IndexOutOfRangeException();
 
     /// <summary>Argument <paramref name="index"/> as memory over the command's buffer (no copy; for a view, valid during
     /// its batch only).</summary>
