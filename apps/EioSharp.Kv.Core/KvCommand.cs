@@ -123,6 +123,7 @@ public sealed class KvCommand
         _rawStart = rawStart;
         _rawLength = rawLength;
         _info = null;
+        _hasKeyHash = false;
     }
 
     /// <summary>The command's bytes as received, when it is a view parsed whole from a multibulk request: then they are
@@ -183,6 +184,32 @@ public sealed class KvCommand
         KvCommandInfo info = KvCommandTable.Find(Name) ?? s_unknown;
         Volatile.Write(ref _info, info);
         return info;
+    }
+
+    // The hash of argument 1 (ByteArrayComparer's), when the store's prefetch computed it (§221): the command's own
+    // lookup of that key takes it instead of hashing the key again. Cleared by Reset (a view pointed at new arguments).
+    private int _keyHash;
+    private bool _hasKeyHash;
+
+    /// <summary>Keeps <paramref name="hash"/>, <see cref="ByteArrayComparer"/>'s hash of argument 1, for
+    /// <see cref="TryGetKeyHash"/> (the store's prefetch, which hashed the key, hands it to the command's lookup).</summary>
+    internal void SetKeyHash(int hash)
+    {
+        _keyHash = hash;
+        _hasKeyHash = true;
+    }
+
+    /// <summary>The hash kept by <see cref="SetKeyHash"/>, when <paramref name="key"/> is argument 1 itself (the same
+    /// memory and length, so the same bytes): false for any other span, or when none was kept.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryGetKeyHash(ReadOnlySpan<byte> key, out int hash)
+    {
+        hash = _keyHash;
+        if (!_hasKeyHash) return false;
+        ReadOnlySpan<byte> first = this[1];
+        return first.Length == key.Length &&
+               Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(first),
+                   ref System.Runtime.InteropServices.MemoryMarshal.GetReference(key));
     }
 
     /// <summary>Total bytes of argument data (without RESP framing).</summary>

@@ -1079,10 +1079,12 @@ internal sealed partial class KvDatabase
     // GET of a pipelined batch (~100 instructions a command), and saved about what it cost on a hit.
     private static int Hash(ReadOnlySpan<byte> key) => ByteArrayComparer.Instance.GetHashCode(key);
 
-    private int FindRow(ReadOnlySpan<byte> key)
+    private int FindRow(ReadOnlySpan<byte> key) => FindRow(key, Hash(key));
+
+    private int FindRow(ReadOnlySpan<byte> key, int hash)
     {
         Row[] rows = _rows;
-        int row = _buckets[Hash(key) & (_buckets.Length - 1)] - 1;
+        int row = _buckets[hash & (_buckets.Length - 1)] - 1;
         while (row >= 0)
         {
             if (KeySpan(rows[row].Item!, rows[row].Pos).SequenceEqual(key)) return row;

@@ -757,13 +757,20 @@ public sealed partial class KvStore
     internal int LiveRow(in Context ctx, ReadOnlySpan<byte> key, bool read)
     {
         KvDatabase db = ctx.Db;
-        int row = db.RowOf(key);
+        int row = RowOfKey(ctx, key);
         long expireAt;
         if (row < 0 || ((expireAt = db.ExpireAtOf(row)) >= 0 && ctx.Now > expireAt)) return -1;
         if (read) KeyspaceHits++;
         TouchRow(db, row); // a read's access and a write's (lookupKeyWrite) alike
         return row;
     }
+
+    /// <summary>The row of <paramref name="key"/> in the command's database (<see cref="KvDatabase.RowOf(ReadOnlySpan{byte})"/>),
+    /// hashed once per command: when the key is the command's argument 1 and the batch's prefetch hashed it
+    /// (<see cref="PrefetchKeys"/>), that hash is taken (§221).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static int RowOfKey(in Context ctx, ReadOnlySpan<byte> key) =>
+        ctx.Command.TryGetKeyHash(key, out int hash) ? ctx.Db.RowOf(key, hash) : ctx.Db.RowOf(key);
 
     /// <summary><see cref="TryLookupString"/> for a caller that only reads the string within the command (no handle,
     /// no reference to the value kept): a live key by row (<see cref="LiveRow"/>), its bytes in place (a packed value in
