@@ -193,6 +193,10 @@ public sealed partial class KvStore
     /// the session, the command, how long it took, and its error reply (null when none). For SLOWLOG and INFO commandstats.</summary>
     public Action<KvSession, KvCommand, TimeSpan, string?>? CommandObserver { get; set; }
 
+    /// <summary>As <see cref="CommandObserver"/>, the server's INFO commandstats and SLOWLOG recorder called directly
+    /// (no delegate; the client's address read only for a slow-log entry: §221); when set, the observer is not called.</summary>
+    public KvCommandRecorder? CommandRecorder { get; set; }
+
     /// <summary>Told about every keyspace change; null: nobody listens.</summary>
     public IKvKeyspaceObserver? Observer { get; set; }
 
@@ -475,8 +479,8 @@ public sealed partial class KvStore
     /// <param name="aof">Where the writes are logged, or null.</param>
     /// <param name="clock">In: the <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> reading at which the first
     /// command's time starts, or 0 to read it here (the caller did something else since its last call: that is not
-    /// counted); out: the reading at the end of the last command run (0 without an observer). Only read and written
-    /// while <see cref="CommandObserver"/> is set.</param>
+    /// counted); out: the reading at the end of the last command run (0 without an observer or a recorder). Only read and written
+    /// while <see cref="CommandRecorder"/> or <see cref="CommandObserver"/> is set.</param>
     /// <returns>As the overload without <paramref name="clock"/>.</returns>
     public int ExecuteBatch(KvSession session, ReadOnlySpan<KvCommand> commands, long nowUnixMs, RespWriter reply, IAofSink? aof, ref long clock)
     {
@@ -488,7 +492,16 @@ public sealed partial class KvStore
         }
         for (int i = 0; i < commands.Length; i++)
         {
-            if (CommandObserver is { } observer)
+            if (CommandRecorder is { } recorder)
+            {
+                long start = clock != 0 ? clock : System.Diagnostics.Stopwatch.GetTimestamp();
+                long errors = reply.ErrorCount;
+                Execute(session, commands[i], nowUnixMs, reply, aof);
+                long end = System.Diagnostics.Stopwatch.GetTimestamp();
+                recorder.Record(session, commands[i], start, end, reply.ErrorCount != errors ? reply.LastError : null);
+                clock = end; // as the observer's below
+            }
+            else if (CommandObserver is { } observer)
             {
                 long start = clock != 0 ? clock : System.Diagnostics.Stopwatch.GetTimestamp();
                 long errors = reply.ErrorCount;
