@@ -306,6 +306,12 @@ public sealed class KvCommandArena
     private int _usedViews;
     private int[] _positions = new int[64];
     private int _usedPositions;
+    // The last name looked up and its table entry (§221): a pipeline repeats its command, and the lookup (a folded hash
+    // of the name, a probe, a case-insensitive compare: ~150 instructions a command) becomes a compare of a few bytes.
+    private readonly byte[] _lastName = new byte[MemoNameLength];
+    private int _lastNameLength = -1; // -1: none
+    private KvCommandInfo? _lastInfo;
+    private const int MemoNameLength = 32; // longer than any command name (KvCommandTable's limit)
 
     /// <summary>The receive buffer the views point into.</summary>
     public byte[] Buffer { get; private set; } = [];
@@ -341,17 +347,33 @@ public sealed class KvCommandArena
     /// <summary>A view of the <paramref name="count"/> arguments whose pairs start at <paramref name="first"/>; with
     /// <paramref name="rawLength"/> &gt; 0, the command's whole request (canonical multibulk form) is
     /// <see cref="Buffer"/>[<paramref name="rawStart"/>..][..<paramref name="rawLength"/>] (<see cref="KvCommand.TryGetEncoded"/>).</summary>
+    /// <remarks>The view's table entry (<see cref="KvCommand.Info"/>) is set here: the previous view's when the name's
+    /// bytes are the same, else looked up (every command's entry is read by the connection at once anyway).</remarks>
     internal KvCommand View(int first, int count, int rawStart = 0, int rawLength = 0)
     {
+        KvCommand v;
         if (_usedViews < _views.Count)
         {
-            var v = _views[_usedViews++];
+            v = _views[_usedViews++];
             v.Reset(Buffer, _positions, first, count, rawStart, rawLength);
-            return v;
         }
-        var created = new KvCommand(Buffer, _positions, first, count, rawStart, rawLength);
-        _views.Add(created);
-        _usedViews++;
-        return created;
+        else
+        {
+            v = new KvCommand(Buffer, _positions, first, count, rawStart, rawLength);
+            _views.Add(v);
+            _usedViews++;
+        }
+        ReadOnlySpan<byte> name = Buffer.AsSpan(_positions[first], _positions[first + 1]);
+        if (name.Length == _lastNameLength && name.SequenceEqual(_lastName.AsSpan(0, _lastNameLength)))
+        {
+            v.SetInfo(_lastInfo!);
+        }
+        else if (name.Length <= MemoNameLength && v.Info is { } info)
+        {
+            name.CopyTo(_lastName);
+            _lastNameLength = name.Length;
+            _lastInfo = info;
+        }
+        return v;
     }
 }
