@@ -742,7 +742,11 @@ internal sealed partial class KvDatabase
 
     /// <summary>Whether <see cref="MaybeCompact"/> may have something to do (its two conditions' first tests, inline:
     /// the store tests this after every command before calling it, §221).</summary>
-    public bool MayNeedCompaction => _deadBytes >= CompactPagesMinDeadBytes || (_used > CompactMinSlots && (long)_count * 4 < _used);
+    public bool MayNeedCompaction
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => _deadBytes >= CompactPagesMinDeadBytes || (_used > CompactMinSlots && (long)_count * 4 < _used);
+    }
 
     // Keeps the table at least a quarter full so RANDOMKEY finds a key in a few tries and memory follows the keys.
     // Compaction keeps the order of keys and bumps the epoch so that SCAN cursors restart. Between commands only.
