@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace EioSharp.Kv;
@@ -26,8 +27,10 @@ public sealed class KvCommand
     // its AOF encoding (the parser takes only Redis's canonical form: see TryGetEncoded). 0: none (owned, or not whole).
     private int _rawStart;
     private int _rawLength;
-    private static readonly object s_unknown = new(); // _info value for "looked up, not a command"
-    private object? _info; // null: not looked up yet; one reference write publishes the result safely
+    // _info value for "looked up, not a command": an entry of its own type, so that Info reads one typed field and compares
+    // a reference (no type test), and is small enough to inline (§221: get_Info was ~20 instructions a call, five calls a command).
+    private static readonly KvCommandInfo s_unknown = new(KvCommandId.Data, "", 0, KvCommandFlags.None, 0, 0, 0);
+    private KvCommandInfo? _info; // null: not looked up yet; one reference write publishes the result safely
 
     internal KvCommand(byte[] data, int[] offsets, byte[]?[]? own = null)
     {
@@ -55,19 +58,28 @@ public sealed class KvCommand
     public int Count => _count > 0 ? _count : _offsets.Length - 1;
 
     /// <summary>Argument <paramref name="index"/> (0 is the command name).</summary>
+    /// <exception cref="IndexOutOfRangeException"><paramref name="index"/> is not below <see cref="Count"/>.</exception>
     public ReadOnlySpan<byte> this[int index]
     {
+        // A view's argument inline (the request path reads several a command: §221); an owned command's in a call.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
             if (_count > 0)
             {
-                if ((uint)index >= (uint)_count) throw new IndexOutOfRangeException();
+                if ((uint)index >= (uint)_count) ThrowIndexOutOfRange();
                 int k = _first + 2 * index;
-                return _data.AsSpan(_offsets[k], _offsets[k + 1]);
+                int[] offsets = _offsets;
+                return _data.AsSpan(offsets[k], offsets[k + 1]);
             }
-            return _own?[index] is { } own ? own : _data.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
+            return OwnedArgument(index);
         }
     }
+
+    private ReadOnlySpan<byte> OwnedArgument(int index) =>
+        _own?[index] is { } own ? own : _data.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
+
+    private static void ThrowIndexOutOfRange() => throw new IndexOutOfRangeException();
 
     /// <summary>Argument <paramref name="index"/> as memory over the command's buffer (no copy; for a view, valid during
     /// its batch only).</summary>
@@ -111,6 +123,7 @@ public sealed class KvCommand
         _rawStart = rawStart;
         _rawLength = rawLength;
         _info = null;
+        _hasKeyHash = false;
     }
 
     /// <summary>The command's bytes as received, when it is a view parsed whole from a multibulk request: then they are
@@ -155,18 +168,48 @@ public sealed class KvCommand
     public ReadOnlySpan<byte> Name => this[0];
 
     /// <summary>The command's table entry, or null when the name is unknown.</summary>
+    /// <remarks>Looked up at the first read and kept (idempotent: a read from another thread looks up the same entry).</remarks>
     public KvCommandInfo? Info
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
-            object? info = Volatile.Read(ref _info);
-            if (info is null)
-            {
-                info = (object?)KvCommandTable.Find(Name) ?? s_unknown;
-                Volatile.Write(ref _info, info);
-            }
-            return info as KvCommandInfo;
+            KvCommandInfo info = Volatile.Read(ref _info) ?? LookUpInfo();
+            return ReferenceEquals(info, s_unknown) ? null : info;
         }
+    }
+
+    private KvCommandInfo LookUpInfo()
+    {
+        KvCommandInfo info = KvCommandTable.Find(Name) ?? s_unknown;
+        Volatile.Write(ref _info, info);
+        return info;
+    }
+
+    // The hash of argument 1 (ByteArrayComparer's), when the store's prefetch computed it (§221): the command's own
+    // lookup of that key takes it instead of hashing the key again. Cleared by Reset (a view pointed at new arguments).
+    private int _keyHash;
+    private bool _hasKeyHash;
+
+    /// <summary>Keeps <paramref name="hash"/>, <see cref="ByteArrayComparer"/>'s hash of argument 1, for
+    /// <see cref="TryGetKeyHash"/> (the store's prefetch, which hashed the key, hands it to the command's lookup).</summary>
+    internal void SetKeyHash(int hash)
+    {
+        _keyHash = hash;
+        _hasKeyHash = true;
+    }
+
+    /// <summary>The hash kept by <see cref="SetKeyHash"/>, when <paramref name="key"/> is argument 1 itself (the same
+    /// memory and length, so the same bytes): false for any other span, or when none was kept.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryGetKeyHash(ReadOnlySpan<byte> key, out int hash)
+    {
+        hash = _keyHash;
+        if (!_hasKeyHash) return false;
+        ReadOnlySpan<byte> first = this[1];
+        return first.Length == key.Length &&
+               Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(first),
+                   ref System.Runtime.InteropServices.MemoryMarshal.GetReference(key));
     }
 
     /// <summary>Total bytes of argument data (without RESP framing).</summary>
@@ -263,6 +306,12 @@ public sealed class KvCommandArena
     private int _usedViews;
     private int[] _positions = new int[64];
     private int _usedPositions;
+    // The last name looked up and its table entry (§221): a pipeline repeats its command, and the lookup (a folded hash
+    // of the name, a probe, a case-insensitive compare: ~150 instructions a command) becomes a compare of a few bytes.
+    private readonly byte[] _lastName = new byte[MemoNameLength];
+    private int _lastNameLength = -1; // -1: none
+    private KvCommandInfo? _lastInfo;
+    private const int MemoNameLength = 32; // longer than any command name (KvCommandTable's limit)
 
     /// <summary>The receive buffer the views point into.</summary>
     public byte[] Buffer { get; private set; } = [];
@@ -298,17 +347,33 @@ public sealed class KvCommandArena
     /// <summary>A view of the <paramref name="count"/> arguments whose pairs start at <paramref name="first"/>; with
     /// <paramref name="rawLength"/> &gt; 0, the command's whole request (canonical multibulk form) is
     /// <see cref="Buffer"/>[<paramref name="rawStart"/>..][..<paramref name="rawLength"/>] (<see cref="KvCommand.TryGetEncoded"/>).</summary>
+    /// <remarks>The view's table entry (<see cref="KvCommand.Info"/>) is set here: the previous view's when the name's
+    /// bytes are the same, else looked up (every command's entry is read by the connection at once anyway).</remarks>
     internal KvCommand View(int first, int count, int rawStart = 0, int rawLength = 0)
     {
+        KvCommand v;
         if (_usedViews < _views.Count)
         {
-            var v = _views[_usedViews++];
+            v = _views[_usedViews++];
             v.Reset(Buffer, _positions, first, count, rawStart, rawLength);
-            return v;
         }
-        var created = new KvCommand(Buffer, _positions, first, count, rawStart, rawLength);
-        _views.Add(created);
-        _usedViews++;
-        return created;
+        else
+        {
+            v = new KvCommand(Buffer, _positions, first, count, rawStart, rawLength);
+            _views.Add(v);
+            _usedViews++;
+        }
+        ReadOnlySpan<byte> name = Buffer.AsSpan(_positions[first], _positions[first + 1]);
+        if (name.Length == _lastNameLength && name.SequenceEqual(_lastName.AsSpan(0, _lastNameLength)))
+        {
+            v.SetInfo(_lastInfo!);
+        }
+        else if (name.Length <= MemoNameLength && v.Info is { } info)
+        {
+            name.CopyTo(_lastName);
+            _lastNameLength = name.Length;
+            _lastInfo = info;
+        }
+        return v;
     }
 }

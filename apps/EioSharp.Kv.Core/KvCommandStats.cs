@@ -35,6 +35,7 @@ public sealed class KvCommandStats
     private readonly LinkedList<KvSlowLogEntry> _slowLog = new();
     private readonly Dictionary<string, LatencyEvent> _latency = new(StringComparer.Ordinal);
     private long _nextSlowLogId;
+    private int _recorderShards; // KvCommandRecorder shards registered (their keys in _shards: -1, -2, ...)
     private long _totalErrorReplies;
     private volatile int _generation; // CONFIG RESETSTAT increments it
 
@@ -42,7 +43,7 @@ public sealed class KvCommandStats
     [ThreadStatic] private static KvCommandStats? t_owner;
     [ThreadStatic] private static Shard? t_shard;
 
-    private sealed class CommandCounters
+    internal sealed class CommandCounters
     {
         public long Calls;
         public long Micros;
@@ -50,8 +51,9 @@ public sealed class KvCommandStats
         public readonly long[] Histogram = new long[64]; // bucket i: durations in [2^(i-1), 2^i) microseconds
     }
 
-    /// <summary>One thread's counters: written by that thread only (no lock), read by any under <see cref="_lock"/>.</summary>
-    private sealed class Shard
+    /// <summary>One thread's counters (or one <see cref="KvCommandRecorder"/>'s): written by that thread only (no lock),
+    /// read by any under <see cref="_lock"/>.</summary>
+    internal sealed class Shard
     {
         public readonly ConcurrentDictionary<string, CommandCounters> Commands = new(StringComparer.Ordinal);
         public string? LastName; // the last command's name (table names are interned: one reference compare per command)
@@ -127,7 +129,26 @@ public sealed class KvCommandStats
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(config);
-        Shard shard = LocalShard();
+        if (Count(LocalShard(), name, micros, error, config, out bool slow, out bool latency)) return; // the usual command: no lock
+        RecordUnderLock(command, micros, error, config, nowUnixMs, slow, latency, clientAddress, clientName);
+    }
+
+    /// <summary>A new shard of its own for a <see cref="KvCommandRecorder"/> (registered under a key no thread has).</summary>
+    internal Shard NewRecorderShard()
+    {
+        lock (_lock)
+        {
+            var shard = new Shard { Generation = _generation };
+            _shards[-1 - _recorderShards++] = shard; // thread ids are positive
+            return shard;
+        }
+    }
+
+    /// <summary>Counts a command in <paramref name="shard"/> (its calling thread's); true when nothing more is to be
+    /// done (no error, not slow, under the latency threshold: no lock).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal bool Count(Shard shard, string name, long micros, string? error, KvServerConfig config, out bool slow, out bool latency)
+    {
         int generation = _generation;
         if (shard.Generation != generation) shard.Restart(generation);
         CommandCounters c = shard.Counters(name);
@@ -135,9 +156,16 @@ public sealed class KvCommandStats
         c.Micros += micros;
         if (config.LatencyTracking) c.Histogram[Math.Min(63, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(0, micros)))]++; // latency-tracking (h50)
         if (error is not null) c.Failed++;
-        bool slow = config.SlowlogLogSlowerThan >= 0 && micros >= config.SlowlogLogSlowerThan && config.SlowlogMaxLen > 0;
-        bool latency = config.LatencyMonitorThreshold > 0 && micros / 1000 >= config.LatencyMonitorThreshold;
-        if (error is null && !slow && !latency) return; // the usual command: no lock
+        slow = config.SlowlogLogSlowerThan >= 0 && micros >= config.SlowlogLogSlowerThan && config.SlowlogMaxLen > 0;
+        latency = config.LatencyMonitorThreshold > 0 && micros / 1000 >= config.LatencyMonitorThreshold;
+        return error is null && !slow && !latency;
+    }
+
+    /// <summary>What <see cref="Record"/> does under the lock for a command that failed, was slow or went over the
+    /// latency threshold.</summary>
+    internal void RecordUnderLock(KvCommand command, long micros, string? error, KvServerConfig config, long nowUnixMs, bool slow,
+        bool latency, string clientAddress, string? clientName)
+    {
         lock (_lock)
         {
             if (error is not null) CountError(error);
@@ -390,5 +418,49 @@ public sealed class KvCommandStats
             if (seen >= target) return i == 0 ? 1 : Math.Pow(2, i);
         }
         return Math.Pow(2, 63);
+    }
+}
+
+/// <summary>Records the commands one sequential caller runs (the store owner's thread: <see cref="KvStore.CommandRecorder"/>)
+/// into <see cref="KvCommandStats"/>, as <see cref="KvCommandStats.Record"/> does for the calling thread, without a
+/// delegate, a thread-static look-up of the thread's shard, or the client's address and name read per command (only for
+/// a slow-log entry): §221.</summary>
+/// <remarks><b>Thread safety</b>: one caller at a time (its shard is written without a lock, as a thread's is); the
+/// statistics it feeds are read from any domain (INFO commandstats, CONFIG RESETSTAT: the shard is emptied at its next
+/// command, as a thread's).</remarks>
+public sealed class KvCommandRecorder
+{
+    private readonly KvCommandStats _stats;
+    private readonly KvLiveConfig _config;
+    private readonly KvCommandStats.Shard _shard;
+
+    /// <summary>Creates a recorder into <paramref name="stats"/> with a shard of its own.</summary>
+    /// <param name="stats">The statistics it counts into.</param>
+    /// <param name="config">The configuration in force (slow-log and latency thresholds, latency-tracking), read per command.</param>
+    public KvCommandRecorder(KvCommandStats stats, KvLiveConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(stats);
+        ArgumentNullException.ThrowIfNull(config);
+        _stats = stats;
+        _config = config;
+        _shard = stats.NewRecorderShard();
+    }
+
+    /// <summary>Records a command the store ran for <paramref name="session"/>: counted under its table name
+    /// (<c>unknown</c> for none), timed from <paramref name="startTimestamp"/> to <paramref name="endTimestamp"/>
+    /// (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> readings; whole microseconds, as the
+    /// <see cref="KvStore.CommandObserver"/> the server used before).</summary>
+    /// <param name="session">The connection's session (its client's address and name go into a slow-log entry).</param>
+    /// <param name="command">The command.</param>
+    /// <param name="startTimestamp">When it started.</param>
+    /// <param name="endTimestamp">When it ended.</param>
+    /// <param name="error">Its error reply, or null.</param>
+    public void Record(KvSession session, KvCommand command, long startTimestamp, long endTimestamp, string? error)
+    {
+        long micros = (long)System.Diagnostics.Stopwatch.GetElapsedTime(startTimestamp, endTimestamp).TotalMicroseconds;
+        KvServerConfig config = _config.Current;
+        if (_stats.Count(_shard, command.Info?.Name ?? "unknown", micros, error, config, out bool slow, out bool latency)) return;
+        KvConnectionState? connection = session.Connection;
+        _stats.RecordUnderLock(command, micros, error, config, -1, slow, latency, connection?.RemoteAddress ?? "?", connection?.Name);
     }
 }

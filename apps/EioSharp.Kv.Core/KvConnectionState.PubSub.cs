@@ -97,6 +97,9 @@ public sealed partial class KvConnectionState
             }
             return true;
         }
+        // The names below are 4, 5 and 7 characters long: any other length is none of them (a test of the length before
+        // the string compares, which every command paid: ~49 instructions a SET, §221).
+        if (info.Name.Length is not (4 or 5 or 7)) return false;
         switch (info.Name)
         {
             case "exec":

@@ -7,7 +7,11 @@ internal sealed partial class KvDatabase
 {
     /// <summary>The row holding <paramref name="key"/> (live or expired), or -1: a lookup without a <see cref="KvEntry"/>
     /// handle, for the string fast path.</summary>
-    internal int RowOf(ReadOnlySpan<byte> key) => FindRow(key);
+    internal int RowOf(ReadOnlySpan<byte> key) => FindRow(key, Hash(key));
+
+    /// <summary>As <see cref="RowOf(ReadOnlySpan{byte})"/>, with the key's hash already computed (it must be
+    /// <see cref="ByteArrayComparer"/>'s: the prefetch's, handed over by the command, §221).</summary>
+    internal int RowOf(ReadOnlySpan<byte> key, int hash) => FindRow(key, hash);
 
     /// <summary>Clears the expiry of the key in <paramref name="row"/> (SET without KEEPTTL), as <see cref="SetExpire"/> with -1.</summary>
     internal void ClearExpireRow(int row) => SetExpireRow(row, -1);

@@ -740,6 +740,14 @@ internal sealed partial class KvDatabase
         DataBytes = 0;
     }
 
+    /// <summary>Whether <see cref="MaybeCompact"/> may have something to do (its two conditions' first tests, inline:
+    /// the store tests this after every command before calling it, §221).</summary>
+    public bool MayNeedCompaction
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => _deadBytes >= CompactPagesMinDeadBytes || (_used > CompactMinSlots && (long)_count * 4 < _used);
+    }
+
     // Keeps the table at least a quarter full so RANDOMKEY finds a key in a few tries and memory follows the keys.
     // Compaction keeps the order of keys and bumps the epoch so that SCAN cursors restart. Between commands only.
     public void MaybeCompact()
@@ -1075,10 +1083,12 @@ internal sealed partial class KvDatabase
     // GET of a pipelined batch (~100 instructions a command), and saved about what it cost on a hit.
     private static int Hash(ReadOnlySpan<byte> key) => ByteArrayComparer.Instance.GetHashCode(key);
 
-    private int FindRow(ReadOnlySpan<byte> key)
+    private int FindRow(ReadOnlySpan<byte> key) => FindRow(key, Hash(key));
+
+    private int FindRow(ReadOnlySpan<byte> key, int hash)
     {
         Row[] rows = _rows;
-        int row = _buckets[Hash(key) & (_buckets.Length - 1)] - 1;
+        int row = _buckets[hash & (_buckets.Length - 1)] - 1;
         while (row >= 0)
         {
             if (KeySpan(rows[row].Item!, rows[row].Pos).SequenceEqual(key)) return row;

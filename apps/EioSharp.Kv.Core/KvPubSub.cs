@@ -54,6 +54,10 @@ public sealed class KvPubSub
     private volatile int _notifyFlags;
     private volatile int _subscriptions; // all subscriptions: a fast "nobody listens" check for notifications
 
+    /// <summary>Whether anyone is subscribed to anything (a volatile read): <see cref="NotifyKeyspaceEvent"/> does
+    /// nothing when not, so the store tests this inline before calling it (§221).</summary>
+    internal bool HasSubscriptions => _subscriptions != 0;
+
     /// <summary>The <c>notify-keyspace-events</c> classes in force (<see cref="KvNotifyFlags"/>); 0: none (the default).</summary>
     public int NotifyFlags
     {

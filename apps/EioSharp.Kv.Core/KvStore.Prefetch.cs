@@ -32,7 +32,12 @@ public sealed partial class KvStore
         int count = 0;
         foreach (KvCommand command in commands[..Math.Min(commands.Length, PrefetchGroup)])
         {
-            if (command.Count >= 2 && command.Info is { FirstKey: 1 }) hashes[count++] = ByteArrayComparer.Instance.GetHashCode(command[1]);
+            if (command.Count >= 2 && command.Info is { FirstKey: 1 })
+            {
+                int hash = ByteArrayComparer.Instance.GetHashCode(command[1]);
+                command.SetKeyHash(hash); // the command's own lookup of the key takes it (RowOfKey: one hash a command, §221)
+                hashes[count++] = hash;
+            }
         }
         if (count < 2) return;
         hashes = hashes[..count];

@@ -15,7 +15,7 @@ public sealed partial class KvStore
         int row = -1;
         long expireAt;
         bool ownArray = ctx.Command.HasOwnArray(2);
-        if (!ownArray && (row = db.RowOf(key)) >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt))
+        if (!ownArray && (row = RowOfKey(ctx, key)) >= 0 && ((expireAt = db.ExpireAtOf(row)) < 0 || ctx.Now <= expireAt))
         {
             // A live key (the steady state of a SET load): SetString's effects, by row (no KvEntry handle per request;
             // in place when the length is the same), for a short value (packed) and a long one (its own array) alike.

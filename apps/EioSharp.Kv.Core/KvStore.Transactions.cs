@@ -167,11 +167,14 @@ public sealed partial class KvStore
 
     /// <summary>Called for every change a command reports (<see cref="Changed(in Context, ReadOnlySpan{byte}, KvEventClass, string)"/>):
     /// WATCH and keyspace notifications.</summary>
+    /// <remarks>Each hook's "nothing to do" test is made here, inline, before its call (§221).</remarks>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void OnChangedForTransactionsAndPubSub(int db, ReadOnlySpan<byte> key, KvEventClass eventClass, string eventName)
     {
-        TouchWatchedKey(db, key);
-        _pubSub?.NotifyKeyspaceEvent(KvNotifyFlags.FromEventClass(eventClass), eventName, key, db);
-        _pubSub?.Tracking.InvalidateKey(key, TrackingSourceClientId); // CLIENT TRACKING
+        if (_watchedCount != 0) TouchWatchedKey(db, key);
+        if (_pubSub is not { } pubSub) return;
+        if (pubSub.HasSubscriptions) pubSub.NotifyKeyspaceEvent(KvNotifyFlags.FromEventClass(eventClass), eventName, key, db);
+        if (pubSub.Tracking.AnyClient) pubSub.Tracking.InvalidateKey(key, TrackingSourceClientId); // CLIENT TRACKING
     }
 
     /// <summary>A key expired (lazily or actively): keyspace notification <c>expired</c>. Like Redis 7.0 it does not

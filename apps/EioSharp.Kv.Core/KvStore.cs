@@ -193,6 +193,10 @@ public sealed partial class KvStore
     /// the session, the command, how long it took, and its error reply (null when none). For SLOWLOG and INFO commandstats.</summary>
     public Action<KvSession, KvCommand, TimeSpan, string?>? CommandObserver { get; set; }
 
+    /// <summary>As <see cref="CommandObserver"/>, the server's INFO commandstats and SLOWLOG recorder called directly
+    /// (no delegate; the client's address read only for a slow-log entry: §221); when set, the observer is not called.</summary>
+    public KvCommandRecorder? CommandRecorder { get; set; }
+
     /// <summary>Told about every keyspace change; null: nobody listens.</summary>
     public IKvKeyspaceObserver? Observer { get; set; }
 
@@ -446,7 +450,7 @@ public sealed partial class KvStore
             _depth--;
         }
         if (_readyKeys.Count > 0) HandleReadyKeys(nowUnixMs, aof);
-        db.MaybeCompact();
+        if (db.MayNeedCompaction) db.MaybeCompact(); // a test of two fields inline; the call only when it may act (§221)
     }
 
     /// <summary>Executes <paramref name="commands"/> in order, writing their replies in order into <paramref name="reply"/>.</summary>
@@ -475,8 +479,8 @@ public sealed partial class KvStore
     /// <param name="aof">Where the writes are logged, or null.</param>
     /// <param name="clock">In: the <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> reading at which the first
     /// command's time starts, or 0 to read it here (the caller did something else since its last call: that is not
-    /// counted); out: the reading at the end of the last command run (0 without an observer). Only read and written
-    /// while <see cref="CommandObserver"/> is set.</param>
+    /// counted); out: the reading at the end of the last command run (0 without an observer or a recorder). Only read and written
+    /// while <see cref="CommandRecorder"/> or <see cref="CommandObserver"/> is set.</param>
     /// <returns>As the overload without <paramref name="clock"/>.</returns>
     public int ExecuteBatch(KvSession session, ReadOnlySpan<KvCommand> commands, long nowUnixMs, RespWriter reply, IAofSink? aof, ref long clock)
     {
@@ -488,7 +492,16 @@ public sealed partial class KvStore
         }
         for (int i = 0; i < commands.Length; i++)
         {
-            if (CommandObserver is { } observer)
+            if (CommandRecorder is { } recorder)
+            {
+                long start = clock != 0 ? clock : System.Diagnostics.Stopwatch.GetTimestamp();
+                long errors = reply.ErrorCount;
+                Execute(session, commands[i], nowUnixMs, reply, aof);
+                long end = System.Diagnostics.Stopwatch.GetTimestamp();
+                recorder.Record(session, commands[i], start, end, reply.ErrorCount != errors ? reply.LastError : null);
+                clock = end; // as the observer's below
+            }
+            else if (CommandObserver is { } observer)
             {
                 long start = clock != 0 ? clock : System.Diagnostics.Stopwatch.GetTimestamp();
                 long errors = reply.ErrorCount;
@@ -757,13 +770,20 @@ public sealed partial class KvStore
     internal int LiveRow(in Context ctx, ReadOnlySpan<byte> key, bool read)
     {
         KvDatabase db = ctx.Db;
-        int row = db.RowOf(key);
+        int row = RowOfKey(ctx, key);
         long expireAt;
         if (row < 0 || ((expireAt = db.ExpireAtOf(row)) >= 0 && ctx.Now > expireAt)) return -1;
         if (read) KeyspaceHits++;
         TouchRow(db, row); // a read's access and a write's (lookupKeyWrite) alike
         return row;
     }
+
+    /// <summary>The row of <paramref name="key"/> in the command's database (<see cref="KvDatabase.RowOf(ReadOnlySpan{byte})"/>),
+    /// hashed once per command: when the key is the command's argument 1 and the batch's prefetch hashed it
+    /// (<see cref="PrefetchKeys"/>), that hash is taken (§221).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static int RowOfKey(in Context ctx, ReadOnlySpan<byte> key) =>
+        ctx.Command.TryGetKeyHash(key, out int hash) ? ctx.Db.RowOf(key, hash) : ctx.Db.RowOf(key);
 
     /// <summary><see cref="TryLookupString"/> for a caller that only reads the string within the command (no handle,
     /// no reference to the value kept): a live key by row (<see cref="LiveRow"/>), its bytes in place (a packed value in
@@ -912,11 +932,13 @@ public sealed partial class KvStore
 
     /// <summary>Reports that a command changed <paramref name="key"/>: counts a change (dirty) and tells the
     /// <see cref="Observer"/> (WATCH, keyspace notifications, blocked clients). Every write calls it once per key it changed.</summary>
+    /// <remarks>Every hook is tested inline before its call (§221): a write nobody waits on, watches, listens to or
+    /// tracks (the SET and GET rows) pays a field test for each instead of a call that returns at once.</remarks>
     internal void Changed(in Context ctx, ReadOnlySpan<byte> key, KvEventClass eventClass, string eventName)
     {
         Dirty++;
         if (eventClass != KvEventClass.String) ctx.Db.Reaccount(key); // a collection changed in place (used memory)
-        SignalReady(ctx.Db.Index, key);
+        if (_blockedKeys.Count != 0) SignalReady(ctx.Db.Index, key);
         Observer?.OnKeyChanged(ctx.Db.Index, key, eventClass, eventName);
         OnChangedForTransactionsAndPubSub(ctx.Db.Index, key, eventClass, eventName); // WATCH, notifications
     }
@@ -926,7 +948,7 @@ public sealed partial class KvStore
     {
         Dirty++;
         if (eventClass != KvEventClass.String) _dbs[db].Reaccount(key);
-        SignalReady(db, key);
+        if (_blockedKeys.Count != 0) SignalReady(db, key);
         Observer?.OnKeyChanged(db, key, eventClass, eventName);
         OnChangedForTransactionsAndPubSub(db, key, eventClass, eventName); // WATCH, notifications
     }

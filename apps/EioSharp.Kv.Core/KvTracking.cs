@@ -145,6 +145,10 @@ public sealed class KvTracking
         }
     }
 
+    /// <summary>Whether any client has tracking on (a volatile read): <see cref="InvalidateKey"/> does nothing when not,
+    /// so the store tests this inline before calling it (§221).</summary>
+    internal bool AnyClient => _anyClient;
+
     /// <summary>A key changed, expired or was evicted: tells the clients that read it (and forgets them for this key) and
     /// the BCAST clients following a prefix of it. <paramref name="sourceClientId"/> is the client whose command changed
     /// it (0: none, as for expiry and eviction): NOLOOP clients are not told about their own changes.</summary>

@@ -55,11 +55,18 @@ public sealed class RespParser
     }
 
     /// <summary>Checks an announced bulk length against the limits (Redis's order: invalid, then unauthenticated).</summary>
+    /// <remarks>Inline, with the throws in a call of their own: it runs for every argument (§221: ~15 instructions a
+    /// call as a call).</remarks>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     internal void CheckBulkLength(long length)
     {
+        if ((ulong)length > (ulong)Limits.MaxBulkLength || (Unauthenticated && length > UnauthenticatedMaxBulkLength)) ThrowBulkLength(length);
+    }
+
+    private void ThrowBulkLength(long length)
+    {
         if (length < 0 || length > Limits.MaxBulkLength) throw new RespProtocolException("Protocol error: invalid bulk length");
-        if (Unauthenticated && length > UnauthenticatedMaxBulkLength)
-            throw new RespProtocolException("Protocol error: unauthenticated bulk length");
+        throw new RespProtocolException("Protocol error: unauthenticated bulk length");
     }
 
     /// <summary>Reads the header line of a multibulk (<c>*count\r\n</c>) at the start of <paramref name="buffer"/>.</summary>
@@ -220,8 +227,16 @@ public sealed class RespParser
     {
         command = null;
         consumed = 0;
-        if (!TryReadMultibulkHeader(buffer, out long count, out int pos))
+        long count;
+        int pos;
+        if (TryReadShortNumber(buffer, 1, out count, out pos))
+        {
+            CheckMultibulkCount(count); // the usual header (the caller saw its '*'), read here as the bulk headers are (§221)
+        }
+        else if (!TryReadMultibulkHeader(buffer, out count, out pos))
+        {
             return false;
+        }
         if (count <= 0)
         {
             consumed = pos;

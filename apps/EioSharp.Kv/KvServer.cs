@@ -155,9 +155,9 @@ internal static class KvServer
                     // Every client is served on the store's domain (one connection domain, the store on it): an inline
                     // round's AOF write can wait for the domain's next submission, before which no reply leaves (io_uring).
                     DeferAofWrites = options.StoreOnMainDomain && options.Domains == 1,
-                    CommandObserver = (session, command, elapsed, error) => commandStats.Record(command.Info?.Name ?? "unknown", command,
-                        (long)elapsed.TotalMicroseconds, error, live.Current, -1, // the time is read only if an entry needs it
-                        session.Connection?.RemoteAddress ?? "?", session.Connection?.Name),
+                    // INFO commandstats and SLOWLOG: called directly, in a shard of its own (§221; was a CommandObserver
+                    // delegate calling commandStats.Record through the thread's shard).
+                    CommandRecorder = new KvCommandRecorder(commandStats, live),
                 };
                 context.Store = owner;
 

@@ -274,6 +274,10 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
     /// <summary>Told about every command a connection ran on the store (SLOWLOG, INFO commandstats); set before running.</summary>
     public Action<KvSession, KvCommand, TimeSpan, string?>? CommandObserver { get; init; }
 
+    /// <summary>INFO commandstats' and SLOWLOG's recorder of every command a connection ran on the store, called directly
+    /// (<see cref="KvStore.CommandRecorder"/>, §221); when set, <see cref="CommandObserver"/> is not called.</summary>
+    public KvCommandRecorder? CommandRecorder { get; init; }
+
     /// <summary>The RDB file (SAVE, BGSAVE, save points, the save at shutdown); null: none.</summary>
     public RdbPersistence? Rdb { get; init; }
 
@@ -426,6 +430,7 @@ internal sealed class StoreOwner(KvStore initialStore, AppendOnlyFile? initialAo
 
         stats.UpdateFrom(store);
         store.CommandObserver = CommandObserver;
+        store.CommandRecorder = CommandRecorder;
         store.RdbSaver = Rdb;
         _aof = aof;
         _runSwitch = sw;

@@ -228,4 +228,35 @@ public sealed class KvCommandBuilderTests
     {
         Assert.Throws<InvalidOperationException>(() => new KvCommandBuilder().Start().Build());
     }
+
+    [Fact]
+    public void Each_view_gets_its_own_names_table_entry_whatever_the_previous_views_name()
+    {
+        // §221: the arena sets a view's entry from the previous view's when the name's bytes are the same.
+        string[] names = ["SET", "SET", "set", "GET", "NOSUCH", "NOSUCH", "GET", "SETX", "SE", "SET", "CLIENT", "ping"];
+        var sb = new StringBuilder();
+        foreach (string name in names)
+        {
+            sb.Append("*2\r\n$").Append(name.Length).Append("\r\n").Append(name).Append("\r\n$1\r\nk\r\n");
+        }
+
+        byte[] buffer = Encoding.ASCII.GetBytes(sb.ToString());
+        var arena = new KvCommandArena();
+        var reader = new RespRequestReader(new RespParser(RespLimits.Default)) { Arena = arena };
+        for (int round = 0; round < 2; round++) // the second round: the views reused, pointed at the same names again
+        {
+            arena.Reset(buffer);
+            int pos = 0;
+            int i = 0;
+            while (reader.TryRead(buffer.AsSpan(pos), pos, out int consumed, out KvCommand? command))
+            {
+                pos += consumed;
+                Assert.True(command.IsView);
+                Assert.Same(KvCommandTable.Find(Encoding.ASCII.GetBytes(names[i])), command.Info);
+                i++;
+            }
+
+            Assert.Equal(names.Length, i);
+        }
+    }
 }

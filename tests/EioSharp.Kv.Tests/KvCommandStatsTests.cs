@@ -56,6 +56,34 @@ public sealed class KvCommandStatsTests
     }
 
     [Fact]
+    public void A_recorder_counts_into_the_same_statistics_and_a_reset_clears_its_shard()
+    {
+        // §221: the store's KvCommandRecorder (a shard of its own, no delegate) adds up with the threads' shards in INFO,
+        // takes the slow log's client address from the session's connection, and is emptied by CONFIG RESETSTAT.
+        var stats = new KvCommandStats();
+        var recorder = new KvCommandRecorder(stats, new KvLiveConfig(Config));
+        var state = new KvConnectionState(7, Config, new KvServerStats()) { RemoteAddress = "10.0.0.1:5" };
+        long second = System.Diagnostics.Stopwatch.Frequency;
+        recorder.Record(state.Session, Get, 0, 2 * second, null); // 2 s: over slowlog-log-slower-than
+        recorder.Record(state.Session, Get, 0, second, "ERR boom");
+        OnThread(() => stats.Record("get", Get, 3, null, Config, 0, "a", null)); // a thread's shard beside it
+        Assert.Equal(
+            "cmdstat_get:calls=3,usec=3000003,usec_per_call=1000001.00,rejected_calls=0,failed_calls=1\r\n",
+            stats.CommandStatsText());
+        Assert.Equal("errorstat_ERR:count=1\r\n", stats.ErrorStatsText());
+        List<KvSlowLogEntry> slow = stats.SlowLog(-1);
+        Assert.Equal(new long[] { 1_000_000, 2_000_000 }, slow.Select(e => e.Micros));
+        Assert.All(slow, e => Assert.Equal(("10.0.0.1:5", ""), (e.ClientAddress, e.ClientName)));
+
+        stats.Reset();
+        Assert.Equal("", stats.CommandStatsText());
+        recorder.Record(state.Session, Get, 0, second, null);
+        Assert.Equal(
+            "cmdstat_get:calls=1,usec=1000000,usec_per_call=1000000.00,rejected_calls=0,failed_calls=0\r\n",
+            stats.CommandStatsText());
+    }
+
+    [Fact]
     public void A_reset_on_another_thread_clears_every_threads_counts()
     {
         var stats = new KvCommandStats();

@@ -102,4 +102,42 @@ public class PrefetchKeysTests
         Assert.Equal(":15\r\n", h.Run("DBSIZE"));
         Assert.Equal(30, h.Store.KeyspaceHits); // the GETs above only: the prefetch counted none
     }
+
+    [Fact]
+    public void The_prefetch_hands_its_key_hash_to_argument_1_only_and_a_reset_view_forgets_it()
+    {
+        // §221: the command's lookup takes the prefetch's hash (KvStore.RowOfKey) only for the very span of argument 1.
+        byte[] buffer = Encoding.ASCII.GetBytes("*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*2\r\n$3\r\nGET\r\n$2\r\nk2\r\n");
+        var arena = new KvCommandArena();
+        arena.Reset(buffer);
+        var reader = new RespRequestReader(new RespParser(RespLimits.Default)) { Arena = arena };
+        var views = new List<KvCommand>();
+        int pos = 0;
+        while (reader.TryRead(buffer.AsSpan(pos), pos, out int consumed, out KvCommand? command))
+        {
+            pos += consumed;
+            views.Add(command);
+        }
+        Assert.Equal(2, views.Count);
+        Assert.True(views[0].IsView);
+        Assert.False(views[0].TryGetKeyHash(views[0][1], out _)); // nothing kept before a prefetch
+
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return; // PrefetchKeys does nothing without x86's prefetch
+        var h = new StoreHarness();
+        h.Run("SET", "k1", "v1");
+        h.Store.PrefetchKeys(new KvSession(), views.ToArray());
+        Assert.True(views[0].TryGetKeyHash(views[0][1], out int hash));
+        Assert.Equal(ByteArrayComparer.Instance.GetHashCode("k1"u8), hash);
+        Assert.True(views[1].TryGetKeyHash(views[1][1], out int hash2));
+        Assert.Equal(ByteArrayComparer.Instance.GetHashCode("k2"u8), hash2);
+        Assert.False(views[0].TryGetKeyHash("k1"u8.ToArray(), out _)); // the same bytes elsewhere: hashed again
+        Assert.False(views[0].TryGetKeyHash(views[0][0], out _)); // another argument
+        Assert.False(views[0].TryGetKeyHash(views[0][1][..1], out _)); // a part of it
+
+        arena.Reset(buffer); // the batch is done: the views are pointed at new arguments
+        pos = 0;
+        Assert.True(reader.TryRead(buffer.AsSpan(pos), pos, out _, out KvCommand? again));
+        Assert.Same(views[0], again); // the arena reuses its view objects
+        Assert.False(again.TryGetKeyHash(again[1], out _));
+    }
 }
