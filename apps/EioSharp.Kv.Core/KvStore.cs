@@ -492,23 +492,18 @@ public sealed partial class KvStore
         }
         for (int i = 0; i < commands.Length; i++)
         {
-            if (CommandRecorder is { } recorder)
+            KvCommandRecorder? recorder = CommandRecorder;
+            Action<KvSession, KvCommand, TimeSpan, string?>? observer = recorder is null ? CommandObserver : null;
+            if (recorder is not null || observer is not null)
             {
                 long start = clock != 0 ? clock : System.Diagnostics.Stopwatch.GetTimestamp();
                 long errors = reply.ErrorCount;
                 Execute(session, commands[i], nowUnixMs, reply, aof);
                 long end = System.Diagnostics.Stopwatch.GetTimestamp();
-                recorder.Record(session, commands[i], start, end, reply.ErrorCount != errors ? reply.LastError : null);
-                clock = end; // as the observer's below
-            }
-            else if (CommandObserver is { } observer)
-            {
-                long start = clock != 0 ? clock : System.Diagnostics.Stopwatch.GetTimestamp();
-                long errors = reply.ErrorCount;
-                Execute(session, commands[i], nowUnixMs, reply, aof);
-                long end = System.Diagnostics.Stopwatch.GetTimestamp();
-                observer(session, commands[i], System.Diagnostics.Stopwatch.GetElapsedTime(start, end), reply.ErrorCount != errors ? reply.LastError : null);
-                clock = end; // the observer's own work is counted in the next command's time (~0.1 us; Redis's call() leaves it out)
+                string? error = reply.ErrorCount != errors ? reply.LastError : null;
+                if (recorder is not null) recorder.Record(session, commands[i], start, end, error);
+                else observer!(session, commands[i], System.Diagnostics.Stopwatch.GetElapsedTime(start, end), error);
+                clock = end; // the recorder's own work is counted in the next command's time (~0.1 us; Redis's call() leaves it out)
             }
             else
             {
